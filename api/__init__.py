@@ -1,0 +1,1 @@
+"""gridward HTTP API (FastAPI) and the ``gridward`` command line."""

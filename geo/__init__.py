@@ -1,0 +1,1 @@
+"""gridward domain and storage: places, people, patrols. Usable without HTTP."""

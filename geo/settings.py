@@ -1,0 +1,97 @@
+"""Settings: every local policy (thresholds, ratios, defaults) is a named, documented parameter.
+
+Values come from environment variables prefixed ``GRIDWARD_`` (``DATABASE_URL`` without the
+prefix), so a deployment changes policy without code. See README "Settings".
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All gridward settings with their documented defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDWARD_", extra="ignore")
+
+    # --- storage -----------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "GRIDWARD_DATABASE_URL"),
+        description="Use this PostgreSQL/PostGIS server instead of the embedded cluster.",
+    )
+    data_dir: Path = Field(
+        default=Path(".gridward"),
+        description="Folder of the embedded PostgreSQL cluster and other local state.",
+    )
+    pg_port: int | None = Field(
+        default=None, description="Port for the embedded cluster; a free one when unset."
+    )
+
+    # --- households estimation (issue: foundation) --------------------------------------
+    dwelling_size_m2: float = Field(
+        default=90.0, description="Mean floor area of one dwelling, m², for estimates."
+    )
+    default_levels: dict[str, int] = Field(
+        default={
+            "residential": 6,
+            "apartments": 12,
+            "dormitory": 5,
+            "house": 2,
+            "detached": 2,
+            "semidetached_house": 2,
+            "terrace": 2,
+            "bungalow": 1,
+            "yes": 4,
+        },
+        description="Storeys assumed by building type when building:levels is untagged.",
+    )
+    fallback_levels: int = Field(default=3, description="Storeys for a type not listed above.")
+    residential_share: dict[str, float] = Field(
+        default={
+            "residential": 0.85,
+            "apartments": 0.85,
+            "dormitory": 0.85,
+            "house": 0.9,
+            "detached": 0.9,
+            "semidetached_house": 0.9,
+            "terrace": 0.9,
+            "bungalow": 0.9,
+            "yes": 0.5,
+        },
+        description=(
+            "Share of gross floor area that is dwellings, by building type. Types not listed "
+            "(school, commercial, university, ...) are non-residential: zero households."
+        ),
+    )
+
+    # --- staffing ------------------------------------------------------------------------
+    households_per_worker: int = Field(
+        default=100, description="Full-time grid workers: one per this many households."
+    )
+
+    # --- time ----------------------------------------------------------------------------
+    timezone: str = Field(default="Asia/Shanghai", description="City local time for reports.")
+
+    # --- uploads -------------------------------------------------------------------------
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, description="Largest accepted upload file, bytes."
+    )
+
+    # --- service -------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address the API binds to.")
+    port: int = Field(default=8000, description="Port the API binds to.")
+    tile_url: str | None = Field(
+        default=None,
+        description="Basemap tile URL template for the maps; none means vector layers only.",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once from the environment)."""
+    return Settings()
