@@ -1,9 +1,55 @@
-"""Placeholder until this command group lands."""
+"""``gridward serve`` and ``gridward demo``: the API and maps on localhost."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def serve(
+    host: str = typer.Option(None, help="bind address (default 127.0.0.1)"),
+    port: int = typer.Option(None, help="port (default 8000)"),
+) -> None:
+    """Serve the API and maps. 启动服务"""
+    import uvicorn
+
+    from api.app import create_app
+    from geo.db import get_engine
+    from geo.settings import get_settings
+
+    s = get_settings()
+    app = create_app(get_engine())
+    uvicorn.run(app, host=host or s.host, port=port or s.port, log_level="info")
+
+
+def load_demo() -> dict[str, dict[str, int]]:
+    """Import the demo city (fixtures/) into the database; idempotent."""
+    from geo.db import get_engine
+    from geo.importer import import_areas, import_osm
+
+    engine = get_engine()
+    out = {"areas": import_areas(engine, FIXTURES / "communities.geojson", level="community")}
+    out["osm"] = import_osm(engine, FIXTURES / "haidian_demo.osm")
+    return out
+
+
+def demo(
+    host: str = typer.Option(None, help="bind address (default 127.0.0.1)"),
+    port: int = typer.Option(None, help="port (default 8000)"),
+    no_serve: bool = typer.Option(False, "--no-serve", help="import only, do not serve"),
+) -> None:
+    """Import the Haidian demo city and serve it on http://127.0.0.1:8000. 演示"""
+    counts = load_demo()
+    for what, c in counts.items():
+        typer.echo(f"{what}: " + ", ".join(f"{k}={v}" for k, v in c.items()))
+    if not no_serve:
+        serve(host=host, port=port)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the gridward app."""
+    """Add ``serve`` and ``demo``."""
+    app.command("serve")(serve)
+    app.command("demo")(demo)

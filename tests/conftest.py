@@ -1,13 +1,22 @@
-"""Shared test fixtures: the real data in ../shared/data, read in place."""
+"""Shared test fixtures: the real data in ../shared/data (read in place) and a real PostGIS.
+
+The database is a throwaway embedded cluster per test session, or, when ``DATABASE_URL`` is
+set, a throwaway database created on that server. Never SQLite, never mocks.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+FIXTURES = REPO / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +25,82 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is missing")
     return SHARED_DATA
+
+
+def _throwaway_database(server_url: str) -> Iterator[str]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from geo.db import normalize_url
+
+    url = make_url(normalize_url(server_url))
+    name = f"gridward_test_{secrets.token_hex(4)}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        from geo.db import dispose_engines
+
+        dispose_engines()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object | None]:
+    """The embedded cluster of this test session (None when DATABASE_URL is used)."""
+    if os.environ.get("DATABASE_URL"):
+        yield None
+        return
+    from geo.embedded import EmbeddedCluster
+
+    folder = Path(tempfile.mkdtemp(prefix="gridward-test-"))
+    folder.chmod(0o755)  # the server may run as the 'postgres' user when tests run as root
+    cluster = EmbeddedCluster(folder / "data", fast=True)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        from geo.db import dispose_engines
+
+        dispose_engines()
+        cluster.destroy()
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_cluster: object | None) -> Iterator[str]:
+    """URL of a migrated, empty gridward database for this test session."""
+    if pg_cluster is None:
+        yield from _throwaway_database(os.environ["DATABASE_URL"])
+        return
+    state = pg_cluster.read_state()  # type: ignore[attr-defined]
+    yield state.url
+
+
+@pytest.fixture(scope="session")
+def engine(pg_url: str):  # -> Engine
+    """The session's engine, migrated to the newest schema."""
+    from geo.db import get_engine
+
+    return get_engine(pg_url)
+
+
+ALL_TABLES = (
+    "audit_log, imports, jobs, patrol_visits, track_points, tracks, assignments, people, "
+    "grids, grid_plans, street_segments, streets, buildings, areas"
+)
+
+
+@pytest.fixture()
+def db(engine):  # -> Engine
+    """The engine, with every gridward table emptied before the test."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {ALL_TABLES} RESTART IDENTITY CASCADE"))
+    return engine

@@ -1,0 +1,31 @@
+"""A progress bar on stderr for long CLI work, as a ``(fraction, message)`` callback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+@contextmanager
+def progress_bar(title: str) -> Iterator[Callable[[float, str], None]]:
+    """Yield a callback that moves one bar; the bar is cleared of noise when not a TTY."""
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[step]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(title, total=1.0, step="")
+
+        def update(fraction: float, message: str) -> None:
+            bar.update(task, completed=max(0.0, min(1.0, fraction)), step=message)
+
+        yield update
+        bar.update(task, completed=1.0)

@@ -1,0 +1,86 @@
+"""GeoJSON layers: /areas, /buildings, /streets (segments), /grids; and /health."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+
+from api.deps import get_engine
+from geo.features import MAX_LIMIT, feature_collection, parse_bbox
+
+router = APIRouter()
+
+BBox = Annotated[
+    str | None,
+    Query(
+        description="minlon,minlat,maxlon,maxlat (WGS 84)", examples=["116.31,39.99,116.33,40.01"]
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many features")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="skip this many features")]
+GEOJSON = "application/geo+json"
+
+
+def _fc(
+    engine: Engine, layer: str, bbox: str | None, limit: int, offset: int, **f: Any
+) -> JSONResponse:
+    fc = feature_collection(engine, layer, parse_bbox(bbox), limit, offset, f)
+    return JSONResponse(fc, media_type=GEOJSON)
+
+
+@router.get("/health", tags=["system"], summary="Service and database health 健康检查")
+def health(engine: Engine = Depends(get_engine)) -> dict[str, Any]:
+    with engine.connect() as conn:
+        postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
+        rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return {"status": "ok", "database": "ok", "postgis": postgis, "schema": rev}
+
+
+@router.get("/areas", tags=["layers"], summary="Administrative areas 行政区划 (GeoJSON)")
+def areas(
+    engine: Engine = Depends(get_engine),
+    bbox: BBox = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    level: Literal["district", "subdistrict", "township", "community", "village"] | None = None,
+    code: Annotated[str | None, Query(max_length=12, pattern=r"^[0-9]+$")] = None,
+) -> JSONResponse:
+    return _fc(engine, "areas", bbox, limit, offset, level=level, code=code)
+
+
+@router.get("/buildings", tags=["layers"], summary="Buildings with households 楼栋 (GeoJSON)")
+def buildings(
+    engine: Engine = Depends(get_engine),
+    bbox: BBox = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    community: Annotated[str | None, Query(max_length=12, pattern=r"^[0-9]{12}$")] = None,
+) -> JSONResponse:
+    return _fc(engine, "buildings", bbox, limit, offset, community=community)
+
+
+@router.get("/streets", tags=["layers"], summary="Street and alley segments 街巷 (GeoJSON)")
+def streets(
+    engine: Engine = Depends(get_engine),
+    bbox: BBox = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    kind: Literal["street", "alley"] | None = None,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+) -> JSONResponse:
+    return _fc(engine, "streets", bbox, limit, offset, kind=kind, name=name)
+
+
+@router.get("/grids", tags=["layers"], summary="Current grids 网格 (GeoJSON)")
+def grids(
+    engine: Engine = Depends(get_engine),
+    bbox: BBox = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    level: Annotated[int | None, Query(ge=1, le=3)] = None,
+    community: Annotated[str | None, Query(max_length=12, pattern=r"^[0-9]{12}$")] = None,
+) -> JSONResponse:
+    return _fc(engine, "grids", bbox, limit, offset, level=level, community=community)

@@ -1,0 +1,398 @@
+"""ORM models: the gridward data model in the users' words (see DESIGN.md glossary).
+
+Geometry is stored in EPSG:4326 with a GiST index on every geometry column. Metric figures
+(lengths, areas) are computed on the way in, in a metric CRS, and stored as plain columns.
+The schema is created and evolved only by the Alembic migrations in ``geo/migrations``; a test
+compares these models with the migrated database so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4326
+
+AREA_LEVELS = ("district", "subdistrict", "township", "community", "village")
+AREA_CODE_LENGTH = {"district": 6, "subdistrict": 9, "township": 9, "community": 12, "village": 12}
+ROLES = ("grid_leader", "grid_worker", "part_time_worker", "street_chief", "alley_steward")
+
+
+def _geom(kind: str) -> Geometry:
+    # spatial_index=False: the GiST indexes are declared explicitly in __table_args__ so that the
+    # migrations and the models name them identically.
+    return Geometry(geometry_type=kind, srid=SRID, spatial_index=False)
+
+
+def _gist(table: str, column: str = "geom") -> Index:
+    return Index(f"ix_{table}_{column}", column, postgresql_using="gist")
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all gridward tables."""
+
+
+class Area(Base):
+    """An administrative area: district (区) → subdistrict (街道) / township (乡镇) → community
+    (社区) / village (村). Codes follow GB/T 2260 (6 digits) + 3 + 3."""
+
+    __tablename__ = "areas"
+    __table_args__ = (
+        CheckConstraint(f"level IN {AREA_LEVELS}", name="ck_areas_level"),
+        CheckConstraint("code ~ '^[0-9]+$'", name="ck_areas_code_digits"),
+        CheckConstraint(
+            "(level = 'district' AND length(code) = 6) OR "
+            "(level IN ('subdistrict', 'township') AND length(code) = 9) OR "
+            "(level IN ('community', 'village') AND length(code) = 12)",
+            name="ck_areas_code_length",
+        ),
+        _gist("areas"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True, nullable=False)
+    level: Mapped[str] = mapped_column(String(16), nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    geom: Mapped[Any] = mapped_column(_geom("MULTIPOLYGON"), nullable=False)
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+class Building(Base):
+    """A building (楼栋) with its household (户) count, given or estimated."""
+
+    __tablename__ = "buildings"
+    __table_args__ = (
+        CheckConstraint("households >= 0", name="ck_buildings_households"),
+        CheckConstraint(
+            "household_source IN ('given', 'estimated')", name="ck_buildings_household_source"
+        ),
+        CheckConstraint("units IS NULL OR units >= 0", name="ck_buildings_units"),
+        _gist("buildings"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_key: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    osm_id: Mapped[int | None] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(Text)
+    building_type: Mapped[str | None] = mapped_column(Text)
+    levels: Mapped[float | None] = mapped_column(Float)
+    levels_used: Mapped[float | None] = mapped_column(Float)
+    households: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    household_source: Mapped[str] = mapped_column(String(16), nullable=False)
+    units: Mapped[int | None] = mapped_column(Integer)
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    community_id: Mapped[int | None] = mapped_column(
+        ForeignKey("areas.id", ondelete="SET NULL"), index=True
+    )
+    geom: Mapped[Any] = mapped_column(_geom("MULTIPOLYGON"), nullable=False)
+    created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+class Street(Base):
+    """A street (街) or alley (巷): a named way (all its segments) or one unnamed way."""
+
+    __tablename__ = "streets"
+    __table_args__ = (
+        CheckConstraint("kind IN ('street', 'alley')", name="ck_streets_kind"),
+        _gist("streets"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    length_m: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    geom: Mapped[Any] = mapped_column(_geom("MULTILINESTRING"), nullable=True)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class StreetSegment(Base):
+    """A piece of a street between two intersections: where coverage is counted."""
+
+    __tablename__ = "street_segments"
+    __table_args__ = (
+        CheckConstraint("kind IN ('street', 'alley')", name="ck_street_segments_kind"),
+        CheckConstraint("length_m >= 0", name="ck_street_segments_length"),
+        _gist("street_segments"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    street_id: Mapped[int] = mapped_column(
+        ForeignKey("streets.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    osm_way_id: Mapped[int | None] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(Text)
+    highway: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    from_node: Mapped[int | None] = mapped_column(BigInteger)
+    to_node: Mapped[int | None] = mapped_column(BigInteger)
+    length_m: Mapped[float] = mapped_column(Float, nullable=False)
+    geom: Mapped[Any] = mapped_column(_geom("LINESTRING"), nullable=False)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class GridPlan(Base):
+    """A partition plan for one area: a draft until committed (preview → commit → history)."""
+
+    __tablename__ = "grid_plans"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('draft', 'committed', 'discarded')", name="ck_grid_plans_status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
+    params: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+    summary: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+    features: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+    base_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    data_fingerprint: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _now()
+    committed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Grid(Base):
+    """A grid (网格) of level 1/2/3 with its 15-digit code; versions keep history."""
+
+    __tablename__ = "grids"
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 1 AND 3", name="ck_grids_level"),
+        CheckConstraint("code ~ '^[0-9]{15}$'", name="ck_grids_code"),
+        CheckConstraint("households >= 0", name="ck_grids_households"),
+        UniqueConstraint("code", "version", name="uq_grids_code_version"),
+        Index(
+            "uq_grids_current_code",
+            "code",
+            unique=True,
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+        _gist("grids"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(15), nullable=False)
+    level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("grid_plans.id", ondelete="SET NULL"))
+    name: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    building_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    flags: Mapped[list] = mapped_column(JSONB, nullable=False, default=list)
+    properties: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+    geom: Mapped[Any] = mapped_column(_geom("MULTIPOLYGON"), nullable=False)
+    created_at: Mapped[dt.datetime] = _now()
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Person(Base):
+    """A person who serves: grid leader/worker, street chief, alley steward. Phone is personal
+    data: stored, never shown to viewers, never logged."""
+
+    __tablename__ = "people"
+    __table_args__ = (_gist("people", "home"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    phone: Mapped[str | None] = mapped_column(Text)
+    roles: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
+    home: Mapped[Any] = mapped_column(_geom("POINT"), nullable=True)
+    home_building_id: Mapped[int | None] = mapped_column(
+        ForeignKey("buildings.id", ondelete="SET NULL")
+    )
+    capacity: Mapped[float | None] = mapped_column(Float)
+    part_time: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Assignment(Base):
+    """Who holds which duty, and when: valid-from/valid-to keep past reports correct."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        CheckConstraint(f"role IN {ROLES}", name="ck_assignments_role"),
+        CheckConstraint(
+            "(role IN ('grid_leader', 'grid_worker', 'part_time_worker') "
+            " AND grid_id IS NOT NULL AND street_id IS NULL) OR "
+            "(role IN ('street_chief', 'alley_steward') AND street_id IS NOT NULL "
+            " AND grid_id IS NULL)",
+            name="ck_assignments_target",
+        ),
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="ck_assignments_dates"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    role: Mapped[str] = mapped_column(String(24), nullable=False)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("streets.id"), index=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Track(Base):
+    """An uploaded GPS track: the raw bytes are kept (sha256) so results can be recomputed."""
+
+    __tablename__ = "tracks"
+    __table_args__ = (
+        CheckConstraint("length(sha256) = 64", name="ck_tracks_sha256"),
+        CheckConstraint("status IN ('stored', 'matched', 'failed')", name="ck_tracks_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    filename: Mapped[str | None] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(16), nullable=False)
+    crs: Mapped[str] = mapped_column(String(16), nullable=False, default="wgs84")
+    size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    n_points: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="stored")
+    error: Mapped[str | None] = mapped_column(Text)
+    uploaded_by: Mapped[str | None] = mapped_column(Text)
+    uploaded_at: Mapped[dt.datetime] = _now()
+
+
+class TrackPoint(Base):
+    """One GPS fix of a track, after parsing (cleaning marks pieces)."""
+
+    __tablename__ = "track_points"
+    __table_args__ = (
+        UniqueConstraint("track_id", "seq", name="uq_track_points_seq"),
+        _gist("track_points"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), nullable=False
+    )
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    t: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    piece: Mapped[int | None] = mapped_column(Integer)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[Any] = mapped_column(_geom("POINT"), nullable=False)
+
+
+class PatrolVisit(Base):
+    """The share of one segment walked by one track on one local day (日巡)."""
+
+    __tablename__ = "patrol_visits"
+    __table_args__ = (
+        CheckConstraint(
+            "covered_fraction >= 0 AND covered_fraction <= 1", name="ck_patrol_visits_fraction"
+        ),
+        UniqueConstraint("track_id", "segment_id", "day", name="uq_patrol_visits"),
+        Index("ix_patrol_visits_day_segment", "day", "segment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), nullable=False
+    )
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("street_segments.id", ondelete="CASCADE"), nullable=False
+    )
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    day: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    covered_fraction: Mapped[float] = mapped_column(Float, nullable=False)
+    first_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Job(Base):
+    """A long-running job (partition, batch matching): status and progress for the API."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="ck_jobs_status"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="ck_jobs_progress"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+    result: Mapped[dict | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+class ImportRecord(Base):
+    """One accepted import: the file's hash and what it changed (idempotency and audit)."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    filename: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    counts: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class AuditEntry(Base):
+    """Who changed what and when (grids, assignments, accounts, imports)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = _now()
+    actor: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text, nullable=False)
+    target_type: Mapped[str | None] = mapped_column(Text)
+    target_id: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)

@@ -1,0 +1,148 @@
+"""Read and write vector files: GeoJSON, GeoPackage, Shapefile, CSV with lon/lat columns.
+
+Everything comes out in WGS 84. The CRS of the coordinates is the one given on the command line
+(``--crs``), else the one the file declares, else WGS 84. GCJ-02 and BD-09 (Chinese map apps)
+are converted with :mod:`geo.crs`; every other CRS with pyproj.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.crs import WGS84, geometries_to_wgs84, normalize_crs
+from geo.errors import InputError
+
+VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"}
+CSV_SUFFIXES = {".csv", ".txt"}
+
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
+LAT_NAMES = ("lat", "latitude", "y", "纬度")
+WKT_NAMES = ("wkt", "geometry", "geom", "几何")
+
+
+def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
+    lowered = {str(c).strip().lower(): c for c in columns}
+    for n in names:
+        if n in lowered:
+            return lowered[n]
+    return None
+
+
+def read_csv_points(path: Path) -> pd.DataFrame:
+    """A CSV as a DataFrame (UTF-8 with or without BOM, or GB18030 as Chinese Excel writes)."""
+    raw = path.read_bytes()
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise InputError(f"{path.name}: not a text CSV (neither UTF-8 nor GB18030)")
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(
+            f"{path.name}: unreadable CSV ({str(exc).strip().splitlines()[0]})"
+        ) from None
+
+
+def _csv_to_frame(path: Path) -> tuple[gpd.GeoDataFrame, str | None]:
+    df = read_csv_points(path)
+    if df.empty:
+        raise InputError(f"{path.name}: the CSV has no rows")
+    cols = list(df.columns)
+    lon_col, lat_col = _pick(cols, LON_NAMES), _pick(cols, LAT_NAMES)
+    wkt_col = _pick(cols, WKT_NAMES)
+    if lon_col is not None and lat_col is not None:
+        lon = pd.to_numeric(df[lon_col].str.strip(), errors="coerce")
+        lat = pd.to_numeric(df[lat_col].str.strip(), errors="coerce")
+        bad = lon.isna() | lat.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2  # 1-based, after the header
+            raise InputError(f"{path.name}: row {row} has no numeric {lon_col}/{lat_col}")
+        geom = shapely.points(lon.to_numpy(), lat.to_numpy())
+        props = df.drop(columns=[lon_col, lat_col])
+    elif wkt_col is not None:
+        try:
+            geom = shapely.from_wkt(df[wkt_col].to_numpy(), on_invalid="raise")
+        except shapely.errors.GEOSException as exc:
+            raise InputError(f"{path.name}: bad WKT in column '{wkt_col}' ({exc})") from None
+        props = df.drop(columns=[wkt_col])
+    else:
+        raise InputError(
+            f"{path.name}: no coordinate columns: expected lon/lat (or 经度/纬度) or a WKT "
+            f"column; found {', '.join(map(str, cols))}"
+        )
+    return gpd.GeoDataFrame(props, geometry=geom, crs=None), None
+
+
+def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Read a vector file into a WGS 84 GeoDataFrame, validating coordinates.
+
+    ``crs`` (any name :func:`geo.crs.normalize_crs` takes) overrides the file's declaration:
+    GCJ-02 data is usually labelled WGS 84 by the apps that write it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    target_crs = normalize_crs(crs) if crs else None
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        gdf, declared = _csv_to_frame(path)
+    elif suffix in VECTOR_SUFFIXES:
+        try:
+            gdf = gpd.read_file(path, engine="pyogrio")
+        except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{path.name}: cannot read as a vector file ({msg})") from None
+        declared = gdf.crs.to_string() if gdf.crs is not None else None
+    else:
+        raise InputError(
+            f"{path.name}: unsupported file type '{suffix}': use GeoJSON, GeoPackage, "
+            "Shapefile or CSV"
+        )
+    if gdf.empty:
+        raise InputError(f"{path.name}: the file has no features")
+    source = target_crs or (normalize_crs(declared) if declared else WGS84)
+    geoms = np.asarray(gdf.geometry.to_numpy(), dtype=object)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        raise InputError(
+            f"{path.name}: feature {int(np.flatnonzero(missing)[0]) + 1} has no geometry"
+        )
+    out = geometries_to_wgs84(geoms, source)
+    coords = shapely.get_coordinates(out)
+    if not np.isfinite(coords).all():
+        raise InputError(f"{path.name}: coordinates contain NaN or infinity")
+    if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
+        raise InputError(
+            f"{path.name}: coordinates outside longitude/latitude range after converting from "
+            f"{source}: is --crs right?"
+        )
+    result = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name), geometry=out, crs=WGS84)
+    return result
+
+
+def write_vector(gdf: gpd.GeoDataFrame, path: str | Path, layer: str | None = None) -> Path:
+    """Write GeoJSON (.geojson/.json) or GeoPackage (.gpkg), chosen by the suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".geojson", ".json"):
+        driver = "GeoJSON"
+        if path.exists():
+            path.unlink()
+    elif suffix == ".gpkg":
+        driver = "GPKG"
+    else:
+        raise InputError(f"{path.name}: export writes .geojson or .gpkg, not '{suffix}'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {"layer": layer} if driver == "GPKG" and layer else {}
+    gdf.to_file(path, driver=driver, engine="pyogrio", **kwargs)
+    return path
