@@ -10,7 +10,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import text
 
-from geo.models import Base
+from geo.schema import metadata
 
 _LOCK_KEY = 727_141_001  # arbitrary, constant: "gridward migrations"
 
@@ -30,7 +30,7 @@ def run_migrations_online() -> None:
     try:
         context.configure(
             connection=connection,
-            target_metadata=Base.metadata,
+            target_metadata=metadata,
             include_object=_include_object,
             process_revision_directives=alembic_helpers.writer,
             render_item=alembic_helpers.render_item,
