@@ -1,0 +1,403 @@
+"""Hidden-Markov-model map matching (Newson & Krumm 2009) tuned for patrol tracks, and the
+per-edge coverage it implies.
+
+States at each fix are the nearest edges (emission N(0, σ) on the point-to-edge distance) plus
+one "off network" state (courtyards, squares, inside buildings). Transitions between edges follow
+real shortest paths on the network and cost |route − straight line| / β; a route much longer than
+the straight line (ratio and slack caps) is refused, so a walker who cuts across a courtyard goes
+off-network instead of being credited with the alleys around it. Viterbi runs in log space over
+padded (n, k+1) numpy arrays; route distances for all transitions of a piece are looked up at
+once in the network's bounded shortest-path table.
+
+Coverage credits only what was walked: the interval of each edge between the matched positions,
+whole edges only when the matched route passes through them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from geo.errors import InputError
+from geo.tracks.network import RouteRows, WalkNetwork
+
+
+@dataclass
+class MatchParams:
+    """Matcher settings; :meth:`for_mode` gives tuned defaults for walk, bike and drive.
+
+    sigma_m: GPS noise σ of the emission; None estimates it per track from the median
+        distance to the nearest edge (Newson & Krumm's MAD estimate), clipped to
+        [sigma_min_m, sigma_max_m].
+    beta_m: transition scale: a route 1 β longer or shorter than the straight line costs 1 nat.
+    search_radius_m, k: candidate edges per fix (at most k within the radius).
+    max_route_ratio, detour_slack_m, detour_slack_sigmas: a transition is refused when its route
+        exceeds ratio × straight line + max(slack_m, slack_sigmas × σ).
+    off_network_sigmas: a fix farther than this many σ from every edge is better explained as
+        off-network; off_penalty: nats to leave or rejoin the network.
+    min_step_m: fixes closer than this to the previous kept fix are not separate HMM steps
+        (Newson & Krumm drop fixes within 2σ; dense 1 s walking fixes add cost, not information).
+        None: σ.
+    max_route_m: upper bound for a single transition's route search (sparse fixes).
+    """
+
+    sigma_m: float | None = None
+    sigma_min_m: float = 4.0
+    sigma_max_m: float = 25.0
+    beta_m: float = 10.0
+    search_radius_m: float = 60.0
+    k: int = 8
+    max_route_ratio: float = 1.8
+    detour_slack_m: float = 25.0
+    detour_slack_sigmas: float = 2.5
+    off_network_sigmas: float = 3.0
+    off_penalty: float = 6.0
+    min_step_m: float | None = None
+    max_route_m: float = 5_000.0
+
+    @classmethod
+    def for_mode(cls, mode: str = "walk", **overrides: object) -> MatchParams:
+        """Defaults per travel mode (walk and bike patrols; drive for taxi benchmarks)."""
+        base = {
+            "walk": cls(),
+            "bike": cls(beta_m=15.0, min_step_m=15.0),
+            "drive": cls(
+                beta_m=60.0,
+                search_radius_m=80.0,
+                max_route_ratio=2.5,
+                detour_slack_m=150.0,
+                off_network_sigmas=6.0,
+                off_penalty=12.0,
+                min_step_m=20.0,
+                sigma_min_m=8.0,
+            ),
+        }
+        if mode not in base:
+            raise InputError(f"unknown mode '{mode}': use walk, bike or drive")
+        return replace(base[mode], **overrides)  # type: ignore[arg-type]
+
+
+@dataclass
+class MatchResult:
+    """Matched edges of one track.
+
+    ``edges`` columns: ``edge_id`` (the network's id), ``seq`` (order of first traversal, 0-based),
+    ``covered_fraction`` (0–1, share of the edge's length traversed), ``covered_m``,
+    ``first_time``, ``last_time`` (UTC). ``runs`` counts on-network stretches (HMM breaks and
+    off-network stretches split a piece into runs).
+    """
+
+    edges: pd.DataFrame
+    matched_points: int
+    total_points: int
+    pieces: int
+    runs: int = 0
+    sigma_m: float = float("nan")
+    point_state: list[np.ndarray] = field(default_factory=list, repr=False)
+
+
+def match_track(
+    net: WalkNetwork, pieces: list[pd.DataFrame], params: MatchParams | None = None
+) -> MatchResult:
+    """Match cleaned pieces (columns lon, lat, time) of one track to ``net``."""
+    p = params or MatchParams()
+    total = int(sum(len(pc) for pc in pieces))
+    xys = [net.to_metric(pc["lon"].to_numpy(float), pc["lat"].to_numpy(float)) for pc in pieces]
+    sigma = p.sigma_m if p.sigma_m is not None else _estimate_sigma(net, xys, p)
+    intervals: list[tuple[np.ndarray, ...]] = []
+    matched = runs = 0
+    states: list[np.ndarray] = []
+    for pc, xy in zip(pieces, xys, strict=True):
+        if len(pc) == 0:
+            continue
+        t = pc["time"].to_numpy("datetime64[ns]").astype(np.int64)
+        iv, on_raw, r = _match_piece(net, xy, t, sigma, p)
+        intervals.extend(iv)
+        matched += int(on_raw.sum())
+        runs += r
+        states.append(on_raw)
+    edges = _coverage(net, intervals)
+    return MatchResult(edges, matched, total, len(pieces), runs, float(sigma), states)
+
+
+def _estimate_sigma(net: WalkNetwork, xys: list[np.ndarray], p: MatchParams) -> float:
+    if not xys:
+        return p.sigma_min_m
+    allxy = np.vstack(xys)
+    step = max(1, len(allxy) // 500)
+    _, _, d = net.candidates(allxy[::step], p.search_radius_m, 1)
+    d = d[:, 0][np.isfinite(d[:, 0])]
+    if len(d) == 0:
+        return p.sigma_max_m
+    return float(np.clip(1.4826 * np.median(d), p.sigma_min_m, p.sigma_max_m))
+
+
+def _thin(xy: np.ndarray, min_step: float) -> np.ndarray:
+    """Indices of fixes kept as HMM steps: each ≥ min_step from the previous kept; last kept."""
+    n = len(xy)
+    if n <= 2 or min_step <= 0:
+        return np.arange(n)
+    # Sequential by nature; a plain loop over Python floats is ~0.3 µs per fix.
+    xs, ys = xy[:, 0].tolist(), xy[:, 1].tolist()
+    keep = [0]
+    lx, ly = xs[0], ys[0]
+    m2 = min_step * min_step
+    for i in range(1, n - 1):
+        if (xs[i] - lx) ** 2 + (ys[i] - ly) ** 2 >= m2:
+            keep.append(i)
+            lx, ly = xs[i], ys[i]
+    keep.append(n - 1)
+    return np.asarray(keep)
+
+
+def _match_piece(
+    net: WalkNetwork, xy_all: np.ndarray, t_all: np.ndarray, sigma: float, p: MatchParams
+) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray, int]:
+    kept = _thin(xy_all, p.min_step_m if p.min_step_m is not None else sigma)
+    xy, t = xy_all[kept], t_all[kept]
+    n, k = len(xy), p.k
+    ce, co, cd = net.candidates(xy, p.search_radius_m, k)
+    valid = ce >= 0
+    # emissions (n, k+1); last column = off network
+    E = np.full((n, k + 1), -np.inf)
+    E[:, :k] = np.where(valid, -0.5 * (cd / sigma) ** 2, -np.inf)
+    E[:, k] = -0.5 * p.off_network_sigmas**2
+    T = np.full((max(n - 1, 0), k + 1, k + 1), -np.inf)
+    T[:, :k, k] = -p.off_penalty
+    T[:, k, :k] = -p.off_penalty
+    T[:, k, k] = 0.0
+    combo = np.zeros((max(n - 1, 0), k, k), dtype=np.int8)
+    rows: RouteRows | None = None
+    if n > 1:
+        gc = np.hypot(*(xy[1:] - xy[:-1]).T)
+        logt, combo, rows = _transitions(net, ce, co, gc, sigma, p)
+        T[:, :k, :k] = logt
+    path, breaks = _viterbi(E, T)
+    on = path < k
+    # intervals along the matched path
+    iv = _intervals(net, path, ce, co, combo, t, rows, k)
+    # raw fixes inherit the state of the last kept step at or before them
+    owner = np.searchsorted(kept, np.arange(len(xy_all)), side="right") - 1
+    on_raw = on[owner]
+    # runs: maximal stretches of on-network steps joined by transitions
+    starts = on & ~np.concatenate([[False], on[:-1]])
+    if breaks:
+        starts[breaks] |= on[breaks]
+    return iv, on_raw, int(starts.sum())
+
+
+def _transitions(
+    net: WalkNetwork, ce: np.ndarray, co: np.ndarray, gc: np.ndarray, sigma: float, p: MatchParams
+) -> tuple[np.ndarray, np.ndarray, RouteRows | None]:
+    """Log transition probabilities (n-1, k, k) and the route variant chosen for each pair.
+
+    Variant 0–3: leave edge a by its u/v end and enter edge b by its u/v end; 4: along one edge.
+    """
+    k = ce.shape[1]
+    ea = np.broadcast_to(ce[:-1, :, None], (len(gc), k, k))
+    eb = np.broadcast_to(ce[1:, None, :], (len(gc), k, k))
+    oa = np.broadcast_to(co[:-1, :, None], ea.shape)
+    ob = np.broadcast_to(co[1:, None, :], eb.shape)
+    g = np.broadcast_to(gc[:, None, None], ea.shape)
+    ok = (ea >= 0) & (eb >= 0)
+    slack = max(p.detour_slack_m, p.detour_slack_sigmas * sigma)
+    allowed_all = np.minimum(g * p.max_route_ratio + slack, p.max_route_m)
+    idx = np.flatnonzero(ok)
+    a, b = ea.ravel()[idx], eb.ravel()[idx]
+    xa, xb = oa.ravel()[idx], ob.ravel()[idx]
+    allowed = allowed_all.ravel()[idx]
+    la, lb = net.length[a], net.length[b]
+    exits = ((net.u[a], xa), (net.v[a], la - xa))
+    enters = ((net.u[b], xb), (net.v[b], lb - xb))
+    routes = np.full((5, len(idx)), np.inf)
+    routes[4] = np.where(a == b, np.abs(xb - xa), np.inf)
+    need_rows: list[np.ndarray] = []
+    pending = []
+    for j, ((sn, sc), (tn, tc)) in enumerate((ex, en) for ex in exits for en in enters):
+        d, found = net.ubodt_lookup(sn, tn)
+        base = sc + tc
+        routes[j] = base + d
+        # pairs beyond the table that might still be allowed: route them by Dijkstra
+        miss = ~found & (base + net.ubodt_delta_m < allowed)
+        if miss.any():
+            need_rows.append(sn[miss])
+            pending.append((j, np.flatnonzero(miss), sn[miss], tn[miss], base[miss]))
+    rows: RouteRows | None = None
+    if need_rows:
+        limit = float(np.max(allowed))
+        rows = net.bounded_rows(np.concatenate(need_rows), limit, None)
+        for j, where, sn, tn, base in pending:
+            r = np.fromiter((rows.row_of[int(s)] for s in sn), dtype=np.int64, count=len(sn))
+            routes[j, where] = base + rows.dist[r, tn]
+    best = np.argmin(routes, axis=0)
+    route = routes[best, np.arange(len(idx))]
+    gcf = g.ravel()[idx]
+    feasible = route <= allowed
+    logt = np.full(ea.size, -np.inf)
+    logt[idx] = np.where(feasible, -np.abs(route - gcf) / p.beta_m, -np.inf)
+    combo = np.zeros(ea.size, dtype=np.int8)
+    combo[idx] = best
+    return logt.reshape(ea.shape), combo.reshape(ea.shape), rows
+
+
+def _viterbi(E: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Most likely state per step; restarts (HMM breaks) where nothing is reachable."""
+    n, m = E.shape
+    back = np.zeros((n, m), dtype=np.int64)
+    score = E[0].copy()
+    cols = np.arange(m)
+    breaks: list[int] = []
+    saved: dict[int, np.ndarray] = {}
+    for i in range(1, n):
+        cand = score[:, None] + T[i - 1]
+        b = cand.argmax(axis=0)
+        s = cand[b, cols] + E[i]
+        if not np.isfinite(s).any():
+            breaks.append(i)
+            saved[i] = score
+            b[:] = -1
+            s = E[i].copy()
+        back[i] = b
+        score = s
+    path = np.empty(n, dtype=np.int64)
+    path[-1] = int(np.argmax(score))
+    for i in range(n - 1, 0, -1):
+        prev = back[i, path[i]]
+        path[i - 1] = prev if prev >= 0 else int(np.argmax(saved[i]))
+    return path, breaks
+
+
+def _intervals(
+    net: WalkNetwork,
+    path: np.ndarray,
+    ce: np.ndarray,
+    co: np.ndarray,
+    combo: np.ndarray,
+    t: np.ndarray,
+    rows: RouteRows | None,
+    k: int,
+) -> list[tuple[np.ndarray, ...]]:
+    """Covered intervals (edge, lo, hi, t0, t1, order) of consecutive on-network steps."""
+    n = len(path)
+    if n < 2:
+        return []
+    a_state, b_state = path[:-1], path[1:]
+    both = (a_state < k) & (b_state < k)
+    steps = np.flatnonzero(both)
+    if len(steps) == 0:
+        return []
+    ea = ce[steps, a_state[steps]]
+    eb = ce[steps + 1, b_state[steps]]
+    xa = co[steps, a_state[steps]]
+    xb = co[steps + 1, b_state[steps]]
+    var = combo[steps, a_state[steps], b_state[steps]]
+    t0, t1 = t[steps], t[steps + 1]
+    same = var == 4
+    out: list[tuple[np.ndarray, ...]] = []
+    s = steps[same]
+    out.append(
+        (
+            ea[same],
+            np.minimum(xa[same], xb[same]),
+            np.maximum(xa[same], xb[same]),
+            t0[same],
+            t1[same],
+            s.astype(float),
+        )
+    )
+    # multi-edge transitions: reconstruct the node path (few per track for walkers)
+    e_l, lo_l, hi_l, t0_l, t1_l, ord_l = [], [], [], [], [], []
+    for j in np.flatnonzero(~same):
+        a, b, va = int(ea[j]), int(eb[j]), int(var[j])
+        exit_v, enter_v = va // 2, va % 2
+        sn = int(net.v[a] if exit_v else net.u[a])
+        tn = int(net.v[b] if enter_v else net.u[b])
+        la, lb = float(net.length[a]), float(net.length[b])
+        o = float(steps[j])
+        sub = 0
+        # leaving a
+        e_l.append(a)
+        lo_l.append(xa[j] if exit_v else 0.0)
+        hi_l.append(la if exit_v else xa[j])
+        ord_l.append(o)
+        sub += 1
+        nodes = net.path_nodes(sn, tn, rows)
+        for q in range(len(nodes) - 1):
+            e_mid = net.edge_between(nodes[q], nodes[q + 1])
+            e_l.append(e_mid)
+            lo_l.append(0.0)
+            hi_l.append(float(net.length[e_mid]))
+            ord_l.append(o + sub * 1e-3)
+            sub += 1
+        e_l.append(b)
+        lo_l.append(xb[j] if enter_v else 0.0)
+        hi_l.append(lb if enter_v else xb[j])
+        ord_l.append(o + sub * 1e-3)
+        t0_l.extend([t0[j]] * (sub + 1))
+        t1_l.extend([t1[j]] * (sub + 1))
+    if e_l:
+        out.append(
+            (
+                np.asarray(e_l, np.int64),
+                np.asarray(lo_l, float),
+                np.asarray(hi_l, float),
+                np.asarray(t0_l, np.int64),
+                np.asarray(t1_l, np.int64),
+                np.asarray(ord_l, float),
+            )
+        )
+    return out
+
+
+def _coverage(net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]]) -> pd.DataFrame:
+    """Union of covered intervals per edge → covered length, fraction, times, traversal order."""
+    if not intervals or sum(len(iv[0]) for iv in intervals) == 0:
+        return pd.DataFrame(
+            {
+                "edge_id": pd.Series(dtype=net.edge_ids.dtype),
+                "seq": pd.Series(dtype=np.int64),
+                "covered_fraction": pd.Series(dtype=float),
+                "covered_m": pd.Series(dtype=float),
+                "first_time": pd.Series(dtype="datetime64[ns, UTC]"),
+                "last_time": pd.Series(dtype="datetime64[ns, UTC]"),
+            }
+        )
+    e, lo, hi, t0, t1, order = (np.concatenate([iv[i] for iv in intervals]) for i in range(6))
+    # interval union per edge in one pass: shift each edge's offsets into its own range so a
+    # global running maximum never crosses edges (vectorised instead of a loop per edge)
+    o = np.lexsort((lo, e))
+    e_s, lo_s, hi_s = e[o], lo[o], hi[o]
+    big = float(net.length.max()) + 1.0
+    glo, ghi = lo_s + e_s * big, hi_s + e_s * big
+    run_hi = np.maximum.accumulate(ghi)
+    new = np.ones(len(e_s), dtype=bool)
+    new[1:] = glo[1:] > run_hi[:-1]
+    starts = np.flatnonzero(new)
+    b_len = np.maximum.reduceat(ghi, starts) - glo[starts]
+    uniq, inv = np.unique(e_s[starts], return_inverse=True)
+    covered = np.bincount(inv, weights=b_len, minlength=len(uniq))
+    # traversal order: time, then step within the piece
+    rank = np.empty(len(e), dtype=np.int64)
+    rank[np.lexsort((order, t0))] = np.arange(len(e))
+    g = (
+        pd.DataFrame({"e": e, "t0": t0, "t1": t1, "rank": rank})
+        .groupby("e")
+        .agg(first=("t0", "min"), last=("t1", "max"), rank=("rank", "min"))
+        .loc[uniq]
+    )
+    length = net.length[uniq]
+    out = pd.DataFrame(
+        {
+            "edge_id": net.edge_ids[uniq],
+            "covered_fraction": np.clip(covered / np.maximum(length, 1e-9), 0.0, 1.0),
+            "covered_m": np.minimum(covered, length),
+            "first_time": pd.to_datetime(g["first"].to_numpy(), utc=True),
+            "last_time": pd.to_datetime(g["last"].to_numpy(), utc=True),
+            "_rank": g["rank"].to_numpy(),
+        }
+    )
+    out = out.sort_values("_rank", kind="stable").reset_index(drop=True)
+    out.insert(1, "seq", np.arange(len(out), dtype=np.int64))
+    return out.drop(columns="_rank")

@@ -1,0 +1,320 @@
+"""The walkable network as the map matcher needs it: metric geometry, a node graph, a spatial
+index over straight sub-segments and a table of bounded shortest paths.
+
+Built once per network and reused for every track (matching thousands of patrol tracks a day
+must not rebuild indexes). The shortest-path table follows FMM's UBODT idea (Yang & Gidófalvi
+2018): all node pairs closer than ``delta`` along the network are precomputed with scipy's
+bounded Dijkstra and stored as sorted int64 keys, so the matcher looks up millions of route
+distances with one vectorised ``searchsorted`` instead of running Dijkstra per transition.
+Longer transitions (sparse fixes) fall back to a bounded Dijkstra per track piece.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import Transformer
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import cKDTree
+
+from geo.crs import WGS84, metric_crs_for_bounds
+from geo.errors import InputError
+
+
+@dataclass
+class RouteRows:
+    """Bounded Dijkstra rows computed on demand for sources missing from the table."""
+
+    row_of: dict[int, int]
+    dist: np.ndarray  # (rows, n_nodes)
+    pred: np.ndarray  # (rows, n_nodes), -9999 where none
+
+
+class WalkNetwork:
+    """Edges (segments) of a walkable network, ready for map matching.
+
+    Internal edges are numbered 0..n-1 in input order; ``edge_ids`` holds the caller's ids.
+    """
+
+    def __init__(self) -> None:  # use from_segments
+        self.crs: str = ""
+        self.edge_ids: np.ndarray = np.empty(0)
+        self.geoms_wgs84: np.ndarray = np.empty(0, dtype=object)
+        self.u = self.v = np.empty(0, dtype=np.int64)
+        self.length = np.empty(0)
+        self.n_nodes = 0
+        self.node_xy = np.empty((0, 2))
+        self.ubodt_delta_m = 0.0
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_segments(
+        cls,
+        segments: gpd.GeoDataFrame,
+        edge_id_col: str = "edge_id",
+        snap_m: float = 0.5,
+        ubodt_delta_m: float = 400.0,
+    ) -> WalkNetwork:
+        """Build from LineString segments (split at intersections) with a unique id column.
+
+        Endpoints closer than ``snap_m`` become one node. ``ubodt_delta_m`` bounds the
+        precomputed shortest-path table (0 disables it; everything then goes through the
+        per-piece fallback, which suits large networks matched with few tracks).
+        """
+        if edge_id_col not in segments.columns:
+            raise InputError(f"network has no '{edge_id_col}' column")
+        if len(segments) == 0:
+            raise InputError("network has no segments")
+        ids = segments[edge_id_col]
+        if ids.isna().any():
+            raise InputError(f"network has segments without '{edge_id_col}'")
+        if ids.duplicated().any():
+            dup = ids[ids.duplicated()].iloc[0]
+            raise InputError(f"network '{edge_id_col}' is not unique (e.g. {dup!r})")
+        gs = segments.geometry
+        if gs.crs is not None and gs.crs.to_epsg() != 4326:
+            gs = gs.to_crs(WGS84)
+        geoms = np.asarray(gs.values, dtype=object)
+        if shapely.is_missing(geoms).any() or shapely.is_empty(geoms).any():
+            raise InputError("network has segments without geometry")
+        types = shapely.get_type_id(geoms)
+        multi = types == 5
+        if multi.any():
+            geoms = geoms.copy()
+            geoms[multi] = shapely.line_merge(geoms[multi])
+            types = shapely.get_type_id(geoms)
+        if (types != 1).any():
+            bad = ids.iloc[int(np.argmax(types != 1))]
+            raise InputError(f"network segment {bad!r} is not a single LineString")
+        net = cls()
+        net.edge_ids = ids.to_numpy()
+        net.geoms_wgs84 = geoms
+        net.crs = metric_crs_for_bounds(shapely.total_bounds(geoms))
+        net._to_metric = Transformer.from_crs(WGS84, net.crs, always_xy=True)
+        net._to_wgs84 = Transformer.from_crs(net.crs, WGS84, always_xy=True)
+        coords, line_idx = shapely.get_coordinates(geoms, return_index=True)
+        x, y = net._to_metric.transform(coords[:, 0], coords[:, 1])
+        xy = np.column_stack([x, y])
+        net.geoms_m = shapely.linestrings(xy, indices=line_idx)
+        net._build(xy, line_idx, len(geoms), snap_m)
+        net.build_ubodt(ubodt_delta_m)
+        return net
+
+    def _build(self, xy: np.ndarray, line_idx: np.ndarray, n_edges: int, snap_m: float) -> None:
+        starts = np.searchsorted(line_idx, np.arange(n_edges), side="left")
+        ends = np.searchsorted(line_idx, np.arange(n_edges), side="right") - 1
+        if (ends <= starts).any():
+            raise InputError("network has a segment with fewer than 2 points")
+        # sub-segments: consecutive vertices of the same line
+        same = line_idx[:-1] == line_idx[1:]
+        i0 = np.flatnonzero(same)
+        p0, p1 = xy[i0], xy[i0 + 1]
+        seglen = np.hypot(*(p1 - p0).T)
+        sedge = line_idx[i0]
+        cum = np.cumsum(seglen)
+        edge_start_cum = np.zeros(n_edges)
+        first_seg = np.searchsorted(sedge, np.arange(n_edges), side="left")
+        before = np.concatenate([[0.0], cum])[first_seg]
+        edge_start_cum[:] = before
+        self.seg_x0, self.seg_y0 = p0[:, 0].copy(), p0[:, 1].copy()
+        self.seg_dx, self.seg_dy = (p1 - p0)[:, 0].copy(), (p1 - p0)[:, 1].copy()
+        self.seg_len2 = np.maximum(seglen**2, 1e-12)
+        self.seg_edge = sedge
+        self.seg_off = cum - seglen - edge_start_cum[sedge]
+        self.length = np.bincount(sedge, weights=seglen, minlength=n_edges)
+        self.tree = shapely.STRtree(
+            shapely.box(
+                np.minimum(p0[:, 0], p1[:, 0]),
+                np.minimum(p0[:, 1], p1[:, 1]),
+                np.maximum(p0[:, 0], p1[:, 0]),
+                np.maximum(p0[:, 1], p1[:, 1]),
+            )
+        )
+        # nodes: snap endpoints within snap_m (union of close pairs)
+        ends_xy = np.vstack([xy[starts], xy[ends]])
+        kd = cKDTree(ends_xy)
+        pairs = kd.query_pairs(max(snap_m, 1e-9), output_type="ndarray")
+        m = len(ends_xy)
+        adj = coo_matrix(
+            (np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1]) if len(pairs) else ([], [])),
+            shape=(m, m),
+        )
+        _, label = connected_components(adj, directed=False)
+        self.n_nodes = int(label.max()) + 1
+        self.u = label[:n_edges].astype(np.int64)
+        self.v = label[n_edges:].astype(np.int64)
+        node_xy = np.zeros((self.n_nodes, 2))
+        np.add.at(node_xy, label, ends_xy)
+        node_xy /= np.bincount(label, minlength=self.n_nodes)[:, None]
+        self.node_xy = node_xy
+        # graph: shortest edge between each node pair, symmetric
+        ok = self.u != self.v
+        a = np.minimum(self.u[ok], self.v[ok])
+        b = np.maximum(self.u[ok], self.v[ok])
+        w = self.length[ok]
+        eidx = np.flatnonzero(ok)
+        order = np.lexsort((w, b, a))
+        a, b, w, eidx = a[order], b[order], w[order], eidx[order]
+        first = np.ones(len(a), dtype=bool)
+        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+        a, b, w, eidx = a[first], b[first], np.maximum(w[first], 1e-6), eidx[first]
+        self.pair_edge: dict[tuple[int, int], int] = dict(
+            zip(zip(a.tolist(), b.tolist(), strict=True), eidx.tolist(), strict=True)
+        )
+        n = self.n_nodes
+        self.graph = csr_matrix(
+            (np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+            shape=(n, n),
+        )
+
+    def build_ubodt(self, delta_m: float, batch_cells: int = 4_000_000) -> None:
+        """Precompute all node pairs within ``delta_m`` along the network (sorted keys)."""
+        self.ubodt_delta_m = float(delta_m)
+        n = self.n_nodes
+        keys, dists, preds = [], [], []
+        if delta_m > 0:
+            batch = max(1, batch_cells // max(n, 1))
+            for s0 in range(0, n, batch):
+                src = np.arange(s0, min(n, s0 + batch))
+                d, p = dijkstra(
+                    self.graph, directed=True, indices=src, limit=delta_m, return_predecessors=True
+                )
+                r, c = np.nonzero(np.isfinite(d))
+                keys.append(src[r].astype(np.int64) * n + c)
+                dists.append(d[r, c])
+                preds.append(p[r, c].astype(np.int32))
+        if keys:
+            self.ub_keys = np.concatenate(keys)
+            self.ub_dist = np.concatenate(dists)
+            self.ub_pred = np.concatenate(preds)
+        else:
+            self.ub_keys = np.empty(0, np.int64)
+            self.ub_dist = np.empty(0)
+            self.ub_pred = np.empty(0, np.int32)
+
+    # ------------------------------------------------------------------ queries
+    def to_metric(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        x, y = self._to_metric.transform(np.asarray(lon, float), np.asarray(lat, float))
+        return np.column_stack([x, y])
+
+    def to_wgs84(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lon, lat = self._to_wgs84.transform(xy[:, 0], xy[:, 1])
+        return np.asarray(lon), np.asarray(lat)
+
+    def candidates(
+        self, xy: np.ndarray, radius: float, k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``k`` nearest edges within ``radius`` of each point, padded with -1.
+
+        Returns (edge (n,k) int, offset along the edge (n,k), distance (n,k)). The STRtree only
+        prefilters by bounding box; the exact point-to-segment projection is numpy arithmetic,
+        which is much cheaper than a GEOS call per pair.
+        """
+        n = len(xy)
+        edge = np.full((n, k), -1, dtype=np.int64)
+        off = np.zeros((n, k))
+        dist = np.full((n, k), np.inf)
+        if n == 0:
+            return edge, off, dist
+        boxes = shapely.box(
+            xy[:, 0] - radius, xy[:, 1] - radius, xy[:, 0] + radius, xy[:, 1] + radius
+        )
+        pi, si = self.tree.query(boxes)
+        if len(pi) == 0:
+            return edge, off, dist
+        px, py = xy[pi, 0], xy[pi, 1]
+        dx, dy = self.seg_dx[si], self.seg_dy[si]
+        t = np.clip(
+            ((px - self.seg_x0[si]) * dx + (py - self.seg_y0[si]) * dy) / self.seg_len2[si], 0, 1
+        )
+        qx, qy = self.seg_x0[si] + t * dx, self.seg_y0[si] + t * dy
+        d = np.hypot(px - qx, py - qy)
+        keep = d <= radius
+        pi, si, t, d = pi[keep], si[keep], t[keep], d[keep]
+        e = self.seg_edge[si]
+        o = self.seg_off[si] + t * np.sqrt(self.seg_len2[si])
+        # best sub-segment per (point, edge), then k best edges per point
+        order = np.lexsort((d, e, pi))
+        pi, e, o, d = pi[order], e[order], o[order], d[order]
+        first = np.ones(len(pi), dtype=bool)
+        first[1:] = (pi[1:] != pi[:-1]) | (e[1:] != e[:-1])
+        pi, e, o, d = pi[first], e[first], o[first], d[first]
+        order = np.lexsort((d, pi))
+        pi, e, o, d = pi[order], e[order], o[order], d[order]
+        start = np.searchsorted(pi, pi, side="left")
+        rank = np.arange(len(pi)) - start
+        sel = rank < k
+        edge[pi[sel], rank[sel]] = e[sel]
+        off[pi[sel], rank[sel]] = np.minimum(o[sel], self.length[e[sel]])
+        dist[pi[sel], rank[sel]] = d[sel]
+        return edge, off, dist
+
+    def ubodt_lookup(self, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Route distance node→node from the table; (dist, found). Same node: 0."""
+        key = src.astype(np.int64) * self.n_nodes + dst
+        pos = np.searchsorted(self.ub_keys, key)
+        pos = np.minimum(pos, max(len(self.ub_keys) - 1, 0))
+        found = self.ub_keys[pos] == key if len(self.ub_keys) else np.zeros(len(key), bool)
+        d = np.where(found, self.ub_dist[pos] if len(self.ub_keys) else np.inf, np.inf)
+        same = src == dst
+        d[same] = 0.0
+        return d, found | same
+
+    def bounded_rows(self, sources: np.ndarray, limit: float, rows: RouteRows | None) -> RouteRows:
+        """Add bounded Dijkstra rows for ``sources`` not yet in ``rows``."""
+        have = rows.row_of if rows is not None else {}
+        new = np.array(sorted({int(s) for s in sources} - set(have)), dtype=np.int64)
+        if len(new) == 0 and rows is not None:
+            return rows
+        d, p = dijkstra(
+            self.graph, directed=True, indices=new, limit=limit, return_predecessors=True
+        )
+        if rows is None:
+            return RouteRows({int(s): i for i, s in enumerate(new)}, d, p)
+        base = len(rows.row_of)
+        row_of = dict(rows.row_of)
+        row_of.update({int(s): base + i for i, s in enumerate(new)})
+        return RouteRows(row_of, np.vstack([rows.dist, d]), np.vstack([rows.pred, p]))
+
+    def path_nodes(self, s: int, t: int, rows: RouteRows | None) -> list[int]:
+        """Nodes of the shortest path s→t (inclusive), from the table or the fallback rows."""
+        if s == t:
+            return [s]
+        n = self.n_nodes
+        out = [t]
+        key = s * n + t
+        pos = int(np.searchsorted(self.ub_keys, key)) if len(self.ub_keys) else 0
+        if len(self.ub_keys) and pos < len(self.ub_keys) and self.ub_keys[pos] == key:
+            cur = t
+            while cur != s:
+                k2 = s * n + cur
+                cur = int(self.ub_pred[int(np.searchsorted(self.ub_keys, k2))])
+                out.append(cur)
+            return out[::-1]
+        if rows is None or s not in rows.row_of:
+            return [s, t]
+        pr = rows.pred[rows.row_of[s]]
+        cur = t
+        while cur != s:
+            cur = int(pr[cur])
+            if cur < 0:
+                return [s, t]
+            out.append(cur)
+        return out[::-1]
+
+    def edge_between(self, a: int, b: int) -> int:
+        return self.pair_edge[(a, b) if a < b else (b, a)]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "edges": len(self.length),
+            "nodes": self.n_nodes,
+            "km": float(self.length.sum() / 1000),
+            "ubodt_entries": int(len(self.ub_keys)),
+            "crs": self.crs,
+        }

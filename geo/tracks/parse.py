@@ -1,0 +1,385 @@
+"""Parse uploaded GPS tracks (GPX, GeoJSON, CSV) into one clean table of timed WGS 84 points.
+
+Uploads come from phones, watches and spreadsheets; any of them may be broken, hostile (XML entity
+bombs) or in a Chinese datum. Every problem becomes an :class:`InputError` that says what is wrong,
+so the API can answer 4xx and the CLI one line; nothing here touches storage.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from geo.crs import lonlat_to_wgs84, normalize_crs
+from geo.errors import InputError
+
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_TZ = "Asia/Shanghai"
+# A track whose points mostly lack times cannot be placed in a day; below this share of timed
+# points we refuse the file instead of silently keeping a handful of fixes.
+MIN_TIMED_SHARE = 0.5
+
+_LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
+_LAT_NAMES = ("lat", "latitude", "y", "纬度")
+_TIME_NAMES = (
+    "time",
+    "timestamp",
+    "datetime",
+    "date_time",
+    "gps_time",
+    "时间",
+    "定位时间",
+    "采集时间",
+    "日期时间",
+)
+_ACC_NAMES = ("accuracy", "acc", "horizontal_accuracy", "精度", "定位精度")
+_GEOJSON_TIME_KEYS = ("times", "coordTimes", "coordinateTimes", "timestamps", "time")
+_POINT_TIME_KEYS = ("time", "timestamp", "datetime", "时间", "定位时间")
+_ZONE_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+
+
+@dataclass
+class ParsedTrack:
+    """Timed points of one upload.
+
+    ``points`` has columns ``lon``, ``lat`` (WGS 84), ``time`` (tz-aware UTC), ``accuracy`` (metres,
+    NaN if unknown) and ``source_index`` (position in the file), sorted by time.
+    """
+
+    points: pd.DataFrame
+    format: str
+    name: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_limited(
+    stream: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES, chunk: int = 1 << 20
+) -> bytes:
+    """Read a binary stream in chunks; raise InputError as soon as more than ``max_bytes`` arrive.
+
+    Lets the API refuse an oversized upload without holding all of it in memory.
+    """
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        block = stream.read(chunk)
+        if not block:
+            break
+        total += len(block)
+        if total > max_bytes:
+            raise InputError(f"file too large: more than {max_bytes:,} bytes (limit)")
+        parts.append(block)
+    return b"".join(parts)
+
+
+def parse_track(
+    data: bytes,
+    filename: str | None = None,
+    crs: str = "wgs84",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    default_tz: str = DEFAULT_TZ,
+) -> ParsedTrack:
+    """Parse one uploaded track file; the format comes from the extension, checked by sniffing.
+
+    Times without a zone are taken as ``default_tz`` (local time of the city). ``crs`` is the
+    datum of the coordinates (wgs84, gcj02, bd09 or EPSG); output is always WGS 84.
+    """
+    if len(data) > max_bytes:
+        raise InputError(f"file too large: {len(data):,} bytes, limit {max_bytes:,}")
+    crs_name = normalize_crs(crs)
+    if not data.strip():
+        raise InputError("empty file: no points")
+    fmt = _detect_format(data, filename)
+    if fmt == "gpx":
+        raw = _parse_gpx(data)
+    elif fmt == "geojson":
+        raw = _parse_geojson(_decode(data))
+    else:
+        raw = _parse_csv(_decode(data))
+    return _finish(raw, fmt, crs_name, default_tz)
+
+
+@dataclass
+class _Raw:
+    lon: list[Any]
+    lat: list[Any]
+    time: list[Any]
+    accuracy: list[Any]
+    name: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _looks_binary(data: bytes) -> bool:
+    head = data[:4096]
+    if b"\x00" in head:
+        return True
+    ctrl = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return ctrl > len(head) * 0.05
+
+
+def _detect_format(data: bytes, filename: str | None) -> str:
+    if _looks_binary(data):
+        raise InputError("file looks binary (not GPX, GeoJSON or CSV text)")
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    sniffed = "gpx" if head == b"<" else "geojson" if head in (b"{", b"[") else "csv"
+    ext = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
+    by_ext = {"gpx": "gpx", "xml": "gpx", "geojson": "geojson", "json": "geojson"}.get(ext)
+    if ext in ("csv", "txt", "tsv"):
+        by_ext = "csv"
+    if by_ext and by_ext != sniffed and not (by_ext == "csv" and sniffed == "csv"):
+        raise InputError(
+            f"file '{filename}' has a .{ext} name but its content looks like {sniffed.upper()}"
+        )
+    return sniffed
+
+
+def _decode(data: bytes) -> str:
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise InputError("text encoding not recognised (use UTF-8)")
+
+
+# ----------------------------------------------------------------------------------- GPX
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1] if "}" in tag else tag
+
+
+def _parse_gpx(data: bytes) -> _Raw:
+    import defusedxml
+    from defusedxml import ElementTree as DET
+
+    try:
+        root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.DTDForbidden:
+        raise InputError("GPX rejected: it declares a DTD (not allowed for safety)") from None
+    except defusedxml.EntitiesForbidden:
+        raise InputError(
+            "GPX rejected: it declares XML entities (not allowed for safety)"
+        ) from None
+    except defusedxml.ExternalReferenceForbidden:
+        raise InputError("GPX rejected: it references external entities") from None
+    except DET.ParseError as exc:
+        raise InputError(f"malformed or truncated XML: {exc}") from None
+    if _local(root.tag) != "gpx":
+        raise InputError(f"XML root is <{_local(root.tag)}>, not <gpx>")
+    raw = _Raw([], [], [], [])
+    n_wpt = 0
+    for el in root:
+        kind = _local(el.tag)
+        if kind == "wpt":
+            n_wpt += 1
+        elif kind in ("trk", "rte"):
+            if raw.name is None:
+                raw.name = _child_text(el, "name")
+            pt_tag = "trkpt" if kind == "trk" else "rtept"
+            for pt in el.iter():
+                if _local(pt.tag) != pt_tag:
+                    continue
+                raw.lon.append(pt.get("lon"))
+                raw.lat.append(pt.get("lat"))
+                raw.time.append(_child_text(pt, "time"))
+                raw.accuracy.append(np.nan)
+    if not raw.lon:
+        if n_wpt:
+            raise InputError(f"GPX has only waypoints ({n_wpt}), no track or route points")
+        raise InputError("GPX has no track or route points")
+    return raw
+
+
+def _child_text(el: Any, name: str) -> str | None:
+    for ch in el:
+        if _local(ch.tag) == name:
+            return (ch.text or "").strip() or None
+    return None
+
+
+# -------------------------------------------------------------------------------- GeoJSON
+def _parse_geojson(text: str) -> _Raw:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}") from None
+    if isinstance(obj, dict) and obj.get("type") == "FeatureCollection":
+        feats = obj.get("features") or []
+    elif isinstance(obj, dict) and obj.get("type") == "Feature":
+        feats = [obj]
+    elif isinstance(obj, dict) and "coordinates" in obj:
+        feats = [{"type": "Feature", "geometry": obj, "properties": {}}]
+    else:
+        raise InputError("JSON is not a GeoJSON Feature, FeatureCollection or geometry")
+    raw = _Raw([], [], [], [])
+    for f in feats:
+        if not isinstance(f, dict):
+            continue
+        geom = f.get("geometry") or {}
+        props = f.get("properties") or {}
+        gtype = geom.get("type")
+        coords = geom.get("coordinates")
+        if raw.name is None and isinstance(props.get("name"), str):
+            raw.name = props["name"]
+        if gtype == "Point":
+            t = next((props[k] for k in _POINT_TIME_KEYS if k in props), None)
+            _add_coords(raw, [coords], [t], props)
+        elif gtype in ("LineString", "MultiLineString"):
+            lines = [coords] if gtype == "LineString" else list(coords or [])
+            times = next((props[k] for k in _GEOJSON_TIME_KEYS if k in props), None)
+            flat = [c for line in lines for c in (line or [])]
+            if isinstance(times, list) and times and isinstance(times[0], list):
+                times = [t for part in times for t in part]
+            if not isinstance(times, list):
+                # Coordinates may carry the time as a 4th value (x, y, z, t).
+                times = [c[3] if isinstance(c, list) and len(c) > 3 else None for c in flat]
+            if len(times) != len(flat):
+                raise InputError(f"GeoJSON line has {len(flat)} coordinates but {len(times)} times")
+            _add_coords(raw, flat, times, props)
+    if not raw.lon:
+        raise InputError("GeoJSON has no Point or LineString features: no points")
+    return raw
+
+
+def _add_coords(raw: _Raw, coords: list[Any], times: list[Any], props: dict[str, Any]) -> None:
+    acc = next((props[k] for k in _ACC_NAMES if k in props), np.nan)
+    for c, t in zip(coords, times, strict=True):
+        if not isinstance(c, list | tuple) or len(c) < 2:
+            raise InputError(f"GeoJSON coordinate {c!r} is not [lon, lat]")
+        raw.lon.append(c[0])
+        raw.lat.append(c[1])
+        raw.time.append(t)
+        raw.accuracy.append(acc if np.isscalar(acc) else np.nan)
+
+
+# ------------------------------------------------------------------------------------ CSV
+def _parse_csv(text: str) -> _Raw:
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=None, engine="python", dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv_error()) as exc:
+        raise InputError(f"malformed CSV: {exc}") from None
+    cols = {str(c).strip().lower().lstrip("\ufeff"): c for c in df.columns}
+
+    def pick(names: tuple[str, ...]) -> str | None:
+        return next((cols[n] for n in names if n in cols), None)
+
+    lon_c, lat_c, time_c, acc_c = (
+        pick(n) for n in (_LON_NAMES, _LAT_NAMES, _TIME_NAMES, _ACC_NAMES)
+    )
+    found = ", ".join(map(str, df.columns))
+    if lon_c is None or lat_c is None:
+        raise InputError(f"CSV needs lon/lat (经度/纬度) columns; found: {found}")
+    if time_c is None:
+        raise InputError(f"CSV has no time column (time/timestamp/时间); found: {found}: no times")
+    if df.empty:
+        raise InputError("CSV has a header but no points")
+    acc = df[acc_c].tolist() if acc_c is not None else [np.nan] * len(df)
+    return _Raw(df[lon_c].tolist(), df[lat_c].tolist(), df[time_c].tolist(), acc)
+
+
+def csv_error() -> type[Exception]:
+    import csv
+
+    return csv.Error
+
+
+# ---------------------------------------------------------------------------- finishing
+def _to_float(values: list[Any], what: str) -> np.ndarray:
+    arr = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{what} of point {i + 1} is not a finite number: {values[i]!r}")
+    return arr
+
+
+def parse_times(values: list[Any], default_tz: str = DEFAULT_TZ) -> pd.Series:
+    """Times as tz-aware UTC; NaT where missing. ISO 8601 or epoch seconds / milliseconds.
+
+    A time without a zone is local time in ``default_tz``.
+    """
+    s = pd.Series(values, dtype=object)
+    present = s.notna() & (s.astype(str).str.strip() != "")
+    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+    if not present.any():
+        return out
+    vals = s[present]
+    num = pd.to_numeric(vals, errors="coerce")
+    if num.notna().all():
+        unit = "ms" if float(num.abs().max()) > 1e11 else "s"
+        out[present] = pd.to_datetime(num.astype(float), unit=unit, utc=True)
+        return out
+    text = vals.astype(str).str.strip()
+    zoned = text.str.contains(_ZONE_RE)
+    try:
+        if zoned.any():
+            out[zoned[zoned].index] = pd.to_datetime(text[zoned], utc=True, format="ISO8601")
+        naive = ~zoned
+        if naive.any():
+            local = pd.to_datetime(text[naive], format="mixed")
+            out[naive[naive].index] = local.dt.tz_localize(
+                default_tz, ambiguous="NaT", nonexistent="shift_forward"
+            ).dt.tz_convert("UTC")
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"time values not understood (use ISO 8601 or epoch seconds): {exc}"
+        ) from None
+    return out
+
+
+def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
+    n = len(raw.lon)
+    times = parse_times(raw.time, default_tz)
+    timed = times.notna().to_numpy()
+    warnings = list(raw.warnings)
+    if not timed.any():
+        raise InputError(
+            f"{fmt.upper()} points have no times ({n} points): cannot place the track in time"
+        )
+    if timed.sum() < MIN_TIMED_SHARE * n:
+        raise InputError(
+            f"only {int(timed.sum())} of {n} points have times: no times for most points"
+        )
+    if not timed.all():
+        warnings.append(f"{int((~timed).sum())} of {n} points without time dropped")
+    idx = np.flatnonzero(timed)
+    lon = _to_float([raw.lon[i] for i in idx], "longitude")
+    lat = _to_float([raw.lat[i] for i in idx], "latitude")
+    acc = pd.to_numeric(pd.Series([raw.accuracy[i] for i in idx], dtype=object), errors="coerce")
+    _check_range(lon, lat)
+    lon, lat = lonlat_to_wgs84(lon, lat, crs_name)
+    t = times.iloc[idx].reset_index(drop=True)
+    years = t.dt.year
+    if (years < 1990).any() or (years > 2100).any():
+        bad = t[(years < 1990) | (years > 2100)].iloc[0]
+        raise InputError(
+            f"time {bad:%Y-%m-%d %H:%M} out of range (before 1990 or after 2100): "
+            "invalid device clock or wrong time unit"
+        )
+    pts = pd.DataFrame(
+        {
+            "lon": np.asarray(lon, float),
+            "lat": np.asarray(lat, float),
+            "time": t,
+            "accuracy": acc.to_numpy(float),
+            "source_index": idx.astype(np.int64),
+        }
+    )
+    if not pts["time"].is_monotonic_increasing:
+        pts = pts.sort_values(["time", "source_index"], kind="stable").reset_index(drop=True)
+    return ParsedTrack(points=pts, format=fmt, name=raw.name, warnings=warnings)
+
+
+def _check_range(lon: np.ndarray, lat: np.ndarray) -> None:
+    if (np.abs(lat) > 90).any() or (np.abs(lon) > 180).any():
+        if (np.abs(lon) <= 90).all() and (np.abs(lat) <= 180).all():
+            raise InputError("latitude out of range: lon/lat look swapped (expected lon, lat)")
+        raise InputError("coordinates out of range (longitude ±180, latitude ±90)")
+    # Chinese data with swapped columns: "latitudes" that look like Chinese longitudes.
+    if (lat > 73).all() and (lat < 136).all() and (lon > 3).all() and (lon < 54).all():
+        raise InputError("lon/lat look swapped: latitudes 73–136 look like longitudes in China")
