@@ -30,7 +30,8 @@ class MatchParams:
 
     sigma_m: GPS noise σ of the emission; None estimates it per track from the median
         distance to the nearest edge (Newson & Krumm's MAD estimate), clipped to
-        [sigma_min_m, sigma_max_m].
+        [sigma_min_m, sigma_max_m]. The floor is 8 m: phone fixes between buildings are
+        rarely better, and a smaller σ lets one noisy fix drag the path onto a side alley.
     beta_m: transition scale: a route 1 β longer or shorter than the straight line costs 1 nat.
     search_radius_m, k: candidate edges per fix (at most k within the radius).
     max_route_ratio, detour_slack_m, detour_slack_sigmas: a transition is refused when its route
@@ -41,10 +42,13 @@ class MatchParams:
         (Newson & Krumm drop fixes within 2σ; dense 1 s walking fixes add cost, not information).
         None: σ.
     max_route_m: upper bound for a single transition's route search (sparse fixes).
+    min_credit_sigmas: a partially covered edge with less than this many σ of covered length
+        is not credited: noise near a junction projects a few fixes past the corner onto the
+        next edge, and a walked stretch shorter than the noise cannot be verified anyway.
     """
 
     sigma_m: float | None = None
-    sigma_min_m: float = 4.0
+    sigma_min_m: float = 8.0
     sigma_max_m: float = 25.0
     beta_m: float = 10.0
     search_radius_m: float = 60.0
@@ -56,6 +60,7 @@ class MatchParams:
     off_penalty: float = 6.0
     min_step_m: float | None = None
     max_route_m: float = 5_000.0
+    min_credit_sigmas: float = 3.0
 
     @classmethod
     def for_mode(cls, mode: str = "walk", **overrides: object) -> MatchParams:
@@ -85,7 +90,9 @@ class MatchResult:
 
     ``edges`` columns: ``edge_id`` (the network's id), ``seq`` (order of first traversal, 0-based),
     ``covered_fraction`` (0–1, share of the edge's length traversed), ``covered_m``,
-    ``first_time``, ``last_time`` (UTC). ``runs`` counts on-network stretches (HMM breaks and
+    ``first_time``, ``last_time`` (UTC). ``intervals``: the covered stretches (``edge_id``,
+    ``start_fraction``, ``end_fraction``) so coverage over several tracks is an exact union.
+    ``runs`` counts on-network stretches (HMM breaks and
     off-network stretches split a piece into runs).
     """
 
@@ -96,6 +103,7 @@ class MatchResult:
     runs: int = 0
     sigma_m: float = float("nan")
     point_state: list[np.ndarray] = field(default_factory=list, repr=False)
+    intervals: pd.DataFrame | None = None
 
 
 def match_track(
@@ -118,8 +126,13 @@ def match_track(
         matched += int(on_raw.sum())
         runs += r
         states.append(on_raw)
-    edges = _coverage(net, intervals)
-    return MatchResult(edges, matched, total, len(pieces), runs, float(sigma), states)
+    edges, blocks = _coverage(net, intervals)
+    tiny = (edges["covered_m"] < p.min_credit_sigmas * sigma) & (edges["covered_fraction"] < 0.999)
+    if tiny.any():
+        edges = edges[~tiny].reset_index(drop=True)
+        edges["seq"] = np.arange(len(edges), dtype=np.int64)
+    blocks = blocks[blocks["edge_id"].isin(edges["edge_id"])].reset_index(drop=True)
+    return MatchResult(edges, matched, total, len(pieces), runs, float(sigma), states, blocks)
 
 
 def _estimate_sigma(net: WalkNetwork, xys: list[np.ndarray], p: MatchParams) -> float:
@@ -351,9 +364,18 @@ def _intervals(
     return out
 
 
-def _coverage(net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]]) -> pd.DataFrame:
+def _coverage(
+    net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Union of covered intervals per edge → covered length, fraction, times, traversal order."""
     if not intervals or sum(len(iv[0]) for iv in intervals) == 0:
+        empty_blocks = pd.DataFrame(
+            {
+                "edge_id": pd.Series(dtype=net.edge_ids.dtype),
+                "start_fraction": [],
+                "end_fraction": [],
+            }
+        )
         return pd.DataFrame(
             {
                 "edge_id": pd.Series(dtype=net.edge_ids.dtype),
@@ -363,7 +385,7 @@ def _coverage(net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]]) -> pd.D
                 "first_time": pd.Series(dtype="datetime64[ns, UTC]"),
                 "last_time": pd.Series(dtype="datetime64[ns, UTC]"),
             }
-        )
+        ), empty_blocks
     e, lo, hi, t0, t1, order = (np.concatenate([iv[i] for iv in intervals]) for i in range(6))
     # interval union per edge in one pass: shift each edge's offsets into its own range so a
     # global running maximum never crosses edges (vectorised instead of a loop per edge)
@@ -376,7 +398,16 @@ def _coverage(net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]]) -> pd.D
     new[1:] = glo[1:] > run_hi[:-1]
     starts = np.flatnonzero(new)
     b_len = np.maximum.reduceat(ghi, starts) - glo[starts]
-    uniq, inv = np.unique(e_s[starts], return_inverse=True)
+    b_edge = e_s[starts]
+    b_len_e = net.length[b_edge]
+    blocks = pd.DataFrame(
+        {
+            "edge_id": net.edge_ids[b_edge],
+            "start_fraction": np.clip((glo[starts] - b_edge * big) / b_len_e, 0, 1),
+            "end_fraction": np.clip((glo[starts] + b_len - b_edge * big) / b_len_e, 0, 1),
+        }
+    )
+    uniq, inv = np.unique(b_edge, return_inverse=True)
     covered = np.bincount(inv, weights=b_len, minlength=len(uniq))
     # traversal order: time, then step within the piece
     rank = np.empty(len(e), dtype=np.int64)
@@ -400,4 +431,4 @@ def _coverage(net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]]) -> pd.D
     )
     out = out.sort_values("_rank", kind="stable").reset_index(drop=True)
     out.insert(1, "seq", np.arange(len(out), dtype=np.int64))
-    return out.drop(columns="_rank")
+    return out.drop(columns="_rank"), blocks

@@ -1,0 +1,207 @@
+"""Patrol coverage roll-ups: matched edges per track → segments per day → alleys patrolled →
+steward compliance per day, week and month, with rankings.
+
+Pure pandas so the same code serves files, tests and the service (the lead feeds it from
+PostGIS and exports CSV/XLSX). Days are local days (Asia/Shanghai by default): a patrol at
+07:30 Beijing time belongs to that Beijing day whatever the device clock zone.
+
+Schemas (column: meaning):
+
+``track_edges`` (input, one row per matched edge per track, as MatchResult.edges plus ids):
+    track_id, person_id, edge_id, covered_fraction (0–1), first_time, last_time (tz-aware);
+    optional start_fraction, end_fraction: covered stretches (MatchResult.intervals, one row
+    per stretch) — when present the union over tracks is exact, otherwise fractions of the
+    same person's tracks on one day are summed and capped at 1.
+``segments`` (input): edge_id, alley_id, length_m (optional alley_name).
+``assignments`` (input): alley_id, person_id (the steward(s) responsible for the alley).
+
+``segment_day`` (output of :func:`segment_day_coverage`):
+    day (datetime.date), person_id, edge_id, walked_fraction (0–1), first_time, last_time.
+``alley_day`` (output of :func:`alley_day_status`):
+    day, alley_id, length_m, walked_m, walked_share, patrolled (bool), first_time, last_time.
+``steward_day`` (output of :func:`steward_daily_compliance`):
+    day, person_id, alleys, patrolled_alleys, compliance (0–1), assigned_m, walked_m.
+``rollup`` (output of :func:`compliance_rollup`):
+    period (week: Monday date, month: first day), person_id, days, alley_days,
+    patrolled_alley_days, compliance, walked_m, rank (1 = best; ties share a rank).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from geo.errors import InputError
+
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(f"{what} lacks column(s): {', '.join(missing)}")
+
+
+def local_day(times: pd.Series, tz: str = DEFAULT_TZ) -> pd.Series:
+    """Local calendar day of tz-aware (or UTC-naive) times."""
+    t = pd.to_datetime(times, utc=True)
+    return t.dt.tz_convert(tz).dt.date
+
+
+def segment_day_coverage(track_edges: pd.DataFrame, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Walked fraction per (day, person, segment), union over that person's tracks that day."""
+    _require(track_edges, ["person_id", "edge_id", "first_time", "last_time"], "track_edges")
+    df = track_edges.copy()
+    df["day"] = local_day(df["first_time"], tz)
+    keys = ["day", "person_id", "edge_id"]
+    times = df.groupby(keys, sort=True).agg(
+        first_time=("first_time", "min"), last_time=("last_time", "max")
+    )
+    if {"start_fraction", "end_fraction"} <= set(df.columns):
+        frac = _union_fraction(df, keys)
+    else:
+        _require(df, ["covered_fraction"], "track_edges")
+        frac = df.groupby(keys, sort=True)["covered_fraction"].sum().clip(upper=1.0)
+    out = times.join(frac.rename("walked_fraction")).reset_index()
+    return out[["day", "person_id", "edge_id", "walked_fraction", "first_time", "last_time"]]
+
+
+def _union_fraction(df: pd.DataFrame, keys: list[str]) -> pd.Series:
+    d = df.sort_values([*keys, "start_fraction"]).reset_index(drop=True)
+    grp = d.groupby(keys, sort=False).ngroup().to_numpy()
+    lo = d["start_fraction"].to_numpy(float) + grp * 2.0  # each group in its own range
+    hi = d["end_fraction"].to_numpy(float) + grp * 2.0
+    run = np.maximum.accumulate(hi)
+    new = np.ones(len(d), dtype=bool)
+    new[1:] = lo[1:] > run[:-1]
+    starts = np.flatnonzero(new)
+    length = np.maximum.reduceat(hi, starts) - lo[starts]
+    total = np.bincount(grp[starts], weights=length, minlength=grp.max() + 1 if len(grp) else 0)
+    idx = d.groupby(keys, sort=False).size().index
+    return pd.Series(np.clip(total, 0, 1), index=idx).sort_index()
+
+
+def alley_day_status(
+    segment_day: pd.DataFrame,
+    segments: pd.DataFrame,
+    assignments: pd.DataFrame,
+    patrolled_share: float = 0.8,
+    days: Iterable[date] | None = None,
+) -> pd.DataFrame:
+    """Per assigned alley and day: share of its length walked by its steward(s), patrolled flag.
+
+    Walking by anyone not assigned to the alley does not count. Several stewards of one alley
+    are combined by summing their walked fractions per segment, capped at 1. ``days`` defaults
+    to every day from the first to the last in ``segment_day``; an alley nobody walked on a day
+    is a row with walked_share 0.
+    """
+    _require(segments, ["edge_id", "alley_id", "length_m"], "segments")
+    _require(assignments, ["alley_id", "person_id"], "assignments")
+    if not 0 < patrolled_share <= 1:
+        raise InputError("patrolled_share must be in (0, 1]")
+    if days is None:
+        if len(segment_day) == 0:
+            days = []
+        else:
+            days = pd.date_range(min(segment_day["day"]), max(segment_day["day"]), freq="D").date
+    days = list(days)
+    alley_len = segments.groupby("alley_id")["length_m"].sum()
+    alleys = assignments["alley_id"].drop_duplicates()
+    grid = pd.MultiIndex.from_product([days, alleys], names=["day", "alley_id"])
+    sd = segment_day.merge(segments[["edge_id", "alley_id", "length_m"]], on="edge_id")
+    sd = sd.merge(
+        assignments[["alley_id", "person_id"]].drop_duplicates(), on=["alley_id", "person_id"]
+    )
+    per_seg = sd.groupby(["day", "alley_id", "edge_id"]).agg(
+        f=("walked_fraction", "sum"),
+        length_m=("length_m", "first"),
+        first_time=("first_time", "min"),
+        last_time=("last_time", "max"),
+    )
+    per_seg["walked_m"] = per_seg["f"].clip(upper=1.0) * per_seg["length_m"]
+    per_alley = per_seg.groupby(["day", "alley_id"]).agg(
+        walked_m=("walked_m", "sum"),
+        first_time=("first_time", "min"),
+        last_time=("last_time", "max"),
+    )
+    out = per_alley.reindex(grid).reset_index()
+    out["walked_m"] = out["walked_m"].fillna(0.0)
+    out["length_m"] = out["alley_id"].map(alley_len).fillna(0.0).to_numpy()
+    out["walked_share"] = np.where(out["length_m"] > 0, out["walked_m"] / out["length_m"], 0.0)
+    out["walked_share"] = out["walked_share"].clip(upper=1.0)
+    out["patrolled"] = out["walked_share"] >= patrolled_share - 1e-9
+    return out[
+        [
+            "day",
+            "alley_id",
+            "length_m",
+            "walked_m",
+            "walked_share",
+            "patrolled",
+            "first_time",
+            "last_time",
+        ]
+    ]
+
+
+def steward_daily_compliance(alley_day: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
+    """Per steward and day: assigned alleys, how many patrolled, compliance share."""
+    a = assignments[["alley_id", "person_id"]].drop_duplicates()
+    df = alley_day.merge(a, on="alley_id")
+    out = (
+        df.groupby(["day", "person_id"])
+        .agg(
+            alleys=("alley_id", "nunique"),
+            patrolled_alleys=("patrolled", "sum"),
+            assigned_m=("length_m", "sum"),
+            walked_m=("walked_m", "sum"),
+        )
+        .reset_index()
+    )
+    out["patrolled_alleys"] = out["patrolled_alleys"].astype(int)
+    out["compliance"] = out["patrolled_alleys"] / out["alleys"].clip(lower=1)
+    return out[
+        ["day", "person_id", "alleys", "patrolled_alleys", "compliance", "assigned_m", "walked_m"]
+    ]
+
+
+def compliance_rollup(steward_day: pd.DataFrame, period: str = "week") -> pd.DataFrame:
+    """Weekly (ISO weeks, Monday) or monthly roll-up of daily compliance, with a ranking."""
+    if period not in ("week", "month"):
+        raise InputError(f"unknown period '{period}': use week or month")
+    d = pd.to_datetime(pd.Series(steward_day["day"]).astype(str))
+    if period == "week":
+        start = (d - pd.to_timedelta(d.dt.weekday, unit="D")).dt.date
+    else:
+        start = d.dt.to_period("M").dt.start_time.dt.date
+    df = steward_day.assign(period=start.to_numpy())
+    out = (
+        df.groupby(["period", "person_id"])
+        .agg(
+            days=("day", "nunique"),
+            alley_days=("alleys", "sum"),
+            patrolled_alley_days=("patrolled_alleys", "sum"),
+            walked_m=("walked_m", "sum"),
+        )
+        .reset_index()
+    )
+    out["compliance"] = out["patrolled_alley_days"] / out["alley_days"].clip(lower=1)
+    out["rank"] = (
+        out.groupby("period")["compliance"].rank(method="min", ascending=False).astype(int)
+    )
+    out = out.sort_values(["period", "rank", "person_id"]).reset_index(drop=True)
+    return out[
+        [
+            "period",
+            "person_id",
+            "days",
+            "alley_days",
+            "patrolled_alley_days",
+            "compliance",
+            "walked_m",
+            "rank",
+        ]
+    ]
