@@ -1,9 +1,164 @@
-"""Placeholder until this command group lands."""
+"""``gridward assign``: staff alleys (file mode), and later grids/streets/alleys from the database.
+
+File mode reads alleys and people from files and writes ``alley_id,person_id`` pairs; nothing is
+stored. Heavy imports stay inside the commands so ``gridward --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from geo.errors import InputError
+
+assign_app = typer.Typer(
+    help="Assign people to grids, streets and alleys. 人员分配 (网格员、街巷长、小巷管家)",
+    no_args_is_help=True,
+)
+
+CRS_HELP = "CRS of the input coordinates: wgs84 (default), gcj02, bd09, cgcs2000 or EPSG:xxxx"
+
+# Summary rows: key, Chinese label, English label, unit.
+_SUMMARY_ROWS = (
+    ("coverage", "覆盖率", "coverage", "share of alleys with a steward"),
+    ("covered", "已覆盖小巷", "alleys covered", ""),
+    ("alleys", "小巷数", "alleys", ""),
+    ("stewards", "在岗管家", "stewards assigned", ""),
+    ("people", "可用人员", "people available", ""),
+    ("load_spread", "负荷差异", "load spread", "max / median alley metres per steward"),
+    ("load_max_m", "最大负荷", "max load", "m"),
+    ("load_median_m", "负荷中位数", "median load", "m"),
+    ("mean_walk_m", "平均步行距离", "mean walk", "m along the network"),
+    ("objective", "目标值", "objective", "walk-equivalent m"),
+    ("runtime_s", "运行时间", "runtime", "s"),
+)
+
+
+def _print_summary(summary: dict, uncovered: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="小巷管家分配 alley steward assignment")
+    table.add_column("指标 figure")
+    table.add_column("值 value", justify="right")
+    table.add_column("说明 note")
+    for key, zh, en, note in _SUMMARY_ROWS:
+        value = summary.get(key)
+        if value is None:
+            continue
+        shown = f"{value:.1%}" if key == "coverage" else str(value)
+        table.add_row(f"{zh} {en}", shown, note)
+    Console().print(table)
+    if uncovered:
+        more = f" … (+{len(uncovered) - 10} more)" if len(uncovered) > 10 else ""
+        typer.echo(
+            f"未覆盖小巷 uncovered alleys ({len(uncovered)}): "
+            + ", ".join(str(a) for a in uncovered[:10])
+            + more
+        )
+
+
+def _read_people_file(path: Path, crs: str | None):
+    from geo.assign.people import has_role, read_people
+    from geo.crs import lonlat_to_wgs84
+
+    people = read_people(path, path.name)
+    if "lon" not in people.columns:
+        raise InputError(
+            f"{path.name}: file mode needs lon,lat homes (a building id needs the database)"
+        )
+    if people["lon"].isna().any():
+        ids = people.loc[people["lon"].isna(), "person_id"].tolist()[:5]
+        raise InputError(f"{path.name}: people without lon/lat: {', '.join(ids)}")
+    if "roles" in people.columns and (people["roles"] != "").any():
+        people = people[has_role(people, "alley_steward")].reset_index(drop=True)
+        if len(people) == 0:
+            raise InputError(f"{path.name}: nobody has the alley_steward (小巷管家) role")
+    if crs:
+        lon, lat = lonlat_to_wgs84(people["lon"].to_numpy(), people["lat"].to_numpy(), crs)
+        people = people.assign(lon=lon, lat=lat)
+    return people
+
+
+@assign_app.command("stewards")
+def stewards(
+    alleys: Path = typer.Option(..., "--alleys", help="Alleys: LineStrings with unique alley_id"),
+    people: Path = typer.Option(..., "--people", help="People CSV/XLSX: person_id,lon,lat"),
+    out: Path = typer.Option(..., "--out", help="Output CSV: alley_id,person_id"),
+    network: Path = typer.Option(
+        None, "--network", help="Walkable segments (GeoJSON etc.); default: the alleys alone"
+    ),
+    crs: str = typer.Option(None, "--crs", help=CRS_HELP),
+    stewards_per_alley: int = typer.Option(
+        1, "--stewards-per-alley", min=1, help="Stewards per alley"
+    ),
+    existing: Path = typer.Option(
+        None, "--existing", help="Current assignments CSV (alley_id,person_id) to keep"
+    ),
+    rebalance: bool = typer.Option(False, "--rebalance", help="Ignore --existing and start over"),
+    max_walk: float = typer.Option(2000.0, "--max-walk", help="Longest home→alley walk, metres"),
+) -> None:
+    """Assign alley stewards near home with fair loads (file mode). 分配小巷管家"""
+    import pandas as pd
+
+    from api.progress import progress_bar
+    from geo.assign.stewards import StewardParams, assign_stewards
+    from geo.vector_io import read_vector
+
+    alley_gdf = read_vector(alleys, crs)
+    net_gdf = read_vector(network, crs) if network is not None else None
+    people_df = _read_people_file(people, crs)
+    current = None
+    if existing is not None:
+        if not existing.is_file():
+            raise InputError(f"{existing}: no such file")
+        current = pd.read_csv(existing, dtype=str)
+        for col in ("alley_id", "person_id"):
+            if col not in current.columns:
+                raise InputError(f"{existing.name}: no '{col}' column")
+        # Ids from files are matched as text.
+        alley_gdf = (
+            alley_gdf.assign(alley_id=alley_gdf["alley_id"].astype(str))
+            if ("alley_id" in alley_gdf.columns)
+            else alley_gdf
+        )
+    params = StewardParams(stewards_per_alley=stewards_per_alley, max_walk_m=max_walk)
+    with progress_bar("assign stewards 分配小巷管家") as bar:
+        result = assign_stewards(
+            alley_gdf,
+            people_df,
+            params,
+            network=net_gdf,
+            existing=current,
+            rebalance=rebalance,
+            progress=bar,
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.assignments[["alley_id", "person_id"]].to_csv(out, index=False)
+    _print_summary(result.summary, result.uncovered)
+    typer.echo(f"wrote {len(result.assignments)} assignments to {out}")
+
+
+def _database_mode(kind: str):
+    def command(
+        area: str = typer.Option(..., "--area", help="Area code (district/subdistrict/community)"),
+        rebalance: bool = typer.Option(False, "--rebalance", help="Reassign everything"),
+    ) -> None:
+        raise InputError("database mode is not available yet")
+
+    command.__doc__ = {
+        "grids": "Staff the grids of an area from the database. 网格定人",
+        "streets": "Assign street chiefs in an area from the database. 分配街巷长",
+        "alleys": "Assign alley stewards in an area from the database. 分配小巷管家",
+    }[kind]
+    return command
+
+
+for _kind in ("grids", "streets", "alleys"):
+    assign_app.command(_kind)(_database_mode(_kind))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the gridward app."""
+    """Add the ``assign`` command group to the gridward app."""
+    app.add_typer(assign_app, name="assign")

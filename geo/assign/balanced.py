@@ -1,0 +1,431 @@
+"""Balanced near-home assignment of items (alleys, streets) to people: the shared solver core.
+
+The problem is a generalised assignment (each item whole to one person, loads measured in metres),
+which is NP-hard as an integer program. We solve its min-cost-flow relaxation exactly with OR-Tools
+``SimpleMinCostFlow`` — items split into length units, a piecewise-linear convex load cost per
+person for fairness, a costly "uncovered" arc so infeasible cases still solve — then round each
+item to the person carrying most of its flow (a basic optimal flow splits few items) and run a
+local improvement pass (moves, swaps) on the exact integer objective, which also adds a
+compactness term (a person's items close together) that a flow cannot express.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+
+# Integer cost resolution for the flow: costs are in decimetres of walk-equivalent.
+_SCALE = 10.0
+
+
+@dataclass
+class BalanceProblem:
+    """Everything the solver needs, already reduced to arrays (no geometry, no ids)."""
+
+    size: np.ndarray  # (n_items,) load each item adds (metres of alley, or 1 per street)
+    need: np.ndarray  # (n_items,) free slots to fill per item (k minus kept holders)
+    cand_item: np.ndarray  # candidate arcs: item index
+    cand_person: np.ndarray  # candidate arcs: person index
+    cand_cost: np.ndarray  # candidate arcs: walking metres home → item
+    n_people: int
+    target: float  # the fair load per person (same unit as size)
+    cap_size: np.ndarray  # (n_people,) max load; one item alone may exceed it
+    cap_count: np.ndarray  # (n_people,) max number of items
+    balance_weight: float  # walk metres traded per unit of squared relative load deviation × target
+    uncovered_cost: float  # walk-equivalent metres charged per empty slot
+    compact_weight: float  # weight of the spread of a person's items around their mean
+    item_xy: np.ndarray  # (n_items, 2) item centroids, metres, for compactness
+    unit: float = 1.0  # flow unit (same unit as size)
+    fixed: list[tuple[int, int]] = field(default_factory=list)  # kept (item, person) pairs
+    time_limit_s: float = 10.0  # local improvement budget
+    # Called with the items still short after the search: more (item, person, metres) candidates.
+    expand: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+    flow_segments: int = 8
+
+
+@dataclass
+class BalanceResult:
+    pairs: list[tuple[int, int]]  # (item, person): fixed ones first, then new
+    objective: float
+    walk_m: float  # sum of walks over all pairs with a known distance
+    flow_status: str
+    improve_passes: int
+    improve_gain: float
+
+
+def load_cost(load: float, target: float, weight: float) -> float:
+    """Fairness cost of one person: ``weight × target × (load / target − 1)²``, 0 when idle.
+
+    Fairness is among the people who hold duties (the load spread is max/median over them), so an
+    idle person costs nothing; an under- or over-loaded one pays quadratically. The function is
+    not convex at 0, so the flow uses :func:`flow_load_cost`, its convex envelope, and the local
+    search corrects the rest.
+    """
+    if target <= 0 or load <= 1e-9:
+        return 0.0
+    r = load / target - 1.0
+    return weight * target * r * r
+
+
+def flow_load_cost(load: float, target: float, weight: float) -> float:
+    """Convex envelope of :func:`load_cost` on [0, ∞): free up to the target, quadratic above."""
+    return 0.0 if load <= target else load_cost(load, target, weight)
+
+
+def _spread(xs: list[float], ys: list[float]) -> float:
+    """Sum of distances of points to their mean (pure Python: sets hold a handful of items)."""
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    mx = sum(xs) / n
+    my = sum(ys) / n
+    return sum(math.hypot(x - mx, y - my) for x, y in zip(xs, ys, strict=True))
+
+
+def _solve_flow(pb: BalanceProblem, base_load: np.ndarray) -> tuple[dict[int, dict[int, int]], str]:
+    """Min-cost flow relaxation; returns item → {person: units of flow}."""
+    n_items = len(pb.size)
+    units = np.maximum(1, np.round(pb.size / pb.unit)).astype(np.int64)
+    active = np.flatnonzero(pb.need > 0)
+    if len(active) == 0:
+        return {}, "nothing to assign"
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    src = 0
+    item_node = 1 + np.arange(n_items)
+    person_node = 1 + n_items + np.arange(pb.n_people)
+    sink = 1 + n_items + pb.n_people
+
+    # Person → sink: convex piecewise-linear load cost from the kept load up to the capacity.
+    size_max = np.zeros(pb.n_people)
+    np.maximum.at(size_max, pb.cand_person, pb.size[pb.cand_item])
+    seg_tail, seg_cap, seg_cost = [], [], []
+    for p in np.unique(pb.cand_person):
+        b = float(base_load[p])
+        top = max(float(pb.cap_size[p]), b + float(size_max[p]) if b == 0 else b)
+        if top <= b:
+            continue
+        br = np.linspace(b, top, pb.flow_segments + 1)
+        if b < pb.target < top:
+            br = np.unique(np.append(br, pb.target))
+        for lo, hi in zip(br[:-1], br[1:], strict=True):
+            cap = int(round((hi - lo) / pb.unit))
+            if cap <= 0:
+                continue
+            g = flow_load_cost(hi, pb.target, pb.balance_weight) - flow_load_cost(
+                lo, pb.target, pb.balance_weight
+            )
+            seg_tail.append(person_node[p])
+            seg_cap.append(cap)
+            seg_cost.append(_SCALE * g / cap)
+    seg_cost_arr = np.round(np.asarray(seg_cost, dtype=float)).astype(np.int64)
+    shift = int(max(0, -seg_cost_arr.min(initial=0)))  # flow is fixed, so a shift is harmless
+    seg_cost_arr += shift
+
+    need_units = units * pb.need
+    # Source → item (supply), item → sink (uncovered, constant cost per slot), item → person.
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        np.full(len(active), src), item_node[active], need_units[active], np.zeros(len(active))
+    )
+    unc = np.ceil(_SCALE * pb.uncovered_cost / units[active]).astype(np.int64) + shift
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        item_node[active], np.full(len(active), sink), need_units[active], unc
+    )
+    fixed = set(pb.fixed)
+    ok = np.array(
+        [
+            (int(i), int(p)) not in fixed and pb.need[i] > 0
+            for i, p in zip(pb.cand_item, pb.cand_person, strict=True)
+        ],
+        dtype=bool,
+    )
+    ci, cp, cc = pb.cand_item[ok], pb.cand_person[ok], pb.cand_cost[ok]
+    arc_cost = np.round(_SCALE * cc / units[ci]).astype(np.int64)
+    first_arc = smcf.add_arcs_with_capacity_and_unit_cost(
+        item_node[ci], person_node[cp], units[ci], arc_cost
+    )
+    if len(seg_tail):
+        smcf.add_arcs_with_capacity_and_unit_cost(
+            np.asarray(seg_tail), np.full(len(seg_tail), sink), np.asarray(seg_cap), seg_cost_arr
+        )
+    total = int(need_units[active].sum())
+    supplies = np.zeros(sink + 1, dtype=np.int64)
+    supplies[src] = total
+    supplies[sink] = -total
+    smcf.set_nodes_supplies(np.arange(sink + 1), supplies)
+    status = smcf.solve()
+    if status != smcf.OPTIMAL:
+        return {}, f"flow status {status}"
+    arcs = np.asarray(first_arc, dtype=np.int64)
+    flows = smcf.flows(arcs)
+    out: dict[int, dict[int, int]] = {}
+    for i, p, f in zip(ci[flows > 0], cp[flows > 0], flows[flows > 0], strict=True):
+        out.setdefault(int(i), {})[int(p)] = int(f)
+    return out, "optimal"
+
+
+class _State:
+    """Mutable assignment with incremental objective terms for the local search."""
+
+    def __init__(self, pb: BalanceProblem) -> None:
+        self.pb = pb
+        self.cost: list[dict[int, float]] = [{} for _ in range(len(pb.size))]
+        for i, p, c in zip(pb.cand_item, pb.cand_person, pb.cand_cost, strict=True):
+            self.cost[int(i)][int(p)] = float(c)
+        # Candidates of each item, nearest first.
+        self.cands: list[list[int]] = [sorted(d, key=d.__getitem__) for d in self.cost]
+        self.size = [float(s) for s in pb.size]
+        self.x = [float(v) for v in pb.item_xy[:, 0]]
+        self.y = [float(v) for v in pb.item_xy[:, 1]]
+        self.load = [0.0] * pb.n_people
+        self.items: list[list[int]] = [[] for _ in range(pb.n_people)]
+        self.holders: list[list[int]] = [[] for _ in range(len(pb.size))]  # free holders
+        self.fixed_holders: list[set[int]] = [set() for _ in range(len(pb.size))]
+        self.cap_size = [float(v) for v in pb.cap_size]
+        self.cap_count = [int(v) for v in pb.cap_count]
+        for i, p in pb.fixed:
+            self.fixed_holders[i].add(p)
+            self._add(i, p)
+
+    def add_candidates(self, items: np.ndarray, persons: np.ndarray, metres: np.ndarray) -> None:
+        """Widen the candidate lists of some items (kept sorted nearest first)."""
+        touched = set()
+        for i, p, c in zip(items, persons, metres, strict=True):
+            i, p = int(i), int(p)
+            if p not in self.cost[i]:
+                self.cost[i][p] = float(c)
+                touched.add(i)
+        for i in touched:
+            self.cands[i] = sorted(self.cost[i], key=self.cost[i].__getitem__)
+
+    def _add(self, i: int, p: int) -> None:
+        self.load[p] += self.size[i]
+        self.items[p].append(i)
+
+    def _remove(self, i: int, p: int) -> None:
+        self.load[p] -= self.size[i]
+        self.items[p].remove(i)
+
+    def assign(self, i: int, p: int) -> None:
+        self.holders[i].append(p)
+        self._add(i, p)
+
+    def unassign(self, i: int, p: int) -> None:
+        self.holders[i].remove(p)
+        self._remove(i, p)
+
+    def fits(self, i: int, p: int, load_delta: float = 0.0, count_delta: int = 0) -> bool:
+        """Can ``p`` take item ``i`` (after the given removal)? One item alone may exceed caps."""
+        n = len(self.items[p]) + count_delta
+        if n >= self.cap_count[p] and n > 0:
+            return False
+        base = self.load[p] + load_delta
+        return n == 0 or base + self.size[i] <= self.cap_size[p] + 1e-9
+
+    def holds(self, i: int, p: int) -> bool:
+        return p in self.fixed_holders[i] or p in self.holders[i]
+
+    def g(self, load: float) -> float:
+        return load_cost(load, self.pb.target, self.pb.balance_weight)
+
+    def spread_of(self, items: list[int]) -> float:
+        if len(items) < 2:
+            return 0.0
+        return _spread([self.x[j] for j in items], [self.y[j] for j in items])
+
+    def delta_person(self, p: int, remove: int | None, add: int | None) -> float:
+        """Change of p's load cost + compactness when ``remove``/``add`` items change hands."""
+        its = self.items[p]
+        new = [j for j in its if j != remove]
+        load = self.load[p]
+        if remove is not None:
+            load -= self.size[remove]
+        if add is not None:
+            new.append(add)
+            load += self.size[add]
+        d = self.g(load) - self.g(self.load[p])
+        w = self.pb.compact_weight
+        if w and (len(its) > 1 or len(new) > 1):
+            d += w * (self.spread_of(new) - self.spread_of(its))
+        return d
+
+    def objective(self) -> tuple[float, float]:
+        walk = 0.0
+        for i in range(len(self.size)):
+            for p in list(self.fixed_holders[i]) + self.holders[i]:
+                walk += self.cost[i].get(p, 0.0)
+        loads = sum(self.g(v) for v in self.load)
+        compact = self.pb.compact_weight * sum(self.spread_of(its) for its in self.items)
+        empty = sum(
+            max(0, int(n) - len(h)) for n, h in zip(self.pb.need, self.holders, strict=True)
+        )
+        return walk + loads + compact + self.pb.uncovered_cost * empty, walk
+
+
+def _round(st: _State, flow: dict[int, dict[int, int]]) -> None:
+    """Give each item to the persons carrying most of its flow, integral items first."""
+    pb = st.pb
+    units = np.maximum(1, np.round(pb.size / pb.unit))
+
+    def certainty(i: int) -> float:
+        return max(flow[i].values()) / units[i]
+
+    for i in sorted(flow, key=certainty, reverse=True):
+        for p in sorted(flow[i], key=flow[i].__getitem__, reverse=True):
+            if len(st.holders[i]) >= pb.need[i]:
+                break
+            if not st.holds(i, p) and st.fits(i, p):
+                st.assign(i, p)
+
+
+def _eject_fill(st: _State, i: int) -> float | None:
+    """Fill a slot of ``i`` at a full person ``q`` by moving one of q's items ``j`` on to ``r``.
+
+    A one-step ejection chain: without it an alley stays empty whenever its nearby people are
+    full, although one of them could hand an item to a free neighbour.
+    """
+    pb = st.pb
+    best, best_move = -1e-6, None
+    for q in st.cands[i]:
+        if st.holds(i, q):
+            continue
+        for j in list(st.items[q]):
+            if q not in st.holders[j] or not st.fits(i, q, -st.size[j], -1):
+                continue
+            for r in st.cands[j]:
+                if r == q or st.holds(j, r) or not st.fits(j, r):
+                    continue
+                d = (
+                    st.cost[i][q]
+                    - pb.uncovered_cost
+                    + st.cost[j][r]
+                    - st.cost[j][q]
+                    + st.delta_person(q, j, i)
+                    + st.delta_person(r, None, j)
+                )
+                if d < best:
+                    best, best_move = d, (q, j, r)
+                break  # the nearest r that fits is good enough
+    if best_move is None:
+        return None
+    q, j, r = best_move
+    st.unassign(j, q)
+    st.assign(j, r)
+    st.assign(i, q)
+    return best
+
+
+def _improve(st: _State, deadline: float) -> tuple[int, float]:
+    """First-improvement local search: fill empty slots, move items, swap items."""
+    pb = st.pb
+    eps = 1e-6
+    passes = 0
+    gain_total = 0.0
+    n_items = len(st.size)
+    while time.perf_counter() < deadline:
+        passes += 1
+        gain = 0.0
+        for i in range(n_items):
+            # Fill empty slots.
+            while len(st.holders[i]) < pb.need[i]:
+                best, best_p = -eps, -1
+                for q in st.cands[i]:
+                    if st.holds(i, q) or not st.fits(i, q):
+                        continue
+                    d = st.cost[i][q] - pb.uncovered_cost + st.delta_person(q, None, i)
+                    if d < best:
+                        best, best_p = d, q
+                if best_p >= 0:
+                    st.assign(i, best_p)
+                    gain -= best
+                    continue
+                d = _eject_fill(st, i)
+                if d is None:
+                    break
+                gain -= d
+            # Move each free holder to a better candidate.
+            for p in list(st.holders[i]):
+                best, best_q = -eps, -1
+                out = st.delta_person(p, i, None) - st.cost[i][p]
+                for q in st.cands[i]:
+                    if q == p or st.holds(i, q) or not st.fits(i, q):
+                        continue
+                    d = out + st.cost[i][q] + st.delta_person(q, None, i)
+                    if d < best:
+                        best, best_q = d, q
+                if best_q >= 0:
+                    st.unassign(i, p)
+                    st.assign(i, best_q)
+                    gain -= best
+        if time.perf_counter() >= deadline:
+            gain_total += gain
+            break
+        # Swaps: item i (at p) ↔ item j (at q), where each is a candidate of the other's holder.
+        for i in range(n_items):
+            if time.perf_counter() >= deadline:
+                break
+            for p in list(st.holders[i]):
+                done = False
+                for q in st.cands[i][:12]:
+                    if q == p or st.holds(i, q):
+                        continue
+                    for j in list(st.items[q]):
+                        if j == i or q not in st.holders[j] or p not in st.cost[j]:
+                            continue
+                        if st.holds(j, p):
+                            continue
+                        if not st.fits(i, q, -st.size[j], -1) or not st.fits(j, p, -st.size[i], -1):
+                            continue
+                        d = (
+                            st.cost[i][q]
+                            + st.cost[j][p]
+                            - st.cost[i][p]
+                            - st.cost[j][q]
+                            + st.delta_person(p, i, j)
+                            + st.delta_person(q, j, i)
+                        )
+                        if d < -eps:
+                            st.unassign(i, p)
+                            st.unassign(j, q)
+                            st.assign(i, q)
+                            st.assign(j, p)
+                            gain -= d
+                            done = True
+                            break
+                    if done:
+                        break
+        gain_total += gain
+        if gain <= eps:
+            break
+    return passes, gain_total
+
+
+def solve_balanced(pb: BalanceProblem) -> BalanceResult:
+    """Flow relaxation → rounding → local improvement. Pure; deterministic for given inputs."""
+    base_load = np.zeros(pb.n_people)
+    for i, p in pb.fixed:
+        base_load[p] += pb.size[i]
+    flow, status = _solve_flow(pb, base_load)
+    st = _State(pb)
+    _round(st, flow)
+    deadline = time.perf_counter() + pb.time_limit_s
+    passes, gain = _improve(st, deadline)
+    short = np.flatnonzero([len(h) < n for h, n in zip(st.holders, pb.need, strict=True)])
+    if len(short) and pb.expand is not None:
+        st.add_candidates(*pb.expand(short))
+        more_passes, more_gain = _improve(st, max(deadline, time.perf_counter() + 1.0))
+        passes, gain = passes + more_passes, gain + more_gain
+    objective, walk = st.objective()
+    pairs = list(pb.fixed) + [(i, p) for i in range(len(pb.size)) for p in st.holders[i]]
+    return BalanceResult(
+        pairs=pairs,
+        objective=objective,
+        walk_m=walk,
+        flow_status=status,
+        improve_passes=passes,
+        improve_gain=gain,
+    )

@@ -1,0 +1,84 @@
+"""Validation shared by the assignment functions: ids, geometries, homes.
+
+Every problem becomes an InputError naming what is wrong, before any solving starts, so a bad
+file never produces a partial result.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.crs import WGS84
+from geo.errors import InputError
+
+
+def _show(values: list, n: int = 5) -> str:
+    shown = ", ".join(str(v) for v in values[:n])
+    return shown + (f" … (+{len(values) - n} more)" if len(values) > n else "")
+
+
+def check_lines(gdf: gpd.GeoDataFrame, id_col: str, what: str) -> gpd.GeoDataFrame:
+    """Return ``gdf`` in EPSG:4326 with a unique, non-null ``id_col`` and (Multi)LineStrings."""
+    if gdf is None or len(gdf) == 0:
+        raise InputError(f"no {what} given: the {what} layer is empty")
+    if id_col not in gdf.columns:
+        raise InputError(
+            f"the {what} layer has no '{id_col}' column "
+            f"(columns: {', '.join(map(str, gdf.columns))})"
+        )
+    ids = gdf[id_col]
+    if ids.isna().any():
+        raise InputError(f"{int(ids.isna().sum())} {what} have no {id_col}")
+    dup = ids[ids.duplicated()].astype(str).unique().tolist()
+    if dup:
+        raise InputError(f"duplicate {id_col} in the {what}: {_show(dup)}")
+    geoms = gdf.geometry.values
+    if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).any():
+        bad = ids[shapely.is_missing(geoms) | shapely.is_empty(geoms)].astype(str).tolist()
+        raise InputError(f"{what} without geometry: {_show(bad)}")
+    kinds = shapely.get_type_id(geoms)
+    bad_kind = ~np.isin(kinds, [1, 5])  # LineString, MultiLineString
+    if bad_kind.any():
+        bad = ids[bad_kind].astype(str).tolist()
+        raise InputError(f"{what} must be LineString or MultiLineString; not so: {_show(bad)}")
+    out = gdf if gdf.crs is not None else gdf.set_crs(WGS84)
+    out = out.to_crs(WGS84) if out.crs.to_epsg() != 4326 else out
+    b = out.total_bounds
+    if not (np.all(np.isfinite(b)) and -180 <= b[0] <= b[2] <= 180 and -90 <= b[1] <= b[3] <= 90):
+        raise InputError(f"the {what} coordinates are not valid longitudes/latitudes")
+    return out
+
+
+def check_people(people: pd.DataFrame, need_home: bool = True) -> pd.DataFrame:
+    """People need a unique ``person_id`` and finite WGS 84 ``lon``/``lat`` homes."""
+    if people is None or len(people) == 0:
+        raise InputError("no people given: the people table is empty")
+    cols = ["person_id", "lon", "lat"] if need_home else ["person_id"]
+    missing = [c for c in cols if c not in people.columns]
+    if missing:
+        raise InputError(f"the people table lacks column(s): {', '.join(missing)}")
+    ids = people["person_id"]
+    if ids.isna().any():
+        raise InputError(f"{int(ids.isna().sum())} people have no person_id")
+    dup = ids[ids.duplicated()].astype(str).unique().tolist()
+    if dup:
+        raise InputError(f"duplicate person_id in the people: {_show(dup)}")
+    if need_home:
+        lon = pd.to_numeric(people["lon"], errors="coerce")
+        lat = pd.to_numeric(people["lat"], errors="coerce")
+        bad = ~(np.isfinite(lon) & np.isfinite(lat) & lon.between(-180, 180) & lat.between(-90, 90))
+        if bad.any():
+            raise InputError(
+                "people with missing or invalid home coordinates: "
+                f"{_show(ids[bad].astype(str).tolist())}"
+            )
+        people = people.assign(lon=lon.astype(float), lat=lat.astype(float))
+    return people.reset_index(drop=True)
+
+
+def show_ids(values: list, n: int = 5) -> str:
+    """A short list of ids for a message."""
+    return _show(values, n)

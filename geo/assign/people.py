@@ -1,0 +1,216 @@
+"""Read the people registry (人员名册) from CSV or XLSX, in English or Chinese headers.
+
+Phone numbers are personal data: they are kept in the returned frame (storage needs them) but
+never appear in an error message; :func:`mask_phone` is the only way they are ever shown.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geo.errors import InputError
+
+ROLES: dict[str, str] = {
+    "grid_leader": "网格长",
+    "grid_worker": "专职网格员",
+    "part_time_worker": "兼职网格员",
+    "street_chief": "街巷长",
+    "alley_steward": "小巷管家",
+}
+
+_ROLE_ALIASES: dict[str, str] = {
+    **{k: k for k in ROLES},
+    **{v: k for k, v in ROLES.items()},
+    "leader": "grid_leader",
+    "worker": "grid_worker",
+    "网格员": "grid_worker",
+    "full_time_worker": "grid_worker",
+    "part_time": "part_time_worker",
+    "chief": "street_chief",
+    "街长": "street_chief",
+    "巷长": "street_chief",
+    "steward": "alley_steward",
+    "巷管家": "alley_steward",
+}
+
+# Canonical column → accepted header spellings (compared lower-case, spaces/underscores ignored).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "person_id": ("person_id", "id", "编号", "人员编号", "工号"),
+    "name": ("name", "姓名", "名字"),
+    "phone": ("phone", "mobile", "tel", "电话", "手机", "手机号", "联系电话"),
+    "roles": ("role", "roles", "角色", "职务"),
+    "lon": ("lon", "lng", "longitude", "经度"),
+    "lat": ("lat", "latitude", "纬度"),
+    "building_id": ("building_id", "building", "楼栋", "楼栋编号"),
+    "capacity": ("capacity", "容量"),
+    "part_time": ("part_time", "parttime", "兼职"),
+    "community_id": ("community_id", "community", "社区", "社区编号"),
+}
+
+_TRUE = {"1", "true", "yes", "y", "t", "是", "兼职", "√"}
+_FALSE = {"0", "false", "no", "n", "f", "否", "专职", ""}
+
+
+def _key(header: str) -> str:
+    return re.sub(r"[\s_\-]", "", str(header).strip().lower())
+
+
+_LOOKUP = {_key(alias): canon for canon, aliases in COLUMNS.items() for alias in aliases}
+
+
+def mask_phone(phone: object) -> str:
+    """Show a phone number without its middle digits: 13812341234 → 138****1234."""
+    digits = re.sub(r"\D", "", str(phone or ""))
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def parse_roles(value: object) -> list[str]:
+    """Split a role cell on ; 、 , ， / | and map Chinese or English names to canonical roles."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    out: list[str] = []
+    for part in re.split(r"[;；、,，/|]", str(value)):
+        part = part.strip()
+        if not part:
+            continue
+        canon = _ROLE_ALIASES.get(part.lower()) or _ROLE_ALIASES.get(part.lower().replace(" ", "_"))
+        if canon is None:
+            raise InputError(
+                f"unknown role '{part}': use {', '.join(f'{k} ({v})' for k, v in ROLES.items())}"
+            )
+        if canon not in out:
+            out.append(canon)
+    return out
+
+
+def has_role(people: pd.DataFrame, role: str) -> pd.Series:
+    """Which people hold ``role`` (roles are stored as a ';'-joined string)."""
+    if "roles" not in people.columns:
+        return pd.Series(True, index=people.index)
+    return people["roles"].fillna("").str.split(";").apply(lambda rs: role in rs)
+
+
+def _decode(raw: bytes) -> str:
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise InputError("the people file is neither UTF-8 nor GB18030 text")
+
+
+def _read_table(raw: bytes, filename: str) -> pd.DataFrame:
+    suffix = Path(filename).suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            return pd.read_excel(io.BytesIO(raw), dtype=str, engine="openpyxl")
+        if suffix in (".csv", ".txt", ""):
+            return pd.read_csv(io.StringIO(_decode(raw)), dtype=str, skipinitialspace=True)
+    except InputError:
+        raise
+    except Exception as exc:  # parser errors carry file content; name only the kind
+        raise InputError(f"cannot read {Path(filename).name}: {type(exc).__name__}") from None
+    raise InputError(f"unsupported people file type '{suffix}': use .csv or .xlsx")
+
+
+def _parse_bool(values: pd.Series, ids: pd.Series) -> pd.Series:
+    low = values.fillna("").astype(str).str.strip().str.lower()
+    bad = ~low.isin(_TRUE | _FALSE)
+    if bad.any():
+        raise InputError(
+            f"part_time must be yes/no (是/否) for people: {', '.join(ids[bad].astype(str)[:5])}"
+        )
+    return low.isin(_TRUE)
+
+
+def read_people(data: bytes | Path, filename: str | None = None) -> pd.DataFrame:
+    """Read a people registry into canonical columns (see :data:`COLUMNS`).
+
+    ``person_id`` is required, and a home: ``lon``+``lat`` (WGS 84) or ``building_id``. Roles
+    become a ';'-joined string of canonical names. Raises InputError naming unknown or missing
+    columns, duplicate ids, bad coordinates, unknown roles or an empty file; never quoting a phone.
+    """
+    if isinstance(data, str | Path):
+        path = Path(data)
+        if not path.is_file():
+            raise InputError(f"people file not found: {path}")
+        filename = filename or path.name
+        raw = path.read_bytes()
+    else:
+        raw = bytes(data)
+    filename = filename or "people.csv"
+    df = _read_table(raw, filename)
+    df = df.dropna(how="all")
+    rename: dict[str, str] = {}
+    unknown: list[str] = []
+    for col in df.columns:
+        canon = _LOOKUP.get(_key(col))
+        if canon is None:
+            unknown.append(str(col))
+        elif canon in rename.values():
+            raise InputError(f"column '{col}' repeats {canon} in the people file")
+        else:
+            rename[col] = canon
+    if unknown:
+        raise InputError(
+            f"unknown column(s) in the people file: {', '.join(unknown)} "
+            f"(known: {', '.join(COLUMNS)})"
+        )
+    df = df.rename(columns=rename)
+    if "person_id" not in df.columns:
+        raise InputError("the people file lacks the person_id (编号) column")
+    has_xy = "lon" in df.columns and "lat" in df.columns
+    if ("lon" in df.columns) != ("lat" in df.columns):
+        raise InputError("the people file has only one of lon (经度) / lat (纬度)")
+    if not has_xy and "building_id" not in df.columns:
+        raise InputError("the people file needs a home: lon+lat (经度/纬度) or building_id (楼栋)")
+    if len(df) == 0:
+        raise InputError("the people file has no rows")
+    df = df.reset_index(drop=True)
+    ids = df["person_id"].astype("string").str.strip()
+    if ids.isna().any() or (ids == "").any():
+        raise InputError(f"{int((ids.isna() | (ids == '')).sum())} people have no person_id")
+    dup = ids[ids.duplicated()].unique().tolist()
+    if dup:
+        raise InputError(f"duplicate person_id in the people file: {', '.join(dup[:5])}")
+    df["person_id"] = ids.astype(str)
+    if has_xy:
+        lon = pd.to_numeric(df["lon"], errors="coerce")
+        lat = pd.to_numeric(df["lat"], errors="coerce")
+        given = df["lon"].notna() | df["lat"].notna()
+        bad = given & ~(lon.between(-180, 180) & lat.between(-90, 90))
+        if bad.any():
+            raise InputError(
+                f"bad home coordinates for people: {', '.join(df.loc[bad, 'person_id'][:5])}"
+            )
+        df["lon"], df["lat"] = lon.astype(float), lat.astype(float)
+    no_home = ~(df["lon"].notna() if has_xy else pd.Series(False, index=df.index))
+    if "building_id" in df.columns:
+        no_home &= df["building_id"].isna()
+    if no_home.any():
+        raise InputError(f"people without a home: {', '.join(df.loc[no_home, 'person_id'][:5])}")
+    if "roles" in df.columns:
+        df["roles"] = df["roles"].apply(lambda v: ";".join(parse_roles(v)))
+    if "capacity" in df.columns:
+        cap = pd.to_numeric(df["capacity"], errors="coerce")
+        bad = df["capacity"].notna() & ~(cap >= 0)
+        if bad.any():
+            raise InputError(
+                "capacity must be a number ≥ 0 for people: "
+                f"{', '.join(df.loc[bad, 'person_id'][:5])}"
+            )
+        df["capacity"] = cap
+    if "part_time" in df.columns:
+        df["part_time"] = _parse_bool(df["part_time"], df["person_id"])
+    elif "roles" in df.columns:
+        df["part_time"] = has_role(df, "part_time_worker") & ~has_role(df, "grid_worker")
+    if "phone" in df.columns:
+        df["phone"] = df["phone"].fillna("").astype(str).str.replace(r"[^\d+]", "", regex=True)
+    return df

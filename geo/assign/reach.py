@@ -1,0 +1,132 @@
+"""Who can reach which item on foot: the distance table every assignment starts from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from geo.assign.inputs import show_ids
+from geo.assign.walk import build_walk_graph, item_nodes, snap_homes, walk_distances
+from geo.crs import WGS84, metric_crs_for_bounds
+from geo.errors import InputError
+
+
+@dataclass
+class Reach:
+    """Items measured in metres and the sparse home → item walking distances."""
+
+    crs: str
+    item_length_m: np.ndarray
+    item_xy: np.ndarray  # item centroids (metres)
+    home_xy: np.ndarray  # homes (metres)
+    home_offset_m: np.ndarray  # straight walk from home to the network
+    person: np.ndarray  # sparse triples
+    item: np.ndarray
+    metres: np.ndarray
+
+    def pairs_for(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (item, person, metres) within range for the given items."""
+        m = np.isin(self.item, items)
+        return self.item[m], self.person[m], self.metres[m]
+
+    def lookup(self, items: np.ndarray, persons: np.ndarray) -> np.ndarray:
+        """Walking metres for (item, person) pairs; NaN where beyond the search limit."""
+        n_items = len(self.item_length_m)
+        keys = self.person.astype(np.int64) * n_items + self.item
+        order = np.argsort(keys)
+        want = np.asarray(persons, dtype=np.int64) * n_items + np.asarray(items, dtype=np.int64)
+        pos = np.searchsorted(keys[order], want)
+        pos = np.minimum(pos, max(len(keys) - 1, 0))
+        out = np.full(len(want), np.nan)
+        if len(keys):
+            hit = keys[order][pos] == want
+            out[hit] = self.metres[order][pos[hit]]
+        return out
+
+
+def compute_reach(
+    items: gpd.GeoDataFrame,
+    people: pd.DataFrame,
+    network: gpd.GeoDataFrame | None,
+    limit_m: float,
+    max_home_offset_m: float,
+    what: str,
+) -> Reach:
+    """Project to the local UTM zone, build the walking graph, measure home → item walks.
+
+    ``items`` and ``network`` are EPSG:4326; when ``network`` is None the items themselves form
+    the network. Raises InputError naming people who live farther than ``max_home_offset_m`` from
+    any street (outside the area).
+    """
+    bounds = items.total_bounds
+    crs = metric_crs_for_bounds(bounds)
+    tr = Transformer.from_crs(WGS84, crs, always_xy=True)
+    items_m = items.geometry.to_crs(crs).values
+    if network is not None:
+        if len(network) == 0:
+            raise InputError("the walking network is empty")
+        net = network if network.crs is not None else network.set_crs(WGS84)
+        lines = net.geometry.to_crs(crs).values
+        kinds = shapely.get_type_id(lines)
+        lines = lines[np.isin(kinds, [1, 5])]
+        # Items are walkable too, even where the network file misses one.
+        lines = np.concatenate([np.asarray(lines, dtype=object), np.asarray(items_m, dtype=object)])
+    else:
+        lines = np.asarray(items_m, dtype=object)
+    wg = build_walk_graph(lines, crs)
+    flat, offsets = item_nodes(wg, items_m)
+    hx, hy = tr.transform(people["lon"].to_numpy(float), people["lat"].to_numpy(float))
+    home_xy = np.column_stack([hx, hy])
+    useful = np.flatnonzero(np.isin(wg.component, np.unique(wg.component[flat])))
+    home_node, home_off = snap_homes(wg, home_xy, useful)
+    far = home_off > max_home_offset_m
+    if far.any():
+        ids = people.loc[far, "person_id"].astype(str).tolist()
+        raise InputError(
+            f"{int(far.sum())} people live outside the area (more than {max_home_offset_m:.0f} m "
+            f"from any walkable line): {show_ids(ids)}"
+        )
+    p, i, d = walk_distances(wg, home_node, home_off, flat, offsets, limit_m)
+    cent = shapely.centroid(items_m)
+    return Reach(
+        crs=crs,
+        item_length_m=shapely.length(items_m),
+        item_xy=shapely.get_coordinates(cent),
+        home_xy=home_xy,
+        home_offset_m=home_off,
+        person=p,
+        item=i,
+        metres=d,
+    )
+
+
+def nearest_candidates(
+    reach: Reach, n_items: int, n_people: int, per_item: int, per_person: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``per_item`` nearest people of each item, plus the ``per_person`` nearest items of
+    each person (so nobody is left without options)."""
+    p, i, d = reach.person, reach.item, reach.metres
+    if len(p) == 0:
+        return p, i, d
+    order = np.lexsort((d, i))
+    rank = _rank_in_group(i[order])
+    keep = np.zeros(len(p), dtype=bool)
+    keep[order[rank < per_item]] = True
+    order = np.lexsort((d, p))
+    rank = _rank_in_group(p[order])
+    keep[order[rank < per_person]] = True
+    return i[keep], p[keep], d[keep]
+
+
+def _rank_in_group(sorted_groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2… within runs of equal values of a sorted array."""
+    n = len(sorted_groups)
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = sorted_groups[1:] != sorted_groups[:-1]
+    start_pos = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    return np.arange(n) - start_pos

@@ -1,0 +1,148 @@
+"""Walking distances along the street network, from people's homes to line items.
+
+Stewards walk streets, not straight lines: an alley across a river or behind a wall is far even
+when it looks near. We build one undirected graph from every consecutive vertex pair of the
+network lines (OSM ways share nodes at crossings, so no prior splitting is needed), snap homes
+and item vertices to graph nodes, and run bounded multi-source Dijkstra
+(``scipy.sparse.csgraph.dijkstra`` with ``limit``) in chunks so memory stays small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
+
+from geo.errors import InputError
+
+# Node coordinates are merged on this grid (metres): exact-equal OSM nodes coincide after
+# projection; 1 cm tolerates float noise without merging distinct nodes.
+_MERGE_M = 0.01
+
+
+@dataclass(frozen=True)
+class WalkGraph:
+    """An undirected walking graph in a metric CRS (weights in metres)."""
+
+    crs: str
+    xy: np.ndarray  # (n_nodes, 2) metres
+    graph: sparse.csr_matrix  # symmetric, weights = segment lengths in metres
+    tree: cKDTree  # over all nodes
+    component: np.ndarray  # connected-component label per node
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.xy.shape[0])
+
+
+def build_walk_graph(lines_metric: np.ndarray, crs: str) -> WalkGraph:
+    """Build the graph from an array of (Multi)LineStrings already in metric ``crs``."""
+    parts = shapely.get_parts(np.asarray(lines_metric, dtype=object))
+    parts = parts[~shapely.is_empty(parts)]
+    if len(parts) == 0:
+        raise InputError("the walking network has no lines")
+    coords, part_idx = shapely.get_coordinates(parts, return_index=True)
+    keys = np.round(coords / _MERGE_M).astype(np.int64)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    xy = uniq.astype(float) * _MERGE_M
+    same_part = part_idx[1:] == part_idx[:-1]
+    u = inverse[:-1][same_part]
+    v = inverse[1:][same_part]
+    keep = u != v
+    u, v = u[keep], v[keep]
+    w = np.hypot(*(xy[u] - xy[v]).T)
+    # Both directions, then keep the shortest of parallel edges (coo→csr would sum them).
+    src = np.concatenate([u, v])
+    dst = np.concatenate([v, u])
+    ww = np.concatenate([w, w])
+    order = np.lexsort((ww, dst, src))
+    src, dst, ww = src[order], dst[order], ww[order]
+    first = np.ones(len(src), dtype=bool)
+    first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+    n = len(xy)
+    # A zero-weight edge would vanish from a sparse matrix; a micrometre keeps it.
+    weights = np.maximum(ww[first], 1e-6)
+    graph = sparse.csr_matrix((weights, (src[first], dst[first])), shape=(n, n))
+    _, labels = csgraph.connected_components(graph, directed=False)
+    return WalkGraph(crs=crs, xy=xy, graph=graph, tree=cKDTree(xy), component=labels)
+
+
+def item_nodes(wg: WalkGraph, items_metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Snap each item's vertices to graph nodes.
+
+    Returns ``(flat_nodes, offsets)``: item ``i`` touches ``flat_nodes[offsets[i]:offsets[i+1]]``.
+    """
+    coords, idx = shapely.get_coordinates(np.asarray(items_metric, dtype=object), return_index=True)
+    _, nodes = wg.tree.query(coords)
+    pairs = np.unique(np.column_stack([idx, nodes]), axis=0)
+    n_items = len(items_metric)
+    counts = np.bincount(pairs[:, 0], minlength=n_items)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    return pairs[:, 1].astype(np.int64), offsets
+
+
+def snap_homes(
+    wg: WalkGraph, home_xy: np.ndarray, reachable_nodes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Snap homes to the nearest node among ``reachable_nodes`` (those whose component holds items).
+
+    Snapping only to useful components stops a home beside an isolated footpath from being cut
+    off from every alley. Returns ``(node, offset_m)`` per home.
+    """
+    sub = cKDTree(wg.xy[reachable_nodes])
+    off, j = sub.query(home_xy)
+    return reachable_nodes[j], off
+
+
+def walk_distances(
+    wg: WalkGraph,
+    home_nodes: np.ndarray,
+    home_offsets: np.ndarray,
+    flat_nodes: np.ndarray,
+    offsets: np.ndarray,
+    limit_m: float,
+    chunk: int = 256,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Network distance from every home to every item within ``limit_m``, as sparse triples.
+
+    Distance = straight walk from home to its snapped node + shortest path to the nearest node of
+    the item. Returns ``(person_idx, item_idx, metres)``.
+    """
+    n_items = len(offsets) - 1
+    nonempty = np.flatnonzero(np.diff(offsets) > 0)
+    starts = offsets[nonempty]
+    uniq_nodes, home_to_u = np.unique(home_nodes, return_inverse=True)
+    rows_u: list[np.ndarray] = []
+    rows_i: list[np.ndarray] = []
+    rows_d: list[np.ndarray] = []
+    for s in range(0, len(uniq_nodes), chunk):
+        src = uniq_nodes[s : s + chunk]
+        dist = csgraph.dijkstra(wg.graph, directed=True, indices=src, limit=limit_m)
+        per_item = np.minimum.reduceat(dist[:, flat_nodes], starts, axis=1)
+        r, c = np.nonzero(np.isfinite(per_item))
+        rows_u.append(r + s)
+        rows_i.append(nonempty[c])
+        rows_d.append(per_item[r, c])
+    u_idx = np.concatenate(rows_u) if rows_u else np.zeros(0, dtype=np.int64)
+    i_idx = np.concatenate(rows_i) if rows_i else np.zeros(0, dtype=np.int64)
+    d_val = np.concatenate(rows_d) if rows_d else np.zeros(0)
+    # Expand per unique source node to the people living there.
+    order = np.argsort(u_idx, kind="stable")
+    u_idx, i_idx, d_val = u_idx[order], i_idx[order], d_val[order]
+    counts = np.bincount(u_idx, minlength=len(uniq_nodes))
+    first = np.concatenate([[0], np.cumsum(counts)])
+    per_person = counts[home_to_u]
+    person = np.repeat(np.arange(len(home_nodes)), per_person)
+    pos = np.repeat(first[home_to_u], per_person) + (
+        np.arange(per_person.sum()) - np.repeat(np.cumsum(per_person) - per_person, per_person)
+    )
+    item = i_idx[pos]
+    metres = d_val[pos] + home_offsets[person]
+    ok = metres <= limit_m
+    assert item.max(initial=-1) < n_items
+    return person[ok], item[ok], metres[ok]
