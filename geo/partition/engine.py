@@ -1,0 +1,272 @@
+"""``partition``: area + buildings + streets → bounded, contiguous, coded level-1 grids.
+
+Pipeline (each step its own module):
+1. ``validate``  — InputError for anything the engine cannot honour;
+2. ``blocks``    — buildings fused into units, streets polygonized into blocks;
+3. ``graph``     — atoms (whole blocks, or building units of blocks too big to keep whole)
+                   and their adjacency with cut costs;
+4. ``bisect``    — bounded recursive bisection along short, street-preferring cuts;
+5. ``repair``    — single-atom boundary moves and merges for regions still out of bounds;
+6. ``assemble``  — blocks and per-block building cells dissolved into grid polygons;
+7. ``codes`` / ``metrics`` — numbering, compactness, street share, staffing, flags.
+All geometry work happens in the UTM zone of the area; results come back in EPSG:4326.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from geo.crs import WGS84, metric_crs_for_bounds
+from geo.partition.assemble import grid_polygons
+from geo.partition.bisect import Bisector
+from geo.partition.blocks import building_units, street_blocks
+from geo.partition.codes import grid_codes, sequence_order
+from geo.partition.graph import build_graph
+from geo.partition.metrics import polsby_popper, street_shares, worker_count
+from geo.partition.params import PartitionParams, PartitionResult
+from geo.partition.repair import Repairer
+from geo.partition.validate import validate_inputs
+
+Progress = Callable[[float, str], None]
+
+FLAG_SINGLE = "over_max:single_building"
+FLAG_ENCLOSED = "under_min:enclosed_block"
+FLAG_UNDER = "under_min:unresolved"
+FLAG_OVER = "over_max:unresolved"
+FLAG_MULTI = "multipart"
+INFEASIBLE = (FLAG_SINGLE, FLAG_ENCLOSED)
+
+
+def _to_wgs84_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if gdf.crs is None:
+        return gdf.set_crs(WGS84)
+    return gdf if gdf.crs.to_epsg() == 4326 else gdf.to_crs(WGS84)
+
+
+def _polygon_parts(g: shapely.Geometry) -> shapely.Geometry:
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = shapely.get_parts(g)
+    parts = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+    return shapely.union_all(parts)
+
+
+def _regions(graph, params: PartitionParams) -> tuple[np.ndarray, set[int], set[int]]:
+    """Atom → region labels; plus the region ids that are infeasible by construction."""
+    lo, hi = params.min_households, params.max_households
+    hh = graph.households
+    n = graph.n
+    labels = np.full(n, -1, dtype=np.int64)
+    over = np.flatnonzero(hh > hi)
+    labels[over] = np.arange(len(over))
+    next_id = len(over)
+    single = set(range(len(over)))
+    enclosed: set[int] = set()
+    live = hh <= hi
+    em = live[graph.eu] & live[graph.ev]
+    g = coo_matrix((np.ones(int(em.sum())), (graph.eu[em], graph.ev[em])), shape=(n, n))
+    comp = connected_components(g, directed=False)[1]
+    comp = np.where(live, comp, -1)
+    bis = Bisector(
+        hh,
+        graph.xy,
+        graph.eu,
+        graph.ev,
+        graph.ecost,
+        lo,
+        hi,
+        params.target,
+        params.n_directions,
+        params.balance_weight,
+        params.seed,
+    )
+    eidx_all = np.flatnonzero(em)
+    ecomp = comp[graph.eu[eidx_all]]
+    e_order = np.argsort(ecomp, kind="stable")
+    a_order = np.argsort(comp, kind="stable")
+    ncomp = int(comp.max()) + 1 if live.any() else 0
+    a_cuts = np.searchsorted(comp[a_order], np.arange(ncomp + 1))
+    e_cuts = np.searchsorted(ecomp[e_order], np.arange(ncomp + 1))
+    for c in range(ncomp):
+        nodes = a_order[a_cuts[c] : a_cuts[c + 1]]
+        if len(nodes) == 0:
+            continue
+        eidx = eidx_all[e_order[e_cuts[c] : e_cuts[c + 1]]]
+        if hh[nodes].sum() < lo:
+            labels[nodes] = next_id
+            enclosed.add(next_id)
+            next_id += 1
+            continue
+        for region in bis.split_all(nodes, eidx):
+            labels[region] = next_id
+            next_id += 1
+    return labels, single, enclosed
+
+
+def partition(
+    area: shapely.Geometry,
+    buildings: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame | None,
+    params: PartitionParams,
+    progress: Progress | None = None,
+) -> PartitionResult:
+    """Partition ``area`` (EPSG:4326 polygon) into level-1 grids; see the module docstring.
+
+    ``buildings`` need an integer ``households`` column; GeoDataFrames in any CRS (none
+    declared = EPSG:4326). Raises InputError for bad input, never returns silently
+    out-of-bound grids: every such grid carries a flag that says why.
+    """
+    t0 = time.perf_counter()
+    report = progress or (lambda f, m: None)
+    report(0.0, "checking input")
+    if isinstance(buildings, gpd.GeoDataFrame) and len(buildings):
+        buildings = _to_wgs84_frame(buildings)
+    if isinstance(streets, gpd.GeoDataFrame) and len(streets):
+        streets = _to_wgs84_frame(streets)
+    validate_inputs(area, buildings, streets, params)
+    lo, hi = params.min_households, params.max_households
+
+    metric = metric_crs_for_bounds(area.bounds)
+    fwd = Transformer.from_crs(WGS84, metric, always_xy=True)
+    back = Transformer.from_crs(metric, WGS84, always_xy=True)
+
+    def to_m(g):
+        return shapely.transform(g, lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1])))
+
+    area_m = shapely.make_valid(to_m(area))
+    area_m = _polygon_parts(area_m)
+    bgeoms = to_m(np.asarray(buildings.geometry.values, dtype=object))
+    shapely.prepare(area_m)
+    inside = shapely.covers(area_m, bgeoms)
+    for i in np.flatnonzero(~inside):
+        bgeoms[i] = _polygon_parts(shapely.make_valid(shapely.intersection(bgeoms[i], area_m)))
+    hh_b = np.round(pd.to_numeric(buildings["households"]).to_numpy(dtype=float)).astype(np.int64)
+    sgeoms = None
+    if streets is not None and len(streets):
+        sgeoms = to_m(np.asarray(streets.geometry.values, dtype=object))
+
+    report(0.1, "street blocks")
+    units = building_units(bgeoms, hh_b)
+    blocks = street_blocks(area_m, sgeoms, units, params.min_block_area_m2)
+    report(0.25, "cell graph")
+    graph = build_graph(
+        blocks,
+        units,
+        params.split_threshold,
+        params.internal_cut_penalty,
+        params.cell_sample_spacing_m,
+    )
+    report(0.4, "bisection")
+    labels, single, enclosed = _regions(graph, params)
+    report(0.55, "repair")
+    frozen = single | enclosed
+    labels = Repairer(
+        labels, graph.households, graph.eu, graph.ev, graph.ecost, lo, hi, frozen
+    ).run(params.repair_passes)
+    uniq, labels = np.unique(labels, return_inverse=True)
+    frozen_new = {int(i) for i, r in enumerate(uniq.tolist()) if r in frozen}
+    single_new = {int(i) for i, r in enumerate(uniq.tolist()) if r in single}
+    n_regions = len(uniq)
+
+    report(0.65, "grid polygons")
+    polys = grid_polygons(blocks, units, graph, labels, n_regions)
+
+    report(0.85, "codes and quality")
+    order = sequence_order(polys)
+    rank = np.empty(n_regions, dtype=np.int64)
+    rank[order] = np.arange(n_regions)
+    codes = grid_codes(params.code_prefix, n_regions, params.code_overflow)
+    region_hh = np.bincount(labels, weights=graph.households, minlength=n_regions).astype(
+        np.int64
+    )
+    unit_region = labels[graph.unit_atom]
+    building_region = unit_region[units.building_unit]
+    bcount = np.bincount(building_region, minlength=n_regions)
+    pp = polsby_popper(polys)
+    on_street, internal, share = street_shares(polys, area_m, sgeoms)
+    flags: list[list[str]] = []
+    for r in range(n_regions):
+        f: list[str] = []
+        if r in single_new:
+            f.append(FLAG_SINGLE)
+        elif r in frozen_new:
+            f.append(FLAG_ENCLOSED)
+        elif region_hh[r] < lo:
+            f.append(FLAG_UNDER)
+        elif region_hh[r] > hi:
+            f.append(FLAG_OVER)
+        if shapely.get_num_geometries(polys[r]) > 1:
+            f.append(FLAG_MULTI)
+        flags.append(f)
+
+    polys_wgs = shapely.transform(
+        polys, lambda c: np.column_stack(back.transform(c[:, 0], c[:, 1]))
+    )
+    code_of = np.array([codes[rank[r]] for r in range(n_regions)], dtype=object)
+    frame = gpd.GeoDataFrame(
+        {
+            "code": code_of,
+            "households": region_hh,
+            "building_count": bcount,
+            "flags": flags,
+            "polsby_popper": np.round(pp, 4),
+            "street_share": np.round(share, 4),
+            "leader_count": np.ones(n_regions, dtype=np.int64),
+            "worker_count": worker_count(region_hh, params.households_per_worker),
+            "area_m2": np.round(shapely.area(polys), 1),
+        },
+        geometry=polys_wgs,
+        crs=WGS84,
+    )
+    frame = frame.iloc[order].reset_index(drop=True)
+    building_grid = pd.Series(code_of[building_region], index=buildings.index, name="code")
+
+    within = (frame["households"] >= lo) & (frame["households"] <= hi)
+    infeasible = frame["flags"].map(lambda f: any(x in INFEASIBLE for x in f))
+    feasible = ~infeasible
+    n_feas = int(feasible.sum())
+    tot_internal = float(internal.sum())
+    summary = {
+        "n_grids": n_regions,
+        "n_buildings": len(buildings),
+        "households_total": int(region_hh.sum()),
+        "n_within_bounds": int(within.sum()),
+        "share_within_bounds": float(within.mean()) if n_regions else 1.0,
+        "n_feasible": n_feas,
+        "n_feasible_within_bounds": int((within & feasible).sum()),
+        "share_feasible_within_bounds": (
+            float((within & feasible).sum() / n_feas) if n_feas else 1.0
+        ),
+        "n_infeasible": int(infeasible.sum()),
+        "n_multipart": int(frame["flags"].map(lambda f: FLAG_MULTI in f).sum()),
+        "mean_polsby_popper": float(np.mean(pp)) if n_regions else 0.0,
+        "min_polsby_popper": float(np.min(pp)) if n_regions else 0.0,
+        "street_boundary_share": (
+            float(on_street.sum() / tot_internal) if tot_internal > 0 else None
+        ),
+        "leaders": n_regions,
+        "workers": int(frame["worker_count"].sum()),
+        "flagged": [
+            {"code": c, "households": int(h), "flags": list(f)}
+            for c, h, f in zip(frame["code"], frame["households"], frame["flags"], strict=True)
+            if f
+        ],
+        "n_blocks": len(blocks.geoms),
+        "n_divided_blocks": int(graph.exploded.sum()),
+        "n_atoms": graph.n,
+        "metric_crs": metric,
+        "runtime_s": round(time.perf_counter() - t0, 3),
+        "params": asdict(params),
+    }
+    report(1.0, "done")
+    return PartitionResult(grids=frame, building_grid=building_grid, summary=summary)

@@ -1,0 +1,212 @@
+"""The atom graph the regionaliser works on.
+
+An *atom* is either a whole street block (when its households are few enough that it never
+needs dividing) or one building unit of a block that must be divided. Edges say which atoms
+touch and what cutting between them costs:
+
+* block ↔ block: the shared street edge, cost = its length (metres);
+* unit ↔ unit inside a block: Delaunay neighbours of unit centroids (the dual of the
+  cell tessellation), cost = distance × ``internal_cut_penalty``, so cuts through a block
+  are dearer than cuts along a street;
+* unit ↔ atom across a street: the street edge shared by two blocks is sampled and each
+  sample is owned by the nearest building-outline sample of each side — the same rule the
+  cell tessellation uses, so graph adjacency matches the polygons built later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy.spatial import Delaunay, QhullError, cKDTree
+
+from geo.partition.blocks import Blocks, Units
+
+_MIN_SHARED_M = 0.5  # blocks touching on less than this (a corner) are not neighbours
+
+
+@dataclass
+class AtomGraph:
+    households: np.ndarray  # per atom
+    xy: np.ndarray  # (n, 2) atom positions (metric)
+    block: np.ndarray  # atom -> block
+    unit_atom: np.ndarray  # unit -> atom
+    block_atom: np.ndarray  # block -> atom (-1 for exploded blocks)
+    exploded: np.ndarray  # per block: divided into unit atoms
+    eu: np.ndarray
+    ev: np.ndarray
+    ecost: np.ndarray
+    estreet: np.ndarray  # edge runs along a street (between blocks)
+    sample_xy: np.ndarray  # outline samples of units in exploded blocks
+    sample_unit: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.households)
+
+
+def outline_samples(
+    geoms: np.ndarray, ids: np.ndarray, spacing: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points along each outline at most ``spacing`` apart, tagged with ``ids``."""
+    rings = shapely.segmentize(shapely.boundary(geoms), spacing)
+    xy, idx = shapely.get_coordinates(rings, return_index=True)
+    return xy, ids[idx]
+
+
+def _block_adjacency(blocks: Blocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    g = blocks.geoms
+    tree = shapely.STRtree(g)
+    a, b = tree.query(g, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    shared = shapely.intersection(shapely.boundary(g[a]), shapely.boundary(g[b]))
+    length = shapely.length(shared)
+    ok = length > _MIN_SHARED_M
+    return a[ok], b[ok], shared[ok]
+
+
+def _delaunay_edges(pts: np.ndarray) -> np.ndarray:
+    n = len(pts)
+    if n == 2:
+        return np.array([[0, 1]])
+    try:
+        tri = Delaunay(pts)
+        s = tri.simplices
+        e = np.concatenate([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
+        e.sort(axis=1)
+        return np.unique(e, axis=0)
+    except (QhullError, ValueError):
+        # Collinear or coincident centroids: chain them along their main axis.
+        c = pts - pts.mean(axis=0)
+        axis = np.linalg.svd(c, full_matrices=False)[2][0] if n > 1 else np.array([1.0, 0])
+        order = np.argsort(c @ axis, kind="stable")
+        return np.column_stack([order[:-1], order[1:]])
+
+
+def build_graph(
+    blocks: Blocks,
+    units: Units,
+    split_threshold: int,
+    internal_cut_penalty: float,
+    sample_spacing: float,
+) -> AtomGraph:
+    nb = len(blocks.geoms)
+    ub = blocks.unit_block
+    block_hh = np.bincount(ub, weights=units.households, minlength=nb)
+    block_nu = np.bincount(ub, minlength=nb)
+    exploded = (block_hh > split_threshold) & (block_nu >= 2)
+
+    # Atoms: whole blocks first, then the units of exploded blocks.
+    whole = np.flatnonzero(~exploded)
+    block_atom = np.full(nb, -1, dtype=np.int64)
+    block_atom[whole] = np.arange(len(whole))
+    ex_units = np.flatnonzero(exploded[ub])
+    unit_atom = np.empty(len(ub), dtype=np.int64)
+    unit_atom[ex_units] = len(whole) + np.arange(len(ex_units))
+    in_whole = ~exploded[ub]
+    unit_atom[in_whole] = block_atom[ub[in_whole]]
+
+    n = len(whole) + len(ex_units)
+    hh = np.zeros(n, dtype=np.int64)
+    hh[: len(whole)] = block_hh[whole].round().astype(np.int64)
+    hh[len(whole) :] = units.households[ex_units]
+    xy = np.empty((n, 2))
+    xy[: len(whole)] = shapely.get_coordinates(shapely.centroid(blocks.geoms[whole]))
+    unit_xy = shapely.get_coordinates(shapely.point_on_surface(units.geoms))
+    xy[len(whole) :] = unit_xy[ex_units]
+    atom_block = np.concatenate([whole, ub[ex_units]])
+
+    eu: list[np.ndarray] = []
+    ev: list[np.ndarray] = []
+    ec: list[np.ndarray] = []
+    es: list[np.ndarray] = []
+
+    # Unit ↔ unit inside exploded blocks (Delaunay of unit centroids, per block so no
+    # edge ever crosses a street).
+    order = np.argsort(ub[ex_units], kind="stable")
+    sorted_units = ex_units[order]
+    sorted_blocks = ub[sorted_units]
+    cuts = np.flatnonzero(np.r_[True, sorted_blocks[1:] != sorted_blocks[:-1], True])
+    for k in range(len(cuts) - 1):
+        us = sorted_units[cuts[k] : cuts[k + 1]]
+        e = _delaunay_edges(unit_xy[us])
+        a, b = us[e[:, 0]], us[e[:, 1]]
+        d = np.hypot(*(unit_xy[a] - unit_xy[b]).T)
+        eu.append(unit_atom[a])
+        ev.append(unit_atom[b])
+        ec.append(np.clip(d, 2.0, 60.0) * internal_cut_penalty)
+        es.append(np.zeros(len(a), dtype=bool))
+
+    # Outline samples of exploded units (shared with the cell tessellation).
+    sxy, su = outline_samples(units.geoms[ex_units], ex_units, sample_spacing)
+    sb = ub[su]
+    key = np.column_stack([sb, np.round(sxy, 3)])
+    _, first = np.unique(key, axis=0, return_index=True)
+    first.sort()
+    sxy, su, sb = sxy[first], su[first], sb[first]
+
+    # Block ↔ block edges; sides that are exploded resolve to the owning unit.
+    a, b, shared = _block_adjacency(blocks)
+    both_whole = ~exploded[a] & ~exploded[b]
+    if both_whole.any():
+        eu.append(block_atom[a[both_whole]])
+        ev.append(block_atom[b[both_whole]])
+        ec.append(shapely.length(shared[both_whole]))
+        es.append(np.ones(int(both_whole.sum()), dtype=bool))
+    mixed = np.flatnonzero(~both_whole)
+    if len(mixed):
+        ln = shapely.length(shared[mixed])
+        m = np.maximum(1, np.ceil(ln / sample_spacing)).astype(np.int64)
+        rep = np.repeat(np.arange(len(mixed)), m)
+        start = np.repeat(np.cumsum(m) - m, m)
+        frac = (np.arange(len(rep)) - start + 0.5) / m[rep]
+        pts = shapely.get_coordinates(
+            shapely.line_interpolate_point(shared[mixed][rep], frac, normalized=True)
+        )
+        step = (ln / m)[rep]
+        big = 10.0 * (np.ptp(sxy, axis=0).max() + np.ptp(pts, axis=0).max() + 1.0)
+        tree = cKDTree(np.column_stack([sxy, sb * big]))
+        ends = []
+        for side in (a[mixed][rep], b[mixed][rep]):
+            owner = block_atom[side].copy()
+            ex = exploded[side]
+            if ex.any():
+                q = np.column_stack([pts[ex], side[ex] * big])
+                _, j = tree.query(q)
+                owner[ex] = unit_atom[su[j]]
+            ends.append(owner)
+        oa, ob = ends
+        lo, hi = np.minimum(oa, ob), np.maximum(oa, ob)
+        pair = lo * n + hi
+        upair, inv = np.unique(pair, return_inverse=True)
+        w = np.bincount(inv, weights=step)
+        eu.append(upair // n)
+        ev.append(upair % n)
+        ec.append(w)
+        es.append(np.ones(len(upair), dtype=bool))
+
+    cat = (lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dtype=dt))  # noqa: E731
+    u_, v_, c_, s_ = cat(eu, np.int64), cat(ev, np.int64), cat(ec, float), cat(es, bool)
+    keep = u_ != v_
+    u_, v_, c_, s_ = u_[keep], v_[keep], c_[keep], s_[keep]
+    # Merge parallel edges (sum costs).
+    lo, hi = np.minimum(u_, v_), np.maximum(u_, v_)
+    upair, inv = np.unique(lo * n + hi, return_inverse=True)
+    cost = np.bincount(inv, weights=c_)
+    street = np.bincount(inv, weights=s_.astype(float)) > 0
+    return AtomGraph(
+        households=hh,
+        xy=xy,
+        block=atom_block,
+        unit_atom=unit_atom,
+        block_atom=block_atom,
+        exploded=exploded,
+        eu=upair // n,
+        ev=upair % n,
+        ecost=cost,
+        estreet=street,
+        sample_xy=sxy,
+        sample_unit=su,
+    )

@@ -1,0 +1,180 @@
+"""Local boundary repair: move single atoms between neighbouring regions, or merge.
+
+After bisection a few regions can miss [min, max] because atoms are coarse. Each repair
+step keeps every touched region connected and never pushes a region that is within
+bounds out of them, so the number of out-of-bound regions only goes down. Moves prefer the
+atom that shares most boundary with its new region, which keeps grids compact.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+
+import numpy as np
+
+
+class Repairer:
+    def __init__(
+        self,
+        labels: np.ndarray,
+        households: np.ndarray,
+        eu: np.ndarray,
+        ev: np.ndarray,
+        ecost: np.ndarray,
+        lo: int,
+        hi: int,
+        frozen: set[int],
+    ) -> None:
+        self.labels = labels.copy()
+        self.hh = households
+        self.lo, self.hi = lo, hi
+        self.frozen = frozen  # regions that cannot be helped (flagged infeasible)
+        self.adj: list[dict[int, float]] = [defaultdict(float) for _ in range(len(households))]
+        for u, v, c in zip(eu.tolist(), ev.tolist(), ecost.tolist(), strict=True):
+            self.adj[u][v] += c
+            self.adj[v][u] += c
+        self.members: dict[int, set[int]] = defaultdict(set)
+        for a, r in enumerate(self.labels.tolist()):
+            self.members[r].add(a)
+        self.total = {r: int(households[list(m)].sum()) for r, m in self.members.items()}
+
+    # -- helpers ---------------------------------------------------------------------
+    def _connected_without(self, r: int, drop: int) -> bool:
+        rest = self.members[r] - {drop}
+        if len(rest) <= 1:
+            return bool(rest)
+        start = next(iter(rest))
+        seen = {start}
+        queue = deque([start])
+        while queue:
+            x = queue.popleft()
+            for y in self.adj[x]:
+                if y in rest and y not in seen:
+                    seen.add(y)
+                    queue.append(y)
+        return len(seen) == len(rest)
+
+    def _move(self, a: int, src: int, dst: int) -> None:
+        self.members[src].discard(a)
+        self.members[dst].add(a)
+        self.total[src] -= int(self.hh[a])
+        self.total[dst] += int(self.hh[a])
+        self.labels[a] = dst
+        if not self.members[src]:
+            del self.members[src]
+            del self.total[src]
+
+    def _neighbours(self, r: int) -> dict[int, float]:
+        out: dict[int, float] = defaultdict(float)
+        for a in self.members[r]:
+            for b, c in self.adj[a].items():
+                rb = self.labels[b]
+                if rb != r:
+                    out[int(rb)] += c
+        return out
+
+    def _ok(self, x: int) -> bool:
+        return self.lo <= x <= self.hi
+
+    # -- fixes -----------------------------------------------------------------------
+    def _merge(self, r: int) -> bool:
+        best = None
+        for nb, shared in self._neighbours(r).items():
+            if nb in self.frozen or self.total[nb] + self.total[r] > self.hi:
+                continue
+            key = (shared, -self.total[nb], -nb)
+            if best is None or key > best[0]:
+                best = (key, nb)
+        if best is None:
+            return False
+        dst = best[1]
+        for a in list(self.members[r]):
+            self._move(a, r, dst)
+        return True
+
+    def _pull(self, r: int) -> bool:
+        """Take one atom from a neighbour into under-min region r."""
+        best = None
+        for a in self.members[r]:
+            for b, c in self.adj[a].items():
+                src = int(self.labels[b])
+                if src == r or src in self.frozen or self.hh[b] == 0:
+                    continue
+                s_after, r_after = self.total[src] - self.hh[b], self.total[r] + self.hh[b]
+                if r_after > self.hi or (self._ok(self.total[src]) and not self._ok(s_after)):
+                    continue
+                gain = sum(cc for x, cc in self.adj[b].items() if self.labels[x] == r)
+                key = (gain, -b)
+                if best is None or key > best[0]:
+                    best = (key, b, src)
+        if best is None:
+            return False
+        _, b, src = best
+        if not self._connected_without(src, b):
+            return self._pull_any(r)
+        self._move(b, src, r)
+        return True
+
+    def _pull_any(self, r: int) -> bool:
+        cands = []
+        for a in self.members[r]:
+            for b, c in self.adj[a].items():
+                src = int(self.labels[b])
+                if src == r or src in self.frozen or self.hh[b] == 0:
+                    continue
+                s_after, r_after = self.total[src] - self.hh[b], self.total[r] + self.hh[b]
+                if r_after > self.hi or (self._ok(self.total[src]) and not self._ok(s_after)):
+                    continue
+                cands.append((-c, b, src))
+        for _, b, src in sorted(set(cands)):
+            if self._connected_without(src, b):
+                self._move(b, src, r)
+                return True
+        return False
+
+    def _push(self, r: int) -> bool:
+        """Give one atom of over-max region r to a neighbour with room."""
+        cands = []
+        for a in self.members[r]:
+            if self.hh[a] == 0:
+                continue
+            for b, c in self.adj[a].items():
+                dst = int(self.labels[b])
+                if dst == r or dst in self.frozen:
+                    continue
+                d_after = self.total[dst] + self.hh[a]
+                if d_after > self.hi or self.total[r] - self.hh[a] < self.lo:
+                    continue
+                cands.append((-c, a, dst))
+        tried: set[int] = set()
+        for _, a, dst in sorted(set(cands)):
+            if a in tried:
+                continue
+            tried.add(a)
+            if self._connected_without(r, a):
+                self._move(a, r, dst)
+                return True
+        return False
+
+    def run(self, passes: int) -> np.ndarray:
+        for _ in range(passes):
+            bad = sorted(
+                r for r, t in self.total.items() if not self._ok(t) and r not in self.frozen
+            )
+            if not bad:
+                break
+            changed = False
+            for r in bad:
+                for _step in range(64):
+                    if r not in self.total or self._ok(self.total[r]):
+                        break
+                    if self.total[r] < self.lo:
+                        done = self._merge(r) or self._pull(r)
+                    else:
+                        done = self._push(r)
+                    if not done:
+                        break
+                    changed = True
+            if not changed:
+                break
+        return self.labels
