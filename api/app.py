@@ -9,7 +9,10 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
+from api.limits import BodyLimitMiddleware
+from api.routes import auth as auth_routes
 from api.routes import features
+from geo.auth_settings import check_production, get_auth_settings
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
@@ -21,8 +24,12 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             from geo.db import get_engine
 
             app.state.engine = get_engine()
+        from geo.jobs import recover_stale_jobs
+
+        recover_stale_jobs(app.state.engine)  # jobs left "running" by a dead process → failed
         yield
 
+    check_production(get_auth_settings())  # no default secret in production (SetupError)
     app = FastAPI(
         title="gridward",
         summary="Urban grid management 网格化管理: grids, people, patrols on PostGIS",
@@ -31,5 +38,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     )
     app.state.engine = engine
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)  # cap every body while it streams in (413)
+    app.include_router(auth_routes.router)
     app.include_router(features.router)
     return app

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "api.cli_partition",
     "api.cli_tracks",
     "api.cli_assign",
+    "api.cli_users",
 )
 
 for _name in COMMAND_MODULES:

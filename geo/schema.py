@@ -6,6 +6,7 @@ Alembic's environment and the schema tests use this, so a model module added lat
 
 from __future__ import annotations
 
+import geo.accounts_models  # noqa: F401  (users, api_tokens)
 from geo.models import Base
 
 metadata = Base.metadata

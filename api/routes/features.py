@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
+from api.auth import allow, public
 from api.deps import get_engine
 from geo.features import MAX_LIMIT, feature_collection, parse_bbox
 
@@ -22,6 +23,8 @@ BBox = Annotated[
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many features")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="skip this many features")]
 GEOJSON = "application/geo+json"
+# Map layers: everyone signed in (stewards view maps too).
+MAP_READERS = [Depends(allow("viewer", "steward"))]
 
 
 def _fc(
@@ -31,7 +34,12 @@ def _fc(
     return JSONResponse(fc, media_type=GEOJSON)
 
 
-@router.get("/health", tags=["system"], summary="Service and database health 健康检查")
+@router.get(
+    "/health",
+    tags=["system"],
+    summary="Service and database health 健康检查",
+    dependencies=[Depends(public())],
+)
 def health(engine: Engine = Depends(get_engine)) -> dict[str, Any]:
     with engine.connect() as conn:
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
@@ -39,7 +47,12 @@ def health(engine: Engine = Depends(get_engine)) -> dict[str, Any]:
     return {"status": "ok", "database": "ok", "postgis": postgis, "schema": rev}
 
 
-@router.get("/areas", tags=["layers"], summary="Administrative areas 行政区划 (GeoJSON)")
+@router.get(
+    "/areas",
+    tags=["layers"],
+    summary="Administrative areas 行政区划 (GeoJSON)",
+    dependencies=MAP_READERS,
+)
 def areas(
     engine: Engine = Depends(get_engine),
     bbox: BBox = None,
@@ -51,7 +64,12 @@ def areas(
     return _fc(engine, "areas", bbox, limit, offset, level=level, code=code)
 
 
-@router.get("/buildings", tags=["layers"], summary="Buildings with households 楼栋 (GeoJSON)")
+@router.get(
+    "/buildings",
+    tags=["layers"],
+    summary="Buildings with households 楼栋 (GeoJSON)",
+    dependencies=MAP_READERS,
+)
 def buildings(
     engine: Engine = Depends(get_engine),
     bbox: BBox = None,
@@ -62,7 +80,12 @@ def buildings(
     return _fc(engine, "buildings", bbox, limit, offset, community=community)
 
 
-@router.get("/streets", tags=["layers"], summary="Street and alley segments 街巷 (GeoJSON)")
+@router.get(
+    "/streets",
+    tags=["layers"],
+    summary="Street and alley segments 街巷 (GeoJSON)",
+    dependencies=MAP_READERS,
+)
 def streets(
     engine: Engine = Depends(get_engine),
     bbox: BBox = None,
@@ -74,7 +97,9 @@ def streets(
     return _fc(engine, "streets", bbox, limit, offset, kind=kind, name=name)
 
 
-@router.get("/grids", tags=["layers"], summary="Current grids 网格 (GeoJSON)")
+@router.get(
+    "/grids", tags=["layers"], summary="Current grids 网格 (GeoJSON)", dependencies=MAP_READERS
+)
 def grids(
     engine: Engine = Depends(get_engine),
     bbox: BBox = None,

@@ -1,0 +1,205 @@
+"""Who may call what: every route declares one rule, checked before the route runs.
+
+A rule is a FastAPI dependency made by :func:`allow` or :func:`public`; the dependency carries a
+marker (:data:`RULE_ATTR`) so ``tests/test_auth_matrix.py`` can find the rule of every route
+and fail for a route without one. Declare it on the route (or on its router)::
+
+    @router.get("/grids", dependencies=[Depends(allow("viewer", "steward"))])
+    def grids(...): ...
+
+    @router.put("/grids/{code}")
+    def edit(code: str, user: Principal = Depends(allow("planner", area_param="code"))): ...
+
+    @router.post("/tracks")
+    def upload(user: Principal = Depends(allow("steward", own_person=True))): ...
+
+    @router.get("/health", dependencies=[Depends(public())])
+
+Roles: admin > planner > viewer (a higher role passes a lower one's rule); steward stands apart
+(own tracks, own duties and reports); admin passes every rule. No token → 401 with
+``WWW-Authenticate: Bearer``; a token whose role or scope does not fit → 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.routing import APIRoute
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Connection
+
+from geo.accounts import Principal, verify_token
+from geo.accounts_models import USER_ROLES
+
+RULE_ATTR = "__gridward_rule__"
+
+# Which roles pass a rule naming a role (admin > planner > viewer; steward apart).
+IMPLIED: dict[str, frozenset[str]] = {
+    "admin": frozenset({"admin"}),
+    "planner": frozenset({"planner", "admin"}),
+    "viewer": frozenset({"viewer", "planner", "admin"}),
+    "steward": frozenset({"steward", "admin"}),
+}
+
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/auth/token",
+    auto_error=False,
+    description="Bearer token from POST /auth/token (password flow) or an API token.",
+)
+
+AreaLookup = Callable[[Connection, str], str | None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a route demands. ``roles`` are the roles that pass (after implication)."""
+
+    public: bool = False
+    declared: tuple[str, ...] = ()
+    roles: frozenset[str] = frozenset()
+    area_param: str | None = None
+    own_person: str | None = None
+
+    def describe(self) -> str:
+        if self.public:
+            return "public()"
+        extra = []
+        if self.area_param:
+            extra.append(f"area_param={self.area_param!r}")
+        if self.own_person:
+            extra.append(f"own_person={self.own_person!r}")
+        return "allow(" + ", ".join([*map(repr, self.declared), *extra]) + ")"
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _param(request: Request, name: str) -> str | None:
+    value = request.path_params.get(name)
+    if value is None:
+        value = request.query_params.get(name)
+    return None if value is None else str(value)
+
+
+def current_principal(request: Request, token: str | None) -> Principal:
+    """The signed-in principal for this request, or 401."""
+    if not token:
+        raise _unauthorized(
+            "not signed in: send 'Authorization: Bearer <token>' (get one at POST /auth/token)"
+        )
+    principal = verify_token(request.app.state.engine, token)
+    if principal is None:
+        raise _unauthorized("token is invalid, expired or revoked: sign in again")
+    request.state.principal = principal
+    return principal
+
+
+def allow(
+    *roles: str,
+    area_param: str | None = None,
+    area_lookup: AreaLookup | None = None,
+    own_person: bool | str = False,
+) -> Callable[..., Principal]:
+    """A rule admitting ``roles`` (and the roles above them); returns the caller's Principal.
+
+    ``area_param``: path or query parameter holding an area or grid code; a planner passes only
+    when the code is inside their area scope (``area_lookup(conn, value)`` first maps the value,
+    e.g. a grid id, to a code). A missing value denies a planner; for codes in a JSON body use
+    :func:`require_area` in the route instead.
+    ``own_person``: a steward passes only for their own person: the parameter (``person_id``
+    when True) must be absent or equal to the steward's person id; use :func:`person_for`.
+    """
+    unknown = [r for r in roles if r not in USER_ROLES]
+    if not roles or unknown:
+        raise ValueError(f"allow() needs roles from {USER_ROLES}, got {roles}")
+    person_param = "person_id" if own_person is True else (own_person or None)
+    admitted = frozenset().union(*(IMPLIED[r] for r in roles))
+    rule = Rule(
+        declared=tuple(roles), roles=admitted, area_param=area_param, own_person=person_param
+    )
+
+    def dependency(request: Request, token: str | None = Depends(oauth2_scheme)) -> Principal:
+        principal = current_principal(request, token)
+        if principal.role not in rule.roles:
+            raise HTTPException(
+                403,
+                f"role {principal.role!r} may not do this: it needs "
+                + " or ".join(sorted(rule.roles - {"admin"}) or ["admin"]),
+            )
+        if rule.area_param and principal.role == "planner":
+            value = _param(request, rule.area_param)
+            if value is not None and area_lookup is not None:
+                with request.app.state.engine.connect() as conn:
+                    value = area_lookup(conn, value)
+            if not principal.covers_area(value):
+                raise HTTPException(
+                    403, f"outside your areas: {rule.area_param}={value or '(missing)'}"
+                )
+        if rule.own_person and principal.role == "steward":
+            person_for(principal, _param(request, rule.own_person))
+        return principal
+
+    setattr(dependency, RULE_ATTR, rule)
+    dependency.__name__ = f"allow_{'_'.join(roles)}"
+    return dependency
+
+
+def signed_in() -> Callable[..., Principal]:
+    """Any active account (all four roles)."""
+    return allow("viewer", "steward")
+
+
+def public() -> Callable[[], None]:
+    """A rule for routes anyone may call (health, sign-in, docs)."""
+
+    def dependency() -> None:
+        return None
+
+    setattr(dependency, RULE_ATTR, Rule(public=True))
+    dependency.__name__ = "public"
+    return dependency
+
+
+def require_area(principal: Principal, code: str | None) -> None:
+    """403 unless ``code`` (area or grid code) is inside the principal's scope.
+
+    For planners; admins pass; other roles never edit areas."""
+    if principal.role == "admin":
+        return
+    if principal.role != "planner" or not principal.covers_area(code):
+        raise HTTPException(403, f"outside your areas: {code or '(no area given)'}")
+
+
+def person_for(principal: Principal, requested: Any = None) -> int | None:
+    """The person a request acts for: a steward only ever for their own person.
+
+    Admins and planners get ``requested`` back as an int (or None)."""
+    req = None
+    if requested not in (None, ""):
+        try:
+            req = int(requested)
+        except (TypeError, ValueError):
+            raise HTTPException(422, f"person_id {str(requested)[:40]!r} is not a number") from None
+    if principal.role != "steward":
+        return req
+    if principal.person_id is None:
+        raise HTTPException(403, "your steward account is not linked to a person: ask an admin")
+    if req is not None and req != principal.person_id:
+        raise HTTPException(403, "stewards may act only for themselves")
+    return principal.person_id
+
+
+def _walk(dependant: Any) -> Iterator[Callable[..., Any]]:
+    for dep in dependant.dependencies:
+        if dep.call is not None:
+            yield dep.call
+        yield from _walk(dep)
+
+
+def rules_of(route: APIRoute) -> list[Rule]:
+    """The rules declared on a route (its own dependencies and its router's)."""
+    return [getattr(c, RULE_ATTR) for c in _walk(route.dependant) if hasattr(c, RULE_ATTR)]

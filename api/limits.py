@@ -1,0 +1,207 @@
+"""Request-size limits enforced while the body streams in, never after buffering it.
+
+Two layers:
+
+* :class:`BodyLimitMiddleware` caps every request body (a declared ``Content-Length`` over the
+  cap is refused before one byte is read; a chunked body is cut off when the running count
+  passes the cap). It guards routes that let FastAPI parse forms or JSON.
+* :func:`read_upload` / :func:`read_limited` are for upload routes with their own, usually
+  smaller, limit: they read ``request.stream()`` chunk by chunk and stop at the limit with 413.
+  An upload route should take ``request: Request`` and call ``await read_upload(request)``
+  instead of declaring ``UploadFile = File()`` (which spools the whole body before the route
+  runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from fastapi import HTTPException, Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_response
+
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and small fields around the file
+
+
+class BodyTooLarge(HTTPException):
+    """413: raised inside ``receive`` so FastAPI's body parsing passes it through as is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body too large: the limit is {limit} bytes")
+
+
+def default_limit() -> int:
+    """The upload limit from settings (``GRIDWARD_MAX_UPLOAD_BYTES``)."""
+    from geo.settings import get_settings
+
+    return int(get_settings().max_upload_bytes)
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]] | object) -> int | None:
+    for k, v in headers:  # type: ignore[union-attr]
+        if k.lower() == b"content-length":
+            try:
+                return int(v)
+            except ValueError:
+                return -1
+    return None
+
+
+class BodyLimitMiddleware:
+    """Pure ASGI middleware: refuse bodies over ``max_bytes`` with a 413 JSON error."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int | None = None) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _limit(self) -> int:
+        if self.max_bytes is None:
+            from geo.auth_settings import get_auth_settings
+
+            s = get_auth_settings()
+            self.max_bytes = s.max_body_bytes or default_limit() + FORM_OVERHEAD
+        return self.max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit()
+        declared = _declared_length(scope.get("headers", []))
+        if declared is not None and (declared < 0 or declared > limit):
+            msg = "invalid Content-Length" if declared < 0 else BodyTooLarge(limit).detail
+            code = 400 if declared < 0 else 413
+            await error_response(code, msg, {"Connection": "close"})(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge as exc:  # raised where no handler caught it
+            if started:
+                raise
+            await error_response(413, str(exc.detail), {"Connection": "close"})(
+                scope, receive, send
+            )
+
+
+async def stream_limited(request: Request, max_bytes: int | None = None) -> AsyncIterator[bytes]:
+    """The body's chunks; 413 as soon as more than ``max_bytes`` arrived (or are declared)."""
+    limit = default_limit() if max_bytes is None else max_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit + FORM_OVERHEAD:
+                raise BodyTooLarge(limit)
+        except ValueError:
+            raise HTTPException(400, "invalid Content-Length") from None
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit + FORM_OVERHEAD:
+            raise BodyTooLarge(limit)
+        yield chunk
+
+
+async def read_limited(request: Request, max_bytes: int | None = None) -> bytes:
+    """The whole body as bytes, at most ``max_bytes`` (413 beyond, while streaming)."""
+    limit = default_limit() if max_bytes is None else max_bytes
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in stream_limited(request, limit):
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+@dataclass
+class Upload:
+    """One uploaded file and the form's other fields."""
+
+    filename: str | None
+    content_type: str | None
+    data: bytes
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+RAW_TYPES = (
+    "application/octet-stream",
+    "application/gpx+xml",
+    "application/xml",
+    "text/xml",
+    "application/geo+json",
+    "application/json",
+    "text/csv",
+    "text/plain",
+)
+
+
+async def read_upload(
+    request: Request, max_bytes: int | None = None, file_field: str = "file"
+) -> Upload:
+    """Read one uploaded file: ``multipart/form-data`` (field ``file_field``) or a raw body
+    of a file type (GPX/GeoJSON/CSV). 413 past ``max_bytes`` while streaming; 415 for other
+    content types; 422 when the form has no such file or it is empty."""
+    limit = default_limit() if max_bytes is None else max_bytes
+    ctype = request.headers.get("content-type", "")
+    main = ctype.split(";")[0].strip().lower()
+    if main == "multipart/form-data":
+        parser = MultiPartParser(
+            request.headers,
+            stream_limited(request, limit),
+            max_files=1,
+            max_fields=20,
+            max_part_size=64 * 1024,
+        )
+        try:
+            form = await parser.parse()
+        except MultiPartException as exc:
+            raise HTTPException(422, f"malformed multipart form: {exc.message}") from None
+        try:
+            item = form.get(file_field)
+            if not isinstance(item, UploadFile):
+                raise HTTPException(422, f"form field {file_field!r} with a file is missing")
+            data = await item.read(limit + 1)
+            if len(data) > limit:
+                raise BodyTooLarge(limit)
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            filename, content_type = item.filename, item.content_type
+        finally:
+            await form.close()
+    elif main in RAW_TYPES:
+        data = await read_limited(request, limit)
+        filename = request.headers.get("x-filename")
+        content_type = main
+        fields = dict(request.query_params)
+    else:
+        raise HTTPException(
+            415,
+            f"unsupported content type {main or '(none)'!r}: send multipart/form-data with a "
+            f"'{file_field}' field, or the file itself as application/gpx+xml, "
+            "application/geo+json or text/csv",
+        )
+    if not data:
+        raise HTTPException(422, "the uploaded file is empty")
+    return Upload(filename=filename, content_type=content_type, data=data, fields=fields)

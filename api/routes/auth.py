@@ -1,0 +1,131 @@
+"""Sign-in and tokens: OAuth2 password flow, long-lived API tokens for phones, who am I."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, Field
+
+from api.auth import public, signed_in
+from geo import accounts
+from geo.accounts import Principal
+from geo.auth_settings import get_auth_settings
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+# Every signed-in account, whatever the role (the rule marker sits in the Depends).
+SignedIn = Annotated[Principal, Depends(signed_in())]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="seconds until the token expires")
+
+
+class ApiTokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="e.g. the phone's name")
+    days: int | None = Field(
+        default=None, ge=1, le=3650, description="lifetime in days (default from settings)"
+    )
+
+
+class ApiTokenOut(BaseModel):
+    id: int
+    name: str | None
+    token: str = Field(description="shown once: store it in the phone app")
+    expires_at: dt.datetime
+
+
+class TokenInfo(BaseModel):
+    id: int
+    kind: str
+    name: str | None
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class Me(BaseModel):
+    id: int
+    username: str
+    role: str
+    area_codes: list[str]
+    person_id: int | None
+
+
+@router.post(
+    "/token",
+    response_model=TokenOut,
+    summary="Sign in (OAuth2 password flow) 登录",
+    dependencies=[Depends(public())],
+    responses={401: {"description": "wrong username or password"}},
+)
+def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
+    engine = request.app.state.engine
+    with engine.begin() as conn:
+        principal = accounts.authenticate(conn, form.username, form.password)
+        if principal is None:
+            raise HTTPException(
+                401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
+            )
+        _tid, secret, expires = accounts.issue_token(conn, principal.user_id, "access")
+    seconds = int((expires - dt.datetime.now(dt.UTC)).total_seconds())
+    return TokenOut(access_token=secret, expires_in=max(seconds, 0))
+
+
+@router.post(
+    "/api-tokens",
+    response_model=ApiTokenOut,
+    status_code=201,
+    summary="Create a long-lived API token for a phone app 创建令牌",
+)
+def create_api_token(request: Request, body: ApiTokenIn, user: SignedIn) -> ApiTokenOut:
+    days = body.days or get_auth_settings().api_token_days
+    with request.app.state.engine.begin() as conn:
+        tid, secret, expires = accounts.issue_token(
+            conn,
+            user.user_id,
+            "api",
+            name=body.name,
+            lifetime=dt.timedelta(days=days),
+            actor=user.username,
+        )
+    return ApiTokenOut(id=tid, name=body.name, token=secret, expires_at=expires)
+
+
+@router.get("/api-tokens", response_model=list[TokenInfo], summary="My tokens 我的令牌")
+def list_api_tokens(request: Request, user: SignedIn) -> list[TokenInfo]:
+    with request.app.state.engine.connect() as conn:
+        return [TokenInfo(**t) for t in accounts.list_tokens(conn, user.user_id)]
+
+
+@router.delete(
+    "/api-tokens/{token_id}",
+    status_code=204,
+    summary="Revoke a token (own; admins any) 吊销令牌",
+    responses={404: {"description": "no such token of yours"}},
+)
+def revoke_api_token(
+    request: Request,
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: SignedIn,
+) -> Response:
+    with request.app.state.engine.begin() as conn:
+        accounts.revoke_token(conn, token_id, actor=user)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=Me, summary="Who am I 当前用户")
+def me(user: SignedIn) -> Me:
+    return Me(
+        id=user.user_id,
+        username=user.username,
+        role=user.role,
+        area_codes=list(user.area_codes),
+        person_id=user.person_id,
+    )

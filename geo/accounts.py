@@ -1,0 +1,369 @@
+"""Accounts: users, password checks (argon2id) and bearer tokens.
+
+Tokens are opaque random strings checked against the database, not self-contained signed
+tokens (JWT). Why: a revoked token or a deactivated user must stop working on the next request,
+and an opaque token gives that with one indexed lookup, with no revocation list and no key
+rotation to get wrong. Only HMAC-SHA256(secret, token) is stored, so a copy of the database
+alone is not a set of working tokens, and rotating ``GRIDWARD_SECRET`` revokes every token.
+Both the short password-flow ``access`` tokens and the long-lived ``api`` tokens of the phone
+apps are rows of ``api_tokens``; they differ only in lifetime and in being listed to the user.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from geo import audit
+from geo.accounts_models import USER_ROLES, ApiToken, User
+from geo.auth_settings import AuthSettings, get_auth_settings
+from geo.errors import ConflictError, InputError, NotFoundError
+from geo.models import Person
+
+_users = User.__table__
+_tokens = ApiToken.__table__
+_people = Person.__table__
+
+TOKEN_PREFIX = "gw_"
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024  # argon2 hashes anything, but a megabyte "password" is an attack
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_AREA_CODE = re.compile(r"^[0-9]{6}([0-9]{3}){0,3}$")  # 6, 9, 12 or 15 digits
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: what the rule checks need, nothing secret."""
+
+    user_id: int
+    username: str
+    role: str
+    area_codes: tuple[str, ...] = ()
+    person_id: int | None = None
+    token_id: int | None = None
+
+    def covers_area(self, code: str | None) -> bool:
+        """True when ``code`` (area or grid code) lies inside this user's scope.
+
+        Admins cover everything; a planner covers codes that start with one of their codes.
+        """
+        if self.role == "admin":
+            return True
+        if not code:
+            return False
+        return any(code.startswith(c) for c in self.area_codes)
+
+
+def _hasher():  # -> argon2.PasswordHasher
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()  # argon2id, RFC 9106 low-memory profile defaults
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password`` (after the length checks)."""
+    _check_password(password)
+    return _hasher().hash(password)
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise InputError(f"password too short: use at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise InputError(f"password too long: at most {MAX_PASSWORD} characters")
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when ``password`` matches; never raises on a wrong or malformed password."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return _hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# A hash to verify against when the user does not exist, so both cases take the same time.
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher().hash(secrets.token_urlsafe(16))
+    return _DUMMY_HASH
+
+
+def token_hash(token: str, settings: AuthSettings | None = None) -> str:
+    """HMAC-SHA256 of the token keyed with the server secret (hex, 64 chars)."""
+    key = (settings or get_auth_settings()).secret.encode()
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+
+
+def normalize_area_codes(codes: Iterable[str]) -> list[str]:
+    """Strip, validate (6/9/12/15 digits) and de-duplicate area codes."""
+    out: list[str] = []
+    for raw in codes:
+        code = str(raw).strip()
+        if not code:
+            continue
+        if not _AREA_CODE.match(code):
+            raise InputError(f"area code {code[:40]!r} must be 6, 9, 12 or 15 digits")
+        if code not in out:
+            out.append(code)
+    return out
+
+
+def create_user(
+    conn: Connection,
+    username: str,
+    password: str,
+    role: str,
+    area_codes: Iterable[str] = (),
+    person_id: int | None = None,
+    actor: str | None = None,
+) -> int:
+    """Create a user in the caller's transaction and audit it; returns the user id."""
+    if not isinstance(username, str) or not _USERNAME.match(username):
+        raise InputError("username must be 1-64 characters of letters, digits, _ . @ -")
+    if role not in USER_ROLES:
+        raise InputError(f"role {role!r} is not one of {', '.join(USER_ROLES)}")
+    codes = normalize_area_codes(area_codes)
+    if role == "planner" and not codes:
+        raise InputError("a planner needs at least one area code (--area 110108020)")
+    if person_id is not None:
+        found = conn.execute(select(_people.c.id).where(_people.c.id == person_id)).first()
+        if found is None:
+            raise InputError(f"person {person_id} does not exist")
+    pw_hash = hash_password(password)
+    if conn.execute(select(_users.c.id).where(_users.c.username == username)).first():
+        raise ConflictError(f"user {username!r} already exists")
+    try:
+        with conn.begin_nested():
+            uid = conn.execute(
+                insert(_users)
+                .values(
+                    username=username,
+                    password_hash=pw_hash,
+                    role=role,
+                    area_codes=codes,
+                    person_id=person_id,
+                )
+                .returning(_users.c.id)
+            ).scalar_one()
+    except IntegrityError:
+        raise ConflictError(f"user {username!r} already exists") from None
+    audit.record(
+        conn,
+        actor,
+        "user.create",
+        "user",
+        uid,
+        {"username": username, "role": role, "area_codes": codes, "person_id": person_id},
+    )
+    return int(uid)
+
+
+def authenticate(conn: Connection, username: str, password: str) -> Principal | None:
+    """The active user with this username and password, or None (same cost either way)."""
+    row = None
+    if isinstance(username, str) and _USERNAME.match(username):
+        row = conn.execute(select(_users).where(_users.c.username == username)).first()
+    if row is None or len(password or "") > MAX_PASSWORD:
+        verify_password(_dummy_hash(), "x" * 12)
+        return None
+    if not verify_password(row.password_hash, password) or not row.active:
+        return None
+    return _principal(row)
+
+
+def _principal(row, token_id: int | None = None) -> Principal:  # noqa: ANN001
+    return Principal(
+        user_id=row.id,
+        username=row.username,
+        role=row.role,
+        area_codes=tuple(row.area_codes or ()),
+        person_id=row.person_id,
+        token_id=token_id,
+    )
+
+
+def issue_token(
+    conn: Connection,
+    user_id: int,
+    kind: str = "access",
+    name: str | None = None,
+    lifetime: dt.timedelta | None = None,
+    actor: str | None = None,
+) -> tuple[int, str, dt.datetime]:
+    """Make a token; returns (token id, the secret token shown once, expiry)."""
+    s = get_auth_settings()
+    if kind not in ("access", "api"):
+        raise InputError("token kind must be 'access' or 'api'")
+    if lifetime is None:
+        lifetime = (
+            dt.timedelta(minutes=s.access_token_minutes)
+            if kind == "access"
+            else dt.timedelta(days=s.api_token_days)
+        )
+    if lifetime <= dt.timedelta(0):
+        raise InputError("token lifetime must be positive")
+    if name is not None and len(name) > 200:
+        raise InputError("token name too long: at most 200 characters")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires = dt.datetime.now(dt.UTC) + lifetime
+    tid = conn.execute(
+        insert(_tokens)
+        .values(
+            token_hash=token_hash(secret, s),
+            user_id=user_id,
+            kind=kind,
+            name=name,
+            expires_at=expires,
+        )
+        .returning(_tokens.c.id)
+    ).scalar_one()
+    if kind == "api":  # access tokens are routine sign-ins; long-lived ones are audited
+        audit.record(conn, actor, "token.create", "api_token", tid, {"user_id": user_id})
+    return int(tid), secret, expires
+
+
+def verify_token(engine: Engine, token: str) -> Principal | None:
+    """The principal for a valid bearer token, or None (unknown, expired, revoked, inactive).
+
+    Touches ``last_used_at`` at most every ``token_touch_seconds``."""
+    if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    s = get_auth_settings()
+    h = token_hash(token, s)
+    now = dt.datetime.now(dt.UTC)
+    q = (
+        select(_users, _tokens.c.id.label("tid"), _tokens.c.last_used_at)
+        .join(_tokens, _tokens.c.user_id == _users.c.id)
+        .where(
+            _tokens.c.token_hash == h,
+            _tokens.c.revoked_at.is_(None),
+            (_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > now),
+            _users.c.active.is_(True),
+        )
+    )
+    with engine.connect() as conn:
+        row = conn.execute(q).first()
+        if row is None:
+            return None
+        last = row.last_used_at
+        if last is None or (now - last).total_seconds() >= s.token_touch_seconds:
+            conn.execute(
+                update(_tokens).where(_tokens.c.id == row.tid).values(last_used_at=func.now())
+            )
+            conn.commit()
+    return _principal(row, token_id=row.tid)
+
+
+def revoke_token(
+    conn: Connection, token_id: int, actor: Principal | None = None, actor_name: str | None = None
+) -> None:
+    """Revoke one token. A non-admin ``actor`` may revoke only their own tokens."""
+    row = conn.execute(select(_tokens).where(_tokens.c.id == token_id)).first()
+    if row is None or (
+        actor is not None and actor.role != "admin" and row.user_id != actor.user_id
+    ):
+        raise NotFoundError(f"token {token_id} not found")
+    if row.revoked_at is None:
+        conn.execute(update(_tokens).where(_tokens.c.id == token_id).values(revoked_at=func.now()))
+        who = actor.username if actor else actor_name
+        audit.record(conn, who, "token.revoke", "api_token", token_id, {"user_id": row.user_id})
+
+
+def deactivate_user(conn: Connection, username: str, actor: str | None = None) -> int:
+    """Deactivate a user and revoke all their tokens; returns how many tokens were revoked."""
+    row = conn.execute(select(_users).where(_users.c.username == username)).first()
+    if row is None:
+        raise NotFoundError(f"user {username!r} not found")
+    conn.execute(update(_users).where(_users.c.id == row.id).values(active=False))
+    n = conn.execute(
+        update(_tokens)
+        .where(_tokens.c.user_id == row.id, _tokens.c.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    ).rowcount
+    audit.record(conn, actor, "user.deactivate", "user", row.id, {"tokens_revoked": n})
+    return int(n)
+
+
+def list_users(conn: Connection) -> list[dict]:
+    """Every user without the password hash, with their count of live tokens."""
+    live = (
+        select(func.count())
+        .where(
+            _tokens.c.user_id == _users.c.id,
+            _tokens.c.revoked_at.is_(None),
+            (_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > func.now()),
+        )
+        .scalar_subquery()
+    )
+    q = select(
+        _users.c.id,
+        _users.c.username,
+        _users.c.role,
+        _users.c.area_codes,
+        _users.c.person_id,
+        _users.c.active,
+        _users.c.created_at,
+        live.label("live_tokens"),
+    ).order_by(_users.c.username)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def list_tokens(conn: Connection, user_id: int) -> list[dict]:
+    """A user's tokens (never the hash)."""
+    q = (
+        select(
+            _tokens.c.id,
+            _tokens.c.kind,
+            _tokens.c.name,
+            _tokens.c.created_at,
+            _tokens.c.last_used_at,
+            _tokens.c.expires_at,
+            _tokens.c.revoked_at,
+        )
+        .where(_tokens.c.user_id == user_id)
+        .order_by(_tokens.c.id)
+    )
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def ensure_demo_admin(engine: Engine, username: str = "admin") -> str | None:
+    """Create admin ``username`` with a random password when no active admin exists.
+
+    Returns the one-time password for the demo to print. Returns None when an admin exists.
+    Refused in production mode (create accounts there with ``gridward users add``)."""
+    from geo.errors import SetupError
+
+    if get_auth_settings().production:
+        raise SetupError("no demo admin in production: use 'gridward users add' instead")
+    with engine.begin() as conn:
+        has_admin = conn.execute(
+            select(_users.c.id).where(_users.c.role == "admin", _users.c.active.is_(True))
+        ).first()
+        if has_admin:
+            return None
+        password = secrets.token_urlsafe(12)
+        existing = conn.execute(select(_users.c.id).where(_users.c.username == username)).first()
+        if existing:  # an inactive account of that name: re-arm it as the demo admin
+            conn.execute(
+                update(_users)
+                .where(_users.c.id == existing.id)
+                .values(password_hash=hash_password(password), role="admin", active=True)
+            )
+            audit.record(conn, "demo", "user.reset", "user", existing.id, {"role": "admin"})
+        else:
+            create_user(conn, username, password, "admin", actor="demo")
+    return password

@@ -1,0 +1,50 @@
+"""The audit log: who changed which grid, assignment, plan or account, and when.
+
+Call :func:`record` with the same connection as the change itself, so the entry is written in
+the change's transaction: either both are stored or neither is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from geo.models import AuditEntry
+
+_audit = AuditEntry.__table__
+
+
+def record(
+    conn: Connection,
+    actor: str | None,
+    action: str,
+    target_type: str | None = None,
+    target_id: object | None = None,
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Append one entry (e.g. ``record(conn, "alice", "grid.update", "grid", 42, {...})``).
+
+    ``detail`` must be JSON-serialisable; never put passwords, tokens or phone numbers in it.
+    Returns the entry id.
+    """
+    values = {
+        "actor": actor,
+        "action": action,
+        "target_type": target_type,
+        "target_id": None if target_id is None else str(target_id),
+        "detail": detail or {},
+    }
+    return int(conn.execute(insert(_audit).values(**values).returning(_audit.c.id)).scalar_one())
+
+
+def entries(
+    conn: Connection, target_type: str | None = None, target_id: object | None = None
+) -> list[dict[str, Any]]:
+    """Entries oldest first, optionally for one target (reports and tests)."""
+    q = select(_audit).order_by(_audit.c.id)
+    if target_type is not None:
+        q = q.where(_audit.c.target_type == target_type)
+    if target_id is not None:
+        q = q.where(_audit.c.target_id == str(target_id))
+    return [dict(r._mapping) for r in conn.execute(q)]

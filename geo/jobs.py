@@ -1,0 +1,112 @@
+"""Job rows for long work (partition, batch matching): status, progress, result, error.
+
+A job is ``queued`` → ``running`` → ``done`` | ``failed``. Each update touches ``updated_at``,
+which doubles as a heartbeat: when the process running a job dies, nothing updates it any more,
+and :func:`recover_stale_jobs` (run at app start-up) marks it failed with a reason, so no job is
+left "running" for ever. A client re-submits a failed job; the work is idempotent by design
+(plans are previews until committed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from geo.errors import InputError, NotFoundError
+from geo.models import Job
+
+_jobs = Job.__table__
+STATUSES = ("queued", "running", "done", "failed")
+_FINAL = ("done", "failed")
+
+
+def create_job(
+    conn: Connection, kind: str, params: dict[str, Any] | None = None, created_by: str | None = None
+) -> str:
+    """Insert a queued job; returns its id (a UUID string)."""
+    if not kind or len(kind) > 32:
+        raise InputError("job kind must be 1-32 characters")
+    job_id = str(uuid.uuid4())
+    conn.execute(
+        insert(_jobs).values(
+            id=job_id,
+            kind=kind,
+            status="queued",
+            progress=0.0,
+            params=params or {},
+            created_by=created_by,
+        )
+    )
+    return job_id
+
+
+def update_job(
+    engine: Engine,
+    job_id: str,
+    *,
+    status: str | None = None,
+    progress: float | None = None,
+    message: str | None = None,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Update a job in its own short transaction (progress must not wait for the work's).
+
+    A finished job (done/failed) is never changed again: a late update from a process that was
+    presumed dead cannot resurrect it."""
+    values: dict[str, Any] = {"updated_at": func.now()}
+    if status is not None:
+        if status not in STATUSES:
+            raise InputError(f"job status {status!r} is not one of {', '.join(STATUSES)}")
+        values["status"] = status
+    if progress is not None:
+        values["progress"] = min(max(float(progress), 0.0), 1.0)
+    if message is not None:
+        values["message"] = message
+    if result is not None:
+        values["result"] = result
+    if error is not None:
+        values["error"] = error
+    with engine.begin() as conn:
+        n = conn.execute(
+            update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status.not_in(_FINAL)).values(values)
+        ).rowcount
+        if n == 0 and conn.execute(select(_jobs.c.id).where(_jobs.c.id == job_id)).first() is None:
+            raise NotFoundError(f"job {job_id} not found")
+
+
+def get_job(conn: Connection, job_id: str) -> dict[str, Any]:
+    """The job row as a dict, or NotFoundError."""
+    row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).first()
+    if row is None:
+        raise NotFoundError(f"job {job_id} not found")
+    return dict(row._mapping)
+
+
+def recover_stale_jobs(engine: Engine, stale_after: dt.timedelta | None = None) -> int:
+    """Mark ``running`` (and ``queued``) jobs not updated for ``stale_after`` as failed.
+
+    Call at start-up: after a restart nothing runs them any more. Default ``stale_after`` comes
+    from ``GRIDWARD_JOB_STALE_SECONDS`` (0: every unfinished job, for a single API process).
+    Returns how many jobs were marked."""
+    if stale_after is None:
+        from geo.auth_settings import get_auth_settings
+
+        stale_after = dt.timedelta(seconds=get_auth_settings().job_stale_seconds)
+    cutoff = dt.datetime.now(dt.UTC) - stale_after
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                update(_jobs)
+                .where(_jobs.c.status.in_(("queued", "running")), _jobs.c.updated_at <= cutoff)
+                .values(
+                    status="failed",
+                    error="interrupted: the service restarted while this job was unfinished; "
+                    "submit it again",
+                    updated_at=func.now(),
+                )
+            ).rowcount
+        )
