@@ -90,17 +90,31 @@ def engine(pg_url: str):  # -> Engine
     return get_engine(pg_url)
 
 
-ALL_TABLES = (
-    "audit_log, imports, jobs, patrol_visits, track_points, tracks, assignments, people, "
-    "grids, grid_plans, street_segments, streets, buildings, areas"
-)
-
-
 @pytest.fixture()
 def db(engine):  # -> Engine
     """The engine, with every gridward table emptied before the test."""
     from sqlalchemy import text
 
+    from geo.schema import metadata
+
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {ALL_TABLES} RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return engine
+
+
+@pytest.fixture()
+def auth_headers(db):  # -> Callable[..., dict[str, str]]
+    """Make a user of a role and return Authorization headers for a fresh token of theirs."""
+    import secrets as _secrets
+
+    from geo.accounts import create_user, issue_token
+
+    def make(role: str = "admin", areas: tuple[str, ...] = (), person_id: int | None = None):
+        name = f"{role}_{_secrets.token_hex(3)}"
+        with db.begin() as conn:
+            uid = create_user(conn, name, _secrets.token_urlsafe(16), role, areas, person_id)
+            _tid, token, _exp = issue_token(conn, uid)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make

@@ -1,0 +1,22 @@
+"""Fingerprint of every gridward table, to prove a failed operation changed nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, text
+
+
+def fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
+    """Row count and an md5 over all rows (in id order) of each table."""
+    from geo.schema import metadata
+
+    out: dict[str, tuple[int, str]] = {}
+    with engine.connect() as conn:
+        for table in (t.name for t in metadata.sorted_tables):
+            row = conn.execute(
+                text(
+                    f"SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t.id)), '') "
+                    f"FROM {table} t"
+                )
+            ).one()
+            out[table] = (int(row[0]), str(row[1]))
+    return out

@@ -1,0 +1,265 @@
+"""Importing real Haidian data into PostGIS: counts, validity, lengths, CRS, bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from pyproj import Geod
+from sqlalchemy import text
+
+from geo.crs import wgs84_to_gcj02
+from geo.importer import import_areas, import_buildings, import_households, import_osm
+from tests.conftest import FIXTURES
+from tests.dbcheck import fingerprint
+from tests.test_osm import _expected_segments, _walkable_xml
+
+EXTRACTS = ["tsinghua_wudaokou_2017.osm", "cau_xueqinglu_2026.osm"]
+GEOD = Geod(ellps="WGS84")
+GRIDWARD = [sys.executable, "-m", "api.cli"]
+
+
+def run_cli(args: list[str], pg_url: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": pg_url}
+    return subprocess.run(
+        [*GRIDWARD, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
+
+
+def _gdal_building_count(path: Path) -> int:
+    gdal = pyogrio.read_dataframe(path, layer="multipolygons", columns=["building"])
+    return int((gdal["building"].notna() & (gdal["building"] != "no")).sum())
+
+
+def test_import_both_extracts_counts_validity_lengths(db, shared_data):
+    expected_buildings = 0
+    expected_segments = 0
+    for name in EXTRACTS:
+        path = shared_data / "osm_beijing_haidian" / name
+        counts = import_osm(db, path)
+        ways, _ = _walkable_xml(path)
+        n_seg = sum(_expected_segments(ways).values())
+        n_bld = _gdal_building_count(path)
+        assert counts["segments_read"] == n_seg
+        assert counts["buildings_read"] == n_bld
+        expected_buildings += n_bld
+        expected_segments += n_seg
+    with db.connect() as conn:
+        n_b, bad_b, srid_b = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE NOT ST_IsValid(geom)), "
+                "array_agg(DISTINCT ST_SRID(geom)) FROM buildings"
+            )
+        ).one()
+        n_s, bad_s, srid_s = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE NOT ST_IsValid(geom)), "
+                "array_agg(DISTINCT ST_SRID(geom)) FROM street_segments"
+            )
+        ).one()
+        kinds = dict(
+            conn.execute(text("SELECT kind, count(*) FROM street_segments GROUP BY kind")).all()
+        )
+        hh = conn.execute(text("SELECT household_source, count(*) FROM buildings GROUP BY 1")).all()
+    assert n_b == expected_buildings and bad_b == 0 and srid_b == [4326]
+    assert n_s == expected_segments and bad_s == 0 and srid_s == [4326]
+    assert kinds["alley"] > kinds["street"] > 100
+    assert dict(hh) == {"estimated": expected_buildings}
+
+    # stored lengths (metres) agree with a pyproj geodesic length of the stored geometry
+    segs = gpd.read_postgis(
+        "SELECT length_m, geom FROM street_segments", db, geom_col="geom", crs="EPSG:4326"
+    )
+    geodesic = np.array([GEOD.geometry_length(g) for g in segs.geometry])
+    assert np.all(np.abs(segs["length_m"].to_numpy() - geodesic) <= 0.01 * geodesic + 1e-6)
+
+    # idempotent: importing again writes nothing and duplicates nothing
+    before = fingerprint(db)
+    again = import_osm(db, shared_data / "osm_beijing_haidian" / EXTRACTS[0])
+    assert again["buildings_written"] == again["segments_written"] == 0
+    after = fingerprint(db)
+    for table in ("buildings", "streets", "street_segments"):
+        assert after[table] == before[table]
+
+
+def test_demo_fixtures_areas_and_links(db):
+    counts = import_areas(db, FIXTURES / "communities.geojson", level="community")
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    fc = json.loads((FIXTURES / "communities.geojson").read_text())
+    assert counts["areas_read"] == len(fc["features"])
+    with db.connect() as conn:
+        levels = dict(conn.execute(text("SELECT level, count(*) FROM areas GROUP BY 1")).all())
+        orphans = conn.execute(
+            text("SELECT count(*) FROM areas WHERE level <> 'district' AND parent_id IS NULL")
+        ).scalar()
+        unlinked = conn.execute(
+            text("SELECT count(*) FROM buildings WHERE community_id IS NULL")
+        ).scalar()
+        # the district is the union of its communities: same area within 0.1 %
+        areas = dict(conn.execute(text("SELECT level, sum(area_m2) FROM areas GROUP BY 1")).all())
+    assert levels == {"district": 1, "subdistrict": 1, "community": len(fc["features"])}
+    assert orphans == 0
+    assert unlinked == 0  # every building of the demo lies in a community
+    assert areas["district"] == pytest.approx(areas["community"], rel=1e-3)
+
+
+def test_gcj02_buildings_land_within_1m_of_truth(db, tmp_path):
+    truth = gpd.read_file(FIXTURES / "communities.geojson")  # any real polygons will do
+    # real building footprints from the demo extract, written as if a Chinese app made them
+    from geo.osm import read_osm
+
+    blds = read_osm(FIXTURES / "haidian_demo.osm").buildings.head(40).reset_index(drop=True)
+
+    def to_gcj(coords: np.ndarray) -> np.ndarray:
+        x, y = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    gcj = gpd.GeoDataFrame(
+        {"building_id": [f"b{i}" for i in range(len(blds))], "households": 10},
+        geometry=shapely.transform(blds.geometry.to_numpy(), to_gcj),
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "gcj.geojson"
+    gcj.to_file(path, driver="GeoJSON")
+    assert len(truth) > 0
+    import_buildings(db, path, crs="gcj02")
+    stored = gpd.read_postgis(
+        "SELECT source_key, household_source, households, geom FROM buildings ORDER BY id",
+        db,
+        geom_col="geom",
+        crs="EPSG:4326",
+    )
+    assert len(stored) == len(blds)
+    stored = stored.set_index("source_key").loc[[f"file:b{i}" for i in range(len(blds))]]
+    assert set(stored["household_source"]) == {"given"} and set(stored["households"]) == {10}
+    utm = "EPSG:32650"
+    a = gpd.GeoSeries(stored.geometry.values, crs="EPSG:4326").to_crs(utm)
+    b = gpd.GeoSeries(blds.geometry.values, crs="EPSG:4326").to_crs(utm)
+    dist = np.array([shapely.hausdorff_distance(x, y) for x, y in zip(a, b, strict=True)])
+    assert dist.max() < 1.0
+    # and the uncorrected GCJ-02 input really was hundreds of metres off
+    raw = gpd.GeoSeries(gcj.geometry.values, crs="EPSG:4326").to_crs(utm)
+    assert shapely.hausdorff_distance(raw.iloc[0], b.iloc[0]) > 300
+
+
+def test_households_file_sets_given_counts(db, tmp_path):
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, source_key, ST_X(ST_PointOnSurface(geom)), "
+                "ST_Y(ST_PointOnSurface(geom)) FROM buildings ORDER BY id LIMIT 3"
+            )
+        ).all()
+    by_id = tmp_path / "hh.csv"
+    by_id.write_text(f"building_id,户数\n{rows[0][1]},123\n{rows[1][0]},45\n", encoding="utf-8")
+    import_households(db, by_id)
+    by_point = tmp_path / "hh_points.csv"
+    by_point.write_text(f"经度,纬度,households\n{rows[2][2]},{rows[2][3]},77\n")
+    import_households(db, by_point)
+    with db.connect() as conn:
+        got = dict(
+            conn.execute(
+                text("SELECT id, households FROM buildings WHERE household_source = 'given'")
+            ).all()
+        )
+    assert got == {rows[0][0]: 123, rows[1][0]: 45, rows[2][0]: 77}
+    # re-importing OSM keeps the given counts
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    with db.connect() as conn:
+        n = conn.execute(
+            text("SELECT count(*) FROM buildings WHERE household_source = 'given'")
+        ).scalar()
+    assert n == 3
+
+
+def _bad_inputs(tmp_path: Path, shared_data: Path) -> list[tuple[list[str], str]]:
+    corrupt = tmp_path / "corrupt.osm"
+    raw = (shared_data / "osm_beijing_haidian" / "cau_xueqinglu_2026.osm").read_bytes()
+    corrupt.write_bytes(raw[: len(raw) // 2])
+    no_coords = tmp_path / "no_coords.csv"
+    no_coords.write_text("name,households\nA,10\n")
+    good = tmp_path / "good.csv"
+    good.write_text(
+        'code,name,wkt\n110108015001,x,"POLYGON((116.3 40,116.31 40,116.31 40.01,116.3 40))"\n'
+    )
+    missing_hh = tmp_path / "unknown_building.csv"
+    missing_hh.write_text("building_id,households\nosm:w999999999,5\n")
+    self_cross = tmp_path / "bowtie.geojson"
+    self_cross.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"code": "110108015001", "name": "x"},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [
+                                [
+                                    [116.3, 40],
+                                    [116.31, 40.01],
+                                    [116.31, 40],
+                                    [116.3, 40.01],
+                                    [116.3, 40],
+                                ]
+                            ],
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    return [
+        (["import", "osm", str(corrupt)], "corrupt"),
+        (["import", "buildings", str(no_coords)], "no coordinate columns"),
+        (
+            ["import", "areas", str(good), "--crs", "EPSG:999999", "--level", "community"],
+            "unknown CRS",
+        ),
+        (["import", "households", str(missing_hh)], "does not exist"),
+        (["import", "areas", str(self_cross), "--level", "community"], "not a valid polygon"),
+        (["import", "osm", str(tmp_path / "missing.osm")], "missing.osm"),
+    ]
+
+
+def test_bad_files_give_one_line_and_change_nothing(db, pg_url, shared_data, tmp_path):
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    before = fingerprint(db)
+    for args, needle in _bad_inputs(tmp_path, shared_data):
+        proc = run_cli(args, pg_url)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "%" not in ln]
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, proc.stderr)
+        assert needle.lower() in lines[0].lower(), (args, lines[0])
+        assert "Traceback" not in proc.stderr
+    assert fingerprint(db) == before
+
+
+def test_cli_import_and_export_roundtrip(db, pg_url, tmp_path):
+    proc = run_cli(["import", "osm", str(FIXTURES / "haidian_demo.osm")], pg_url)
+    assert proc.returncode == 0, proc.stderr
+    assert "segments_read=" in proc.stdout
+    out = tmp_path / "segments.gpkg"
+    proc = run_cli(["export", "segments", "--out", str(out)], pg_url)
+    assert proc.returncode == 0, proc.stderr
+    exported = gpd.read_file(out)
+    with db.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM street_segments")).scalar()
+    assert len(exported) == n > 100
+    assert exported.crs.to_epsg() == 4326
+    out2 = tmp_path / "buildings.geojson"
+    assert run_cli(["export", "buildings", "--out", str(out2)], pg_url).returncode == 0
+    b = gpd.read_file(out2)
+    assert "phone" not in b.columns and b["households"].sum() > 0
+    assert isinstance(b, pd.DataFrame)
