@@ -87,7 +87,7 @@ def local_xy(lon: np.ndarray, lat: np.ndarray, lat0: float | None = None) -> np.
 
 
 def clean_track(points: pd.DataFrame, params: CleanParams | None = None) -> list[pd.DataFrame]:
-    """Cleaned pieces of a track (each with a ``piece`` column, 0-based); see :func:`clean_report`."""
+    """Cleaned pieces (each with a 0-based ``piece`` column); counts: clean_with_report."""
     return clean_with_report(points, params)[0]
 
 
@@ -139,9 +139,7 @@ def clean_with_report(
             rep.short_pieces_points += len(sub)
             continue
         pieces.append(sub)
-    for i, sub in enumerate(pieces):
-        sub["piece"] = i
-        sub.reset_index(drop=True, inplace=True)
+    pieces = [sub.assign(piece=i).reset_index(drop=True) for i, sub in enumerate(pieces)]
     rep.pieces = len(pieces)
     rep.points_out = int(sum(len(s) for s in pieces))
     return pieces, rep

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
+from pyproj.exceptions import ProjError
 
 from geo.crs import lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError
@@ -352,7 +353,12 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
     lat = _to_float([raw.lat[i] for i in idx], "latitude")
     acc = pd.to_numeric(pd.Series([raw.accuracy[i] for i in idx], dtype=object), errors="coerce")
     _check_range(lon, lat)
-    lon, lat = lonlat_to_wgs84(lon, lat, crs_name)
+    try:
+        lon, lat = lonlat_to_wgs84(lon, lat, crs_name)
+    except ProjError as exc:
+        raise InputError(f"cannot convert from CRS {crs_name} to WGS 84: {exc}") from None
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        raise InputError(f"coordinates are not valid in CRS {crs_name}")
     t = times.iloc[idx].reset_index(drop=True)
     years = t.dt.year
     if (years < 1990).any() or (years > 2100).any():

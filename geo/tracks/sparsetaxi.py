@@ -1,0 +1,75 @@
+"""Reader for the SparseTaxi map-matching benchmark (Li et al., SIGSPATIAL 2013), read in place.
+
+Used by tests and bench/match.py only; the data must never be copied into the repository.
+The network is undirected here (walk matching ignores one-way rules); an edge's id is
+``"<min vertex>-<max vertex>"`` so a ground-truth vertex path maps to edge ids directly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+
+def edge_key(a: int, b: int) -> str:
+    return f"{min(a, b)}-{max(a, b)}"
+
+
+def load_network(folder: Path, bbox: tuple[float, float, float, float] | None = None):
+    """Segments (edge_id, geometry) of the SparseTaxi network, optionally clipped to a bbox."""
+    v = pd.read_csv(folder / "vertices_wgs84.csv")
+    lon = v.set_index("vertex_id")["lon"]
+    lat = v.set_index("vertex_id")["lat"]
+    adj = np.loadtxt(
+        folder / "raw/map/adjacentList.txt", skiprows=1, usecols=(0, 1), dtype=np.int64
+    )
+    a, b = np.minimum(adj[:, 0], adj[:, 1]), np.maximum(adj[:, 0], adj[:, 1])
+    pairs = np.unique(np.column_stack([a, b])[a != b], axis=0)
+    x0, y0 = lon.loc[pairs[:, 0]].to_numpy(), lat.loc[pairs[:, 0]].to_numpy()
+    x1, y1 = lon.loc[pairs[:, 1]].to_numpy(), lat.loc[pairs[:, 1]].to_numpy()
+    if bbox is not None:
+        minx, miny, maxx, maxy = bbox
+        inside = (
+            (np.minimum(x0, x1) <= maxx)
+            & (np.maximum(x0, x1) >= minx)
+            & (np.minimum(y0, y1) <= maxy)
+            & (np.maximum(y0, y1) >= miny)
+        )
+        pairs, x0, y0, x1, y1 = pairs[inside], x0[inside], y0[inside], x1[inside], y1[inside]
+    coords = np.stack([np.column_stack([x0, y0]), np.column_stack([x1, y1])], axis=1)
+    geoms = shapely.linestrings(coords)
+    ids = [f"{p}-{q}" for p, q in pairs.tolist()]
+    return gpd.GeoDataFrame({"edge_id": ids}, geometry=geoms, crs="EPSG:4326")
+
+
+def load_pairs(folder: Path) -> list[dict]:
+    """The 41 validated pairs: pair_id, points (lon, lat, time), truth edge ids."""
+    d = json.loads((folder / "benchmark_pairs_wgs84.geojson").read_text())
+    by: dict[str, dict] = {}
+    for f in d["features"]:
+        pr = f["properties"]
+        rec = by.setdefault(pr["pair_id"], {"pair_id": pr["pair_id"]})
+        if pr["kind"] == "gps_trajectory":
+            c = np.asarray(f["geometry"]["coordinates"], float)
+            t = pd.to_datetime(pd.Series(pr["raw_t"]), unit="s", utc=True)
+            rec["points"] = pd.DataFrame(
+                {"lon": c[:, 0], "lat": c[:, 1], "time": t, "accuracy": np.nan}
+            )
+        else:
+            vids = pr["vertex_ids"]
+            rec["truth"] = [edge_key(p, q) for p, q in zip(vids[:-1], vids[1:], strict=True)]
+    return [r for r in by.values() if "points" in r and "truth" in r]
+
+
+def edge_scores(matched_ids, truth_ids, length: pd.Series) -> tuple[float, float]:
+    """Length-weighted precision and recall of edge sets (full edge lengths)."""
+    m, t = set(matched_ids), set(truth_ids)
+    inter = sum(length.get(e, 0.0) for e in m & t)
+    lm = sum(length.get(e, 0.0) for e in m)
+    lt = sum(length.get(e, 0.0) for e in t)
+    return inter / max(lm, 1e-9), inter / max(lt, 1e-9)

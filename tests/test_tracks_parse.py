@@ -1,0 +1,192 @@
+"""Parsing uploads: each shared GPX sample parses or fails with the reason the README gives."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geo.crs import wgs84_to_gcj02
+from geo.errors import InputError
+from geo.tracks.clean import CleanParams, clean_track
+from geo.tracks.parse import parse_track, read_limited
+
+# Outcome per file, from /work/shared/data/README.md section 4 (None = parses).
+EXPECTED = {
+    "derived_malformed/250808726_truncated_at_15000_bytes.gpx": "truncated",
+    "garmin_connect_beijing/220267559.gpx": None,
+    "garmin_connect_beijing/250808726.gpx": None,
+    "garmin_connect_beijing/86794602.gpx": None,
+    "gpxpy_test_files/cerknicko-jezero.gpx": None,
+    "gpxpy_test_files/cerknicko-jezero-no-creator.gpx": None,
+    "gpxpy_test_files/cerknicko-without-times.gpx": "no times",
+    "gpxpy_test_files/track-with-extremes.gpx": "no times",
+    "gpxpy_test_files/gpx_with_garmin_extension.gpx": "only waypoints",
+    "gpxpy_test_files/unicode.gpx": "only waypoints",
+    "gpxpy_test_files/unicode_with_bom.gpx": "only waypoints",
+    "gpxpy_test_files/unicode_with_bom_noencoding.gpx": "only waypoints",
+    "gpxpy_test_files/gpx1.1_with_extensions.gpx": "only waypoints",
+    "gpxpy_test_files/route.gpx": "no times",
+    "gpxpy_test_files/korita-zbevnica.gpx": None,
+    "gpxpy_test_files/track-with-empty-segment.gpx": None,
+    "gpxpy_test_files/around-visnjan-with-car.gpx": None,
+}
+
+
+def test_every_gpx_sample_parses_or_says_why(shared_data):
+    files = sorted((shared_data / "gpx_samples").rglob("*.gpx"))
+    assert len(files) == 25
+    for f in files:
+        rel = f.relative_to(shared_data / "gpx_samples").as_posix()
+        try:
+            p = parse_track(f.read_bytes(), f.name)
+        except InputError as exc:
+            assert exc.message and len(exc.message) > 15
+            if rel in EXPECTED:
+                assert EXPECTED[rel] is not None, f"{rel} should parse: {exc.message}"
+                assert EXPECTED[rel] in exc.message, (rel, exc.message)
+            continue
+        assert EXPECTED.get(rel) is None, f"{rel} should fail with {EXPECTED[rel]}"
+        pts = p.points
+        assert len(pts) >= 1
+        assert str(pts["time"].dt.tz) == "UTC"
+        assert pts["time"].is_monotonic_increasing
+        assert pts["lon"].between(-180, 180).all() and pts["lat"].between(-90, 90).all()
+
+
+def test_garmin_track_is_in_beijing(shared_data):
+    f = shared_data / "gpx_samples/garmin_connect_beijing/220267559.gpx"
+    p = parse_track(f.read_bytes(), f.name)
+    assert p.format == "gpx" and len(p.points) == 3126  # README: 3,126 points
+    assert p.points["lon"].between(116, 117).all() and p.points["lat"].between(39.5, 40.5).all()
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<gpx><trk><trkseg><trkpt lat="40" lon="116"><time>&lol3;</time></trkpt></trkseg></trk></gpx>"""
+
+EXTERNAL = b"""<?xml version="1.0"?>
+<!DOCTYPE gpx [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<gpx><trk><name>&xxe;</name><trkseg><trkpt lat="40" lon="116"><time>2026-01-01T00:00:00Z</time>
+</trkpt></trkseg></trk></gpx>"""
+
+
+@pytest.mark.parametrize("payload", [BILLION_LAUGHS, EXTERNAL])
+def test_hostile_xml_rejected(payload):
+    with pytest.raises(InputError, match="GPX rejected"):
+        parse_track(payload, "evil.gpx")
+
+
+def test_csv_chinese_headers_local_time():
+    csv = (
+        "经度,纬度,定位时间,精度\n"
+        "116.3200,40.0000,2026-03-02 08:00:00,5\n"
+        "116.3201,40.0001,2026-03-02 08:00:05,7\n"
+    )
+    p = parse_track(csv.encode("utf-8"), "巡查.csv")
+    assert p.format == "csv"
+    # 08:00 Beijing time is 00:00 UTC
+    assert p.points["time"].iloc[0] == pd.Timestamp("2026-03-02T00:00:00Z")
+    assert list(p.points["accuracy"]) == [5.0, 7.0]
+    # GBK-encoded spreadsheets work too
+    assert len(parse_track(csv.encode("gb18030"), "x.csv").points) == 2
+
+
+def test_csv_epoch_and_geojson_point_features():
+    csv = "lon,lat,timestamp\n116.32,40.0,1772409600000\n116.3201,40.0,1772409605000\n"
+    p = parse_track(csv.encode(), "t.csv")
+    assert p.points["time"].iloc[1] - p.points["time"].iloc[0] == pd.Timedelta(seconds=5)
+    gj = (
+        '{"type":"FeatureCollection","features":['
+        '{"type":"Feature","geometry":{"type":"Point","coordinates":[116.32,40.0]},'
+        '"properties":{"time":"2026-03-02T00:00:05Z"}},'
+        '{"type":"Feature","geometry":{"type":"Point","coordinates":[116.33,40.0]},'
+        '"properties":{"time":"2026-03-02T00:00:00Z"}}]}'
+    )
+    p = parse_track(gj.encode(), "t.geojson")
+    assert list(p.points["source_index"]) == [1, 0]  # sorted by time
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "crs", "reason"),
+    [
+        (b"lon,lat,time\n", "a.csv", "wgs84", "no points"),
+        (b"lon,lat\n116,40\n", "a.csv", "wgs84", "no time"),
+        (b"lon,lat,time\nnan,40,2026-01-01T00:00:00Z\n", "a.csv", "wgs84", "finite"),
+        (b"lon,lat,time\n40,116.3,2026-01-01T00:00:00Z\n", "a.csv", "wgs84", "swapped"),
+        (b"lon,lat,time\n116,95,2026-01-01T00:00:00Z\n", "a.csv", "wgs84", "range"),
+        (b"lon,lat,time\n116,40,2026-01-01T00:00:00Z\n", "a.csv", "foo-datum", "unknown CRS"),
+        (b"\x00\x01\x02PK\x03\x04binary", "a.gpx", "wgs84", "binary"),
+        (b"<gpx><trk><trkseg><trkpt lat='40' lon='116'>", "a.gpx", "wgs84", "truncated"),
+        (b'{"type": "FeatureCollection", "features": []}', "a.geojson", "wgs84", "no points"),
+    ],
+)
+def test_bad_inputs_name_the_problem(data, name, crs, reason):
+    with pytest.raises(InputError, match=reason):
+        parse_track(data, name, crs=crs)
+
+
+def test_size_limit_while_streaming():
+    with pytest.raises(InputError, match="too large"):
+        read_limited(io.BytesIO(b"x" * 5000), max_bytes=4096)
+    assert read_limited(io.BytesIO(b"x" * 100), max_bytes=4096) == b"x" * 100
+    with pytest.raises(InputError, match="too large"):
+        parse_track(b"x" * 200, "a.csv", max_bytes=100)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    lon=st.floats(73.7, 134.7),
+    lat=st.floats(18.2, 53.4),
+    offs=st.lists(st.floats(-0.01, 0.01), min_size=2, max_size=20),
+)
+def test_gcj02_input_converts_back(lon, lat, offs):
+    lons = lon + np.asarray(offs)
+    lats = np.full(len(offs), lat)
+    glon, glat = wgs84_to_gcj02(lons, lats)
+    rows = "\n".join(
+        f"{x:.10f},{y:.10f},2026-03-02T00:{i // 60:02d}:{i % 60:02d}Z"
+        for i, (x, y) in enumerate(zip(glon, glat, strict=True))
+    )
+    p = parse_track(f"lon,lat,time\n{rows}\n".encode(), "g.csv", crs="gcj02")
+    assert np.allclose(p.points["lon"], lons, atol=1e-7)
+    assert np.allclose(p.points["lat"], lats, atol=1e-7)
+
+
+def test_gap_of_30_minutes_gives_two_pieces():
+    t0 = pd.Timestamp("2026-03-02T00:00:00Z")
+    times = [t0 + pd.Timedelta(seconds=5 * i) for i in range(40)]
+    times += [times[-1] + pd.Timedelta(minutes=30) + pd.Timedelta(seconds=5 * i) for i in range(40)]
+    pts = pd.DataFrame(
+        {
+            "lon": 116.32 + np.arange(80) * 5e-5,
+            "lat": 40.0,
+            "time": times,
+            "accuracy": np.nan,
+            "source_index": np.arange(80),
+        }
+    )
+    pieces = clean_track(pts, CleanParams())
+    assert len(pieces) == 2
+    assert [len(p) for p in pieces] == [40, 40]
+    assert list(pieces[1]["piece"].unique()) == [1]
+
+
+def test_jump_and_duplicate_dropped():
+    t0 = pd.Timestamp("2026-03-02T00:00:00Z")
+    n = 30
+    lon = 116.32 + np.arange(n) * 4e-5  # ~3.4 m per 3 s
+    lon[15] += 0.01  # an 850 m jump
+    times = [t0 + pd.Timedelta(seconds=3 * i) for i in range(n)]
+    times[20] = times[19]
+    pts = pd.DataFrame({"lon": lon, "lat": 40.0, "time": times, "accuracy": np.nan})
+    from geo.tracks.clean import clean_with_report
+
+    pieces, rep = clean_with_report(pts, CleanParams())
+    assert rep.jumps == 1 and rep.duplicate_times == 1
+    assert sum(len(p) for p in pieces) == n - 2
