@@ -213,7 +213,12 @@ def split_segments(ways: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         for k, nm, w in zip(kinds, names, way_ids.tolist(), strict=True)
     ]
     uid = pd.Series(
-        [f"w{w}:{a}-{b}" for w, a, b in zip(way_ids[seg_way], from_node, to_node, strict=True)]
+        [
+            f"w{w}:{a}-{b}"
+            for w, a, b in zip(
+                way_ids[seg_way].tolist(), from_node.tolist(), to_node.tolist(), strict=True
+            )
+        ]
     )
     dup = uid.groupby(uid).cumcount()
     uid = uid.where(dup == 0, uid + "#" + (dup + 1).astype(str))

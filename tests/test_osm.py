@@ -480,3 +480,44 @@ def test_fixture_script_is_deterministic(shared_data, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "communities.geojson").read_text("utf-8")) == json.loads(
         (FIXTURES / "communities.geojson").read_text("utf-8")
     )
+
+
+def test_odd_ways_are_handled(tmp_path):
+    """Missing nodes, repeated nodes, open or non-building rings: no crash, documented rule."""
+    coords = {1: (116.0, 40.0), 2: (116.001, 40.0), 3: (116.001, 40.001), 4: (116.0, 40.001)}
+    nodes = "".join(
+        f'<node id="{i}" version="1" lat="{lat}" lon="{lon}"/>' for i, (lon, lat) in coords.items()
+    )
+
+    def way(wid: int, refs: list[int], **tags: str) -> str:
+        nds = "".join(f'<nd ref="{r}"/>' for r in refs)
+        tg = "".join(f'<tag k="{k.replace("_", ":")}" v="{v}"/>' for k, v in tags.items())
+        return f'<way id="{wid}" version="1">{nds}{tg}</way>'
+
+    ways = [
+        way(10, [1, 99, 2, 2, 3], highway="service"),  # node 99 missing, 2 repeated
+        way(11, [1, 99], highway="footway"),  # one node left: skipped
+        way(12, [3, 3], highway="path"),  # one distinct node: skipped
+        way(13, [1, 2, 3, 4, 1], highway="pedestrian", area="yes"),  # a square, not a way
+        way(14, [3, 4], highway="footway", foot="no"),  # pedestrians banned
+        way(15, [1, 4], highway="platform"),  # excluded class
+        way(16, [1, 2, 3, 4], building="yes"),  # open ring: not a footprint
+        way(17, [1, 2, 3, 4, 1], building="no"),  # explicitly not a building
+        way(18, [1, 3, 2, 4, 1], building="residential"),  # bow-tie: repaired, kept
+        way(19, [4, 1], highway="residential", name="某某里"),
+    ]
+    osm = tmp_path / "odd.osm"
+    osm.write_text(f'<?xml version="1.0"?><osm version="0.6">{nodes}{"".join(ways)}</osm>')
+    layers = read_osm(osm)
+    w = layers.ways.set_index("osm_id")
+    assert sorted(w.index) == [10, 19]
+    assert w.loc[10, "node_ids"] == [1, 2, 3]
+    assert len(w.loc[10, "geometry"].coords) == 3
+    assert layers.bounds is None
+    b = layers.buildings
+    assert b["source_key"].tolist() == ["osm:w18"]
+    assert b.geometry.is_valid.all() and b.geometry.iloc[0].area > 0
+    seg = split_segments(layers.ways)
+    # node 1 is shared by ways 10 and 19: both end there, so no extra split
+    assert sorted(seg["uid"]) == ["w10:1-3", "w19:4-1"]
+    assert seg.set_index("osm_way_id").loc[19, "kind"] == "alley"
