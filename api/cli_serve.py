@@ -42,9 +42,15 @@ def demo(
     no_serve: bool = typer.Option(False, "--no-serve", help="import only, do not serve"),
 ) -> None:
     """Import the Haidian demo city and serve it on http://127.0.0.1:8000. 演示"""
+    from geo.accounts import ensure_demo_admin
+    from geo.db import get_engine
+
     counts = load_demo()
     for what, c in counts.items():
         typer.echo(f"{what}: " + ", ".join(f"{k}={v}" for k, v in c.items()))
+    password = ensure_demo_admin(get_engine())
+    if password:
+        typer.echo(f"demo admin account: admin / {password}  (shown once; 演示管理员密码)")
     if not no_serve:
         serve(host=host, port=port)
 
