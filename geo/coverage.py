@@ -174,7 +174,7 @@ def compliance_rollup(steward_day: pd.DataFrame, period: str = "week") -> pd.Dat
         raise InputError(f"unknown period '{period}': use week or month")
     d = pd.to_datetime(pd.Series(steward_day["day"]).astype(str))
     if period == "week":
-        start = (d - pd.to_timedelta(d.dt.weekday, unit="D")).dt.date
+        start = (d - pd.to_timedelta(d.dt.day_of_week, unit="D")).dt.date
     else:
         start = d.dt.to_period("M").dt.start_time.dt.date
     df = steward_day.assign(period=start.to_numpy())
