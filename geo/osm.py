@@ -113,8 +113,10 @@ def polygonal(geoms: np.ndarray) -> np.ndarray:
                 continue
             parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
             out.append(shapely.union_all(parts) if parts else shapely.Polygon())
+        repaired = np.empty(len(out), dtype=object)  # not np.array(out): keep the geometries
+        repaired[:] = out
         geoms = geoms.copy()
-        geoms[bad] = np.array(out + [None], dtype=object)[:-1]
+        geoms[bad] = repaired
     return geoms
 
 
