@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.routes import auth as auth_routes
-from api.routes import features
+from api.routes import features, plans_editor, tiles
+from api.routes import maps as maps_routes
 from geo.auth_settings import check_production, get_auth_settings
 
 
@@ -41,4 +42,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)  # cap every body while it streams in (413)
     app.include_router(auth_routes.router)
     app.include_router(features.router)
+    app.include_router(tiles.router)
+    app.include_router(maps_routes.router)
+    app.include_router(plans_editor.router)
     return app

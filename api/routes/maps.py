@@ -1,0 +1,136 @@
+"""Map pages 地图 (/maps/...) and their static assets (/maps/static/...)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse, HTMLResponse
+from sqlalchemy import Engine
+
+from api.auth import Principal, allow, person_for, public
+from api.deps import get_engine
+from geo import map_data
+from geo.errors import InputError, NotFoundError
+from geo.settings import get_settings
+
+router = APIRouter(prefix="/maps", tags=["maps"])
+# Map pages: everyone signed in; the editor: planners (it saves plans of their areas).
+READERS = [Depends(allow("viewer", "steward"))]
+
+STATIC_DIR = (Path(__file__).resolve().parents[2] / "maps" / "static").resolve()
+MinHH = Annotated[int, Query(ge=0, le=1_000_000, description="lower household bound 户数下限")]
+MaxHH = Annotated[int, Query(ge=0, le=1_000_000, description="upper household bound 户数上限")]
+Community = Annotated[
+    str | None, Query(max_length=12, pattern=r"^[0-9]{12}$", description="community code")
+]
+
+
+def _bounds_check(lo: int, hi: int) -> None:
+    if lo > hi:
+        raise InputError(f"min ({lo}) is greater than max ({hi})")
+
+
+def _page(html: str) -> HTMLResponse:
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+@router.get("", response_class=HTMLResponse, summary="Map index 地图目录", dependencies=READERS)
+def index() -> HTMLResponse:
+    links = [
+        ("grids", "网格图", "Grid map"),
+        ("stewards", "小巷管家图", "Alley stewards"),
+        ("patrols", "巡查图", "Patrols"),
+        ("editor", "网格编辑器", "Grid editor (?community=CODE)"),
+    ]
+    items = "".join(f'<li><a href="/maps/{p}">{zh} {en}</a></li>' for p, zh, en in links)
+    return _page(
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>地图 maps</title>'
+        f'<link rel="icon" href="data:,"></head><body><h1>地图 Maps</h1><ul>{items}</ul>'
+        "</body></html>"
+    )
+
+
+@router.get("/grids", response_class=HTMLResponse, summary="Grid map 网格图", dependencies=READERS)
+def grids_page(
+    engine: Engine = Depends(get_engine),
+    min: MinHH = 300,  # noqa: A002 - the query names users type
+    max: MaxHH = 500,  # noqa: A002
+    community: Community = None,
+) -> HTMLResponse:
+    from maps.grid_map import build_grid_map
+
+    _bounds_check(min, max)
+    grids = map_data.grids_with_staff(engine, level=1, community=community)
+    bounds = map_data.extent(engine, community)
+    return _page(build_grid_map(grids, bounds, min, max, get_settings().tile_url))
+
+
+@router.get(
+    "/stewards",
+    response_class=HTMLResponse,
+    summary="Alley steward map 小巷管家图",
+    dependencies=READERS,
+)
+def stewards_page(engine: Engine = Depends(get_engine)) -> HTMLResponse:
+    from maps.steward_map import build_steward_map
+
+    d = map_data.alleys_with_stewards(engine)
+    return _page(
+        build_steward_map(
+            d.alleys, d.stewards, d.rates, map_data.extent(engine), get_settings().tile_url
+        )
+    )
+
+
+@router.get("/patrols", response_class=HTMLResponse, summary="Patrol map 巡查图")
+def patrols_page(
+    user: Annotated[Principal, Depends(allow("viewer", "steward", own_person="person"))],
+    engine: Engine = Depends(get_engine),
+    date: Annotated[
+        dt.date | None, Query(description="local day YYYY-MM-DD (default today)")
+    ] = None,
+    person: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="person id")] = None,
+    threshold: Annotated[float, Query(gt=0, le=1, description="share walked to count")] = 0.5,
+) -> HTMLResponse:
+    from zoneinfo import ZoneInfo
+
+    from maps.patrol_map import build_patrol_map
+
+    s = get_settings()
+    day = date or dt.datetime.now(ZoneInfo(s.timezone)).date()
+    person = person_for(user, person)  # a steward sees only their own patrols
+    d = map_data.patrols_of_day(engine, day, person, threshold=threshold, tz=s.timezone)
+    return _page(build_patrol_map(d, map_data.extent(engine), s.tile_url, s.timezone))
+
+
+@router.get(
+    "/editor",
+    response_class=HTMLResponse,
+    summary="Grid editor 网格编辑器",
+    dependencies=[Depends(allow("planner"))],
+)
+def editor_page(
+    community: Annotated[str, Query(max_length=12, pattern=r"^[0-9]{12}$")],
+    engine: Engine = Depends(get_engine),
+    plan: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="start from a plan")] = None,
+    min: MinHH = 300,  # noqa: A002
+    max: MaxHH = 500,  # noqa: A002
+) -> HTMLResponse:
+    from maps.editor import build_editor
+
+    _bounds_check(min, max)
+    data = map_data.editor_data(engine, community, plan)
+    return _page(build_editor(data, min, max, get_settings().tile_url))
+
+
+@router.get("/static/{path:path}", include_in_schema=False, dependencies=[Depends(public())])
+def static(path: str) -> FileResponse:
+    target = (STATIC_DIR / path).resolve()
+    if not target.is_relative_to(STATIC_DIR) or not target.is_file():
+        raise NotFoundError(f"no static file '{path[:100]}'")
+    media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    return FileResponse(target, media_type=media, headers={"Cache-Control": "public, max-age=3600"})

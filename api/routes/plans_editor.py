@@ -1,0 +1,61 @@
+"""Draft plans from the grid editor: POST /plans/draft, GET /plans/{id}.
+
+Stop-gap until the plans API of issue 3 lands; same contract, so the editor does not change.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from api.auth import Principal, allow, require_area
+from api.deps import get_engine
+from geo.plan_drafts import DraftGrid, get_plan, save_draft
+
+router = APIRouter(prefix="/plans", tags=["plans"])
+
+
+class DraftGridIn(BaseModel):
+    code: str | None = Field(default=None, max_length=15, pattern=r"^[0-9]{15}$")
+    building_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(max_length=100_000)
+    locked: bool = False
+
+
+class DraftIn(BaseModel):
+    community: str = Field(pattern=r"^[0-9]{12}$", description="12-digit community code")
+    min_households: int = Field(ge=0, le=1_000_000)
+    max_households: int = Field(ge=0, le=1_000_000)
+    grids: list[DraftGridIn] = Field(min_length=1, max_length=999)
+
+
+@router.post("/draft", status_code=201, summary="Save an edited plan as a draft 存为草案")
+def post_draft(
+    body: DraftIn,
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> JSONResponse:
+    require_area(user, body.community)
+    out = save_draft(
+        engine,
+        body.community,
+        body.min_households,
+        body.max_households,
+        [DraftGrid(g.code, list(g.building_ids), g.locked) for g in body.grids],
+        created_by=user.username,
+    )
+    return JSONResponse(out, status_code=201)
+
+
+@router.get(
+    "/{plan_id}",
+    summary="A plan with its summary and grids 方案",
+    dependencies=[Depends(allow("viewer", "steward"))],
+)
+def read_plan(
+    plan_id: Annotated[int, Path(ge=1, le=2**31 - 1)], engine: Engine = Depends(get_engine)
+) -> dict[str, Any]:
+    return get_plan(engine, plan_id)

@@ -1,0 +1,46 @@
+"""Vector tiles /tiles/{layer}/{z}/{x}/{y}.pbf (Mapbox Vector Tile, made by PostGIS)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from sqlalchemy import Engine
+
+from api.auth import allow
+from api.deps import get_engine
+from api.errors import error_response
+from geo.errors import InputError
+from geo.tiles import TILE_LAYERS, render_tile
+
+router = APIRouter(tags=["layers"])
+
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+def _int(name: str, value: str) -> int:
+    # Parsed here, not by FastAPI, so that bad input is a 400 naming the part, like bad layers.
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"tile {name} must be an integer, got '{value[:20]}'") from None
+
+
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{y}.pbf",
+    summary="Vector tile 矢量瓦片 (grids / buildings / segments)",
+    description="Layers: " + ", ".join(TILE_LAYERS) + ". Web Mercator XYZ tile addressing.",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}, 400: {"description": "bad layer or tile address"}},
+    dependencies=[Depends(allow("viewer", "steward"))],
+)
+def tile(layer: str, z: str, x: str, y: str, engine: Engine = Depends(get_engine)) -> Response:
+    try:
+        data = render_tile(engine, layer, _int("z", z), _int("x", x), _int("y", y))
+    except InputError as exc:
+        # A tile address is a path, not a form: a bad one is a plain 400 Bad Request.
+        return error_response(400, exc.message)
+    return Response(
+        content=data,
+        media_type=MVT,
+        headers={"Cache-Control": "public, max-age=60"},
+    )

@@ -1,0 +1,390 @@
+"""Read-side queries for the map pages: grids with their staff, alleys with their stewards,
+patrols of a day, and a community's buildings for the grid editor.
+
+Why a module of its own: the pages (maps/) must not know SQL, and these reads join several
+tables with rules (current assignments, local days) that belong with the data. Only names of
+people are selected, never phone numbers. Geometry leaves PostGIS as GeoJSON, simplified and
+rounded to 6 decimals (~0.1 m) so embedded layers stay small.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from geo.errors import InputError, NotFoundError
+
+# Layers embedded in a page are capped; beyond this a page loads by bounding box instead.
+MAX_EMBEDDED = 5000
+_SIMPLIFY_DEG = 0.000002  # ~0.2 m: invisible at street zoom, drops collinear vertices
+
+_CURRENT = (
+    "a.valid_from <= CAST(:today AS date) AND (a.valid_to IS NULL OR "
+    "a.valid_to >= CAST(:today AS date))"
+)
+
+
+def _fc(rows: list[Any]) -> dict[str, Any]:
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": r.id, "geometry": json.loads(r.geometry), "properties": r.p}
+            for r in rows
+        ],
+    }
+
+
+def _geojson(col: str = "g.geom") -> str:
+    return f"ST_AsGeoJSON(ST_SimplifyPreserveTopology({col}, {_SIMPLIFY_DEG}), 6) AS geometry"
+
+
+def community_id(engine: Engine, code: str | None) -> int | None:
+    """The area id of a community code (None for None); NotFoundError when unknown."""
+    if code is None:
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT id FROM areas WHERE code = :c AND level IN ('community', 'village')"),
+            {"c": code},
+        ).first()
+    if row is None:
+        raise NotFoundError(f"community '{code}' does not exist")
+    return int(row.id)
+
+
+def grids_with_staff(
+    engine: Engine, level: int = 1, community: str | None = None, today: dt.date | None = None
+) -> dict[str, Any]:
+    """Current grids of ``level`` with households, buildings, leader and workers (names)."""
+    cid = community_id(engine, community)
+    sql = text(
+        "SELECT g.id, " + _geojson() + ", jsonb_build_object("
+        " 'id', g.id, 'code', g.code, 'name', g.name, 'level', g.level,"
+        " 'households', g.households, 'building_count', g.building_count, 'flags', g.flags,"
+        " 'community', ar.code,"
+        " 'leader', (SELECT string_agg(p.name, '、' ORDER BY p.name) FROM assignments a"
+        "   JOIN people p ON p.id = a.person_id WHERE a.grid_id = g.id"
+        "   AND a.role = 'grid_leader' AND " + _CURRENT + "),"
+        " 'workers', COALESCE((SELECT jsonb_agg(p.name ORDER BY p.name) FROM assignments a"
+        "   JOIN people p ON p.id = a.person_id WHERE a.grid_id = g.id"
+        "   AND a.role IN ('grid_worker', 'part_time_worker') AND " + _CURRENT + "),"
+        "   '[]'::jsonb)) AS p "
+        "FROM grids g JOIN areas ar ON ar.id = g.community_id "
+        "WHERE g.retired_at IS NULL AND g.level = :level "
+        "AND (CAST(:cid AS int) IS NULL OR g.community_id = :cid) "
+        "ORDER BY g.code LIMIT :lim"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql,
+            {"level": level, "cid": cid, "today": today or dt.date.today(), "lim": MAX_EMBEDDED},
+        ).all()
+    return _fc(rows)
+
+
+def extent(engine: Engine, community: str | None = None) -> tuple[float, float, float, float]:
+    """(minlon, minlat, maxlon, maxlat) of a community, else of all areas/buildings/streets."""
+    cid = community_id(engine, community)
+    if cid is not None:
+        sql = "SELECT ST_Extent(geom)::geometry AS e FROM areas WHERE id = :cid"
+    else:
+        sql = (
+            "SELECT ST_Extent(geom)::geometry AS e FROM (SELECT geom FROM areas UNION ALL "
+            "SELECT geom FROM buildings UNION ALL SELECT geom FROM street_segments) x"
+        )
+    with engine.connect() as conn:
+        e = conn.execute(
+            text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ({sql}) s"),
+            {"cid": cid},
+        ).first()
+    if e is None or e[0] is None:
+        return (116.30, 39.98, 116.34, 40.01)  # empty database: central Haidian
+    return (float(e[0]), float(e[1]), float(e[2]), float(e[3]))
+
+
+@dataclass(frozen=True)
+class StewardData:
+    """Alleys with their stewards, the stewards, and coverage rates."""
+
+    alleys: dict[str, Any]
+    stewards: list[dict[str, Any]]
+    rates: dict[str, float | int]
+
+
+def alleys_with_stewards(engine: Engine, today: dt.date | None = None) -> StewardData:
+    """Every alley segment with the current alley stewards of its street (names, ids)."""
+    params = {"today": today or dt.date.today(), "lim": MAX_EMBEDDED}
+    sql = text(
+        "WITH st AS (SELECT a.street_id, array_agg(DISTINCT p.id ORDER BY p.id) AS ids "
+        " FROM assignments a JOIN people p ON p.id = a.person_id "
+        " WHERE a.role = 'alley_steward' AND " + _CURRENT + " GROUP BY a.street_id) "
+        "SELECT g.id, " + _geojson() + ", jsonb_build_object('id', g.id, 'name', g.name, "
+        " 'street_id', g.street_id, 'length_m', round(g.length_m::numeric, 1), "
+        " 'stewards', COALESCE(to_jsonb(st.ids), '[]'::jsonb)) AS p "
+        "FROM street_segments g LEFT JOIN st ON st.street_id = g.street_id "
+        "WHERE g.kind = 'alley' ORDER BY g.id LIMIT :lim"
+    )
+    people_sql = text(
+        "SELECT p.id, p.name, count(DISTINCT s.id) AS segments, "
+        " COALESCE(sum(s.length_m), 0) AS length_m FROM assignments a "
+        "JOIN people p ON p.id = a.person_id "
+        "LEFT JOIN street_segments s ON s.street_id = a.street_id AND s.kind = 'alley' "
+        "WHERE a.role = 'alley_steward' AND " + _CURRENT + " GROUP BY p.id, p.name ORDER BY p.id"
+    )
+    with engine.connect() as conn:
+        alleys = _fc(conn.execute(sql, params).all())
+        people = conn.execute(people_sql, params).all()
+    stewards = [
+        {"id": r.id, "name": r.name, "segments": int(r.segments), "length_m": float(r.length_m)}
+        for r in people
+    ]
+    feats = alleys["features"]
+    total_len = sum(f["properties"]["length_m"] or 0 for f in feats)
+    with_len = sum(f["properties"]["length_m"] or 0 for f in feats if f["properties"]["stewards"])
+    with_n = sum(1 for f in feats if f["properties"]["stewards"])
+    rates = {
+        "alleys": len(feats),
+        "alleys_with_steward": with_n,
+        "share_alleys": with_n / len(feats) if feats else 0.0,
+        "share_length": float(with_len) / float(total_len) if total_len else 0.0,
+        "stewards": len(stewards),
+    }
+    return StewardData(alleys=alleys, stewards=stewards, rates=rates)
+
+
+@dataclass(frozen=True)
+class PatrolData:
+    """One day's patrols: alleys with walked share, tracks with timed points, compliance."""
+
+    day: dt.date
+    person: dict[str, Any] | None
+    alleys: dict[str, Any]
+    tracks: list[dict[str, Any]]
+    compliance: list[dict[str, Any]]
+    threshold: float
+
+
+def patrols_of_day(
+    engine: Engine,
+    day: dt.date,
+    person_id: int | None = None,
+    threshold: float = 0.5,
+    history_days: int = 14,
+    tz: str = "Asia/Shanghai",
+) -> PatrolData:
+    """Alleys (all, or the person's assigned ones) with the share walked on ``day``, the day's
+    tracks as [lon, lat, iso time] lists, and the daily share of those alleys patrolled
+    (walked share ≥ ``threshold``) over the ``history_days`` up to ``day``."""
+    if not 0 < threshold <= 1:
+        raise InputError("threshold must be in (0, 1]")
+    person = None
+    with engine.connect() as conn:
+        if person_id is not None:
+            row = conn.execute(
+                text("SELECT id, name FROM people WHERE id = :i"), {"i": person_id}
+            ).first()
+            if row is None:
+                raise NotFoundError(f"person {person_id} does not exist")
+            person = {"id": row.id, "name": row.name}
+        params: dict[str, Any] = {
+            "day": day,
+            "pid": person_id,
+            "lim": MAX_EMBEDDED,
+            "today": day,
+            "from": day - dt.timedelta(days=history_days - 1),
+            "thr": threshold,
+            "tz": tz,
+        }
+        # The alleys that count: a person's assigned alleys, or every alley.
+        scope = (
+            "SELECT g.* FROM street_segments g WHERE g.kind = 'alley' AND "
+            "(CAST(:pid AS int) IS NULL OR g.street_id IN (SELECT a.street_id FROM assignments a "
+            " WHERE a.person_id = :pid AND a.role IN ('alley_steward', 'street_chief') AND "
+            + _CURRENT
+            + "))"
+        )
+        visits = (
+            "SELECT v.segment_id, v.day, max(v.covered_fraction) AS f FROM patrol_visits v "
+            "WHERE (CAST(:pid AS int) IS NULL OR v.person_id = :pid) GROUP BY 1, 2"
+        )
+        alleys = _fc(
+            conn.execute(
+                text(
+                    f"WITH sc AS ({scope}), vi AS ({visits}) "
+                    "SELECT g.id, " + _geojson() + ", jsonb_build_object('id', g.id, "
+                    " 'name', g.name, 'length_m', round(g.length_m::numeric, 1), "
+                    " 'walked', round(COALESCE(vi.f, 0)::numeric, 3)) AS p "
+                    "FROM sc g LEFT JOIN vi ON vi.segment_id = g.id AND vi.day = :day "
+                    "ORDER BY g.id LIMIT :lim"
+                ),
+                params,
+            ).all()
+        )
+        comp = conn.execute(
+            text(
+                f"WITH sc AS ({scope}), vi AS ({visits}), "
+                "days AS (SELECT generate_series(CAST(:from AS date), CAST(:day AS date), "
+                " interval '1 day')::date AS d) "
+                "SELECT days.d, (SELECT count(*) FROM sc) AS n, "
+                " (SELECT count(*) FROM sc JOIN vi ON vi.segment_id = sc.id AND vi.day = days.d "
+                "  AND vi.f >= :thr) AS ok FROM days ORDER BY days.d"
+            ),
+            params,
+        ).all()
+        tracks = conn.execute(
+            text(
+                "SELECT t.id, p.name AS person, json_agg(json_build_array("
+                " round(ST_X(tp.geom)::numeric, 6), round(ST_Y(tp.geom)::numeric, 6),"
+                " to_char(tp.t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) "
+                " ORDER BY tp.seq) AS pts FROM tracks t "
+                "JOIN track_points tp ON tp.track_id = t.id "
+                "LEFT JOIN people p ON p.id = t.person_id "
+                "WHERE (tp.t AT TIME ZONE :tz)::date = :day "
+                "AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
+                "GROUP BY t.id, p.name ORDER BY t.id LIMIT 50"
+            ),
+            params,
+        ).all()
+    return PatrolData(
+        day=day,
+        person=person,
+        alleys=alleys,
+        tracks=[{"id": r.id, "person": r.person, "points": r.pts} for r in tracks],
+        compliance=[
+            {"day": r.d.isoformat(), "alleys": int(r.n), "patrolled": int(r.ok)} for r in comp
+        ],
+        threshold=threshold,
+    )
+
+
+@dataclass(frozen=True)
+class EditorData:
+    """What the grid editor starts from: a community, its buildings (with the grid each one
+    is in), the grids, building adjacency (for the contiguity check) and geometric problems."""
+
+    community: dict[str, Any]
+    buildings: dict[str, Any]
+    grids: list[dict[str, Any]]
+    adjacency: list[list[int]]
+    problems: dict[str, Any]
+    source: str
+
+
+def editor_data(
+    engine: Engine, community: str, plan_id: int | None = None, adjacency_m: float = 40.0
+) -> EditorData:
+    """Buildings of ``community`` assigned to its current level-1 grids (or a draft plan's
+    grids), neighbour pairs of buildings within ``adjacency_m`` metres, and the gaps,
+    overlaps, out-of-bounds parts and split buildings of the starting grids."""
+    cid = community_id(engine, community)
+    with engine.connect() as conn:
+        area = conn.execute(
+            text(
+                "SELECT code, name, ST_AsGeoJSON(geom, 6) AS g, "
+                "ST_X(ST_Centroid(geom)) AS lon, ST_Y(ST_Centroid(geom)) AS lat "
+                "FROM areas WHERE id = :cid"
+            ),
+            {"cid": cid},
+        ).one()
+        if plan_id is None:
+            grid_src = (
+                "SELECT g.code, g.geom FROM grids g WHERE g.retired_at IS NULL AND g.level = 1 "
+                "AND g.community_id = :cid"
+            )
+            source = "current grids 现行网格"
+        else:
+            plan = conn.execute(
+                text("SELECT area_id FROM grid_plans WHERE id = :p"), {"p": plan_id}
+            ).first()
+            if plan is None:
+                raise NotFoundError(f"plan {plan_id} does not exist")
+            if plan.area_id != cid:
+                raise InputError(f"plan {plan_id} is not a plan of community {community}")
+            grid_src = (
+                "SELECT f->'properties'->>'code' AS code, "
+                "ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(f->>'geometry'), 4326)) AS geom "
+                "FROM grid_plans, jsonb_array_elements(features->'features') f WHERE id = :p"
+            )
+            source = f"draft plan {plan_id} 草案"
+        params = {"cid": cid, "p": plan_id, "lim": MAX_EMBEDDED, "adj": adjacency_m}
+        grid_rows = conn.execute(
+            text(
+                f"WITH gs AS ({grid_src}) SELECT row_number() OVER (ORDER BY code) - 1 AS i, "
+                "code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.000002), 6) AS g "
+                "FROM gs ORDER BY code"
+            ),
+            params,
+        ).all()
+        bsel = (
+            "SELECT b.id, b.households, b.geom, ST_PointOnSurface(b.geom) AS pt FROM buildings b "
+            "JOIN areas ar ON ar.id = :cid WHERE ST_Intersects(ST_PointOnSurface(b.geom), ar.geom)"
+        )
+        brows = conn.execute(
+            text(
+                f"WITH gs AS ({grid_src}), "
+                "gi AS (SELECT row_number() OVER (ORDER BY code) - 1 AS i, code, geom FROM gs), "
+                f"bs AS ({bsel}) "
+                "SELECT bs.id, " + _geojson("bs.geom") + ", jsonb_build_object('id', bs.id, "
+                " 'households', bs.households, 'grid', (SELECT gi.i FROM gi "
+                "  WHERE ST_Intersects(gi.geom, bs.pt) ORDER BY gi.i LIMIT 1), "
+                " 'split', (SELECT count(*) FROM gi WHERE ST_Intersects(gi.geom, bs.geom) AND "
+                "  ST_Area(ST_Intersection(gi.geom, bs.geom)) > 0.01 * ST_Area(bs.geom)) > 1"
+                ") AS p FROM bs ORDER BY bs.id LIMIT :lim"
+            ),
+            params,
+        ).all()
+        adj = conn.execute(
+            text(
+                f"WITH bs AS ({bsel}) SELECT a.id AS a, b.id AS b FROM bs a JOIN bs b "
+                "ON a.id < b.id AND ST_DWithin(a.geom::geography, b.geom::geography, :adj)"
+            ),
+            params,
+        ).all()
+        probs = conn.execute(
+            text(
+                f"WITH gs AS ({grid_src}), ar AS (SELECT geom FROM areas WHERE id = :cid) "
+                "SELECT "
+                " (SELECT ST_AsGeoJSON(ST_CollectionExtract(ST_Difference(ar.geom, "
+                "   COALESCE((SELECT ST_Union(geom) FROM gs), 'SRID=4326;POLYGON EMPTY'::geometry"
+                "   )), 3), 6) FROM ar) AS gap, "
+                " (SELECT ST_AsGeoJSON(ST_CollectionExtract(ST_Union(ST_Intersection(a.geom, "
+                "   b.geom)), 3), 6) FROM gs a JOIN gs b ON a.code < b.code "
+                "   AND ST_Intersects(a.geom, b.geom)) AS overlap, "
+                " (SELECT ST_AsGeoJSON(ST_CollectionExtract(ST_Union(ST_Difference(gs.geom, "
+                "   ar.geom)), 3), 6) FROM gs, ar) AS outside"
+            ),
+            params,
+        ).one()
+    problems = {}
+    for key in ("gap", "overlap", "outside"):
+        raw = getattr(probs, key)
+        geom = json.loads(raw) if raw else None
+        # Slivers under ~1 m² come from simplification and rounding, not from planning.
+        problems[key] = geom if geom and _has_area(geom) else None
+    return EditorData(
+        community={
+            "code": area.code,
+            "name": area.name,
+            "geometry": json.loads(area.g),
+            "center": [float(area.lat), float(area.lon)],
+        },
+        buildings=_fc(brows),
+        grids=[
+            {"index": int(r.i), "code": r.code, "geometry": json.loads(r.g) if r.g else None}
+            for r in grid_rows
+        ],
+        adjacency=[[int(r.a), int(r.b)] for r in adj],
+        problems=problems,
+        source=source,
+    )
+
+
+def _has_area(geom: dict[str, Any]) -> bool:
+    from shapely.geometry import shape
+
+    g = shape(geom)
+    return not g.is_empty and g.area > 1e-10  # ~1 m² in degrees² at Beijing's latitude

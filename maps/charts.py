@@ -1,0 +1,98 @@
+"""Small SVG charts for the side panels (household histogram, daily compliance).
+
+Why hand-made SVG: two bar charts do not justify a charting library that would have to be
+vendored and loaded offline; the SVG is built server-side and needs no script at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from maps.page import esc
+
+
+def _bars(
+    labels: Sequence[str],
+    values: Sequence[float],
+    colors: Sequence[str],
+    title: str,
+    y_label: str,
+    width: int = 340,
+    height: int = 170,
+    y_max: float | None = None,
+    value_fmt: str = "{:g}",
+    css_class: str = "gw-chart",
+) -> str:
+    left, bottom, top = 34, 34, 18
+    plot_w, plot_h = width - left - 6, height - bottom - top
+    top_value = y_max if y_max is not None else max([1.0, *values])
+    n = max(1, len(values))
+    bw = plot_w / n
+    parts = [
+        f'<svg class="{css_class}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{esc(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f'<text x="{left}" y="12">{esc(title)}</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        'stroke="#555"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#555"/>',
+        f'<text x="2" y="{top + 8}">{esc(value_fmt.format(top_value))}</text>',
+        f'<text x="2" y="{top + plot_h}">0</text>',
+        f'<text x="2" y="{height - 2}">{esc(y_label)}</text>',
+    ]
+    step = max(1, math.ceil(n / 8))  # at most ~8 x labels, so they never overlap
+    for i, (lab, v, c) in enumerate(zip(labels, values, colors, strict=True)):
+        h = 0.0 if top_value <= 0 else plot_h * min(v, top_value) / top_value
+        x = left + i * bw
+        parts.append(
+            f'<rect class="gw-bar" x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" '
+            f'width="{max(bw - 2, 1):.1f}" height="{h:.1f}" fill="{c}">'
+            f"<title>{esc(lab)}: {esc(value_fmt.format(v))}</title></rect>"
+        )
+        if i % step == 0:
+            parts.append(f'<text x="{x + 1:.1f}" y="{top + plot_h + 12}">{esc(lab)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def household_histogram(
+    households: Sequence[int], lo: int, hi: int, colors: dict[str, str], bins: int = 10
+) -> str:
+    """Histogram of grid households, bars coloured under / within / over [lo, hi]."""
+    if not households:
+        return '<p class="gw-note">暂无网格 no grids yet</p>'
+    top = max(max(households), hi + 1)
+    width = max(1, math.ceil(top / bins))
+    counts = [0] * bins
+    for h in households:
+        counts[min(bins - 1, int(h // width))] += 1
+    labels, cols = [], []
+    for i in range(bins):
+        a, b = i * width, (i + 1) * width - 1
+        labels.append(f"{a}")
+        mid = (a + b) / 2
+        cols.append(
+            colors["under"] if mid < lo else colors["over"] if mid > hi else colors["within"]
+        )
+    return _bars(
+        labels,
+        counts,
+        cols,
+        "网格户数分布 households per grid",
+        "户 hh",
+        css_class="gw-chart gw-histogram",
+    )
+
+
+def compliance_chart(days: Sequence[str], shares: Sequence[float], target: float = 1.0) -> str:
+    """Daily share of alleys patrolled (0–100 %), one bar per day."""
+    colors = ["#59a14f" if s >= target else "#e15759" if s < 0.5 else "#edc948" for s in shares]
+    return _bars(
+        [d[5:] for d in days],
+        [round(100 * s, 1) for s in shares],
+        colors,
+        "每日巡查达标率 daily compliance (%)",
+        "%",
+        y_max=100.0,
+        css_class="gw-chart gw-compliance",
+    )

@@ -1,0 +1,113 @@
+"""Grid editor 网格编辑器 (/maps/editor), in the spirit of Districtr: buildings are the pieces,
+grids are the colours. Click or paint buildings into the selected grid, draw or reshape a
+boundary (Leaflet.draw) to move every building inside it, see live household counts against
+[min, max] and the violations (gap, overlap, disconnected grid, split building, out of bounds),
+undo/redo, lock grids, ask the partition engine to rebalance the rest, save a draft plan.
+
+The editing state lives in the browser (one building → one grid), so no edit can split a
+building; geometric problems of the starting grids are computed by PostGIS (geo.map_data).
+"""
+
+from __future__ import annotations
+
+from folium.plugins import Draw
+
+from geo.map_data import EditorData
+from maps.page import (
+    DRAW_CSS,
+    DRAW_JS,
+    add_panel,
+    add_script,
+    base_map,
+    esc,
+    render,
+    title_block,
+)
+
+_JS = "gwEditor(map, DATA);"
+PAGE_JS = "editor.js"
+
+
+def build_editor(
+    data: EditorData,
+    min_households: int,
+    max_households: int,
+    tile_url: str | None = None,
+) -> str:
+    """The grid editor page for one community as HTML."""
+    minx = min(c[0] for c in _coords(data.community["geometry"]))
+    maxx = max(c[0] for c in _coords(data.community["geometry"]))
+    miny = min(c[1] for c in _coords(data.community["geometry"]))
+    maxy = max(c[1] for c in _coords(data.community["geometry"]))
+    m = base_map((minx, miny, maxx, maxy), "网格编辑器 grid editor", tile_url, page_js=PAGE_JS)
+    draw = Draw(
+        export=False,
+        position="topleft",
+        draw_options={
+            "polyline": False,
+            "rectangle": False,
+            "circle": False,
+            "marker": False,
+            "circlemarker": False,
+            "polygon": {"allowIntersection": False, "showArea": False},
+        },
+        edit_options={"edit": True, "remove": True},
+    )
+    draw.default_js = list(DRAW_JS)
+    draw.default_css = list(DRAW_CSS)
+    draw.add_to(m)
+    panel = (
+        title_block(
+            "网格编辑器",
+            "Grid editor",
+            f"社区 community: {esc(data.community['name'])} ({esc(data.community['code'])})"
+            f"<br>起点 start: {esc(data.source)}<br>户数范围 households: "
+            f"[{min_households}, {max_households}]",
+        )
+        + '<p class="gw-note">选中网格后点击楼栋归入该网格；“涂刷”后按住鼠标划过楼栋；'
+        "或用左侧工具画边界。<br>Select a grid, then click buildings to move them into it; "
+        "Paint and sweep with the button held; or draw a boundary with the tool on the left.</p>"
+        + '<div><button id="gw-undo" class="gw-btn" type="button">↶ 撤销 undo</button>'
+        '<button id="gw-redo" class="gw-btn" type="button">↷ 重做 redo</button>'
+        '<button id="gw-paint" class="gw-btn" type="button">🖌 涂刷 paint</button>'
+        '<button id="gw-new" class="gw-btn" type="button">＋ 新网格 new grid</button></div>'
+        + '<div><button id="gw-rebalance" class="gw-btn" type="button">⚖ 平衡其余 rebalance '
+        'the rest</button><button id="gw-save" class="gw-btn" type="button">💾 存为草案 save '
+        "as draft</button></div>"
+        + '<div id="gw-msg" class="gw-msg"></div>'
+        + '<h2>网格 Grids</h2><table class="gw-table"><thead><tr><th>网格 grid</th>'
+        '<th class="gw-num">户 hh</th><th class="gw-num">楼 bld</th><th>状态 status</th>'
+        '<th>🔒</th></tr></thead><tbody id="gw-grids"></tbody></table>'
+        + '<h2>问题 Violations</h2><div id="gw-violations"></div>'
+    )
+    add_panel(m, panel)
+    m.get_root().header.add_child(
+        _style(".gw-disconnected{stroke:#ff00ff;stroke-width:3;stroke-dasharray:3 2;}"),
+        name="gw_editor_css",
+    )
+    add_script(
+        m,
+        _JS,
+        {
+            "community": data.community,
+            "buildings": data.buildings,
+            "grids": data.grids,
+            "adjacency": data.adjacency,
+            "problems": data.problems,
+            "min": min_households,
+            "max": max_households,
+        },
+    )
+    return render(m)
+
+
+def _style(css: str):  # -> Element
+    from branca.element import Element
+
+    return Element(f"<style>{css}</style>")
+
+
+def _coords(geom: dict) -> list[list[float]]:
+    """Every (lon, lat) of a (Multi)Polygon GeoJSON geometry."""
+    polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+    return [c for poly in polys for ring in poly for c in ring]

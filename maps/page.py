@@ -1,0 +1,130 @@
+"""The skeleton every map page shares: a folium map with local assets, an optional basemap,
+a side panel, page data handed to JavaScript safely, and the page's own script.
+
+Why not folium's defaults: folium links Leaflet, jQuery, Bootstrap and Font Awesome from CDNs,
+which do not load offline (offices, CI). Every page here loads only files served by the app
+under ``/maps/static`` (vendored by ``maps/vendor_assets.py``), and the basemap is drawn only
+when a tile URL is configured; the vector layers never need it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import folium
+from branca.element import Element, MacroElement
+from jinja2 import Template
+
+STATIC = "/maps/static"
+LEAFLET_JS = [("leaflet", f"{STATIC}/vendor/leaflet/leaflet.js")]
+LEAFLET_CSS = [
+    ("leaflet_css", f"{STATIC}/vendor/leaflet/leaflet.css"),
+    ("gridward_css", f"{STATIC}/gridward.css"),
+]
+DRAW_JS = [("leaflet_draw_js", f"{STATIC}/vendor/leaflet-draw/leaflet.draw.js")]
+DRAW_CSS = [("leaflet_draw_css", f"{STATIC}/vendor/leaflet-draw/leaflet.draw.css")]
+PANEL_WIDTH = "min(380px, 34%)"
+
+
+def esc(value: Any) -> str:
+    """HTML-escape anything shown as text (names come from users and imports)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def js_data(value: Any) -> str:
+    """JSON safe to place inside a <script> element: '<', '>' and '&' are escaped, so no
+    string (a name like ``</script><script>…``) can end the element."""
+    return (
+        json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+class _Script(MacroElement):
+    """A script run after the map exists; ``{map}`` in the code names the Leaflet map."""
+
+    _template = Template("{% macro script(this, kwargs) %}{{ this.code }}{% endmacro %}")
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self._name = "GridwardScript"
+        self.code = code
+
+
+def base_map(
+    bounds: tuple[float, float, float, float],
+    title: str,
+    tile_url: str | None,
+    tile_attribution: str | None = None,
+    page_js: str | None = None,
+) -> folium.Map:
+    """A folium map fitted to ``bounds`` (minlon, minlat, maxlon, maxlat), local assets only,
+    the basemap only when ``tile_url`` is set, room on the right for the side panel, and the
+    page's own script ``page_js`` (a file in maps/static)."""
+    minx, miny, maxx, maxy = bounds
+    m = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2],
+        zoom_start=15,
+        tiles=None,
+        width=f"calc(100% - {PANEL_WIDTH})",
+        control_scale=True,
+        prefer_canvas=False,
+    )
+    m.default_js = list(LEAFLET_JS)
+    m.default_css = list(LEAFLET_CSS)
+    if tile_url:
+        folium.TileLayer(
+            tiles=tile_url,
+            attr=tile_attribution or "basemap 底图",
+            name="底图 basemap",
+            overlay=False,
+            control=False,
+        ).add_to(m)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    root = m.get_root()
+    root.header.add_child(Element(f"<title>{esc(title)}</title>"), name="title")
+    root.header.add_child(
+        Element('<link rel="icon" href="data:,">'), name="favicon"
+    )  # no /favicon.ico request, so no 404 in the browser console
+    for js in ("gridward.js", page_js):
+        if js:
+            root.header.add_child(Element(f'<script src="{STATIC}/{js}"></script>'), name=js)
+    return m
+
+
+def add_panel(m: folium.Map, inner_html: str) -> None:
+    """The side panel beside the map (title, legend, charts, controls)."""
+    m.get_root().html.add_child(
+        Element(
+            f'<aside id="gw-panel" class="gw-panel" style="width:{PANEL_WIDTH}">'
+            f"{inner_html}</aside>"
+        )
+    )
+
+
+def add_script(m: folium.Map, code: str, data: dict[str, Any] | None = None) -> None:
+    """Run ``code`` once the map exists, with ``map`` (the Leaflet map) and ``DATA`` bound."""
+    body = (
+        "(function(){\n"
+        f"var map = {m.get_name()};\n"
+        f"var DATA = {js_data(data or {})};\n"
+        f"{code}\n}})();"
+    )
+    m.add_child(_Script(body))
+
+
+def render(m: folium.Map) -> str:
+    """The page as one HTML string."""
+    return m.get_root().render()
+
+
+def title_block(zh: str, en: str, note: str = "") -> str:
+    """Panel header: Chinese first, English second."""
+    extra = f'<p class="gw-note">{note}</p>' if note else ""
+    return f'<h1>{esc(zh)} <span class="gw-en">{esc(en)}</span></h1>{extra}'

@@ -1,0 +1,92 @@
+"""Patrol map 巡查图 (/maps/patrols): one day's tracks, alleys coloured by the share walked
+that day (patrolled / not patrolled), playback of a track over time, daily compliance chart.
+
+Playback is a small slider over the track's own timestamps rather than folium's
+TimestampedGeoJson: that plugin pulls jQuery, jQuery UI, moment and Leaflet.TimeDimension
+from CDNs (four more vendored libraries) for what is a marker moving along one line.
+"""
+
+from __future__ import annotations
+
+from geo.map_data import PatrolData
+from maps.charts import compliance_chart
+from maps.page import add_panel, add_script, base_map, esc, render, title_block
+
+WALKED = {"done": "#2ca02c", "part": "#ff9f1c", "none": "#d62728"}
+
+_JS = "gwPatrolMap(map, DATA);"
+PAGE_JS = "patrol_map.js"
+
+
+def build_patrol_map(
+    data: PatrolData,
+    bounds: tuple[float, float, float, float],
+    tile_url: str | None = None,
+    tz: str = "Asia/Shanghai",
+) -> str:
+    """The patrol map page as HTML."""
+    m = base_map(bounds, "巡查图 patrol map", tile_url, page_js=PAGE_JS)
+    feats = data.alleys["features"]
+    done = sum(1 for f in feats if f["properties"]["walked"] >= data.threshold)
+    who = (
+        f"{esc(data.person['name'])} (#{int(data.person['id'])})"
+        if data.person
+        else "全部人员 everyone"
+    )
+    options = "".join(
+        f'<option value="{int(t["id"])}">轨迹 track {int(t["id"])}'
+        f"{' · ' + esc(t['person']) if t['person'] else ''}</option>"
+        for t in data.tracks
+    )
+    playback = (
+        (
+            f'<select id="gw-track">{options}</select><br>'
+            '<button id="gw-play" class="gw-btn" type="button">▶ 播放 play</button> '
+            '<input id="gw-time" type="range" min="0" max="0" value="0" style="width:60%"> '
+            '<span id="gw-clock" class="gw-num"></span>'
+        )
+        if data.tracks
+        else '<p class="gw-note">当日无轨迹 no tracks this day</p>'
+    )
+    legend = "".join(
+        f'<div><span class="gw-swatch" style="background:{WALKED[k]}"></span>{label}</div>'
+        for k, label in (
+            ("done", f"已巡 patrolled (≥ {data.threshold:.0%})"),
+            ("part", "部分走过 partly walked"),
+            ("none", "未巡 not patrolled"),
+        )
+    )
+    comp = data.compliance
+    shares = [c["patrolled"] / c["alleys"] if c["alleys"] else 0.0 for c in comp]
+    panel = (
+        title_block("巡查图", "Patrols")
+        + f'<form method="get" class="gw-note">日期 date <input name="date" type="date" '
+        f'value="{data.day.isoformat()}"> '
+        + (
+            f'<input name="person" type="hidden" value="{int(data.person["id"])}">'
+            if data.person
+            else ""
+        )
+        + '<button class="gw-btn" type="submit">查看 show</button></form>'
+        + f'<p class="gw-note">人员 person: {who}</p>'
+        + f'<p class="gw-note">小巷段 alley segments: <b id="gw-alleys">{len(feats)}</b>, '
+        f'已巡 patrolled: <b id="gw-done">{done}</b> '
+        f"({(done / len(feats) if feats else 0):.0%})</p>"
+        + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
+        + f"<h2>回放 Playback</h2>{playback}"
+        + "<h2>达标率 Compliance</h2>"
+        + compliance_chart([c["day"] for c in comp], shares)
+    )
+    add_panel(m, panel)
+    add_script(
+        m,
+        _JS,
+        {
+            "alleys": data.alleys,
+            "tracks": data.tracks,
+            "threshold": data.threshold,
+            "colors": WALKED,
+            "tz": tz,
+        },
+    )
+    return render(m)

@@ -1,0 +1,67 @@
+/* gridward map pages: shared helpers (no dependencies beyond Leaflet). */
+(function () {
+  "use strict";
+  var gw = {};
+  // What the pages expose for tests and tools: readiness and how many features each layer drew.
+  window.gwState = { ready: false, counts: {}, errors: [] };
+
+  gw.esc = function (s) {
+    return String(s === null || s === undefined ? "" : s)
+      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  };
+
+  gw.COLORS = { under: "#4e79a7", within: "#59a14f", over: "#e15759", none: "#bab0ac" };
+  gw.band = function (h, min, max) {
+    if (h < min) return "under";
+    if (h > max) return "over";
+    return "within";
+  };
+  gw.BAND_LABEL = { under: "不足 under", within: "达标 within", over: "超出 over" };
+
+  var PALETTE = ["#4e79a7", "#f28e2b", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+    "#ff9da7", "#9c755f", "#17becf", "#bcbd22", "#8c564b", "#1f77b4", "#2ca02c", "#9467bd"];
+  gw.palette = function (i) { return PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length]; };
+
+  gw.count = function (name, n) { window.gwState.counts[name] = n; };
+
+  gw.getJSON = function (url, opts) {
+    var o = opts || {};
+    // Same-origin cookie sign-in; writes signed by the cookie must say they come from script.
+    o.credentials = "same-origin";
+    o.headers = Object.assign({"X-Requested-With": "XMLHttpRequest"}, o.headers || {});
+    return fetch(url, o).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) { throw new Error((body && body.error) || ("HTTP " + r.status)); }
+        return body;
+      });
+    });
+  };
+
+  /* A layer that loads GeoJSON from the API for the current view (bbox) whenever the map
+     stops moving, so pages never embed big layers. */
+  gw.bboxLayer = function (map, name, url, options) {
+    var opts = options || {};
+    var group = L.geoJSON(null, opts.geojson || {});
+    var seq = 0;
+    function load() {
+      if (!map.hasLayer(group)) return;
+      if (opts.minZoom && map.getZoom() < opts.minZoom) { group.clearLayers(); gw.count(name, 0); return; }
+      var b = map.getBounds();
+      var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
+      var mine = ++seq;
+      var sep = url.indexOf("?") >= 0 ? "&" : "?";
+      gw.getJSON(url + sep + "limit=" + (opts.limit || 5000) + "&bbox=" + bbox).then(function (fc) {
+        if (mine !== seq) return;
+        group.clearLayers();
+        group.addData(fc);
+        gw.count(name, fc.features.length);
+      }).catch(function (e) { window.gwState.errors.push(name + ": " + e.message); });
+    }
+    map.on("moveend", load);
+    group.on("add", load);
+    return group;
+  };
+
+  window.gw = gw;
+})();

@@ -1,0 +1,78 @@
+/* gridward patrol map page: gwPatrolMap(map, DATA) is called by the page. */
+function gwPatrolMap(map, DATA) {
+  "use strict";
+  var thr = DATA.threshold;
+  function shareClass(w) { return w >= thr ? "done" : (w > 0 ? "part" : "none"); }
+  var drawn = 0, done = 0;
+  var alleys = L.geoJSON(DATA.alleys, {
+    style: function (f) {
+      var c = shareClass(f.properties.walked);
+      return {color: DATA.colors[c], weight: 5, opacity: 0.85, className: "gw-alley gw-walk-" + c};
+    },
+    onEachFeature: function (f, layer) {
+      drawn += 1;
+      if (f.properties.walked >= thr) done += 1;
+      layer.bindTooltip("<b>" + (f.properties.name ? gw.esc(f.properties.name) : "无名小巷 unnamed alley") +
+        "</b><br>当日走过 walked: " + Math.round(100 * f.properties.walked) + "%<br>" +
+        (f.properties.walked >= thr ? "已巡 patrolled" : "未巡 not patrolled"), {sticky: true});
+    }
+  }).addTo(map);
+  gw.count("alleys", drawn);
+  gw.count("patrolled", done);
+  var tracks = L.layerGroup().addTo(map);
+  var lines = {};
+  DATA.tracks.forEach(function (t, i) {
+    var ll = t.points.map(function (p) { return [p[1], p[0]]; });
+    lines[t.id] = L.polyline(ll, {color: gw.palette(i + 4), weight: 2, opacity: 0.7, dashArray: "3 4",
+                                  className: "gw-track"})
+      .bindTooltip("轨迹 track " + t.id + (t.person ? " · " + gw.esc(t.person) : "") + " · " +
+                   t.points.length + " 点 points").addTo(tracks);
+  });
+  gw.count("tracks", DATA.tracks.length);
+  L.control.layers(null, {"小巷 alleys": alleys, "轨迹 tracks": tracks}, {collapsed: false}).addTo(map);
+  var bounds = L.latLngBounds([]);
+  if (drawn) bounds.extend(alleys.getBounds());
+  tracks.eachLayer(function (l) { bounds.extend(l.getBounds()); });
+  if (bounds.isValid()) map.fitBounds(bounds, {padding: [10, 10]});
+
+  // Playback of one track over time.
+  var pick = document.getElementById("gw-track");
+  var slider = document.getElementById("gw-time");
+  var clock = document.getElementById("gw-clock");
+  var playBtn = document.getElementById("gw-play");
+  var marker = null, trail = null, timer = null, cur = null;
+  function setTrack(id) {
+    cur = DATA.tracks.filter(function (t) { return String(t.id) === String(id); })[0] || null;
+    if (marker) { map.removeLayer(marker); map.removeLayer(trail); marker = null; }
+    if (!cur || !cur.points.length) { slider.disabled = true; return; }
+    slider.disabled = false; slider.min = 0; slider.max = cur.points.length - 1; slider.value = 0;
+    trail = L.polyline([], {color: "#1f3fbf", weight: 4, className: "gw-trail"}).addTo(map);
+    marker = L.circleMarker([cur.points[0][1], cur.points[0][0]],
+                            {radius: 7, color: "#1f3fbf", fillOpacity: 1, className: "gw-playhead"}).addTo(map);
+    show(0);
+  }
+  function show(i) {
+    if (!cur) return;
+    var p = cur.points[i];
+    marker.setLatLng([p[1], p[0]]);
+    trail.setLatLngs(cur.points.slice(0, i + 1).map(function (q) { return [q[1], q[0]]; }));
+    clock.textContent = new Date(p[2]).toLocaleTimeString("zh-CN", {timeZone: DATA.tz, hour12: false});
+    window.gwState.playback = {track: cur.id, index: i, time: p[2]};
+  }
+  if (pick) {
+    pick.addEventListener("change", function () { setTrack(pick.value); });
+    slider.addEventListener("input", function () { show(Number(slider.value)); });
+    playBtn.addEventListener("click", function () {
+      if (timer) { clearInterval(timer); timer = null; playBtn.textContent = "▶ 播放 play"; return; }
+      playBtn.textContent = "⏸ 暂停 pause";
+      timer = setInterval(function () {
+        var i = Number(slider.value) + 1;
+        if (!cur || i > Number(slider.max)) { clearInterval(timer); timer = null;
+          playBtn.textContent = "▶ 播放 play"; return; }
+        slider.value = i; show(i);
+      }, 80);
+    });
+    if (DATA.tracks.length) setTrack(DATA.tracks[0].id);
+  }
+  window.gwState.ready = true;
+}

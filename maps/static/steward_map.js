@@ -1,0 +1,55 @@
+/* gridward steward map page: gwStewardMap(map, DATA) is called by the page. */
+function gwStewardMap(map, DATA) {
+  "use strict";
+  var colorOf = {};
+  DATA.stewards.forEach(function (s, i) { colorOf[s.id] = gw.palette(i); });
+  var byPerson = {};
+  var drawn = 0, unstaffed = 0;
+  var alleys = L.geoJSON(DATA.alleys, {
+    style: function (f) {
+      var ids = f.properties.stewards;
+      if (!ids.length) return {color: DATA.noSteward, weight: 4, dashArray: "6 4",
+                               className: "gw-alley gw-unstaffed"};
+      return {color: colorOf[ids[0]] || "#888", weight: 4, className: "gw-alley gw-staffed"};
+    },
+    onEachFeature: function (f, layer) {
+      drawn += 1;
+      var ids = f.properties.stewards;
+      if (!ids.length) unstaffed += 1;
+      ids.forEach(function (id) { (byPerson[id] = byPerson[id] || []).push(layer); });
+      var names = ids.map(function (id) { return gw.esc(DATA.names[id] || id); }).join("、");
+      layer.bindTooltip("<b>" + (f.properties.name ? gw.esc(f.properties.name) : "无名小巷 unnamed alley") +
+        "</b><br>长度 length: " + gw.esc(f.properties.length_m) + " m<br>小巷管家 steward: " +
+        (names || '<span class="gw-bad">无 none</span>'), {sticky: true});
+    }
+  }).addTo(map);
+  gw.count("alleys", drawn);
+  gw.count("unstaffed", unstaffed);
+  var selected = null;
+  function select(id) {
+    alleys.eachLayer(function (l) { alleys.resetStyle(l); l.setStyle({opacity: id === null ? 1 : 0.25}); });
+    document.querySelectorAll("tr.gw-click").forEach(function (tr) {
+      tr.classList.toggle("gw-sel", String(tr.dataset.person) === String(id));
+    });
+    selected = id;
+    if (id === null) return;
+    var mine = byPerson[id] || [];
+    mine.forEach(function (l) { l.setStyle({opacity: 1, weight: 8}); l.bringToFront(); });
+    if (mine.length) map.fitBounds(L.featureGroup(mine).getBounds(), {padding: [30, 30], maxZoom: 18});
+    window.gwState.selected = {person: id, alleys: mine.length};
+  }
+  document.querySelectorAll("tr.gw-click").forEach(function (tr) {
+    tr.addEventListener("click", function () {
+      var id = Number(tr.dataset.person);
+      select(selected === id ? null : id);
+    });
+  });
+  var sel = document.getElementById("gw-person");
+  if (sel) sel.addEventListener("change", function () { select(sel.value === "" ? null : Number(sel.value)); });
+  var streets = gw.bboxLayer(map, "streets", "/streets?kind=street", {geojson: {
+    style: function () { return {color: "#999", weight: 2}; }}});
+  streets.addTo(map);
+  L.control.layers(null, {"小巷 alleys": alleys, "街道 streets": streets}, {collapsed: false}).addTo(map);
+  if (drawn > 0) map.fitBounds(alleys.getBounds(), {padding: [10, 10]});
+  window.gwState.ready = true;
+}
