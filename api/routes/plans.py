@@ -1,0 +1,133 @@
+"""Grid plans (issue 3): partition a community as a job, then commit or discard the draft.
+
+POST /plans → 202 with a job; GET /jobs/{id} → status and progress; the finished job's result
+names the plan; GET /plans/{id} (see plans_editor) → GeoJSON + summary; POST /plans/{id}/commit
+replaces the community's grids atomically (409 when the data or the grids changed since);
+DELETE /plans/{id} discards the draft.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import Connection, Engine, text
+
+from api.auth import Principal, allow, require_area
+from api.background import run_job
+from api.deps import get_engine
+from geo.errors import InputError
+from geo.jobs import create_job, get_job
+from geo.plans import commit_plan, create_plan, discard_plan
+
+router = APIRouter(tags=["plans"])
+
+PlanId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+class PlanRequest(BaseModel):
+    community: str = Field(pattern=r"^[0-9]{12}$", description="12-digit community code 社区编码")
+    min_households: int = Field(ge=0, le=1_000_000, description="fewest households per grid")
+    max_households: int = Field(ge=1, le=1_000_000, description="most households per grid")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    households_per_worker: int | None = Field(default=None, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PlanRequest:
+        if self.min_households > self.max_households:
+            raise ValueError("min_households is greater than max_households")
+        return self
+
+
+def _plan_area(conn: Connection, plan_id: str) -> str | None:
+    return conn.execute(
+        text("SELECT a.code FROM grid_plans p JOIN areas a ON a.id = p.area_id WHERE p.id = :i"),
+        {"i": int(plan_id)},
+    ).scalar()
+
+
+@router.post("/plans", status_code=202, summary="Partition a community into grids 生成网格方案")
+def create(
+    body: PlanRequest,
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> JSONResponse:
+    require_area(user, body.community)
+    with engine.connect() as conn:
+        exists = conn.execute(
+            text("SELECT level FROM areas WHERE code = :c"), {"c": body.community}
+        ).scalar()
+    if exists is None:
+        raise InputError(f"community {body.community} does not exist")
+    with engine.begin() as conn:
+        job_id = create_job(conn, "partition", body.model_dump(), created_by=user.username)
+
+    def work(progress: Any) -> dict[str, Any]:
+        plan_id = create_plan(
+            engine,
+            body.community,
+            body.min_households,
+            body.max_households,
+            seed=body.seed,
+            households_per_worker=body.households_per_worker,
+            created_by=user.username,
+            progress=progress,
+        )
+        return {"plan_id": plan_id, "plan_url": f"/plans/{plan_id}"}
+
+    run_job(engine, job_id, work)
+    return JSONResponse(
+        {"job_id": job_id, "status": "queued", "job_url": f"/jobs/{job_id}"},
+        status_code=202,
+        headers={"Location": f"/jobs/{job_id}"},
+    )
+
+
+@router.get(
+    "/jobs/{job_id}",
+    summary="Status and progress of a job 任务状态",
+    dependencies=[Depends(allow("viewer", "steward"))],
+)
+def job_status(
+    job_id: Annotated[str, Path(min_length=36, max_length=36)],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    with engine.connect() as conn:
+        job = get_job(conn, job_id)
+    return {
+        "job_id": job["id"],
+        "kind": job["kind"],
+        "status": job["status"],
+        "progress": job["progress"],
+        "message": job["message"],
+        "result": job["result"],
+        "error": job["error"],
+        "created_at": job["created_at"].isoformat(),
+        "updated_at": job["updated_at"].isoformat(),
+    }
+
+
+@router.post("/plans/{plan_id}/commit", summary="Commit a draft plan 提交方案")
+def commit(
+    plan_id: PlanId,
+    request: Request,
+    user: Annotated[
+        Principal, Depends(allow("planner", area_param="plan_id", area_lookup=_plan_area))
+    ],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    return commit_plan(engine, plan_id, actor=user.username)
+
+
+@router.delete("/plans/{plan_id}", summary="Discard a draft plan 放弃方案")
+def discard(
+    plan_id: PlanId,
+    user: Annotated[
+        Principal, Depends(allow("planner", area_param="plan_id", area_lookup=_plan_area))
+    ],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    discard_plan(engine, plan_id, actor=user.username)
+    return {"plan_id": plan_id, "status": "discarded"}

@@ -1,0 +1,358 @@
+"""Grid plans in PostGIS: preview (draft) → commit (new version, history kept) or discard.
+
+The partition engine (:mod:`geo.partition`) is pure; this module loads a community's buildings
+and streets, runs the engine, and stores the result as a draft plan. A draft remembers a
+fingerprint of the data it was built on (every building's households and footprint, every
+street segment in the community) and the community's grid version; committing a plan whose data
+or version changed since is refused with a ConflictError, so a planner never overwrites grids
+with a plan made from stale data or on top of someone else's commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, Engine, text
+
+from geo import audit
+from geo.errors import ConflictError, InputError, NotFoundError
+
+Progress = Callable[[float, str], None]
+
+_FINGERPRINT_SQL = """
+SELECT md5(
+  coalesce((SELECT string_agg(b.id || ':' || b.households || ':' || md5(ST_AsEWKB(b.geom)::text),
+                              ',' ORDER BY b.id)
+            FROM buildings b WHERE b.community_id = :area_id), '')
+  || '|' ||
+  coalesce((SELECT string_agg(s.uid || ':' || md5(ST_AsEWKB(s.geom)::text), ',' ORDER BY s.uid)
+            FROM street_segments s, areas a
+            WHERE a.id = :area_id AND s.geom && a.geom AND ST_Intersects(s.geom, a.geom)), ''))
+"""
+
+# A community's working outline: its boundary, widened to take in whole the buildings that
+# belong to it (inner point inside) and narrowed to leave out whole the buildings of its
+# neighbours, so no building is ever cut by a community line drawn across it.
+_OUTLINE_SQL = """
+SELECT ST_AsBinary(ST_CollectionExtract(ST_MakeValid(
+  ST_Difference(
+    ST_Union(a.geom, coalesce((SELECT ST_Union(b.geom) FROM buildings b
+                               WHERE b.community_id = a.id),
+                              ST_GeomFromText('POLYGON EMPTY', 4326))),
+    coalesce((SELECT ST_Union(b.geom) FROM buildings b
+              WHERE b.geom && a.geom AND b.community_id IS DISTINCT FROM a.id
+              AND ST_Intersects(b.geom, a.geom)), ST_GeomFromText('POLYGON EMPTY', 4326))
+  )), 3))
+FROM areas a WHERE a.id = :a
+"""
+
+
+def _community(conn: Connection, code: str, lock: bool = False) -> Any:
+    row = conn.execute(
+        text(
+            "SELECT id, code, name, level, geom FROM areas WHERE code = :c"
+            + (" FOR UPDATE" if lock else "")
+        ),
+        {"c": code},
+    ).first()
+    if row is None:
+        raise NotFoundError(f"community {code} does not exist")
+    if row.level not in ("community", "village"):
+        raise InputError(f"area {code} is a {row.level}; grids are made inside a community")
+    return row
+
+
+def current_version(conn: Connection, area_id: int) -> int:
+    """The community's grid version: 0 before the first commit."""
+    return int(
+        conn.execute(
+            text("SELECT coalesce(max(version), 0) FROM grids WHERE community_id = :a"),
+            {"a": area_id},
+        ).scalar_one()
+    )
+
+
+def fingerprint(conn: Connection, area_id: int) -> str:
+    """Hash of the buildings and street segments a plan of this community depends on."""
+    return str(conn.execute(text(_FINGERPRINT_SQL), {"area_id": area_id}).scalar_one())
+
+
+def load_inputs(
+    conn: Connection, code: str
+) -> tuple[Any, shapely.Geometry, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The community row, its outline, its buildings (index = building id), its streets."""
+    area = _community(conn, code)
+    wkb = conn.execute(text(_OUTLINE_SQL), {"a": area.id}).scalar_one()
+    outline = shapely.from_wkb(bytes(wkb))
+    buildings = gpd.read_postgis(
+        text(
+            "SELECT id, households, building_type, name, geom FROM buildings "
+            "WHERE community_id = :a ORDER BY id"
+        ),
+        conn,
+        geom_col="geom",
+        params={"a": area.id},
+        crs="EPSG:4326",
+    ).set_index("id")
+    streets = gpd.read_postgis(
+        text(
+            "SELECT s.id, s.kind, s.name, s.geom FROM street_segments s, areas a "
+            "WHERE a.id = :a AND s.geom && a.geom AND ST_Intersects(s.geom, a.geom) ORDER BY s.id"
+        ),
+        conn,
+        geom_col="geom",
+        params={"a": area.id},
+        crs="EPSG:4326",
+    )
+    return area, outline, buildings, streets
+
+
+def _features(grids: gpd.GeoDataFrame, members: dict[str, list[int]]) -> dict[str, Any]:
+    """Plan grids as a GeoJSON FeatureCollection with each grid's building ids."""
+    feats = []
+    for row in grids.itertuples(index=False):
+        props = {
+            k: _jsonable(getattr(row, k))
+            for k in grids.columns
+            if k != grids.geometry.name and not k.startswith("_")
+        }
+        props["building_ids"] = members.get(row.code, [])
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(getattr(row, grids.geometry.name)),
+                "properties": props,
+            }
+        )
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
+
+
+def create_plan(
+    engine: Engine,
+    community: str,
+    min_households: int,
+    max_households: int,
+    seed: int = 0,
+    households_per_worker: int | None = None,
+    created_by: str | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Partition a community and store the result as a draft plan; returns the plan id."""
+    from geo.partition import PartitionParams, partition
+    from geo.settings import get_settings
+
+    report = progress or (lambda f, m: None)
+    report(0.0, "loading community")
+    with engine.connect() as conn:
+        area, outline, buildings, streets = load_inputs(conn, community)
+        base_version = current_version(conn, area.id)
+        fp = fingerprint(conn, area.id)
+    if buildings.empty:
+        raise InputError(f"community {community} has no buildings: import buildings first")
+    params = PartitionParams(
+        min_households=int(min_households),
+        max_households=int(max_households),
+        seed=int(seed),
+        households_per_worker=int(households_per_worker or get_settings().households_per_worker),
+        code_prefix=area.code,
+    )
+    result = partition(
+        outline,
+        buildings,
+        streets if len(streets) else None,
+        params,
+        progress=lambda f, m: report(0.05 + 0.85 * f, m),
+    )
+    report(0.92, "storing plan")
+    members: dict[str, list[int]] = {}
+    for bid, code in result.building_grid.items():
+        members.setdefault(str(code), []).append(int(bid))
+    for ids in members.values():
+        ids.sort()
+    features = _features(result.grids, members)
+    summary = _jsonable(dict(result.summary))
+    with engine.begin() as conn:
+        plan_id = conn.execute(
+            text(
+                "INSERT INTO grid_plans (area_id, status, params, summary, features, base_version, "
+                "data_fingerprint, created_by) VALUES (:a, 'draft', CAST(:p AS jsonb), "
+                "CAST(:s AS jsonb), CAST(:f AS jsonb), :v, :fp, :by) RETURNING id"
+            ),
+            {
+                "a": area.id,
+                "p": json.dumps(
+                    {
+                        "community": community,
+                        "min_households": params.min_households,
+                        "max_households": params.max_households,
+                        "seed": params.seed,
+                        "households_per_worker": params.households_per_worker,
+                        "source": "partition",
+                    }
+                ),
+                "s": json.dumps(summary),
+                "f": json.dumps(features),
+                "v": base_version,
+                "fp": fp,
+                "by": created_by,
+            },
+        ).scalar_one()
+        audit.record(
+            conn, created_by, "plan.create", "grid_plan", plan_id, {"community": community}
+        )
+    report(1.0, "done")
+    return int(plan_id)
+
+
+def get_plan(engine: Engine, plan_id: int) -> dict[str, Any]:
+    """A plan with its community, status, summary and GeoJSON features."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT p.id, p.status, p.params, p.summary, p.features, p.base_version, "
+                "p.created_by, p.created_at, p.committed_at, a.code AS community "
+                "FROM grid_plans p JOIN areas a ON a.id = p.area_id WHERE p.id = :id"
+            ),
+            {"id": plan_id},
+        ).first()
+    if row is None:
+        raise NotFoundError(f"plan {plan_id} does not exist")
+    return {
+        "plan_id": row.id,
+        "community": row.community,
+        "status": row.status,
+        "params": row.params,
+        "summary": row.summary,
+        "base_version": row.base_version,
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "committed_at": row.committed_at.isoformat() if row.committed_at else None,
+        "features": row.features,
+    }
+
+
+def commit_plan(engine: Engine, plan_id: int, actor: str | None = None) -> dict[str, Any]:
+    """Replace the community's current grids with the plan's, atomically; bump the version.
+
+    Refused (ConflictError) when the plan is not a draft, when another plan was committed for
+    the community since this one was made, or when its buildings or streets changed.
+    """
+    with engine.begin() as conn:
+        plan = conn.execute(
+            text(
+                "SELECT p.id, p.status, p.area_id, p.base_version, p.data_fingerprint, p.features, "
+                "a.code FROM grid_plans p JOIN areas a ON a.id = p.area_id WHERE p.id = :id "
+                "FOR UPDATE OF p"
+            ),
+            {"id": plan_id},
+        ).first()
+        if plan is None:
+            raise NotFoundError(f"plan {plan_id} does not exist")
+        if plan.status != "draft":
+            raise ConflictError(f"plan {plan_id} is {plan.status}, only a draft can be committed")
+        _community(conn, plan.code, lock=True)  # serialise commits of one community
+        version = current_version(conn, plan.area_id)
+        if version != plan.base_version:
+            raise ConflictError(
+                f"community {plan.code} is at grid version {version}, but plan {plan_id} was "
+                f"made on version {plan.base_version}: make a new plan"
+            )
+        if fingerprint(conn, plan.area_id) != plan.data_fingerprint:
+            raise ConflictError(
+                f"the buildings or streets of community {plan.code} changed since plan "
+                f"{plan_id} was made: make a new plan"
+            )
+        retired = conn.execute(
+            text(
+                "UPDATE grids SET retired_at = now() WHERE community_id = :a AND retired_at IS NULL"
+            ),
+            {"a": plan.area_id},
+        ).rowcount
+        new_version = version + 1
+        rows = []
+        for f in plan.features["features"]:
+            p = f["properties"]
+            rows.append(
+                {
+                    "code": p["code"],
+                    "a": plan.area_id,
+                    "v": new_version,
+                    "plan": plan_id,
+                    "hh": int(p.get("households", 0)),
+                    "n": int(p.get("building_count", 0)),
+                    "flags": json.dumps(p.get("flags", [])),
+                    "props": json.dumps({k: v for k, v in p.items() if k not in ("code", "flags")}),
+                    "g": json.dumps(f["geometry"]),
+                }
+            )
+        if rows:
+            conn.execute(
+                text(
+                    "INSERT INTO grids (code, level, community_id, version, plan_id, households, "
+                    "building_count, flags, properties, geom) VALUES (:code, 1, :a, :v, :plan, "
+                    ":hh, :n, CAST(:flags AS jsonb), CAST(:props AS jsonb), "
+                    "ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326)))"
+                ),
+                rows,
+            )
+        conn.execute(
+            text("UPDATE grid_plans SET status = 'committed', committed_at = now() WHERE id = :id"),
+            {"id": plan_id},
+        )
+        audit.record(
+            conn,
+            actor,
+            "plan.commit",
+            "grid_plan",
+            plan_id,
+            {"community": plan.code, "version": new_version, "grids": len(rows)},
+        )
+    return {"plan_id": plan_id, "version": new_version, "grids": len(rows), "retired": retired}
+
+
+def discard_plan(engine: Engine, plan_id: int, actor: str | None = None) -> None:
+    """Mark a draft discarded (kept for history, never committed)."""
+    with engine.begin() as conn:
+        status = conn.execute(
+            text("SELECT status FROM grid_plans WHERE id = :id FOR UPDATE"), {"id": plan_id}
+        ).scalar()
+        if status is None:
+            raise NotFoundError(f"plan {plan_id} does not exist")
+        if status != "draft":
+            raise ConflictError(f"plan {plan_id} is {status}, only a draft can be discarded")
+        conn.execute(
+            text("UPDATE grid_plans SET status = 'discarded' WHERE id = :id"), {"id": plan_id}
+        )
+        audit.record(conn, actor, "plan.discard", "grid_plan", plan_id, {})
+
+
+def grid_history(engine: Engine, community: str) -> pd.DataFrame:
+    """Every version of the community's grids: code, version, households, retired_at."""
+    with engine.connect() as conn:
+        area = _community(conn, community)
+        return pd.read_sql(
+            text(
+                "SELECT code, version, households, building_count, created_at, retired_at "
+                "FROM grids WHERE community_id = :a ORDER BY version, code"
+            ),
+            conn,
+            params={"a": area.id},
+        )
