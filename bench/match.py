@@ -1,0 +1,349 @@
+"""Map-matching benchmark: accuracy on ground truth, speed, and the same run of
+leuvenmapmatching's DistanceMatcher for comparison.
+
+    python bench/match.py                 # everything except the city-day
+    python bench/match.py --quick         # fewer tracks (development)
+    python bench/match.py --city-day      # + 4,000 stewards × 1 h at 1 fix / 3 s, pure pipeline
+    python bench/match.py --city-day --stewards 400
+
+Data are read in place from ../shared/data (GeoLife and SparseTaxi must never be copied).
+Timings are wall-clock on one core of a shared machine; the matcher is single-threaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data"
+
+from geo.tracks.clean import CleanParams, clean_track  # noqa: E402
+from geo.tracks.match import MatchParams, match_track  # noqa: E402
+from geo.tracks.network import WalkNetwork  # noqa: E402
+from geo.tracks.simulate import SimParams, score, simulate_patrol  # noqa: E402
+
+
+def machine_note() -> str:
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = (float("nan"),) * 3
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared "
+        f"with other engineers (load {load[0]:.1f}); Python {platform.python_version()}; "
+        "single-threaded timings"
+    )
+
+
+def haidian_network() -> tuple[pd.DataFrame, WalkNetwork, float]:
+    from geo.network import split_segments
+    from geo.osm import read_osm
+
+    ways = read_osm(DATA / "osm_beijing_haidian/tsinghua_wudaokou_2017.osm").ways
+    segs = split_segments(ways).rename(columns={"uid": "edge_id"})
+    t = time.perf_counter()
+    net = WalkNetwork.from_segments(segs)
+    return segs, net, time.perf_counter() - t
+
+
+# ------------------------------------------------------------------ leuvenmapmatching
+class Leuven:
+    """DistanceMatcher on the same network, built from the straight sub-segments."""
+
+    def __init__(self, net: WalkNetwork, max_dist: float = 60.0, obs_noise: float = 10.0):
+        from leuvenmapmatching.map.inmem import InMemMap
+
+        self.net = net
+        self.map = InMemMap("net", use_latlon=False, index_edges=True)
+        x0, y0 = net.seg_x0, net.seg_y0
+        x1, y1 = x0 + net.seg_dx, y0 + net.seg_dy
+        key0 = np.round(np.column_stack([x0, y0]), 2)
+        key1 = np.round(np.column_stack([x1, y1]), 2)
+        allk, inv = np.unique(np.vstack([key0, key1]), axis=0, return_inverse=True)
+        inv = inv.ravel()
+        n = len(x0)
+        self.a, self.b = inv[:n], inv[n:]
+        for i, (x, y) in enumerate(allk.tolist()):
+            self.map.add_node(i, (y, x))
+        self.pair_edge = {}
+        for s, (a, b) in enumerate(zip(self.a.tolist(), self.b.tolist(), strict=True)):
+            if a == b:
+                continue
+            self.map.add_edge(a, b)
+            self.map.add_edge(b, a)
+            self.pair_edge[(a, b)] = self.pair_edge[(b, a)] = int(net.seg_edge[s])
+        self.max_dist, self.obs_noise = max_dist, obs_noise
+
+    def match(self, xy: np.ndarray) -> set:
+        from leuvenmapmatching.matcher.distance import DistanceMatcher
+
+        m = DistanceMatcher(
+            self.map,
+            max_dist=self.max_dist,
+            obs_noise=self.obs_noise,
+            obs_noise_ne=self.obs_noise * 2,
+            non_emitting_states=True,
+            max_lattice_width=5,
+            dist_noise=self.obs_noise,
+        )
+        m.match([(y, x) for x, y in xy.tolist()])
+        nodes = m.path_pred_onlynodes
+        edges = set()
+        for a, b in zip(nodes[:-1], nodes[1:], strict=False):
+            e = self.pair_edge.get((a, b))
+            if e is not None:
+                edges.add(e)
+        return edges
+
+
+def edge_set_scores(matched_idx: set, truth_idx: set, length: np.ndarray) -> tuple[float, float]:
+    inter = sum(length[e] for e in matched_idx & truth_idx)
+    lm = sum(length[e] for e in matched_idx)
+    lt = sum(length[e] for e in truth_idx)
+    return inter / max(lm, 1e-9), inter / max(lt, 1e-9)
+
+
+# ------------------------------------------------------------------ sections
+def bench_sparsetaxi(leuven_cap_s: float) -> None:
+    from geo.tracks.sparsetaxi import edge_scores, load_network, load_pairs
+
+    folder = DATA / "mapmatching_sparsetaxi_beijing"
+    t = time.perf_counter()
+    segs = load_network(folder)
+    net = WalkNetwork.from_segments(segs, ubodt_delta_m=0)
+    print(f"SparseTaxi network: {net.summary()} built in {time.perf_counter() - t:.1f} s")
+    length = pd.Series(net.length, index=net.edge_ids)
+    pairs = load_pairs(folder)
+    ps, rs, n_pts, dt = [], [], 0, 0.0
+    for pr in pairs:
+        t = time.perf_counter()
+        pieces = clean_track(pr["points"], CleanParams(mode="drive", gap_s=900))
+        res = match_track(net, pieces, MatchParams.for_mode("drive"))
+        dt += time.perf_counter() - t
+        p, r = edge_scores(res.edges["edge_id"], pr["truth"], length)
+        ps.append(p)
+        rs.append(r)
+        n_pts += len(pr["points"])
+    print(
+        f"  gridward  {len(pairs)} pairs, {n_pts} fixes: precision {np.mean(ps):.3f} "
+        f"recall {np.mean(rs):.3f} (mean over pairs, length-weighted edges); "
+        f"{n_pts / dt:,.0f} fixes/s"
+    )
+    # leuven on a clipped network per pair (its nearest search is linear without rtree)
+    lp, lr, ln, lt, done = [], [], 0, 0.0, 0
+    for pr in pairs:
+        if lt > leuven_cap_s:
+            break
+        pts = pr["points"]
+        bbox = (
+            pts.lon.min() - 0.01,
+            pts.lat.min() - 0.01,
+            pts.lon.max() + 0.01,
+            pts.lat.max() + 0.01,
+        )
+        sub = WalkNetwork.from_segments(load_network(folder, bbox), ubodt_delta_m=0)
+        lv = Leuven(sub, max_dist=80.0, obs_noise=15.0)
+        xy = sub.to_metric(pts["lon"].to_numpy(), pts["lat"].to_numpy())
+        t = time.perf_counter()
+        try:
+            got = lv.match(xy)
+        except Exception as exc:  # leuven raises on unmatched starts
+            print(f"    leuven failed on {pr['pair_id']}: {exc}")
+            got = set()
+        lt += time.perf_counter() - t
+        ids = sub.edge_ids
+        p, r = edge_scores([ids[e] for e in got], pr["truth"], length)
+        lp.append(p)
+        lr.append(r)
+        ln += len(pts)
+        done += 1
+    if done:
+        print(
+            f"  leuven    {done} pairs, {ln} fixes: precision {np.mean(lp):.3f} recall "
+            f"{np.mean(lr):.3f}; {ln / lt:,.0f} fixes/s (clipped network per pair; cap "
+            f"{leuven_cap_s:.0f} s)"
+        )
+
+
+def bench_simulated(net: WalkNetwork, n_tracks: int, leuven_cap_s: float) -> None:
+    lengths = pd.Series(net.length, index=net.edge_ids)
+    idx_of = pd.Series(np.arange(len(net.edge_ids)), index=net.edge_ids)
+    lv = Leuven(net, max_dist=60.0, obs_noise=10.0)
+    for noise in (5.0, 10.0, 20.0):
+        rng = np.random.default_rng(int(noise))
+        ps, rs, n_pts, dt, pieces_n = [], [], 0, 0.0, []
+        tracks = []
+        for i in range(n_tracks):
+            sp = SimParams(
+                noise_m=noise,
+                dt_s=float(rng.integers(1, 11)),
+                length_m=float(rng.uniform(800, 2500)),
+                stops=int(rng.integers(0, 3)),
+                uturns=int(rng.integers(0, 3)),
+                gap_s=600.0 if i % 4 == 0 else 0.0,
+                outliers=int(rng.integers(0, 4)),
+            )
+            pts, truth = simulate_patrol(net, rng, sp)
+            tracks.append((pts, truth))
+            t = time.perf_counter()
+            pcs = clean_track(pts, CleanParams())
+            res = match_track(net, pcs, MatchParams())
+            dt += time.perf_counter() - t
+            p, r = score(res.edges, truth, lengths)
+            ps.append(p)
+            rs.append(r)
+            n_pts += len(pts)
+            pieces_n.append(res.pieces)
+        print(
+            f"  noise {noise:4.0f} m: gridward precision {np.mean(ps):.3f} recall {np.mean(rs):.3f} "
+            f"(min {np.min(ps):.2f}/{np.min(rs):.2f}) over {n_tracks} tracks, {n_pts:,} fixes, "
+            f"{n_pts / dt:,.0f} fixes/s (clean+match)"
+        )
+        # leuven on the same tracks (edge-set scores for both, same network)
+        lp, lr, gp, gr, ln, lt, gt = [], [], [], [], 0, 0.0, 0.0
+        for pts, truth in tracks:
+            if lt > leuven_cap_s / 3:
+                break
+            truth_idx = set(idx_of[truth["edge_id"]].tolist())
+            xy = net.to_metric(pts["lon"].to_numpy(), pts["lat"].to_numpy())
+            t = time.perf_counter()
+            try:
+                got = lv.match(xy)
+            except Exception:
+                got = set()
+            lt += time.perf_counter() - t
+            t = time.perf_counter()
+            res = match_track(net, clean_track(pts, CleanParams()), MatchParams())
+            gt += time.perf_counter() - t
+            mine = set(idx_of[res.edges["edge_id"]].tolist())
+            p, r = edge_set_scores(got, truth_idx, net.length)
+            lp.append(p)
+            lr.append(r)
+            p, r = edge_set_scores(mine, truth_idx, net.length)
+            gp.append(p)
+            gr.append(r)
+            ln += len(pts)
+        if ln:
+            print(
+                f"      same {len(lp)} tracks, edge sets: leuven P {np.mean(lp):.3f} R "
+                f"{np.mean(lr):.3f} {ln / lt:,.0f} fixes/s | gridward P {np.mean(gp):.3f} R "
+                f"{np.mean(gr):.3f} {ln / gt:,.0f} fixes/s | speed ratio {lt / gt:,.0f}×"
+            )
+
+
+def read_plt(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path, skiprows=6, header=None, usecols=[0, 1, 5, 6])
+    t = pd.to_datetime(df[5] + " " + df[6], utc=True)
+    return pd.DataFrame({"lon": df[1], "lat": df[0], "time": t, "accuracy": np.nan})
+
+
+def bench_geolife(net: WalkNetwork, max_files: int) -> None:
+    idx = pd.read_csv(DATA / "geolife_beijing_sample/index.csv", dtype={"User": str, "traj": str})
+    files = sorted((DATA / "geolife_beijing_sample/Data").glob("*/Trajectory/*.plt"))[:max_files]
+    n_pts = n_match = 0
+    pieces, dt = [], 0.0
+    for f in files:
+        pts = read_plt(f)
+        t = time.perf_counter()
+        pcs = clean_track(pts, CleanParams(mode="bike"))
+        res = match_track(net, pcs, MatchParams.for_mode("bike"))
+        dt += time.perf_counter() - t
+        # only fixes inside the network's area count for "share matched"
+        n_pts += res.total_points
+        n_match += res.matched_points
+        pieces.append(res.pieces)
+    print(
+        f"  GeoLife {len(files)} files (of {len(idx)}), {n_pts:,} cleaned fixes: matched "
+        f"{n_match / max(n_pts, 1):.1%}, pieces per track median {np.median(pieces):.0f} "
+        f"(max {max(pieces)}), {n_pts / dt:,.0f} fixes/s (clean+match; fixes outside the "
+        "extract count as unmatched)"
+    )
+
+
+def bench_city_day(net: WalkNetwork, stewards: int) -> None:
+    from geo.coverage import alley_day_status, segment_day_coverage, steward_daily_compliance
+    from geo.tracks.parse import parse_track
+
+    rng = np.random.default_rng(2026)
+    print(f"  simulating {stewards} stewards × 1 h at 1 fix / 3 s (not timed)…", flush=True)
+    files = []
+    for _ in range(stewards):
+        pts, _ = simulate_patrol(
+            net, rng, SimParams(noise_m=10.0, dt_s=3.0, length_m=1.3 * 3600 * 0.93, stops=1)
+        )
+        buf = io.StringIO()
+        pts.assign(time=pts["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))[
+            ["lon", "lat", "time"]
+        ].to_csv(buf, index=False)
+        files.append(buf.getvalue().encode())
+    t0 = time.perf_counter()
+    rows, n_pts = [], 0
+    tp = tc = tm = 0.0
+    for sid, data in enumerate(files):
+        a = time.perf_counter()
+        parsed = parse_track(data, "t.csv")
+        b = time.perf_counter()
+        pcs = clean_track(parsed.points, CleanParams())
+        c = time.perf_counter()
+        res = match_track(net, pcs, MatchParams())
+        d = time.perf_counter()
+        tp, tc, tm = tp + b - a, tc + c - b, tm + d - c
+        n_pts += len(parsed.points)
+        iv = res.intervals.merge(res.edges[["edge_id", "first_time", "last_time"]], on="edge_id")
+        rows.append(iv.assign(person_id=sid, track_id=sid))
+    a = time.perf_counter()
+    te = pd.concat(rows, ignore_index=True)
+    sd = segment_day_coverage(te)
+    segs = pd.DataFrame({"edge_id": net.edge_ids, "length_m": net.length})
+    segs["alley_id"] = segs["edge_id"]  # one alley per segment for the roll-up load
+    assign = pd.DataFrame(
+        {"alley_id": rng.choice(net.edge_ids, stewards), "person_id": np.arange(stewards)}
+    )
+    ad = alley_day_status(sd, segs, assign)
+    comp = steward_daily_compliance(ad, assign)
+    tcov = time.perf_counter() - a
+    total = time.perf_counter() - t0
+    print(
+        f"  city-day: {stewards} tracks, {n_pts:,} fixes in {total:.1f} s "
+        f"(parse {tp:.1f} s, clean {tc:.1f} s, match {tm:.1f} s, coverage {tcov:.1f} s) = "
+        f"{n_pts / total:,.0f} fixes/s end to end; {len(sd):,} segment-days, "
+        f"{int(comp['patrolled_alleys'].sum())} assigned alleys patrolled"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--city-day", action="store_true")
+    ap.add_argument("--stewards", type=int, default=4000)
+    ap.add_argument("--leuven-cap", type=float, default=90.0, help="seconds per leuven section")
+    args = ap.parse_args()
+    print(machine_note())
+    segs, net, tb = haidian_network()
+    print(f"Haidian walkable network: {net.summary()}, matcher structures built in {tb:.2f} s")
+    print("\n[1] SparseTaxi ground truth (41 hand-matched taxi paths, ~60 s fixes)")
+    bench_sparsetaxi(args.leuven_cap / (3 if args.quick else 1))
+    print(
+        "\n[2] Simulated patrols on the Haidian network (1–10 s sampling, stops, U-turns, "
+        "a 10-min gap in every 4th track, outliers)"
+    )
+    bench_simulated(net, 8 if args.quick else 30, args.leuven_cap / (3 if args.quick else 1))
+    print("\n[3] Real GeoLife tracks on the Haidian network (no ground truth)")
+    bench_geolife(net, 20 if args.quick else 130)
+    if args.city_day:
+        print("\n[4] Simulated city-day, pure pipeline (parse → clean → match → coverage)")
+        bench_city_day(net, args.stewards)
+
+
+if __name__ == "__main__":
+    main()
