@@ -8,10 +8,11 @@ and fail for a route without one. Declare it on the route (or on its router)::
     def grids(...): ...
 
     @router.put("/grids/{code}")
-    def edit(code: str, user: Principal = Depends(allow("planner", area_param="code"))): ...
+    def edit(code: str, user: Annotated[Principal, Depends(allow("planner", area_param="code"))]):
+        ...
 
     @router.post("/tracks")
-    def upload(user: Principal = Depends(allow("steward", own_person=True))): ...
+    def upload(user: Annotated[Principal, Depends(allow("steward", own_person=True))]): ...
 
     @router.get("/health", dependencies=[Depends(public())])
 
@@ -85,8 +86,21 @@ def _param(request: Request, name: str) -> str | None:
     return None if value is None else str(value)
 
 
+COOKIE = "gridward_token"
+_SAFE = ("GET", "HEAD", "OPTIONS")
+
+
 def current_principal(request: Request, token: str | None) -> Principal:
-    """The signed-in principal for this request, or 401."""
+    """The signed-in principal for this request, or 401.
+
+    The token comes from ``Authorization: Bearer`` or, for the browser map pages, from the
+    ``gridward_token`` cookie set by POST /auth/token (HttpOnly, SameSite=Strict). A write
+    signed by the cookie alone must also carry ``X-Requested-With`` (a header other sites
+    cannot add without CORS, which gridward does not enable): a CSRF guard."""
+    if not token:
+        token = request.cookies.get(COOKIE)
+        if token and request.method not in _SAFE and not request.headers.get("x-requested-with"):
+            raise HTTPException(403, "cookie-signed writes need an X-Requested-With header")
     if not token:
         raise _unauthorized(
             "not signed in: send 'Authorization: Bearer <token>' (get one at POST /auth/token)"
@@ -200,6 +214,44 @@ def _walk(dependant: Any) -> Iterator[Callable[..., Any]]:
         yield from _walk(dep)
 
 
-def rules_of(route: APIRoute) -> list[Rule]:
+def rules_of(route: Any) -> list[Rule]:
     """The rules declared on a route (its own dependencies and its router's)."""
-    return [getattr(c, RULE_ATTR) for c in _walk(route.dependant) if hasattr(c, RULE_ATTR)]
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return []
+    return [getattr(c, RULE_ATTR) for c in _walk(dependant) if hasattr(c, RULE_ATTR)]
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One route as served: full path, methods, whether it is an API route, its rules."""
+
+    path: str
+    methods: frozenset[str]
+    is_api: bool
+    route: Any
+    rules: tuple[Rule, ...]
+
+
+def iter_routes(app: Any) -> Iterator[RouteInfo]:
+    """Every route of the app with its effective path and dependencies.
+
+    FastAPI ≥ 0.16x keeps included routers as nested entries (``_IncludedRouter``) in
+    ``app.routes``; :func:`fastapi.routing.iter_route_contexts` flattens them with the
+    router's prefix and dependencies applied. Older FastAPI flattens at include time."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - older FastAPI
+        contexts: Any = list(app.routes)
+    else:
+        contexts = list(iter_route_contexts(app.routes))
+    for rc in contexts:
+        original = getattr(rc, "original_route", rc)
+        effective = getattr(rc, "_effective_route", rc)
+        yield RouteInfo(
+            path=str(getattr(rc, "path", "") or getattr(original, "path", "")),
+            methods=frozenset(getattr(rc, "methods", None) or ()),
+            is_api=isinstance(original, APIRoute),
+            route=original if not isinstance(original, APIRoute) else effective,
+            rules=tuple(rules_of(effective)),
+        )

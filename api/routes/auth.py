@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from api.auth import public, signed_in
+from api.auth import COOKIE, public, signed_in
 from geo import accounts
 from geo.accounts import Principal
 from geo.auth_settings import get_auth_settings
@@ -65,7 +65,9 @@ class Me(BaseModel):
     dependencies=[Depends(public())],
     responses={401: {"description": "wrong username or password"}},
 )
-def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
+def token(
+    request: Request, response: Response, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> TokenOut:
     engine = request.app.state.engine
     with engine.begin() as conn:
         principal = accounts.authenticate(conn, form.username, form.password)
@@ -74,8 +76,17 @@ def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()
                 401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
             )
         _tid, secret, expires = accounts.issue_token(conn, principal.user_id, "access")
-    seconds = int((expires - dt.datetime.now(dt.UTC)).total_seconds())
-    return TokenOut(access_token=secret, expires_in=max(seconds, 0))
+    seconds = max(int((expires - dt.datetime.now(dt.UTC)).total_seconds()), 0)
+    # For the browser map pages (tiles and layers fetched without an Authorization header).
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=seconds,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return TokenOut(access_token=secret, expires_in=seconds)
 
 
 @router.post(
@@ -129,3 +140,13 @@ def me(user: SignedIn) -> Me:
         area_codes=list(user.area_codes),
         person_id=user.person_id,
     )
+
+
+@router.post("/logout", status_code=204, summary="Sign out: revoke this token 退出")
+def logout(request: Request, user: SignedIn) -> Response:
+    if user.token_id is not None:
+        with request.app.state.engine.begin() as conn:
+            accounts.revoke_token(conn, user.token_id, actor=user)
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE)
+    return response

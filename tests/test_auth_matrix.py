@@ -1,0 +1,283 @@
+"""Role × route matrix: every route has a rule, and the rule does what the table says.
+
+The table below is written by hand, independently of the ``allow()`` calls in the routes, so a
+route whose rule is wrong (or missing) fails here. ADDING A ROUTE? Two steps:
+  1. declare its rule on the route: ``dependencies=[Depends(allow("viewer", "steward"))]``,
+     ``Depends(allow("planner", area_param="community"))``, ``Depends(public())`` ... (api/auth.py);
+  2. add a row to RULES below: (METHOD, path template) -> Case(set of principals allowed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import pytest
+from fastapi import Depends
+from sqlalchemy import delete, insert, select
+from starlette.routing import Mount, Route
+
+from api.auth import allow, iter_routes, person_for
+from geo.accounts import Principal
+
+PRINCIPALS = ("anonymous", "viewer", "steward", "planner_in", "planner_out", "admin")
+PLANNER_IN_AREA = "110108"  # Haidian district: the demo city's codes start with it
+PLANNER_OUT_AREA = "120101"  # somewhere else
+SIGNED_IN = frozenset(PRINCIPALS) - {"anonymous"}
+PUBLIC = frozenset(PRINCIPALS)
+MAP_READERS = SIGNED_IN  # viewers, planners, stewards and admins read the map layers
+PLANNERS_IN_AREA = frozenset({"planner_in", "admin"})
+PLANNERS = frozenset({"planner_in", "planner_out", "admin"})
+STEWARD_SELF = frozenset({"steward", "admin"})
+ADMIN = frozenset({"admin"})
+
+
+@dataclass(frozen=True)
+class Case:
+    """Who passes the rule, and (optionally) the concrete path/query to call."""
+
+    allowed: frozenset[str]
+    path: str | None = None  # default: path params filled with SAMPLES
+    query: dict[str, str] = field(default_factory=dict)
+    fresh_token: bool = False  # the call spends its token (logout): use a throwaway one
+
+
+RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/health"): Case(PUBLIC),
+    ("POST", "/auth/token"): Case(PUBLIC),
+    ("POST", "/auth/api-tokens"): Case(SIGNED_IN),
+    ("GET", "/auth/api-tokens"): Case(SIGNED_IN),
+    ("DELETE", "/auth/api-tokens/{token_id}"): Case(SIGNED_IN),
+    ("GET", "/auth/me"): Case(SIGNED_IN),
+    ("POST", "/auth/logout"): Case(SIGNED_IN, fresh_token=True),
+    ("GET", "/areas"): Case(MAP_READERS),
+    ("GET", "/buildings"): Case(MAP_READERS),
+    ("GET", "/streets"): Case(MAP_READERS),
+    ("GET", "/grids"): Case(MAP_READERS),
+    # Rows proposed for routes being written by others (their rule must match):
+    ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"): Case(MAP_READERS, path="/tiles/grids/14/0/0.pbf"),
+    ("GET", "/maps"): Case(MAP_READERS),
+    ("GET", "/maps/grids"): Case(MAP_READERS),
+    ("GET", "/maps/stewards"): Case(MAP_READERS),
+    ("GET", "/maps/patrols"): Case(MAP_READERS),
+    ("GET", "/maps/editor"): Case(PLANNERS),
+    ("GET", "/maps/static/{path:path}"): Case(PUBLIC, path="/maps/static/gridward.css"),
+    ("POST", "/plans/draft"): Case(PLANNERS),
+    ("GET", "/plans/{plan_id}"): Case(MAP_READERS),
+}
+
+# Values for path parameters by name (a code inside planner_in's area), else by type.
+SAMPLES = {
+    "code": "110108020001001",
+    "grid_code": "110108020001001",
+    "community": "110108020001",
+    "area": "110108020",
+    "area_code": "110108020",
+    "subdistrict": "110108020",
+}
+DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+@pytest.fixture(scope="module")
+def matrix(engine):  # -> (client, headers by principal)
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from geo.accounts import create_user, issue_token
+    from geo.accounts_models import User
+    from geo.models import Person
+
+    users, people = User.__table__, Person.__table__
+    with engine.begin() as conn:
+        conn.execute(delete(users).where(users.c.username.like("matrix-%")))
+        conn.execute(delete(people).where(people.c.external_id == "matrix-steward"))
+        pid = conn.execute(
+            insert(people)
+            .values(external_id="matrix-steward", name="巷管家 test", roles=["alley_steward"])
+            .returning(people.c.id)
+        ).scalar_one()
+        spec = {
+            "viewer": ("viewer", (), None),
+            "steward": ("steward", (), pid),
+            "planner_in": ("planner", (PLANNER_IN_AREA,), None),
+            "planner_out": ("planner", (PLANNER_OUT_AREA,), None),
+            "admin": ("admin", (), None),
+        }
+        headers: dict[str, dict[str, str]] = {"anonymous": {}}
+        uids: dict[str, int] = {}
+        for who, (role, areas, person) in spec.items():
+            uid = create_user(conn, f"matrix-{who}", "matrix-password", role, areas, person)
+            _tid, token, _exp = issue_token(conn, uid, "api", "matrix")
+            headers[who] = {"Authorization": f"Bearer {token}"}
+            uids[who] = uid
+
+    def fresh(who: str) -> dict[str, str]:
+        if who == "anonymous":
+            return {}
+        with engine.begin() as conn:
+            return {"Authorization": f"Bearer {issue_token(conn, uids[who], 'access')[1]}"}
+
+    app = create_app(engine)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield app, client, headers, pid, fresh
+    with engine.begin() as conn:
+        conn.execute(delete(users).where(users.c.username.like("matrix-%")))
+        conn.execute(delete(people).where(people.c.id == pid))
+
+
+def _api_routes(app) -> list:
+    return [r for r in iter_routes(app) if r.is_api]
+
+
+def test_every_route_declares_a_rule(matrix) -> None:
+    app = matrix[0]
+    missing = [
+        f"{sorted(r.methods)} {r.path} ({r.route.endpoint.__module__}.{r.route.endpoint.__name__})"
+        for r in _api_routes(app)
+        if not r.rules
+    ]
+    assert not missing, (
+        "routes without an access rule — add Depends(allow(...)) or Depends(public()) from "
+        "api/auth.py to each, then a row in RULES of tests/test_auth_matrix.py:\n  "
+        + "\n  ".join(missing)
+    )
+    others = [
+        r.path
+        for r in iter_routes(app)
+        if not r.is_api
+        and not (isinstance(r.route, Route) and r.path in DOC_PATHS)
+        and not (isinstance(r.route, Mount) and type(r.route.app).__name__ == "StaticFiles")
+    ]
+    assert not others, f"plain routes bypass the rule mechanism; make them APIRoutes: {others}"
+
+
+def test_every_route_is_in_the_rule_table(matrix) -> None:
+    app = matrix[0]
+    missing = []
+    for r in _api_routes(app):
+        for m in sorted(r.methods - {"HEAD", "OPTIONS"}):
+            if (m, r.path) not in RULES:
+                rule = "; ".join(x.describe() for x in r.rules) or "NO RULE"
+                missing.append(f'("{m}", "{r.path}"): Case(...),   # route declares {rule}')
+    assert not missing, (
+        "routes missing from RULES in tests/test_auth_matrix.py — add who may call them "
+        "(PUBLIC, SIGNED_IN, MAP_READERS, PLANNERS_IN_AREA, STEWARD_SELF, ADMIN ...):\n  "
+        + "\n  ".join(missing)
+    )
+    stale = [
+        k for k in RULES if not any(k[1] == r.path and k[0] in r.methods for r in _api_routes(app))
+    ]
+    assert not stale, f"RULES rows for routes that no longer exist: {stale}"
+
+
+def _fill(path: str, route) -> str:
+    for p in route.route.dependant.path_params:
+        ann = p.field_info.annotation if hasattr(p, "field_info") else None
+        value = SAMPLES.get(p.name) or ("999999" if ann is int else "110108020001001")
+        path = path.replace("{" + p.name + "}", value).replace("{" + p.name + ":path}", value)
+    return path
+
+
+def _schema_operations(app) -> list[tuple[str, str]]:
+    ops = []
+    for path, item in app.openapi()["paths"].items():
+        for method in item:
+            if method.upper() in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+                ops.append((method.upper(), path))
+    return ops
+
+
+def test_role_route_matrix(matrix) -> None:
+    app, client, headers, _pid, fresh = matrix
+    routes = {(m, r.path): r for r in _api_routes(app) for m in r.methods}
+    failures = []
+    checked = 0
+    for method, path in _schema_operations(app):
+        case = RULES.get((method, path))
+        if case is None:
+            continue  # reported by test_every_route_is_in_the_rule_table
+        route = routes[(method, path)]
+        url = case.path or _fill(path, route)
+        for who in PRINCIPALS:
+            hdrs = fresh(who) if case.fresh_token else headers[who]
+            kwargs: dict = {"headers": hdrs, "params": case.query}
+            if method in ("POST", "PUT", "PATCH"):
+                kwargs["json"] = {}
+            resp = client.request(method, url, **kwargs)
+            checked += 1
+            code = resp.status_code
+            if code >= 500:
+                failures.append(f"{who:12} {method} {url}: {code} (server error)")
+            elif who in case.allowed and code in (401, 403):
+                failures.append(f"{who:12} {method} {url}: denied {code}, table allows")
+            elif who not in case.allowed:
+                want = 401 if who == "anonymous" else 403
+                if code != want:
+                    failures.append(f"{who:12} {method} {url}: got {code}, table wants {want}")
+                elif "error" not in resp.json():
+                    failures.append(f"{who:12} {method} {url}: denial without JSON error")
+    assert checked >= len(PRINCIPALS) * 10
+    assert not failures, "role × route matrix disagrees with RULES:\n  " + "\n  ".join(failures)
+
+
+def test_denials_say_why(matrix) -> None:
+    _app, client, headers, _pid, _fresh = matrix
+    r = client.get("/grids")
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert "not signed in" in r.json()["error"]
+    r = client.get("/grids", headers={"Authorization": "Bearer gw_not-a-real-token"})
+    assert r.status_code == 401 and "invalid" in r.json()["error"]
+    r = client.get("/auth/me", headers=headers["planner_in"])
+    assert r.json()["area_codes"] == [PLANNER_IN_AREA]
+
+
+def test_area_and_person_rules_on_a_probe_app(matrix, engine) -> None:
+    """allow(area_param=...) and own_person on a tiny app, since the real routes using them are
+    still being written; the same dependency objects, the same tokens."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from api.errors import install_error_handlers
+
+    _app, _client, headers, pid, _fresh = matrix
+    probe = FastAPI()
+    probe.state.engine = engine
+    install_error_handlers(probe)
+
+    @probe.put("/grids/{code}")
+    def edit(
+        code: str, user: Annotated[Principal, Depends(allow("planner", area_param="code"))]
+    ) -> dict:
+        return {"ok": code}
+
+    @probe.post("/tracks")
+    def upload(
+        user: Annotated[Principal, Depends(allow("steward", own_person=True))],
+        person_id: int | None = None,
+    ) -> dict:
+        return {"person": person_for(user, person_id)}
+
+    c = TestClient(probe, raise_server_exceptions=False)
+    inside, outside = "110108020001001", "120101001001001"
+    expect = {
+        "anonymous": (401, 401),
+        "viewer": (403, 403),
+        "steward": (403, 403),
+        "planner_in": (200, 403),
+        "planner_out": (403, 200),
+        "admin": (200, 200),
+    }
+    for who, (a, b) in expect.items():
+        assert c.put(f"/grids/{inside}", headers=headers[who]).status_code == a, who
+        assert c.put(f"/grids/{outside}", headers=headers[who]).status_code == b, who
+    assert c.post("/tracks", headers=headers["steward"]).json() == {"person": pid}
+    assert c.post(f"/tracks?person_id={pid}", headers=headers["steward"]).status_code == 200
+    assert c.post(f"/tracks?person_id={pid + 1}", headers=headers["steward"]).status_code == 403
+    assert c.post("/tracks", headers=headers["viewer"]).status_code == 403
+    assert c.post(f"/tracks?person_id={pid}", headers=headers["admin"]).json() == {"person": pid}
+    # unknown users cannot appear: the planner scope is a prefix, not a substring
+    with engine.connect() as conn:
+        from geo.accounts_models import User
+
+        u = User.__table__
+        assert conn.execute(select(u.c.area_codes).where(u.c.username == "matrix-planner_in"))
