@@ -1,0 +1,141 @@
+"""Grid plans on PostGIS through the API: job, preview, commit, history, conflicts, scope."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from shapely.geometry import shape
+from sqlalchemy import text
+
+from api.app import create_app
+from geo.importer import import_areas, import_osm
+from tests.conftest import FIXTURES
+
+COMMUNITY = "110108015002"
+
+
+@pytest.fixture()
+def demo(db):
+    import_areas(db, FIXTURES / "communities.geojson", level="community")
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    return db
+
+
+def _wait(client: TestClient, job_url: str, headers: dict) -> dict:
+    for _ in range(600):
+        job = client.get(job_url, headers=headers).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError("job did not finish")
+
+
+def _make_plan(client: TestClient, headers: dict, community: str = COMMUNITY) -> int:
+    r = client.post(
+        "/plans",
+        json={"community": community, "min_households": 300, "max_households": 500},
+        headers=headers,
+    )
+    assert r.status_code == 202, r.text
+    job = _wait(client, r.json()["job_url"], headers)
+    assert job["status"] == "done", job
+    assert job["progress"] == 1.0
+    return job["result"]["plan_id"]
+
+
+def test_plan_preview_commit_history(demo, auth_headers):
+    planner = auth_headers("planner", ("110108015",))
+    with TestClient(create_app(demo)) as client:
+        plan_id = _make_plan(client, planner)
+        plan = client.get(f"/plans/{plan_id}", headers=planner).json()
+        assert plan["status"] == "draft"
+        feats = plan["features"]["features"]
+        # every building of the community is in exactly one grid, counts add up
+        with demo.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT b.id, b.households FROM buildings b JOIN areas a "
+                    "ON a.id = b.community_id WHERE a.code = :c"
+                ),
+                {"c": COMMUNITY},
+            ).all()
+        members = [bid for f in feats for bid in f["properties"]["building_ids"]]
+        assert sorted(members) == sorted(r.id for r in rows)
+        hh = {r.id: r.households for r in rows}
+        for f in feats:
+            p = f["properties"]
+            assert p["households"] == sum(hh[b] for b in p["building_ids"])
+            assert p["code"].startswith(COMMUNITY) and len(p["code"]) == 15
+            if not p["flags"]:
+                assert 300 <= p["households"] <= 500
+        # grids do not overlap
+        geoms = [shape(f["geometry"]) for f in feats]
+        total = sum(g.area for g in geoms)
+        assert shapely.union_all(geoms).area == pytest.approx(total, rel=1e-6)
+
+        r = client.post(f"/plans/{plan_id}/commit", headers=planner)
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] == 1
+        grids = client.get("/grids", params={"community": COMMUNITY}, headers=planner).json()
+        assert grids["numberReturned"] == len(feats)
+        # committing again: refused, nothing changes
+        r = client.post(f"/plans/{plan_id}/commit", headers=planner)
+        assert r.status_code == 409 and "draft" in r.json()["error"]
+
+        # a second plan replaces the grids and keeps history
+        plan2 = _make_plan(client, planner)
+        assert client.post(f"/plans/{plan2}/commit", headers=planner).json()["version"] == 2
+        with demo.connect() as conn:
+            versions = conn.execute(
+                text(
+                    "SELECT version, count(*), count(retired_at) FROM grids g JOIN areas a "
+                    "ON a.id = g.community_id WHERE a.code = :c GROUP BY version ORDER BY 1"
+                ),
+                {"c": COMMUNITY},
+            ).all()
+        assert [(v, n == r) for v, n, r in versions] == [(1, True), (2, False)]
+
+
+def test_stale_plans_are_refused(demo, auth_headers):
+    admin = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        first = _make_plan(client, admin)
+        second = _make_plan(client, admin)
+        assert client.post(f"/plans/{first}/commit", headers=admin).status_code == 200
+        r = client.post(f"/plans/{second}/commit", headers=admin)
+        assert r.status_code == 409 and "version" in r.json()["error"]
+
+        third = _make_plan(client, admin)
+        with demo.begin() as conn:  # households change after the plan was made
+            conn.execute(
+                text(
+                    "UPDATE buildings SET households = households + 1, household_source = 'given' "
+                    "WHERE id = (SELECT b.id FROM buildings b JOIN areas a "
+                    "ON a.id = b.community_id WHERE a.code = :c ORDER BY b.id LIMIT 1)"
+                ),
+                {"c": COMMUNITY},
+            )
+        r = client.post(f"/plans/{third}/commit", headers=admin)
+        assert r.status_code == 409 and "changed" in r.json()["error"]
+        assert client.delete(f"/plans/{third}", headers=admin).json()["status"] == "discarded"
+        assert client.post(f"/plans/{third}/commit", headers=admin).status_code == 409
+
+
+def test_plan_requests_checked(demo, auth_headers):
+    other = auth_headers("planner", ("110108016",))
+    admin = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        body = {"community": COMMUNITY, "min_households": 300, "max_households": 500}
+        assert client.post("/plans", json=body, headers=other).status_code == 403
+        assert client.post("/plans", json=body).status_code == 401
+        bad = {**body, "min_households": 600}
+        r = client.post("/plans", json=bad, headers=admin)
+        assert r.status_code == 422 and "greater" in r.json()["error"]
+        r = client.post("/plans", json={**body, "community": "110108099099"}, headers=admin)
+        assert r.status_code == 422 and "does not exist" in r.json()["error"]
+        assert client.get("/plans/999999", headers=admin).status_code == 404
+        r = client.get("/jobs/00000000-0000-0000-0000-000000000000", headers=admin)
+        assert r.status_code == 404
