@@ -1,9 +1,9 @@
 """Grid polygons from atom labels: whole blocks, and cells inside divided blocks.
 
 Inside a block that hosts several grids, the cell tessellation is the Voronoi diagram of
-building-outline samples of that block only (never across a street), clipped to the block
-and dissolved per grid. Because samples are finite, a footprint can poke a few decimetres
-into a neighbour's cell; the footprint correction (cells minus all footprints, plus the
+one seed per building unit of that block only (never across a street), clipped to the
+block and dissolved per grid. A large footprint can reach into a neighbour's cell; the
+footprint correction (cells minus all footprints, plus the
 grid's own footprints) makes "never split a building" exact while keeping the tiling.
 Pieces of a grid that end up disconnected and hold none of its buildings (corners of
 cells) are handed to the neighbour they share most boundary with.
@@ -17,7 +17,7 @@ import shapely
 from geo.partition.blocks import Blocks, Units
 from geo.partition.graph import AtomGraph
 
-_SLIVER_M2 = 1e-3
+_GRID_M = 1e-3
 
 
 def _cells(block: shapely.Geometry, pts: np.ndarray) -> np.ndarray:
@@ -34,6 +34,14 @@ def _cells(block: shapely.Geometry, pts: np.ndarray) -> np.ndarray:
     return out
 
 
+def _clip(geoms: np.ndarray, block: shapely.Geometry) -> np.ndarray:
+    """Clip to the block; a rectangle clip first (cheap), a full overlay only if needed."""
+    out = shapely.clip_by_rect(geoms, *block.bounds)
+    if shapely.area(block) < shapely.area(shapely.envelope(block)) * (1 - 1e-9):
+        out = shapely.intersection(out, block)
+    return out
+
+
 def _divided_block(
     block: shapely.Geometry,
     pts: np.ndarray,
@@ -43,16 +51,21 @@ def _divided_block(
 ) -> tuple[list[shapely.Geometry], list[int]]:
     cells = _cells(block, pts)
     regions = np.unique(unit_regions)
-    all_fp = shapely.union_all(unit_geoms)
-    geoms, labels = [], []
-    for r in regions.tolist():
-        cover = shapely.coverage_union_all(cells[pt_region == r])
-        piece = shapely.intersection(cover, block)
-        own = shapely.union_all(unit_geoms[unit_regions == r])
-        piece = shapely.union(shapely.difference(piece, all_fp), own)
-        geoms.append(piece)
-        labels.append(r)
-    return geoms, labels
+    covers = np.array(
+        [shapely.coverage_union_all(cells[pt_region == r]) for r in regions.tolist()],
+        dtype=object,
+    )
+    pieces = _clip(covers, block)
+    # Footprint correction, only for units that stick out of their grid's cells.
+    slot = np.searchsorted(regions, unit_regions)
+    viol = ~shapely.covers(pieces[slot], unit_geoms)
+    if viol.any():
+        stray = shapely.union_all(unit_geoms[viol])
+        for k, r in enumerate(regions.tolist()):
+            own = unit_geoms[viol & (unit_regions == r)]
+            piece = shapely.difference(pieces[k], stray)
+            pieces[k] = shapely.union(piece, shapely.union_all(own)) if len(own) else piece
+    return pieces.tolist(), regions.tolist()
 
 
 def grid_polygons(
@@ -102,7 +115,9 @@ def grid_polygons(
     out = np.empty(n_regions, dtype=object)
     for r in range(n_regions):
         idx = order[cuts[r] : cuts[r + 1]]
-        out[r] = pieces_arr[idx[0]] if len(idx) == 1 else shapely.union_all(pieces_arr[idx])
+        # A millimetre grid makes the pieces' shared edges coincide exactly, so the
+        # dissolve leaves no hairline gaps between pieces cut by different overlays.
+        out[r] = shapely.union_all(pieces_arr[idx], grid_size=_GRID_M)
     out = _polygonal(out)
     return _reassign_orphans(out, units, unit_region)
 
@@ -117,9 +132,7 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _reassign_orphans(
-    grids: np.ndarray, units: Units, unit_region: np.ndarray
-) -> np.ndarray:
+def _reassign_orphans(grids: np.ndarray, units: Units, unit_region: np.ndarray) -> np.ndarray:
     """Parts of a grid holding none of its buildings go to the neighbour sharing most edge."""
     multi = np.flatnonzero(shapely.get_num_geometries(grids) > 1)
     if len(multi) == 0:
@@ -152,9 +165,7 @@ def _reassign_orphans(
             if len(cand) == 0:
                 grids[r] = shapely.union(grids[r], p)
                 continue
-            shared = shapely.length(
-                shapely.intersection(shapely.boundary(grids[cand]), p.boundary)
-            )
+            shared = shapely.length(shapely.intersection(shapely.boundary(grids[cand]), p.boundary))
             dst = int(cand[np.argmax(shared)])
             grids[dst] = shapely.union(grids[dst], p)
         multi = np.flatnonzero(shapely.get_num_geometries(grids) > 1)

@@ -186,9 +186,7 @@ def partition(
     rank = np.empty(n_regions, dtype=np.int64)
     rank[order] = np.arange(n_regions)
     codes = grid_codes(params.code_prefix, n_regions, params.code_overflow)
-    region_hh = np.bincount(labels, weights=graph.households, minlength=n_regions).astype(
-        np.int64
-    )
+    region_hh = np.bincount(labels, weights=graph.households, minlength=n_regions).astype(np.int64)
     unit_region = labels[graph.unit_atom]
     building_region = unit_region[units.building_unit]
     bcount = np.bincount(building_region, minlength=n_regions)

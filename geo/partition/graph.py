@@ -5,12 +5,12 @@ needs dividing) or one building unit of a block that must be divided. Edges say 
 touch and what cutting between them costs:
 
 * block ↔ block: the shared street edge, cost = its length (metres);
-* unit ↔ unit inside a block: Delaunay neighbours of unit centroids (the dual of the
-  cell tessellation), cost = distance × ``internal_cut_penalty``, so cuts through a block
-  are dearer than cuts along a street;
+* unit ↔ unit inside a block: Voronoi neighbours of the unit seeds (a point inside each
+  footprint) — the very cells ``assemble`` builds — cost = shared cell edge length ×
+  ``internal_cut_penalty``, so cuts through a block are dearer than cuts along a street;
 * unit ↔ atom across a street: the street edge shared by two blocks is sampled and each
-  sample is owned by the nearest building-outline sample of each side — the same rule the
-  cell tessellation uses, so graph adjacency matches the polygons built later.
+  sample is owned by the nearest seed of each side — the same rule the cell tessellation
+  uses, so graph adjacency matches the polygons built later.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from geo.partition.blocks import Blocks, Units
 
-_MIN_SHARED_M = 0.5  # blocks touching on less than this (a corner) are not neighbours
+_MIN_SHARED_M = 0.5  # cells touching on less than this (a corner) are not neighbours
+_HULL_EDGE_M = 20.0  # nominal shared length of cells on the block's rim
 
 
 @dataclass
@@ -38,21 +39,12 @@ class AtomGraph:
     ev: np.ndarray
     ecost: np.ndarray
     estreet: np.ndarray  # edge runs along a street (between blocks)
-    sample_xy: np.ndarray  # outline samples of units in exploded blocks
+    sample_xy: np.ndarray  # cell seeds of units in exploded blocks
     sample_unit: np.ndarray
 
     @property
     def n(self) -> int:
         return len(self.households)
-
-
-def outline_samples(
-    geoms: np.ndarray, ids: np.ndarray, spacing: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Points along each outline at most ``spacing`` apart, tagged with ``ids``."""
-    rings = shapely.segmentize(shapely.boundary(geoms), spacing)
-    xy, idx = shapely.get_coordinates(rings, return_index=True)
-    return xy, ids[idx]
 
 
 def _block_adjacency(blocks: Blocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,22 +59,78 @@ def _block_adjacency(blocks: Blocks) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return a[ok], b[ok], shared[ok]
 
 
-def _delaunay_edges(pts: np.ndarray) -> np.ndarray:
-    n = len(pts)
-    if n == 2:
-        return np.array([[0, 1]])
-    try:
-        tri = Delaunay(pts)
-        s = tri.simplices
+def _blockwise_voronoi_edges(
+    xy: np.ndarray, units: np.ndarray, cuts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Voronoi neighbours among the units of each block, and their shared edge lengths.
+
+    ``units`` are sorted by block; ``cuts`` delimit the blocks. Qhull runs per block (the
+    only loop); circumcentres and dual edge lengths are computed once for all blocks.
+    Edges whose dual Voronoi edge is (near) zero — diagonals of co-circular points, cells
+    meeting only at a corner — are dropped: they are no real adjacency. Hull edges have
+    unbounded duals and get a nominal length.
+    """
+    tris: list[np.ndarray] = []
+    extra: list[np.ndarray] = []
+    for k in range(len(cuts) - 1):
+        us = units[cuts[k] : cuts[k + 1]]
+        n = len(us)
+        if n < 2:
+            continue
+        if n == 2:
+            extra.append(us[None, :])
+            continue
+        pts = xy[us]
+        try:
+            tris.append(us[Delaunay(pts).simplices])
+        except (QhullError, ValueError):
+            # Collinear or coincident points: chain them along their main axis.
+            c = pts - pts.mean(axis=0)
+            axis = np.linalg.svd(c, full_matrices=False)[2][0]
+            o = np.argsort(c @ axis, kind="stable")
+            extra.append(np.column_stack([us[o[:-1]], us[o[1:]]]))
+    pairs = [np.zeros((0, 2), dtype=np.int64)]
+    lengths = [np.zeros(0)]
+    if extra:
+        e = np.concatenate(extra)
+        pairs.append(e)
+        lengths.append(np.full(len(e), _HULL_EDGE_M))
+    if tris:
+        s = np.concatenate(tris)
+        a, b, c = xy[s[:, 0]], xy[s[:, 1]], xy[s[:, 2]]
+        c0 = (a + b + c) / 3.0  # centre first: circumcentre formula is then well-conditioned
+        a, b, c = a - c0, b - c0, c - c0
+        d = 2.0 * (
+            a[:, 0] * (b[:, 1] - c[:, 1])
+            + b[:, 0] * (c[:, 1] - a[:, 1])
+            + c[:, 0] * (a[:, 1] - b[:, 1])
+        )
+        d = np.where(np.abs(d) < 1e-12, 1e-12, d)
+        sa, sb, sc = (a**2).sum(1), (b**2).sum(1), (c**2).sum(1)
+        cc = c0 + np.column_stack(
+            [
+                (sa * (b[:, 1] - c[:, 1]) + sb * (c[:, 1] - a[:, 1]) + sc * (a[:, 1] - b[:, 1]))
+                / d,
+                (sa * (c[:, 0] - b[:, 0]) + sb * (a[:, 0] - c[:, 0]) + sc * (b[:, 0] - a[:, 0]))
+                / d,
+            ]
+        )
         e = np.concatenate([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
         e.sort(axis=1)
-        return np.unique(e, axis=0)
-    except (QhullError, ValueError):
-        # Collinear or coincident centroids: chain them along their main axis.
-        c = pts - pts.mean(axis=0)
-        axis = np.linalg.svd(c, full_matrices=False)[2][0] if n > 1 else np.array([1.0, 0])
-        order = np.argsort(c @ axis, kind="stable")
-        return np.column_stack([order[:-1], order[1:]])
+        tri_of = np.tile(np.arange(len(s)), 3)
+        m = int(xy.shape[0])
+        key = e[:, 0] * m + e[:, 1]
+        order = np.argsort(key, kind="stable")
+        key, tri_of = key[order], tri_of[order]
+        uniq, start, count = np.unique(key, return_index=True, return_counts=True)
+        length = np.full(len(uniq), _HULL_EDGE_M)
+        two = count == 2
+        t1, t2 = tri_of[start[two]], tri_of[start[two] + 1]
+        length[two] = np.hypot(*(cc[t1] - cc[t2]).T)
+        keep = length > _MIN_SHARED_M
+        pairs.append(np.column_stack([uniq // m, uniq % m])[keep])
+        lengths.append(length[keep])
+    return np.concatenate(pairs), np.concatenate(lengths)
 
 
 def build_graph(
@@ -123,29 +171,23 @@ def build_graph(
     ec: list[np.ndarray] = []
     es: list[np.ndarray] = []
 
-    # Unit ↔ unit inside exploded blocks (Delaunay of unit centroids, per block so no
-    # edge ever crosses a street).
+    # Unit ↔ unit inside exploded blocks (Voronoi neighbours per block, so no edge ever
+    # crosses a street).
     order = np.argsort(ub[ex_units], kind="stable")
     sorted_units = ex_units[order]
     sorted_blocks = ub[sorted_units]
     cuts = np.flatnonzero(np.r_[True, sorted_blocks[1:] != sorted_blocks[:-1], True])
-    for k in range(len(cuts) - 1):
-        us = sorted_units[cuts[k] : cuts[k + 1]]
-        e = _delaunay_edges(unit_xy[us])
-        a, b = us[e[:, 0]], us[e[:, 1]]
-        d = np.hypot(*(unit_xy[a] - unit_xy[b]).T)
-        eu.append(unit_atom[a])
-        ev.append(unit_atom[b])
-        ec.append(np.clip(d, 2.0, 60.0) * internal_cut_penalty)
-        es.append(np.zeros(len(a), dtype=bool))
+    pairs, lengths = _blockwise_voronoi_edges(unit_xy, sorted_units, cuts)
+    eu.append(unit_atom[pairs[:, 0]])
+    ev.append(unit_atom[pairs[:, 1]])
+    ec.append(np.minimum(lengths, 60.0) * internal_cut_penalty)
+    es.append(np.zeros(len(pairs), dtype=bool))
 
-    # Outline samples of exploded units (shared with the cell tessellation).
-    sxy, su = outline_samples(units.geoms[ex_units], ex_units, sample_spacing)
+    # Cell seeds of exploded units: one point inside each footprint. A Voronoi of seeds
+    # (not of outline samples) keeps the tessellation O(units); the footprint correction
+    # in ``assemble`` restores exact building containment.
+    sxy, su = unit_xy[ex_units], ex_units
     sb = ub[su]
-    key = np.column_stack([sb, np.round(sxy, 3)])
-    _, first = np.unique(key, axis=0, return_index=True)
-    first.sort()
-    sxy, su, sb = sxy[first], su[first], sb[first]
 
     # Block ↔ block edges; sides that are exploded resolve to the owning unit.
     a, b, shared = _block_adjacency(blocks)
@@ -187,7 +229,7 @@ def build_graph(
         ec.append(w)
         es.append(np.ones(len(upair), dtype=bool))
 
-    cat = (lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dtype=dt))  # noqa: E731
+    cat = lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dtype=dt)  # noqa: E731
     u_, v_, c_, s_ = cat(eu, np.int64), cat(ev, np.int64), cat(ec, float), cat(es, bool)
     keep = u_ != v_
     u_, v_, c_, s_ = u_[keep], v_[keep], c_[keep], s_[keep]

@@ -25,24 +25,33 @@ def street_shares(
     """Per grid: (boundary length on streets, internal boundary length, share).
 
     Internal boundary = perimeter minus the part on the area's own boundary (that part is
-    fixed by the area, not chosen by the plan).
+    fixed by the area, not chosen by the plan). Every boundary segment is classified by its
+    midpoint: grid edges are either block edges (street or area boundary, straight from the
+    polygonized network) or cell edges inside a block, so a segment is uniformly one kind;
+    this avoids overlaying the grid boundaries with a buffered street network.
     """
-    boundary = shapely.boundary(grids)
-    perim = shapely.length(boundary)
-    edge = shapely.buffer(area.boundary, STREET_TOL_M)
-    shapely.prepare(edge)
-    on_edge = shapely.length(shapely.intersection(boundary, edge))
-    internal = np.maximum(perim - on_edge, 0.0)
+    parts, part_grid = shapely.get_parts(grids, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    ring_grid = part_grid[ring_part]
+    xy, ring_id = shapely.get_coordinates(rings, return_index=True)
+    same = ring_id[1:] == ring_id[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    seg_grid = ring_grid[ring_id[:-1][same]]
+    length = np.hypot(*(b - a).T)
+    mid = shapely.points((a + b) / 2.0)
+    on_edge = shapely.dwithin(area.boundary, mid, STREET_TOL_M)
+    perim = np.bincount(seg_grid, weights=length, minlength=len(grids))
+    edge_len = np.bincount(seg_grid, weights=length * on_edge, minlength=len(grids))
+    internal = np.maximum(perim - edge_len, 0.0)
     if streets is None or len(streets) == 0:
         on_street = np.zeros(len(grids))
     else:
-        lines = shapely.intersection(streets, area)
-        lines = lines[~shapely.is_empty(lines)]
-        # Buffer the streets piecewise and index them: one big union would be slow.
-        bufs = shapely.buffer(lines, STREET_TOL_M, quad_segs=2)
-        zone = shapely.difference(shapely.union_all(bufs), edge)
-        shapely.prepare(zone)
-        on_street = shapely.length(shapely.intersection(boundary, zone))
+        tree = shapely.STRtree(streets)
+        pi = np.unique(tree.query(mid, predicate="dwithin", distance=STREET_TOL_M)[0])
+        hit = np.zeros(len(mid), dtype=bool)
+        hit[pi] = True
+        hit &= ~on_edge
+        on_street = np.bincount(seg_grid, weights=length * hit, minlength=len(grids))
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(internal > 1e-6, np.minimum(on_street / internal, 1.0), np.nan)
     return on_street, internal, share

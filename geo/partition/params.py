@@ -26,7 +26,8 @@ class PartitionParams:
     n_directions: cut directions tried at every bisection step (more → compacter, slower).
     balance_weight: how strongly a cut is pulled towards the ideal household split.
     repair_passes: rounds of local boundary moves that fix out-of-bound grids.
-    cell_sample_spacing_m: spacing of building-outline samples for the cell tessellation.
+    cell_sample_spacing_m: spacing of the samples along street edges that decide which
+        building cells touch a neighbouring block.
     min_block_area_m2: faces smaller than this without buildings are merged into a neighbour
         (street-network slivers such as traffic islands).
     code_overflow: "error" (more than 999 grids is an InputError, the DB11 code has 3

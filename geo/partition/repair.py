@@ -96,7 +96,7 @@ class Repairer:
         """Take one atom from a neighbour into under-min region r."""
         best = None
         for a in self.members[r]:
-            for b, c in self.adj[a].items():
+            for b in self.adj[a]:
                 src = int(self.labels[b])
                 if src == r or src in self.frozen or self.hh[b] == 0:
                     continue

@@ -37,10 +37,14 @@ def generated_city(
     segs = []
     for i in range(nx + 1):
         for j in range(ny):
-            segs.append(((x0 + i * bw, y0 + j * bh), (x0 + i * bw, y0 + (j + 1) * bh), i in (0, nx)))
+            segs.append(
+                ((x0 + i * bw, y0 + j * bh), (x0 + i * bw, y0 + (j + 1) * bh), i in (0, nx))
+            )
     for j in range(ny + 1):
         for i in range(nx):
-            segs.append(((x0 + i * bw, y0 + j * bh), (x0 + (i + 1) * bw, y0 + j * bh), j in (0, ny)))
+            segs.append(
+                ((x0 + i * bw, y0 + j * bh), (x0 + (i + 1) * bw, y0 + j * bh), j in (0, ny))
+            )
     keep = [s for s in segs if s[2] or rng.random() >= drop_street_share]
     street_geoms = shapely.linestrings([[a, b] for a, b, _ in keep])
     area = shapely.box(x0, y0, x0 + nx * bw, y0 + ny * bh)
@@ -59,8 +63,12 @@ def generated_city(
                         break
                     fw = sw * rng.uniform(0.45, 0.85)
                     fh = sh * rng.uniform(0.45, 0.85)
-                    cx = x0 + bi * bw + setback + (c + 0.5) * sw + rng.uniform(-1, 1) * (sw - fw) / 2
-                    cy = y0 + bj * bh + setback + (r + 0.5) * sh + rng.uniform(-1, 1) * (sh - fh) / 2
+                    cx = (
+                        x0 + bi * bw + setback + (c + 0.5) * sw + rng.uniform(-1, 1) * (sw - fw) / 2
+                    )
+                    cy = (
+                        y0 + bj * bh + setback + (r + 0.5) * sh + rng.uniform(-1, 1) * (sh - fh) / 2
+                    )
                     boxes.append((cx - fw / 2, cy - fh / 2, cx + fw / 2, cy + fh / 2))
                     count += 1
     b = np.array(boxes)
