@@ -1,9 +1,152 @@
-"""Placeholder until this command group lands."""
+"""``gridward partition``: divide an area into level-1 grids (划网定格).
+
+File mode: ``--area --buildings [--streets] --out`` (no database needed). Database mode
+(``--community CODE``) is wired to :func:`_partition_database`, which the storage layer
+provides; until then it says so. Heavy imports stay inside the command.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from geo.errors import InputError
+
+
+def _partition_database(community: str, **kwargs: object) -> None:
+    """Database mode: partition a stored community into a draft plan (not wired yet)."""
+    raise InputError("database mode is not available yet")
+
+
+def _print_summary(summary: dict, out: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
+    t = Table(title="网格划分结果 Partition summary")
+    t.add_column("指标 Measure")
+    t.add_column("数值 Value", justify="right")
+    rows = [
+        ("网格数 Grids", str(summary["n_grids"])),
+        ("楼栋数 Buildings", str(summary["n_buildings"])),
+        ("户数合计 Households", str(summary["households_total"])),
+        (
+            "界内网格 Within bounds",
+            f"{summary['n_within_bounds']} ({pct(summary['share_within_bounds'])})",
+        ),
+        (
+            "可行网格界内 Feasible within bounds",
+            f"{summary['n_feasible_within_bounds']}/{summary['n_feasible']}"
+            f" ({pct(summary['share_feasible_within_bounds'])})",
+        ),
+        ("不可行 (已标记) Infeasible, flagged", str(summary["n_infeasible"])),
+        ("多块网格 Multipart", str(summary["n_multipart"])),
+        ("平均紧凑度 Mean Polsby–Popper", f"{summary['mean_polsby_popper']:.3f}"),
+        ("沿街边界占比 Boundary on streets", pct(summary["street_boundary_share"])),
+        ("网格长 / 专职网格员 Leaders / workers", f"{summary['leaders']} / {summary['workers']}"),
+        ("用时 Runtime", f"{summary['runtime_s']:.2f} s"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    console = Console()
+    console.print(t)
+    if summary["flagged"]:
+        f = Table(title="标记网格 Flagged grids")
+        f.add_column("编码 Code")
+        f.add_column("户数 Households", justify="right")
+        f.add_column("原因 Reasons")
+        for item in summary["flagged"][:30]:
+            f.add_row(item["code"], str(item["households"]), ", ".join(item["flags"]))
+        if len(summary["flagged"]) > 30:
+            f.add_row("…", "", f"+{len(summary['flagged']) - 30}")
+        console.print(f)
+    if out is not None:
+        console.print(f"已写入 written: {out}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the gridward app."""
+    """Add the ``partition`` command."""
+
+    @app.command("partition")
+    def partition_cmd(
+        min_households: int = typer.Option(
+            ..., "--min-households", help="最少户数 minimum households per grid"
+        ),
+        max_households: int = typer.Option(
+            ..., "--max-households", help="最多户数 maximum households per grid"
+        ),
+        area: Path | None = typer.Option(None, "--area", help="area polygon file (GeoJSON…)"),
+        buildings: Path | None = typer.Option(
+            None, "--buildings", help="building polygons with an integer 'households' property"
+        ),
+        streets: Path | None = typer.Option(None, "--streets", help="street lines (optional)"),
+        out: Path | None = typer.Option(None, "--out", help="output GeoJSON of the grids"),
+        seed: int = typer.Option(0, "--seed", help="random seed (same seed, same plan)"),
+        code_prefix: str = typer.Option(
+            "110108000000",
+            "--code-prefix",
+            help="12 digits: 6 district + 3 subdistrict + 3 community",
+        ),
+        households_per_worker: int = typer.Option(
+            100, "--households-per-worker", help="staffing ratio: 1 worker per N households"
+        ),
+        crs: str | None = typer.Option(
+            None, "--crs", help="CRS of input files without one (e.g. gcj02, EPSG:4547)"
+        ),
+        community: str | None = typer.Option(
+            None, "--community", help="database mode: community code (draft plan)"
+        ),
+    ) -> None:
+        """划分网格 Partition an area into level-1 grids of [min, max] households."""
+        if community is not None:
+            _partition_database(
+                community,
+                min_households=min_households,
+                max_households=max_households,
+                seed=seed,
+            )
+            return
+        missing = [
+            name
+            for name, v in (("--area", area), ("--buildings", buildings), ("--out", out))
+            if v is None
+        ]
+        if missing:
+            raise InputError(
+                f"file mode needs {', '.join(missing)} (or --community CODE for database mode)"
+            )
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from geo.partition import PartitionParams, partition
+        from geo.partition.io import read_area, read_layer, write_grids
+
+        params = PartitionParams(
+            min_households=min_households,
+            max_households=max_households,
+            seed=seed,
+            households_per_worker=households_per_worker,
+            code_prefix=code_prefix,
+        )
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("读取 reading", total=1.0)
+            area_geom = read_area(area, crs)
+            bdf = read_layer(buildings, "buildings", crs)
+            sdf = read_layer(streets, "streets", crs) if streets is not None else None
+
+            def progress(frac: float, msg: str) -> None:
+                bar.update(task, completed=frac, description=msg)
+
+            result = partition(area_geom, bdf, sdf, params, progress=progress)
+            bar.update(task, description="写出 writing")
+            write_grids(result.grids, result.summary, out)
+        _print_summary(result.summary, out)

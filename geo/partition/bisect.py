@@ -29,10 +29,37 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 _CANDIDATES = 12  # cut candidates checked for connectivity before falling back
+
+
+def street_angles(streets: np.ndarray | None, peaks: int = 2) -> np.ndarray:
+    """Sweep angles aligned with the dominant street orientations (and their normals).
+
+    A length-weighted histogram of segment bearings (mod 180°, 5° bins) gives the main
+    street directions; sweeping along them and across them yields cut lines parallel to
+    streets, which can then fall exactly between street blocks.
+    """
+    if streets is None or len(streets) == 0:
+        return np.zeros(0)
+    xy, idx = shapely.get_coordinates(streets, return_index=True)
+    same = idx[1:] == idx[:-1]
+    d = (xy[1:] - xy[:-1])[same]
+    if len(d) == 0:
+        return np.zeros(0)
+    ang = np.mod(np.arctan2(d[:, 1], d[:, 0]), np.pi)
+    w = np.hypot(d[:, 0], d[:, 1])
+    bins = np.bincount((ang / np.pi * 36).astype(int) % 36, weights=w, minlength=36)
+    out: list[float] = []
+    for b in np.argsort(-bins, kind="stable")[:peaks]:
+        if bins[b] <= 0:
+            break
+        a = (b + 0.5) * np.pi / 36
+        out.extend([a, a + np.pi / 2])
+    return np.array(out)
 
 
 def feasible_total(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -93,6 +120,7 @@ class Bisector:
         n_directions: int,
         balance_weight: float,
         seed: int,
+        extra_angles: np.ndarray | None = None,
     ) -> None:
         self.hh = households.astype(np.int64)
         self.xy = xy - xy.mean(axis=0) if len(xy) else xy
@@ -102,6 +130,9 @@ class Bisector:
         rng = np.random.default_rng(seed)
         offset = rng.uniform(0.0, np.pi / n_directions)
         ang = offset + np.arange(n_directions) * np.pi / n_directions
+        if extra_angles is not None and len(extra_angles):
+            # Street-aligned sweeps first: their cut lines can run exactly along streets.
+            ang = np.concatenate([np.asarray(extra_angles, dtype=float), ang])
         self.dirs = np.vstack([np.cos(ang), np.sin(ang)])
         self.pos = np.zeros(len(households), dtype=np.int64)
         self.mark = np.zeros(len(households), dtype=bool)

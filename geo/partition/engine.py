@@ -28,7 +28,7 @@ from scipy.sparse.csgraph import connected_components
 
 from geo.crs import WGS84, metric_crs_for_bounds
 from geo.partition.assemble import grid_polygons
-from geo.partition.bisect import Bisector
+from geo.partition.bisect import Bisector, street_angles
 from geo.partition.blocks import building_units, street_blocks
 from geo.partition.codes import grid_codes, sequence_order
 from geo.partition.graph import build_graph
@@ -61,7 +61,9 @@ def _polygon_parts(g: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(parts)
 
 
-def _regions(graph, params: PartitionParams) -> tuple[np.ndarray, set[int], set[int]]:
+def _regions(
+    graph, params: PartitionParams, angles: np.ndarray
+) -> tuple[np.ndarray, set[int], set[int]]:
     """Atom → region labels; plus the region ids that are infeasible by construction."""
     lo, hi = params.min_households, params.max_households
     hh = graph.households
@@ -89,6 +91,7 @@ def _regions(graph, params: PartitionParams) -> tuple[np.ndarray, set[int], set[
         params.n_directions,
         params.balance_weight,
         params.seed,
+        angles,
     )
     eidx_all = np.flatnonzero(em)
     ecomp = comp[graph.eu[eidx_all]]
@@ -167,7 +170,7 @@ def partition(
         params.cell_sample_spacing_m,
     )
     report(0.4, "bisection")
-    labels, single, enclosed = _regions(graph, params)
+    labels, single, enclosed = _regions(graph, params, street_angles(sgeoms))
     report(0.55, "repair")
     frozen = single | enclosed
     labels = Repairer(
