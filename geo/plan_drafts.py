@@ -152,9 +152,10 @@ def save_draft(
         }
         plan_id = conn.execute(
             text(
-                "INSERT INTO grid_plans (area_id, status, params, summary, features, created_by) "
-                "VALUES (:a, 'draft', CAST(:pa AS jsonb), CAST(:s AS jsonb), CAST(:f AS jsonb), "
-                ":by) RETURNING id"
+                "INSERT INTO grid_plans (area_id, status, params, summary, features, "
+                "base_version, created_by) VALUES (:a, 'draft', CAST(:pa AS jsonb), "
+                "CAST(:s AS jsonb), CAST(:f AS jsonb), (SELECT COALESCE(max(version), 0) "
+                "FROM grids WHERE community_id = :a AND retired_at IS NULL), :by) RETURNING id"
             ),
             {
                 "a": area.id,

@@ -25,7 +25,7 @@ LEAFLET_CSS = [
 ]
 DRAW_JS = [("leaflet_draw_js", f"{STATIC}/vendor/leaflet-draw/leaflet.draw.js")]
 DRAW_CSS = [("leaflet_draw_css", f"{STATIC}/vendor/leaflet-draw/leaflet.draw.css")]
-PANEL_WIDTH = "min(380px, 34%)"
+PANEL_WIDTH = 34  # per cent of the page, beside the map
 
 
 def esc(value: Any) -> str:
@@ -72,7 +72,7 @@ def base_map(
         location=[(miny + maxy) / 2, (minx + maxx) / 2],
         zoom_start=15,
         tiles=None,
-        width=f"calc(100% - {PANEL_WIDTH})",
+        width=f"{100 - PANEL_WIDTH}%",
         control_scale=True,
         prefer_canvas=False,
     )
@@ -102,7 +102,7 @@ def add_panel(m: folium.Map, inner_html: str) -> None:
     """The side panel beside the map (title, legend, charts, controls)."""
     m.get_root().html.add_child(
         Element(
-            f'<aside id="gw-panel" class="gw-panel" style="width:{PANEL_WIDTH}">'
+            f'<aside id="gw-panel" class="gw-panel" style="width:{PANEL_WIDTH}%">'
             f"{inner_html}</aside>"
         )
     )

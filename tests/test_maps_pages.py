@@ -1,0 +1,221 @@
+"""Map pages, static assets, vector tiles and editor drafts over HTTP (FastAPI TestClient),
+on the seeded demo city. The browser tests (test_maps_browser.py) check what gets drawn."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.test_maps_data import EVIL_LEADER, EVIL_STEWARD, PATROL_DAY, PHONE, seed_demo
+
+
+def token_for(engine, role: str, areas: tuple[str, ...] = ()) -> str:  # noqa: ANN001
+    from geo.accounts import create_user, issue_token
+
+    with engine.begin() as conn:
+        uid = create_user(conn, f"maps-{role}", "maps-test-password", role, areas)
+        return issue_token(conn, uid)[1]
+
+
+@pytest.fixture()
+def site(db) -> dict[str, Any]:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    demo = seed_demo(db)
+    client = TestClient(create_app(db))
+    demo["client"] = client
+    demo["auth"] = {"Authorization": f"Bearer {token_for(db, 'admin')}"}
+    demo["viewer"] = {"Authorization": f"Bearer {token_for(db, 'viewer')}"}
+    return demo
+
+
+def _external_urls(page: str) -> list[str]:
+    return re.findall(r'(?:src|href)="(https?://[^"]+)"', page)
+
+
+def test_pages_are_html_offline_and_escape_names(site) -> None:  # noqa: ANN001
+    c, h = site["client"], site["auth"]
+    code = site["communities"][0]
+    pages = {
+        "/maps": None,
+        "/maps/grids": "gwGridMap",
+        "/maps/stewards": "gwStewardMap",
+        f"/maps/patrols?date={PATROL_DAY}": "gwPatrolMap",
+        f"/maps/editor?community={code}": "gwEditor",
+    }
+    for url, fn in pages.items():
+        r = c.get(url, headers=h)
+        assert r.status_code == 200, (url, r.text[:300])
+        assert r.headers["content-type"].startswith("text/html")
+        page = r.text
+        assert _external_urls(page) == [], url  # nothing from a CDN: works offline
+        assert PHONE not in page, url
+        # user-supplied names never appear as markup
+        assert "<script>alert(" not in page and "<img src=x" not in page, url
+        if fn:
+            assert f"{fn}(map, DATA)" in page
+            for src in re.findall(r'src="(/maps/static/[^"]+)"', page):
+                assert c.get(src).status_code == 200, src
+    grid_page = c.get("/maps/grids", headers=h).text
+    assert "\\u003cscript\\u003ealert(" in grid_page  # the leader's name is there, as data
+    steward_page = c.get("/maps/stewards", headers=h).text
+    assert "&lt;img src=x onerror=alert(2)&gt;李四" in steward_page  # panel text, escaped
+    assert EVIL_LEADER not in grid_page and EVIL_STEWARD not in steward_page
+
+
+def test_pages_need_sign_in_and_editor_needs_planner(site) -> None:  # noqa: ANN001
+    c = site["client"]
+    code = site["communities"][0]
+    assert c.get("/maps/grids").status_code == 401
+    assert c.get("/maps/grids", headers=site["viewer"]).status_code == 200
+    assert c.get(f"/maps/editor?community={code}", headers=site["viewer"]).status_code == 403
+    assert c.get("/maps/static/vendor/leaflet/leaflet.js").status_code == 200  # public asset
+
+
+def test_bad_page_parameters_are_4xx_json(site) -> None:  # noqa: ANN001
+    c, h = site["client"], site["auth"]
+    for url in (
+        "/maps/grids?min=600&max=500",
+        "/maps/grids?min=-1",
+        "/maps/patrols?date=2026-13-40",
+        "/maps/patrols?person=999999",
+        "/maps/editor?community=999999999999",
+        "/maps/editor?community=abc",
+        "/maps/editor",
+        "/maps/static/../../geo/db.py",
+        "/maps/static/%2e%2e/%2e%2e/geo/db.py",
+        "/maps/static/nope.js",
+    ):
+        r = c.get(url, headers=h)
+        assert 400 <= r.status_code < 500, (url, r.status_code)
+        assert "error" in r.json(), url
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def _tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    n = 2**z
+
+    def lat(yy: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * yy / n))))
+
+    return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
+
+
+@pytest.mark.parametrize(
+    ("layer", "table"),
+    [
+        ("grids", "grids WHERE retired_at IS NULL"),
+        ("buildings", "buildings WHERE true"),
+        ("segments", "street_segments WHERE true"),
+    ],
+)
+def test_tiles_are_mvt_with_the_features_of_the_tile(site, layer: str, table: str) -> None:  # noqa: ANN001
+    import mapbox_vector_tile
+
+    c, h, db = site["client"], site["auth"], site["client"].app.state.engine
+    with db.connect() as conn:
+        lon, lat = conn.execute(
+            text(
+                "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)) c FROM areas) s"
+            )
+        ).one()
+    for z in (13, 16):
+        x, y = _tile_of(lon, lat, z)
+        r = c.get(f"/tiles/{layer}/{z}/{x}/{y}.pbf", headers=h)
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+        tile = mapbox_vector_tile.decode(r.content)
+        minx, miny, maxx, maxy = _tile_bounds(z, x, y)
+        with db.connect() as conn:
+            expected = conn.execute(
+                text(
+                    f"SELECT count(*) FROM {table} AND ST_Intersects(geom, "
+                    "ST_MakeEnvelope(:a, :b, :c, :d, 4326))"
+                ),
+                {"a": minx, "b": miny, "c": maxx, "d": maxy},
+            ).scalar()
+        assert expected > 0
+        got = len(tile[layer]["features"])
+        # The tile also carries features in its 64/4096 buffer, never fewer than inside it.
+        assert expected <= got <= expected * 1.5 + 5, (z, expected, got)
+        if layer == "grids":
+            hh = {
+                f["properties"]["code"]: f["properties"]["households"]
+                for f in tile[layer]["features"]
+            }
+            with db.connect() as conn:
+                truth = dict(conn.execute(text("SELECT code, households FROM grids")).all())
+            assert all(truth[k] == v for k, v in hh.items())
+
+
+def test_empty_tile_and_bad_tile_addresses(site) -> None:  # noqa: ANN001
+    c, h = site["client"], site["auth"]
+    r = c.get("/tiles/grids/10/0/0.pbf", headers=h)  # mid-Pacific: nothing there
+    assert r.status_code == 200 and r.content == b""
+    for url in (
+        "/tiles/parcels/14/1/1.pbf",
+        "/tiles/grids/23/0/0.pbf",
+        "/tiles/grids/-1/0/0.pbf",
+        "/tiles/grids/2/4/0.pbf",
+        "/tiles/grids/2/0/4.pbf",
+        "/tiles/grids/a/0/0.pbf",
+        "/tiles/grids/2/0/1e3.pbf",
+    ):
+        r = c.get(url, headers=h)
+        assert r.status_code == 400, url
+        assert r.json()["error"], url
+    assert c.get("/tiles/grids/10/0/0.pbf").status_code == 401
+
+
+def test_draft_plan_api(site) -> None:  # noqa: ANN001
+    c, h = site["client"], site["auth"]
+    db = c.app.state.engine
+    code = site["communities"][1]
+    from geo.map_data import editor_data
+
+    ed = editor_data(db, code)
+    groups: dict[int, list[int]] = {}
+    for f in ed.buildings["features"]:
+        groups.setdefault(f["properties"]["grid"], []).append(f["id"])
+    body = {
+        "community": code,
+        "min_households": 300,
+        "max_households": 500,
+        "grids": [
+            {"code": ed.grids[i]["code"], "building_ids": ids, "locked": i == 0}
+            for i, ids in sorted(groups.items())
+        ],
+    }
+    r = c.post("/plans/draft", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    with db.connect() as conn:
+        truth = dict(
+            conn.execute(
+                text(
+                    "SELECT code, households FROM grids WHERE community_id = "
+                    "(SELECT id FROM areas WHERE code = :c) AND level = 1"
+                ),
+                {"c": code},
+            ).all()
+        )
+    assert {g["code"]: g["households"] for g in out["grids"]} == truth
+    got = c.get(f"/plans/{out['plan_id']}", headers=h).json()
+    assert got["status"] == "draft" and got["features"]["type"] == "FeatureCollection"
+    assert c.get("/plans/999999", headers=h).status_code == 404
+    bad = dict(body, grids=[{"code": None, "building_ids": [10**6], "locked": False}])
+    assert c.post("/plans/draft", json=bad, headers=h).status_code == 422
+    planner_out = {"Authorization": f"Bearer {token_for(db, 'planner', ('120101',))}"}
+    assert c.post("/plans/draft", json=body, headers=planner_out).status_code == 403
