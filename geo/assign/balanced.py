@@ -41,8 +41,11 @@ class BalanceProblem:
     compact_weight: float  # weight of the spread of a person's items around their mean
     item_xy: np.ndarray  # (n_items, 2) item centroids, metres, for compactness
     unit: float = 1.0  # flow unit (same unit as size)
+    hard_cap_size: np.ndarray | None = None  # loads the fill may reach when nobody has room
     fixed: list[tuple[int, int]] = field(default_factory=list)  # kept (item, person) pairs
     time_limit_s: float = 10.0  # local improvement budget
+    slope_rounds: int = 4  # dynamic slope scaling rounds of the flow (1 = plain convex flow)
+    fixed_charge: float | None = None  # walk-metres a person's first duty costs; None = w × target
     # Called with the items still short after the search: more (item, person, metres) candidates.
     expand: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
     flow_segments: int = 8
@@ -87,23 +90,16 @@ def _spread(xs: list[float], ys: list[float]) -> float:
     return sum(math.hypot(x - mx, y - my) for x, y in zip(xs, ys, strict=True))
 
 
-def _solve_flow(pb: BalanceProblem, base_load: np.ndarray) -> tuple[dict[int, dict[int, int]], str]:
-    """Min-cost flow relaxation; returns item → {person: units of flow}."""
-    n_items = len(pb.size)
-    units = np.maximum(1, np.round(pb.size / pb.unit)).astype(np.int64)
-    active = np.flatnonzero(pb.need > 0)
-    if len(active) == 0:
-        return {}, "nothing to assign"
-    smcf = min_cost_flow.SimpleMinCostFlow()
-    src = 0
-    item_node = 1 + np.arange(n_items)
-    person_node = 1 + n_items + np.arange(pb.n_people)
-    sink = 1 + n_items + pb.n_people
+def _person_segments(
+    pb: BalanceProblem, base_load: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Person → sink arcs: the convex hinge of the load cost from the kept load up to capacity.
 
-    # Person → sink: convex piecewise-linear load cost from the kept load up to the capacity.
+    Returns (person, capacity in units, cost per unit in walk-metres) per segment.
+    """
     size_max = np.zeros(pb.n_people)
     np.maximum.at(size_max, pb.cand_person, pb.size[pb.cand_item])
-    seg_tail, seg_cap, seg_cost = [], [], []
+    tails, caps, costs = [], [], []
     for p in np.unique(pb.cand_person):
         b = float(base_load[p])
         top = max(float(pb.cap_size[p]), b + float(size_max[p]) if b == 0 else b)
@@ -119,53 +115,82 @@ def _solve_flow(pb: BalanceProblem, base_load: np.ndarray) -> tuple[dict[int, di
             g = flow_load_cost(hi, pb.target, pb.balance_weight) - flow_load_cost(
                 lo, pb.target, pb.balance_weight
             )
-            seg_tail.append(person_node[p])
-            seg_cap.append(cap)
-            seg_cost.append(_SCALE * g / cap)
-    seg_cost_arr = np.round(np.asarray(seg_cost, dtype=float)).astype(np.int64)
-    shift = int(max(0, -seg_cost_arr.min(initial=0)))  # flow is fixed, so a shift is harmless
-    seg_cost_arr += shift
+            tails.append(p)
+            caps.append(cap)
+            costs.append(g / cap)
+    return np.asarray(tails, dtype=np.int64), np.asarray(caps, dtype=np.int64), np.asarray(costs)
 
+
+def _solve_flow(
+    pb: BalanceProblem, base_load: np.ndarray
+) -> tuple[dict[int, dict[int, int]], str, int]:
+    """Min-cost flow relaxation with dynamic slope scaling; returns item → {person: units}.
+
+    Fairness is among stewards, so a person taking up duties has, in effect, a fixed cost (the
+    load cost of an idle person is 0, of a lightly loaded one about ``weight × target``). A
+    fixed charge is not convex, so we use dynamic slope scaling (Kim & Pardalos 1999): solve,
+    then charge each person ``fixed / their previous load`` per metre, and solve again; flow
+    drains from lightly loaded people to well-loaded ones within a few rounds.
+    """
+    n_items = len(pb.size)
+    units = np.maximum(1, np.round(pb.size / pb.unit)).astype(np.int64)
+    active = np.flatnonzero(pb.need > 0)
+    if len(active) == 0:
+        return {}, "nothing to assign", 0
+    src = 0
+    item_node = 1 + np.arange(n_items)
+    person_node = 1 + n_items + np.arange(pb.n_people)
+    sink = 1 + n_items + pb.n_people
     need_units = units * pb.need
-    # Source → item (supply), item → sink (uncovered, constant cost per slot), item → person.
-    smcf.add_arcs_with_capacity_and_unit_cost(
-        np.full(len(active), src), item_node[active], need_units[active], np.zeros(len(active))
-    )
-    unc = np.ceil(_SCALE * pb.uncovered_cost / units[active]).astype(np.int64) + shift
-    smcf.add_arcs_with_capacity_and_unit_cost(
-        item_node[active], np.full(len(active), sink), need_units[active], unc
-    )
-    fixed = set(pb.fixed)
-    ok = np.array(
-        [
-            (int(i), int(p)) not in fixed and pb.need[i] > 0
-            for i, p in zip(pb.cand_item, pb.cand_person, strict=True)
-        ],
-        dtype=bool,
-    )
+    unc = np.ceil(_SCALE * pb.uncovered_cost / units[active]).astype(np.int64)
+    ok = pb.need[pb.cand_item] > 0
+    if pb.fixed:
+        fixed_keys = np.array([i * pb.n_people + p for i, p in pb.fixed], dtype=np.int64)
+        ok &= ~np.isin(pb.cand_item.astype(np.int64) * pb.n_people + pb.cand_person, fixed_keys)
     ci, cp, cc = pb.cand_item[ok], pb.cand_person[ok], pb.cand_cost[ok]
     arc_cost = np.round(_SCALE * cc / units[ci]).astype(np.int64)
-    first_arc = smcf.add_arcs_with_capacity_and_unit_cost(
-        item_node[ci], person_node[cp], units[ci], arc_cost
-    )
-    if len(seg_tail):
-        smcf.add_arcs_with_capacity_and_unit_cost(
-            np.asarray(seg_tail), np.full(len(seg_tail), sink), np.asarray(seg_cap), seg_cost_arr
-        )
+    seg_p, seg_cap, seg_cost = _person_segments(pb, base_load)
     total = int(need_units[active].sum())
     supplies = np.zeros(sink + 1, dtype=np.int64)
-    supplies[src] = total
-    supplies[sink] = -total
-    smcf.set_nodes_supplies(np.arange(sink + 1), supplies)
-    status = smcf.solve()
-    if status != smcf.OPTIMAL:
-        return {}, f"flow status {status}"
-    arcs = np.asarray(first_arc, dtype=np.int64)
-    flows = smcf.flows(arcs)
+    supplies[src], supplies[sink] = total, -total
+    # Per-metre fixed charge; people who already hold kept duties have paid it.
+    fixed_charge = pb.fixed_charge if pb.fixed_charge is not None else pb.balance_weight * pb.target
+    per_m = np.full(pb.n_people, fixed_charge / max(pb.target, 1e-9))
+    per_m[base_load > 0] = 0.0
     out: dict[int, dict[int, int]] = {}
-    for i, p, f in zip(ci[flows > 0], cp[flows > 0], flows[flows > 0], strict=True):
-        out.setdefault(int(i), {})[int(p)] = int(f)
-    return out, "optimal"
+    rounds = 0
+    for _ in range(max(1, pb.slope_rounds)):
+        rounds += 1
+        smcf = min_cost_flow.SimpleMinCostFlow()
+        smcf.add_arcs_with_capacity_and_unit_cost(
+            np.full(len(active), src), item_node[active], need_units[active],
+            np.zeros(len(active), dtype=np.int64),
+        )  # fmt: skip
+        cost = np.round(_SCALE * (seg_cost + per_m[seg_p] * pb.unit)).astype(np.int64)
+        shift = int(max(0, -cost.min(initial=0)))  # total flow is fixed: a shift is harmless
+        smcf.add_arcs_with_capacity_and_unit_cost(
+            item_node[active], np.full(len(active), sink), need_units[active], unc + shift
+        )
+        first = smcf.add_arcs_with_capacity_and_unit_cost(
+            item_node[ci], person_node[cp], units[ci], arc_cost
+        )
+        if len(seg_p):
+            smcf.add_arcs_with_capacity_and_unit_cost(
+                person_node[seg_p], np.full(len(seg_p), sink), seg_cap, cost + shift
+            )
+        smcf.set_nodes_supplies(np.arange(sink + 1), supplies)
+        status = smcf.solve()
+        if status != smcf.OPTIMAL:
+            return {}, f"flow status {status}", rounds
+        flows = smcf.flows(np.asarray(first, dtype=np.int64))
+        load = np.bincount(cp, weights=flows * pb.unit, minlength=pb.n_people)
+        moved = load > 0
+        per_m[moved & (base_load == 0)] = fixed_charge / load[moved & (base_load == 0)]
+        out = {}
+        pos = flows > 0
+        for i, p, f in zip(ci[pos], cp[pos], flows[pos], strict=True):
+            out.setdefault(int(i), {})[int(p)] = int(f)
+    return out, "optimal", rounds
 
 
 class _State:
@@ -191,7 +216,7 @@ class _State:
             self.fixed_holders[i].add(p)
             self._add(i, p)
 
-    def add_candidates(self, items: np.ndarray, persons: np.ndarray, metres: np.ndarray) -> None:
+    def add_candidates(self, items: np.ndarray, persons: np.ndarray, metres: np.ndarray) -> int:
         """Widen the candidate lists of some items (kept sorted nearest first)."""
         touched = set()
         for i, p, c in zip(items, persons, metres, strict=True):
@@ -201,6 +226,7 @@ class _State:
                 touched.add(i)
         for i in touched:
             self.cands[i] = sorted(self.cost[i], key=self.cost[i].__getitem__)
+        return len(touched)
 
     def _add(self, i: int, p: int) -> None:
         self.load[p] += self.size[i]
@@ -319,6 +345,27 @@ def _eject_fill(st: _State, i: int) -> float | None:
     return best
 
 
+def _overflow_fill(st: _State, i: int) -> float | None:
+    """Coverage before fairness: when nobody near has room, exceed the soft load cap (up to the
+    hard cap) at the candidate where that costs least."""
+    pb = st.pb
+    if pb.hard_cap_size is None:
+        return None
+    best, best_q = -1e-6, -1
+    for q in st.cands[i]:
+        if st.holds(i, q) or len(st.items[q]) >= st.cap_count[q]:
+            continue
+        if st.load[q] + st.size[i] > pb.hard_cap_size[q] and st.items[q]:
+            continue
+        d = st.cost[i][q] - pb.uncovered_cost + st.delta_person(q, None, i)
+        if d < best:
+            best, best_q = d, q
+    if best_q < 0:
+        return None
+    st.assign(i, best_q)
+    return best
+
+
 def _improve(st: _State, deadline: float) -> tuple[int, float]:
     """First-improvement local search: fill empty slots, move items, swap items."""
     pb = st.pb
@@ -344,6 +391,8 @@ def _improve(st: _State, deadline: float) -> tuple[int, float]:
                     gain -= best
                     continue
                 d = _eject_fill(st, i)
+                if d is None:
+                    d = _overflow_fill(st, i)
                 if d is None:
                     break
                 gain -= d
@@ -409,14 +458,13 @@ def solve_balanced(pb: BalanceProblem) -> BalanceResult:
     base_load = np.zeros(pb.n_people)
     for i, p in pb.fixed:
         base_load[p] += pb.size[i]
-    flow, status = _solve_flow(pb, base_load)
+    flow, status, rounds = _solve_flow(pb, base_load)
     st = _State(pb)
     _round(st, flow)
     deadline = time.perf_counter() + pb.time_limit_s
     passes, gain = _improve(st, deadline)
     short = np.flatnonzero([len(h) < n for h, n in zip(st.holders, pb.need, strict=True)])
-    if len(short) and pb.expand is not None:
-        st.add_candidates(*pb.expand(short))
+    if len(short) and pb.expand is not None and st.add_candidates(*pb.expand(short)):
         more_passes, more_gain = _improve(st, max(deadline, time.perf_counter() + 1.0))
         passes, gain = passes + more_passes, gain + more_gain
     objective, walk = st.objective()
@@ -425,7 +473,7 @@ def solve_balanced(pb: BalanceProblem) -> BalanceResult:
         pairs=pairs,
         objective=objective,
         walk_m=walk,
-        flow_status=status,
+        flow_status=f"{status} ({rounds} slope-scaling rounds)",
         improve_passes=passes,
         improve_gain=gain,
     )

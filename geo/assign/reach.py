@@ -83,7 +83,7 @@ def compute_reach(
     hx, hy = tr.transform(people["lon"].to_numpy(float), people["lat"].to_numpy(float))
     home_xy = np.column_stack([hx, hy])
     useful = np.flatnonzero(np.isin(wg.component, np.unique(wg.component[flat])))
-    home_node, home_off = snap_homes(wg, home_xy, useful)
+    entry_nodes, entry_m, home_off = snap_homes(wg, home_xy, useful)
     far = home_off > max_home_offset_m
     if far.any():
         ids = people.loc[far, "person_id"].astype(str).tolist()
@@ -91,7 +91,7 @@ def compute_reach(
             f"{int(far.sum())} people live outside the area (more than {max_home_offset_m:.0f} m "
             f"from any walkable line): {show_ids(ids)}"
         )
-    p, i, d = walk_distances(wg, home_node, home_off, flat, offsets, limit_m)
+    p, i, d = walk_distances(wg, entry_nodes, entry_m, flat, offsets, limit_m)
     cent = shapely.centroid(items_m)
     return Reach(
         crs=crs,

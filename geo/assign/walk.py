@@ -33,6 +33,7 @@ class WalkGraph:
     graph: sparse.csr_matrix  # symmetric, weights = segment lengths in metres
     tree: cKDTree  # over all nodes
     component: np.ndarray  # connected-component label per node
+    edges: np.ndarray  # (n_edges, 2) undirected node pairs, each once
 
     @property
     def n_nodes(self) -> int:
@@ -69,7 +70,9 @@ def build_walk_graph(lines_metric: np.ndarray, crs: str) -> WalkGraph:
     weights = np.maximum(ww[first], 1e-6)
     graph = sparse.csr_matrix((weights, (src[first], dst[first])), shape=(n, n))
     _, labels = csgraph.connected_components(graph, directed=False)
-    return WalkGraph(crs=crs, xy=xy, graph=graph, tree=cKDTree(xy), component=labels)
+    s, d = src[first], dst[first]
+    und = np.column_stack([s[s < d], d[s < d]])
+    return WalkGraph(crs=crs, xy=xy, graph=graph, tree=cKDTree(xy), component=labels, edges=und)
 
 
 def item_nodes(wg: WalkGraph, items_metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,22 +90,36 @@ def item_nodes(wg: WalkGraph, items_metric: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def snap_homes(
-    wg: WalkGraph, home_xy: np.ndarray, reachable_nodes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Snap homes to the nearest node among ``reachable_nodes`` (those whose component holds items).
+    wg: WalkGraph, home_xy: np.ndarray, useful_nodes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Snap homes onto the nearest edge whose component holds items; enter it at both ends.
 
-    Snapping only to useful components stops a home beside an isolated footpath from being cut
-    off from every alley. Returns ``(node, offset_m)`` per home.
+    Snapping onto edges, not nodes, matters where edges are long (a 600 m lane with no vertex
+    in between). Only useful components count, so a home beside an isolated footpath is not cut
+    off from every alley. Returns ``(nodes (n, 2), metres to each node (n, 2), offset_m (n,))``:
+    offset = straight walk from home to the edge; metres = offset + along the edge to that end.
     """
-    sub = cKDTree(wg.xy[reachable_nodes])
-    off, j = sub.query(home_xy)
-    return reachable_nodes[j], off
+    useful = np.zeros(wg.n_nodes, dtype=bool)
+    useful[useful_nodes] = True
+    keep = useful[wg.edges[:, 0]]
+    edges = wg.edges[keep]
+    segs = shapely.linestrings(np.stack([wg.xy[edges[:, 0]], wg.xy[edges[:, 1]]], axis=1))
+    tree = shapely.STRtree(segs)
+    pts = shapely.points(home_xy)
+    hit = tree.nearest(pts)
+    seg = segs[hit]
+    offset = shapely.distance(pts, seg)
+    along = shapely.line_locate_point(seg, pts)
+    total = shapely.length(seg)
+    nodes = edges[hit]
+    metres = np.column_stack([offset + along, offset + (total - along)])
+    return nodes, metres, offset
 
 
 def walk_distances(
     wg: WalkGraph,
-    home_nodes: np.ndarray,
-    home_offsets: np.ndarray,
+    entry_nodes: np.ndarray,
+    entry_metres: np.ndarray,
     flat_nodes: np.ndarray,
     offsets: np.ndarray,
     limit_m: float,
@@ -110,9 +127,13 @@ def walk_distances(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Network distance from every home to every item within ``limit_m``, as sparse triples.
 
-    Distance = straight walk from home to its snapped node + shortest path to the nearest node of
-    the item. Returns ``(person_idx, item_idx, metres)``.
+    Distance = walk from home to an end of its snapped edge (``entry_metres``) + shortest path
+    to the nearest node of the item, the better of the two ends. Returns
+    ``(person_idx, item_idx, metres)``.
     """
+    n_homes = len(entry_nodes)
+    home_nodes = entry_nodes.reshape(-1)
+    home_offsets = entry_metres.reshape(-1)
     n_items = len(offsets) - 1
     nonempty = np.flatnonzero(np.diff(offsets) > 0)
     starts = offsets[nonempty]
@@ -143,6 +164,13 @@ def walk_distances(
     )
     item = i_idx[pos]
     metres = d_val[pos] + home_offsets[person]
+    person = person // entry_nodes.shape[1]  # two entries per home → the home
     ok = metres <= limit_m
-    assert item.max(initial=-1) < n_items
-    return person[ok], item[ok], metres[ok]
+    person, item, metres = person[ok], item[ok], metres[ok]
+    # Best of the two entries per (home, item).
+    order = np.lexsort((metres, item, person))
+    person, item, metres = person[order], item[order], metres[order]
+    first = np.ones(len(person), dtype=bool)
+    first[1:] = (person[1:] != person[:-1]) | (item[1:] != item[:-1])
+    assert item.max(initial=-1) < n_items and person.max(initial=-1) < n_homes
+    return person[first], item[first], metres[first]

@@ -1,0 +1,306 @@
+"""Benchmark: alley stewards at district scale and on the Haidian extract.
+
+Cases
+- district: ~4,300 alleys and ~3,800 people on the real SparseTaxi Beijing network (2013 OSM,
+  read in place from ../shared/data, never copied). Alleys are the minor OSM ways (residential,
+  service, living_street, unclassified, footway, pedestrian, path, track) cut at vertices into
+  patrol sections of about 300 m (kept when 60–600 m), the 4,300 nearest the old-city centre (a
+  district-sized region); the walking network is every SparseTaxi edge around them (arterials
+  included: they are walkable along their pavements); people live near the alleys (seeded).
+- haidian: alleys of the Tsinghua/Wudaokou OSM extract (split_segments kind 'alley', merged per
+  street, cut into the same sections), 0.8 people per alley living near them (seeded).
+
+Each case compares, in the same run: gridward (min-cost flow + local search), a greedy
+nearest-person baseline (each alley, nearest pair first, to the nearest person with room), and
+the Hungarian minimum-distance one-to-one matching (scipy linear_sum_assignment) as the walking
+distance reference (it ignores fairness and covers at most one alley per person).
+
+Targets (issue 5): < 30 s for the district case; every alley covered when people suffice; load
+spread (max/median alley metres per steward) ≤ 1.5; mean walk ≤ 1.5 × the Hungarian mean.
+
+Run: .venv/bin/python bench/assign.py [--seed 7] [--alleys 4300] [--people 3800] [--no-hungarian]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from geo.assign.baselines import greedy_nearest, hungarian  # noqa: E402
+from geo.assign.reach import compute_reach  # noqa: E402
+from geo.assign.stewards import StewardParams, assign_stewards, steward_summary  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data"
+TAXI = DATA / "mapmatching_sparsetaxi_beijing"
+OSM = DATA / "osm_beijing_haidian" / "tsinghua_wudaokou_2017.osm"
+UTM = "EPSG:32650"
+MINOR = {"residential", "service", "living_street", "unclassified", "footway", "pedestrian",
+         "path", "track"}  # fmt: skip
+NOT_WALKABLE = {"motorway", "motorway_link", "platform", "construction", "proposed"}
+CENTRE = (116.397, 39.913)  # the old city (Dongcheng/Xicheng), where hutongs are
+
+
+def machine_note() -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared "
+        f"with other engineers (load avg {load:.1f}), Python {platform.python_version()}"
+    )
+
+
+def sections(coords: np.ndarray, target_m: float = 300.0, min_m: float = 100.0) -> list[np.ndarray]:
+    """Cut a polyline (metres) at vertices into patrol sections of about ``target_m``.
+
+    Long ways are managed as several alleys (a steward walks a section daily); a remainder
+    shorter than ``min_m`` joins the section before it.
+    """
+    step = np.hypot(*np.diff(coords, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(step)])
+    cuts = [0]
+    for k in range(1, len(coords)):
+        if cum[k] - cum[cuts[-1]] >= target_m:
+            cuts.append(k)
+    if cuts[-1] != len(coords) - 1:
+        if cum[-1] - cum[cuts[-1]] < min_m and len(cuts) > 1:
+            cuts[-1] = len(coords) - 1
+        else:
+            cuts.append(len(coords) - 1)
+    return [coords[a : b + 1] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def _minor_way_paths(vert: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """Vertex-id paths of the minor OSM ways of the SparseTaxi map (their alley candidates)."""
+    d = TAXI / "raw" / "map" / "osm_data"
+    osm2v = dict(zip(vert["osm_node_id"], vert["vertex_id"], strict=True))
+    text = (d / "beijing.highway.txt").read_text(encoding="utf-8")
+    kinds = [ln.split("\t") for ln in text.splitlines()]
+    nodes = [ln.split() for ln in (d / "beijing.waynodes.txt").read_text().splitlines()]
+    out = []
+    for k, ns in zip(kinds, nodes, strict=True):
+        if k[1] not in MINOR:
+            continue
+        vs = [osm2v.get(int(n)) for n in ns]
+        vs = [q for q in vs if q is not None]
+        if len(vs) >= 2:
+            out.append((k[1], np.asarray(vs, dtype=np.int64)))
+    return out
+
+
+def district_case(n_alleys: int, n_people: int, seed: int):
+    """Alleys, network and people on the SparseTaxi Beijing network around the old city.
+
+    Alleys: minor OSM ways (residential, service, footway, …) cut into ~300 m sections, the
+    ``n_alleys`` nearest the old-city centre; network: every walkable edge around them.
+    """
+    vert = pd.read_csv(TAXI / "vertices_wgs84.csv")
+    edges = pd.read_csv(
+        TAXI / "raw" / "map" / "adjacentList.txt", sep=" ", skiprows=1, header=None,
+        names=["u", "v", "km"],
+    )  # fmt: skip
+    a = np.minimum(edges["u"], edges["v"]).to_numpy()
+    b = np.maximum(edges["u"], edges["v"]).to_numpy()
+    uv = np.unique(np.column_stack([a, b]), axis=0)
+    uv = uv[uv[:, 0] != uv[:, 1]]
+    lon, lat = vert["lon"].to_numpy(), vert["lat"].to_numpy()
+    tr = Transformer.from_crs("EPSG:4326", UTM, always_xy=True)
+    to_wgs = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
+    x, y = tr.transform(lon, lat)
+    xy = np.column_stack([x, y])
+    cx, cy = tr.transform(*CENTRE)
+    pieces: list[np.ndarray] = []
+    for _kind, path in _minor_way_paths(vert):
+        pts = xy[path]
+        if np.hypot(pts[:, 0].mean() - cx, pts[:, 1].mean() - cy) > 15_000:
+            continue
+        for sec in sections(pts):
+            pieces.append(sec)
+    geoms = np.array([shapely.LineString(p) for p in pieces], dtype=object)
+    length = shapely.length(geoms)
+    cent = shapely.get_coordinates(shapely.centroid(geoms))
+    order = np.argsort(np.hypot(cent[:, 0] - cx, cent[:, 1] - cy))
+    # Drop stubs, and single undivided edges too long to be a lane (no vertex to cut at).
+    chosen = [i for i in order if 60 <= length[i] <= 600][:n_alleys]
+
+    def wgs(g):
+        return shapely.transform(g, lambda c: np.column_stack(to_wgs.transform(c[:, 0], c[:, 1])))
+
+    alleys = gpd.GeoDataFrame(
+        {"alley_id": [f"A{i:05d}" for i in range(len(chosen))]},
+        geometry=wgs(geoms[chosen]),
+        crs="EPSG:4326",
+    )
+    bx = alleys.total_bounds
+    pad = 0.01
+    near = (lon > bx[0] - pad) & (lon < bx[2] + pad) & (lat > bx[1] - pad) & (lat < bx[3] + pad)
+    nm = near[uv[:, 0]] & near[uv[:, 1]]
+    u, v = uv[nm, 0], uv[nm, 1]
+    network = gpd.GeoDataFrame(
+        geometry=wgs(shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))), crs="EPSG:4326"
+    )
+    # People live near the alleys: a random point of a random alley, a few metres off the lane.
+    rng = np.random.default_rng(seed)
+    pick = geoms[np.array(chosen)[rng.integers(0, len(chosen), n_people)]]
+    homes = shapely.get_coordinates(
+        shapely.line_interpolate_point(pick, rng.random(n_people), normalized=True)
+    ) + rng.normal(0, 15, (n_people, 2))
+    hl, ht = to_wgs.transform(homes[:, 0], homes[:, 1])
+    people = pd.DataFrame(
+        {"person_id": [f"P{i:05d}" for i in range(n_people)], "lon": hl, "lat": ht}
+    )
+    return alleys, network, people
+
+
+def haidian_case(seed: int):
+    """Alleys of the Haidian extract: kind 'alley' segments merged per street, in sections."""
+    from geo.network import split_segments
+    from geo.osm import read_osm
+
+    segs = split_segments(read_osm(OSM).ways)
+    alley_segs = segs[segs["kind"] == "alley"].to_crs(UTM)
+    merged = alley_segs[["street_key", "geometry"]].dissolve(by="street_key")
+    parts = shapely.get_parts(shapely.line_merge(merged.geometry.to_numpy()))
+    pieces = [sec for part in parts for sec in sections(shapely.get_coordinates(part))]
+    geoms = np.array([shapely.LineString(p) for p in pieces], dtype=object)
+    glen = shapely.length(geoms)
+    geoms = geoms[(glen >= 60) & (glen <= 600)]
+    alleys = gpd.GeoDataFrame(
+        {"alley_id": [f"H{i:04d}" for i in range(len(geoms))]}, geometry=geoms, crs=UTM
+    ).to_crs("EPSG:4326")
+    rng = np.random.default_rng(seed)
+    n = int(len(alleys) * 0.8)
+    lines = geoms[rng.integers(0, len(geoms), n)]
+    pts = shapely.get_coordinates(
+        shapely.line_interpolate_point(lines, rng.random(n), normalized=True)
+    )
+    pts = pts + rng.normal(0, 15, pts.shape)
+    hl, ht = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True).transform(pts[:, 0], pts[:, 1])
+    people = pd.DataFrame({"person_id": [f"R{i:04d}" for i in range(n)], "lon": hl, "lat": ht})
+    return alleys, segs[["geometry"]], people
+
+
+def _pairs_frame(pairs, reach, alley_ids, person_ids) -> pd.DataFrame:
+    ai = np.array([i for i, _ in pairs], dtype=np.int64)
+    pi = np.array([p for _, p in pairs], dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "alley_id": [alley_ids[i] for i in ai],
+            "person_id": [person_ids[p] for p in pi],
+            "walk_m": reach.lookup(ai, pi) if len(ai) else [],
+        }
+    )
+
+
+def run_case(name, alleys, network, people, params, do_hungarian=True) -> bool:
+    print(f"\n== {name}: {len(alleys)} alleys, {len(people)} people, "
+          f"{len(network)} network lines ==")  # fmt: skip
+    t = time.perf_counter()
+    ours = assign_stewards(alleys, people, params, network=network)
+    t_ours = time.perf_counter() - t
+    s = ours.summary
+    t = time.perf_counter()
+    reach = compute_reach(alleys, people, network, params.max_walk_m, params.max_home_offset_m, "a")
+    t_reach = time.perf_counter() - t
+    alley_ids, person_ids = alleys["alley_id"].tolist(), people["person_id"].tolist()
+    t = time.perf_counter()
+    g_pairs = greedy_nearest(reach, s["capacity_m"], params.max_alleys_per_person)
+    t_greedy = time.perf_counter() - t + t_reach
+    g = steward_summary(
+        _pairs_frame(g_pairs, reach, alley_ids, person_ids), reach.item_length_m, alley_ids,
+        len(people),
+    )  # fmt: skip
+    rows = [
+        ("gridward flow+local search", s, t_ours),
+        ("greedy nearest person", g, t_greedy),
+    ]
+    h_mean = float("nan")
+    if do_hungarian:
+        t = time.perf_counter()
+        h_pairs, h_mean = hungarian(reach)
+        t_h = time.perf_counter() - t + t_reach
+        h = steward_summary(
+            _pairs_frame(h_pairs, reach, alley_ids, person_ids), reach.item_length_m, alley_ids,
+            len(people),
+        )  # fmt: skip
+        rows.append(("Hungarian one-to-one (reference)", h, t_h))
+    head = f"{'method':34s} {'time s':>7s} {'coverage':>9s} {'stewards':>8s} {'spread':>7s} "
+    head += f"{'max m':>7s} {'median m':>8s} {'mean walk m':>11s}"
+    print(head)
+    for label, r, secs in rows:
+        print(
+            f"{label:34s} {secs:7.2f} {r['coverage']:9.2%} {r['stewards']:8d} "
+            f"{r['load_spread']:7.3f} {r['load_max_m']:7.0f} {r['load_median_m']:8.0f} "
+            f"{r['mean_walk_m']:11.1f}"
+        )
+    reachable = int(len(np.unique(reach.item)))
+    loads = (
+        ours.assignments.assign(
+            m=ours.assignments["alley_id"].map(
+                dict(zip(alley_ids, reach.item_length_m, strict=True))
+            )
+        )
+        .groupby("person_id")["m"]
+        .agg(["sum", "size"])
+    )
+    over = int(((loads["sum"] > s["capacity_m"] + 1e-6) & (loads["size"] > 1)).sum())
+    print(
+        f"stewards above the soft capacity (to cover alleys nobody else can take): {over}; "
+        f"stewards at the {params.max_alleys_per_person}-alley limit: "
+        f"{int((loads['size'] >= params.max_alleys_per_person).sum())}"
+    )
+    print(
+        f"alleys reachable by someone within {params.max_walk_m:.0f} m: {reachable}; "
+        f"uncovered by gridward: {len(ours.uncovered)}; target load {s['target_m']} m, "
+        f"capacity {s['capacity_m']} m; objective {s['objective']}; "
+        f"local-search passes {s['improve_passes']}"
+    )
+    ratio = s["mean_walk_m"] / h_mean if do_hungarian else float("nan")
+    checks = {
+        "every reachable alley covered": s["covered"] >= reachable,
+        "load spread ≤ 1.5": s["load_spread"] <= 1.5,
+    }
+    if do_hungarian:
+        checks[f"mean walk ≤ 1.5 × Hungarian ({ratio:.2f}×)"] = ratio <= 1.5
+    if name.startswith("district"):
+        checks["runtime < 30 s"] = t_ours < 30
+    for label, ok in checks.items():
+        print(f"  [{'PASS' if ok else 'FAIL'}] {label}")
+    return all(checks.values())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--alleys", type=int, default=4300)
+    ap.add_argument("--people", type=int, default=3800)
+    ap.add_argument("--no-hungarian", action="store_true")
+    args = ap.parse_args()
+    print(machine_note())
+    if not TAXI.is_dir():
+        sys.exit(f"missing {TAXI}")
+    params = StewardParams()
+    print(f"params: {params}")
+    t = time.perf_counter()
+    alleys, network, people = district_case(args.alleys, args.people, args.seed)
+    print(f"district case built in {time.perf_counter() - t:.1f} s (not timed below)")
+    ok = run_case("district (SparseTaxi Beijing)", alleys, network, people, params,
+                  not args.no_hungarian)  # fmt: skip
+    alleys, network, people = haidian_case(args.seed)
+    ok &= run_case("haidian (Tsinghua/Wudaokou OSM)", alleys, network, people, params, True)
+    print("\nALL TARGETS MET" if ok else "\nSOME TARGETS MISSED")
+
+
+if __name__ == "__main__":
+    main()
