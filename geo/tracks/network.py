@@ -31,8 +31,14 @@ class RouteRows:
     """Bounded Dijkstra rows computed on demand for sources missing from the table."""
 
     row_of: dict[int, int]
-    dist: np.ndarray  # (rows, n_nodes)
-    pred: np.ndarray  # (rows, n_nodes), -9999 where none
+    dist: np.ndarray  # (rows, n_local + 1): last column is +inf for nodes outside
+    pred: np.ndarray  # (rows, n_local), full node ids, -9999 where none
+    local: np.ndarray  # full node id -> local column (-1: outside the subgraph)
+    nodes: np.ndarray  # local column -> full node id
+
+    def lookup(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        r = np.fromiter((self.row_of[int(s)] for s in src), dtype=np.int64, count=len(src))
+        return self.dist[r, self.local[dst]]
 
 
 class WalkNetwork:
@@ -50,6 +56,8 @@ class WalkNetwork:
         self.n_nodes = 0
         self.node_xy = np.empty((0, 2))
         self.ubodt_delta_m = 0.0
+        self.oneway = np.empty(0, dtype=bool)
+        self.cost_factor = np.empty(0)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -59,9 +67,15 @@ class WalkNetwork:
         edge_id_col: str = "edge_id",
         snap_m: float = 0.5,
         ubodt_delta_m: float = 400.0,
+        oneway_col: str | None = None,
+        cost_factor_col: str | None = None,
     ) -> WalkNetwork:
         """Build from LineString segments (split at intersections) with a unique id column.
 
+        ``oneway_col`` (optional, bool) marks edges passable only in their drawn direction
+        (vehicles; walkers ignore one-way rules, so patrol matching leaves it unset).
+        ``cost_factor_col`` (optional, ≥ 1) multiplies an edge's length in route costs, so
+        routes prefer main roads (vehicles); patrol matching leaves it unset.
         Endpoints closer than ``snap_m`` become one node. ``ubodt_delta_m`` bounds the
         precomputed shortest-path table (0 disables it; everything then goes through the
         per-piece fallback, which suits large networks matched with few tracks).
@@ -101,6 +115,18 @@ class WalkNetwork:
         x, y = net._to_metric.transform(coords[:, 0], coords[:, 1])
         xy = np.column_stack([x, y])
         net.geoms_m = shapely.linestrings(xy, indices=line_idx)
+        if oneway_col is not None:
+            if oneway_col not in segments.columns:
+                raise InputError(f"network has no '{oneway_col}' column")
+            net.oneway = segments[oneway_col].fillna(False).astype(bool).to_numpy()
+        else:
+            net.oneway = np.zeros(len(geoms), dtype=bool)
+        net.cost_factor = np.ones(len(geoms))
+        if cost_factor_col is not None:
+            f = segments[cost_factor_col].astype(float).fillna(1.0).to_numpy()
+            if (f <= 0).any() or not np.isfinite(f).all():
+                raise InputError(f"'{cost_factor_col}' must be positive numbers")
+            net.cost_factor = f
         net._build(xy, line_idx, len(geoms), snap_m)
         net.build_ubodt(ubodt_delta_m)
         return net
@@ -152,25 +178,24 @@ class WalkNetwork:
         np.add.at(node_xy, label, ends_xy)
         node_xy /= np.bincount(label, minlength=self.n_nodes)[:, None]
         self.node_xy = node_xy
-        # graph: shortest edge between each node pair, symmetric
+        # graph: shortest edge for each directed node pair (both ways unless one-way)
         ok = self.u != self.v
-        a = np.minimum(self.u[ok], self.v[ok])
-        b = np.maximum(self.u[ok], self.v[ok])
-        w = self.length[ok]
         eidx = np.flatnonzero(ok)
-        order = np.lexsort((w, b, a))
-        a, b, w, eidx = a[order], b[order], w[order], eidx[order]
-        first = np.ones(len(a), dtype=bool)
-        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-        a, b, w, eidx = a[first], b[first], np.maximum(w[first], 1e-6), eidx[first]
+        two = eidx[~self.oneway[eidx]]
+        src = np.concatenate([self.u[eidx], self.v[two]])
+        dst = np.concatenate([self.v[eidx], self.u[two]])
+        e_all = np.concatenate([eidx, two])
+        w = self.length[e_all] * self.cost_factor[e_all]
+        order = np.lexsort((w, dst, src))
+        src, dst, w, e_all = src[order], dst[order], w[order], e_all[order]
+        first = np.ones(len(src), dtype=bool)
+        first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+        src, dst, w, e_all = src[first], dst[first], np.maximum(w[first], 1e-6), e_all[first]
         self.pair_edge: dict[tuple[int, int], int] = dict(
-            zip(zip(a.tolist(), b.tolist(), strict=True), eidx.tolist(), strict=True)
+            zip(zip(src.tolist(), dst.tolist(), strict=True), e_all.tolist(), strict=True)
         )
         n = self.n_nodes
-        self.graph = csr_matrix(
-            (np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))),
-            shape=(n, n),
-        )
+        self.graph = csr_matrix((w, (src, dst)), shape=(n, n))
 
     def build_ubodt(self, delta_m: float, batch_cells: int = 4_000_000) -> None:
         """Precompute all node pairs within ``delta_m`` along the network (sorted keys)."""
@@ -266,20 +291,27 @@ class WalkNetwork:
         return d, found | same
 
     def bounded_rows(self, sources: np.ndarray, limit: float, rows: RouteRows | None) -> RouteRows:
-        """Add bounded Dijkstra rows for ``sources`` not yet in ``rows``."""
-        have = rows.row_of if rows is not None else {}
-        new = np.array(sorted({int(s) for s in sources} - set(have)), dtype=np.int64)
-        if len(new) == 0 and rows is not None:
-            return rows
+        """Bounded Dijkstra rows for ``sources`` (one batch per track piece).
+
+        Runs on the subgraph of nodes within ``limit`` (straight line) of the sources' bounding
+        box: a route within the limit cannot leave it, and a city-size graph would otherwise make
+        every row cost O(all nodes).
+        """
+        src = np.unique(np.asarray(sources, dtype=np.int64))
+        lo = self.node_xy[src].min(axis=0) - limit
+        hi = self.node_xy[src].max(axis=0) + limit
+        inside = np.all((self.node_xy >= lo) & (self.node_xy <= hi), axis=1)
+        nodes = np.flatnonzero(inside)
+        local = np.full(self.n_nodes, -1, dtype=np.int64)
+        local[nodes] = np.arange(len(nodes))
+        sub = self.graph[nodes][:, nodes]
         d, p = dijkstra(
-            self.graph, directed=True, indices=new, limit=limit, return_predecessors=True
+            sub, directed=True, indices=local[src], limit=limit, return_predecessors=True
         )
-        if rows is None:
-            return RouteRows({int(s): i for i, s in enumerate(new)}, d, p)
-        base = len(rows.row_of)
-        row_of = dict(rows.row_of)
-        row_of.update({int(s): base + i for i, s in enumerate(new)})
-        return RouteRows(row_of, np.vstack([rows.dist, d]), np.vstack([rows.pred, p]))
+        # back to full node numbering; one extra column (index -1) holds "outside" = inf
+        d = np.hstack([d, np.full((len(src), 1), np.inf)])
+        pred = np.where(p >= 0, nodes[np.maximum(p, 0)], -9999)
+        return RouteRows({int(s): i for i, s in enumerate(src)}, d, pred, local, nodes)
 
     def path_nodes(self, s: int, t: int, rows: RouteRows | None) -> list[int]:
         """Nodes of the shortest path s→t (inclusive), from the table or the fallback rows."""
@@ -301,14 +333,16 @@ class WalkNetwork:
         pr = rows.pred[rows.row_of[s]]
         cur = t
         while cur != s:
-            cur = int(pr[cur])
+            loc = int(rows.local[cur])
+            cur = int(pr[loc]) if loc >= 0 else -1
             if cur < 0:
                 return [s, t]
             out.append(cur)
         return out[::-1]
 
     def edge_between(self, a: int, b: int) -> int:
-        return self.pair_edge[(a, b) if a < b else (b, a)]
+        """The (shortest) edge that leads from node a to node b."""
+        return self.pair_edge[(a, b)]
 
     def summary(self) -> dict[str, Any]:
         return {

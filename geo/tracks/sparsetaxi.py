@@ -1,7 +1,7 @@
 """Reader for the SparseTaxi map-matching benchmark (Li et al., SIGSPATIAL 2013), read in place.
 
 Used by tests and bench/match.py only; the data must never be copied into the repository.
-The network is undirected here (walk matching ignores one-way rules); an edge's id is
+Pairs listed in one direction only are one-way (column ``oneway``); an edge's id is
 ``"<min vertex>-<max vertex>"`` so a ground-truth vertex path maps to edge ids directly.
 """
 
@@ -20,6 +20,45 @@ def edge_key(a: int, b: int) -> str:
     return f"{min(a, b)}-{max(a, b)}"
 
 
+# Route cost per metre relative to main roads: a taxi prefers arterials, so between fixes a
+# minute apart the shortest *distance* is often a side street it did not take.
+ROAD_COST = {
+    "motorway": 1.0,
+    "motorway_link": 1.1,
+    "trunk": 1.0,
+    "trunk_link": 1.1,
+    "primary": 1.0,
+    "primary_link": 1.1,
+    "secondary": 1.05,
+    "secondary_link": 1.1,
+    "tertiary": 1.15,
+    "tertiary_link": 1.2,
+    "residential": 1.3,
+    "unclassified": 1.3,
+    "living_street": 1.5,
+    "service": 1.5,
+    "unknown": 1.0,
+}
+
+
+def edge_highway(folder: Path) -> dict[str, str]:
+    """Highway class of each vertex pair, from the benchmark's OSM way tables."""
+    vm = pd.read_csv(
+        folder / "raw/map/vertexMap.txt", sep=r"\s+", header=None, usecols=[0, 1], dtype=np.int64
+    )
+    vid = dict(zip(vm[1].tolist(), vm[0].tolist(), strict=True))
+    osm = folder / "raw/map/osm_data"
+    kinds = [ln.split("\t")[1] for ln in (osm / "beijing.highway.txt").read_text().splitlines()]
+    out: dict[str, str] = {}
+    lines = (osm / "beijing.waynodes.txt").read_text().splitlines()
+    for kind, ln in zip(kinds, lines, strict=False):
+        ids = [vid.get(int(x)) for x in ln.split()]
+        for p, q in zip(ids[:-1], ids[1:], strict=False):
+            if p is not None and q is not None and p != q:
+                out.setdefault(edge_key(p, q), kind)
+    return out
+
+
 def load_network(folder: Path, bbox: tuple[float, float, float, float] | None = None):
     """Segments (edge_id, geometry) of the SparseTaxi network, optionally clipped to a bbox."""
     v = pd.read_csv(folder / "vertices_wgs84.csv")
@@ -28,8 +67,18 @@ def load_network(folder: Path, bbox: tuple[float, float, float, float] | None = 
     adj = np.loadtxt(
         folder / "raw/map/adjacentList.txt", skiprows=1, usecols=(0, 1), dtype=np.int64
     )
+    adj = adj[adj[:, 0] != adj[:, 1]]
     a, b = np.minimum(adj[:, 0], adj[:, 1]), np.maximum(adj[:, 0], adj[:, 1])
-    pairs = np.unique(np.column_stack([a, b])[a != b], axis=0)
+    und, first, count = np.unique(
+        np.column_stack([a, b]), axis=0, return_index=True, return_counts=True
+    )
+    # A pair listed in one direction only is one-way; draw it in its travel direction.
+    dirs = {(int(p), int(q)) for p, q in adj.tolist()}
+    oneway = np.array([not ((p, q) in dirs and (q, p) in dirs) for p, q in und.tolist()])
+    pairs = np.array(
+        [(p, q) if (p, q) in dirs else (q, p) for p, q in und.tolist()], dtype=np.int64
+    ).reshape(-1, 2)
+    del first, count
     x0, y0 = lon.loc[pairs[:, 0]].to_numpy(), lat.loc[pairs[:, 0]].to_numpy()
     x1, y1 = lon.loc[pairs[:, 1]].to_numpy(), lat.loc[pairs[:, 1]].to_numpy()
     if bbox is not None:
@@ -41,10 +90,18 @@ def load_network(folder: Path, bbox: tuple[float, float, float, float] | None = 
             & (np.maximum(y0, y1) >= miny)
         )
         pairs, x0, y0, x1, y1 = pairs[inside], x0[inside], y0[inside], x1[inside], y1[inside]
+        oneway = oneway[inside]
     coords = np.stack([np.column_stack([x0, y0]), np.column_stack([x1, y1])], axis=1)
     geoms = shapely.linestrings(coords)
-    ids = [f"{p}-{q}" for p, q in pairs.tolist()]
-    return gpd.GeoDataFrame({"edge_id": ids}, geometry=geoms, crs="EPSG:4326")
+    ids = [edge_key(p, q) for p, q in pairs.tolist()]
+    hw = edge_highway(folder)
+    kind = [hw.get(e, "unknown") for e in ids]
+    cost = [ROAD_COST.get(k, 1.4) for k in kind]
+    return gpd.GeoDataFrame(
+        {"edge_id": ids, "oneway": oneway, "highway": kind, "cost_factor": cost},
+        geometry=geoms,
+        crs="EPSG:4326",
+    )
 
 
 def load_pairs(folder: Path) -> list[dict]:
