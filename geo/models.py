@@ -234,14 +234,20 @@ class Person(Base):
     external_id: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
     phone: Mapped[str | None] = mapped_column(Text)
-    roles: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
+    roles: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), nullable=False, default=list, server_default=text("'{}'::text[]")
+    )
     home: Mapped[Any] = mapped_column(_geom("POINT"), nullable=True)
     home_building_id: Mapped[int | None] = mapped_column(
         ForeignKey("buildings.id", ondelete="SET NULL")
     )
     capacity: Mapped[float | None] = mapped_column(Float)
-    part_time: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    part_time: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
+    active: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=text("true")
+    )
     area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = _now()
 
@@ -333,6 +339,8 @@ class PatrolVisit(Base):
         ),
         UniqueConstraint("track_id", "segment_id", "day", name="uq_patrol_visits"),
         Index("ix_patrol_visits_day_segment", "day", "segment_id"),
+        Index("ix_patrol_visits_person_day", "person_id", "day"),
+        Index("ix_patrol_visits_track", "track_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -347,6 +355,10 @@ class PatrolVisit(Base):
     covered_fraction: Mapped[float] = mapped_column(Float, nullable=False)
     first_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # walked stretches as [[start_fraction, end_fraction], ...] along the segment
+    intervals: Mapped[list] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb"), default=list
+    )
 
 
 class Job(Base):

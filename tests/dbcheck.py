@@ -11,7 +11,8 @@ def fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
 
     out: dict[str, tuple[int, str]] = {}
     with engine.connect() as conn:
-        for table in (t.name for t in metadata.sorted_tables):
+        # api_tokens changes on every signed request (last_used_at): not data a request writes
+        for table in (t.name for t in metadata.sorted_tables if t.name != "api_tokens"):
             row = conn.execute(
                 text(
                     f"SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t.id)), '') "

@@ -1,0 +1,186 @@
+"""Patrol tracks (issue 4): upload one or many files, read them back, re-match.
+
+POST /tracks takes ``multipart/form-data`` with one or more ``file`` fields (or one raw GPX /
+GeoJSON / CSV body) plus ``crs`` (wgs84 | gcj02 | bd09), ``person_id`` and ``mode`` (walk | bike).
+The size limit holds while the body streams in (413). Each file is stored on its own: a bad file
+gets its own error and does not stop the others; when every file is bad the answer is 422.
+The same bytes uploaded again return the same track (200, ``created: false``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from api.auth import Principal, allow, person_for
+from api.deps import get_engine
+from api.limits import BodyTooLarge, default_limit, read_limited, stream_limited
+from geo.errors import GridwardError, NotFoundError
+from geo.track_store import mark_failed, match_stored_track, store_track
+
+log = logging.getLogger("gridward.tracks")
+router = APIRouter(tags=["tracks"])
+
+MAX_FILES = 50
+RAW_TYPES = {
+    "application/gpx+xml": "upload.gpx",
+    "application/xml": "upload.gpx",
+    "text/xml": "upload.gpx",
+    "application/geo+json": "upload.geojson",
+    "application/json": "upload.geojson",
+    "text/csv": "upload.csv",
+}
+
+
+async def _files(request: Request, limit: int) -> tuple[list[tuple[str | None, bytes]], dict]:
+    ctype = request.headers.get("content-type", "")
+    main = ctype.split(";")[0].strip().lower()
+    if main == "multipart/form-data":
+        parser = MultiPartParser(
+            request.headers,
+            stream_limited(request, limit),
+            max_files=MAX_FILES,
+            max_fields=20,
+            max_part_size=64 * 1024,
+        )
+        try:
+            form = await parser.parse()
+        except MultiPartException as exc:
+            raise HTTPException(422, f"malformed multipart form: {exc.message}") from None
+        try:
+            files = []
+            for item in form.getlist("file"):
+                if not isinstance(item, UploadFile):
+                    raise HTTPException(422, "form field 'file' must carry a file")
+                data = await item.read(limit + 1)
+                if len(data) > limit:
+                    raise BodyTooLarge(limit)
+                files.append((item.filename, data))
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        finally:
+            await form.close()
+        if not files:
+            raise HTTPException(422, "no file: send one or more 'file' fields")
+        return files, fields
+    if main in RAW_TYPES:
+        data = await read_limited(request, limit)
+        name = request.headers.get("x-filename") or RAW_TYPES[main]
+        return [(name, data)], dict(request.query_params)
+    raise HTTPException(
+        415,
+        f"unsupported content type {main or '(none)'!r}: send multipart/form-data with 'file' "
+        "fields, or one file as application/gpx+xml, application/geo+json or text/csv",
+    )
+
+
+@router.post("/tracks", summary="Upload patrol tracks (GPX/GeoJSON/CSV) 上传巡查轨迹")
+async def upload(
+    request: Request,
+    user: Annotated[Principal, Depends(allow("steward", "planner", own_person=True))],
+    engine: Engine = Depends(get_engine),
+) -> JSONResponse:
+    from starlette.concurrency import run_in_threadpool
+
+    files, fields = await _files(request, default_limit())
+    crs = fields.get("crs", "wgs84")
+    mode = fields.get("mode", "walk")
+    if mode not in ("walk", "bike"):
+        raise HTTPException(422, f"mode must be walk or bike, not {mode[:20]!r}")
+    person_id = person_for(user, fields.get("person_id"))
+    results: list[dict[str, Any]] = []
+    for filename, data in files:
+        if not data:
+            results.append({"filename": filename, "error": "the uploaded file is empty"})
+            continue
+        try:
+            stored = await run_in_threadpool(
+                store_track, engine, data, filename, crs, person_id, user.username
+            )
+        except GridwardError as exc:
+            results.append({"filename": filename, "error": exc.message, "status": exc.status_code})
+            continue
+        item: dict[str, Any] = {"filename": filename, **stored.as_dict()}
+        if stored.created:
+            try:
+                item["match"] = await run_in_threadpool(
+                    match_stored_track, engine, stored.track_id, mode
+                )
+                item["status"] = "matched"
+            except GridwardError as exc:  # stored but not matchable: kept, reason recorded
+                await run_in_threadpool(mark_failed, engine, stored.track_id, exc.message)
+                item["status"] = "failed"
+                item["match_error"] = exc.message
+        results.append(item)
+    ok = [r for r in results if "track_id" in r]
+    if not ok:
+        first = results[0]
+        status = int(first.get("status", 422)) if isinstance(first.get("status"), int) else 422
+        message = "; ".join(f"{r['filename'] or 'file'}: {r['error']}" for r in results)
+        return JSONResponse(
+            {"error": message, "status": status, "files": results}, status_code=status
+        )
+    code = 201 if any(r.get("created") for r in ok) else 200
+    return JSONResponse({"files": results}, status_code=code)
+
+
+@router.get("/tracks/{track_id}", summary="A stored track and its matched segments 轨迹")
+def get_track(
+    track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: Annotated[Principal, Depends(allow("viewer", "steward"))],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    with engine.connect() as conn:
+        t = conn.execute(
+            text(
+                "SELECT id, sha256, filename, format, crs, size_bytes, person_id, started_at, "
+                "ended_at, n_points, status, error, uploaded_at, "
+                "ST_AsGeoJSON(ST_MakeLine(ARRAY(SELECT geom FROM track_points p "
+                "  WHERE p.track_id = tracks.id ORDER BY seq)), 7) AS line "
+                "FROM tracks WHERE id = :t"
+            ),
+            {"t": track_id},
+        ).first()
+        if t is None:
+            raise NotFoundError(f"track {track_id} does not exist")
+        if user.role == "steward" and t.person_id != user.person_id:
+            raise HTTPException(403, "stewards may read only their own tracks")
+        visits = conn.execute(
+            text(
+                "SELECT segment_id, day, covered_fraction, first_time, last_time "
+                "FROM patrol_visits WHERE track_id = :t ORDER BY first_time"
+            ),
+            {"t": track_id},
+        ).all()
+    import json
+
+    return {
+        "track_id": t.id,
+        "sha256": t.sha256,
+        "filename": t.filename,
+        "format": t.format,
+        "crs": t.crs,
+        "size_bytes": t.size_bytes,
+        "person_id": t.person_id,
+        "started_at": t.started_at.isoformat() if t.started_at else None,
+        "ended_at": t.ended_at.isoformat() if t.ended_at else None,
+        "n_points": t.n_points,
+        "status": t.status,
+        "error": t.error,
+        "geometry": json.loads(t.line) if t.line else None,
+        "visits": [
+            {
+                "segment_id": v.segment_id,
+                "day": v.day.isoformat(),
+                "covered_fraction": round(v.covered_fraction, 4),
+                "first_time": v.first_time.isoformat() if v.first_time else None,
+                "last_time": v.last_time.isoformat() if v.last_time else None,
+            }
+            for v in visits
+        ],
+    }

@@ -1,0 +1,278 @@
+"""Patrol tracks in PostGIS: store an upload (raw bytes kept), match it, record patrol visits.
+
+An upload is accepted only when it parses (:func:`geo.tracks.parse.parse_track`); then its raw
+bytes, sha256 and points are written in one transaction. The same bytes uploaded again give the
+same track (the sha256 is unique), so a phone that retries after a lost response never makes a
+duplicate. Matching reads the stored points, cleans them, matches them to the walkable network
+(street segments) and replaces that track's patrol visits, again in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from geo.errors import InputError, NotFoundError
+from geo.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class StoredTrack:
+    """The outcome of one upload."""
+
+    track_id: int
+    sha256: str
+    created: bool
+    n_points: int
+    format: str
+    started_at: str | None
+    ended_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _person_exists(engine: Engine, person_id: int) -> None:
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM people WHERE id = :p"), {"p": person_id}).first()
+    if found is None:
+        raise InputError(f"person {person_id} does not exist")
+
+
+def store_track(
+    engine: Engine,
+    data: bytes,
+    filename: str | None,
+    crs: str = "wgs84",
+    person_id: int | None = None,
+    uploaded_by: str | None = None,
+    settings: Settings | None = None,
+) -> StoredTrack:
+    """Parse and store one uploaded file; idempotent on its bytes."""
+    from geo.tracks.parse import parse_track
+
+    s = settings or get_settings()
+    sha = hashlib.sha256(data).hexdigest()
+    with engine.connect() as conn:
+        existing = conn.execute(
+            text("SELECT id, n_points, format, started_at, ended_at FROM tracks WHERE sha256 = :s"),
+            {"s": sha},
+        ).first()
+    if existing is not None:
+        return StoredTrack(
+            existing.id,
+            sha,
+            False,
+            existing.n_points,
+            existing.format,
+            _iso(existing.started_at),
+            _iso(existing.ended_at),
+        )
+    if person_id is not None:
+        _person_exists(engine, person_id)
+    parsed = parse_track(
+        data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
+    )
+    pts = parsed.points
+    if len(pts) == 0:
+        raise InputError(f"{filename or 'upload'}: no points with times")
+    t0, t1 = pts["time"].min(), pts["time"].max()
+    with engine.begin() as conn:
+        track_id = conn.execute(
+            text(
+                "INSERT INTO tracks (sha256, raw, filename, format, crs, size_bytes, person_id, "
+                "started_at, ended_at, n_points, status, uploaded_by) VALUES (:sha, :raw, :fn, "
+                ":fmt, :crs, :size, :person, :t0, :t1, :n, 'stored', :by) "
+                "ON CONFLICT (sha256) DO NOTHING RETURNING id"
+            ),
+            {
+                "sha": sha,
+                "raw": data,
+                "fn": (filename or "")[:255] or None,
+                "fmt": parsed.format,
+                "crs": str(crs)[:16],
+                "size": len(data),
+                "person": person_id,
+                "t0": t0.to_pydatetime(),
+                "t1": t1.to_pydatetime(),
+                "n": len(pts),
+                "by": uploaded_by,
+            },
+        ).scalar()
+        if track_id is None:  # a concurrent upload of the same bytes won the race
+            row = conn.execute(text("SELECT id FROM tracks WHERE sha256 = :s"), {"s": sha}).one()
+            return StoredTrack(row.id, sha, False, len(pts), parsed.format, _iso(t0), _iso(t1))
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        acc = pts["accuracy"].to_numpy(float) if "accuracy" in pts else np.full(len(pts), np.nan)
+        with (
+            raw.cursor() as cur,
+            cur.copy("COPY track_points (track_id, seq, t, accuracy, geom) FROM STDIN") as cp,
+        ):
+            for i, (lon, lat, t, a) in enumerate(
+                zip(pts["lon"], pts["lat"], pts["time"], acc, strict=True)
+            ):
+                cp.write_row(
+                    (
+                        track_id,
+                        i,
+                        t.to_pydatetime(),
+                        None if np.isnan(a) else float(a),
+                        f"SRID=4326;POINT({lon!r} {lat!r})",
+                    )
+                )
+        conn.execute(
+            text(
+                "INSERT INTO audit_log (actor, action, target_type, target_id, detail) VALUES "
+                "(:a, 'track.upload', 'track', :t, CAST(:d AS jsonb))"
+            ),
+            {
+                "a": uploaded_by,
+                "t": str(track_id),
+                "d": json.dumps({"sha256": sha, "points": len(pts), "person_id": person_id}),
+            },
+        )
+    return StoredTrack(int(track_id), sha, True, len(pts), parsed.format, _iso(t0), _iso(t1))
+
+
+def _iso(t: Any) -> str | None:
+    if t is None or t is pd.NaT:
+        return None
+    return pd.Timestamp(t).isoformat()
+
+
+# --------------------------------------------------------------------------------------------
+# the walkable network, built once per process and rebuilt when the segments change
+# --------------------------------------------------------------------------------------------
+
+_net_lock = threading.Lock()
+_net_cache: dict[str, tuple[str, Any]] = {}
+
+
+def _segments_version(engine: Engine) -> str:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT count(*), coalesce(max(id), 0), coalesce(sum(length_m), 0), "
+                "coalesce(max(created_at)::text, '') FROM street_segments"
+            )
+        ).one()
+    return "|".join(str(v) for v in row)
+
+
+def walk_network(engine: Engine) -> Any:
+    """The matcher's network of every stored segment (edge_id = street_segments.id)."""
+    from geo.tracks.network import WalkNetwork
+
+    key = str(engine.url)
+    version = _segments_version(engine)
+    with _net_lock:
+        cached = _net_cache.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        with engine.connect() as conn:
+            segs = gpd.read_postgis(
+                "SELECT id AS edge_id, geom FROM street_segments ORDER BY id",
+                conn,
+                geom_col="geom",
+                crs="EPSG:4326",
+            )
+        if segs.empty:
+            raise InputError("no street segments stored: import a street network first")
+        net = WalkNetwork.from_segments(segs, edge_id_col="edge_id")
+        _net_cache[key] = (version, net)
+        return net
+
+
+def match_stored_track(engine: Engine, track_id: int, mode: str = "walk") -> dict[str, Any]:
+    """Clean and match a stored track; replace its patrol visits. Returns a summary."""
+    from geo.coverage import local_day
+    from geo.tracks.clean import CleanParams, clean_with_report
+    from geo.tracks.match import MatchParams, match_track
+
+    s = get_settings()
+    with engine.connect() as conn:
+        track = conn.execute(
+            text("SELECT id, person_id FROM tracks WHERE id = :t"), {"t": track_id}
+        ).first()
+        if track is None:
+            raise NotFoundError(f"track {track_id} does not exist")
+        pts = pd.read_sql(
+            text(
+                "SELECT seq, t AS time, accuracy, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+                "FROM track_points WHERE track_id = :t ORDER BY seq"
+            ),
+            conn,
+            params={"t": track_id},
+        )
+    pts["time"] = pd.to_datetime(pts["time"], utc=True)
+    pts["accuracy"] = pts["accuracy"].astype(float)
+    pieces, report = clean_with_report(pts, CleanParams(mode=mode))
+    net = walk_network(engine)
+    result = match_track(net, pieces, MatchParams.for_mode(mode))
+    edges = result.edges
+    intervals = result.intervals if result.intervals is not None else pd.DataFrame()
+    rows = []
+    if len(edges):
+        days = local_day(edges["first_time"], s.timezone)
+        by_edge: dict[int, list[list[float]]] = {}
+        for r in intervals.itertuples(index=False):
+            by_edge.setdefault(int(r.edge_id), []).append(
+                [round(float(r.start_fraction), 6), round(float(r.end_fraction), 6)]
+            )
+        for e, day in zip(edges.itertuples(index=False), days, strict=True):
+            rows.append(
+                {
+                    "t": track_id,
+                    "seg": int(e.edge_id),
+                    "p": track.person_id,
+                    "day": day,
+                    "f": float(min(max(e.covered_fraction, 0.0), 1.0)),
+                    "t0": pd.Timestamp(e.first_time).to_pydatetime(),
+                    "t1": pd.Timestamp(e.last_time).to_pydatetime(),
+                    "iv": json.dumps(sorted(by_edge.get(int(e.edge_id), []))),
+                }
+            )
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM patrol_visits WHERE track_id = :t"), {"t": track_id})
+        if rows:
+            conn.execute(
+                text(
+                    "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                    "covered_fraction, first_time, last_time, intervals) VALUES (:t, :seg, :p, "
+                    ":day, :f, :t0, :t1, CAST(:iv AS jsonb)) ON CONFLICT (track_id, segment_id, "
+                    "day) DO UPDATE SET covered_fraction = greatest(patrol_visits.covered_fraction,"
+                    " EXCLUDED.covered_fraction), intervals = patrol_visits.intervals || "
+                    "EXCLUDED.intervals"
+                ),
+                rows,
+            )
+        conn.execute(
+            text("UPDATE tracks SET status = 'matched', error = NULL WHERE id = :t"),
+            {"t": track_id},
+        )
+    return {
+        "track_id": track_id,
+        "points": result.total_points,
+        "matched_points": result.matched_points,
+        "pieces": result.pieces,
+        "segments": len(rows),
+        "cleaning": report.as_dict(),
+    }
+
+
+def mark_failed(engine: Engine, track_id: int, reason: str) -> None:
+    """Record why a stored track could not be matched (it stays stored; nothing is lost)."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE tracks SET status = 'failed', error = :e WHERE id = :t"),
+            {"t": track_id, "e": reason[:500]},
+        )

@@ -1,0 +1,177 @@
+"""Patrol tracks through the API into PostGIS: real files, idempotency, matching, GCJ-02."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from geo.crs import wgs84_to_gcj02
+from geo.importer import import_areas, import_osm
+from geo.track_store import walk_network
+from geo.tracks.simulate import SimParams, simulate_patrol
+from tests.conftest import FIXTURES
+from tests.dbcheck import fingerprint
+
+
+@pytest.fixture()
+def demo(db):
+    import_areas(db, FIXTURES / "communities.geojson", level="community")
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (external_id, name, phone, roles) VALUES "
+                "('S1', '王小巷', '13800001234', ARRAY['alley_steward'])"
+            )
+        )
+    return db
+
+
+def _csv(
+    points: pd.DataFrame, lon: np.ndarray | None = None, lat: np.ndarray | None = None
+) -> bytes:
+    df = pd.DataFrame(
+        {
+            "经度": points["lon"] if lon is None else lon,
+            "纬度": points["lat"] if lat is None else lat,
+            "时间": points["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+    return df.to_csv(index=False).encode("utf-8")
+
+
+def _post(client: TestClient, headers: dict, files: list[tuple[str, bytes]], **fields):
+    return client.post(
+        "/tracks",
+        files=[
+            ("file", (name, io.BytesIO(data), "application/octet-stream")) for name, data in files
+        ],
+        data={k: str(v) for k, v in fields.items()},
+        headers=headers,
+    )
+
+
+def _visits(db, track_id: int) -> dict[int, float]:
+    with db.connect() as conn:
+        return dict(
+            conn.execute(
+                text("SELECT segment_id, covered_fraction FROM patrol_visits WHERE track_id = :t"),
+                {"t": track_id},
+            ).all()
+        )
+
+
+def _length_weighted(matched: dict[int, float], truth: pd.DataFrame, lengths: dict[int, float]):
+    t = dict(zip(truth["edge_id"].astype(int), truth["covered_fraction"], strict=True))
+    inter = sum(min(matched.get(e, 0.0), f) * lengths[e] for e, f in t.items())
+    precision = inter / max(sum(f * lengths[e] for e, f in matched.items()), 1e-9)
+    recall = inter / max(sum(f * lengths[e] for e, f in t.items()), 1e-9)
+    return precision, recall
+
+
+def test_simulated_walk_matches_walked_segments(demo, auth_headers):
+    admin = auth_headers("admin")
+    net = walk_network(demo)
+    rng = np.random.default_rng(7)
+    pts, truth = simulate_patrol(net, rng, SimParams(length_m=1200, noise_m=5, dt_s=3))
+    with demo.connect() as conn:
+        lengths = dict(conn.execute(text("SELECT id, length_m FROM street_segments")).all())
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, admin, [("walk.csv", _csv(pts))], person_id=1)
+        assert r.status_code == 201, r.text
+        item = r.json()["files"][0]
+        assert item["created"] and item["status"] == "matched"
+        precision, recall = _length_weighted(_visits(demo, item["track_id"]), truth, lengths)
+        assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+
+        # the same bytes again: the same track, nothing duplicated
+        before = fingerprint(demo)
+        again = _post(client, admin, [("walk.csv", _csv(pts))], person_id=1)
+        assert again.status_code == 200
+        assert again.json()["files"][0]["track_id"] == item["track_id"]
+        assert not again.json()["files"][0]["created"]
+        assert fingerprint(demo)["tracks"] == before["tracks"]
+
+        # GCJ-02 coordinates of the same walk match the same segments
+        glon, glat = wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())
+        r = _post(client, admin, [("walk_gcj.csv", _csv(pts, glon, glat))], crs="gcj02")
+        gcj = r.json()["files"][0]
+        assert gcj["track_id"] != item["track_id"]
+        a, b = _visits(demo, item["track_id"]), _visits(demo, gcj["track_id"])
+        assert set(a) == set(b)
+        assert all(abs(a[k] - b[k]) < 0.05 for k in a)
+
+        # the raw bytes are kept and the track reads back
+        with demo.connect() as conn:
+            raw = conn.execute(
+                text("SELECT raw FROM tracks WHERE id = :t"), {"t": item["track_id"]}
+            ).scalar()
+        assert bytes(raw) == _csv(pts)
+        got = client.get(f"/tracks/{item['track_id']}", headers=admin).json()
+        assert got["geometry"]["type"] == "LineString" and got["person_id"] == 1
+        assert "13800001234" not in str(got)
+
+
+def test_gap_splits_into_two_pieces(demo, auth_headers):
+    admin = auth_headers("admin")
+    net = walk_network(demo)
+    pts, _ = simulate_patrol(
+        net, np.random.default_rng(3), SimParams(length_m=1500, noise_m=5, stops=0)
+    )
+    half = len(pts) // 2  # the phone lost its fix for 30 minutes in the middle of the walk
+    pts.loc[half:, "time"] = pts.loc[half:, "time"] + pd.Timedelta(minutes=30)
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, admin, [("gap.csv", _csv(pts))])
+        assert r.status_code == 201, r.text
+        assert r.json()["files"][0]["match"]["pieces"] == 2
+
+
+def test_every_gpx_sample_imports_or_gets_a_reason(demo, auth_headers, shared_data):
+    admin = auth_headers("admin")
+    samples = sorted((shared_data / "gpx_samples").rglob("*.gpx"))
+    assert len(samples) == 25
+    outcomes = {}
+    with TestClient(create_app(demo)) as client:
+        for path in samples:
+            before = fingerprint(demo)
+            r = _post(client, admin, [(path.name, path.read_bytes())])
+            body = r.json()
+            if r.status_code in (200, 201):
+                outcomes[path.name] = "stored"
+                assert body["files"][0]["n_points"] > 0
+            else:
+                assert 400 <= r.status_code < 500, (path.name, r.status_code, body)
+                assert body["error"] and path.name in body["error"]
+                assert fingerprint(demo) == before  # nothing half-written
+                outcomes[path.name] = body["error"]
+    assert outcomes["220267559.gpx"] == "stored"
+    assert outcomes["around-visnjan-with-car.gpx"] == "stored"
+    assert "1901" in outcomes["Mojstrovka.gpx"]  # its device clock is wrong: refused, said why
+    truncated = outcomes["250808726_truncated_at_15000_bytes.gpx"]
+    assert truncated != "stored" and ("xml" in truncated.lower() or "truncat" in truncated.lower())
+    assert "time" in outcomes["cerknicko-without-times.gpx"].lower()
+    assert outcomes["gpx_with_garmin_extension.gpx"] != "stored"  # a waypoint only
+
+
+def test_upload_rules(demo, auth_headers):
+    steward = auth_headers("steward", person_id=1)
+    viewer = auth_headers("viewer")
+    net = walk_network(demo)
+    pts, _ = simulate_patrol(net, np.random.default_rng(1), SimParams(length_m=300))
+    with TestClient(create_app(demo)) as client:
+        assert _post(client, viewer, [("a.csv", _csv(pts))]).status_code == 403
+        r = _post(client, steward, [("a.csv", _csv(pts))])
+        assert r.status_code == 201, r.text
+        with demo.connect() as conn:
+            owner = conn.execute(text("SELECT person_id FROM tracks")).scalar()
+        assert owner == 1  # a steward's upload is theirs, whatever they claim
+        r = _post(client, steward, [("b.csv", _csv(pts.iloc[:50]))], person_id=2)
+        assert r.status_code == 403
+        r = client.post("/tracks", content=b"x,y", headers={**steward, "content-type": "image/png"})
+        assert r.status_code == 415 and "content type" in r.json()["error"]
