@@ -78,7 +78,7 @@ def compute_reach(
         lines = np.concatenate([np.asarray(lines, dtype=object), np.asarray(items_m, dtype=object)])
     else:
         lines = np.asarray(items_m, dtype=object)
-    wg = build_walk_graph(lines, crs)
+    wg = build_walk_graph(lines, crs, attach=shapely.get_coordinates(items_m))
     flat, offsets = item_nodes(wg, items_m)
     hx, hy = tr.transform(people["lon"].to_numpy(float), people["lat"].to_numpy(float))
     home_xy = np.column_stack([hx, hy])

@@ -40,8 +40,62 @@ class WalkGraph:
         return int(self.xy.shape[0])
 
 
-def build_walk_graph(lines_metric: np.ndarray, crs: str) -> WalkGraph:
-    """Build the graph from an array of (Multi)LineStrings already in metric ``crs``."""
+def _split_at_points(
+    xy: np.ndarray, u: np.ndarray, v: np.ndarray, points: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Insert ``points`` lying on an edge (within ``tol``) as nodes splitting that edge.
+
+    An alley drawn onto the middle of a street (a T-junction without a shared vertex, common in
+    hand-made files) would otherwise float unconnected. Crossings of two network lines are
+    deliberately not noded: OSM shares nodes at real junctions, and bridges must stay apart.
+    """
+    known = {tuple(k): i for i, k in enumerate(np.round(xy / _MERGE_M).astype(np.int64))}
+    pkeys = np.unique(np.round(points / _MERGE_M).astype(np.int64), axis=0)
+    points = pkeys.astype(float) * _MERGE_M
+    if len(points) == 0 or len(u) == 0:
+        return xy, u, v
+    segs = shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))
+    pi, si = shapely.STRtree(segs).query(shapely.points(points), predicate="dwithin", distance=tol)
+    along = shapely.line_locate_point(segs[si], shapely.points(points[pi]))
+    # Only interior points split an edge; an edge's own ends are already joined.
+    inner = (along > tol) & (along < shapely.length(segs[si]) - tol)
+    pi, si, along = pi[inner], si[inner], along[inner]
+    if len(pi) == 0:
+        return xy, u, v
+    node_of = np.empty(len(points), dtype=np.int64)
+    extra = []
+    for j, k in enumerate(pkeys):
+        got = known.get(tuple(k))
+        if got is None:
+            got = len(xy) + len(extra)
+            extra.append(points[j])
+        node_of[j] = got
+    if extra:
+        xy = np.vstack([xy, np.asarray(extra)])
+    drop = np.zeros(len(u), dtype=bool)
+    add_u: list[int] = []
+    add_v: list[int] = []
+    order = np.lexsort((along, si))
+    pi, si, along = pi[order], si[order], along[order]
+    for s in np.unique(si):
+        m = si == s
+        chain = [int(u[s])] + [int(node_of[p]) for p in pi[m]] + [int(v[s])]
+        add_u.extend(chain[:-1])
+        add_v.extend(chain[1:])
+        drop[s] = True
+    u = np.concatenate([u[~drop], np.asarray(add_u, dtype=u.dtype)])
+    v = np.concatenate([v[~drop], np.asarray(add_v, dtype=v.dtype)])
+    return xy, u, v
+
+
+def build_walk_graph(
+    lines_metric: np.ndarray, crs: str, attach: np.ndarray | None = None, tol: float = 0.5
+) -> WalkGraph:
+    """Build the graph from an array of (Multi)LineStrings already in metric ``crs``.
+
+    ``attach``: points (metres) that must become nodes where they lie on an edge (the vertices of
+    the items), see :func:`_split_at_points`.
+    """
     parts = shapely.get_parts(np.asarray(lines_metric, dtype=object))
     parts = parts[~shapely.is_empty(parts)]
     if len(parts) == 0:
@@ -56,6 +110,8 @@ def build_walk_graph(lines_metric: np.ndarray, crs: str) -> WalkGraph:
     v = inverse[1:][same_part]
     keep = u != v
     u, v = u[keep], v[keep]
+    if attach is not None and len(attach):
+        xy, u, v = _split_at_points(xy, u, v, np.asarray(attach, dtype=float), tol)
     w = np.hypot(*(xy[u] - xy[v]).T)
     # Both directions, then keep the shortest of parallel edges (coo→csr would sum them).
     src = np.concatenate([u, v])

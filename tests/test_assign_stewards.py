@@ -1,0 +1,223 @@
+"""Alley stewards on the real Haidian network: coverage, network walks, incremental, fairness."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyproj import Transformer
+from scipy.spatial import cKDTree
+
+from geo.assign.stewards import StewardParams, assign_stewards
+from geo.errors import InputError
+from tests.test_assign_cases import (
+    UTM,
+    haidian_alleys,
+    haidian_segments,
+    node_graph,
+    people_on_nodes,
+)
+
+TO_WGS = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
+TO_UTM = Transformer.from_crs("EPSG:4326", UTM, always_xy=True)
+
+
+@pytest.fixture(scope="module")
+def case(shared_data):
+    alleys = haidian_alleys(shared_data)
+    network = haidian_segments(shared_data)[["geometry"]]
+    people = people_on_nodes(alleys, int(len(alleys) * 0.8), seed=3)
+    result = assign_stewards(alleys, people, StewardParams(), network=network)
+    return alleys, network, people, result
+
+
+def _independent_walks(shared_data, alleys, people, max_walk):
+    """networkx multi-source shortest paths: alley → every person within max_walk (metres)."""
+    g, key = node_graph(shared_data)
+    coords = np.array(list(key.keys()))
+    ids = np.array(list(key.values()))
+    tree = cKDTree(coords)
+    hx, hy = TO_UTM.transform(people["lon"].to_numpy(), people["lat"].to_numpy())
+    d, j = tree.query(np.column_stack([hx, hy]))
+    assert d.max() < 0.05  # people live on network vertices
+    home_node = ids[j]
+    al = alleys.to_crs(UTM).geometry.to_numpy()
+    walks = {}
+    for aid, line in zip(alleys["alley_id"], al, strict=True):
+        _, k = tree.query(shapely.get_coordinates(line))
+        src = {int(ids[x]) for x in k}
+        dist = nx.multi_source_dijkstra_path_length(g, src, cutoff=max_walk, weight="weight")
+        walks[aid] = {
+            pid: dist[n] for pid, n in zip(people["person_id"], home_node, strict=True) if n in dist
+        }
+    return walks
+
+
+def test_full_coverage_and_network_walks(shared_data, case):
+    alleys, _, people, result = case
+    walks = _independent_walks(shared_data, alleys, people, StewardParams().max_walk_m)
+    reachable = {a for a, w in walks.items() if w}
+    assigned = set(result.assignments["alley_id"])
+    assert reachable - assigned == set()  # every alley someone can walk to is covered
+    assert set(result.uncovered) == set(alleys["alley_id"]) - assigned
+    assert result.summary["coverage"] == pytest.approx(len(assigned) / len(alleys), abs=1e-4)
+    # Reported walks are the shortest network paths, checked against networkx.
+    for a, p, w in result.assignments[["alley_id", "person_id", "walk_m"]].itertuples(index=False):
+        assert w == pytest.approx(walks[a][p], abs=1.0)
+
+
+def test_load_spread_realistic(case):
+    alleys, _, _, result = case
+    s = result.summary
+    length = dict(zip(alleys["alley_id"], alleys.to_crs(UTM).length.to_numpy(), strict=True))
+    loads = result.assignments.groupby("person_id")["alley_id"].apply(
+        lambda ids: sum(length[a] for a in ids)
+    )
+    spread = loads.max() / loads.median()
+    assert spread == pytest.approx(s["load_spread"], rel=1e-3)
+    assert spread <= 1.5
+    assert (
+        result.assignments.groupby("person_id").size().max()
+        <= StewardParams().max_alleys_per_person
+    )
+
+
+def test_uncovered_listed_when_people_do_not_suffice(case):
+    alleys, network, people, _ = case
+    few = people.iloc[:4]
+    params = StewardParams(max_alleys_per_person=2)
+    r = assign_stewards(alleys, few, params, network=network)
+    assert len(r.assignments) <= 8
+    assigned = set(r.assignments["alley_id"])
+    assert set(r.uncovered) == set(alleys["alley_id"]) - assigned
+    assert len(r.uncovered) >= len(alleys) - 8
+    assert r.summary["coverage"] < 0.1
+
+
+def test_person_leaving_moves_only_their_alleys(case):
+    alleys, network, people, result = case
+    a = result.assignments
+    counts = a.groupby("person_id").size()
+    leaver = counts.idxmax()
+    theirs = set(a.loc[a["person_id"] == leaver, "alley_id"])
+    stay = people[people["person_id"] != leaver]
+    r2 = assign_stewards(
+        alleys, stay, StewardParams(), network=network, existing=a[["alley_id", "person_id"]]
+    )
+    before = a[a["person_id"] != leaver].set_index("alley_id")["person_id"]
+    after = r2.assignments.set_index("alley_id")["person_id"]
+    for alley, person in before.items():
+        assert after[alley] == person  # untouched
+    assert theirs <= set(after.index)  # their alleys found new stewards
+    assert leaver not in set(after)
+    # Rebalance may change others.
+    r3 = assign_stewards(alleys, stay, StewardParams(), network=network, existing=a, rebalance=True)
+    assert set(r3.assignments["alley_id"]) >= theirs
+
+
+def _metric_lines(coords_list):
+    out = []
+    for c in coords_list:
+        c = np.asarray(c, dtype=float)
+        x, y = TO_WGS.transform(c[:, 0] + 440_000, c[:, 1] + 4_428_000)
+        out.append(shapely.LineString(np.column_stack([x, y])))
+    return out
+
+
+def _homes(xy):
+    xy = np.asarray(xy, dtype=float)
+    return TO_WGS.transform(xy[:, 0] + 440_000, xy[:, 1] + 4_428_000)
+
+
+def test_network_not_straight_line_across_a_river():
+    # Two banks 100 m apart; the only bridge is 3 km east.
+    network = gpd.GeoDataFrame(
+        geometry=_metric_lines(
+            [[(-3000, 50), (3000, 50)], [(-3000, -50), (3000, -50)], [(3000, 50), (3000, -50)]]
+        ),
+        crs="EPSG:4326",
+    )
+    alleys = gpd.GeoDataFrame(
+        {"alley_id": ["south", "north"]},
+        geometry=_metric_lines([[(0, -50), (100, -50)], [(400, 50), (500, 50)]]),
+        crs="EPSG:4326",
+    )
+    lon, lat = _homes([(0, 60), (500, -60)])
+    people = pd.DataFrame({"person_id": ["N", "S"], "lon": lon, "lat": lat})
+    # Straight-line nearest would send N across the river and S across it too.
+    assert np.hypot(0 - 50, 60 + 50) < np.hypot(0 - 450, 60 - 50)
+    r = assign_stewards(alleys, people, StewardParams(), network=network)
+    got = dict(zip(r.assignments["alley_id"], r.assignments["person_id"], strict=True))
+    assert got == {"south": "S", "north": "N"}
+    # 10 m to the bank street + 400 m along it.
+    assert r.assignments["walk_m"].to_numpy() == pytest.approx([410, 410], abs=1.0)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(2, 6),
+    n_people=st.integers(1, 12),
+    k=st.integers(1, 2),
+    seed=st.integers(0, 10_000),
+)
+def test_invariants_on_random_grids(n, n_people, k, seed):
+    """A street grid of n×n blocks (100 m); every block edge is an alley; random homes."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n + 1):
+        lines.append([(0, i * 100), (n * 100, i * 100)])
+        lines.append([(i * 100, 0), (i * 100, n * 100)])
+    edges = []
+    for i in range(n + 1):
+        for j in range(n):
+            edges.append([(j * 100, i * 100), ((j + 1) * 100, i * 100)])
+            edges.append([(i * 100, j * 100), (i * 100, (j + 1) * 100)])
+    alleys = gpd.GeoDataFrame(
+        {"alley_id": list(range(len(edges)))}, geometry=_metric_lines(edges), crs="EPSG:4326"
+    )
+    lon, lat = _homes(rng.uniform(0, n * 100, (n_people, 2)))
+    people = pd.DataFrame({"person_id": [f"x{i}" for i in range(n_people)], "lon": lon, "lat": lat})
+    params = StewardParams(stewards_per_alley=k, max_alleys_per_person=4, time_limit_s=1)
+    r = assign_stewards(alleys, people, params)
+    a = r.assignments
+    assert not a.duplicated(["alley_id", "person_id"]).any()
+    assert (a.groupby("alley_id").size() <= k).all()
+    assert (a.groupby("person_id").size() <= 4).all()
+    assert (a["walk_m"] <= params.max_walk_m + 1e-6).all()
+    held = a.groupby("alley_id").size().reindex(alleys["alley_id"], fill_value=0)
+    assert set(r.uncovered) == set(held[held < k].index)
+    # Capacity suffices when k people can take every alley within the count limit.
+    if n_people >= k and n_people * 4 >= len(edges) * k * 1.5:
+        assert (held >= 1).all()
+
+
+def test_bad_input(case):
+    alleys, network, people, _ = case
+    dup = pd.concat([alleys.iloc[:3], alleys.iloc[:1]])
+    with pytest.raises(InputError, match="duplicate alley_id.*al0000"):
+        assign_stewards(gpd.GeoDataFrame(dup, crs=alleys.crs), people)
+    with pytest.raises(InputError, match="duplicate person_id.*p0001"):
+        assign_stewards(alleys, pd.concat([people, people.iloc[1:2]]))
+    with pytest.raises(InputError, match="no alleys"):
+        assign_stewards(alleys.iloc[:0], people)
+    with pytest.raises(InputError, match="lacks column.*lat"):
+        assign_stewards(alleys, people.drop(columns=["lat"]))
+    far = people.copy()
+    far.loc[5, ["lon", "lat"]] = [116.5, 40.2]  # 20 km away
+    with pytest.raises(InputError, match="outside the area.*p0005"):
+        assign_stewards(alleys, far, network=network)
+    bad = people.copy()
+    bad.loc[2, "lon"] = np.nan
+    with pytest.raises(InputError, match="invalid home coordinates.*p0002"):
+        assign_stewards(alleys, bad)
+    pts = alleys.copy()
+    pts["geometry"] = shapely.centroid(pts.geometry.to_numpy())
+    with pytest.raises(InputError, match="LineString"):
+        assign_stewards(pts, people)
+    with pytest.raises(InputError, match="stewards per alley"):
+        assign_stewards(alleys, people, StewardParams(stewards_per_alley=0))
