@@ -52,7 +52,7 @@ class MatchParams:
     sigma_max_m: float = 25.0
     beta_m: float = 10.0
     search_radius_m: float = 60.0
-    k: int = 8
+    k: int = 6
     max_route_ratio: float = 1.8
     detour_slack_m: float = 25.0
     detour_slack_sigmas: float = 2.5
@@ -113,29 +113,55 @@ def match_track(
     net: WalkNetwork, pieces: list[pd.DataFrame], params: MatchParams | None = None
 ) -> MatchResult:
     """Match cleaned pieces (columns lon, lat, time) of one track to ``net``."""
+    return match_tracks(net, [pieces], params)[0]
+
+
+def match_tracks(
+    net: WalkNetwork, tracks: list[list[pd.DataFrame]], params: MatchParams | None = None
+) -> list[MatchResult]:
+    """Match many tracks at once (same answers as one by one, much faster for many tracks).
+
+    Each track's pieces are prepared separately (candidates, route table lookups: vectorised
+    per piece); the Viterbi recursions of all pieces then run in lockstep, so the per-step
+    Python overhead is paid once per step for a whole batch instead of once per piece.
+    """
     p = params or MatchParams()
-    total = int(sum(len(pc) for pc in pieces))
-    xys = [net.to_metric(pc["lon"].to_numpy(float), pc["lat"].to_numpy(float)) for pc in pieces]
-    sigma = p.sigma_m if p.sigma_m is not None else _estimate_sigma(net, xys, p)
-    intervals: list[tuple[np.ndarray, ...]] = []
-    matched = runs = 0
-    states: list[np.ndarray] = []
-    for pc, xy in zip(pieces, xys, strict=True):
-        if len(pc) == 0:
-            continue
-        t = pc["time"].to_numpy("datetime64[ns]").astype(np.int64)
-        iv, on_raw, r = _match_piece(net, xy, t, sigma, p)
-        intervals.extend(iv)
-        matched += int(on_raw.sum())
-        runs += r
-        states.append(on_raw)
-    edges, blocks = _coverage(net, intervals)
-    tiny = (edges["covered_m"] < p.min_credit_sigmas * sigma) & (edges["covered_fraction"] < 0.999)
-    if tiny.any():
-        edges = edges[~tiny].reset_index(drop=True)
-        edges["seq"] = np.arange(len(edges), dtype=np.int64)
-    blocks = blocks[blocks["edge_id"].isin(edges["edge_id"])].reset_index(drop=True)
-    return MatchResult(edges, matched, total, len(pieces), runs, float(sigma), states, blocks)
+    prepared: list[tuple[float, list[_Piece]]] = []
+    for pieces in tracks:
+        xys = [net.to_metric(pc["lon"].to_numpy(float), pc["lat"].to_numpy(float)) for pc in pieces]
+        sigma = p.sigma_m if p.sigma_m is not None else _estimate_sigma(net, xys, p)
+        prep = []
+        for pc, xy in zip(pieces, xys, strict=True):
+            if len(pc) == 0:
+                continue
+            t = pc["time"].to_numpy("datetime64[ns]").astype(np.int64)
+            prep.append(_prepare_piece(net, xy, t, sigma, p))
+        prepared.append((sigma, prep))
+    _viterbi_batch([pc for _, prep in prepared for pc in prep])
+    out = []
+    for pieces, (sigma, prep) in zip(tracks, prepared, strict=True):
+        intervals: list[tuple[np.ndarray, ...]] = []
+        matched = runs = 0
+        states: list[np.ndarray] = []
+        for pc in prep:
+            iv, on_raw, r = _finish_piece(net, pc, p.k)
+            intervals.extend(iv)
+            matched += int(on_raw.sum())
+            runs += r
+            states.append(on_raw)
+        edges, blocks = _coverage(net, intervals)
+        tiny = (edges["covered_m"] < p.min_credit_sigmas * sigma) & (
+            edges["covered_fraction"] < 0.999
+        )
+        if tiny.any():
+            edges = edges[~tiny].reset_index(drop=True)
+            edges["seq"] = np.arange(len(edges), dtype=np.int64)
+        blocks = blocks[blocks["edge_id"].isin(edges["edge_id"])].reset_index(drop=True)
+        total = int(sum(len(pc) for pc in pieces))
+        out.append(
+            MatchResult(edges, matched, total, len(pieces), runs, float(sigma), states, blocks)
+        )
+    return out
 
 
 def _estimate_sigma(net: WalkNetwork, xys: list[np.ndarray], p: MatchParams) -> float:
@@ -168,9 +194,26 @@ def _thin(xy: np.ndarray, min_step: float) -> np.ndarray:
     return np.asarray(keep)
 
 
-def _match_piece(
+@dataclass
+class _Piece:
+    """One piece between preparation and the batched Viterbi."""
+
+    kept: np.ndarray
+    n_raw: int
+    t: np.ndarray
+    ce: np.ndarray
+    co: np.ndarray
+    E: np.ndarray
+    T: np.ndarray
+    combo: np.ndarray
+    rows: RouteRows | None
+    path: np.ndarray | None = None
+    breaks: list[int] = field(default_factory=list)
+
+
+def _prepare_piece(
     net: WalkNetwork, xy_all: np.ndarray, t_all: np.ndarray, sigma: float, p: MatchParams
-) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray, int]:
+) -> _Piece:
     kept = _thin(xy_all, p.min_step_m if p.min_step_m is not None else p.min_step_sigmas * sigma)
     xy, t = xy_all[kept], t_all[kept]
     n, k = len(xy), p.k
@@ -190,17 +233,23 @@ def _match_piece(
         gc = np.hypot(*(xy[1:] - xy[:-1]).T)
         logt, combo, rows = _transitions(net, ce, co, gc, sigma, p)
         T[:, :k, :k] = logt
-    path, breaks = _viterbi(E, T)
+    return _Piece(kept, len(xy_all), t, ce, co, E, T, combo, rows)
+
+
+def _finish_piece(
+    net: WalkNetwork, pc: _Piece, k: int
+) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray, int]:
+    assert pc.path is not None
+    path = pc.path
     on = path < k
-    # intervals along the matched path
-    iv = _intervals(net, path, ce, co, combo, t, rows, k)
+    iv = _intervals(net, path, pc.ce, pc.co, pc.combo, pc.t, pc.rows, k)
     # raw fixes inherit the state of the last kept step at or before them
-    owner = np.searchsorted(kept, np.arange(len(xy_all)), side="right") - 1
+    owner = np.searchsorted(pc.kept, np.arange(pc.n_raw), side="right") - 1
     on_raw = on[owner]
     # runs: maximal stretches of on-network steps joined by transitions
     starts = on & ~np.concatenate([[False], on[:-1]])
-    if breaks:
-        starts[breaks] |= on[breaks]
+    if pc.breaks:
+        starts[pc.breaks] |= on[pc.breaks]
     return iv, on_raw, int(starts.sum())
 
 
@@ -266,31 +315,68 @@ def _transitions(
     return logt.reshape(ea.shape), combo.reshape(ea.shape), rows
 
 
-def _viterbi(E: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Most likely state per step; restarts (HMM breaks) where nothing is reachable."""
-    n, m = E.shape
-    back = np.zeros((n, m), dtype=np.int64)
-    score = E[0].copy()
-    cols = np.arange(m)
-    breaks: list[int] = []
-    saved: dict[int, np.ndarray] = {}
-    for i in range(1, n):
-        cand = score[:, None] + T[i - 1]
-        b = cand.argmax(axis=0)
-        s = cand[b, cols] + E[i]
-        if not np.isfinite(s).any():
-            breaks.append(i)
-            saved[i] = score
-            b[:] = -1
-            s = E[i].copy()
-        back[i] = b
+def _viterbi_batch(pieces: list[_Piece], max_cells: int = 60_000) -> None:
+    """Viterbi (log space) for many pieces in lockstep; sets ``path`` and ``breaks``.
+
+    Pieces are sorted by length and batched (≤ max_cells steps per batch, bounding memory);
+    shorter pieces are padded with steps whose transition keeps every state as it is.
+    """
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].E))
+    batch: list[_Piece] = []
+    for i in order:
+        pc = pieces[i]
+        if batch and len(pc.E) * (len(batch) + 1) > max_cells:
+            _viterbi_lockstep(batch)
+            batch = []
+        batch.append(pc)
+    if batch:
+        _viterbi_lockstep(batch)
+
+
+def _viterbi_lockstep(batch: list[_Piece]) -> None:
+    B = len(batch)
+    m = batch[0].E.shape[1]
+    L = max(len(pc.E) for pc in batch)
+    E = np.zeros((B, L, m))
+    keep = np.full((m, m), -np.inf)
+    np.fill_diagonal(keep, 0.0)
+    M = np.broadcast_to(keep, (B, max(L - 1, 0), m, m)).copy()
+    for j, pc in enumerate(batch):
+        n = len(pc.E)
+        E[j, :n] = pc.E
+        if n > 1:
+            M[j, : n - 1] = pc.T + pc.E[1:, None, :]
+    back = np.zeros((B, L, m), dtype=np.int64)
+    score = E[:, 0].copy()
+    saved: dict[tuple[int, int], np.ndarray] = {}
+    breaks: list[list[int]] = [[] for _ in range(B)]
+    neg_inf = -np.inf
+    for i in range(1, L):
+        cand = score[:, :, None] + M[:, i - 1]
+        b = cand.argmax(axis=1)
+        s = cand.max(axis=1)
+        dead = s.max(axis=1) == neg_inf
+        if dead.any():
+            for j in np.flatnonzero(dead):
+                breaks[j].append(i)
+                saved[(int(j), i)] = score[j].copy()
+                b[j] = -1
+                s[j] = E[j, i]
+        back[:, i] = b
         score = s
-    path = np.empty(n, dtype=np.int64)
-    path[-1] = int(np.argmax(score))
-    for i in range(n - 1, 0, -1):
-        prev = back[i, path[i]]
-        path[i - 1] = prev if prev >= 0 else int(np.argmax(saved[i]))
-    return path, breaks
+    path = np.empty((B, L), dtype=np.int64)
+    path[:, -1] = score.argmax(axis=1)
+    rows = np.arange(B)
+    for i in range(L - 1, 0, -1):
+        prev = back[rows, i, path[:, i]]
+        bad = prev < 0
+        if bad.any():
+            for j in np.flatnonzero(bad):
+                prev[j] = int(np.argmax(saved[(int(j), i)]))
+        path[:, i - 1] = prev
+    for j, pc in enumerate(batch):
+        pc.path = path[j, : len(pc.E)].copy()
+        pc.breaks = breaks[j]
 
 
 def _intervals(

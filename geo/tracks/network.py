@@ -57,6 +57,8 @@ class WalkNetwork:
         self.node_xy = np.empty((0, 2))
         self.ubodt_delta_m = 0.0
         self.oneway = np.empty(0, dtype=bool)
+        self.dense_max_nodes = 4096
+        self.ub_dense = None
         self.cost_factor = np.empty(0)
 
     # ------------------------------------------------------------------ building
@@ -217,6 +219,14 @@ class WalkNetwork:
             self.ub_keys = np.concatenate(keys)
             self.ub_dist = np.concatenate(dists)
             self.ub_pred = np.concatenate(preds)
+        # Small networks (a district's alleys) also get the table as a dense matrix: a direct
+        # index is ~10× faster than a binary search over the sorted keys.
+        self.ub_dense: np.ndarray | None = None
+        if 0 < n <= self.dense_max_nodes and delta_m > 0:
+            dense = np.full((n, n), np.inf, dtype=np.float32)
+            dense[self.ub_keys // n, self.ub_keys % n] = self.ub_dist
+            np.fill_diagonal(dense, 0.0)
+            self.ub_dense = dense
         else:
             self.ub_keys = np.empty(0, np.int64)
             self.ub_dist = np.empty(0)
@@ -281,6 +291,9 @@ class WalkNetwork:
 
     def ubodt_lookup(self, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Route distance node→node from the table; (dist, found). Same node: 0."""
+        if self.ub_dense is not None:
+            d = self.ub_dense[src, dst].astype(np.float64)
+            return d, np.isfinite(d)
         key = src.astype(np.int64) * self.n_nodes + dst
         pos = np.searchsorted(self.ub_keys, key)
         pos = np.minimum(pos, max(len(self.ub_keys) - 1, 0))
