@@ -23,6 +23,9 @@ from scipy.sparse.csgraph import connected_components
 
 # Overlaps smaller than this (m²) are numerical noise between traced footprints, not overlap.
 _OVERLAP_M2 = 0.05
+# A unit overlapping a second block by more than this share (or area) spans the street.
+_SPAN_SHARE = 0.10
+_SPAN_M2 = 25.0
 
 
 @dataclass
@@ -119,15 +122,30 @@ def street_blocks(
     if multi.any():
         um, fm = u[multi], f[multi]
         ov = shapely.area(shapely.intersection(units.geoms[um], faces[fm]))
-        big = ov > _OVERLAP_M2
-        um, fm, ov = um[big], fm[big], ov[big]
+        real = ov > 1e-9
+        um, fm, ov = um[real], fm[real], ov[real]
         order = np.lexsort((-ov, um))
-        um, fm = um[order], fm[order]
+        um, fm, ov = um[order], fm[order], ov[order]
         first = np.r_[True, um[1:] != um[:-1]]
         unit_face[um[first]] = fm[first]
         head = np.repeat(fm[first], np.diff(np.r_[np.flatnonzero(first), len(um)]))
-        pa.append(head)
-        pb.append(fm)
+        # A unit that really spans a street fuses the blocks; one that only pokes over a
+        # street line (traced a little off) is cut out of the neighbour face instead.
+        area_u = shapely.area(units.geoms[um])
+        spans = ~first & ((ov > _SPAN_SHARE * area_u) | (ov > _SPAN_M2))
+        pa.append(head[spans])
+        pb.append(fm[spans])
+        poke = ~first & ~spans
+        if poke.any():
+            faces = faces.copy()
+            for face in np.unique(fm[poke]).tolist():
+                sel = poke & (fm == face)
+                faces[face] = shapely.difference(
+                    faces[face], shapely.union_all(units.geoms[um[sel]])
+                )
+            for face in np.unique(head[poke]).tolist():
+                sel = poke & (head == face)
+                faces[face] = shapely.union(faces[face], shapely.union_all(units.geoms[um[sel]]))
     # Units never matched (numerically on a street line): nearest face.
     lost = np.flatnonzero(unit_face < 0)
     if len(lost):

@@ -213,6 +213,11 @@ def partition(
     polys_wgs = shapely.transform(
         polys, lambda c: np.column_stack(back.transform(c[:, 0], c[:, 1]))
     )
+    # Rings touching themselves at a point are valid in metres but can cross by 1e-12°
+    # after reprojection: repair those few (linework method: no area is added or lost).
+    bad = np.flatnonzero(~shapely.is_valid(polys_wgs))
+    for i in bad:
+        polys_wgs[i] = _polygon_parts(shapely.make_valid(polys_wgs[i]))
     code_of = np.array([codes[rank[r]] for r in range(n_regions)], dtype=object)
     frame = gpd.GeoDataFrame(
         {

@@ -1,0 +1,110 @@
+"""The exact file-mode command of issue 3, run through the Typer app."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+from typer.testing import CliRunner
+
+from api.cli import app
+from geo.partition import PartitionParams
+from tests.test_partition import layout
+
+
+def _write(tmp_path, nx=3, ny=2):
+    area, b, s = layout(nx, ny, [[45, 60, 30, 75, 55, 40]])
+    paths = {k: tmp_path / f"{k}.geojson" for k in ("area", "buildings", "streets")}
+    gpd.GeoDataFrame(geometry=[area], crs=4326).to_file(paths["area"])
+    b.to_file(paths["buildings"])
+    s.to_file(paths["streets"])
+    return area, b, paths
+
+
+def test_cli_file_mode(tmp_path):
+    from geo.partition import PartitionResult
+    from tests.test_partition import check_partition
+
+    area, b, p = _write(tmp_path)
+    out = tmp_path / "grids.geojson"
+    args = [
+        "partition",
+        "--area",
+        str(p["area"]),
+        "--buildings",
+        str(p["buildings"]),
+        "--streets",
+        str(p["streets"]),
+        "--min-households",
+        "300",
+        "--max-households",
+        "500",
+        "--out",
+        str(out),
+        "--seed",
+        "3",
+    ]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "网格数 Grids" in res.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    props = doc["features"][0]["properties"]
+    for key in ("code", "households", "building_count", "flags", "polsby_popper"):
+        assert key in props
+    grids = gpd.read_file(out)
+    assert grids["households"].sum() == b["households"].sum()
+    assert doc["summary"]["n_grids"] == len(grids)
+    # Rebuild building → grid from geometry and run the independent checker on the file.
+    grids["flags"] = [f["properties"]["flags"] for f in doc["features"]]
+    reps = b.geometry.representative_point()
+    idx = np.array([int(np.flatnonzero(grids.contains(pt))[0]) for pt in reps])
+    import pandas as pd
+
+    result = PartitionResult(
+        grids=grids,
+        building_grid=pd.Series(grids["code"].to_numpy()[idx], index=b.index),
+        summary=doc["summary"],
+    )
+    check_partition(area, b, PartitionParams(300, 500), result)
+
+
+def test_cli_errors(tmp_path):
+    _, _, p = _write(tmp_path, 1, 1)
+    runner = CliRunner()
+    res = runner.invoke(app, ["partition", "--min-households", "3", "--max-households", "5"])
+    assert res.exit_code != 0
+    res = runner.invoke(
+        app,
+        [
+            "partition",
+            "--area",
+            str(p["area"]),
+            "--buildings",
+            str(tmp_path / "nope.geojson"),
+            "--min-households",
+            "3",
+            "--max-households",
+            "5",
+            "--out",
+            str(tmp_path / "o.json"),
+        ],
+    )
+    assert res.exit_code != 0 and "not found" in str(res.exception)
+    res = runner.invoke(
+        app,
+        [
+            "partition",
+            "--area",
+            str(p["area"]),
+            "--buildings",
+            str(p["buildings"]),
+            "--min-households",
+            "9",
+            "--max-households",
+            "5",
+            "--out",
+            str(tmp_path / "o.json"),
+        ],
+    )
+    assert "greater than" in str(res.exception)
