@@ -190,3 +190,36 @@ def test_jump_and_duplicate_dropped():
     pieces, rep = clean_with_report(pts, CleanParams())
     assert rep.jumps == 1 and rep.duplicate_times == 1
     assert sum(len(p) for p in pieces) == n - 2
+
+
+def test_geojson_linestring_with_coord_times_and_gpx_route_with_times():
+    gj = {
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[116.32, 40.0], [116.321, 40.0]]},
+        "properties": {"coordTimes": ["2026-03-02T08:00:00+08:00", "2026-03-02T08:00:10+08:00"]},
+    }
+    import json
+
+    p = parse_track(json.dumps(gj).encode(), "t.geojson")
+    assert p.points["time"].iloc[0] == pd.Timestamp("2026-03-02T00:00:00Z")
+    gpx = (
+        b'<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><rte><name>r</name>'
+        b'<rtept lat="40" lon="116.3"><time>2026-03-02T00:00:00Z</time></rtept>'
+        b'<rtept lat="40.001" lon="116.3"><time>2026-03-02T00:00:10Z</time></rtept></rte></gpx>'
+    )
+    p = parse_track(gpx, "r.gpx")
+    assert p.name == "r" and len(p.points) == 2
+
+
+def test_cached_network_builds_once():
+    from geo.tracks.network import cached_network
+
+    calls = []
+
+    def build():
+        calls.append(1)
+        return object()
+
+    a = cached_network("test-key-1", build)  # type: ignore[arg-type]
+    b = cached_network("test-key-1", build)  # type: ignore[arg-type]
+    assert a is b and len(calls) == 1

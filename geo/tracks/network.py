@@ -11,6 +11,8 @@ Longer transitions (sparse fixes) fall back to a bounded Dijkstra per track piec
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -365,3 +367,24 @@ class WalkNetwork:
             "ubodt_entries": int(len(self.ub_keys)),
             "crs": self.crs,
         }
+
+
+_CACHE: OrderedDict[str, WalkNetwork] = OrderedDict()
+
+
+def cached_network(key: str, build: Callable[[], WalkNetwork], size: int = 4) -> WalkNetwork:
+    """The network for ``key`` (e.g. "<district>:<network version>"), built once per process.
+
+    Building the index and route table takes about a second for a district; matching a
+    patrol takes milliseconds, so the service must not rebuild per upload. Least recently used
+    networks beyond ``size`` are dropped.
+    """
+    net = _CACHE.get(key)
+    if net is None:
+        net = build()
+        _CACHE[key] = net
+        while len(_CACHE) > size:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    return net
