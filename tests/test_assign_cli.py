@@ -1,0 +1,102 @@
+"""The exact file-mode command, end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.test_assign_cases import haidian_alleys, haidian_segments, people_on_nodes
+
+REPO = Path(__file__).resolve().parents[1]
+GRIDWARD = Path(sys.executable).parent / "gridward"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
+    return subprocess.run(
+        [*cmd, *args], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def files(shared_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("assign_cli")
+    alleys = haidian_alleys(shared_data).iloc[:120].reset_index(drop=True)
+    alleys.to_file(tmp / "alleys.geojson", driver="GeoJSON")
+    people = people_on_nodes(alleys, 90, seed=11)
+    phones = [f"139{i:08d}" for i in range(len(people))]
+    people.assign(phone=phones).to_csv(tmp / "people.csv", index=False)
+    network = haidian_segments(shared_data)[["geometry"]]
+    network.to_file(tmp / "network.geojson", driver="GeoJSON")
+    return tmp, alleys, people, phones
+
+
+def test_stewards_command_end_to_end(files):
+    tmp, alleys, people, phones = files
+    out = tmp / "ASSIGNMENTS.csv"
+    res = run(
+        "assign", "stewards", "--alleys", str(tmp / "alleys.geojson"),
+        "--people", str(tmp / "people.csv"), "--out", str(out),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    got = pd.read_csv(out, dtype=str)
+    assert list(got.columns) == ["alley_id", "person_id"]
+    assert set(got["alley_id"]) <= set(alleys["alley_id"])
+    assert set(got["person_id"]) <= set(people["person_id"])
+    assert not got.duplicated().any()
+    text = res.stdout
+    assert "覆盖率 coverage" in text and "负荷差异 load spread" in text
+    assert "平均步行距离 mean walk" in text and "运行时间 runtime" in text
+    assert "目标值 objective" in text
+    # Phones are personal data: never in any output.
+    everything = res.stdout + res.stderr + out.read_text()
+    assert not any(p in everything for p in phones)
+
+
+def test_with_network_and_two_stewards(files):
+    tmp, alleys, _, phones = files
+    out = tmp / "two.csv"
+    res = run(
+        "assign", "stewards", "--alleys", str(tmp / "alleys.geojson"),
+        "--people", str(tmp / "people.csv"), "--out", str(out),
+        "--network", str(tmp / "network.geojson"), "--stewards-per-alley", "2", "--crs", "wgs84",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    got = pd.read_csv(out, dtype=str)
+    per_alley = got.groupby("alley_id").size()
+    assert per_alley.max() == 2
+    assert not got.duplicated().any()
+    assert not any(p in res.stdout + res.stderr for p in phones)
+
+
+def test_bad_input_exits_2_and_writes_nothing(files):
+    tmp, _, people, phones = files
+    dup = pd.concat([people.assign(phone=phones), people.iloc[:1].assign(phone=phones[0])])
+    dup.to_csv(tmp / "dup.csv", index=False)
+    out = tmp / "never.csv"
+    res = run(
+        "assign", "stewards", "--alleys", str(tmp / "alleys.geojson"),
+        "--people", str(tmp / "dup.csv"), "--out", str(out),
+    )  # fmt: skip
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: duplicate person_id")
+    assert "Traceback" not in res.stderr
+    assert phones[0] not in res.stderr + res.stdout
+    assert not out.exists()
+    people.assign(colour="red").to_csv(tmp / "extra.csv", index=False)
+    res = run(
+        "assign", "stewards", "--alleys", str(tmp / "alleys.geojson"),
+        "--people", str(tmp / "extra.csv"), "--out", str(out),
+    )  # fmt: skip
+    assert res.returncode == 2 and "colour" in res.stderr and not out.exists()
+
+
+def test_database_mode_placeholders():
+    for kind in ("grids", "streets", "alleys"):
+        res = run("assign", kind, "--area", "110108")
+        assert res.returncode == 2
+        assert "database mode is not available yet" in res.stderr

@@ -1,0 +1,118 @@
+"""People registry: CSV/XLSX, English and Chinese headers, roles, errors that never quote phones."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from geo.assign.people import has_role, mask_phone, parse_roles, read_people
+from geo.errors import InputError
+
+PHONE = "13812345678"
+
+CN = (
+    "编号,姓名,手机,角色,经度,纬度,容量,兼职\n"
+    f"A1,张三,{PHONE},网格长、小巷管家,116.32,40.00,2,否\n"
+    "A2,李四,13900001111,兼职网格员,116.321,40.001,,是\n"
+    "A3,王五,13900002222,街巷长;小巷管家,116.322,40.002,3,\n"
+)
+
+
+def test_chinese_headers_and_roles():
+    df = read_people(CN.encode("utf-8"), "people.csv")
+    assert list(df["person_id"]) == ["A1", "A2", "A3"]
+    assert df.loc[0, "roles"] == "grid_leader;alley_steward"
+    assert df.loc[1, "roles"] == "part_time_worker"
+    assert df.loc[2, "roles"] == "street_chief;alley_steward"
+    assert list(df["part_time"]) == [False, True, False]
+    assert df["capacity"].tolist()[:1] == [2.0] and pd.isna(df.loc[1, "capacity"])
+    assert df["lon"].tolist() == [116.32, 116.321, 116.322]
+    assert list(has_role(df, "alley_steward")) == [True, False, True]
+
+
+def test_gbk_csv_and_xlsx_round_trip(tmp_path):
+    df_gbk = read_people(CN.encode("gb18030"), "people.csv")
+    assert df_gbk.loc[0, "name"] == "张三"
+    table = pd.read_csv(io.StringIO(CN), dtype=str)
+    path = tmp_path / "people.xlsx"
+    table.to_excel(path, index=False)
+    df = read_people(path, "people.xlsx")
+    assert list(df["person_id"]) == ["A1", "A2", "A3"]
+    assert df.loc[2, "roles"] == "street_chief;alley_steward"
+
+
+def test_english_headers_building_home():
+    text = "id,name,phone,roles,building_id\nB1,Li,13811112222,grid_worker,bld-9\n"
+    df = read_people(text.encode(), "p.csv")
+    assert df.loc[0, "building_id"] == "bld-9"
+    assert df.loc[0, "roles"] == "grid_worker"
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("person_id,lon,lat,colour\n1,116,40,red\n", "unknown column.*colour"),
+        ("name,lon,lat\nx,116,40\n", "person_id"),
+        ("person_id,name\n1,x\n", "needs a home"),
+        ("person_id,lon\n1,116\n", "only one of lon"),
+        ("person_id,lon,lat\n", "no rows"),
+        ("person_id,lon,lat\n7,116,40\n7,116.1,40\n", "duplicate person_id.*7"),
+        ("person_id,lon,lat\n1,116,95\n", "bad home coordinates.*1"),
+        ("person_id,lon,lat\n1,abc,40\n", "bad home coordinates"),
+        ("person_id,lon,lat,role\n1,116,40,mayor\n", "unknown role 'mayor'"),
+        ("person_id,lon,lat,capacity\n1,116,40,-2\n", "capacity"),
+        ("person_id,lon,lat,part_time\n1,116,40,maybe\n", "part_time"),
+    ],
+)
+def test_bad_files(text, pattern):
+    with pytest.raises(InputError, match=pattern):
+        read_people(text.encode(), "p.csv")
+
+
+def test_errors_never_quote_phones():
+    bad = (
+        f"person_id,phone,lon,lat\nX1,{PHONE},116,40\nX1,{PHONE},116,40\n",
+        f"person_id,phone,lon,lat,foo\nX1,{PHONE},116,40,1\n",
+        f"person_id,phone,lon,lat\nX1,{PHONE},999,40\n",
+    )
+    for text in bad:
+        with pytest.raises(InputError) as err:
+            read_people(text.encode(), "p.csv")
+        assert PHONE not in str(err.value) and "5678" not in str(err.value)
+
+
+def test_unsupported_and_missing_files(tmp_path):
+    with pytest.raises(InputError, match="unsupported"):
+        read_people(b"x", "p.pdf")
+    with pytest.raises(InputError, match="not found"):
+        read_people(tmp_path / "nope.csv", "nope.csv")
+    with pytest.raises(InputError, match="cannot read"):
+        read_people(b"PK\x03\x04garbage", "p.xlsx")
+
+
+def test_mask_phone():
+    assert mask_phone(PHONE) == "138****5678"
+    assert mask_phone("+86 138-1234-5678") == "861******5678"
+    assert mask_phone("") == ""
+
+
+@given(st.text(alphabet="0123456789", min_size=7, max_size=15))
+def test_mask_phone_hides_the_middle(digits):
+    masked = mask_phone(digits)
+    assert len(masked) == len(digits)
+    assert masked[:3] == digits[:3] and masked[-4:] == digits[-4:]
+    assert set(masked[3:-4]) <= {"*"}
+
+
+def test_parse_roles_separators():
+    assert parse_roles("网格长；专职网格员, 小巷管家 / street_chief") == [
+        "grid_leader",
+        "grid_worker",
+        "alley_steward",
+        "street_chief",
+    ]
+    assert parse_roles(None) == [] and parse_roles("") == []
