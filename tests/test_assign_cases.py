@@ -97,3 +97,29 @@ def people_on_nodes(
     for k, v in (extra or {}).items():
         df[k] = v
     return df
+
+
+def independent_walks(
+    shared_data: Path, lines: gpd.GeoDataFrame, id_col: str, people: pd.DataFrame, max_walk: float
+) -> dict:
+    """networkx multi-source shortest paths: item id → {person id: metres} within ``max_walk``."""
+    from scipy.spatial import cKDTree
+
+    g, key = node_graph(shared_data)
+    coords = np.array(list(key.keys()))
+    ids = np.array(list(key.values()))
+    tree = cKDTree(coords)
+    to_utm = Transformer.from_crs("EPSG:4326", UTM, always_xy=True)
+    hx, hy = to_utm.transform(people["lon"].to_numpy(), people["lat"].to_numpy())
+    d, j = tree.query(np.column_stack([hx, hy]))
+    assert d.max() < 0.05  # people live on network vertices
+    home_node = ids[j]
+    walks = {}
+    for item, line in zip(lines[id_col], lines.to_crs(UTM).geometry.to_numpy(), strict=True):
+        _, k = tree.query(shapely.get_coordinates(line))
+        src = {int(ids[x]) for x in k}
+        dist = nx.multi_source_dijkstra_path_length(g, src, cutoff=max_walk, weight="weight")
+        walks[item] = {
+            pid: dist[n] for pid, n in zip(people["person_id"], home_node, strict=True) if n in dist
+        }
+    return walks
