@@ -15,6 +15,29 @@ REPO = Path(__file__).resolve().parents[1]
 GRIDWARD = Path(sys.executable).parent / "gridward"
 
 
+class Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def run_inproc(capsys, monkeypatch):
+    """The same entry point in-process (fast): argv in, exit code and output out."""
+    from api.cli import main
+
+    def _run(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["gridward", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return _run
+
+
 def run(*args: str) -> subprocess.CompletedProcess:
     cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
     return subprocess.run(
@@ -57,10 +80,10 @@ def test_stewards_command_end_to_end(files):
     assert not any(p in everything for p in phones)
 
 
-def test_with_network_and_two_stewards(files):
+def test_with_network_and_two_stewards(files, run_inproc):
     tmp, alleys, _, phones = files
     out = tmp / "two.csv"
-    res = run(
+    res = run_inproc(
         "assign", "stewards", "--alleys", str(tmp / "alleys.geojson"),
         "--people", str(tmp / "people.csv"), "--out", str(out),
         "--network", str(tmp / "network.geojson"), "--stewards-per-alley", "2", "--crs", "wgs84",
@@ -73,12 +96,12 @@ def test_with_network_and_two_stewards(files):
     assert not any(p in res.stdout + res.stderr for p in phones)
 
 
-def test_bad_input_exits_2_and_writes_nothing(files):
+def test_bad_input_exits_2_and_writes_nothing(files, run_inproc):
     tmp, _, people, phones = files
     dup = pd.concat([people.assign(phone=phones), people.iloc[:1].assign(phone=phones[0])])
     dup.to_csv(tmp / "dup.csv", index=False)
     out = tmp / "never.csv"
-    res = run(
+    res = run_inproc(
         "assign", "stewards", "--alleys", str(tmp / "alleys.geojson"),
         "--people", str(tmp / "dup.csv"), "--out", str(out),
     )  # fmt: skip
@@ -88,15 +111,15 @@ def test_bad_input_exits_2_and_writes_nothing(files):
     assert phones[0] not in res.stderr + res.stdout
     assert not out.exists()
     people.assign(colour="red").to_csv(tmp / "extra.csv", index=False)
-    res = run(
+    res = run_inproc(
         "assign", "stewards", "--alleys", str(tmp / "alleys.geojson"),
         "--people", str(tmp / "extra.csv"), "--out", str(out),
     )  # fmt: skip
     assert res.returncode == 2 and "colour" in res.stderr and not out.exists()
 
 
-def test_database_mode_placeholders():
+def test_database_mode_placeholders(run_inproc):
     for kind in ("grids", "streets", "alleys"):
-        res = run("assign", kind, "--area", "110108")
+        res = run_inproc("assign", kind, "--area", "110108")
         assert res.returncode == 2
         assert "database mode is not available yet" in res.stderr
