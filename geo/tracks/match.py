@@ -206,7 +206,7 @@ class _Piece:
     E: np.ndarray
     T: np.ndarray
     combo: np.ndarray
-    rows: RouteRows | None
+    rows: dict[int, RouteRows]
     path: np.ndarray | None = None
     breaks: list[int] = field(default_factory=list)
 
@@ -228,7 +228,7 @@ def _prepare_piece(
     T[:, k, :k] = -p.off_penalty
     T[:, k, k] = 0.0
     combo = np.zeros((max(n - 1, 0), k, k), dtype=np.int8)
-    rows: RouteRows | None = None
+    rows: dict[int, RouteRows] = {}
     if n > 1:
         gc = np.hypot(*(xy[1:] - xy[:-1]).T)
         logt, combo, rows = _transitions(net, ce, co, gc, sigma, p)
@@ -255,7 +255,7 @@ def _finish_piece(
 
 def _transitions(
     net: WalkNetwork, ce: np.ndarray, co: np.ndarray, gc: np.ndarray, sigma: float, p: MatchParams
-) -> tuple[np.ndarray, np.ndarray, RouteRows | None]:
+) -> tuple[np.ndarray, np.ndarray, dict[int, RouteRows]]:
     """Log transition probabilities (n-1, k, k) and the route variant chosen for each pair.
 
     Variant 0–3: leave edge a by its u/v end and enter edge b by its u/v end; 4: along one edge.
@@ -283,7 +283,6 @@ def _transitions(
     routes[4] = np.where(
         (a == b) & (~ow_a | (xb >= xa - 2.0 * sigma)), np.abs(xb - xa) * fa, np.inf
     )
-    need_rows: list[np.ndarray] = []
     pending = []
     for j, ((sn, sc), (tn, tc)) in enumerate((ex, en) for ex in exits for en in enters):
         d, found = net.ubodt_lookup(sn, tn)
@@ -295,14 +294,23 @@ def _transitions(
         # pairs beyond the table that might still be allowed: route them by Dijkstra
         miss = ~found & (base + net.ubodt_delta_m < allowed)
         if miss.any():
-            need_rows.append(sn[miss])
             pending.append((j, np.flatnonzero(miss), sn[miss], tn[miss], base[miss]))
-    rows: RouteRows | None = None
-    if need_rows:
-        limit = float(np.max(allowed))
-        rows = net.bounded_rows(np.concatenate(need_rows), limit, None)
+    rows: dict[int, RouteRows] = {}
+    if pending:
+        # One bounded Dijkstra per step, limited by what that step allows: a single limit for
+        # the whole piece (its longest step) would explore far more of a city graph.
+        step_of = idx // (k * k)
+        all_steps = np.concatenate([step_of[w] for _, w, _, _, _ in pending])
+        all_src = np.concatenate([sn for _, _, sn, _, _ in pending])
+        all_need = np.concatenate([allowed[w] - b for _, w, _, _, b in pending])
+        for st in np.unique(all_steps).tolist():
+            m = all_steps == st
+            rows[st] = net.bounded_rows(all_src[m], float(all_need[m].max()), None)
         for j, where, sn, tn, base in pending:
-            routes[j, where] = base + rows.lookup(sn, tn)
+            st_w = step_of[where]
+            for st in np.unique(st_w).tolist():
+                mm = st_w == st
+                routes[j, where[mm]] = base[mm] + rows[st].lookup(sn[mm], tn[mm])
     best = np.argmin(routes, axis=0)
     route = routes[best, np.arange(len(idx))]
     gcf = g.ravel()[idx]
@@ -386,7 +394,7 @@ def _intervals(
     co: np.ndarray,
     combo: np.ndarray,
     t: np.ndarray,
-    rows: RouteRows | None,
+    rows: dict[int, RouteRows],
     k: int,
 ) -> list[tuple[np.ndarray, ...]]:
     """Covered intervals (edge, lo, hi, t0, t1, order) of consecutive on-network steps."""
@@ -433,7 +441,7 @@ def _intervals(
         hi_l.append(la if exit_v else xa[j])
         ord_l.append(o)
         sub += 1
-        nodes = net.path_nodes(sn, tn, rows)
+        nodes = net.path_nodes(sn, tn, rows.get(int(steps[j])))
         for q in range(len(nodes) - 1):
             e_mid = net.edge_between(nodes[q], nodes[q + 1])
             e_l.append(e_mid)

@@ -182,6 +182,8 @@ class WalkNetwork:
         np.add.at(node_xy, label, ends_xy)
         node_xy /= np.bincount(label, minlength=self.n_nodes)[:, None]
         self.node_xy = node_xy
+        self._node_x_order = np.argsort(node_xy[:, 0], kind="stable")
+        self._node_x_sorted = node_xy[self._node_x_order, 0]
         # graph: shortest edge for each directed node pair (both ways unless one-way)
         ok = self.u != self.v
         eidx = np.flatnonzero(ok)
@@ -315,8 +317,11 @@ class WalkNetwork:
         src = np.unique(np.asarray(sources, dtype=np.int64))
         lo = self.node_xy[src].min(axis=0) - limit
         hi = self.node_xy[src].max(axis=0) + limit
-        inside = np.all((self.node_xy >= lo) & (self.node_xy <= hi), axis=1)
-        nodes = np.flatnonzero(inside)
+        # nodes in the box: a binary search on x-sorted nodes, then a y filter on that slice
+        i0, i1 = np.searchsorted(self._node_x_sorted, [lo[0], hi[0]])
+        cand = self._node_x_order[i0:i1]
+        y = self.node_xy[cand, 1]
+        nodes = np.sort(cand[(y >= lo[1]) & (y <= hi[1])])
         local = np.full(self.n_nodes, -1, dtype=np.int64)
         local[nodes] = np.arange(len(nodes))
         sub = self.graph[nodes][:, nodes]
