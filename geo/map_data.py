@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError, NotFoundError
@@ -274,11 +275,58 @@ class EditorData:
     source: str
 
 
+def building_adjacency(ids: np.ndarray, lonlat: np.ndarray, max_edge_m: float) -> list[list[int]]:
+    """Neighbour pairs of buildings: the edges of the Delaunay triangulation of their points
+    (so Voronoi cells that touch), in metres, without edges longer than ``max_edge_m`` (the
+    long edges of the hull). Why Delaunay: contiguity of a grid made of buildings means its
+    buildings' cells touch, whatever the spacing, where a fixed distance fails in sparse
+    places and over-connects dense ones."""
+    if len(ids) < 2:
+        return []
+    from pyproj import Transformer
+    from scipy.spatial import Delaunay, QhullError
+
+    from geo.crs import metric_crs_for_bounds
+
+    lo, hi = lonlat.min(axis=0), lonlat.max(axis=0)
+    crs = metric_crs_for_bounds((lo[0], lo[1], hi[0], hi[1]))
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
+        lonlat[:, 0], lonlat[:, 1]
+    )
+    xy = np.column_stack([x, y])
+    # Buildings whose points coincide (to 1 cm) share one vertex: Qhull would drop the copies.
+    uniq, first, inverse = np.unique(
+        np.round(xy, 2), axis=0, return_index=True, return_inverse=True
+    )
+    inverse = inverse.reshape(-1)
+    if len(uniq) == 1:
+        pairs = np.empty((0, 2), dtype=np.int64)
+    elif len(uniq) == 2:
+        pairs = np.array([[0, 1]])
+    else:
+        try:
+            tri = Delaunay(uniq)
+        except QhullError:  # all points on a line: neighbours along it
+            order = np.argsort(uniq[:, 0] + uniq[:, 1])
+            pairs = np.column_stack([order[:-1], order[1:]])
+        else:
+            s = tri.simplices
+            pairs = np.vstack([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
+    copies = np.flatnonzero(np.arange(len(xy)) != first[inverse])
+    pairs = np.vstack(
+        [first[pairs].reshape(-1, 2), np.column_stack([first[inverse[copies]], copies])]
+    )
+    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
+    length = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T)
+    pairs = pairs[length <= max_edge_m]
+    return [[int(ids[a]), int(ids[b])] for a, b in pairs]
+
+
 def editor_data(
-    engine: Engine, community: str, plan_id: int | None = None, adjacency_m: float = 40.0
+    engine: Engine, community: str, plan_id: int | None = None, max_edge_m: float = 250.0
 ) -> EditorData:
     """Buildings of ``community`` assigned to its current level-1 grids (or a draft plan's
-    grids), neighbour pairs of buildings within ``adjacency_m`` metres, and the gaps,
+    grids), neighbour pairs of buildings (:func:`building_adjacency`), and the gaps,
     overlaps, out-of-bounds parts and split buildings of the starting grids."""
     cid = community_id(engine, community)
     with engine.connect() as conn:
@@ -310,7 +358,7 @@ def editor_data(
                 "FROM grid_plans, jsonb_array_elements(features->'features') f WHERE id = :p"
             )
             source = f"draft plan {plan_id} 草案"
-        params = {"cid": cid, "p": plan_id, "lim": MAX_EMBEDDED, "adj": adjacency_m}
+        params = {"cid": cid, "p": plan_id, "lim": MAX_EMBEDDED}
         grid_rows = conn.execute(
             text(
                 f"WITH gs AS ({grid_src}) SELECT row_number() OVER (ORDER BY code) - 1 AS i, "
@@ -337,10 +385,10 @@ def editor_data(
             ),
             params,
         ).all()
-        adj = conn.execute(
+        pts = conn.execute(
             text(
-                f"WITH bs AS ({bsel}) SELECT a.id AS a, b.id AS b FROM bs a JOIN bs b "
-                "ON a.id < b.id AND ST_DWithin(a.geom::geography, b.geom::geography, :adj)"
+                f"WITH bs AS ({bsel}) SELECT bs.id, ST_X(bs.pt) AS x, ST_Y(bs.pt) AS y "
+                "FROM bs ORDER BY bs.id"
             ),
             params,
         ).all()
@@ -377,7 +425,11 @@ def editor_data(
             {"index": int(r.i), "code": r.code, "geometry": json.loads(r.g) if r.g else None}
             for r in grid_rows
         ],
-        adjacency=[[int(r.a), int(r.b)] for r in adj],
+        adjacency=building_adjacency(
+            np.array([r.id for r in pts], dtype=np.int64),
+            np.array([[r.x, r.y] for r in pts], dtype=float).reshape(-1, 2),
+            max_edge_m,
+        ),
         problems=problems,
         source=source,
     )

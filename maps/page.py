@@ -112,7 +112,7 @@ def add_script(m: folium.Map, code: str, data: dict[str, Any] | None = None) -> 
     """Run ``code`` once the map exists, with ``map`` (the Leaflet map) and ``DATA`` bound."""
     body = (
         "(function(){\n"
-        f"var map = {m.get_name()};\n"
+        f"var map = {m.get_name()};\nwindow.gwMap = map;\n"
         f"var DATA = {js_data(data or {})};\n"
         f"{code}\n}})();"
     )

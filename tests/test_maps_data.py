@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -300,3 +302,46 @@ def test_save_draft_moves_households(db, demo) -> None:  # noqa: ANN001
         save_draft(db, code, 300, 500, [DraftGrid(None, [moved]), DraftGrid(None, [moved])])
     with pytest.raises(InputError, match="greater than"):
         save_draft(db, code, 600, 500, grids)
+
+
+def test_building_adjacency_delaunay() -> None:
+    import numpy as np
+
+    from geo.map_data import building_adjacency
+
+    # A 3×3 lattice of points 50 m apart near Beijing, plus one 5 km away.
+    d = 50 / 111_320
+    pts = [(116.3 + i * d * 1.3, 40.0 + j * d) for j in range(3) for i in range(3)]
+    pts.append((116.36, 40.0))
+    ids = np.arange(1, 11)
+    pairs = {tuple(p) for p in building_adjacency(ids, np.array(pts), 250.0)}
+    for k in range(9):  # every lattice point touches its right and upper neighbour
+        i, j = k % 3, k // 3
+        if i < 2:
+            assert (k + 1, k + 2) in pairs
+        if j < 2:
+            assert (k + 1, k + 4) in pairs
+    assert not any(10 in p for p in pairs)  # too far from anyone
+    assert building_adjacency(ids[:1], np.array(pts[:1]), 250.0) == []
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(116.30, 116.32), st.floats(39.99, 40.01)),
+        min_size=2,
+        max_size=60,
+        unique=True,
+    )
+)
+@settings(max_examples=40, deadline=None)
+def test_building_adjacency_connects_everything_without_a_cap(pts) -> None:  # noqa: ANN001
+    import networkx as nx
+    import numpy as np
+
+    from geo.map_data import building_adjacency
+
+    ids = np.arange(len(pts)) + 1
+    g = nx.Graph()
+    g.add_nodes_from(ids.tolist())
+    g.add_edges_from(building_adjacency(ids, np.array(pts), 1e9))
+    assert nx.is_connected(g)

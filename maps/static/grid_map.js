@@ -50,7 +50,7 @@ function gwGridMap(map, DATA) {
     return gw.bboxLayer(map, name, "/streets?kind=" + kind, {geojson: {
       style: function () { return {color: color, weight: weight, className: "gw-" + kind}; },
       onEachFeature: function (f, l) { if (f.properties.name) l.bindTooltip(gw.esc(f.properties.name)); }
-    }}});
+    }});
   }
   var streets = lineLayer("streets", "street", "#666", 2.5);
   var alleys = lineLayer("alleys", "alley", "#e6a100", 1.5);

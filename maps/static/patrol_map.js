@@ -46,7 +46,7 @@ function gwPatrolMap(map, DATA) {
     if (marker) { map.removeLayer(marker); map.removeLayer(trail); marker = null; }
     if (!cur || !cur.points.length) { slider.disabled = true; return; }
     slider.disabled = false; slider.min = 0; slider.max = cur.points.length - 1; slider.value = 0;
-    trail = L.polyline([], {color: "#1f3fbf", weight: 4, className: "gw-trail"}).addTo(map);
+    trail = L.polyline([], {color: "#1f3fbf", weight: 3, opacity: 0.6, className: "gw-trail"}).addTo(map);
     marker = L.circleMarker([cur.points[0][1], cur.points[0][0]],
                             {radius: 7, color: "#1f3fbf", fillOpacity: 1, className: "gw-playhead"}).addTo(map);
     show(0);
