@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.routes import auth as auth_routes
-from api.routes import features, plans, plans_editor, tiles, tracks
+from api.routes import features, plans, plans_editor, reports, tiles, tracks
 from api.routes import maps as maps_routes
 from geo.auth_settings import check_production, get_auth_settings
 
@@ -47,4 +47,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(plans_editor.router)
     app.include_router(plans.router)
     app.include_router(tracks.router)
+    app.include_router(reports.router)
     return app

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "api.cli_serve",
     "api.cli_partition",
     "api.cli_tracks",
+    "api.cli_patrol",
     "api.cli_assign",
     "api.cli_users",
 )

@@ -175,3 +175,62 @@ def test_upload_rules(demo, auth_headers):
         assert r.status_code == 403
         r = client.post("/tracks", content=b"x,y", headers={**steward, "content-type": "image/png"})
         assert r.status_code == 415 and "content type" in r.json()["error"]
+
+
+def test_daily_report_names_exactly_the_walked_alleys(demo, auth_headers, tmp_path):
+    admin = auth_headers("admin")
+    net = walk_network(demo)
+    pts, truth = simulate_patrol(
+        net, np.random.default_rng(11), SimParams(length_m=2500, noise_m=5, stops=0, uturns=0)
+    )
+    with demo.connect() as conn:
+        segs = pd.read_sql(
+            text(
+                "SELECT s.id AS edge_id, s.street_id, s.length_m, st.kind FROM street_segments s "
+                "JOIN streets st ON st.id = s.street_id"
+            ),
+            conn,
+        )
+    walked = segs.merge(truth, on="edge_id", how="left").fillna({"covered_fraction": 0.0})
+    walked["walked_m"] = walked["covered_fraction"] * walked["length_m"]
+    per = walked.groupby("street_id").agg(
+        walked_m=("walked_m", "sum"), length_m=("length_m", "sum")
+    )
+    share = per["walked_m"] / per["length_m"]
+    touched = share[share > 0].index.tolist()
+    untouched = share[share == 0].index.tolist()[:5]
+    duty = touched + untouched
+    with demo.begin() as conn:  # steward 1 holds every alley the walk touched and five others
+        conn.execute(
+            text(
+                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                "SELECT 1, 'alley_steward', unnest(CAST(:ids AS int[])), DATE '2026-01-01'"
+            ),
+            {"ids": duty},
+        )
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, admin, [("day.csv", _csv(pts))], person_id=1)
+        assert r.status_code == 201, r.text
+        day = pts["time"].dt.tz_convert("Asia/Shanghai").dt.date.iloc[0].isoformat()
+        rep = client.get("/reports/daily", params={"date": day}, headers=admin).json()
+    alleys = {a["alley_id"]: a for a in rep["alleys"]}
+    assert set(alleys) == set(duty)
+    clear_yes = {int(s) for s in share[share >= 0.95].index}
+    clear_no = {int(s) for s in share[share <= 0.6].index} & set(duty)
+    patrolled = {a for a, row in alleys.items() if row["patrolled"]}
+    assert clear_yes <= patrolled
+    assert not (clear_no & patrolled)
+    person = rep["people"][0]
+    assert person["person_id"] == 1 and person["person_name"] == "王小巷"
+    assert person["alleys"] == len(duty) and person["patrolled_alleys"] == len(patrolled)
+    assert "13800001234" not in str(rep)
+
+    # the same report as XLSX and through the CLI-facing exporter
+    from geo.patrol_reports import build_report, export_report
+
+    out = export_report(
+        build_report(demo, "monthly", pd.Timestamp(day).date()), tmp_path / "m.xlsx"
+    )
+    sheets = pd.read_excel(out, sheet_name=None)
+    assert set(sheets) == {"people", "alleys", "areas"}
+    assert sheets["people"]["姓名 name"].tolist() == ["王小巷"]

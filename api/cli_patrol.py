@@ -1,0 +1,145 @@
+"""``gridward tracks upload`` and ``gridward report``: patrols into PostGIS and out as reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+from api.cli_tracks import tracks_app
+from geo.errors import InputError
+
+report_app = typer.Typer(
+    help="Patrol reports 巡查报表: daily 日巡, weekly 周查, monthly 月评.", no_args_is_help=True
+)
+
+
+@tracks_app.command("upload")
+def upload(
+    files: list[Path] = typer.Argument(..., help="GPX, GeoJSON or CSV track files"),
+    crs: str = typer.Option("wgs84", "--crs", help="wgs84, gcj02 or bd09"),
+    person: int = typer.Option(None, "--person", help="person id of the steward who walked"),
+    mode: str = typer.Option("walk", "--mode", help="walk or bike"),
+) -> None:
+    """Store tracks (idempotent) and match them to the alleys. 上传轨迹"""
+    from rich.console import Console
+    from rich.progress import track as progress
+
+    from geo.db import get_engine
+    from geo.errors import GridwardError
+    from geo.settings import get_settings
+    from geo.track_store import mark_failed, match_stored_track, store_track
+    from geo.tracks.parse import read_limited
+
+    if mode not in ("walk", "bike"):
+        raise InputError(f"unknown mode '{mode}': use walk or bike")
+    engine = get_engine()
+    limit = get_settings().max_upload_bytes
+    failed = 0
+    out = Console()
+    for path in progress(files, description="uploading 上传", console=Console(stderr=True)):
+        try:
+            if not path.is_file():
+                raise InputError(f"file not found: {path}")
+            with path.open("rb") as fh:
+                data = read_limited(fh, limit)
+            stored = store_track(engine, data, path.name, crs, person, "cli")
+        except GridwardError as exc:
+            failed += 1
+            out.print(f"{path.name}: error: {exc.message}", markup=False)
+            continue
+        line = f"{path.name}: track {stored.track_id}, {stored.n_points} points"
+        if not stored.created:
+            out.print(line + " (already stored)", markup=False)
+            continue
+        try:
+            m = match_stored_track(engine, stored.track_id, mode)
+            line += f", matched {m['matched_points']}, {m['segments']} segments"
+        except GridwardError as exc:
+            mark_failed(engine, stored.track_id, exc.message)
+            line += f", not matched: {exc.message}"
+        out.print(line, markup=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _report(kind: str, day: str, area: str | None, out: Path | None, share: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from geo.db import get_engine
+    from geo.patrol_reports import HEADERS, build_report, export_report
+
+    try:
+        when = dt.date.fromisoformat(day)
+    except ValueError:
+        raise InputError(f"date '{day}' is not YYYY-MM-DD") from None
+    report = build_report(get_engine(), kind, when, area, share)
+    if out is not None:
+        export_report(report, out)
+        typer.echo(f"wrote {out}")
+        return
+    people = report["people"]
+    table = Table(title=f"{kind} patrol report {day}")
+    cols = [
+        c
+        for c in (
+            "role",
+            "person_name",
+            "alleys",
+            "patrolled_alleys",
+            "alley_days",
+            "patrolled_alley_days",
+            "compliance",
+            "rank",
+        )
+        if c in people.columns
+    ]
+    for c in cols:
+        table.add_column(HEADERS.get(c, c))
+    for rec in people[cols].itertuples(index=False):
+        table.add_row(*(f"{v:.0%}" if isinstance(v, float) else str(v) for v in rec))
+    Console().print(table)
+
+
+def _today() -> str:
+    return dt.date.today().isoformat()
+
+
+@report_app.command("daily")
+def daily(
+    date: str = typer.Option(None, "--date", help="YYYY-MM-DD (default today)"),
+    area: str = typer.Option(None, "--area", help="community or subdistrict code"),
+    out: Path = typer.Option(None, "--out", help="write .csv or .xlsx instead of printing"),
+    share: float = typer.Option(0.8, "--share", help="share of an alley to count as patrolled"),
+) -> None:
+    """Daily patrol 日巡: who walked their alleys today."""
+    _report("daily", date or _today(), area, out, share)
+
+
+@report_app.command("weekly")
+def weekly(
+    date: str = typer.Option(None, "--date", help="any day of the week (default today)"),
+    area: str = typer.Option(None, "--area", help="community or subdistrict code"),
+    out: Path = typer.Option(None, "--out", help="write .csv or .xlsx instead of printing"),
+    share: float = typer.Option(0.8, "--share", help="share of an alley to count as patrolled"),
+) -> None:
+    """Weekly check 周查: compliance per person over the ISO week, ranked."""
+    _report("weekly", date or _today(), area, out, share)
+
+
+@report_app.command("monthly")
+def monthly(
+    date: str = typer.Option(None, "--date", help="any day of the month (default today)"),
+    area: str = typer.Option(None, "--area", help="community or subdistrict code"),
+    out: Path = typer.Option(None, "--out", help="write .csv or .xlsx instead of printing"),
+    share: float = typer.Option(0.8, "--share", help="share of an alley to count as patrolled"),
+) -> None:
+    """Monthly evaluation 月评: compliance per person over the month, ranked."""
+    _report("monthly", date or _today(), area, out, share)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``report`` (``tracks upload`` hangs on the tracks group)."""
+    app.add_typer(report_app, name="report")

@@ -1,0 +1,301 @@
+"""Patrol reports from PostGIS: daily patrol (日巡), weekly check (周查), monthly evaluation (月评).
+
+Loads patrol visits, segments and the duties valid on each day, and hands them to the pure
+roll-ups in :mod:`geo.coverage`. Duties are read per day (valid_from ≤ day ≤ valid_to), so a
+report for a past month stays correct after stewards change. Alley stewards are judged on
+alleys, street chiefs on streets, each only by their own walking. Areas: each alley or street
+belongs to the community holding most of its length, and that community's subdistrict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from geo import coverage
+from geo.errors import InputError
+from geo.settings import get_settings
+
+ROLES = {"alley_steward": "小巷管家 alley steward", "street_chief": "街巷长 street chief"}
+
+_STREET_AREA_SQL = """
+SELECT DISTINCT ON (st.id) st.id AS alley_id, c.code AS community_code, c.name AS community_name,
+       s.code AS subdistrict_code, s.name AS subdistrict_name
+FROM streets st
+JOIN areas c ON c.level IN ('community', 'village') AND st.geom && c.geom
+            AND ST_Intersects(st.geom, c.geom)
+LEFT JOIN areas s ON s.id = c.parent_id
+ORDER BY st.id, ST_Length(ST_Intersection(st.geom, c.geom)) DESC
+"""
+
+
+def period_days(kind: str, day: dt.date) -> list[dt.date]:
+    """The days a report covers: the day, its ISO week (Monday first) or its month."""
+    if kind == "daily":
+        return [day]
+    if kind == "weekly":
+        start = day - dt.timedelta(days=day.weekday())
+        return [start + dt.timedelta(days=i) for i in range(7)]
+    if kind == "monthly":
+        start = day.replace(day=1)
+        nxt = (start + dt.timedelta(days=32)).replace(day=1)
+        return [start + dt.timedelta(days=i) for i in range((nxt - start).days)]
+    raise InputError(f"unknown report '{kind}': use daily, weekly or monthly")
+
+
+def _load(engine: Engine, days: list[dt.date], area: str | None) -> dict[str, pd.DataFrame]:
+    start, end = days[0], days[-1]
+    with engine.connect() as conn:
+        if area is not None:
+            level = conn.execute(text("SELECT level FROM areas WHERE code = :c"), {"c": area})
+            if level.scalar() is None:
+                raise InputError(f"area {area} does not exist")
+        visits = pd.read_sql(
+            text(
+                "SELECT v.track_id, v.person_id, v.segment_id AS edge_id, v.covered_fraction, "
+                "v.first_time, v.last_time, v.day, v.intervals FROM patrol_visits v "
+                "WHERE v.day BETWEEN :a AND :b AND v.person_id IS NOT NULL"
+            ),
+            conn,
+            params={"a": start, "b": end},
+        )
+        segments = pd.read_sql(
+            text(
+                "SELECT s.id AS edge_id, s.street_id AS alley_id, s.length_m, st.name AS "
+                "alley_name, st.kind FROM street_segments s JOIN streets st ON st.id = s.street_id"
+            ),
+            conn,
+        )
+        duties = pd.read_sql(
+            text(
+                "SELECT a.street_id AS alley_id, a.person_id, a.role, a.valid_from, a.valid_to, "
+                "p.name AS person_name FROM assignments a JOIN people p ON p.id = a.person_id "
+                "WHERE a.role IN ('alley_steward', 'street_chief') AND a.valid_from <= :b "
+                "AND (a.valid_to IS NULL OR a.valid_to >= :a)"
+            ),
+            conn,
+            params={"a": start, "b": end},
+        )
+        areas = pd.read_sql(text(_STREET_AREA_SQL), conn)
+    if area is not None:
+        keep = areas[
+            areas["community_code"].str.startswith(area)
+            | areas["subdistrict_code"].fillna("").str.startswith(area)
+        ]["alley_id"]
+        duties = duties[duties["alley_id"].isin(keep)]
+    # exact union of walked stretches: one row per stretch
+    rows = []
+    for v in visits.itertuples(index=False):
+        stretches = v.intervals or [[0.0, float(v.covered_fraction)]]
+        for s0, s1 in stretches:
+            rows.append(
+                (v.person_id, v.edge_id, float(s0), float(s1), v.first_time, v.last_time, v.day)
+            )
+    edges = pd.DataFrame(
+        rows,
+        columns=[
+            "person_id",
+            "edge_id",
+            "start_fraction",
+            "end_fraction",
+            "first_time",
+            "last_time",
+            "day",
+        ],
+    )
+    if len(edges):
+        edges["covered_fraction"] = edges["end_fraction"] - edges["start_fraction"]
+    return {"edges": edges, "segments": segments, "duties": duties, "areas": areas}
+
+
+def _daily_frames(data: dict[str, pd.DataFrame], days: list[dt.date], share: float):
+    tz = get_settings().timezone
+    edges, segments, duties = data["edges"], data["segments"], data["duties"]
+    if len(edges):
+        seg_day = coverage.segment_day_coverage(edges, tz)
+    else:
+        seg_day = pd.DataFrame(
+            columns=["day", "person_id", "edge_id", "walked_fraction", "first_time", "last_time"]
+        )
+    alley_frames, person_frames = [], []
+    since = pd.to_datetime(duties["valid_from"]).astype("datetime64[ns]")
+    until = pd.to_datetime(duties["valid_to"]).astype("datetime64[ns]").fillna(pd.Timestamp.max)
+    for role in ROLES:
+        for day in days:
+            ts = pd.Timestamp(day)
+            valid = duties[(duties["role"] == role) & (since <= ts) & (until >= ts)]
+            if valid.empty:
+                continue
+            a = valid[["alley_id", "person_id"]].drop_duplicates()
+            sd = seg_day[seg_day["day"] == day]
+            alley_day = coverage.alley_day_status(sd, segments, a, share, days=[day])
+            steward_day = coverage.steward_daily_compliance(alley_day, a)
+            alley_frames.append(alley_day.assign(role=role))
+            person_frames.append(steward_day.assign(role=role))
+    alley_cols = ["day", "alley_id", "length_m", "walked_m", "walked_share", "patrolled", "role"]
+    person_cols = [
+        "day",
+        "person_id",
+        "alleys",
+        "patrolled_alleys",
+        "compliance",
+        "assigned_m",
+        "walked_m",
+        "role",
+    ]
+    alleys = pd.concat(alley_frames) if alley_frames else pd.DataFrame(columns=alley_cols)
+    people = pd.concat(person_frames) if person_frames else pd.DataFrame(columns=person_cols)
+    return alleys, people
+
+
+def build_report(
+    engine: Engine,
+    kind: str,
+    day: dt.date,
+    area: str | None = None,
+    patrolled_share: float = 0.8,
+) -> dict[str, pd.DataFrame]:
+    """A report: ``people`` (per steward/chief, ranked), ``alleys`` (per alley and day),
+    ``areas`` (per community and subdistrict). Columns carry Chinese and English names."""
+    if not 0 < patrolled_share <= 1:
+        raise InputError("patrolled_share must be in (0, 1]")
+    days = period_days(kind, day)
+    data = _load(engine, days, area)
+    alleys, people = _daily_frames(data, days, patrolled_share)
+    names = (
+        data["duties"][["person_id", "person_name"]].drop_duplicates("person_id")
+        if len(data["duties"])
+        else pd.DataFrame(columns=["person_id", "person_name"])
+    )
+    where = data["areas"]
+    alleys = alleys.merge(where, on="alley_id", how="left").merge(
+        data["segments"][["alley_id", "alley_name"]].drop_duplicates("alley_id"),
+        on="alley_id",
+        how="left",
+    )
+    if kind == "daily":
+        per_person = people.copy()
+        if len(per_person):
+            per_person["rank"] = (
+                per_person.groupby("role")["compliance"]
+                .rank(method="min", ascending=False)
+                .astype(int)
+            )
+    else:
+        period = "week" if kind == "weekly" else "month"
+        parts = []
+        for role, grp in people.groupby("role"):
+            rolled = coverage.compliance_rollup(grp.drop(columns="role"), period)
+            parts.append(rolled.assign(role=role))
+        per_person = pd.concat(parts) if parts else pd.DataFrame(columns=["person_id", "role"])
+    per_person = per_person.merge(names, on="person_id", how="left")
+    per_person = per_person.sort_values(
+        [c for c in ("role", "rank", "person_id") if c in per_person.columns]
+    ).reset_index(drop=True)
+    if len(alleys):
+        by_area = (
+            alleys.groupby(
+                [
+                    "role",
+                    "subdistrict_code",
+                    "subdistrict_name",
+                    "community_code",
+                    "community_name",
+                ],
+                dropna=False,
+            )
+            .agg(
+                alley_days=("alley_id", "size"),
+                patrolled=("patrolled", "sum"),
+                walked_m=("walked_m", "sum"),
+                length_m=("length_m", "sum"),
+            )
+            .reset_index()
+        )
+        by_area["compliance"] = by_area["patrolled"] / by_area["alley_days"].clip(lower=1)
+    else:
+        by_area = pd.DataFrame(
+            columns=["role", "community_code", "alley_days", "patrolled", "compliance"]
+        )
+    return {"people": per_person, "alleys": alleys, "areas": by_area}
+
+
+HEADERS = {
+    "day": "日期 day",
+    "period": "周期 period",
+    "role": "职责 role",
+    "person_id": "人员编号 person id",
+    "person_name": "姓名 name",
+    "alleys": "街巷数 alleys",
+    "patrolled_alleys": "已巡街巷 patrolled",
+    "compliance": "巡查率 compliance",
+    "assigned_m": "责任长度(米) assigned m",
+    "walked_m": "巡查长度(米) walked m",
+    "rank": "排名 rank",
+    "days": "天数 days",
+    "alley_days": "街巷·天 alley-days",
+    "patrolled_alley_days": "已巡街巷·天 patrolled alley-days",
+    "alley_id": "街巷编号 alley id",
+    "alley_name": "街巷名称 alley name",
+    "length_m": "长度(米) length m",
+    "walked_share": "巡查比例 walked share",
+    "patrolled": "已巡 patrolled",
+    "community_code": "社区编码 community code",
+    "community_name": "社区 community",
+    "subdistrict_code": "街道编码 subdistrict code",
+    "subdistrict_name": "街道 subdistrict",
+    "first_time": "首次时间 first time",
+    "last_time": "末次时间 last time",
+}
+
+
+def export_report(report: dict[str, pd.DataFrame], path: str | Path) -> Path:
+    """Write a report: .xlsx (one sheet per table) or .csv (the people table)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    tz = get_settings().timezone
+    labelled = {}
+    for name, df in report.items():
+        out = df.copy()
+        for col in out.columns:  # local wall-clock times: Excel has no time zones
+            if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+                out[col] = out[col].dt.tz_convert(tz).dt.tz_localize(None)
+        labelled[name] = out.rename(columns=HEADERS)
+    if suffix == ".csv":
+        labelled["people"].to_csv(path, index=False, encoding="utf-8-sig")
+    elif suffix == ".xlsx":
+        with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
+            for name, df in labelled.items():
+                df.to_excel(xl, sheet_name=name, index=False)
+    else:
+        raise InputError(f"{path.name}: reports are written as .csv or .xlsx, not '{suffix}'")
+    return path
+
+
+def report_json(report: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """A report as JSON-ready lists of records (dates as ISO strings)."""
+    out: dict[str, Any] = {}
+    for name, df in report.items():
+        out[name] = [{k: _plain(v) for k, v in rec.items()} for rec in df.to_dict(orient="records")]
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, (dt.date, dt.datetime, pd.Timestamp)):
+        return v.isoformat()
+    if isinstance(v, float) and v != v:
+        return None
+    if hasattr(v, "item"):
+        return v.item()
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v
