@@ -185,7 +185,16 @@ def _collapse_stays(
     lon = df["lon"].to_numpy(float).copy()
     lat = df["lat"].to_numpy(float).copy()
     r2 = radius * radius
-    i = 0
+    # A stay starting at i needs the fix min_s later still within the radius: a vectorised
+    # necessary condition that skips the scan for every fix of a walker who keeps moving.
+    j_min = np.minimum(np.searchsorted(t, t + min_s), n - 1)
+    maybe = ((xy[j_min] - xy) ** 2).sum(axis=1) <= r2
+    maybe &= t[j_min] - t >= min_s
+    cand = np.flatnonzero(maybe).tolist()
+    if not cand:
+        return df.copy(), 0
+    i = cand[0]
+    ci = 0
     while i < n - 1:
         j = i + 1
         while j < n and (xs[j] - xs[i]) ** 2 + (ys[j] - ys[i]) ** 2 <= r2:
@@ -198,6 +207,12 @@ def _collapse_stays(
             i = j
         else:
             i += 1
+        # jump to the next fix that may start a stay
+        while ci < len(cand) and cand[ci] < i:
+            ci += 1
+        if ci == len(cand):
+            break
+        i = cand[ci]
     out = df.copy()
     out["lon"], out["lat"] = lon, lat
     return out[keep], int((~keep).sum())
