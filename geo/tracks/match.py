@@ -305,7 +305,7 @@ def _transitions(
         all_need = np.concatenate([allowed[w] - b for _, w, _, _, b in pending])
         for st in np.unique(all_steps).tolist():
             m = all_steps == st
-            rows[st] = net.bounded_rows(all_src[m], float(all_need[m].max()), None)
+            rows[st] = net.bounded_rows(all_src[m], float(all_need[m].max()))
         for j, where, sn, tn, base in pending:
             st_w = step_of[where]
             for st in np.unique(st_w).tolist():

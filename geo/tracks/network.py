@@ -307,7 +307,7 @@ class WalkNetwork:
         d[same] = 0.0
         return d, found | same
 
-    def bounded_rows(self, sources: np.ndarray, limit: float, rows: RouteRows | None) -> RouteRows:
+    def bounded_rows(self, sources: np.ndarray, limit: float) -> RouteRows:
         """Bounded Dijkstra rows for ``sources`` (one batch per track piece).
 
         Runs on the subgraph of nodes within ``limit`` (straight line) of the sources' bounding

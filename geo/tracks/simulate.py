@@ -34,7 +34,9 @@ class SimParams:
     start: str = "2026-03-02T01:00:00Z"
 
 
-def random_route(net: WalkNetwork, rng: np.random.Generator, length_m: float, uturns: int = 0):
+def random_route(
+    net: WalkNetwork, rng: np.random.Generator, length_m: float, uturns: int = 0
+) -> list[tuple[int, float, float]]:
     """A random walk without immediate backtracking: legs (edge, from_offset, to_offset)."""
     adj: dict[int, list[int]] = {}
     for e, (a, b) in enumerate(zip(net.u.tolist(), net.v.tolist(), strict=True)):
