@@ -131,7 +131,7 @@ def test_tiles_are_mvt_with_the_features_of_the_tile(site, layer: str, table: st
                 "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)) c FROM areas) s"
             )
         ).one()
-    for z in (13, 16):
+    for z in (14, 16):
         x, y = _tile_of(lon, lat, z)
         r = c.get(f"/tiles/{layer}/{z}/{x}/{y}.pbf", headers=h)
         assert r.status_code == 200
@@ -163,6 +163,22 @@ def test_tiles_are_mvt_with_the_features_of_the_tile(site, layer: str, table: st
 def test_empty_tile_and_bad_tile_addresses(site) -> None:  # noqa: ANN001
     c, h = site["client"], site["auth"]
     r = c.get("/tiles/grids/10/0/0.pbf", headers=h)  # mid-Pacific: nothing there
+    assert r.status_code == 200 and r.content == b""
+    # Below a layer's min zoom the tile is empty even over the city.
+    from geo.tiles import TILE_LAYERS
+
+    db = c.app.state.engine
+    with db.connect() as conn:
+        lon, lat = conn.execute(
+            text(
+                "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)) c FROM areas) s"
+            )
+        ).one()
+    z = TILE_LAYERS["buildings"].min_zoom
+    x, y = _tile_of(lon, lat, z)
+    assert c.get(f"/tiles/buildings/{z}/{x}/{y}.pbf", headers=h).content != b""
+    x, y = _tile_of(lon, lat, z - 1)
+    r = c.get(f"/tiles/buildings/{z - 1}/{x}/{y}.pbf", headers=h)
     assert r.status_code == 200 and r.content == b""
     for url in (
         "/tiles/parcels/14/1/1.pbf",
