@@ -217,7 +217,10 @@ def _prepare_piece(
     kept = _thin(xy_all, p.min_step_m if p.min_step_m is not None else p.min_step_sigmas * sigma)
     xy, t = xy_all[kept], t_all[kept]
     n, k = len(xy), p.k
-    ce, co, cd = net.candidates(xy, p.search_radius_m, k)
+    # A candidate farther than this can never beat going off-network and back (emission gap
+    # larger than two off-network penalties), so it is not worth searching for.
+    useful = sigma * np.sqrt(p.off_network_sigmas**2 + 4.0 * p.off_penalty)
+    ce, co, cd = net.candidates(xy, min(p.search_radius_m, useful), k)
     valid = ce >= 0
     # emissions (n, k+1); last column = off network
     E = np.full((n, k + 1), -np.inf)
