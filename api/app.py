@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from api.auth import document_error_responses
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.routes import auth as auth_routes
-from api.routes import features, plans, plans_editor, reports, tiles, tracks
+from api.routes import features, plans, plans_editor, reports, staffing, tiles, tracks
 from api.routes import maps as maps_routes
 from geo.auth_settings import check_production, get_auth_settings
 
@@ -40,6 +41,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)  # cap every body while it streams in (413)
+    document_error_responses(app)  # OpenAPI: any operation may answer {error, status}
     app.include_router(auth_routes.router)
     app.include_router(features.router)
     app.include_router(tiles.router)
@@ -48,4 +50,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(plans.router)
     app.include_router(tracks.router)
     app.include_router(reports.router)
+    app.include_router(staffing.router)
     return app

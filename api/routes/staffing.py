@@ -1,0 +1,155 @@
+"""People and duties (issue 5): registry, proposals to review, commits, leavers, coverage.
+
+POST /assignments/proposals → 202 job; GET /jobs/{id} → the proposal to review (pairs, what
+starts, ends and stays, coverage, load spread); POST /assignments/proposals/{job_id}/commit →
+dated changes (409 when the duties changed since). Phone numbers never leave through here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path as FsPath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine, text
+
+from api.auth import Principal, allow, person_for, require_area
+from api.background import run_job
+from api.deps import get_engine
+from api.limits import read_upload
+from geo.errors import ConflictError, InputError
+from geo.jobs import create_job, get_job
+from geo.staffing import commit, coverage_rates, duties, import_people, person_leaves, propose
+
+router = APIRouter(tags=["people and duties"])
+
+
+class ProposalRequest(BaseModel):
+    kind: Literal["grids", "streets", "alleys"] = Field(description="what to staff")
+    area: str = Field(pattern=r"^[0-9]{6,12}$", description="district/subdistrict/community code")
+    rebalance: bool = Field(default=False, description="re-solve everything, not only the gaps")
+
+
+@router.post("/people/import", summary="Import the people registry (CSV/XLSX) 导入人员名册")
+async def people_import(
+    request: Request,
+    user: Annotated[Principal, Depends(allow("admin"))],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    from starlette.concurrency import run_in_threadpool
+
+    up = await read_upload(request)
+    name = FsPath(up.filename or "people.csv").name
+    if FsPath(name).suffix.lower() not in (".csv", ".xlsx", ".txt"):
+        raise InputError(f"{name}: the people registry is a .csv or .xlsx file")
+    with tempfile.TemporaryDirectory(prefix="gridward-people-") as folder:
+        path = FsPath(folder) / name
+        path.write_bytes(up.data)
+        return await run_in_threadpool(import_people, engine, path, user.username)
+
+
+@router.get("/people", summary="People (names and roles; no phone numbers) 人员")
+def people(
+    _user: Annotated[Principal, Depends(allow("viewer"))],
+    engine: Engine = Depends(get_engine),
+    role: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT p.id, p.external_id, p.name, p.roles, p.active, p.part_time, "
+                "a.code AS community_code FROM people p LEFT JOIN areas a ON a.id = p.area_id "
+                "WHERE (CAST(:r AS text) IS NULL OR CAST(:r AS text) = ANY(p.roles)) "
+                "ORDER BY p.id LIMIT :n"
+            ),
+            {"r": role, "n": limit},
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+@router.post(
+    "/assignments/proposals", status_code=202, summary="Propose duties for an area 生成分配方案"
+)
+def create_proposal(
+    body: ProposalRequest,
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> JSONResponse:
+    require_area(user, body.area)
+    with engine.begin() as conn:
+        job_id = create_job(conn, "assignment", body.model_dump(), created_by=user.username)
+
+    def work(progress: Any) -> dict[str, Any]:
+        progress(0.1, "solving")
+        return propose(engine, body.kind, body.area, body.rebalance)
+
+    run_job(engine, job_id, work)
+    return JSONResponse(
+        {"job_id": job_id, "status": "queued", "job_url": f"/jobs/{job_id}"},
+        status_code=202,
+        headers={"Location": f"/jobs/{job_id}"},
+    )
+
+
+@router.post(
+    "/assignments/proposals/{job_id}/commit", summary="Commit a reviewed proposal 确认分配"
+)
+def commit_proposal(
+    job_id: Annotated[str, Path(min_length=36, max_length=36)],
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    with engine.connect() as conn:
+        job = get_job(conn, job_id)
+    if job["kind"] != "assignment":
+        raise InputError(f"job {job_id} is not an assignment proposal")
+    if job["status"] != "done" or not job["result"]:
+        raise ConflictError(f"proposal {job_id} is {job['status']}: nothing to commit yet")
+    proposal = job["result"]
+    require_area(user, proposal["area"])
+    if proposal.get("committed"):
+        raise ConflictError(f"proposal {job_id} was already committed")
+    out = commit(engine, proposal, actor=user.username)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE jobs SET result = result || '{\"committed\": true}'::jsonb WHERE id = :i"),
+            {"i": job_id},
+        )
+    return out
+
+
+@router.post("/people/{person_id}/leave", summary="A person leaves; their duties end 人员离岗")
+def leave(
+    person_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    return person_leaves(engine, person_id, actor=user.username)
+
+
+@router.get("/people/{person_id}/duties", summary="A person's duties 职责")
+def person_duties(
+    person_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: Annotated[Principal, Depends(allow("viewer", "steward", own_person=True))],
+    engine: Engine = Depends(get_engine),
+    date: Annotated[dt.date | None, Query()] = None,
+) -> dict[str, Any]:
+    pid = person_for(user, person_id) if user.role == "steward" else person_id
+    if pid is None:
+        raise HTTPException(422, "person_id is required")
+    return {"person_id": pid, "duties": duties(engine, pid, date)}
+
+
+@router.get("/coverage", summary="Coverage rates 覆盖率 of an area")
+def coverage(
+    _user: Annotated[Principal, Depends(allow("viewer"))],
+    area: Annotated[str, Query(pattern=r"^[0-9]{6,12}$")],
+    engine: Engine = Depends(get_engine),
+    date: Annotated[dt.date | None, Query()] = None,
+) -> dict[str, Any]:
+    return coverage_rates(engine, area, date)

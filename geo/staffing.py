@@ -1,0 +1,471 @@
+"""People and duties in PostGIS: the registry, assignment proposals and commits, leavers.
+
+The solvers in :mod:`geo.assign` are pure; this module loads an area's alleys, streets or grids,
+its people and the duties in force, asks the solver for a proposal, and commits a proposal as
+dated changes: a duty that ends gets ``valid_to`` (yesterday), a new duty starts today, and a
+duty that stays is not touched. Past reports therefore keep reading the duties of their days.
+A proposal remembers a fingerprint of the duties it was made on; committing it after they
+changed is refused (ConflictError). Phone numbers are stored, never returned by these functions
+except :func:`read_people_admin`, and never logged or put in the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from geo import audit
+from geo.errors import ConflictError, InputError, NotFoundError
+
+KINDS = {
+    "alleys": ("alley_steward",),
+    "streets": ("street_chief",),
+    "grids": ("grid_leader", "grid_worker"),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# people registry
+# --------------------------------------------------------------------------------------------
+
+
+def import_people(engine: Engine, path: str | Path, actor: str | None = None) -> dict[str, int]:
+    """Upsert people from CSV/XLSX by their id; homes by lon/lat or a building id."""
+    from geo.assign.people import read_people
+
+    path = Path(path)
+    df = read_people(path)
+    rows = []
+    for r in df.itertuples(index=False):
+        rec = r._asdict()
+        roles = [x for x in str(rec.get("roles") or "").split(";") if x]
+        lon, lat = rec.get("lon"), rec.get("lat")
+        home = (
+            f"SRID=4326;POINT({float(lon)!r} {float(lat)!r})"
+            if lon is not None and lat is not None and np.isfinite(lon) and np.isfinite(lat)
+            else None
+        )
+        cap = rec.get("capacity")
+        rows.append(
+            {
+                "ext": str(rec["person_id"]),
+                "name": str(rec.get("name") or rec["person_id"]),
+                "phone": None if pd.isna(rec.get("phone")) else str(rec.get("phone")),
+                "roles": roles,
+                "home": home,
+                "building": None if pd.isna(rec.get("building_id")) else str(rec["building_id"]),
+                "cap": None if cap is None or pd.isna(cap) else float(cap),
+                "pt": bool(rec.get("part_time")) if not pd.isna(rec.get("part_time")) else False,
+            }
+        )
+    with engine.begin() as conn:
+        for row in rows:
+            if row["building"] is not None:
+                b = conn.execute(
+                    text(
+                        "SELECT id, ST_AsEWKT(ST_PointOnSurface(geom)) FROM buildings "
+                        "WHERE source_key = :k OR id::text = :k OR source_key = 'osm:w' || :k"
+                    ),
+                    {"k": row["building"]},
+                ).first()
+                if b is None:
+                    raise InputError(
+                        f"{path.name}: person {row['ext']} lives in building {row['building']}, "
+                        "which does not exist (nothing changed)"
+                    )
+                row["building"] = b[0]
+                row["home"] = row["home"] or b[1]
+        conn.execute(
+            text(
+                "INSERT INTO people (external_id, name, phone, roles, home, home_building_id, "
+                "capacity, part_time, active) VALUES (:ext, :name, :phone, :roles, "
+                "ST_GeomFromEWKT(:home), :building, :cap, :pt, true) "
+                "ON CONFLICT (external_id) DO UPDATE SET name = EXCLUDED.name, "
+                "phone = EXCLUDED.phone, roles = EXCLUDED.roles, home = EXCLUDED.home, "
+                "home_building_id = EXCLUDED.home_building_id, capacity = EXCLUDED.capacity, "
+                "part_time = EXCLUDED.part_time, active = true"
+            ),
+            rows,
+        )
+        conn.execute(
+            text(
+                "UPDATE people p SET area_id = (SELECT a.id FROM areas a WHERE a.level IN "
+                "('community', 'village') AND ST_Intersects(a.geom, p.home) ORDER BY a.code "
+                "LIMIT 1) WHERE p.home IS NOT NULL"
+            )
+        )
+        audit.record(conn, actor, "people.import", "people", path.name, {"rows": len(rows)})
+    return {"people_read": len(rows)}
+
+
+def read_people_admin(engine: Engine) -> pd.DataFrame:
+    """Every person with phone (for admins' exports only)."""
+    with engine.connect() as conn:
+        return pd.read_sql(
+            text("SELECT id, external_id, name, phone, roles, active FROM people ORDER BY id"),
+            conn,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# inputs of a proposal
+# --------------------------------------------------------------------------------------------
+
+
+def _area(conn: Connection, code: str) -> Any:
+    row = conn.execute(
+        text("SELECT id, code, level FROM areas WHERE code = :c"), {"c": code}
+    ).first()
+    if row is None:
+        raise NotFoundError(f"area {code} does not exist")
+    return row
+
+
+def _people(conn: Connection, area_id: int, roles: tuple[str, ...]) -> pd.DataFrame:
+    """Active people with one of ``roles`` living in the area or within 2 km of it."""
+    df = pd.read_sql(
+        text(
+            "SELECT p.id AS person_id, ST_X(p.home) AS lon, ST_Y(p.home) AS lat, p.capacity, "
+            "array_to_string(p.roles, ';') AS roles, p.part_time FROM people p, areas a "
+            "WHERE a.id = :a AND p.active AND p.home IS NOT NULL AND p.roles && CAST(:r AS text[]) "
+            "AND ST_DWithin(p.home::geography, a.geom::geography, 2000) ORDER BY p.id"
+        ),
+        conn,
+        params={"a": area_id, "r": list(roles)},
+    )
+    return df
+
+
+def _streets(conn: Connection, area_id: int, kind: str) -> gpd.GeoDataFrame:
+    """Streets or alleys with most of their length inside the area."""
+    return gpd.read_postgis(
+        text(
+            "SELECT st.id AS item_id, st.name, st.length_m, st.geom FROM streets st, areas a "
+            "WHERE a.id = :a AND st.kind = :k AND st.geom && a.geom "
+            "AND ST_Length(ST_Intersection(st.geom, a.geom)) >= 0.5 * ST_Length(st.geom) "
+            "ORDER BY st.id"
+        ),
+        conn,
+        geom_col="geom",
+        params={"a": area_id, "k": kind},
+        crs="EPSG:4326",
+    )
+
+
+def _network(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
+    return gpd.read_postgis(
+        text(
+            "SELECT s.id, s.geom FROM street_segments s, areas a WHERE a.id = :a "
+            "AND ST_DWithin(s.geom::geography, a.geom::geography, 2500) ORDER BY s.id"
+        ),
+        conn,
+        geom_col="geom",
+        params={"a": area_id},
+        crs="EPSG:4326",
+    )
+
+
+def _grids(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
+    return gpd.read_postgis(
+        text(
+            "SELECT g.id AS item_id, g.code, g.households, g.geom FROM grids g, areas a, "
+            "areas c WHERE a.id = :a AND c.id = g.community_id AND c.code LIKE a.code || '%' "
+            "AND g.level = 1 AND g.retired_at IS NULL ORDER BY g.code"
+        ),
+        conn,
+        geom_col="geom",
+        params={"a": area_id},
+        crs="EPSG:4326",
+    )
+
+
+def _current(conn: Connection, kind: str, item_ids: list[int], day: dt.date) -> pd.DataFrame:
+    target = "grid_id" if kind == "grids" else "street_id"
+    return pd.read_sql(
+        text(
+            f"SELECT id, {target} AS item_id, person_id, role FROM assignments "
+            f"WHERE {target} = ANY(CAST(:ids AS int[])) AND role = ANY(CAST(:roles AS text[])) "
+            "AND valid_from <= :d AND (valid_to IS NULL OR valid_to >= :d) ORDER BY id"
+        ),
+        conn,
+        params={"ids": item_ids, "roles": list(KINDS[kind]), "d": day},
+    )
+
+
+def _fingerprint(current: pd.DataFrame) -> str:
+    pairs = sorted(f"{r.item_id}:{r.person_id}:{r.role}" for r in current.itertuples(index=False))
+    return hashlib.sha256(",".join(pairs).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# propose and commit
+# --------------------------------------------------------------------------------------------
+
+
+def propose(
+    engine: Engine,
+    kind: str,
+    area: str,
+    rebalance: bool = False,
+    day: dt.date | None = None,
+    params: Any = None,
+) -> dict[str, Any]:
+    """Solve the area's alleys, streets or grids; nothing is written. JSON-ready."""
+    from geo.assign.chiefs import assign_chiefs
+    from geo.assign.grids import GridParams, staff_grids
+    from geo.assign.stewards import assign_stewards
+    from geo.settings import get_settings
+
+    if kind not in KINDS:
+        raise InputError(f"unknown assignment kind '{kind}': use grids, streets or alleys")
+    day = day or dt.date.today()
+    with engine.connect() as conn:
+        a = _area(conn, area)
+        people = _people(conn, a.id, KINDS[kind])
+        if kind == "grids":
+            items = _grids(conn, a.id)
+        else:
+            items = _streets(conn, a.id, "alley" if kind == "alleys" else "street")
+        if items.empty:
+            what = {"grids": "current grids", "alleys": "alleys", "streets": "streets"}[kind]
+            raise InputError(f"area {area} has no {what} to staff")
+        current = _current(conn, kind, items["item_id"].astype(int).tolist(), day)
+        network = _network(conn, a.id) if kind != "grids" else None
+    if people.empty:
+        raise InputError(
+            f"no active people with role {' or '.join(KINDS[kind])} live in or near {area}"
+        )
+    existing = current.rename(columns={"item_id": "alley_id"})
+    if kind == "alleys":
+        res = assign_stewards(
+            items.rename(columns={"item_id": "alley_id"}).rename_geometry("geometry"),
+            people,
+            params,
+            network=network.rename_geometry("geometry"),
+            existing=existing[["alley_id", "person_id"]],
+            rebalance=rebalance,
+        )
+        pairs = res.assignments.rename(columns={"alley_id": "item_id"}).assign(role="alley_steward")
+        uncovered, summary = list(res.uncovered), res.summary
+    elif kind == "streets":
+        res = assign_chiefs(
+            items.rename(columns={"item_id": "street_id"}).rename_geometry("geometry"),
+            people,
+            params,
+            network=network.rename_geometry("geometry"),
+            existing=current.rename(columns={"item_id": "street_id"})[["street_id", "person_id"]],
+            rebalance=rebalance,
+        )
+        pairs = res.assignments.rename(columns={"street_id": "item_id"}).assign(role="street_chief")
+        uncovered, summary = list(res.uncovered), res.summary
+    else:
+        gp = params or GridParams(households_per_worker=get_settings().households_per_worker)
+        res = staff_grids(
+            items.rename(columns={"item_id": "grid_id"}).rename_geometry("geometry"), people, gp
+        )
+        pairs = res.assignments.rename(columns={"grid_id": "item_id"})
+        short = res.short
+        uncovered = short["grid_id"].tolist() if len(short) else []
+        summary = res.summary
+    keep_cols = [c for c in ("item_id", "person_id", "role", "walk_m", "distance_m") if c in pairs]
+    pairs = pairs[keep_cols]
+    cur = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
+    new = {(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)}
+    return {
+        "kind": kind,
+        "area": area,
+        "day": day.isoformat(),
+        "rebalance": rebalance,
+        "base_fingerprint": _fingerprint(current),
+        "pairs": [_plain_rec(r) for r in pairs.to_dict(orient="records")],
+        "uncovered": [int(u) for u in uncovered],
+        "summary": _plain_rec(dict(summary)),
+        "changes": {"keep": len(cur & new), "end": len(cur - new), "start": len(new - cur)},
+    }
+
+
+def _plain_rec(rec: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in rec.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and not np.isfinite(v):
+            v = None
+        if isinstance(v, dict):
+            v = _plain_rec(v)
+        if isinstance(v, (list, tuple)):
+            v = [x.item() if isinstance(x, np.generic) else x for x in v]
+        out[k] = v
+    return out
+
+
+def commit(
+    engine: Engine, proposal: dict[str, Any], actor: str | None = None, day: dt.date | None = None
+) -> dict[str, int]:
+    """Apply a proposal as dated changes; refused when the duties changed since it was made."""
+    kind, area = proposal["kind"], proposal["area"]
+    if kind not in KINDS:
+        raise InputError(f"unknown assignment kind '{kind}'")
+    day = day or dt.date.today()
+    target = "grid_id" if kind == "grids" else "street_id"
+    with engine.begin() as conn:
+        a = _area(conn, area)
+        conn.execute(text("SELECT id FROM areas WHERE id = :a FOR UPDATE"), {"a": a.id})
+        if kind == "grids":
+            items = _grids(conn, a.id)["item_id"].astype(int).tolist()
+        else:
+            kd = "alley" if kind == "alleys" else "street"
+            items = _streets(conn, a.id, kd)["item_id"].astype(int).tolist()
+        current = _current(conn, kind, items, day)
+        if _fingerprint(current) != proposal["base_fingerprint"]:
+            raise ConflictError(
+                f"the {kind} duties of {area} changed since this proposal was made: propose again"
+            )
+        new = {(int(p["item_id"]), int(p["person_id"]), p["role"]) for p in proposal["pairs"]}
+        ended = started = 0
+        for r in current.itertuples(index=False):
+            if (int(r.item_id), int(r.person_id), r.role) in new:
+                continue
+            ended += 1
+            conn.execute(
+                text("UPDATE assignments SET valid_to = :y WHERE id = :i AND valid_from <= :y"),
+                {"i": int(r.id), "y": day - dt.timedelta(days=1)},
+            )
+            conn.execute(  # a duty that started today and ends today never took effect
+                text("DELETE FROM assignments WHERE id = :i AND valid_from > :y"),
+                {"i": int(r.id), "y": day - dt.timedelta(days=1)},
+            )
+        have = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
+        for item_id, person_id, role in sorted(new - have):
+            started += 1
+            conn.execute(
+                text(
+                    f"INSERT INTO assignments (person_id, role, {target}, valid_from, created_by) "
+                    "VALUES (:p, :r, :i, :d, :by)"
+                ),
+                {"p": person_id, "r": role, "i": item_id, "d": day, "by": actor},
+            )
+        audit.record(
+            conn,
+            actor,
+            "assignments.commit",
+            "area",
+            area,
+            {"kind": kind, "started": started, "ended": ended, "kept": len(new & have)},
+        )
+    return {"started": started, "ended": ended, "kept": len(new & have)}
+
+
+def person_leaves(
+    engine: Engine, person_id: int, actor: str | None = None, day: dt.date | None = None
+) -> dict[str, int]:
+    """A person leaves: inactive from today, their duties end yesterday (history kept)."""
+    day = day or dt.date.today()
+    with engine.begin() as conn:
+        found = conn.execute(
+            text("UPDATE people SET active = false WHERE id = :p RETURNING id"), {"p": person_id}
+        ).first()
+        if found is None:
+            raise NotFoundError(f"person {person_id} does not exist")
+        ended = conn.execute(
+            text(
+                "UPDATE assignments SET valid_to = :y WHERE person_id = :p AND valid_to IS NULL "
+                "AND valid_from <= :y"
+            ),
+            {"p": person_id, "y": day - dt.timedelta(days=1)},
+        ).rowcount
+        ended += conn.execute(
+            text(
+                "DELETE FROM assignments WHERE person_id = :p AND valid_to IS NULL "
+                "AND valid_from > :y"
+            ),
+            {"p": person_id, "y": day - dt.timedelta(days=1)},
+        ).rowcount
+        audit.record(conn, actor, "person.leave", "person", person_id, {"duties_ended": ended})
+    return {"duties_ended": int(ended)}
+
+
+def duties(engine: Engine, person_id: int, day: dt.date | None = None) -> list[dict[str, Any]]:
+    """A person's duties in force on ``day`` (default today), with what they are for."""
+    day = day or dt.date.today()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.role, a.valid_from, a.valid_to, a.grid_id, g.code AS grid_code, "
+                "a.street_id, st.name AS street_name, st.kind, st.length_m FROM assignments a "
+                "LEFT JOIN grids g ON g.id = a.grid_id LEFT JOIN streets st ON st.id = a.street_id "
+                "WHERE a.person_id = :p AND a.valid_from <= :d "
+                "AND (a.valid_to IS NULL OR a.valid_to >= :d) ORDER BY a.role, a.id"
+            ),
+            {"p": person_id, "d": day},
+        ).all()
+    return [
+        {
+            "role": r.role,
+            "valid_from": r.valid_from.isoformat(),
+            "valid_to": r.valid_to.isoformat() if r.valid_to else None,
+            "grid_code": r.grid_code,
+            "street_id": r.street_id,
+            "street_name": r.street_name,
+            "kind": r.kind,
+            "length_m": round(r.length_m, 1) if r.length_m is not None else None,
+        }
+        for r in rows
+    ]
+
+
+def coverage_rates(engine: Engine, area: str, day: dt.date | None = None) -> dict[str, Any]:
+    """覆盖率 for an area on a day: alleys with a steward, streets with a chief, grids fully
+    staffed, households per full-time worker."""
+    from geo.settings import get_settings
+
+    day = day or dt.date.today()
+    ratio = get_settings().households_per_worker
+    with engine.connect() as conn:
+        a = _area(conn, area)
+        out: dict[str, Any] = {"area": area, "day": day.isoformat()}
+        for kind, role in (("alley", "alley_steward"), ("street", "street_chief")):
+            items = _streets(conn, a.id, kind)["item_id"].astype(int).tolist()
+            covered = conn.execute(
+                text(
+                    "SELECT count(DISTINCT street_id) FROM assignments WHERE role = :r "
+                    "AND street_id = ANY(CAST(:ids AS int[])) AND valid_from <= :d "
+                    "AND (valid_to IS NULL OR valid_to >= :d)"
+                ),
+                {"r": role, "ids": items, "d": day},
+            ).scalar_one()
+            out[f"{kind}s"] = len(items)
+            out[f"{kind}s_covered"] = int(covered)
+            out[f"{kind}_coverage"] = round(covered / len(items), 4) if items else None
+        grids = _grids(conn, a.id)
+        staff = pd.read_sql(
+            text(
+                "SELECT grid_id, role, count(*) AS n FROM assignments WHERE grid_id = "
+                "ANY(CAST(:ids AS int[])) AND valid_from <= :d AND (valid_to IS NULL OR "
+                "valid_to >= :d) GROUP BY grid_id, role"
+            ),
+            conn,
+            params={"ids": grids["item_id"].astype(int).tolist(), "d": day},
+        )
+    lead = staff[staff["role"] == "grid_leader"].set_index("grid_id")["n"]
+    work = staff[staff["role"] == "grid_worker"].set_index("grid_id")["n"]
+    need = np.ceil(grids["households"].to_numpy(float) / ratio)
+    full = [
+        (lead.get(g, 0) >= 1) and (work.get(g, 0) >= n)
+        for g, n in zip(grids["item_id"], need, strict=True)
+    ]
+    out["grids"] = len(grids)
+    out["grids_fully_staffed"] = int(sum(full))
+    out["grid_staffing_rate"] = round(sum(full) / len(grids), 4) if len(grids) else None
+    workers = int(work.sum()) if len(work) else 0
+    out["households"] = int(grids["households"].sum()) if len(grids) else 0
+    out["households_per_worker"] = round(out["households"] / workers, 1) if workers else None
+    return json.loads(json.dumps(out))

@@ -1,0 +1,209 @@
+"""People and duties on PostGIS: registry, proposals, dated commits, leavers, coverage rates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from geo.errors import ConflictError, InputError
+from geo.importer import import_areas, import_osm
+from geo.plans import commit_plan, create_plan
+from geo.staffing import commit, coverage_rates, import_people, person_leaves, propose
+from tests.conftest import FIXTURES
+from tests.dbcheck import fingerprint
+
+AREA = "110108015002"
+
+
+def _people_csv(db, path, n_stewards=40, n_chiefs=10, n_leaders=10, n_workers=40, seed=0):
+    with db.connect() as conn:
+        homes = conn.execute(
+            text(
+                "SELECT ST_X(ST_PointOnSurface(b.geom)), ST_Y(ST_PointOnSurface(b.geom)) "
+                "FROM buildings b JOIN areas a ON a.id = b.community_id WHERE a.code = :c "
+                "ORDER BY b.id"
+            ),
+            {"c": AREA},
+        ).all()
+    rng = np.random.default_rng(seed)
+    roles = (
+        ["小巷管家"] * n_stewards
+        + ["街巷长"] * n_chiefs
+        + ["网格长"] * n_leaders
+        + ["专职网格员"] * n_workers
+    )
+    rows = []
+    for i, role in enumerate(roles):
+        x, y = homes[int(rng.integers(len(homes)))]
+        rows.append(
+            {
+                "编号": f"P{i:03d}",
+                "姓名": f"测试{i}",
+                "手机": f"139{i:08d}",
+                "角色": role,
+                "经度": x,
+                "纬度": y,
+            }
+        )
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture()
+def demo(db, tmp_path):
+    import_areas(db, FIXTURES / "communities.geojson", level="community")
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    commit_plan(db, create_plan(db, AREA, 300, 500))
+    import_people(db, _people_csv(db, tmp_path / "people.csv"))
+    return db
+
+
+def _current(db) -> set[tuple[int, int]]:
+    with db.connect() as conn:
+        return set(
+            conn.execute(
+                text(
+                    "SELECT street_id, person_id FROM assignments WHERE role = 'alley_steward' "
+                    "AND valid_to IS NULL"
+                )
+            ).all()
+        )
+
+
+def test_propose_commit_is_stable_and_a_leaver_moves_only_their_alleys(demo):
+    first = propose(demo, "alleys", AREA)
+    assert first["changes"]["start"] == len(first["pairs"]) > 0
+    commit(demo, first)
+    rates = coverage_rates(demo, AREA)
+    assert rates["alleys_covered"] == len({p["item_id"] for p in first["pairs"]})
+    assert rates["alley_coverage"] == pytest.approx(first["summary"]["coverage"], abs=1e-3)
+
+    again = propose(demo, "alleys", AREA)  # nothing changed: nothing moves
+    assert again["changes"] == {"keep": len(first["pairs"]), "end": 0, "start": 0}
+
+    before = _current(demo)
+    counts: dict[int, int] = {}
+    for _alley, person in before:
+        counts[person] = counts.get(person, 0) + 1
+    leaver = max(counts, key=counts.get)
+    theirs = {a for a, p in before if p == leaver}
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    # make the duties a week old so ending them keeps history
+    with demo.begin() as conn:
+        conn.execute(
+            text("UPDATE assignments SET valid_from = :d"), {"d": yesterday - dt.timedelta(days=6)}
+        )
+    assert person_leaves(demo, leaver)["duties_ended"] == len(theirs)
+    after_leave = _current(demo)
+    assert after_leave == {(a, p) for a, p in before if p != leaver}
+    refill = propose(demo, "alleys", AREA)
+    started = {(p["item_id"], p["person_id"]) for p in refill["pairs"]} - after_leave
+    assert {a for a, _ in started} <= theirs  # only the leaver's alleys move
+    assert all(p != leaver for _, p in started)
+    commit(demo, refill)
+    with demo.connect() as conn:
+        history = conn.execute(
+            text("SELECT count(*) FROM assignments WHERE person_id = :p AND valid_to = :y"),
+            {"p": leaver, "y": yesterday},
+        ).scalar()
+    assert history == len(theirs)  # past reports still see who held them
+
+
+def test_stale_proposal_refused_and_grids_staffed(demo):
+    a = propose(demo, "grids", AREA)
+    b = propose(demo, "grids", AREA)
+    commit(demo, a)
+    before = fingerprint(demo)
+    with pytest.raises(ConflictError):
+        commit(demo, b)
+    assert fingerprint(demo) == before
+    rates = coverage_rates(demo, AREA)
+    assert rates["grids"] > 0
+    assert rates["grids_fully_staffed"] == rates["grids"] - len(a["uncovered"])
+    with demo.connect() as conn:
+        per_grid = conn.execute(
+            text(
+                "SELECT g.households, count(*) FILTER (WHERE x.role = 'grid_leader'), "
+                "count(*) FILTER (WHERE x.role = 'grid_worker') FROM grids g JOIN assignments x "
+                "ON x.grid_id = g.id GROUP BY g.id, g.households"
+            )
+        ).all()
+    for households, leaders, workers in per_grid:
+        assert leaders <= 1 and workers <= int(np.ceil(households / 100))
+
+
+def test_bad_people_files_change_nothing(demo, tmp_path):
+    before = fingerprint(demo)
+    dup = tmp_path / "dup.csv"
+    dup.write_text("person_id,name,lon,lat\nA,x,116.31,39.99\nA,y,116.31,39.99\n")
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("person_id,name,shoe_size,lon,lat\nA,x,42,116.31,39.99\n")
+    nowhere = tmp_path / "nobuilding.csv"
+    nowhere.write_text("person_id,name,building_id\nA,x,osm:w1\n")
+    for path, needle in ((dup, "duplicate"), (unknown, "shoe_size"), (nowhere, "does not exist")):
+        with pytest.raises(InputError) as err:
+            import_people(demo, path)
+        assert needle in err.value.message.lower()
+    assert fingerprint(demo) == before
+    with pytest.raises(InputError) as err:
+        propose(demo, "grids", "110108015004")  # no grids committed there yet
+    assert "no current grids" in err.value.message
+    with pytest.raises(InputError):
+        propose(demo, "rivers", AREA)
+    from geo.errors import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        propose(demo, "alleys", "110108099")
+
+
+def test_api_flow_and_no_phone_numbers(demo, auth_headers, tmp_path):
+    planner = auth_headers("planner", ("110108015",))
+    viewer = auth_headers("viewer")
+    with TestClient(create_app(demo)) as client:
+        r = client.post(
+            "/assignments/proposals", json={"kind": "alleys", "area": AREA}, headers=planner
+        )
+        assert r.status_code == 202, r.text
+        for _ in range(300):
+            job = client.get(r.json()["job_url"], headers=planner).json()
+            if job["status"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert job["status"] == "done", job
+        done = client.post(f"/assignments/proposals/{job['job_id']}/commit", headers=planner)
+        assert done.status_code == 200 and done.json()["started"] > 0
+        again = client.post(f"/assignments/proposals/{job['job_id']}/commit", headers=planner)
+        assert again.status_code == 409
+        people = client.get("/people", headers=viewer)
+        assert people.status_code == 200 and len(people.json()) == 100
+        assert "139" not in people.text
+        pid = job["result"]["pairs"][0]["person_id"]
+        duties = client.get(f"/people/{pid}/duties", headers=viewer).json()["duties"]
+        assert duties and all(d["role"] == "alley_steward" for d in duties)
+        steward = auth_headers("steward", person_id=pid)
+        assert client.get(f"/people/{pid}/duties", headers=steward).status_code == 200
+        other = pid + 1
+        assert client.get(f"/people/{other}/duties", headers=steward).status_code == 403
+        cov = client.get("/coverage", params={"area": AREA}, headers=viewer).json()
+        assert cov["alley_coverage"] > 0.5
+        csv = io.BytesIO(b"person_id,name,lon,lat\nNEW1,\xe6\x96\xb0,116.316,39.995\n")
+        r = client.post(
+            "/people/import",
+            files={"file": ("p.csv", csv, "text/csv")},
+            headers=auth_headers("admin"),
+        )
+        assert r.status_code == 200 and r.json()["people_read"] == 1
+        assert (
+            client.post(
+                "/people/import", files={"file": ("p.csv", csv, "text/csv")}, headers=planner
+            ).status_code
+            == 403
+        )
