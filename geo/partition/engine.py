@@ -22,20 +22,19 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from geo.crs import WGS84, metric_crs_for_bounds
+from geo.crs import WGS84
 from geo.partition.assemble import grid_polygons
 from geo.partition.bisect import Bisector, street_angles
-from geo.partition.blocks import building_units, street_blocks
 from geo.partition.codes import grid_codes, sequence_order
 from geo.partition.graph import build_graph
 from geo.partition.metrics import polsby_popper, street_shares, worker_count
 from geo.partition.params import PartitionParams, PartitionResult
+from geo.partition.prepare import polygon_parts as _polygon_parts
+from geo.partition.prepare import prepare
 from geo.partition.repair import Repairer
-from geo.partition.validate import validate_inputs
 
 Progress = Callable[[float, str], None]
 
@@ -45,20 +44,6 @@ FLAG_UNDER = "under_min:unresolved"
 FLAG_OVER = "over_max:unresolved"
 FLAG_MULTI = "multipart"
 INFEASIBLE = (FLAG_SINGLE, FLAG_ENCLOSED)
-
-
-def _to_wgs84_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    if gdf.crs is None:
-        return gdf.set_crs(WGS84)
-    return gdf if gdf.crs.to_epsg() == 4326 else gdf.to_crs(WGS84)
-
-
-def _polygon_parts(g: shapely.Geometry) -> shapely.Geometry:
-    if g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    parts = shapely.get_parts(g)
-    parts = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
-    return shapely.union_all(parts)
 
 
 def _regions(
@@ -131,36 +116,10 @@ def partition(
     """
     t0 = time.perf_counter()
     report = progress or (lambda f, m: None)
-    report(0.0, "checking input")
-    if isinstance(buildings, gpd.GeoDataFrame) and len(buildings):
-        buildings = _to_wgs84_frame(buildings)
-    if isinstance(streets, gpd.GeoDataFrame) and len(streets):
-        streets = _to_wgs84_frame(streets)
-    validate_inputs(area, buildings, streets, params)
+    prep = prepare(area, buildings, streets, params, report)
+    buildings, area_m, units, blocks = prep.buildings, prep.area_m, prep.units, prep.blocks
+    sgeoms, metric, back = prep.streets_m, prep.metric_crs, prep.to_wgs84
     lo, hi = params.min_households, params.max_households
-
-    metric = metric_crs_for_bounds(area.bounds)
-    fwd = Transformer.from_crs(WGS84, metric, always_xy=True)
-    back = Transformer.from_crs(metric, WGS84, always_xy=True)
-
-    def to_m(g):
-        return shapely.transform(g, lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1])))
-
-    area_m = shapely.make_valid(to_m(area))
-    area_m = _polygon_parts(area_m)
-    bgeoms = to_m(np.asarray(buildings.geometry.values, dtype=object))
-    shapely.prepare(area_m)
-    inside = shapely.covers(area_m, bgeoms)
-    for i in np.flatnonzero(~inside):
-        bgeoms[i] = _polygon_parts(shapely.make_valid(shapely.intersection(bgeoms[i], area_m)))
-    hh_b = np.round(pd.to_numeric(buildings["households"]).to_numpy(dtype=float)).astype(np.int64)
-    sgeoms = None
-    if streets is not None and len(streets):
-        sgeoms = to_m(np.asarray(streets.geometry.values, dtype=object))
-
-    report(0.1, "street blocks")
-    units = building_units(bgeoms, hh_b)
-    blocks = street_blocks(area_m, sgeoms, units, params.min_block_area_m2)
     report(0.25, "cell graph")
     graph = build_graph(
         blocks,
@@ -210,9 +169,7 @@ def partition(
             f.append(FLAG_MULTI)
         flags.append(f)
 
-    polys_wgs = shapely.transform(
-        polys, lambda c: np.column_stack(back.transform(c[:, 0], c[:, 1]))
-    )
+    polys_wgs = back(polys)
     # Rings touching themselves at a point are valid in metres but can cross by 1e-12°
     # after reprojection: repair those few (linework method: no area is added or lost).
     bad = np.flatnonzero(~shapely.is_valid(polys_wgs))
