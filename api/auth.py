@@ -255,3 +255,42 @@ def iter_routes(app: Any) -> Iterator[RouteInfo]:
             route=original if not isinstance(original, APIRoute) else effective,
             rules=tuple(rules_of(effective)),
         )
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "status"],
+    "properties": {
+        "error": {"type": "string", "description": "what is wrong, for people"},
+        "status": {"type": "integer", "description": "the HTTP status code again"},
+    },
+}
+
+
+def document_error_responses(app: Any) -> None:
+    """Declare in the OpenAPI schema that any operation may answer with the JSON error body.
+
+    Every route can be refused (401/403 by its rule, 413 by the body limit, 422 by
+    validation, 503 while the database is away); this adds that truth once, as each
+    operation's ``default`` response, instead of repeating it on every decorator."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = (
+            original()
+        )  # FastAPI caches it and rebuilds when routes change; patch is idempotent
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        ref = {"$ref": "#/components/schemas/Error"}
+        for item in schema.get("paths", {}).values():
+            for op in item.values():
+                if isinstance(op, dict) and "responses" in op:
+                    op["responses"].setdefault(
+                        "default",
+                        {
+                            "description": "error 错误: JSON {error, status}",
+                            "content": {"application/json": {"schema": ref}},
+                        },
+                    )
+        return schema
+
+    app.openapi = openapi

@@ -70,6 +70,13 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        raw = scope.get("raw_path") or b""
+        if b"%00" in raw or b"\x00" in raw or b"%00" in scope.get("query_string", b""):
+            # PostgreSQL text cannot hold NUL: refuse it at the door rather than as a 500 later
+            await error_response(400, "NUL character (%00) in the URL is not allowed")(
+                scope, receive, send
+            )
+            return
         limit = self._limit()
         declared = _declared_length(scope.get("headers", []))
         if declared is not None and (declared < 0 or declared > limit):

@@ -27,7 +27,9 @@ class TokenOut(BaseModel):
 
 
 class ApiTokenIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200, description="e.g. the phone's name")
+    name: str = Field(
+        min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="e.g. the phone's name"
+    )
     days: int | None = Field(
         default=None, ge=1, le=3650, description="lifetime in days (default from settings)"
     )
