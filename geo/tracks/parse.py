@@ -261,7 +261,10 @@ def _add_coords(raw: _Raw, coords: list[Any], times: list[Any], props: dict[str,
 # ------------------------------------------------------------------------------------ CSV
 def _parse_csv(text: str) -> _Raw:
     try:
-        df = pd.read_csv(io.StringIO(text), sep=None, engine="python", dtype=str)
+        header = text.split("\n", 1)[0]
+        sep = next((c for c in ("\t", ";", ",", "|") if c in header), ",")
+        # the C parser with a known separator is ~10× faster than sniffing
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv_error()) as exc:
         raise InputError(f"malformed CSV: {exc}") from None
     cols = {str(c).strip().lower().lstrip("\ufeff"): c for c in df.columns}
