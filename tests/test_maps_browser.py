@@ -342,3 +342,50 @@ def test_editor_move_building_and_save_draft(live, browser) -> None:  # noqa: AN
     assert counts[src_code] == before[src_code] - hh[a]
     assert _console_errors(browser) == []
     browser.save_screenshot(str(ARTIFACTS / "editor_saved.png"))
+
+
+def test_editor_draw_boundary_lock_and_problems(live, browser) -> None:  # noqa: ANN001
+    """A drawn boundary (Leaflet.draw's created event) moves the buildings wholly inside it;
+    a locked grid neither gives nor takes buildings; a building the boundary cuts stays."""
+    from geo.map_data import editor_data
+
+    db = live["engine"]
+    code = live["communities"][2]
+    ed = editor_data(db, code)
+    feats = {f["id"]: f for f in ed.buildings["features"]}
+    grid_of = {i: f["properties"]["grid"] for i, f in feats.items()}
+    hh = {i: f["properties"]["households"] for i, f in feats.items()}
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_draw")
+    assert _console_errors(browser) == []
+    assert _count(browser, ".leaflet-draw-draw-polygon") == 1  # the Leaflet.draw toolbar
+    a = next(i for i in sorted(feats, key=lambda i: -hh[i]) if hh[i] > 0)
+    src = grid_of[a]
+    dst = next(g for g in range(len(ed.grids)) if g != src)
+
+    def grid_hh(i: int) -> int:
+        return browser.execute_script(f"return window.gwState.grids[{i}].households")
+
+    before_src, before_dst = grid_hh(src), grid_hh(dst)
+    browser.find_element("css selector", f'input[name="gw-active"][value="{dst}"]').click()
+    # Lock the source grid: drawing around its building changes nothing.
+    browser.find_element("css selector", f'input.gw-lock[data-i="{src}"]').click()
+    ring = f"window.gwEditor.state.layers[{a}].getBounds().pad(0.05)"
+    draw = (
+        f"var b = {ring}; var poly = L.polygon([b.getSouthWest(), b.getNorthWest(), "
+        "b.getNorthEast(), b.getSouthEast()]); window.gwMap.fire('draw:created', {layer: poly});"
+    )
+    browser.execute_script(draw)
+    assert (grid_hh(src), grid_hh(dst)) == (before_src, before_dst)
+    browser.find_element("css selector", f'input.gw-lock[data-i="{src}"]').click()  # unlock
+    browser.execute_script(draw)
+    # Every building wholly inside the drawn box moved; the box is around building a.
+    assert grid_hh(dst) >= before_dst + hh[a]
+    assert grid_hh(src) <= before_src - hh[a]
+    moved = browser.execute_script(
+        "var s = window.gwEditor.state; return Object.keys(s.assign).filter("
+        f"function (k) {{ return s.assign[k] === {dst}; }}).map(Number);"
+    )
+    assert a in moved
+    browser.save_screenshot(str(ARTIFACTS / "editor_drawn.png"))
+    v = browser.execute_script("return window.gwState.violations")
+    assert set(v) == {"gap", "overlap", "disconnected", "split", "outside"}
