@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def serve(
@@ -25,15 +21,12 @@ def serve(
     uvicorn.run(app, host=host or s.host, port=port or s.port, log_level="info")
 
 
-def load_demo() -> dict[str, dict[str, int]]:
-    """Import the demo city (fixtures/) into the database; idempotent."""
+def load_demo() -> dict[str, object]:
+    """Import the demo city (fixtures/) with grids, people, duties and patrols; idempotent."""
     from geo.db import get_engine
-    from geo.importer import import_areas, import_osm
+    from geo.demo import populate
 
-    engine = get_engine()
-    out = {"areas": import_areas(engine, FIXTURES / "communities.geojson", level="community")}
-    out["osm"] = import_osm(engine, FIXTURES / "haidian_demo.osm")
-    return out
+    return populate(get_engine())
 
 
 def demo(
@@ -47,7 +40,7 @@ def demo(
 
     counts = load_demo()
     for what, c in counts.items():
-        typer.echo(f"{what}: " + ", ".join(f"{k}={v}" for k, v in c.items()))
+        typer.echo(f"{what}: " + ", ".join(f"{k}={v}" for k, v in c.items()))  # type: ignore[union-attr]
     password = ensure_demo_admin(get_engine())
     if password:
         typer.echo(f"demo admin account: admin / {password}  (shown once; 演示管理员密码)")

@@ -1,0 +1,182 @@
+"""The demo city: the Haidian fixtures with grids, people, duties and a day of patrols.
+
+Everything here is synthetic except the map (OSM): people are generated (names from common
+surnames, no real phone numbers), and patrols are simulated walks on the real alley network
+uploaded as CSV files through the same path a phone upload takes. Idempotent: a second run only
+fills what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SUBDISTRICT = "110108015"
+_SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰"
+
+
+def _name(rng: np.random.Generator) -> str:
+    return str(rng.choice(list(_SURNAMES))) + "".join(
+        rng.choice(list(_GIVEN), size=int(rng.integers(1, 3)))
+    )
+
+
+def load_city(engine: Engine) -> dict[str, dict[str, int]]:
+    """Import the fixtures (areas, then the OSM cut)."""
+    from geo.importer import import_areas, import_osm
+
+    return {
+        "areas": import_areas(engine, FIXTURES / "communities.geojson", level="community"),
+        "osm": import_osm(engine, FIXTURES / "haidian_demo.osm"),
+    }
+
+
+def make_grids(engine: Engine, lo: int = 300, hi: int = 500) -> int:
+    """Partition and commit every community that has no grids yet."""
+    from geo.plans import commit_plan, create_plan
+
+    with engine.connect() as conn:
+        todo = conn.execute(
+            text(
+                "SELECT a.code FROM areas a WHERE a.level = 'community' AND NOT EXISTS "
+                "(SELECT 1 FROM grids g WHERE g.community_id = a.id) ORDER BY a.code"
+            )
+        ).scalars()
+        todo = list(todo)
+    for code in todo:
+        commit_plan(engine, create_plan(engine, code, lo, hi, created_by="demo"), actor="demo")
+    return len(todo)
+
+
+def make_people(engine: Engine, seed: int = 0) -> int:
+    """Generate a people registry sized to the city's alleys, streets and grids."""
+    from geo.staffing import import_people
+
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT count(*) FROM people")).scalar():
+            return 0
+        homes = conn.execute(
+            text(
+                "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+                "FROM buildings WHERE households > 0 ORDER BY id"
+            )
+        ).all()
+        n_alleys = conn.execute(text("SELECT count(*) FROM streets WHERE kind = 'alley'")).scalar()
+        n_streets = conn.execute(
+            text("SELECT count(*) FROM streets WHERE kind = 'street'")
+        ).scalar()
+        n_grids, hh = conn.execute(
+            text(
+                "SELECT count(*), coalesce(sum(households), 0) FROM grids WHERE retired_at IS NULL"
+            )
+        ).one()
+    rng = np.random.default_rng(seed)
+    plan = (
+        [("alley_steward", int(n_alleys * 0.6) + 1)]
+        + [("street_chief", int(n_streets * 0.8) + 1)]
+        + [("grid_leader", int(n_grids) + 2)]
+        + [("grid_worker", int(np.ceil(hh / 100 * 1.1)) + 2)]
+    )
+    rows = []
+    for role, n in plan:
+        for _ in range(n):
+            x, y = homes[int(rng.integers(len(homes)))]
+            rows.append(
+                {
+                    "person_id": f"DEMO{len(rows) + 1:04d}",
+                    "name": _name(rng),
+                    "phone": "",
+                    "role": role,
+                    "lon": round(x, 7),
+                    "lat": round(y, 7),
+                }
+            )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "demo_people.csv"
+        pd.DataFrame(rows).to_csv(path, index=False)
+        import_people(engine, path, actor="demo")
+    return len(rows)
+
+
+def make_duties(engine: Engine, day: dt.date) -> dict[str, int]:
+    """Staff the subdistrict's grids, streets and alleys (only gaps when already staffed)."""
+    from geo.staffing import commit, propose
+
+    out = {}
+    for kind in ("grids", "streets", "alleys"):
+        out[kind] = commit(engine, propose(engine, kind, SUBDISTRICT, day=day), "demo", day)[
+            "started"
+        ]
+    return out
+
+
+def make_patrols(engine: Engine, day: dt.date, seed: int = 0, share: float = 0.7) -> int:
+    """Simulate one morning's patrol walk for ``share`` of the stewards and upload it."""
+    from geo.track_store import match_stored_track, store_track, walk_network
+    from geo.tracks.simulate import SimParams, simulate_patrol
+
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT count(*) FROM tracks")).scalar():
+            return 0
+        stewards = (
+            conn.execute(
+                text(
+                    "SELECT DISTINCT person_id FROM assignments WHERE role = 'alley_steward' "
+                    "AND valid_to IS NULL ORDER BY person_id"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    net = walk_network(engine)
+    rng = np.random.default_rng(seed)
+    n = 0
+    for person in stewards:
+        if rng.random() > share:
+            continue
+        start = pd.Timestamp(day).tz_localize("Asia/Shanghai") + pd.Timedelta(
+            hours=7, minutes=int(rng.integers(0, 90))
+        )
+        pts, _ = simulate_patrol(
+            net,
+            rng,
+            SimParams(
+                length_m=float(rng.uniform(800, 2000)),
+                noise_m=float(rng.uniform(4, 12)),
+                start=start.tz_convert("UTC").isoformat(),
+            ),
+        )
+        data = (
+            pd.DataFrame(
+                {
+                    "lon": pts["lon"].round(7),
+                    "lat": pts["lat"].round(7),
+                    "time": pts["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            )
+            .to_csv(index=False)
+            .encode()
+        )
+        stored = store_track(engine, data, f"patrol_{person}_{day}.csv", "wgs84", person, "demo")
+        if stored.created:
+            match_stored_track(engine, stored.track_id)
+            n += 1
+    return n
+
+
+def populate(engine: Engine, seed: int = 0) -> dict[str, object]:
+    """The whole demo: city, grids, people, duties (from a week ago), yesterday's patrols."""
+    today = dt.date.today()
+    out: dict[str, object] = dict(load_city(engine))
+    out["grids"] = {"communities_partitioned": make_grids(engine)}
+    out["people"] = {"generated": make_people(engine, seed)}
+    out["duties"] = make_duties(engine, today - dt.timedelta(days=7))
+    out["patrols"] = {"tracks": make_patrols(engine, today - dt.timedelta(days=1), seed)}
+    return out
