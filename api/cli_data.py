@@ -81,6 +81,17 @@ def import_households(
     _show(counts)
 
 
+@import_app.command("people")
+def import_people(
+    file: Path = typer.Argument(..., help="CSV or XLSX: person_id, name, phone, role, lon/lat"),
+) -> None:
+    """Import the people registry (roles 网格长/专职网格员/街巷长/小巷管家). 导入人员"""
+    from geo.db import get_engine
+    from geo.staffing import import_people as run
+
+    _show(run(get_engine(), file, actor="cli"))
+
+
 def export(
     layer: str = typer.Argument(..., help="grids, buildings, segments, streets or areas"),
     out: Path = typer.Option(..., "--out", "-o", help="output .geojson or .gpkg"),
