@@ -21,6 +21,7 @@ Schemas (column: meaning):
     day, alley_id, length_m, walked_m, walked_share, patrolled (bool), first_time, last_time.
 ``steward_day`` (output of :func:`steward_daily_compliance`):
     day, person_id, alleys, patrolled_alleys, compliance (0–1), assigned_m, walked_m.
+``group_day`` (output of :func:`group_daily_compliance`): as steward_day, keyed by a group.
 ``rollup`` (output of :func:`compliance_rollup`):
     period (week: Monday date, month: first day), person_id, days, alley_days,
     patrolled_alley_days, compliance, walked_m, rank (1 = best; ties share a rank).
@@ -168,8 +169,40 @@ def steward_daily_compliance(alley_day: pd.DataFrame, assignments: pd.DataFrame)
     ]
 
 
-def compliance_rollup(steward_day: pd.DataFrame, period: str = "week") -> pd.DataFrame:
-    """Weekly (ISO weeks, Monday) or monthly roll-up of daily compliance, with a ranking."""
+def group_daily_compliance(
+    alley_day: pd.DataFrame, alley_groups: pd.DataFrame, key: str = "group_id"
+) -> pd.DataFrame:
+    """Per group and day (street chief, community, subdistrict…): alleys, patrolled, share.
+
+    ``alley_groups`` maps alley_id → ``key`` (an alley may belong to several groups, e.g. a
+    chief holding several streets). Output has the ``steward_day`` columns with ``key`` in
+    place of person_id, so :func:`compliance_rollup` (``key=...``) ranks groups the same way.
+    """
+    _require(alley_groups, ["alley_id", key], "alley_groups")
+    df = alley_day.merge(alley_groups[["alley_id", key]].drop_duplicates(), on="alley_id")
+    out = (
+        df.groupby(["day", key])
+        .agg(
+            alleys=("alley_id", "nunique"),
+            patrolled_alleys=("patrolled", "sum"),
+            assigned_m=("length_m", "sum"),
+            walked_m=("walked_m", "sum"),
+        )
+        .reset_index()
+    )
+    out["patrolled_alleys"] = out["patrolled_alleys"].astype(int)
+    out["compliance"] = out["patrolled_alleys"] / out["alleys"].clip(lower=1)
+    return out[["day", key, "alleys", "patrolled_alleys", "compliance", "assigned_m", "walked_m"]]
+
+
+def compliance_rollup(
+    steward_day: pd.DataFrame, period: str = "week", key: str = "person_id"
+) -> pd.DataFrame:
+    """Weekly (ISO weeks, Monday) or monthly roll-up of daily compliance, with a ranking.
+
+    ``key`` is the column rolled up (person_id for stewards, or a group column from
+    :func:`group_daily_compliance`).
+    """
     if period not in ("week", "month"):
         raise InputError(f"unknown period '{period}': use week or month")
     d = pd.to_datetime(pd.Series(steward_day["day"]).astype(str))
@@ -179,7 +212,7 @@ def compliance_rollup(steward_day: pd.DataFrame, period: str = "week") -> pd.Dat
         start = d.dt.to_period("M").dt.start_time.dt.date
     df = steward_day.assign(period=start.to_numpy())
     out = (
-        df.groupby(["period", "person_id"])
+        df.groupby(["period", key])
         .agg(
             days=("day", "nunique"),
             alley_days=("alleys", "sum"),
@@ -192,11 +225,11 @@ def compliance_rollup(steward_day: pd.DataFrame, period: str = "week") -> pd.Dat
     out["rank"] = (
         out.groupby("period")["compliance"].rank(method="min", ascending=False).astype(int)
     )
-    out = out.sort_values(["period", "rank", "person_id"]).reset_index(drop=True)
+    out = out.sort_values(["period", "rank", key]).reset_index(drop=True)
     return out[
         [
             "period",
-            "person_id",
+            key,
             "days",
             "alley_days",
             "patrolled_alley_days",

@@ -121,3 +121,24 @@ def test_union_is_bounded_by_max_and_sum(ivs):
     grid = [i / 2000 for i in range(2000)]
     covered = sum(any(a <= x < b for a, b in ivs) for x in grid) / 2000
     assert abs(f - covered) < 0.01
+
+
+def test_group_compliance_for_communities():
+    from geo.coverage import group_daily_compliance
+
+    ad = pd.DataFrame(
+        {
+            "day": [date(2026, 3, 2)] * 3,
+            "alley_id": ["A", "B", "C"],
+            "length_m": [100.0, 50.0, 80.0],
+            "walked_m": [90.0, 10.0, 80.0],
+            "walked_share": [0.9, 0.2, 1.0],
+            "patrolled": [True, False, True],
+        }
+    )
+    groups = pd.DataFrame({"alley_id": ["A", "B", "C"], "community": ["x", "x", "y"]})
+    g = group_daily_compliance(ad, groups, key="community").set_index("community")
+    assert g.loc["x", "alleys"] == 2 and g.loc["x", "compliance"] == 0.5
+    assert g.loc["y", "compliance"] == 1.0
+    r = compliance_rollup(g.reset_index(), "month", key="community").set_index("community")
+    assert r.loc["y", "rank"] == 1 and r.loc["x", "rank"] == 2
