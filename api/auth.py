@@ -31,6 +31,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
+from sqlalchemy.exc import DataError
 
 from geo.accounts import Principal, verify_token
 from geo.accounts_models import USER_ROLES
@@ -147,8 +148,13 @@ def allow(
         if rule.area_param and principal.role == "planner":
             value = _param(request, rule.area_param)
             if value is not None and area_lookup is not None:
-                with request.app.state.engine.connect() as conn:
-                    value = area_lookup(conn, value)
+                try:
+                    with request.app.state.engine.connect() as conn:
+                        value = area_lookup(conn, value)
+                except (ValueError, TypeError, DataError):  # the lookup runs before validation
+                    raise HTTPException(
+                        422, f"{rule.area_param} {str(value)[:40]!r} is not valid"
+                    ) from None
             if not principal.covers_area(value):
                 raise HTTPException(
                     403, f"outside your areas: {rule.area_param}={value or '(missing)'}"

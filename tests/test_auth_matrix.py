@@ -14,7 +14,7 @@ from typing import Annotated
 
 import pytest
 from fastapi import Depends
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 from starlette.routing import Mount, Route
 
 from api.auth import allow, iter_routes, person_for
@@ -29,6 +29,8 @@ MAP_READERS = SIGNED_IN  # viewers, planners, stewards and admins read the map l
 PLANNERS_IN_AREA = frozenset({"planner_in", "admin"})
 PLANNERS = frozenset({"planner_in", "planner_out", "admin"})
 STEWARD_SELF = frozenset({"steward", "admin"})
+UPLOADERS = frozenset({"steward", "planner_in", "planner_out", "admin"})  # tracks
+OFFICE = SIGNED_IN - {"steward"}  # registry and coverage figures: not for stewards
 ADMIN = frozenset({"admin"})
 
 
@@ -37,7 +39,8 @@ class Case:
     """Who passes the rule, and (optionally) the concrete path/query to call."""
 
     allowed: frozenset[str]
-    path: str | None = None  # default: path params filled with SAMPLES
+    path: str | None = None  # default: path params filled with SAMPLES; {own_person} is the
+    # steward's person id, {plan_in_area} a fresh draft plan inside planner_in's area
     query: dict[str, str] = field(default_factory=dict)
     fresh_token: bool = False  # the call spends its token (logout): use a throwaway one
 
@@ -54,7 +57,7 @@ RULES: dict[tuple[str, str], Case] = {
     ("GET", "/buildings"): Case(MAP_READERS),
     ("GET", "/streets"): Case(MAP_READERS),
     ("GET", "/grids"): Case(MAP_READERS),
-    # Rows proposed for routes being written by others (their rule must match):
+    # maps, tiles, plans, tracks, reports, staffing (routes by others, rules checked here)
     ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"): Case(MAP_READERS, path="/tiles/grids/14/0/0.pbf"),
     ("GET", "/maps"): Case(MAP_READERS),
     ("GET", "/maps/grids"): Case(MAP_READERS),
@@ -64,6 +67,22 @@ RULES: dict[tuple[str, str], Case] = {
     ("GET", "/maps/static/{path:path}"): Case(PUBLIC, path="/maps/static/gridward.css"),
     ("POST", "/plans/draft"): Case(PLANNERS),
     ("GET", "/plans/{plan_id}"): Case(MAP_READERS),
+    ("POST", "/plans"): Case(PLANNERS),  # the area is in the body: require_area in the route
+    ("POST", "/plans/{plan_id}/commit"): Case(
+        PLANNERS_IN_AREA, path="/plans/{plan_in_area}/commit"
+    ),
+    ("DELETE", "/plans/{plan_id}"): Case(PLANNERS_IN_AREA, path="/plans/{plan_in_area}"),
+    ("GET", "/jobs/{job_id}"): Case(MAP_READERS),
+    ("POST", "/tracks"): Case(UPLOADERS),
+    ("GET", "/tracks/{track_id}"): Case(MAP_READERS),
+    ("GET", "/reports/{kind}"): Case(MAP_READERS, path="/reports/daily"),
+    ("POST", "/people/import"): Case(ADMIN),
+    ("GET", "/people"): Case(OFFICE),
+    ("GET", "/coverage"): Case(OFFICE),
+    ("POST", "/assignments/proposals"): Case(PLANNERS),
+    ("POST", "/assignments/proposals/{job_id}/commit"): Case(PLANNERS),
+    ("POST", "/people/{person_id}/leave"): Case(PLANNERS),
+    ("GET", "/people/{person_id}/duties"): Case(MAP_READERS, path="/people/{own_person}/duties"),
 }
 
 # Values for path parameters by name (a code inside planner_in's area), else by type.
@@ -74,6 +93,7 @@ SAMPLES = {
     "area": "110108020",
     "area_code": "110108020",
     "subdistrict": "110108020",
+    "job_id": "00000000-0000-0000-0000-000000000000",
 }
 DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
@@ -111,6 +131,26 @@ def matrix(engine):  # -> (client, headers by principal)
             headers[who] = {"Authorization": f"Bearer {token}"}
             uids[who] = uid
 
+    def new_plan() -> int:
+        with engine.begin() as conn:
+            area = conn.execute(
+                text(
+                    "INSERT INTO areas (code, level, name, geom) VALUES ('110108099901', "
+                    "'community', 'matrix 社区', ST_Multi(ST_MakeEnvelope(116.30, 39.98, 116.301, "
+                    "39.981, 4326))) ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name "
+                    "RETURNING id"
+                )
+            ).scalar_one()
+            return conn.execute(
+                text(
+                    "INSERT INTO grid_plans (area_id, status, params, summary, features, "
+                    "base_version) VALUES (:a, 'draft', '{}', '{}', '{}', 0) RETURNING id"
+                ),
+                {"a": area},
+            ).scalar_one()
+
+    placeholders = {"own_person": lambda: str(pid), "plan_in_area": lambda: str(new_plan())}
+
     def fresh(who: str) -> dict[str, str]:
         if who == "anonymous":
             return {}
@@ -119,8 +159,9 @@ def matrix(engine):  # -> (client, headers by principal)
 
     app = create_app(engine)
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield app, client, headers, pid, fresh
+        yield app, client, headers, pid, fresh, placeholders
     with engine.begin() as conn:
+        conn.execute(text("DELETE FROM areas WHERE code = '110108099901'"))
         conn.execute(delete(users).where(users.c.username.like("matrix-%")))
         conn.execute(delete(people).where(people.c.id == pid))
 
@@ -188,7 +229,7 @@ def _schema_operations(app) -> list[tuple[str, str]]:
 
 
 def test_role_route_matrix(matrix) -> None:
-    app, client, headers, _pid, fresh = matrix
+    app, client, headers, _pid, fresh, placeholders = matrix
     routes = {(m, r.path): r for r in _api_routes(app) for m in r.methods}
     failures = []
     checked = 0
@@ -197,8 +238,11 @@ def test_role_route_matrix(matrix) -> None:
         if case is None:
             continue  # reported by test_every_route_is_in_the_rule_table
         route = routes[(method, path)]
-        url = case.path or _fill(path, route)
         for who in PRINCIPALS:
+            url = case.path or _fill(path, route)
+            for key, make in placeholders.items():
+                if "{" + key + "}" in url:
+                    url = url.replace("{" + key + "}", make())
             hdrs = fresh(who) if case.fresh_token else headers[who]
             kwargs: dict = {"headers": hdrs, "params": case.query}
             if method in ("POST", "PUT", "PATCH"):
@@ -221,7 +265,7 @@ def test_role_route_matrix(matrix) -> None:
 
 
 def test_denials_say_why(matrix) -> None:
-    _app, client, headers, _pid, _fresh = matrix
+    _app, client, headers, _pid, _fresh, _ph = matrix
     r = client.get("/grids")
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert "not signed in" in r.json()["error"]
@@ -239,7 +283,7 @@ def test_area_and_person_rules_on_a_probe_app(matrix, engine) -> None:
 
     from api.errors import install_error_handlers
 
-    _app, _client, headers, pid, _fresh = matrix
+    _app, _client, headers, pid, _fresh, _ph = matrix
     probe = FastAPI()
     probe.state.engine = engine
     install_error_handlers(probe)
