@@ -411,8 +411,7 @@ def editor_data(
     for key in ("gap", "overlap", "outside"):
         raw = getattr(probs, key)
         geom = json.loads(raw) if raw else None
-        # Slivers under ~1 m² come from simplification and rounding, not from planning.
-        problems[key] = geom if geom and _has_area(geom) else None
+        problems[key] = drop_slivers(geom) if geom else None
     return EditorData(
         community={
             "code": area.code,
@@ -435,8 +434,29 @@ def editor_data(
     )
 
 
-def _has_area(geom: dict[str, Any]) -> bool:
-    from shapely.geometry import shape
+def drop_slivers(geom: dict[str, Any], min_width_m: float = 1.0) -> dict[str, Any] | None:
+    """The parts of a (Multi)Polygon GeoJSON at least ``min_width_m`` wide, or None.
+
+    Why: differences and intersections of grids that share edges leave hair-thin slivers
+    (floating-point noise along a boundary, not a planning problem); a part that vanishes
+    under an inward buffer of half the width is one of them. Measured in metres (UTM)."""
+    import shapely
+    from pyproj import Transformer
+    from shapely.geometry import mapping, shape
+
+    from geo.crs import metric_crs_for_bounds
 
     g = shape(geom)
-    return not g.is_empty and g.area > 1e-10  # ~1 m² in degrees² at Beijing's latitude
+    if g.is_empty:
+        return None
+    fwd = Transformer.from_crs("EPSG:4326", metric_crs_for_bounds(g.bounds), always_xy=True)
+    parts = [p for p in getattr(g, "geoms", [g]) if not p.is_empty]
+    metric = shapely.transform(
+        np.array(parts, dtype=object),
+        lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])),
+    )
+    thick = ~shapely.is_empty(shapely.buffer(metric, -min_width_m / 2))
+    keep = [p for p, ok in zip(parts, thick, strict=True) if ok]
+    if not keep:
+        return None
+    return mapping(shapely.multipolygons(keep))

@@ -20,6 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from geo.errors import InputError
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PATROL_DAY = dt.date(2026, 11, 20)
 PHONE = "13912345678"
@@ -345,3 +347,41 @@ def test_building_adjacency_connects_everything_without_a_cap(pts) -> None:  # n
     g.add_nodes_from(ids.tolist())
     g.add_edges_from(building_adjacency(ids, np.array(pts), 1e9))
     assert nx.is_connected(g)
+
+
+def test_drop_slivers_keeps_real_parts_only() -> None:
+    from shapely.geometry import box, mapping, shape
+
+    from geo.map_data import drop_slivers
+
+    d = 1 / 111_000  # ~1 m of latitude in degrees
+    real = box(116.3, 40.0, 116.3 + 30 * d, 40.0 + 30 * d)
+    hair = box(116.31, 40.0, 116.31 + 200 * d, 40.0 + 0.01 * d)  # 200 m × 1 cm
+    kept = drop_slivers(
+        {
+            "type": "MultiPolygon",
+            "coordinates": [mapping(real)["coordinates"], mapping(hair)["coordinates"]],
+        }
+    )
+    assert kept is not None and shape(kept).equals(real)
+    assert drop_slivers(mapping(hair)) is None
+
+
+def test_editor_data_problems_of_current_grids_and_of_a_plan(db, demo) -> None:  # noqa: ANN001
+    from geo.map_data import editor_data
+    from geo.plan_drafts import DraftGrid, save_draft
+
+    code = demo["communities"][3]
+    ed = editor_data(db, code)
+    # The seeded grids tile the community exactly: no gap, no overlap, nothing outside.
+    assert ed.problems == {"gap": None, "overlap": None, "outside": None}
+    assert ed.source.startswith("current grids")
+    ids = [f["id"] for f in ed.buildings["features"]]
+    # A plan of building footprints only leaves the streets and yards between them uncovered.
+    plan = save_draft(db, code, 1, 10**6, [DraftGrid(None, ids)])
+    ep = editor_data(db, code, plan["plan_id"])
+    assert ep.problems["gap"] is not None
+    assert {f["properties"]["grid"] for f in ep.buildings["features"]} == {0}
+    assert ep.grids[0]["code"] == plan["grids"][0]["code"]
+    with pytest.raises(InputError, match="not a plan of community"):
+        editor_data(db, demo["communities"][0], plan["plan_id"])
