@@ -48,7 +48,7 @@ INFEASIBLE = (FLAG_SINGLE, FLAG_ENCLOSED)
 
 def _regions(
     graph, params: PartitionParams, angles: np.ndarray
-) -> tuple[np.ndarray, set[int], set[int]]:
+) -> tuple[np.ndarray, set[int], set[int], Bisector]:
     """Atom → region labels; plus the region ids that are infeasible by construction."""
     lo, hi = params.min_households, params.max_households
     hh = graph.households
@@ -98,7 +98,55 @@ def _regions(
         for region in bis.split_all(nodes, eidx):
             labels[region] = next_id
             next_id += 1
-    return labels, single, enclosed
+    return labels, single, enclosed, bis
+
+
+def _resplit(
+    labels: np.ndarray, graph, bis: Bisector, frozen: set[int], lo: int, hi: int
+) -> np.ndarray:
+    """Last resort for regions still out of bounds: pool one with one or two neighbours
+    and bisect the pool afresh (finer choices than single-atom moves); keep the result
+    only when every new region is within bounds."""
+    labels = labels.copy()
+    hh = graph.households
+    eu, ev = graph.eu, graph.ev
+    for _ in range(3):
+        totals = np.bincount(labels, weights=hh)
+        bad = [
+            r
+            for r in np.flatnonzero((totals < lo) | (totals > hi)).tolist()
+            if r not in frozen and (labels == r).any()
+        ]
+        if not bad:
+            break
+        changed = False
+        for r in bad:
+            members = np.flatnonzero(labels == r)
+            if len(members) == 0 or lo <= hh[members].sum() <= hi:
+                continue
+            touch = np.concatenate([ev[np.isin(eu, members)], eu[np.isin(ev, members)]])
+            nbrs, cnt = np.unique(labels[touch], return_counts=True)
+            keep = (nbrs != r) & ~np.isin(nbrs, list(frozen))
+            nbrs = nbrs[keep][np.argsort(-cnt[keep], kind="stable")]
+            pools = [[int(n)] for n in nbrs[:4]] + [
+                [int(a), int(b)] for i, a in enumerate(nbrs[:3]) for b in nbrs[i + 1 : 3]
+            ]
+            for pool in pools:
+                nodes = np.flatnonzero(np.isin(labels, [r, *pool]))
+                inpool = np.zeros(len(hh), dtype=bool)
+                inpool[nodes] = True
+                eidx = np.flatnonzero(inpool[eu] & inpool[ev])
+                parts = bis.split_all(nodes, eidx)
+                if all(lo <= hh[p].sum() <= hi for p in parts):
+                    ids = [r, *pool]
+                    nxt = int(labels.max()) + 1
+                    for k, p in enumerate(parts):
+                        labels[p] = ids[k] if k < len(ids) else nxt + k
+                    changed = True
+                    break
+        if not changed:
+            break
+    return labels
 
 
 def partition(
@@ -129,12 +177,14 @@ def partition(
         params.cell_sample_spacing_m,
     )
     report(0.4, "bisection")
-    labels, single, enclosed = _regions(graph, params, street_angles(sgeoms))
+    labels, single, enclosed, bis = _regions(graph, params, street_angles(sgeoms))
     report(0.55, "repair")
     frozen = single | enclosed
-    labels = Repairer(
-        labels, graph.households, graph.eu, graph.ev, graph.ecost, lo, hi, frozen
-    ).run(params.repair_passes)
+    repairer = Repairer(labels, graph.households, graph.eu, graph.ev, graph.ecost, lo, hi, frozen)
+    labels = repairer.run(params.repair_passes)
+    labels = _resplit(labels, graph, bis, frozen, lo, hi)
+    repairer = Repairer(labels, graph.households, graph.eu, graph.ev, graph.ecost, lo, hi, frozen)
+    labels = repairer.refine(params.refine_passes)
     uniq, labels = np.unique(labels, return_inverse=True)
     frozen_new = {int(i) for i, r in enumerate(uniq.tolist()) if r in frozen}
     single_new = {int(i) for i, r in enumerate(uniq.tolist()) if r in single}

@@ -60,7 +60,11 @@ def _block_adjacency(blocks: Blocks) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _blockwise_voronoi_edges(
-    xy: np.ndarray, units: np.ndarray, cuts: np.ndarray
+    xy: np.ndarray,
+    units: np.ndarray,
+    cuts: np.ndarray,
+    block_geoms: np.ndarray,
+    block_of: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Voronoi neighbours among the units of each block, and their shared edge lengths.
 
@@ -127,7 +131,16 @@ def _blockwise_voronoi_edges(
         two = count == 2
         t1, t2 = tri_of[start[two]], tri_of[start[two] + 1]
         length[two] = np.hypot(*(cc[t1] - cc[t2]).T)
-        keep = length > _MIN_SHARED_M
+        # The dual edge must reach into the block (concave blocks clip some away).
+        ca, cb = cc[tri_of[start]], cc[tri_of[start + count - 1]]
+        mid = (ca + cb) / 2.0
+        bgeom = block_geoms[block_of[uniq // m]]
+        inside = (
+            shapely.contains_xy(bgeom, ca[:, 0], ca[:, 1])
+            | shapely.contains_xy(bgeom, cb[:, 0], cb[:, 1])
+            | shapely.contains_xy(bgeom, mid[:, 0], mid[:, 1])
+        )
+        keep = (length > _MIN_SHARED_M) & inside
         pairs.append(np.column_stack([uniq // m, uniq % m])[keep])
         lengths.append(length[keep])
     return np.concatenate(pairs), np.concatenate(lengths)
@@ -177,7 +190,7 @@ def build_graph(
     sorted_units = ex_units[order]
     sorted_blocks = ub[sorted_units]
     cuts = np.flatnonzero(np.r_[True, sorted_blocks[1:] != sorted_blocks[:-1], True])
-    pairs, lengths = _blockwise_voronoi_edges(unit_xy, sorted_units, cuts)
+    pairs, lengths = _blockwise_voronoi_edges(unit_xy, sorted_units, cuts, blocks.geoms, ub)
     eu.append(unit_atom[pairs[:, 0]])
     ev.append(unit_atom[pairs[:, 1]])
     ec.append(np.minimum(lengths, 60.0) * internal_cut_penalty)

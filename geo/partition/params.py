@@ -26,6 +26,8 @@ class PartitionParams:
     n_directions: cut directions tried at every bisection step (more → compacter, slower).
     balance_weight: how strongly a cut is pulled towards the ideal household split.
     repair_passes: rounds of local boundary moves that fix out-of-bound grids.
+    refine_passes: rounds of boundary moves that shorten the total cut (compactness,
+        street-following) without breaking any bound.
     cell_sample_spacing_m: spacing of the samples along street edges that decide which
         building cells touch a neighbouring block.
     min_block_area_m2: faces smaller than this without buildings are merged into a neighbour
@@ -45,6 +47,7 @@ class PartitionParams:
     n_directions: int = 8
     balance_weight: float = 0.5
     repair_passes: int = 6
+    refine_passes: int = 3
     cell_sample_spacing_m: float = 10.0
     min_block_area_m2: float = 200.0
     code_overflow: str = "error"

@@ -37,6 +37,7 @@ class Repairer:
         for a, r in enumerate(self.labels.tolist()):
             self.members[r].add(a)
         self.total = {r: int(households[list(m)].sum()) for r, m in self.members.items()}
+        self._log: list[tuple[int, int, int]] | None = None
 
     # -- helpers ---------------------------------------------------------------------
     def _connected_without(self, r: int, drop: int) -> bool:
@@ -55,10 +56,12 @@ class Repairer:
         return len(seen) == len(rest)
 
     def _move(self, a: int, src: int, dst: int) -> None:
+        if self._log is not None:
+            self._log.append((a, src, dst))
         self.members[src].discard(a)
         self.members[dst].add(a)
         self.total[src] -= int(self.hh[a])
-        self.total[dst] += int(self.hh[a])
+        self.total[dst] = self.total.get(dst, 0) + int(self.hh[a])
         self.labels[a] = dst
         if not self.members[src]:
             del self.members[src]
@@ -92,13 +95,13 @@ class Repairer:
             self._move(a, r, dst)
         return True
 
-    def _pull(self, r: int) -> bool:
+    def _pull(self, r: int, exclude: frozenset[int] = frozenset()) -> bool:
         """Take one atom from a neighbour into under-min region r."""
         best = None
         for a in self.members[r]:
             for b in self.adj[a]:
                 src = int(self.labels[b])
-                if src == r or src in self.frozen or self.hh[b] == 0:
+                if src == r or src in self.frozen or src in exclude or self.hh[b] == 0:
                     continue
                 s_after, r_after = self.total[src] - self.hh[b], self.total[r] + self.hh[b]
                 if r_after > self.hi or (self._ok(self.total[src]) and not self._ok(s_after)):
@@ -111,16 +114,44 @@ class Repairer:
             return False
         _, b, src = best
         if not self._connected_without(src, b):
-            return self._pull_any(r)
+            return self._pull_any(r, exclude)
         self._move(b, src, r)
         return True
 
-    def _pull_any(self, r: int) -> bool:
+    def _pull_chain(self, r: int) -> bool:
+        """Ejection chain: take an atom a neighbour cannot spare, then let that neighbour
+        refill from its own other neighbours; undone unless both end within bounds."""
         cands = []
         for a in self.members[r]:
             for b, c in self.adj[a].items():
                 src = int(self.labels[b])
                 if src == r or src in self.frozen or self.hh[b] == 0:
+                    continue
+                if self.total[r] + self.hh[b] > self.hi:
+                    continue
+                cands.append((-c, b, src))
+        for _, b, src in sorted(set(cands))[:8]:
+            if self.labels[b] != src or not self._connected_without(src, b):
+                continue
+            log: list[tuple[int, int, int]] = []
+            self._log = log
+            self._move(b, src, r)
+            while src in self.total and self.total[src] < self.lo:
+                if not self._pull(src, frozenset({r})):
+                    break
+            self._log = None
+            if src in self.total and self._ok(self.total[src]) and self._ok(self.total[r]):
+                return True
+            for a, frm, to in reversed(log):
+                self._move(a, to, frm)
+        return False
+
+    def _pull_any(self, r: int, exclude: frozenset[int] = frozenset()) -> bool:
+        cands = []
+        for a in self.members[r]:
+            for b, c in self.adj[a].items():
+                src = int(self.labels[b])
+                if src == r or src in self.frozen or src in exclude or self.hh[b] == 0:
                     continue
                 s_after, r_after = self.total[src] - self.hh[b], self.total[r] + self.hh[b]
                 if r_after > self.hi or (self._ok(self.total[src]) and not self._ok(s_after)):
@@ -156,6 +187,47 @@ class Repairer:
                 return True
         return False
 
+    def refine(self, passes: int) -> np.ndarray:
+        """Greedy boundary refinement: move an atom to the neighbouring region it shares
+        more (cost-weighted) boundary with, when both regions keep their bound status and
+        the donor stays connected. Each move shortens the total cut — grid perimeter, with
+        cuts through blocks counted dearer — so grids get compacter and follow streets."""
+        for _ in range(passes):
+            moved = 0
+            boundary = sorted(
+                a
+                for a in range(len(self.hh))
+                if any(self.labels[b] != self.labels[a] for b in self.adj[a])
+            )
+            for a in boundary:
+                src = int(self.labels[a])
+                if src in self.frozen or len(self.members.get(src, ())) <= 1:
+                    continue
+                w: dict[int, float] = defaultdict(float)
+                for b, c in self.adj[a].items():
+                    w[int(self.labels[b])] += c
+                own = w.pop(src, 0.0)
+                best = None
+                for dst, shared in w.items():
+                    if dst in self.frozen or shared <= own + 1e-9:
+                        continue
+                    h = int(self.hh[a])
+                    s_ok, d_ok = self._ok(self.total[src]), self._ok(self.total[dst])
+                    if (s_ok and not self._ok(self.total[src] - h)) or (
+                        d_ok and not self._ok(self.total[dst] + h)
+                    ):
+                        continue
+                    if not s_ok or not d_ok:
+                        continue  # leave out-of-bound regions to the repair
+                    if best is None or shared > best[0]:
+                        best = (shared, dst)
+                if best is not None and self._connected_without(src, a):
+                    self._move(a, src, best[1])
+                    moved += 1
+            if moved == 0:
+                break
+        return self.labels
+
     def run(self, passes: int) -> np.ndarray:
         for _ in range(passes):
             bad = sorted(
@@ -169,7 +241,7 @@ class Repairer:
                     if r not in self.total or self._ok(self.total[r]):
                         break
                     if self.total[r] < self.lo:
-                        done = self._merge(r) or self._pull(r)
+                        done = self._merge(r) or self._pull(r) or self._pull_chain(r)
                     else:
                         done = self._push(r)
                     if not done:
