@@ -364,3 +364,53 @@ def test_checker_catches_broken_plans():
     shifted.grids.geometry = shifted.grids.geometry.translate(1e-4, 0)
     with pytest.raises(AssertionError):
         check_partition(area, b, params, shifted)
+
+
+# --------------------------------------------------------------------------- levels 2/3
+def test_level2_and_level3_nest_inside_their_parents():
+    from geo.partition.levels import LevelParams, level2_grids, level3_units
+
+    area, b, s = layout(2, 2, [[40, 70, 25, 0, 55, 30]])
+    r = partition(area, b, s, PartitionParams(200, 400))
+    x0, y0 = 440_000.0, 4_430_000.0
+    compounds = gpd.GeoDataFrame(
+        geometry=[to_wgs(shapely.box(x0, y0, x0 + 100, y0 + 100))], crs=4326
+    )
+    l2, bmap = level2_grids(r, b, compounds)
+    assert set(l2["kind"]) == {"compound", "building"}
+    assert l2["households"].sum() == b["households"].sum()
+    assert all(c[:15] == p for c, p in zip(l2["code"], l2["parent_code"], strict=True))
+    assert all(len(c) == 18 for c in l2["code"])
+    g1 = dict(zip(r.grids["code"], to_utm(np.asarray(r.grids.geometry.values)), strict=True))
+    for geom, parent in zip(to_utm(np.asarray(l2.geometry.values)), l2["parent_code"], strict=True):
+        assert shapely.area(shapely.difference(geom, g1[parent])) < 1e-3 * geom.area + 0.01
+    b2 = b.copy()
+    b2["units"] = [3 if i == 0 else None for i in range(len(b))]
+    l3 = level3_units(b2, bmap, LevelParams(households_per_unit=20))
+    for idx, fp in zip(b.index, to_utm(np.asarray(b.geometry.values)), strict=True):
+        mine = l3[l3["building"] == idx]
+        expect = 3 if idx == b.index[0] else max(1, math.ceil(b.loc[idx, "households"] / 20))
+        assert len(mine) == expect
+        assert mine["households"].sum() == b.loc[idx, "households"]
+        pieces = to_utm(np.asarray(mine.geometry.values))
+        assert abs(shapely.area(pieces).sum() - fp.area) < 1e-3 * fp.area
+        assert abs(shapely.union_all(pieces).area - fp.area) < 1e-3 * fp.area
+
+
+def test_rural_groups_then_about_n_households():
+    from geo.partition.rural import rural_partition
+
+    area, b, s = layout(3, 2, [[20, 35, 15, 25, 30, 10]])
+    x = to_utm(np.asarray(b.geometry.values))
+    cx = shapely.get_coordinates(shapely.centroid(x))[:, 0]
+    b = b.assign(group=np.where(cx < np.median(cx), "一组", "二组"))
+    res = rural_partition(area, b, s, households_per_grid=60, tolerance=0.5)
+    assert list(res.groups["group"].sort_values()) == ["一组", "二组"]
+    g = to_utm(np.asarray(res.groups.geometry.values))
+    a = to_utm(area)
+    assert shapely.area(shapely.symmetric_difference(shapely.union_all(g), a)) < 1e-6 * a.area + 1
+    assert res.level2["households"].sum() == b["households"].sum()
+    assert res.building_level2.notna().all()
+    for parent, hh in res.level2.groupby("parent_code")["households"].sum().items():
+        grp = res.groups.loc[res.groups["code"] == parent, "households"].iloc[0]
+        assert hh == grp
