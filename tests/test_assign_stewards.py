@@ -221,3 +221,26 @@ def test_bad_input(case):
         assign_stewards(pts, people)
     with pytest.raises(InputError, match="stewards per alley"):
         assign_stewards(alleys, people, StewardParams(stewards_per_alley=0))
+
+
+def test_overflow_covers_only_as_a_last_resort():
+    # One street; A lives by alleys a1, a2 (500 m each); B lives 6 km away by a3.
+    network = gpd.GeoDataFrame(geometry=_metric_lines([[(0, 0), (7000, 0)]]), crs="EPSG:4326")
+    alleys = gpd.GeoDataFrame(
+        {"alley_id": ["a1", "a2", "a3"]},
+        geometry=_metric_lines([[(0, 0), (500, 0)], [(500, 0), (1000, 0)], [(6500, 0), (7000, 0)]]),
+        crs="EPSG:4326",
+    )
+    lon, lat = _homes([(500, 5), (6750, 5)])
+    people = pd.DataFrame({"person_id": ["A", "B"], "lon": lon, "lat": lat})
+    # Fair share 750 m = soft capacity (slack 1.0): A cannot hold both a1 and a2 within it.
+    tight = StewardParams(capacity_slack=1.0, max_walk_m=1500)
+    strict = assign_stewards(
+        alleys, people, StewardParams(**{**tight.__dict__, "overflow_to_cover": False}), network
+    )
+    assert len(strict.uncovered) == 1 and strict.uncovered[0] in {"a1", "a2"}
+    loose = assign_stewards(alleys, people, tight, network)
+    assert loose.uncovered == []
+    got = dict(zip(loose.assignments["alley_id"], loose.assignments["person_id"], strict=True))
+    assert got == {"a1": "A", "a2": "A", "a3": "B"}
+    assert loose.summary["load_max_m"] == pytest.approx(1000, abs=1)

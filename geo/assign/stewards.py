@@ -31,7 +31,8 @@ class StewardParams:
       max/median); people beyond those needed then stay in reserve. With a few outlier alleys
       (a 3 km campus path), lower the quantile (e.g. 0.95) rather than load everyone.
     - ``max_length_per_person_m`` (3000): absolute ceiling on a steward's alley length; the soft
-      capacity above is exceeded (up to this) only to cover an alley nobody else can take.
+      capacity above is exceeded (up to this) only to cover an alley nobody else can take, when
+      ``overflow_to_cover`` (True: coverage before fairness).
     - ``max_alleys_per_person`` (5): ceiling on a steward's number of alleys; a person's own
       ``capacity`` column, when given, lowers it for that person.
     - ``max_walk_m`` (2000): longest home → alley walk along the network; farther alleys stay
@@ -45,7 +46,7 @@ class StewardParams:
       coverage comes first.
     - ``candidates_per_alley`` (12), ``candidates_per_person`` (6): nearest pairs kept for solving.
     - ``flow_unit_m`` (None → fair share / 40, at least 1 m): length unit of the flow relaxation.
-    - ``time_limit_s`` (5): budget of the local improvement pass.
+    - ``time_limit_s`` (3): budget of the local improvement pass.
     """
 
     stewards_per_alley: int = 1
@@ -61,7 +62,8 @@ class StewardParams:
     candidates_per_alley: int = 12
     candidates_per_person: int = 6
     flow_unit_m: float | None = None
-    time_limit_s: float = 5.0
+    time_limit_s: float = 3.0
+    overflow_to_cover: bool = True
 
     def validate(self) -> None:
         if self.stewards_per_alley < 1:
@@ -200,7 +202,9 @@ def assign_stewards(
         n_people=n_p,
         target=target,
         cap_size=np.full(n_p, cap_len),
-        hard_cap_size=np.full(n_p, params.max_length_per_person_m),
+        hard_cap_size=np.full(n_p, params.max_length_per_person_m)
+        if params.overflow_to_cover
+        else None,
         cap_count=_person_caps(people, params),
         balance_weight=params.balance_weight,
         uncovered_cost=params.uncovered_cost_m,

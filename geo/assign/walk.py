@@ -172,6 +172,37 @@ def snap_homes(
     return nodes, metres, offset
 
 
+def _item_min_reducer(flat: np.ndarray, starts: np.ndarray, counts: np.ndarray, width: int = 8):
+    """Return f(dist) → (rows, items): min of ``dist`` over each item's nodes.
+
+    ``np.minimum.reduceat`` over thousands of tiny segments is slow (per-segment overhead), so
+    items with at most ``width`` nodes are padded (repeating their last node) and reduced with a
+    plain ``min`` over a small trailing axis; only the few longer items use ``reduceat``.
+    """
+    small = counts <= width
+    pad = np.empty((int(small.sum()), width), dtype=np.int64)
+    s_starts, s_counts = starts[small], counts[small]
+    cols = np.minimum(np.arange(width)[None, :], (s_counts - 1)[:, None])
+    pad[:] = flat[s_starts[:, None] + cols]
+    big = np.flatnonzero(~small)
+    big_flat = (
+        np.concatenate([flat[starts[i] : starts[i] + counts[i]] for i in big])
+        if len(big)
+        else np.zeros(0, dtype=np.int64)
+    )
+    big_starts = np.concatenate([[0], np.cumsum(counts[big])[:-1]]).astype(np.int64)
+    small_ix = np.flatnonzero(small)
+
+    def reduce(dist: np.ndarray) -> np.ndarray:
+        out = np.empty((dist.shape[0], len(counts)))
+        out[:, small_ix] = dist[:, pad].min(axis=2)
+        if len(big):
+            out[:, big] = np.minimum.reduceat(dist[:, big_flat], big_starts, axis=1)
+        return out
+
+    return reduce
+
+
 def walk_distances(
     wg: WalkGraph,
     entry_nodes: np.ndarray,
@@ -192,7 +223,7 @@ def walk_distances(
     home_offsets = entry_metres.reshape(-1)
     n_items = len(offsets) - 1
     nonempty = np.flatnonzero(np.diff(offsets) > 0)
-    starts = offsets[nonempty]
+    reduce_min = _item_min_reducer(flat_nodes, offsets[nonempty], np.diff(offsets)[nonempty])
     uniq_nodes, home_to_u = np.unique(home_nodes, return_inverse=True)
     rows_u: list[np.ndarray] = []
     rows_i: list[np.ndarray] = []
@@ -200,7 +231,7 @@ def walk_distances(
     for s in range(0, len(uniq_nodes), chunk):
         src = uniq_nodes[s : s + chunk]
         dist = csgraph.dijkstra(wg.graph, directed=True, indices=src, limit=limit_m)
-        per_item = np.minimum.reduceat(dist[:, flat_nodes], starts, axis=1)
+        per_item = reduce_min(dist)
         r, c = np.nonzero(np.isfinite(per_item))
         rows_u.append(r + s)
         rows_i.append(nonempty[c])
@@ -208,9 +239,7 @@ def walk_distances(
     u_idx = np.concatenate(rows_u) if rows_u else np.zeros(0, dtype=np.int64)
     i_idx = np.concatenate(rows_i) if rows_i else np.zeros(0, dtype=np.int64)
     d_val = np.concatenate(rows_d) if rows_d else np.zeros(0)
-    # Expand per unique source node to the people living there.
-    order = np.argsort(u_idx, kind="stable")
-    u_idx, i_idx, d_val = u_idx[order], i_idx[order], d_val[order]
+    # Expand per unique source node to the people living there (rows are already by node).
     counts = np.bincount(u_idx, minlength=len(uniq_nodes))
     first = np.concatenate([[0], np.cumsum(counts)])
     per_person = counts[home_to_u]
@@ -224,9 +253,13 @@ def walk_distances(
     ok = metres <= limit_m
     person, item, metres = person[ok], item[ok], metres[ok]
     # Best of the two entries per (home, item).
-    order = np.lexsort((metres, item, person))
-    person, item, metres = person[order], item[order], metres[order]
-    first = np.ones(len(person), dtype=bool)
-    first[1:] = (person[1:] != person[:-1]) | (item[1:] != item[:-1])
-    assert item.max(initial=-1) < n_items and person.max(initial=-1) < n_homes
-    return person[first], item[first], metres[first]
+    key = person.astype(np.int64) * n_items + item
+    order = np.argsort(key)
+    key, metres = key[order], metres[order]
+    if len(key) == 0:
+        return key, key.copy(), metres
+    first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    best = np.minimum.reduceat(metres, first)
+    key = key[first]
+    assert key.max(initial=-1) < n_items * n_homes
+    return key // n_items, key % n_items, best
