@@ -126,20 +126,21 @@ def match_tracks(
     Python overhead is paid once per step for a whole batch instead of once per piece.
     """
     p = params or MatchParams()
-    prepared: list[tuple[float, list[_Piece]]] = []
+    prepared: list[tuple[float, list[_Piece], float]] = []
     for pieces in tracks:
         xys = [net.to_metric(pc["lon"].to_numpy(float), pc["lat"].to_numpy(float)) for pc in pieces]
         sigma = p.sigma_m if p.sigma_m is not None else _estimate_sigma(net, xys, p)
+        credit_sigma = max(sigma, _jitter_sigma(xys))
         prep = []
         for pc, xy in zip(pieces, xys, strict=True):
             if len(pc) == 0:
                 continue
             t = pc["time"].to_numpy("datetime64[ns]").astype(np.int64)
             prep.append(_prepare_piece(net, xy, t, sigma, p))
-        prepared.append((sigma, prep))
-    _viterbi_batch([pc for _, prep in prepared for pc in prep])
+        prepared.append((sigma, prep, credit_sigma))
+    _viterbi_batch([pc for _, prep, _ in prepared for pc in prep])
     out = []
-    for pieces, (sigma, prep) in zip(tracks, prepared, strict=True):
+    for pieces, (sigma, prep, credit_sigma) in zip(tracks, prepared, strict=True):
         intervals: list[tuple[np.ndarray, ...]] = []
         matched = runs = 0
         states: list[np.ndarray] = []
@@ -150,7 +151,7 @@ def match_tracks(
             runs += r
             states.append(on_raw)
         edges, blocks = _coverage(net, intervals)
-        tiny = (edges["covered_m"] < p.min_credit_sigmas * sigma) & (
+        tiny = (edges["covered_m"] < p.min_credit_sigmas * credit_sigma) & (
             edges["covered_fraction"] < 0.999
         )
         if tiny.any():
@@ -174,6 +175,17 @@ def _estimate_sigma(net: WalkNetwork, xys: list[np.ndarray], p: MatchParams) -> 
     if len(d) == 0:
         return p.sigma_max_m
     return float(np.clip(1.4826 * np.median(d), p.sigma_min_m, p.sigma_max_m))
+
+
+def _jitter_sigma(xys: list[np.ndarray]) -> float:
+    """Noise σ from the second differences of consecutive fixes (steady walking cancels; white
+    noise leaves variance 6σ² per axis, median length 1.1774·√6·σ). Correlated real noise makes
+    it an underestimate, so it only ever raises the network-based estimate."""
+    d2 = [np.hypot(*(xy[2:] - 2 * xy[1:-1] + xy[:-2]).T) for xy in xys if len(xy) >= 3]
+    if not d2:
+        return 0.0
+    j = np.concatenate(d2)
+    return float(np.median(j)) / (1.1774 * np.sqrt(6.0)) if len(j) >= 10 else 0.0
 
 
 def _thin(xy: np.ndarray, min_step: float) -> np.ndarray:
