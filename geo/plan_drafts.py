@@ -183,3 +183,160 @@ def get_plan(engine: Engine, plan_id: int) -> dict[str, Any]:
         "summary": row.summary,
         "features": row.features or {"type": "FeatureCollection", "features": []},
     }
+
+
+def rebalance(
+    engine: Engine,
+    community: str,
+    min_households: int,
+    max_households: int,
+    grids: list[DraftGrid],
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Re-partition everything but the locked grids with the partition engine.
+
+    The area handed to the engine is the community minus the locked grids (their current
+    polygon when the code is a current grid, else their buildings' footprints); unlocked
+    buildings lying mostly in that rest are partitioned into [min, max] grids, the others
+    keep their grid (they are not listed). Returns ``{"grids": [{"code", "building_ids",
+    "households", "locked"}], "summary"}``; nothing is stored (save it as a draft to keep)."""
+    import geopandas as gpd
+    import shapely
+    from shapely import wkb
+
+    from geo.partition.engine import partition
+    from geo.partition.params import PartitionParams
+    from geo.partition.validate import INSIDE_SHARE
+
+    if min_households > max_households:
+        raise InputError(
+            f"min_households ({min_households}) is greater than max_households ({max_households})"
+        )
+    locked = [g for g in grids if g.locked]
+    locked_ids = {b for g in locked for b in g.building_ids}
+    current = {b: g for g in grids for b in g.building_ids}
+    with engine.connect() as conn:
+        area = conn.execute(
+            text(
+                "SELECT id, ST_AsBinary(geom) AS g FROM areas WHERE code = :c "
+                "AND level IN ('community', 'village')"
+            ),
+            {"c": community},
+        ).first()
+        if area is None:
+            raise NotFoundError(f"community '{community}' does not exist")
+        rows = conn.execute(
+            text(
+                "SELECT b.id, b.households, ST_AsBinary(b.geom) AS g FROM buildings b "
+                "JOIN areas a ON a.id = :a WHERE ST_Intersects(ST_PointOnSurface(b.geom), a.geom)"
+            ),
+            {"a": area.id},
+        ).all()
+        lock_polys = conn.execute(
+            text(
+                "SELECT code, ST_AsBinary(geom) AS g FROM grids WHERE retired_at IS NULL "
+                "AND level = 1 AND community_id = :a AND code = ANY(:codes)"
+            ),
+            {"a": area.id, "codes": [g.code for g in locked if g.code]},
+        ).all()
+        streets = conn.execute(
+            text(
+                "SELECT ST_AsBinary(s.geom) FROM street_segments s JOIN areas a ON a.id = :a "
+                "WHERE ST_Intersects(s.geom, a.geom)"
+            ),
+            {"a": area.id},
+        ).scalars()
+        street_geoms = [wkb.loads(bytes(s)) for s in streets]
+        lock_geoms = [wkb.loads(bytes(p.g)) for p in lock_polys]
+        have_polygon = {p.code for p in lock_polys}
+    footprints = {r.id: wkb.loads(bytes(r.g)) for r in rows}
+    households = {r.id: int(r.households) for r in rows}
+    unknown = sorted(set(current) - set(footprints))
+    if unknown:
+        raise InputError(
+            f"buildings not in community {community}: {', '.join(map(str, unknown[:10]))}"
+        )
+    for g in locked:  # a locked grid with no current polygon is held by its footprints
+        if g.code not in have_polygon:
+            lock_geoms.extend(footprints[b].buffer(0.00003) for b in g.building_ids)
+    rest = wkb.loads(bytes(area.g))
+    if lock_geoms:
+        rest = shapely.make_valid(rest.difference(shapely.union_all(lock_geoms)))
+    free = [b for b in footprints if b not in locked_ids]
+    # A building mostly in the rest is partitioned with its part inside the rest (a grid
+    # polygon drawn across a footprint must not pin the building to the locked grid).
+    inside = {b: footprints[b].intersection(rest) for b in free}
+    movable = [b for b in free if inside[b].area >= 0.5 * footprints[b].area]
+    if not movable:
+        raise InputError("nothing to rebalance: every building is in a locked grid")
+    frame = gpd.GeoDataFrame(
+        {"households": [households[b] for b in movable]},
+        geometry=[
+            footprints[b]
+            if inside[b].area >= INSIDE_SHARE * footprints[b].area
+            else shapely.make_valid(inside[b])
+            for b in movable
+        ],
+        index=movable,
+        crs="EPSG:4326",
+    )
+    street_frame = (
+        gpd.GeoDataFrame(geometry=street_geoms, crs="EPSG:4326") if street_geoms else None
+    )
+    result = partition(
+        rest,
+        frame,
+        street_frame,
+        PartitionParams(
+            min_households=min_households,
+            max_households=max_households,
+            seed=seed,
+            code_prefix=community,
+        ),
+    )
+    # Engine codes restart at 001: hand out the unlocked grids' codes first, then free ones.
+    taken = {g.code for g in locked if g.code}
+    pool = sorted({g.code for g in grids if g.code and not g.locked} - taken)
+    top = max([0, *(int(c[12:]) for c in taken | set(pool))])
+    new_code: dict[str, str] = {}
+    out: dict[str, list[int]] = {}
+    for b, engine_code in result.building_grid.items():
+        if engine_code not in new_code:
+            if pool:
+                new_code[engine_code] = pool.pop(0)
+            else:
+                top += 1
+                new_code[engine_code] = f"{community}{top:03d}"
+        out.setdefault(new_code[engine_code], []).append(int(b))
+    grids_out = [
+        {
+            "code": g.code,
+            "building_ids": sorted(g.building_ids),
+            "locked": True,
+            "households": sum(households[b] for b in g.building_ids),
+        }
+        for g in locked
+    ] + [
+        {
+            "code": c,
+            "building_ids": sorted(ids),
+            "locked": False,
+            "households": sum(households[b] for b in ids),
+        }
+        for c, ids in sorted(out.items())
+    ]
+    hh = [g["households"] for g in grids_out]
+    return {
+        "grids": grids_out,
+        "summary": {
+            "grids": len(grids_out),
+            "locked": len(locked),
+            "within_bounds": sum(min_households <= h <= max_households for h in hh),
+            "moved_buildings": sum(
+                1
+                for g in grids_out
+                for b in g["building_ids"]
+                if current.get(b) is None or current[b].code != g["code"]
+            ),
+        },
+    }

@@ -389,3 +389,27 @@ def test_editor_draw_boundary_lock_and_problems(live, browser) -> None:  # noqa:
     browser.save_screenshot(str(ARTIFACTS / "editor_drawn.png"))
     v = browser.execute_script("return window.gwState.violations")
     assert set(v) == {"gap", "overlap", "disconnected", "split", "outside"}
+
+
+def test_editor_rebalance_the_rest(live, browser) -> None:  # noqa: ANN001
+    """'Rebalance the rest' calls the partition engine; the locked grid keeps its buildings."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    code = live["communities"][1]
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_rebalance_start")
+    before = browser.execute_script("return window.gwState.grids")
+    browser.find_element("css selector", 'input.gw-lock[data-i="0"]').click()
+    browser.find_element("id", "gw-rebalance").click()
+    WebDriverWait(browser, 60).until(
+        lambda d: (
+            "rebalance" in d.find_element("id", "gw-msg").text
+            and "中" not in d.find_element("id", "gw-msg").text
+        )
+    )
+    msg = browser.find_element("id", "gw-msg").text
+    assert "rebalanced" in msg, msg
+    after = browser.execute_script("return window.gwState.grids")
+    assert after[0] == before[0] | {"locked": True}
+    assert sum(g["households"] for g in after) == sum(g["households"] for g in before)
+    assert _console_errors(browser) == []
+    browser.save_screenshot(str(ARTIFACTS / "editor_rebalanced.png"))

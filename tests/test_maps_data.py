@@ -385,3 +385,33 @@ def test_editor_data_problems_of_current_grids_and_of_a_plan(db, demo) -> None: 
     assert ep.grids[0]["code"] == plan["grids"][0]["code"]
     with pytest.raises(InputError, match="not a plan of community"):
         editor_data(db, demo["communities"][0], plan["plan_id"])
+
+
+def test_rebalance_keeps_locked_grids_and_partitions_the_rest(db, demo) -> None:  # noqa: ANN001
+    from geo.map_data import editor_data
+    from geo.plan_drafts import DraftGrid, rebalance
+
+    code = demo["communities"][1]
+    ed = editor_data(db, code)
+    groups: dict[int, list[int]] = {}
+    for f in ed.buildings["features"]:
+        groups.setdefault(f["properties"]["grid"], []).append(f["id"])
+    order = sorted(groups)
+    grids = [DraftGrid(ed.grids[i]["code"], groups[i], locked=(i == order[0])) for i in order]
+    out = rebalance(db, code, 300, 500, grids)
+    locked = [g for g in out["grids"] if g["locked"]]
+    assert len(locked) == 1 and locked[0]["building_ids"] == sorted(groups[order[0]])
+    others = [b for g in out["grids"] if not g["locked"] for b in g["building_ids"]]
+    assert len(others) == len(set(others))
+    assert not set(others) & set(groups[order[0]])
+    codes = [g["code"] for g in out["grids"]]
+    assert len(codes) == len(set(codes)) and all(len(c) == 15 for c in codes)
+    with db.connect() as conn:
+        for g in out["grids"]:
+            hh = conn.execute(
+                text("SELECT sum(households) FROM buildings WHERE id = ANY(:i)"),
+                {"i": g["building_ids"]},
+            ).scalar()
+            assert hh == g["households"]
+    with pytest.raises(InputError, match="nothing to rebalance"):
+        rebalance(db, code, 300, 500, [DraftGrid(g.code, g.building_ids, True) for g in grids])

@@ -1,4 +1,4 @@
-"""Draft plans from the grid editor: POST /plans/draft, GET /plans/{id}.
+"""Draft plans from the grid editor: POST /plans/draft, POST /plans/rebalance, GET /plans/{id}.
 
 Stop-gap until the plans API of issue 3 lands; same contract, so the editor does not change.
 """
@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from api.auth import Principal, allow, require_area
 from api.deps import get_engine
-from geo.plan_drafts import DraftGrid, get_plan, save_draft
+from geo.plan_drafts import DraftGrid, get_plan, rebalance, save_draft
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 
@@ -48,6 +48,24 @@ def post_draft(
         created_by=user.username,
     )
     return JSONResponse(out, status_code=201)
+
+
+@router.post(
+    "/rebalance", summary="Re-partition all but the locked grids 平衡其余网格 (not stored)"
+)
+def post_rebalance(
+    body: DraftIn,
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    require_area(user, body.community)
+    return rebalance(
+        engine,
+        body.community,
+        body.min_households,
+        body.max_households,
+        [DraftGrid(g.code, list(g.building_ids), g.locked) for g in body.grids],
+    )
 
 
 @router.get(
