@@ -185,6 +185,26 @@ FILE_CASES: dict[str, str | bytes] = {
         ]
     ),
     "people_good.csv": "person_id,lon,lat\np1,116.3201,39.9901\n",
+    "area_good.geojson": fc(
+        [feat(square(SQUARE), code="110108015909", name="ok", level="community")]
+    ),
+    "buildings_good.geojson": fc(
+        [
+            feat(
+                square(
+                    [
+                        [116.3202, 39.9902],
+                        [116.3204, 39.9902],
+                        [116.3204, 39.9904],
+                        [116.3202, 39.9904],
+                        [116.3202, 39.9902],
+                    ]
+                ),
+                building="residential",
+                households=40,
+            )
+        ]
+    ),
     "network_good.geojson": fc(
         [
             feat(
@@ -402,6 +422,79 @@ CASES: list[tuple[str, str, str, str, str, str]] = [
         "exit2",
         "",
     ),
+]
+
+
+_PART = "partition --min-households {lo} --max-households {hi} --out {o} "
+# gridward partition (file mode): broken areas/buildings, bad bounds, hostile options
+CASES += [
+    (f"c-part-{k}", "cli", _PART.format(lo=lo, hi=hi, o="{o}") + args, f, "exit2", m)
+    for k, lo, hi, args, f, m in [
+        (
+            "bowtie",
+            300,
+            500,
+            "--area {f} --buildings {d}/buildings_good.geojson",
+            "self_intersecting_area.geojson",
+            "",
+        ),
+        (
+            "empty",
+            300,
+            500,
+            "--area {f} --buildings {d}/buildings_good.geojson",
+            "empty_polygon_area.geojson",
+            "",
+        ),
+        (
+            "binary",
+            300,
+            500,
+            "--area {d}/area_good.geojson --buildings {f}",
+            "binary_area.geojson",
+            "",
+        ),
+        (
+            "negative",
+            300,
+            500,
+            "--area {d}/area_good.geojson --buildings {f}",
+            "negative_households_buildings.geojson",
+            "households",
+        ),
+        (
+            "swapped",
+            300,
+            500,
+            "--area {d}/area_good.geojson --buildings {f}",
+            "swapped_buildings.geojson",
+            "",
+        ),
+        (
+            "minmax",
+            500,
+            300,
+            "--area {d}/area_good.geojson --buildings {f}",
+            "buildings_good.geojson",
+            "households",
+        ),
+        (
+            "prefix-sql",
+            300,
+            500,
+            '--area {d}/area_good.geojson --buildings {f} --code-prefix "1\'; DROP TABLE grids"',
+            "buildings_good.geojson",
+            "prefix",
+        ),
+        (
+            "crs",
+            300,
+            500,
+            "--area {d}/area_good.geojson --buildings {f} --crs EPSG:999999",
+            "buildings_good.geojson",
+            "crs",
+        ),
+    ]
 ]
 
 
