@@ -48,6 +48,7 @@ class Stats:
     errors: dict[str, int] = field(default_factory=dict)
     acknowledged: list[str] = field(default_factory=list)
     retries: int = 0
+    retry_kinds: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
 
     def line(self, name: str) -> str:
@@ -60,6 +61,11 @@ class Stats:
             f"{name:<28} {n:>6} ok  {n / max(self.elapsed, 1e-9):7.2f}/s  "
             f"p50 {p50 * 1000:7.0f} ms  p99 {p99 * 1000:7.0f} ms  errors {errs}  "
             f"retries {self.retries}"
+            + (
+                f" ({', '.join(f'{k}×{v}' for k, v in self.retry_kinds.items())})"
+                if self.retries
+                else ""
+            )
         )
 
 
@@ -184,10 +190,15 @@ async def _phase(
                     stats.latencies.append(time.perf_counter() - t0)
                     stats.acknowledged.append(hashlib.sha256(data).hexdigest())
                     break
-                stats.errors[str(code)] = stats.errors.get(str(code), 0) + 1
-                if code != 503 or attempt == 4:
+                # 503 and dropped connections are retried with the same bytes (the upload is
+                # idempotent by content hash); they count as retries, not errors, unless the
+                # last attempt fails too.
+                retryable = code == 503 or isinstance(code, str)
+                if not retryable or attempt == 4:
+                    stats.errors[str(code)] = stats.errors.get(str(code), 0) + 1
                     break
                 stats.retries += 1
+                stats.retry_kinds[str(code)] = stats.retry_kinds.get(str(code), 0) + 1
                 await asyncio.sleep(1.0)
 
     t0 = time.monotonic()
