@@ -196,7 +196,13 @@ class Bisector:
             score = np.where(feas, (cut + 1e-6) * (1.0 + self.bw * imbalance**2), np.inf)
         else:
             score = np.abs(imbalance) * 1e9 + cut
-        flat_order = np.argsort(score, axis=None, kind="stable")[:_CANDIDATES]
+        flat = score.ravel()
+        if flat.size > _CANDIDATES:
+            # Only the best few are needed: a partial sort, not a full one.
+            top = np.argpartition(flat, _CANDIDATES)[:_CANDIDATES]
+            flat_order = top[np.lexsort((top, flat[top]))]
+        else:
+            flat_order = np.lexsort((np.arange(flat.size), flat))
         best_left = None
         for f in flat_order:
             if not np.isfinite(score.flat[f]):

@@ -23,7 +23,8 @@ class PartitionParams:
         min / 2: atoms that small let a sweep hit the [min, max] window).
     internal_cut_penalty: cost of cutting between two buildings of one block relative to a
         cut along a street (per metre); > 1 makes boundaries follow streets.
-    n_directions: cut directions tried at every bisection step (more → compacter, slower).
+    n_directions: evenly spaced cut directions tried at every bisection step, on top of
+        the dominant street orientations and their normals (more → compacter, slower).
     balance_weight: how strongly a cut is pulled towards the ideal household split.
     repair_passes: rounds of local boundary moves that fix out-of-bound grids.
     refine_passes: rounds of boundary moves that shorten the total cut (compactness,
@@ -44,7 +45,7 @@ class PartitionParams:
     target_households: float | None = None
     block_split_households: int | None = None
     internal_cut_penalty: float = 3.0
-    n_directions: int = 8
+    n_directions: int = 6
     balance_weight: float = 0.5
     repair_passes: int = 6
     refine_passes: int = 3
