@@ -1,12 +1,18 @@
 """Balanced near-home assignment of items (alleys, streets) to people: the shared solver core.
 
 The problem is a generalised assignment (each item whole to one person, loads measured in metres),
-which is NP-hard as an integer program. We solve its min-cost-flow relaxation exactly with OR-Tools
-``SimpleMinCostFlow`` — items split into length units, a piecewise-linear convex load cost per
-person for fairness, a costly "uncovered" arc so infeasible cases still solve — then round each
-item to the person carrying most of its flow (a basic optimal flow splits few items) and run a
-local improvement pass (moves, swaps) on the exact integer objective, which also adds a
-compactness term (a person's items close together) that a flow cannot express.
+which is NP-hard as an integer program. Steps:
+
+1. Min-cost-flow relaxation, solved exactly with OR-Tools ``SimpleMinCostFlow``: items split into
+   length units, a piecewise-linear convex load cost per person (free up to the target load,
+   quadratic above, hard capacity), a costly "uncovered" arc so short-staffed cases still solve,
+   and dynamic slope scaling for the fixed cost of making someone a steward (fairness is among
+   stewards, so idle people cost nothing — a non-convex term a single flow cannot express).
+2. Rounding: each item to the person carrying most of its flow (a basic optimal flow splits few).
+3. Local improvement on the exact objective (walk + load cost + compactness of a person's items +
+   uncovered penalty): fill empty slots (directly, or by an ejection chain through full
+   people), move items, swap items; within a time budget.
+4. Last resort, when enabled: exceed the soft capacity (up to a hard cap) to cover what is left.
 """
 
 from __future__ import annotations
