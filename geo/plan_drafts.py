@@ -26,21 +26,12 @@ class DraftGrid:
     locked: bool = False
 
 
-def save_draft(
-    engine: Engine,
-    community: str,
-    min_households: int,
-    max_households: int,
-    grids: list[DraftGrid],
-    created_by: str | None = None,
-) -> dict[str, Any]:
-    """Store the plan as a draft; returns ``{"plan_id", "summary", "grids": [...]}``."""
-    if min_households < 0 or max_households < 0:
+def _check(community: str, lo: int, hi: int, grids: list[DraftGrid]) -> None:
+    """InputError naming what is wrong with an edited plan (bounds, codes, buildings)."""
+    if lo < 0 or hi < 0:
         raise InputError("min_households and max_households must be ≥ 0")
-    if min_households > max_households:
-        raise InputError(
-            f"min_households ({min_households}) is greater than max_households ({max_households})"
-        )
+    if lo > hi:
+        raise InputError(f"min_households ({lo}) is greater than max_households ({hi})")
     if not grids:
         raise InputError("a plan needs at least one grid")
     seen: dict[int, int] = {}
@@ -58,6 +49,20 @@ def save_draft(
     codes = [g.code for g in grids if g.code]
     if len(codes) != len(set(codes)):
         raise InputError("two grids have the same code")
+
+
+def save_draft(
+    engine: Engine,
+    community: str,
+    min_households: int,
+    max_households: int,
+    grids: list[DraftGrid],
+    created_by: str | None = None,
+) -> dict[str, Any]:
+    """Store the plan as a draft; returns ``{"plan_id", "summary", "grids": [...]}``."""
+    _check(community, min_households, max_households, grids)
+    codes = [g.code for g in grids if g.code]
+    seen = {b: i for i, g in enumerate(grids) for b in g.building_ids}
     with engine.begin() as conn:
         area = conn.execute(
             text("SELECT id FROM areas WHERE code = :c AND level IN ('community', 'village')"),
@@ -208,10 +213,7 @@ def rebalance(
     from geo.partition.params import PartitionParams
     from geo.partition.validate import INSIDE_SHARE
 
-    if min_households > max_households:
-        raise InputError(
-            f"min_households ({min_households}) is greater than max_households ({max_households})"
-        )
+    _check(community, min_households, max_households, grids)
     locked = [g for g in grids if g.locked]
     locked_ids = {b for g in locked for b in g.building_ids}
     current = {b: g for g in grids for b in g.building_ids}

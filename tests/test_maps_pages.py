@@ -91,6 +91,8 @@ def test_bad_page_parameters_are_4xx_json(site) -> None:  # noqa: ANN001
         "/maps/static/../../geo/db.py",
         "/maps/static/%2e%2e/%2e%2e/geo/db.py",
         "/maps/static/nope.js",
+        "/maps/static/" + "a" * 5000,
+        "/maps/patrols?date=0001-01-01",
     ):
         r = c.get(url, headers=h)
         assert 400 <= r.status_code < 500, (url, r.status_code)
@@ -232,6 +234,11 @@ def test_draft_plan_api(site) -> None:  # noqa: ANN001
     assert got["status"] == "draft" and got["features"]["type"] == "FeatureCollection"
     assert c.get("/plans/999999", headers=h).status_code == 404
     bad = dict(body, grids=[{"code": None, "building_ids": [10**6], "locked": False}])
-    assert c.post("/plans/draft", json=bad, headers=h).status_code == 422
+    twice = dict(body, grids=[body["grids"][0], body["grids"][0]])
+    foreign = dict(body, grids=[dict(body["grids"][0], code="120101001001001")])
+    for endpoint in ("/plans/draft", "/plans/rebalance"):
+        for b in (bad, twice, foreign, dict(body, min_households=900)):
+            r = c.post(endpoint, json=b, headers=h)
+            assert r.status_code == 422 and r.json()["error"], (endpoint, r.text)
     planner_out = {"Authorization": f"Bearer {token_for(db, 'planner', ('120101',))}"}
     assert c.post("/plans/draft", json=body, headers=planner_out).status_code == 403

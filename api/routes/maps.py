@@ -102,6 +102,8 @@ def patrols_page(
 
     s = get_settings()
     day = date or dt.datetime.now(ZoneInfo(s.timezone)).date()
+    if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
+        raise InputError(f"date {day} is outside 2000-01-01..2100-12-31")
     person = person_for(user, person)  # a steward sees only their own patrols
     d = map_data.patrols_of_day(engine, day, person, threshold=threshold, tz=s.timezone)
     return _page(build_patrol_map(d, map_data.extent(engine), s.tile_url, s.timezone))
@@ -129,8 +131,12 @@ def editor_page(
 
 @router.get("/static/{path:path}", include_in_schema=False, dependencies=[Depends(public())])
 def static(path: str) -> FileResponse:
-    target = (STATIC_DIR / path).resolve()
-    if not target.is_relative_to(STATIC_DIR) or not target.is_file():
+    try:
+        target = (STATIC_DIR / path).resolve()
+        found = len(path) <= 200 and target.is_relative_to(STATIC_DIR) and target.is_file()
+    except (OSError, ValueError):  # names too long for the file system, odd bytes
+        found = False
+    if not found:
         raise NotFoundError(f"no static file '{path[:100]}'")
     media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     return FileResponse(target, media_type=media, headers={"Cache-Control": "public, max-age=3600"})
