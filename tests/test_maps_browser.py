@@ -200,6 +200,28 @@ def test_grid_map_draws_every_grid_with_db_household_counts(live, browser) -> No
             seen[code] = int(t.find_element("css selector", ".gw-hh").text)
     assert len(seen) >= max(1, n_grids // 2), seen
     assert all(truth[c] == h for c, h in seen.items()), seen
+    # Level-2 grids load for the view when their layer is switched on.
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    label = next(
+        el
+        for el in browser.find_elements("css selector", ".leaflet-control-layers-overlays label")
+        if "level-2" in el.text
+    )
+    label.find_element("css selector", "input").click()
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return window.gwState.counts['grids2'] !== undefined")
+    )
+    n2 = _scalar(
+        db,
+        "SELECT count(*) FROM grids WHERE level = 2 AND retired_at IS NULL AND "
+        "ST_Intersects(geom, ST_MakeEnvelope(:w, :s, :e, :n, 4326))",
+        w=w,
+        s=s,
+        e=e,
+        n=n,
+    )
+    assert browser.execute_script("return window.gwState.counts['grids2']") == n2 > 0
     # The histogram has one bar per bin, summing to the number of grids.
     bars = browser.execute_script(
         "return Array.from(document.querySelectorAll('.gw-histogram rect.gw-bar'))"
@@ -413,3 +435,29 @@ def test_editor_rebalance_the_rest(live, browser) -> None:  # noqa: ANN001
     assert sum(g["households"] for g in after) == sum(g["households"] for g in before)
     assert _console_errors(browser) == []
     browser.save_screenshot(str(ARTIFACTS / "editor_rebalanced.png"))
+
+
+def test_editor_paint_mode_with_the_mouse(live, browser) -> None:  # noqa: ANN001
+    """Paint: with the button held, sweeping over buildings moves them to the active grid."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from geo.map_data import editor_data
+
+    db = live["engine"]
+    code = live["communities"][3]
+    ed = editor_data(db, code)
+    grid_of = {f["id"]: f["properties"]["grid"] for f in ed.buildings["features"]}
+    # Two neighbouring buildings of one grid; paint them into another grid.
+    a, b = next((x, y) for x, y in ed.adjacency if grid_of[x] == grid_of[y])
+    dst = next(g for g in range(len(ed.grids)) if g != grid_of[a])
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_paint")
+    browser.find_element("css selector", f'input[name="gw-active"][value="{dst}"]').click()
+    browser.find_element("id", "gw-paint").click()
+    ea = browser.find_element("css selector", f"path.gw-b-{a}")
+    eb = browser.find_element("css selector", f"path.gw-b-{b}")
+    ActionChains(browser).move_to_element(ea).click_and_hold().move_to_element(
+        eb
+    ).release().perform()
+    assign = browser.execute_script("return window.gwEditor.state.assign")
+    assert assign[str(a)] == dst and assign[str(b)] == dst
+    assert _console_errors(browser) == []

@@ -242,3 +242,15 @@ def test_draft_plan_api(site) -> None:  # noqa: ANN001
             assert r.status_code == 422 and r.json()["error"], (endpoint, r.text)
     planner_out = {"Authorization": f"Bearer {token_for(db, 'planner', ('120101',))}"}
     assert c.post("/plans/draft", json=body, headers=planner_out).status_code == 403
+
+
+def test_basemap_only_when_configured(site, monkeypatch) -> None:  # noqa: ANN001
+    import api.routes.maps as routes
+    from geo.settings import Settings
+
+    c, h = site["client"], site["auth"]
+    assert "L.tileLayer" not in c.get("/maps/grids", headers=h).text  # vector layers only
+    url = "http://tiles.example.internal/{z}/{x}/{y}.png"
+    monkeypatch.setattr(routes, "get_settings", lambda: Settings(tile_url=url))
+    page = c.get("/maps/grids", headers=h).text
+    assert "L.tileLayer" in page and url in page

@@ -46,6 +46,8 @@ function gwEditor(map, DATA) {
       }, {sticky: true});
       layer.on("click", function () { if (!S.paint) move([id], S.active); });
       layer.on("mouseover", function () { if (S.paint && S.down) move([id], S.active); });
+      // The stroke starts on the building under the pointer.
+      layer.on("mousedown", function () { if (S.paint) { S.down = true; move([id], S.active); } });
     }
   }).addTo(map);
   gw.count("buildings", Object.keys(S.assign).length);
@@ -203,6 +205,7 @@ function gwEditor(map, DATA) {
   // Paint mode: hold the mouse button and sweep over buildings.
   map.on("mousedown", function () { S.down = true; });
   map.on("mouseup", function () { S.down = false; });
+  document.addEventListener("mouseup", function () { S.down = false; });
   document.getElementById("gw-paint").addEventListener("click", function (ev) {
     S.paint = !S.paint;
     ev.target.classList.toggle("gw-on", S.paint);
