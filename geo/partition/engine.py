@@ -184,7 +184,7 @@ def partition(
     labels = repairer.run(params.repair_passes)
     labels = _resplit(labels, graph, bis, frozen, lo, hi)
     repairer = Repairer(labels, graph.households, graph.eu, graph.ev, graph.ecost, lo, hi, frozen)
-    labels = repairer.refine(params.refine_passes)
+    labels = repairer.refine(params.refine_passes, graph.xy, graph.area, params.centroid_pull)
     uniq, labels = np.unique(labels, return_inverse=True)
     frozen_new = {int(i) for i, r in enumerate(uniq.tolist()) if r in frozen}
     single_new = {int(i) for i, r in enumerate(uniq.tolist()) if r in single}

@@ -30,6 +30,7 @@ _HULL_EDGE_M = 20.0  # nominal shared length of cells on the block's rim
 @dataclass
 class AtomGraph:
     households: np.ndarray  # per atom
+    area: np.ndarray  # m² an atom stands for
     xy: np.ndarray  # (n, 2) atom positions (metric)
     block: np.ndarray  # atom -> block
     unit_atom: np.ndarray  # unit -> atom
@@ -178,6 +179,11 @@ def build_graph(
     unit_xy = shapely.get_coordinates(shapely.point_on_surface(units.geoms))
     xy[len(whole) :] = unit_xy[ex_units]
     atom_block = np.concatenate([whole, ub[ex_units]])
+    # Area an atom stands for (a divided block's area shared evenly by its units): the
+    # weight of its position when region centroids are computed.
+    block_area = shapely.area(blocks.geoms)
+    atom_area = block_area[atom_block] / np.maximum(block_nu[atom_block], 1)
+    atom_area[: len(whole)] = block_area[whole]
 
     eu: list[np.ndarray] = []
     ev: list[np.ndarray] = []
@@ -253,6 +259,7 @@ def build_graph(
     street = np.bincount(inv, weights=s_.astype(float)) > 0
     return AtomGraph(
         households=hh,
+        area=atom_area,
         xy=xy,
         block=atom_block,
         unit_atom=unit_atom,

@@ -29,6 +29,8 @@ class PartitionParams:
     repair_passes: rounds of local boundary moves that fix out-of-bound grids.
     refine_passes: rounds of boundary moves that shorten the total cut (compactness,
         street-following) without breaking any bound.
+    centroid_pull: weight of "closer to the grid's centre of mass" in those moves (metres
+        of cut traded per grid-size of centre distance²); 0 = cut length only.
     cell_sample_spacing_m: spacing of the samples along street edges that decide which
         building cells touch a neighbouring block.
     min_block_area_m2: faces smaller than this without buildings are merged into a neighbour
@@ -49,6 +51,7 @@ class PartitionParams:
     balance_weight: float = 0.5
     repair_passes: int = 6
     refine_passes: int = 3
+    centroid_pull: float = 0.0
     cell_sample_spacing_m: float = 10.0
     min_block_area_m2: float = 200.0
     code_overflow: str = "error"

@@ -187,11 +187,25 @@ class Repairer:
                 return True
         return False
 
-    def refine(self, passes: int) -> np.ndarray:
+    def refine(
+        self,
+        passes: int,
+        xy: np.ndarray | None = None,
+        area: np.ndarray | None = None,
+        pull: float = 0.0,
+    ) -> np.ndarray:
         """Greedy boundary refinement: move an atom to the neighbouring region it shares
         more (cost-weighted) boundary with, when both regions keep their bound status and
         the donor stays connected. Each move shortens the total cut — grid perimeter, with
         cuts through blocks counted dearer — so grids get compacter and follow streets."""
+        use_c = pull > 0 and xy is not None and area is not None
+        if use_c:
+            sx: dict[int, np.ndarray] = defaultdict(lambda: np.zeros(2))
+            sa: dict[int, float] = defaultdict(float)
+            for a_, r_ in enumerate(self.labels.tolist()):
+                sx[r_] = sx[r_] + xy[a_] * area[a_]
+                sa[r_] += area[a_]
+            scale = float(np.sqrt(np.mean(list(sa.values())))) if sa else 1.0
         for _ in range(passes):
             moved = 0
             boundary = sorted(
@@ -208,8 +222,16 @@ class Repairer:
                     w[int(self.labels[b])] += c
                 own = w.pop(src, 0.0)
                 best = None
+                if use_c:
+                    cs = sx[src] / max(sa[src], 1e-9)
+                    ds = float(((xy[a] - cs) ** 2).sum())
                 for dst, shared in w.items():
-                    if dst in self.frozen or shared <= own + 1e-9:
+                    gain = shared - own
+                    if use_c:
+                        cd = sx[dst] / max(sa[dst], 1e-9)
+                        # Moving towards the nearer centre of mass trims elongated grids.
+                        gain += pull * (ds - float(((xy[a] - cd) ** 2).sum())) / scale
+                    if dst in self.frozen or gain <= 1e-9:
                         continue
                     h = int(self.hh[a])
                     s_ok, d_ok = self._ok(self.total[src]), self._ok(self.total[dst])
@@ -219,10 +241,16 @@ class Repairer:
                         continue
                     if not s_ok or not d_ok:
                         continue  # leave out-of-bound regions to the repair
-                    if best is None or shared > best[0]:
-                        best = (shared, dst)
+                    if best is None or gain > best[0]:
+                        best = (gain, dst)
                 if best is not None and self._connected_without(src, a):
                     self._move(a, src, best[1])
+                    if use_c:
+                        dst = best[1]
+                        sx[src] = sx[src] - xy[a] * area[a]
+                        sa[src] -= area[a]
+                        sx[dst] = sx[dst] + xy[a] * area[a]
+                        sa[dst] += area[a]
                     moved += 1
             if moved == 0:
                 break
