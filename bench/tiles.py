@@ -291,6 +291,28 @@ def main() -> int:
                         f"{statistics.mean(sizes) / 1024:>9.1f}"
                         f"{(statistics.mean(feats) if feats else float('nan')):>10.0f}"
                     )
+            # Fixed cost of one HTTP tile request (auth, routing, uvicorn, httpx) vs /health
+            # and an empty tile far from the city.
+            fixed = {}
+            for name, url in (
+                ("GET /health (no auth, no tile)", "/health"),
+                ("empty tile (auth + 1 query)", "/tiles/grids/18/0/0.pbf"),
+            ):
+                times = []
+                for _ in range(args.samples):
+                    t = time.perf_counter()
+                    client.get(url)
+                    times.append((time.perf_counter() - t) * 1000)
+                fixed[name] = times
+            t_sql = []
+            for _ in range(args.samples):
+                t = time.perf_counter()
+                conn.execute(text(tile_sql("grids")), {"z": 18, "x": 0, "y": 0}).scalar()
+                t_sql.append((time.perf_counter() - t) * 1000)
+            fixed["empty tile, direct SQL"] = t_sql
+            print()
+            for name, times in fixed.items():
+                print(f"{name:<34} p50 {pct(times, 0.5):6.1f} ms   p99 {pct(times, 0.99):6.1f} ms")
         print("\nms per tile; 'direct' = the same ST_AsMVT SQL on a pooled connection (floor);")
         print("'features' = mean features per tile over the first 10 sampled tiles.")
     finally:
