@@ -174,18 +174,15 @@ def run_peer(name, cells_m, prep, lo, hi, timeout):
     return m
 
 
-def fmt(name, case, n, m, ref=None):
+def fmt(name, case, n, m):
     if "timeout" in m:
         return f"{case:<22}{n:>8}  {name:<10} > {m['timeout']:.0f} s (time cap reached)"
     if "error" in m:
         return f"{case:<22}{n:>8}  {name:<10} error: {m['error']}"
-    speed = ""
-    if ref is not None:
-        speed = f"  gridward {ref / max(m['wall'], 1e-9):.0f}× faster" if False else ""
     return (
         f"{case:<22}{n:>8}  {name:<10}{m['wall']:>9.2f}{m['cpu']:>8.2f}{m['grids']:>7}"
         f"{100 * m['within']:>9.1f}{100 * m['feasible_within']:>10.1f}{m['pp']:>8.3f}"
-        f"{100 * m['street']:>9.1f}{m['multipart']:>6}{speed}"
+        f"{100 * m['street']:>9.1f}{m['multipart']:>6}"
     )
 
 
