@@ -56,6 +56,10 @@
         group.clearLayers();
         group.addData(fc);
         gw.count(name, fc.features.length);
+        // More in view than one page holds: say so (zooming in shows the rest).
+        window.gwState.truncated = window.gwState.truncated || {};
+        if (fc.numberMatched > fc.features.length) window.gwState.truncated[name] = fc.numberMatched;
+        else delete window.gwState.truncated[name];
       }).catch(function (e) { window.gwState.errors.push(name + ": " + e.message); });
     }
     map.on("moveend", load);
