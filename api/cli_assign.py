@@ -144,8 +144,30 @@ def _database_mode(kind: str):
     def command(
         area: str = typer.Option(..., "--area", help="Area code (district/subdistrict/community)"),
         rebalance: bool = typer.Option(False, "--rebalance", help="Reassign everything"),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="Show the proposal without committing it"
+        ),
     ) -> None:
-        raise InputError("database mode is not available yet")
+        from api.progress import progress_bar
+        from geo.db import get_engine
+        from geo.staffing import commit, propose
+
+        engine = get_engine()
+        with progress_bar(f"assign {kind} 分配") as bar:
+            bar(0.1, "solving")
+            proposal = propose(engine, kind, area, rebalance=rebalance)
+            bar(1.0, "done")
+        _print_summary(proposal["summary"], proposal["uncovered"])
+        ch = proposal["changes"]
+        typer.echo(f"kept {ch['keep']}, ending {ch['end']}, starting {ch['start']} duties")
+        if dry_run:
+            typer.echo("dry run: nothing committed")
+            return
+        done = commit(engine, proposal, actor="cli")
+        typer.echo(
+            f"committed: {done['started']} started today, {done['ended']} ended yesterday, "
+            f"{done['kept']} kept"
+        )
 
     command.__doc__ = {
         "grids": "Staff the grids of an area from the database. 网格定人",

@@ -18,6 +18,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError, NotFoundError
@@ -113,22 +114,19 @@ def store_track(
         raw = conn.connection.driver_connection
         assert raw is not None
         acc = pts["accuracy"].to_numpy(float) if "accuracy" in pts else np.full(len(pts), np.nan)
+        # hex EWKB made in one vectorised call: PostGIS parses it much faster than WKT text
+        wkb = shapely.to_wkb(
+            shapely.set_srid(shapely.points(pts["lon"].to_numpy(), pts["lat"].to_numpy()), 4326),
+            hex=True,
+            include_srid=True,
+        )
+        times = pts["time"].dt.strftime("%Y-%m-%d %H:%M:%S.%f+00").to_numpy()
         with (
             raw.cursor() as cur,
             cur.copy("COPY track_points (track_id, seq, t, accuracy, geom) FROM STDIN") as cp,
         ):
-            for i, (lon, lat, t, a) in enumerate(
-                zip(pts["lon"], pts["lat"], pts["time"], acc, strict=True)
-            ):
-                cp.write_row(
-                    (
-                        track_id,
-                        i,
-                        t.to_pydatetime(),
-                        None if np.isnan(a) else float(a),
-                        f"SRID=4326;POINT({lon!r} {lat!r})",
-                    )
-                )
+            for i, (t, a, g) in enumerate(zip(times, acc, wkb, strict=True)):
+                cp.write_row((track_id, i, t, None if np.isnan(a) else float(a), g))
         conn.execute(
             text(
                 "INSERT INTO audit_log (actor, action, target_type, target_id, detail) VALUES "

@@ -1,0 +1,181 @@
+"""A simulated city-day end to end on PostGIS: N stewards × 1 hour at one fix per 3 s.
+
+    python bench/city_day.py [--stewards 4000] [--minutes 60] [--dt 3]
+
+Real network (both Haidian OSM extracts in ../shared/data), a throwaway embedded PostGIS
+cluster, simulated patrol walks (known truth) uploaded as CSV bytes through the same functions
+POST /tracks uses (parse → store raw + points with COPY → clean → HMM match → patrol visits),
+then the daily report. Prints the time of every stage and points per second.
+
+Alternative in the same run: storing points row by row with executemany INSERTs (what an ORM
+does by default) on a sample of the tracks, against our COPY path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from geo.db import dispose_engines, get_engine  # noqa: E402
+from geo.embedded import EmbeddedCluster  # noqa: E402
+from geo.importer import import_osm  # noqa: E402
+from geo.patrol_reports import build_report  # noqa: E402
+from geo.track_store import match_stored_track, store_track, walk_network  # noqa: E402
+from geo.tracks.simulate import SimParams, simulate_patrol  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm_beijing_haidian"
+
+
+def _csv(pts: pd.DataFrame) -> bytes:
+    return (
+        pd.DataFrame(
+            {
+                "lon": pts["lon"].round(7),
+                "lat": pts["lat"].round(7),
+                "time": pts["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+        .to_csv(index=False)
+        .encode()
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stewards", type=int, default=4000)
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--dt", type=float, default=3.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        "figures are wall-clock on a shared machine"
+    )
+
+    folder = Path(tempfile.mkdtemp(prefix="gridward-bench-"))
+    folder.chmod(0o755)
+    cluster = EmbeddedCluster(folder / "data", fast=True)
+    state = cluster.start()
+    try:
+        engine = get_engine(state.url)
+        for name in ("tsinghua_wudaokou_2017.osm", "cau_xueqinglu_2026.osm"):
+            import_osm(engine, DATA / name)
+        day = dt.date(2026, 3, 2)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO people (external_id, name, roles) SELECT 'S' || g, '巡查员' || g, "
+                    "ARRAY['alley_steward'] FROM generate_series(1, :n) g"
+                ),
+                {"n": args.stewards},
+            )
+            # every alley gets stewards round-robin (the assignment solver is benched apart)
+            conn.execute(
+                text(
+                    "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                    "SELECT p.id, 'alley_steward', s.id, :d FROM (SELECT id, row_number() OVER "
+                    "(ORDER BY id) AS r FROM streets WHERE kind = 'alley') s JOIN (SELECT id, "
+                    "row_number() OVER (ORDER BY id) AS r FROM people) p "
+                    "ON (s.r - 1) % :n = (p.r - 1)"
+                ),
+                {"d": day, "n": args.stewards},
+            )
+        net = walk_network(engine)
+        rng = np.random.default_rng(args.seed)
+        length = 1.3 * args.minutes * 60
+        t = time.perf_counter()
+        files = []
+        for i in range(args.stewards):
+            start = pd.Timestamp(f"{day}T00:00:00Z") + pd.Timedelta(
+                minutes=int(rng.integers(0, 240))
+            )
+            pts, _ = simulate_patrol(
+                net,
+                rng,
+                SimParams(length_m=length, dt_s=args.dt, noise_m=8, start=start.isoformat()),
+            )
+            files.append((i + 1, _csv(pts), len(pts)))
+        sim_s = time.perf_counter() - t
+        n_points = sum(n for _, _, n in files)
+        print(f"simulated {args.stewards} tracks, {n_points:,} points in {sim_s:.1f} s")
+
+        t = time.perf_counter()
+        ids = []
+        for person, data, _ in files:
+            ids.append(
+                store_track(engine, data, f"s{person}.csv", "wgs84", person, "bench").track_id
+            )
+        ingest_s = time.perf_counter() - t
+        print(
+            f"ingest (parse + raw bytes + COPY points): {ingest_s:.1f} s, "
+            f"{n_points / ingest_s:,.0f} points/s"
+        )
+
+        t = time.perf_counter()
+        for tid in ids:
+            match_stored_track(engine, tid)
+        match_s = time.perf_counter() - t
+        print(f"clean + match + patrol visits: {match_s:.1f} s, {n_points / match_s:,.0f} points/s")
+
+        t = time.perf_counter()
+        rep = build_report(engine, "daily", day)
+        report_s = time.perf_counter() - t
+        people = rep["people"]
+        print(
+            f"daily report: {report_s:.1f} s; {len(people)} stewards, mean compliance "
+            f"{people['compliance'].mean():.2f}"
+        )
+        total = ingest_s + match_s + report_s
+        print(f"city-day end to end (without simulation): {total:.1f} s for {n_points:,} points")
+
+        # the alternative: row-by-row INSERT of points, on a sample
+        sample = files[: min(50, len(files))]
+        sample_pts = sum(n for _, _, n in sample)
+        from geo.tracks.parse import parse_track
+
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "CREATE TEMP TABLE alt_points (track int, seq int, t timestamptz, "
+                    "geom geometry(Point, 4326))"
+                )
+            )
+            for k, (_, data, _) in enumerate(sample):
+                p = parse_track(data, "x.csv").points
+                conn.execute(
+                    text(
+                        "INSERT INTO alt_points VALUES (:k, :s, :t, "
+                        "ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
+                    ),
+                    [
+                        {"k": k, "s": i, "t": tt.to_pydatetime(), "x": x, "y": y}
+                        for i, (x, y, tt) in enumerate(
+                            zip(p["lon"], p["lat"], p["time"], strict=True)
+                        )
+                    ],
+                )
+        alt_s = time.perf_counter() - t
+        print(
+            f"alternative, executemany INSERT per point: {sample_pts / alt_s:,.0f} points/s "
+            f"on {len(sample)} tracks (ours: {n_points / ingest_s:,.0f} points/s)"
+        )
+    finally:
+        dispose_engines()
+        cluster.destroy()
+
+
+if __name__ == "__main__":
+    main()
