@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
             None, "--community", help="database mode: community code (draft plan)"
         ),
     ) -> None:
-        """划分网格 Partition an area into level-1 grids of [min, max] households."""
+        """划分网格 Partition an area into level-1 grids of min..max households each."""
         if community is not None:
             _partition_database(
                 community,
