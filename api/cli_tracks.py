@@ -110,7 +110,8 @@ def check(
             bad += 1
             typer.echo(f"ERROR {f}: {exc.message}")
     if bad:
-        raise typer.Exit(1)
+        # an InputError (not typer.Exit) so the exit code is non-zero however the app is run
+        raise InputError(f"{bad} of {len(files)} track file(s) rejected")
 
 
 def register(app: typer.Typer) -> None:

@@ -223,3 +223,21 @@ def test_cached_network_builds_once():
     a = cached_network("test-key-1", build)  # type: ignore[arg-type]
     b = cached_network("test-key-1", build)  # type: ignore[arg-type]
     assert a is b and len(calls) == 1
+
+
+def test_deeply_nested_json_is_an_input_error():
+    with pytest.raises(InputError, match="nested too deeply"):
+        parse_track(b"[" * 20_000 + b"]" * 20_000, "deep.geojson")
+
+
+def test_tracks_check_cli_exit_code(tmp_path, shared_data):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    good = shared_data / "gpx_samples/garmin_connect_beijing/250808726.gpx"
+    bad = shared_data / "gpx_samples/derived_malformed/250808726_truncated_at_15000_bytes.gpx"
+    r = CliRunner().invoke(app, ["tracks", "check", str(good)])
+    assert r.exit_code == 0 and "OK" in r.output
+    r = CliRunner().invoke(app, ["tracks", "check", str(good), str(bad)])
+    assert r.exit_code != 0 and "truncated" in r.output

@@ -209,6 +209,8 @@ def _parse_geojson(text: str) -> _Raw:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise InputError("malformed JSON: nested too deeply to be a GeoJSON track") from None
     if isinstance(obj, dict) and obj.get("type") == "FeatureCollection":
         feats = obj.get("features") or []
     elif isinstance(obj, dict) and obj.get("type") == "Feature":
