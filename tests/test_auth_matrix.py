@@ -68,6 +68,7 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/plans/draft"): Case(PLANNERS),
     ("GET", "/plans/{plan_id}"): Case(MAP_READERS),
     ("POST", "/plans"): Case(PLANNERS),  # the area is in the body: require_area in the route
+    ("POST", "/plans/rebalance"): Case(PLANNERS),  # likewise
     ("POST", "/plans/{plan_id}/commit"): Case(
         PLANNERS_IN_AREA, path="/plans/{plan_in_area}/commit"
     ),

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 10
 _GEOJSON = (
     "api/routes/features.py returns application/geo+json but the schema documents "
     "application/json: add responses={200: {'content': {'application/geo+json': {}}}}"
