@@ -30,55 +30,57 @@ def import_osm(
     _show(counts)
 
 
-@import_app.command("areas")
-def import_areas(
-    file: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile or CSV (WKT)"),
-    crs: str = typer.Option(None, "--crs", help=CRS_HELP),
-    level: str = typer.Option(
-        None, "--level", help="district, subdistrict, township, community or village"
-    ),
-) -> None:
-    """Import administrative areas (columns code, name, level). 导入行政区划"""
-    from api.progress import progress_bar
-    from geo.db import get_engine
-    from geo.importer import import_areas as run
+def _vector_import(kind: str, doc: str, with_level: bool = False):
+    """An ``import`` subcommand for a vector file in a declared CRS (areas/buildings/households)."""
 
-    engine = get_engine()
-    with progress_bar("import areas") as bar:
-        counts = run(engine, file, crs=crs, level=level, progress=bar)
-    _show(counts)
+    def run(file: Path, crs: str | None, level: str | None) -> None:
+        from api.progress import progress_bar
+        from geo import importer
+        from geo.db import get_engine
+
+        fn = getattr(importer, f"import_{kind}")
+        kwargs = {"crs": crs, "level": level} if with_level else {"crs": crs}
+        engine = get_engine()
+        with progress_bar(f"import {kind}") as bar:
+            counts = fn(engine, file, progress=bar, **kwargs)
+        _show(counts)
+
+    if with_level:
+
+        def command(
+            file: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile or CSV (WKT)"),
+            crs: str = typer.Option(None, "--crs", help=CRS_HELP),
+            level: str = typer.Option(
+                None, "--level", help="district, subdistrict, township, community or village"
+            ),
+        ) -> None:
+            run(file, crs, level)
+
+    else:
+
+        def command(  # type: ignore[misc]
+            file: Path = typer.Argument(
+                ..., help="GeoJSON, GeoPackage, Shapefile or CSV (lon/lat or WKT)"
+            ),
+            crs: str = typer.Option(None, "--crs", help=CRS_HELP),
+        ) -> None:
+            run(file, crs, None)
+
+    command.__doc__ = doc
+    return command
 
 
-@import_app.command("buildings")
-def import_buildings(
-    file: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile or CSV (WKT)"),
-    crs: str = typer.Option(None, "--crs", help=CRS_HELP),
-) -> None:
-    """Import building footprints (households given, or estimated). 导入楼栋"""
-    from api.progress import progress_bar
-    from geo.db import get_engine
-    from geo.importer import import_buildings as run
-
-    engine = get_engine()
-    with progress_bar("import buildings") as bar:
-        counts = run(engine, file, crs=crs, progress=bar)
-    _show(counts)
-
-
-@import_app.command("households")
-def import_households(
-    file: Path = typer.Argument(..., help="CSV (building_id or lon/lat, households) or vector"),
-    crs: str = typer.Option(None, "--crs", help=CRS_HELP),
-) -> None:
-    """Set given household counts on existing buildings. 导入户数"""
-    from api.progress import progress_bar
-    from geo.db import get_engine
-    from geo.importer import import_households as run
-
-    engine = get_engine()
-    with progress_bar("import households") as bar:
-        counts = run(engine, file, crs=crs, progress=bar)
-    _show(counts)
+import_app.command("areas")(
+    _vector_import("areas", "Import administrative areas (code, name, level). 导入行政区划", True)
+)
+import_app.command("buildings")(
+    _vector_import(
+        "buildings", "Import building footprints (households given or estimated). 导入楼栋"
+    )
+)
+import_app.command("households")(
+    _vector_import("households", "Set given household counts on existing buildings. 导入户数")
+)
 
 
 @import_app.command("people")

@@ -107,37 +107,27 @@ def _today() -> str:
     return dt.date.today().isoformat()
 
 
-@report_app.command("daily")
-def daily(
-    date: str = typer.Option(None, "--date", help="YYYY-MM-DD (default today)"),
-    area: str = typer.Option(None, "--area", help="community or subdistrict code"),
-    out: Path = typer.Option(None, "--out", help="write .csv or .xlsx instead of printing"),
-    share: float = typer.Option(0.8, "--share", help="share of an alley to count as patrolled"),
-) -> None:
-    """Daily patrol 日巡: who walked their alleys today."""
-    _report("daily", date or _today(), area, out, share)
+def _report_command(kind: str, doc: str):
+    """One ``report`` subcommand; daily, weekly and monthly differ only in the period."""
+
+    def command(
+        date: str = typer.Option(None, "--date", help="a day of the period (default today)"),
+        area: str = typer.Option(None, "--area", help="community or subdistrict code"),
+        out: Path = typer.Option(None, "--out", help="write .csv or .xlsx instead of printing"),
+        share: float = typer.Option(0.8, "--share", help="share of an alley that counts"),
+    ) -> None:
+        _report(kind, date or _today(), area, out, share)
+
+    command.__doc__ = doc
+    return command
 
 
-@report_app.command("weekly")
-def weekly(
-    date: str = typer.Option(None, "--date", help="any day of the week (default today)"),
-    area: str = typer.Option(None, "--area", help="community or subdistrict code"),
-    out: Path = typer.Option(None, "--out", help="write .csv or .xlsx instead of printing"),
-    share: float = typer.Option(0.8, "--share", help="share of an alley to count as patrolled"),
-) -> None:
-    """Weekly check 周查: compliance per person over the ISO week, ranked."""
-    _report("weekly", date or _today(), area, out, share)
-
-
-@report_app.command("monthly")
-def monthly(
-    date: str = typer.Option(None, "--date", help="any day of the month (default today)"),
-    area: str = typer.Option(None, "--area", help="community or subdistrict code"),
-    out: Path = typer.Option(None, "--out", help="write .csv or .xlsx instead of printing"),
-    share: float = typer.Option(0.8, "--share", help="share of an alley to count as patrolled"),
-) -> None:
-    """Monthly evaluation 月评: compliance per person over the month, ranked."""
-    _report("monthly", date or _today(), area, out, share)
+for _kind, _doc in (
+    ("daily", "Daily patrol 日巡: who walked their alleys that day."),
+    ("weekly", "Weekly check 周查: compliance per person over the ISO week, ranked."),
+    ("monthly", "Monthly evaluation 月评: compliance per person over the month, ranked."),
+):
+    report_app.command(_kind)(_report_command(_kind, _doc))
 
 
 def register(app: typer.Typer) -> None:

@@ -18,29 +18,7 @@ import pandas as pd
 
 from geo.crs import metric_crs_for_bounds
 from geo.errors import InputError
-
-_DEFAULT_LEVELS: dict[str, float] = {
-    "residential": 6,
-    "apartments": 12,
-    "dormitory": 5,
-    "house": 2,
-    "detached": 2,
-    "semidetached_house": 2,
-    "terrace": 2,
-    "bungalow": 1,
-    "yes": 4,
-}
-_DEFAULT_SHARE: dict[str, float] = {
-    "residential": 0.85,
-    "apartments": 0.85,
-    "dormitory": 0.85,
-    "house": 0.9,
-    "detached": 0.9,
-    "semidetached_house": 0.9,
-    "terrace": 0.9,
-    "bungalow": 0.9,
-    "yes": 0.5,
-}
+from geo.settings import DEFAULT_LEVELS, RESIDENTIAL_SHARE
 
 
 @dataclass
@@ -55,9 +33,11 @@ class HouseholdParams:
     """
 
     dwelling_size_m2: float = 90.0
-    default_levels: dict[str, float] = field(default_factory=lambda: dict(_DEFAULT_LEVELS))
+    default_levels: dict[str, float] = field(
+        default_factory=lambda: {k: float(v) for k, v in DEFAULT_LEVELS.items()}
+    )
     fallback_levels: float = 3.0
-    residential_share: dict[str, float] = field(default_factory=lambda: dict(_DEFAULT_SHARE))
+    residential_share: dict[str, float] = field(default_factory=lambda: dict(RESIDENTIAL_SHARE))
 
     def __post_init__(self) -> None:
         if not self.dwelling_size_m2 > 0:

@@ -12,6 +12,32 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Storeys assumed by building type when OSM has no building:levels (Beijing stock: 6-storey walk-
+# ups, 12+ storey towers, 5-storey dormitories); "yes" is an untyped building.
+DEFAULT_LEVELS: dict[str, int] = {
+    "residential": 6,
+    "apartments": 12,
+    "dormitory": 5,
+    "house": 2,
+    "detached": 2,
+    "semidetached_house": 2,
+    "terrace": 2,
+    "bungalow": 1,
+    "yes": 4,
+}
+# Share of gross floor area that is dwellings; an untyped building is taken as half homes.
+RESIDENTIAL_SHARE: dict[str, float] = {
+    "residential": 0.85,
+    "apartments": 0.85,
+    "dormitory": 0.85,
+    "house": 0.9,
+    "detached": 0.9,
+    "semidetached_house": 0.9,
+    "terrace": 0.9,
+    "bungalow": 0.9,
+    "yes": 0.5,
+}
+
 
 class Settings(BaseSettings):
     """All gridward settings with their documented defaults."""
@@ -37,32 +63,12 @@ class Settings(BaseSettings):
         default=90.0, description="Mean floor area of one dwelling, m², for estimates."
     )
     default_levels: dict[str, int] = Field(
-        default={
-            "residential": 6,
-            "apartments": 12,
-            "dormitory": 5,
-            "house": 2,
-            "detached": 2,
-            "semidetached_house": 2,
-            "terrace": 2,
-            "bungalow": 1,
-            "yes": 4,
-        },
+        default_factory=lambda: dict(DEFAULT_LEVELS),
         description="Storeys assumed by building type when building:levels is untagged.",
     )
     fallback_levels: int = Field(default=3, description="Storeys for a type not listed above.")
     residential_share: dict[str, float] = Field(
-        default={
-            "residential": 0.85,
-            "apartments": 0.85,
-            "dormitory": 0.85,
-            "house": 0.9,
-            "detached": 0.9,
-            "semidetached_house": 0.9,
-            "terrace": 0.9,
-            "bungalow": 0.9,
-            "yes": 0.5,
-        },
+        default_factory=lambda: dict(RESIDENTIAL_SHARE),
         description=(
             "Share of gross floor area that is dwellings, by building type. Types not listed "
             "(school, commercial, university, ...) are non-residential: zero households."
