@@ -33,10 +33,12 @@ class Repairer:
         for u, v, c in zip(eu.tolist(), ev.tolist(), ecost.tolist(), strict=True):
             self.adj[u][v] += c
             self.adj[v][u] += c
+        self.eu, self.ev = eu, ev
         self.members: dict[int, set[int]] = defaultdict(set)
         for a, r in enumerate(self.labels.tolist()):
             self.members[r].add(a)
-        self.total = {r: int(households[list(m)].sum()) for r, m in self.members.items()}
+        sums = np.bincount(self.labels, weights=households).astype(np.int64)
+        self.total = {r: int(sums[r]) for r in self.members}
         self._log: list[tuple[int, int, int]] | None = None
 
     # -- helpers ---------------------------------------------------------------------
@@ -208,11 +210,8 @@ class Repairer:
             scale = float(np.sqrt(np.mean(list(sa.values())))) if sa else 1.0
         for _ in range(passes):
             moved = 0
-            boundary = sorted(
-                a
-                for a in range(len(self.hh))
-                if any(self.labels[b] != self.labels[a] for b in self.adj[a])
-            )
+            cut = self.labels[self.eu] != self.labels[self.ev]
+            boundary = np.unique(np.concatenate([self.eu[cut], self.ev[cut]])).tolist()
             for a in boundary:
                 src = int(self.labels[a])
                 if src in self.frozen or len(self.members.get(src, ())) <= 1:
