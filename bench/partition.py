@@ -192,6 +192,7 @@ def main() -> None:
     ap.add_argument("--peer-sizes", default="1000", help="generated-city sizes peers run on")
     ap.add_argument("--peer-timeout", type=float, default=600.0)
     ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--peers", default="maxp,skater", help="which peers: maxp, skater")
     ap.add_argument("--skip-haidian", action="store_true")
     ap.add_argument("--min", type=int, default=300)
     ap.add_argument("--max", type=int, default=500)
@@ -233,7 +234,7 @@ def main() -> None:
         if not with_peers or a.skip_peers:
             continue
         cells = building_cells(area, b, s, params, metric=True)
-        for peer in ("maxp", "skater"):
+        for peer in [p for p in a.peers.split(",") if p in ("maxp", "skater")]:
             pm = run_peer(peer, cells, prep, a.min, a.max, a.peer_timeout)
             line = fmt(peer, case, len(b), pm)
             if "wall" in pm:
