@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.test_maps_data import PATROL_DAY, seed_demo
+from tests.test_maps_data import PATROL_DAY, empty_database, seed_demo
 from tests.test_maps_pages import token_for
 
 pytestmark = pytest.mark.browser
@@ -89,12 +89,8 @@ def live(engine, browser) -> Iterator[dict[str, Any]]:  # noqa: ANN001
     import uvicorn
 
     from api.app import create_app
-    from geo.schema import metadata
 
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    demo = seed_demo(engine)
+    demo = seed_demo(empty_database(engine))
     token = token_for(engine, "admin")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

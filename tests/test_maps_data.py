@@ -205,7 +205,24 @@ def seed_demo(engine: Engine, target: int = 400) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture()
+def empty_database(engine: Engine) -> Engine:
+    """Truncate every gridward table (as the conftest ``db`` fixture does)."""
+    from geo.schema import metadata
+
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+@pytest.fixture(scope="module")
+def db(engine) -> Engine:  # noqa: ANN001
+    """One emptied database for this module: seeding the demo city once keeps it fast, and
+    no test here changes the seeded rows (they only add plans)."""
+    return empty_database(engine)
+
+
+@pytest.fixture(scope="module")
 def demo(db) -> dict[str, Any]:  # noqa: ANN001
     return seed_demo(db)
 

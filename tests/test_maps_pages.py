@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.test_maps_data import EVIL_LEADER, EVIL_STEWARD, PATROL_DAY, PHONE, seed_demo
+from tests.test_maps_data import (
+    EVIL_LEADER,
+    EVIL_STEWARD,
+    PATROL_DAY,
+    PHONE,
+    empty_database,
+    seed_demo,
+)
 
 
 def token_for(engine, role: str, areas: tuple[str, ...] = ()) -> str:  # noqa: ANN001
@@ -21,12 +28,14 @@ def token_for(engine, role: str, areas: tuple[str, ...] = ()) -> str:  # noqa: A
         return issue_token(conn, uid)[1]
 
 
-@pytest.fixture()
-def site(db) -> dict[str, Any]:  # noqa: ANN001
+@pytest.fixture(scope="module")
+def site(engine) -> dict[str, Any]:  # noqa: ANN001
+    """The seeded demo city once for the module (tests here only add plans and users)."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
 
+    db = empty_database(engine)
     demo = seed_demo(db)
     client = TestClient(create_app(db))
     demo["client"] = client
