@@ -29,9 +29,26 @@ def error_response(
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        raw = [str(p) for p in err.get("loc", ())]
+        loc = ".".join(p for p in raw if p not in ("body", "query", "path"))
+        if not loc and raw[:1] == ["body"]:
+            loc = "request body"  # the body as a whole (not JSON, wrong type)
         parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg")))
     return "; ".join(parts) or "invalid request"
+
+
+def _database_gone(exc: BaseException) -> bool:
+    """True when the cause chain holds a lost-connection error (pandas wraps the driver's)."""
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 10:
+        if isinstance(cur, OperationalError):
+            return True
+        if type(cur).__name__ == "OperationalError" and type(cur).__module__.startswith("psycopg"):
+            return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return False
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -63,5 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _other(_req: Request, exc: Exception) -> JSONResponse:
+        if _database_gone(exc):
+            return error_response(503, "database unavailable, retry shortly", {"Retry-After": "5"})
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal error")

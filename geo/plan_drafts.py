@@ -155,15 +155,19 @@ def save_draft(
             "max_households": max_households,
             "locked": [g["code"] for g, r in zip(out_grids, rows, strict=True) if r.locked],
         }
+        from geo.plans import current_version, fingerprint
+
         plan_id = conn.execute(
             text(
                 "INSERT INTO grid_plans (area_id, status, params, summary, features, "
-                "base_version, created_by) VALUES (:a, 'draft', CAST(:pa AS jsonb), "
-                "CAST(:s AS jsonb), CAST(:f AS jsonb), (SELECT COALESCE(max(version), 0) "
-                "FROM grids WHERE community_id = :a AND retired_at IS NULL), :by) RETURNING id"
+                "base_version, data_fingerprint, created_by) VALUES (:a, 'draft', "
+                "CAST(:pa AS jsonb), CAST(:s AS jsonb), CAST(:f AS jsonb), :v, :fp, :by) "
+                "RETURNING id"
             ),
             {
                 "a": area.id,
+                "v": current_version(conn, area.id),
+                "fp": fingerprint(conn, area.id),
                 "pa": json.dumps(params),
                 "s": json.dumps(summary, ensure_ascii=False),
                 "f": json.dumps({"type": "FeatureCollection", "features": features}),
@@ -171,23 +175,6 @@ def save_draft(
             },
         ).scalar_one()
     return {"plan_id": int(plan_id), "summary": summary, "grids": out_grids}
-
-
-def get_plan(engine: Engine, plan_id: int) -> dict[str, Any]:
-    """``{"plan_id", "status", "summary", "features"}`` of one plan."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT id, status, summary, features FROM grid_plans WHERE id = :i"),
-            {"i": plan_id},
-        ).first()
-    if row is None:
-        raise NotFoundError(f"plan {plan_id} does not exist")
-    return {
-        "plan_id": row.id,
-        "status": row.status,
-        "summary": row.summary,
-        "features": row.features or {"type": "FeatureCollection", "features": []},
-    }
 
 
 def rebalance(

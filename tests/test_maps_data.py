@@ -296,7 +296,8 @@ def test_patrols_of_day(db, demo) -> None:  # noqa: ANN001
 def test_save_draft_moves_households(db, demo) -> None:  # noqa: ANN001
     from geo.errors import InputError
     from geo.map_data import editor_data
-    from geo.plan_drafts import DraftGrid, get_plan, save_draft
+    from geo.plan_drafts import DraftGrid, save_draft
+    from geo.plans import get_plan
 
     code = demo["communities"][0]
     ed = editor_data(db, code)

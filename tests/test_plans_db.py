@@ -139,3 +139,39 @@ def test_plan_requests_checked(demo, auth_headers):
         assert client.get("/plans/999999", headers=admin).status_code == 404
         r = client.get("/jobs/00000000-0000-0000-0000-000000000000", headers=admin)
         assert r.status_code == 404
+
+
+def test_editor_draft_commits_like_any_plan(demo, auth_headers):
+    planner = auth_headers("planner", ("110108015",))
+    with TestClient(create_app(demo)) as client:
+        plan_id = _make_plan(client, planner)
+        feats = client.get(f"/plans/{plan_id}", headers=planner).json()["features"]["features"]
+        grids = [
+            {"code": f["properties"]["code"], "building_ids": f["properties"]["building_ids"]}
+            for f in feats
+        ]
+        moved = grids[0]["building_ids"].pop()  # the planner moves one building over
+        grids[1]["building_ids"].append(moved)
+        body = {
+            "community": COMMUNITY,
+            "min_households": 300,
+            "max_households": 500,
+            "grids": grids,
+        }
+        r = client.post("/plans/draft", json=body, headers=planner)
+        assert r.status_code == 201, r.text
+        draft = r.json()["plan_id"]
+        r = client.post(f"/plans/{draft}/commit", headers=planner)
+        assert r.status_code == 200, r.text
+        with demo.connect() as conn:
+            stored = dict(
+                conn.execute(
+                    text(
+                        "SELECT g.code, g.building_count FROM grids g JOIN areas a ON "
+                        "a.id = g.community_id WHERE a.code = :c AND g.retired_at IS NULL"
+                    ),
+                    {"c": COMMUNITY},
+                ).all()
+            )
+        assert stored[grids[1]["code"]] == len(grids[1]["building_ids"])
+        assert stored[grids[0]["code"]] == len(grids[0]["building_ids"])

@@ -23,6 +23,14 @@ BBox = Annotated[
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many features")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="skip this many features")]
 GEOJSON = "application/geo+json"
+
+
+class GeoJSONResponse(JSONResponse):
+    """RFC 7946 media type, so the OpenAPI schema documents what the layers really return."""
+
+    media_type = GEOJSON
+
+
 # Map layers: everyone signed in (stewards view maps too).
 MAP_READERS = [Depends(allow("viewer", "steward"))]
 
@@ -31,7 +39,7 @@ def _fc(
     engine: Engine, layer: str, bbox: str | None, limit: int, offset: int, **f: Any
 ) -> JSONResponse:
     fc = feature_collection(engine, layer, parse_bbox(bbox), limit, offset, f)
-    return JSONResponse(fc, media_type=GEOJSON)
+    return GeoJSONResponse(fc)
 
 
 @router.get(
@@ -50,6 +58,7 @@ def health(engine: Engine = Depends(get_engine)) -> dict[str, Any]:
 @router.get(
     "/areas",
     tags=["layers"],
+    response_class=GeoJSONResponse,
     summary="Administrative areas 行政区划 (GeoJSON)",
     dependencies=MAP_READERS,
 )
@@ -67,6 +76,7 @@ def areas(
 @router.get(
     "/buildings",
     tags=["layers"],
+    response_class=GeoJSONResponse,
     summary="Buildings with households 楼栋 (GeoJSON)",
     dependencies=MAP_READERS,
 )
@@ -83,6 +93,7 @@ def buildings(
 @router.get(
     "/streets",
     tags=["layers"],
+    response_class=GeoJSONResponse,
     summary="Street and alley segments 街巷 (GeoJSON)",
     dependencies=MAP_READERS,
 )
@@ -98,7 +109,11 @@ def streets(
 
 
 @router.get(
-    "/grids", tags=["layers"], summary="Current grids 网格 (GeoJSON)", dependencies=MAP_READERS
+    "/grids",
+    tags=["layers"],
+    response_class=GeoJSONResponse,
+    summary="Current grids 网格 (GeoJSON)",
+    dependencies=MAP_READERS,
 )
 def grids(
     engine: Engine = Depends(get_engine),

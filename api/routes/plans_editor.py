@@ -1,6 +1,7 @@
 """Draft plans from the grid editor: POST /plans/draft, POST /plans/rebalance, GET /plans/{id}.
 
-Stop-gap until the plans API of issue 3 lands; same contract, so the editor does not change.
+Drafts saved here are ordinary grid plans (same table, same version and data checks), so the
+editor's draft is committed or discarded through /plans/{id}/commit and DELETE /plans/{id}.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from sqlalchemy import Engine
 
 from api.auth import Principal, allow, require_area
 from api.deps import get_engine
-from geo.plan_drafts import DraftGrid, get_plan, rebalance, save_draft
+from geo.plan_drafts import DraftGrid, rebalance, save_draft
+from geo.plans import get_plan
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 

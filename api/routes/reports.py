@@ -19,7 +19,22 @@ from geo.patrol_reports import build_report, export_report, report_json
 router = APIRouter(tags=["reports"])
 
 
-@router.get("/reports/{kind}", summary="Patrol report 巡查报表 (日巡/周查/月评)")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/reports/{kind}",
+    summary="Patrol report 巡查报表 (日巡/周查/月评)",
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX: {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+)
 def report(
     kind: Annotated[Literal["daily", "weekly", "monthly"], Path()],
     user: Annotated[Principal, Depends(allow("viewer", "steward"))],
@@ -47,11 +62,7 @@ def report(
 
         shutil.rmtree(folder, ignore_errors=True)
 
-    media = (
-        "text/csv"
-        if format == "csv"
-        else ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    )
+    media = "text/csv" if format == "csv" else XLSX
     return FileResponse(
         path, media_type=media, filename=path.name, background=BackgroundTask(cleanup)
     )
