@@ -87,6 +87,17 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024, description="Largest accepted upload file, bytes."
     )
+    track_future_tolerance_s: float = Field(
+        default=86_400.0,
+        description="A track whose last fix is later than now plus this is refused (bad clock).",
+    )
+    track_backwards_tolerance_s: float = Field(
+        default=60.0,
+        description=(
+            "A track whose times, in file order, go back by more than this is refused as out "
+            "of order (small backward steps from GPS re-acquisition are re-sorted)."
+        ),
+    )
 
     # --- service -------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address the API binds to.")

@@ -85,6 +85,7 @@ def store_track(
     pts = parsed.points
     if len(pts) == 0:
         raise InputError(f"{filename or 'upload'}: no points with times")
+    _check_times(pts, filename or "upload", s)
     t0, t1 = pts["time"].min(), pts["time"].max()
     with engine.begin() as conn:
         track_id = conn.execute(
@@ -139,6 +140,26 @@ def store_track(
             },
         )
     return StoredTrack(int(track_id), sha, True, len(pts), parsed.format, _iso(t0), _iso(t1))
+
+
+def _check_times(pts: pd.DataFrame, name: str, s: Settings) -> None:
+    """Refuse tracks from a clock in the future or with times out of order (hostile or broken)."""
+    latest = pts["time"].max()
+    limit = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=s.track_future_tolerance_s)
+    if latest > limit:
+        raise InputError(
+            f"{name}: timestamps in the future (latest {latest.isoformat()}): "
+            "the device clock is wrong"
+        )
+    if "source_index" in pts.columns and len(pts) > 1:
+        in_file = pts.sort_values("source_index")["time"].astype("int64").to_numpy()
+        back = -np.diff(in_file) / 1e9
+        worst = int(np.argmax(back))
+        if back[worst] > s.track_backwards_tolerance_s:
+            raise InputError(
+                f"{name}: timestamps out of order: point {worst + 2} is {back[worst]:.0f} s "
+                "earlier than the point before it"
+            )
 
 
 def _iso(t: Any) -> str | None:

@@ -234,3 +234,25 @@ def test_daily_report_names_exactly_the_walked_alleys(demo, auth_headers, tmp_pa
     sheets = pd.read_excel(out, sheet_name=None)
     assert set(sheets) == {"people", "alleys", "areas"}
     assert sheets["people"]["姓名 name"].tolist() == ["王小巷"]
+
+
+def test_future_and_out_of_order_times_refused(demo, auth_headers):
+    admin = auth_headers("admin")
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    future = pd.DataFrame(
+        {
+            "lon": [116.316, 116.3162, 116.3164],
+            "lat": [39.995, 39.9951, 39.9952],
+            "time": [now + pd.Timedelta(days=30, seconds=i * 5) for i in range(3)],
+        }
+    )
+    shuffled = future.assign(
+        time=[now - pd.Timedelta(hours=2), now - pd.Timedelta(hours=3), now - pd.Timedelta(hours=1)]
+    )
+    with TestClient(create_app(demo)) as client:
+        before = fingerprint(demo)
+        r = _post(client, admin, [("future.csv", _csv(future))])
+        assert r.status_code == 422 and "future" in r.json()["error"]
+        r = _post(client, admin, [("shuffled.csv", _csv(shuffled))])
+        assert r.status_code == 422 and "out of order" in r.json()["error"]
+        assert fingerprint(demo) == before
