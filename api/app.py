@@ -12,7 +12,7 @@ from api.auth import document_error_responses
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.routes import auth as auth_routes
-from api.routes import features, plans, plans_editor, reports, staffing, tiles, tracks
+from api.routes import features, login, plans, plans_editor, reports, staffing, tiles, tracks
 from api.routes import maps as maps_routes
 from geo.auth_settings import check_production, get_auth_settings
 
@@ -51,4 +51,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(tracks.router)
     app.include_router(reports.router)
     app.include_router(staffing.router)
+    app.include_router(login.router)
     return app

@@ -8,10 +8,11 @@ details go to the log, not to the client.
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -63,7 +64,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> Response:
+        if (
+            exc.status_code == 401
+            and req.method == "GET"
+            and req.url.path.startswith("/maps")
+            and "text/html" in req.headers.get("accept", "")
+        ):  # a person opening a map page in a browser: to the sign-in page, then back
+            target = quote(req.url.path + (f"?{req.url.query}" if req.url.query else ""))
+            return RedirectResponse(f"/login?next={target}", status_code=303)
         return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(OperationalError)

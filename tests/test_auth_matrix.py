@@ -48,6 +48,8 @@ class Case:
 RULES: dict[tuple[str, str], Case] = {
     ("GET", "/health"): Case(PUBLIC),
     ("POST", "/auth/token"): Case(PUBLIC),
+    ("GET", "/login"): Case(PUBLIC),
+    ("GET", "/"): Case(PUBLIC),
     ("POST", "/auth/api-tokens"): Case(SIGNED_IN),
     ("GET", "/auth/api-tokens"): Case(SIGNED_IN),
     ("DELETE", "/auth/api-tokens/{token_id}"): Case(SIGNED_IN),

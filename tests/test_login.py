@@ -1,0 +1,42 @@
+"""A person with a browser: map pages send them to sign in, and back after it."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from geo.accounts import create_user
+
+
+def test_browser_sign_in_round_trip(db):
+    with db.begin() as conn:
+        create_user(conn, "li", "correct horse battery", "viewer")
+    with TestClient(create_app(db), follow_redirects=False) as client:
+        r = client.get("/maps/grids?min=300", headers={"accept": "text/html"})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=/maps/grids%3Fmin%3D300"
+        page = client.get(r.headers["location"])
+        assert page.status_code == 200 and "登录 Sign in" in page.text
+        assert '"/maps/grids?min=300"' in page.text
+        # an API client still gets JSON, not a redirect
+        assert client.get("/maps/grids").status_code == 401
+        bad = client.post("/auth/token", data={"username": "li", "password": "wrong"})
+        assert bad.status_code == 401 and "wrong" in bad.json()["error"]
+        ok = client.post(
+            "/auth/token", data={"username": "li", "password": "correct horse battery"}
+        )
+        assert ok.status_code == 200 and "gridward_token" in ok.cookies
+        assert client.get("/maps/grids").status_code == 200  # the cookie signs the page in
+        assert client.get("/").headers["location"] == "/maps"
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM api_tokens")).scalar() == 1
+
+
+def test_next_cannot_leave_the_site(db):
+    with TestClient(create_app(db)) as client:
+        for evil in ("https://evil.example/", "//evil.example/x", "/\\\\evil", "javascript:x"):
+            page = client.get("/login", params={"next": evil}).text
+            assert 'const next = "/maps";' in page
+        page = client.get("/login", params={"next": "/maps/grids</script><script>x()"}).text
+        assert "</script><script>x()" not in page
