@@ -64,7 +64,7 @@ def upload(
         raise typer.Exit(2)
 
 
-def _report(kind: str, day: str, area: str | None, out: Path | None, share: float) -> None:
+def _report(kind: str, day: str, area: str | None, out: Path | None, share: float | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -114,7 +114,9 @@ def _report_command(kind: str, doc: str):
         date: str = typer.Option(None, "--date", help="a day of the period (default today)"),
         area: str = typer.Option(None, "--area", help="community or subdistrict code"),
         out: Path = typer.Option(None, "--out", help="write .csv or .xlsx instead of printing"),
-        share: float = typer.Option(0.8, "--share", help="share of an alley that counts"),
+        share: float = typer.Option(
+            None, "--share", help="share of an alley that counts (default: setting, 0.8)"
+        ),
     ) -> None:
         _report(kind, date or _today(), area, out, share)
 

@@ -460,3 +460,11 @@ def drop_slivers(geom: dict[str, Any], min_width_m: float = 1.0) -> dict[str, An
     if not keep:
         return None
     return mapping(shapely.multipolygons(keep))
+
+
+def latest_patrol_day(engine: Engine, not_after: dt.date) -> dt.date | None:
+    """The most recent day with patrols up to ``not_after`` (the patrol map's default day)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT max(day) FROM patrol_visits WHERE day <= :d"), {"d": not_after}
+        ).scalar()

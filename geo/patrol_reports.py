@@ -157,10 +157,12 @@ def build_report(
     kind: str,
     day: dt.date,
     area: str | None = None,
-    patrolled_share: float = 0.8,
+    patrolled_share: float | None = None,
 ) -> dict[str, pd.DataFrame]:
     """A report: ``people`` (per steward/chief, ranked), ``alleys`` (per alley and day),
     ``areas`` (per community and subdistrict). Columns carry Chinese and English names."""
+    if patrolled_share is None:
+        patrolled_share = get_settings().patrolled_share
     if not 0 < patrolled_share <= 1:
         raise InputError("patrolled_share must be in (0, 1]")
     days = period_days(kind, day)

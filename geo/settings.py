@@ -80,6 +80,13 @@ class Settings(BaseSettings):
         default=100, description="Full-time grid workers: one per this many households."
     )
 
+    # --- patrols ------------------------------------------------------------------------
+    patrolled_share: float = Field(
+        default=0.8,
+        description="An alley (or segment on the map) counts as patrolled when at least this "
+        "share of its length was walked by its steward that day.",
+    )
+
     # --- time ----------------------------------------------------------------------------
     timezone: str = Field(default="Asia/Shanghai", description="City local time for reports.")
 

@@ -94,14 +94,18 @@ def patrols_page(
         dt.date | None, Query(description="local day YYYY-MM-DD (default today)")
     ] = None,
     person: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="person id")] = None,
-    threshold: Annotated[float, Query(gt=0, le=1, description="share walked to count")] = 0.5,
+    threshold: Annotated[
+        float | None, Query(gt=0, le=1, description="share walked to count (default setting)")
+    ] = None,
 ) -> HTMLResponse:
     from zoneinfo import ZoneInfo
 
     from maps.patrol_map import build_patrol_map
 
     s = get_settings()
-    day = date or dt.datetime.now(ZoneInfo(s.timezone)).date()
+    threshold = threshold or s.patrolled_share
+    today = dt.datetime.now(ZoneInfo(s.timezone)).date()
+    day = date or map_data.latest_patrol_day(engine, today) or today
     if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
         raise InputError(f"date {day} is outside 2000-01-01..2100-12-31")
     person = person_for(user, person)  # a steward sees only their own patrols

@@ -43,11 +43,11 @@ def report(
         dt.date | None, Query(description="a day of the period (default today)")
     ] = None,
     area: Annotated[str | None, Query(pattern=r"^[0-9]{6,12}$")] = None,
-    share: Annotated[float, Query(gt=0, le=1)] = 0.8,
+    share: Annotated[float | None, Query(gt=0, le=1, description="default: setting")] = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
 ):
     day = date or dt.date.today()
-    rep = build_report(engine, kind, day, area, share)
+    rep = build_report(engine, kind, day, area, share)  # None → settings.patrolled_share
     if user.role == "steward":  # a steward sees their own line only
         for name in ("people",):
             rep[name] = rep[name][rep[name]["person_id"] == user.person_id]
