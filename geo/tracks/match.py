@@ -130,7 +130,7 @@ def match_tracks(
     for pieces in tracks:
         xys = [net.to_metric(pc["lon"].to_numpy(float), pc["lat"].to_numpy(float)) for pc in pieces]
         sigma = p.sigma_m if p.sigma_m is not None else _estimate_sigma(net, xys, p)
-        credit_sigma = max(sigma, _jitter_sigma(xys))
+        credit_sigma = max(sigma, min(_jitter_sigma(xys), p.sigma_max_m))
         prep = []
         for pc, xy in zip(pieces, xys, strict=True):
             if len(pc) == 0:
