@@ -118,8 +118,39 @@ def test_bad_input_exits_2_and_writes_nothing(files, run_inproc):
     assert res.returncode == 2 and "colour" in res.stderr and not out.exists()
 
 
-def test_database_mode_placeholders(run_inproc):
+def test_database_mode_end_to_end(db, pg_url, tmp_path):
+    """``gridward assign alleys --area CODE`` against PostGIS: commits, then keeps."""
+    import numpy as np
+    from sqlalchemy import text
+
+    from geo.demo import load_city, make_grids
+    from tests.test_import import run_cli
+
+    load_city(db)
+    make_grids(db)
+    with db.connect() as conn:
+        homes = conn.execute(
+            text(
+                "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM buildings"
+            )
+        ).all()
+    rng = np.random.default_rng(1)
+    rows = ["person_id,name,role,lon,lat"]
+    for i in range(120):
+        x, y = homes[int(rng.integers(len(homes)))]
+        role = ("alley_steward", "street_chief", "grid_leader", "grid_worker")[i % 4]
+        rows.append(f"P{i},p{i},{role},{x},{y}")
+    people = tmp_path / "people.csv"
+    people.write_text("\n".join(rows) + "\n")
+    assert run_cli(["import", "people", str(people)], pg_url).returncode == 0
     for kind in ("grids", "streets", "alleys"):
-        res = run_inproc("assign", kind, "--area", "110108")
-        assert res.returncode == 2
-        assert "database mode is not available yet" in res.stderr
+        res = run_cli(["assign", kind, "--area", "110108015"], pg_url)
+        assert res.returncode == 0, res.stderr
+        assert "committed:" in res.stdout
+    again = run_cli(["assign", "alleys", "--area", "110108015"], pg_url)
+    assert "ending 0, starting 0" in again.stdout  # nothing changed: nothing moves
+    with db.connect() as conn:
+        n = conn.execute(text("SELECT count(DISTINCT role) FROM assignments")).scalar()
+    assert n == 4
+    bad = run_cli(["assign", "alleys", "--area", "110108099"], pg_url)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
