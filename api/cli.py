@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "api.cli_data",
     "api.cli_serve",
     "api.cli_partition",
+    "api.cli_plans",
     "api.cli_tracks",
     "api.cli_patrol",
     "api.cli_assign",

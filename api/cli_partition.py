@@ -1,8 +1,8 @@
 """``gridward partition``: divide an area into level-1 grids (划网定格).
 
 File mode: ``--area --buildings [--streets] --out`` (no database needed). Database mode
-(``--community CODE``) is wired to :func:`_partition_database`, which the storage layer
-provides; until then it says so. Heavy imports stay inside the command.
+(``--community CODE``) runs :func:`_partition_database`: a draft plan stored in PostGIS.
+Heavy imports stay inside the command.
 """
 
 from __future__ import annotations
@@ -14,9 +14,31 @@ import typer
 from geo.errors import InputError
 
 
-def _partition_database(community: str, **kwargs: object) -> None:
-    """Database mode: partition a stored community into a draft plan (not wired yet)."""
-    raise InputError("database mode is not available yet")
+def _partition_database(
+    community: str, min_households: int, max_households: int, seed: int = 0, **_: object
+) -> None:
+    """Database mode: partition a stored community into a draft plan (commit it later)."""
+    from api.progress import progress_bar
+    from geo.db import get_engine
+    from geo.plans import create_plan, get_plan
+
+    engine = get_engine()
+    with progress_bar("划分网格 partition") as bar:
+        plan_id = create_plan(
+            engine,
+            community,
+            min_households,
+            max_households,
+            seed=seed,
+            created_by="cli",
+            progress=bar,
+        )
+    plan = get_plan(engine, plan_id)
+    _print_summary(plan["summary"], None)
+    typer.echo(
+        f"draft plan {plan_id} for community {community}: review it at /plans/{plan_id}, then "
+        f"'gridward plans commit {plan_id}' (or 'gridward plans discard {plan_id}')"
+    )
 
 
 def _print_summary(summary: dict, out: Path | None) -> None:

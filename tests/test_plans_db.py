@@ -175,3 +175,23 @@ def test_editor_draft_commits_like_any_plan(demo, auth_headers):
             )
         assert stored[grids[1]["code"]] == len(grids[1]["building_ids"])
         assert stored[grids[0]["code"]] == len(grids[0]["building_ids"])
+
+
+def test_cli_database_mode_makes_a_draft_then_commits(demo, pg_url):
+    from tests.test_import import run_cli
+
+    res = run_cli(
+        ["partition", "--community", COMMUNITY, "--min-households", "300",
+         "--max-households", "500"],
+        pg_url,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    plan_id = int(res.stdout.split("draft plan ")[1].split()[0])
+    shown = run_cli(["plans", "show", str(plan_id)], pg_url)
+    assert shown.returncode == 0 and "(draft)" in shown.stdout
+    assert run_cli(["plans", "commit", str(plan_id)], pg_url).returncode == 0
+    again = run_cli(["plans", "commit", str(plan_id)], pg_url)
+    assert again.returncode == 2 and "only a draft" in again.stderr
+    with demo.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM grids WHERE retired_at IS NULL")).scalar()
+    assert n == shown.stdout.count(" households ")
