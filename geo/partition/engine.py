@@ -215,8 +215,6 @@ def partition(
             f.append(FLAG_UNDER)
         elif region_hh[r] > hi:
             f.append(FLAG_OVER)
-        if shapely.get_num_geometries(polys[r]) > 1:
-            f.append(FLAG_MULTI)
         flags.append(f)
 
     polys_wgs = back(polys)
@@ -225,6 +223,11 @@ def partition(
     bad = np.flatnonzero(~shapely.is_valid(polys_wgs))
     for i in bad:
         polys_wgs[i] = _polygon_parts(shapely.make_valid(polys_wgs[i]))
+    # Connectivity is judged on what is delivered (a ring pinched at one point comes out
+    # of the repair as two polygons: the grid is then flagged, never silently split).
+    for r in range(n_regions):
+        if shapely.get_num_geometries(polys_wgs[r]) > 1:
+            flags[r].append(FLAG_MULTI)
     code_of = np.array([codes[rank[r]] for r in range(n_regions)], dtype=object)
     frame = gpd.GeoDataFrame(
         {
