@@ -39,6 +39,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.engine = engine
+    from api.ratelimit import FailureLimiter
+
+    app.state.signin_limiter = FailureLimiter()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)  # cap every body while it streams in (413)
     document_error_responses(app)  # OpenAPI: any operation may answer {error, status}

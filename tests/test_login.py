@@ -40,3 +40,15 @@ def test_next_cannot_leave_the_site(db):
             assert 'const next = "/maps";' in page
         page = client.get("/login", params={"next": "/maps/grids</script><script>x()"}).text
         assert "</script><script>x()" not in page
+
+
+def test_password_guessing_is_slowed_down(db):
+    with db.begin() as conn:
+        create_user(conn, "wang", "the right password", "viewer")
+    with TestClient(create_app(db)) as client:
+        for _ in range(10):
+            r = client.post("/auth/token", data={"username": "wang", "password": "guess"})
+            assert r.status_code == 401
+        r = client.post("/auth/token", data={"username": "wang", "password": "the right password"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        assert "too many" in r.json()["error"]

@@ -71,12 +71,17 @@ def token(
     request: Request, response: Response, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> TokenOut:
     engine = request.app.state.engine
+    limiter = request.app.state.signin_limiter
+    keys = (f"ip:{request.client.host if request.client else '-'}", f"user:{form.username}")
+    limiter.check(*keys)
     with engine.begin() as conn:
         principal = accounts.authenticate(conn, form.username, form.password)
         if principal is None:
+            limiter.fail(*keys)
             raise HTTPException(
                 401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
             )
+        limiter.clear(keys[1])
         _tid, secret, expires = accounts.issue_token(conn, principal.user_id, "access")
     seconds = max(int((expires - dt.datetime.now(dt.UTC)).total_seconds()), 0)
     # For the browser map pages (tiles and layers fetched without an Authorization header).
