@@ -160,6 +160,17 @@ def test_sparse_taxi_pairs(shared_data):
     assert np.mean(ps) >= 0.7 and np.mean(rs) >= 0.7, (ps, rs)
 
 
+def test_sparse_taxi_road_classes(shared_data):
+    """Every network edge joins two kept nodes of one OSM way, so nearly all get its class
+    (the road-class route costs depend on it); a third were "unknown" when only consecutive
+    *way* nodes were paired."""
+    from geo.tracks.sparsetaxi import load_network
+
+    segs = load_network(shared_data / "mapmatching_sparsetaxi_beijing")
+    assert (segs["highway"] == "unknown").mean() < 0.01
+    assert segs["cost_factor"].between(1.0, 3.0).all()
+
+
 def test_match_cli_exact_command(tmp_path):
     from api.cli import app
 

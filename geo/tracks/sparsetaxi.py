@@ -37,6 +37,15 @@ ROAD_COST = {
     "unclassified": 1.3,
     "living_street": 1.5,
     "service": 1.5,
+    # mapped for walkers and cyclists; a taxi is on them only where the mapping is off
+    "footway": 3.0,
+    "cycleway": 3.0,
+    "pedestrian": 3.0,
+    "path": 3.0,
+    "steps": 3.0,
+    "track": 3.0,
+    "platform": 3.0,
+    "bus_guideway": 3.0,
     "unknown": 1.0,
 }
 
@@ -52,9 +61,11 @@ def edge_highway(folder: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     lines = (osm / "beijing.waynodes.txt").read_text().splitlines()
     for kind, ln in zip(kinds, lines, strict=False):
-        ids = [vid.get(int(x)) for x in ln.split()]
+        # The network keeps only some of a way's OSM nodes (shape points between junctions
+        # are dropped), so an edge joins consecutive *kept* nodes, not consecutive way nodes.
+        ids = [i for i in (vid.get(int(x)) for x in ln.split()) if i is not None]
         for p, q in zip(ids[:-1], ids[1:], strict=False):
-            if p is not None and q is not None and p != q:
+            if p != q:
                 out.setdefault(edge_key(p, q), kind)
     return out
 
