@@ -187,12 +187,20 @@ class GridPlan(Base):
 
 
 class Grid(Base):
-    """A grid (网格) of level 1/2/3 with its 15-digit code; versions keep history."""
+    """A grid (网格) of level 1/2/3; versions keep history.
+
+    Codes nest (migration 0004): level 1 is the 15-digit DB11 code, level 2 adds 3 digits
+    (18), level 3 adds 2 digits (20), so a code names its whole path and the length its level.
+    """
 
     __tablename__ = "grids"
     __table_args__ = (
         CheckConstraint("level BETWEEN 1 AND 3", name="ck_grids_level"),
-        CheckConstraint("code ~ '^[0-9]{15}$'", name="ck_grids_code"),
+        CheckConstraint(
+            "(level = 1 AND code ~ '^[0-9]{15}$') OR (level = 2 AND code ~ '^[0-9]{18}$') "
+            "OR (level = 3 AND code ~ '^[0-9]{20}$')",
+            name="ck_grids_code",
+        ),
         CheckConstraint("households >= 0", name="ck_grids_households"),
         UniqueConstraint("code", "version", name="uq_grids_code_version"),
         Index(
@@ -205,7 +213,7 @@ class Grid(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    code: Mapped[str] = mapped_column(String(15), nullable=False)
+    code: Mapped[str] = mapped_column(String(20), nullable=False)
     level: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
     community_id: Mapped[int] = mapped_column(

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.errors import ConflictError, InputError, NotFoundError
+from geo.partition.levels import LevelParams
 
 Progress = Callable[[float, str], None]
 
@@ -249,8 +250,18 @@ def get_plan(engine: Engine, plan_id: int) -> dict[str, Any]:
     }
 
 
-def commit_plan(engine: Engine, plan_id: int, actor: str | None = None) -> dict[str, Any]:
+def commit_plan(
+    engine: Engine,
+    plan_id: int,
+    actor: str | None = None,
+    levels: LevelParams | None = None,
+) -> dict[str, Any]:
     """Replace the community's current grids with the plan's, atomically; bump the version.
+
+    The plan's grids become level 1; their level-2 and level-3 grids are derived and stored
+    in the same transaction (see :func:`_insert_nested_levels`; ``levels`` sets how units are
+    estimated, default :class:`LevelParams`). Every current row of the community, whatever its
+    level, is retired first, so the three levels always belong to one version.
 
     Refused (ConflictError) when the plan is not a draft, when another plan was committed for
     the community since this one was made, or when its buildings or streets changed.
@@ -313,6 +324,9 @@ def commit_plan(engine: Engine, plan_id: int, actor: str | None = None) -> dict[
                 ),
                 rows,
             )
+        n2, n3 = _insert_nested_levels(
+            conn, plan.features, plan.area_id, new_version, plan_id, levels or LevelParams()
+        )
         conn.execute(
             text("UPDATE grid_plans SET status = 'committed', committed_at = now() WHERE id = :id"),
             {"id": plan_id},
@@ -323,9 +337,167 @@ def commit_plan(engine: Engine, plan_id: int, actor: str | None = None) -> dict[
             "plan.commit",
             "grid_plan",
             plan_id,
-            {"community": plan.code, "version": new_version, "grids": len(rows)},
+            {
+                "community": plan.code,
+                "version": new_version,
+                "grids": len(rows),
+                "level2": n2,
+                "level3": n3,
+            },
         )
-    return {"plan_id": plan_id, "version": new_version, "grids": len(rows), "retired": retired}
+    return {
+        "plan_id": plan_id,
+        "version": new_version,
+        "grids": len(rows),
+        "level2": n2,
+        "level3": n3,
+        "retired": retired,
+    }
+
+
+# Level 2 rows: one per (level-1 code, building); geometry = the stored footprint itself, so a
+# building and its level-2 grid are the same polygon. One statement for all rows.
+_INSERT_LEVEL2 = """
+INSERT INTO grids (code, level, parent_id, community_id, version, plan_id, name, households,
+                   building_count, flags, properties, geom)
+SELECT r.code, 2, p.id, :a, :v, :plan, b.name, r.hh, 1, '[]'::jsonb, r.props, ST_Multi(b.geom)
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(code text, parent text, bid int, hh int,
+                                                   props jsonb)
+JOIN grids p ON p.community_id = :a AND p.version = :v AND p.level = 1 AND p.code = r.parent
+JOIN buildings b ON b.id = r.bid
+"""
+
+# Level 3 rows: each unit's slice clipped to the stored footprint (the slices were cut in a
+# metric CRS; clipping here keeps every unit inside its building to the last digit).
+_INSERT_LEVEL3 = """
+INSERT INTO grids (code, level, parent_id, community_id, version, plan_id, name, households,
+                   building_count, flags, properties, geom)
+SELECT r.code, 3, p.id, :a, :v, :plan, coalesce(b.name || ' ', '') || r.unit || '单元', r.hh,
+       1, '[]'::jsonb, r.props,
+       ST_Multi(ST_CollectionExtract(ST_Intersection(
+         b.geom, ST_GeomFromWKB(decode(r.wkb, 'hex'), 4326)), 3))
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(code text, parent text, bid int, hh int,
+                                                   unit int, props jsonb, wkb text)
+JOIN grids p ON p.community_id = :a AND p.version = :v AND p.level = 2 AND p.code = r.parent
+JOIN buildings b ON b.id = r.bid
+"""
+
+
+def _code_path(code: str) -> str:
+    """``110108015002001003 02`` → ``110108015002001-003-02`` (for people reading codes)."""
+    return "-".join(p for p in (code[:15], code[15:18], code[18:20]) if p)
+
+
+def _insert_nested_levels(
+    conn: Connection,
+    features: dict[str, Any],
+    area_id: int,
+    version: int,
+    plan_id: int,
+    params: LevelParams,
+) -> tuple[int, int]:
+    """Store the level-2 and level-3 grids under the just-inserted level-1 grids.
+
+    Level 2 is one grid per building with households > 0 (a building without households is
+    nobody's level-2 grid; it stays in its level-1 grid). Compounds (小区) would be level 2
+    where they exist (:func:`geo.partition.levels.level2_grids` takes them), but compounds are
+    not stored in the database, so committed plans use buildings. Level 3 is the units (单元,
+    stairwell entrances) of each such building: ``buildings.units`` where given (> 0), else
+    ceil(households / ``params.households_per_unit``) (default 12, a 6-storey walk-up with two
+    flats per landing); each unit is a slice of the footprint across its long axis and holds
+    an integer share of the building's households (the shares sum to the building's).
+
+    Codes: level 2 = level-1 code + 3 digits (west→east, north→south inside the level-1
+    grid), level 3 = level-2 code + 2 digits; ``properties.code_path`` spells the path with
+    dashes. Returns (level-2 rows, level-3 rows).
+    """
+    from geo.partition.levels import level2_grids, level3_units
+    from geo.partition.params import PartitionResult
+
+    feats = features.get("features", [])
+    owner = {
+        int(b): f["properties"]["code"] for f in feats for b in f["properties"]["building_ids"]
+    }
+    if not owner:
+        return 0, 0
+    buildings = gpd.read_postgis(
+        text(
+            "SELECT id, households, units, geom FROM buildings "
+            "WHERE id = ANY(CAST(:ids AS int[])) AND households > 0 ORDER BY id"
+        ),
+        conn,
+        geom_col="geom",
+        params={"ids": sorted(owner)},
+        crs="EPSG:4326",
+    ).set_index("id")
+    if buildings.empty:
+        return 0, 0
+    level1 = gpd.GeoDataFrame(
+        {"code": [f["properties"]["code"] for f in feats]},
+        geometry=[shapely.geometry.shape(f["geometry"]) for f in feats],
+        crs="EPSG:4326",
+    )
+    parent = pd.Series([owner[int(i)] for i in buildings.index], index=buildings.index)
+    level2, building_code = level2_grids(PartitionResult(level1, parent), buildings)
+    too_long = level2.loc[level2["code"].str.len() != 18, "parent_code"]
+    if len(too_long):
+        raise InputError(
+            f"grid {too_long.iloc[0]} has more than 999 buildings with households; level-2 "
+            "codes have 3 digits: make smaller level-1 grids"
+        )
+    bid_of = {c: int(i) for i, c in building_code.items()}
+    rows2 = [
+        {
+            "code": r.code,
+            "parent": r.parent_code,
+            "bid": bid_of[r.code],
+            "hh": int(r.households),
+            "props": {
+                "kind": "building",
+                "building_id": bid_of[r.code],
+                "code_path": _code_path(r.code),
+            },
+        }
+        for r in level2.itertuples(index=False)
+    ]
+    units = level3_units(buildings, building_code, params)
+    unit_no = units.groupby("building").cumcount() + 1
+    rows3 = [
+        {
+            "code": code,
+            "parent": par,
+            "bid": int(bid),
+            "hh": int(hh),
+            "unit": int(k),
+            "props": {
+                "building_id": int(bid),
+                "unit": int(k),
+                "units_source": src,
+                **({"households_per_unit": params.households_per_unit} if src != "given" else {}),
+                "code_path": _code_path(code),
+            },
+            "wkb": wkb,
+        }
+        for code, par, bid, hh, src, k, wkb in zip(
+            units["code"],
+            units["parent_code"],
+            units["building"],
+            units["households"],
+            units["source"],
+            unit_no,
+            shapely.to_wkb(units.geometry.values, hex=True),
+            strict=True,
+        )
+    ]
+    args = {"a": area_id, "v": version, "plan": plan_id}
+    n2 = conn.execute(text(_INSERT_LEVEL2), {**args, "rows": json.dumps(rows2)}).rowcount
+    n3 = conn.execute(text(_INSERT_LEVEL3), {**args, "rows": json.dumps(rows3)}).rowcount
+    if n2 != len(rows2) or n3 != len(rows3):  # a join lost rows: never store half a hierarchy
+        raise ConflictError(
+            f"plan {plan_id}: stored {n2}/{len(rows2)} level-2 and {n3}/{len(rows3)} level-3 "
+            "grids; the plan does not match its community's buildings"
+        )
+    return int(n2), int(n3)
 
 
 def discard_plan(engine: Engine, plan_id: int, actor: str | None = None) -> None:

@@ -107,7 +107,7 @@ def seed_demo(engine: Engine, target: int = 400) -> dict[str, Any]:
                     "WHERE id = :b"
                 ),
                 {
-                    "code": f"{first.code[:12]}{501 + j}",
+                    "code": f"{first.code}{j + 1:03d}",  # level 2: parent code + 3 digits
                     "p": first.id,
                     "c": first.community_id,
                     "h": r.households,

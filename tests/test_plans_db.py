@@ -79,7 +79,9 @@ def test_plan_preview_commit_history(demo, auth_headers):
         r = client.post(f"/plans/{plan_id}/commit", headers=planner)
         assert r.status_code == 200, r.text
         assert r.json()["version"] == 1
-        grids = client.get("/grids", params={"community": COMMUNITY}, headers=planner).json()
+        grids = client.get(
+            "/grids", params={"community": COMMUNITY, "level": 1}, headers=planner
+        ).json()
         assert grids["numberReturned"] == len(feats)
         # committing again: refused, nothing changes
         r = client.post(f"/plans/{plan_id}/commit", headers=planner)
@@ -193,5 +195,7 @@ def test_cli_database_mode_makes_a_draft_then_commits(demo, pg_url):
     again = run_cli(["plans", "commit", str(plan_id)], pg_url)
     assert again.returncode == 2 and "only a draft" in again.stderr
     with demo.connect() as conn:
-        n = conn.execute(text("SELECT count(*) FROM grids WHERE retired_at IS NULL")).scalar()
+        n = conn.execute(
+            text("SELECT count(*) FROM grids WHERE retired_at IS NULL AND level = 1")
+        ).scalar()
     assert n == shown.stdout.count(" households ")
