@@ -38,6 +38,14 @@ def demo(db):
             ),
             {"u": GIVEN_UNITS, "c": COMMUNITY},
         )
+        conn.execute(  # and a few without households (no level-2 grid of their own)
+            text(
+                "UPDATE buildings SET households = 0, household_source = 'given' WHERE id IN "
+                "(SELECT b.id FROM buildings b JOIN areas a ON a.id = b.community_id "
+                "WHERE a.code = :c ORDER BY b.id DESC LIMIT 4)"
+            ),
+            {"c": COMMUNITY},
+        )
     return db
 
 
@@ -74,6 +82,9 @@ def test_commit_stores_levels_2_and_3(demo):
     by_id = {r.id: r for r in (*l1, *l2, *l3)}
     members = {f["properties"]["code"]: f["properties"]["building_ids"] for f in feats}
 
+    empty = [b for ids in members.values() for b in ids if bld[b].households == 0]
+    assert len(empty) == 4  # planned into level-1 grids, but no level-2 grid of their own
+    assert not {r.properties["building_id"] for r in l2} & set(empty)
     # level 2: exactly the level-1 grid's buildings with households, one each, same households
     for g in l1:
         kids = [r for r in l2 if r.parent_id == g.id]
