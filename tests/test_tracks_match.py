@@ -17,7 +17,7 @@ from geo.tracks.clean import CleanParams, clean_track
 from geo.tracks.match import MatchParams, match_track
 from geo.tracks.network import WalkNetwork
 from geo.tracks.parse import parse_track
-from geo.tracks.simulate import SimParams, score, simulate_patrol
+from geo.tracks.simulate import SimParams, corridor_score, score, simulate_patrol
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,51 @@ def test_simulated_walks_match_the_walked_edges(haidian):
     # length-weighted over covered edge length (partial edges count partially)
     assert np.mean(precs) >= 0.95, precs
     assert np.mean(recs) >= 0.95, recs
+
+
+def test_corridor_score_counts_a_parallel_way_but_not_a_far_one():
+    # three parallel 300 m lines: A, B 8 m beside it (a sidewalk), C 40 m away
+    lines, ids = [], []
+    for name, dy in (("A", 0.0), ("B", 8.0), ("C", 40.0)):
+        lines.append(shapely.LineString([(0, dy), (300, dy)]))
+        ids.append(name)
+    segs = gpd.GeoDataFrame({"edge_id": ids}, geometry=lines, crs="EPSG:32650")
+    net = WalkNetwork.from_segments(segs, ubodt_delta_m=0)
+
+    def iv(*rows):
+        return pd.DataFrame(rows, columns=["edge_id", "start_fraction", "end_fraction"])
+
+    truth = iv(("A", 0.0, 1.0))
+    assert corridor_score(net, iv(("A", 0.0, 1.0)), truth) == pytest.approx((1.0, 1.0))
+    assert corridor_score(net, iv(("B", 0.0, 1.0)), truth) == pytest.approx((1.0, 1.0))
+    assert corridor_score(net, iv(("B", 0.0, 1.0)), truth, tol_m=5.0) == (0.0, 0.0)
+    assert corridor_score(net, iv(("C", 0.0, 1.0)), truth) == (0.0, 0.0)
+    p, r = corridor_score(net, iv(("A", 0.0, 0.5), ("C", 0.0, 0.5)), truth)
+    # half of A walked within the corridor (+ 15 m tolerance past its end), C never
+    assert p == pytest.approx(0.5, abs=0.01)
+    assert r == pytest.approx(0.55, abs=0.02)
+
+
+def test_simulated_truth_intervals_agree_with_covered_length(haidian):
+    _, net = haidian
+    lengths = pd.Series(net.length, index=net.edge_ids)
+    pts, truth = simulate_patrol(
+        net, np.random.default_rng(5), SimParams(gap_s=600.0, uturns=2, noise_m=20.0)
+    )
+    iv = truth.attrs["intervals"]
+    got = (
+        ((iv["end_fraction"] - iv["start_fraction"]) * lengths[iv["edge_id"]].to_numpy())
+        .groupby(iv["edge_id"])
+        .sum()
+    )
+    exp = truth.set_index("edge_id")["covered_m"]
+    assert np.allclose(got.reindex(exp.index).to_numpy(), exp.to_numpy(), atol=0.01)
+    assert corridor_score(net, iv, iv) == (1.0, 1.0)
+    # a 20 m-noise match scores at least as well within 15 m as on exact edges
+    res = match_track(net, clean_track(pts), MatchParams())
+    p, r = score(res.edges, truth, lengths)
+    cp, cr = corridor_score(net, res.intervals, iv)
+    assert cp >= p - 0.01 and cr >= r - 0.01
 
 
 def test_gcj02_upload_matches_the_same_edges(haidian):
