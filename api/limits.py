@@ -165,20 +165,33 @@ RAW_TYPES = (
 )
 
 
-async def read_upload(
-    request: Request, max_bytes: int | None = None, file_field: str = "file"
-) -> Upload:
-    """Read one uploaded file: ``multipart/form-data`` (field ``file_field``) or a raw body
-    of a file type (GPX/GeoJSON/CSV). 413 past ``max_bytes`` while streaming; 415 for other
-    content types; 422 when the form has no such file or it is empty."""
+# a raw body's file name when the client sends no X-Filename: the type decides the parser
+_RAW_NAMES = {
+    "application/gpx+xml": "upload.gpx",
+    "application/xml": "upload.gpx",
+    "text/xml": "upload.gpx",
+    "application/geo+json": "upload.geojson",
+    "application/json": "upload.geojson",
+    "text/csv": "upload.csv",
+}
+
+
+async def read_uploads(
+    request: Request, max_bytes: int | None = None, file_field: str = "file", max_files: int = 1
+) -> list[Upload]:
+    """Read up to ``max_files`` uploaded files: ``multipart/form-data`` (field ``file_field``,
+    repeated) or one raw body of a file type (GPX/GeoJSON/CSV). 413 past ``max_bytes`` while
+    streaming; 415 for other content types; 422 when the form has no such file or one is
+    empty. Each Upload carries the form's other fields (or the query parameters)."""
     limit = default_limit() if max_bytes is None else max_bytes
     ctype = request.headers.get("content-type", "")
     main = ctype.split(";")[0].strip().lower()
+    out: list[Upload] = []
     if main == "multipart/form-data":
         parser = MultiPartParser(
             request.headers,
             stream_limited(request, limit),
-            max_files=1,
+            max_files=max_files,
             max_fields=20,
             max_part_size=64 * 1024,
         )
@@ -187,21 +200,22 @@ async def read_upload(
         except MultiPartException as exc:
             raise HTTPException(422, f"malformed multipart form: {exc.message}") from None
         try:
-            item = form.get(file_field)
-            if not isinstance(item, UploadFile):
-                raise HTTPException(422, f"form field {file_field!r} with a file is missing")
-            data = await item.read(limit + 1)
-            if len(data) > limit:
-                raise BodyTooLarge(limit)
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-            filename, content_type = item.filename, item.content_type
+            for item in form.getlist(file_field):
+                if not isinstance(item, UploadFile):
+                    raise HTTPException(422, f"form field {file_field!r} must carry a file")
+                data = await item.read(limit + 1)
+                if len(data) > limit:
+                    raise BodyTooLarge(limit)
+                out.append(Upload(item.filename, item.content_type, data, fields))
         finally:
             await form.close()
+        if not out:
+            raise HTTPException(422, f"form field {file_field!r} with a file is missing")
     elif main in RAW_TYPES:
         data = await read_limited(request, limit)
-        filename = request.headers.get("x-filename")
-        content_type = main
-        fields = dict(request.query_params)
+        name = request.headers.get("x-filename") or _RAW_NAMES.get(main)
+        out.append(Upload(name, main, data, dict(request.query_params)))
     else:
         raise HTTPException(
             415,
@@ -209,6 +223,13 @@ async def read_upload(
             f"'{file_field}' field, or the file itself as application/gpx+xml, "
             "application/geo+json or text/csv",
         )
-    if not data:
+    if len(out) == 1 and not out[0].data:
         raise HTTPException(422, "the uploaded file is empty")
-    return Upload(filename=filename, content_type=content_type, data=data, fields=fields)
+    return out
+
+
+async def read_upload(
+    request: Request, max_bytes: int | None = None, file_field: str = "file"
+) -> Upload:
+    """Read one uploaded file (see :func:`read_uploads`)."""
+    return (await read_uploads(request, max_bytes, file_field, max_files=1))[0]

@@ -74,7 +74,8 @@ def make_people(engine: Engine, seed: int = 0) -> int:
         ).scalar()
         n_grids, hh = conn.execute(
             text(
-                "SELECT count(*), coalesce(sum(households), 0) FROM grids WHERE retired_at IS NULL"
+                "SELECT count(*), coalesce(sum(households), 0) FROM grids "
+                "WHERE retired_at IS NULL AND level = 1"
             )
         ).one()
     rng = np.random.default_rng(seed)

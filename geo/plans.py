@@ -325,7 +325,7 @@ def commit_plan(
                 rows,
             )
         n2, n3 = _insert_nested_levels(
-            conn, plan.features, plan.area_id, new_version, plan_id, levels or LevelParams()
+            conn, plan.features, plan.area_id, new_version, plan_id, levels or _level_params()
         )
         conn.execute(
             text("UPDATE grid_plans SET status = 'committed', committed_at = now() WHERE id = :id"),
@@ -498,6 +498,12 @@ def _insert_nested_levels(
             "grids; the plan does not match its community's buildings"
         )
     return int(n2), int(n3)
+
+
+def _level_params() -> LevelParams:
+    from geo.settings import get_settings
+
+    return LevelParams(households_per_unit=get_settings().households_per_unit)
 
 
 def discard_plan(engine: Engine, plan_id: int, actor: str | None = None) -> None:

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- nested grids ----------------------------------------------------------------------
+    households_per_unit: int = Field(
+        default=12,
+        description="Level-3 grids: households of one stairwell (单元) when a building's unit "
+        "count is unknown (12 ≈ a 6-storey walk-up with 2 flats per landing).",
+    )
+
     # --- staffing ------------------------------------------------------------------------
     households_per_worker: int = Field(
         default=100, description="Full-time grid workers: one per this many households."

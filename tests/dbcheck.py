@@ -1,4 +1,4 @@
-"""Fingerprint of every gridward table, to prove a failed operation changed nothing."""
+"""Fingerprint of every table, to prove a failed operation changed nothing."""
 
 from __future__ import annotations
 
@@ -6,18 +6,25 @@ from sqlalchemy import Engine, text
 
 
 def fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
-    """Row count and an md5 over all rows (in id order) of each table."""
-    from geo.schema import metadata
+    """Row count and an order-independent checksum of every table.
 
+    ``last_used_at`` of API tokens is left out: signing a request touches it, and it is not
+    data that the request writes.
+    """
     out: dict[str, tuple[int, str]] = {}
     with engine.connect() as conn:
-        # api_tokens changes on every signed request (last_used_at): not data a request writes
-        for table in (t.name for t in metadata.sorted_tables if t.name != "api_tokens"):
+        tables = conn.execute(
+            text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+                "AND table_type = 'BASE TABLE' AND table_name <> 'spatial_ref_sys' ORDER BY 1"
+            )
+        ).scalars()
+        for t in list(tables):
             row = conn.execute(
                 text(
-                    f"SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t.id)), '') "
-                    f"FROM {table} t"
+                    f"SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), '')) FROM "
+                    f"(SELECT md5((to_jsonb(x) - 'last_used_at')::text) AS h FROM \"{t}\" x) s"
                 )
             ).one()
-            out[table] = (int(row[0]), str(row[1]))
+            out[t] = (int(row[0]), str(row[1]))
     return out

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from api.auth import allow
 from api.limits import read_upload
 from geo.accounts import Principal
+from tests.dbcheck import fingerprint
 
 HOSTILE = Path(__file__).parent / "hostile"
 FILES = HOSTILE / "files"
@@ -32,25 +33,7 @@ CASES = list(csv.DictReader((HOSTILE / "cases.csv").open(encoding="utf-8")))
 KNOWN: dict[str, str] = {}  # case id -> known defect (owner, fix); empty: all fixed
 
 
-def snapshot(engine) -> dict[str, tuple[int, str]]:
-    """Row count and an order-independent checksum of every table (token use times aside)."""
-    out: dict[str, tuple[int, str]] = {}
-    with engine.connect() as conn:
-        tables = conn.execute(
-            text(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-                "AND table_type = 'BASE TABLE' AND table_name <> 'spatial_ref_sys' ORDER BY 1"
-            )
-        ).scalars()
-        for t in list(tables):
-            row = conn.execute(
-                text(
-                    f"SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), '')) FROM "
-                    f"(SELECT md5((to_jsonb(x) - 'last_used_at')::text) AS h FROM \"{t}\" x) s"
-                )
-            ).one()
-            out[t] = (int(row[0]), str(row[1]))
-    return out
+snapshot = fingerprint  # every table's row count and checksum
 
 
 def _diff(before: dict, after: dict) -> list[str]:

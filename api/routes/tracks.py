@@ -15,12 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Principal, allow, person_for
 from api.deps import get_engine
-from api.limits import BodyTooLarge, default_limit, read_limited, stream_limited
+from api.limits import default_limit, read_uploads
 from geo.errors import GridwardError, NotFoundError
 from geo.track_store import mark_failed, match_stored_track, store_track
 
@@ -28,55 +26,6 @@ log = logging.getLogger("gridward.tracks")
 router = APIRouter(tags=["tracks"])
 
 MAX_FILES = 50
-RAW_TYPES = {
-    "application/gpx+xml": "upload.gpx",
-    "application/xml": "upload.gpx",
-    "text/xml": "upload.gpx",
-    "application/geo+json": "upload.geojson",
-    "application/json": "upload.geojson",
-    "text/csv": "upload.csv",
-}
-
-
-async def _files(request: Request, limit: int) -> tuple[list[tuple[str | None, bytes]], dict]:
-    ctype = request.headers.get("content-type", "")
-    main = ctype.split(";")[0].strip().lower()
-    if main == "multipart/form-data":
-        parser = MultiPartParser(
-            request.headers,
-            stream_limited(request, limit),
-            max_files=MAX_FILES,
-            max_fields=20,
-            max_part_size=64 * 1024,
-        )
-        try:
-            form = await parser.parse()
-        except MultiPartException as exc:
-            raise HTTPException(422, f"malformed multipart form: {exc.message}") from None
-        try:
-            files = []
-            for item in form.getlist("file"):
-                if not isinstance(item, UploadFile):
-                    raise HTTPException(422, "form field 'file' must carry a file")
-                data = await item.read(limit + 1)
-                if len(data) > limit:
-                    raise BodyTooLarge(limit)
-                files.append((item.filename, data))
-            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-        finally:
-            await form.close()
-        if not files:
-            raise HTTPException(422, "no file: send one or more 'file' fields")
-        return files, fields
-    if main in RAW_TYPES:
-        data = await read_limited(request, limit)
-        name = request.headers.get("x-filename") or RAW_TYPES[main]
-        return [(name, data)], dict(request.query_params)
-    raise HTTPException(
-        415,
-        f"unsupported content type {main or '(none)'!r}: send multipart/form-data with 'file' "
-        "fields, or one file as application/gpx+xml, application/geo+json or text/csv",
-    )
 
 
 @router.post("/tracks", summary="Upload patrol tracks (GPX/GeoJSON/CSV) 上传巡查轨迹")
@@ -87,7 +36,9 @@ async def upload(
 ) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    files, fields = await _files(request, default_limit())
+    uploads = await read_uploads(request, default_limit(), max_files=MAX_FILES)
+    files = [(u.filename, u.data) for u in uploads]
+    fields = uploads[0].fields
     crs = fields.get("crs", "wgs84")
     mode = fields.get("mode", "walk")
     if mode not in ("walk", "bike"):
