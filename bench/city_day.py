@@ -29,6 +29,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geo.db import dispose_engines, get_engine  # noqa: E402
+from geo.demo import track_csv  # noqa: E402
 from geo.embedded import EmbeddedCluster  # noqa: E402
 from geo.importer import import_osm  # noqa: E402
 from geo.patrol_reports import build_report  # noqa: E402
@@ -36,20 +37,6 @@ from geo.track_store import match_stored_track, store_track, walk_network  # noq
 from geo.tracks.simulate import SimParams, simulate_patrol  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm_beijing_haidian"
-
-
-def _csv(pts: pd.DataFrame) -> bytes:
-    return (
-        pd.DataFrame(
-            {
-                "lon": pts["lon"].round(7),
-                "lat": pts["lat"].round(7),
-                "time": pts["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-        )
-        .to_csv(index=False)
-        .encode()
-    )
 
 
 def main() -> None:
@@ -106,7 +93,7 @@ def main() -> None:
                 rng,
                 SimParams(length_m=length, dt_s=args.dt, noise_m=8, start=start.isoformat()),
             )
-            files.append((i + 1, _csv(pts), len(pts)))
+            files.append((i + 1, track_csv(pts), len(pts)))
         sim_s = time.perf_counter() - t
         n_points = sum(n for _, _, n in files)
         print(f"simulated {args.stewards} tracks, {n_points:,} points in {sim_s:.1f} s")

@@ -28,6 +28,21 @@ def _name(rng: np.random.Generator) -> str:
     )
 
 
+def track_csv(points: pd.DataFrame) -> bytes:
+    """A phone-style CSV upload (lon, lat, ISO time) of simulated fixes."""
+    return (
+        pd.DataFrame(
+            {
+                "lon": points["lon"].round(7),
+                "lat": points["lat"].round(7),
+                "time": points["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+        .to_csv(index=False)
+        .encode()
+    )
+
+
 def load_city(engine: Engine) -> dict[str, dict[str, int]]:
     """Import the fixtures (areas, then the OSM cut)."""
     from geo.importer import import_areas, import_osm
@@ -154,17 +169,7 @@ def make_patrols(engine: Engine, day: dt.date, seed: int = 0, share: float = 0.7
                 start=start.tz_convert("UTC").isoformat(),
             ),
         )
-        data = (
-            pd.DataFrame(
-                {
-                    "lon": pts["lon"].round(7),
-                    "lat": pts["lat"].round(7),
-                    "time": pts["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                }
-            )
-            .to_csv(index=False)
-            .encode()
-        )
+        data = track_csv(pts)
         stored = store_track(engine, data, f"patrol_{person}_{day}.csv", "wgs84", person, "demo")
         if stored.created:
             match_stored_track(engine, stored.track_id)
