@@ -36,8 +36,9 @@ class MatchParams:
     search_radius_m, k: candidate edges per fix (at most k within the radius).
     max_route_ratio, detour_slack_m, detour_slack_sigmas: a transition is refused when its route
         exceeds ratio × straight line + max(slack_m, slack_sigmas × σ).
-    off_network_sigmas: a fix farther than this many σ from every edge is better explained as
-        off-network; off_penalty: nats to leave or rejoin the network.
+    off_network_sigmas: a fix farther than this many times the measured noise (σ, or the
+        fix-to-fix jitter estimate where that is larger) from every edge is better explained
+        as off-network; off_penalty: nats to leave or rejoin the network.
     min_step_m: fixes closer than this to the previous kept fix are not separate HMM steps
         (Newson & Krumm drop fixes within 2σ; dense 1 s walking fixes add cost, not information).
         None: σ.
@@ -130,13 +131,15 @@ def match_tracks(
     for pieces in tracks:
         xys = [net.to_metric(pc["lon"].to_numpy(float), pc["lat"].to_numpy(float)) for pc in pieces]
         sigma = p.sigma_m if p.sigma_m is not None else _estimate_sigma(net, xys, p)
-        credit_sigma = max(sigma, min(_jitter_sigma(xys), p.sigma_max_m))
+        # measured noise: the jitter estimate only ever raises σ (see _jitter_sigma)
+        noise = max(sigma, min(_jitter_sigma(xys), p.sigma_max_m))
+        credit_sigma = noise
         prep = []
         for pc, xy in zip(pieces, xys, strict=True):
             if len(pc) == 0:
                 continue
             t = pc["time"].to_numpy("datetime64[ns]").astype(np.int64)
-            prep.append(_prepare_piece(net, xy, t, sigma, p))
+            prep.append(_prepare_piece(net, xy, t, sigma, p, noise))
         prepared.append((sigma, prep, credit_sigma))
     _viterbi_batch([pc for _, prep, _ in prepared for pc in prep])
     out = []
@@ -224,20 +227,30 @@ class _Piece:
 
 
 def _prepare_piece(
-    net: WalkNetwork, xy_all: np.ndarray, t_all: np.ndarray, sigma: float, p: MatchParams
+    net: WalkNetwork,
+    xy_all: np.ndarray,
+    t_all: np.ndarray,
+    sigma: float,
+    p: MatchParams,
+    noise: float | None = None,
 ) -> _Piece:
     kept = _thin(xy_all, p.min_step_m if p.min_step_m is not None else p.min_step_sigmas * sigma)
     xy, t = xy_all[kept], t_all[kept]
     n, k = len(xy), p.k
     # A candidate farther than this can never beat going off-network and back (emission gap
     # larger than two off-network penalties), so it is not worth searching for.
-    useful = sigma * np.sqrt(p.off_network_sigmas**2 + 4.0 * p.off_penalty)
+    # off-network threshold in emission-σ units: off_network_sigmas × the measured noise
+    # (the emission σ is floored at the network-based estimate, which at 20 m noise on a
+    # dense network with sidewalks comes out at 8–16 m: 3 × that declares true fixes 30–50 m
+    # off their path "off network" and loses the stretch between)
+    off_z = p.off_network_sigmas * max(noise or sigma, sigma) / sigma
+    useful = sigma * np.sqrt(off_z**2 + 4.0 * p.off_penalty)
     ce, co, cd = net.candidates(xy, min(p.search_radius_m, useful), k)
     valid = ce >= 0
     # emissions (n, k+1); last column = off network
     E = np.full((n, k + 1), -np.inf)
     E[:, :k] = np.where(valid, -0.5 * (cd / sigma) ** 2, -np.inf)
-    E[:, k] = -0.5 * p.off_network_sigmas**2
+    E[:, k] = -0.5 * off_z**2
     T = np.full((max(n - 1, 0), k + 1, k + 1), -np.inf)
     T[:, :k, k] = -p.off_penalty
     T[:, k, :k] = -p.off_penalty
