@@ -100,6 +100,19 @@ def test_simulated_truth_intervals_agree_with_covered_length(haidian):
     assert cp >= p - 0.01 and cr >= r - 0.01
 
 
+def test_noisy_walk_on_the_network_stays_on_the_network(haidian):
+    # At 20 m noise the network-based σ estimate is low (dense sidewalks); fixes 30-50 m from
+    # the walked path must still not be declared off-network: the walker never left it.
+    _, net = haidian
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        pts, _ = simulate_patrol(
+            net, rng, SimParams(noise_m=20.0, dt_s=3.0, outliers=0, length_m=1500)
+        )
+        res = match_track(net, clean_track(pts), MatchParams())
+        assert res.matched_points >= 0.95 * res.total_points
+
+
 def test_gcj02_upload_matches_the_same_edges(haidian):
     _, net = haidian
     rng = np.random.default_rng(11)
