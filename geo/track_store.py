@@ -172,8 +172,8 @@ def _iso(t: Any) -> str | None:
 # the walkable network, built once per process and rebuilt when the segments change
 # --------------------------------------------------------------------------------------------
 
+
 _net_lock = threading.Lock()
-_net_cache: dict[str, tuple[str, Any]] = {}
 
 
 def _segments_version(engine: Engine) -> str:
@@ -188,15 +188,11 @@ def _segments_version(engine: Engine) -> str:
 
 
 def walk_network(engine: Engine) -> Any:
-    """The matcher's network of every stored segment (edge_id = street_segments.id)."""
-    from geo.tracks.network import WalkNetwork
+    """The matcher's network of every stored segment (edge_id = street_segments.id), built
+    once per database and segment version (a new import makes a new network)."""
+    from geo.tracks.network import WalkNetwork, cached_network
 
-    key = str(engine.url)
-    version = _segments_version(engine)
-    with _net_lock:
-        cached = _net_cache.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+    def build() -> WalkNetwork:
         with engine.connect() as conn:
             segs = gpd.read_postgis(
                 "SELECT id AS edge_id, geom FROM street_segments ORDER BY id",
@@ -206,9 +202,10 @@ def walk_network(engine: Engine) -> Any:
             )
         if segs.empty:
             raise InputError("no street segments stored: import a street network first")
-        net = WalkNetwork.from_segments(segs, edge_id_col="edge_id")
-        _net_cache[key] = (version, net)
-        return net
+        return WalkNetwork.from_segments(segs, edge_id_col="edge_id")
+
+    with _net_lock:  # two uploads at once build it once
+        return cached_network(f"{engine.url}|{_segments_version(engine)}", build)
 
 
 def match_stored_track(engine: Engine, track_id: int, mode: str = "walk") -> dict[str, Any]:
