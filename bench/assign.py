@@ -36,6 +36,8 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from geo.assign.sections import patrol_sections as sections
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -59,26 +61,6 @@ def machine_note() -> str:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared "
         f"with other engineers (load avg {load:.1f}), Python {platform.python_version()}"
     )
-
-
-def sections(coords: np.ndarray, target_m: float = 300.0, min_m: float = 100.0) -> list[np.ndarray]:
-    """Cut a polyline (metres) at vertices into patrol sections of about ``target_m``.
-
-    Long ways are managed as several alleys (a steward walks a section daily); a remainder
-    shorter than ``min_m`` joins the section before it.
-    """
-    step = np.hypot(*np.diff(coords, axis=0).T)
-    cum = np.concatenate([[0.0], np.cumsum(step)])
-    cuts = [0]
-    for k in range(1, len(coords)):
-        if cum[k] - cum[cuts[-1]] >= target_m:
-            cuts.append(k)
-    if cuts[-1] != len(coords) - 1:
-        if cum[-1] - cum[cuts[-1]] < min_m and len(cuts) > 1:
-            cuts[-1] = len(coords) - 1
-        else:
-            cuts.append(len(coords) - 1)
-    return [coords[a : b + 1] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
 def _minor_way_paths(vert: pd.DataFrame) -> list[tuple[str, np.ndarray]]:

@@ -150,23 +150,7 @@ def alley_day_status(
 
 def steward_daily_compliance(alley_day: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
     """Per steward and day: assigned alleys, how many patrolled, compliance share."""
-    a = assignments[["alley_id", "person_id"]].drop_duplicates()
-    df = alley_day.merge(a, on="alley_id")
-    out = (
-        df.groupby(["day", "person_id"])
-        .agg(
-            alleys=("alley_id", "nunique"),
-            patrolled_alleys=("patrolled", "sum"),
-            assigned_m=("length_m", "sum"),
-            walked_m=("walked_m", "sum"),
-        )
-        .reset_index()
-    )
-    out["patrolled_alleys"] = out["patrolled_alleys"].astype(int)
-    out["compliance"] = out["patrolled_alleys"] / out["alleys"].clip(lower=1)
-    return out[
-        ["day", "person_id", "alleys", "patrolled_alleys", "compliance", "assigned_m", "walked_m"]
-    ]
+    return group_daily_compliance(alley_day, assignments, key="person_id")
 
 
 def group_daily_compliance(

@@ -16,6 +16,8 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from geo.assign.sections import patrol_sections as sections
+
 UTM = "EPSG:32650"
 OSM_REL = Path("osm_beijing_haidian") / "tsinghua_wudaokou_2017.osm"
 
@@ -26,22 +28,6 @@ def haidian_segments(shared_data: Path) -> gpd.GeoDataFrame:
     from geo.osm import read_osm
 
     return split_segments(read_osm(shared_data / OSM_REL).ways)
-
-
-def sections(coords: np.ndarray, target_m: float = 300.0, min_m: float = 100.0) -> list:
-    """Cut a metric polyline at vertices into ~target_m sections (as a district manages alleys)."""
-    step = np.hypot(*np.diff(coords, axis=0).T)
-    cum = np.concatenate([[0.0], np.cumsum(step)])
-    cuts = [0]
-    for k in range(1, len(coords)):
-        if cum[k] - cum[cuts[-1]] >= target_m:
-            cuts.append(k)
-    if cuts[-1] != len(coords) - 1:
-        if cum[-1] - cum[cuts[-1]] < min_m and len(cuts) > 1:
-            cuts[-1] = len(coords) - 1
-        else:
-            cuts.append(len(coords) - 1)
-    return [coords[a : b + 1] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
 def haidian_alleys(shared_data: Path, sectioned: bool = True) -> gpd.GeoDataFrame:
