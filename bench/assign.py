@@ -36,13 +36,12 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from geo.assign.sections import patrol_sections as sections
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from geo.assign.baselines import greedy_nearest, hungarian  # noqa: E402
 from geo.assign.reach import compute_reach  # noqa: E402
+from geo.assign.sections import patrol_sections as sections  # noqa: E402
 from geo.assign.stewards import StewardParams, assign_stewards, steward_summary  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
