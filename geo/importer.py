@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, Engine, text
 
+from geo import audit
 from geo.errors import InputError
 from geo.models import AREA_CODE_LENGTH, AREA_LEVELS
 from geo.settings import Settings, get_settings
@@ -71,13 +72,7 @@ def _record(conn: Connection, kind: str, path: Path, sha: str, counts: dict) -> 
         ),
         {"k": kind, "f": path.name, "s": sha, "c": json.dumps(counts)},
     )
-    conn.execute(
-        text(
-            "INSERT INTO audit_log (actor, action, target_type, target_id, detail) "
-            "VALUES (:a, :act, 'import', :t, CAST(:d AS jsonb))"
-        ),
-        {"a": "cli", "act": f"import {kind}", "t": path.name, "d": json.dumps(counts)},
-    )
+    audit.record(conn, "cli", f"import {kind}", "import", path.name, counts)
 
 
 # --------------------------------------------------------------------------------------------

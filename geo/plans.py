@@ -520,17 +520,3 @@ def discard_plan(engine: Engine, plan_id: int, actor: str | None = None) -> None
             text("UPDATE grid_plans SET status = 'discarded' WHERE id = :id"), {"id": plan_id}
         )
         audit.record(conn, actor, "plan.discard", "grid_plan", plan_id, {})
-
-
-def grid_history(engine: Engine, community: str) -> pd.DataFrame:
-    """Every version of the community's grids: code, version, households, retired_at."""
-    with engine.connect() as conn:
-        area = _community(conn, community)
-        return pd.read_sql(
-            text(
-                "SELECT code, version, households, building_count, created_at, retired_at "
-                "FROM grids WHERE community_id = :a ORDER BY version, code"
-            ),
-            conn,
-            params={"a": area.id},
-        )

@@ -5,8 +5,8 @@ its people and the duties in force, asks the solver for a proposal, and commits 
 dated changes: a duty that ends gets ``valid_to`` (yesterday), a new duty starts today, and a
 duty that stays is not touched. Past reports therefore keep reading the duties of their days.
 A proposal remembers a fingerprint of the duties it was made on; committing it after they
-changed is refused (ConflictError). Phone numbers are stored, never returned by these functions
-except :func:`read_people_admin`, and never logged or put in the audit log.
+changed is refused (ConflictError). Phone numbers are stored, never returned by these functions,
+never logged and never put in the audit log.
 """
 
 from __future__ import annotations
@@ -104,15 +104,6 @@ def import_people(engine: Engine, path: str | Path, actor: str | None = None) ->
         )
         audit.record(conn, actor, "people.import", "people", path.name, {"rows": len(rows)})
     return {"people_read": len(rows)}
-
-
-def read_people_admin(engine: Engine) -> pd.DataFrame:
-    """Every person with phone (for admins' exports only)."""
-    with engine.connect() as conn:
-        return pd.read_sql(
-            text("SELECT id, external_id, name, phone, roles, active FROM people ORDER BY id"),
-            conn,
-        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine, text
 
+from geo import audit
 from geo.errors import InputError, NotFoundError
 from geo.settings import Settings, get_settings
 
@@ -128,16 +129,13 @@ def store_track(
         ):
             for i, (t, a, g) in enumerate(zip(times, acc, wkb, strict=True)):
                 cp.write_row((track_id, i, t, None if np.isnan(a) else float(a), g))
-        conn.execute(
-            text(
-                "INSERT INTO audit_log (actor, action, target_type, target_id, detail) VALUES "
-                "(:a, 'track.upload', 'track', :t, CAST(:d AS jsonb))"
-            ),
-            {
-                "a": uploaded_by,
-                "t": str(track_id),
-                "d": json.dumps({"sha256": sha, "points": len(pts), "person_id": person_id}),
-            },
+        audit.record(
+            conn,
+            uploaded_by,
+            "track.upload",
+            "track",
+            track_id,
+            {"sha256": sha, "points": len(pts), "person_id": person_id},
         )
     return StoredTrack(int(track_id), sha, True, len(pts), parsed.format, _iso(t0), _iso(t1))
 
