@@ -7,18 +7,16 @@ the first time an engine is made, so every entry point (CLI, API, tests) sees th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.orm import Session, sessionmaker
 
 from geo.settings import Settings, get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 _engines: dict[str, Engine] = {}
+_DEFAULT = "<default>"  # the engine of the configured database, once resolved
 
 
 def normalize_url(url: str) -> str:
@@ -67,12 +65,18 @@ def migrate(engine: Engine) -> None:
 
 
 def get_engine(url: str | None = None, run_migrations: bool = True) -> Engine:
-    """One engine per URL per process, migrated on first use."""
-    url = normalize_url(url) if url else database_url()
-    engine = _engines.get(url)
+    """One engine per URL per process, migrated on first use.
+
+    With no URL, the configured database is resolved (and the embedded cluster started) once
+    per process; later calls reuse that engine without asking pg_ctl again.
+    """
+    if url is None and _DEFAULT in _engines:
+        return _engines[_DEFAULT]
+    key = normalize_url(url) if url else database_url()
+    engine = _engines.get(key)
     if engine is None:
         engine = create_engine(
-            url,
+            key,
             pool_pre_ping=True,
             pool_size=10,
             max_overflow=20,
@@ -80,30 +84,14 @@ def get_engine(url: str | None = None, run_migrations: bool = True) -> Engine:
         )
         if run_migrations:
             migrate(engine)
-        _engines[url] = engine
+        _engines[key] = engine
+    if url is None:
+        _engines[_DEFAULT] = engine
     return engine
 
 
 def dispose_engines() -> None:
     """Close every pooled connection (tests, shutdown)."""
-    for engine in _engines.values():
+    for engine in set(_engines.values()):
         engine.dispose()
     _engines.clear()
-
-
-def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
-
-
-@contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back on any error."""
-    session = session_factory(engine)()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
