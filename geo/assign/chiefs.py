@@ -18,7 +18,7 @@ import shapely
 
 from geo.assign.balanced import BalanceProblem, solve_balanced
 from geo.assign.inputs import check_lines, check_people
-from geo.assign.reach import compute_reach, nearest_candidates
+from geo.assign.reach import compute_reach, nearest_candidates, pair_frame
 from geo.errors import InputError
 
 
@@ -133,16 +133,7 @@ def assign_chiefs(
         expand=reach.pairs_for,
     )
     res = solve_balanced(pb)
-    pi = np.array([i for i, _ in res.pairs], dtype=np.int64)
-    pp = np.array([p for _, p in res.pairs], dtype=np.int64)
-    walk = reach.lookup(pi, pp) if len(pi) else np.zeros(0)
-    out = pd.DataFrame(
-        {
-            "street_id": [street_ids[i] for i in pi],
-            "person_id": [person_ids[p] for p in pp],
-            "walk_m": np.round(walk, 1),
-        }
-    ).sort_values(["street_id", "person_id"], kind="stable", ignore_index=True)
+    out, pi, walk = pair_frame(reach, res.pairs, street_ids, person_ids, "street_id")
     held = np.bincount(pi, minlength=n_s)
     per_chief = out.groupby("person_id").size()
     summary = {

@@ -130,3 +130,21 @@ def _rank_in_group(sorted_groups: np.ndarray) -> np.ndarray:
     starts[1:] = sorted_groups[1:] != sorted_groups[:-1]
     start_pos = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
     return np.arange(n) - start_pos
+
+
+def pair_frame(
+    reach: Reach, pairs: list[tuple[int, int]], item_ids: list, person_ids: list, id_col: str
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Solved (item index, person index) pairs as ``id_col, person_id, walk_m`` rows (sorted),
+    the item index of every pair (to count holders per item) and the unrounded walks."""
+    pi = np.array([i for i, _ in pairs], dtype=np.int64)
+    pp = np.array([p for _, p in pairs], dtype=np.int64)
+    walk = reach.lookup(pi, pp) if len(pi) else np.zeros(0)
+    out = pd.DataFrame(
+        {
+            id_col: [item_ids[i] for i in pi],
+            "person_id": [person_ids[p] for p in pp],
+            "walk_m": np.round(walk, 1),
+        }
+    ).sort_values([id_col, "person_id"], kind="stable", ignore_index=True)
+    return out, pi, walk

@@ -15,7 +15,7 @@ import pandas as pd
 
 from geo.assign.balanced import BalanceProblem, solve_balanced
 from geo.assign.inputs import check_lines, check_people
-from geo.assign.reach import compute_reach, nearest_candidates
+from geo.assign.reach import compute_reach, nearest_candidates, pair_frame
 from geo.errors import InputError
 
 
@@ -217,17 +217,7 @@ def assign_stewards(
     )
     res = solve_balanced(pb)
     tell(1.0, "done")
-    pi = np.array([i for i, _ in res.pairs], dtype=np.int64)
-    pp = np.array([p for _, p in res.pairs], dtype=np.int64)
-    walk = reach.lookup(pi, pp) if len(pi) else np.zeros(0)
-    out = pd.DataFrame(
-        {
-            "alley_id": [alley_ids[i] for i in pi],
-            "person_id": [person_ids[p] for p in pp],
-            "walk_m": np.round(walk, 1),
-        }
-    )
-    out = out.sort_values(["alley_id", "person_id"], kind="stable").reset_index(drop=True)
+    out, pi, _ = pair_frame(reach, res.pairs, alley_ids, person_ids, "alley_id")
     held = np.bincount(pi, minlength=n_a)
     uncovered = [alley_ids[i] for i in np.flatnonzero(held < k)]
     summary = steward_summary(out, length, alley_ids, n_p, k)
