@@ -29,7 +29,7 @@ def upload(
     from geo.db import get_engine
     from geo.errors import GridwardError
     from geo.settings import get_settings
-    from geo.track_store import mark_failed, match_stored_track, store_track
+    from geo.track_store import ingest_track
     from geo.tracks.parse import read_limited
 
     if mode not in ("walk", "bike"):
@@ -44,21 +44,19 @@ def upload(
                 raise InputError(f"file not found: {path}")
             with path.open("rb") as fh:
                 data = read_limited(fh, limit)
-            stored = store_track(engine, data, path.name, crs, person, "cli")
+            item = ingest_track(engine, data, path.name, crs, person, "cli", mode)
         except GridwardError as exc:
             failed += 1
             out.print(f"{path.name}: error: {exc.message}", markup=False)
             continue
-        line = f"{path.name}: track {stored.track_id}, {stored.n_points} points"
-        if not stored.created:
-            out.print(line + " (already stored)", markup=False)
-            continue
-        try:
-            m = match_stored_track(engine, stored.track_id, mode)
+        line = f"{path.name}: track {item['track_id']}, {item['n_points']} points"
+        if not item["created"]:
+            line += " (already stored)"
+        elif item["status"] == "matched":
+            m = item["match"]
             line += f", matched {m['matched_points']}, {m['segments']} segments"
-        except GridwardError as exc:
-            mark_failed(engine, stored.track_id, exc.message)
-            line += f", not matched: {exc.message}"
+        else:
+            line += f", not matched: {item['match_error']}"
         out.print(line, markup=False)
     if failed:
         raise typer.Exit(2)

@@ -135,7 +135,7 @@ def make_duties(engine: Engine, day: dt.date) -> dict[str, int]:
 
 def make_patrols(engine: Engine, day: dt.date, seed: int = 0, share: float = 0.7) -> int:
     """Simulate one morning's patrol walk for ``share`` of the stewards and upload it."""
-    from geo.track_store import match_stored_track, store_track, walk_network
+    from geo.track_store import ingest_track, walk_network
     from geo.tracks.simulate import SimParams, simulate_patrol
 
     with engine.connect() as conn:
@@ -170,10 +170,8 @@ def make_patrols(engine: Engine, day: dt.date, seed: int = 0, share: float = 0.7
             ),
         )
         data = track_csv(pts)
-        stored = store_track(engine, data, f"patrol_{person}_{day}.csv", "wgs84", person, "demo")
-        if stored.created:
-            match_stored_track(engine, stored.track_id)
-            n += 1
+        item = ingest_track(engine, data, f"patrol_{person}_{day}.csv", "wgs84", person, "demo")
+        n += int(item["created"])
     return n
 
 

@@ -59,6 +59,48 @@ def store_track(
     settings: Settings | None = None,
 ) -> StoredTrack:
     """Parse and store one uploaded file; idempotent on its bytes."""
+    return _store(engine, data, filename, crs, person_id, uploaded_by, settings)[0]
+
+
+def ingest_track(
+    engine: Engine,
+    data: bytes,
+    filename: str | None,
+    crs: str = "wgs84",
+    person_id: int | None = None,
+    uploaded_by: str | None = None,
+    mode: str = "walk",
+) -> dict[str, Any]:
+    """Store an upload and, when it is new, match it (the points parsed once serve both).
+
+    A new track that cannot be matched stays stored with the reason (``status: failed``);
+    nothing a steward sent is dropped. Bad files raise InputError as :func:`store_track` does.
+    """
+    from geo.errors import GridwardError
+
+    stored, points = _store(engine, data, filename, crs, person_id, uploaded_by)
+    item: dict[str, Any] = {"filename": filename, **stored.as_dict()}
+    if stored.created:
+        try:
+            item["match"] = match_stored_track(engine, stored.track_id, mode, points)
+            item["status"] = "matched"
+        except GridwardError as exc:
+            mark_failed(engine, stored.track_id, exc.message)
+            item["status"] = "failed"
+            item["match_error"] = exc.message
+    return item
+
+
+def _store(
+    engine: Engine,
+    data: bytes,
+    filename: str | None,
+    crs: str,
+    person_id: int | None,
+    uploaded_by: str | None,
+    settings: Settings | None = None,
+) -> tuple[StoredTrack, pd.DataFrame | None]:
+    """Store an upload; the parsed points come back for a new track (None if it existed)."""
     from geo.tracks.parse import parse_track
 
     s = settings or get_settings()
@@ -77,7 +119,7 @@ def store_track(
             existing.format,
             _iso(existing.started_at),
             _iso(existing.ended_at),
-        )
+        ), None
     if person_id is not None:
         _person_exists(engine, person_id)
     parsed = parse_track(
@@ -112,7 +154,8 @@ def store_track(
         ).scalar()
         if track_id is None:  # a concurrent upload of the same bytes won the race
             row = conn.execute(text("SELECT id FROM tracks WHERE sha256 = :s"), {"s": sha}).one()
-            return StoredTrack(row.id, sha, False, len(pts), parsed.format, _iso(t0), _iso(t1))
+            stored = StoredTrack(row.id, sha, False, len(pts), parsed.format, _iso(t0), _iso(t1))
+            return stored, None
         raw = conn.connection.driver_connection
         assert raw is not None
         acc = pts["accuracy"].to_numpy(float) if "accuracy" in pts else np.full(len(pts), np.nan)
@@ -137,7 +180,8 @@ def store_track(
             track_id,
             {"sha256": sha, "points": len(pts), "person_id": person_id},
         )
-    return StoredTrack(int(track_id), sha, True, len(pts), parsed.format, _iso(t0), _iso(t1))
+    stored = StoredTrack(int(track_id), sha, True, len(pts), parsed.format, _iso(t0), _iso(t1))
+    return stored, pts
 
 
 def _check_times(pts: pd.DataFrame, name: str, s: Settings) -> None:
@@ -206,8 +250,14 @@ def walk_network(engine: Engine) -> Any:
         return cached_network(f"{engine.url}|{_segments_version(engine)}", build)
 
 
-def match_stored_track(engine: Engine, track_id: int, mode: str = "walk") -> dict[str, Any]:
-    """Clean and match a stored track; replace its patrol visits. Returns a summary."""
+def match_stored_track(
+    engine: Engine, track_id: int, mode: str = "walk", points: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """Clean and match a stored track; replace its patrol visits. Returns a summary.
+
+    ``points`` (lon, lat, time, accuracy) are the track's stored points when the caller has
+    them already (just parsed); otherwise they are read back from track_points.
+    """
     from geo.coverage import local_day
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams, match_track
@@ -219,16 +269,19 @@ def match_stored_track(engine: Engine, track_id: int, mode: str = "walk") -> dic
         ).first()
         if track is None:
             raise NotFoundError(f"track {track_id} does not exist")
-        pts = pd.read_sql(
-            text(
-                "SELECT seq, t AS time, accuracy, ST_X(geom) AS lon, ST_Y(geom) AS lat "
-                "FROM track_points WHERE track_id = :t ORDER BY seq"
-            ),
-            conn,
-            params={"t": track_id},
-        )
-    pts["time"] = pd.to_datetime(pts["time"], utc=True)
-    pts["accuracy"] = pts["accuracy"].astype(float)
+        if points is None:
+            pts = pd.read_sql(
+                text(
+                    "SELECT seq, t AS time, accuracy, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+                    "FROM track_points WHERE track_id = :t ORDER BY seq"
+                ),
+                conn,
+                params={"t": track_id},
+            )
+            pts["time"] = pd.to_datetime(pts["time"], utc=True)
+            pts["accuracy"] = pts["accuracy"].astype(float)
+        else:
+            pts = points[["lon", "lat", "time", "accuracy"]].reset_index(drop=True)
     pieces, report = clean_with_report(pts, CleanParams(mode=mode))
     net = walk_network(engine)
     result = match_track(net, pieces, MatchParams.for_mode(mode))

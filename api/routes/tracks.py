@@ -20,7 +20,7 @@ from api.auth import Principal, allow, person_for
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads
 from geo.errors import GridwardError, NotFoundError
-from geo.track_store import mark_failed, match_stored_track, store_track
+from geo.track_store import ingest_track
 
 log = logging.getLogger("gridward.tracks")
 router = APIRouter(tags=["tracks"])
@@ -50,23 +50,12 @@ async def upload(
             results.append({"filename": filename, "error": "the uploaded file is empty"})
             continue
         try:
-            stored = await run_in_threadpool(
-                store_track, engine, data, filename, crs, person_id, user.username
+            item = await run_in_threadpool(
+                ingest_track, engine, data, filename, crs, person_id, user.username, mode
             )
         except GridwardError as exc:
             results.append({"filename": filename, "error": exc.message, "status": exc.status_code})
             continue
-        item: dict[str, Any] = {"filename": filename, **stored.as_dict()}
-        if stored.created:
-            try:
-                item["match"] = await run_in_threadpool(
-                    match_stored_track, engine, stored.track_id, mode
-                )
-                item["status"] = "matched"
-            except GridwardError as exc:  # stored but not matchable: kept, reason recorded
-                await run_in_threadpool(mark_failed, engine, stored.track_id, exc.message)
-                item["status"] = "failed"
-                item["match_error"] = exc.message
         results.append(item)
     ok = [r for r in results if "track_id" in r]
     if not ok:
