@@ -256,3 +256,17 @@ def test_future_and_out_of_order_times_refused(demo, auth_headers):
         r = _post(client, admin, [("shuffled.csv", _csv(shuffled))])
         assert r.status_code == 422 and "out of order" in r.json()["error"]
         assert fingerprint(demo) == before
+
+
+def test_cli_upload_reports_each_file_and_fails_on_a_bad_one(demo, pg_url, shared_data):
+    from tests.test_import import run_cli
+
+    good = shared_data / "gpx_samples" / "garmin_connect_beijing" / "250808726.gpx"
+    bad = (
+        shared_data / "gpx_samples" / "derived_malformed" / "250808726_truncated_at_15000_bytes.gpx"
+    )
+    res = run_cli(["tracks", "upload", str(good), str(bad)], pg_url)
+    assert res.returncode == 2
+    assert "250808726.gpx: track" in res.stdout and "truncated" in res.stdout
+    again = run_cli(["tracks", "upload", str(good)], pg_url)
+    assert again.returncode == 0 and "already stored" in again.stdout
