@@ -22,6 +22,7 @@ import pandas as pd
 
 from geo.errors import InputError
 from geo.tracks.network import RouteRows, WalkNetwork
+from geo.tracks.smooth import rts_smooth
 
 
 @dataclass
@@ -43,6 +44,10 @@ class MatchParams:
         (Newson & Krumm drop fixes within 2σ; dense 1 s walking fixes add cost, not information).
         None: σ.
     max_route_m: upper bound for a single transition's route search (sparse fixes).
+    smooth_accel_psd: when the fix-to-fix noise exceeds ``smooth_min_noise_m``, fixes are first
+        smoothed (:mod:`geo.tracks.smooth`, constant-velocity model with this acceleration
+        density, m²/s³) and the HMM runs on the smoothed points, thinned at
+        ``smooth_min_step_sigmas`` × σ. None: never smooth.
     min_credit_sigmas: a partially covered edge with less than this many σ of covered length
         is not credited: noise near a junction projects a few fixes past the corner onto the
         next edge, and a walked stretch shorter than the noise cannot be verified anyway.
@@ -64,6 +69,9 @@ class MatchParams:
     min_credit_sigmas: float = 3.0
     beta_sigmas: float = 0.0
     min_step_sigmas: float = 1.0
+    smooth_accel_psd: float | None = 0.1
+    smooth_min_noise_m: float = 8.0
+    smooth_min_step_sigmas: float = 0.5
 
     @classmethod
     def for_mode(cls, mode: str = "walk", **overrides: object) -> MatchParams:
@@ -129,17 +137,24 @@ def match_tracks(
     p = params or MatchParams()
     prepared: list[tuple[float, list[_Piece], float]] = []
     for pieces in tracks:
+        pieces = [pc for pc in pieces if len(pc)]
         xys = [net.to_metric(pc["lon"].to_numpy(float), pc["lat"].to_numpy(float)) for pc in pieces]
+        ts = [pc["time"].to_numpy("datetime64[ns]").astype(np.int64) for pc in pieces]
+        tp = p
+        jitter = _jitter_sigma(xys)
+        if p.smooth_accel_psd is not None and jitter > p.smooth_min_noise_m:
+            noise_in = min(jitter, p.sigma_max_m)
+            xys = [
+                rts_smooth(xy, t / 1e9, noise_in, p.smooth_accel_psd)
+                for xy, t in zip(xys, ts, strict=True)
+            ]
+            jitter = _jitter_sigma(xys)
+            tp = replace(p, min_step_sigmas=p.smooth_min_step_sigmas)
         sigma = p.sigma_m if p.sigma_m is not None else _estimate_sigma(net, xys, p)
         # measured noise: the jitter estimate only ever raises σ (see _jitter_sigma)
-        noise = max(sigma, min(_jitter_sigma(xys), p.sigma_max_m))
+        noise = max(sigma, min(jitter, p.sigma_max_m))
         credit_sigma = noise
-        prep = []
-        for pc, xy in zip(pieces, xys, strict=True):
-            if len(pc) == 0:
-                continue
-            t = pc["time"].to_numpy("datetime64[ns]").astype(np.int64)
-            prep.append(_prepare_piece(net, xy, t, sigma, p, noise))
+        prep = [_prepare_piece(net, xy, t, sigma, tp, noise) for xy, t in zip(xys, ts, strict=True)]
         prepared.append((sigma, prep, credit_sigma))
     _viterbi_batch([pc for _, prep, _ in prepared for pc in prep])
     out = []

@@ -1,0 +1,84 @@
+"""Kalman smoothing of a noisy track before map matching.
+
+WHY: at 10–20 m phone noise, a single fix cannot say which of two ways 5–15 m apart (a road and
+its separately mapped sidewalk or cycle track, two carriageways) the walker was on, and the HMM,
+which scores fixes one at a time, hops between them. Consecutive fixes of a walker are 1–13 m
+apart, so a short time window holds many independent looks at the same place. A
+constant-velocity Rauch–Tung–Striebel smoother averages them while following turns, and the
+matcher then sees points a few metres from the path instead of 20.
+
+Written here rather than taken from a library: filterpy/pykalman run 4×4 matrix algebra per fix
+(~50 µs); the two axes of a constant-velocity model with equal noise share one covariance, so
+the recursion below runs on a handful of Python floats per fix (~2 µs), which keeps the matcher
+above 20,000 fixes/s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rts_smooth(xy: np.ndarray, t_s: np.ndarray, noise_m: float, accel_psd: float) -> np.ndarray:
+    """Smoothed positions (n, 2) of metric fixes ``xy`` at times ``t_s`` (seconds).
+
+    noise_m: GPS noise σ per axis (the measurement noise); accel_psd: white-acceleration spectral
+    density (m²/s³) of the motion model: small values give long, straight averaging windows,
+    large ones follow every wiggle. Velocity starts unknown (σ 2 m/s).
+    """
+    n = len(xy)
+    if n < 3 or noise_m <= 0:
+        return np.array(xy, dtype=float, copy=True)
+    r = noise_m * noise_m
+    q = accel_psd
+    zx, zy = xy[:, 0].tolist(), xy[:, 1].tolist()
+    tl = np.asarray(t_s, dtype=float).tolist()
+    # forward Kalman filter; state (position, velocity) per axis, shared covariance (p00 p01 p11)
+    fx, fy, fvx, fvy = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    fp: list[tuple[float, float, float]] = [(r, 0.0, 4.0)] * n
+    pp: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * n
+    x, y, vx, vy = zx[0], zy[0], 0.0, 0.0
+    p00, p01, p11 = r, 0.0, 4.0
+    fx[0], fy[0] = x, y
+    for i in range(1, n):
+        dt = tl[i] - tl[i - 1]
+        x += vx * dt
+        y += vy * dt
+        a00 = p00 + dt * (2.0 * p01 + dt * p11) + q * dt * dt * dt / 3.0
+        a01 = p01 + dt * p11 + q * dt * dt / 2.0
+        a11 = p11 + q * dt
+        pp[i] = (a00, a01, a11)
+        s = a00 + r
+        k0, k1 = a00 / s, a01 / s
+        ix, iy = zx[i] - x, zy[i] - y
+        x += k0 * ix
+        y += k0 * iy
+        vx += k1 * ix
+        vy += k1 * iy
+        p00, p01, p11 = (1.0 - k0) * a00, (1.0 - k0) * a01, a11 - k1 * a01
+        fx[i], fy[i], fvx[i], fvy[i] = x, y, vx, vy
+        fp[i] = (p00, p01, p11)
+    # backward Rauch–Tung–Striebel pass
+    ox, oy = [0.0] * n, [0.0] * n
+    sx, sy, svx, svy = fx[-1], fy[-1], fvx[-1], fvy[-1]
+    ox[-1], oy[-1] = sx, sy
+    for i in range(n - 2, -1, -1):
+        dt = tl[i + 1] - tl[i]
+        f00, f01, f11 = fp[i]
+        a00, a01, a11 = pp[i + 1]
+        det = a00 * a11 - a01 * a01
+        if det <= 0.0:  # two fixes at the same instant: nothing to smooth across
+            sx, sy, svx, svy = fx[i], fy[i], fvx[i], fvy[i]
+            ox[i], oy[i] = sx, sy
+            continue
+        # gain C = P_f Fᵀ P_pred⁻¹ with F = [[1, dt], [0, 1]]
+        b00, b10 = f00 + dt * f01, f01 + dt * f11
+        c00 = (b00 * a11 - f01 * a01) / det
+        c01 = (f01 * a00 - b00 * a01) / det
+        c10 = (b10 * a11 - f11 * a01) / det
+        c11 = (f11 * a00 - b10 * a01) / det
+        dx, dy = sx - (fx[i] + fvx[i] * dt), sy - (fy[i] + fvy[i] * dt)
+        dvx, dvy = svx - fvx[i], svy - fvy[i]
+        sx, svx = fx[i] + c00 * dx + c01 * dvx, fvx[i] + c10 * dx + c11 * dvx
+        sy, svy = fy[i] + c00 * dy + c01 * dvy, fvy[i] + c10 * dy + c11 * dvy
+        ox[i], oy[i] = sx, sy
+    return np.column_stack([ox, oy])
