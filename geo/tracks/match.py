@@ -47,7 +47,8 @@ class MatchParams:
     smooth_accel_psd: when the fix-to-fix noise exceeds ``smooth_min_noise_m``, fixes are first
         smoothed (:mod:`geo.tracks.smooth`, constant-velocity model with this acceleration
         density, m²/s³) and the HMM runs on the smoothed points, thinned at
-        ``smooth_min_step_sigmas`` × σ. None: never smooth.
+        ``smooth_min_step_sigmas`` × σ. None: never smooth (drive: sparse fixes are not
+        worth smoothing, and a car's turns would be flattened).
     min_credit_sigmas: a partially covered edge with less than this many σ of covered length
         is not credited: noise near a junction projects a few fixes past the corner onto the
         next edge, and a walked stretch shorter than the noise cannot be verified anyway.
@@ -89,6 +90,7 @@ class MatchParams:
                 min_step_m=20.0,
                 sigma_min_m=15.0,
                 max_route_m=15_000.0,
+                smooth_accel_psd=None,
             ),
         }
         if mode not in base:
@@ -142,7 +144,7 @@ def match_tracks(
         ts = [pc["time"].to_numpy("datetime64[ns]").astype(np.int64) for pc in pieces]
         tp = p
         jitter = _jitter_sigma(xys)
-        if p.smooth_accel_psd is not None and jitter > p.smooth_min_noise_m:
+        if p.smooth_accel_psd is not None and _dense_and_noisy(xys, jitter, p.smooth_min_noise_m):
             noise_in = min(jitter, p.sigma_max_m)
             xys = [
                 rts_smooth(xy, t / 1e9, noise_in, p.smooth_accel_psd)
@@ -204,6 +206,16 @@ def _jitter_sigma(xys: list[np.ndarray]) -> float:
         return 0.0
     j = np.concatenate(d2)
     return float(np.median(j)) / (1.1774 * np.sqrt(6.0)) if len(j) >= 10 else 0.0
+
+
+def _dense_and_noisy(xys: list[np.ndarray], jitter: float, min_noise: float) -> bool:
+    """Worth smoothing: noise above ``min_noise`` and fixes closer together than a few noise
+    radii. Sparse fixes (a taxi every 60 s) make large second differences from real turns,
+    which the jitter estimate would misread as noise."""
+    if jitter <= min_noise:
+        return False
+    steps = [np.hypot(*np.diff(xy, axis=0).T) for xy in xys if len(xy) >= 2]
+    return bool(steps) and float(np.median(np.concatenate(steps))) < 4.0 * jitter
 
 
 def _thin(xy: np.ndarray, min_step: float) -> np.ndarray:
