@@ -21,6 +21,9 @@ def upload(
     crs: str = typer.Option("wgs84", "--crs", help="wgs84, gcj02 or bd09"),
     person: int = typer.Option(None, "--person", help="person id of the steward who walked"),
     mode: str = typer.Option("walk", "--mode", help="walk or bike"),
+    defer: bool = typer.Option(
+        False, "--defer", help="store only; a worker matches them (gridward tracks worker)"
+    ),
 ) -> None:
     """Store tracks (idempotent) and match them to the alleys. 上传轨迹"""
     from rich.console import Console
@@ -44,7 +47,7 @@ def upload(
                 raise InputError(f"file not found: {path}")
             with path.open("rb") as fh:
                 data = read_limited(fh, limit)
-            item = ingest_track(engine, data, path.name, crs, person, "cli", mode)
+            item = ingest_track(engine, data, path.name, crs, person, "cli", mode, defer)
         except GridwardError as exc:
             failed += 1
             out.print(f"{path.name}: error: {exc.message}", markup=False)
@@ -52,6 +55,8 @@ def upload(
         line = f"{path.name}: track {item['track_id']}, {item['n_points']} points"
         if not item["created"]:
             line += " (already stored)"
+        elif item["status"] == "queued":
+            line += ", queued for matching"
         elif item["status"] == "matched":
             m = item["match"]
             line += f", matched {m['matched_points']}, {m['segments']} segments"
@@ -60,6 +65,47 @@ def upload(
         out.print(line, markup=False)
     if failed:
         raise typer.Exit(2)
+
+
+@tracks_app.command("worker")
+def worker(
+    batch: int = typer.Option(200, "--batch", min=1, max=5000, help="tracks matched together"),
+    watch: float = typer.Option(
+        0.0, "--watch", min=0.0, help="keep polling every N seconds (0: drain and exit)"
+    ),
+) -> None:
+    """Match queued tracks (deferred uploads) until the queue is empty. 匹配排队轨迹
+
+    Several workers may run at once (on one or many machines): each claims its own tracks."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from geo.db import get_engine
+    from geo.match_queue import drain_queue
+
+    engine = get_engine()
+    out = Console()
+    while True:
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("matching 匹配", total=None)
+
+            def step(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            rep = drain_queue(engine, batch=batch, progress=step)
+        if rep.matched or rep.failed or not watch:
+            out.print(
+                f"matched {rep.matched} tracks ({rep.points} points, {rep.visits} segment "
+                f"visits), failed {rep.failed}",
+                markup=False,
+            )
+        for tid, reason in rep.errors.items():
+            out.print(f"track {tid}: error: {reason}", markup=False)
+        if not watch:
+            return
+        time.sleep(watch)
 
 
 def _report(kind: str, day: str, area: str | None, out: Path | None, share: float | None) -> None:

@@ -295,7 +295,11 @@ class Track(Base):
     __tablename__ = "tracks"
     __table_args__ = (
         CheckConstraint("length(sha256) = 64", name="ck_tracks_sha256"),
-        CheckConstraint("status IN ('stored', 'matched', 'failed')", name="ck_tracks_status"),
+        CheckConstraint(
+            "status IN ('stored', 'queued', 'matched', 'failed')", name="ck_tracks_status"
+        ),
+        CheckConstraint("mode IN ('walk', 'bike')", name="ck_tracks_mode"),
+        Index("ix_tracks_queued", "id", postgresql_where=text("status = 'queued'")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -312,6 +316,7 @@ class Track(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     n_points: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="stored")
+    mode: Mapped[str] = mapped_column(String(8), nullable=False, server_default=text("'walk'"))
     error: Mapped[str | None] = mapped_column(Text)
     uploaded_by: Mapped[str | None] = mapped_column(Text)
     uploaded_at: Mapped[dt.datetime] = _now()

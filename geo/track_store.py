@@ -57,9 +57,13 @@ def store_track(
     person_id: int | None = None,
     uploaded_by: str | None = None,
     settings: Settings | None = None,
+    mode: str = "walk",
+    queue: bool = False,
 ) -> StoredTrack:
-    """Parse and store one uploaded file; idempotent on its bytes."""
-    return _store(engine, data, filename, crs, person_id, uploaded_by, settings)[0]
+    """Parse and store one uploaded file; idempotent on its bytes.
+
+    ``queue``: leave it in the match queue (status ``queued``) for :mod:`geo.match_queue`."""
+    return _store(engine, data, filename, crs, person_id, uploaded_by, settings, mode, queue)[0]
 
 
 def ingest_track(
@@ -70,17 +74,23 @@ def ingest_track(
     person_id: int | None = None,
     uploaded_by: str | None = None,
     mode: str = "walk",
+    queue: bool = False,
 ) -> dict[str, Any]:
     """Store an upload and, when it is new, match it (the points parsed once serve both).
 
     A new track that cannot be matched stays stored with the reason (``status: failed``);
     nothing a steward sent is dropped. Bad files raise InputError as :func:`store_track` does.
+    ``queue``: store only; the track waits in the match queue (:mod:`geo.match_queue`).
     """
     from geo.errors import GridwardError
 
-    stored, points = _store(engine, data, filename, crs, person_id, uploaded_by)
+    stored, points = _store(
+        engine, data, filename, crs, person_id, uploaded_by, mode=mode, queue=queue
+    )
     item: dict[str, Any] = {"filename": filename, **stored.as_dict()}
-    if stored.created:
+    if stored.created and queue:
+        item["status"] = "queued"
+    elif stored.created:
         try:
             item["match"] = match_stored_track(engine, stored.track_id, mode, points)
             item["status"] = "matched"
@@ -99,10 +109,14 @@ def _store(
     person_id: int | None,
     uploaded_by: str | None,
     settings: Settings | None = None,
+    mode: str = "walk",
+    queue: bool = False,
 ) -> tuple[StoredTrack, pd.DataFrame | None]:
     """Store an upload; the parsed points come back for a new track (None if it existed)."""
     from geo.tracks.parse import parse_track
 
+    if mode not in ("walk", "bike"):
+        raise InputError(f"unknown mode '{mode[:20]}': use walk or bike")
     s = settings or get_settings()
     sha = hashlib.sha256(data).hexdigest()
     with engine.connect() as conn:
@@ -134,8 +148,8 @@ def _store(
         track_id = conn.execute(
             text(
                 "INSERT INTO tracks (sha256, raw, filename, format, crs, size_bytes, person_id, "
-                "started_at, ended_at, n_points, status, uploaded_by) VALUES (:sha, :raw, :fn, "
-                ":fmt, :crs, :size, :person, :t0, :t1, :n, 'stored', :by) "
+                "started_at, ended_at, n_points, status, mode, uploaded_by) VALUES (:sha, :raw, "
+                ":fn, :fmt, :crs, :size, :person, :t0, :t1, :n, :status, :mode, :by) "
                 "ON CONFLICT (sha256) DO NOTHING RETURNING id"
             ),
             {
@@ -149,6 +163,8 @@ def _store(
                 "t0": t0.to_pydatetime(),
                 "t1": t1.to_pydatetime(),
                 "n": len(pts),
+                "status": "queued" if queue else "stored",
+                "mode": mode,
                 "by": uploaded_by,
             },
         ).scalar()
@@ -251,24 +267,24 @@ def walk_network(engine: Engine) -> Any:
 
 
 def match_stored_track(
-    engine: Engine, track_id: int, mode: str = "walk", points: pd.DataFrame | None = None
+    engine: Engine, track_id: int, mode: str | None = None, points: pd.DataFrame | None = None
 ) -> dict[str, Any]:
     """Clean and match a stored track; replace its patrol visits. Returns a summary.
 
     ``points`` (lon, lat, time, accuracy) are the track's stored points when the caller has
     them already (just parsed); otherwise they are read back from track_points.
     """
-    from geo.coverage import local_day
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams, match_track
 
     s = get_settings()
     with engine.connect() as conn:
         track = conn.execute(
-            text("SELECT id, person_id FROM tracks WHERE id = :t"), {"t": track_id}
+            text("SELECT id, person_id, mode FROM tracks WHERE id = :t"), {"t": track_id}
         ).first()
         if track is None:
             raise NotFoundError(f"track {track_id} does not exist")
+        mode = mode or track.mode
         if points is None:
             pts = pd.read_sql(
                 text(
@@ -283,49 +299,10 @@ def match_stored_track(
         else:
             pts = points[["lon", "lat", "time", "accuracy"]].reset_index(drop=True)
     pieces, report = clean_with_report(pts, CleanParams(mode=mode))
-    net = walk_network(engine)
-    result = match_track(net, pieces, MatchParams.for_mode(mode))
-    edges = result.edges
-    intervals = result.intervals if result.intervals is not None else pd.DataFrame()
-    rows = []
-    if len(edges):
-        days = local_day(edges["first_time"], s.timezone)
-        by_edge: dict[int, list[list[float]]] = {}
-        for r in intervals.itertuples(index=False):
-            by_edge.setdefault(int(r.edge_id), []).append(
-                [round(float(r.start_fraction), 6), round(float(r.end_fraction), 6)]
-            )
-        for e, day in zip(edges.itertuples(index=False), days, strict=True):
-            rows.append(
-                {
-                    "t": track_id,
-                    "seg": int(e.edge_id),
-                    "p": track.person_id,
-                    "day": day,
-                    "f": float(min(max(e.covered_fraction, 0.0), 1.0)),
-                    "t0": pd.Timestamp(e.first_time).to_pydatetime(),
-                    "t1": pd.Timestamp(e.last_time).to_pydatetime(),
-                    "iv": json.dumps(sorted(by_edge.get(int(e.edge_id), []))),
-                }
-            )
+    result = match_track(walk_network(engine), pieces, MatchParams.for_mode(mode))
+    rows = visit_rows(track_id, track.person_id, result, s.timezone)
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM patrol_visits WHERE track_id = :t"), {"t": track_id})
-        if rows:
-            conn.execute(
-                text(
-                    "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
-                    "covered_fraction, first_time, last_time, intervals) VALUES (:t, :seg, :p, "
-                    ":day, :f, :t0, :t1, CAST(:iv AS jsonb)) ON CONFLICT (track_id, segment_id, "
-                    "day) DO UPDATE SET covered_fraction = greatest(patrol_visits.covered_fraction,"
-                    " EXCLUDED.covered_fraction), intervals = patrol_visits.intervals || "
-                    "EXCLUDED.intervals"
-                ),
-                rows,
-            )
-        conn.execute(
-            text("UPDATE tracks SET status = 'matched', error = NULL WHERE id = :t"),
-            {"t": track_id},
-        )
+        write_visits(conn, [track_id], rows)
     return {
         "track_id": track_id,
         "points": result.total_points,
@@ -334,6 +311,59 @@ def match_stored_track(
         "segments": len(rows),
         "cleaning": report.as_dict(),
     }
+
+
+def visit_rows(
+    track_id: int, person_id: int | None, result: Any, timezone: str
+) -> list[dict[str, Any]]:
+    """patrol_visits rows (one per matched segment) of a :class:`MatchResult`."""
+    from geo.coverage import local_day
+
+    edges = result.edges
+    if not len(edges):
+        return []
+    intervals = result.intervals if result.intervals is not None else pd.DataFrame()
+    days = local_day(edges["first_time"], timezone)
+    by_edge: dict[int, list[list[float]]] = {}
+    for r in intervals.itertuples(index=False):
+        by_edge.setdefault(int(r.edge_id), []).append(
+            [round(float(r.start_fraction), 6), round(float(r.end_fraction), 6)]
+        )
+    return [
+        {
+            "t": track_id,
+            "seg": int(e.edge_id),
+            "p": person_id,
+            "day": day,
+            "f": float(min(max(e.covered_fraction, 0.0), 1.0)),
+            "t0": pd.Timestamp(e.first_time).to_pydatetime(),
+            "t1": pd.Timestamp(e.last_time).to_pydatetime(),
+            "iv": json.dumps(sorted(by_edge.get(int(e.edge_id), []))),
+        }
+        for e, day in zip(edges.itertuples(index=False), days, strict=True)
+    ]
+
+
+def write_visits(conn: Any, track_ids: list[int], rows: list[dict[str, Any]]) -> None:
+    """Replace the patrol visits of ``track_ids`` with ``rows`` and mark them matched (in the
+    caller's transaction: a crash leaves the old visits and status, never half of the new)."""
+    conn.execute(text("DELETE FROM patrol_visits WHERE track_id = ANY(:t)"), {"t": list(track_ids)})
+    if rows:
+        conn.execute(
+            text(
+                "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                "covered_fraction, first_time, last_time, intervals) VALUES (:t, :seg, :p, "
+                ":day, :f, :t0, :t1, CAST(:iv AS jsonb)) ON CONFLICT (track_id, segment_id, "
+                "day) DO UPDATE SET covered_fraction = greatest(patrol_visits.covered_fraction,"
+                " EXCLUDED.covered_fraction), intervals = patrol_visits.intervals || "
+                "EXCLUDED.intervals"
+            ),
+            rows,
+        )
+    conn.execute(
+        text("UPDATE tracks SET status = 'matched', error = NULL WHERE id = ANY(:t)"),
+        {"t": list(track_ids)},
+    )
 
 
 def mark_failed(engine: Engine, track_id: int, reason: str) -> None:

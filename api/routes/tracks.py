@@ -2,6 +2,8 @@
 
 POST /tracks takes ``multipart/form-data`` with one or more ``file`` fields (or one raw GPX /
 GeoJSON / CSV body) plus ``crs`` (wgs84 | gcj02 | bd09), ``person_id`` and ``mode`` (walk | bike).
+With ``defer=true`` the tracks are stored and queued (202 with a ``job_id``): a background job, or
+``gridward tracks worker`` on any machine, matches them in batches (geo.match_queue).
 The size limit holds while the body streams in (413). Each file is stored on its own: a bad file
 gets its own error and does not stop the others; when every file is bad the answer is 422.
 The same bytes uploaded again return the same track (200, ``created: false``).
@@ -44,6 +46,7 @@ async def upload(
     if mode not in ("walk", "bike"):
         raise HTTPException(422, f"mode must be walk or bike, not {mode[:20]!r}")
     person_id = person_for(user, fields.get("person_id"))
+    defer = _flag(fields.get("defer", "false"))
     results: list[dict[str, Any]] = []
     for filename, data in files:
         if not data:
@@ -51,7 +54,7 @@ async def upload(
             continue
         try:
             item = await run_in_threadpool(
-                ingest_track, engine, data, filename, crs, person_id, user.username, mode
+                ingest_track, engine, data, filename, crs, person_id, user.username, mode, defer
             )
         except GridwardError as exc:
             results.append({"filename": filename, "error": exc.message, "status": exc.status_code})
@@ -66,7 +69,41 @@ async def upload(
             {"error": message, "status": status, "files": results}, status_code=status
         )
     code = 201 if any(r.get("created") for r in ok) else 200
-    return JSONResponse({"files": results}, status_code=code)
+    body: dict[str, Any] = {"files": results}
+    if any(r.get("status") == "queued" for r in ok):
+        body["job_id"] = _start_drain(engine, user.username)
+        body["job_url"] = f"/jobs/{body['job_id']}"
+        code = 202
+    return JSONResponse(body, status_code=code)
+
+
+def _flag(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes"):
+        return True
+    if v in ("0", "false", "no", ""):
+        return False
+    raise HTTPException(422, f"defer must be true or false, not {value[:20]!r}")
+
+
+def _start_drain(engine: Engine, username: str) -> str:
+    """A background job that drains the match queue (this upload's tracks and any others
+    waiting); ``GET /jobs/{id}`` shows its progress and result."""
+    from api.background import run_job
+    from geo.jobs import create_job
+    from geo.match_queue import drain_queue
+
+    with engine.begin() as conn:
+        job_id = create_job(conn, "match_queue", {}, created_by=username)
+
+    def work(progress: Any) -> dict[str, Any]:
+        def step(done: int, total: int) -> None:
+            progress(done / max(total, 1), f"{done} of {total} tracks matched")
+
+        return drain_queue(engine, progress=step).as_dict()
+
+    run_job(engine, job_id, work)
+    return job_id
 
 
 @router.get("/tracks/{track_id}", summary="A stored track and its matched segments 轨迹")

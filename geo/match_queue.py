@@ -1,0 +1,146 @@
+"""The match queue: deferred uploads wait as ``tracks.status = 'queued'`` rows; workers drain them.
+
+WHY PostgreSQL is the queue: a worker claims a batch with ``SELECT … FOR UPDATE SKIP LOCKED``
+inside the transaction that writes the batch's patrol visits. Two workers never take the same
+track, a worker that dies releases its claim with its connection (the tracks are still queued,
+nothing half-written), and a deployment runs no broker beside the database it already has.
+Batches are matched together (:func:`geo.tracks.match.match_tracks`: lockstep Viterbi), which
+is what makes a city-day of thousands of patrols cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from geo.errors import GridwardError
+from geo.settings import get_settings
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class DrainReport:
+    """What one drain did: tracks matched and failed, points, visits written."""
+
+    matched: int = 0
+    failed: int = 0
+    points: int = 0
+    visits: int = 0
+    errors: dict[int, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "matched": self.matched,
+            "failed": self.failed,
+            "points": self.points,
+            "visits": self.visits,
+            "errors": {str(k): v for k, v in self.errors.items()},
+        }
+
+
+def queued_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        q = text("SELECT count(*) FROM tracks WHERE status = 'queued'")
+        return int(conn.execute(q).one()[0])
+
+
+def drain_queue(
+    engine: Engine,
+    batch: int = 200,
+    max_tracks: int | None = None,
+    progress: Progress | None = None,
+) -> DrainReport:
+    """Match queued tracks, ``batch`` at a time, until the queue is empty (or ``max_tracks``).
+
+    Each batch is one transaction: claim (skip rows other workers hold), read points, clean,
+    match together, write visits, mark matched. A track whose match fails is marked failed with
+    the reason and the rest of its batch still lands.
+    """
+    rep = DrainReport()
+    total = queued_count(engine)
+    while max_tracks is None or rep.matched + rep.failed < max_tracks:
+        size = batch if max_tracks is None else min(batch, max_tracks - rep.matched - rep.failed)
+        done = _drain_batch(engine, size, rep)
+        if done == 0:
+            break
+        if progress is not None:
+            progress(rep.matched + rep.failed, max(total, rep.matched + rep.failed))
+    return rep
+
+
+def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
+    from geo.track_store import visit_rows, walk_network, write_visits
+    from geo.tracks.clean import CleanParams, clean_track
+    from geo.tracks.match import MatchParams, match_tracks
+
+    tz = get_settings().timezone
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            text(
+                "SELECT id, person_id, mode FROM tracks WHERE status = 'queued' ORDER BY id "
+                "LIMIT :n FOR UPDATE SKIP LOCKED"
+            ),
+            {"n": size},
+        ).all()
+        if not claimed:
+            return 0
+        ids = [r.id for r in claimed]
+        pts = pd.read_sql(
+            text(
+                "SELECT track_id, t AS time, accuracy, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+                "FROM track_points WHERE track_id = ANY(:ids) ORDER BY track_id, seq"
+            ),
+            conn,
+            params={"ids": ids},
+        )
+        pts["time"] = pd.to_datetime(pts["time"], utc=True)
+        pts["accuracy"] = pts["accuracy"].astype(float)
+        by_track = dict(tuple(pts.groupby("track_id", sort=False)))
+        net = walk_network(engine)
+        rows: list[dict[str, Any]] = []
+        ok: list[int] = []
+        for mode in sorted({r.mode for r in claimed}):
+            group = [r for r in claimed if r.mode == mode]
+            cleaned = []
+            for r in group:
+                p = by_track.get(r.id)
+                cleaned.append([] if p is None else clean_track(p, CleanParams(mode=mode)))
+            try:
+                results = match_tracks(net, cleaned, MatchParams.for_mode(mode))
+            except GridwardError:
+                # one bad track must not sink its batch: fall back to one by one
+                results = [
+                    _match_one(net, c, mode, r.id, rep) for c, r in zip(cleaned, group, strict=True)
+                ]
+            for r, res in zip(group, results, strict=True):
+                if res is None:
+                    continue
+                rows.extend(visit_rows(r.id, r.person_id, res, tz))
+                ok.append(r.id)
+                rep.points += res.total_points
+        write_visits(conn, ok, rows)
+        for tid, reason in rep.errors.items():
+            if tid in ids:
+                conn.execute(
+                    text("UPDATE tracks SET status = 'failed', error = :e WHERE id = :t"),
+                    {"t": tid, "e": reason[:500]},
+                )
+        rep.matched += len(ok)
+        rep.failed += len(ids) - len(ok)
+        rep.visits += len(rows)
+    return len(ids)
+
+
+def _match_one(net: Any, cleaned: list, mode: str, track_id: int, rep: DrainReport) -> Any:
+    from geo.tracks.match import MatchParams, match_track
+
+    try:
+        return match_track(net, cleaned, MatchParams.for_mode(mode))
+    except GridwardError as exc:
+        rep.errors[track_id] = exc.message
+        return None
