@@ -106,8 +106,7 @@ class MatchResult:
     ``covered_fraction`` (0–1, share of the edge's length traversed), ``covered_m``,
     ``first_time``, ``last_time`` (UTC). ``intervals``: the covered stretches (``edge_id``,
     ``start_fraction``, ``end_fraction``) so coverage over several tracks is an exact union.
-    ``runs`` counts on-network stretches (HMM breaks and
-    off-network stretches split a piece into runs).
+    ``runs`` counts on-network stretches (off-network stretches split a piece into runs).
     """
 
     edges: pd.DataFrame
@@ -170,14 +169,7 @@ def match_tracks(
             matched += int(on_raw.sum())
             runs += r
             states.append(on_raw)
-        edges, blocks = _coverage(net, intervals)
-        tiny = (edges["covered_m"] < p.min_credit_sigmas * credit_sigma) & (
-            edges["covered_fraction"] < 0.999
-        )
-        if tiny.any():
-            edges = edges[~tiny].reset_index(drop=True)
-            edges["seq"] = np.arange(len(edges), dtype=np.int64)
-        blocks = blocks[blocks["edge_id"].isin(edges["edge_id"])].reset_index(drop=True)
+        edges, blocks = _coverage(net, intervals, p.min_credit_sigmas * credit_sigma)
         total = int(sum(len(pc) for pc in pieces))
         out.append(
             MatchResult(edges, matched, total, len(pieces), runs, float(sigma), states, blocks)
@@ -250,7 +242,6 @@ class _Piece:
     combo: np.ndarray
     rows: dict[int, RouteRows]
     path: np.ndarray | None = None
-    breaks: list[int] = field(default_factory=list)
 
 
 def _prepare_piece(
@@ -303,8 +294,6 @@ def _finish_piece(
     on_raw = on[owner]
     # runs: maximal stretches of on-network steps joined by transitions
     starts = on & ~np.concatenate([[False], on[:-1]])
-    if pc.breaks:
-        starts[pc.breaks] |= on[pc.breaks]
     return iv, on_raw, int(starts.sum())
 
 
@@ -379,7 +368,7 @@ def _transitions(
 
 
 def _viterbi_batch(pieces: list[_Piece], max_cells: int = 60_000) -> None:
-    """Viterbi (log space) for many pieces in lockstep; sets ``path`` and ``breaks``.
+    """Viterbi (log space) for many pieces in lockstep; sets each piece's ``path``.
 
     Pieces are sorted by length and batched (≤ max_cells steps per batch, bounding memory);
     shorter pieces are padded with steps whose transition keeps every state as it is.
@@ -411,35 +400,23 @@ def _viterbi_lockstep(batch: list[_Piece]) -> None:
             M[j, : n - 1] = pc.T + pc.E[1:, None, :]
     back = np.zeros((B, L, m), dtype=np.int64)
     score = E[:, 0].copy()
-    saved: dict[tuple[int, int], np.ndarray] = {}
-    breaks: list[list[int]] = [[] for _ in range(B)]
-    neg_inf = -np.inf
+    # No step can leave every state at -inf: the off-network state has a finite emission at
+    # every fix and is reachable from every state, so the recursion needs no per-step
+    # "HMM break" check (which cost half of the per-step numpy calls).
     for i in range(1, L):
         cand = score[:, :, None] + M[:, i - 1]
         b = cand.argmax(axis=1)
-        s = cand.max(axis=1)
-        dead = s.max(axis=1) == neg_inf
-        if dead.any():
-            for j in np.flatnonzero(dead):
-                breaks[j].append(i)
-                saved[(int(j), i)] = score[j].copy()
-                b[j] = -1
-                s[j] = E[j, i]
         back[:, i] = b
-        score = s
+        score = cand.max(axis=1)
+    if not np.isfinite(score.max(axis=1)).all():
+        raise InputError("map matching found no path (a fix has no finite state)")
     path = np.empty((B, L), dtype=np.int64)
     path[:, -1] = score.argmax(axis=1)
     rows = np.arange(B)
     for i in range(L - 1, 0, -1):
-        prev = back[rows, i, path[:, i]]
-        bad = prev < 0
-        if bad.any():
-            for j in np.flatnonzero(bad):
-                prev[j] = int(np.argmax(saved[(int(j), i)]))
-        path[:, i - 1] = prev
+        path[:, i - 1] = back[rows, i, path[:, i]]
     for j, pc in enumerate(batch):
         pc.path = path[j, : len(pc.E)].copy()
-        pc.breaks = breaks[j]
 
 
 def _intervals(
@@ -525,9 +502,13 @@ def _intervals(
 
 
 def _coverage(
-    net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]]
+    net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]], min_credit_m: float = 0.0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Union of covered intervals per edge → covered length, fraction, times, traversal order."""
+    """Union of covered intervals per edge → covered length, fraction, times, traversal order.
+
+    A partly covered edge with less than ``min_credit_m`` covered is dropped (see
+    ``MatchParams.min_credit_sigmas``). Built with numpy and one DataFrame per output: pandas
+    filtering and sorting cost more than the matching of a short track."""
     if not intervals or sum(len(iv[0]) for iv in intervals) == 0:
         empty_blocks = pd.DataFrame(
             {
@@ -560,13 +541,8 @@ def _coverage(
     b_len = np.maximum.reduceat(ghi, starts) - glo[starts]
     b_edge = e_s[starts]
     b_len_e = net.length[b_edge]
-    blocks = pd.DataFrame(
-        {
-            "edge_id": net.edge_ids[b_edge],
-            "start_fraction": np.clip((glo[starts] - b_edge * big) / b_len_e, 0, 1),
-            "end_fraction": np.clip((glo[starts] + b_len - b_edge * big) / b_len_e, 0, 1),
-        }
-    )
+    b_lo = np.clip((glo[starts] - b_edge * big) / b_len_e, 0, 1)
+    b_hi = np.clip((glo[starts] + b_len - b_edge * big) / b_len_e, 0, 1)
     uniq, inv = np.unique(b_edge, return_inverse=True)
     covered = np.bincount(inv, weights=b_len, minlength=len(uniq))
     # traversal order: time, then step within the piece
@@ -581,16 +557,28 @@ def _coverage(
     last_t = np.maximum.reduceat(t1[oe], st)
     first_rank = np.minimum.reduceat(rank[oe], st)
     length = net.length[uniq]
+    covered_m = np.minimum(covered, length)
+    fraction = np.clip(covered / np.maximum(length, 1e-9), 0.0, 1.0)
+    keep = ~((covered_m < min_credit_m) & (fraction < 0.999))
+    o = np.flatnonzero(keep)
+    o = o[np.argsort(first_rank[o], kind="stable")]
+    ids = net.edge_ids[uniq[o]]
     out = pd.DataFrame(
         {
-            "edge_id": net.edge_ids[uniq],
-            "covered_fraction": np.clip(covered / np.maximum(length, 1e-9), 0.0, 1.0),
-            "covered_m": np.minimum(covered, length),
-            "first_time": pd.to_datetime(first_t, utc=True),
-            "last_time": pd.to_datetime(last_t, utc=True),
-            "_rank": first_rank,
+            "edge_id": ids,
+            "seq": np.arange(len(o), dtype=np.int64),
+            "covered_fraction": fraction[o],
+            "covered_m": covered_m[o],
+            "first_time": pd.DatetimeIndex(first_t[o].view("datetime64[ns]"), tz="UTC"),
+            "last_time": pd.DatetimeIndex(last_t[o].view("datetime64[ns]"), tz="UTC"),
         }
     )
-    out = out.sort_values("_rank", kind="stable").reset_index(drop=True)
-    out.insert(1, "seq", np.arange(len(out), dtype=np.int64))
-    return out.drop(columns="_rank"), blocks
+    kept_blocks = np.isin(b_edge, uniq[keep])
+    blocks = pd.DataFrame(
+        {
+            "edge_id": net.edge_ids[b_edge[kept_blocks]],
+            "start_fraction": b_lo[kept_blocks],
+            "end_fraction": b_hi[kept_blocks],
+        }
+    )
+    return out, blocks
