@@ -35,6 +35,12 @@ def to_utm(g):
 
 
 # --------------------------------------------------------------------------- checker
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """The areal parts of a repaired geometry (make_valid can add collapsed zero-area lines)."""
+    parts = shapely.get_parts(geom)
+    return shapely.union_all(parts[np.isin(shapely.get_type_id(parts), [3, 6])])
+
+
 def check_partition(
     area: shapely.Geometry,
     buildings: gpd.GeoDataFrame,
@@ -50,7 +56,7 @@ def check_partition(
     # Reprojection may turn a point-touching ring into a 1e-9 m crossing: repair our copy.
     g = to_utm(wgs)
     bad = ~shapely.is_valid(g)
-    g[bad] = shapely.make_valid(g[bad])
+    g[bad] = [_polygonal(x) for x in shapely.make_valid(g[bad])]
     a = to_utm(area)
     n = len(g)
     assert n >= 1
