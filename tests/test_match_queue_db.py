@@ -14,7 +14,10 @@ from api.app import create_app
 from geo.match_queue import drain_queue, queued_count
 from geo.track_store import ingest_track, store_track, walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
-from tests.test_tracks_db import _csv, _post, _visits, demo  # noqa: F401  (fixture)
+from tests import test_tracks_db
+from tests.test_tracks_db import _csv, _post, _visits
+
+demo = test_tracks_db.demo  # the same fixture: demo communities, OSM streets, one steward
 
 
 def _walks(db, n: int, seed: int = 11) -> list[bytes]:
