@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import Engine, text
 
 from geo.errors import GridwardError
@@ -74,7 +73,13 @@ def drain_queue(
 
 
 def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
-    from geo.track_store import visit_rows, walk_network, write_visits
+    from geo.track_store import (
+        read_track_points,
+        set_failed,
+        visit_rows,
+        walk_network,
+        write_visits,
+    )
     from geo.tracks.clean import CleanParams, clean_track
     from geo.tracks.match import MatchParams, match_tracks
 
@@ -89,33 +94,26 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
         ).all()
         if not claimed:
             return 0
-        ids = [r.id for r in claimed]
-        pts = pd.read_sql(
-            text(
-                "SELECT track_id, t AS time, accuracy, ST_X(geom) AS lon, ST_Y(geom) AS lat "
-                "FROM track_points WHERE track_id = ANY(:ids) ORDER BY track_id, seq"
-            ),
-            conn,
-            params={"ids": ids},
-        )
-        pts["time"] = pd.to_datetime(pts["time"], utc=True)
-        pts["accuracy"] = pts["accuracy"].astype(float)
+        pts = read_track_points(conn, [r.id for r in claimed])
         by_track = dict(tuple(pts.groupby("track_id", sort=False)))
         net = walk_network(engine)
         rows: list[dict[str, Any]] = []
         ok: list[int] = []
+        failed: dict[int, str] = {}
         for mode in sorted({r.mode for r in claimed}):
             group = [r for r in claimed if r.mode == mode]
-            cleaned = []
-            for r in group:
-                p = by_track.get(r.id)
-                cleaned.append([] if p is None else clean_track(p, CleanParams(mode=mode)))
+            params = MatchParams.for_mode(mode)
+            cleaned = [
+                clean_track(by_track[r.id], CleanParams(mode=mode)) if r.id in by_track else []
+                for r in group
+            ]
             try:
-                results = match_tracks(net, cleaned, MatchParams.for_mode(mode))
+                results = match_tracks(net, cleaned, params)
             except GridwardError:
-                # one bad track must not sink its batch: fall back to one by one
+                # one bad track must not sink its batch: match one by one, recording failures
                 results = [
-                    _match_one(net, c, mode, r.id, rep) for c, r in zip(cleaned, group, strict=True)
+                    _match_one(net, c, params, r.id, failed)
+                    for c, r in zip(cleaned, group, strict=True)
                 ]
             for r, res in zip(group, results, strict=True):
                 if res is None:
@@ -124,23 +122,20 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
                 ok.append(r.id)
                 rep.points += res.total_points
         write_visits(conn, ok, rows)
-        for tid, reason in rep.errors.items():
-            if tid in ids:
-                conn.execute(
-                    text("UPDATE tracks SET status = 'failed', error = :e WHERE id = :t"),
-                    {"t": tid, "e": reason[:500]},
-                )
+        for tid, reason in failed.items():
+            set_failed(conn, tid, reason)
+        rep.errors.update(failed)
         rep.matched += len(ok)
-        rep.failed += len(ids) - len(ok)
+        rep.failed += len(failed)
         rep.visits += len(rows)
-    return len(ids)
+    return len(claimed)
 
 
-def _match_one(net: Any, cleaned: list, mode: str, track_id: int, rep: DrainReport) -> Any:
-    from geo.tracks.match import MatchParams, match_track
+def _match_one(net: Any, cleaned: list, params: Any, track_id: int, failed: dict) -> Any:
+    from geo.tracks.match import match_track
 
     try:
-        return match_track(net, cleaned, MatchParams.for_mode(mode))
+        return match_track(net, cleaned, params)
     except GridwardError as exc:
-        rep.errors[track_id] = exc.message
+        failed[track_id] = exc.message
         return None

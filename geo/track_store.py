@@ -286,16 +286,7 @@ def match_stored_track(
             raise NotFoundError(f"track {track_id} does not exist")
         mode = mode or track.mode
         if points is None:
-            pts = pd.read_sql(
-                text(
-                    "SELECT seq, t AS time, accuracy, ST_X(geom) AS lon, ST_Y(geom) AS lat "
-                    "FROM track_points WHERE track_id = :t ORDER BY seq"
-                ),
-                conn,
-                params={"t": track_id},
-            )
-            pts["time"] = pd.to_datetime(pts["time"], utc=True)
-            pts["accuracy"] = pts["accuracy"].astype(float)
+            pts = read_track_points(conn, [track_id]).drop(columns="track_id")
         else:
             pts = points[["lon", "lat", "time", "accuracy"]].reset_index(drop=True)
     pieces, report = clean_with_report(pts, CleanParams(mode=mode))
@@ -366,10 +357,30 @@ def write_visits(conn: Any, track_ids: list[int], rows: list[dict[str, Any]]) ->
     )
 
 
+def read_track_points(conn: Any, track_ids: list[int]) -> pd.DataFrame:
+    """Stored fixes of ``track_ids`` (track_id, time UTC, accuracy, lon, lat) in upload order."""
+    pts = pd.read_sql(
+        text(
+            "SELECT track_id, t AS time, accuracy, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+            "FROM track_points WHERE track_id = ANY(:ids) ORDER BY track_id, seq"
+        ),
+        conn,
+        params={"ids": list(track_ids)},
+    )
+    pts["time"] = pd.to_datetime(pts["time"], utc=True)
+    pts["accuracy"] = pts["accuracy"].astype(float)
+    return pts
+
+
 def mark_failed(engine: Engine, track_id: int, reason: str) -> None:
     """Record why a stored track could not be matched (it stays stored; nothing is lost)."""
     with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE tracks SET status = 'failed', error = :e WHERE id = :t"),
-            {"t": track_id, "e": reason[:500]},
-        )
+        set_failed(conn, track_id, reason)
+
+
+def set_failed(conn: Any, track_id: int, reason: str) -> None:
+    """:func:`mark_failed` inside the caller's transaction (the match queue's batch)."""
+    conn.execute(
+        text("UPDATE tracks SET status = 'failed', error = :e WHERE id = :t"),
+        {"t": track_id, "e": reason[:500]},
+    )

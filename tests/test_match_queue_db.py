@@ -145,10 +145,9 @@ def test_cli_defer_then_worker(demo, pg_url, tmp_path):
     assert queued_count(demo) == 0
 
 
-@pytest.mark.parametrize("mode", ["run"])
-def test_bad_mode_is_refused_before_storing(demo, mode):
+def test_bad_mode_is_refused_before_storing(demo):
     from geo.errors import InputError
 
     with pytest.raises(InputError, match="unknown mode"):
-        store_track(demo, _walks(demo, 1)[0], "m.csv", mode=mode, queue=True)
+        store_track(demo, _walks(demo, 1)[0], "m.csv", mode="run", queue=True)
     assert _statuses(demo) == {}
