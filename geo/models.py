@@ -323,20 +323,24 @@ class Track(Base):
 
 
 class TrackPoint(Base):
-    """One GPS fix of a track, after parsing (cleaning marks pieces)."""
+    """One GPS fix of a track, after parsing (cleaning marks pieces).
+
+    Partitioned by UTC day of the fix (``geo.track_partitions`` creates a day's table on
+    first upload), so a day of a whole city's fixes is one table: old days are dropped or
+    archived whole, and each day's index stays small. The key is (track, seq, t) because a
+    partitioned table's key must contain the partition column. No spatial index: fixes are
+    only ever read by track (spatial questions go to the matched ``patrol_visits``), and a
+    GiST made COPY 2.3× slower (bench/city_day.py).
+    """
 
     __tablename__ = "track_points"
-    __table_args__ = (
-        UniqueConstraint("track_id", "seq", name="uq_track_points_seq"),
-        _gist("track_points"),
-    )
+    __table_args__ = ({"postgresql_partition_by": "RANGE (t)"},)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     track_id: Mapped[int] = mapped_column(
-        ForeignKey("tracks.id", ondelete="CASCADE"), nullable=False
+        ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
     )
-    seq: Mapped[int] = mapped_column(Integer, nullable=False)
-    t: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    t: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     piece: Mapped[int | None] = mapped_column(Integer)
     accuracy: Mapped[float | None] = mapped_column(Float)
     geom: Mapped[Any] = mapped_column(_geom("POINT"), nullable=False)

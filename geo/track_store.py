@@ -24,6 +24,7 @@ from sqlalchemy import Engine, text
 from geo import audit
 from geo.errors import InputError, NotFoundError
 from geo.settings import Settings, get_settings
+from geo.track_partitions import days_between, ensure_day_partitions
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ def _store(
         raise InputError(f"{filename or 'upload'}: no points with times")
     _check_times(pts, filename or "upload", s)
     t0, t1 = pts["time"].min(), pts["time"].max()
+    # the fixes' day tables first, in their own short transaction (see geo.track_partitions)
+    ensure_day_partitions(engine, days_between(t0.to_pydatetime(), t1.to_pydatetime()))
     with engine.begin() as conn:
         track_id = conn.execute(
             text(
@@ -362,7 +365,14 @@ def read_track_points(conn: Any, track_ids: list[int]) -> pd.DataFrame:
     pts = pd.read_sql(
         text(
             "SELECT track_id, t AS time, accuracy, ST_X(geom) AS lon, ST_Y(geom) AS lat "
-            "FROM track_points WHERE track_id = ANY(:ids) ORDER BY track_id, seq"
+            "FROM track_points WHERE track_id = ANY(:ids) "
+            # the tracks' time span lets the planner skip every other day's partition
+            # (a track without a recorded span reads every day)
+            "AND t >= (SELECT CASE WHEN bool_or(started_at IS NULL) THEN '-infinity' "
+            "  ELSE min(started_at) END FROM tracks WHERE id = ANY(:ids)) "
+            "AND t <= (SELECT CASE WHEN bool_or(ended_at IS NULL) THEN 'infinity' "
+            "  ELSE max(ended_at) END FROM tracks WHERE id = ANY(:ids)) "
+            "ORDER BY track_id, seq"
         ),
         conn,
         params={"ids": list(track_ids)},

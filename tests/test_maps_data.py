@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError
+from geo.track_partitions import ensure_day_partitions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PATROL_DAY = dt.date(2026, 11, 20)
@@ -177,6 +178,7 @@ def seed_demo(engine: Engine, target: int = 400) -> dict[str, Any]:
             {"h": hashlib.sha256(raw).hexdigest(), "r": raw, "n": len(raw), "p": walker},
         ).scalar_one()
         start = dt.datetime(2026, 11, 20, 0, 30, tzinfo=dt.UTC)  # 08:30 in Beijing
+        ensure_day_partitions(conn, [start.date()])
         conn.execute(
             text(
                 "INSERT INTO track_points (track_id, seq, t, geom) "

@@ -1,0 +1,167 @@
+"""track_points by UTC day: partitions made on upload, reads across days, races, migration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from api.app import create_app
+from geo.track_partitions import ensure_day_partitions, partition_name
+from geo.track_store import read_track_points, walk_network
+from geo.tracks.simulate import SimParams, simulate_patrol
+from tests.conftest import _throwaway_database
+from tests.dbcheck import fingerprint
+from tests.test_tracks_db import _csv, _post
+from tests.test_tracks_db import demo as demo  # noqa: F401  (the fixture)
+
+
+def _rows_per_partition(db, track_id: int) -> dict[str, int]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT tableoid::regclass::text AS part, count(*) FROM track_points "
+                "WHERE track_id = :t GROUP BY 1"
+            ),
+            {"t": track_id},
+        ).all()
+    return {r.part: int(r.count) for r in rows}
+
+
+def test_walk_across_utc_midnight_lands_in_two_day_partitions(demo, auth_headers):
+    """07:50–08:10 in Beijing is 23:50–00:10 UTC: the fixes of one walk go to two day tables,
+    and reading the track back gives every fix in order."""
+    net = walk_network(demo)
+    sp = SimParams(length_m=1200, dt_s=3.0, start="2026-11-18T23:50:00Z")
+    pts, _ = simulate_patrol(net, np.random.default_rng(5), sp)
+    midnight = pd.Timestamp("2026-11-19T00:00:00Z")
+    before = int((pts["time"] < midnight).sum())
+    assert 0 < before < len(pts)  # the walk really straddles midnight
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, auth_headers("admin"), [("night.csv", _csv(pts))], person_id=1)
+    assert r.status_code == 201, r.text
+    tid = r.json()["files"][0]["track_id"]
+    parts = _rows_per_partition(demo, tid)
+    assert parts == {
+        partition_name(dt.date(2026, 11, 18)): before,
+        partition_name(dt.date(2026, 11, 19)): len(pts) - before,
+    }
+    with demo.connect() as conn:
+        back = read_track_points(conn, [tid])
+    assert len(back) == len(pts)
+    assert back["time"].is_monotonic_increasing
+    np.testing.assert_allclose(back["lon"], pts["lon"], atol=1e-9)
+
+
+def test_concurrent_uploads_create_a_new_day_once(db):
+    """Four sessions wanting the same new day: one creates it, none fails."""
+    day = dt.date(2031, 1, 2)
+    created: list[int] = []
+    errors: list[BaseException] = []
+    gate = threading.Barrier(4)
+
+    def worker() -> None:
+        try:
+            gate.wait()
+            created.append(ensure_day_partitions(db, [day, day + dt.timedelta(days=1)]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(created) == [0, 0, 0, 2]
+    with db.connect() as conn:
+        n = conn.execute(
+            text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'track_points'::regclass")
+        ).scalar()
+        made = conn.execute(
+            text("SELECT to_regclass(:a) IS NOT NULL AND to_regclass(:b) IS NOT NULL"),
+            {"a": partition_name(day), "b": partition_name(day + dt.timedelta(days=1))},
+        ).scalar()
+    assert made and n >= 2
+
+
+def test_track_over_too_many_days_is_refused_and_changes_nothing(demo, auth_headers):
+    times = pd.to_datetime(["2026-01-01T01:00:00Z", "2026-03-01T01:00:00Z"], utc=True)
+    pts = pd.DataFrame({"lon": [116.32, 116.3201], "lat": [40.0, 40.0001], "time": times})
+    admin = auth_headers("admin")
+    before = fingerprint(demo)
+    with demo.connect() as conn:
+        n_parts = conn.execute(
+            text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'track_points'::regclass")
+        ).scalar()
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, admin, [("long.csv", _csv(pts))])
+    assert 400 <= r.status_code < 500
+    assert "spans 60 days" in r.text
+    assert fingerprint(demo) == before
+    with demo.connect() as conn:
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'track_points'::regclass")
+            ).scalar()
+            == n_parts
+        )
+
+
+def test_migration_moves_existing_fixes_into_day_partitions(pg_url):
+    """Upgrade from 0005 (one plain table) to 0006 keeps every stored fix, each in its day."""
+    from alembic import command
+    from alembic.config import Config
+
+    from geo.db import MIGRATIONS_DIR, normalize_url
+
+    for url in _throwaway_database(pg_url):
+        eng = create_engine(normalize_url(url))
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with eng.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        with eng.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0005")
+            conn.commit()
+        t0 = dt.datetime(2026, 5, 1, 23, 59, 50, tzinfo=dt.UTC)
+        times = [t0 + dt.timedelta(seconds=5 * i) for i in range(6)]
+        with eng.begin() as conn:
+            tid = conn.execute(
+                text(
+                    "INSERT INTO tracks (sha256, raw, format, crs, size_bytes, n_points, status) "
+                    "VALUES (repeat('a', 64), 'x', 'csv', 'wgs84', 1, 6, 'stored') RETURNING id"
+                )
+            ).scalar()
+            for i, t in enumerate(times):
+                conn.execute(
+                    text(
+                        "INSERT INTO track_points (track_id, seq, t, accuracy, geom) VALUES "
+                        "(:tid, :i, :t, :a, ST_SetSRID(ST_MakePoint(116.3 + :i * 1e-4, 40), 4326))"
+                    ),
+                    {"tid": tid, "i": i, "t": t, "a": float(i)},
+                )
+        with eng.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+        with eng.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT tableoid::regclass::text AS part, seq, t AS ts, accuracy, "
+                    "ST_X(geom) AS x FROM track_points ORDER BY seq"
+                )
+            ).all()
+        eng.dispose()
+        assert [r.seq for r in rows] == list(range(6))
+        assert [r.ts for r in rows] == times
+        assert [r.accuracy for r in rows] == [float(i) for i in range(6)]
+        assert [r.part for r in rows] == [partition_name(t.date()) for t in times]
+        assert {r.part for r in rows} == {"track_points_p20260501", "track_points_p20260502"}
+        assert rows[5].x == pytest.approx(116.3005)
