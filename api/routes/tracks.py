@@ -118,7 +118,10 @@ def get_track(
                 "SELECT id, sha256, filename, format, crs, size_bytes, person_id, started_at, "
                 "ended_at, n_points, status, error, uploaded_at, "
                 "ST_AsGeoJSON(ST_MakeLine(ARRAY(SELECT geom FROM track_points p "
-                "  WHERE p.track_id = tracks.id ORDER BY seq)), 7) AS line "
+                "  WHERE p.track_id = tracks.id "
+                # the track's span: only its days' partitions are searched
+                "  AND p.t >= coalesce(tracks.started_at, '-infinity') "
+                "  AND p.t <= coalesce(tracks.ended_at, 'infinity') ORDER BY seq)), 7) AS line "
                 "FROM tracks WHERE id = :t"
             ),
             {"t": track_id},
