@@ -8,10 +8,14 @@ the first time an engine is made, so every entry point (CLI, API, tests) sees th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, text
 
 from geo.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -49,13 +53,20 @@ def database_url(settings: Settings | None = None, start: bool = True) -> str:
     return state.url
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision (idempotent, safe under concurrency)."""
-    from alembic import command
+def alembic_config() -> Config:
+    """Alembic's configuration for gridward's migrations (no alembic.ini needed)."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest revision (idempotent, safe under concurrency)."""
+    from alembic import command
+
+    cfg = alembic_config()
     with engine.begin() as conn:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
     with engine.connect() as conn:

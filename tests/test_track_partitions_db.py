@@ -21,6 +21,15 @@ from tests.test_tracks_db import _csv, _post
 from tests.test_tracks_db import demo as demo  # noqa: F401  (the fixture)
 
 
+def _n_partitions(db) -> int:
+    with db.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'track_points'::regclass")
+            ).scalar()
+        )
+
+
 def _rows_per_partition(db, track_id: int) -> dict[str, int]:
     with db.connect() as conn:
         rows = conn.execute(
@@ -79,10 +88,8 @@ def test_concurrent_uploads_create_a_new_day_once(db):
         t.join()
     assert errors == []
     assert sorted(created) == [0, 0, 0, 2]
+    n = _n_partitions(db)
     with db.connect() as conn:
-        n = conn.execute(
-            text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'track_points'::regclass")
-        ).scalar()
         made = conn.execute(
             text("SELECT to_regclass(:a) IS NOT NULL AND to_regclass(:b) IS NOT NULL"),
             {"a": partition_name(day), "b": partition_name(day + dt.timedelta(days=1))},
@@ -95,35 +102,24 @@ def test_track_over_too_many_days_is_refused_and_changes_nothing(demo, auth_head
     pts = pd.DataFrame({"lon": [116.32, 116.3201], "lat": [40.0, 40.0001], "time": times})
     admin = auth_headers("admin")
     before = fingerprint(demo)
-    with demo.connect() as conn:
-        n_parts = conn.execute(
-            text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'track_points'::regclass")
-        ).scalar()
+    n_parts = _n_partitions(demo)
     with TestClient(create_app(demo)) as client:
         r = _post(client, admin, [("long.csv", _csv(pts))])
     assert 400 <= r.status_code < 500
     assert "spans 60 days" in r.text
     assert fingerprint(demo) == before
-    with demo.connect() as conn:
-        assert (
-            conn.execute(
-                text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'track_points'::regclass")
-            ).scalar()
-            == n_parts
-        )
+    assert _n_partitions(demo) == n_parts
 
 
 def test_migration_moves_existing_fixes_into_day_partitions(pg_url):
     """Upgrade from 0005 (one plain table) to 0006 keeps every stored fix, each in its day."""
     from alembic import command
-    from alembic.config import Config
 
-    from geo.db import MIGRATIONS_DIR, normalize_url
+    from geo.db import alembic_config, normalize_url
 
     for url in _throwaway_database(pg_url):
         eng = create_engine(normalize_url(url))
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg = alembic_config()
         with eng.begin() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         with eng.connect() as conn:
