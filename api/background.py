@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from geo.errors import GridwardError
@@ -44,3 +45,18 @@ def run_job(engine: Engine, job_id: str, work: Work) -> Future:
             )
 
     return _pool.submit(target)
+
+
+def job_url(job_id: str) -> str:
+    """Where a client polls a job's status."""
+    return f"/jobs/{job_id}"
+
+
+def job_accepted(job_id: str) -> JSONResponse:
+    """202 Accepted for a job just started: its id and where to poll (also as Location)."""
+    url = job_url(job_id)
+    return JSONResponse(
+        {"job_id": job_id, "status": "queued", "job_url": url},
+        status_code=202,
+        headers={"Location": url},
+    )

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Connection, Engine, text
 
 from api.auth import Principal, allow, require_area
-from api.background import run_job
+from api.background import job_accepted, run_job
 from api.deps import get_engine
 from geo.errors import InputError
 from geo.jobs import create_job, get_job
@@ -78,11 +78,7 @@ def create(
         return {"plan_id": plan_id, "plan_url": f"/plans/{plan_id}"}
 
     run_job(engine, job_id, work)
-    return JSONResponse(
-        {"job_id": job_id, "status": "queued", "job_url": f"/jobs/{job_id}"},
-        status_code=202,
-        headers={"Location": f"/jobs/{job_id}"},
-    )
+    return job_accepted(job_id)
 
 
 @router.get(

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, person_for, require_area
-from api.background import run_job
+from api.background import job_accepted, run_job
 from api.deps import get_engine
 from api.limits import read_upload
 from geo.errors import ConflictError, InputError
@@ -89,11 +89,7 @@ def create_proposal(
         return propose(engine, body.kind, body.area, body.rebalance)
 
     run_job(engine, job_id, work)
-    return JSONResponse(
-        {"job_id": job_id, "status": "queued", "job_url": f"/jobs/{job_id}"},
-        status_code=202,
-        headers={"Location": f"/jobs/{job_id}"},
-    )
+    return job_accepted(job_id)
 
 
 @router.post(

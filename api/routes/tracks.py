@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, person_for
+from api.background import job_url, run_job
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads
 from geo.errors import GridwardError, NotFoundError
@@ -72,7 +73,7 @@ async def upload(
     body: dict[str, Any] = {"files": results}
     if any(r.get("status") == "queued" for r in ok):
         body["job_id"] = _start_drain(engine, user.username)
-        body["job_url"] = f"/jobs/{body['job_id']}"
+        body["job_url"] = job_url(body["job_id"])
         code = 202
     return JSONResponse(body, status_code=code)
 
@@ -89,7 +90,6 @@ def _flag(value: str) -> bool:
 def _start_drain(engine: Engine, username: str) -> str:
     """A background job that drains the match queue (this upload's tracks and any others
     waiting); ``GET /jobs/{id}`` shows its progress and result."""
-    from api.background import run_job
     from geo.jobs import create_job
     from geo.match_queue import drain_queue
 
