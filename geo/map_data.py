@@ -244,9 +244,8 @@ def patrols_of_day(
                 " ORDER BY tp.seq) AS pts FROM tracks t "
                 "JOIN track_points tp ON tp.track_id = t.id "
                 "LEFT JOIN people p ON p.id = t.person_id "
-                "WHERE (tp.t AT TIME ZONE :tz)::date = :day "
-                # the same day as a time range: only its (UTC-day) partitions are read
-                "AND tp.t >= (CAST(:day AS date)::timestamp AT TIME ZONE :tz) "
+                # the local day as a time range, so only its (UTC-day) partitions are read
+                "WHERE tp.t >= (CAST(:day AS date)::timestamp AT TIME ZONE :tz) "
                 "AND tp.t < ((CAST(:day AS date) + 1)::timestamp AT TIME ZONE :tz) "
                 "AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
                 "GROUP BY t.id, p.name ORDER BY t.id LIMIT 50"
