@@ -98,51 +98,67 @@ def clean_with_report(
 
     Returns the pieces and a :class:`CleanReport`. An empty result is not an error: a track may
     be all jitter; the caller decides what to tell the user.
+
+    Every rule works on numpy arrays of row positions; the pieces are cut from ``points`` once
+    at the end. (Filtering a DataFrame at each rule cost ~8 ms per track, a third of the time
+    to clean and match a short patrol.)
     """
     p = params or CleanParams()
     vmax = p.speed()
     rep = CleanReport(points_in=len(points))
-    df = points.sort_values("time", kind="stable").reset_index(drop=True)
+    t_all = points["time"].to_numpy("datetime64[ns]").astype(np.int64)
+    idx = np.argsort(t_all, kind="stable")
+    t_ns = t_all[idx]
     # 1. duplicate timestamps: keep the first fix of each instant
-    dup = df["time"].duplicated(keep="first").to_numpy()
+    dup = np.zeros(len(idx), dtype=bool)
+    dup[1:] = t_ns[1:] == t_ns[:-1]
     rep.duplicate_times = int(dup.sum())
-    df = df[~dup]
+    idx, t_ns = idx[~dup], t_ns[~dup]
     # 2. poor accuracy
-    if "accuracy" in df:
-        acc = df["accuracy"].to_numpy(float)
+    if "accuracy" in points:
+        acc = points["accuracy"].to_numpy(float)[idx]
         poor = np.isfinite(acc) & (acc > p.max_accuracy_m)
         rep.poor_accuracy = int(poor.sum())
-        df = df[~poor]
-    df = df.reset_index(drop=True)
-    if df.empty:
+        idx, t_ns = idx[~poor], t_ns[~poor]
+    if len(idx) == 0:
         return [], rep
-    t = df["time"].to_numpy("datetime64[ns]").astype(np.int64) / 1e9
-    xy = local_xy(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
+    t = t_ns / 1e9
+    lon_all, lat_all = points["lon"].to_numpy(float), points["lat"].to_numpy(float)
+    xy = local_xy(lon_all[idx], lat_all[idx])
     # 3. jumps: sequential against the last kept fix. A Python loop because each decision
     # depends on the previous one; it runs at ~1 µs per point.
     keep = _reject_jumps(xy, t, vmax, p.jump_slack_m, p.max_rejects, p.gap_s)
     rep.jumps = int((~keep).sum())
-    df, xy, t = df[keep].reset_index(drop=True), xy[keep], t[keep]
+    idx, xy, t = idx[keep], xy[keep], t[keep]
     # 4. gaps → pieces
     dt = np.diff(t)
     gap = dt > p.gap_s
     rep.gaps = [float(g) for g in dt[gap]]
-    piece = np.concatenate([[0], np.cumsum(gap)])
-    df["piece"] = piece
+    bounds = np.concatenate([[0], np.flatnonzero(gap) + 1, [len(t)]])
     # 5. stays within each piece
     pieces: list[pd.DataFrame] = []
-    for k in range(int(piece[-1]) + 1 if len(piece) else 0):
-        m = piece == k
-        sub, removed = _collapse_stays(df[m], xy[m], t[m], p.stay_radius_m, p.stay_min_s)
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        lon, lat = lon_all[idx[a:b]], lat_all[idx[a:b]]
+        kept, removed = _collapse_stays(lon, lat, xy[a:b], t[a:b], p.stay_radius_m, p.stay_min_s)
         rep.stay_jitter += removed
-        if len(sub) < p.min_piece_points:
-            rep.short_pieces_points += len(sub)
+        if len(kept) < p.min_piece_points:
+            rep.short_pieces_points += len(kept)
             continue
-        pieces.append(sub)
-    pieces = [sub.assign(piece=i).reset_index(drop=True) for i, sub in enumerate(pieces)]
+        pieces.append(_cut(points, idx[a:b][kept], lon[kept], lat[kept], len(pieces)))
     rep.pieces = len(pieces)
     rep.points_out = int(sum(len(s) for s in pieces))
     return pieces, rep
+
+
+def _cut(
+    points: pd.DataFrame, rows: np.ndarray, lon: np.ndarray, lat: np.ndarray, piece: int
+) -> pd.DataFrame:
+    """One piece: ``points`` at row positions ``rows`` (all columns kept), with the cleaned
+    positions and its ``piece`` number."""
+    cols = {c: points[c].array.take(rows) for c in points.columns}
+    cols["lon"], cols["lat"] = lon, lat
+    cols["piece"] = np.full(len(rows), piece, dtype=np.int64)
+    return pd.DataFrame(cols)
 
 
 def _reject_jumps(
@@ -175,15 +191,15 @@ def _reject_jumps(
 
 
 def _collapse_stays(
-    df: pd.DataFrame, xy: np.ndarray, t: np.ndarray, radius: float, min_s: float
-) -> tuple[pd.DataFrame, int]:
-    n = len(df)
+    lon: np.ndarray, lat: np.ndarray, xy: np.ndarray, t: np.ndarray, radius: float, min_s: float
+) -> tuple[np.ndarray, int]:
+    """Row positions kept after collapsing stays; ``lon``/``lat`` are updated in place (a
+    stay's two kept fixes move to its centre). Returns (kept positions, points removed)."""
+    n = len(lon)
     if n < 3 or radius <= 0:
-        return df.copy(), 0
+        return np.arange(n), 0
     xs, ys, ts = xy[:, 0].tolist(), xy[:, 1].tolist(), t.tolist()
     keep = np.ones(n, dtype=bool)
-    lon = df["lon"].to_numpy(float).copy()
-    lat = df["lat"].to_numpy(float).copy()
     r2 = radius * radius
     # A stay starting at i needs the fix min_s later still within the radius: a vectorised
     # necessary condition that skips the scan for every fix of a walker who keeps moving.
@@ -192,7 +208,7 @@ def _collapse_stays(
     maybe &= t[j_min] - t >= min_s
     cand = np.flatnonzero(maybe).tolist()
     if not cand:
-        return df.copy(), 0
+        return np.arange(n), 0
     i = cand[0]
     ci = 0
     while i < n - 1:
@@ -213,6 +229,4 @@ def _collapse_stays(
         if ci == len(cand):
             break
         i = cand[ci]
-    out = df.copy()
-    out["lon"], out["lat"] = lon, lat
-    return out[keep], int((~keep).sum())
+    return np.flatnonzero(keep), int((~keep).sum())
