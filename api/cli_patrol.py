@@ -108,6 +108,35 @@ def worker(
         time.sleep(watch)
 
 
+@tracks_app.command("drop-fixes")
+def drop_fixes(
+    before: str = typer.Option(
+        ..., "--before", help="drop the raw fixes of UTC days before this date (YYYY-MM-DD)"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="only list the days and fix counts"),
+) -> None:
+    """Retention: drop old days' raw GPS fixes. 清理原始定位点
+
+    Patrol visits and reports stay; each upload's bytes stay too, so an old track can still be
+    shown and matched again (its fixes are parsed from the kept upload)."""
+    from rich.console import Console
+
+    from geo.db import get_engine
+    from geo.track_partitions import drop_days_before
+
+    try:
+        day = dt.date.fromisoformat(before)
+    except ValueError:
+        raise InputError(f"--before '{before}' is not a date (YYYY-MM-DD)") from None
+    dropped = drop_days_before(get_engine(), day, dry_run=dry_run)
+    out = Console()
+    verb = "would drop" if dry_run else "dropped"
+    for d, n in dropped:
+        out.print(f"{d}: {verb} {n} fixes", markup=False)
+    total = sum(n for _, n in dropped)
+    out.print(f"{verb} {len(dropped)} days, {total} fixes", markup=False)
+
+
 def _report(kind: str, day: str, area: str | None, out: Path | None, share: float | None) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -2,7 +2,7 @@
 
 A city's fixes grow by millions of rows a day and are read by track or by day. One table per
 UTC day keeps each day's key index small (COPY stays fast), and lets an operator archive or
-drop a finished day whole (``DETACH PARTITION``) instead of deleting rows. There is no
+drop a finished day whole (:func:`drop_days_before`) instead of deleting rows. There is no
 DEFAULT partition on purpose: a default that held a day's rows would block creating that
 day's table later.
 
@@ -92,3 +92,47 @@ def _ensure(conn: Any, days: list[dt.date]) -> int:
             )
         )
     return len(todo)
+
+
+def day_partitions(conn: Any) -> list[tuple[dt.date, str]]:
+    """The day tables of ``track_points`` that exist, oldest first."""
+    names = conn.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'track_points'::regclass"
+        )
+    ).scalars()
+    out = []
+    for name in names:
+        try:
+            out.append((dt.datetime.strptime(name[-8:], "%Y%m%d").date(), name))
+        except ValueError:  # a partition someone attached by hand under another name
+            continue
+    return sorted(out)
+
+
+def drop_days_before(
+    engine: Engine, before: dt.date, dry_run: bool = False
+) -> list[tuple[dt.date, int]]:
+    """Drop the raw-fix tables of every UTC day before ``before``; returns (day, fixes).
+
+    Retention for a city's fixes. Nothing is lost for good: every upload's bytes stay in
+    ``tracks.raw``, and reading a track whose fixes are gone re-parses them
+    (:func:`geo.track_store.read_track_points`). Patrol visits and reports are untouched.
+    Today (UTC) or a later day is refused: its table may still be receiving uploads.
+    """
+    today = dt.datetime.now(dt.UTC).date()
+    if before > today:
+        raise InputError(f"--before {before} is after today ({today} UTC): only finished days")
+    with engine.begin() as conn:
+        # the creators' lock: no upload makes or fills a day table while we look and drop
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        out = []
+        for day, name in day_partitions(conn):
+            if day >= before:
+                continue
+            n = int(conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar() or 0)
+            out.append((day, n))
+            if not dry_run:
+                conn.execute(text(f'DROP TABLE "{name}"'))
+    return out

@@ -18,6 +18,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import shapely
 from sqlalchemy import Engine, text
 
@@ -145,62 +146,83 @@ def _store(
         raise InputError(f"{filename or 'upload'}: no points with times")
     _check_times(pts, filename or "upload", s)
     t0, t1 = pts["time"].min(), pts["time"].max()
-    # the fixes' day tables first, in their own short transaction (see geo.track_partitions)
-    ensure_day_partitions(engine, days_between(t0.to_pydatetime(), t1.to_pydatetime()))
-    with engine.begin() as conn:
-        track_id = conn.execute(
-            text(
-                "INSERT INTO tracks (sha256, raw, filename, format, crs, size_bytes, person_id, "
-                "started_at, ended_at, n_points, status, mode, uploaded_by) VALUES (:sha, :raw, "
-                ":fn, :fmt, :crs, :size, :person, :t0, :t1, :n, :status, :mode, :by) "
-                "ON CONFLICT (sha256) DO NOTHING RETURNING id"
-            ),
-            {
-                "sha": sha,
-                "raw": data,
-                "fn": (filename or "")[:255] or None,
-                "fmt": parsed.format,
-                "crs": str(crs)[:16],
-                "size": len(data),
-                "person": person_id,
-                "t0": t0.to_pydatetime(),
-                "t1": t1.to_pydatetime(),
-                "n": len(pts),
-                "status": "queued" if queue else "stored",
-                "mode": mode,
-                "by": uploaded_by,
-            },
-        ).scalar()
-        if track_id is None:  # a concurrent upload of the same bytes won the race
-            row = conn.execute(text("SELECT id FROM tracks WHERE sha256 = :s"), {"s": sha}).one()
-            stored = StoredTrack(row.id, sha, False, len(pts), parsed.format, _iso(t0), _iso(t1))
-            return stored, None
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        acc = pts["accuracy"].to_numpy(float) if "accuracy" in pts else np.full(len(pts), np.nan)
-        # hex EWKB made in one vectorised call: PostGIS parses it much faster than WKT text
-        wkb = shapely.to_wkb(
-            shapely.set_srid(shapely.points(pts["lon"].to_numpy(), pts["lat"].to_numpy()), 4326),
-            hex=True,
-            include_srid=True,
-        )
-        times = pts["time"].dt.strftime("%Y-%m-%d %H:%M:%S.%f+00").to_numpy()
-        with (
-            raw.cursor() as cur,
-            cur.copy("COPY track_points (track_id, seq, t, accuracy, geom) FROM STDIN") as cp,
-        ):
-            for i, (t, a, g) in enumerate(zip(times, acc, wkb, strict=True)):
-                cp.write_row((track_id, i, t, None if np.isnan(a) else float(a), g))
-        audit.record(
-            conn,
-            uploaded_by,
-            "track.upload",
-            "track",
-            track_id,
-            {"sha256": sha, "points": len(pts), "person_id": person_id},
-        )
+    days = days_between(t0.to_pydatetime(), t1.to_pydatetime())
+    row = {
+        "sha": sha,
+        "raw": data,
+        "fn": (filename or "")[:255] or None,
+        "fmt": parsed.format,
+        "crs": str(crs)[:16],
+        "size": len(data),
+        "person": person_id,
+        "t0": t0.to_pydatetime(),
+        "t1": t1.to_pydatetime(),
+        "n": len(pts),
+        "status": "queued" if queue else "stored",
+        "mode": mode,
+        "by": uploaded_by,
+    }
+    for attempt in range(2):
+        # the fixes' day tables first, in their own short transaction (see geo.track_partitions)
+        ensure_day_partitions(engine, days)
+        try:
+            with engine.begin() as conn:
+                track_id = _insert_track(conn, row, pts)
+                if track_id is None:  # a concurrent upload of the same bytes won the race
+                    tid = conn.execute(
+                        text("SELECT id FROM tracks WHERE sha256 = :s"), {"s": sha}
+                    ).scalar_one()
+                    return StoredTrack(
+                        tid, sha, False, len(pts), parsed.format, _iso(t0), _iso(t1)
+                    ), None
+                audit.record(
+                    conn,
+                    uploaded_by,
+                    "track.upload",
+                    "track",
+                    track_id,
+                    {"sha256": sha, "points": len(pts), "person_id": person_id},
+                )
+            break
+        except psycopg.errors.CheckViolation:
+            # "no partition for row": a retention run (drop_days_before) dropped an old day's
+            # table between the two transactions; make it again, once
+            if attempt:
+                raise
     stored = StoredTrack(int(track_id), sha, True, len(pts), parsed.format, _iso(t0), _iso(t1))
     return stored, pts
+
+
+def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | None:
+    """The tracks row and its fixes (COPY); None when the same bytes were stored meanwhile."""
+    track_id = conn.execute(
+        text(
+            "INSERT INTO tracks (sha256, raw, filename, format, crs, size_bytes, person_id, "
+            "started_at, ended_at, n_points, status, mode, uploaded_by) VALUES (:sha, :raw, "
+            ":fn, :fmt, :crs, :size, :person, :t0, :t1, :n, :status, :mode, :by) "
+            "ON CONFLICT (sha256) DO NOTHING RETURNING id"
+        ),
+        row,
+    ).scalar()
+    if track_id is None:
+        return None
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    acc = pts["accuracy"].to_numpy(float) if "accuracy" in pts else np.full(len(pts), np.nan)
+    # hex EWKB made in one vectorised call: PostGIS parses it much faster than WKT text
+    wkb = shapely.to_wkb(
+        shapely.set_srid(shapely.points(pts["lon"].to_numpy(), pts["lat"].to_numpy()), 4326),
+        hex=True,
+        include_srid=True,
+    )
+    times = pts["time"].dt.strftime("%Y-%m-%d %H:%M:%S.%f+00").to_numpy()
+    with (
+        raw.cursor() as cur,
+        cur.copy("COPY track_points (track_id, seq, t, accuracy, geom) FROM STDIN") as cp,
+    ):
+        for i, (t, a, g) in enumerate(zip(times, acc, wkb, strict=True)):
+            cp.write_row((track_id, i, t, None if np.isnan(a) else float(a), g))
+    return int(track_id)
 
 
 def _check_times(pts: pd.DataFrame, name: str, s: Settings) -> None:
@@ -379,7 +401,33 @@ def read_track_points(conn: Any, track_ids: list[int]) -> pd.DataFrame:
     )
     pts["time"] = pd.to_datetime(pts["time"], utc=True)
     pts["accuracy"] = pts["accuracy"].astype(float)
-    return pts
+    return _with_archived(conn, pts, track_ids)
+
+
+def _with_archived(conn: Any, pts: pd.DataFrame, track_ids: list[int]) -> pd.DataFrame:
+    """``pts`` completed from the uploads' raw bytes for tracks whose day tables were dropped
+    (:func:`geo.track_partitions.drop_days_before`): parsing the kept bytes again gives the
+    same fixes, so re-matching an old track never sees it empty."""
+    from geo.tracks.parse import parse_track
+
+    have = pts["track_id"].value_counts()
+    rows = conn.execute(
+        text("SELECT id, n_points, raw, filename, crs FROM tracks WHERE id = ANY(:ids)"),
+        {"ids": list(track_ids)},
+    ).all()
+    short = [r for r in rows if int(have.get(r.id, 0)) < (r.n_points or 0)]
+    if not short:
+        return pts
+    tz = get_settings().timezone
+    kept = pts[~pts["track_id"].isin([r.id for r in short])]
+    parts = [kept] if len(kept) else []  # an empty read has object columns: leave it out
+    for r in short:
+        raw = bytes(r.raw)
+        p = parse_track(raw, r.filename, r.crs or "wgs84", len(raw) + 1, tz).points
+        parts.append(p[["time", "accuracy", "lon", "lat"]].assign(track_id=r.id))
+    out = pd.concat(parts, ignore_index=True)[list(pts.columns)]
+    out["track_id"] = out["track_id"].astype(np.int64)
+    return out.sort_values("track_id", kind="stable").reset_index(drop=True)
 
 
 def mark_failed(engine: Engine, track_id: int, reason: str) -> None:

@@ -13,11 +13,12 @@ from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from geo.track_partitions import ensure_day_partitions, partition_name
-from geo.track_store import read_track_points, walk_network
+from geo.track_store import match_stored_track, read_track_points, walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.conftest import _throwaway_database
 from tests.dbcheck import fingerprint
-from tests.test_tracks_db import _csv, _post
+from tests.test_import import run_cli
+from tests.test_tracks_db import _csv, _post, _visits
 from tests.test_tracks_db import demo as demo  # noqa: F401  (the fixture)
 
 
@@ -161,3 +162,85 @@ def test_migration_moves_existing_fixes_into_day_partitions(pg_url):
         assert [r.part for r in rows] == [partition_name(t.date()) for t in times]
         assert {r.part for r in rows} == {"track_points_p20260501", "track_points_p20260502"}
         assert rows[5].x == pytest.approx(116.3005)
+
+
+def _has_partition(db, day: dt.date) -> bool:
+    with db.connect() as conn:
+        return bool(
+            conn.execute(
+                text("SELECT count(*) FROM pg_class WHERE relname = :n"),
+                {"n": partition_name(day)},
+            ).scalar()
+        )
+
+
+def test_dropped_days_leave_old_tracks_readable_and_rematchable(demo, auth_headers, pg_url):
+    """Retention (``tracks drop-fixes``) drops a finished day's fixes: the track still reads
+    back fix for fix (parsed from its kept upload), re-matches to the same visits and shows
+    the same line; a late upload of that day makes the day's table again; a future date is
+    refused."""
+    net = walk_network(demo)
+    old_day = dt.date(2025, 3, 3)
+    sp = SimParams(length_m=900, dt_s=3.0, start="2025-03-03T01:00:00Z")
+    pts, _ = simulate_patrol(net, np.random.default_rng(11), sp)
+    h = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, h, [("old.csv", _csv(pts))], person_id=1)
+        assert r.status_code == 201, r.text
+        tid = r.json()["files"][0]["track_id"]
+        line_before = client.get(f"/tracks/{tid}", headers=h).json()["geometry"]
+        visits_before = _visits(demo, tid)
+        assert visits_before and len(line_before["coordinates"]) == len(pts)
+
+        res = run_cli(["tracks", "drop-fixes", "--before", "2025-03-04", "--dry-run"], pg_url)
+        assert res.returncode == 0, res.stderr
+        assert f"2025-03-03: would drop {len(pts)} fixes" in res.stdout
+        assert _has_partition(demo, old_day)
+
+        res = run_cli(["tracks", "drop-fixes", "--before", "2025-03-04"], pg_url)
+        assert res.returncode == 0, res.stderr
+        assert f"2025-03-03: dropped {len(pts)} fixes" in res.stdout
+        assert not _has_partition(demo, old_day)
+
+        with demo.connect() as conn:
+            back = read_track_points(conn, [tid])
+        assert len(back) == len(pts)
+        np.testing.assert_allclose(back["lon"], pts["lon"], atol=1e-9)
+        assert (back["time"].to_numpy() == pts["time"].to_numpy()).all()
+        match_stored_track(demo, tid)
+        assert _visits(demo, tid) == visits_before
+        line_after = client.get(f"/tracks/{tid}", headers=h).json()["geometry"]
+        assert line_after == line_before
+
+        late, _ = simulate_patrol(net, np.random.default_rng(12), sp)
+        r = _post(client, h, [("late.csv", _csv(late))], person_id=1)
+        assert r.status_code == 201, r.text
+        assert _has_partition(demo, old_day)
+
+    res = run_cli(["tracks", "drop-fixes", "--before", "2999-01-01"], pg_url)
+    assert res.returncode == 2 and "after today" in res.stderr
+    assert _has_partition(demo, old_day)
+
+
+def test_upload_racing_a_retention_run_makes_the_day_again(demo, monkeypatch):
+    """The day table existed when the upload looked, and a retention run dropped it before
+    the fixes went in: the upload makes the table again and stores every fix."""
+    from geo import track_store
+    from geo.track_partitions import drop_days_before
+
+    day = dt.date(2025, 4, 5)
+    ensure_day_partitions(demo, [day])
+    assert (day, 0) in drop_days_before(demo, day + dt.timedelta(days=1))
+    real = track_store.ensure_day_partitions
+    calls: list[int] = []
+
+    def racing(engine, days):
+        calls.append(1)
+        return 0 if len(calls) == 1 else real(engine, days)
+
+    monkeypatch.setattr(track_store, "ensure_day_partitions", racing)
+    sp = SimParams(length_m=600, dt_s=3.0, start="2025-04-05T02:00:00Z")
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(13), sp)
+    stored = track_store.store_track(demo, _csv(pts), "race.csv")
+    assert stored.created and len(calls) == 2
+    assert _rows_per_partition(demo, stored.track_id) == {partition_name(day): len(pts)}

@@ -11,6 +11,7 @@ The same bytes uploaded again return the same track (200, ``created: false``).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ from api.background import job_url, run_job
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads
 from geo.errors import GridwardError, NotFoundError
-from geo.track_store import ingest_track
+from geo.track_store import ingest_track, read_track_points
 
 log = logging.getLogger("gridward.tracks")
 router = APIRouter(tags=["tracks"])
@@ -137,7 +138,6 @@ def get_track(
             ),
             {"t": track_id},
         ).all()
-    import json
 
     return {
         "track_id": t.id,
@@ -152,7 +152,7 @@ def get_track(
         "n_points": t.n_points,
         "status": t.status,
         "error": t.error,
-        "geometry": json.loads(t.line) if t.line else None,
+        "geometry": _line(engine, t.id, t.line, t.n_points or 0),
         "visits": [
             {
                 "segment_id": v.segment_id,
@@ -164,3 +164,15 @@ def get_track(
             for v in visits
         ],
     }
+
+
+def _line(engine: Engine, track_id: int, line: str | None, n_points: int) -> dict | None:
+    """The track as GeoJSON; rebuilt from its kept upload when its days' fixes were dropped
+    (retention, :func:`geo.track_partitions.drop_days_before`)."""
+    geom = json.loads(line) if line else None
+    if n_points < 2 or (geom is not None and len(geom["coordinates"]) >= n_points):
+        return geom
+    with engine.connect() as conn:
+        pts = read_track_points(conn, [track_id])
+    coords = [[round(x, 7), round(y, 7)] for x, y in zip(pts["lon"], pts["lat"], strict=True)]
+    return {"type": "LineString", "coordinates": coords}
