@@ -64,7 +64,8 @@ class Leuven:
         from leuvenmapmatching.map.inmem import InMemMap
 
         self.net = net
-        self.map = InMemMap("net", use_latlon=False, index_edges=True)
+        # with its R-tree index (use_rtree), as its docs advise: without one it scans every node
+        self.map = InMemMap("net", use_latlon=False, index_edges=True, use_rtree=True)
         x0, y0 = net.seg_x0, net.seg_y0
         x1, y1 = x0 + net.seg_dx, y0 + net.seg_dy
         key0 = np.round(np.column_stack([x0, y0]), 2)
