@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -45,7 +46,9 @@ def _database_gone(exc: BaseException) -> bool:
     while cur is not None and seen < 10:
         if isinstance(cur, OperationalError):
             return True
-        if type(cur).__name__ == "OperationalError" and type(cur).__module__.startswith("psycopg"):
+        # the driver's own class and its subclasses (AdminShutdown when the server stops):
+        # raised unwrapped from COPY on the raw connection, and wrapped by pandas.read_sql
+        if isinstance(cur, psycopg.OperationalError):
             return True
         cur = cur.__cause__ or cur.__context__
         seen += 1
