@@ -385,7 +385,32 @@ def _viterbi_batch(pieces: list[_Piece], max_cells: int = 60_000) -> None:
         _viterbi_lockstep(batch)
 
 
+def _viterbi_single(pc: _Piece) -> None:
+    """Viterbi of one piece: the lockstep recursion without the batch axis and padding, with
+    each step's scores laid out (to, from) so both reductions run along contiguous memory
+    (a third faster per step; same additions, same argmax order, same path)."""
+    n = len(pc.E)
+    back = np.zeros((n, pc.E.shape[1]), dtype=np.int64)
+    score = pc.E[0].copy()
+    if n > 1:
+        Mt = np.ascontiguousarray((pc.T + pc.E[1:, None, :]).transpose(0, 2, 1))
+        for i in range(1, n):
+            cand = Mt[i - 1] + score
+            back[i] = cand.argmax(axis=1)
+            score = cand.max(axis=1)
+    if not np.isfinite(score.max()):
+        raise InputError("map matching found no path (a fix has no finite state)")
+    path = np.empty(n, dtype=np.int64)
+    path[-1] = int(score.argmax())
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    pc.path = path
+
+
 def _viterbi_lockstep(batch: list[_Piece]) -> None:
+    if len(batch) == 1:
+        _viterbi_single(batch[0])
+        return
     B = len(batch)
     m = batch[0].E.shape[1]
     L = max(len(pc.E) for pc in batch)

@@ -33,20 +33,22 @@ def rts_smooth(xy: np.ndarray, t_s: np.ndarray, noise_m: float, accel_psd: float
     zx, zy = xy[:, 0].tolist(), xy[:, 1].tolist()
     tl = np.asarray(t_s, dtype=float).tolist()
     # forward Kalman filter; state (position, velocity) per axis, shared covariance (p00 p01 p11)
+    # (plain lists of floats, one per quantity: tuples per fix cost a third of the run time)
     fx, fy, fvx, fvy = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
-    fp: list[tuple[float, float, float]] = [(r, 0.0, 4.0)] * n
-    pp: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * n
+    f00, f01, f11 = [r] * n, [0.0] * n, [4.0] * n
+    a00s, a01s, a11s = [0.0] * n, [0.0] * n, [0.0] * n
     x, y, vx, vy = zx[0], zy[0], 0.0, 0.0
     p00, p01, p11 = r, 0.0, 4.0
     fx[0], fy[0] = x, y
+    q3, q2 = q / 3.0, q / 2.0
     for i in range(1, n):
         dt = tl[i] - tl[i - 1]
         x += vx * dt
         y += vy * dt
-        a00 = p00 + dt * (2.0 * p01 + dt * p11) + q * dt * dt * dt / 3.0
-        a01 = p01 + dt * p11 + q * dt * dt / 2.0
+        a00 = p00 + dt * (2.0 * p01 + dt * p11) + q3 * dt * dt * dt
+        a01 = p01 + dt * p11 + q2 * dt * dt
         a11 = p11 + q * dt
-        pp[i] = (a00, a01, a11)
+        a00s[i], a01s[i], a11s[i] = a00, a01, a11
         s = a00 + r
         k0, k1 = a00 / s, a01 / s
         ix, iy = zx[i] - x, zy[i] - y
@@ -56,29 +58,30 @@ def rts_smooth(xy: np.ndarray, t_s: np.ndarray, noise_m: float, accel_psd: float
         vy += k1 * iy
         p00, p01, p11 = (1.0 - k0) * a00, (1.0 - k0) * a01, a11 - k1 * a01
         fx[i], fy[i], fvx[i], fvy[i] = x, y, vx, vy
-        fp[i] = (p00, p01, p11)
+        f00[i], f01[i], f11[i] = p00, p01, p11
     # backward Rauch–Tung–Striebel pass
     ox, oy = [0.0] * n, [0.0] * n
     sx, sy, svx, svy = fx[-1], fy[-1], fvx[-1], fvy[-1]
     ox[-1], oy[-1] = sx, sy
     for i in range(n - 2, -1, -1):
         dt = tl[i + 1] - tl[i]
-        f00, f01, f11 = fp[i]
-        a00, a01, a11 = pp[i + 1]
+        g00, g01, g11 = f00[i], f01[i], f11[i]
+        a00, a01, a11 = a00s[i + 1], a01s[i + 1], a11s[i + 1]
         det = a00 * a11 - a01 * a01
         if det <= 0.0:  # two fixes at the same instant: nothing to smooth across
             sx, sy, svx, svy = fx[i], fy[i], fvx[i], fvy[i]
             ox[i], oy[i] = sx, sy
             continue
         # gain C = P_f Fᵀ P_pred⁻¹ with F = [[1, dt], [0, 1]]
-        b00, b10 = f00 + dt * f01, f01 + dt * f11
-        c00 = (b00 * a11 - f01 * a01) / det
-        c01 = (f01 * a00 - b00 * a01) / det
-        c10 = (b10 * a11 - f11 * a01) / det
-        c11 = (f11 * a00 - b10 * a01) / det
-        dx, dy = sx - (fx[i] + fvx[i] * dt), sy - (fy[i] + fvy[i] * dt)
-        dvx, dvy = svx - fvx[i], svy - fvy[i]
-        sx, svx = fx[i] + c00 * dx + c01 * dvx, fvx[i] + c10 * dx + c11 * dvx
-        sy, svy = fy[i] + c00 * dy + c01 * dvy, fvy[i] + c10 * dy + c11 * dvy
+        b00, b10 = g00 + dt * g01, g01 + dt * g11
+        c00 = (b00 * a11 - g01 * a01) / det
+        c01 = (g01 * a00 - b00 * a01) / det
+        c10 = (b10 * a11 - g11 * a01) / det
+        c11 = (g11 * a00 - b10 * a01) / det
+        px, py, pvx, pvy = fx[i], fy[i], fvx[i], fvy[i]
+        dx, dy = sx - (px + pvx * dt), sy - (py + pvy * dt)
+        dvx, dvy = svx - pvx, svy - pvy
+        sx, svx = px + c00 * dx + c01 * dvx, pvx + c10 * dx + c11 * dvx
+        sy, svy = py + c00 * dy + c01 * dvy, pvy + c10 * dy + c11 * dvy
         ox[i], oy[i] = sx, sy
     return np.column_stack([ox, oy])
