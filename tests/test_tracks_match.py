@@ -229,6 +229,19 @@ def test_sparse_taxi_road_classes(shared_data):
     assert segs["cost_factor"].between(1.0, 3.0).all()
 
 
+def test_sparse_taxi_truth_consistency(shared_data):
+    """The benchmark's second view keeps pairs whose fixes all lie near the hand-traced path:
+    set60_13's do (within 10 m); set60_14's path stops three fixes early (> 500 m)."""
+    from geo.tracks.sparsetaxi import farthest_fix_from_truth, load_network, load_pairs
+
+    folder = shared_data / "mapmatching_sparsetaxi_beijing"
+    pairs = {p["pair_id"]: p for p in load_pairs(folder)}
+    net = WalkNetwork.from_segments(load_network(folder), ubodt_delta_m=0)
+    near = farthest_fix_from_truth(net, pairs["set60_13"]["points"], pairs["set60_13"]["truth"])
+    far = farthest_fix_from_truth(net, pairs["set60_14"]["points"], pairs["set60_14"]["truth"])
+    assert near < 10.0 and far > 500.0, (near, far)
+
+
 def test_match_cli_exact_command(tmp_path):
     from api.cli import app
 

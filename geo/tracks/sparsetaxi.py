@@ -141,3 +141,16 @@ def edge_scores(matched_ids, truth_ids, length: pd.Series) -> tuple[float, float
     lm = sum(length.get(e, 0.0) for e in m)
     lt = sum(length.get(e, 0.0) for e in t)
     return inter / max(lm, 1e-9), inter / max(lt, 1e-9)
+
+
+def farthest_fix_from_truth(net, points: pd.DataFrame, truth_ids) -> float:
+    """Metres from the hand-traced path to the pair's farthest fix (``net``: a WalkNetwork of
+    the benchmark network). Large values flag pairs whose path was traced for only part of
+    the trajectory or away from its fixes, where no matcher can agree with it."""
+    pos = pd.Index(net.edge_ids).get_indexer(list(truth_ids))
+    pos = pos[pos >= 0]
+    if len(pos) == 0:
+        return float("inf")
+    path = shapely.union_all(net.geoms_m[pos])
+    xy = net.to_metric(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
+    return float(shapely.distance(shapely.points(xy), path).max())
