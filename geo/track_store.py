@@ -411,13 +411,16 @@ def _with_archived(conn: Any, pts: pd.DataFrame, track_ids: list[int]) -> pd.Dat
     from geo.tracks.parse import parse_track
 
     have = pts["track_id"].value_counts()
-    rows = conn.execute(
-        text("SELECT id, n_points, raw, filename, crs FROM tracks WHERE id = ANY(:ids)"),
-        {"ids": list(track_ids)},
+    counts = conn.execute(
+        text("SELECT id, n_points FROM tracks WHERE id = ANY(:ids)"), {"ids": list(track_ids)}
     ).all()
-    short = [r for r in rows if int(have.get(r.id, 0)) < (r.n_points or 0)]
-    if not short:
+    missing = [r.id for r in counts if int(have.get(r.id, 0)) < (r.n_points or 0)]
+    if not missing:  # the usual case: no upload's bytes are fetched
         return pts
+    short = conn.execute(
+        text("SELECT id, raw, filename, crs FROM tracks WHERE id = ANY(:ids) ORDER BY id"),
+        {"ids": missing},
+    ).all()
     tz = get_settings().timezone
     kept = pts[~pts["track_id"].isin([r.id for r in short])]
     parts = [kept] if len(kept) else []  # an empty read has object columns: leave it out
