@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from geo.crs import wgs84_to_gcj02
 from geo.tracks.clean import CleanParams, clean_track
-from geo.tracks.match import MatchParams, match_track
+from geo.tracks.match import MatchParams, match_track, match_tracks
 from geo.tracks.network import WalkNetwork
 from geo.tracks.parse import parse_track
 from geo.tracks.simulate import SimParams, corridor_score, score, simulate_patrol
@@ -53,6 +53,24 @@ def test_simulated_walks_match_the_walked_edges(haidian):
     # length-weighted over covered edge length (partial edges count partially)
     assert np.mean(precs) >= 0.95, precs
     assert np.mean(recs) >= 0.95, recs
+
+
+def test_batched_matching_gives_the_one_by_one_answers(haidian):
+    """The queue matches many tracks in lockstep; a direct upload runs the one-piece Viterbi.
+    Both must credit exactly the same stretches (noisy walks with gaps: several pieces)."""
+    _, net = haidian
+    rng = np.random.default_rng(21)
+    tracks = []
+    for i in range(6):
+        sp = SimParams(noise_m=15.0, dt_s=float(1 + 2 * i), gap_s=600.0 if i % 2 else 0.0)
+        tracks.append(clean_track(simulate_patrol(net, rng, sp)[0]))
+    assert sum(len(t) for t in tracks) > len(tracks)  # some tracks come in pieces
+    batched = match_tracks(net, tracks, MatchParams())
+    for pieces, b in zip(tracks, batched, strict=True):
+        one = match_track(net, pieces, MatchParams())
+        assert len(one.edges) > 0
+        pd.testing.assert_frame_equal(one.edges, b.edges)
+        pd.testing.assert_frame_equal(one.intervals, b.intervals)
 
 
 def test_corridor_score_counts_a_parallel_way_but_not_a_far_one():
