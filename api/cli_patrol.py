@@ -111,7 +111,10 @@ def worker(
 @tracks_app.command("drop-fixes")
 def drop_fixes(
     before: str = typer.Option(
-        ..., "--before", help="drop the raw fixes of UTC days before this date (YYYY-MM-DD)"
+        None, "--before", help="drop the raw fixes of UTC days before this date (YYYY-MM-DD)"
+    ),
+    keep_days: int = typer.Option(
+        None, "--keep-days", min=1, help="or: keep only the last N UTC days (for a daily cron)"
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="only list the days and fix counts"),
 ) -> None:
@@ -124,10 +127,15 @@ def drop_fixes(
     from geo.db import get_engine
     from geo.track_partitions import drop_days_before
 
-    try:
-        day = dt.date.fromisoformat(before)
-    except ValueError:
-        raise InputError(f"--before '{before}' is not a date (YYYY-MM-DD)") from None
+    if (before is None) == (keep_days is None):
+        raise InputError("give exactly one of --before YYYY-MM-DD and --keep-days N")
+    if keep_days is not None:
+        day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=keep_days - 1)
+    else:
+        try:
+            day = dt.date.fromisoformat(before)
+        except ValueError:
+            raise InputError(f"--before '{before}' is not a date (YYYY-MM-DD)") from None
     dropped = drop_days_before(get_engine(), day, dry_run=dry_run)
     out = Console()
     verb = "would drop" if dry_run else "dropped"

@@ -219,6 +219,11 @@ def test_dropped_days_leave_old_tracks_readable_and_rematchable(demo, auth_heade
 
     res = run_cli(["tracks", "drop-fixes", "--before", "2999-01-01"], pg_url)
     assert res.returncode == 2 and "after today" in res.stderr
+    res = run_cli(["tracks", "drop-fixes", "--dry-run"], pg_url)
+    assert res.returncode == 2 and "exactly one of" in res.stderr
+    # a daily cron keeping 30 days would drop 2025-03-03 (the dry run only lists it)
+    res = run_cli(["tracks", "drop-fixes", "--keep-days", "30", "--dry-run"], pg_url)
+    assert res.returncode == 0 and "2025-03-03: would drop" in res.stdout
     assert _has_partition(demo, old_day)
 
 
