@@ -62,8 +62,9 @@ def alembic_config() -> Config:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision (idempotent, safe under concurrency)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision`` (default the newest; idempotent, safe under
+    concurrency). An older revision serves migration tests that load data into it first."""
     from alembic import command
 
     cfg = alembic_config()
@@ -71,7 +72,7 @@ def migrate(engine: Engine) -> None:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
     with engine.connect() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
         conn.commit()
 
 

@@ -125,14 +125,15 @@ def drop_days_before(
     if before > today:
         raise InputError(f"--before {before} is after today ({today} UTC): only finished days")
     with engine.begin() as conn:
-        # the creators' lock: no upload makes or fills a day table while we look and drop
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        out = []
-        for day, name in day_partitions(conn):
-            if day >= before:
-                continue
-            n = int(conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar() or 0)
-            out.append((day, n))
-            if not dry_run:
-                conn.execute(text(f'DROP TABLE "{name}"'))
+        old = [(d, name) for d, name in day_partitions(conn) if d < before]
+        out = [
+            (d, int(conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar() or 0))
+            for d, name in old
+        ]
+        if not dry_run and old:
+            # the creators' lock, taken only to drop (not while counting millions of rows): a
+            # day an upload is making meanwhile is simply left for the next run
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+            for _, name in old:
+                conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
     return out

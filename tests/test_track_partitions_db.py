@@ -114,19 +114,11 @@ def test_track_over_too_many_days_is_refused_and_changes_nothing(demo, auth_head
 
 def test_migration_moves_existing_fixes_into_day_partitions(pg_url):
     """Upgrade from 0005 (one plain table) to 0006 keeps every stored fix, each in its day."""
-    from alembic import command
-
-    from geo.db import alembic_config, normalize_url
+    from geo.db import migrate, normalize_url
 
     for url in _throwaway_database(pg_url):
         eng = create_engine(normalize_url(url))
-        cfg = alembic_config()
-        with eng.begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        with eng.connect() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0005")
-            conn.commit()
+        migrate(eng, "0005")
         t0 = dt.datetime(2026, 5, 1, 23, 59, 50, tzinfo=dt.UTC)
         times = [t0 + dt.timedelta(seconds=5 * i) for i in range(6)]
         with eng.begin() as conn:
@@ -144,10 +136,7 @@ def test_migration_moves_existing_fixes_into_day_partitions(pg_url):
                     ),
                     {"tid": tid, "i": i, "t": t, "a": float(i)},
                 )
-        with eng.connect() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-            conn.commit()
+        migrate(eng)
         with eng.connect() as conn:
             rows = conn.execute(
                 text(
