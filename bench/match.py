@@ -129,6 +129,7 @@ def bench_sparsetaxi(leuven_cap_s: float) -> None:
         farthest_fix_from_truth,
         load_network,
         load_pairs,
+        traced_backwards,
     )
 
     folder = DATA / "mapmatching_sparsetaxi_beijing"
@@ -148,6 +149,9 @@ def bench_sparsetaxi(leuven_cap_s: float) -> None:
         for pr in pairs
         if farthest_fix_from_truth(net, pr["points"], pr["truth"]) <= CONSISTENT_M
     }
+    backwards = [
+        pr["pair_id"] for pr in pairs if traced_backwards(net, pr["points"], pr["truth_line"])
+    ]
     ps, rs, n_pts, dt = [], [], 0, 0.0
     for pr in pairs:
         t = time.perf_counter()
@@ -168,6 +172,10 @@ def bench_sparsetaxi(leuven_cap_s: float) -> None:
         f"    on the {sum(sel)} pairs whose every fix is within {CONSISTENT_M:.0f} m of the "
         f"hand-traced path: precision {np.mean(np.array(ps)[sel]):.3f} recall "
         f"{np.mean(np.array(rs)[sel]):.3f}"
+    )
+    print(
+        f"    {len(backwards)} hand-traced paths run from the last fix to the first "
+        f"({', '.join(backwards)}), keeping one-way streets in that direction"
     )
     # leuven on a clipped network per pair (building its map for the whole city is slow)
     lp, lr, ln, lt, done = [], [], 0, 0.0, 0

@@ -260,6 +260,18 @@ def test_sparse_taxi_truth_consistency(shared_data):
     assert near < 10.0 and far > 500.0, (near, far)
 
 
+def test_sparse_taxi_traced_backwards(shared_data):
+    """Two hand-traced paths run from the last fix to the first (their start lies 83 m and
+    546 m from the last fix, 1.7 and 2.6 km from the first); the other 39 follow the fixes."""
+    from geo.tracks.sparsetaxi import load_network, load_pairs, traced_backwards
+
+    folder = shared_data / "mapmatching_sparsetaxi_beijing"
+    pairs = load_pairs(folder)
+    net = WalkNetwork.from_segments(load_network(folder, (116.3, 39.9, 116.31, 39.91)))
+    back = {p["pair_id"] for p in pairs if traced_backwards(net, p["points"], p["truth_line"])}
+    assert back == {"set60_06", "set60_08"}, back
+
+
 def test_match_cli_exact_command(tmp_path):
     from api.cli import app
 

@@ -116,7 +116,8 @@ def load_network(folder: Path, bbox: tuple[float, float, float, float] | None = 
 
 
 def load_pairs(folder: Path) -> list[dict]:
-    """The 41 validated pairs: pair_id, points (lon, lat, time), truth edge ids."""
+    """The 41 validated pairs: pair_id, points (lon, lat, time), truth edge ids and
+    truth_line (the hand-traced path's lon/lat vertices, in its travel order)."""
     d = json.loads((folder / "benchmark_pairs_wgs84.geojson").read_text())
     by: dict[str, dict] = {}
     for f in d["features"]:
@@ -131,6 +132,7 @@ def load_pairs(folder: Path) -> list[dict]:
         else:
             vids = pr["vertex_ids"]
             rec["truth"] = [edge_key(p, q) for p, q in zip(vids[:-1], vids[1:], strict=True)]
+            rec["truth_line"] = np.asarray(f["geometry"]["coordinates"], float)
     return [r for r in by.values() if "points" in r and "truth" in r]
 
 
@@ -154,3 +156,19 @@ def farthest_fix_from_truth(net, points: pd.DataFrame, truth_ids) -> float:
     path = shapely.union_all(net.geoms_m[pos])
     xy = net.to_metric(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
     return float(shapely.distance(shapely.points(xy), path).max())
+
+
+def traced_backwards(net, points: pd.DataFrame, truth_line: np.ndarray) -> bool:
+    """True when the hand-traced path runs from the trajectory's last fix to its first.
+
+    Its start is nearer the last fix than the first, and its end nearer the first. Two pairs
+    (set60_06, set60_08) are like that. Their paths keep every one-way street in the traced
+    direction, so a matcher that follows the fixes' time order has to take the other
+    carriageway wherever the road is a dual carriageway."""
+    ends = net.to_metric(truth_line[[0, -1], 0], truth_line[[0, -1], 1])
+    fixes = net.to_metric(
+        points["lon"].to_numpy(float)[[0, -1]], points["lat"].to_numpy(float)[[0, -1]]
+    )
+    d = np.hypot(*(ends[:, None, :] - fixes[None, :, :]).transpose(2, 0, 1))
+    # d[i, j]: path end i (0 start, 1 end) to fix j (0 first, 1 last)
+    return bool(d[0, 1] < d[0, 0] and d[1, 0] < d[1, 1])
