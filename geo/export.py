@@ -8,6 +8,7 @@ import geopandas as gpd
 from sqlalchemy import Engine
 
 from geo.errors import InputError
+from geo.sql_frames import read_geoframe
 from geo.vector_io import write_vector
 
 # layer name → SQL selecting the exported columns (phone numbers never leave through here)
@@ -40,7 +41,7 @@ def read_layer(engine: Engine, layer: str) -> gpd.GeoDataFrame:
     if layer not in LAYER_SQL:
         raise InputError(f"unknown layer '{layer}': choose one of {', '.join(LAYER_SQL)}")
     with engine.connect() as conn:
-        return gpd.read_postgis(LAYER_SQL[layer], conn, geom_col="geom", crs="EPSG:4326")
+        return read_geoframe(LAYER_SQL[layer], conn, geom_col="geom", crs="EPSG:4326")
 
 
 def export_layer(engine: Engine, layer: str, path: str | Path) -> int:

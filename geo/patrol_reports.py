@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 from geo import coverage
 from geo.errors import InputError
 from geo.settings import get_settings
+from geo.sql_frames import read_frame
 
 ROLES = {"alley_steward": "小巷管家 alley steward", "street_chief": "街巷长 street chief"}
 
@@ -54,7 +55,7 @@ def _load(engine: Engine, days: list[dt.date], area: str | None) -> dict[str, pd
             level = conn.execute(text("SELECT level FROM areas WHERE code = :c"), {"c": area})
             if level.scalar() is None:
                 raise InputError(f"area {area} does not exist")
-        visits = pd.read_sql(
+        visits = read_frame(
             text(
                 "SELECT v.track_id, v.person_id, v.segment_id AS edge_id, v.covered_fraction, "
                 "v.first_time, v.last_time, v.day, v.intervals FROM patrol_visits v "
@@ -63,14 +64,14 @@ def _load(engine: Engine, days: list[dt.date], area: str | None) -> dict[str, pd
             conn,
             params={"a": start, "b": end},
         )
-        segments = pd.read_sql(
+        segments = read_frame(
             text(
                 "SELECT s.id AS edge_id, s.street_id AS alley_id, s.length_m, st.name AS "
                 "alley_name, st.kind FROM street_segments s JOIN streets st ON st.id = s.street_id"
             ),
             conn,
         )
-        duties = pd.read_sql(
+        duties = read_frame(
             text(
                 "SELECT a.street_id AS alley_id, a.person_id, a.role, a.valid_from, a.valid_to, "
                 "p.name AS person_name FROM assignments a JOIN people p ON p.id = a.person_id "
@@ -80,7 +81,7 @@ def _load(engine: Engine, days: list[dt.date], area: str | None) -> dict[str, pd
             conn,
             params={"a": start, "b": end},
         )
-        areas = pd.read_sql(text(_STREET_AREA_SQL), conn)
+        areas = read_frame(text(_STREET_AREA_SQL), conn)
     if area is not None:
         keep = areas[
             areas["community_code"].str.startswith(area)

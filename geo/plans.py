@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, text
 from geo import audit
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.partition.levels import LevelParams
+from geo.sql_frames import read_geoframe
 
 Progress = Callable[[float, str], None]
 
@@ -91,7 +92,7 @@ def load_inputs(
     area = _community(conn, code)
     wkb = conn.execute(text(_OUTLINE_SQL), {"a": area.id}).scalar_one()
     outline = shapely.from_wkb(bytes(wkb))
-    buildings = gpd.read_postgis(
+    buildings = read_geoframe(
         text(
             "SELECT id, households, building_type, name, geom FROM buildings "
             "WHERE community_id = :a ORDER BY id"
@@ -101,7 +102,7 @@ def load_inputs(
         params={"a": area.id},
         crs="EPSG:4326",
     ).set_index("id")
-    streets = gpd.read_postgis(
+    streets = read_geoframe(
         text(
             "SELECT s.id, s.kind, s.name, s.geom FROM street_segments s, areas a "
             "WHERE a.id = :a AND s.geom && a.geom AND ST_Intersects(s.geom, a.geom) ORDER BY s.id"
@@ -420,7 +421,7 @@ def _insert_nested_levels(
     }
     if not owner:
         return 0, 0
-    buildings = gpd.read_postgis(
+    buildings = read_geoframe(
         text(
             "SELECT id, households, units, geom FROM buildings "
             "WHERE id = ANY(CAST(:ids AS int[])) AND households > 0 ORDER BY id"

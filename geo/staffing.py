@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.errors import ConflictError, InputError, NotFoundError
+from geo.sql_frames import read_frame, read_geoframe
 
 KINDS = {
     "alleys": ("alley_steward",),
@@ -122,7 +123,7 @@ def _area(conn: Connection, code: str) -> Any:
 
 def _people(conn: Connection, area_id: int, roles: tuple[str, ...]) -> pd.DataFrame:
     """Active people with one of ``roles`` living in the area or within 2 km of it."""
-    df = pd.read_sql(
+    df = read_frame(
         text(
             "SELECT p.id AS person_id, ST_X(p.home) AS lon, ST_Y(p.home) AS lat, p.capacity, "
             "array_to_string(p.roles, ';') AS roles, p.part_time FROM people p, areas a "
@@ -137,7 +138,7 @@ def _people(conn: Connection, area_id: int, roles: tuple[str, ...]) -> pd.DataFr
 
 def _streets(conn: Connection, area_id: int, kind: str) -> gpd.GeoDataFrame:
     """Streets or alleys with most of their length inside the area."""
-    return gpd.read_postgis(
+    return read_geoframe(
         text(
             "SELECT st.id AS item_id, st.name, st.length_m, st.geom FROM streets st, areas a "
             "WHERE a.id = :a AND st.kind = :k AND st.geom && a.geom "
@@ -152,7 +153,7 @@ def _streets(conn: Connection, area_id: int, kind: str) -> gpd.GeoDataFrame:
 
 
 def _network(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
-    return gpd.read_postgis(
+    return read_geoframe(
         text(
             "SELECT s.id, s.geom FROM street_segments s, areas a WHERE a.id = :a "
             "AND ST_DWithin(s.geom::geography, a.geom::geography, 2500) ORDER BY s.id"
@@ -165,7 +166,7 @@ def _network(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
 
 
 def _grids(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
-    return gpd.read_postgis(
+    return read_geoframe(
         text(
             "SELECT g.id AS item_id, g.code, g.households, g.geom FROM grids g, areas a, "
             "areas c WHERE a.id = :a AND c.id = g.community_id AND c.code LIKE a.code || '%' "
@@ -180,7 +181,7 @@ def _grids(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
 
 def _current(conn: Connection, kind: str, item_ids: list[int], day: dt.date) -> pd.DataFrame:
     target = "grid_id" if kind == "grids" else "street_id"
-    return pd.read_sql(
+    return read_frame(
         text(
             f"SELECT id, {target} AS item_id, person_id, role FROM assignments "
             f"WHERE {target} = ANY(CAST(:ids AS int[])) AND role = ANY(CAST(:roles AS text[])) "
@@ -437,7 +438,7 @@ def coverage_rates(engine: Engine, area: str, day: dt.date | None = None) -> dic
             out[f"{kind}s_covered"] = int(covered)
             out[f"{kind}_coverage"] = round(covered / len(items), 4) if items else None
         grids = _grids(conn, a.id)
-        staff = pd.read_sql(
+        staff = read_frame(
             text(
                 "SELECT grid_id, role, count(*) AS n FROM assignments WHERE grid_id = "
                 "ANY(CAST(:ids AS int[])) AND valid_from <= :d AND (valid_to IS NULL OR "

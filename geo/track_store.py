@@ -15,7 +15,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import psycopg
@@ -25,6 +24,7 @@ from sqlalchemy import Engine, text
 from geo import audit
 from geo.errors import InputError, NotFoundError
 from geo.settings import Settings, get_settings
+from geo.sql_frames import read_frame, read_geoframe
 from geo.track_partitions import days_between, ensure_day_partitions
 
 
@@ -277,7 +277,7 @@ def walk_network(engine: Engine) -> Any:
 
     def build() -> WalkNetwork:
         with engine.connect() as conn:
-            segs = gpd.read_postgis(
+            segs = read_geoframe(
                 "SELECT id AS edge_id, geom FROM street_segments ORDER BY id",
                 conn,
                 geom_col="geom",
@@ -384,7 +384,7 @@ def write_visits(conn: Any, track_ids: list[int], rows: list[dict[str, Any]]) ->
 
 def read_track_points(conn: Any, track_ids: list[int]) -> pd.DataFrame:
     """Stored fixes of ``track_ids`` (track_id, time UTC, accuracy, lon, lat) in upload order."""
-    pts = pd.read_sql(
+    pts = read_frame(
         text(
             "SELECT track_id, t AS time, accuracy, ST_X(geom) AS lon, ST_Y(geom) AS lat "
             "FROM track_points WHERE track_id = ANY(:ids) "

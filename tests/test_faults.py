@@ -16,11 +16,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-KNOWN_500 = (
-    "api/errors.py should treat any exception whose __cause__ chain holds an OperationalError "
-    "as 503 (pandas.read_sql in geo/tracks wraps it in pandas.errors.DatabaseError)"
-)
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -133,12 +128,29 @@ def test_database_restart_mid_uploads(own_cluster) -> None:
     assert not missing, f"acknowledged uploads lost: {len(missing)}"
     assert len(set(acknowledged)) == len(acknowledged)
     others = [r for r in refused if not (r[0] == 503 and r[1])]
-    if others and all(code == 500 for code, _, _ in others):
-        # Seen when the database dies during matching: pandas.read_sql wraps the driver's
-        # OperationalError in pandas.errors.DatabaseError, which api/errors.py maps to 500.
-        pytest.xfail(f"{len(others)} refusal(s) were 500, not 503: " + KNOWN_500)
     assert not others, others[:5]
     assert all("database" in (msg or "") for _, _, msg in refused)
+
+
+@pytest.mark.parametrize("geometry", [False, True])
+def test_a_connection_lost_before_a_read_is_reported_as_lost(engine, geometry) -> None:
+    """Reads go through geo.sql_frames, which runs only the query. pandas.read_sql first runs
+    a table-name lookup and swallows its error; with the connection gone, the read then
+    failed with a PendingRollbackError that the API answered as a bug (500, not 503)."""
+    from api.errors import _database_gone
+    from geo.sql_frames import read_frame, read_geoframe
+
+    with engine.connect() as victim:
+        pid = victim.execute(text("SELECT pg_backend_pid()")).scalar()
+        with engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        time.sleep(0.2)
+        with pytest.raises(Exception) as err:
+            if geometry:
+                read_geoframe("SELECT id, geom FROM street_segments", victim)
+            else:
+                read_frame("SELECT count(*) FROM street_segments", victim)
+    assert _database_gone(err.value), repr(err.value)
 
 
 def test_a_failed_write_leaves_nothing_half_written(own_cluster) -> None:
