@@ -108,6 +108,46 @@ def worker(
         time.sleep(watch)
 
 
+def _day(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{option} '{value}' is not a date (YYYY-MM-DD)") from None
+
+
+@tracks_app.command("rematch")
+def rematch(
+    since: str = typer.Option(
+        None, "--since", help="first local day (YYYY-MM-DD) whose tracks are matched again"
+    ),
+    until: str = typer.Option(None, "--until", help="last local day (default: --since)"),
+    track: list[int] = typer.Option(None, "--track", help="or: a track id (repeatable)"),
+    queue_only: bool = typer.Option(
+        False, "--queue-only", help="only queue them; running workers match them"
+    ),
+    batch: int = typer.Option(200, "--batch", min=1, max=5000, help="tracks matched together"),
+) -> None:
+    """Match stored tracks again (after the street network changed). 重新匹配轨迹
+
+    Each track's visits are replaced when its batch is matched; reports then use them."""
+    from rich.console import Console
+
+    from geo.db import get_engine
+    from geo.match_queue import requeue_tracks
+
+    if until is not None and since is None:
+        raise InputError("--until needs --since")
+    engine = get_engine()
+    queued, already = requeue_tracks(
+        engine, track or None, _day(since, "--since"), _day(until, "--until"), "cli"
+    )
+    Console().print(f"queued {queued} tracks ({already} were queued already)", markup=False)
+    if not queue_only and queued + already:
+        worker(batch=batch, watch=0.0)
+
+
 @tracks_app.command("drop-fixes")
 def drop_fixes(
     before: str = typer.Option(

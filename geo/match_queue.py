@@ -10,13 +10,16 @@ is what makes a city-day of thousands of patrols cheap.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, text
 
-from geo.errors import GridwardError
+from geo import audit
+from geo.errors import GridwardError, InputError, NotFoundError
 from geo.settings import get_settings
 
 Progress = Callable[[int, int], None]
@@ -46,6 +49,80 @@ def queued_count(engine: Engine) -> int:
     with engine.connect() as conn:
         q = text("SELECT count(*) FROM tracks WHERE status = 'queued'")
         return int(conn.execute(q).one()[0])
+
+
+def requeue_tracks(
+    engine: Engine,
+    track_ids: list[int] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    actor: str | None = None,
+) -> tuple[int, int]:
+    """Queue stored tracks again, for workers to re-match them (see :func:`drain_queue`).
+
+    Use it after the street network changed (new or corrected alleys) or the matcher did.
+    Patrol visits come from matching against the network of the day they were matched, and
+    the uploads' bytes are kept so they can be recomputed. Give the tracks by id, or by the
+    city's local days their walks fall on (``since`` to ``until``, both included; ``until``
+    defaults to ``since``).
+
+    Each batch replaces its tracks' visits in one transaction, so a report never sees a track
+    half re-matched; until its batch is done, a track keeps its old visits.
+    Returns (tracks queued now, tracks that were queued already).
+    """
+    if (track_ids is None) == (since is None):
+        raise InputError("give track ids or a first day (since), not both and not neither")
+    if since is not None:
+        until = until or since
+        if since > until:
+            raise InputError(f"since {since} is after until {until}")
+    elif not track_ids:
+        raise InputError("no track ids given")
+    with engine.begin() as conn:
+        if track_ids is not None:
+            ids = sorted(set(track_ids))
+            found = set(
+                conn.execute(
+                    text("SELECT id FROM tracks WHERE id = ANY(:ids)"), {"ids": ids}
+                ).scalars()
+            )
+            missing = [i for i in ids if i not in found]
+            if missing:
+                shown = ", ".join(str(i) for i in missing[:10])
+                more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+                raise NotFoundError(f"no such track: {shown}{more}")
+            where, params = "id = ANY(:ids)", {"ids": ids}
+        else:
+            assert since is not None and until is not None
+            tz = ZoneInfo(get_settings().timezone)
+            start = dt.datetime.combine(since, dt.time.min, tzinfo=tz)
+            end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+            where = "started_at < :end AND ended_at >= :start"
+            params = {"start": start, "end": end}
+        already = conn.execute(
+            text(f"SELECT count(*) FROM tracks WHERE {where} AND status = 'queued'"), params
+        ).scalar_one()
+        queued = conn.execute(
+            text(
+                f"UPDATE tracks SET status = 'queued', error = NULL "
+                f"WHERE {where} AND status <> 'queued'"
+            ),
+            params,
+        ).rowcount
+        audit.record(
+            conn,
+            actor,
+            "track.requeue",
+            "track",
+            None,
+            {
+                "track_ids": track_ids[:100] if track_ids else None,
+                "since": since.isoformat() if since else None,
+                "until": until.isoformat() if until else None,
+                "queued": queued,
+            },
+        )
+    return int(queued or 0), int(already)
 
 
 def drain_queue(

@@ -78,6 +78,7 @@ RULES: dict[tuple[str, str], Case] = {
     ("GET", "/jobs/{job_id}"): Case(MAP_READERS),
     ("POST", "/tracks"): Case(UPLOADERS),
     ("GET", "/tracks/{track_id}"): Case(MAP_READERS),
+    ("POST", "/tracks/rematch"): Case(ADMIN),
     ("GET", "/reports/{kind}"): Case(MAP_READERS, path="/reports/daily"),
     ("POST", "/people/import"): Case(ADMIN),
     ("GET", "/people"): Case(OFFICE),

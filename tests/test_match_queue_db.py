@@ -151,3 +151,119 @@ def test_bad_mode_is_refused_before_storing(demo):
     with pytest.raises(InputError, match="unknown mode"):
         store_track(demo, _walks(demo, 1)[0], "m.csv", mode="run", queue=True)
     assert _statuses(demo) == {}
+
+
+def _local_day(db, track_id: int) -> str:
+    with db.connect() as conn:
+        return str(
+            conn.execute(
+                text(
+                    "SELECT (started_at AT TIME ZONE 'Asia/Shanghai')::date FROM tracks "
+                    "WHERE id = :t"
+                ),
+                {"t": track_id},
+            ).scalar()
+        )
+
+
+def test_rematch_follows_a_corrected_network_and_restores_the_same_visits(demo):
+    """A walked segment is misplaced in the map, then fixed: re-matching the stored track drops
+    it, then gives back exactly the visits of the first match (the network is re-read each time,
+    the fixes come from the stored track)."""
+    import datetime as dt
+
+    from geo.errors import InputError, NotFoundError
+    from geo.match_queue import requeue_tracks
+
+    tid = ingest_track(demo, _walks(demo, 1, seed=21)[0], "r.csv")["track_id"]
+    first = _visits(demo, tid)
+    with demo.connect() as conn:
+        seg, geom, length = conn.execute(
+            text(
+                "SELECT s.id, s.geom, s.length_m FROM patrol_visits v JOIN street_segments s "
+                "ON s.id = v.segment_id WHERE v.track_id = :t ORDER BY v.covered_fraction * "
+                "s.length_m DESC LIMIT 1"
+            ),
+            {"t": tid},
+        ).one()
+    assert first[seg] > 0.9
+
+    def set_segment(g, n: float) -> None:
+        with demo.begin() as conn:
+            conn.execute(
+                text("UPDATE street_segments SET geom = :g, length_m = :n WHERE id = :s"),
+                {"g": g, "n": n, "s": seg},
+            )
+
+    with demo.connect() as conn:
+        far = conn.execute(text("SELECT ST_Translate(CAST(:g AS geometry), 0.01, 0)"), {"g": geom})
+        far = far.scalar()
+    set_segment(far, length + 0.5)  # the map is wrong: the alley drawn 850 m east
+    assert requeue_tracks(demo, [tid]) == (1, 0)
+    assert _statuses(demo)[tid] == "queued"
+    assert drain_queue(demo).matched == 1
+    moved = _visits(demo, tid)
+    assert seg not in moved and moved, moved
+    set_segment(geom, length)  # corrected
+    day = dt.date.fromisoformat(_local_day(demo, tid))
+    assert requeue_tracks(demo, since=day + dt.timedelta(days=1)) == (0, 0)
+    assert requeue_tracks(demo, since=day - dt.timedelta(days=3), until=day) == (1, 0)
+    assert requeue_tracks(demo, since=day) == (0, 1)  # queued already
+    assert drain_queue(demo).matched == 1
+    again = _visits(demo, tid)
+    assert set(again) == set(first)
+    assert all(abs(again[k] - first[k]) < 1e-9 for k in first)
+    with pytest.raises(InputError, match="not both"):
+        requeue_tracks(demo, [tid], since=day)
+    with pytest.raises(InputError, match="not both and not neither"):
+        requeue_tracks(demo)
+    with pytest.raises(InputError, match="after until"):
+        requeue_tracks(demo, since=day, until=day - dt.timedelta(days=1))
+    with pytest.raises(NotFoundError, match="no such track: 99999"):
+        requeue_tracks(demo, [tid, 99999])
+    assert _statuses(demo)[tid] == "matched"  # refused requests changed nothing
+
+
+def test_rematch_api_and_cli(demo, auth_headers, pg_url):
+    from tests.test_import import run_cli
+
+    admin = auth_headers("admin")
+    tid = ingest_track(demo, _walks(demo, 1, seed=23)[0], "a.csv")["track_id"]
+    first = _visits(demo, tid)
+    with TestClient(create_app(demo)) as client:
+        r = client.post("/tracks/rematch", json={"track_ids": [tid]}, headers=admin)
+        assert r.status_code == 202, r.text
+        assert r.json()["queued"] == 1
+        for _ in range(200):
+            job = client.get(r.json()["job_url"], headers=admin).json()
+            if job["status"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert job["status"] == "done" and job["result"]["matched"] == 1, job
+        assert _visits(demo, tid) == pytest.approx(first)
+        for body, code, words in (
+            ({}, 422, "not neither"),
+            ({"track_ids": [tid], "since": "2026-05-01"}, 422, "not both"),
+            ({"until": "2026-05-01"}, 422, "until needs since"),
+            ({"since": "2026-05-02", "until": "2026-05-01"}, 422, "after until"),
+            ({"since": "May 1st"}, 422, "since"),
+            ({"track_ids": [tid + 1000]}, 404, "no such track"),
+        ):
+            bad = client.post("/tracks/rematch", json=body, headers=admin)
+            assert bad.status_code == code and words in bad.json()["error"], (body, bad.text)
+        far = client.post("/tracks/rematch", json={"since": "2020-01-01"}, headers=admin)
+        assert far.status_code == 200 and far.json() == {"queued": 0, "already_queued": 0}
+    day = _local_day(demo, tid)
+    res = run_cli(["tracks", "rematch", "--since", day], pg_url)
+    assert res.returncode == 0, res.stderr
+    assert "queued 1 tracks" in res.stdout and "matched 1 tracks" in res.stdout
+    assert _visits(demo, tid) == pytest.approx(first)
+    for args, words in (
+        ([], "not neither"),
+        (["--until", day], "--until needs --since"),
+        (["--since", "2026-13-01"], "not a date"),
+        (["--track", str(tid + 1000)], "no such track"),
+    ):
+        res = run_cli(["tracks", "rematch", *args], pg_url)
+        assert res.returncode == 2 and words in res.stderr, (args, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr

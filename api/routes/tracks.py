@@ -1,4 +1,4 @@
-"""Patrol tracks (issue 4): upload one or many files, read them back, re-match.
+"""Patrol tracks (issue 4): upload one or many files, read them back, match them again.
 
 POST /tracks takes ``multipart/form-data`` with one or more ``file`` fields (or one raw GPX /
 GeoJSON / CSV body) plus ``crs`` (wgs84 | gcj02 | bd09), ``person_id`` and ``mode`` (walk | bike).
@@ -7,16 +7,20 @@ With ``defer=true`` the tracks are stored and queued (202 with a ``job_id``): a 
 The size limit holds while the body streams in (413). Each file is stored on its own: a bad file
 gets its own error and does not stop the others; when every file is bad the answer is 422.
 The same bytes uploaded again return the same track (200, ``created: false``).
+POST /tracks/rematch (admin) queues stored tracks again, by id or by local day, after the street
+network changed; a background job matches them (202 with a ``job_url``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, person_for
@@ -105,6 +109,35 @@ def _start_drain(engine: Engine, username: str) -> str:
 
     run_job(engine, job_id, work)
     return job_id
+
+
+class RematchRequest(BaseModel):
+    """Which stored tracks to match again: ids, or the local days their walks fall on."""
+
+    track_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
+        default=None, max_length=100_000, description="track ids"
+    )
+    since: dt.date | None = Field(default=None, description="first local day (YYYY-MM-DD)")
+    until: dt.date | None = Field(default=None, description="last local day (default: since)")
+
+
+@router.post("/tracks/rematch", summary="Match stored tracks again 重新匹配轨迹")
+def rematch(
+    body: RematchRequest,
+    user: Annotated[Principal, Depends(allow("admin"))],
+    engine: Engine = Depends(get_engine),
+) -> JSONResponse:
+    from geo.match_queue import requeue_tracks
+
+    if body.until is not None and body.since is None:
+        raise HTTPException(422, "until needs since")
+    queued, already = requeue_tracks(engine, body.track_ids, body.since, body.until, user.username)
+    out: dict[str, Any] = {"queued": queued, "already_queued": already}
+    if not queued + already:
+        return JSONResponse(out, status_code=200)
+    out["job_id"] = _start_drain(engine, user.username)
+    out["job_url"] = job_url(out["job_id"])
+    return JSONResponse(out, status_code=202)
 
 
 @router.get("/tracks/{track_id}", summary="A stored track and its matched segments 轨迹")
