@@ -137,8 +137,6 @@ def rematch(
     from geo.db import get_engine
     from geo.match_queue import requeue_tracks
 
-    if until is not None and since is None:
-        raise InputError("--until needs --since")
     engine = get_engine()
     queued, already = requeue_tracks(
         engine, track or None, _day(since, "--since"), _day(until, "--until"), "cli"

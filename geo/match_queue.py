@@ -70,6 +70,8 @@ def requeue_tracks(
     half re-matched; until its batch is done, a track keeps its old visits.
     Returns (tracks queued now, tracks that were queued already).
     """
+    if until is not None and since is None:
+        raise InputError("until needs since (the first day)")
     if (track_ids is None) == (since is None):
         raise InputError("give track ids or a first day (since), not both and not neither")
     if since is not None:

@@ -219,6 +219,8 @@ def test_rematch_follows_a_corrected_network_and_restores_the_same_visits(demo):
         requeue_tracks(demo)
     with pytest.raises(InputError, match="after until"):
         requeue_tracks(demo, since=day, until=day - dt.timedelta(days=1))
+    with pytest.raises(InputError, match="until needs since"):
+        requeue_tracks(demo, [tid], until=day)
     with pytest.raises(NotFoundError, match="no such track: 99999"):
         requeue_tracks(demo, [tid, 99999])
     assert _statuses(demo)[tid] == "matched"  # refused requests changed nothing
@@ -260,7 +262,7 @@ def test_rematch_api_and_cli(demo, auth_headers, pg_url):
     assert _visits(demo, tid) == pytest.approx(first)
     for args, words in (
         ([], "not neither"),
-        (["--until", day], "--until needs --since"),
+        (["--until", day], "until needs since"),
         (["--since", "2026-13-01"], "not a date"),
         (["--track", str(tid + 1000)], "no such track"),
     ):

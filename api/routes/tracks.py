@@ -129,8 +129,6 @@ def rematch(
 ) -> JSONResponse:
     from geo.match_queue import requeue_tracks
 
-    if body.until is not None and body.since is None:
-        raise HTTPException(422, "until needs since")
     queued, already = requeue_tracks(engine, body.track_ids, body.since, body.until, user.username)
     out: dict[str, Any] = {"queued": queued, "already_queued": already}
     if not queued + already:
