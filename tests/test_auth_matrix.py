@@ -79,6 +79,7 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/tracks"): Case(UPLOADERS),
     ("GET", "/tracks/{track_id}"): Case(MAP_READERS),
     ("POST", "/tracks/rematch"): Case(ADMIN),
+    ("GET", "/tracks"): Case(MAP_READERS),
     ("GET", "/reports/{kind}"): Case(MAP_READERS, path="/reports/daily"),
     ("POST", "/people/import"): Case(ADMIN),
     ("GET", "/people"): Case(OFFICE),

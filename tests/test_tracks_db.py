@@ -270,3 +270,66 @@ def test_cli_upload_reports_each_file_and_fails_on_a_bad_one(demo, pg_url, share
     assert "250808726.gpx: track" in res.stdout and "truncated" in res.stdout
     again = run_cli(["tracks", "upload", str(good)], pg_url)
     assert again.returncode == 0 and "already stored" in again.stdout
+
+
+def test_track_list_filters_and_steward_scope(demo, auth_headers):
+    """GET /tracks: newest walk first, with person, status and local-day filters; a steward
+    sees only their own tracks and may not ask for another person's."""
+    import datetime as dt
+
+    net = walk_network(demo)
+    rng = np.random.default_rng(12)
+    walks = [simulate_patrol(net, rng, SimParams(length_m=600, noise_m=5))[0] for _ in range(3)]
+    # walk 1 one local day later than walk 0; walk 2 on the same day, by nobody in particular
+    walks[1]["time"] = walks[1]["time"] + pd.Timedelta(days=1)
+    admin = auth_headers("admin")
+    with demo.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (external_id, name, roles) VALUES "
+                "('S2', '李小巷', ARRAY['alley_steward'])"
+            )
+        )
+    with TestClient(create_app(demo)) as client:
+        ids = []
+        for i, person in enumerate((1, 1, 2)):
+            r = _post(client, admin, [(f"l{i}.csv", _csv(walks[i]))], person_id=person)
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["files"][0]["track_id"])
+        day0 = (walks[0]["time"].iloc[0].tz_convert("Asia/Shanghai")).date()
+
+        def listed(headers, **query):
+            r = client.get("/tracks", params=query, headers=headers)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        everything = listed(admin)
+        assert everything["total"] == 3
+        assert [t["id"] for t in everything["tracks"]][0] == ids[1]  # the latest walk first
+        first = next(t for t in everything["tracks"] if t["id"] == ids[0])
+        assert first["person"] == "王小巷" and first["status"] == "matched"
+        assert first["segments"] == len(_visits(demo, ids[0])) > 0
+        assert first["n_points"] == len(walks[0]) and first["filename"] == "l0.csv"
+        assert {t["id"] for t in listed(admin, person_id=1)["tracks"]} == {ids[0], ids[1]}
+        assert {t["id"] for t in listed(admin, since=str(day0), until=str(day0))["tracks"]} == {
+            ids[0],
+            ids[2],
+        }
+        next_day = str(day0 + dt.timedelta(days=1))
+        assert [t["id"] for t in listed(admin, since=next_day)["tracks"]] == [ids[1]]
+        assert listed(admin, status="failed") == {"total": 0, "tracks": []}
+        page = listed(admin, limit=1, offset=2)
+        assert page["total"] == 3 and len(page["tracks"]) == 1
+        assert listed(admin, offset=10) == {"total": 3, "tracks": []}
+        for query, words in (
+            ({"status": "lost"}, "status must be one of"),
+            ({"since": str(day0), "until": str(day0 - dt.timedelta(days=1))}, "after until"),
+            ({"limit": 0}, "limit"),
+            ({"since": "yesterday"}, "since"),
+        ):
+            bad = client.get("/tracks", params=query, headers=admin)
+            assert bad.status_code == 422 and words in bad.json()["error"], (query, bad.text)
+
+        steward = auth_headers("steward", person_id=2)
+        assert [t["id"] for t in listed(steward)["tracks"]] == [ids[2]]
+        assert client.get("/tracks?person_id=1", headers=steward).status_code == 403

@@ -18,7 +18,7 @@ import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
@@ -136,6 +136,78 @@ def rematch(
     out["job_id"] = _start_drain(engine, user.username)
     out["job_url"] = job_url(out["job_id"])
     return JSONResponse(out, status_code=202)
+
+
+TRACK_STATUSES = ("stored", "queued", "matched", "failed")
+
+
+@router.get("/tracks", summary="Stored tracks, newest walk first 轨迹列表")
+def list_tracks(
+    user: Annotated[Principal, Depends(allow("viewer", "steward", own_person=True))],
+    engine: Engine = Depends(get_engine),
+    person_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    since: Annotated[
+        dt.date | None, Query(description="walks ending on or after this local day")
+    ] = None,
+    until: Annotated[
+        dt.date | None, Query(description="walks starting on or before this local day")
+    ] = None,
+    status: Annotated[
+        str | None, Query(max_length=16, description="stored, queued, matched or failed")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any]:
+    """Who uploaded what and how it went (a steward sees only their own tracks). ``segments``
+    counts the segment visits the track's match produced; ``error`` says why a match failed."""
+    from zoneinfo import ZoneInfo
+
+    from geo.settings import get_settings
+
+    if status is not None and status not in TRACK_STATUSES:
+        raise HTTPException(422, f"status must be one of {', '.join(TRACK_STATUSES)}")
+    if since and until and since > until:
+        raise HTTPException(422, f"since {since} is after until {until}")
+    tz = ZoneInfo(get_settings().timezone)
+
+    def local_midnight(day: dt.date | None) -> dt.datetime | None:
+        return None if day is None else dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+
+    params = {
+        "pid": person_for(user, person_id),
+        "status": status,
+        "start": local_midnight(since),
+        "end": local_midnight(until + dt.timedelta(days=1) if until else None),
+        "lim": limit,
+        "off": offset,
+    }
+    where = (
+        "WHERE (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
+        "AND (CAST(:status AS text) IS NULL OR t.status = :status) "
+        "AND (CAST(:start AS timestamptz) IS NULL OR t.ended_at >= :start) "
+        "AND (CAST(:end AS timestamptz) IS NULL OR t.started_at < :end) "
+    )
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM tracks t " + where), params).scalar()
+        rows = conn.execute(
+            text(
+                "SELECT t.id, t.filename, t.format, t.mode, t.person_id, p.name AS person, "
+                "t.started_at, t.ended_at, t.n_points, t.status, t.error, t.uploaded_at, "
+                "(SELECT count(*) FROM patrol_visits v WHERE v.track_id = t.id) AS segments "
+                "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
+                + where
+                + "ORDER BY t.started_at DESC NULLS LAST, t.id DESC LIMIT :lim OFFSET :off"
+            ),
+            params,
+        ).all()
+    iso = ("started_at", "ended_at", "uploaded_at")
+    return {
+        "total": int(total or 0),
+        "tracks": [
+            {k: (v.isoformat() if k in iso and v is not None else v) for k, v in r._mapping.items()}
+            for r in rows
+        ],
+    }
 
 
 @router.get("/tracks/{track_id}", summary="A stored track and its matched segments 轨迹")
