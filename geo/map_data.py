@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError, NotFoundError
@@ -252,16 +253,57 @@ def patrols_of_day(
             ),
             params,
         ).all()
+        shown = [{"id": r.id, "person": r.person, "points": r.pts} for r in tracks]
+        shown += _dropped_day_tracks(conn, params, [r.id for r in tracks], 50 - len(shown))
     return PatrolData(
         day=day,
         person=person,
         alleys=alleys,
-        tracks=[{"id": r.id, "person": r.person, "points": r.pts} for r in tracks],
+        tracks=sorted(shown, key=lambda t: t["id"]),
         compliance=[
             {"day": r.d.isoformat(), "alleys": int(r.n), "patrolled": int(r.ok)} for r in comp
         ],
         threshold=threshold,
     )
+
+
+def _dropped_day_tracks(
+    conn: Any, params: dict[str, Any], have: list[int], room: int
+) -> list[dict[str, Any]]:
+    """Tracks walked on the day whose fixes were dropped by retention (``tracks drop-fixes``):
+    read back from their kept uploads (:func:`geo.track_store.read_track_points`), so an old
+    day's map still shows them. Tracks with fixes stored for the day were read above; this
+    touches no upload bytes unless fixes are missing."""
+    from geo.track_store import SPAN_OVERLAPS, read_track_points
+
+    if room <= 0:
+        return []
+    start = pd.Timestamp(params["day"]).tz_localize(params["tz"])
+    end = start + pd.Timedelta(days=1)
+    rows = conn.execute(
+        text(
+            "SELECT t.id, p.name AS person FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
+            f"WHERE {SPAN_OVERLAPS} AND t.n_points > 0 AND NOT (t.id = ANY(:have)) "
+            "AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) ORDER BY t.id LIMIT :room"
+        ),
+        {"start": start, "end": end, "pid": params["pid"], "have": have, "room": room},
+    ).all()
+    if not rows:
+        return []
+    pts = read_track_points(conn, [r.id for r in rows])
+    pts = pts[(pts["time"] >= start) & (pts["time"] < end)]
+    out = []
+    for r in rows:
+        p = pts[pts["track_id"] == r.id]
+        if p.empty:  # a span that overlaps the day without a fix in it
+            continue
+        times = p["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        points = [
+            [round(x, 6), round(y, 6), t]
+            for x, y, t in zip(p["lon"].tolist(), p["lat"].tolist(), times, strict=True)
+        ]
+        out.append({"id": r.id, "person": r.person, "points": points})
+    return out
 
 
 @dataclass(frozen=True)

@@ -93,21 +93,22 @@ def requeue_tracks(
                 shown = ", ".join(str(i) for i in missing[:10])
                 more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
                 raise NotFoundError(f"no such track: {shown}{more}")
-            where, params = "id = ANY(:ids)", {"ids": ids}
+            where, params = "t.id = ANY(:ids)", {"ids": ids}
         else:
+            from geo.track_store import SPAN_OVERLAPS
+
             assert since is not None and until is not None
             tz = ZoneInfo(get_settings().timezone)
             start = dt.datetime.combine(since, dt.time.min, tzinfo=tz)
             end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-            where = "started_at < :end AND ended_at >= :start"
-            params = {"start": start, "end": end}
+            where, params = SPAN_OVERLAPS, {"start": start, "end": end}
         already = conn.execute(
-            text(f"SELECT count(*) FROM tracks WHERE {where} AND status = 'queued'"), params
+            text(f"SELECT count(*) FROM tracks t WHERE {where} AND t.status = 'queued'"), params
         ).scalar_one()
         queued = conn.execute(
             text(
-                f"UPDATE tracks SET status = 'queued', error = NULL "
-                f"WHERE {where} AND status <> 'queued'"
+                f"UPDATE tracks t SET status = 'queued', error = NULL "
+                f"WHERE {where} AND t.status <> 'queued'"
             ),
             params,
         ).rowcount

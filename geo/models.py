@@ -300,6 +300,12 @@ class Track(Base):
         ),
         CheckConstraint("mode IN ('walk', 'bike')", name="ck_tracks_mode"),
         Index("ix_tracks_queued", "id", postgresql_where=text("status = 'queued'")),
+        # tracks walked in a time range: geo.track_store.SPAN_OVERLAPS (migration 0007)
+        Index(
+            "ix_tracks_span",
+            text("tstzrange(started_at, ended_at, '[]')"),
+            postgresql_using="gist",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

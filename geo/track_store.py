@@ -27,6 +27,13 @@ from geo.settings import Settings, get_settings
 from geo.sql_frames import read_frame, read_geoframe
 from geo.track_partitions import days_between, ensure_day_partitions
 
+# Tracks (alias ``t``) whose walk overlaps the time range [:start, :end); either bound may be
+# NULL (open). Written as the expression of the GiST index ix_tracks_span so it is used.
+SPAN_OVERLAPS = (
+    "t.started_at IS NOT NULL AND tstzrange(t.started_at, t.ended_at, '[]') && "
+    "tstzrange(CAST(:start AS timestamptz), CAST(:end AS timestamptz), '[)')"
+)
+
 
 @dataclass(frozen=True)
 class StoredTrack:

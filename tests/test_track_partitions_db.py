@@ -163,11 +163,20 @@ def _has_partition(db, day: dt.date) -> bool:
         )
 
 
+def _map_track(db, day: dt.date, track_id: int) -> list:
+    """The [lon, lat, time] points the patrol map shows for the track on that local day."""
+    from geo.map_data import patrols_of_day
+
+    shown = [t for t in patrols_of_day(db, day, 1).tracks if t["id"] == track_id]
+    assert len(shown) == 1, shown
+    return shown[0]["points"]
+
+
 def test_dropped_days_leave_old_tracks_readable_and_rematchable(demo, auth_headers, pg_url):
     """Retention (``tracks drop-fixes``) drops a finished day's fixes: the track still reads
     back fix for fix (parsed from its kept upload), re-matches to the same visits and shows
-    the same line; a late upload of that day makes the day's table again; a future date is
-    refused."""
+    the same line, on its own page and on the day's patrol map; a late upload of that day
+    makes the day's table again; a future date is refused."""
     net = walk_network(demo)
     old_day = dt.date(2025, 3, 3)
     sp = SimParams(length_m=900, dt_s=3.0, start="2025-03-03T01:00:00Z")
@@ -179,6 +188,8 @@ def test_dropped_days_leave_old_tracks_readable_and_rematchable(demo, auth_heade
         tid = r.json()["files"][0]["track_id"]
         line_before = client.get(f"/tracks/{tid}", headers=h).json()["geometry"]
         visits_before = _visits(demo, tid)
+        map_before = _map_track(demo, old_day, tid)
+        assert len(map_before) == len(pts)
         assert visits_before and len(line_before["coordinates"]) == len(pts)
 
         res = run_cli(["tracks", "drop-fixes", "--before", "2025-03-04", "--dry-run"], pg_url)
@@ -200,6 +211,7 @@ def test_dropped_days_leave_old_tracks_readable_and_rematchable(demo, auth_heade
         assert _visits(demo, tid) == visits_before
         line_after = client.get(f"/tracks/{tid}", headers=h).json()["geometry"]
         assert line_after == line_before
+        assert _map_track(demo, old_day, tid) == map_before  # the patrol map still shows it
 
         late, _ = simulate_patrol(net, np.random.default_rng(12), sp)
         r = _post(client, h, [("late.csv", _csv(late))], person_id=1)

@@ -28,7 +28,7 @@ from api.background import job_url, run_job
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads
 from geo.errors import GridwardError, NotFoundError
-from geo.track_store import ingest_track, read_track_points
+from geo.track_store import SPAN_OVERLAPS, ingest_track, read_track_points
 
 log = logging.getLogger("gridward.tracks")
 router = APIRouter(tags=["tracks"])
@@ -184,8 +184,8 @@ def list_tracks(
     where = (
         "WHERE (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
         "AND (CAST(:status AS text) IS NULL OR t.status = :status) "
-        "AND (CAST(:start AS timestamptz) IS NULL OR t.ended_at >= :start) "
-        "AND (CAST(:end AS timestamptz) IS NULL OR t.started_at < :end) "
+        "AND (CAST(:start AS timestamptz) IS NULL AND CAST(:end AS timestamptz) IS NULL "
+        f"OR {SPAN_OVERLAPS}) "
     )
     with engine.connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM tracks t " + where), params).scalar()
