@@ -179,6 +179,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
         net = walk_network(engine)
         rows: list[dict[str, Any]] = []
         ok: list[int] = []
+        summaries: dict[int, tuple[int, int]] = {}
         failed: dict[int, str] = {}
         for mode in sorted({r.mode for r in claimed}):
             group = [r for r in claimed if r.mode == mode]
@@ -200,8 +201,9 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
                     continue
                 rows.extend(visit_rows(r.id, r.person_id, res, tz))
                 ok.append(r.id)
+                summaries[r.id] = (res.matched_points, res.pieces)
                 rep.points += res.total_points
-        write_visits(conn, ok, rows)
+        write_visits(conn, ok, rows, summaries)
         for tid, reason in failed.items():
             set_failed(conn, tid, reason)
         rep.errors.update(failed)

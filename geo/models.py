@@ -321,6 +321,9 @@ class Track(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     n_points: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # the last match's summary (NULL until matched): fixes placed on the network, pieces
+    matched_points: Mapped[int | None] = mapped_column(Integer)
+    pieces: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="stored")
     mode: Mapped[str] = mapped_column(String(8), nullable=False, server_default=text("'walk'"))
     error: Mapped[str | None] = mapped_column(Text)

@@ -325,7 +325,7 @@ def match_stored_track(
     result = match_track(walk_network(engine), pieces, MatchParams.for_mode(mode))
     rows = visit_rows(track_id, track.person_id, result, s.timezone)
     with engine.begin() as conn:
-        write_visits(conn, [track_id], rows)
+        write_visits(conn, [track_id], rows, {track_id: (result.matched_points, result.pieces)})
     return {
         "track_id": track_id,
         "points": result.total_points,
@@ -367,9 +367,15 @@ def visit_rows(
     ]
 
 
-def write_visits(conn: Any, track_ids: list[int], rows: list[dict[str, Any]]) -> None:
+def write_visits(
+    conn: Any,
+    track_ids: list[int],
+    rows: list[dict[str, Any]],
+    summaries: dict[int, tuple[int, int]] | None = None,
+) -> None:
     """Replace the patrol visits of ``track_ids`` with ``rows`` and mark them matched (in the
-    caller's transaction: a crash leaves the old visits and status, never half of the new)."""
+    caller's transaction: a crash leaves the old visits and status, never half of the new).
+    ``summaries``: track id → (fixes matched, pieces), kept on the track for listings."""
     conn.execute(text("DELETE FROM patrol_visits WHERE track_id = ANY(:t)"), {"t": list(track_ids)})
     if rows:
         conn.execute(
@@ -387,6 +393,11 @@ def write_visits(conn: Any, track_ids: list[int], rows: list[dict[str, Any]]) ->
         text("UPDATE tracks SET status = 'matched', error = NULL WHERE id = ANY(:t)"),
         {"t": list(track_ids)},
     )
+    if summaries:
+        conn.execute(
+            text("UPDATE tracks SET matched_points = :m, pieces = :p WHERE id = :t"),
+            [{"t": t, "m": m, "p": p} for t, (m, p) in summaries.items()],
+        )
 
 
 def read_track_points(conn: Any, track_ids: list[int]) -> pd.DataFrame:

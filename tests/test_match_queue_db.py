@@ -52,6 +52,12 @@ def test_deferred_api_upload_is_matched_by_the_job_like_a_direct_upload(demo, au
         ids = [f["track_id"] for f in body["files"]]
         assert all(_statuses(demo)[i] == "matched" for i in ids)
         queued = {i: _visits(demo, i) for i in ids}
+        with demo.connect() as conn:  # the queue keeps each track's match summary too
+            rows = conn.execute(
+                text("SELECT id, matched_points, pieces FROM tracks WHERE id = ANY(:i)"),
+                {"i": ids},
+            ).all()
+        summary = {r.id: (r.matched_points, r.pieces) for r in rows}
         assert all(queued.values()), queued
         bad = _post(client, admin, [("x.csv", walks[0] + b"\n")], defer="maybe")
         assert bad.status_code == 422 and "defer" in bad.json()["error"]
@@ -62,6 +68,8 @@ def test_deferred_api_upload_is_matched_by_the_job_like_a_direct_upload(demo, au
         item = ingest_track(demo, w, f"w{i}.csv")
         direct = _visits(demo, item["track_id"])
         assert set(direct) == set(queued[ids[i]])
+        m = item["match"]
+        assert summary[ids[i]] == (m["matched_points"], m["pieces"])
         assert all(abs(direct[k] - queued[ids[i]][k]) < 1e-6 for k in direct)
 
 

@@ -130,6 +130,13 @@ def test_gap_splits_into_two_pieces(demo, auth_headers):
         r = _post(client, admin, [("gap.csv", _csv(pts))])
         assert r.status_code == 201, r.text
         assert r.json()["files"][0]["match"]["pieces"] == 2
+        # the match summary is kept on the track: the listing and the track's page show it
+        match = r.json()["files"][0]["match"]
+        listed = client.get("/tracks", headers=admin).json()["tracks"][0]
+        assert (listed["pieces"], listed["matched_points"]) == (2, match["matched_points"])
+        assert 0 < listed["matched_points"] <= listed["n_points"] == len(pts)
+        page = client.get(f"/tracks/{listed['id']}", headers=admin).json()
+        assert (page["pieces"], page["matched_points"]) == (2, match["matched_points"])
 
 
 def test_every_gpx_sample_imports_or_gets_a_reason(demo, auth_headers, shared_data):

@@ -159,7 +159,9 @@ def list_tracks(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     """Who uploaded what and how it went (a steward sees only their own tracks). ``segments``
-    counts the segment visits the track's match produced; ``error`` says why a match failed."""
+    counts the segment visits the track's match produced, ``matched_points`` and ``pieces``
+    summarise that match (few fixes matched: the walk was mostly off the alley network or the
+    fixes were poor); ``error`` says why a match failed."""
     from zoneinfo import ZoneInfo
 
     from geo.settings import get_settings
@@ -192,7 +194,8 @@ def list_tracks(
         rows = conn.execute(
             text(
                 "SELECT t.id, t.filename, t.format, t.mode, t.person_id, p.name AS person, "
-                "t.started_at, t.ended_at, t.n_points, t.status, t.error, t.uploaded_at, "
+                "t.started_at, t.ended_at, t.n_points, t.matched_points, t.pieces, t.status, "
+                "t.error, t.uploaded_at, "
                 "(SELECT count(*) FROM patrol_visits v WHERE v.track_id = t.id) AS segments "
                 "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
                 + where
@@ -220,7 +223,7 @@ def get_track(
         t = conn.execute(
             text(
                 "SELECT id, sha256, filename, format, crs, size_bytes, person_id, started_at, "
-                "ended_at, n_points, status, error, uploaded_at, "
+                "ended_at, n_points, matched_points, pieces, status, error, uploaded_at, "
                 "ST_AsGeoJSON(ST_MakeLine(ARRAY(SELECT geom FROM track_points p "
                 "  WHERE p.track_id = tracks.id "
                 # the track's span: only its days' partitions are searched
@@ -253,6 +256,8 @@ def get_track(
         "started_at": t.started_at.isoformat() if t.started_at else None,
         "ended_at": t.ended_at.isoformat() if t.ended_at else None,
         "n_points": t.n_points,
+        "matched_points": t.matched_points,
+        "pieces": t.pieces,
         "status": t.status,
         "error": t.error,
         "geometry": _line(engine, t.id, t.line, t.n_points or 0),
