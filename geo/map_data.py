@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError, NotFoundError
@@ -274,24 +273,23 @@ def _dropped_day_tracks(
     read back from their kept uploads (:func:`geo.track_store.read_track_points`), so an old
     day's map still shows them. Tracks with fixes stored for the day were read above; this
     touches no upload bytes unless fixes are missing."""
-    from geo.track_store import SPAN_OVERLAPS, read_track_points
+    from geo.track_store import SPAN_OVERLAPS, local_days, read_track_points
 
     if room <= 0:
         return []
-    start = pd.Timestamp(params["day"]).tz_localize(params["tz"])
-    end = start + pd.Timedelta(days=1)
+    span = local_days(params["day"], params["day"], params["tz"])
     rows = conn.execute(
         text(
             "SELECT t.id, p.name AS person FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
             f"WHERE {SPAN_OVERLAPS} AND t.n_points > 0 AND NOT (t.id = ANY(:have)) "
             "AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) ORDER BY t.id LIMIT :room"
         ),
-        {"start": start, "end": end, "pid": params["pid"], "have": have, "room": room},
+        {**span, "pid": params["pid"], "have": have, "room": room},
     ).all()
     if not rows:
         return []
     pts = read_track_points(conn, [r.id for r in rows])
-    pts = pts[(pts["time"] >= start) & (pts["time"] < end)]
+    pts = pts[(pts["time"] >= span["start"]) & (pts["time"] < span["end"])]
     out = []
     for r in rows:
         p = pts[pts["track_id"] == r.id]

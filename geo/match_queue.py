@@ -14,7 +14,6 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, text
 
@@ -95,13 +94,9 @@ def requeue_tracks(
                 raise NotFoundError(f"no such track: {shown}{more}")
             where, params = "t.id = ANY(:ids)", {"ids": ids}
         else:
-            from geo.track_store import SPAN_OVERLAPS
+            from geo.track_store import SPAN_OVERLAPS, local_days
 
-            assert since is not None and until is not None
-            tz = ZoneInfo(get_settings().timezone)
-            start = dt.datetime.combine(since, dt.time.min, tzinfo=tz)
-            end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-            where, params = SPAN_OVERLAPS, {"start": start, "end": end}
+            where, params = SPAN_OVERLAPS, local_days(since, until)
         already = conn.execute(
             text(f"SELECT count(*) FROM tracks t WHERE {where} AND t.status = 'queued'"), params
         ).scalar_one()

@@ -9,11 +9,13 @@ duplicate. Matching reads the stored points, cleans them, matches them to the wa
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import threading
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -33,6 +35,23 @@ SPAN_OVERLAPS = (
     "t.started_at IS NOT NULL AND tstzrange(t.started_at, t.ended_at, '[]') && "
     "tstzrange(CAST(:start AS timestamptz), CAST(:end AS timestamptz), '[)')"
 )
+
+
+def local_days(
+    since: dt.date | None, until: dt.date | None, tz: str | None = None
+) -> dict[str, dt.datetime | None]:
+    """``{"start", "end"}`` for SPAN_OVERLAPS: the local days ``since`` to ``until`` (both
+    included) in the city's time zone as a UTC-comparable range; a missing day leaves that
+    side open. Reports, rematch and listings all count a walk on its local day."""
+    zone = ZoneInfo(tz or get_settings().timezone)
+
+    def midnight(day: dt.date | None) -> dt.datetime | None:
+        return None if day is None else dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+
+    return {
+        "start": midnight(since),
+        "end": midnight(until + dt.timedelta(days=1) if until is not None else None),
+    }
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from api.background import job_url, run_job
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads
 from geo.errors import GridwardError, NotFoundError
-from geo.track_store import SPAN_OVERLAPS, ingest_track, read_track_points
+from geo.track_store import SPAN_OVERLAPS, ingest_track, local_days, read_track_points
 
 log = logging.getLogger("gridward.tracks")
 router = APIRouter(tags=["tracks"])
@@ -162,24 +162,14 @@ def list_tracks(
     counts the segment visits the track's match produced, ``matched_points`` and ``pieces``
     summarise that match (few fixes matched: the walk was mostly off the alley network or the
     fixes were poor); ``error`` says why a match failed."""
-    from zoneinfo import ZoneInfo
-
-    from geo.settings import get_settings
-
     if status is not None and status not in TRACK_STATUSES:
         raise HTTPException(422, f"status must be one of {', '.join(TRACK_STATUSES)}")
     if since and until and since > until:
         raise HTTPException(422, f"since {since} is after until {until}")
-    tz = ZoneInfo(get_settings().timezone)
-
-    def local_midnight(day: dt.date | None) -> dt.datetime | None:
-        return None if day is None else dt.datetime.combine(day, dt.time.min, tzinfo=tz)
-
     params = {
         "pid": person_for(user, person_id),
         "status": status,
-        "start": local_midnight(since),
-        "end": local_midnight(until + dt.timedelta(days=1) if until else None),
+        **local_days(since, until),
         "lim": limit,
         "off": offset,
     }
