@@ -236,29 +236,12 @@ def patrols_of_day(
             ),
             params,
         ).all()
-        tracks = conn.execute(
-            text(
-                "SELECT t.id, p.name AS person, json_agg(json_build_array("
-                " round(ST_X(tp.geom)::numeric, 6), round(ST_Y(tp.geom)::numeric, 6),"
-                " to_char(tp.t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) "
-                " ORDER BY tp.seq) AS pts FROM tracks t "
-                "JOIN track_points tp ON tp.track_id = t.id "
-                "LEFT JOIN people p ON p.id = t.person_id "
-                # the local day as a time range, so only its (UTC-day) partitions are read
-                "WHERE tp.t >= (CAST(:day AS date)::timestamp AT TIME ZONE :tz) "
-                "AND tp.t < ((CAST(:day AS date) + 1)::timestamp AT TIME ZONE :tz) "
-                "AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
-                "GROUP BY t.id, p.name ORDER BY t.id LIMIT 50"
-            ),
-            params,
-        ).all()
-        shown = [{"id": r.id, "person": r.person, "points": r.pts} for r in tracks]
-        shown += _dropped_day_tracks(conn, params, [r.id for r in tracks], 50 - len(shown))
+        tracks = _day_tracks(conn, day, tz, person_id)
     return PatrolData(
         day=day,
         person=person,
         alleys=alleys,
-        tracks=sorted(shown, key=lambda t: t["id"]),
+        tracks=tracks,
         compliance=[
             {"day": r.d.isoformat(), "alleys": int(r.n), "patrolled": int(r.ok)} for r in comp
         ],
@@ -266,40 +249,35 @@ def patrols_of_day(
     )
 
 
-def _dropped_day_tracks(
-    conn: Any, params: dict[str, Any], have: list[int], room: int
-) -> list[dict[str, Any]]:
-    """Tracks walked on the day whose fixes were dropped by retention (``tracks drop-fixes``):
-    read back from their kept uploads (:func:`geo.track_store.read_track_points`), so an old
-    day's map still shows them. Tracks with fixes stored for the day were read above; this
-    touches no upload bytes unless fixes are missing."""
+def _day_tracks(conn: Any, day: dt.date, tz: str, person_id: int | None) -> list[dict[str, Any]]:
+    """The day's tracks (at most 50, by id) as [lon, lat, UTC time] lists: tracks whose walk
+    overlaps the local day (index ix_tracks_span), their fixes cut to the day. Fixes come from
+    :func:`geo.track_store.read_track_points`, which re-reads a track from its kept upload
+    when retention (``tracks drop-fixes``) dropped some of them, so old days still show."""
     from geo.track_store import SPAN_OVERLAPS, local_days, read_track_points
 
-    if room <= 0:
-        return []
-    span = local_days(params["day"], params["day"], params["tz"])
+    span = local_days(day, day, tz)
     rows = conn.execute(
         text(
             "SELECT t.id, p.name AS person FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
-            f"WHERE {SPAN_OVERLAPS} AND t.n_points > 0 AND NOT (t.id = ANY(:have)) "
-            "AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) ORDER BY t.id LIMIT :room"
+            f"WHERE {SPAN_OVERLAPS} AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
+            "ORDER BY t.id LIMIT 50"
         ),
-        {**span, "pid": params["pid"], "have": have, "room": room},
+        {**span, "pid": person_id},
     ).all()
     if not rows:
         return []
     pts = read_track_points(conn, [r.id for r in rows])
     pts = pts[(pts["time"] >= span["start"]) & (pts["time"] < span["end"])]
+    times = pts["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
+    lon, lat = pts["lon"].round(6).tolist(), pts["lat"].round(6).tolist()
+    by_track = pts["track_id"].to_numpy()
     out = []
     for r in rows:
-        p = pts[pts["track_id"] == r.id]
-        if p.empty:  # a span that overlaps the day without a fix in it
+        idx = (by_track == r.id).nonzero()[0]
+        if len(idx) == 0:  # a span that overlaps the day without a fix in it
             continue
-        times = p["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-        points = [
-            [round(x, 6), round(y, 6), t]
-            for x, y, t in zip(p["lon"].tolist(), p["lat"].tolist(), times, strict=True)
-        ]
+        points = [[lon[i], lat[i], times[i]] for i in idx.tolist()]
         out.append({"id": r.id, "person": r.person, "points": points})
     return out
 

@@ -189,6 +189,13 @@ def seed_demo(engine: Engine, target: int = 400) -> dict[str, Any]:
             ),
             {"t": tid, "t0": start, "segs": segs},
         )
+        conn.execute(  # what an upload records: the fix count and the walk's time span
+            text(
+                "UPDATE tracks SET (n_points, started_at, ended_at) = (SELECT count(*), "
+                "min(t), max(t) FROM track_points WHERE track_id = :t) WHERE id = :t"
+            ),
+            {"t": tid},
+        )
         for s in segs:
             conn.execute(
                 text(

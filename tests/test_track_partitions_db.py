@@ -68,6 +68,34 @@ def test_walk_across_utc_midnight_lands_in_two_day_partitions(demo, auth_headers
     np.testing.assert_allclose(back["lon"], pts["lon"], atol=1e-9)
 
 
+def test_patrol_map_shows_a_walk_whose_first_utc_day_was_dropped(demo, auth_headers):
+    """A Beijing walk across 08:00 (UTC midnight) on the oldest kept day: retention drops the
+    earlier UTC day, and the day's patrol map still shows every fix (the dropped half is read
+    back from the kept upload, not left out)."""
+    from geo.track_partitions import drop_days_before
+
+    net = walk_network(demo)
+    sp = SimParams(
+        length_m=900, dt_s=3.0, start="2024-11-18T23:55:00Z"
+    )  # 2024: no other test's day
+    pts, _ = simulate_patrol(net, np.random.default_rng(6), sp)
+    before = int((pts["time"] < pd.Timestamp("2024-11-19T00:00:00Z")).sum())
+    assert 0 < before < len(pts)
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, auth_headers("admin"), [("edge.csv", _csv(pts))], person_id=1)
+    assert r.status_code == 201, r.text
+    tid = r.json()["files"][0]["track_id"]
+    shown = _map_track(demo, dt.date(2024, 11, 19), tid)
+    assert len(shown) == len(pts)
+    dropped = dict(drop_days_before(demo, dt.date(2024, 11, 19)))
+    # (older empty day tables other tests made, e.g. for 2009 GPX samples, go too)
+    assert dropped.pop(dt.date(2024, 11, 18)) == before and not any(dropped.values())
+    assert _rows_per_partition(demo, tid) == {
+        partition_name(dt.date(2024, 11, 19)): len(pts) - before
+    }
+    assert _map_track(demo, dt.date(2024, 11, 19), tid) == shown
+
+
 def test_concurrent_uploads_create_a_new_day_once(db):
     """Four sessions wanting the same new day: one creates it, none fails."""
     day = dt.date(2031, 1, 2)
