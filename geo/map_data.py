@@ -198,7 +198,6 @@ def patrols_of_day(
             "today": day,
             "from": day - dt.timedelta(days=history_days - 1),
             "thr": threshold,
-            "tz": tz,
         }
         # The alleys that count: a person's assigned alleys, or every alley.
         scope = (

@@ -43,6 +43,8 @@ def local_days(
     """``{"start", "end"}`` for SPAN_OVERLAPS: the local days ``since`` to ``until`` (both
     included) in the city's time zone as a UTC-comparable range; a missing day leaves that
     side open. Reports, rematch and listings all count a walk on its local day."""
+    if since is not None and until is not None and since > until:
+        raise InputError(f"since {since} is after until {until}")
     zone = ZoneInfo(tz or get_settings().timezone)
 
     def midnight(day: dt.date | None) -> dt.datetime | None:
