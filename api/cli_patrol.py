@@ -101,6 +101,12 @@ def worker(
                 f"visits), failed {rep.failed}",
                 markup=False,
             )
+        if rep.rematched:
+            out.print(
+                f"{rep.changed} of {rep.rematched} re-matched tracks changed: walked "
+                f"+{rep.gained_m:,.0f} m, -{rep.lost_m:,.0f} m",
+                markup=False,
+            )
         for tid, reason in rep.errors.items():
             out.print(f"track {tid}: error: {reason}", markup=False)
         if not watch:

@@ -26,13 +26,28 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class DrainReport:
-    """What one drain did: tracks matched and failed, points, visits written."""
+    """What one drain did: tracks matched and failed, points, visits written; of the tracks
+    matched before (a re-match), how many now credit a different length (by 1 m or more) and
+    the metres gained and lost in all."""
 
     matched: int = 0
     failed: int = 0
     points: int = 0
     visits: int = 0
+    rematched: int = 0
+    changed: int = 0
+    gained_m: float = 0.0
+    lost_m: float = 0.0
     errors: dict[int, str] = field(default_factory=dict)
+
+    def add_walked(self, walked: dict[int, tuple[float | None, float]]) -> None:
+        for before, now in walked.values():
+            if before is None:
+                continue
+            self.rematched += 1
+            self.changed += abs(now - before) >= 1.0
+            self.gained_m += max(now - before, 0.0)
+            self.lost_m += max(before - now, 0.0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +55,10 @@ class DrainReport:
             "failed": self.failed,
             "points": self.points,
             "visits": self.visits,
+            "rematched": self.rematched,
+            "changed": self.changed,
+            "gained_m": round(self.gained_m, 1),
+            "lost_m": round(self.lost_m, 1),
             "errors": {str(k): v for k, v in self.errors.items()},
         }
 
@@ -171,7 +190,6 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
         by_track = dict(tuple(pts.groupby("track_id", sort=False)))
         net = walk_network(engine)
         rows: list[dict[str, Any]] = []
-        ok: list[int] = []
         summaries: dict[int, tuple[int, int]] = {}
         failed: dict[int, str] = {}
         for mode in sorted({r.mode for r in claimed}):
@@ -193,14 +211,14 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
                 if res is None:
                     continue
                 rows.extend(visit_rows(r.id, r.person_id, res, tz))
-                ok.append(r.id)
                 summaries[r.id] = (res.matched_points, res.pieces)
                 rep.points += res.total_points
-        write_visits(conn, ok, rows, summaries)
+        if summaries:
+            rep.add_walked(write_visits(conn, rows, summaries))
         for tid, reason in failed.items():
             set_failed(conn, tid, reason)
         rep.errors.update(failed)
-        rep.matched += len(ok)
+        rep.matched += len(summaries)
         rep.failed += len(failed)
         rep.visits += len(rows)
     return len(claimed)

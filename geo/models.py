@@ -321,14 +321,32 @@ class Track(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     n_points: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    # the last match's summary (NULL until matched): fixes placed on the network, pieces
-    matched_points: Mapped[int | None] = mapped_column(Integer)
-    pieces: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="stored")
     mode: Mapped[str] = mapped_column(String(8), nullable=False, server_default=text("'walk'"))
     error: Mapped[str | None] = mapped_column(Text)
     uploaded_by: Mapped[str | None] = mapped_column(Text)
     uploaded_at: Mapped[dt.datetime] = _now()
+
+
+class TrackMatch(Base):
+    """One match of a track (the newest is the one its patrol visits come from).
+
+    Kept for every match, not only the last: re-matching after a network correction changes
+    past compliance, and a supervisor must be able to see when and by how many metres."""
+
+    __tablename__ = "track_matches"
+    __table_args__ = (Index("ix_track_matches_track", "track_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), nullable=False
+    )
+    matched_at: Mapped[dt.datetime] = _now()
+    # NULL for tracks matched before gridward kept these (migration 0009's backfill)
+    matched_points: Mapped[int | None] = mapped_column(Integer)
+    pieces: Mapped[int | None] = mapped_column(Integer)
+    segments: Mapped[int] = mapped_column(Integer, nullable=False)
+    walked_m: Mapped[float] = mapped_column(Float, nullable=False)
 
 
 class TrackPoint(Base):

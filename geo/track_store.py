@@ -36,6 +36,12 @@ SPAN_OVERLAPS = (
     "tstzrange(CAST(:start AS timestamptz), CAST(:end AS timestamptz), '[)')"
 )
 
+# the newest match of track ``t`` (a LATERAL subquery): its summary for listings
+LAST_MATCH = (
+    "SELECT matched_at, matched_points, pieces FROM track_matches "
+    "WHERE track_id = t.id ORDER BY id DESC LIMIT 1"
+)
+
 
 def local_days(
     since: dt.date | None, until: dt.date | None, tz: str | None = None
@@ -346,13 +352,16 @@ def match_stored_track(
     result = match_track(walk_network(engine), pieces, MatchParams.for_mode(mode))
     rows = visit_rows(track_id, track.person_id, result, s.timezone)
     with engine.begin() as conn:
-        write_visits(conn, [track_id], rows, {track_id: (result.matched_points, result.pieces)})
+        _, walked = write_visits(conn, rows, {track_id: (result.matched_points, result.pieces)})[
+            track_id
+        ]
     return {
         "track_id": track_id,
         "points": result.total_points,
         "matched_points": result.matched_points,
         "pieces": result.pieces,
         "segments": len(rows),
+        "walked_m": round(walked, 1),
         "cleaning": report.as_dict(),
     }
 
@@ -389,15 +398,25 @@ def visit_rows(
 
 
 def write_visits(
-    conn: Any,
-    track_ids: list[int],
-    rows: list[dict[str, Any]],
-    summaries: dict[int, tuple[int, int]] | None = None,
-) -> None:
-    """Replace the patrol visits of ``track_ids`` with ``rows`` and mark them matched (in the
+    conn: Any, rows: list[dict[str, Any]], summaries: dict[int, tuple[int, int]]
+) -> dict[int, tuple[float | None, float]]:
+    """Replace the patrol visits of the tracks in ``summaries`` (track id → fixes matched,
+    pieces) with ``rows``, mark them matched and add their match to ``track_matches`` (in the
     caller's transaction: a crash leaves the old visits and status, never half of the new).
-    ``summaries``: track id → (fixes matched, pieces), kept on the track for listings."""
-    conn.execute(text("DELETE FROM patrol_visits WHERE track_id = ANY(:t)"), {"t": list(track_ids)})
+
+    Returns track id → (metres walked by its previous match or None, metres walked now), so
+    a re-match can say what it changed."""
+    ids = list(summaries)
+    before = dict(
+        conn.execute(
+            text(
+                "SELECT DISTINCT ON (track_id) track_id, walked_m FROM track_matches "
+                "WHERE track_id = ANY(:t) ORDER BY track_id, id DESC"
+            ),
+            {"t": ids},
+        ).all()
+    )
+    conn.execute(text("DELETE FROM patrol_visits WHERE track_id = ANY(:t)"), {"t": ids})
     if rows:
         conn.execute(
             text(
@@ -411,14 +430,25 @@ def write_visits(
             rows,
         )
     conn.execute(
-        text("UPDATE tracks SET status = 'matched', error = NULL WHERE id = ANY(:t)"),
-        {"t": list(track_ids)},
+        text("UPDATE tracks SET status = 'matched', error = NULL WHERE id = ANY(:t)"), {"t": ids}
     )
-    if summaries:
-        conn.execute(
-            text("UPDATE tracks SET matched_points = :m, pieces = :p WHERE id = :t"),
-            [{"t": t, "m": m, "p": p} for t, (m, p) in summaries.items()],
-        )
+    walked = conn.execute(
+        text(
+            "INSERT INTO track_matches (track_id, matched_points, pieces, segments, walked_m) "
+            "SELECT u.t, u.m, u.p, count(v.segment_id), "
+            "coalesce(sum(v.covered_fraction * s.length_m), 0) "
+            "FROM unnest(CAST(:t AS int[]), CAST(:m AS int[]), CAST(:p AS int[])) AS u(t, m, p) "
+            "LEFT JOIN patrol_visits v ON v.track_id = u.t "
+            "LEFT JOIN street_segments s ON s.id = v.segment_id "
+            "GROUP BY u.t, u.m, u.p RETURNING track_id, walked_m"
+        ),
+        {
+            "t": ids,
+            "m": [m for m, _ in summaries.values()],
+            "p": [p for _, p in summaries.values()],
+        },
+    ).all()
+    return {int(t): (before.get(t), float(w)) for t, w in walked}
 
 
 def read_track_points(conn: Any, track_ids: list[int]) -> pd.DataFrame:

@@ -54,10 +54,14 @@ def test_deferred_api_upload_is_matched_by_the_job_like_a_direct_upload(demo, au
         queued = {i: _visits(demo, i) for i in ids}
         with demo.connect() as conn:  # the queue keeps each track's match summary too
             rows = conn.execute(
-                text("SELECT id, matched_points, pieces FROM tracks WHERE id = ANY(:i)"),
+                text(
+                    "SELECT track_id, matched_points, pieces, walked_m FROM track_matches "
+                    "WHERE track_id = ANY(:i)"
+                ),
                 {"i": ids},
             ).all()
-        summary = {r.id: (r.matched_points, r.pieces) for r in rows}
+        summary = {r.track_id: (r.matched_points, r.pieces, round(r.walked_m, 1)) for r in rows}
+        assert len(summary) == len(rows) == 3  # one match each
         assert all(queued.values()), queued
         bad = _post(client, admin, [("x.csv", walks[0] + b"\n")], defer="maybe")
         assert bad.status_code == 422 and "defer" in bad.json()["error"]
@@ -69,7 +73,7 @@ def test_deferred_api_upload_is_matched_by_the_job_like_a_direct_upload(demo, au
         direct = _visits(demo, item["track_id"])
         assert set(direct) == set(queued[ids[i]])
         m = item["match"]
-        assert summary[ids[i]] == (m["matched_points"], m["pieces"])
+        assert summary[ids[i]] == (m["matched_points"], m["pieces"], m["walked_m"])
         assert all(abs(direct[k] - queued[ids[i]][k]) < 1e-6 for k in direct)
 
 
@@ -209,18 +213,31 @@ def test_rematch_follows_a_corrected_network_and_restores_the_same_visits(demo):
     set_segment(far, length + 0.5)  # the map is wrong: the alley drawn 850 m east
     assert requeue_tracks(demo, [tid]) == (1, 0)
     assert _statuses(demo)[tid] == "queued"
-    assert drain_queue(demo).matched == 1
+    rep = drain_queue(demo)
+    assert (rep.matched, rep.rematched, rep.changed) == (1, 1, 1)
     moved = _visits(demo, tid)
     assert seg not in moved and moved, moved
+    # the alley's walked metres are lost (the match around it may shift a little)
+    assert rep.lost_m - rep.gained_m == pytest.approx(first[seg] * length, abs=15.0)
     set_segment(geom, length)  # corrected
     day = dt.date.fromisoformat(_local_day(demo, tid))
     assert requeue_tracks(demo, since=day + dt.timedelta(days=1)) == (0, 0)
     assert requeue_tracks(demo, since=day - dt.timedelta(days=3), until=day) == (1, 0)
     assert requeue_tracks(demo, since=day) == (0, 1)  # queued already
-    assert drain_queue(demo).matched == 1
+    back = drain_queue(demo)
+    assert (back.matched, back.rematched, back.changed) == (1, 1, 1)
+    assert (back.gained_m, back.lost_m) == pytest.approx((rep.lost_m, rep.gained_m), abs=0.01)
     again = _visits(demo, tid)
     assert set(again) == set(first)
     assert all(abs(again[k] - first[k]) < 1e-9 for k in first)
+    with demo.connect() as conn:  # every match is kept, newest last
+        walked = conn.execute(
+            text("SELECT walked_m FROM track_matches WHERE track_id = :t ORDER BY id"),
+            {"t": tid},
+        ).scalars()
+        walked = list(walked)
+    assert len(walked) == 3 and walked[0] == pytest.approx(walked[2])
+    assert walked[0] - walked[1] == pytest.approx(rep.lost_m - rep.gained_m)
     with pytest.raises(InputError, match="not both"):
         requeue_tracks(demo, [tid], since=day)
     with pytest.raises(InputError, match="not both and not neither"):
@@ -250,7 +267,17 @@ def test_rematch_api_and_cli(demo, auth_headers, pg_url):
                 break
             time.sleep(0.1)
         assert job["status"] == "done" and job["result"]["matched"] == 1, job
+        # the same network: the re-match changes nothing, and says so
+        assert (job["result"]["rematched"], job["result"]["changed"]) == (1, 0), job
         assert _visits(demo, tid) == pytest.approx(first)
+        shown = client.get(f"/tracks/{tid}", headers=admin).json()
+        assert [m["walked_m"] for m in shown["matches"]] == [shown["matches"][1]["walked_m"]] * 2
+        assert shown["matches"][0]["matched_at"] >= shown["matches"][1]["matched_at"]
+        assert shown["matched_points"] == shown["matches"][0]["matched_points"] > 0
+        listed = client.get("/tracks", headers=admin).json()["tracks"]
+        assert [t["matched_at"] for t in listed if t["id"] == tid] == [
+            shown["matches"][0]["matched_at"]
+        ]
         for body, code, words in (
             ({}, 422, "not neither"),
             ({"track_ids": [tid], "since": "2026-05-01"}, 422, "not both"),
@@ -267,6 +294,7 @@ def test_rematch_api_and_cli(demo, auth_headers, pg_url):
     res = run_cli(["tracks", "rematch", "--since", day], pg_url)
     assert res.returncode == 0, res.stderr
     assert "queued 1 tracks" in res.stdout and "matched 1 tracks" in res.stdout
+    assert "0 of 1 re-matched tracks changed" in res.stdout, res.stdout
     assert _visits(demo, tid) == pytest.approx(first)
     for args, words in (
         ([], "not neither"),
@@ -277,3 +305,82 @@ def test_rematch_api_and_cli(demo, auth_headers, pg_url):
         res = run_cli(["tracks", "rematch", *args], pg_url)
         assert res.returncode == 2 and words in res.stderr, (args, res.stderr)
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_migration_keeps_each_matched_tracks_summary_as_its_first_match(pg_url):
+    """0008 → 0009: a matched track's summary and visits become its first track_matches row
+    (a track matched before 0008 gets one too, its unknown figures NULL); the downgrade puts
+    the newest summary back on the track."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from geo.db import alembic_config, migrate, normalize_url
+    from tests.conftest import _throwaway_database
+
+    for url in _throwaway_database(pg_url):
+        eng = create_engine(normalize_url(url))
+        migrate(eng, "0008")
+        with eng.begin() as conn:
+            street = conn.execute(
+                text(
+                    "INSERT INTO streets (key, kind, length_m) VALUES ('s', 'alley', 80) "
+                    "RETURNING id"
+                )
+            ).scalar()
+            seg = conn.execute(
+                text(
+                    "INSERT INTO street_segments (uid, street_id, kind, length_m, geom) VALUES "
+                    "('a', :s, 'alley', 80, ST_GeomFromText('LINESTRING(116.3 40, 116.301 40)',"
+                    " 4326)) RETURNING id"
+                ),
+                {"s": street},
+            ).scalar()
+            ids = {}
+            for name, status, summary in (
+                ("a", "matched", (40, 2)),  # matched since 0008: a summary
+                ("b", "matched", (None, None)),  # matched before 0008
+                ("c", "stored", (None, None)),  # never matched
+            ):
+                ids[name] = conn.execute(
+                    text(
+                        "INSERT INTO tracks (sha256, raw, format, crs, size_bytes, n_points, "
+                        "status, matched_points, pieces) VALUES (repeat(:c, 64), 'x', 'csv', "
+                        "'wgs84', 1, 50, :st, :m, :p) RETURNING id"
+                    ),
+                    {"c": name, "st": status, "m": summary[0], "p": summary[1]},
+                ).scalar()
+            conn.execute(
+                text(
+                    "INSERT INTO patrol_visits (track_id, segment_id, day, covered_fraction) "
+                    "VALUES (:t, :s, '2026-05-01', 0.5), (:t, :s, '2026-05-02', 0.25)"
+                ),
+                {"t": ids["a"], "s": seg},
+            )
+        migrate(eng)
+        with eng.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT m.track_id, m.matched_points, m.pieces, m.segments, m.walked_m, "
+                    "m.matched_at = t.uploaded_at AS at_upload FROM track_matches m "
+                    "JOIN tracks t ON t.id = m.track_id ORDER BY m.track_id"
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            (ids["a"], 40, 2, 2, 60.0, True),
+            (ids["b"], None, None, 0, 0.0, True),
+        ]
+        cfg = alembic_config()
+        with eng.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0008")
+            conn.commit()
+        with eng.connect() as conn:
+            back = conn.execute(
+                text("SELECT id, matched_points, pieces FROM tracks ORDER BY id")
+            ).all()
+        eng.dispose()
+        assert [tuple(r) for r in back] == [
+            (ids["a"], 40, 2),
+            (ids["b"], None, None),
+            (ids["c"], None, None),
+        ]

@@ -28,7 +28,13 @@ from api.background import job_url, run_job
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads
 from geo.errors import GridwardError, NotFoundError
-from geo.track_store import SPAN_OVERLAPS, ingest_track, local_days, read_track_points
+from geo.track_store import (
+    LAST_MATCH,
+    SPAN_OVERLAPS,
+    ingest_track,
+    local_days,
+    read_track_points,
+)
 
 log = logging.getLogger("gridward.tracks")
 router = APIRouter(tags=["tracks"])
@@ -182,16 +188,17 @@ def list_tracks(
         rows = conn.execute(
             text(
                 "SELECT t.id, t.filename, t.format, t.mode, t.person_id, p.name AS person, "
-                "t.started_at, t.ended_at, t.n_points, t.matched_points, t.pieces, t.status, "
-                "t.error, t.uploaded_at, "
+                "t.started_at, t.ended_at, t.n_points, m.matched_points, m.pieces, t.status, "
+                "t.error, t.uploaded_at, m.matched_at, "
                 "(SELECT count(*) FROM patrol_visits v WHERE v.track_id = t.id) AS segments "
                 "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
+                f"LEFT JOIN LATERAL ({LAST_MATCH}) m ON true "
                 + where
                 + "ORDER BY t.started_at DESC NULLS LAST, t.id DESC LIMIT :lim OFFSET :off"
             ),
             params,
         ).all()
-    iso = ("started_at", "ended_at", "uploaded_at")
+    iso = ("started_at", "ended_at", "uploaded_at", "matched_at")
     return {
         "total": int(total or 0),
         "tracks": [
@@ -211,7 +218,7 @@ def get_track(
         t = conn.execute(
             text(
                 "SELECT id, sha256, filename, format, crs, size_bytes, person_id, started_at, "
-                "ended_at, n_points, matched_points, pieces, status, error, uploaded_at, "
+                "ended_at, n_points, status, error, uploaded_at, "
                 "ST_AsGeoJSON(ST_MakeLine(ARRAY(SELECT geom FROM track_points p "
                 "  WHERE p.track_id = tracks.id "
                 # the track's span: only its days' partitions are searched
@@ -225,6 +232,13 @@ def get_track(
             raise NotFoundError(f"track {track_id} does not exist")
         if user.role == "steward" and t.person_id != user.person_id:
             raise HTTPException(403, "stewards may read only their own tracks")
+        matches = conn.execute(
+            text(
+                "SELECT matched_at, matched_points, pieces, segments, walked_m "
+                "FROM track_matches WHERE track_id = :t ORDER BY id DESC"
+            ),
+            {"t": track_id},
+        ).all()
         visits = conn.execute(
             text(
                 "SELECT segment_id, day, covered_fraction, first_time, last_time "
@@ -244,8 +258,8 @@ def get_track(
         "started_at": t.started_at.isoformat() if t.started_at else None,
         "ended_at": t.ended_at.isoformat() if t.ended_at else None,
         "n_points": t.n_points,
-        "matched_points": t.matched_points,
-        "pieces": t.pieces,
+        "matched_points": matches[0].matched_points if matches else None,
+        "pieces": matches[0].pieces if matches else None,
         "status": t.status,
         "error": t.error,
         "geometry": _line(engine, t.id, t.line, t.n_points or 0),
@@ -258,6 +272,17 @@ def get_track(
                 "last_time": v.last_time.isoformat() if v.last_time else None,
             }
             for v in visits
+        ],
+        # every match, newest first: a re-match after a network fix shows what it changed
+        "matches": [
+            {
+                "matched_at": m.matched_at.isoformat(),
+                "matched_points": m.matched_points,
+                "pieces": m.pieces,
+                "segments": m.segments,
+                "walked_m": round(m.walked_m, 1),
+            }
+            for m in matches
         ],
     }
 
