@@ -168,6 +168,12 @@ def allow(
     return dependency
 
 
+def passes(rule: Callable[..., Principal], principal: Principal) -> bool:
+    """Whether ``principal``'s role passes ``rule`` (an :func:`allow` dependency): a page shows
+    a control only to those the route behind it admits."""
+    return principal.role in getattr(rule, RULE_ATTR).roles
+
+
 def signed_in() -> Callable[..., Principal]:
     """Any active account (all four roles)."""
     return allow("viewer", "steward")

@@ -18,13 +18,31 @@ _JS = "gwPatrolMap(map, DATA);"
 PAGE_JS = "patrol_map.js"
 
 
+# Track files straight from the phone: the formats POST /tracks reads, and the coordinate
+# systems of the apps stewards record with (GCJ-02: most Chinese map apps; BD-09: Baidu).
+UPLOAD_FORM = (
+    "<h2>上传轨迹 Upload tracks</h2>"
+    '<form id="gw-upload" class="gw-note">'
+    '<input id="gw-files" type="file" multiple '
+    'accept=".gpx,.geojson,.json,.csv,application/gpx+xml,application/geo+json,text/csv"><br>'
+    '坐标 coordinates <select id="gw-crs">'
+    '<option value="wgs84">GPS (WGS-84)</option>'
+    '<option value="gcj02">高德/腾讯 Amap/Tencent (GCJ-02)</option>'
+    '<option value="bd09">百度 Baidu (BD-09)</option></select> '
+    '<button class="gw-btn" type="submit">上传 upload</button></form>'
+    '<div id="gw-upload-msg" class="gw-msg" role="status"></div>'
+)
+
+
 def build_patrol_map(
     data: PatrolData,
     bounds: tuple[float, float, float, float],
     tile_url: str | None = None,
     tz: str = "Asia/Shanghai",
+    upload: bool = False,
 ) -> str:
-    """The patrol map page as HTML."""
+    """The patrol map page as HTML; ``upload`` adds the form that uploads track files from a
+    phone or PC (POST /tracks) for those allowed to."""
     m = base_map(bounds, "巡查图 patrol map", tile_url, page_js=PAGE_JS)
     feats = data.alleys["features"]
     done = sum(1 for f in feats if f["properties"]["walked"] >= data.threshold)
@@ -76,6 +94,7 @@ def build_patrol_map(
         + f"<h2>回放 Playback</h2>{playback}"
         + "<h2>达标率 Compliance</h2>"
         + compliance_chart([c["day"] for c in comp], shares)
+        + (UPLOAD_FORM if upload else "")
     )
     add_panel(m, panel)
     add_script(
@@ -87,6 +106,8 @@ def build_patrol_map(
             "threshold": data.threshold,
             "colors": WALKED,
             "tz": tz,
+            # an admin or planner viewing one steward's day uploads in that steward's name
+            "uploadPerson": int(data.person["id"]) if upload and data.person else None,
         },
     )
     return render(m)

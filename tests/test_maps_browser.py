@@ -288,6 +288,75 @@ def test_patrol_map_walked_alleys_playback_and_chart(live, browser) -> None:  # 
     browser.save_screenshot(str(ARTIFACTS / "patrol_map_played.png"))
 
 
+def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noqa: ANN001
+    """On a phone-sized screen the panel sits under the map. A broken file sent through the
+    upload form is refused with its reason and stores nothing; a walk is stored in the name of
+    the steward whose day is shown, matched, and its link opens the map of its day with it."""
+    import numpy as np
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from geo.track_store import walk_network
+    from geo.tracks.simulate import SimParams, simulate_patrol
+    from tests.test_tracks_db import _csv
+
+    db, walker = live["engine"], live["walker"]
+    sp = SimParams(length_m=600, noise_m=5, dt_s=3, start="2026-11-21T01:00:00Z")
+    walk = tmp_path / "walk.csv"
+    walk.write_bytes(_csv(simulate_patrol(walk_network(db), np.random.default_rng(5), sp)[0]))
+    broken = tmp_path / "broken.gpx"
+    broken.write_text('<?xml version="1.0"?><gpx version="1.1"><trk><trkseg><trkpt lat="40"')
+    n_tracks = _scalar(db, "SELECT count(*) FROM tracks")
+    last_id = _scalar(db, "SELECT coalesce(max(id), 0) FROM tracks")
+
+    def upload(path: Path) -> dict[str, Any]:
+        browser.execute_script(
+            "window.gwState.upload = null; document.getElementById('gw-files').value = '';"
+        )
+        browser.find_element(By.ID, "gw-files").send_keys(str(path))
+        browser.find_element(By.CSS_SELECTOR, "#gw-upload button").click()
+        WebDriverWait(browser, 60).until(lambda d: d.execute_script("return window.gwState.upload"))
+        return browser.execute_script("return window.gwState.upload")
+
+    def text_of(css: str) -> str:
+        return browser.find_element(By.CSS_SELECTOR, css).text
+
+    browser.set_window_size(390, 844)
+    try:
+        _open(browser, f"{live['base']}/maps/patrols?date={PATROL_DAY}&person={walker}", "phone")
+        assert _console_errors(browser) == []
+        map_bottom, panel_top, panel_w, screen_w = browser.execute_script(
+            "var m = document.querySelector('.folium-map').getBoundingClientRect();"
+            "var p = document.getElementById('gw-panel').getBoundingClientRect();"
+            "return [m.bottom, p.top, p.width, window.innerWidth];"
+        )
+        assert panel_top >= map_bottom - 1 and panel_w >= 0.95 * screen_w
+        bad = upload(broken)
+        assert 400 <= bad["status"] < 500 and "error" in bad["files"][0], bad
+        assert "✗ broken.gpx" in text_of("#gw-upload-msg")
+        assert _scalar(db, "SELECT count(*) FROM tracks") == n_tracks
+        good = upload(walk)
+        assert good["status"] == 201 and good["files"][0]["match"]["segments"] > 0, good
+        tid = good["files"][0]["track_id"]
+        assert _scalar(db, "SELECT person_id FROM tracks WHERE id = :t", t=tid) == walker
+        assert f"轨迹 track {tid}" in text_of("#gw-upload-msg")
+        browser.save_screenshot(str(ARTIFACTS / "phone_uploaded.png"))
+        browser.find_element(By.CSS_SELECTOR, "a.gw-upload-day").click()
+        WebDriverWait(browser, 30).until(
+            lambda d: (
+                "date=2026-11-21" in d.current_url
+                and d.execute_script("return !!(window.gwState && window.gwState.ready)")
+            )
+        )
+        assert f"person={walker}" in browser.current_url
+        assert browser.find_element(By.ID, "gw-track").get_attribute("value") == str(tid)
+        assert _count(browser, "path.gw-track") == 1
+    finally:
+        browser.set_window_size(1400, 900)
+        with db.begin() as conn:
+            conn.execute(text("DELETE FROM tracks WHERE id > :n"), {"n": last_id})
+
+
 def test_editor_move_building_and_save_draft(live, browser) -> None:  # noqa: ANN001
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait

@@ -39,6 +39,7 @@ def site(engine) -> dict[str, Any]:  # noqa: ANN001
     demo = seed_demo(db)
     client = TestClient(create_app(db))
     demo["client"] = client
+    demo["engine"] = db
     demo["auth"] = {"Authorization": f"Bearer {token_for(db, 'admin')}"}
     demo["viewer"] = {"Authorization": f"Bearer {token_for(db, 'viewer')}"}
     return demo
@@ -85,6 +86,22 @@ def test_pages_need_sign_in_and_editor_needs_planner(site) -> None:  # noqa: ANN
     assert c.get("/maps/grids", headers=site["viewer"]).status_code == 200
     assert c.get(f"/maps/editor?community={code}", headers=site["viewer"]).status_code == 403
     assert c.get("/maps/static/vendor/leaflet/leaflet.js").status_code == 200  # public asset
+
+
+def test_patrol_map_offers_upload_to_those_who_may_upload(site) -> None:  # noqa: ANN001
+    """The upload form is on the patrol map for the roles POST /tracks admits, not viewers."""
+    c = site["client"]
+    url = f"/maps/patrols?date={PATROL_DAY}"
+    from geo.accounts import create_user, issue_token
+
+    with site["engine"].begin() as conn:
+        uid = create_user(conn, "maps-walker", "maps-test-password", "steward", (), site["walker"])
+        steward = {"Authorization": f"Bearer {issue_token(conn, uid)[1]}"}
+    for headers, shown in ((site["auth"], True), (site["viewer"], False), (steward, True)):
+        page = c.get(url, headers=headers)
+        assert page.status_code == 200, page.text[:300]
+        assert ('id="gw-upload"' in page.text) is shown
+        assert ("上传轨迹 Upload tracks" in page.text) is shown
 
 
 def test_bad_page_parameters_are_4xx_json(site) -> None:  # noqa: ANN001

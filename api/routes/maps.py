@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import Engine
 
-from api.auth import Principal, allow, person_for, public
+from api.auth import Principal, allow, passes, person_for, public
 from api.deps import get_engine
+from api.routes.tracks import UPLOADERS
 from geo import map_data
 from geo.errors import InputError, NotFoundError
 from geo.settings import get_settings
@@ -110,7 +111,8 @@ def patrols_page(
         raise InputError(f"date {day} is outside 2000-01-01..2100-12-31")
     person = person_for(user, person)  # a steward sees only their own patrols
     d = map_data.patrols_of_day(engine, day, person, threshold=threshold, tz=s.timezone)
-    return _page(build_patrol_map(d, map_data.extent(engine), s.tile_url, s.timezone))
+    upload = passes(UPLOADERS, user)
+    return _page(build_patrol_map(d, map_data.extent(engine), s.tile_url, s.timezone, upload))
 
 
 @router.get(

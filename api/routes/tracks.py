@@ -40,12 +40,15 @@ log = logging.getLogger("gridward.tracks")
 router = APIRouter(tags=["tracks"])
 
 MAX_FILES = 50
+# who may upload: stewards (as themselves), planners and admins (for anyone); the patrol map
+# shows its upload form to the same people
+UPLOADERS = allow("steward", "planner", own_person=True)
 
 
 @router.post("/tracks", summary="Upload patrol tracks (GPX/GeoJSON/CSV) 上传巡查轨迹")
 async def upload(
     request: Request,
-    user: Annotated[Principal, Depends(allow("steward", "planner", own_person=True))],
+    user: Annotated[Principal, Depends(UPLOADERS)],
     engine: Engine = Depends(get_engine),
 ) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool

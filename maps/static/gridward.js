@@ -25,16 +25,23 @@
 
   gw.count = function (name, n) { window.gwState.counts[name] = n; };
 
-  gw.getJSON = function (url, opts) {
+  /* fetch resolving to {ok, status, body}: a 4xx answer's JSON body (what was wrong) too. */
+  gw.request = function (url, opts) {
     var o = opts || {};
     // Same-origin cookie sign-in; writes signed by the cookie must say they come from script.
     o.credentials = "same-origin";
     o.headers = Object.assign({"X-Requested-With": "XMLHttpRequest"}, o.headers || {});
     return fetch(url, o).then(function (r) {
-      return r.json().then(function (body) {
-        if (!r.ok) { throw new Error((body && body.error) || ("HTTP " + r.status)); }
-        return body;
+      return r.json().catch(function () { return null; }).then(function (body) {
+        return {ok: r.ok, status: r.status, body: body};
       });
+    });
+  };
+
+  gw.getJSON = function (url, opts) {
+    return gw.request(url, opts).then(function (res) {
+      if (!res.ok) { throw new Error((res.body && res.body.error) || ("HTTP " + res.status)); }
+      return res.body;
     });
   };
 

@@ -74,5 +74,55 @@ function gwPatrolMap(map, DATA) {
     });
     if (DATA.tracks.length) setTrack(DATA.tracks[0].id);
   }
+  gwTrackUpload(DATA);
   window.gwState.ready = true;
+}
+
+/* The upload form (shown to stewards, planners and admins): files go to POST /tracks as they
+   are; each file's outcome is listed, with a link to the day its walk is on. */
+function gwTrackUpload(DATA) {
+  "use strict";
+  var form = document.getElementById("gw-upload");
+  if (!form) return;
+  var msg = document.getElementById("gw-upload-msg");
+  var input = document.getElementById("gw-files");
+  function localDay(iso) {  // YYYY-MM-DD in the city's time zone (sv-SE writes ISO dates)
+    return new Date(iso).toLocaleDateString("sv-SE", {timeZone: DATA.tz});
+  }
+  function line(f) {
+    var name = gw.esc(f.filename || "file");
+    if (f.error) return '<div class="gw-bad">✗ ' + name + ": " + gw.esc(f.error) + "</div>";
+    var text = "✓ " + name + ": 轨迹 track " + f.track_id + " · " + f.n_points + " 点 points";
+    if (!f.created) text += " · 已上传过 already stored";
+    if (f.match) text += " · 匹配 matched " + f.match.segments + " 路段 segments";
+    if (f.status === "queued") text += " · 排队匹配 queued";
+    if (f.match_error) text += " · 未匹配 not matched: " + gw.esc(f.match_error);
+    if (f.started_at) {
+      var q = "?date=" + localDay(f.started_at) + (DATA.uploadPerson ? "&person=" + DATA.uploadPerson : "");
+      text += ' · <a class="gw-upload-day" href="' + q + '">查看 show ' + localDay(f.started_at) + "</a>";
+    }
+    return '<div class="gw-ok">' + text + "</div>";
+  }
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (!input.files.length) { msg.textContent = "请选择文件 choose a file first"; return; }
+    var fd = new FormData();
+    for (var i = 0; i < input.files.length; i++) fd.append("file", input.files[i], input.files[i].name);
+    fd.append("crs", document.getElementById("gw-crs").value);
+    if (DATA.uploadPerson) fd.append("person_id", String(DATA.uploadPerson));
+    msg.textContent = "上传中 uploading…";
+    gw.request("/tracks", {method: "POST", body: fd}).then(function (res) {
+      var files = (res.body && res.body.files) || [];
+      if (!files.length) {
+        msg.innerHTML = '<div class="gw-bad">✗ ' + gw.esc((res.body && res.body.error) || ("HTTP " + res.status)) + "</div>";
+      } else {
+        msg.innerHTML = files.map(line).join("");
+      }
+      window.gwState.upload = {status: res.status, files: files};
+      if (msg.scrollIntoView) msg.scrollIntoView({block: "nearest"});  // below the fold on a phone
+    }).catch(function (e) {
+      msg.textContent = "上传失败 upload failed: " + e.message;
+      window.gwState.upload = {status: 0, files: [], error: e.message};
+    });
+  });
 }
