@@ -229,7 +229,9 @@ def _report(kind: str, day: str, area: str | None, out: Path | None, share: floa
 
 
 def _today() -> str:
-    return dt.date.today().isoformat()
+    from geo.settings import city_today
+
+    return city_today().isoformat()
 
 
 def _report_command(kind: str, doc: str):

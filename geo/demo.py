@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
+from geo.settings import city_today
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SUBDISTRICT = "110108015"
 _SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
@@ -177,7 +179,7 @@ def make_patrols(engine: Engine, day: dt.date, seed: int = 0, share: float = 0.7
 
 def populate(engine: Engine, seed: int = 0) -> dict[str, object]:
     """The whole demo: city, grids, people, duties (from a week ago), yesterday's patrols."""
-    today = dt.date.today()
+    today = city_today()
     out: dict[str, object] = dict(load_city(engine))
     out["grids"] = {"communities_partitioned": make_grids(engine)}
     out["people"] = {"generated": make_people(engine, seed)}

@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError, NotFoundError
+from geo.settings import city_today
 
 # Layers embedded in a page are capped; beyond this a page loads by bounding box instead.
 MAX_EMBEDDED = 5000
@@ -82,7 +83,7 @@ def grids_with_staff(
     with engine.connect() as conn:
         rows = conn.execute(
             sql,
-            {"level": level, "cid": cid, "today": today or dt.date.today(), "lim": MAX_EMBEDDED},
+            {"level": level, "cid": cid, "today": today or city_today(), "lim": MAX_EMBEDDED},
         ).all()
     return _fc(rows)
 
@@ -118,7 +119,7 @@ class StewardData:
 
 def alleys_with_stewards(engine: Engine, today: dt.date | None = None) -> StewardData:
     """Every alley segment with the current alley stewards of its street (names, ids)."""
-    params = {"today": today or dt.date.today(), "lim": MAX_EMBEDDED}
+    params = {"today": today or city_today(), "lim": MAX_EMBEDDED}
     sql = text(
         "WITH st AS (SELECT a.street_id, array_agg(DISTINCT p.id ORDER BY p.id) AS ids "
         " FROM assignments a JOIN people p ON p.id = a.person_id "

@@ -6,6 +6,7 @@ prefix), so a deployment changes policy without code. See README "Settings".
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 
@@ -126,3 +127,12 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (read once from the environment)."""
     return Settings()
+
+
+def city_today(settings: Settings | None = None) -> dt.date:
+    """Today in the city's time zone (``timezone``). WHY not ``date.today()``: that is the
+    server's clock, and a server on UTC would start Beijing's day at 08:00, so the default
+    report, duty list or patrol map before then would be yesterday's."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo((settings or get_settings()).timezone)).date()

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.errors import ConflictError, InputError, NotFoundError
+from geo.settings import city_today
 from geo.sql_frames import read_frame, read_geoframe
 
 KINDS = {
@@ -218,7 +219,7 @@ def propose(
 
     if kind not in KINDS:
         raise InputError(f"unknown assignment kind '{kind}': use grids, streets or alleys")
-    day = day or dt.date.today()
+    day = day or city_today()
     with engine.connect() as conn:
         a = _area(conn, area)
         people = _people(conn, a.id, KINDS[kind])
@@ -306,7 +307,7 @@ def commit(
     kind, area = proposal["kind"], proposal["area"]
     if kind not in KINDS:
         raise InputError(f"unknown assignment kind '{kind}'")
-    day = day or dt.date.today()
+    day = day or city_today()
     target = "grid_id" if kind == "grids" else "street_id"
     with engine.begin() as conn:
         a = _area(conn, area)
@@ -360,7 +361,7 @@ def person_leaves(
     engine: Engine, person_id: int, actor: str | None = None, day: dt.date | None = None
 ) -> dict[str, int]:
     """A person leaves: inactive from today, their duties end yesterday (history kept)."""
-    day = day or dt.date.today()
+    day = day or city_today()
     with engine.begin() as conn:
         found = conn.execute(
             text("UPDATE people SET active = false WHERE id = :p RETURNING id"), {"p": person_id}
@@ -387,7 +388,7 @@ def person_leaves(
 
 def duties(engine: Engine, person_id: int, day: dt.date | None = None) -> list[dict[str, Any]]:
     """A person's duties in force on ``day`` (default today), with what they are for."""
-    day = day or dt.date.today()
+    day = day or city_today()
     with engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -419,7 +420,7 @@ def coverage_rates(engine: Engine, area: str, day: dt.date | None = None) -> dic
     staffed, households per full-time worker."""
     from geo.settings import get_settings
 
-    day = day or dt.date.today()
+    day = day or city_today()
     ratio = get_settings().households_per_worker
     with engine.connect() as conn:
         a = _area(conn, area)

@@ -340,3 +340,29 @@ def test_track_list_filters_and_steward_scope(demo, auth_headers):
         steward = auth_headers("steward", person_id=2)
         assert [t["id"] for t in listed(steward)["tracks"]] == [ids[2]]
         assert client.get("/tracks?person_id=1", headers=steward).status_code == 403
+
+
+def test_reports_default_to_today_in_the_citys_time_zone(demo, auth_headers, monkeypatch):
+    """Without a date a report is for the city's today, not the server clock's: UTC+14 and
+    UTC−12 are 26 hours apart, so their days always differ (and one differs from the
+    server's)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from geo.settings import get_settings
+
+    admin = auth_headers("admin")
+    seen = []
+    try:
+        for tz in ("Etc/GMT-14", "Etc/GMT+12"):  # POSIX signs: these are UTC+14 and UTC−12
+            monkeypatch.setenv("GRIDWARD_TIMEZONE", tz)
+            get_settings.cache_clear()
+            with TestClient(create_app(demo)) as client:
+                r = client.get("/reports/weekly", headers=admin)
+            assert r.status_code == 200, r.text
+            seen.append(r.json()["date"])
+            assert seen[-1] == dt.datetime.now(ZoneInfo(tz)).date().isoformat()
+    finally:
+        monkeypatch.delenv("GRIDWARD_TIMEZONE")
+        get_settings.cache_clear()
+    assert seen[0] != seen[1]

@@ -16,7 +16,7 @@ from api.deps import get_engine
 from api.routes.tracks import UPLOADERS
 from geo import map_data
 from geo.errors import InputError, NotFoundError
-from geo.settings import get_settings
+from geo.settings import city_today, get_settings
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 # Map pages: everyone signed in; the editor: planners (it saves plans of their areas).
@@ -99,13 +99,11 @@ def patrols_page(
         float | None, Query(gt=0, le=1, description="share walked to count (default setting)")
     ] = None,
 ) -> HTMLResponse:
-    from zoneinfo import ZoneInfo
-
     from maps.patrol_map import build_patrol_map
 
     s = get_settings()
     threshold = threshold or s.patrolled_share
-    today = dt.datetime.now(ZoneInfo(s.timezone)).date()
+    today = city_today(s)
     day = date or map_data.latest_patrol_day(engine, today) or today
     if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
         raise InputError(f"date {day} is outside 2000-01-01..2100-12-31")

@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 from api.auth import Principal, allow
 from api.deps import get_engine
 from geo.patrol_reports import build_report, export_report, report_json
+from geo.settings import city_today
 
 router = APIRouter(tags=["reports"])
 
@@ -46,7 +47,7 @@ def report(
     share: Annotated[float | None, Query(gt=0, le=1, description="default: setting")] = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
 ):
-    day = date or dt.date.today()
+    day = date or city_today()
     rep = build_report(engine, kind, day, area, share)  # None → settings.patrolled_share
     if user.role == "steward":  # a steward sees their own line only
         for name in ("people",):
