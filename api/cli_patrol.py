@@ -17,7 +17,7 @@ report_app = typer.Typer(
 
 @tracks_app.command("upload")
 def upload(
-    files: list[Path] = typer.Argument(..., help="GPX, GeoJSON or CSV track files"),
+    files: list[Path] = typer.Argument(..., help="GPX, KML/KMZ, GeoJSON or CSV track files"),
     crs: str = typer.Option("wgs84", "--crs", help="wgs84, gcj02 or bd09"),
     person: int = typer.Option(None, "--person", help="person id of the steward who walked"),
     mode: str = typer.Option("walk", "--mode", help="walk or bike"),

@@ -89,7 +89,9 @@ def match(
 
 @tracks_app.command("check")
 def check(
-    files: list[Path] = typer.Argument(..., help="Track files to check (GPX, GeoJSON, CSV)."),
+    files: list[Path] = typer.Argument(
+        ..., help="Track files to check (GPX, KML/KMZ, GeoJSON, CSV)."
+    ),
     crs: str = typer.Option("wgs84", "--crs", help="Datum of the tracks."),
     mode: str = typer.Option("walk", "--mode", help="walk or bike."),
 ) -> None:

@@ -156,6 +156,8 @@ class Upload:
 RAW_TYPES = (
     "application/octet-stream",
     "application/gpx+xml",
+    "application/vnd.google-earth.kml+xml",
+    "application/vnd.google-earth.kmz",
     "application/xml",
     "text/xml",
     "application/geo+json",
@@ -168,6 +170,8 @@ RAW_TYPES = (
 # a raw body's file name when the client sends no X-Filename: the type decides the parser
 _RAW_NAMES = {
     "application/gpx+xml": "upload.gpx",
+    "application/vnd.google-earth.kml+xml": "upload.kml",
+    "application/vnd.google-earth.kmz": "upload.kmz",
     "application/xml": "upload.gpx",
     "text/xml": "upload.gpx",
     "application/geo+json": "upload.geojson",
@@ -180,7 +184,7 @@ async def read_uploads(
     request: Request, max_bytes: int | None = None, file_field: str = "file", max_files: int = 1
 ) -> list[Upload]:
     """Read up to ``max_files`` uploaded files: ``multipart/form-data`` (field ``file_field``,
-    repeated) or one raw body of a file type (GPX/GeoJSON/CSV). 413 past ``max_bytes`` while
+    repeated) or one raw body of a file type (GPX/KML/KMZ/GeoJSON/CSV). 413 past ``max_bytes`` while
     streaming; 415 for other content types; 422 when the form has no such file or one is
     empty. Each Upload carries the form's other fields (or the query parameters)."""
     limit = default_limit() if max_bytes is None else max_bytes

@@ -18,13 +18,13 @@ _JS = "gwPatrolMap(map, DATA);"
 PAGE_JS = "patrol_map.js"
 
 
-# Track files straight from the phone: the formats POST /tracks reads, and the coordinate
+# Track files straight from the phone (any format POST /tracks reads), and the coordinate
 # systems of the apps stewards record with (GCJ-02: most Chinese map apps; BD-09: Baidu).
 UPLOAD_FORM = (
     "<h2>上传轨迹 Upload tracks</h2>"
     '<form id="gw-upload" class="gw-note">'
-    '<input id="gw-files" type="file" multiple '
-    'accept=".gpx,.geojson,.json,.csv,application/gpx+xml,application/geo+json,text/csv"><br>'
+    # no accept= filter: phones know no MIME type for .gpx or .kml and would grey them out
+    '<input id="gw-files" type="file" multiple><br>'
     '坐标 coordinates <select id="gw-crs">'
     '<option value="wgs84">GPS (WGS-84)</option>'
     '<option value="gcj02">高德/腾讯 Amap/Tencent (GCJ-02)</option>'

@@ -366,3 +366,31 @@ def test_reports_default_to_today_in_the_citys_time_zone(demo, auth_headers, mon
         monkeypatch.delenv("GRIDWARD_TIMEZONE")
         get_settings.cache_clear()
     assert seen[0] != seen[1]
+
+
+def test_kml_and_kmz_uploads_match_like_their_csv(demo, auth_headers):
+    """The same walk as CSV, KML (a form upload) and KMZ (a raw body with its MIME type):
+    three tracks (different bytes), the same patrol visits."""
+    from tests.test_tracks_parse import _kml, _zip
+
+    admin = auth_headers("admin")
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(8), SimParams(noise_m=5))
+    with TestClient(create_app(demo)) as client:
+        ids = {}
+        for name, data in (("w.csv", _csv(pts)), ("w.kml", _kml(pts))):
+            r = _post(client, admin, [(name, data)])
+            assert r.status_code == 201, r.text
+            ids[name] = r.json()["files"][0]["track_id"]
+        r = client.post(
+            "/tracks",
+            content=_zip({"doc.kml": _kml(pts)}),
+            headers={**admin, "Content-Type": "application/vnd.google-earth.kmz"},
+        )
+        assert r.status_code == 201, r.text
+        ids["w.kmz"] = r.json()["files"][0]["track_id"]
+        formats = {
+            n: client.get(f"/tracks/{i}", headers=admin).json()["format"] for n, i in ids.items()
+        }
+    assert formats == {"w.csv": "csv", "w.kml": "kml", "w.kmz": "kmz"}
+    csv = _visits(demo, ids["w.csv"])
+    assert csv and all(_visits(demo, ids[n]) == pytest.approx(csv) for n in ("w.kml", "w.kmz"))

@@ -241,3 +241,82 @@ def test_tracks_check_cli_exit_code(tmp_path, shared_data):
     assert r.exit_code == 0 and "OK" in r.output
     r = CliRunner().invoke(app, ["tracks", "check", str(good), str(bad)])
     assert r.exit_code != 0 and "truncated" in r.output
+
+
+def _kml(points: pd.DataFrame, placemarks: bool = False) -> bytes:
+    """A KML of ``points`` as Google Earth writes a recorded track (gx:Track) or as timed
+    Placemark points."""
+    times = points["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if placemarks:
+        body = "".join(
+            f"<Placemark><TimeStamp><when>{t}</when></TimeStamp>"
+            f"<Point><coordinates>{x!r},{y!r},0</coordinates></Point></Placemark>"
+            for x, y, t in zip(points["lon"], points["lat"], times, strict=True)
+        )
+    else:
+        whens = "".join(f"<when>{t}</when>" for t in times)
+        coords = "".join(
+            f"<gx:coord>{x!r} {y!r} 50</gx:coord>"
+            for x, y in zip(points["lon"], points["lat"], strict=True)
+        )
+        body = f"<Placemark><name>巡查</name><gx:Track>{whens}{coords}</gx:Track></Placemark>"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2" '
+        f'xmlns:gx="http://www.google.com/kml/ext/2.2"><Document>{body}</Document></kml>'
+    ).encode()
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_kml_and_kmz_tracks_give_the_points_of_the_gpx(shared_data):
+    """A real Beijing walk written as KML (gx:Track), KMZ and timed KML points parses to the
+    same fixes as its GPX: 奥维, 两步路 and Google Earth users export these."""
+    f = shared_data / "gpx_samples/garmin_connect_beijing/220267559.gpx"
+    gpx = parse_track(f.read_bytes(), f.name).points
+    for data, name, fmt, n in (
+        (_kml(gpx), "walk.kml", "kml", len(gpx)),
+        (_zip({"doc.kml": _kml(gpx)}), "walk.kmz", "kmz", len(gpx)),
+        (_kml(gpx.iloc[:200], placemarks=True), "points.kml", "kml", 200),
+    ):
+        p = parse_track(data, name)
+        assert p.format == fmt and len(p.points) == n, (name, p.format, len(p.points))
+        ref = gpx.iloc[:n]
+        assert np.allclose(p.points["lon"], ref["lon"], atol=1e-12)
+        assert np.allclose(p.points["lat"], ref["lat"], atol=1e-12)
+        assert (p.points["time"].to_numpy() == ref["time"].to_numpy()).all()
+    assert parse_track(_kml(gpx), "walk.kml").name == "巡查"
+
+
+def test_bad_kml_and_kmz_say_why():
+    t = pd.Series(pd.to_datetime(["2026-05-01T01:00:00Z", "2026-05-01T01:00:05Z"], utc=True))
+    pts = pd.DataFrame({"lon": [116.31, 116.3101], "lat": [39.99, 39.9901], "time": t})
+    drawn = (
+        b'<kml xmlns="http://www.opengis.net/kml/2.2"><Placemark><LineString><coordinates>'
+        b"116.31,39.99 116.32,39.99</coordinates></LineString></Placemark></kml>"
+    )
+    mismatched = _kml(pts).replace(b"<when>2026-05-01T01:00:05Z</when>", b"")
+    dtd = b'<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY a "b">]><kml>&a;</kml>'
+    bomb = _zip({"doc.kml": b"<kml>" + b" " * (21 * 1024 * 1024) + b"</kml>"})
+    assert len(bomb) < 100_000  # 21 MB packed small
+    for data, name, words in (
+        (drawn, "route.kml", "without times (a drawn route"),
+        (mismatched, "m.kml", "2 coordinates but 1 times"),
+        (dtd, "x.kml", "KML rejected: it declares a DTD"),
+        (b'<kml xmlns="http://www.opengis.net/kml/2.2"></kml>', "e.kml", "no track"),
+        (_zip({"readme.txt": b"hello"}), "x.kmz", "without a .kml file"),
+        (_zip({"doc.kml": b'<gpx version="1.1"></gpx>'}), "x.kmz", "not <gpx> or <kml>"),
+        (_zip({"doc.kml": _kml(pts)})[:60], "cut.kmz", "broken or unsupported KMZ"),
+        (bomb, "bomb.kmz", "KMZ unpacks to more than"),
+        (b"<svg></svg>", "x.kml", "not <gpx> or <kml>"),
+    ):
+        with pytest.raises(InputError) as err:
+            parse_track(data, name)
+        assert words in err.value.message, (name, err.value.message)

@@ -45,7 +45,7 @@ MAX_FILES = 50
 UPLOADERS = allow("steward", "planner", own_person=True)
 
 
-@router.post("/tracks", summary="Upload patrol tracks (GPX/GeoJSON/CSV) 上传巡查轨迹")
+@router.post("/tracks", summary="Upload patrol tracks (GPX/KML/KMZ/GeoJSON/CSV) 上传巡查轨迹")
 async def upload(
     request: Request,
     user: Annotated[Principal, Depends(UPLOADERS)],

@@ -1,4 +1,5 @@
-"""Parse uploaded GPS tracks (GPX, GeoJSON, CSV) into one clean table of timed WGS 84 points.
+"""Parse uploaded GPS tracks (GPX, KML/KMZ, GeoJSON, CSV) into one clean table of timed WGS 84
+points.
 
 Uploads come from phones, watches and spreadsheets; any of them may be broken, hostile (XML entity
 bombs) or in a Chinese datum. Every problem becomes an :class:`InputError` that says what is wrong,
@@ -42,6 +43,7 @@ _TIME_NAMES = (
 _ACC_NAMES = ("accuracy", "acc", "horizontal_accuracy", "精度", "定位精度")
 _GEOJSON_TIME_KEYS = ("times", "coordTimes", "coordinateTimes", "timestamps", "time")
 _POINT_TIME_KEYS = ("time", "timestamp", "datetime", "时间", "定位时间")
+_KML_ROOT = re.compile(rb"<(?:\w+:)?kml[\s>]")
 _ZONE_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
 
 
@@ -96,9 +98,12 @@ def parse_track(
     crs_name = normalize_crs(crs)
     if not data.strip():
         raise InputError("empty file: no points")
-    fmt = _detect_format(data, filename)
-    if fmt == "gpx":
-        raw = _parse_gpx(data)
+    fmt = "kmz" if data[:4] == b"PK\x03\x04" else None
+    if fmt == "kmz":
+        data = _kml_from_kmz(data, max_bytes)
+    fmt = _detect_format(data, filename) if fmt is None else fmt
+    if fmt in ("gpx", "kmz"):
+        raw, fmt = _parse_xml(data, fmt)
     elif fmt == "geojson":
         raw = _parse_geojson(_decode(data))
     else:
@@ -126,11 +131,13 @@ def _looks_binary(data: bytes) -> bool:
 
 def _detect_format(data: bytes, filename: str | None) -> str:
     if _looks_binary(data):
-        raise InputError("file looks binary (not GPX, GeoJSON or CSV text)")
+        raise InputError("file looks binary (not GPX, KML, KMZ, GeoJSON or CSV)")
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     sniffed = "gpx" if head == b"<" else "geojson" if head in (b"{", b"[") else "csv"
     ext = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
-    by_ext = {"gpx": "gpx", "xml": "gpx", "geojson": "geojson", "json": "geojson"}.get(ext)
+    # XML is GPX or KML: its root element tells (see _parse_xml)
+    by_ext = {"gpx": "gpx", "kml": "gpx", "xml": "gpx", "geojson": "geojson", "json": "geojson"}
+    by_ext = by_ext.get(ext)
     if ext in ("csv", "txt", "tsv"):
         by_ext = "csv"
     if by_ext and by_ext != sniffed and not (by_ext == "csv" and sniffed == "csv"):
@@ -154,24 +161,35 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1] if "}" in tag else tag
 
 
-def _parse_gpx(data: bytes) -> _Raw:
+def _parse_xml(data: bytes, fmt: str) -> tuple[_Raw, str]:
+    """GPX or KML (``fmt`` "kmz" when unzipped from a KMZ), parsed without DTDs, entities or
+    external references (entity bombs, file disclosure)."""
     import defusedxml
     from defusedxml import ElementTree as DET
 
+    # named in errors; the root element decides the format once the XML is parsed
+    what = "KMZ" if fmt == "kmz" else "KML" if _KML_ROOT.search(data[:4096]) else "GPX"
     try:
         root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
-        raise InputError("GPX rejected: it declares a DTD (not allowed for safety)") from None
+        raise InputError(f"{what} rejected: it declares a DTD (not allowed for safety)") from None
     except defusedxml.EntitiesForbidden:
         raise InputError(
-            "GPX rejected: it declares XML entities (not allowed for safety)"
+            f"{what} rejected: it declares XML entities (not allowed for safety)"
         ) from None
     except defusedxml.ExternalReferenceForbidden:
-        raise InputError("GPX rejected: it references external entities") from None
+        raise InputError(f"{what} rejected: it references external entities") from None
     except DET.ParseError as exc:
         raise InputError(f"malformed or truncated XML: {exc}") from None
-    if _local(root.tag) != "gpx":
-        raise InputError(f"XML root is <{_local(root.tag)}>, not <gpx>")
+    tag = _local(root.tag)
+    if tag == "kml":
+        return _parse_kml(root), fmt if fmt == "kmz" else "kml"
+    if tag != "gpx" or fmt == "kmz":
+        raise InputError(f"XML root is <{tag}>, not <gpx> or <kml>")
+    return _parse_gpx(root), "gpx"
+
+
+def _parse_gpx(root: Any) -> _Raw:
     raw = _Raw([], [], [], [])
     n_wpt = 0
     for el in root:
@@ -201,6 +219,73 @@ def _child_text(el: Any, name: str) -> str | None:
         if _local(ch.tag) == name:
             return (ch.text or "").strip() or None
     return None
+
+
+# ------------------------------------------------------------------------------- KML, KMZ
+def _kml_from_kmz(data: bytes, max_bytes: int) -> bytes:
+    """The KML inside a KMZ (a zip: doc.kml, else its first .kml), unpacked at most
+    ``max_bytes`` (the upload limit) whatever the archive claims, so a zip bomb stops early."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = [n for n in zf.namelist() if n.lower().endswith(".kml")]
+            if not names:
+                raise InputError("zip archive without a .kml file: not a KMZ track")
+            name = "doc.kml" if "doc.kml" in names else names[0]
+            with zf.open(name) as fh:
+                return read_limited(fh, max_bytes)
+    except InputError as exc:
+        if "too large" in exc.message:
+            raise InputError(f"KMZ unpacks to {exc.message.split(': ', 1)[1]}") from None
+        raise
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise InputError(f"broken or unsupported KMZ (zip) file: {exc}") from None
+
+
+def _parse_kml(root: Any) -> _Raw:
+    """Recorded tracks in KML: ``gx:Track`` (a <when> per <gx:coord>, as Google Earth and most
+    track apps write them) and timed Placemark points (<TimeStamp><when>). A LineString has no
+    times: it is a drawn route, not a recorded walk."""
+    raw = _Raw([], [], [], [])
+    lines = 0
+    for el in root.iter():
+        kind = _local(el.tag)
+        if kind == "Track":
+            whens = [(c.text or "").strip() for c in el if _local(c.tag) == "when"]
+            coords = [(c.text or "").split() for c in el if _local(c.tag) == "coord"]
+            if len(whens) != len(coords):
+                raise InputError(f"KML track has {len(coords)} coordinates but {len(whens)} times")
+            for c, t in zip(coords, whens, strict=True):
+                if len(c) < 2:
+                    raise InputError(f"KML coordinate {' '.join(c)!r} is not 'lon lat [alt]'")
+                raw.lon.append(c[0])
+                raw.lat.append(c[1])
+                raw.time.append(t or None)
+                raw.accuracy.append(np.nan)
+        elif kind == "Placemark":
+            if raw.name is None:
+                raw.name = _child_text(el, "name")
+            point = next((c for c in el.iter() if _local(c.tag) == "Point"), None)
+            stamp = next((c for c in el.iter() if _local(c.tag) == "TimeStamp"), None)
+            if point is not None and stamp is not None:
+                xy = (_child_text(point, "coordinates") or "").split(",")
+                if len(xy) < 2:
+                    raise InputError("KML point has no 'lon,lat' coordinates")
+                raw.lon.append(xy[0])
+                raw.lat.append(xy[1])
+                raw.time.append(_child_text(stamp, "when"))
+                raw.accuracy.append(np.nan)
+        elif kind == "LineString":
+            lines += 1
+    if not raw.lon:
+        if lines:
+            raise InputError(
+                f"KML has {lines} line(s) without times (a drawn route, not a recorded track): "
+                "export the track with times (gx:Track) or as GPX"
+            )
+        raise InputError("KML has no track (gx:Track) or timed points")
+    return raw
 
 
 # -------------------------------------------------------------------------------- GeoJSON
