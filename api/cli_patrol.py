@@ -53,13 +53,20 @@ def upload(
             out.print(f"{path.name}: error: {exc.message}", markup=False)
             continue
         line = f"{path.name}: track {item['track_id']}, {item['n_points']} points"
-        if not item["created"]:
+        change = item.get("crs_change")
+        if change and change["changed"]:
+            line += f" (already stored; datum corrected {change['from']} -> {change['to']})"
+        if change and not change["changed"]:
+            line += f" (already stored; {change['message']})"
+        elif not item["created"] and not change:
             line += " (already stored)"
         elif item["status"] == "queued":
             line += ", queued for matching"
         elif item["status"] == "matched":
             m = item["match"]
             line += f", matched {m['matched_points']}, {m['segments']} segments"
+            if m.get("datum_hint"):
+                line += f"\n  warning: {m['datum_hint']['message']}"
         else:
             line += f", not matched: {item['match_error']}"
         out.print(line, markup=False)

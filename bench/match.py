@@ -30,6 +30,7 @@ DATA = REPO.parent / "shared" / "data"
 from geo.tracks.clean import CleanParams, clean_track  # noqa: E402
 from geo.tracks.match import MatchParams, match_track, match_tracks  # noqa: E402
 from geo.tracks.network import WalkNetwork  # noqa: E402
+from geo.tracks.parse import read_geolife_plt  # noqa: E402
 from geo.tracks.simulate import SimParams, corridor_score, score, simulate_patrol  # noqa: E402
 
 
@@ -341,19 +342,13 @@ def bench_sampling(net: WalkNetwork, n_tracks: int) -> None:
         print(f"  one fix every {dt_s:3.0f} s: " + " | ".join(row))
 
 
-def read_plt(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, skiprows=6, header=None, usecols=[0, 1, 5, 6])
-    t = pd.to_datetime(df[5] + " " + df[6], utc=True)
-    return pd.DataFrame({"lon": df[1], "lat": df[0], "time": t, "accuracy": np.nan})
-
-
 def bench_geolife(net: WalkNetwork, max_files: int) -> None:
     idx = pd.read_csv(DATA / "geolife_beijing_sample/index.csv", dtype={"User": str, "traj": str})
     files = sorted((DATA / "geolife_beijing_sample/Data").glob("*/Trajectory/*.plt"))[:max_files]
     n_pts = n_match = 0
     pieces, dt = [], 0.0
     for f in files:
-        pts = read_plt(f)
+        pts = read_geolife_plt(f)
         t = time.perf_counter()
         pcs = clean_track(pts, CleanParams(mode="bike"))
         res = match_track(net, pcs, MatchParams.for_mode("bike"))

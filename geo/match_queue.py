@@ -166,8 +166,10 @@ def drain_queue(
 
 def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
     from geo.track_store import (
+        MatchSummary,
         read_track_points,
         set_failed,
+        summarize,
         visit_rows,
         walk_network,
         write_visits,
@@ -179,7 +181,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
     with engine.begin() as conn:
         claimed = conn.execute(
             text(
-                "SELECT id, person_id, mode FROM tracks WHERE status = 'queued' ORDER BY id "
+                "SELECT id, person_id, mode, crs FROM tracks WHERE status = 'queued' ORDER BY id "
                 "LIMIT :n FOR UPDATE SKIP LOCKED"
             ),
             {"n": size},
@@ -190,7 +192,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
         by_track = dict(tuple(pts.groupby("track_id", sort=False)))
         net = walk_network(engine)
         rows: list[dict[str, Any]] = []
-        summaries: dict[int, tuple[int, int]] = {}
+        summaries: dict[int, MatchSummary] = {}
         failed: dict[int, str] = {}
         for mode in sorted({r.mode for r in claimed}):
             group = [r for r in claimed if r.mode == mode]
@@ -211,7 +213,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
                 if res is None:
                     continue
                 rows.extend(visit_rows(r.id, r.person_id, res, tz))
-                summaries[r.id] = (res.matched_points, res.pieces)
+                summaries[r.id] = summarize(net, res, by_track.get(r.id, pts.iloc[:0]), r.crs)
                 rep.points += res.total_points
         if summaries:
             rep.add_walked(write_visits(conn, rows, summaries))

@@ -345,6 +345,8 @@ class TrackMatch(Base):
     # NULL for tracks matched before gridward kept these (migration 0009's backfill)
     matched_points: Mapped[int | None] = mapped_column(Integer)
     pieces: Mapped[int | None] = mapped_column(Integer)
+    # the fixes look like another datum's (geo.tracks.datum): which, and how far off
+    datum_hint: Mapped[dict | None] = mapped_column(JSONB)
     segments: Mapped[int] = mapped_column(Integer, nullable=False)
     walked_m: Mapped[float] = mapped_column(Float, nullable=False)
 

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ import shapely
 from sqlalchemy import Engine, text
 
 from geo import audit
+from geo.crs import normalize_crs
 from geo.errors import InputError, NotFoundError
 from geo.settings import Settings, get_settings
 from geo.sql_frames import read_frame, read_geoframe
@@ -38,7 +39,7 @@ SPAN_OVERLAPS = (
 
 # the newest match of track ``t`` (a LATERAL subquery): its summary for listings
 LAST_MATCH = (
-    "SELECT matched_at, matched_points, pieces FROM track_matches "
+    "SELECT matched_at, matched_points, pieces, datum_hint FROM track_matches "
     "WHERE track_id = t.id ORDER BY id DESC LIMIT 1"
 )
 
@@ -73,9 +74,15 @@ class StoredTrack:
     format: str
     started_at: str | None
     ended_at: str | None
+    # the same file again with another datum: the stored track's datum before ("from"), after
+    # ("to"), and whether it was changed (see _correct_crs)
+    crs_change: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        out = self.__dict__.copy()
+        if out["crs_change"] is None:
+            del out["crs_change"]
+        return out
 
 
 def _person_exists(engine: Engine, person_id: int) -> None:
@@ -124,9 +131,9 @@ def ingest_track(
         engine, data, filename, crs, person_id, uploaded_by, mode=mode, queue=queue
     )
     item: dict[str, Any] = {"filename": filename, **stored.as_dict()}
-    if stored.created and queue:
+    if points is not None and queue:
         item["status"] = "queued"
-    elif stored.created:
+    elif points is not None:  # a new track, or one whose datum was corrected
         try:
             item["match"] = match_stored_track(engine, stored.track_id, mode, points)
             item["status"] = "matched"
@@ -148,7 +155,8 @@ def _store(
     mode: str = "walk",
     queue: bool = False,
 ) -> tuple[StoredTrack, pd.DataFrame | None]:
-    """Store an upload; the parsed points come back for a new track (None if it existed)."""
+    """Store an upload; the parsed points come back for a new track or one whose datum was
+    corrected (None if it existed unchanged)."""
     from geo.tracks.parse import parse_track
 
     if mode not in ("walk", "bike"):
@@ -157,11 +165,14 @@ def _store(
     sha = hashlib.sha256(data).hexdigest()
     with engine.connect() as conn:
         existing = conn.execute(
-            text("SELECT id, n_points, format, started_at, ended_at FROM tracks WHERE sha256 = :s"),
+            text(
+                "SELECT id, n_points, format, started_at, ended_at, crs, person_id FROM tracks "
+                "WHERE sha256 = :s"
+            ),
             {"s": sha},
         ).first()
     if existing is not None:
-        return StoredTrack(
+        stored = StoredTrack(
             existing.id,
             sha,
             False,
@@ -169,7 +180,12 @@ def _store(
             existing.format,
             _iso(existing.started_at),
             _iso(existing.ended_at),
-        ), None
+        )
+        if _same_crs(existing.crs, crs) or person_id not in (None, existing.person_id):
+            return stored, None
+        return _correct_crs(
+            engine, stored, existing.crs, data, filename, crs, uploaded_by, s, queue
+        )
     if person_id is not None:
         _person_exists(engine, person_id)
     parsed = parse_track(
@@ -227,6 +243,81 @@ def _store(
     return stored, pts
 
 
+def _same_crs(stored: str | None, given: str) -> bool:
+    try:
+        return normalize_crs(stored) == normalize_crs(given)
+    except InputError:  # a datum stored before names were checked: leave the track as it is
+        return True
+
+
+def _correct_crs(
+    engine: Engine,
+    stored: StoredTrack,
+    old_crs: str,
+    data: bytes,
+    filename: str | None,
+    crs: str,
+    uploaded_by: str | None,
+    s: Settings,
+    queue: bool,
+) -> tuple[StoredTrack, pd.DataFrame | None]:
+    """The same file uploaded again with another datum: the uploader says the first choice
+    was wrong (a datum hint may have told them). The fixes are read again in the new datum,
+    replace the old ones, and the track is matched again: still one track, the same bytes.
+
+    WHY the check: re-sending a folder with the default datum must not undo a correction. The
+    change is made only when the fixes read in the new datum lie no farther from the streets
+    than in the old one; otherwise the track keeps its datum and the answer says why."""
+    from geo.tracks.datum import street_distance
+    from geo.tracks.parse import parse_track
+
+    pts = parse_track(
+        data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
+    ).points
+    change: dict[str, Any] = {"from": old_crs, "to": str(crs)[:16]}
+    try:
+        net = walk_network(engine)
+    except InputError:  # no streets stored yet: nothing to compare with, the uploader decides
+        net = None
+    if net is not None:
+        with engine.connect() as conn:
+            old = read_track_points(conn, [stored.track_id])
+        old_m = street_distance(net, old["lon"].to_numpy(), old["lat"].to_numpy())
+        new_m = street_distance(net, pts["lon"].to_numpy(), pts["lat"].to_numpy())
+        change.update(old_m=round(old_m, 1), new_m=round(new_m, 1))
+    if net is not None and new_m > old_m:
+        change["changed"] = False
+        change["message"] = (
+            f"已按 {old_crs} 保存，未改：按 {crs} 读，定位点离街巷更远 · kept as {old_crs}: read "
+            f"as {crs} the fixes lie {new_m:.0f} m from the streets on average, {old_m:.0f} m as "
+            f"{old_crs}"
+        )
+        return replace(stored, crs_change=change), None
+    days = days_between(pts["time"].min().to_pydatetime(), pts["time"].max().to_pydatetime())
+    ensure_day_partitions(engine, days)  # retention may have dropped the walk's days
+    with engine.begin() as conn:
+        current = conn.execute(
+            text("SELECT crs FROM tracks WHERE id = :t FOR UPDATE"), {"t": stored.track_id}
+        ).scalar_one()
+        if _same_crs(current, crs):  # a concurrent upload corrected it already
+            return stored, None
+        conn.execute(text("DELETE FROM track_points WHERE track_id = :t"), {"t": stored.track_id})
+        _copy_points(conn, stored.track_id, pts)
+        conn.execute(
+            # its visits are stale until matched again (ingest_track, or the queue)
+            text("UPDATE tracks SET crs = :c, n_points = :n, status = :st WHERE id = :t"),
+            {
+                "c": change["to"],
+                "n": len(pts),
+                "st": "queued" if queue else "stored",
+                "t": stored.track_id,
+            },
+        )
+        audit.record(conn, uploaded_by, "track.crs", "track", stored.track_id, change)
+    change["changed"] = True
+    return replace(stored, n_points=len(pts), crs_change=change), pts
+
+
 def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | None:
     """The tracks row and its fixes (COPY); None when the same bytes were stored meanwhile."""
     track_id = conn.execute(
@@ -240,6 +331,12 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
     ).scalar()
     if track_id is None:
         return None
+    _copy_points(conn, int(track_id), pts)
+    return int(track_id)
+
+
+def _copy_points(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
+    """COPY a track's fixes into track_points (their day tables must exist)."""
     raw = conn.connection.driver_connection
     assert raw is not None
     acc = pts["accuracy"].to_numpy(float) if "accuracy" in pts else np.full(len(pts), np.nan)
@@ -256,7 +353,6 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
     ):
         for i, (t, a, g) in enumerate(zip(times, acc, wkb, strict=True)):
             cp.write_row((track_id, i, t, None if np.isnan(a) else float(a), g))
-    return int(track_id)
 
 
 def _check_times(pts: pd.DataFrame, name: str, s: Settings) -> None:
@@ -339,7 +435,7 @@ def match_stored_track(
     s = get_settings()
     with engine.connect() as conn:
         track = conn.execute(
-            text("SELECT id, person_id, mode FROM tracks WHERE id = :t"), {"t": track_id}
+            text("SELECT id, person_id, mode, crs FROM tracks WHERE id = :t"), {"t": track_id}
         ).first()
         if track is None:
             raise NotFoundError(f"track {track_id} does not exist")
@@ -349,13 +445,13 @@ def match_stored_track(
         else:
             pts = points[["lon", "lat", "time", "accuracy"]].reset_index(drop=True)
     pieces, report = clean_with_report(pts, CleanParams(mode=mode))
-    result = match_track(walk_network(engine), pieces, MatchParams.for_mode(mode))
+    net = walk_network(engine)
+    result = match_track(net, pieces, MatchParams.for_mode(mode))
     rows = visit_rows(track_id, track.person_id, result, s.timezone)
+    summary = summarize(net, result, pts, track.crs)
     with engine.begin() as conn:
-        _, walked = write_visits(conn, rows, {track_id: (result.matched_points, result.pieces)})[
-            track_id
-        ]
-    return {
+        _, walked = write_visits(conn, rows, {track_id: summary})[track_id]
+    out = {
         "track_id": track_id,
         "points": result.total_points,
         "matched_points": result.matched_points,
@@ -364,6 +460,31 @@ def match_stored_track(
         "walked_m": round(walked, 1),
         "cleaning": report.as_dict(),
     }
+    if summary.datum_hint:
+        out["datum_hint"] = summary.datum_hint
+    return out
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    """What one match of a track found, kept in ``track_matches``: fixes placed on the
+    network, pieces, and a datum hint when the fixes look like another datum's
+    (:mod:`geo.tracks.datum`)."""
+
+    matched_points: int
+    pieces: int
+    datum_hint: dict[str, Any] | None = None
+
+
+def summarize(net: Any, result: Any, points: pd.DataFrame, crs: str | None) -> MatchSummary:
+    """A :class:`MatchSummary` of ``result``, the match of ``points`` (WGS-84, converted from
+    the declared ``crs``)."""
+    from geo.tracks.datum import datum_hint
+
+    hint = datum_hint(
+        net, points["lon"].to_numpy(float), points["lat"].to_numpy(float), crs or "wgs84"
+    )
+    return MatchSummary(result.matched_points, result.pieces, hint.as_dict() if hint else None)
 
 
 def visit_rows(
@@ -398,11 +519,11 @@ def visit_rows(
 
 
 def write_visits(
-    conn: Any, rows: list[dict[str, Any]], summaries: dict[int, tuple[int, int]]
+    conn: Any, rows: list[dict[str, Any]], summaries: dict[int, MatchSummary]
 ) -> dict[int, tuple[float | None, float]]:
-    """Replace the patrol visits of the tracks in ``summaries`` (track id → fixes matched,
-    pieces) with ``rows``, mark them matched and add their match to ``track_matches`` (in the
-    caller's transaction: a crash leaves the old visits and status, never half of the new).
+    """Replace the patrol visits of the tracks in ``summaries`` with ``rows``, mark them
+    matched and add their match to ``track_matches`` (in the caller's transaction: a crash
+    leaves the old visits and status, never half of the new).
 
     Returns track id → (metres walked by its previous match or None, metres walked now), so
     a re-match can say what it changed."""
@@ -434,18 +555,24 @@ def write_visits(
     )
     walked = conn.execute(
         text(
-            "INSERT INTO track_matches (track_id, matched_points, pieces, segments, walked_m) "
-            "SELECT u.t, u.m, u.p, count(v.segment_id), "
+            "INSERT INTO track_matches (track_id, matched_points, pieces, datum_hint, "
+            "segments, walked_m) "
+            "SELECT u.t, u.m, u.p, CAST(u.h AS jsonb), count(v.segment_id), "
             "coalesce(sum(v.covered_fraction * s.length_m), 0) "
-            "FROM unnest(CAST(:t AS int[]), CAST(:m AS int[]), CAST(:p AS int[])) AS u(t, m, p) "
+            "FROM unnest(CAST(:t AS int[]), CAST(:m AS int[]), CAST(:p AS int[]), "
+            "CAST(:h AS text[])) AS u(t, m, p, h) "
             "LEFT JOIN patrol_visits v ON v.track_id = u.t "
             "LEFT JOIN street_segments s ON s.id = v.segment_id "
-            "GROUP BY u.t, u.m, u.p RETURNING track_id, walked_m"
+            "GROUP BY u.t, u.m, u.p, u.h RETURNING track_id, walked_m"
         ),
         {
             "t": ids,
-            "m": [m for m, _ in summaries.values()],
-            "p": [p for _, p in summaries.values()],
+            "m": [x.matched_points for x in summaries.values()],
+            "p": [x.pieces for x in summaries.values()],
+            "h": [
+                json.dumps(x.datum_hint, ensure_ascii=False) if x.datum_hint else None
+                for x in summaries.values()
+            ],
         },
     ).all()
     return {int(t): (before.get(t), float(w)) for t, w in walked}

@@ -296,6 +296,7 @@ def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noq
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from geo.crs import wgs84_to_gcj02
     from geo.track_store import walk_network
     from geo.tracks.simulate import SimParams, simulate_patrol
     from tests.test_tracks_db import _csv
@@ -303,7 +304,8 @@ def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noq
     db, walker = live["engine"], live["walker"]
     sp = SimParams(length_m=600, noise_m=5, dt_s=3, start="2026-11-21T01:00:00Z")
     walk = tmp_path / "walk.csv"
-    walk.write_bytes(_csv(simulate_patrol(walk_network(db), np.random.default_rng(5), sp)[0]))
+    pts = simulate_patrol(walk_network(db), np.random.default_rng(5), sp)[0]
+    walk.write_bytes(_csv(pts))
     broken = tmp_path / "broken.gpx"
     broken.write_text('<?xml version="1.0"?><gpx version="1.1"><trk><trkseg><trkpt lat="40"')
     n_tracks = _scalar(db, "SELECT count(*) FROM tracks")
@@ -340,6 +342,13 @@ def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noq
         tid = good["files"][0]["track_id"]
         assert _scalar(db, "SELECT person_id FROM tracks WHERE id = :t", t=tid) == walker
         assert f"轨迹 track {tid}" in text_of("#gw-upload-msg")
+        amap = tmp_path / "amap.csv"  # the walk as a GCJ-02 app writes it, sent as WGS-84
+        amap.write_bytes(_csv(pts, *wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())))
+        hinted = upload(amap)
+        assert hinted["files"][0]["match"]["datum_hint"]["crs"] == "gcj02", hinted
+        assert "crs=gcj02" in text_of(".gw-datum")
+        browser.save_screenshot(str(ARTIFACTS / "phone_datum_hint.png"))
+        good = upload(walk)  # the link below is the walk's again
         browser.save_screenshot(str(ARTIFACTS / "phone_uploaded.png"))
         browser.find_element(By.CSS_SELECTOR, "a.gw-upload-day").click()
         WebDriverWait(browser, 30).until(
@@ -349,8 +358,11 @@ def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noq
             )
         )
         assert f"person={walker}" in browser.current_url
-        assert browser.find_element(By.ID, "gw-track").get_attribute("value") == str(tid)
-        assert _count(browser, "path.gw-track") == 1
+        shown = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#gw-track option'), o => o.value)"
+        )
+        assert sorted(shown) == sorted([str(tid), str(hinted["files"][0]["track_id"])])
+        assert _count(browser, "path.gw-track") == 2
     finally:
         browser.set_window_size(1400, 900)
         with db.begin() as conn:

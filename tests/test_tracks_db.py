@@ -394,3 +394,57 @@ def test_kml_and_kmz_uploads_match_like_their_csv(demo, auth_headers):
     assert formats == {"w.csv": "csv", "w.kml": "kml", "w.kmz": "kmz"}
     csv = _visits(demo, ids["w.csv"])
     assert csv and all(_visits(demo, ids[n]) == pytest.approx(csv) for n in ("w.kml", "w.kmz"))
+
+
+def test_wrong_datum_is_flagged_and_the_same_file_with_the_right_one_corrects_the_track(
+    demo, auth_headers
+):
+    """A walk written by a GCJ-02 app but uploaded as WGS-84 is stored and matched, with a
+    hint naming GCJ-02; the same bytes sent again as GCJ-02 correct that track (one track,
+    re-read fixes, the visits of the true walk); sent as BD-09 (farther from the streets) or
+    by another person they change nothing."""
+    from geo.crs import wgs84_to_gcj02
+    from tests.dbcheck import fingerprint
+
+    admin = auth_headers("admin")
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(4), SimParams(noise_m=5))
+    gcj = _csv(pts, *wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy()))
+    with TestClient(create_app(demo)) as client:
+        true = _post(client, admin, [("true.csv", _csv(pts))]).json()["files"][0]
+        assert "datum_hint" not in true["match"]
+        first = _post(client, admin, [("amap.csv", gcj)])
+        assert first.status_code == 201, first.text
+        item = first.json()["files"][0]
+        tid, hint = item["track_id"], item["match"]["datum_hint"]
+        assert hint["crs"] == "gcj02" and hint["other_m"] * 3 < hint["declared_m"], hint
+        assert "crs=gcj02" in hint["message"] and "GCJ-02" in hint["message"]
+        listed = client.get("/tracks", params={"status": "matched"}, headers=admin).json()
+        assert [t["datum_hint"]["crs"] for t in listed["tracks"] if t["id"] == tid] == ["gcj02"]
+        before = fingerprint(demo)
+        for fields in ({}, {"crs": "bd09"}, {"crs": "gcj02", "person_id": 1}):
+            again = _post(client, admin, [("amap.csv", gcj)], **fields)
+            assert again.status_code == 200, again.text
+            assert again.json()["files"][0]["track_id"] == tid
+            change = again.json()["files"][0].get("crs_change")
+            if fields.get("crs") == "bd09":
+                assert change["changed"] is False and change["new_m"] > change["old_m"], change
+                assert "kept as wgs84" in change["message"]
+            else:
+                assert change is None, change
+        assert fingerprint(demo) == before
+        fixed = _post(client, admin, [("amap.csv", gcj)], crs="gcj02")
+        assert fixed.status_code == 200, fixed.text
+        item = fixed.json()["files"][0]
+        assert item["track_id"] == tid and item["created"] is False
+        assert item["crs_change"]["changed"] is True and item["crs_change"]["to"] == "gcj02"
+        assert item["status"] == "matched" and "datum_hint" not in item["match"]
+        shown = client.get(f"/tracks/{tid}", headers=admin).json()
+        assert shown["crs"] == "gcj02"
+        assert [m["datum_hint"] is not None for m in shown["matches"]] == [False, True]
+    assert _visits(demo, tid) == pytest.approx(_visits(demo, true["track_id"]), abs=1e-6)
+    with demo.connect() as conn:
+        actions = conn.execute(
+            text("SELECT detail FROM audit_log WHERE action = 'track.crs' AND target_id = :t"),
+            {"t": str(tid)},
+        ).scalars()
+        assert [d["to"] for d in actions] == ["gcj02"]

@@ -191,7 +191,8 @@ def list_tracks(
         rows = conn.execute(
             text(
                 "SELECT t.id, t.filename, t.format, t.mode, t.person_id, p.name AS person, "
-                "t.started_at, t.ended_at, t.n_points, m.matched_points, m.pieces, t.status, "
+                "t.started_at, t.ended_at, t.n_points, m.matched_points, m.pieces, m.datum_hint, "
+                "t.status, "
                 "t.error, t.uploaded_at, m.matched_at, "
                 "(SELECT count(*) FROM patrol_visits v WHERE v.track_id = t.id) AS segments "
                 "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
@@ -237,7 +238,7 @@ def get_track(
             raise HTTPException(403, "stewards may read only their own tracks")
         matches = conn.execute(
             text(
-                "SELECT matched_at, matched_points, pieces, segments, walked_m "
+                "SELECT matched_at, matched_points, pieces, datum_hint, segments, walked_m "
                 "FROM track_matches WHERE track_id = :t ORDER BY id DESC"
             ),
             {"t": track_id},
@@ -282,6 +283,7 @@ def get_track(
                 "matched_at": m.matched_at.isoformat(),
                 "matched_points": m.matched_points,
                 "pieces": m.pieces,
+                "datum_hint": m.datum_hint,
                 "segments": m.segments,
                 "walked_m": round(m.walked_m, 1),
             }

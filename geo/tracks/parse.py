@@ -61,6 +61,15 @@ class ParsedTrack:
     warnings: list[str] = field(default_factory=list)
 
 
+def read_geolife_plt(path: Any) -> pd.DataFrame:
+    """A Microsoft GeoLife ``.plt`` trajectory (6 header lines; lat, lon, 0, altitude, days,
+    date, time in UTC) as lon, lat, time, accuracy: the real tracks benchmarks and tests read
+    in place from ../shared/data (never uploaded, so not a format :func:`parse_track` takes)."""
+    df = pd.read_csv(path, skiprows=6, header=None, usecols=[0, 1, 5, 6])
+    t = pd.to_datetime(df[5] + " " + df[6], utc=True)
+    return pd.DataFrame({"lon": df[1], "lat": df[0], "time": t, "accuracy": np.nan})
+
+
 def read_limited(
     stream: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES, chunk: int = 1 << 20
 ) -> bytes:

@@ -94,9 +94,15 @@ function gwTrackUpload(DATA) {
     if (f.error) return '<div class="gw-bad">✗ ' + name + ": " + gw.esc(f.error) + "</div>";
     var text = "✓ " + name + ": 轨迹 track " + f.track_id + " · " + f.n_points + " 点 points";
     if (!f.created) text += " · 已上传过 already stored";
+    var c = f.crs_change;
+    if (c && c.changed) text += " · 坐标系已更正 datum corrected " + gw.esc(c.from) + " → " + gw.esc(c.to);
+    if (c && !c.changed) text += '<div class="gw-bad">' + gw.esc(c.message) + "</div>";
     if (f.match) text += " · 匹配 matched " + f.match.segments + " 路段 segments";
     if (f.status === "queued") text += " · 排队匹配 queued";
     if (f.match_error) text += " · 未匹配 not matched: " + gw.esc(f.match_error);
+    if (f.match && f.match.datum_hint) {
+      text += '<div class="gw-bad gw-datum">⚠ ' + gw.esc(f.match.datum_hint.message) + "</div>";
+    }
     if (f.started_at) {
       var q = "?date=" + localDay(f.started_at) + (DATA.uploadPerson ? "&person=" + DATA.uploadPerson : "");
       text += ' · <a class="gw-upload-day" href="' + q + '">查看 show ' + localDay(f.started_at) + "</a>";

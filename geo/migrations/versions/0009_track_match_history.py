@@ -1,4 +1,4 @@
-"""Every match of a track is kept: when, fixes matched, pieces, segments, metres walked
+"""Every match of a track is kept: when, fixes matched, pieces, datum hint, segments, metres
 
 Revision ID: 0009
 Revises: 0008
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0009"
 down_revision = "0008"
@@ -41,6 +42,8 @@ def upgrade() -> None:
         ),
         sa.Column("matched_points", sa.Integer(), nullable=True),
         sa.Column("pieces", sa.Integer(), nullable=True),
+        # the fixes look like another datum's (geo.tracks.datum): which, and how far off
+        sa.Column("datum_hint", JSONB(), nullable=True),
         sa.Column("segments", sa.Integer(), nullable=False),
         sa.Column("walked_m", sa.Float(), nullable=False),
     )
