@@ -192,6 +192,29 @@ def test_jump_and_duplicate_dropped():
     assert sum(len(p) for p in pieces) == n - 2
 
 
+def test_noisy_walk_keeps_its_fixes_and_loses_its_outliers():
+    """At 20 m phone noise two honest fixes 2 s apart are often 40–60 m apart: the jump
+    allowance grows with the track's measured noise, so only the injected 300 m outliers go
+    (a fixed 30 m allowance dropped about a quarter of such a walk)."""
+    from geo.tracks.clean import clean_with_report
+
+    rng = np.random.default_rng(3)
+    n = 600
+    t = pd.Timestamp("2026-03-02T00:00:00Z") + pd.to_timedelta(np.arange(n) * 2.0, unit="s")
+    x = np.arange(n) * 2.6 + rng.normal(0, 20, n)  # 1.3 m/s east, 20 m noise per axis
+    y = rng.normal(0, 20, n)
+    bad = np.array([100, 250, 400, 520])
+    y[bad] += 300.0
+    lon, lat = 116.32 + x / 85_000, 40.0 + y / 111_000
+    pts = pd.DataFrame({"lon": lon, "lat": lat, "time": t, "accuracy": np.nan})
+    pts["source_index"] = np.arange(n)
+    pieces, rep = clean_with_report(pts, CleanParams())
+    kept = pd.concat(pieces)["source_index"].to_numpy()
+    assert not set(bad) & set(kept)
+    assert rep.jumps <= len(bad) + 6, rep
+    assert len(kept) >= n - len(bad) - 6
+
+
 def test_geojson_linestring_with_coord_times_and_gpx_route_with_times():
     gj = {
         "type": "Feature",

@@ -22,7 +22,12 @@ import pandas as pd
 
 from geo.errors import InputError
 from geo.tracks.network import RouteRows, WalkNetwork
-from geo.tracks.smooth import rts_smooth
+from geo.tracks.smooth import (
+    SIGMA_PER_MEDIAN_D2,
+    reversal_fixes,
+    rts_smooth,
+    second_differences,
+)
 
 
 @dataclass
@@ -49,6 +54,11 @@ class MatchParams:
         density, m²/s³) and the HMM runs on the smoothed points, thinned at
         ``smooth_min_step_sigmas`` × σ. None: never smooth (drive: sparse fixes are not
         worth smoothing, and a car's turns would be flattened).
+    reversal_window_s, reversal_max_cos, reversal_min_disp_sigmas: where the smoothed track
+        turns back (displacements over the window before and after a fix with cosine below
+        max_cos, each ≥ min_disp_sigmas × the noise), it is smoothed again with the velocity
+        left free at that fix: the constant-velocity model otherwise rounds a U-turn or a dead
+        end walked in and out off several metres short (~9 m at 10–20 m noise). 0: off.
     min_credit_sigmas: a partially covered edge with less than this many σ of covered length
         is not credited: noise near a junction projects a few fixes past the corner onto the
         next edge, and a walked stretch shorter than the noise cannot be verified anyway.
@@ -73,6 +83,9 @@ class MatchParams:
     smooth_accel_psd: float | None = 0.1
     smooth_min_noise_m: float = 8.0
     smooth_min_step_sigmas: float = 0.5
+    reversal_window_s: float = 20.0
+    reversal_max_cos: float = -0.7
+    reversal_min_disp_sigmas: float = 1.0
 
     @classmethod
     def for_mode(cls, mode: str = "walk", **overrides: object) -> MatchParams:
@@ -145,10 +158,7 @@ def match_tracks(
         jitter = _jitter_sigma(xys)
         if p.smooth_accel_psd is not None and _dense_and_noisy(xys, jitter, p.smooth_min_noise_m):
             noise_in = min(jitter, p.sigma_max_m)
-            xys = [
-                rts_smooth(xy, t / 1e9, noise_in, p.smooth_accel_psd)
-                for xy, t in zip(xys, ts, strict=True)
-            ]
+            xys = [_smooth(xy, t / 1e9, noise_in, p) for xy, t in zip(xys, ts, strict=True)]
             jitter = _jitter_sigma(xys)
             tp = replace(p, min_step_sigmas=p.smooth_min_step_sigmas)
         sigma = p.sigma_m if p.sigma_m is not None else _estimate_sigma(net, xys, p)
@@ -177,6 +187,55 @@ def match_tracks(
     return out
 
 
+def _smooth(xy: np.ndarray, t_s: np.ndarray, noise: float, p: MatchParams) -> np.ndarray:
+    """RTS-smoothed fixes; smoothed again with a free velocity at detected turn-backs."""
+    assert p.smooth_accel_psd is not None
+    out = rts_smooth(xy, t_s, noise, p.smooth_accel_psd)
+    if p.reversal_window_s > 0:
+        rv = reversal_fixes(
+            out, t_s, p.reversal_window_s, p.reversal_min_disp_sigmas * noise, p.reversal_max_cos
+        )
+        if len(rv):
+            out = _resmooth_around(out, xy, t_s, noise, p.smooth_accel_psd, rv)
+    return out
+
+
+def _resmooth_around(
+    out: np.ndarray,
+    xy: np.ndarray,
+    t_s: np.ndarray,
+    noise: float,
+    psd: float,
+    kicks: np.ndarray,
+    margin_s: float = 100.0,
+) -> np.ndarray:
+    """``out`` with the stretches within ``margin_s`` of each kick smoothed again with the
+    kick. Each stretch is smoothed over twice its margin: a kick changes the smoothed track
+    only over a few of the smoother's time constants (10–30 s at 10–20 m noise and 1–10 s
+    fixes), and the extra margin keeps the stretch's own end effects out of what is replaced.
+    Within 5 cm of smoothing the whole piece again (30 simulated walks each at 10 and 20 m),
+    at a fraction of the cost."""
+    out = out.copy()
+    n = len(t_s)
+    tk = t_s[kicks]
+    lo = np.searchsorted(t_s, tk - 2 * margin_s, side="left")
+    hi = np.searchsorted(t_s, tk + 2 * margin_s, side="right")
+    # merge overlapping stretches
+    groups: list[list[int]] = []
+    for j in range(len(kicks)):
+        if groups and lo[j] <= hi[groups[-1][-1]]:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+    for g in groups:
+        a, b = int(lo[g[0]]), int(hi[g[-1]])
+        seg = rts_smooth(xy[a:b], t_s[a:b], noise, psd, kicks=kicks[g] - a)
+        c = 0 if a == 0 else int(np.searchsorted(t_s, tk[g[0]] - margin_s, side="left"))
+        d = n if b >= n else int(np.searchsorted(t_s, tk[g[-1]] + margin_s, side="right"))
+        out[c:d] = seg[c - a : d - a]
+    return out
+
+
 def _estimate_sigma(net: WalkNetwork, xys: list[np.ndarray], p: MatchParams) -> float:
     if not xys:
         return p.sigma_min_m
@@ -193,11 +252,8 @@ def _jitter_sigma(xys: list[np.ndarray]) -> float:
     """Noise σ from the second differences of consecutive fixes (steady walking cancels; white
     noise leaves variance 6σ² per axis, median length 1.1774·√6·σ). Correlated real noise makes
     it an underestimate, so it only ever raises the network-based estimate."""
-    d2 = [np.hypot(*(xy[2:] - 2 * xy[1:-1] + xy[:-2]).T) for xy in xys if len(xy) >= 3]
-    if not d2:
-        return 0.0
-    j = np.concatenate(d2)
-    return float(np.median(j)) / (1.1774 * np.sqrt(6.0)) if len(j) >= 10 else 0.0
+    j = np.concatenate([second_differences(xy) for xy in xys] or [np.empty(0)])
+    return float(np.median(j)) * SIGMA_PER_MEDIAN_D2 if len(j) >= 10 else 0.0
 
 
 def _dense_and_noisy(xys: list[np.ndarray], jitter: float, min_noise: float) -> bool:

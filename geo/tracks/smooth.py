@@ -17,13 +17,36 @@ from __future__ import annotations
 
 import numpy as np
 
+# White noise σ per axis on steady walking leaves second differences of variance 6σ² per axis,
+# whose length has median 1.1774·√6·σ (Rayleigh): σ = median length × this.
+SIGMA_PER_MEDIAN_D2 = 1.0 / (1.1774 * np.sqrt(6.0))
 
-def rts_smooth(xy: np.ndarray, t_s: np.ndarray, noise_m: float, accel_psd: float) -> np.ndarray:
+
+def second_differences(xy: np.ndarray) -> np.ndarray:
+    """Lengths of xy[i+1] − 2·xy[i] + xy[i−1]: steady motion cancels, noise stays (see
+    :data:`SIGMA_PER_MEDIAN_D2`)."""
+    if len(xy) < 3:
+        return np.empty(0)
+    return np.hypot(*(xy[2:] - 2 * xy[1:-1] + xy[:-2]).T)
+
+
+def rts_smooth(
+    xy: np.ndarray,
+    t_s: np.ndarray,
+    noise_m: float,
+    accel_psd: float,
+    kicks: np.ndarray | None = None,
+    kick_var: float = 8.0,
+) -> np.ndarray:
     """Smoothed positions (n, 2) of metric fixes ``xy`` at times ``t_s`` (seconds).
 
     noise_m: GPS noise σ per axis (the measurement noise); accel_psd: white-acceleration spectral
     density (m²/s³) of the motion model: small values give long, straight averaging windows,
     large ones follow every wiggle. Velocity starts unknown (σ 2 m/s).
+    kicks: indices of fixes where the walker turned back (:func:`reversal_fixes`); there the
+    velocity gets ``kick_var`` (m²/s²) of extra uncertainty, a manoeuvre the constant-velocity
+    model cannot otherwise explain, so the smoothed track reaches the turning point instead of
+    rounding the U-turn off several metres short of it.
     """
     n = len(xy)
     if n < 3 or noise_m <= 0:
@@ -41,8 +64,13 @@ def rts_smooth(xy: np.ndarray, t_s: np.ndarray, noise_m: float, accel_psd: float
     p00, p01, p11 = r, 0.0, 4.0
     fx[0], fy[0] = x, y
     q3, q2 = q / 3.0, q / 2.0
+    kick_at = set() if kicks is None else set(np.asarray(kicks).tolist())
     for i in range(1, n):
         dt = tl[i] - tl[i - 1]
+        if kick_at and i - 1 in kick_at:
+            # extra process noise F·diag(0, kick_var)·Fᵀ on this interval only; the backward
+            # pass below uses the stored predicted covariance, so it stays consistent
+            p11 += kick_var
         x += vx * dt
         y += vy * dt
         a00 = p00 + dt * (2.0 * p01 + dt * p11) + q3 * dt * dt * dt
@@ -85,3 +113,29 @@ def rts_smooth(xy: np.ndarray, t_s: np.ndarray, noise_m: float, accel_psd: float
         sy, svy = py + c00 * dy + c01 * dvy, pvy + c10 * dy + c11 * dvy
         ox[i], oy[i] = sx, sy
     return np.column_stack([ox, oy])
+
+
+def reversal_fixes(
+    xy_s: np.ndarray, t_s: np.ndarray, window_s: float, min_disp_m: float, max_cos: float
+) -> np.ndarray:
+    """Indices of the fixes where a smoothed track turns back on itself (a U-turn, a dead end
+    walked in and out): its displacements over the ``window_s`` before and after the fix point
+    in opposite directions (cosine below ``max_cos``), each at least ``min_disp_m`` long (so
+    noise wobbling around a standing walker does not count). One fix per turn: the apex, where
+    the out-and-back excess (|before| + |after| − |before + after|) is largest."""
+    n = len(xy_s)
+    if n < 5:
+        return np.empty(0, dtype=np.int64)
+    t = np.asarray(t_s, dtype=float)
+    j0 = np.clip(np.searchsorted(t, t - window_s, side="right") - 1, 0, n - 1)
+    j1 = np.clip(np.searchsorted(t, t + window_s, side="left"), 0, n - 1)
+    d1 = xy_s - xy_s[j0]
+    d2 = xy_s[j1] - xy_s
+    l1, l2 = np.hypot(*d1.T), np.hypot(*d2.T)
+    cos = (d1 * d2).sum(axis=1) / np.maximum(l1 * l2, 1e-9)
+    cand = np.flatnonzero((cos < max_cos) & (l1 >= min_disp_m) & (l2 >= min_disp_m))
+    if len(cand) == 0:
+        return cand
+    excess = l1 + l2 - np.hypot(*(d1 + d2).T)
+    runs = np.split(cand, np.flatnonzero(np.diff(cand) > 1) + 1)
+    return np.asarray([r[np.argmax(excess[r])] for r in runs], dtype=np.int64)
