@@ -307,44 +307,13 @@ def test_match_cli_bad_network(tmp_path):
     assert r.exit_code != 0
 
 
-def _dead_end_walk(net: WalkNetwork, e: int, rng, noise: float) -> pd.DataFrame | None:
-    """A walker comes along a neighbouring way, walks dead-end edge ``e`` to its end and back
-    out (1.3 m/s, a fix every 3 s, ``noise`` m per axis)."""
-    deg = np.bincount(np.concatenate([net.u, net.v]))
-    j = net.u[e] if deg[net.v[e]] == 1 else net.v[e]
-    before = [f for f in np.flatnonzero((net.u == j) | (net.v == j)) if f != e]
-    before = [f for f in before if net.length[f] > 60]
-    if not before:
-        return None
-    a = shapely.get_coordinates(net.geoms_m[before[0]])
-    a = a[::-1] if net.u[before[0]] == j else a  # ends at the junction
-    b = shapely.get_coordinates(net.geoms_m[e])
-    b = b if net.u[e] == j else b[::-1]  # starts at the junction
-    line = shapely.linestrings(np.vstack([a, b[1:], b[::-1][1:], a[::-1][1:]]))
-    d = np.arange(0.0, line.length, 1.3 * 3.0)
-    xy = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
-    lon, lat = net.to_wgs84(xy + rng.normal(0, noise, xy.shape))
-    t = pd.Timestamp("2026-03-02T01:00:00Z") + pd.to_timedelta(d / 1.3, unit="s")
-    return pd.DataFrame({"lon": lon, "lat": lat, "time": t, "accuracy": np.nan})
-
-
 def test_a_dead_end_alley_walked_in_and_out_is_credited_to_its_end(haidian):
     """Hutong dead ends are walked in and back out. The smoother's steady-speed model would
     round the turn off ~9 m short (median credited share 0.88 at 10 m noise, enough to fail an
     80% rule on a short alley); at the detected turn-back it lets the velocity change."""
+    from geo.tracks.simulate import dead_end_shares
+
     _, net = haidian
-    deg = np.bincount(np.concatenate([net.u, net.v]))
-    dead = np.flatnonzero(((deg[net.u] == 1) != (deg[net.v] == 1)) & (net.length >= 40))
-    dead = dead[net.length[dead] <= 90]
-    rng = np.random.default_rng(0)
-    shares = []
-    for _ in range(2):
-        for e in dead:
-            pts = _dead_end_walk(net, int(e), rng, 10.0)
-            if pts is None:
-                continue
-            edges = match_track(net, clean_track(pts), MatchParams()).edges
-            got = edges.loc[edges["edge_id"] == net.edge_ids[e], "covered_fraction"]
-            shares.append(float(got.iloc[0]) if len(got) else 0.0)
+    shares = dead_end_shares(net, np.random.default_rng(0), 10.0, MatchParams(), rounds=2)
     assert len(shares) >= 12
     assert np.median(shares) >= 0.95, np.round(sorted(shares), 2)

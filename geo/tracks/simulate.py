@@ -167,6 +167,59 @@ def simulate_patrol(
     return pts, truth
 
 
+def dead_end_walk(
+    net: WalkNetwork, e: int, rng: np.random.Generator, noise_m: float
+) -> pd.DataFrame | None:
+    """A walker comes along a neighbouring way (> 60 m), walks dead-end edge ``e`` to its end
+    and back out (1.3 m/s, a fix every 3 s, ``noise_m`` per axis); None without such a way."""
+    deg = np.bincount(np.concatenate([net.u, net.v]))
+    j = net.u[e] if deg[net.v[e]] == 1 else net.v[e]
+    before = [f for f in np.flatnonzero((net.u == j) | (net.v == j)) if f != e]
+    before = [f for f in before if net.length[f] > 60]
+    if not before:
+        return None
+    a = shapely.get_coordinates(net.geoms_m[before[0]])
+    a = a[::-1] if net.u[before[0]] == j else a  # ends at the junction
+    b = shapely.get_coordinates(net.geoms_m[e])
+    b = b if net.u[e] == j else b[::-1]  # starts at the junction
+    line = shapely.linestrings(np.vstack([a, b[1:], b[::-1][1:], a[::-1][1:]]))
+    d = np.arange(0.0, line.length, 1.3 * 3.0)
+    xy = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
+    lon, lat = net.to_wgs84(xy + rng.normal(0, noise_m, xy.shape))
+    t = pd.Timestamp("2026-03-02T01:00:00Z") + pd.to_timedelta(d / 1.3, unit="s")
+    return pd.DataFrame({"lon": lon, "lat": lat, "time": t, "accuracy": np.nan})
+
+
+def dead_end_shares(
+    net: WalkNetwork,
+    rng: np.random.Generator,
+    noise_m: float,
+    params: object,
+    rounds: int = 1,
+    min_m: float = 40.0,
+    max_m: float = 90.0,
+) -> list[float]:
+    """The credited share of each dead-end edge (``min_m``–``max_m`` long) walked in and out
+    (:func:`dead_end_walk`), matched with ``params`` (a MatchParams): hutong dead ends are
+    patrolled this way, and an 80% rule fails them if the turn is credited short."""
+    from geo.tracks.clean import clean_track
+    from geo.tracks.match import match_track
+
+    deg = np.bincount(np.concatenate([net.u, net.v]))
+    dead = np.flatnonzero(((deg[net.u] == 1) != (deg[net.v] == 1)) & (net.length >= min_m))
+    dead = dead[net.length[dead] <= max_m]
+    shares = []
+    for _ in range(rounds):
+        for e in dead:
+            pts = dead_end_walk(net, int(e), rng, noise_m)
+            if pts is None:
+                continue
+            edges = match_track(net, clean_track(pts), params).edges  # type: ignore[arg-type]
+            got = edges.loc[edges["edge_id"] == net.edge_ids[e], "covered_fraction"]
+            shares.append(float(got.iloc[0]) if len(got) else 0.0)
+    return shares
+
+
 def score(matched: pd.DataFrame, truth: pd.DataFrame, lengths: pd.Series) -> tuple[float, float]:
     """Length-weighted precision and recall of covered edge length.
 
