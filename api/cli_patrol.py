@@ -53,25 +53,30 @@ def upload(
             out.print(f"{path.name}: error: {exc.message}", markup=False)
             continue
         line = f"{path.name}: track {item['track_id']}, {item['n_points']} points"
-        change = item.get("crs_change")
-        if change and change["changed"]:
-            line += f" (already stored; datum corrected {change['from']} -> {change['to']})"
+        change = item.get("crs_change")  # the same file again, with another datum
         if change and not change["changed"]:
             line += f" (already stored; {change['message']})"
         elif not item["created"] and not change:
             line += " (already stored)"
-        elif item["status"] == "queued":
-            line += ", queued for matching"
-        elif item["status"] == "matched":
-            m = item["match"]
-            line += f", matched {m['matched_points']}, {m['segments']} segments"
-            if m.get("datum_hint"):
-                line += f"\n  warning: {m['datum_hint']['message']}"
-        else:
-            line += f", not matched: {item['match_error']}"
-        out.print(line, markup=False)
+        else:  # new, or re-read in the corrected datum: matched (or queued) again
+            if change:
+                line += f" (already stored; datum corrected {change['from']} -> {change['to']})"
+            line += _match_outcome(item)
+        out.print(line, markup=False, soft_wrap=True)  # one line per file: scripts read it
     if failed:
         raise typer.Exit(2)
+
+
+def _match_outcome(item: dict) -> str:
+    if item["status"] == "queued":
+        return ", queued for matching"
+    if item["status"] != "matched":
+        return f", not matched: {item['match_error']}"
+    m = item["match"]
+    out = f", matched {m['matched_points']}, {m['segments']} segments"
+    if m.get("datum_hint"):
+        out += f"\n  warning: {m['datum_hint']['message']}"
+    return out
 
 
 @tracks_app.command("worker")

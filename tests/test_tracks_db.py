@@ -448,3 +448,20 @@ def test_wrong_datum_is_flagged_and_the_same_file_with_the_right_one_corrects_th
             {"t": str(tid)},
         ).scalars()
         assert [d["to"] for d in actions] == ["gcj02"]
+
+
+def test_cli_upload_warns_of_a_wrong_datum_and_corrects_it(demo, pg_url, tmp_path):
+    from geo.crs import wgs84_to_gcj02
+    from tests.test_import import run_cli
+
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(4), SimParams(noise_m=5))
+    amap = tmp_path / "amap.csv"
+    amap.write_bytes(_csv(pts, *wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())))
+    first = run_cli(["tracks", "upload", str(amap)], pg_url)
+    assert first.returncode == 0 and "warning:" in first.stdout, first.stdout
+    assert "crs=gcj02" in first.stdout
+    kept = run_cli(["tracks", "upload", str(amap), "--crs", "bd09"], pg_url)
+    assert "kept as wgs84" in kept.stdout, kept.stdout
+    fixed = run_cli(["tracks", "upload", str(amap), "--crs", "gcj02"], pg_url)
+    assert "datum corrected wgs84 -> gcj02" in fixed.stdout, fixed.stdout
+    assert ", matched " in fixed.stdout and "warning:" not in fixed.stdout
