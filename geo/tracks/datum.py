@@ -82,22 +82,21 @@ def datum_hint(
     declared = normalize_crs(declared)
     if declared not in DATUMS or len(lon) == 0:
         return None
-    step = max(1, len(lon) // SAMPLE)  # convert only the fixes looked at
-    lon, lat = np.asarray(lon, float)[::step], np.asarray(lat, float)[::step]
+    lon, lat = _sample(lon, lat)  # convert only the fixes looked at
     # the numbers as the phone wrote them, then read in each datum
     written = (lon, lat)
     if declared != WGS84:
         written = wgs84_to_gcj02(lon, lat)
         if declared == "bd09":
             written = gcj02_to_bd09(*written)
-    mine = street_distance(net, lon, lat)
+    mine = _distance(net, lon, lat)
     if mine < RATIO * FLOOR_M:
         return None
     best: DatumHint | None = None
     for other in DATUMS:
         if other == declared:
             continue
-        d = street_distance(net, *lonlat_to_wgs84(*written, other))
+        d = _distance(net, *lonlat_to_wgs84(*written, other))
         if d * RATIO < mine and d < CLOSE_M and (best is None or d < best.other_m):
             best = DatumHint(other, declared, mine, d)
     return best
@@ -106,7 +105,14 @@ def datum_hint(
 def street_distance(net: WalkNetwork, lon: np.ndarray, lat: np.ndarray) -> float:
     """Mean distance (m) of WGS-84 fixes from the nearest street, each capped at ``CAP_M``
     (a sample of at most ``SAMPLE`` fixes)."""
+    return _distance(net, *_sample(lon, lat))
+
+
+def _sample(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     step = max(1, len(lon) // SAMPLE)
-    xy = net.to_metric(np.asarray(lon, float)[::step], np.asarray(lat, float)[::step])
-    _, _, d = net.candidates(xy, CAP_M, 1)
+    return np.asarray(lon, float)[::step], np.asarray(lat, float)[::step]
+
+
+def _distance(net: WalkNetwork, lon: np.ndarray, lat: np.ndarray) -> float:
+    _, _, d = net.candidates(net.to_metric(lon, lat), CAP_M, 1)
     return float(np.minimum(d[:, 0], CAP_M).mean()) if len(d) else CAP_M

@@ -71,11 +71,15 @@ def read_geolife_plt(path: Any) -> pd.DataFrame:
 
 
 def read_limited(
-    stream: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES, chunk: int = 1 << 20
+    stream: BinaryIO,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    chunk: int = 1 << 20,
+    too_large: str = "file too large: more than",
 ) -> bytes:
     """Read a binary stream in chunks; raise InputError as soon as more than ``max_bytes`` arrive.
 
-    Lets the API refuse an oversized upload without holding all of it in memory.
+    Lets the API refuse an oversized upload without holding all of it in memory, and stops an
+    unpacked archive (a zip bomb) early. ``too_large`` starts the error message.
     """
     parts: list[bytes] = []
     total = 0
@@ -85,7 +89,7 @@ def read_limited(
             break
         total += len(block)
         if total > max_bytes:
-            raise InputError(f"file too large: more than {max_bytes:,} bytes (limit)")
+            raise InputError(f"{too_large} {max_bytes:,} bytes (limit)")
         parts.append(block)
     return b"".join(parts)
 
@@ -107,12 +111,12 @@ def parse_track(
     crs_name = normalize_crs(crs)
     if not data.strip():
         raise InputError("empty file: no points")
-    fmt = "kmz" if data[:4] == b"PK\x03\x04" else None
-    if fmt == "kmz":
+    kmz = data[:4] == b"PK\x03\x04"  # a zip: the KML inside it
+    if kmz:
         data = _kml_from_kmz(data, max_bytes)
-    fmt = _detect_format(data, filename) if fmt is None else fmt
-    if fmt in ("gpx", "kmz"):
-        raw, fmt = _parse_xml(data, fmt)
+    fmt = "xml" if kmz else _detect_format(data, filename)
+    if fmt == "xml":
+        raw, fmt = _parse_xml(data, kmz)
     elif fmt == "geojson":
         raw = _parse_geojson(_decode(data))
     else:
@@ -142,16 +146,17 @@ def _detect_format(data: bytes, filename: str | None) -> str:
     if _looks_binary(data):
         raise InputError("file looks binary (not GPX, KML, KMZ, GeoJSON or CSV)")
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    sniffed = "gpx" if head == b"<" else "geojson" if head in (b"{", b"[") else "csv"
+    sniffed = "xml" if head == b"<" else "geojson" if head in (b"{", b"[") else "csv"
     ext = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
     # XML is GPX or KML: its root element tells (see _parse_xml)
-    by_ext = {"gpx": "gpx", "kml": "gpx", "xml": "gpx", "geojson": "geojson", "json": "geojson"}
+    by_ext = {"gpx": "xml", "kml": "xml", "xml": "xml", "geojson": "geojson", "json": "geojson"}
     by_ext = by_ext.get(ext)
     if ext in ("csv", "txt", "tsv"):
         by_ext = "csv"
     if by_ext and by_ext != sniffed and not (by_ext == "csv" and sniffed == "csv"):
         raise InputError(
-            f"file '{filename}' has a .{ext} name but its content looks like {sniffed.upper()}"
+            f"file '{filename}' has a .{ext} name but its content looks like "
+            f"{'GPX' if sniffed == 'xml' else sniffed.upper()}"
         )
     return sniffed
 
@@ -170,14 +175,14 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1] if "}" in tag else tag
 
 
-def _parse_xml(data: bytes, fmt: str) -> tuple[_Raw, str]:
-    """GPX or KML (``fmt`` "kmz" when unzipped from a KMZ), parsed without DTDs, entities or
-    external references (entity bombs, file disclosure)."""
+def _parse_xml(data: bytes, kmz: bool = False) -> tuple[_Raw, str]:
+    """GPX or KML (``kmz``: unzipped from a KMZ), parsed without DTDs, entities or external
+    references (entity bombs, file disclosure); returns the points and the format's name."""
     import defusedxml
     from defusedxml import ElementTree as DET
 
     # named in errors; the root element decides the format once the XML is parsed
-    what = "KMZ" if fmt == "kmz" else "KML" if _KML_ROOT.search(data[:4096]) else "GPX"
+    what = "KMZ" if kmz else "KML" if _KML_ROOT.search(data[:4096]) else "GPX"
     try:
         root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
@@ -192,8 +197,8 @@ def _parse_xml(data: bytes, fmt: str) -> tuple[_Raw, str]:
         raise InputError(f"malformed or truncated XML: {exc}") from None
     tag = _local(root.tag)
     if tag == "kml":
-        return _parse_kml(root), fmt if fmt == "kmz" else "kml"
-    if tag != "gpx" or fmt == "kmz":
+        return _parse_kml(root), "kmz" if kmz else "kml"
+    if tag != "gpx" or kmz:
         raise InputError(f"XML root is <{tag}>, not <gpx> or <kml>")
     return _parse_gpx(root), "gpx"
 
@@ -243,11 +248,7 @@ def _kml_from_kmz(data: bytes, max_bytes: int) -> bytes:
                 raise InputError("zip archive without a .kml file: not a KMZ track")
             name = "doc.kml" if "doc.kml" in names else names[0]
             with zf.open(name) as fh:
-                return read_limited(fh, max_bytes)
-    except InputError as exc:
-        if "too large" in exc.message:
-            raise InputError(f"KMZ unpacks to {exc.message.split(': ', 1)[1]}") from None
-        raise
+                return read_limited(fh, max_bytes, too_large="KMZ unpacks to more than")
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
         raise InputError(f"broken or unsupported KMZ (zip) file: {exc}") from None
 

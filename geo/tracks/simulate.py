@@ -14,6 +14,8 @@ import pandas as pd
 import shapely
 import shapely.ops
 
+from geo.tracks.clean import clean_track
+from geo.tracks.match import MatchParams, match_track
 from geo.tracks.network import WalkNetwork
 
 
@@ -194,17 +196,14 @@ def dead_end_shares(
     net: WalkNetwork,
     rng: np.random.Generator,
     noise_m: float,
-    params: object,
+    params: MatchParams,
     rounds: int = 1,
     min_m: float = 40.0,
     max_m: float = 90.0,
 ) -> list[float]:
     """The credited share of each dead-end edge (``min_m``–``max_m`` long) walked in and out
-    (:func:`dead_end_walk`), matched with ``params`` (a MatchParams): hutong dead ends are
+    (:func:`dead_end_walk`), matched with ``params``: hutong dead ends are
     patrolled this way, and an 80% rule fails them if the turn is credited short."""
-    from geo.tracks.clean import clean_track
-    from geo.tracks.match import match_track
-
     deg = np.bincount(np.concatenate([net.u, net.v]))
     dead = np.flatnonzero(((deg[net.u] == 1) != (deg[net.v] == 1)) & (net.length >= min_m))
     dead = dead[net.length[dead] <= max_m]
@@ -214,7 +213,7 @@ def dead_end_shares(
             pts = dead_end_walk(net, int(e), rng, noise_m)
             if pts is None:
                 continue
-            edges = match_track(net, clean_track(pts), params).edges  # type: ignore[arg-type]
+            edges = match_track(net, clean_track(pts), params).edges
             got = edges.loc[edges["edge_id"] == net.edge_ids[e], "covered_fraction"]
             shares.append(float(got.iloc[0]) if len(got) else 0.0)
     return shares

@@ -104,8 +104,9 @@ function gwTrackUpload(DATA) {
       text += '<div class="gw-bad gw-datum">⚠ ' + gw.esc(f.match.datum_hint.message) + "</div>";
     }
     if (f.started_at) {
-      var q = "?date=" + localDay(f.started_at) + (DATA.uploadPerson ? "&person=" + DATA.uploadPerson : "");
-      text += ' · <a class="gw-upload-day" href="' + q + '">查看 show ' + localDay(f.started_at) + "</a>";
+      var day = localDay(f.started_at);
+      var q = "?date=" + day + (DATA.uploadPerson ? "&person=" + DATA.uploadPerson : "");
+      text += ' · <a class="gw-upload-day" href="' + q + '">查看 show ' + day + "</a>";
     }
     return '<div class="gw-ok">' + text + "</div>";
   }
