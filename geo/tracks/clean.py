@@ -198,6 +198,9 @@ def _reject_jumps(
     if n < 2:
         return keep
     xs, ys, ts = xy[:, 0].tolist(), xy[:, 1].tolist(), t.tolist()
+    # Python floats: a numpy scalar limit (a median) would turn each comparison into numpy
+    # scalar arithmetic, several times slower
+    vmax, slack, gap_s = float(vmax), float(slack), float(gap_s)
     last = 0
     rejects: list[int] = []
     for i in range(1, n):

@@ -275,7 +275,7 @@ def _thin(xy: np.ndarray, min_step: float) -> np.ndarray:
     xs, ys = xy[:, 0].tolist(), xy[:, 1].tolist()
     keep = [0]
     lx, ly = xs[0], ys[0]
-    m2 = min_step * min_step
+    m2 = float(min_step) ** 2  # a Python float keeps the loop off numpy scalar arithmetic
     for i in range(1, n - 1):
         if (xs[i] - lx) ** 2 + (ys[i] - ly) ** 2 >= m2:
             keep.append(i)

@@ -51,8 +51,10 @@ def rts_smooth(
     n = len(xy)
     if n < 3 or noise_m <= 0:
         return np.array(xy, dtype=float, copy=True)
-    r = noise_m * noise_m
-    q = accel_psd
+    # plain floats: a numpy scalar here would make every step below numpy scalar arithmetic,
+    # 2–3× slower than Python floats
+    r = float(noise_m) ** 2
+    q = float(accel_psd)
     zx, zy = xy[:, 0].tolist(), xy[:, 1].tolist()
     tl = np.asarray(t_s, dtype=float).tolist()
     # forward Kalman filter; state (position, velocity) per axis, shared covariance (p00 p01 p11)
