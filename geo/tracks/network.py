@@ -246,9 +246,29 @@ class WalkNetwork:
         return np.asarray(lon), np.asarray(lat)
 
     def candidates(
-        self, xy: np.ndarray, radius: float, k: int
+        self, xy: np.ndarray, radius: float, k: int, near_m: float | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ``k`` nearest edges within ``radius`` of each point, padded with -1.
+
+        With ``near_m``: searched within ``near_m`` first, then within ``radius`` only for the
+        points that have fewer than ``k`` edges that near. The ``k`` nearest found within
+        ``near_m`` are the ``k`` nearest within ``radius``, so the answer is the same, and a box
+        a quarter the area holds a quarter of the segments to project on (most of the cost).
+        Worth it when most points have ``k`` edges that near (the nearest edge, k=1); on a dense
+        network most fixes lack 6 edges within 30 m, and the second search then costs more.
+        """
+        if near_m is None or not near_m < radius:
+            return self._candidates_within(xy, radius, k)
+        edge, off, dist = self._candidates_within(xy, near_m, k)
+        short = edge[:, -1] < 0
+        if short.any():
+            edge[short], off[short], dist[short] = self._candidates_within(xy[short], radius, k)
+        return edge, off, dist
+
+    def _candidates_within(
+        self, xy: np.ndarray, radius: float, k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One search of :meth:`candidates` at a single radius.
 
         Returns (edge (n,k) int, offset along the edge (n,k), distance (n,k)). The STRtree only
         prefilters by bounding box; the exact point-to-segment projection is numpy arithmetic,
