@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 
@@ -21,14 +21,17 @@ from geo import audit
 from geo.errors import GridwardError, InputError, NotFoundError
 from geo.settings import get_settings
 
+if TYPE_CHECKING:
+    from geo.track_store import Rematch
+
 Progress = Callable[[int, int], None]
 
 
 @dataclass
 class DrainReport:
     """What one drain did: tracks matched and failed, points, visits written; of the tracks
-    matched before (a re-match), how many now credit a different length (by 1 m or more) and
-    the metres gained and lost in all."""
+    matched before (a re-match), how many now credit their segments differently (by 1 m or
+    more) and the metres gained and lost in all, summed per segment."""
 
     matched: int = 0
     failed: int = 0
@@ -40,14 +43,14 @@ class DrainReport:
     lost_m: float = 0.0
     errors: dict[int, str] = field(default_factory=dict)
 
-    def add_walked(self, walked: dict[int, tuple[float | None, float]]) -> None:
-        for before, now in walked.values():
-            if before is None:
+    def add_walked(self, walked: dict[int, Rematch]) -> None:
+        for r in walked.values():
+            if r.before is None:
                 continue
             self.rematched += 1
-            self.changed += abs(now - before) >= 1.0
-            self.gained_m += max(now - before, 0.0)
-            self.lost_m += max(before - now, 0.0)
+            self.changed += r.gained_m + r.lost_m >= 1.0
+            self.gained_m += r.gained_m
+            self.lost_m += r.lost_m
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -450,7 +450,7 @@ def match_stored_track(
     rows = visit_rows(track_id, track.person_id, result, s.timezone)
     summary = summarize(net, result, pts, track.crs)
     with engine.begin() as conn:
-        _, walked = write_visits(conn, rows, {track_id: summary})[track_id]
+        walked = write_visits(conn, rows, {track_id: summary})[track_id].now
     out = {
         "track_id": track_id,
         "points": result.total_points,
@@ -518,15 +518,35 @@ def visit_rows(
     ]
 
 
+@dataclass(frozen=True)
+class Rematch:
+    """What one match changed. ``before``: metres walked by the track's previous match (None
+    for a first match); ``now``: metres walked now; ``gained_m`` / ``lost_m``: metres credited
+    more / less, summed per segment. Per segment, because a re-match that moves the credit
+    from one alley to a parallel one of the same length leaves the total as it was, while one
+    steward's alley lost its patrol and another's gained one."""
+
+    before: float | None
+    now: float
+    gained_m: float = 0.0
+    lost_m: float = 0.0
+
+
+_SEGMENT_METRES = (
+    "SELECT v.track_id, v.segment_id, sum(v.covered_fraction * s.length_m) FROM patrol_visits v "
+    "JOIN street_segments s ON s.id = v.segment_id WHERE v.track_id = ANY(:t) "
+    "GROUP BY v.track_id, v.segment_id"
+)
+
+
 def write_visits(
     conn: Any, rows: list[dict[str, Any]], summaries: dict[int, MatchSummary]
-) -> dict[int, tuple[float | None, float]]:
+) -> dict[int, Rematch]:
     """Replace the patrol visits of the tracks in ``summaries`` with ``rows``, mark them
     matched and add their match to ``track_matches`` (in the caller's transaction: a crash
     leaves the old visits and status, never half of the new).
 
-    Returns track id → (metres walked by its previous match or None, metres walked now), so
-    a re-match can say what it changed."""
+    Returns track id → :class:`Rematch`, so a re-match can say what it changed."""
     ids = list(summaries)
     before = dict(
         conn.execute(
@@ -537,6 +557,7 @@ def write_visits(
             {"t": ids},
         ).all()
     )
+    old_m = conn.execute(text(_SEGMENT_METRES), {"t": ids}).all()
     conn.execute(text("DELETE FROM patrol_visits WHERE track_id = ANY(:t)"), {"t": ids})
     if rows:
         conn.execute(
@@ -575,7 +596,23 @@ def write_visits(
             ],
         },
     ).all()
-    return {int(t): (before.get(t), float(w)) for t, w in walked}
+    delta: dict[tuple[int, int], float] = {}
+    for t, seg, m in conn.execute(text(_SEGMENT_METRES), {"t": ids}).all():
+        delta[(t, seg)] = float(m)
+    for t, seg, m in old_m:
+        delta[(t, seg)] = delta.get((t, seg), 0.0) - float(m)
+    gained = dict.fromkeys(ids, 0.0)
+    lost = dict.fromkeys(ids, 0.0)
+    for (t, _), d in delta.items():
+        gained[t] += max(d, 0.0)
+        lost[t] += max(-d, 0.0)
+    return {
+        int(t): Rematch(before.get(t), float(w), gained[t], lost[t])
+        if t in before
+        # a first match: nothing was credited before, so nothing was gained or lost
+        else Rematch(None, float(w))
+        for t, w in walked
+    }
 
 
 def read_track_points(conn: Any, track_ids: list[int]) -> pd.DataFrame:
