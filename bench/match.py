@@ -237,6 +237,14 @@ def bench_sparsetaxi(leuven_cap_s: float) -> None:
 CORRIDOR_M = 15.0
 
 
+def _ci95(values: list[float]) -> float:
+    """Half-width of the normal 95% interval of a mean over walks: walks differ a lot (one
+    route runs along a road with a sidewalk, the next along lanes), so 30 walks leave ±0.01–0.02
+    on recall, as much as the differences a tuning change makes."""
+    v = np.asarray(values, float)
+    return float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
 def bench_simulated(
     net: WalkNetwork, n_tracks: int, leuven_cap_s: float, with_leuven: bool = True
 ) -> None:
@@ -276,8 +284,8 @@ def bench_simulated(
         match_tracks(net, [clean_track(pts, CleanParams()) for pts, _ in tracks], MatchParams())
         dt_batch = time.perf_counter() - t
         print(
-            f"  noise {noise:4.0f} m: gridward precision {np.mean(ps):.3f} "
-            f"recall {np.mean(rs):.3f} "
+            f"  noise {noise:4.0f} m: gridward precision {np.mean(ps):.3f} ±{_ci95(ps):.3f} "
+            f"recall {np.mean(rs):.3f} ±{_ci95(rs):.3f} "
             f"(min {np.min(ps):.2f}/{np.min(rs):.2f}) over {n_tracks} tracks, {n_pts:,} fixes, "
             f"{n_pts / dt:,.0f} fixes/s one by one, {n_pts / dt_batch:,.0f} fixes/s batched "
             "(clean+match)"
@@ -460,13 +468,13 @@ def main() -> None:
         "\n[2] Simulated patrols on the Haidian network (1–10 s sampling, stops, U-turns, "
         "a 10-min gap in every 4th track, outliers)"
     )
-    bench_simulated(net, 8 if args.quick else 30, args.leuven_cap / (3 if args.quick else 1))
+    bench_simulated(net, 8 if args.quick else 120, args.leuven_cap / (3 if args.quick else 1))
     print(
         "    same, on the network without separately mapped footways/cycleways (sidewalks and "
         "cycle tracks 5–15 m beside a road cannot be told apart at 10–20 m noise):"
     )
     sub = segs[~segs["highway"].isin(["footway", "cycleway"])]
-    bench_simulated(WalkNetwork.from_segments(sub), 8 if args.quick else 30, 0, False)
+    bench_simulated(WalkNetwork.from_segments(sub), 8 if args.quick else 120, 0, False)
     print(
         "    sparse sampling (1,500–3,000 m walks, stops, no U-turns; "
         f"{8 if args.quick else 30} walks per row):"

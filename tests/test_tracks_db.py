@@ -401,8 +401,8 @@ def test_wrong_datum_is_flagged_and_the_same_file_with_the_right_one_corrects_th
 ):
     """A walk written by a GCJ-02 app but uploaded as WGS-84 is stored and matched, with a
     hint naming GCJ-02; the same bytes sent again as GCJ-02 correct that track (one track,
-    re-read fixes, the visits of the true walk); sent as BD-09 (farther from the streets) or
-    by another person they change nothing."""
+    re-read fixes, the visits of the true walk); sent by another person they change nothing,
+    and a true WGS-84 walk sent again as GCJ-02 (which moves it off the streets) is kept."""
     from geo.crs import wgs84_to_gcj02
     from tests.dbcheck import fingerprint
 
@@ -421,12 +421,17 @@ def test_wrong_datum_is_flagged_and_the_same_file_with_the_right_one_corrects_th
         listed = client.get("/tracks", params={"status": "matched"}, headers=admin).json()
         assert [t["datum_hint"]["crs"] for t in listed["tracks"] if t["id"] == tid] == ["gcj02"]
         before = fingerprint(demo)
-        for fields in ({}, {"crs": "bd09"}, {"crs": "gcj02", "person_id": 1}):
-            again = _post(client, admin, [("amap.csv", gcj)], **fields)
+        for name, data, fields in (
+            ("amap.csv", gcj, {}),
+            ("true.csv", _csv(pts), {"crs": "gcj02"}),
+            ("amap.csv", gcj, {"crs": "gcj02", "person_id": 1}),
+        ):
+            again = _post(client, admin, [(name, data)], **fields)
             assert again.status_code == 200, again.text
-            assert again.json()["files"][0]["track_id"] == tid
+            same = tid if name == "amap.csv" else true["track_id"]
+            assert again.json()["files"][0]["track_id"] == same
             change = again.json()["files"][0].get("crs_change")
-            if fields.get("crs") == "bd09":
+            if name == "true.csv":
                 assert change["changed"] is False and change["new_m"] > change["old_m"], change
                 assert "kept as wgs84" in change["message"]
             else:
@@ -460,7 +465,11 @@ def test_cli_upload_warns_of_a_wrong_datum_and_corrects_it(demo, pg_url, tmp_pat
     first = run_cli(["tracks", "upload", str(amap)], pg_url)
     assert first.returncode == 0 and "warning:" in first.stdout, first.stdout
     assert "crs=gcj02" in first.stdout
-    kept = run_cli(["tracks", "upload", str(amap), "--crs", "bd09"], pg_url)
+    # a true WGS-84 walk read as GCJ-02 moves off the streets: the stored datum is kept
+    true = tmp_path / "true.csv"
+    true.write_bytes(_csv(pts))
+    assert run_cli(["tracks", "upload", str(true)], pg_url).returncode == 0
+    kept = run_cli(["tracks", "upload", str(true), "--crs", "gcj02"], pg_url)
     assert "kept as wgs84" in kept.stdout, kept.stdout
     fixed = run_cli(["tracks", "upload", str(amap), "--crs", "gcj02"], pg_url)
     assert "datum corrected wgs84 -> gcj02" in fixed.stdout, fixed.stdout
