@@ -66,6 +66,31 @@ def test_walk_across_utc_midnight_lands_in_two_day_partitions(demo, auth_headers
     assert len(back) == len(pts)
     assert back["time"].is_monotonic_increasing
     np.testing.assert_allclose(back["lon"], pts["lon"], atol=1e-9)
+    assert (back["time"].to_numpy() == pts["time"].to_numpy()).all()
+
+
+def test_stored_fixes_keep_microseconds_accuracy_and_missing_accuracy(demo):
+    """The COPY text is written by hand: times to the microsecond (in any zone), accuracy and
+    a missing accuracy come back as sent."""
+    from geo.track_store import store_track
+
+    lines = [
+        "lon,lat,time,accuracy",
+        "116.3200,39.9990,2026-11-18T08:00:00.123456+08:00,4.5",
+        "116.3201,39.9991,2026-11-18T00:00:03.5Z,",
+        "116.3202,39.9992,2026-11-18T00:00:07Z,0.0001",
+    ]
+    tid = store_track(demo, "\n".join(lines).encode(), "precise.csv", "wgs84").track_id
+    with demo.connect() as conn:
+        back = read_track_points(conn, [tid])
+    assert [str(t) for t in back["time"]] == [
+        "2026-11-18 00:00:00.123456+00:00",
+        "2026-11-18 00:00:03.500000+00:00",
+        "2026-11-18 00:00:07+00:00",
+    ]
+    assert back["accuracy"].iloc[0] == 4.5 and np.isnan(back["accuracy"].iloc[1])
+    assert back["accuracy"].iloc[2] == 0.0001
+    np.testing.assert_allclose(back["lat"], [39.9990, 39.9991, 39.9992], atol=1e-12)
 
 
 def test_patrol_map_shows_a_walk_whose_first_utc_day_was_dropped(demo, auth_headers):
