@@ -152,49 +152,46 @@ def main() -> None:
             f"{sample_n / one_s:,.0f} points/s (queue batches: {n_points / match_s:,.0f})"
         )
 
-        # the alternative: the same tables and indexes, points stored row by row with an
-        # executemany INSERT (an ORM's default) instead of COPY, on a sample of the tracks
-        import hashlib
+        # the alternative: the same upload path (parse, checks, raw bytes, partitions, audit,
+        # queue), only the fixes stored row by row with an executemany INSERT (an ORM's
+        # default) instead of our COPY, on a sample of the tracks (changed bytes: new tracks)
+        import geo.track_store as track_store
 
-        from geo.tracks.parse import parse_track
+        def insert_rows(conn, track_id: int, pts: pd.DataFrame) -> None:
+            conn.execute(
+                text(
+                    "INSERT INTO track_points (track_id, seq, t, accuracy, geom) VALUES (:k, "
+                    ":s, :t, :a, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
+                ),
+                [
+                    {"k": track_id, "s": i, "t": t, "a": None if a != a else a, "x": x, "y": y}
+                    for i, (x, y, t, a) in enumerate(
+                        zip(
+                            pts["lon"].tolist(),
+                            pts["lat"].tolist(),
+                            pts["time"].dt.to_pydatetime().tolist(),
+                            pts["accuracy"].tolist(),
+                            strict=True,
+                        )
+                    )
+                ],
+            )
 
         sample = files[: min(50, len(files))]
         sample_pts = sum(n for _, _, n in sample)
-        t = time.perf_counter()
-        for person, data, _ in sample:
-            alt = data + b"\n"  # other bytes: a new track
-            p = parse_track(alt, "x.csv").points
-            with engine.begin() as conn:
-                tid = conn.execute(
-                    text(
-                        "INSERT INTO tracks (sha256, raw, filename, format, crs, status, "
-                        "size_bytes, person_id, n_points) VALUES (:h, :r, 'alt.csv', 'csv', "
-                        "'wgs84', 'stored', :n, :p, :k) RETURNING id"
-                    ),
-                    {
-                        "h": hashlib.sha256(alt).hexdigest(),
-                        "r": alt,
-                        "n": len(alt),
-                        "p": person,
-                        "k": len(p),
-                    },
-                ).scalar_one()
-                conn.execute(
-                    text(
-                        "INSERT INTO track_points (track_id, seq, t, geom) VALUES (:k, :s, :t, "
-                        "ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
-                    ),
-                    [
-                        {"k": tid, "s": i, "t": tt.to_pydatetime(), "x": x, "y": y}
-                        for i, (x, y, tt) in enumerate(
-                            zip(p["lon"], p["lat"], p["time"], strict=True)
-                        )
-                    ],
-                )
-        alt_s = time.perf_counter() - t
+        copy_points = track_store._copy_points
+        timings = {}
+        for name, fn, extra in (("COPY", copy_points, b"\n"), ("INSERT", insert_rows, b"\n\n")):
+            track_store._copy_points = fn
+            t = time.perf_counter()
+            for person, data, _ in sample:
+                store_track(engine, data + extra, f"alt{person}.csv", "wgs84", person, "bench")
+            timings[name] = time.perf_counter() - t
+        track_store._copy_points = copy_points
         print(
-            f"alternative, executemany INSERT per point: {sample_pts / alt_s:,.0f} points/s on "
-            f"{len(sample)} tracks (ours, COPY: {n_points / ingest_s:,.0f} points/s)"
+            f"store path on {len(sample)} tracks ({sample_pts:,} points): fixes by COPY "
+            f"{sample_pts / timings['COPY']:,.0f} points/s, by executemany INSERT "
+            f"{sample_pts / timings['INSERT']:,.0f} points/s"
         )
     finally:
         dispose_engines()
