@@ -62,6 +62,11 @@ class MatchParams:
     min_credit_sigmas: a partially covered edge with less than this many σ of covered length
         is not credited: noise near a junction projects a few fixes past the corner onto the
         next edge, and a walked stretch shorter than the noise cannot be verified anyway.
+
+    Walk defaults (smooth_accel_psd 0.2, min_credit_sigmas 2) were chosen on 8 × 60 simulated
+    walks per noise level (two sets of four seeds, neither the benchmark's): against the
+    earlier 0.1 and 3, recall rose on every seed (mean 10 m: 0.969 → 0.973, 20 m: 0.934 →
+    0.942) for 0.001–0.003 of precision at 20 m.
     """
 
     sigma_m: float | None = None
@@ -77,10 +82,10 @@ class MatchParams:
     off_penalty: float = 6.0
     min_step_m: float | None = None
     max_route_m: float = 5_000.0
-    min_credit_sigmas: float = 3.0
+    min_credit_sigmas: float = 2.0
     beta_sigmas: float = 0.0
     min_step_sigmas: float = 1.0
-    smooth_accel_psd: float | None = 0.1
+    smooth_accel_psd: float | None = 0.2
     smooth_min_noise_m: float = 8.0
     smooth_min_step_sigmas: float = 0.5
     reversal_window_s: float = 20.0
@@ -104,6 +109,7 @@ class MatchParams:
                 sigma_min_m=15.0,
                 max_route_m=15_000.0,
                 smooth_accel_psd=None,
+                min_credit_sigmas=3.0,
             ),
         }
         if mode not in base:
