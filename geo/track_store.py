@@ -348,10 +348,10 @@ def _copy_points(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
     )
     # The COPY text is built in one pass and written once: numpy formats the times (strftime
     # through pandas cost ~3 µs a fix) and psycopg's write_row per fix cost as much again.
-    t = pd.DatetimeIndex(pts["time"])
-    utc = (t.tz_convert("UTC").tz_localize(None) if t.tz is not None else t).to_numpy(
-        "datetime64[us]"
-    )
+    when = pd.DatetimeIndex(pts["time"])
+    if when.tz is not None:
+        when = when.tz_convert("UTC").tz_localize(None)
+    utc = when.to_numpy("datetime64[us]")
     times = np.datetime_as_string(utc, unit="us")
     accs = [r"\N" if a != a else repr(a) for a in acc.tolist()]
     body = "".join(

@@ -431,10 +431,8 @@ def parse_times(values: list[Any], default_tz: str = DEFAULT_TZ) -> pd.Series:
             )
             out[where[zoned]] = _naive_utc(z)
         if not zoned.all():
-            local = pd.DatetimeIndex(
-                pd.to_datetime(
-                    [t for t, k in zip(text, zoned, strict=True) if not k], format="mixed"
-                )
+            local = pd.to_datetime(
+                [t for t, k in zip(text, zoned, strict=True) if not k], format="mixed"
             )
             out[where[~zoned]] = _naive_utc(
                 local.tz_localize(default_tz, ambiguous="NaT", nonexistent="shift_forward")
