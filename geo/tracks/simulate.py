@@ -7,6 +7,7 @@ stops, U-turns, a gap and outliers are the failure modes seen in phone tracks.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,30 +39,41 @@ class SimParams:
     start: str = "2026-03-02T01:00:00Z"
 
 
-def _largest_component_nodes(net: WalkNetwork) -> set[int]:
-    """Nodes of the connected part of ``net`` holding the most length."""
+# A network's walking graph, built once per network (benches simulate hundreds of walks on
+# one); weak keys, so a dropped network takes its graph with it.
+_GRAPHS: weakref.WeakKeyDictionary[WalkNetwork, tuple[dict[int, list[int]], list[int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _walk_graph(net: WalkNetwork) -> tuple[dict[int, list[int]], list[int]]:
+    """Edges at each node, and the nodes a walk may start from.
+
+    Walks start in the network's largest connected part: OSM leaves small islands (a footway
+    ring round one building, 100–700 m), and a 1–2.5 km walk started on one circles it a
+    dozen times: a track of a few short edges, where one missed edge reads as half the route
+    missed, which says nothing about a real patrol."""
+    if net in _GRAPHS:
+        return _GRAPHS[net]
+    adj: dict[int, list[int]] = {}
+    for e, (a, b) in enumerate(zip(net.u.tolist(), net.v.tolist(), strict=True)):
+        if a != b:
+            adj.setdefault(a, []).append(e)
+            adj.setdefault(b, []).append(e)
     g = coo_matrix((np.ones(len(net.u)), (net.u, net.v)), shape=(net.n_nodes, net.n_nodes))
     _, label = connected_components(g, directed=False)
-    length = np.bincount(label[net.u], weights=net.length)
-    return set(np.flatnonzero(label == int(np.argmax(length))).tolist())
+    main = int(np.argmax(np.bincount(label[net.u], weights=net.length)))
+    starts = [n for n, es in adj.items() if len(es) >= 2 and label[n] == main]
+    _GRAPHS[net] = (adj, starts)
+    return adj, starts
 
 
 def random_route(
     net: WalkNetwork, rng: np.random.Generator, length_m: float, uturns: int = 0
 ) -> list[tuple[int, float, float]]:
     """A random walk without immediate backtracking: legs (edge, from_offset, to_offset)."""
-    adj: dict[int, list[int]] = {}
-    for e, (a, b) in enumerate(zip(net.u.tolist(), net.v.tolist(), strict=True)):
-        if a != b:
-            adj.setdefault(a, []).append(e)
-            adj.setdefault(b, []).append(e)
-    # Start in the network's largest connected part: OSM leaves small islands (a footway
-    # ring round one building, 100–700 m), and a 1–2.5 km walk started on one circles it a
-    # dozen times: a track of a few short edges, where one missed edge reads as half the
-    # route missed, which says nothing about a real patrol.
-    main = _largest_component_nodes(net)
-    nodes = [n for n, es in adj.items() if len(es) >= 2 and n in main]
-    node = int(rng.choice(nodes))
+    adj, starts = _walk_graph(net)
+    node = int(rng.choice(starts))
     legs: list[tuple[int, float, float]] = []
     total, prev, visited = 0.0, -1, set()
     uturn_at = set(rng.choice(np.arange(3, 40), size=uturns, replace=False).tolist())
