@@ -16,6 +16,7 @@ from api.app import create_app
 from geo.errors import ConflictError, InputError
 from geo.importer import import_areas, import_osm
 from geo.plans import commit_plan, create_plan
+from geo.settings import city_today
 from geo.staffing import commit, coverage_rates, import_people, person_leaves, propose
 from tests.conftest import FIXTURES
 from tests.dbcheck import fingerprint
@@ -95,7 +96,9 @@ def test_propose_commit_is_stable_and_a_leaver_moves_only_their_alleys(demo):
         counts[person] = counts.get(person, 0) + 1
     leaver = max(counts, key=counts.get)
     theirs = {a for a, p in before if p == leaver}
-    yesterday = dt.date.today() - dt.timedelta(days=1)
+    # the city's day (Asia/Shanghai), as person_leaves counts it: the machine's date differs
+    # from 16:00 to 24:00 UTC
+    yesterday = city_today() - dt.timedelta(days=1)
     # make the duties a week old so ending them keeps history
     with demo.begin() as conn:
         conn.execute(
