@@ -45,7 +45,7 @@ class DrainReport:
 
     def add_walked(self, walked: dict[int, Rematch]) -> None:
         for r in walked.values():
-            if r.before is None:
+            if not r.rematch:
                 continue
             self.rematched += 1
             self.changed += r.gained_m + r.lost_m >= 1.0

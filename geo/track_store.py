@@ -530,22 +530,23 @@ def visit_rows(
 
 @dataclass(frozen=True)
 class Rematch:
-    """What one match changed. ``before``: metres walked by the track's previous match (None
-    for a first match); ``now``: metres walked now; ``gained_m`` / ``lost_m``: metres credited
-    more / less, summed per segment. Per segment, because a re-match that moves the credit
-    from one alley to a parallel one of the same length leaves the total as it was, while one
-    steward's alley lost its patrol and another's gained one."""
+    """What one match changed. ``rematch``: the track had been matched before; ``now``: metres
+    walked now; ``gained_m`` / ``lost_m``: metres credited more / less than by the previous
+    match, summed per segment. Per segment, because a re-match that moves the credit from one
+    alley to a parallel one of the same length leaves the total as it was, while one steward's
+    alley lost its patrol and another's gained one."""
 
-    before: float | None
+    rematch: bool
     now: float
     gained_m: float = 0.0
     lost_m: float = 0.0
 
 
+# metres credited and visit rows per (track, segment)
 _SEGMENT_METRES = (
-    "SELECT v.track_id, v.segment_id, sum(v.covered_fraction * s.length_m) FROM patrol_visits v "
-    "JOIN street_segments s ON s.id = v.segment_id WHERE v.track_id = ANY(:t) "
-    "GROUP BY v.track_id, v.segment_id"
+    "SELECT v.track_id, v.segment_id, sum(v.covered_fraction * s.length_m), count(*) "
+    "FROM patrol_visits v JOIN street_segments s ON s.id = v.segment_id "
+    "WHERE v.track_id = ANY(:t) GROUP BY v.track_id, v.segment_id"
 )
 
 
@@ -558,16 +559,13 @@ def write_visits(
 
     Returns track id → :class:`Rematch`, so a re-match can say what it changed."""
     ids = list(summaries)
-    before = dict(
+    matched_before = set(
         conn.execute(
-            text(
-                "SELECT DISTINCT ON (track_id) track_id, walked_m FROM track_matches "
-                "WHERE track_id = ANY(:t) ORDER BY track_id, id DESC"
-            ),
+            text("SELECT DISTINCT track_id FROM track_matches WHERE track_id = ANY(:t)"),
             {"t": ids},
-        ).all()
+        ).scalars()
     )
-    old_m = conn.execute(text(_SEGMENT_METRES), {"t": ids}).all()
+    old = {(t, seg): float(m) for t, seg, m, _ in conn.execute(text(_SEGMENT_METRES), {"t": ids})}
     conn.execute(text("DELETE FROM patrol_visits WHERE track_id = ANY(:t)"), {"t": ids})
     if rows:
         conn.execute(
@@ -584,17 +582,26 @@ def write_visits(
     conn.execute(
         text("UPDATE tracks SET status = 'matched', error = NULL WHERE id = ANY(:t)"), {"t": ids}
     )
-    walked = conn.execute(
+    # the new visits, read once: each track's totals for its match row, and per segment the
+    # difference from the old visits
+    walked = dict.fromkeys(ids, 0.0)
+    visits = dict.fromkeys(ids, 0)
+    gained = dict.fromkeys(ids, 0.0)
+    lost = dict.fromkeys(ids, 0.0)
+    for t, seg, m, n in conn.execute(text(_SEGMENT_METRES), {"t": ids}):
+        walked[t] += float(m)
+        visits[t] += int(n)
+        d = float(m) - old.pop((t, seg), 0.0)
+        gained[t] += max(d, 0.0)
+        lost[t] += max(-d, 0.0)
+    for (t, _), m in old.items():  # segments no longer credited at all
+        lost[t] += m
+    conn.execute(
         text(
             "INSERT INTO track_matches (track_id, matched_points, pieces, datum_hint, "
-            "segments, walked_m) "
-            "SELECT u.t, u.m, u.p, CAST(u.h AS jsonb), count(v.segment_id), "
-            "coalesce(sum(v.covered_fraction * s.length_m), 0) "
+            "segments, walked_m) SELECT u.t, u.m, u.p, CAST(u.h AS jsonb), u.n, u.w "
             "FROM unnest(CAST(:t AS int[]), CAST(:m AS int[]), CAST(:p AS int[]), "
-            "CAST(:h AS text[])) AS u(t, m, p, h) "
-            "LEFT JOIN patrol_visits v ON v.track_id = u.t "
-            "LEFT JOIN street_segments s ON s.id = v.segment_id "
-            "GROUP BY u.t, u.m, u.p, u.h RETURNING track_id, walked_m"
+            "CAST(:h AS text[]), CAST(:n AS int[]), CAST(:w AS float8[])) AS u(t, m, p, h, n, w)"
         ),
         {
             "t": ids,
@@ -604,24 +611,16 @@ def write_visits(
                 json.dumps(x.datum_hint, ensure_ascii=False) if x.datum_hint else None
                 for x in summaries.values()
             ],
+            "n": [visits[t] for t in ids],
+            "w": [walked[t] for t in ids],
         },
-    ).all()
-    delta: dict[tuple[int, int], float] = {}
-    for t, seg, m in conn.execute(text(_SEGMENT_METRES), {"t": ids}).all():
-        delta[(t, seg)] = float(m)
-    for t, seg, m in old_m:
-        delta[(t, seg)] = delta.get((t, seg), 0.0) - float(m)
-    gained = dict.fromkeys(ids, 0.0)
-    lost = dict.fromkeys(ids, 0.0)
-    for (t, _), d in delta.items():
-        gained[t] += max(d, 0.0)
-        lost[t] += max(-d, 0.0)
+    )
     return {
-        int(t): Rematch(before.get(t), float(w), gained[t], lost[t])
-        if t in before
+        t: Rematch(True, walked[t], gained[t], lost[t])
+        if t in matched_before
         # a first match: nothing was credited before, so nothing was gained or lost
-        else Rematch(None, float(w))
-        for t, w in walked
+        else Rematch(False, walked[t])
+        for t in ids
     }
 
 

@@ -114,5 +114,5 @@ def _sample(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _distance(net: WalkNetwork, lon: np.ndarray, lat: np.ndarray) -> float:
-    _, _, d = net.candidates(net.to_metric(lon, lat), CAP_M, 1, near_m=CLOSE_M * 2)
-    return float(np.minimum(d[:, 0], CAP_M).mean()) if len(d) else CAP_M
+    d = net.nearest_distance(net.to_metric(lon, lat), CAP_M)
+    return float(np.minimum(d, CAP_M).mean()) if len(d) else CAP_M

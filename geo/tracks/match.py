@@ -247,9 +247,8 @@ def _estimate_sigma(net: WalkNetwork, xys: list[np.ndarray], p: MatchParams) -> 
         return p.sigma_min_m
     allxy = np.vstack(xys)
     step = max(1, len(allxy) // 120)  # the median of ~120 distances is stable to ~10 %
-    # nearest edge within 30 m first: the same distances in about half the time
-    _, _, d = net.candidates(allxy[::step], p.search_radius_m, 1, near_m=30.0)
-    d = d[:, 0][np.isfinite(d[:, 0])]
+    d = net.nearest_distance(allxy[::step], p.search_radius_m)
+    d = d[np.isfinite(d)]
     if len(d) == 0:
         return p.sigma_max_m
     return float(np.clip(1.4826 * np.median(d), p.sigma_min_m, p.sigma_max_m))

@@ -245,30 +245,23 @@ class WalkNetwork:
         lon, lat = self._to_wgs84.transform(xy[:, 0], xy[:, 1])
         return np.asarray(lon), np.asarray(lat)
 
-    def candidates(
-        self, xy: np.ndarray, radius: float, k: int, near_m: float | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The ``k`` nearest edges within ``radius`` of each point, padded with -1.
+    def nearest_distance(self, xy: np.ndarray, radius: float, near_m: float = 30.0) -> np.ndarray:
+        """Distance (m) from each point to its nearest edge within ``radius`` (inf: none).
 
-        With ``near_m``: searched within ``near_m`` first, then within ``radius`` only for the
-        points that have fewer than ``k`` edges that near. The ``k`` nearest found within
-        ``near_m`` are the ``k`` nearest within ``radius``, so the answer is the same, and a box
-        a quarter the area holds a quarter of the segments to project on (most of the cost).
-        Worth it when most points have ``k`` edges that near (the nearest edge, k=1); on a dense
-        network most fixes lack 6 edges within 30 m, and the second search then costs more.
+        Searched within ``near_m`` first, then within ``radius`` only for the points with no
+        edge that near: the same distances as one search at ``radius``, and a box a quarter the
+        area holds a quarter of the segments to project on (most of the cost).
         """
-        if near_m is None or not near_m < radius:
-            return self._candidates_within(xy, radius, k)
-        edge, off, dist = self._candidates_within(xy, near_m, k)
-        short = edge[:, -1] < 0
-        if short.any():
-            edge[short], off[short], dist[short] = self._candidates_within(xy[short], radius, k)
-        return edge, off, dist
+        d = self.candidates(xy, min(near_m, radius), 1)[2][:, 0]
+        far = ~np.isfinite(d)
+        if far.any() and near_m < radius:
+            d[far] = self.candidates(xy[far], radius, 1)[2][:, 0]
+        return d
 
-    def _candidates_within(
+    def candidates(
         self, xy: np.ndarray, radius: float, k: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One search of :meth:`candidates` at a single radius.
+        """The ``k`` nearest edges within ``radius`` of each point, padded with -1.
 
         Returns (edge (n,k) int, offset along the edge (n,k), distance (n,k)). The STRtree only
         prefilters by bounding box; the exact point-to-segment projection is numpy arithmetic,
