@@ -54,17 +54,31 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            typer.echo("aborted", err=True)
-            sys.exit(1)
+        _click_exit(exc)
         raise
+
+
+def _is(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is click's exception class ``name``, by name. WHY not isinstance: typer
+    ≥ 0.25 raises its own vendored copy (``typer._click.exceptions``), not ``click``'s, so an
+    isinstance check against either one lets the other through as a traceback."""
+    return any(c.__name__ == name for c in type(exc).__mro__)
+
+
+def _click_exit(exc: Exception) -> None:
+    """Exit for click's own outcomes: one ``error: …`` line and exit 2 for a usage error (a
+    missing or unknown option, a bad value), as for any other bad input; return otherwise."""
+    if _is(exc, "Exit"):
+        sys.exit(getattr(exc, "exit_code", 0))
+    if _is(exc, "Abort"):
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    if _is(exc, "ClickException"):
+        message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {message}{hint}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,36 @@
+"""Usage errors through the real console script: one ``error:`` line and exit 2, never a
+traceback. Run as a subprocess because typer's test runner bypasses ``api.cli.main``, where
+the usage errors are turned into that line."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_assign_cli import run
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["match", "--network", "n.geojson", "--track", "t.csv"], "--out"),
+        (["match"], "--network"),
+        (["bogus"], "bogus"),
+        (["report", "daily", "--bogus"], "--bogus"),
+        (["report", "daily", "--share", "abc"], "--share"),
+        (["tracks", "upload", "f.csv", "--person", "abc"], "--person"),
+        (["tracks", "drop-fixes", "--keep-days", "0"], "--keep-days"),
+        (["tracks", "worker", "--batch", "0"], "--batch"),
+    ],
+)
+def test_usage_error_is_one_line_and_exit_2(args: list[str], names: str) -> None:
+    res = run(*args)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2, res.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert names in lines[0] and "--help" in lines[0]
+    assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_help_still_exits_0() -> None:
+    res = run("tracks", "--help")
+    assert res.returncode == 0 and "upload" in res.stdout and not res.stderr
