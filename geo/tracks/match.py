@@ -100,7 +100,11 @@ class MatchParams:
             "bike": cls(beta_m=15.0, min_step_m=15.0),
             "drive": cls(
                 beta_m=60.0,
-                search_radius_m=80.0,
+                # road networks kept to junction vertices draw a curved road as a straight
+                # chord, 80-180 m from a fix on the curve; the off-network bound (``useful`` in
+                # _prepare_piece) caps the search at ~180 m anyway. SparseTaxi: recall 0.806 ->
+                # 0.816, precision 0.820 -> 0.821, the 15 clean pairs unchanged
+                search_radius_m=200.0,
                 max_route_ratio=2.5,
                 detour_slack_m=150.0,
                 off_network_sigmas=6.0,
