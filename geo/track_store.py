@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 
 from geo import audit
 from geo.crs import normalize_crs
-from geo.errors import InputError, NotFoundError
+from geo.errors import ConflictError, InputError, NotFoundError
 from geo.settings import Settings, get_settings
 from geo.sql_frames import read_frame, read_geoframe
 from geo.track_partitions import days_between, ensure_day_partitions
@@ -77,11 +77,14 @@ class StoredTrack:
     # the same file again with another datum: the stored track's datum before ("from"), after
     # ("to"), and whether it was changed (see _correct_crs)
     crs_change: dict[str, Any] | None = None
+    # a file stored before for nobody, now credited to this person (see _claim)
+    person_set: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = self.__dict__.copy()
-        if out["crs_change"] is None:
-            del out["crs_change"]
+        for key in ("crs_change", "person_set"):
+            if out[key] is None:
+                del out[key]
         return out
 
 
@@ -162,6 +165,11 @@ def _store(
     if mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode[:20]}': use walk or bike")
     s = settings or get_settings()
+    # checked before the duplicate test: a bad datum or person is refused whether or not the
+    # file was stored before ("already stored" must not hide a typo)
+    normalize_crs(crs)
+    if person_id is not None:
+        _person_exists(engine, person_id)
     sha = hashlib.sha256(data).hexdigest()
     with engine.connect() as conn:
         existing = conn.execute(
@@ -181,13 +189,18 @@ def _store(
             _iso(existing.started_at),
             _iso(existing.ended_at),
         )
-        if _same_crs(existing.crs, crs) or person_id not in (None, existing.person_id):
+        if person_id is not None and existing.person_id is None:
+            stored = _claim(engine, stored, person_id, uploaded_by)
+        elif person_id not in (None, existing.person_id):
+            raise ConflictError(
+                f"{filename or 'this file'}: already stored as track {existing.id} for person "
+                f"{existing.person_id}, not person {person_id} (the same bytes are one track)"
+            )
+        if _same_crs(existing.crs, crs):
             return stored, None
         return _correct_crs(
             engine, stored, existing.crs, data, filename, crs, uploaded_by, s, queue
         )
-    if person_id is not None:
-        _person_exists(engine, person_id)
     parsed = parse_track(
         data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
     )
@@ -243,6 +256,33 @@ def _store(
     return stored, pts
 
 
+def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) -> StoredTrack:
+    """A file first stored for nobody (an admin's upload without a person) sent again for a
+    person: the walk becomes theirs, and so do its visits, so their reports credit it.
+    WHY not ignore it as a duplicate: the person's patrol would then never count."""
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            text("UPDATE tracks SET person_id = :p WHERE id = :t AND person_id IS NULL"),
+            {"p": person_id, "t": stored.track_id},
+        ).rowcount
+        if not claimed:  # a concurrent upload claimed it first
+            owner = conn.execute(
+                text("SELECT person_id FROM tracks WHERE id = :t"), {"t": stored.track_id}
+            ).scalar_one()
+            if owner != person_id:
+                raise ConflictError(
+                    f"already stored as track {stored.track_id} for person {owner}, not person "
+                    f"{person_id} (the same bytes are one track)"
+                )
+            return stored
+        conn.execute(
+            text("UPDATE patrol_visits SET person_id = :p WHERE track_id = :t"),
+            {"p": person_id, "t": stored.track_id},
+        )
+        audit.record(conn, by, "track.person", "track", stored.track_id, {"person_id": person_id})
+    return replace(stored, person_set=person_id)
+
+
 def _same_crs(stored: str | None, given: str) -> bool:
     try:
         return normalize_crs(stored) == normalize_crs(given)
@@ -266,8 +306,9 @@ def _correct_crs(
     replace the old ones, and the track is matched again: still one track, the same bytes.
 
     WHY the check: re-sending a folder with the default datum must not undo a correction. The
-    change is made only when the fixes read in the new datum lie no farther from the streets
-    than in the old one; otherwise the track keeps its datum and the answer says why."""
+    change is made only when the fixes read in the new datum lie closer to the streets than in
+    the old one (or no streets are stored yet); otherwise, a tie included, the track keeps its
+    datum and the answer says why."""
     from geo.tracks.datum import street_distance
     from geo.tracks.parse import parse_track
 
@@ -285,10 +326,12 @@ def _correct_crs(
         old_m = street_distance(net, old["lon"].to_numpy(), old["lat"].to_numpy())
         new_m = street_distance(net, pts["lon"].to_numpy(), pts["lat"].to_numpy())
         change.update(old_m=round(old_m, 1), new_m=round(new_m, 1))
-    if net is not None and new_m > old_m:
+    if net is not None and new_m >= old_m:
+        # equal too: a walk with no street near it in either datum (both capped at CAP_M) gives
+        # no evidence, and re-sending it with the default datum must not undo a correction
         change["changed"] = False
         change["message"] = (
-            f"已按 {old_crs} 保存，未改：按 {crs} 读，定位点离街巷更远 · kept as {old_crs}: read "
+            f"已按 {old_crs} 保存，未改：按 {crs} 读，定位点离街巷不更近 · kept as {old_crs}: read "
             f"as {crs} the fixes lie {new_m:.0f} m from the streets on average, {old_m:.0f} m as "
             f"{old_crs}"
         )

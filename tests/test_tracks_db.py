@@ -401,8 +401,9 @@ def test_wrong_datum_is_flagged_and_the_same_file_with_the_right_one_corrects_th
 ):
     """A walk written by a GCJ-02 app but uploaded as WGS-84 is stored and matched, with a
     hint naming GCJ-02; the same bytes sent again as GCJ-02 correct that track (one track,
-    re-read fixes, the visits of the true walk); sent by another person they change nothing,
-    and a true WGS-84 walk sent again as GCJ-02 (which moves it off the streets) is kept."""
+    re-read fixes, the visits of the true walk); sent with the default datum they change
+    nothing, and a true WGS-84 walk sent again as GCJ-02 (which moves it off the streets) is
+    kept."""
     from geo.crs import wgs84_to_gcj02
     from tests.dbcheck import fingerprint
 
@@ -424,7 +425,6 @@ def test_wrong_datum_is_flagged_and_the_same_file_with_the_right_one_corrects_th
         for name, data, fields in (
             ("amap.csv", gcj, {}),
             ("true.csv", _csv(pts), {"crs": "gcj02"}),
-            ("amap.csv", gcj, {"crs": "gcj02", "person_id": 1}),
         ):
             again = _post(client, admin, [(name, data)], **fields)
             assert again.status_code == 200, again.text
@@ -453,6 +453,77 @@ def test_wrong_datum_is_flagged_and_the_same_file_with_the_right_one_corrects_th
             {"t": str(tid)},
         ).scalars()
         assert [d["to"] for d in actions] == ["gcj02"]
+
+
+def test_a_file_stored_for_nobody_becomes_the_stewards_and_no_one_elses(demo, auth_headers):
+    """An admin stores a walk for nobody; the steward who walked it sends the same bytes: the
+    track and its visits become theirs (their reports count it, they may read it). Sent then
+    for another person it is refused with 409, and a bad datum or person on a stored file is
+    refused too; neither changes anything."""
+    admin = auth_headers("admin")
+    with demo.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (external_id, name, roles) VALUES "
+                "('S2', '李小巷', ARRAY['alley_steward'])"
+            )
+        )
+    steward = auth_headers("steward", person_id=1)
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(7), SimParams(noise_m=5))
+    walk = _csv(pts)
+    with TestClient(create_app(demo)) as client:
+        first = _post(client, admin, [("walk.csv", walk)]).json()["files"][0]
+        tid = first["track_id"]
+        assert first["status"] == "matched" and "person_set" not in first
+        assert client.get(f"/tracks/{tid}", headers=steward).status_code == 403
+        mine = _post(client, steward, [("walk.csv", walk)])
+        assert mine.status_code == 200, mine.text
+        item = mine.json()["files"][0]
+        assert item["track_id"] == tid and item["created"] is False and item["person_set"] == 1
+        assert client.get(f"/tracks/{tid}", headers=steward).status_code == 200
+        with demo.connect() as conn:
+            owners = conn.execute(
+                text(
+                    "SELECT DISTINCT person_id FROM patrol_visits WHERE track_id = :t UNION ALL "
+                    "SELECT person_id FROM tracks WHERE id = :t"
+                ),
+                {"t": tid},
+            ).scalars()
+            assert sorted(owners) == [1, 1]
+            audit = conn.execute(
+                text("SELECT detail FROM audit_log WHERE action = 'track.person'")
+            ).scalars()
+            assert [d["person_id"] for d in audit] == [1]
+        before = fingerprint(demo)
+        again = _post(client, steward, [("walk.csv", walk)])
+        assert again.status_code == 200 and "person_set" not in again.json()["files"][0]
+        for fields, status, words in (
+            ({"person_id": 2}, 409, ("track", "person 1", "not person 2")),
+            ({"crs": "foo"}, 422, ("unknown CRS", "foo")),
+            ({"person_id": 99999}, 422, ("person 99999", "does not exist")),
+        ):
+            refused = _post(client, admin, [("walk.csv", walk)], **fields)
+            assert refused.status_code == status, refused.text
+            assert all(w in refused.json()["error"] for w in words), refused.text
+        assert fingerprint(demo) == before
+
+
+def test_a_default_resend_of_an_off_network_walk_keeps_its_corrected_datum(demo, auth_headers):
+    """With no street near the fixes in either datum there is nothing to compare: re-sending
+    the file with the default datum must not undo the datum it was stored with."""
+    admin = auth_headers("admin")
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(9), SimParams(noise_m=5))
+    far = _csv(pts, pts["lon"].to_numpy() + 0.2, pts["lat"].to_numpy())  # ~17 km east
+    with TestClient(create_app(demo)) as client:
+        tid = _post(client, admin, [("far.csv", far)], crs="bd09").json()["files"][0]["track_id"]
+        before = fingerprint(demo)
+        again = _post(client, admin, [("far.csv", far)])
+        assert again.status_code == 200, again.text
+        change = again.json()["files"][0]["crs_change"]
+        assert change["changed"] is False and change["new_m"] == change["old_m"], change
+        assert "kept as bd09" in change["message"]
+        assert client.get(f"/tracks/{tid}", headers=admin).json()["crs"] == "bd09"
+    assert fingerprint(demo) == before
 
 
 def test_cli_upload_warns_of_a_wrong_datum_and_corrects_it(demo, pg_url, tmp_path):
