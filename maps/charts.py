@@ -84,14 +84,19 @@ def household_histogram(
     )
 
 
-def compliance_chart(days: Sequence[str], shares: Sequence[float], target: float = 1.0) -> str:
+def compliance_chart(
+    days: Sequence[str],
+    shares: Sequence[float],
+    target: float = 1.0,
+    label: str = "每日巡查达标率 daily compliance (%)",
+) -> str:
     """Daily share of alleys patrolled (0–100 %), one bar per day."""
     colors = ["#59a14f" if s >= target else "#e15759" if s < 0.5 else "#edc948" for s in shares]
     return _bars(
         [d[5:] for d in days],
         [round(100 * s, 1) for s in shares],
         colors,
-        "每日巡查达标率 daily compliance (%)",
+        label,
         "%",
         y_max=100.0,
         css_class="gw-chart gw-compliance",

@@ -92,8 +92,19 @@ def build_patrol_map(
         f"({(done / len(feats) if feats else 0):.0%})</p>"
         + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
         + f"<h2>回放 Playback</h2>{playback}"
-        + "<h2>达标率 Compliance</h2>"
-        + compliance_chart([c["day"] for c in comp], shares)
+        + (
+            "<h2>达标率 Compliance</h2>" + compliance_chart([c["day"] for c in comp], shares)
+            if data.person
+            # every alley and every walker: not the 日巡 report's compliance, which counts
+            # only each alley's assigned steward; say so rather than show two "compliance"
+            # figures that disagree
+            else "<h2>走过的小巷段 Alley segments walked</h2>"
+            + compliance_chart(
+                [c["day"] for c in comp], shares, label="每日走过的小巷段 segments walked (%)"
+            )
+            + '<p class="gw-note">任何人走过，不分责任人；达标率见日巡报表 · walked by anyone; '
+            "compliance per assigned steward is in the daily report</p>"
+        )
         + (UPLOAD_FORM if upload else "")
     )
     add_panel(m, panel)

@@ -104,6 +104,17 @@ def test_patrol_map_offers_upload_to_those_who_may_upload(site) -> None:  # noqa
         assert ("上传轨迹 Upload tracks" in page.text) is shown
 
 
+def test_patrol_map_names_what_its_chart_counts(site) -> None:  # noqa: ANN001
+    """Every alley and walker: segments walked by anyone, not called compliance (the daily
+    report's compliance counts each alley's assigned steward only); one person: compliance."""
+    c, h = site["client"], site["auth"]
+    everyone = c.get(f"/maps/patrols?date={PATROL_DAY}", headers=h).text
+    assert "每日走过的小巷段 segments walked (%)" in everyone
+    assert "达标率 Compliance" not in everyone
+    one = c.get(f"/maps/patrols?date={PATROL_DAY}&person={site['walker']}", headers=h).text
+    assert "每日巡查达标率 daily compliance (%)" in one and "segments walked (%)" not in one
+
+
 def test_bad_page_parameters_are_4xx_json(site) -> None:  # noqa: ANN001
     c, h = site["client"], site["auth"]
     for url in (

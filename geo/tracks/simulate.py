@@ -99,12 +99,66 @@ def random_route(
     return legs
 
 
+def route_through(
+    net: WalkNetwork, targets: list[int], rng: np.random.Generator
+) -> list[tuple[int, float, float]]:
+    """A walk that covers every edge in ``targets`` (edge positions; a steward's alleys):
+    from one of them, on to the nearest one not yet walked by the shortest way, along it,
+    and so on. Legs as :func:`random_route`'s. Targets unreachable from the first are left
+    out (an alley on an OSM island)."""
+    from scipy.sparse.csgraph import dijkstra
+
+    if not targets:
+        return []
+    g = coo_matrix((net.length, (net.u, net.v)), shape=(net.n_nodes, net.n_nodes)).tocsr()
+    by_pair: dict[tuple[int, int], int] = {}
+    for e in np.argsort(net.length).tolist()[::-1]:  # the shortest edge between two nodes wins
+        a, b = int(net.u[e]), int(net.v[e])
+        by_pair[(a, b)] = by_pair[(b, a)] = e
+    left = set(targets)
+    e0 = int(rng.choice(sorted(left)))
+    node = int(net.u[e0])
+    legs: list[tuple[int, float, float]] = []
+
+    def walk(e: int, start: int) -> int:
+        L = float(net.length[e])
+        fwd = int(net.u[e]) == start
+        legs.append((e, 0.0, L) if fwd else (e, L, 0.0))
+        left.discard(e)
+        return int(net.v[e] if fwd else net.u[e])
+
+    while left:
+        dist, pred = dijkstra(g, directed=False, indices=node, return_predecessors=True)
+        cand = sorted(left)
+        ends = np.minimum(dist[net.u[cand]], dist[net.v[cand]])
+        if not np.isfinite(ends.min()):
+            break
+        e = cand[int(np.argmin(ends))]
+        to = int(net.u[e] if dist[net.u[e]] <= dist[net.v[e]] else net.v[e])
+        path = [to]
+        while path[-1] != node:
+            path.append(int(pred[path[-1]]))
+        for a, b in zip(path[::-1][:-1], path[::-1][1:], strict=True):
+            node = walk(by_pair[(a, b)], a)
+        node = walk(e, to)
+    return legs
+
+
 def simulate_patrol(
-    net: WalkNetwork, rng: np.random.Generator, sp: SimParams | None = None
+    net: WalkNetwork,
+    rng: np.random.Generator,
+    sp: SimParams | None = None,
+    legs: list[tuple[int, float, float]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(points lon/lat/time/accuracy, truth edge_id/covered_fraction/covered_m)."""
+    """(points lon/lat/time/accuracy, truth edge_id/covered_fraction/covered_m).
+
+    ``legs``: walk this route (e.g. :func:`route_through`) instead of a random one of
+    ``sp.length_m``."""
     sp = sp or SimParams()
-    legs = random_route(net, rng, sp.length_m, sp.uturns)
+    if legs is None:
+        legs = random_route(net, rng, sp.length_m, sp.uturns)
+    if not legs:
+        raise ValueError("a simulated walk needs at least one leg")
     parts, cum = [], [0.0]
     for e, a, b in legs:
         g = net.geoms_m[e]
