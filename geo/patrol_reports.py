@@ -10,6 +10,7 @@ belongs to the community holding most of its length, and that community's subdis
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from geo import coverage
 from geo.errors import InputError
-from geo.settings import get_settings
+from geo.settings import city_today, get_settings
 from geo.sql_frames import read_frame
 
 ROLES = {"alley_steward": "小巷管家 alley steward", "street_chief": "街巷长 street chief"}
@@ -34,24 +35,105 @@ ORDER BY st.id, ST_Length(ST_Intersection(st.geom, c.geom)) DESC
 """
 
 
-def period_days(kind: str, day: dt.date) -> list[dt.date]:
-    """The days a report covers: the day, its ISO week (Monday first) or its month."""
+KINDS = {
+    "daily": "日巡 daily patrol",
+    "weekly": "周查 weekly check",
+    "monthly": "月评 monthly evaluation",
+}
+# Upload refuses fix times before 1990 (geo.tracks.parse), so no patrol is older; pandas
+# could not hold year 1 anyway. 1990-01-01 is a Monday, so no week or month straddles it.
+EARLIEST = dt.date(1990, 1, 1)
+SHEETS = {"people": "人员 people", "alleys": "街巷 alleys", "areas": "区域 areas"}
+ABOUT_SHEET = "报表 report"
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days a report covers: its whole period, cut at the city's today (WHY: a day that
+    has not happened yet is not a missed patrol)."""
+
+    kind: str
+    start: dt.date
+    end: dt.date  # last day of the whole period
+    through: dt.date  # last day covered: ``end``, or today while the period runs
+
+    @property
+    def days(self) -> list[dt.date]:
+        n = (self.through - self.start).days + 1
+        return [self.start + dt.timedelta(days=i) for i in range(n)]
+
+    @property
+    def partial(self) -> bool:
+        return self.through < self.end
+
+    def span(self) -> str:
+        """The whole period as people name it: a day, a week's two ends, or a month."""
+        if self.kind == "daily":
+            return self.start.isoformat()
+        if self.kind == "monthly":
+            return f"{self.start:%Y-%m}"
+        return f"{self.start} – {self.end}"
+
+    def title(self) -> str:
+        """Chinese first, and how far a running period goes (for the CLI and XLSX)."""
+        head = f"{KINDS[self.kind]} {self.span()}"
+        if not self.partial:
+            return head
+        total = (self.end - self.start).days + 1
+        return f"{head} (截至 through {self.through}, {len(self.days)}/{total} 天 days)"
+
+    def meta(self) -> dict[str, Any]:
+        """JSON fields: the days covered (``from``–``to``) and the whole period."""
+        return {
+            "label": KINDS[self.kind],
+            "from": self.start.isoformat(),
+            "to": self.through.isoformat(),
+            "days": len(self.days),
+            "period_from": self.start.isoformat(),
+            "period_to": self.end.isoformat(),
+            "partial": self.partial,
+        }
+
+
+def report_period(kind: str, day: dt.date, today: dt.date | None = None) -> Period:
+    """The period of ``kind`` holding ``day`` (the day, its ISO week from Monday, its month),
+    up to ``today`` (default: the city's). A period not begun yet is an error, not an empty
+    or all-missed report."""
+    if kind not in KINDS:
+        raise InputError(f"unknown report '{kind}': use daily, weekly or monthly")
+    if day < EARLIEST:
+        raise InputError(f"date {day} is before {EARLIEST}: there are no patrols that old")
+    today = today or city_today()
     if kind == "daily":
-        return [day]
-    if kind == "weekly":
+        start, what = day, f"{day}"
+    elif kind == "weekly":
         start = day - dt.timedelta(days=day.weekday())
-        return [start + dt.timedelta(days=i) for i in range(7)]
-    if kind == "monthly":
-        start = day.replace(day=1)
-        nxt = (start + dt.timedelta(days=32)).replace(day=1)
-        return [start + dt.timedelta(days=i) for i in range((nxt - start).days)]
-    raise InputError(f"unknown report '{kind}': use daily, weekly or monthly")
+        what = f"the week starting {start}"
+    else:
+        start, what = day.replace(day=1), f"{day:%Y-%m}"
+    if start > today:  # checked before the end is computed: the end of 9999-12 overflows
+        tz = get_settings().timezone
+        raise InputError(f"{what} is in the future: today is {today} ({tz})")
+    if kind == "daily":
+        end = day
+    elif kind == "weekly":
+        end = start + dt.timedelta(days=6)
+    else:
+        end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    return Period(kind, start, end, min(end, today))
+
+
+def role_label(code: Any) -> Any:
+    """小巷管家 alley steward for ``alley_steward``; anything else as it is."""
+    return ROLES.get(code, code) if isinstance(code, str) else code
 
 
 def _load(engine: Engine, days: list[dt.date], area: str | None) -> dict[str, pd.DataFrame]:
     start, end = days[0], days[-1]
     with engine.connect() as conn:
         if area is not None:
+            if not area.strip():
+                raise InputError("the area code is empty: give a community or subdistrict code")
             level = conn.execute(text("SELECT level FROM areas WHERE code = :c"), {"c": area})
             if level.scalar() is None:
                 raise InputError(f"area {area} does not exist")
@@ -159,14 +241,16 @@ def build_report(
     day: dt.date,
     area: str | None = None,
     patrolled_share: float | None = None,
+    today: dt.date | None = None,
 ) -> dict[str, pd.DataFrame]:
     """A report: ``people`` (per steward/chief, ranked), ``alleys`` (per alley and day),
-    ``areas`` (per community and subdistrict). Columns carry Chinese and English names."""
+    ``areas`` (per community and subdistrict), over :func:`report_period` (up to ``today``,
+    default the city's). Columns carry Chinese and English names."""
     if patrolled_share is None:
         patrolled_share = get_settings().patrolled_share
-    if not 0 < patrolled_share <= 1:
-        raise InputError("patrolled_share must be in (0, 1]")
-    days = period_days(kind, day)
+    if not 0 < patrolled_share <= 1:  # callers name their own option; this is the last guard
+        raise InputError(f"share {patrolled_share} must be in (0, 1]")
+    days = report_period(kind, day, today).days
     data = _load(engine, days, area)
     alleys, people = _daily_frames(data, days, patrolled_share)
     names = (
@@ -256,8 +340,12 @@ HEADERS = {
 }
 
 
-def export_report(report: dict[str, pd.DataFrame], path: str | Path) -> Path:
-    """Write a report: .xlsx (one sheet per table) or .csv (the people table)."""
+def export_report(
+    report: dict[str, pd.DataFrame], path: str | Path, period: Period | None = None
+) -> Path:
+    """Write a report: .xlsx (one sheet per table, Chinese-first names, and with ``period`` a
+    sheet saying which days it covers) or .csv (the people table). Roles are written as
+    their labels and missing times as empty cells: the readers are people, not programs."""
     path = Path(path)
     suffix = path.suffix.lower()
     tz = get_settings().timezone
@@ -265,40 +353,66 @@ def export_report(report: dict[str, pd.DataFrame], path: str | Path) -> Path:
     for name, df in report.items():
         out = df.copy()
         for col in out.columns:  # local wall-clock times: Excel has no time zones
+            if col in ("first_time", "last_time") and out[col].dtype == object:
+                out[col] = pd.to_datetime(out[col], utc=True)  # all-missing columns
             if isinstance(out[col].dtype, pd.DatetimeTZDtype):
                 out[col] = out[col].dt.tz_convert(tz).dt.tz_localize(None)
+        if "role" in out.columns:
+            out["role"] = out["role"].map(role_label)
         labelled[name] = out.rename(columns=HEADERS)
     if suffix == ".csv":
         labelled["people"].to_csv(path, index=False, encoding="utf-8-sig")
     elif suffix == ".xlsx":
         with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
             for name, df in labelled.items():
-                df.to_excel(xl, sheet_name=name, index=False)
+                df.to_excel(xl, sheet_name=SHEETS.get(name, name)[:31], index=False)
+            if period is not None:
+                _about(period).to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
     else:
         raise InputError(f"{path.name}: reports are written as .csv or .xlsx, not '{suffix}'")
     return path
 
 
+def _about(period: Period) -> pd.DataFrame:
+    """The XLSX sheet that says which days the report covers."""
+    rows = [
+        ("报表 report", period.title()),
+        ("起 from", period.start.isoformat()),
+        ("止 to", period.through.isoformat()),
+        ("天数 days", str(len(period.days))),
+        ("周期止 period to", period.end.isoformat()),
+        ("未完 partial", "是 yes" if period.partial else "否 no"),
+    ]
+    return pd.DataFrame(rows, columns=["项目 item", "值 value"])
+
+
 def report_json(report: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """A report as JSON-ready lists of records (dates as ISO strings)."""
+    """A report as JSON-ready lists of records (dates as ISO strings, missing as null); rows
+    with a ``role`` code also carry its ``role_label``."""
     out: dict[str, Any] = {}
     for name, df in report.items():
-        out[name] = [{k: _plain(v) for k, v in rec.items()} for rec in df.to_dict(orient="records")]
+        records = []
+        for rec in df.to_dict(orient="records"):
+            row = {k: _plain(v) for k, v in rec.items()}
+            if "role" in row:
+                row["role_label"] = role_label(row["role"])
+            records.append(row)
+        out[name] = records
     return out
 
 
 def _plain(v: Any) -> Any:
-    if v is None:
-        return None
-    if isinstance(v, (dt.date, dt.datetime, pd.Timestamp)):
-        return v.isoformat()
-    if isinstance(v, float) and v != v:
-        return None
-    if hasattr(v, "item"):
-        return v.item()
+    """A JSON value. WHY the missing-value test comes first: pandas' NaT is a datetime too,
+    and its isoformat() is the string "NaT"."""
+    if isinstance(v, (list, tuple, dict)):
+        return v
     try:
-        if pd.isna(v):
+        if v is None or pd.isna(v):
             return None
     except (TypeError, ValueError):
         pass
+    if isinstance(v, (dt.date, dt.datetime, pd.Timestamp)):
+        return v.isoformat()
+    if hasattr(v, "item"):
+        return v.item()
     return v

@@ -14,7 +14,7 @@ from starlette.background import BackgroundTask
 
 from api.auth import Principal, allow
 from api.deps import get_engine
-from geo.patrol_reports import build_report, export_report, report_json
+from geo.patrol_reports import build_report, export_report, report_json, report_period
 from geo.settings import city_today
 
 router = APIRouter(tags=["reports"])
@@ -41,22 +41,30 @@ def report(
     user: Annotated[Principal, Depends(allow("viewer", "steward"))],
     engine: Engine = Depends(get_engine),
     date: Annotated[
-        dt.date | None, Query(description="a day of the period (default today)")
+        dt.date | None,
+        Query(
+            description="a day of the period (default today); a running period stops at "
+            "today (see from/to/days), a future one is a 422"
+        ),
     ] = None,
     area: Annotated[str | None, Query(pattern=r"^[0-9]{6,12}$")] = None,
     share: Annotated[float | None, Query(gt=0, le=1, description="default: setting")] = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
 ):
-    day = date or city_today()
-    rep = build_report(engine, kind, day, area, share)  # None → settings.patrolled_share
+    today = city_today()  # once: the period and the report must agree near midnight
+    day = date or today
+    period = report_period(kind, day, today)  # a future or pre-1990 period is a 422
+    rep = build_report(engine, kind, day, area, share, today)  # None → settings' share
     if user.role == "steward":  # a steward sees their own line only
         for name in ("people",):
             rep[name] = rep[name][rep[name]["person_id"] == user.person_id]
         rep["alleys"] = rep["alleys"].iloc[0:0]
     if format == "json":
-        return JSONResponse({"kind": kind, "date": day.isoformat(), **report_json(rep)})
+        body = {"kind": kind, "date": day.isoformat(), **period.meta(), **report_json(rep)}
+        return JSONResponse(body)
     folder = FsPath(tempfile.mkdtemp(prefix="gridward-report-"))
-    path = export_report(rep, folder / f"{kind}_{day.isoformat()}.{format}")
+    span = f"{period.start}_{period.through}" if kind != "daily" else f"{day}"
+    path = export_report(rep, folder / f"{kind}_{span}.{format}", period)
 
     def cleanup() -> None:
         import shutil

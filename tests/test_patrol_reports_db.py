@@ -1,0 +1,260 @@
+"""Patrol reports over a real PostGIS: periods cut at the city's today, far dates refused,
+missing times as null, Chinese-first labels (API, files and CLI).
+
+Visits are written straight into ``patrol_visits`` relative to the real city today, so the
+expected days hold whatever day the tests run on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import subprocess
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from geo.importer import import_areas, import_osm
+from geo.settings import city_today, get_settings
+from tests.conftest import FIXTURES
+from tests.test_import import GRIDWARD
+
+STEWARD, CHIEF = 1, 2
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+@pytest.fixture()
+def city(db):
+    """Demo city; steward 1 holds 4 alleys and walked all of them every day of this week and
+    this month so far (local midnight, so today's walk is never in the future); chief 2 holds
+    one street and never walked."""
+    import_areas(db, FIXTURES / "communities.geojson", level="community")
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    today = city_today()
+    since = today - dt.timedelta(days=60)
+    first = min(_week_start(today), _month_start(today))
+    tz = ZoneInfo(get_settings().timezone)
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (external_id, name, roles) VALUES "
+                "('S1', '王小巷', ARRAY['alley_steward']), ('C1', '张街长', ARRAY['street_chief'])"
+            )
+        )
+        alleys = conn.execute(
+            text(
+                "SELECT st.id FROM streets st WHERE st.kind = 'alley' AND EXISTS "
+                "(SELECT 1 FROM street_segments s WHERE s.street_id = st.id) ORDER BY st.id LIMIT 4"
+            )
+        ).scalars()
+        alleys = list(alleys)
+        street = conn.execute(
+            text("SELECT id FROM streets WHERE kind = 'street' ORDER BY id LIMIT 1")
+        ).scalar_one()
+        for sid, who, role in [(a, STEWARD, "alley_steward") for a in alleys] + [
+            (street, CHIEF, "street_chief")
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                    "VALUES (:p, :r, :s, :d)"
+                ),
+                {"p": who, "r": role, "s": sid, "d": since},
+            )
+        track = conn.execute(
+            text(
+                "INSERT INTO tracks (sha256, raw, format, crs, size_bytes, n_points, "
+                "person_id, status) VALUES (:h, 'x', 'csv', 'wgs84', 1, 0, 1, 'matched') "
+                "RETURNING id"
+            ),
+            {"h": "a" * 64},
+        ).scalar_one()
+        segments = conn.execute(
+            text("SELECT id FROM street_segments WHERE street_id = ANY(:a)"), {"a": alleys}
+        ).scalars()
+        segments = list(segments)
+        day = first
+        while day <= today:
+            at = dt.datetime.combine(day, dt.time(0, 0), tzinfo=tz)
+            for seg in segments:
+                conn.execute(
+                    text(
+                        "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                        "covered_fraction, first_time, last_time, intervals) "
+                        "VALUES (:t, :s, 1, :d, 1.0, :at, :at, '[[0, 1]]')"
+                    ),
+                    {"t": track, "s": seg, "d": day, "at": at},
+                )
+            day += dt.timedelta(days=1)
+    return db
+
+
+def _steward(rep: dict) -> dict:
+    return next(p for p in rep["people"] if p["person_id"] == STEWARD)
+
+
+def test_running_week_and_month_stop_at_today(city, auth_headers):
+    """Old code: 7 days / the whole month, days to come counted as missed (compliance 2/7 on
+    a Tuesday), and no from/to in the answer."""
+    admin = auth_headers("admin")
+    today = city_today()
+    with TestClient(create_app(city)) as client:
+        for kind, start, whole in (
+            ("weekly", _week_start(today), 7),
+            ("monthly", _month_start(today), None),
+        ):
+            r = client.get(f"/reports/{kind}", params={"date": str(today)}, headers=admin)
+            assert r.status_code == 200, r.text
+            rep = r.json()
+            n = (today - start).days + 1
+            steward = _steward(rep)
+            assert steward["compliance"] == pytest.approx(1.0), (kind, steward)
+            assert steward["days"] == n and steward["alley_days"] == 4 * n
+            days = {a["day"] for a in rep["alleys"] if a["role"] == "alley_steward"}
+            assert max(days) == str(today) and len(days) == n
+            assert (rep["from"], rep["to"], rep["days"]) == (str(start), str(today), n)
+            assert rep["period_from"] == str(start) and rep["date"] == str(today)
+            end = dt.date.fromisoformat(rep["period_to"])
+            assert rep["partial"] == (end != today)
+            if whole:
+                assert (end - start).days + 1 == whole
+            assert end.month == start.month or kind == "weekly"
+        daily = client.get("/reports/daily", params={"date": str(today)}, headers=admin).json()
+        assert (daily["from"], daily["to"], daily["days"], daily["partial"]) == (
+            str(today),
+            str(today),
+            1,
+            False,
+        )
+        assert _steward(daily)["compliance"] == pytest.approx(1.0)
+        # a past month is whole
+        last = _month_start(today) - dt.timedelta(days=1)
+        past = client.get("/reports/monthly", params={"date": str(last)}, headers=admin).json()
+        assert past["to"] == str(last) and past["days"] == last.day and not past["partial"]
+
+
+def test_future_far_and_ancient_dates_are_a_422(city, auth_headers):
+    """Old code: 9999 overflowed (500), year 1 overflowed pandas (500), and a future period
+    was a report with every day missed (200)."""
+    admin = auth_headers("admin")
+    today = city_today()
+    nxt_month = (_month_start(today) + dt.timedelta(days=32)).replace(day=1)
+    cases = [
+        ("daily", today + dt.timedelta(days=1), "in the future"),
+        ("weekly", _week_start(today) + dt.timedelta(days=7), "in the future"),
+        ("monthly", nxt_month, "in the future"),
+        ("weekly", dt.date(9999, 12, 28), "week starting 9999-12-27 is in the future"),
+        ("weekly", dt.date(9999, 12, 31), "in the future"),
+        ("monthly", dt.date(9999, 12, 31), "9999-12 is in the future"),
+        ("daily", dt.date(9999, 12, 31), "in the future"),
+        ("daily", dt.date(1, 1, 1), "before 1990-01-01"),
+        ("weekly", dt.date(1, 1, 1), "before 1990-01-01"),
+        ("monthly", dt.date(1, 1, 1), "before 1990-01-01"),
+    ]
+    with TestClient(create_app(city)) as client:
+        for kind, day, words in cases:
+            for fmt in ("json", "xlsx"):
+                r = client.get(
+                    f"/reports/{kind}", params={"date": str(day), "format": fmt}, headers=admin
+                )
+                assert r.status_code == 422, (kind, day, r.text)
+                assert words in r.json()["error"], (kind, day, r.text)
+        r = client.get("/reports/daily", params={"share": 1.5}, headers=admin)
+        assert r.status_code == 422 and "share" in r.json()["error"]
+
+
+def test_missing_times_are_null_and_roles_and_sheets_are_labelled(city, auth_headers):
+    """Old code: "first_time": "NaT" on unwalked alleys, raw role codes in CSV/XLSX, English
+    sheet names, and no sheet saying which days the file covers."""
+    admin = auth_headers("admin")
+    today = city_today()
+    quiet = today - dt.timedelta(days=45)  # before any walk, after the duties began
+    with TestClient(create_app(city)) as client:
+        # today the steward's alleys were walked and the chief's street was not
+        walked = client.get("/reports/daily", params={"date": str(today)}, headers=admin).json()
+        assert "NaT" not in str(walked)
+        times = {a["role"]: (a["first_time"], a["last_time"]) for a in walked["alleys"]}
+        assert times["street_chief"] == (None, None) and all(times["alley_steward"])
+        rep = client.get("/reports/daily", params={"date": str(quiet)}, headers=admin).json()
+        assert rep["alleys"] and all(a["first_time"] is None for a in rep["alleys"])
+        assert all(a["last_time"] is None for a in rep["alleys"])
+        roles = {(p["role"], p["role_label"]) for p in rep["people"]}
+        assert roles == {
+            ("alley_steward", "小巷管家 alley steward"),
+            ("street_chief", "街巷长 street chief"),
+        }
+
+        r = client.get(
+            "/reports/weekly", params={"date": str(today), "format": "csv"}, headers=admin
+        )
+        assert r.status_code == 200
+        start = _week_start(today)
+        assert f"weekly_{start}_{today}.csv" in r.headers["content-disposition"]
+        people = pd.read_csv(io.BytesIO(r.content), encoding="utf-8-sig")
+        assert set(people["职责 role"]) == {"小巷管家 alley steward", "街巷长 street chief"}
+
+        r = client.get(
+            "/reports/daily", params={"date": str(quiet), "format": "xlsx"}, headers=admin
+        )
+        assert r.status_code == 200
+        sheets = pd.read_excel(io.BytesIO(r.content), sheet_name=None)
+    assert list(sheets) == ["人员 people", "街巷 alleys", "区域 areas", "报表 report"]
+    assert all(len(name) <= 31 and not set(name) & set("[]:*?/\\") for name in sheets)
+    alleys = sheets["街巷 alleys"]
+    assert alleys["首次时间 first time"].isna().all() and len(alleys) == 5
+    assert set(alleys["职责 role"]) == {"小巷管家 alley steward", "街巷长 street chief"}
+    about = dict(sheets["报表 report"].to_numpy().tolist())
+    assert about["报表 report"] == f"日巡 daily patrol {quiet}"
+    assert (about["起 from"], about["止 to"]) == (str(quiet), str(quiet))
+
+
+def _cli(args: list[str], pg_url: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": pg_url, "COLUMNS": "200"}  # a wide, untruncated title
+    return subprocess.run([*GRIDWARD, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_titles_and_roles(city, pg_url):
+    """Old code: an English title with the typed date, and raw role codes."""
+    today = city_today()
+    start, end = _week_start(today), _week_start(today) + dt.timedelta(days=6)
+    res = _cli(["report", "weekly", "--date", str(today)], pg_url)
+    assert res.returncode == 0, res.stderr
+    assert f"周查 weekly check {start} – {end}" in res.stdout
+    if today != end:
+        assert f"截至 through {today}" in res.stdout
+    assert "小巷管家 alley steward" in res.stdout and "alley_steward" not in res.stdout
+    res = _cli(["report", "monthly", "--date", str(today)], pg_url)
+    assert f"月评 monthly evaluation {today:%Y-%m}" in res.stdout
+    res = _cli(["report", "daily", "--date", str(today)], pg_url)
+    assert f"日巡 daily patrol {today}" in res.stdout and "截至" not in res.stdout
+
+
+def test_cli_errors_name_the_problem(city, pg_url):
+    """Old code: OverflowError tracebacks for 9999, a pandas one for year 1,
+    'patrolled_share must be in (0, 1]' and 'area  does not exist'."""
+    for args, words in (
+        (["monthly", "--date", "9999-12-31"], "9999-12 is in the future"),
+        (["weekly", "--date", "9999-12-28"], "week starting 9999-12-27 is in the future"),
+        (["weekly", "--date", "0001-01-01"], "before 1990-01-01"),
+        (["daily", "--share", "1.5"], "--share 1.5 must be in (0, 1]"),
+        (["daily", "--area", ""], "area code is empty"),
+    ):
+        res = _cli(["report", *args], pg_url)
+        assert res.returncode == 2, (args, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], (
+            args,
+            res.stderr,
+        )
