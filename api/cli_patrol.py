@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from api.cli_tracks import tracks_app
+from api.cli_tracks import CRS_HELP, read_track_file, tracks_app
 from geo.errors import InputError
 
 report_app = typer.Typer(
@@ -18,7 +18,7 @@ report_app = typer.Typer(
 @tracks_app.command("upload")
 def upload(
     files: list[Path] = typer.Argument(..., help="GPX, KML/KMZ, GeoJSON or CSV track files"),
-    crs: str = typer.Option("wgs84", "--crs", help="wgs84, gcj02 or bd09"),
+    crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
     person: int = typer.Option(None, "--person", help="person id of the steward who walked"),
     mode: str = typer.Option("walk", "--mode", help="walk or bike"),
     defer: bool = typer.Option(
@@ -33,7 +33,6 @@ def upload(
     from geo.errors import GridwardError
     from geo.settings import get_settings
     from geo.track_store import ingest_track
-    from geo.tracks.parse import read_limited
 
     if mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode}': use walk or bike")
@@ -43,14 +42,11 @@ def upload(
     out = Console()
     for path in progress(files, description="uploading 上传", console=Console(stderr=True)):
         try:
-            if not path.is_file():
-                raise InputError(f"file not found: {path}")
-            with path.open("rb") as fh:
-                data = read_limited(fh, limit)
+            data = read_track_file(path, limit)  # a folder is named as one
             item = ingest_track(engine, data, path.name, crs, person, "cli", mode, defer)
         except GridwardError as exc:
             failed += 1
-            out.print(f"{path.name}: error: {exc.message}", markup=False)
+            out.print(f"{path.name or path}: error: {exc.message}", markup=False, soft_wrap=True)
             continue
         line = f"{path.name}: track {item['track_id']}, {item['n_points']} points"
         change = item.get("crs_change")  # the same file again, with another datum
@@ -75,7 +71,7 @@ def _match_outcome(item: dict) -> str:
     m = item["match"]
     out = f", matched {m['matched_points']}, {m['segments']} segments"
     if m.get("datum_hint"):
-        out += f"\n  warning: {m['datum_hint']['message']}"
+        out += f"; warning: {m['datum_hint']['message']}"  # still one line per file
     return out
 
 
@@ -206,19 +202,24 @@ def _report(kind: str, day: str, area: str | None, out: Path | None, share: floa
     from rich.table import Table
 
     from geo.db import get_engine
-    from geo.patrol_reports import HEADERS, build_report, export_report
+    from geo.patrol_reports import HEADERS, build_report, export_report, report_period, role_label
+    from geo.settings import city_today
 
     try:
         when = dt.date.fromisoformat(day)
     except ValueError:
         raise InputError(f"date '{day}' is not YYYY-MM-DD") from None
-    report = build_report(get_engine(), kind, when, area, share)
+    if share is not None and not 0 < share <= 1:
+        raise InputError(f"--share {share} must be in (0, 1]: the part of an alley that counts")
+    today = city_today()  # once: the title and the report must agree near midnight
+    period = report_period(kind, when, today)  # a future or pre-1990 period is an error
+    report = build_report(get_engine(), kind, when, area, share, today)
     if out is not None:
-        export_report(report, out)
-        typer.echo(f"wrote {out}")
+        export_report(report, out, period)
+        typer.echo(f"wrote {out}: {period.title()}")
         return
     people = report["people"]
-    table = Table(title=f"{kind} patrol report {day}")
+    table = Table(title=period.title())
     cols = [
         c
         for c in (
@@ -236,7 +237,8 @@ def _report(kind: str, day: str, area: str | None, out: Path | None, share: floa
     for c in cols:
         table.add_column(HEADERS.get(c, c))
     for rec in people[cols].itertuples(index=False):
-        table.add_row(*(f"{v:.0%}" if isinstance(v, float) else str(v) for v in rec))
+        row = [role_label(v) if c == "role" else v for c, v in zip(cols, rec, strict=True)]
+        table.add_row(*(f"{v:.0%}" if isinstance(v, float) else str(v) for v in row))
     Console().print(table)
 
 

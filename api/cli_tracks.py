@@ -6,22 +6,104 @@ No database: a network file and a track file in, matched edges out. The lead's D
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from geo.errors import InputError
 
-tracks_app = typer.Typer(help="Patrol tracks 巡查轨迹: check, upload.", no_args_is_help=True)
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+
+    from geo.tracks.network import WalkNetwork
+
+tracks_app = typer.Typer(
+    help="Patrol tracks 巡查轨迹: check (files, no database), upload (store and match), "
+    "worker (match queued uploads), rematch (stored tracks again), drop-fixes (retention).",
+    no_args_is_help=True,
+)
+
+CRS_HELP = (
+    "Datum of the track coordinates: wgs84 (GPS), gcj02 (Amap/Tencent 高德/腾讯), "
+    "bd09 (Baidu 百度), or an EPSG code such as EPSG:4490 or EPSG:32650 (UTM metres)."
+)
+# --out suffix -> what is written: every choice keeps the matched lines' geometry
+OUT_FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".csv": "CSV"}
 
 
-def _read(path: Path, max_bytes: int) -> bytes:
+def check_input_file(path: Path, what: str = "file") -> None:
+    """Raise an InputError naming the problem unless ``path`` is a readable file: a folder
+    gets its own message, since a shell glob that matched nothing leaves the folder name."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: pass the files, e.g. {path / '*.gpx'}")
+    if not path.is_file():
+        raise InputError(f"{what} not found: {path}")
+
+
+def read_track_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of one track file, at most ``max_bytes`` (InputError beyond)."""
     from geo.tracks.parse import read_limited
 
-    if not path.is_file():
-        raise InputError(f"file not found: {path}")
+    check_input_file(path)
     with path.open("rb") as fh:
         return read_limited(fh, max_bytes)
+
+
+def _read_network(path: Path) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
+    check_input_file(path, "network file")
+    try:
+        return gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InputError(f"cannot read network {path}: {_first_line(exc)}") from None
+
+
+def _check_out(out: Path) -> str:
+    """The driver for ``out``, checked before any work: a bad path must not cost a match."""
+    if out.is_dir():
+        raise InputError(
+            f"--out {out} is a folder: give a file name, e.g. {out / 'matched.geojson'}"
+        )
+    # no suffix: GeoJSON, as before --out learned other formats (scripts rely on it)
+    driver = OUT_FORMATS.get(out.suffix.lower()) if out.suffix else "GeoJSON"
+    if driver is None:
+        raise InputError(
+            f"--out {out}: unsupported file type '{out.suffix}': use .geojson, .gpkg or .csv"
+        )
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: cannot write in {parent or out.parent}")
+    return driver
+
+
+def _write(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
+    """Write to a temporary file beside ``out``, then rename: a failed write leaves any old
+    ``out`` as it was. CSV holds the geometry as WKT (Excel opens it; gridward reads it back)."""
+    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.unlink(missing_ok=True)
+        if driver == "CSV":
+            gdf.to_wkt(rounding_precision=8).to_csv(tmp, index=False, encoding="utf-8-sig")
+        else:
+            layer = {"layer": "matched"} if driver == "GPKG" else {}
+            gdf.to_file(tmp, driver=driver, engine="pyogrio", **layer)
+        os.replace(tmp, out)
+    except Exception as exc:  # OSError, pyogrio's DataSourceError, ...
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        raise InputError(f"cannot write {out}: {why.replace(str(tmp), str(out))}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def match(
@@ -31,10 +113,12 @@ def match(
     track: Path = typer.Option(
         ..., "--track", help="Track file: .csv (lon,lat,time), .gpx or .geojson."
     ),
-    out: Path = typer.Option(..., "--out", help="Output GeoJSON of matched edges."),
-    crs: str = typer.Option(
-        "wgs84", "--crs", help="Datum of the track: wgs84, gcj02, bd09 or EPSG."
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Matched edges: .geojson (GeoJSON), .gpkg (GeoPackage) or .csv (geometry as WKT).",
     ),
+    crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
     mode: str = typer.Option(
         "walk", "--mode", help="walk or bike (cleaning speeds, matcher defaults)."
     ),
@@ -44,6 +128,7 @@ def match(
     import geopandas as gpd
     from rich.console import Console
 
+    from geo.crs import normalize_crs
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams, match_track
     from geo.tracks.network import WalkNetwork
@@ -51,17 +136,14 @@ def match(
 
     if mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode}': use walk or bike")
+    normalize_crs(crs)  # an unknown name fails before any file is read
+    driver = _check_out(out)
+    data = read_track_file(track, int(max_mb * 1024 * 1024))
     err = Console(stderr=True)
     with err.status("reading network 读取路网…"):
-        if not network.is_file():
-            raise InputError(f"network file not found: {network}")
-        try:
-            segs = gpd.read_file(network)
-        except Exception as exc:  # pyogrio raises several types for unreadable files
-            raise InputError(f"cannot read network {network}: {exc}") from None
-        net = WalkNetwork.from_segments(segs, "edge_id")
+        net = WalkNetwork.from_segments(_read_network(network), "edge_id")
     with err.status("parsing and cleaning track 解析轨迹…"):
-        parsed = parse_track(_read(track, int(max_mb * 1024 * 1024)), track.name, crs=crs)
+        parsed = parse_track(data, track.name, crs=crs)
         pieces, rep = clean_with_report(parsed.points, CleanParams(mode=mode))
     with err.status("matching 匹配中…"):
         res = match_track(net, pieces, MatchParams.for_mode(mode))
@@ -70,10 +152,7 @@ def match(
     for c in ("first_time", "last_time"):
         edges[c] = edges[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     gdf = gpd.GeoDataFrame(edges, geometry=[geom[e] for e in edges["edge_id"]], crs="EPSG:4326")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        out.unlink()
-    gdf.to_file(out, driver="GeoJSON")
+    _write(gdf, out, driver)
     walked = float((edges["covered_m"]).sum()) if len(edges) else 0.0
     typer.echo(
         f"points 点数 {res.total_points} (of {len(parsed.points)} parsed) · matched 已匹配 "
@@ -84,7 +163,18 @@ def match(
     typer.echo(f"cleaning 清洗: {dropped}")
     for w in parsed.warnings:
         typer.echo(f"warning 警告: {w}")
+    _warn_datum(net, parsed.points, crs)
     typer.echo(f"wrote {out}")
+
+
+def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str) -> None:
+    """The upload path's datum hint (:mod:`geo.tracks.datum`) as one stderr line: a track in
+    another datum still matches, to the wrong streets, so exit code and output stay as asked."""
+    from geo.tracks.datum import datum_hint
+
+    hint = datum_hint(net, points["lon"].to_numpy(float), points["lat"].to_numpy(float), crs)
+    if hint is not None:
+        typer.echo(f"warning: {hint.message()} (gridward match --crs {hint.name})", err=True)
 
 
 @tracks_app.command("check")
@@ -92,7 +182,7 @@ def check(
     files: list[Path] = typer.Argument(
         ..., help="Track files to check (GPX, KML/KMZ, GeoJSON, CSV)."
     ),
-    crs: str = typer.Option("wgs84", "--crs", help="Datum of the tracks."),
+    crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
     mode: str = typer.Option("walk", "--mode", help="walk or bike."),
 ) -> None:
     """Parse and clean track files without storing them (检查轨迹文件): OK or the reason."""
@@ -102,7 +192,7 @@ def check(
     bad = 0
     for f in files:
         try:
-            p = parse_track(_read(f, 20 * 1024 * 1024), f.name, crs=crs)
+            p = parse_track(read_track_file(f, 20 * 1024 * 1024), f.name, crs=crs)
             pieces, rep = clean_with_report(p.points, CleanParams(mode=mode))
             typer.echo(
                 f"OK    {f}: {p.format}, {len(p.points)} points, {rep.points_out} kept, "

@@ -43,6 +43,24 @@ class RouteRows:
         return self.dist[r, self.local[dst]]
 
 
+def _plain(value: Any) -> str:
+    """An id as the user wrote it: ``1`` or ``'a1'``, not ``np.int64(1)`` (numpy 2 reprs)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _check_lonlat(xy: np.ndarray) -> None:
+    """Refuse WGS-84 coordinates that are not longitude/latitude: a GeoJSON without a "crs"
+    member is WGS 84 (RFC 7946), but files in projected metres often lack one, and their
+    numbers would otherwise reach the index as inf."""
+    bad = ~np.isfinite(xy).all(axis=1) | (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)
+    if bad.any():
+        x, y = xy[int(np.argmax(bad))]
+        raise InputError(
+            f"network coordinates are not longitude/latitude (e.g. x={x:.10g}, y={y:.10g}): "
+            'add a "crs" member naming their CRS (e.g. EPSG:32650) or reproject to WGS 84'
+        )
+
+
 class WalkNetwork:
     """Edges (segments) of a walkable network, ready for map matching.
 
@@ -84,22 +102,23 @@ class WalkNetwork:
         precomputed shortest-path table (0 disables it; everything then goes through the
         per-piece fallback, which suits large networks matched with few tracks).
         """
+        if len(segments) == 0:  # first: an empty file has no columns either
+            raise InputError("network has no segments")
         if edge_id_col not in segments.columns:
             raise InputError(f"network has no '{edge_id_col}' column")
-        if len(segments) == 0:
-            raise InputError("network has no segments")
         ids = segments[edge_id_col]
         if ids.isna().any():
             raise InputError(f"network has segments without '{edge_id_col}'")
         if ids.duplicated().any():
             dup = ids[ids.duplicated()].iloc[0]
-            raise InputError(f"network '{edge_id_col}' is not unique (e.g. {dup!r})")
+            raise InputError(f"network '{edge_id_col}' is not unique (e.g. {_plain(dup)})")
         gs = segments.geometry
         if gs.crs is not None and gs.crs.to_epsg() != 4326:
             gs = gs.to_crs(WGS84)
         geoms = np.asarray(gs.values, dtype=object)
         if shapely.is_missing(geoms).any() or shapely.is_empty(geoms).any():
             raise InputError("network has segments without geometry")
+        _check_lonlat(shapely.get_coordinates(geoms))
         types = shapely.get_type_id(geoms)
         multi = types == 5
         if multi.any():
@@ -108,7 +127,7 @@ class WalkNetwork:
             types = shapely.get_type_id(geoms)
         if (types != 1).any():
             bad = ids.iloc[int(np.argmax(types != 1))]
-            raise InputError(f"network segment {bad!r} is not a single LineString")
+            raise InputError(f"network segment {_plain(bad)} is not a single LineString")
         net = cls()
         net.edge_ids = ids.to_numpy()
         net.geoms_wgs84 = geoms

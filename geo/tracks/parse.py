@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pyproj.exceptions import ProjError
 
-from geo.crs import lonlat_to_wgs84, normalize_crs
+from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -486,12 +486,21 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
     lon = _to_float([raw.lon[i] for i in idx], "longitude")
     lat = _to_float([raw.lat[i] for i in idx], "latitude")
     acc = pd.to_numeric(pd.Series([raw.accuracy[i] for i in idx], dtype=object), errors="coerce")
-    _check_range(lon, lat)
+    projected = _is_projected(crs_name)
+    if not projected:  # metres of a projected CRS are checked once converted
+        _check_range(lon, lat)
+    elif (np.abs(lon) <= 180).all() and (np.abs(lat) <= 90).all():
+        raise InputError(
+            f"coordinates look like longitude/latitude, not metres of the projected CRS "
+            f"{crs_name} (e.g. {lon[0]:.10g}, {lat[0]:.10g}): use wgs84, gcj02 or bd09"
+        )
     try:
         lon, lat = lonlat_to_wgs84(lon, lat, crs_name)
     except ProjError as exc:
         raise InputError(f"cannot convert from CRS {crs_name} to WGS 84: {exc}") from None
     if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        raise InputError(f"coordinates are not valid in CRS {crs_name}")
+    if projected and ((np.abs(lon) > 180).any() or (np.abs(lat) > 90).any()):
         raise InputError(f"coordinates are not valid in CRS {crs_name}")
     t = times.iloc[idx].reset_index(drop=True)
     years = t.dt.year
@@ -515,11 +524,31 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
     return ParsedTrack(points=pts, format=fmt, name=raw.name, warnings=warnings)
 
 
+def _is_projected(crs_name: str) -> bool:
+    """True for a projected CRS (UTM, Gauss–Krüger): its coordinates are metres, not degrees."""
+    if crs_name in (WGS84, "gcj02", "bd09"):
+        return False
+    from pyproj import CRS
+
+    return not CRS.from_user_input(crs_name).is_geographic
+
+
 def _check_range(lon: np.ndarray, lat: np.ndarray) -> None:
-    if (np.abs(lat) > 90).any() or (np.abs(lon) > 180).any():
+    out = (np.abs(lat) > 90) | (np.abs(lon) > 180)
+    if out.any():
         if (np.abs(lon) <= 90).all() and (np.abs(lat) <= 180).all():
             raise InputError("latitude out of range: lon/lat look swapped (expected lon, lat)")
-        raise InputError("coordinates out of range (longitude ±180, latitude ±90)")
+        i = int(np.argmax(out))
+        if max(abs(lon[i]), abs(lat[i])) > 360:  # metres of a projected CRS, not degrees
+            raise InputError(
+                f"coordinates are not longitude/latitude (e.g. x={lon[i]:.0f}, "
+                f"y={lat[i]:.0f}): give their CRS (an EPSG code such as EPSG:32650) "
+                "or convert them to WGS 84"
+            )
+        raise InputError(
+            "coordinates out of range (longitude ±180, latitude ±90), "
+            f"e.g. lon={lon[i]:.10g}, lat={lat[i]:.10g}"
+        )
     # Chinese data with swapped columns: "latitudes" that look like Chinese longitudes.
     if (lat > 73).all() and (lat < 136).all() and (lon > 3).all() and (lon < 54).all():
         raise InputError("lon/lat look swapped: latitudes 73–136 look like longitudes in China")

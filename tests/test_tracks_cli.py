@@ -1,0 +1,230 @@
+"""Bad input to the track commands, as a user types it: exit code 2 and one `error:` line,
+never a traceback, and nothing written (`gridward match`, `tracks check`, `tracks upload`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import geopandas as gpd
+import numpy as np
+import pytest
+
+from geo.crs import wgs84_to_gcj02
+from tests.test_tracks_match import _csv, _grid_network, _walk
+
+WALKED = {"h0_0", "h0_1", "h0_2", "v3_0"}
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def gw(capsys, monkeypatch):
+    """The console entry point in-process: argv in, exit code, stdout and stderr out."""
+    from api.cli import main
+
+    def _run(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["gridward", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return _run
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A WGS-84 grid network, a walk along it as CSV, and the same walk as a GCJ-02 app
+    writes it."""
+    segs = _grid_network(3)
+    net = tmp_path / "network.geojson"
+    segs.to_file(net, driver="GeoJSON")
+    pts = _walk(np.array([(0, 0), (300, 0), (300, 100)]), noise=3.0)
+    track = tmp_path / "track.csv"
+    track.write_bytes(_csv(pts, pts["lon"], pts["lat"]))
+    gcj = tmp_path / "amap.csv"
+    gcj.write_bytes(_csv(pts, *wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())))
+    return tmp_path, segs, pts, net, track, gcj
+
+
+def _one_error(r: Result, *words: str) -> None:
+    """Exit 2 and exactly one stderr line, `error: …`, containing each of ``words``."""
+    assert r.code == 2, (r.code, r.out, r.err)
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.err
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def _edges(path) -> set[str]:
+    fc = json.loads(path.read_text())
+    return {f["properties"]["edge_id"] for f in fc["features"]}
+
+
+# -- 1. coordinates that are not longitude/latitude
+
+
+def test_network_in_metres_without_crs_member_is_one_error(gw, files):
+    tmp, segs, _, _, track, _ = files
+    net = tmp / "utm.geojson"
+    fc = json.loads(segs.to_crs("EPSG:32650").to_json())
+    del fc["crs"]  # without a "crs" member a GeoJSON is WGS 84 (RFC 7946)
+    net.write_text(json.dumps(fc))
+    out = tmp / "m.geojson"
+    r = gw("match", "--network", net, "--track", track, "--out", out)
+    _one_error(r, "not longitude/latitude", "x=441000", '"crs"', "WGS 84")
+    assert not out.exists()
+
+
+def test_network_in_metres_with_crs_member_matches(gw, files):
+    tmp, segs, _, _, track, _ = files
+    net = tmp / "utm.gpkg"
+    segs.to_crs("EPSG:32650").to_file(net, driver="GPKG")
+    out = tmp / "m.geojson"
+    r = gw("match", "--network", net, "--track", track, "--out", out)
+    assert r.code == 0, r.err
+    assert _edges(out) >= WALKED
+
+
+def test_track_in_metres_needs_its_crs(gw, files):
+    tmp, _, pts, net, lonlat, _ = files
+    p = gpd.GeoSeries(gpd.points_from_xy(pts["lon"], pts["lat"]), crs=4326).to_crs(32650)
+    track = tmp / "utm.csv"
+    track.write_bytes(_csv(pts, p.x, p.y))
+    out = tmp / "m.geojson"
+    r = gw("match", "--network", net, "--track", track, "--out", out)
+    _one_error(r, "not longitude/latitude", "EPSG")
+    assert not out.exists()
+    r = gw("match", "--network", net, "--track", track, "--out", out, "--crs", "EPSG:32650")
+    assert r.code == 0, r.err
+    assert _edges(out) >= WALKED
+    # degrees declared as metres: refused, not matched somewhere near the equator
+    r = gw("match", "--network", net, "--track", lonlat, "--out", out, "--crs", "EPSG:32650")
+    _one_error(r, "look like longitude/latitude", "EPSG:32650")
+
+
+# -- 2. --out
+
+
+@pytest.mark.parametrize("name", ["folder", "folder/", "/proc/x.geojson", "m.txt"])
+def test_bad_out_is_one_error_before_any_work(gw, files, name):
+    tmp, _, _, net, track, _ = files
+    (tmp / "folder").mkdir()
+    out = name if name.startswith("/") else str(tmp / name)
+    r = gw("match", "--network", net, "--track", track, "--out", out)
+    _one_error(r, "--out" if name != "/proc/x.geojson" else "/proc/x.geojson")
+    assert r.out == ""  # refused before matching
+    assert sorted(p.name for p in tmp.iterdir()) == [
+        "amap.csv",
+        "folder",
+        "network.geojson",
+        "track.csv",
+    ]
+
+
+def test_out_writes_what_its_extension_says(gw, files):
+    from geo.vector_io import read_vector
+
+    tmp, _, _, net, track, _ = files
+    for name in ("m.geojson", "m.gpkg", "m.csv", "m"):
+        r = gw("match", "--network", net, "--track", track, "--out", tmp / name)
+        assert r.code == 0, r.err
+    geo = gpd.read_file(tmp / "m.geojson")
+    # no suffix: GeoJSON, as the command wrote before it learned other formats
+    bare = gpd.read_file(tmp / "m")
+    assert list(bare["edge_id"]) == list(geo["edge_id"])
+    gpkg = gpd.read_file(tmp / "m.gpkg")
+    csv = read_vector(tmp / "m.csv")  # the WKT geometry column reads back
+    assert (tmp / "m.csv").read_bytes()[:3] == b"\xef\xbb\xbf"  # a BOM: Excel reads UTF-8
+    for g in (gpkg, csv):
+        assert list(g["edge_id"].astype(str)) == list(geo["edge_id"])
+        assert g.geometry.geom_equals_exact(geo.geometry, 1e-7).all()
+    assert not [p for p in tmp.iterdir() if "partial" in p.name]
+
+
+# -- 3. datum
+
+
+def test_gcj02_track_read_as_wgs84_warns_on_stderr(gw, files):
+    tmp, _, _, net, track, gcj = files
+    out = tmp / "m.geojson"
+    r = gw("match", "--network", net, "--track", gcj, "--out", out)
+    assert r.code == 0, r.err
+    warn = [w for w in r.err.splitlines() if w.startswith("warning: ")]
+    assert len(warn) == 1 and "GCJ-02" in warn[0] and "--crs gcj02" in warn[0], r.err
+    assert not _edges(out) & WALKED  # matched as asked (wgs84): not silently corrected
+    r = gw("match", "--network", net, "--track", gcj, "--out", out, "--crs", "gcj02")
+    assert r.code == 0 and "warning" not in r.err, r.err
+    assert _edges(out) >= WALKED
+    r = gw("match", "--network", net, "--track", track, "--out", out)
+    assert r.code == 0 and "warning" not in r.err, r.err
+
+
+def test_match_refuses_an_unknown_crs(gw, files):
+    tmp, _, _, net, track, _ = files
+    r = gw("match", "--network", net, "--track", track, "--out", tmp / "m.geojson", "--crs", "xx")
+    _one_error(r, "unknown CRS 'xx'")
+
+
+# -- 4. folders
+
+
+def test_a_folder_is_named_as_a_folder(gw, files):
+    tmp, _, _, net, track, _ = files
+    out = tmp / "m.geojson"
+    _one_error(gw("match", "--network", net, "--track", tmp, "--out", out), "is a folder", "*.gpx")
+    _one_error(gw("match", "--network", tmp, "--track", track, "--out", out), "is a folder")
+    r = gw("tracks", "check", tmp)
+    assert r.code == 2 and f"ERROR {tmp}: {tmp} is a folder: pass the files" in r.out, r.out
+
+
+# -- 6. messages and help
+
+
+def test_duplicate_ids_of_mixed_types_print_the_plain_value(gw, files):
+    tmp, _, _, net, track, _ = files
+    fc = json.loads(net.read_text())
+    for i, f in enumerate(fc["features"]):
+        f["properties"]["edge_id"] = i
+    fc["features"][2]["properties"]["edge_id"] = "1"  # GDAL reads the column as integers
+    dup = tmp / "dup.geojson"
+    dup.write_text(json.dumps(fc))
+    r = gw("match", "--network", dup, "--track", track, "--out", tmp / "m.geojson")
+    _one_error(r, "not unique (e.g. 1)")
+    assert "np." not in r.err
+
+
+def test_help_names_every_tracks_command_and_epsg(gw):
+    flat = " ".join(gw("tracks", "--help").out.split())
+    for cmd in ("check", "upload", "worker", "rematch", "drop-fixes"):
+        assert cmd in flat
+        assert cmd in flat[: flat.index("Options")]  # in the group's description too
+    for args in (("match", "--help"), ("tracks", "check", "--help")):
+        assert "EPSG" in " ".join(gw(*args).out.split())
+
+
+# -- 4, 5, 6 for `tracks upload` (api/cli_patrol.py, with the helpers of api/cli_tracks.py)
+
+
+def test_upload_names_a_folder_and_prints_one_line_per_file(pg_url, tmp_path):
+    from tests.test_import import run_cli
+
+    bad = tmp_path / f"{'steward_walk_' * 6}truncated.gpx"  # a long name: > 80 columns
+    bad.write_text("<gpx><trk><trkseg><trkpt lat='40' lon='116'>")
+    res = run_cli(["tracks", "upload", str(tmp_path), str(bad)], pg_url)  # stdout is a pipe
+    assert res.returncode == 2, res.stderr
+    lines = res.stdout.splitlines()
+    assert f"{tmp_path} is a folder: pass the files" in res.stdout, res.stdout
+    line = next(x for x in lines if x.startswith(bad.name))
+    assert "malformed or truncated XML" in line and "no element found" in line, res.stdout
+
+
+def test_upload_help_lists_epsg_codes(gw):
+    assert "EPSG" in " ".join(gw("tracks", "upload", "--help").out.split())
