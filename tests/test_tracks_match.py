@@ -13,7 +13,7 @@ import shapely
 from typer.testing import CliRunner
 
 from geo.crs import wgs84_to_gcj02
-from geo.tracks.clean import CleanParams, clean_track
+from geo.tracks.clean import CleanParams, clean_track, clean_with_report
 from geo.tracks.match import MatchParams, match_track, match_tracks
 from geo.tracks.network import WalkNetwork
 from geo.tracks.parse import parse_track
@@ -71,6 +71,31 @@ def test_batched_matching_gives_the_one_by_one_answers(haidian):
         assert len(one.edges) > 0
         pd.testing.assert_frame_equal(one.edges, b.edges)
         pd.testing.assert_frame_equal(one.intervals, b.intervals)
+
+
+def test_a_ride_in_walk_mode_is_not_credited_and_walks_are_untouched(haidian):
+    """A steward on a scooter (10 m/s) through the alleys, uploaded as a walk: its fixes are
+    dropped as too fast and almost none of its route is credited; the same route walked
+    loses no fix to that rule and is credited. With the rule off much of the ride is."""
+    _, net = haidian
+    rng = np.random.default_rng(11)
+    for k in range(6):
+        walk = SimParams(noise_m=10.0, dt_s=2.0 + k, length_m=2500.0, stops=0, uturns=0)
+        pts, truth = simulate_patrol(net, rng, walk)
+        pieces, rep = clean_with_report(pts, CleanParams())
+        assert rep.too_fast == 0, rep
+        walked = match_track(net, pieces, MatchParams()).edges["covered_m"].sum()
+        assert walked > 0.8 * truth["covered_m"].sum()
+        ride = SimParams(noise_m=10.0, dt_s=2.0 + k, length_m=2500.0, speed_mps=10.0, stops=0)
+        pts, truth = simulate_patrol(net, rng, ride)
+        pieces, rep = clean_with_report(pts, CleanParams())
+        assert rep.too_fast > 0.3 * len(pts), rep
+        credited = match_track(net, pieces, MatchParams()).edges["covered_m"].sum()
+        assert credited < 0.3 * truth["covered_m"].sum(), (k, credited)
+        off = clean_track(pts, CleanParams(ride_window_s=None))
+        # the one-fix jump filter alone lets much of a ride through
+        before = match_track(net, off, MatchParams()).edges["covered_m"].sum()
+        assert before > 2 * credited, (k, before, credited)
 
 
 def test_corridor_score_counts_a_parallel_way_but_not_a_far_one():
@@ -303,8 +328,10 @@ def test_match_cli_bad_network(tmp_path):
     p.write_text('{"type":"FeatureCollection","features":[]}')
     t = tmp_path / "t.csv"
     t.write_text("lon,lat,time\n116,40,2026-01-01T00:00:00Z\n")
-    r = CliRunner().invoke(app, ["match", "--network", str(p), "--track", str(t), "--out", "x"])
+    out = tmp_path / "x.geojson"
+    r = CliRunner().invoke(app, ["match", "--network", str(p), "--track", str(t), "--out", out])
     assert r.exit_code != 0
+    assert "no segments" in str(r.exception) and not out.exists()
 
 
 def test_a_dead_end_alley_walked_in_and_out_is_credited_to_its_end(haidian):
