@@ -4,39 +4,22 @@ never a traceback, and nothing written (`gridward match`, `tracks check`, `track
 from __future__ import annotations
 
 import json
-import sys
 
 import geopandas as gpd
 import numpy as np
 import pytest
 
 from geo.crs import wgs84_to_gcj02
+from tests.test_assign_cli import Result, run_inproc  # noqa: F401 (a fixture)
 from tests.test_tracks_match import _csv, _grid_network, _walk
 
 WALKED = {"h0_0", "h0_1", "h0_2", "v3_0"}
 
 
-class Result:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-
 @pytest.fixture
-def gw(capsys, monkeypatch):
-    """The console entry point in-process: argv in, exit code, stdout and stderr out."""
-    from api.cli import main
-
-    def _run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["gridward", *map(str, args)])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return Result(code, out.out, out.err)
-
-    return _run
+def gw(run_inproc):  # noqa: F811 (the imported fixture)
+    """The console entry point in-process (tests.test_assign_cli's runner), paths as text."""
+    return lambda *args: run_inproc(*map(str, args))
 
 
 @pytest.fixture
@@ -56,9 +39,9 @@ def files(tmp_path):
 
 def _one_error(r: Result, *words: str) -> None:
     """Exit 2 and exactly one stderr line, `error: …`, containing each of ``words``."""
-    assert r.code == 2, (r.code, r.out, r.err)
-    lines = r.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.err
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
     for w in words:
         assert w in lines[0], lines[0]
 
@@ -89,7 +72,7 @@ def test_network_in_metres_with_crs_member_matches(gw, files):
     segs.to_crs("EPSG:32650").to_file(net, driver="GPKG")
     out = tmp / "m.geojson"
     r = gw("match", "--network", net, "--track", track, "--out", out)
-    assert r.code == 0, r.err
+    assert r.returncode == 0, r.stderr
     assert _edges(out) >= WALKED
 
 
@@ -103,7 +86,7 @@ def test_track_in_metres_needs_its_crs(gw, files):
     _one_error(r, "not longitude/latitude", "EPSG")
     assert not out.exists()
     r = gw("match", "--network", net, "--track", track, "--out", out, "--crs", "EPSG:32650")
-    assert r.code == 0, r.err
+    assert r.returncode == 0, r.stderr
     assert _edges(out) >= WALKED
     # degrees declared as metres: refused, not matched somewhere near the equator
     r = gw("match", "--network", net, "--track", lonlat, "--out", out, "--crs", "EPSG:32650")
@@ -120,7 +103,7 @@ def test_bad_out_is_one_error_before_any_work(gw, files, name):
     out = name if name.startswith("/") else str(tmp / name)
     r = gw("match", "--network", net, "--track", track, "--out", out)
     _one_error(r, "--out" if name != "/proc/x.geojson" else "/proc/x.geojson")
-    assert r.out == ""  # refused before matching
+    assert r.stdout == ""  # refused before matching
     assert sorted(p.name for p in tmp.iterdir()) == [
         "amap.csv",
         "folder",
@@ -135,7 +118,7 @@ def test_out_writes_what_its_extension_says(gw, files):
     tmp, _, _, net, track, _ = files
     for name in ("m.geojson", "m.gpkg", "m.csv", "m"):
         r = gw("match", "--network", net, "--track", track, "--out", tmp / name)
-        assert r.code == 0, r.err
+        assert r.returncode == 0, r.stderr
     geo = gpd.read_file(tmp / "m.geojson")
     # no suffix: GeoJSON, as the command wrote before it learned other formats
     bare = gpd.read_file(tmp / "m")
@@ -156,15 +139,15 @@ def test_gcj02_track_read_as_wgs84_warns_on_stderr(gw, files):
     tmp, _, _, net, track, gcj = files
     out = tmp / "m.geojson"
     r = gw("match", "--network", net, "--track", gcj, "--out", out)
-    assert r.code == 0, r.err
-    warn = [w for w in r.err.splitlines() if w.startswith("warning: ")]
-    assert len(warn) == 1 and "GCJ-02" in warn[0] and "--crs gcj02" in warn[0], r.err
+    assert r.returncode == 0, r.stderr
+    warn = [w for w in r.stderr.splitlines() if w.startswith("warning: ")]
+    assert len(warn) == 1 and "GCJ-02" in warn[0] and "--crs gcj02" in warn[0], r.stderr
     assert not _edges(out) & WALKED  # matched as asked (wgs84): not silently corrected
     r = gw("match", "--network", net, "--track", gcj, "--out", out, "--crs", "gcj02")
-    assert r.code == 0 and "warning" not in r.err, r.err
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
     assert _edges(out) >= WALKED
     r = gw("match", "--network", net, "--track", track, "--out", out)
-    assert r.code == 0 and "warning" not in r.err, r.err
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
 
 
 def test_match_refuses_an_unknown_crs(gw, files):
@@ -182,7 +165,9 @@ def test_a_folder_is_named_as_a_folder(gw, files):
     _one_error(gw("match", "--network", net, "--track", tmp, "--out", out), "is a folder", "*.gpx")
     _one_error(gw("match", "--network", tmp, "--track", track, "--out", out), "is a folder")
     r = gw("tracks", "check", tmp)
-    assert r.code == 2 and f"ERROR {tmp}: {tmp} is a folder: pass the files" in r.out, r.out
+    assert r.returncode == 2 and f"ERROR {tmp}: {tmp} is a folder: pass the files" in r.stdout, (
+        r.stdout
+    )
 
 
 # -- 6. messages and help
@@ -198,16 +183,16 @@ def test_duplicate_ids_of_mixed_types_print_the_plain_value(gw, files):
     dup.write_text(json.dumps(fc))
     r = gw("match", "--network", dup, "--track", track, "--out", tmp / "m.geojson")
     _one_error(r, "not unique (e.g. 1)")
-    assert "np." not in r.err
+    assert "np." not in r.stderr
 
 
 def test_help_names_every_tracks_command_and_epsg(gw):
-    flat = " ".join(gw("tracks", "--help").out.split())
+    flat = " ".join(gw("tracks", "--help").stdout.split())
     for cmd in ("check", "upload", "worker", "rematch", "drop-fixes"):
         assert cmd in flat
         assert cmd in flat[: flat.index("Options")]  # in the group's description too
     for args in (("match", "--help"), ("tracks", "check", "--help")):
-        assert "EPSG" in " ".join(gw(*args).out.split())
+        assert "EPSG" in " ".join(gw(*args).stdout.split())
 
 
 # -- 4, 5, 6 for `tracks upload` (api/cli_patrol.py, with the helpers of api/cli_tracks.py)
@@ -227,4 +212,4 @@ def test_upload_names_a_folder_and_prints_one_line_per_file(pg_url, tmp_path):
 
 
 def test_upload_help_lists_epsg_codes(gw):
-    assert "EPSG" in " ".join(gw("tracks", "upload", "--help").out.split())
+    assert "EPSG" in " ".join(gw("tracks", "upload", "--help").stdout.split())

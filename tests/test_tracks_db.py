@@ -33,6 +33,17 @@ def demo(db):
     return db
 
 
+def _second_steward(db) -> None:
+    """Person 2, a second steward (person 1 is the demo fixture's 王小巷)."""
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (external_id, name, roles) VALUES "
+                "('S2', '李小巷', ARRAY['alley_steward'])"
+            )
+        )
+
+
 def _csv(
     points: pd.DataFrame, lon: np.ndarray | None = None, lat: np.ndarray | None = None
 ) -> bytes:
@@ -290,13 +301,7 @@ def test_track_list_filters_and_steward_scope(demo, auth_headers):
     # walk 1 one local day later than walk 0; walk 2 on the same day, by nobody in particular
     walks[1]["time"] = walks[1]["time"] + pd.Timedelta(days=1)
     admin = auth_headers("admin")
-    with demo.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO people (external_id, name, roles) VALUES "
-                "('S2', '李小巷', ARRAY['alley_steward'])"
-            )
-        )
+    _second_steward(demo)
     with TestClient(create_app(demo)) as client:
         ids = []
         for i, person in enumerate((1, 1, 2)):
@@ -461,13 +466,7 @@ def test_a_file_stored_for_nobody_becomes_the_stewards_and_no_one_elses(demo, au
     for another person it is refused with 409, and a bad datum or person on a stored file is
     refused too; neither changes anything."""
     admin = auth_headers("admin")
-    with demo.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO people (external_id, name, roles) VALUES "
-                "('S2', '李小巷', ARRAY['alley_steward'])"
-            )
-        )
+    _second_steward(demo)
     steward = auth_headers("steward", person_id=1)
     pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(7), SimParams(noise_m=5))
     walk = _csv(pts)
