@@ -6,7 +6,6 @@ No database: a network file and a track file in, matched edges out. The lead's D
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,8 +30,6 @@ CRS_HELP = (
     "Datum of the track coordinates: wgs84 (GPS), gcj02 (Amap/Tencent 高德/腾讯), "
     "bd09 (Baidu 百度), or an EPSG code such as EPSG:4490 or EPSG:32650 (UTM metres)."
 )
-# --out suffix -> what is written: every choice keeps the matched lines' geometry
-OUT_FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".csv": "CSV"}
 
 
 def check_input_file(path: Path, what: str = "file") -> None:
@@ -70,7 +67,9 @@ def _check_out(out: Path) -> str:
             f"--out {out} is a folder: give a file name, e.g. {out / 'matched.geojson'}"
         )
     # no suffix: GeoJSON, as before --out learned other formats (scripts rely on it)
-    driver = OUT_FORMATS.get(out.suffix.lower()) if out.suffix else "GeoJSON"
+    from geo.vector_io import DRIVERS  # every choice keeps the matched lines' geometry
+
+    driver = DRIVERS.get(out.suffix.lower()) if out.suffix else "GeoJSON"
     if driver is None:
         raise InputError(
             f"--out {out}: unsupported file type '{out.suffix}': use .geojson, .gpkg or .csv"
@@ -82,21 +81,13 @@ def _check_out(out: Path) -> str:
 
 
 def _write(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
-    """Write to a temporary file beside ``out``, then rename: a failed write leaves any old
-    ``out`` as it was. CSV holds the geometry as WKT (Excel opens it; gridward reads it back)."""
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    """:func:`geo.vector_io.write_vector` (atomic), its errors as one line naming ``out``."""
+    from geo.vector_io import write_vector
+
+    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")  # the name write_vector uses
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.unlink(missing_ok=True)
-        if driver == "CSV":
-            gdf.to_wkt(rounding_precision=8).to_csv(tmp, index=False, encoding="utf-8-sig")
-        else:
-            layer = {"layer": "matched"} if driver == "GPKG" else {}
-            gdf.to_file(tmp, driver=driver, engine="pyogrio", **layer)
-        os.replace(tmp, out)
+        write_vector(gdf, out, "matched", driver, allowed=("GeoJSON", "GPKG", "CSV"))
     except Exception as exc:  # OSError, pyogrio's DataSourceError, ...
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
         raise InputError(f"cannot write {out}: {why.replace(str(tmp), str(out))}") from None
 

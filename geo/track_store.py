@@ -189,13 +189,8 @@ def _store(
             _iso(existing.started_at),
             _iso(existing.ended_at),
         )
-        if person_id is not None and existing.person_id is None:
+        if person_id not in (None, existing.person_id):
             stored = _claim(engine, stored, person_id, uploaded_by)
-        elif person_id not in (None, existing.person_id):
-            raise ConflictError(
-                f"{filename or 'this file'}: already stored as track {existing.id} for person "
-                f"{existing.person_id}, not person {person_id} (the same bytes are one track)"
-            )
         if _same_crs(existing.crs, crs):
             return stored, None
         return _correct_crs(
@@ -257,15 +252,16 @@ def _store(
 
 
 def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) -> StoredTrack:
-    """A file first stored for nobody (an admin's upload without a person) sent again for a
-    person: the walk becomes theirs, and so do its visits, so their reports credit it.
-    WHY not ignore it as a duplicate: the person's patrol would then never count."""
+    """A stored file sent again for a person: if it was stored for nobody (an admin's upload
+    without a person), the walk becomes theirs, and so do its visits, so their reports credit
+    it (WHY not ignore it as a duplicate: their patrol would never count). If it is someone
+    else's: a conflict (also when a concurrent upload claimed it first)."""
     with engine.begin() as conn:
         claimed = conn.execute(
             text("UPDATE tracks SET person_id = :p WHERE id = :t AND person_id IS NULL"),
             {"p": person_id, "t": stored.track_id},
         ).rowcount
-        if not claimed:  # a concurrent upload claimed it first
+        if not claimed:
             owner = conn.execute(
                 text("SELECT person_id FROM tracks WHERE id = :t"), {"t": stored.track_id}
             ).scalar_one()

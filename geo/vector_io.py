@@ -7,7 +7,9 @@ are converted with :mod:`geo.crs`; every other CRS with pyproj.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -130,19 +132,39 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
     return result
 
 
-def write_vector(gdf: gpd.GeoDataFrame, path: str | Path, layer: str | None = None) -> Path:
-    """Write GeoJSON (.geojson/.json) or GeoPackage (.gpkg), chosen by the suffix."""
+DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".csv": "CSV"}
+
+
+def write_vector(
+    gdf: gpd.GeoDataFrame,
+    path: str | Path,
+    layer: str | None = None,
+    driver: str | None = None,
+    allowed: tuple[str, ...] = ("GeoJSON", "GPKG"),
+) -> Path:
+    """Write GeoJSON (.geojson/.json), GeoPackage (.gpkg) or CSV (.csv, geometry as WKT, UTF-8
+    with a BOM so Excel opens it; :func:`read_vector` reads it back), chosen by the suffix
+    unless ``driver`` is given; ``allowed``: the drivers this caller offers.
+
+    Written to a temporary file beside ``path`` and renamed: a failed write leaves an older
+    file as it was. Errors (OSError, pyogrio's) propagate with the final path's name."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".geojson", ".json"):
-        driver = "GeoJSON"
-        if path.exists():
-            path.unlink()
-    elif suffix == ".gpkg":
-        driver = "GPKG"
-    else:
-        raise InputError(f"{path.name}: export writes .geojson or .gpkg, not '{suffix}'")
+    driver = driver or DRIVERS.get(path.suffix.lower())
+    if driver not in allowed:
+        kinds = " or ".join(s for s, d in DRIVERS.items() if d in allowed and s != ".json")
+        raise InputError(f"{path.name}: export writes {kinds}, not '{path.suffix}'")
     path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs = {"layer": layer} if driver == "GPKG" and layer else {}
-    gdf.to_file(path, driver=driver, engine="pyogrio", **kwargs)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        tmp.unlink(missing_ok=True)
+        if driver == "CSV":
+            gdf.to_wkt(rounding_precision=8).to_csv(tmp, index=False, encoding="utf-8-sig")
+        else:
+            kwargs = {"layer": layer} if driver == "GPKG" and layer else {}
+            gdf.to_file(tmp, driver=driver, engine="pyogrio", **kwargs)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     return path
