@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
@@ -178,6 +179,31 @@ _RAW_NAMES = {
     "application/json": "upload.geojson",
     "text/csv": "upload.csv",
 }
+
+
+def upload_openapi(
+    fields: dict[str, dict[str, Any]],
+    *,
+    many: bool = False,
+    raw_types: tuple[str, ...] = (),
+    file_field: str = "file",
+) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its upload with :func:`read_uploads`.
+
+    Such a route takes ``request: Request`` (so the size limit holds while streaming), which
+    leaves FastAPI nothing to document: without this, ``/docs`` cannot try the upload.
+    ``fields``: the form's other fields as JSON schemas (also accepted as query parameters
+    with a raw body of one of ``raw_types``)."""
+    binary = {"type": "string", "format": "binary"}
+    file_schema = {"type": "array", "items": binary, "minItems": 1} if many else binary
+    form = {
+        "type": "object",
+        "required": [file_field],
+        "properties": {file_field: file_schema, **fields},
+    }
+    content: dict[str, Any] = {"multipart/form-data": {"schema": form}}
+    content.update({t: {"schema": binary} for t in raw_types})
+    return {"requestBody": {"required": True, "content": content}}
 
 
 async def read_uploads(

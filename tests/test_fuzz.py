@@ -19,19 +19,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 MAX_EXAMPLES = 10
-_GEOJSON = (
-    "api/routes/features.py returns application/geo+json but the schema documents "
-    "application/json: add responses={200: {'content': {'application/geo+json': {}}}}"
-)
-# Conformance defects in routes owned by others, reported to them; the case still runs and
-# xfails only if it fails (so a fix shows as XPASS).
-KNOWN = {
-    ("GET", "/areas"): _GEOJSON,
-    ("GET", "/buildings"): _GEOJSON,
-    ("GET", "/streets"): _GEOJSON,
-    ("GET", "/grids"): _GEOJSON,
-    ("GET", "/reports/{kind}"): "api/routes/reports: text/csv responses are not documented",
-}
 # Operations that end the caller's own session (each case gets a fresh token anyway).
 EXCLUDED = {("POST", "/auth/logout")}
 CHECKS = [
@@ -98,10 +85,4 @@ def test_openapi_conformance(fuzz, method: str, path: str) -> None:
         # A fresh token per case: a generated DELETE /auth/api-tokens/{id} may revoke any token.
         case.call_and_validate(headers=fresh_headers(), checks=CHECKS)
 
-    if (method, path) not in KNOWN:
-        run()
-        return
-    try:
-        run()
-    except (Exception, BaseExceptionGroup) as exc:  # a known, reported defect
-        pytest.xfail(f"{KNOWN[(method, path)]} ({type(exc).__name__})")
+    run()

@@ -183,7 +183,17 @@ def test_upload_rules(demo, auth_headers):
     net = walk_network(demo)
     pts, _ = simulate_patrol(net, np.random.default_rng(1), SimParams(length_m=300))
     with TestClient(create_app(demo)) as client:
-        assert _post(client, viewer, [("a.csv", _csv(pts))]).status_code == 403
+        r = _post(client, viewer, [("a.csv", _csv(pts))])
+        assert r.status_code == 403 and "admin or planner or steward" in r.json()["error"]
+        # /docs can try the upload: the documented form is the one the route reads
+        body = client.get("/openapi.json").json()["paths"]["/tracks"]["post"]["requestBody"]
+        form = body["content"]["multipart/form-data"]["schema"]
+        assert set(form["properties"]) == {"file", "crs", "person_id", "mode", "defer"}
+        assert form["properties"]["crs"]["enum"] == ["wgs84", "gcj02", "bd09"]
+        admin = auth_headers("admin")
+        r = _post(client, admin, [("a.csv", _csv(pts)), ("b.csv", _csv(pts))], person_id=999999)
+        assert r.status_code == 422
+        assert r.json()["error"] == "all 2 files: person 999999 does not exist"
         r = _post(client, steward, [("a.csv", _csv(pts))])
         assert r.status_code == 201, r.text
         with demo.connect() as conn:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 from api.auth import Principal, allow, person_for, require_area
 from api.background import job_accepted, run_job
 from api.deps import get_engine
-from api.limits import read_upload
+from api.limits import read_upload, upload_openapi
 from geo.errors import ConflictError, InputError
 from geo.jobs import create_job, get_job
 from geo.staffing import commit, coverage_rates, duties, import_people, person_leaves, propose
@@ -34,7 +34,11 @@ class ProposalRequest(BaseModel):
     rebalance: bool = Field(default=False, description="re-solve everything, not only the gaps")
 
 
-@router.post("/people/import", summary="Import the people registry (CSV/XLSX) 导入人员名册")
+@router.post(
+    "/people/import",
+    summary="Import the people registry (CSV/XLSX) 导入人员名册",
+    openapi_extra=upload_openapi({}, raw_types=("text/csv",)),
+)
 async def people_import(
     request: Request,
     user: Annotated[Principal, Depends(allow("admin"))],

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, text
 from api.auth import Principal, allow, person_for
 from api.background import job_url, run_job
 from api.deps import get_engine
-from api.limits import default_limit, read_uploads
+from api.limits import default_limit, read_uploads, upload_openapi
 from geo.errors import GridwardError, NotFoundError
 from geo.track_store import (
     LAST_MATCH,
@@ -45,7 +45,41 @@ MAX_FILES = 50
 UPLOADERS = allow("steward", "planner", own_person=True)
 
 
-@router.post("/tracks", summary="Upload patrol tracks (GPX/KML/KMZ/GeoJSON/CSV) 上传巡查轨迹")
+UPLOAD_FIELDS: dict[str, dict[str, Any]] = {
+    "crs": {
+        "type": "string",
+        "enum": ["wgs84", "gcj02", "bd09"],
+        "default": "wgs84",
+        "description": "datum of the coordinates 坐标系 (GCJ-02/BD-09 converted on the way in)",
+    },
+    "person_id": {
+        "type": "integer",
+        "description": "whose walk it is 巡查人 (a steward may give only their own)",
+    },
+    "mode": {"type": "string", "enum": ["walk", "bike"], "default": "walk"},
+    "defer": {
+        "type": "boolean",
+        "default": False,
+        "description": "store and queue for matching (202 with a job_id) 先存后匹配",
+    },
+}
+UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "every file was already stored (created: false) 已存在"},
+    201: {"description": "stored and matched 已存储并匹配: one entry per file in files"},
+    202: {"description": "stored and queued for matching (job_id, job_url) 已排队"},
+}
+
+
+@router.post(
+    "/tracks",
+    summary="Upload patrol tracks (GPX/KML/KMZ/GeoJSON/CSV) 上传巡查轨迹",
+    openapi_extra=upload_openapi(
+        UPLOAD_FIELDS,
+        many=True,
+        raw_types=("application/gpx+xml", "application/geo+json", "text/csv"),
+    ),
+    responses=UPLOAD_RESPONSES,
+)
 async def upload(
     request: Request,
     user: Annotated[Principal, Depends(UPLOADERS)],
@@ -79,7 +113,11 @@ async def upload(
     if not ok:
         first = results[0]
         status = int(first.get("status", 422)) if isinstance(first.get("status"), int) else 422
-        message = "; ".join(f"{r['filename'] or 'file'}: {r['error']}" for r in results)
+        errors = {r["error"] for r in results}
+        if len(results) > 1 and len(errors) == 1:  # e.g. an unknown person: say it once
+            message = f"all {len(results)} files: {errors.pop()}"
+        else:
+            message = "; ".join(f"{r['filename'] or 'file'}: {r['error']}" for r in results)
         return JSONResponse(
             {"error": message, "status": status, "files": results}, status_code=status
         )
