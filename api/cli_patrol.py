@@ -202,7 +202,14 @@ def _report(kind: str, day: str, area: str | None, out: Path | None, share: floa
     from rich.table import Table
 
     from geo.db import get_engine
-    from geo.patrol_reports import HEADERS, build_report, export_report, report_period, role_label
+    from geo.patrol_reports import (
+        HEADERS,
+        build_report,
+        export_report,
+        report_period,
+        role_label,
+        share_used,
+    )
     from geo.settings import city_today
 
     try:
@@ -213,13 +220,15 @@ def _report(kind: str, day: str, area: str | None, out: Path | None, share: floa
         raise InputError(f"--share {share} must be in (0, 1]: the part of an alley that counts")
     today = city_today()  # once: the title and the report must agree near midnight
     period = report_period(kind, when, today)  # a future or pre-1990 period is an error
+    share = share_used(share)
     report = build_report(get_engine(), kind, when, area, share, today)
+    title = f"{period.title()} · 达标 share ≥ {share:g}"
     if out is not None:
-        export_report(report, out, period)
-        typer.echo(f"wrote {out}: {period.title()}")
+        export_report(report, out, period, share)
+        typer.echo(f"wrote {out}: {title}")
         return
     people = report["people"]
-    table = Table(title=period.title())
+    table = Table(title=title)
     cols = [
         c
         for c in (

@@ -95,7 +95,10 @@ def alley_day_status(
     """Per assigned alley and day: share of its length walked by its steward(s), patrolled flag.
 
     Walking by anyone not assigned to the alley does not count. Several stewards of one alley
-    are combined by summing their walked fractions per segment, capped at 1. ``days`` defaults
+    are combined by the exact union of their walked stretches when ``segment_day`` has them
+    (``start_fraction``, ``end_fraction``: one row per stretch, as the reports pass it), so two
+    stewards walking the same half make half, not all; without stretches their walked
+    fractions per segment are summed and capped at 1 (an upper bound). ``days`` defaults
     to every day from the first to the last in ``segment_day``; an alley nobody walked on a day
     is a row with walked_share 0.
     """
@@ -116,13 +119,19 @@ def alley_day_status(
     sd = sd.merge(
         assignments[["alley_id", "person_id"]].drop_duplicates(), on=["alley_id", "person_id"]
     )
-    per_seg = sd.groupby(["day", "alley_id", "edge_id"]).agg(
-        f=("walked_fraction", "sum"),
+    keys = ["day", "alley_id", "edge_id"]
+    per_seg = sd.groupby(keys).agg(
         length_m=("length_m", "first"),
         first_time=("first_time", "min"),
         last_time=("last_time", "max"),
     )
-    per_seg["walked_m"] = per_seg["f"].clip(upper=1.0) * per_seg["length_m"]
+    if not len(sd):
+        f = pd.Series(0.0, index=per_seg.index)
+    elif {"start_fraction", "end_fraction"} <= set(sd.columns):
+        f = _union_fraction(sd, keys)
+    else:
+        f = sd.groupby(keys)["walked_fraction"].sum()
+    per_seg["walked_m"] = f.reindex(per_seg.index).clip(upper=1.0) * per_seg["length_m"]
     per_alley = per_seg.groupby(["day", "alley_id"]).agg(
         walked_m=("walked_m", "sum"),
         first_time=("first_time", "min"),

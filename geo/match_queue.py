@@ -170,6 +170,7 @@ def drain_queue(
 def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
     from geo.track_store import (
         MatchSummary,
+        match_by_day,
         read_track_points,
         set_failed,
         summarize,
@@ -178,7 +179,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
         write_visits,
     )
     from geo.tracks.clean import CleanParams, clean_track
-    from geo.tracks.match import MatchParams, match_tracks
+    from geo.tracks.match import MatchParams
 
     tz = get_settings().timezone
     with engine.begin() as conn:
@@ -205,17 +206,17 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
                 for r in group
             ]
             try:
-                results = match_tracks(net, cleaned, params)
+                results = match_by_day(net, cleaned, params, tz)
             except GridwardError:
                 # one bad track must not sink its batch: match one by one, recording failures
                 results = [
-                    _match_one(net, c, params, r.id, failed)
+                    _match_one(net, c, params, tz, r.id, failed)
                     for c, r in zip(cleaned, group, strict=True)
                 ]
             for r, res in zip(group, results, strict=True):
                 if res is None:
                     continue
-                rows.extend(visit_rows(r.id, r.person_id, res, tz))
+                rows.extend(visit_rows(r.id, r.person_id, res))
                 summaries[r.id] = summarize(net, res, by_track.get(r.id, pts.iloc[:0]), r.crs)
                 rep.points += res.total_points
         if summaries:
@@ -229,11 +230,11 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
     return len(claimed)
 
 
-def _match_one(net: Any, cleaned: list, params: Any, track_id: int, failed: dict) -> Any:
-    from geo.tracks.match import match_track
+def _match_one(net: Any, cleaned: list, params: Any, tz: str, track_id: int, failed: dict) -> Any:
+    from geo.track_store import match_by_day
 
     try:
-        return match_track(net, cleaned, params)
+        return match_by_day(net, [cleaned], params, tz)[0]
     except GridwardError as exc:
         failed[track_id] = exc.message
         return None

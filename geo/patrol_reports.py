@@ -128,6 +128,17 @@ def role_label(code: Any) -> Any:
     return ROLES.get(code, code) if isinstance(code, str) else code
 
 
+_STRETCH_COLS = [
+    "person_id",
+    "edge_id",
+    "start_fraction",
+    "end_fraction",
+    "first_time",
+    "last_time",
+    "day",
+]
+
+
 def _load(engine: Engine, days: list[dt.date], area: str | None) -> dict[str, pd.DataFrame]:
     start, end = days[0], days[-1]
     with engine.connect() as conn:
@@ -178,32 +189,19 @@ def _load(engine: Engine, days: list[dt.date], area: str | None) -> dict[str, pd
             rows.append(
                 (v.person_id, v.edge_id, float(s0), float(s1), v.first_time, v.last_time, v.day)
             )
-    edges = pd.DataFrame(
-        rows,
-        columns=[
-            "person_id",
-            "edge_id",
-            "start_fraction",
-            "end_fraction",
-            "first_time",
-            "last_time",
-            "day",
-        ],
-    )
+    edges = pd.DataFrame(rows, columns=_STRETCH_COLS)
     if len(edges):
         edges["covered_fraction"] = edges["end_fraction"] - edges["start_fraction"]
     return {"edges": edges, "segments": segments, "duties": duties, "areas": areas}
 
 
 def _daily_frames(data: dict[str, pd.DataFrame], days: list[dt.date], share: float):
-    tz = get_settings().timezone
+    # The walked stretches go to coverage as they are, each on the local day stored with its
+    # visit (cut at local midnight when matched): their union per alley is taken over its
+    # assigned people only, and a later change of GRIDWARD_TIMEZONE does not move old walks
+    # out of every report.
     edges, segments, duties = data["edges"], data["segments"], data["duties"]
-    if len(edges):
-        seg_day = coverage.segment_day_coverage(edges, tz)
-    else:
-        seg_day = pd.DataFrame(
-            columns=["day", "person_id", "edge_id", "walked_fraction", "first_time", "last_time"]
-        )
+    seg_day = edges if len(edges) else pd.DataFrame(columns=[*_STRETCH_COLS, "covered_fraction"])
     alley_frames, person_frames = [], []
     since = pd.to_datetime(duties["valid_from"]).astype("datetime64[ns]")
     until = pd.to_datetime(duties["valid_to"]).astype("datetime64[ns]").fillna(pd.Timestamp.max)
@@ -235,6 +233,15 @@ def _daily_frames(data: dict[str, pd.DataFrame], days: list[dt.date], share: flo
     return alleys, people
 
 
+def share_used(share: float | None) -> float:
+    """The share of an alley's length that counts as patrolled: ``share``, else the setting
+    (GRIDWARD_PATROLLED_SHARE, 0.8). Reports print it, so a number can be traced to its rule."""
+    used = get_settings().patrolled_share if share is None else float(share)
+    if not 0 < used <= 1:  # callers name their own option; this is the last guard
+        raise InputError(f"share {used} must be in (0, 1]")
+    return used
+
+
 def build_report(
     engine: Engine,
     kind: str,
@@ -246,10 +253,7 @@ def build_report(
     """A report: ``people`` (per steward/chief, ranked), ``alleys`` (per alley and day),
     ``areas`` (per community and subdistrict), over :func:`report_period` (up to ``today``,
     default the city's). Columns carry Chinese and English names."""
-    if patrolled_share is None:
-        patrolled_share = get_settings().patrolled_share
-    if not 0 < patrolled_share <= 1:  # callers name their own option; this is the last guard
-        raise InputError(f"share {patrolled_share} must be in (0, 1]")
+    patrolled_share = share_used(patrolled_share)
     days = report_period(kind, day, today).days
     data = _load(engine, days, area)
     alleys, people = _daily_frames(data, days, patrolled_share)
@@ -311,6 +315,9 @@ def build_report(
     return {"people": per_person, "alleys": alleys, "areas": by_area}
 
 
+# decimals written to CSV/XLSX (shares to 0.1 %, metres to 0.1 m); JSON keeps full values
+ROUND = {"compliance": 4, "walked_share": 4, "walked_m": 1, "assigned_m": 1, "length_m": 1}
+
 HEADERS = {
     "day": "日期 day",
     "period": "周期 period",
@@ -341,7 +348,10 @@ HEADERS = {
 
 
 def export_report(
-    report: dict[str, pd.DataFrame], path: str | Path, period: Period | None = None
+    report: dict[str, pd.DataFrame],
+    path: str | Path,
+    period: Period | None = None,
+    share: float | None = None,
 ) -> Path:
     """Write a report: .xlsx (one sheet per table, Chinese-first names, and with ``period`` a
     sheet saying which days it covers) or .csv (the people table). Roles are written as
@@ -357,6 +367,8 @@ def export_report(
                 out[col] = pd.to_datetime(out[col], utc=True)  # all-missing columns
             if isinstance(out[col].dtype, pd.DatetimeTZDtype):
                 out[col] = out[col].dt.tz_convert(tz).dt.tz_localize(None)
+            elif col in ROUND and pd.api.types.is_numeric_dtype(out[col]):
+                out[col] = out[col].astype(float).round(ROUND[col])
         if "role" in out.columns:
             out["role"] = out["role"].map(role_label)
         labelled[name] = out.rename(columns=HEADERS)
@@ -367,14 +379,14 @@ def export_report(
             for name, df in labelled.items():
                 df.to_excel(xl, sheet_name=SHEETS.get(name, name)[:31], index=False)
             if period is not None:
-                _about(period).to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
+                _about(period, share).to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
     else:
         raise InputError(f"{path.name}: reports are written as .csv or .xlsx, not '{suffix}'")
     return path
 
 
-def _about(period: Period) -> pd.DataFrame:
-    """The XLSX sheet that says which days the report covers."""
+def _about(period: Period, share: float | None = None) -> pd.DataFrame:
+    """The XLSX sheet that says which days the report covers, and by which share."""
     rows = [
         ("报表 report", period.title()),
         ("起 from", period.start.isoformat()),
@@ -383,17 +395,21 @@ def _about(period: Period) -> pd.DataFrame:
         ("周期止 period to", period.end.isoformat()),
         ("未完 partial", "是 yes" if period.partial else "否 no"),
     ]
+    if share is not None:
+        rows.append(("达标比例 patrolled share", f"{share:g}"))
     return pd.DataFrame(rows, columns=["项目 item", "值 value"])
 
 
 def report_json(report: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """A report as JSON-ready lists of records (dates as ISO strings, missing as null); rows
-    with a ``role`` code also carry its ``role_label``."""
+    """A report as JSON-ready lists of records (dates as ISO strings, times in the city's
+    zone with their offset, missing as null); rows with a ``role`` code also carry its
+    ``role_label``."""
+    tz = get_settings().timezone
     out: dict[str, Any] = {}
     for name, df in report.items():
         records = []
         for rec in df.to_dict(orient="records"):
-            row = {k: _plain(v) for k, v in rec.items()}
+            row = {k: _plain(v, tz) for k, v in rec.items()}
             if "role" in row:
                 row["role_label"] = role_label(row["role"])
             records.append(row)
@@ -401,7 +417,7 @@ def report_json(report: dict[str, pd.DataFrame]) -> dict[str, Any]:
     return out
 
 
-def _plain(v: Any) -> Any:
+def _plain(v: Any, tz: str | None = None) -> Any:
     """A JSON value. WHY the missing-value test comes first: pandas' NaT is a datetime too,
     and its isoformat() is the string "NaT"."""
     if isinstance(v, (list, tuple, dict)):
@@ -411,6 +427,8 @@ def _plain(v: Any) -> Any:
             return None
     except (TypeError, ValueError):
         pass
+    if isinstance(v, (dt.datetime, pd.Timestamp)) and v.tzinfo is not None and tz:
+        return pd.Timestamp(v).tz_convert(tz).isoformat()
     if isinstance(v, (dt.date, dt.datetime, pd.Timestamp)):
         return v.isoformat()
     if hasattr(v, "item"):

@@ -479,7 +479,7 @@ def match_stored_track(
     them already (just parsed); otherwise they are read back from track_points.
     """
     from geo.tracks.clean import CleanParams, clean_with_report
-    from geo.tracks.match import MatchParams, match_track
+    from geo.tracks.match import MatchParams
 
     s = get_settings()
     with engine.connect() as conn:
@@ -495,8 +495,8 @@ def match_stored_track(
             pts = points[["lon", "lat", "time", "accuracy"]].reset_index(drop=True)
     pieces, report = clean_with_report(pts, CleanParams(mode=mode))
     net = walk_network(engine)
-    result = match_track(net, pieces, MatchParams.for_mode(mode))
-    rows = visit_rows(track_id, track.person_id, result, s.timezone)
+    result = match_by_day(net, [pieces], MatchParams.for_mode(mode), s.timezone)[0]
+    rows = visit_rows(track_id, track.person_id, result)
     summary = summarize(net, result, pts, track.crs)
     with engine.begin() as conn:
         walked = write_visits(conn, rows, {track_id: summary})[track_id].now
@@ -526,8 +526,8 @@ class MatchSummary:
 
 
 def summarize(net: Any, result: Any, points: pd.DataFrame, crs: str | None) -> MatchSummary:
-    """A :class:`MatchSummary` of ``result``, the match of ``points`` (WGS-84, converted from
-    the declared ``crs``)."""
+    """A :class:`MatchSummary` of ``result`` (a :class:`DayMatches`), the match of ``points``
+    (WGS-84, converted from the declared ``crs``)."""
     from geo.tracks.datum import datum_hint
 
     hint = datum_hint(
@@ -536,35 +536,89 @@ def summarize(net: Any, result: Any, points: pd.DataFrame, crs: str | None) -> M
     return MatchSummary(result.matched_points, result.pieces, hint.as_dict() if hint else None)
 
 
-def visit_rows(
-    track_id: int, person_id: int | None, result: Any, timezone: str
-) -> list[dict[str, Any]]:
-    """patrol_visits rows (one per matched segment) of a :class:`MatchResult`."""
+def split_local_days(
+    pieces: list[pd.DataFrame], timezone: str
+) -> list[tuple[dt.date, list[pd.DataFrame]]]:
+    """A track's cleaned pieces grouped by the local day of their fixes, each piece cut at
+    local midnight, in day order.
+
+    WHY: coverage is per segment per day (日巡). A phone file may hold several days, and a
+    walk may run past midnight; matched as one, every segment went wholly to the day of its
+    first fix, so a second day's walk of the same alley was lost and a walk over midnight
+    was credited by how the map happened to split its alleys."""
     from geo.coverage import local_day
 
-    edges = result.edges
-    if not len(edges):
-        return []
-    intervals = result.intervals if result.intervals is not None else pd.DataFrame()
-    days = local_day(edges["first_time"], timezone)
-    by_edge: dict[int, list[list[float]]] = {}
-    for r in intervals.itertuples(index=False):
-        by_edge.setdefault(int(r.edge_id), []).append(
-            [round(float(r.start_fraction), 6), round(float(r.end_fraction), 6)]
+    by_day: dict[dt.date, list[pd.DataFrame]] = {}
+    for pc in pieces:
+        if not len(pc):
+            continue
+        days = local_day(pc["time"], timezone).to_numpy()
+        for day, part in pc.groupby(days, sort=True):
+            by_day.setdefault(day, []).append(part.reset_index(drop=True))
+    return sorted(by_day.items())
+
+
+@dataclass
+class DayMatches:
+    """One track's match: a :class:`~geo.tracks.match.MatchResult` per local day
+    (:func:`split_local_days`); the counts are the track's."""
+
+    days: list[tuple[dt.date, Any]]
+    pieces: int
+
+    @property
+    def matched_points(self) -> int:
+        return sum(r.matched_points for _, r in self.days)
+
+    @property
+    def total_points(self) -> int:
+        return sum(r.total_points for _, r in self.days)
+
+
+def match_by_day(
+    net: Any, tracks: list[list[pd.DataFrame]], params: Any, timezone: str
+) -> list[DayMatches]:
+    """Match many tracks' cleaned pieces, each track's local days apart, in one batched
+    :func:`~geo.tracks.match.match_tracks` call."""
+    from geo.tracks.match import match_tracks
+
+    groups: list[list[pd.DataFrame]] = []
+    owner: list[tuple[int, dt.date]] = []
+    for i, pieces in enumerate(tracks):
+        for day, part in split_local_days(pieces, timezone):
+            groups.append(part)
+            owner.append((i, day))
+    out = [DayMatches([], sum(1 for pc in pieces if len(pc))) for pieces in tracks]
+    results = match_tracks(net, groups, params) if groups else []
+    for (i, day), res in zip(owner, results, strict=True):
+        out[i].days.append((day, res))
+    return out
+
+
+def visit_rows(track_id: int, person_id: int | None, matches: DayMatches) -> list[dict[str, Any]]:
+    """patrol_visits rows (one per matched segment and local day) of a track's match."""
+    rows: list[dict[str, Any]] = []
+    for day, result in matches.days:
+        intervals = result.intervals if result.intervals is not None else pd.DataFrame()
+        by_edge: dict[int, list[list[float]]] = {}
+        for r in intervals.itertuples(index=False):
+            by_edge.setdefault(int(r.edge_id), []).append(
+                [round(float(r.start_fraction), 6), round(float(r.end_fraction), 6)]
+            )
+        rows.extend(
+            {
+                "t": track_id,
+                "seg": int(e.edge_id),
+                "p": person_id,
+                "day": day,
+                "f": float(min(max(e.covered_fraction, 0.0), 1.0)),
+                "t0": pd.Timestamp(e.first_time).to_pydatetime(),
+                "t1": pd.Timestamp(e.last_time).to_pydatetime(),
+                "iv": json.dumps(sorted(by_edge.get(int(e.edge_id), []))),
+            }
+            for e in result.edges.itertuples(index=False)
         )
-    return [
-        {
-            "t": track_id,
-            "seg": int(e.edge_id),
-            "p": person_id,
-            "day": day,
-            "f": float(min(max(e.covered_fraction, 0.0), 1.0)),
-            "t0": pd.Timestamp(e.first_time).to_pydatetime(),
-            "t1": pd.Timestamp(e.last_time).to_pydatetime(),
-            "iv": json.dumps(sorted(by_edge.get(int(e.edge_id), []))),
-        }
-        for e, day in zip(edges.itertuples(index=False), days, strict=True)
-    ]
+    return rows
 
 
 @dataclass(frozen=True)

@@ -142,3 +142,37 @@ def test_group_compliance_for_communities():
     assert g.loc["y", "compliance"] == 1.0
     r = compliance_rollup(g.reset_index(), "month", key="community").set_index("community")
     assert r.loc["y", "rank"] == 1 and r.loc["x", "rank"] == 2
+
+
+def test_co_stewards_are_combined_by_the_union_of_their_stretches():
+    """Two stewards of alley A (100 m: a1 60 m + a2 40 m). Walking the same half of a1
+    twice is still that half (30 m of 100: not patrolled); the old per-segment sum made it
+    all of a1 (60 m). Complementary halves make the whole of a1."""
+    both = pd.DataFrame({"alley_id": ["A", "A"], "person_id": [1, 2]})
+    day = date(2026, 3, 2)
+
+    def stretches(*rows):
+        return pd.DataFrame(
+            [
+                (day, p, e, s0, s1, _t("2026-03-02T01:00"), _t("2026-03-02T01:10"))
+                for p, e, s0, s1 in rows
+            ],
+            columns=[
+                "day",
+                "person_id",
+                "edge_id",
+                "start_fraction",
+                "end_fraction",
+                "first_time",
+                "last_time",
+            ],
+        )
+
+    same = alley_day_status(stretches((1, "a1", 0.0, 0.5), (2, "a1", 0.0, 0.5)), SEGMENTS, both)
+    assert same["walked_m"].iloc[0] == pytest.approx(30.0)
+    halves = stretches((1, "a1", 0.0, 0.5), (2, "a1", 0.5, 1.0), (2, "a2", 0.0, 1.0))
+    done = alley_day_status(halves, SEGMENTS, both)
+    assert done["walked_share"].iloc[0] == pytest.approx(1.0) and done["patrolled"].iloc[0]
+    # a stretch by someone not assigned to A adds nothing
+    other = alley_day_status(stretches((1, "a1", 0.0, 0.5), (3, "a1", 0.5, 1.0)), SEGMENTS, both)
+    assert other["walked_m"].iloc[0] == pytest.approx(30.0)

@@ -218,6 +218,47 @@ def test_missing_times_are_null_and_roles_and_sheets_are_labelled(city, auth_hea
     about = dict(sheets["报表 report"].to_numpy().tolist())
     assert about["报表 report"] == f"日巡 daily patrol {quiet}"
     assert (about["起 from"], about["止 to"]) == (str(quiet), str(quiet))
+    assert about["达标比例 patrolled share"] == "0.8"  # the rule behind the numbers
+
+
+def test_reports_say_their_share_and_give_local_times(city, auth_headers):
+    """Old code: no word of the share used, and first/last times in UTC."""
+    admin = auth_headers("admin")
+    today = str(city_today())
+    with TestClient(create_app(city)) as client:
+        rep = client.get("/reports/daily", params={"date": today}, headers=admin).json()
+        assert rep["share"] == 0.8
+        assert all(a["first_time"].endswith("+08:00") for a in rep["alleys"] if a["first_time"])
+        strict = {"date": today, "share": 0.5}
+        assert client.get("/reports/daily", params=strict, headers=admin).json()["share"] == 0.5
+
+
+def test_a_later_time_zone_setting_keeps_old_walks_on_their_day(city, auth_headers, monkeypatch):
+    """A visit keeps the local day it was matched on. Old code filtered on that stored day
+    and then worked the day out again in the current zone: with GRIDWARD_TIMEZONE changed to
+    UTC, a walk at 00:00 Beijing (16:00 UTC the day before) fell out of both days."""
+    admin = auth_headers("admin")
+    day = city_today() - dt.timedelta(days=40)  # before the fixture's walks
+    at = dt.datetime.combine(day, dt.time(0, 0), tzinfo=ZoneInfo("Asia/Shanghai"))
+    with city.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                "covered_fraction, first_time, last_time, intervals) SELECT v.track_id, "
+                "v.segment_id, 1, :d, 1.0, :at, :at, '[[0, 1]]' FROM patrol_visits v "
+                "WHERE v.day = (SELECT min(day) FROM patrol_visits)"
+            ),
+            {"d": day, "at": at},
+        )
+    try:
+        monkeypatch.setenv("GRIDWARD_TIMEZONE", "UTC")
+        get_settings.cache_clear()
+        with TestClient(create_app(city)) as client:
+            rep = client.get("/reports/daily", params={"date": str(day)}, headers=admin).json()
+    finally:
+        monkeypatch.delenv("GRIDWARD_TIMEZONE")
+        get_settings.cache_clear()
+    assert _steward(rep)["compliance"] == pytest.approx(1.0)
 
 
 def _cli(args: list[str], pg_url: str) -> subprocess.CompletedProcess:

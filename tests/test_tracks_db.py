@@ -554,3 +554,46 @@ def test_cli_upload_warns_of_a_wrong_datum_and_corrects_it(demo, pg_url, tmp_pat
     fixed = run_cli(["tracks", "upload", str(amap), "--crs", "gcj02"], pg_url)
     assert "datum corrected wgs84 -> gcj02" in fixed.stdout, fixed.stdout
     assert ", matched " in fixed.stdout and "warning:" not in fixed.stdout
+
+
+def test_a_file_of_two_days_credits_each_day_and_a_walk_is_cut_at_local_midnight(
+    demo, auth_headers
+):
+    """Coverage is per segment per local day. The old code matched a file as one walk and
+    put each segment on the day of its first fix: the second day of a two-day file was lost,
+    and a walk over midnight gave visits ending on the next day."""
+    from zoneinfo import ZoneInfo
+
+    admin = auth_headers("admin")
+    net = walk_network(demo)
+    # 09:00 Beijing on 2 March, and the same walk a day later
+    sp = SimParams(length_m=1500, noise_m=5, stops=0, uturns=0, start="2026-03-02T01:00:00Z")
+    pts, truth = simulate_patrol(net, np.random.default_rng(5), sp)
+    two_days = pd.concat([pts, pts.assign(time=pts["time"] + pd.Timedelta(days=1))])
+    # the same walk from 23:55 Beijing on 9 March, 20 minutes over midnight
+    late = pts.assign(time=pts["time"] + pd.Timedelta(days=7, hours=14, minutes=55))
+    with TestClient(create_app(demo)) as client:
+        for name, df in (("two.csv", two_days), ("late.csv", late)):
+            r = _post(client, admin, [(name, _csv(df))], person_id=1)
+            assert r.status_code == 201, r.text
+    tz = ZoneInfo("Asia/Shanghai")
+    with demo.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT t.filename, v.day, v.segment_id, v.covered_fraction, v.first_time, "
+                "v.last_time FROM patrol_visits v JOIN tracks t ON t.id = v.track_id"
+            )
+        ).all()
+    for r in rows:  # every visit lies within its own local day
+        assert r.first_time.astimezone(tz).date() == r.day == r.last_time.astimezone(tz).date()
+    two = pd.DataFrame([r._mapping for r in rows if r.filename == "two.csv"])
+    per_day = two.groupby("day")["segment_id"].apply(set)
+    assert list(per_day.index) == [
+        pd.Timestamp("2026-03-02").date(),
+        pd.Timestamp("2026-03-03").date(),
+    ]
+    assert per_day.iloc[0] == per_day.iloc[1]  # the same walk, credited on both days
+    walked = set(truth.loc[truth["covered_fraction"] > 0.9, "edge_id"].astype(int))
+    assert walked <= per_day.iloc[1]
+    late_days = {r.day for r in rows if r.filename == "late.csv"}
+    assert late_days == {pd.Timestamp("2026-03-09").date(), pd.Timestamp("2026-03-10").date()}

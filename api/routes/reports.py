@@ -14,7 +14,13 @@ from starlette.background import BackgroundTask
 
 from api.auth import Principal, allow
 from api.deps import get_engine
-from geo.patrol_reports import build_report, export_report, report_json, report_period
+from geo.patrol_reports import (
+    build_report,
+    export_report,
+    report_json,
+    report_period,
+    share_used,
+)
 from geo.settings import city_today
 
 router = APIRouter(tags=["reports"])
@@ -54,17 +60,24 @@ def report(
     today = city_today()  # once: the period and the report must agree near midnight
     day = date or today
     period = report_period(kind, day, today)  # a future or pre-1990 period is a 422
-    rep = build_report(engine, kind, day, area, share, today)  # None → settings' share
+    share = share_used(share)  # None → the setting; every format says which was used
+    rep = build_report(engine, kind, day, area, share, today)
     if user.role == "steward":  # a steward sees their own line only
         for name in ("people",):
             rep[name] = rep[name][rep[name]["person_id"] == user.person_id]
         rep["alleys"] = rep["alleys"].iloc[0:0]
     if format == "json":
-        body = {"kind": kind, "date": day.isoformat(), **period.meta(), **report_json(rep)}
+        body = {
+            "kind": kind,
+            "date": day.isoformat(),
+            **period.meta(),
+            "share": share,
+            **report_json(rep),
+        }
         return JSONResponse(body)
     folder = FsPath(tempfile.mkdtemp(prefix="gridward-report-"))
     span = f"{period.start}_{period.through}" if kind != "daily" else f"{day}"
-    path = export_report(rep, folder / f"{kind}_{span}.{format}", period)
+    path = export_report(rep, folder / f"{kind}_{span}.{format}", period, share)
 
     def cleanup() -> None:
         import shutil
