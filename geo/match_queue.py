@@ -201,9 +201,9 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
         for mode in sorted({r.mode for r in claimed}):
             group = [r for r in claimed if r.mode == mode]
             params = MatchParams.for_mode(mode)
+            clean = CleanParams(mode=mode, max_accuracy_m=get_settings().max_accuracy_m)
             cleaned = [
-                clean_track(by_track[r.id], CleanParams(mode=mode)) if r.id in by_track else []
-                for r in group
+                clean_track(by_track[r.id], clean) if r.id in by_track else [] for r in group
             ]
             try:
                 results = match_by_day(net, cleaned, params, tz)

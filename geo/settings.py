@@ -95,6 +95,14 @@ class Settings(BaseSettings):
         "share of its length was walked by its steward that day.",
     )
 
+    max_accuracy_m: float = Field(
+        default=50.0,
+        gt=0,
+        description="Fixes whose reported accuracy radius is worse than this many metres are "
+        "dropped before matching (phones between hutong walls often report 30-100 m: raise it "
+        "there rather than lose whole walks).",
+    )
+
     # --- time ----------------------------------------------------------------------------
     timezone: str = Field(default="Asia/Shanghai", description="City local time for reports.")
 

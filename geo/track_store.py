@@ -171,15 +171,19 @@ def _store(
     if person_id is not None:
         _person_exists(engine, person_id)
     sha = hashlib.sha256(data).hexdigest()
-    with engine.connect() as conn:
-        existing = conn.execute(
-            text(
-                "SELECT id, n_points, format, started_at, ended_at, crs, person_id FROM tracks "
-                "WHERE sha256 = :s"
-            ),
-            {"s": sha},
-        ).first()
-    if existing is not None:
+
+    def resent() -> tuple[StoredTrack, pd.DataFrame | None] | None:
+        """The stored file's answer (its person and datum checked), None if it is new."""
+        with engine.connect() as conn:
+            existing = conn.execute(
+                text(
+                    "SELECT id, n_points, format, started_at, ended_at, crs, person_id "
+                    "FROM tracks WHERE sha256 = :s"
+                ),
+                {"s": sha},
+            ).first()
+        if existing is None:
+            return None
         stored = StoredTrack(
             existing.id,
             sha,
@@ -196,6 +200,10 @@ def _store(
         return _correct_crs(
             engine, stored, existing.crs, data, filename, crs, uploaded_by, s, queue
         )
+
+    again = resent()
+    if again is not None:
+        return again
     parsed = parse_track(
         data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
     )
@@ -226,13 +234,8 @@ def _store(
         try:
             with engine.begin() as conn:
                 track_id = _insert_track(conn, row, pts)
-                if track_id is None:  # a concurrent upload of the same bytes won the race
-                    tid = conn.execute(
-                        text("SELECT id FROM tracks WHERE sha256 = :s"), {"s": sha}
-                    ).scalar_one()
-                    return StoredTrack(
-                        tid, sha, False, len(pts), parsed.format, _iso(t0), _iso(t1)
-                    ), None
+                if track_id is None:
+                    break
                 audit.record(
                     conn,
                     uploaded_by,
@@ -247,6 +250,13 @@ def _store(
             # table between the two transactions; make it again, once
             if attempt:
                 raise
+    if track_id is None:
+        # a concurrent upload of the same bytes won the race: answer as to a re-send, so
+        # this request's person and datum get the same checks (claim, 409, correction)
+        again = resent()
+        if again is None:  # cannot happen: the insert conflicted on the winner's committed row
+            raise ConflictError(f"{filename or 'upload'}: stored concurrently; send it again")
+        return again
     stored = StoredTrack(int(track_id), sha, True, len(pts), parsed.format, _iso(t0), _iso(t1))
     return stored, pts
 
@@ -493,9 +503,11 @@ def match_stored_track(
             pts = read_track_points(conn, [track_id]).drop(columns="track_id")
         else:
             pts = points[["lon", "lat", "time", "accuracy"]].reset_index(drop=True)
-    pieces, report = clean_with_report(pts, CleanParams(mode=mode))
+    clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
+    pieces, report = clean_with_report(pts, clean)
     net = walk_network(engine)
-    result = match_by_day(net, [pieces], MatchParams.for_mode(mode), s.timezone)[0]
+    params = MatchParams.for_mode(mode)
+    result = match_by_day(net, [pieces], params, s.timezone)[0]
     rows = visit_rows(track_id, track.person_id, result)
     summary = summarize(net, result, pts, track.crs)
     with engine.begin() as conn:
@@ -511,7 +523,30 @@ def match_stored_track(
     }
     if summary.datum_hint:
         out["datum_hint"] = summary.datum_hint
+    if not rows:
+        out["warning"] = why_nothing_matched(report, clean, params)
     return out
+
+
+def why_nothing_matched(report: Any, clean: Any, params: Any) -> str:
+    """Why a stored track credits no street: "matched, 0 segments" alone leaves a steward
+    guessing whether the phone, the file or the map is at fault."""
+    n = report.points_in
+    if report.points_out == 0:
+        if n and report.poor_accuracy >= n / 2:
+            return (
+                f"{report.poor_accuracy} of {n} fixes report an accuracy worse than "
+                f"{clean.max_accuracy_m:g} m and were dropped (GRIDWARD_MAX_ACCURACY_M)"
+            )
+        if n > 1 and report.duplicate_times >= n - 1:
+            return f"all {n} fixes have the same time: no walk to follow"
+        if report.short_pieces_points:
+            return f"too few fixes to follow a walk ({n} in the file)"
+        return "no fixes were left after cleaning (see cleaning)"
+    return (
+        f"no street or alley within {params.search_radius_m:g} m of the fixes: is the walk "
+        "inside the city's streets, and its datum (crs) right?"
+    )
 
 
 @dataclass(frozen=True)

@@ -597,3 +597,69 @@ def test_a_file_of_two_days_credits_each_day_and_a_walk_is_cut_at_local_midnight
     assert walked <= per_day.iloc[1]
     late_days = {r.day for r in rows if r.filename == "late.csv"}
     assert late_days == {pd.Timestamp("2026-03-09").date(), pd.Timestamp("2026-03-10").date()}
+
+
+def test_an_upload_that_loses_the_race_to_the_same_bytes_gets_the_resend_checks(demo, monkeypatch):
+    """Two requests with the same file at once: the loser's insert conflicts. Old code then
+    answered "already stored" at once, so a person (or datum) sent with it was never
+    applied; now it is answered as a re-send: the track stored for nobody becomes the
+    steward's."""
+    import geo.track_store as ts
+
+    net = walk_network(demo)
+    pts, _ = simulate_patrol(net, np.random.default_rng(8), SimParams(length_m=400))
+    data = _csv(pts)
+    real_insert = ts._insert_track
+
+    def winner_first(conn, row, points):
+        with demo.begin() as other:  # the concurrent upload, for nobody, commits first
+            real_insert(other, {**row, "person": None}, points)
+        return real_insert(conn, row, points)
+
+    monkeypatch.setattr(ts, "_insert_track", winner_first)
+    item = ts.ingest_track(demo, data, "race.csv", person_id=1, uploaded_by="admin")
+    assert item["created"] is False and item["person_set"] == 1, item
+    with demo.connect() as conn:
+        owners = conn.execute(text("SELECT person_id FROM tracks")).scalars().all()
+    assert owners == [1]
+
+
+def test_a_track_that_credits_nothing_says_why(demo, auth_headers, monkeypatch):
+    """Old code: "matched", 0 segments, no reason. Every fix reporting 51 m accuracy is
+    dropped (a setting raises the limit); a walk far from the streets is named as such."""
+    from geo.settings import get_settings
+
+    admin = auth_headers("admin")
+    net = walk_network(demo)
+    pts, _ = simulate_patrol(net, np.random.default_rng(9), SimParams(length_m=600, noise_m=5))
+
+    def csv_with_accuracy(df: pd.DataFrame, shift: float = 0.0) -> bytes:
+        out = pd.DataFrame(
+            {
+                "lon": df["lon"] + shift,
+                "lat": df["lat"],
+                "time": df["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "accuracy": 51.0,
+            }
+        )
+        return out.to_csv(index=False).encode()
+
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, admin, [("acc.csv", csv_with_accuracy(pts))])
+        match = r.json()["files"][0]["match"]
+        assert match["segments"] == 0
+        assert "accuracy worse than 50 m" in match["warning"], match
+        away = pts.assign(time=pts["time"] + pd.Timedelta(hours=1))
+        r = _post(client, admin, [("far.csv", _csv(away, lon=away["lon"] + 0.05))])
+        assert "no street or alley within" in r.json()["files"][0]["match"]["warning"]
+    try:
+        monkeypatch.setenv("GRIDWARD_MAX_ACCURACY_M", "100")
+        get_settings.cache_clear()
+        later = pts.assign(time=pts["time"] + pd.Timedelta(hours=2))
+        with TestClient(create_app(demo)) as client:
+            r = _post(client, admin, [("acc2.csv", csv_with_accuracy(later))])
+        match = r.json()["files"][0]["match"]
+        assert match["segments"] > 0 and "warning" not in match, match
+    finally:
+        monkeypatch.delenv("GRIDWARD_MAX_ACCURACY_M")
+        get_settings.cache_clear()
