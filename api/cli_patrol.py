@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -203,7 +204,7 @@ def _report(kind: str, day: str, area: str | None, out: Path | None, share: floa
 
     from geo.db import get_engine
     from geo.patrol_reports import (
-        HEADERS,
+        AREA_LEVELS,
         build_report,
         export_report,
         report_period,
@@ -243,12 +244,27 @@ def _report(kind: str, day: str, area: str | None, out: Path | None, share: floa
         )
         if c in people.columns
     ]
+    console = Console()
+    console.print(_table(table, people, cols, role_label))
+    areas = report["areas"].assign(
+        name=lambda a: a["community_name"].fillna(a["subdistrict_name"]),
+        level=lambda a: a["level"].map(AREA_LEVELS),
+    )
+    cols = ["role", "level", "name", "alley_days", "patrolled", "compliance", "rank"]
+    console.print(_table(Table(title="区域 areas"), areas, cols, role_label))
+
+
+def _table(table: Any, df: Any, cols: list[str], role_label: Any) -> Any:
+    """``df[cols]`` as rows of a rich ``table``: Chinese-first headers, roles by their
+    label, shares as percentages."""
+    from geo.patrol_reports import HEADERS
+
     for c in cols:
-        table.add_column(HEADERS.get(c, c))
-    for rec in people[cols].itertuples(index=False):
+        table.add_column(HEADERS.get(c, "名称 name" if c == "name" else c))
+    for rec in df[cols].itertuples(index=False):
         row = [role_label(v) if c == "role" else v for c, v in zip(cols, rec, strict=True)]
         table.add_row(*(f"{v:.0%}" if isinstance(v, float) else str(v) for v in row))
-    Console().print(table)
+    return table
 
 
 def _today() -> str:

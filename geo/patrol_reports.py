@@ -287,32 +287,38 @@ def build_report(
     per_person = per_person.sort_values(
         [c for c in ("role", "rank", "person_id") if c in per_person.columns]
     ).reset_index(drop=True)
-    if len(alleys):
-        by_area = (
-            alleys.groupby(
-                [
-                    "role",
-                    "subdistrict_code",
-                    "subdistrict_name",
-                    "community_code",
-                    "community_name",
-                ],
-                dropna=False,
-            )
-            .agg(
-                alley_days=("alley_id", "size"),
-                patrolled=("patrolled", "sum"),
-                walked_m=("walked_m", "sum"),
-                length_m=("length_m", "sum"),
-            )
-            .reset_index()
-        )
-        by_area["compliance"] = by_area["patrolled"] / by_area["alley_days"].clip(lower=1)
-    else:
-        by_area = pd.DataFrame(
-            columns=["role", "community_code", "alley_days", "patrolled", "compliance"]
-        )
-    return {"people": per_person, "alleys": alleys, "areas": by_area}
+    return {"people": per_person, "alleys": alleys, "areas": _by_area(alleys)}
+
+
+AREA_LEVELS = {"subdistrict": "街道 subdistrict", "community": "社区 community"}
+
+
+def _by_area(alleys: pd.DataFrame) -> pd.DataFrame:
+    """Per role: one row per subdistrict (街道) and per community (社区) with its alley-days,
+    patrolled alley-days and compliance, ranked among its level (1 = best, ties share)."""
+    cols = ["role", "level", "subdistrict_code", "subdistrict_name"]
+    cols += ["community_code", "community_name", "alley_days", "patrolled", "compliance"]
+    if not len(alleys):
+        return pd.DataFrame(columns=[*cols, "walked_m", "length_m", "rank"])
+    agg = {
+        "alley_days": ("alley_id", "size"),
+        "patrolled": ("patrolled", "sum"),
+        "walked_m": ("walked_m", "sum"),
+        "length_m": ("length_m", "sum"),
+    }
+    sub_keys = ["role", "subdistrict_code", "subdistrict_name"]
+    subs = alleys.groupby(sub_keys, dropna=False).agg(**agg).reset_index()
+    subs = subs.assign(level="subdistrict", community_code=None, community_name=None)
+    comm_keys = [*sub_keys, "community_code", "community_name"]
+    comms = alleys.groupby(comm_keys, dropna=False).agg(**agg).reset_index()
+    out = pd.concat([subs, comms.assign(level="community")], ignore_index=True)
+    out["patrolled"] = out["patrolled"].astype(int)
+    out["compliance"] = out["patrolled"] / out["alley_days"].clip(lower=1)
+    out["rank"] = (
+        out.groupby(["role", "level"])["compliance"].rank(method="min", ascending=False)
+    ).astype(int)
+    out = out.sort_values(["role", "subdistrict_code", "community_code"], na_position="first")
+    return out[[*cols, "walked_m", "length_m", "rank"]].reset_index(drop=True)
 
 
 # decimals written to CSV/XLSX (shares to 0.1 %, metres to 0.1 m); JSON keeps full values
@@ -342,6 +348,7 @@ HEADERS = {
     "community_name": "社区 community",
     "subdistrict_code": "街道编码 subdistrict code",
     "subdistrict_name": "街道 subdistrict",
+    "level": "层级 level",
     "first_time": "首次时间 first time",
     "last_time": "末次时间 last time",
 }
@@ -371,6 +378,8 @@ def export_report(
                 out[col] = out[col].astype(float).round(ROUND[col])
         if "role" in out.columns:
             out["role"] = out["role"].map(role_label)
+        if "level" in out.columns:
+            out["level"] = out["level"].map(AREA_LEVELS)
         labelled[name] = out.rename(columns=HEADERS)
     if suffix == ".csv":
         labelled["people"].to_csv(path, index=False, encoding="utf-8-sig")

@@ -233,6 +233,27 @@ def test_reports_say_their_share_and_give_local_times(city, auth_headers):
         assert client.get("/reports/daily", params=strict, headers=admin).json()["share"] == 0.5
 
 
+def test_areas_have_subdistrict_totals_and_community_ranks(city, auth_headers, pg_url):
+    """Old code: community rows only, no subdistrict (街道) total, no ranking, and the CLI
+    printed people only."""
+    admin = auth_headers("admin")
+    today = str(city_today())
+    with TestClient(create_app(city)) as client:
+        rep = client.get("/reports/weekly", params={"date": today}, headers=admin).json()
+    areas = pd.DataFrame(rep["areas"])
+    for role, rows in areas.groupby("role"):
+        subs, comms = rows[rows["level"] == "subdistrict"], rows[rows["level"] == "community"]
+        assert len(subs) >= 1 and len(comms) >= 1, role
+        # a subdistrict's alley-days are its communities' together
+        assert subs["alley_days"].sum() == comms["alley_days"].sum()
+        assert subs["patrolled"].sum() == comms["patrolled"].sum()
+        best = comms.sort_values("compliance", ascending=False)["rank"].tolist()
+        assert best[0] == 1 and best == sorted(best)
+    out = _cli(["report", "weekly", "--date", today], pg_url)
+    assert out.returncode == 0, out.stderr
+    assert "区域 areas" in out.stdout and "街道 subdistrict" in out.stdout
+
+
 def test_a_later_time_zone_setting_keeps_old_walks_on_their_day(city, auth_headers, monkeypatch):
     """A visit keeps the local day it was matched on. Old code filtered on that stored day
     and then worked the day out again in the current zone: with GRIDWARD_TIMEZONE changed to
