@@ -320,3 +320,44 @@ def test_cli_errors_name_the_problem(city, pg_url):
             args,
             res.stderr,
         )
+
+
+def test_a_chief_who_walks_one_way_of_a_street_drawn_as_several_is_credited(city, auth_headers):
+    """成府路 is five parallel OSM ways (4.7 km of lines for 1.6 km of road). Old code: a
+    chief who walked its longest way end to end had 0.34 of it, never patrolled. Now the
+    street counts where it lies within 20 m of the chief's walk."""
+    admin = auth_headers("admin")
+    day = city_today() - dt.timedelta(days=30)
+    at = dt.datetime.combine(day, dt.time(9, 0), tzinfo=ZoneInfo("Asia/Shanghai"))
+    with city.begin() as conn:
+        street = conn.execute(text("SELECT id FROM streets WHERE name = '成府路'")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                "VALUES (:p, 'street_chief', :s, :d)"
+            ),
+            {"p": CHIEF, "s": street, "d": day - dt.timedelta(days=1)},
+        )
+        way = conn.execute(
+            text(
+                "SELECT osm_way_id FROM street_segments WHERE street_id = :s "
+                "GROUP BY osm_way_id ORDER BY sum(length_m) DESC LIMIT 1"
+            ),
+            {"s": street},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                "covered_fraction, first_time, last_time, intervals) "
+                "SELECT (SELECT min(id) FROM tracks), s.id, :p, :d, 1.0, :at, :at, '[[0, 1]]' "
+                "FROM street_segments s WHERE s.street_id = :s AND s.osm_way_id = :w"
+            ),
+            {"p": CHIEF, "d": day, "at": at, "s": street, "w": way},
+        )
+    with TestClient(create_app(city)) as client:
+        rep = client.get("/reports/daily", params={"date": str(day)}, headers=admin).json()
+    row = next(a for a in rep["alleys"] if a["alley_id"] == street and a["role"] == "street_chief")
+    assert row["walked_share"] > 0.9 and row["patrolled"], row
+    # the steward's alleys are not walked that day, and gain nothing from the chief's walk
+    steward = [a for a in rep["alleys"] if a["role"] == "alley_steward"]
+    assert steward and all(a["walked_share"] == 0 for a in steward)
