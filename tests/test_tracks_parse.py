@@ -343,3 +343,256 @@ def test_bad_kml_and_kmz_say_why():
         with pytest.raises(InputError) as err:
             parse_track(data, name)
         assert words in err.value.message, (name, err.value.message)
+
+
+# ------------------------------------------------- acceptance defects (generated inputs)
+T0 = pd.Timestamp("2026-11-23T00:00:00Z")  # 08:00 in Beijing
+
+
+def _walk_csv(times: list[str], header: str = "lon,lat,time", lat_first: bool = False) -> bytes:
+    """A CSV of a short walk east, one fix per given time value."""
+    rows = [
+        f"{40.0 + i * 1e-5:.7f},{116.32 + i * 4e-5:.7f},{t}"
+        if lat_first
+        else f"{116.32 + i * 4e-5:.7f},{40.0 + i * 1e-5:.7f},{t}"
+        for i, t in enumerate(times)
+    ]
+    return (header + "\n" + "\n".join(rows) + "\n").encode()
+
+
+def _secs(n: int, fmt: str, start: pd.Timestamp = T0) -> list[str]:
+    """``n`` times 5 s apart from ``start`` (UTC) written with ``fmt`` in Beijing time."""
+    local = start.tz_convert("Asia/Shanghai")
+    return [(local + pd.Timedelta(seconds=5 * i)).strftime(fmt) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("times", "first"),
+    [
+        (_secs(4, "%Y%m%d%H%M%S"), T0),  # compact local time, not an epoch
+        ([str(int(T0.timestamp()) * 10**6 + 5 * 10**6 * i) for i in range(4)], T0),  # µs
+        ([str(int(T0.timestamp()) * 10**9 + 5 * 10**9 * i) for i in range(4)], T0),  # ns
+        ([str(int(T0.timestamp()) + 5 * i) for i in range(4)], T0),  # s (kept)
+        ([str(int(T0.timestamp()) * 1000 + 5000 * i) for i in range(4)], T0),  # ms (kept)
+    ],
+)
+def test_compact_and_epoch_units_by_magnitude(times, first):
+    p = parse_track(_walk_csv(times), "t.csv")
+    assert p.points["time"].iloc[0] == first
+    assert (p.points["time"].diff().dropna() == pd.Timedelta(seconds=5)).all()
+
+
+def test_gbk_declared_gpx_is_decoded_and_still_safe():
+    gpx = (
+        '<?xml version="1.0" encoding="GBK"?>\n'
+        '<gpx version="1.1" creator="两步路" xmlns="http://www.topografix.com/GPX/1/1">'
+        "<trk><name>小巷巡查</name><trkseg>"
+        '<trkpt lat="40.0" lon="116.32"><time>2026-11-23T00:00:00Z</time></trkpt>'
+        '<trkpt lat="40.0001" lon="116.3201"><time>2026-11-23T00:00:05Z</time></trkpt>'
+        "</trkseg></trk></gpx>"
+    )
+    p = parse_track(gpx.encode("gbk"), "gbk.gpx")
+    assert p.name == "小巷巡查" and len(p.points) == 2
+    bomb = BILLION_LAUGHS.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="GBK"?>')
+    with pytest.raises(InputError, match="GPX rejected"):
+        parse_track(bomb, "evil.gpx")
+    with pytest.raises(InputError, match="unknown text encoding"):
+        parse_track(gpx.replace("GBK", "x-nonsense").encode("gbk"), "x.gpx")
+
+
+def test_unexpected_library_error_is_an_input_error(monkeypatch):
+    """Whatever pandas or a parser raises on odd data ends as a 4xx InputError, not a 500."""
+    import geo.tracks.parse as parse_mod
+
+    def boom(text):
+        raise KeyError("something pandas did not expect")
+
+    monkeypatch.setattr(parse_mod, "_parse_csv", boom)
+    with pytest.raises(InputError, match="could not be read"):
+        parse_track(b"lon,lat,time\n116,40,2026-11-23 08:00:00\n", "a.csv")
+    # a geometry that is not an object used to be an AttributeError
+    with pytest.raises(InputError, match="no points"):
+        parse_track(b'{"type":"Feature","geometry":[1,2],"properties":{}}', "a.geojson")
+
+
+def test_date_and_time_columns_are_combined():
+    rows = "\n".join(f"2026-11-05,09:00:{5 * i:02d},{116.32 + i * 4e-5:.7f},40.0" for i in range(4))
+    p = parse_track(f"日期,时间,经度,纬度\n{rows}\n".encode(), "d.csv")
+    assert p.points["time"].iloc[0] == pd.Timestamp("2026-11-05T01:00:00Z")
+    with pytest.raises(InputError, match="has no date"):
+        parse_track(_walk_csv(["09:00:00", "09:00:05"]), "t.csv")
+
+
+@pytest.mark.parametrize(
+    ("times", "first"),
+    [
+        (["05/11/2026 09:00:00", "23/11/2026 09:00:05"], "2026-11-05T01:00:00Z"),  # day first
+        (["11/05/2026 09:00:00", "11/23/2026 09:00:05"], "2026-11-05T01:00:00Z"),  # month first
+        (["05/05/2026 09:00:00", "05/05/2026 09:00:05"], "2026-05-05T01:00:00Z"),  # same
+        (["2026/05/11 09:00:00", "2026/05/11 09:00:05"], "2026-05-11T01:00:00Z"),  # year first
+        (["2026/11/23 8:01:02", "2026/11/23 8:01:07"], "2026-11-23T00:01:02Z"),  # Excel
+    ],
+)
+def test_slash_dates_one_order_per_file(times, first):
+    p = parse_track(_walk_csv(times), "t.csv")
+    assert p.points["time"].iloc[0] == pd.Timestamp(first)
+
+
+@pytest.mark.parametrize(
+    ("times", "words"),
+    [
+        (["05/11/2026 09:00:00", "05/11/2026 09:00:05"], "2026-11-05 (day/month) or 2026-05-11"),
+        (["23/11/2026 09:00:00", "11/23/2026 09:00:05"], "mix day/month orders"),
+    ],
+)
+def test_undecidable_slash_dates_are_refused(times, words):
+    with pytest.raises(InputError) as err:
+        parse_track(_walk_csv(times), "t.csv")
+    assert words in err.value.message
+
+
+def test_a_few_bad_rows_are_dropped_with_warnings():
+    times = _secs(40, "%Y-%m-%d %H:%M:%S")
+    lines = _walk_csv(times).decode().splitlines()
+    lines[5] = f",,{times[4]}"  # no fix: empty lon/lat
+    lines[10] = "0,0," + times[9]  # 0,0: the phone had no fix
+    lines[15] = lines[15].rsplit(",", 1)[0] + ",1970-01-01 08:00:00"  # clock not yet set
+    p = parse_track(("\n".join(lines) + "\n").encode(), "t.csv")
+    assert len(p.points) == 37
+    assert 4 not in set(p.points["source_index"]) and 14 not in set(p.points["source_index"])
+    text = " | ".join(p.warnings)
+    for words in ("1 of 40 points without coordinates", "1 of 40 points at 0,0", "before 1990"):
+        assert words in text, text
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        (lambda i, t: f",,{t}", "not a finite number"),
+        (lambda i, t: f"0,0,{t}", r"at 0,0 \(no GPS fix\)"),
+        (lambda i, t: f"116.32,40.0,1970-01-01 08:00:{i:02d}", "out of range"),
+    ],
+)
+def test_a_file_of_mostly_bad_rows_is_refused(row, words):
+    times = _secs(10, "%Y-%m-%d %H:%M:%S")
+    lines = _walk_csv(times).decode().splitlines()
+    lines[1:8] = [row(i, times[i]) for i in range(7)]
+    with pytest.raises(InputError, match=words):
+        parse_track(("\n".join(lines) + "\n").encode(), "t.csv")
+
+
+def _gpx(*parts: str) -> bytes:
+    return (
+        '<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1">' + "".join(parts) + "</gpx>"
+    ).encode()
+
+
+def _trk(start: pd.Timestamp, n: int, tag: str = "trk", timed: bool = True) -> str:
+    pt = "trkpt" if tag == "trk" else "rtept"
+    pts = "".join(
+        f'<{pt} lat="40.0" lon="{116.32 + i * 4e-5:.6f}">'
+        + (
+            f"<time>{start + pd.Timedelta(seconds=5 * i):%Y-%m-%dT%H:%M:%SZ}</time>"
+            if timed
+            else ""
+        )
+        + f"</{pt}>"
+        for i in range(n)
+    )
+    body = f"<trkseg>{pts}</trkseg>" if tag == "trk" else pts
+    return f"<{tag}><name>{tag}</name>{body}</{tag}>"
+
+
+def test_gpx_tracks_out_of_order_are_sorted():
+    p = parse_track(_gpx(_trk(T0 + pd.Timedelta(hours=1), 5), _trk(T0, 5)), "r.gpx")
+    assert p.points["time"].is_monotonic_increasing
+    assert list(p.points["source_index"][:5]) == [5, 6, 7, 8, 9]
+
+
+def test_untimed_planned_route_next_to_a_recorded_track_is_ignored():
+    p = parse_track(_gpx(_trk(T0, 30, "rte", timed=False), _trk(T0, 10)), "plan.gpx")
+    assert len(p.points) == 10 and p.name == "trk"
+    assert "30 route points without times" in p.warnings[0]
+    with pytest.raises(InputError, match="no times"):  # a route alone is still no track
+        parse_track(_gpx(_trk(T0, 5, "rte", timed=False)), "plan.gpx")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "经度,纬度,时间戳",
+        "经度,纬度,GPS时间",
+        "经度,纬度,上报时间",
+        "经度,纬度,记录时间",
+        "lon,lat,date time",
+        "lng,lat,ts",
+        "longitude,latitude,loc_time",
+        "经度(度),纬度(度),定位时间",
+        "经度(°),纬度(°),时间",
+        "经度（度）,纬度（度）,时间",
+        " Longitude [deg] , LATITUDE (deg) , Date_Time ",
+    ],
+)
+def test_common_headers_are_recognised(header):
+    p = parse_track(_walk_csv(_secs(3, "%Y-%m-%d %H:%M:%S"), header), "h.csv")
+    assert len(p.points) == 3 and p.points["time"].iloc[0] == T0
+    assert p.points["lon"].iloc[0] == pytest.approx(116.32)
+
+
+def test_accuracy_header_with_unit():
+    times = _secs(3, "%Y-%m-%d %H:%M:%S")
+    rows = "\n".join(f"116.32,40.0,{t},{5 + i}" for i, t in enumerate(times))
+    for head in ("经度,纬度,时间,精度(米)", "lon,lat,time,accuracy(m)"):
+        p = parse_track(f"{head}\n{rows}\n".encode(), "a.csv")
+        assert list(p.points["accuracy"]) == [5.0, 6.0, 7.0]
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    ["%Y年%m月%d日 %H:%M:%S", "%Y-%m-%dT%H:%M:%S+08", "%Y/%m/%d 上午%I:%M:%S"],
+)
+def test_chinese_dates_and_hour_offsets(fmt):
+    p = parse_track(_walk_csv(_secs(3, fmt)), "t.csv")
+    assert p.points["time"].iloc[0] == T0
+
+
+def test_multipoint_geometry_collection_and_feature_list():
+    import json
+
+    coords = [[116.32 + i * 4e-5, 40.0] for i in range(3)]
+    times = [f"{T0 + pd.Timedelta(seconds=5 * i):%Y-%m-%dT%H:%M:%SZ}" for i in range(3)]
+    mp = {
+        "type": "Feature",
+        "geometry": {"type": "MultiPoint", "coordinates": coords},
+        "properties": {"times": times},
+    }
+    gc = {
+        "type": "GeometryCollection",
+        "geometries": [
+            {
+                "type": "LineString",
+                "coordinates": [[*c, 0, t] for c, t in zip(coords, times, strict=True)],
+            }
+        ],
+    }
+    pts = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": c},
+            "properties": {"time": t},
+        }
+        for c, t in zip(coords, times, strict=True)
+    ]
+    for obj in (mp, gc, pts):
+        p = parse_track(json.dumps(obj).encode(), "t.geojson")
+        assert len(p.points) == 3 and p.points["time"].iloc[0] == T0
+
+
+def test_stray_epoch_values_are_dropped_not_a_crash():
+    """inf or a number past int64 nanoseconds among epoch seconds is one bad row, not a 500."""
+    t = int(T0.timestamp())
+    for stray in ("inf", "18446744073709551615", "99999999999999999999999"):
+        times = [stray] + [str(t + 5 * i) for i in range(1, 6)]
+        p = parse_track(_walk_csv(times), "t.csv")
+        assert len(p.points) == 5 and p.points["time"].iloc[0] == T0 + pd.Timedelta(seconds=5)
+        assert "before 1990 or after 2100" in p.warnings[0]

@@ -8,6 +8,7 @@ so the API can answer 4xx and the CLI one line; nothing here touches storage.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
@@ -27,24 +28,57 @@ DEFAULT_TZ = "Asia/Shanghai"
 # points we refuse the file instead of silently keeping a handful of fixes.
 MIN_TIMED_SHARE = 0.5
 
-_LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
-_LAT_NAMES = ("lat", "latitude", "y", "纬度")
+_LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "gps经度")
+_LAT_NAMES = ("lat", "latitude", "y", "纬度", "gps纬度")
 _TIME_NAMES = (
     "time",
     "timestamp",
     "datetime",
-    "date_time",
     "gps_time",
+    "loc_time",
+    "location_time",
+    "fix_time",
+    "ts",
     "时间",
     "定位时间",
     "采集时间",
     "日期时间",
+    "时间戳",
+    "gps时间",
+    "上报时间",
+    "记录时间",
+    "回传时间",
+    "轨迹时间",
 )
-_ACC_NAMES = ("accuracy", "acc", "horizontal_accuracy", "精度", "定位精度")
+# a day column that goes with a time-of-day column (日期 + 时间)
+_DATE_NAMES = ("date", "日期", "gps_date", "utc_date", "定位日期", "记录日期")
+_ACC_NAMES = ("accuracy", "acc", "horizontal_accuracy", "精度", "定位精度", "水平精度")
 _GEOJSON_TIME_KEYS = ("times", "coordTimes", "coordinateTimes", "timestamps", "time")
 _POINT_TIME_KEYS = ("time", "timestamp", "datetime", "时间", "定位时间")
 _KML_ROOT = re.compile(rb"<(?:\w+:)?kml[\s>]")
 _ZONE_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+# a time of day alone (no date): "09:00:00", "9:00", "08:00:05.5 PM"
+_TOD_RE = re.compile(r"\d{1,2}:\d\d(?::\d\d(?:[.,]\d+)?)?(?:\s*[AaPp][Mm])?")
+# "…08:00:00+08": an hour-only UTC offset after a time
+_HOUR_ZONE_RE = re.compile(r"(:\d\d(?:\.\d+)?)\s*([+-]\d\d)$")
+_CN_DATE_RE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*")
+_CN_AMPM_RE = re.compile(r"(上午|下午)\s*(\d{1,2}:\d\d(?::\d\d(?:\.\d+)?)?)")
+# 05/11/2026, 05.11.2026, 05-11-2026: day/month order decided once per file
+_DMY_RE = r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})((?:[ T].*)?)$"
+_COMPACT_RE = re.compile(r"(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\.\d+)?")
+_UNIT_RE = re.compile(r"\s*[(（\[【][^()（）\[\]【】]*[)）\]】]$")
+_XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"'][^>]*\?>")
+# what pandas, numpy, json and ElementTree raise on data they cannot read: never a 500
+_DATA_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    ArithmeticError,
+    LookupError,
+    RecursionError,
+)
 
 
 @dataclass
@@ -115,13 +149,24 @@ def parse_track(
     if kmz:
         data = _kml_from_kmz(data, max_bytes)
     fmt = "xml" if kmz else _detect_format(data, filename)
-    if fmt == "xml":
-        raw, fmt = _parse_xml(data, kmz)
-    elif fmt == "geojson":
-        raw = _parse_geojson(_decode(data))
-    else:
-        raw = _parse_csv(_decode(data))
-    return _finish(raw, fmt, crs_name, default_tz)
+    try:
+        if fmt == "xml":
+            raw, fmt = _parse_xml(data, kmz)
+        elif fmt == "geojson":
+            raw = _parse_geojson(_decode(data))
+        else:
+            raw = _parse_csv(_decode(data))
+        return _finish(raw, fmt, crs_name, default_tz)
+    except _DATA_ERRORS as exc:
+        # a library choking on odd data is still a bad file (4xx), not a server error
+        what = "GPX/KML" if fmt == "xml" else fmt.upper()
+        raise InputError(f"{what} file could not be read: {_short(exc)}") from None
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of an exception's message, at most 200 characters, for the user."""
+    text = (str(exc) or type(exc).__name__).strip().splitlines()[0]
+    return text[:200]
 
 
 @dataclass
@@ -183,8 +228,9 @@ def _parse_xml(data: bytes, kmz: bool = False) -> tuple[_Raw, str]:
 
     # named in errors; the root element decides the format once the XML is parsed
     what = "KMZ" if kmz else "KML" if _KML_ROOT.search(data[:4096]) else "GPX"
+    source = _xml_source(data, what)
     try:
-        root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = DET.fromstring(source, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
         raise InputError(f"{what} rejected: it declares a DTD (not allowed for safety)") from None
     except defusedxml.EntitiesForbidden:
@@ -195,6 +241,8 @@ def _parse_xml(data: bytes, kmz: bool = False) -> tuple[_Raw, str]:
         raise InputError(f"{what} rejected: it references external entities") from None
     except DET.ParseError as exc:
         raise InputError(f"malformed or truncated XML: {exc}") from None
+    except (ValueError, LookupError) as exc:  # e.g. an encoding expat cannot read
+        raise InputError(f"{what} not readable as XML: {_short(exc)}") from None
     tag = _local(root.tag)
     if tag == "kml":
         return _parse_kml(root), "kmz" if kmz else "kml"
@@ -203,28 +251,66 @@ def _parse_xml(data: bytes, kmz: bool = False) -> tuple[_Raw, str]:
     return _parse_gpx(root), "gpx"
 
 
+def _xml_source(data: bytes, what: str) -> bytes | str:
+    """The XML to parse: ``data`` itself when expat reads its encoding (UTF-8), else the text
+    decoded here without its declaration: expat cannot read multi-byte encodings such as the
+    GBK that Chinese track apps (两步路, 六只脚) declare."""
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    m = _XML_DECL.match(body)
+    if m is None:
+        return data
+    declared = m.group(1).decode("ascii")
+    try:
+        codec = codecs.lookup(declared).name
+    except LookupError:
+        raise InputError(f"{what} declares an unknown text encoding {declared!r}") from None
+    if codec in ("utf-8", "ascii"):
+        return data
+    if codec in ("gbk", "gb2312", "cp936"):
+        codec = "gb18030"  # a superset: files labelled GBK often hold GB18030 characters
+    try:
+        return body[m.end() :].decode(codec)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} is not valid {declared} text: {_short(exc)}") from None
+
+
 def _parse_gpx(root: Any) -> _Raw:
-    raw = _Raw([], [], [], [])
+    """Points of every <trk> and <rte>; a route without times next to timed points is the
+    planned route that apps export with the recorded track, so it is left out."""
+    parts: list[tuple[str, str | None, list[tuple[Any, Any, str | None]]]] = []
     n_wpt = 0
     for el in root:
         kind = _local(el.tag)
         if kind == "wpt":
             n_wpt += 1
         elif kind in ("trk", "rte"):
-            if raw.name is None:
-                raw.name = _child_text(el, "name")
             pt_tag = "trkpt" if kind == "trk" else "rtept"
-            for pt in el.iter():
-                if _local(pt.tag) != pt_tag:
-                    continue
-                raw.lon.append(pt.get("lon"))
-                raw.lat.append(pt.get("lat"))
-                raw.time.append(_child_text(pt, "time"))
-                raw.accuracy.append(np.nan)
-    if not raw.lon:
+            pts = [
+                (pt.get("lon"), pt.get("lat"), _child_text(pt, "time"))
+                for pt in el.iter()
+                if _local(pt.tag) == pt_tag
+            ]
+            parts.append((kind, _child_text(el, "name"), pts))
+    if not any(pts for _, _, pts in parts):
         if n_wpt:
             raise InputError(f"GPX has only waypoints ({n_wpt}), no track or route points")
         raise InputError("GPX has no track or route points")
+    timed = [any(t for _, _, t in pts) for _, _, pts in parts]
+    raw = _Raw([], [], [], [])
+    if any(timed):
+        planned = [p for p, k in zip(parts, timed, strict=True) if p[0] == "rte" and not k]
+        if planned:
+            n = sum(len(p[2]) for p in planned)
+            raw.warnings.append(f"{n} route points without times (a planned route) ignored")
+        parts = [p for p in parts if not any(p is q for q in planned)]
+    for _, name, pts in parts:
+        if raw.name is None:
+            raw.name = name
+        for lon, lat, t in pts:
+            raw.lon.append(lon)
+            raw.lat.append(lat)
+            raw.time.append(t)
+            raw.accuracy.append(np.nan)
     return raw
 
 
@@ -310,38 +396,56 @@ def _parse_geojson(text: str) -> _Raw:
         feats = obj.get("features") or []
     elif isinstance(obj, dict) and obj.get("type") == "Feature":
         feats = [obj]
-    elif isinstance(obj, dict) and "coordinates" in obj:
+    elif isinstance(obj, dict) and ("coordinates" in obj or obj.get("type") == _GC):
         feats = [{"type": "Feature", "geometry": obj, "properties": {}}]
+    elif isinstance(obj, list) and obj and all(isinstance(f, dict) for f in obj):
+        feats = obj  # a bare list of Features, as some exporters write them
     else:
         raise InputError("JSON is not a GeoJSON Feature, FeatureCollection or geometry")
     raw = _Raw([], [], [], [])
     for f in feats:
         if not isinstance(f, dict):
             continue
-        geom = f.get("geometry") or {}
-        props = f.get("properties") or {}
-        gtype = geom.get("type")
-        coords = geom.get("coordinates")
+        geom = f.get("geometry")
+        props = f.get("properties")
+        props = props if isinstance(props, dict) else {}
         if raw.name is None and isinstance(props.get("name"), str):
             raw.name = props["name"]
-        if gtype == "Point":
-            t = next((props[k] for k in _POINT_TIME_KEYS if k in props), None)
-            _add_coords(raw, [coords], [t], props)
-        elif gtype in ("LineString", "MultiLineString"):
-            lines = [coords] if gtype == "LineString" else list(coords or [])
-            times = next((props[k] for k in _GEOJSON_TIME_KEYS if k in props), None)
-            flat = [c for line in lines for c in (line or [])]
-            if isinstance(times, list) and times and isinstance(times[0], list):
-                times = [t for part in times for t in part]
-            if not isinstance(times, list):
-                # Coordinates may carry the time as a 4th value (x, y, z, t).
-                times = [c[3] if isinstance(c, list) and len(c) > 3 else None for c in flat]
-            if len(times) != len(flat):
-                raise InputError(f"GeoJSON line has {len(flat)} coordinates but {len(times)} times")
-            _add_coords(raw, flat, times, props)
+        if isinstance(geom, dict):
+            _add_geometry(raw, geom, props)
     if not raw.lon:
         raise InputError("GeoJSON has no Point or LineString features: no points")
     return raw
+
+
+_GC = "GeometryCollection"
+
+
+def _add_geometry(raw: _Raw, geom: dict[str, Any], props: dict[str, Any]) -> None:
+    """Points of one geometry with their times: a Point's from its properties, a line's or a
+    MultiPoint's from a list in the properties or a 4th coordinate; a GeometryCollection's
+    members in turn (they share the feature's properties)."""
+    gtype = geom.get("type")
+    coords = geom.get("coordinates")
+    if gtype == "Point":
+        t = next((props[k] for k in _POINT_TIME_KEYS if k in props), None)
+        _add_coords(raw, [coords], [t], props)
+    elif gtype in ("LineString", "MultiLineString", "MultiPoint"):
+        lines = list(coords or []) if gtype == "MultiLineString" else [coords]
+        times = next((props[k] for k in _GEOJSON_TIME_KEYS if k in props), None)
+        flat = [c for line in lines for c in (line or [])]
+        if isinstance(times, list) and times and isinstance(times[0], list):
+            times = [t for part in times for t in part]
+        if not isinstance(times, list):
+            # Coordinates may carry the time as a 4th value (x, y, z, t).
+            times = [c[3] if isinstance(c, list) and len(c) > 3 else None for c in flat]
+        if len(times) != len(flat):
+            raise InputError(f"GeoJSON line has {len(flat)} coordinates but {len(times)} times")
+        _add_coords(raw, flat, times, props)
+    elif gtype == _GC:
+        for member in geom.get("geometries") or []:
+            if isinstance(member, dict):
+                _add_geometry(raw, member, props)
 
 
 def _add_coords(raw: _Raw, coords: list[Any], times: list[Any], props: dict[str, Any]) -> None:
@@ -364,23 +468,54 @@ def _parse_csv(text: str) -> _Raw:
         df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv_error()) as exc:
         raise InputError(f"malformed CSV: {exc}") from None
-    cols = {str(c).strip().lower().lstrip("\ufeff"): c for c in df.columns}
+    cols: dict[str, Any] = {}
+    for c in df.columns:
+        cols.setdefault(_header_key(c), c)
 
-    def pick(names: tuple[str, ...]) -> str | None:
-        return next((cols[n] for n in names if n in cols), None)
+    def pick(names: tuple[str, ...]) -> Any:
+        return next((cols[k] for k in map(_header_key, names) if k in cols), None)
 
-    lon_c, lat_c, time_c, acc_c = (
-        pick(n) for n in (_LON_NAMES, _LAT_NAMES, _TIME_NAMES, _ACC_NAMES)
+    lon_c, lat_c, time_c, date_c, acc_c = (
+        pick(n) for n in (_LON_NAMES, _LAT_NAMES, _TIME_NAMES, _DATE_NAMES, _ACC_NAMES)
     )
     found = ", ".join(map(str, df.columns))
     if lon_c is None or lat_c is None:
         raise InputError(f"CSV needs lon/lat (经度/纬度) columns; found: {found}")
-    if time_c is None:
+    if time_c is None and date_c is None:
         raise InputError(f"CSV has no time column (time/timestamp/时间); found: {found}: no times")
     if df.empty:
         raise InputError("CSV has a header but no points")
     acc = df[acc_c].tolist() if acc_c is not None else [np.nan] * len(df)
-    return _Raw(df[lon_c].tolist(), df[lat_c].tolist(), df[time_c].tolist(), acc)
+    times = _csv_times(df, time_c, date_c)
+    return _Raw(df[lon_c].tolist(), df[lat_c].tolist(), times, acc)
+
+
+def _header_key(name: Any) -> str:
+    """A header cell as a lookup key: case, spaces, ``_``/``-`` and a trailing unit such as
+    (米), (°) or (m) ignored, so ``经度(度)``, ``Date Time`` and ``loc_time`` match their names."""
+    key = str(name).lstrip("\ufeff").strip().lower()
+    key = _UNIT_RE.sub("", key) or key
+    return re.sub(r"[\s_\-]+", "", key)
+
+
+def _csv_times(df: pd.DataFrame, time_c: Any, date_c: Any) -> list[Any]:
+    """The time of each row: a time-of-day column (时间 09:00:00) is joined to the date column
+    (日期) so the fixes land on their own day, not on today's."""
+    if time_c is None:  # only a date column: usable when it holds date-times
+        dates = df[date_c].dropna().astype(str)
+        if not dates.str.contains(r":|^\s*\d{9,}(?:\.\d*)?\s*$", regex=True).all():
+            raise InputError(
+                f"CSV has dates ({date_c}) but no time column (time/时间): no times of day"
+            )
+        return df[date_c].tolist()
+    times = df[time_c]
+    if date_c is None or date_c == time_c:
+        return times.tolist()
+    tod = times.str.strip().str.fullmatch(_TOD_RE).fillna(False).to_numpy(bool)
+    if not tod.any():
+        return times.tolist()
+    joined = df[date_c].str.strip() + " " + times.str.strip()
+    return times.where(~tod, joined).tolist()
 
 
 def csv_error() -> type[Exception]:
@@ -390,19 +525,18 @@ def csv_error() -> type[Exception]:
 
 
 # ---------------------------------------------------------------------------- finishing
-def _to_float(values: list[Any], what: str) -> np.ndarray:
-    arr = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise InputError(f"{what} of point {i + 1} is not a finite number: {values[i]!r}")
-    return arr
+def _to_float(values: list[Any]) -> np.ndarray:
+    """Numbers of ``values``; NaN where a value is missing or not a number."""
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
 
 
 def parse_times(values: list[Any], default_tz: str = DEFAULT_TZ) -> pd.Series:
-    """Times as tz-aware UTC; NaT where missing. ISO 8601 or epoch seconds / milliseconds.
+    """Times as tz-aware UTC; NaT where missing. ISO 8601 and the usual local forms, compact
+    ``yyyymmddHHMMSS``, or epoch seconds / ms / µs / ns (told apart by magnitude).
 
-    A time without a zone is local time in ``default_tz``.
+    A time without a zone is local time in ``default_tz``. A time of day without a date is
+    refused: it would silently land on today. Values whose epoch would overflow come out as
+    a time after 2100, which :func:`_finish` drops as an impossible clock.
 
     Plain Python over the values where pandas' string accessors would run (strip, the zone
     test) and one assignment per kind into a numpy array: pandas spent ~11 ms on a
@@ -415,14 +549,16 @@ def parse_times(values: list[Any], default_tz: str = DEFAULT_TZ) -> pd.Series:
     if not present.any():
         return _utc_series(out)
     where = np.flatnonzero(present)
-    if _is_number(texts[where[0]]):
-        # epoch seconds or milliseconds, when every present value is a number
-        num = pd.to_numeric(pd.Series([values[i] for i in where], dtype=object), errors="coerce")
-        if num.notna().all():
-            unit = "ms" if float(num.abs().max()) > 1e11 else "s"
-            out[where] = _naive_utc(pd.to_datetime(num.astype(float), unit=unit, utc=True))
-            return _utc_series(out)
     text = [texts[i] for i in where]
+    if _is_number(text[0]):
+        if all(_COMPACT_RE.fullmatch(t) for t in text):
+            text = [_COMPACT_RE.sub(r"\1-\2-\3 \4:\5:\6\7", t) for t in text]
+        else:
+            epoch = _epoch_ns(text)
+            if epoch is not None:
+                out[where] = epoch
+                return _utc_series(out)
+    text = _normalise_dates(text)
     zoned = np.fromiter((_ZONE_RE.search(t) is not None for t in text), dtype=bool, count=len(text))
     try:
         if zoned.any():
@@ -434,15 +570,102 @@ def parse_times(values: list[Any], default_tz: str = DEFAULT_TZ) -> pd.Series:
             local = pd.to_datetime(
                 [t for t, k in zip(text, zoned, strict=True) if not k], format="mixed"
             )
-            out[where[~zoned]] = _naive_utc(
-                local.tz_localize(default_tz, ambiguous="NaT", nonexistent="shift_forward")
-            )
-    except (ValueError, TypeError) as exc:
+            if local.tz is None:  # a zone pandas found itself ("… UTC") is kept
+                local = local.tz_localize(default_tz, ambiguous="NaT", nonexistent="shift_forward")
+            out[where[~zoned]] = _naive_utc(local)
+    except (ValueError, TypeError, OverflowError) as exc:
+        msg = _short(exc)
+        if "tz" in msg or "zone" in msg:  # pandas' words on zones mean nothing to a user
+            msg = f"mixed or unknown time zones, e.g. {text[0]!r}"
         raise InputError(
-            "time values not understood (use ISO 8601 or epoch seconds): "
-            f"{str(exc) or repr(text[0])}"
+            f"time values not understood (use ISO 8601 or epoch seconds): {msg}"
         ) from None
     return _utc_series(out)
+
+
+def _epoch_ns(text: list[str]) -> np.ndarray | None:
+    """Epoch numbers as datetime64[ns] UTC, or None when some value is not a number. The unit
+    follows the typical magnitude (the median, so one stray value does not decide it):
+    seconds below 1e11, ms below 1e14, µs below 1e17, else ns."""
+    num = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce")
+    if not num.notna().all():
+        return None
+    vals = num.to_numpy(float)
+    finite = np.isfinite(vals)
+    if not finite.any():
+        return None
+    mag = float(np.median(np.abs(vals[finite])))  # inf is clipped below: out of range
+    unit, per_s = next((u, f) for u, f, top in _EPOCH_UNITS if mag < top)
+    limit = _MAX_EPOCH_S * per_s  # beyond year 2255: kept out of range, not an overflow
+    if pd.api.types.is_integer_dtype(num):
+        ints = np.clip(num.to_numpy(np.int64), -limit, limit)
+        return (ints * (10**9 // per_s)).astype("datetime64[ns]")
+    vals = np.clip(np.nan_to_num(vals, nan=limit), -limit, limit)
+    return pd.to_datetime(vals, unit=unit).as_unit("ns").to_numpy()
+
+
+_MAX_EPOCH_S = 9_000_000_000
+_EPOCH_UNITS = (("s", 1, 1e11), ("ms", 10**3, 1e14), ("us", 10**6, 1e17), ("ns", 10**9, np.inf))
+
+
+def _normalise_dates(text: list[str]) -> list[str]:
+    """Rewrite the local forms pandas misreads or guesses per value: 2026年11月23日,
+    上午/下午, an hour-only offset (+08), and dd/mm/yyyy vs mm/dd/yyyy (one order for the whole
+    file); a time of day without a date is refused. Year-first dates (2026/11/05) need
+    nothing: pandas reads them year/month/day. Each rewrite runs only when some value needs it,
+    so ISO and Excel-style tracks pay a few cheap scans."""
+    if any("年" in t for t in text):
+        text = [_CN_DATE_RE.sub(r"\1-\2-\3 ", t).strip() for t in text]
+    if any("午" in t for t in text):
+        text = [_CN_AMPM_RE.sub(_ampm, t) for t in text]
+    if any(t[-3:-2] in ("+", "-") for t in text):
+        text = [_HOUR_ZONE_RE.sub(r"\1\2:00", t) for t in text]
+    sample = next((t for t in text if len(t) < 19 and _TOD_RE.fullmatch(t)), None)
+    if sample is not None:
+        raise InputError(
+            f"time {sample!r} has no date: add a date column (日期/date) "
+            "or write full date-times such as 2026-11-23 08:00:00"
+        )
+    if any(t[1:2] in _DATE_SEPS or t[2:3] in _DATE_SEPS for t in text):
+        text = _day_month_order(text)
+    return text
+
+
+_DATE_SEPS = ("/", ".", "-")
+
+
+def _ampm(m: re.Match[str]) -> str:
+    return f"{m.group(2)} {'AM' if m.group(1) == '上午' else 'PM'}"
+
+
+def _day_month_order(text: list[str]) -> list[str]:
+    """dd/mm/yyyy or mm/dd/yyyy as yyyy-mm-dd, one order for the whole file: a first field
+    over 12 means day first, a second one over 12 month first; if no value decides it, the
+    file is refused rather than read half one way and half the other."""
+    s = pd.Series(text, dtype=object)
+    parts = s.str.extract(_DMY_RE)
+    has = parts[0].notna().to_numpy()
+    if not has.any():
+        return text
+    a = parts.loc[has, 0].astype(int)
+    b = parts.loc[has, 2].astype(int)
+    day_first, month_first = bool((a > 12).any()), bool((b > 12).any())
+    if day_first and month_first:
+        x, y = s[has][(a > 12).to_numpy()].iloc[0], s[has][(b > 12).to_numpy()].iloc[0]
+        raise InputError(f"dates mix day/month orders: {x!r} is day first, {y!r} month first")
+    if not (day_first or month_first) and (a != b).any():
+        ex = s[has][(a != b).to_numpy()].iloc[0]
+        i, j = int(a[a != b].iloc[0]), int(b[a != b].iloc[0])
+        year = parts.loc[has, 3][(a != b).to_numpy()].iloc[0]
+        raise InputError(
+            f"ambiguous dates such as {ex!r}: {year}-{j:02d}-{i:02d} (day/month) or "
+            f"{year}-{i:02d}-{j:02d} (month/day), and no date in the file tells which: "
+            "write dates as yyyy-mm-dd"
+        )
+    day, month = (a, b) if day_first else (b, a)
+    iso = parts.loc[has, 3] + "-" + month.map("{:02d}".format) + "-" + day.map("{:02d}".format)
+    s[has] = iso + parts.loc[has, 4].fillna("")
+    return s.tolist()
 
 
 def _missing(v: Any) -> bool:
@@ -480,11 +703,9 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
         raise InputError(
             f"only {int(timed.sum())} of {n} points have times: no times for most points"
         )
-    if not timed.all():
-        warnings.append(f"{int((~timed).sum())} of {n} points without time dropped")
-    idx = np.flatnonzero(timed)
-    lon = _to_float([raw.lon[i] for i in idx], "longitude")
-    lat = _to_float([raw.lat[i] for i in idx], "latitude")
+    keep, lon, lat = _usable_rows(raw, times, timed, warnings)
+    idx = np.flatnonzero(keep)
+    lon, lat = lon[idx], lat[idx]
     acc = pd.to_numeric(pd.Series([raw.accuracy[i] for i in idx], dtype=object), errors="coerce")
     projected = _is_projected(crs_name)
     if not projected:  # metres of a projected CRS are checked once converted
@@ -502,26 +723,60 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
         raise InputError(f"coordinates are not valid in CRS {crs_name}")
     if projected and ((np.abs(lon) > 180).any() or (np.abs(lat) > 90).any()):
         raise InputError(f"coordinates are not valid in CRS {crs_name}")
-    t = times.iloc[idx].reset_index(drop=True)
-    years = t.dt.year
-    if (years < 1990).any() or (years > 2100).any():
-        bad = t[(years < 1990) | (years > 2100)].iloc[0]
-        raise InputError(
-            f"time {bad:%Y-%m-%d %H:%M} out of range (before 1990 or after 2100): "
-            "invalid device clock or wrong time unit"
-        )
     pts = pd.DataFrame(
         {
             "lon": np.asarray(lon, float),
             "lat": np.asarray(lat, float),
-            "time": t,
+            "time": times.iloc[idx].reset_index(drop=True),
             "accuracy": acc.to_numpy(float),
             "source_index": idx.astype(np.int64),
         }
     )
-    if not pts["time"].is_monotonic_increasing:
+    if not pts["time"].is_monotonic_increasing:  # tracks or fixes out of order: by time
         pts = pts.sort_values(["time", "source_index"], kind="stable").reset_index(drop=True)
     return ParsedTrack(points=pts, format=fmt, name=raw.name, warnings=warnings)
+
+
+def _usable_rows(
+    raw: _Raw, times: pd.Series, timed: np.ndarray, warnings: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows to keep: timed, with numeric coordinates, not at 0,0 (a phone's "no fix") and not
+    before 1990 or after 2100 (a clock not yet set). A few such rows in a walk are dropped
+    with a warning, as untimed ones are; a file made mostly of them is refused. Returns the
+    mask and every row's coordinates as numbers (NaN where not a number)."""
+    n = len(timed)
+    lon, lat = _to_float(raw.lon), _to_float(raw.lat)
+    no_xy = timed & ~(np.isfinite(lon) & np.isfinite(lat))
+    no_fix = timed & ~no_xy & (lon == 0) & (lat == 0)
+    years = times.dt.year.to_numpy(float, na_value=np.nan)
+    bad_t = timed & ~no_xy & ~no_fix & ((years < 1990) | (years > 2100))
+    keep = timed & ~no_xy & ~no_fix & ~bad_t
+    if keep.sum() < MIN_TIMED_SHARE * n or not keep.any():
+        worst = max((no_xy, no_fix, bad_t), key=lambda m: int(m.sum()))
+        i = int(np.argmax(worst))
+        if worst is no_xy:
+            what, v = (
+                ("longitude", raw.lon[i]) if not np.isfinite(lon[i]) else ("latitude", raw.lat[i])
+            )
+            raise InputError(
+                f"{what} of point {i + 1} is not a finite number: {v!r} "
+                f"({int(no_xy.sum())} of {n} points without coordinates)"
+            )
+        if worst is no_fix:
+            raise InputError(f"{int(no_fix.sum())} of {n} points are at 0,0 (no GPS fix)")
+        raise InputError(
+            f"time {times.iloc[i]:%Y-%m-%d %H:%M} out of range (before 1990 or after 2100): "
+            "invalid device clock or wrong time unit"
+        )
+    for mask, what in (
+        (~timed, "without time"),
+        (no_xy, "without coordinates (empty or not a number)"),
+        (no_fix, "at 0,0 (no GPS fix)"),
+        (bad_t, "with a time before 1990 or after 2100 (device clock not set)"),
+    ):
+        if mask.any():
+            warnings.append(f"{int(mask.sum())} of {n} points {what} dropped")
+    return keep, lon, lat
 
 
 def _is_projected(crs_name: str) -> bool:
