@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
+    from geo.settings import Settings
     from geo.tracks.network import WalkNetwork
+    from geo.tracks.parse import ParsedTrack
 
 tracks_app = typer.Typer(
     help="Patrol tracks 巡查轨迹: check (files, no database), upload (store and match), "
@@ -113,13 +115,19 @@ def match(
     mode: str = typer.Option(
         "walk", "--mode", help="walk or bike (cleaning speeds, matcher defaults)."
     ),
-    max_mb: float = typer.Option(20.0, "--max-mb", help="Size limit of the track file in MB."),
+    max_mb: float | None = typer.Option(
+        None,
+        "--max-mb",
+        help="Size limit of the track file in MB (default: the upload limit, "
+        "GRIDWARD_MAX_UPLOAD_BYTES, 20 MB unless set).",
+    ),
 ) -> None:
     """Map-match one track to a network file (匹配轨迹到路网): matched edges with covered share."""
     import geopandas as gpd
     from rich.console import Console
 
     from geo.crs import normalize_crs
+    from geo.settings import get_settings
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams, match_track
     from geo.tracks.network import WalkNetwork
@@ -127,14 +135,19 @@ def match(
 
     if mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode}': use walk or bike")
+    if max_mb is not None and not max_mb > 0:
+        raise InputError(f"--max-mb must be more than 0, not {max_mb:g}")
     normalize_crs(crs)  # an unknown name fails before any file is read
     driver = _check_out(out)
-    data = read_track_file(track, int(max_mb * 1024 * 1024))
+    s = get_settings()
+    # the upload limit unless --max-mb says otherwise: a file `tracks upload` takes matches here
+    limit = s.max_upload_bytes if max_mb is None else int(max_mb * 1024 * 1024)
+    data = read_track_file(track, limit)
     err = Console(stderr=True)
     with err.status("reading network 读取路网…"):
         net = WalkNetwork.from_segments(_read_network(network), "edge_id")
     with err.status("parsing and cleaning track 解析轨迹…"):
-        parsed = parse_track(data, track.name, crs=crs)
+        parsed = parse_track(data, track.name, crs=crs, max_bytes=limit, default_tz=s.timezone)
         pieces, rep = clean_with_report(parsed.points, CleanParams(mode=mode))
     with err.status("matching 匹配中…"):
         res = match_track(net, pieces, MatchParams.for_mode(mode))
@@ -168,6 +181,22 @@ def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str) -> None:
         typer.echo(f"warning: {hint.message()} (gridward match --crs {hint.name})", err=True)
 
 
+def upload_checks(path: Path, crs: str, settings: Settings | None = None) -> ParsedTrack:
+    """The checks ``tracks upload`` / ``POST /tracks`` make before a new file is stored
+    (:func:`geo.track_store._store`): size (``GRIDWARD_MAX_UPLOAD_BYTES``), datum, parsing
+    (zone-less times in ``GRIDWARD_TIMEZONE``), at least one timed point, and times neither
+    in the future nor out of order. InputError with upload's message otherwise.
+
+    WHY the same calls in the same order: ``check`` must say OK exactly when upload would take
+    the file. Not checked: what only the database knows (the person, "already stored")."""
+    from geo.settings import get_settings
+    from geo.track_store import check_upload
+
+    s = settings or get_settings()
+    data = read_track_file(path, s.max_upload_bytes)  # as `tracks upload` reads it
+    return check_upload(data, path.name, crs, s)
+
+
 @tracks_app.command("check")
 def check(
     files: list[Path] = typer.Argument(
@@ -176,15 +205,23 @@ def check(
     crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
     mode: str = typer.Option("walk", "--mode", help="walk or bike."),
 ) -> None:
-    """Parse and clean track files without storing them (检查轨迹文件): OK or the reason."""
-    from geo.tracks.clean import CleanParams, clean_with_report
-    from geo.tracks.parse import parse_track
+    """Check track files as upload would, without storing them (检查轨迹文件): OK or the reason.
 
+    The same checks as `gridward tracks upload` (size limit GRIDWARD_MAX_UPLOAD_BYTES, datum,
+    parsing with GRIDWARD_TIMEZONE, times not in the future nor out of order), then cleaning."""
+    from geo.settings import get_settings
+    from geo.tracks.clean import CleanParams, clean_with_report
+
+    if mode not in ("walk", "bike"):
+        raise InputError(f"unknown mode '{mode}': use walk or bike")
+    s = get_settings()
     bad = 0
     for f in files:
         try:
-            p = parse_track(read_track_file(f, 20 * 1024 * 1024), f.name, crs=crs)
-            pieces, rep = clean_with_report(p.points, CleanParams(mode=mode))
+            p = upload_checks(f, crs, s)
+            pieces, rep = clean_with_report(
+                p.points, CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
+            )
             typer.echo(
                 f"OK    {f}: {p.format}, {len(p.points)} points, {rep.points_out} kept, "
                 f"{len(pieces)} piece(s)" + (f"; {'; '.join(p.warnings)}" if p.warnings else "")

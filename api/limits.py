@@ -4,12 +4,15 @@ Two layers:
 
 * :class:`BodyLimitMiddleware` caps every request body (a declared ``Content-Length`` over the
   cap is refused before one byte is read; a chunked body is cut off when the running count
-  passes the cap). It guards routes that let FastAPI parse forms or JSON.
-* :func:`read_upload` / :func:`read_limited` are for upload routes with their own, usually
-  smaller, limit: they read ``request.stream()`` chunk by chunk and stop at the limit with 413.
-  An upload route should take ``request: Request`` and call ``await read_upload(request)``
-  instead of declaring ``UploadFile = File()`` (which spools the whole body before the route
-  runs).
+  passes the cap). It guards routes that let FastAPI parse forms or JSON: their cap is the
+  upload limit plus :data:`FORM_OVERHEAD`.
+* :func:`read_uploads` / :func:`read_upload` are for upload routes. Each FILE is limited to
+  ``max_bytes`` (``GRIDWARD_MAX_UPLOAD_BYTES`` by default; 413 naming the file), counted while
+  the multipart form streams in; the whole request to :func:`request_limit` (the files of
+  :data:`TOTAL_FILES` at that limit, plus the form around them), which the middleware then
+  allows for that request only. An upload route should take ``request: Request`` and call
+  ``await read_uploads(request)`` instead of declaring ``UploadFile = File()`` (which spools the
+  whole body before the route runs).
 """
 
 from __future__ import annotations
@@ -25,21 +28,62 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
 
-FORM_OVERHEAD = 64 * 1024  # multipart boundaries and small fields around the file
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and small fields around the files
+# A multi-file upload (the patrol map sends every chosen file in one request) may carry this
+# many files at the per-file limit: 100 MB with the default 20 MB. WHY not limit x MAX_FILES
+# (1 GB): the files are held in memory while stored, and one client must not stream that much.
+# Many small files (50 phone tracks of 2 MB) fit; five big ones at a time do too.
+TOTAL_FILES = 5
+_SCOPE_KEY = "gridward.body_cap"
+
+
+def describe_bytes(n: int) -> str:
+    """``20 MB (20,971,520 bytes)``: a limit as people read it and as it is configured."""
+    mb = n / (1024 * 1024)
+    text = f"{mb:.0f}" if n % (1024 * 1024) == 0 else f"{mb:.2f}".rstrip("0").rstrip(".")
+    return f"{text} MB ({n:,} bytes)"
 
 
 class BodyTooLarge(HTTPException):
     """413: raised inside ``receive`` so FastAPI's body parsing passes it through as is."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body too large: the limit is {limit} bytes")
+    def __init__(self, limit: int, message: str | None = None) -> None:
+        super().__init__(
+            413, message or f"request body too large: the limit is {describe_bytes(limit)}"
+        )
 
 
 def default_limit() -> int:
-    """The upload limit from settings (``GRIDWARD_MAX_UPLOAD_BYTES``)."""
+    """The per-file upload limit from settings (``GRIDWARD_MAX_UPLOAD_BYTES``)."""
     from geo.settings import get_settings
 
     return int(get_settings().max_upload_bytes)
+
+
+def request_limit(per_file: int, max_files: int = 1) -> int:
+    """The whole body of an upload of up to ``max_files`` files of ``per_file`` bytes each: the
+    files of at most :data:`TOTAL_FILES` of them, and the form around them."""
+    return per_file * max(1, min(max_files, TOTAL_FILES)) + FORM_OVERHEAD
+
+
+def file_too_large(filename: str | None, limit: int) -> BodyTooLarge:
+    """413 naming the file and the per-file limit as configured."""
+    who = f"{filename[:200]}: " if filename else ""  # the client's name, cut to a sane size
+    return BodyTooLarge(
+        limit, f"{who}file too large: the limit is {describe_bytes(limit)} per file"
+    )
+
+
+def _request_too_large(per_file: int, max_files: int) -> BodyTooLarge:
+    total = request_limit(per_file, max_files)
+    if max_files <= 1:
+        return BodyTooLarge(total, f"request body too large: the limit is {describe_bytes(total)}")
+    files = total - FORM_OVERHEAD
+    return BodyTooLarge(
+        total,
+        f"request body too large: the files together may be at most {describe_bytes(files)} "
+        f"per request (each file at most {describe_bytes(per_file)}): send fewer files at a time",
+    )
 
 
 def _declared_length(headers: list[tuple[bytes, bytes]] | object) -> int | None:
@@ -52,20 +96,55 @@ def _declared_length(headers: list[tuple[bytes, bytes]] | object) -> int | None:
     return None
 
 
+@dataclass
+class _BodyCap:
+    """One request's body cap in the middleware; an upload route may raise it (up to
+    ``ceiling``) before it reads the body: :func:`allow_body`."""
+
+    limit: int
+    ceiling: int
+    error: BodyTooLarge | None = None
+
+    def too_large(self) -> BodyTooLarge:
+        return self.error or BodyTooLarge(self.limit)
+
+
+def allow_body(request: Request, limit: int, error: BodyTooLarge | None = None) -> None:
+    """Let this request's body grow to ``limit`` (never past the middleware's ceiling), refused
+    with ``error`` beyond. Call before reading the body; a no-op without the middleware."""
+    cap = request.scope.get(_SCOPE_KEY)
+    if isinstance(cap, _BodyCap):
+        cap.limit = min(max(cap.limit, limit), cap.ceiling)
+        if error is not None and cap.limit == limit:
+            cap.error = error
+
+
 class BodyLimitMiddleware:
-    """Pure ASGI middleware: refuse bodies over ``max_bytes`` with a 413 JSON error."""
+    """Pure ASGI middleware: refuse bodies over the cap with a 413 JSON error.
+
+    The cap is ``max_bytes`` (``GRIDWARD_MAX_BODY_BYTES``; default: the upload limit plus
+    :data:`FORM_OVERHEAD`). An upload route raises it for its own request with
+    :func:`allow_body`, up to the ceiling (``max_bytes`` when set, else the largest
+    multi-file upload, :func:`request_limit`); a declared length over the ceiling is refused at
+    the door, one between the cap and the ceiling when the route starts reading."""
 
     def __init__(self, app: ASGIApp, max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.ceiling: int | None = max_bytes
+        self.door: BodyTooLarge | None = None  # the answer to a body over the ceiling
 
-    def _limit(self) -> int:
+    def _limits(self) -> tuple[int, int]:
         if self.max_bytes is None:
             from geo.auth_settings import get_auth_settings
 
             s = get_auth_settings()
             self.max_bytes = s.max_body_bytes or default_limit() + FORM_OVERHEAD
-        return self.max_bytes
+            upload = request_limit(default_limit(), TOTAL_FILES)
+            self.ceiling = s.max_body_bytes or max(self.max_bytes, upload)
+            if self.ceiling == upload:  # the biggest request is a multi-file upload: say so
+                self.door = _request_too_large(default_limit(), TOTAL_FILES)
+        return self.max_bytes, self.ceiling or self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,23 +157,31 @@ class BodyLimitMiddleware:
                 scope, receive, send
             )
             return
-        limit = self._limit()
+        limit, ceiling = self._limits()
         declared = _declared_length(scope.get("headers", []))
-        if declared is not None and (declared < 0 or declared > limit):
-            msg = "invalid Content-Length" if declared < 0 else BodyTooLarge(limit).detail
+        if declared is not None and (declared < 0 or declared > ceiling):
+            too_large = self.door or BodyTooLarge(ceiling)
+            msg = "invalid Content-Length" if declared < 0 else too_large.detail
             code = 400 if declared < 0 else 413
             await error_response(code, msg, {"Connection": "close"})(scope, receive, send)
             return
+        cap = _BodyCap(limit, ceiling)
+        scope[_SCOPE_KEY] = cap
         seen = 0
+        first = True
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, first
+            if first:  # the route's cap is known now: a declared length over it reads nothing
+                first = False
+                if declared is not None and declared > cap.limit:
+                    raise cap.too_large()
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge(limit)
+                if seen > cap.limit:
+                    raise cap.too_large()
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -113,35 +200,68 @@ class BodyLimitMiddleware:
             )
 
 
-async def stream_limited(request: Request, max_bytes: int | None = None) -> AsyncIterator[bytes]:
-    """The body's chunks; 413 as soon as more than ``max_bytes`` arrived (or are declared)."""
-    limit = default_limit() if max_bytes is None else max_bytes
+async def stream_limited(
+    request: Request, max_bytes: int | None = None, error: BodyTooLarge | None = None
+) -> AsyncIterator[bytes]:
+    """The body's chunks; 413 (``error``) as soon as more than ``max_bytes`` arrived (or are
+    declared). ``max_bytes`` is the whole body: the caller adds any form overhead."""
+    limit = default_limit() + FORM_OVERHEAD if max_bytes is None else max_bytes
+    too_large = error or BodyTooLarge(limit)
+    allow_body(request, limit, too_large)
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
-            if int(declared) > limit + FORM_OVERHEAD:
-                raise BodyTooLarge(limit)
+            n = int(declared)
         except ValueError:
             raise HTTPException(400, "invalid Content-Length") from None
+        if n > limit:
+            raise too_large
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
-        if seen > limit + FORM_OVERHEAD:
-            raise BodyTooLarge(limit)
+        if seen > limit:
+            raise too_large
         yield chunk
 
 
-async def read_limited(request: Request, max_bytes: int | None = None) -> bytes:
+async def read_limited(
+    request: Request, max_bytes: int | None = None, error: BodyTooLarge | None = None
+) -> bytes:
     """The whole body as bytes, at most ``max_bytes`` (413 beyond, while streaming)."""
     limit = default_limit() if max_bytes is None else max_bytes
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in stream_limited(request, limit):
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        parts.append(chunk)
-    return b"".join(parts)
+    return b"".join([c async for c in stream_limited(request, limit, error)])
+
+
+class _LimitedParser(MultiPartParser):
+    """Starlette's multipart parser with a size limit on each FILE, counted as its bytes arrive
+    (Starlette limits only the other fields), and a plain message for too many files."""
+
+    def __init__(self, *args: Any, max_file_bytes: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_file_bytes = max_file_bytes
+        self._file_bytes = 0
+
+    def on_part_begin(self) -> None:
+        super().on_part_begin()
+        self._file_bytes = 0
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._current_part
+        if part.file is not None:
+            self._file_bytes += end - start
+            if self._file_bytes > self.max_file_bytes:
+                raise file_too_large(part.file.filename, self.max_file_bytes)
+        super().on_part_data(data, start, end)
+
+    def on_headers_finished(self) -> None:
+        try:
+            super().on_headers_finished()
+        except MultiPartException:
+            if getattr(self, "_current_files", 0) > self.max_files:
+                raise HTTPException(
+                    413, f"too many files: at most {self.max_files:g} files per request"
+                ) from None
+            raise
 
 
 @dataclass
@@ -210,20 +330,25 @@ async def read_uploads(
     request: Request, max_bytes: int | None = None, file_field: str = "file", max_files: int = 1
 ) -> list[Upload]:
     """Read up to ``max_files`` uploaded files: ``multipart/form-data`` (field ``file_field``,
-    repeated) or one raw body of a file type (GPX/KML/KMZ/GeoJSON/CSV). 413 past ``max_bytes`` while
-    streaming; 415 for other content types; 422 when the form has no such file or one is
-    empty. Each Upload carries the form's other fields (or the query parameters)."""
+    repeated) or one raw body of a file type (GPX/KML/KMZ/GeoJSON/CSV). 413 while streaming:
+    past ``max_bytes`` in any one file (the message names it), past :func:`request_limit` for
+    the whole request, or more than ``max_files`` files; 415 for other content types; 422 when
+    the form has no such file or one is empty. Each Upload carries the form's other fields (or
+    the query parameters)."""
     limit = default_limit() if max_bytes is None else max_bytes
     ctype = request.headers.get("content-type", "")
     main = ctype.split(";")[0].strip().lower()
     out: list[Upload] = []
     if main == "multipart/form-data":
-        parser = MultiPartParser(
+        parser = _LimitedParser(
             request.headers,
-            stream_limited(request, limit),
+            stream_limited(
+                request, request_limit(limit, max_files), _request_too_large(limit, max_files)
+            ),
             max_files=max_files,
             max_fields=20,
             max_part_size=64 * 1024,
+            max_file_bytes=limit,
         )
         try:
             form = await parser.parse()
@@ -235,16 +360,17 @@ async def read_uploads(
                 if not isinstance(item, UploadFile):
                     raise HTTPException(422, f"form field {file_field!r} must carry a file")
                 data = await item.read(limit + 1)
-                if len(data) > limit:
-                    raise BodyTooLarge(limit)
+                if len(data) > limit:  # counted while streaming already: a second guard
+                    raise file_too_large(item.filename, limit)
                 out.append(Upload(item.filename, item.content_type, data, fields))
         finally:
             await form.close()
         if not out:
             raise HTTPException(422, f"form field {file_field!r} with a file is missing")
     elif main in RAW_TYPES:
-        data = await read_limited(request, limit)
-        name = request.headers.get("x-filename") or _RAW_NAMES.get(main)
+        given = request.headers.get("x-filename")
+        data = await read_limited(request, limit, file_too_large(given, limit))
+        name = given or _RAW_NAMES.get(main)
         out.append(Upload(name, main, data, dict(request.query_params)))
     else:
         raise HTTPException(

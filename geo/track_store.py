@@ -160,7 +160,6 @@ def _store(
 ) -> tuple[StoredTrack, pd.DataFrame | None]:
     """Store an upload; the parsed points come back for a new track or one whose datum was
     corrected (None if it existed unchanged)."""
-    from geo.tracks.parse import parse_track
 
     if mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode[:20]}': use walk or bike")
@@ -204,13 +203,8 @@ def _store(
     again = resent()
     if again is not None:
         return again
-    parsed = parse_track(
-        data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
-    )
+    parsed = check_upload(data, filename, crs, s)
     pts = parsed.points
-    if len(pts) == 0:
-        raise InputError(f"{filename or 'upload'}: no points with times")
-    _check_times(pts, filename or "upload", s)
     t0, t1 = pts["time"].min(), pts["time"].max()
     days = days_between(t0.to_pydatetime(), t1.to_pydatetime())
     row = {
@@ -259,6 +253,26 @@ def _store(
         return again
     stored = StoredTrack(int(track_id), sha, True, len(pts), parsed.format, _iso(t0), _iso(t1))
     return stored, pts
+
+
+def check_upload(
+    data: bytes, filename: str | None, crs: str = "wgs84", settings: Settings | None = None
+) -> Any:
+    """What a new upload must pass before it is stored: datum name, size, parsing (times
+    without a zone in the city's), at least one timed fix, times neither in the future nor
+    out of order. Returns the :class:`~geo.tracks.parse.ParsedTrack`; ``gridward tracks
+    check`` calls it too, so it says OK exactly when an upload would take the file."""
+    from geo.tracks.parse import parse_track
+
+    s = settings or get_settings()
+    normalize_crs(crs)
+    parsed = parse_track(
+        data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
+    )
+    if len(parsed.points) == 0:
+        raise InputError(f"{filename or 'upload'}: no points with times")
+    _check_times(parsed.points, filename or "upload", s)
+    return parsed
 
 
 def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) -> StoredTrack:

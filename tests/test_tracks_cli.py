@@ -4,9 +4,11 @@ never a traceback, and nothing written (`gridward match`, `tracks check`, `track
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 
 from geo.crs import wgs84_to_gcj02
@@ -213,3 +215,86 @@ def test_upload_names_a_folder_and_prints_one_line_per_file(pg_url, tmp_path):
 
 def test_upload_help_lists_epsg_codes(gw):
     assert "EPSG" in " ".join(gw("tracks", "upload", "--help").stdout.split())
+
+
+# -- 7. `tracks check` says OK exactly when `tracks upload` would store the file
+
+
+@pytest.fixture
+def settings_env(monkeypatch):
+    """Set GRIDWARD_* variables for one test: the cached settings are read again, before and
+    after (monkeypatch restores the environment)."""
+    from geo.settings import get_settings
+
+    def set_env(**env: str) -> None:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        get_settings.cache_clear()
+
+    get_settings.cache_clear()
+    yield set_env
+    get_settings.cache_clear()
+
+
+def _local_csv(tmp_path, name: str, first: pd.Timestamp, n: int = 20) -> Path:
+    """A short walk with zone-less wall-clock times from ``first`` (5 s apart)."""
+    rows = "\n".join(
+        f"{116.3160 + i * 0.00005:.7f},{39.9950:.7f},"
+        f"{(first + pd.Timedelta(seconds=5 * i)).strftime('%Y-%m-%d %H:%M:%S')}"
+        for i in range(n)
+    )
+    path = tmp_path / name
+    path.write_text(f"lon,lat,time\n{rows}\n")
+    return path
+
+
+def test_check_refuses_future_and_out_of_order_times_as_upload_does(gw, files):
+    tmp = files[0]
+    now = pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).floor("s")
+    future = _local_csv(tmp, "future.csv", now + pd.Timedelta(days=2))
+    fine = _local_csv(tmp, "fine.csv", now - pd.Timedelta(hours=2))
+    text = fine.read_text().splitlines()
+    shuffled = tmp / "shuffled.csv"
+    shuffled.write_text("\n".join([text[0], *text[11:], *text[1:11]]) + "\n")  # back 100 s
+    r = gw("tracks", "check", future, shuffled, fine)
+    assert r.returncode == 2, r.stdout
+    assert f"ERROR {future}: future.csv: timestamps in the future" in r.stdout, r.stdout
+    assert f"ERROR {shuffled}: shuffled.csv: timestamps out of order" in r.stdout, r.stdout
+    assert f"OK    {fine}: csv, 20 points" in r.stdout, r.stdout
+    assert "2 of 3 track file(s) rejected" in r.stderr
+
+
+def test_check_reads_times_in_the_configured_time_zone(gw, files, settings_env):
+    """Zone-less times are GRIDWARD_TIMEZONE's: 14 h ahead of UTC on the wall clock is 6 h
+    ahead in Beijing (within the day's tolerance) but 26 h ahead at UTC-12 (the future)."""
+    tmp = files[0]
+    wall = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s") + pd.Timedelta(hours=14)
+    track = _local_csv(tmp, "wall.csv", wall)
+    assert gw("tracks", "check", track).returncode == 0
+    settings_env(GRIDWARD_TIMEZONE="Etc/GMT+12")  # POSIX sign: UTC-12
+    r = gw("tracks", "check", track)
+    assert r.returncode == 2 and "timestamps in the future" in r.stdout, r.stdout
+
+
+def test_check_and_match_use_the_configured_upload_limit(gw, files, settings_env):
+    tmp, _, _, net, track, _ = files
+    size = track.stat().st_size
+    out = tmp / "m.geojson"
+    settings_env(GRIDWARD_MAX_UPLOAD_BYTES=str(size - 1))
+    r = gw("tracks", "check", track)
+    assert r.returncode == 2, r.stdout
+    assert f"ERROR {track}: file too large: more than {size - 1:,} bytes" in r.stdout, r.stdout
+    _one_error(gw("match", "--network", net, "--track", track, "--out", out), "file too large")
+    assert not out.exists()
+    r = gw("match", "--network", net, "--track", track, "--out", out, "--max-mb", "1")
+    assert r.returncode == 0 and out.exists(), r.stderr  # --max-mb still overrides it
+    _one_error(
+        gw("match", "--network", net, "--track", track, "--out", out, "--max-mb", "0"),
+        "--max-mb must be more than 0",
+    )
+    settings_env(GRIDWARD_MAX_UPLOAD_BYTES=str(size))
+    assert gw("tracks", "check", track).returncode == 0
+
+
+def test_check_refuses_an_unknown_mode_as_upload_does(gw, files):
+    _one_error(gw("tracks", "check", files[4], "--mode", "car"), "unknown mode 'car'")
