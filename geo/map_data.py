@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError, NotFoundError
-from geo.settings import city_today
+from geo.settings import city_today, get_settings
 
 # Layers embedded in a page are capped; beyond this a page loads by bounding box instead.
 MAX_EMBEDDED = 5000
@@ -160,7 +160,10 @@ def alleys_with_stewards(engine: Engine, today: dt.date | None = None) -> Stewar
 
 @dataclass(frozen=True)
 class PatrolData:
-    """One day's patrols: alleys with walked share, tracks with timed points, compliance."""
+    """One day's patrols as the 日巡 daily report judges them: the assigned alleys/streets
+    (everyone's, or one person's) with the report's walked share and patrolled flag, the
+    report's counts per role, the day's tracks with timed points, and each day's compliance
+    over the chart's days (each from that day's own report)."""
 
     day: dt.date
     person: dict[str, Any] | None
@@ -168,84 +171,158 @@ class PatrolData:
     tracks: list[dict[str, Any]]
     compliance: list[dict[str, Any]]
     threshold: float
+    counts: dict[str, dict[str, int]]  # role → {"alleys": n, "patrolled": k}, as the report
+
+
+def _report_counts(report: dict[str, Any], person_id: int | None) -> dict[str, dict[str, int]]:
+    """Assigned and patrolled alleys per role in a daily report: the person's own line
+    (``people``), or for everyone every alley/street with a duty that day (``alleys``: an
+    alley held by two stewards is one alley)."""
+    out: dict[str, dict[str, int]] = {}
+    if person_id is not None:
+        people = report["people"]
+        for r in people[people["person_id"] == person_id].itertuples(index=False):
+            c = out.setdefault(str(r.role), {"alleys": 0, "patrolled": 0})
+            c["alleys"] += int(r.alleys)
+            c["patrolled"] += int(r.patrolled_alleys)
+        return out
+    for role, grp in report["alleys"].groupby("role"):
+        out[str(role)] = {"alleys": len(grp), "patrolled": int(grp["patrolled"].sum())}
+    return out
+
+
+def _duties_on(conn: Any, day: dt.date, person_id: int | None) -> dict[tuple[int, str], list]:
+    """(street id, role) → names of the people holding that duty on ``day`` (the report's
+    rule: valid_from ≤ day ≤ valid_to, alley stewards and street chiefs), for one person or
+    everyone."""
+    rows = conn.execute(
+        text(
+            "SELECT a.street_id, a.role, p.name FROM assignments a "
+            "JOIN people p ON p.id = a.person_id "
+            "WHERE a.role IN ('alley_steward', 'street_chief') AND a.street_id IS NOT NULL "
+            "AND a.valid_from <= :d AND (a.valid_to IS NULL OR a.valid_to >= :d) "
+            "AND (CAST(:pid AS int) IS NULL OR a.person_id = :pid) ORDER BY p.name"
+        ),
+        {"d": day, "pid": person_id},
+    ).all()
+    out: dict[tuple[int, str], list] = {}
+    for r in rows:
+        names = out.setdefault((int(r.street_id), str(r.role)), [])
+        if r.name not in names:
+            names.append(r.name)
+    return out
+
+
+def _num(v: Any, digits: int) -> float:
+    return 0.0 if v is None or v != v else round(float(v), digits)  # NaN → 0
 
 
 def patrols_of_day(
     engine: Engine,
     day: dt.date,
     person_id: int | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     history_days: int = 14,
     tz: str = "Asia/Shanghai",
+    today: dt.date | None = None,
 ) -> PatrolData:
-    """Alleys (all, or the person's assigned ones) with the share walked on ``day``, the day's
-    tracks as [lon, lat, iso time] lists, and the daily share of those alleys patrolled
-    (walked share ≥ ``threshold``) over the ``history_days`` up to ``day``."""
-    if not 0 < threshold <= 1:
+    """The 日巡 daily patrol of ``day`` for everyone or one person (a steward's alleys, a
+    street chief's streets), from :func:`geo.patrol_reports.build_report` so the map and the
+    report never disagree: each assigned alley/street with the share its assigned people
+    walked (their uploads combined, others' walking not counted) and whether that reaches
+    ``threshold`` (default: the setting); the counts per role; the day's tracks as
+    [lon, lat, iso time] lists; and the compliance of each of the ``history_days`` up to
+    ``day``, each from that day's own report (its own duties). Days before 1990 or after
+    ``today`` (the city's) have no report: no duty in the chart. A ``day`` after ``today``
+    is refused as the report refuses it."""
+    from geo.patrol_reports import EARLIEST, ROLES, build_report
+
+    if threshold is not None and not 0 < threshold <= 1:
         raise InputError("threshold must be in (0, 1]")
+    share = float(threshold) if threshold is not None else get_settings().patrolled_share
+    today = today or city_today()
     person = None
-    with engine.connect() as conn:
-        if person_id is not None:
+    if person_id is not None:
+        with engine.connect() as conn:
             row = conn.execute(
                 text("SELECT id, name FROM people WHERE id = :i"), {"i": person_id}
             ).first()
-            if row is None:
-                raise NotFoundError(f"person {person_id} does not exist")
-            person = {"id": row.id, "name": row.name}
-        params: dict[str, Any] = {
-            "day": day,
-            "pid": person_id,
-            "lim": MAX_EMBEDDED,
-            "today": day,
-            "from": day - dt.timedelta(days=history_days - 1),
-            "thr": threshold,
-        }
-        # The alleys that count: a person's assigned alleys, or every alley.
-        scope = (
-            "SELECT g.* FROM street_segments g WHERE g.kind = 'alley' AND "
-            "(CAST(:pid AS int) IS NULL OR g.street_id IN (SELECT a.street_id FROM assignments a "
-            " WHERE a.person_id = :pid AND a.role IN ('alley_steward', 'street_chief') AND "
-            + _CURRENT
-            + "))"
-        )
-        visits = (
-            "SELECT v.segment_id, v.day, max(v.covered_fraction) AS f FROM patrol_visits v "
-            "WHERE (CAST(:pid AS int) IS NULL OR v.person_id = :pid) GROUP BY 1, 2"
-        )
-        alleys = _fc(
-            conn.execute(
+        if row is None:
+            raise NotFoundError(f"person {person_id} does not exist")
+        person = {"id": row.id, "name": row.name}
+    report = build_report(engine, "daily", day, patrolled_share=share, today=today)
+    with engine.connect() as conn:
+        duties = _duties_on(conn, day, person_id)
+        rows = report["alleys"]
+        rows = rows[rows["day"] == day]
+        keys = zip(rows["alley_id"].astype(int), rows["role"].astype(str), strict=True)
+        mine = np.array([k in duties for k in keys], dtype=bool)
+        rows = rows.loc[mine].sort_values(["role", "alley_id"])
+        rows = rows.head(MAX_EMBEDDED)
+        ids = sorted({int(a) for a in rows["alley_id"]})
+        geoms = {
+            r.id: (json.loads(r.geometry) if r.geometry else None, r.kind)
+            for r in conn.execute(
                 text(
-                    f"WITH sc AS ({scope}), vi AS ({visits}) "
-                    "SELECT g.id, " + _geojson() + ", jsonb_build_object('id', g.id, "
-                    " 'name', g.name, 'length_m', round(g.length_m::numeric, 1), "
-                    " 'walked', round(COALESCE(vi.f, 0)::numeric, 3)) AS p "
-                    "FROM sc g LEFT JOIN vi ON vi.segment_id = g.id AND vi.day = :day "
-                    "ORDER BY g.id LIMIT :lim"
+                    "SELECT st.id, st.kind, ST_AsGeoJSON(ST_SimplifyPreserveTopology(COALESCE("
+                    " (SELECT ST_Multi(ST_Collect(s.geom)) FROM street_segments s "
+                    "  WHERE s.street_id = st.id), st.geom), "
+                    f"{_SIMPLIFY_DEG}), 6) AS geometry FROM streets st WHERE st.id = ANY(:ids)"
                 ),
-                params,
+                {"ids": ids},
             ).all()
-        )
-        comp = conn.execute(
-            text(
-                f"WITH sc AS ({scope}), vi AS ({visits}), "
-                "days AS (SELECT generate_series(CAST(:from AS date), CAST(:day AS date), "
-                " interval '1 day')::date AS d) "
-                "SELECT days.d, (SELECT count(*) FROM sc) AS n, "
-                " (SELECT count(*) FROM sc JOIN vi ON vi.segment_id = sc.id AND vi.day = days.d "
-                "  AND vi.f >= :thr) AS ok FROM days ORDER BY days.d"
-            ),
-            params,
-        ).all()
+        }
         tracks = _day_tracks(conn, day, tz, person_id)
+    features = []
+    for r in rows.itertuples(index=False):
+        aid, role = int(r.alley_id), str(r.role)
+        geometry, kind = geoms.get(aid, (None, None))
+        name = r.alley_name if isinstance(r.alley_name, str) else None
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"{role}-{aid}",
+                "geometry": geometry,
+                "properties": {
+                    "id": aid,
+                    "name": name,
+                    "kind": kind,
+                    "role": role,
+                    "role_label": ROLES.get(role, role),
+                    "people": duties.get((aid, role), []),
+                    "length_m": _num(r.length_m, 1),
+                    "walked_m": _num(r.walked_m, 1),
+                    "walked": _num(r.walked_share, 3),
+                    "patrolled": bool(r.patrolled),
+                },
+            }
+        )
+    compliance = []
+    for i in range(history_days - 1, -1, -1):
+        d = day - dt.timedelta(days=i)
+        if d == day:
+            counts = _report_counts(report, person_id)
+        elif EARLIEST <= d <= today:
+            rep = build_report(engine, "daily", d, patrolled_share=share, today=today)
+            counts = _report_counts(rep, person_id)
+        else:
+            counts = {}
+        compliance.append(
+            {
+                "day": d.isoformat(),
+                "alleys": sum(c["alleys"] for c in counts.values()),
+                "patrolled": sum(c["patrolled"] for c in counts.values()),
+                "roles": counts,
+            }
+        )
     return PatrolData(
         day=day,
         person=person,
-        alleys=alleys,
+        alleys={"type": "FeatureCollection", "features": features},
         tracks=tracks,
-        compliance=[
-            {"day": r.d.isoformat(), "alleys": int(r.n), "patrolled": int(r.ok)} for r in comp
-        ],
-        threshold=threshold,
+        compliance=compliance,
+        threshold=share,
+        counts=_report_counts(report, person_id),
     )
 
 

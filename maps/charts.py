@@ -86,15 +86,25 @@ def household_histogram(
 
 def compliance_chart(
     days: Sequence[str],
-    shares: Sequence[float],
+    shares: Sequence[float | None],
     target: float = 1.0,
     label: str = "每日巡查达标率 daily compliance (%)",
 ) -> str:
-    """Daily share of alleys patrolled (0–100 %), one bar per day."""
-    colors = ["#59a14f" if s >= target else "#e15759" if s < 0.5 else "#edc948" for s in shares]
+    """Daily share of alleys patrolled (0–100 %), one bar per day; ``None`` for a day without
+    duties (nothing to patrol: an empty grey bar, not a 0 % day)."""
+    colors = [
+        "#bab0ac"
+        if s is None
+        else "#59a14f"
+        if s >= target
+        else "#e15759"
+        if s < 0.5
+        else "#edc948"
+        for s in shares
+    ]
     return _bars(
         [d[5:] for d in days],
-        [round(100 * s, 1) for s in shares],
+        [0.0 if s is None else round(100 * s, 1) for s in shares],
         colors,
         label,
         "%",

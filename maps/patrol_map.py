@@ -1,5 +1,7 @@
-"""Patrol map 巡查图 (/maps/patrols): one day's tracks, alleys coloured by the share walked
-that day (patrolled / not patrolled), playback of a track over time, daily compliance chart.
+"""Patrol map 巡查图 (/maps/patrols): one day's tracks, and the assigned alleys and streets
+coloured as the 日巡 daily report judges them that day (walked share by their own steward or
+street chief, patrolled or not), playback of a track over time, and each day's compliance.
+The numbers are the report's (:func:`geo.map_data.patrols_of_day` takes them from it).
 
 Playback is a small slider over the track's own timestamps rather than folium's
 TimestampedGeoJson: that plugin pulls jQuery, jQuery UI, moment and Leaflet.TimeDimension
@@ -13,6 +15,11 @@ from maps.charts import compliance_chart
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 
 WALKED = {"done": "#2ca02c", "part": "#ff9f1c", "none": "#d62728"}
+# The report's roles, as counted on the map: what each role is judged on.
+ROLE_COUNTS = {
+    "alley_steward": "小巷管家·小巷 alley stewards' alleys",
+    "street_chief": "街巷长·街道 street chiefs' streets",
+}
 
 _JS = "gwPatrolMap(map, DATA);"
 PAGE_JS = "patrol_map.js"
@@ -44,8 +51,8 @@ def build_patrol_map(
     """The patrol map page as HTML; ``upload`` adds the form that uploads track files from a
     phone or PC (POST /tracks) for those allowed to."""
     m = base_map(bounds, "巡查图 patrol map", tile_url, page_js=PAGE_JS)
-    feats = data.alleys["features"]
-    done = sum(1 for f in feats if f["properties"]["walked"] >= data.threshold)
+    n_all = sum(c["alleys"] for c in data.counts.values())
+    done = sum(c["patrolled"] for c in data.counts.values())
     who = (
         f"{esc(data.person['name'])} (#{int(data.person['id'])})"
         if data.person
@@ -71,11 +78,17 @@ def build_patrol_map(
         for k, label in (
             ("done", f"已巡 patrolled (≥ {data.threshold:.0%})"),
             ("part", "部分走过 partly walked"),
-            ("none", "未巡 not patrolled"),
+            ("none", "未走 not walked"),
         )
     )
+    by_role = "".join(
+        f'<div class="gw-role" data-role="{esc(role)}">{esc(ROLE_COUNTS.get(role, role))}: '
+        f'<b class="gw-num">{c["patrolled"]}</b> / <b class="gw-num">{c["alleys"]}</b> '
+        f"({(c['patrolled'] / c['alleys'] if c['alleys'] else 0):.0%})</div>"
+        for role, c in sorted(data.counts.items())
+    )
     comp = data.compliance
-    shares = [c["patrolled"] / c["alleys"] if c["alleys"] else 0.0 for c in comp]
+    shares = [c["patrolled"] / c["alleys"] if c["alleys"] else None for c in comp]
     panel = (
         title_block("巡查图", "Patrols")
         + f'<form method="get" class="gw-note">日期 date <input name="date" type="date" '
@@ -87,24 +100,18 @@ def build_patrol_map(
         )
         + '<button class="gw-btn" type="submit">查看 show</button></form>'
         + f'<p class="gw-note">人员 person: {who}</p>'
-        + f'<p class="gw-note">小巷段 alley segments: <b id="gw-alleys">{len(feats)}</b>, '
+        + f'<p class="gw-note">责任街巷 assigned alleys/streets: <b id="gw-alleys">{n_all}</b>, '
         f'已巡 patrolled: <b id="gw-done">{done}</b> '
-        f"({(done / len(feats) if feats else 0):.0%})</p>"
+        f"({(done / n_all if n_all else 0):.0%})</p>"
+        + (f'<div class="gw-note gw-roles">{by_role}</div>' if by_role else "")
+        + '<p class="gw-note">按日巡报表口径：只算责任人自己走过的长度 · as the daily report: '
+        "only the assigned steward's or chief's own walking counts</p>"
         + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
         + f"<h2>回放 Playback</h2>{playback}"
-        + (
-            "<h2>达标率 Compliance</h2>" + compliance_chart([c["day"] for c in comp], shares)
-            if data.person
-            # every alley and every walker: not the 日巡 report's compliance, which counts
-            # only each alley's assigned steward; say so rather than show two "compliance"
-            # figures that disagree
-            else "<h2>走过的小巷段 Alley segments walked</h2>"
-            + compliance_chart(
-                [c["day"] for c in comp], shares, label="每日走过的小巷段 segments walked (%)"
-            )
-            + '<p class="gw-note">任何人走过，不分责任人；达标率见日巡报表 · walked by anyone; '
-            "compliance per assigned steward is in the daily report</p>"
-        )
+        + "<h2>达标率 Compliance</h2>"
+        + compliance_chart([c["day"] for c in comp], shares)
+        + '<p class="gw-note">每天按当天的责任与日巡报表计算；灰色：当天无责任 · each day '
+        "by that day's duties and daily report; grey: no duties that day</p>"
         + (UPLOAD_FORM if upload else "")
     )
     add_panel(m, panel)

@@ -288,17 +288,27 @@ def test_alleys_with_stewards_rates(db, demo) -> None:  # noqa: ANN001
 
 
 def test_patrols_of_day(db, demo) -> None:  # noqa: ANN001
+    """The walker's alleys (whole alleys, not segments) as the daily report judges them."""
     from geo.map_data import patrols_of_day
+    from geo.patrol_reports import build_report
 
     d = patrols_of_day(db, PATROL_DAY, demo["walker"])
-    walked = {f["id"] for f in d.alleys["features"] if f["properties"]["walked"] >= 0.5}
-    assert walked == set(demo["walked_segments"])
+    mine = demo["staffed_streets"][::3]  # every third staffed alley is the walker's
+    feats = d.alleys["features"]
+    assert sorted(f["properties"]["id"] for f in feats) == sorted(mine)
+    patrolled = {f["properties"]["id"] for f in feats if f["properties"]["patrolled"]}
+    assert patrolled == {demo["staffed_streets"][0]}
+    assert d.counts == {"alley_steward": {"alleys": len(mine), "patrolled": 1}}
+    rep = build_report(db, "daily", PATROL_DAY)["people"]
+    line = rep[rep["person_id"] == demo["walker"]].iloc[0]
+    assert (line["alleys"], line["patrolled_alleys"]) == (len(mine), 1)
     assert [t["id"] for t in d.tracks] == [demo["track"]]
-    assert d.compliance[-1]["patrolled"] == len(demo["walked_segments"])
+    assert d.compliance[-1]["patrolled"] == 1 and d.compliance[-1]["alleys"] == len(mine)
     assert d.compliance[0]["patrolled"] == 0
     other = patrols_of_day(db, PATROL_DAY - dt.timedelta(days=1), demo["walker"])
     assert not other.tracks and all(
-        f["properties"]["walked"] == 0 for f in other.alleys["features"]
+        f["properties"]["walked"] == 0 and not f["properties"]["patrolled"]
+        for f in other.alleys["features"]
     )
 
 

@@ -3,6 +3,7 @@ on the seeded demo city. The browser tests (test_maps_browser.py) check what get
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from typing import Any
@@ -105,14 +106,25 @@ def test_patrol_map_offers_upload_to_those_who_may_upload(site) -> None:  # noqa
 
 
 def test_patrol_map_names_what_its_chart_counts(site) -> None:  # noqa: ANN001
-    """Every alley and walker: segments walked by anyone, not called compliance (the daily
-    report's compliance counts each alley's assigned steward only); one person: compliance."""
+    """Everyone and one person: the chart is the 日巡 daily report's compliance (each alley
+    judged by its assigned steward's own walking), and the page says so. Old code: for
+    everyone, segments walked by anyone."""
     c, h = site["client"], site["auth"]
     everyone = c.get(f"/maps/patrols?date={PATROL_DAY}", headers=h).text
-    assert "每日走过的小巷段 segments walked (%)" in everyone
-    assert "达标率 Compliance" not in everyone
     one = c.get(f"/maps/patrols?date={PATROL_DAY}&person={site['walker']}", headers=h).text
-    assert "每日巡查达标率 daily compliance (%)" in one and "segments walked (%)" not in one
+    for page in (everyone, one):
+        assert "每日巡查达标率 daily compliance (%)" in page
+        assert "达标率 Compliance" in page and "segments walked (%)" not in page
+        assert "as the daily report" in page
+
+
+def test_patrol_map_of_a_future_day_is_refused_as_the_report_refuses_it(site) -> None:  # noqa: ANN001
+    from geo.settings import city_today
+
+    c, h = site["client"], site["auth"]
+    ahead = city_today() + dt.timedelta(days=3)
+    r = c.get(f"/maps/patrols?date={ahead}", headers=h)
+    assert r.status_code == 422 and "future" in r.json()["error"], r.text
 
 
 def test_bad_page_parameters_are_4xx_json(site) -> None:  # noqa: ANN001

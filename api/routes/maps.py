@@ -108,7 +108,10 @@ def patrols_page(
     if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
         raise InputError(f"date {day} is outside 2000-01-01..2100-12-31")
     person = person_for(user, person)  # a steward sees only their own patrols
-    d = map_data.patrols_of_day(engine, day, person, threshold=threshold, tz=s.timezone)
+    # the 日巡 daily report's numbers: a day after today is refused as the report refuses it
+    d = map_data.patrols_of_day(
+        engine, day, person, threshold=threshold, tz=s.timezone, today=today
+    )
     upload = passes(UPLOADERS, user)
     return _page(build_patrol_map(d, map_data.extent(engine), s.tile_url, s.timezone, upload))
 

@@ -1,20 +1,26 @@
 /* gridward patrol map page: gwPatrolMap(map, DATA) is called by the page. */
 function gwPatrolMap(map, DATA) {
   "use strict";
-  var thr = DATA.threshold;
-  function shareClass(w) { return w >= thr ? "done" : (w > 0 ? "part" : "none"); }
+  // Each feature is one assigned alley (or a street chief's street) with the 日巡 daily
+  // report's walked share and patrolled flag for the day: coloured as the report says.
+  function shareClass(p) { return p.patrolled ? "done" : (p.walked > 0 ? "part" : "none"); }
   var drawn = 0, done = 0;
   var alleys = L.geoJSON(DATA.alleys, {
     style: function (f) {
-      var c = shareClass(f.properties.walked);
-      return {color: DATA.colors[c], weight: 5, opacity: 0.85, className: "gw-alley gw-walk-" + c};
+      var c = shareClass(f.properties);
+      return {color: DATA.colors[c], weight: f.properties.role === "street_chief" ? 7 : 5,
+              opacity: 0.85, className: "gw-alley gw-walk-" + c + " gw-role-" + f.properties.role};
     },
     onEachFeature: function (f, layer) {
+      var p = f.properties;
       drawn += 1;
-      if (f.properties.walked >= thr) done += 1;
-      layer.bindTooltip("<b>" + (f.properties.name ? gw.esc(f.properties.name) : "无名小巷 unnamed alley") +
-        "</b><br>当日走过 walked: " + Math.round(100 * f.properties.walked) + "%<br>" +
-        (f.properties.walked >= thr ? "已巡 patrolled" : "未巡 not patrolled"), {sticky: true});
+      if (p.patrolled) done += 1;
+      var unnamed = p.kind === "street" ? "无名街道 unnamed street" : "无名小巷 unnamed alley";
+      layer.bindTooltip("<b>" + (p.name ? gw.esc(p.name) : unnamed) + "</b><br>" +
+        gw.esc(p.role_label) + ": " + p.people.map(gw.esc).join("、") + "<br>" +
+        "责任人走过 walked by assigned: " + Math.round(100 * p.walked) + "% (" +
+        Math.round(p.walked_m) + " / " + Math.round(p.length_m) + " m)<br>" +
+        (p.patrolled ? "已巡 patrolled" : "未巡 not patrolled"), {sticky: true});
     }
   }).addTo(map);
   gw.count("alleys", drawn);
@@ -29,7 +35,7 @@ function gwPatrolMap(map, DATA) {
                    t.points.length + " 点 points").addTo(tracks);
   });
   gw.count("tracks", DATA.tracks.length);
-  L.control.layers(null, {"小巷 alleys": alleys, "轨迹 tracks": tracks}, {collapsed: false}).addTo(map);
+  L.control.layers(null, {"街巷 alleys/streets": alleys, "轨迹 tracks": tracks}, {collapsed: false}).addTo(map);
   var bounds = L.latLngBounds([]);
   if (drawn) bounds.extend(alleys.getBounds());
   tracks.eachLayer(function (l) { bounds.extend(l.getBounds()); });

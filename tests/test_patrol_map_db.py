@@ -1,0 +1,322 @@
+"""The patrol map (/maps/patrols, geo.map_data.patrols_of_day) shows the 日巡 daily report's
+numbers (geo.patrol_reports.build_report), on the demo city in a real PostGIS.
+
+The scenario holds every way the map used to disagree with the report: an alley of several
+segments (the map counted segments), an alley walked half by one upload and half by another
+(the map took the best single upload), a co-steward's walk (the map ignored it for the
+person), a walk by someone not assigned (the map counted it for everyone), a street chief
+(the map kept only alleys) and a steward who started three days before the day (the map's
+14-day chart gave every day the day's duties).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from geo.importer import import_areas, import_osm
+from geo.map_data import patrols_of_day
+from geo.patrol_reports import build_report
+from tests.conftest import FIXTURES
+
+DAY = dt.date(2025, 6, 18)  # a past day: the report refuses days to come
+SHARE = 0.8
+
+
+def _person(conn, ext: str, name: str, role: str) -> int:  # noqa: ANN001
+    return conn.execute(
+        text(
+            "INSERT INTO people (external_id, name, roles) VALUES (:e, :n, ARRAY[:r]) RETURNING id"
+        ),
+        {"e": ext, "n": name, "r": role},
+    ).scalar_one()
+
+
+def _assign(conn, person: int, role: str, street: int, since: dt.date) -> None:  # noqa: ANN001
+    conn.execute(
+        text(
+            "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+            "VALUES (:p, :r, :s, :d)"
+        ),
+        {"p": person, "r": role, "s": street, "d": since},
+    )
+
+
+def _streets(conn, kind: str, min_segments: int, n: int, skip: tuple = ()) -> list[int]:  # noqa: ANN001
+    return list(
+        conn.execute(
+            text(
+                "SELECT st.id FROM streets st JOIN street_segments s ON s.street_id = st.id "
+                "WHERE st.kind = :k AND NOT st.id = ANY(:skip) GROUP BY st.id "
+                "HAVING count(*) >= :m ORDER BY st.id LIMIT :n"
+            ),
+            {"k": kind, "m": min_segments, "n": n, "skip": list(skip)},
+        ).scalars()
+    )
+
+
+@pytest.fixture()
+def city(db) -> dict[str, Any]:  # noqa: ANN001
+    """The demo city and one day of visits (stretches as a matched upload stores them)."""
+    import_areas(db, FIXTURES / "communities.geojson", level="community")
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    since = DAY - dt.timedelta(days=60)
+    with db.begin() as conn:
+        s1 = _person(conn, "S1", "王小巷", "alley_steward")
+        s2 = _person(conn, "S2", "李小巷", "alley_steward")
+        s3 = _person(conn, "S3", "赵新人", "alley_steward")
+        chief = _person(conn, "C1", "张街长", "street_chief")
+        other = _person(conn, "X1", "路人甲", "alley_steward")  # walks, holds nothing
+        a1, a2 = _streets(conn, "alley", 2, 2)  # alleys of several segments
+        a3, a4, a5 = _streets(conn, "alley", 1, 3, (a1, a2))
+        (st1,) = _streets(conn, "street", 1, 1)
+        # the chief's second street lies away from the first: a street counts where it is
+        # within 20 m of the chief's walk (parallel OSM ways of one road)
+        st2 = conn.execute(
+            text(
+                "SELECT b.id FROM streets a, streets b WHERE a.id = :a AND b.kind = 'street' "
+                "AND ST_Distance(a.geom::geography, b.geom::geography) > 100 AND EXISTS "
+                "(SELECT 1 FROM street_segments s WHERE s.street_id = b.id) ORDER BY b.id LIMIT 1"
+            ),
+            {"a": st1},
+        ).scalar_one()
+        for person, role, street, start in (
+            (s1, "alley_steward", a1, since),
+            (s1, "alley_steward", a2, since),
+            (s2, "alley_steward", a2, since),  # co-steward of a2
+            (s1, "alley_steward", a3, since),
+            (s1, "alley_steward", a4, since),
+            (s3, "alley_steward", a5, DAY - dt.timedelta(days=3)),  # started 3 days ago
+            (chief, "street_chief", st1, since),
+            (chief, "street_chief", st2, since),
+        ):
+            _assign(conn, person, role, street, start)
+        tracks: dict[str, int] = {}
+        for i, (key, who) in enumerate(
+            (("s1a", s1), ("s1b", s1), ("s2", s2), ("x", other), ("s3", s3), ("chief", chief))
+        ):
+            tracks[key] = conn.execute(
+                text(
+                    "INSERT INTO tracks (sha256, raw, format, crs, size_bytes, n_points, "
+                    "person_id, status) VALUES (:h, 'x', 'csv', 'wgs84', 1, 0, :p, 'matched') "
+                    "RETURNING id"
+                ),
+                {"h": f"{i:064x}", "p": who},
+            ).scalar_one()
+
+        def walk(track: str, street: int, lo: float, hi: float, first: bool = True) -> None:
+            segs = conn.execute(
+                text("SELECT id FROM street_segments WHERE street_id = :s ORDER BY id"),
+                {"s": street},
+            ).scalars()
+            segs = list(segs)
+            for seg in segs if first else segs[:1]:
+                conn.execute(
+                    text(
+                        "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                        "covered_fraction, intervals) SELECT :t, :s, person_id, :d, :f, "
+                        "CAST(:iv AS jsonb) FROM tracks WHERE id = :t"
+                    ),
+                    {
+                        "t": tracks[track],
+                        "s": seg,
+                        "d": DAY,
+                        "f": hi - lo,
+                        "iv": json.dumps([[lo, hi]]),
+                    },
+                )
+
+        walk("s1a", a1, 0.0, 0.5)  # a1: half in one upload …
+        walk("s1b", a1, 0.5, 1.0)  # … the other half in another: walked whole
+        walk("s2", a2, 0.0, 1.0)  # a2: the co-steward walked it
+        walk("x", a3, 0.0, 1.0)  # a3: walked by someone not assigned: not patrolled
+        walk("s3", a5, 0.0, 1.0)  # a5: the new steward walked it
+        walk("chief", st1, 0.0, 0.9)  # the chief's first street: 90 %
+        walk("chief", st2, 0.0, 0.3)  # the second: 30 %
+    return {
+        "db": db,
+        "s1": s1,
+        "s2": s2,
+        "s3": s3,
+        "chief": chief,
+        "other": other,
+        "alleys": [a1, a2, a3, a4, a5],
+        "streets": [st1, st2],
+    }
+
+
+def _report_counts(rep: dict, person: int | None) -> dict[str, dict[str, int]]:
+    """What the daily report says: the person's line, or every assigned alley per role."""
+    out: dict[str, dict[str, int]] = {}
+    if person is not None:
+        for r in rep["people"][rep["people"]["person_id"] == person].itertuples():
+            out[r.role] = {"alleys": int(r.alleys), "patrolled": int(r.patrolled_alleys)}
+        return out
+    for role, grp in rep["alleys"].groupby("role"):
+        out[role] = {"alleys": len(grp), "patrolled": int(grp["patrolled"].sum())}
+    return out
+
+
+def _today() -> dt.date:
+    return DAY + dt.timedelta(days=400)
+
+
+def test_map_counts_and_colours_are_the_daily_reports(city) -> None:  # noqa: ANN001
+    db = city["db"]
+    a1, a2, a3, a4, a5 = city["alleys"]
+    st1, st2 = city["streets"]
+    rep = build_report(db, "daily", DAY, patrolled_share=SHARE, today=_today())
+    expected = {
+        city["s1"]: {"alley_steward": {"alleys": 4, "patrolled": 2}},  # a1 (two uploads), a2
+        city["s2"]: {"alley_steward": {"alleys": 1, "patrolled": 1}},
+        city["s3"]: {"alley_steward": {"alleys": 1, "patrolled": 1}},
+        city["chief"]: {"street_chief": {"alleys": 2, "patrolled": 1}},
+        city["other"]: {},
+        None: {
+            "alley_steward": {"alleys": 5, "patrolled": 3},  # a3's walker is not its steward
+            "street_chief": {"alleys": 2, "patrolled": 1},
+        },
+    }
+    report_rows = {
+        (int(r.alley_id), r.role): (float(r.walked_share), bool(r.patrolled))
+        for r in rep["alleys"].itertuples()
+    }
+    mine = {
+        city["s1"]: {(a, "alley_steward") for a in (a1, a2, a3, a4)},
+        city["s2"]: {(a2, "alley_steward")},
+        city["s3"]: {(a5, "alley_steward")},
+        city["chief"]: {(st1, "street_chief"), (st2, "street_chief")},
+        city["other"]: set(),
+        None: set(report_rows),
+    }
+    for person, want in expected.items():
+        assert _report_counts(rep, person) == want, person  # the scenario is what we think
+        d = patrols_of_day(db, DAY, person, threshold=SHARE, today=_today())
+        assert d.counts == want, person
+        feats = d.alleys["features"]
+        shown = {(f["properties"]["id"], f["properties"]["role"]): f for f in feats}
+        assert len(shown) == len(feats) and set(shown) == mine[person], person
+        for key, f in shown.items():
+            walked, patrolled = report_rows[key]
+            assert f["properties"]["patrolled"] == patrolled, (person, key)
+            assert f["properties"]["walked"] == pytest.approx(walked, abs=1e-3), (person, key)
+            assert f["geometry"] is not None
+        assert sum(f["properties"]["patrolled"] for f in feats) == sum(
+            c["patrolled"] for c in want.values()
+        )
+        today_bar = d.compliance[-1]
+        assert today_bar["day"] == DAY.isoformat() and today_bar["roles"] == want
+    s1 = patrols_of_day(db, DAY, city["s1"], threshold=SHARE, today=_today())
+    walked = {f["properties"]["id"]: f["properties"]["walked"] for f in s1.alleys["features"]}
+    assert walked[a1] == pytest.approx(1.0) and walked[a3] == 0.0
+
+
+def test_chart_uses_each_days_own_report(city) -> None:  # noqa: ANN001
+    """A steward who started three days before the day has no duty before that (not 0 %);
+    every bar equals that day's daily report, for the person and for everyone."""
+    db = city["db"]
+    for person in (city["s3"], city["s1"], None):
+        d = patrols_of_day(db, DAY, person, threshold=SHARE, today=_today())
+        assert len(d.compliance) == 14
+        for bar in d.compliance:
+            day = dt.date.fromisoformat(bar["day"])
+            rep = build_report(db, "daily", day, patrolled_share=SHARE, today=_today())
+            want = _report_counts(rep, person)
+            assert bar["roles"] == want, (person, day)
+            assert bar["alleys"] == sum(c["alleys"] for c in want.values())
+            assert bar["patrolled"] == sum(c["patrolled"] for c in want.values())
+    new = patrols_of_day(db, DAY, city["s3"], threshold=SHARE, today=_today()).compliance
+    assert [b["alleys"] for b in new] == [0] * 10 + [1] * 4
+    assert [b["patrolled"] for b in new] == [0] * 13 + [1]
+
+
+def _panel_numbers(page: str) -> tuple[int, int, int]:
+    alleys = int(re.search(r'id="gw-alleys">(\d+)<', page).group(1))
+    done = int(re.search(r'id="gw-done">(\d+)<', page).group(1))
+    data = json.loads(re.search(r"var DATA = (\{.*?\});\n", page).group(1))
+    return alleys, done, len(data["alleys"]["features"])
+
+
+def test_patrol_page_shows_the_reports_counts(city, auth_headers) -> None:  # noqa: ANN001
+    """Over HTTP, at the default share: the panel's counts and the drawn alleys are the
+    daily report's, for a steward, a street chief and everyone; the chief's street is drawn."""
+    db = city["db"]
+    admin = auth_headers("admin")
+    with TestClient(create_app(db)) as client:
+        rep = client.get(
+            "/reports/daily", params={"date": str(DAY), "format": "json"}, headers=admin
+        ).json()
+        lines = {(p["person_id"], p["role"]): p for p in rep["people"]}
+        for person, role in ((city["s1"], "alley_steward"), (city["chief"], "street_chief")):
+            r = client.get(f"/maps/patrols?date={DAY}&person={person}", headers=admin)
+            assert r.status_code == 200, r.text[:300]
+            line = lines[(person, role)]
+            assert _panel_numbers(r.text) == (
+                line["alleys"],
+                line["patrolled_alleys"],
+                line["alleys"],
+            )
+        page = client.get(f"/maps/patrols?date={DAY}", headers=admin).text
+        alleys, done, drawn = _panel_numbers(page)
+        assert (alleys, done, drawn) == (
+            len(rep["alleys"]),
+            sum(a["patrolled"] for a in rep["alleys"]),
+            len(rep["alleys"]),
+        )
+        assert "街巷长·街道 street chiefs" in page
+
+
+def test_uploads_of_one_alley_combine_as_in_the_report(city, auth_headers) -> None:  # noqa: ANN001
+    """Two simulated walks uploaded by the steward, each over a little more than half of a
+    one-segment alley: the map's share is their union, as the report's (old map: the best
+    single upload, ~55 %, not patrolled)."""
+    from geo.track_store import walk_network
+    from geo.tracks.simulate import SimParams, simulate_patrol
+    from tests.test_tracks_db import _csv, _post
+
+    db = city["db"]
+    net = walk_network(db)
+    with db.begin() as conn:
+        seg, alley = conn.execute(
+            text(
+                "SELECT s.id, s.street_id FROM street_segments s JOIN streets st "
+                "ON st.id = s.street_id WHERE st.kind = 'alley' AND NOT st.id = ANY(:taken) "
+                "AND (SELECT count(*) FROM street_segments x WHERE x.street_id = st.id) = 1 "
+                "AND s.length_m BETWEEN 120 AND 400 ORDER BY s.length_m DESC LIMIT 1"
+            ),
+            {"taken": city["alleys"]},
+        ).one()
+        _assign(conn, city["s2"], "alley_steward", alley, DAY - dt.timedelta(days=60))
+    e = int(np.flatnonzero(net.edge_ids == seg)[0])
+    length = float(net.length[e])
+    day = DAY + dt.timedelta(days=1)
+    admin = auth_headers("admin")
+    with TestClient(create_app(db)) as client:
+        for i, legs in enumerate(([(e, 0.0, 0.6 * length)], [(e, length, 0.4 * length)])):
+            sp = SimParams(noise_m=3, dt_s=2, stops=0, start=f"{day}T0{1 + 2 * i}:00:00Z")
+            pts, _ = simulate_patrol(net, np.random.default_rng(20 + i), sp, legs=legs)
+            r = _post(client, admin, [(f"half{i}.csv", _csv(pts))], person_id=city["s2"])
+            assert r.status_code == 201, r.text
+    with db.connect() as conn:
+        best = conn.execute(
+            text("SELECT max(covered_fraction) FROM patrol_visits WHERE segment_id = :s"),
+            {"s": seg},
+        ).scalar()
+    assert best < SHARE  # no single upload is enough
+    rep = build_report(db, "daily", day, patrolled_share=SHARE, today=_today())
+    row = rep["alleys"][rep["alleys"]["alley_id"] == alley].iloc[0]
+    assert row["patrolled"] and row["walked_share"] >= SHARE
+    for person in (city["s2"], None):
+        d = patrols_of_day(db, day, person, threshold=SHARE, today=_today())
+        f = next(f for f in d.alleys["features"] if f["properties"]["id"] == alley)
+        assert f["properties"]["patrolled"]
+        assert f["properties"]["walked"] == pytest.approx(row["walked_share"], abs=1e-3)
+        assert d.counts == _report_counts(rep, person)
