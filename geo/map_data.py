@@ -235,7 +235,7 @@ def patrols_of_day(
     ``day``, each from that day's own report (its own duties). Days before 1990 or after
     ``today`` (the city's) have no report: no duty in the chart. A ``day`` after ``today``
     is refused as the report refuses it."""
-    from geo.patrol_reports import EARLIEST, ROLES, build_report
+    from geo.patrol_reports import EARLIEST, ROLES, build_report, daily_frames
 
     if threshold is not None and not 0 < threshold <= 1:
         raise InputError("threshold must be in (0, 1]")
@@ -298,13 +298,14 @@ def patrols_of_day(
             }
         )
     compliance = []
-    for i in range(history_days - 1, -1, -1):
-        d = day - dt.timedelta(days=i)
+    chart = [day - dt.timedelta(days=i) for i in range(history_days - 1, -1, -1)]
+    earlier = [d for d in chart if EARLIEST <= d <= today and d != day]
+    past = daily_frames(engine, earlier, None, share)  # one load for the whole chart
+    for d in chart:
         if d == day:
             counts = _report_counts(report, person_id)
-        elif EARLIEST <= d <= today:
-            rep = build_report(engine, "daily", d, patrolled_share=share, today=today)
-            counts = _report_counts(rep, person_id)
+        elif d in past:
+            counts = _report_counts(past[d], person_id)
         else:
             counts = {}
         compliance.append(
