@@ -596,3 +596,19 @@ def test_stray_epoch_values_are_dropped_not_a_crash():
         p = parse_track(_walk_csv(times), "t.csv")
         assert len(p.points) == 5 and p.points["time"].iloc[0] == T0 + pd.Timedelta(seconds=5)
         assert "before 1990 or after 2100" in p.warnings[0]
+
+
+def test_gpx_times_without_a_zone_are_utc_as_the_standard_says():
+    """GPX 1.1: times are UTC. Old code read a zone-less GPX time as Beijing time, putting
+    the walk 8 hours early (a walk before 08:00 on the day before); CSV stays local."""
+    gpx = (
+        b'<?xml version="1.0"?><gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1">'
+        b"<trk><trkseg>"
+        b'<trkpt lat="40.0" lon="116.32"><time>2026-11-22T01:00:00</time></trkpt>'
+        b'<trkpt lat="40.0001" lon="116.3201"><time>2026-11-22T01:00:05</time></trkpt>'
+        b"</trkseg></trk></gpx>"
+    )
+    t = parse_track(gpx, "a.gpx").points["time"]
+    assert t.iloc[0] == pd.Timestamp("2026-11-22T01:00:00Z")
+    csv = b"lon,lat,time\n116.32,40.0,2026-11-22 09:00:00\n116.3201,40.0001,2026-11-22 09:00:05\n"
+    assert parse_track(csv, "a.csv").points["time"].iloc[0] == pd.Timestamp("2026-11-22T01:00Z")

@@ -137,7 +137,8 @@ def parse_track(
 ) -> ParsedTrack:
     """Parse one uploaded track file; the format comes from the extension, checked by sniffing.
 
-    Times without a zone are taken as ``default_tz`` (local time of the city). ``crs`` is the
+    Times without a zone are taken as ``default_tz`` (local time of the city), except in
+    GPX, whose standard says its times are UTC. ``crs`` is the
     datum of the coordinates (wgs84, gcj02, bd09 or EPSG); output is always WGS 84.
     """
     if len(data) > max_bytes:
@@ -156,7 +157,10 @@ def parse_track(
             raw = _parse_geojson(_decode(data))
         else:
             raw = _parse_csv(_decode(data))
-        return _finish(raw, fmt, crs_name, default_tz)
+        # GPX times are UTC by the standard (GPX 1.0/1.1: "in Universal Coordinated Time,
+        # not local time"), so a GPX time written without a zone is UTC; other formats are
+        # phone exports in the city's local time
+        return _finish(raw, fmt, crs_name, "UTC" if fmt == "gpx" else default_tz)
     except _DATA_ERRORS as exc:
         # a library choking on odd data is still a bad file (4xx), not a server error
         what = "GPX/KML" if fmt == "xml" else fmt.upper()
