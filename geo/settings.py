@@ -117,8 +117,9 @@ class Settings(BaseSettings):
     track_backwards_tolerance_s: float = Field(
         default=60.0,
         description=(
-            "A track whose times, in file order, go back by more than this is refused as out "
-            "of order (small backward steps from GPS re-acquisition are re-sorted)."
+            "A track whose times, in file order, go back by more than this more than 3 times "
+            "is refused as shuffled; fewer such jumps (blocks out of order) and small backward "
+            "steps from GPS re-acquisition are sorted."
         ),
     )
 

@@ -428,6 +428,11 @@ def _copy_points(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
         cp.write(body.encode())
 
 
+# jumps back in time (beyond GRIDWARD_TRACK_BACKWARDS_TOLERANCE_S) a file may have: its
+# blocks are sorted by time; more is a shuffled file (see _check_times)
+MAX_BACK_JUMPS = 3
+
+
 def _check_times(pts: pd.DataFrame, name: str, s: Settings) -> None:
     """Refuse tracks from a clock in the future or with times out of order (hostile or broken)."""
     latest = pts["time"].max()
@@ -440,11 +445,16 @@ def _check_times(pts: pd.DataFrame, name: str, s: Settings) -> None:
     if "source_index" in pts.columns and len(pts) > 1:
         in_file = pts.sort_values("source_index")["time"].astype("int64").to_numpy()
         back = -np.diff(in_file) / 1e9
-        worst = int(np.argmax(back))
-        if back[worst] > s.track_backwards_tolerance_s:
+        jumps = np.flatnonzero(back > s.track_backwards_tolerance_s)
+        # A few jumps back are whole recordings in another order (a GPX's <trk>s, fixes an
+        # app cached offline and sent later): the parser sorted them by time. Many are a
+        # shuffled file or a clock jumping about, whose time order is not the walk.
+        if len(jumps) > MAX_BACK_JUMPS:
+            worst = int(jumps[np.argmax(back[jumps])])
             raise InputError(
-                f"{name}: timestamps out of order: point {worst + 2} is {back[worst]:.0f} s "
-                "earlier than the point before it"
+                f"{name}: timestamps out of order: {len(jumps)} times the next point is "
+                f"earlier (point {worst + 2} by {back[worst]:.0f} s); a few blocks out of "
+                "order are sorted, a shuffled file is not"
             )
 
 

@@ -254,14 +254,20 @@ def test_check_refuses_future_and_out_of_order_times_as_upload_does(gw, files):
     future = _local_csv(tmp, "future.csv", now + pd.Timedelta(days=2))
     fine = _local_csv(tmp, "fine.csv", now - pd.Timedelta(hours=2))
     text = fine.read_text().splitlines()
-    shuffled = tmp / "shuffled.csv"
-    shuffled.write_text("\n".join([text[0], *text[11:], *text[1:11]]) + "\n")  # back 100 s
-    r = gw("tracks", "check", future, shuffled, fine)
+    swapped = tmp / "swapped.csv"  # two blocks in the wrong order (back 100 s once): sorted
+    swapped.write_text("\n".join([text[0], *text[11:], *text[1:11]]) + "\n")
+    rows = _local_csv(tmp, "long.csv", now - pd.Timedelta(hours=3), n=40).read_text()
+    head, *body = rows.splitlines()
+    shuffled = tmp / "shuffled.csv"  # five blocks of 8 in reverse: back 75 s four times
+    blocks = [body[i : i + 8] for i in range(0, 40, 8)][::-1]
+    shuffled.write_text("\n".join([head, *(r for b in blocks for r in b)]) + "\n")
+    r = gw("tracks", "check", future, shuffled, swapped, fine)
     assert r.returncode == 2, r.stdout
     assert f"ERROR {future}: future.csv: timestamps in the future" in r.stdout, r.stdout
     assert f"ERROR {shuffled}: shuffled.csv: timestamps out of order" in r.stdout, r.stdout
+    assert f"OK    {swapped}: csv, 20 points" in r.stdout, r.stdout
     assert f"OK    {fine}: csv, 20 points" in r.stdout, r.stdout
-    assert "2 of 3 track file(s) rejected" in r.stderr
+    assert "2 of 4 track file(s) rejected" in r.stderr
 
 
 def test_check_reads_times_in_the_configured_time_zone(gw, files, settings_env):

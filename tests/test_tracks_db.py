@@ -274,8 +274,14 @@ def test_future_and_out_of_order_times_refused(demo, auth_headers):
             "time": [now + pd.Timedelta(days=30, seconds=i * 5) for i in range(3)],
         }
     )
-    shuffled = future.assign(
-        time=[now - pd.Timedelta(hours=2), now - pd.Timedelta(hours=3), now - pd.Timedelta(hours=1)]
+    # four jumps back in file order: shuffled (a block or two out of order is sorted)
+    hours = [2, 4, 1, 5, 0.5, 6, 0.2, 7]
+    shuffled = pd.DataFrame(
+        {
+            "lon": [116.316 + 0.0002 * i for i in range(8)],
+            "lat": [39.995 + 0.0001 * i for i in range(8)],
+            "time": [now - pd.Timedelta(hours=h) for h in hours],
+        }
     )
     with TestClient(create_app(demo)) as client:
         before = fingerprint(demo)
