@@ -293,6 +293,10 @@ def _daily_frames(data: dict[str, pd.DataFrame], days: list[dt.date], share: flo
             sd = seg_day[seg_day["day"] == day]
             alley_day = coverage.alley_day_status(sd, segments, a, share, days=[day])
             steward_day = coverage.steward_daily_compliance(alley_day, a)
+            # who answered for each alley that day: an officer reading a missed alley asks
+            held = valid.sort_values("person_id").groupby("alley_id")
+            alley_day["person_ids"] = alley_day["alley_id"].map(held["person_id"].agg(list))
+            alley_day["people"] = alley_day["alley_id"].map(held["person_name"].agg("、".join))
             alley_frames.append(alley_day.assign(role=role))
             person_frames.append(steward_day.assign(role=role))
     alley_cols = ["day", "alley_id", "length_m", "walked_m", "walked_share", "patrolled", "role"]
@@ -446,6 +450,7 @@ HEADERS = {
     "subdistrict_code": "街道编码 subdistrict code",
     "subdistrict_name": "街道 subdistrict",
     "level": "层级 level",
+    "people": "责任人 people",
     "first_time": "首次时间 first time",
     "last_time": "末次时间 last time",
 }
@@ -465,7 +470,7 @@ def export_report(
     tz = get_settings().timezone
     labelled = {}
     for name, df in report.items():
-        out = df.copy()
+        out = df.drop(columns=["person_ids"], errors="ignore")  # the names say it for people
         for col in out.columns:  # local wall-clock times: Excel has no time zones
             if col in ("first_time", "last_time") and out[col].dtype == object:
                 out[col] = pd.to_datetime(out[col], utc=True)  # all-missing columns

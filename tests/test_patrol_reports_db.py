@@ -361,3 +361,20 @@ def test_a_chief_who_walks_one_way_of_a_street_drawn_as_several_is_credited(city
     # the steward's alleys are not walked that day, and gain nothing from the chief's walk
     steward = [a for a in rep["alleys"] if a["role"] == "alley_steward"]
     assert steward and all(a["walked_share"] == 0 for a in steward)
+
+
+def test_alleys_name_who_answered_for_them_and_a_steward_sees_their_own(city, auth_headers):
+    """Old code: no responsible person on an alley row, and a steward's report hid even
+    their own alleys. The chief's street stays out of the steward's view."""
+    today = str(city_today())
+    with TestClient(create_app(city)) as client:
+        admin = client.get(
+            "/reports/daily", params={"date": today}, headers=auth_headers("admin")
+        ).json()
+        mine = client.get(
+            "/reports/daily", params={"date": today}, headers=auth_headers("steward", person_id=1)
+        ).json()
+    by_role = {(a["role"], a["people"]) for a in admin["alleys"]}
+    assert by_role == {("alley_steward", "王小巷"), ("street_chief", "张街长")}
+    assert len(mine["alleys"]) == 4 and all(a["person_ids"] == [STEWARD] for a in mine["alleys"])
+    assert [p["person_id"] for p in mine["people"]] == [STEWARD]

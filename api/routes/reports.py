@@ -62,10 +62,10 @@ def report(
     period = report_period(kind, day, today)  # a future or pre-1990 period is a 422
     share = share_used(share)  # None → the setting; every format says which was used
     rep = build_report(engine, kind, day, area, share, today)
-    if user.role == "steward":  # a steward sees their own line only
-        for name in ("people",):
-            rep[name] = rep[name][rep[name]["person_id"] == user.person_id]
-        rep["alleys"] = rep["alleys"].iloc[0:0]
+    if user.role == "steward":  # a steward sees their own line and their own alleys only
+        rep["people"] = rep["people"][rep["people"]["person_id"] == user.person_id]
+        mine = [user.person_id in (ids or []) for ids in rep["alleys"].get("person_ids", [])]
+        rep["alleys"] = rep["alleys"][mine] if len(mine) else rep["alleys"].iloc[0:0]
     if format == "json":
         body = {
             "kind": kind,
