@@ -54,7 +54,8 @@ def upload(
         if change and not change["changed"]:
             line += f" (already stored; {change['message']})"
         elif not item["created"] and not change:
-            line += " (already stored)"
+            kept = item.get("mode_kept")
+            line += f" (already stored; kept as {kept})" if kept else " (already stored)"
         else:  # new, or re-read in the corrected datum: matched (or queued) again
             if change:
                 line += f" (already stored; datum corrected {change['from']} -> {change['to']})"
@@ -73,6 +74,8 @@ def _match_outcome(item: dict) -> str:
     out = f", matched {m['matched_points']}, {m['segments']} segments"
     if m.get("datum_hint"):
         out += f"; warning: {m['datum_hint']['message']}"  # still one line per file
+    if m.get("warning"):
+        out += f"; warning: {m['warning']}"
     return out
 
 

@@ -79,10 +79,13 @@ class StoredTrack:
     crs_change: dict[str, Any] | None = None
     # a file stored before for nobody, now credited to this person (see _claim)
     person_set: int | None = None
+    # the same file sent with another mode: the mode it keeps (a default "walk" cannot be
+    # told from a chosen one, so a re-send never re-matches a bike track as a walk)
+    mode_kept: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = self.__dict__.copy()
-        for key in ("crs_change", "person_set"):
+        for key in ("crs_change", "person_set", "mode_kept"):
             if out[key] is None:
                 del out[key]
         return out
@@ -176,7 +179,7 @@ def _store(
         with engine.connect() as conn:
             existing = conn.execute(
                 text(
-                    "SELECT id, n_points, format, started_at, ended_at, crs, person_id "
+                    "SELECT id, n_points, format, started_at, ended_at, crs, person_id, mode "
                     "FROM tracks WHERE sha256 = :s"
                 ),
                 {"s": sha},
@@ -191,6 +194,7 @@ def _store(
             existing.format,
             _iso(existing.started_at),
             _iso(existing.ended_at),
+            mode_kept=existing.mode if existing.mode != mode else None,
         )
         if person_id not in (None, existing.person_id):
             stored = _claim(engine, stored, person_id, uploaded_by)

@@ -669,3 +669,16 @@ def test_a_track_that_credits_nothing_says_why(demo, auth_headers, monkeypatch):
     finally:
         monkeypatch.delenv("GRIDWARD_MAX_ACCURACY_M")
         get_settings.cache_clear()
+
+
+def test_a_resend_in_another_mode_says_the_mode_it_keeps(demo, auth_headers):
+    """Old code: 200 "already stored" with no word that mode=bike was not applied."""
+    admin = auth_headers("admin")
+    net = walk_network(demo)
+    pts, _ = simulate_patrol(net, np.random.default_rng(12), SimParams(length_m=300))
+    with TestClient(create_app(demo)) as client:
+        assert _post(client, admin, [("m.csv", _csv(pts))]).status_code == 201
+        again = _post(client, admin, [("m.csv", _csv(pts))], mode="bike").json()["files"][0]
+        same = _post(client, admin, [("m.csv", _csv(pts))]).json()["files"][0]
+    assert again["created"] is False and again["mode_kept"] == "walk"
+    assert "mode_kept" not in same
