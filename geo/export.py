@@ -24,7 +24,8 @@ LAYER_SQL: dict[str, str] = {
         "FROM buildings b LEFT JOIN areas a ON a.id = b.community_id ORDER BY b.id"
     ),
     "segments": (
-        "SELECT s.id, s.uid, s.name, s.highway, s.kind, s.length_m, st.key AS street_key, "
+        # edge_id (= id): the file is a network for `gridward match --network` as it is
+        "SELECT s.id, s.id AS edge_id, s.uid, s.name, s.highway, s.kind, s.length_m, st.key AS street_key, "
         "s.street_id, s.geom FROM street_segments s JOIN streets st ON st.id = s.street_id "
         "ORDER BY s.id"
     ),

@@ -17,6 +17,7 @@ from geo.track_store import walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.conftest import FIXTURES
 from tests.dbcheck import fingerprint
+from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 
 
 @pytest.fixture()
@@ -682,3 +683,28 @@ def test_a_resend_in_another_mode_says_the_mode_it_keeps(demo, auth_headers):
         same = _post(client, admin, [("m.csv", _csv(pts))]).json()["files"][0]
     assert again["created"] is False and again["mode_kept"] == "walk"
     assert "mode_kept" not in same
+
+
+def test_exported_segments_are_a_network_for_the_match_command(
+    demo,
+    tmp_path,
+    run_inproc,  # noqa: F811 (the imported fixture)
+):
+    """Old code: `gridward export segments` wrote `id` only, and `gridward match` refused
+    the file ("network has no 'edge_id' column")."""
+    from geo.export import export_layer
+
+    net_file = tmp_path / "segments.geojson"
+    export_layer(demo, "segments", net_file)
+    net = walk_network(demo)
+    pts, truth = simulate_patrol(net, np.random.default_rng(13), SimParams(length_m=800))
+    track = tmp_path / "walk.csv"
+    track.write_bytes(_csv(pts))
+    out = tmp_path / "matched.geojson"
+    r = run_inproc("match", "--network", str(net_file), "--track", str(track), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    import geopandas as gpd
+
+    got = set(gpd.read_file(out)["edge_id"].astype(int))
+    walked = set(truth.loc[truth["covered_fraction"] > 0.9, "edge_id"].astype(int))
+    assert walked and len(walked & got) >= 0.8 * len(walked)
