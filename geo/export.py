@@ -25,8 +25,9 @@ LAYER_SQL: dict[str, str] = {
     ),
     "segments": (
         # edge_id (= id): the file is a network for `gridward match --network` as it is
-        "SELECT s.id, s.id AS edge_id, s.uid, s.name, s.highway, s.kind, s.length_m, st.key AS street_key, "
-        "s.street_id, s.geom FROM street_segments s JOIN streets st ON st.id = s.street_id "
+        "SELECT s.id, s.id AS edge_id, s.uid, s.name, s.highway, s.kind, s.length_m, "
+        "st.key AS street_key, s.street_id, s.geom FROM street_segments s "
+        "JOIN streets st ON st.id = s.street_id "
         "ORDER BY s.id"
     ),
     "streets": "SELECT id, key, name, kind, length_m, geom FROM streets ORDER BY id",
