@@ -8,7 +8,6 @@ Regenerate the corpus with ``python tests/hostile/make_corpus.py``.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import shlex
 import sys
@@ -23,6 +22,7 @@ from api.auth import allow
 from api.limits import read_upload
 from geo.accounts import Principal
 from tests.dbcheck import fingerprint
+from tests.test_upload_limits_db import _drive
 
 HOSTILE = Path(__file__).parent / "hostile"
 FILES = HOSTILE / "files"
@@ -267,44 +267,15 @@ def test_oversize_upload_is_refused_while_streaming(env) -> None:
         b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.gpx"\r\n'
         b"Content-Type: application/octet-stream\r\n\r\n"
     )
-    total_chunks = 60
-    pulled = 0
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        nonlocal pulled
-        pulled += 1
-        body = head + chunk if pulled == 1 else chunk
-        return {"type": "http.request", "body": body, "more_body": pulled < total_chunks}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
+    chunks = [head + chunk] + [chunk] * 59
     headers = [
         (b"authorization", auth["Authorization"].encode()),
         (b"content-type", b"multipart/form-data; boundary=xyz"),
         (b"host", b"testserver"),
     ]
     for path in ("/tracks", "/auth/api-tokens"):
-        pulled, sent = 0, []
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 1),
-            "server": ("testserver", 80),
-            "state": {},
-        }
-        asyncio.run(app(scope, receive, send))
-        start = next(m for m in sent if m["type"] == "http.response.start")
-        assert start["status"] == 413, (path, start)
+        status, _body, pulled = _drive(app, path, headers, chunks)
+        assert status == 413, (path, status)
         assert pulled <= default_limit() // len(chunk) + 3, f"{path}: read {pulled} MiB first"
     # a declared Content-Length over the limit is refused before the body is read
     r = env["client"].post("/tracks", headers={**auth, "Content-Length": str(10**12)}, content=b"x")
