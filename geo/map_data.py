@@ -191,28 +191,6 @@ def _report_counts(report: dict[str, Any], person_id: int | None) -> dict[str, d
     return out
 
 
-def _duties_on(conn: Any, day: dt.date, person_id: int | None) -> dict[tuple[int, str], list]:
-    """(street id, role) → names of the people holding that duty on ``day`` (the report's
-    rule: valid_from ≤ day ≤ valid_to, alley stewards and street chiefs), for one person or
-    everyone."""
-    rows = conn.execute(
-        text(
-            "SELECT a.street_id, a.role, p.name FROM assignments a "
-            "JOIN people p ON p.id = a.person_id "
-            "WHERE a.role IN ('alley_steward', 'street_chief') AND a.street_id IS NOT NULL "
-            "AND a.valid_from <= :d AND (a.valid_to IS NULL OR a.valid_to >= :d) "
-            "AND (CAST(:pid AS int) IS NULL OR a.person_id = :pid) ORDER BY p.name"
-        ),
-        {"d": day, "pid": person_id},
-    ).all()
-    out: dict[tuple[int, str], list] = {}
-    for r in rows:
-        names = out.setdefault((int(r.street_id), str(r.role)), [])
-        if r.name not in names:
-            names.append(r.name)
-    return out
-
-
 def _num(v: Any, digits: int) -> float:
     return 0.0 if v is None or v != v else round(float(v), digits)  # NaN → 0
 
@@ -252,12 +230,12 @@ def patrols_of_day(
         person = {"id": row.id, "name": row.name}
     report = build_report(engine, "daily", day, patrolled_share=share, today=today)
     with engine.connect() as conn:
-        duties = _duties_on(conn, day, person_id)
         rows = report["alleys"]
         rows = rows[rows["day"] == day]
-        keys = zip(rows["alley_id"].astype(int), rows["role"].astype(str), strict=True)
-        mine = np.array([k in duties for k in keys], dtype=bool)
-        rows = rows.loc[mine].sort_values(["role", "alley_id"])
+        if person_id is not None:  # the report names who held each alley that day
+            mine = [person_id in (ids or []) for ids in rows["person_ids"]]
+            rows = rows.loc[np.array(mine, dtype=bool)]
+        rows = rows.sort_values(["role", "alley_id"])
         rows = rows.head(MAX_EMBEDDED)
         ids = sorted({int(a) for a in rows["alley_id"]})
         geoms = {
@@ -289,7 +267,7 @@ def patrols_of_day(
                     "kind": kind,
                     "role": role,
                     "role_label": ROLES.get(role, role),
-                    "people": duties.get((aid, role), []),
+                    "people": str(r.people).split("、") if isinstance(r.people, str) else [],
                     "length_m": _num(r.length_m, 1),
                     "walked_m": _num(r.walked_m, 1),
                     "walked": _num(r.walked_share, 3),

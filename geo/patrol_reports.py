@@ -299,7 +299,8 @@ def _daily_frames(data: dict[str, pd.DataFrame], days: list[dt.date], share: flo
             alley_day["people"] = alley_day["alley_id"].map(held["person_name"].agg("、".join))
             alley_frames.append(alley_day.assign(role=role))
             person_frames.append(steward_day.assign(role=role))
-    alley_cols = ["day", "alley_id", "length_m", "walked_m", "walked_share", "patrolled", "role"]
+    alley_cols = ["day", "alley_id", "length_m", "walked_m", "walked_share", "patrolled"]
+    alley_cols += ["person_ids", "people", "role"]
     person_cols = [
         "day",
         "person_id",

@@ -320,3 +320,11 @@ def test_uploads_of_one_alley_combine_as_in_the_report(city, auth_headers) -> No
         assert f["properties"]["patrolled"]
         assert f["properties"]["walked"] == pytest.approx(row["walked_share"], abs=1e-3)
         assert d.counts == _report_counts(rep, person)
+
+
+def test_a_day_before_any_duty_is_an_empty_map(city) -> None:
+    """Nobody held anything 100 days before: no alleys, zero counts, for one person too."""
+    early = DAY - dt.timedelta(days=100)
+    for person in (None, city["s1"]):
+        data = patrols_of_day(city["db"], early, person_id=person)
+        assert data.alleys["features"] == [] and data.counts == {}
