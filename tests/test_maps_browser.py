@@ -286,6 +286,7 @@ def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noq
     upload form is refused with its reason and stores nothing; a walk is stored in the name of
     the steward whose day is shown, matched, and its link opens the map of its day with it."""
     import numpy as np
+    import pandas as pd
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -341,6 +342,11 @@ def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noq
         assert hinted["files"][0]["match"]["datum_hint"]["crs"] == "gcj02", hinted
         assert "crs=gcj02" in text_of(".gw-datum")
         browser.save_screenshot(str(ARTIFACTS / "phone_datum_hint.png"))
+        far = tmp_path / "far.csv"  # the walk 5 km east of every street: nothing credited
+        later = pts.assign(time=pts["time"] + pd.Timedelta(days=1))  # not on the shown day
+        far.write_bytes(_csv(later, later["lon"] + 0.06, later["lat"]))
+        assert "no street or alley" in upload(far)["files"][0]["match"]["warning"]
+        assert "nothing credited" in text_of(".gw-nothing")
         good = upload(walk)  # the link below is the walk's again
         browser.save_screenshot(str(ARTIFACTS / "phone_uploaded.png"))
         browser.find_element(By.CSS_SELECTOR, "a.gw-upload-day").click()

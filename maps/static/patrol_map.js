@@ -109,6 +109,11 @@ function gwTrackUpload(DATA) {
     if (f.match && f.match.datum_hint) {
       text += '<div class="gw-bad gw-datum">⚠ ' + gw.esc(f.match.datum_hint.message) + "</div>";
     }
+    if (f.match && f.match.warning) {  // nothing credited: the reason (accuracy, no street…)
+      text += '<div class="gw-bad gw-nothing">⚠ 未计入 nothing credited: ' +
+        gw.esc(f.match.warning) + "</div>";
+    }
+    if (f.mode_kept) text += " · 方式保持 kept as " + gw.esc(f.mode_kept);
     if (f.started_at) {
       var day = localDay(f.started_at);
       var q = "?date=" + day + (DATA.uploadPerson ? "&person=" + DATA.uploadPerson : "");
