@@ -148,7 +148,8 @@ def match(
         net = WalkNetwork.from_segments(_read_network(network), "edge_id")
     with err.status("parsing and cleaning track 解析轨迹…"):
         parsed = parse_track(data, track.name, crs=crs, max_bytes=limit, default_tz=s.timezone)
-        pieces, rep = clean_with_report(parsed.points, CleanParams(mode=mode))
+        clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
+        pieces, rep = clean_with_report(parsed.points, clean)
     with err.status("matching 匹配中…"):
         res = match_track(net, pieces, MatchParams.for_mode(mode))
     geom = dict(zip(net.edge_ids.tolist(), net.geoms_wgs84, strict=True))

@@ -39,6 +39,8 @@ _SCOPE_KEY = "gridward.body_cap"
 
 def describe_bytes(n: int) -> str:
     """``20 MB (20,971,520 bytes)``: a limit as people read it and as it is configured."""
+    if n < 1024 * 1024 // 100:  # would read "0 MB"
+        return f"{n / 1024:.3g} KB ({n:,} bytes)"
     mb = n / (1024 * 1024)
     text = f"{mb:.0f}" if n % (1024 * 1024) == 0 else f"{mb:.2f}".rstrip("0").rstrip(".")
     return f"{text} MB ({n:,} bytes)"

@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError, NotFoundError
-from geo.settings import city_today, get_settings
+from geo.settings import city_today
 
 # Layers embedded in a page are capped; beyond this a page loads by bounding box instead.
 MAX_EMBEDDED = 5000
@@ -213,11 +213,11 @@ def patrols_of_day(
     ``day``, each from that day's own report (its own duties). Days before 1990 or after
     ``today`` (the city's) have no report: no duty in the chart. A ``day`` after ``today``
     is refused as the report refuses it."""
-    from geo.patrol_reports import EARLIEST, ROLES, build_report, daily_frames
+    from geo.patrol_reports import EARLIEST, ROLES, build_report, daily_frames, share_used
 
     if threshold is not None and not 0 < threshold <= 1:
         raise InputError("threshold must be in (0, 1]")
-    share = float(threshold) if threshold is not None else get_settings().patrolled_share
+    share = share_used(threshold)
     today = today or city_today()
     person = None
     if person_id is not None:

@@ -129,6 +129,7 @@ def role_label(code: Any) -> Any:
     return ROLES.get(code, code) if isinstance(code, str) else code
 
 
+_AREA_COLS = ["community_code", "community_name", "subdistrict_code", "subdistrict_name"]
 _STRETCH_COLS = [
     "person_id",
     "edge_id",
@@ -160,11 +161,10 @@ WITH chief AS (
     ) AS x
     WHERE v.day BETWEEN :a AND :b AND v.person_id IN (SELECT person_id FROM chief)
 ), walked AS (
-    SELECT day, person_id, min(first_time) AS t0, max(last_time) AS t1,
-           ST_Buffer(ST_Union(g), :r) AS zone
+    SELECT day, person_id, ST_Buffer(ST_Union(g), :r) AS zone
     FROM stretch GROUP BY day, person_id
 )
-SELECT w.day, w.person_id, s.id AS edge_id, w.t0 AS first_time, w.t1 AS last_time,
+SELECT w.day, w.person_id, s.id AS edge_id, t.first_time, t.last_time,
        ST_LineLocatePoint(m.g, ST_StartPoint(p.geom)) AS f0,
        ST_LineLocatePoint(m.g, ST_EndPoint(p.geom)) AS f1
 FROM walked w
@@ -172,6 +172,11 @@ JOIN chief c ON c.person_id = w.person_id
 JOIN street_segments s ON s.street_id = c.street_id
 CROSS JOIN LATERAL (SELECT ST_Transform(s.geom, :srid) AS g) AS m
 CROSS JOIN LATERAL ST_Dump(ST_Intersection(m.g, w.zone)) AS p
+-- the times of the walking that credited this piece, not of the chief's whole day
+CROSS JOIN LATERAL (
+    SELECT min(x.first_time) AS first_time, max(x.last_time) AS last_time FROM stretch x
+    WHERE x.day = w.day AND x.person_id = w.person_id AND ST_DWithin(x.g, p.geom, :r)
+) AS t
 WHERE m.g && w.zone AND ST_GeometryType(p.geom) = 'ST_LineString'
 """
 
@@ -214,7 +219,12 @@ def _chief_corridor(conn: Any, duties: pd.DataFrame, start: dt.date, end: dt.dat
     return df
 
 
-def _load(engine: Engine, days: list[dt.date], area: str | None) -> dict[str, pd.DataFrame]:
+def _load(
+    engine: Engine, days: list[dt.date], area: str | None, with_areas: bool = True
+) -> dict[str, pd.DataFrame]:
+    """Visits (as walked stretches), segments, duties and, when asked for or filtered on,
+    each street's community and subdistrict (a spatial join over every street: skipped
+    where only the daily numbers are wanted)."""
     start, end = days[0], days[-1]
     with engine.connect() as conn:
         if area is not None:
@@ -249,14 +259,17 @@ def _load(engine: Engine, days: list[dt.date], area: str | None) -> dict[str, pd
             conn,
             params={"a": start, "b": end},
         )
-        areas = read_frame(text(_STREET_AREA_SQL), conn)
-        corridor = _chief_corridor(conn, duties, start, end)
-    if area is not None:
-        keep = areas[
-            areas["community_code"].str.startswith(area)
-            | areas["subdistrict_code"].fillna("").str.startswith(area)
-        ]["alley_id"]
-        duties = duties[duties["alley_id"].isin(keep)]
+        if with_areas or area is not None:
+            areas = read_frame(text(_STREET_AREA_SQL), conn)
+        else:
+            areas = pd.DataFrame(columns=["alley_id", *_AREA_COLS])
+        if area is not None:
+            keep = areas[
+                areas["community_code"].str.startswith(area)
+                | areas["subdistrict_code"].fillna("").str.startswith(area)
+            ]["alley_id"]
+            duties = duties[duties["alley_id"].isin(keep)]
+        corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
     # exact union of walked stretches: one row per stretch
     rows = []
     for v in visits.itertuples(index=False):
@@ -336,7 +349,7 @@ def daily_frames(
     chart of 14 days costs one load, not 14 reports."""
     if not days:
         return {}
-    data = _load(engine, sorted(days), area)
+    data = _load(engine, sorted(days), area, with_areas=False)
     alleys, people = _daily_frames(data, sorted(days), share_used(patrolled_share))
     return {
         d: {"people": people[people["day"] == d], "alleys": alleys[alleys["day"] == d]}

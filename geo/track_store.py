@@ -450,6 +450,8 @@ def _check_times(pts: pd.DataFrame, name: str, s: Settings) -> None:
         in_file = pts.sort_values("source_index")["time"].astype("int64").to_numpy()
         back = -np.diff(in_file) / 1e9
         jumps = np.flatnonzero(back > s.track_backwards_tolerance_s)
+        if (back >= 0).all():  # newest first, as some apps export: in order, backwards
+            jumps = jumps[:0]
         # A few jumps back are whole recordings in another order (a GPX's <trk>s, fixes an
         # app cached offline and sent later): the parser sorted them by time. Many are a
         # shuffled file or a clock jumping about, whose time order is not the walk.
@@ -804,8 +806,10 @@ def read_track_points(conn: Any, track_ids: list[int]) -> pd.DataFrame:
 
 def _with_archived(conn: Any, pts: pd.DataFrame, track_ids: list[int]) -> pd.DataFrame:
     """``pts`` completed from the uploads' raw bytes for tracks whose day tables were dropped
-    (:func:`geo.track_partitions.drop_days_before`): parsing the kept bytes again gives the
-    same fixes, so re-matching an old track never sees it empty."""
+    (:func:`geo.track_partitions.drop_days_before`), so re-matching an old track never sees
+    it empty. The bytes are parsed by today's parser: the same fixes unless a parsing rule
+    changed since the upload (e.g. zone-less GPX times, read as UTC since 2026-11, were read
+    in the city's time before), in which case the re-read is the corrected one."""
     from geo.tracks.parse import parse_track
 
     have = pts["track_id"].value_counts()

@@ -284,7 +284,11 @@ def test_future_and_out_of_order_times_refused(demo, auth_headers):
             "time": [now - pd.Timedelta(hours=h) for h in hours],
         }
     )
+    newest_first = shuffled.assign(time=sorted(shuffled["time"], reverse=True))
     with TestClient(create_app(demo)) as client:
+        # an app that exports newest first is in order, backwards: taken
+        r = _post(client, admin, [("newest.csv", _csv(newest_first))])
+        assert r.status_code == 201, r.text
         before = fingerprint(demo)
         r = _post(client, admin, [("future.csv", _csv(future))])
         assert r.status_code == 422 and "future" in r.json()["error"]

@@ -612,3 +612,23 @@ def test_gpx_times_without_a_zone_are_utc_as_the_standard_says():
     assert t.iloc[0] == pd.Timestamp("2026-11-22T01:00:00Z")
     csv = b"lon,lat,time\n116.32,40.0,2026-11-22 09:00:00\n116.3201,40.0001,2026-11-22 09:00:05\n"
     assert parse_track(csv, "a.csv").points["time"].iloc[0] == pd.Timestamp("2026-11-22T01:00Z")
+
+
+def test_a_header_naming_utc_reads_its_times_as_utc():
+    """Unit brackets are ignored in header names, so "time(UTC)" matched "time" and was read
+    in Beijing time, 8 hours early; a header naming UTC (or GMT) now decides the zone."""
+    rows = "116.3200,40.0000,2024-05-01 00:00:00\n116.3201,40.0001,2024-05-01 00:00:05\n"
+    for header in ("time(UTC)", "utc_time", "GMT时间"):
+        t = parse_track(f"lon,lat,{header}\n{rows}".encode(), "a.csv").points["time"]
+        assert t.iloc[0] == pd.Timestamp("2024-05-01T00:00:00Z"), header
+    local = parse_track(f"lon,lat,时间(北京)\n{rows}".encode(), "a.csv").points["time"]
+    assert local.iloc[0] == pd.Timestamp("2024-04-30T16:00:00Z")
+
+
+def test_crafted_headers_and_xml_declarations_are_refused_or_read():
+    """Inputs that made two patterns retry at every position (a long run of spaces in a CSV
+    header; "encoding=" repeated without a closing "?>"): a clear answer either way."""
+    spaces = b"lon,lat,time,a(" + b" " * 30000 + b"b\n116.3,40.0,2024-05-01 00:00:00\n"
+    assert len(parse_track(spaces + b"116.31,40.0,2024-05-01 00:00:05\n", "x.csv").points) == 2
+    with pytest.raises(InputError):
+        parse_track(b'<?xml encoding="a" ' + b'encoding="a" ' * 20000, "x.gpx")

@@ -75,6 +75,7 @@ def test_describe_bytes_states_the_limit_as_configured() -> None:
     assert describe_bytes(20 * MIB) == "20 MB (20,971,520 bytes)"
     assert describe_bytes(1_000_000) == "0.95 MB (1,000,000 bytes)"
     assert describe_bytes(MIB + MIB // 2) == "1.5 MB (1,572,864 bytes)"
+    assert describe_bytes(5000) == "4.88 KB (5,000 bytes)"  # was "0 MB"
 
 
 def test_several_files_each_under_the_limit_go_in_one_request(env) -> None:

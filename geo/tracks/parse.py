@@ -39,6 +39,10 @@ _TIME_NAMES = (
     "location_time",
     "fix_time",
     "ts",
+    "utc_time",
+    "gmt_time",
+    "utc时间",
+    "gmt时间",
     "时间",
     "定位时间",
     "采集时间",
@@ -66,8 +70,17 @@ _CN_AMPM_RE = re.compile(r"(上午|下午)\s*(\d{1,2}:\d\d(?::\d\d(?:\.\d+)?)?)"
 # 05/11/2026, 05.11.2026, 05-11-2026: day/month order decided once per file
 _DMY_RE = r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})((?:[ T].*)?)$"
 _COMPACT_RE = re.compile(r"(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\.\d+)?")
-_UNIT_RE = re.compile(r"\s*[(（\[【][^()（）\[\]【】]*[)）\]】]$")
-_XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"'][^>]*\?>")
+# a trailing unit in brackets; no leading \s* (a run of spaces made it retry at every space:
+# quadratic time on a crafted header), the caller strips the spaces instead
+_UNIT_RE = re.compile(r"[(（\[【][^()（）\[\]【】]{0,40}[)）\]】]$")
+# a header naming UTC (time(UTC), utc_time, GMT时间): its zone-less values are UTC
+_UTC_HEADER_RE = re.compile(r"utc|gmt|世界时")
+# the XML declaration, matched only within the first _XML_DECL_MAX bytes and with bounded runs
+# (an unbounded lazy run retried at every "encoding=" made a crafted file take hours)
+_XML_DECL = re.compile(
+    rb"^\s*<\?xml[^>]{0,200}?encoding\s*=\s*[\"']([A-Za-z0-9._:-]{1,40})[\"'][^>]{0,200}\?>"
+)
+_XML_DECL_MAX = 512
 # what pandas, numpy, json and ElementTree raise on data they cannot read: never a 500
 _DATA_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
@@ -160,7 +173,8 @@ def parse_track(
         # GPX times are UTC by the standard (GPX 1.0/1.1: "in Universal Coordinated Time,
         # not local time"), so a GPX time written without a zone is UTC; other formats are
         # phone exports in the city's local time
-        return _finish(raw, fmt, crs_name, "UTC" if fmt == "gpx" else default_tz)
+        zone = raw.zone or ("UTC" if fmt == "gpx" else default_tz)
+        return _finish(raw, fmt, crs_name, zone)
     except _DATA_ERRORS as exc:
         # a library choking on odd data is still a bad file (4xx), not a server error
         what = "GPX/KML" if fmt == "xml" else fmt.upper()
@@ -181,6 +195,8 @@ class _Raw:
     accuracy: list[Any]
     name: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # the zone of times written without one, when the file says it (a "time(UTC)" header)
+    zone: str | None = None
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -260,7 +276,7 @@ def _xml_source(data: bytes, what: str) -> bytes | str:
     decoded here without its declaration: expat cannot read multi-byte encodings such as the
     GBK that Chinese track apps (两步路, 六只脚) declare."""
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    m = _XML_DECL.match(body)
+    m = _XML_DECL.match(body[:_XML_DECL_MAX])
     if m is None:
         return data
     declared = m.group(1).decode("ascii")
@@ -491,14 +507,16 @@ def _parse_csv(text: str) -> _Raw:
         raise InputError("CSV has a header but no points")
     acc = df[acc_c].tolist() if acc_c is not None else [np.nan] * len(df)
     times = _csv_times(df, time_c, date_c)
-    return _Raw(df[lon_c].tolist(), df[lat_c].tolist(), times, acc)
+    named = " ".join(str(c).lower() for c in (time_c, date_c) if c is not None)
+    zone = "UTC" if _UTC_HEADER_RE.search(named) else None
+    return _Raw(df[lon_c].tolist(), df[lat_c].tolist(), times, acc, zone=zone)
 
 
 def _header_key(name: Any) -> str:
     """A header cell as a lookup key: case, spaces, ``_``/``-`` and a trailing unit such as
     (米), (°) or (m) ignored, so ``经度(度)``, ``Date Time`` and ``loc_time`` match their names."""
-    key = str(name).lstrip("\ufeff").strip().lower()
-    key = _UNIT_RE.sub("", key) or key
+    key = str(name)[:200].lstrip("\ufeff").strip().lower()
+    key = _UNIT_RE.sub("", key).rstrip() or key
     return re.sub(r"[\s_\-]+", "", key)
 
 
