@@ -121,6 +121,8 @@ def worker(
             )
         for tid, reason in rep.errors.items():
             out.print(f"track {tid}: error: {reason}", markup=False)
+        for tid, reason in rep.uncredited.items():
+            out.print(f"track {tid}: warning: {reason}", markup=False)
         if not watch:
             return
         time.sleep(watch)
@@ -170,7 +172,11 @@ def drop_fixes(
         None, "--before", help="drop the raw fixes of UTC days before this date (YYYY-MM-DD)"
     ),
     keep_days: int = typer.Option(
-        None, "--keep-days", min=1, help="or: keep only the last N UTC days (for a daily cron)"
+        None,
+        "--keep-days",
+        min=1,
+        max=36_500,
+        help="or: keep only the last N UTC days (for a daily cron)",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="only list the days and fix counts"),
 ) -> None:

@@ -42,6 +42,8 @@ class DrainReport:
     gained_m: float = 0.0
     lost_m: float = 0.0
     errors: dict[int, str] = field(default_factory=dict)
+    # matched tracks that credit no segment, with the reason (as an upload is told)
+    uncredited: dict[int, str] = field(default_factory=dict)
 
     def add_walked(self, walked: dict[int, Rematch]) -> None:
         for r in walked.values():
@@ -63,6 +65,7 @@ class DrainReport:
             "gained_m": round(self.gained_m, 1),
             "lost_m": round(self.lost_m, 1),
             "errors": {str(k): v for k, v in self.errors.items()},
+            "uncredited": {str(k): v for k, v in self.uncredited.items()},
         }
 
 
@@ -176,9 +179,10 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
         summarize,
         visit_rows,
         walk_network,
+        why_nothing_matched,
         write_visits,
     )
-    from geo.tracks.clean import CleanParams, clean_track
+    from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams
 
     tz = get_settings().timezone
@@ -202,9 +206,10 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
             group = [r for r in claimed if r.mode == mode]
             params = MatchParams.for_mode(mode)
             clean = CleanParams(mode=mode, max_accuracy_m=get_settings().max_accuracy_m)
-            cleaned = [
-                clean_track(by_track[r.id], clean) if r.id in by_track else [] for r in group
-            ]
+            reports = {
+                r.id: clean_with_report(by_track[r.id], clean) for r in group if r.id in by_track
+            }
+            cleaned = [reports[r.id][0] if r.id in reports else [] for r in group]
             try:
                 results = match_by_day(net, cleaned, params, tz)
             except GridwardError:
@@ -216,7 +221,10 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
             for r, res in zip(group, results, strict=True):
                 if res is None:
                     continue
-                rows.extend(visit_rows(r.id, r.person_id, res))
+                new_rows = visit_rows(r.id, r.person_id, res)
+                if not new_rows and r.id in reports:  # say why, as an upload does
+                    rep.uncredited[r.id] = why_nothing_matched(reports[r.id][1], clean, params)
+                rows.extend(new_rows)
                 summaries[r.id] = summarize(net, res, by_track.get(r.id, pts.iloc[:0]), r.crs)
                 rep.points += res.total_points
         if summaries:

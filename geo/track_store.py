@@ -44,6 +44,11 @@ LAST_MATCH = (
 )
 
 
+# the days a walk can fall on (uploads refuse fixes before 1990 or after 2100): a date outside
+# is a typo, and year 9999 + 1 day overflowed into a 500
+EARLIEST_DAY, LATEST_DAY = dt.date(1990, 1, 1), dt.date(2100, 12, 31)
+
+
 def local_days(
     since: dt.date | None, until: dt.date | None, tz: str | None = None
 ) -> dict[str, dt.datetime | None]:
@@ -52,6 +57,11 @@ def local_days(
     side open. Reports, rematch and listings all count a walk on its local day."""
     if since is not None and until is not None and since > until:
         raise InputError(f"since {since} is after until {until}")
+    for name, day in (("since", since), ("until", until)):
+        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise InputError(
+                f"{name} {day} is out of range: walks are dated {EARLIEST_DAY} to {LATEST_DAY}"
+            )
     zone = ZoneInfo(tz or get_settings().timezone)
 
     def midnight(day: dt.date | None) -> dt.datetime | None:
@@ -479,11 +489,15 @@ _net_lock = threading.Lock()
 
 
 def _segments_version(engine: Engine) -> str:
+    """A key that changes whenever a segment is added, removed or changed. WHY xmin: it is the
+    transaction that last wrote the row, so an UPDATE of a geometry in place (a corrected
+    alley) changes it; count, ids and lengths alone missed that, and a running server kept
+    matching, and re-matching, against the old geometry until restarted."""
     with engine.connect() as conn:
         row = conn.execute(
             text(
                 "SELECT count(*), coalesce(max(id), 0), coalesce(sum(length_m), 0), "
-                "coalesce(max(created_at)::text, '') FROM street_segments"
+                "coalesce(max(xmin::text::bigint), 0) FROM street_segments"
             )
         ).one()
     return "|".join(str(v) for v in row)

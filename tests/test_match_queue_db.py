@@ -393,3 +393,21 @@ def test_migration_keeps_each_matched_tracks_summary_as_its_first_match(pg_url):
             (ids["b"], None, None),
             (ids["c"], None, None),
         ]
+
+
+def test_a_queued_track_that_credits_nothing_says_why(demo):
+    """Old code: the worker said "matched", 0 visits, no reason, where the same file
+    uploaded directly was told "no street or alley within 60 m"."""
+    import pandas as pd
+
+    from tests.test_tracks_db import _csv as csv_of
+
+    net = walk_network(demo)
+    pts, _ = simulate_patrol(net, np.random.default_rng(21), SimParams(length_m=500))
+    far = csv_of(pts, lon=pts["lon"] + 0.06)  # 5 km east of every street
+    near = csv_of(pts.assign(time=pts["time"] + pd.Timedelta(hours=1)))
+    far_id = store_track(demo, far, "far.csv", queue=True).track_id
+    store_track(demo, near, "near.csv", queue=True)
+    rep = drain_queue(demo)
+    assert rep.matched == 2 and list(rep.uncredited) == [far_id]
+    assert "no street or alley within" in rep.as_dict()["uncredited"][str(far_id)]

@@ -712,3 +712,31 @@ def test_exported_segments_are_a_network_for_the_match_command(
     got = set(gpd.read_file(out)["edge_id"].astype(int))
     walked = set(truth.loc[truth["covered_fraction"] > 0.9, "edge_id"].astype(int))
     assert walked and len(walked & got) >= 0.8 * len(walked)
+
+
+def test_a_segment_moved_in_place_makes_a_new_matching_network(demo):
+    """Old code keyed the cached network on count, ids, lengths and creation times: a
+    geometry corrected in place kept being matched (and re-matched) against the old one
+    until the server restarted."""
+    before = walk_network(demo)
+    assert walk_network(demo) is before  # cached while nothing changes
+    with demo.begin() as conn:
+        seg = conn.execute(text("SELECT min(id) FROM street_segments")).scalar_one()
+        conn.execute(
+            text("UPDATE street_segments SET geom = ST_Translate(geom, 0, 0.0004) WHERE id = :s"),
+            {"s": seg},
+        )
+    after = walk_network(demo)
+    assert after is not before
+    i = list(after.edge_ids).index(seg)
+    moved = after.geoms_m[i].centroid.y - before.geoms_m[i].centroid.y
+    assert 40 < moved < 50  # 0.0004° of latitude ≈ 44 m
+
+
+def test_dates_out_of_range_are_a_422_not_a_500(demo, auth_headers):
+    admin = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        r = client.get("/tracks", params={"until": "9999-12-31"}, headers=admin)
+        assert r.status_code == 422 and "out of range" in r.json()["error"], r.text
+        r = client.post("/tracks/rematch", json={"since": "9999-12-31"}, headers=admin)
+        assert r.status_code == 422 and "out of range" in r.json()["error"], r.text
