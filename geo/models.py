@@ -393,8 +393,10 @@ class PatrolVisit(Base):
     track_id: Mapped[int] = mapped_column(
         ForeignKey("tracks.id", ondelete="CASCADE"), nullable=False
     )
+    # RESTRICT: a walked segment is history (migration 0010); deleting it would silently
+    # change past compliance
     segment_id: Mapped[int] = mapped_column(
-        ForeignKey("street_segments.id", ondelete="CASCADE"), nullable=False
+        ForeignKey("street_segments.id", ondelete="RESTRICT"), nullable=False
     )
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     day: Mapped[dt.date] = mapped_column(Date, nullable=False)

@@ -740,3 +740,29 @@ def test_dates_out_of_range_are_a_422_not_a_500(demo, auth_headers):
         assert r.status_code == 422 and "out of range" in r.json()["error"], r.text
         r = client.post("/tracks/rematch", json={"since": "9999-12-31"}, headers=admin)
         assert r.status_code == 422 and "out of range" in r.json()["error"], r.text
+
+
+def test_a_walked_segment_cannot_be_deleted(demo, auth_headers):
+    """Old schema: deleting a segment cascaded to its patrol visits, silently changing past
+    compliance (migration 0010: RESTRICT). A segment nobody walked can still go."""
+    import sqlalchemy.exc
+
+    admin = auth_headers("admin")
+    net = walk_network(demo)
+    pts, _ = simulate_patrol(net, np.random.default_rng(14), SimParams(length_m=500))
+    with TestClient(create_app(demo)) as client:
+        assert _post(client, admin, [("w.csv", _csv(pts))]).status_code == 201
+    with demo.connect() as conn:
+        walked = conn.execute(text("SELECT min(segment_id) FROM patrol_visits")).scalar_one()
+        idle = conn.execute(
+            text(
+                "SELECT min(id) FROM street_segments s WHERE NOT EXISTS "
+                "(SELECT 1 FROM patrol_visits v WHERE v.segment_id = s.id)"
+            )
+        ).scalar_one()
+    before = fingerprint(demo)
+    with pytest.raises(sqlalchemy.exc.IntegrityError), demo.begin() as conn:
+        conn.execute(text("DELETE FROM street_segments WHERE id = :s"), {"s": walked})
+    assert fingerprint(demo) == before
+    with demo.begin() as conn:
+        conn.execute(text("DELETE FROM street_segments WHERE id = :s"), {"s": idle})
