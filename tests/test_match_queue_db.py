@@ -49,6 +49,10 @@ def test_deferred_api_upload_is_matched_by_the_job_like_a_direct_upload(demo, au
             time.sleep(0.1)
         assert job["status"] == "done", job
         assert job["result"]["matched"] == 3 and job["result"]["failed"] == 0
+        # the caller's own tracks, whoever matched them
+        mine = job["result"]["tracks"]
+        assert [t["track_id"] for t in mine] == sorted(f["track_id"] for f in body["files"])
+        assert all(t["status"] == "matched" and t["segments"] > 0 for t in mine), mine
         # the job drained the whole queue: a steward who did not start it cannot read it
         other = auth_headers("steward", person_id=1)
         assert client.get(body["job_url"], headers=other).status_code == 404

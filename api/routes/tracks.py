@@ -124,7 +124,8 @@ async def upload(
     code = 201 if any(r.get("created") for r in ok) else 200
     body: dict[str, Any] = {"files": results}
     if any(r.get("status") == "queued" for r in ok):
-        body["job_id"] = _start_drain(engine, user.username)
+        queued = [int(r["track_id"]) for r in ok if r.get("status") == "queued"]
+        body["job_id"] = _start_drain(engine, user.username, queued)
         body["job_url"] = job_url(body["job_id"])
         code = 202
     return JSONResponse(body, status_code=code)
@@ -139,9 +140,11 @@ def _flag(value: str) -> bool:
     raise HTTPException(422, f"defer must be true or false, not {value[:20]!r}")
 
 
-def _start_drain(engine: Engine, username: str) -> str:
+def _start_drain(engine: Engine, username: str, track_ids: list[int] | None = None) -> str:
     """A background job that drains the match queue (this upload's tracks and any others
-    waiting); ``GET /jobs/{id}`` shows its progress and result."""
+    waiting); ``GET /jobs/{id}`` shows its progress and result. ``track_ids``: the caller's
+    tracks, whose outcome the result gives as ``tracks`` whoever matched them (this job or a
+    worker that claimed them first)."""
     from geo.jobs import create_job
     from geo.match_queue import drain_queue
 
@@ -152,10 +155,30 @@ def _start_drain(engine: Engine, username: str) -> str:
         def step(done: int, total: int) -> None:
             progress(done / max(total, 1), f"{done} of {total} tracks matched")
 
-        return drain_queue(engine, progress=step).as_dict()
+        result = drain_queue(engine, progress=step).as_dict()
+        if track_ids:
+            result["tracks"] = _outcomes(engine, track_ids)
+        return result
 
     run_job(engine, job_id, work)
     return job_id
+
+
+def _outcomes(engine: Engine, track_ids: list[int]) -> list[dict[str, Any]]:
+    """Status, segments credited and error of each of ``track_ids`` now."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT t.id, t.status, t.error, (SELECT count(*) FROM patrol_visits v "
+                "WHERE v.track_id = t.id) AS segments FROM tracks t WHERE t.id = ANY(:ids) "
+                "ORDER BY t.id"
+            ),
+            {"ids": track_ids},
+        ).all()
+    return [
+        {"track_id": r.id, "status": r.status, "segments": int(r.segments), "error": r.error}
+        for r in rows
+    ]
 
 
 class RematchRequest(BaseModel):
