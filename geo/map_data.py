@@ -242,10 +242,12 @@ def patrols_of_day(
             r.id: (json.loads(r.geometry) if r.geometry else None, r.kind)
             for r in conn.execute(
                 text(
-                    "SELECT st.id, st.kind, ST_AsGeoJSON(ST_SimplifyPreserveTopology(COALESCE("
-                    " (SELECT ST_Multi(ST_Collect(s.geom)) FROM street_segments s "
-                    "  WHERE s.street_id = st.id), st.geom), "
-                    f"{_SIMPLIFY_DEG}), 6) AS geometry FROM streets st WHERE st.id = ANY(:ids)"
+                    "SELECT st.id, st.kind, "
+                    + _geojson(
+                        "COALESCE((SELECT ST_Multi(ST_Collect(s.geom)) FROM street_segments s "
+                        "WHERE s.street_id = st.id), st.geom)"
+                    )
+                    + " FROM streets st WHERE st.id = ANY(:ids)"
                 ),
                 {"ids": ids},
             ).all()

@@ -145,21 +145,33 @@ _STRETCH_COLS = [
 # chief's walk that day (see _chief_corridor).
 STREET_CORRIDOR_M = 20.0
 
-_CORRIDOR_SQL = """
+# One row per walked stretch of a visit (its intervals; a visit stored without them is one
+# stretch from 0 to its covered fraction): the reports and the street corridor read the same.
+_STRETCHES_FROM = """
+FROM patrol_visits v
+CROSS JOIN LATERAL (
+    SELECT LEAST((e ->> 0)::float8, (e ->> 1)::float8) AS f0,
+           GREATEST((e ->> 0)::float8, (e ->> 1)::float8) AS f1
+    FROM jsonb_array_elements(CASE WHEN jsonb_array_length(v.intervals) > 0 THEN v.intervals
+         ELSE jsonb_build_array(jsonb_build_array(0, v.covered_fraction)) END) AS e
+) AS x
+WHERE v.day BETWEEN :a AND :b AND v.person_id IS NOT NULL
+"""
+
+_CORRIDOR_SQL = (
+    """
 WITH chief AS (
     SELECT DISTINCT u.person_id, u.street_id
     FROM unnest(CAST(:p AS int[]), CAST(:s AS int[])) AS u(person_id, street_id)
 ), stretch AS (
     SELECT v.day, v.person_id, v.first_time, v.last_time,
-           ST_LineSubstring(ST_Transform(s.geom, :srid), LEAST(x.a, x.b), GREATEST(x.a, x.b)) AS g
-    FROM patrol_visits v
-    JOIN street_segments s ON s.id = v.segment_id
-    CROSS JOIN LATERAL (
-        SELECT (e ->> 0)::float8 AS a, (e ->> 1)::float8 AS b
-        FROM jsonb_array_elements(CASE WHEN jsonb_array_length(v.intervals) > 0 THEN v.intervals
-             ELSE jsonb_build_array(jsonb_build_array(0, v.covered_fraction)) END) AS e
-    ) AS x
-    WHERE v.day BETWEEN :a AND :b AND v.person_id IN (SELECT person_id FROM chief)
+           ST_LineSubstring(
+               (SELECT ST_Transform(s.geom, :srid) FROM street_segments s
+                WHERE s.id = v.segment_id), x.f0, x.f1) AS g
+"""
+    + _STRETCHES_FROM
+    + """
+    AND v.person_id IN (SELECT person_id FROM chief)
 ), walked AS (
     SELECT day, person_id, ST_Buffer(ST_Union(g), :r) AS zone
     FROM stretch GROUP BY day, person_id
@@ -179,6 +191,7 @@ CROSS JOIN LATERAL (
 ) AS t
 WHERE m.g && w.zone AND ST_GeometryType(p.geom) = 'ST_LineString'
 """
+)
 
 
 def _chief_corridor(conn: Any, duties: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -233,11 +246,10 @@ def _load(
             level = conn.execute(text("SELECT level FROM areas WHERE code = :c"), {"c": area})
             if level.scalar() is None:
                 raise InputError(f"area {area} does not exist")
-        visits = read_frame(
+        edges = read_frame(
             text(
-                "SELECT v.track_id, v.person_id, v.segment_id AS edge_id, v.covered_fraction, "
-                "v.first_time, v.last_time, v.day, v.intervals FROM patrol_visits v "
-                "WHERE v.day BETWEEN :a AND :b AND v.person_id IS NOT NULL"
+                "SELECT v.person_id, v.segment_id AS edge_id, x.f0 AS start_fraction, "
+                "x.f1 AS end_fraction, v.first_time, v.last_time, v.day " + _STRETCHES_FROM
             ),
             conn,
             params={"a": start, "b": end},
@@ -271,14 +283,7 @@ def _load(
             duties = duties[duties["alley_id"].isin(keep)]
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
     # exact union of walked stretches: one row per stretch
-    rows = []
-    for v in visits.itertuples(index=False):
-        stretches = v.intervals or [[0.0, float(v.covered_fraction)]]
-        for s0, s1 in stretches:
-            rows.append(
-                (v.person_id, v.edge_id, float(s0), float(s1), v.first_time, v.last_time, v.day)
-            )
-    edges = pd.DataFrame(rows, columns=_STRETCH_COLS)
+    edges = edges[_STRETCH_COLS] if len(edges) else pd.DataFrame(columns=_STRETCH_COLS)
     if len(corridor):
         edges = pd.concat([edges, corridor[_STRETCH_COLS]], ignore_index=True)
     if len(edges):
