@@ -151,23 +151,40 @@ def drain_queue(
     batch: int = 200,
     max_tracks: int | None = None,
     progress: Progress | None = None,
+    waiting_for: list[int] | None = None,
 ) -> DrainReport:
     """Match queued tracks, ``batch`` at a time, until the queue is empty (or ``max_tracks``).
 
     Each batch is one transaction: claim (skip rows other workers hold), read points, clean,
     match together, write visits, mark matched. A track whose match fails is marked failed with
     the reason and the rest of its batch still lands.
+
+    ``waiting_for``: an upload's own tracks. The drain then stops once none of them is still
+    queued (older tracks are claimed first, so the queue ahead of them is drained too, but the
+    uploader does not wait for tracks sent after theirs), and ``progress`` counts those
+    tracks only: whoever matched them, this drain or another worker.
     """
     rep = DrainReport()
-    total = queued_count(engine)
+    total = len(waiting_for) if waiting_for else queued_count(engine)
     while max_tracks is None or rep.matched + rep.failed < max_tracks:
+        if waiting_for and _still_queued(engine, waiting_for) == 0:
+            break
         size = batch if max_tracks is None else min(batch, max_tracks - rep.matched - rep.failed)
         done = _drain_batch(engine, size, rep)
         if done == 0:
             break
         if progress is not None:
-            progress(rep.matched + rep.failed, max(total, rep.matched + rep.failed))
+            if waiting_for:
+                progress(total - _still_queued(engine, waiting_for), total)
+            else:
+                progress(rep.matched + rep.failed, max(total, rep.matched + rep.failed))
     return rep
+
+
+def _still_queued(engine: Engine, track_ids: list[int]) -> int:
+    with engine.connect() as conn:
+        q = text("SELECT count(*) FROM tracks WHERE status = 'queued' AND id = ANY(:ids)")
+        return int(conn.execute(q, {"ids": track_ids}).one()[0])
 
 
 def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:

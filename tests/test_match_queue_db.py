@@ -419,3 +419,22 @@ def test_a_queued_track_that_credits_nothing_says_why(demo):
     rep = drain_queue(demo)
     assert rep.matched == 2 and list(rep.uncredited) == [far_id]
     assert "no street or alley within" in rep.as_dict()["uncredited"][str(far_id)]
+
+
+def test_an_upload_drain_stops_once_its_own_tracks_are_matched(demo):
+    """An upload's job waits for the uploader's tracks (and those queued before them), not
+    for tracks sent after, and its progress counts the uploader's tracks only."""
+    drain_queue(demo)  # start from an empty queue
+    walks = _walks(demo, 5, seed=21)
+    ids = [store_track(demo, w, f"o{i}.csv", queue=True).track_id for i, w in enumerate(walks)]
+    older, mine, later = ids[:2], ids[2:3], ids[3:]
+    steps: list[tuple[int, int]] = []
+    rep = drain_queue(demo, batch=1, progress=lambda d, t: steps.append((d, t)), waiting_for=mine)
+    st = _statuses(demo)
+    assert [st[i] for i in older + mine] == ["matched"] * 3
+    assert [st[i] for i in later] == ["queued", "queued"]
+    assert rep.matched == 3
+    assert steps == [(0, 1), (0, 1), (1, 1)]  # two older tracks first, then the uploader's
+    # already matched: a second wait does nothing
+    assert drain_queue(demo, waiting_for=mine).matched == 0
+    assert drain_queue(demo).matched == 2

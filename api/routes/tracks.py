@@ -141,10 +141,11 @@ def _flag(value: str) -> bool:
 
 
 def _start_drain(engine: Engine, username: str, track_ids: list[int] | None = None) -> str:
-    """A background job that drains the match queue (this upload's tracks and any others
-    waiting); ``GET /jobs/{id}`` shows its progress and result. ``track_ids``: the caller's
-    tracks, whose outcome the result gives as ``tracks`` whoever matched them (this job or a
-    worker that claimed them first)."""
+    """A background job that drains the match queue; ``GET /jobs/{id}`` shows its progress and
+    result. ``track_ids``: the caller's tracks. The job then stops once they are matched (and
+    the tracks queued before them), its progress counts them alone, and the result gives their
+    outcome as ``tracks`` whoever matched them (this job or a worker that claimed them first).
+    Without them (a re-match) it drains the whole queue."""
     from geo.jobs import create_job
     from geo.match_queue import drain_queue
 
@@ -153,9 +154,10 @@ def _start_drain(engine: Engine, username: str, track_ids: list[int] | None = No
 
     def work(progress: Any) -> dict[str, Any]:
         def step(done: int, total: int) -> None:
-            progress(done / max(total, 1), f"{done} of {total} tracks matched")
+            whose = "of the uploaded " if track_ids else ""
+            progress(done / max(total, 1), f"{done} of {total} {whose}tracks matched")
 
-        result = drain_queue(engine, progress=step).as_dict()
+        result = drain_queue(engine, progress=step, waiting_for=track_ids).as_dict()
         if track_ids:
             result["tracks"] = _outcomes(engine, track_ids)
         return result
