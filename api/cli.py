@@ -10,6 +10,7 @@ import importlib
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from geo.errors import GridwardError
 
@@ -53,9 +54,25 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
+    except ValidationError as exc:  # a GRIDWARD_* setting that does not parse
+        typer.echo(f"error: {_setting_problem(exc)}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # e.g. --out into a folder that does not exist
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(2)
     except Exception as exc:  # click usage errors and the like
         _click_exit(exc)
         raise
+
+
+def _setting_problem(exc: ValidationError) -> str:
+    """One line naming the environment variable and what is wrong with it."""
+    err = exc.errors()[0]
+    field = str(err["loc"][0]) if err.get("loc") else ""
+    name = f"GRIDWARD_{field.upper()}" if field else exc.title
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    return f"setting {name}: {msg} (got {str(err.get('input'))[:60]!r})"
 
 
 def _is(exc: BaseException, name: str) -> bool:

@@ -10,7 +10,7 @@ import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Storeys assumed by building type when OSM has no building:levels (Beijing stock: 6-storey walk-
@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # --- patrols ------------------------------------------------------------------------
     patrolled_share: float = Field(
         default=0.8,
+        gt=0,
+        le=1,
         description="An alley (or segment on the map) counts as patrolled when at least this "
         "share of its length was walked by its steward that day.",
     )
@@ -105,6 +107,20 @@ class Settings(BaseSettings):
 
     # --- time ----------------------------------------------------------------------------
     timezone: str = Field(default="Asia/Shanghai", description="City local time for reports.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        """An unknown zone is refused when settings are read, not at the first report."""
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(
+                f"unknown time zone {v[:60]!r}: use an IANA name like Asia/Shanghai"
+            ) from None
+        return v
 
     # --- uploads -------------------------------------------------------------------------
     max_upload_bytes: int = Field(

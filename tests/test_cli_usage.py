@@ -34,3 +34,36 @@ def test_usage_error_is_one_line_and_exit_2(args: list[str], names: str) -> None
 def test_help_still_exits_0() -> None:
     res = run("tracks", "--help")
     assert res.returncode == 0 and "upload" in res.stdout and not res.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"GRIDWARD_TIMEZONE": "Mars/Olympus"}, "GRIDWARD_TIMEZONE"),
+        ({"GRIDWARD_PORT": "abc"}, "GRIDWARD_PORT"),
+        ({"GRIDWARD_PATROLLED_SHARE": "7"}, "GRIDWARD_PATROLLED_SHARE"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(env: dict[str, str], names: str) -> None:
+    """A setting that does not parse (an unknown zone was a 71-line traceback at the first
+    report) is named in one line, exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_assign_cli import GRIDWARD, REPO
+
+    cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
+    res = subprocess.run(
+        [*cmd, "report", "daily"],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2, res.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: setting {names}: "), res.stderr
+    assert env[names] in lines[0]
