@@ -128,6 +128,11 @@ def test_simulated_walk_matches_walked_segments(demo, auth_headers):
         got = client.get(f"/tracks/{item['track_id']}", headers=admin).json()
         assert got["geometry"]["type"] == "LineString" and got["person_id"] == 1
         assert "13800001234" not in str(got)
+        # visits read in city time, like the reports: each one's times fall on its local day
+        assert got["visits"] and got["started_at"].endswith("+08:00")
+        for v in got["visits"]:
+            assert v["first_time"].endswith("+08:00") and v["first_time"][:10] == v["day"]
+            assert v["kind"] in ("street", "alley") and "street" in v
 
 
 def test_gap_splits_into_two_pieces(demo, auth_headers):

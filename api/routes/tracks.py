@@ -269,10 +269,23 @@ def list_tracks(
     return {
         "total": int(total or 0),
         "tracks": [
-            {k: (v.isoformat() if k in iso and v is not None else v) for k, v in r._mapping.items()}
-            for r in rows
+            {k: (_local(v) if k in iso else v) for k, v in r._mapping.items()} for r in rows
         ],
     }
+
+
+def _local(v: dt.datetime | None) -> str | None:
+    """A stored time as ISO 8601 in the city's time zone, with its offset (as the reports
+    give times: a visit's ``day`` is a local day, so its times read in local time too)."""
+    if v is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    from geo.settings import get_settings
+
+    if v.tzinfo is None:
+        return v.isoformat()
+    return v.astimezone(ZoneInfo(get_settings().timezone)).isoformat()
 
 
 @router.get("/tracks/{track_id}", summary="A stored track and its matched segments 轨迹")
@@ -308,8 +321,10 @@ def get_track(
         ).all()
         visits = conn.execute(
             text(
-                "SELECT segment_id, day, covered_fraction, first_time, last_time "
-                "FROM patrol_visits WHERE track_id = :t ORDER BY first_time"
+                "SELECT v.segment_id, s.name AS street, s.kind, v.day, v.covered_fraction, "
+                "v.first_time, v.last_time FROM patrol_visits v "
+                "JOIN street_segments s ON s.id = v.segment_id "
+                "WHERE v.track_id = :t ORDER BY v.first_time"
             ),
             {"t": track_id},
         ).all()
@@ -322,8 +337,8 @@ def get_track(
         "crs": t.crs,
         "size_bytes": t.size_bytes,
         "person_id": t.person_id,
-        "started_at": t.started_at.isoformat() if t.started_at else None,
-        "ended_at": t.ended_at.isoformat() if t.ended_at else None,
+        "started_at": _local(t.started_at),
+        "ended_at": _local(t.ended_at),
         "n_points": t.n_points,
         "matched_points": matches[0].matched_points if matches else None,
         "pieces": matches[0].pieces if matches else None,
@@ -333,17 +348,19 @@ def get_track(
         "visits": [
             {
                 "segment_id": v.segment_id,
+                "street": v.street,
+                "kind": v.kind,
                 "day": v.day.isoformat(),
                 "covered_fraction": round(v.covered_fraction, 4),
-                "first_time": v.first_time.isoformat() if v.first_time else None,
-                "last_time": v.last_time.isoformat() if v.last_time else None,
+                "first_time": _local(v.first_time),
+                "last_time": _local(v.last_time),
             }
             for v in visits
         ],
         # every match, newest first: a re-match after a network fix shows what it changed
         "matches": [
             {
-                "matched_at": m.matched_at.isoformat(),
+                "matched_at": _local(m.matched_at),
                 "matched_points": m.matched_points,
                 "pieces": m.pieces,
                 "datum_hint": m.datum_hint,
