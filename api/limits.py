@@ -286,7 +286,11 @@ RAW_TYPES = (
     "application/geo+json",
     "application/json",
     "text/csv",
+    "text/tab-separated-values",
     "text/plain",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-excel",
+    "application/nmea",
 )
 
 
@@ -300,6 +304,10 @@ _RAW_NAMES = {
     "application/geo+json": "upload.geojson",
     "application/json": "upload.geojson",
     "text/csv": "upload.csv",
+    "text/tab-separated-values": "upload.tsv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "upload.xlsx",
+    "application/vnd.ms-excel": "upload.xls",
+    "application/nmea": "upload.nmea",
 }
 
 

@@ -219,3 +219,31 @@ def test_limits_hold_while_streaming(env) -> None:
     r = client.post("/tracks", headers={**admin, "Content-Length": str(10**12)}, content=b"x")
     assert r.status_code in (400, 413) and "error" in r.json()
     assert _n_tracks(db) == 0
+
+
+def test_a_workbook_sent_as_a_raw_body_is_read(env) -> None:
+    """An .xlsx (or NMEA log) sent as the body itself, as a phone app's HTTP POST does: its
+    content type is accepted (was a 415) and the file is read as a track."""
+    import openpyxl
+
+    client, admin, db = env
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["经度", "纬度", "时间"])
+    t0 = pd.Timestamp("2026-11-20 08:00:00")
+    for i in range(20):
+        ws.append(
+            [116.3200 + i * 1e-4, 39.9900, (t0 + pd.Timedelta(seconds=5 * i)).to_pydatetime()]
+        )
+    buf = io.BytesIO()
+    wb.save(buf)
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    r = client.post("/tracks", content=buf.getvalue(), headers={**admin, "content-type": xlsx})
+    assert r.status_code == 201, r.text
+    item = r.json()["files"][0]
+    with db.connect() as conn:
+        started = conn.execute(
+            text("SELECT started_at FROM tracks WHERE id = :t"), {"t": item["track_id"]}
+        ).scalar()
+    # a date cell without a zone is city time (Asia/Shanghai): 08:00 is 00:00 UTC
+    assert pd.Timestamp(started) == pd.Timestamp("2026-11-20 00:00:00", tz="UTC")

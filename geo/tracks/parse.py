@@ -1,9 +1,11 @@
-"""Parse uploaded GPS tracks (GPX, KML/KMZ, GeoJSON, CSV) into one clean table of timed WGS 84
-points.
+"""Parse uploaded GPS tracks (GPX, KML/KMZ, GeoJSON, CSV/TSV, XLSX, NMEA) into one clean table
+of timed WGS 84 points.
 
-Uploads come from phones, watches and spreadsheets; any of them may be broken, hostile (XML entity
-bombs) or in a Chinese datum. Every problem becomes an :class:`InputError` that says what is wrong,
-so the API can answer 4xx and the CLI one line; nothing here touches storage.
+Uploads come from phones, watches, logger apps and spreadsheets; any of them may be broken,
+hostile (XML entity bombs, zip bombs) or in a Chinese datum. Every problem becomes an
+:class:`InputError` that says what is wrong, so the API can answer 4xx and the CLI one line;
+nothing here touches storage. Tables live in :mod:`geo.tracks.parse_table`, NMEA logs in
+:mod:`geo.tracks.parse_nmea`, time values in :mod:`geo.tracks.parse_time`.
 """
 
 from __future__ import annotations
@@ -21,60 +23,35 @@ from pyproj.exceptions import ProjError
 
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError
+from geo.tracks.parse_nmea import looks_like_nmea
+from geo.tracks.parse_nmea import parse_nmea as _parse_nmea
+from geo.tracks.parse_raw import Raw as _Raw
+from geo.tracks.parse_raw import short as _short
+from geo.tracks.parse_table import ACC_NAMES as _ACC_NAMES
+from geo.tracks.parse_table import csv_error
+from geo.tracks.parse_table import parse_csv as _parse_csv
+from geo.tracks.parse_table import parse_xlsx as _parse_xlsx
+from geo.tracks.parse_time import DEFAULT_TZ, parse_times
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_TZ",
+    "MIN_TIMED_SHARE",
+    "ParsedTrack",
+    "csv_error",
+    "parse_times",
+    "parse_track",
+    "read_geolife_plt",
+    "read_limited",
+]
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-DEFAULT_TZ = "Asia/Shanghai"
 # A track whose points mostly lack times cannot be placed in a day; below this share of timed
 # points we refuse the file instead of silently keeping a handful of fixes.
 MIN_TIMED_SHARE = 0.5
-
-_LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "gps经度")
-_LAT_NAMES = ("lat", "latitude", "y", "纬度", "gps纬度")
-_TIME_NAMES = (
-    "time",
-    "timestamp",
-    "datetime",
-    "gps_time",
-    "loc_time",
-    "location_time",
-    "fix_time",
-    "ts",
-    "utc_time",
-    "gmt_time",
-    "utc时间",
-    "gmt时间",
-    "时间",
-    "定位时间",
-    "采集时间",
-    "日期时间",
-    "时间戳",
-    "gps时间",
-    "上报时间",
-    "记录时间",
-    "回传时间",
-    "轨迹时间",
-)
-# a day column that goes with a time-of-day column (日期 + 时间)
-_DATE_NAMES = ("date", "日期", "gps_date", "utc_date", "定位日期", "记录日期")
-_ACC_NAMES = ("accuracy", "acc", "horizontal_accuracy", "精度", "定位精度", "水平精度")
 _GEOJSON_TIME_KEYS = ("times", "coordTimes", "coordinateTimes", "timestamps", "time")
 _POINT_TIME_KEYS = ("time", "timestamp", "datetime", "时间", "定位时间")
 _KML_ROOT = re.compile(rb"<(?:\w+:)?kml[\s>]")
-_ZONE_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
-# a time of day alone (no date): "09:00:00", "9:00", "08:00:05.5 PM"
-_TOD_RE = re.compile(r"\d{1,2}:\d\d(?::\d\d(?:[.,]\d+)?)?(?:\s*[AaPp][Mm])?")
-# "…08:00:00+08": an hour-only UTC offset after a time
-_HOUR_ZONE_RE = re.compile(r"(:\d\d(?:\.\d+)?)\s*([+-]\d\d)$")
-_CN_DATE_RE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*")
-_CN_AMPM_RE = re.compile(r"(上午|下午)\s*(\d{1,2}:\d\d(?::\d\d(?:\.\d+)?)?)")
-# 05/11/2026, 05.11.2026, 05-11-2026: day/month order decided once per file
-_DMY_RE = r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})((?:[ T].*)?)$"
-_COMPACT_RE = re.compile(r"(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\.\d+)?")
-# a trailing unit in brackets; no leading \s* (a run of spaces made it retry at every space:
-# quadratic time on a crafted header), the caller strips the spaces instead
-_UNIT_RE = re.compile(r"[(（\[【][^()（）\[\]【】]{0,40}[)）\]】]$")
-# a header naming UTC (time(UTC), utc_time, GMT时间): its zone-less values are UTC
-_UTC_HEADER_RE = re.compile(r"utc|gmt|世界时")
 # the XML declaration, matched only within the first _XML_DECL_MAX bytes and with bounded runs
 # (an unbounded lazy run retried at every "encoding=" made a crafted file take hours)
 _XML_DECL = re.compile(
@@ -92,6 +69,17 @@ _DATA_ERRORS: tuple[type[Exception], ...] = (
     LookupError,
     RecursionError,
 )
+
+# byte-order marks of the UTF-16/32 text Windows writes (Excel's "Unicode text" export is
+# UTF-16 LE, tab-separated); UTF-32 first: its little-endian mark starts like UTF-16's
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# an old Excel workbook (.xls, OLE2 compound file): not read, but named
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 @dataclass
@@ -148,26 +136,38 @@ def parse_track(
     max_bytes: int = DEFAULT_MAX_BYTES,
     default_tz: str = DEFAULT_TZ,
 ) -> ParsedTrack:
-    """Parse one uploaded track file; the format comes from the extension, checked by sniffing.
+    """Parse one uploaded track file; the format comes from its content (a zip is an XLSX or
+    a KMZ, text is XML, JSON, NMEA or a table), the extension checked against it.
 
     Times without a zone are taken as ``default_tz`` (local time of the city), except in
-    GPX, whose standard says its times are UTC. ``crs`` is the
+    GPX and NMEA, whose standards say their times are UTC. ``crs`` is the
     datum of the coordinates (wgs84, gcj02, bd09 or EPSG); output is always WGS 84.
     """
     if len(data) > max_bytes:
         raise InputError(f"file too large: {len(data):,} bytes, limit {max_bytes:,}")
     crs_name = normalize_crs(crs)
+    data = _utf8_from_bom(data)
     if not data.strip():
         raise InputError("empty file: no points")
-    kmz = data[:4] == b"PK\x03\x04"  # a zip: the KML inside it
-    if kmz:
-        data = _kml_from_kmz(data, max_bytes)
-    fmt = "xml" if kmz else _detect_format(data, filename)
+    kmz = False
+    if data[:4] == b"PK\x03\x04":  # a zip: an Excel workbook, or a KMZ (the KML inside it)
+        ext = (filename or "").rsplit(".", 1)[-1].lower()
+        fmt = "xlsx" if ext == "xlsx" or _is_xlsx(data) else "xml"
+        if fmt == "xml":
+            data, kmz = _kml_from_kmz(data, max_bytes), True
+    elif data[:8] == _OLE2:
+        raise InputError("old Excel workbook (.xls) not readable: save it as .xlsx or CSV")
+    else:
+        fmt = _detect_format(data, filename)
     try:
         if fmt == "xml":
             raw, fmt = _parse_xml(data, kmz)
         elif fmt == "geojson":
             raw = _parse_geojson(_decode(data))
+        elif fmt == "xlsx":
+            raw = _parse_xlsx(data)
+        elif fmt == "nmea":
+            raw = _parse_nmea(_decode(data))
         else:
             raw = _parse_csv(_decode(data))
         # GPX times are UTC by the standard (GPX 1.0/1.1: "in Universal Coordinated Time,
@@ -181,22 +181,31 @@ def parse_track(
         raise InputError(f"{what} file could not be read: {_short(exc)}") from None
 
 
-def _short(exc: BaseException) -> str:
-    """The first line of an exception's message, at most 200 characters, for the user."""
-    text = (str(exc) or type(exc).__name__).strip().splitlines()[0]
-    return text[:200]
+def _utf8_from_bom(data: bytes) -> bytes:
+    """UTF-16/32 text with a byte-order mark (what Windows Excel writes as "Unicode text") as
+    UTF-8, so every reader after this one sees what it would of a UTF-8 file; other data as
+    it is (UTF-16 without a mark stays refused as binary: its byte order is a guess)."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                name = codec.upper()
+                raise InputError(
+                    f"text has a {name} byte-order mark but is not {name}: {_short(exc)}"
+                ) from None
+    return data
 
 
-@dataclass
-class _Raw:
-    lon: list[Any]
-    lat: list[Any]
-    time: list[Any]
-    accuracy: list[Any]
-    name: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    # the zone of times written without one, when the file says it (a "time(UTC)" header)
-    zone: str | None = None
+def _is_xlsx(data: bytes) -> bool:
+    """True for a zip holding an Excel workbook (xl/workbook.xml), as opposed to a KMZ."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return any(n.lower() == "xl/workbook.xml" for n in zf.namelist())
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError):
+        return False  # the KMZ reader names the broken zip
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -208,17 +217,24 @@ def _looks_binary(data: bytes) -> bool:
 
 
 def _detect_format(data: bytes, filename: str | None) -> str:
+    """The format of a text upload by its content: XML (GPX or KML), JSON, an NMEA log or a
+    table. A name that says XML or JSON must agree; the line formats (.csv, .txt, .nmea,
+    .log, even .xls: Chinese systems export tab-separated text so named) may hold either a
+    table or NMEA, as logger apps name their files as they like."""
     if _looks_binary(data):
-        raise InputError("file looks binary (not GPX, KML, KMZ, GeoJSON or CSV)")
+        raise InputError("file looks binary (not GPX, KML, KMZ, GeoJSON, CSV, XLSX or NMEA)")
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     sniffed = "xml" if head == b"<" else "geojson" if head in (b"{", b"[") else "csv"
+    if sniffed == "csv" and looks_like_nmea(data.lstrip(b"\xef\xbb\xbf")[:4096]):
+        sniffed = "nmea"
     ext = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
     # XML is GPX or KML: its root element tells (see _parse_xml)
     by_ext = {"gpx": "xml", "kml": "xml", "xml": "xml", "geojson": "geojson", "json": "geojson"}
     by_ext = by_ext.get(ext)
-    if ext in ("csv", "txt", "tsv"):
+    lines = ("csv", "nmea")
+    if ext in ("csv", "txt", "tsv", "nmea", "nma", "log", "xls", "xlsx"):
         by_ext = "csv"
-    if by_ext and by_ext != sniffed and not (by_ext == "csv" and sniffed == "csv"):
+    if by_ext and by_ext != sniffed and not (by_ext == "csv" and sniffed in lines):
         raise InputError(
             f"file '{filename}' has a .{ext} name but its content looks like "
             f"{'GPX' if sniffed == 'xml' else sniffed.upper()}"
@@ -286,6 +302,8 @@ def _xml_source(data: bytes, what: str) -> bytes | str:
         raise InputError(f"{what} declares an unknown text encoding {declared!r}") from None
     if codec in ("utf-8", "ascii"):
         return data
+    if codec.startswith(("utf-16", "utf-32")):  # transcoded from its byte-order mark
+        return body[m.end() :].decode("utf-8", errors="strict")
     if codec in ("gbk", "gb2312", "cp936"):
         codec = "gb18030"  # a superset: files labelled GBK often hold GB18030 characters
     try:
@@ -351,7 +369,9 @@ def _kml_from_kmz(data: bytes, max_bytes: int) -> bytes:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = [n for n in zf.namelist() if n.lower().endswith(".kml")]
             if not names:
-                raise InputError("zip archive without a .kml file: not a KMZ track")
+                raise InputError(
+                    "zip archive without a .kml file or an Excel sheet: not a KMZ or XLSX track"
+                )
             name = "doc.kml" if "doc.kml" in names else names[0]
             with zf.open(name) as fh:
                 return read_limited(fh, max_bytes, too_large="KMZ unpacks to more than")
@@ -479,237 +499,10 @@ def _add_coords(raw: _Raw, coords: list[Any], times: list[Any], props: dict[str,
         raw.accuracy.append(acc if np.isscalar(acc) else np.nan)
 
 
-# ------------------------------------------------------------------------------------ CSV
-def _parse_csv(text: str) -> _Raw:
-    try:
-        header = text.split("\n", 1)[0]
-        sep = next((c for c in ("\t", ";", ",", "|") if c in header), ",")
-        # the C parser with a known separator is ~10× faster than sniffing
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv_error()) as exc:
-        raise InputError(f"malformed CSV: {exc}") from None
-    cols: dict[str, Any] = {}
-    for c in df.columns:
-        cols.setdefault(_header_key(c), c)
-
-    def pick(names: tuple[str, ...]) -> Any:
-        return next((cols[k] for k in map(_header_key, names) if k in cols), None)
-
-    lon_c, lat_c, time_c, date_c, acc_c = (
-        pick(n) for n in (_LON_NAMES, _LAT_NAMES, _TIME_NAMES, _DATE_NAMES, _ACC_NAMES)
-    )
-    found = ", ".join(map(str, df.columns))
-    if lon_c is None or lat_c is None:
-        raise InputError(f"CSV needs lon/lat (经度/纬度) columns; found: {found}")
-    if time_c is None and date_c is None:
-        raise InputError(f"CSV has no time column (time/timestamp/时间); found: {found}: no times")
-    if df.empty:
-        raise InputError("CSV has a header but no points")
-    acc = df[acc_c].tolist() if acc_c is not None else [np.nan] * len(df)
-    times = _csv_times(df, time_c, date_c)
-    named = " ".join(str(c).lower() for c in (time_c, date_c) if c is not None)
-    zone = "UTC" if _UTC_HEADER_RE.search(named) else None
-    return _Raw(df[lon_c].tolist(), df[lat_c].tolist(), times, acc, zone=zone)
-
-
-def _header_key(name: Any) -> str:
-    """A header cell as a lookup key: case, spaces, ``_``/``-`` and a trailing unit such as
-    (米), (°) or (m) ignored, so ``经度(度)``, ``Date Time`` and ``loc_time`` match their names."""
-    key = str(name)[:200].lstrip("\ufeff").strip().lower()
-    key = _UNIT_RE.sub("", key).rstrip() or key
-    return re.sub(r"[\s_\-]+", "", key)
-
-
-def _csv_times(df: pd.DataFrame, time_c: Any, date_c: Any) -> list[Any]:
-    """The time of each row: a time-of-day column (时间 09:00:00) is joined to the date column
-    (日期) so the fixes land on their own day, not on today's."""
-    if time_c is None:  # only a date column: usable when it holds date-times
-        dates = df[date_c].dropna().astype(str)
-        if not dates.str.contains(r":|^\s*\d{9,}(?:\.\d*)?\s*$", regex=True).all():
-            raise InputError(
-                f"CSV has dates ({date_c}) but no time column (time/时间): no times of day"
-            )
-        return df[date_c].tolist()
-    times = df[time_c]
-    if date_c is None or date_c == time_c:
-        return times.tolist()
-    tod = times.str.strip().str.fullmatch(_TOD_RE).fillna(False).to_numpy(bool)
-    if not tod.any():
-        return times.tolist()
-    joined = df[date_c].str.strip() + " " + times.str.strip()
-    return times.where(~tod, joined).tolist()
-
-
-def csv_error() -> type[Exception]:
-    import csv
-
-    return csv.Error
-
-
 # ---------------------------------------------------------------------------- finishing
 def _to_float(values: list[Any]) -> np.ndarray:
     """Numbers of ``values``; NaN where a value is missing or not a number."""
     return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
-
-
-def parse_times(values: list[Any], default_tz: str = DEFAULT_TZ) -> pd.Series:
-    """Times as tz-aware UTC; NaT where missing. ISO 8601 and the usual local forms, compact
-    ``yyyymmddHHMMSS``, or epoch seconds / ms / µs / ns (told apart by magnitude).
-
-    A time without a zone is local time in ``default_tz``. A time of day without a date is
-    refused: it would silently land on today. Values whose epoch would overflow come out as
-    a time after 2100, which :func:`_finish` drops as an impossible clock.
-
-    Plain Python over the values where pandas' string accessors would run (strip, the zone
-    test) and one assignment per kind into a numpy array: pandas spent ~11 ms on a
-    1,300-fix phone track here, most of the parse time of an upload (now ~3 ms).
-    """
-    n = len(values)
-    texts = ["" if _missing(v) else str(v).strip() for v in values]
-    present = np.fromiter((t != "" for t in texts), dtype=bool, count=n)
-    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-    if not present.any():
-        return _utc_series(out)
-    where = np.flatnonzero(present)
-    text = [texts[i] for i in where]
-    if _is_number(text[0]):
-        if all(_COMPACT_RE.fullmatch(t) for t in text):
-            text = [_COMPACT_RE.sub(r"\1-\2-\3 \4:\5:\6\7", t) for t in text]
-        else:
-            epoch = _epoch_ns(text)
-            if epoch is not None:
-                out[where] = epoch
-                return _utc_series(out)
-    text = _normalise_dates(text)
-    zoned = np.fromiter((_ZONE_RE.search(t) is not None for t in text), dtype=bool, count=len(text))
-    try:
-        if zoned.any():
-            z = pd.to_datetime(
-                [t for t, k in zip(text, zoned, strict=True) if k], utc=True, format="ISO8601"
-            )
-            out[where[zoned]] = _naive_utc(z)
-        if not zoned.all():
-            local = pd.to_datetime(
-                [t for t, k in zip(text, zoned, strict=True) if not k], format="mixed"
-            )
-            if local.tz is None:  # a zone pandas found itself ("… UTC") is kept
-                local = local.tz_localize(default_tz, ambiguous="NaT", nonexistent="shift_forward")
-            out[where[~zoned]] = _naive_utc(local)
-    except (ValueError, TypeError, OverflowError) as exc:
-        msg = _short(exc)
-        if "tz" in msg or "zone" in msg:  # pandas' words on zones mean nothing to a user
-            msg = f"mixed or unknown time zones, e.g. {text[0]!r}"
-        raise InputError(
-            f"time values not understood (use ISO 8601 or epoch seconds): {msg}"
-        ) from None
-    return _utc_series(out)
-
-
-def _epoch_ns(text: list[str]) -> np.ndarray | None:
-    """Epoch numbers as datetime64[ns] UTC, or None when some value is not a number. The unit
-    follows the typical magnitude (the median, so one stray value does not decide it):
-    seconds below 1e11, ms below 1e14, µs below 1e17, else ns."""
-    num = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce")
-    if not num.notna().all():
-        return None
-    vals = num.to_numpy(float)
-    finite = np.isfinite(vals)
-    if not finite.any():
-        return None
-    mag = float(np.median(np.abs(vals[finite])))  # inf is clipped below: out of range
-    unit, per_s = next((u, f) for u, f, top in _EPOCH_UNITS if mag < top)
-    limit = _MAX_EPOCH_S * per_s  # beyond year 2255: kept out of range, not an overflow
-    if pd.api.types.is_integer_dtype(num):
-        ints = np.clip(num.to_numpy(np.int64), -limit, limit)
-        return (ints * (10**9 // per_s)).astype("datetime64[ns]")
-    vals = np.clip(np.nan_to_num(vals, nan=limit), -limit, limit)
-    return pd.to_datetime(vals, unit=unit).as_unit("ns").to_numpy()
-
-
-_MAX_EPOCH_S = 9_000_000_000
-_EPOCH_UNITS = (("s", 1, 1e11), ("ms", 10**3, 1e14), ("us", 10**6, 1e17), ("ns", 10**9, np.inf))
-
-
-def _normalise_dates(text: list[str]) -> list[str]:
-    """Rewrite the local forms pandas misreads or guesses per value: 2026年11月23日,
-    上午/下午, an hour-only offset (+08), and dd/mm/yyyy vs mm/dd/yyyy (one order for the whole
-    file); a time of day without a date is refused. Year-first dates (2026/11/05) need
-    nothing: pandas reads them year/month/day. Each rewrite runs only when some value needs it,
-    so ISO and Excel-style tracks pay a few cheap scans."""
-    if any("年" in t for t in text):
-        text = [_CN_DATE_RE.sub(r"\1-\2-\3 ", t).strip() for t in text]
-    if any("午" in t for t in text):
-        text = [_CN_AMPM_RE.sub(_ampm, t) for t in text]
-    if any(t[-3:-2] in ("+", "-") for t in text):
-        text = [_HOUR_ZONE_RE.sub(r"\1\2:00", t) for t in text]
-    sample = next((t for t in text if len(t) < 19 and _TOD_RE.fullmatch(t)), None)
-    if sample is not None:
-        raise InputError(
-            f"time {sample!r} has no date: add a date column (日期/date) "
-            "or write full date-times such as 2026-11-23 08:00:00"
-        )
-    if any(t[1:2] in _DATE_SEPS or t[2:3] in _DATE_SEPS for t in text):
-        text = _day_month_order(text)
-    return text
-
-
-_DATE_SEPS = ("/", ".", "-")
-
-
-def _ampm(m: re.Match[str]) -> str:
-    return f"{m.group(2)} {'AM' if m.group(1) == '上午' else 'PM'}"
-
-
-def _day_month_order(text: list[str]) -> list[str]:
-    """dd/mm/yyyy or mm/dd/yyyy as yyyy-mm-dd, one order for the whole file: a first field
-    over 12 means day first, a second one over 12 month first; if no value decides it, the
-    file is refused rather than read half one way and half the other."""
-    s = pd.Series(text, dtype=object)
-    parts = s.str.extract(_DMY_RE)
-    has = parts[0].notna().to_numpy()
-    if not has.any():
-        return text
-    a = parts.loc[has, 0].astype(int)
-    b = parts.loc[has, 2].astype(int)
-    day_first, month_first = bool((a > 12).any()), bool((b > 12).any())
-    if day_first and month_first:
-        x, y = s[has][(a > 12).to_numpy()].iloc[0], s[has][(b > 12).to_numpy()].iloc[0]
-        raise InputError(f"dates mix day/month orders: {x!r} is day first, {y!r} month first")
-    if not (day_first or month_first) and (a != b).any():
-        ex = s[has][(a != b).to_numpy()].iloc[0]
-        i, j = int(a[a != b].iloc[0]), int(b[a != b].iloc[0])
-        year = parts.loc[has, 3][(a != b).to_numpy()].iloc[0]
-        raise InputError(
-            f"ambiguous dates such as {ex!r}: {year}-{j:02d}-{i:02d} (day/month) or "
-            f"{year}-{i:02d}-{j:02d} (month/day), and no date in the file tells which: "
-            "write dates as yyyy-mm-dd"
-        )
-    day, month = (a, b) if day_first else (b, a)
-    iso = parts.loc[has, 3] + "-" + month.map("{:02d}".format) + "-" + day.map("{:02d}".format)
-    s[has] = iso + parts.loc[has, 4].fillna("")
-    return s.tolist()
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and v != v) or v is pd.NaT or v is pd.NA
-
-
-def _is_number(t: str) -> bool:
-    try:
-        float(t)
-    except ValueError:
-        return False
-    return True
-
-
-def _naive_utc(times: Any) -> np.ndarray:
-    """datetime64[ns] UTC values of tz-aware ``times`` (an index or a series)."""
-    idx = pd.DatetimeIndex(times).tz_convert("UTC").tz_localize(None)
-    return idx.as_unit("ns").to_numpy()
-
-
-def _utc_series(ns: np.ndarray) -> pd.Series:
-    return pd.Series(pd.DatetimeIndex(ns).tz_localize("UTC"))
 
 
 def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:

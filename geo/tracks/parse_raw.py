@@ -1,0 +1,30 @@
+"""The shape every track reader returns before times and coordinates are checked.
+
+Kept apart from :mod:`geo.tracks.parse` so that readers living in their own modules (tables,
+NMEA) do not import the module that imports them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Raw:
+    """Points of one file as written: coordinates and times not yet read as numbers/times."""
+
+    lon: list[Any]
+    lat: list[Any]
+    time: list[Any]
+    accuracy: list[Any]
+    name: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    # the zone of times written without one, when the file says it (a "time(UTC)" header)
+    zone: str | None = None
+
+
+def short(exc: BaseException) -> str:
+    """The first line of an exception's message, at most 200 characters, for the user."""
+    text = (str(exc) or type(exc).__name__).strip().splitlines()[0]
+    return text[:200]

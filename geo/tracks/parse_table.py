@@ -1,0 +1,571 @@
+"""Tables of fixes (CSV, TSV, XLSX) as points: find the header row, or, in a table without
+one, tell the columns apart by their values.
+
+Its own module because office staff and phone apps write tables in many shapes (title rows
+above the header, no header at all, semicolons with decimal commas, tabs, Excel sheets with
+their serial dates), and CSV and XLSX share every rule for telling which column is which.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.errors import InputError
+from geo.tracks.parse_raw import Raw, short
+from geo.tracks.parse_time import _EXCEL_DAY0, _SERIAL_MAX, _SERIAL_MIN, _TOD_RE, parse_times
+
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "gps经度")
+LAT_NAMES = ("lat", "latitude", "y", "纬度", "gps纬度")
+TIME_NAMES = (
+    "time",
+    "timestamp",
+    "datetime",
+    "gps_time",
+    "loc_time",
+    "location_time",
+    "fix_time",
+    "ts",
+    "utc_time",
+    "gmt_time",
+    "utc时间",
+    "gmt时间",
+    "时间",
+    "定位时间",
+    "采集时间",
+    "日期时间",
+    "时间戳",
+    "gps时间",
+    "上报时间",
+    "记录时间",
+    "回传时间",
+    "轨迹时间",
+)
+# a day column that goes with a time-of-day column (日期 + 时间)
+DATE_NAMES = ("date", "日期", "gps_date", "utc_date", "定位日期", "记录日期")
+ACC_NAMES = ("accuracy", "acc", "horizontal_accuracy", "精度", "定位精度", "水平精度")
+# separators in order of preference: a header or first row decides
+SEPARATORS = ("\t", ";", ",", "|")
+# the header row is looked for among the first HEAD_ROWS non-blank rows (title and note rows
+# that exports put above it), within the first HEAD_CHARS of each
+HEAD_ROWS = 10
+HEAD_CHARS = 64 * 1024
+# the rows whose values tell the columns of a table without a header (spread over the file)
+SAMPLE_ROWS = 2000
+# an XLSX is a zip of XML: what it may unpack to (its sheet XML is ~5-10x the upload), and
+# the columns read from each row (a track needs a handful)
+XLSX_MAX_UNPACKED = 100 * 1024 * 1024
+XLSX_MAX_COLUMNS = 64
+_EXCEL_MAX_ROWS = 1_048_576
+
+# a trailing unit in brackets; no leading \s* (a run of spaces made it retry at every space:
+# quadratic time on a crafted header), the caller strips the spaces instead
+_UNIT_RE = re.compile(r"[(（\[【][^()（）\[\]【】]{0,40}[)）\]】]$")
+# a header naming UTC (time(UTC), utc_time, GMT时间): its zone-less values are UTC; one naming
+# an offset (时间(GMT+8), time UTC+08:00) or Beijing time (北京时间, CST): that zone
+_UTC_HEADER_RE = re.compile(r"utc|gmt|世界时")
+_OFFSET_HEADER_RE = re.compile(r"(?:utc|gmt)\s{0,2}([+-])\s{0,2}(\d{1,2})(?::?(\d\d))?")
+_BEIJING_HEADER_RE = re.compile(r"北京时间|(?<![a-z])cst(?![a-z])")
+# a run of blank lines (or of separators alone); each line must end in \n: linear
+_BLANK_LINES_RE = re.compile(r"(?:[ \t,;|\r\ufeff]*\n)+")
+# "116,3125": a number with a decimal comma (European locales); no thousands separators
+_DECIMAL_COMMA_RE = re.compile(r"\s{0,8}[+-]?\d{1,20},\d{1,20}\s{0,8}")
+# a coordinate as written by phones: at most 3 integer digits and at least 4 decimals
+_PRECISE_RE = re.compile(r"\s{0,8}[+-]?\d{1,3}[.,]\d{4,30}\s{0,8}")
+# a date without a time: 2026-11-20, 2026/11/20, 2026.11.20, 2026年11月20日
+_DAY_RE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{4}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日")
+
+
+def _key(name: Any) -> str:
+    """A header cell as a lookup key: case, spaces, ``_``/``-`` and a trailing unit such as
+    (米), (°) or (m) ignored, so ``经度(度)``, ``Date Time`` and ``loc_time`` match their names."""
+    key = str(name)[:200].lstrip("\ufeff").strip().lower()
+    key = _UNIT_RE.sub("", key).rstrip() or key
+    return re.sub(r"[\s_\-]+", "", key)
+
+
+_LON_KEYS = frozenset(map(_key, LON_NAMES))
+_LAT_KEYS = frozenset(map(_key, LAT_NAMES))
+
+
+def csv_error() -> type[Exception]:
+    return csv.Error
+
+
+# ------------------------------------------------------------------------------------ CSV
+def parse_csv(text: str) -> Raw:
+    """A CSV (or TSV) track: the header row is the first of the first rows that names lon
+    and lat columns (title rows above it are skipped); without one, a first row of values
+    starts a headerless table whose columns are told by their values."""
+    rows = _head_lines(text)
+    if not rows:
+        raise InputError("CSV has no rows with values: no points")
+    hit = _csv_header(rows)
+    if hit is not None:
+        start, sep = hit
+        headerless = False
+    else:
+        first = rows[0][1]
+        sep = _headerless_sep(first)
+        if sep is None:
+            sep0 = next((c for c in SEPARATORS if c in first), ",")
+            found = ", ".join(c.strip() for c in _split(first, sep0))[:300]
+            raise InputError(
+                f"CSV needs lon/lat (经度/纬度) columns; found: {found} "
+                f"(no header row naming them in the first {HEAD_ROWS} rows)"
+            )
+        start, headerless = rows[0][0], True
+    try:
+        # the C parser with a known separator is ~10× faster than sniffing
+        df = pd.read_csv(
+            io.StringIO(text[start:] if start else text),
+            sep=sep,
+            dtype=str,
+            skipinitialspace=True,
+            header=None if headerless else 0,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        raise InputError(f"malformed CSV: {exc}") from None
+    return table_raw(df, headerless, "CSV")
+
+
+def _head_lines(text: str) -> list[tuple[int, str]]:
+    """(offset, line) of the first :data:`HEAD_ROWS` non-blank lines (a line of separators
+    alone, as Excel writes below a title, is blank), each cut at :data:`HEAD_CHARS`."""
+    out: list[tuple[int, str]] = []
+    pos, n = 0, len(text)
+    while pos < n and len(out) < HEAD_ROWS:
+        blank = _BLANK_LINES_RE.match(text, pos)  # one step over any run of blank lines
+        if blank is not None:
+            pos = blank.end()
+            if pos >= n:
+                break
+        end = text.find("\n", pos, pos + HEAD_CHARS)
+        stop = end if end >= 0 else min(n, pos + HEAD_CHARS)
+        line = text[pos:stop].rstrip("\r")
+        if line.strip(" \t,;|\r\ufeff"):
+            out.append((pos, line))
+        if end < 0:  # a line longer than HEAD_CHARS: find its end
+            end = text.find("\n", stop)
+            if end < 0:
+                break
+        pos = end + 1
+    return out
+
+
+def _split(line: str, sep: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])
+    except csv.Error:
+        return []
+
+
+def _is_header(cells: list[Any]) -> bool:
+    keys = {_key(c) for c in cells if c is not None}
+    return bool(keys & _LON_KEYS) and bool(keys & _LAT_KEYS)
+
+
+def _csv_header(rows: list[tuple[int, str]]) -> tuple[int, str] | None:
+    """Offset and separator of the header row: the first row that, split by a separator
+    (tab, semicolon, comma, bar: the first that works), names lon and lat columns."""
+    for pos, line in rows:
+        for sep in SEPARATORS:
+            if sep in line and _is_header(_split(line, sep)):
+                return pos, sep
+    return None
+
+
+def _headerless_sep(line: str) -> str | None:
+    """The separator that splits ``line`` into at least three values (numbers, date-times):
+    the first row of a table without a header; None when it is not such a row."""
+    for sep in SEPARATORS:
+        cells = _split(line, sep) if sep in line else []
+        if _values_row(cells):
+            return sep
+    return None
+
+
+def _values_row(cells: list[Any]) -> bool:
+    """A row of data: at least three values (numbers, date-times), most of its cells."""
+    filled = [str(c).strip() for c in cells if c is not None and str(c).strip()]
+    values = sum(1 for c in filled if _value_like(c))
+    return values >= 3 and values * 2 > len(filled)
+
+
+def _value_like(cell: str) -> bool:
+    """A number (decimal point or comma) or a date-time: a cell of data, not of a header."""
+    if _is_number(cell) or (_DECIMAL_COMMA_RE.fullmatch(cell) and cell.count(",") == 1):
+        return True
+    if not any(ch.isdigit() for ch in cell) or len(cell) > 64:
+        return False
+    if _TOD_RE.fullmatch(cell):
+        return True
+    try:
+        return bool(parse_times([cell], "UTC").notna().all())
+    except (InputError, ValueError, TypeError, OverflowError):
+        return False
+
+
+def _is_number(t: str) -> bool:
+    try:
+        float(t)
+    except ValueError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------------- XLSX
+def parse_xlsx(data: bytes) -> Raw:
+    """The first sheet of an Excel workbook, read like a CSV (header row among the first
+    rows, or columns told by their values). Date cells are the local date-times they show;
+    numbers in a time column are epochs or Excel serial days (see :func:`parse_times`)."""
+    rows = _xlsx_rows(data)
+    if not rows:
+        raise InputError("XLSX first sheet is empty: no points")
+    hi = next((i for i, r in enumerate(rows[:HEAD_ROWS]) if _is_header(r)), None)
+    if hi is not None:
+        header: list[Any] = _unique([c or f"Unnamed: {i}" for i, c in enumerate(rows[hi])])
+        body = rows[hi + 1 :]
+    elif _values_row(rows[0]):
+        header, body = [], rows
+    else:
+        found = ", ".join(c for c in rows[0] if c)[:300]
+        raise InputError(
+            f"XLSX needs lon/lat (经度/纬度) columns; found: {found} "
+            f"(no header row naming them in the first {HEAD_ROWS} rows)"
+        )
+    width = max(len(header), max((len(r) for r in body), default=0))
+    header = header + [f"Unnamed: {i}" for i in range(len(header), width)] if header else []
+    df = pd.DataFrame(
+        [r + [None] * (width - len(r)) for r in body],
+        columns=header or list(range(width)),
+        dtype=object,
+    )
+    return table_raw(df, not header, "XLSX")
+
+
+def _xlsx_rows(data: bytes) -> list[list[str | None]]:
+    """The non-empty rows of the first sheet as text cells (trailing empty cells dropped).
+    The zip's declared sizes are checked first: Python's zipfile never unpacks more than a
+    member declares, so this bounds the work on a zip bomb. openpyxl reads the XML with
+    defusedxml (no entities, no external references)."""
+    import warnings
+    import zipfile
+
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+        if len(infos) > 10_000 or sum(i.file_size for i in infos) > XLSX_MAX_UNPACKED:
+            raise InputError(f"XLSX unpacks to more than {XLSX_MAX_UNPACKED:,} bytes (limit)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "no default style" and the like: not the user's
+            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            try:
+                if not wb.worksheets:
+                    raise InputError("XLSX has no sheets: no points")
+                ws = wb.worksheets[0]
+                # a sheet's stated size may be wrong (rows past it would be lost): read all
+                ws.reset_dimensions()
+                rows = []
+                for i, row in enumerate(ws.iter_rows(max_col=XLSX_MAX_COLUMNS, values_only=True)):
+                    if i >= _EXCEL_MAX_ROWS:  # a crafted row number: no sheet is longer
+                        raise InputError(f"XLSX sheet has more than {_EXCEL_MAX_ROWS:,} rows")
+                    if row.count(None) == len(row):  # the gaps openpyxl fills: fast
+                        continue
+                    cells = [_cell_text(v) for v in row]
+                    while cells and cells[-1] is None:
+                        cells.pop()
+                    if cells:
+                        rows.append(cells)
+            finally:
+                wb.close()
+    except (InputError, MemoryError):
+        raise
+    except Exception as exc:  # openpyxl on a hostile zip raises anything
+        raise InputError(_xlsx_error(exc, InvalidFileException)) from None
+    return rows
+
+
+def _xlsx_error(exc: BaseException, invalid: type[Exception]) -> str:
+    """What went wrong reading a workbook: a forbidden XML construct (openpyxl wraps the
+    defusedxml error in its own) or a broken file."""
+    import defusedxml
+
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None:
+            break
+        if isinstance(cause, defusedxml.DTDForbidden | defusedxml.EntitiesForbidden):
+            return "XLSX rejected: its XML declares entities (not allowed for safety)"
+        if isinstance(cause, defusedxml.ExternalReferenceForbidden):
+            return "XLSX rejected: its XML references external entities"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, invalid):
+        return f"not an XLSX workbook: {short(exc)}"
+    return f"broken or unsupported XLSX file: {short(exc)}"
+
+
+def _cell_text(v: Any) -> str | None:
+    """A cell as the text a CSV export would hold: date cells as local ISO date-times (a
+    date alone, at midnight, as a date, so it joins a time-of-day column), numbers in full."""
+    if v is None:
+        return None
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is None and v.time() == dt.time(0):
+            return v.date().isoformat()
+        return v.isoformat(sep=" ")
+    if isinstance(v, dt.date | dt.time):
+        return v.isoformat()
+    if isinstance(v, float):
+        return repr(v)
+    text = str(v).strip()
+    return text or None
+
+
+def _unique(names: list[Any]) -> list[str]:
+    """Header names made unique as pandas does for a CSV (a repeated name gets .1, .2)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in map(str, names):
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name if n == 0 else f"{name}.{n}")
+    return out
+
+
+# ------------------------------------------------------------------------------ columns
+def table_raw(df: pd.DataFrame, headerless: bool, what: str) -> Raw:
+    """Points of a table of text cells: columns picked by their header names, or, without a
+    header, by their values (:func:`_infer_columns`)."""
+    zone = None
+    if headerless:
+        lon_c, lat_c, time_c, date_c = _infer_columns(df, what)
+        acc_c = None
+    else:
+        cols: dict[str, Any] = {}
+        for c in df.columns:
+            cols.setdefault(_key(c), c)
+
+        def pick(names: tuple[str, ...]) -> Any:
+            return next((cols[k] for k in map(_key, names) if k in cols), None)
+
+        lon_c, lat_c, time_c, date_c, acc_c = (
+            pick(n) for n in (LON_NAMES, LAT_NAMES, TIME_NAMES, DATE_NAMES, ACC_NAMES)
+        )
+        found = ", ".join(map(str, df.columns))
+        if lon_c is None or lat_c is None:
+            raise InputError(f"{what} needs lon/lat (经度/纬度) columns; found: {found}")
+        if time_c is None and date_c is None:
+            raise InputError(
+                f"{what} has no time column (time/timestamp/时间); found: {found}: no times"
+            )
+        zone = _header_zone(" ".join(str(c).lower() for c in (time_c, date_c) if c is not None))
+    if df.empty:
+        raise InputError(f"{what} has a header but no points")
+    acc = _decimal_comma(df[acc_c]).tolist() if acc_c is not None else [np.nan] * len(df)
+    times = _csv_times(df, time_c, date_c, what)
+    lon, lat = _decimal_comma(df[lon_c]).tolist(), _decimal_comma(df[lat_c]).tolist()
+    return Raw(lon, lat, times, acc, zone=zone)
+
+
+def _header_zone(named: str) -> str | None:
+    """The zone a time column's header names: an offset (GMT+8, UTC+08:00), Beijing time
+    (北京时间, CST), or UTC (time(UTC), utc_time, GMT时间); None when it names none."""
+    m = _OFFSET_HEADER_RE.search(named)
+    if m is not None and int(m.group(2)) <= 14 and int(m.group(3) or 0) < 60:
+        return f"{m.group(1)}{int(m.group(2)):02d}:{m.group(3) or '00'}"
+    if _BEIJING_HEADER_RE.search(named):
+        return "Asia/Shanghai"
+    return "UTC" if _UTC_HEADER_RE.search(named) else None
+
+
+def _decimal_comma(col: pd.Series) -> pd.Series:
+    """``col`` with decimal commas (116,3125, as European locales write numbers) as points;
+    other values unchanged."""
+    values = col.to_numpy(object)
+    if not any(isinstance(v, str) and "," in v for v in values):  # the usual case: cheap
+        return col
+    fixed = [
+        v.replace(",", ".") if isinstance(v, str) and _DECIMAL_COMMA_RE.fullmatch(v) else v
+        for v in values
+    ]
+    return pd.Series(fixed, index=col.index, dtype=object)
+
+
+def _csv_times(df: pd.DataFrame, time_c: Any, date_c: Any, what: str = "CSV") -> list[Any]:
+    """The time of each row: a time-of-day column (时间 09:00:00) is joined to the date column
+    (日期) so the fixes land on their own day, not on today's."""
+    if time_c is None:  # only a date column: usable when it holds date-times
+        dates = df[date_c].dropna().astype(str)
+        if not dates.str.contains(r":|^\s*\d{9,}(?:\.\d*)?\s*$", regex=True).all():
+            raise InputError(
+                f"{what} has dates ({date_c}) but no time column (time/时间): no times of day"
+            )
+        return _decimal_comma(df[date_c]).tolist()
+    times = _decimal_comma(df[time_c])
+    if date_c is None or date_c == time_c:
+        return times.tolist()
+    days = _excel_days(df[date_c].astype(object))
+    times = _excel_tods(times.astype(object))
+    tod = times.str.strip().str.fullmatch(_TOD_RE).fillna(False).to_numpy(bool)
+    if not tod.any():
+        return times.tolist()
+    joined = days.str.strip() + " " + times.str.strip()
+    return times.where(~tod, joined).tolist()
+
+
+def _numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers of ``col`` (NaN where none) and the mask of its non-empty cells."""
+    filled = col.map(lambda v: v is not None and v == v and str(v).strip() != "")
+    num = pd.to_numeric(_decimal_comma(col), errors="coerce").to_numpy(float)
+    return num, filled.to_numpy(bool)
+
+
+def _first_is_number(col: pd.Series) -> bool:
+    first = next((v for v in col if isinstance(v, str) and v.strip()), None)
+    return first is not None and (_is_number(first) or bool(_DECIMAL_COMMA_RE.fullmatch(first)))
+
+
+def _excel_days(col: pd.Series) -> pd.Series:
+    """A date column of Excel serial day numbers (46349) as ISO dates; else unchanged."""
+    if not _first_is_number(col):  # the usual case (2026-11-20): no pass over the column
+        return col
+    num, filled = _numbers(col)
+    v = num[filled]
+    if not filled.any() or not np.isfinite(v).all() or (v != np.round(v)).any():
+        return col
+    if not ((v >= _SERIAL_MIN) & (v < _SERIAL_MAX)).all():
+        return col
+    days = _EXCEL_DAY0 + np.nan_to_num(num, nan=0).astype(np.int64).astype("timedelta64[D]")
+    iso = pd.Series(np.datetime_as_string(days, unit="D"), index=col.index, dtype=object)
+    return iso.where(filled, col)
+
+
+def _excel_tods(col: pd.Series) -> pd.Series:
+    """A time column of Excel day fractions (0.3541667 = 08:30:00) as HH:MM:SS; else
+    unchanged (a date column next to it gives the day)."""
+    if not _first_is_number(col):
+        return col
+    num, filled = _numbers(col)
+    v = num[filled]
+    if not filled.any() or not np.isfinite(v).all() or ((v < 0) | (v >= 1)).any():
+        return col
+    secs = np.round(np.nan_to_num(num, nan=0) * 86400).astype(np.int64) % 86400
+    hms = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in secs]
+    return pd.Series(hms, index=col.index, dtype=object).where(filled, col)
+
+
+# ------------------------------------------------------------------- headerless columns
+def _infer_columns(df: pd.DataFrame, what: str) -> tuple[Any, Any, Any, Any]:
+    """Longitude, latitude, time and date columns of a table without a header, told by
+    their values; refused, naming the columns, when more than one column fits a role.
+
+    Coordinates are numbers with at least 4 decimals in most rows (altitude, speed,
+    accuracy and heading rarely have as many). In China longitudes (73–136) and latitudes
+    (3–54) cannot be confused; elsewhere the longitude is the one column beyond ±90. The
+    time is the one column read as date-times between 1990 and 2100 (text, epoch seconds
+    / ms / µs, Excel serial days), or a date column next to a time-of-day column. Told
+    from :data:`SAMPLE_ROWS` rows spread over the file."""
+    if len(df) > SAMPLE_ROWS:
+        df = df.iloc[np.linspace(0, len(df) - 1, SAMPLE_ROWS).astype(np.int64)]
+    cols = list(df.columns)
+    name = {c: f"column {i + 1}" for i, c in enumerate(cols)}
+    coords = []
+    for c in cols:
+        num, filled = _numbers(df[c])
+        if filled.sum() == 0:
+            continue
+        v = num[filled]
+        text = df[c][filled].astype(str)
+        precise = text.str.fullmatch(_PRECISE_RE).mean()
+        if np.isfinite(v).mean() >= 0.9 and precise >= 0.5:
+            coords.append((c, v[np.isfinite(v)]))
+
+    def within(lo: float, hi: float) -> list[Any]:
+        return [c for c, v in coords if ((v >= lo) & (v <= hi)).mean() >= 0.9]
+
+    lons, lats = within(73, 136), within(3, 54)
+    hint = f"add a header row (lon,lat,time or 经度,纬度,时间) to the {what}"
+    for found, role in ((lons, "longitudes (73–136)"), (lats, "latitudes (3–54)")):
+        if len(found) > 1:
+            raise InputError(
+                f"headerless {what}: {' and '.join(name[c] for c in found)} look like "
+                f"{role}, cannot tell which are the track's: {hint}"
+            )
+    if len(lons) == 1 and len(lats) == 1:
+        lon_c, lat_c = lons[0], lats[0]
+    else:
+        world = [(c, v) for c, v in coords if (np.abs(v) <= 180).mean() >= 0.9]
+        beyond = [c for c, v in world if (np.abs(v) > 90).mean() >= 0.5]
+        if len(world) == 2 and len(beyond) == 1:
+            lon_c = beyond[0]
+            lat_c = next(c for c, _ in world if c != lon_c)
+        elif len(world) == 2:
+            a, b = (name[c] for c, _ in world)
+            raise InputError(
+                f"headerless {what}: cannot tell longitude from latitude ({a} and {b} are "
+                f"both within ±90 and not in China's ranges): {hint}"
+            )
+        else:
+            raise InputError(
+                f"headerless {what}: no longitude and latitude columns found (numbers with "
+                f"4 or more decimals; {len(world)} such columns): {hint}"
+            )
+    others = [c for c in cols if c not in (lon_c, lat_c)]
+    time_c, date_c = _infer_time(df, others, name, f"headerless {what}", hint)
+    return lon_c, lat_c, time_c, date_c
+
+
+def _infer_time(
+    df: pd.DataFrame, cols: list[Any], name: dict[Any, str], what: str, hint: str
+) -> tuple[Any, Any]:
+    """The time column (and date column, if the times are times of day) among ``cols``."""
+    stamps, days, tods = [], [], []
+    for c in cols:
+        num, filled = _numbers(df[c])
+        if not filled.any():
+            continue
+        text = df[c][filled].astype(str).str.strip()
+        if text.str.fullmatch(_TOD_RE).all():
+            tods.append(c)
+            continue
+        if text.str.fullmatch(_DAY_RE).all():
+            days.append(c)
+            continue
+        values = _decimal_comma(df[c]).tolist()
+        try:
+            years = parse_times(values, "UTC").dt.year.to_numpy(float, na_value=np.nan)
+        except InputError as exc:
+            if "day/month" in exc.message:  # a time column whose dates need an order
+                stamps.append(c)
+            continue
+        y = years[filled]
+        if ((y >= 1990) & (y <= 2100)).mean() >= 0.9:
+            stamps.append(c)
+    if len(stamps) == 1:
+        return stamps[0], None
+    if len(stamps) > 1:
+        raise InputError(
+            f"{what}: {' and '.join(name[c] for c in stamps)} hold times, "
+            f"cannot tell which is the fix time: {hint}"
+        )
+    if len(days) == 1 and len(tods) == 1:
+        return tods[0], days[0]
+    if tods:
+        raise InputError(
+            f"{what}: {name[tods[0]]} holds times of day without a date: {hint} "
+            "with a date column (日期/date), or write full date-times"
+        )
+    raise InputError(
+        f"{what}: no column of times found (date-times, epoch seconds or Excel serial "
+        f"days between 1990 and 2100): {hint}"
+    )

@@ -1,0 +1,420 @@
+"""Track files as Chinese phone apps and office staff write them: title rows above the header,
+no header at all, Excel serial dates, decimal commas, CST/GMT+8 zone words, NMEA logs, XLSX
+sheets and UTF-16 text. Every file is generated here; each test failed before these formats
+were read (they were refused with a 4xx, or read 8 hours off).
+
+Times without a zone in tables are the city's local time (Asia/Shanghai): 08:00 there is
+00:00 UTC. NMEA and epochs are UTC by definition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from functools import reduce
+from operator import xor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo.errors import InputError
+from geo.tracks.parse import parse_track
+
+T0 = pd.Timestamp("2026-11-20T00:00:00Z")  # 2026-11-20 08:00:00 in Beijing
+N = 5
+LON = [116.3125 + i * 4e-5 for i in range(N)]
+LAT = [39.9987 + i * 1e-5 for i in range(N)]
+TIMES = [T0 + pd.Timedelta(seconds=5 * i) for i in range(N)]
+LOCAL = [f"{t.tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M:%S}" for t in TIMES]
+
+
+def _check(p, n: int = N, times: list[pd.Timestamp] = TIMES, fmt: str | None = None) -> None:
+    """The walk's exact fixes: count, UTC times, coordinates (and format)."""
+    assert len(p.points) == n, (len(p.points), p.warnings)
+    assert list(p.points["time"]) == times[:n]
+    assert str(p.points["time"].dt.tz) == "UTC"
+    assert np.allclose(p.points["lon"], LON[:n], atol=1e-9, rtol=0)
+    assert np.allclose(p.points["lat"], LAT[:n], atol=1e-9, rtol=0)
+    if fmt is not None:
+        assert p.format == fmt
+
+
+def _rows(sep: str = ",", times: list[str] = LOCAL, lat_first: bool = False) -> list[str]:
+    return [
+        sep.join([f"{y:.7f}", f"{x:.7f}", t] if lat_first else [f"{x:.7f}", f"{y:.7f}", t])
+        for x, y, t in zip(LON, LAT, times, strict=True)
+    ]
+
+
+def _refused(data: bytes, name: str | None) -> str:
+    with pytest.raises(InputError) as err:
+        parse_track(data, name)
+    return err.value.message
+
+
+# ---------------------------------------------------------------- 1. title rows above header
+@pytest.mark.parametrize(
+    ("head", "enc"),
+    [
+        ("轨迹导出 2026-11-20 张三\n\n", "utf-8"),
+        # saved from Excel: title and note rows padded with separators, a row of commas, GBK
+        ("轨迹导出 2026-11-20 张三,,\n,,\n备注：日巡 (单位: 度),,\n", "gb18030"),
+        ('"巡查记录","",""\n"导出时间: 2026-11-20",,\n\n', "utf-8"),
+    ],
+)
+def test_title_rows_above_the_header_are_skipped(head, enc):
+    text = head + "经度,纬度,定位时间\n" + "\n".join(_rows()) + "\n"
+    p = parse_track(text.encode(enc), "导出.csv")
+    _check(p, fmt="csv")
+    assert list(p.points["source_index"]) == list(range(N))
+
+
+def test_header_further_down_than_ten_rows_is_refused_with_the_reason():
+    text = "".join(f"说明 {i}\n" for i in range(11)) + "lon,lat,time\n" + "\n".join(_rows())
+    msg = _refused(text.encode(), "t.csv")
+    assert "CSV needs lon/lat" in msg and "no header row naming them in the first 10 rows" in msg
+
+
+# ---------------------------------------------------------------------- 2. headerless CSV
+@pytest.mark.parametrize(
+    ("lines", "name"),
+    [
+        (_rows(), "t.csv"),  # lon, lat, local time
+        (_rows(lat_first=True), "t.csv"),  # lat before lon: told apart by China's ranges
+        # a logger's export: epoch ms first, then lat/lon, accuracy (int) and altitude (1 dp)
+        (
+            [
+                f"{int(t.timestamp() * 1000)},{y:.6f},{x:.6f},{5 + i},{48.5 + i:.1f}"
+                for i, (x, y, t) in enumerate(zip(LON, LAT, TIMES, strict=True))
+            ],
+            "gps.txt",
+        ),
+        # date and time of day in two columns, then coordinates
+        (
+            [f"{t[:10]},{t[11:]},{x:.7f},{y:.7f}" for x, y, t in zip(LON, LAT, LOCAL, strict=True)],
+            "t.csv",
+        ),
+    ],
+)
+def test_headerless_csv_columns_are_told_by_their_values(lines, name):
+    p = parse_track(("\n".join(lines) + "\n").encode(), name)
+    _check(p, fmt="csv")
+    assert p.points["accuracy"].isna().all()  # no header says which column is accuracy
+
+
+def test_headerless_outside_china_longitude_is_the_column_beyond_90():
+    rows = [f"{-122.4194 - i * 1e-4:.6f},{37.7749:.6f},{t}Z" for i, t in enumerate(LOCAL)]
+    p = parse_track(("\n".join(rows) + "\n").encode(), "sf.csv")
+    assert p.points["lon"].iloc[0] == pytest.approx(-122.4194)
+    assert p.points["lat"].iloc[0] == pytest.approx(37.7749)
+    assert p.points["time"].iloc[0] == pd.Timestamp("2026-11-20T08:00:00Z")  # Z: UTC
+
+
+@pytest.mark.parametrize(
+    ("lines", "words"),
+    [
+        # WGS-84 and GCJ-02 pairs side by side: which pair is the track's?
+        (
+            [
+                f"{x:.7f},{y:.7f},{x + 0.0061:.7f},{y + 0.0014:.7f},{t}"
+                for x, y, t in zip(LON, LAT, LOCAL, strict=True)
+            ],
+            "column 1 and column 3 look like longitudes (73–136)",
+        ),
+        # outside China both coordinates within ±90: lon/lat order unknown
+        (
+            [f"{2.3522 + i * 1e-4:.6f},{48.8566:.6f},{t}" for i, t in enumerate(LOCAL)],
+            "cannot tell longitude from latitude (column 1 and column 2",
+        ),
+        # a fix time and an upload time
+        (
+            [f"{r},{t}" for r, t in zip(_rows(), LOCAL, strict=True)],
+            "column 3 and column 4 hold times, cannot tell which is the fix time",
+        ),
+        # no time at all
+        (
+            [
+                f"{x:.7f},{y:.7f},{5 + i},{40.5:.1f}"
+                for i, (x, y) in enumerate(zip(LON, LAT, strict=True))
+            ],
+            "no column of times",
+        ),
+    ],
+)
+def test_ambiguous_headerless_csv_is_refused_naming_the_columns(lines, words):
+    msg = _refused(("\n".join(lines) + "\n").encode(), "t.csv")
+    assert msg.startswith("headerless CSV"), msg
+    assert words in msg, msg
+    assert "add a header row" in msg
+
+
+# --------------------------------------------------------------------- 3. Excel serial days
+def _serial(t: pd.Timestamp, digits: int = 10) -> str:
+    """``t`` (UTC) as Excel writes the Beijing wall-clock time: days since 1899-12-30."""
+    local = t.tz_convert("Asia/Shanghai").tz_localize(None)
+    return f"{(local - pd.Timestamp('1899-12-30')) / pd.Timedelta(days=1):.{digits}f}"
+
+
+@pytest.mark.parametrize("digits", [10, 7])
+def test_excel_serial_dates_in_a_time_column(digits):
+    """46346.3333333 is 2026-11-20 08:00 on the wall clock (Beijing): 00:00 UTC. Before,
+    such a number was read as epoch seconds (1 January 1970) and the file refused."""
+    assert _serial(T0, 7) == "46346.3333333"
+    times = [_serial(t, digits) for t in TIMES]
+    p = parse_track(("lon,lat,time\n" + "\n".join(_rows(times=times)) + "\n").encode(), "x.csv")
+    _check(p)
+
+
+def test_excel_serial_dates_follow_a_utc_header_and_epochs_stay_epochs():
+    times = [_serial(t) for t in TIMES]
+    p = parse_track(("lon,lat,time(UTC)\n" + "\n".join(_rows(times=times))).encode(), "u.csv")
+    assert list(p.points["time"]) == [t + pd.Timedelta(hours=8) for t in TIMES]
+    epochs = [f"{t.timestamp():.3f}" for t in TIMES]  # 1795132800.000: seconds, not a serial
+    p = parse_track(("lon,lat,time\n" + "\n".join(_rows(times=epochs))).encode(), "e.csv")
+    _check(p)
+
+
+def test_excel_serial_day_and_day_fraction_in_date_and_time_columns():
+    rows = [
+        f"46346,{(8 * 3600 + 5 * i) / 86400:.10f},{x:.7f},{y:.7f}"
+        for i, (x, y) in enumerate(zip(LON, LAT, strict=True))
+    ]
+    p = parse_track(("日期,时间,经度,纬度\n" + "\n".join(rows)).encode(), "d.csv")
+    _check(p)
+
+
+def test_excel_whole_days_without_a_time_are_refused():
+    times = [str(46346 + i) for i in range(N)]
+    msg = _refused(("lon,lat,time\n" + "\n".join(_rows(times=times))).encode(), "d.csv")
+    assert "Excel dates without a time of day (2026-11-22)" in msg
+
+
+# ----------------------------------------------------------- 4. decimal commas, tabs, BOM
+def test_semicolons_with_decimal_commas():
+    rows = [
+        f"{x:.7f};{y:.7f};{t};{5.5 + i}".replace(".", ",")
+        for i, (x, y, t) in enumerate(zip(LON, LAT, LOCAL, strict=True))
+    ]
+    p = parse_track(("Longitude;Latitude;Time;Accuracy\n" + "\n".join(rows)).encode(), "e.csv")
+    _check(p)
+    assert list(p.points["accuracy"]) == [5.5, 6.5, 7.5, 8.5, 9.5]
+    # headerless, UTF-8 with BOM (Excel's "CSV UTF-8"), quoted decimal commas after a comma
+    headerless = "\n".join(r.rsplit(";", 1)[0] for r in rows)
+    _check(parse_track(headerless.encode("utf-8-sig"), "e.csv"))
+    quoted = "lon,lat,time\n" + "\n".join(
+        f'"{x:.7f}","{y:.7f}",{t}'.replace(".", ",")
+        for x, y, t in zip(LON, LAT, LOCAL, strict=True)
+    )
+    _check(parse_track(quoted.encode(), "q.csv"))
+
+
+def test_tab_separated_without_header():
+    _check(parse_track(("\n".join(_rows("\t")) + "\n").encode(), "t.tsv"))
+
+
+# ----------------------------------------------------------------------- 5. zone words
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "{t} CST",
+        "{t} GMT+8",  # was read as POSIX GMT+8 (UTC-8): 16 hours off
+        "{t} GMT+08:00",
+        "{t}(UTC+08:00)",
+        "{t} UTC+0800",
+        "北京时间 {t}",
+        "{t}（北京时间）",
+        "{d}T{h}CST",
+    ],
+)
+def test_time_zone_words_mean_beijing_time(fmt):
+    times = [fmt.format(t=t, d=t[:10], h=t[11:]) for t in LOCAL]
+    p = parse_track(("lon,lat,time\n" + "\n".join(_rows(times=times))).encode(), "z.csv")
+    _check(p)
+
+
+def test_java_date_strings_and_offset_headers():
+    java = [(t.tz_convert("Asia/Shanghai")).strftime("%a %b %d %H:%M:%S CST %Y") for t in TIMES]
+    assert java[0] == "Fri Nov 20 08:00:00 CST 2026"
+    _check(parse_track(("lon,lat,time\n" + "\n".join(_rows(times=java))).encode(), "j.csv"))
+    # a header naming GMT+8 was taken for UTC (it says "GMT"): 8 hours late
+    p = parse_track(("lon,lat,时间(GMT+8)\n" + "\n".join(_rows())).encode(), "h.csv")
+    _check(p)
+    gmt = [f"{t:%Y-%m-%d %H:%M:%S}" for t in TIMES]  # GMT-5 wall clock: 5 h behind UTC
+    p = parse_track(("lon,lat,time (UTC-05:00)\n" + "\n".join(_rows(times=gmt))).encode(), "w.csv")
+    _check(p, times=[t + pd.Timedelta(hours=5) for t in TIMES])
+
+
+# ---------------------------------------------------------------------------- 6. NMEA
+def _nmea(body: str, good: bool = True) -> str:
+    cs = reduce(xor, body.encode(), 0) ^ (0 if good else 1)
+    return f"${body}*{cs:02X}"
+
+
+def _ddmm(v: float, width: int) -> str:
+    deg = int(v)
+    return f"{deg:0{width}d}{(v - deg) * 60:09.6f}"
+
+
+def _nmea_log() -> tuple[str, list[pd.Timestamp]]:
+    """A logger's walk across midnight UTC: RMC + GGA pairs, GGA-only instants (before the
+    first RMC, and after midnight), an RMC without a fix, a corrupted RMC, satellite noise."""
+    start = pd.Timestamp("2026-11-20T23:59:45Z")
+    lines = ["# NMEA log, GPS Logger for Android"]
+    times = []
+    for i in range(7):
+        t = start + pd.Timedelta(seconds=5 * i)
+        times.append(t)
+        lat, lon = 39.9987 + i * 1e-5, 116.3125 + i * 4e-5
+        pos = f"{_ddmm(lat, 2)},N,{_ddmm(lon, 3)},E"
+        tod = f"{t:%H%M%S}.00"
+        rmc = f"GNRMC,{tod},A,{pos},0.6,75.2,{t:%d%m%y},,,A"
+        if i in (1, 2, 5):
+            lines.append(_nmea(rmc))
+        if i == 6:
+            lines.append(_nmea(rmc, good=False))  # a wrong checksum: skipped
+        lines.append(_nmea(f"GNGGA,{tod},{pos},1,14,{0.8 + i / 10:.1f},51.2,M,-8.9,M,,"))
+        lines.append(_nmea("GPGSV,3,1,11,02,41,302,38,05,15,045,29,12,68,050,44,13,22,160,33"))
+    lines.append(_nmea("GNRMC,000020.00,V,,,,,,,211126,,,N"))  # no fix
+    return "\r\n".join(lines) + "\r\n", times
+
+
+@pytest.mark.parametrize("name", ["walk.nmea", "walk.txt", "20261120.log", None])
+def test_nmea_log_rmc_dates_gga_fixes_and_hdop(name):
+    text, times = _nmea_log()
+    p = parse_track(text.encode(), name)
+    assert p.format == "nmea"
+    assert list(p.points["time"]) == times  # GGA-only fixes dated across midnight
+    assert p.points["time"].iloc[3] == pd.Timestamp("2026-11-21T00:00:00Z")
+    assert np.allclose(p.points["lon"], [116.3125 + i * 4e-5 for i in range(7)], atol=1e-8)
+    assert np.allclose(p.points["lat"], [39.9987 + i * 1e-5 for i in range(7)], atol=1e-8)
+    assert np.allclose(p.points["accuracy"], [5 * (0.8 + i / 10) for i in range(7)])  # HDOP×5 m
+    assert "1 NMEA sentences skipped (1 with a wrong checksum)" in p.warnings
+    assert any("1 NMEA sentences without a fix" in w for w in p.warnings)
+
+
+def test_nmea_without_a_valid_rmc_time_is_refused():
+    text, _ = _nmea_log()
+    gga_only = "\n".join(line for line in text.splitlines() if "RMC" not in line)
+    msg = _refused(gga_only.encode(), "gga.nmea")
+    assert "NMEA log has no valid RMC sentence" in msg and "cannot be placed in time" in msg
+    bad_sums = "\n".join(line[:-2] + "00" if "RMC" in line else line for line in text.splitlines())
+    msg = _refused(bad_sums.encode(), "bad.nmea")
+    assert "no valid RMC sentence" in msg and "with a wrong checksum" in msg
+    msg = _refused(text.encode(), "walk.gpx")
+    assert "has a .gpx name but its content looks like NMEA" in msg
+
+
+# ---------------------------------------------------------------------------- 7. XLSX
+def _xlsx(rows: list[list[object]]) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    for r in rows:
+        ws.append(r)
+    wb.create_sheet("说明").append(["第二张表不读"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+LOCAL_DT = [t.tz_convert("Asia/Shanghai").tz_localize(None).to_pydatetime() for t in TIMES]
+
+
+@pytest.mark.parametrize("name", ["巡查.xlsx", "track.dat", None])
+def test_xlsx_with_title_rows_date_cells_and_accuracy(name):
+    rows: list[list[object]] = [
+        ["巡查轨迹 张三 2026-11-20"],
+        [],
+        ["经度", "纬度", "定位时间", "精度(米)"],
+    ]
+    rows += [[x, y, t, 5 + i] for i, (x, y, t) in enumerate(zip(LON, LAT, LOCAL_DT, strict=True))]
+    p = parse_track(_xlsx(rows), name)
+    _check(p, fmt="xlsx")
+    assert list(p.points["accuracy"]) == [5.0, 6.0, 7.0, 8.0, 9.0]
+
+
+def test_xlsx_date_and_time_cells_serial_numbers_and_no_header():
+    split = [["日期", "时间", "经度", "纬度"]] + [
+        [dt.datetime(2026, 11, 20), t.time(), x, y]
+        for x, y, t in zip(LON, LAT, LOCAL_DT, strict=True)
+    ]
+    _check(parse_track(_xlsx(split), "s.xlsx"), fmt="xlsx")
+    serial = [[x, y, float(_serial(t))] for x, y, t in zip(LON, LAT, TIMES, strict=True)]
+    _check(parse_track(_xlsx(serial), "n.xlsx"), fmt="xlsx")
+    epoch_ms = [[int(t.timestamp() * 1000), y, x] for x, y, t in zip(LON, LAT, TIMES, strict=True)]
+    _check(parse_track(_xlsx(epoch_ms), "m.xlsx"), fmt="xlsx")
+
+
+def _rezip(data: bytes, change) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for n in src.namelist():
+            z.writestr(n, change(n, src.read(n)))
+    return out.getvalue()
+
+
+def test_bad_xlsx_files_say_why(monkeypatch):
+    good = _xlsx(
+        [["lon", "lat", "time"], *([x, y, t] for x, y, t in zip(LON, LAT, LOCAL, strict=True))]
+    )
+    sheet = "xl/worksheets/sheet1.xml"
+    entities = _rezip(
+        good,
+        lambda n, d: (
+            b'<!DOCTYPE x [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+            + d.replace(b"<t>lon</t>", b"<t>&b;</t>")
+            if n == sheet
+            else d
+        ),
+    )
+    assert "XLSX rejected: its XML declares entities" in _refused(entities, "e.xlsx")
+    assert "broken or unsupported XLSX file" in _refused(good[:400], "cut.xlsx")
+    garbage = _rezip(good, lambda n, d: b"<" if n == "xl/workbook.xml" else d)
+    assert "broken or unsupported XLSX file" in _refused(garbage, "g.xlsx")
+    no_header = _xlsx([["名称", "备注"], ["a", "b"]])
+    assert "XLSX needs lon/lat (经度/纬度) columns; found: 名称, 备注" in _refused(
+        no_header, "h.xlsx"
+    )
+    assert "old Excel workbook (.xls)" in _refused(
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "a.xls"
+    )
+    import geo.tracks.parse_table as table
+
+    monkeypatch.setattr(table, "XLSX_MAX_UNPACKED", 2000)  # a zip bomb, cheaply
+    assert "XLSX unpacks to more than 2,000 bytes" in _refused(good, "big.xlsx")
+
+
+# ------------------------------------------------------------------- 8. UTF-16 and BOMs
+def test_excel_unicode_text_utf16_tab_separated():
+    """Excel's "Unicode text" export: UTF-16 LE with a byte-order mark, tabs, CRLF. It was
+    refused as binary (its NUL bytes)."""
+    text = "经度\t纬度\t定位时间\r\n" + "\r\n".join(_rows("\t")) + "\r\n"
+    for data in (text.encode("utf-16"), b"\xfe\xff" + text.encode("utf-16-be")):
+        _check(parse_track(data, "导出.txt"), fmt="csv")
+    # title rows and no header work there too
+    _check(parse_track(("导出\r\n" + text).encode("utf-16"), "x.csv"))
+    _check(parse_track("\r\n".join(_rows("\t")).encode("utf-16"), "x.txt"))
+
+
+def test_utf16_gpx_and_bad_utf16():
+    gpx = (
+        '<?xml version="1.0" encoding="UTF-16"?>\n'
+        '<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><name>小巷巡查</name>'
+        "<trkseg>"
+        + "".join(
+            f'<trkpt lat="{y:.7f}" lon="{x:.7f}"><time>{t:%Y-%m-%dT%H:%M:%SZ}</time></trkpt>'
+            for x, y, t in zip(LON, LAT, TIMES, strict=True)
+        )
+        + "</trkseg></trk></gpx>"
+    )
+    p = parse_track(gpx.encode("utf-16"), "a.gpx")
+    _check(p, fmt="gpx")
+    assert p.name == "小巷巡查"
+    # UTF-16 without a byte-order mark: its byte order is a guess, still refused
+    assert "binary" in _refused(gpx.encode("utf-16-le"), "a.gpx")
+    odd = "lon,lat,time\n".encode("utf-16") + b"\x00"
+    assert "text has a UTF-16 byte-order mark but is not UTF-16" in _refused(odd, "a.csv")
