@@ -12,7 +12,9 @@ Schemas (column: meaning):
     optional start_fraction, end_fraction: covered stretches (MatchResult.intervals, one row
     per stretch) — when present the union over tracks is exact, otherwise fractions of the
     same person's tracks on one day are summed and capped at 1.
-``segments`` (input): edge_id, alley_id, length_m (optional alley_name).
+``segments`` (input): edge_id, alley_id, length_m (optional alley_name): the network of the
+    day(s) judged (the reports pass, per day, the segments live at that day's end, so a
+    segment retired by a later re-import still counts on the days before).
 ``assignments`` (input): alley_id, person_id (the steward(s) responsible for the alley).
 
 ``segment_day`` (output of :func:`segment_day_coverage`):

@@ -85,9 +85,11 @@ def make_people(engine: Engine, seed: int = 0) -> int:
                 "FROM buildings WHERE households > 0 ORDER BY id"
             )
         ).all()
-        n_alleys = conn.execute(text("SELECT count(*) FROM streets WHERE kind = 'alley'")).scalar()
+        n_alleys = conn.execute(
+            text("SELECT count(*) FROM streets WHERE kind = 'alley' AND retired_at IS NULL")
+        ).scalar()
         n_streets = conn.execute(
-            text("SELECT count(*) FROM streets WHERE kind = 'street'")
+            text("SELECT count(*) FROM streets WHERE kind = 'street' AND retired_at IS NULL")
         ).scalar()
         n_grids, hh = conn.execute(
             text(
@@ -152,6 +154,7 @@ def make_patrols(engine: Engine, day: dt.date, seed: int = 0) -> int:
                 "SELECT a.person_id, array_agg(g.id ORDER BY g.id) FROM assignments a "
                 "JOIN street_segments g ON g.street_id = a.street_id "
                 "WHERE a.role = 'alley_steward' AND a.valid_to IS NULL "
+                "AND g.retired_at IS NULL "
                 "GROUP BY a.person_id ORDER BY a.person_id"
             )
         ).all()

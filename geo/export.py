@@ -27,10 +27,13 @@ LAYER_SQL: dict[str, str] = {
         # edge_id (= id): the file is a network for `gridward match --network` as it is
         "SELECT s.id, s.id AS edge_id, s.uid, s.name, s.highway, s.kind, s.length_m, "
         "st.key AS street_key, s.street_id, s.geom FROM street_segments s "
-        "JOIN streets st ON st.id = s.street_id "
+        "JOIN streets st ON st.id = s.street_id WHERE s.retired_at IS NULL "
         "ORDER BY s.id"
     ),
-    "streets": "SELECT id, key, name, kind, length_m, geom FROM streets ORDER BY id",
+    "streets": (
+        "SELECT id, key, name, kind, length_m, geom FROM streets WHERE retired_at IS NULL "
+        "ORDER BY id"
+    ),
     "areas": (
         "SELECT a.code, a.level, a.name, a.name_en, p.code AS parent_code, a.area_m2, a.geom "
         "FROM areas a LEFT JOIN areas p ON p.id = a.parent_id ORDER BY a.code"

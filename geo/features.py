@@ -54,7 +54,7 @@ LAYERS: dict[str, LayerSpec] = {
         source=(
             "SELECT s.id, s.uid, s.name, s.highway, s.kind, round(s.length_m::numeric, 2) "
             "AS length_m, s.street_id, st.key AS street_key, s.geom FROM street_segments s "
-            "JOIN streets st ON st.id = s.street_id"
+            "JOIN streets st ON st.id = s.street_id WHERE s.retired_at IS NULL"
         ),
         filters={
             "kind": "kind = :kind",

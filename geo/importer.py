@@ -5,7 +5,8 @@ only loads them. Each import is one transaction (a failed import leaves the data
 and idempotent: rows are keyed by stable source keys (OSM identity, area codes, building ids)
 and upserted, so importing the same file twice changes nothing. Rows go in through PostgreSQL
 COPY into a temporary staging table and one INSERT … ON CONFLICT, which is an order of magnitude
-faster than row-by-row ORM inserts for the tens of thousands of rows a district has.
+faster than row-by-row ORM inserts for the tens of thousands of rows a district has. A street
+segment missing from a re-imported OSM file is retired, never deleted (:func:`store_segments`).
 """
 
 from __future__ import annotations
@@ -141,10 +142,36 @@ def store_buildings(conn: Connection, buildings: gpd.GeoDataFrame) -> int:
     return int(result.rowcount or 0)
 
 
-def store_segments(conn: Connection, segments: gpd.GeoDataFrame) -> tuple[int, int]:
-    """Upsert streets (by ``street_key``) and their segments (by ``uid``)."""
+Extent = tuple[float, float, float, float]  # minlon, minlat, maxlon, maxlat (WGS 84)
+
+
+def store_segments(
+    conn: Connection, segments: gpd.GeoDataFrame, extent: Extent | None = None
+) -> dict[str, int]:
+    """Upsert streets (by ``street_key``) and their segments (by ``uid``); retire the stored
+    segments that the file's ``extent`` covers but the file no longer has.
+
+    A segment is never deleted (a walked one cannot be: its visits are history, migration
+    0010). Retired (``retired_at`` = now) it leaves the current network: matching, maps,
+    staffing, and the reports of the days after. Only segments lying wholly inside ``extent``
+    are retired, because a file says nothing about what lies outside the area it describes
+    (importing an extract of another district must not retire this one's streets); a segment
+    that reappears in a later file is live again. A street is retired when none of its
+    segments is live. No ``extent``, or a file with no walkable way at all (a buildings-only
+    extract), retires nothing. Returns the counts written, retired and restored."""
+    counts = dict.fromkeys(
+        (
+            "streets_written",
+            "segments_written",
+            "segments_retired",
+            "segments_restored",
+            "streets_retired",
+            "streets_restored",
+        ),
+        0,
+    )
     if segments.empty:
-        return 0, 0
+        return counts
     conn.execute(
         text(
             "CREATE TEMP TABLE stage_segments (uid text, street_key text, osm_way_id bigint, "
@@ -172,8 +199,10 @@ def store_segments(conn: Connection, segments: gpd.GeoDataFrame) -> tuple[int, i
         for rec, g in zip(frame[cols].itertuples(index=False, name=None), wkb, strict=True)
     )
     _copy(conn, "stage_segments", [*cols, "geom"], rows)
+    conn.execute(text("CREATE INDEX ON stage_segments (uid)"))
+    conn.execute(text("ANALYZE stage_segments"))
     # One street per key: its kind is the kind of most of its length; name from the key.
-    n_streets = conn.execute(
+    counts["streets_written"] = conn.execute(
         text(
             "INSERT INTO streets (key, name, kind, length_m, geom) "
             "SELECT street_key, max(name), "
@@ -186,7 +215,14 @@ def store_segments(conn: Connection, segments: gpd.GeoDataFrame) -> tuple[int, i
             "IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.length_m, EXCLUDED.geom)"
         )
     ).rowcount
-    n_segments = conn.execute(
+    # back in the file: live again (before the upsert, so its count stays "content changed")
+    counts["segments_restored"] = conn.execute(
+        text(
+            "UPDATE street_segments s SET retired_at = NULL FROM stage_segments t "
+            "WHERE t.uid = s.uid AND s.retired_at IS NOT NULL"
+        )
+    ).rowcount
+    counts["segments_written"] = conn.execute(
         text(
             "INSERT INTO street_segments (uid, street_id, osm_way_id, name, highway, kind, "
             "from_node, to_node, length_m, geom) "
@@ -203,7 +239,33 @@ def store_segments(conn: Connection, segments: gpd.GeoDataFrame) -> tuple[int, i
             "   EXCLUDED.geom)"
         )
     ).rowcount
-    return int(n_streets or 0), int(n_segments or 0)
+    if extent is not None:
+        # gone from the file, and wholly inside the area it describes: retired, not deleted
+        counts["segments_retired"] = conn.execute(
+            text(
+                "UPDATE street_segments s SET retired_at = now() "
+                "WHERE s.retired_at IS NULL "
+                "AND ST_CoveredBy(s.geom, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)) "
+                "AND NOT EXISTS (SELECT 1 FROM stage_segments t WHERE t.uid = s.uid)"
+            ),
+            dict(zip(("x0", "y0", "x1", "y1"), map(float, extent), strict=True)),
+        ).rowcount
+    # A street is retired when none of its segments is live (all retired, or all moved to
+    # another street by a rename), at the time its last one went; live again with one.
+    changed = conn.execute(
+        text(
+            "UPDATE streets st SET retired_at = x.r FROM ("
+            "  SELECT st2.id, CASE WHEN bool_or(s.id IS NOT NULL AND s.retired_at IS NULL) "
+            "    THEN NULL ELSE coalesce(st2.retired_at, max(s.retired_at), now()) END AS r "
+            "  FROM streets st2 LEFT JOIN street_segments s ON s.street_id = st2.id "
+            "  GROUP BY st2.id) x "
+            "WHERE x.id = st.id AND st.retired_at IS DISTINCT FROM x.r "
+            "RETURNING x.r IS NOT NULL"
+        )
+    ).scalars()
+    for retired in changed:
+        counts["streets_retired" if retired else "streets_restored"] += 1
+    return {k: int(v or 0) for k, v in counts.items()}
 
 
 def link_buildings_to_communities(conn: Connection) -> int:
@@ -222,6 +284,28 @@ def link_buildings_to_communities(conn: Connection) -> int:
         ).rowcount
         or 0
     )
+
+
+def _described_area(bounds: Extent | None, segments: gpd.GeoDataFrame) -> Extent | None:
+    """The area an OSM file describes in full: a stored segment wholly inside it that the
+    file lacks is gone. None (retire nothing) when the file has no walkable way.
+
+    WHY the file's <bounds> (its header box): an extract keeps the ways that touch its cut
+    whole, so its data reach beyond the cut, and a neighbouring extract's segment lying in
+    that margin is missing from this file only because it was not cut from there. The box is
+    cut down to the extent of the ways read, so a header box wider than the data (a world
+    box some tools write) cannot retire streets the file never came near. Without bounds (a
+    PBF without a header box, a hand-made file) the extent of the ways read is the best
+    evidence there is."""
+    if segments.empty:
+        return None
+    x0, y0, x1, y1 = (float(v) for v in segments.total_bounds)
+    if bounds is not None:
+        x0, y0 = max(x0, bounds[0]), max(y0, bounds[1])
+        x1, y1 = min(x1, bounds[2]), min(y1, bounds[3])
+    if x0 > x1 or y0 > y1:  # no way inside its own bounds
+        return None
+    return (x0, y0, x1, y1)
 
 
 def import_osm(
@@ -243,20 +327,25 @@ def import_osm(
     buildings = estimate_households(layers.buildings, HouseholdParams.from_settings(s))
     progress(0.5, "splitting streets at intersections")
     segments = split_segments(layers.ways)
+    extent = _described_area(layers.bounds, segments)
     progress(0.65, "writing to PostGIS")
     sha = file_sha256(path)
     with engine.begin() as conn:
         n_buildings = store_buildings(conn, buildings)
         progress(0.8, "writing streets")
-        n_streets, n_segments = store_segments(conn, segments)
+        network = store_segments(conn, segments, extent)
         progress(0.9, "linking buildings to communities")
         link_buildings_to_communities(conn)
         counts = {
             "buildings_read": len(buildings),
             "segments_read": len(segments),
             "buildings_written": n_buildings,
-            "streets_written": n_streets,
-            "segments_written": n_segments,
+            "streets_written": network["streets_written"],
+            "segments_written": network["segments_written"],
+            "segments_retired": network["segments_retired"],
+            "segments_restored": network["segments_restored"],
+            "streets_retired": network["streets_retired"],
+            "streets_restored": network["streets_restored"],
             "alleys": int((segments["kind"] == "alley").sum()),
             "streets": int((segments["kind"] == "street").sum()),
         }

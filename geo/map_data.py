@@ -96,7 +96,8 @@ def extent(engine: Engine, community: str | None = None) -> tuple[float, float, 
     else:
         sql = (
             "SELECT ST_Extent(geom)::geometry AS e FROM (SELECT geom FROM areas UNION ALL "
-            "SELECT geom FROM buildings UNION ALL SELECT geom FROM street_segments) x"
+            "SELECT geom FROM buildings UNION ALL "
+            "SELECT geom FROM street_segments WHERE retired_at IS NULL) x"
         )
     with engine.connect() as conn:
         e = conn.execute(
@@ -128,13 +129,14 @@ def alleys_with_stewards(engine: Engine, today: dt.date | None = None) -> Stewar
         " 'street_id', g.street_id, 'length_m', round(g.length_m::numeric, 1), "
         " 'stewards', COALESCE(to_jsonb(st.ids), '[]'::jsonb)) AS p "
         "FROM street_segments g LEFT JOIN st ON st.street_id = g.street_id "
-        "WHERE g.kind = 'alley' ORDER BY g.id LIMIT :lim"
+        "WHERE g.kind = 'alley' AND g.retired_at IS NULL ORDER BY g.id LIMIT :lim"
     )
     people_sql = text(
         "SELECT p.id, p.name, count(DISTINCT s.id) AS segments, "
         " COALESCE(sum(s.length_m), 0) AS length_m FROM assignments a "
         "JOIN people p ON p.id = a.person_id "
         "LEFT JOIN street_segments s ON s.street_id = a.street_id AND s.kind = 'alley' "
+        " AND s.retired_at IS NULL "
         "WHERE a.role = 'alley_steward' AND " + _CURRENT + " GROUP BY p.id, p.name ORDER BY p.id"
     )
     with engine.connect() as conn:
@@ -214,6 +216,7 @@ def patrols_of_day(
     ``today`` (the city's) have no report: no duty in the chart. A ``day`` after ``today``
     is refused as the report refuses it."""
     from geo.patrol_reports import EARLIEST, ROLES, build_report, daily_frames, share_used
+    from geo.track_store import local_days
 
     if threshold is not None and not 0 < threshold <= 1:
         raise InputError("threshold must be in (0, 1]")
@@ -244,12 +247,15 @@ def patrols_of_day(
                 text(
                     "SELECT st.id, st.kind, "
                     + _geojson(
+                        # the alley as it was that day (as the report measured it)
                         "COALESCE((SELECT ST_Multi(ST_Collect(s.geom)) FROM street_segments s "
-                        "WHERE s.street_id = st.id), st.geom)"
+                        "WHERE s.street_id = st.id AND (s.retired_at IS NULL "
+                        "OR s.retired_at >= CAST(:day_end AS timestamptz))), st.geom)"
                     )
                     + " FROM streets st WHERE st.id = ANY(:ids)"
                 ),
-                {"ids": ids},
+                # the report's day (its time zone is the setting's, whatever ``tz`` says)
+                {"ids": ids, "day_end": local_days(day, day)["end"]},
             ).all()
         }
         tracks = _day_tracks(conn, day, tz, person_id)

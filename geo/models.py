@@ -135,10 +135,16 @@ class Street(Base):
     length_m: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     geom: Mapped[Any] = mapped_column(_geom("MULTILINESTRING"), nullable=True)
     created_at: Mapped[dt.datetime] = _now()
+    # set by an import when none of its segments is live any more (migration 0011)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class StreetSegment(Base):
-    """A piece of a street between two intersections: where coverage is counted."""
+    """A piece of a street between two intersections: where coverage is counted.
+
+    Never deleted once walked (patrol visits RESTRICT): a segment gone from a re-imported OSM
+    file is retired instead (``retired_at``, migration 0011) and leaves the current network;
+    reports of a day before that still count it."""
 
     __tablename__ = "street_segments"
     __table_args__ = (
@@ -161,6 +167,7 @@ class StreetSegment(Base):
     length_m: Mapped[float] = mapped_column(Float, nullable=False)
     geom: Mapped[Any] = mapped_column(_geom("LINESTRING"), nullable=False)
     created_at: Mapped[dt.datetime] = _now()
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class GridPlan(Base):

@@ -2,9 +2,11 @@
 
 Loads patrol visits, segments and the duties valid on each day, and hands them to the pure
 roll-ups in :mod:`geo.coverage`. Duties are read per day (valid_from ≤ day ≤ valid_to), so a
-report for a past month stays correct after stewards change. Alley stewards are judged on
-alleys, street chiefs on streets, each only by their own walking. Areas: each alley or street
-belongs to the community holding most of its length, and that community's subdistrict.
+report for a past month stays correct after stewards change, and the street network per day
+(the segments live at the day's end), so it stays correct after a re-import retires segments.
+Alley stewards are judged on alleys, street chiefs on streets, each only by their own walking.
+Areas: each alley or street belongs to the community holding most of its length, and that
+community's subdistrict.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import Engine, text
@@ -181,7 +184,9 @@ SELECT w.day, w.person_id, s.id AS edge_id, t.first_time, t.last_time,
        ST_LineLocatePoint(m.g, ST_EndPoint(p.geom)) AS f1
 FROM walked w
 JOIN chief c ON c.person_id = w.person_id
+-- the street as it was that day: its segments live at the day's local end (_NetworkByDay)
 JOIN street_segments s ON s.street_id = c.street_id
+ AND (s.retired_at IS NULL OR s.retired_at >= ((w.day + 1)::timestamp AT TIME ZONE :tz))
 CROSS JOIN LATERAL (SELECT ST_Transform(s.geom, :srid) AS g) AS m
 CROSS JOIN LATERAL ST_Dump(ST_Intersection(m.g, w.zone)) AS p
 -- the times of the walking that credited this piece, not of the chief's whole day
@@ -208,6 +213,7 @@ def _chief_corridor(conn: Any, duties: pd.DataFrame, start: dt.date, end: dt.dat
         return pd.DataFrame(columns=_STRETCH_COLS)
     box = conn.execute(
         text(
+            # retired segments too: a past report keeps its metric CRS after a re-import
             "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
             "(SELECT ST_Extent(geom) AS e FROM street_segments) AS x"
         )
@@ -225,6 +231,7 @@ def _chief_corridor(conn: Any, duties: pd.DataFrame, start: dt.date, end: dt.dat
             "b": end,
             "srid": srid,
             "r": STREET_CORRIDOR_M,
+            "tz": get_settings().timezone,
         },
     )
     df["start_fraction"] = df[["f0", "f1"]].min(axis=1)
@@ -254,10 +261,13 @@ def _load(
             conn,
             params={"a": start, "b": end},
         )
+        # every segment, retired ones too: which of them count is decided per day
+        # (network_of_day), so a past day keeps the network it had
         segments = read_frame(
             text(
                 "SELECT s.id AS edge_id, s.street_id AS alley_id, s.length_m, st.name AS "
-                "alley_name, st.kind FROM street_segments s JOIN streets st ON st.id = s.street_id"
+                "alley_name, st.kind, s.retired_at FROM street_segments s "
+                "JOIN streets st ON st.id = s.street_id"
             ),
             conn,
         )
@@ -291,12 +301,43 @@ def _load(
     return {"edges": edges, "segments": segments, "duties": duties, "areas": areas}
 
 
+class _NetworkByDay:
+    """The segments that make up the network of a local day: those live at its local end
+    (``retired_at`` NULL or not before the next local midnight).
+
+    WHY the day's end: a segment retired by a re-import leaves today's report at once (an
+    alley's length is what exists now, so its steward can reach the patrolled share again),
+    while every earlier day keeps its length and its visits as they were: a past report does
+    not change when the network changes later. A visit on a segment counts on the days the
+    segment counts, so length and walked metres always come from the same segments. The
+    mask is one vectorised comparison per day over the segments already read."""
+
+    def __init__(self, segments: pd.DataFrame, tz: str) -> None:
+        self.segments = segments
+        self.tz = ZoneInfo(tz)
+        retired = pd.to_datetime(segments["retired_at"], utc=True)
+        self.retired: pd.Series | None = retired if retired.notna().any() else None
+        self._days: dict[dt.date, pd.DataFrame] = {}
+
+    def __call__(self, day: dt.date) -> pd.DataFrame:
+        if self.retired is None:
+            return self.segments
+        if day not in self._days:
+            end = pd.Timestamp(
+                dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0)), tz=self.tz
+            )
+            keep = self.retired.isna().to_numpy() | (self.retired >= end).to_numpy()
+            self._days[day] = self.segments[keep]
+        return self._days[day]
+
+
 def _daily_frames(data: dict[str, pd.DataFrame], days: list[dt.date], share: float):
     # The walked stretches go to coverage as they are, each on the local day stored with its
     # visit (cut at local midnight when matched): their union per alley is taken over its
     # assigned people only, and a later change of GRIDWARD_TIMEZONE does not move old walks
     # out of every report.
-    edges, segments, duties = data["edges"], data["segments"], data["duties"]
+    edges, duties = data["edges"], data["duties"]
+    network_of_day = _NetworkByDay(data["segments"], get_settings().timezone)
     seg_day = edges if len(edges) else pd.DataFrame(columns=[*_STRETCH_COLS, "covered_fraction"])
     alley_frames, person_frames = [], []
     since = pd.to_datetime(duties["valid_from"]).astype("datetime64[ns]")
@@ -305,6 +346,9 @@ def _daily_frames(data: dict[str, pd.DataFrame], days: list[dt.date], share: flo
         for day in days:
             ts = pd.Timestamp(day)
             valid = duties[(duties["role"] == role) & (since <= ts) & (until >= ts)]
+            segments = network_of_day(day)
+            # an alley with no segment that day (all retired) is no duty: nothing to walk
+            valid = valid[valid["alley_id"].isin(segments["alley_id"])]
             if valid.empty:
                 continue
             a = valid[["alley_id", "person_id"]].drop_duplicates()

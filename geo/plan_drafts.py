@@ -231,7 +231,7 @@ def rebalance(
         streets = conn.execute(
             text(
                 "SELECT ST_AsBinary(s.geom) FROM street_segments s JOIN areas a ON a.id = :a "
-                "WHERE ST_Intersects(s.geom, a.geom)"
+                "WHERE s.retired_at IS NULL AND ST_Intersects(s.geom, a.geom)"
             ),
             {"a": area.id},
         ).scalars()

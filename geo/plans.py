@@ -35,7 +35,8 @@ SELECT md5(
   || '|' ||
   coalesce((SELECT string_agg(s.uid || ':' || md5(ST_AsEWKB(s.geom)::text), ',' ORDER BY s.uid)
             FROM street_segments s, areas a
-            WHERE a.id = :area_id AND s.geom && a.geom AND ST_Intersects(s.geom, a.geom)), ''))
+            WHERE a.id = :area_id AND s.retired_at IS NULL AND s.geom && a.geom
+              AND ST_Intersects(s.geom, a.geom)), ''))
 """
 
 # A community's working outline: its boundary, widened to take in whole the buildings that
@@ -105,7 +106,8 @@ def load_inputs(
     streets = read_geoframe(
         text(
             "SELECT s.id, s.kind, s.name, s.geom FROM street_segments s, areas a "
-            "WHERE a.id = :a AND s.geom && a.geom AND ST_Intersects(s.geom, a.geom) ORDER BY s.id"
+            "WHERE a.id = :a AND s.retired_at IS NULL AND s.geom && a.geom "
+            "AND ST_Intersects(s.geom, a.geom) ORDER BY s.id"
         ),
         conn,
         geom_col="geom",

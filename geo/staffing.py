@@ -138,11 +138,12 @@ def _people(conn: Connection, area_id: int, roles: tuple[str, ...]) -> pd.DataFr
 
 
 def _streets(conn: Connection, area_id: int, kind: str) -> gpd.GeoDataFrame:
-    """Streets or alleys with most of their length inside the area."""
+    """Streets or alleys with most of their length inside the area; not retired (none of
+    their segments left after a re-import)."""
     return read_geoframe(
         text(
             "SELECT st.id AS item_id, st.name, st.length_m, st.geom FROM streets st, areas a "
-            "WHERE a.id = :a AND st.kind = :k AND st.geom && a.geom "
+            "WHERE a.id = :a AND st.kind = :k AND st.retired_at IS NULL AND st.geom && a.geom "
             "AND ST_Length(ST_Intersection(st.geom, a.geom)) >= 0.5 * ST_Length(st.geom) "
             "ORDER BY st.id"
         ),
@@ -157,6 +158,7 @@ def _network(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
     return read_geoframe(
         text(
             "SELECT s.id, s.geom FROM street_segments s, areas a WHERE a.id = :a "
+            "AND s.retired_at IS NULL "
             "AND ST_DWithin(s.geom::geography, a.geom::geography, 2500) ORDER BY s.id"
         ),
         conn,
@@ -393,7 +395,8 @@ def duties(engine: Engine, person_id: int, day: dt.date | None = None) -> list[d
         rows = conn.execute(
             text(
                 "SELECT a.role, a.valid_from, a.valid_to, a.grid_id, g.code AS grid_code, "
-                "a.street_id, st.name AS street_name, st.kind, st.length_m FROM assignments a "
+                "a.street_id, st.name AS street_name, st.kind, st.length_m, "
+                "st.retired_at AS street_retired_at FROM assignments a "
                 "LEFT JOIN grids g ON g.id = a.grid_id LEFT JOIN streets st ON st.id = a.street_id "
                 "WHERE a.person_id = :p AND a.valid_from <= :d "
                 "AND (a.valid_to IS NULL OR a.valid_to >= :d) ORDER BY a.role, a.id"
@@ -410,6 +413,8 @@ def duties(engine: Engine, person_id: int, day: dt.date | None = None) -> list[d
             "street_name": r.street_name,
             "kind": r.kind,
             "length_m": round(r.length_m, 1) if r.length_m is not None else None,
+            # gone from the street network at a re-import: nothing left to walk or watch
+            "street_retired": r.street_retired_at is not None if r.street_id else None,
         }
         for r in rows
     ]

@@ -48,7 +48,8 @@ TILE_LAYERS: dict[str, TileLayer] = {
         min_zoom=12,
     ),
 }
-_EXTRA_WHERE = {"grids": "AND g.retired_at IS NULL"}
+# current rows only: retired grids and street segments retired by a re-import are history
+_EXTRA_WHERE = {"grids": "AND g.retired_at IS NULL", "segments": "AND g.retired_at IS NULL"}
 
 
 def check_tile(layer: str, z: int, x: int, y: int) -> None:

@@ -489,14 +489,18 @@ _net_lock = threading.Lock()
 
 
 def _segments_version(engine: Engine) -> str:
-    """A key that changes whenever a segment is added, removed or changed. WHY xmin: it is the
-    transaction that last wrote the row, so an UPDATE of a geometry in place (a corrected
-    alley) changes it; count, ids and lengths alone missed that, and a running server kept
-    matching, and re-matching, against the old geometry until restarted."""
+    """A key that changes whenever a segment is added, removed, changed, retired or restored.
+    WHY xmin: it is the transaction that last wrote the row, so an UPDATE in place (a
+    corrected alley's geometry, or ``retired_at`` set by a re-import) changes it; count, ids
+    and lengths alone missed that, and a running server kept matching, and re-matching,
+    against the old network until restarted. The live count and length say the same for
+    retirement in so many words (the key does not rest on xmin alone there)."""
     with engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT count(*), coalesce(max(id), 0), coalesce(sum(length_m), 0), "
+                "SELECT count(*), count(*) FILTER (WHERE retired_at IS NULL), "
+                "coalesce(max(id), 0), "
+                "coalesce(sum(length_m) FILTER (WHERE retired_at IS NULL), 0), "
                 "coalesce(max(xmin::text::bigint), 0) FROM street_segments"
             )
         ).one()
@@ -504,14 +508,16 @@ def _segments_version(engine: Engine) -> str:
 
 
 def walk_network(engine: Engine) -> Any:
-    """The matcher's network of every stored segment (edge_id = street_segments.id), built
-    once per database and segment version (a new import makes a new network)."""
+    """The matcher's network of the live segments (edge_id = street_segments.id; a segment
+    retired by a re-import is not matched any more), built once per database and segment
+    version (a new import makes a new network)."""
     from geo.tracks.network import WalkNetwork, cached_network
 
     def build() -> WalkNetwork:
         with engine.connect() as conn:
             segs = read_geoframe(
-                "SELECT id AS edge_id, geom FROM street_segments ORDER BY id",
+                "SELECT id AS edge_id, geom FROM street_segments WHERE retired_at IS NULL "
+                "ORDER BY id",
                 conn,
                 geom_col="geom",
                 crs="EPSG:4326",
