@@ -181,6 +181,119 @@ for _kind in ("grids", "streets", "alleys"):
     assign_app.command(_kind)(_database_mode(_kind))
 
 
+# --------------------------------------------------------------------------------------------
+# hand edits of the duty table (geo.duties): dated, backdated or planned
+# --------------------------------------------------------------------------------------------
+
+_PERSON_HELP = "the person: their id in the people registry (people.external_id)"
+_ROLE_HELP = (
+    "alley_steward 小巷管家, street_chief 街巷长, grid_leader 网格长, grid_worker 专职网格员 or "
+    "part_time_worker 兼职网格员 (default for --alley / --street: their one role)"
+)
+
+
+def _target(alley: str | None, street: str | None, grid: str | None):
+    from geo.duties import Target
+
+    given = [(k, v) for k, v in (("alley", alley), ("street", street), ("grid", grid)) if v]
+    if len(given) != 1:
+        raise InputError("name one target: --alley, --street or --grid")
+    return Target(*given[0])
+
+
+def _date(value: str | None, option: str):
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(f"{option} '{value[:40]}' is not a date (YYYY-MM-DD)") from None
+
+
+def _duty_line(duty: dict) -> str:
+    from geo.duties import ROLE_LABELS, TARGET_LABELS
+
+    t = duty["target"]
+    what = t["code"] if t["kind"] == "grid" else f"{t['name'] or t['key']} #{t['id']}"
+    until = duty["valid_to"] or "长期 open-ended"
+    return (
+        f"{duty['name']} ({duty['person']}) {ROLE_LABELS[duty['role']]} · "
+        f"{TARGET_LABELS[t['kind']]} {what} · {duty['valid_from']} → {until}"
+    )
+
+
+_ACTIONS = {
+    "ended": ("卸任 ended", lambda c: f"last day {c['after']['valid_to']}"),
+    "resumes": ("复任 resumes", lambda c: f"from {c['after']['valid_from']}"),
+    "moved": ("推迟 starts later", lambda c: f"from {c['after']['valid_from']}"),
+    "deleted": ("取消 cancelled (planned)", lambda c: f"was from {c['before']['valid_from']}"),
+}
+
+
+@assign_app.command("set")
+def set_duty(
+    person: str = typer.Option(..., "--person", help=_PERSON_HELP),
+    alley: str = typer.Option(None, "--alley", help="an alley: its id, key or name"),
+    street: str = typer.Option(None, "--street", help="a street: its id, key or name"),
+    grid: str = typer.Option(None, "--grid", help="a level-1 grid: its code or id"),
+    role: str = typer.Option(None, "--role", help=_ROLE_HELP),
+    valid_from: str = typer.Option(
+        ..., "--from", help="first day (YYYY-MM-DD); earlier than today corrects past reports"
+    ),
+    valid_to: str = typer.Option(None, "--to", help="last day, inclusive (default: open-ended)"),
+    replace: bool = typer.Option(
+        False,
+        "--replace",
+        help="take over from the other holders for this period (default: add a co-holder 共管)",
+    ),
+) -> None:
+    """Give a person a dated duty by hand (backdated or planned). 手工安排职责"""
+    from geo.db import get_engine
+    from geo.duties import assign_duty
+
+    target = _target(alley, street, grid)
+    start, end = _date(valid_from, "--from"), _date(valid_to, "--to")
+    if start is None:  # typer requires it; an empty string still reaches here
+        raise InputError("--from is required (YYYY-MM-DD)")
+    out = assign_duty(get_engine(), person, target, role, start, end, replace, actor="cli")
+    parts = [f"职责已安排 duty set: {_duty_line(out['duty'])}"]
+    for c in out["changes"]:
+        label, detail = _ACTIONS[c["action"]]
+        who = c["before"] or c["after"]
+        parts.append(f"{label}: {who['name']} ({who['person']}) {detail(c)}")
+    if out["co_holders"]:
+        names = "、".join(f"{c['name']} ({c['person']})" for c in out["co_holders"])
+        parts.append(f"共管 co-holders kept: {names}")
+    typer.echo("; ".join(parts))
+
+
+@assign_app.command("end")
+def end_duty_command(
+    person: str = typer.Option(..., "--person", help=_PERSON_HELP),
+    alley: str = typer.Option(None, "--alley", help="an alley: its id, key or name"),
+    street: str = typer.Option(None, "--street", help="a street: its id, key or name"),
+    grid: str = typer.Option(None, "--grid", help="a level-1 grid: its code or id"),
+    role: str = typer.Option(None, "--role", help=_ROLE_HELP),
+    last_day: str = typer.Option(
+        ..., "--last-day", "--on", help="the duty's last day, inclusive (YYYY-MM-DD)"
+    ),
+) -> None:
+    """End a person's duty on a day (earlier or later than recorded). 手工结束职责"""
+    from geo.db import get_engine
+    from geo.duties import end_duty
+
+    target = _target(alley, street, grid)
+    last = _date(last_day, "--last-day")
+    out = end_duty(get_engine(), person, target, role, last, actor="cli")
+    was = out["was_valid_to"] or "长期 open-ended"
+    if out["changed"]:
+        typer.echo(f"职责已结束 duty ended: {_duty_line(out['duty'])} (原 was: {was})")
+    else:
+        typer.echo(f"未改变 unchanged: {_duty_line(out['duty'])} already ends then")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``assign`` command group to the gridward app."""
     app.add_typer(assign_app, name="assign")

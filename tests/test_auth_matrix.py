@@ -87,6 +87,8 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/assignments/proposals"): Case(PLANNERS),
     ("POST", "/assignments/proposals/{job_id}/commit"): Case(PLANNERS),
     ("POST", "/people/{person_id}/leave"): Case(PLANNERS),
+    ("POST", "/assignments"): Case(PLANNERS),  # the target is in the body: its area checked inside
+    ("POST", "/assignments/end"): Case(PLANNERS),  # likewise
     ("GET", "/people/{person_id}/duties"): Case(MAP_READERS, path="/people/{own_person}/duties"),
 }
 

@@ -2,7 +2,9 @@
 
 POST /assignments/proposals → 202 job; GET /jobs/{id} → the proposal to review (pairs, what
 starts, ends and stays, coverage, load spread); POST /assignments/proposals/{job_id}/commit →
-dated changes (409 when the duties changed since). Phone numbers never leave through here.
+dated changes (409 when the duties changed since). POST /assignments and POST
+/assignments/end: one dated duty set or ended by hand (backdated corrections, planned changes,
+co-stewards; rules in geo.duties). Phone numbers never leave through here.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, person_for, require_area
 from api.background import job_accepted, run_job
 from api.deps import get_engine
 from api.limits import read_upload, upload_openapi
+from geo.duties import assign_duty, end_duty
 from geo.errors import ConflictError, InputError
 from geo.jobs import create_job, get_job
 from geo.staffing import commit, coverage_rates, duties, import_people, person_leaves, propose
@@ -32,6 +35,102 @@ class ProposalRequest(BaseModel):
     kind: Literal["grids", "streets", "alleys"] = Field(description="what to staff")
     area: str = Field(pattern=r"^[0-9]{6,12}$", description="district/subdistrict/community code")
     rebalance: bool = Field(default=False, description="re-solve everything, not only the gaps")
+
+
+Ref = (
+    Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    | Annotated[int, Field(ge=1, le=2**31 - 1)]
+)
+RoleName = Literal[
+    "alley_steward", "street_chief", "grid_leader", "grid_worker", "part_time_worker"
+]
+_PERSON_DOC = (
+    "the person: their external id from the people registry (a JSON string), or people.id "
+    "(a JSON number)"
+)
+_TARGET_DOC = (
+    "what the duty is held on, as the role says: an alley (alley_steward) or a street "
+    "(street_chief) by streets.id, key or name; a level-1 grid (grid_leader, grid_worker, "
+    "part_time_worker) by code or id"
+)
+
+
+class DutyRequest(BaseModel):
+    """A dated duty given by hand 手工安排职责."""
+
+    person: Ref = Field(description=_PERSON_DOC, examples=["DEMO0001"])
+    target: Ref = Field(description=_TARGET_DOC, examples=[1234, "110108015002001"])
+    role: RoleName = Field(description="the duty: 小巷管家/街巷长/网格长/专职网格员/兼职网格员")
+    valid_from: dt.date = Field(
+        description="first day (1990–2100); a past day corrects past reports, a future one plans"
+    )
+    valid_to: dt.date | None = Field(
+        default=None, description="last day, inclusive; null: open-ended"
+    )
+    replace: bool = Field(
+        default=False,
+        description="false: add beside the other holders (co-holder 共管; a grid keeps one "
+        "leader). true: take over from them for [valid_from, valid_to]: a duty begun before "
+        "ends the day before (and resumes after a bounded replacement); erasing a duty that "
+        "has been in force is refused (409)",
+    )
+
+
+class DutyEndRequest(BaseModel):
+    """The last day of a duty 结束职责."""
+
+    person: Ref = Field(description=_PERSON_DOC, examples=["DEMO0001"])
+    target: Ref = Field(description=_TARGET_DOC, examples=[1234, "110108015002001"])
+    role: RoleName = Field(description="the duty")
+    last_day: dt.date = Field(
+        description="its last day, inclusive: the duty in force that day ends then (404 if none)"
+    )
+
+
+def _scope(user: Principal):
+    """A planner edits duties only inside their areas (the grid's or the street's community
+    code); checked in the edit's transaction, before anything is written."""
+    return lambda code: require_area(user, code)
+
+
+@router.post(
+    "/assignments",
+    status_code=201,
+    summary="Set a dated duty by hand 手工安排职责 (backdated, planned, co-holder or replace)",
+)
+def set_duty(
+    body: DutyRequest,
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    return assign_duty(
+        engine,
+        body.person,
+        body.target,
+        body.role,
+        body.valid_from,
+        body.valid_to,
+        replace=body.replace,
+        actor=user.username,
+        authorize=_scope(user),
+    )
+
+
+@router.post("/assignments/end", summary="End a duty on a day 结束职责")
+def end_assignment(
+    body: DutyEndRequest,
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    return end_duty(
+        engine,
+        body.person,
+        body.target,
+        body.role,
+        body.last_day,
+        actor=user.username,
+        authorize=_scope(user),
+    )
 
 
 @router.post(

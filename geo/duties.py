@@ -1,0 +1,588 @@
+"""Hand edits of the duty table: a dated duty given, shared, replaced or ended by a planner.
+
+:mod:`geo.staffing` changes duties only by committing a solver proposal (effective today).
+This module is for the changes a planner makes by hand: a reassignment entered late gets its
+real date (backdated), a planned change its future date, one named alley goes to one named
+person, and an alley gets a second steward (共管: reports already judge an alley by the union
+of all its stewards' walking). Past reports read each day's duties from ``valid_from`` /
+``valid_to``, so a backdated edit corrects them.
+
+Rules (each refusal is an :mod:`geo.errors` error and changes nothing):
+
+* the person is named by ``people.external_id`` (a number that is nobody's external id is
+  taken as ``people.id``); they must be active and hold the role in the registry
+  (``people.roles``): the registry says who may serve as what, a hand edit does not widen it;
+* the role fixes the target: ``alley_steward`` an alley, ``street_chief`` a street (kind
+  ``street``), ``grid_leader`` / ``grid_worker`` / ``part_time_worker`` a level-1 grid. A
+  street or alley is named by its id, its key or its name (when only one has it), a grid by
+  its code (the current version) or its id. A duty may not reach past the day its street or
+  grid left the network or the grid plan (``retired_at``);
+* dates lie in 1990–2100, ``valid_to`` is inclusive and not before ``valid_from``;
+* a person holds a role on a target once per day: a new duty overlapping their own is refused
+  and the existing interval named;
+* without ``replace`` the person is added beside the other holders (co-holder), except for a
+  grid leader: a grid has one leader (1+N), so a second one needs ``replace``;
+* with ``replace`` the new holder takes the target alone for exactly [valid_from, valid_to]:
+  every other holder's duty overlapping that period is cut out of it. A duty that began
+  before ``valid_from`` ends the day before (and, when the replacement has an end and theirs
+  ran on past it, resumes the day after: a stand-in). A duty that would lose its start is
+  moved or deleted only if it has never been in force (starts today or later, as a commit
+  treats a duty starting today); one that has been in force is history past reports read,
+  and erasing it is refused with the day from which a replacement keeps it.
+
+Every edit is one transaction with one audit row (before and after; never a phone number).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, text
+
+from geo import audit
+from geo.errors import ConflictError, InputError, NotFoundError
+from geo.settings import city_today, get_settings
+
+# role → what it is held on
+ROLE_TARGET = {
+    "alley_steward": "alley",
+    "street_chief": "street",
+    "grid_leader": "grid",
+    "grid_worker": "grid",
+    "part_time_worker": "grid",
+}
+ROLE_LABELS = {
+    "alley_steward": "小巷管家 alley steward",
+    "street_chief": "街巷长 street chief",
+    "grid_leader": "网格长 grid leader",
+    "grid_worker": "专职网格员 grid worker",
+    "part_time_worker": "兼职网格员 part-time grid worker",
+}
+TARGET_LABELS = {"alley": "小巷 alley", "street": "街道 street", "grid": "网格 grid"}
+# roles a target has one holder of at a time (1+N: one leader per grid)
+SOLE_ROLES = frozenset({"grid_leader"})
+EARLIEST = dt.date(1990, 1, 1)
+LATEST = dt.date(2100, 12, 31)
+_DAY = dt.timedelta(days=1)
+
+Authorize = Callable[[str | None], None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a duty is held on: ``kind`` alley, street or grid, and ``ref`` naming it (street
+    id, key or name; grid code or id)."""
+
+    kind: str
+    ref: str | int
+
+
+# --------------------------------------------------------------------------------------------
+# names and checks
+# --------------------------------------------------------------------------------------------
+
+
+def parse_role(role: str | None, kind: str | None = None) -> str:
+    """The canonical role of ``role`` (English or Chinese, e.g. 小巷管家), or the one role an
+    alley or a street has when ``role`` is None."""
+    if role is None or not str(role).strip():
+        if kind == "alley":
+            return "alley_steward"
+        if kind == "street":
+            return "street_chief"
+        raise InputError(
+            "give the role: a grid has grid_leader (网格长), grid_worker (专职网格员) "
+            "and part_time_worker (兼职网格员)"
+        )
+    from geo.assign.people import parse_roles
+
+    roles = parse_roles(role)
+    if len(roles) != 1:
+        raise InputError(f"give one role, not '{role}'")
+    return roles[0]
+
+
+def _as_day(value: dt.date | str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        try:
+            value = dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise InputError(f"{name} '{str(value)[:40]}' is not a date (YYYY-MM-DD)") from None
+    if not EARLIEST <= value <= LATEST:
+        raise InputError(f"{name} {value} is outside {EARLIEST.year}–{LATEST.year}")
+    return value
+
+
+def _span(start: dt.date, end: dt.date | None) -> str:
+    return f"{start} – {end}" if end is not None else f"{start} – (open-ended)"
+
+
+def _person(conn: Connection, ref: str | int) -> Any:
+    """The person named by external id, else (a number) by people.id; row locked against a
+    concurrent leave."""
+    sql = "SELECT id, external_id, name, roles, active FROM people WHERE {} FOR NO KEY UPDATE"
+    row = None
+    if isinstance(ref, bool):
+        raise InputError("person must be an external id or a people.id")
+    if isinstance(ref, int):
+        if 0 < ref < 2**31:
+            row = conn.execute(text(sql.format("id = :i")), {"i": ref}).first()
+        shown = str(ref)
+    else:
+        shown = str(ref).strip()
+        if not shown:
+            raise InputError("person is empty: give their id from the people registry")
+        row = conn.execute(text(sql.format("external_id = :e")), {"e": shown}).first()
+        if row is None and shown.isdigit() and len(shown) <= 9:
+            row = conn.execute(text(sql.format("id = :i")), {"i": int(shown)}).first()
+    if row is None:
+        raise NotFoundError(f"person '{shown[:60]}' does not exist (no such external id or id)")
+    return row
+
+
+def _who(person: Any) -> str:
+    return f"{person.name} ({person.external_id})"
+
+
+def _street(conn: Connection, kind: str, ref: str | int) -> dict[str, Any]:
+    shown = str(ref).strip()
+    if not shown:
+        raise InputError(f"the {kind} is empty: give its id, key or name")
+    cols = "SELECT id, key, name, kind, retired_at FROM streets WHERE "
+    rows: list[Any] = []
+    if shown.isdigit() and len(shown) <= 9:
+        rows = conn.execute(text(cols + "id = :i"), {"i": int(shown)}).all()
+    if not rows:
+        rows = conn.execute(text(cols + "key = :k"), {"k": shown}).all()
+    if not rows:  # by name: live ones, of the kind asked for first
+        rows = conn.execute(
+            text(cols + "name = :k AND retired_at IS NULL ORDER BY kind <> :kind, id"),
+            {"k": shown, "kind": kind},
+        ).all()
+        same = [r for r in rows if r.kind == kind]
+        rows = same or rows
+        if len(rows) > 1:
+            listed = ", ".join(f"{r.id} ({r.key})" for r in rows[:5])
+            more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+            raise InputError(
+                f"{len(rows)} {kind}s are named '{shown}': give the id or key of one: "
+                f"{listed}{more}"
+            )
+    if not rows:
+        raise NotFoundError(f"{kind} '{shown[:60]}' does not exist (no such id, key or name)")
+    r = rows[0]
+    conn.execute(text("SELECT 1 FROM streets WHERE id = :i FOR NO KEY UPDATE"), {"i": r.id})
+    return {
+        "kind": r.kind,
+        "id": int(r.id),
+        "key": r.key,
+        "name": r.name,
+        "retired_at": r.retired_at,
+        "column": "street_id",
+    }
+
+
+def _grid(conn: Connection, ref: str | int) -> dict[str, Any]:
+    shown = str(ref).strip()
+    cols = "SELECT id, code, level, retired_at FROM grids WHERE "
+    row = None
+    if shown.isdigit() and len(shown) in (15, 18, 20):  # a code: its current version
+        row = conn.execute(
+            text(cols + "code = :c ORDER BY retired_at IS NOT NULL, version DESC LIMIT 1"),
+            {"c": shown},
+        ).first()
+    elif shown.isdigit() and len(shown) <= 9:
+        row = conn.execute(text(cols + "id = :i"), {"i": int(shown)}).first()
+    if row is None:
+        raise NotFoundError(f"grid '{shown[:60]}' does not exist (no such code or id)")
+    if row.level != 1:
+        raise InputError(
+            f"grid {row.code} is a level-{row.level} grid: duties are held on level-1 grids "
+            f"(here {row.code[:15]})"
+        )
+    conn.execute(text("SELECT 1 FROM grids WHERE id = :i FOR NO KEY UPDATE"), {"i": row.id})
+    return {
+        "kind": "grid",
+        "id": int(row.id),
+        "code": row.code,
+        "retired_at": row.retired_at,
+        "column": "grid_id",
+    }
+
+
+def _target(conn: Connection, target: Target | str | int, role: str) -> dict[str, Any]:
+    """The street, alley or grid, checked against the role."""
+    want = ROLE_TARGET[role]
+    if isinstance(target, Target):
+        if target.kind not in TARGET_LABELS:
+            raise InputError(f"unknown target kind '{target.kind}': use alley, street or grid")
+        if target.kind != want:
+            raise InputError(
+                f"a {ROLE_LABELS[role]} is held on {_a(want)}, not on {_a(target.kind)}: "
+                f"give --{want} (or another role)"
+            )
+        ref = target.ref
+    else:
+        ref = target
+    if want == "grid":
+        return _grid(conn, ref)
+    got = _street(conn, want, ref)
+    if got["kind"] != want:
+        holder = "alley_steward" if got["kind"] == "alley" else "street_chief"
+        raise InputError(
+            f"{_label(got)} is {_a(got['kind'])}, not {_a(want)}: a {ROLE_LABELS[role]} holds "
+            f"{want}s ({got['kind']}s have the role {holder})"
+        )
+    return got
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind == "alley" else f"a {kind}"
+
+
+def _label(t: dict[str, Any]) -> str:
+    if t["kind"] == "grid":
+        return f"grid {t['code']}"
+    return f"{t['kind']} {t['name'] or t['key']} (#{t['id']})"
+
+
+def _retired_day(t: dict[str, Any]) -> dt.date | None:
+    """The first local day the target no longer exists (it is gone by that day's end)."""
+    if t["retired_at"] is None:
+        return None
+    return t["retired_at"].astimezone(ZoneInfo(get_settings().timezone)).date()
+
+
+def _area_code(conn: Connection, t: dict[str, Any]) -> str | None:
+    """The code a planner's scope is checked against: the grid code, or the code of the
+    community holding most of the street's length (as the reports place it)."""
+    if t["kind"] == "grid":
+        return t["code"]
+    return conn.execute(
+        text(
+            "SELECT c.code FROM streets st JOIN areas c ON c.level IN ('community', 'village') "
+            "AND st.geom && c.geom AND ST_Intersects(st.geom, c.geom) WHERE st.id = :i "
+            "ORDER BY ST_Length(ST_Intersection(st.geom, c.geom)) DESC, c.code LIMIT 1"
+        ),
+        {"i": t["id"]},
+    ).scalar()
+
+
+def _duties(
+    conn: Connection,
+    t: dict[str, Any],
+    role: str,
+    start: dt.date,
+    end: dt.date | None,
+    person_id: int | None = None,
+    others: bool = False,
+) -> list[Any]:
+    """Duties of ``role`` on the target overlapping [start, end] (end None: open), of one
+    person or (``others``) of everyone but them."""
+    who = ""
+    if person_id is not None:
+        who = "AND a.person_id <> :p " if others else "AND a.person_id = :p "
+    return conn.execute(
+        text(
+            "SELECT a.id, a.person_id, a.valid_from, a.valid_to, a.created_by, p.external_id, "
+            "p.name FROM assignments a JOIN people p ON p.id = a.person_id "
+            f"WHERE a.{t['column']} = :t AND a.role = :r {who}"
+            "AND (CAST(:e AS date) IS NULL OR a.valid_from <= CAST(:e AS date)) "
+            "AND (a.valid_to IS NULL OR a.valid_to >= :s) ORDER BY a.valid_from, a.id "
+            "FOR UPDATE OF a"
+        ),
+        {"t": t["id"], "r": role, "p": person_id, "s": start, "e": end},
+    ).all()
+
+
+def _row(r: Any, **changes: Any) -> dict[str, Any]:
+    """A duty as JSON (audit and answers): no phone numbers."""
+    rec = {
+        "id": int(r.id),
+        "person_id": int(r.person_id),
+        "person": r.external_id,
+        "name": r.name,
+        "valid_from": r.valid_from,
+        "valid_to": r.valid_to,
+    }
+    rec.update(changes)
+    for k in ("valid_from", "valid_to"):
+        rec[k] = rec[k].isoformat() if rec[k] is not None else None
+    return rec
+
+
+def _target_json(t: dict[str, Any]) -> dict[str, Any]:
+    out = {"kind": t["kind"], "id": t["id"]}
+    if t["kind"] == "grid":
+        out["code"] = t["code"]
+    else:
+        out["key"], out["name"] = t["key"], t["name"]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the two edits
+# --------------------------------------------------------------------------------------------
+
+
+def assign_duty(
+    engine: Engine,
+    person: str | int,
+    target: Target | str | int,
+    role: str | None,
+    valid_from: dt.date | str,
+    valid_to: dt.date | str | None = None,
+    replace: bool = False,
+    actor: str | None = None,
+    authorize: Authorize | None = None,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
+    """Give ``person`` the duty ``role`` on ``target`` from ``valid_from`` to ``valid_to``
+    (inclusive; None: open-ended), beside the other holders or (``replace``) instead of them
+    for that period. See the module docstring for the rules. ``authorize(code)`` is called
+    with the target's grid or community code before anything is written (an API planner's
+    scope). Returns the new duty and what happened to the others, JSON-ready."""
+    role = parse_role(role, target.kind if isinstance(target, Target) else None)
+    if role not in ROLE_TARGET:
+        raise InputError(f"unknown role '{role}'")
+    start = _as_day(valid_from, "valid_from")
+    end = _as_day(valid_to, "valid_to")
+    if start is None:
+        raise InputError("valid_from is required (YYYY-MM-DD)")
+    if end is not None and end < start:
+        raise InputError(f"valid_to {end} is before valid_from {start}")
+    today = today or city_today()
+    with engine.begin() as conn:
+        p = _person(conn, person)
+        t = _target(conn, target, role)
+        if not p.active:
+            raise ConflictError(
+                f"{_who(p)} has left (inactive): a duty cannot be given to them "
+                "(import them again in the people registry if they are back)"
+            )
+        if role not in (p.roles or []):
+            held = ", ".join(p.roles or []) or "none"
+            raise InputError(
+                f"{_who(p)} does not hold the role {role} ({ROLE_LABELS[role]}) in the people "
+                f"registry (their roles: {held}): add it there first (gridward import people)"
+            )
+        gone = _retired_day(t)
+        if gone is not None and (end is None or end >= gone):
+            raise InputError(
+                f"{_label(t)} is gone since {gone} (retired): a duty on it must end by "
+                f"{gone - _DAY}"
+            )
+        if authorize is not None:
+            authorize(_area_code(conn, t))
+        own = _duties(conn, t, role, start, end, person_id=p.id)
+        if own:
+            spans = "; ".join(_span(r.valid_from, r.valid_to) for r in own)
+            hint = ""
+            first = own[0]
+            if first.valid_from > start:
+                hint = (
+                    f"; to start it earlier, add the days before it "
+                    f"(from {start} to {first.valid_from - _DAY})"
+                )
+            raise ConflictError(
+                f"{_who(p)} already holds {_label(t)} as {role} for {spans}, which overlaps "
+                f"{_span(start, end)}: nothing changed{hint}"
+            )
+        others = _duties(conn, t, role, start, end, person_id=p.id, others=True)
+        changes: list[dict[str, Any]] = []
+        kept: list[dict[str, Any]] = []
+        before = [_row(r) for r in others] if replace else []
+        if not replace:
+            if role in SOLE_ROLES and others:
+                spans = "; ".join(f"{_who(r)} {_span(r.valid_from, r.valid_to)}" for r in others)
+                raise ConflictError(
+                    f"{_label(t)} already has a {ROLE_LABELS[role]} in that period ({spans}): "
+                    "a grid has one leader (1+N): replace them instead "
+                    '(--replace; API "replace": true)'
+                )
+            kept = [_row(r) for r in others]
+        else:
+            changes = _cut_out(conn, t, role, others, start, end, today, actor)
+        new_id = conn.execute(
+            text(
+                f"INSERT INTO assignments (person_id, role, {t['column']}, valid_from, valid_to, "
+                "created_by) VALUES (:p, :r, :t, :s, :e, :by) RETURNING id"
+            ),
+            {"p": p.id, "r": role, "t": t["id"], "s": start, "e": end, "by": actor},
+        ).scalar_one()
+        duty = {
+            "id": int(new_id),
+            "person_id": int(p.id),
+            "person": p.external_id,
+            "name": p.name,
+            "role": role,
+            "target": _target_json(t),
+            "valid_from": start.isoformat(),
+            "valid_to": end.isoformat() if end else None,
+        }
+        audit.record(
+            conn,
+            actor,
+            "assignments.set",
+            t["kind"],
+            t["id"],
+            {
+                "role": role,
+                "replace": bool(replace),
+                "before": before,
+                "after": [
+                    {k: v for k, v in duty.items() if k not in ("role", "target")},
+                    *[c["after"] for c in changes if c["after"] is not None],
+                ],
+                "changes": [{"action": c["action"], "id": c["id"]} for c in changes],
+            },
+        )
+    return {"duty": duty, "replace": bool(replace), "changes": changes, "co_holders": kept}
+
+
+def _cut_out(
+    conn: Connection,
+    t: dict[str, Any],
+    role: str,
+    others: list[Any],
+    start: dt.date,
+    end: dt.date | None,
+    today: dt.date,
+    actor: str | None,
+) -> list[dict[str, Any]]:
+    """Take [start, end] out of the other holders' duties (``replace``). All checked before
+    any is written, so a refusal changes nothing."""
+    for r in others:
+        if r.valid_from >= start and r.valid_from < today:
+            raise ConflictError(
+                f"replacing {_who(r)} from {start} would erase their duty on {_label(t)} "
+                f"({_span(r.valid_from, r.valid_to)}) entirely, and it has been in force since "
+                f"{r.valid_from} (past reports read it): nothing changed. Replace from "
+                f"{r.valid_from + _DAY} or later to keep it as history"
+            )
+    changes: list[dict[str, Any]] = []
+    for r in others:
+        rest = end is not None and (r.valid_to is None or r.valid_to > end)
+        if r.valid_from < start:  # ends the day before; a stand-in's period ends: resumes
+            conn.execute(
+                text("UPDATE assignments SET valid_to = :y WHERE id = :i"),
+                {"i": r.id, "y": start - _DAY},
+            )
+            changes.append(
+                {
+                    "action": "ended",
+                    "id": int(r.id),
+                    "before": _row(r),
+                    "after": _row(r, valid_to=start - _DAY),
+                }
+            )
+            if rest:
+                assert end is not None
+                rid = conn.execute(
+                    text(
+                        f"INSERT INTO assignments (person_id, role, {t['column']}, valid_from, "
+                        "valid_to, created_by) VALUES (:p, :r, :t, :s, :e, :by) RETURNING id"
+                    ),
+                    {
+                        "p": r.person_id,
+                        "r": role,
+                        "t": t["id"],
+                        "s": end + _DAY,
+                        "e": r.valid_to,
+                        "by": actor,
+                    },
+                ).scalar_one()
+                changes.append(
+                    {
+                        "action": "resumes",
+                        "id": int(rid),
+                        "before": None,
+                        "after": _row(r, id=int(rid), valid_from=end + _DAY),
+                    }
+                )
+        elif rest:  # planned, never in force: starts after the replacement instead
+            assert end is not None
+            conn.execute(
+                text("UPDATE assignments SET valid_from = :d WHERE id = :i"),
+                {"i": r.id, "d": end + _DAY},
+            )
+            changes.append(
+                {
+                    "action": "moved",
+                    "id": int(r.id),
+                    "before": _row(r),
+                    "after": _row(r, valid_from=end + _DAY),
+                }
+            )
+        else:  # planned, never in force, wholly inside the replacement
+            conn.execute(text("DELETE FROM assignments WHERE id = :i"), {"i": r.id})
+            changes.append({"action": "deleted", "id": int(r.id), "before": _row(r), "after": None})
+    return changes
+
+
+def end_duty(
+    engine: Engine,
+    person: str | int,
+    target: Target | str | int,
+    role: str | None,
+    last_day: dt.date | str,
+    actor: str | None = None,
+    authorize: Authorize | None = None,
+) -> dict[str, Any]:
+    """End ``person``'s duty ``role`` on ``target`` that is in force on ``last_day``: its
+    ``valid_to`` becomes ``last_day`` (earlier or later than before: a correction). Works for
+    a person who has left too (correcting their last day). Refused when no such duty is in
+    force that day. Returns the duty before and after, JSON-ready."""
+    role = parse_role(role, target.kind if isinstance(target, Target) else None)
+    last = _as_day(last_day, "last day")
+    if last is None:
+        raise InputError("the last day is required (YYYY-MM-DD)")
+    with engine.begin() as conn:
+        p = _person(conn, person)
+        t = _target(conn, target, role)
+        if authorize is not None:
+            authorize(_area_code(conn, t))
+        theirs = _duties(conn, t, role, EARLIEST, None, person_id=p.id)
+        hit = [
+            r for r in theirs if r.valid_from <= last and (r.valid_to is None or r.valid_to >= last)
+        ]
+        if not hit:
+            spans = "; ".join(_span(r.valid_from, r.valid_to) for r in theirs) or "none"
+            if theirs and all(r.valid_from > last for r in theirs):
+                nxt = theirs[0]
+                raise InputError(
+                    f"{_who(p)}'s duty on {_label(t)} as {role} starts on {nxt.valid_from} "
+                    f"({spans}): it cannot end on {last}, before it starts"
+                )
+            raise NotFoundError(
+                f"{_who(p)} holds no {role} duty on {_label(t)} on {last} "
+                f"(their duties there: {spans})"
+            )
+        r = hit[0]
+        after = _row(r, valid_to=last)
+        changed = r.valid_to != last
+        if changed:
+            conn.execute(
+                text("UPDATE assignments SET valid_to = :d WHERE id = :i"), {"i": r.id, "d": last}
+            )
+            audit.record(
+                conn,
+                actor,
+                "assignments.end",
+                t["kind"],
+                t["id"],
+                {"role": role, "before": [_row(r)], "after": [after]},
+            )
+    return {
+        "duty": {**after, "role": role, "target": _target_json(t)},
+        "was_valid_to": r.valid_to.isoformat() if r.valid_to else None,
+        "changed": changed,
+    }

@@ -1,0 +1,425 @@
+"""Dated duty changes by hand (geo.duties) on a real PostGIS: backdated corrections reach past
+reports, co-stewards (共管), replacement, overlaps and wrong input refused with nothing
+changed, the CLI's one-line answers and the API's rules.
+
+Old code: there was no way to set or end a dated duty by hand (geo.duties, ``gridward assign
+set|end``, ``POST /assignments`` and ``/assignments/end`` did not exist), so every test here
+fails on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from geo.duties import Target, assign_duty, end_duty
+from geo.errors import ConflictError, InputError, NotFoundError
+from geo.importer import import_areas, import_osm
+from geo.patrol_reports import build_report
+from geo.settings import city_today, get_settings
+from tests.conftest import FIXTURES
+from tests.dbcheck import fingerprint
+from tests.test_import import run_cli
+
+SUBDISTRICT = "110108015"
+PHONE = "13912345678"
+_sha = itertools.count(1)
+
+
+@pytest.fixture()
+def town(db):
+    """The demo city; S1 has held alley A since 60 days ago (S2, S3 stewards without duty,
+    X1 a steward who left, C1 a chief, L1/L2 leaders, W1 a worker); one level-1 grid G."""
+    import_areas(db, FIXTURES / "communities.geojson", level="community")
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    since = city_today() - dt.timedelta(days=60)
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (external_id, name, phone, roles, active) VALUES "
+                "('S1', '王一', :ph, ARRAY['alley_steward'], true), "
+                "('S2', '李二', NULL, ARRAY['alley_steward'], true), "
+                "('S3', '张三', NULL, ARRAY['alley_steward'], true), "
+                "('X1', '赵走', NULL, ARRAY['alley_steward'], false), "
+                "('C1', '钱街', NULL, ARRAY['street_chief'], true), "
+                "('L1', '孙长', NULL, ARRAY['grid_leader'], true), "
+                "('L2', '周长', NULL, ARRAY['grid_leader'], true), "
+                "('W1', '吴员', NULL, ARRAY['grid_worker'], true)"
+            ),
+            {"ph": PHONE},
+        )
+        # an alley with a name, whose length lies mostly in one community of the subdistrict
+        alley = conn.execute(
+            text(
+                "SELECT st.id, st.name, st.key, c.code FROM streets st JOIN areas c "
+                "ON c.level = 'community' AND ST_Intersects(st.geom, c.geom) "
+                "WHERE st.kind = 'alley' AND st.name IS NOT NULL AND c.code LIKE :s || '%' "
+                "AND ST_Length(ST_Intersection(st.geom, c.geom)) > 0.9 * ST_Length(st.geom) "
+                "AND (SELECT count(*) FROM streets o WHERE o.name = st.name) = 1 "
+                "AND EXISTS (SELECT 1 FROM street_segments s WHERE s.street_id = st.id) "
+                "ORDER BY st.id LIMIT 1"
+            ),
+            {"s": SUBDISTRICT},
+        ).one()
+        street = conn.execute(
+            text("SELECT id FROM streets WHERE kind = 'street' ORDER BY id LIMIT 1")
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                "SELECT id, 'alley_steward', :a, :d FROM people WHERE external_id = 'S1'"
+            ),
+            {"a": alley.id, "d": since},
+        )
+        grid = conn.execute(
+            text(
+                "INSERT INTO grids (code, level, community_id, version, households, "
+                "building_count, flags, properties, geom) SELECT code || '001', 1, id, 1, 300, "
+                "10, '[]', '{}', geom FROM areas WHERE code = :c RETURNING code"
+            ),
+            {"c": alley.code},
+        ).scalar_one()
+        ids = dict(conn.execute(text("SELECT external_id, id FROM people")).all())
+    return {
+        "db": db,
+        "alley": alley.id,
+        "alley_name": alley.name,
+        "alley_key": alley.key,
+        "community": alley.code,
+        "street": street,
+        "grid": grid,
+        "since": since,
+        "ids": ids,
+    }
+
+
+def _walk(db, person_id: int, alley_id: int, day: dt.date, f0: float = 0.0, f1: float = 1.0):
+    """``person_id`` walked [f0, f1] of every segment of the alley on ``day``."""
+    at = dt.datetime.combine(day, dt.time(9, 0), tzinfo=ZoneInfo(get_settings().timezone))
+    with db.begin() as conn:
+        track = conn.execute(
+            text(
+                "INSERT INTO tracks (sha256, raw, format, crs, size_bytes, n_points, person_id, "
+                "status) VALUES (:h, 'x', 'csv', 'wgs84', 1, 0, :p, 'matched') RETURNING id"
+            ),
+            {"h": f"{next(_sha):064x}", "p": person_id},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                "covered_fraction, first_time, last_time, intervals) SELECT :t, s.id, :p, :d, "
+                ":f, :at, :at, CAST(:iv AS jsonb) FROM street_segments s WHERE s.street_id = :a"
+            ),
+            {"t": track, "p": person_id, "d": day, "a": alley_id, "f": f1 - f0, "at": at,
+             "iv": f"[[{f0}, {f1}]]"},
+        )  # fmt: skip
+
+
+def _duties(db, alley_id: int) -> list[tuple[str, dt.date, dt.date | None]]:
+    with db.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text(
+                    "SELECT p.external_id, a.valid_from, a.valid_to FROM assignments a "
+                    "JOIN people p ON p.id = a.person_id WHERE a.street_id = :a "
+                    "ORDER BY a.valid_from, p.external_id"
+                ),
+                {"a": alley_id},
+            ).all()
+        ]
+
+
+def _last_week() -> tuple[dt.date, dt.date]:
+    """Monday of last week and its Wednesday: always a whole past week."""
+    today = city_today()
+    monday = today - dt.timedelta(days=today.weekday() + 7)
+    return monday, monday + dt.timedelta(days=2)
+
+
+def _alley_day(report, alley_id: int, day: dt.date) -> dict:
+    rows = report["alleys"]
+    hit = rows[(rows["alley_id"] == alley_id) & (rows["day"] == day)]
+    assert len(hit) == 1, hit
+    return hit.iloc[0].to_dict()
+
+
+def test_backdated_replacement_credits_a_past_week_to_its_real_holder(town):
+    """S2 took over alley A on Monday of last week, but it was entered only now: before the
+    correction their Wednesday walk counted for nobody and S1 missed 7 alley-days; after it,
+    the Wednesday is patrolled by S2, S1 is out of that week, and the week before keeps S1."""
+    db, alley, ids = town["db"], town["alley"], town["ids"]
+    monday, wednesday = _last_week()
+    _walk(db, ids["S2"], alley, wednesday)
+    before = build_report(db, "weekly", wednesday)
+    row = _alley_day(before, alley, wednesday)
+    assert not row["patrolled"] and list(row["person_ids"]) == [ids["S1"]]
+    s1 = before["people"][before["people"]["person_id"] == ids["S1"]].iloc[0]
+    assert (s1["alley_days"], s1["patrolled_alley_days"]) == (7, 0)
+    earlier_before = build_report(db, "weekly", monday - dt.timedelta(days=7))
+
+    out = assign_duty(db, "S2", Target("alley", alley), None, monday, replace=True, actor="t")
+
+    assert out["duty"]["valid_from"] == monday.isoformat() and out["duty"]["valid_to"] is None
+    assert [
+        (c["action"], c["after"]["person"], c["after"]["valid_to"]) for c in out["changes"]
+    ] == [("ended", "S1", (monday - dt.timedelta(days=1)).isoformat())]
+    assert _duties(db, alley) == [
+        ("S1", town["since"], monday - dt.timedelta(days=1)),
+        ("S2", monday, None),
+    ]
+    after = build_report(db, "weekly", wednesday)
+    row = _alley_day(after, alley, wednesday)
+    assert row["patrolled"] and list(row["person_ids"]) == [ids["S2"]]
+    people = after["people"].set_index("person_id")
+    assert ids["S1"] not in people.index
+    assert (people.loc[ids["S2"], "alley_days"], people.loc[ids["S2"], "patrolled_alley_days"]) == (
+        7,
+        1,
+    )
+    earlier_after = build_report(db, "weekly", monday - dt.timedelta(days=7))
+    assert earlier_after["people"].equals(earlier_before["people"])  # S1's earlier week stays
+    with db.connect() as conn:
+        audit = conn.execute(
+            text("SELECT actor, detail::text FROM audit_log WHERE action = 'assignments.set'")
+        ).one()
+    assert audit[0] == "t" and '"S1"' in audit[1] and '"S2"' in audit[1]
+    assert PHONE not in audit[1]
+
+
+def test_a_co_steward_keeps_the_first_holder_and_their_walks_add_up(town):
+    """S1 walks the first half, S3 the second half of each segment: patrolled only once S3
+    is a co-steward (union of the stewards' walking), and S1 keeps their duty."""
+    db, alley, ids = town["db"], town["alley"], town["ids"]
+    monday, wednesday = _last_week()
+    _walk(db, ids["S1"], alley, wednesday, 0.0, 0.5)
+    _walk(db, ids["S3"], alley, wednesday, 0.5, 1.0)
+    assert not _alley_day(build_report(db, "daily", wednesday), alley, wednesday)["patrolled"]
+
+    out = assign_duty(db, "S3", Target("alley", town["alley_name"]), "小巷管家", monday)
+
+    assert out["changes"] == [] and [c["person"] for c in out["co_holders"]] == ["S1"]
+    assert _duties(db, alley) == [("S1", town["since"], None), ("S3", monday, None)]
+    row = _alley_day(build_report(db, "daily", wednesday), alley, wednesday)
+    assert row["patrolled"] and sorted(row["person_ids"]) == sorted([ids["S1"], ids["S3"]])
+    # the day before the co-steward began: S1 alone, as before
+    assert _alley_day(build_report(db, "daily", monday - dt.timedelta(days=1)), alley,
+                      monday - dt.timedelta(days=1))["person_ids"] == [ids["S1"]]  # fmt: skip
+
+
+def test_replace_ends_the_other_holder_the_day_before_and_a_stand_in_hands_back(town):
+    db, alley = town["db"], town["alley"]
+    today = city_today()
+    start = today + dt.timedelta(days=10)  # a planned change
+    assign_duty(db, "S2", Target("alley", town["alley_key"]), "alley_steward", start,
+                replace=True)  # fmt: skip
+    assert _duties(db, alley) == [
+        ("S1", town["since"], start - dt.timedelta(days=1)),
+        ("S2", start, None),
+    ]
+    # a two-week stand-in from the 20th day: S2 resumes afterwards
+    cover = today + dt.timedelta(days=20)
+    back = cover + dt.timedelta(days=14)
+    out = assign_duty(db, "S3", Target("alley", alley), None, cover, back - dt.timedelta(days=1),
+                      replace=True)  # fmt: skip
+    assert [c["action"] for c in out["changes"]] == ["ended", "resumes"]
+    assert _duties(db, alley) == [
+        ("S1", town["since"], start - dt.timedelta(days=1)),
+        ("S2", start, cover - dt.timedelta(days=1)),
+        ("S3", cover, back - dt.timedelta(days=1)),
+        ("S2", back, None),
+    ]
+    # S2's planned duty has never been in force: replacing from before it cancels it
+    out = assign_duty(db, "S3", Target("alley", alley), None, start, start + dt.timedelta(days=1),
+                      replace=True)  # fmt: skip
+    assert [c["action"] for c in out["changes"]] == ["moved"]
+    assert ("S2", start + dt.timedelta(days=2), cover - dt.timedelta(days=1)) in _duties(db, alley)
+
+
+def test_replace_refuses_to_erase_a_duty_that_has_been_in_force(town):
+    """S1's duty began 60 days ago; replacing from before that would erase it: 409, with the
+    day from which a replacement keeps it, and nothing changed."""
+    db, alley = town["db"], town["alley"]
+    before = fingerprint(db)
+    with pytest.raises(ConflictError) as err:
+        assign_duty(db, "S2", Target("alley", alley), None, town["since"] - dt.timedelta(days=3),
+                    replace=True)  # fmt: skip
+    msg = err.value.message
+    assert "erase" in msg and str(town["since"] + dt.timedelta(days=1)) in msg
+    assert fingerprint(db) == before
+
+
+def test_an_overlap_with_ones_own_duty_is_refused_naming_it(town):
+    db, alley = town["db"], town["alley"]
+    before = fingerprint(db)
+    with pytest.raises(ConflictError) as err:
+        assign_duty(db, "S1", Target("alley", alley), None, city_today(), replace=True)
+    assert f"{town['since']} – (open-ended)" in err.value.message
+    assert "王一 (S1)" in err.value.message and PHONE not in err.value.message
+    # starting earlier than the recorded start: overlap too, with how to add the days before
+    with pytest.raises(ConflictError) as err:
+        assign_duty(db, "S1", Target("alley", alley), None, town["since"] - dt.timedelta(days=5))
+    assert f"to {town['since'] - dt.timedelta(days=1)}" in err.value.message
+    assert fingerprint(db) == before
+    # the days before, exactly: accepted (a late entry's real start)
+    assign_duty(db, "S1", Target("alley", alley), None, town["since"] - dt.timedelta(days=5),
+                town["since"] - dt.timedelta(days=1))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("person", "target", "role", "start", "end", "error", "needle"),
+    [
+        ("NOBODY", ("alley", "A"), None, 0, None, NotFoundError, "person 'NOBODY' does not exist"),
+        ("S2", ("alley", "no such alley"), None, 0, None, NotFoundError, "does not exist"),
+        ("X1", ("alley", "A"), None, 0, None, ConflictError, "has left"),
+        ("C1", ("alley", "A"), None, 0, None, InputError, "does not hold the role alley_steward"),
+        ("S2", ("street", "A"), "alley_steward", 0, None, InputError, "held on an alley"),
+        ("C1", ("street", "A"), None, 0, None, InputError, "is an alley, not a street"),
+        ("S2", ("alley", "A"), None, 0, -1, InputError, "before valid_from"),
+        ("S2", ("alley", "A"), None, dt.date(1989, 12, 31), None, InputError, "1990–2100"),
+        ("S2", ("alley", "A"), None, dt.date(2101, 1, 1), None, InputError, "1990–2100"),
+        ("S2", ("grid", "G"), None, 0, None, InputError, "give the role"),
+        ("S2", ("alley", "A"), "janitor", 0, None, InputError, "unknown role 'janitor'"),
+        ("L2", ("grid", "G"), "grid_leader", 0, None, ConflictError, "one leader"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(
+    town, person, target, role, start, end, error, needle
+):
+    db = town["db"]
+    today = city_today()
+    assign_duty(db, "L1", Target("grid", town["grid"]), "网格长", today)
+    ref = {"A": town["alley"], "G": town["grid"]}.get(target[1], target[1])
+    start = today + dt.timedelta(days=start) if isinstance(start, int) else start
+    end = start + dt.timedelta(days=end) if isinstance(end, int) else end
+    before = fingerprint(db)
+    with pytest.raises(error) as err:
+        assign_duty(db, person, Target(target[0], ref), role, start, end)
+    assert needle in err.value.message
+    assert fingerprint(db) == before
+
+
+def test_grid_duties_and_end_duty(town):
+    db, grid, alley = town["db"], town["grid"], town["alley"]
+    today = city_today()
+    assign_duty(db, "L1", Target("grid", grid), "grid_leader", today - dt.timedelta(days=30))
+    out = assign_duty(db, "L2", grid, "grid_leader", today, replace=True)  # plain code
+    assert out["changes"][0]["after"]["valid_to"] == str(today - dt.timedelta(days=1))
+    assign_duty(db, "W1", Target("grid", grid), "grid_worker", today)
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO grids (code, level, parent_id, community_id, version, households, "
+                "building_count, flags, properties, geom) SELECT code || '001', 2, id, "
+                "community_id, 1, 30, 1, '[]', '{}', geom FROM grids WHERE code = :c"
+            ),
+            {"c": grid},
+        )
+    with pytest.raises(InputError, match="level-1"):
+        assign_duty(db, "W1", Target("grid", grid + "001"), "grid_worker", today)
+
+    # end: the duty in force on the day ends then; none in force → 404; before start → 422
+    last = today - dt.timedelta(days=2)
+    done = end_duty(db, "S1", Target("alley", alley), None, last, actor="t")
+    assert done["changed"] and done["duty"]["valid_to"] == str(last)
+    assert _duties(db, alley) == [("S1", town["since"], last)]
+    again = end_duty(db, "S1", Target("alley", alley), None, last)
+    assert not again["changed"]
+    before = fingerprint(db)
+    with pytest.raises(NotFoundError, match="holds no alley_steward duty"):
+        end_duty(db, "S1", Target("alley", alley), None, today)
+    with pytest.raises(InputError, match="before it starts"):
+        end_duty(db, "S1", Target("alley", alley), None, town["since"] - dt.timedelta(days=1))
+    with pytest.raises(NotFoundError):
+        end_duty(db, "S2", Target("alley", alley), None, last)
+    assert fingerprint(db) == before
+
+
+def test_cli_set_and_end_print_one_line_and_bad_input_one_error(town, pg_url):
+    alley, monday = town["alley"], _last_week()[0]
+    res = run_cli(["assign", "set", "--person", "S2", "--alley", str(alley), "--from",
+                   str(monday), "--replace"], pg_url)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 1, res.stdout
+    assert lines[0].startswith("职责已安排 duty set: 李二 (S2) 小巷管家 alley steward")
+    assert f"卸任 ended: 王一 (S1) last day {monday - dt.timedelta(days=1)}" in lines[0]
+    assert PHONE not in res.stdout
+    res = run_cli(["assign", "end", "--person", "S2", "--alley", str(alley), "--on",
+                   str(city_today())], pg_url)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("职责已结束 duty ended: 李二 (S2)") and res.stdout.count("\n") == 1
+
+    before = fingerprint(town["db"])
+    for args, needle in [
+        (["--person", "S2", "--alley", str(alley), "--from", "2026-02-30"], "not a date"),
+        (["--person", "S9", "--alley", str(alley), "--from", str(monday)], "does not exist"),
+        (["--person", "S3", "--street", str(alley), "--from", str(monday)], "not a street"),
+        (["--person", "S3", "--alley", str(alley), "--grid", "1", "--from", "2020-01-01"],
+         "name one target"),
+        (["--person", "S3", "--from", "2020-01-01"], "name one target"),
+    ]:  # fmt: skip
+        res = run_cli(["assign", "set", *args], pg_url)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        err = res.stderr.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], res.stderr
+    assert fingerprint(town["db"]) == before
+
+
+def test_api_sets_and_ends_duties_for_planners_only(town, auth_headers):
+    db, alley = town["db"], town["alley"]
+    monday = _last_week()[0]
+    body = {"person": "S3", "target": alley, "role": "alley_steward", "valid_from": str(monday)}
+    planner = auth_headers("planner", (SUBDISTRICT,))
+    viewer = auth_headers("viewer")
+    refused = [viewer, auth_headers("steward", person_id=town["ids"]["S3"]),
+               auth_headers("planner", ("120101",))]  # fmt: skip
+    with TestClient(create_app(db)) as client:
+        before = fingerprint(db)
+        for who in refused:
+            r = client.post("/assignments", json=body, headers=who)
+            assert r.status_code == 403 and "error" in r.json(), r.text
+        assert client.post("/assignments", json=body).status_code == 401
+        assert fingerprint(db) == before
+
+        r = client.post("/assignments", json=body, headers=planner)
+        assert r.status_code == 201, r.text
+        duty = r.json()["duty"]
+        assert (duty["person"], duty["valid_from"], duty["target"]["id"]) == (
+            "S3",
+            str(monday),
+            alley,
+        )
+        assert [c["person"] for c in r.json()["co_holders"]] == ["S1"]
+        assert PHONE not in r.text
+
+        before = fingerprint(db)
+        r = client.post("/assignments", json=body, headers=planner)
+        assert r.status_code == 409 and str(monday) in r.json()["error"]
+        r = client.post("/assignments", json={**body, "person": "NOBODY"}, headers=planner)
+        assert r.status_code == 404 and "NOBODY" in r.json()["error"]
+        r = client.post("/assignments", json={**body, "role": "street_chief"}, headers=planner)
+        assert r.status_code == 422 and "not a street" in r.json()["error"]
+        r = client.post("/assignments", json={**body, "valid_to": "2000-01-01"}, headers=planner)
+        assert r.status_code == 422 and "before valid_from" in r.json()["error"]
+        r = client.post("/assignments", json={**body, "valid_from": "1900-01-01"}, headers=planner)
+        assert r.status_code == 422
+        assert fingerprint(db) == before
+
+        end = {"person": "S3", "target": alley, "role": "alley_steward", "last_day": str(monday)}
+        r = client.post("/assignments/end", json=end, headers=viewer)
+        assert r.status_code == 403
+        r = client.post("/assignments/end", json=end, headers=planner)
+        assert r.status_code == 200 and r.json()["duty"]["valid_to"] == str(monday), r.text
+        r = client.post(
+            "/assignments/end", json={**end, "last_day": str(monday - dt.timedelta(days=9))},
+            headers=planner,
+        )  # fmt: skip
+        assert r.status_code == 422 and "before it starts" in r.json()["error"]
+    assert ("S3", monday, monday) in _duties(db, alley)
