@@ -272,6 +272,15 @@ def propose(
         summary = res.summary
     keep_cols = [c for c in ("item_id", "person_id", "role", "walk_m", "distance_m") if c in pairs]
     pairs = pairs[keep_cols]
+    if not rebalance and len(current):
+        # Filling gaps changes nothing that is staffed: the solvers keep one holder per alley
+        # or street, and only people living near the area, so a co-steward (共管) or a duty
+        # given by hand to someone from further away would otherwise be ended.
+        held = set(current["item_id"].astype(int))
+        pairs = pd.concat(
+            [current[["item_id", "person_id", "role"]], pairs[~pairs["item_id"].isin(held)]],
+            ignore_index=True,
+        )
     cur = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
     new = {(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)}
     return {

@@ -423,3 +423,28 @@ def test_api_sets_and_ends_duties_for_planners_only(town, auth_headers):
         )  # fmt: skip
         assert r.status_code == 422 and "before it starts" in r.json()["error"]
     assert ("S3", monday, monday) in _duties(db, alley)
+
+
+def test_filling_gaps_keeps_a_co_steward_and_a_hand_given_duty(town):
+    """`gridward assign alleys` without --rebalance fills unstaffed alleys only: it ended a
+    co-steward's duty (the solver keeps one holder per alley) and duties of people it does
+    not consider (no home near the area)."""
+    from geo.staffing import commit, propose
+
+    db, alley = town["db"], town["alley"]
+    monday, _ = _last_week()
+    assign_duty(db, "S3", Target("alley", town["alley_name"]), "alley_steward", monday)
+    with db.begin() as conn:  # stewards with homes in the area, so the solver has people
+        conn.execute(
+            text(
+                "UPDATE people SET home = (SELECT ST_PointOnSurface(geom) FROM areas "
+                "WHERE code = :c) WHERE external_id IN ('S1', 'S2')"
+            ),
+            {"c": town["community"]},
+        )
+    before = _duties(db, alley)
+    proposal = propose(db, "alleys", SUBDISTRICT)
+    assert proposal["changes"]["end"] == 0, proposal["changes"]
+    out = commit(db, proposal)
+    assert out["ended"] == 0 and out["started"] > 0, out  # the gaps were filled
+    assert _duties(db, alley) == before
