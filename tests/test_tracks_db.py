@@ -427,6 +427,35 @@ def test_kml_and_kmz_uploads_match_like_their_csv(demo, auth_headers):
     assert csv and all(_visits(demo, ids[n]) == pytest.approx(csv) for n in ("w.kml", "w.kmz"))
 
 
+def test_a_kept_kmz_is_read_again_after_retention_dropped_its_fixes(demo):
+    """Old code re-read a kept upload with a size limit of its own length + 1 byte: a KMZ
+    unpacks to more than that, so once ``tracks drop-fixes`` had dropped its day, reading or
+    re-matching the track failed ("KMZ unpacks to more than …")."""
+    import datetime as dt
+
+    from geo.track_partitions import drop_days_before
+    from geo.track_store import ingest_track, match_stored_track, read_track_points
+    from tests.test_tracks_parse import _kml, _zip
+
+    sp = SimParams(length_m=900, noise_m=5, start="2025-05-06T01:00:00Z")  # no other test's day
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(15), sp)
+    kmz = _zip({"doc.kml": _kml(pts)})
+    item = ingest_track(demo, kmz, "walk.kmz", person_id=1)
+    assert item["format"] == "kmz" and item["status"] == "matched", item
+    tid, visits = item["track_id"], _visits(demo, item["track_id"])
+    assert visits
+    dropped = dict(drop_days_before(demo, dt.date(2025, 5, 7)))
+    assert dropped[dt.date(2025, 5, 6)] == len(pts)
+    with demo.connect() as conn:
+        back = read_track_points(conn, [tid])
+    assert len(back) == len(pts)
+    np.testing.assert_allclose(back["lon"], pts["lon"], atol=1e-9)
+    assert (back["time"].to_numpy() == pts["time"].to_numpy()).all()
+    again = match_stored_track(demo, tid)
+    assert again["points"] == item["match"]["points"]
+    assert _visits(demo, tid) == pytest.approx(visits, abs=1e-9)
+
+
 def test_wrong_datum_is_flagged_and_the_same_file_with_the_right_one_corrects_the_track(
     demo, auth_headers
 ):
