@@ -195,9 +195,46 @@ def _current(conn: Connection, kind: str, item_ids: list[int], day: dt.date) -> 
     )
 
 
-def _fingerprint(current: pd.DataFrame) -> str:
+def _planned(conn: Connection, kind: str, item_ids: list[int], day: dt.date) -> pd.DataFrame:
+    """Duties planned by hand to start after ``day`` (geo.duties): a commit must see them, or
+    it gives a person a duty they already hold from a later day."""
+    target = "grid_id" if kind == "grids" else "street_id"
+    return read_frame(
+        text(
+            f"SELECT id, {target} AS item_id, person_id, role, valid_from FROM assignments "
+            f"WHERE {target} = ANY(CAST(:ids AS int[])) AND role = ANY(CAST(:roles AS text[])) "
+            "AND valid_from > :d ORDER BY valid_from, id"
+        ),
+        conn,
+        params={"ids": item_ids, "roles": list(KINDS[kind]), "d": day},
+    )
+
+
+def _fingerprint(current: pd.DataFrame, planned: pd.DataFrame | None = None) -> str:
     pairs = sorted(f"{r.item_id}:{r.person_id}:{r.role}" for r in current.itertuples(index=False))
+    if planned is not None:
+        pairs += sorted(
+            f"{r.item_id}:{r.person_id}:{r.role}@{r.valid_from}"
+            for r in planned.itertuples(index=False)
+        )
     return hashlib.sha256(",".join(pairs).encode()).hexdigest()
+
+
+def _fill_gaps(current: pd.DataFrame, proposed: pd.DataFrame) -> pd.DataFrame:
+    """Every duty in force, plus the solver's people where an (item, role) has fewer holders
+    than the solver gives it. WHY per (item, role) and not per item: the solvers keep one
+    holder per alley or street and only people living near the area, so a co-steward (共管) or
+    a duty given by hand would be ended; and a grid with workers but no leader (the leader
+    left) still needs its leader, and one short of workers its workers."""
+    have = current[["item_id", "person_id", "role"]]
+    held = have.groupby(["item_id", "role"]).size()
+    add = []
+    for (item, role), rows in proposed.groupby(["item_id", "role"], sort=False):
+        n = int(held.get((item, role), 0))
+        mine = set(have.loc[(have["item_id"] == item) & (have["role"] == role), "person_id"])
+        extra = rows[~rows["person_id"].isin(mine)]
+        add.append(extra.iloc[: max(len(rows) - n, 0)])
+    return pd.concat([have, *add], ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,6 +270,7 @@ def propose(
             what = {"grids": "current grids", "alleys": "alleys", "streets": "streets"}[kind]
             raise InputError(f"area {area} has no {what} to staff")
         current = _current(conn, kind, items["item_id"].astype(int).tolist(), day)
+        planned = _planned(conn, kind, items["item_id"].astype(int).tolist(), day)
         network = _network(conn, a.id) if kind != "grids" else None
     if people.empty:
         raise InputError(
@@ -273,14 +311,7 @@ def propose(
     keep_cols = [c for c in ("item_id", "person_id", "role", "walk_m", "distance_m") if c in pairs]
     pairs = pairs[keep_cols]
     if not rebalance and len(current):
-        # Filling gaps changes nothing that is staffed: the solvers keep one holder per alley
-        # or street, and only people living near the area, so a co-steward (共管) or a duty
-        # given by hand to someone from further away would otherwise be ended.
-        held = set(current["item_id"].astype(int))
-        pairs = pd.concat(
-            [current[["item_id", "person_id", "role"]], pairs[~pairs["item_id"].isin(held)]],
-            ignore_index=True,
-        )
+        pairs = _fill_gaps(current, pairs)
     cur = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
     new = {(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)}
     return {
@@ -288,11 +319,17 @@ def propose(
         "area": area,
         "day": day.isoformat(),
         "rebalance": rebalance,
-        "base_fingerprint": _fingerprint(current),
+        "base_fingerprint": _fingerprint(current, planned),
         "pairs": [_plain_rec(r) for r in pairs.to_dict(orient="records")],
         "uncovered": [int(u) for u in uncovered],
         "summary": _plain_rec(dict(summary)),
         "changes": {"keep": len(cur & new), "end": len(cur - new), "start": len(new - cur)},
+        # duties planned by hand to start later: a commit brings forward the ones it repeats
+        # and leaves the others as they are
+        "planned": [
+            {**_plain_rec(r), "valid_from": str(r["valid_from"])[:10]}
+            for r in planned.drop(columns="id").to_dict(orient="records")
+        ],
     }
 
 
@@ -329,7 +366,8 @@ def commit(
             kd = "alley" if kind == "alleys" else "street"
             items = _streets(conn, a.id, kd)["item_id"].astype(int).tolist()
         current = _current(conn, kind, items, day)
-        if _fingerprint(current) != proposal["base_fingerprint"]:
+        planned = _planned(conn, kind, items, day)
+        if _fingerprint(current, planned) != proposal["base_fingerprint"]:
             raise ConflictError(
                 f"the {kind} duties of {area} changed since this proposal was made: propose again"
             )
@@ -348,8 +386,18 @@ def commit(
                 {"i": int(r.id), "y": day - dt.timedelta(days=1)},
             )
         have = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
+        later = {
+            (int(r.item_id), int(r.person_id), r.role): int(r.id)
+            for r in planned.itertuples(index=False)
+        }
         for item_id, person_id, role in sorted(new - have):
             started += 1
+            if (item_id, person_id, role) in later:  # planned from a later day: bring it forward
+                conn.execute(
+                    text("UPDATE assignments SET valid_from = :d WHERE id = :i"),
+                    {"d": day, "i": later[(item_id, person_id, role)]},
+                )
+                continue
             conn.execute(
                 text(
                     f"INSERT INTO assignments (person_id, role, {target}, valid_from, created_by) "

@@ -448,3 +448,59 @@ def test_filling_gaps_keeps_a_co_steward_and_a_hand_given_duty(town):
     out = commit(db, proposal)
     assert out["ended"] == 0 and out["started"] > 0, out  # the gaps were filled
     assert _duties(db, alley) == before
+
+
+def _homes(db, community: str, *people: str) -> None:
+    """Give ``people`` homes in ``community``, so the solvers consider them."""
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE people SET home = (SELECT ST_PointOnSurface(geom) FROM areas "
+                "WHERE code = :c) WHERE external_id = ANY(:p)"
+            ),
+            {"c": community, "p": list(people)},
+        )
+
+
+def test_filling_gaps_completes_a_grid_that_lost_its_leader(town):
+    """A grid with a worker but no leader gets a leader when gaps are filled (it was left
+    uncovered once a staffed item counted as held whatever role it lacked)."""
+    from geo.staffing import propose
+
+    db, ids = town["db"], town["ids"]
+    _homes(db, town["community"], "L1", "L2", "W1")
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO assignments (person_id, role, grid_id, valid_from) "
+                "SELECT :w, 'grid_worker', id, :d FROM grids WHERE code = :g"
+            ),
+            {"w": ids["W1"], "g": town["grid"], "d": city_today() - dt.timedelta(days=10)},
+        )
+    pairs = {(r["role"], r["person_id"]) for r in propose(db, "grids", SUBDISTRICT)["pairs"]}
+    assert ("grid_worker", ids["W1"]) in pairs  # kept
+    assert {r for r, _ in pairs} >= {"grid_leader"}, pairs
+    assert sum(r == "grid_leader" for r, _ in pairs) == 1
+
+
+def test_a_commit_brings_a_planned_duty_forward_instead_of_doubling_it(town):
+    """A person planned by hand on an alley from next week, whom a gap fill now gives that
+    alley, holds it once, from today (they held it twice, overlapping)."""
+    from geo.staffing import commit, propose
+
+    db = town["db"]
+    _homes(db, town["community"], "S1", "S2")
+    first = propose(db, "alleys", SUBDISTRICT)
+    item, person = next(
+        (r["item_id"], r["person_id"]) for r in first["pairs"] if r["item_id"] != town["alley"]
+    )
+    ext = {v: k for k, v in town["ids"].items()}[person]
+    planned = city_today() + dt.timedelta(days=7)
+    assign_duty(db, ext, Target("alley", str(item)), "alley_steward", planned)
+    proposal = propose(db, "alleys", SUBDISTRICT)
+    assert {"item_id": item, "person_id": person, "role": "alley_steward"}.items() <= next(
+        p for p in proposal["planned"] if p["item_id"] == item
+    ).items()
+    commit(db, proposal)
+    mine = [r for r in _duties(db, item) if r[0] == ext]
+    assert mine == [(ext, city_today(), None)], mine
