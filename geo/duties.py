@@ -361,8 +361,11 @@ def assign_duty(
         raise InputError(f"valid_to {end} is before valid_from {start}")
     today = today or city_today()
     with engine.begin() as conn:
-        p = _person(conn, person)
+        # the planner's scope first: out of it, nothing about the person is told
         t = _target(conn, target, role)
+        if authorize is not None:
+            authorize(_area_code(conn, t))
+        p = _person(conn, person)
         if not p.active:
             raise ConflictError(
                 f"{_who(p)} has left (inactive): a duty cannot be given to them "
@@ -380,8 +383,6 @@ def assign_duty(
                 f"{_label(t)} is gone since {gone} (retired): a duty on it must end by "
                 f"{gone - _DAY}"
             )
-        if authorize is not None:
-            authorize(_area_code(conn, t))
         own = _duties(conn, t, role, start, end, person_id=p.id)
         if own:
             spans = "; ".join(_span(r.valid_from, r.valid_to) for r in own)
@@ -538,7 +539,8 @@ def end_duty(
     authorize: Authorize | None = None,
 ) -> dict[str, Any]:
     """End ``person``'s duty ``role`` on ``target`` that is in force on ``last_day``: its
-    ``valid_to`` becomes ``last_day`` (earlier or later than before: a correction). Works for
+    ``valid_to`` becomes ``last_day`` (earlier or later than before: a correction; a later day
+    extends the duty that ended last before it, unless another of theirs starts between). Works for
     a person who has left too (correcting their last day). Refused when no such duty is in
     force that day. Returns the duty before and after, JSON-ready."""
     role = parse_role(role, target.kind if isinstance(target, Target) else None)
@@ -546,14 +548,21 @@ def end_duty(
     if last is None:
         raise InputError("the last day is required (YYYY-MM-DD)")
     with engine.begin() as conn:
-        p = _person(conn, person)
         t = _target(conn, target, role)
         if authorize is not None:
             authorize(_area_code(conn, t))
+        p = _person(conn, person)
         theirs = _duties(conn, t, role, EARLIEST, None, person_id=p.id)
         hit = [
             r for r in theirs if r.valid_from <= last and (r.valid_to is None or r.valid_to >= last)
         ]
+        if not hit:  # a later last day: the duty that ended most recently before it, when no
+            # other duty of theirs there starts in between
+            before = [r for r in theirs if r.valid_to is not None and r.valid_to < last]
+            if before:
+                r = max(before, key=lambda r: r.valid_to)
+                if not any(r.valid_to < o.valid_from <= last for o in theirs):
+                    hit = [r]
         if not hit:
             spans = "; ".join(_span(r.valid_from, r.valid_to) for r in theirs) or "none"
             if theirs and all(r.valid_from > last for r in theirs):

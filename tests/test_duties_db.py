@@ -331,9 +331,15 @@ def test_grid_duties_and_end_duty(town):
     assert _duties(db, alley) == [("S1", town["since"], last)]
     again = end_duty(db, "S1", Target("alley", alley), None, last)
     assert not again["changed"]
+    # a later last day corrects it the other way (it was a 404 though documented)
+    later = end_duty(db, "S1", Target("alley", alley), None, last + dt.timedelta(days=2))
+    assert later["changed"] and _duties(db, alley) == [
+        ("S1", town["since"], last + dt.timedelta(days=2))
+    ]
+    end_duty(db, "S1", Target("alley", alley), None, last)
     before = fingerprint(db)
     with pytest.raises(NotFoundError, match="holds no alley_steward duty"):
-        end_duty(db, "S1", Target("alley", alley), None, today)
+        end_duty(db, "S3", Target("alley", alley), None, today)
     with pytest.raises(InputError, match="before it starts"):
         end_duty(db, "S1", Target("alley", alley), None, town["since"] - dt.timedelta(days=1))
     with pytest.raises(NotFoundError):
@@ -386,6 +392,11 @@ def test_api_sets_and_ends_duties_for_planners_only(town, auth_headers):
             r = client.post("/assignments", json=body, headers=who)
             assert r.status_code == 403 and "error" in r.json(), r.text
         assert client.post("/assignments", json=body).status_code == 401
+        # out of scope, a planner learns nothing about the person (was 404/409 before 403)
+        outside = auth_headers("planner", ("120101",))
+        for who in ("NOBODY", "X1"):
+            r = client.post("/assignments", json={**body, "person": who}, headers=outside)
+            assert r.status_code == 403, r.text
         assert fingerprint(db) == before
 
         r = client.post("/assignments", json=body, headers=planner)
