@@ -7,6 +7,7 @@ Every command module exposes ``register(app)``; this module only wires them toge
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -54,9 +55,12 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except ValidationError as exc:  # a GRIDWARD_* setting that does not parse
+    except ValidationError as exc:  # a GRIDWARD_* setting that does not parse, or bad input
         typer.echo(f"error: {_setting_problem(exc)}", err=True)
         sys.exit(2)
+    except BrokenPipeError:  # `gridward report daily | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except OSError as exc:  # e.g. --out into a folder that does not exist
         where = f": {exc.filename}" if exc.filename else ""
         typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
@@ -67,12 +71,14 @@ def main() -> None:
 
 
 def _setting_problem(exc: ValidationError) -> str:
-    """One line naming the environment variable and what is wrong with it."""
+    """One line naming the environment variable (or the field) and what is wrong with it."""
     err = exc.errors()[0]
-    field = str(err["loc"][0]) if err.get("loc") else ""
-    name = f"GRIDWARD_{field.upper()}" if field else exc.title
+    field = ".".join(str(x) for x in err.get("loc", ()))
     msg = str(err.get("msg", "")).removeprefix("Value error, ")
-    return f"setting {name}: {msg} (got {str(err.get('input'))[:60]!r})"
+    got = f" (got {str(err.get('input'))[:60]!r})"
+    if exc.title in ("Settings", "AuthSettings") and field:
+        return f"setting GRIDWARD_{field.upper()}: {msg}{got}"
+    return f"{exc.title} {field}: {msg}{got}" if field else f"{exc.title}: {msg}{got}"
 
 
 def _is(exc: BaseException, name: str) -> bool:

@@ -165,6 +165,8 @@ def drain_queue(
     tracks only: whoever matched them, this drain or another worker.
     """
     rep = DrainReport()
+    if waiting_for:  # one file sent twice in an upload names its track twice
+        waiting_for = sorted(set(waiting_for))
     total = len(waiting_for) if waiting_for else queued_count(engine)
     while max_tracks is None or rep.matched + rep.failed < max_tracks:
         if waiting_for and _still_queued(engine, waiting_for) == 0:

@@ -429,7 +429,8 @@ def test_an_upload_drain_stops_once_its_own_tracks_are_matched(demo):
     ids = [store_track(demo, w, f"o{i}.csv", queue=True).track_id for i, w in enumerate(walks)]
     older, mine, later = ids[:2], ids[2:3], ids[3:]
     steps: list[tuple[int, int]] = []
-    rep = drain_queue(demo, batch=1, progress=lambda d, t: steps.append((d, t)), waiting_for=mine)
+    twice = mine + mine  # the same file twice in one upload
+    rep = drain_queue(demo, batch=1, progress=lambda d, t: steps.append((d, t)), waiting_for=twice)
     st = _statuses(demo)
     assert [st[i] for i in older + mine] == ["matched"] * 3
     assert [st[i] for i in later] == ["queued", "queued"]
