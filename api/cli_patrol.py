@@ -207,7 +207,14 @@ def drop_fixes(
     out.print(f"{verb} {len(dropped)} days, {total} fixes", markup=False)
 
 
-def _report(kind: str, day: str, area: str | None, out: Path | None, share: float | None) -> None:
+def _report(
+    kind: str,
+    day: str,
+    area: str | None,
+    out: Path | None,
+    share: float | None,
+    table: str | None = None,
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -215,8 +222,10 @@ def _report(kind: str, day: str, area: str | None, out: Path | None, share: floa
     from geo.patrol_reports import (
         AREA_LEVELS,
         build_report,
+        check_table,
         export_report,
         report_period,
+        report_summary,
         role_label,
         share_used,
     )
@@ -228,17 +237,30 @@ def _report(kind: str, day: str, area: str | None, out: Path | None, share: floa
         raise InputError(f"date '{day}' is not YYYY-MM-DD") from None
     if share is not None and not 0 < share <= 1:
         raise InputError(f"--share {share} must be in (0, 1]: the part of an alley that counts")
+    if table is not None and (out is None or out.suffix.lower() != ".csv"):
+        raise InputError(
+            f"--table {table} picks the table of a .csv file: add --out FILE.csv "
+            "(an .xlsx holds every table)"
+        )
+    if out is not None and out.suffix.lower() == ".csv":
+        try:
+            check_table(table, kind)  # a wrong table is an error before any work
+        except InputError as exc:
+            raise InputError(f"--table: {exc.message}") from None
     today = city_today()  # once: the title and the report must agree near midnight
     period = report_period(kind, when, today)  # a future or pre-1990 period is an error
     share = share_used(share)
     report = build_report(get_engine(), kind, when, area, share, today)
+    summary = report_summary(report, period)
     title = f"{period.title()} · 达标 share ≥ {share:g}"
     if out is not None:
-        export_report(report, out, period, share)
+        export_report(report, out, period, share, table)
         typer.echo(f"wrote {out}: {title}")
+        for note in summary["notes"]:
+            typer.echo(f"note: {note}")
         return
     people = report["people"]
-    table = Table(title=title)
+    table_ = Table(title=title)
     cols = [
         c
         for c in (
@@ -248,31 +270,44 @@ def _report(kind: str, day: str, area: str | None, out: Path | None, share: floa
             "patrolled_alleys",
             "alley_days",
             "patrolled_alley_days",
+            "pending" if period.running else "",
             "compliance",
             "rank",
         )
         if c in people.columns
     ]
     console = Console()
-    console.print(_table(table, people, cols, role_label))
+    console.print(_table(table_, people, cols, role_label))
     areas = report["areas"].assign(
         name=lambda a: a["community_name"].fillna(a["subdistrict_name"]),
         level=lambda a: a["level"].map(AREA_LEVELS),
     )
-    cols = ["role", "level", "name", "alley_days", "patrolled", "compliance", "rank"]
+    cols = ["role", "level", "name", "alley_days", "patrolled"]
+    cols += ["pending"] if period.running else []
+    cols += ["compliance", "unstaffed", "rank"]
     console.print(_table(Table(title="区域 areas"), areas, cols, role_label))
+    for note in summary["notes"]:
+        console.print(f"note: {note}", markup=False, soft_wrap=True)
+
+
+def _cell(v: Any) -> str:
+    import pandas as pd
+
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return "—"  # no rate yet (nothing finished), or no rank without a rate
+    return f"{v:.0%}" if isinstance(v, float) else str(v)
 
 
 def _table(table: Any, df: Any, cols: list[str], role_label: Any) -> Any:
     """``df[cols]`` as rows of a rich ``table``: Chinese-first headers, roles by their
-    label, shares as percentages."""
+    label, shares as percentages, a missing rate or rank as —."""
     from geo.patrol_reports import HEADERS
 
     for c in cols:
         table.add_column(HEADERS.get(c, "名称 name" if c == "name" else c))
     for rec in df[cols].itertuples(index=False):
         row = [role_label(v) if c == "role" else v for c, v in zip(cols, rec, strict=True)]
-        table.add_row(*(f"{v:.0%}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     return table
 
 
@@ -292,8 +327,14 @@ def _report_command(kind: str, doc: str):
         share: float = typer.Option(
             None, "--share", help="share of an alley that counts (default: setting, 0.8)"
         ),
+        table: str = typer.Option(
+            None,
+            "--table",
+            help="the table of a .csv: people (default), alleys, areas, or segments "
+            "(daily: per segment walked fraction, first and last time)",
+        ),
     ) -> None:
-        _report(kind, date or _today(), area, out, share)
+        _report(kind, date or _today(), area, out, share, table)
 
     command.__doc__ = doc
     return command

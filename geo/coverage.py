@@ -21,12 +21,31 @@ Schemas (column: meaning):
     day (datetime.date), person_id, edge_id, walked_fraction (0–1), first_time, last_time.
 ``alley_day`` (output of :func:`alley_day_status`):
     day, alley_id, length_m, walked_m, walked_share, patrolled (bool), first_time, last_time.
-``steward_day`` (output of :func:`steward_daily_compliance`):
-    day, person_id, alleys, patrolled_alleys, compliance (0–1), assigned_m, walked_m.
+``segment_status`` (output of :func:`segment_day_status`): one row per segment of every
+    assigned alley and day: day, alley_id, edge_id, length_m, walked_fraction (union over
+    the alley's holders), walked_m, first_time, last_time (NaT where nobody assigned walked).
+``holder_day`` (output of :func:`holder_day_status`): one row per alley, day and holder:
+    day, alley_id, person_id, holders, length_m, walked_m and walked_share (the holder's own
+    walking), required_share, alley_patrolled, patrolled (the holder's own credit).
+``steward_day`` (output of :func:`steward_daily_compliance` and
+    :func:`holder_daily_compliance`): day, person_id, alleys, patrolled_alleys, pending,
+    compliance (0–1; patrolled / (alleys − pending), NaN when nothing counts yet),
+    assigned_m, walked_m.
 ``group_day`` (output of :func:`group_daily_compliance`): as steward_day, keyed by a group.
 ``rollup`` (output of :func:`compliance_rollup`):
     period (week: Monday date, month: first day), person_id, days, alley_days,
-    patrolled_alley_days, compliance, walked_m, rank (1 = best; ties share a rank).
+    patrolled_alley_days, pending, compliance, walked_m, rank (1 = best; ties share a rank;
+    null where there is no rate yet).
+
+Shared alleys (co-stewards, 共管): the alley's status is the union rule (the exact union of
+all its holders' walked stretches reaches the share). A holder's own row counts the
+alley-day as patrolled only when the alley is patrolled AND the holder's own walking covers
+at least ``share / holders`` of it (their equal part): two co-stewards who split it in halves
+are both credited, one who walked nothing or a token bit is not. A holder's walked metres
+are their own walking only.
+
+Pending: a ``pending`` column (duty-days of a day still running, not yet patrolled) leaves
+the denominator of every rate: they are neither done nor missed yet.
 """
 
 from __future__ import annotations
@@ -87,6 +106,51 @@ def _union_fraction(df: pd.DataFrame, keys: list[str]) -> pd.Series:
     return pd.Series(np.clip(total, 0, 1), index=idx).sort_index()
 
 
+def _assigned_stretches(
+    segment_day: pd.DataFrame, segments: pd.DataFrame, assignments: pd.DataFrame
+) -> pd.DataFrame:
+    """The rows of ``segment_day`` walked by a holder of the segment's alley, with the
+    segment's alley and length (walking by anyone else is dropped here)."""
+    sd = segment_day.merge(segments[["edge_id", "alley_id", "length_m"]], on="edge_id")
+    return sd.merge(
+        assignments[["alley_id", "person_id"]].drop_duplicates(), on=["alley_id", "person_id"]
+    )
+
+
+def _walked_fraction(sd: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Walked fraction (0–1) per ``keys``: the exact union of stretches when ``sd`` has them,
+    else the summed walked fractions (an upper bound), capped at 1."""
+    if not len(sd):
+        return pd.Series(0.0, index=sd.groupby(keys).size().index)
+    if {"start_fraction", "end_fraction"} <= set(sd.columns):
+        f = _union_fraction(sd, keys)
+    else:
+        f = sd.groupby(keys)["walked_fraction"].sum()
+    return f.clip(upper=1.0)
+
+
+def _walked_segments(sd: pd.DataFrame) -> pd.DataFrame:
+    """Per (day, alley, segment) walked by its holders: length_m, first/last time, walked
+    fraction (union over the holders) and metres."""
+    keys = ["day", "alley_id", "edge_id"]
+    per_seg = sd.groupby(keys).agg(
+        length_m=("length_m", "first"),
+        first_time=("first_time", "min"),
+        last_time=("last_time", "max"),
+    )
+    per_seg["walked_fraction"] = _walked_fraction(sd, keys).reindex(per_seg.index).fillna(0.0)
+    per_seg["walked_m"] = per_seg["walked_fraction"] * per_seg["length_m"]
+    return per_seg
+
+
+def _days_of(segment_day: pd.DataFrame, days: Iterable[date] | None) -> list[date]:
+    if days is not None:
+        return list(days)
+    if len(segment_day) == 0:
+        return []
+    return list(pd.date_range(min(segment_day["day"]), max(segment_day["day"]), freq="D").date)
+
+
 def alley_day_status(
     segment_day: pd.DataFrame,
     segments: pd.DataFrame,
@@ -102,38 +166,18 @@ def alley_day_status(
     stewards walking the same half make half, not all; without stretches their walked
     fractions per segment are summed and capped at 1 (an upper bound). ``days`` defaults
     to every day from the first to the last in ``segment_day``; an alley nobody walked on a day
-    is a row with walked_share 0.
+    is a row with walked_share 0. This is the alley's status; what each holder is credited
+    with is :func:`holder_day_status`.
     """
     _require(segments, ["edge_id", "alley_id", "length_m"], "segments")
     _require(assignments, ["alley_id", "person_id"], "assignments")
     if not 0 < patrolled_share <= 1:
         raise InputError("patrolled_share must be in (0, 1]")
-    if days is None:
-        if len(segment_day) == 0:
-            days = []
-        else:
-            days = pd.date_range(min(segment_day["day"]), max(segment_day["day"]), freq="D").date
-    days = list(days)
+    days = _days_of(segment_day, days)
     alley_len = segments.groupby("alley_id")["length_m"].sum()
     alleys = assignments["alley_id"].drop_duplicates()
     grid = pd.MultiIndex.from_product([days, alleys], names=["day", "alley_id"])
-    sd = segment_day.merge(segments[["edge_id", "alley_id", "length_m"]], on="edge_id")
-    sd = sd.merge(
-        assignments[["alley_id", "person_id"]].drop_duplicates(), on=["alley_id", "person_id"]
-    )
-    keys = ["day", "alley_id", "edge_id"]
-    per_seg = sd.groupby(keys).agg(
-        length_m=("length_m", "first"),
-        first_time=("first_time", "min"),
-        last_time=("last_time", "max"),
-    )
-    if not len(sd):
-        f = pd.Series(0.0, index=per_seg.index)
-    elif {"start_fraction", "end_fraction"} <= set(sd.columns):
-        f = _union_fraction(sd, keys)
-    else:
-        f = sd.groupby(keys)["walked_fraction"].sum()
-    per_seg["walked_m"] = f.reindex(per_seg.index).clip(upper=1.0) * per_seg["length_m"]
+    per_seg = _walked_segments(_assigned_stretches(segment_day, segments, assignments))
     per_alley = per_seg.groupby(["day", "alley_id"]).agg(
         walked_m=("walked_m", "sum"),
         first_time=("first_time", "min"),
@@ -159,8 +203,115 @@ def alley_day_status(
     ]
 
 
+def segment_day_status(
+    segment_day: pd.DataFrame,
+    segments: pd.DataFrame,
+    assignments: pd.DataFrame,
+    days: Iterable[date] | None = None,
+) -> pd.DataFrame:
+    """Per segment of every assigned alley and day (``segment_status``): the fraction its
+    alley's holders walked (exact union of their stretches, others' walking not counted),
+    the metres, and the first and last time they walked it (NaT when nobody did). Every
+    segment of the alleys in ``assignments`` has a row on each of ``days``: one merge and
+    one union over the walked stretches, no per-row work."""
+    _require(segments, ["edge_id", "alley_id", "length_m"], "segments")
+    _require(assignments, ["alley_id", "person_id"], "assignments")
+    days = _days_of(segment_day, days)
+    mine = segments[segments["alley_id"].isin(assignments["alley_id"])]
+    base = mine[["alley_id", "edge_id", "length_m"]].drop_duplicates("edge_id")
+    grid = pd.DataFrame({"day": days}).merge(base, how="cross")
+    per_seg = _walked_segments(_assigned_stretches(segment_day, segments, assignments))
+    walked = per_seg.drop(columns="length_m").reset_index()
+    out = grid.merge(walked, on=["day", "alley_id", "edge_id"], how="left")
+    out["walked_fraction"] = out["walked_fraction"].fillna(0.0)
+    out["walked_m"] = out["walked_m"].fillna(0.0)
+    cols = ["day", "alley_id", "edge_id", "length_m", "walked_fraction", "walked_m"]
+    return out[[*cols, "first_time", "last_time"]]
+
+
+def holder_day_status(
+    segment_day: pd.DataFrame,
+    segments: pd.DataFrame,
+    assignments: pd.DataFrame,
+    alley_day: pd.DataFrame,
+    patrolled_share: float = 0.8,
+) -> pd.DataFrame:
+    """Per alley, day and holder (``holder_day``): the holder's own walking and credit.
+
+    ``walked_m`` is the exact union of the holder's OWN stretches on the alley (summed
+    fractions without stretches), never the co-holders'. ``patrolled`` (the holder's own
+    row) is true when the alley is patrolled that day (``alley_day``, the union rule) AND
+    the holder's own share reaches ``required_share`` = ``patrolled_share / holders``, their
+    equal part of the share (WHY: two co-stewards who split an alley in halves both did
+    their duty; one who left it all to the other did not, and must not be credited with
+    the other's walking)."""
+    pairs = assignments[["alley_id", "person_id"]].drop_duplicates()
+    holders = pairs.groupby("alley_id")["person_id"].size().rename("holders")
+    keys = ["day", "alley_id", "person_id", "edge_id"]
+    sd = _assigned_stretches(segment_day, segments, assignments)
+    f = _walked_fraction(sd, keys)
+    seg_len = segments.drop_duplicates("edge_id").set_index("edge_id")["length_m"]
+    own = (
+        (f * f.index.get_level_values("edge_id").map(seg_len).to_numpy())
+        .groupby(level=["day", "alley_id", "person_id"])
+        .sum()
+        .rename("walked_m")
+        .reset_index()
+    )
+    out = alley_day[["day", "alley_id", "length_m", "patrolled"]].rename(
+        columns={"patrolled": "alley_patrolled"}
+    )
+    out = out.merge(pairs, on="alley_id").merge(
+        own, on=["day", "alley_id", "person_id"], how="left"
+    )
+    out["holders"] = out["alley_id"].map(holders).astype(int)
+    out["walked_m"] = out["walked_m"].fillna(0.0)
+    length = out["length_m"].to_numpy(float)
+    share = np.where(length > 0, out["walked_m"] / np.where(length > 0, length, 1.0), 0.0)
+    out["walked_share"] = np.clip(share, 0.0, 1.0)
+    out["required_share"] = patrolled_share / out["holders"]
+    out["patrolled"] = out["alley_patrolled"].astype(bool) & (
+        out["walked_share"] >= out["required_share"] - 1e-9
+    )
+    cols = ["day", "alley_id", "person_id", "holders", "length_m", "walked_m", "walked_share"]
+    return out[[*cols, "required_share", "alley_patrolled", "patrolled"]]
+
+
+def holder_daily_compliance(holder_day: pd.DataFrame) -> pd.DataFrame:
+    """Per holder and day (``steward_day``) from :func:`holder_day_status`: each alley-day
+    counts by the holder's own credit and own metres; rows with ``pending`` true (a day
+    still running, not done yet) are counted in ``pending`` and left out of the rate."""
+    df = holder_day
+    if "pending" not in df.columns:
+        df = df.assign(pending=False)
+    out = (
+        df.groupby(["day", "person_id"])
+        .agg(
+            alleys=("alley_id", "nunique"),
+            patrolled_alleys=("patrolled", "sum"),
+            pending=("pending", "sum"),
+            assigned_m=("length_m", "sum"),
+            walked_m=("walked_m", "sum"),
+        )
+        .reset_index()
+    )
+    out["patrolled_alleys"] = out["patrolled_alleys"].astype(int)
+    out["pending"] = out["pending"].astype(int)
+    out["compliance"] = rate(out["patrolled_alleys"], out["alleys"] - out["pending"])
+    cols = ["day", "person_id", "alleys", "patrolled_alleys", "pending", "compliance"]
+    return out[[*cols, "assigned_m", "walked_m"]]
+
+
+def rate(done: pd.Series, counted: pd.Series) -> pd.Series:
+    """``done / counted``, NaN where nothing counts (no finished duty-day: no rate yet)."""
+    counted = counted.astype(float)
+    return (done.astype(float) / counted.where(counted > 0)).astype(float)
+
+
 def steward_daily_compliance(alley_day: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
-    """Per steward and day: assigned alleys, how many patrolled, compliance share."""
+    """Per steward and day: assigned alleys, how many patrolled, compliance share. Every
+    holder gets the alley's status and metres: right for one steward per alley; where
+    alleys are shared, judge each holder by :func:`holder_daily_compliance`."""
     return group_daily_compliance(alley_day, assignments, key="person_id")
 
 
@@ -196,7 +347,9 @@ def compliance_rollup(
     """Weekly (ISO weeks, Monday) or monthly roll-up of daily compliance, with a ranking.
 
     ``key`` is the column rolled up (person_id for stewards, or a group column from
-    :func:`group_daily_compliance`).
+    :func:`group_daily_compliance`). ``alley_days`` counts every duty-day; ``pending`` ones
+    (optional input column: today's, not done yet) are left out of the rate, which is
+    NaN (and the rank null) while nothing counts.
     """
     if period not in ("week", "month"):
         raise InputError(f"unknown period '{period}': use week or month")
@@ -206,19 +359,23 @@ def compliance_rollup(
     else:
         start = d.dt.to_period("M").dt.start_time.dt.date
     df = steward_day.assign(period=start.to_numpy())
+    if "pending" not in df.columns:
+        df = df.assign(pending=0)
     out = (
         df.groupby(["period", key])
         .agg(
             days=("day", "nunique"),
             alley_days=("alleys", "sum"),
             patrolled_alley_days=("patrolled_alleys", "sum"),
+            pending=("pending", "sum"),
             walked_m=("walked_m", "sum"),
         )
         .reset_index()
     )
-    out["compliance"] = out["patrolled_alley_days"] / out["alley_days"].clip(lower=1)
+    out["pending"] = out["pending"].astype(int)
+    out["compliance"] = rate(out["patrolled_alley_days"], out["alley_days"] - out["pending"])
     out["rank"] = (
-        out.groupby("period")["compliance"].rank(method="min", ascending=False).astype(int)
+        out.groupby("period")["compliance"].rank(method="min", ascending=False).astype("Int64")
     )
     out = out.sort_values(["period", "rank", key]).reset_index(drop=True)
     return out[
@@ -228,6 +385,7 @@ def compliance_rollup(
             "days",
             "alley_days",
             "patrolled_alley_days",
+            "pending",
             "compliance",
             "walked_m",
             "rank",

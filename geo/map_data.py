@@ -174,6 +174,19 @@ class PatrolData:
     compliance: list[dict[str, Any]]
     threshold: float
     counts: dict[str, dict[str, int]]  # role → {"alleys": n, "patrolled": k}, as the report
+    # duty-days of the day not patrolled yet while the day runs (today): in no rate
+    pending: int = 0
+
+
+def _pending(report: dict[str, Any], person_id: int | None) -> int:
+    """Duty-days of a running day (today) not done yet, as the report counts them: the
+    person's own (``people``), or for everyone the alleys/streets not patrolled yet."""
+    if person_id is not None:
+        people = report["people"]
+        mine = people[people["person_id"] == person_id]
+        return int(mine["pending"].sum()) if "pending" in mine.columns else 0
+    alleys = report["alleys"]
+    return int(alleys["pending"].astype(bool).sum()) if "pending" in alleys.columns else 0
 
 
 def _report_counts(report: dict[str, Any], person_id: int | None) -> dict[str, dict[str, int]]:
@@ -214,7 +227,14 @@ def patrols_of_day(
     [lon, lat, iso time] lists; and the compliance of each of the ``history_days`` up to
     ``day``, each from that day's own report (its own duties). Days before 1990 or after
     ``today`` (the city's) have no report: no duty in the chart. A ``day`` after ``today``
-    is refused as the report refuses it."""
+    is refused as the report refuses it.
+
+    For one person, each alley shows what the report credits THEM with: ``walked`` and
+    ``walked_m`` their own walking, ``patrolled`` their own credit (the alley patrolled by
+    the union of its holders AND their own part, share / holders, walked), so the drawn
+    alleys add up to their line; ``alley_walked`` and ``alley_patrolled`` keep the alley's
+    own status (a co-steward's walking included). Today's alleys not done yet are
+    ``pending`` and out of the day's rate, as in the report."""
     from geo.patrol_reports import EARLIEST, ROLES, build_report, daily_frames, share_used
     from geo.track_store import local_days
 
@@ -264,6 +284,15 @@ def patrols_of_day(
         aid, role = int(r.alley_id), str(r.role)
         geometry, kind = geoms.get(aid, (None, None))
         name = r.alley_name if isinstance(r.alley_name, str) else None
+        holders = list(r.person_ids) if isinstance(r.person_ids, list) else []
+        walked_m, walked, patrolled = r.walked_m, r.walked_share, bool(r.patrolled)
+        pending = bool(r.pending)
+        if person_id is not None and person_id in holders:  # their own walking and credit
+            own = r.holder_walked_m[holders.index(person_id)]
+            walked_m = own
+            walked = min(1.0, own / r.length_m) if r.length_m else 0.0
+            patrolled = person_id in (r.credited_ids or [])
+            pending = pending or (bool(r.day == today) and not patrolled)
         features.append(
             {
                 "type": "Feature",
@@ -277,28 +306,34 @@ def patrols_of_day(
                     "role_label": ROLES.get(role, role),
                     "people": str(r.people).split("、") if isinstance(r.people, str) else [],
                     "length_m": _num(r.length_m, 1),
-                    "walked_m": _num(r.walked_m, 1),
-                    "walked": _num(r.walked_share, 3),
-                    "patrolled": bool(r.patrolled),
+                    "walked_m": _num(walked_m, 1),
+                    "walked": _num(walked, 3),
+                    "patrolled": patrolled,
+                    "alley_walked": _num(r.walked_share, 3),
+                    "alley_patrolled": bool(r.patrolled),
+                    "required": round(share / max(1, len(holders)), 3),
+                    "pending": pending,
                 },
             }
         )
     compliance = []
     chart = [day - dt.timedelta(days=i) for i in range(history_days - 1, -1, -1)]
     earlier = [d for d in chart if EARLIEST <= d <= today and d != day]
-    past = daily_frames(engine, earlier, None, share)  # one load for the whole chart
+    # one load for the whole chart
+    past = daily_frames(engine, earlier, None, share, today=today)
     for d in chart:
         if d == day:
-            counts = _report_counts(report, person_id)
+            counts, pending = _report_counts(report, person_id), _pending(report, person_id)
         elif d in past:
-            counts = _report_counts(past[d], person_id)
+            counts, pending = _report_counts(past[d], person_id), _pending(past[d], person_id)
         else:
-            counts = {}
+            counts, pending = {}, 0
         compliance.append(
             {
                 "day": d.isoformat(),
                 "alleys": sum(c["alleys"] for c in counts.values()),
                 "patrolled": sum(c["patrolled"] for c in counts.values()),
+                "pending": pending,  # today's not done yet: out of the day's rate
                 "roles": counts,
             }
         )
@@ -310,6 +345,7 @@ def patrols_of_day(
         compliance=compliance,
         threshold=share,
         counts=_report_counts(report, person_id),
+        pending=_pending(report, person_id),
     )
 
 

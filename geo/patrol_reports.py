@@ -7,6 +7,28 @@ report for a past month stays correct after stewards change, and the street netw
 Alley stewards are judged on alleys, street chiefs on streets, each only by their own walking.
 Areas: each alley or street belongs to the community holding most of its length, and that
 community's subdistrict.
+
+Rules the numbers follow:
+
+* Shared alleys (co-stewards): the alley row is patrolled when the exact union of all its
+  holders' walked stretches reaches the share (default 0.8). A holder's OWN row counts the
+  alley-day as patrolled only when the alley is patrolled AND the holder's own walking covers
+  at least their equal part, share / number of holders that day (two who split an alley in
+  halves are both credited; one who walked nothing or a token bit is not), and a holder's
+  walked metres are their own walking only (see :func:`geo.coverage.holder_day_status`).
+  Person rows may therefore add up to more metres than the alley and area rows (two holders
+  who walked the same stretch each walked it).
+* A running period (today inside it, in the city's zone): today's duty-days count only when
+  already patrolled; the others are ``pending``, in no rate's denominator (they are not
+  missed yet). Rates are patrolled / (duty-days − pending), null while nothing counts. A
+  daily report of today shows every alley with its status and says ``running``.
+* Area rows (community 社区 and subdistrict 街道): ``unstaffed`` counts the alley-days (for
+  street chiefs' rows: street-days) in the area with no holder that day; they are not in
+  ``alley_days`` or the rate. With a community filter (``area`` a community code) the
+  subdistrict rows are left out, since they would hold that community alone: the report's
+  ``meta`` notes say so (subdistrict totals: run without the community filter).
+* A daily report also has ``segments``: every segment of every alley/street with a duty that
+  day, with the fraction and metres its holders walked (union) and their first/last time.
 """
 
 from __future__ import annotations
@@ -17,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
@@ -47,8 +70,28 @@ KINDS = {
 # Upload refuses fix times before 1990 (geo.tracks.parse), so no patrol is older; pandas
 # could not hold year 1 anyway. 1990-01-01 is a Monday, so no week or month straddles it.
 EARLIEST = dt.date(1990, 1, 1)
-SHEETS = {"people": "人员 people", "alleys": "街巷 alleys", "areas": "区域 areas"}
+SHEETS = {
+    "people": "人员 people",
+    "alleys": "街巷 alleys",
+    "areas": "区域 areas",
+    "segments": "路段 segments",
+}
 ABOUT_SHEET = "报表 report"
+TABLES = tuple(SHEETS)  # the tables a CSV can hold (--table / table=)
+RUNNING_NOTE = "今天未计 today not counted unless done"
+# what each role is held on: the kind of street its unstaffed rows count
+ROLE_KIND = {"alley_steward": "alley", "street_chief": "street"}
+KIND_LABELS = {"alley": "小巷 alley", "street": "街道 street"}
+
+
+class Report(dict):
+    """A report's tables by name (``people``, ``alleys``, ``areas``, daily ``segments``) and
+    ``meta``: what the tables do not say themselves (notes on the area filter, ``today``).
+    A dict, so ``report["people"]`` and iterating over the tables work as they always did."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame], meta: dict[str, Any] | None = None):
+        super().__init__(tables)
+        self.meta: dict[str, Any] = dict(meta or {})
 
 
 @dataclass(frozen=True)
@@ -60,6 +103,7 @@ class Period:
     start: dt.date
     end: dt.date  # last day of the whole period
     through: dt.date  # last day covered: ``end``, or today while the period runs
+    today: dt.date | None = None  # the city's today the period was cut at
 
     @property
     def days(self) -> list[dt.date]:
@@ -69,6 +113,11 @@ class Period:
     @property
     def partial(self) -> bool:
         return self.through < self.end
+
+    @property
+    def running(self) -> bool:
+        """Today lies in the period: today's unpatrolled duty-days are pending, not missed."""
+        return self.today is not None and self.start <= self.today <= self.end
 
     def span(self) -> str:
         """The whole period as people name it: a day, a week's two ends, or a month."""
@@ -82,9 +131,10 @@ class Period:
         """Chinese first, and how far a running period goes (for the CLI and XLSX)."""
         head = f"{KINDS[self.kind]} {self.span()}"
         if not self.partial:
-            return head
+            return f"{head} (进行中 running; {RUNNING_NOTE})" if self.running else head
         total = (self.end - self.start).days + 1
-        return f"{head} (截至 through {self.through}, {len(self.days)}/{total} 天 days)"
+        days = f"截至 through {self.through}, {len(self.days)}/{total} 天 days"
+        return f"{head} ({days}; {RUNNING_NOTE})" if self.running else f"{head} ({days})"
 
     def meta(self) -> dict[str, Any]:
         """JSON fields: the days covered (``from``–``to``) and the whole period."""
@@ -96,6 +146,7 @@ class Period:
             "period_from": self.start.isoformat(),
             "period_to": self.end.isoformat(),
             "partial": self.partial,
+            "running": self.running,
         }
 
 
@@ -124,7 +175,7 @@ def report_period(kind: str, day: dt.date, today: dt.date | None = None) -> Peri
         end = start + dt.timedelta(days=6)
     else:
         end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-    return Period(kind, start, end, min(end, today))
+    return Period(kind, start, end, min(end, today), today)
 
 
 def role_label(code: Any) -> Any:
@@ -246,12 +297,15 @@ def _load(
     each street's community and subdistrict (a spatial join over every street: skipped
     where only the daily numbers are wanted)."""
     start, end = days[0], days[-1]
+    level = None
     with engine.connect() as conn:
         if area is not None:
             if not area.strip():
                 raise InputError("the area code is empty: give a community or subdistrict code")
-            level = conn.execute(text("SELECT level FROM areas WHERE code = :c"), {"c": area})
-            if level.scalar() is None:
+            level = conn.execute(
+                text("SELECT level FROM areas WHERE code = :c"), {"c": area}
+            ).scalar()
+            if level is None:
                 raise InputError(f"area {area} does not exist")
         edges = read_frame(
             text(
@@ -285,12 +339,13 @@ def _load(
             areas = read_frame(text(_STREET_AREA_SQL), conn)
         else:
             areas = pd.DataFrame(columns=["alley_id", *_AREA_COLS])
+        scope = None  # the streets of the area filter (None: every street)
         if area is not None:
-            keep = areas[
-                areas["community_code"].str.startswith(area)
+            scope = areas[
+                areas["community_code"].fillna("").str.startswith(area)
                 | areas["subdistrict_code"].fillna("").str.startswith(area)
             ]["alley_id"]
-            duties = duties[duties["alley_id"].isin(keep)]
+            duties = duties[duties["alley_id"].isin(scope)]
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
     # exact union of walked stretches: one row per stretch
     edges = edges[_STRETCH_COLS] if len(edges) else pd.DataFrame(columns=_STRETCH_COLS)
@@ -298,7 +353,14 @@ def _load(
         edges = pd.concat([edges, corridor[_STRETCH_COLS]], ignore_index=True)
     if len(edges):
         edges["covered_fraction"] = edges["end_fraction"] - edges["start_fraction"]
-    return {"edges": edges, "segments": segments, "duties": duties, "areas": areas}
+    return {
+        "edges": edges,
+        "segments": segments,
+        "duties": duties,
+        "areas": areas,
+        "scope": scope,
+        "level": level,
+    }
 
 
 class _NetworkByDay:
@@ -331,7 +393,37 @@ class _NetworkByDay:
         return self._days[day]
 
 
-def _daily_frames(data: dict[str, pd.DataFrame], days: list[dt.date], share: float):
+def _lists(df: pd.DataFrame, col: str, cast: Any = None) -> pd.Series:
+    """Per alley, ``col`` of its rows as a list in ascending person_id (one sort and one
+    slice per alley: a city-month has some 10⁵ alley-days, too many for groupby lambdas)."""
+    if not len(df):
+        return pd.Series(dtype=object)
+    d = df.sort_values(["alley_id", "person_id"], kind="stable")
+    keys = d["alley_id"].to_numpy()
+    vals = d[col].tolist() if cast is None else [cast(v) for v in d[col].tolist()]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = [*starts[1:].tolist(), len(keys)]
+    return pd.Series(
+        [vals[a:b] for a, b in zip(starts.tolist(), ends, strict=True)], index=keys[starts]
+    )
+
+
+def _joined(lists: pd.Series) -> pd.Series:
+    return lists.map("、".join)
+
+
+def _daily_frames(
+    data: dict[str, Any],
+    days: list[dt.date],
+    share: float,
+    today: dt.date | None = None,
+    with_segments: bool = False,
+    with_unstaffed: bool = False,
+) -> dict[str, pd.DataFrame]:
+    """Per role and day: ``alleys`` (the alley's status, union rule), ``people`` (each holder
+    by their own credit, :func:`geo.coverage.holder_day_status`), with ``segments`` every
+    segment of the duty alleys, with ``unstaffed`` the (role, day, alley) with no holder.
+    Duty-days of ``today`` not patrolled (for people: not credited) are ``pending``."""
     # The walked stretches go to coverage as they are, each on the local day stored with its
     # visit (cut at local midnight when matched): their union per alley is taken over its
     # assigned people only, and a later change of GRIDWARD_TIMEZONE does not move old walks
@@ -339,14 +431,24 @@ def _daily_frames(data: dict[str, pd.DataFrame], days: list[dt.date], share: flo
     edges, duties = data["edges"], data["duties"]
     network_of_day = _NetworkByDay(data["segments"], get_settings().timezone)
     seg_day = edges if len(edges) else pd.DataFrame(columns=[*_STRETCH_COLS, "covered_fraction"])
-    alley_frames, person_frames = [], []
+    alley_frames, person_frames, segment_frames, unstaffed_frames = [], [], [], []
     since = pd.to_datetime(duties["valid_from"]).astype("datetime64[ns]")
     until = pd.to_datetime(duties["valid_to"]).astype("datetime64[ns]").fillna(pd.Timestamp.max)
+    scope = data.get("scope")
     for role in ROLES:
         for day in days:
             ts = pd.Timestamp(day)
             valid = duties[(duties["role"] == role) & (since <= ts) & (until >= ts)]
             segments = network_of_day(day)
+            if with_unstaffed:  # streets of the role's kind live that day, nobody holding them
+                live = segments.loc[segments["kind"] == ROLE_KIND[role], "alley_id"].unique()
+                gap = np.setdiff1d(live, valid["alley_id"].unique())
+                if scope is not None:
+                    gap = gap[np.isin(gap, scope.to_numpy())]
+                if len(gap):
+                    unstaffed_frames.append(
+                        pd.DataFrame({"day": day, "alley_id": gap, "role": role})
+                    )
             # an alley with no segment that day (all retired) is no duty: nothing to walk
             valid = valid[valid["alley_id"].isin(segments["alley_id"])]
             if valid.empty:
@@ -354,28 +456,91 @@ def _daily_frames(data: dict[str, pd.DataFrame], days: list[dt.date], share: flo
             a = valid[["alley_id", "person_id"]].drop_duplicates()
             sd = seg_day[seg_day["day"] == day]
             alley_day = coverage.alley_day_status(sd, segments, a, share, days=[day])
-            steward_day = coverage.steward_daily_compliance(alley_day, a)
-            # who answered for each alley that day: an officer reading a missed alley asks
-            held = valid.sort_values("person_id").groupby("alley_id")
-            alley_day["person_ids"] = alley_day["alley_id"].map(held["person_id"].agg(list))
-            alley_day["people"] = alley_day["alley_id"].map(held["person_name"].agg("、".join))
+            holder_day = coverage.holder_day_status(sd, segments, a, alley_day, share)
+            # today's duty-days not done yet are pending, not missed (a running period)
+            alley_day["pending"] = (day == today) & ~alley_day["patrolled"].astype(bool)
+            holder_day["pending"] = (day == today) & ~holder_day["patrolled"].astype(bool)
+            steward_day = coverage.holder_daily_compliance(holder_day)
+            # who answered for each alley that day (an officer reading a missed alley asks),
+            # what each of them walked and who was credited, in the order of person_ids
+            held = valid.drop_duplicates(["alley_id", "person_id"])
+            ids, names = _lists(held, "person_id", int), _joined(_lists(held, "person_name"))
+            alley_day["person_ids"] = alley_day["alley_id"].map(ids)
+            alley_day["people"] = alley_day["alley_id"].map(names)
+            alley_day["holder_walked_m"] = alley_day["alley_id"].map(
+                _lists(holder_day, "walked_m", lambda v: round(float(v), 1))
+            )
+            credited = holder_day.loc[holder_day["patrolled"], ["alley_id", "person_id"]]
+            credited = credited.merge(held[["alley_id", "person_id", "person_name"]])
+            cred_ids = alley_day["alley_id"].map(_lists(credited, "person_id", int))
+            alley_day["credited_ids"] = [v if isinstance(v, list) else [] for v in cred_ids]
+            alley_day["credited"] = alley_day["alley_id"].map(
+                _joined(_lists(credited, "person_name"))
+            )
             alley_frames.append(alley_day.assign(role=role))
             person_frames.append(steward_day.assign(role=role))
+            if with_segments:
+                seg = coverage.segment_day_status(sd, segments, a, days=[day])
+                seg["person_ids"] = seg["alley_id"].map(ids)
+                seg["people"] = seg["alley_id"].map(names)
+                segment_frames.append(seg.assign(role=role))
     alley_cols = ["day", "alley_id", "length_m", "walked_m", "walked_share", "patrolled"]
-    alley_cols += ["person_ids", "people", "role"]
+    alley_cols += ["pending", "person_ids", "people", "holder_walked_m", "credited_ids"]
+    alley_cols += ["credited", "role"]
     person_cols = [
         "day",
         "person_id",
         "alleys",
         "patrolled_alleys",
+        "pending",
         "compliance",
         "assigned_m",
         "walked_m",
         "role",
     ]
-    alleys = pd.concat(alley_frames) if alley_frames else pd.DataFrame(columns=alley_cols)
-    people = pd.concat(person_frames) if person_frames else pd.DataFrame(columns=person_cols)
-    return alleys, people
+    out = {
+        "alleys": pd.concat(alley_frames) if alley_frames else pd.DataFrame(columns=alley_cols),
+        "people": pd.concat(person_frames) if person_frames else pd.DataFrame(columns=person_cols),
+    }
+    if with_segments:
+        out["segments"] = _segment_rows(segment_frames, data["segments"])
+    if with_unstaffed:
+        cols = ["day", "alley_id", "role"]
+        out["unstaffed"] = (
+            pd.concat(unstaffed_frames, ignore_index=True)
+            if unstaffed_frames
+            else pd.DataFrame(columns=cols)
+        )
+    return out
+
+
+SEGMENT_COLS = [
+    "day",
+    "role",
+    "segment_id",
+    "alley_id",
+    "alley_name",
+    "kind",
+    "length_m",
+    "walked_fraction",
+    "walked_m",
+    "first_time",
+    "last_time",
+    "person_ids",
+    "people",
+]
+
+
+def _segment_rows(frames: list[pd.DataFrame], segments: pd.DataFrame) -> pd.DataFrame:
+    """The daily ``segments`` table: one row per segment and role, with its street's name
+    and kind, ordered by role, street and segment."""
+    if not frames:
+        return pd.DataFrame(columns=SEGMENT_COLS)
+    seg = pd.concat(frames, ignore_index=True).rename(columns={"edge_id": "segment_id"})
+    names = segments[["edge_id", "alley_name", "kind"]].rename(columns={"edge_id": "segment_id"})
+    seg = seg.merge(names, on="segment_id", how="left")
+    seg = seg.sort_values(["role", "alley_id", "segment_id"]).reset_index(drop=True)
+    return seg[SEGMENT_COLS]
 
 
 def share_used(share: float | None) -> float:
@@ -392,18 +557,26 @@ def daily_frames(
     days: list[dt.date],
     area: str | None = None,
     patrolled_share: float | None = None,
+    today: dt.date | None = None,
 ) -> dict[dt.date, dict[str, pd.DataFrame]]:
     """Per day, the ``people`` and ``alleys`` rows a daily report of that day has (before
     names, places and ranks are added), read from the database once for all ``days``: a
-    chart of 14 days costs one load, not 14 reports."""
+    chart of 14 days costs one load, not 14 reports. Duty-days of ``today`` (default the
+    city's) not done yet are pending, as in the report."""
     if not days:
         return {}
     data = _load(engine, sorted(days), area, with_areas=False)
-    alleys, people = _daily_frames(data, sorted(days), share_used(patrolled_share))
+    frames = _daily_frames(data, sorted(days), share_used(patrolled_share), today or city_today())
+    alleys, people = frames["alleys"], frames["people"]
     return {
         d: {"people": people[people["day"] == d], "alleys": alleys[alleys["day"] == d]}
         for d in days
     }
+
+
+def _rank(rates: pd.Series, groups: pd.Series | list) -> pd.Series:
+    """1 = best within each group, ties share a rank; null where there is no rate yet."""
+    return rates.groupby(groups).rank(method="min", ascending=False).astype("Int64")
 
 
 def build_report(
@@ -413,14 +586,26 @@ def build_report(
     area: str | None = None,
     patrolled_share: float | None = None,
     today: dt.date | None = None,
-) -> dict[str, pd.DataFrame]:
-    """A report: ``people`` (per steward/chief, ranked), ``alleys`` (per alley and day),
-    ``areas`` (per community and subdistrict), over :func:`report_period` (up to ``today``,
-    default the city's). Columns carry Chinese and English names."""
+) -> Report:
+    """A report: ``people`` (per steward/chief, ranked, each by their own credit), ``alleys``
+    (per alley and day, with who held it and who was credited), ``areas`` (per community
+    and subdistrict, with the unstaffed alley-days), for a daily report ``segments`` (per
+    segment of every duty alley), over :func:`report_period` (up to ``today``, default the
+    city's; today's duty-days not done yet are ``pending``). ``meta`` of the returned
+    :class:`Report` holds notes the tables cannot carry (see the module's rules)."""
     patrolled_share = share_used(patrolled_share)
-    days = report_period(kind, day, today).days
+    period = report_period(kind, day, today)
+    days = period.days
     data = _load(engine, days, area)
-    alleys, people = _daily_frames(data, days, patrolled_share)
+    frames = _daily_frames(
+        data,
+        days,
+        patrolled_share,
+        period.today,
+        with_segments=kind == "daily",
+        with_unstaffed=True,
+    )
+    alleys, people = frames["alleys"], frames["people"]
     names = (
         data["duties"][["person_id", "person_name"]].drop_duplicates("person_id")
         if len(data["duties"])
@@ -435,58 +620,126 @@ def build_report(
     if kind == "daily":
         per_person = people.copy()
         if len(per_person):
-            per_person["rank"] = (
-                per_person.groupby("role")["compliance"]
-                .rank(method="min", ascending=False)
-                .astype(int)
-            )
+            per_person["rank"] = _rank(per_person["compliance"], per_person["role"])
     else:
-        period = "week" if kind == "weekly" else "month"
+        period_of = "week" if kind == "weekly" else "month"
         parts = []
         for role, grp in people.groupby("role"):
-            rolled = coverage.compliance_rollup(grp.drop(columns="role"), period)
+            rolled = coverage.compliance_rollup(grp.drop(columns="role"), period_of)
             parts.append(rolled.assign(role=role))
         per_person = pd.concat(parts) if parts else pd.DataFrame(columns=["person_id", "role"])
     per_person = per_person.merge(names, on="person_id", how="left")
     per_person = per_person.sort_values(
         [c for c in ("role", "rank", "person_id") if c in per_person.columns]
     ).reset_index(drop=True)
-    return {"people": per_person, "alleys": alleys, "areas": _by_area(alleys)}
+    unstaffed = frames["unstaffed"].merge(where, on="alley_id", how="left")
+    areas = _by_area(alleys, unstaffed)
+    notes = []
+    if area is not None:
+        # a subdistrict the filter covers only in part (area = one of its communities):
+        # its row would hold that community alone under the subdistrict's name
+        part = areas["level"].eq("subdistrict") & ~areas["subdistrict_code"].fillna(
+            ""
+        ).str.startswith(area)
+        if part.any():
+            subs = where.loc[where["community_code"] == area, "subdistrict_code"].dropna()
+            whole = f" (or with area={subs.iloc[0]})" if len(subs) else ""
+            notes.append(
+                f"街道合计未列出 subdistrict rows left out: area {area} is only part of its "
+                f"subdistrict; subdistrict totals: run without the community filter{whole}"
+            )
+            areas = areas[~part].reset_index(drop=True)
+    tables = {"people": per_person, "alleys": alleys, "areas": areas}
+    if kind == "daily":
+        tables["segments"] = frames["segments"]
+    meta = {"area": area, "area_level": data["level"], "today": period.today, "notes": notes}
+    return Report(tables, meta)
+
+
+def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> dict[str, Any]:
+    """What a report says about itself beyond its period: whether it is ``running`` (today
+    inside it), how many alley/street-days of today are ``pending`` (not patrolled yet, so
+    in no rate), and its ``notes`` (e.g. subdistrict rows left out under a community
+    filter). Taken from the tables as given (after a steward's view is cut to their own)."""
+    alleys = report.get("alleys")
+    pending = 0
+    if alleys is not None and "pending" in alleys.columns and len(alleys):
+        pending = int(alleys["pending"].astype(bool).sum())
+    notes = list(getattr(report, "meta", {}).get("notes", []))
+    if period.running:
+        notes.append(
+            f"{RUNNING_NOTE}: {pending} 街巷·天待巡 alley-days of today pending, in no rate"
+        )
+    return {"running": period.running, "pending": pending, "notes": notes}
 
 
 AREA_LEVELS = {"subdistrict": "街道 subdistrict", "community": "社区 community"}
+AREA_COLS = [
+    "role",
+    "level",
+    "subdistrict_code",
+    "subdistrict_name",
+    "community_code",
+    "community_name",
+    "alley_days",
+    "patrolled",
+    "pending",
+    "compliance",
+    "unstaffed",
+    "walked_m",
+    "length_m",
+    "rank",
+]
 
 
-def _by_area(alleys: pd.DataFrame) -> pd.DataFrame:
-    """Per role: one row per subdistrict (街道) and per community (社区) with its alley-days,
-    patrolled alley-days and compliance, ranked among its level (1 = best, ties share)."""
-    cols = ["role", "level", "subdistrict_code", "subdistrict_name"]
-    cols += ["community_code", "community_name", "alley_days", "patrolled", "compliance"]
-    if not len(alleys):
-        return pd.DataFrame(columns=[*cols, "walked_m", "length_m", "rank"])
-    agg = {
-        "alley_days": ("alley_id", "size"),
-        "patrolled": ("patrolled", "sum"),
-        "walked_m": ("walked_m", "sum"),
-        "length_m": ("length_m", "sum"),
-    }
+def _by_area(alleys: pd.DataFrame, unstaffed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per role: one row per subdistrict (街道) and per community (社区) with its alley-days
+    (staffed), patrolled and pending alley-days, compliance (patrolled / (alley-days −
+    pending)), ``unstaffed`` alley-days (no holder that day: not in the rate), ranked among
+    its level (1 = best, ties share; null without a rate). An area whose alleys nobody holds
+    has a row too: its gap is the point of a 周查."""
+    num = ["staffed", "patrolled", "pending", "unstaffed", "walked_m", "length_m"]
+    keys = ["role", *_AREA_COLS]
+    parts = []
+    if len(alleys):
+        staffed = alleys[[*keys, "patrolled", "pending", "walked_m", "length_m"]].copy()
+        parts.append(staffed.assign(staffed=1, unstaffed=0))
+    if unstaffed is not None and len(unstaffed):
+        parts.append(
+            unstaffed[keys].assign(
+                staffed=0, patrolled=False, pending=False, unstaffed=1, walked_m=0.0, length_m=0.0
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=AREA_COLS)
+    rows = pd.concat(parts, ignore_index=True)
+    for c in ("patrolled", "pending"):
+        rows[c] = rows[c].astype(bool).astype(int)
+    rows[["walked_m", "length_m"]] = rows[["walked_m", "length_m"]].astype(float)
     sub_keys = ["role", "subdistrict_code", "subdistrict_name"]
-    subs = alleys.groupby(sub_keys, dropna=False).agg(**agg).reset_index()
+    subs = rows.groupby(sub_keys, dropna=False)[num].sum().reset_index()
     subs = subs.assign(level="subdistrict", community_code=None, community_name=None)
     comm_keys = [*sub_keys, "community_code", "community_name"]
-    comms = alleys.groupby(comm_keys, dropna=False).agg(**agg).reset_index()
+    comms = rows.groupby(comm_keys, dropna=False)[num].sum().reset_index()
     out = pd.concat([subs, comms.assign(level="community")], ignore_index=True)
-    out["patrolled"] = out["patrolled"].astype(int)
-    out["compliance"] = out["patrolled"] / out["alley_days"].clip(lower=1)
-    out["rank"] = (
-        out.groupby(["role", "level"])["compliance"].rank(method="min", ascending=False)
-    ).astype(int)
+    out = out.rename(columns={"staffed": "alley_days"})
+    for c in ("alley_days", "patrolled", "pending", "unstaffed"):
+        out[c] = out[c].astype(int)
+    out["compliance"] = coverage.rate(out["patrolled"], out["alley_days"] - out["pending"])
+    out["rank"] = _rank(out["compliance"], [out["role"], out["level"]])
     out = out.sort_values(["role", "subdistrict_code", "community_code"], na_position="first")
-    return out[[*cols, "walked_m", "length_m", "rank"]].reset_index(drop=True)
+    return out[AREA_COLS].reset_index(drop=True)
 
 
 # decimals written to CSV/XLSX (shares to 0.1 %, metres to 0.1 m); JSON keeps full values
-ROUND = {"compliance": 4, "walked_share": 4, "walked_m": 1, "assigned_m": 1, "length_m": 1}
+ROUND = {
+    "compliance": 4,
+    "walked_share": 4,
+    "walked_fraction": 4,
+    "walked_m": 1,
+    "assigned_m": 1,
+    "length_m": 1,
+}
 
 HEADERS = {
     "day": "日期 day",
@@ -516,6 +769,13 @@ HEADERS = {
     "people": "责任人 people",
     "first_time": "首次时间 first time",
     "last_time": "末次时间 last time",
+    "pending": "待巡(今天未计) pending",
+    "unstaffed": "无人负责·天 unstaffed days",
+    "credited": "计入 credited",
+    "holder_walked_m": "各人走过(米) walked by each",
+    "segment_id": "路段编号 segment id",
+    "kind": "类型 kind",
+    "walked_fraction": "走过比例 walked fraction",
 }
 
 
@@ -524,16 +784,38 @@ def export_report(
     path: str | Path,
     period: Period | None = None,
     share: float | None = None,
+    table: str | None = None,
 ) -> Path:
     """Write a report: .xlsx (one sheet per table, Chinese-first names, and with ``period`` a
-    sheet saying which days it covers) or .csv (the people table). Roles are written as
-    their labels and missing times as empty cells: the readers are people, not programs."""
+    sheet saying which days it covers, whether it runs and what is pending) or .csv (one
+    table: ``table``, default ``people``; ``segments`` only in a daily report). Roles and
+    kinds are written as their labels and missing times as empty cells: the readers are
+    people, not programs."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise InputError(f"{path.name}: reports are written as .csv or .xlsx, not '{suffix}'")
+    if suffix == ".csv":
+        table = check_table(table, period.kind if period else None, report)
+    elif table is not None:
+        raise InputError(
+            f"table '{table}' picks the table of a .csv file: an .xlsx holds every table"
+        )
     tz = get_settings().timezone
     labelled = {}
     for name, df in report.items():
-        out = df.drop(columns=["person_ids"], errors="ignore")  # the names say it for people
+        if suffix == ".csv" and name != table:
+            continue
+        out = df.copy()
+        if "holder_walked_m" in out.columns and "people" in out.columns:
+            out["holder_walked_m"] = [  # "王小巷 0.0、李小巷 600.0": who walked what
+                "、".join(f"{n} {m:g}" for n, m in zip(str(p).split("、"), w, strict=False))
+                if isinstance(w, list)
+                else None
+                for p, w in zip(out["people"], out["holder_walked_m"], strict=True)
+            ]
+        # the names say it for people
+        out = out.drop(columns=["person_ids", "credited_ids"], errors="ignore")
         for col in out.columns:  # local wall-clock times: Excel has no time zones
             if col in ("first_time", "last_time") and out[col].dtype == object:
                 out[col] = pd.to_datetime(out[col], utc=True)  # all-missing columns
@@ -545,22 +827,43 @@ def export_report(
             out["role"] = out["role"].map(role_label)
         if "level" in out.columns:
             out["level"] = out["level"].map(AREA_LEVELS)
+        if "kind" in out.columns:
+            out["kind"] = out["kind"].map(lambda k: KIND_LABELS.get(k, k))
         labelled[name] = out.rename(columns=HEADERS)
     if suffix == ".csv":
-        labelled["people"].to_csv(path, index=False, encoding="utf-8-sig")
-    elif suffix == ".xlsx":
+        labelled[table].to_csv(path, index=False, encoding="utf-8-sig")
+    else:
         with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
             for name, df in labelled.items():
                 df.to_excel(xl, sheet_name=SHEETS.get(name, name)[:31], index=False)
             if period is not None:
-                _about(period, share).to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
-    else:
-        raise InputError(f"{path.name}: reports are written as .csv or .xlsx, not '{suffix}'")
+                about = _about(period, share, report_summary(report, period))
+                about.to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
     return path
 
 
-def _about(period: Period, share: float | None = None) -> pd.DataFrame:
-    """The XLSX sheet that says which days the report covers, and by which share."""
+def check_table(
+    table: str | None, kind: str | None = None, report: dict[str, Any] | None = None
+) -> str:
+    """The CSV table asked for (default ``people``), or an InputError naming the choices;
+    ``segments`` exists in daily reports only."""
+    table = table or "people"
+    if table not in TABLES:
+        raise InputError(f"unknown table '{table}': use {', '.join(TABLES)}")
+    daily_only = kind not in (None, "daily") or (report is not None and table not in report)
+    if table == "segments" and daily_only:
+        raise InputError(
+            "the segments table (per segment per day) is in daily reports only: "
+            "ask for a daily report of the day"
+        )
+    return table
+
+
+def _about(
+    period: Period, share: float | None = None, summary: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """The XLSX sheet that says which days the report covers, by which share, whether the
+    period is still running (today's duty-days not done yet are pending), and its notes."""
     rows = [
         ("报表 report", period.title()),
         ("起 from", period.start.isoformat()),
@@ -568,9 +871,20 @@ def _about(period: Period, share: float | None = None) -> pd.DataFrame:
         ("天数 days", str(len(period.days))),
         ("周期止 period to", period.end.isoformat()),
         ("未完 partial", "是 yes" if period.partial else "否 no"),
+        ("进行中 running", "是 yes" if period.running else "否 no"),
     ]
     if share is not None:
         rows.append(("达标比例 patrolled share", f"{share:g}"))
+    if summary is not None:
+        if period.running:
+            rows.append(
+                (
+                    "待巡 pending",
+                    f"{summary['pending']} 今天未完成，不计入巡查率 today's alley-days not "
+                    "done yet, not in any rate",
+                )
+            )
+        rows += [("说明 note", n) for n in summary["notes"] if not n.startswith(RUNNING_NOTE)]
     return pd.DataFrame(rows, columns=["项目 item", "值 value"])
 
 

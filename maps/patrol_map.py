@@ -53,6 +53,7 @@ def build_patrol_map(
     m = base_map(bounds, "巡查图 patrol map", tile_url, page_js=PAGE_JS)
     n_all = sum(c["alleys"] for c in data.counts.values())
     done = sum(c["patrolled"] for c in data.counts.values())
+    counted = n_all - data.pending  # today's alleys not done yet are in no rate
     who = (
         f"{esc(data.person['name'])} (#{int(data.person['id'])})"
         if data.person
@@ -88,7 +89,13 @@ def build_patrol_map(
         for role, c in sorted(data.counts.items())
     )
     comp = data.compliance
-    shares = [c["patrolled"] / c["alleys"] if c["alleys"] else None for c in comp]
+    # a day's rate leaves out its pending alleys (today's, not done yet)
+    shares = [
+        c["patrolled"] / (c["alleys"] - c.get("pending", 0))
+        if c["alleys"] - c.get("pending", 0) > 0
+        else None
+        for c in comp
+    ]
     panel = (
         title_block("巡查图", "Patrols")
         + f'<form method="get" class="gw-note">日期 date <input name="date" type="date" '
@@ -102,17 +109,32 @@ def build_patrol_map(
         + f'<p class="gw-note">人员 person: {who}</p>'
         + f'<p class="gw-note">责任街巷 assigned alleys/streets: <b id="gw-alleys">{n_all}</b>, '
         f'已巡 patrolled: <b id="gw-done">{done}</b> '
-        f"({(done / n_all if n_all else 0):.0%})</p>"
+        + (f"({done / counted:.0%})" if counted > 0 else "(—)")
+        + (
+            f'; 今天待巡 pending today: <b id="gw-pending">{data.pending}</b> '
+            "(今天未计 today not counted unless done)"
+            if data.pending
+            else ""
+        )
+        + "</p>"
         + (f'<div class="gw-note gw-roles">{by_role}</div>' if by_role else "")
         + '<p class="gw-note">按日巡报表口径：只算责任人自己走过的长度 · as the daily report: '
         "only the assigned steward's or chief's own walking counts</p>"
+        + (
+            '<p class="gw-note">共管街巷：本人须走到应分的一份（达标比例÷责任人数），'
+            "图上为本人所走 · shared alleys: this person is credited only when the alley is "
+            "patrolled and they walked their own part (share ÷ holders); the map shows their "
+            "own walking</p>"
+            if data.person
+            else ""
+        )
         + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
         + f"<h2>回放 Playback</h2>{playback}"
         + "<h2>达标率 Compliance</h2>"
         + compliance_chart([c["day"] for c in comp], shares)
-        + '<p class="gw-note">每天按当天的责任与日巡报表计算；灰色：当天无责任 · each day '
-        "by that day's duties and daily report; grey: no duties that day</p>"
-        + (UPLOAD_FORM if upload else "")
+        + '<p class="gw-note">每天按当天的责任与日巡报表计算；灰色：当天无责任（或今天尚无完成）'
+        "· each day by that day's duties and daily report; grey: no duties that day (or, "
+        "today, none done yet)</p>" + (UPLOAD_FORM if upload else "")
     )
     add_panel(m, panel)
     add_script(

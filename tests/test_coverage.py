@@ -176,3 +176,44 @@ def test_co_stewards_are_combined_by_the_union_of_their_stretches():
     # a stretch by someone not assigned to A adds nothing
     other = alley_day_status(stretches((1, "a1", 0.0, 0.5), (3, "a1", 0.5, 1.0)), SEGMENTS, both)
     assert other["walked_m"].iloc[0] == pytest.approx(30.0)
+
+
+def test_each_co_holder_is_credited_for_their_own_part_only():
+    """Alley A (100 m: a1 60 m + a2 40 m), share 0.8, two holders: each needs 0.4 of A of
+    their own walking, and the alley must be patrolled (union ≥ 0.8)."""
+    from geo.coverage import holder_daily_compliance, holder_day_status
+
+    both = pd.DataFrame({"alley_id": ["A", "A"], "person_id": [1, 2]})
+    day = date(2026, 3, 2)
+    cols = ["day", "person_id", "edge_id", "start_fraction", "end_fraction"]
+
+    def judge(*rows):
+        sd = pd.DataFrame([(day, *r) for r in rows], columns=cols).assign(
+            first_time=_t("2026-03-02T01:00"), last_time=_t("2026-03-02T01:10")
+        )
+        ad = alley_day_status(sd, SEGMENTS, both, days=[day])
+        hd = holder_day_status(sd, SEGMENTS, both, ad).set_index("person_id")
+        return ad.iloc[0], hd
+
+    # 2 walked all of A, 1 nothing: A patrolled, only 2 credited; 1 walked 0 m
+    alley, hd = judge((2, "a1", 0.0, 1.0), (2, "a2", 0.0, 1.0))
+    assert alley["patrolled"] and list(hd["patrolled"]) == [False, True]
+    assert list(hd["walked_m"]) == [0.0, 100.0] and list(hd["required_share"]) == [0.4, 0.4]
+    # 1 a token 10 % of a1 (6 m): still not their part (40 m)
+    _, hd = judge((2, "a1", 0.0, 1.0), (2, "a2", 0.0, 1.0), (1, "a1", 0.0, 0.1))
+    assert list(hd["patrolled"]) == [False, True] and hd.loc[1, "walked_m"] == pytest.approx(6)
+    # halves: 1 walks a1 (60 m), 2 walks a2 (40 m = exactly 0.4): both credited
+    _, hd = judge((1, "a1", 0.0, 1.0), (2, "a2", 0.0, 1.0))
+    assert list(hd["patrolled"]) == [True, True]
+    # each walked their part, but the alley is not patrolled (same 50 m of a1): nobody
+    alley, hd = judge((1, "a1", 0.0, 0.75), (2, "a1", 0.0, 0.75))
+    assert not alley["patrolled"] and not hd["patrolled"].any()
+    # a day still running: not done is pending, and out of the rate
+    _, hd = judge((1, "a1", 0.0, 1.0), (1, "a2", 0.0, 1.0))
+    steward = holder_daily_compliance(hd.reset_index().assign(pending=~hd["patrolled"].values))
+    steward = steward.set_index("person_id")
+    assert steward.loc[1, "compliance"] == 1.0 and steward.loc[2, "pending"] == 1
+    assert pd.isna(steward.loc[2, "compliance"])
+    week = compliance_rollup(steward.reset_index(), "week").set_index("person_id")
+    assert week.loc[2, "pending"] == 1 and pd.isna(week.loc[2, "rank"])
+    assert week.loc[1, "rank"] == 1

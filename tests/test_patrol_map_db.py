@@ -3,8 +3,9 @@ numbers (geo.patrol_reports.build_report), on the demo city in a real PostGIS.
 
 The scenario holds every way the map used to disagree with the report: an alley of several
 segments (the map counted segments), an alley walked half by one upload and half by another
-(the map took the best single upload), a co-steward's walk (the map ignored it for the
-person), a walk by someone not assigned (the map counted it for everyone), a street chief
+(the map took the best single upload), a co-steward's walk (patrols the alley, but credits
+only the co-steward who walked it: a holder is credited for their own part, share ÷
+holders), a walk by someone not assigned (the map counted it for everyone), a street chief
 (the map kept only alleys) and a steward who started three days before the day (the map's
 14-day chart gave every day the day's duties).
 """
@@ -175,7 +176,10 @@ def test_map_counts_and_colours_are_the_daily_reports(city) -> None:  # noqa: AN
     st1, st2 = city["streets"]
     rep = build_report(db, "daily", DAY, patrolled_share=SHARE, today=_today())
     expected = {
-        city["s1"]: {"alley_steward": {"alleys": 4, "patrolled": 2}},  # a1 (two uploads), a2
+        # a1 (two uploads); a2 is patrolled, but by the co-steward s2 alone: s1 walked none
+        # of their half of it, so s1 is not credited (they were, before shared alleys
+        # credited each holder's own part only)
+        city["s1"]: {"alley_steward": {"alleys": 4, "patrolled": 1}},
         city["s2"]: {"alley_steward": {"alleys": 1, "patrolled": 1}},
         city["s3"]: {"alley_steward": {"alleys": 1, "patrolled": 1}},
         city["chief"]: {"street_chief": {"alleys": 2, "patrolled": 1}},
@@ -188,6 +192,15 @@ def test_map_counts_and_colours_are_the_daily_reports(city) -> None:  # noqa: AN
     report_rows = {
         (int(r.alley_id), r.role): (float(r.walked_share), bool(r.patrolled))
         for r in rep["alleys"].itertuples()
+    }
+    # one person's view: their own walking and credit on each of their alleys, as the report
+    own_rows = {
+        (int(r.alley_id), r.role, p): (
+            r.holder_walked_m[r.person_ids.index(p)] / r.length_m,
+            p in r.credited_ids,
+        )
+        for r in rep["alleys"].itertuples()
+        for p in r.person_ids
     }
     mine = {
         city["s1"]: {(a, "alley_steward") for a in (a1, a2, a3, a4)},
@@ -205,7 +218,8 @@ def test_map_counts_and_colours_are_the_daily_reports(city) -> None:  # noqa: AN
         shown = {(f["properties"]["id"], f["properties"]["role"]): f for f in feats}
         assert len(shown) == len(feats) and set(shown) == mine[person], person
         for key, f in shown.items():
-            walked, patrolled = report_rows[key]
+            walked, patrolled = report_rows[key] if person is None else own_rows[(*key, person)]
+            assert f["properties"]["alley_patrolled"] == report_rows[key][1], (person, key)
             assert f["properties"]["patrolled"] == patrolled, (person, key)
             assert f["properties"]["walked"] == pytest.approx(walked, abs=1e-3), (person, key)
             assert f["geometry"] is not None
@@ -217,6 +231,15 @@ def test_map_counts_and_colours_are_the_daily_reports(city) -> None:  # noqa: AN
     s1 = patrols_of_day(db, DAY, city["s1"], threshold=SHARE, today=_today())
     walked = {f["properties"]["id"]: f["properties"]["walked"] for f in s1.alleys["features"]}
     assert walked[a1] == pytest.approx(1.0) and walked[a3] == 0.0
+    # a2 for s1: the alley is patrolled (s2 walked all of it), s1 walked none of it and
+    # needed 0.8 / 2 = 0.4 of it: not credited, shown as their own 0 %
+    a2_s1 = next(f["properties"] for f in s1.alleys["features"] if f["properties"]["id"] == a2)
+    assert a2_s1["alley_patrolled"] and a2_s1["alley_walked"] == pytest.approx(1.0)
+    assert (a2_s1["walked"], a2_s1["walked_m"], a2_s1["patrolled"]) == (0.0, 0.0, False)
+    assert a2_s1["required"] == pytest.approx(0.4)
+    s2 = patrols_of_day(db, DAY, city["s2"], threshold=SHARE, today=_today())
+    (a2_s2,) = [f["properties"] for f in s2.alleys["features"]]
+    assert a2_s2["patrolled"] and a2_s2["walked"] == pytest.approx(1.0)
 
 
 def test_chart_uses_each_days_own_report(city) -> None:  # noqa: ANN001

@@ -210,7 +210,14 @@ def test_missing_times_are_null_and_roles_and_sheets_are_labelled(city, auth_hea
         )
         assert r.status_code == 200
         sheets = pd.read_excel(io.BytesIO(r.content), sheet_name=None)
-    assert list(sheets) == ["人员 people", "街巷 alleys", "区域 areas", "报表 report"]
+    # a daily report also has its segments (one row per segment of every duty alley)
+    assert list(sheets) == [
+        "人员 people",
+        "街巷 alleys",
+        "区域 areas",
+        "路段 segments",
+        "报表 report",
+    ]
     assert all(len(name) <= 31 and not set(name) & set("[]:*?/\\") for name in sheets)
     alleys = sheets["街巷 alleys"]
     assert alleys["首次时间 first time"].isna().all() and len(alleys) == 5
@@ -247,7 +254,15 @@ def test_areas_have_subdistrict_totals_and_community_ranks(city, auth_headers, p
         # a subdistrict's alley-days are its communities' together
         assert subs["alley_days"].sum() == comms["alley_days"].sum()
         assert subs["patrolled"].sum() == comms["patrolled"].sum()
-        best = comms.sort_values("compliance", ascending=False)["rank"].tolist()
+        # communities whose alleys nobody holds have a row (their unstaffed alley-days)
+        # but no rate and no rank
+        rated = comms[comms["compliance"].notna()]
+        assert (comms.loc[comms["compliance"].isna(), "alley_days"] == 0).all()
+        assert (
+            rated["rank"].notna().all()
+            and comms.loc[comms["compliance"].isna(), "rank"].isna().all()
+        )
+        best = rated.sort_values("compliance", ascending=False)["rank"].astype(int).tolist()
         assert best[0] == 1 and best == sorted(best)
     out = _cli(["report", "weekly", "--date", today], pg_url)
     assert out.returncode == 0, out.stderr

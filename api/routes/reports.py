@@ -14,11 +14,15 @@ from starlette.background import BackgroundTask
 
 from api.auth import Principal, allow
 from api.deps import get_engine
+from geo.errors import InputError
 from geo.patrol_reports import (
+    Report,
     build_report,
+    check_table,
     export_report,
     report_json,
     report_period,
+    report_summary,
     share_used,
 )
 from geo.settings import city_today
@@ -56,28 +60,39 @@ def report(
     area: Annotated[str | None, Query(pattern=r"^[0-9]{6,12}$")] = None,
     share: Annotated[float | None, Query(gt=0, le=1, description="default: setting")] = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
+    table: Annotated[
+        Literal["people", "alleys", "areas", "segments"] | None,
+        Query(
+            description="the table a CSV holds (default people; segments: daily only); "
+            "JSON and XLSX hold every table"
+        ),
+    ] = None,
 ):
+    if table is not None and format != "csv":
+        raise InputError(f"table={table} picks the table of a CSV: {format} holds every table")
+    if format == "csv":
+        check_table(table, kind)  # segments of a week: a 422 before any work
     today = city_today()  # once: the period and the report must agree near midnight
     day = date or today
     period = report_period(kind, day, today)  # a future or pre-1990 period is a 422
     share = share_used(share)  # None → the setting; every format says which was used
     rep = build_report(engine, kind, day, area, share, today)
-    if user.role == "steward":  # a steward sees their own line and their own alleys only
-        rep["people"] = rep["people"][rep["people"]["person_id"] == user.person_id]
-        mine = [user.person_id in (ids or []) for ids in rep["alleys"].get("person_ids", [])]
-        rep["alleys"] = rep["alleys"][mine] if len(mine) else rep["alleys"].iloc[0:0]
+    if user.role == "steward":
+        _own_view(rep, user.person_id)
     if format == "json":
         body = {
             "kind": kind,
             "date": day.isoformat(),
             **period.meta(),
             "share": share,
+            **report_summary(rep, period),
             **report_json(rep),
         }
         return JSONResponse(body)
     folder = FsPath(tempfile.mkdtemp(prefix="gridward-report-"))
     span = f"{period.start}_{period.through}" if kind != "daily" else f"{day}"
-    path = export_report(rep, folder / f"{kind}_{span}.{format}", period, share)
+    name = f"{kind}_{span}" + (f"_{table}" if table not in (None, "people") else "")
+    path = export_report(rep, folder / f"{name}.{format}", period, share, table)
 
     def cleanup() -> None:
         import shutil
@@ -88,3 +103,29 @@ def report(
     return FileResponse(
         path, media_type=media, filename=path.name, background=BackgroundTask(cleanup)
     )
+
+
+def _own_view(rep: Report, person_id: int | None) -> None:
+    """A steward sees their own line, their own alleys (and daily segments), and the area
+    rows (community and subdistrict) where those alleys lie, for their own roles: not
+    every community's totals."""
+    rep["people"] = rep["people"][rep["people"]["person_id"] == person_id]
+    for name in ("alleys", "segments"):
+        if name not in rep:
+            continue
+        mine = [person_id in (ids or []) for ids in rep[name].get("person_ids", [])]
+        rep[name] = rep[name][mine] if len(mine) else rep[name].iloc[0:0]
+    alleys, areas = rep["alleys"], rep["areas"]
+    comms = set(zip(alleys["role"], alleys["community_code"].fillna(""), strict=True))
+    subs = set(zip(alleys["role"], alleys["subdistrict_code"].fillna(""), strict=True))
+    keep = [
+        (r, s) in subs if lvl == "subdistrict" else (r, c) in comms
+        for r, lvl, c, s in zip(
+            areas["role"],
+            areas["level"],
+            areas["community_code"].fillna(""),
+            areas["subdistrict_code"].fillna(""),
+            strict=True,
+        )
+    ]
+    rep["areas"] = areas[keep].reset_index(drop=True) if keep else areas.iloc[0:0]
