@@ -18,8 +18,16 @@ function gwPatrolMap(map, DATA) {
       var unnamed = p.kind === "street" ? "无名街道 unnamed street" : "无名小巷 unnamed alley";
       layer.bindTooltip("<b>" + (p.name ? gw.esc(p.name) : unnamed) + "</b><br>" +
         gw.esc(p.role_label) + ": " + p.people.map(gw.esc).join("、") + "<br>" +
-        "责任人走过 walked by assigned: " + Math.round(100 * p.walked) + "% (" +
-        Math.round(p.walked_m) + " / " + Math.round(p.length_m) + " m)<br>" +
+        // one person's view: their own walking, and the alley's as a whole beside it
+        (p.alley_walked !== undefined
+          ? "本人走过 walked by this person: " + Math.round(100 * p.walked) + "% (" +
+            Math.round(p.walked_m) + " / " + Math.round(p.length_m) + " m; " +
+            "本人应走 own part " + Math.round(100 * p.required) + "%)<br>" +
+            "全部责任人 all assigned: " + Math.round(100 * p.alley_walked) + "% · " +
+            (p.alley_patrolled ? "已巡 patrolled" : "未巡 not patrolled") + "<br>"
+          : "责任人走过 walked by assigned: " + Math.round(100 * p.walked) + "% (" +
+            Math.round(p.walked_m) + " / " + Math.round(p.length_m) + " m)<br>") +
+        (p.alley_walked !== undefined ? "本人记分 credited to this person: " : "") +
         (p.patrolled ? "已巡 patrolled" : "未巡 not patrolled"), {sticky: true});
     }
   }).addTo(map);
