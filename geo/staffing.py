@@ -417,29 +417,58 @@ def commit(
 
 
 def person_leaves(
-    engine: Engine, person_id: int, actor: str | None = None, day: dt.date | None = None
+    engine: Engine,
+    person_id: int,
+    actor: str | None = None,
+    day: dt.date | None = None,
+    authorize: Any = None,
 ) -> dict[str, int]:
-    """A person leaves: inactive from today, their duties end yesterday (history kept)."""
+    """A person leaves: inactive from today, every duty of theirs that reaches today or later
+    ends yesterday (open-ended ones, a bounded stand-in, a duty they resume after one), and
+    duties planned to start today or later are removed (history kept). ``authorize(code)`` is
+    called, before anything is written, with their home community's code and the code of
+    every duty that changes (an API planner may only let go of someone from their areas)."""
+    from geo.duties import _area_code
+
     day = day or city_today()
+    y = day - dt.timedelta(days=1)
     with engine.begin() as conn:
         found = conn.execute(
-            text("UPDATE people SET active = false WHERE id = :p RETURNING id"), {"p": person_id}
+            text(
+                "SELECT p.id, a.code FROM people p LEFT JOIN areas a ON a.id = p.area_id "
+                "WHERE p.id = :p FOR UPDATE OF p"
+            ),
+            {"p": person_id},
         ).first()
         if found is None:
             raise NotFoundError(f"person {person_id} does not exist")
+        touched = conn.execute(
+            text(
+                "SELECT a.street_id, g.code AS grid_code FROM assignments a "
+                "LEFT JOIN grids g ON g.id = a.grid_id WHERE a.person_id = :p "
+                "AND (a.valid_to IS NULL OR a.valid_to > :y)"
+            ),
+            {"p": person_id, "y": y},
+        ).all()
+        if authorize is not None:
+            codes = {found.code} if found.code else set()
+            for r in touched:
+                t = {"kind": "grid", "code": r.grid_code} if r.grid_code else {
+                    "kind": "street", "id": r.street_id}  # fmt: skip
+                codes.add(_area_code(conn, t))
+            for code in sorted(codes, key=str) or [None]:
+                authorize(code)
+        conn.execute(text("UPDATE people SET active = false WHERE id = :p"), {"p": person_id})
         ended = conn.execute(
             text(
-                "UPDATE assignments SET valid_to = :y WHERE person_id = :p AND valid_to IS NULL "
-                "AND valid_from <= :y"
+                "UPDATE assignments SET valid_to = :y WHERE person_id = :p "
+                "AND valid_from <= :y AND (valid_to IS NULL OR valid_to > :y)"
             ),
-            {"p": person_id, "y": day - dt.timedelta(days=1)},
+            {"p": person_id, "y": y},
         ).rowcount
         ended += conn.execute(
-            text(
-                "DELETE FROM assignments WHERE person_id = :p AND valid_to IS NULL "
-                "AND valid_from > :y"
-            ),
-            {"p": person_id, "y": day - dt.timedelta(days=1)},
+            text("DELETE FROM assignments WHERE person_id = :p AND valid_from > :y"),
+            {"p": person_id, "y": y},
         ).rowcount
         audit.record(conn, actor, "person.leave", "person", person_id, {"duties_ended": ended})
     return {"duties_ended": int(ended)}

@@ -514,3 +514,29 @@ def test_a_commit_brings_a_planned_duty_forward_instead_of_doubling_it(town):
     commit(db, proposal)
     mine = [r for r in _duties(db, item) if r[0] == ext]
     assert mine == [(ext, city_today(), None)], mine
+
+
+def test_leaving_ends_stand_ins_and_planned_duties_and_stays_in_scope(town, auth_headers):
+    """A leaver's bounded stand-in ends yesterday and a duty planned for later is removed
+    (both stayed: only open-ended duties were ended); a planner may not let go of someone
+    outside their areas (200 before, the person made inactive)."""
+    from geo.staffing import person_leaves
+
+    db, alley = town["db"], town["alley"]
+    today = city_today()
+    assign_duty(db, "S2", Target("alley", alley), None, today - dt.timedelta(days=3),
+                today + dt.timedelta(days=3))  # fmt: skip
+    assign_duty(db, "S3", Target("alley", alley), None, today + dt.timedelta(days=5))
+    sid = town["ids"]
+    with TestClient(create_app(db)) as client:
+        outside = auth_headers("planner", ("120101",))
+        before = fingerprint(db)
+        r = client.post(f"/people/{sid['S2']}/leave", headers=outside)
+        assert r.status_code == 403, r.text
+        assert fingerprint(db) == before
+    assert person_leaves(db, sid["S2"])["duties_ended"] == 1
+    assert person_leaves(db, sid["S3"])["duties_ended"] == 1
+    assert _duties(db, alley) == [
+        ("S1", town["since"], None),
+        ("S2", today - dt.timedelta(days=3), today - dt.timedelta(days=1)),
+    ]

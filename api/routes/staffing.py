@@ -228,7 +228,7 @@ def leave(
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:
-    return person_leaves(engine, person_id, actor=user.username)
+    return person_leaves(engine, person_id, actor=user.username, authorize=_scope(user))
 
 
 @router.get("/people/{person_id}/duties", summary="A person's duties 职责")
