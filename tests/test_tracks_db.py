@@ -209,6 +209,24 @@ def test_upload_rules(demo, auth_headers):
         assert r.status_code == 403
         r = client.post("/tracks", content=b"x,y", headers={**steward, "content-type": "image/png"})
         assert r.status_code == 415 and "content type" in r.json()["error"]
+        # a form with ?person_id= in the URL: the walk is that person's (it was nobody's)
+        r = client.post(
+            "/tracks?person_id=1", files=[("file", ("c.csv", _csv(pts.iloc[:60])))], headers=admin
+        )
+        assert r.status_code == 201, r.text
+        with demo.connect() as conn:
+            owner = conn.execute(
+                text("SELECT person_id FROM tracks WHERE id = :t"),
+                {"t": r.json()["files"][0]["track_id"]},
+            ).scalar()
+        assert owner == 1
+        r = client.post(
+            "/tracks?person_id=1",
+            files=[("file", ("d.csv", _csv(pts.iloc[:70])))],
+            data={"person_id": "2"},
+            headers=admin,
+        )
+        assert r.status_code == 422 and "given twice" in r.json()["error"]
 
 
 def test_daily_report_names_exactly_the_walked_alleys(demo, auth_headers, tmp_path):
