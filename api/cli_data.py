@@ -15,19 +15,39 @@ def _show(counts: dict[str, int]) -> None:
     typer.echo(", ".join(f"{k}={v}" for k, v in counts.items()))
 
 
+RETIRE_HELP = (
+    "which stored street segments missing from the file are retired: auto (default: inside "
+    "the file's <bounds> cut to its ways, none without bounds, and ways it re-split; refused "
+    "when it would retire over 20 % of them), none (never), all (inside its bounds and ways' "
+    "box, bounds or not, no limit)"
+)
+
+
 @import_app.command("osm")
 def import_osm(
     file: Path = typer.Argument(..., help="OSM XML (.osm) or PBF (.osm.pbf) file"),
+    retire: str = typer.Option("auto", "--retire", help=RETIRE_HELP),
 ) -> None:
     """Import streets, alleys and buildings from an OpenStreetMap extract. 导入OSM"""
     from api.progress import progress_bar
     from geo.db import get_engine
+    from geo.errors import InputError
+    from geo.importer import RETIRE_MODES
     from geo.importer import import_osm as run
 
+    mode = retire.strip().lower()
+    if mode not in RETIRE_MODES:
+        raise InputError(f"--retire '{retire[:20]}' is not one of {', '.join(RETIRE_MODES)}")
     engine = get_engine()
     with progress_bar("import osm") as bar:
-        counts = run(engine, file, progress=bar)
+        counts = run(engine, file, progress=bar, retire=mode)
     _show(counts)
+    if counts.get("retire_skipped"):
+        typer.echo(
+            "note: nothing stored was retired by area: the file has no <bounds>, or it holds "
+            "none of the stored street segments inside them (another area's extract). If it "
+            "does describe its area in full, --retire all retires what it lacks there."
+        )
 
 
 def _vector_import(kind: str, doc: str, with_level: bool = False):

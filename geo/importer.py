@@ -144,21 +144,82 @@ def store_buildings(conn: Connection, buildings: gpd.GeoDataFrame) -> int:
 
 Extent = tuple[float, float, float, float]  # minlon, minlat, maxlon, maxlat (WGS 84)
 
+# How a re-import retires the stored segments missing from its file (``--retire``):
+#   auto  the safe default: only what the file demonstrably describes (see _described_area
+#         and store_segments), refused past the guard below;
+#   none  never retire (still restores a segment that is back in the file);
+#   all   retire inside the file's <bounds> cut to the box of its ways, or inside that box
+#         when it has no bounds, with no guard: "this file is the whole truth for its box".
+RETIRE_MODES = ("auto", "none", "all")
+
+# The guard of ``auto``: a file that would retire more than this share of the live segments it
+# is judged against, and more than RETIRE_GUARD_MIN of them, is refused whole. WHY: the edits
+# between two extracts of one area take away a small share of its ways (a much older extract
+# may take more, and then ``--retire all`` says so on purpose); a file cut by tags (main roads
+# only: 86 of 108 demo segments), by a polygon, or made by hand takes away most of its area,
+# and a retired segment drops out of matching at once, so walks made before anyone notices are
+# never credited. The floor keeps small files and small areas, where a few segments are a
+# large share, importable.
+RETIRE_GUARD_SHARE = 0.2
+RETIRE_GUARD_MIN = 20
+
+# A stored segment of a way that IS in the file, under a uid the file no longer has (the way
+# was re-split at a new junction or redrawn), is retired wherever it lies, bounds or not: the
+# file holds that way in full. Only when it lies within this many metres of the way as the file
+# draws it, because an extract cut with osmium's "simple" strategy truncates a way crossing its
+# edge (nodes outside are dropped, geo.osm): the stored part beyond the cut is not gone.
+REDRAWN_WAY_M = 25.0
+
+
+class RetirementRefused(InputError):
+    """An ``auto`` import would retire too many segments (the guard): nothing was written."""
+
+    def __init__(self, retiring: int, judged: int, source: str = "this file") -> None:
+        self.retiring, self.judged = retiring, judged
+        share = retiring / judged if judged else 1.0
+        super().__init__(
+            f"{source} would retire {retiring} of the {judged} live street segments in the "
+            f"area it describes ({share:.0%}; the limit is {RETIRE_GUARD_SHARE:.0%} once more "
+            f"than {RETIRE_GUARD_MIN}), so nothing was imported. A file cut by tags (main roads "
+            "only) or by a polygon, or a hand-made file, does not describe every street of its "
+            "area: import it with --retire none. If those streets are really gone (a much "
+            "newer extract of the same area), import it with --retire all."
+        )
+
 
 def store_segments(
-    conn: Connection, segments: gpd.GeoDataFrame, extent: Extent | None = None
+    conn: Connection,
+    segments: gpd.GeoDataFrame,
+    area: Any = None,
+    retire: str = "auto",
 ) -> dict[str, int]:
     """Upsert streets (by ``street_key``) and their segments (by ``uid``); retire the stored
-    segments that the file's ``extent`` covers but the file no longer has.
+    segments the file no longer has, where it describes them.
 
     A segment is never deleted (a walked one cannot be: its visits are history, migration
     0010). Retired (``retired_at`` = now) it leaves the current network: matching, maps,
-    staffing, and the reports of the days after. Only segments lying wholly inside ``extent``
-    are retired, because a file says nothing about what lies outside the area it describes
-    (importing an extract of another district must not retire this one's streets); a segment
-    that reappears in a later file is live again. A street is retired when none of its
-    segments is live. No ``extent``, or a file with no walkable way at all (a buildings-only
-    extract), retires nothing. Returns the counts written, retired and restored."""
+    staffing, and the reports of the days after. A live stored segment whose uid the file
+    lacks is retired when (``retire`` not ``none``):
+
+    * its way is in the file (same ``osm_way_id``) and it lies along the file's drawing of the
+      way (:data:`REDRAWN_WAY_M`): the way was re-split or redrawn, wherever it lies; or
+    * it lies wholly inside ``area`` (a shapely polygon, :func:`_described_area`), and, for
+      ``auto``, the file holds at least one of the stored segments there (by uid or way): a
+      file sharing nothing with the stored network in its area (a neighbour's extract whose
+      box overlaps ours, a new area) is not a version of it and retires nothing there.
+
+    ``auto`` then refuses (:class:`RetirementRefused`, raised before anything is written; the
+    caller's transaction rolls back the rest) when more than :data:`RETIRE_GUARD_SHARE` of
+    the segments judged (those in ``area`` and those of the file's ways), and more than
+    :data:`RETIRE_GUARD_MIN`, would go. A segment back in the file is live again; its
+    retirement period is kept (``segment_retirements``, migration 0012) so that the reports
+    of the days it was retired do not change. A street is retired when none of its segments
+    is live. A file with no walkable way at all (a buildings-only extract) retires nothing.
+    Returns the counts written, retired and restored, ``segments_described`` (how many live
+    segments the file was judged against: the guard's denominator) and ``retire_skipped``
+    (1: ``auto`` left the live segments in ``area`` alone, the file sharing none of them)."""
+    if retire not in RETIRE_MODES:
+        raise InputError(f"unknown retire mode '{retire}': use {', '.join(RETIRE_MODES)}")
     counts = dict.fromkeys(
         (
             "streets_written",
@@ -167,6 +228,8 @@ def store_segments(
             "segments_restored",
             "streets_retired",
             "streets_restored",
+            "segments_described",
+            "retire_skipped",
         ),
         0,
     )
@@ -200,7 +263,14 @@ def store_segments(
     )
     _copy(conn, "stage_segments", [*cols, "geom"], rows)
     conn.execute(text("CREATE INDEX ON stage_segments (uid)"))
+    conn.execute(text("CREATE INDEX ON stage_segments (osm_way_id)"))
     conn.execute(text("ANALYZE stage_segments"))
+    # What goes is decided first, on the network as it was, so the guard refuses before
+    # anything is written (and the judged count is not swollen by this file's new segments).
+    retiring, judged, skipped = _retiring(conn, area, retire)
+    if retire == "auto" and retiring > RETIRE_GUARD_MIN and retiring > RETIRE_GUARD_SHARE * judged:
+        raise RetirementRefused(retiring, judged)
+    counts["segments_described"], counts["retire_skipped"] = judged, skipped
     # One street per key: its kind is the kind of most of its length; name from the key.
     counts["streets_written"] = conn.execute(
         text(
@@ -215,11 +285,22 @@ def store_segments(
             "IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.length_m, EXCLUDED.geom)"
         )
     ).rowcount
-    # back in the file: live again (before the upsert, so its count stays "content changed")
+    # Back in the file: live again (before the upsert, so its count stays "content changed").
+    # The period it was retired is kept: the days in it keep the network they had (it could
+    # not be matched then), only the days from now on count it again.
+    conn.execute(
+        text(
+            "INSERT INTO segment_retirements (segment_id, retired_at, restored_at) "
+            "SELECT s.id, s.retired_at, now() FROM street_segments s "
+            "WHERE s.retired_at IS NOT NULL AND s.retired_at < now() "
+            "AND EXISTS (SELECT 1 FROM stage_segments t WHERE t.uid = s.uid)"
+        )
+    )
     counts["segments_restored"] = conn.execute(
         text(
-            "UPDATE street_segments s SET retired_at = NULL FROM stage_segments t "
-            "WHERE t.uid = s.uid AND s.retired_at IS NOT NULL"
+            "UPDATE street_segments s SET retired_at = NULL "
+            "WHERE s.retired_at IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM stage_segments t WHERE t.uid = s.uid)"
         )
     ).rowcount
     counts["segments_written"] = conn.execute(
@@ -239,16 +320,12 @@ def store_segments(
             "   EXCLUDED.geom)"
         )
     ).rowcount
-    if extent is not None:
-        # gone from the file, and wholly inside the area it describes: retired, not deleted
+    if retiring:  # none of them is in the file: the restore and the upsert left them alone
         counts["segments_retired"] = conn.execute(
             text(
-                "UPDATE street_segments s SET retired_at = now() "
-                "WHERE s.retired_at IS NULL "
-                "AND ST_CoveredBy(s.geom, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)) "
-                "AND NOT EXISTS (SELECT 1 FROM stage_segments t WHERE t.uid = s.uid)"
-            ),
-            dict(zip(("x0", "y0", "x1", "y1"), map(float, extent), strict=True)),
+                "UPDATE street_segments s SET retired_at = now() FROM retiring r "
+                "WHERE r.id = s.id AND s.retired_at IS NULL"
+            )
         ).rowcount
     # A street is retired when none of its segments is live (all retired, or all moved to
     # another street by a rename), at the time its last one went; live again with one.
@@ -266,6 +343,80 @@ def store_segments(
     for retired in changed:
         counts["streets_retired" if retired else "streets_restored"] += 1
     return {k: int(v or 0) for k, v in counts.items()}
+
+
+def _retiring(conn: Connection, area: Any, retire: str) -> tuple[int, int, int]:
+    """Fill the temp table ``retiring`` with the live stored segments this file retires
+    (rules in :func:`store_segments`); return how many, how many live segments the file was
+    judged against (in ``area`` or of a way it holds: the guard's denominator), and 1 when
+    ``auto`` left live segments in ``area`` unjudged (the file shares none of them)."""
+    conn.execute(text("CREATE TEMP TABLE retiring (id int PRIMARY KEY) ON COMMIT DROP"))
+    if retire == "none":
+        return 0, 0, 0
+    # re-split or redrawn: of a way in the file, under a uid it no longer has, along the way
+    conn.execute(
+        text(
+            "INSERT INTO retiring (id) "
+            "WITH gone AS (SELECT s.id, s.osm_way_id, s.geom FROM street_segments s "
+            "  WHERE s.retired_at IS NULL "
+            "  AND EXISTS (SELECT 1 FROM stage_segments t WHERE t.osm_way_id = s.osm_way_id) "
+            "  AND NOT EXISTS (SELECT 1 FROM stage_segments t WHERE t.uid = s.uid)), "
+            "way AS (SELECT t.osm_way_id, "
+            "  ST_Buffer(ST_Collect(t.geom)::geography, :tol)::geometry AS zone "
+            "  FROM stage_segments t WHERE t.osm_way_id IN (SELECT osm_way_id FROM gone) "
+            "  GROUP BY t.osm_way_id) "
+            "SELECT g.id FROM gone g JOIN way w ON w.osm_way_id = g.osm_way_id "
+            "WHERE ST_CoveredBy(g.geom, w.zone)"
+        ),
+        {"tol": REDRAWN_WAY_M},
+    )
+    judged = skipped = 0
+    if area is not None and not area.is_empty:
+        conn.execute(
+            text(
+                "CREATE TEMP TABLE in_area ON COMMIT DROP AS "
+                "SELECT s.id, EXISTS (SELECT 1 FROM stage_segments t WHERE t.uid = s.uid) "
+                "  AS in_file, "
+                "  EXISTS (SELECT 1 FROM stage_segments t WHERE t.osm_way_id = s.osm_way_id) "
+                "  AS way_in_file "
+                "FROM street_segments s WHERE s.retired_at IS NULL "
+                "AND ST_CoveredBy(s.geom, ST_GeomFromEWKB(decode(:area, 'hex')))"
+            ),
+            {"area": _ewkb_hex([area])[0]},
+        )
+        inside, shared = conn.execute(
+            text("SELECT count(*), count(*) FILTER (WHERE in_file OR way_in_file) FROM in_area")
+        ).one()
+        # auto: a file sharing no segment with the stored network in its area is no version
+        # of it there (a neighbour's extract, a new area): nothing of ours is judged by it
+        if retire == "all" or shared > 0:
+            conn.execute(
+                text(
+                    "INSERT INTO retiring (id) SELECT id FROM in_area WHERE NOT in_file "
+                    "ON CONFLICT DO NOTHING"
+                )
+            )
+            judged = int(inside) + int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM retiring r "
+                        "WHERE NOT EXISTS (SELECT 1 FROM in_area a WHERE a.id = r.id)"
+                    )
+                ).scalar_one()
+            )
+        else:
+            skipped = int(inside > 0)
+    retiring = int(conn.execute(text("SELECT count(*) FROM retiring")).scalar_one())
+    if not judged:  # no area judged: against the stored segments of the file's ways
+        judged = int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM street_segments s WHERE s.retired_at IS NULL "
+                    "AND EXISTS (SELECT 1 FROM stage_segments t WHERE t.osm_way_id = s.osm_way_id)"
+                )
+            ).scalar_one()
+        )
+    return retiring, judged, skipped
 
 
 def link_buildings_to_communities(conn: Connection) -> int:
@@ -286,26 +437,41 @@ def link_buildings_to_communities(conn: Connection) -> int:
     )
 
 
-def _described_area(bounds: Extent | None, segments: gpd.GeoDataFrame) -> Extent | None:
-    """The area an OSM file describes in full: a stored segment wholly inside it that the
-    file lacks is gone. None (retire nothing) when the file has no walkable way.
+def _described_area(bounds: Extent | None, segments: gpd.GeoDataFrame, retire: str) -> Any:
+    """The area an OSM file describes in full, as a shapely polygon: a stored segment wholly
+    inside it that the file lacks is gone. None: the file retires nothing by area.
 
-    WHY the file's <bounds> (its header box): an extract keeps the ways that touch its cut
-    whole, so its data reach beyond the cut, and a neighbouring extract's segment lying in
-    that margin is missing from this file only because it was not cut from there. The box is
-    cut down to the extent of the ways read, so a header box wider than the data (a world
-    box some tools write) cannot retire streets the file never came near. Without bounds (a
-    PBF without a header box, a hand-made file) the extent of the ways read is the best
-    evidence there is."""
-    if segments.empty:
+    ``auto``: the file's <bounds> (its header box) cut down to the convex hull of its ways.
+    WHY <bounds>: an extract keeps the ways that touch its cut whole, so its data reach
+    beyond the cut, and a neighbouring extract's segment lying in that margin is missing from
+    this file only because it was not cut from there. WHY no bounds, no area: a file without
+    them (a hand-made or JOSM/Overpass file, a PBF without a header box) does not say what it
+    covers; the extent of its ways claimed every street under one diagonal footway (a review
+    retired 255 of 266 segments that way). WHY the hull: a header box wider than the data (a
+    world box some tools write, a polygon-cut extract whose box is its polygon's bounding
+    box) cannot retire streets the file never came near; a degenerate hull (one straight way,
+    or a point) covers nothing.
+
+    ``all``: the old, explicit rule: the box of the ways, cut to <bounds> when there are any.
+    ``none``: None."""
+    if retire == "none" or segments.empty:
         return None
-    x0, y0, x1, y1 = (float(v) for v in segments.total_bounds)
-    if bounds is not None:
-        x0, y0 = max(x0, bounds[0]), max(y0, bounds[1])
-        x1, y1 = min(x1, bounds[2]), min(y1, bounds[3])
-    if x0 > x1 or y0 > y1:  # no way inside its own bounds
+    if retire == "all":
+        x0, y0, x1, y1 = (float(v) for v in segments.total_bounds)
+        if bounds is not None:
+            x0, y0 = max(x0, bounds[0]), max(y0, bounds[1])
+            x1, y1 = min(x1, bounds[2]), min(y1, bounds[3])
+        if x0 > x1 or y0 > y1:  # no way inside its own bounds
+            return None
+        return shapely.box(x0, y0, x1, y1)
+    if bounds is None:
         return None
-    return (x0, y0, x1, y1)
+    coords = shapely.get_coordinates(np.asarray(segments.geometry.to_numpy(), dtype=object))
+    hull = shapely.multipoints(coords).convex_hull
+    if hull.area <= 0:  # a line or a point covers nothing
+        return None
+    area = hull.intersection(shapely.box(*bounds))
+    return area if area.area > 0 else None
 
 
 def import_osm(
@@ -313,12 +479,21 @@ def import_osm(
     path: str | Path,
     settings: Settings | None = None,
     progress: Progress = _noop,
+    retire: str = "auto",
 ) -> dict[str, int]:
-    """Import an OSM extract: walkable street segments, streets/alleys, buildings."""
+    """Import an OSM extract: walkable street segments, streets/alleys, buildings.
+
+    ``retire`` (:data:`RETIRE_MODES`) says which stored segments missing from the file are
+    retired: ``auto`` (default) only inside the area the file describes (its <bounds> cut to
+    its ways' hull; none without bounds) and ways it re-split, refused whole past the guard
+    (:class:`RetirementRefused`, an InputError: nothing is written); ``none`` never; ``all``
+    inside its bounds and ways' box, no guard."""
     from geo.households import HouseholdParams, estimate_households
     from geo.network import split_segments
     from geo.osm import read_osm
 
+    if retire not in RETIRE_MODES:
+        raise InputError(f"unknown retire mode '{retire}': use {', '.join(RETIRE_MODES)}")
     path = Path(path)
     s = settings or get_settings()
     progress(0.0, "reading OSM")
@@ -327,29 +502,38 @@ def import_osm(
     buildings = estimate_households(layers.buildings, HouseholdParams.from_settings(s))
     progress(0.5, "splitting streets at intersections")
     segments = split_segments(layers.ways)
-    extent = _described_area(layers.bounds, segments)
+    area = _described_area(layers.bounds, segments, retire)
     progress(0.65, "writing to PostGIS")
     sha = file_sha256(path)
-    with engine.begin() as conn:
-        n_buildings = store_buildings(conn, buildings)
-        progress(0.8, "writing streets")
-        network = store_segments(conn, segments, extent)
-        progress(0.9, "linking buildings to communities")
-        link_buildings_to_communities(conn)
-        counts = {
-            "buildings_read": len(buildings),
-            "segments_read": len(segments),
-            "buildings_written": n_buildings,
-            "streets_written": network["streets_written"],
-            "segments_written": network["segments_written"],
-            "segments_retired": network["segments_retired"],
-            "segments_restored": network["segments_restored"],
-            "streets_retired": network["streets_retired"],
-            "streets_restored": network["streets_restored"],
-            "alleys": int((segments["kind"] == "alley").sum()),
-            "streets": int((segments["kind"] == "street").sum()),
-        }
-        _record(conn, "osm", path, sha, counts)
+    try:
+        with engine.begin() as conn:  # one transaction: a refused file writes nothing
+            n_buildings = store_buildings(conn, buildings)
+            progress(0.8, "writing streets")
+            network = store_segments(conn, segments, area, retire)
+            progress(0.9, "linking buildings to communities")
+            link_buildings_to_communities(conn)
+            counts = {
+                "buildings_read": len(buildings),
+                "segments_read": len(segments),
+                "buildings_written": n_buildings,
+                "streets_written": network["streets_written"],
+                "segments_written": network["segments_written"],
+                "segments_retired": network["segments_retired"],
+                "segments_restored": network["segments_restored"],
+                "streets_retired": network["streets_retired"],
+                "streets_restored": network["streets_restored"],
+                "segments_described": network["segments_described"],
+                # auto judged nothing by area: no <bounds>, or it shares no segment there
+                "retire_skipped": int(
+                    bool(network["retire_skipped"])
+                    or (retire == "auto" and layers.bounds is None and not segments.empty)
+                ),
+                "alleys": int((segments["kind"] == "alley").sum()),
+                "streets": int((segments["kind"] == "street").sum()),
+            }
+            _record(conn, "osm", path, sha, counts)
+    except RetirementRefused as exc:  # the same, naming the file
+        raise RetirementRefused(exc.retiring, exc.judged, path.name) from None
     progress(1.0, "done")
     return counts
 

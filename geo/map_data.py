@@ -235,7 +235,14 @@ def patrols_of_day(
     alleys add up to their line; ``alley_walked`` and ``alley_patrolled`` keep the alley's
     own status (a co-steward's walking included). Today's alleys not done yet are
     ``pending`` and out of the day's rate, as in the report."""
-    from geo.patrol_reports import EARLIEST, ROLES, build_report, daily_frames, share_used
+    from geo.patrol_reports import (
+        EARLIEST,
+        ROLES,
+        build_report,
+        daily_frames,
+        segment_live_at,
+        share_used,
+    )
     from geo.track_store import local_days
 
     if threshold is not None and not 0 < threshold <= 1:
@@ -267,10 +274,12 @@ def patrols_of_day(
                 text(
                     "SELECT st.id, st.kind, "
                     + _geojson(
-                        # the alley as it was that day (as the report measured it)
+                        # the alley as it was that day (as the report measured it): its
+                        # segments live at the day's end, past retirement periods included
                         "COALESCE((SELECT ST_Multi(ST_Collect(s.geom)) FROM street_segments s "
-                        "WHERE s.street_id = st.id AND (s.retired_at IS NULL "
-                        "OR s.retired_at >= CAST(:day_end AS timestamptz))), st.geom)"
+                        "WHERE s.street_id = st.id AND "
+                        + segment_live_at("s", "CAST(:day_end AS timestamptz)")
+                        + "), st.geom)"
                     )
                     + " FROM streets st WHERE st.id = ANY(:ids)"
                 ),

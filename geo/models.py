@@ -144,7 +144,8 @@ class StreetSegment(Base):
 
     Never deleted once walked (patrol visits RESTRICT): a segment gone from a re-imported OSM
     file is retired instead (``retired_at``, migration 0011) and leaves the current network;
-    reports of a day before that still count it."""
+    reports of a day before that still count it. Its past retirement periods (retired, then
+    back in a later file) are :class:`SegmentRetirement` rows."""
 
     __tablename__ = "street_segments"
     __table_args__ = (
@@ -168,6 +169,29 @@ class StreetSegment(Base):
     geom: Mapped[Any] = mapped_column(_geom("LINESTRING"), nullable=False)
     created_at: Mapped[dt.datetime] = _now()
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SegmentRetirement(Base):
+    """A closed retirement period of a segment: retired at ``retired_at``, live again (back in
+    a re-imported file) at ``restored_at`` (migration 0012).
+
+    The open period is ``StreetSegment.retired_at`` (the current state, one place only). A
+    report judges a past day on the segments live at its end, so it needs these periods: a
+    segment restored today was not matchable while retired, and must not count on those
+    days."""
+
+    __tablename__ = "segment_retirements"
+    __table_args__ = (
+        CheckConstraint("restored_at > retired_at", name="ck_segment_retirements_period"),
+        Index("ix_segment_retirements_segment", "segment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("street_segments.id", ondelete="CASCADE"), nullable=False
+    )
+    retired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    restored_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class GridPlan(Base):

@@ -195,6 +195,19 @@ _STRETCH_COLS = [
 ]
 
 
+def segment_live_at(alias: str, at: str) -> str:
+    """SQL: segment ``alias`` (a street_segments row) was live at the instant ``at`` (an SQL
+    timestamptz expression): not retired before it (``retired_at``, the current state,
+    migration 0011) and in none of its past retirement periods (``segment_retirements``,
+    migration 0012). The state just before ``at``: retired or restored at ``at`` itself
+    counts from the next instant on, as :class:`_NetworkByDay` judges a day's end."""
+    return (
+        f"({alias}.retired_at IS NULL OR {alias}.retired_at >= {at}) AND NOT EXISTS ("
+        f"SELECT 1 FROM segment_retirements sr WHERE sr.segment_id = {alias}.id "
+        f"AND sr.retired_at < {at} AND sr.restored_at >= {at})"
+    )
+
+
 # A street chief's street counts as walked where it lies within this many metres of the
 # chief's walk that day (see _chief_corridor).
 STREET_CORRIDOR_M = 20.0
@@ -237,7 +250,9 @@ FROM walked w
 JOIN chief c ON c.person_id = w.person_id
 -- the street as it was that day: its segments live at the day's local end (_NetworkByDay)
 JOIN street_segments s ON s.street_id = c.street_id
- AND (s.retired_at IS NULL OR s.retired_at >= ((w.day + 1)::timestamp AT TIME ZONE :tz))
+ AND """
+    + segment_live_at("s", "((w.day + 1)::timestamp AT TIME ZONE :tz)")
+    + """
 CROSS JOIN LATERAL (SELECT ST_Transform(s.geom, :srid) AS g) AS m
 CROSS JOIN LATERAL ST_Dump(ST_Intersection(m.g, w.zone)) AS p
 -- the times of the walking that credited this piece, not of the chief's whole day
@@ -316,13 +331,18 @@ def _load(
             params={"a": start, "b": end},
         )
         # every segment, retired ones too: which of them count is decided per day
-        # (network_of_day), so a past day keeps the network it had
+        # (network_of_day), so a past day keeps the network it had; with the past
+        # retirement periods of restored segments (few: read whole, once)
         segments = read_frame(
             text(
                 "SELECT s.id AS edge_id, s.street_id AS alley_id, s.length_m, st.name AS "
                 "alley_name, st.kind, s.retired_at FROM street_segments s "
                 "JOIN streets st ON st.id = s.street_id"
             ),
+            conn,
+        )
+        retirements = read_frame(
+            text("SELECT segment_id AS edge_id, retired_at, restored_at FROM segment_retirements"),
             conn,
         )
         duties = read_frame(
@@ -356,6 +376,7 @@ def _load(
     return {
         "edges": edges,
         "segments": segments,
+        "retirements": retirements,
         "duties": duties,
         "areas": areas,
         "scope": scope,
@@ -365,30 +386,53 @@ def _load(
 
 class _NetworkByDay:
     """The segments that make up the network of a local day: those live at its local end
-    (``retired_at`` NULL or not before the next local midnight).
+    (``retired_at`` NULL or not before the next local midnight, and in none of the past
+    retirement periods ``retirements`` (edge_id, retired_at, restored_at): not
+    ``retired_at < end <= restored_at``).
 
     WHY the day's end: a segment retired by a re-import leaves today's report at once (an
     alley's length is what exists now, so its steward can reach the patrolled share again),
     while every earlier day keeps its length and its visits as they were: a past report does
     not change when the network changes later. A visit on a segment counts on the days the
     segment counts, so length and walked metres always come from the same segments. The
-    mask is one vectorised comparison per day over the segments already read."""
+    mask is one vectorised comparison per day over the segments already read.
 
-    def __init__(self, segments: pd.DataFrame, tz: str) -> None:
+    WHY the past periods: a segment retired and later restored (back in a re-imported file)
+    could not be matched while it was retired, so the days in between must not count it
+    (its alley would be longer than anything its steward could have walked); its
+    ``retired_at`` is NULL again once restored, so only the periods say so."""
+
+    def __init__(
+        self, segments: pd.DataFrame, tz: str, retirements: pd.DataFrame | None = None
+    ) -> None:
         self.segments = segments
         self.tz = ZoneInfo(tz)
         retired = pd.to_datetime(segments["retired_at"], utc=True)
         self.retired: pd.Series | None = retired if retired.notna().any() else None
+        self.periods: tuple[np.ndarray, pd.Series, pd.Series] | None = None
+        if retirements is not None and len(retirements):
+            self.periods = (
+                retirements["edge_id"].to_numpy(),
+                pd.to_datetime(retirements["retired_at"], utc=True),
+                pd.to_datetime(retirements["restored_at"], utc=True),
+            )
         self._days: dict[dt.date, pd.DataFrame] = {}
 
     def __call__(self, day: dt.date) -> pd.DataFrame:
-        if self.retired is None:
+        if self.retired is None and self.periods is None:
             return self.segments
         if day not in self._days:
             end = pd.Timestamp(
                 dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0)), tz=self.tz
             )
-            keep = self.retired.isna().to_numpy() | (self.retired >= end).to_numpy()
+            keep = np.ones(len(self.segments), dtype=bool)
+            if self.retired is not None:
+                keep &= self.retired.isna().to_numpy() | (self.retired >= end).to_numpy()
+            if self.periods is not None:  # retired at the day's end, restored later
+                ids, since, until = self.periods
+                inside = ((since < end) & (until >= end)).to_numpy()
+                if inside.any():
+                    keep &= ~self.segments["edge_id"].isin(ids[inside]).to_numpy()
             self._days[day] = self.segments[keep]
         return self._days[day]
 
@@ -429,7 +473,9 @@ def _daily_frames(
     # assigned people only, and a later change of GRIDWARD_TIMEZONE does not move old walks
     # out of every report.
     edges, duties = data["edges"], data["duties"]
-    network_of_day = _NetworkByDay(data["segments"], get_settings().timezone)
+    network_of_day = _NetworkByDay(
+        data["segments"], get_settings().timezone, data.get("retirements")
+    )
     seg_day = edges if len(edges) else pd.DataFrame(columns=[*_STRETCH_COLS, "covered_fraction"])
     alley_frames, person_frames, segment_frames, unstaffed_frames = [], [], [], []
     since = pd.to_datetime(duties["valid_from"]).astype("datetime64[ns]")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -206,9 +207,10 @@ def _live_inside(db: Engine) -> set[int]:
 
 
 def test_a_whole_alley_gone_is_retired_and_no_duty_today(db, tmp_path):
-    """A file without <bounds> (the extent of its data is used): an unnamed alley (one way,
-    its own street) taken out retires the street too. Old code: the alley stayed live, a
-    duty today (never walkable again), in staffing and in the street layer."""
+    """A file without <bounds> retires by area only when asked (``retire="all"``: the extent
+    of its data is used): an unnamed alley (one way, its own street) taken out retires the
+    street too. Old code: the alley stayed live, a duty today (never walkable again), in
+    staffing and in the street layer."""
     _city(db)
     today = city_today()
     yesterday = today - dt.timedelta(days=1)
@@ -229,7 +231,19 @@ def test_a_whole_alley_gone_is_retired_and_no_duty_today(db, tmp_path):
     rates = coverage_rates(db, "110108015")
     assert any(d["street_id"] == alley for d in duties(db, STEWARD))
 
-    counts = import_osm(db, _without_way(way, tmp_path / "nobounds.osm", keep_bounds=False))
+    nobounds = _without_way(way, tmp_path / "nobounds.osm", keep_bounds=False)
+    # by default a file without bounds does not say what it covers: the alley stays
+    counts = import_osm(db, nobounds)
+    assert counts["retire_skipped"] == 1 and counts["streets_retired"] == 0
+    with db.connect() as conn:
+        live = conn.execute(
+            text(
+                "SELECT count(*) FROM street_segments WHERE osm_way_id = :w AND retired_at IS NULL"
+            ),
+            {"w": way},
+        ).scalar_one()
+    assert live >= 1
+    counts = import_osm(db, nobounds, retire="all")
     assert counts["segments_retired"] >= 1 and counts["streets_retired"] >= 1
     with db.connect() as conn:
         retired = conn.execute(
@@ -297,3 +311,301 @@ def test_an_extract_of_another_area_retires_nothing(db, tmp_path):
     )
     counts = import_osm(db, far)
     assert counts["segments_written"] == 1 and counts["segments_retired"] == 0
+
+
+# --------------------------------------------------------------------------------------------
+# what a file may retire (review R1, R2, the guard, edge ways) and restored segments (R3)
+# --------------------------------------------------------------------------------------------
+
+
+def _live_count(db: Engine) -> int:
+    with db.connect() as conn:
+        return conn.execute(
+            text("SELECT count(*) FROM street_segments WHERE retired_at IS NULL")
+        ).scalar_one()
+
+
+def _osm(path: Path, body: str, bounds: str = "") -> Path:
+    path.write_text(
+        "<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\">\n"
+        + bounds
+        + body
+        + "</osm>\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_hand_made_file_without_bounds_retires_nothing_unless_asked(db, tmp_path):
+    """Review R1: one new footway drawn diagonally across the demo area, in a file without
+    <bounds> (a JOSM or Overpass export). Old code: the extent of its ways was taken for the
+    area it describes, and it retired 255 of 266 live segments and 106 streets. Now it only
+    adds its footway; ``retire="all"`` (``--retire all``) still retires by that extent."""
+    _city(db)
+    with db.connect() as conn:
+        x0, y0, x1, y1 = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                "(SELECT ST_Extent(geom) AS e FROM street_segments) AS q"
+            )
+        ).one()
+    live = _live_count(db)
+    footway = _osm(
+        tmp_path / "new_footway.osm",
+        f' <node id="9200001" lat="{y0 + 0.001}" lon="{x0 + 0.001}"/>\n'
+        f' <node id="9200002" lat="{y1 - 0.001}" lon="{x1 - 0.001}"/>\n'
+        ' <way id="9200001"><nd ref="9200001"/><nd ref="9200002"/>'
+        '<tag k="highway" v="footway"/><tag k="name" v="新步道"/></way>\n',
+    )
+    counts = import_osm(db, footway)
+    assert counts["segments_written"] == 1
+    assert counts["segments_retired"] == 0 and counts["streets_retired"] == 0
+    assert counts["retire_skipped"] == 1
+    assert _live_count(db) == live + 1
+    # asked for explicitly: the file is taken to describe the box of its ways in full
+    counts = import_osm(db, footway, retire="all")
+    assert counts["segments_retired"] > live // 2
+
+
+def test_a_neighbour_extract_whose_box_overlaps_retires_nothing(db, tmp_path):
+    """Review R2: a neighbour's extract cut by a polygon: its <bounds> (the polygon's
+    bounding box) overlap the demo area, its one way crosses it. Old code: retired 224 demo
+    segments. Its ways' hull cut to its bounds still covers part of the demo area, but the
+    file holds none of the stored segments there: it is no version of this network."""
+    _city(db)
+    live = _live_count(db)
+    neighbour = _osm(
+        tmp_path / "neighbour.osm",
+        ' <node id="9300001" lat="39.9906" lon="116.3131"/>\n'
+        ' <node id="9300002" lat="39.9907" lon="116.3300"/>\n'
+        ' <node id="9300003" lat="40.0009" lon="116.3449"/>\n'
+        ' <way id="9300001"><nd ref="9300001"/><nd ref="9300002"/><nd ref="9300003"/>'
+        '<tag k="highway" v="residential"/></way>\n',
+        ' <bounds minlat="39.9905" minlon="116.3130" maxlat="40.0010" maxlon="116.3450"/>\n',
+    )
+    counts = import_osm(db, neighbour)
+    assert counts["segments_written"] == 1 and counts["segments_retired"] == 0
+    assert counts["streets_retired"] == 0 and counts["retire_skipped"] == 1
+    assert _live_count(db) == live + 1
+
+
+_ALLEY_HIGHWAYS = "footway|service|path|living_street|pedestrian|steps|track|cycleway"
+
+
+def test_a_mass_retirement_is_refused_whole(db, tmp_path):
+    """A file cut by tags (main roads only) keeps the demo's <bounds>: every alley inside
+    would go. Old code: retired them all. Now the import is refused, nothing written (not
+    even its buildings), the message names the counts and both ways on; ``none`` imports it
+    retiring nothing, ``all`` retires past the guard."""
+    from geo.errors import InputError
+    from tests.dbcheck import fingerprint
+
+    _city(db)
+    xml = OSM.read_text(encoding="utf-8")
+    xml, n = re.subn(
+        rf'\n\s*<way id="\d+"[^>]*>(?:(?!</way>).)*k="highway" v="(?:{_ALLEY_HIGHWAYS})".*?</way>',
+        "",
+        xml,
+        flags=re.S,
+    )
+    assert n > 50
+    cut = tmp_path / "main_roads.osm"
+    cut.write_text(xml, encoding="utf-8")
+    live = _live_count(db)
+    before = fingerprint(db)
+    with pytest.raises(InputError) as err:
+        import_osm(db, cut)
+    assert fingerprint(db) == before
+    from geo.importer import RETIRE_GUARD_MIN, RETIRE_GUARD_SHARE, RetirementRefused
+
+    assert isinstance(err.value, RetirementRefused)
+    message = str(err.value)
+    got = re.search(r"would retire (\d+) of the (\d+) live", message)
+    assert got is not None, message
+    retiring, judged = int(got[1]), int(got[2])
+    assert (retiring, judged) == (err.value.retiring, err.value.judged)
+    assert retiring > RETIRE_GUARD_MIN and retiring > RETIRE_GUARD_SHARE * judged
+    assert judged <= live
+    assert "main_roads.osm" in message and "nothing was imported" in message
+    assert "--retire none" in message and "--retire all" in message
+
+    counts = import_osm(db, cut, retire="none")
+    assert counts["segments_retired"] == 0 and _live_count(db) >= live
+    counts = import_osm(db, cut, retire="all")
+    assert counts["segments_retired"] >= retiring
+
+
+def test_restoring_a_segment_keeps_the_days_it_was_retired(db, tmp_path):
+    """Review R3: a way retired (re-import without it, backdated 10 days) and then back in
+    the original file. Old code: restoring set ``retired_at`` NULL, so the days it was
+    retired (when it could not be matched) counted it again: the alley of day −5 grew from
+    742 m to 1122 m. Now the retirement period is kept: day −5 is unchanged (report, patrol
+    map, the SQL live test of the chief corridor), and from the restore on it counts."""
+    from geo.map_data import patrols_of_day
+
+    _city(db)
+    today = city_today()
+    day = today - dt.timedelta(days=5)
+    with db.connect() as conn:
+        way, alley = conn.execute(
+            text(
+                "SELECT s.osm_way_id, s.street_id FROM street_segments s "
+                "JOIN streets st ON st.id = s.street_id WHERE st.kind = 'alley' "
+                "AND (SELECT count(DISTINCT x.osm_way_id) FROM street_segments x "
+                "     WHERE x.street_id = s.street_id) >= 2 "
+                f"GROUP BY s.osm_way_id, s.street_id HAVING bool_and({_INSIDE}) "
+                "AND max(s.length_m) >= 80 ORDER BY s.osm_way_id LIMIT 1"
+            )
+        ).one()
+        way_ids = set(
+            conn.execute(
+                text("SELECT id FROM street_segments WHERE osm_way_id = :w"), {"w": way}
+            ).scalars()
+        )
+    _assign(db, alley)
+    full = _alley_length(build_report(db, "daily", today), alley)
+    import_osm(db, _without_way(way, tmp_path / "edited.osm"))
+    with db.begin() as conn:  # that re-import was 10 days ago
+        conn.execute(
+            text(
+                "UPDATE street_segments SET retired_at = retired_at - interval '10 days' "
+                "WHERE retired_at IS NOT NULL"
+            )
+        )
+        conn.execute(
+            text(
+                "UPDATE streets SET retired_at = retired_at - interval '10 days' "
+                "WHERE retired_at IS NOT NULL"
+            )
+        )
+    before = build_report(db, "daily", day)
+    shorter = _alley_length(before, alley)
+    assert shorter < full - 50
+
+    counts = import_osm(db, OSM)  # the way is back today
+    assert counts["segments_restored"] >= len(way_ids)
+    after = build_report(db, "daily", day)
+    assert _alley_length(after, alley) == pytest.approx(shorter)
+    for part in ("people", "alleys"):
+        assert_frame_equal(after[part], before[part])
+    with db.connect() as conn:  # the period it was retired, kept
+        periods = conn.execute(
+            text("SELECT segment_id, retired_at, restored_at FROM segment_retirements")
+        ).all()
+    assert way_ids <= {p.segment_id for p in periods}
+    assert all(p.restored_at - p.retired_at > dt.timedelta(days=9) for p in periods)
+    # the patrol map draws the alley of that day as the report measured it
+    feature = next(
+        f
+        for f in patrols_of_day(db, day).alleys["features"]
+        if f["properties"]["id"] == alley and f["properties"]["role"] == "alley_steward"
+    )
+    drawn = GEOD.geometry_length(shapely.geometry.shape(feature["geometry"]))
+    assert drawn == pytest.approx(shorter, rel=0.01)
+    # the SQL test the chief corridor and the map use: not live at day −5's end, live now
+    from geo.patrol_reports import segment_live_at
+
+    day_end = dt.datetime.combine(
+        day + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(get_settings().timezone)
+    )
+    with db.connect() as conn:
+
+        def live_at(t: dt.datetime) -> set[int]:
+            return set(
+                conn.execute(
+                    text(
+                        "SELECT s.id FROM street_segments s WHERE s.osm_way_id = :w AND "
+                        + segment_live_at("s", "CAST(:t AS timestamptz)")
+                    ),
+                    {"w": way, "t": t},
+                ).scalars()
+            )
+
+        assert live_at(day_end) == set()
+        assert live_at(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == way_ids
+    # from the restore on the alley is whole again
+    assert _alley_length(build_report(db, "daily", today), alley) == pytest.approx(full)
+
+
+def test_a_way_crossing_the_bounds_re_split_retires_its_old_segment(db, tmp_path):
+    """A way crossing the file's bounds edge, split anew where a new footway joins it
+    inside the bounds. Old code: its old segment was never retired (not wholly inside the
+    bounds) and the two new ones were added beside it: that stretch of the alley counted
+    twice. The file holds the way in full, so its old segment is retired wherever it lies."""
+    import xml.etree.ElementTree as ET
+
+    _city(db)
+    x0, y0, x1, y1 = 116.313, 39.9905, 116.325, 40.001  # the fixture's <bounds>
+    tree = ET.parse(OSM)
+    nodes = {
+        int(n.get("id")): (float(n.get("lon")), float(n.get("lat")))
+        for n in tree.getroot().iter("node")
+    }
+    way_nodes = {
+        int(w.get("id")): [int(nd.get("ref")) for nd in w.iter("nd")]
+        for w in tree.getroot().iter("way")
+    }
+    with db.connect() as conn:
+        crossing = conn.execute(
+            text(
+                "SELECT s.id, s.osm_way_id, s.from_node, s.to_node, s.street_id "
+                "FROM street_segments s WHERE s.kind = 'alley' AND ST_NPoints(s.geom) >= 3 "
+                f"AND NOT {_INSIDE} ORDER BY s.length_m DESC"
+            )
+        ).all()
+
+    def inner_node(seg: Any) -> int | None:  # a vertex of the segment inside the bounds
+        refs = way_nodes[seg.osm_way_id]
+        a, b = refs.index(seg.from_node), refs.index(seg.to_node)
+        for ref in refs[min(a, b) + 1 : max(a, b)]:
+            lon, lat = nodes[ref]
+            if x0 + 0.001 < lon < x1 - 0.001 and y0 + 0.001 < lat < y1 - 0.001:
+                return ref
+        return None
+
+    seg, joint = next((s, n) for s in crossing if (n := inner_node(s)) is not None)
+    lon, lat = nodes[joint]
+    end_lon = lon + (0.0004 if lon < (x0 + x1) / 2 else -0.0004)
+    xml = OSM.read_text(encoding="utf-8")
+    xml, n = re.subn(
+        r"(\n\s*<bounds [^>]*/>)",
+        rf'\1\n <node id="9400001" lat="{lat}" lon="{end_lon}"/>',
+        xml,
+    )
+    assert n == 1
+    new_way = (
+        f'\n <way id="9400001"><nd ref="{joint}"/><nd ref="9400001"/>'
+        '<tag k="highway" v="footway"/></way>'
+    )
+    first_way = xml.index("\n <way ")
+    xml = xml[:first_way] + new_way + xml[first_way:]
+    edited = tmp_path / "joined.osm"
+    edited.write_text(xml, encoding="utf-8")
+
+    def street_length() -> float:
+        with db.connect() as conn:
+            return conn.execute(
+                text(
+                    "SELECT sum(length_m) FROM street_segments "
+                    "WHERE street_id = :s AND retired_at IS NULL"
+                ),
+                {"s": seg.street_id},
+            ).scalar_one()
+
+    length = street_length()
+    counts = import_osm(db, edited)
+    assert counts["segments_written"] == 3  # the footway and the two halves
+    assert counts["segments_retired"] == 1
+    with db.connect() as conn:
+        retired = conn.execute(
+            text("SELECT retired_at FROM street_segments WHERE id = :i"), {"i": seg.id}
+        ).scalar_one()
+        halves = conn.execute(
+            text(
+                "SELECT count(*) FROM street_segments WHERE osm_way_id = :w "
+                "AND retired_at IS NULL AND (from_node = :j OR to_node = :j)"
+            ),
+            {"w": seg.osm_way_id, "j": joint},
+        ).scalar_one()
+    assert retired is not None and halves == 2
+    assert street_length() == pytest.approx(length, abs=0.5)
