@@ -242,7 +242,9 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
                     continue
                 new_rows = visit_rows(r.id, r.person_id, res)
                 if not new_rows and r.id in reports:  # say why, as an upload does
-                    rep.uncredited[r.id] = why_nothing_matched(reports[r.id][1], clean, params)
+                    rep.uncredited[r.id] = why_nothing_matched(
+                        reports[r.id][1], clean, params, res.matched_points
+                    )
                 rows.extend(new_rows)
                 summaries[r.id] = summarize(net, res, by_track.get(r.id, pts.iloc[:0]), r.crs)
                 rep.points += res.total_points

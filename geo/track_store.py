@@ -574,13 +574,14 @@ def match_stored_track(
     if summary.datum_hint:
         out["datum_hint"] = summary.datum_hint
     if not rows:
-        out["warning"] = why_nothing_matched(report, clean, params)
+        out["warning"] = why_nothing_matched(report, clean, params, result.matched_points)
     return out
 
 
-def why_nothing_matched(report: Any, clean: Any, params: Any) -> str:
+def why_nothing_matched(report: Any, clean: Any, params: Any, matched: int = 0) -> str:
     """Why a stored track credits no street: "matched, 0 segments" alone leaves a steward
-    guessing whether the phone, the file or the map is at fault."""
+    guessing whether the phone, the file or the map is at fault. ``matched``: fixes the
+    matcher placed on the network (then the datum is not the question)."""
     n = report.points_in
     if report.points_out == 0:
         if n and report.poor_accuracy >= n / 2:
@@ -593,6 +594,13 @@ def why_nothing_matched(report: Any, clean: Any, params: Any) -> str:
         if report.short_pieces_points:
             return f"too few fixes to follow a walk ({n} in the file)"
         return "no fixes were left after cleaning (see cleaning)"
+    if matched > 0:
+        least = params.min_credit_sigmas * params.sigma_min_m
+        return (
+            f"{matched} fixes lie on the streets, but the walk covered too little of any "
+            f"street segment to credit (under about {least:g} m: a stretch shorter than the "
+            "GPS noise cannot be verified)"
+        )
     return (
         f"no street or alley within {params.search_radius_m:g} m of the fixes: is the walk "
         "inside the city's streets, and its datum (crs) right?"

@@ -715,6 +715,20 @@ def test_a_track_that_credits_nothing_says_why(demo, auth_headers, monkeypatch):
         away = pts.assign(time=pts["time"] + pd.Timedelta(hours=1))
         r = _post(client, admin, [("far.csv", _csv(away, lon=away["lon"] + 0.05))])
         assert "no street or alley within" in r.json()["files"][0]["match"]["warning"]
+        # a few metres on an alley: placed on the streets, too short to credit (it was told
+        # to check its datum)
+        a, b = pts.iloc[0], pts.iloc[1]
+        f = np.array([0.0, 0.3, 0.6])
+        short = pd.DataFrame(
+            {
+                "lon": a["lon"] + f * (b["lon"] - a["lon"]),
+                "lat": a["lat"] + f * (b["lat"] - a["lat"]),
+                "time": a["time"] + pd.Timedelta(hours=3) + pd.to_timedelta(f * 10, unit="s"),
+            }
+        )
+        r = _post(client, admin, [("short.csv", _csv(short))])
+        match = r.json()["files"][0]["match"]
+        assert match["segments"] == 0 and "too little" in match["warning"], match
     try:
         monkeypatch.setenv("GRIDWARD_MAX_ACCURACY_M", "100")
         get_settings.cache_clear()
