@@ -563,6 +563,19 @@ def end_duty(
                 r = max(before, key=lambda r: r.valid_to)
                 if not any(r.valid_to < o.valid_from <= last for o in theirs):
                     hit = [r]
+                    # the added days must not make them a co-holder beside someone who held
+                    # it alone then (e.g. a stand-in put in with --replace): that is a
+                    # different decision, taken with `assign set`
+                    held = _duties(conn, t, role, r.valid_to + _DAY, last, p.id, others=True)
+                    if held:
+                        names = "; ".join(
+                            f"{_who(o)} {_span(o.valid_from, o.valid_to)}" for o in held
+                        )
+                        raise ConflictError(
+                            f"extending {_who(p)}'s duty on {_label(t)} to {last} would make "
+                            f"them a co-holder beside {names}: to add them as co-holder, use "
+                            "assign set for those days"
+                        )
         if not hit:
             spans = "; ".join(_span(r.valid_from, r.valid_to) for r in theirs) or "none"
             if theirs and all(r.valid_from > last for r in theirs):

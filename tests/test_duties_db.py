@@ -240,6 +240,11 @@ def test_replace_ends_the_other_holder_the_day_before_and_a_stand_in_hands_back(
                       replace=True)  # fmt: skip
     assert [c["action"] for c in out["changes"]] == ["moved"]
     assert ("S2", start + dt.timedelta(days=2), cover - dt.timedelta(days=1)) in _duties(db, alley)
+    # ending S2's first part later, into S3's stand-in, would silently make S2 a co-holder
+    before = fingerprint(db)
+    with pytest.raises(ConflictError, match="co-holder beside 张三"):
+        end_duty(db, "S2", Target("alley", alley), None, cover + dt.timedelta(days=2))
+    assert fingerprint(db) == before
 
 
 def test_replace_refuses_to_erase_a_duty_that_has_been_in_force(town):
@@ -422,7 +427,7 @@ def test_api_sets_and_ends_duties_for_planners_only(town, auth_headers):
         assert r.status_code == 422
         assert fingerprint(db) == before
 
-        end = {"person": "S3", "target": alley, "role": "alley_steward", "last_day": str(monday)}
+        end = {"person": "S3", "target": alley, "role": "小巷管家", "last_day": str(monday)}
         r = client.post("/assignments/end", json=end, headers=viewer)
         assert r.status_code == 403
         r = client.post("/assignments/end", json=end, headers=planner)

@@ -41,9 +41,6 @@ Ref = (
     Annotated[str, StringConstraints(min_length=1, max_length=300)]
     | Annotated[int, Field(ge=1, le=2**31 - 1)]
 )
-RoleName = Literal[
-    "alley_steward", "street_chief", "grid_leader", "grid_worker", "part_time_worker"
-]
 _PERSON_DOC = (
     "the person: their external id from the people registry (a JSON string), or people.id "
     "(a JSON number)"
@@ -60,7 +57,12 @@ class DutyRequest(BaseModel):
 
     person: Ref = Field(description=_PERSON_DOC, examples=["DEMO0001"])
     target: Ref = Field(description=_TARGET_DOC, examples=[1234, "110108015002001"])
-    role: RoleName = Field(description="the duty: 小巷管家/街巷长/网格长/专职网格员/兼职网格员")
+    role: str = Field(
+        min_length=1,
+        max_length=32,
+        description="the duty: alley_steward, street_chief, grid_leader, grid_worker, "
+        "part_time_worker, or in Chinese 小巷管家/街巷长/网格长/专职网格员/兼职网格员",
+    )
     valid_from: dt.date = Field(
         description="first day (1990–2100); a past day corrects past reports, a future one plans"
     )
@@ -81,7 +83,7 @@ class DutyEndRequest(BaseModel):
 
     person: Ref = Field(description=_PERSON_DOC, examples=["DEMO0001"])
     target: Ref = Field(description=_TARGET_DOC, examples=[1234, "110108015002001"])
-    role: RoleName = Field(description="the duty")
+    role: str = Field(min_length=1, max_length=32, description="the duty, as above")
     last_day: dt.date = Field(
         description="its last day, inclusive: the duty in force that day ends then (404 if none)"
     )
