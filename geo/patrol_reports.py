@@ -708,10 +708,13 @@ def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> 
     in no rate), and its ``notes`` (e.g. subdistrict rows left out under a community
     filter). Taken from the tables as given (after a steward's view is cut to their own)."""
     alleys = report.get("alleys")
+    meta = getattr(report, "meta", {})
     pending = 0
-    if alleys is not None and "pending" in alleys.columns and len(alleys):
+    if "pending" in meta:  # one person's view: their own pending duty-days
+        pending = int(meta["pending"])
+    elif alleys is not None and "pending" in alleys.columns and len(alleys):
         pending = int(alleys["pending"].astype(bool).sum())
-    notes = list(getattr(report, "meta", {}).get("notes", []))
+    notes = list(meta.get("notes", []))
     if period.running:
         notes.append(
             f"{RUNNING_NOTE}: {pending} 街巷·天待巡 alley-days of today pending, in no rate"

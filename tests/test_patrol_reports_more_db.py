@@ -480,3 +480,17 @@ def test_a_steward_sees_the_areas_of_their_own_alleys(town, auth_headers) -> Non
     }
     assert [p["person_id"] for p in mine["people"]] == [person]
     assert {s["alley_id"] for s in mine["segments"]} == {town["alleys"]["B"]}
+
+
+def test_a_stewards_pending_count_is_their_own(town) -> None:  # noqa: ANN001
+    """On a running Thursday, P owes their part of A (walked by Q) and all of C: 2 pending
+    duty-days in their own view; the summary counted their alleys' rows (A done) and said 1,
+    against their own line."""
+    from api.routes.reports import _own_view
+    from geo.patrol_reports import report_period, report_summary
+
+    db, people = town["db"], town["people"]
+    rep = build_report(db, "daily", THU, today=THU)
+    _own_view(rep, people["P"])
+    assert int(rep["people"]["pending"].sum()) == 2
+    assert report_summary(rep, report_period("daily", THU, THU))["pending"] == 2

@@ -110,6 +110,9 @@ def _own_view(rep: Report, person_id: int | None) -> None:
     rows (community and subdistrict) where those alleys lie, for their own roles: not
     every community's totals."""
     rep["people"] = rep["people"][rep["people"]["person_id"] == person_id]
+    if "pending" in rep["people"].columns:  # theirs, not their alleys' (a co-holder may
+        # have walked an alley whose own part this steward still owes)
+        rep.meta["pending"] = int(rep["people"]["pending"].fillna(0).sum())
     for name in ("alleys", "segments"):
         if name not in rep:
             continue
