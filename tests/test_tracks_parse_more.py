@@ -384,8 +384,12 @@ def test_bad_xlsx_files_say_why(monkeypatch):
     )
     import geo.tracks.parse_table as table
 
-    monkeypatch.setattr(table, "XLSX_MAX_UNPACKED", 2000)  # a zip bomb, cheaply
-    assert "XLSX unpacks to more than 2,000 bytes" in _refused(good, "big.xlsx")
+    monkeypatch.setattr(table, "XLSX_UNPACK_RATIO", 1)  # a zip bomb, cheaply
+    with pytest.raises(InputError) as err:
+        parse_track(good, "big.xlsx", max_bytes=len(good))
+    assert f"XLSX unpacks to more than {len(good):,} bytes (limit: 1 × the upload" in (
+        err.value.message
+    )
 
 
 # ------------------------------------------------------------------- 8. UTF-16 and BOMs
@@ -418,3 +422,224 @@ def test_utf16_gpx_and_bad_utf16():
     assert "binary" in _refused(gpx.encode("utf-16-le"), "a.gpx")
     odd = "lon,lat,time\n".encode("utf-16") + b"\x00"
     assert "text has a UTF-16 byte-order mark but is not UTF-16" in _refused(odd, "a.csv")
+
+
+# -------------------------------------------------------------- 9. limits and corner cases
+def _sheet_xlsx(sheet_data: str, date1904: bool = False) -> bytes:
+    """A minimal workbook whose first sheet's XML is written by hand (no <dimension>)."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    pkg = "http://schemas.openxmlformats.org/package/2006/relationships"
+    parts = {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/'
+            'vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            f'<Relationships xmlns="{pkg}"><Relationship Id="rId1" Type="{rel}/officeDocument"'
+            ' Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            f'<workbook xmlns="{main}" xmlns:r="{rel}">'
+            + ('<workbookPr date1904="1"/>' if date1904 else "")
+            + '<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            f'<Relationships xmlns="{pkg}"><Relationship Id="rId1" Type="{rel}/worksheet"'
+            ' Target="worksheets/sheet1.xml"/></Relationships>'
+        ),
+        "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{main}"><sheetData>{sheet_data}'
+        "</sheetData></worksheet>",
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in parts.items():
+            z.writestr(name, '<?xml version="1.0" encoding="UTF-8"?>' + text)
+    return buf.getvalue()
+
+
+def _text_row(*cells: str) -> str:
+    return "<row>" + "".join(f'<c t="inlineStr"><is><t>{c}</t></is></c>' for c in cells) + "</row>"
+
+
+def test_xlsx_reading_stops_at_the_cell_limit(monkeypatch):
+    """A crafted sheet of millions of small cells (a 326 KB upload unpacking to 99 MB took
+    63 s and 656 MB before it was refused): the reader counts the cells it reads and stops
+    at the limit; the limit is lowered here so a small sheet trips it."""
+    import geo.tracks.parse_table as table
+
+    rows = [["lon", "lat", "time", *(f"x{i}" for i in range(20))]]
+    rows += [[x, y, t, *range(20)] for x, y, t in zip(LON * 20, LAT * 20, LOCAL * 20, strict=True)]
+    data = _xlsx(rows)
+    read = []
+    cell_text = table._cell_text
+    monkeypatch.setattr(table, "_cell_text", lambda v: read.append(v) or cell_text(v))
+    monkeypatch.setattr(table, "XLSX_MAX_CELLS", 500, raising=False)
+    msg = _refused(data, "big.xlsx")
+    assert "XLSX sheet has more than 500 cells (limit)" in msg, msg
+    assert len(read) <= 500  # stopped inside the sheet, well before its 2,323 cells
+
+
+def test_xlsx_unpacked_size_limit_follows_the_upload_limit():
+    rows = [["lon", "lat", "time"]] + [[x, y, t] for x, y, t in zip(LON, LAT, LOCAL, strict=True)]
+    rows += [[LON[0], LAT[0], LOCAL[0]]] * 2000  # repetitive rows: compress ~10x
+    data = _xlsx(rows)
+    limit = len(data) + 100
+    with pytest.raises(InputError) as err:
+        parse_track(data, "big.xlsx", max_bytes=limit)
+    assert f"XLSX unpacks to more than {3 * limit:,} bytes (limit: 3 × the upload limit" in (
+        err.value.message
+    )
+    assert len(parse_track(data, "big.xlsx").points) == N + 2000  # the default limit reads it
+
+
+def test_xlsx_of_empty_xml_elements_is_refused_before_it_is_parsed(monkeypatch):
+    """Empty cells (<c/>) cost the XML parser as much as full ones but hold no value to count:
+    the elements of the unpacked XML are counted (at C speed) before openpyxl parses any."""
+    import openpyxl
+
+    import geo.tracks.parse_table as table
+
+    data = _sheet_xlsx(_text_row("lon", "lat", "time") + ("<row>" + "<c/>" * 100 + "</row>") * 50)
+    monkeypatch.setattr(table, "XLSX_MAX_ELEMENTS", 4000, raising=False)
+
+    def never(*args, **kwargs):
+        raise AssertionError("openpyxl read a workbook over the limit")
+
+    monkeypatch.setattr(openpyxl, "load_workbook", never)
+    msg = _refused(data, "empty.xlsx")
+    assert "XLSX has more than 4,000 XML elements (limit" in msg, msg
+
+
+def test_xlsx_keeps_only_the_track_columns_after_the_header(monkeypatch):
+    import geo.tracks.parse_table as table
+
+    seen = []
+    table_raw = table.table_raw
+    monkeypatch.setattr(
+        table,
+        "table_raw",
+        lambda df, *a, **k: seen.append(list(df.columns)) or table_raw(df, *a, **k),
+    )
+    rows = [["标题"], ["备注", "海拔", "经度", "纬度", "定位时间", "速度", "精度"]]
+    rows += [["x", 40.5, x, y, t, 1.2, 5] for x, y, t in zip(LON, LAT, LOCAL_DT, strict=True)]
+    _check(parse_track(_xlsx(rows), "k.xlsx"), fmt="xlsx")
+    assert seen == [["经度", "纬度", "定位时间", "精度"]]
+    # a refusal still names every column of the header
+    msg = _refused(_xlsx([["lon", "lat", "speed", "备注"], [LON[0], LAT[0], 1.0, "x"]]), "n.xlsx")
+    assert "XLSX has no time column (time/timestamp/时间); found: lon, lat, speed, 备注" in msg
+
+
+def test_wide_csv_rows_are_refused_or_cut_to_the_header(monkeypatch):
+    """A headerless row of 125,000 values took 60 s (pandas work per column): more than 64
+    columns without a header are refused before pandas reads the file. With a header, extra
+    fields in a row (200,000 of them took ~30 s: pandas made them a MultiIndex, shifting the
+    columns) are ignored: only the header's track columns are read."""
+    import geo.tracks.parse_table as table
+
+    calls = []
+    read_csv = pd.read_csv
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: calls.append(k) or read_csv(*a, **k))
+    wide = ("1.00000," * 100 + "\n") * 3
+    msg = _refused(wide.encode(), "t.csv")
+    assert "headerless CSV has more than 64 columns" in msg and "add a header row" in msg, msg
+    assert calls == []  # refused before pandas read it
+
+    seen = []
+    table_raw = table.table_raw
+    monkeypatch.setattr(
+        table, "table_raw", lambda df, *a, **k: seen.append(df.shape) or table_raw(df, *a, **k)
+    )
+    rows = _rows()
+    rows[0] += ",1" * 5000  # a first row far wider than the header
+    rows[1:] = [r + "," for r in rows[1:]]  # trailing commas (Excel)
+    text = "lon,lat,time,备注\n" + "\n".join(rows) + "\n"
+    _check(parse_track(text.encode(), "w.csv"))
+    assert seen == [(N, 3)]
+    # a header wider than every row (its last column left empty) and one repeating a name
+    text = "lon,lat,time,精度\n" + "\n".join(_rows()) + "\n"
+    _check(parse_track(text.encode(), "s.csv"))
+    text = "lon,lat,time" + ",x" * 3000 + "\n" + "\n".join(_rows()) + "\n"
+    _check(parse_track(text.encode(), "x.csv"))
+
+
+def test_csv_with_cr_only_line_endings():
+    """Excel for Mac's "CSV (Macintosh)" ends lines with CR alone."""
+    _check(parse_track(("lon,lat,time\r" + "\r".join(_rows()) + "\r").encode(), "mac.csv"))
+    _check(parse_track(("标题,,\r\r经度,纬度,时间\r" + "\r".join(_rows())).encode(), "mac.csv"))
+
+
+def test_comma_csv_without_quotes_skips_the_decimal_comma_pass(monkeypatch):
+    """A comma-separated file without quotes cannot hold a decimal comma in a cell: the
+    per-column pass looking for them is skipped (it was 0.6 s of a 22 MB file)."""
+    import geo.tracks.parse_table as table
+
+    calls = []
+    fix = table._decimal_comma
+    monkeypatch.setattr(table, "_decimal_comma", lambda col: calls.append(1) or fix(col))
+    _check(parse_track(("lon,lat,time\n" + "\n".join(_rows())).encode(), "c.csv"))
+    assert calls == []
+    quoted = "lon,lat,time\n" + "\n".join(
+        f'"{x:.7f}","{y:.7f}",{t}'.replace(".", ",")
+        for x, y, t in zip(LON, LAT, LOCAL, strict=True)
+    )
+    _check(parse_track(quoted.encode(), "q.csv"))
+    assert calls
+    # the zone-word and Chinese-date rewrites still reach a single value needing them
+    times = list(LOCAL)
+    times[2] = f"{LOCAL[2]} CST"
+    times[3] = f"{LOCAL[3][:4]}年{LOCAL[3][5:7]}月{LOCAL[3][8:10]}日 {LOCAL[3][11:]}"
+    _check(parse_track(("lon,lat,time\n" + "\n".join(_rows(times=times))).encode(), "m.csv"))
+
+
+def test_offset_header_without_colon_and_zone_words_ending_in_cst():
+    """time(UTC+800) was read as UTC (the pattern took "80" hours and gave up); ACST
+    (Australian Central) was read as CST, China Standard Time."""
+    p = parse_track(("lon,lat,time(UTC+800)\n" + "\n".join(_rows())).encode(), "h.csv")
+    _check(p)
+    acst = [f"{t} ACST" for t in LOCAL]
+    text = ("lon,lat,time\n" + "\n".join(_rows(times=acst))).encode()
+    try:
+        p = parse_track(text, "a.csv")
+    except InputError as exc:
+        assert "time" in exc.message
+    else:  # never read as China Standard Time
+        assert list(p.points["time"]) != TIMES
+
+
+def test_one_number_test_for_tables_and_times():
+    import geo.tracks.parse_table as table
+    import geo.tracks.parse_time as times
+
+    assert table._is_number is times._is_number
+
+
+def test_xlsx_serial_numbers_of_a_1904_workbook():
+    """Old Mac Excel counts days from 1904-01-01: its serial numbers read with the 1900 base
+    were 4 years and a day early. (A CSV cannot say which base it had: read as 1900.)"""
+    day0 = pd.Timestamp("1904-01-01")
+
+    def serial(t: pd.Timestamp) -> float:
+        return (t.tz_convert("Asia/Shanghai").tz_localize(None) - day0) / pd.Timedelta(days=1)
+
+    rows = _text_row("lon", "lat", "time") + "".join(
+        f"<row><c><v>{x}</v></c><c><v>{y}</v></c><c><v>{serial(t):.10f}</v></c></row>"
+        for x, y, t in zip(LON, LAT, TIMES, strict=True)
+    )
+    _check(parse_track(_sheet_xlsx(rows, date1904=True), "mac.xlsx"), fmt="xlsx")
+    day = int(serial(T0))
+    split = _text_row("日期", "时间", "经度", "纬度") + "".join(
+        f"<row><c><v>{day}</v></c><c><v>{(8 * 3600 + 5 * i) / 86400:.10f}</v></c>"
+        f"<c><v>{x}</v></c><c><v>{y}</v></c></row>"
+        for i, (x, y) in enumerate(zip(LON, LAT, strict=True))
+    )
+    _check(parse_track(_sheet_xlsx(split, date1904=True), "mac.xlsx"), fmt="xlsx")
+    # the same numbers in a 1900 workbook are 1,462 days earlier
+    p = parse_track(_sheet_xlsx(rows), "win.xlsx")
+    assert list(p.points["time"]) == [t - pd.Timedelta(days=1462) for t in TIMES]

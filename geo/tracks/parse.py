@@ -165,7 +165,7 @@ def parse_track(
         elif fmt == "geojson":
             raw = _parse_geojson(_decode(data))
         elif fmt == "xlsx":
-            raw = _parse_xlsx(data)
+            raw = _parse_xlsx(data, max_bytes)
         elif fmt == "nmea":
             raw = _parse_nmea(_decode(data))
         else:
@@ -507,7 +507,7 @@ def _to_float(values: list[Any]) -> np.ndarray:
 
 def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
     n = len(raw.lon)
-    times = parse_times(raw.time, default_tz)
+    times = parse_times(raw.time, default_tz, raw.mac_1904)
     timed = times.notna().to_numpy()
     warnings = list(raw.warnings)
     if not timed.any():

@@ -22,6 +22,8 @@ class Raw:
     warnings: list[str] = field(default_factory=list)
     # the zone of times written without one, when the file says it (a "time(UTC)" header)
     zone: str | None = None
+    # Excel serial numbers count from 1904-01-01 (a workbook in the 1904 date system)
+    mac_1904: bool = False
 
 
 def short(exc: BaseException) -> str:
