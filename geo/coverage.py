@@ -287,7 +287,7 @@ def holder_daily_compliance(holder_day: pd.DataFrame) -> pd.DataFrame:
     out = (
         df.groupby(["day", "person_id"])
         .agg(
-            alleys=("alley_id", "nunique"),
+            alleys=("alley_id", "size"),  # one row per (day, alley, holder)
             patrolled_alleys=("patrolled", "sum"),
             pending=("pending", "sum"),
             assigned_m=("length_m", "sum"),

@@ -851,17 +851,26 @@ def export_report(
             f"table '{table}' picks the table of a .csv file: an .xlsx holds every table"
         )
     tz = get_settings().timezone
+    people = report.get("people")
+    names: dict[Any, Any] = (  # by id: a name may itself hold "、"
+        dict(zip(people["person_id"], people["person_name"], strict=True))
+        if people is not None and {"person_id", "person_name"} <= set(people.columns)
+        else {}
+    )
     labelled = {}
     for name, df in report.items():
         if suffix == ".csv" and name != table:
             continue
         out = df.copy()
-        if "holder_walked_m" in out.columns and "people" in out.columns:
+        if "holder_walked_m" in out.columns and "person_ids" in out.columns:
             out["holder_walked_m"] = [  # "王小巷 0.0、李小巷 600.0": who walked what
-                "、".join(f"{n} {m:g}" for n, m in zip(str(p).split("、"), w, strict=False))
-                if isinstance(w, list)
-                else None
-                for p, w in zip(out["people"], out["holder_walked_m"], strict=True)
+                _holders_walked(ids, joined, w, names)
+                for ids, joined, w in zip(
+                    out["person_ids"],
+                    out.get("people", out["person_ids"]),
+                    out["holder_walked_m"],
+                    strict=True,
+                )
             ]
         # the names say it for people
         out = out.drop(columns=["person_ids", "credited_ids"], errors="ignore")
@@ -906,6 +915,19 @@ def check_table(
             "ask for a daily report of the day"
         )
     return table
+
+
+def _holders_walked(ids: Any, joined: Any, walked: Any, names: dict[Any, Any]) -> str | None:
+    """ "王小巷 0、李小巷 600": each holder's own metres, named by id (the report's people
+    table; a steward's own view has only them, so the row's own list of names fills in
+    when it splits into as many names as there are holders)."""
+    if not isinstance(walked, list) or not isinstance(ids, list) or len(ids) != len(walked):
+        return None
+    row = str(joined).split("、") if isinstance(joined, str) else []
+    own = dict(zip(ids, row, strict=True)) if len(row) == len(ids) else {}
+    return "、".join(
+        f"{names.get(i) or own.get(i) or i} {m:g}" for i, m in zip(ids, walked, strict=True)
+    )
 
 
 def _about(

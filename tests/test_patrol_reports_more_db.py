@@ -494,3 +494,19 @@ def test_a_stewards_pending_count_is_their_own(town) -> None:  # noqa: ANN001
     _own_view(rep, people["P"])
     assert int(rep["people"]["pending"].sum()) == 2
     assert report_summary(rep, report_period("daily", THU, THU))["pending"] == 2
+
+
+def test_each_holders_metres_are_named_by_id() -> None:
+    """The XLSX column pairing holders with their metres split the joined names on "、":
+    a name holding that mark shifted every later pair."""
+    from geo.patrol_reports import _holders_walked
+
+    names = {1: "王、小巷", 2: "李小巷"}
+    assert (
+        _holders_walked([1, 2], "王、小巷、李小巷", [0.0, 600.0], names) == "王、小巷 0、李小巷 600"
+    )
+    # a steward's own view knows only their own name: the row's names fill in
+    assert _holders_walked([1, 2], "王小巷、李小巷", [0.0, 600.0], {2: "李小巷"}) == (
+        "王小巷 0、李小巷 600"
+    )
+    assert _holders_walked([1], "x", None, names) is None
