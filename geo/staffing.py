@@ -220,21 +220,29 @@ def _fingerprint(current: pd.DataFrame, planned: pd.DataFrame | None = None) -> 
     return hashlib.sha256(",".join(pairs).encode()).hexdigest()
 
 
-def _fill_gaps(current: pd.DataFrame, proposed: pd.DataFrame) -> pd.DataFrame:
+def _fill_gaps(current: pd.DataFrame, proposed: pd.DataFrame, exclusive: bool) -> pd.DataFrame:
     """Every duty in force, plus the solver's people where an (item, role) has fewer holders
     than the solver gives it. WHY per (item, role) and not per item: the solvers keep one
     holder per alley or street and only people living near the area, so a co-steward (共管) or
     a duty given by hand would be ended; and a grid with workers but no leader (the leader
-    left) still needs its leader, and one short of workers its workers."""
+    left) still needs its leader, and one short of workers its workers. ``exclusive`` (grids,
+    whose solver is not told the duties in force): a person already holding that role stays
+    where they are rather than being added to a second grid."""
     have = current[["item_id", "person_id", "role"]]
-    held = have.groupby(["item_id", "role"]).size()
-    add = []
-    for (item, role), rows in proposed.groupby(["item_id", "role"], sort=False):
-        n = int(held.get((item, role), 0))
-        mine = set(have.loc[(have["item_id"] == item) & (have["role"] == role), "person_id"])
-        extra = rows[~rows["person_id"].isin(mine)]
-        add.append(extra.iloc[: max(len(rows) - n, 0)])
-    return pd.concat([have, *add], ignore_index=True)
+    keys = ["item_id", "role"]
+    extra = proposed.merge(have, on=[*keys, "person_id"], how="left", indicator=True)
+    extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge")
+    if exclusive:
+        busy = have[["person_id", "role"]].drop_duplicates().assign(_busy=True)
+        extra = extra.merge(busy, on=["person_id", "role"], how="left")
+        extra = extra[extra["_busy"].isna()].drop(columns="_busy")
+    want = proposed.groupby(keys).size().rename("_want")
+    held = have.groupby(keys).size().rename("_held")
+    room = pd.concat([want, held], axis=1).fillna(0)
+    room = (room["_want"] - room["_held"]).clip(lower=0).rename("_room").reset_index()
+    extra = extra.merge(room, on=keys, how="left")
+    extra = extra[extra.groupby(keys).cumcount() < extra["_room"]].drop(columns="_room")
+    return pd.concat([have, extra], ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,7 +319,14 @@ def propose(
     keep_cols = [c for c in ("item_id", "person_id", "role", "walk_m", "distance_m") if c in pairs]
     pairs = pairs[keep_cols]
     if not rebalance and len(current):
-        pairs = _fill_gaps(current, pairs)
+        solved = pairs
+        pairs = _fill_gaps(current, solved, exclusive=kind == "grids")
+        # an (item, role) the gaps could not be filled for (its pick holds that role
+        # elsewhere) is short: say so with the solver's own shortfalls
+        keys = ["item_id", "role"]
+        got = pairs.groupby(keys).size().reindex(solved.groupby(keys).size().index).fillna(0)
+        lacking = got[got < solved.groupby(keys).size()].index.get_level_values("item_id")
+        uncovered = sorted({int(u) for u in uncovered} | {int(u) for u in lacking})
     cur = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
     new = {(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)}
     return {
@@ -441,6 +456,8 @@ def person_leaves(
             {"p": person_id},
         ).first()
         if found is None:
+            if authorize is not None:  # out of scope, who exists is not told
+                authorize(None)
             raise NotFoundError(f"person {person_id} does not exist")
         touched = conn.execute(
             text(

@@ -545,3 +545,37 @@ def test_leaving_ends_stand_ins_and_planned_duties_and_stays_in_scope(town, auth
         ("S1", town["since"], None),
         ("S2", today - dt.timedelta(days=3), today - dt.timedelta(days=1)),
     ]
+
+
+def test_filling_grid_gaps_never_gives_a_leader_a_second_grid() -> None:
+    """The grid solver is not told the duties in force: leader 101, kept on grid 2, was also
+    added as grid 1's leader (and the solver's 102 left unused)."""
+    import pandas as pd
+
+    from geo.staffing import _fill_gaps
+
+    cur = pd.DataFrame(
+        {"item_id": [2, 1], "person_id": [101, 201], "role": ["grid_leader", "grid_worker"]}
+    )
+    solved = pd.DataFrame(
+        {
+            "item_id": [1, 2, 1, 2],
+            "person_id": [101, 102, 201, 202],
+            "role": ["grid_leader", "grid_leader", "grid_worker", "grid_worker"],
+        }
+    )
+    got = _fill_gaps(cur, solved, exclusive=True)
+    pairs = sorted(zip(got["item_id"], got["person_id"], got["role"], strict=True))
+    assert pairs == [(1, 201, "grid_worker"), (2, 101, "grid_leader"), (2, 202, "grid_worker")]
+    # alleys: a steward may hold many, so the solver's pick is taken
+    assert len(_fill_gaps(cur, solved, exclusive=False)) == 4
+
+
+def test_leaving_an_unknown_person_out_of_scope_is_a_403(town, auth_headers) -> None:
+    """404 for an id nobody has, 403 for one somebody has, told a planner of another area who
+    exists; now both are 403."""
+    with TestClient(create_app(town["db"])) as client:
+        outside = auth_headers("planner", ("120101",))
+        assert client.post("/people/999999/leave", headers=outside).status_code == 403
+        admin = auth_headers("admin")
+        assert client.post("/people/999999/leave", headers=admin).status_code == 404
