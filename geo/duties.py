@@ -266,14 +266,10 @@ def _area_code(conn: Connection, t: dict[str, Any]) -> str | None:
     community holding most of the street's length (as the reports place it)."""
     if t["kind"] == "grid":
         return t["code"]
-    return conn.execute(
-        text(
-            "SELECT c.code FROM streets st JOIN areas c ON c.level IN ('community', 'village') "
-            "AND st.geom && c.geom AND ST_Intersects(st.geom, c.geom) WHERE st.id = :i "
-            "ORDER BY ST_Length(ST_Intersection(st.geom, c.geom)) DESC, c.code LIMIT 1"
-        ),
-        {"i": t["id"]},
-    ).scalar()
+    from geo.patrol_reports import street_areas_sql
+
+    sql = f"SELECT community_code FROM ({street_areas_sql('WHERE st.id = :i')}) x"
+    return conn.execute(text(sql), {"i": t["id"]}).scalar()
 
 
 def _duties(

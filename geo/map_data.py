@@ -178,17 +178,6 @@ class PatrolData:
     pending: int = 0
 
 
-def _pending(report: dict[str, Any], person_id: int | None) -> int:
-    """Duty-days of a running day (today) not done yet, as the report counts them: the
-    person's own (``people``), or for everyone the alleys/streets not patrolled yet."""
-    if person_id is not None:
-        people = report["people"]
-        mine = people[people["person_id"] == person_id]
-        return int(mine["pending"].sum()) if "pending" in mine.columns else 0
-    alleys = report["alleys"]
-    return int(alleys["pending"].astype(bool).sum()) if "pending" in alleys.columns else 0
-
-
 def _report_counts(report: dict[str, Any], person_id: int | None) -> dict[str, dict[str, int]]:
     """Assigned and patrolled alleys per role in a daily report: the person's own line
     (``people``), or for everyone every alley/street with a duty that day (``alleys``: an
@@ -240,6 +229,7 @@ def patrols_of_day(
         ROLES,
         build_report,
         daily_frames,
+        pending_count,
         segment_live_at,
         share_used,
     )
@@ -332,9 +322,9 @@ def patrols_of_day(
     past = daily_frames(engine, earlier, None, share, today=today)
     for d in chart:
         if d == day:
-            counts, pending = _report_counts(report, person_id), _pending(report, person_id)
+            counts, pending = _report_counts(report, person_id), pending_count(report, person_id)
         elif d in past:
-            counts, pending = _report_counts(past[d], person_id), _pending(past[d], person_id)
+            counts, pending = _report_counts(past[d], person_id), pending_count(past[d], person_id)
         else:
             counts, pending = {}, 0
         compliance.append(
@@ -354,7 +344,7 @@ def patrols_of_day(
         compliance=compliance,
         threshold=share,
         counts=_report_counts(report, person_id),
-        pending=_pending(report, person_id),
+        pending=pending_count(report, person_id),
     )
 
 

@@ -51,15 +51,22 @@ from geo.sql_frames import read_frame
 
 ROLES = {"alley_steward": "小巷管家 alley steward", "street_chief": "街巷长 street chief"}
 
-_STREET_AREA_SQL = """
-SELECT DISTINCT ON (st.id) st.id AS alley_id, c.code AS community_code, c.name AS community_name,
-       s.code AS subdistrict_code, s.name AS subdistrict_name
-FROM streets st
-JOIN areas c ON c.level IN ('community', 'village') AND st.geom && c.geom
-            AND ST_Intersects(st.geom, c.geom)
-LEFT JOIN areas s ON s.id = c.parent_id
-ORDER BY st.id, ST_Length(ST_Intersection(st.geom, c.geom)) DESC
-"""
+
+def street_areas_sql(where: str = "") -> str:
+    """Each street's community (the one holding most of its length; ties: the lower code)
+    and subdistrict: where reports count a street, and whose planners may edit its duties
+    (:mod:`geo.duties`). ``where``: a filter on ``st`` (e.g. one street)."""
+    return (
+        "SELECT DISTINCT ON (st.id) st.id AS alley_id, c.code AS community_code, "
+        "c.name AS community_name, s.code AS subdistrict_code, s.name AS subdistrict_name "
+        "FROM streets st JOIN areas c ON c.level IN ('community', 'village') "
+        "AND st.geom && c.geom AND ST_Intersects(st.geom, c.geom) "
+        f"LEFT JOIN areas s ON s.id = c.parent_id {where} "
+        "ORDER BY st.id, ST_Length(ST_Intersection(st.geom, c.geom)) DESC, c.code"
+    )
+
+
+_STREET_AREA_SQL = street_areas_sql()
 
 
 KINDS = {
@@ -702,18 +709,27 @@ def build_report(
     return Report(tables, meta)
 
 
+def pending_count(report: dict[str, pd.DataFrame], person_id: int | None = None) -> int:
+    """Duty-days of a running day (today) not done yet: one person's own (``people``), or
+    for everyone the alleys/streets not patrolled yet (``alleys``)."""
+    if person_id is not None:
+        people = report["people"]
+        mine = people[people["person_id"] == person_id]
+        return int(mine["pending"].sum()) if "pending" in mine.columns else 0
+    alleys = report.get("alleys")
+    if alleys is None or "pending" not in alleys.columns:
+        return 0
+    return int(alleys["pending"].astype(bool).sum())
+
+
 def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> dict[str, Any]:
     """What a report says about itself beyond its period: whether it is ``running`` (today
     inside it), how many alley/street-days of today are ``pending`` (not patrolled yet, so
     in no rate), and its ``notes`` (e.g. subdistrict rows left out under a community
     filter). Taken from the tables as given (after a steward's view is cut to their own)."""
-    alleys = report.get("alleys")
     meta = getattr(report, "meta", {})
-    pending = 0
-    if "pending" in meta:  # one person's view: their own pending duty-days
-        pending = int(meta["pending"])
-    elif alleys is not None and "pending" in alleys.columns and len(alleys):
-        pending = int(alleys["pending"].astype(bool).sum())
+    # one person's view: their own pending duty-days (set by the steward's view)
+    pending = int(meta["pending"]) if "pending" in meta else pending_count(report)
     notes = list(meta.get("notes", []))
     if period.running:
         notes.append(
