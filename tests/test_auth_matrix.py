@@ -40,7 +40,8 @@ class Case:
 
     allowed: frozenset[str]
     path: str | None = None  # default: path params filled with SAMPLES; {own_person} is the
-    # steward's person id, {plan_in_area} a fresh draft plan inside planner_in's area
+    # steward's person id, {plan_in_area} a fresh draft plan inside planner_in's area,
+    # {leaver_in_area} a fresh person living there
     query: dict[str, str] = field(default_factory=dict)
     fresh_token: bool = False  # the call spends its token (logout): use a throwaway one
 
@@ -86,7 +87,10 @@ RULES: dict[tuple[str, str], Case] = {
     ("GET", "/coverage"): Case(OFFICE),
     ("POST", "/assignments/proposals"): Case(PLANNERS),
     ("POST", "/assignments/proposals/{job_id}/commit"): Case(PLANNERS),
-    ("POST", "/people/{person_id}/leave"): Case(PLANNERS),
+    # a person living inside planner_in's area (a planner lets go only of their own people)
+    ("POST", "/people/{person_id}/leave"): Case(
+        PLANNERS_IN_AREA, path="/people/{leaver_in_area}/leave"
+    ),
     ("POST", "/assignments"): Case(PLANNERS),  # the target is in the body: its area checked inside
     ("POST", "/assignments/end"): Case(PLANNERS),  # likewise
     ("GET", "/people/{person_id}/duties"): Case(MAP_READERS, path="/people/{own_person}/duties"),
@@ -156,7 +160,22 @@ def matrix(engine):  # -> (client, headers by principal)
                 {"a": area},
             ).scalar_one()
 
-    placeholders = {"own_person": lambda: str(pid), "plan_in_area": lambda: str(new_plan())}
+    def new_leaver() -> int:
+        new_plan()  # makes sure the matrix community exists
+        with engine.begin() as conn:
+            return conn.execute(
+                text(
+                    "INSERT INTO people (external_id, name, roles, area_id) SELECT "
+                    "'matrix-leaver-' || gen_random_uuid(), '离岗 test', ARRAY['alley_steward'], "
+                    "id FROM areas WHERE code = '110108099901' RETURNING id"
+                )
+            ).scalar_one()
+
+    placeholders = {
+        "own_person": lambda: str(pid),
+        "plan_in_area": lambda: str(new_plan()),
+        "leaver_in_area": lambda: str(new_leaver()),
+    }
 
     def fresh(who: str) -> dict[str, str]:
         if who == "anonymous":
@@ -168,6 +187,7 @@ def matrix(engine):  # -> (client, headers by principal)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield app, client, headers, pid, fresh, placeholders
     with engine.begin() as conn:
+        conn.execute(text("DELETE FROM people WHERE external_id LIKE 'matrix-leaver-%'"))
         conn.execute(text("DELETE FROM areas WHERE code = '110108099901'"))
         conn.execute(delete(users).where(users.c.username.like("matrix-%")))
         conn.execute(delete(people).where(people.c.id == pid))
