@@ -643,3 +643,19 @@ def test_xlsx_serial_numbers_of_a_1904_workbook():
     # the same numbers in a 1900 workbook are 1,462 days earlier
     p = parse_track(_sheet_xlsx(rows), "win.xlsx")
     assert list(p.points["time"]) == [t - pd.Timedelta(days=1462) for t in TIMES]
+
+
+def test_chinese_clock_words_are_read() -> None:
+    """10时05分30秒 and 下午2点5分 (refused before: "time values not understood")."""
+    from geo.tracks.parse import parse_track
+
+    rows = ["经度,纬度,时间"] + [
+        f"116.3{i:03d},39.99,2026年11月10日 10时0{i}分30秒" for i in range(5)
+    ]
+    t = parse_track("\n".join(rows).encode(), "a.csv").points["time"]
+    assert t.iloc[1] == pd.Timestamp("2026-11-10 02:01:30", tz="UTC")  # Beijing 10:01:30
+    rows = ["经度,纬度,时间"] + [
+        f"116.3{i:03d},39.99,2026年11月10日 下午2点{i}分" for i in range(5)
+    ]
+    t = parse_track("\n".join(rows).encode(), "a.csv").points["time"]
+    assert t.iloc[2] == pd.Timestamp("2026-11-10 06:02:00", tz="UTC")  # Beijing 14:02

@@ -24,6 +24,8 @@ _TOD_RE = re.compile(r"\d{1,2}:\d\d(?::\d\d(?:[.,]\d+)?)?(?:\s*[AaPp][Mm])?")
 # "…08:00:00+08": an hour-only UTC offset after a time
 _HOUR_ZONE_RE = re.compile(r"(:\d\d(?:\.\d+)?)\s*([+-]\d\d)$")
 _CN_DATE_RE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*")
+# 10时05分30秒 (or 点 for 时, 秒 left out): a clock written in words
+_CN_CLOCK_RE = re.compile(r"(\d{1,2})\s*[时点]\s*(\d{1,2})\s*分(?:\s*(\d{1,2}(?:\.\d+)?)\s*秒)?")
 _CN_AMPM_RE = re.compile(r"(上午|下午)\s*(\d{1,2}:\d\d(?::\d\d(?:\.\d+)?)?)")
 # 05/11/2026, 05.11.2026, 05-11-2026: day/month order decided once per file
 _DMY_RE = r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})((?:[ T].*)?)$"
@@ -235,6 +237,8 @@ def _normalise_dates(text: list[str]) -> list[str]:
         text = [_zone_words(t) for t in text]
     if "年" in joined:
         text = [_CN_DATE_RE.sub(r"\1-\2-\3 ", t).strip() for t in text]
+    if "分" in joined:
+        text = [_CN_CLOCK_RE.sub(_clock, t) for t in text]
     if "午" in joined:
         text = [_CN_AMPM_RE.sub(_ampm, t) for t in text]
     if any(t[-3:-2] in ("+", "-") for t in text):
@@ -251,6 +255,10 @@ def _normalise_dates(text: list[str]) -> list[str]:
 
 
 _DATE_SEPS = ("/", ".", "-")
+
+
+def _clock(m: re.Match[str]) -> str:
+    return f"{int(m.group(1)):02d}:{int(m.group(2)):02d}:{m.group(3) or '00'}"
 
 
 def _ampm(m: re.Match[str]) -> str:
