@@ -100,16 +100,11 @@ def _assign(db: Engine, street_id: int) -> None:
 _INSIDE = "ST_CoveredBy(s.geom, ST_MakeEnvelope(116.313, 39.9905, 116.325, 40.001, 4326))"
 
 
-def test_reimport_retires_a_vanished_way_and_restores_it(db, tmp_path):
-    """Old code: the re-import left the way's segments live (no ``segments_retired``): a new
-    walk was still credited to them, today's alley length kept them, and nothing could be
-    told apart from a live segment."""
-    _city(db)
-    today = city_today()
-    yesterday = today - dt.timedelta(days=1)
-    with db.connect() as conn:
-        # a way of a named alley made of several ways, wholly inside the file's bounds
-        way, alley = conn.execute(
+def _way_of_a_multi_way_alley(conn) -> tuple[int, int]:
+    """(OSM way, alley id): a way of an alley made of several ways, wholly inside the file's
+    bounds, with a segment of 80 m or more."""
+    return tuple(
+        conn.execute(
             text(
                 "SELECT s.osm_way_id, s.street_id FROM street_segments s "
                 "JOIN streets st ON st.id = s.street_id WHERE st.kind = 'alley' "
@@ -119,6 +114,19 @@ def test_reimport_retires_a_vanished_way_and_restores_it(db, tmp_path):
                 "AND max(s.length_m) >= 80 ORDER BY s.osm_way_id LIMIT 1"
             )
         ).one()
+    )
+
+
+def test_reimport_retires_a_vanished_way_and_restores_it(db, tmp_path):
+    """Old code: the re-import left the way's segments live (no ``segments_retired``): a new
+    walk was still credited to them, today's alley length kept them, and nothing could be
+    told apart from a live segment."""
+    _city(db)
+    today = city_today()
+    yesterday = today - dt.timedelta(days=1)
+    with db.connect() as conn:
+        # a way of a named alley made of several ways, wholly inside the file's bounds
+        way, alley = _way_of_a_multi_way_alley(conn)
         way_segments = dict(
             conn.execute(
                 text("SELECT id, length_m FROM street_segments WHERE osm_way_id = :w"),
@@ -447,16 +455,7 @@ def test_restoring_a_segment_keeps_the_days_it_was_retired(db, tmp_path):
     today = city_today()
     day = today - dt.timedelta(days=5)
     with db.connect() as conn:
-        way, alley = conn.execute(
-            text(
-                "SELECT s.osm_way_id, s.street_id FROM street_segments s "
-                "JOIN streets st ON st.id = s.street_id WHERE st.kind = 'alley' "
-                "AND (SELECT count(DISTINCT x.osm_way_id) FROM street_segments x "
-                "     WHERE x.street_id = s.street_id) >= 2 "
-                f"GROUP BY s.osm_way_id, s.street_id HAVING bool_and({_INSIDE}) "
-                "AND max(s.length_m) >= 80 ORDER BY s.osm_way_id LIMIT 1"
-            )
-        ).one()
+        way, alley = _way_of_a_multi_way_alley(conn)
         way_ids = set(
             conn.execute(
                 text("SELECT id FROM street_segments WHERE osm_way_id = :w"), {"w": way}
