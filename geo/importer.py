@@ -215,7 +215,9 @@ def store_segments(
     retirement period is kept (``segment_retirements``, migration 0012) so that the reports
     of the days it was retired do not change. A street is retired when none of its segments
     is live. A file with no walkable way at all (a buildings-only extract) retires nothing.
-    Returns the counts written, retired and restored, ``segments_described`` (how many live
+    A segment new to a network the file is a version of (it shares a segment or a way with
+    the stored one) gets ``added_at`` = now: the days before do not count it (0013).
+    Returns the counts written, added, retired and restored, ``segments_described`` (how many live
     segments the file was judged against: the guard's denominator) and ``retire_skipped``
     (1: ``auto`` left the live segments in ``area`` alone, the file sharing none of them)."""
     if retire not in RETIRE_MODES:
@@ -226,6 +228,7 @@ def store_segments(
             "segments_written",
             "segments_retired",
             "segments_restored",
+            "segments_added",
             "streets_retired",
             "streets_restored",
             "segments_described",
@@ -303,12 +306,34 @@ def store_segments(
             "AND EXISTS (SELECT 1 FROM stage_segments t WHERE t.uid = s.uid)"
         )
     ).rowcount
+    # New segments of a file that is a version of the stored network (it shares a segment or
+    # a way with it) are *added* now: the days before do not count them (migration 0013).
+    # Those of a first import, or of a new area sharing nothing, were there from the start.
+    versioned = bool(
+        conn.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM stage_segments t JOIN street_segments s "
+                "  ON s.uid = t.uid) "
+                "OR EXISTS (SELECT 1 FROM stage_segments t JOIN street_segments s "
+                "  ON s.osm_way_id = t.osm_way_id)"
+            )
+        ).scalar_one()
+    )
+    counts["segments_added"] = int(
+        conn.execute(
+            text(
+                "SELECT count(DISTINCT t.uid) FROM stage_segments t "
+                "WHERE NOT EXISTS (SELECT 1 FROM street_segments s WHERE s.uid = t.uid)"
+            )
+        ).scalar_one()
+    )
     counts["segments_written"] = conn.execute(
         text(
             "INSERT INTO street_segments (uid, street_id, osm_way_id, name, highway, kind, "
-            "from_node, to_node, length_m, geom) "
+            "from_node, to_node, length_m, geom, added_at) "
             "SELECT DISTINCT ON (s.uid) s.uid, st.id, s.osm_way_id, s.name, s.highway, s.kind, "
-            "s.from_node, s.to_node, s.length_m, s.geom "
+            "s.from_node, s.to_node, s.length_m, s.geom, "
+            "CASE WHEN :versioned THEN now() END "
             "FROM stage_segments s JOIN streets st ON st.key = s.street_key "
             "ON CONFLICT (uid) DO UPDATE SET street_id = EXCLUDED.street_id, "
             "osm_way_id = EXCLUDED.osm_way_id, name = EXCLUDED.name, "
@@ -318,7 +343,8 @@ def store_segments(
             "  street_segments.length_m, street_segments.geom) IS DISTINCT FROM "
             "  (EXCLUDED.street_id, EXCLUDED.name, EXCLUDED.kind, EXCLUDED.length_m, "
             "   EXCLUDED.geom)"
-        )
+        ),
+        {"versioned": versioned},
     ).rowcount
     if retiring:  # none of them is in the file: the restore and the upsert left them alone
         counts["segments_retired"] = conn.execute(
@@ -520,6 +546,7 @@ def import_osm(
                 "segments_written": network["segments_written"],
                 "segments_retired": network["segments_retired"],
                 "segments_restored": network["segments_restored"],
+                "segments_added": network["segments_added"],
                 "streets_retired": network["streets_retired"],
                 "streets_restored": network["streets_restored"],
                 "segments_described": network["segments_described"],

@@ -145,7 +145,8 @@ class StreetSegment(Base):
     Never deleted once walked (patrol visits RESTRICT): a segment gone from a re-imported OSM
     file is retired instead (``retired_at``, migration 0011) and leaves the current network;
     reports of a day before that still count it. Its past retirement periods (retired, then
-    back in a later file) are :class:`SegmentRetirement` rows."""
+    back in a later file) are :class:`SegmentRetirement` rows; one added by a re-import
+    (``added_at``) does not count on the days before it came."""
 
     __tablename__ = "street_segments"
     __table_args__ = (
@@ -169,6 +170,8 @@ class StreetSegment(Base):
     geom: Mapped[Any] = mapped_column(_geom("LINESTRING"), nullable=False)
     created_at: Mapped[dt.datetime] = _now()
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # brought in by a re-import of a network already there (migration 0013); NULL: from the start
+    added_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SegmentRetirement(Base):

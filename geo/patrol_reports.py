@@ -206,9 +206,11 @@ def segment_live_at(alias: str, at: str) -> str:
     """SQL: segment ``alias`` (a street_segments row) was live at the instant ``at`` (an SQL
     timestamptz expression): not retired before it (``retired_at``, the current state,
     migration 0011) and in none of its past retirement periods (``segment_retirements``,
-    migration 0012). The state just before ``at``: retired or restored at ``at`` itself
-    counts from the next instant on, as :class:`_NetworkByDay` judges a day's end."""
+    migration 0012), and not added by a re-import after it (``added_at``, 0013). The state
+    just before ``at``: retired, restored or added at ``at`` itself counts from the next
+    instant on, as :class:`_NetworkByDay` judges a day's end."""
     return (
+        f"({alias}.added_at IS NULL OR {alias}.added_at < {at}) AND "
         f"({alias}.retired_at IS NULL OR {alias}.retired_at >= {at}) AND NOT EXISTS ("
         f"SELECT 1 FROM segment_retirements sr WHERE sr.segment_id = {alias}.id "
         f"AND sr.retired_at < {at} AND sr.restored_at >= {at})"
@@ -343,7 +345,7 @@ def _load(
         segments = read_frame(
             text(
                 "SELECT s.id AS edge_id, s.street_id AS alley_id, s.length_m, st.name AS "
-                "alley_name, st.kind, s.retired_at FROM street_segments s "
+                "alley_name, st.kind, s.retired_at, s.added_at FROM street_segments s "
                 "JOIN streets st ON st.id = s.street_id"
             ),
             conn,
@@ -395,7 +397,8 @@ class _NetworkByDay:
     """The segments that make up the network of a local day: those live at its local end
     (``retired_at`` NULL or not before the next local midnight, and in none of the past
     retirement periods ``retirements`` (edge_id, retired_at, restored_at): not
-    ``retired_at < end <= restored_at``).
+    ``retired_at < end <= restored_at``), and not added by a re-import after it (``added_at``
+    NULL or before the end).
 
     WHY the day's end: a segment retired by a re-import leaves today's report at once (an
     alley's length is what exists now, so its steward can reach the patrolled share again),
@@ -416,6 +419,10 @@ class _NetworkByDay:
         self.tz = ZoneInfo(tz)
         retired = pd.to_datetime(segments["retired_at"], utc=True)
         self.retired: pd.Series | None = retired if retired.notna().any() else None
+        added = pd.to_datetime(
+            segments.get("added_at", pd.Series(pd.NaT, segments.index)), utc=True
+        )
+        self.added: pd.Series | None = added if added.notna().any() else None
         self.periods: tuple[np.ndarray, pd.Series, pd.Series] | None = None
         if retirements is not None and len(retirements):
             self.periods = (
@@ -426,7 +433,7 @@ class _NetworkByDay:
         self._days: dict[dt.date, pd.DataFrame] = {}
 
     def __call__(self, day: dt.date) -> pd.DataFrame:
-        if self.retired is None and self.periods is None:
+        if self.retired is None and self.periods is None and self.added is None:
             return self.segments
         if day not in self._days:
             end = pd.Timestamp(
@@ -435,6 +442,8 @@ class _NetworkByDay:
             keep = np.ones(len(self.segments), dtype=bool)
             if self.retired is not None:
                 keep &= self.retired.isna().to_numpy() | (self.retired >= end).to_numpy()
+            if self.added is not None:  # brought in by a re-import: from that day on
+                keep &= self.added.isna().to_numpy() | (self.added < end).to_numpy()
             if self.periods is not None:  # retired at the day's end, restored later
                 ids, since, until = self.periods
                 inside = ((since < end) & (until >= end)).to_numpy()

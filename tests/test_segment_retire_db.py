@@ -608,3 +608,117 @@ def test_a_way_crossing_the_bounds_re_split_retires_its_old_segment(db, tmp_path
         ).scalar_one()
     assert retired is not None and halves == 2
     assert street_length() == pytest.approx(length, abs=0.5)
+
+
+def _with_new_way(way: int, dst: Path) -> tuple[Path, float]:
+    """The fixture with a new way of the same tags as ``way`` (so the same street key: the
+    same named alley), drawn ~110 m north from ``way``'s first node; and its length (m)."""
+    xml = OSM.read_text(encoding="utf-8")
+    body = re.search(rf'<way id="{way}"[^>]*>(.*?)</way>', xml, flags=re.S).group(1)
+    first = re.search(r'<nd ref="(\d+)"', body).group(1)
+    tags = "".join(re.findall(r"<tag [^>]*/>", body))
+    node = re.search(rf'<node id="{first}"[^>]*>|<node id="{first}"[^>]*/>', xml).group(0)
+    lat = float(re.search(r'lat="([-\d.]+)"', node).group(1))
+    lon = float(re.search(r'lon="([-\d.]+)"', node).group(1))
+    # ids above the file's, each in its block: osmium wants nodes, then ways, in id order
+    node_xml = f' <node id="9900000001" lat="{lat + 0.001:.7f}" lon="{lon:.7f}"/>\n'
+    way_xml = f' <way id="990000001"><nd ref="{first}"/><nd ref="9900000001"/>{tags}</way>\n'
+    at = xml.index(" <way ")
+    xml = xml[:at] + node_xml + xml[at:]
+    dst.write_text(xml.replace("</osm>", way_xml + "</osm>"), encoding="utf-8")
+    return dst, GEOD.inv(lon, lat, lon, lat + 0.001)[2]
+
+
+def test_a_segment_added_by_a_re_import_counts_from_that_day_on(db, tmp_path):
+    """A newer extract maps a new stretch of an assigned alley. Old code: the new segment
+    counted on every past day, so the alley of yesterday (already reported) grew by its
+    length and yesterday's share walked dropped. Now it is ``added_at`` the import: the
+    days before keep their network (report, patrol map, the SQL live test), today has it.
+    A first import (and an extract sharing nothing with the stored network) adds nothing
+    that way: walks made before the network was loaded are reported on it."""
+    from geo.map_data import patrols_of_day
+    from geo.patrol_reports import segment_live_at
+
+    _city(db)
+    with db.connect() as conn:  # the first import: there from the start
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM street_segments WHERE added_at IS NOT NULL")
+            ).scalar_one()
+            == 0
+        )
+        way, alley = _way_of_a_multi_way_alley(conn)
+        seg_wkb = conn.execute(
+            text(
+                "SELECT ST_AsBinary(geom) FROM street_segments WHERE osm_way_id = :w "
+                "ORDER BY length_m DESC LIMIT 1"
+            ),
+            {"w": way},
+        ).scalar_one()
+    _assign(db, alley)
+    today = city_today()
+    yesterday = today - dt.timedelta(days=1)
+    assert _walk(db, seg_wkb, yesterday, "yesterday.csv")["status"] == "matched"
+    before = build_report(db, "daily", yesterday)
+    length = _alley_length(before, alley)
+    walked = float(before["alleys"].set_index("alley_id").loc[alley, "walked_share"])
+    assert walked > 0
+
+    newer, added_m = _with_new_way(way, tmp_path / "newer.osm")
+    counts = import_osm(db, newer)
+    assert counts["segments_added"] == 1 and counts["segments_retired"] == 0
+    with db.connect() as conn:
+        new_id, added_at, street = conn.execute(
+            text("SELECT id, added_at, street_id FROM street_segments WHERE osm_way_id = 990000001")
+        ).one()
+    assert street == alley and added_at is not None
+
+    after = build_report(db, "daily", yesterday)
+    for part in ("people", "alleys"):
+        assert_frame_equal(after[part], before[part])
+    feature = next(
+        f
+        for f in patrols_of_day(db, yesterday).alleys["features"]
+        if f["properties"]["id"] == alley and f["properties"]["role"] == "alley_steward"
+    )
+    drawn = GEOD.geometry_length(shapely.geometry.shape(feature["geometry"]))
+    assert drawn == pytest.approx(length, rel=0.01)
+    assert _alley_length(build_report(db, "daily", today), alley) == pytest.approx(
+        length + added_m, abs=1.0
+    )
+    end_of_yesterday = dt.datetime.combine(
+        today, dt.time(0), tzinfo=ZoneInfo(get_settings().timezone)
+    )
+    with db.connect() as conn:
+
+        def live_at(t: dt.datetime) -> bool:
+            return (
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM street_segments s WHERE s.id = :i AND "
+                        + segment_live_at("s", "CAST(:t AS timestamptz)")
+                    ),
+                    {"i": new_id, "t": t},
+                ).scalar_one()
+                == 1
+            )
+
+        assert not live_at(end_of_yesterday)
+        assert live_at(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    # the same file again adds nothing; an extract sharing nothing adds from the start
+    assert import_osm(db, newer)["segments_added"] == 0
+    far = _osm(
+        tmp_path / "far.osm",
+        ' <node id="9100001" lat="39.9000" lon="116.4000"/>\n'
+        ' <node id="9100002" lat="39.9010" lon="116.4010"/>\n'
+        ' <way id="9100001"><nd ref="9100001"/><nd ref="9100002"/>'
+        '<tag k="highway" v="footway"/></way>\n',
+    )
+    assert import_osm(db, far)["segments_added"] == 1
+    with db.connect() as conn:
+        assert (
+            conn.execute(
+                text("SELECT added_at FROM street_segments WHERE osm_way_id = 9100001")
+            ).scalar_one()
+            is None
+        )
