@@ -517,8 +517,9 @@ def _daily_frames(
                 continue
             a = valid[["alley_id", "person_id"]].drop_duplicates()
             sd = seg_day[seg_day["day"] == day]
-            alley_day = coverage.alley_day_status(sd, segments, a, share, days=[day])
-            holder_day = coverage.holder_day_status(sd, segments, a, alley_day, share)
+            walking = coverage.HolderWalking.of(sd, segments, a)  # merged once, used thrice
+            alley_day = coverage.alley_day_status(sd, segments, a, share, [day], walking)
+            holder_day = coverage.holder_day_status(sd, segments, a, alley_day, share, walking)
             # today's duty-days not done yet are pending, not missed (a running period)
             alley_day["pending"] = (day == today) & ~alley_day["patrolled"].astype(bool)
             holder_day["pending"] = (day == today) & ~holder_day["patrolled"].astype(bool)
@@ -542,7 +543,7 @@ def _daily_frames(
             alley_frames.append(alley_day.assign(role=role))
             person_frames.append(steward_day.assign(role=role))
             if with_segments:
-                seg = coverage.segment_day_status(sd, segments, a, days=[day])
+                seg = coverage.segment_day_status(sd, segments, a, [day], walking)
                 seg["person_ids"] = seg["alley_id"].map(ids)
                 seg["people"] = seg["alley_id"].map(names)
                 segment_frames.append(seg.assign(role=role))
