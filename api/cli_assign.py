@@ -220,7 +220,8 @@ def _duty_line(duty: dict) -> str:
     until = duty["valid_to"] or "长期 open-ended"
     return (
         f"{duty['name']} ({duty['person']}) {ROLE_LABELS[duty['role']]} · "
-        f"{TARGET_LABELS[t['kind']]} {what} · {duty['valid_from']} → {until}"
+        f"{TARGET_LABELS[t['kind']]} {what} · {duty['valid_from']} → {until} · "
+        f"职责编号 duty id {duty['id']}"
     )
 
 
@@ -292,6 +293,52 @@ def end_duty_command(
         typer.echo(f"职责已结束 duty ended: {_duty_line(out['duty'])} (原 was: {was})")
     else:
         typer.echo(f"未改变 unchanged: {_duty_line(out['duty'])} already ends then")
+
+
+_RESTORED = {
+    "continues": "恢复 continuous again",
+    "starts again": "恢复原计划 starts as planned again",
+    "reinstated": "恢复 reinstated (planned)",
+}
+
+
+@assign_app.command("undo")
+def undo_duty_command(
+    duty: str = typer.Option(
+        ..., "--duty", help="the duty's id (职责编号 duty id), as assign set printed it"
+    ),
+    reason: str = typer.Option(
+        None, "--reason", help="why it is undone (kept in the audit log; at most 500 characters)"
+    ),
+    leave_others: bool = typer.Option(
+        False,
+        "--leave-others",
+        help="when it replaced others (--replace): remove only this duty and leave theirs as "
+        "they are now (default: give back what it took, or refuse when that cannot be exact)",
+    ),
+) -> None:
+    """Undo a duty entered by mistake; a replacement gives back what it took. 撤销职责"""
+    from geo.db import get_engine
+    from geo.duty_undo import parse_duty_id, parse_reason, undo_duty
+
+    duty_id, why = parse_duty_id(duty), parse_reason(reason)  # bad input named before connecting
+    out = undo_duty(get_engine(), duty_id, why, leave_others, actor="cli")
+    parts = [f"职责已撤销 duty undone: {_duty_line(out['undone'])}"]
+    for r in out["restored"]:
+        a = r["after"]
+        until = a["valid_to"] or "长期 open-ended"
+        parts.append(
+            f"{_RESTORED[r['action']]}: {a['name']} ({a['person']}) {a['valid_from']} → {until}"
+        )
+    if out["left_as_is"]:
+        ids = ", ".join(str(c["id"]) for c in out["left_as_is"])
+        parts.append(f"其他职责未恢复 others left as they are (duties {ids})")
+    if out["still_holds"]:
+        spans = "、".join(
+            f"{d['valid_from']} → {d['valid_to'] or '长期 open-ended'}" for d in out["still_holds"]
+        )
+        parts.append(f"仍在此任职 still holds it: {spans}")
+    typer.echo("; ".join(parts))
 
 
 def register(app: typer.Typer) -> None:

@@ -30,6 +30,18 @@ Rules (each refusal is an :mod:`geo.errors` error and changes nothing):
   treats a duty starting today); one that has been in force is history past reports read,
   and erasing it is refused with the day from which a replacement keeps it.
 
+Undoing a duty entered by mistake (wrong person, wrong alley; :mod:`geo.duty_undo`) removes
+its row, even one that has been in force (a backdated mistake is exactly what past reports must
+stop reading), and keeps the whole removed row in the audit log, so the removal is history
+itself. Ending a duty is not undone this way: ``end`` with the right (later) day, or ``set`` from
+the day after for an open end, puts it back. When the duty was a replacement (``replace``) that
+ended, moved or cancelled other holders' duties, the undo gives back exactly what it took: a
+holder it cut (and who resumed after it) holds one continuous duty again, under its first id; a
+planned duty it moved starts on its old day again, one it cancelled is put back. That is done
+only when those duties are still as the replacement left them (and the replacement itself is
+unchanged); otherwise it is refused, naming what changed since, and ``leave_others`` removes
+the one duty and leaves the rest for the planner to set by hand.
+
 Every edit is one transaction with one audit row (before and after; never a phone number).
 """
 
@@ -384,10 +396,18 @@ def assign_duty(
             spans = "; ".join(_span(r.valid_from, r.valid_to) for r in own)
             hint = ""
             first = own[0]
+            last = own[-1]
             if first.valid_from > start:
                 hint = (
                     f"; to start it earlier, add the days before it "
                     f"(from {start} to {first.valid_from - _DAY})"
+                )
+            elif last.valid_to is not None and (end is None or end > last.valid_to):
+                hint = (
+                    f"; to keep it longer, give it a later last day (assign end --last-day {end})"
+                    if end is not None
+                    else f"; to continue it open-ended, add the days after it (from "
+                    f"{last.valid_to + _DAY})"
                 )
             raise ConflictError(
                 f"{_who(p)} already holds {_label(t)} as {role} for {spans}, which overlaps "
@@ -538,7 +558,8 @@ def end_duty(
     ``valid_to`` becomes ``last_day`` (earlier or later than before: a correction; a later day
     extends the duty that ended last before it, unless another of theirs starts between). Works for
     a person who has left too (correcting their last day). Refused when no such duty is in
-    force that day. Returns the duty before and after, JSON-ready."""
+    force that day, and for an extension into days someone else took the target on alone
+    (:func:`_check_extension`). Returns the duty before and after, JSON-ready."""
     role = parse_role(role, target.kind if isinstance(target, Target) else None)
     last = _as_day(last_day, "last day")
     if last is None:
@@ -559,19 +580,7 @@ def end_duty(
                 r = max(before, key=lambda r: r.valid_to)
                 if not any(r.valid_to < o.valid_from <= last for o in theirs):
                     hit = [r]
-                    # the added days must not make them a co-holder beside someone who held
-                    # it alone then (e.g. a stand-in put in with --replace): that is a
-                    # different decision, taken with `assign set`
-                    held = _duties(conn, t, role, r.valid_to + _DAY, last, p.id, others=True)
-                    if held:
-                        names = "; ".join(
-                            f"{_who(o)} {_span(o.valid_from, o.valid_to)}" for o in held
-                        )
-                        raise ConflictError(
-                            f"extending {_who(p)}'s duty on {_label(t)} to {last} would make "
-                            f"them a co-holder beside {names}: to add them as co-holder, use "
-                            "assign set for those days"
-                        )
+                    _check_extension(conn, t, role, p, r, last)
         if not hit:
             spans = "; ".join(_span(r.valid_from, r.valid_to) for r in theirs) or "none"
             if theirs and all(r.valid_from > last for r in theirs):
@@ -604,3 +613,70 @@ def end_duty(
         "was_valid_to": r.valid_to.isoformat() if r.valid_to else None,
         "changed": changed,
     }
+
+
+def _check_extension(
+    conn: Connection, t: dict[str, Any], role: str, p: Any, r: Any, last: dt.date
+) -> None:
+    """Refuse extending ``p``'s duty ``r`` to ``last`` when the added days would put them beside
+    someone they did not share it with: for a grid leader (one per grid) anyone holding it
+    then; for a co-held role (共管) someone who took it on after ``r`` ended (e.g. a stand-in
+    put in with --replace, who held it alone): that is a different decision, taken with
+    ``assign set``. A co-holder who held it on ``r``'s last day too and still does (one
+    continuous duty, in one row or adjacent ones) was beside them all along: extending next to
+    them changes nothing about who shares it, unless their duty in those days was set with
+    --replace (it holds the target alone)."""
+    held = _duties(conn, t, role, r.valid_to + _DAY, last, p.id, others=True)
+    if role in SOLE_ROLES:
+        if held:
+            names = "; ".join(f"{_who(o)} {_span(o.valid_from, o.valid_to)}" for o in held)
+            raise ConflictError(
+                f"extending {_who(p)}'s duty on {_label(t)} to {last} would make them a second "
+                f"{ROLE_LABELS[role]} beside {names}: a grid has one leader (1+N): to make them "
+                "leader again on those days, replace the other (assign set --replace; API "
+                '"replace": true)'
+            )
+        return
+    late = [
+        o
+        for o in held
+        if _run_start(conn, t, role, o) > r.valid_to or _replaced_with(conn, t, o.id)
+    ]
+    if late:
+        names = "; ".join(f"{_who(o)} {_span(o.valid_from, o.valid_to)}" for o in late)
+        raise ConflictError(
+            f"extending {_who(p)}'s duty on {_label(t)} to {last} would make them a co-holder "
+            f"beside {names}, who took it on after {_who(p)}'s last day {r.valid_to} (e.g. a "
+            "stand-in put in with --replace): to add them as co-holder, use assign set for "
+            "those days"
+        )
+
+
+def _set_entry(conn: Connection, t: dict[str, Any], duty_id: int) -> Any:
+    """The ``assignments.set`` audit entry that created duty ``duty_id`` (id, detail), if any
+    (duties committed from a proposal or loaded otherwise have none)."""
+    return conn.execute(
+        text(
+            "SELECT id, detail FROM audit_log WHERE action = 'assignments.set' "
+            "AND target_type = :k AND target_id = :t "
+            "AND detail -> 'after' -> 0 ->> 'id' = :i ORDER BY id DESC LIMIT 1"
+        ),
+        {"k": t["kind"], "t": str(t["id"]), "i": str(duty_id)},
+    ).first()
+
+
+def _replaced_with(conn: Connection, t: dict[str, Any], duty_id: int) -> bool:
+    """Whether duty ``duty_id`` was set with --replace (taking the target alone)."""
+    entry = _set_entry(conn, t, duty_id)
+    return entry is not None and bool(entry.detail.get("replace"))
+
+
+def _run_start(conn: Connection, t: dict[str, Any], role: str, o: Any) -> dt.date:
+    """The first day of the continuous stretch (adjacent or overlapping rows) of ``o``'s
+    person holding the target that ends with row ``o``."""
+    rows = _duties(conn, t, role, EARLIEST, o.valid_from, o.person_id)
+    start = o.valid_from
+    for prev in sorted(rows, key=lambda x: x.valid_from, reverse=True):
+        if prev.valid_from < start and (prev.valid_to is None or prev.valid_to >= start - _DAY):
+            start = prev.valid_from
+    return start

@@ -497,7 +497,7 @@ def duties(engine: Engine, person_id: int, day: dt.date | None = None) -> list[d
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT a.role, a.valid_from, a.valid_to, a.grid_id, g.code AS grid_code, "
+                "SELECT a.id, a.role, a.valid_from, a.valid_to, a.grid_id, g.code AS grid_code, "
                 "a.street_id, st.name AS street_name, st.kind, st.length_m, "
                 "st.retired_at AS street_retired_at FROM assignments a "
                 "LEFT JOIN grids g ON g.id = a.grid_id LEFT JOIN streets st ON st.id = a.street_id "
@@ -508,6 +508,7 @@ def duties(engine: Engine, person_id: int, day: dt.date | None = None) -> list[d
         ).all()
     return [
         {
+            "id": r.id,  # what ``assign undo --duty`` / ``DELETE /assignments/{id}`` take
             "role": r.role,
             "valid_from": r.valid_from.isoformat(),
             "valid_to": r.valid_to.isoformat() if r.valid_to else None,

@@ -154,3 +154,25 @@ def test_database_mode_end_to_end(db, pg_url, tmp_path):
     assert n == 4
     bad = run_cli(["assign", "alleys", "--area", "110108099"], pg_url)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_undo_command_is_listed_and_names_bad_input_before_connecting(run_inproc, monkeypatch):
+    """``gridward assign undo``: listed with its Chinese summary; a duty id or reason that
+    cannot be right is one error line, exit 2, without touching a database (none here)."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:9/none")
+    res = run_inproc("assign", "--help")
+    assert res.returncode == 0 and "undo" in res.stdout and "撤销职责" in res.stdout
+    res = run_inproc("assign", "undo", "--help")
+    assert res.returncode == 0
+    assert "--duty" in res.stdout and "--reason" in res.stdout and "--leave-others" in res.stdout
+    for args, needle in [
+        (("--duty", "abc"), "duty 'abc' is not a duty id"),
+        (("--duty", "-3"), "duty '-3' is not a duty id"),
+        (("--duty", "99999999999"), "is not a duty id"),
+        (("--duty", "7", "--reason", "长" * 501), "the reason is 501 characters long: at most 500"),
+    ]:
+        res = run_inproc("assign", "undo", *args)
+        err = res.stderr.strip().splitlines()
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], res.stderr
+        assert "Traceback" not in res.stderr

@@ -41,7 +41,7 @@ class Case:
     allowed: frozenset[str]
     path: str | None = None  # default: path params filled with SAMPLES; {own_person} is the
     # steward's person id, {plan_in_area} a fresh draft plan inside planner_in's area,
-    # {leaver_in_area} a fresh person living there
+    # {leaver_in_area} a fresh person living there, {duty_in_area} a fresh duty on a grid there
     query: dict[str, str] = field(default_factory=dict)
     fresh_token: bool = False  # the call spends its token (logout): use a throwaway one
 
@@ -93,6 +93,10 @@ RULES: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/assignments"): Case(PLANNERS),  # the target is in the body: its area checked inside
     ("POST", "/assignments/end"): Case(PLANNERS),  # likewise
+    # undoing a duty: its target's area is checked inside (a planner of elsewhere gets 403)
+    ("DELETE", "/assignments/{duty_id}"): Case(
+        PLANNERS_IN_AREA, path="/assignments/{duty_in_area}"
+    ),
     ("GET", "/people/{person_id}/duties"): Case(MAP_READERS, path="/people/{own_person}/duties"),
 }
 
@@ -171,10 +175,31 @@ def matrix(engine):  # -> (client, headers by principal)
                 )
             ).scalar_one()
 
+    def new_duty() -> int:
+        new_plan()  # makes sure the matrix community exists
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO grids (code, level, community_id, version, households, "
+                    "building_count, flags, properties, geom) SELECT '110108099901001', 1, id, 1, "
+                    "0, 0, '[]', '{}', geom FROM areas WHERE code = '110108099901' AND NOT EXISTS "
+                    "(SELECT 1 FROM grids WHERE code = '110108099901001')"
+                )
+            )
+            return conn.execute(
+                text(
+                    "INSERT INTO assignments (person_id, role, grid_id, valid_from) SELECT :p, "
+                    "'grid_worker', id, CURRENT_DATE FROM grids WHERE code = '110108099901001' "
+                    "RETURNING id"
+                ),
+                {"p": pid},
+            ).scalar_one()
+
     placeholders = {
         "own_person": lambda: str(pid),
         "plan_in_area": lambda: str(new_plan()),
         "leaver_in_area": lambda: str(new_leaver()),
+        "duty_in_area": lambda: str(new_duty()),
     }
 
     def fresh(who: str) -> dict[str, str]:
@@ -188,6 +213,13 @@ def matrix(engine):  # -> (client, headers by principal)
         yield app, client, headers, pid, fresh, placeholders
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM people WHERE external_id LIKE 'matrix-leaver-%'"))
+        conn.execute(
+            text(
+                "DELETE FROM assignments WHERE grid_id IN "
+                "(SELECT id FROM grids WHERE code = '110108099901001')"
+            )
+        )
+        conn.execute(text("DELETE FROM grids WHERE code = '110108099901001'"))
         conn.execute(text("DELETE FROM areas WHERE code = '110108099901'"))
         conn.execute(delete(users).where(users.c.username.like("matrix-%")))
         conn.execute(delete(people).where(people.c.id == pid))

@@ -4,7 +4,9 @@ changed, the CLI's one-line answers and the API's rules.
 
 Old code: there was no way to set or end a dated duty by hand (geo.duties, ``gridward assign
 set|end``, ``POST /assignments`` and ``/assignments/end`` did not exist), so every test here
-fails on it.
+fails on it. Later: a duty entered by mistake could not be undone (no ``undo_duty``, ``gridward
+assign undo``, ``DELETE /assignments/{id}``), and ending a duty later beside a co-holder who
+held the alley all along was refused; the tests of those fail on the code before.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from geo import audit
 from geo.duties import Target, assign_duty, end_duty
+from geo.duty_undo import undo_duty
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.importer import import_areas, import_osm
 from geo.patrol_reports import build_report
@@ -579,3 +583,383 @@ def test_leaving_an_unknown_person_out_of_scope_is_a_403(town, auth_headers) -> 
         assert client.post("/people/999999/leave", headers=outside).status_code == 403
         admin = auth_headers("admin")
         assert client.post("/people/999999/leave", headers=admin).status_code == 404
+
+
+# --------------------------------------------------------------------------------------------
+# extending beside a co-holder; undoing a duty entered by mistake
+# --------------------------------------------------------------------------------------------
+
+
+def test_extending_a_duty_beside_a_long_time_co_holder_is_allowed(town):
+    """S3 has shared alley A with S1 since last Monday; S1's end was entered too early. Ending
+    S1 later (or setting them again from the next day) was refused as making them 'a co-holder
+    beside 张三', who was their co-holder all along. Still refused: beside someone who took the
+    alley on after S1's last day, and a second grid leader."""
+    db, alley = town["db"], town["alley"]
+    today = city_today()
+    monday = _last_week()[0]
+    a = Target("alley", alley)
+    assign_duty(db, "S3", a, None, monday, today - dt.timedelta(days=1))  # two adjacent rows:
+    assign_duty(db, "S3", a, None, today)  # one continuous duty
+    end_duty(db, "S1", a, None, today - dt.timedelta(days=3))
+
+    out = end_duty(db, "S1", a, None, today + dt.timedelta(days=5), actor="t")
+    assert out["changed"] and out["was_valid_to"] == str(today - dt.timedelta(days=3))
+    assert _duties(db, alley) == [
+        ("S1", town["since"], today + dt.timedelta(days=5)),
+        ("S3", monday, today - dt.timedelta(days=1)),
+        ("S3", today, None),
+    ]
+    # setting it again over its own days is still an overlap, now saying how to extend it
+    with pytest.raises(ConflictError, match=f"assign end --last-day {today + dt.timedelta(9)}"):
+        assign_duty(db, "S1", a, None, town["since"], today + dt.timedelta(days=9))
+    with pytest.raises(
+        ConflictError, match=f"add the days after it \\(from {today + dt.timedelta(6)}"
+    ):
+        assign_duty(db, "S1", a, None, today)
+    # the other way to continue it, open-ended, from the day after: beside S3 too
+    assign_duty(db, "S1", a, None, today + dt.timedelta(days=6))
+    assert ("S1", today + dt.timedelta(days=6), None) in _duties(db, alley)
+
+    # S2 takes the alley on (no replace) after S1's last day there: extending S1 into it
+    # is still a decision for assign set
+    street = Target("alley", alley)
+    end_duty(db, "S3", street, None, today + dt.timedelta(days=1))
+    assign_duty(db, "S2", street, None, today + dt.timedelta(days=30))
+    end_duty(db, "S1", street, None, today + dt.timedelta(days=20))
+    before = fingerprint(db)
+    with pytest.raises(ConflictError, match=r"co-holder beside 李二 \(S2\).*took it on after"):
+        end_duty(db, "S1", street, None, today + dt.timedelta(days=40))
+    assert fingerprint(db) == before
+
+    # S3, S1's co-holder up to yesterday, took the alley alone from today with --replace
+    # (S1 resumes after): ending S1's first part later would quietly undo that, so not
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM assignments"))
+        conn.execute(
+            text(
+                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                "VALUES (:p, 'alley_steward', :a, :d)"
+            ),
+            {"p": town["ids"]["S1"], "a": alley, "d": town["since"]},
+        )
+    assign_duty(db, "S3", a, None, today - dt.timedelta(days=10), today - dt.timedelta(days=1))
+    assign_duty(db, "S3", a, None, today, today + dt.timedelta(days=10), replace=True)
+    before = fingerprint(db)
+    with pytest.raises(ConflictError, match=r"co-holder beside 张三 \(S3\)"):
+        end_duty(db, "S1", a, None, today + dt.timedelta(days=5))
+    assert fingerprint(db) == before
+
+    # a grid has one leader: extending L1 into L2's days is refused, beside W1 is not
+    g = Target("grid", town["grid"])
+    assign_duty(db, "L1", g, "grid_leader", today - dt.timedelta(days=30))
+    assign_duty(db, "W1", g, "grid_worker", today - dt.timedelta(days=30))
+    assign_duty(db, "L2", g, "grid_leader", today, replace=True)
+    before = fingerprint(db)
+    with pytest.raises(ConflictError, match="second 网格长 grid leader beside 周长 .*--replace"):
+        end_duty(db, "L1", g, "grid_leader", today + dt.timedelta(days=3))
+    assert fingerprint(db) == before
+
+
+def _rows(db) -> list[tuple]:
+    """Every duty exactly: id, person, role, target, period."""
+    with db.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text(
+                    "SELECT id, person_id, role, street_id, grid_id, valid_from, valid_to "
+                    "FROM assignments ORDER BY id"
+                )
+            ).all()
+        ]
+
+
+def _undo_entries(db) -> list[dict]:
+    with db.connect() as conn:
+        return [e for e in audit.entries(conn) if e["action"] == "assignments.undo"]
+
+
+def test_undoing_a_backdated_mistake_puts_past_reports_back(town):
+    """S2 was entered as replacing S1 from last Monday, but it was S3's alley, not S2's: the
+    undo removes S2's duty, S1 holds the alley without a break again (the same row), last
+    week's report is as before the mistake, and the audit log keeps the removed row."""
+    db, alley, ids = town["db"], town["alley"], town["ids"]
+    monday, wednesday = _last_week()
+    _walk(db, ids["S1"], alley, wednesday)
+    good = build_report(db, "weekly", wednesday)
+    rows = _rows(db)
+    mistake = assign_duty(db, "S2", Target("alley", alley), None, monday, replace=True, actor="p")
+    wrong = build_report(db, "weekly", wednesday)
+    assert list(_alley_day(wrong, alley, wednesday)["person_ids"]) == [ids["S2"]]
+
+    out = undo_duty(db, mistake["duty"]["id"], "  录错人 wrong\n person ", actor="planner1")
+
+    assert _rows(db) == rows
+    assert [
+        (r["action"], r["after"]["person"], r["after"]["valid_to"]) for r in out["restored"]
+    ] == [("continues", "S1", None)]
+    assert out["undone"]["person"] == "S2" and out["still_holds"] == []
+    after = build_report(db, "weekly", wednesday)
+    assert after["people"].equals(good["people"])
+    row = _alley_day(after, alley, wednesday)
+    assert row["patrolled"] and list(row["person_ids"]) == [ids["S1"]]
+    (entry,) = _undo_entries(db)
+    d = entry["detail"]
+    assert (entry["actor"], entry["target_type"], entry["target_id"]) == (
+        "planner1", "alley", str(alley))  # fmt: skip
+    assert d["reason"] == "录错人 wrong person"
+    assert d["removed"] == {
+        "id": mistake["duty"]["id"],
+        "person_id": ids["S2"],
+        "person": "S2",
+        "name": "李二",
+        "valid_from": str(monday),
+        "valid_to": None,
+        "role": "alley_steward",
+        "target": {"kind": "alley", "id": alley, "key": town["alley_key"],
+                   "name": town["alley_name"]},
+        "created_by": "p",
+        "created_at": d["removed"]["created_at"],
+    }  # fmt: skip
+    assert d["removed"]["created_at"] and d["undoes"] is not None
+    assert d["before"][0]["valid_to"] == str(monday - dt.timedelta(days=1))
+    assert d["after"] == [out["restored"][0]["after"]] and d["after"][0]["valid_to"] is None
+    assert PHONE not in str(d)
+    with db.connect() as conn:  # the mistake itself stays in the history
+        n = conn.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'assignments.set'")
+        ).scalar()
+    assert n == 1
+    # gone: a second undo is a 404
+    with pytest.raises(NotFoundError, match="does not exist"):
+        undo_duty(db, mistake["duty"]["id"])
+
+
+def test_undoing_a_stand_in_gives_back_exactly_what_it_took(town):
+    """A bounded replacement that cut S1 (who resumed after it), cancelled one planned duty of
+    S2's and moved another: undone, every duty is as it was before it, ids included."""
+    db, alley = town["db"], town["alley"]
+    d = city_today() + dt.timedelta(days=3)
+    a = Target("alley", alley)
+    assign_duty(db, "S2", a, None, d + dt.timedelta(days=5), d + dt.timedelta(days=6))
+    assign_duty(db, "S2", a, None, d + dt.timedelta(days=8), d + dt.timedelta(days=20))
+    rows = _rows(db)
+    out = assign_duty(db, "S3", a, None, d + dt.timedelta(days=2), d + dt.timedelta(days=10),
+                      replace=True)  # fmt: skip
+    assert [c["action"] for c in out["changes"]] == ["ended", "resumes", "deleted", "moved"]
+
+    done = undo_duty(db, out["duty"]["id"], actor="t")
+
+    assert _rows(db) == rows
+    assert [r["action"] for r in done["restored"]] == ["continues", "reinstated", "starts again"]
+    assert done["restored"][0]["merged"] == out["changes"][1]["id"]
+    assert _duties(db, alley) == [
+        ("S1", town["since"], None),
+        ("S2", d + dt.timedelta(days=5), d + dt.timedelta(days=6)),
+        ("S2", d + dt.timedelta(days=8), d + dt.timedelta(days=20)),
+    ]
+    (entry,) = _undo_entries(db)
+    assert [r["action"] for r in entry["detail"]["restored"]] == [
+        "continues", "reinstated", "starts again"]  # fmt: skip
+    # a grid's one leader: L2 stood in for L1 over today; undone, L1 leads without a break
+    g = Target("grid", town["grid"])
+    today = city_today()
+    assign_duty(db, "L1", g, "grid_leader", today - dt.timedelta(days=30))
+    rows = _rows(db)
+    out = assign_duty(db, "L2", g, "网格长", today - dt.timedelta(days=5),
+                      today + dt.timedelta(days=5), replace=True)  # fmt: skip
+    assert [c["action"] for c in out["changes"]] == ["ended", "resumes"]
+    undo_duty(db, out["duty"]["id"])
+    assert _rows(db) == rows
+
+
+def test_undoing_a_past_stand_in_keeps_what_happened_to_the_resumed_duty(town):
+    """A past two-week stand-in for S1, who left yesterday (their resumed duty ended then):
+    undone, S1 holds the alley in one stretch up to their last day."""
+    from geo.staffing import person_leaves
+
+    db, alley = town["db"], town["alley"]
+    today = city_today()
+    a = Target("alley", alley)
+    start, end = today - dt.timedelta(days=30), today - dt.timedelta(days=17)
+    out = assign_duty(db, "S3", a, None, start, end, replace=True)
+    person_leaves(db, town["ids"]["S1"])
+    assert _duties(db, alley) == [
+        ("S1", town["since"], start - dt.timedelta(days=1)),
+        ("S3", start, end),
+        ("S1", end + dt.timedelta(days=1), today - dt.timedelta(days=1)),
+    ]
+    undo_duty(db, out["duty"]["id"])
+    assert _duties(db, alley) == [("S1", town["since"], today - dt.timedelta(days=1))]
+
+
+def test_undoing_a_replacement_whose_holders_changed_since_is_refused(town):
+    """Undoing must give back exactly what the replacement took: when that is no longer
+    possible it is refused naming what changed, with nothing changed, and --leave-others
+    removes only the duty."""
+    db, alley = town["db"], town["alley"]
+    today = city_today()
+    monday = _last_week()[0]
+    a = Target("alley", alley)
+    # 1. S1's part before the stand-in was corrected since
+    out = assign_duty(db, "S3", a, None, monday, today + dt.timedelta(days=3), replace=True)
+    end_duty(db, "S1", a, None, monday - dt.timedelta(days=4))
+    before = fingerprint(db)
+    with pytest.raises(ConflictError) as err:
+        undo_duty(db, out["duty"]["id"])
+    msg = err.value.message
+    assert f"duty {out['duty']['id']} (张三 (S3)" in msg
+    assert "王一 (S1)'s duty" in msg and "was changed since" in msg
+    assert f"now {town['since']} – {monday - dt.timedelta(days=4)}" in msg
+    assert "nothing changed" in msg and "--leave-others" in msg
+    assert fingerprint(db) == before
+    # 2. the stand-in itself was shortened since
+    end_duty(db, "S1", a, None, monday - dt.timedelta(days=1))
+    end_duty(db, "S3", a, None, today)
+    before = fingerprint(db)
+    with pytest.raises(ConflictError, match="it was changed since it was set"):
+        undo_duty(db, out["duty"]["id"])
+    assert fingerprint(db) == before
+    # leave the others as they are: only S3's duty goes, recorded so
+    done = undo_duty(db, out["duty"]["id"], "wrong steward", leave_others=True, actor="t")
+    assert done["restored"] == [] and [c["action"] for c in done["left_as_is"]] == [
+        "ended", "resumes"]  # fmt: skip
+    assert _duties(db, alley) == [
+        ("S1", town["since"], monday - dt.timedelta(days=1)),
+        ("S1", today + dt.timedelta(days=4), None),
+    ]
+    assert _undo_entries(db)[0]["detail"]["left_as_is"] == done["left_as_is"]
+
+
+def test_undoing_a_replacement_of_someone_who_left_since_is_refused(town):
+    """S2 replaced S1 from last Monday by mistake, and S1 has left since: giving S1 the alley
+    back open-ended would be wrong, so it is refused; --leave-others removes S2's duty only."""
+    from geo.staffing import person_leaves
+
+    db, alley = town["db"], town["alley"]
+    monday = _last_week()[0]
+    out = assign_duty(db, "S2", Target("alley", alley), None, monday, replace=True)
+    person_leaves(db, town["ids"]["S1"])
+    before = fingerprint(db)
+    with pytest.raises(ConflictError, match=r"王一 \(S1\) has left since: nothing changed"):
+        undo_duty(db, out["duty"]["id"])
+    assert fingerprint(db) == before
+    undo_duty(db, out["duty"]["id"], leave_others=True)
+    assert _duties(db, alley) == [("S1", town["since"], monday - dt.timedelta(days=1))]
+
+
+def test_api_undoes_a_duty_for_planners_in_scope(town, auth_headers):
+    """DELETE /assignments/{id}: planners inside the alley's area and admins; out of scope
+    (or for an id nobody has) a planner learns nothing (403); bad input 422, a refused
+    restoration 409, all JSON; the reason from the body or the query reaches the audit log."""
+    db, alley = town["db"], town["alley"]
+    monday = _last_week()[0]
+    planner = auth_headers("planner", (SUBDISTRICT,))
+    outside = auth_headers("planner", ("120101",))
+    admin = auth_headers("admin")
+    refused = [auth_headers("viewer"), auth_headers("steward", person_id=town["ids"]["S2"]),
+               outside]  # fmt: skip
+    body = {"person": "S2", "target": alley, "role": "小巷管家", "valid_from": str(monday),
+            "replace": True}  # fmt: skip
+    with TestClient(create_app(db)) as client:
+        duty = client.post("/assignments", json=body, headers=planner).json()["duty"]["id"]
+        # the person's duties list it with the id the undo takes
+        listed = client.get(f"/people/{town['ids']['S2']}/duties", headers=admin).json()
+        assert duty in [d["id"] for d in listed["duties"]], listed
+        before = fingerprint(db)
+        for who in refused:
+            r = client.delete(f"/assignments/{duty}", headers=who)
+            assert r.status_code == 403 and "error" in r.json(), r.text
+        assert client.delete(f"/assignments/{duty}").status_code == 401
+        for who in (outside, planner):  # no such duty: a planner is not told so
+            r = client.delete("/assignments/999999", headers=who)
+            assert r.status_code == 403 and "999999" in r.json()["error"], r.text
+        r = client.delete("/assignments/999999", headers=admin)
+        assert r.status_code == 404 and "duty 999999 does not exist" in r.json()["error"]
+        for url, kw, needle in [
+            (f"/assignments/{duty}", {"params": {"reason": "a"}, "json": {"reason": "b"}}, "once"),
+            (f"/assignments/{duty}", {"params": {"reason": "x" * 501}}, "reason"),
+            (f"/assignments/{duty}", {"json": {"reason": "x" * 501}}, "reason"),
+            (f"/assignments/{duty}", {"json": {"leave_others": "maybe"}}, "leave_others"),
+            ("/assignments/abc", {}, "duty_id"),
+            ("/assignments/0", {}, "duty_id"),
+        ]:
+            r = client.request("DELETE", url, headers=planner, **kw)
+            assert r.status_code == 422 and needle in r.json()["error"], (url, kw, r.text)
+        assert fingerprint(db) == before
+
+        r = client.request(
+            "DELETE", f"/assignments/{duty}", headers=planner, json={"reason": "录错人"}
+        )
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["undone"]["id"] == duty and out["reason"] == "录错人"
+        assert [(x["action"], x["after"]["person"]) for x in out["restored"]] == [
+            ("continues", "S1")
+        ]
+        assert PHONE not in r.text
+        assert client.delete(f"/assignments/{duty}", headers=admin).status_code == 404
+        assert _duties(db, alley) == [("S1", town["since"], None)]
+
+        # S1's part before the replacement changed since: 409; leave_others in the query
+        duty = client.post("/assignments", json=body, headers=planner).json()["duty"]["id"]
+        end_duty(db, "S1", Target("alley", alley), None, monday - dt.timedelta(days=3))
+        r = client.delete(f"/assignments/{duty}", headers=admin)
+        assert r.status_code == 409 and "was changed since" in r.json()["error"], r.text
+        r = client.delete(
+            f"/assignments/{duty}", headers=planner,
+            params={"reason": "wrong alley", "leave_others": "true"},
+        )  # fmt: skip
+        assert r.status_code == 200 and r.json()["restored"] == [], r.text
+    assert _duties(db, alley) == [("S1", town["since"], monday - dt.timedelta(days=3))]
+    entries = _undo_entries(db)
+    assert [e["detail"]["reason"] for e in entries] == ["录错人", "wrong alley"]
+    assert entries[0]["actor"].startswith("planner_")
+
+
+def test_cli_undo_prints_one_line_and_bad_input_one_error(town, pg_url):
+    db, alley, monday = town["db"], town["alley"], _last_week()[0]
+    set_args = ["assign", "set", "--person", "S2", "--alley", str(alley), "--from", str(monday),
+                "--replace"]  # fmt: skip
+    res = run_cli(set_args, pg_url)
+    assert res.returncode == 0, res.stderr
+    duty = res.stdout.strip().rsplit("职责编号 duty id ", 1)[1].split(";")[0]
+    assert duty.isdigit(), res.stdout
+
+    before = fingerprint(db)
+    for args, needle in [
+        (["--duty", "abc"], "duty 'abc' is not a duty id"),
+        (["--duty", "0"], "duty '0' is not a duty id"),
+        (["--duty", "999999"], "duty 999999 does not exist"),
+        (["--duty", duty, "--reason", "x" * 501], "at most 500"),
+    ]:
+        res = run_cli(["assign", "undo", *args], pg_url)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        err = res.stderr.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], res.stderr
+    assert fingerprint(db) == before
+
+    res = run_cli(["assign", "undo", "--duty", duty, "--reason", "录错人"], pg_url)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 1, res.stdout
+    assert lines[0].startswith("职责已撤销 duty undone: 李二 (S2) 小巷管家 alley steward")
+    assert f"恢复 continuous again: 王一 (S1) {town['since']} → 长期 open-ended" in lines[0]
+    assert PHONE not in res.stdout
+    assert _duties(db, alley) == [("S1", town["since"], None)]
+
+    # a replacement whose holder changed since: one error line saying what to do
+    res = run_cli(set_args, pg_url)
+    duty = res.stdout.strip().rsplit("职责编号 duty id ", 1)[1].split(";")[0]
+    end_duty(db, "S1", Target("alley", alley), None, monday - dt.timedelta(days=3))
+    before = fingerprint(db)
+    res = run_cli(["assign", "undo", "--duty", duty], pg_url)
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(err) == 1, res.stderr
+    assert "was changed since" in err[0] and "--leave-others" in err[0]
+    assert fingerprint(db) == before
+    res = run_cli(["assign", "undo", "--duty", duty, "--leave-others"], pg_url)
+    assert res.returncode == 0, res.stderr
+    assert "其他职责未恢复 others left as they are" in res.stdout
+    assert res.stdout.count("\n") == 1

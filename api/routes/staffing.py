@@ -4,7 +4,8 @@ POST /assignments/proposals → 202 job; GET /jobs/{id} → the proposal to revi
 starts, ends and stays, coverage, load spread); POST /assignments/proposals/{job_id}/commit →
 dated changes (409 when the duties changed since). POST /assignments and POST
 /assignments/end: one dated duty set or ended by hand (backdated corrections, planned changes,
-co-stewards; rules in geo.duties). Phone numbers never leave through here.
+co-stewards; rules in geo.duties); DELETE /assignments/{id}: a duty entered by mistake undone
+(a replacement gives back what it took). Phone numbers never leave through here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import Engine, text
@@ -24,6 +25,7 @@ from api.background import job_accepted, run_job
 from api.deps import get_engine
 from api.limits import read_upload, upload_openapi
 from geo.duties import assign_duty, end_duty
+from geo.duty_undo import MAX_REASON, undo_duty
 from geo.errors import ConflictError, InputError
 from geo.jobs import create_job, get_job
 from geo.staffing import commit, coverage_rates, duties, import_people, person_leaves, propose
@@ -89,6 +91,22 @@ class DutyEndRequest(BaseModel):
     )
 
 
+class DutyUndoRequest(BaseModel):
+    """Why a duty is undone 撤销职责 (optional)."""
+
+    reason: str | None = Field(
+        default=None,
+        max_length=MAX_REASON,
+        description="why it is undone (wrong person, wrong alley ...); kept in the audit log",
+    )
+    leave_others: bool | None = Field(
+        default=None,
+        description="when the duty replaced others (replace): true removes only this duty and "
+        "leaves theirs as they are now; default false: give back what it took (their duties "
+        "continuous again), or 409 when they changed since",
+    )
+
+
 def _scope(user: Principal):
     """A planner edits duties only inside their areas (the grid's or the street's community
     code); checked in the edit's transaction, before anything is written."""
@@ -132,6 +150,46 @@ def end_assignment(
         body.last_day,
         actor=user.username,
         authorize=_scope(user),
+    )
+
+
+@router.delete(
+    "/assignments/{duty_id}",
+    summary="Undo a duty entered by mistake 撤销职责 (a replacement gives back what it took)",
+)
+def undo_assignment(
+    duty_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="the duty's id (职责编号)")],
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+    body: Annotated[DutyUndoRequest | None, Body()] = None,
+    reason: Annotated[
+        str | None, Query(max_length=MAX_REASON, description="why, if not in the body")
+    ] = None,
+    leave_others: Annotated[bool | None, Query(description="as in the body")] = None,
+) -> dict[str, Any]:
+    if body is not None and body.reason is not None and reason is not None:
+        raise InputError("give the reason once: in the JSON body or as ?reason=, not both")
+    if body is not None and body.leave_others is not None and leave_others is not None:
+        raise InputError("give leave_others once: in the JSON body or in the query, not both")
+    if body is not None:
+        reason = body.reason if body.reason is not None else reason
+        leave_others = body.leave_others if body.leave_others is not None else leave_others
+
+    def authorize(code: str | None) -> None:  # code None: no such duty
+        try:
+            require_area(user, code)
+        except HTTPException:  # the same answer whether it exists or where: nothing told
+            raise HTTPException(
+                403, f"duty {duty_id} is not in your areas (or does not exist)"
+            ) from None
+
+    return undo_duty(
+        engine,
+        duty_id,
+        reason,
+        bool(leave_others),
+        actor=user.username,
+        authorize=authorize,
     )
 
 
