@@ -201,7 +201,7 @@ def upload_checks(path: Path, crs: str, settings: Settings | None = None) -> Par
 @tracks_app.command("check")
 def check(
     files: list[Path] = typer.Argument(
-        ..., help="Track files to check (GPX, KML/KMZ, GeoJSON, CSV)."
+        ..., help="Track files to check (GPX, KML/KMZ, GeoJSON, CSV/TSV, .xlsx, .ods, NMEA)."
     ),
     crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
     mode: str = typer.Option("walk", "--mode", help="walk or bike."),

@@ -290,6 +290,7 @@ RAW_TYPES = (
     "text/plain",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "application/vnd.ms-excel",
+    "application/vnd.oasis.opendocument.spreadsheet",
     "application/nmea",
 )
 
@@ -307,6 +308,7 @@ _RAW_NAMES = {
     "text/tab-separated-values": "upload.tsv",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "upload.xlsx",
     "application/vnd.ms-excel": "upload.xls",
+    "application/vnd.oasis.opendocument.spreadsheet": "upload.ods",
     "application/nmea": "upload.nmea",
 }
 

@@ -418,8 +418,8 @@ def test_utf16_gpx_and_bad_utf16():
     p = parse_track(gpx.encode("utf-16"), "a.gpx")
     _check(p, fmt="gpx")
     assert p.name == "小巷巡查"
-    # UTF-16 without a byte-order mark: its byte order is a guess, still refused
-    assert "binary" in _refused(gpx.encode("utf-16-le"), "a.gpx")
+    # UTF-16 without a byte-order mark: its byte order is told from where the NULs fall
+    _check(parse_track(gpx.encode("utf-16-le"), "a.gpx"), fmt="gpx")
     odd = "lon,lat,time\n".encode("utf-16") + b"\x00"
     assert "text has a UTF-16 byte-order mark but is not UTF-16" in _refused(odd, "a.csv")
 

@@ -72,7 +72,7 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/tracks",
-    summary="Upload patrol tracks (GPX/KML/KMZ/GeoJSON/CSV) 上传巡查轨迹",
+    summary="Upload patrol tracks (GPX/KML/KMZ/GeoJSON/CSV/XLSX/ODS/NMEA) 上传巡查轨迹",
     openapi_extra=upload_openapi(
         UPLOAD_FIELDS,
         many=True,

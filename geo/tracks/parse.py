@@ -1,11 +1,12 @@
-"""Parse uploaded GPS tracks (GPX, KML/KMZ, GeoJSON, CSV/TSV, XLSX, NMEA) into one clean table
-of timed WGS 84 points.
+"""Parse uploaded GPS tracks (GPX, KML/KMZ, GeoJSON, CSV/TSV, XLSX, ODS, NMEA) into one clean
+table of timed WGS 84 points.
 
 Uploads come from phones, watches, logger apps and spreadsheets; any of them may be broken,
 hostile (XML entity bombs, zip bombs) or in a Chinese datum. Every problem becomes an
 :class:`InputError` that says what is wrong, so the API can answer 4xx and the CLI one line;
-nothing here touches storage. Tables live in :mod:`geo.tracks.parse_table`, NMEA logs in
-:mod:`geo.tracks.parse_nmea`, time values in :mod:`geo.tracks.parse_time`.
+nothing here touches storage. Tables live in :mod:`geo.tracks.parse_table` (OpenDocument sheets
+unpacked in :mod:`geo.tracks.parse_ods`), NMEA logs in :mod:`geo.tracks.parse_nmea`, time values
+in :mod:`geo.tracks.parse_time`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import codecs
 import io
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -25,6 +27,8 @@ from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError
 from geo.tracks.parse_nmea import looks_like_nmea
 from geo.tracks.parse_nmea import parse_nmea as _parse_nmea
+from geo.tracks.parse_ods import ODS_MIME, opendocument_type
+from geo.tracks.parse_ods import parse_ods as _parse_ods
 from geo.tracks.parse_raw import Raw as _Raw
 from geo.tracks.parse_raw import short as _short
 from geo.tracks.parse_table import ACC_NAMES as _ACC_NAMES
@@ -80,6 +84,11 @@ _BOMS = (
 )
 # an old Excel workbook (.xls, OLE2 compound file): not read, but named
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# UTF-16 without a byte-order mark is told from this many bytes at its start
+_UTF16_SAMPLE = 4096
+# C0/C1 control characters other than tab, LF and CR, and the non-characters U+FFFE/U+FFFF:
+# never in text, so binary data read as UTF-16 shows them
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
 @dataclass
@@ -147,12 +156,13 @@ def parse_track(
         raise InputError(f"file too large: {len(data):,} bytes, limit {max_bytes:,}")
     crs_name = normalize_crs(crs)
     data = _utf8_from_bom(data)
+    if data[:4] != b"PK\x03\x04" and data[:8] != _OLE2:
+        data = _utf8_from_utf16(data)
     if not data.strip():
         raise InputError("empty file: no points")
     kmz = False
-    if data[:4] == b"PK\x03\x04":  # a zip: an Excel workbook, or a KMZ (the KML inside it)
-        ext = (filename or "").rsplit(".", 1)[-1].lower()
-        fmt = "xlsx" if ext == "xlsx" or _is_xlsx(data) else "xml"
+    if data[:4] == b"PK\x03\x04":  # a zip: a workbook (XLSX, ODS), or a KMZ (the KML inside)
+        fmt = _zip_format(data, filename)
         if fmt == "xml":
             data, kmz = _kml_from_kmz(data, max_bytes), True
     elif data[:8] == _OLE2:
@@ -166,6 +176,8 @@ def parse_track(
             raw = _parse_geojson(_decode(data))
         elif fmt == "xlsx":
             raw = _parse_xlsx(data, max_bytes)
+        elif fmt == "ods":
+            raw = _parse_ods(data, max_bytes)
         elif fmt == "nmea":
             raw = _parse_nmea(_decode(data))
         else:
@@ -184,7 +196,7 @@ def parse_track(
 def _utf8_from_bom(data: bytes) -> bytes:
     """UTF-16/32 text with a byte-order mark (what Windows Excel writes as "Unicode text") as
     UTF-8, so every reader after this one sees what it would of a UTF-8 file; other data as
-    it is (UTF-16 without a mark stays refused as binary: its byte order is a guess)."""
+    it is (UTF-16 without a mark: see :func:`_utf8_from_utf16`)."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
             try:
@@ -197,15 +209,61 @@ def _utf8_from_bom(data: bytes) -> bytes:
     return data
 
 
-def _is_xlsx(data: bytes) -> bool:
-    """True for a zip holding an Excel workbook (xl/workbook.xml), as opposed to a KMZ."""
+def _utf8_from_utf16(data: bytes) -> bytes:
+    """UTF-16 text without a byte-order mark (Excel's "Unicode text" as some tools save it,
+    Windows' "UTF-16 LE" without BOM) as UTF-8; other data as it is.
+
+    Text in UTF-8 or GBK never holds a NUL byte. UTF-16 of a track (digits, separators, tags:
+    ASCII mostly) has one in every ASCII character, all on one side: its second byte
+    (little-endian) or its first (big-endian). So the first :data:`_UTF16_SAMPLE` bytes must
+    have NULs on one side for at least a quarter of their characters, few on the other (一,
+    U+4E00, has one), and read in that order as text without control characters; binary
+    data fails one of these and is refused as binary."""
+    head = data[:_UTF16_SAMPLE]
+    head = head[: len(head) - len(head) % 2]
+    if b"\x00" not in head:  # every UTF-8 and GBK file: nothing to do
+        return data
+    chars = len(head) // 2
+    first, second = head[0::2].count(0), head[1::2].count(0)
+    codec, high, low = (
+        ("utf-16-le", second, first) if second > first else ("utf-16-be", first, second)
+    )
+    if high < 2 or high * 4 < chars or low * 8 > high:
+        return data
+    sample = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
+    if _NOT_TEXT.search(sample) or "\ufffd" in sample:
+        return data
+    try:
+        return data.decode(codec).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        name = codec.upper()
+        raise InputError(
+            f"text looks like {name} (no byte-order mark) but is not {name}: {_short(exc)}"
+        ) from None
+
+
+def _zip_format(data: bytes, filename: str | None) -> str:
+    """What a zip holds, by its content first: "xlsx" (xl/workbook.xml), "ods" (an
+    OpenDocument spreadsheet's mimetype), else by its name (.xlsx, .ods); "xml" for a KMZ
+    (the KML inside it is read). Another OpenDocument (a text, a drawing) is named."""
     import zipfile
 
+    ext = (filename or "").rsplit(".", 1)[-1].lower()
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return any(n.lower() == "xl/workbook.xml" for n in zf.namelist())
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError):
-        return False  # the KMZ reader names the broken zip
+            if any(n.lower() == "xl/workbook.xml" for n in zf.namelist()):
+                return "xlsx"
+            kind = opendocument_type(zf)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError):
+        kind = None  # the reader its name picks, or the KMZ reader, names the broken zip
+    if kind is not None and kind.startswith(ODS_MIME):
+        return "ods"
+    if kind is not None:
+        raise InputError(
+            f"OpenDocument file of type {kind[:80]!r}, not a spreadsheet: save the track as "
+            ".ods, .xlsx or CSV"
+        )
+    return ext if ext in ("xlsx", "ods") else "xml"
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -222,7 +280,7 @@ def _detect_format(data: bytes, filename: str | None) -> str:
     .log, even .xls: Chinese systems export tab-separated text so named) may hold either a
     table or NMEA, as logger apps name their files as they like."""
     if _looks_binary(data):
-        raise InputError("file looks binary (not GPX, KML, KMZ, GeoJSON, CSV, XLSX or NMEA)")
+        raise InputError("file looks binary (not GPX, KML, KMZ, GeoJSON, CSV, XLSX, ODS or NMEA)")
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     sniffed = "xml" if head == b"<" else "geojson" if head in (b"{", b"[") else "csv"
     if sniffed == "csv" and looks_like_nmea(data.lstrip(b"\xef\xbb\xbf")[:4096]):
@@ -232,7 +290,7 @@ def _detect_format(data: bytes, filename: str | None) -> str:
     by_ext = {"gpx": "xml", "kml": "xml", "xml": "xml", "geojson": "geojson", "json": "geojson"}
     by_ext = by_ext.get(ext)
     lines = ("csv", "nmea")
-    if ext in ("csv", "txt", "tsv", "nmea", "nma", "log", "xls", "xlsx"):
+    if ext in ("csv", "txt", "tsv", "nmea", "nma", "log", "xls", "xlsx", "ods"):
         by_ext = "csv"
     if by_ext and by_ext != sniffed and not (by_ext == "csv" and sniffed in lines):
         raise InputError(
@@ -370,7 +428,7 @@ def _kml_from_kmz(data: bytes, max_bytes: int) -> bytes:
             names = [n for n in zf.namelist() if n.lower().endswith(".kml")]
             if not names:
                 raise InputError(
-                    "zip archive without a .kml file or an Excel sheet: not a KMZ or XLSX track"
+                    "zip archive without a .kml file or a spreadsheet: not a KMZ, XLSX or ODS track"
                 )
             name = "doc.kml" if "doc.kml" in names else names[0]
             with zf.open(name) as fh:

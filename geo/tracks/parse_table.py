@@ -1,9 +1,10 @@
-"""Tables of fixes (CSV, TSV, XLSX) as points: find the header row, or, in a table without
+"""Tables of fixes (CSV, TSV, XLSX, ODS) as points: find the header row, or, in a table without
 one, tell the columns apart by their values.
 
 Its own module because office staff and phone apps write tables in many shapes (title rows
 above the header, no header at all, semicolons with decimal commas, tabs, Excel sheets with
-their serial dates), and CSV and XLSX share every rule for telling which column is which.
+their serial dates, summary rows below the fixes), and every table format shares the rules
+for telling which column is which. OpenDocument sheets are unpacked in :mod:`geo.tracks.parse_ods`.
 """
 
 from __future__ import annotations
@@ -96,6 +97,18 @@ _DECIMAL_COMMA_RE = re.compile(r"\s{0,8}[+-]?\d{1,20},\d{1,20}\s{0,8}")
 _PRECISE_RE = re.compile(r"\s{0,8}[+-]?\d{1,3}[.,]\d{4,30}\s{0,8}")
 # a date without a time: 2026-11-20, 2026/11/20, 2026.11.20, 2026年11月20日
 _DAY_RE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{4}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日")
+# the summary rows office exports put below the fixes: a cell starting with one of these
+# labels (合计 5 条, 总计：, 平均, Total, 共 5 个点), or a row holding nothing but a count; only
+# the last FOOTER_ROWS rows, blank ones among them, are looked at (see :func:`_drop_footer`)
+_FOOTER_RE = re.compile(
+    r"[\s*#=:：(（\[【-]{0,8}(?:"
+    r"合\s?计|总\s?计|小\s?计|共\s?计|累\s?计|汇\s?总|总\s?数|总\s?和|平\s?均|均\s?值|最\s?大|最\s?小"
+    r"|统\s?计|计\s?数|共\s{0,3}\d|制\s?表|审\s?核|备\s?注|说\s?明|注\s?[:：]"
+    r"|(?:grand\s?|sub\s?)?totals?|sum|average|avg|mean|count|max|min)(?![a-z])",
+    re.IGNORECASE,
+)
+_COUNT_RE = re.compile(r"\s{0,8}\d{1,9}(?:\.0{1,8})?\s{0,8}")
+FOOTER_ROWS = 20
 
 
 def _key(name: Any) -> str:
@@ -280,22 +293,34 @@ def parse_xlsx(data: bytes, max_bytes: int) -> Raw:
     counted from the workbook's own day 0 (1904-01-01 in old Mac Excel's date system).
 
     ``max_bytes`` is the upload limit: the workbook may unpack to :data:`XLSX_UNPACK_RATIO`
-    times it (see :func:`_check_xlsx_size` and :func:`_xlsx_table` for the other limits)."""
+    times it (see :func:`check_workbook_size` and :func:`_xlsx_table` for the other limits)."""
     header, found, body, mac_1904 = _xlsx_table(data, max_bytes)
+    return sheet_raw(header, found, body, "XLSX", mac_1904)
+
+
+def sheet_raw(
+    header: list[str] | None,
+    found: list[str] | None,
+    body: list[list[str | None]],
+    what: str,
+    mac_1904: bool = False,
+) -> Raw:
+    """Points of a spreadsheet's rows as :func:`sheet_rows` returns them (XLSX, ODS)."""
     if header is None:
         width = max((len(r) for r in body), default=0)
         columns: list[Any] = list(range(width))
     else:
         width, columns = len(header), header
     df = pd.DataFrame([r + [None] * (width - len(r)) for r in body], columns=columns, dtype=object)
-    return table_raw(df, header is None, "XLSX", found=found, mac_1904=mac_1904)
+    return table_raw(df, header is None, what, found=found, mac_1904=mac_1904)
 
 
-def _check_xlsx_size(data: bytes, max_bytes: int) -> None:
-    """Refuse a workbook before openpyxl parses it when it unpacks to more than
-    :data:`XLSX_UNPACK_RATIO` times the upload limit (the zip's declared sizes: Python's
-    zipfile never unpacks more than a member declares) or its XML holds more than
-    :data:`XLSX_MAX_ELEMENTS` elements (counted in the unpacked bytes, ~0.1 s for 60 MB)."""
+def check_workbook_size(data: bytes, max_bytes: int, what: str = "XLSX") -> None:
+    """Refuse a workbook (an XLSX or an ODS: both zips of XML; ``what`` names it) before it
+    is parsed when it unpacks to more than :data:`XLSX_UNPACK_RATIO` times the upload limit
+    (the zip's declared sizes: Python's zipfile never unpacks more than a member declares) or
+    its XML holds more than :data:`XLSX_MAX_ELEMENTS` elements (counted in the unpacked
+    bytes, ~0.1 s for 60 MB)."""
     import zipfile
 
     limit = XLSX_UNPACK_RATIO * max_bytes
@@ -303,7 +328,7 @@ def _check_xlsx_size(data: bytes, max_bytes: int) -> None:
         infos = zf.infolist()
         if len(infos) > 10_000 or sum(i.file_size for i in infos) > limit:
             raise InputError(
-                f"XLSX unpacks to more than {limit:,} bytes (limit: {XLSX_UNPACK_RATIO} × the "
+                f"{what} unpacks to more than {limit:,} bytes (limit: {XLSX_UNPACK_RATIO} × the "
                 f"upload limit of {max_bytes:,})"
             )
         elements = 0
@@ -315,7 +340,7 @@ def _check_xlsx_size(data: bytes, max_bytes: int) -> None:
                     elements += block.count(b"<") - block.count(b"</")
             if elements > XLSX_MAX_ELEMENTS:
                 raise InputError(
-                    f"XLSX has more than {XLSX_MAX_ELEMENTS:,} XML elements (limit; a sheet "
+                    f"{what} has more than {XLSX_MAX_ELEMENTS:,} XML elements (limit; a sheet "
                     f"of {XLSX_MAX_CELLS:,} cells has about that many): split the track"
                 )
 
@@ -336,7 +361,7 @@ def _xlsx_table(
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        _check_xlsx_size(data, max_bytes)
+        check_workbook_size(data, max_bytes)
         import openpyxl
 
         with warnings.catch_warnings():
@@ -348,7 +373,7 @@ def _xlsx_table(
                 ws = wb.worksheets[0]
                 # a sheet's stated size may be wrong (rows past it would be lost): read all
                 ws.reset_dimensions()
-                table = _xlsx_rows(ws.iter_rows(max_col=XLSX_MAX_COLUMNS, values_only=True))
+                table = sheet_rows(ws.iter_rows(max_col=XLSX_MAX_COLUMNS, values_only=True))
                 mac_1904 = wb.epoch == MAC_EPOCH
             finally:
                 wb.close()
@@ -359,11 +384,12 @@ def _xlsx_table(
     return (*table, mac_1904)
 
 
-def _xlsx_rows(
-    rows: Any,
+def sheet_rows(
+    rows: Any, what: str = "XLSX"
 ) -> tuple[list[str] | None, list[str] | None, list[list[str | None]]]:
     """Header, all header names and body of a sheet's rows (tuples of cell values, see
-    :func:`_xlsx_table`): empty rows and trailing empty cells dropped."""
+    :func:`_xlsx_table`; an ODS's from :mod:`geo.tracks.parse_ods`): empty rows and trailing
+    empty cells dropped, at most :data:`XLSX_MAX_CELLS` cells with a value."""
     head: list[list[str | None]] = []  # the first rows, while no header is found
     header: list[str] | None = None
     names: list[str] | None = None
@@ -373,14 +399,14 @@ def _xlsx_rows(
     cells = 0
     for i, row in enumerate(rows):
         if i >= _EXCEL_MAX_ROWS:  # a crafted row number: no sheet is longer
-            raise InputError(f"XLSX sheet has more than {_EXCEL_MAX_ROWS:,} rows")
+            raise InputError(f"{what} sheet has more than {_EXCEL_MAX_ROWS:,} rows")
         filled = len(row) - row.count(None)
         if not filled:  # the gaps openpyxl fills: fast
             continue
         cells += filled
         if cells > XLSX_MAX_CELLS:
             raise InputError(
-                f"XLSX sheet has more than {XLSX_MAX_CELLS:,} cells (limit): split the "
+                f"{what} sheet has more than {XLSX_MAX_CELLS:,} cells (limit): split the "
                 "track, or keep only its lon/lat/time columns"
             )
         if header is not None:  # the usual row: only the track columns
@@ -400,23 +426,23 @@ def _xlsx_rows(
         else:
             head.append(texts)
             if len(head) == HEAD_ROWS:  # no header among the first rows: values, or refused
-                _refuse_unless_values(head[0])
+                _refuse_unless_values(head[0], what)
                 body, headerless = head, True
     if header is not None:
         return header, names, body
     if not head:
-        raise InputError("XLSX first sheet is empty: no points")
+        raise InputError(f"{what} first sheet is empty: no points")
     if not headerless:
-        _refuse_unless_values(head[0])
+        _refuse_unless_values(head[0], what)
     return None, None, head
 
 
-def _refuse_unless_values(first: list[str | None]) -> None:
+def _refuse_unless_values(first: list[str | None], what: str) -> None:
     """Refuse a sheet without a header whose first row is not a row of values."""
     if not _values_row(first):
         found = ", ".join(c for c in first if c)[:300]
         raise InputError(
-            f"XLSX needs lon/lat (经度/纬度) columns; found: {found} "
+            f"{what} needs lon/lat (经度/纬度) columns; found: {found} "
             f"(no header row naming them in the first {HEAD_ROWS} rows)"
         )
 
@@ -487,6 +513,7 @@ def table_raw(
     zone = None
     fix = _decimal_comma if commas else _unchanged
     if headerless:
+        df, footer = _drop_footer(df, None, None)
         lon_c, lat_c, time_c, date_c = _infer_columns(df, what, mac_1904)
         acc_c = None
     else:
@@ -508,12 +535,74 @@ def table_raw(
                 f"{what} has no time column (time/timestamp/时间); found: {named}: no times"
             )
         zone = _header_zone(" ".join(str(c).lower() for c in (time_c, date_c) if c is not None))
+        df, footer = _drop_footer(df, lon_c, lat_c)
     if df.empty:
-        raise InputError(f"{what} has a header but no points")
+        only = " (only summary rows below it)" if footer else ""
+        raise InputError(f"{what} has a header but no points{only}")
     acc = fix(df[acc_c]).tolist() if acc_c is not None else [np.nan] * len(df)
     times = _csv_times(df, time_c, date_c, what, fix, mac_1904)
     lon, lat = fix(df[lon_c]).tolist(), fix(df[lat_c]).tolist()
-    return Raw(lon, lat, times, acc, zone=zone, mac_1904=mac_1904)
+    warnings = [footer] if footer else []
+    return Raw(lon, lat, times, acc, zone=zone, mac_1904=mac_1904, warnings=warnings)
+
+
+def _drop_footer(df: pd.DataFrame, lon_c: Any, lat_c: Any) -> tuple[pd.DataFrame, str | None]:
+    """``df`` without the summary rows that office exports put below the fixes (合计/总计/
+    Total/平均 labels, a row holding only a count), and the warning that names them: one
+    such row refused the whole file (a count in the time column is not a time).
+
+    Only rows at the end (blank rows among them too) and only rows without a lon/lat pair:
+    with a header, ``lon_c``/``lat_c`` not both numbers; without one, fewer than two cells
+    written as coordinates (and never the first row: it told the table's columns). A bad row
+    among the fixes is judged as before (dropped with a warning, or the file refused), and no
+    fix is ever dropped here."""
+    cut, shown = len(df), None
+    first = 1 if lon_c is None else 0
+    for i in range(len(df) - 1, max(first, len(df) - FOOTER_ROWS) - 1, -1):
+        row = df.iloc[i]
+        cells = [_cell_str(v) for v in row.tolist()]
+        if not any(cells):
+            continue
+        if lon_c is None:  # no header: coordinates are cells written as phones write them
+            pair = sum(1 for c in cells if c and _PRECISE_RE.fullmatch(c)) >= 2
+            count = len([c for c in cells if c]) == 1 and _is_count(next(c for c in cells if c))
+        else:
+            xy = (_cell_str(row[lon_c]), _cell_str(row[lat_c]))
+            pair = all(np.isfinite(_cell_number(c)) for c in xy)
+            others = [c for c in cells if c] if xy == (None, None) else []
+            count = bool(others) and all(map(_is_count, others))
+        label = any(c and _FOOTER_RE.match(c) for c in cells)
+        if pair or not (label or count):
+            break
+        cut, shown = i, ", ".join(c for c in cells if c)
+    if shown is None:
+        return df, None
+    n = int(sum(any(_cell_str(v) for v in df.iloc[i].tolist()) for i in range(cut, len(df))))
+    rows = "row" if n == 1 else "rows"
+    return df.iloc[:cut], f"{n} summary {rows} below the fixes ignored: {shown[:80]!r}"
+
+
+def _cell_str(v: Any) -> str | None:
+    """A cell as stripped text (at most 200 characters); None when empty."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    return str(v)[:200].strip() or None
+
+
+def _cell_number(text: str | None) -> float:
+    """The number a coordinate cell holds (a decimal comma too); NaN when none."""
+    if text is None:
+        return np.nan
+    if _DECIMAL_COMMA_RE.fullmatch(text):
+        text = text.replace(",", ".")
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
+
+
+def _is_count(text: str | None) -> bool:
+    return text is not None and _COUNT_RE.fullmatch(text) is not None
 
 
 def _header_zone(named: str) -> str | None:

@@ -1,0 +1,290 @@
+"""OpenDocument spreadsheets (.ods, as LibreOffice and WPS save them) as the rows of their first
+sheet, which :mod:`geo.tracks.parse_table` then reads as it reads an XLSX's.
+
+Read here, streaming, with expat through defusedxml (no DTD, no entities), not with odfpy
+(pandas' ``engine="odf"``): odfpy holds the whole document as Python objects and writes out
+every repeated cell, so a few KB asking for a cell repeated 16,384 × 1,048,576 times, or a
+sheet near the size limit, would take gigabytes. Here a repeated empty cell or row costs
+nothing, and the XLSX limits hold (unpacked size and XML elements before parsing, cells with
+a value, columns a row).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+from xml.parsers import expat
+
+from geo.errors import InputError
+from geo.tracks import parse_table as _table
+from geo.tracks.parse_raw import Raw, short
+
+ODS_MIME = "application/vnd.oasis.opendocument.spreadsheet"
+_ODF_MIME = "application/vnd.oasis.opendocument."
+_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+_CELLS = ("table-cell", "covered-table-cell")
+# the text of a cell at most this long (a track's cells are short; the rest is not kept)
+_CELL_CHARS = 1024
+# a time cell's value: an ISO 8601 duration, PT08H30M05S
+_DURATION_RE = re.compile(r"PT(\d{1,2})H(\d{1,2})M(\d{1,2}(?:\.\d{1,9})?)S")
+_CHUNK = 1 << 16
+
+
+def opendocument_type(zf: zipfile.ZipFile) -> str | None:
+    """The media type an OpenDocument zip names in its ``mimetype`` member (ODS:
+    :data:`ODS_MIME`); None for other zips."""
+    try:
+        info = zf.getinfo("mimetype")
+    except KeyError:
+        return None
+    # stored, as the standard asks (deflated by some writers); never another method's decoder
+    if info.file_size > 200 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    kind = zf.read(info).decode("ascii", errors="replace").strip()
+    return kind if kind.startswith(_ODF_MIME) else None
+
+
+def parse_ods(data: bytes, max_bytes: int) -> Raw:
+    """The first sheet of an OpenDocument spreadsheet, read like an XLSX's (header row among
+    the first rows, or columns told by their values). Date cells are the local date-times
+    they show, time cells times of day; numbers in a time column are epochs or serial days
+    counted from the document's null date (1899-12-30, or 1904-01-01).
+
+    ``max_bytes`` is the upload limit: see :func:`geo.tracks.parse_table.check_workbook_size`."""
+    import defusedxml
+
+    sheet = _Sheet()
+    try:
+        _table.check_workbook_size(data, max_bytes, "ODS")
+        header, found, body = _table.sheet_rows(sheet.rows(data), "ODS")
+    except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden):
+        raise InputError(
+            "ODS rejected: its XML declares a DTD or entities (not allowed for safety)"
+        ) from None
+    except defusedxml.ExternalReferenceForbidden:
+        raise InputError("ODS rejected: its XML references external entities") from None
+    except (InputError, MemoryError):
+        raise
+    except Exception as exc:  # a hostile zip raises anything (zlib, lzma, expat, zipfile)
+        raise InputError(f"broken or unsupported ODS file: {short(exc)}") from None
+    return _table.sheet_raw(header, found, body, "ODS", sheet.mac_1904)
+
+
+def _parser(sheet: _Sheet) -> Any:
+    """An expat parser feeding ``sheet``, refusing what defusedxml refuses: a DTD (so no
+    entity can be declared: no entity bombs), entity declarations, external references."""
+    import defusedxml
+
+    def no_dtd(name: str, sysid: Any, pubid: Any, internal: Any) -> None:
+        raise defusedxml.DTDForbidden(name, sysid, pubid)
+
+    def no_entity(name: str, *args: Any) -> None:
+        raise defusedxml.EntitiesForbidden(name, None, None, None, None, None)
+
+    def no_external(context: Any, base: Any, sysid: Any, pubid: Any) -> None:
+        raise defusedxml.ExternalReferenceForbidden(context, base, sysid, pubid)
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = no_dtd
+    parser.EntityDeclHandler = no_entity
+    parser.UnparsedEntityDeclHandler = no_entity
+    parser.ExternalEntityRefHandler = no_external
+    parser.buffer_text = True
+    parser.StartElementHandler = sheet.start
+    parser.EndElementHandler = sheet.end
+    parser.CharacterDataHandler = sheet.characters
+    return parser
+
+
+# element and attribute names as expat gives them with namespace_separator=" "
+_T_TABLE = f"{_TABLE} table"
+_T_ROW = f"{_TABLE} table-row"
+_T_CELLS = (f"{_TABLE} table-cell", f"{_TABLE} covered-table-cell")
+_T_NULL_DATE = f"{_TABLE} null-date"
+_A_DATE = f"{_TABLE} date-value"
+_A_ROWS = f"{_TABLE} number-rows-repeated"
+_A_COLS = f"{_TABLE} number-columns-repeated"
+_A_TYPE = f"{_OFFICE} value-type"
+_T_NOTE = f"{_OFFICE} annotation"
+_T_PARAS = (f"{_TEXT} p", f"{_TEXT} h")
+_T_SPACE, _A_SPACES = f"{_TEXT} s", f"{_TEXT} c"
+_T_TAB, _T_BREAK = f"{_TEXT} tab", f"{_TEXT} line-break"
+
+
+class _Sheet:
+    """Expat handlers collecting the rows of the first ``table:table`` of ``content.xml``."""
+
+    def __init__(self) -> None:
+        self.mac_1904 = False
+        self.tables = 0  # sheets (top-level table:table) opened; only the first is read
+        self.depth = 0  # of table:table elements (a table inside a cell is not a row)
+        self.done = False
+        self.out: list[tuple[tuple[Any, ...], int]] = []  # rows read, with their repeat
+        self.row: list[Any] | None = None
+        self.repeat = 1  # of the row being read
+        self.pending = 0  # empty cells not yet written: only a later value writes them
+        self.cell: dict[str, str] | None = None
+        self.text: list[str] = []
+        self.chars = 0
+        self.paragraphs = 0
+        self.in_p = 0  # inside a paragraph of the cell: its text is the cell's
+        self.skip = 0  # inside an annotation (a comment): its text is not the cell's
+
+    def rows(self, data: bytes) -> Iterator[tuple[Any, ...]]:
+        """The sheet's non-empty rows (tuples of cell values), each as often as repeated."""
+        parser = _parser(self)
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            if "content.xml" not in zf.namelist():
+                raise InputError("ODS has no content.xml: not an OpenDocument spreadsheet")
+            with zf.open("content.xml") as fh:
+                while not self.done and (block := fh.read(_CHUNK)):
+                    parser.Parse(block, False)
+                    yield from self._drain()
+        if not self.done:
+            parser.Parse(b"", True)  # a truncated document says so here
+            yield from self._drain()
+        if not self.tables:
+            raise InputError("ODS has no sheets: no points")
+
+    def _drain(self) -> Iterator[tuple[Any, ...]]:
+        out, self.out = self.out, []
+        for row, repeat in out:
+            for _ in range(repeat):
+                yield row
+
+    # --------------------------------------------------------------------------- events
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        if tag == _T_TABLE:
+            self.tables += self.depth == 0
+            self.depth += 1
+        elif tag == _T_NULL_DATE:
+            self.mac_1904 = attrs.get(_A_DATE, "")[:10] == "1904-01-01"
+        elif self.tables != 1 or self.depth != 1 or self.done:
+            return  # another sheet, or a table inside a cell
+        elif tag in _T_CELLS:
+            if self.row is not None:
+                self.cell = attrs
+                self.text, self.chars, self.paragraphs, self.in_p = [], 0, 0, 0
+        elif tag == _T_ROW:
+            self.row, self.pending = [], 0
+            self.repeat = _count(attrs.get(_A_ROWS))
+        elif self.cell is None:
+            return
+        elif tag == _T_NOTE:
+            self.skip += 1
+        elif self.skip:
+            return
+        elif tag in _T_PARAS:
+            self.in_p += 1
+            self.paragraphs += 1
+            if self.paragraphs > 1:
+                self._add("\n")
+        elif tag == _T_SPACE:
+            self._add(" " * min(_count(attrs.get(_A_SPACES)), _CELL_CHARS))
+        elif tag == _T_TAB:
+            self._add("\t")
+        elif tag == _T_BREAK:
+            self._add("\n")
+
+    def end(self, tag: str) -> None:
+        if tag == _T_TABLE:
+            self.depth -= 1
+            self.done = self.done or (self.depth == 0 and self.tables == 1)
+        elif self.tables != 1 or self.depth != 1 or self.done:
+            return
+        elif tag in _T_CELLS:
+            if self.cell is not None:
+                self._end_cell(self.cell)
+                self.cell = None
+        elif tag == _T_ROW:
+            if self.row is not None:
+                self._end_row(self.row)
+                self.row = None
+        elif self.cell is None:
+            return
+        elif tag == _T_NOTE:
+            self.skip -= 1
+        elif tag in _T_PARAS and not self.skip:
+            self.in_p -= 1
+
+    def characters(self, content: str) -> None:
+        if self.cell is not None and self.in_p > 0 and not self.skip:
+            self._add(content)
+
+    def _add(self, text: str) -> None:
+        if self.chars < _CELL_CHARS:
+            self.text.append(text)
+            self.chars += len(text)
+
+    def _end_cell(self, cell: dict[str, str]) -> None:
+        """Write the cell (repeated as asked) into the row, at most the XLSX's columns."""
+        row, width = self.row, _table.XLSX_MAX_COLUMNS
+        assert row is not None
+        repeat = _count(cell.get(_A_COLS))
+        value = _value(cell, "".join(self.text)[:_CELL_CHARS])
+        if value is None:
+            self.pending = min(self.pending + repeat, width - len(row))
+            return
+        row.extend([None] * self.pending)
+        self.pending = 0
+        row.extend([value] * max(0, min(repeat, width - len(row))))
+
+    def _end_row(self, row: list[Any]) -> None:
+        """Keep a row with a value (as often as repeated); an empty one, however repeated
+        (the rest of the sheet, as LibreOffice writes it), is nothing."""
+        if not row:
+            return
+        filled = len(row) - row.count(None)
+        if filled * self.repeat > _table.XLSX_MAX_CELLS:  # before a crafted repeat is unrolled
+            raise InputError(
+                f"ODS sheet has more than {_table.XLSX_MAX_CELLS:,} cells (limit): split the "
+                "track, or keep only its lon/lat/time columns"
+            )
+        self.out.append((tuple(row), self.repeat))
+
+
+def _count(text: str | None) -> int:
+    """A repeat count (number-columns-repeated, number-rows-repeated, text:s c): 1 if absent."""
+    if text is None:
+        return 1
+    if not text.isdigit() or len(text) > 9 or int(text) < 1:
+        raise ValueError(f"repeat count {text[:20]!r} is not a positive number")
+    return int(text)
+
+
+def _value(cell: dict[str, str], text: str) -> Any:
+    """A cell's value as the table reader takes an XLSX cell's: numbers as written, dates as
+    date-times (a date alone as a date), times as times of day, anything else its text."""
+    kind = cell.get(_A_TYPE)
+    if kind in ("float", "percentage", "currency") and cell.get(_A_VALUE):
+        return cell[_A_VALUE]
+    if kind == "date" and cell.get(_A_DATE_VALUE):
+        iso = cell[_A_DATE_VALUE]
+        try:
+            stamp = dt.datetime.fromisoformat(iso)
+        except ValueError:
+            return iso
+        return stamp.date() if "T" not in iso else stamp
+    if kind == "time" and cell.get(_A_TIME_VALUE):
+        m = _DURATION_RE.fullmatch(cell[_A_TIME_VALUE])
+        if m is not None and int(m.group(1)) < 24:
+            secs = float(m.group(3))
+            micro = round((secs - int(secs)) * 1e6)
+            return dt.time(int(m.group(1)), int(m.group(2)), int(secs), min(micro, 999_999))
+        return text or cell[_A_TIME_VALUE]
+    if kind == "string" and _A_STRING in cell:
+        return cell[_A_STRING][:_CELL_CHARS] or None
+    return text.strip() or None
+
+
+_A_VALUE = f"{_OFFICE} value"
+_A_DATE_VALUE = f"{_OFFICE} date-value"
+_A_TIME_VALUE = f"{_OFFICE} time-value"
+_A_STRING = f"{_OFFICE} string-value"

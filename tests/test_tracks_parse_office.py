@@ -1,0 +1,519 @@
+"""Tracks as Chinese city staff send them from office software: tables ending in a summary
+footer (合计, 总计, Total, a count), UTF-16 text without a byte-order mark, and OpenDocument
+spreadsheets (.ods from LibreOffice or WPS). Every file is generated here; each test failed
+before these were read (the whole file was refused).
+
+Times without a zone are the city's local time (Asia/Shanghai): 08:00 there is 00:00 UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import time
+import zipfile
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo.errors import InputError
+from geo.tracks.parse import parse_track
+from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
+
+T0 = pd.Timestamp("2026-11-20T00:00:00Z")  # 2026-11-20 08:00:00 in Beijing
+N = 5
+LON = [116.3125 + i * 4e-5 for i in range(N)]
+LAT = [39.9987 + i * 1e-5 for i in range(N)]
+TIMES = [T0 + pd.Timedelta(seconds=5 * i) for i in range(N)]
+LOCAL = [f"{t.tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M:%S}" for t in TIMES]
+LOCAL_DT = [t.tz_convert("Asia/Shanghai").tz_localize(None).to_pydatetime() for t in TIMES]
+ODS_MIME = "application/vnd.oasis.opendocument.spreadsheet"
+# the walk as sheet rows: lon, lat and a date-time cell, under a Chinese header
+WALK: list[list[object]] = [[x, y, t] for x, y, t in zip(LON, LAT, LOCAL_DT, strict=True)]
+HEADER: list[object] = ["经度", "纬度", "定位时间"]
+
+
+def _check(p, fmt: str, n: int = N) -> None:
+    """The walk's exact fixes: count, first and last time and position, UTC, format."""
+    assert p.format == fmt
+    assert len(p.points) == n, (len(p.points), p.warnings)
+    assert list(p.points["time"]) == TIMES[:n]
+    assert str(p.points["time"].dt.tz) == "UTC"
+    assert np.allclose(p.points["lon"], LON[:n], atol=1e-9, rtol=0)
+    assert np.allclose(p.points["lat"], LAT[:n], atol=1e-9, rtol=0)
+    first, last = p.points.iloc[0], p.points.iloc[-1]
+    assert (first["lon"], first["lat"]) == pytest.approx((116.3125, 39.9987), abs=1e-9)
+    assert (last["lon"], last["lat"]) == pytest.approx((116.31266, 39.99874), abs=1e-9)
+    assert (first["time"], last["time"]) == (T0, T0 + pd.Timedelta(seconds=20))
+
+
+def _refused(data: bytes, name: str | None, **kw) -> str:
+    with pytest.raises(InputError) as err:
+        parse_track(data, name, **kw)
+    return err.value.message
+
+
+def _rows(sep: str = ",") -> list[str]:
+    return [sep.join([f"{x:.7f}", f"{y:.7f}", t]) for x, y, t in zip(LON, LAT, LOCAL, strict=True)]
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    for r in rows:
+        wb.active.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------- ODS writer
+def _cell(v: object) -> str:
+    """One cell as LibreOffice Calc writes it."""
+    if v is None:
+        return "<table:table-cell/>"
+    if isinstance(v, tuple):  # ("raw", xml): written as given
+        return str(v[1])
+    if isinstance(v, dt.datetime):
+        iso, shown = v.isoformat(), f"{v:%Y-%m-%d %H:%M:%S}"
+        return (
+            f'<table:table-cell office:value-type="date" office:date-value="{iso}" '
+            f'calcext:value-type="date"><text:p>{shown}</text:p></table:table-cell>'
+        )
+    if isinstance(v, dt.date):
+        return (
+            f'<table:table-cell office:value-type="date" office:date-value="{v.isoformat()}" '
+            f'calcext:value-type="date"><text:p>{v:%Y/%m/%d}</text:p></table:table-cell>'
+        )
+    if isinstance(v, dt.time):
+        dur = f"PT{v.hour:02d}H{v.minute:02d}M{v.second:02d}S"
+        return (
+            f'<table:table-cell office:value-type="time" office:time-value="{dur}" '
+            f'calcext:value-type="time"><text:p>{v:%H:%M:%S}</text:p></table:table-cell>'
+        )
+    if isinstance(v, int | float):
+        return (
+            f'<table:table-cell office:value-type="float" office:value="{v!r}" '
+            f'calcext:value-type="float"><text:p>{v}</text:p></table:table-cell>'
+        )
+    return (
+        '<table:table-cell office:value-type="string" calcext:value-type="string">'
+        f"<text:p>{escape(str(v))}</text:p></table:table-cell>"
+    )
+
+
+def _table(name: str, rows: list[list[object]]) -> str:
+    """A sheet as LibreOffice writes it: each row padded with a repeated empty cell, and the
+    rest of the sheet's 1,048,576 rows as one repeated empty row."""
+    body = "".join(
+        "<table:table-row>"
+        + "".join(map(_cell, r))
+        + '<table:table-cell table:number-columns-repeated="1018"/></table:table-row>'
+        for r in rows
+    )
+    rest = 1_048_576 - len(rows)
+    return (
+        f"<table:table table:name={quoteattr(name)}>"
+        '<table:table-column table:number-columns-repeated="1024"/>'
+        + body
+        + f'<table:table-row table:number-rows-repeated="{rest}">'
+        '<table:table-cell table:number-columns-repeated="1024"/></table:table-row>'
+        "</table:table>"
+    )
+
+
+def _ods(
+    rows: list[list[object]],
+    *,
+    null_date: str | None = None,
+    tables: str | None = None,
+    mime: str = ODS_MIME,
+    head: str = "",
+) -> bytes:
+    """An OpenDocument spreadsheet (zip: mimetype first and stored, content.xml, ...), its
+    first sheet ``rows`` and a second sheet that is not read."""
+    ns = {
+        "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+        "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+        "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+        "calcext": "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0",
+        "dc": "http://purl.org/dc/elements/1.1/",
+    }
+    settings = (
+        f'<table:calculation-settings><table:null-date table:date-value="{null_date}"/>'
+        "</table:calculation-settings>"
+        if null_date
+        else ""
+    )
+    if tables is None:
+        tables = _table("轨迹", rows) + _table("说明", [["lon", "lat", "time"], [0.5, 0.5, 1]])
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        + head
+        + "<office:document-content "
+        + " ".join(f'xmlns:{k}="{v}"' for k, v in ns.items())
+        + ' office:version="1.3"><office:body><office:spreadsheet>'
+        + settings
+        + tables
+        + "</office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+        'manifest:version="1.3"><manifest:file-entry manifest:full-path="/" '
+        f'manifest:media-type="{mime}"/><manifest:file-entry manifest:full-path="content.xml" '
+        'manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("mimetype", mime, compress_type=zipfile.ZIP_STORED)
+        zf.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- 1. summary footer rows
+CSV_FOOTERS = [
+    "合计,,5\n",  # a label and the count in the time column: "5" is no time
+    ",,共5条\n",
+    "\n总计：5 个点,,\n,,\n",  # blank rows around it
+    "Total,,5\n",
+    "平均,39.9988,\n",  # an average latitude: no lon/lat pair
+    ",,5\n",  # a count alone
+    "小计,,5\n合计,,5\n制表人：张三,,\n",  # several summary rows
+]
+
+
+@pytest.mark.parametrize("footer", CSV_FOOTERS)
+@pytest.mark.parametrize("enc", ["utf-8", "gb18030"])
+def test_csv_summary_footer_rows_are_dropped(footer, enc):
+    text = "经度,纬度,定位时间\n" + "\n".join(_rows()) + "\n" + footer
+    p = parse_track(text.encode(enc), "导出.csv")
+    _check(p, "csv")
+    assert list(p.points["source_index"]) == list(range(N))
+    assert any("summary row" in w and "below the fixes ignored" in w for w in p.warnings), (
+        p.warnings
+    )
+    # a header with columns that are not read: the label sits in one of them (序号)
+    wide = "序号,经度,纬度,定位时间\n" + "\n".join(f"{i},{r}" for i, r in enumerate(_rows()))
+    _check(parse_track((wide + "\n合计,,,5\n").encode(enc), "wide.csv"), "csv")
+
+
+def test_headerless_csv_and_tsv_with_a_summary_row():
+    for sep in (",", "\t"):
+        text = "\n".join(_rows(sep)) + f"\n合计{sep}{sep}5\n"
+        p = parse_track(text.encode(), "x.csv")
+        _check(p, "csv")
+        assert p.warnings == ["1 summary row below the fixes ignored: '合计, 5'"]
+
+
+def test_xlsx_summary_footer_rows_are_dropped():
+    body = [[i + 1, x, y, t] for i, (x, y, t) in enumerate(zip(LON, LAT, LOCAL_DT, strict=True))]
+    head = [["巡查轨迹 张三"], ["序号", "经度", "纬度", "定位时间"]]
+    for footer in (
+        [["合计", None, None, 5]],  # the count under the time column
+        [[None, None, None, "共5条"], [None, "总计：5"]],
+        [[None, "平均", 39.9988, None], ["Total", "", "", 5]],
+    ):
+        p = parse_track(_xlsx(head + body + footer), "巡查.xlsx")
+        _check(p, "xlsx")
+        n = len(footer)
+        assert f"{n} summary row{'s' if n > 1 else ''} below the fixes ignored" in p.warnings[0]
+    # no header: columns told by their values once the footer is gone
+    p = parse_track(_xlsx([r[1:] for r in body] + [["合计", None, 5]]), "h.xlsx")
+    _check(p, "xlsx")
+
+
+def test_only_trailing_rows_without_a_lon_lat_pair_are_footers():
+    head = "经度,纬度,定位时间\n"
+    rows = _rows()
+    # a summary row among the fixes is judged as before: its "5" is no time, refused
+    middle = head + "\n".join([*rows[:2], "合计,,5", *rows[2:]]) + "\n"
+    assert "time values not understood" in _refused(middle.encode(), "m.csv")
+    # a bad fix among the fixes is dropped with its own warning, as before; the footer too
+    bad = "abc,def,2026-11-20 08:00:07"
+    text = head + "\n".join([*rows[:2], bad, *rows[2:]]) + "\n合计,,5\n"
+    p = parse_track(text.encode(), "b.csv")
+    _check(p, "csv")
+    assert "1 of 6 points without coordinates (empty or not a number) dropped" in p.warnings
+    assert "1 summary row below the fixes ignored: '合计, 5'" in p.warnings
+    # a last row with a lon/lat pair is a fix, labelled or not: never dropped as a footer
+    last = f"{LON[-1]:.7f},{LAT[-1]:.7f},合计"
+    labelled = head + "\n".join([*rows[:-1], last]) + "\n"
+    assert "time values not understood" in _refused(labelled.encode(), "l.csv")
+    # a sheet of only a header and a summary row has no points
+    msg = _refused((head + "合计,,0\n").encode(), "e.csv")
+    assert msg == "CSV has a header but no points (only summary rows below it)"
+    # a footer row under an ODS sheet as under a CSV
+    ods = _ods([HEADER, *WALK, ["合计", None, 5]])
+    p = parse_track(ods, "f.ods")
+    _check(p, "ods")
+    assert p.warnings == ["1 summary row below the fixes ignored: '合计, 5'"]
+
+
+# ------------------------------------------------------------- 2. UTF-16 without a BOM
+GPX = (
+    '<?xml version="1.0" encoding="UTF-16"?>\n'
+    '<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><name>小巷巡查</name>'
+    "<trkseg>"
+    + "".join(
+        f'<trkpt lat="{y:.7f}" lon="{x:.7f}"><time>{t:%Y-%m-%dT%H:%M:%SZ}</time></trkpt>'
+        for x, y, t in zip(LON, LAT, TIMES, strict=True)
+    )
+    + "</trkseg></trk></gpx>"
+)
+
+
+def _nmea() -> str:
+    def line(body: str) -> str:
+        check = 0
+        for ch in body.encode():
+            check ^= ch
+        return f"${body}*{check:02X}"
+
+    def ddmm(v: float, width: int) -> str:
+        deg = int(v)
+        return f"{deg:0{width}d}{(v - deg) * 60:09.6f}"
+
+    out = []
+    for x, y, t in zip(LON, LAT, TIMES, strict=True):
+        pos = f"{ddmm(y, 2)},N,{ddmm(x, 3)},E"
+        out.append(line(f"GNRMC,{t:%H%M%S}.00,A,{pos},0.5,90.0,{t:%d%m%y},,,A"))
+    return "\r\n".join(out) + "\r\n"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_byte_order_mark_is_read(codec):
+    # Excel "Unicode text" as some tools save it: tabs, CRLF, a Chinese title (一 = U+4E00
+    # has a NUL byte on the other side) and header
+    tsv = "轨迹导出 第一组\r\n经度\t纬度\t定位时间\r\n" + "\r\n".join(_rows("\t")) + "\r\n"
+    _check(parse_track(tsv.encode(codec), "导出.txt"), "csv")
+    csv = "lon,lat,time\n" + "\n".join(_rows()) + "\n"
+    _check(parse_track(csv.encode(codec), None), "csv")
+    p = parse_track(GPX.encode(codec), "a.gpx")
+    _check(p, "gpx")
+    assert p.name == "小巷巡查"
+    coords = [[x, y] for x, y in zip(LON, LAT, strict=True)]
+    times = [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in TIMES]
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": coords},
+        "properties": {"name": "巡查", "times": times},
+    }
+    _check(
+        parse_track(json.dumps(feature, ensure_ascii=False).encode(codec), "w.geojson"), "geojson"
+    )
+    _check(parse_track(_nmea().encode(codec), "walk.nmea"), "nmea")
+    # what is no UTF-16 is read as before: UTF-8 and GBK Chinese headers
+    for enc in ("utf-8", "gb18030", "utf-8-sig"):
+        _check(parse_track(tsv.encode(enc), "导出.txt"), "csv")
+
+
+def test_a_one_fix_utf16_csv_without_byte_order_mark_imports():
+    """The hostile corpus's old utf16.csv (UTF-16 LE, no BOM), refused as binary before; the
+    corpus now holds it cut in the middle of a character, still refused (cases.csv)."""
+    data = "lon,lat,time\n116.32,39.99,2026-05-12T08:00:00Z\n".encode("utf-16-le")
+    p = parse_track(data, "utf16.csv")
+    assert p.format == "csv" and len(p.points) == 1
+    pt = p.points.iloc[0]
+    assert (pt["lon"], pt["lat"]) == pytest.approx((116.32, 39.99), abs=1e-9)
+    assert pt["time"] == pd.Timestamp("2026-05-12T08:00:00Z")
+
+
+def test_binary_and_broken_utf16_are_still_refused():
+    hostile = Path(__file__).parent / "hostile" / "files"
+    for name in ("binary.gpx", "png_named.gpx"):
+        assert "binary" in _refused((hostile / name).read_bytes(), name)
+    # bytes with NULs on one side but control characters: not text
+    noise = bytes(b for i in range(600) for b in (i % 7 + 1, 0))
+    assert "binary" in _refused(noise, "n.csv")
+    # UTF-32 without a mark is not taken for UTF-16
+    assert "binary" in _refused("lon,lat,time\n".encode("utf-32-le"), "u.csv")
+    # UTF-16 text cut in the middle of a character: named, not "binary"
+    cut = ("lon,lat,time\n" + "\n".join(_rows())).encode("utf-16-le") + b"1"
+    msg = _refused(cut, "cut.csv")
+    assert "text looks like UTF-16-LE (no byte-order mark) but is not UTF-16-LE" in msg
+
+
+# ------------------------------------------------------------ 3. OpenDocument spreadsheets
+def _walk_rows(
+    cells=lambda i, x, y, t: [i + 1, x, y, t, 5.0, "正常"],
+) -> list[list[object]]:
+    return [cells(i, x, y, t) for i, (x, y, t) in enumerate(zip(LON, LAT, LOCAL_DT, strict=True))]
+
+
+@pytest.mark.parametrize("name", ["巡查.ods", "track.dat", None, "wps导出.xlsx"])
+def test_ods_as_libreoffice_writes_it(name):
+    """Title row merged over the columns, a blank row, header, date cells, an accuracy
+    column with its unit, a comment on a cell, spaces written as <text:s/>; the rest of the
+    sheet as repeated empty rows; a second sheet not read. Told by content, any name."""
+    note = (
+        '<table:table-cell office:value-type="string">'
+        "<office:annotation><dc:creator>王</dc:creator>"
+        '<text:p>批注 not a value</text:p></office:annotation><text:p>备<text:s text:c="2"/>注'
+        "</text:p></table:table-cell>"
+    )
+    title = (
+        '<table:table-cell table:number-columns-spanned="6" office:value-type="string">'
+        "<text:p>巡查轨迹 张三 2026-11-20</text:p></table:table-cell>"
+        '<table:covered-table-cell table:number-columns-repeated="5"/>'
+    )
+    rows = [
+        [("raw", title)],
+        [],
+        ["序号", "经度", "纬度", "定位时间", "精度(米)", ("raw", note)],
+        *_walk_rows(),
+    ]
+    p = parse_track(_ods(rows), name)
+    _check(p, "ods")
+    assert list(p.points["accuracy"]) == [5.0] * N
+    assert list(p.points["source_index"]) == list(range(N))
+    assert p.warnings == []
+
+
+def test_ods_date_and_time_cells_serial_days_and_the_1904_null_date():
+    days = [t.date() for t in LOCAL_DT]
+    tods = [t.time() for t in LOCAL_DT]
+    split = [["日期", "时间", "经度", "纬度"]] + [
+        [d, t, x, y] for d, t, x, y in zip(days, tods, LON, LAT, strict=True)
+    ]
+    _check(parse_track(_ods(split), "split.ods"), "ods")
+
+    def serial(day0: str) -> list[float]:
+        return [(t - dt.datetime.fromisoformat(day0)) / dt.timedelta(days=1) for t in LOCAL_DT]
+
+    for null_date in ("1899-12-30", "1904-01-01", None):
+        day0 = null_date or "1899-12-30"
+        rows = [["lon", "lat", "time"]] + [
+            [x, y, s] for x, y, s in zip(LON, LAT, serial(day0), strict=True)
+        ]
+        _check(parse_track(_ods(rows, null_date=null_date), "serial.ods"), "ods")
+    # no header: columns told by their values
+    _check(parse_track(_ods(WALK), "h.ods"), "ods")
+
+
+def test_bad_and_hostile_ods_files_say_why(monkeypatch):
+    from geo.tracks import parse_table as table
+
+    good = _ods([HEADER, *WALK])
+    # an entity bomb in content.xml: refused before any entity is expanded
+    lol = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    msg = _refused(_ods([HEADER, *WALK], head=lol), "lol.ods")
+    assert "ODS rejected: its XML declares a DTD or entities" in msg
+    # a value repeated over every row and column of a sheet: refused before it is unrolled
+    bomb = (
+        '<table:table table:name="炸弹"><table:table-row>'
+        + "".join(_cell(c) for c in ["lon", "lat", "time"])
+        + '</table:table-row><table:table-row table:number-rows-repeated="1048575">'
+        '<table:table-cell office:value-type="float" office:value="116.3125" '
+        'table:number-columns-repeated="16384"><text:p>116.3125</text:p></table:table-cell>'
+        "</table:table-row></table:table>"
+    )
+    start = time.perf_counter()
+    msg = _refused(_ods([], tables=bomb), "bomb.ods")
+    assert time.perf_counter() - start < 5
+    assert "ODS sheet has more than 1,000,000 cells (limit)" in msg
+    # the XLSX limits: unpacked size, XML elements
+    monkeypatch.setattr(table, "XLSX_UNPACK_RATIO", 1)
+    assert "ODS unpacks to more than" in _refused(good, "big.ods", max_bytes=len(good))
+    monkeypatch.undo()
+    monkeypatch.setattr(table, "XLSX_MAX_ELEMENTS", 20)
+    assert "ODS has more than 20 XML elements" in _refused(good, "many.ods")
+    monkeypatch.undo()
+    # broken files
+    assert "broken or unsupported ODS file" in _refused(good[:300], "cut.ods")
+    cut = _ods([], tables=_table("t", [HEADER, *WALK])[:-200])
+    assert "broken or unsupported ODS file" in _refused(cut, "cut.ods")
+    no_sheet = _ods([], tables="")
+    assert "ODS has no sheets: no points" in _refused(no_sheet, "empty.ods")
+    assert "ODS first sheet is empty: no points" in _refused(_ods([]), "blank.ods")
+    msg = _refused(_ods([["名称", "备注"], ["a", "b"]]), "h.ods")
+    assert "ODS needs lon/lat (经度/纬度) columns; found: 名称, 备注" in msg
+    odd = _ods([], tables=_table("t", [HEADER, *WALK]).replace("1018", "many"))
+    assert "broken or unsupported ODS file: repeat count 'many'" in _refused(odd, "r.ods")
+    # another OpenDocument, and the old binary Excel format, are named
+    odt = _ods([HEADER, *WALK], mime="application/vnd.oasis.opendocument.text")
+    assert (
+        "OpenDocument file of type 'application/vnd.oasis.opendocument.text', not a "
+        "spreadsheet" in _refused(odt, "notes.odt")
+    )
+    msg = _refused(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "a.xls")
+    assert "old Excel workbook (.xls) not readable: save it as .xlsx" in msg
+    # a KMZ is still a KMZ
+    kmz = io.BytesIO()
+    with zipfile.ZipFile(kmz, "w") as zf:
+        zf.writestr("readme.txt", "hello")
+    assert "zip archive without a .kml file" in _refused(kmz.getvalue(), "x.kmz")
+
+
+# ------------------------------------------------ 4. the upload paths reach these readers
+def _past_ods() -> bytes:
+    """The walk under a 序号 column (its times are past: an upload refuses future ones)."""
+    return _ods(
+        [["序号", "经度", "纬度", "定位时间"], *_walk_rows(lambda i, x, y, t: [i, x, y, t])]
+    )
+
+
+def test_cli_tracks_check_reads_ods_utf16_and_footers(tmp_path, run_inproc):  # noqa: F811
+    ods = tmp_path / "巡查.ods"
+    ods.write_bytes(_past_ods())
+    txt = tmp_path / "unicode.txt"
+    txt.write_bytes(("经度\t纬度\t定位时间\r\n" + "\r\n".join(_rows("\t"))).encode("utf-16-le"))
+    xlsx = tmp_path / "footer.xlsx"
+    xlsx.write_bytes(_xlsx([HEADER, *WALK, ["合计", None, 5]]))
+    r = run_inproc("tracks", "check", str(ods), str(txt), str(xlsx))
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    lines = r.stdout.splitlines()
+    for path, fmt in ((ods, "ods"), (txt, "csv"), (xlsx, "xlsx")):
+        assert any(x.startswith(f"OK    {path}: {fmt}, {N} points") for x in lines), r.stdout
+
+
+def test_api_and_cli_uploads_store_an_ods_and_utf16(
+    db,
+    auth_headers,
+    pg_url,
+    monkeypatch,
+    tmp_path,
+    run_inproc,  # noqa: F811
+):
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    from api.app import create_app
+    from geo.settings import get_settings
+
+    data = _past_ods()
+    with TestClient(create_app(db), headers=auth_headers("admin")) as client:
+        r = client.post("/tracks", files={"file": ("巡查.ods", data, "application/octet-stream")})
+        assert r.status_code == 201, r.text
+        (item,) = r.json()["files"]
+        assert item["n_points"] == N and item["format"] == "ods", item
+        # a raw body, named by X-Filename
+        utf16 = ("lon,lat,time\n" + "\n".join(_rows())).encode("utf-16-be")
+        r = client.post(
+            "/tracks",
+            content=utf16,
+            headers={"Content-Type": "application/octet-stream", "X-Filename": "w.csv"},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["files"][0]["n_points"] == N
+    with db.connect() as conn:
+        formats = conn.execute(text("SELECT format, n_points FROM tracks ORDER BY id")).all()
+    assert [tuple(f) for f in formats] == [("ods", N), ("csv", N)]
+    # gridward tracks upload: another sheet (a footer below it) is stored as ODS
+    path = tmp_path / "巡查2.ods"
+    path.write_bytes(_ods([HEADER, *WALK] + [["合计", None, 5]]))
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    try:
+        r = run_inproc("tracks", "upload", str(path), "--defer")
+    finally:
+        get_settings.cache_clear()
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert re.search(rf"^巡查2\.ods: track \d+, {N} points", r.stdout, re.M), r.stdout
