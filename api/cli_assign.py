@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from api.cli_people import PERSON_HELP, person_option, resolve_person
 from geo.errors import InputError
 
 assign_app = typer.Typer(
@@ -185,7 +186,6 @@ for _kind in ("grids", "streets", "alleys"):
 # hand edits of the duty table (geo.duties): dated, backdated or planned
 # --------------------------------------------------------------------------------------------
 
-_PERSON_HELP = "the person: their id in the people registry (people.external_id)"
 _ROLE_HELP = (
     "alley_steward 小巷管家, street_chief 街巷长, grid_leader 网格长, grid_worker 专职网格员 or "
     "part_time_worker 兼职网格员 (default for --alley / --street: their one role)"
@@ -235,7 +235,7 @@ _ACTIONS = {
 
 @assign_app.command("set")
 def set_duty(
-    person: str = typer.Option(..., "--person", help=_PERSON_HELP),
+    person: str = person_option(PERSON_HELP, required=True),
     alley: str = typer.Option(None, "--alley", help="an alley: its id, key or name"),
     street: str = typer.Option(None, "--street", help="a street: its id, key or name"),
     grid: str = typer.Option(None, "--grid", help="a level-1 grid: its code or id"),
@@ -258,7 +258,8 @@ def set_duty(
     start, end = _date(valid_from, "--from"), _date(valid_to, "--to")
     if start is None:  # typer requires it; an empty string still reaches here
         raise InputError("--from is required (YYYY-MM-DD)")
-    out = assign_duty(get_engine(), person, target, role, start, end, replace, actor="cli")
+    who = resolve_person(get_engine(), person).id
+    out = assign_duty(get_engine(), who, target, role, start, end, replace, actor="cli")
     parts = [f"职责已安排 duty set: {_duty_line(out['duty'])}"]
     for c in out["changes"]:
         label, detail = _ACTIONS[c["action"]]
@@ -272,7 +273,7 @@ def set_duty(
 
 @assign_app.command("end")
 def end_duty_command(
-    person: str = typer.Option(..., "--person", help=_PERSON_HELP),
+    person: str = person_option(PERSON_HELP, required=True),
     alley: str = typer.Option(None, "--alley", help="an alley: its id, key or name"),
     street: str = typer.Option(None, "--street", help="a street: its id, key or name"),
     grid: str = typer.Option(None, "--grid", help="a level-1 grid: its code or id"),
@@ -287,7 +288,8 @@ def end_duty_command(
 
     target = _target(alley, street, grid)
     last = _date(last_day, "--last-day")
-    out = end_duty(get_engine(), person, target, role, last, actor="cli")
+    who = resolve_person(get_engine(), person).id
+    out = end_duty(get_engine(), who, target, role, last, actor="cli")
     was = out["was_valid_to"] or "长期 open-ended"
     if out["changed"]:
         typer.echo(f"职责已结束 duty ended: {_duty_line(out['duty'])} (原 was: {was})")

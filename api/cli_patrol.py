@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from api.cli_people import PERSON_HELP, person_option, resolve_person
 from api.cli_tracks import CRS_HELP, read_track_file, tracks_app
 from geo.errors import InputError
 
@@ -18,9 +19,14 @@ report_app = typer.Typer(
 
 @tracks_app.command("upload")
 def upload(
-    files: list[Path] = typer.Argument(..., help="GPX, KML/KMZ, GeoJSON or CSV track files"),
+    files: list[Path] = typer.Argument(
+        ...,
+        help="GPX, KML/KMZ, GeoJSON, CSV/TSV, Excel .xlsx, OpenDocument .ods or NMEA track files",
+    ),
     crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
-    person: int = typer.Option(None, "--person", help="person id of the steward who walked"),
+    person: str = person_option(
+        f"the steward who walked: {PERSON_HELP.removeprefix('the person: ')}"
+    ),
     mode: str = typer.Option("walk", "--mode", help="walk or bike"),
     defer: bool = typer.Option(
         False, "--defer", help="store only; a worker matches them (gridward tracks worker)"
@@ -38,13 +44,15 @@ def upload(
     if mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode}': use walk or bike")
     engine = get_engine()
+    # named once, before any file: an unknown or ambiguous person stores nothing
+    person_id = resolve_person(engine, person).id if person is not None else None
     limit = get_settings().max_upload_bytes
     failed = 0
     out = Console()
     for path in progress(files, description="uploading 上传", console=Console(stderr=True)):
         try:
             data = read_track_file(path, limit)  # a folder is named as one
-            item = ingest_track(engine, data, path.name, crs, person, "cli", mode, defer)
+            item = ingest_track(engine, data, path.name, crs, person_id, "cli", mode, defer)
         except GridwardError as exc:
             failed += 1
             out.print(f"{path.name or path}: error: {exc.message}", markup=False, soft_wrap=True)

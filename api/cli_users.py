@@ -6,6 +6,8 @@ import sys
 
 import typer
 
+from api.cli_people import PERSON_HELP, person_option, resolve_person
+
 users_app = typer.Typer(help="Accounts and tokens. 用户与令牌", no_args_is_help=True)
 
 
@@ -22,7 +24,9 @@ def add(
     area: list[str] = typer.Option(
         None, "--area", help="area code a planner may edit (repeat for several), e.g. 110108020"
     ),
-    person: int = typer.Option(None, "--person", help="people.id of a steward"),
+    person: str = person_option(
+        f"the steward the account belongs to: {PERSON_HELP.removeprefix('the person: ')}"
+    ),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="read the password from stdin (scripts)"
     ),
@@ -39,7 +43,8 @@ def add(
         password = secrets.token_urlsafe(12)
         generated = True
     with _engine().begin() as conn:
-        uid = create_user(conn, username, password, role, area or (), person, actor="cli")
+        person_id = resolve_person(conn, person).id if person is not None else None
+        uid = create_user(conn, username, password, role, area or (), person_id, actor="cli")
     typer.echo(f"user {username} (id {uid}, {role}) created")
     if generated:
         typer.echo(f"one-time password: {password}")

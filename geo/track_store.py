@@ -629,103 +629,12 @@ def summarize(net: Any, result: Any, points: pd.DataFrame, crs: str | None) -> M
     return MatchSummary(result.matched_points, result.pieces, hint.as_dict() if hint else None)
 
 
-# a fix added at local midnight where a walk runs over it (split_local_days): True only there
-INTERPOLATED = "interpolated"
-
-
-def split_local_days(
-    pieces: list[pd.DataFrame], timezone: str
-) -> list[tuple[dt.date, list[pd.DataFrame]]]:
-    """A track's cleaned pieces grouped by the local day of their fixes, each piece cut at
-    local midnight, in day order; every part has an :data:`INTERPOLATED` column.
-
-    WHY: coverage is per segment per day (日巡). A phone file may hold several days, and a
-    walk may run past midnight; matched as one, every segment went wholly to the day of its
-    first fix, so a second day's walk of the same alley was lost and a walk over midnight
-    was credited by how the map happened to split its alleys.
-
-    WHY a fix at midnight: cut between the last fix before midnight and the first after, the
-    path between them was credited to neither day (a tester's walk over midnight lost 21.7 m
-    of a 1216 m alley, enough to take an 81 % walk below the 80 % patrolled share). So each
-    day's part ends, and the next one starts, at the walker's position at local midnight,
-    interpolated between those two fixes (:func:`_midnight_fix`); the two days' matched
-    paths meet there. Cutting the matched path instead would need the matcher's covered
-    stretches to keep their times (its coverage is a union per edge, timeless), and would
-    still have to place midnight between two fixes: the same interpolation, one level down.
-    Each day's part still ends as any piece does: the matcher sees no fix beyond it, so now
-    and then its last metres go to a stub at a junction, or are not credited when midnight
-    falls within its minimum credit (2 σ) of a segment's end.
-    No gap is bridged: the cleaner already cut the track into pieces wherever two fixes lie
-    more than its gap threshold (``CleanParams.gap_s``) apart, so two neighbouring fixes of
-    one piece are a walk, never a gap (the only longer spans inside a piece are collapsed
-    stays, whose two ends are one place)."""
-    from geo.coverage import local_day
-
-    by_day: dict[dt.date, list[pd.DataFrame]] = {}
-    for pc in pieces:
-        if not len(pc):
-            continue
-        pc = pc.reset_index(drop=True).assign(**{INTERPOLATED: False})
-        days = local_day(pc["time"], timezone).to_numpy()
-        # in time order (as the cleaner leaves them), so each day's fixes are one run
-        order = np.argsort(pd.to_datetime(pc["time"], utc=True).to_numpy(), kind="stable")
-        pc, days = pc.iloc[order].reset_index(drop=True), days[order]
-        cuts = (np.flatnonzero(days[1:] != days[:-1]) + 1).tolist()
-        bounds = [0, *cuts, len(pc)]
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            parts = [
-                _midnight_fix(pc, days, lo, timezone, end=False) if lo > 0 else None,
-                pc.iloc[lo:hi],
-                _midnight_fix(pc, days, hi, timezone, end=True) if hi < len(pc) else None,
-            ]
-            part = pd.concat([x for x in parts if x is not None], ignore_index=True)
-            by_day.setdefault(days[lo], []).append(part)
-    return sorted(by_day.items())
-
-
-def _midnight_fix(
-    pc: pd.DataFrame, days: np.ndarray, i: int, timezone: str, end: bool
-) -> pd.DataFrame | None:
-    """The fix at the local midnight between fixes ``i - 1`` and ``i`` of ``pc`` (local
-    ``days``): at the end of the first day's part (``end``; at midnight less 1 µs, so it and
-    the visits it ends lie within that day) or at the start of the next day's (at midnight).
-    Its position is linear in time between the two fixes, its accuracy the worse of theirs,
-    its other columns those of the fix on its side. None when a fix is at that time already,
-    or the two fixes are not on consecutive days (no walk to share out: the cleaner never
-    leaves such a span inside a piece)."""
-    from zoneinfo import ZoneInfo
-
-    d0, d1 = days[i - 1], days[i]
-    if d1 - d0 != dt.timedelta(days=1):
-        return None
-    # the first instant of d1 (zoneinfo puts a midnight skipped by a clock change at it too)
-    midnight = pd.Timestamp(dt.datetime.combine(d1, dt.time.min, tzinfo=ZoneInfo(timezone)))
-    at = midnight - pd.Timedelta(microseconds=1) if end else midnight
-    t0, t1 = pd.to_datetime(pc["time"].iloc[[i - 1, i]], utc=True)
-    if not t0 < at < t1:
-        return None
-    f = (midnight - t0) / (t1 - t0)  # where the walker was at midnight, as a share of the step
-    row = pc.iloc[[i - 1 if end else i]].copy()
-    for col in ("lon", "lat"):
-        a, b = pc[col].iloc[[i - 1, i]].to_numpy(float)
-        row[col] = a + f * (b - a)
-    if "accuracy" in row:
-        acc = pc["accuracy"].iloc[[i - 1, i]].to_numpy(float)
-        row["accuracy"] = np.nan if np.isnan(acc).all() else float(np.nanmax(acc))
-    when = at.tz_convert("UTC")
-    row["time"] = when if getattr(pc["time"].dtype, "tz", None) else when.tz_localize(None)
-    row[INTERPOLATED] = True
-    return row
-
-
 @dataclass
 class DayMatches:
-    """One track's match: a :class:`~geo.tracks.match.MatchResult` per local day
-    (:func:`split_local_days`); the counts are the track's.
+    """One track's match: a :class:`~geo.tracks.match.MatchResult` per local day it has fixes
+    or walked stretches on (:func:`match_by_day`); the counts are the track's.
 
-    ``fixes``: per day, (fixes, fixes matched) of the track's own fixes: a fix added at
-    midnight (:data:`INTERPOLATED`) is no fix the phone recorded, and counted it would make
-    a walk over midnight report two more fixes than it has (matched ones more than stored)."""
+    ``fixes``: per day, (fixes, fixes matched) of the track's fixes that day."""
 
     days: list[tuple[dt.date, Any]]
     pieces: int
@@ -740,27 +649,75 @@ class DayMatches:
         return sum(n for n, _ in self.fixes)
 
 
+def local_midnights(
+    first: pd.Timestamp, last: pd.Timestamp, timezone: str
+) -> tuple[list[dt.date], np.ndarray]:
+    """The local days from ``first``'s to ``last``'s (tz-aware instants), and the instants
+    (ns since the epoch, UTC) at which each day after the first begins."""
+    zone = ZoneInfo(timezone)
+    d0, d1 = first.tz_convert(zone).date(), last.tz_convert(zone).date()
+    days = [d0 + dt.timedelta(days=i) for i in range((d1 - d0).days + 1)]
+    # the first instant of each day (zoneinfo puts a midnight skipped by a clock change at it
+    # too, as pandas' tz_convert dates the instants)
+    starts = [
+        pd.Timestamp(dt.datetime.combine(d, dt.time.min, tzinfo=zone)).value for d in days[1:]
+    ]
+    return days, np.asarray(starts, dtype=np.int64)
+
+
 def match_by_day(
     net: Any, tracks: list[list[pd.DataFrame]], params: Any, timezone: str
 ) -> list[DayMatches]:
-    """Match many tracks' cleaned pieces, each track's local days apart, in one batched
-    :func:`~geo.tracks.match.match_tracks` call."""
-    from geo.tracks.match import match_tracks
+    """Match many tracks' cleaned pieces in one batched call
+    (:func:`~geo.tracks.match.match_tracks_split`), each track's coverage shared out to the
+    local days of the city's time zone.
 
-    groups: list[list[pd.DataFrame]] = []
-    owner: list[tuple[int, dt.date]] = []
-    for i, pieces in enumerate(tracks):
-        for day, part in split_local_days(pieces, timezone):
-            groups.append(part)
-            owner.append((i, day))
-    out = [DayMatches([], sum(1 for pc in pieces if len(pc))) for pieces in tracks]
-    results = match_tracks(net, groups, params) if groups else []
-    for (i, day), part, res in zip(owner, groups, results, strict=True):
-        out[i].days.append((day, res))
-        # the matcher's point_state: on network or not, per fix of each (non-empty) piece
-        own = [~pc[INTERPOLATED].to_numpy(bool) for pc in part if len(pc)]
-        on = [np.asarray(s, bool)[m] for s, m in zip(res.point_state, own, strict=True)]
-        out[i].fixes.append((sum(int(m.sum()) for m in own), sum(int(s.sum()) for s in on)))
+    WHY per day: coverage is per segment per day (日巡). A phone file may hold several days,
+    and a walk may run past midnight; matched as one and credited as one, every segment went
+    wholly to the day of its first fix, so a second day's walk of the same alley was lost and a
+    walk over midnight was credited by how the map happened to split its alleys.
+
+    WHY the track is matched whole and only its covered stretches are cut at midnight: cut
+    into days before matching, the path between the last fix before midnight and the first
+    after went to neither day (a tester's walk over midnight lost 21.7 m of a 1216 m alley,
+    enough to take an 81 % walk below the 80 % patrolled share). Each day's part then ended
+    at a fix interpolated at midnight, but still as any piece ends: the matcher saw no fix
+    beyond it, so its last metres went now and then to a stub at a junction or a parallel
+    way, and the stretch on either side of midnight was not credited when midnight fell
+    within the minimum credit (2 σ, ~16 m) of a segment's end: the two days added up to up
+    to 15 m less than the same walk at noon. Matched whole, the walk's path is the noon
+    walk's; the step over midnight is cut along that path where the walker was at midnight
+    (linear in time between its two fixes), the first day's visits ending 1 µs before
+    midnight, and the segment walked over midnight is credited on both days when the walk
+    as a whole passes the minimum credit there (:func:`~geo.tracks.match.match_tracks_split`).
+    No gap is bridged: the cleaner already cut the track into pieces wherever two fixes lie
+    more than its gap threshold (``CleanParams.gap_s``) apart, and no step runs between two
+    pieces."""
+    from geo.tracks.match import match_tracks_split
+
+    days_of: list[list[dt.date]] = []
+    cuts: list[np.ndarray] = []
+    for pieces in tracks:
+        times = [pd.to_datetime(pc["time"], utc=True) for pc in pieces if len(pc)]
+        if not times:
+            days_of.append([])
+            cuts.append(np.empty(0, dtype=np.int64))
+            continue
+        first = min(t.min() for t in times)
+        last = max(t.max() for t in times)
+        days, starts = local_midnights(first, last, timezone)
+        days_of.append(days)
+        cuts.append(starts)
+    results = match_tracks_split(net, tracks, params, cuts) if tracks else []
+    out = []
+    for pieces, days, spans in zip(tracks, days_of, results, strict=True):
+        found = DayMatches([], sum(1 for pc in pieces if len(pc)))
+        # one result per day; a track without fixes has one, empty, and no day
+        for day, res in zip(days, spans, strict=False):
+            if res.total_points or len(res.edges):  # a day the track was on
+                found.days.append((day, res))
+                found.fixes.append((res.total_points, res.matched_points))
+        out.append(found)
     return out
 
 

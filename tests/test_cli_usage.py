@@ -17,7 +17,7 @@ from tests.test_assign_cli import run
         (["bogus"], "bogus"),
         (["report", "daily", "--bogus"], "--bogus"),
         (["report", "daily", "--share", "abc"], "--share"),
-        (["tracks", "upload", "f.csv", "--person", "abc"], "--person"),
+        (["tracks", "upload", "f.csv", "--person", "id:abc"], "--person"),
         (["tracks", "drop-fixes", "--keep-days", "0"], "--keep-days"),
         (["tracks", "worker", "--batch", "0"], "--batch"),
     ],

@@ -119,7 +119,7 @@ def test_a_track_that_cannot_be_matched_fails_alone(demo, monkeypatch):
 
     walks = _walks(demo, 3, seed=9)
     ids = [store_track(demo, w, f"f{i}.csv", queue=True).track_id for i, w in enumerate(walks)]
-    real = match_mod.match_tracks
+    real = match_mod.match_tracks_split
     # fault injection: the matcher refuses the second track (as it would a track it cannot
     # handle); the database and the other tracks are real
     bad_first_lon = float(walks[1].split(b"\n")[1].split(b",")[0])
@@ -127,16 +127,17 @@ def test_a_track_that_cannot_be_matched_fails_alone(demo, monkeypatch):
     def is_bad(pieces) -> bool:
         return bool(pieces) and abs(float(pieces[0]["lon"].iloc[0]) - bad_first_lon) < 1e-9
 
-    def picky_batch(net, tracks, params=None):
+    def picky_split(net, tracks, params=None, cuts=None):
         if any(is_bad(t) for t in tracks):
             raise InputError("matcher refused this track")
-        return real(net, tracks, params)
+        return real(net, tracks, params, cuts)
 
-    def picky_one(net, pieces, params=None):
-        return picky_batch(net, [pieces], params)[0]
-
-    monkeypatch.setattr(match_mod, "match_track", picky_one)
-    monkeypatch.setattr(match_mod, "match_tracks", picky_batch)
+    # every way into the matcher (one track, a batch, a batch cut at local midnights)
+    monkeypatch.setattr(match_mod, "match_tracks_split", picky_split)
+    monkeypatch.setattr(
+        match_mod, "match_tracks", lambda n, ts, p=None: [s[0] for s in picky_split(n, ts, p)]
+    )
+    monkeypatch.setattr(match_mod, "match_track", lambda n, t, p=None: picky_split(n, [t], p)[0][0])
     rep = drain_queue(demo)
     assert rep.matched == 2 and rep.failed == 1
     st = _statuses(demo)

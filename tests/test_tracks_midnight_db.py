@@ -3,7 +3,11 @@
 Old code cut the walk's fixes at midnight, so the path between the last fix before midnight
 and the first after went to neither day (one whole step: 12 m at 10 s fixes, and more where
 the first day's short stretch of the next segment then fell below the matcher's minimum
-credit).
+credit). Code after it matched each day's part, ending at a fix interpolated at midnight, on
+its own: the stretch on either side of midnight was still dropped by the minimum credit
+(~16 m) when midnight fell that close to a segment's end, and the parts' ends were matched
+without the fixes beyond them. The walk is now matched whole and only its covered
+stretches are cut at midnight (geo.track_store.match_by_day).
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from geo.track_store import INTERPOLATED, ingest_track, split_local_days, walk_network
+from geo.track_store import ingest_track, match_by_day, walk_network
 from geo.tracks.clean import CleanParams, clean_track
+from geo.tracks.match import MatchParams
+from geo.tracks.network import WalkNetwork
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.test_tracks_db import _csv
 from tests.test_tracks_db import demo as demo  # noqa: F401  (the fixture)
+from tests.test_tracks_match import _grid_network, _walk
 
 TZ = ZoneInfo("Asia/Shanghai")
 ALLEY = 19  # the demo map's 1216.4 m alley of four segments a tester walked over midnight
@@ -177,45 +184,171 @@ def test_a_walk_over_midnight_is_shared_by_its_two_days_and_a_gap_is_not_bridged
     assert over["match"]["points"] == whole["match"]["points"] == len(pts)
 
 
-def test_the_fix_at_midnight_is_interpolated_and_only_within_a_piece():
-    """split_local_days: the step over midnight gets a fix at midnight on both sides,
-    linear in time (position) and no better than its neighbours (accuracy), marked as
-    interpolated; a real fix at midnight needs none on its side; a gap over midnight the
-    cleaner cut the track at gets none."""
-    t = [_local("2026-01-31", c) for c in ("23:59:40", "23:59:50")] + [
-        _local("2026-02-01", c) for c in ("00:00:10", "00:00:20")
-    ]
-    pts = pd.DataFrame(
-        {
-            "lon": [116.3000, 116.3001, 116.3003, 116.3004],
-            "lat": [39.9900, 39.9900, 39.9902, 39.9902],
-            "time": pd.Series(t).dt.tz_convert("UTC"),
-            "accuracy": [5.0, 6.0, 12.0, np.nan],
-        }
-    )
-    days = split_local_days([pts], "Asia/Shanghai")
-    assert [d for d, _ in days] == [dt.date(2026, 1, 31), dt.date(2026, 2, 1)]
-    (first,), (second,) = (parts for _, parts in days)
-    assert first[INTERPOLATED].tolist() == [False, False, True]
-    assert second[INTERPOLATED].tolist() == [True, False, False]
-    end, start = first.iloc[-1], second.iloc[0]
-    midnight = _local("2026-02-01", "00:00:00")
-    assert end["time"] == midnight - pd.Timedelta(microseconds=1) and start["time"] == midnight
-    for fix in (end, start):  # halfway through the 20 s step
-        assert fix["lon"] == pytest.approx(116.3002, abs=1e-9)
-        assert fix["lat"] == pytest.approx(39.9901, abs=1e-9)
-        assert fix["accuracy"] == 12.0
+def _segment_metres(db, track_id: int) -> dict[tuple[dt.date, int], float]:
+    """(day, segment) → metres credited to the track's visits."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT v.day, v.segment_id, v.covered_fraction * s.length_m FROM patrol_visits v "
+                "JOIN street_segments s ON s.id = v.segment_id WHERE v.track_id = :t"
+            ),
+            {"t": track_id},
+        ).all()
+    return {(d, int(seg)): float(m) for d, seg, m in rows}
 
-    # a fix exactly at midnight: day 1 still ends at midnight, day 2 starts with that fix
-    at = pts.assign(time=pts["time"].where(pts.index != 2, midnight))
-    (first,), (second,) = (parts for _, parts in split_local_days([at], "Asia/Shanghai"))
-    assert first[INTERPOLATED].tolist() == [False, False, True]
-    assert not second[INTERPOLATED].any() and second["time"].iloc[0] == midnight
+
+def test_midnight_near_a_segment_end_loses_nothing_on_either_day(demo):
+    """Midnight 2, 5, 10 and 15 m before and after the junctions between the alley's first
+    three segments (fixes every 5 s at 1.2 m/s; 2 m noise, so the matched position at
+    midnight stays on the segment walked even 2 m from its end: what is tested is the
+    credit, not the matcher's accuracy). Per segment, the two days' metres add up to the same
+    walk's at noon within 1 m; the segment walked over midnight is credited on both days,
+    each day near the metres the clock says (old code: the side shorter than the minimum
+    credit, ~16 m, was dropped, and the days added up to as much as 15 m less)."""
+    net = walk_network(demo)
+    legs = _alley_route(demo, net)
+    lengths = [abs(b - a) for _, a, b in legs]
+    ends = np.cumsum(lengths)
+    day1, day2 = dt.date(2026, 1, 31), dt.date(2026, 2, 1)
+    midnight = _local("2026-02-01", "00:00:00")
+    cases = [(j, off) for j in (0, 1) for off in (-15, -10, -5, -2, 2, 5, 10, 15)]
+    for n, (j, off) in enumerate(cases):
+        reach = float(ends[j] + off)  # metres from the dead end at midnight
+        start = midnight - pd.Timedelta(seconds=reach / SPEED)
+        sp = SimParams(
+            speed_mps=SPEED, dt_s=5.0, noise_m=2, stops=0, uturns=0, start=start.isoformat()
+        )
+        pts, _ = simulate_patrol(net, np.random.default_rng(100 + n), sp, legs=legs)
+        name = f"j{j}_{off:+d}.csv"
+        whole = _upload(demo, pts.assign(time=pts["time"] - pd.Timedelta(hours=12)), "noon_" + name)
+        over = _upload(demo, pts, name)
+        ref, got = _segment_metres(demo, whole["track_id"]), _segment_metres(demo, over["track_id"])
+        assert {d for d, _ in ref} == {day1} and {d for d, _ in got} == {day1, day2}, (name, got)
+        for seg in {s for _, s in ref} | {s for _, s in got}:
+            both = got.get((day1, seg), 0.0) + got.get((day2, seg), 0.0)
+            assert both == pytest.approx(ref.get((day1, seg), 0.0), abs=1.0), (
+                name,
+                seg,
+                sorted(got.items()),
+                sorted(ref.items()),
+            )
+        # the segment walked over midnight: credited on both days, each near the clock's share
+        cut = int(net.edge_ids[legs[j + 1 if off > 0 else j][0]])
+        clock = (off, lengths[j + 1] - off) if off > 0 else (lengths[j] + off, -off)
+        for day, want in zip((day1, day2), clock, strict=True):
+            assert (day, cut) in got, (name, day, cut, got)
+            assert got[(day, cut)] == pytest.approx(want, abs=5.0), (name, day, got[(day, cut)])
+
+
+def test_midnight_near_a_segment_end_never_costs_metres_at_5_m_noise(demo):
+    """The same walks as above at 5 m noise, six seeds each, matched directly (no upload):
+    per segment the two days never hold less than the noon walk (old code: up to 15 m
+    less). They may hold more: where the matched path steps back a few metres over midnight
+    (noise), each day is credited with what its side of the path covered."""
+    net = walk_network(demo)
+    legs = _alley_route(demo, net)
+    ends = np.cumsum([abs(b - a) for _, a, b in legs])
+    midnight = _local("2026-02-01", "00:00:00")
+    for j in (0, 1):
+        for off in (-15, -10, -5, -2, 2, 5, 10, 15):
+            for seed in range(6):
+                start = midnight - pd.Timedelta(seconds=float(ends[j] + off) / SPEED)
+                sp = SimParams(
+                    speed_mps=SPEED, dt_s=5.0, noise_m=5, stops=0, uturns=0, start=start.isoformat()
+                )
+                pts, _ = simulate_patrol(net, np.random.default_rng(seed), sp, legs=legs)
+                noon = pts.assign(time=pts["time"] - pd.Timedelta(hours=12))
+                [ref], got = _day_metres(net, noon), _day_metres(net, pts)
+                assert len(got) == 2
+                short = ref.sub(pd.concat(got).groupby(level=0).sum(), fill_value=0.0)
+                assert (short < 0.5).all(), (j, off, seed, short[short >= 0.5].to_dict())
+
+
+def _day_metres(net: WalkNetwork, pts: pd.DataFrame) -> list[pd.Series]:
+    """Per local day (Asia/Shanghai), metres credited per edge (match_by_day)."""
+    found = match_by_day(net, [clean_track(pts, CleanParams())], MatchParams(), "Asia/Shanghai")
+    return [r.edges.set_index("edge_id")["covered_m"] for _, r in found[0].days]
+
+
+def _grid_walk_over_midnight(reach_m: float, dt_s: float = 3.0, seed: int = 0) -> pd.DataFrame:
+    """A walk east along the grid's bottom row (h0_0, h0_1, h0_2: 300 m, junctions at 100
+    and 200 m), a fix every ``dt_s`` at 1.3 m/s with 3 m noise, at local midnight
+    (Asia/Shanghai) ``reach_m`` from its start."""
+    pts = _walk(np.array([(0, 0), (300, 0)]), dt=dt_s, noise=3.0, seed=seed)
+    t0 = _local("2026-02-01", "00:00:00") - pd.Timedelta(seconds=reach_m / 1.3)
+    return pts.assign(time=t0 + (pts["time"] - pts["time"].iloc[0]))
+
+
+def _by_day(net: WalkNetwork, pts: pd.DataFrame, **clean: float):
+    return match_by_day(
+        net, [clean_track(pts, CleanParams(**clean))], MatchParams(), "Asia/Shanghai"
+    )[0]
+
+
+def test_the_step_over_midnight_is_cut_where_the_walker_was():
+    """match_by_day on a generated grid: the walk is matched whole and its step over midnight
+    cut along the matched path; the days' stretches meet, add up to the noon walk's per edge
+    (to the micrometre), the first day's visits end 1 µs before midnight and the second's
+    start at it, and the fixes are counted on their own day. Midnight 4 m either side of a
+    junction: the 4 m are credited on their day (the minimum credit is ~16 m here). A fix
+    exactly at midnight is the second day's; a gap over midnight longer than the cleaner's gap
+    threshold is not bridged."""
+    net = WalkNetwork.from_segments(_grid_network())
+    midnight = _local("2026-02-01", "00:00:00")
+    day1, day2 = dt.date(2026, 1, 31), dt.date(2026, 2, 1)
+    for reach, cut_edge, clock in (
+        (150.0, "h0_1", 50.0),
+        (104.0, "h0_1", 4.0),
+        (196.0, "h0_1", 96.0),
+    ):
+        pts = _grid_walk_over_midnight(reach)
+        noon = _by_day(net, pts.assign(time=pts["time"] - pd.Timedelta(hours=12)))
+        over = _by_day(net, pts)
+        assert [d for d, _ in noon.days] == [day1] and [d for d, _ in over.days] == [day1, day2]
+        ref = noon.days[0][1].edges.set_index("edge_id")["covered_m"]
+        (_, first), (_, second) = over.days
+        a, b = (r.edges.set_index("edge_id") for r in (first, second))
+        both = a["covered_m"].add(b["covered_m"], fill_value=0.0)
+        pd.testing.assert_series_equal(
+            both.sort_index(), ref.sort_index(), check_names=False, atol=1e-6
+        )
+        # the edge walked over midnight: on both days, meeting where the walker was
+        assert a.loc[cut_edge, "last_time"] == midnight - pd.Timedelta(microseconds=1)
+        assert b.loc[cut_edge, "first_time"] == midnight
+        assert (a["last_time"] < midnight).all() and (b["first_time"] >= midnight).all()
+        iv1, iv2 = (r.intervals[r.intervals["edge_id"] == cut_edge] for r in (first, second))
+        assert iv1["end_fraction"].max() == pytest.approx(iv2["start_fraction"].min(), abs=1e-9)
+        at = iv1["end_fraction"].max() * 100.0
+        assert at == pytest.approx(clock, abs=4.0), (reach, at)
+        assert a.loc[cut_edge, "covered_m"] > 0 and b.loc[cut_edge, "covered_m"] > 0
+        # fixes on their own day; the counts are the walk's
+        before = int((pts["time"] < midnight).sum())
+        assert over.fixes == [
+            (before, first.matched_points),
+            (len(pts) - before, second.matched_points),
+        ]
+        assert over.total_points == noon.total_points == len(pts)
+
+    # a fix exactly at midnight (13 m apart: every fix is a step of the matcher), 4-17 m past
+    # the junction: the second day's first fix; the first day ends 1 µs before midnight and
+    # is credited with its few metres of h0_1 too
+    pts = _grid_walk_over_midnight(104.0, dt_s=10.0)
+    i = int((pts["time"] < midnight).sum())
+    pts.loc[i, "time"] = midnight
+    over = _by_day(net, pts)
+    (_, first), (_, second) = over.days
+    assert first.edges["last_time"].max() == midnight - pd.Timedelta(microseconds=1)
+    assert second.edges["first_time"].min() == midnight
+    assert over.fixes[0][0] == i and over.fixes[1][0] == len(pts) - i
+    short = first.edges.set_index("edge_id").loc["h0_1", "covered_m"]
+    assert 0 < short < 16, short
 
     # a 6 min gap over midnight: the cleaner makes two pieces, and nothing joins them
-    gap = pts.assign(time=pts["time"].where(pts.index < 2, pts["time"] + pd.Timedelta(minutes=6)))
-    pieces = clean_track(gap, CleanParams(stay_radius_m=0))
-    assert len(pieces) == 2
-    days = split_local_days(pieces, "Asia/Shanghai")
-    assert [len(parts[0]) for _, parts in days] == [2, 2]
-    assert not any(part[INTERPOLATED].any() for _, parts in days for part in parts)
+    pts = _grid_walk_over_midnight(150.0)
+    late = pts["time"] >= midnight
+    pts = pts.assign(time=pts["time"].where(~late, pts["time"] + pd.Timedelta(minutes=6)))
+    over = _by_day(net, pts, stay_radius_m=0)
+    (_, first), (_, second) = over.days
+    assert over.pieces == 2
+    assert first.edges["last_time"].max() <= pts.loc[~late, "time"].max()
+    assert second.edges["first_time"].min() >= pts.loc[late, "time"].min()

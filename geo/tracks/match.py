@@ -10,7 +10,8 @@ padded (n, k+1) numpy arrays; route distances for all transitions of a piece are
 once in the network's bounded shortest-path table.
 
 Coverage credits only what was walked: the interval of each edge between the matched positions,
-whole edges only when the matched route passes through them.
+whole edges only when the matched route passes through them. A track can be matched whole and
+its coverage shared out between instants (local midnights: :func:`match_tracks_split`).
 """
 
 from __future__ import annotations
@@ -158,6 +159,30 @@ def match_tracks(
     per piece); the Viterbi recursions of all pieces then run in lockstep, so the per-step
     Python overhead is paid once per step for a whole batch instead of once per piece.
     """
+    return [spans[0] for spans in match_tracks_split(net, tracks, params)]
+
+
+def match_tracks_split(
+    net: WalkNetwork,
+    tracks: list[list[pd.DataFrame]],
+    params: MatchParams | None = None,
+    cuts: list[np.ndarray] | None = None,
+) -> list[list[MatchResult]]:
+    """:func:`match_tracks`, each track's coverage cut at instants ``cuts[i]`` (sorted, ns
+    since the epoch, UTC; local midnights): track i gets ``len(cuts[i]) + 1`` results, one per
+    span between cuts (each span's fixes and the stretches walked in it).
+
+    The track is matched whole, exactly as without cuts; only its covered stretches are
+    shared out. A step between two fixes that runs over a cut is cut along its matched route
+    where the walker was at that instant (linear in time between the two fixes), so the spans'
+    stretches meet and add up to the uncut track's. An edge walked over a cut is credited on
+    both sides however short either side's stretch, when the track as a whole passes the
+    minimum credit there (``MatchParams.min_credit_sigmas`` guards against junction noise;
+    a cut is no junction, and split on its own each side's metres near a segment end fell
+    below it). Visits before a cut end 1 µs before it (so they lie within their day).
+    Each span's counts, ``point_state`` and ``pieces`` are of its own fixes (a fix at a cut
+    is the later span's); spans without a fix or a stretch share one empty result.
+    """
     p = params or MatchParams()
     prepared: list[tuple[float, list[_Piece], float]] = []
     for pieces in tracks:
@@ -179,7 +204,7 @@ def match_tracks(
         prepared.append((sigma, prep, credit_sigma))
     _viterbi_batch([pc for _, prep, _ in prepared for pc in prep])
     out = []
-    for pieces, (sigma, prep, credit_sigma) in zip(tracks, prepared, strict=True):
+    for i, (pieces, (sigma, prep, credit_sigma)) in enumerate(zip(tracks, prepared, strict=True)):
         intervals: list[tuple[np.ndarray, ...]] = []
         matched = runs = 0
         states: list[np.ndarray] = []
@@ -189,12 +214,162 @@ def match_tracks(
             matched += int(on_raw.sum())
             runs += r
             states.append(on_raw)
-        edges, blocks = _coverage(net, intervals, p.min_credit_sigmas * credit_sigma)
+        least = p.min_credit_sigmas * credit_sigma
+        cut = np.asarray(cuts[i] if cuts is not None else [], dtype=np.int64)
+        if len(cut):
+            out.append(_split_spans(net, prep, states, intervals, cut, least, p.k, float(sigma)))
+            continue
+        edges, blocks = _coverage(net, intervals, least)
         total = int(sum(len(pc) for pc in pieces))
         out.append(
-            MatchResult(edges, matched, total, len(pieces), runs, float(sigma), states, blocks)
+            [MatchResult(edges, matched, total, len(pieces), runs, float(sigma), states, blocks)]
         )
     return out
+
+
+def _split_spans(
+    net: WalkNetwork,
+    prep: list[_Piece],
+    states: list[np.ndarray],
+    intervals: list[tuple[np.ndarray, ...]],
+    cut: np.ndarray,
+    least: float,
+    k: int,
+    sigma: float,
+) -> list[MatchResult]:
+    """One track's match as one result per span between the instants ``cut`` (see
+    :func:`match_tracks_split`)."""
+    by_span, at_cut = _split_intervals(net, intervals, cut)
+    # the minimum credit of an edge walked over a cut is judged on the whole track
+    kept = set(_credited(net, intervals, least).tolist()) if any(at_cut) else set()
+    raw_span = [np.searchsorted(cut, pc.t_raw, side="right") for pc in prep]
+    step_span = [np.searchsorted(cut, pc.t, side="right") for pc in prep]
+    busy = {s for s, iv in enumerate(by_span) if iv}
+    for r in raw_span:
+        busy.update(np.unique(r).tolist())
+    out: list[MatchResult] = []
+    idle: MatchResult | None = None  # one empty result serves every span without a fix
+    for s in range(len(cut) + 1):
+        if s not in busy:
+            if idle is None:
+                edges, blocks = _coverage(net, [])
+                idle = MatchResult(edges, 0, 0, 0, 0, sigma, [], blocks)
+            out.append(idle)
+            continue
+        exempt = np.fromiter(at_cut[s] & kept, dtype=np.int64)
+        edges, blocks = _coverage(net, by_span[s], least, exempt)
+        span_states, matched, runs = [], 0, 0
+        for pc, on_raw, rs, ss in zip(prep, states, raw_span, step_span, strict=True):
+            mine = rs == s
+            if mine.any():
+                span_states.append(on_raw[mine])
+                matched += int(on_raw[mine].sum())
+            # runs: on-network stretches of kept steps, cut where the span changes
+            assert pc.path is not None
+            on = pc.path < k
+            fresh = np.ones(len(on), dtype=bool)
+            fresh[1:] = ~on[:-1] | (ss[1:] != ss[:-1])
+            runs += int((on & fresh & (ss == s)).sum())
+        total = sum(len(x) for x in span_states)
+        out.append(
+            MatchResult(edges, matched, total, len(span_states), runs, sigma, span_states, blocks)
+        )
+    return out
+
+
+# a visit that ends at a cut ends this much before it (ns): within the cut's earlier day
+_BEFORE_CUT_NS = 1_000
+
+
+def _split_intervals(
+    net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]], cut: np.ndarray
+) -> tuple[list[list[tuple[np.ndarray, ...]]], list[set[int]]]:
+    """Covered intervals (as :func:`_intervals` makes them) shared out to the spans between
+    the instants ``cut``; and per span, the edges (positions) it walked up to or from a cut.
+
+    An interval lies in the span of its step's start; a step running over cuts (t0 < cut <
+    t1) is cut along its route (the step's intervals in order, each walked in its direction)
+    where the share of its length equals the share of its time run at each cut."""
+    n_span = len(cut) + 1
+    by_span: list[list[tuple[np.ndarray, ...]]] = [[] for _ in range(n_span)]
+    at_cut: list[set[int]] = [set() for _ in range(n_span)]
+    if not intervals or sum(len(iv[0]) for iv in intervals) == 0:
+        return by_span, at_cut
+    e, lo, hi, t0, t1, order, fwd = (np.concatenate([iv[i] for iv in intervals]) for i in range(7))
+    s0 = np.searchsorted(cut, t0, side="right")  # span of the step's start
+    s1 = np.searchsorted(cut, t1, side="left")  # of its end (a step ending at a cut: before it)
+    whole = s0 == s1
+    # a step ending at a cut ends 1 µs before it, within the earlier span's day
+    end_cap = np.append(cut - _BEFORE_CUT_NS, np.iinfo(np.int64).max)
+    t1c = np.minimum(t1, end_cap[s0])
+    for s in np.unique(s0[whole]).tolist():
+        m = whole & (s0 == s)
+        by_span[s].append((e[m], lo[m], hi[m], t0[m], t1c[m], order[m], fwd[m]))
+    # a fix exactly at a cut: the walker was where the step ending there ends (the earlier
+    # span's side) and where the step starting there starts (the later span's)
+    for side, t_at in ((1, t1), (0, t0)):
+        touch = np.flatnonzero(whole & (hi > lo) & np.isin(t_at, cut))
+        if len(touch):
+            rank = order[touch] if side == 0 else -order[touch]
+            touch = touch[np.lexsort((rank, t_at[touch]))]
+            first_of = np.ones(len(touch), dtype=bool)
+            first_of[1:] = t_at[touch][1:] != t_at[touch][:-1]
+            for j in touch[first_of].tolist():
+                at_cut[int(s0[j])].add(int(e[j]))
+    across = np.flatnonzero(~whole)
+    if not len(across):
+        return by_span, at_cut
+    # a step's intervals share its times; walked in the order of ``order``
+    steps: dict[tuple[int, int], list[int]] = {}
+    for j in across.tolist():
+        steps.setdefault((int(t0[j]), int(t1[j])), []).append(j)
+    rows: list[list[tuple[int, float, float, int, int, float, bool]]] = [[] for _ in cut] + [[]]
+    for (a_t, b_t), js in steps.items():
+        js.sort(key=lambda j: order[j])
+        first, last = int(s0[js[0]]), int(s1[js[0]])
+        lengths = [float(hi[j] - lo[j]) for j in js]
+        route = sum(lengths)
+        # metres along the route: the step's start, where the walker was at each cut it runs
+        # over (linear in time, as between any two fixes), its end
+        marks = [0.0, *(route * (int(c) - a_t) / (b_t - a_t) for c in cut[first:last]), route]
+        done = 0.0
+        for j, length in zip(js, lengths, strict=True):
+            for s in range(first, last + 1):
+                x = max(done, marks[s - first])
+                y = min(done + length, marks[s - first + 1])
+                if y <= x:
+                    continue
+                # offsets on the edge: from its lo end when walked forwards, else from hi
+                a, b = (
+                    (lo[j] + x - done, lo[j] + y - done)
+                    if fwd[j]
+                    else (hi[j] - y + done, hi[j] - x + done)
+                )
+                begin = a_t if s == first else int(cut[s - 1])
+                until = b_t if s == last else int(cut[s]) - _BEFORE_CUT_NS
+                rows[s].append(
+                    (int(e[j]), float(a), float(b), begin, until, float(order[j]), bool(fwd[j]))
+                )
+                if (s > first and x == marks[s - first]) or (
+                    s < last and y == marks[s - first + 1]
+                ):
+                    at_cut[s].add(int(e[j]))  # this span's stretch of it reaches a cut
+            done += length
+    for s, got in enumerate(rows):
+        if got:
+            cols = list(zip(*got, strict=True))
+            by_span[s].append(
+                (
+                    np.asarray(cols[0], np.int64),
+                    np.asarray(cols[1], float),
+                    np.asarray(cols[2], float),
+                    np.asarray(cols[3], np.int64),
+                    np.asarray(cols[4], np.int64),
+                    np.asarray(cols[5], float),
+                    np.asarray(cols[6], bool),
+                )
+            )
+    return by_span, at_cut
 
 
 def _smooth(xy: np.ndarray, t_s: np.ndarray, noise: float, p: MatchParams) -> np.ndarray:
@@ -308,6 +483,7 @@ class _Piece:
     combo: np.ndarray
     rows: dict[int, RouteRows]
     path: np.ndarray | None = None
+    t_raw: np.ndarray | None = None  # every fix's time (ns), for spans (match_tracks_split)
 
 
 def _prepare_piece(
@@ -345,7 +521,7 @@ def _prepare_piece(
         gc = np.hypot(*(xy[1:] - xy[:-1]).T)
         logt, combo, rows = _transitions(net, ce, co, gc, sigma, p)
         T[:, :k, :k] = logt
-    return _Piece(kept, len(xy_all), t, ce, co, E, T, combo, rows)
+    return _Piece(kept, len(xy_all), t, ce, co, E, T, combo, rows, t_raw=t_all)
 
 
 def _finish_piece(
@@ -520,7 +696,8 @@ def _intervals(
     rows: dict[int, RouteRows],
     k: int,
 ) -> list[tuple[np.ndarray, ...]]:
-    """Covered intervals (edge, lo, hi, t0, t1, order) of consecutive on-network steps."""
+    """Covered intervals (edge, lo, hi, t0, t1, order, fwd) of consecutive on-network steps;
+    ``fwd``: walked from lo to hi (only :func:`_split_intervals` needs the direction)."""
     n = len(path)
     if n < 2:
         return []
@@ -546,10 +723,11 @@ def _intervals(
             t0[same],
             t1[same],
             s.astype(float),
+            xb[same] >= xa[same],
         )
     )
     # multi-edge transitions: reconstruct the node path (few per track for walkers)
-    e_l, lo_l, hi_l, t0_l, t1_l, ord_l = [], [], [], [], [], []
+    e_l, lo_l, hi_l, t0_l, t1_l, ord_l, fwd_l = [], [], [], [], [], [], []
     for j in np.flatnonzero(~same):
         a, b, va = int(ea[j]), int(eb[j]), int(var[j])
         exit_v, enter_v = va // 2, va % 2
@@ -563,6 +741,7 @@ def _intervals(
         lo_l.append(xa[j] if exit_v else 0.0)
         hi_l.append(la if exit_v else xa[j])
         ord_l.append(o)
+        fwd_l.append(bool(exit_v))
         sub += 1
         nodes = net.path_nodes(sn, tn, rows.get(int(steps[j])))
         for q in range(len(nodes) - 1):
@@ -571,11 +750,13 @@ def _intervals(
             lo_l.append(0.0)
             hi_l.append(float(net.length[e_mid]))
             ord_l.append(o + sub * 1e-3)
+            fwd_l.append(int(net.u[e_mid]) == nodes[q])
             sub += 1
         e_l.append(b)
         lo_l.append(xb[j] if enter_v else 0.0)
         hi_l.append(lb if enter_v else xb[j])
         ord_l.append(o + sub * 1e-3)
+        fwd_l.append(not enter_v)
         t0_l.extend([t0[j]] * (sub + 1))
         t1_l.extend([t1[j]] * (sub + 1))
     if e_l:
@@ -587,19 +768,67 @@ def _intervals(
                 np.asarray(t0_l, np.int64),
                 np.asarray(t1_l, np.int64),
                 np.asarray(ord_l, float),
+                np.asarray(fwd_l, bool),
             )
         )
     return out
 
 
+def _union(
+    net: WalkNetwork, e: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Interval union per edge: the blocks' edges, starts (m, shifted by edge × ``big``: see
+    the caller) and lengths, and ``big``."""
+    # shift each edge's offsets into its own range so a global running maximum never crosses
+    # edges (vectorised instead of a loop per edge)
+    o = np.lexsort((lo, e))
+    e_s, lo_s, hi_s = e[o], lo[o], hi[o]
+    big = float(net.length.max()) + 1.0
+    glo, ghi = lo_s + e_s * big, hi_s + e_s * big
+    run_hi = np.maximum.accumulate(ghi)
+    new = np.ones(len(e_s), dtype=bool)
+    new[1:] = glo[1:] > run_hi[:-1]
+    starts = np.flatnonzero(new)
+    b_len = np.maximum.reduceat(ghi, starts) - glo[starts]
+    return e_s[starts], glo[starts], b_len, big
+
+
+def _credit(
+    net: WalkNetwork, uniq: np.ndarray, covered: np.ndarray, min_credit_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(covered_m, fraction, credited) of edges ``uniq`` with ``covered`` metres."""
+    length = net.length[uniq]
+    covered_m = np.minimum(covered, length)
+    fraction = np.clip(covered / np.maximum(length, 1e-9), 0.0, 1.0)
+    return covered_m, fraction, ~((covered_m < min_credit_m) & (fraction < 0.999))
+
+
+def _credited(
+    net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]], min_credit_m: float
+) -> np.ndarray:
+    """Edges (positions) that :func:`_coverage` credits for ``intervals``."""
+    if not intervals or sum(len(iv[0]) for iv in intervals) == 0:
+        return np.empty(0, dtype=np.int64)
+    e, lo, hi = (np.concatenate([iv[i] for iv in intervals]) for i in range(3))
+    b_edge, _, b_len, _ = _union(net, e, lo, hi)
+    uniq, inv = np.unique(b_edge, return_inverse=True)
+    covered = np.bincount(inv, weights=b_len, minlength=len(uniq))
+    return uniq[_credit(net, uniq, covered, min_credit_m)[2]]
+
+
 def _coverage(
-    net: WalkNetwork, intervals: list[tuple[np.ndarray, ...]], min_credit_m: float = 0.0
+    net: WalkNetwork,
+    intervals: list[tuple[np.ndarray, ...]],
+    min_credit_m: float = 0.0,
+    exempt: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Union of covered intervals per edge → covered length, fraction, times, traversal order.
 
     A partly covered edge with less than ``min_credit_m`` covered is dropped (see
-    ``MatchParams.min_credit_sigmas``). Built with numpy and one DataFrame per output: pandas
-    filtering and sorting cost more than the matching of a short track."""
+    ``MatchParams.min_credit_sigmas``), unless it is in ``exempt`` (positions; an edge walked
+    over a cut, see :func:`match_tracks_split`) and any of it is covered. Built with numpy and
+    one DataFrame per output: pandas filtering and sorting cost more than the matching of a
+    short track."""
     if not intervals or sum(len(iv[0]) for iv in intervals) == 0:
         empty_blocks = pd.DataFrame(
             {
@@ -619,21 +848,11 @@ def _coverage(
             }
         ), empty_blocks
     e, lo, hi, t0, t1, order = (np.concatenate([iv[i] for iv in intervals]) for i in range(6))
-    # interval union per edge in one pass: shift each edge's offsets into its own range so a
-    # global running maximum never crosses edges (vectorised instead of a loop per edge)
-    o = np.lexsort((lo, e))
-    e_s, lo_s, hi_s = e[o], lo[o], hi[o]
-    big = float(net.length.max()) + 1.0
-    glo, ghi = lo_s + e_s * big, hi_s + e_s * big
-    run_hi = np.maximum.accumulate(ghi)
-    new = np.ones(len(e_s), dtype=bool)
-    new[1:] = glo[1:] > run_hi[:-1]
-    starts = np.flatnonzero(new)
-    b_len = np.maximum.reduceat(ghi, starts) - glo[starts]
-    b_edge = e_s[starts]
+    # interval union per edge in one pass
+    b_edge, b_glo, b_len, big = _union(net, e, lo, hi)
     b_len_e = net.length[b_edge]
-    b_lo = np.clip((glo[starts] - b_edge * big) / b_len_e, 0, 1)
-    b_hi = np.clip((glo[starts] + b_len - b_edge * big) / b_len_e, 0, 1)
+    b_lo = np.clip((b_glo - b_edge * big) / b_len_e, 0, 1)
+    b_hi = np.clip((b_glo + b_len - b_edge * big) / b_len_e, 0, 1)
     uniq, inv = np.unique(b_edge, return_inverse=True)
     covered = np.bincount(inv, weights=b_len, minlength=len(uniq))
     # traversal order: time, then step within the piece
@@ -647,10 +866,9 @@ def _coverage(
     first_t = np.minimum.reduceat(t0[oe], st)
     last_t = np.maximum.reduceat(t1[oe], st)
     first_rank = np.minimum.reduceat(rank[oe], st)
-    length = net.length[uniq]
-    covered_m = np.minimum(covered, length)
-    fraction = np.clip(covered / np.maximum(length, 1e-9), 0.0, 1.0)
-    keep = ~((covered_m < min_credit_m) & (fraction < 0.999))
+    covered_m, fraction, keep = _credit(net, uniq, covered, min_credit_m)
+    if exempt is not None and len(exempt):
+        keep |= np.isin(uniq, exempt) & (covered_m > 0)
     o = np.flatnonzero(keep)
     o = o[np.argsort(first_rank[o], kind="stable")]
     ids = net.edge_ids[uniq[o]]

@@ -1,0 +1,135 @@
+"""``--person`` on the command line: one way to name a person for every command.
+
+A person is named by their registry id (``people.external_id``, the id planners know, e.g.
+``S12``) or by their ``people.id`` (the database row id some scripts were written against).
+Rules, for every command that takes ``--person``:
+
+* ``ext:VALUE`` is always the registry id VALUE, ``id:N`` always the people.id N (a whole
+  number); the prefixes are case-insensitive, and a registry id that itself begins with
+  ``id:`` or ``ext:`` is given as ``ext:id:…``;
+* a bare value is looked up both ways: a registry id equal to it, and (when it is a whole
+  number) the people.id equal to it. One match, or both naming the same person: that person.
+  Two different people: refused, naming both, with the prefixed spellings that choose
+  (a planner scripting ``--person 12`` must never credit the wrong steward silently);
+* nobody: refused ("does not exist"). Every refusal is one line, exit code 2, and nothing is
+  stored. Whether an inactive person may be named is the command's rule, not this module's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+
+from geo.errors import InputError, NotFoundError
+
+PERSON_HELP = (
+    "the person: their registry id (people.external_id, e.g. S12) or their people.id; a "
+    "number that is one person's people.id and another's registry id is refused: say "
+    "id:12 (people.id) or ext:12 (registry id)"
+)
+
+# people.id is an int4 serial
+_MAX_ID = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Person:
+    """The person a ``--person`` value names."""
+
+    id: int
+    external_id: str
+    name: str
+    active: bool
+
+    def label(self) -> str:
+        return f"{self.name} (registry id {self.external_id}, people.id {self.id})"
+
+
+def parse_person(value: str) -> tuple[str, str]:
+    """``(kind, key)`` of a ``--person`` value without the database: kind ``id`` (key: the
+    digits of a people.id), ``ext`` (a registry id) or ``any`` (a bare value, both ways).
+    Raises InputError for an empty value or an ``id:`` without a whole number."""
+    text = str(value).strip()
+    head, sep, rest = text.partition(":")
+    kind = head.strip().lower() if sep else ""
+    if kind in ("id", "ext"):
+        key = rest.strip()
+        if not key:
+            raise InputError(f"--person '{text[:60]}': nothing after '{kind}:'")
+        if kind == "id" and not (key.isascii() and key.isdigit()):
+            raise InputError(
+                f"--person '{text[:60]}': a people.id is a whole number (id:12); "
+                f"a registry id is given as ext:{key[:40]}"
+            )
+        return kind, key
+    if not text:
+        raise InputError("--person '': empty; give a registry id (people.external_id) or id:N")
+    return "any", text
+
+
+def check_person_option(value: str | None) -> str | None:
+    """Typer callback: a malformed ``--person`` is a usage error (one line naming the option,
+    exit 2) before any database work."""
+    if value is None:
+        return None
+    try:
+        parse_person(value)
+    except InputError as exc:
+        raise typer.BadParameter(exc.message.removeprefix("--person ")) from None
+    return value
+
+
+def person_option(help_text: str = PERSON_HELP, required: bool = False) -> Any:
+    """The ``--person`` option, checked for form when given (a value for
+    :func:`resolve_person`)."""
+    return typer.Option(
+        ... if required else None,
+        "--person",
+        help=help_text,
+        metavar="PERSON",
+        callback=check_person_option,
+    )
+
+
+_SQL = "SELECT id, external_id, name, active FROM people WHERE "
+
+
+def resolve_person(bind: Any, value: str | int) -> Person:
+    """The person ``value`` names (see the module's rules); ``bind`` is an Engine or a
+    Connection (then read in the caller's transaction). Raises InputError (malformed or
+    ambiguous) or NotFoundError (nobody), each one line."""
+    from sqlalchemy import Engine, text
+
+    if isinstance(value, bool):
+        raise InputError("--person must be a registry id or a people.id")
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return resolve_person(conn, value)
+    kind, key = ("id", str(value)) if isinstance(value, int) else parse_person(value)
+    shown = str(value).strip()[:60]
+    by_ext = by_id = None
+    if kind in ("ext", "any"):
+        by_ext = bind.execute(text(_SQL + "external_id = :e"), {"e": key}).first()
+    if kind in ("id", "any") and key.isascii() and key.isdigit() and 0 < int(key) <= _MAX_ID:
+        by_id = bind.execute(text(_SQL + "id = :i"), {"i": int(key)}).first()
+    if by_ext is not None and by_id is not None and by_ext.id != by_id.id:
+        a, b = _person(by_id), _person(by_ext)
+        raise InputError(
+            f"--person '{shown}' is ambiguous: people.id {key} is {a.label()}, registry id "
+            f"{key} is {b.label()}; say --person id:{key} or --person ext:{key}"
+        )
+    row = by_ext if by_ext is not None else by_id
+    if row is None:
+        what = {
+            "id": f"no person has people.id {key[:40]}",
+            "ext": f"no person has registry id (people.external_id) '{key[:60]}'",
+            "any": "no such registry id (people.external_id) or people.id",
+        }[kind]
+        raise NotFoundError(f"person '{shown}' does not exist: {what}")
+    return _person(row)
+
+
+def _person(row: Any) -> Person:
+    return Person(int(row.id), str(row.external_id), str(row.name), bool(row.active))
