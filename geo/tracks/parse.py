@@ -199,14 +199,18 @@ def _utf8_from_bom(data: bytes) -> bytes:
     it is (UTF-16 without a mark: see :func:`_utf8_from_utf16`)."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            try:
-                return data.decode(codec).encode("utf-8")
-            except UnicodeDecodeError as exc:
-                name = codec.upper()
-                raise InputError(
-                    f"text has a {name} byte-order mark but is not {name}: {_short(exc)}"
-                ) from None
+            return _as_utf8(data, codec, "has a {} byte-order mark")
     return data
+
+
+def _as_utf8(data: bytes, codec: str, claim: str) -> bytes:
+    """``data`` decoded from ``codec`` as UTF-8; InputError "text <claim> but is not <codec>"
+    (``claim`` a format string for the codec's name) when it does not decode."""
+    try:
+        return data.decode(codec).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        name = codec.upper()
+        raise InputError(f"text {claim.format(name)} but is not {name}: {_short(exc)}") from None
 
 
 def _utf8_from_utf16(data: bytes) -> bytes:
@@ -233,13 +237,7 @@ def _utf8_from_utf16(data: bytes) -> bytes:
     sample = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
     if _NOT_TEXT.search(sample) or "\ufffd" in sample:
         return data
-    try:
-        return data.decode(codec).encode("utf-8")
-    except UnicodeDecodeError as exc:
-        name = codec.upper()
-        raise InputError(
-            f"text looks like {name} (no byte-order mark) but is not {name}: {_short(exc)}"
-        ) from None
+    return _as_utf8(data, codec, "looks like {} (no byte-order mark)")
 
 
 def _zip_format(data: bytes, filename: str | None) -> str:
