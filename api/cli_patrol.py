@@ -68,6 +68,8 @@ def upload(
             if change:
                 line += f" (already stored; datum corrected {change['from']} -> {change['to']})"
             line += _match_outcome(item)
+        for warning in item.get("warnings", []):  # what the reader left out of the file
+            line += f"; warning: {warning}"
         out.print(line, markup=False, soft_wrap=True)  # one line per file: scripts read it
     if failed:
         raise typer.Exit(2)

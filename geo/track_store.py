@@ -92,12 +92,17 @@ class StoredTrack:
     # the same file sent with another mode: the mode it keeps (a default "walk" cannot be
     # told from a chosen one, so a re-send never re-matches a bike track as a walk)
     mode_kept: str | None = None
+    # what the reader left out of a new file and why (summary rows, fixes without times, bad
+    # rows: ParsedTrack.warnings), so the uploader hears of it as `tracks check` says it
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out = self.__dict__.copy()
         for key in ("crs_change", "person_set", "mode_kept"):
             if out[key] is None:
                 del out[key]
+        if not out["warnings"]:
+            del out["warnings"]
         return out
 
 
@@ -265,7 +270,16 @@ def _store(
         if again is None:  # cannot happen: the insert conflicted on the winner's committed row
             raise ConflictError(f"{filename or 'upload'}: stored concurrently; send it again")
         return again
-    stored = StoredTrack(int(track_id), sha, True, len(pts), parsed.format, _iso(t0), _iso(t1))
+    stored = StoredTrack(
+        int(track_id),
+        sha,
+        True,
+        len(pts),
+        parsed.format,
+        _iso(t0),
+        _iso(t1),
+        warnings=list(parsed.warnings),
+    )
     return stored, pts
 
 

@@ -503,9 +503,17 @@ def test_api_and_cli_uploads_store_an_ods_and_utf16(
         )
         assert r.status_code == 201, r.text
         assert r.json()["files"][0]["n_points"] == N
+        assert "warnings" not in r.json()["files"][0]  # nothing left out
+        # a summary row left out is told to the uploader (it used to be told by check only)
+        footer = ("lon,lat,time\n" + "\n".join(_rows()) + "\n合计,,5\n").encode()
+        r = client.post("/tracks", files={"file": ("f.csv", footer, "text/csv")})
+        assert r.status_code == 201, r.text
+        (item,) = r.json()["files"]
+        assert item["n_points"] == N
+        assert item["warnings"] == ["1 summary row below the fixes ignored: '合计, 5'"], item
     with db.connect() as conn:
         formats = conn.execute(text("SELECT format, n_points FROM tracks ORDER BY id")).all()
-    assert [tuple(f) for f in formats] == [("ods", N), ("csv", N)]
+    assert [tuple(f) for f in formats] == [("ods", N), ("csv", N), ("csv", N)]
     # gridward tracks upload: another sheet (a footer below it) is stored as ODS
     path = tmp_path / "巡查2.ods"
     path.write_bytes(_ods([HEADER, *WALK] + [["合计", None, 5]]))
@@ -516,4 +524,6 @@ def test_api_and_cli_uploads_store_an_ods_and_utf16(
     finally:
         get_settings.cache_clear()
     assert r.returncode == 0, (r.stdout, r.stderr)
-    assert re.search(rf"^巡查2\.ods: track \d+, {N} points", r.stdout, re.M), r.stdout
+    line = re.search(rf"^巡查2\.ods: track \d+, {N} points.*$", r.stdout, re.M)
+    assert line, r.stdout
+    assert "; warning: 1 summary row below the fixes ignored: '合计, 5'" in line.group(0)

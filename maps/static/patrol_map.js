@@ -121,6 +121,9 @@ function gwTrackUpload(DATA) {
       text += '<div class="gw-bad gw-nothing">⚠ 未计入 nothing credited: ' +
         gw.esc(f.match.warning) + "</div>";
     }
+    (f.warnings || []).forEach(function (w) {  // rows the reader left out (合计 rows…)
+      text += '<div class="gw-warn">⚠ ' + gw.esc(w) + "</div>";
+    });
     if (f.mode_kept) text += " · 方式保持 kept as " + gw.esc(f.mode_kept);
     if (f.started_at) {
       var day = localDay(f.started_at);
