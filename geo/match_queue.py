@@ -192,6 +192,7 @@ def _still_queued(engine: Engine, track_ids: list[int]) -> int:
 def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
     from geo.track_store import (
         MatchSummary,
+        first_local_day,
         match_by_day,
         read_track_points,
         set_failed,
@@ -217,17 +218,24 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
             return 0
         pts = read_track_points(conn, [r.id for r in claimed])
         by_track = dict(tuple(pts.groupby("track_id", sort=False)))
-        net = walk_network(engine)
         rows: list[dict[str, Any]] = []
         summaries: dict[int, MatchSummary] = {}
         failed: dict[int, str] = {}
-        for mode in sorted({r.mode for r in claimed}):
-            group = [r for r in claimed if r.mode == mode]
+        reports: dict[int, Any] = {}
+        for r in claimed:
+            if r.id in by_track:
+                clean = CleanParams(mode=r.mode, max_accuracy_m=get_settings().max_accuracy_m)
+                reports[r.id] = clean_with_report(by_track[r.id], clean)
+        # each walk on the network of its day (walk_network): today's, for nearly all
+        day_of = {
+            r.id: first_local_day(reports[r.id][0], tz) if r.id in reports else None
+            for r in claimed
+        }
+        nets = {d: walk_network(engine, d) for d in set(day_of.values())}
+        for (mode, net_id), group in _batches(claimed, day_of, nets).items():
+            net = nets[net_id]
             params = MatchParams.for_mode(mode)
             clean = CleanParams(mode=mode, max_accuracy_m=get_settings().max_accuracy_m)
-            reports = {
-                r.id: clean_with_report(by_track[r.id], clean) for r in group if r.id in by_track
-            }
             cleaned = [reports[r.id][0] if r.id in reports else [] for r in group]
             try:
                 results = match_by_day(net, cleaned, params, tz)
@@ -257,6 +265,20 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
         rep.failed += len(failed)
         rep.visits += len(rows)
     return len(claimed)
+
+
+def _batches(
+    claimed: list[Any], day_of: dict[int, Any], nets: dict[Any, Any]
+) -> dict[tuple[str, Any], list[Any]]:
+    """The claimed tracks grouped by mode and by the network they are matched on (keyed by
+    the first of its days in ``nets``: days sharing one network share one batched call)."""
+    first_day_of_net: dict[int, Any] = {}
+    for d in sorted(nets, key=str):
+        first_day_of_net.setdefault(id(nets[d]), d)
+    out: dict[tuple[str, Any], list[Any]] = {}
+    for r in claimed:
+        out.setdefault((r.mode, first_day_of_net[id(nets[day_of[r.id]])]), []).append(r)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))))
 
 
 def _match_one(net: Any, cleaned: list, params: Any, tz: str, track_id: int, failed: dict) -> Any:

@@ -521,27 +521,70 @@ def _segments_version(engine: Engine) -> str:
     return "|".join(str(v) for v in row)
 
 
-def walk_network(engine: Engine) -> Any:
-    """The matcher's network of the live segments (edge_id = street_segments.id; a segment
-    retired by a re-import is not matched any more), built once per database and segment
-    version (a new import makes a new network)."""
+def walk_network(engine: Engine, day: dt.date | None = None) -> Any:
+    """The matcher's network (edge_id = street_segments.id), built once per database and
+    segment version (a new import makes a new network).
+
+    ``day`` None: the live segments (a segment retired by a re-import is not matched any
+    more). A local ``day``: the network of that day as the reports judge it, the segments
+    live at its local end (:func:`geo.patrol_reports.segment_live_at`). WHY: a walk is
+    credited on its own day, and that day's report counts only the segments of that day. A
+    walk of last week uploaded (or re-matched) after a re-import re-split its alley was
+    matched onto the new pieces, which did not exist last week, and lost its credit there
+    (a tester's 387 m patrolled alley fell to 87 m). Most days' networks are the current
+    one (no import since); an older one is built only for days before an import that
+    changed the network, and kept by the instant of the last change before the day's end."""
+    from geo.patrol_reports import segment_live_at
     from geo.tracks.network import WalkNetwork, cached_network
+
+    live, params = "s.retired_at IS NULL", {}
+    key = f"{engine.url}|{_segments_version(engine)}"
+    if day is not None:
+        params = {"end": local_days(day, day)["end"]}
+        with engine.connect() as conn:
+            before, later = conn.execute(text(_CHANGES_SQL), params).one()
+        if later:  # the network changed after that day: the day's own
+            live = segment_live_at("s", "CAST(:end AS timestamptz)")
+            key += f"|as of {before}"
 
     def build() -> WalkNetwork:
         with engine.connect() as conn:
             segs = read_geoframe(
-                "SELECT id AS edge_id, geom FROM street_segments WHERE retired_at IS NULL "
-                "ORDER BY id",
+                text(
+                    f"SELECT s.id AS edge_id, s.geom FROM street_segments s WHERE {live} "
+                    "ORDER BY s.id"
+                ),
                 conn,
                 geom_col="geom",
                 crs="EPSG:4326",
+                params=params if live != "s.retired_at IS NULL" else None,
             )
         if segs.empty:
             raise InputError("no street segments stored: import a street network first")
         return WalkNetwork.from_segments(segs, edge_id_col="edge_id")
 
     with _net_lock:  # two uploads at once build it once
-        return cached_network(f"{engine.url}|{_segments_version(engine)}", build)
+        return cached_network(key, build)
+
+
+# The instants the network changed (segments added, retired, restored): the last one before
+# ``end`` and whether any came at or after it (then the network of a day ending at ``end`` is
+# not the current one).
+_CHANGES_SQL = """
+SELECT max(x) FILTER (WHERE x < :end), coalesce(bool_or(x >= :end), false) FROM (
+    SELECT added_at AS x FROM street_segments WHERE added_at IS NOT NULL
+    UNION ALL SELECT retired_at FROM street_segments WHERE retired_at IS NOT NULL
+    UNION ALL SELECT retired_at FROM segment_retirements
+    UNION ALL SELECT restored_at FROM segment_retirements
+) AS changes
+"""
+
+
+def first_local_day(pieces: list[pd.DataFrame], timezone: str) -> dt.date | None:
+    """The local day of a track's first fix (its cleaned pieces), None without fixes: the
+    day whose network it is matched on (:func:`walk_network`)."""
+    times = [pd.to_datetime(pc["time"], utc=True).min() for pc in pieces if len(pc)]
+    return min(times).tz_convert(ZoneInfo(timezone)).date() if times else None
 
 
 def match_stored_track(
@@ -569,7 +612,7 @@ def match_stored_track(
             pts = points[["lon", "lat", "time", "accuracy"]].reset_index(drop=True)
     clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
     pieces, report = clean_with_report(pts, clean)
-    net = walk_network(engine)
+    net = walk_network(engine, first_local_day(pieces, s.timezone))  # the walk's day's network
     params = MatchParams.for_mode(mode)
     result = match_by_day(net, [pieces], params, s.timezone)[0]
     rows = visit_rows(track_id, track.person_id, result)

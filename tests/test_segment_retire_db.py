@@ -47,12 +47,15 @@ def _without_way(way_id: int, dst: Path, keep_bounds: bool = True) -> Path:
     return dst
 
 
-def _walk(engine: Engine, wkb: bytes, day: dt.date, name: str) -> dict:
-    """A steward's walk along a segment on ``day`` (10:00 local, a fix every ~4 m / 3 s)."""
+def _walk(engine: Engine, wkb: bytes, day: dt.date, name: str, second: int = 0) -> dict:
+    """A steward's walk along a segment on ``day`` (10:00 local and ``second`` seconds, a fix
+    every ~4 m / 3 s)."""
     line = shapely.from_wkb(bytes(wkb))
     n = max(int(GEOD.geometry_length(line) / 4), 12)
     pts = [line.interpolate(i / n, normalized=True) for i in range(n + 1)]
-    start = dt.datetime.combine(day, dt.time(10), tzinfo=ZoneInfo(get_settings().timezone))
+    start = dt.datetime.combine(
+        day, dt.time(10, 0, second), tzinfo=ZoneInfo(get_settings().timezone)
+    )
     times = pd.to_datetime([start + dt.timedelta(seconds=3 * i) for i in range(n + 1)], utc=True)
     frame = pd.DataFrame({"lon": [p.x for p in pts], "lat": [p.y for p in pts], "time": times})
     return ingest_track(engine, track_csv(frame), name, "wgs84", STEWARD, "test")
@@ -722,3 +725,88 @@ def test_a_segment_added_by_a_re_import_counts_from_that_day_on(db, tmp_path):
             ).scalar_one()
             is None
         )
+
+
+def test_a_past_walk_matched_after_a_re_split_keeps_its_credit(db, tmp_path):
+    """Acceptance tester: a new footway joining an alley's way in its middle re-splits it
+    (its segment retired, two new ones added today). Old code: a walk of yesterday uploaded,
+    or re-matched (``tracks rematch``), after that import was matched on today's network,
+    onto the two new pieces, which do not count yesterday: the patrolled alley fell to a
+    fraction of its length. Now a walk is matched on the network of its own day: yesterday's
+    report is the same whether the walk came before or after the import."""
+    from geo.match_queue import drain_queue, requeue_tracks
+
+    _city(db)
+    with db.connect() as conn:
+        way, alley = _way_of_a_multi_way_alley(conn)
+        seg, seg_wkb = conn.execute(
+            text(
+                "SELECT id, ST_AsBinary(geom) FROM street_segments WHERE osm_way_id = :w "
+                "ORDER BY length_m DESC LIMIT 1"
+            ),
+            {"w": way},
+        ).one()
+        # a node of that segment's way in its middle (not an end): the new footway's junction
+        middle = conn.execute(
+            text(
+                "SELECT ST_X(p.geom), ST_Y(p.geom) FROM street_segments s, "
+                "ST_DumpPoints(s.geom) p WHERE s.id = :s AND p.path[1] = 2"
+            ),
+            {"s": seg},
+        ).one()
+    xml = OSM.read_text(encoding="utf-8")
+    node = next(
+        m
+        for m in re.finditer(r'<node id="(\d+)"[^>]*lat="([-\d.]+)" lon="([-\d.]+)"', xml)
+        if abs(float(m.group(3)) - middle[0]) < 1e-7 and abs(float(m.group(2)) - middle[1]) < 1e-7
+    )
+    if node is None:  # pragma: no cover - the fixture's alleys have shape nodes
+        pytest.skip("no middle node")
+    ref, lat, lon = node.group(1), float(node.group(2)), float(node.group(3))
+    at = xml.index(" <way ")
+    xml = (
+        xml[:at] + f' <node id="9900000002" lat="{lat + 0.0008:.7f}" lon="{lon:.7f}"/>\n' + xml[at:]
+    )
+    xml = xml.replace(
+        "</osm>",
+        f' <way id="990000002"><nd ref="{ref}"/><nd ref="9900000002"/>'
+        '<tag k="highway" v="footway"/></way>\n</osm>',
+    )
+    (tmp_path / "split.osm").write_text(xml, encoding="utf-8")
+
+    _assign(db, alley)
+    yesterday = city_today() - dt.timedelta(days=1)
+    early = _walk(db, seg_wkb, yesterday, "before.csv")
+    assert seg in _credited(db, early["track_id"])
+    before = build_report(db, "daily", yesterday)
+    walked = float(before["alleys"].set_index("alley_id").loc[alley, "walked_m"])
+    assert walked > 0
+
+    counts = import_osm(db, tmp_path / "split.osm")
+    assert counts["segments_retired"] >= 1 and counts["segments_added"] >= 3
+    with db.connect() as conn:
+        assert conn.execute(
+            text("SELECT retired_at IS NOT NULL FROM street_segments WHERE id = :s"), {"s": seg}
+        ).scalar_one()
+    # re-matched after the import: the same credit, on the segment of that day
+    requeue_tracks(db, [early["track_id"]])
+    drain_queue(db)
+    assert seg in _credited(db, early["track_id"])
+    after = build_report(db, "daily", yesterday)
+    for part in ("people", "alleys"):
+        assert_frame_equal(after[part], before[part])
+    # the same walk uploaded late (other bytes: another file name and a shift of a second)
+    with db.begin() as conn:
+        conn.execute(
+            text("DELETE FROM patrol_visits WHERE track_id = :t"), {"t": early["track_id"]}
+        )
+    late = _walk(db, seg_wkb, yesterday, "late.csv", second=1)
+    assert late["status"] == "matched" and seg in _credited(db, late["track_id"])
+    again = build_report(db, "daily", yesterday)
+    assert float(again["alleys"].set_index("alley_id").loc[alley, "walked_m"]) == pytest.approx(
+        walked, abs=0.5
+    )
+    # a walk of today is matched on today's network: the new pieces, not the retired one
+    today = _walk(db, seg_wkb, city_today(), "today.csv")
+    got = _credited(db, today["track_id"])
+    assert seg not in got and got
