@@ -675,10 +675,16 @@ def build_report(
         else pd.DataFrame(columns=["person_id", "person_name"])
     )
     where = data["areas"]
-    alleys = alleys.merge(where, on="alley_id", how="left").merge(
-        data["segments"][["alley_id", "alley_name"]].drop_duplicates("alley_id"),
-        on="alley_id",
-        how="left",
+    alleys = (
+        alleys.merge(where, on="alley_id", how="left")
+        .merge(
+            data["segments"][["alley_id", "alley_name"]].drop_duplicates("alley_id"),
+            on="alley_id",
+            how="left",
+        )
+        # one order for the same data, run after run (duties are read unordered)
+        .sort_values(["day", "role", "alley_id"], kind="stable")
+        .reset_index(drop=True)
     )
     if kind == "daily":
         per_person = people.copy()

@@ -491,20 +491,29 @@ def person_leaves(
     return {"duties_ended": int(ended)}
 
 
-def duties(engine: Engine, person_id: int, day: dt.date | None = None) -> list[dict[str, Any]]:
-    """A person's duties in force on ``day`` (default today), with what they are for."""
+def duties(
+    engine: Engine, person_id: int, day: dt.date | None = None, every: bool = False
+) -> list[dict[str, Any]]:
+    """A person's duties in force on ``day`` (default today), or ``every`` duty they were
+    ever given (past and planned: where a planner finds the id of one to undo), with what
+    they are for. NotFoundError for a person who does not exist."""
     day = day or city_today()
     with engine.connect() as conn:
+        if (
+            conn.execute(text("SELECT 1 FROM people WHERE id = :p"), {"p": person_id}).first()
+            is None
+        ):
+            raise NotFoundError(f"person {person_id} does not exist")
         rows = conn.execute(
             text(
                 "SELECT a.id, a.role, a.valid_from, a.valid_to, a.grid_id, g.code AS grid_code, "
                 "a.street_id, st.name AS street_name, st.kind, st.length_m, "
                 "st.retired_at AS street_retired_at FROM assignments a "
                 "LEFT JOIN grids g ON g.id = a.grid_id LEFT JOIN streets st ON st.id = a.street_id "
-                "WHERE a.person_id = :p AND a.valid_from <= :d "
-                "AND (a.valid_to IS NULL OR a.valid_to >= :d) ORDER BY a.role, a.id"
+                "WHERE a.person_id = :p AND (:every OR (a.valid_from <= :d "
+                "AND (a.valid_to IS NULL OR a.valid_to >= :d))) ORDER BY a.role, a.valid_from, a.id"
             ),
-            {"p": person_id, "d": day},
+            {"p": person_id, "d": day, "every": every},
         ).all()
     return [
         {

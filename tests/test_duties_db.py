@@ -867,6 +867,15 @@ def test_api_undoes_a_duty_for_planners_in_scope(town, auth_headers):
         # the person's duties list it with the id the undo takes
         listed = client.get(f"/people/{town['ids']['S2']}/duties", headers=admin).json()
         assert duty in [d["id"] for d in listed["duties"]], listed
+        # a duty no longer in force today is found with all=true; nobody: 404
+        everything = client.get(
+            f"/people/{town['ids']['S1']}/duties", params={"all": "true"}, headers=admin
+        ).json()["duties"]
+        today_only = client.get(f"/people/{town['ids']['S1']}/duties", headers=admin).json()
+        ended = {d["id"] for d in everything} - {d["id"] for d in today_only["duties"]}
+        assert ended and all(d["valid_to"] is not None for d in everything if d["id"] in ended)
+        r = client.get("/people/999999/duties", headers=admin)
+        assert r.status_code == 404 and "person 999999 does not exist" in r.json()["error"]
         before = fingerprint(db)
         for who in refused:
             r = client.delete(f"/assignments/{duty}", headers=who)

@@ -296,12 +296,17 @@ def person_duties(
     person_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     user: Annotated[Principal, Depends(allow("viewer", "steward", own_person=True))],
     engine: Engine = Depends(get_engine),
-    date: Annotated[dt.date | None, Query()] = None,
+    date: Annotated[
+        dt.date | None, Query(description="the day the duties are in force (default today)")
+    ] = None,
+    all: Annotated[
+        bool, Query(description="every duty ever set, past and planned (ids to undo)")
+    ] = False,
 ) -> dict[str, Any]:
     pid = person_for(user, person_id) if user.role == "steward" else person_id
     if pid is None:
         raise HTTPException(422, "person_id is required")
-    return {"person_id": pid, "duties": duties(engine, pid, date)}
+    return {"person_id": pid, "duties": duties(engine, pid, date, every=all)}
 
 
 @router.get("/coverage", summary="Coverage rates 覆盖率 of an area")
