@@ -527,3 +527,133 @@ def test_api_and_cli_uploads_store_an_ods_and_utf16(
     line = re.search(rf"^巡查2\.ods: track \d+, {N} points.*$", r.stdout, re.M)
     assert line, r.stdout
     assert "; warning: 1 summary row below the fixes ignored: '合计, 5'" in line.group(0)
+
+
+# ------------------------------------------- 5. one huge token, many zip members, UTF-16
+def _rezip(data: bytes, member: str, edit, extra: dict[str, bytes] | None = None) -> bytes:
+    """``data`` (a zip) with ``member`` rewritten by ``edit`` and ``extra`` members added."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    assert member in src.namelist()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in src.infolist():
+            body = src.read(info)
+            zf.writestr(info, edit(body) if info.filename == member else body)
+        for name, body in (extra or {}).items():
+            zf.writestr(name, body)
+    return out.getvalue()
+
+
+def _comment(n: int):
+    """An edit putting an XML comment of ``n`` bytes first (after the XML declaration)."""
+    note = b"<!--" + b"x" * n + b"-->"
+    return lambda xml: xml.replace(b"?>", b"?>" + note, 1) if xml[:5] == b"<?xml" else note + xml
+
+
+BIG = 3_000_000  # a 3 MB token (the tester's was 58 MB: 35-120 s, then a 422 or even a 201)
+_WALK_XLSX = [["lon", "lat", "time"]] + [[x, y, t] for x, y, t in zip(LON, LAT, LOCAL, strict=True)]
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "xl/worksheets/sheet1.xml",
+        "xl/workbook.xml",
+        "xl/styles.xml",
+        "[Content_Types].xml",
+        "xl/_rels/workbook.xml.rels",
+    ],
+)
+def test_xlsx_with_one_huge_comment_or_attribute_is_refused(member):
+    """A 60 KB workbook whose XML holds one 58 MB comment took openpyxl (expat re-scans an
+    open token at every chunk) 100 s, and was then stored; now it is refused before parsing,
+    the member named, in any XML member that is parsed."""
+    good = _xlsx(_WALK_XLSX)
+    msg = _refused(_rezip(good, member, _comment(BIG)), "big.xlsx")
+    assert msg == (
+        f"XLSX rejected: {member} holds a single piece of text or markup longer than 1 MiB "
+        "(3.0 MB): not a track table"
+    )
+
+
+def test_xlsx_token_limit_is_per_token_across_blocks_and_skips_images():
+    good = _xlsx(_WALK_XLSX)
+    sheet = "xl/worksheets/sheet1.xml"
+    # a huge attribute value, read in 1 MiB blocks: the run carried from block to block
+    attr = _rezip(
+        good,
+        sheet,
+        lambda x: x.replace(b"<sheetData", b'<x a="' + b"y" * BIG + b'"/><sheetData', 1),
+    )
+    assert f"{sheet} holds a single piece of text or markup longer than 1 MiB (3.0 MB)" in (
+        _refused(attr, "a.xlsx")
+    )
+    # just under the limit, straddling the first block's end, and many of them: read
+    under = b"".join(b"<!--" + b"x" * ((1 << 20) - 10) + b"-->" for _ in range(3))
+    p = parse_track(
+        _rezip(good, sheet, lambda x: x.replace(b"<sheetData", under + b"<sheetData", 1)), "u.xlsx"
+    )
+    assert len(p.points) == N
+    # an image (no XML parser reads it) may run for megabytes without a "<"
+    logo = {"xl/media/image1.png": b"\x89PNG\r\n\x1a\n" + b"\x00" * BIG}
+    p = parse_track(_rezip(good, sheet, lambda x: x, logo), "logo.xlsx")
+    assert len(p.points) == N
+    # just over the limit: refused, the run measured whole
+    over = _rezip(good, sheet, _comment((1 << 20) + 1))
+    assert "longer than 1 MiB (1.0 MB)" in _refused(over, "o.xlsx")
+
+
+def test_ods_with_one_huge_comment_or_attribute_is_refused():
+    """A 57 KB .ods whose content.xml held one 58 MB comment or attribute took 35 s and
+    ended in a misleading "no points"/"no times" 422; now refused before parsing."""
+    good = _ods([HEADER, *WALK])
+    want = (
+        "ODS rejected: content.xml holds a single piece of text or markup longer than 1 MiB "
+        "(3.0 MB): not a track table"
+    )
+    assert _refused(_rezip(good, "content.xml", _comment(BIG)), "c.ods") == want
+    # the time cell's value a huge attribute
+    cell = (
+        '<table:table-cell office:value-type="string" office:string-value="'
+        + "9" * BIG
+        + '"><text:p>x</text:p></table:table-cell>'
+    )
+    huge = _ods([], tables=_table("t", [HEADER, [LON[0], LAT[0], ("raw", cell)]]))
+    assert _refused(huge, "a.ods") == want
+    # text in a cell, one paragraph
+    text = _ods([HEADER, [LON[0], LAT[0], "1" * BIG]])
+    assert _refused(text, "t.ods") == want
+    # members the reader never parses are not measured
+    styles = {"styles.xml": b"<?xml version='1.0'?><s a='" + b"z" * BIG + b"'/>"}
+    p = parse_track(_rezip(good, "content.xml", lambda x: x, styles), "s.ods")
+    _check(p, "ods")
+
+
+@pytest.mark.parametrize("name", ["m.ods", "m.xlsx"])
+def test_a_workbook_of_too_many_zip_members_says_so(name):
+    """12,000 empty members were refused as "unpacks to more than 62,914,560 bytes"."""
+    good = _ods([HEADER, *WALK]) if name.endswith(".ods") else _xlsx(_WALK_XLSX)
+    member = "content.xml" if name.endswith(".ods") else "xl/workbook.xml"
+    many = _rezip(good, member, lambda x: x, {f"e/{k}": b"" for k in range(12_000)})
+    n = len(zipfile.ZipFile(io.BytesIO(many)).infolist())
+    what = name.rsplit(".", 1)[-1].upper()
+    msg = _refused(many, name)
+    assert msg == (
+        f"{what} holds {n:,} files in its zip (limit 10,000; a workbook has a few dozen): not a "
+        "spreadsheet"
+    )
+    assert "unpacks" not in msg
+
+
+@pytest.mark.parametrize("stuffing", [1, 2000])
+def test_utf16_le_with_lone_surrogates_is_not_shown_big_endian(stuffing):
+    """UTF-16 LE without a mark whose head holds lone surrogates (U+D800: bytes 00 D8, a NUL
+    on the big-endian side) was read big-endian: "found: 氀漀渀Ⰰ…". Now: not UTF-16-LE, and
+    where."""
+    text = "lon,lat,time\n" + "\ud800" * stuffing + "\n" + "\n".join(_rows())
+    msg = _refused(text.encode("utf-16-le", "surrogatepass"), "s.csv")
+    assert msg == (
+        "text looks like UTF-16-LE (no byte-order mark) but is not UTF-16-LE: 'utf-16-le' "
+        "codec can't decode bytes in position 26-27: illegal UTF-16 surrogate"
+    )
+    assert "氀" not in msg

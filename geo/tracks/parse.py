@@ -222,21 +222,33 @@ def _utf8_from_utf16(data: bytes) -> bytes:
     (little-endian) or its first (big-endian). So the first :data:`_UTF16_SAMPLE` bytes must
     have NULs on one side for at least a quarter of their characters, few on the other (一,
     U+4E00, has one), and read in that order as text without control characters; binary
-    data fails one of these and is refused as binary."""
+    data fails one of these and is refused as binary.
+
+    A NUL beside a byte D8-DF tells nothing and is not counted (nor is its character): in
+    one byte order the pair is a lone surrogate (U+D800, U+DC00), in the other a letter
+    (Ø, Ü). Little-endian text stuffed with lone surrogates was taken for big-endian, and
+    its refusal showed the text mis-decoded (氀漀渀Ⰰ for "lon,"); now it is refused as not
+    UTF-16, naming the byte offset (see :func:`_as_utf8`)."""
     head = data[:_UTF16_SAMPLE]
     head = head[: len(head) - len(head) % 2]
     if b"\x00" not in head:  # every UTF-8 and GBK file: nothing to do
         return data
-    chars = len(head) // 2
-    first, second = head[0::2].count(0), head[1::2].count(0)
+    pairs = np.frombuffer(head, dtype=np.uint8).reshape(-1, 2)
+    nul0, nul1 = pairs[:, 0] == 0, pairs[:, 1] == 0
+    surrogate = pairs >> 3 == 0xD8 >> 3  # D8-DF
+    told = ~((nul0 & surrogate[:, 1]) | (nul1 & surrogate[:, 0]))  # not a NUL beside D8-DF
+    chars = int(np.count_nonzero(told))
+    first, second = int(np.count_nonzero(nul0 & told)), int(np.count_nonzero(nul1 & told))
     codec, high, low = (
         ("utf-16-le", second, first) if second > first else ("utf-16-be", first, second)
     )
     if high < 2 or high * 4 < chars or low * 8 > high:
         return data
     sample = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
-    if _NOT_TEXT.search(sample) or "\ufffd" in sample:
+    if _NOT_TEXT.search(sample):
         return data
+    # text in this order (a U+FFFD is a lone surrogate, or written as such): decoded, or
+    # refused naming where it is not UTF-16
     return _as_utf8(data, codec, "looks like {} (no byte-order mark)")
 
 

@@ -5,8 +5,8 @@ Read here, streaming, with expat through defusedxml (no DTD, no entities), not w
 (pandas' ``engine="odf"``): odfpy holds the whole document as Python objects and writes out
 every repeated cell, so a few KB asking for a cell repeated 16,384 × 1,048,576 times, or a
 sheet near the size limit, would take gigabytes. Here a repeated empty cell or row costs
-nothing, and the XLSX limits hold (unpacked size and XML elements before parsing, cells with
-a value, columns a row).
+nothing, and the XLSX limits hold (files in the zip, unpacked size, XML elements and the
+longest run of content.xml without a tag before parsing, cells with a value, columns a row).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ _CELL_CHARS = 1024
 # a time cell's value: an ISO 8601 duration, PT08H30M05S
 _DURATION_RE = re.compile(r"PT(\d{1,2})H(\d{1,2})M(\d{1,2}(?:\.\d{1,9})?)S")
 _CHUNK = 1 << 16
+# the one member read (the sheets); the others (styles, settings, pictures) are not parsed
+_CONTENT = "content.xml"
 
 
 def opendocument_type(zf: zipfile.ZipFile) -> str | None:
@@ -61,7 +63,7 @@ def parse_ods(data: bytes, max_bytes: int) -> Raw:
 
     sheet = _Sheet()
     try:
-        _table.check_workbook_size(data, max_bytes, "ODS")
+        _table.check_workbook_size(data, max_bytes, "ODS", parsed=(_CONTENT,))
         header, found, body = _table.sheet_rows(sheet.rows(data), "ODS")
     except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden):
         raise InputError(
@@ -141,9 +143,9 @@ class _Sheet:
         """The sheet's non-empty rows (tuples of cell values), each as often as repeated."""
         parser = _parser(self)
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            if "content.xml" not in zf.namelist():
+            if _CONTENT not in zf.namelist():
                 raise InputError("ODS has no content.xml: not an OpenDocument spreadsheet")
-            with zf.open("content.xml") as fh:
+            with zf.open(_CONTENT) as fh:
                 while not self.done and (block := fh.read(_CHUNK)):
                     parser.Parse(block, False)
                     yield from self._drain()

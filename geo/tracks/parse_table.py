@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,14 @@ XLSX_UNPACK_RATIO = 3
 XLSX_MAX_ELEMENTS = 3_000_000
 XLSX_MAX_CELLS = 1_000_000
 XLSX_MAX_COLUMNS = MAX_COLUMNS
+# the files a workbook's zip may hold (a real one: a dozen or so)
+XLSX_MAX_MEMBERS = 10_000
+# the longest stretch of its parsed XML without a "<": one piece of text, a comment, a tag
+# with its attributes. expat (under openpyxl's parser and the ODS reader) re-scans a token
+# that is still open each time a chunk is fed, so one 58 MB comment or attribute in a 60 KB
+# workbook took 35-120 s, an element cap seeing nothing. A track sheet's cells are short
+# (Excel holds at most 32,767 characters in a cell, ~160 KB as escaped UTF-8): 1 MiB is ample.
+XLSX_MAX_TOKEN = 1 << 20
 _EXCEL_MAX_ROWS = 1_048_576
 # the header names of the columns a track is read from: the rest are not kept
 _TRACK_NAMES = LON_NAMES + LAT_NAMES + TIME_NAMES + DATE_NAMES + ACC_NAMES
@@ -315,34 +324,96 @@ def sheet_raw(
     return table_raw(df, header is None, what, found=found, mac_1904=mac_1904)
 
 
-def check_workbook_size(data: bytes, max_bytes: int, what: str = "XLSX") -> None:
+def check_workbook_size(
+    data: bytes, max_bytes: int, what: str = "XLSX", parsed: Collection[str] | None = None
+) -> None:
     """Refuse a workbook (an XLSX or an ODS: both zips of XML; ``what`` names it) before it
-    is parsed when it unpacks to more than :data:`XLSX_UNPACK_RATIO` times the upload limit
-    (the zip's declared sizes: Python's zipfile never unpacks more than a member declares) or
-    its XML holds more than :data:`XLSX_MAX_ELEMENTS` elements (counted in the unpacked
-    bytes, ~0.1 s for 60 MB)."""
+    is parsed when it holds more than :data:`XLSX_MAX_MEMBERS` files, unpacks to more than
+    :data:`XLSX_UNPACK_RATIO` times the upload limit (the zip's declared sizes: Python's
+    zipfile never unpacks more than a member declares), its XML holds more than
+    :data:`XLSX_MAX_ELEMENTS` elements (counted in the unpacked bytes, ~0.1 s for 60 MB), or
+    a member that is parsed (``parsed``: their names; None: every member that starts as XML
+    does, not an image) runs more than :data:`XLSX_MAX_TOKEN` bytes without a "<"."""
     import zipfile
 
     limit = XLSX_UNPACK_RATIO * max_bytes
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         infos = zf.infolist()
-        if len(infos) > 10_000 or sum(i.file_size for i in infos) > limit:
+        if len(infos) > XLSX_MAX_MEMBERS:
+            raise InputError(
+                f"{what} holds {len(infos):,} files in its zip (limit {XLSX_MAX_MEMBERS:,}; a "
+                "workbook has a few dozen): not a spreadsheet"
+            )
+        if sum(i.file_size for i in infos) > limit:
             raise InputError(
                 f"{what} unpacks to more than {limit:,} bytes (limit: {XLSX_UNPACK_RATIO} × the "
                 f"upload limit of {max_bytes:,})"
             )
         elements = 0
         for info in infos:
+            run = (
+                _TokenRun(info.filename, what)
+                if parsed is None or info.filename in parsed
+                else None
+            )
             with zf.open(info) as fh:
                 while block := fh.read(1 << 20):
                     # each element opens with "<" (a closing tag with "</"); a tag cut at the
                     # block's end is counted once more: no matter
                     elements += block.count(b"<") - block.count(b"</")
+                    if run is not None:
+                        run.feed(block, fh)
+            if run is not None:
+                run.end()
             if elements > XLSX_MAX_ELEMENTS:
                 raise InputError(
                     f"{what} has more than {XLSX_MAX_ELEMENTS:,} XML elements (limit; a sheet "
                     f"of {XLSX_MAX_CELLS:,} cells has about that many): split the track"
                 )
+
+
+class _TokenRun:
+    """The longest run of bytes between two "<" of a zip member, fed block by block (the run
+    open at a block's end carried into the next); refused over :data:`XLSX_MAX_TOKEN`. A
+    member that does not start as XML (an image, a thumbnail) is not measured: no XML parser
+    reads past its first byte."""
+
+    def __init__(self, name: str, what: str) -> None:
+        self.name, self.what = name, what
+        self.open = 0  # bytes since the last "<" (or the member's start)
+        self.xml: bool | None = None  # unknown until a byte other than space is seen
+
+    def feed(self, block: bytes, fh: Any) -> None:
+        if self.xml is None and (start := block.lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n\x00")):
+            self.xml = start[:1] == b"<"
+        if self.xml is False:
+            return
+        at = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 0x3C)  # "<"
+        if not len(at):
+            self.open += len(block)
+        else:
+            longest = max(self.open + int(at[0]), int(np.diff(at).max(initial=0)))
+            self.open = len(block) - int(at[-1])
+            if longest > XLSX_MAX_TOKEN:
+                self._refuse(longest)
+        if self.open > XLSX_MAX_TOKEN:  # refused: the rest of the run read, to name its size
+            while block := fh.read(1 << 20):
+                cut = block.find(b"<")
+                self.open += len(block) if cut < 0 else cut
+                if cut >= 0:
+                    break
+            self._refuse(self.open)
+
+    def end(self) -> None:
+        if self.open > XLSX_MAX_TOKEN:
+            self._refuse(self.open)
+
+    def _refuse(self, run: int) -> None:
+        name = "".join(c if c.isprintable() else "?" for c in self.name[:100])
+        raise InputError(
+            f"{self.what} rejected: {name} holds a single piece of text or markup longer than "
+            f"{XLSX_MAX_TOKEN >> 20} MiB ({run / 1e6:,.1f} MB): not a track table"
+        )
 
 
 def _xlsx_table(
