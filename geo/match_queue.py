@@ -221,11 +221,15 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
         rows: list[dict[str, Any]] = []
         summaries: dict[int, MatchSummary] = {}
         failed: dict[int, str] = {}
-        reports: dict[int, Any] = {}
-        for r in claimed:
-            if r.id in by_track:
-                clean = CleanParams(mode=r.mode, max_accuracy_m=get_settings().max_accuracy_m)
-                reports[r.id] = clean_with_report(by_track[r.id], clean)
+        accuracy = get_settings().max_accuracy_m
+        cleans = {
+            m: CleanParams(mode=m, max_accuracy_m=accuracy) for m in {r.mode for r in claimed}
+        }
+        reports = {
+            r.id: clean_with_report(by_track[r.id], cleans[r.mode])
+            for r in claimed
+            if r.id in by_track
+        }
         # each walk on the network of its day (walk_network): today's, for nearly all
         day_of = {
             r.id: first_local_day(reports[r.id][0], tz) if r.id in reports else None
@@ -234,8 +238,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
         nets = {d: walk_network(engine, d) for d in set(day_of.values())}
         for (mode, net_id), group in _batches(claimed, day_of, nets).items():
             net = nets[net_id]
-            params = MatchParams.for_mode(mode)
-            clean = CleanParams(mode=mode, max_accuracy_m=get_settings().max_accuracy_m)
+            params, clean = MatchParams.for_mode(mode), cleans[mode]
             cleaned = [reports[r.id][0] if r.id in reports else [] for r in group]
             try:
                 results = match_by_day(net, cleaned, params, tz)

@@ -537,14 +537,14 @@ def walk_network(engine: Engine, day: dt.date | None = None) -> Any:
     from geo.patrol_reports import segment_live_at
     from geo.tracks.network import WalkNetwork, cached_network
 
-    live, params = "s.retired_at IS NULL", {}
+    live, params = "s.retired_at IS NULL", None
     key = f"{engine.url}|{_segments_version(engine)}"
     if day is not None:
-        params = {"end": local_days(day, day)["end"]}
+        end = {"end": local_days(day, day)["end"]}
         with engine.connect() as conn:
-            before, later = conn.execute(text(_CHANGES_SQL), params).one()
+            before, later = conn.execute(text(_CHANGES_SQL), end).one()
         if later:  # the network changed after that day: the day's own
-            live = segment_live_at("s", "CAST(:end AS timestamptz)")
+            live, params = segment_live_at("s", "CAST(:end AS timestamptz)"), end
             key += f"|as of {before}"
 
     def build() -> WalkNetwork:
@@ -557,7 +557,7 @@ def walk_network(engine: Engine, day: dt.date | None = None) -> Any:
                 conn,
                 geom_col="geom",
                 crs="EPSG:4326",
-                params=params if live != "s.retired_at IS NULL" else None,
+                params=params,
             )
         if segs.empty:
             raise InputError("no street segments stored: import a street network first")

@@ -120,6 +120,19 @@ def _way_of_a_multi_way_alley(conn) -> tuple[int, int]:
     )
 
 
+def _longest_segment(conn, way: int) -> tuple[int, bytes]:
+    """(id, WKB) of the longest stored segment of OSM way ``way``: the one a test walks."""
+    return tuple(
+        conn.execute(
+            text(
+                "SELECT id, ST_AsBinary(geom) FROM street_segments WHERE osm_way_id = :w "
+                "ORDER BY length_m DESC LIMIT 1"
+            ),
+            {"w": way},
+        ).one()
+    )
+
+
 def test_reimport_retires_a_vanished_way_and_restores_it(db, tmp_path):
     """Old code: the re-import left the way's segments live (no ``segments_retired``): a new
     walk was still credited to them, today's alley length kept them, and nothing could be
@@ -136,13 +149,7 @@ def test_reimport_retires_a_vanished_way_and_restores_it(db, tmp_path):
                 {"w": way},
             ).all()
         )
-        seg, seg_wkb = conn.execute(
-            text(
-                "SELECT id, ST_AsBinary(geom) FROM street_segments WHERE osm_way_id = :w "
-                "ORDER BY length_m DESC LIMIT 1"
-            ),
-            {"w": way},
-        ).one()
+        seg, seg_wkb = _longest_segment(conn, way)
     _assign(db, alley)
 
     # yesterday the steward walked it: credited
@@ -651,13 +658,7 @@ def test_a_segment_added_by_a_re_import_counts_from_that_day_on(db, tmp_path):
             == 0
         )
         way, alley = _way_of_a_multi_way_alley(conn)
-        seg_wkb = conn.execute(
-            text(
-                "SELECT ST_AsBinary(geom) FROM street_segments WHERE osm_way_id = :w "
-                "ORDER BY length_m DESC LIMIT 1"
-            ),
-            {"w": way},
-        ).scalar_one()
+        seg_wkb = _longest_segment(conn, way)[1]
     _assign(db, alley)
     today = city_today()
     yesterday = today - dt.timedelta(days=1)
@@ -739,13 +740,7 @@ def test_a_past_walk_matched_after_a_re_split_keeps_its_credit(db, tmp_path):
     _city(db)
     with db.connect() as conn:
         way, alley = _way_of_a_multi_way_alley(conn)
-        seg, seg_wkb = conn.execute(
-            text(
-                "SELECT id, ST_AsBinary(geom) FROM street_segments WHERE osm_way_id = :w "
-                "ORDER BY length_m DESC LIMIT 1"
-            ),
-            {"w": way},
-        ).one()
+        seg, seg_wkb = _longest_segment(conn, way)
         # a node of that segment's way in its middle (not an end): the new footway's junction
         middle = conn.execute(
             text(
