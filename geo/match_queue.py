@@ -192,8 +192,7 @@ def _still_queued(engine: Engine, track_ids: list[int]) -> int:
 def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
     from geo.track_store import (
         MatchSummary,
-        first_local_day,
-        match_by_day,
+        match_on_day_networks,
         read_track_points,
         set_failed,
         summarize,
@@ -230,33 +229,32 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
             for r in claimed
             if r.id in by_track
         }
-        # each walk on the network of its day (walk_network): today's, for nearly all
-        day_of = {
-            r.id: first_local_day(reports[r.id][0], tz) if r.id in reports else None
-            for r in claimed
-        }
-        nets = {d: walk_network(engine, d) for d in set(day_of.values())}
-        for (mode, net_id), group in _batches(claimed, day_of, nets).items():
-            net = nets[net_id]
+        walk_network(engine)  # none stored: raises, and the batch stays queued (rolled back)
+        modes: dict[str, list[Any]] = {}
+        for r in claimed:
+            modes.setdefault(r.mode, []).append(r)
+        for mode, group in sorted(modes.items()):
             params, clean = MatchParams.for_mode(mode), cleans[mode]
             cleaned = [reports[r.id][0] if r.id in reports else [] for r in group]
-            try:
-                results = match_by_day(net, cleaned, params, tz)
+            try:  # each day of each walk on the network of that day (today's, nearly always)
+                results = match_on_day_networks(engine, cleaned, params, tz)
             except GridwardError:
                 # one bad track must not sink its batch: match one by one, recording failures
                 results = [
-                    _match_one(net, c, params, tz, r.id, failed)
+                    _match_one(engine, c, params, tz, r.id, failed)
                     for c, r in zip(cleaned, group, strict=True)
                 ]
-            for r, res in zip(group, results, strict=True):
-                if res is None:
+            for r, found in zip(group, results, strict=True):
+                if found is None:
                     continue
+                res = found.matches
                 new_rows = visit_rows(r.id, r.person_id, res)
                 if not new_rows and r.id in reports:  # say why, as an upload does
                     rep.uncredited[r.id] = why_nothing_matched(
                         reports[r.id][1], clean, params, res.matched_points
                     )
                 rows.extend(new_rows)
+                net = found.net or walk_network(engine)
                 summaries[r.id] = summarize(net, res, by_track.get(r.id, pts.iloc[:0]), r.crs)
                 rep.points += res.total_points
         if summaries:
@@ -270,25 +268,13 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
     return len(claimed)
 
 
-def _batches(
-    claimed: list[Any], day_of: dict[int, Any], nets: dict[Any, Any]
-) -> dict[tuple[str, Any], list[Any]]:
-    """The claimed tracks grouped by mode and by the network they are matched on (keyed by
-    the first of its days in ``nets``: days sharing one network share one batched call)."""
-    first_day_of_net: dict[int, Any] = {}
-    for d in sorted(nets, key=str):
-        first_day_of_net.setdefault(id(nets[d]), d)
-    out: dict[tuple[str, Any], list[Any]] = {}
-    for r in claimed:
-        out.setdefault((r.mode, first_day_of_net[id(nets[day_of[r.id]])]), []).append(r)
-    return dict(sorted(out.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))))
-
-
-def _match_one(net: Any, cleaned: list, params: Any, tz: str, track_id: int, failed: dict) -> Any:
-    from geo.track_store import match_by_day
+def _match_one(
+    engine: Engine, cleaned: list, params: Any, tz: str, track_id: int, failed: dict
+) -> Any:
+    from geo.track_store import match_on_day_networks
 
     try:
-        return match_by_day(net, [cleaned], params, tz)[0]
+        return match_on_day_networks(engine, [cleaned], params, tz)[0]
     except GridwardError as exc:
         failed[track_id] = exc.message
         return None

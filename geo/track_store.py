@@ -580,11 +580,62 @@ SELECT max(x) FILTER (WHERE x < :end), coalesce(bool_or(x >= :end), false) FROM 
 """
 
 
-def first_local_day(pieces: list[pd.DataFrame], timezone: str) -> dt.date | None:
-    """The local day of a track's first fix (its cleaned pieces), None without fixes: the
-    day whose network it is matched on (:func:`walk_network`)."""
-    times = [pd.to_datetime(pc["time"], utc=True).min() for pc in pieces if len(pc)]
-    return min(times).tz_convert(ZoneInfo(timezone)).date() if times else None
+def local_days_of(pieces: list[pd.DataFrame], timezone: str) -> list[dt.date]:
+    """The local days from a track's first fix to its last (its cleaned pieces), none
+    without fixes: the days it is credited on, each matched on its own network
+    (:func:`match_on_day_networks`)."""
+    times = [pd.to_datetime(pc["time"], utc=True) for pc in pieces if len(pc)]
+    if not times:
+        return []
+    first, last = min(t.min() for t in times), max(t.max() for t in times)
+    return local_midnights(first, last, timezone)[0]
+
+
+@dataclass
+class NetworkMatches:
+    """One track matched on the networks of its days: its :class:`DayMatches` and the
+    network of its first day (what its datum hint is judged on), None without fixes."""
+
+    matches: DayMatches
+    net: Any
+
+
+def match_on_day_networks(
+    engine: Engine, tracks: list[list[pd.DataFrame]], params: Any, timezone: str
+) -> list[NetworkMatches]:
+    """Match many tracks' cleaned pieces, each day of each track on the network of that day
+    (:func:`walk_network`), batched: one :func:`match_by_day` call per network.
+
+    WHY per day and not per track: a walk over midnight, the night a re-import changed the
+    network (an alley re-split, a way gone), was matched whole on its first day's network,
+    so its second day's stretch went onto segments that day does not count (retired that
+    day) and was lost there. Now a track whose days have different networks is matched
+    whole on each (the path of each match is the whole walk's, as at noon) and each day
+    keeps its part from the match on its own network. Nearly always every day has today's
+    network: one call, as before."""
+    days = [local_days_of(pieces, timezone) for pieces in tracks]
+    nets = {d: walk_network(engine, d) for d in sorted({d for ds in days for d in ds})}
+    on: dict[int, list[int]] = {}  # network (by identity) -> the tracks with a day on it
+    for i, ds in enumerate(days):
+        for k in dict.fromkeys(id(nets[d]) for d in ds):
+            on.setdefault(k, []).append(i)
+    by_net = {id(n): n for n in nets.values()}
+    kept: list[dict[dt.date, tuple[Any, tuple[int, int]]]] = [{} for _ in tracks]
+    for k, members in on.items():
+        found = match_by_day(by_net[k], [tracks[i] for i in members], params, timezone)
+        for i, res in zip(members, found, strict=True):
+            for (day, r), fixes in zip(res.days, res.fixes, strict=True):
+                if id(nets[day]) == k:
+                    kept[i][day] = (r, fixes)
+    out = []
+    for i, pieces in enumerate(tracks):
+        m = DayMatches([], sum(1 for pc in pieces if len(pc)))
+        for day in sorted(kept[i]):
+            r, fixes = kept[i][day]
+            m.days.append((day, r))
+            m.fixes.append(fixes)
+        out.append(NetworkMatches(m, nets[days[i][0]] if days[i] else None))
+    return out
 
 
 def match_stored_track(
@@ -612,9 +663,9 @@ def match_stored_track(
             pts = points[["lon", "lat", "time", "accuracy"]].reset_index(drop=True)
     clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
     pieces, report = clean_with_report(pts, clean)
-    net = walk_network(engine, first_local_day(pieces, s.timezone))  # the walk's day's network
     params = MatchParams.for_mode(mode)
-    result = match_by_day(net, [pieces], params, s.timezone)[0]
+    found = match_on_day_networks(engine, [pieces], params, s.timezone)[0]
+    result, net = found.matches, found.net or walk_network(engine)
     rows = visit_rows(track_id, track.person_id, result)
     summary = summarize(net, result, pts, track.crs)
     with engine.begin() as conn:

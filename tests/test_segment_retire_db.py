@@ -47,13 +47,25 @@ def _without_way(way_id: int, dst: Path, keep_bounds: bool = True) -> Path:
     return dst
 
 
-def _walk(engine: Engine, wkb: bytes, day: dt.date, name: str, second: int = 0) -> dict:
-    """A steward's walk along a segment on ``day`` (10:00 local and ``second`` seconds, a fix
-    every ~4 m / 3 s)."""
+def _fixes_along(wkb: bytes) -> int:
+    """How many steps :func:`_walk` takes along a segment (a fix every ~4 m)."""
+    return max(int(GEOD.geometry_length(shapely.from_wkb(bytes(wkb))) / 4), 12)
+
+
+def _walk(
+    engine: Engine,
+    wkb: bytes,
+    day: dt.date,
+    name: str,
+    second: int = 0,
+    start: dt.datetime | None = None,
+) -> dict:
+    """A steward's walk along a segment on ``day`` (10:00 local and ``second`` seconds, or
+    from ``start``; a fix every ~4 m / 3 s)."""
     line = shapely.from_wkb(bytes(wkb))
-    n = max(int(GEOD.geometry_length(line) / 4), 12)
+    n = _fixes_along(wkb)
     pts = [line.interpolate(i / n, normalized=True) for i in range(n + 1)]
-    start = dt.datetime.combine(
+    start = start or dt.datetime.combine(
         day, dt.time(10, 0, second), tzinfo=ZoneInfo(get_settings().timezone)
     )
     times = pd.to_datetime([start + dt.timedelta(seconds=3 * i) for i in range(n + 1)], utc=True)
@@ -728,16 +740,10 @@ def test_a_segment_added_by_a_re_import_counts_from_that_day_on(db, tmp_path):
         )
 
 
-def test_a_past_walk_matched_after_a_re_split_keeps_its_credit(db, tmp_path):
-    """Acceptance tester: a new footway joining an alley's way in its middle re-splits it
-    (its segment retired, two new ones added today). Old code: a walk of yesterday uploaded,
-    or re-matched (``tracks rematch``), after that import was matched on today's network,
-    onto the two new pieces, which do not count yesterday: the patrolled alley fell to a
-    fraction of its length. Now a walk is matched on the network of its own day: yesterday's
-    report is the same whether the walk came before or after the import."""
-    from geo.match_queue import drain_queue, requeue_tracks
-
-    _city(db)
+def _re_split_file(db: Engine, dst: Path) -> tuple[int, int, bytes, Path]:
+    """(alley, segment, its WKB, file): the fixture with a new footway joining the longest
+    segment of a multi-way alley at a node in its middle, so that a re-import re-splits it
+    (the segment retired, its two halves and the footway added)."""
     with db.connect() as conn:
         way, alley = _way_of_a_multi_way_alley(conn)
         seg, seg_wkb = _longest_segment(conn, way)
@@ -767,8 +773,21 @@ def test_a_past_walk_matched_after_a_re_split_keeps_its_credit(db, tmp_path):
         f' <way id="990000002"><nd ref="{ref}"/><nd ref="9900000002"/>'
         '<tag k="highway" v="footway"/></way>\n</osm>',
     )
-    (tmp_path / "split.osm").write_text(xml, encoding="utf-8")
+    dst.write_text(xml, encoding="utf-8")
+    return alley, seg, seg_wkb, dst
 
+
+def test_a_past_walk_matched_after_a_re_split_keeps_its_credit(db, tmp_path):
+    """Acceptance tester: a new footway joining an alley's way in its middle re-splits it
+    (its segment retired, two new ones added today). Old code: a walk of yesterday uploaded,
+    or re-matched (``tracks rematch``), after that import was matched on today's network,
+    onto the two new pieces, which do not count yesterday: the patrolled alley fell to a
+    fraction of its length. Now a walk is matched on the network of its own day: yesterday's
+    report is the same whether the walk came before or after the import."""
+    from geo.match_queue import drain_queue, requeue_tracks
+
+    _city(db)
+    alley, seg, seg_wkb, split = _re_split_file(db, tmp_path / "split.osm")
     _assign(db, alley)
     yesterday = city_today() - dt.timedelta(days=1)
     early = _walk(db, seg_wkb, yesterday, "before.csv")
@@ -777,7 +796,7 @@ def test_a_past_walk_matched_after_a_re_split_keeps_its_credit(db, tmp_path):
     walked = float(before["alleys"].set_index("alley_id").loc[alley, "walked_m"])
     assert walked > 0
 
-    counts = import_osm(db, tmp_path / "split.osm")
+    counts = import_osm(db, split)
     assert counts["segments_retired"] >= 1 and counts["segments_added"] >= 3
     with db.connect() as conn:
         assert conn.execute(
@@ -805,3 +824,53 @@ def test_a_past_walk_matched_after_a_re_split_keeps_its_credit(db, tmp_path):
     today = _walk(db, seg_wkb, city_today(), "today.csv")
     got = _credited(db, today["track_id"])
     assert seg not in got and got
+
+
+def test_a_walk_over_the_midnight_of_a_re_split_is_matched_on_each_days_network(db, tmp_path):
+    """A walk from 23:5x to 00:0x over an alley segment that a re-import re-split the next
+    day. Old code: the walk was matched whole on its first day's network, so its second
+    day's stretch went onto the old segment, which that day does not count (retired then):
+    the second day's report credited nothing of it. Now each day keeps its part from a match
+    on its own network: the old segment before midnight, the new halves after."""
+    _city(db)
+    alley, seg, seg_wkb, split = _re_split_file(db, tmp_path / "split.osm")
+    _assign(db, alley)
+    assert import_osm(db, split)["segments_retired"] >= 1
+    # the import as if made yesterday at this time: the network of the walk's first day
+    # (the day before) is the old one, yesterday's the new one, whatever the time now
+    with db.begin() as conn:
+        for table, col in (
+            ("street_segments", "added_at"),
+            ("street_segments", "retired_at"),
+            ("segment_retirements", "retired_at"),
+        ):
+            conn.execute(
+                text(
+                    f"UPDATE {table} SET {col} = {col} - interval '1 day' WHERE {col} IS NOT NULL"
+                )
+            )
+    tz = ZoneInfo(get_settings().timezone)
+    second_day = city_today() - dt.timedelta(days=1)
+    first_day = second_day - dt.timedelta(days=1)
+    midnight = dt.datetime.combine(second_day, dt.time(0), tzinfo=tz)
+    start = midnight - dt.timedelta(seconds=3 * (_fixes_along(seg_wkb) // 2) + 1)
+    walk = _walk(db, seg_wkb, first_day, "over-midnight.csv", start=start)
+    assert walk["status"] == "matched"
+    with db.connect() as conn:
+        visits = conn.execute(
+            text(
+                "SELECT v.day, v.segment_id, s.retired_at IS NOT NULL AS retired FROM "
+                "patrol_visits v JOIN street_segments s ON s.id = v.segment_id "
+                "WHERE v.track_id = :t"
+            ),
+            {"t": walk["track_id"]},
+        ).all()
+    first = {v.segment_id for v in visits if v.day == first_day}
+    second = {v.segment_id: v.retired for v in visits if v.day == second_day}
+    assert seg in first
+    assert second and seg not in second and not any(second.values())
+    walked = build_report(db, "daily", second_day)["alleys"].set_index("alley_id")
+    seg_m = GEOD.geometry_length(shapely.from_wkb(bytes(seg_wkb)))
+    assert float(walked.loc[alley, "walked_m"]) == pytest.approx(seg_m / 2, abs=12)
+    before = build_report(db, "daily", first_day)["alleys"].set_index("alley_id")
+    assert float(before.loc[alley, "walked_m"]) == pytest.approx(seg_m / 2, abs=12)
