@@ -703,7 +703,7 @@ def build_report(
     ).reset_index(drop=True)
     unstaffed = frames["unstaffed"].merge(where, on="alley_id", how="left")
     areas = _by_area(alleys, unstaffed)
-    notes = []
+    notes = _outside_notes(alleys, unstaffed)
     if area is not None:
         # a subdistrict the filter covers only in part (area = one of its communities):
         # its row would hold that community alone under the subdistrict's name
@@ -723,6 +723,23 @@ def build_report(
         tables["segments"] = frames["segments"]
     meta = {"area": area, "area_level": data["level"], "today": period.today, "notes": notes}
     return Report(tables, meta)
+
+
+def _outside_notes(alleys: pd.DataFrame, unstaffed: pd.DataFrame) -> list[str]:
+    """A note when some streets lie in no imported community: their area rows say
+    "outside every community", and the note says how many and what to do."""
+    ids = pd.concat(
+        [t.loc[t["community_code"].isna(), "alley_id"] for t in (alleys, unstaffed) if len(t)]
+        or [pd.Series(dtype=int)]
+    )
+    n = int(ids.nunique())
+    if not n:
+        return []
+    return [
+        f"{n} 条街巷不属任何社区 street(s)/alley(s) lie in no imported community: their area "
+        f"rows read {OUTSIDE_COMMUNITY!r} and are not ranked; import the missing communities "
+        "(gridward import areas) to count them"
+    ]
 
 
 def pending_count(report: dict[str, pd.DataFrame], person_id: int | None = None) -> int:
@@ -807,9 +824,34 @@ def _by_area(alleys: pd.DataFrame, unstaffed: pd.DataFrame | None = None) -> pd.
     for c in ("alley_days", "patrolled", "pending", "unstaffed"):
         out[c] = out[c].astype(int)
     out["compliance"] = coverage.rate(out["patrolled"], out["alley_days"] - out["pending"])
-    out["rank"] = _rank(out["compliance"], [out["role"], out["level"]])
+    out = _name_outside(out)
+    # a row outside every area is no area: it is not ranked among them
+    ranked = out["rank_code"].notna()
+    out["rank"] = pd.Series(pd.NA, index=out.index, dtype="Int64")
+    out.loc[ranked, "rank"] = _rank(
+        out.loc[ranked, "compliance"], [out.loc[ranked, "role"], out.loc[ranked, "level"]]
+    )
     out = out.sort_values(["role", "subdistrict_code", "community_code"], na_position="first")
     return out[AREA_COLS].reset_index(drop=True)
+
+
+OUTSIDE_COMMUNITY = "（不属任何社区）outside every community"
+OUTSIDE_SUBDISTRICT = "（不属任何街道）outside every subdistrict"
+
+
+def _name_outside(out: pd.DataFrame) -> pd.DataFrame:
+    """Area rows of alleys that lie in no imported community (or of communities without a
+    subdistrict) named as such: their code is blank (there is no area), and a blank name
+    beside it read as a broken row (acceptance tester). ``rank_code``: the code a row is
+    ranked by (none for these rows)."""
+    out = out.copy()
+    sub = out["level"].eq("subdistrict")
+    no_sub = out["subdistrict_code"].isna()
+    no_comm = out["community_code"].isna() & ~sub
+    out.loc[no_sub, "subdistrict_name"] = OUTSIDE_SUBDISTRICT
+    out.loc[no_comm, "community_name"] = OUTSIDE_COMMUNITY
+    out["rank_code"] = out["subdistrict_code"].where(sub, out["community_code"])
+    return out
 
 
 # decimals written to CSV/XLSX (shares to 0.1 %, metres to 0.1 m); JSON keeps full values

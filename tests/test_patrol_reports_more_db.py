@@ -510,3 +510,55 @@ def test_each_holders_metres_are_named_by_id() -> None:
         "王小巷 0、李小巷 600"
     )
     assert _holders_walked([1], "x", None, names) is None
+
+
+def test_alleys_outside_every_community_have_named_unranked_rows(town, tmp_path) -> None:  # noqa: ANN001
+    """Acceptance tester: streets that lie in no imported community gave area rows with a
+    blank code and a blank name, ranked among the communities. Now they are named "outside
+    every community / subdistrict", not ranked, and a note says how many and what to do;
+    the ranks of the real communities do not move."""
+    from geo.patrol_reports import OUTSIDE_COMMUNITY, OUTSIDE_SUBDISTRICT
+
+    db = town["db"]
+    before = build_report(db, "weekly", WED, today=FAR)
+    assert not before.meta["notes"]
+    far = tmp_path / "far.osm"
+    far.write_text(
+        "<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\">\n"
+        ' <node id="9100001" lat="39.9000" lon="116.4000"/>\n'
+        ' <node id="9100002" lat="39.9010" lon="116.4010"/>\n'
+        ' <node id="9100003" lat="39.9020" lon="116.4000"/>\n'
+        ' <way id="9100001"><nd ref="9100001"/><nd ref="9100002"/>'
+        '<tag k="highway" v="footway"/><tag k="name" v="远方巷"/></way>\n'
+        ' <way id="9100002"><nd ref="9100002"/><nd ref="9100003"/>'
+        '<tag k="highway" v="footway"/><tag k="name" v="无人巷"/></way>\n'
+        "</osm>\n",
+        encoding="utf-8",
+    )
+    import_osm(db, far)
+    with db.begin() as conn:
+        held = conn.execute(text("SELECT id FROM streets WHERE name = '远方巷'")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                "VALUES (:p, 'alley_steward', :s, DATE '2025-05-01')"
+            ),
+            {"p": town["people"]["X"], "s": held},
+        )
+    week = build_report(db, "weekly", WED, today=FAR)
+    areas = week["areas"][week["areas"]["role"] == "alley_steward"]
+    out_comm = areas[(areas["level"] == "community") & areas["community_code"].isna()]
+    out_sub = areas[(areas["level"] == "subdistrict") & areas["subdistrict_code"].isna()]
+    assert len(out_comm) == 1 and len(out_sub) == 1
+    comm, sub = out_comm.iloc[0], out_sub.iloc[0]
+    assert comm["community_name"] == OUTSIDE_COMMUNITY
+    assert comm["subdistrict_name"] == OUTSIDE_SUBDISTRICT
+    assert sub["subdistrict_name"] == OUTSIDE_SUBDISTRICT
+    # the held alley's 7 days staffed, the other's 7 unstaffed, and no rank
+    assert (comm["alley_days"], comm["unstaffed"], comm["patrolled"]) == (7, 7, 0)
+    assert comm["compliance"] == 0 and pd.isna(comm["rank"]) and pd.isna(sub["rank"])
+    inside = areas[areas["community_code"].notna() | (areas["level"] == "subdistrict")]
+    inside = inside[inside["subdistrict_code"].notna()]
+    old = before["areas"][before["areas"]["role"] == "alley_steward"]
+    assert inside["rank"].tolist() == old["rank"].tolist()
+    assert any(n.startswith("2 条街巷不属任何社区") for n in week.meta["notes"])
