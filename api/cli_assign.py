@@ -340,6 +340,8 @@ def undo_duty_command(
             f"{d['valid_from']} → {d['valid_to'] or '长期 open-ended'}" for d in out["still_holds"]
         )
         parts.append(f"仍在此任职 still holds it: {spans}")
+    if out.get("note"):
+        parts.append(f"说明 note: {out['note']}")
     typer.echo("; ".join(parts))
 
 

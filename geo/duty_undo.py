@@ -4,12 +4,16 @@ Split from :mod:`geo.duties` (which sets and ends duties): the undo removes the 
 that has been in force (a backdated mistake is exactly what past reports must stop reading),
 keeps the whole removed row in the audit log, and, when the duty was a ``replace`` stand-in,
 gives back exactly what it took from the other holders, from its ``assignments.set`` audit
-entry (rules in :func:`undo_duty` and :mod:`geo.duties`' docstring).
+entry (rules in :func:`undo_duty` and :mod:`geo.duties`' docstring). A duty a staffing commit
+started (:func:`geo.staffing.commit`) is undone the same way: what that commit ended, removed
+or brought forward on the same target and role is given back, from its ``assignments.commit``
+entry, read as if the commit were a replacement.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -113,14 +117,14 @@ def undo_duty(
         ).first()
         if row is None:  # undone meanwhile
             raise NotFoundError(f"duty {duty_id} does not exist (never set, or already undone)")
-        set_entry = _set_entry(conn, t, duty_id)
+        entry, detail, note = _origin(conn, t, role, row)
         took = []
-        if set_entry is not None and set_entry.detail.get("replace"):
-            took = set_entry.detail.get("changes") or []
+        if detail is not None and detail.get("replace"):
+            took = detail.get("changes") or []
         steps: list[dict[str, Any]] = []
         left = [{"action": c["action"], "id": int(c["id"])} for c in took] if leave_others else []
         if took and not leave_others:
-            steps = _restoration(conn, t, role, row, set_entry.detail, today)
+            steps = _restoration(conn, t, role, row, detail, today)
         conn.execute(text("DELETE FROM assignments WHERE id = :i"), {"i": duty_id})
         restored = [_restore(conn, t, role, s, actor) for s in steps]
         removed = {
@@ -143,7 +147,8 @@ def undo_duty(
                 "role": role,
                 "reason": reason,
                 "removed": removed,
-                "undoes": int(set_entry.id) if set_entry is not None else None,
+                "undoes": int(entry.id) if entry is not None else None,
+                "note": note,
                 "left_as_is": left,
                 "before": [b for s in restored for b in s["before"]],
                 "after": [s["after"] for s in restored],
@@ -156,6 +161,114 @@ def undo_duty(
         "restored": restored,
         "left_as_is": left,
         "still_holds": still,
+        "note": note,
+    }
+
+
+def _origin(
+    conn: Connection, t: dict[str, Any], role: str, duty: Any
+) -> tuple[Any, dict[str, Any] | None, str | None]:
+    """The newest audit entry that made ``duty`` start as it does: its ``assignments.set``, or
+    the staffing commit that inserted it or brought it forward (found by its ``started_ids``,
+    index ix_audit_log_commit_started). Returns (entry, detail shaped as a set's, note); the
+    note says why nothing is given back for a commit made before commits recorded what they
+    ended (its row has only counts)."""
+    entry = _set_entry(conn, t, duty.id)
+    # no LIMIT: with one, the planner walks the primary key backwards past every later row
+    # instead of asking the GIN index (a duty is started by one commit, rarely two)
+    made = conn.execute(
+        text(
+            "SELECT id, detail FROM audit_log WHERE action = 'assignments.commit' "
+            "AND detail -> 'started_ids' @> CAST(:i AS jsonb) ORDER BY id DESC"
+        ),
+        {"i": json.dumps([int(duty.id)])},
+    ).first()
+    if made is not None and (entry is None or made.id > entry.id):
+        return made, _commit_detail(conn, t, role, duty, made.detail), None
+    if entry is not None:
+        return entry, entry.detail, None
+    old = _old_commit(conn, t, duty.created_at)
+    if old is None:
+        return None, None, None
+    return (
+        old,
+        None,
+        (
+            f"nothing else was restored: duty {duty.id} was started by the staffing commit of area "
+            f"{old.target_id} on {old.at.date()} (audit entry {old.id}), whose record does not say "
+            f"what it ended (commits recorded that only later); set whoever held {_label(t)} "
+            "before it back by hand if they should hold it (assign set / end)"
+        ),
+    )
+
+
+def _old_commit(conn: Connection, t: dict[str, Any], created_at: dt.datetime | None) -> Any:
+    """The commit, recorded with counts only, that inserted a duty created at ``created_at``
+    (its row and the duty were written in one transaction: the same now()). Looked for among
+    the commits of the areas holding the target (codes nest), on ix_audit_log_target."""
+    code = _area_code(conn, t)
+    if not code or created_at is None:
+        return None
+    return conn.execute(
+        text(
+            "SELECT id, target_id, at FROM audit_log WHERE target_type = 'area' "
+            "AND target_id = ANY(:codes) AND action = 'assignments.commit' AND at = :at "
+            "AND detail -> 'started_ids' IS NULL ORDER BY id DESC LIMIT 1"
+        ),
+        {"codes": sorted({code[:n] for n in (6, 9, 12)}), "at": created_at},
+    ).first()
+
+
+def _commit_detail(
+    conn: Connection, t: dict[str, Any], role: str, duty: Any, d: dict[str, Any]
+) -> dict[str, Any]:
+    """What commit detail ``d`` did to ``duty``'s target and role, shaped as a replacement's
+    ``assignments.set`` detail (before, after with the duty first, changes), so that
+    :func:`_restoration` checks and gives it back unchanged."""
+    col = "grid_id" if d.get("kind") == "grids" else "street_id"
+
+    def here(c: dict[str, Any]) -> bool:
+        return col == t["column"] and int(c["target"]) == t["id"] and c["role"] == role
+
+    ended = [c for c in d.get("ended_duties") or [] if here(c)]
+    forward = [c for c in d.get("brought_forward") or [] if here(c)]
+    me = next((c for c in forward if int(c["id"]) == duty.id), None)
+    moved = [c for c in forward if c is not me]
+    people = {
+        int(p.id): p
+        for p in conn.execute(
+            text("SELECT id, external_id, name FROM people WHERE id = ANY(:p)"),
+            {"p": sorted({int(c["person_id"]) for c in ended + moved})},
+        ).all()
+    }
+
+    def rec(c: dict[str, Any], **changed: Any) -> dict[str, Any]:
+        p = people.get(int(c["person_id"]))
+        return {
+            "id": int(c["id"]),
+            "person_id": int(c["person_id"]),
+            "person": p.external_id if p else None,
+            "name": p.name if p else None,
+            "valid_from": c["valid_from"],
+            "valid_to": c["valid_to"],
+            **changed,
+        }
+
+    return {
+        "replace": True,
+        "before": [rec(c) for c in ended + moved],
+        "after": [
+            {
+                "valid_from": me["valid_from_after"] if me else d["day"],
+                "valid_to": me["valid_to"] if me else None,
+            },
+            *[rec(c, valid_to=c["valid_to_after"]) for c in ended if not c.get("removed")],
+            *[rec(c, valid_from=c["valid_from_after"]) for c in moved],
+        ],
+        "changes": [
+            *[{"action": "deleted" if c.get("removed") else "ended", "id": c["id"]} for c in ended],
+            *[{"action": "moved", "id": c["id"]} for c in moved],
+        ],
     }
 
 
@@ -269,6 +382,8 @@ def _restoration(
             want = {**after[i], "valid_to": _iso(r.valid_to) if r is not None else None}
             r = unchanged(i, want, "moved")
             start = dt.date.fromisoformat(before[i]["valid_from"])
+            if r.valid_to is not None and r.valid_to < start:
+                raise refuse(f"{_who(r)}'s duty {i}, which it moved, ends before {start} now")
             steps.append({"action": "starts again", "row": r, "start": start, "end": r.valid_to})
         elif action == "deleted":
             b = before[i]

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -482,6 +483,19 @@ class AuditEntry(Base):
     """Who changed what and when (grids, assignments, accounts, imports)."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (
+        # a target's entries, newest first: the undo of a duty reads its ``assignments.set``
+        # entry (geo.duty_undo; migration 0014)
+        Index("ix_audit_log_target", "target_type", "target_id", "id"),
+        # the staffing commit that started a duty id (geo.duty_undo; migration 0014)
+        Index(
+            "ix_audit_log_commit_started",
+            literal_column("(detail -> 'started_ids')").label("started_ids"),
+            postgresql_using="gin",
+            postgresql_ops={"started_ids": "jsonb_path_ops"},
+            postgresql_where=text("action = 'assignments.commit'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[dt.datetime] = _now()

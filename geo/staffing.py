@@ -366,7 +366,9 @@ def _plain_rec(rec: dict[str, Any]) -> dict[str, Any]:
 def commit(
     engine: Engine, proposal: dict[str, Any], actor: str | None = None, day: dt.date | None = None
 ) -> dict[str, int]:
-    """Apply a proposal as dated changes; refused when the duties changed since it was made."""
+    """Apply a proposal as dated changes; refused when the duties changed since it was made.
+    One audit row ``assignments.commit`` for the area, with what changed per duty, so undoing a
+    duty it started can give back what it ended (:func:`geo.duty_undo.undo_duty`)."""
     kind, area = proposal["kind"], proposal["area"]
     if kind not in KINDS:
         raise InputError(f"unknown assignment kind '{kind}'")
@@ -387,48 +389,104 @@ def commit(
                 f"the {kind} duties of {area} changed since this proposal was made: propose again"
             )
         new = {(int(p["item_id"]), int(p["person_id"]), p["role"]) for p in proposal["pairs"]}
-        ended = started = 0
-        for r in current.itertuples(index=False):
-            if (int(r.item_id), int(r.person_id), r.role) in new:
-                continue
-            ended += 1
-            conn.execute(
-                text("UPDATE assignments SET valid_to = :y WHERE id = :i AND valid_from <= :y"),
-                {"i": int(r.id), "y": day - dt.timedelta(days=1)},
-            )
-            conn.execute(  # a duty that started today and ends today never took effect
-                text("DELETE FROM assignments WHERE id = :i AND valid_from > :y"),
-                {"i": int(r.id), "y": day - dt.timedelta(days=1)},
-            )
         have = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
+        gone = [
+            int(r.id)
+            for r in current.itertuples(index=False)
+            if (int(r.item_id), int(r.person_id), r.role) not in new
+        ]
+        ended = _end_duties(conn, target, gone, day)
         later = {
-            (int(r.item_id), int(r.person_id), r.role): int(r.id)
+            (int(r.item_id), int(r.person_id), r.role): (int(r.id), str(r.valid_from)[:10])
             for r in planned.itertuples(index=False)
         }
+        brought: list[dict[str, Any]] = []
+        inserted: list[int] = []
         for item_id, person_id, role in sorted(new - have):
-            started += 1
             if (item_id, person_id, role) in later:  # planned from a later day: bring it forward
-                conn.execute(
-                    text("UPDATE assignments SET valid_from = :d WHERE id = :i"),
-                    {"d": day, "i": later[(item_id, person_id, role)]},
-                )
+                i, planned_from = later[(item_id, person_id, role)]
+                to = conn.execute(
+                    text("UPDATE assignments SET valid_from = :d WHERE id = :i RETURNING valid_to"),
+                    {"d": day, "i": i},
+                ).scalar_one()
+                brought.append(
+                    {"id": i, "person_id": person_id, "role": role, "target": item_id,
+                     "valid_from": planned_from, "valid_from_after": day.isoformat(),
+                     "valid_to": to.isoformat() if to else None}
+                )  # fmt: skip
                 continue
-            conn.execute(
-                text(
-                    f"INSERT INTO assignments (person_id, role, {target}, valid_from, created_by) "
-                    "VALUES (:p, :r, :i, :d, :by)"
-                ),
-                {"p": person_id, "r": role, "i": item_id, "d": day, "by": actor},
+            inserted.append(
+                conn.execute(
+                    text(
+                        f"INSERT INTO assignments (person_id, role, {target}, valid_from, "
+                        "created_by) VALUES (:p, :r, :i, :d, :by) RETURNING id"
+                    ),
+                    {"p": person_id, "r": role, "i": item_id, "d": day, "by": actor},
+                ).scalar_one()
             )
+        counts = {
+            "started": len(brought) + len(inserted),
+            "ended": len(ended),
+            "kept": len(new & have),
+        }
         audit.record(
             conn,
             actor,
             "assignments.commit",
             "area",
             area,
-            {"kind": kind, "started": started, "ended": ended, "kept": len(new & have)},
+            {
+                "kind": kind,
+                "day": day.isoformat(),
+                **counts,
+                "ended_duties": ended,
+                "brought_forward": brought,
+                "inserted": inserted,
+                # what finds this commit from a duty id (index ix_audit_log_commit_started)
+                "started_ids": inserted + [b["id"] for b in brought],
+            },
         )
-    return {"started": started, "ended": ended, "kept": len(new & have)}
+    return counts
+
+
+def _end_duties(
+    conn: Connection, target: str, ids: list[int], day: dt.date
+) -> list[dict[str, Any]]:
+    """End duties ``ids`` the day before ``day``; one starting on ``day`` never took effect and
+    is deleted. Returns each as it was (JSON, for the audit): ``valid_to_after``, or
+    ``removed`` with the whole row (an undo puts it back under its id)."""
+    y = day - dt.timedelta(days=1)
+    rows = conn.execute(
+        text(
+            f"SELECT id, person_id, role, {target} AS target, valid_from, valid_to, created_by, "
+            "created_at FROM assignments WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
+        ),
+        {"ids": ids},
+    ).all()
+    conn.execute(
+        text("UPDATE assignments SET valid_to = :y WHERE id = ANY(:ids) AND valid_from <= :y"),
+        {"ids": ids, "y": y},
+    )
+    conn.execute(
+        text("DELETE FROM assignments WHERE id = ANY(:ids) AND valid_from > :y"),
+        {"ids": ids, "y": y},
+    )
+    out = []
+    for r in rows:
+        rec: dict[str, Any] = {
+            "id": int(r.id),
+            "person_id": int(r.person_id),
+            "role": r.role,
+            "target": int(r.target),
+            "valid_from": r.valid_from.isoformat(),
+            "valid_to": r.valid_to.isoformat() if r.valid_to else None,
+        }
+        if r.valid_from > y:
+            rec.update(removed=True, created_by=r.created_by, created_at=r.created_at.isoformat())
+        else:
+            rec["valid_to_after"] = y.isoformat()
+        out.append(rec)
+    return out
 
 
 def person_leaves(

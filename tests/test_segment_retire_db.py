@@ -845,9 +845,7 @@ def test_a_walk_over_the_midnight_of_a_re_split_is_matched_on_each_days_network(
             ("segment_retirements", "retired_at"),
         ):
             conn.execute(
-                text(
-                    f"UPDATE {table} SET {col} = {col} - interval '1 day' WHERE {col} IS NOT NULL"
-                )
+                text(f"UPDATE {table} SET {col} = {col} - interval '1 day' WHERE {col} IS NOT NULL")
             )
     tz = ZoneInfo(get_settings().timezone)
     second_day = city_today() - dt.timedelta(days=1)
