@@ -659,3 +659,126 @@ def test_chinese_clock_words_are_read() -> None:
     ]
     t = parse_track("\n".join(rows).encode(), "a.csv").points["time"]
     assert t.iloc[2] == pd.Timestamp("2026-11-10 06:02:00", tz="UTC")  # Beijing 14:02
+
+
+# --------------------------------------- 10. UTF-32, and UTF-16 under a Chinese preamble
+# a preamble as office systems write it above a table: ~2,200 CJK characters (4.4 KB in
+# UTF-16, more than the 4 KB the byte order used to be told from), 一 (00 4E) among them
+_PREAMBLE = "海淀区网格化管理巡查轨迹导出，第一组，一人一表，一日一表，说明：本表由系统生成。" * 54
+
+
+def _tsv(title: str = "轨迹导出 第一组") -> str:
+    return f"{title}\r\n经度\t纬度\t定位时间\r\n" + "\r\n".join(_rows("\t")) + "\r\n"
+
+
+@pytest.mark.parametrize("codec", ["utf-32-le", "utf-32-be"])
+def test_utf32_without_byte_order_mark_is_read(codec):
+    """UTF-32 without a mark (three NULs in four bytes for ASCII) was refused as binary."""
+    _check(parse_track(_tsv().encode(codec), "导出.txt"), fmt="csv")
+    csv = "lon,lat,time\n" + "\n".join(_rows()) + "\n"
+    _check(parse_track(csv.encode(codec), None), fmt="csv")
+    # a Chinese preamble (two NULs in four) changes nothing
+    _check(parse_track(_tsv(_PREAMBLE).encode(codec), "导出.txt"), fmt="csv")
+    # cut inside a character: named, not "binary"
+    name = codec.upper()
+    msg = _refused(csv.encode(codec)[:-1], "cut.csv")
+    assert msg.startswith(f"text looks like {name} (no byte-order mark) but is not {name}: ")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_byte_order_mark_under_a_long_chinese_preamble(codec):
+    """The first 4 KB all Chinese (few NULs, and 一's on the other side): refused as binary
+    before; told now by the runs of NULs of the numbers below it, up to 64 KB in."""
+    data = _tsv(_PREAMBLE).encode(codec)
+    assert data.index("经度".encode(codec)) > 4096
+    _check(parse_track(data, "导出.txt"), fmt="csv")
+    # a single row of numbers below the preamble is enough
+    one = f"{_PREAMBLE}\r\n经度\t纬度\t定位时间\r\n{_rows(chr(9))[0]}\r\n".encode(codec)
+    _check(parse_track(one, "导出.txt"), n=1)
+    # the same text in GBK and UTF-8 (no NUL byte at all) is read as before
+    for enc in ("gb18030", "utf-8"):
+        _check(parse_track(_tsv(_PREAMBLE).encode(enc), "导出.txt"), fmt="csv")
+
+
+def test_binary_stray_nuls_and_gbk_are_not_taken_for_utf16_or_utf32():
+    """What the wider byte-order test must still refuse or leave alone; the UTF-32 read
+    (its first assertion) was refused as binary before."""
+    _check(parse_track(_tsv().encode("utf-32-le"), "导出.txt"), fmt="csv")
+    rng = np.random.default_rng(20261120)
+    blob = rng.integers(0, 256, 30_000, dtype=np.uint8).tobytes()
+    assert b"\x00" in blob[:4096]
+    assert "binary" in _refused(blob, "b.csv")
+    # numbers stored as 16- and 32-bit integers: NULs on one side, control characters too
+    for dtype in ("<u2", ">u2", "<u4", ">u4"):
+        table = np.arange(0, 3000, dtype=dtype).tobytes()
+        assert "binary" in _refused(table, "t.csv"), dtype
+    # a few stray NULs in a UTF-8 CSV, all on one side: alone, not the runs of UTF-16 text
+    text = ("lon,lat,time\n" + "\n".join(_rows()) + "\n").encode()
+    stray = text[:20] + b"\x00" + text[20:41] + b"\x00" + text[41:80] + b"\x00" + text[80:]
+    assert "binary" in _refused(stray, "s.csv")
+    # GBK Chinese (no NUL at all) stays GBK
+    _check(parse_track(_tsv(_PREAMBLE).encode("gbk"), "导出.txt"), fmt="csv")
+
+
+# ----------------------------------------- 11. a summary row of averaged coordinates
+_SERIAL_HEAD = "序号,经度,纬度,定位时间\n"
+
+
+def _numbered() -> str:
+    return _SERIAL_HEAD + "\n".join(f"{i + 1},{r}" for i, r in enumerate(_rows())) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("footer", "shown"),
+    [
+        ("平均,116.31264,39.99872,\n", "平均, 116.31264, 39.99872"),
+        ("合计,581.5632,199.9936,5\n", "合计, 581.5632, 199.9936, 5"),  # sums; a count
+        ("Average,116.31264,39.99872,n/a\n", "Average, 116.31264, 39.99872, n/a"),
+        ("Mean,116.31264,39.99872,\n\n", "Mean, 116.31264, 39.99872"),
+        ("总计,116.31264,39.99872,\n,,,\n", "总计, 116.31264, 39.99872"),  # a blank row below
+    ],
+)
+@pytest.mark.parametrize("enc", ["utf-8", "gb18030"])
+def test_a_trailing_summary_row_with_averaged_coordinates_is_dropped(footer, shown, enc):
+    """A label in a column that is not read (序号), coordinates, no time: a summary, not a
+    fix. It was kept ("1 of 6 points without time dropped") or refused the file ("time
+    values not understood", its count in the time column)."""
+    p = parse_track((_numbered() + footer).encode(enc), "导出.csv")
+    _check(p, fmt="csv")
+    assert p.warnings == [f"1 summary row below the fixes ignored: {shown!r}"]
+
+
+def test_summary_rows_with_coordinates_in_sheets_and_without_a_header():
+    xlsx_rows: list[list[object]] = [["序号", "经度", "纬度", "定位时间"]] + [
+        [i + 1, x, y, t] for i, (x, y, t) in enumerate(zip(LON, LAT, LOCAL_DT, strict=True))
+    ]
+    footer: list[list[object]] = [["小计", 116.31264, 39.99872, None], ["总计", 581.5632, 199.9936]]
+    p = parse_track(_xlsx(xlsx_rows + footer), "f.xlsx")
+    _check(p, fmt="xlsx")
+    assert p.warnings == ["2 summary rows below the fixes ignored: '小计, 116.31264, 39.99872'"]
+    # the label in the time column, no header: the same
+    text = "\n".join(_rows()) + "\n116.3126400,39.9987200,平均\n"
+    p = parse_track(text.encode(), "h.csv")
+    _check(p, fmt="csv")
+    assert p.warnings == ["1 summary row below the fixes ignored: '116.3126400, 39.9987200, 平均'"]
+
+
+def test_labelled_rows_with_a_time_or_among_the_fixes_are_not_summaries():
+    # a last fix whose remark starts like a label (平均速度) has a time: a fix
+    head = "经度,纬度,定位时间,备注\n"
+    rows = [f"{r},正常" for r in _rows()]
+    text = head + "\n".join([*rows[:-1], rows[-1].replace("正常", "平均速度 1.2 m/s")]) + "\n"
+    p = parse_track(text.encode(), "r.csv")
+    _check(p, fmt="csv")
+    assert p.warnings == []
+    # an averaged row among the fixes is judged as before: its count is no time, refused
+    middle = _SERIAL_HEAD + "\n".join(
+        [*[f"{i + 1},{r}" for i, r in enumerate(_rows()[:2])], "平均,116.3126,39.9987,5"]
+        + [f"{i + 3},{r}" for i, r in enumerate(_rows()[2:])]
+    )
+    assert "time values not understood" in _refused(middle.encode(), "m.csv")
+    # a trailing averaged row below the fixes, above another footer: both summaries
+    text = _numbered() + "平均,116.31264,39.99872,\n制表人：张三,,,\n"
+    p = parse_track(text.encode(), "two.csv")
+    _check(p, fmt="csv")
+    assert p.warnings == ["2 summary rows below the fixes ignored: '平均, 116.31264, 39.99872'"]

@@ -127,6 +127,31 @@ def _table(name: str, rows: list[list[object]]) -> str:
     )
 
 
+_NS = {
+    "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+    "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+    "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+    "calcext": "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "meta": "urn:oasis:names:tc:opendocument:xmlns:meta:1.0",
+    "style": "urn:oasis:names:tc:opendocument:xmlns:style:1.0",
+}
+
+
+def _body(rows: list[list[object]], null_date: str | None, tables: str | None) -> str:
+    """The <office:body> of a spreadsheet: its first sheet ``rows`` and a second sheet that
+    is not read (or the sheets ``tables``), the null date if given."""
+    settings = (
+        f'<table:calculation-settings><table:null-date table:date-value="{null_date}"/>'
+        "</table:calculation-settings>"
+        if null_date
+        else ""
+    )
+    if tables is None:
+        tables = _table("轨迹", rows) + _table("说明", [["lon", "lat", "time"], [0.5, 0.5, 1]])
+    return f"<office:body><office:spreadsheet>{settings}{tables}</office:spreadsheet></office:body>"
+
+
 def _ods(
     rows: list[list[object]],
     *,
@@ -137,30 +162,14 @@ def _ods(
 ) -> bytes:
     """An OpenDocument spreadsheet (zip: mimetype first and stored, content.xml, ...), its
     first sheet ``rows`` and a second sheet that is not read."""
-    ns = {
-        "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
-        "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
-        "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
-        "calcext": "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0",
-        "dc": "http://purl.org/dc/elements/1.1/",
-    }
-    settings = (
-        f'<table:calculation-settings><table:null-date table:date-value="{null_date}"/>'
-        "</table:calculation-settings>"
-        if null_date
-        else ""
-    )
-    if tables is None:
-        tables = _table("轨迹", rows) + _table("说明", [["lon", "lat", "time"], [0.5, 0.5, 1]])
     content = (
         '<?xml version="1.0" encoding="UTF-8"?>'
         + head
         + "<office:document-content "
-        + " ".join(f'xmlns:{k}="{v}"' for k, v in ns.items())
-        + ' office:version="1.3"><office:body><office:spreadsheet>'
-        + settings
-        + tables
-        + "</office:spreadsheet></office:body></office:document-content>"
+        + " ".join(f'xmlns:{k}="{v}"' for k, v in _NS.items())
+        + ' office:version="1.3">'
+        + _body(rows, null_date, tables)
+        + "</office:document-content>"
     )
     manifest = (
         '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
@@ -175,6 +184,31 @@ def _ods(
         zf.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
     return buf.getvalue()
+
+
+def _fods(
+    rows: list[list[object]],
+    *,
+    null_date: str | None = None,
+    tables: str | None = None,
+    mime: str = ODS_MIME,
+    head: str = "",
+) -> bytes:
+    """The same spreadsheet as :func:`_ods` saved flat (.fods): one XML document, as
+    LibreOffice writes it (meta, styles, then the body), its media type an attribute."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        + head
+        + "<office:document "
+        + " ".join(f'xmlns:{k}="{v}"' for k, v in _NS.items())
+        + f' office:version="1.3" office:mimetype="{mime}">'
+        + "<office:meta><meta:generator>LibreOffice/7.4</meta:generator>"
+        + "<dc:title>巡查轨迹</dc:title></office:meta>"
+        + '<office:styles><style:style style:name="Default" style:family="table-cell"/>'
+        + "</office:styles>"
+        + _body(rows, null_date, tables)
+        + "</office:document>"
+    ).encode()
 
 
 # ---------------------------------------------------------------- 1. summary footer rows
@@ -242,10 +276,14 @@ def test_only_trailing_rows_without_a_lon_lat_pair_are_footers():
     _check(p, "csv")
     assert "1 of 6 points without coordinates (empty or not a number) dropped" in p.warnings
     assert "1 summary row below the fixes ignored: '合计, 5'" in p.warnings
-    # a last row with a lon/lat pair is a fix, labelled or not: never dropped as a footer
+    # a last row with a lon/lat pair and a label for a time is no fix (it was refused whole,
+    # "time values not understood"): a summary, dropped and named (see test_tracks_parse_more
+    # test_a_trailing_summary_row_with_averaged_coordinates_is_dropped)
     last = f"{LON[-1]:.7f},{LAT[-1]:.7f},合计"
-    labelled = head + "\n".join([*rows[:-1], last]) + "\n"
-    assert "time values not understood" in _refused(labelled.encode(), "l.csv")
+    p = parse_track((head + "\n".join([*rows[:-1], last]) + "\n").encode(), "l.csv")
+    assert list(p.points["time"]) == TIMES[: N - 1]
+    assert np.allclose(p.points["lon"], LON[: N - 1], atol=1e-9, rtol=0)
+    assert p.warnings == ["1 summary row below the fixes ignored: '116.3126600, 39.9987400, 合计'"]
     # a sheet of only a header and a summary row has no points
     msg = _refused((head + "合计,,0\n").encode(), "e.csv")
     assert msg == "CSV has a header but no points (only summary rows below it)"
@@ -332,8 +370,9 @@ def test_binary_and_broken_utf16_are_still_refused():
     # bytes with NULs on one side but control characters: not text
     noise = bytes(b for i in range(600) for b in (i % 7 + 1, 0))
     assert "binary" in _refused(noise, "n.csv")
-    # UTF-32 without a mark is not taken for UTF-16
-    assert "binary" in _refused("lon,lat,time\n".encode("utf-32-le"), "u.csv")
+    # UTF-32 without a mark is not taken for UTF-16: read as UTF-32 (a header, no rows)
+    msg = _refused("lon,lat,time\n".encode("utf-32-le"), "u.csv")
+    assert msg == "CSV has a header but no points"
     # UTF-16 text cut in the middle of a character: named, not "binary"
     cut = ("lon,lat,time\n" + "\n".join(_rows())).encode("utf-16-le") + b"1"
     msg = _refused(cut, "cut.csv")
@@ -442,7 +481,7 @@ def test_bad_and_hostile_ods_files_say_why(monkeypatch):
         "spreadsheet" in _refused(odt, "notes.odt")
     )
     msg = _refused(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "a.xls")
-    assert "old Excel workbook (.xls) not readable: save it as .xlsx" in msg
+    assert msg.startswith("old Excel workbook (.xls) could not be read: ")
     # a KMZ is still a KMZ
     kmz = io.BytesIO()
     with zipfile.ZipFile(kmz, "w") as zf:
@@ -655,3 +694,235 @@ def test_utf16_le_with_lone_surrogates_is_not_shown_big_endian(stuffing):
         "codec can't decode bytes in position 26-27: illegal UTF-16 surrogate"
     )
     assert "氀" not in msg
+
+
+# ------------------------------------------------------- 6. old Excel workbooks (.xls)
+_XLS_FORMATS = (
+    (dt.datetime, "YYYY-MM-DD HH:MM:SS"),
+    (dt.date, "YYYY/MM/DD"),
+    (dt.time, "HH:MM:SS"),
+)
+
+
+def _xls(rows: list[list[object]], *, date1904: bool = False) -> bytes:
+    """An old Excel workbook (.xls: BIFF8 in an OLE2 file) written by xlwt as Excel writes
+    one: date-times, dates and times of day as serial numbers with a date format; its first
+    sheet ``rows`` and a second sheet that is not read."""
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    wb.dates_1904 = date1904
+    styles = [(kind, xlwt.easyxf(num_format_str=fmt)) for kind, fmt in _XLS_FORMATS]
+    ws = wb.add_sheet("轨迹")
+    for r, row in enumerate(rows):
+        for c, v in enumerate(row):
+            if v is None:
+                continue
+            style = next((s for kind, s in styles if isinstance(v, kind)), None)
+            ws.write(r, c, v, style) if style is not None else ws.write(r, c, v)
+    wb.add_sheet("说明").write(0, 0, "第二张表不读")
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _ole2_renamed(data: bytes, name: str) -> bytes:
+    """``data`` (an OLE2 file from xlwt) with its Workbook stream renamed ``name``: an OLE2
+    file of another kind (an old Word document holds a WordDocument stream)."""
+    old = "Workbook\0".encode("utf-16-le")
+    new = f"{name}\0".encode("utf-16-le")
+    at = data.index(old.ljust(64, b"\0") + len(old).to_bytes(2, "little"))
+    entry = new.ljust(64, b"\0") + len(new).to_bytes(2, "little")
+    return data[:at] + entry + data[at + 66 :]
+
+
+_TITLED = [
+    ["巡查轨迹 张三 2026-11-20"],
+    [],
+    ["序号", "经度", "纬度", "定位时间", "精度(米)", "备注"],
+    *_walk_rows(),
+]
+
+
+@pytest.mark.parametrize("name", ["巡查.xls", "track.dat", None, "wps导出.xlsx"])
+def test_xls_reads_as_the_csv_and_the_xlsx_of_the_same_rows(name):
+    """A title row, a blank row, a Chinese header, local date-time cells: the same points
+    (times, positions, accuracy, source rows) and warnings as the XLSX and the GBK CSV of
+    the same rows. It was refused: "old Excel workbook (.xls) not readable"."""
+    p = parse_track(_xls(_TITLED), name)
+    _check(p, "xls")
+    assert list(p.points["accuracy"]) == [5.0] * N
+    assert p.warnings == []
+    xlsx = parse_track(_xlsx(_TITLED), "same.xlsx")
+    pd.testing.assert_frame_equal(p.points, xlsx.points)
+    lines = ["巡查轨迹 张三 2026-11-20", "", "序号,经度,纬度,定位时间,精度(米),备注"] + [
+        f"{i + 1},{x!r},{y!r},{t},5.0,正常"
+        for i, (x, y, t) in enumerate(zip(LON, LAT, LOCAL, strict=True))
+    ]
+    csv = parse_track("\n".join(lines).encode("gb18030"), "same.csv")
+    pd.testing.assert_frame_equal(p.points, csv.points)
+    # a summary row below the fixes: dropped and named as under the XLSX
+    footer = [*_TITLED, [None, "合计", None, None, 5]]
+    p, q = parse_track(_xls(footer), "f.xls"), parse_track(_xlsx(footer), "f.xlsx")
+    _check(p, "xls")
+    assert p.warnings == q.warnings == ["1 summary row below the fixes ignored: '合计, 5'"]
+
+
+def test_xls_serial_days_date_and_time_cells_and_the_1904_date_system():
+    def serial(day0: str) -> list[float]:
+        return [(t - dt.datetime.fromisoformat(day0)) / dt.timedelta(days=1) for t in LOCAL_DT]
+
+    # times as plain Excel serial numbers (no date format): serial days from the workbook's day 0
+    for date1904, day0 in ((False, "1899-12-30"), (True, "1904-01-01")):
+        rows = [["lon", "lat", "time"]] + [
+            [x, y, s] for x, y, s in zip(LON, LAT, serial(day0), strict=True)
+        ]
+        _check(parse_track(_xls(rows, date1904=date1904), "serial.xls"), "xls")
+        # date-time cells and split date / time-of-day cells, in either date system
+        _check(parse_track(_xls([HEADER, *WALK], date1904=date1904), "dt.xls"), "xls")
+        split = [["日期", "时间", "经度", "纬度"]] + [
+            [t.date(), t.time(), x, y] for t, x, y in zip(LOCAL_DT, LON, LAT, strict=True)
+        ]
+        _check(parse_track(_xls(split, date1904=date1904), "split.xls"), "xls")
+    # no header: columns told by their values (the date-time cells)
+    _check(parse_track(_xls(WALK), "h.xls"), "xls")
+
+
+def test_bad_xls_files_say_why(monkeypatch):
+    from geo.tracks import parse_table as table
+
+    good = _xls([HEADER, *WALK])
+    for cut in (600, 2048, len(good) // 2):
+        msg = _refused(good[:cut], "cut.xls")
+        assert msg.startswith("old Excel workbook (.xls) could not be read: "), (cut, msg)
+    # an OLE2 file that holds no workbook is named, not "could not be read"
+    assert _refused(_ole2_renamed(good, "WordDocument"), "notes.doc") == (
+        "file is an old Word document (.doc), not a spreadsheet: save the track as .xlsx, "
+        ".ods or CSV"
+    )
+    msg = _refused(_ole2_renamed(good, "Gibberish"), "x.xls")
+    assert msg.startswith("file is an OLE2 compound file without a workbook (streams: gibberish)")
+    # the table's own refusals, named XLS
+    msg = _refused(_xls([["名称", "备注"], ["a", "b"]]), "h.xls")
+    assert msg.startswith("XLS needs lon/lat (经度/纬度) columns; found: 名称, 备注")
+    assert _refused(_xls([]), "blank.xls") == "XLS first sheet is empty: no points"
+    # the XLSX cell limit holds while xlrd reads: refused before any row is read as a table
+    seen: list[int] = []
+    monkeypatch.setattr(table, "sheet_rows", lambda *a, **k: seen.append(1))
+    monkeypatch.setattr(table, "XLSX_MAX_CELLS", 17)  # the walk under its header: 18 cells
+    msg = _refused(good, "many.xls")
+    assert msg == (
+        "XLS sheet has more than 17 cells (limit): split the track, or keep only its "
+        "lon/lat/time columns"
+    )
+    assert seen == []
+
+
+def test_xls_cells_beyond_the_xlsx_columns_are_not_read(monkeypatch):
+    """A value in the last column (IV, the 256th) of every row would make xlrd pad each row
+    to it; it is not kept and not counted, as the XLSX reader reads 64 columns."""
+    import xlwt
+
+    from geo.tracks import parse_table as table
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("宽")
+    for r, row in enumerate([["lon", "lat", "time"]] + [[x, y, t] for x, y, t in WALK]):
+        for c, v in enumerate(row):
+            ws.write(r, c, v if c < 2 or r == 0 else f"{v:%Y-%m-%d %H:%M:%S}")
+        ws.write(r, 255, "远处的备注")
+    buf = io.BytesIO()
+    wb.save(buf)
+    monkeypatch.setattr(table, "XLSX_MAX_CELLS", 18)  # the track's cells, not the far ones
+    _check(parse_track(buf.getvalue(), "wide.xls"), "xls")
+
+
+def test_damaged_xls_bytes_are_read_or_refused_never_a_crash():
+    """Every byte of a workbook's first 16 KB (its OLE2 header, directory, BIFF records)
+    set to 0xFF in turn, every 37th: each is read or refused with an InputError."""
+    good = _xls([HEADER, *WALK])
+    outcomes = {"read": 0, "refused": 0}
+    for at in range(8, min(len(good), 16384), 37):
+        bad = good[:at] + b"\xff" + good[at + 1 :]
+        try:
+            parse_track(bad, "d.xls")
+            outcomes["read"] += 1
+        except InputError as exc:
+            assert exc.message and "\n" not in exc.message
+            outcomes["refused"] += 1
+    assert outcomes["read"] and outcomes["refused"], outcomes
+
+
+# ------------------------------------------- 7. flat OpenDocument spreadsheets (.fods)
+_NOTE_ROWS: list[list[object]] = [
+    [
+        (
+            "raw",
+            '<table:table-cell table:number-columns-spanned="6" office:value-type="string">'
+            "<text:p>巡查轨迹 张三 2026-11-20</text:p></table:table-cell>"
+            '<table:covered-table-cell table:number-columns-repeated="5"/>',
+        )
+    ],
+    [],
+    ["序号", "经度", "纬度", "定位时间", "精度(米)", "备注"],
+    *_walk_rows(),
+    [None, "合计", None, None, 5],
+]
+
+
+@pytest.mark.parametrize("name", ["巡查.fods", "track.xml", None, "导出.ods"])
+def test_fods_reads_as_the_ods_of_the_same_rows(name):
+    """LibreOffice's flat save (one XML file, root office:document): the same points,
+    warnings and name as the .ods of the same sheet, told by its root whatever its name. It
+    was refused: "XML root is <document>"."""
+    p, ods = parse_track(_fods(_NOTE_ROWS), name), parse_track(_ods(_NOTE_ROWS), "same.ods")
+    _check(p, "fods")
+    pd.testing.assert_frame_equal(p.points, ods.points)
+    assert p.warnings == ods.warnings == ["1 summary row below the fixes ignored: '合计, 5'"]
+    # serial days from the document's null date, as in an ODS
+    serial = [(t - dt.datetime(1904, 1, 1)) / dt.timedelta(days=1) for t in LOCAL_DT]
+    rows = [["lon", "lat", "time"]] + [[x, y, s] for x, y, s in zip(LON, LAT, serial, strict=True)]
+    _check(parse_track(_fods(rows, null_date="1904-01-01"), name), "fods")
+    # UTF-16 with a byte-order mark, as some tools re-save XML
+    text = _fods(_NOTE_ROWS).decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    _check(parse_track(text.encode("utf-16"), name), "fods")
+
+
+def test_flat_opendocument_text_and_hostile_fods_say_why(monkeypatch):
+    from geo.tracks import parse_table as table
+
+    text = "application/vnd.oasis.opendocument.text"
+    assert _refused(_fods([HEADER, *WALK], mime=text), "notes.fodt") == (
+        f"OpenDocument file of type '{text}', not a spreadsheet: save the track as .ods, "
+        ".xlsx or CSV"
+    )
+    lol = '<!DOCTYPE office:document [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+    assert _refused(_fods([HEADER, *WALK], head=lol), "lol.fods") == (
+        "FODS rejected: its XML declares a DTD or entities (not allowed for safety)"
+    )
+    bomb = (
+        '<table:table table:name="炸弹"><table:table-row>'
+        + "".join(_cell(c) for c in ["lon", "lat", "time"])
+        + '</table:table-row><table:table-row table:number-rows-repeated="1048575">'
+        '<table:table-cell office:value-type="float" office:value="116.3125" '
+        'table:number-columns-repeated="16384"><text:p>116.3125</text:p></table:table-cell>'
+        "</table:table-row></table:table>"
+    )
+    msg = _refused(_fods([], tables=bomb), "bomb.fods")
+    assert msg.startswith("FODS sheet has more than 1,000,000 cells (limit)")
+    huge = _fods([HEADER, *WALK], head="<!--" + "x" * BIG + "-->")
+    assert _refused(huge, "c.fods") == (
+        "FODS rejected: the document holds a single piece of text or markup longer than "
+        "1 MiB (3.0 MB): not a track table"
+    )
+    cut = _fods([], tables=_table("t", [HEADER, *WALK])[:-200])
+    assert _refused(cut, "cut.fods").startswith("broken or unsupported FODS file: ")
+    assert _refused(_fods([], tables=""), "e.fods") == "FODS has no sheets: no points"
+    monkeypatch.setattr(table, "XLSX_MAX_ELEMENTS", 20)
+    assert _refused(_fods([HEADER, *WALK]), "many.fods").startswith(
+        "FODS has more than 20 XML elements (limit"
+    )
+    monkeypatch.undo()
+    # GPX and KML are not taken for flat documents
+    gpx = GPX.replace('encoding="UTF-16"', 'encoding="UTF-8"').encode()
+    _check(parse_track(gpx, "a.gpx"), "gpx")

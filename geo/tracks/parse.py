@@ -1,5 +1,5 @@
-"""Parse uploaded GPS tracks (GPX, KML/KMZ, GeoJSON, CSV/TSV, XLSX, ODS, NMEA) into one clean
-table of timed WGS 84 points.
+"""Parse uploaded GPS tracks (GPX, KML/KMZ, GeoJSON, CSV/TSV, XLSX, XLS, ODS/FODS, NMEA) into one
+clean table of timed WGS 84 points.
 
 Uploads come from phones, watches, logger apps and spreadsheets; any of them may be broken,
 hostile (XML entity bombs, zip bombs) or in a Chinese datum. Every problem becomes an
@@ -27,7 +27,8 @@ from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError
 from geo.tracks.parse_nmea import looks_like_nmea
 from geo.tracks.parse_nmea import parse_nmea as _parse_nmea
-from geo.tracks.parse_ods import ODS_MIME, opendocument_type
+from geo.tracks.parse_ods import ODS_MIME, flat_opendocument_type, opendocument_type
+from geo.tracks.parse_ods import parse_fods as _parse_fods
 from geo.tracks.parse_ods import parse_ods as _parse_ods
 from geo.tracks.parse_raw import Raw as _Raw
 from geo.tracks.parse_raw import short as _short
@@ -36,6 +37,7 @@ from geo.tracks.parse_table import csv_error
 from geo.tracks.parse_table import parse_csv as _parse_csv
 from geo.tracks.parse_table import parse_xlsx as _parse_xlsx
 from geo.tracks.parse_time import DEFAULT_TZ, parse_times
+from geo.tracks.parse_xls import parse_xls as _parse_xls
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -82,10 +84,15 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-# an old Excel workbook (.xls, OLE2 compound file): not read, but named
+# an OLE2 compound file: an old Excel workbook (.xls), or an old Word document (named)
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-# UTF-16 without a byte-order mark is told from this many bytes at its start
-_UTF16_SAMPLE = 4096
+# UTF-16/32 without a byte-order mark is told from this many bytes at its start: enough to
+# reach the numbers below a long Chinese title or preamble (which has no NUL to tell it by)
+_UTF16_SAMPLE = 64 * 1024
+# UTF-16 without a mark needs this many pairs of adjacent characters with their NUL on the
+# same side (ASCII written as UTF-16: "1" "1" "6" "." are 31 00 31 00 36 00 2E 00): a stray
+# NUL in UTF-8 or GBK text is alone, and CJK characters (一 is 00 4E) rarely come in runs
+_UTF16_MIN_RUNS = 4
 # C0/C1 control characters other than tab, LF and CR, and the non-characters U+FFFE/U+FFFF:
 # never in text, so binary data read as UTF-16 shows them
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
@@ -145,8 +152,9 @@ def parse_track(
     max_bytes: int = DEFAULT_MAX_BYTES,
     default_tz: str = DEFAULT_TZ,
 ) -> ParsedTrack:
-    """Parse one uploaded track file; the format comes from its content (a zip is an XLSX or
-    a KMZ, text is XML, JSON, NMEA or a table), the extension checked against it.
+    """Parse one uploaded track file; the format comes from its content (a zip is an XLSX, an
+    ODS or a KMZ, an OLE2 compound file an old Excel workbook, text is XML (GPX, KML or a
+    flat OpenDocument spreadsheet), JSON, NMEA or a table), the extension checked against it.
 
     Times without a zone are taken as ``default_tz`` (local time of the city), except in
     GPX and NMEA, whose standards say their times are UTC. ``crs`` is the
@@ -157,6 +165,7 @@ def parse_track(
     crs_name = normalize_crs(crs)
     data = _utf8_from_bom(data)
     if data[:4] != b"PK\x03\x04" and data[:8] != _OLE2:
+        data = _utf8_from_utf32(data)
         data = _utf8_from_utf16(data)
     if not data.strip():
         raise InputError("empty file: no points")
@@ -165,8 +174,8 @@ def parse_track(
         fmt = _zip_format(data, filename)
         if fmt == "xml":
             data, kmz = _kml_from_kmz(data, max_bytes), True
-    elif data[:8] == _OLE2:
-        raise InputError("old Excel workbook (.xls) not readable: save it as .xlsx or CSV")
+    elif data[:8] == _OLE2:  # an old Excel workbook, or another OLE2 file (named)
+        fmt = "xls"
     else:
         fmt = _detect_format(data, filename)
     try:
@@ -178,6 +187,10 @@ def parse_track(
             raw = _parse_xlsx(data, max_bytes)
         elif fmt == "ods":
             raw = _parse_ods(data, max_bytes)
+        elif fmt == "xls":
+            raw = _parse_xls(data)
+        elif fmt == "fods":
+            raw = _parse_fods(data)
         elif fmt == "nmea":
             raw = _parse_nmea(_decode(data))
         else:
@@ -213,16 +226,44 @@ def _as_utf8(data: bytes, codec: str, claim: str) -> bytes:
         raise InputError(f"text {claim.format(name)} but is not {name}: {_short(exc)}") from None
 
 
+def _utf8_from_utf32(data: bytes) -> bytes:
+    """UTF-32 text without a byte-order mark (LE or BE) as UTF-8; other data as it is.
+
+    Every UTF-32 character is 4 bytes whose top byte is NUL and whose next byte is at most
+    10 (U+10FFFF is the last character): three NULs in four for ASCII, two for Chinese. So
+    every 4-byte unit of the first :data:`_UTF16_SAMPLE` bytes must fit that pattern in one
+    byte order, and the sample read in that order must be text without control characters;
+    UTF-16 (its units hold two characters, the second rarely below U+0011) and binary data
+    do not, and go on as before."""
+    head = data[:_UTF16_SAMPLE]
+    head = head[: len(head) - len(head) % 4]
+    if len(head) < 8 or b"\x00\x00" not in head:  # UTF-8, GBK, UTF-16 of CJK: nothing to do
+        return data
+    units = np.frombuffer(head, dtype=np.uint8).reshape(-1, 4)
+    for codec, top, plane in (("utf-32-le", 3, 2), ("utf-32-be", 0, 1)):
+        if (units[:, top] == 0).all() and (units[:, plane] <= 0x10).all():
+            sample = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
+            if _NOT_TEXT.search(sample):  # binary (a lone surrogate is named below)
+                return data
+            return _as_utf8(data, codec, "looks like {} (no byte-order mark)")
+    return data
+
+
 def _utf8_from_utf16(data: bytes) -> bytes:
     """UTF-16 text without a byte-order mark (Excel's "Unicode text" as some tools save it,
     Windows' "UTF-16 LE" without BOM) as UTF-8; other data as it is.
 
-    Text in UTF-8 or GBK never holds a NUL byte. UTF-16 of a track (digits, separators, tags:
-    ASCII mostly) has one in every ASCII character, all on one side: its second byte
-    (little-endian) or its first (big-endian). So the first :data:`_UTF16_SAMPLE` bytes must
-    have NULs on one side for at least a quarter of their characters, few on the other (一,
-    U+4E00, has one), and read in that order as text without control characters; binary
-    data fails one of these and is refused as binary.
+    Text in UTF-8 or GBK never holds a NUL byte. UTF-16 of a track holds ASCII (digits,
+    separators, tags), whose every character has a NUL on one side: its second byte
+    (little-endian) or its first (big-endian), and ASCII comes in runs ("116.3125,"). So the
+    first :data:`_UTF16_SAMPLE` bytes must hold at least :data:`_UTF16_MIN_RUNS` pairs of
+    adjacent characters with their NULs on one side, few such pairs on the other, and read
+    in that order as text without control characters; binary data fails one of these and is
+    refused as binary. Runs, not counts, tell the side: a file whose head is a long Chinese
+    title or preamble has few ASCII characters there, and 一 (U+4E00, 00 4E) has a NUL on
+    the other side, often; but CJK characters with a NUL rarely follow each other, and a
+    stray NUL in UTF-8 or GBK text is alone. The sample is 64 KB, so the numbers below such
+    a preamble are reached.
 
     A NUL beside a byte D8-DF tells nothing and is not counted (nor is its character): in
     one byte order the pair is a lone surrogate (U+D800, U+DC00), in the other a letter
@@ -233,16 +274,8 @@ def _utf8_from_utf16(data: bytes) -> bytes:
     head = head[: len(head) - len(head) % 2]
     if b"\x00" not in head:  # every UTF-8 and GBK file: nothing to do
         return data
-    pairs = np.frombuffer(head, dtype=np.uint8).reshape(-1, 2)
-    nul0, nul1 = pairs[:, 0] == 0, pairs[:, 1] == 0
-    surrogate = pairs >> 3 == 0xD8 >> 3  # D8-DF
-    told = ~((nul0 & surrogate[:, 1]) | (nul1 & surrogate[:, 0]))  # not a NUL beside D8-DF
-    chars = int(np.count_nonzero(told))
-    first, second = int(np.count_nonzero(nul0 & told)), int(np.count_nonzero(nul1 & told))
-    codec, high, low = (
-        ("utf-16-le", second, first) if second > first else ("utf-16-be", first, second)
-    )
-    if high < 2 or high * 4 < chars or low * 8 > high:
+    codec = _utf16_order(np.frombuffer(head, dtype=np.uint8).reshape(-1, 2))
+    if codec is None:
         return data
     sample = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
     if _NOT_TEXT.search(sample):
@@ -250,6 +283,21 @@ def _utf8_from_utf16(data: bytes) -> bytes:
     # text in this order (a U+FFFD is a lone surrogate, or written as such): decoded, or
     # refused naming where it is not UTF-16
     return _as_utf8(data, codec, "looks like {} (no byte-order mark)")
+
+
+def _utf16_order(pairs: np.ndarray) -> str | None:
+    """ "utf-16-le" or "utf-16-be" when the byte pairs' NULs fall on one side in runs (see
+    :func:`_utf8_from_utf16`), else None."""
+    nul0, nul1 = pairs[:, 0] == 0, pairs[:, 1] == 0
+    surrogate = pairs >> 3 == 0xD8 >> 3  # D8-DF
+    told = ~((nul0 & surrogate[:, 1]) | (nul1 & surrogate[:, 0]))  # not a NUL beside D8-DF
+    side0, side1 = nul0 & told, nul1 & told
+    runs0 = int(np.count_nonzero(side0[1:] & side0[:-1]))
+    runs1 = int(np.count_nonzero(side1[1:] & side1[:-1]))
+    codec, high, low = ("utf-16-le", runs1, runs0) if runs1 > runs0 else ("utf-16-be", runs0, runs1)
+    if high < _UTF16_MIN_RUNS or low * 8 > high:
+        return None
+    return codec
 
 
 def _zip_format(data: bytes, filename: str | None) -> str:
@@ -269,11 +317,16 @@ def _zip_format(data: bytes, filename: str | None) -> str:
     if kind is not None and kind.startswith(ODS_MIME):
         return "ods"
     if kind is not None:
-        raise InputError(
-            f"OpenDocument file of type {kind[:80]!r}, not a spreadsheet: save the track as "
-            ".ods, .xlsx or CSV"
-        )
+        raise _not_a_spreadsheet(kind)
     return ext if ext in ("xlsx", "ods") else "xml"
+
+
+def _not_a_spreadsheet(kind: str) -> InputError:
+    """The refusal of an OpenDocument file (zipped or flat) of media type ``kind``."""
+    return InputError(
+        f"OpenDocument file of type {kind[:80]!r}, not a spreadsheet: save the track as "
+        ".ods, .xlsx or CSV"
+    )
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -285,14 +338,21 @@ def _looks_binary(data: bytes) -> bool:
 
 
 def _detect_format(data: bytes, filename: str | None) -> str:
-    """The format of a text upload by its content: XML (GPX or KML), JSON, an NMEA log or a
-    table. A name that says XML or JSON must agree; the line formats (.csv, .txt, .nmea,
-    .log, even .xls: Chinese systems export tab-separated text so named) may hold either a
-    table or NMEA, as logger apps name their files as they like."""
+    """The format of a text upload by its content: XML (GPX or KML; a flat OpenDocument
+    spreadsheet, "fods", by its root whatever its name), JSON, an NMEA log or a table. A
+    name that says XML or JSON must agree; the line formats (.csv, .txt, .nmea, .log, even
+    .xls: Chinese systems export tab-separated text so named) may hold either a table or
+    NMEA, as logger apps name their files as they like."""
     if _looks_binary(data):
-        raise InputError("file looks binary (not GPX, KML, KMZ, GeoJSON, CSV, XLSX, ODS or NMEA)")
+        raise InputError(
+            "file looks binary (not GPX, KML, KMZ, GeoJSON, CSV, XLSX, XLS, ODS or NMEA)"
+        )
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     sniffed = "xml" if head == b"<" else "geojson" if head in (b"{", b"[") else "csv"
+    if sniffed == "xml" and (kind := flat_opendocument_type(data)) is not None:
+        if kind and not kind.startswith(ODS_MIME):
+            raise _not_a_spreadsheet(kind)
+        return "fods"  # (one without a media type is read as one: it says if it has no sheet)
     if sniffed == "csv" and looks_like_nmea(data.lstrip(b"\xef\xbb\xbf")[:4096]):
         sniffed = "nmea"
     ext = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""

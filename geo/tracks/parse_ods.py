@@ -11,12 +11,13 @@ longest run of content.xml without a tag before parsing, cells with a value, col
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import re
 import zipfile
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 from xml.parsers import expat
 
 from geo.errors import InputError
@@ -36,6 +37,14 @@ _DURATION_RE = re.compile(r"PT(\d{1,2})H(\d{1,2})M(\d{1,2}(?:\.\d{1,9})?)S")
 _CHUNK = 1 << 16
 # the one member read (the sheets); the others (styles, settings, pictures) are not parsed
 _CONTENT = "content.xml"
+# a flat document's root element is looked for in this many bytes at its start
+_PEEK = 1 << 16
+# an XML declaration naming UTF-16 or UTF-32 (bounded runs: linear on any input)
+_WIDE_DECL = re.compile(
+    rb'\s{0,64}<\?xml[^>]{0,200}?encoding\s{0,8}=\s{0,8}["\'](?:utf|ucs)-?(?:16|32|2|4)', re.I
+)
+_WIDE_DECL_MAX = 512
+_FLAT_ROOT = re.compile(rb"<office:document[\s>]")
 
 
 def opendocument_type(zf: zipfile.ZipFile) -> str | None:
@@ -59,23 +68,111 @@ def parse_ods(data: bytes, max_bytes: int) -> Raw:
     counted from the document's null date (1899-12-30, or 1904-01-01).
 
     ``max_bytes`` is the upload limit: see :func:`geo.tracks.parse_table.check_workbook_size`."""
+
+    def check() -> None:
+        _table.check_workbook_size(data, max_bytes, "ODS", parsed=(_CONTENT,))
+
+    return _read_sheet("ODS", check, lambda: _content_xml(data))
+
+
+def parse_fods(data: bytes) -> Raw:
+    """The first sheet of a flat OpenDocument spreadsheet (.fods: the document as one XML
+    file, as LibreOffice saves it for version control), read as an ODS's content.xml is,
+    under the same limits (:func:`geo.tracks.parse_table.check_xml_document`; its size is
+    the upload limit's)."""
+    return _read_sheet(
+        "FODS",
+        lambda: _table.check_xml_document(data, "FODS"),
+        lambda: contextlib.nullcontext(io.BytesIO(data)),
+        _encoding(data),
+    )
+
+
+def flat_opendocument_type(data: bytes) -> str | None:
+    """The media type a flat OpenDocument file (one XML document whose root is
+    ``office:document``: .fods, .fodt) names in its ``office:mimetype`` ("" when it names
+    none, declares a DTD for a <document>, or starts it after the first :data:`_PEEK` bytes:
+    the FODS reader refuses such a file, naming why); None for other XML (GPX, KML) or XML
+    expat cannot read (an encoding it does not know: the GPX reader reads those)."""
+    root: list[tuple[str, dict[str, str]]] = []
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        root.append((tag, attrs))
+        raise _Stop
+
+    def no_dtd(name: str, *args: Any) -> None:
+        # no OpenDocument has one; one naming a <document> root is refused as FODS, as its
+        # reader refuses it; any other by the GPX/KML reader
+        if name.rpartition(":")[2] == "document":
+            root.append((_T_DOCUMENT, {}))
+        raise _Stop
+
+    parser = expat.ParserCreate(_encoding(data), namespace_separator=" ")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = no_dtd
+    try:
+        for at in range(0, min(len(data), _PEEK), _CHUNK):
+            parser.Parse(data[at : at + _CHUNK], False)
+    except _Stop:
+        pass
+    except (expat.ExpatError, ValueError, LookupError):
+        return None
+    if not root:  # a prolog longer than the peek (a crafted comment): read as one if it is
+        return "" if _FLAT_ROOT.search(data) else None
+    if root[0][0] != _T_DOCUMENT:
+        return None
+    return root[0][1].get(_A_MIMETYPE, "")[:200]
+
+
+def _encoding(data: bytes) -> str | None:
+    """ "UTF-8" for XML that declares UTF-16 or UTF-32: the upload reader has made it UTF-8
+    (see :func:`geo.tracks.parse._utf8_from_bom`) and expat must not believe the
+    declaration; None (the declaration holds) otherwise."""
+    return "UTF-8" if _WIDE_DECL.match(data[:_WIDE_DECL_MAX]) else None
+
+
+class _Stop(Exception):
+    """Raised from an expat handler to stop reading once the root element is seen."""
+
+
+@contextlib.contextmanager
+def _content_xml(data: bytes) -> Iterator[BinaryIO]:
+    """The sheets of an ODS (its content.xml) as a stream, unpacked as it is read."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        if _CONTENT not in zf.namelist():
+            raise InputError("ODS has no content.xml: not an OpenDocument spreadsheet")
+        with zf.open(_CONTENT) as fh:
+            yield fh
+
+
+def _read_sheet(
+    what: str,
+    check: Callable[[], None],
+    source: Callable[[], contextlib.AbstractContextManager[BinaryIO]],
+    encoding: str | None = None,
+) -> Raw:
+    """The rows of the first sheet of the XML ``source`` opens (``what`` names the format,
+    ``encoding``, if given, overrides the XML's own), once ``check`` has passed, as the
+    table reader's points; every failure an InputError."""
     import defusedxml
 
-    sheet = _Sheet()
+    sheet = _Sheet(what, encoding)
     try:
-        _table.check_workbook_size(data, max_bytes, "ODS", parsed=(_CONTENT,))
-        header, found, body = _table.sheet_rows(sheet.rows(data), "ODS")
+        check()
+        with source() as stream:
+            table = _table.sheet_rows(sheet.rows(stream), what)
     except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden):
         raise InputError(
-            "ODS rejected: its XML declares a DTD or entities (not allowed for safety)"
+            f"{what} rejected: its XML declares a DTD or entities (not allowed for safety)"
         ) from None
     except defusedxml.ExternalReferenceForbidden:
-        raise InputError("ODS rejected: its XML references external entities") from None
+        raise InputError(f"{what} rejected: its XML references external entities") from None
     except (InputError, MemoryError):
         raise
     except Exception as exc:  # a hostile zip raises anything (zlib, lzma, expat, zipfile)
-        raise InputError(f"broken or unsupported ODS file: {short(exc)}") from None
-    return _table.sheet_raw(header, found, body, "ODS", sheet.mac_1904)
+        raise InputError(f"broken or unsupported {what} file: {short(exc)}") from None
+    return _table.sheet_raw(table, what, sheet.mac_1904)
 
 
 def _parser(sheet: _Sheet) -> Any:
@@ -92,7 +189,7 @@ def _parser(sheet: _Sheet) -> Any:
     def no_external(context: Any, base: Any, sysid: Any, pubid: Any) -> None:
         raise defusedxml.ExternalReferenceForbidden(context, base, sysid, pubid)
 
-    parser = expat.ParserCreate(namespace_separator=" ")
+    parser = expat.ParserCreate(sheet.encoding, namespace_separator=" ")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = no_dtd
     parser.EntityDeclHandler = no_entity
@@ -106,6 +203,8 @@ def _parser(sheet: _Sheet) -> Any:
 
 
 # element and attribute names as expat gives them with namespace_separator=" "
+_T_DOCUMENT = f"{_OFFICE} document"
+_A_MIMETYPE = f"{_OFFICE} mimetype"
 _T_TABLE = f"{_TABLE} table"
 _T_ROW = f"{_TABLE} table-row"
 _T_CELLS = (f"{_TABLE} table-cell", f"{_TABLE} covered-table-cell")
@@ -121,9 +220,11 @@ _T_TAB, _T_BREAK = f"{_TEXT} tab", f"{_TEXT} line-break"
 
 
 class _Sheet:
-    """Expat handlers collecting the rows of the first ``table:table`` of ``content.xml``."""
+    """Expat handlers collecting the rows of the first ``table:table`` of ``content.xml``
+    (or of a flat document); ``what`` names the format in refusals."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "ODS", encoding: str | None = None) -> None:
+        self.what, self.encoding = what, encoding
         self.mac_1904 = False
         self.tables = 0  # sheets (top-level table:table) opened; only the first is read
         self.depth = 0  # of table:table elements (a table inside a cell is not a row)
@@ -139,21 +240,18 @@ class _Sheet:
         self.in_p = 0  # inside a paragraph of the cell: its text is the cell's
         self.skip = 0  # inside an annotation (a comment): its text is not the cell's
 
-    def rows(self, data: bytes) -> Iterator[tuple[Any, ...]]:
-        """The sheet's non-empty rows (tuples of cell values), each as often as repeated."""
+    def rows(self, stream: BinaryIO) -> Iterator[tuple[Any, ...]]:
+        """The non-empty rows (tuples of cell values) of the first sheet of the XML read
+        from ``stream`` a block at a time, each row as often as repeated."""
         parser = _parser(self)
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            if _CONTENT not in zf.namelist():
-                raise InputError("ODS has no content.xml: not an OpenDocument spreadsheet")
-            with zf.open(_CONTENT) as fh:
-                while not self.done and (block := fh.read(_CHUNK)):
-                    parser.Parse(block, False)
-                    yield from self._drain()
+        while not self.done and (block := stream.read(_CHUNK)):
+            parser.Parse(block, False)
+            yield from self._drain()
         if not self.done:
             parser.Parse(b"", True)  # a truncated document says so here
             yield from self._drain()
         if not self.tables:
-            raise InputError("ODS has no sheets: no points")
+            raise InputError(f"{self.what} has no sheets: no points")
 
     def _drain(self) -> Iterator[tuple[Any, ...]]:
         out, self.out = self.out, []
@@ -245,10 +343,7 @@ class _Sheet:
             return
         filled = len(row) - row.count(None)
         if filled * self.repeat > _table.XLSX_MAX_CELLS:  # before a crafted repeat is unrolled
-            raise InputError(
-                f"ODS sheet has more than {_table.XLSX_MAX_CELLS:,} cells (limit): split the "
-                "track, or keep only its lon/lat/time columns"
-            )
+            raise _table.too_many_cells(self.what)
         self.out.append((tuple(row), self.repeat))
 
 

@@ -13,7 +13,9 @@ import csv
 import datetime as dt
 import io
 import re
+from collections import deque
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -185,7 +187,32 @@ def parse_csv(text: str) -> Raw:
         raise InputError(f"malformed CSV: {exc}") from None
     except pd.errors.EmptyDataError:
         raise InputError("CSV has no rows with values: no points") from None
-    return table_raw(df, False, "CSV", found=names, commas=commas)
+    tail = _csv_tail(text, sep, names, df)
+    return table_raw(df, False, "CSV", found=names, commas=commas, tail=tail)
+
+
+def _csv_tail(
+    text: str, sep: str, names: list[str], df: pd.DataFrame
+) -> list[list[str | None]] | None:
+    """Every cell of the last rows of a CSV whose header has columns that are not read (a
+    合计 label under 序号: see :func:`_drop_footer`), aligned with the last rows of ``df``
+    (its read columns); None when every column is read, or when the last lines do not match
+    ``df``'s last rows (a quoted line break among them): the footer is then judged by the
+    read columns alone, as before. Only the end of the text is split."""
+    if df.empty or len(df.columns) == len(names):
+        return None
+    lines = text.rstrip("\r\n").rsplit("\n", 2 * FOOTER_ROWS)[1:]
+    rows = [_split(line.rstrip("\r"), sep) for line in lines if line.strip()]
+    rows = rows[len(rows) - min(len(rows), len(df), FOOTER_ROWS) :]
+    at = [names.index(c) for c in df.columns]
+    read = df.iloc[len(df) - len(rows) :].to_numpy(object)
+    for cells, values in zip(rows, read, strict=True):
+        whole = [_cell_str(cells[j]) if j < len(cells) else None for j in at]
+        read_cells = map(_cell_str, values)
+        # (a cell pandas reads as missing may be written: "n/a", "NULL", "-")
+        if any(v is not None and v != c for c, v in zip(whole, read_cells, strict=True)):
+            return None
+    return [[_cell_str(c) for c in cells[:MAX_COLUMNS]] for cells in rows]
 
 
 def _read_columns(stream: io.StringIO, sep: str, names: list[str]) -> pd.DataFrame:
@@ -303,25 +330,35 @@ def parse_xlsx(data: bytes, max_bytes: int) -> Raw:
 
     ``max_bytes`` is the upload limit: the workbook may unpack to :data:`XLSX_UNPACK_RATIO`
     times it (see :func:`check_workbook_size` and :func:`_xlsx_table` for the other limits)."""
-    header, found, body, mac_1904 = _xlsx_table(data, max_bytes)
-    return sheet_raw(header, found, body, "XLSX", mac_1904)
+    table, mac_1904 = _xlsx_table(data, max_bytes)
+    return sheet_raw(table, "XLSX", mac_1904)
 
 
-def sheet_raw(
-    header: list[str] | None,
-    found: list[str] | None,
-    body: list[list[str | None]],
-    what: str,
-    mac_1904: bool = False,
-) -> Raw:
-    """Points of a spreadsheet's rows as :func:`sheet_rows` returns them (XLSX, ODS)."""
+@dataclass
+class SheetTable:
+    """A sheet's rows as :func:`sheet_rows` reads them: the header (None without one), the
+    names of all its columns, the rows below it as text cells (only the header's track
+    columns), and every cell of the last of them (``tail``: a 合计 label in a column that is
+    not read, see :func:`_drop_footer`)."""
+
+    header: list[str] | None
+    names: list[str] | None
+    body: list[list[str | None]]
+    tail: list[list[str | None]] | None = None
+
+
+def sheet_raw(table: SheetTable, what: str, mac_1904: bool = False) -> Raw:
+    """Points of a spreadsheet's rows as :func:`sheet_rows` returns them (XLSX, XLS, ODS)."""
+    header, body = table.header, table.body
     if header is None:
         width = max((len(r) for r in body), default=0)
         columns: list[Any] = list(range(width))
     else:
         width, columns = len(header), header
     df = pd.DataFrame([r + [None] * (width - len(r)) for r in body], columns=columns, dtype=object)
-    return table_raw(df, header is None, what, found=found, mac_1904=mac_1904)
+    return table_raw(
+        df, header is None, what, found=table.names, mac_1904=mac_1904, tail=table.tail
+    )
 
 
 def check_workbook_size(
@@ -366,10 +403,27 @@ def check_workbook_size(
             if run is not None:
                 run.end()
             if elements > XLSX_MAX_ELEMENTS:
-                raise InputError(
-                    f"{what} has more than {XLSX_MAX_ELEMENTS:,} XML elements (limit; a sheet "
-                    f"of {XLSX_MAX_CELLS:,} cells has about that many): split the track"
-                )
+                raise _too_many_elements(what)
+
+
+def check_xml_document(data: bytes, what: str) -> None:
+    """Refuse one XML document read as a sheet (a flat OpenDocument spreadsheet, ``what``
+    names it) over the limits of a workbook's parsed member (see
+    :func:`check_workbook_size`): :data:`XLSX_MAX_ELEMENTS` elements, a run of more than
+    :data:`XLSX_MAX_TOKEN` bytes without a "<". It is not unpacked: the upload limit is its
+    size."""
+    if data.count(b"<") - data.count(b"</") > XLSX_MAX_ELEMENTS:
+        raise _too_many_elements(what)
+    run = _TokenRun("the document", what)
+    run.feed(data, io.BytesIO())
+    run.end()
+
+
+def _too_many_elements(what: str) -> InputError:
+    return InputError(
+        f"{what} has more than {XLSX_MAX_ELEMENTS:,} XML elements (limit; a sheet of "
+        f"{XLSX_MAX_CELLS:,} cells has about that many): split the track"
+    )
 
 
 class _TokenRun:
@@ -416,11 +470,9 @@ class _TokenRun:
         )
 
 
-def _xlsx_table(
-    data: bytes, max_bytes: int
-) -> tuple[list[str] | None, list[str] | None, list[list[str | None]], bool]:
-    """The header (None without one), the names of all its columns, the rows below it as
-    text cells, and whether the workbook counts days from 1904, of the first sheet.
+def _xlsx_table(data: bytes, max_bytes: int) -> tuple[SheetTable, bool]:
+    """The rows of the first sheet (see :class:`SheetTable`), and whether the workbook
+    counts days from 1904.
 
     The header row is looked for among the first :data:`HEAD_ROWS` non-empty rows; once
     found only its track columns are kept (lon, lat, time, date, accuracy). Reading stops at
@@ -452,20 +504,21 @@ def _xlsx_table(
         raise
     except Exception as exc:  # openpyxl on a hostile zip raises anything
         raise InputError(_xlsx_error(exc, InvalidFileException)) from None
-    return (*table, mac_1904)
+    return table, mac_1904
 
 
-def sheet_rows(
-    rows: Any, what: str = "XLSX"
-) -> tuple[list[str] | None, list[str] | None, list[list[str | None]]]:
+def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
     """Header, all header names and body of a sheet's rows (tuples of cell values, see
-    :func:`_xlsx_table`; an ODS's from :mod:`geo.tracks.parse_ods`): empty rows and trailing
-    empty cells dropped, at most :data:`XLSX_MAX_CELLS` cells with a value."""
+    :func:`_xlsx_table`; an ODS's from :mod:`geo.tracks.parse_ods`, an XLS's from
+    :mod:`geo.tracks.parse_xls`): empty rows and trailing empty cells dropped, at most
+    :data:`XLSX_MAX_CELLS` cells with a value. Below a header, the last
+    :data:`FOOTER_ROWS` rows are kept whole too (the ``tail``)."""
     head: list[list[str | None]] = []  # the first rows, while no header is found
     header: list[str] | None = None
     names: list[str] | None = None
     keep: list[int] = []
     body: list[list[str | None]] = []
+    last: deque[Any] = deque(maxlen=FOOTER_ROWS)  # the last rows below a header, whole
     headerless = False
     cells = 0
     for i, row in enumerate(rows):
@@ -476,12 +529,10 @@ def sheet_rows(
             continue
         cells += filled
         if cells > XLSX_MAX_CELLS:
-            raise InputError(
-                f"{what} sheet has more than {XLSX_MAX_CELLS:,} cells (limit): split the "
-                "track, or keep only its lon/lat/time columns"
-            )
+            raise too_many_cells(what)
         if header is not None:  # the usual row: only the track columns
             body.append([_cell_text(row[j]) if j < len(row) else None for j in keep])
+            last.append(row)
             continue
         texts = [_cell_text(v) for v in row]
         while texts and texts[-1] is None:
@@ -500,12 +551,21 @@ def sheet_rows(
                 _refuse_unless_values(head[0], what)
                 body, headerless = head, True
     if header is not None:
-        return header, names, body
+        tail = [[_cell_text(v) for v in r[:XLSX_MAX_COLUMNS]] for r in last]
+        return SheetTable(header, names, body, tail)
     if not head:
         raise InputError(f"{what} first sheet is empty: no points")
     if not headerless:
         _refuse_unless_values(head[0], what)
-    return None, None, head
+    return SheetTable(None, None, head)
+
+
+def too_many_cells(what: str) -> InputError:
+    """The refusal of a sheet (``what``: XLSX, ODS, XLS) over :data:`XLSX_MAX_CELLS` cells."""
+    return InputError(
+        f"{what} sheet has more than {XLSX_MAX_CELLS:,} cells (limit): split the track, or "
+        "keep only its lon/lat/time columns"
+    )
 
 
 def _refuse_unless_values(first: list[str | None], what: str) -> None:
@@ -573,18 +633,20 @@ def table_raw(
     found: list[str] | None = None,
     commas: bool = True,
     mac_1904: bool = False,
+    tail: list[list[str | None]] | None = None,
 ) -> Raw:
     """Points of a table of text cells: columns picked by their header names, or, without a
     header, by their values (:func:`_infer_columns`).
 
     ``found`` names the header's columns when ``df`` holds only some of them (a refusal names
-    them all); ``commas`` False says no cell can hold a decimal comma (a comma-separated file
-    without quotes), so no column is searched for them; ``mac_1904``: Excel serial numbers
-    count from 1904-01-01 (see :func:`geo.tracks.parse_time.excel_day0`)."""
+    them all; ``tail`` holds every cell of its last rows, see :func:`_drop_footer`);
+    ``commas`` False says no cell can hold a decimal comma (a comma-separated file without
+    quotes), so no column is searched for them; ``mac_1904``: Excel serial numbers count
+    from 1904-01-01 (see :func:`geo.tracks.parse_time.excel_day0`)."""
     zone = None
     fix = _decimal_comma if commas else _unchanged
     if headerless:
-        df, footer = _drop_footer(df, None, None)
+        df, footer = _drop_footer(df, None, mac_1904=mac_1904)
         lon_c, lat_c, time_c, date_c = _infer_columns(df, what, mac_1904)
         acc_c = None
     else:
@@ -606,7 +668,8 @@ def table_raw(
                 f"{what} has no time column (time/timestamp/时间); found: {named}: no times"
             )
         zone = _header_zone(" ".join(str(c).lower() for c in (time_c, date_c) if c is not None))
-        df, footer = _drop_footer(df, lon_c, lat_c)
+        when = time_c if time_c is not None else date_c
+        df, footer = _drop_footer(df, (lon_c, lat_c, when), tail, mac_1904)
     if df.empty:
         only = " (only summary rows below it)" if footer else ""
         raise InputError(f"{what} has a header but no points{only}")
@@ -617,40 +680,85 @@ def table_raw(
     return Raw(lon, lat, times, acc, zone=zone, mac_1904=mac_1904, warnings=warnings)
 
 
-def _drop_footer(df: pd.DataFrame, lon_c: Any, lat_c: Any) -> tuple[pd.DataFrame, str | None]:
+def _drop_footer(
+    df: pd.DataFrame,
+    roles: tuple[Any, Any, Any] | None,
+    tail: list[list[str | None]] | None = None,
+    mac_1904: bool = False,
+) -> tuple[pd.DataFrame, str | None]:
     """``df`` without the summary rows that office exports put below the fixes (合计/总计/
     Total/平均 labels, a row holding only a count), and the warning that names them: one
     such row refused the whole file (a count in the time column is not a time).
 
-    Only rows at the end (blank rows among them too) and only rows without a lon/lat pair:
-    with a header, ``lon_c``/``lat_c`` not both numbers; without one, fewer than two cells
-    written as coordinates (and never the first row: it told the table's columns). A bad row
-    among the fixes is judged as before (dropped with a warning, or the file refused), and no
-    fix is ever dropped here."""
-    cut, shown = len(df), None
-    first = 1 if lon_c is None else 0
+    ``roles`` are the lon, lat and time columns (the date column when there is no time
+    column), None without a header; ``tail`` every cell of ``df``'s last rows, when it holds
+    only some columns (a 合计 label in a 序号 column is not read). Only rows at the end
+    (blank rows among them too) are looked at, and only these are summaries (see
+    :func:`_is_summary`): a row without a lon/lat pair that holds a label or a count; a
+    labelled row with a pair but no time (平均 116.31 39.99: averaged coordinates, not a fix,
+    which could never be placed in time anyway). A row among the fixes is judged as before
+    (dropped with a warning, or the file refused), and no timed row is dropped here."""
+    cut, shown, n = len(df), "", 0
+    tail = tail or []
+    offset = len(df) - len(tail)  # row i's every cell is tail[i - offset] from there on
+    first = 1 if roles is None else 0  # without a header the first row told the columns
     for i in range(len(df) - 1, max(first, len(df) - FOOTER_ROWS) - 1, -1):
         row = df.iloc[i]
         cells = [_cell_str(v) for v in row.tolist()]
-        if not any(cells):
+        whole = [_cell_str(v) for v in tail[i - offset]] if i >= offset else cells
+        label = any(c and _FOOTER_RE.match(c) for c in whole)
+        if not any(cells) and not label:  # blank (or a 序号 alone in a column not read)
             continue
-        if lon_c is None:  # no header: coordinates are cells written as phones write them
-            pair = sum(1 for c in cells if c and _PRECISE_RE.fullmatch(c)) >= 2
-            count = len([c for c in cells if c]) == 1 and _is_count(next(c for c in cells if c))
-        else:
-            xy = (_cell_str(row[lon_c]), _cell_str(row[lat_c]))
-            pair = all(np.isfinite(_cell_number(c)) for c in xy)
-            others = [c for c in cells if c] if xy == (None, None) else []
-            count = bool(others) and all(map(_is_count, others))
-        label = any(c and _FOOTER_RE.match(c) for c in cells)
-        if pair or not (label or count):
+        if not _is_summary(row, cells, label, roles, mac_1904):
             break
-        cut, shown = i, ", ".join(c for c in cells if c)
-    if shown is None:
+        cut, shown, n = i, ", ".join(c for c in whole if c), n + 1
+    if not n:
         return df, None
-    n = int(sum(any(_cell_str(v) for v in df.iloc[i].tolist()) for i in range(cut, len(df))))
     rows = "row" if n == 1 else "rows"
     return df.iloc[:cut], f"{n} summary {rows} below the fixes ignored: {shown[:80]!r}"
+
+
+def _is_summary(
+    row: pd.Series,
+    cells: list[str | None],
+    label: bool,
+    roles: tuple[Any, Any, Any] | None,
+    mac_1904: bool,
+) -> bool:
+    """Whether a row at the end of a table (its read ``cells``; ``label``: a summary label
+    in any of its cells) is a summary, not a fix (see :func:`_drop_footer`)."""
+    if roles is None:  # no header: coordinates are cells written as phones write them
+        pair = sum(1 for c in cells if c and _PRECISE_RE.fullmatch(c)) >= 2
+        filled = [c for c in cells if c]
+        count = len(filled) == 1 and _is_count(filled[0])
+        times = cells
+    else:
+        lon_c, lat_c, time_c = roles
+        xy = (_cell_str(row[lon_c]), _cell_str(row[lat_c]))
+        pair = all(np.isfinite(_cell_number(c)) for c in xy)
+        others = [c for c in cells if c] if xy == (None, None) else []
+        count = bool(others) and all(map(_is_count, others))
+        times = [_cell_str(row[time_c])]
+    if pair:
+        return label and not any(_is_time(c, mac_1904) for c in times)
+    return label or count
+
+
+def _is_time(text: str | None, mac_1904: bool = False) -> bool:
+    """``text`` is a time a fix could have: a time of day (a date column gives its day), or
+    a date-time, epoch or Excel serial day between 1990 and 2100; an ambiguous date
+    (03/04/2026) counts, as it is one. Not: empty, a label, a count (5 is 1970)."""
+    if text is None:
+        return False
+    if _TOD_RE.fullmatch(text):
+        return True
+    try:
+        years = parse_times([text], "UTC", mac_1904).dt.year
+    except InputError as exc:
+        return "ambiguous" in exc.message or "has no date" in exc.message
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return bool(years.between(1990, 2100).iloc[0])
 
 
 def _cell_str(v: Any) -> str | None:
