@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -27,8 +28,18 @@ RETIRE_HELP = (
 def import_osm(
     file: Path = typer.Argument(..., help="OSM XML (.osm) or PBF (.osm.pbf) file"),
     retire: str = typer.Option("auto", "--retire", help=RETIRE_HELP),
+    queue_only: bool = typer.Option(
+        False,
+        "--queue-only",
+        help="when the network changed, only queue today's walks for re-matching (running "
+        "workers match them) instead of re-matching them now",
+    ),
 ) -> None:
-    """Import streets, alleys and buildings from an OpenStreetMap extract. 导入OSM"""
+    """Import streets, alleys and buildings from an OpenStreetMap extract. 导入OSM
+
+    When segments were retired, added or restored, today's network changed: the walks of
+    today already matched are re-matched on it (or queued, --queue-only), so that today's
+    report counts them on the segments it judges today by."""
     from api.progress import progress_bar
     from geo.db import get_engine
     from geo.errors import InputError
@@ -48,6 +59,34 @@ def import_osm(
             "none of the stored street segments inside them (another area's extract). If it "
             "does describe its area in full, --retire all retires what it lacks there."
         )
+    _rematch_today(engine, counts, queue_only)
+
+
+def _rematch_today(engine: Any, counts: dict[str, Any], queue_only: bool) -> None:
+    """Re-match today's walks when the import changed the network (see :func:`import_osm`).
+
+    WHY: a report judges a day on the segments live at its end. A walk of this morning was
+    matched on the network before the import; a segment the import retired (re-split, gone)
+    no longer counts today, so the steward's patrol fell out of today's report until someone
+    ran ``tracks rematch`` (acceptance tester). Past days keep their own network and are
+    left alone."""
+    from api.cli_patrol import worker
+    from geo.match_queue import requeue_tracks
+    from geo.settings import city_today
+
+    changed = sum(
+        int(counts.get(k) or 0) for k in ("segments_retired", "segments_added", "segments_restored")
+    )
+    if not changed:
+        return
+    queued, already = requeue_tracks(engine, since=city_today(), actor="cli import osm")
+    if not queued + already:
+        return
+    typer.echo(
+        f"the network changed: {queued + already} walks of today queued for re-matching on it"
+    )
+    if not queue_only:
+        worker(batch=200, watch=0.0)
 
 
 def _vector_import(kind: str, doc: str, with_level: bool = False):

@@ -872,3 +872,39 @@ def test_a_walk_over_the_midnight_of_a_re_split_is_matched_on_each_days_network(
     assert float(walked.loc[alley, "walked_m"]) == pytest.approx(seg_m / 2, abs=12)
     before = build_report(db, "daily", first_day)["alleys"].set_index("alley_id")
     assert float(before.loc[alley, "walked_m"]) == pytest.approx(seg_m / 2, abs=12)
+
+
+@pytest.mark.parametrize("queue_only", [False, True])
+def test_an_import_that_changes_the_network_rematches_todays_walks(
+    db, pg_url, tmp_path, queue_only
+):
+    """Acceptance tester: a re-import that re-split an alley left this morning's walk on the
+    retired segment, so the patrol fell out of today's report until someone ran `tracks
+    rematch`. Now `import osm` re-matches today's walks when the network changed (or queues
+    them, --queue-only: visits kept until a worker matches them)."""
+    from tests.test_import import run_cli
+
+    _city(db)
+    alley, seg, seg_wkb, split = _re_split_file(db, tmp_path / "split.osm")
+    _assign(db, alley)
+    walk = _walk(db, seg_wkb, city_today(), "today.csv")
+    assert _credited(db, walk["track_id"]) == {seg}
+    yesterday = _walk(db, seg_wkb, city_today() - dt.timedelta(days=1), "yesterday.csv")
+    args = ["import", "osm", str(split)] + (["--queue-only"] if queue_only else [])
+    proc = run_cli(args, pg_url)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 walks of today queued for re-matching" in proc.stdout
+    with db.connect() as conn:
+        status = dict(conn.execute(text("SELECT id, status FROM tracks")).all())
+    assert status[yesterday["track_id"]] == "matched"  # its day kept its network
+    assert _credited(db, yesterday["track_id"]) == {seg}
+    if queue_only:
+        assert status[walk["track_id"]] == "queued"
+        assert _credited(db, walk["track_id"]) == {seg}  # kept until a worker matches it
+        return
+    assert status[walk["track_id"]] == "matched"
+    got = _credited(db, walk["track_id"])
+    assert seg not in got and len(got) >= 2
+    today = build_report(db, "daily", city_today())["alleys"].set_index("alley_id")
+    seg_m = GEOD.geometry_length(shapely.from_wkb(bytes(seg_wkb)))
+    assert float(today.loc[alley, "walked_m"]) == pytest.approx(seg_m, abs=12)
