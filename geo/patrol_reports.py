@@ -704,6 +704,13 @@ def build_report(
     unstaffed = frames["unstaffed"].merge(where, on="alley_id", how="left")
     areas = _by_area(alleys, unstaffed)
     notes = _outside_notes(alleys, unstaffed)
+    # the alley rows say it as the area rows do (their codes stay blank: there is no area)
+    alleys["community_name"] = alleys["community_name"].where(
+        alleys["community_code"].notna(), OUTSIDE_COMMUNITY
+    )
+    alleys["subdistrict_name"] = alleys["subdistrict_name"].where(
+        alleys["subdistrict_code"].notna(), OUTSIDE_SUBDISTRICT
+    )
     if area is not None:
         # a subdistrict the filter covers only in part (area = one of its communities):
         # its row would hold that community alone under the subdistrict's name

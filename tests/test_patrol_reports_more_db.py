@@ -562,3 +562,6 @@ def test_alleys_outside_every_community_have_named_unranked_rows(town, tmp_path)
     old = before["areas"][before["areas"]["role"] == "alley_steward"]
     assert inside["rank"].tolist() == old["rank"].tolist()
     assert any(n.startswith("2 条街巷不属任何社区") for n in week.meta["notes"])
+    row = week["alleys"][week["alleys"]["alley_id"] == held].iloc[0]
+    assert pd.isna(row["community_code"]) and row["community_name"] == OUTSIDE_COMMUNITY
+    assert row["subdistrict_name"] == OUTSIDE_SUBDISTRICT
