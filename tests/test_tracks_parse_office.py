@@ -926,3 +926,59 @@ def test_flat_opendocument_text_and_hostile_fods_say_why(monkeypatch):
     # GPX and KML are not taken for flat documents
     gpx = GPX.replace('encoding="UTF-16"', 'encoding="UTF-8"').encode()
     _check(parse_track(gpx, "a.gpx"), "gpx")
+
+
+# ------------------------------------------ 8. long text repeated, office markup as .xls
+def test_a_long_text_repeated_over_many_rows_is_refused_early():
+    """Acceptance tester: a 2 KB .fods (or .ods) whose one row of a 1,119-character time text
+    is repeated 990,000 times took 19 s and 5 GB before it was refused, a 2.8 MB .xls of one
+    32,000-character shared string 51 s and 10 GB: the time parser got rows x the text. Now a
+    track cell is cut to TRACK_CELL_CHARS and a sheet's track cells may hold SHEET_MAX_TEXT
+    characters in all."""
+    from geo.tracks import parse_table as table
+
+    long = "2026-11-22 08:00:00" + "x" * 1100
+    bomb = (
+        '<table:table table:name="t"><table:table-row>'
+        + "".join(_cell(c) for c in HEADER)
+        + '</table:table-row><table:table-row table:number-rows-repeated="300000">'
+        + _cell(116.3125)
+        + _cell(39.99)
+        + _cell(long)
+        + "</table:table-row></table:table>"
+    )
+    for data, name, what in ((_fods([], tables=bomb), "r.fods", "FODS"),):
+        assert len(data) < 4096
+        assert _refused(data, name) == (
+            f"{what} sheet holds more than 32 MiB of text in its track columns (limit; a long "
+            "text repeated over many rows?): not a track table"
+        )
+    assert _refused(_ods([], tables=bomb), "r.ods").startswith("ODS sheet holds more than 32 MiB")
+    # each track cell is cut: what the time parser sees is at most TRACK_CELL_CHARS long
+    got = table.sheet_rows(iter([HEADER, *([[116.3, 39.9, "1" * 32000]] * 50)]), "XLS")
+    assert {len(r[2]) for r in got.body} == {table.TRACK_CELL_CHARS}
+    headerless = table.sheet_rows(iter([[116.3, 39.9, "2026-11-22 08:00:00", "备注" * 600]] * 20))
+    assert {len(r[3]) for r in headerless.body} == {table.TRACK_CELL_CHARS}
+
+
+@pytest.mark.parametrize(
+    ("head", "says"),
+    [
+        (
+            '<html xmlns:x="urn:schemas-microsoft-com:office:excel"><head><meta charset="utf-8">'
+            "</head><body><table><tr><td>经度</td><td>纬度</td><td>时间</td></tr></table>",
+            "file is a web page (an HTML table, as office systems export 'Excel')",
+        ),
+        ("<!DOCTYPE html>\n<html><body><table></table></body></html>", "file is a web page"),
+        (
+            '<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n<Workbook '
+            'xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet/></Workbook>',
+            "file is an Excel 2003 XML spreadsheet (SpreadsheetML)",
+        ),
+    ],
+)
+def test_office_markup_saved_as_xls_is_named(head, says):
+    """Acceptance tester: what OA systems' "导出Excel" writes (an HTML table, Excel 2003 XML)
+    under an .xls name was refused as "content looks like GPX"."""
+    for name in ("导出.xls", "export.xml", None):
+        assert _refused(head.encode(), name).startswith(says)

@@ -337,6 +337,32 @@ def _looks_binary(data: bytes) -> bool:
     return ctrl > len(head) * 0.05
 
 
+# what office systems' "导出Excel" write under an .xls name: a web page holding a table, or
+# Excel 2003's XML spreadsheet (SpreadsheetML)
+_HTML_TABLE = re.compile(
+    rb"^\s*(?:<!--.{0,200}?-->\s*)?<(?:!doctype\s+html|html|table|meta)\b", re.I | re.S
+)
+_SPREADSHEET_ML = re.compile(
+    rb"progid\s*=\s*[\"']excel\.sheet|urn:schemas-microsoft-com:office:spreadsheet", re.I
+)
+
+
+def _refuse_office_markup(head: bytes) -> None:
+    """An HTML table or an Excel 2003 XML spreadsheet is named, with what to do: it read as
+    "content looks like GPX" under its .xls name (acceptance tester)."""
+    body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if _HTML_TABLE.match(body):
+        raise InputError(
+            "file is a web page (an HTML table, as office systems export 'Excel'), not a track "
+            "file: open it in Excel or WPS and save it as .xlsx or CSV"
+        )
+    if _SPREADSHEET_ML.search(body):
+        raise InputError(
+            "file is an Excel 2003 XML spreadsheet (SpreadsheetML): open it in Excel or WPS "
+            "and save it as .xlsx or CSV"
+        )
+
+
 def _detect_format(data: bytes, filename: str | None) -> str:
     """The format of a text upload by its content: XML (GPX or KML; a flat OpenDocument
     spreadsheet, "fods", by its root whatever its name), JSON, an NMEA log or a table. A
@@ -353,6 +379,8 @@ def _detect_format(data: bytes, filename: str | None) -> str:
         if kind and not kind.startswith(ODS_MIME):
             raise _not_a_spreadsheet(kind)
         return "fods"  # (one without a media type is read as one: it says if it has no sheet)
+    if sniffed == "xml":
+        _refuse_office_markup(data[:4096])
     if sniffed == "csv" and looks_like_nmea(data.lstrip(b"\xef\xbb\xbf")[:4096]):
         sniffed = "nmea"
     ext = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""

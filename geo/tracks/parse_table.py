@@ -87,6 +87,14 @@ XLSX_MAX_MEMBERS = 10_000
 # workbook took 35-120 s, an element cap seeing nothing. A track sheet's cells are short
 # (Excel holds at most 32,767 characters in a cell, ~160 KB as escaped UTF-8): 1 MiB is ample.
 XLSX_MAX_TOKEN = 1 << 20
+# a track cell (lon, lat, time, date, accuracy) is short: longer text is cut here, and a
+# sheet's track cells together may hold this many characters. WHY: a sheet stores a cell
+# once and repeats it (an .xls shared string, an ODS row repeated 990,000 times in a 2 KB
+# file), so a small file could hand the time parser rows x a 32,000-character text: a
+# tester's 2.8 MB .xls took 51 s and 10 GB, a 2 KB .fods 19 s and 5 GB, before being
+# refused. A real 20 MB CSV holds under 20M characters in all.
+TRACK_CELL_CHARS = 256
+SHEET_MAX_TEXT = 32 << 20
 _EXCEL_MAX_ROWS = 1_048_576
 # the header names of the columns a track is read from: the rest are not kept
 _TRACK_NAMES = LON_NAMES + LAT_NAMES + TIME_NAMES + DATE_NAMES + ACC_NAMES
@@ -520,7 +528,7 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
     body: list[list[str | None]] = []
     last: deque[Any] = deque(maxlen=FOOTER_ROWS)  # the last rows below a header, whole
     headerless = False
-    cells = 0
+    cells = chars = 0
     for i, row in enumerate(rows):
         if i >= _EXCEL_MAX_ROWS:  # a crafted row number: no sheet is longer
             raise InputError(f"{what} sheet has more than {_EXCEL_MAX_ROWS:,} rows")
@@ -531,7 +539,11 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
         if cells > XLSX_MAX_CELLS:
             raise too_many_cells(what)
         if header is not None:  # the usual row: only the track columns
-            body.append([_cell_text(row[j]) if j < len(row) else None for j in keep])
+            kept = [_track_cell(row[j]) if j < len(row) else None for j in keep]
+            chars += sum(len(t) for t in kept if t)
+            if chars > SHEET_MAX_TEXT:
+                raise _too_much_text(what)
+            body.append(kept)
             last.append(row)
             continue
         texts = [_cell_text(v) for v in row]
@@ -540,6 +552,10 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
         if not texts:
             continue
         if headerless:
+            texts = [t[:TRACK_CELL_CHARS] if t else t for t in texts]
+            chars += sum(len(t) for t in texts if t)
+            if chars > SHEET_MAX_TEXT:
+                raise _too_much_text(what)
             body.append(texts)
         elif _is_header(texts):
             names = _unique([c or f"Unnamed: {k}" for k, c in enumerate(texts)])
@@ -549,7 +565,10 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
             head.append(texts)
             if len(head) == HEAD_ROWS:  # no header among the first rows: values, or refused
                 _refuse_unless_values(head[0], what)
-                body, headerless = head, True
+                body, headerless = (
+                    [[t[:TRACK_CELL_CHARS] if t else t for t in r] for r in head],
+                    True,
+                )
     if header is not None:
         tail = [[_cell_text(v) for v in r[:XLSX_MAX_COLUMNS]] for r in last]
         return SheetTable(header, names, body, tail)
@@ -557,7 +576,22 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
         raise InputError(f"{what} first sheet is empty: no points")
     if not headerless:
         _refuse_unless_values(head[0], what)
-    return SheetTable(None, None, head)
+        return SheetTable(None, None, head)
+    return SheetTable(None, None, body)
+
+
+def _track_cell(v: Any) -> str | None:
+    """A track cell's text, cut to :data:`TRACK_CELL_CHARS` (no lon, lat or time is longer;
+    the cut text still fails to read as one, naming the value)."""
+    text = _cell_text(v)
+    return text[:TRACK_CELL_CHARS] if text and len(text) > TRACK_CELL_CHARS else text
+
+
+def _too_much_text(what: str) -> InputError:
+    return InputError(
+        f"{what} sheet holds more than {SHEET_MAX_TEXT >> 20} MiB of text in its track "
+        "columns (limit; a long text repeated over many rows?): not a track table"
+    )
 
 
 def too_many_cells(what: str) -> InputError:

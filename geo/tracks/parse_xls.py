@@ -155,7 +155,11 @@ def _xls_error(data: bytes, exc: BaseException) -> str:
     if "find workbook" in str(exc):
         kind = _ole2_kind(data)
         return f"file is {kind}, not a spreadsheet: save the track as .xlsx, .ods or CSV"
-    return f"{_CANNOT}: {short(exc)}"
+    if "encrypted" in str(exc).lower():
+        return "old Excel workbook (.xls) is password-protected: save it without a password"
+    # xlrd's own words on a damaged file are often a bare index or number ("127", "array
+    # index out of range"): say what that means first, and keep them as a detail
+    return f"{_CANNOT}: damaged or truncated (xlrd: {short(exc)})"
 
 
 def _ole2_kind(data: bytes) -> str:
