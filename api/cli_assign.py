@@ -300,7 +300,7 @@ def end_duty_command(
 _RESTORED = {
     "continues": "恢复 continuous again",
     "starts again": "恢复原计划 starts as planned again",
-    "reinstated": "恢复 reinstated (planned)",
+    "reinstated": "恢复 reinstated",
 }
 
 
@@ -315,23 +315,35 @@ def undo_duty_command(
     leave_others: bool = typer.Option(
         False,
         "--leave-others",
-        help="when it replaced others (--replace): remove only this duty and leave theirs as "
-        "they are now (default: give back what it took, or refuse when that cannot be exact)",
+        help="when it replaced others (--replace, or a staffing commit that ended their "
+        "duties): remove only this duty and leave theirs as they are now (default: give back "
+        "what it took, or refuse when that cannot be exact)",
     ),
 ) -> None:
     """Undo a duty entered by mistake; a replacement gives back what it took. 撤销职责"""
     from geo.db import get_engine
     from geo.duty_undo import parse_duty_id, parse_reason, undo_duty
+    from geo.settings import city_today
 
     duty_id, why = parse_duty_id(duty), parse_reason(reason)  # bad input named before connecting
     out = undo_duty(get_engine(), duty_id, why, leave_others, actor="cli")
-    parts = [f"职责已撤销 duty undone: {_duty_line(out['undone'])}"]
+    back = out.get("moved_back")
+    if back:  # brought forward by a staffing commit: it stays, from its planned start
+        line = _duty_line({**out["undone"], "valid_from": back["valid_from"]})
+        parts = [
+            f"职责改回原计划 moved back to its planned start: {line} "
+            f"(原 was from {back['was_valid_from']})"
+        ]
+    else:
+        parts = [f"职责已撤销 duty undone: {_duty_line(out['undone'])}"]
+    today = city_today().isoformat()
     for r in out["restored"]:
         a = r["after"]
         until = a["valid_to"] or "长期 open-ended"
-        parts.append(
-            f"{_RESTORED[r['action']]}: {a['name']} ({a['person']}) {a['valid_from']} → {until}"
-        )
+        label = _RESTORED[r["action"]]
+        if r["action"] == "reinstated" and a["valid_from"] > today:
+            label += " (planned)"
+        parts.append(f"{label}: {a['name']} ({a['person']}) {a['valid_from']} → {until}")
     if out["left_as_is"]:
         ids = ", ".join(str(c["id"]) for c in out["left_as_is"])
         parts.append(f"其他职责未恢复 others left as they are (duties {ids})")

@@ -4,10 +4,29 @@ Split from :mod:`geo.duties` (which sets and ends duties): the undo removes the 
 that has been in force (a backdated mistake is exactly what past reports must stop reading),
 keeps the whole removed row in the audit log, and, when the duty was a ``replace`` stand-in,
 gives back exactly what it took from the other holders, from its ``assignments.set`` audit
-entry (rules in :func:`undo_duty` and :mod:`geo.duties`' docstring). A duty a staffing commit
-started (:func:`geo.staffing.commit`) is undone the same way: what that commit ended, removed
-or brought forward on the same target and role is given back, from its ``assignments.commit``
-entry, read as if the commit were a replacement.
+entry (rules in :func:`undo_duty` and :mod:`geo.duties`' docstring).
+
+A duty a staffing commit started (:func:`geo.staffing.commit`) is undone from that commit's
+``assignments.commit`` entry, read as if the commit were a replacement:
+
+* a duty the commit inserted is removed; a duty it brought forward (planned by hand from a
+  later day, moved to start on the commit day) is moved back to its planned start and stays,
+  as planned (refused when it now ends before that day). Undoing it once more then removes
+  it: its origin is its own ``assignments.set`` again;
+* what the commit ended or removed on the same target and role is given back as a whole when
+  the LAST of the duties the commit started there (inserted and still there, or brought
+  forward and still starting on the commit day) is undone. Undoing an earlier one undoes it
+  alone, and the reply's ``note`` names the duties the commit also started there and says
+  that what it ended (ids) comes back when those are undone too. So grid workers 117 and 118
+  replaced by 230 and 231 in one commit are back, exactly as before it, once both 230 and
+  231 are undone, in either order; with one duty started there it is given back at once.
+  WHY the last one: given back at the first undo, the ended holders would stand beside the
+  started duties still there (5 workers instead of 4), and undoing those would then find
+  the ended duties changed since;
+* giving back is checked first (nothing changed since, nobody left since); a refusal (409)
+  says what to do, and ``leave_others`` undoes the duty alone, leaving the others as they are;
+* a commit recorded before commits said what they ended (its row has only counts) is undone
+  alone, and the note says so, unless its counts say it ended nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, text
 
@@ -38,13 +58,18 @@ from geo.duties import (
     _who,
 )
 from geo.errors import ConflictError, InputError, NotFoundError
-from geo.settings import city_today
+from geo.settings import city_today, get_settings
 
 MAX_REASON = 500
-_UNDO_HOW = (
-    "first put those duties back as it left them (assign end with that last day, or undo what "
-    "was set since, newest first), or remove only this duty and leave the others as they are "
-    'now (--leave-others; API "leave_others": true) and set them by hand (assign set / end)'
+# the way out of every refusal: this duty alone, the others set by hand
+_LEAVE = (
+    "remove only this duty and leave the others as they are now (--leave-others; API "
+    '"leave_others": true), then set their duties by hand (assign set / end)'
+)
+# when a duty it changed was changed again since
+_PUT_BACK = (
+    "first put that duty back as it was left (assign end with that last day, or undo what was "
+    "set since, newest first)"
 )
 
 
@@ -87,11 +112,12 @@ def undo_duty(
     today: dt.date | None = None,
 ) -> dict[str, Any]:
     """Remove duty ``duty`` (an ``assignments.id``) entered by mistake, and give back what it
-    took when it was a replacement (see the module docstring); ``leave_others`` removes only
-    this duty. ``authorize(code)`` is called with the target's grid or community code before
-    anything about the duty is told (``None`` when there is no such duty). One transaction,
-    one audit row ``assignments.undo`` holding the whole removed row, the reason and what was
-    put back. Returns them, JSON-ready."""
+    took when it was a replacement; a duty a staffing commit brought forward is moved back to
+    its planned start instead (see the module docstring); ``leave_others`` gives nothing back.
+    ``authorize(code)`` is called with the target's grid or community code before anything
+    about the duty is told (``None`` when there is no such duty). One transaction, one audit
+    row ``assignments.undo`` holding the whole removed row (or the move back), the reason and
+    what was put back. Returns them, JSON-ready."""
     duty_id = parse_duty_id(duty)
     reason = parse_reason(reason)
     today = today or city_today()
@@ -118,6 +144,16 @@ def undo_duty(
         if row is None:  # undone meanwhile
             raise NotFoundError(f"duty {duty_id} does not exist (never set, or already undone)")
         entry, detail, note = _origin(conn, t, role, row)
+        planned = _day((detail or {}).get("planned_from"))
+        if planned is not None and row.valid_to is not None and row.valid_to < planned:
+            raise ConflictError(
+                f"duty {row.id} ({_who(row)} {_span(row.valid_from, row.valid_to)}) was planned "
+                f"from {planned} and {detail['by']} brought it forward; undoing that moves it "
+                f"back to its planned start, but it ends on {row.valid_to} now, before "
+                f"{planned}: nothing changed. To undo it, first give it a last day on or after "
+                f"{planned} (assign end), then undo it again (once more removes it), or leave "
+                "it as it is"
+            )
         took = []
         if detail is not None and detail.get("replace"):
             took = detail.get("changes") or []
@@ -125,9 +161,17 @@ def undo_duty(
         left = [{"action": c["action"], "id": int(c["id"])} for c in took] if leave_others else []
         if took and not leave_others:
             steps = _restoration(conn, t, role, row, detail, today)
-        conn.execute(text("DELETE FROM assignments WHERE id = :i"), {"i": duty_id})
+        moved_back = None
+        if planned is not None:  # the planner's plan stays: only the early start is undone
+            conn.execute(
+                text("UPDATE assignments SET valid_from = :s WHERE id = :i"),
+                {"i": duty_id, "s": planned},
+            )
+            moved_back = {**_row(row, valid_from=planned), "was_valid_from": str(row.valid_from)}
+        else:
+            conn.execute(text("DELETE FROM assignments WHERE id = :i"), {"i": duty_id})
         restored = [_restore(conn, t, role, s, actor) for s in steps]
-        removed = {
+        undone = {
             **_row(row),
             "role": role,
             "target": _target_json(t),
@@ -135,7 +179,9 @@ def undo_duty(
             "created_at": row.created_at.isoformat() if row.created_at else None,
         }
         still = [
-            _row(r) for r in _duties(conn, t, role, EARLIEST, None, person_id=int(row.person_id))
+            _row(r)
+            for r in _duties(conn, t, role, EARLIEST, None, person_id=int(row.person_id))
+            if r.id != duty_id
         ]
         audit.record(
             conn,
@@ -146,17 +192,21 @@ def undo_duty(
             {
                 "role": role,
                 "reason": reason,
-                "removed": removed,
+                "removed": undone if moved_back is None else None,
+                "moved_back": moved_back,
                 "undoes": int(entry.id) if entry is not None else None,
                 "note": note,
                 "left_as_is": left,
-                "before": [b for s in restored for b in s["before"]],
-                "after": [s["after"] for s in restored],
+                "before": ([] if moved_back is None else [_row(row)])
+                + [b for s in restored for b in s["before"]],
+                "after": ([] if moved_back is None else [moved_back])
+                + [s["after"] for s in restored],
                 "restored": [{"action": s["action"], "id": s["id"]} for s in restored],
             },
         )
     return {
-        "undone": removed,
+        "undone": undone,
+        "moved_back": moved_back,
         "reason": reason,
         "restored": restored,
         "left_as_is": left,
@@ -170,75 +220,167 @@ def _origin(
 ) -> tuple[Any, dict[str, Any] | None, str | None]:
     """The newest audit entry that made ``duty`` start as it does: its ``assignments.set``, or
     the staffing commit that inserted it or brought it forward (found by its ``started_ids``,
-    index ix_audit_log_commit_started). Returns (entry, detail shaped as a set's, note); the
-    note says why nothing is given back for a commit made before commits recorded what they
-    ended (its row has only counts)."""
+    index ix_audit_log_commit_started; one it brought forward only while it still starts on
+    the commit's day). Returns (entry, detail shaped as a set's, note); the note says why
+    nothing (or nothing yet) is given back."""
     entry = _set_entry(conn, t, duty.id)
     # no LIMIT: with one, the planner walks the primary key backwards past every later row
     # instead of asking the GIN index (a duty is started by one commit, rarely two)
     made = conn.execute(
         text(
-            "SELECT id, detail FROM audit_log WHERE action = 'assignments.commit' "
+            "SELECT id, target_id, detail FROM audit_log WHERE action = 'assignments.commit' "
             "AND detail -> 'started_ids' @> CAST(:i AS jsonb) ORDER BY id DESC"
         ),
         {"i": json.dumps([int(duty.id)])},
     ).first()
     if made is not None and (entry is None or made.id > entry.id):
-        return made, _commit_detail(conn, t, role, duty, made.detail), None
+        got = _commit_detail(conn, t, role, duty, made)
+        if got is not None:
+            return made, *got
     if entry is not None:
-        return entry, entry.detail, None
+        note = None
+        if entry.detail["after"][0]["valid_from"] != duty.valid_from.isoformat():
+            old = _old_commit_on(conn, t, duty.valid_from, entry.id)
+            if old is not None and _ended_any(old):
+                note = (
+                    f"nothing else was restored: duty {duty.id}, set from "
+                    f"{entry.detail['after'][0]['valid_from']}, was brought forward to "
+                    f"{duty.valid_from} by {_old_commit_note(old, t)}"
+                )
+        return entry, entry.detail, note
     old = _old_commit(conn, t, duty.created_at)
     if old is None:
         return None, None, None
+    if not _ended_any(old):  # its counts say it ended nothing: nothing to give back
+        return old, None, None
     return (
         old,
         None,
-        (
-            f"nothing else was restored: duty {duty.id} was started by the staffing commit of area "
-            f"{old.target_id} on {old.at.date()} (audit entry {old.id}), whose record does not say "
-            f"what it ended (commits recorded that only later); set whoever held {_label(t)} "
-            "before it back by hand if they should hold it (assign set / end)"
-        ),
+        f"nothing else was restored: duty {duty.id} was started by " + (_old_commit_note(old, t)),
     )
+
+
+def _old_commit_note(old: Any, t: dict[str, Any]) -> str:
+    day = old.at.astimezone(ZoneInfo(get_settings().timezone)).date()  # the city's day
+    return (
+        f"the staffing commit of area {old.target_id} on {day} (audit entry {old.id}), whose "
+        "record does not say what it ended (commits recorded that only later); set whoever "
+        f"held {_label(t)} before it back by hand if they should hold it (assign set / end)"
+    )
+
+
+def _ended_any(old: Any) -> bool:
+    """Whether an old commit's counts leave room for something it ended (``ended`` > 0, or
+    not recorded)."""
+    ended = (old.detail or {}).get("ended")
+    return not isinstance(ended, int) or ended > 0
+
+
+def _old_codes(conn: Connection, t: dict[str, Any]) -> list[str] | None:
+    code = _area_code(conn, t)
+    return sorted({code[:n] for n in (6, 9, 12)}) if code else None
 
 
 def _old_commit(conn: Connection, t: dict[str, Any], created_at: dt.datetime | None) -> Any:
     """The commit, recorded with counts only, that inserted a duty created at ``created_at``
     (its row and the duty were written in one transaction: the same now()). Looked for among
     the commits of the areas holding the target (codes nest), on ix_audit_log_target."""
-    code = _area_code(conn, t)
-    if not code or created_at is None:
+    codes = _old_codes(conn, t)
+    if not codes or created_at is None:
         return None
     return conn.execute(
         text(
-            "SELECT id, target_id, at FROM audit_log WHERE target_type = 'area' "
+            "SELECT id, target_id, at, detail FROM audit_log WHERE target_type = 'area' "
             "AND target_id = ANY(:codes) AND action = 'assignments.commit' AND at = :at "
             "AND detail -> 'started_ids' IS NULL ORDER BY id DESC LIMIT 1"
         ),
-        {"codes": sorted({code[:n] for n in (6, 9, 12)}), "at": created_at},
+        {"codes": codes, "at": created_at},
+    ).first()
+
+
+def _old_commit_on(conn: Connection, t: dict[str, Any], day: dt.date, after: int) -> Any:
+    """The commit, recorded with counts only, of an area holding the target, made on the
+    city's ``day`` after audit entry ``after``: one that may have brought a planned duty
+    forward to that day (it started its duties on the day it was made)."""
+    codes = _old_codes(conn, t)
+    if not codes:
+        return None
+    tz = ZoneInfo(get_settings().timezone)
+    return conn.execute(
+        text(
+            "SELECT id, target_id, at, detail FROM audit_log WHERE target_type = 'area' "
+            "AND target_id = ANY(:codes) AND action = 'assignments.commit' AND id > :after "
+            "AND at >= :s AND at < :e AND detail -> 'started_ids' IS NULL "
+            "ORDER BY id DESC LIMIT 1"
+        ),
+        {
+            "codes": codes,
+            "after": after,
+            "s": dt.datetime.combine(day, dt.time(), tz),
+            "e": dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz),
+        },
     ).first()
 
 
 def _commit_detail(
-    conn: Connection, t: dict[str, Any], role: str, duty: Any, d: dict[str, Any]
-) -> dict[str, Any]:
-    """What commit detail ``d`` did to ``duty``'s target and role, shaped as a replacement's
+    conn: Connection, t: dict[str, Any], role: str, duty: Any, made: Any
+) -> tuple[dict[str, Any], str | None] | None:
+    """What commit ``made`` did to ``duty``'s target and role, shaped as a replacement's
     ``assignments.set`` detail (before, after with the duty first, changes), so that
-    :func:`_restoration` checks and gives it back unchanged."""
+    :func:`_restoration` checks and gives it back unchanged, with ``planned_from`` when it
+    brought the duty forward, and a note. Nothing to give back (and the note says why) while
+    other duties it started there are still there: the last one gives it back. None when the
+    commit no longer made the duty start as it does (brought forward, and moved since)."""
+    d = made.detail
     col = "grid_id" if d.get("kind") == "grids" else "street_id"
 
     def here(c: dict[str, Any]) -> bool:
         return col == t["column"] and int(c["target"]) == t["id"] and c["role"] == role
 
     ended = [c for c in d.get("ended_duties") or [] if here(c)]
-    forward = [c for c in d.get("brought_forward") or [] if here(c)]
-    me = next((c for c in forward if int(c["id"]) == duty.id), None)
-    moved = [c for c in forward if c is not me]
+    forward = {int(c["id"]): c for c in d.get("brought_forward") or [] if here(c)}
+    me = forward.get(int(duty.id))
+    if me is not None and duty.valid_from.isoformat() != me["valid_from_after"]:
+        return None  # moved back (or otherwise) since: the commit no longer starts it
+    by = f"the staffing commit of area {made.target_id} on {d.get('day')} (audit entry {made.id})"
+    inserted = [int(i) for i in d.get("inserted") or []]
+    started = sorted({*inserted, *forward})
+    also = [
+        r
+        for r in conn.execute(
+            text(
+                "SELECT a.id, a.valid_from, p.external_id, p.name FROM assignments a JOIN "
+                "people p ON p.id = a.person_id WHERE a.id = ANY(:ids) AND a.id <> :me "
+                f"AND a.{t['column']} = :t AND a.role = :r ORDER BY a.id"
+            ),
+            {"ids": started, "me": int(duty.id), "t": t["id"], "r": role},
+        ).all()
+        if r.id not in forward or r.valid_from.isoformat() == forward[r.id]["valid_from_after"]
+    ]
+    base = {
+        "by": by,
+        "planned_from": me["valid_from"] if me else None,
+        "started": started,  # what the commit put there: not in the way of giving back
+    }
+    if also:
+        listed = ", ".join(f"{r.id} ({_who(r)})" for r in also)
+        one = len(also) == 1
+        then = (
+            f"what it ended there ({'duty' if len(ended) == 1 else 'duties'} "
+            f"{', '.join(str(c['id']) for c in ended)}) comes back "
+            f"when {'that one is' if one else 'those are'} undone too"
+            if ended
+            else "it ended nothing there"
+        )
+        return base, (
+            f"nothing else was restored yet: {by} also started {'duty' if one else 'duties'} "
+            f"{listed} on {_label(t)} as {ROLE_LABELS[role]}; {then}"
+        )
     people = {
         int(p.id): p
         for p in conn.execute(
             text("SELECT id, external_id, name FROM people WHERE id = ANY(:p)"),
-            {"p": sorted({int(c["person_id"]) for c in ended + moved})},
+            {"p": sorted({int(c["person_id"]) for c in ended})},
         ).all()
     }
 
@@ -255,21 +397,20 @@ def _commit_detail(
         }
 
     return {
+        **base,
         "replace": True,
-        "before": [rec(c) for c in ended + moved],
+        "before": [rec(c) for c in ended],
         "after": [
             {
                 "valid_from": me["valid_from_after"] if me else d["day"],
                 "valid_to": me["valid_to"] if me else None,
             },
             *[rec(c, valid_to=c["valid_to_after"]) for c in ended if not c.get("removed")],
-            *[rec(c, valid_from=c["valid_from_after"]) for c in moved],
         ],
         "changes": [
-            *[{"action": "deleted" if c.get("removed") else "ended", "id": c["id"]} for c in ended],
-            *[{"action": "moved", "id": c["id"]} for c in moved],
+            {"action": "deleted" if c.get("removed") else "ended", "id": c["id"]} for c in ended
         ],
-    }
+    }, None
 
 
 def _restoration(
@@ -280,25 +421,34 @@ def _restoration(
     detail: dict[str, Any],
     today: dt.date,
 ) -> list[dict[str, Any]]:
-    """What undoing replacement ``duty`` puts back, from its ``assignments.set`` audit entry:
-    checked against the duties as they are now, all before anything is written. Refused (409,
-    nothing changed) when that cannot be done exactly."""
+    """What undoing replacement ``duty`` puts back, from its ``assignments.set`` audit entry
+    (or its commit's, ``by`` naming it): checked against the duties as they are now, all
+    before anything is written. Refused (409, nothing changed) when that cannot be done
+    exactly, saying what to do instead."""
     shown = f"duty {duty.id} ({_who(duty)} {_span(duty.valid_from, duty.valid_to)})"
+    by = detail.get("by")
 
-    def refuse(problem: str) -> ConflictError:
-        return ConflictError(
-            f"{shown} replaced other holders on {_label(t)}, and undoing it would give back "
-            f"what it took, but {problem}: nothing changed. To undo it, {_UNDO_HOW}"
+    def refuse(problem: str, first: str | None = None) -> ConflictError:
+        did = (
+            f"was started by {by}, and undoing it would give back what that commit ended on "
+            f"{_label(t)}"
+            if by
+            else f"replaced other holders on {_label(t)}, and undoing it would give back what "
+            "it took"
         )
+        how = f"{first}, or {_LEAVE}" if first else _LEAVE
+        return ConflictError(f"{shown} {did}, but {problem}: nothing changed. To undo it, {how}")
 
     was = detail["after"][0]
     if (was["valid_from"], was["valid_to"]) != (
         duty.valid_from.isoformat(),
         duty.valid_to.isoformat() if duty.valid_to else None,
     ):
+        span = _span(dt.date.fromisoformat(was["valid_from"]), _day(was["valid_to"]))
         raise refuse(
-            f"it was changed since it was set (set for "
-            f"{_span(dt.date.fromisoformat(was['valid_from']), _day(was['valid_to']))})"
+            f"it was changed since that commit started it (as {span})"
+            if by
+            else f"it was changed since it was set (set for {span})"
         )
     before = {int(b["id"]): b for b in detail.get("before") or []}
     after = {int(a["id"]): a for a in detail["after"][1:]}
@@ -337,7 +487,8 @@ def _restoration(
             raise refuse(
                 f"{name}'s duty {i}, which it {what}, was changed since (it was left as "
                 f"{_span(dt.date.fromisoformat(want['valid_from']), _day(want['valid_to']))}, "
-                f"now {_span(r.valid_from, r.valid_to)})"
+                f"now {_span(r.valid_from, r.valid_to)})",
+                _PUT_BACK,
             )
         return r
 
@@ -359,9 +510,11 @@ def _restoration(
                     cut.person_id,
                     dt.date.fromisoformat(want["valid_from"]),
                 ):
-                    state = "no longer exists" if resumed is None else "was changed since"
+                    gone = resumed is None
                     raise refuse(
-                        f"{_who(cut)}'s duty {j}, with which they resumed after it, {state}"
+                        f"{_who(cut)}'s duty {j}, with which they resumed after it, "
+                        + ("no longer exists" if gone else "was changed since"),
+                        None if gone else _PUT_BACK,
                     )
                 end = resumed.valid_to  # as it is now (ended since, e.g. they left: kept)
             else:
@@ -383,12 +536,15 @@ def _restoration(
             r = unchanged(i, want, "moved")
             start = dt.date.fromisoformat(before[i]["valid_from"])
             if r.valid_to is not None and r.valid_to < start:
-                raise refuse(f"{_who(r)}'s duty {i}, which it moved, ends before {start} now")
+                raise refuse(
+                    f"{_who(r)}'s duty {i}, which it moved, ends before {start} now",
+                    f"first give it a last day on or after {start} (assign end)",
+                )
             steps.append({"action": "starts again", "row": r, "start": start, "end": r.valid_to})
         elif action == "deleted":
             b = before[i]
             if i in now:
-                raise refuse(f"duty {i}, which it cancelled, exists again")
+                raise refuse(f"duty {i}, which it cancelled, exists again", f"first undo duty {i}")
             if not active.get(int(b["person_id"])):
                 raise refuse(
                     f"{b['name']} ({b['person']}), whose planned duty it cancelled, has left since"
@@ -403,7 +559,7 @@ def _restoration(
             )
         else:  # a resumption without its end, or an action this code does not know
             raise refuse(f"its record lists '{action}' for duty {i}, which cannot be undone")
-    involved = {duty.id, *ids}
+    involved = {duty.id, *ids, *(int(i) for i in detail.get("started") or [])}
     gone = _retired_day(t)
     for s in steps:
         person = int(s["row"]["person_id"] if isinstance(s["row"], dict) else s["row"].person_id)
@@ -418,7 +574,8 @@ def _restoration(
             raise refuse(
                 f"{name} holds it again in that period ("
                 + "; ".join(f"duty {r.id} {_span(r.valid_from, r.valid_to)}" for r in own)
-                + f"), which overlaps their {span}"
+                + f"), which overlaps their {span}",
+                "first end or undo that duty of theirs",
             )
         if role in SOLE_ROLES:
             other = [
@@ -430,7 +587,8 @@ def _restoration(
                 raise refuse(
                     f"{_label(t)} has another {ROLE_LABELS[role]} in {name}'s {span} ("
                     + "; ".join(f"{_who(r)} {_span(r.valid_from, r.valid_to)}" for r in other)
-                    + "): a grid has one leader"
+                    + "): a grid has one leader",
+                    "first end or undo that leader's duty",
                 )
     return steps
 

@@ -101,9 +101,11 @@ class DutyUndoRequest(BaseModel):
     )
     leave_others: bool | None = Field(
         default=None,
-        description="when the duty replaced others (replace): true removes only this duty and "
-        "leaves theirs as they are now; default false: give back what it took (their duties "
-        "continuous again), or 409 when they changed since",
+        description="when the duty replaced others (a replace stand-in, or a staffing commit "
+        "that ended their duties): true removes only this duty and leaves theirs as they are "
+        "now; default false: give back what it took (their duties continuous again; after a "
+        "commit, once the last duty it started on that target is undone), or 409 when they "
+        "changed since",
     )
 
 
