@@ -852,6 +852,10 @@ def _name_outside(out: pd.DataFrame) -> pd.DataFrame:
     beside it read as a broken row (acceptance tester). ``rank_code``: the code a row is
     ranked by (none for these rows)."""
     out = out.copy()
+    # all-blank name columns (no area imported at all) are float NaN: made text to be named
+    out[["subdistrict_name", "community_name"]] = out[
+        ["subdistrict_name", "community_name"]
+    ].astype(object)
     sub = out["level"].eq("subdistrict")
     no_sub = out["subdistrict_code"].isna()
     no_comm = out["community_code"].isna() & ~sub

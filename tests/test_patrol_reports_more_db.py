@@ -565,3 +565,35 @@ def test_alleys_outside_every_community_have_named_unranked_rows(town, tmp_path)
     row = week["alleys"][week["alleys"]["alley_id"] == held].iloc[0]
     assert pd.isna(row["community_code"]) and row["community_name"] == OUTSIDE_COMMUNITY
     assert row["subdistrict_name"] == OUTSIDE_SUBDISTRICT
+
+
+def test_a_city_without_any_community_still_reports(db) -> None:  # noqa: ANN001
+    """The city-day bench (streets imported, no areas at all): every name column of the area
+    rows was blank, so float, and naming them "outside every community" raised TypeError:
+    the daily report failed. Now it reports, every row named as outside."""
+    from geo.patrol_reports import OUTSIDE_COMMUNITY, OUTSIDE_SUBDISTRICT
+
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    with db.begin() as conn:
+        pid = conn.execute(
+            text(
+                "INSERT INTO people (external_id, name, roles) "
+                "VALUES ('S', '管家', ARRAY['alley_steward']) RETURNING id"
+            )
+        ).scalar_one()
+        alley = conn.execute(
+            text("SELECT id FROM streets WHERE kind = 'alley' ORDER BY id LIMIT 1")
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                "VALUES (:p, 'alley_steward', :s, DATE '2025-05-01')"
+            ),
+            {"p": pid, "s": alley},
+        )
+    rep = build_report(db, "daily", WED, today=FAR)
+    areas = rep["areas"][rep["areas"]["role"] == "alley_steward"]
+    assert set(areas["level"]) == {"subdistrict", "community"}
+    assert (areas["subdistrict_name"] == OUTSIDE_SUBDISTRICT).all()
+    assert areas.loc[areas["level"] == "community", "community_name"].eq(OUTSIDE_COMMUNITY).all()
+    assert int(areas.loc[areas["level"] == "community", "alley_days"].iloc[0]) == 1
