@@ -534,11 +534,23 @@ def walk_network(engine: Engine, day: dt.date | None = None) -> Any:
     (a tester's 387 m patrolled alley fell to 87 m). Most days' networks are the current
     one (no import since); an older one is built only for days before an import that
     changed the network, and kept by the instant of the last change before the day's end."""
+    return walk_networks(engine, [day])[day]
+
+
+def walk_networks(engine: Engine, days: Any) -> dict[Any, Any]:
+    """:func:`walk_network` of each of ``days`` (local days, or None for the live one),
+    the segment version read once for all of them (a file of a month's walks asks for 30)."""
+    version = f"{engine.url}|{_segments_version(engine)}"
+    return {day: _network_of_day(engine, version, day) for day in dict.fromkeys(days)}
+
+
+def _network_of_day(engine: Engine, version: str, day: dt.date | None) -> Any:
+    """The network of ``day`` (see :func:`walk_network`) at segment version ``version``."""
     from geo.patrol_reports import segment_live_at
     from geo.tracks.network import WalkNetwork, cached_network
 
     live, params = "s.retired_at IS NULL", None
-    key = f"{engine.url}|{_segments_version(engine)}"
+    key = version
     if day is not None:
         end = local_days(day, day)["end"]
         changes = _change_instants(engine, key)
@@ -632,7 +644,7 @@ def match_on_day_networks(
     keeps its part from the match on its own network. Nearly always every day has today's
     network: one call, as before."""
     days = [local_days_of(pieces, timezone) for pieces in tracks]
-    nets = {d: walk_network(engine, d) for d in sorted({d for ds in days for d in ds})}
+    nets = walk_networks(engine, sorted({d for ds in days for d in ds}))
     on: dict[int, list[int]] = {}  # network (by identity) -> the tracks with a day on it
     for i, ds in enumerate(days):
         for k in dict.fromkeys(id(nets[d]) for d in ds):
