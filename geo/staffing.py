@@ -137,6 +137,41 @@ def _people(conn: Connection, area_id: int, roles: tuple[str, ...]) -> pd.DataFr
     return df
 
 
+def _grids_held_elsewhere(
+    conn: Connection, people: pd.DataFrame, items: pd.DataFrame, day: dt.date
+) -> pd.Series:
+    """Per person (of ``people``), the grids outside ``items`` they lead or work on ``day``.
+    WHY: the area's candidates are everyone living within 2 km of it, neighbours included,
+    and the solver saw only this area's grids: a rebalance gave full-time workers a grid
+    here while they kept one in the next community, and one person led two grids
+    (acceptance tester), against ``grids_per_person``."""
+    if people.empty:
+        return pd.Series(dtype=int)
+    rows = conn.execute(
+        text(
+            "SELECT person_id, count(DISTINCT grid_id) FROM assignments WHERE grid_id IS NOT "
+            "NULL AND NOT (grid_id = ANY(:ids)) AND person_id = ANY(:p) AND valid_from <= :d "
+            "AND (valid_to IS NULL OR valid_to >= :d) GROUP BY person_id"
+        ),
+        {
+            "ids": items["item_id"].astype(int).tolist(),
+            "p": people["person_id"].astype(int).tolist(),
+            "d": day,
+        },
+    ).all()
+    return pd.Series({int(p): int(n) for p, n in rows}, dtype=int)
+
+
+def _less_capacity(people: pd.DataFrame, held: pd.Series | None, default: int) -> pd.DataFrame:
+    """``people`` with their grid capacity (own, else ``default``) less the grids ``held``
+    elsewhere (at least 0: such a person is not given one here)."""
+    if held is None or held.empty:
+        return people
+    own = pd.to_numeric(people["capacity"], errors="coerce").fillna(default)
+    less = people["person_id"].astype(int).map(held).fillna(0)
+    return people.assign(capacity=(own - less).clip(lower=0))
+
+
 def _streets(conn: Connection, area_id: int, kind: str) -> gpd.GeoDataFrame:
     """Streets or alleys with most of their length inside the area; not retired (none of
     their segments left after a re-import)."""
@@ -280,6 +315,7 @@ def propose(
         current = _current(conn, kind, items["item_id"].astype(int).tolist(), day)
         planned = _planned(conn, kind, items["item_id"].astype(int).tolist(), day)
         network = _network(conn, a.id) if kind != "grids" else None
+        elsewhere = _grids_held_elsewhere(conn, people, items, day) if kind == "grids" else None
     if people.empty:
         raise InputError(
             f"no active people with role {' or '.join(KINDS[kind])} live in or near {area}"
@@ -310,7 +346,9 @@ def propose(
     else:
         gp = params or GridParams(households_per_worker=get_settings().households_per_worker)
         res = staff_grids(
-            items.rename(columns={"item_id": "grid_id"}).rename_geometry("geometry"), people, gp
+            items.rename(columns={"item_id": "grid_id"}).rename_geometry("geometry"),
+            _less_capacity(people, elsewhere, gp.grids_per_person),
+            gp,
         )
         pairs = res.assignments.rename(columns={"grid_id": "item_id"})
         short = res.short

@@ -210,3 +210,34 @@ def test_api_flow_and_no_phone_numbers(demo, auth_headers, tmp_path):
             ).status_code
             == 403
         )
+
+
+def test_grid_staff_of_a_neighbour_community_are_not_given_a_second_grid(demo):
+    """Acceptance tester: the candidates for an area's grids are everyone living within 2 km,
+    neighbours included, and the solver saw only that area's grids, so a rebalance gave
+    full-time workers a grid while they kept one in the next community, and one person led
+    two grids (grids_per_person is 1). Now grids held elsewhere count against a person's
+    capacity: after staffing two neighbouring communities nobody holds two grids."""
+    other = "110108015001"
+    commit(demo, propose(demo, "grids", AREA))
+    commit_plan(demo, create_plan(demo, other, 300, 500))
+    with demo.connect() as conn:
+        staffed_here = set(
+            conn.execute(
+                text("SELECT DISTINCT person_id FROM assignments WHERE grid_id IS NOT NULL")
+            ).scalars()
+        )
+    assert staffed_here
+    for rebalance in (False, True):
+        proposal = propose(demo, "grids", other, rebalance=rebalance)
+        given = {int(p["person_id"]) for p in proposal["pairs"]}
+        assert given and not given & staffed_here
+    commit(demo, propose(demo, "grids", other, rebalance=True))
+    with demo.connect() as conn:
+        most = conn.execute(
+            text(
+                "SELECT max(n) FROM (SELECT person_id, count(DISTINCT grid_id) AS n FROM "
+                "assignments WHERE grid_id IS NOT NULL AND valid_to IS NULL GROUP BY person_id) x"
+            )
+        ).scalar_one()
+    assert most == 1
