@@ -405,16 +405,8 @@ def test_excel_unicode_text_utf16_tab_separated():
 
 
 def test_utf16_gpx_and_bad_utf16():
-    gpx = (
-        '<?xml version="1.0" encoding="UTF-16"?>\n'
-        '<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><name>小巷巡查</name>'
-        "<trkseg>"
-        + "".join(
-            f'<trkpt lat="{y:.7f}" lon="{x:.7f}"><time>{t:%Y-%m-%dT%H:%M:%SZ}</time></trkpt>'
-            for x, y, t in zip(LON, LAT, TIMES, strict=True)
-        )
-        + "</trkseg></trk></gpx>"
-    )
+    from tests.test_tracks_parse_office import GPX as gpx  # the same walk, declared UTF-16
+
     p = parse_track(gpx.encode("utf-16"), "a.gpx")
     _check(p, fmt="gpx")
     assert p.name == "小巷巡查"

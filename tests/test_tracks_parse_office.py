@@ -152,6 +152,19 @@ def _body(rows: list[list[object]], null_date: str | None, tables: str | None) -
     return f"<office:body><office:spreadsheet>{settings}{tables}</office:spreadsheet></office:body>"
 
 
+def _repeated_cell_bomb() -> str:
+    """A sheet whose one value is repeated over every row and column (1,048,575 x 16,384):
+    a few hundred bytes that unroll to 17 billion cells."""
+    return (
+        '<table:table table:name="炸弹"><table:table-row>'
+        + "".join(_cell(c) for c in ["lon", "lat", "time"])
+        + '</table:table-row><table:table-row table:number-rows-repeated="1048575">'
+        '<table:table-cell office:value-type="float" office:value="116.3125" '
+        'table:number-columns-repeated="16384"><text:p>116.3125</text:p></table:table-cell>'
+        "</table:table-row></table:table>"
+    )
+
+
 def _ods(
     rows: list[list[object]],
     *,
@@ -445,14 +458,7 @@ def test_bad_and_hostile_ods_files_say_why(monkeypatch):
     msg = _refused(_ods([HEADER, *WALK], head=lol), "lol.ods")
     assert "ODS rejected: its XML declares a DTD or entities" in msg
     # a value repeated over every row and column of a sheet: refused before it is unrolled
-    bomb = (
-        '<table:table table:name="炸弹"><table:table-row>'
-        + "".join(_cell(c) for c in ["lon", "lat", "time"])
-        + '</table:table-row><table:table-row table:number-rows-repeated="1048575">'
-        '<table:table-cell office:value-type="float" office:value="116.3125" '
-        'table:number-columns-repeated="16384"><text:p>116.3125</text:p></table:table-cell>'
-        "</table:table-row></table:table>"
-    )
+    bomb = _repeated_cell_bomb()
     # refused by counting, before any cell is written out (bench: milliseconds)
     msg = _refused(_ods([], tables=bomb), "bomb.ods")
     assert "ODS sheet has more than 1,000,000 cells (limit)" in msg
@@ -900,14 +906,7 @@ def test_flat_opendocument_text_and_hostile_fods_say_why(monkeypatch):
     assert _refused(_fods([HEADER, *WALK], head=lol), "lol.fods") == (
         "FODS rejected: its XML declares a DTD or entities (not allowed for safety)"
     )
-    bomb = (
-        '<table:table table:name="炸弹"><table:table-row>'
-        + "".join(_cell(c) for c in ["lon", "lat", "time"])
-        + '</table:table-row><table:table-row table:number-rows-repeated="1048575">'
-        '<table:table-cell office:value-type="float" office:value="116.3125" '
-        'table:number-columns-repeated="16384"><text:p>116.3125</text:p></table:table-cell>'
-        "</table:table-row></table:table>"
-    )
+    bomb = _repeated_cell_bomb()
     msg = _refused(_fods([], tables=bomb), "bomb.fods")
     assert msg.startswith("FODS sheet has more than 1,000,000 cells (limit)")
     huge = _fods([HEADER, *WALK], head="<!--" + "x" * BIG + "-->")
