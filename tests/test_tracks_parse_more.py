@@ -763,6 +763,16 @@ def test_labelled_rows_with_a_time_or_among_the_fixes_are_not_summaries():
     p = parse_track(text.encode(), "r.csv")
     _check(p, fmt="csv")
     assert p.warnings == []
+    # a trailing 平均 row with an averaged time (mid-walk, against the order): a summary,
+    # in a table running forward or backward (newest first); it was kept as a fix
+    mid = LOCAL[len(LOCAL) // 2]
+    for order in (1, -1):
+        text = head + "\n".join([*rows[::order], f"116.3126400,39.9987200,{mid},平均"]) + "\n"
+        p = parse_track(text.encode(), "avg.csv")
+        assert p.warnings == [
+            f"1 summary row below the fixes ignored: '116.3126400, 39.9987200, {mid}, 平均'"
+        ]
+        assert len(p.points) == len(LOCAL)
     # an averaged row among the fixes is judged as before: its count is no time, refused
     middle = _SERIAL_HEAD + "\n".join(
         [*[f"{i + 1},{r}" for i, r in enumerate(_rows()[:2])], "平均,116.3126,39.9987,5"]

@@ -892,6 +892,11 @@ def test_fods_reads_as_the_ods_of_the_same_rows(name):
     # UTF-16 with a byte-order mark, as some tools re-save XML
     text = _fods(_NOTE_ROWS).decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
     _check(parse_track(text.encode("utf-16"), name), "fods")
+    # declared GBK (re-saved by a Chinese editor): it was refused as "XML root is <document>"
+    text = _fods(_NOTE_ROWS).decode().replace('encoding="UTF-8"', 'encoding="GBK"')
+    gbk = parse_track(text.encode("gbk"), name)
+    _check(gbk, "fods")
+    pd.testing.assert_frame_equal(gbk.points, ods.points)
 
 
 def test_flat_opendocument_text_and_hostile_fods_say_why(monkeypatch):

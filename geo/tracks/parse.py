@@ -169,6 +169,8 @@ def parse_track(
         data = _utf8_from_utf16(data)
     if not data.strip():
         raise InputError("empty file: no points")
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:5] == b"<?xml":
+        data = _xml_as_utf8(data, "XML file")
     kmz = False
     if data[:4] == b"PK\x03\x04":  # a zip: a workbook (XLSX, ODS), or a KMZ (the KML inside)
         fmt = _zip_format(data, filename)
@@ -420,7 +422,7 @@ def _parse_xml(data: bytes, kmz: bool = False) -> tuple[_Raw, str]:
 
     # named in errors; the root element decides the format once the XML is parsed
     what = "KMZ" if kmz else "KML" if _KML_ROOT.search(data[:4096]) else "GPX"
-    source = _xml_source(data, what)
+    source = _xml_as_utf8(data, what)
     try:
         root = DET.fromstring(source, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
@@ -443,10 +445,13 @@ def _parse_xml(data: bytes, kmz: bool = False) -> tuple[_Raw, str]:
     return _parse_gpx(root), "gpx"
 
 
-def _xml_source(data: bytes, what: str) -> bytes | str:
-    """The XML to parse: ``data`` itself when expat reads its encoding (UTF-8), else the text
-    decoded here without its declaration: expat cannot read multi-byte encodings such as the
-    GBK that Chinese track apps (两步路, 六只脚) declare."""
+def _xml_as_utf8(data: bytes, what: str) -> bytes:
+    """``data`` as UTF-8 XML: itself when it declares UTF-8 or nothing, else its text
+    re-encoded with a UTF-8 declaration. WHY: expat reads no multi-byte encoding but its
+    own, such as the GBK that Chinese track apps (两步路, 六只脚) declare; done before the
+    format is told, so a GBK flat OpenDocument sheet is known as one (it was refused as
+    "XML root is <document>"). UTF-16/32 text is already UTF-8 here (from its byte-order
+    mark or its NULs) and only its declaration is replaced."""
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     m = _XML_DECL.match(body[:_XML_DECL_MAX])
     if m is None:
@@ -458,14 +463,15 @@ def _xml_source(data: bytes, what: str) -> bytes | str:
         raise InputError(f"{what} declares an unknown text encoding {declared!r}") from None
     if codec in ("utf-8", "ascii"):
         return data
-    if codec.startswith(("utf-16", "utf-32")):  # transcoded from its byte-order mark
-        return body[m.end() :].decode("utf-8", errors="strict")
-    if codec in ("gbk", "gb2312", "cp936"):
-        codec = "gb18030"  # a superset: files labelled GBK often hold GB18030 characters
-    try:
-        return body[m.end() :].decode(codec)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{what} is not valid {declared} text: {_short(exc)}") from None
+    rest = body[m.end() :]
+    if not codec.startswith(("utf-16", "utf-32")):
+        if codec in ("gbk", "gb2312", "cp936"):
+            codec = "gb18030"  # a superset: files labelled GBK often hold GB18030 characters
+        try:
+            rest = rest.decode(codec).encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{what} is not valid {declared} text: {_short(exc)}") from None
+    return b'<?xml version="1.0" encoding="UTF-8"?>' + rest
 
 
 def _parse_gpx(root: Any) -> _Raw:

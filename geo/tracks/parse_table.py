@@ -743,7 +743,9 @@ def _drop_footer(
         label = any(c and _FOOTER_RE.match(c) for c in whole)
         if not any(cells) and not label:  # blank (or a 序号 alone in a column not read)
             continue
-        if not _is_summary(row, cells, label, roles, mac_1904):
+        if not _is_summary(row, cells, label, roles, mac_1904) and not (
+            label and roles is not None and _breaks_order(df, i, first, roles[2], mac_1904)
+        ):
             break
         cut, shown, n = i, ", ".join(c for c in whole if c), n + 1
     if not n:
@@ -776,6 +778,28 @@ def _is_summary(
     if pair:
         return label and not any(_is_time(c, mac_1904) for c in times)
     return label or count
+
+
+def _breaks_order(df: pd.DataFrame, i: int, first: int, time_c: Any, mac_1904: bool) -> bool:
+    """Whether row ``i``'s time (column ``time_c``) runs against the table's order: before
+    the nearest timed row above it when the table runs forward from row ``first``, after it
+    when backward.
+    WHY: a labelled last row with a pair and a time (平均 116.31 39.99 14:05, an averaged
+    time) was kept as a fix at the walk's centre; no real last fix goes back in time, and
+    a remark such as 平均速度 on a real last fix keeps it (its time is in order)."""
+    up = next((k for k in range(i - 1, first, -1) if _cell_str(df.iloc[k][time_c])), None)
+    if up is None:
+        return False
+    cells = [_cell_str(df.iloc[k][time_c]) for k in (first, up, i)]
+    if not all(_is_time(c, mac_1904) for c in cells):
+        return False
+    try:
+        start, above, here = parse_times(cells, "UTC", mac_1904).tolist()
+    except (InputError, ValueError, TypeError, OverflowError):
+        return False
+    if pd.isna(start) or pd.isna(above) or pd.isna(here) or start == above:
+        return False
+    return bool(here < above) if start < above else bool(here > above)
 
 
 def _is_time(text: str | None, mac_1904: bool = False) -> bool:
