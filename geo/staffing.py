@@ -137,29 +137,60 @@ def _people(conn: Connection, area_id: int, roles: tuple[str, ...]) -> pd.DataFr
     return df
 
 
-def _grids_held_elsewhere(
-    conn: Connection, people: pd.DataFrame, items: pd.DataFrame, day: dt.date
-) -> pd.Series:
-    """Per person (of ``people``), the grids outside ``items`` they lead or work on ``day``.
+def _held_elsewhere(
+    conn: Connection, kind: str, people: pd.DataFrame, items: pd.DataFrame, day: dt.date
+) -> pd.DataFrame:
+    """Per person (of ``people``, index ``person_id``), the duties of ``kind`` outside ``items``
+    in force on ``day``: ``held_count`` and, for alleys and streets, ``held_m`` (their length).
     WHY: the area's candidates are everyone living within 2 km of it, neighbours included,
-    and the solver saw only this area's grids: a rebalance gave full-time workers a grid
-    here while they kept one in the next community, and one person led two grids
-    (acceptance tester), against ``grids_per_person``."""
+    and the solver saw only this area's items: a rebalance gave full-time workers a grid here
+    while they kept one in the next community, one person led two grids (acceptance tester),
+    and a steward with 5 alleys / 2.8 km next door was given 5 more / 3 km here, against
+    ``grids_per_person``, ``max_alleys_per_person`` and ``max_length_per_person_m``."""
+    cols = ["held_count", "held_m"]
     if people.empty:
-        return pd.Series(dtype=int)
-    rows = conn.execute(
-        text(
-            "SELECT person_id, count(DISTINCT grid_id) FROM assignments WHERE grid_id IS NOT "
+        return pd.DataFrame(columns=cols, dtype=float)
+    args = {
+        "ids": items["item_id"].astype(int).tolist(),
+        "p": people["person_id"].astype(int).tolist(),
+        "d": day,
+    }
+    if kind == "grids":  # any grid they lead or work, as before
+        sql = (
+            "SELECT person_id, count(DISTINCT grid_id), 0.0 FROM assignments WHERE grid_id IS NOT "
             "NULL AND NOT (grid_id = ANY(:ids)) AND person_id = ANY(:p) AND valid_from <= :d "
             "AND (valid_to IS NULL OR valid_to >= :d) GROUP BY person_id"
-        ),
-        {
-            "ids": items["item_id"].astype(int).tolist(),
-            "p": people["person_id"].astype(int).tolist(),
-            "d": day,
-        },
-    ).all()
-    return pd.Series({int(p): int(n) for p, n in rows}, dtype=int)
+        )
+    else:
+        # length as the solver measures it, in metres (geography, not degrees); a retired
+        # street (no segments left after a re-import) has nothing left to walk: no load
+        sql = (
+            "SELECT h.person_id, count(*), coalesce(sum(ST_Length(st.geom::geography)), 0) "
+            "FROM (SELECT DISTINCT person_id, street_id FROM assignments WHERE role = "
+            "ANY(CAST(:r AS text[])) AND street_id IS NOT NULL AND NOT (street_id = ANY(:ids)) "
+            "AND person_id = ANY(:p) AND valid_from <= :d AND (valid_to IS NULL OR "
+            "valid_to >= :d)) h JOIN streets st ON st.id = h.street_id "
+            "WHERE st.retired_at IS NULL GROUP BY h.person_id"
+        )
+        args["r"] = list(KINDS[kind])
+    rows = conn.execute(text(sql), args).all()
+    return pd.DataFrame(
+        [(int(n), float(m)) for _p, n, m in rows],
+        index=pd.Index([int(p) for p, _n, _m in rows], name="person_id"),
+        columns=cols,
+    )
+
+
+def _with_held(people: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+    """``people`` with the optional ``held_count`` / ``held_m`` columns the alley and street
+    solvers read (0 for a person holding nothing elsewhere); unchanged when nobody does."""
+    if held.empty:
+        return people
+    ids = people["person_id"].astype(int)
+    return people.assign(
+        held_count=ids.map(held["held_count"]).fillna(0).astype(int),
+        held_m=ids.map(held["held_m"]).fillna(0.0).astype(float),
+    )
 
 
 def _less_capacity(people: pd.DataFrame, held: pd.Series | None, default: int) -> pd.DataFrame:
@@ -315,7 +346,7 @@ def propose(
         current = _current(conn, kind, items["item_id"].astype(int).tolist(), day)
         planned = _planned(conn, kind, items["item_id"].astype(int).tolist(), day)
         network = _network(conn, a.id) if kind != "grids" else None
-        elsewhere = _grids_held_elsewhere(conn, people, items, day) if kind == "grids" else None
+        elsewhere = _held_elsewhere(conn, kind, people, items, day)
     if people.empty:
         raise InputError(
             f"no active people with role {' or '.join(KINDS[kind])} live in or near {area}"
@@ -324,7 +355,7 @@ def propose(
     if kind == "alleys":
         res = assign_stewards(
             items.rename(columns={"item_id": "alley_id"}).rename_geometry("geometry"),
-            people,
+            _with_held(people, elsewhere),
             params,
             network=network.rename_geometry("geometry"),
             existing=existing[["alley_id", "person_id"]],
@@ -335,7 +366,7 @@ def propose(
     elif kind == "streets":
         res = assign_chiefs(
             items.rename(columns={"item_id": "street_id"}).rename_geometry("geometry"),
-            people,
+            _with_held(people, elsewhere),
             params,
             network=network.rename_geometry("geometry"),
             existing=current.rename(columns={"item_id": "street_id"})[["street_id", "person_id"]],
@@ -347,7 +378,7 @@ def propose(
         gp = params or GridParams(households_per_worker=get_settings().households_per_worker)
         res = staff_grids(
             items.rename(columns={"item_id": "grid_id"}).rename_geometry("geometry"),
-            _less_capacity(people, elsewhere, gp.grids_per_person),
+            _less_capacity(people, elsewhere["held_count"], gp.grids_per_person),
             gp,
         )
         pairs = res.assignments.rename(columns={"grid_id": "item_id"})

@@ -55,6 +55,10 @@ class BalanceProblem:
     # Called with the items still short after the search: more (item, person, metres) candidates.
     expand: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
     flow_segments: int = 8
+    # (n_people,) True for a person holding duties outside this problem (the next community):
+    # the caps above are what is left of theirs, so "one item alone may exceed the caps" (an
+    # idle person's first item) is not theirs, and at a count cap of 0 they get nothing.
+    strict: np.ndarray | None = None
 
 
 @dataclass
@@ -105,13 +109,20 @@ def _person_segments(
     """
     size_max = np.zeros(pb.n_people)
     np.maximum.at(size_max, pb.cand_person, pb.size[pb.cand_item])
+    strict = _strict(pb)
     tails, caps, costs = [], [], []
     for p in np.unique(pb.cand_person):
         b = float(base_load[p])
-        top = max(float(pb.cap_size[p]), b + float(size_max[p]) if b == 0 else b)
+        if strict[p] and pb.cap_count[p] <= 0:
+            continue
+        first = b == 0 and not strict[p]
+        top = max(float(pb.cap_size[p]), b + float(size_max[p]) if first else b)
         if top <= b:
             continue
-        br = np.linspace(b, top, pb.flow_segments + 1)
+        n_seg = pb.flow_segments
+        if strict[p]:  # caps lowered by duties elsewhere: no segment finer than one unit
+            n_seg = max(1, min(n_seg, int(round((top - b) / pb.unit))))
+        br = np.linspace(b, top, n_seg + 1)
         if b < pb.target < top:
             br = np.unique(np.append(br, pb.target))
         for lo, hi in zip(br[:-1], br[1:], strict=True):
@@ -125,6 +136,13 @@ def _person_segments(
             caps.append(cap)
             costs.append(g / cap)
     return np.asarray(tails, dtype=np.int64), np.asarray(caps, dtype=np.int64), np.asarray(costs)
+
+
+def _strict(pb: BalanceProblem) -> np.ndarray:
+    """Per person: are their caps strict (see ``BalanceProblem.strict``)?"""
+    if pb.strict is None:
+        return np.zeros(pb.n_people, dtype=bool)
+    return np.asarray(pb.strict, dtype=bool)
 
 
 def _solve_flow(
@@ -218,6 +236,7 @@ class _State:
         self.fixed_holders: list[set[int]] = [set() for _ in range(len(pb.size))]
         self.cap_size = [float(v) for v in pb.cap_size]
         self.cap_count = [int(v) for v in pb.cap_count]
+        self.strict = [bool(v) for v in _strict(pb)]
         for i, p in pb.fixed:
             self.fixed_holders[i].add(p)
             self._add(i, p)
@@ -251,12 +270,14 @@ class _State:
         self._remove(i, p)
 
     def fits(self, i: int, p: int, load_delta: float = 0.0, count_delta: int = 0) -> bool:
-        """Can ``p`` take item ``i`` (after the given removal)? One item alone may exceed caps."""
+        """Can ``p`` take item ``i`` (after the given removal)? One item alone may exceed caps,
+        unless they are strict."""
         n = len(self.items[p]) + count_delta
-        if n >= self.cap_count[p] and n > 0:
+        first = n == 0 and not self.strict[p]
+        if n >= self.cap_count[p] and not first:
             return False
         base = self.load[p] + load_delta
-        return n == 0 or base + self.size[i] <= self.cap_size[p] + 1e-9
+        return first or base + self.size[i] <= self.cap_size[p] + 1e-9
 
     def holds(self, i: int, p: int) -> bool:
         return p in self.fixed_holders[i] or p in self.holders[i]
@@ -359,7 +380,7 @@ def _overflow_fill(st: _State, i: int) -> float | None:
     for q in st.cands[i]:
         if st.holds(i, q) or len(st.items[q]) >= st.cap_count[q]:
             continue
-        if st.load[q] + st.size[i] > pb.hard_cap_size[q] and st.items[q]:
+        if st.load[q] + st.size[i] > pb.hard_cap_size[q] and (st.items[q] or st.strict[q]):
             continue
         d = st.cost[i][q] - pb.uncovered_cost + st.delta_person(q, None, i)
         if d < best:

@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 
 from geo.assign.balanced import BalanceProblem, solve_balanced
-from geo.assign.inputs import check_lines, check_people
+from geo.assign.inputs import check_lines, check_people, held_column
 from geo.assign.reach import compute_reach, nearest_candidates, pair_frame
 from geo.errors import InputError
 
@@ -71,7 +71,9 @@ def assign_chiefs(
     rebalance: bool = False,
 ) -> ChiefAssignment:
     """Assign one chief per street. ``streets``: rows with ``street_id`` (several segment rows per
-    street are merged). ``existing`` (street_id, person_id) is kept unless ``rebalance``."""
+    street are merged). ``existing`` (street_id, person_id) is kept unless ``rebalance``.
+    ``people`` may carry ``held_count``, the streets a chief holds outside these: it lowers
+    their ``max_streets_per_chief`` (at 0 they get none here)."""
     t0 = time.perf_counter()
     params = params or ChiefParams()
     if params.max_streets_per_chief < 1:
@@ -90,7 +92,13 @@ def assign_chiefs(
     )
     n_s, n_p = len(streets), len(people)
     cap = int(params.max_streets_per_chief)
-    target = min(n_s / n_p, float(cap))
+    held_n = held_column(people, "held_count").astype(np.int64)
+    room = np.maximum(cap - held_n, 0)
+    busy = held_n > 0
+    # WHY only chiefs with room: one already holding the most streets elsewhere takes none
+    # here; counting them would lower the fair share below what the others must carry, so the
+    # solver would see every fair split as overloaded.
+    target = min(n_s / max(int((room > 0).sum()), 1), float(cap))
     street_ids = streets["street_id"].tolist()
     person_ids = people["person_id"].tolist()
     s_ix = {s: i for i, s in enumerate(street_ids)}
@@ -120,8 +128,9 @@ def assign_chiefs(
         cand_cost=cd,
         n_people=n_p,
         target=target,
-        cap_size=np.full(n_p, float(cap)),
-        cap_count=np.full(n_p, cap, dtype=np.int64),
+        cap_size=room.astype(float),
+        cap_count=room,
+        strict=busy,
         balance_weight=params.balance_weight,
         uncovered_cost=params.uncovered_cost_m,
         compact_weight=params.compact_weight,
@@ -150,5 +159,9 @@ def assign_chiefs(
         "runtime_s": round(time.perf_counter() - t0, 3),
         "solver": "ortools min-cost flow + local search",
     }
+    if busy.any():
+        summary.update(
+            held_elsewhere=int(busy.sum()), full_elsewhere=int((busy & (room == 0)).sum())
+        )
     uncovered = [street_ids[i] for i in np.flatnonzero(held == 0)]
     return ChiefAssignment(assignments=out, uncovered=uncovered, summary=summary)

@@ -82,3 +82,14 @@ def check_people(people: pd.DataFrame, need_home: bool = True) -> pd.DataFrame:
 def show_ids(values: list, n: int = 5) -> str:
     """A short list of ids for a message."""
     return _show(values, n)
+
+
+def held_column(people: pd.DataFrame, col: str) -> np.ndarray:
+    """Per person, what they hold outside this problem (``held_count`` items, ``held_m``
+    metres): 0 where the optional column is absent or empty. WHY a column: the people of an
+    area include neighbours staffed in the next community, and only the caller (the database)
+    knows their duties there; the solver stays pure and file mode passes no such column."""
+    if col not in people.columns:
+        return np.zeros(len(people))
+    held = pd.to_numeric(people[col], errors="coerce").fillna(0).to_numpy(float)
+    return np.maximum(held, 0)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo.assign.balanced import BalanceProblem, solve_balanced
-from geo.assign.inputs import check_lines, check_people
+from geo.assign.inputs import check_lines, check_people, held_column
 from geo.assign.reach import compute_reach, nearest_candidates, pair_frame
 from geo.errors import InputError
 
@@ -92,12 +92,14 @@ class StewardAssignment:
 
 
 def _person_caps(people: pd.DataFrame, params: StewardParams) -> np.ndarray:
+    """Max alleys per person: the policy cap, lowered by their own ``capacity`` and by the
+    alleys they hold elsewhere (``held_count``), at least 0."""
     cap = np.full(len(people), params.max_alleys_per_person, dtype=np.int64)
     if "capacity" in people.columns:
         own = pd.to_numeric(people["capacity"], errors="coerce").to_numpy(float)
         has = np.isfinite(own)
         cap[has] = np.minimum(cap[has], np.maximum(own[has], 0).astype(np.int64))
-    return cap
+    return np.maximum(cap - held_column(people, "held_count").astype(np.int64), 0)
 
 
 def _kept_pairs(
@@ -137,7 +139,9 @@ def assign_stewards(
     """Assign alley stewards: coverage first, then short network walks, fair and compact loads.
 
     ``alleys``: (Multi)LineStrings with a unique ``alley_id`` (EPSG:4326). ``people``:
-    ``person_id``, ``lon``, ``lat`` (+ optional ``capacity`` = max alleys). ``network``: walkable
+    ``person_id``, ``lon``, ``lat`` (+ optional ``capacity`` = max alleys; ``held_count`` and
+    ``held_m``, alleys and metres held outside these alleys, lower that person's count and length
+    caps, and one long alley alone may no longer exceed them). ``network``: walkable
     segments; None → the alleys alone. ``existing`` (alley_id, person_id): kept for people still
     present unless ``rebalance``; only alleys whose steward left (or new alleys) are assigned.
     ``progress(fraction, step)`` is told how far the work is (for a CLI bar).
@@ -156,7 +160,14 @@ def assign_stewards(
     tell(0.4, "optimising")
     n_a, n_p = len(alleys), len(people)
     length = reach.item_length_m
-    fair = k * float(length.sum()) / n_p
+    held_n, held_m = held_column(people, "held_count"), held_column(people, "held_m")
+    count_cap = _person_caps(people, params)
+    busy = (held_n > 0) | (held_m > 0)
+    full = busy & ((count_cap == 0) | (held_m >= params.max_length_per_person_m))
+    # WHY only people with room: one whose alleys elsewhere already reach a cap can take none
+    # here; counting them would shrink the fair share and the soft capacity of everyone else,
+    # pushing alleys into overflow or leaving them uncovered while those people stay idle.
+    fair = k * float(length.sum()) / max(n_p - int(full.sum()), 1)
     # The target load per steward: the fair share, but never so small that the longer alleys
     # (the balance quantile) would break the spread on their own.
     long_alley = float(np.quantile(length, params.balance_quantile))
@@ -201,11 +212,12 @@ def assign_stewards(
         cand_cost=cd,
         n_people=n_p,
         target=target,
-        cap_size=np.full(n_p, cap_len),
-        hard_cap_size=np.full(n_p, params.max_length_per_person_m)
+        cap_size=np.maximum(cap_len - held_m, 0.0),
+        hard_cap_size=np.maximum(params.max_length_per_person_m - held_m, 0.0)
         if params.overflow_to_cover
         else None,
-        cap_count=_person_caps(people, params),
+        cap_count=count_cap,
+        strict=busy,
         balance_weight=params.balance_weight,
         uncovered_cost=params.uncovered_cost_m,
         compact_weight=params.compact_weight,
@@ -233,6 +245,8 @@ def assign_stewards(
         runtime_s=round(time.perf_counter() - t0, 3),
         solver="ortools min-cost flow + local search",
     )
+    if busy.any():
+        summary.update(held_elsewhere=int(busy.sum()), full_elsewhere=int(full.sum()))
     return StewardAssignment(assignments=out, uncovered=uncovered, summary=summary)
 
 
