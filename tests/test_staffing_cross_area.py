@@ -199,3 +199,16 @@ def test_streets_held_elsewhere_lower_a_chiefs_share():
     assert np.array_equal(
         same.assignments["person_id"].to_numpy(), base.assignments["person_id"].to_numpy()
     )
+
+
+def test_a_capacity_of_zero_means_no_alley_and_no_street():
+    """A person's own ``capacity`` 0 (on leave, not yet trained) gives them nothing: the
+    stewards' solver let anyone take one item ("one item alone may exceed the caps") and gave
+    such a steward an alley; the chiefs' solver ignored ``capacity`` and gave them streets."""
+    alleys = _row_of_alleys(6)
+    none = assign_stewards(alleys, _two_people(capacity=[0, None]), StewardParams(time_limit_s=1))
+    assert _count(none, "P") == 0 and _count(none, "Q") == 5 and len(none.uncovered) == 1
+    assert none.summary["fair_share_m"] == pytest.approx(600, rel=0.01)  # all of it Q's
+    streets = _row_of_alleys(4).rename(columns={"alley_id": "street_id"})
+    chiefs = assign_chiefs(streets, _two_people(capacity=[0, 1]))
+    assert _count(chiefs, "P") == 0 and _count(chiefs, "Q") == 1 and len(chiefs.uncovered) == 3

@@ -113,7 +113,7 @@ def _person_segments(
     tails, caps, costs = [], [], []
     for p in np.unique(pb.cand_person):
         b = float(base_load[p])
-        if strict[p] and pb.cap_count[p] <= 0:
+        if pb.cap_count[p] <= 0:  # full elsewhere, or their own capacity is 0
             continue
         first = b == 0 and not strict[p]
         top = max(float(pb.cap_size[p]), b + float(size_max[p]) if first else b)
@@ -270,12 +270,12 @@ class _State:
         self._remove(i, p)
 
     def fits(self, i: int, p: int, load_delta: float = 0.0, count_delta: int = 0) -> bool:
-        """Can ``p`` take item ``i`` (after the given removal)? One item alone may exceed caps,
-        unless they are strict."""
+        """Can ``p`` take item ``i`` (after the given removal)? One item alone may exceed the
+        size cap, unless they are strict; never the count cap."""
         n = len(self.items[p]) + count_delta
-        first = n == 0 and not self.strict[p]
-        if n >= self.cap_count[p] and not first:
+        if n >= self.cap_count[p]:  # a count cap of 0 (capacity 0) means none at all
             return False
+        first = n == 0 and not self.strict[p]
         base = self.load[p] + load_delta
         return first or base + self.size[i] <= self.cap_size[p] + 1e-9
 

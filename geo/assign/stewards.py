@@ -163,11 +163,12 @@ def assign_stewards(
     held_n, held_m = held_column(people, "held_count"), held_column(people, "held_m")
     count_cap = _person_caps(people, params)
     busy = (held_n > 0) | (held_m > 0)
-    full = busy & ((count_cap == 0) | (held_m >= params.max_length_per_person_m))
+    no_room = (count_cap == 0) | (held_m >= params.max_length_per_person_m)
+    full = busy & no_room
     # WHY only people with room: one whose alleys elsewhere already reach a cap can take none
     # here; counting them would shrink the fair share and the soft capacity of everyone else,
     # pushing alleys into overflow or leaving them uncovered while those people stay idle.
-    fair = k * float(length.sum()) / max(n_p - int(full.sum()), 1)
+    fair = k * float(length.sum()) / max(n_p - int(no_room.sum()), 1)
     # The target load per steward: the fair share, but never so small that the longer alleys
     # (the balance quantile) would break the spread on their own.
     long_alley = float(np.quantile(length, params.balance_quantile))
