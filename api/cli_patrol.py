@@ -171,7 +171,11 @@ def rematch(
     queued, already = requeue_tracks(
         engine, track or None, _day(since, "--since"), _day(until, "--until"), "cli"
     )
-    Console().print(f"queued {queued} tracks ({already} were queued already)", markup=False)
+    days = ""  # say which days: --since alone is one day, which a reader took for "onward"
+    if since is not None:
+        days = f" of {since}" if until in (None, since) else f" of {since} to {until}"
+        days += " (one day: add --until for more)" if until is None else ""
+    Console().print(f"queued {queued} tracks{days} ({already} were queued already)", markup=False)
     if not queue_only and queued + already:
         worker(batch=batch, watch=0.0)
 
@@ -276,6 +280,7 @@ def _report(
         for c in (
             "role",
             "person_name",
+            "person_code",
             "alleys",
             "patrolled_alleys",
             "alley_days",
@@ -287,6 +292,8 @@ def _report(
         if c in people.columns
     ]
     console = Console()
+    if not console.is_terminal:  # a file or a pipe: as wide as the rows, not cut at 80
+        console = Console(width=PIPE_WIDTH)
     console.print(_table(table_, people, cols, role_label))
     areas = report["areas"].assign(
         name=lambda a: a["community_name"].fillna(a["subdistrict_name"]),
@@ -298,6 +305,10 @@ def _report(
     console.print(_table(Table(title="区域 areas"), areas, cols, role_label))
     for note in summary["notes"]:
         console.print(f"note: {note}", markup=False, soft_wrap=True)
+
+
+# the width of a report printed to a file or a pipe (rich assumes 80 columns there)
+PIPE_WIDTH = 240
 
 
 def _cell(v: Any) -> str:
@@ -313,8 +324,8 @@ def _table(table: Any, df: Any, cols: list[str], role_label: Any) -> Any:
     label, shares as percentages, a missing rate or rank as —."""
     from geo.patrol_reports import HEADERS
 
-    for c in cols:
-        table.add_column(HEADERS.get(c, "名称 name" if c == "name" else c))
+    for c in cols:  # folded, never cut to "清华园…": the rows must tell areas apart
+        table.add_column(HEADERS.get(c, "名称 name" if c == "name" else c), overflow="fold")
     for rec in df[cols].itertuples(index=False):
         row = [role_label(v) if c == "role" else v for c, v in zip(cols, rec, strict=True)]
         table.add_row(*(_cell(v) for v in row))

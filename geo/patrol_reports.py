@@ -344,11 +344,15 @@ def _load(
         # retirement periods of restored segments (few: read whole, once)
         segments = read_frame(
             text(
-                "SELECT s.id AS edge_id, s.street_id AS alley_id, s.length_m, st.name AS "
-                "alley_name, st.kind, s.retired_at, s.added_at FROM street_segments s "
+                # an unnamed way by its OSM way, as the CLI names it: a blank name told
+                # nobody which alley a row was
+                "SELECT s.id AS edge_id, s.street_id AS alley_id, s.length_m, "
+                "coalesce(st.name, :unnamed || st.key) AS alley_name, st.kind, s.retired_at, "
+                "s.added_at FROM street_segments s "
                 "JOIN streets st ON st.id = s.street_id"
             ),
             conn,
+            params={"unnamed": UNNAMED},
         )
         retirements = read_frame(
             text("SELECT segment_id AS edge_id, retired_at, restored_at FROM segment_retirements"),
@@ -357,7 +361,8 @@ def _load(
         duties = read_frame(
             text(
                 "SELECT a.street_id AS alley_id, a.person_id, a.role, a.valid_from, a.valid_to, "
-                "p.name AS person_name FROM assignments a JOIN people p ON p.id = a.person_id "
+                "p.name AS person_name, p.external_id AS person_code FROM assignments a "
+                "JOIN people p ON p.id = a.person_id "
                 "WHERE a.role IN ('alley_steward', 'street_chief') AND a.valid_from <= :b "
                 "AND (a.valid_to IS NULL OR a.valid_to >= :a)"
             ),
@@ -669,10 +674,13 @@ def build_report(
         with_unstaffed=True,
     )
     alleys, people = frames["alleys"], frames["people"]
+    # the registry id (人员编号, as the office knows them) beside the name: two stewards
+    # of one name were told apart by nothing but the database id
+    who = ["person_id", "person_code", "person_name"]
     names = (
-        data["duties"][["person_id", "person_name"]].drop_duplicates("person_id")
+        data["duties"][who].drop_duplicates("person_id")
         if len(data["duties"])
-        else pd.DataFrame(columns=["person_id", "person_name"])
+        else pd.DataFrame(columns=who)
     )
     where = data["areas"]
     alleys = (
@@ -698,12 +706,17 @@ def build_report(
             parts.append(rolled.assign(role=role))
         per_person = pd.concat(parts) if parts else pd.DataFrame(columns=["person_id", "role"])
     per_person = per_person.merge(names, on="person_id", how="left")
+    at = list(per_person.columns).index("person_id") + 1  # who, first: id, 人员编号, name
+    front = [c for c in per_person.columns[:at] if c not in who]
+    per_person = per_person[
+        [*front, *who, *[c for c in per_person.columns if c not in {*front, *who}]]
+    ]
     per_person = per_person.sort_values(
         [c for c in ("role", "rank", "person_id") if c in per_person.columns]
     ).reset_index(drop=True)
     unstaffed = frames["unstaffed"].merge(where, on="alley_id", how="left")
     areas = _by_area(alleys, unstaffed)
-    notes = _outside_notes(alleys, unstaffed)
+    notes = _outside_notes(alleys, unstaffed) + _zone_notes(data["edges"])
     # the alley rows say it as the area rows do (their codes stay blank: there is no area)
     alleys["community_name"] = alleys["community_name"].where(
         alleys["community_code"].notna(), OUTSIDE_COMMUNITY
@@ -728,8 +741,42 @@ def build_report(
     tables = {"people": per_person, "alleys": alleys, "areas": areas}
     if kind == "daily":
         tables["segments"] = frames["segments"]
+    tables = {name: _whole_seconds(df) for name, df in tables.items()}
     meta = {"area": area, "area_level": data["level"], "today": period.today, "notes": notes}
     return Report(tables, meta)
+
+
+def _zone_notes(edges: pd.DataFrame) -> list[str]:
+    """A note when walks of the report were put on their days in another time zone than
+    today's setting: each keeps its day (a report of a past day does not change), but its
+    times now read in the new zone, on another date. WHY: a city that set
+    GRIDWARD_TIMEZONE after walks were stored got reports whose times contradicted their
+    days, and nothing said why or what to do."""
+    if not len(edges):
+        return []
+    tz = get_settings().timezone
+    day = pd.to_datetime(edges["day"]).dt.date
+    first = coverage.local_day(edges["first_time"], tz)
+    last = coverage.local_day(edges["last_time"], tz)
+    other = edges.loc[(day != first) & (day != last), "day"]
+    if other.empty:
+        return []
+    since, until = min(other), max(other)
+    return [
+        f"{len(other)} 段巡查按另一时区分日 walked stretches were put on their days in another "
+        f"time zone than {tz} (GRIDWARD_TIMEZONE changed since): they keep those days; to "
+        f"count them by {tz}, run gridward tracks rematch --since {since} --until {until}"
+    ]
+
+
+def _whole_seconds(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its first/last times cut to the second. WHY: a stretch walked over
+    midnight ends its first day at 23:59:59.999999, which Excel rounds to the next day's
+    00:00:00 and a CSV printed with microseconds on every time of the column."""
+    times = [c for c in ("first_time", "last_time") if c in df.columns]
+    if not times:
+        return df
+    return df.assign(**{c: pd.to_datetime(df[c], utc=True).dt.floor("s") for c in times})
 
 
 def _outside_notes(alleys: pd.DataFrame, unstaffed: pd.DataFrame) -> list[str]:
@@ -842,6 +889,7 @@ def _by_area(alleys: pd.DataFrame, unstaffed: pd.DataFrame | None = None) -> pd.
     return out[AREA_COLS].reset_index(drop=True)
 
 
+UNNAMED = "（无名 unnamed）"  # before the key of an unnamed way: （无名 unnamed）way:84273943
 OUTSIDE_COMMUNITY = "（不属任何社区）outside every community"
 OUTSIDE_SUBDISTRICT = "（不属任何街道）outside every subdistrict"
 
@@ -879,7 +927,8 @@ HEADERS = {
     "day": "日期 day",
     "period": "周期 period",
     "role": "职责 role",
-    "person_id": "人员编号 person id",
+    "person_id": "系统编号 system id",
+    "person_code": "人员编号 person id",
     "person_name": "姓名 name",
     "alleys": "街巷数 alleys",
     "patrolled_alleys": "已巡街巷 patrolled",
@@ -966,6 +1015,9 @@ def export_report(
                 out[col] = out[col].dt.tz_convert(tz).dt.tz_localize(None)
             elif col in ROUND and pd.api.types.is_numeric_dtype(out[col]):
                 out[col] = out[col].astype(float).round(ROUND[col])
+        for col in out.columns:  # yes/no as the 报表 sheet says it, not TRUE/FALSE
+            if _is_flag(out[col]):
+                out[col] = out[col].map(lambda v: YES_NO.get(v, v) if isinstance(v, bool) else v)
         if "role" in out.columns:
             out["role"] = out["role"].map(role_label)
         if "level" in out.columns:
@@ -977,12 +1029,30 @@ def export_report(
         labelled[table].to_csv(path, index=False, encoding="utf-8-sig")
     else:
         with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
+            percent = xl.book.add_format({"num_format": "0.0%"})
             for name, df in labelled.items():
-                df.to_excel(xl, sheet_name=SHEETS.get(name, name)[:31], index=False)
+                sheet = SHEETS.get(name, name)[:31]
+                df.to_excel(xl, sheet_name=sheet, index=False)
+                for i, col in enumerate(df.columns):  # shares read as the CLI shows them
+                    if col in PERCENT_HEADERS:
+                        xl.sheets[sheet].set_column(i, i, 12, percent)
             if period is not None:
                 about = _about(period, share, report_summary(report, period))
                 about.to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
     return path
+
+
+YES_NO = {True: "是 yes", False: "否 no"}
+# shares written as percentages in an XLSX (kept as fractions: a sheet computes with them)
+PERCENT_HEADERS = {HEADERS[c] for c in ("compliance", "walked_share", "walked_fraction")}
+
+
+def _is_flag(col: pd.Series) -> bool:
+    """A yes/no column: booleans, perhaps with gaps (a column pandas made object)."""
+    if pd.api.types.is_bool_dtype(col):
+        return True
+    seen = col.dropna()
+    return col.dtype == object and len(seen) > 0 and all(isinstance(v, bool) for v in seen)
 
 
 def check_table(
@@ -1024,13 +1094,13 @@ def _about(
         ("报表 report", period.title()),
         ("起 from", period.start.isoformat()),
         ("止 to", period.through.isoformat()),
-        ("天数 days", str(len(period.days))),
+        ("天数 days", len(period.days)),
         ("周期止 period to", period.end.isoformat()),
         ("未完 partial", "是 yes" if period.partial else "否 no"),
         ("进行中 running", "是 yes" if period.running else "否 no"),
     ]
     if share is not None:
-        rows.append(("达标比例 patrolled share", f"{share:g}"))
+        rows.append(("达标比例 patrolled share", float(share)))
     if summary is not None:
         if period.running:
             rows.append(

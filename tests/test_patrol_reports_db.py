@@ -225,7 +225,7 @@ def test_missing_times_are_null_and_roles_and_sheets_are_labelled(city, auth_hea
     about = dict(sheets["报表 report"].to_numpy().tolist())
     assert about["报表 report"] == f"日巡 daily patrol {quiet}"
     assert (about["起 from"], about["止 to"]) == (str(quiet), str(quiet))
-    assert about["达标比例 patrolled share"] == "0.8"  # the rule behind the numbers
+    assert about["达标比例 patrolled share"] == 0.8  # the rule behind the numbers (a number)
 
 
 def test_reports_say_their_share_and_give_local_times(city, auth_headers):

@@ -1,0 +1,165 @@
+"""Patrol reports as an office reads them: what an acceptance tester found in the exports.
+
+Two stewards of one name were told apart by nothing but the database id; a walk over
+midnight ended its day at 23:59:59.999999, which Excel shows as the next day; the XLSX wrote
+yes/no as TRUE/FALSE, days and share as text, shares as bare fractions; a report printed to
+a file cut every community name to "清华园…"; an unnamed alley had a blank name; a time zone
+changed after walks were stored went unexplained. Real PostGIS; the town of
+:mod:`tests.test_patrol_reports_more_db` (visits written on fixed past days).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+from typing import Any
+
+import openpyxl
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from geo.patrol_reports import build_report, export_report, report_json, report_period
+from geo.settings import get_settings
+from tests.test_import import GRIDWARD
+from tests.test_patrol_reports_more_db import COMMUNITY, FAR, TZ, WED, town  # noqa: F401
+
+
+def _cli(args: list[str], pg_url: str) -> subprocess.CompletedProcess:
+    """The CLI with its output to a pipe, as `gridward report … > 月评.txt` (no COLUMNS)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env["DATABASE_URL"] = pg_url
+    return subprocess.run([*GRIDWARD, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def _xlsx(town: dict[str, Any], path: Any, kind: str = "daily") -> openpyxl.Workbook:  # noqa: F811
+    rep = build_report(town["db"], kind, WED, today=FAR)
+    export_report(rep, path, report_period(kind, WED, FAR), 0.8)
+    return openpyxl.load_workbook(path)
+
+
+def _rows(sheet: Any) -> list[dict[str, Any]]:
+    head = [c.value for c in sheet[1]]
+    return [dict(zip(head, (c.value for c in row), strict=True)) for row in sheet.iter_rows(2)]
+
+
+def test_people_rows_carry_their_registry_id(town, auth_headers, pg_url, tmp_path) -> None:  # noqa: ANN001, F811
+    """P and Q both named 管家P: every people table names their registry id (人员编号), the
+    CSV/XLSX column of that name holds it (it held the database id), and the CLI prints it."""
+    ids = town["people"]
+    with town["db"].begin() as conn:
+        conn.execute(text("UPDATE people SET name = '管家P' WHERE id = :q"), {"q": ids["Q"]})
+    rep = build_report(town["db"], "daily", WED, today=FAR)
+    people = rep["people"]
+    assert dict(zip(people["person_id"], people["person_code"], strict=True)) == {
+        ids[k]: k for k in ("P", "Q", "R", "T", "S", "S2")
+    }
+    at = list(people.columns).index("person_id")
+    assert list(people.columns[at : at + 3]) == ["person_id", "person_code", "person_name"]
+    book = _xlsx(town, tmp_path / "r.xlsx")
+    rows = _rows(book.worksheets[0])
+    assert {(r["人员编号 person id"], r["系统编号 system id"]) for r in rows} == {
+        (k, ids[k]) for k in ("P", "Q", "R", "T", "S", "S2")
+    }
+    with TestClient(create_app(town["db"])) as client:
+        got = client.get(
+            "/reports/daily", params={"date": str(WED)}, headers=auth_headers("admin")
+        ).json()
+    assert {r["person_code"] for r in got["people"] if r["person_name"] == "管家P"} == {"P", "Q"}
+    res = _cli(["report", "daily", "--date", str(WED)], pg_url)
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stdout.splitlines() if "管家P" in ln]
+    assert len(lines) == 2 and {ln.split("│")[3].strip() for ln in lines} == {"P", "Q"}
+
+
+def test_a_walk_over_midnight_ends_its_day_within_it(town, tmp_path) -> None:  # noqa: ANN001, F811
+    """A stretch walked over midnight ends its first day at 23:59:59.999999: the report says
+    23:59:59 (JSON, CSV, XLSX), never the next day's 00:00:00 that Excel rounded it to."""
+    seg = town["segs"]["D"][0].id
+    late = dt.datetime.combine(WED, dt.time(23, 59, 59, 999999), tzinfo=TZ)
+    with town["db"].begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                "covered_fraction, first_time, last_time, intervals) SELECT id, :s, person_id, "
+                ":d, 1.0, :a, :b, '[[0, 1]]' FROM tracks WHERE person_id = :p"
+            ),
+            {
+                "s": seg,
+                "d": WED,
+                "a": late - dt.timedelta(minutes=3),
+                "b": late,
+                "p": town["people"]["S"],
+            },
+        )
+    rep = build_report(town["db"], "daily", WED, today=FAR)
+    segs = report_json(rep)["segments"]
+    assert [s["last_time"] for s in segs if s["segment_id"] == seg] == [f"{WED}T23:59:59+08:00"]
+    book = _xlsx(town, tmp_path / "r.xlsx")
+    sheet = next(ws for ws in book.worksheets if "末次时间 last time" in [c.value for c in ws[1]])
+    last = [r["末次时间 last time"] for r in _rows(sheet) if r["末次时间 last time"]]
+    assert last and max(last) == dt.datetime.combine(WED, dt.time(23, 59, 59))
+    csv = pd.read_csv(
+        export_report(rep, tmp_path / "s.csv", report_period("daily", WED, FAR), table="segments"),
+        encoding="utf-8-sig",
+    )
+    assert f"{WED} 23:59:59" in set(csv["末次时间 last time"].dropna())
+
+
+def test_xlsx_says_yes_no_and_percent_and_numbers(town, tmp_path) -> None:  # noqa: ANN001, F811
+    """已巡 reads 是/否 as the 报表 sheet does; 报表's days and share are numbers; shares are
+    fractions shown as percentages; an unnamed alley is named by its OSM way."""
+    book = _xlsx(town, tmp_path / "w.xlsx", "weekly")
+    about = {r["项目 item"]: r["值 value"] for r in _rows(book["报表 report"])}
+    assert about["天数 days"] == 7 and about["达标比例 patrolled share"] == pytest.approx(0.8)
+    alleys = next(ws for ws in book.worksheets if "已巡 patrolled" in [c.value for c in ws[1]])
+    flags = {r["已巡 patrolled"] for r in _rows(alleys)}
+    assert flags == {"是 yes", "否 no"}
+    people = book.worksheets[0]
+    col = [c.value for c in people[1]].index("巡查率 compliance")
+    cells = [row[col] for row in people.iter_rows(2) if row[col].value is not None]
+    assert cells and all(c.number_format == "0.0%" and 0 <= c.value <= 1 for c in cells)
+    with town["db"].connect() as conn:
+        unnamed = conn.execute(
+            text("SELECT id, key FROM streets WHERE name IS NULL AND id = ANY(:a)"),
+            {"a": list(town["alleys"].values())},
+        ).all()
+    assert unnamed  # the demo's alleys are mostly unnamed ways
+    names = {r["街巷编号 alley id"]: r["街巷名称 alley name"] for r in _rows(alleys)}
+    assert all(names[i] == f"（无名 unnamed）{key}" for i, key in unnamed)
+
+
+def test_a_report_printed_to_a_file_keeps_whole_names(town, pg_url) -> None:  # noqa: ANN001, F811
+    """Printed to a pipe (rich assumed 80 columns): the community's whole name, not cut."""
+    with town["db"].connect() as conn:
+        name = conn.execute(text("SELECT name FROM areas WHERE code = :c"), {"c": COMMUNITY})
+        name = name.scalar_one()
+    res = _cli(["report", "weekly", "--date", str(WED)], pg_url)
+    assert res.returncode == 0, res.stderr
+    assert name in res.stdout and "…" not in res.stdout
+
+
+def test_walks_dayed_in_another_zone_are_noted(town, monkeypatch) -> None:  # noqa: ANN001, F811
+    """Walks stored under Asia/Shanghai, reported under America/New_York: they keep their
+    days, and a note says why their times read on another date and what to run."""
+    assert not any(
+        "time zone" in n for n in build_report(town["db"], "weekly", WED, today=FAR).meta["notes"]
+    )
+    monkeypatch.setenv("GRIDWARD_TIMEZONE", "America/New_York")
+    get_settings.cache_clear()
+    try:
+        notes = build_report(town["db"], "weekly", WED, today=FAR).meta["notes"]
+    finally:
+        monkeypatch.delenv("GRIDWARD_TIMEZONE")
+        get_settings.cache_clear()
+    zone = [n for n in notes if "another time zone" in n]
+    assert len(zone) == 1 and "tracks rematch --since 2025-06-16 --until 2025-06-19" in zone[0]
+
+
+def test_rematch_since_alone_says_it_is_one_day(town, pg_url) -> None:  # noqa: ANN001, F811
+    res = _cli(["tracks", "rematch", "--since", str(WED), "--queue-only"], pg_url)
+    assert res.returncode == 0, res.stderr
+    assert f"of {WED} (one day: add --until for more)" in res.stdout
