@@ -67,6 +67,12 @@ def main() -> None:
         sys.exit(2)
     except Exception as exc:  # click usage errors and the like
         _click_exit(exc)
+        if _is(exc, "DBAPIError"):  # the database failed (down, a deadlock): one line, not
+            # a traceback; nothing half-written (each write is its own transaction)
+            orig = getattr(exc, "orig", None) or exc
+            first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+            typer.echo(f"error: database error ({type(orig).__name__}): {first}", err=True)
+            sys.exit(1)
         raise
 
 

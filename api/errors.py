@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from geo.errors import GridwardError
 
@@ -80,6 +81,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _db_down(_req: Request, exc: OperationalError) -> JSONResponse:
+        if isinstance(exc.orig, psycopg.errors.TransactionRollbackError):
+            # a deadlock or serialization failure: the database is up and nothing was
+            # written; "unavailable" sent operators looking for an outage
+            log.warning("transaction rolled back: %s", str(exc.orig).splitlines()[0])
+            return error_response(
+                503,
+                "the database was busy with a conflicting change: send it again",
+                {"Retry-After": "1"},
+            )
         log.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
         return error_response(503, "database unavailable, retry shortly", {"Retry-After": "5"})
 
@@ -89,6 +99,14 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(503, "database unavailable, retry shortly", {"Retry-After": "5"})
         log.exception("database error")
         return error_response(500, "internal database error")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(req: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # the client hung up before its body was read (a phone losing signal): nothing was
+        # stored and nobody reads the answer; a traceback per hang-up (a tester counted 404)
+        # buried the real errors in the log
+        log.info("client disconnected during %s %s", req.method, req.url.path)
+        return error_response(400, "the client disconnected before the request was read")
 
     @app.exception_handler(Exception)
     async def _other(_req: Request, exc: Exception) -> JSONResponse:

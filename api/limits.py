@@ -17,6 +17,8 @@ Two layers:
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,25 @@ FORM_OVERHEAD = 64 * 1024  # multipart boundaries and small fields around the fi
 # Many small files (50 phone tracks of 2 MB) fit; five big ones at a time do too.
 TOTAL_FILES = 5
 _SCOPE_KEY = "gridward.body_cap"
+
+
+# A request body must keep coming: after BODY_GRACE_S it must have averaged MIN_BODY_RATE
+# bytes a second (a phone on 2G sends ~10 KB/s), and it must be whole by BODY_MAX_S. WHY: a
+# tester's 200 clients trickling 5 bytes/s each held a request open for good (slowloris).
+BODY_GRACE_S = 30.0
+MIN_BODY_RATE = 1024
+BODY_MAX_S = 900.0
+
+
+class BodyTooSlow(HTTPException):
+    """408: the body stopped coming or came too slowly; raised inside ``receive``."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            408,
+            f"request body too slow: it must average {MIN_BODY_RATE:,} bytes/s after "
+            f"{BODY_GRACE_S:g} s and be sent within {BODY_MAX_S:g} s; nothing was stored",
+        )
 
 
 def describe_bytes(n: int) -> str:
@@ -172,16 +193,27 @@ class BodyLimitMiddleware:
         seen = 0
         first = True
         started = False
+        whole = False  # the body has ended: later receives wait for a disconnect, untimed
+        t0 = 0.0  # when the route first asked for the body: the clock starts there
 
         async def limited_receive() -> Message:
-            nonlocal seen, first
+            nonlocal seen, first, whole, t0
             if first:  # the route's cap is known now: a declared length over it reads nothing
                 first = False
+                t0 = time.monotonic()
                 if declared is not None and declared > cap.limit:
                     raise cap.too_large()
-            message = await receive()
+            if whole:
+                return await receive()
+            # the latest instant the next bytes may come (see BODY_GRACE_S)
+            due = min(t0 + max(BODY_GRACE_S, (seen + 1) / MIN_BODY_RATE), t0 + BODY_MAX_S)
+            try:
+                message = await asyncio.wait_for(receive(), max(due - time.monotonic(), 0.01))
+            except TimeoutError:
+                raise BodyTooSlow() from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                whole = not message.get("more_body", False)
                 if seen > cap.limit:
                     raise cap.too_large()
             return message
@@ -194,10 +226,10 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge as exc:  # raised where no handler caught it
+        except (BodyTooLarge, BodyTooSlow) as exc:  # raised where no handler caught it
             if started:
                 raise
-            await error_response(413, str(exc.detail), {"Connection": "close"})(
+            await error_response(exc.status_code, str(exc.detail), {"Connection": "close"})(
                 scope, receive, send
             )
 

@@ -400,9 +400,10 @@ class TrackPoint(Base):
     __tablename__ = "track_points"
     __table_args__ = ({"postgresql_partition_by": "RANGE (t)"},)
 
-    track_id: Mapped[int] = mapped_column(
-        ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
-    )
+    # no foreign key to tracks (migration 0015): making a day table would lock tracks too,
+    # and uploads in flight deadlocked with it; fixes are written with their track, and
+    # tracks are never deleted
+    track_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     t: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     piece: Mapped[int | None] = mapped_column(Integer)

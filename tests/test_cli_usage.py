@@ -67,3 +67,27 @@ def test_a_bad_setting_is_one_line_naming_it(env: dict[str, str], names: str) ->
     assert res.returncode == 2, res.stderr
     assert len(lines) == 1 and lines[0].startswith(f"error: setting {names}: "), res.stderr
     assert env[names] in lines[0]
+
+
+def test_a_database_that_fails_is_one_line_exit_1() -> None:
+    """A database that cannot be reached (or a deadlock mid-upload, as a tester saw) ends in
+    one ``error: database error …`` line and exit 1: it was a 40-line traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_assign_cli import GRIDWARD, REPO
+
+    cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
+    res = subprocess.run(
+        [*cmd, "report", "daily"],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": "postgresql://nobody:x@127.0.0.1:1/none"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: database error (OperationalError): ")
+    assert "Traceback" not in res.stderr + res.stdout

@@ -303,3 +303,52 @@ def test_upload_racing_a_retention_run_makes_the_day_again(demo, monkeypatch):
     stored = track_store.store_track(demo, _csv(pts), "race.csv")
     assert stored.created and len(calls) == 2
     assert _rows_per_partition(demo, stored.track_id) == {partition_name(day): len(pts)}
+
+
+def test_a_new_day_table_made_while_an_upload_is_in_flight_does_not_deadlock(db):
+    """An upload holds its new ``tracks`` row and is about to COPY its fixes when another
+    upload makes a new day's table. With the foreign key track_points → tracks, making the
+    table held track_points and waited for tracks, the upload held tracks and waited for
+    track_points: PostgreSQL killed one (a tester's concurrent uploads got 503s). Now the
+    day table waits for nothing the upload holds, and both finish."""
+    old_day, new_day = dt.date(2031, 2, 1), dt.date(2031, 2, 9)
+    ensure_day_partitions(db, [old_day])
+    made: list[int] = []
+    errors: list[BaseException] = []
+
+    def make_day() -> None:
+        try:
+            made.append(ensure_day_partitions(db, [new_day]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    at = dt.datetime.combine(old_day, dt.time(8), dt.UTC)
+    with db.begin() as conn:
+        tid = conn.execute(
+            text(
+                "INSERT INTO tracks (sha256, raw, format, crs, size_bytes, n_points, status) "
+                "VALUES (repeat('d', 64), 'x', 'csv', 'wgs84', 1, 1, 'stored') RETURNING id"
+            )
+        ).scalar_one()
+        maker = threading.Thread(target=make_day)
+        maker.start()
+        # until the maker finished or waits for a lock (the deadlock's first half)
+        with db.connect() as watch:
+            for _ in range(200):
+                waiting = watch.execute(
+                    text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                ).scalar()
+                if waiting or not maker.is_alive():
+                    break
+                threading.Event().wait(0.05)
+        conn.execute(
+            text(
+                "INSERT INTO track_points (track_id, seq, t, geom) "
+                "VALUES (:t, 0, :at, ST_SetSRID(ST_MakePoint(116.3, 40.0), 4326))"
+            ),
+            {"t": tid, "at": at},
+        )
+    maker.join()
+    assert errors == [] and made == [1]
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM track_points")).scalar() == 1

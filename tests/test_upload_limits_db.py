@@ -139,15 +139,20 @@ def test_at_most_50_files_per_request(env) -> None:
     assert _n_tracks(db) == 0
 
 
-def _drive(app, path: str, headers: list, chunks: list[bytes]):
+def _drive(app, path: str, headers: list, chunks: list[bytes], pause_s: float = 0.0):
     """Send a chunked body (no Content-Length) straight to the ASGI app: the response and how
-    many chunks the app pulled before answering."""
+    many chunks the app pulled before answering. ``pause_s`` before each chunk after the
+    first (a slow client); a chunk of None is the client hanging up."""
     pulled = 0
     sent: list[dict] = []
 
     async def receive() -> dict:
         nonlocal pulled
         pulled += 1
+        if pulled > 1 and pause_s:
+            await asyncio.sleep(pause_s)
+        if pulled > len(chunks) or chunks[pulled - 1] is None:
+            return {"type": "http.disconnect"}
         return {
             "type": "http.request",
             "body": chunks[pulled - 1],
@@ -247,3 +252,50 @@ def test_a_workbook_sent_as_a_raw_body_is_read(env) -> None:
         ).scalar()
     # a date cell without a zone is city time (Asia/Shanghai): 08:00 is 00:00 UTC
     assert pd.Timestamp(started) == pd.Timestamp("2026-11-20 00:00:00", tz="UTC")
+
+
+_HEAD = (
+    b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="slow.gpx"\r\n'
+    b"Content-Type: application/gpx+xml\r\n\r\n"
+)
+
+
+def _headers(admin: dict) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"authorization", admin["Authorization"].encode()),
+        (b"content-type", b"multipart/form-data; boundary=xyz"),
+        (b"host", b"testserver"),
+    ]
+
+
+def test_a_body_that_trickles_in_is_cut_off_and_stores_nothing(env, monkeypatch) -> None:
+    """A body averaging less than MIN_BODY_RATE after the grace time is a 408 naming the
+    rule: a tester's clients trickling 5 bytes/s held their requests open for good. A body
+    that keeps up is read whole."""
+    from api import limits
+
+    client, admin, db = env
+    monkeypatch.setattr(limits, "BODY_GRACE_S", 0.2)
+    monkeypatch.setattr(limits, "MIN_BODY_RATE", 50_000)
+    walk = _gpx(20_000, 1)
+    slow = [_HEAD] + [walk[i : i + 5] for i in range(0, 400, 5)]
+    status, body, pulled = _drive(client.app, "/tracks", _headers(admin), slow, pause_s=0.05)
+    assert status == 408 and "request body too slow" in body, body
+    assert pulled < len(slow)
+    fast = [_HEAD + walk[:10_000], walk[10_000:] + b"\r\n--xyz--\r\n"]
+    status, body, _ = _drive(client.app, "/tracks", _headers(admin), fast, pause_s=0.05)
+    assert status == 201, body
+    assert _n_tracks(db) == 1
+
+
+def test_a_client_hanging_up_is_a_quiet_400(env, caplog) -> None:
+    """A client that hangs up mid-body stores nothing and is logged as one info line, not as
+    an unhandled error with a traceback (a tester counted 404 of those in a server log)."""
+    client, admin, db = env
+    chunks = [_HEAD + _gpx(20_000, 2)[:5_000], None]
+    with caplog.at_level("INFO", logger="gridward.api"):
+        status, body, _ = _drive(client.app, "/tracks", _headers(admin), chunks)
+    assert status == 400 and "disconnected" in body, body
+    assert _n_tracks(db) == 0
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert any("client disconnected" in r.getMessage() for r in caplog.records)
