@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 
 from geo.assign.balanced import BalanceProblem, solve_balanced
-from geo.assign.inputs import check_lines, check_people, held_column
+from geo.assign.inputs import check_lines, check_people, count_room, held_column
 from geo.assign.reach import compute_reach, nearest_candidates, pair_frame
 from geo.errors import InputError
 
@@ -92,14 +92,8 @@ def assign_chiefs(
     )
     n_s, n_p = len(streets), len(people)
     cap = int(params.max_streets_per_chief)
-    held_n = held_column(people, "held_count").astype(np.int64)
-    own = np.full(n_p, cap, dtype=np.int64)
-    if "capacity" in people.columns:  # a person's own capacity lowers the cap (0: none)
-        mine = pd.to_numeric(people["capacity"], errors="coerce").to_numpy(float)
-        has = np.isfinite(mine)
-        own[has] = np.minimum(own[has], np.maximum(mine[has], 0).astype(np.int64))
-    room = np.maximum(own - held_n, 0)
-    busy = held_n > 0
+    room = count_room(people, cap)
+    busy = held_column(people, "held_count") > 0
     # WHY only chiefs with room: one already holding the most streets elsewhere takes none
     # here; counting them would lower the fair share below what the others must carry, so the
     # solver would see every fair split as overloaded.

@@ -93,3 +93,15 @@ def held_column(people: pd.DataFrame, col: str) -> np.ndarray:
         return np.zeros(len(people))
     held = pd.to_numeric(people[col], errors="coerce").fillna(0).to_numpy(float)
     return np.maximum(held, 0)
+
+
+def count_room(people: pd.DataFrame, cap: int) -> np.ndarray:
+    """Per person, how many items they may take here: the policy ``cap``, lowered by their
+    own ``capacity`` (0: none at all) and by the items they hold elsewhere (``held_count``),
+    at least 0. Alley stewards and street chiefs alike."""
+    room = np.full(len(people), cap, dtype=np.int64)
+    if "capacity" in people.columns:
+        own = pd.to_numeric(people["capacity"], errors="coerce").to_numpy(float)
+        has = np.isfinite(own)
+        room[has] = np.minimum(room[has], np.maximum(own[has], 0).astype(np.int64))
+    return np.maximum(room - held_column(people, "held_count").astype(np.int64), 0)

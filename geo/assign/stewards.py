@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo.assign.balanced import BalanceProblem, solve_balanced
-from geo.assign.inputs import check_lines, check_people, held_column
+from geo.assign.inputs import check_lines, check_people, count_room, held_column
 from geo.assign.reach import compute_reach, nearest_candidates, pair_frame
 from geo.errors import InputError
 
@@ -91,17 +91,6 @@ class StewardAssignment:
     summary: dict = field(default_factory=dict)
 
 
-def _person_caps(people: pd.DataFrame, params: StewardParams) -> np.ndarray:
-    """Max alleys per person: the policy cap, lowered by their own ``capacity`` and by the
-    alleys they hold elsewhere (``held_count``), at least 0."""
-    cap = np.full(len(people), params.max_alleys_per_person, dtype=np.int64)
-    if "capacity" in people.columns:
-        own = pd.to_numeric(people["capacity"], errors="coerce").to_numpy(float)
-        has = np.isfinite(own)
-        cap[has] = np.minimum(cap[has], np.maximum(own[has], 0).astype(np.int64))
-    return np.maximum(cap - held_column(people, "held_count").astype(np.int64), 0)
-
-
 def _kept_pairs(
     existing: pd.DataFrame | None,
     alley_ix: dict,
@@ -161,7 +150,7 @@ def assign_stewards(
     n_a, n_p = len(alleys), len(people)
     length = reach.item_length_m
     held_n, held_m = held_column(people, "held_count"), held_column(people, "held_m")
-    count_cap = _person_caps(people, params)
+    count_cap = count_room(people, params.max_alleys_per_person)
     busy = (held_n > 0) | (held_m > 0)
     no_room = (count_cap == 0) | (held_m >= params.max_length_per_person_m)
     full = busy & no_room
