@@ -33,8 +33,10 @@ def upload(
     ),
 ) -> None:
     """Store tracks (idempotent) and match them to the alleys. 上传轨迹"""
+    import psycopg
     from rich.console import Console
     from rich.progress import track as progress
+    from sqlalchemy.exc import DBAPIError
 
     from geo.db import get_engine
     from geo.errors import GridwardError
@@ -57,10 +59,27 @@ def upload(
             failed += 1
             out.print(f"{path.name or path}: error: {exc.message}", markup=False, soft_wrap=True)
             continue
+        except (DBAPIError, psycopg.Error) as exc:
+            # WHY per file: a deadlock or a lost connection on one file ended the command with
+            # a traceback, the files after it never sent; the files before it are stored
+            failed += 1
+            orig = exc.orig if isinstance(exc, DBAPIError) else exc  # COPY raises unwrapped
+            why = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+            out.print(
+                f"{path.name or path}: error: database error ({why}): send this file again",
+                markup=False,
+                soft_wrap=True,
+            )
+            continue
         line = f"{path.name}: track {item['track_id']}, {item['n_points']} points"
         change = item.get("crs_change")  # the same file again, with another datum
         if change and not change["changed"]:
             line += f" (already stored; {change['message']})"
+        elif item.get("resumed"):  # stored before but never matched: matched (queued) now
+            if item["status"] == "matching":
+                line += f" (already stored; {item['resumed']})"
+            else:
+                line += " (already stored, never matched before)" + _match_outcome(item)
         elif not item["created"] and not change:
             kept = item.get("mode_kept")
             line += f" (already stored; kept as {kept})" if kept else " (already stored)"
@@ -236,13 +255,12 @@ def _report(
     from geo.patrol_reports import (
         AREA_LEVELS,
         build_report,
-        check_table,
-        export_report,
         report_period,
         report_summary,
         role_label,
         share_used,
     )
+    from geo.report_export import check_table, export_report
     from geo.settings import city_today
 
     try:
@@ -322,7 +340,7 @@ def _cell(v: Any) -> str:
 def _table(table: Any, df: Any, cols: list[str], role_label: Any) -> Any:
     """``df[cols]`` as rows of a rich ``table``: Chinese-first headers, roles by their
     label, shares as percentages, a missing rate or rank as —."""
-    from geo.patrol_reports import HEADERS
+    from geo.report_export import HEADERS
 
     for c in cols:  # folded, never cut to "清华园…": the rows must tell areas apart
         table.add_column(HEADERS.get(c, "名称 name" if c == "name" else c), overflow="fold")

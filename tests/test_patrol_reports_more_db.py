@@ -34,7 +34,8 @@ from sqlalchemy import text
 
 from api.app import create_app
 from geo.importer import import_areas, import_osm
-from geo.patrol_reports import _STREET_AREA_SQL, build_report, export_report, report_period
+from geo.patrol_reports import _STREET_AREA_SQL, build_report, report_period
+from geo.report_export import export_report
 from tests.conftest import FIXTURES
 from tests.test_import import GRIDWARD
 
@@ -368,7 +369,8 @@ def test_running_day_over_http_xlsx_and_map(town, auth_headers) -> None:  # noqa
     """The running day's pending alley-days in JSON, in the XLSX 报表 sheet, and on the
     patrol map (out of the day's rate)."""
     from geo.map_data import patrols_of_day
-    from geo.patrol_reports import _about, report_summary
+    from geo.patrol_reports import report_summary
+    from geo.report_export import _about
 
     db, people = town["db"], town["people"]
     rep = build_report(db, "daily", TUE, today=TUE)
@@ -499,7 +501,7 @@ def test_a_stewards_pending_count_is_their_own(town) -> None:  # noqa: ANN001
 def test_each_holders_metres_are_named_by_id() -> None:
     """The XLSX column pairing holders with their metres split the joined names on "、":
     a name holding that mark shifted every later pair."""
-    from geo.patrol_reports import _holders_walked
+    from geo.report_export import _holders_walked
 
     names = {1: "王、小巷", 2: "李小巷"}
     assert (

@@ -278,7 +278,8 @@ def test_daily_report_names_exactly_the_walked_alleys(demo, auth_headers, tmp_pa
     assert "13800001234" not in str(rep)
 
     # the same report as XLSX and through the CLI-facing exporter
-    from geo.patrol_reports import build_report, export_report
+    from geo.patrol_reports import build_report
+    from geo.report_export import export_report
 
     out = export_report(
         build_report(demo, "monthly", pd.Timestamp(day).date()), tmp_path / "m.xlsx"

@@ -15,16 +15,8 @@ from starlette.background import BackgroundTask
 from api.auth import Principal, allow
 from api.deps import get_engine
 from geo.errors import InputError
-from geo.patrol_reports import (
-    Report,
-    build_report,
-    check_table,
-    export_report,
-    report_json,
-    report_period,
-    report_summary,
-    share_used,
-)
+from geo.patrol_reports import Report, build_report, report_period, report_summary, share_used
+from geo.report_export import check_table, export_report, report_json
 from geo.settings import city_today
 
 router = APIRouter(tags=["reports"])
