@@ -29,6 +29,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         from geo.jobs import recover_stale_jobs
 
         recover_stale_jobs(app.state.engine)  # jobs left "running" by a dead process → failed
+        from api.background import resume_match_queue
+
+        resume_match_queue(app.state.engine)  # tracks left queued by a dead process: drain
         yield
 
     check_production(get_auth_settings())  # no default secret in production (SetupError)

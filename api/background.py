@@ -21,12 +21,18 @@ from geo.jobs import update_job
 
 log = logging.getLogger("gridward.jobs")
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gridward-job")
+# match-queue jobs run apart: an upload's job may wait minutes for a worker that holds its
+# tracks (geo.match_queue.drain_queue), and partition or staffing jobs must not queue behind
+match_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gridward-match")
 
 Work = Callable[[Callable[[float, str], None]], dict[str, Any]]
 
 
-def run_job(engine: Engine, job_id: str, work: Work) -> Future:
-    """Start ``work(progress)`` in the pool; its return value becomes the job's result."""
+def run_job(
+    engine: Engine, job_id: str, work: Work, pool: ThreadPoolExecutor | None = None
+) -> Future:
+    """Start ``work(progress)`` in ``pool`` (the shared one by default); its return value
+    becomes the job's result."""
 
     def progress(fraction: float, message: str) -> None:
         update_job(engine, job_id, progress=fraction, message=message[:200])
@@ -44,7 +50,7 @@ def run_job(engine: Engine, job_id: str, work: Work) -> Future:
                 engine, job_id, status="failed", error=f"internal error: {type(exc).__name__}"
             )
 
-    return _pool.submit(target)
+    return (pool or _pool).submit(target)
 
 
 def job_url(job_id: str) -> str:
@@ -60,3 +66,37 @@ def job_accepted(job_id: str) -> JSONResponse:
         status_code=202,
         headers={"Location": url},
     )
+
+
+def resume_match_queue(engine: Engine) -> str | None:
+    """At start-up: if tracks wait in the match queue and no one holds them, start a job that
+    drains the queue; returns its id (None when there is nothing to drain).
+
+    WHY: a deferred upload's job dies with its process (``recover_stale_jobs`` then marks it
+    failed) and its tracks stay ``queued``; nothing matched them until someone ran
+    ``gridward tracks worker``, so a deployment without a worker kept them unmatched for good.
+    Two API processes starting at once may both start a job: the drain claims tracks with
+    ``FOR UPDATE SKIP LOCKED``, so each track is still matched once, by one of them; tracks a
+    running worker holds are skipped here (the probe below skips locked rows too)."""
+    from sqlalchemy import text
+
+    from geo.jobs import create_job
+    from geo.match_queue import drain_queue
+
+    with engine.begin() as conn:
+        free = conn.execute(
+            text("SELECT id FROM tracks WHERE status = 'queued' LIMIT 1 FOR UPDATE SKIP LOCKED")
+        ).first()
+        if free is None:
+            return None
+        job_id = create_job(conn, "match_queue", {"reason": "start-up"}, created_by=None)
+
+    def work(progress: Callable[[float, str], None]) -> dict[str, Any]:
+        def step(done: int, total: int) -> None:
+            progress(done / max(total, 1), f"{done} of {total} queued tracks matched")
+
+        return drain_queue(engine, progress=step).as_dict()
+
+    log.info("tracks left queued: job %s drains the match queue", job_id)
+    run_job(engine, job_id, work, match_pool)
+    return job_id

@@ -76,10 +76,9 @@ def upload(
         if change and not change["changed"]:
             line += f" (already stored; {change['message']})"
         elif item.get("resumed"):  # stored before but never matched: matched (queued) now
-            if item["status"] == "matching":
-                line += f" (already stored; {item['resumed']})"
-            else:
-                line += " (already stored, never matched before)" + _match_outcome(item)
+            line += " (already stored, never matched before)" + _match_outcome(item)
+        elif item.get("status") == "matching":  # another upload or worker has it now
+            line += f" (already stored; {item['note']})"
         elif not item["created"] and not change:
             kept = item.get("mode_kept")
             line += f" (already stored; kept as {kept})" if kept else " (already stored)"

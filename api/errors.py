@@ -81,8 +81,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _db_down(_req: Request, exc: OperationalError) -> JSONResponse:
-        if isinstance(exc.orig, psycopg.errors.TransactionRollbackError):
-            # a deadlock or serialization failure: the database is up and nothing was
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("40"):
+            # class 40, a deadlock or serialization failure (psycopg gives them no common
+            # base class): the database is up and nothing was
             # written; "unavailable" sent operators looking for an outage
             log.warning("transaction rolled back: %s", str(exc.orig).splitlines()[0])
             return error_response(

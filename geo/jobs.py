@@ -21,6 +21,7 @@ from geo.models import Job
 _jobs = Job.__table__
 STATUSES = ("queued", "running", "done", "failed")
 _FINAL = ("done", "failed")
+INTERRUPTED = "interrupted: the service restarted while this job was unfinished"
 
 
 def create_job(
@@ -97,16 +98,23 @@ def recover_stale_jobs(engine: Engine, stale_after: dt.timedelta | None = None) 
 
         stale_after = dt.timedelta(seconds=get_auth_settings().job_stale_seconds)
     cutoff = dt.datetime.now(dt.UTC) - stale_after
+    stale = (_jobs.c.status.in_(("queued", "running")), _jobs.c.updated_at <= cutoff)
+    # WHY a match job says more: its tracks are kept queued, and the service drains the queue
+    # when it starts (api.background.resume_match_queue); "submit it again" alone read as if
+    # the walks were lost
+    queue_error = (
+        f"{INTERRUPTED}; its tracks stay queued and are matched when the service starts "
+        "(send the same files again for a job that follows them)"
+    )
     with engine.begin() as conn:
-        return int(
-            conn.execute(
+        n = 0
+        for kind, error in (
+            (_jobs.c.kind == "match_queue", queue_error),
+            (_jobs.c.kind != "match_queue", f"{INTERRUPTED}; submit it again"),
+        ):
+            n += conn.execute(
                 update(_jobs)
-                .where(_jobs.c.status.in_(("queued", "running")), _jobs.c.updated_at <= cutoff)
-                .values(
-                    status="failed",
-                    error="interrupted: the service restarted while this job was unfinished; "
-                    "submit it again",
-                    updated_at=func.now(),
-                )
+                .where(*stale, kind)
+                .values(status="failed", error=error, updated_at=func.now())
             ).rowcount
-        )
+    return n

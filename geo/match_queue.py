@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.errors import GridwardError, InputError, NotFoundError
@@ -44,6 +44,8 @@ class DrainReport:
     errors: dict[int, str] = field(default_factory=dict)
     # matched tracks that credit no segment, with the reason (as an upload is told)
     uncredited: dict[int, str] = field(default_factory=dict)
+    # tracks waited for that another worker still held when the wait ran out (drain_queue)
+    waiting: list[int] = field(default_factory=list)
 
     def add_walked(self, walked: dict[int, Rematch]) -> None:
         for r in walked.values():
@@ -146,12 +148,20 @@ def requeue_tracks(
     return int(queued or 0), int(already)
 
 
+# how long an upload's drain waits for its tracks while another worker holds them, and how
+# often it looks (growing to the longest step): a worker's batch of 200 long walks takes
+# minutes, and the job must not end "done" before its own tracks are matched
+WAIT_FOR_OTHERS_S = 1800.0
+WAIT_STEPS_S = (0.2, 0.5, 1.0, 2.0)
+
+
 def drain_queue(
     engine: Engine,
     batch: int = 200,
     max_tracks: int | None = None,
     progress: Progress | None = None,
     waiting_for: list[int] | None = None,
+    wait_s: float | None = None,
 ) -> DrainReport:
     """Match queued tracks, ``batch`` at a time, until the queue is empty (or ``max_tracks``).
 
@@ -163,16 +173,41 @@ def drain_queue(
     queued (older tracks are claimed first, so the queue ahead of them is drained too, but the
     uploader does not wait for tracks sent after theirs), and ``progress`` counts those
     tracks only: whoever matched them, this drain or another worker.
+
+    When nothing is left to claim but some of ``waiting_for`` are still queued, another
+    worker holds them (its batch is being matched): the drain waits for it, looking again
+    now and then (``progress`` is called each time, which keeps a job's heartbeat), for at
+    most ``wait_s`` (default :data:`WAIT_FOR_OTHERS_S`), and claims them itself if that
+    worker dies. WHY: it stopped at once, and an upload's job ended "done" with its tracks
+    still queued. Tracks still queued after the wait are in ``rep.waiting``.
     """
+    import time
+
     rep = DrainReport()
     if waiting_for:  # one file sent twice in an upload names its track twice
         waiting_for = sorted(set(waiting_for))
     total = len(waiting_for) if waiting_for else queued_count(engine)
+    limit = WAIT_FOR_OTHERS_S if wait_s is None else wait_s
+    waited, step = 0.0, 0
     while max_tracks is None or rep.matched + rep.failed < max_tracks:
-        if waiting_for and _still_queued(engine, waiting_for) == 0:
+        left = _still_queued(engine, waiting_for) if waiting_for else None
+        if left == 0:
             break
         size = batch if max_tracks is None else min(batch, max_tracks - rep.matched - rep.failed)
         done = _drain_batch(engine, size, rep)
+        if done == 0 and waiting_for:
+            left = _still_queued(engine, waiting_for)
+            if left == 0:
+                break
+            if waited >= limit:
+                rep.waiting = _queued_ids(engine, waiting_for)
+                break
+            pause = WAIT_STEPS_S[min(step, len(WAIT_STEPS_S) - 1)]
+            time.sleep(pause)
+            waited, step = waited + pause, step + 1
+            if progress is not None:
+                progress(total - left, total)
+            continue
         if done == 0:
             break
         if progress is not None:
@@ -181,6 +216,12 @@ def drain_queue(
             else:
                 progress(rep.matched + rep.failed, max(total, rep.matched + rep.failed))
     return rep
+
+
+def _queued_ids(engine: Engine, track_ids: list[int]) -> list[int]:
+    with engine.connect() as conn:
+        q = text("SELECT id FROM tracks WHERE status = 'queued' AND id = ANY(:ids) ORDER BY id")
+        return [int(i) for i in conn.execute(q, {"ids": track_ids}).scalars()]
 
 
 def _still_queued(engine: Engine, track_ids: list[int]) -> int:
@@ -229,7 +270,9 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
             for r in claimed
             if r.id in by_track
         }
-        walk_network(engine)  # none stored: raises, and the batch stays queued (rolled back)
+        # the network is read on this connection: the batch holds it, and a second one from
+        # the pool while holding it could wait on a pool exhausted by holders like it
+        walk_network(conn)  # none stored: raises, and the batch stays queued (rolled back)
         modes: dict[str, list[Any]] = {}
         for r in claimed:
             modes.setdefault(r.mode, []).append(r)
@@ -237,11 +280,11 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
             params, clean = MatchParams.for_mode(mode), cleans[mode]
             cleaned = [reports[r.id][0] if r.id in reports else [] for r in group]
             try:  # each day of each walk on the network of that day (today's, nearly always)
-                results = match_on_day_networks(engine, cleaned, params, tz)
+                results = match_on_day_networks(conn, cleaned, params, tz)
             except GridwardError:
                 # one bad track must not sink its batch: match one by one, recording failures
                 results = [
-                    _match_one(engine, c, params, tz, r.id, failed)
+                    _match_one(conn, c, params, tz, r.id, failed)
                     for c, r in zip(cleaned, group, strict=True)
                 ]
             for r, found in zip(group, results, strict=True):
@@ -254,7 +297,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
                         reports[r.id][1], clean, params, res.matched_points
                     )
                 rows.extend(new_rows)
-                net = found.net or walk_network(engine)
+                net = found.net or walk_network(conn)
                 summaries[r.id] = summarize(net, res, by_track.get(r.id, pts.iloc[:0]), r.crs)
                 rep.points += res.total_points
         if summaries:
@@ -269,12 +312,12 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
 
 
 def _match_one(
-    engine: Engine, cleaned: list, params: Any, tz: str, track_id: int, failed: dict
+    conn: Connection, cleaned: list, params: Any, tz: str, track_id: int, failed: dict
 ) -> Any:
     from geo.track_store import match_on_day_networks
 
     try:
-        return match_on_day_networks(engine, [cleaned], params, tz)[0]
+        return match_on_day_networks(conn, [cleaned], params, tz)[0]
     except GridwardError as exc:
         failed[track_id] = exc.message
         return None

@@ -13,6 +13,9 @@ import datetime as dt
 import hashlib
 import json
 import threading
+import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import shapely
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.crs import normalize_crs
@@ -127,7 +130,8 @@ def store_track(
     """Parse and store one uploaded file; idempotent on its bytes.
 
     ``queue``: leave it in the match queue (status ``queued``) for :mod:`geo.match_queue`."""
-    return _store(engine, data, filename, crs, person_id, uploaded_by, settings, mode, queue)[0]
+    name = clean_filename(filename)
+    return _store(engine, data, name, crs, person_id, uploaded_by, settings, mode, queue)[0]
 
 
 def ingest_track(
@@ -145,9 +149,10 @@ def ingest_track(
     A new track that cannot be matched stays stored with the reason (``status: failed``);
     nothing a steward sent is dropped. Bad files raise InputError as :func:`store_track` does.
     ``queue``: store only; the track waits in the match queue (:mod:`geo.match_queue`).
+    A re-send of a file whose track was never matched matches (or queues) it now
+    (:func:`_resume`). The file name is stored cleaned (:func:`clean_filename`).
     """
-    from geo.errors import GridwardError
-
+    filename = clean_filename(filename)
     stored, points = _store(
         engine, data, filename, crs, person_id, uploaded_by, mode=mode, queue=queue
     )
@@ -155,14 +160,106 @@ def ingest_track(
     if points is not None and queue:
         item["status"] = "queued"
     elif points is not None:  # a new track, or one whose datum was corrected
-        try:
-            item["match"] = match_stored_track(engine, stored.track_id, mode, points)
-            item["status"] = "matched"
-        except GridwardError as exc:
-            mark_failed(engine, stored.track_id, exc.message)
-            item["status"] = "failed"
-            item["match_error"] = exc.message
+        _match_into(
+            item,
+            engine,
+            stored.track_id,
+            lambda: match_stored_track(engine, stored.track_id, mode, points),
+        )
+    else:
+        _resume(item, engine, stored.track_id, queue)
     return item
+
+
+def _match_into(
+    item: dict[str, Any],
+    engine: Engine,
+    track_id: int,
+    run: Callable[[], dict[str, Any] | None],
+) -> bool:
+    """Run a match (``run()``: its summary, or None when someone else is matching the track)
+    and put its outcome in ``item``; a GridwardError marks the track failed with the reason
+    (it stays stored; nothing is dropped). False when ``run`` gave None."""
+    from geo.errors import GridwardError
+
+    try:
+        found = run()
+    except GridwardError as exc:
+        mark_failed(engine, track_id, exc.message)
+        item["status"] = "failed"
+        item["match_error"] = exc.message
+        return True
+    if found is None:
+        return False
+    item["match"] = found
+    item["status"] = "matched"
+    return True
+
+
+# what a re-send of a file stored but not matched yet says: ``resumed`` when this request
+# matched or queued it, ``note`` (with status "matching") when someone else is matching it
+RESUMED = "stored before but not matched yet (a match was interrupted, or it waits in the queue)"
+RESUMED_MATCHED = f"{RESUMED}: matched now"
+RESUMED_FAILED = f"{RESUMED}: tried now, see match_error"
+RESUMED_QUEUED = f"{RESUMED}: queued for matching"
+BEING_MATCHED = "being matched now by another upload or worker"
+
+
+def _resume(item: dict[str, Any], engine: Engine, track_id: int, queue: bool) -> None:
+    """The same file sent again while its track was never matched: matched now (or queued,
+    ``queue``), as its first upload would have been, and ``item`` says so (``resumed``); one
+    someone else is matching now gets status ``matching`` and a ``note``.
+
+    WHY: a server killed while matching an upload left the track ``stored`` with no visits,
+    and one killed while draining a deferred upload left it ``queued`` with its job failed
+    ("submit it again"); the re-send was answered "already stored" and nothing ever matched
+    it. A track being matched right now (its row locked: :func:`match_stored_track`, the
+    queue) is left to whoever holds it; a deferred re-send of a queued track still gets a job
+    (its status ``queued``) that ends when the track is matched. A matched or failed track is
+    answered as before (re-matching is ``tracks rematch``)."""
+    status = _status(engine, track_id)
+    if status not in ("stored", "queued"):
+        return
+    if queue:
+        with engine.begin() as conn:
+            free = conn.execute(
+                text("SELECT status FROM tracks WHERE id = :t FOR UPDATE SKIP LOCKED"),
+                {"t": track_id},
+            ).first()
+            if free is not None and free.status == "stored":
+                conn.execute(
+                    text("UPDATE tracks SET status = 'queued' WHERE id = :t"), {"t": track_id}
+                )
+        status = _status(engine, track_id)
+        if status == "queued":  # locked or not: the upload's job waits for it
+            item.update(status="queued", resumed=RESUMED_QUEUED)
+        elif status == "stored":  # an upload is matching it now
+            item.update(status="matching", note=BEING_MATCHED)
+        return
+    if _match_into(item, engine, track_id, lambda: resume_match(engine, track_id)):
+        item["resumed"] = RESUMED_MATCHED if item["status"] == "matched" else RESUMED_FAILED
+        return
+    status = _status(engine, track_id)
+    if status in ("stored", "queued"):
+        item.update(status="matching", note=BEING_MATCHED)
+
+
+def _status(engine: Engine, track_id: int) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT status FROM tracks WHERE id = :t"), {"t": track_id}
+        ).scalar()
+
+
+def clean_filename(name: str | None) -> str | None:
+    """An upload's file name as it is stored and answered: each control character (NUL, line
+    breaks, tabs, DEL, ...) and lone surrogate becomes "_", and at most 255 characters are
+    kept. WHY keep the file rather than refuse it: the name is only a label, the walk is what
+    counts. PostgreSQL cannot store a NUL (a 500, after the request's earlier files were
+    stored), and a line break in a name split the one line per file the CLI prints."""
+    if name is None:
+        return None
+    return "".join("_" if unicodedata.category(c) in ("Cc", "Cs") else c for c in name)[:255]
 
 
 def _store(
@@ -303,26 +400,42 @@ def check_upload(
     return parsed
 
 
+class OwnedByAnother(ConflictError):
+    """The same bytes are stored as another person's track. ``anonymous``: the message for
+    someone who may not know whose (a steward): WHY, the full one names the owner's track
+    and person, and one steward must not learn another's ids by sending their file."""
+
+    def __init__(self, message: str, anonymous: str) -> None:
+        super().__init__(message)
+        self.anonymous = anonymous
+
+
 def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) -> StoredTrack:
     """A stored file sent again for a person: if it was stored for nobody (an admin's upload
     without a person), the walk becomes theirs, and so do its visits, so their reports credit
     it (WHY not ignore it as a duplicate: their patrol would never count). If it is someone
-    else's: a conflict (also when a concurrent upload claimed it first)."""
+    else's: a conflict (also when a concurrent upload claimed it first).
+
+    The track's row is locked first, as the visit writer locks it (:func:`write_visits`): a
+    match in progress holds it, so the claim waits for its visits and then gives them the
+    person; a match that starts after the claim reads the person under the lock."""
     with engine.begin() as conn:
-        claimed = conn.execute(
-            text("UPDATE tracks SET person_id = :p WHERE id = :t AND person_id IS NULL"),
-            {"p": person_id, "t": stored.track_id},
-        ).rowcount
-        if not claimed:
-            owner = conn.execute(
-                text("SELECT person_id FROM tracks WHERE id = :t"), {"t": stored.track_id}
-            ).scalar_one()
+        owner = conn.execute(
+            text("SELECT person_id FROM tracks WHERE id = :t FOR UPDATE"),
+            {"t": stored.track_id},
+        ).scalar_one()
+        if owner is not None:
             if owner != person_id:
-                raise ConflictError(
-                    f"already stored as track {stored.track_id} for person {owner}, not person "
-                    f"{person_id} (the same bytes are one track)"
+                raise OwnedByAnother(
+                    f"already stored as track {stored.track_id} for person {owner}, not "
+                    f"person {person_id} (the same bytes are one track)",
+                    "another person uploaded this file already (the same bytes are one track)",
                 )
             return stored
+        conn.execute(
+            text("UPDATE tracks SET person_id = :p WHERE id = :t"),
+            {"p": person_id, "t": stored.track_id},
+        )
         conn.execute(
             text("UPDATE patrol_visits SET person_id = :p WHERE track_id = :t"),
             {"p": person_id, "t": stored.track_id},
@@ -502,14 +615,30 @@ def _iso(t: Any) -> str | None:
 _net_lock = threading.Lock()
 
 
-def _segments_version(engine: Engine) -> str:
+DbBind = Engine | Connection
+
+
+@contextmanager
+def _connected(bind: DbBind) -> Iterator[Connection]:
+    """A connection of ``bind``: a new one from an engine, or the caller's own connection.
+    WHY the caller's: a match that holds its track locked (:func:`match_stored_track`) keeps
+    one connection; reading the network on a second one from the same pool made every such
+    match hold one connection while it waited for another, which can exhaust the pool."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+def _segments_version(engine: DbBind) -> str:
     """A key that changes whenever a segment is added, removed, changed, retired or restored.
     WHY xmin: it is the transaction that last wrote the row, so an UPDATE in place (a
     corrected alley's geometry, or ``retired_at`` set by a re-import) changes it; count, ids
     and lengths alone missed that, and a running server kept matching, and re-matching,
     against the old network until restarted. The live count and length say the same for
     retirement in so many words (the key does not rest on xmin alone there)."""
-    with engine.connect() as conn:
+    with _connected(engine) as conn:
         row = conn.execute(
             text(
                 "SELECT count(*), count(*) FILTER (WHERE retired_at IS NULL), "
@@ -521,7 +650,7 @@ def _segments_version(engine: Engine) -> str:
     return "|".join(str(v) for v in row)
 
 
-def walk_network(engine: Engine, day: dt.date | None = None) -> Any:
+def walk_network(engine: DbBind, day: dt.date | None = None) -> Any:
     """The matcher's network (edge_id = street_segments.id), built once per database and
     segment version (a new import makes a new network).
 
@@ -537,14 +666,15 @@ def walk_network(engine: Engine, day: dt.date | None = None) -> Any:
     return walk_networks(engine, [day])[day]
 
 
-def walk_networks(engine: Engine, days: Any) -> dict[Any, Any]:
+def walk_networks(engine: DbBind, days: Any) -> dict[Any, Any]:
     """:func:`walk_network` of each of ``days`` (local days, or None for the live one),
-    the segment version read once for all of them (a file of a month's walks asks for 30)."""
-    version = f"{engine.url}|{_segments_version(engine)}"
+    the segment version read once for all of them (a file of a month's walks asks for 30).
+    ``engine``: an engine, or a connection to read on (see :func:`_connected`)."""
+    version = f"{engine.engine.url}|{_segments_version(engine)}"
     return {day: _network_of_day(engine, version, day) for day in dict.fromkeys(days)}
 
 
-def _network_of_day(engine: Engine, version: str, day: dt.date | None) -> Any:
+def _network_of_day(engine: DbBind, version: str, day: dt.date | None) -> Any:
     """The network of ``day`` (see :func:`walk_network`) at segment version ``version``."""
     from geo.patrol_reports import segment_live_at
     from geo.tracks.network import WalkNetwork, cached_network
@@ -561,7 +691,7 @@ def _network_of_day(engine: Engine, version: str, day: dt.date | None) -> Any:
             key += f"|as of {before}"
 
     def build() -> WalkNetwork:
-        with engine.connect() as conn:
+        with _connected(engine) as conn:
             segs = read_geoframe(
                 text(
                     f"SELECT s.id AS edge_id, s.geom FROM street_segments s WHERE {live} "
@@ -592,7 +722,7 @@ SELECT DISTINCT x FROM (
 _changes_cache: dict[str, list[dt.datetime]] = {}
 
 
-def _change_instants(engine: Engine, version: str) -> list[dt.datetime]:
+def _change_instants(engine: DbBind, version: str) -> list[dt.datetime]:
     """The instants the network changed (:data:`_CHANGES_SQL`), read once per segment
     version (``version``: the network key, which changes with every add, retirement and
     restore, as each writes ``street_segments``). WHY cached: every upload asks for its
@@ -601,7 +731,7 @@ def _change_instants(engine: Engine, version: str) -> list[dt.datetime]:
     with _net_lock:
         found = _changes_cache.get(version)
     if found is None:
-        with engine.connect() as conn:
+        with _connected(engine) as conn:
             found = list(conn.execute(text(_CHANGES_SQL)).scalars())
         with _net_lock:
             if len(_changes_cache) > 16:  # old versions of the network: never asked again
@@ -631,7 +761,7 @@ class NetworkMatches:
 
 
 def match_on_day_networks(
-    engine: Engine, tracks: list[list[pd.DataFrame]], params: Any, timezone: str
+    engine: DbBind, tracks: list[list[pd.DataFrame]], params: Any, timezone: str
 ) -> list[NetworkMatches]:
     """Match many tracks' cleaned pieces, each day of each track on the network of that day
     (:func:`walk_network`), batched: one :func:`match_by_day` call per network.
@@ -675,31 +805,67 @@ def match_stored_track(
 
     ``points`` (lon, lat, time, accuracy) are the track's stored points when the caller has
     them already (just parsed); otherwise they are read back from track_points.
+
+    The track's row is locked (``FOR UPDATE``) from the start of the match to its commit, as
+    the match queue locks the tracks it claims: a row so locked is a track being matched.
+    WHY: a re-send of the same file, a claim by a steward (:func:`_claim`) and the queue see
+    that someone is matching it and neither match it again nor change its person half way
+    (a claim while the first upload was matching left every visit with no person); and a
+    process killed mid-match releases the lock with its connection, so a re-send can tell an
+    abandoned track from one being matched (:func:`resume_match`).
     """
+    with engine.begin() as conn:
+        track = conn.execute(
+            text("SELECT id, person_id, mode, crs FROM tracks WHERE id = :t FOR UPDATE"),
+            {"t": track_id},
+        ).first()
+        if track is None:
+            raise NotFoundError(f"track {track_id} does not exist")
+        return _match_locked(conn, track, mode, points)
+
+
+def resume_match(engine: Engine, track_id: int) -> dict[str, Any] | None:
+    """Match a stored track that was never matched since it was stored (status ``stored`` or
+    ``queued``), unless someone is matching it now (its row is locked): then None, as when
+    it is matched already. WHY: an upload whose process was killed mid-match leaves its track
+    ``stored`` with no visits, and the same file sent again was answered "already stored"
+    and never matched (see :func:`ingest_track`)."""
+    with engine.begin() as conn:
+        track = conn.execute(
+            text(
+                "SELECT id, person_id, mode, crs FROM tracks WHERE id = :t "
+                "AND status IN ('stored', 'queued') FOR UPDATE SKIP LOCKED"
+            ),
+            {"t": track_id},
+        ).first()
+        if track is None:
+            return None
+        return _match_locked(conn, track, None, None)
+
+
+def _match_locked(
+    conn: Connection, track: Any, mode: str | None, points: pd.DataFrame | None
+) -> dict[str, Any]:
+    """:func:`match_stored_track` of ``track`` (a row locked in ``conn``'s transaction), on
+    ``conn`` alone (network reads included: see :func:`_connected`)."""
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams
 
     s = get_settings()
-    with engine.connect() as conn:
-        track = conn.execute(
-            text("SELECT id, person_id, mode, crs FROM tracks WHERE id = :t"), {"t": track_id}
-        ).first()
-        if track is None:
-            raise NotFoundError(f"track {track_id} does not exist")
-        mode = mode or track.mode
-        if points is None:
-            pts = read_track_points(conn, [track_id]).drop(columns="track_id")
-        else:
-            pts = points[["lon", "lat", "time", "accuracy"]].reset_index(drop=True)
+    track_id = int(track.id)
+    mode = mode or track.mode
+    if points is None:
+        pts = read_track_points(conn, [track_id]).drop(columns="track_id")
+    else:
+        pts = points[["lon", "lat", "time", "accuracy"]].reset_index(drop=True)
     clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
     pieces, report = clean_with_report(pts, clean)
     params = MatchParams.for_mode(mode)
-    found = match_on_day_networks(engine, [pieces], params, s.timezone)[0]
-    result, net = found.matches, found.net or walk_network(engine)
+    found = match_on_day_networks(conn, [pieces], params, s.timezone)[0]
+    result, net = found.matches, found.net or walk_network(conn)
     rows = visit_rows(track_id, track.person_id, result)
     summary = summarize(net, result, pts, track.crs)
-    with engine.begin() as conn:
-        walked = write_visits(conn, rows, {track_id: summary})[track_id].now
+    walked = write_visits(conn, rows, {track_id: summary})[track_id].now
     out = {
         "track_id": track_id,
         "points": result.total_points,
@@ -914,8 +1080,21 @@ def write_visits(
     matched and add their match to ``track_matches`` (in the caller's transaction: a crash
     leaves the old visits and status, never half of the new).
 
-    Returns track id → :class:`Rematch`, so a re-match can say what it changed."""
+    Returns track id → :class:`Rematch`, so a re-match can say what it changed.
+
+    The tracks' rows are locked here and each visit takes its person from that locked read,
+    whatever ``rows`` say. WHY: a steward's claim of a file stored for nobody (:func:`_claim`)
+    sets the person of the track and of its visits under the same lock, so whichever commits
+    first, the visits end with the track's person; a person read before the match and written
+    after it undid a claim made in between (the visits stayed with nobody)."""
     ids = list(summaries)
+    owner = dict(
+        conn.execute(
+            text("SELECT id, person_id FROM tracks WHERE id = ANY(:t) ORDER BY id FOR UPDATE"),
+            {"t": ids},
+        ).all()
+    )
+    rows = [{**r, "p": owner.get(r["t"])} for r in rows]
     matched_before = set(
         conn.execute(
             text("SELECT DISTINCT track_id FROM track_matches WHERE track_id = ANY(:t)"),

@@ -129,3 +129,28 @@ def test_openapi_docs(client):
     spec = client.get("/openapi.json").json()
     for path in ("/health", "/areas", "/buildings", "/streets"):
         assert path in spec["paths"]
+
+
+def test_a_deadlock_is_a_busy_503_and_an_outage_an_unavailable_one(db):
+    """A deadlock (SQLSTATE 40P01) rolled back the request: the database is up, so the answer
+    says it was busy, send it again; a lost server says unavailable. Both were "database
+    unavailable" (and a first handler for deadlocks named a psycopg class that does not
+    exist, so every database error became a 500)."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    app = create_app(db)
+    errors = {
+        "deadlock": psycopg.errors.DeadlockDetected("deadlock detected"),
+        "gone": psycopg.OperationalError("connection refused"),
+    }
+
+    @app.get("/boom/{kind}")
+    def boom(kind: str) -> None:
+        raise OperationalError("SELECT 1", {}, errors[kind])
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        busy, gone = c.get("/boom/deadlock"), c.get("/boom/gone")
+    assert busy.status_code == 503 and "busy" in busy.json()["error"], busy.text
+    assert busy.headers["retry-after"] == "1"
+    assert gone.status_code == 503 and "unavailable" in gone.json()["error"], gone.text

@@ -24,13 +24,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, person_for
-from api.background import job_url, run_job
+from api.background import job_url, match_pool, run_job
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads, upload_openapi
 from geo.errors import GridwardError, NotFoundError
 from geo.track_store import (
     LAST_MATCH,
     SPAN_OVERLAPS,
+    OwnedByAnother,
+    clean_filename,
     ingest_track,
     local_days,
     read_track_points,
@@ -97,16 +99,26 @@ async def upload(
     person_id = person_for(user, fields.get("person_id"))
     defer = _flag(fields.get("defer", "false"))
     results: list[dict[str, Any]] = []
-    for filename, data in files:
+    for raw_name, data in files:
+        filename = clean_filename(raw_name)
         if not data:
-            results.append({"filename": filename, "error": "the uploaded file is empty"})
+            results.append(
+                {"filename": filename, "error": "the uploaded file is empty", "status": 422}
+            )
             continue
         try:
             item = await run_in_threadpool(
                 ingest_track, engine, data, filename, crs, person_id, user.username, mode, defer
             )
         except GridwardError as exc:
-            results.append({"filename": filename, "error": exc.message, "status": exc.status_code})
+            results.append(_file_error(filename, exc, user))
+            continue
+        except Exception as exc:
+            if len(files) == 1:  # the request's own error, as any route's (503 Retry-After)
+                raise
+            # WHY per file: the files before it are stored (and answered below); a 500/503 for
+            # the whole request hid that, and a client re-sending everything could not tell
+            results.append(_file_failure(filename, exc))
             continue
         results.append(item)
     ok = [r for r in results if "track_id" in r]
@@ -119,7 +131,9 @@ async def upload(
         else:
             message = "; ".join(f"{r['filename'] or 'file'}: {r['error']}" for r in results)
         return JSONResponse(
-            {"error": message, "status": status, "files": results}, status_code=status
+            {"error": message, "status": status, "files": results},
+            status_code=status,
+            headers={"Retry-After": "5"} if status == 503 else None,
         )
     code = 201 if any(r.get("created") for r in ok) else 200
     body: dict[str, Any] = {"files": results}
@@ -129,6 +143,36 @@ async def upload(
         body["job_url"] = job_url(body["job_id"])
         code = 202
     return JSONResponse(body, status_code=code)
+
+
+def _file_error(filename: str | None, exc: GridwardError, user: Principal) -> dict[str, Any]:
+    """One file's error in a multi-file answer. A steward sending a file another person
+    uploaded hears only that (WHY: the full message names that person's track and person
+    id); admins and planners get the ids."""
+    message = exc.message
+    if isinstance(exc, OwnedByAnother) and user.role == "steward":
+        message = exc.anonymous
+    return {"filename": filename, "error": message, "status": exc.status_code}
+
+
+def _file_failure(filename: str | None, exc: Exception) -> dict[str, Any]:
+    """One file's unexpected failure (a database error, a bug) in a multi-file answer: 503
+    when sending it again may work (a deadlock or serialization failure, a lost connection),
+    500 otherwise; the details go to the log, not to the client."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc  # COPY raises psycopg's own
+    if isinstance(orig, psycopg.errors.TransactionRollback):  # deadlock, serialization
+        log.warning("upload of %r rolled back: %s", filename, orig)
+        error = "the database was busy with a conflicting change: send this file again"
+    elif isinstance(exc, OperationalError) or isinstance(orig, psycopg.OperationalError):
+        log.warning("upload of %r: database unavailable: %s", filename, orig)
+        error = "database unavailable: send this file again shortly"
+    else:
+        log.exception("upload of %r failed", filename)
+        return {"filename": filename, "error": "internal error", "status": 500}
+    return {"filename": filename, "error": error, "status": 503}
 
 
 def _flag(value: str) -> bool:
@@ -157,12 +201,24 @@ def _start_drain(engine: Engine, username: str, track_ids: list[int] | None = No
             whose = "of the uploaded " if track_ids else ""
             progress(done / max(total, 1), f"{done} of {total} {whose}tracks matched")
 
-        result = drain_queue(engine, progress=step, waiting_for=track_ids).as_dict()
+        rep = drain_queue(engine, progress=step, waiting_for=track_ids)
+        if rep.waiting:  # another worker still holds them: not done (see drain_queue)
+            raise GridwardError(
+                f"tracks {', '.join(map(str, rep.waiting))} are still being matched by "
+                "another worker; GET /tracks/{id} shows when they are"
+            )
+        result = rep.as_dict()
         if track_ids:
+            # the uploader's own tracks only: the drain also matched tracks queued before
+            # theirs, other people's, whose ids and reasons are not theirs to read (a
+            # steward reads the jobs they started)
+            mine = {str(t) for t in track_ids}
+            for key in ("errors", "uncredited"):
+                result[key] = {k: v for k, v in result[key].items() if k in mine}
             result["tracks"] = _outcomes(engine, track_ids)
         return result
 
-    run_job(engine, job_id, work)
+    run_job(engine, job_id, work, match_pool)
     return job_id
 
 
