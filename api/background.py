@@ -68,9 +68,15 @@ def job_accepted(job_id: str) -> JSONResponse:
     )
 
 
+# a track stored this long ago and neither matched, queued nor being matched was left by a
+# process that died mid-match (an upload matches within seconds of storing)
+ABANDONED_AFTER_S = 600
+
+
 def resume_match_queue(engine: Engine) -> str | None:
     """At start-up: if tracks wait in the match queue and no one holds them, start a job that
-    drains the queue; returns its id (None when there is nothing to drain).
+    drains the queue; returns its id (None when there is nothing to drain). Tracks an upload
+    stored but never matched (:data:`ABANDONED_AFTER_S`) are queued first.
 
     WHY: a deferred upload's job dies with its process (``recover_stale_jobs`` then marks it
     failed) and its tracks stay ``queued``; nothing matched them until someone ran
@@ -84,6 +90,19 @@ def resume_match_queue(engine: Engine) -> str | None:
     from geo.match_queue import drain_queue
 
     with engine.begin() as conn:
+        # a track an inline upload stored but never matched (its process was killed mid-match:
+        # a live match holds the row locked, and one stored minutes ago is no longer between
+        # its insert and its match) joins the queue
+        abandoned = conn.execute(
+            text(
+                "UPDATE tracks SET status = 'queued' WHERE id IN (SELECT id FROM tracks "
+                "WHERE status = 'stored' AND uploaded_at < now() - make_interval(secs => :age) "
+                "FOR UPDATE SKIP LOCKED)"
+            ),
+            {"age": ABANDONED_AFTER_S},
+        ).rowcount
+        if abandoned:
+            log.info("%d tracks stored but never matched: queued", abandoned)
         free = conn.execute(
             text("SELECT id FROM tracks WHERE status = 'queued' LIMIT 1 FOR UPDATE SKIP LOCKED")
         ).first()

@@ -266,6 +266,32 @@ def test_the_api_start_drains_tracks_left_queued_each_track_once(demo):
     assert resume_match_queue(demo) is None
 
 
+def test_the_api_start_matches_a_track_an_upload_left_stored_long_ago(demo):
+    """An inline upload killed mid-match leaves its track ``stored`` (no visits). At start-up
+    one stored over ABANDONED_AFTER_S ago and held by no one is queued and matched; a fresh
+    one (an upload between its insert and its match) is left alone."""
+    from api.background import ABANDONED_AFTER_S, resume_match_queue
+
+    old, fresh = (
+        store_track(demo, _walk(demo, 70 + i, hours=2 * i), f"o{i}.csv", person_id=1).track_id
+        for i in range(2)
+    )
+    with demo.begin() as conn:
+        conn.execute(
+            text("UPDATE tracks SET uploaded_at = now() - make_interval(secs => :s) WHERE id = :t"),
+            {"s": ABANDONED_AFTER_S + 60, "t": old},
+        )
+    job = resume_match_queue(demo)
+    assert job is not None and _wait_db_job(demo, job)["status"] == "done"
+    assert _matches(demo, old) == 1 and _visit_people(demo, old) == [1]
+    assert _matches(demo, fresh) == 0
+    with demo.connect() as conn:
+        assert (
+            conn.execute(text("SELECT status FROM tracks WHERE id = :t"), {"t": fresh}).scalar()
+            == "stored"
+        )
+
+
 # --- C: a job that ends before its tracks are matched -------------------------------------
 
 
