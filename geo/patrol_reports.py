@@ -754,10 +754,13 @@ def _zone_notes(edges: pd.DataFrame) -> list[str]:
     if not len(edges):
         return []
     tz = get_settings().timezone
-    day = pd.to_datetime(edges["day"]).dt.date
-    first = coverage.local_day(edges["first_time"], tz)
-    last = coverage.local_day(edges["last_time"], tz)
-    other = edges.loc[(day != first) & (day != last), "day"]
+    day = pd.to_datetime(edges["day"]).to_numpy("datetime64[D]")
+
+    def local(col: str) -> Any:  # midnight of the local day, as the day column is
+        t = pd.to_datetime(edges[col], utc=True).dt.tz_convert(tz)
+        return t.dt.tz_localize(None).to_numpy("datetime64[D]")
+
+    other = edges.loc[(day != local("first_time")) & (day != local("last_time")), "day"]
     if other.empty:
         return []
     since, until = min(other), max(other)
