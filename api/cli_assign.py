@@ -36,11 +36,28 @@ _SUMMARY_ROWS = (
 )
 
 
-def _print_summary(summary: dict, uncovered: list) -> None:
+# per kind: the table's title, what is covered by whom, and the items left without anyone
+_KIND_WORDS = {
+    "alleys": (
+        "小巷管家分配 alley steward assignment",
+        "alleys with a steward",
+        "未覆盖小巷 uncovered alleys",
+    ),
+    "streets": (
+        "街巷长分配 street chief assignment",
+        "streets with a chief",
+        "未覆盖街道 uncovered streets",
+    ),
+    "grids": ("网格定人 grid staffing", "grids fully staffed", "人手不足网格 grids short of staff"),
+}
+
+
+def _print_summary(summary: dict, uncovered: list, kind: str = "alleys") -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="小巷管家分配 alley steward assignment")
+    title, covered_by, left = _KIND_WORDS[kind]
+    table = Table(title=title)
     table.add_column("指标 figure")
     table.add_column("值 value", justify="right")
     table.add_column("说明 note")
@@ -49,14 +66,16 @@ def _print_summary(summary: dict, uncovered: list) -> None:
         if value is None:
             continue
         shown = f"{value:.1%}" if key == "coverage" else str(value)
+        if key == "coverage":
+            note = f"share of {covered_by}"
+        elif key == "covered" and kind != "alleys":
+            zh, en = "已覆盖", f"{kind} covered"
         table.add_row(f"{zh} {en}", shown, note)
     Console().print(table)
     if uncovered:
         more = f" … (+{len(uncovered) - 10} more)" if len(uncovered) > 10 else ""
         typer.echo(
-            f"未覆盖小巷 uncovered alleys ({len(uncovered)}): "
-            + ", ".join(str(a) for a in uncovered[:10])
-            + more
+            f"{left} ({len(uncovered)}): " + ", ".join(str(a) for a in uncovered[:10]) + more
         )
 
 
@@ -158,7 +177,7 @@ def _database_mode(kind: str):
             bar(0.1, "solving")
             proposal = propose(engine, kind, area, rebalance=rebalance)
             bar(1.0, "done")
-        _print_summary(proposal["summary"], proposal["uncovered"])
+        _print_summary(proposal["summary"], proposal["uncovered"], kind)
         ch = proposal["changes"]
         typer.echo(f"kept {ch['keep']}, ending {ch['end']}, starting {ch['start']} duties")
         if dry_run:

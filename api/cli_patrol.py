@@ -193,7 +193,11 @@ def rematch(
     if since is not None:
         days = f" of {since}" if until in (None, since) else f" of {since} to {until}"
         days += " (one day: add --until for more)" if until is None else ""
-    Console().print(f"queued {queued} tracks{days} ({already} were queued already)", markup=False)
+    Console().print(
+        f"queued {queued} tracks{days} ({already} were queued already)",
+        markup=False,
+        soft_wrap=True,  # one line, also in a file or a pipe (rich wraps at 80 there)
+    )
     if not queue_only and queued + already:
         worker(batch=batch, watch=0.0)
 

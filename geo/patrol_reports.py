@@ -760,13 +760,16 @@ def _zone_notes(edges: pd.DataFrame) -> list[str]:
         t = pd.to_datetime(edges[col], utc=True).dt.tz_convert(tz)
         return t.dt.tz_localize(None).to_numpy("datetime64[D]")
 
-    other = edges.loc[(day != local("first_time")) & (day != local("last_time")), "day"]
-    if other.empty:
+    first, last = local("first_time"), local("last_time")
+    other = (day != first) & (day != last)
+    if not other.any():
         return []
-    since, until = min(other), max(other)
+    # the days to re-match are the walks' days in today's zone (rematch picks walks by
+    # them), not their stored days: naming those re-matched other walks and left the note
+    since, until = (str(d.astype("datetime64[D]")) for d in (first[other].min(), last[other].max()))
     return [
-        f"{len(other)} 段巡查按另一时区分日 walked stretches were put on their days in another "
-        f"time zone than {tz} (GRIDWARD_TIMEZONE changed since): they keep those days; to "
+        f"{int(other.sum())} 段巡查按另一时区分日 walked stretches were put on their days in "
+        f"another time zone than {tz} (GRIDWARD_TIMEZONE changed since): they keep those days; to "
         f"count them by {tz}, run gridward tracks rematch --since {since} --until {until}"
     ]
 

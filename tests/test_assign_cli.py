@@ -143,10 +143,13 @@ def test_database_mode_end_to_end(db, pg_url, tmp_path):
     people = tmp_path / "people.csv"
     people.write_text("\n".join(rows) + "\n")
     assert run_cli(["import", "people", str(people)], pg_url).returncode == 0
+    titles = {"grids": "网格定人", "streets": "街巷长分配", "alleys": "小巷管家分配"}
     for kind in ("grids", "streets", "alleys"):
         res = run_cli(["assign", kind, "--area", "110108015"], pg_url)
         assert res.returncode == 0, res.stderr
         assert "committed:" in res.stdout
+        # each kind titled as itself (streets printed "alley steward assignment")
+        assert titles[kind] in res.stdout and (kind == "alleys") == ("小巷管家" in res.stdout)
     again = run_cli(["assign", "alleys", "--area", "110108015"], pg_url)
     assert "ending 0, starting 0" in again.stdout  # nothing changed: nothing moves
     with db.connect() as conn:
