@@ -534,6 +534,9 @@ def _daily_frames(
             ids, names = _lists(held, "person_id", int), _joined(_lists(held, "person_name"))
             alley_day["person_ids"] = alley_day["alley_id"].map(ids)
             alley_day["people"] = alley_day["alley_id"].map(names)
+            # their registry ids too: two stewards of one name read alike in ``people``
+            codes = _joined(_lists(held, "person_code"))
+            alley_day["person_codes"] = alley_day["alley_id"].map(codes)
             alley_day["holder_walked_m"] = alley_day["alley_id"].map(
                 _lists(holder_day, "walked_m", lambda v: round(float(v), 1))
             )
@@ -552,7 +555,8 @@ def _daily_frames(
                 seg["people"] = seg["alley_id"].map(names)
                 segment_frames.append(seg.assign(role=role))
     alley_cols = ["day", "alley_id", "length_m", "walked_m", "walked_share", "patrolled"]
-    alley_cols += ["pending", "person_ids", "people", "holder_walked_m", "credited_ids"]
+    alley_cols += ["pending", "person_ids", "people", "person_codes", "holder_walked_m"]
+    alley_cols += ["credited_ids"]
     alley_cols += ["credited", "role"]
     person_cols = [
         "day",

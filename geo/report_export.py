@@ -62,6 +62,7 @@ HEADERS = {
     "subdistrict_name": "街道 subdistrict",
     "level": "层级 level",
     "people": "责任人 people",
+    "person_codes": "责任人编号 their person ids",
     "first_time": "首次时间 first time",
     "last_time": "末次时间 last time",
     "pending": "待巡(今天未计) pending",

@@ -58,6 +58,9 @@ def test_people_rows_carry_their_registry_id(town, auth_headers, pg_url, tmp_pat
     assert dict(zip(people["person_id"], people["person_code"], strict=True)) == {
         ids[k]: k for k in ("P", "Q", "R", "T", "S", "S2")
     }
+    alleys = rep["alleys"]  # and the alley rows say who by registry id too
+    a = alleys[alleys["alley_id"] == town["alleys"]["A"]].iloc[0]
+    assert a["people"] == "管家P、管家P" and sorted(a["person_codes"].split("、")) == ["P", "Q"]
     at = list(people.columns).index("person_id")
     assert list(people.columns[at : at + 3]) == ["person_id", "person_code", "person_name"]
     book = _xlsx(town, tmp_path / "r.xlsx")
