@@ -13,7 +13,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from geo.errors import GridwardError
+from geo.errors import GridwardError, db_failure
 
 app = typer.Typer(
     name="gridward",
@@ -67,11 +67,10 @@ def main() -> None:
         sys.exit(2)
     except Exception as exc:  # click usage errors and the like
         _click_exit(exc)
-        if _is(exc, "DBAPIError"):  # the database failed (down, a deadlock): one line, not
-            # a traceback; nothing half-written (each write is its own transaction)
-            orig = getattr(exc, "orig", None) or exc
-            first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-            typer.echo(f"error: database error ({type(orig).__name__}): {first}", err=True)
+        failed = db_failure(exc)
+        if failed is not None:  # the database failed (down, a deadlock): one line, not a
+            # traceback; nothing half-written (each write is its own transaction)
+            typer.echo(f"error: database error ({failed.name}): {failed.line}", err=True)
             sys.exit(1)
         raise
 

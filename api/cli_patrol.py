@@ -39,7 +39,7 @@ def upload(
     from sqlalchemy.exc import DBAPIError
 
     from geo.db import get_engine
-    from geo.errors import GridwardError
+    from geo.errors import GridwardError, db_failure
     from geo.settings import get_settings
     from geo.track_store import ingest_track
 
@@ -63,10 +63,10 @@ def upload(
             # WHY per file: a deadlock or a lost connection on one file ended the command with
             # a traceback, the files after it never sent; the files before it are stored
             failed += 1
-            orig = exc.orig if isinstance(exc, DBAPIError) else exc  # COPY raises unwrapped
-            why = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+            why = db_failure(exc)
             out.print(
-                f"{path.name or path}: error: database error ({why}): send this file again",
+                f"{path.name or path}: error: database error ({why.line if why else exc}): "
+                "send this file again",
                 markup=False,
                 soft_wrap=True,
             )

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from geo.errors import GridwardError
+from geo.errors import GridwardError, db_failure
 
 log = logging.getLogger("gridward.api")
 
@@ -81,11 +81,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _db_down(_req: Request, exc: OperationalError) -> JSONResponse:
-        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("40"):
-            # class 40, a deadlock or serialization failure (psycopg gives them no common
-            # base class): the database is up and nothing was
+        failed = db_failure(exc)
+        if failed is not None and failed.kind == "conflict":
+            # a deadlock or serialization failure: the database is up and nothing was
             # written; "unavailable" sent operators looking for an outage
-            log.warning("transaction rolled back: %s", str(exc.orig).splitlines()[0])
+            log.warning("transaction rolled back: %s", failed.line)
             return error_response(
                 503,
                 "the database was busy with a conflicting change: send it again",

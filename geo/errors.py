@@ -7,6 +7,8 @@ layer has to guess whether a message is safe and meaningful to show.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class GridwardError(Exception):
     """Base class: an error whose message is written for the user."""
@@ -42,3 +44,37 @@ class SetupError(GridwardError):
 
     status_code = 503
     exit_code = 3
+
+
+@dataclass(frozen=True)
+class DbFailure:
+    """What a database error means to the person who met it. ``kind``: ``conflict`` (SQLSTATE
+    class 40, a deadlock or serialization failure: nothing was written, send it again),
+    ``unavailable`` (the connection: down or lost) or ``other``; ``name`` the driver's class,
+    ``line`` the first line of its message."""
+
+    kind: str
+    name: str
+    line: str
+
+
+def db_failure(exc: BaseException) -> DbFailure | None:
+    """:class:`DbFailure` of ``exc`` (SQLAlchemy's wrapper or psycopg's own error, as COPY
+    raises it), None for anything else. WHY one place: the API's handler, a multi-file
+    upload's per-file answer and the CLI each told these apart, one by a psycopg class that
+    deadlocks are not a subclass of (psycopg gives class 40 no common base). By class name,
+    so the CLI's error path imports no driver."""
+    orig = getattr(exc, "orig", None) or exc
+    classes = (*type(exc).__mro__, *type(orig).__mro__)
+    wrapped = any(c.__name__ == "DBAPIError" for c in classes)
+    if not wrapped and not type(orig).__module__.startswith("psycopg"):
+        return None
+    state = str(getattr(orig, "sqlstate", "") or "")
+    if state.startswith("40"):
+        kind = "conflict"
+    elif any(c.__name__ == "OperationalError" for c in classes):
+        kind = "unavailable"
+    else:
+        kind = "other"
+    line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return DbFailure(kind, type(orig).__name__, line)

@@ -27,7 +27,7 @@ from api.auth import Principal, allow, person_for
 from api.background import job_url, match_pool, run_job
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads, upload_openapi
-from geo.errors import GridwardError, NotFoundError
+from geo.errors import GridwardError, NotFoundError, db_failure
 from geo.track_store import (
     LAST_MATCH,
     SPAN_OVERLAPS,
@@ -159,15 +159,12 @@ def _file_failure(filename: str | None, exc: Exception) -> dict[str, Any]:
     """One file's unexpected failure (a database error, a bug) in a multi-file answer: 503
     when sending it again may work (a deadlock or serialization failure, a lost connection),
     500 otherwise; the details go to the log, not to the client."""
-    import psycopg
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc  # COPY raises psycopg's own
-    if isinstance(orig, psycopg.errors.TransactionRollback):  # deadlock, serialization
-        log.warning("upload of %r rolled back: %s", filename, orig)
+    failed = db_failure(exc)
+    if failed is not None and failed.kind == "conflict":  # deadlock, serialization
+        log.warning("upload of %r rolled back: %s", filename, failed.line)
         error = "the database was busy with a conflicting change: send this file again"
-    elif isinstance(exc, OperationalError) or isinstance(orig, psycopg.OperationalError):
-        log.warning("upload of %r: database unavailable: %s", filename, orig)
+    elif failed is not None and failed.kind == "unavailable":
+        log.warning("upload of %r: database unavailable: %s", filename, failed.line)
         error = "database unavailable: send this file again shortly"
     else:
         log.exception("upload of %r failed", filename)
