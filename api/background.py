@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from geo.errors import GridwardError
 from geo.jobs import update_job
+from geo.settings import get_settings
 
 log = logging.getLogger("gridward.jobs")
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gridward-job")
@@ -68,15 +69,12 @@ def job_accepted(job_id: str) -> JSONResponse:
     )
 
 
-# a track stored this long ago and neither matched, queued nor being matched was left by a
-# process that died mid-match (an upload matches within seconds of storing)
-ABANDONED_AFTER_S = 600
-
-
 def resume_match_queue(engine: Engine) -> str | None:
     """At start-up: if tracks wait in the match queue and no one holds them, start a job that
     drains the queue; returns its id (None when there is nothing to drain). Tracks an upload
-    stored but never matched (:data:`ABANDONED_AFTER_S`) are queued first.
+    stored but never matched, GRIDWARD_STALE_UPLOAD_S ago or more, are queued first: such a
+    track, neither matched, queued nor being matched, was left by a process that died
+    mid-match (an upload matches within seconds of storing).
 
     WHY: a deferred upload's job dies with its process (``recover_stale_jobs`` then marks it
     failed) and its tracks stay ``queued``; nothing matched them until someone ran
@@ -99,7 +97,7 @@ def resume_match_queue(engine: Engine) -> str | None:
                 "WHERE status = 'stored' AND uploaded_at < now() - make_interval(secs => :age) "
                 "FOR UPDATE SKIP LOCKED)"
             ),
-            {"age": ABANDONED_AFTER_S},
+            {"age": get_settings().stale_upload_s},
         ).rowcount
         if abandoned:
             log.info("%d tracks stored but never matched: queued", abandoned)

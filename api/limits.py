@@ -39,22 +39,40 @@ TOTAL_FILES = 5
 _SCOPE_KEY = "gridward.body_cap"
 
 
-# A request body must keep coming: after BODY_GRACE_S it must have averaged MIN_BODY_RATE
-# bytes a second (a phone on 2G sends ~10 KB/s), and it must be whole by BODY_MAX_S. WHY: a
-# tester's 200 clients trickling 5 bytes/s each held a request open for good (slowloris).
-BODY_GRACE_S = 30.0
-MIN_BODY_RATE = 1024
-BODY_MAX_S = 900.0
+# A request body must keep coming: after GRIDWARD_BODY_GRACE_S (30 s) it must have averaged
+# GRIDWARD_BODY_MIN_RATE bytes a second (1 KB/s; a phone on 2G sends ~10 KB/s), and it must be
+# whole by GRIDWARD_BODY_MAX_S (15 min). WHY: a tester's 200 clients trickling 5 bytes/s each
+# held a request open for good (slowloris).
+
+
+@dataclass(frozen=True)
+class BodyPace:
+    """The pace rule above, read from the settings once per request."""
+
+    grace_s: float
+    min_rate: int
+    max_s: float
+
+    @classmethod
+    def from_settings(cls) -> BodyPace:
+        from geo.settings import get_settings
+
+        s = get_settings()
+        return cls(s.body_grace_s, s.body_min_rate, s.body_max_s)
+
+    def due(self, t0: float, seen: int) -> float:
+        """The latest instant the next bytes may come, ``seen`` bytes after a start at t0."""
+        return min(t0 + max(self.grace_s, (seen + 1) / self.min_rate), t0 + self.max_s)
 
 
 class BodyTooSlow(HTTPException):
     """408: the body stopped coming or came too slowly; raised inside ``receive``."""
 
-    def __init__(self) -> None:
+    def __init__(self, pace: BodyPace) -> None:
         super().__init__(
             408,
-            f"request body too slow: it must average {MIN_BODY_RATE:,} bytes/s after "
-            f"{BODY_GRACE_S:g} s and be sent within {BODY_MAX_S:g} s; nothing was stored",
+            f"request body too slow: it must average {pace.min_rate:,} bytes/s after "
+            f"{pace.grace_s:g} s and be sent within {pace.max_s:g} s; nothing was stored",
         )
 
 
@@ -195,6 +213,7 @@ class BodyLimitMiddleware:
         started = False
         whole = False  # the body has ended: later receives wait for a disconnect, untimed
         t0 = 0.0  # when the route first asked for the body: the clock starts there
+        pace = BodyPace.from_settings()
 
         async def limited_receive() -> Message:
             nonlocal seen, first, whole, t0
@@ -205,12 +224,11 @@ class BodyLimitMiddleware:
                     raise cap.too_large()
             if whole:
                 return await receive()
-            # the latest instant the next bytes may come (see BODY_GRACE_S)
-            due = min(t0 + max(BODY_GRACE_S, (seen + 1) / MIN_BODY_RATE), t0 + BODY_MAX_S)
+            due = pace.due(t0, seen)
             try:
                 message = await asyncio.wait_for(receive(), max(due - time.monotonic(), 0.01))
             except TimeoutError:
-                raise BodyTooSlow() from None
+                raise BodyTooSlow(pace) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 whole = not message.get("more_body", False)

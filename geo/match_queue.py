@@ -46,8 +46,14 @@ class DrainReport:
     uncredited: dict[int, str] = field(default_factory=dict)
     # tracks waited for that another worker still held when the wait ran out (drain_queue)
     waiting: list[int] = field(default_factory=list)
+    # per matched track: (points, visits), and its re-match outcome (for :meth:`only`)
+    per_track: dict[int, tuple[int, int]] = field(default_factory=dict)
+    walked: dict[int, Rematch] = field(default_factory=dict)
+    # set by :meth:`only`: other tracks this drain matched or failed
+    others: int | None = None
 
     def add_walked(self, walked: dict[int, Rematch]) -> None:
+        self.walked.update(walked)
         for r in walked.values():
             if not r.rematch:
                 continue
@@ -56,8 +62,26 @@ class DrainReport:
             self.gained_m += r.gained_m
             self.lost_m += r.lost_m
 
+    def only(self, track_ids: list[int]) -> DrainReport:
+        """This drain's outcome for ``track_ids`` alone, with ``others`` set to the count of
+        other tracks it matched or failed. WHY: an upload's job drains the tracks queued
+        before the uploader's too (other people's), and its totals counted them as theirs."""
+        mine = set(track_ids)
+        sub = DrainReport(
+            matched=sum(1 for t in self.per_track if t in mine),
+            failed=sum(1 for t in self.errors if t in mine),
+            points=sum(p for t, (p, _) in self.per_track.items() if t in mine),
+            visits=sum(v for t, (_, v) in self.per_track.items() if t in mine),
+            errors={t: e for t, e in self.errors.items() if t in mine},
+            uncredited={t: e for t, e in self.uncredited.items() if t in mine},
+            waiting=self.waiting,
+        )
+        sub.add_walked({t: r for t, r in self.walked.items() if t in mine})
+        sub.others = self.matched + self.failed - sub.matched - sub.failed
+        return sub
+
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "matched": self.matched,
             "failed": self.failed,
             "points": self.points,
@@ -69,6 +93,9 @@ class DrainReport:
             "errors": {str(k): v for k, v in self.errors.items()},
             "uncredited": {str(k): v for k, v in self.uncredited.items()},
         }
+        if self.others is not None:
+            out["others_matched"] = self.others
+        return out
 
 
 def queued_count(engine: Engine) -> int:
@@ -148,10 +175,9 @@ def requeue_tracks(
     return int(queued or 0), int(already)
 
 
-# how long an upload's drain waits for its tracks while another worker holds them, and how
-# often it looks (growing to the longest step): a worker's batch of 200 long walks takes
-# minutes, and the job must not end "done" before its own tracks are matched
-WAIT_FOR_OTHERS_S = 1800.0
+# how often an upload's drain looks again while another worker holds its tracks (growing to
+# the longest step), for at most GRIDWARD_MATCH_WAIT_S: a worker's batch of 200 long walks
+# takes minutes, and the job must not end "done" before its own tracks are matched
 WAIT_STEPS_S = (0.2, 0.5, 1.0, 2.0)
 
 
@@ -177,7 +203,7 @@ def drain_queue(
     When nothing is left to claim but some of ``waiting_for`` are still queued, another
     worker holds them (its batch is being matched): the drain waits for it, looking again
     now and then (``progress`` is called each time, which keeps a job's heartbeat), for at
-    most ``wait_s`` (default :data:`WAIT_FOR_OTHERS_S`), and claims them itself if that
+    most ``wait_s`` (default: the setting ``match_wait_s``), and claims them itself if that
     worker dies. WHY: it stopped at once, and an upload's job ended "done" with its tracks
     still queued. Tracks still queued after the wait are in ``rep.waiting``.
     """
@@ -187,7 +213,7 @@ def drain_queue(
     if waiting_for:  # one file sent twice in an upload names its track twice
         waiting_for = sorted(set(waiting_for))
     total = len(waiting_for) if waiting_for else queued_count(engine)
-    limit = WAIT_FOR_OTHERS_S if wait_s is None else wait_s
+    limit = get_settings().match_wait_s if wait_s is None else wait_s
     waited, step = 0.0, 0
     while max_tracks is None or rep.matched + rep.failed < max_tracks:
         left = _still_queued(engine, waiting_for) if waiting_for else None
@@ -300,6 +326,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
                 net = found.net or walk_network(conn)
                 summaries[r.id] = summarize(net, res, by_track.get(r.id, pts.iloc[:0]), r.crs)
                 rep.points += res.total_points
+                rep.per_track[r.id] = (res.total_points, len(new_rows))
         if summaries:
             rep.add_walked(write_visits(conn, rows, summaries))
         for tid, reason in failed.items():

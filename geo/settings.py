@@ -139,6 +139,38 @@ class Settings(BaseSettings):
         ),
     )
 
+    body_grace_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request body must have averaged body_min_rate bytes/s after this many "
+        "seconds (408 otherwise, nothing stored). WHY: clients trickling a few bytes a second "
+        "held requests open for good (slowloris).",
+    )
+    body_min_rate: int = Field(
+        default=1024,
+        ge=1,
+        description="Least average rate of a request body after body_grace_s, bytes/s (a "
+        "phone on 2G sends ~10 KB/s).",
+    )
+    body_max_s: float = Field(
+        default=900.0, gt=0, description="A request body must be whole within this many seconds."
+    )
+
+    # --- match queue -----------------------------------------------------------------------
+    match_wait_s: float = Field(
+        default=1800.0,
+        ge=0,
+        description="How long a deferred upload's job waits while another worker holds its "
+        "tracks (a worker's batch of long walks takes minutes) before it ends failed, naming "
+        "them.",
+    )
+    stale_upload_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="At API start, tracks an upload stored this many seconds ago or more but "
+        "never matched (the server stopped mid-match) are queued and matched.",
+    )
+
     # --- service -------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address the API binds to.")
     port: int = Field(default=8000, description="Port the API binds to.")

@@ -164,7 +164,9 @@ def ingest_track(
             item,
             engine,
             stored.track_id,
-            lambda: match_stored_track(engine, stored.track_id, mode, points),
+            lambda: match_stored_track(
+                engine, stored.track_id, mode, points, if_unmatched=stored.created
+            ),
         )
     else:
         _resume(item, engine, stored.track_id, queue)
@@ -799,12 +801,20 @@ def match_on_day_networks(
 
 
 def match_stored_track(
-    engine: Engine, track_id: int, mode: str | None = None, points: pd.DataFrame | None = None
+    engine: Engine,
+    track_id: int,
+    mode: str | None = None,
+    points: pd.DataFrame | None = None,
+    if_unmatched: bool = False,
 ) -> dict[str, Any]:
     """Clean and match a stored track; replace its patrol visits. Returns a summary.
 
     ``points`` (lon, lat, time, accuracy) are the track's stored points when the caller has
     them already (just parsed); otherwise they are read back from track_points.
+    ``if_unmatched``: a new upload's first match. If the track was matched (or failed) by the
+    time its row is locked, its last match is answered and nothing is matched again. WHY: a
+    re-send of the same file between the upload's insert and this lock matches the track
+    itself (:func:`resume_match`); matching it once more added a second, identical match.
 
     The track's row is locked (``FOR UPDATE``) from the start of the match to its commit, as
     the match queue locks the tracks it claims: a row so locked is a track being matched.
@@ -816,12 +826,47 @@ def match_stored_track(
     """
     with engine.begin() as conn:
         track = conn.execute(
-            text("SELECT id, person_id, mode, crs FROM tracks WHERE id = :t FOR UPDATE"),
+            text(
+                "SELECT id, person_id, mode, crs, status, error FROM tracks WHERE id = :t "
+                "FOR UPDATE"
+            ),
             {"t": track_id},
         ).first()
         if track is None:
             raise NotFoundError(f"track {track_id} does not exist")
+        if if_unmatched and track.status not in ("stored", "queued"):
+            return _matched_meanwhile(conn, track)
         return _match_locked(conn, track, mode, points)
+
+
+MATCHED_MEANWHILE = "matched meanwhile by a re-send of the same file"
+
+
+def _matched_meanwhile(conn: Connection, track: Any) -> dict[str, Any]:
+    """The answer to a first upload whose track a re-send matched first: that match's summary
+    (from ``track_matches``), or its failure raised as the re-send's was."""
+    from geo.errors import GridwardError
+
+    if track.status == "failed":
+        raise GridwardError(track.error or "the match failed")
+    last = conn.execute(
+        text(
+            "SELECT (SELECT n_points FROM tracks WHERE id = :t) AS points, matched_points, "
+            "pieces, segments, walked_m FROM track_matches WHERE track_id = :t "
+            "ORDER BY id DESC LIMIT 1"
+        ),
+        {"t": track.id},
+    ).first()
+    out: dict[str, Any] = {"track_id": int(track.id), "note": MATCHED_MEANWHILE}
+    if last is not None:
+        out.update(
+            points=last.points,
+            matched_points=last.matched_points,
+            pieces=last.pieces,
+            segments=last.segments,
+            walked_m=round(last.walked_m, 1),
+        )
+    return out
 
 
 def resume_match(engine: Engine, track_id: int) -> dict[str, Any] | None:

@@ -216,6 +216,32 @@ def test_a_resend_matches_a_track_left_stored_by_a_crash(demo, auth_headers, pg_
     assert _visits(demo, ids["d"])
 
 
+def test_a_resend_between_an_uploads_insert_and_its_match_matches_the_track_once(demo, monkeypatch):
+    """The same file sent again in the moment between a first upload's insert and its match
+    found the track ``stored`` and unlocked, and matched it (a resume); the first upload then
+    matched it again: a second, identical row in ``track_matches``. Now the first upload finds
+    it matched and answers that match."""
+    import geo.track_store as ts
+
+    walk = _walk(demo, 61, hours=5)
+    first_match = ts.match_stored_track
+    resent: list[dict[str, Any]] = []
+
+    def resend_first(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        resent.append(ingest_track(demo, walk, "twice.csv", person_id=1))
+        return first_match(*args, **kwargs)
+
+    monkeypatch.setattr(ts, "match_stored_track", resend_first)
+    item = ingest_track(demo, walk, "twice.csv", person_id=1)
+    tid = item["track_id"]
+    assert resent[0]["resumed"].endswith("matched now"), resent
+    assert item["created"] is True and item["status"] == "matched", item
+    assert _matches(demo, tid) == 1
+    assert item["match"]["segments"] == resent[0]["match"]["segments"] > 0, item
+    assert item["match"]["note"] == ts.MATCHED_MEANWHILE
+    assert _visit_people(demo, tid) == [1]
+
+
 def test_a_deferred_resend_of_a_track_left_queued_gets_a_job_that_matches_it(demo, auth_headers):
     """Killed while draining a deferred upload: its job failed ("interrupted"), its tracks
     stay queued. Old code answered a re-send 200 "already stored" with no job, and nothing
@@ -268,9 +294,10 @@ def test_the_api_start_drains_tracks_left_queued_each_track_once(demo):
 
 def test_the_api_start_matches_a_track_an_upload_left_stored_long_ago(demo):
     """An inline upload killed mid-match leaves its track ``stored`` (no visits). At start-up
-    one stored over ABANDONED_AFTER_S ago and held by no one is queued and matched; a fresh
-    one (an upload between its insert and its match) is left alone."""
-    from api.background import ABANDONED_AFTER_S, resume_match_queue
+    one stored over GRIDWARD_STALE_UPLOAD_S ago and held by no one is queued and matched; a
+    fresh one (an upload between its insert and its match) is left alone."""
+    from api.background import resume_match_queue
+    from geo.settings import get_settings
 
     old, fresh = (
         store_track(demo, _walk(demo, 70 + i, hours=2 * i), f"o{i}.csv", person_id=1).track_id
@@ -279,7 +306,7 @@ def test_the_api_start_matches_a_track_an_upload_left_stored_long_ago(demo):
     with demo.begin() as conn:
         conn.execute(
             text("UPDATE tracks SET uploaded_at = now() - make_interval(secs => :s) WHERE id = :t"),
-            {"s": ABANDONED_AFTER_S + 60, "t": old},
+            {"s": get_settings().stale_upload_s + 60, "t": old},
         )
     job = resume_match_queue(demo)
     assert job is not None and _wait_db_job(demo, job)["status"] == "done"
@@ -295,13 +322,13 @@ def test_the_api_start_matches_a_track_an_upload_left_stored_long_ago(demo):
 # --- C: a job that ends before its tracks are matched -------------------------------------
 
 
-def test_an_upload_job_waits_for_its_tracks_while_a_worker_holds_them(demo, monkeypatch):
+def test_an_upload_job_waits_for_its_tracks_while_a_worker_holds_them(demo, monkeypatch, request):
     """A CLI worker has the upload's track claimed (locked) when the upload's job starts.
     Old code: the job's drain claimed nothing and the job ended "done", its track still
     queued. Now it waits and ends done once the worker has matched the track; if the worker
     holds it past the wait, the job fails saying so (never "done" with the track queued)."""
-    import geo.match_queue as mq
     from api.routes.tracks import _start_drain
+    from geo.settings import get_settings
 
     tid = store_track(demo, _walk(demo, 70), "c.csv", queue=True).track_id
     with _paused_before_visits(monkeypatch) as gate:
@@ -322,7 +349,9 @@ def test_an_upload_job_waits_for_its_tracks_while_a_worker_holds_them(demo, monk
     assert job["result"]["matched"] == 0  # the worker matched it, not this job
 
     # a worker that holds the track past the wait: the job fails and says why
-    monkeypatch.setattr(mq, "WAIT_FOR_OTHERS_S", 0.5)
+    monkeypatch.setenv("GRIDWARD_MATCH_WAIT_S", "0.5")
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
     stuck = store_track(demo, _walk(demo, 71, hours=3), "s.csv", queue=True).track_id
     with demo.begin() as held:
         held.execute(text("SELECT 1 FROM tracks WHERE id = :t FOR UPDATE"), {"t": stuck})
@@ -353,6 +382,10 @@ def test_a_stewards_job_and_conflicts_name_no_other_persons_tracks(demo, auth_he
         job = _wait_job(client, r.json()["job_url"], one)
         assert job["status"] == "done", job
         assert list(job["result"]["uncredited"]) == [str(mine)], job["result"]
+        # its totals are the uploader's track's: the other one is only counted
+        assert (job["result"]["matched"], job["result"]["others_matched"]) == (1, 1), job
+        fixes = _one(demo, "SELECT n_points FROM tracks WHERE id = :t", t=mine)[0][0]
+        assert 0 < job["result"]["points"] <= fixes, (job["result"], fixes)
         assert str(other) not in str(job["result"]["uncredited"])
         assert [t["track_id"] for t in job["result"]["tracks"]] == [mine]
 

@@ -268,19 +268,21 @@ def _headers(admin: dict) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def test_a_body_that_trickles_in_is_cut_off_and_stores_nothing(env, monkeypatch) -> None:
-    """A body averaging less than MIN_BODY_RATE after the grace time is a 408 naming the
-    rule: a tester's clients trickling 5 bytes/s held their requests open for good. A body
-    that keeps up is read whole."""
-    from api import limits
+def test_a_body_that_trickles_in_is_cut_off_and_stores_nothing(env, monkeypatch, request) -> None:
+    """A body averaging less than GRIDWARD_BODY_MIN_RATE after the grace time is a 408
+    naming the rule: a tester's clients trickling 5 bytes/s held their requests open for
+    good. A body that keeps up is read whole. The rule is read from the settings."""
+    from geo.settings import get_settings
 
     client, admin, db = env
-    monkeypatch.setattr(limits, "BODY_GRACE_S", 0.2)
-    monkeypatch.setattr(limits, "MIN_BODY_RATE", 50_000)
+    monkeypatch.setenv("GRIDWARD_BODY_GRACE_S", "0.2")
+    monkeypatch.setenv("GRIDWARD_BODY_MIN_RATE", "50000")
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
     walk = _gpx(20_000, 1)
     slow = [_HEAD] + [walk[i : i + 5] for i in range(0, 400, 5)]
     status, body, pulled = _drive(client.app, "/tracks", _headers(admin), slow, pause_s=0.05)
-    assert status == 408 and "request body too slow" in body, body
+    assert status == 408 and "must average 50,000 bytes/s after 0.2 s" in body, body
     assert pulled < len(slow)
     fast = [_HEAD + walk[:10_000], walk[10_000:] + b"\r\n--xyz--\r\n"]
     status, body, _ = _drive(client.app, "/tracks", _headers(admin), fast, pause_s=0.05)

@@ -204,15 +204,13 @@ def _start_drain(engine: Engine, username: str, track_ids: list[int] | None = No
                 f"tracks {', '.join(map(str, rep.waiting))} are still being matched by "
                 "another worker; GET /tracks/{id} shows when they are"
             )
-        result = rep.as_dict()
-        if track_ids:
-            # the uploader's own tracks only: the drain also matched tracks queued before
-            # theirs, other people's, whose ids and reasons are not theirs to read (a
-            # steward reads the jobs they started)
-            mine = {str(t) for t in track_ids}
-            for key in ("errors", "uncredited"):
-                result[key] = {k: v for k, v in result[key].items() if k in mine}
-            result["tracks"] = _outcomes(engine, track_ids)
+        if not track_ids:
+            return rep.as_dict()
+        # the uploader's own tracks only: the drain also matched tracks queued before theirs,
+        # other people's, whose ids, reasons and counts are not theirs (a steward reads the
+        # jobs they started); ``others_matched`` says how many there were
+        result = rep.only(track_ids).as_dict()
+        result["tracks"] = _outcomes(engine, track_ids)
         return result
 
     run_job(engine, job_id, work, match_pool)
