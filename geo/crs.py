@@ -176,3 +176,16 @@ def metric_crs_for_bounds(bounds: tuple[float, float, float, float] | np.ndarray
     if not np.all(np.isfinite([minx, miny, maxx, maxy])):
         raise InputError("cannot choose a metric CRS: the data has no finite coordinates")
     return metric_crs((minx + maxx) / 2.0, (miny + maxy) / 2.0)
+
+
+def metric_crs_for_points(lonlat: np.ndarray) -> str:
+    """The UTM zone for the median of WGS 84 ``(n, 2)`` coordinates.
+
+    WHY the median, not the bounds' centre: one stray feature (a test edge at 0,0, a mis-typed
+    coordinate) moved the centre, and with it the zone, thousands of km from the data, and
+    every metre measured in the wrong zone was off (an outside tester: +33 %)."""
+    ok = np.isfinite(lonlat).all(axis=1)
+    if not ok.any():
+        raise InputError("cannot choose a metric CRS: the data has no finite coordinates")
+    lon, lat = np.median(lonlat[ok], axis=0)
+    return metric_crs(float(lon), float(lat))

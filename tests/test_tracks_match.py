@@ -228,6 +228,34 @@ def test_walk_along_grid_is_credited_in_order():
     assert 0.3 < e.loc["v2_1", "covered_fraction"] < 0.7
 
 
+def test_seq_is_the_order_edges_were_walked_not_first_touched():
+    """Passing a junction puts a metre or two of noise on the edges that start there; old
+    code ordered ``seq`` by that first touch, so v1_0 (touched at 100,0 in the first minute,
+    walked last) came before v2_0 and h1_1 in 4 of these 10 walks (an outside tester: 28 of
+    72). ``seq`` is the order of traversal the file-mode interface promises."""
+    net = WalkNetwork.from_segments(_grid_network())
+    route = np.array([(0, 0), (200, 0), (200, 100), (100, 100), (100, 0), (0, 0)], float)
+    for seed in range(10):
+        pts = _walk(route, dt=1.0, noise=3.0, seed=seed)
+        e = match_track(net, clean_track(pts), MatchParams()).edges.sort_values("seq")
+        walked = e.loc[e["covered_fraction"] > 0.5, "edge_id"].tolist()
+        assert walked == ["h0_0", "h0_1", "v2_0", "h1_1", "v1_0"], (seed, walked)
+
+
+def test_a_stray_feature_far_away_does_not_change_the_metres():
+    """One stray edge at 0,0 moved the centre of the network's bounds, and with it the UTM
+    zone, to the Indian Ocean: every 100 m block measured 133 m (an outside tester). The
+    zone now follows the median of the coordinates."""
+    segs = _grid_network()
+    stray = gpd.GeoDataFrame(
+        {"edge_id": ["stray"]}, geometry=[shapely.LineString([(0, 0), (0.001, 0)])], crs=4326
+    )
+    net = WalkNetwork.from_segments(pd.concat([segs, stray], ignore_index=True))
+    length = pd.Series(net.length, index=net.edge_ids)
+    assert length.drop("stray").between(99.0, 101.0).all(), length.describe()
+    assert net.crs == WalkNetwork.from_segments(segs).crs == "EPSG:32650"
+
+
 def _taxi_clean(pair_id: str) -> CleanParams:
     # The "sparse" set has placeholder timestamps (60, 120, …; data README): no speed filter.
     return CleanParams(mode="drive", gap_s=900, max_speed_mps=1e4 if "sparse" in pair_id else None)

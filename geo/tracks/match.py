@@ -816,6 +816,29 @@ def _credited(
     return uniq[_credit(net, uniq, covered, min_credit_m)[2]]
 
 
+def _first_walked(
+    e: np.ndarray, length: np.ndarray, rank: np.ndarray, least_m: float
+) -> np.ndarray:
+    """Per edge (ascending ids), the time rank of the interval at which the walk has covered
+    ``least_m`` of it (or half its covered metres, if less): the edge's place in ``seq``.
+
+    WHY not its first interval: fixes at a junction the walker passes first put a metre or two
+    on every edge there, long before the walker turns into them; ``seq`` then listed edges
+    walked later before the ones walked first (an outside tester found it in 28 of 72 walks).
+    """
+    o = np.lexsort((rank, e))
+    e_s, len_s = e[o], length[o]
+    starts = np.flatnonzero(np.concatenate([[True], e_s[1:] != e_s[:-1]]))
+    counts = np.diff(np.append(starts, len(e_s)))
+    cum = np.cumsum(len_s)
+    within = cum - np.repeat(cum[starts] - len_s[starts], counts)
+    total = np.add.reduceat(len_s, starts)
+    need = np.repeat(np.minimum(max(least_m, 1.0), 0.5 * total), counts)
+    at = np.where(within >= need - 1e-9, np.arange(len(e_s)), len(e_s))
+    first = np.minimum.reduceat(at, starts)
+    return rank[o][np.minimum(first, len(e_s) - 1)]
+
+
 def _coverage(
     net: WalkNetwork,
     intervals: list[tuple[np.ndarray, ...]],
@@ -865,7 +888,7 @@ def _coverage(
     assert np.array_equal(es[st], uniq)
     first_t = np.minimum.reduceat(t0[oe], st)
     last_t = np.maximum.reduceat(t1[oe], st)
-    first_rank = np.minimum.reduceat(rank[oe], st)
+    first_rank = _first_walked(e, hi - lo, rank, min_credit_m)
     covered_m, fraction, keep = _credit(net, uniq, covered, min_credit_m)
     if exempt is not None and len(exempt):
         keep |= np.isin(uniq, exempt) & (covered_m > 0)
