@@ -248,7 +248,10 @@ WITH chief AS (
     + """
     AND v.person_id IN (SELECT person_id FROM chief)
 ), walked AS (
-    SELECT day, person_id, ST_Buffer(ST_Union(g), :r) AS zone
+    -- flat ends: the corridor reaches across the street (its parallel ways), not along it
+    -- (round ends credited up to 20 m past each end of the walk on the street itself)
+    SELECT day, person_id, ST_Buffer(ST_LineMerge(ST_Union(g)), :r, 'endcap=flat join=round')
+           AS zone
     FROM stretch GROUP BY day, person_id
 )
 SELECT w.day, w.person_id, s.id AS edge_id, t.first_time, t.last_time,
@@ -281,7 +284,8 @@ def _chief_corridor(conn: Any, duties: pd.DataFrame, start: dt.date, end: dt.dat
     roads, sidewalks; 成府路 in the demo city is five ways, 4.7 km for 1.6 km of road). A
     chief who walks the street end to end is matched to one of them and earned a third of
     it, and no walk could reach 80 %. Alley stewards keep exact credit: a hutong is one way,
-    and a corridor would credit the next hutong over."""
+    and a corridor would credit the next hutong over. The corridor has flat ends: it widens
+    the walk, never lengthens it."""
     chiefs = duties[duties["role"] == "street_chief"][["person_id", "alley_id"]].drop_duplicates()
     if chiefs.empty:
         return pd.DataFrame(columns=_STRETCH_COLS)

@@ -378,6 +378,44 @@ def test_a_chief_who_walks_one_way_of_a_street_drawn_as_several_is_credited(city
     assert steward and all(a["walked_share"] == 0 for a in steward)
 
 
+def test_the_chiefs_corridor_widens_the_walk_but_does_not_lengthen_it(city, auth_headers):
+    """A chief who walked the middle 60 % of a one-way street (no parallel way) is credited
+    60 %. Old code: the corridor's round ends added up to 20 m at each end of the walk along
+    the street itself (an outside tester: 0.66 walked read 0.85, patrolled)."""
+    admin = auth_headers("admin")
+    day = city_today() - dt.timedelta(days=31)
+    at = dt.datetime.combine(day, dt.time(9, 0), tzinfo=ZoneInfo("Asia/Shanghai"))
+    with city.begin() as conn:
+        street, seg, length = conn.execute(
+            text(
+                "SELECT s.street_id, min(s.id), sum(s.length_m) FROM street_segments s "
+                "JOIN streets t ON t.id = s.street_id GROUP BY s.street_id "
+                "HAVING count(*) = 1 AND sum(s.length_m) BETWEEN 120 AND 400 "
+                "ORDER BY sum(s.length_m) LIMIT 1"
+            )
+        ).one()
+        conn.execute(
+            text(
+                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                "VALUES (:p, 'street_chief', :s, :d)"
+            ),
+            {"p": CHIEF, "s": street, "d": day - dt.timedelta(days=1)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                "covered_fraction, first_time, last_time, intervals) VALUES "
+                "((SELECT min(id) FROM tracks), :g, :p, :d, 0.6, :at, :at, '[[0.2, 0.8]]')"
+            ),
+            {"g": seg, "p": CHIEF, "d": day, "at": at},
+        )
+    with TestClient(create_app(city)) as client:
+        rep = client.get("/reports/daily", params={"date": str(day)}, headers=admin).json()
+    row = next(a for a in rep["alleys"] if a["alley_id"] == street and a["role"] == "street_chief")
+    assert row["walked_share"] == pytest.approx(0.6, abs=0.01), (row, length)
+    assert not row["patrolled"]
+
+
 def test_alleys_name_who_answered_for_them_and_a_steward_sees_their_own(city, auth_headers):
     """Old code: no responsible person on an alley row, and a steward's report hid even
     their own alleys. The chief's street stays out of the steward's view."""
