@@ -6,9 +6,13 @@ No database: a network file and a track file in, matched edges out. The lead's D
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -52,14 +56,141 @@ def read_track_file(path: Path, max_bytes: int) -> bytes:
         return read_limited(fh, max_bytes)
 
 
+EDGE_ID = "edge_id"
+MAX_MB = 1024 * 1024  # 1 TB: beyond any track file; inf (or 1e400) would overflow the byte count
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Library warnings (pyogrio, geopandas, pandas) silenced: the command says what matters in
+    its own ``warning:``/``error:`` lines, and a stray UserWarning on stderr reads as a failure
+    to a script (and, before an ``error:``, as a second and third error)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _read_network(path: Path) -> gpd.GeoDataFrame:
+    """The network file, its ``edge_id`` values typed as the file types them and checked
+    (:func:`_check_edge_ids`)."""
     import geopandas as gpd
+    import pandas as pd
 
     check_input_file(path, "network file")
     try:
-        return gpd.read_file(path)
+        with _quiet():
+            gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise InputError(f"cannot read network {path}: {_first_line(exc)}") from None
+    if EDGE_ID in gdf.columns and len(gdf):
+        if not pd.api.types.is_numeric_dtype(gdf[EDGE_ID]):  # text (str or object dtype)
+            gdf[EDGE_ID] = _json_typed_ids(path, gdf[EDGE_ID])
+        _check_edge_ids(gdf[EDGE_ID])
+    return gdf
+
+
+def _json_typed_ids(path: Path, ids: pd.Series) -> pd.Series:
+    """``ids`` as the GeoJSON wrote them where GDAL's text differs: a column mixing numbers
+    and strings is read as text (its JSON subtype), so ``7`` would come back as ``"7"`` and a
+    script joining the output on its own ids would miss it; an object id is read as its JSON
+    text, which :func:`_check_edge_ids` must see as an object. Unchanged otherwise (the file is
+    parsed twice only then)."""
+    import pandas as pd
+    import pyogrio
+
+    try:
+        with _quiet():
+            info = pyogrio.read_info(path)
+        fields = [str(f) for f in info["fields"]]
+        if info.get("driver") != "GeoJSON" or EDGE_ID not in fields:
+            return ids
+        mixed = info["ogr_subtypes"][fields.index(EDGE_ID)] == "OFSTJSON"
+        flattened = any(isinstance(v, str) and v.lstrip()[:1] in "{[" for v in ids.tolist())
+        if not (mixed or flattened):
+            return ids
+        doc = json.loads(path.read_bytes())
+    except Exception:  # noqa: BLE001 (GDAL's reading stands; this only refines it)
+        return ids
+    if not isinstance(doc, dict):
+        return ids
+    feats = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
+    if not isinstance(feats, list) or len(feats) != len(ids):
+        return ids
+    vals = [
+        (f.get("properties") or {}).get(EDGE_ID) if isinstance(f, dict) else None for f in feats
+    ]
+    return pd.Series(vals, index=ids.index, dtype=object, name=ids.name)
+
+
+def _id_problem(value: Any) -> str | None:
+    """What one non-null ``edge_id`` has that no id may (None: nothing): a list or object
+    cannot name one edge, true/false names two at most, and an empty string is as missing as
+    null (a spreadsheet's blank cell)."""
+    import numpy as np
+
+    if isinstance(value, str):
+        return "an empty string" if not value.strip() else None
+    if isinstance(value, bool | np.bool_):
+        return "true/false"
+    if isinstance(value, int | float | np.integer | np.floating):
+        return None
+    if isinstance(value, list | tuple | np.ndarray):
+        return "a list"
+    return "an object" if isinstance(value, dict) else f"a {type(value).__name__}"
+
+
+def _check_edge_ids(ids: pd.Series) -> None:
+    """Refuse ids a script cannot join its output back on (:func:`_id_problem`), naming the
+    feature, before the network is built: an unhashable one ended in a traceback there. Also
+    refuse a number and a string that read alike (``5`` and ``"5"``): text outputs merge them."""
+    import pandas as pd
+
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        n = int(missing.argmax()) + 1
+        raise InputError(f"network has segments without '{EDGE_ID}' (feature {n})")
+    if pd.api.types.is_numeric_dtype(ids) and not pd.api.types.is_bool_dtype(ids):
+        return  # plain numbers: duplicates are WalkNetwork's check
+    for n, value in enumerate(ids.tolist(), 1):
+        why = _id_problem(value)
+        if why == "an empty string":
+            raise InputError(f"network has segments without '{EDGE_ID}' (feature {n} has {why})")
+        if why is not None:
+            raise InputError(
+                f"network '{EDGE_ID}' must be a number or a string (feature {n} has {why})"
+            )
+    text = ids.map(str)
+    if text.duplicated().any() and not ids.duplicated().any():
+        a, b = ids[text == text[text.duplicated()].iloc[0]].tolist()[:2]
+        raise InputError(f"network '{EDGE_ID}' is not unique (e.g. {a!r} and {b!r})")
+
+
+def _check_max_mb(max_mb: float | None) -> None:
+    """Refuse a --max-mb that is no size: 0, negative, NaN, or beyond any file (inf)."""
+    if max_mb is None:
+        return
+    if not max_mb > 0:
+        raise InputError(f"--max-mb must be more than 0, not {max_mb:g}")
+    if not max_mb <= MAX_MB:
+        raise InputError(f"--max-mb must be at most {MAX_MB:,} (1 TB), not {max_mb:g}")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (links and ``..`` included)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: not an input we could have read
+        return False
+
+
+def _check_not_an_input(out: Path, network: Path, track: Path) -> None:
+    """Refuse an ``--out`` naming an input: the atomic write would replace it without a sound,
+    and the user's network or track is gone."""
+    for what, path in (("network", network), ("track", track)):
+        if _same_file(out, path):
+            raise InputError(f"--out {out} is the {what} file; choose another output path")
 
 
 def _check_out(out: Path) -> str:
@@ -88,7 +219,8 @@ def _write(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
 
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")  # the name write_vector uses
     try:
-        write_vector(gdf, out, "matched", driver, allowed=("GeoJSON", "GPKG", "CSV"))
+        with _quiet():
+            write_vector(gdf, out, "matched", driver, allowed=("GeoJSON", "GPKG", "CSV"))
     except Exception as exc:  # OSError, pyogrio's DataSourceError, ...
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
         raise InputError(f"cannot write {out}: {why.replace(str(tmp), str(out))}") from None
@@ -130,14 +262,14 @@ def match(
     from geo.settings import get_settings
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams, match_track
-    from geo.tracks.network import WalkNetwork
+    from geo.tracks.network import NEAR_MISS_M, WalkNetwork
     from geo.tracks.parse import parse_track
 
     if mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode}': use walk or bike")
-    if max_mb is not None and not max_mb > 0:
-        raise InputError(f"--max-mb must be more than 0, not {max_mb:g}")
+    _check_max_mb(max_mb)
     normalize_crs(crs)  # an unknown name fails before any file is read
+    _check_not_an_input(out, network, track)
     driver = _check_out(out)
     s = get_settings()
     # the upload limit unless --max-mb says otherwise: a file `tracks upload` takes matches here
@@ -145,8 +277,8 @@ def match(
     data = read_track_file(track, limit)
     err = Console(stderr=True)
     with err.status("reading network 读取路网…"):
-        net = WalkNetwork.from_segments(_read_network(network), "edge_id")
-    with err.status("parsing and cleaning track 解析轨迹…"):
+        net = WalkNetwork.from_segments(_read_network(network), EDGE_ID)
+    with err.status("parsing and cleaning track 解析轨迹…"), _quiet():
         parsed = parse_track(data, track.name, crs=crs, max_bytes=limit, default_tz=s.timezone)
         clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
         pieces, rep = clean_with_report(parsed.points, clean)
@@ -154,9 +286,10 @@ def match(
         res = match_track(net, pieces, MatchParams.for_mode(mode))
     geom = dict(zip(net.edge_ids.tolist(), net.geoms_wgs84, strict=True))
     edges = res.edges.copy()
-    for c in ("first_time", "last_time"):
-        edges[c] = edges[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    gdf = gpd.GeoDataFrame(edges, geometry=[geom[e] for e in edges["edge_id"]], crs="EPSG:4326")
+    if driver != "GPKG":  # a GeoPackage has a DATETIME type; GeoJSON and CSV have text
+        for c in ("first_time", "last_time"):
+            edges[c] = edges[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    gdf = gpd.GeoDataFrame(edges, geometry=[geom[e] for e in edges[EDGE_ID]], crs="EPSG:4326")
     _write(gdf, out, driver)
     walked = float((edges["covered_m"]).sum()) if len(edges) else 0.0
     typer.echo(
@@ -167,9 +300,29 @@ def match(
     dropped = {k: v for k, v in rep.as_dict().items() if k not in ("gaps",) and v}
     typer.echo(f"cleaning 清洗: {dropped}")
     for w in parsed.warnings:
-        typer.echo(f"warning 警告: {w}")
+        typer.echo(f"warning: {w}", err=True)
+    _warn_text_ids(gdf, out, driver)
+    if net.near_misses:  # a cut network loses recall silently where a walk crosses the gap
+        typer.echo(
+            f"warning: {net.near_misses} segment ends lie within {NEAR_MISS_M:g} m of another "
+            "end without meeting it (ends are joined within 0.5 m): routes cannot pass there",
+            err=True,
+        )
     _warn_datum(net, parsed.points, crs)
     typer.echo(f"wrote {out}")
+
+
+def _warn_text_ids(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
+    """Say so when ids mixing numbers and strings were written as text: GeoJSON keeps each
+    id's type (:func:`geo.vector_io.write_vector`), a GeoPackage or CSV column holds one."""
+    from geo.vector_io import mixed_type_columns
+
+    if driver != "GeoJSON" and EDGE_ID in mixed_type_columns(gdf):
+        typer.echo(
+            f"warning: the network's {EDGE_ID} mixes numbers and strings; {out.name} holds "
+            f"them all as text (.geojson keeps each one's type)",
+            err=True,
+        )
 
 
 def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str) -> None:

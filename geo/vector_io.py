@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import numbers
 import os
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -134,6 +137,60 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
 
 DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".csv": "CSV"}
 
+# RFC 7946 GeoJSON: WGS 84 lon/lat without a "crs" member (the RFC dropped it), 7 decimals
+# (about 1 cm), outer rings counterclockwise
+GEOJSON_OPTIONS = {"RFC7946": "YES"}
+
+
+def _json_value(value: Any) -> Any:
+    """A cell as JSON: numpy scalars as Python ones, NaN as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def mixed_type_columns(gdf: pd.DataFrame) -> list[str]:
+    """Columns holding both strings and numbers (e.g. ids "s0" and 7). A GDAL field has one
+    type, so these come out as text: ``7`` as ``"7"``, which no longer joins back on ``7``."""
+    mixed = []
+    for col in gdf.columns:
+        if col == getattr(gdf, "_geometry_column_name", None) or gdf[col].dtype != object:
+            continue
+        if not pd.api.types.infer_dtype(gdf[col], skipna=True).startswith("mixed"):
+            continue  # one type throughout (the usual case), told without a Python loop
+        kinds = set()
+        for v in gdf[col].tolist():
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                continue
+            kinds.add("str" if isinstance(v, str) else "num" if _is_number(v) else "other")
+        if kinds == {"str", "num"}:
+            mixed.append(col)
+    return mixed
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number: ints and floats, numpy's too, but not true/false."""
+    return isinstance(value, numbers.Number) and not isinstance(value, bool | np.bool_)
+
+
+def _restore_json_types(path: Path, gdf: gpd.GeoDataFrame, columns: list[str]) -> None:
+    """Put the values of ``columns`` (:func:`mixed_type_columns`) back into the GeoJSON GDAL
+    wrote at ``path`` with their own types: GeoJSON properties, unlike GDAL fields, may mix
+    them. GDAL writes every row as one feature, in order."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    features = doc["features"]
+    if len(features) != len(gdf):  # not GDAL's usual output: leave it as written
+        return
+    for col in columns:
+        for feature, value in zip(features, gdf[col].tolist(), strict=True):
+            feature["properties"][col] = _json_value(value)
+    head = json.dumps({k: v for k, v in doc.items() if k != "features"}, ensure_ascii=False)
+    rows = ",\n".join(json.dumps(f, ensure_ascii=False) for f in features)
+    # one feature per line, as GDAL lays it out
+    path.write_text(f'{head[:-1]}, "features": [\n{rows}\n]}}\n', encoding="utf-8")
+
 
 def write_vector(
     gdf: gpd.GeoDataFrame,
@@ -142,9 +199,12 @@ def write_vector(
     driver: str | None = None,
     allowed: tuple[str, ...] = ("GeoJSON", "GPKG"),
 ) -> Path:
-    """Write GeoJSON (.geojson/.json), GeoPackage (.gpkg) or CSV (.csv, geometry as WKT, UTF-8
-    with a BOM so Excel opens it; :func:`read_vector` reads it back), chosen by the suffix
-    unless ``driver`` is given; ``allowed``: the drivers this caller offers.
+    """Write GeoJSON (.geojson/.json, RFC 7946: no "crs" member, 7 decimals), GeoPackage
+    (.gpkg) or CSV (.csv, geometry as WKT, UTF-8 with a BOM so Excel opens it;
+    :func:`read_vector` reads it back), chosen by the suffix unless ``driver`` is given;
+    ``allowed``: the drivers this caller offers. ``layer`` names the GeoPackage layer and the
+    GeoJSON collection ("name"); default: the file's stem. A GeoJSON column mixing strings
+    and numbers keeps each value's type (:func:`mixed_type_columns`).
 
     Written to a temporary file beside ``path`` and renamed: a failed write leaves an older
     file as it was. Errors (OSError, pyogrio's) propagate with the final path's name."""
@@ -159,8 +219,20 @@ def write_vector(
         tmp.unlink(missing_ok=True)
         if driver == "CSV":
             gdf.to_wkt(rounding_precision=8).to_csv(tmp, index=False, encoding="utf-8-sig")
+        elif driver == "GeoJSON":
+            # the layer name is the collection's "name": not the temporary file's
+            gdf.to_file(
+                tmp,
+                driver=driver,
+                engine="pyogrio",
+                layer=layer or path.stem,
+                layer_options=GEOJSON_OPTIONS,
+            )
+            mixed = mixed_type_columns(gdf)
+            if mixed:
+                _restore_json_types(tmp, gdf, mixed)
         else:
-            kwargs = {"layer": layer} if driver == "GPKG" and layer else {}
+            kwargs = {"layer": layer or path.stem} if driver == "GPKG" else {}
             gdf.to_file(tmp, driver=driver, engine="pyogrio", **kwargs)
         os.replace(tmp, path)
     except BaseException:
