@@ -14,16 +14,14 @@ import pytest
 import shapely
 
 from geo.crs import wgs84_to_gcj02
-from tests.test_assign_cli import run, run_inproc  # noqa: F401 (a fixture)
-from tests.test_tracks_cli import _one_error
+from tests.test_assign_cli import run, run_inproc  # noqa: F401 (fixtures)
+from tests.test_tracks_cli import WALKED, _one_error
 from tests.test_tracks_match import _csv, _grid_network, _walk
-
-WALKED = {"h0_0", "h0_1", "h0_2", "v3_0"}
 
 
 @pytest.fixture
 def gw(run_inproc):  # noqa: F811 (the imported fixture)
-    """The console entry point in-process, paths as text."""
+    """`gridward` in-process, paths as text (as tests.test_tracks_cli runs it)."""
     return lambda *args: run_inproc(*map(str, args))
 
 
