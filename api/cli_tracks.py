@@ -7,7 +7,6 @@ No database: a network file and a track file in, matched edges out. The lead's D
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -71,10 +70,12 @@ def _quiet() -> Iterator[None]:
 
 
 def _read_network(path: Path) -> gpd.GeoDataFrame:
-    """The network file, its ``edge_id`` values typed as the file types them and checked
-    (:func:`_check_edge_ids`)."""
+    """The network file, its ``edge_id`` values typed as the file types them
+    (:func:`geo.vector_io.json_property_values`) and checked (:func:`_check_edge_ids`)."""
     import geopandas as gpd
     import pandas as pd
+
+    from geo.vector_io import json_property_values
 
     check_input_file(path, "network file")
     try:
@@ -84,42 +85,9 @@ def _read_network(path: Path) -> gpd.GeoDataFrame:
         raise InputError(f"cannot read network {path}: {_first_line(exc)}") from None
     if EDGE_ID in gdf.columns and len(gdf):
         if not pd.api.types.is_numeric_dtype(gdf[EDGE_ID]):  # text (str or object dtype)
-            gdf[EDGE_ID] = _json_typed_ids(path, gdf[EDGE_ID])
+            gdf[EDGE_ID] = json_property_values(path, gdf[EDGE_ID])
         _check_edge_ids(gdf[EDGE_ID])
     return gdf
-
-
-def _json_typed_ids(path: Path, ids: pd.Series) -> pd.Series:
-    """``ids`` as the GeoJSON wrote them where GDAL's text differs: a column mixing numbers
-    and strings is read as text (its JSON subtype), so ``7`` would come back as ``"7"`` and a
-    script joining the output on its own ids would miss it; an object id is read as its JSON
-    text, which :func:`_check_edge_ids` must see as an object. Unchanged otherwise (the file is
-    parsed twice only then)."""
-    import pandas as pd
-    import pyogrio
-
-    try:
-        with _quiet():
-            info = pyogrio.read_info(path)
-        fields = [str(f) for f in info["fields"]]
-        if info.get("driver") != "GeoJSON" or EDGE_ID not in fields:
-            return ids
-        mixed = info["ogr_subtypes"][fields.index(EDGE_ID)] == "OFSTJSON"
-        flattened = any(isinstance(v, str) and v.lstrip()[:1] in "{[" for v in ids.tolist())
-        if not (mixed or flattened):
-            return ids
-        doc = json.loads(path.read_bytes())
-    except Exception:  # noqa: BLE001 (GDAL's reading stands; this only refines it)
-        return ids
-    if not isinstance(doc, dict):
-        return ids
-    feats = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
-    if not isinstance(feats, list) or len(feats) != len(ids):
-        return ids
-    vals = [
-        (f.get("properties") or {}).get(EDGE_ID) if isinstance(f, dict) else None for f in feats
-    ]
-    return pd.Series(vals, index=ids.index, dtype=object, name=ids.name)
 
 
 def _id_problem(value: Any) -> str | None:
@@ -305,7 +273,8 @@ def match(
     if net.near_misses:  # a cut network loses recall silently where a walk crosses the gap
         typer.echo(
             f"warning: {net.near_misses} segment ends lie within {NEAR_MISS_M:g} m of another "
-            "end without meeting it (ends are joined within 0.5 m): routes cannot pass there",
+            f"end without meeting it (ends are joined within {net.snap_m:g} m): routes "
+            "cannot pass there",
             err=True,
         )
     _warn_datum(net, parsed.points, crs)

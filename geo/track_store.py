@@ -827,8 +827,8 @@ def match_stored_track(
     with engine.begin() as conn:
         track = conn.execute(
             text(
-                "SELECT id, person_id, mode, crs, status, error FROM tracks WHERE id = :t "
-                "FOR UPDATE"
+                "SELECT id, person_id, mode, crs, status, error, n_points FROM tracks "
+                "WHERE id = :t FOR UPDATE"
             ),
             {"t": track_id},
         ).first()
@@ -851,8 +851,8 @@ def _matched_meanwhile(conn: Connection, track: Any) -> dict[str, Any]:
         raise GridwardError(track.error or "the match failed")
     last = conn.execute(
         text(
-            "SELECT (SELECT n_points FROM tracks WHERE id = :t) AS points, matched_points, "
-            "pieces, segments, walked_m FROM track_matches WHERE track_id = :t "
+            "SELECT matched_points, pieces, segments, walked_m FROM track_matches "
+            "WHERE track_id = :t "
             "ORDER BY id DESC LIMIT 1"
         ),
         {"t": track.id},
@@ -860,7 +860,7 @@ def _matched_meanwhile(conn: Connection, track: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"track_id": int(track.id), "note": MATCHED_MEANWHILE}
     if last is not None:
         out.update(
-            points=last.points,
+            points=track.n_points,
             matched_points=last.matched_points,
             pieces=last.pieces,
             segments=last.segments,

@@ -175,6 +175,41 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Number) and not isinstance(value, bool | np.bool_)
 
 
+def json_property_values(path: str | Path, values: pd.Series) -> pd.Series:
+    """``values`` (the column ``values.name`` as GDAL read it from ``path``) as the GeoJSON
+    wrote them, where GDAL's text differs: a property mixing numbers and strings is read as
+    text (its JSON subtype), so ``7`` came back as ``"7"`` and a script joining its output on
+    its own ids missed it; an object or list is read as its JSON text. Unchanged otherwise:
+    the file is parsed a second time only then. The writing side is
+    :func:`_restore_json_types`."""
+    import warnings
+
+    import pyogrio
+
+    name = str(values.name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = pyogrio.read_info(path)
+        fields = [str(f) for f in info["fields"]]
+        if info.get("driver") != "GeoJSON" or name not in fields:
+            return values
+        mixed = info["ogr_subtypes"][fields.index(name)] == "OFSTJSON"
+        flattened = any(isinstance(v, str) and v.lstrip()[:1] in "{[" for v in values.tolist())
+        if not (mixed or flattened):
+            return values
+        doc = json.loads(Path(path).read_bytes())
+    except Exception:  # noqa: BLE001 (GDAL's reading stands; this only refines it)
+        return values
+    if not isinstance(doc, dict):
+        return values
+    feats = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
+    if not isinstance(feats, list) or len(feats) != len(values):
+        return values
+    found = [(f.get("properties") or {}).get(name) if isinstance(f, dict) else None for f in feats]
+    return pd.Series(found, index=values.index, dtype=object, name=values.name)
+
+
 def _restore_json_types(path: Path, gdf: gpd.GeoDataFrame, columns: list[str]) -> None:
     """Put the values of ``columns`` (:func:`mixed_type_columns`) back into the GeoJSON GDAL
     wrote at ``path`` with their own types: GeoJSON properties, unlike GDAL fields, may mix

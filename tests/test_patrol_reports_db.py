@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from api.app import create_app
 from geo.importer import import_areas, import_osm
@@ -337,6 +337,17 @@ def test_cli_errors_name_the_problem(city, pg_url):
         )
 
 
+def _make_chief(conn: Connection, street: int, day: dt.date) -> None:
+    """CHIEF holds ``street`` as its street chief from the day before ``day``."""
+    conn.execute(
+        text(
+            "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+            "VALUES (:p, 'street_chief', :s, :d)"
+        ),
+        {"p": CHIEF, "s": street, "d": day - dt.timedelta(days=1)},
+    )
+
+
 def test_a_chief_who_walks_one_way_of_a_street_drawn_as_several_is_credited(city, auth_headers):
     """成府路 is five parallel OSM ways (4.7 km of lines for 1.6 km of road). Old code: a
     chief who walked its longest way end to end had 0.34 of it, never patrolled. Now the
@@ -346,13 +357,7 @@ def test_a_chief_who_walks_one_way_of_a_street_drawn_as_several_is_credited(city
     at = dt.datetime.combine(day, dt.time(9, 0), tzinfo=ZoneInfo("Asia/Shanghai"))
     with city.begin() as conn:
         street = conn.execute(text("SELECT id FROM streets WHERE name = '成府路'")).scalar_one()
-        conn.execute(
-            text(
-                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
-                "VALUES (:p, 'street_chief', :s, :d)"
-            ),
-            {"p": CHIEF, "s": street, "d": day - dt.timedelta(days=1)},
-        )
+        _make_chief(conn, street, day)
         way = conn.execute(
             text(
                 "SELECT osm_way_id FROM street_segments WHERE street_id = :s "
@@ -394,13 +399,7 @@ def test_the_chiefs_corridor_widens_the_walk_but_does_not_lengthen_it(city, auth
                 "ORDER BY sum(s.length_m) LIMIT 1"
             )
         ).one()
-        conn.execute(
-            text(
-                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
-                "VALUES (:p, 'street_chief', :s, :d)"
-            ),
-            {"p": CHIEF, "s": street, "d": day - dt.timedelta(days=1)},
-        )
+        _make_chief(conn, street, day)
         conn.execute(
             text(
                 "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "

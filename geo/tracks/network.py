@@ -84,6 +84,7 @@ class WalkNetwork:
         self.dense_max_nodes = 4096
         self.ub_dense = None
         self.cost_factor = np.empty(0)
+        self.snap_m = 0.5  # endpoints closer than this are one node (from_segments)
         self.near_misses = 0  # nodes with another within NEAR_MISS_M they were not joined to
 
     # ------------------------------------------------------------------ building
@@ -190,6 +191,7 @@ class WalkNetwork:
             )
         )
         # nodes: snap endpoints within snap_m (union of close pairs)
+        self.snap_m = snap_m
         ends_xy = np.vstack([xy[starts], xy[ends]])
         kd = cKDTree(ends_xy)
         pairs = kd.query_pairs(max(snap_m, 1e-9), output_type="ndarray")
