@@ -17,7 +17,13 @@ from geo.tracks.clean import CleanParams, clean_track, clean_with_report
 from geo.tracks.match import MatchParams, match_track, match_tracks
 from geo.tracks.network import WalkNetwork
 from geo.tracks.parse import parse_track
-from geo.tracks.simulate import SimParams, corridor_score, score, simulate_patrol
+from geo.tracks.simulate import (
+    SimParams,
+    corridor_score,
+    courtyard_cuts,
+    score,
+    simulate_patrol,
+)
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +220,45 @@ def test_courtyard_cut_is_not_credited():
     assert (sides < 0.35).all(), sides.to_dict()
     assert sides.sum() < 0.7, sides.to_dict()
     assert res.runs == 2  # on network, off across the block, on again
+
+
+@pytest.mark.parametrize("noise", [5.0, 10.0])
+def test_a_walk_that_ends_across_a_block_does_not_patrol_its_sides(noise):
+    """The walker comes down v1_1, turns east along h1_1 for 60 m, then cuts across block (1,1)
+    to its far corner and stops. The block's east side v2_1 and the rest of h1_1 were not
+    walked. Without the crossing rule half of these walks credited both in full: the cut's
+    fixes, 2-4 noise radii inside the block, were each cheaper to explain as noise on the
+    sides than as leaving the network, and nothing after them made leaving worth it."""
+    segs = _grid_network()
+    net = WalkNetwork.from_segments(segs)
+    for seed in range(8):
+        route = np.array([(100, 160), (100, 100), (160, 100), (200, 200)])
+        pts = _walk(route, noise=noise, seed=seed)
+        res = match_track(net, clean_track(pts), MatchParams())
+        cov = res.edges.set_index("edge_id")["covered_fraction"]
+        cov = cov.reindex(segs["edge_id"], fill_value=0)
+        assert cov["v1_1"] > 0.45, (seed, cov["v1_1"])  # 60 m of it walked
+        sides = cov[["h1_1", "v2_1"]]
+        assert (sides < 0.8).all(), (seed, sides.to_dict())  # neither reads as patrolled
+        assert cov["v2_1"] < 0.65, (seed, cov["v2_1"])
+
+
+def test_cuts_across_real_blocks_credit_far_less_than_without_the_crossing_rule(haidian):
+    """30 walks on real Haidian blocks: 60 m along a block's edge, then straight across it to
+    its far corner. Credit more than 15 m from anywhere the walker went, and ways never neared
+    that read as patrolled, fall well below the same matcher without the crossing rule, while
+    the stretch really walked stays credited."""
+    _, net = haidian
+    ours = courtyard_cuts(net, np.random.default_rng(1), 5.0, MatchParams(), 30)
+    plain = courtyard_cuts(
+        net, np.random.default_rng(1), 5.0, MatchParams(crossing_sigmas=None), 30
+    )
+    false_ours = np.mean([c.false_m for c in ours])
+    false_plain = np.mean([c.false_m for c in plain])
+    assert false_ours < 0.75 * false_plain, (false_ours, false_plain)
+    patrolled = sum(c.side_patrolled for c in ours), sum(c.side_patrolled for c in plain)
+    assert patrolled[0] < patrolled[1], patrolled
+    assert np.mean([c.walked_share for c in ours]) > 0.9
 
 
 def test_walk_along_grid_is_credited_in_order():

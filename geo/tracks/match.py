@@ -20,8 +20,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from geo.errors import InputError
+from geo.tracks.crossings import crossing_steps
 from geo.tracks.network import RouteRows, WalkNetwork
 from geo.tracks.smooth import (
     SIGMA_PER_MEDIAN_D2,
@@ -60,6 +62,12 @@ class MatchParams:
         max_cos, each ≥ min_disp_sigmas × the noise), it is smoothed again with the velocity
         left free at that fix: the constant-velocity model otherwise rounds a U-turn or a dead
         end walked in and out off several metres short (~9 m at 10–20 m noise). 0: off.
+    crossing_sigmas, crossing_side_sigmas, crossing_min_steps: a run of at least min_steps
+        matched steps whose fixes all lie more than side_sigmas × the measured noise to one side
+        of the matched path, reaching crossing_sigmas × the noise, is a walk across a courtyard
+        or block (:mod:`geo.tracks.crossings`) and is taken off the network, so the alleys
+        around it are not credited. None: off (drive: a curved road drawn as a chord keeps
+        sparse taxi fixes to one side of it for good reason).
     min_credit_sigmas: a partially covered edge with less than this many σ of covered length
         is not credited: noise near a junction projects a few fixes past the corner onto the
         next edge, and a walked stretch shorter than the noise cannot be verified anyway.
@@ -92,6 +100,9 @@ class MatchParams:
     reversal_window_s: float = 20.0
     reversal_max_cos: float = -0.7
     reversal_min_disp_sigmas: float = 1.0
+    crossing_sigmas: float | None = 3.0
+    crossing_side_sigmas: float = 1.5
+    crossing_min_steps: int = 3
 
     @classmethod
     def for_mode(cls, mode: str = "walk", **overrides: object) -> MatchParams:
@@ -115,6 +126,7 @@ class MatchParams:
                 max_route_m=15_000.0,
                 smooth_accel_psd=None,
                 min_credit_sigmas=3.0,
+                crossing_sigmas=None,
             ),
         }
         if mode not in base:
@@ -203,6 +215,10 @@ def match_tracks_split(
         prep = [_prepare_piece(net, xy, t, sigma, tp, noise) for xy, t in zip(xys, ts, strict=True)]
         prepared.append((sigma, prep, credit_sigma))
     _viterbi_batch([pc for _, prep, _ in prepared for pc in prep])
+    if p.crossing_sigmas is not None:
+        for _, prep, noise in prepared:
+            for pc in prep:
+                _detach_crossings(net, pc, noise, p)
     out = []
     for i, (pieces, (sigma, prep, credit_sigma)) in enumerate(zip(tracks, prepared, strict=True)):
         intervals: list[tuple[np.ndarray, ...]] = []
@@ -484,6 +500,7 @@ class _Piece:
     rows: dict[int, RouteRows]
     path: np.ndarray | None = None
     t_raw: np.ndarray | None = None  # every fix's time (ns), for spans (match_tracks_split)
+    xy: np.ndarray | None = None  # the kept steps' metric positions (smoothed, if it was)
 
 
 def _prepare_piece(
@@ -521,7 +538,28 @@ def _prepare_piece(
         gc = np.hypot(*(xy[1:] - xy[:-1]).T)
         logt, combo, rows = _transitions(net, ce, co, gc, sigma, p)
         T[:, :k, :k] = logt
-    return _Piece(kept, len(xy_all), t, ce, co, E, T, combo, rows, t_raw=t_all)
+    return _Piece(kept, len(xy_all), t, ce, co, E, T, combo, rows, t_raw=t_all, xy=xy)
+
+
+def _detach_crossings(net: WalkNetwork, pc: _Piece, noise: float, p: MatchParams) -> None:
+    """Take the steps of a courtyard crossing (:func:`geo.tracks.crossings.crossing_steps`)
+    off the network in the piece's Viterbi path, before anything is credited from it."""
+    assert pc.path is not None and pc.xy is not None and p.crossing_sigmas is not None
+    on = np.flatnonzero(pc.path < p.k)
+    if len(on) < p.crossing_min_steps:
+        return
+    state = pc.path[on]
+    at = shapely.line_interpolate_point(net.geoms_m[pc.ce[on, state]], pc.co[on, state])
+    off = crossing_steps(
+        pc.xy[on],
+        shapely.get_coordinates(at),
+        np.diff(on) == 1,
+        noise,
+        p.crossing_side_sigmas,
+        p.crossing_sigmas,
+        p.crossing_min_steps,
+    )
+    pc.path[on[off]] = p.k
 
 
 def _finish_piece(

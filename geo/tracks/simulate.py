@@ -367,3 +367,68 @@ def corridor_score(
     t_ok = np.zeros(len(tp), dtype=bool)
     t_ok[np.unique(tree_m.query(tp, predicate="dwithin", distance=near)[0])] = True
     return float(mw[m_ok].sum() / mw.sum()), float(tw[t_ok].sum() / tw.sum())
+
+
+@dataclass
+class CourtyardCut:
+    """One walk of :func:`courtyard_cuts` scored: metres credited farther than the tolerance
+    from anywhere the walker went, share of the stretch walked along the block's edge that
+    was credited, and whether a way the walker never came near reads as patrolled."""
+
+    false_m: float
+    walked_share: float
+    side_patrolled: bool
+
+
+def courtyard_cuts(
+    net: WalkNetwork,
+    rng: np.random.Generator,
+    noise_m: float,
+    params: MatchParams,
+    n: int = 40,
+    along_m: float = 60.0,
+    area_m2: tuple[float, float] = (2_000.0, 20_000.0),
+    tol_m: float = 15.0,
+) -> list[CourtyardCut]:
+    """Walks that follow a block's edge for ``along_m`` and then cut straight across the block
+    to its farthest corner, where they stop (1.3 m/s, a fix every 3 s, ``noise_m`` per axis),
+    on ``n`` blocks of the network (faces of ``area_m2``, not slivers between a road and its
+    sidewalk), matched with ``params``. WHY: a steward who cuts through a courtyard must not get
+    the alleys around it. Credit within ``tol_m`` of the walker's path (the cut's ends, where it
+    passes within noise of a way) is not counted as false: no matcher can tell it apart."""
+    faces = shapely.get_parts(shapely.polygonize(net.geoms_m))
+    area, perim = shapely.area(faces), shapely.length(faces)
+    compact = 4 * np.pi * area / np.maximum(perim, 1e-9) ** 2
+    ok = np.flatnonzero((area >= area_m2[0]) & (area <= area_m2[1]) & (compact >= 0.4))
+    pick = rng.choice(ok, size=min(n, len(ok)), replace=False)
+    ids = pd.Index(net.edge_ids)
+    out = []
+    for f in pick:
+        ring = shapely.LineString(shapely.get_coordinates(shapely.get_exterior_ring(faces[f])))
+        walked = shapely.ops.substring(ring, 0.0, along_m)
+        a = shapely.get_coordinates(walked)
+        corners = shapely.get_coordinates(ring)
+        far = corners[np.argmax(np.hypot(*(corners - a[-1]).T))]
+        path = shapely.linestrings(np.vstack([a, far]))
+        d = np.arange(0.0, path.length, 1.3 * 3.0)
+        xy = shapely.get_coordinates(shapely.line_interpolate_point(path, d))
+        lon, lat = net.to_wgs84(xy + rng.normal(0, noise_m, xy.shape))
+        t = pd.Timestamp("2026-03-02T02:00:00Z") + pd.to_timedelta(d / 1.3, unit="s")
+        pts = pd.DataFrame({"lon": lon, "lat": lat, "time": t, "accuracy": np.nan})
+        res = match_track(net, clean_track(pts), params)
+        assert res.intervals is not None
+        pts_m, w = _interval_points(net, res.intervals, 2.0)
+        away = shapely.distance(pts_m, path) > tol_m if len(w) else np.zeros(0, bool)
+        e = ids.get_indexer(res.edges["edge_id"])
+        near = shapely.length(shapely.intersection(net.geoms_m[e], path.buffer(tol_m)))
+        true_m = shapely.length(shapely.intersection(net.geoms_m[e], walked.buffer(1.0)))
+        frac = res.edges["covered_fraction"].to_numpy()
+        long = net.length[e] >= 30.0
+        out.append(
+            CourtyardCut(
+                float(w[away].sum()),
+                float(np.minimum(res.edges["covered_m"].to_numpy(), true_m).sum() / along_m),
+                bool(((frac >= 0.8) & long & (near < 0.5 * net.length[e])).any()),
+            )
+        )
+    return out
