@@ -192,6 +192,29 @@ def test_jump_and_duplicate_dropped():
     assert sum(len(p) for p in pieces) == n - 2
 
 
+def test_a_burst_of_outliers_is_dropped_and_the_walk_round_it_kept():
+    """Six fixes in a row 300 m off (multipath near tall buildings), then the walk goes on
+    where it was. More than ``max_rejects`` in a row used to be taken as the walker's new
+    position: the burst was kept, and the ride rule then dropped 26 good fixes round it and cut
+    the track in two (an outside tester)."""
+    from geo.tracks.clean import clean_with_report
+
+    n = 140
+    t = pd.Timestamp("2026-03-02T00:00:00Z") + pd.to_timedelta(np.arange(n) * 3.0, unit="s")
+    x, y = np.arange(n) * 3.9, np.zeros(n)  # 1.3 m/s east
+    burst = np.arange(20, 26)
+    x[burst] += 240.0
+    y[burst] += 180.0
+    pts = pd.DataFrame(
+        {"lon": 116.32 + x / 85_000, "lat": 40.0 + y / 111_000, "time": t, "accuracy": np.nan}
+    )
+    pts["source_index"] = np.arange(n)
+    pieces, rep = clean_with_report(pts, CleanParams())
+    assert (rep.jumps, rep.too_fast, len(pieces)) == (6, 0, 1), rep
+    kept = pd.concat(pieces)["source_index"].to_numpy()
+    assert sorted(set(range(n)) - set(kept)) == burst.tolist()
+
+
 def test_noisy_walk_keeps_its_fixes_and_loses_its_outliers():
     """At 20 m phone noise two honest fixes 2 s apart are often 40–60 m apart: the jump
     allowance grows with the track's measured noise, so only the injected 300 m outliers go

@@ -39,7 +39,11 @@ class CleanParams:
         stop; they collapse to two points (arrival, departure) at the stop's centre, which
         removes the jitter that would otherwise be credited as walking.
     max_rejects: after this many consecutive jump rejections the new position is accepted
-        (the earlier fix was the outlier, or the walker really moved during a dropout).
+        (the earlier fix was the outlier, or the walker really moved during a dropout) …
+    burst_lookahead_s: … unless a fix within this many seconds after them is again where the
+        walker could be from the last kept fix: then the run was a burst of outliers (multipath
+        near tall buildings) and stays rejected. Accepting a 6-fix burst 300 m off made the
+        ride rule drop 26–66 good fixes round it and cut the track (an outside tester). 0: off.
     jump_slack_sigmas, max_noise_m: on a densely sampled noisy track the noise allowance is at
         least this many times the track's measured noise σ (capped at max_noise_m): two fixes
         with σ per axis differ by more than 5σ once in ~500 pairs, so a fixed 30 m rejects a
@@ -62,6 +66,7 @@ class CleanParams:
     stay_radius_m: float = 10.0
     stay_min_s: float = 60.0
     max_rejects: int = 5
+    burst_lookahead_s: float = 60.0
     min_piece_points: int = 2
     jump_slack_sigmas: float = 5.0
     max_noise_m: float = 25.0
@@ -145,7 +150,7 @@ def clean_with_report(
     # depends on the previous one; it runs at ~1 µs per point.
     noise = min(_dense_noise(xy, t), p.max_noise_m)
     slack = max(p.jump_slack_m, p.jump_slack_sigmas * noise)
-    keep = _reject_jumps(xy, t, vmax, slack, p.max_rejects, p.gap_s)
+    keep = _reject_jumps(xy, t, vmax, slack, p.max_rejects, p.gap_s, p.burst_lookahead_s)
     rep.jumps = int((~keep).sum())
     idx, xy, t = idx[keep], xy[keep], t[keep]
     # 4. rides: sustained speed above the mode's; dropped, and the track is cut where they were
@@ -209,8 +214,15 @@ def _dense_noise(xy: np.ndarray, t: np.ndarray, max_dt: float = 15.0) -> float:
 
 
 def _reject_jumps(
-    xy: np.ndarray, t: np.ndarray, vmax: float, slack: float, max_rejects: int, gap_s: float
+    xy: np.ndarray,
+    t: np.ndarray,
+    vmax: float,
+    slack: float,
+    max_rejects: int,
+    gap_s: float,
+    lookahead_s: float = 0.0,
 ) -> np.ndarray:
+    """Fixes kept by the jump rule (see ``CleanParams.max_rejects``, ``burst_lookahead_s``)."""
     n = len(t)
     keep = np.ones(n, dtype=bool)
     if n < 2:
@@ -229,7 +241,9 @@ def _reject_jumps(
             rejects.clear()
             continue
         rejects.append(i)
-        if len(rejects) > max_rejects:
+        if len(rejects) > max_rejects and not _comes_back(
+            xs, ys, ts, last, i, vmax, slack, lookahead_s
+        ):
             # The run of "jumps" is consistent: it is the new truth; un-reject it.
             for j in rejects:
                 keep[j] = True
@@ -238,6 +252,27 @@ def _reject_jumps(
         else:
             keep[i] = False
     return keep
+
+
+def _comes_back(
+    xs: list[float],
+    ys: list[float],
+    ts: list[float],
+    last: int,
+    i: int,
+    vmax: float,
+    slack: float,
+    lookahead_s: float,
+) -> bool:
+    """Whether a fix after ``i`` (within ``lookahead_s`` of it) lies where the walker could be
+    from the last kept fix ``last``: the rejected run before it was an outlier burst."""
+    for k in range(i + 1, len(ts)):
+        if ts[k] - ts[i] > lookahead_s:
+            return False
+        dt = ts[k] - ts[last]
+        if ((xs[k] - xs[last]) ** 2 + (ys[k] - ys[last]) ** 2) ** 0.5 <= vmax * dt + slack:
+            return True
+    return False
 
 
 def _rides(
