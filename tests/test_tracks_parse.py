@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -655,3 +656,54 @@ def test_crafted_headers_and_xml_declarations_are_refused_or_read():
     assert len(parse_track(spaces + b"116.31,40.0,2024-05-01 00:00:05\n", "x.csv").points) == 2
     with pytest.raises(InputError):
         parse_track(b'<?xml encoding="a" ' + b'encoding="a" ' * 20000, "x.gpx")
+
+
+def _utm_points_geojson(crs_name: str | None) -> tuple[bytes, np.ndarray]:
+    """Three timed points as a GeoJSON in UTM 50N metres, with a ``crs`` member naming
+    ``crs_name``; and their WGS 84 lon/lat."""
+    from pyproj import Transformer
+
+    lon = np.array([116.32, 116.3203, 116.3206])
+    lat = np.array([40.0, 40.0001, 40.0002])
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True).transform(lon, lat)
+    feats = [
+        {
+            "type": "Feature",
+            "properties": {"time": f"2026-03-02T00:00:{10 * i:02d}Z"},
+            "geometry": {"type": "Point", "coordinates": [float(x[i]), float(y[i])]},
+        }
+        for i in range(3)
+    ]
+    obj: dict = {"type": "FeatureCollection", "features": feats}
+    if crs_name is not None:
+        obj["crs"] = {"type": "name", "properties": {"name": crs_name}}
+    return json.dumps(obj).encode(), np.column_stack([lon, lat])
+
+
+def test_a_geojson_crs_member_is_honoured():
+    """QGIS and GDAL still write the GeoJSON 2008 ``crs`` member for projected data; such a
+    track used to be read as longitude/latitude and refused as out of range."""
+    for name in ("EPSG:32650", "urn:ogc:def:crs:EPSG::32650"):
+        data, lonlat = _utm_points_geojson(name)
+        p = parse_track(data, "t.geojson")
+        got = p.points[["lon", "lat"]].to_numpy()
+        assert np.abs(got - lonlat).max() < 1e-7, name
+    # the same metres without the member are not longitude/latitude
+    with pytest.raises(InputError):
+        parse_track(_utm_points_geojson(None)[0], "t.geojson")
+
+
+def test_a_geojson_crs_member_that_is_wgs84_unknown_or_contradicted():
+    gj = {
+        "type": "Feature",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
+        "geometry": {"type": "Point", "coordinates": [116.32, 40.0]},
+        "properties": {"time": "2026-03-02T00:00:00Z"},
+    }
+    p = parse_track(json.dumps(gj).encode(), "t.geojson")
+    assert (p.points["lon"].iloc[0], p.points["lat"].iloc[0]) == (116.32, 40.0)
+    gj["crs"]["properties"]["name"] = "EPSG:999999"
+    with pytest.raises(InputError, match="unknown CRS 'EPSG:999999'"):
+        parse_track(json.dumps(gj).encode(), "t.geojson")
+    with pytest.raises(InputError, match="EPSG:32650.*gcj02"):
+        parse_track(_utm_points_geojson("EPSG:32650")[0], "t.geojson", crs="gcj02")

@@ -21,7 +21,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
-from pyproj.exceptions import ProjError
+from pyproj import CRS
+from pyproj.exceptions import CRSError, ProjError
 
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError
@@ -201,7 +202,7 @@ def parse_track(
         # not local time"), so a GPX time written without a zone is UTC; other formats are
         # phone exports in the city's local time
         zone = raw.zone or ("UTC" if fmt == "gpx" else default_tz)
-        return _finish(raw, fmt, crs_name, zone)
+        return _finish(raw, fmt, _with_file_crs(crs_name, raw.crs), zone)
     except _DATA_ERRORS as exc:
         # a library choking on odd data is still a bad file (4xx), not a server error
         what = "GPX/KML" if fmt == "xml" else fmt.upper()
@@ -605,6 +606,7 @@ def _parse_geojson(text: str) -> _Raw:
     else:
         raise InputError("JSON is not a GeoJSON Feature, FeatureCollection or geometry")
     raw = _Raw([], [], [], [])
+    raw.crs = _geojson_crs(obj)
     for f in feats:
         if not isinstance(f, dict):
             continue
@@ -621,6 +623,38 @@ def _parse_geojson(text: str) -> _Raw:
 
 
 _GC = "GeometryCollection"
+
+
+def _geojson_crs(obj: Any) -> str | None:
+    """The CRS a GeoJSON names in its ``crs`` member (GeoJSON 2008, still written by QGIS and
+    GDAL for projected data: ``{"type": "name", "properties": {"name": "EPSG:32650"}}``), None
+    when it names none or WGS 84 / CRS84. WHY: RFC 7946 dropped the member, but a file that
+    carries it means it; read as longitude/latitude its metres were refused as out of range."""
+    crs = obj.get("crs") if isinstance(obj, dict) else None
+    props = crs.get("properties") if isinstance(crs, dict) else None
+    name = props.get("name") if isinstance(props, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        return None
+    try:
+        found = CRS.from_user_input(name.strip())
+    except CRSError:
+        raise InputError(f"GeoJSON crs member names an unknown CRS '{name}'") from None
+    if found.equals(CRS.from_user_input(WGS84), ignore_axis_order=True):
+        return None
+    return normalize_crs(name.strip())
+
+
+def _with_file_crs(asked: str, in_file: str | None) -> str:
+    """The CRS to read coordinates in: the file's own when the upload asked for the default
+    (WGS 84); an upload that names another CRS than the file's is refused."""
+    if in_file is None or in_file == asked:
+        return asked
+    if asked == WGS84:
+        return in_file
+    raise InputError(
+        f"the file says its coordinates are in {in_file}, the upload says {asked}: "
+        "send it without crs, or fix the file"
+    )
 
 
 def _add_geometry(raw: _Raw, geom: dict[str, Any], props: dict[str, Any]) -> None:
@@ -760,8 +794,6 @@ def _is_projected(crs_name: str) -> bool:
     """True for a projected CRS (UTM, Gauss–Krüger): its coordinates are metres, not degrees."""
     if crs_name in (WGS84, "gcj02", "bd09"):
         return False
-    from pyproj import CRS
-
     return not CRS.from_user_input(crs_name).is_geographic
 
 

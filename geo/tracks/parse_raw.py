@@ -24,6 +24,8 @@ class Raw:
     zone: str | None = None
     # Excel serial numbers count from 1904-01-01 (a workbook in the 1904 date system)
     mac_1904: bool = False
+    # the coordinates' CRS when the file names it (a GeoJSON ``crs`` member), normalised
+    crs: str | None = None
 
 
 def short(exc: BaseException) -> str:
