@@ -266,10 +266,18 @@ def dead_end_walk(
     b = shapely.get_coordinates(net.geoms_m[e])
     b = b if net.u[e] == j else b[::-1]  # starts at the junction
     line = shapely.linestrings(np.vstack([a, b[1:], b[::-1][1:], a[::-1][1:]]))
+    return walk_along(net, line, rng, noise_m, "2026-03-02T01:00:00Z")
+
+
+def walk_along(
+    net: WalkNetwork, line: shapely.LineString, rng: np.random.Generator, noise_m: float, start: str
+) -> pd.DataFrame:
+    """Fixes of a walker following ``line`` (metric) from ``start`` at 1.3 m/s, one every 3 s,
+    with ``noise_m`` GPS noise per axis."""
     d = np.arange(0.0, line.length, 1.3 * 3.0)
     xy = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
     lon, lat = net.to_wgs84(xy + rng.normal(0, noise_m, xy.shape))
-    t = pd.Timestamp("2026-03-02T01:00:00Z") + pd.to_timedelta(d / 1.3, unit="s")
+    t = pd.Timestamp(start) + pd.to_timedelta(d / 1.3, unit="s")
     return pd.DataFrame({"lon": lon, "lat": lat, "time": t, "accuracy": np.nan})
 
 
@@ -410,11 +418,7 @@ def courtyard_cuts(
         corners = shapely.get_coordinates(ring)
         far = corners[np.argmax(np.hypot(*(corners - a[-1]).T))]
         path = shapely.linestrings(np.vstack([a, far]))
-        d = np.arange(0.0, path.length, 1.3 * 3.0)
-        xy = shapely.get_coordinates(shapely.line_interpolate_point(path, d))
-        lon, lat = net.to_wgs84(xy + rng.normal(0, noise_m, xy.shape))
-        t = pd.Timestamp("2026-03-02T02:00:00Z") + pd.to_timedelta(d / 1.3, unit="s")
-        pts = pd.DataFrame({"lon": lon, "lat": lat, "time": t, "accuracy": np.nan})
+        pts = walk_along(net, path, rng, noise_m, "2026-03-02T02:00:00Z")
         res = match_track(net, clean_track(pts), params)
         assert res.intervals is not None
         pts_m, w = _interval_points(net, res.intervals, 2.0)
