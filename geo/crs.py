@@ -61,6 +61,8 @@ def normalize_crs(name: str | None) -> str:
             "such as EPSG:4547"
         ) from None
     epsg = crs.to_epsg()
+    if epsg is None and crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
+        return WGS84  # OGC:CRS84 (GeoJSON's own longitude-first WGS 84) has no EPSG code
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 

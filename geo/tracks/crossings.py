@@ -69,15 +69,22 @@ def crossing_steps(
         idx = np.flatnonzero(group == g)
         if len(idx) < min_steps or d[idx].max() < peak:
             continue
-        # split where the side changes (a step of either side joins the current stretch)
-        a, s0 = 0, 0.0
-        for j in range(len(idx) + 1):
-            sj = side[idx[j]] if j < len(idx) else None
-            if sj is not None and (sj == 0 or s0 == 0 or sj == s0):
-                s0 = s0 or sj
-                continue
-            part = idx[a:j]
+        for a, b in _one_sided(side[idx]):
+            part = idx[a:b]
             if len(part) >= min_steps and d[part].max() >= peak:
                 out[part] = True
-            a, s0 = j, (sj or 0.0)
     return out
+
+
+def _one_sided(side: np.ndarray) -> list[tuple[int, int]]:
+    """Split a run of steps where its side (+1 left, -1 right) changes; a step of either side
+    (0) joins the stretch it is in. Returns [start, end) index pairs."""
+    parts, a, current = [], 0, 0.0
+    for j, s in enumerate(side.tolist()):
+        if s == 0 or current == 0 or s == current:
+            current = current or s
+            continue
+        parts.append((a, j))
+        a, current = j, s
+    parts.append((a, len(side)))
+    return parts

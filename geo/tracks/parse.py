@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 from pyproj import CRS
-from pyproj.exceptions import CRSError, ProjError
+from pyproj.exceptions import ProjError
 
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError
@@ -636,12 +636,10 @@ def _geojson_crs(obj: Any) -> str | None:
     if not isinstance(name, str) or not name.strip():
         return None
     try:
-        found = CRS.from_user_input(name.strip())
-    except CRSError:
+        found = normalize_crs(name)
+    except InputError:
         raise InputError(f"GeoJSON crs member names an unknown CRS '{name}'") from None
-    if found.equals(CRS.from_user_input(WGS84), ignore_axis_order=True):
-        return None
-    return normalize_crs(name.strip())
+    return None if found == WGS84 else found
 
 
 def _with_file_crs(asked: str, in_file: str | None) -> str:
