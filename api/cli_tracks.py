@@ -228,6 +228,7 @@ def match(
 
     from geo.crs import normalize_crs
     from geo.settings import get_settings
+    from geo.track_store import why_nothing_matched
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams, match_track
     from geo.tracks.network import NEAR_MISS_M, WalkNetwork
@@ -250,8 +251,9 @@ def match(
         parsed = parse_track(data, track.name, crs=crs, max_bytes=limit, default_tz=s.timezone)
         clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
         pieces, rep = clean_with_report(parsed.points, clean)
+    params = MatchParams.for_mode(mode)
     with err.status("matching 匹配中…"):
-        res = match_track(net, pieces, MatchParams.for_mode(mode))
+        res = match_track(net, pieces, params)
     geom = dict(zip(net.edge_ids.tolist(), net.geoms_wgs84, strict=True))
     edges = res.edges.copy()
     if driver != "GPKG":  # a GeoPackage has a DATETIME type; GeoJSON and CSV have text
@@ -277,7 +279,10 @@ def match(
             "cannot pass there",
             err=True,
         )
-    _warn_datum(net, parsed.points, crs)
+    # an empty output alone leaves the planner guessing why (the datum line says it already)
+    if not _warn_datum(net, parsed.points, crs) and not len(edges):
+        why = why_nothing_matched(rep, clean, params, res.matched_points)
+        typer.echo(f"warning: {why}", err=True)
     typer.echo(f"wrote {out}")
 
 
@@ -294,14 +299,16 @@ def _warn_text_ids(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
         )
 
 
-def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str) -> None:
+def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str) -> bool:
     """The upload path's datum hint (:mod:`geo.tracks.datum`) as one stderr line: a track in
-    another datum still matches, to the wrong streets, so exit code and output stay as asked."""
+    another datum still matches, to the wrong streets, so exit code and output stay as asked.
+    True when it warned."""
     from geo.tracks.datum import datum_hint
 
     hint = datum_hint(net, points["lon"].to_numpy(float), points["lat"].to_numpy(float), crs)
     if hint is not None:
         typer.echo(f"warning: {hint.message()} (gridward match --crs {hint.name})", err=True)
+    return hint is not None
 
 
 def upload_checks(path: Path, crs: str, settings: Settings | None = None) -> ParsedTrack:
@@ -333,7 +340,9 @@ def check(
     The same checks as `gridward tracks upload` (size limit GRIDWARD_MAX_UPLOAD_BYTES, datum,
     parsing with GRIDWARD_TIMEZONE, times not in the future nor out of order), then cleaning."""
     from geo.settings import get_settings
+    from geo.track_store import why_nothing_matched
     from geo.tracks.clean import CleanParams, clean_with_report
+    from geo.tracks.match import MatchParams
 
     if mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode}': use walk or bike")
@@ -342,12 +351,14 @@ def check(
     for f in files:
         try:
             p = upload_checks(f, crs, s)
-            pieces, rep = clean_with_report(
-                p.points, CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
-            )
+            clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
+            pieces, rep = clean_with_report(p.points, clean)
+            notes = list(p.warnings)
+            if rep.points_out == 0:  # stored as upload would, but nothing in it to match
+                notes.append(f"warning: {why_nothing_matched(rep, clean, MatchParams())}")
             typer.echo(
                 f"OK    {f}: {p.format}, {len(p.points)} points, {rep.points_out} kept, "
-                f"{len(pieces)} piece(s)" + (f"; {'; '.join(p.warnings)}" if p.warnings else "")
+                f"{len(pieces)} piece(s)" + (f"; {'; '.join(notes)}" if notes else "")
             )
         except InputError as exc:
             bad += 1

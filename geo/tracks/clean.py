@@ -15,6 +15,7 @@ import pandas as pd
 
 from geo.errors import InputError
 from geo.tracks.smooth import SIGMA_PER_MEDIAN_D2, second_differences
+from geo.tracks.stays import collapse, long_stays, tight_stays
 
 _R = 6_371_008.8
 
@@ -23,6 +24,9 @@ _R = 6_371_008.8
 # Bike: e-bikes are capped at 25 km/h (GB 17761-2018, 6.9 m/s), conventional bikes reach
 # ~10 m/s downhill; 12 m/s leaves margin. Drive (taxi benchmarks): 35 m/s (126 km/h).
 MODE_MAX_SPEED = {"walk": 4.0, "bike": 12.0, "drive": 35.0}
+# Held for a minute, faster than anyone walks a patrol (a brisk walk is 1.8-2 m/s): a shared
+# bike at 3.5-4.5 m/s stays under the 4 m/s limit, and its alleys were credited as walked.
+MODE_SUSTAINED_SPEED = {"walk": 2.5}
 
 
 @dataclass
@@ -38,6 +42,9 @@ class CleanParams:
     stay_radius_m, stay_min_s: points staying within this radius for at least this long are a
         stop; they collapse to two points (arrival, departure) at the stop's centre, which
         removes the jitter that would otherwise be credited as walking.
+    long_stay_s, long_stay_spread_m, long_stay_gyration_m: a stop found over a window this
+        long, for phone noise that drifts out of any small radius (see
+        :func:`geo.tracks.stays.long_stays`). None: off.
     max_rejects: after this many consecutive jump rejections the new position is accepted
         (the earlier fix was the outlier, or the walker really moved during a dropout) …
     burst_lookahead_s: … unless a fix within this many seconds after them is again where the
@@ -56,6 +63,9 @@ class CleanParams:
         its route credited (60 s: 14-16 %, winding routes shorten the straight line; 10 s:
         noise calls 10 % of 30 m-noise walks rides), and 1 walk in 100 at 20-30 m noise
         loses a few fixes. None: off.
+    sustained_speed_mps, sustained_window_s: the same over a longer window at a lower speed
+        (walk: 2.5 m/s over 60 s, 3 m/s with the noise allowance). None: the mode's
+        (``MODE_SUSTAINED_SPEED``; none for bike and drive).
     """
 
     mode: str = "walk"
@@ -65,12 +75,17 @@ class CleanParams:
     gap_s: float = 300.0
     stay_radius_m: float = 10.0
     stay_min_s: float = 60.0
+    long_stay_s: float | None = 240.0
+    long_stay_spread_m: float = 30.0
+    long_stay_gyration_m: float = 25.0
     max_rejects: int = 5
     burst_lookahead_s: float = 60.0
     min_piece_points: int = 2
     jump_slack_sigmas: float = 5.0
     max_noise_m: float = 25.0
     ride_window_s: float | None = 30.0
+    sustained_speed_mps: float | None = None
+    sustained_window_s: float | None = 60.0
 
     def speed(self) -> float:
         if self.max_speed_mps is not None:
@@ -156,6 +171,9 @@ def clean_with_report(
     # 4. rides: sustained speed above the mode's; dropped, and the track is cut where they were
     # (else the matcher would join the walks either side along the ride's streets)
     ride = _rides(xy, t, vmax, slack, p.ride_window_s, p.gap_s)
+    v_held = p.sustained_speed_mps or MODE_SUSTAINED_SPEED.get(p.mode)
+    if v_held is not None:
+        ride |= _rides(xy, t, v_held, slack, p.sustained_window_s, p.gap_s)
     rep.too_fast = int(ride.sum())
     cut_after = np.zeros(len(t), dtype=bool)
     if rep.too_fast:
@@ -171,8 +189,8 @@ def clean_with_report(
     pieces: list[pd.DataFrame] = []
     for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         lon, lat = lon_all[idx[a:b]], lat_all[idx[a:b]]
-        kept, removed = _collapse_stays(lon, lat, xy[a:b], t[a:b], p.stay_radius_m, p.stay_min_s)
-        rep.stay_jitter += removed
+        kept = _collapse_stays(lon, lat, xy[a:b].copy(), t[a:b], p)
+        rep.stay_jitter += b - a - len(kept)
         if len(kept) < p.min_piece_points:
             rep.short_pieces_points += len(kept)
             continue
@@ -302,42 +320,17 @@ def _rides(
 
 
 def _collapse_stays(
-    lon: np.ndarray, lat: np.ndarray, xy: np.ndarray, t: np.ndarray, radius: float, min_s: float
-) -> tuple[np.ndarray, int]:
-    """Row positions kept after collapsing stays; ``lon``/``lat`` are updated in place (a
-    stay's two kept fixes move to its centre). Returns (kept positions, points removed)."""
-    n = len(lon)
-    if n < 3 or radius <= 0:
-        return np.arange(n), 0
-    xs, ys, ts = xy[:, 0].tolist(), xy[:, 1].tolist(), t.tolist()
-    keep = np.ones(n, dtype=bool)
-    r2 = radius * radius
-    # A stay starting at i needs the fix min_s later still within the radius: a vectorised
-    # necessary condition that skips the scan for every fix of a walker who keeps moving.
-    j_min = np.minimum(np.searchsorted(t, t + min_s), n - 1)
-    maybe = ((xy[j_min] - xy) ** 2).sum(axis=1) <= r2
-    maybe &= t[j_min] - t >= min_s
-    cand = np.flatnonzero(maybe).tolist()
-    if not cand:
-        return np.arange(n), 0
-    i = cand[0]
-    ci = 0
-    while i < n - 1:
-        j = i + 1
-        while j < n and (xs[j] - xs[i]) ** 2 + (ys[j] - ys[i]) ** 2 <= r2:
-            j += 1
-        # points i..j-1 stay within radius of point i
-        if j - i >= 3 and ts[j - 1] - ts[i] >= min_s:
-            clon, clat = lon[i:j].mean(), lat[i:j].mean()
-            keep[i + 1 : j - 1] = False
-            lon[i], lat[i], lon[j - 1], lat[j - 1] = clon, clat, clon, clat
-            i = j
-        else:
-            i += 1
-        # jump to the next fix that may start a stay
-        while ci < len(cand) and cand[ci] < i:
-            ci += 1
-        if ci == len(cand):
-            break
-        i = cand[ci]
-    return np.flatnonzero(keep), int((~keep).sum())
+    lon: np.ndarray, lat: np.ndarray, xy: np.ndarray, t: np.ndarray, p: CleanParams
+) -> np.ndarray:
+    """Row positions kept once the piece's stops are collapsed (long ones first, then tight
+    ones among what is left; :mod:`geo.tracks.stays`); a stop's two kept fixes are moved in
+    place in ``lon``/``lat``/``xy`` to its centre."""
+    rows = np.arange(len(t))
+    if p.long_stay_s:
+        found = long_stays(xy, t, p.long_stay_s, p.long_stay_spread_m, p.long_stay_gyration_m)
+        if found:
+            rows = collapse([lon, lat, xy], found, "median")
+    sub = [lon[rows], lat[rows], xy[rows]]
+    kept = collapse(sub, tight_stays(sub[2], t[rows], p.stay_radius_m, p.stay_min_s))
+    lon[rows], lat[rows] = sub[0], sub[1]
+    return rows[kept]
