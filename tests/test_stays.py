@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from geo.tracks.simulate import drifting_noise
 from geo.tracks.stays import long_stays
-
-
-def _drift(rng: np.random.Generator, n: int, sigma: float, dt: float = 3.0) -> np.ndarray:
-    phi = np.exp(-dt / 30.0)
-    out = np.empty((n, 2))
-    out[0] = rng.normal(0.0, sigma, 2)
-    for i in range(1, n):
-        out[i] = phi * out[i - 1] + rng.normal(0.0, sigma * np.sqrt(1 - phi**2), 2)
-    return out
 
 
 def _walk(points: list[tuple[float, float]], speed: float, stand_s: float = 0.0) -> np.ndarray:
@@ -30,7 +22,7 @@ def _walk(points: list[tuple[float, float]], speed: float, stand_s: float = 0.0)
 def test_ten_minutes_standing_in_drifting_noise_is_one_stop():
     rng = np.random.default_rng(1)
     truth = _walk([(0, 0), (200, 0), (400, 0)], 1.3, stand_s=600)
-    xy = truth + _drift(rng, len(truth), 12.0)
+    xy = truth + drifting_noise(rng, len(truth), 12.0, 3.0)
     found = long_stays(xy, np.arange(len(xy)) * 3.0, 240.0, 30.0, 25.0)
     assert len(found) == 1
     a, b = found[0]
@@ -48,5 +40,5 @@ def test_slow_walks_and_dead_ends_are_not_stops():
     ]
     for xy in walks:
         for sigma in (5.0, 12.0):
-            noisy = xy + _drift(rng, len(xy), sigma)
+            noisy = xy + drifting_noise(rng, len(xy), sigma, 3.0)
             assert long_stays(noisy, np.arange(len(xy)) * 3.0, 240.0, 30.0, 25.0) == []

@@ -21,6 +21,7 @@ from geo.tracks.simulate import (
     SimParams,
     corridor_score,
     courtyard_cuts,
+    drifting_noise,
     score,
     simulate_patrol,
 )
@@ -443,17 +444,6 @@ def test_a_dead_end_alley_walked_in_and_out_is_credited_to_its_end(haidian):
     assert np.median(shares) >= 0.95, np.round(sorted(shares), 2)
 
 
-def _drifting_noise(rng: np.random.Generator, n: int, sigma: float, dt: float) -> np.ndarray:
-    """Phone GPS error: it drifts (AR(1), 30 s correlation) rather than scattering."""
-    phi = np.exp(-dt / 30.0)
-    step = rng.normal(0.0, sigma * np.sqrt(1 - phi**2), (n, 2))
-    out = np.empty((n, 2))
-    out[0] = rng.normal(0.0, sigma, 2)
-    for i in range(1, n):
-        out[i] = phi * out[i - 1] + step[i]
-    return out
-
-
 def test_a_long_stop_in_an_alley_does_not_patrol_the_rest_of_it(haidian):
     """A steward walks 70 % into an alley, stands there 10 minutes, walks back out. The stop's
     fixes drift with 12 m phone noise; matched as walking, the drift carried the credit past
@@ -468,7 +458,7 @@ def test_a_long_stop_in_an_alley_does_not_patrol_the_rest_of_it(haidian):
         walk_in = np.arange(0.0, 0.7 * line.length, 3.9)
         d = np.concatenate([walk_in, np.full(200, 0.7 * line.length), walk_in[::-1]])
         xy = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
-        lon, lat = net.to_wgs84(xy + _drifting_noise(rng, len(d), 12.0, 3.0))
+        lon, lat = net.to_wgs84(xy + drifting_noise(rng, len(d), 12.0, 3.0))
         t = pd.Timestamp("2026-03-02T01:00:00Z") + pd.to_timedelta(np.arange(len(d)) * 3, "s")
         pts = pd.DataFrame({"lon": lon, "lat": lat, "time": t, "accuracy": np.nan})
         for name, clean in (("now", CleanParams()), ("without the long-stop rule", None)):

@@ -269,6 +269,21 @@ def dead_end_walk(
     return walk_along(net, line, rng, noise_m, "2026-03-02T01:00:00Z")
 
 
+def drifting_noise(
+    rng: np.random.Generator, n: int, sigma: float, dt: float, tau: float = 30.0
+) -> np.ndarray:
+    """n × 2 GPS errors as phones make them: σ per axis, drifting with a ``tau``-second
+    correlation (AR(1)) rather than scattering afresh at every fix. Standing still, white noise
+    averages out; drift wanders like slow walking (what :mod:`geo.tracks.stays` must tell)."""
+    phi = np.exp(-dt / tau)
+    step = rng.normal(0.0, sigma * np.sqrt(1 - phi**2), (n, 2))
+    out = np.empty((n, 2))
+    out[0] = rng.normal(0.0, sigma, 2)
+    for i in range(1, n):
+        out[i] = phi * out[i - 1] + step[i]
+    return out
+
+
 def walk_along(
     net: WalkNetwork, line: shapely.LineString, rng: np.random.Generator, noise_m: float, start: str
 ) -> pd.DataFrame:
