@@ -15,7 +15,7 @@ import pandas as pd
 
 from geo.errors import InputError
 from geo.tracks.smooth import SIGMA_PER_MEDIAN_D2, second_differences
-from geo.tracks.stays import collapse, long_stays, tight_stays
+from geo.tracks.stays import collapse, long_stays, tight_stays, windows_cover
 
 _R = 6_371_008.8
 
@@ -94,6 +94,9 @@ class CleanParams:
             raise InputError(f"unknown mode '{self.mode}': use {', '.join(MODE_MAX_SPEED)}")
         return MODE_MAX_SPEED[self.mode]
 
+    def sustained_speed(self) -> float | None:
+        return self.sustained_speed_mps or MODE_SUSTAINED_SPEED.get(self.mode)
+
 
 @dataclass
 class CleanReport:
@@ -171,7 +174,7 @@ def clean_with_report(
     # 4. rides: sustained speed above the mode's; dropped, and the track is cut where they were
     # (else the matcher would join the walks either side along the ride's streets)
     ride = _rides(xy, t, vmax, slack, p.ride_window_s, p.gap_s)
-    v_held = p.sustained_speed_mps or MODE_SUSTAINED_SPEED.get(p.mode)
+    v_held = p.sustained_speed()
     if v_held is not None:
         ride |= _rides(xy, t, v_held, slack, p.sustained_window_s, p.gap_s)
     rep.too_fast = int(ride.sum())
@@ -302,21 +305,15 @@ def _rides(
     understates a winding route, so a walk is never called a ride; a ride may take up to a
     window of walking either side with it."""
     n = len(t)
-    ride = np.zeros(n, dtype=bool)
     if window_s is None or n < 3:
-        return ride
+        return np.zeros(n, dtype=bool)
     j = np.searchsorted(t, t + window_s)
     i = np.flatnonzero(j < n)
     j = j[i]
     dt = t[j] - t[i]
     d = np.hypot(*(xy[j] - xy[i]).T)
     fast = (dt <= min(2 * window_s, gap_s)) & (d - slack > vmax * dt)
-    if not fast.any():
-        return ride
-    mark = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(mark, i[fast], 1)
-    np.add.at(mark, j[fast] + 1, -1)
-    return np.cumsum(mark[:n]) > 0
+    return windows_cover(n, i[fast], j[fast] + 1)
 
 
 def _collapse_stays(
@@ -325,11 +322,10 @@ def _collapse_stays(
     """Row positions kept once the piece's stops are collapsed (long ones first, then tight
     ones among what is left; :mod:`geo.tracks.stays`); a stop's two kept fixes are moved in
     place in ``lon``/``lat``/``xy`` to its centre."""
-    rows = np.arange(len(t))
+    found: list[tuple[int, int]] = []
     if p.long_stay_s:
         found = long_stays(xy, t, p.long_stay_s, p.long_stay_spread_m, p.long_stay_gyration_m)
-        if found:
-            rows = collapse([lon, lat, xy], found, "median")
+    rows = collapse([lon, lat, xy], found, "median")
     sub = [lon[rows], lat[rows], xy[rows]]
     kept = collapse(sub, tight_stays(sub[2], t[rows], p.stay_radius_m, p.stay_min_s))
     lon[rows], lat[rows] = sub[0], sub[1]

@@ -60,17 +60,14 @@ def long_stays(
     still = whole & counted & (spread <= spread_m) & (gyration <= gyration_m)
     if not still.any():
         return []
-    depth = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(depth, i[still], 1)
-    np.add.at(depth, b3[still], -1)
-    inside = np.cumsum(depth[:n]) > 0
+    inside = windows_cover(n, i[still], b3[still])
     edges = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
     # A window that passes may begin up to ~40 s before the walker stopped; the stop begins at
     # its first fix within half the spread of its centre (the walk up to it stays evidence for
     # the matcher: absorbed, the last 50 m of an alley walked in and out were lost with it).
     # Not split where the walker left and came back within the stop: fixes far from the centre
-    # are as often the drift of correlated noise (kept, they brought back 11 of the 14 false
+    # are as often the drift of correlated noise (kept, they brought back 11 of the 21 false
     # patrols this rule removes), so a turn 40 m away between two stops is lost.
     out = []
     for a, b in zip(starts, ends, strict=True):
@@ -79,6 +76,16 @@ def long_stays(
         if len(near) >= 3:
             out.append((a + int(near[0]), a + int(near[-1]) + 1))
     return out
+
+
+def windows_cover(n: int, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Which of n fixes lie in at least one window [starts[k], stops[k]): a difference array
+    summed once, not a loop over windows that overlap by hundreds of fixes. Also the ride
+    rule's (:func:`geo.tracks.clean._rides`)."""
+    depth = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(depth, starts, 1)
+    np.add.at(depth, stops, -1)
+    return np.cumsum(depth[:n]) > 0
 
 
 def tight_stays(
