@@ -275,13 +275,12 @@ def _retired_day(t: dict[str, Any]) -> dt.date | None:
 
 def _area_code(conn: Connection, t: dict[str, Any]) -> str | None:
     """The code a planner's scope is checked against: the grid code, or the code of the
-    community holding most of the street's length (as the reports place it)."""
+    deepest area the street belongs to (:mod:`geo.street_areas`, as the reports place it)."""
     if t["kind"] == "grid":
         return t["code"]
-    from geo.patrol_reports import street_areas_sql
+    from geo.street_areas import street_area_code
 
-    sql = f"SELECT community_code FROM ({street_areas_sql('WHERE st.id = :i')}) x"
-    return conn.execute(text(sql), {"i": t["id"]}).scalar()
+    return street_area_code(conn, t["id"])
 
 
 def _duties(

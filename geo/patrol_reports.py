@@ -5,8 +5,9 @@ roll-ups in :mod:`geo.coverage`. Duties are read per day (valid_from ≤ day ≤
 report for a past month stays correct after stewards change, and the street network per day
 (the segments live at the day's end), so it stays correct after a re-import retires segments.
 Alley stewards are judged on alleys, street chiefs on streets, each only by their own walking.
-Areas: each alley or street belongs to the community holding most of its length, and that
-community's subdistrict.
+Areas: each alley or street belongs to its community and subdistrict by the one rule of
+:mod:`geo.street_areas` (the community holding most of its length, when at least half lies in
+communities), the rule ``/coverage`` and the staffing solver count by.
 
 Rules the numbers follow:
 
@@ -44,25 +45,12 @@ from sqlalchemy import Engine, text
 
 from geo import coverage
 from geo.crs import metric_crs_for_bounds
-from geo.errors import InputError
+from geo.errors import InputError, NotFoundError
 from geo.settings import city_today, get_settings
 from geo.sql_frames import read_frame
+from geo.street_areas import AREA_COLUMNS, street_areas_sql
 
 ROLES = {"alley_steward": "小巷管家 alley steward", "street_chief": "街巷长 street chief"}
-
-
-def street_areas_sql(where: str = "") -> str:
-    """Each street's community (the one holding most of its length; ties: the lower code)
-    and subdistrict: where reports count a street, and whose planners may edit its duties
-    (:mod:`geo.duties`). ``where``: a filter on ``st`` (e.g. one street)."""
-    return (
-        "SELECT DISTINCT ON (st.id) st.id AS alley_id, c.code AS community_code, "
-        "c.name AS community_name, s.code AS subdistrict_code, s.name AS subdistrict_name "
-        "FROM streets st JOIN areas c ON c.level IN ('community', 'village') "
-        "AND st.geom && c.geom AND ST_Intersects(st.geom, c.geom) "
-        f"LEFT JOIN areas s ON s.id = c.parent_id {where} "
-        "ORDER BY st.id, ST_Length(ST_Intersection(st.geom, c.geom)) DESC, c.code"
-    )
 
 
 _STREET_AREA_SQL = street_areas_sql()
@@ -189,7 +177,9 @@ def role_label(code: Any) -> Any:
     return ROLES.get(code, code) if isinstance(code, str) else code
 
 
+# the area columns of the report tables (the district is the area filter's only)
 _AREA_COLS = ["community_code", "community_name", "subdistrict_code", "subdistrict_name"]
+_AREA_CODES = ["community_code", "subdistrict_code", "district_code"]
 _STRETCH_COLS = [
     "person_id",
     "edge_id",
@@ -333,7 +323,7 @@ def _load(
                 text("SELECT level FROM areas WHERE code = :c"), {"c": area}
             ).scalar()
             if level is None:
-                raise InputError(f"area {area} does not exist")
+                raise NotFoundError(f"area {area} does not exist")
         edges = read_frame(
             text(
                 "SELECT v.person_id, v.segment_id AS edge_id, x.f0 AS start_fraction, "
@@ -375,13 +365,11 @@ def _load(
         if with_areas or area is not None:
             areas = read_frame(text(_STREET_AREA_SQL), conn)
         else:
-            areas = pd.DataFrame(columns=["alley_id", *_AREA_COLS])
+            areas = pd.DataFrame(columns=["alley_id", *AREA_COLUMNS])
         scope = None  # the streets of the area filter (None: every street)
         if area is not None:
-            scope = areas[
-                areas["community_code"].fillna("").str.startswith(area)
-                | areas["subdistrict_code"].fillna("").str.startswith(area)
-            ]["alley_id"]
+            # the one rule of geo.street_areas: as /coverage and the staffing solver count
+            scope = areas[areas[_AREA_CODES].eq(area).any(axis=1)]["alley_id"]
             duties = duties[duties["alley_id"].isin(scope)]
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
     # exact union of walked stretches: one row per stretch
@@ -689,7 +677,7 @@ def build_report(
         if len(data["duties"])
         else pd.DataFrame(columns=who)
     )
-    where = data["areas"]
+    where = data["areas"][["alley_id", *_AREA_COLS]]
     alleys = (
         alleys.merge(where, on="alley_id", how="left")
         .merge(
@@ -731,12 +719,11 @@ def build_report(
     alleys["subdistrict_name"] = alleys["subdistrict_name"].where(
         alleys["subdistrict_code"].notna(), OUTSIDE_SUBDISTRICT
     )
-    if area is not None:
+    if data["level"] in ("community", "village"):
         # a subdistrict the filter covers only in part (area = one of its communities):
-        # its row would hold that community alone under the subdistrict's name
-        part = areas["level"].eq("subdistrict") & ~areas["subdistrict_code"].fillna(
-            ""
-        ).str.startswith(area)
+        # its row would hold that community alone under the subdistrict's name. (A district
+        # filter keeps its row of streets outside every subdistrict: they are the district's.)
+        part = areas["level"].eq("subdistrict")
         if part.any():
             subs = where.loc[where["community_code"] == area, "subdistrict_code"].dropna()
             whole = f" (or with area={subs.iloc[0]})" if len(subs) else ""

@@ -204,15 +204,12 @@ def _less_capacity(people: pd.DataFrame, held: pd.Series | None, default: int) -
 
 
 def _streets(conn: Connection, area_id: int, kind: str) -> gpd.GeoDataFrame:
-    """Streets or alleys with most of their length inside the area; not retired (none of
-    their segments left after a re-import)."""
+    """Streets or alleys of the area by the rule the reports place them by
+    (:mod:`geo.street_areas`); not retired (none of their segments left after a re-import)."""
+    from geo.street_areas import streets_of_area_sql
+
     return read_geoframe(
-        text(
-            "SELECT st.id AS item_id, st.name, st.length_m, st.geom FROM streets st, areas a "
-            "WHERE a.id = :a AND st.kind = :k AND st.retired_at IS NULL AND st.geom && a.geom "
-            "AND ST_Length(ST_Intersection(st.geom, a.geom)) >= 0.5 * ST_Length(st.geom) "
-            "ORDER BY st.id"
-        ),
+        text(streets_of_area_sql("st.id AS item_id, st.name, st.length_m, st.geom")),
         conn,
         geom_col="geom",
         params={"a": area_id, "k": kind},

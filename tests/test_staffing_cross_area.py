@@ -80,7 +80,8 @@ def test_stewards_of_two_neighbouring_communities_stay_within_their_caps(
 ):
     """Staffing the alleys of A, then of its neighbour B (as proposed, and rebalanced): no
     steward holds more alleys than ``max_alleys_per_person`` (or their own ``capacity``), or
-    more metres than ``max_length_per_person_m``, summed over both communities."""
+    more metres than ``max_length_per_person_m`` (unless one alley alone is longer), summed
+    over both communities."""
     db = _neighbours(db, tmp_path, n_stewards, n_chiefs=0)
     with db.begin() as conn:  # one steward may take only 3 alleys in all
         conn.execute(text("UPDATE people SET capacity = 3 WHERE external_id = 'P000'"))
@@ -94,7 +95,10 @@ def test_stewards_of_two_neighbouring_communities_stay_within_their_caps(
         cap = cap.clip(upper=params.max_alleys_per_person)
         over = held.assign(
             over_n=held["n"] > cap,
-            over_m=held["m"] > params.max_length_per_person_m * (1 + LENGTH_TOL),
+            # one alley alone may exceed the caps (geo.assign.balanced): 学堂路, 1.7 km,
+            # is A's by most of its length in communities and held alone under the 1.2 km cap
+            over_m=(held["m"] > params.max_length_per_person_m * (1 + LENGTH_TOL))
+            & (held["n"] > 1),
         )
         over = over[over["over_n"] | over["over_m"]]
         assert over.empty, f"stewards above a cap over A and B:\n{over}"
