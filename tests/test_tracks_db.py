@@ -194,7 +194,7 @@ def test_upload_rules(demo, auth_headers):
         # /docs can try the upload: the documented form is the one the route reads
         body = client.get("/openapi.json").json()["paths"]["/tracks"]["post"]["requestBody"]
         form = body["content"]["multipart/form-data"]["schema"]
-        assert set(form["properties"]) == {"file", "crs", "person_id", "mode", "defer"}
+        assert set(form["properties"]) == {"file", "crs", "person_id", "person", "mode", "defer"}
         assert form["properties"]["crs"]["enum"] == ["wgs84", "gcj02", "bd09"]
         admin = auth_headers("admin")
         r = _post(client, admin, [("a.csv", _csv(pts)), ("b.csv", _csv(pts))], person_id=999999)
@@ -227,6 +227,43 @@ def test_upload_rules(demo, auth_headers):
             headers=admin,
         )
         assert r.status_code == 422 and "given twice" in r.json()["error"]
+
+
+def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
+    """Acceptance tester: a form field ``person=S1`` (the CLI's --person takes registry ids)
+    was ignored without a word and the walk stored for nobody. Now ``person`` names the
+    person as --person does, and a field /tracks does not know is refused, named."""
+    _second_steward(demo)
+    admin, steward = auth_headers("admin"), auth_headers("steward", person_id=1)
+    net = walk_network(demo)
+    pts, _ = simulate_patrol(net, np.random.default_rng(4), SimParams(length_m=300))
+
+    def owner(r) -> int | None:  # noqa: ANN001
+        assert r.status_code == 201, r.text
+        with demo.connect() as conn:
+            return conn.execute(
+                text("SELECT person_id FROM tracks WHERE id = :t"),
+                {"t": r.json()["files"][0]["track_id"]},
+            ).scalar()
+
+    with TestClient(create_app(demo)) as client:
+        assert owner(_post(client, admin, [("a.csv", _csv(pts.iloc[:50]))], person="S2")) == 2
+        assert owner(_post(client, admin, [("b.csv", _csv(pts.iloc[:55]))], person="id:1")) == 1
+        r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="S9")
+        assert r.status_code == 404 and "person 'S9' does not exist" in r.json()["error"]
+        r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="S1", person_id=2)
+        assert r.status_code == 422 and "give one of them" in r.json()["error"]
+        r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], persn="S1")
+        assert r.status_code == 422
+        assert r.json()["error"].startswith("unknown field 'persn': POST /tracks takes crs")
+        # a steward names only themselves, and hears nothing of anyone else
+        r = _post(client, steward, [("c.csv", _csv(pts.iloc[:60]))], person="S2")
+        assert r.status_code == 403 and "only for themselves" in r.json()["error"]
+        r = _post(client, steward, [("c.csv", _csv(pts.iloc[:60]))], person="S9")
+        assert r.status_code == 403
+        assert owner(_post(client, steward, [("d.csv", _csv(pts.iloc[:65]))], person="S1")) == 1
+        with demo.connect() as conn:  # the refused uploads stored nothing
+            assert conn.execute(text("SELECT count(*) FROM tracks")).scalar() == 3
 
 
 def test_daily_report_names_exactly_the_walked_alleys(demo, auth_headers, tmp_path):

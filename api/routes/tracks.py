@@ -1,7 +1,8 @@
 """Patrol tracks (issue 4): upload one or many files, read them back, match them again.
 
 POST /tracks takes ``multipart/form-data`` with one or more ``file`` fields (or one raw GPX /
-GeoJSON / CSV body) plus ``crs`` (wgs84 | gcj02 | bd09), ``person_id`` and ``mode`` (walk | bike).
+GeoJSON / CSV body) plus ``crs`` (wgs84 | gcj02 | bd09), ``person_id`` (or ``person``: a
+registry id) and ``mode`` (walk | bike); any other field is refused (422).
 With ``defer=true`` the tracks are stored and queued (202 with a ``job_id``): a background job, or
 ``gridward tracks worker`` on any machine, matches them in batches (geo.match_queue).
 The size limit holds while the body streams in (413). Each file is stored on its own: a bad file
@@ -56,7 +57,13 @@ UPLOAD_FIELDS: dict[str, dict[str, Any]] = {
     },
     "person_id": {
         "type": "integer",
-        "description": "whose walk it is 巡查人 (a steward may give only their own)",
+        "description": "whose walk it is 巡查人, by people.id (a steward may give only their own)",
+    },
+    "person": {
+        "type": "string",
+        "description": "whose walk it is 巡查人, by registry id (people.external_id, e.g. S12) or "
+        "people.id, as the CLI's --person (id:12 / ext:12 when a number is both); instead of "
+        "person_id",
     },
     "mode": {"type": "string", "enum": ["walk", "bike"], "default": "walk"},
     "defer": {
@@ -96,7 +103,8 @@ async def upload(
     mode = fields.get("mode", "walk")
     if mode not in ("walk", "bike"):
         raise HTTPException(422, f"mode must be walk or bike, not {mode[:20]!r}")
-    person_id = person_for(user, fields.get("person_id"))
+    _refuse_unknown_fields(fields)
+    person_id = await _person_id(engine, user, fields)
     defer = _flag(fields.get("defer", "false"))
     results: list[dict[str, Any]] = []
     for raw_name, data in files:
@@ -170,6 +178,48 @@ def _file_failure(filename: str | None, exc: Exception) -> dict[str, Any]:
         log.exception("upload of %r failed", filename)
         return {"filename": filename, "error": "internal error", "status": 500}
     return {"filename": filename, "error": error, "status": 503}
+
+
+def _refuse_unknown_fields(fields: dict[str, str]) -> None:
+    """422 for a form field (or query parameter) /tracks does not know. WHY: a field
+    ``person`` was once ignored without a word and the walk stored for nobody (acceptance
+    tester); a misspelt ``crs`` would as silently take the walk for WGS 84."""
+    unknown = sorted(set(fields) - set(UPLOAD_FIELDS))
+    if unknown:
+        names = ", ".join(repr(k[:40]) for k in unknown[:5])
+        raise HTTPException(
+            422,
+            f"unknown field{'s' if len(unknown) > 1 else ''} {names}: POST /tracks takes "
+            f"{', '.join(UPLOAD_FIELDS)} (and the files as 'file')",
+        )
+
+
+async def _person_id(engine: Engine, user: Principal, fields: dict[str, str]) -> int | None:
+    """Whose walk: ``person_id`` (a people.id) or ``person`` (a registry id or people.id,
+    resolved as the CLI's ``--person``; a steward only ever their own)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from api.cli_people import resolve_person
+
+    given = fields.get("person", "").strip()
+    if not given:
+        return person_for(user, fields.get("person_id"))
+    try:
+        who = await run_in_threadpool(resolve_person, engine, given)
+    except GridwardError as exc:
+        if user.role == "steward":  # whether another person exists is not theirs to learn
+            raise HTTPException(403, "stewards may act only for themselves") from None
+        raise HTTPException(exc.status_code, exc.message.replace("--person", "person")) from None
+    if (
+        fields.get("person_id") not in (None, "")
+        and person_for(user, fields["person_id"]) != who.id
+    ):
+        raise HTTPException(
+            422,
+            f"person {given[:40]!r} is {who.label()}, but person_id is "
+            f"{fields['person_id'][:20]!r}: give one of them",
+        )
+    return person_for(user, who.id)
 
 
 def _flag(value: str) -> bool:
