@@ -1,4 +1,5 @@
-"""``--person`` on the command line: one way to name a person for every command.
+"""``--person`` on the command line: one way to name a person for every command (and for
+the ``person`` field of ``POST /tracks``, whose messages say ``person`` instead).
 
 A person is named by their registry id (``people.external_id``, the id planners know, e.g.
 ``S12``) or by their ``people.id`` (the database row id some scripts were written against).
@@ -47,25 +48,26 @@ class Person:
         return f"{self.name} (registry id {self.external_id}, people.id {self.id})"
 
 
-def parse_person(value: str) -> tuple[str, str]:
+def parse_person(value: str, label: str = "--person") -> tuple[str, str]:
     """``(kind, key)`` of a ``--person`` value without the database: kind ``id`` (key: the
     digits of a people.id), ``ext`` (a registry id) or ``any`` (a bare value, both ways).
-    Raises InputError for an empty value or an ``id:`` without a whole number."""
+    Raises InputError for an empty value or an ``id:`` without a whole number; ``label``
+    names the option or field in the message."""
     text = str(value).strip()
     head, sep, rest = text.partition(":")
     kind = head.strip().lower() if sep else ""
     if kind in ("id", "ext"):
         key = rest.strip()
         if not key:
-            raise InputError(f"--person '{text[:60]}': nothing after '{kind}:'")
+            raise InputError(f"{label} '{text[:60]}': nothing after '{kind}:'")
         if kind == "id" and not (key.isascii() and key.isdigit()):
             raise InputError(
-                f"--person '{text[:60]}': a people.id is a whole number (id:12); "
+                f"{label} '{text[:60]}': a people.id is a whole number (id:12); "
                 f"a registry id is given as ext:{key[:40]}"
             )
         return kind, key
     if not text:
-        raise InputError("--person '': empty; give a registry id (people.external_id) or id:N")
+        raise InputError(f"{label} '': empty; give a registry id (people.external_id) or id:N")
     return "any", text
 
 
@@ -96,18 +98,19 @@ def person_option(help_text: str = PERSON_HELP, required: bool = False) -> Any:
 _SQL = "SELECT id, external_id, name, active FROM people WHERE "
 
 
-def resolve_person(bind: Any, value: str | int) -> Person:
+def resolve_person(bind: Any, value: str | int, label: str = "--person") -> Person:
     """The person ``value`` names (see the module's rules); ``bind`` is an Engine or a
     Connection (then read in the caller's transaction). Raises InputError (malformed or
-    ambiguous) or NotFoundError (nobody), each one line."""
+    ambiguous) or NotFoundError (nobody), each one line naming ``label`` (the CLI option,
+    or an API field: then spelt ``person=id:12``)."""
     from sqlalchemy import Engine, text
 
     if isinstance(value, bool):
-        raise InputError("--person must be a registry id or a people.id")
+        raise InputError(f"{label} must be a registry id or a people.id")
     if isinstance(bind, Engine):
         with bind.connect() as conn:
-            return resolve_person(conn, value)
-    kind, key = ("id", str(value)) if isinstance(value, int) else parse_person(value)
+            return resolve_person(conn, value, label)
+    kind, key = ("id", str(value)) if isinstance(value, int) else parse_person(value, label)
     shown = str(value).strip()[:60]
     by_ext = by_id = None
     if kind in ("ext", "any"):
@@ -116,9 +119,10 @@ def resolve_person(bind: Any, value: str | int) -> Person:
         by_id = bind.execute(text(_SQL + "id = :i"), {"i": int(key)}).first()
     if by_ext is not None and by_id is not None and by_ext.id != by_id.id:
         a, b = _person(by_id), _person(by_ext)
+        say = f"{label} " if label.startswith("-") else f"{label}="
         raise InputError(
-            f"--person '{shown}' is ambiguous: people.id {key} is {a.label()}, registry id "
-            f"{key} is {b.label()}; say --person id:{key} or --person ext:{key}"
+            f"{label} '{shown}' is ambiguous: people.id {key} is {a.label()}, registry id "
+            f"{key} is {b.label()}; say {say}id:{key} or {say}ext:{key}"
         )
     row = by_ext if by_ext is not None else by_id
     if row is None:

@@ -58,6 +58,7 @@ from sqlalchemy import Connection, Engine, text
 from geo import audit
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.settings import city_today, get_settings
+from geo.street_areas import street_area_code
 
 # role → what it is held on
 ROLE_TARGET = {
@@ -278,8 +279,6 @@ def _area_code(conn: Connection, t: dict[str, Any]) -> str | None:
     deepest area the street belongs to (:mod:`geo.street_areas`, as the reports place it)."""
     if t["kind"] == "grid":
         return t["code"]
-    from geo.street_areas import street_area_code
-
     return street_area_code(conn, t["id"])
 
 

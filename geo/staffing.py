@@ -26,6 +26,7 @@ from geo import audit
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.settings import city_today
 from geo.sql_frames import read_frame, read_geoframe
+from geo.street_areas import streets_of_area_sql
 
 KINDS = {
     "alleys": ("alley_steward",),
@@ -206,8 +207,6 @@ def _less_capacity(people: pd.DataFrame, held: pd.Series | None, default: int) -
 def _streets(conn: Connection, area_id: int, kind: str) -> gpd.GeoDataFrame:
     """Streets or alleys of the area by the rule the reports place them by
     (:mod:`geo.street_areas`); not retired (none of their segments left after a re-import)."""
-    from geo.street_areas import streets_of_area_sql
-
     return read_geoframe(
         text(streets_of_area_sql("st.id AS item_id, st.name, st.length_m, st.geom")),
         conn,

@@ -251,6 +251,9 @@ def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
         assert owner(_post(client, admin, [("b.csv", _csv(pts.iloc[:55]))], person="id:1")) == 1
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="S9")
         assert r.status_code == 404 and "person 'S9' does not exist" in r.json()["error"]
+        r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="id:S1")
+        assert r.status_code == 422
+        assert r.json()["error"].startswith("person 'id:S1': a people.id is a whole number")
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="S1", person_id=2)
         assert r.status_code == 422 and "give one of them" in r.json()["error"]
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], persn="S1")

@@ -205,11 +205,11 @@ async def _person_id(engine: Engine, user: Principal, fields: dict[str, str]) ->
     if not given:
         return person_for(user, fields.get("person_id"))
     try:
-        who = await run_in_threadpool(resolve_person, engine, given)
+        who = await run_in_threadpool(resolve_person, engine, given, "person")
     except GridwardError as exc:
         if user.role == "steward":  # whether another person exists is not theirs to learn
             raise HTTPException(403, "stewards may act only for themselves") from None
-        raise HTTPException(exc.status_code, exc.message.replace("--person", "person")) from None
+        raise HTTPException(exc.status_code, exc.message) from None
     if (
         fields.get("person_id") not in (None, "")
         and person_for(user, fields["person_id"]) != who.id
