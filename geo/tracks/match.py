@@ -66,7 +66,9 @@ class MatchParams:
         matched steps whose fixes all lie more than side_sigmas × the measured noise to one side
         of the matched path, reaching crossing_sigmas × the noise, is a walk across a courtyard
         or block (:mod:`geo.tracks.crossings`) and is taken off the network, so the alleys
-        around it are not credited. None: off (drive: a curved road drawn as a chord keeps
+        around it are not credited. The noise here is the larger of the measured noise and the
+        σ of the fixes' distances to the matched path (over at least 60 steps: drifting phone
+        noise reads low before matching). None: off (drive: a curved road drawn as a chord keeps
         sparse taxi fixes to one side of it for good reason).
     min_credit_sigmas: a partially covered edge with less than this many σ of covered length
         is not credited: noise near a junction projects a few fixes past the corner onto the
@@ -217,8 +219,10 @@ def match_tracks_split(
     _viterbi_batch([pc for _, prep, _ in prepared for pc in prep])
     if p.crossing_sigmas is not None:
         for _, prep, noise in prepared:
-            for pc in prep:
-                _detach_crossings(net, pc, noise, p)
+            on_path = [_on_path(net, pc, p.k) for pc in prep]
+            noise = max(noise, _residual_sigma(prep, on_path))
+            for pc, (on, at) in zip(prep, on_path, strict=True):
+                _detach_crossings(pc, on, at, noise, p)
     out = []
     for i, (pieces, (sigma, prep, credit_sigma)) in enumerate(zip(tracks, prepared, strict=True)):
         intervals: list[tuple[np.ndarray, ...]] = []
@@ -541,18 +545,48 @@ def _prepare_piece(
     return _Piece(kept, len(xy_all), t, ce, co, E, T, combo, rows, t_raw=t_all, xy=xy)
 
 
-def _detach_crossings(net: WalkNetwork, pc: _Piece, noise: float, p: MatchParams) -> None:
+def _on_path(net: WalkNetwork, pc: _Piece, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The piece's on-network steps (indices into its kept fixes) and where the Viterbi path
+    put them (metric xy)."""
+    assert pc.path is not None
+    on = np.flatnonzero(pc.path < k)
+    state = pc.path[on]
+    at = shapely.line_interpolate_point(net.geoms_m[pc.ce[on, state]], pc.co[on, state])
+    return on, shapely.get_coordinates(at).reshape(-1, 2)
+
+
+# fewer on-network steps than this in a track: its residuals are not used. WHY: a crossing
+# is 10–40 steps; in a short walk it is much of the median and would hide itself (with 20
+# here, the bench's courtyard cuts of 9–43 steps read a way never neared as patrolled in 2
+# and 3 more of 80 walks at 5 and 20 m), while an hour's patrol has hundreds of steps (1.5 km
+# walks at 3 s: 106–219)
+MIN_RESIDUALS = 60
+
+
+def _residual_sigma(pieces: list[_Piece], on_path: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Noise σ per axis from how far the fixes lie from where the matched path put them
+    (1.4826 × the median distance; 0 with too few). WHY: the estimate before matching measures
+    to the nearest way, often a closer parallel one on a dense network, and read 8–10 m on
+    walks with 12 m drifting phone noise; the crossing rule, in units of it, then took
+    ordinary drift for courtyard cuts: recall of the patrolled status 0.81 (0.88 without the
+    rule, 0.86 now; 20 walks of 1.5 km). A real crossing is a few dozen of a walk's hundreds of
+    steps and moves the median little."""
+    d = [np.hypot(*(pc.xy[on] - at).T) for pc, (on, at) in zip(pieces, on_path, strict=True)]
+    d = np.concatenate(d) if d else np.empty(0)
+    return float(1.4826 * np.median(d)) if len(d) >= MIN_RESIDUALS else 0.0
+
+
+def _detach_crossings(
+    pc: _Piece, on: np.ndarray, at: np.ndarray, noise: float, p: MatchParams
+) -> None:
     """Take the steps of a courtyard crossing (:func:`geo.tracks.crossings.crossing_steps`)
     off the network in the piece's Viterbi path, before anything is credited from it."""
     assert pc.path is not None and pc.xy is not None and p.crossing_sigmas is not None
-    on = np.flatnonzero(pc.path < p.k)
     if len(on) < p.crossing_min_steps:
         return
-    state = pc.path[on]
-    at = shapely.line_interpolate_point(net.geoms_m[pc.ce[on, state]], pc.co[on, state])
     off = crossing_steps(
         pc.xy[on],
-        shapely.get_coordinates(at),
+        at,
         np.diff(on) == 1,
         noise,
         p.crossing_side_sigmas,
