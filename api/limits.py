@@ -388,6 +388,21 @@ def upload_openapi(
     return {"requestBody": {"required": True, "content": content}}
 
 
+def _once(items: list[tuple[str, str]], where: str) -> dict[str, str]:
+    """Fields by name; 422 for a name given twice with different values. WHY: the last one
+    silently won (``person=A&person=B`` stored the walk for B, acceptance tester)."""
+    out: dict[str, str] = {}
+    for k, v in items:
+        if k in out and out[k] != v:
+            raise HTTPException(
+                422,
+                f"{k[:40]} is given twice in the {where}, {out[k][:40]!r} and {v[:40]!r}: "
+                "give it once",
+            )
+        out[k] = v
+    return out
+
+
 async def read_uploads(
     request: Request, max_bytes: int | None = None, file_field: str = "file", max_files: int = 1
 ) -> list[Upload]:
@@ -417,10 +432,19 @@ async def read_uploads(
         except MultiPartException as exc:
             raise HTTPException(422, f"malformed multipart form: {exc.message}") from None
         try:
-            given = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            given = _once([(k, v) for k, v in form.multi_items() if isinstance(v, str)], "form")
+            stray = sorted(
+                {k for k, v in form.multi_items() if not isinstance(v, str)} - {file_field}
+            )
+            if stray:  # WHY: a file sent as 'files' was dropped without a word
+                raise HTTPException(
+                    422,
+                    f"form field {stray[0][:40]!r} carries a file: send each file as "
+                    f"{file_field!r}",
+                )
             # the query string counts too (as with a raw body): ``POST /tracks?person_id=51``
             # with a form once stored walks for nobody without a word
-            query = dict(request.query_params)
+            query = _once(request.query_params.multi_items(), "URL")
             clash = sorted(k for k in given.keys() & query.keys() if given[k] != query[k])
             if clash:
                 raise HTTPException(
@@ -444,7 +468,7 @@ async def read_uploads(
         given = request.headers.get("x-filename")
         data = await read_limited(request, limit, file_too_large(given, limit))
         name = given or _RAW_NAMES.get(main)
-        out.append(Upload(name, main, data, dict(request.query_params)))
+        out.append(Upload(name, main, data, _once(request.query_params.multi_items(), "URL")))
     else:
         raise HTTPException(
             415,

@@ -43,15 +43,18 @@ AREA_COLUMNS = [
 
 def _most(levels: str) -> str:
     """The area of ``levels`` holding most of street ``st`` (length ``l.len``), when the
-    areas of those levels hold at least half of it together."""
+    areas of those levels hold at least half of it together. WHY the union: a street along
+    the edge two communities share, or through two that overlap, lies in both; summed per
+    community, such a stretch counted twice (学堂路, 49.96 % inside the demo's communities,
+    read 57 %)."""
     return (
-        "SELECT x.id, x.code, x.name, x.parent_id FROM ("
-        "SELECT y.*, sum(y.inside) OVER () AS total FROM ("
-        "SELECT a.id, a.code, a.name, a.parent_id, "
-        "ST_Length(ST_Intersection(st.geom, a.geom)::geography) AS inside "
+        "WITH y AS (SELECT a.id, a.code, a.name, a.parent_id, "
+        "ST_Intersection(st.geom, a.geom) AS piece "
         f"FROM areas a WHERE a.level IN {levels} AND a.geom && st.geom "
-        "AND ST_Intersects(st.geom, a.geom)) y) x "
-        "WHERE x.total >= 0.5 * l.len ORDER BY x.inside DESC, x.code LIMIT 1"
+        "AND ST_Intersects(st.geom, a.geom)) "
+        "SELECT y.id, y.code, y.name, y.parent_id FROM y "
+        "WHERE (SELECT ST_Length(ST_Union(piece)::geography) FROM y) >= 0.5 * l.len "
+        "ORDER BY ST_Length(y.piece::geography) DESC, y.code LIMIT 1"
     )
 
 
@@ -84,10 +87,12 @@ def street_areas_sql(where: str = "") -> str:
 def streets_of_area_sql(columns: str = "st.id") -> str:
     """``columns`` of the streets of kind ``:k``, not retired, that belong to area ``:a``
     (an area id) by the rule above, ordered by id. WHY the prefilter: only streets touching
-    the area or one of the areas under it (codes nest) can belong to it."""
+    the area or one of the areas under it (by parent link, as the rule goes: a community's
+    code need not begin with its subdistrict's) can belong to it."""
     inner = street_areas_sql(
-        "WHERE st.kind = :k AND st.retired_at IS NULL AND EXISTS (SELECT 1 FROM areas u, "
-        "areas a WHERE a.id = :a AND u.code LIKE a.code || '%' AND u.geom && st.geom)"
+        "WHERE st.kind = :k AND st.retired_at IS NULL AND EXISTS (SELECT 1 FROM areas u "
+        "WHERE u.geom && st.geom AND (u.id = :a OR u.parent_id = :a OR u.parent_id IN "
+        "(SELECT c.id FROM areas c WHERE c.parent_id = :a)))"
     )
     return (
         f"SELECT {columns} FROM ({inner}) h JOIN streets st ON st.id = h.alley_id "

@@ -24,6 +24,8 @@ from geo.street_areas import street_areas_sql
 from tests.conftest import FIXTURES
 
 DISTRICT, SUB, A, B = "110199", "110199001", "110199001001", "110199001002"
+# a community of SUB (parent_code) beyond SUB's outline, whose code does not begin with SUB's
+C = "110199002001"
 LAT = 39.901  # the east-west alleys' latitude
 
 
@@ -45,6 +47,13 @@ def _areas_file(path: Path) -> Path:
         {"type": "Feature", "properties": {"code": c, "level": lv, "name": n}, "geometry": g}
         for c, lv, n, g in rows
     ]
+    feats.append(
+        {
+            "type": "Feature",
+            "properties": {"code": C, "level": "community", "name": "丙社区", "parent_code": SUB},
+            "geometry": _box(116.397, 39.9050, 116.399, 39.9058),
+        }
+    )
     path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), "utf-8")
     return path
 
@@ -61,12 +70,19 @@ ALLEYS = {
     "折巷": [(116.4019, 39.9005), (116.4019, 39.9016), (116.4033, 39.9016)],
     # in the district only
     "远巷": [(116.3910, LAT), (116.3930, LAT)],
+    # 111 m along the edge A and B share, then 222 m north of both: a third inside them,
+    # though the edge lies in each (summed per community it read two thirds)
+    "界巷": [(116.4020, 39.9010), (116.4020, 39.9040)],
+    # inside C
+    "丙巷": [(116.3975, 39.9054), (116.3985, 39.9054)],
 }
 HOME = {  # alley -> (community, subdistrict, district)
     "分巷": (B, SUB, DISTRICT),
     "出巷": (None, SUB, DISTRICT),
     "折巷": (A, SUB, DISTRICT),
     "远巷": (None, None, DISTRICT),
+    "界巷": (None, SUB, DISTRICT),
+    "丙巷": (C, SUB, DISTRICT),
 }
 
 
@@ -139,13 +155,16 @@ def test_a_street_belongs_to_the_community_holding_most_of_its_metres(towns) -> 
     [
         (A, "community", 1),
         (B, "community", 1),
-        (SUB, "subdistrict", 3),
-        (DISTRICT, "subdistrict", 4),
+        (C, "community", 1),
+        (SUB, "subdistrict", 5),
+        (DISTRICT, "subdistrict", 6),
     ],
 )
 def test_coverage_and_reports_count_the_same_alleys(towns, area, level, alleys) -> None:  # noqa: ANN001
     """Each area's alleys are the same in /coverage (and so the staffing solver) and in its
-    report: A 折巷, B 分巷, the subdistrict those and 出巷, the district all four."""
+    report: A 折巷, B 分巷, C 丙巷, the subdistrict those and 出巷 and 界巷, the district all
+    six (old code: C's alley was not the subdistrict's in /coverage, its code not beginning
+    with the subdistrict's)."""
     assert coverage_rates(towns, area)["alleys"] == alleys
     assert _reported_alleys(towns, area, level) == alleys
 
@@ -157,7 +176,7 @@ def test_planners_edit_a_street_by_its_deepest_area(towns) -> None:  # noqa: ANN
     with towns.connect() as conn:
         ids = dict(conn.execute(text("SELECT name, id FROM streets")).all())
         codes = {n: _area_code(conn, {"kind": "alley", "id": ids[n]}) for n in HOME}
-    assert codes == {"分巷": B, "出巷": SUB, "折巷": A, "远巷": DISTRICT}
+    assert codes == {"分巷": B, "出巷": SUB, "折巷": A, "远巷": DISTRICT, "界巷": SUB, "丙巷": C}
 
 
 def test_the_demo_counts_each_area_alike_in_coverage_and_reports(db) -> None:  # noqa: ANN001

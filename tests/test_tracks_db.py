@@ -264,6 +264,23 @@ def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
         assert r.status_code == 403 and "only for themselves" in r.json()["error"]
         r = _post(client, steward, [("c.csv", _csv(pts.iloc[:60]))], person="S9")
         assert r.status_code == 403
+        # with their own person_id beside: still 403, and nothing about 李小巷 (the names and
+        # ids of everyone were read off a 422 that said who S2 is)
+        r = _post(client, steward, [("c.csv", _csv(pts.iloc[:60]))], person="S2", person_id=1)
+        assert r.status_code == 403 and "李小巷" not in r.text and "(registry id" not in r.text
+        # a field given twice, or a file under another name, is refused rather than dropped
+        r = client.post(
+            "/tracks?person=S1&person=S2",
+            files=[("file", ("c.csv", _csv(pts.iloc[:60])))],
+            headers=admin,
+        )
+        assert r.status_code == 422 and "person is given twice" in r.json()["error"]
+        r = client.post(
+            "/tracks",
+            files=[("file", ("c.csv", _csv(pts.iloc[:60]))), ("files", ("e.csv", b"x"))],
+            headers=admin,
+        )
+        assert r.status_code == 422 and "'files' carries a file" in r.json()["error"]
         assert owner(_post(client, steward, [("d.csv", _csv(pts.iloc[:65]))], person="S1")) == 1
         with demo.connect() as conn:  # the refused uploads stored nothing
             assert conn.execute(text("SELECT count(*) FROM tracks")).scalar() == 3

@@ -204,12 +204,21 @@ async def _person_id(engine: Engine, user: Principal, fields: dict[str, str]) ->
     given = fields.get("person", "").strip()
     if not given:
         return person_for(user, fields.get("person_id"))
+    # a steward hears the same for anyone but themselves, whether that person exists or not
+    # (an acceptance tester read names and ids off the answers: never tell them more)
+    mine = HTTPException(
+        403,
+        f"stewards may act only for themselves: person {given[:40]!r} is not you (give your "
+        "own registry id, or id:N with your people.id, or leave person out)",
+    )
     try:
         who = await run_in_threadpool(resolve_person, engine, given, "person")
     except GridwardError as exc:
-        if user.role == "steward":  # whether another person exists is not theirs to learn
-            raise HTTPException(403, "stewards may act only for themselves") from None
+        if user.role == "steward":
+            raise mine from None
         raise HTTPException(exc.status_code, exc.message) from None
+    if user.role == "steward" and who.id != user.person_id:
+        raise mine
     if (
         fields.get("person_id") not in (None, "")
         and person_for(user, fields["person_id"]) != who.id
