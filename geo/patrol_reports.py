@@ -48,7 +48,7 @@ from geo.crs import metric_crs_for_bounds
 from geo.errors import InputError, NotFoundError
 from geo.settings import city_today, get_settings
 from geo.sql_frames import read_frame
-from geo.street_areas import AREA_COLUMNS, street_areas_sql
+from geo.street_areas import AREA_CODES, AREA_COLUMNS, near_area_sql, street_areas_sql
 
 ROLES = {"alley_steward": "小巷管家 alley steward", "street_chief": "街巷长 street chief"}
 
@@ -179,7 +179,6 @@ def role_label(code: Any) -> Any:
 
 # the area columns of the report tables (the district is the area filter's only)
 _AREA_COLS = ["community_code", "community_name", "subdistrict_code", "subdistrict_name"]
-_AREA_CODES = ["community_code", "subdistrict_code", "district_code"]
 _STRETCH_COLS = [
     "person_id",
     "edge_id",
@@ -314,16 +313,17 @@ def _load(
     each street's community and subdistrict (a spatial join over every street: skipped
     where only the daily numbers are wanted)."""
     start, end = days[0], days[-1]
-    level = None
+    level = found = None
     with engine.connect() as conn:
         if area is not None:
             if not area.strip():
                 raise InputError("the area code is empty: give a community or subdistrict code")
-            level = conn.execute(
-                text("SELECT level FROM areas WHERE code = :c"), {"c": area}
-            ).scalar()
-            if level is None:
+            found = conn.execute(
+                text("SELECT id, level FROM areas WHERE code = :c"), {"c": area}
+            ).first()
+            if found is None:
                 raise NotFoundError(f"area {area} does not exist")
+            level = found.level
         edges = read_frame(
             text(
                 "SELECT v.person_id, v.segment_id AS edge_id, x.f0 AS start_fraction, "
@@ -362,14 +362,21 @@ def _load(
             conn,
             params={"a": start, "b": end},
         )
-        if with_areas or area is not None:
+        if found is not None:  # only the streets that can be the area's: the rule per
+            # street is the dear part of a report (geo.street_areas)
+            areas = read_frame(
+                text(street_areas_sql(f"WHERE {near_area_sql(':area_id')}")),
+                conn,
+                params={"area_id": found.id},
+            )
+        elif with_areas:
             areas = read_frame(text(_STREET_AREA_SQL), conn)
         else:
             areas = pd.DataFrame(columns=["alley_id", *AREA_COLUMNS])
         scope = None  # the streets of the area filter (None: every street)
         if area is not None:
             # the one rule of geo.street_areas: as /coverage and the staffing solver count
-            scope = areas[areas[_AREA_CODES].eq(area).any(axis=1)]["alley_id"]
+            scope = areas[areas[AREA_CODES].eq(area).any(axis=1)]["alley_id"]
             duties = duties[duties["alley_id"].isin(scope)]
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
     # exact union of walked stretches: one row per stretch

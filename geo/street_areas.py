@@ -30,6 +30,8 @@ COMMUNITY_LEVELS = "('community', 'village')"
 SUBDISTRICT_LEVELS = "('subdistrict', 'township')"
 DISTRICT_LEVELS = "('district')"
 
+# the codes of a street's areas, deepest first (columns of street_areas_sql)
+AREA_CODES = ["community_code", "subdistrict_code", "district_code"]
 # the columns of street_areas_sql, after alley_id
 AREA_COLUMNS = [
     "community_code",
@@ -84,20 +86,26 @@ def street_areas_sql(where: str = "") -> str:
     )
 
 
+def near_area_sql(area_id: str = ":a") -> str:
+    """A filter on ``streets st``: the streets touching the area ``area_id`` (an SQL
+    parameter) or one of the areas under it, the only ones that can belong to it. By parent
+    link, as the rule goes: a community's code need not begin with its subdistrict's."""
+    return (
+        f"EXISTS (SELECT 1 FROM areas u WHERE u.geom && st.geom AND (u.id = {area_id} "
+        f"OR u.parent_id = {area_id} OR u.parent_id IN "
+        f"(SELECT c.id FROM areas c WHERE c.parent_id = {area_id})))"
+    )
+
+
 def streets_of_area_sql(columns: str = "st.id") -> str:
     """``columns`` of the streets of kind ``:k``, not retired, that belong to area ``:a``
-    (an area id) by the rule above, ordered by id. WHY the prefilter: only streets touching
-    the area or one of the areas under it (by parent link, as the rule goes: a community's
-    code need not begin with its subdistrict's) can belong to it."""
+    (an area id) by the rule above, ordered by id."""
     inner = street_areas_sql(
-        "WHERE st.kind = :k AND st.retired_at IS NULL AND EXISTS (SELECT 1 FROM areas u "
-        "WHERE u.geom && st.geom AND (u.id = :a OR u.parent_id = :a OR u.parent_id IN "
-        "(SELECT c.id FROM areas c WHERE c.parent_id = :a)))"
+        f"WHERE st.kind = :k AND st.retired_at IS NULL AND {near_area_sql(':a')}"
     )
     return (
         f"SELECT {columns} FROM ({inner}) h JOIN streets st ON st.id = h.alley_id "
-        "JOIN areas a ON a.id = :a "
-        "WHERE a.code IN (h.community_code, h.subdistrict_code, h.district_code) "
+        f"JOIN areas a ON a.id = :a WHERE a.code IN ({', '.join('h.' + c for c in AREA_CODES)}) "
         "ORDER BY st.id"
     )
 
