@@ -30,11 +30,12 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError
 
 from geo.accounts import Principal, verify_token
 from geo.accounts_models import USER_ROLES
+from geo.area_paths import AreaPath, area_path
 
 RULE_ATTR = "__gridward_rule__"
 
@@ -155,7 +156,7 @@ def allow(
                     raise HTTPException(
                         422, f"{rule.area_param} {str(value)[:40]!r} is not valid"
                     ) from None
-            if not principal.covers_area(value):
+            if not _covers(principal, value, request.app.state.engine):
                 raise HTTPException(
                     403, f"outside your areas: {rule.area_param}={value or '(missing)'}"
                 )
@@ -190,14 +191,43 @@ def public() -> Callable[[], None]:
     return dependency
 
 
-def require_area(principal: Principal, code: str | None) -> None:
-    """403 unless ``code`` (area or grid code) is inside the principal's scope.
+def _covers(principal: Principal, code: str | None, engine: Engine | None) -> bool:
+    """Whether ``code`` is in scope by prefix or, failing that, by parent link (a community
+    linked to a subdistrict of the planner's whose code does not begin with it,
+    :mod:`geo.area_paths`); the database is asked only when the prefix fails."""
+    if principal.covers_area(code):
+        return True
+    if engine is None or not code or principal.role != "planner":
+        return False
+    with engine.connect() as conn:
+        return principal.covers_area(area_path(conn, code))
 
-    For planners; admins pass; other roles never edit areas."""
+
+def require_area(
+    principal: Principal, code: str | AreaPath | None, engine: Engine | None = None
+) -> None:
+    """403 unless ``code`` (an area or grid code, or an area path) is inside the principal's
+    scope; with ``engine``, a code is also looked up by parent link (:func:`_covers`).
+
+    For planners; admins pass; other roles never edit areas. An empty path is a street that
+    lies in no imported area: only an admin may edit it."""
     if principal.role == "admin":
         return
-    if principal.role != "planner" or not principal.covers_area(code):
-        raise HTTPException(403, f"outside your areas: {code or '(no area given)'}")
+    if principal.role == "planner":
+        if isinstance(code, str) or code is None:
+            if _covers(principal, code, engine):
+                return
+        elif principal.covers_area(code):
+            return
+    if isinstance(code, tuple):
+        if not code:
+            raise HTTPException(
+                403,
+                "outside your areas: the street lies in no imported area, so only an admin "
+                "may change its duties",
+            )
+        code = code[0]
+    raise HTTPException(403, f"outside your areas: {code or '(no area given)'}")
 
 
 def person_for(principal: Principal, requested: Any = None) -> int | None:

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -50,16 +50,17 @@ class Principal:
     person_id: int | None = None
     token_id: int | None = None
 
-    def covers_area(self, code: str | None) -> bool:
-        """True when ``code`` (area or grid code) lies inside this user's scope.
+    def covers_area(self, code: str | Sequence[str] | None) -> bool:
+        """True when ``code`` (an area or grid code, or an area path: the code and the codes of
+        the areas above it, :mod:`geo.area_paths`) lies inside this user's scope.
 
-        Admins cover everything; a planner covers codes that start with one of their codes.
+        Admins cover everything; a planner covers codes that start with one of their codes,
+        and a path any of whose codes does.
         """
         if self.role == "admin":
             return True
-        if not code:
-            return False
-        return any(code.startswith(c) for c in self.area_codes)
+        codes = (code,) if isinstance(code, str) else tuple(code or ())
+        return any(c and c.startswith(s) for c in codes for s in self.area_codes)
 
 
 def _hasher():  # -> argon2.PasswordHasher

@@ -56,9 +56,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, text
 
 from geo import audit
+from geo.area_paths import AreaPath, area_path
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.settings import city_today, get_settings
-from geo.street_areas import street_area_code
+from geo.street_areas import street_area_path
 
 # role → what it is held on
 ROLE_TARGET = {
@@ -82,7 +83,8 @@ EARLIEST = dt.date(1990, 1, 1)
 LATEST = dt.date(2100, 12, 31)
 _DAY = dt.timedelta(days=1)
 
-Authorize = Callable[[str | None], None]
+Authorize = Callable[[AreaPath | None], None]
+"""Checks a planner's scope against a target's :func:`area_path` (None: no such target)."""
 
 
 @dataclass(frozen=True)
@@ -274,12 +276,19 @@ def _retired_day(t: dict[str, Any]) -> dt.date | None:
     return t["retired_at"].astimezone(ZoneInfo(get_settings().timezone)).date()
 
 
-def _area_code(conn: Connection, t: dict[str, Any]) -> str | None:
-    """The code a planner's scope is checked against: the grid code, or the code of the
-    deepest area the street belongs to (:mod:`geo.street_areas`, as the reports place it)."""
+def _area_path(conn: Connection, t: dict[str, Any]) -> AreaPath:
+    """The codes a planner's scope is checked against: the grid's code and the areas above it
+    by parent link, or the areas the street belongs to (:mod:`geo.street_areas`, as the
+    reports place it), deepest first."""
     if t["kind"] == "grid":
-        return t["code"]
-    return street_area_code(conn, t["id"])
+        return area_path(conn, t["code"])
+    return street_area_path(conn, t["id"])
+
+
+def _area_code(conn: Connection, t: dict[str, Any]) -> str | None:
+    """The deepest of :func:`_area_path`: the area the target is listed under."""
+    path = _area_path(conn, t)
+    return path[0] if path else None
 
 
 def _duties(
@@ -353,8 +362,8 @@ def assign_duty(
 ) -> dict[str, Any]:
     """Give ``person`` the duty ``role`` on ``target`` from ``valid_from`` to ``valid_to``
     (inclusive; None: open-ended), beside the other holders or (``replace``) instead of them
-    for that period. See the module docstring for the rules. ``authorize(code)`` is called
-    with the target's grid or community code before anything is written (an API planner's
+    for that period. See the module docstring for the rules. ``authorize(path)`` is called
+    with the target's area path (:func:`_area_path`) before anything is written (an API planner's
     scope). Returns the new duty and what happened to the others, JSON-ready."""
     role = parse_role(role, target.kind if isinstance(target, Target) else None)
     if role not in ROLE_TARGET:
@@ -370,7 +379,7 @@ def assign_duty(
         # the planner's scope first: out of it, nothing about the person is told
         t = _target(conn, target, role)
         if authorize is not None:
-            authorize(_area_code(conn, t))
+            authorize(_area_path(conn, t))
         p = _person(conn, person)
         if not p.active:
             raise ConflictError(
@@ -565,7 +574,7 @@ def end_duty(
     with engine.begin() as conn:
         t = _target(conn, target, role)
         if authorize is not None:
-            authorize(_area_code(conn, t))
+            authorize(_area_path(conn, t))
         p = _person(conn, person)
         theirs = _duties(conn, t, role, EARLIEST, None, person_id=p.id)
         hit = [

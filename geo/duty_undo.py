@@ -45,7 +45,7 @@ from geo.duties import (
     ROLE_TARGET,
     SOLE_ROLES,
     Authorize,
-    _area_code,
+    _area_path,
     _duties,
     _grid,
     _label,
@@ -114,7 +114,7 @@ def undo_duty(
     """Remove duty ``duty`` (an ``assignments.id``) entered by mistake, and give back what it
     took when it was a replacement; a duty a staffing commit brought forward is moved back to
     its planned start instead (see the module docstring); ``leave_others`` gives nothing back.
-    ``authorize(code)`` is called with the target's grid or community code before anything
+    ``authorize(path)`` is called with the target's area path (grid or street) before anything
     about the duty is told (``None`` when there is no such duty). One transaction, one audit
     row ``assignments.undo`` holding the whole removed row (or the move back), the reason and
     what was put back. Returns them, JSON-ready."""
@@ -132,7 +132,7 @@ def undo_duty(
         role = found.role
         t = _find_target(conn, role, found.grid_id, found.street_id)  # locked first, as edits do
         if authorize is not None:
-            authorize(_area_code(conn, t))
+            authorize(_area_path(conn, t))
         row = conn.execute(
             text(
                 "SELECT a.id, a.person_id, a.role, a.valid_from, a.valid_to, a.created_by, "
@@ -277,8 +277,8 @@ def _ended_any(old: Any) -> bool:
 
 
 def _old_codes(conn: Connection, t: dict[str, Any]) -> list[str] | None:
-    code = _area_code(conn, t)
-    return sorted({code[:n] for n in (6, 9, 12)}) if code else None
+    path = _area_path(conn, t)  # the areas holding the target, by parent link and by prefix
+    return sorted({*path[1:], *(path[0][:n] for n in (6, 9, 12))}) if path else None
 
 
 def _old_commit(conn: Connection, t: dict[str, Any], created_at: dt.datetime | None) -> Any:

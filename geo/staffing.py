@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from geo import audit
+from geo.area_paths import area_path
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.settings import city_today
 from geo.sql_frames import read_frame, read_geoframe
@@ -563,10 +564,10 @@ def person_leaves(
 ) -> dict[str, int]:
     """A person leaves: inactive from today, every duty of theirs that reaches today or later
     ends yesterday (open-ended ones, a bounded stand-in, a duty they resume after one), and
-    duties planned to start today or later are removed (history kept). ``authorize(code)`` is
-    called, before anything is written, with their home community's code and the code of
+    duties planned to start today or later are removed (history kept). ``authorize(path)`` is
+    called, before anything is written, with the area path of their home community and of
     every duty that changes (an API planner may only let go of someone from their areas)."""
-    from geo.duties import _area_code
+    from geo.duties import _area_path
 
     day = day or city_today()
     y = day - dt.timedelta(days=1)
@@ -591,13 +592,13 @@ def person_leaves(
             {"p": person_id, "y": y},
         ).all()
         if authorize is not None:
-            codes = {found.code} if found.code else set()
+            paths = {area_path(conn, found.code)} if found.code else set()
             for r in touched:
                 t = {"kind": "grid", "code": r.grid_code} if r.grid_code else {
                     "kind": "street", "id": r.street_id}  # fmt: skip
-                codes.add(_area_code(conn, t))
-            for code in sorted(codes, key=str) or [None]:
-                authorize(code)
+                paths.add(_area_path(conn, t))
+            for path in sorted(paths) or [None]:
+                authorize(path)
         conn.execute(text("UPDATE people SET active = false WHERE id = :p"), {"p": person_id})
         ended = conn.execute(
             text(

@@ -110,11 +110,13 @@ def streets_of_area_sql(columns: str = "st.id") -> str:
     )
 
 
-def street_area_code(conn: Connection, street_id: int) -> str | None:
-    """The code of the deepest area the street belongs to (community, else subdistrict, else
-    district): the code a planner's scope is checked against before editing its duties."""
-    sql = (
-        "SELECT coalesce(community_code, subdistrict_code, district_code) "
-        f"FROM ({street_areas_sql('WHERE st.id = :i')}) x"
-    )
-    return conn.execute(text(sql), {"i": street_id}).scalar()
+def street_area_path(conn: Connection, street_id: int) -> tuple[str, ...]:
+    """The codes of the areas the street belongs to (community, subdistrict, district; a
+    level it lies outside of is skipped), deepest first: what a planner's scope is checked
+    against before editing its duties (:mod:`geo.area_paths`). Empty when it lies in no area
+    or does not exist."""
+    row = conn.execute(
+        text(f"SELECT {', '.join(AREA_CODES)} FROM ({street_areas_sql('WHERE st.id = :i')}) x"),
+        {"i": street_id},
+    ).first()
+    return tuple(c for c in (row or ()) if c)

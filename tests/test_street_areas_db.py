@@ -75,6 +75,8 @@ ALLEYS = {
     "界巷": [(116.4020, 39.9010), (116.4020, 39.9040)],
     # inside C
     "丙巷": [(116.3975, 39.9054), (116.3985, 39.9054)],
+    # east of the district: in no imported area
+    "野巷": [(116.4150, LAT), (116.4170, LAT)],
 }
 HOME = {  # alley -> (community, subdistrict, district)
     "分巷": (B, SUB, DISTRICT),
@@ -83,6 +85,7 @@ HOME = {  # alley -> (community, subdistrict, district)
     "远巷": (None, None, DISTRICT),
     "界巷": (None, SUB, DISTRICT),
     "丙巷": (C, SUB, DISTRICT),
+    "野巷": (None, None, None),
 }
 
 
@@ -176,7 +179,58 @@ def test_planners_edit_a_street_by_its_deepest_area(towns) -> None:  # noqa: ANN
     with towns.connect() as conn:
         ids = dict(conn.execute(text("SELECT name, id FROM streets")).all())
         codes = {n: _area_code(conn, {"kind": "alley", "id": ids[n]}) for n in HOME}
-    assert codes == {"分巷": B, "出巷": SUB, "折巷": A, "远巷": DISTRICT, "界巷": SUB, "丙巷": C}
+    assert codes == {
+        "分巷": B, "出巷": SUB, "折巷": A, "远巷": DISTRICT, "界巷": SUB, "丙巷": C, "野巷": None,
+    }  # fmt: skip
+
+
+def test_a_subdistrict_planner_edits_its_community_linked_by_parent_code(
+    towns, auth_headers
+) -> None:  # noqa: ANN001
+    """A planner's scope is a list of code prefixes, but a community imported with a
+    ``parent_code`` its code does not begin with is its parent's (as /coverage and the reports
+    count it): the subdistrict's planner may staff its alley and partition it, another
+    subdistrict's may not (old code: 403 for the subdistrict's planner too). A street in no
+    imported area is refused to every planner with a message saying so (old code: "outside
+    your areas: (no area given)")."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with towns.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (external_id, name, roles) VALUES "
+                "('P1', '张三', '{alley_steward}'), ('P2', '李四', '{alley_steward}')"
+            )
+        )
+    client = TestClient(create_app(towns), raise_server_exceptions=False)
+    mine, other = auth_headers("planner", (SUB,)), auth_headers("planner", ("110199003",))
+
+    def duty(person: str, alley: str, headers: dict) -> object:
+        body = {"person": person, "target": alley, "role": "alley_steward",
+                "valid_from": "2026-01-05"}  # fmt: skip
+        return client.post("/assignments", json=body, headers=headers)
+
+    r = duty("P1", "丙巷", other)
+    assert r.status_code == 403, r.text
+    r = duty("P1", "丙巷", mine)
+    assert r.status_code == 201, r.text
+    r = duty("P2", "野巷", mine)
+    assert r.status_code == 403 and "no imported area" in r.json()["error"], r.text
+    assert duty("P2", "野巷", auth_headers("admin")).status_code == 201
+    with towns.connect() as conn:
+        held = conn.execute(
+            text(
+                "SELECT st.name, p.external_id FROM assignments a JOIN streets st ON "
+                "st.id = a.street_id JOIN people p ON p.id = a.person_id ORDER BY 1"
+            )
+        ).all()
+    assert [tuple(h) for h in held] == [("丙巷", "P1"), ("野巷", "P2")]
+    plan = {"community": C, "min_households": 300, "max_households": 500}
+    assert client.post("/plans", json=plan, headers=other).status_code == 403
+    r = client.post("/plans", json=plan, headers=mine)
+    assert r.status_code == 202, r.text
 
 
 def test_the_demo_counts_each_area_alike_in_coverage_and_reports(db) -> None:  # noqa: ANN001

@@ -54,7 +54,7 @@ def create(
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> JSONResponse:
-    require_area(user, body.community)
+    require_area(user, body.community, engine)
     with engine.connect() as conn:
         exists = conn.execute(
             text("SELECT level FROM areas WHERE code = :c"), {"c": body.community}

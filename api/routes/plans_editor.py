@@ -40,7 +40,7 @@ def post_draft(
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> JSONResponse:
-    require_area(user, body.community)
+    require_area(user, body.community, engine)
     out = save_draft(
         engine,
         body.community,
@@ -60,7 +60,7 @@ def post_rebalance(
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:
-    require_area(user, body.community)
+    require_area(user, body.community, engine)
     return rebalance(
         engine,
         body.community,

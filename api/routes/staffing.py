@@ -110,9 +110,9 @@ class DutyUndoRequest(BaseModel):
 
 
 def _scope(user: Principal):
-    """A planner edits duties only inside their areas (the grid's or the street's community
-    code); checked in the edit's transaction, before anything is written."""
-    return lambda code: require_area(user, code)
+    """A planner edits duties only inside their areas (the grid's or the street's area path,
+    :mod:`geo.area_paths`); checked in the edit's transaction, before anything is written."""
+    return lambda path: require_area(user, path)
 
 
 @router.post(
@@ -245,7 +245,7 @@ def create_proposal(
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> JSONResponse:
-    require_area(user, body.area)
+    require_area(user, body.area, engine)
     with engine.begin() as conn:
         job_id = create_job(conn, "assignment", body.model_dump(), created_by=user.username)
 
@@ -272,7 +272,7 @@ def commit_proposal(
     if job["status"] != "done" or not job["result"]:
         raise ConflictError(f"proposal {job_id} is {job['status']}: nothing to commit yet")
     proposal = job["result"]
-    require_area(user, proposal["area"])
+    require_area(user, proposal["area"], engine)
     if proposal.get("committed"):
         raise ConflictError(f"proposal {job_id} was already committed")
     out = commit(engine, proposal, actor=user.username)
