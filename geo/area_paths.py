@@ -36,4 +36,3 @@ def area_path(conn: Connection, code: str | None) -> AreaPath:
         return ()
     above = conn.execute(text(_UP), {"c": code}).scalars().all()
     return (code, *(c for c in above if c != code))
-
