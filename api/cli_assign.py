@@ -72,11 +72,16 @@ def _print_summary(summary: dict, uncovered: list, kind: str = "alleys") -> None
             zh, en = "已覆盖", f"{kind} covered"
         table.add_row(f"{zh} {en}", shown, note)
     Console().print(table)
-    if uncovered:
-        more = f" … (+{len(uncovered) - 10} more)" if len(uncovered) > 10 else ""
-        typer.echo(
-            f"{left} ({len(uncovered)}): " + ", ".join(str(a) for a in uncovered[:10]) + more
-        )
+    lines = [(left, uncovered)]
+    lines.append(("无法步行到达 nobody can walk there", summary.get("unreachable") or []))
+    lines.append(
+        ("跨越路网缺口分配 staffed across a gap in the map data: check there is a way",
+         summary.get("across_gaps") or [])
+    )  # fmt: skip
+    for words, ids in lines:
+        if ids:
+            more = f" … (+{len(ids) - 10} more)" if len(ids) > 10 else ""
+            typer.echo(f"{words} ({len(ids)}): " + ", ".join(str(a) for a in ids[:10]) + more)
 
 
 def _read_people_file(path: Path, crs: str | None):

@@ -38,8 +38,13 @@ def test_every_street_gets_a_chief(shared_data, streets):
     assert (held == 1).all()
     assert r.assignments.groupby("person_id").size().max() <= params.max_streets_per_chief
     assert set(r.uncovered) == set(streets["street_id"]) - set(held.index)
+    across = set(r.summary.get("across_gaps", []))  # on pieces nobody lives on (join_unreached)
+    assert not across & reachable
     for s, p, w in r.assignments.itertuples(index=False):
-        assert w == pytest.approx(walks[s][p], abs=1.0)
+        if s in across:
+            assert not walks[s] and 0 < w <= params.max_walk_m
+        else:
+            assert w == pytest.approx(walks[s][p], abs=1.0)
 
 
 def test_too_few_chiefs_lists_uncovered(shared_data, streets):

@@ -18,7 +18,7 @@ import shapely
 
 from geo.assign.balanced import BalanceProblem, solve_balanced
 from geo.assign.inputs import check_lines, check_people, count_room, held_column
-from geo.assign.reach import compute_reach, nearest_candidates, pair_frame
+from geo.assign.reach import compute_reach, nearest_candidates, pair_frame, reach_notes
 from geo.errors import InputError
 
 
@@ -29,6 +29,8 @@ class ChiefParams:
     - ``max_streets_per_chief`` (3): a chief may hold several streets, up to this many.
     - ``max_walk_m`` (3000): longest home → street walk along the network.
     - ``max_home_offset_m`` (500): homes farther from any walkable line are outside the area.
+    - ``max_data_gap_m`` (100): pieces of network where nobody lives are joined across gaps up
+      to this (as for stewards, :class:`geo.assign.stewards.StewardParams`); 0: never.
     - ``balance_weight`` (300): walking metres traded per squared street above/below the fair share.
     - ``compact_weight`` (0.3): weight of the spread of a chief's streets.
     - ``uncovered_cost_m`` (100000): penalty per street without a chief (coverage first).
@@ -39,6 +41,7 @@ class ChiefParams:
     max_streets_per_chief: int = 3
     max_walk_m: float = 3000.0
     max_home_offset_m: float = 500.0
+    max_data_gap_m: float = 100.0
     balance_weight: float = 300.0
     compact_weight: float = 0.3
     uncovered_cost_m: float = 100_000.0
@@ -88,7 +91,13 @@ def assign_chiefs(
     streets = check_lines(streets, "street_id", "streets")
     people = check_people(people)
     reach = compute_reach(
-        streets, people, network, params.max_walk_m, params.max_home_offset_m, "streets"
+        streets,
+        people,
+        network,
+        params.max_walk_m,
+        params.max_home_offset_m,
+        "streets",
+        max_gap_m=params.max_data_gap_m,
     )
     n_s, n_p = len(streets), len(people)
     cap = int(params.max_streets_per_chief)
@@ -162,5 +171,6 @@ def assign_chiefs(
         summary.update(
             held_elsewhere=int(busy.sum()), full_elsewhere=int((busy & (room == 0)).sum())
         )
+    summary.update(reach_notes(reach, held, street_ids))
     uncovered = [street_ids[i] for i in np.flatnonzero(held == 0)]
     return ChiefAssignment(assignments=out, uncovered=uncovered, summary=summary)

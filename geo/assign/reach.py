@@ -11,9 +11,19 @@ import shapely
 from pyproj import Transformer
 
 from geo.assign.inputs import show_ids
-from geo.assign.walk import build_walk_graph, item_nodes, snap_homes, walk_distances
+from geo.assign.walk import (
+    build_walk_graph,
+    item_nodes,
+    join_unreached,
+    snap_homes,
+    walk_distances,
+)
 from geo.crs import WGS84, metric_crs_for_bounds
 from geo.errors import InputError
+
+# A connector across a gap in the network data costs this many times its straight length: the
+# way across (a bridge's unmapped end, stairs) is unknown, so it is priced as a detour.
+GAP_FACTOR = 2.0
 
 
 @dataclass
@@ -28,6 +38,9 @@ class Reach:
     person: np.ndarray  # sparse triples
     item: np.ndarray
     metres: np.ndarray
+    # items reached only across a gap in the network data (walk.join_unreached), and the gaps
+    across_gap: np.ndarray | None = None
+    gaps_m: np.ndarray | None = None
 
     def pairs_for(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (item, person, metres) within range for the given items."""
@@ -56,12 +69,15 @@ def compute_reach(
     limit_m: float,
     max_home_offset_m: float,
     what: str,
+    max_gap_m: float = 0.0,
+    gap_factor: float = GAP_FACTOR,
 ) -> Reach:
     """Project to the local UTM zone, build the walking graph, measure home → item walks.
 
     ``items`` and ``network`` are EPSG:4326; when ``network`` is None the items themselves form
     the network. Raises InputError naming people who live farther than ``max_home_offset_m`` from
-    any street (outside the area).
+    any street (outside the area). ``max_gap_m`` > 0 joins pieces of network where nobody
+    lives to their nearest piece across gaps up to that (:func:`join_unreached`).
     """
     bounds = items.total_bounds
     crs = metric_crs_for_bounds(bounds)
@@ -82,6 +98,7 @@ def compute_reach(
     flat, offsets = item_nodes(wg, items_m)
     hx, hy = tr.transform(people["lon"].to_numpy(float), people["lat"].to_numpy(float))
     home_xy = np.column_stack([hx, hy])
+    old_component = wg.component
     useful = np.flatnonzero(np.isin(wg.component, np.unique(wg.component[flat])))
     entry_nodes, entry_m, home_off = snap_homes(wg, home_xy, useful)
     far = home_off > max_home_offset_m
@@ -91,7 +108,10 @@ def compute_reach(
             f"{int(far.sum())} people live outside the area (more than {max_home_offset_m:.0f} m "
             f"from any walkable line): {show_ids(ids)}"
         )
+    wg, joins = join_unreached(wg, entry_nodes.ravel(), flat, max_gap_m, gap_factor)
     p, i, d = walk_distances(wg, entry_nodes, entry_m, flat, offsets, limit_m)
+    first = np.minimum(offsets[:-1], max(len(flat) - 1, 0))
+    across = np.isin(old_component[flat[first]], joins.joined_components) & (np.diff(offsets) > 0)
     cent = shapely.centroid(items_m)
     return Reach(
         crs=crs,
@@ -102,6 +122,8 @@ def compute_reach(
         person=p,
         item=i,
         metres=d,
+        across_gap=across,
+        gaps_m=joins.gap_m,
     )
 
 
@@ -148,3 +170,17 @@ def pair_frame(
         }
     ).sort_values([id_col, "person_id"], kind="stable", ignore_index=True)
     return out, pi, walk
+
+
+def reach_notes(reach: Reach, held: np.ndarray, item_ids: list) -> dict:
+    """What the planner should know about reach, for a solver's summary: the items staffed
+    only across a gap in the network data (``across_gaps``: check there is a way), and the
+    items nobody can walk to within the limit (``unreachable``: why they stay uncovered)."""
+    out: dict = {}
+    if reach.across_gap is not None and reach.across_gap.any():
+        out["across_gaps"] = [item_ids[i] for i in np.flatnonzero(reach.across_gap & (held > 0))]
+    reached = np.zeros(len(item_ids), dtype=bool)
+    reached[reach.item] = True
+    if not reached.all():
+        out["unreachable"] = [item_ids[i] for i in np.flatnonzero(~reached)]
+    return out

@@ -15,7 +15,7 @@ import pandas as pd
 
 from geo.assign.balanced import BalanceProblem, solve_balanced
 from geo.assign.inputs import check_lines, check_people, count_room, held_column
-from geo.assign.reach import compute_reach, nearest_candidates, pair_frame
+from geo.assign.reach import compute_reach, nearest_candidates, pair_frame, reach_notes
 from geo.errors import InputError
 
 
@@ -39,6 +39,11 @@ class StewardParams:
       uncovered rather than burden someone.
     - ``max_home_offset_m`` (500): a home farther than this from any walkable line is outside
       the area.
+    - ``max_data_gap_m`` (100): a piece of network where nobody lives (paths on an island whose
+      bridge ends short of the shore in the data) is joined to its nearest piece across a gap
+      up to this, priced at twice the gap (:func:`geo.assign.walk.join_unreached`); 0: never.
+      The summary's ``across_gaps`` lists alleys staffed that way, ``unreachable`` the ones
+      nobody can walk to.
     - ``balance_weight`` (1.0): walking metres traded against fairness; the load cost is
       ``balance_weight × fair × (load / fair − 1)²``.
     - ``compact_weight`` (0.3): weight of the spread of a steward's alleys around their mean.
@@ -56,6 +61,7 @@ class StewardParams:
     max_alleys_per_person: int = 5
     max_walk_m: float = 2000.0
     max_home_offset_m: float = 500.0
+    max_data_gap_m: float = 100.0
     balance_weight: float = 1.0
     compact_weight: float = 0.3
     uncovered_cost_m: float = 100_000.0
@@ -144,7 +150,13 @@ def assign_stewards(
     k = int(params.stewards_per_alley)
     tell(0.05, "walking distances")
     reach = compute_reach(
-        alleys, people, network, params.max_walk_m, params.max_home_offset_m, "alleys"
+        alleys,
+        people,
+        network,
+        params.max_walk_m,
+        params.max_home_offset_m,
+        "alleys",
+        max_gap_m=params.max_data_gap_m,
     )
     tell(0.4, "optimising")
     n_a, n_p = len(alleys), len(people)
@@ -237,6 +249,7 @@ def assign_stewards(
     )
     if busy.any():
         summary.update(held_elsewhere=int(busy.sum()), full_elsewhere=int(full.sum()))
+    summary.update(reach_notes(reach, held, alley_ids))
     return StewardAssignment(assignments=out, uncovered=uncovered, summary=summary)
 
 
