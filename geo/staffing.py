@@ -234,8 +234,11 @@ def _network(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
 def _grids(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
     return read_geoframe(
         text(
-            "SELECT g.id AS item_id, g.code, g.households, g.geom FROM grids g, areas a, "
-            "areas c WHERE a.id = :a AND c.id = g.community_id AND c.code LIKE a.code || '%' "
+            # the area's own grids and its communities', by parent link as streets go
+            # (geo.street_areas): a community's code need not begin with its parent's
+            "SELECT g.id AS item_id, g.code, g.households, g.geom FROM grids g "
+            "JOIN areas c ON c.id = g.community_id WHERE (c.id = :a OR c.parent_id = :a "
+            "OR c.parent_id IN (SELECT id FROM areas WHERE parent_id = :a)) "
             "AND g.level = 1 AND g.retired_at IS NULL ORDER BY g.code"
         ),
         conn,

@@ -276,3 +276,19 @@ def test_an_unknown_area_is_a_404_in_coverage_and_reports(towns, auth_headers) -
             r = client.get(url, params={"area": "110199009"}, headers=admin)
             assert r.status_code == 404, (url, r.text)
             assert r.json()["error"] == "area 110199009 does not exist", url
+
+
+def test_a_community_linked_by_parent_code_counts_its_grids_in_its_parents(towns) -> None:  # noqa: ANN001
+    """/coverage counts the grids of a community linked by ``parent_code`` in its subdistrict
+    and district, as it counts its alleys (old code: by code prefix, C's grid was not SUB's)."""
+    with towns.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO grids (code, level, version, community_id, households, "
+                "building_count, flags, properties, geom) "
+                "SELECT :g, 1, 1, id, 250, 3, '[]', '{}', geom FROM areas WHERE code = :c"
+            ),
+            {"g": C + "001", "c": C},
+        )
+    got = {code: coverage_rates(towns, code)["grids"] for code in (C, SUB, DISTRICT, A)}
+    assert got == {C: 1, SUB: 1, DISTRICT: 1, A: 0}
