@@ -294,9 +294,13 @@ def _fill_gaps(current: pd.DataFrame, proposed: pd.DataFrame, exclusive: bool) -
     left) still needs its leader, and one short of workers its workers. ``exclusive`` (grids,
     whose solver is not told the duties in force): a person already holding that role stays
     where they are rather than being added to a second grid."""
-    have = current[["item_id", "person_id", "role"]]
+    pair = ["item_id", "person_id", "role"]
+    # a kept duty shows the walk the solver measured for it (null when the solver did not
+    # keep that pair, e.g. a co-steward)
+    measured = [c for c in ("walk_m", "distance_m") if c in proposed]
+    have = current[pair].merge(proposed[pair + measured].drop_duplicates(pair), on=pair, how="left")
     keys = ["item_id", "role"]
-    extra = proposed.merge(have, on=[*keys, "person_id"], how="left", indicator=True)
+    extra = proposed.merge(have[pair], on=pair, how="left", indicator=True)
     extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge")
     if exclusive:
         busy = have[["person_id", "role"]].drop_duplicates().assign(_busy=True)

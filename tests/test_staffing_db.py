@@ -89,6 +89,10 @@ def test_propose_commit_is_stable_and_a_leaver_moves_only_their_alleys(demo):
 
     again = propose(demo, "alleys", AREA)  # nothing changed: nothing moves
     assert again["changes"] == {"keep": len(first["pairs"]), "end": 0, "start": 0}
+    # a kept duty shows the same walk as when it was proposed (it was null)
+    walks = {(p["item_id"], p["person_id"]): p["walk_m"] for p in first["pairs"]}
+    assert {(p["item_id"], p["person_id"]): p["walk_m"] for p in again["pairs"]} == walks
+    assert all(w is not None and w >= 0 for w in walks.values())
 
     before = _current(demo)
     counts: dict[int, int] = {}
