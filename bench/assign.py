@@ -210,7 +210,11 @@ def run_case(name, alleys, network, people, params, do_hungarian=True) -> bool:
     t_ours, cpu_ours = time.perf_counter() - t, time.process_time() - cpu
     s = ours.summary
     t = time.perf_counter()
-    reach = compute_reach(alleys, people, network, params.max_walk_m, params.max_home_offset_m, "a")
+    # the baselines walk the same network, gaps in the data joined as gridward's solver does
+    reach = compute_reach(
+        alleys, people, network, params.max_walk_m, params.max_home_offset_m, "a",
+        max_gap_m=params.max_data_gap_m,
+    )  # fmt: skip
     t_reach = time.perf_counter() - t
     alley_ids, person_ids = alleys["alley_id"].tolist(), people["person_id"].tolist()
     t = time.perf_counter()
