@@ -664,12 +664,22 @@ def import_areas(
     name_en = gdf["name_en"] if "name_en" in gdf.columns else pd.Series([None] * len(gdf))
     parent_code = gdf["parent_code"] if "parent_code" in gdf.columns else None
     rows = []
+    named_parents: dict[str, str] = {}  # area → the parent_code the file gives it
     for i, (code, name, lvl, g) in enumerate(
         zip(gdf["code"], gdf["name"], gdf["level"], _ewkb_hex(geoms), strict=True)
     ):
         pc = None
         if parent_code is not None and isinstance(parent_code.iloc[i], str):
             pc = parent_code.iloc[i].strip() or None
+            if pc is not None:
+                named_parents[code] = pc
+        named_col = {"community": "subdistrict_code", "village": "subdistrict_code"}.get(
+            lvl, "district_code" if lvl in ("subdistrict", "township") else None
+        )
+        if pc is None and named_col in gdf.columns and isinstance(gdf[named_col].iloc[i], str):
+            pc = gdf[named_col].iloc[i].strip() or None  # the parent the file names
+            if pc is not None:
+                named_parents[code] = pc
         if pc is None and lvl in ("community", "village"):
             pc = code[:9]
         elif pc is None and lvl in ("subdistrict", "township"):
@@ -705,15 +715,23 @@ def import_areas(
             for code, (lvl, name) in parents.items():
                 if lvl != plevel:
                     continue
+                # its children: the file's areas linked to it (parent_code, or the code's
+                # prefix when none is given), and areas already stored under its prefix that
+                # the file does not link elsewhere; none: not created (nothing to outline)
                 created += (
                     conn.execute(
                         text(
                             "INSERT INTO areas (code, level, name, geom, area_m2) "
-                            "SELECT :code, :lvl, :name, ST_Multi(ST_Union(geom)), "
+                            "SELECT CAST(:code AS text), :lvl, :name, ST_Multi(ST_Union(geom)), "
                             "ST_Area(ST_Union(geom)::geography) FROM areas "
-                            "WHERE code LIKE :prefix AND length(code) > :n "
+                            "WHERE code IN (SELECT code FROM stage_areas "
+                            "  WHERE parent_code = CAST(:code AS text)) "
+                            "OR (code LIKE :prefix AND length(code) > :n "
                             "AND length(code) = (SELECT min(length(code)) FROM areas "
                             "  WHERE code LIKE :prefix AND length(code) > :n) "
+                            "AND code NOT IN (SELECT code FROM stage_areas "
+                            "  WHERE parent_code IS DISTINCT FROM CAST(:code AS text))) "
+                            "HAVING count(*) > 0 "
                             "ON CONFLICT (code) DO NOTHING"
                         ),
                         {
@@ -725,6 +743,26 @@ def import_areas(
                         },
                     ).rowcount
                     or 0
+                )
+        # A parent_code the file gives must name an area (stored, or created above from the
+        # file's subdistrict_code / district_code and name): a mistyped one would leave the
+        # area in no subdistrict, missing from that subdistrict's coverage and reports.
+        if named_parents:
+            known = set(
+                conn.execute(
+                    text("SELECT code FROM areas WHERE code = ANY(:c)"),
+                    {"c": sorted(set(named_parents.values()))},
+                ).scalars()
+            )
+            lost = {c: pc for c, pc in named_parents.items() if pc not in known}
+            if lost:
+                child, pc = next(iter(sorted(lost.items())))
+                raise InputError(
+                    f"{path.name}: parent_code '{pc}' of area {child} names no area"
+                    + (f" (and {len(lost) - 1} more)" if len(lost) > 1 else "")
+                    + ": import that area first, or give subdistrict_code/district_code and "
+                    "subdistrict_name/district_name to create it from its children; nothing "
+                    "was imported"
                 )
         # Parent links for every area whose parent exists.
         conn.execute(

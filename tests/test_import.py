@@ -18,6 +18,7 @@ from pyproj import Geod
 from sqlalchemy import text
 
 from geo.crs import wgs84_to_gcj02
+from geo.errors import InputError
 from geo.importer import import_areas, import_buildings, import_households, import_osm
 from tests.conftest import FIXTURES
 from tests.dbcheck import fingerprint
@@ -110,6 +111,65 @@ def test_demo_fixtures_areas_and_links(db):
     assert orphans == 0
     assert unlinked == 0  # every building of the demo lies in a community
     assert areas["district"] == pytest.approx(areas["community"], rel=1e-3)
+
+
+def _area_feature(code: str, x0: float, **props: str) -> dict:
+    ring = [[x0, 39.99], [x0 + 0.002, 39.99], [x0 + 0.002, 39.992], [x0, 39.992], [x0, 39.99]]
+    return {
+        "type": "Feature",
+        "properties": {"code": code, "name": f"社区{code[-3:]}", "level": "community", **props},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+
+
+def test_a_new_subdistrict_is_the_union_of_the_communities_linked_to_it(db, tmp_path):
+    """A subdistrict named by the file is made from its communities by parent link, not only
+    those whose code begins with its own (outside tester: a file whose only community did not
+    nest crashed the import with a NOT NULL error; one nesting and one linked community gave
+    the subdistrict the nesting one's outline only)."""
+    sub = {"subdistrict_code": "110108055", "subdistrict_name": "新街道"}
+    path = tmp_path / "new.geojson"
+    feats = [
+        _area_feature("110108055001", 116.30, **sub),
+        _area_feature("110108088001", 116.31, parent_code="110108055", **sub),
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), "utf-8")
+    assert import_areas(db, path)["parents"] == 1
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.code, p.code, a.area_m2 FROM areas a LEFT JOIN areas p "
+                "ON p.id = a.parent_id ORDER BY a.code"
+            )
+        ).all()
+    got = {c: (pc, m2) for c, pc, m2 in rows}
+    assert got["110108055001"][0] == got["110108088001"][0] == "110108055"
+    assert got["110108055"][1] == pytest.approx(
+        got["110108055001"][1] + got["110108088001"][1], rel=1e-6
+    )
+    # a file naming its communities' subdistrict only by subdistrict_code links them to it
+    only = tmp_path / "only.geojson"
+    feats = [_area_feature("110108099001", 116.32, **sub)]
+    only.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), "utf-8")
+    import_areas(db, only)
+    with db.connect() as conn:
+        parent = conn.execute(
+            text(
+                "SELECT p.code FROM areas a JOIN areas p ON p.id = a.parent_id "
+                "WHERE a.code = '110108099001'"
+            )
+        ).scalar()
+    assert parent == "110108055"
+
+
+def test_a_parent_code_naming_no_area_is_refused_and_nothing_is_imported(db, tmp_path):
+    path = tmp_path / "orphan.geojson"
+    feats = [_area_feature("110108099002", 116.30, parent_code="110108077")]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), "utf-8")
+    with pytest.raises(InputError, match="parent_code '110108077' of area 110108099002 names no"):
+        import_areas(db, path)
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM areas")).scalar() == 0
 
 
 def test_gcj02_buildings_land_within_1m_of_truth(db, tmp_path):
