@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from geo import audit
 from geo.accounts_models import USER_ROLES, ApiToken, User
+from geo.area_paths import scope_codes
 from geo.auth_settings import AuthSettings, get_auth_settings
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.models import Person
@@ -51,16 +52,18 @@ class Principal:
     token_id: int | None = None
 
     def covers_area(self, code: str | Sequence[str] | None) -> bool:
-        """True when ``code`` (an area or grid code, or an area path: the code and the codes of
-        the areas above it, :mod:`geo.area_paths`) lies inside this user's scope.
+        """True when ``code`` lies inside this user's scope.
 
-        Admins cover everything; a planner covers codes that start with one of their codes,
-        and a path any of whose codes does.
+        Admins cover everything. For a planner, ``code`` is either an area or grid code,
+        covered when it starts with one of their codes (nesting alone, for codes not looked
+        up), or an area path from the database (:mod:`geo.area_paths`), covered when one of
+        its :func:`~geo.area_paths.scope_codes` is one of theirs (parent links first).
         """
         if self.role == "admin":
             return True
-        codes = (code,) if isinstance(code, str) else tuple(code or ())
-        return any(c and c.startswith(s) for c in codes for s in self.area_codes)
+        if isinstance(code, str):
+            return any(code.startswith(s) for s in self.area_codes)
+        return not scope_codes(tuple(code or ())).isdisjoint(self.area_codes)
 
 
 def _hasher():  # -> argon2.PasswordHasher

@@ -36,3 +36,21 @@ def area_path(conn: Connection, code: str | None) -> AreaPath:
         return ()
     above = conn.execute(text(_UP), {"c": code}).scalars().all()
     return (code, *(c for c in above if c != code))
+
+
+def scope_codes(path: AreaPath) -> frozenset[str]:
+    """The codes a planner's scope entry must equal for ``path`` to be in their scope.
+
+    The areas on the path, each by its own code; the level-1 and level-2 grid codes a grid's
+    code begins with; and the code prefixes (6, 9, 12 digits) of the widest area on the path:
+    above it nothing is linked, so its code's nesting is all there is. Below it the links
+    decide, so a community coded under one subdistrict but linked to another is the other's
+    alone, as /coverage and the reports count it.
+    """
+    if not path:
+        return frozenset()
+    own, top = path[0], path[-1]
+    codes = set(path)
+    codes.update(own[:n] for n in (15, 18) if len(own) > n)
+    codes.update(top[:n] for n in (6, 9, 12) if len(top) > n)
+    return frozenset(codes)

@@ -572,8 +572,10 @@ def person_leaves(
     """A person leaves: inactive from today, every duty of theirs that reaches today or later
     ends yesterday (open-ended ones, a bounded stand-in, a duty they resume after one), and
     duties planned to start today or later are removed (history kept). ``authorize(path)`` is
-    called, before anything is written, with the area path of their home community and of
-    every duty that changes (an API planner may only let go of someone from their areas)."""
+    called, before anything is written, with the area path of their home community, and when
+    that is refused, with that of every duty that changes: the planner of their home, or one
+    whose areas hold every duty that ends, may let them go (staffing draws people living
+    within 2 km, across area lines, so the two may differ)."""
     from geo.duties import _area_path
 
     day = day or city_today()
@@ -599,13 +601,18 @@ def person_leaves(
             {"p": person_id, "y": y},
         ).all()
         if authorize is not None:
-            paths = {area_path(conn, found.code)} if found.code else set()
+            duties = set()
             for r in touched:
                 t = {"kind": "grid", "code": r.grid_code} if r.grid_code else {
                     "kind": "street", "id": r.street_id}  # fmt: skip
-                paths.add(_area_path(conn, t))
-            for path in sorted(paths) or [None]:
-                authorize(path)
+                duties.add(_area_path(conn, t))
+            try:  # the planner of their home lets them go, duties elsewhere and all
+                authorize(area_path(conn, found.code) if found.code else None)
+            except Exception:  # a refusal, whatever the caller raises for it
+                if not duties:
+                    raise
+                for path in sorted(duties):  # or the planner holding every duty they leave
+                    authorize(path)
         conn.execute(text("UPDATE people SET active = false WHERE id = :p"), {"p": person_id})
         ended = conn.execute(
             text(

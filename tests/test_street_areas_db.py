@@ -292,3 +292,60 @@ def test_a_community_linked_by_parent_code_counts_its_grids_in_its_parents(towns
         )
     got = {code: coverage_rates(towns, code)["grids"] for code in (C, SUB, DISTRICT, A)}
     assert got == {C: 1, SUB: 1, DISTRICT: 1, A: 0}
+
+
+def test_links_decide_over_code_prefixes_and_leavers_go_by_home_or_duties(
+    towns, auth_headers, tmp_path
+) -> None:  # noqa: ANN001
+    """Outside tester: with a subdistrict 110199002 imported, community C (coded under it,
+    linked to SUB) stayed editable by 110199002's planner through the code prefix although
+    /coverage and the reports count C under SUB; and a person living in one planner's area
+    with a duty in another's could be let go by neither (403 for both)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    sub2 = tmp_path / "sub2.geojson"
+    feat = {
+        "type": "Feature",
+        "properties": {"code": "110199002", "level": "subdistrict", "name": "乙街道"},
+        "geometry": _box(116.380, 39.896, 116.389, 39.906),
+    }
+    sub2.write_text(json.dumps({"type": "FeatureCollection", "features": [feat]}), "utf-8")
+    import_areas(towns, sub2)
+    with towns.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (external_id, name, roles, area_id) SELECT 'P3', '王五', "
+                "'{alley_steward}', id FROM areas WHERE code = :b"
+            ),
+            {"b": B},
+        )
+        pid = conn.execute(text("SELECT id FROM people WHERE external_id = 'P3'")).scalar()
+    client = TestClient(create_app(towns), raise_server_exceptions=False)
+    admin = auth_headers("admin")
+    sub2_planner, sub_planner = (
+        auth_headers("planner", ("110199002",)),
+        auth_headers("planner", (SUB,)),
+    )
+    body = {"person": "P3", "target": "丙巷", "role": "alley_steward", "valid_from": "2026-01-05"}
+    plan = {"community": C, "min_households": 300, "max_households": 500}
+    assert client.post("/assignments", json=body, headers=sub2_planner).status_code == 403
+    assert client.post("/plans", json=plan, headers=sub2_planner).status_code == 403
+    assert client.post("/assignments", json=body, headers=sub_planner).status_code == 201
+    # P3 lives in B and holds 丙巷 in C: A's planner may not let them go, and is told the
+    # same as for a person who does not exist
+    a_planner = auth_headers("planner", (A,))
+    r = client.post(f"/people/{pid}/leave", headers=a_planner)
+    assert r.status_code == 403 and "or does not exist" in r.json()["error"], r.text
+    r = client.post("/people/999999/leave", headers=a_planner)
+    assert r.status_code == 403 and "or does not exist" in r.json()["error"], r.text
+    # C's planner holds every duty P3 leaves; B's planner holds their home: either may
+    c_planner = auth_headers("planner", (C,))
+    r = client.post(f"/people/{pid}/leave", headers=c_planner)
+    assert r.status_code == 200 and r.json()["duties_ended"] == 1, r.text
+    with towns.begin() as conn:
+        conn.execute(text("UPDATE people SET active = true WHERE id = :p"), {"p": pid})
+    r = client.post(f"/people/{pid}/leave", headers=auth_headers("planner", (B,)))
+    assert r.status_code == 200, r.text
+    assert client.post("/people/999999/leave", headers=admin).status_code == 404

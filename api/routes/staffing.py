@@ -24,6 +24,7 @@ from api.auth import Principal, allow, person_for, require_area
 from api.background import job_accepted, run_job
 from api.deps import get_engine
 from api.limits import read_upload, upload_openapi
+from geo.area_paths import AreaPath
 from geo.duties import assign_duty, end_duty
 from geo.duty_undo import MAX_REASON, undo_duty
 from geo.errors import ConflictError, InputError
@@ -290,7 +291,17 @@ def leave(
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:
-    return person_leaves(engine, person_id, actor=user.username, authorize=_scope(user))
+    def authorize(path: AreaPath | None) -> None:  # None: no such person
+        try:
+            require_area(user, path)
+        except HTTPException:  # the same answer whether they exist or where they live
+            raise HTTPException(
+                403,
+                f"person {person_id} is not in your areas (neither their home nor every duty "
+                "they hold), or does not exist",
+            ) from None
+
+    return person_leaves(engine, person_id, actor=user.username, authorize=authorize)
 
 
 @router.get("/people/{person_id}/duties", summary="A person's duties 职责")
