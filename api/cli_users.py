@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from sqlalchemy import text
 
 from api.cli_people import PERSON_HELP, person_option, resolve_person
 
@@ -45,7 +46,25 @@ def add(
     with _engine().begin() as conn:
         person_id = resolve_person(conn, person).id if person is not None else None
         uid = create_user(conn, username, password, role, area or (), person_id, actor="cli")
+        known = (
+            conn.execute(
+                text(
+                    "SELECT code FROM areas WHERE code = ANY(:c) UNION "
+                    "SELECT code FROM grids WHERE code = ANY(:c)"
+                ),
+                {"c": list(area or ())},
+            )
+            .scalars()
+            .all()
+        )
     typer.echo(f"user {username} (id {uid}, {role}) created")
+    unknown = sorted(set(area or ()) - set(known))
+    if unknown:  # allowed (areas may be imported later), but a typo would grant nothing
+        typer.echo(
+            f"warning: no imported area or grid has the code {', '.join(unknown)} "
+            "(check for a typo; the account is created as asked)",
+            err=True,
+        )
     if generated:
         typer.echo(f"one-time password: {password}")
 

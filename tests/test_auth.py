@@ -179,6 +179,9 @@ def test_users_cli(clean, pg_url, monkeypatch) -> None:
         assert accounts.verify_token(clean, token) is None
         r = run(app, ["users", "add", "t-bad", "--role", "planner"])
         assert r.exit_code != 0
+        # a code no area or grid has: created as asked, with a warning (a typo grants nothing)
+        r = run(app, ["users", "add", "t-typo", "--role", "planner", "--area", "119999"])
+        assert r.exit_code == 0 and "no imported area or grid has the code 119999" in r.output
     finally:
         get_settings.cache_clear()
 
