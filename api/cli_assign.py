@@ -52,7 +52,24 @@ _KIND_WORDS = {
 }
 
 
-def _print_summary(summary: dict, uncovered: list, kind: str = "alleys") -> None:
+def _street_labels(engine, ids: list) -> dict:  # -> {id: "id 名称"}
+    """Streets and alleys by id with their names (an unnamed one by its OSM key), so a planner
+    can find the ones listed."""
+    from sqlalchemy import text
+
+    if not ids:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, name, key FROM streets WHERE id = ANY(:i)"),
+            {"i": [int(i) for i in ids]},
+        ).all()
+    return {r.id: f"{r.id} {r.name or '（无名 unnamed）' + str(r.key)}" for r in rows}
+
+
+def _print_summary(
+    summary: dict, uncovered: list, kind: str = "alleys", labels: dict | None = None
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -81,7 +98,8 @@ def _print_summary(summary: dict, uncovered: list, kind: str = "alleys") -> None
     for words, ids in lines:
         if ids:
             more = f" … (+{len(ids) - 10} more)" if len(ids) > 10 else ""
-            typer.echo(f"{words} ({len(ids)}): " + ", ".join(str(a) for a in ids[:10]) + more)
+            shown = ", ".join(str((labels or {}).get(a, a)) for a in ids[:10])
+            typer.echo(f"{words} ({len(ids)}): {shown}{more}")
 
 
 def _read_people_file(path: Path, crs: str | None):
@@ -182,7 +200,13 @@ def _database_mode(kind: str):
             bar(0.1, "solving")
             proposal = propose(engine, kind, area, rebalance=rebalance)
             bar(1.0, "done")
-        _print_summary(proposal["summary"], proposal["uncovered"], kind)
+        listed = [
+            *proposal["uncovered"][:10],
+            *(proposal["summary"].get("unreachable") or [])[:10],
+            *(proposal["summary"].get("across_gaps") or [])[:10],
+        ]
+        labels = _street_labels(engine, listed) if kind != "grids" else None
+        _print_summary(proposal["summary"], proposal["uncovered"], kind, labels)
         ch = proposal["changes"]
         typer.echo(f"kept {ch['keep']}, ending {ch['end']}, starting {ch['start']} duties")
         if dry_run:

@@ -150,6 +150,9 @@ def test_database_mode_end_to_end(db, pg_url, tmp_path):
         assert "committed:" in res.stdout
         # each kind titled as itself (streets printed "alley steward assignment")
         assert titles[kind] in res.stdout and (kind == "alleys") == ("小巷管家" in res.stdout)
+        if kind == "alleys":  # the 莲桥 island's paths, named for the planner to check
+            assert "staffed across a gap in the map data" in res.stdout
+            assert "6 莲桥" in res.stdout and "（无名 unnamed）way:84273935" in res.stdout
     again = run_cli(["assign", "alleys", "--area", "110108015"], pg_url)
     assert "ending 0, starting 0" in again.stdout  # nothing changed: nothing moves
     with db.connect() as conn:

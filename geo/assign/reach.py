@@ -173,14 +173,14 @@ def pair_frame(
 
 
 def reach_notes(reach: Reach, held: np.ndarray, item_ids: list) -> dict:
-    """What the planner should know about reach, for a solver's summary: the items staffed
-    only across a gap in the network data (``across_gaps``: check there is a way), and the
-    items nobody can walk to within the limit (``unreachable``: why they stay uncovered)."""
-    out: dict = {}
-    if reach.across_gap is not None and reach.across_gap.any():
-        out["across_gaps"] = [item_ids[i] for i in np.flatnonzero(reach.across_gap & (held > 0))]
+    """What the planner should know about reach, for a solver's summary (always both, empty
+    when there is nothing to say): the items staffed only across a gap in the network data
+    (``across_gaps``: check there is a way), and the items nobody can walk to within the
+    limit (``unreachable``: why they stay uncovered)."""
+    across = reach.across_gap if reach.across_gap is not None else np.zeros(len(item_ids), bool)
     reached = np.zeros(len(item_ids), dtype=bool)
     reached[reach.item] = True
-    if not reached.all():
-        out["unreachable"] = [item_ids[i] for i in np.flatnonzero(~reached)]
-    return out
+    return {
+        "across_gaps": [item_ids[i] for i in np.flatnonzero(across & (held > 0))],
+        "unreachable": [item_ids[i] for i in np.flatnonzero(~reached)],
+    }
