@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -286,26 +287,27 @@ def _fingerprint(current: pd.DataFrame, planned: pd.DataFrame | None = None) -> 
     return hashlib.sha256(",".join(pairs).encode()).hexdigest()
 
 
-def _fill_gaps(current: pd.DataFrame, proposed: pd.DataFrame, exclusive: bool) -> pd.DataFrame:
+def _fill_gaps(current: pd.DataFrame, proposed: pd.DataFrame, net: bool = False) -> pd.DataFrame:
     """Every duty in force, plus the solver's people where an (item, role) has fewer holders
     than the solver gives it. WHY per (item, role) and not per item: the solvers keep one
     holder per alley or street and only people living near the area, so a co-steward (共管) or
     a duty given by hand would be ended; and a grid with workers but no leader (the leader
-    left) still needs its leader, and one short of workers its workers. ``exclusive`` (grids,
-    whose solver is not told the duties in force): a person already holding that role stays
-    where they are rather than being added to a second grid."""
+    left) still needs its leader, and one short of workers its workers. ``net`` (grids, solved
+    for the empty slots only, with the duties in force counted): every pick fills a gap, and
+    is added unless that person already serves that item."""
     pair = ["item_id", "person_id", "role"]
     # a kept duty shows the walk the solver measured for it (null when the solver did not
     # keep that pair, e.g. a co-steward)
     measured = [c for c in ("walk_m", "distance_m") if c in proposed]
     have = current[pair].merge(proposed[pair + measured].drop_duplicates(pair), on=pair, how="left")
     keys = ["item_id", "role"]
+    if net:
+        mine = current[["item_id", "person_id"]].drop_duplicates().assign(_mine=True)
+        extra = proposed.merge(mine, on=["item_id", "person_id"], how="left")
+        return pd.concat([have, extra[extra["_mine"].isna()].drop(columns="_mine")],
+                         ignore_index=True)  # fmt: skip
     extra = proposed.merge(have[pair], on=pair, how="left", indicator=True)
     extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge")
-    if exclusive:
-        busy = have[["person_id", "role"]].drop_duplicates().assign(_busy=True)
-        extra = extra.merge(busy, on=["person_id", "role"], how="left")
-        extra = extra[extra["_busy"].isna()].drop(columns="_busy")
     want = proposed.groupby(keys).size().rename("_want")
     held = have.groupby(keys).size().rename("_held")
     room = pd.concat([want, held], axis=1).fillna(0)
@@ -380,22 +382,42 @@ def propose(
         uncovered, summary = list(res.uncovered), res.summary
     else:
         gp = params or GridParams(households_per_worker=get_settings().households_per_worker)
-        res = staff_grids(
-            items.rename(columns={"item_id": "grid_id"}).rename_geometry("geometry"),
-            _less_capacity(people, elsewhere["held_count"], gp.grids_per_person),
-            gp,
-        )
+        grids = items.rename(columns={"item_id": "grid_id"}).rename_geometry("geometry")
+        held = elsewhere["held_count"]
+        if not rebalance and len(current):
+            # WHY solve the gaps only: solved whole, the solver's pick for a short grid was
+            # often someone already serving another grid, dropped as taken, while a free
+            # worker living in that grid was never proposed (outside tester: 5 grids short)
+            have = current.groupby(["item_id", "role"]).size().unstack(fill_value=0)
+            for role, col in (("grid_leader", "leaders_held"), ("grid_worker", "workers_held")):
+                counts = have[role] if role in have else pd.Series(dtype=int)
+                grids[col] = grids["grid_id"].map(counts).fillna(0).astype(int)
+            here = current.groupby("person_id")["item_id"].nunique()
+            held = here if held is None or held.empty else held.add(here, fill_value=0)
+        res = staff_grids(grids, _less_capacity(people, held, gp.grids_per_person), gp)
         pairs = res.assignments.rename(columns={"grid_id": "item_id"})
         short = res.short
         uncovered = short["grid_id"].tolist() if len(short) else []
         summary = res.summary
     keep_cols = [c for c in ("item_id", "person_id", "role", "walk_m", "distance_m") if c in pairs]
     pairs = pairs[keep_cols]
-    if not rebalance and len(current):
+    if not rebalance and len(current) and kind == "grids":
+        pairs = _fill_gaps(current, pairs, net=True)
+        ln = pairs["role"] == "grid_leader"
+        wn = int((pairs["role"] == "grid_worker").sum())
+        households = float(items["households"].astype(float).sum())
+        summary = {
+            **summary,
+            "leaders": int(ln.sum()),
+            "workers": wn,
+            "new": len(res.assignments),
+            "households_per_worker": round(households / wn, 1) if wn else math.nan,
+        }
+    elif not rebalance and len(current):
         solved = pairs
-        pairs = _fill_gaps(current, solved, exclusive=kind == "grids")
-        # an (item, role) the gaps could not be filled for (its pick holds that role
-        # elsewhere) is short: say so with the solver's own shortfalls
+        pairs = _fill_gaps(current, solved)
+        # an (item, role) the gaps could not be filled for is short: say so with the
+        # solver's own shortfalls
         keys = ["item_id", "role"]
         got = pairs.groupby(keys).size().reindex(solved.groupby(keys).size().index).fillna(0)
         lacking = got[got < solved.groupby(keys).size()].index.get_level_values("item_id")

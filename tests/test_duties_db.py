@@ -551,28 +551,62 @@ def test_leaving_ends_stand_ins_and_planned_duties_and_stays_in_scope(town, auth
     ]
 
 
-def test_filling_grid_gaps_never_gives_a_leader_a_second_grid() -> None:
-    """The grid solver is not told the duties in force: leader 101, kept on grid 2, was also
-    added as grid 1's leader (and the solver's 102 left unused)."""
-    import pandas as pd
+def test_filling_grid_gaps_proposes_a_free_worker_not_a_busy_one(db, tmp_path) -> None:
+    """Two grids of 100 households, each led. W1 works the west grid but lives in the east
+    one; W2, free, lives in the west one; the east grid has no worker. Solved whole, the
+    solver put W1 east and W2 west: W2 was not added west (its worker slot is held) and W1
+    not east (already a worker), so the east grid stayed short with W2 idle (outside tester,
+    5 grids short). Solved for the gaps only, W2 goes east; nobody gets a second grid."""
+    import json
 
-    from geo.staffing import _fill_gaps
+    from geo.staffing import propose
 
-    cur = pd.DataFrame(
-        {"item_id": [2, 1], "person_id": [101, 201], "role": ["grid_leader", "grid_worker"]}
-    )
-    solved = pd.DataFrame(
-        {
-            "item_id": [1, 2, 1, 2],
-            "person_id": [101, 102, 201, 202],
-            "role": ["grid_leader", "grid_leader", "grid_worker", "grid_worker"],
-        }
-    )
-    got = _fill_gaps(cur, solved, exclusive=True)
-    pairs = sorted(zip(got["item_id"], got["person_id"], got["role"], strict=True))
-    assert pairs == [(1, 201, "grid_worker"), (2, 101, "grid_leader"), (2, 202, "grid_worker")]
-    # alleys: a steward may hold many, so the solver's pick is taken
-    assert len(_fill_gaps(cur, solved, exclusive=False)) == 4
+    comm = "110199001001"
+    ring = [[116.40, 39.90], [116.41, 39.90], [116.41, 39.91], [116.40, 39.91], [116.40, 39.90]]
+    fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
+        "code": comm, "name": "测试社区", "level": "community"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]}}]}  # fmt: skip
+    (tmp_path / "c.geojson").write_text(json.dumps(fc), "utf-8")
+    import_areas(db, tmp_path / "c.geojson")
+    grids = {"west": (116.400, 116.405), "east": (116.405, 116.410)}
+    homes = {"L1": 116.401, "L2": 116.409, "W1": 116.408, "W2": 116.402}
+    with db.begin() as conn:
+        for i, (x0, x1) in enumerate(grids.values(), start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO grids (code, level, version, community_id, households, "
+                    "building_count, flags, properties, geom) SELECT :g, 1, 1, id, 100, 1, "
+                    "'[]', '{}', ST_Multi(ST_MakeEnvelope(:x0, 39.90, :x1, 39.91, 4326)) "
+                    "FROM areas WHERE code = :c"
+                ),
+                {"g": f"{comm}00{i}", "x0": x0, "x1": x1, "c": comm},
+            )
+        for ext, x in homes.items():
+            role = "grid_leader" if ext.startswith("L") else "grid_worker"
+            conn.execute(
+                text(
+                    "INSERT INTO people (external_id, name, roles, home) VALUES (:e, :e, "
+                    "ARRAY[:r], ST_SetSRID(ST_MakePoint(:x, 39.905), 4326))"
+                ),
+                {"e": ext, "r": role, "x": x},
+            )
+    since = city_today() - dt.timedelta(days=10)
+    west, east = f"{comm}001", f"{comm}002"
+    for person, grid, role in (("L1", west, "grid_leader"), ("L2", east, "grid_leader"),
+                               ("W1", west, "grid_worker")):  # fmt: skip
+        assign_duty(db, person, Target("grid", grid), role, since)
+    proposal = propose(db, "grids", comm)
+    with db.connect() as conn:
+        ids = dict(conn.execute(text("SELECT id, external_id FROM people")).all())
+        codes = dict(conn.execute(text("SELECT id, code FROM grids")).all())
+    got = sorted((codes[p["item_id"]], ids[p["person_id"]], p["role"]) for p in proposal["pairs"])
+    assert got == [
+        (west, "L1", "grid_leader"),
+        (west, "W1", "grid_worker"),
+        (east, "L2", "grid_leader"),
+        (east, "W2", "grid_worker"),
+    ]
+    assert proposal["uncovered"] == [] and proposal["changes"] == {"keep": 3, "end": 0, "start": 1}
 
 
 def test_leaving_an_unknown_person_out_of_scope_is_a_403(town, auth_headers) -> None:

@@ -63,7 +63,11 @@ def workers_needed(households: np.ndarray, households_per_worker: int) -> np.nda
 def staff_grids(
     grids: gpd.GeoDataFrame, people: pd.DataFrame, params: GridParams | None = None
 ) -> GridStaffing:
-    """Staff level-1 grids from people with roles grid_leader / grid_worker."""
+    """Staff level-1 grids from people with roles grid_leader / grid_worker.
+
+    ``grids`` may carry ``leaders_held`` and ``workers_held``: slots already filled (filling
+    gaps around the duties in force); only the rest is solved, and a grid is short when the
+    rest cannot be filled. People's ``capacity`` is then what they have left."""
     t0 = time.perf_counter()
     params = params or GridParams()
     if params.households_per_worker < 1:
@@ -98,6 +102,10 @@ def staff_grids(
     n_g, n_p = len(grids), len(people)
     need_lead = np.full(n_g, params.leaders_per_grid, dtype=np.int64)
     need_work = workers_needed(grids["households"].to_numpy(), params.households_per_worker)
+    for need, col in ((need_lead, "leaders_held"), (need_work, "workers_held")):
+        if col in grids.columns:
+            held = pd.to_numeric(grids[col], errors="coerce").fillna(0).to_numpy()
+            need[:] = np.maximum(need - held.astype(np.int64), 0)
     is_lead = has_role(people, "grid_leader").to_numpy()
     is_work = has_role(people, "grid_worker").to_numpy()
     cap = np.full(n_p, params.grids_per_person, dtype=np.int64)
