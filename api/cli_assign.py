@@ -20,20 +20,49 @@ assign_app = typer.Typer(
 
 CRS_HELP = "CRS of the input coordinates: wgs84 (default), gcj02, bd09, cgcs2000 or EPSG:xxxx"
 
-# Summary rows: key, Chinese label, English label, unit.
-_SUMMARY_ROWS = (
-    ("coverage", "覆盖率", "coverage", "share of alleys with a steward"),
-    ("covered", "已覆盖小巷", "alleys covered", ""),
-    ("alleys", "小巷数", "alleys", ""),
-    ("stewards", "在岗管家", "stewards assigned", ""),
-    ("people", "可用人员", "people available", ""),
-    ("load_spread", "负荷差异", "load spread", "max / median alley metres per steward"),
-    ("load_max_m", "最大负荷", "max load", "m"),
-    ("load_median_m", "负荷中位数", "median load", "m"),
-    ("mean_walk_m", "平均步行距离", "mean walk", "m along the network"),
-    ("objective", "目标值", "objective", "walk-equivalent m"),
-    ("runtime_s", "运行时间", "runtime", "s"),
-)
+# Summary rows per kind: key, Chinese label, English label, unit.
+_RUNTIME = ("runtime_s", "运行时间", "runtime", "s")
+_SUMMARY_ROWS = {
+    "alleys": (
+        ("coverage", "覆盖率", "coverage", "share of alleys with a steward"),
+        ("covered", "已覆盖小巷", "alleys covered", ""),
+        ("alleys", "小巷数", "alleys", ""),
+        ("stewards", "在岗管家", "stewards assigned", ""),
+        ("people", "可用人员", "people available", ""),
+        ("load_spread", "负荷差异", "load spread", "max / median alley metres per steward"),
+        ("load_max_m", "最大负荷", "max load", "m"),
+        ("load_median_m", "负荷中位数", "median load", "m"),
+        ("mean_walk_m", "平均步行距离", "mean walk", "m along the network"),
+        ("objective", "目标值", "objective", "walk-equivalent m"),
+        _RUNTIME,
+    ),
+    "streets": (
+        ("coverage", "覆盖率", "coverage", "share of streets with a chief"),
+        ("covered", "已覆盖街道", "streets covered", ""),
+        ("streets", "街道数", "streets", ""),
+        ("chiefs", "在岗街巷长", "street chiefs assigned", ""),
+        ("people", "可用人员", "people available", ""),
+        ("streets_per_chief_max", "最多街道", "most streets per chief", ""),
+        ("mean_walk_m", "平均步行距离", "mean walk", "m along the network"),
+        ("objective", "目标值", "objective", "walk-equivalent m"),
+        _RUNTIME,
+    ),
+    "grids": (
+        ("grids", "网格数", "grids", "level 1"),
+        (
+            "fully_staffed",
+            "配齐网格",
+            "grids fully staffed",
+            "a leader, workers for its households",
+        ),
+        ("staffed_rate", "配齐率", "share fully staffed", ""),
+        ("leaders", "网格长", "grid leaders", ""),
+        ("workers", "专职网格员", "full-time workers", ""),
+        ("households_per_worker", "户/网格员", "households per worker", ""),
+        ("mean_distance_m", "平均距离", "mean distance", "m, home to grid (new picks)"),
+        _RUNTIME,
+    ),
+}
 
 
 # per kind: the table's title, what is covered by whom, and the items left without anyone
@@ -73,20 +102,16 @@ def _print_summary(
     from rich.console import Console
     from rich.table import Table
 
-    title, covered_by, left = _KIND_WORDS[kind]
+    title, _covered_by, left = _KIND_WORDS[kind]
     table = Table(title=title)
     table.add_column("指标 figure")
     table.add_column("值 value", justify="right")
     table.add_column("说明 note")
-    for key, zh, en, note in _SUMMARY_ROWS:
+    for key, zh, en, note in _SUMMARY_ROWS[kind]:
         value = summary.get(key)
         if value is None:
             continue
-        shown = f"{value:.1%}" if key == "coverage" else str(value)
-        if key == "coverage":
-            note = f"share of {covered_by}"
-        elif key == "covered" and kind != "alleys":
-            zh, en = "已覆盖", f"{kind} covered"
+        shown = f"{value:.1%}" if key in ("coverage", "staffed_rate") else str(value)
         table.add_row(f"{zh} {en}", shown, note)
     Console().print(table)
     lines = [(left, uncovered)]
