@@ -192,12 +192,10 @@ def public() -> Callable[[], None]:
 
 
 def _covers(principal: Principal, code: str | None, engine: Engine | None) -> bool:
-    """Whether ``code`` is in scope, looked up by parent link when there is a database (a
-    community linked to another subdistrict than its code begins with is that one's,
-    :mod:`geo.area_paths`); by code prefix alone without one."""
-    if principal.role == "admin":
-        return True
-    if engine is None or not code or principal.role != "planner":
+    """Whether ``code`` is in a planner's scope, looked up by parent link when there is a
+    database (a community linked to another subdistrict than its code begins with is that
+    one's, :mod:`geo.area_paths`); by code prefix alone without one."""
+    if engine is None or not code:
         return principal.covers_area(code)
     with engine.connect() as conn:
         return principal.covers_area(area_path(conn, code))
@@ -207,27 +205,25 @@ def require_area(
     principal: Principal, code: str | AreaPath | None, engine: Engine | None = None
 ) -> None:
     """403 unless ``code`` (an area or grid code, or an area path) is inside the principal's
-    scope; with ``engine``, a code is also looked up by parent link (:func:`_covers`).
+    scope; with ``engine``, a code is looked up by parent link (:func:`_covers`).
 
     For planners; admins pass; other roles never edit areas. An empty path is a street that
     lies in no imported area: only an admin may edit it."""
     if principal.role == "admin":
         return
-    if principal.role == "planner":
-        if isinstance(code, str) or code is None:
-            if _covers(principal, code, engine):
-                return
-        elif principal.covers_area(code):
-            return
-    if isinstance(code, tuple):
-        if not code:
-            raise HTTPException(
-                403,
-                "outside your areas: this street or alley lies in no imported area, so only "
-                "an admin may change its duties",
-            )
-        code = code[0]
-    raise HTTPException(403, f"outside your areas: {code or '(no area given)'}")
+    is_path = isinstance(code, tuple)
+    if principal.role == "planner" and (
+        principal.covers_area(code) if is_path else _covers(principal, code, engine)
+    ):
+        return
+    if is_path and not code:
+        raise HTTPException(
+            403,
+            "outside your areas: this street or alley lies in no imported area, so only "
+            "an admin may change its duties",
+        )
+    shown = code[0] if is_path else code
+    raise HTTPException(403, f"outside your areas: {shown or '(no area given)'}")
 
 
 def person_for(principal: Principal, requested: Any = None) -> int | None:

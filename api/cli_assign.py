@@ -59,7 +59,7 @@ _SUMMARY_ROWS = {
         ("leaders", "网格长", "grid leaders", ""),
         ("workers", "专职网格员", "full-time workers", ""),
         ("households_per_worker", "户/网格员", "households per worker", ""),
-        ("mean_distance_m", "平均距离", "mean distance", "m, home to grid (new picks)"),
+        ("mean_distance_m", "平均距离", "mean distance", "m, home to grid"),
         _RUNTIME,
     ),
 }

@@ -285,12 +285,6 @@ def _area_path(conn: Connection, t: dict[str, Any]) -> AreaPath:
     return street_area_path(conn, t["id"])
 
 
-def _area_code(conn: Connection, t: dict[str, Any]) -> str | None:
-    """The deepest of :func:`_area_path`: the area the target is listed under."""
-    path = _area_path(conn, t)
-    return path[0] if path else None
-
-
 def _duties(
     conn: Connection,
     t: dict[str, Any],

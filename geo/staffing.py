@@ -403,15 +403,17 @@ def propose(
     pairs = pairs[keep_cols]
     if not rebalance and len(current) and kind == "grids":
         pairs = _fill_gaps(current, pairs, net=True)
-        ln = pairs["role"] == "grid_leader"
+        kept = pairs["distance_m"].isna()
+        pairs.loc[kept, "distance_m"] = _home_to_grid_m(people, items, pairs[kept])
         wn = int((pairs["role"] == "grid_worker").sum())
         households = float(items["households"].astype(float).sum())
-        summary = {
+        summary = {  # the grids' staff after the commit, not only the new picks
             **summary,
-            "leaders": int(ln.sum()),
+            "leaders": int((pairs["role"] == "grid_leader").sum()),
             "workers": wn,
             "new": len(res.assignments),
             "households_per_worker": round(households / wn, 1) if wn else math.nan,
+            "mean_distance_m": round(float(pd.to_numeric(pairs["distance_m"]).mean()), 1),
         }
     elif not rebalance and len(current):
         solved = pairs
@@ -441,6 +443,22 @@ def propose(
             for r in planned.drop(columns="id").to_dict(orient="records")
         ],
     }
+
+
+def _home_to_grid_m(people: pd.DataFrame, grids: gpd.GeoDataFrame, pairs: pd.DataFrame) -> list:
+    """Metres from each pair's home to its grid, as the grid solver measures them (straight,
+    in the local metric CRS); None for a person not among ``people`` (living farther away)."""
+    from geo.crs import metric_crs_for_bounds
+
+    crs = metric_crs_for_bounds(grids.total_bounds)
+    geom = grids.set_index("item_id").geometry.to_crs(crs)
+    homes = gpd.GeoSeries(
+        gpd.points_from_xy(people["lon"], people["lat"]), index=people["person_id"], crs=4326
+    ).to_crs(crs)
+    return [
+        round(float(homes[p].distance(geom[g])), 1) if p in homes.index else None
+        for g, p in zip(pairs["item_id"], pairs["person_id"], strict=True)
+    ]
 
 
 def _plain_rec(rec: dict[str, Any]) -> dict[str, Any]:

@@ -607,6 +607,11 @@ def test_filling_grid_gaps_proposes_a_free_worker_not_a_busy_one(db, tmp_path) -
         (east, "W2", "grid_worker"),
     ]
     assert proposal["uncovered"] == [] and proposal["changes"] == {"keep": 3, "end": 0, "start": 1}
+    # kept duties show their distance too (home to grid: W1 lives 0.003° east of the west
+    # grid, W2 as far west of the east one)
+    dist = {(codes[p["item_id"]], ids[p["person_id"]]): p["distance_m"] for p in proposal["pairs"]}
+    assert dist[(west, "L1")] == dist[(east, "L2")] == 0
+    assert 250 < dist[(west, "W1")] < 260 and 250 < dist[(east, "W2")] < 260
 
 
 def test_leaving_an_unknown_person_out_of_scope_is_a_403(town, auth_headers) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
-from geo.duties import _area_code
+from geo.duties import _area_path
 from geo.importer import import_areas, import_osm
 from geo.patrol_reports import build_report
 from geo.settings import city_today
@@ -178,7 +178,9 @@ def test_planners_edit_a_street_by_its_deepest_area(towns) -> None:  # noqa: ANN
     it)."""
     with towns.connect() as conn:
         ids = dict(conn.execute(text("SELECT name, id FROM streets")).all())
-        codes = {n: _area_code(conn, {"kind": "alley", "id": ids[n]}) for n in HOME}
+        paths = {n: _area_path(conn, {"kind": "alley", "id": ids[n]}) for n in HOME}
+    codes = {n: p[0] if p else None for n, p in paths.items()}
+    assert paths["丙巷"] == (C, SUB, DISTRICT) and paths["出巷"] == (SUB, DISTRICT)
     assert codes == {
         "分巷": B, "出巷": SUB, "折巷": A, "远巷": DISTRICT, "界巷": SUB, "丙巷": C, "野巷": None,
     }  # fmt: skip

@@ -38,9 +38,8 @@ class Reach:
     person: np.ndarray  # sparse triples
     item: np.ndarray
     metres: np.ndarray
-    # items reached only across a gap in the network data (walk.join_unreached), and the gaps
+    # items reached only across a gap in the network data (walk.join_unreached)
     across_gap: np.ndarray | None = None
-    gaps_m: np.ndarray | None = None
 
     def pairs_for(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (item, person, metres) within range for the given items."""
@@ -108,10 +107,10 @@ def compute_reach(
             f"{int(far.sum())} people live outside the area (more than {max_home_offset_m:.0f} m "
             f"from any walkable line): {show_ids(ids)}"
         )
-    wg, joins = join_unreached(wg, entry_nodes.ravel(), flat, max_gap_m, gap_factor)
+    wg, joined = join_unreached(wg, entry_nodes.ravel(), flat, max_gap_m, gap_factor)
     p, i, d = walk_distances(wg, entry_nodes, entry_m, flat, offsets, limit_m)
     first = np.minimum(offsets[:-1], max(len(flat) - 1, 0))
-    across = np.isin(old_component[flat[first]], joins.joined_components) & (np.diff(offsets) > 0)
+    across = np.isin(old_component[flat[first]], joined) & (np.diff(offsets) > 0)
     cent = shapely.centroid(items_m)
     return Reach(
         crs=crs,
@@ -123,7 +122,6 @@ def compute_reach(
         item=i,
         metres=d,
         across_gap=across,
-        gaps_m=joins.gap_m,
     )
 
 

@@ -265,21 +265,11 @@ def walk_distances(
     return key // n_items, key % n_items, best
 
 
-@dataclass(frozen=True)
-class Joins:
-    """Connectors added by :func:`join_unreached`: node pairs, straight gaps (metres) and the
-    pieces (component labels before joining) that a home now reaches through them."""
-
-    u: np.ndarray
-    v: np.ndarray
-    gap_m: np.ndarray
-    joined_components: np.ndarray
-
-
 def join_unreached(
     wg: WalkGraph, home_nodes: np.ndarray, item_nodes: np.ndarray, max_gap_m: float, factor: float
-) -> tuple[WalkGraph, Joins]:
-    """Join each piece of network that holds items but no home to its nearest other piece.
+) -> tuple[WalkGraph, np.ndarray]:
+    """Join each piece of network that holds items but no home to its nearest other piece;
+    returns the graph and the pieces (component labels before joining) a home now reaches.
 
     WHY: an extract cut from OSM has pieces no walk reaches: paths on an island whose bridge
     ends short of the shore, a footbridge whose stairs are not mapped (the demo city's 莲桥
@@ -296,7 +286,7 @@ def join_unreached(
     """
     labels = wg.component
     n_labels = int(labels.max()) + 1 if len(labels) else 0
-    none = Joins(*(np.zeros(0, dtype=np.int64) for _ in range(2)), np.zeros(0), np.zeros(0, int))
+    none = np.zeros(0, dtype=np.int64)
     if max_gap_m <= 0 or n_labels < 2:
         return wg, none
     root = np.arange(n_labels)
@@ -341,8 +331,8 @@ def join_unreached(
     )
     graph = (wg.graph + extra).tocsr()  # no connector doubles an edge: it joins two pieces
     _, comp = csgraph.connected_components(graph, directed=False)
-    first_node = np.full(n_labels, -1)
-    first_node[labels[::-1]] = np.arange(len(labels))[::-1]  # a node of each piece
-    joined = wanted[np.isin(comp[first_node[wanted]], comp[home_nodes])]
+    a_node = np.full(n_labels, -1)
+    a_node[labels] = np.arange(len(labels))  # some node of each piece
+    joined = wanted[np.isin(comp[a_node[wanted]], comp[home_nodes])]
     out = WalkGraph(crs=wg.crs, xy=wg.xy, graph=graph, tree=wg.tree, component=comp, edges=wg.edges)
-    return out, Joins(u=u, v=v, gap_m=gap, joined_components=joined)
+    return out, joined
