@@ -22,18 +22,21 @@ CRS_HELP = "CRS of the input coordinates: wgs84 (default), gcj02, bd09, cgcs2000
 
 # Summary rows per kind: key, Chinese label, English label, unit.
 _RUNTIME = ("runtime_s", "运行时间", "runtime", "s")
+_PEOPLE = ("people", "可用人员", "people available", "")
+_WALK = ("mean_walk_m", "平均步行距离", "mean walk", "m along the network")
+_OBJECTIVE = ("objective", "目标值", "objective", "walk-equivalent m")
 _SUMMARY_ROWS = {
     "alleys": (
         ("coverage", "覆盖率", "coverage", "share of alleys with a steward"),
         ("covered", "已覆盖小巷", "alleys covered", ""),
         ("alleys", "小巷数", "alleys", ""),
         ("stewards", "在岗管家", "stewards assigned", ""),
-        ("people", "可用人员", "people available", ""),
+        _PEOPLE,
         ("load_spread", "负荷差异", "load spread", "max / median alley metres per steward"),
         ("load_max_m", "最大负荷", "max load", "m"),
         ("load_median_m", "负荷中位数", "median load", "m"),
-        ("mean_walk_m", "平均步行距离", "mean walk", "m along the network"),
-        ("objective", "目标值", "objective", "walk-equivalent m"),
+        _WALK,
+        _OBJECTIVE,
         _RUNTIME,
     ),
     "streets": (
@@ -41,10 +44,10 @@ _SUMMARY_ROWS = {
         ("covered", "已覆盖街道", "streets covered", ""),
         ("streets", "街道数", "streets", ""),
         ("chiefs", "在岗街巷长", "street chiefs assigned", ""),
-        ("people", "可用人员", "people available", ""),
+        _PEOPLE,
         ("streets_per_chief_max", "最多街道", "most streets per chief", ""),
-        ("mean_walk_m", "平均步行距离", "mean walk", "m along the network"),
-        ("objective", "目标值", "objective", "walk-equivalent m"),
+        _WALK,
+        _OBJECTIVE,
         _RUNTIME,
     ),
     "grids": (
@@ -65,20 +68,23 @@ _SUMMARY_ROWS = {
 }
 
 
-# per kind: the table's title, what is covered by whom, and the items left without anyone
+# per kind: the table's title and the items left without anyone
 _KIND_WORDS = {
-    "alleys": (
-        "小巷管家分配 alley steward assignment",
-        "alleys with a steward",
-        "未覆盖小巷 uncovered alleys",
-    ),
-    "streets": (
-        "街巷长分配 street chief assignment",
-        "streets with a chief",
-        "未覆盖街道 uncovered streets",
-    ),
-    "grids": ("网格定人 grid staffing", "grids fully staffed", "人手不足网格 grids short of staff"),
+    "alleys": ("小巷管家分配 alley steward assignment", "未覆盖小巷 uncovered alleys"),
+    "streets": ("街巷长分配 street chief assignment", "未覆盖街道 uncovered streets"),
+    "grids": ("网格定人 grid staffing", "人手不足网格 grids short of staff"),
 }
+
+
+def _lists(summary: dict, uncovered: list, kind: str) -> list[tuple[str, list]]:
+    """The items a planner should look at, under their headings: uncovered, unreachable, and
+    staffed across a gap in the map data."""
+    return [
+        (_KIND_WORDS[kind][1], uncovered),
+        ("无法步行到达 nobody can walk there", summary.get("unreachable") or []),
+        ("跨越路网缺口分配 staffed across a gap in the map data: check there is a way",
+         summary.get("across_gaps") or []),
+    ]  # fmt: skip
 
 
 def _street_labels(engine, ids: list) -> dict:  # -> {id: "id 名称"}
@@ -102,8 +108,7 @@ def _print_summary(
     from rich.console import Console
     from rich.table import Table
 
-    title, _covered_by, left = _KIND_WORDS[kind]
-    table = Table(title=title)
+    table = Table(title=_KIND_WORDS[kind][0])
     table.add_column("指标 figure")
     table.add_column("值 value", justify="right")
     table.add_column("说明 note")
@@ -114,13 +119,7 @@ def _print_summary(
         shown = f"{value:.1%}" if key in ("coverage", "staffed_rate") else str(value)
         table.add_row(f"{zh} {en}", shown, note)
     Console().print(table)
-    lines = [(left, uncovered)]
-    lines.append(("无法步行到达 nobody can walk there", summary.get("unreachable") or []))
-    lines.append(
-        ("跨越路网缺口分配 staffed across a gap in the map data: check there is a way",
-         summary.get("across_gaps") or [])
-    )  # fmt: skip
-    for words, ids in lines:
+    for words, ids in _lists(summary, uncovered, kind):
         if ids:
             more = f" … (+{len(ids) - 10} more)" if len(ids) > 10 else ""
             shown = ", ".join(str((labels or {}).get(a, a)) for a in ids[:10])
@@ -225,11 +224,8 @@ def _database_mode(kind: str):
             bar(0.1, "solving")
             proposal = propose(engine, kind, area, rebalance=rebalance)
             bar(1.0, "done")
-        listed = [
-            *proposal["uncovered"][:10],
-            *(proposal["summary"].get("unreachable") or [])[:10],
-            *(proposal["summary"].get("across_gaps") or [])[:10],
-        ]
+        lists = _lists(proposal["summary"], proposal["uncovered"], kind)
+        listed = [i for _, ids in lists for i in ids[:10]]  # the ones printed
         labels = _street_labels(engine, listed) if kind != "grids" else None
         _print_summary(proposal["summary"], proposal["uncovered"], kind, labels)
         ch = proposal["changes"]

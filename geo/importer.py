@@ -576,6 +576,15 @@ _PARENT_FIELDS = {
 }
 
 
+# level → the level of its parent and the digits of its code that name it (GB/T 2260)
+_PARENT_OF = {
+    "community": ("subdistrict", 9),
+    "village": ("subdistrict", 9),
+    "subdistrict": ("district", 6),
+    "township": ("district", 6),
+}
+
+
 def _polygonal(geoms: np.ndarray, name: str) -> np.ndarray:
     types = shapely.get_type_id(geoms)
     bad = ~np.isin(types, [3, 6])
@@ -668,22 +677,18 @@ def import_areas(
     for i, (code, name, lvl, g) in enumerate(
         zip(gdf["code"], gdf["name"], gdf["level"], _ewkb_hex(geoms), strict=True)
     ):
-        pc = None
-        if parent_code is not None and isinstance(parent_code.iloc[i], str):
-            pc = parent_code.iloc[i].strip() or None
-            if pc is not None:
-                named_parents[code] = pc
-        named_col = {"community": "subdistrict_code", "village": "subdistrict_code"}.get(
-            lvl, "district_code" if lvl in ("subdistrict", "township") else None
-        )
-        if pc is None and named_col in gdf.columns and isinstance(gdf[named_col].iloc[i], str):
-            pc = gdf[named_col].iloc[i].strip() or None  # the parent the file names
-            if pc is not None:
-                named_parents[code] = pc
-        if pc is None and lvl in ("community", "village"):
-            pc = code[:9]
-        elif pc is None and lvl in ("subdistrict", "township"):
-            pc = code[:6]
+        # the parent: parent_code, else the file's subdistrict_code / district_code column
+        # for the level above, else the code's prefix (GB/T 2260 nesting)
+        plevel, digits = _PARENT_OF.get(lvl, (None, 0))
+        given = [parent_code] if parent_code is not None else []
+        if plevel is not None and _PARENT_FIELDS[plevel][0] in gdf.columns:
+            given.append(gdf[_PARENT_FIELDS[plevel][0]])
+        named = [c.iloc[i].strip() for c in given if isinstance(c.iloc[i], str)]
+        pc = next((c for c in named if c), None)
+        if pc is not None:
+            named_parents[code] = pc
+        elif digits:
+            pc = code[:digits]
         rows.append((code, lvl, str(name), _none(name_en.iloc[i]), pc, g))
 
     sha = file_sha256(path)

@@ -332,7 +332,7 @@ def propose(
 ) -> dict[str, Any]:
     """Solve the area's alleys, streets or grids; nothing is written. JSON-ready."""
     from geo.assign.chiefs import assign_chiefs
-    from geo.assign.grids import GridParams, staff_grids
+    from geo.assign.grids import GridParams, home_to_grid_m, staff_grids
     from geo.assign.stewards import assign_stewards
     from geo.settings import get_settings
 
@@ -404,7 +404,12 @@ def propose(
     if not rebalance and len(current) and kind == "grids":
         pairs = _fill_gaps(current, pairs, net=True)
         kept = pairs["distance_m"].isna()
-        pairs.loc[kept, "distance_m"] = _home_to_grid_m(people, items, pairs[kept])
+        pairs.loc[kept, "distance_m"] = home_to_grid_m(
+            grids,
+            people,
+            pairs.loc[kept, "item_id"].tolist(),
+            pairs.loc[kept, "person_id"].tolist(),
+        )
         wn = int((pairs["role"] == "grid_worker").sum())
         households = float(items["households"].astype(float).sum())
         summary = {  # the grids' staff after the commit, not only the new picks
@@ -443,22 +448,6 @@ def propose(
             for r in planned.drop(columns="id").to_dict(orient="records")
         ],
     }
-
-
-def _home_to_grid_m(people: pd.DataFrame, grids: gpd.GeoDataFrame, pairs: pd.DataFrame) -> list:
-    """Metres from each pair's home to its grid, as the grid solver measures them (straight,
-    in the local metric CRS); None for a person not among ``people`` (living farther away)."""
-    from geo.crs import metric_crs_for_bounds
-
-    crs = metric_crs_for_bounds(grids.total_bounds)
-    geom = grids.set_index("item_id").geometry.to_crs(crs)
-    homes = gpd.GeoSeries(
-        gpd.points_from_xy(people["lon"], people["lat"]), index=people["person_id"], crs=4326
-    ).to_crs(crs)
-    return [
-        round(float(homes[p].distance(geom[g])), 1) if p in homes.index else None
-        for g, p in zip(pairs["item_id"], pairs["person_id"], strict=True)
-    ]
 
 
 def _plain_rec(rec: dict[str, Any]) -> dict[str, Any]:

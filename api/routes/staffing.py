@@ -110,10 +110,21 @@ class DutyUndoRequest(BaseModel):
     )
 
 
-def _scope(user: Principal):
+def _scope(user: Principal, refusal: str | None = None):
     """A planner edits duties only inside their areas (the grid's or the street's area path,
-    :mod:`geo.area_paths`); checked in the edit's transaction, before anything is written."""
-    return lambda path: require_area(user, path)
+    :mod:`geo.area_paths`); checked in the edit's transaction, before anything is written.
+    ``refusal``: one 403 message for every refusal, and for a path of None (no such target),
+    so whether it exists, or where, is not told."""
+
+    def authorize(path: AreaPath | None) -> None:
+        if refusal is None:
+            return require_area(user, path)
+        try:
+            require_area(user, path)
+        except HTTPException:
+            raise HTTPException(403, refusal) from None
+
+    return authorize
 
 
 @router.post(
@@ -178,13 +189,7 @@ def undo_assignment(
         reason = body.reason if body.reason is not None else reason
         leave_others = body.leave_others if body.leave_others is not None else leave_others
 
-    def authorize(code: str | None) -> None:  # code None: no such duty
-        try:
-            require_area(user, code)
-        except HTTPException:  # the same answer whether it exists or where: nothing told
-            raise HTTPException(
-                403, f"duty {duty_id} is not in your areas (or does not exist)"
-            ) from None
+    authorize = _scope(user, f"duty {duty_id} is not in your areas (or does not exist)")
 
     return undo_duty(
         engine,
@@ -291,16 +296,11 @@ def leave(
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:
-    def authorize(path: AreaPath | None) -> None:  # None: no such person
-        try:
-            require_area(user, path)
-        except HTTPException:  # the same answer whether they exist or where they live
-            raise HTTPException(
-                403,
-                f"person {person_id} is not in your areas (neither their home nor every duty "
-                "they hold), or does not exist",
-            ) from None
-
+    authorize = _scope(
+        user,
+        f"person {person_id} is not in your areas (neither their home nor every duty they "
+        "hold), or does not exist",
+    )
     return person_leaves(engine, person_id, actor=user.username, authorize=authorize)
 
 

@@ -60,6 +60,28 @@ def workers_needed(households: np.ndarray, households_per_worker: int) -> np.nda
     return np.ceil(np.maximum(h, 0) / households_per_worker).astype(np.int64)
 
 
+def _in_metres(grids: gpd.GeoDataFrame, people: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Grid outlines and homes in the grids' local metric CRS, as distances are measured."""
+    g4326 = grids if grids.crs is not None else grids.set_crs(WGS84)
+    crs = metric_crs_for_bounds(g4326.to_crs(WGS84).total_bounds)
+    homes = gpd.GeoSeries(gpd.points_from_xy(people["lon"], people["lat"]), crs=WGS84)
+    return g4326.geometry.to_crs(crs).values, homes.to_crs(crs).values
+
+
+def home_to_grid_m(
+    grids: gpd.GeoDataFrame, people: pd.DataFrame, grid_ids: list, person_ids: list
+) -> list[float | None]:
+    """Metres from each person's home to each grid (pairs given by id), measured as
+    :func:`staff_grids` measures them; None for a person not among ``people``."""
+    gm, homes = _in_metres(grids, people)
+    g_ix = {g: i for i, g in enumerate(grids["grid_id"])}
+    p_ix = {p: i for i, p in enumerate(people["person_id"])}
+    return [
+        round(float(shapely.distance(homes[p_ix[p]], gm[g_ix[g]])), 1) if p in p_ix else None
+        for g, p in zip(grid_ids, person_ids, strict=True)
+    ]
+
+
 def staff_grids(
     grids: gpd.GeoDataFrame, people: pd.DataFrame, params: GridParams | None = None
 ) -> GridStaffing:
@@ -82,14 +104,7 @@ def staff_grids(
         raise InputError(f"duplicate grid_id: {', '.join(dup)}")
     people = check_people(people)
     grids = grids.reset_index(drop=True)
-    g4326 = grids if grids.crs is not None else grids.set_crs(WGS84)
-    crs = metric_crs_for_bounds(g4326.to_crs(WGS84).total_bounds)
-    gm = g4326.geometry.to_crs(crs).values
-    homes = (
-        gpd.GeoSeries(gpd.points_from_xy(people["lon"], people["lat"]), crs=WGS84)
-        .to_crs(crs)
-        .values
-    )
+    gm, homes = _in_metres(grids, people)
     tree = shapely.STRtree(gm)
     hp, hg = tree.query(homes, predicate="dwithin", distance=params.max_distance_m)
     dist = shapely.distance(homes[hp], gm[hg])
