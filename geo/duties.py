@@ -233,8 +233,15 @@ def _grid(conn: Connection, ref: str | int) -> dict[str, Any]:
     }
 
 
-def _target(conn: Connection, target: Target | str | int, role: str) -> dict[str, Any]:
-    """The street, alley or grid, checked against the role."""
+def _target(
+    conn: Connection,
+    target: Target | str | int,
+    role: str,
+    authorize: Authorize | None = None,
+) -> dict[str, Any]:
+    """The street, alley or grid, checked against the role. ``authorize`` (a planner's scope)
+    sees its area path as soon as it is found, before any check that would tell an outsider
+    what it is (an alley asked for as a street)."""
     want = ROLE_TARGET[role]
     if isinstance(target, Target):
         if target.kind not in TARGET_LABELS:
@@ -247,9 +254,9 @@ def _target(conn: Connection, target: Target | str | int, role: str) -> dict[str
         ref = target.ref
     else:
         ref = target
-    if want == "grid":
-        return _grid(conn, ref)
-    got = _street(conn, want, ref)
+    got = _grid(conn, ref) if want == "grid" else _street(conn, want, ref)
+    if authorize is not None:
+        authorize(_area_path(conn, got))
     if got["kind"] != want:
         holder = "alley_steward" if got["kind"] == "alley" else "street_chief"
         raise InputError(
@@ -371,9 +378,7 @@ def assign_duty(
     today = today or city_today()
     with engine.begin() as conn:
         # the planner's scope first: out of it, nothing about the person is told
-        t = _target(conn, target, role)
-        if authorize is not None:
-            authorize(_area_path(conn, t))
+        t = _target(conn, target, role, authorize)
         p = _person(conn, person)
         if not p.active:
             raise ConflictError(
@@ -566,9 +571,7 @@ def end_duty(
     if last is None:
         raise InputError("the last day is required (YYYY-MM-DD)")
     with engine.begin() as conn:
-        t = _target(conn, target, role)
-        if authorize is not None:
-            authorize(_area_path(conn, t))
+        t = _target(conn, target, role, authorize)
         p = _person(conn, person)
         theirs = _duties(conn, t, role, EARLIEST, None, person_id=p.id)
         hit = [

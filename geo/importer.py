@@ -615,7 +615,8 @@ def import_areas(
     Parent codes come from ``parent_code`` or from the code's prefix (GB/T 2260 nesting:
     community 12 digits → subdistrict 9 → district 6). A parent that does not exist yet is
     created when the file names it (``subdistrict_name``, ``district_name``), its outline the
-    union of its children.
+    union of its children; every later area import redraws such an outline from the children
+    linked then, so a community linked to it later lies inside it.
     """
     from geo.vector_io import read_vector
 
@@ -710,8 +711,10 @@ def import_areas(
                 "ST_Area(geom::geography) FROM stage_areas "
                 "ON CONFLICT (code) DO UPDATE SET level = EXCLUDED.level, name = EXCLUDED.name, "
                 "name_en = EXCLUDED.name_en, geom = EXCLUDED.geom, area_m2 = EXCLUDED.area_m2, "
-                "updated_at = now() WHERE (areas.level, areas.name, areas.name_en, areas.geom) "
-                "IS DISTINCT FROM (EXCLUDED.level, EXCLUDED.name, EXCLUDED.name_en, EXCLUDED.geom)"
+                "outline_from_children = false, updated_at = now() "
+                "WHERE (areas.level, areas.name, areas.name_en, areas.geom, "
+                "areas.outline_from_children) IS DISTINCT FROM "
+                "(EXCLUDED.level, EXCLUDED.name, EXCLUDED.name_en, EXCLUDED.geom, false)"
             )
         ).rowcount
         # Missing parents, deepest first so a district is the union of its subdistricts.
@@ -726,9 +729,10 @@ def import_areas(
                 created += (
                     conn.execute(
                         text(
-                            "INSERT INTO areas (code, level, name, geom, area_m2) "
+                            "INSERT INTO areas (code, level, name, geom, area_m2, "
+                            "outline_from_children) "
                             "SELECT CAST(:code AS text), :lvl, :name, ST_Multi(ST_Union(geom)), "
-                            "ST_Area(ST_Union(geom)::geography) FROM areas "
+                            "ST_Area(ST_Union(geom)::geography), true FROM areas "
                             "WHERE code IN (SELECT code FROM stage_areas "
                             "  WHERE parent_code = CAST(:code AS text)) "
                             "OR (code LIKE :prefix AND length(code) > :n "
@@ -777,18 +781,52 @@ def import_areas(
                 "AND c.parent_id IS DISTINCT FROM p.id"
             )
         )
-        conn.execute(
-            text(
-                "UPDATE areas c SET parent_id = p.id FROM areas p "
-                "WHERE c.parent_id IS NULL AND c.level IN ('subdistrict', 'township') "
-                "AND p.level = 'district' AND p.code = left(c.code, 6)"
+        # Areas in no parent yet nest by code (GB/T 2260) under a parent that exists now.
+        for lvls, plvls, n in (
+            (("subdistrict", "township"), ("district",), 6),
+            (("community", "village"), ("subdistrict", "township"), 9),
+        ):
+            conn.execute(
+                text(
+                    "UPDATE areas c SET parent_id = p.id FROM areas p "
+                    "WHERE c.parent_id IS NULL AND c.level = ANY(:lvls) "
+                    "AND p.level = ANY(:plvls) AND p.code = left(c.code, :n)"
+                ),
+                {"lvls": list(lvls), "plvls": list(plvls), "n": n},
             )
-        )
+        _follow_children(conn)
         link_buildings_to_communities(conn)
         counts = {"areas_read": len(rows), "areas_written": int(written or 0), "parents": created}
         _record(conn, "areas", path, sha, counts)
     progress(1.0, "done")
     return counts
+
+
+def _follow_children(conn: Connection) -> int:
+    """Outline every area made from its children as the union of those linked now.
+
+    Deepest first, so a district made from subdistricts made from communities follows a
+    community linked to it today. An area with no child left keeps its outline (there is
+    nothing to draw instead). Returns how many outlines changed.
+    """
+    changed = 0
+    for level in ("subdistrict", "township", "district"):
+        changed += (
+            conn.execute(
+                text(
+                    "UPDATE areas p SET geom = u.geom, area_m2 = ST_Area(u.geom::geography), "
+                    "updated_at = now() FROM ("
+                    "  SELECT c.parent_id, ST_Multi(ST_Union(c.geom)) AS geom FROM areas c "
+                    "  JOIN areas pp ON pp.id = c.parent_id "
+                    "  WHERE pp.outline_from_children AND pp.level = :lvl "
+                    "  GROUP BY c.parent_id) u "
+                    "WHERE p.id = u.parent_id AND NOT ST_Equals(p.geom, u.geom)"
+                ),
+                {"lvl": level},
+            ).rowcount
+            or 0
+        )
+    return changed
 
 
 def _none(v: Any) -> Any:

@@ -84,6 +84,11 @@ class Area(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     geom: Mapped[Any] = mapped_column(_geom("MULTIPOLYGON"), nullable=False)
     area_m2: Mapped[float | None] = mapped_column(Float)
+    # made by an import as the union of its children (no outline of its own was given): every
+    # area import recomputes it from the children linked then, so a later child falls inside
+    outline_from_children: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = _now()
 

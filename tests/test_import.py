@@ -162,6 +162,62 @@ def test_a_new_subdistrict_is_the_union_of_the_communities_linked_to_it(db, tmp_
     assert parent == "110108055"
 
 
+def _areas_m2(db) -> dict[str, float]:
+    with db.connect() as conn:
+        return dict(conn.execute(text("SELECT code, area_m2 FROM areas")).all())
+
+
+def _write(path: Path, feats: list[dict]) -> Path:
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), "utf-8")
+    return path
+
+
+def test_a_subdistrict_made_from_its_communities_follows_later_links(db, tmp_path):
+    """A subdistrict (and district) made from its children is redrawn by every later import:
+    a community linked to it later lies inside it, one linked away leaves it (outside tester:
+    its outline stayed the union at creation, so staffing, which looks for people near the
+    stored outline, missed the later community's people). A subdistrict imported with its own
+    outline keeps it."""
+    sub = {
+        "subdistrict_code": "110108055",
+        "subdistrict_name": "新街道",
+        "district_code": "110108",
+        "district_name": "海淀区",
+    }
+    import_areas(db, _write(tmp_path / "a.geojson", [_area_feature("110108055001", 116.30, **sub)]))
+    first = _areas_m2(db)
+    assert first["110108055"] == pytest.approx(first["110108055001"], rel=1e-6)
+    # a later file links a community coded elsewhere, and one nesting by code alone
+    later = [
+        _area_feature("110108088001", 116.31, parent_code="110108055"),
+        _area_feature("110108055002", 116.32),
+    ]
+    import_areas(db, _write(tmp_path / "b.geojson", later))
+    m2 = _areas_m2(db)
+    three = m2["110108055001"] + m2["110108088001"] + m2["110108055002"]
+    assert m2["110108055"] == pytest.approx(three, rel=1e-6)
+    assert m2["110108"] == pytest.approx(three, rel=1e-6)  # the district made from it follows
+    with db.connect() as conn:
+        inside = conn.execute(
+            text(
+                "SELECT bool_and(ST_Covers(p.geom, c.geom)) FROM areas c "
+                "JOIN areas p ON p.id = c.parent_id"
+            )
+        ).scalar()
+    assert inside
+    # linked away to a subdistrict with its own outline: the made one shrinks, the given
+    # one is not redrawn
+    own = _area_feature("110108066", 116.40)
+    own["properties"]["level"] = "subdistrict"
+    moved = _area_feature("110108088001", 116.31, parent_code="110108066")
+    import_areas(db, _write(tmp_path / "c.geojson", [own, moved]))
+    m2 = _areas_m2(db)
+    two = m2["110108055001"] + m2["110108055002"]
+    assert m2["110108055"] == pytest.approx(two, rel=1e-6)
+    assert m2["110108066"] == pytest.approx(m2["110108055001"], rel=1e-2)  # its own square
+    assert m2["110108066"] < m2["110108055"]
+
+
 def test_a_parent_code_naming_no_area_is_refused_and_nothing_is_imported(db, tmp_path):
     path = tmp_path / "orphan.geojson"
     feats = [_area_feature("110108099002", 116.30, parent_code="110108077")]

@@ -216,6 +216,14 @@ def test_a_subdistrict_planner_edits_its_community_linked_by_parent_code(
 
     r = duty("P1", "丙巷", other)
     assert r.status_code == 403, r.text
+    # out of scope, the alley asked for as a street is a 403 too: what it is is not told
+    # (old code: "is an alley, not a street", 422, before the scope check; tester L3)
+    as_street = {"person": "P1", "target": "丙巷", "role": "street_chief",
+                 "valid_from": "2026-01-05"}  # fmt: skip
+    r = client.post("/assignments", json=as_street, headers=other)
+    assert r.status_code == 403, r.text
+    r = client.post("/assignments", json=as_street, headers=mine)
+    assert r.status_code == 422 and "not a street" in r.json()["error"], r.text
     r = duty("P1", "丙巷", mine)
     assert r.status_code == 201, r.text
     r = duty("P2", "野巷", mine)
