@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -250,3 +252,41 @@ def test_overflow_covers_only_as_a_last_resort():
     got = dict(zip(loose.assignments["alley_id"], loose.assignments["person_id"], strict=True))
     assert got == {"a1": "A", "a2": "A", "a3": "B"}
     assert loose.summary["load_max_m"] == pytest.approx(1000, abs=1)
+
+
+def test_a_steward_over_capacity_hands_on_what_others_can_take():
+    """After the overflow fill, the steward above the cap gives away the alleys an ejection
+    chain can place: A holds x (only A reaches it) and y; y goes to B, whose z goes on to the
+    idle C. Old code kept A at 800 m (bench/assign.py: 994 m against a 600 m cap)."""
+    from geo.assign.balanced import BalanceProblem, _shed, _State
+
+    # items x, y, z; people A, B, C; arcs (item, person, metres)
+    arcs = [(0, 0, 10.0), (1, 0, 10.0), (1, 1, 500.0), (2, 1, 10.0), (2, 2, 1500.0)]
+    it, pe, co = (np.array(c) for c in zip(*arcs, strict=True))
+    pb = BalanceProblem(
+        size=np.array([500.0, 300.0, 300.0]),
+        need=np.array([1, 1, 1]),
+        cand_item=it,
+        cand_person=pe,
+        cand_cost=co,
+        n_people=3,
+        target=400.0,
+        cap_size=np.full(3, 550.0),
+        cap_count=np.full(3, 5),
+        balance_weight=1.0,
+        uncovered_cost=1e5,
+        compact_weight=0.0,
+        item_xy=np.zeros((3, 2)),
+    )
+    st = _State(pb)
+    for i, p in ((0, 0), (1, 0), (2, 1)):
+        st.assign(i, p)
+    assert _shed(st) == 1
+    assert st.holders == [[0], [1], [2]]
+    assert max(st.load) == 500.0
+    # nobody with room within reach: A keeps both, nothing is left uncovered
+    st = _State(dataclasses.replace(pb, cand_item=it[:4], cand_person=pe[:4], cand_cost=co[:4]))
+    for i, p in ((0, 0), (1, 0), (2, 1)):
+        st.assign(i, p)
+    assert _shed(st) == 0
+    assert st.holders == [[0], [0], [1]]
