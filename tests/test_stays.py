@@ -42,3 +42,20 @@ def test_slow_walks_and_dead_ends_are_not_stops():
         for sigma in (5.0, 12.0):
             noisy = xy + drifting_noise(rng, len(xy), sigma, 3.0)
             assert long_stays(noisy, np.arange(len(xy)) * 3.0, 240.0, 30.0, 25.0) == []
+
+
+def test_walking_in_and_out_of_short_dead_ends_is_not_a_stop():
+    """An outside tester's steward worked a cluster of 30-40 m dead ends at 1.3 m/s: the
+    window's thirds met and its fixes stayed within 25 m, so 23 % of the walk was taken for
+    a stop and a 36 m alley lost all its credit. A steady pace says it is a walk."""
+    spurs = [(0, 0)]
+    for x in (20, 40, 60, 80):  # four 35 m dead ends off an 80 m alley, each in and out
+        spurs += [(x, 0), (x, 35), (x, 0)]
+    for speed in (0.6, 1.3):
+        xy = _walk(spurs, speed)
+        for seed in range(4):
+            noisy = xy + drifting_noise(np.random.default_rng(seed), len(xy), 3.0, 3.0)
+            assert long_stays(noisy, np.arange(len(xy)) * 3.0, 240.0, 30.0, 25.0) == [], (
+                speed,
+                seed,
+            )

@@ -14,8 +14,10 @@ Two rules, both collapsing a stop to two fixes (arrival, departure) at its centr
   does not. A window of ``span_s`` is a stop when the mean positions of its three thirds lie
   within ``spread_m`` of each other (a walker at 0.5 m/s moves 80 m from the first third to
   the last) and its fixes' radius of gyration is within ``gyration_m`` (a walk into a dead end
-  and back brings the thirds together but spreads the fixes along the alley). The fixes of
-  every such window belong to a stop.
+  and back brings the thirds together but spreads the fixes along the alley). A window that
+  moves at a steady pace (:func:`_steady_pace`) is a walk whatever its shape: in-and-out
+  walks of a cluster of short dead ends pass the two tests above. The fixes of every window
+  left belong to a stop.
 
 Pure numpy on metric positions and seconds; cumulative sums give every window's means in O(n).
 """
@@ -23,6 +25,12 @@ Pure numpy on metric positions and seconds; cumulative sums give every window's 
 from __future__ import annotations
 
 import numpy as np
+
+# A window moving at a steady pace is a walk (see _steady_pace): the displacement over this
+# lag has a coefficient of variation at most this, and a mean speed at least this.
+PACE_LAG_S = 24.0
+PACE_MAX_CV = 0.45
+PACE_MIN_MPS = 0.3
 
 
 def long_stays(
@@ -60,6 +68,9 @@ def long_stays(
     still = whole & counted & (spread <= spread_m) & (gyration <= gyration_m)
     if not still.any():
         return []
+    still &= ~_steady_pace(xy, t, span_s)
+    if not still.any():
+        return []
     inside = windows_cover(n, i[still], b3[still])
     edges = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
@@ -76,6 +87,37 @@ def long_stays(
         if len(near) >= 3:
             out.append((a + int(near[0]), a + int(near[-1]) + 1))
     return out
+
+
+def _steady_pace(xy: np.ndarray, t: np.ndarray, span_s: float) -> np.ndarray:
+    """Per window of ``span_s`` from each fix: does it move at a steady pace?
+
+    WHY: an error that drifts (AR(1), any σ and τ) displaces a still phone over a lag by an
+    isotropic Gaussian step, so the step's length follows the Rayleigh law, whose coefficient
+    of variation is 0.52 whatever σ and τ. A walker's step over 24 s is mostly their own
+    pace (CV well under that, turnarounds aside) while the noise is smaller than 24 s of
+    walking. Windows whose steps have CV ≤ 0.45 at ≥ 0.3 m/s are walks. On simulated walks
+    through a cluster of 30–40 m dead ends of the demo (an outside tester's: 23 % of a
+    1.3 m/s walk's fixes were taken for a stop and a 36 m alley lost all its credit), 3 m
+    noise: no fix is now taken for a stop at 0.5–1.3 m/s; 5 m: 0–6 % (was 13–22 %); 8 m:
+    3–17 % (was 12–22 %); stops found at 5–12 m noise are unchanged (τ 30–120 s), at 20 m
+    0.65–0.80 of a 5-minute stop's fixes (was 0.73–0.82).
+    """
+    n = len(t)
+    j = np.searchsorted(t, t + PACE_LAG_S)  # the first fix at least the lag later
+    has = j < n
+    jj = np.minimum(j, n - 1)
+    v = np.where(has, np.hypot(*(xy[jj] - xy).T) / np.maximum(t[jj] - t, 1e-9), 0.0)
+    w = has.astype(float)
+    acc = np.zeros((n + 1, 3))
+    np.cumsum(np.column_stack([w, v * w, v * v * w]), axis=0, out=acc[1:])
+    i = np.arange(n)
+    end = np.maximum(np.searchsorted(t, t + span_s - PACE_LAG_S, side="right"), i + 1)
+    s = acc[end] - acc[i]
+    k = np.maximum(s[:, 0], 1.0)
+    mean = s[:, 1] / k
+    sd = np.sqrt(np.maximum(s[:, 2] / k - mean**2, 0.0))
+    return (s[:, 0] >= 3) & (mean >= PACE_MIN_MPS) & (sd <= PACE_MAX_CV * mean)
 
 
 def windows_cover(n: int, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
