@@ -27,7 +27,12 @@ def upload(
     person: str = person_option(
         f"the steward who walked: {PERSON_HELP.removeprefix('the person: ')}"
     ),
-    mode: str = typer.Option("walk", "--mode", help="walk or bike"),
+    mode: str | None = typer.Option(
+        None,
+        "--mode",
+        help="walk (default) or bike; naming it for a file stored before matches it again in "
+        "that mode",
+    ),
     defer: bool = typer.Option(
         False, "--defer", help="store only; a worker matches them (gridward tracks worker)"
     ),
@@ -43,7 +48,7 @@ def upload(
     from geo.settings import get_settings
     from geo.track_store import ingest_track
 
-    if mode not in ("walk", "bike"):
+    if mode is not None and mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode}': use walk or bike")
     engine = get_engine()
     # named once, before any file: an unknown or ambiguous person stores nothing
@@ -79,12 +84,14 @@ def upload(
             line += " (already stored, never matched before)" + _match_outcome(item)
         elif item.get("status") == "matching":  # another upload or worker has it now
             line += f" (already stored; {item['note']})"
-        elif not item["created"] and not change:
-            kept = item.get("mode_kept")
-            line += f" (already stored; kept as {kept})" if kept else " (already stored)"
-        else:  # new, or re-read in the corrected datum: matched (or queued) again
+        elif not item["created"] and not change and not item.get("mode_change"):
+            line += " (already stored)"
+        else:  # new, or re-read in the corrected datum or mode: matched (or queued) again
             if change:
                 line += f" (already stored; datum corrected {change['from']} -> {change['to']})"
+            if item.get("mode_change"):
+                moved = item["mode_change"]
+                line += f" (already stored; mode changed {moved['from']} -> {moved['to']})"
             line += _match_outcome(item)
         for warning in item.get("warnings", []):  # what the reader left out of the file
             line += f"; warning: {warning}"
@@ -241,6 +248,30 @@ def drop_fixes(
         out.print(f"{d}: {verb} {n} fixes", markup=False)
     total = sum(n for _, n in dropped)
     out.print(f"{verb} {len(dropped)} days, {total} fixes", markup=False)
+
+
+@tracks_app.command("reassign")
+def reassign(
+    track: int = typer.Option(..., "--track", min=1, max=2**31 - 1, help="the track's id"),
+    person: str = person_option(
+        f"the steward who walked it: {PERSON_HELP.removeprefix('the person: ')}", required=True
+    ),
+) -> None:
+    """Give a track, and its patrol credit, to another person. 轨迹改归属
+
+    For a walk uploaded for the wrong steward (or for nobody): the same file sent again for
+    the right one is refused, as the same bytes are one track."""
+    from geo.db import get_engine
+    from geo.track_store import set_track_person
+
+    engine = get_engine()
+    who = resolve_person(engine, person)
+    done = set_track_person(engine, track, who.id, "cli")
+    before = "nobody" if done["before"] is None else f"person {done['before']}"
+    if done["changed"]:
+        typer.echo(f"track {track}: {before} -> person {who.id}; its visits credit them now")
+    else:
+        typer.echo(f"track {track}: already person {who.id}'s; nothing changed")
 
 
 def _report(

@@ -220,6 +220,9 @@ CROSS JOIN LATERAL (
          ELSE jsonb_build_array(jsonb_build_array(0, v.covered_fraction)) END) AS e
 ) AS x
 WHERE v.day BETWEEN :a AND :b AND v.person_id IS NOT NULL
+  -- walked, or in a mode the city credits (GRIDWARD_CREDITED_MODES): a ride is no patrol
+  AND EXISTS (SELECT 1 FROM tracks tr WHERE tr.id = v.track_id
+              AND tr.mode = ANY(CAST(:modes AS text[])))
 """
 
 _CORRIDOR_SQL = (
@@ -299,6 +302,7 @@ def _chief_corridor(conn: Any, duties: pd.DataFrame, start: dt.date, end: dt.dat
             "srid": srid,
             "r": STREET_CORRIDOR_M,
             "tz": get_settings().timezone,
+            "modes": get_settings().credited(),
         },
     )
     df["start_fraction"] = df[["f0", "f1"]].min(axis=1)
@@ -330,7 +334,7 @@ def _load(
                 "x.f1 AS end_fraction, v.first_time, v.last_time, v.day " + _STRETCHES_FROM
             ),
             conn,
-            params={"a": start, "b": end},
+            params={"a": start, "b": end, "modes": get_settings().credited()},
         )
         # every segment, retired ones too: which of them count is decided per day
         # (network_of_day), so a past day keeps the network it had; with the past

@@ -97,6 +97,14 @@ class Settings(BaseSettings):
         "share of its length was walked by its steward that day.",
     )
 
+    credited_modes: str = Field(
+        default="walk",
+        pattern=r"^\s*(walk|bike)\s*(,\s*(walk|bike)\s*)?$",
+        description="Upload modes whose tracks count in patrol reports, comma-separated: "
+        "walk (default: a patrol is walked; a track uploaded as bike is matched and shown but "
+        "credits nothing), or walk,bike where the city accepts patrols by bike.",
+    )
+
     max_accuracy_m: float = Field(
         default=50.0,
         gt=0,
@@ -104,6 +112,10 @@ class Settings(BaseSettings):
         "dropped before matching (phones between hutong walls often report 30-100 m: raise it "
         "there rather than lose whole walks).",
     )
+
+    def credited(self) -> list[str]:
+        """The modes whose tracks count as patrols (``credited_modes``)."""
+        return sorted({m.strip() for m in self.credited_modes.split(",")})
 
     # --- time ----------------------------------------------------------------------------
     timezone: str = Field(default="Asia/Shanghai", description="City local time for reports.")

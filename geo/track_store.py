@@ -92,16 +92,17 @@ class StoredTrack:
     crs_change: dict[str, Any] | None = None
     # a file stored before for nobody, now credited to this person (see _claim)
     person_set: int | None = None
-    # the same file sent with another mode: the mode it keeps (a default "walk" cannot be
-    # told from a chosen one, so a re-send never re-matches a bike track as a walk)
-    mode_kept: str | None = None
+    # the mode it is matched in (walk, bike), and the same file sent with another mode
+    # named: {"from", "to"}, the track matched again in it (see _change_mode)
+    mode: str = "walk"
+    mode_change: dict[str, str] | None = None
     # what the reader left out of a new file and why (summary rows, fixes without times, bad
     # rows: ParsedTrack.warnings), so the uploader hears of it as `tracks check` says it
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out = self.__dict__.copy()
-        for key in ("crs_change", "person_set", "mode_kept"):
+        for key in ("crs_change", "person_set", "mode_change"):
             if out[key] is None:
                 del out[key]
         if not out["warnings"]:
@@ -124,7 +125,7 @@ def store_track(
     person_id: int | None = None,
     uploaded_by: str | None = None,
     settings: Settings | None = None,
-    mode: str = "walk",
+    mode: str | None = None,
     queue: bool = False,
 ) -> StoredTrack:
     """Parse and store one uploaded file; idempotent on its bytes.
@@ -141,7 +142,7 @@ def ingest_track(
     crs: str = "wgs84",
     person_id: int | None = None,
     uploaded_by: str | None = None,
-    mode: str = "walk",
+    mode: str | None = None,
     queue: bool = False,
 ) -> dict[str, Any]:
     """Store an upload and, when it is new, match it (the points parsed once serve both).
@@ -157,6 +158,8 @@ def ingest_track(
         engine, data, filename, crs, person_id, uploaded_by, mode=mode, queue=queue
     )
     item: dict[str, Any] = {"filename": filename, **stored.as_dict()}
+    for warning in _credit_warnings(stored, person_id):
+        item.setdefault("warnings", []).append(warning)
     if points is not None and queue:
         item["status"] = "queued"
     elif points is not None:  # a new track, or one whose datum was corrected
@@ -165,12 +168,33 @@ def ingest_track(
             engine,
             stored.track_id,
             lambda: match_stored_track(
-                engine, stored.track_id, mode, points, if_unmatched=stored.created
+                engine, stored.track_id, stored.mode, points, if_unmatched=stored.created
             ),
         )
     else:
         _resume(item, engine, stored.track_id, queue)
     return item
+
+
+def _credit_warnings(stored: StoredTrack, person_id: int | None) -> list[str]:
+    """Why a stored walk credits nobody, said at upload (WHY: an officer uploading a folder
+    of stewards' files without a person, or a steward choosing bike, was told "matched" and
+    believed the walks counted)."""
+    out = []
+    if stored.created and person_id is None:
+        out.append(
+            "无人员，不计入任何人的巡查 · no person given: this walk credits nobody until it is "
+            "given to its steward (send it again with the person, or gridward tracks reassign "
+            f"--track {stored.track_id} --person ID)"
+        )
+    credited = get_settings().credited()
+    if stored.mode not in credited:
+        out.append(
+            f"{'骑行' if stored.mode == 'bike' else stored.mode}轨迹不计入巡查 · mode "
+            f"{stored.mode}: matched and shown, but only {', '.join(credited)} tracks count as "
+            "patrols (GRIDWARD_CREDITED_MODES); send it again with mode walk if it was walked"
+        )
+    return out
 
 
 def _match_into(
@@ -272,13 +296,13 @@ def _store(
     person_id: int | None,
     uploaded_by: str | None,
     settings: Settings | None = None,
-    mode: str = "walk",
+    mode: str | None = None,
     queue: bool = False,
 ) -> tuple[StoredTrack, pd.DataFrame | None]:
     """Store an upload; the parsed points come back for a new track or one whose datum was
     corrected (None if it existed unchanged)."""
 
-    if mode not in ("walk", "bike"):
+    if mode is not None and mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode[:20]}': use walk or bike")
     s = settings or get_settings()
     # checked before the duplicate test: a bad datum or person is refused whether or not the
@@ -308,15 +332,21 @@ def _store(
             existing.format,
             _iso(existing.started_at),
             _iso(existing.ended_at),
-            mode_kept=existing.mode if existing.mode != mode else None,
+            mode=existing.mode,
         )
         if person_id not in (None, existing.person_id):
             stored = _claim(engine, stored, person_id, uploaded_by)
+        if mode is not None and mode != existing.mode:
+            stored = _change_mode(engine, stored, mode, uploaded_by, queue)
         if _same_crs(existing.crs, crs):
-            return stored, None
-        return _correct_crs(
+            changed = stored.mode_change is not None
+            return stored, (_points_of(engine, stored.track_id) if changed else None)
+        stored, pts = _correct_crs(
             engine, stored, existing.crs, data, filename, crs, uploaded_by, s, queue
         )
+        if pts is None and stored.mode_change is not None:
+            pts = _points_of(engine, stored.track_id)
+        return stored, pts
 
     again = resent()
     if again is not None:
@@ -337,7 +367,7 @@ def _store(
         "t1": t1.to_pydatetime(),
         "n": len(pts),
         "status": "queued" if queue else "stored",
-        "mode": mode,
+        "mode": mode or "walk",
         "by": uploaded_by,
     }
     for attempt in range(2):
@@ -377,6 +407,7 @@ def _store(
         parsed.format,
         _iso(t0),
         _iso(t1),
+        mode=mode or "walk",
         warnings=list(parsed.warnings),
     )
     return stored, pts
@@ -430,7 +461,10 @@ def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) 
             if owner != person_id:
                 raise OwnedByAnother(
                     f"already stored as track {stored.track_id} for person {owner}, not "
-                    f"person {person_id} (the same bytes are one track)",
+                    f"person {person_id} (the same bytes are one track; if it is theirs, "
+                    f"an admin or planner gives it to them: gridward tracks reassign --track "
+                    f"{stored.track_id} --person {person_id}, or PATCH /tracks/"
+                    f"{stored.track_id})",
                     "another person uploaded this file already (the same bytes are one track)",
                 )
             return stored
@@ -444,6 +478,90 @@ def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) 
         )
         audit.record(conn, by, "track.person", "track", stored.track_id, {"person_id": person_id})
     return replace(stored, person_set=person_id)
+
+
+def _change_mode(
+    engine: Engine, stored: StoredTrack, mode: str, by: str | None, queue: bool
+) -> StoredTrack:
+    """The same file sent again naming another mode: the uploader says the first was wrong
+    (a walk sent as a bike ride credits nothing; a ride sent as a walk is cut where it was
+    fast). The track is matched again in the new mode (the caller matches it, or queues it).
+
+    WHY only when named: a re-send of a folder with no mode must not turn a bike ride back
+    into a walk; the API and the CLI pass None when the uploader did not name one."""
+    with engine.begin() as conn:
+        old = conn.execute(
+            text("SELECT mode FROM tracks WHERE id = :t FOR UPDATE"), {"t": stored.track_id}
+        ).scalar_one()
+        if old == mode:  # a concurrent re-send changed it already
+            return replace(stored, mode=mode)
+        conn.execute(
+            text("UPDATE tracks SET mode = :m, status = :st WHERE id = :t"),
+            {"m": mode, "st": "queued" if queue else "stored", "t": stored.track_id},
+        )
+        change = {"from": old, "to": mode}
+        audit.record(conn, by, "track.mode", "track", stored.track_id, change)
+    return replace(stored, mode=mode, mode_change=change)
+
+
+def _points_of(engine: Engine, track_id: int) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return read_track_points(conn, [track_id])
+
+
+def set_track_person(
+    engine: Engine,
+    track_id: int,
+    person_id: int,
+    by: str | None,
+    authorize: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
+    """Give a stored track, and the credit of its visits, to another person: a walk uploaded
+    for the wrong steward (the same bytes are one track, so sending it again for the right
+    one is a 409). ``authorize(path)`` (a planner's scope) is called with the area path of
+    the home of the person it leaves, if any, and of the one it goes to. Recorded in the
+    audit log with both ids."""
+    from geo.area_paths import area_path
+
+    with engine.begin() as conn:
+        track = conn.execute(
+            text("SELECT id, person_id FROM tracks WHERE id = :t FOR UPDATE"), {"t": track_id}
+        ).first()
+        if track is None:
+            if authorize is not None:  # out of scope, which tracks exist is not told
+                authorize(None)
+            raise NotFoundError(f"track {track_id} does not exist")
+        homes = dict(
+            conn.execute(
+                text(
+                    "SELECT p.id, a.code FROM people p LEFT JOIN areas a ON a.id = p.area_id "
+                    "WHERE p.id = ANY(:p)"
+                ),
+                {"p": [person_id, track.person_id]},
+            ).all()
+        )
+        if person_id not in homes:
+            raise NotFoundError(f"person {person_id} does not exist")
+        if authorize is not None:
+            for pid in dict.fromkeys([track.person_id, person_id]):
+                if pid is not None:
+                    code = homes.get(pid)
+                    authorize(area_path(conn, code) if code else None)
+        before = track.person_id
+        if before != person_id:
+            conn.execute(
+                text("UPDATE tracks SET person_id = :p WHERE id = :t"),
+                {"p": person_id, "t": track_id},
+            )
+            conn.execute(
+                text("UPDATE patrol_visits SET person_id = :p WHERE track_id = :t"),
+                {"p": person_id, "t": track_id},
+            )
+            audit.record(
+                conn, by, "track.person", "track", track_id, {"from": before, "to": person_id}
+            )
+    return {"track_id": track_id, "person_id": person_id, "before": before,
+            "changed": before != person_id}  # fmt: skip
 
 
 def _same_crs(stored: str | None, given: str) -> bool:
@@ -604,9 +722,13 @@ def _check_times(pts: pd.DataFrame, name: str, s: Settings) -> None:
 
 
 def _iso(t: Any) -> str | None:
+    """An instant as the city's local time, as every other answer about tracks gives it."""
     if t is None or t is pd.NaT:
         return None
-    return pd.Timestamp(t).isoformat()
+    ts = pd.Timestamp(t)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(get_settings().timezone)
+    return ts.isoformat()
 
 
 # --------------------------------------------------------------------------------------------

@@ -80,6 +80,8 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/tracks"): Case(UPLOADERS),
     ("GET", "/tracks/{track_id}"): Case(MAP_READERS),
     ("POST", "/tracks/rematch"): Case(ADMIN),
+    # the people are in the body: their homes' areas checked inside (test_tracks_db)
+    ("PATCH", "/tracks/{track_id}"): Case(PLANNERS),
     ("GET", "/tracks"): Case(MAP_READERS),
     ("GET", "/reports/{kind}"): Case(MAP_READERS, path="/reports/daily"),
     ("POST", "/people/import"): Case(ADMIN),

@@ -800,17 +800,103 @@ def test_a_track_that_credits_nothing_says_why(demo, auth_headers, monkeypatch):
         get_settings.cache_clear()
 
 
-def test_a_resend_in_another_mode_says_the_mode_it_keeps(demo, auth_headers):
-    """Old code: 200 "already stored" with no word that mode=bike was not applied."""
+def _walk_with_duty(db, seed: int) -> tuple[pd.DataFrame, str]:
+    """A 600 m simulated walk whose walked alleys are all steward 1's; and its local day."""
+    net = walk_network(db)
+    pts, truth = simulate_patrol(net, np.random.default_rng(seed), SimParams(length_m=600))
+    with db.begin() as conn:
+        conn.execute(  # the streets it walks whole (≥ 95 % of their length)
+            text(
+                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                "SELECT 1, 'alley_steward', s.street_id, DATE '2026-01-01' "
+                "FROM street_segments s LEFT JOIN unnest(CAST(:e AS int[]), "
+                "CAST(:f AS float8[])) AS w(edge_id, f) ON w.edge_id = s.id "
+                "GROUP BY s.street_id "
+                "HAVING sum(coalesce(w.f, 0) * s.length_m) >= 0.95 * sum(s.length_m)"
+            ),
+            {
+                "e": truth["edge_id"].astype(int).tolist(),
+                "f": truth["covered_fraction"].astype(float).tolist(),
+            },
+        )
+    return pts, pts["time"].dt.tz_convert("Asia/Shanghai").dt.date.iloc[0].isoformat()
+
+
+def _patrolled(client: TestClient, headers: dict, day: str) -> dict[int, int]:
+    rep = client.get("/reports/daily", params={"date": day}, headers=headers).json()
+    return {p["person_id"]: p["patrolled_alleys"] for p in rep["people"]}
+
+
+def test_a_bike_ride_is_matched_but_credits_no_patrol_until_sent_as_a_walk(
+    demo, auth_headers, monkeypatch
+):
+    """Outside tester: mode=bike (up to 12 m/s) credited a ride, even a car at 36 km/h, as
+    a patrol, and a re-send with mode=walk answered "mode_kept: bike". Now only walks count
+    (GRIDWARD_CREDITED_MODES), the upload says so, and naming the other mode re-matches."""
+    from geo.settings import get_settings
+
     admin = auth_headers("admin")
-    net = walk_network(demo)
-    pts, _ = simulate_patrol(net, np.random.default_rng(12), SimParams(length_m=300))
+    pts, day = _walk_with_duty(demo, 26)
     with TestClient(create_app(demo)) as client:
-        assert _post(client, admin, [("m.csv", _csv(pts))]).status_code == 201
-        again = _post(client, admin, [("m.csv", _csv(pts))], mode="bike").json()["files"][0]
-        same = _post(client, admin, [("m.csv", _csv(pts))]).json()["files"][0]
-    assert again["created"] is False and again["mode_kept"] == "walk"
-    assert "mode_kept" not in same
+        r = _post(client, admin, [("w.csv", _csv(pts))], person_id=1, mode="bike")
+        item = r.json()["files"][0]
+        assert r.status_code == 201 and item["mode"] == "bike", r.text
+        assert any("mode bike" in w for w in item["warnings"]), item
+        assert item["match"]["segments"] > 0  # matched and shown
+        assert client.get(f"/tracks/{item['track_id']}", headers=admin).json()["mode"] == "bike"
+        assert _patrolled(client, admin, day).get(1, 0) == 0
+        try:  # a city that accepts patrols by bike
+            monkeypatch.setenv("GRIDWARD_CREDITED_MODES", "walk,bike")
+            get_settings.cache_clear()
+            by_bike = _patrolled(client, admin, day)[1]
+        finally:
+            monkeypatch.delenv("GRIDWARD_CREDITED_MODES")
+            get_settings.cache_clear()
+        assert by_bike > 0
+        # sent again without a mode: kept, nothing re-matched
+        same = _post(client, admin, [("w.csv", _csv(pts))]).json()["files"][0]
+        assert same["mode"] == "bike" and "mode_change" not in same and "match" not in same
+        # sent again as a walk: matched again, and credited
+        walk = _post(client, admin, [("w.csv", _csv(pts))], mode="walk").json()["files"][0]
+        assert walk["mode_change"] == {"from": "bike", "to": "walk"}, walk
+        assert walk["track_id"] == item["track_id"] and walk["status"] == "matched"
+        assert _patrolled(client, admin, day)[1] == by_bike
+        assert client.get(f"/tracks/{item['track_id']}", headers=admin).json()["mode"] == "walk"
+
+
+def test_a_walk_uploaded_for_the_wrong_person_is_given_to_the_right_one(demo, auth_headers):
+    """Outside tester: a walk uploaded for the wrong steward could never be fixed (the same
+    bytes again for the right one: 409, with no way out), and an upload for nobody said
+    "matched" with no word that it credits nobody."""
+    _second_steward(demo)
+    admin = auth_headers("admin")
+    pts, day = _walk_with_duty(demo, 28)
+    with TestClient(create_app(demo)) as client:
+        nobody = _post(client, admin, [("x.csv", _csv(pts.iloc[:40]))]).json()["files"][0]
+        assert any("no person given" in w for w in nobody["warnings"]), nobody
+        r = _post(client, admin, [("w.csv", _csv(pts))], person_id=2)
+        tid = r.json()["files"][0]["track_id"]
+        assert _patrolled(client, admin, day).get(1, 0) == 0
+        r = _post(client, admin, [("w.csv", _csv(pts))], person_id=1)
+        assert r.status_code == 409 and f"tracks reassign --track {tid}" in r.text, r.text
+        other = auth_headers("planner", ("110199",))
+        r = client.patch(f"/tracks/{tid}", json={"person": "S1"}, headers=other)
+        assert r.status_code == 403, r.text
+        r = client.patch(f"/tracks/{tid}", json={"person": "S1"}, headers=admin)
+        assert r.status_code == 200 and r.json()["before"] == 2, r.text
+        assert _patrolled(client, admin, day)[1] > 0
+        assert client.get(f"/tracks/{tid}", headers=admin).json()["person_id"] == 1
+        r = client.patch(f"/tracks/{tid}", json={"person": "S1", "person_id": 1}, headers=admin)
+        assert r.status_code == 422, r.text
+    with demo.connect() as conn:
+        moved = conn.execute(
+            text("SELECT count(*) FROM patrol_visits WHERE track_id = :t AND person_id = 1"),
+            {"t": tid},
+        ).scalar()
+        logged = conn.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'track.person'")
+        ).scalar()
+    assert moved > 0 and logged == 1
 
 
 def test_exported_segments_are_a_network_for_the_match_command(

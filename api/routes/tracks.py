@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
-from api.auth import Principal, allow, person_for
+from api.auth import Principal, allow, person_for, require_area
 from api.background import job_url, match_pool, run_job
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads, upload_openapi
@@ -37,6 +37,7 @@ from geo.track_store import (
     ingest_track,
     local_days,
     read_track_points,
+    set_track_person,
 )
 
 log = logging.getLogger("gridward.tracks")
@@ -100,8 +101,8 @@ async def upload(
     files = [(u.filename, u.data) for u in uploads]
     fields = uploads[0].fields
     crs = fields.get("crs", "wgs84")
-    mode = fields.get("mode", "walk")
-    if mode not in ("walk", "bike"):
+    mode = fields.get("mode")  # None: not named (a re-send keeps the stored track's mode)
+    if mode is not None and mode not in ("walk", "bike"):
         raise HTTPException(422, f"mode must be walk or bike, not {mode[:20]!r}")
     _refuse_unknown_fields(fields)
     person_id = await _person_id(engine, user, fields)
@@ -398,6 +399,40 @@ def _local(v: dt.datetime | None) -> str | None:
     return v.astimezone(ZoneInfo(get_settings().timezone)).isoformat()
 
 
+class TrackPersonRequest(BaseModel):
+    """Whose walk the track is: ``person`` (registry id, or id:N) or ``person_id``."""
+
+    person: str | None = Field(
+        default=None, max_length=80, description="registry id (人员编号), or id:N / ext:X"
+    )
+    person_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="people.id")
+
+
+@router.patch("/tracks/{track_id}", summary="Give a track to another person 轨迹改归属")
+def reassign_track(
+    track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: TrackPersonRequest,
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    """A walk uploaded for the wrong steward (or for nobody) goes to the one who walked it,
+    with its patrol credit. Planners: both people's homes must lie in their areas."""
+    from api.cli_people import resolve_person
+
+    if (body.person is None) == (body.person_id is None):
+        raise HTTPException(422, "give one of person (registry id) and person_id")
+    pid = body.person_id or resolve_person(engine, body.person or "", "person").id
+    refusal = f"track {track_id} or person {pid} is not in your areas (or does not exist)"
+
+    def authorize(path: Any) -> None:
+        try:
+            require_area(user, path)
+        except HTTPException:
+            raise HTTPException(403, refusal) from None
+
+    return set_track_person(engine, track_id, pid, user.username, authorize)
+
+
 @router.get("/tracks/{track_id}", summary="A stored track and its matched segments 轨迹")
 def get_track(
     track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
@@ -407,7 +442,8 @@ def get_track(
     with engine.connect() as conn:
         t = conn.execute(
             text(
-                "SELECT id, sha256, filename, format, crs, size_bytes, person_id, started_at, "
+                "SELECT id, sha256, filename, format, crs, mode, size_bytes, person_id, "
+                "started_at, "
                 "ended_at, n_points, status, error, uploaded_at, "
                 "ST_AsGeoJSON(ST_MakeLine(ARRAY(SELECT geom FROM track_points p "
                 "  WHERE p.track_id = tracks.id "
@@ -445,6 +481,7 @@ def get_track(
         "filename": t.filename,
         "format": t.format,
         "crs": t.crs,
+        "mode": t.mode,
         "size_bytes": t.size_bytes,
         "person_id": t.person_id,
         "started_at": _local(t.started_at),
