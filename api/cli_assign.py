@@ -131,6 +131,9 @@ def _read_people_file(path: Path, crs: str | None):
     from geo.crs import lonlat_to_wgs84
 
     people = read_people(path, path.name)
+    if people.attrs.get("ignored_columns"):
+        cols = ", ".join(people.attrs["ignored_columns"])
+        typer.echo(f"warning: {path.name}: columns left out: {cols}", err=True)
     if "lon" not in people.columns:
         raise InputError(
             f"{path.name}: file mode needs lon,lat homes (a building id needs the database)"
@@ -158,7 +161,14 @@ def stewards(
     ),
     crs: str = typer.Option(None, "--crs", help=CRS_HELP),
     stewards_per_alley: int = typer.Option(
-        1, "--stewards-per-alley", min=1, help="Stewards per alley"
+        1, "--stewards-per-alley", min=1, max=100, help="Stewards per alley"
+    ),
+    max_alleys: int = typer.Option(
+        5,
+        "--max-alleys-per-person",
+        min=1,
+        max=1000,
+        help="Most alleys one steward holds (a person's capacity column lowers it for them)",
     ),
     existing: Path = typer.Option(
         None, "--existing", help="Current assignments CSV (alley_id,person_id) to keep"
@@ -169,10 +179,13 @@ def stewards(
     """Assign alley stewards near home with fair loads (file mode). 分配小巷管家"""
     import pandas as pd
 
+    from api.out_files import check_out, write_atomic
     from api.progress import progress_bar
     from geo.assign.stewards import StewardParams, assign_stewards
     from geo.vector_io import read_vector
 
+    inputs = {"alleys": alleys, "people": people, "network": network, "existing": existing}
+    check_out(out, (".csv",), inputs)
     alley_gdf = read_vector(alleys, crs)
     net_gdf = read_vector(network, crs) if network is not None else None
     people_df = _read_people_file(people, crs)
@@ -190,7 +203,9 @@ def stewards(
             if ("alley_id" in alley_gdf.columns)
             else alley_gdf
         )
-    params = StewardParams(stewards_per_alley=stewards_per_alley, max_walk_m=max_walk)
+    params = StewardParams(
+        stewards_per_alley=stewards_per_alley, max_walk_m=max_walk, max_alleys_per_person=max_alleys
+    )
     with progress_bar("assign stewards 分配小巷管家") as bar:
         result = assign_stewards(
             alley_gdf,
@@ -202,8 +217,17 @@ def stewards(
             progress=bar,
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    result.assignments[["alley_id", "person_id"]].to_csv(out, index=False)
+    table = result.assignments[["alley_id", "person_id"]]
+    write_atomic(out, lambda tmp: table.to_csv(tmp, index=False))
     _print_summary(result.summary, result.uncovered)
+    held = result.assignments["person_id"].value_counts()
+    full = int((held >= max_alleys).sum())
+    if len(result.uncovered) and full:
+        typer.echo(
+            f"note: {full} stewards hold the most alleys one may "
+            f"({max_alleys}, --max-alleys-per-person): a higher limit may cover more",
+            err=True,
+        )
     typer.echo(f"wrote {len(result.assignments)} assignments to {out}")
 
 

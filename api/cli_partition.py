@@ -106,7 +106,9 @@ def register(app: typer.Typer) -> None:
         ),
         streets: Path | None = typer.Option(None, "--streets", help="street lines (optional)"),
         out: Path | None = typer.Option(None, "--out", help="output GeoJSON of the grids"),
-        seed: int = typer.Option(0, "--seed", help="random seed (same seed, same plan)"),
+        seed: int = typer.Option(
+            0, "--seed", min=0, max=2**32 - 1, help="random seed (same seed, same plan)"
+        ),
         code_prefix: str = typer.Option(
             "110108000000",
             "--code-prefix",
@@ -143,7 +145,14 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from api.out_files import check_out
         from geo.partition import PartitionParams, partition
+
+        check_out(
+            out,
+            (".geojson", ".json", ""),
+            {"area": area, "buildings": buildings, "streets": streets},
+        )
         from geo.partition.io import read_area, read_layer, write_grids
 
         params = PartitionParams(
@@ -153,12 +162,14 @@ def register(app: typer.Typer) -> None:
             households_per_worker=households_per_worker,
             code_prefix=code_prefix,
         )
+        err = Console(stderr=True)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=err,
             transient=True,
+            disable=not err.is_terminal,  # a script's stderr: the error: line alone
         ) as bar:
             task = bar.add_task("读取 reading", total=1.0)
             area_geom = read_area(area, crs)

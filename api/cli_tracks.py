@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from api.out_files import same_file
 from geo.errors import InputError
 
 if TYPE_CHECKING:
@@ -143,21 +144,11 @@ def _check_max_mb(max_mb: float | None) -> None:
         raise InputError(f"--max-mb must be at most {MAX_MB:,} (1 TB), not {max_mb:g}")
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` name one file (links and ``..`` included)."""
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-        return a.resolve() == b.resolve()
-    except (OSError, RuntimeError):  # a symlink loop: not an input we could have read
-        return False
-
-
 def _check_not_an_input(out: Path, network: Path, track: Path) -> None:
     """Refuse an ``--out`` naming an input: the atomic write would replace it without a sound,
     and the user's network or track is gone."""
     for what, path in (("network", network), ("track", track)):
-        if _same_file(out, path):
+        if same_file(out, path):
             raise InputError(f"--out {out} is the {what} file; choose another output path")
 
 

@@ -11,7 +11,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 @contextmanager
 def progress_bar(title: str) -> Iterator[Callable[[float, str], None]]:
-    """Yield a callback that moves one bar; the bar is cleared of noise when not a TTY."""
+    """Yield a callback that moves one bar, on a terminal only: on a file or a pipe (a
+    script) stderr holds nothing but the ``error:`` / ``warning:`` lines (an outside tester
+    read the bar's last state, "0% 0:00:00", as the first line of an error)."""
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -21,6 +23,7 @@ def progress_bar(title: str) -> Iterator[Callable[[float, str], None]]:
         TimeElapsedColumn(),
         console=console,
         transient=False,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(title, total=1.0, step="")
 

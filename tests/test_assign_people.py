@@ -45,6 +45,13 @@ def test_gbk_csv_and_xlsx_round_trip(tmp_path):
     assert df.loc[2, "roles"] == "street_chief;alley_steward"
 
 
+def test_other_columns_are_left_out_and_named():
+    """Outside tester: a registry with a notes (备注) or sex (性别) column was refused whole."""
+    df = read_people("编号,经度,纬度,备注,性别\nA1,116.3,40.0,组长,女\n".encode(), "p.csv")
+    assert list(df.columns) == ["person_id", "lon", "lat"]
+    assert df.attrs["ignored_columns"] == ["备注", "性别"]
+
+
 def test_english_headers_building_home():
     text = "id,name,phone,roles,building_id\nB1,Li,13811112222,grid_worker,bld-9\n"
     df = read_people(text.encode(), "p.csv")
@@ -55,7 +62,7 @@ def test_english_headers_building_home():
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        ("person_id,lon,lat,colour\n1,116,40,red\n", "unknown column.*colour"),
+        ("person_id,long,lat\n1,116,40\n", "only one of lon.*left out: long"),
         ("name,lon,lat\nx,116,40\n", "person_id"),
         ("person_id,name\n1,x\n", "needs a home"),
         ("person_id,lon\n1,116\n", "only one of lon"),
@@ -76,7 +83,7 @@ def test_bad_files(text, pattern):
 def test_errors_never_quote_phones():
     bad = (
         f"person_id,phone,lon,lat\nX1,{PHONE},116,40\nX1,{PHONE},116,40\n",
-        f"person_id,phone,lon,lat,foo\nX1,{PHONE},116,40,1\n",
+        f"person_id,phone,lon,lat,foo\nX1,{PHONE},116,40,1\nX1,{PHONE},116,40,1\n",
         f"person_id,phone,lon,lat\nX1,{PHONE},999,40\n",
     )
     for text in bad:

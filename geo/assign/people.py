@@ -158,19 +158,22 @@ def read_people(data: bytes | Path, filename: str | None = None) -> pd.DataFrame
             raise InputError(f"column '{col}' repeats {canon} in the people file")
         else:
             rename[col] = canon
-    if unknown:
-        raise InputError(
-            f"unknown column(s) in the people file: {', '.join(unknown)} "
-            f"(known: {', '.join(COLUMNS)})"
-        )
-    df = df.rename(columns=rename)
+    # other columns (备注 notes, 性别 sex ... real registries carry them) are left out and
+    # named in ``attrs["ignored_columns"]`` for the caller to warn about; a misspelt column
+    # the file needs is named in the error that follows (an outside tester's registries were
+    # refused whole for a notes column)
+    ignored = f" (columns left out: {', '.join(unknown)})" if unknown else ""
+    df = df.drop(columns=[c for c in df.columns if str(c) in unknown]).rename(columns=rename)
+    df.attrs["ignored_columns"] = unknown
     if "person_id" not in df.columns:
-        raise InputError("the people file lacks the person_id (编号) column")
+        raise InputError(f"the people file lacks the person_id (编号) column{ignored}")
     has_xy = "lon" in df.columns and "lat" in df.columns
     if ("lon" in df.columns) != ("lat" in df.columns):
-        raise InputError("the people file has only one of lon (经度) / lat (纬度)")
+        raise InputError(f"the people file has only one of lon (经度) / lat (纬度){ignored}")
     if not has_xy and "building_id" not in df.columns:
-        raise InputError("the people file needs a home: lon+lat (经度/纬度) or building_id (楼栋)")
+        raise InputError(
+            f"the people file needs a home: lon+lat (经度/纬度) or building_id (楼栋){ignored}"
+        )
     if len(df) == 0:
         raise InputError("the people file has no rows")
     df = df.reset_index(drop=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,12 @@ def write_grids(grids: gpd.GeoDataFrame, summary: dict[str, Any], path: Path) ->
     """GeoJSON FeatureCollection of the grids, with the plan summary as a foreign member."""
     doc = json.loads(grids.to_json(na="null", drop_id=True))
     doc["summary"] = _clean(summary)
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # renamed over it: never half
     try:
-        Path(path).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
