@@ -270,6 +270,14 @@ def match(
             "cannot pass there",
             err=True,
         )
+    if net.t_junctions:  # whole ways not split at their junctions: no turn possible there
+        typer.echo(
+            f"warning: {net.t_junctions} segment ends lie within {NEAR_MISS_M:g} m of "
+            "another segment's middle, with no junction there: routes cannot turn there, so "
+            "walks through them lose metres (a network of whole ways must be split where "
+            "they meet)",
+            err=True,
+        )
     # an empty output alone leaves the planner guessing why (the datum line says it already)
     if not _warn_datum(net, parsed.points, crs) and not len(edges):
         why = why_nothing_matched(rep, clean, params, res.matched_points)
