@@ -337,7 +337,8 @@ def check(
     """Check track files as upload would, without storing them (检查轨迹文件): OK or the reason.
 
     The same checks as `gridward tracks upload` (size limit GRIDWARD_MAX_UPLOAD_BYTES, datum,
-    parsing with GRIDWARD_TIMEZONE, times not in the future nor out of order), then cleaning."""
+    parsing with GRIDWARD_TIMEZONE, times not in the future nor out of order), then cleaning;
+    with a database running, its streets say when the file looks like another datum."""
     from geo.settings import get_settings
     from geo.track_store import why_nothing_matched
     from geo.tracks.clean import CleanParams, clean_with_report
@@ -346,6 +347,7 @@ def check(
     if mode not in ("walk", "bike"):
         raise InputError(f"unknown mode '{mode}': use walk or bike")
     s = get_settings()
+    net = _stored_network(s)
     bad = 0
     for f in files:
         try:
@@ -353,6 +355,9 @@ def check(
             clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
             pieces, rep = clean_with_report(p.points, clean)
             notes = list(p.warnings)
+            hint = _datum_hint(net, p.points, crs)
+            if hint is not None:
+                notes.append(f"warning: {hint.message()} (--crs {hint.name})")
             if rep.points_out == 0:  # stored as upload would, but nothing in it to match
                 notes.append(f"warning: {why_nothing_matched(rep, clean, MatchParams())}")
             typer.echo(
@@ -365,6 +370,28 @@ def check(
     if bad:
         # an InputError (not typer.Exit) so the exit code is non-zero however the app is run
         raise InputError(f"{bad} of {len(files)} track file(s) rejected")
+
+
+def _stored_network(s: Settings) -> WalkNetwork | None:
+    """The stored streets, when a database is there to read without starting one: upload
+    compares a track with them for its datum hint, so check does too (an outside tester's
+    GCJ-02 file was "OK" here and credited the wrong alleys when uploaded). None otherwise:
+    the check is then about the file alone."""
+    from geo.db import database_url, get_engine
+    from geo.track_store import walk_network
+
+    try:
+        return walk_network(get_engine(database_url(s, start=False)))
+    except Exception:  # no database, not running, or no streets yet
+        return None
+
+
+def _datum_hint(net: WalkNetwork | None, points: pd.DataFrame, crs: str):  # -> DatumHint | None
+    from geo.tracks.datum import datum_hint
+
+    if net is None or not len(points):
+        return None
+    return datum_hint(net, points["lon"].to_numpy(float), points["lat"].to_numpy(float), crs)
 
 
 def register(app: typer.Typer) -> None:

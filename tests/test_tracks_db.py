@@ -976,3 +976,20 @@ def test_a_walked_segment_cannot_be_deleted(demo, auth_headers):
     assert fingerprint(demo) == before
     with demo.begin() as conn:
         conn.execute(text("DELETE FROM street_segments WHERE id = :s"), {"s": idle})
+
+
+def test_tracks_check_says_when_a_file_looks_like_another_datum(demo, pg_url, tmp_path):
+    """Outside tester: `tracks check` said a plain OK for a GCJ-02 file sent as WGS 84, which
+    upload would have warned about (and matched to the wrong alleys)."""
+    from tests.test_import import run_cli
+
+    net = walk_network(demo)
+    pts, _ = simulate_patrol(net, np.random.default_rng(31), SimParams(length_m=600))
+    amap = tmp_path / "amap.csv"
+    lon, lat = wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())
+    amap.write_bytes(_csv(pts, lon, lat))
+    res = run_cli(["tracks", "check", str(amap)], pg_url)
+    assert res.returncode == 0 and res.stdout.startswith("OK"), res.stdout + res.stderr
+    assert "GCJ-02" in res.stdout and "--crs gcj02" in res.stdout, res.stdout
+    res = run_cli(["tracks", "check", "--crs", "gcj02", str(amap)], pg_url)
+    assert res.returncode == 0 and "GCJ-02" not in res.stdout, res.stdout
