@@ -36,7 +36,12 @@ def _validation_message(exc: RequestValidationError) -> str:
         loc = ".".join(p for p in raw if p not in ("body", "query", "path"))
         if not loc and raw[:1] == ["body"]:
             loc = "request body"  # the body as a whole (not JSON, wrong type)
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg")))
+        msg = err.get("msg", "invalid")
+        if str(err.get("type", "")).startswith(("date_", "datetime_")):
+            # pydantic's words for 20261120 ("Datetimes provided to dates should have zero
+            # time") told a user nothing (outside tester): name the form too
+            msg = f"{msg} (give a date as YYYY-MM-DD, e.g. 2026-11-20)"
+        parts.append(f"{loc}: {msg}" if loc else str(msg))
     return "; ".join(parts) or "invalid request"
 
 

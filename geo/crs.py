@@ -33,9 +33,17 @@ _ALIASES: dict[str, str] = {
     "gcj02": "gcj02",
     "gcj-02": "gcj02",
     "mars": "gcj02",
+    # the apps' names (an outside tester: amap, gaode were refused while baidu was taken)
+    "amap": "gcj02",
+    "gaode": "gcj02",
+    "tencent": "gcj02",
+    "高德": "gcj02",
+    "腾讯": "gcj02",
+    "火星": "gcj02",
     "bd09": "bd09",
     "bd-09": "bd09",
     "baidu": "bd09",
+    "百度": "bd09",
 }
 
 _A = 6378245.0  # Krasovsky 1940 semi-major axis, used by GCJ-02
@@ -51,8 +59,10 @@ def normalize_crs(name: str | None) -> str:
     if name is None or str(name).strip() == "":
         return WGS84
     key = str(name).strip().lower()
-    if key in _ALIASES:
-        return _ALIASES[key]
+    compact = key.replace(" ", "").replace("_", "")  # "gcj 02", "GCJ_02", "wgs 84"
+    for k in (key, compact):
+        if k in _ALIASES:
+            return _ALIASES[k]
     try:
         crs = CRS.from_user_input(str(name).strip())
     except CRSError:

@@ -993,3 +993,11 @@ def test_tracks_check_says_when_a_file_looks_like_another_datum(demo, pg_url, tm
     assert "GCJ-02" in res.stdout and "--crs gcj02" in res.stdout, res.stdout
     res = run_cli(["tracks", "check", "--crs", "gcj02", str(amap)], pg_url)
     assert res.returncode == 0 and "GCJ-02" not in res.stdout, res.stdout
+
+
+def test_a_date_in_another_form_is_told_the_form(demo, auth_headers):
+    """Outside tester: ?date=20261120 answered "Datetimes provided to dates should have zero
+    time"."""
+    with TestClient(create_app(demo)) as client:
+        r = client.get("/reports/daily?date=20261120", headers=auth_headers("viewer"))
+    assert r.status_code == 422 and "YYYY-MM-DD" in r.json()["error"], r.text

@@ -707,3 +707,15 @@ def test_a_geojson_crs_member_that_is_wgs84_unknown_or_contradicted():
         parse_track(json.dumps(gj).encode(), "t.geojson")
     with pytest.raises(InputError, match="EPSG:32650.*gcj02"):
         parse_track(_utm_points_geojson("EPSG:32650")[0], "t.geojson", crs="gcj02")
+
+
+@pytest.mark.parametrize(
+    ("name", "canonical"),
+    [("amap", "gcj02"), ("Gaode", "gcj02"), ("高德", "gcj02"), ("gcj 02", "gcj02"),
+     ("GCJ_02", "gcj02"), ("百度", "bd09"), ("bd 09", "bd09"), ("wgs 84", "EPSG:4326")],
+)  # fmt: skip
+def test_the_apps_names_of_their_datums_are_understood(name, canonical):
+    """Outside tester: baidu and "wgs 84" were taken, amap, gaode and "gcj 02" refused."""
+    from geo.crs import normalize_crs
+
+    assert normalize_crs(name) == canonical
