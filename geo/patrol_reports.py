@@ -366,6 +366,7 @@ def _load(
             conn,
             params={"a": start, "b": end},
         )
+        split: list[int] = []
         if found is not None:  # only the streets that can be the area's: the rule per
             # street is the dear part of a report (geo.street_areas)
             areas = read_frame(
@@ -381,7 +382,12 @@ def _load(
         if area is not None:
             # the one rule of geo.street_areas: as /coverage and the staffing solver count
             scope = areas[areas[AREA_CODES].eq(area).any(axis=1)]["alley_id"]
-            duties = duties[duties["alley_id"].isin(scope)]
+            inside = duties["alley_id"].isin(scope)
+            # people of the area who hold duties outside it too (their rows count the area's)
+            split = sorted(
+                set(duties.loc[inside, "person_id"]) & set(duties.loc[~inside, "person_id"])
+            )
+            duties = duties[inside]
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
     # exact union of walked stretches: one row per stretch
     edges = edges[_STRETCH_COLS] if len(edges) else pd.DataFrame(columns=_STRETCH_COLS)
@@ -394,6 +400,7 @@ def _load(
         "segments": segments,
         "retirements": retirements,
         "duties": duties,
+        "split": split,
         "areas": areas,
         "scope": scope,
         "level": level,
@@ -743,6 +750,15 @@ def build_report(
                 f"subdistrict; subdistrict totals: run without the community filter{whole}"
             )
             areas = areas[~part].reset_index(drop=True)
+    if data["split"]:
+        # each person's row counts their duties inside the area only (an outside tester read
+        # a steward's monthly rate under a community filter for their whole rate)
+        n = len(data["split"])
+        notes.append(
+            f"人员行仅计本区域 people rows count only duties in area {area}: {n} of these "
+            f"people hold duties outside it too; their whole rates: the report without the "
+            "area filter"
+        )
     tables = {"people": per_person, "alleys": alleys, "areas": areas}
     if kind == "daily":
         tables["segments"] = frames["segments"]

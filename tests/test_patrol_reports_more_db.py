@@ -197,6 +197,37 @@ def test_the_patrol_map_shows_a_persons_own_credit(town) -> None:  # noqa: ANN00
     assert q.alleys["features"][0]["properties"]["walked"] == pytest.approx(1.0)
 
 
+def test_an_area_filter_says_whose_rows_count_only_its_duties(town, auth_headers) -> None:  # noqa: ANN001
+    """Outside tester: under a community filter a steward's row counts only their alleys in
+    it, and nothing said so (their monthly rate read 0.143 there, 0.107 in the whole
+    report). A note now names how many people hold duties outside the area too."""
+    db = town["db"]
+    with db.begin() as conn:
+        other = conn.execute(
+            text(
+                f"WITH w AS ({_STREET_AREA_SQL}) SELECT w.alley_id FROM w JOIN streets st "
+                "ON st.id = w.alley_id WHERE st.kind = 'alley' AND w.community_code <> :c "
+                "ORDER BY w.alley_id LIMIT 1"
+            ),
+            {"c": COMMUNITY},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                "VALUES (:p, 'alley_steward', :s, DATE '2025-05-01')"
+            ),
+            {"p": town["people"]["P"], "s": other},
+        )
+    admin = auth_headers("admin")
+    with TestClient(create_app(db)) as client:
+        params = {"date": str(WED), "area": COMMUNITY}
+        rep = client.get("/reports/weekly", params=params, headers=admin).json()
+        whole = client.get("/reports/weekly", params={"date": str(WED)}, headers=admin).json()
+    said = [n for n in rep["notes"] if "people rows count only duties" in n]
+    assert len(said) == 1 and "1 of these people" in said[0], rep["notes"]
+    assert not any("people rows count only" in n for n in whole["notes"]), whole["notes"]
+
+
 def test_a_community_filter_prints_no_subdistrict_row(town, auth_headers, pg_url) -> None:  # noqa: ANN001
     """Old code: a 街道 row holding community C's numbers alone, labelled as the subdistrict.
     Now the rows for C only, and a note saying where the subdistrict totals are; filtered
