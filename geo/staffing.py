@@ -42,8 +42,9 @@ KINDS = {
 # --------------------------------------------------------------------------------------------
 
 
-def import_people(engine: Engine, path: str | Path, actor: str | None = None) -> dict[str, int]:
-    """Upsert people from CSV/XLSX by their id; homes by lon/lat or a building id."""
+def import_people(engine: Engine, path: str | Path, actor: str | None = None) -> dict[str, Any]:
+    """Upsert people from CSV/XLSX by their id; homes by lon/lat or a building id. The
+    file's other columns (notes ...) are left out and named in ``columns_left_out``."""
     from geo.assign.people import read_people
 
     path = Path(path)
@@ -108,7 +109,10 @@ def import_people(engine: Engine, path: str | Path, actor: str | None = None) ->
             )
         )
         audit.record(conn, actor, "people.import", "people", path.name, {"rows": len(rows)})
-    return {"people_read": len(rows)}
+    out: dict[str, Any] = {"people_read": len(rows)}
+    if df.attrs.get("ignored_columns"):
+        out["columns_left_out"] = list(df.attrs["ignored_columns"])
+    return out
 
 
 # --------------------------------------------------------------------------------------------

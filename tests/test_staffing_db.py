@@ -151,11 +151,15 @@ def test_bad_people_files_change_nothing(demo, tmp_path):
     before = fingerprint(demo)
     dup = tmp_path / "dup.csv"
     dup.write_text("person_id,name,lon,lat\nA,x,116.31,39.99\nA,y,116.31,39.99\n")
-    unknown = tmp_path / "unknown.csv"
-    unknown.write_text("person_id,name,shoe_size,lon,lat\nA,x,42,116.31,39.99\n")
+    unknown = tmp_path / "unknown.csv"  # a misspelt home column: named in the error
+    unknown.write_text("person_id,name,shoe_size,long,lat\nA,x,42,116.31,39.99\n")
     nowhere = tmp_path / "nobuilding.csv"
     nowhere.write_text("person_id,name,building_id\nA,x,osm:w1\n")
-    for path, needle in ((dup, "duplicate"), (unknown, "shoe_size"), (nowhere, "does not exist")):
+    for path, needle in (
+        (dup, "duplicate"),
+        (unknown, "shoe_size, long"),
+        (nowhere, "does not exist"),
+    ):
         with pytest.raises(InputError) as err:
             import_people(demo, path)
         assert needle in err.value.message.lower()
