@@ -81,7 +81,13 @@ def _print_summary(summary: dict, out: Path | None) -> None:
         f.add_column("户数 Households", justify="right")
         f.add_column("原因 Reasons")
         for item in summary["flagged"][:30]:
-            f.add_row(item["code"], str(item["households"]), ", ".join(item["flags"]))
+            why = "; ".join(item.get("reasons") or [])  # the flag in words (plans made
+            # before reasons were kept have none)
+            f.add_row(
+                item["code"],
+                str(item["households"]),
+                ", ".join(item["flags"]) + (f": {why}" if why else ""),
+            )
         if len(summary["flagged"]) > 30:
             f.add_row("…", "", f"+{len(summary['flagged']) - 30}")
         console.print(f)

@@ -5,8 +5,11 @@ pipeline and ``bisect`` for why it reaches the household bounds and compactness 
 """
 
 from geo.partition.engine import (
+    FLAG_AREA_BELOW,
     FLAG_ENCLOSED,
     FLAG_MULTI,
+    FLAG_NO_K_OVER,
+    FLAG_NO_K_UNDER,
     FLAG_OVER,
     FLAG_SINGLE,
     FLAG_UNDER,
@@ -16,8 +19,11 @@ from geo.partition.params import PartitionParams, PartitionResult
 from geo.partition.validate import validate_inputs
 
 __all__ = [
+    "FLAG_AREA_BELOW",
     "FLAG_ENCLOSED",
     "FLAG_MULTI",
+    "FLAG_NO_K_OVER",
+    "FLAG_NO_K_UNDER",
     "FLAG_OVER",
     "FLAG_SINGLE",
     "FLAG_UNDER",

@@ -1,12 +1,12 @@
 """Grid polygons from atom labels: whole blocks, and cells inside divided blocks.
 
-Inside a block that hosts several grids, the cell tessellation is the Voronoi diagram of
-one seed per building unit of that block only (never across a street), clipped to the
-block and dissolved per grid. A large footprint can reach into a neighbour's cell; the
-footprint correction (cells minus all footprints, plus the
-grid's own footprints) makes "never split a building" exact while keeping the tiling.
-Pieces of a grid that end up disconnected and hold none of its buildings (corners of
-cells) are handed to the neighbour they share most boundary with.
+Inside a block that hosts several grids, each unit's cell (``tessellate.block_cells``: the
+Voronoi diagram of one seed per building unit of that block only, never across a street,
+clipped to the block, footprint-corrected, one connected piece) goes to the unit's grid.
+The graph adjacency was read from the same cells, so a grid connected in the atom graph is
+one polygon. Pieces of a grid that still end up disconnected and hold none of its
+buildings are handed to the neighbour they share the longest edge with (never to one they
+only touch at a corner).
 """
 
 from __future__ import annotations
@@ -16,57 +16,12 @@ import shapely
 
 from geo.partition.blocks import Blocks, Units
 from geo.partition.graph import AtomGraph
+from geo.partition.tessellate import shared_length
 
 _HOLE_M2 = 1.0
 _GRID_M = 1e-6  # metres: snaps away 1e-10 m hairlines, far below any footprint error
-
-
-def _cells(block: shapely.Geometry, pts: np.ndarray) -> np.ndarray:
-    """Voronoi cells of ``pts`` in input order, spanning the block's envelope."""
-    diagram = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=block, ordered=True)
-    cells = shapely.get_parts(diagram)
-    if len(cells) == len(pts):
-        return cells
-    # Degenerate input: match cells to points spatially.
-    tree = shapely.STRtree(cells)
-    pi, ci = tree.query(shapely.points(pts), predicate="intersects")
-    out = np.array([shapely.Polygon()] * len(pts), dtype=object)
-    out[pi[::-1]] = cells[ci[::-1]]
-    return out
-
-
-def _clip(geoms: np.ndarray, block: shapely.Geometry) -> np.ndarray:
-    """Clip to the block; a rectangle clip first (cheap), a full overlay only if needed."""
-    out = shapely.clip_by_rect(geoms, *block.bounds)
-    if shapely.area(block) < shapely.area(shapely.envelope(block)) * (1 - 1e-9):
-        out = shapely.intersection(out, block)
-    return out
-
-
-def _divided_block(
-    block: shapely.Geometry,
-    pts: np.ndarray,
-    pt_region: np.ndarray,
-    unit_geoms: np.ndarray,
-    unit_regions: np.ndarray,
-) -> tuple[list[shapely.Geometry], list[int]]:
-    cells = _cells(block, pts)
-    regions = np.unique(unit_regions)
-    covers = np.array(
-        [shapely.coverage_union_all(cells[pt_region == r]) for r in regions.tolist()],
-        dtype=object,
-    )
-    pieces = _clip(covers, block)
-    # Footprint correction, only for units that stick out of their grid's cells.
-    slot = np.searchsorted(regions, unit_regions)
-    viol = ~shapely.covers(pieces[slot], unit_geoms)
-    if viol.any():
-        stray = shapely.union_all(unit_geoms[viol])
-        for k, r in enumerate(regions.tolist()):
-            own = unit_geoms[viol & (unit_regions == r)]
-            piece = shapely.difference(pieces[k], stray)
-            pieces[k] = shapely.union(piece, shapely.union_all(own)) if len(own) else piece
-    return pieces.tolist(), regions.tolist()
+_SLIVER_M2 = 0.01  # parts of a grid smaller than this are overlay noise
+_MIN_EDGE_M = 0.5  # an orphan piece joins a grid only along an edge longer than this
 
 
 def grid_polygons(
@@ -76,52 +31,48 @@ def grid_polygons(
     atom_region: np.ndarray,
     n_regions: int,
 ) -> np.ndarray:
-    """One (Multi)Polygon per region, together tiling the area."""
+    """One (Multi)Polygon per region, together tiling the area.
+
+    A block wholly inside one region is taken as is; a block shared by several regions
+    contributes the cells of its units (``graph.geoms``), the same polygons the graph
+    adjacency was read from.
+    """
     unit_region = atom_region[graph.unit_atom]
-    pieces: list[shapely.Geometry] = []
-    owner: list[int] = []
-    whole = np.flatnonzero(~graph.exploded)
-    pieces.extend(blocks.geoms[whole].tolist())
-    owner.extend(atom_region[graph.block_atom[whole]].tolist())
-
-    ub = blocks.unit_block
-    ex_blocks = np.flatnonzero(graph.exploded)
-    u_order = np.argsort(ub, kind="stable")
-    u_cuts = np.searchsorted(ub[u_order], np.arange(len(blocks.geoms) + 1))
-    s_block = ub[graph.sample_unit]
-    s_order = np.argsort(s_block, kind="stable")
-    s_cuts = np.searchsorted(s_block[s_order], np.arange(len(blocks.geoms) + 1))
-    for b in ex_blocks.tolist():
-        us = u_order[u_cuts[b] : u_cuts[b + 1]]
-        regs = unit_region[us]
-        if (regs == regs[0]).all():
-            pieces.append(blocks.geoms[b])
-            owner.append(int(regs[0]))
-            continue
-        ss = s_order[s_cuts[b] : s_cuts[b + 1]]
-        g, lab = _divided_block(
-            blocks.geoms[b],
-            graph.sample_xy[ss],
-            unit_region[graph.sample_unit[ss]],
-            units.geoms[us],
-            regs,
-        )
-        pieces.extend(g)
-        owner.extend(lab)
-
-    pieces_arr = np.asarray(pieces, dtype=object)
-    owner_arr = np.asarray(owner, dtype=np.int64)
-    order = np.argsort(owner_arr, kind="stable")
-    cuts = np.searchsorted(owner_arr[order], np.arange(n_regions + 1))
+    nb = len(blocks.geoms)
+    atom_block = graph.block
+    lo = np.full(nb, np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(nb, -1, dtype=np.int64)
+    np.minimum.at(lo, atom_block, atom_region)
+    np.maximum.at(hi, atom_block, atom_region)
+    one = lo == hi  # every atom of the block in one region (also: whole blocks)
+    pieces = np.concatenate([blocks.geoms[one], graph.geoms[~one[atom_block]]])
+    owner = np.concatenate([lo[one], atom_region[~one[atom_block]]])
+    order = np.argsort(owner, kind="stable")
+    cuts = np.searchsorted(owner[order], np.arange(n_regions + 1))
     out = np.empty(n_regions, dtype=object)
     for r in range(n_regions):
         idx = order[cuts[r] : cuts[r + 1]]
         # A micrometre grid makes the pieces' shared edges coincide exactly, so the
         # dissolve leaves no hairline gaps between pieces cut by different overlays.
-        out[r] = shapely.union_all(pieces_arr[idx], grid_size=_GRID_M)
-    out = _polygonal(out)
+        out[r] = shapely.union_all(pieces[idx], grid_size=_GRID_M)
+    out = _single(_polygonal(out))
     out = _reassign_orphans(out, units, unit_region)
-    return _fill_hairline_holes(out)
+    # Back on the micrometre grid: a union without it can leave 1e-10 m wide spikes.
+    out = shapely.set_precision(_fill_hairline_holes(out), _GRID_M)
+    return _single(_polygonal(out))
+
+
+def _single(grids: np.ndarray) -> np.ndarray:
+    """Drop zero-width sliver parts (overlay noise, never a building) and return one-part
+    MultiPolygons as Polygons."""
+    out = grids.copy()
+    for i in np.flatnonzero(shapely.get_type_id(grids) == 6).tolist():
+        parts = shapely.get_parts(grids[i])
+        big = parts[shapely.area(parts) >= _SLIVER_M2]
+        if len(big) == 0:
+            big = parts[[int(np.argmax(shapely.area(parts)))]]
+        out[i] = big[0] if len(big) == 1 else shapely.MultiPolygon(big.tolist())
+    return out
 
 
 def _fill_hairline_holes(grids: np.ndarray) -> np.ndarray:
@@ -186,8 +137,11 @@ def _reassign_orphans(grids: np.ndarray, units: Units, unit_region: np.ndarray) 
             if len(cand) == 0:
                 grids[r] = shapely.union(grids[r], p)
                 continue
-            shared = shapely.length(shapely.intersection(shapely.boundary(grids[cand]), p.boundary))
+            shared = np.array([shared_length(p, grids[c]) for c in cand.tolist()])
+            if shared.max() <= _MIN_EDGE_M:  # touches only at corners: joining would not
+                grids[r] = shapely.union(grids[r], p)  # connect it; keep it (flagged)
+                continue
             dst = int(cand[np.argmax(shared)])
-            grids[dst] = shapely.union(grids[dst], p)
+            grids[dst] = shapely.union(grids[dst], p, grid_size=_GRID_M)
         multi = np.flatnonzero(shapely.get_num_geometries(grids) > 1)
     return grids

@@ -203,7 +203,7 @@ class Bisector:
             flat_order = top[np.lexsort((top, flat[top]))]
         else:
             flat_order = np.lexsort((np.arange(flat.size), flat))
-        best_left = None
+        mended = None
         for f in flat_order:
             if not np.isfinite(score.flat[f]):
                 break
@@ -213,28 +213,44 @@ class Bisector:
             side[left_local] = True
             same = side[lu] == side[lv]
             comp = _components(n, lu[same], lv[same])
-            if best_left is None:
-                best_left = (side, comp)
             if np.unique(comp[side]).size == 1 and np.unique(comp[~side]).size == 1:
                 return nodes[side]
-        if best_left is None:
-            return None
-        side, comp = best_left
-        return nodes[self._mend(side, comp)]
+            # A sweep line can cut off pockets: flip them over until both sides are
+            # connected, and take the first mended cut whose sides stay divisible.
+            side = self._mend(side, comp, lu, lv, hh)
+            if side is None:
+                continue
+            h = float(hh[side].sum())
+            if feasible_total(h, self.lo, self.hi) and feasible_total(total - h, self.lo, self.hi):
+                return nodes[side]
+            if mended is None:
+                mended = side
+        return None if mended is None else nodes[mended]
 
     @staticmethod
-    def _mend(side: np.ndarray, comp: np.ndarray) -> np.ndarray:
-        """Keep the largest component of each side; stray pieces join the other side."""
+    def _mend(
+        side: np.ndarray, comp: np.ndarray, lu: np.ndarray, lv: np.ndarray, hh: np.ndarray
+    ) -> np.ndarray | None:
+        """Make both sides connected: flip the lightest pocket (a component of a side that
+        has several) to the other side — its every neighbour is there, so it joins — until
+        each side is one component. None when a side would vanish."""
         side = side.copy()
-        for s in (True, False):
-            labels = comp[side == s]
-            if labels.size == 0:
-                continue
-            uniq, cnt = np.unique(labels, return_counts=True)
-            keep = uniq[np.argmax(cnt)]
-            stray = (side == s) & (comp != keep)
-            side[stray] = not s
+        n = len(side)
+        for _ in range(n):
+            uniq, inv = np.unique(comp, return_inverse=True)
+            if len(uniq) <= 2:
+                break
+            comp_side = np.zeros(len(uniq), dtype=bool)
+            comp_side[inv] = side
+            w = np.bincount(inv, weights=hh, minlength=len(uniq))
+            size = np.bincount(inv, minlength=len(uniq))
+            n_true = int(comp_side.sum())
+            movable = np.where(comp_side, n_true > 1, len(uniq) - n_true > 1)
+            key = np.where(movable, w * (n + 1) + size, np.inf)
+            c = int(np.argmin(key))
+            side[inv == c] = ~comp_side[c]
+            same = side[lu] == side[lv]
+            comp = _components(n, lu[same], lv[same])
         if side.all() or not side.any():
-            side[:] = False
-            side[0] = True
+            return None
         return side

@@ -13,9 +13,10 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from geo.partition.assemble import _cells, _clip
 from geo.partition.params import PartitionParams
 from geo.partition.prepare import prepare
+from geo.partition.tessellate import clip as _clip
+from geo.partition.tessellate import voronoi_cells as _cells
 
 
 def building_cells(

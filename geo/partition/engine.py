@@ -3,8 +3,8 @@
 Pipeline (each step its own module):
 1. ``validate``  — InputError for anything the engine cannot honour;
 2. ``blocks``    — buildings fused into units, streets polygonized into blocks;
-3. ``graph``     — atoms (whole blocks, or building units of blocks too big to keep whole)
-                   and their adjacency with cut costs;
+3. ``graph``     — atoms (whole blocks, or building units of blocks too big to keep whole),
+                   their polygons (``tessellate``) and the adjacency read off them;
 4. ``bisect``    — bounded recursive bisection along short, street-preferring cuts;
 5. ``repair``    — single-atom boundary moves and merges for regions still out of bounds;
 6. ``assemble``  — blocks and per-block building cells dissolved into grid polygons;
@@ -27,7 +27,7 @@ from scipy.sparse.csgraph import connected_components
 
 from geo.crs import WGS84
 from geo.partition.assemble import grid_polygons
-from geo.partition.bisect import Bisector, street_angles
+from geo.partition.bisect import Bisector, feasible_total, street_angles
 from geo.partition.codes import grid_codes, sequence_order
 from geo.partition.graph import build_graph
 from geo.partition.metrics import polsby_popper, street_shares, worker_count
@@ -43,13 +43,17 @@ FLAG_ENCLOSED = "under_min:enclosed_block"
 FLAG_UNDER = "under_min:unresolved"
 FLAG_OVER = "over_max:unresolved"
 FLAG_MULTI = "multipart"
-INFEASIBLE = (FLAG_SINGLE, FLAG_ENCLOSED)
+FLAG_AREA_BELOW = "under_min:area_below_min"
+FLAG_NO_K_UNDER = "under_min:no_whole_number_of_grids"
+FLAG_NO_K_OVER = "over_max:no_whole_number_of_grids"
+INFEASIBLE = (FLAG_SINGLE, FLAG_ENCLOSED, FLAG_AREA_BELOW, FLAG_NO_K_UNDER, FLAG_NO_K_OVER)
 
 
 def _regions(
     graph, params: PartitionParams, angles: np.ndarray
-) -> tuple[np.ndarray, set[int], set[int], Bisector]:
-    """Atom → region labels; plus the region ids that are infeasible by construction."""
+) -> tuple[np.ndarray, set[int], set[int], Bisector, np.ndarray]:
+    """Atom → region labels; the region ids that are infeasible by construction; and
+    atom → connected piece of the area (-1 for atoms over max on their own)."""
     lo, hi = params.min_households, params.max_households
     hh = graph.households
     n = graph.n
@@ -98,7 +102,7 @@ def _regions(
         for region in bis.split_all(nodes, eidx):
             labels[region] = next_id
             next_id += 1
-    return labels, single, enclosed, bis
+    return labels, single, enclosed, bis, comp
 
 
 def _resplit(
@@ -177,7 +181,7 @@ def partition(
         params.cell_sample_spacing_m,
     )
     report(0.4, "bisection")
-    labels, single, enclosed, bis = _regions(graph, params, street_angles(sgeoms))
+    labels, single, enclosed, bis, comp = _regions(graph, params, street_angles(sgeoms))
     report(0.55, "repair")
     frozen = single | enclosed
     repairer = Repairer(labels, graph.households, graph.eu, graph.ev, graph.ecost, lo, hi, frozen)
@@ -204,30 +208,71 @@ def partition(
     bcount = np.bincount(building_region, minlength=n_regions)
     pp = polsby_popper(polys)
     on_street, internal, share = street_shares(polys, area_m, sgeoms)
+    # Why a grid is out of bounds: the piece of the area it lies on (atoms connected
+    # without over-max buildings) may hold too few households, or a total no whole number
+    # of grids of [min, max] adds up to.
+    hh_total = int(graph.households.sum())
+    comp_hh = np.bincount(comp[comp >= 0], weights=graph.households[comp >= 0])
+    region_comp = np.full(n_regions, -1, dtype=np.int64)
+    region_comp[labels] = comp
     flags: list[list[str]] = []
+    reasons: list[list[str]] = []
     for r in range(n_regions):
         f: list[str] = []
+        why: list[str] = []
+        c = int(region_comp[r])
+        piece = int(comp_hh[c]) if c >= 0 else int(region_hh[r])
+        no_k = c >= 0 and not bool(feasible_total(piece, lo, hi))
         if r in single_new:
             f.append(FLAG_SINGLE)
+            why.append(f"one building holds {int(region_hh[r])} households, more than {hi}")
+        elif r in frozen_new and hh_total < lo and len(single) == 0:
+            f.append(FLAG_AREA_BELOW)
+            why.append(f"the whole area has {hh_total} households, fewer than {lo}")
         elif r in frozen_new:
             f.append(FLAG_ENCLOSED)
-        elif region_hh[r] < lo:
-            f.append(FLAG_UNDER)
-        elif region_hh[r] > hi:
-            f.append(FLAG_OVER)
+            why.append(f"a separate piece of the area with {piece} households, fewer than {lo}")
+        elif region_hh[r] < lo or region_hh[r] > hi:
+            if no_k:
+                f.append(FLAG_NO_K_UNDER if region_hh[r] < lo else FLAG_NO_K_OVER)
+                why.append(
+                    f"{piece} households cannot be split into grids of {lo}–{hi} households each"
+                )
+            else:
+                f.append(FLAG_UNDER if region_hh[r] < lo else FLAG_OVER)
+                why.append("no contiguous grid within bounds was found here")
         flags.append(f)
+        reasons.append(why)
 
     polys_wgs = back(polys)
     # Rings touching themselves at a point are valid in metres but can cross by 1e-12°
     # after reprojection: repair those few (linework method: no area is added or lost).
     bad = np.flatnonzero(~shapely.is_valid(polys_wgs))
     for i in bad:
-        polys_wgs[i] = _polygon_parts(shapely.make_valid(polys_wgs[i]))
+        fixed = _polygon_parts(shapely.make_valid(polys_wgs[i]))
+        parts = shapely.get_parts(fixed)
+        if len(parts) > 1:
+            # A zero-width spike can come out of the repair as a part of its own: drop
+            # parts under 0.01 m² (scaled from degrees², no building is that small).
+            m2 = shapely.area(parts) * shapely.area(polys[i]) / max(shapely.area(fixed), 1e-30)
+            keep = parts[m2 >= 0.01] if (m2 >= 0.01).any() else parts[[int(np.argmax(m2))]]
+            fixed = keep[0] if len(keep) == 1 else shapely.MultiPolygon(keep.tolist())
+        polys_wgs[i] = fixed
     # Connectivity is judged on what is delivered (a ring pinched at one point comes out
     # of the repair as two polygons: the grid is then flagged, never silently split).
     for r in range(n_regions):
-        if shapely.get_num_geometries(polys_wgs[r]) > 1:
+        k = int(shapely.get_num_geometries(polys_wgs[r]))
+        if k > 1:
             flags[r].append(FLAG_MULTI)
+            parts = shapely.get_parts(polys[r])
+            gap = max(
+                float(shapely.distance(p, shapely.union_all(np.delete(parts, i))))
+                for i, p in enumerate(parts)
+            )
+            reasons[r].append(
+                f"the grid is in {k} separate parts (up to {gap:.0f} m apart): "
+                "not counted as within bounds"
+            )
     code_of = np.array([codes[rank[r]] for r in range(n_regions)], dtype=object)
     frame = gpd.GeoDataFrame(
         {
@@ -245,9 +290,12 @@ def partition(
         crs=WGS84,
     )
     frame = frame.iloc[order].reset_index(drop=True)
+    reasons_sorted = [reasons[r] for r in order.tolist()]
     building_grid = pd.Series(code_of[building_region], index=buildings.index, name="code")
 
-    within = (frame["households"] >= lo) & (frame["households"] <= hi)
+    # A grid in several parts is not a valid grid, whatever its households.
+    multipart = frame["flags"].map(lambda f: FLAG_MULTI in f)
+    within = (frame["households"] >= lo) & (frame["households"] <= hi) & ~multipart
     infeasible = frame["flags"].map(lambda f: any(x in INFEASIBLE for x in f))
     feasible = ~infeasible
     n_feas = int(feasible.sum())
@@ -264,7 +312,7 @@ def partition(
             float((within & feasible).sum() / n_feas) if n_feas else 1.0
         ),
         "n_infeasible": int(infeasible.sum()),
-        "n_multipart": int(frame["flags"].map(lambda f: FLAG_MULTI in f).sum()),
+        "n_multipart": int(multipart.sum()),
         "mean_polsby_popper": float(np.mean(pp)) if n_regions else 0.0,
         "min_polsby_popper": float(np.min(pp)) if n_regions else 0.0,
         "street_boundary_share": (
@@ -273,8 +321,10 @@ def partition(
         "leaders": n_regions,
         "workers": int(frame["worker_count"].sum()),
         "flagged": [
-            {"code": c, "households": int(h), "flags": list(f)}
-            for c, h, f in zip(frame["code"], frame["households"], frame["flags"], strict=True)
+            {"code": c, "households": int(h), "flags": list(f), "reasons": list(w)}
+            for c, h, f, w in zip(
+                frame["code"], frame["households"], frame["flags"], reasons_sorted, strict=True
+            )
             if f
         ],
         "n_blocks": len(blocks.geoms),

@@ -189,6 +189,68 @@ class Repairer:
                 return True
         return False
 
+    def _transfer(self, src: int, dst: int) -> bool:
+        """Move boundary atoms of ``src`` into ``dst`` one by one (empty atoms too, so the
+        border can walk across blocks without households), always keeping ``src``
+        connected, until both are within bounds; undone unless they are."""
+        if src in self.frozen or dst in self.frozen:
+            return False
+        log: list[tuple[int, int, int]] = []
+        self._log = log
+        ok = False
+        for _ in range(len(self.members.get(src, ()))):
+            if src not in self.total or len(self.members[src]) <= 1:
+                break
+            best = None
+            for a in self.members[src]:
+                touch = sum(c for b, c in self.adj[a].items() if self.labels[b] == dst)
+                if touch <= 0:
+                    continue
+                h = int(self.hh[a])
+                if self.total[dst] + h > self.hi or self.total[src] - h < self.lo:
+                    continue
+                # Fill dst before walking: atoms with households first, then most shared.
+                key = (h > 0 and self.total[dst] < self.lo, touch, -a)
+                if best is None or key > best[0]:
+                    best = (key, a)
+            if best is None:
+                break
+            a = best[1]
+            if not self._connected_without(src, a):
+                # Try the next candidates that keep src connected.
+                cands = sorted(
+                    (
+                        (-sum(c for b, c in self.adj[x].items() if self.labels[b] == dst), x)
+                        for x in self.members[src]
+                        if x != a
+                        and self.total[dst] + int(self.hh[x]) <= self.hi
+                        and self.total[src] - int(self.hh[x]) >= self.lo
+                    ),
+                )
+                a = next((x for t, x in cands if t < 0 and self._connected_without(src, x)), None)
+                if a is None:
+                    break
+            self._move(a, src, dst)
+            if self._ok(self.total[dst]) and self._ok(self.total[src]):
+                ok = True
+                break
+        self._log = None
+        if not ok:
+            for a, frm, to in reversed(log):
+                self._move(a, to, frm)
+        return ok
+
+    def _walk(self, r: int) -> bool:
+        """Last resort for an out-of-bound region: trade atoms with one neighbour."""
+        under = self.total[r] < self.lo
+        nbrs = sorted(self._neighbours(r).items(), key=lambda kv: (-kv[1], kv[0]))
+        for nb, _ in nbrs:
+            if nb in self.frozen or nb not in self.total:
+                continue
+            if self._transfer(nb, r) if under else self._transfer(r, nb):
+                return True
+        return False
+
     def refine(
         self,
         passes: int,
@@ -268,9 +330,11 @@ class Repairer:
                     if r not in self.total or self._ok(self.total[r]):
                         break
                     if self.total[r] < self.lo:
-                        done = self._merge(r) or self._pull(r) or self._pull_chain(r)
+                        done = (
+                            self._merge(r) or self._pull(r) or self._pull_chain(r) or self._walk(r)
+                        )
                     else:
-                        done = self._push(r)
+                        done = self._push(r) or self._walk(r)
                     if not done:
                         break
                     changed = True
