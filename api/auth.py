@@ -226,6 +226,23 @@ def require_area(
     raise HTTPException(403, f"outside your areas: {shown or '(no area given)'}")
 
 
+def area_scope(user: Principal, refusal: str | None = None) -> Callable[[Any], None]:
+    """A planner edits only inside their areas (the grid's or the street's area path,
+    :mod:`geo.area_paths`); checked in the edit's transaction, before anything is written.
+    ``refusal``: one 403 message for every refusal, and for a path of None (no such target),
+    so whether it exists, or where, is not told."""
+
+    def authorize(path: AreaPath | None) -> None:
+        if refusal is None:
+            return require_area(user, path)
+        try:
+            require_area(user, path)
+        except HTTPException:
+            raise HTTPException(403, refusal) from None
+
+    return authorize
+
+
 def person_for(principal: Principal, requested: Any = None) -> int | None:
     """The person a request acts for: a steward only ever for their own person.
 

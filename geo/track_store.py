@@ -468,14 +468,7 @@ def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) 
                     "another person uploaded this file already (the same bytes are one track)",
                 )
             return stored
-        conn.execute(
-            text("UPDATE tracks SET person_id = :p WHERE id = :t"),
-            {"p": person_id, "t": stored.track_id},
-        )
-        conn.execute(
-            text("UPDATE patrol_visits SET person_id = :p WHERE track_id = :t"),
-            {"p": person_id, "t": stored.track_id},
-        )
+        _give_track(conn, stored.track_id, person_id)
         audit.record(conn, by, "track.person", "track", stored.track_id, {"person_id": person_id})
     return replace(stored, person_set=person_id)
 
@@ -549,19 +542,21 @@ def set_track_person(
                     authorize(area_path(conn, code) if code else None)
         before = track.person_id
         if before != person_id:
-            conn.execute(
-                text("UPDATE tracks SET person_id = :p WHERE id = :t"),
-                {"p": person_id, "t": track_id},
-            )
-            conn.execute(
-                text("UPDATE patrol_visits SET person_id = :p WHERE track_id = :t"),
-                {"p": person_id, "t": track_id},
-            )
+            _give_track(conn, track_id, person_id)
             audit.record(
                 conn, by, "track.person", "track", track_id, {"from": before, "to": person_id}
             )
     return {"track_id": track_id, "person_id": person_id, "before": before,
             "changed": before != person_id}  # fmt: skip
+
+
+def _give_track(conn: Connection, track_id: int, person_id: int) -> None:
+    """The track and the credit of its visits become ``person_id``'s (its row locked)."""
+    for sql in (
+        "UPDATE tracks SET person_id = :p WHERE id = :t",
+        "UPDATE patrol_visits SET person_id = :p WHERE track_id = :t",
+    ):
+        conn.execute(text(sql), {"p": person_id, "t": track_id})
 
 
 def _same_crs(stored: str | None, given: str) -> bool:

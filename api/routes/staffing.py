@@ -20,11 +20,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import Engine, text
 
-from api.auth import Principal, allow, person_for, require_area
+from api.auth import Principal, allow, area_scope, person_for, require_area
 from api.background import job_accepted, run_job
 from api.deps import get_engine
 from api.limits import read_upload, upload_openapi
-from geo.area_paths import AreaPath
 from geo.duties import assign_duty, end_duty
 from geo.duty_undo import MAX_REASON, undo_duty
 from geo.errors import ConflictError, InputError
@@ -110,23 +109,6 @@ class DutyUndoRequest(BaseModel):
     )
 
 
-def _scope(user: Principal, refusal: str | None = None):
-    """A planner edits duties only inside their areas (the grid's or the street's area path,
-    :mod:`geo.area_paths`); checked in the edit's transaction, before anything is written.
-    ``refusal``: one 403 message for every refusal, and for a path of None (no such target),
-    so whether it exists, or where, is not told."""
-
-    def authorize(path: AreaPath | None) -> None:
-        if refusal is None:
-            return require_area(user, path)
-        try:
-            require_area(user, path)
-        except HTTPException:
-            raise HTTPException(403, refusal) from None
-
-    return authorize
-
-
 @router.post(
     "/assignments",
     status_code=201,
@@ -146,7 +128,7 @@ def set_duty(
         body.valid_to,
         replace=body.replace,
         actor=user.username,
-        authorize=_scope(user),
+        authorize=area_scope(user),
     )
 
 
@@ -163,7 +145,7 @@ def end_assignment(
         body.role,
         body.last_day,
         actor=user.username,
-        authorize=_scope(user),
+        authorize=area_scope(user),
     )
 
 
@@ -189,7 +171,7 @@ def undo_assignment(
         reason = body.reason if body.reason is not None else reason
         leave_others = body.leave_others if body.leave_others is not None else leave_others
 
-    authorize = _scope(user, f"duty {duty_id} is not in your areas (or does not exist)")
+    authorize = area_scope(user, f"duty {duty_id} is not in your areas (or does not exist)")
 
     return undo_duty(
         engine,
@@ -296,7 +278,7 @@ def leave(
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:
-    authorize = _scope(
+    authorize = area_scope(
         user,
         f"person {person_id} is not in your areas (neither their home nor every duty they "
         "hold), or does not exist",

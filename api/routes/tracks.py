@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
-from api.auth import Principal, allow, person_for, require_area
+from api.auth import Principal, allow, area_scope, person_for
 from api.background import job_url, match_pool, run_job
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads, upload_openapi
@@ -423,14 +423,7 @@ def reassign_track(
         raise HTTPException(422, "give one of person (registry id) and person_id")
     pid = body.person_id or resolve_person(engine, body.person or "", "person").id
     refusal = f"track {track_id} or person {pid} is not in your areas (or does not exist)"
-
-    def authorize(path: Any) -> None:
-        try:
-            require_area(user, path)
-        except HTTPException:
-            raise HTTPException(403, refusal) from None
-
-    return set_track_person(engine, track_id, pid, user.username, authorize)
+    return set_track_person(engine, track_id, pid, user.username, area_scope(user, refusal))
 
 
 @router.get("/tracks/{track_id}", summary="A stored track and its matched segments 轨迹")
