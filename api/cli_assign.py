@@ -179,10 +179,10 @@ def stewards(
     """Assign alley stewards near home with fair loads (file mode). 分配小巷管家"""
     import pandas as pd
 
-    from api.out_files import check_out, write_atomic
+    from api.out_files import check_out
     from api.progress import progress_bar
     from geo.assign.stewards import StewardParams, assign_stewards
-    from geo.vector_io import read_vector
+    from geo.vector_io import atomic_file, read_vector
 
     inputs = {"alleys": alleys, "people": people, "network": network, "existing": existing}
     check_out(out, (".csv",), inputs)
@@ -217,8 +217,11 @@ def stewards(
             progress=bar,
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    table = result.assignments[["alley_id", "person_id"]]
-    write_atomic(out, lambda tmp: table.to_csv(tmp, index=False))
+    try:
+        with atomic_file(out) as tmp:
+            result.assignments[["alley_id", "person_id"]].to_csv(tmp, index=False)
+    except OSError as exc:
+        raise InputError(f"cannot write {out}: {exc.strerror or exc}") from None
     _print_summary(result.summary, result.uncovered)
     held = result.assignments["person_id"].value_counts()
     full = int((held >= max_alleys).sum())

@@ -7,7 +7,6 @@ No database: a network file and a track file in, matched edges out. The lead's D
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from api.out_files import same_file
+from api.out_files import check_out
 from geo.errors import InputError
 
 if TYPE_CHECKING:
@@ -144,32 +143,15 @@ def _check_max_mb(max_mb: float | None) -> None:
         raise InputError(f"--max-mb must be at most {MAX_MB:,} (1 TB), not {max_mb:g}")
 
 
-def _check_not_an_input(out: Path, network: Path, track: Path) -> None:
-    """Refuse an ``--out`` naming an input: the atomic write would replace it without a sound,
-    and the user's network or track is gone."""
-    for what, path in (("network", network), ("track", track)):
-        if same_file(out, path):
-            raise InputError(f"--out {out} is the {what} file; choose another output path")
-
-
-def _check_out(out: Path) -> str:
-    """The driver for ``out``, checked before any work: a bad path must not cost a match."""
-    if out.is_dir():
-        raise InputError(
-            f"--out {out} is a folder: give a file name, e.g. {out / 'matched.geojson'}"
-        )
-    # no suffix: GeoJSON, as before --out learned other formats (scripts rely on it)
+def _check_out(out: Path, network: Path, track: Path) -> str:
+    """The driver for ``out``, checked before any work (:func:`api.out_files.check_out`): a
+    bad path must not cost a match, and the atomic write must not replace an input."""
     from geo.vector_io import DRIVERS  # every choice keeps the matched lines' geometry
 
-    driver = DRIVERS.get(out.suffix.lower()) if out.suffix else "GeoJSON"
-    if driver is None:
-        raise InputError(
-            f"--out {out}: unsupported file type '{out.suffix}': use .geojson, .gpkg or .csv"
-        )
-    parent = next((p for p in out.absolute().parents if p.exists()), None)
-    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: cannot write in {parent or out.parent}")
-    return driver
+    # no suffix: GeoJSON, as before --out learned other formats (scripts rely on it)
+    check_out(out, (".geojson", ".gpkg", ".csv", ".json", ""), {"network": network,
+              "track": track}, example_stem="matched")  # fmt: skip
+    return DRIVERS.get(out.suffix.lower(), "GeoJSON")
 
 
 def _write(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
@@ -229,8 +211,7 @@ def match(
         raise InputError(f"unknown mode '{mode}': use walk or bike")
     _check_max_mb(max_mb)
     normalize_crs(crs)  # an unknown name fails before any file is read
-    _check_not_an_input(out, network, track)
-    driver = _check_out(out)
+    driver = _check_out(out, network, track)
     s = get_settings()
     # the upload limit unless --max-mb says otherwise: a file `tracks upload` takes matches here
     limit = s.max_upload_bytes if max_mb is None else int(max_mb * 1024 * 1024)
@@ -270,9 +251,10 @@ def match(
             "cannot pass there",
             err=True,
         )
-    if net.t_junctions:  # whole ways not split at their junctions: no turn possible there
+    t_junctions = net.t_junctions()
+    if t_junctions:  # whole ways not split at their junctions: no turn possible there
         typer.echo(
-            f"warning: {net.t_junctions} segment ends lie within {NEAR_MISS_M:g} m of "
+            f"warning: {t_junctions} segment ends lie within {NEAR_MISS_M:g} m of "
             "another segment's middle, with no junction there: routes cannot turn there, so "
             "walks through them lose metres (a network of whole ways must be split where "
             "they meet)",
@@ -302,9 +284,7 @@ def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str) -> bool:
     """The upload path's datum hint (:mod:`geo.tracks.datum`) as one stderr line: a track in
     another datum still matches, to the wrong streets, so exit code and output stay as asked.
     True when it warned."""
-    from geo.tracks.datum import datum_hint
-
-    hint = datum_hint(net, points["lon"].to_numpy(float), points["lat"].to_numpy(float), crs)
+    hint = _datum_hint(net, points, crs)
     if hint is not None:
         typer.echo(f"warning: {hint.message()} (gridward match --crs {hint.name})", err=True)
     return hint is not None
@@ -387,6 +367,7 @@ def _stored_network(s: Settings) -> WalkNetwork | None:
 
 
 def _datum_hint(net: WalkNetwork | None, points: pd.DataFrame, crs: str):  # -> DatumHint | None
+    """:func:`geo.tracks.datum.datum_hint` of a parsed track (None without a network)."""
     from geo.tracks.datum import datum_hint
 
     if net is None or not len(points):

@@ -12,6 +12,7 @@ import io
 import json
 import numbers
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,22 @@ def _restore_json_types(path: Path, gdf: gpd.GeoDataFrame, columns: list[str]) -
     path.write_text(f'{head[:-1]}, "features": [\n{rows}\n]}}\n', encoding="utf-8")
 
 
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; once the block ends, it is renamed over
+    ``path``. A failed or interrupted write leaves an older file as it was (or none), never a
+    half-written one; errors propagate. The one place every written output goes through."""
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        tmp.unlink(missing_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_vector(
     gdf: gpd.GeoDataFrame,
     path: str | Path,
@@ -249,9 +266,7 @@ def write_vector(
         kinds = " or ".join(s for s, d in DRIVERS.items() if d in allowed and s != ".json")
         raise InputError(f"{path.name}: export writes {kinds}, not '{path.suffix}'")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp:
         if driver == "CSV":
             gdf.to_wkt(rounding_precision=8).to_csv(tmp, index=False, encoding="utf-8-sig")
         elif driver == "GeoJSON":
@@ -269,9 +284,4 @@ def write_vector(
         else:
             kwargs = {"layer": layer or path.stem} if driver == "GPKG" else {}
             gdf.to_file(tmp, driver=driver, engine="pyogrio", **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise
     return path

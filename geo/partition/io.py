@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import shapely
 
 from geo.crs import WGS84, geometries_to_wgs84, normalize_crs
 from geo.errors import InputError
+from geo.vector_io import atomic_file
 
 
 def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFrame:
@@ -72,11 +72,8 @@ def write_grids(grids: gpd.GeoDataFrame, summary: dict[str, Any], path: Path) ->
     doc = json.loads(grids.to_json(na="null", drop_id=True))
     doc["summary"] = _clean(summary)
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # renamed over it: never half
     try:
-        tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:  # renamed over it: never half-written
+            tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)

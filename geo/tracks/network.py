@@ -160,28 +160,23 @@ class WalkNetwork:
         net.build_ubodt(ubodt_delta_m)
         return net
 
-    def _t_junctions(
-        self,
-        ends_xy: np.ndarray,
-        label: np.ndarray,
-        p0: np.ndarray,
-        p1: np.ndarray,
-        sedge: np.ndarray,
-        n_edges: int,
-    ) -> int:
+    def t_junctions(self) -> int:
         """Nodes lying on another segment's middle (within NEAR_MISS_M of it, and of neither
         of its ends): a network of whole ways not split at junctions. A route cannot turn
         there, so a walk through one loses what it walked (an outside tester: 7–25 % of the
-        metres of a walk on raw OSM ways); the file-mode command warns."""
+        metres of a walk on raw OSM ways); the file-mode command warns. Computed when asked,
+        not when the network is built (the matcher never needs it)."""
         r = NEAR_MISS_M
-        qi, qs = self.tree.query(shapely.box(*(ends_xy - r).T, *(ends_xy + r).T))
-        if not len(qi):
+        xy = self.node_xy
+        node, seg = self.tree.query(shapely.box(*(xy - r).T, *(xy + r).T))
+        if not len(node):
             return 0
-        a, d = p0[qs], p1[qs] - p0[qs]
-        t = np.clip(((ends_xy[qi] - a) * d).sum(1) / np.maximum((d**2).sum(1), 1e-12), 0, 1)
-        dist = np.hypot(*(a + t[:, None] * d - ends_xy[qi]).T)
-        node, edge = label[qi], sedge[qs]
-        on = (dist <= r) & (node != label[edge]) & (node != label[n_edges + edge])
+        a = np.column_stack([self.seg_x0[seg], self.seg_y0[seg]])
+        d = np.column_stack([self.seg_dx[seg], self.seg_dy[seg]])
+        t = np.clip(((xy[node] - a) * d).sum(1) / self.seg_len2[seg], 0, 1)
+        dist = np.hypot(*(a + t[:, None] * d - xy[node]).T)
+        edge = self.seg_edge[seg]
+        on = (dist <= r) & (node != self.u[edge]) & (node != self.v[edge])
         return int(len(np.unique(node[on])))
 
     def _build(self, xy: np.ndarray, line_idx: np.ndarray, n_edges: int, snap_m: float) -> None:
@@ -231,7 +226,6 @@ class WalkNetwork:
         near = kd.query_pairs(NEAR_MISS_M, output_type="ndarray")
         apart = label[near[:, 0]] != label[near[:, 1]] if len(near) else np.zeros(0, bool)
         self.near_misses = int(len(np.unique(label[near[apart]].ravel()))) if apart.any() else 0
-        self.t_junctions = self._t_junctions(ends_xy, label, p0, p1, sedge, n_edges)
         self.u = label[:n_edges].astype(np.int64)
         self.v = label[n_edges:].astype(np.int64)
         node_xy = np.zeros((self.n_nodes, 2))
