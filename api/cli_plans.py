@@ -29,6 +29,13 @@ def commit(plan_id: int = typer.Argument(..., help="plan id")) -> None:
 
     out = commit_plan(get_engine(), plan_id, actor="cli")
     typer.echo(f"committed plan {plan_id}: version {out['version']}, {out['grids']} grids")
+    d = out["duties"]
+    typer.echo(
+        f"grid duties 网格职责: {d['moved']} kept on their grids, {d['ended']} ended today and "
+        f"{d['removed']} planned ones removed (their grids are no longer in the plan)"
+    )
+    for r in out["duties_ended"] + out["duties_removed"]:
+        typer.echo(f"  {r['grid']}  {r['role']}  {r['person']} {r['name']}")
 
 
 @plans_app.command("discard")

@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError, NotFoundError
-from geo.settings import city_today
+from geo.settings import city_today, get_settings
 
 # Layers embedded in a page are capped; beyond this a page loads by bounding box instead.
 MAX_EMBEDDED = 5000
@@ -56,6 +56,41 @@ def community_id(engine: Engine, code: str | None) -> int | None:
     if row is None:
         raise NotFoundError(f"community '{code}' does not exist")
     return int(row.id)
+
+
+def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
+    """Every community with its subdistrict, current level-1 grids and households, and its
+    open draft plans (id, who, when, from the engine or the editor): the grid editor's
+    starting page, so a planner picks a community or a draft instead of typing a code."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.code, a.name, p.name AS parent, "
+                "(SELECT count(*) FROM grids g WHERE g.community_id = a.id AND g.level = 1 "
+                " AND g.retired_at IS NULL) AS grids, "
+                "(SELECT coalesce(sum(b.households), 0) FROM buildings b "
+                " WHERE b.community_id = a.id) AS households, "
+                "(SELECT coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'by', d.created_by, "
+                "  'at', to_char(d.created_at AT TIME ZONE :tz, 'YYYY-MM-DD HH24:MI'), "
+                "  'source', coalesce(d.summary->>'source', 'partition')) ORDER BY d.id DESC), "
+                "  '[]'::jsonb) FROM grid_plans d WHERE d.area_id = a.id AND d.status = 'draft') "
+                " AS drafts "
+                "FROM areas a LEFT JOIN areas p ON p.id = a.parent_id "
+                "WHERE a.level IN ('community', 'village') ORDER BY a.code"
+            ),
+            {"tz": get_settings().timezone},
+        ).all()
+    return [
+        {
+            "code": r.code,
+            "name": r.name,
+            "parent": r.parent,
+            "grids": int(r.grids),
+            "households": int(r.households),
+            "drafts": r.drafts,
+        }
+        for r in rows
+    ]
 
 
 def grids_with_staff(
@@ -384,71 +419,32 @@ def _day_tracks(conn: Any, day: dt.date, tz: str, person_id: int | None) -> list
 @dataclass(frozen=True)
 class EditorData:
     """What the grid editor starts from: a community, its buildings (with the grid each one
-    is in), the grids, building adjacency (for the contiguity check) and geometric problems."""
+    is in), the grids, building adjacency and the building-less ground between them (for
+    the contiguity check, :func:`geo.partition.given.neighbours`), geometric problems, and
+    the grid version the page was opened on (sent back with a draft: a page opened before
+    another planner's commit must not undo it)."""
 
     community: dict[str, Any]
     buildings: dict[str, Any]
     grids: list[dict[str, Any]]
     adjacency: list[list[int]]
+    bridges: list[list[list[float]]]
     problems: dict[str, Any]
     source: str
+    version: int
 
 
-def building_adjacency(ids: np.ndarray, lonlat: np.ndarray, max_edge_m: float) -> list[list[int]]:
-    """Neighbour pairs of buildings: the edges of the Delaunay triangulation of their points
-    (so Voronoi cells that touch), in metres, without edges longer than ``max_edge_m`` (the
-    long edges of the hull). Why Delaunay: contiguity of a grid made of buildings means its
-    buildings' cells touch, whatever the spacing, where a fixed distance fails in sparse
-    places and over-connects dense ones."""
-    if len(ids) < 2:
-        return []
-    from pyproj import Transformer
-    from scipy.spatial import Delaunay, QhullError
-
-    from geo.crs import metric_crs_for_bounds
-
-    lo, hi = lonlat.min(axis=0), lonlat.max(axis=0)
-    crs = metric_crs_for_bounds((lo[0], lo[1], hi[0], hi[1]))
-    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
-        lonlat[:, 0], lonlat[:, 1]
-    )
-    xy = np.column_stack([x, y])
-    # Buildings whose points coincide (to 1 cm) share one vertex: Qhull would drop the copies.
-    uniq, first, inverse = np.unique(
-        np.round(xy, 2), axis=0, return_index=True, return_inverse=True
-    )
-    inverse = inverse.reshape(-1)
-    if len(uniq) == 1:
-        pairs = np.empty((0, 2), dtype=np.int64)
-    elif len(uniq) == 2:
-        pairs = np.array([[0, 1]])
-    else:
-        try:
-            tri = Delaunay(uniq)
-        except QhullError:  # all points on a line: neighbours along it
-            order = np.argsort(uniq[:, 0] + uniq[:, 1])
-            pairs = np.column_stack([order[:-1], order[1:]])
-        else:
-            s = tri.simplices
-            pairs = np.vstack([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
-    copies = np.flatnonzero(np.arange(len(xy)) != first[inverse])
-    pairs = np.vstack(
-        [first[pairs].reshape(-1, 2), np.column_stack([first[inverse[copies]], copies])]
-    )
-    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
-    length = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T)
-    pairs = pairs[length <= max_edge_m]
-    return [[int(ids[a]), int(ids[b])] for a, b in pairs]
-
-
-def editor_data(
-    engine: Engine, community: str, plan_id: int | None = None, max_edge_m: float = 250.0
-) -> EditorData:
+def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> EditorData:
     """Buildings of ``community`` assigned to its current level-1 grids (or a draft plan's
-    grids), neighbour pairs of buildings (:func:`building_adjacency`), and the gaps,
-    overlaps, out-of-bounds parts and split buildings of the starting grids."""
+    grids), their neighbours on the partition engine's atoms, and the gaps, overlaps,
+    out-of-bounds parts and split buildings of the starting grids."""
+    from geo.partition.given import atoms, neighbours
+    from geo.plans import OUTLINE_GEOM, current_version, load_inputs
+
     cid = community_id(engine, community)
     with engine.connect() as conn:
+        _, outline, bframe, streets = load_inputs(conn, community)
+        version = current_version(conn, cid)
         area = conn.execute(
             text(
                 "SELECT code, name, ST_AsGeoJSON(geom, 6) AS g, "
@@ -488,7 +484,7 @@ def editor_data(
         ).all()
         bsel = (
             "SELECT b.id, b.households, b.geom, ST_PointOnSurface(b.geom) AS pt FROM buildings b "
-            "JOIN areas ar ON ar.id = :cid WHERE ST_Intersects(ST_PointOnSurface(b.geom), ar.geom)"
+            "WHERE b.community_id = :cid"
         )
         brows = conn.execute(
             text(
@@ -504,18 +500,15 @@ def editor_data(
             ),
             params,
         ).all()
-        pts = conn.execute(
-            text(
-                f"WITH bs AS ({bsel}) SELECT bs.id, ST_X(bs.pt) AS x, ST_Y(bs.pt) AS y "
-                "FROM bs ORDER BY bs.id"
-            ),
-            params,
-        ).all()
         probs = conn.execute(
             text(
-                f"WITH gs AS ({grid_src}), ar AS (SELECT geom FROM areas WHERE id = :cid) "
+                # the outline, or the working outline (:data:`geo.plans.OUTLINE_GEOM`): a grid
+                # need not cover a neighbour's building, and may hold its own buildings whole
+                f"WITH gs AS ({grid_src}), w AS (SELECT a.geom AS raw, {OUTLINE_GEOM} AS geom "
+                "FROM areas a WHERE a.id = :cid), ar AS (SELECT ST_Union(raw, geom) AS geom, "
+                "ST_Intersection(raw, geom) AS inner_geom FROM w) "
                 "SELECT "
-                " (SELECT ST_AsGeoJSON(ST_CollectionExtract(ST_Difference(ar.geom, "
+                " (SELECT ST_AsGeoJSON(ST_CollectionExtract(ST_Difference(ar.inner_geom, "
                 "   COALESCE((SELECT ST_Union(geom) FROM gs), 'SRID=4326;POLYGON EMPTY'::geometry"
                 "   )), 3), 6) FROM ar) AS gap, "
                 " (SELECT ST_AsGeoJSON(ST_CollectionExtract(ST_Union(ST_Intersection(a.geom, "
@@ -526,6 +519,12 @@ def editor_data(
             ),
             params,
         ).one()
+    pairs: list[list[int]] = []
+    bridges: list[list[list[float]]] = []
+    if len(bframe):
+        pairs, bridges = neighbours(
+            atoms(outline, bframe, streets), bframe.index.to_numpy(dtype=np.int64)
+        )
     problems = {}
     for key in ("gap", "overlap", "outside"):
         raw = getattr(probs, key)
@@ -543,13 +542,11 @@ def editor_data(
             {"index": int(r.i), "code": r.code, "geometry": json.loads(r.g) if r.g else None}
             for r in grid_rows
         ],
-        adjacency=building_adjacency(
-            np.array([r.id for r in pts], dtype=np.int64),
-            np.array([[r.x, r.y] for r in pts], dtype=float).reshape(-1, 2),
-            max_edge_m,
-        ),
+        adjacency=pairs,
+        bridges=bridges,
         problems=problems,
         source=source,
+        version=version,
     )
 
 

@@ -1,9 +1,9 @@
-"""Save a hand-edited grid plan (from the grid editor) as a draft grid_plans row, and read plans.
+"""Save a hand-edited grid plan (from the grid editor) as a draft grid_plans row.
 
-Why here: the editor sends buildings-per-grid; the plan needs grid polygons, households and
-flags. The polygons are the dissolved footprints of each grid's buildings (a hand edit has
-no street-block cells to dissolve), made by PostGIS. A stop-gap until the partition engine's
-plans API (issue 3) takes over: the request and response follow that API's contract.
+Why here: the editor sends buildings-per-grid; the plan needs grid areas, households and
+flags. The areas are drawn from the partition engine's atoms (:mod:`geo.partition.given`:
+street blocks, one cell per building where a block is shared), so an edited grid tiles the
+community as an engine grid does. The request and response follow the plans API's contract.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, text
+import numpy as np
+import shapely
+import shapely.geometry
+from sqlalchemy import Connection, Engine, text
 
-from geo.errors import InputError, NotFoundError
+from geo.errors import ConflictError, InputError, NotFoundError
 
 
 @dataclass(frozen=True)
@@ -27,28 +30,43 @@ class DraftGrid:
 
 
 def _check(community: str, lo: int, hi: int, grids: list[DraftGrid]) -> None:
-    """InputError naming what is wrong with an edited plan (bounds, codes, buildings)."""
+    """InputError naming what is wrong with an edited plan (bounds, codes, buildings),
+    Chinese first as the editor shows it."""
     if lo < 0 or hi < 0:
-        raise InputError("min_households and max_households must be ≥ 0")
+        raise InputError("户数范围须 ≥ 0 min_households and max_households must be ≥ 0")
     if lo > hi:
-        raise InputError(f"min_households ({lo}) is greater than max_households ({hi})")
+        raise InputError(
+            f"户数下限大于上限 min_households ({lo}) is greater than max_households ({hi})"
+        )
     if not grids:
-        raise InputError("a plan needs at least one grid")
+        raise InputError("方案至少需要一个网格 a plan needs at least one grid")
     seen: dict[int, int] = {}
     for i, g in enumerate(grids):
         if g.code is not None and not (
-            len(g.code) == 15 and g.code.isdigit() and g.code.startswith(community)
+            len(g.code) == 15
+            and g.code.isdigit()
+            and g.code.startswith(community)
+            and g.code[12:] != "000"
         ):
-            raise InputError(f"grid code '{g.code[:20]}' is not a 15-digit code of {community}")
+            raise InputError(
+                f"网格编码无效 grid code '{g.code[:20]}' is not a code of {community} "
+                "(15 digits: the community's 12 and a sequence 001–999)"
+            )
         if not g.building_ids:
-            raise InputError(f"grid {i + 1} has no buildings")
+            raise InputError(f"第 {i + 1} 个网格没有楼栋 grid {i + 1} has no buildings")
         for b in g.building_ids:
             if b in seen:
-                raise InputError(f"building {b} is in two grids ({seen[b] + 1} and {i + 1})")
+                where = (
+                    f"listed twice in grid {i + 1}"
+                    if seen[b] == i
+                    else f"in two grids ({seen[b] + 1} and {i + 1})"
+                )
+                raise InputError(f"楼栋 {b} 重复 building {b} is {where}")
             seen[b] = i
     codes = [g.code for g in grids if g.code]
     if len(codes) != len(set(codes)):
-        raise InputError("two grids have the same code")
+        dup = next(c for c in codes if codes.count(c) > 1)
+        raise InputError(f"两个网格编码相同 two grids have the same code {dup}")
 
 
 def save_draft(
@@ -58,105 +76,86 @@ def save_draft(
     max_households: int,
     grids: list[DraftGrid],
     created_by: str | None = None,
+    base_version: int | None = None,
 ) -> dict[str, Any]:
-    """Store the plan as a draft; returns ``{"plan_id", "summary", "grids": [...]}``."""
+    """Store the plan as a draft; returns ``{"plan_id", "summary", "grids": [...]}``.
+
+    Every building of the community must be in a grid (a plan that drops one would leave it
+    in no grid once committed). ``base_version``: the grid version the editor page was opened
+    on; a draft saved from a page opened before someone else's commit is refused (409), as
+    that page would silently undo the other planner's edit."""
+    from geo.partition.given import atoms, grid_areas
+    from geo.plans import current_version, fingerprint, load_inputs
+
     _check(community, min_households, max_households, grids)
     codes = [g.code for g in grids if g.code]
-    seen = {b: i for i, g in enumerate(grids) for b in g.building_ids}
     with engine.begin() as conn:
-        area = conn.execute(
-            text("SELECT id FROM areas WHERE code = :c AND level IN ('community', 'village')"),
-            {"c": community},
-        ).first()
-        if area is None:
-            raise NotFoundError(f"community '{community}' does not exist")
-        ids = list(seen)
-        found = conn.execute(
-            text(
-                "SELECT b.id FROM buildings b JOIN areas a ON a.id = :aid "
-                "WHERE b.id = ANY(:ids) AND ST_Intersects(ST_PointOnSurface(b.geom), a.geom)"
-            ),
-            {"aid": area.id, "ids": ids},
-        ).scalars()
-        missing = sorted(set(ids) - set(found))
-        if missing:
-            raise InputError(
-                f"buildings not in community {community}: {', '.join(map(str, missing[:10]))}"
+        area, outline, buildings, streets = load_inputs(conn, community)
+        version = current_version(conn, area.id)
+        if base_version is not None and base_version != version:
+            raise ConflictError(
+                f"社区 {community} 的网格已被他人修改 the grids of community {community} changed "
+                f"since this editor was opened (version {base_version} → {version}): reload "
+                "the editor and make the edit again 请刷新编辑器后重新编辑"
             )
-        # New grids get the next free sequence numbers of the community.
-        top = conn.execute(
-            text("SELECT max(substr(code, 13, 3)::int) FROM grids WHERE community_id = :aid"),
-            {"aid": area.id},
-        ).scalar()
-        seq = max([int(top or 0), *(int(c[12:]) for c in codes)])
-        named: list[str] = []
-        for g in grids:
-            if g.code is None:
-                seq += 1
-                if seq > 999:
-                    raise InputError(f"community {community} has no free grid codes left")
-                named.append(f"{community}{seq:03d}")
-            else:
-                named.append(g.code)
-        payload = [
-            {"i": i, "code": named[i], "ids": g.building_ids, "locked": g.locked}
-            for i, g in enumerate(grids)
-        ]
-        rows = conn.execute(
-            text(
-                "WITH g AS (SELECT (e->>'i')::int AS i, e->>'code' AS code, "
-                " (e->>'locked')::boolean AS locked, "
-                " ARRAY(SELECT jsonb_array_elements_text(e->'ids')::int) AS ids "
-                " FROM jsonb_array_elements(CAST(:p AS jsonb)) e) "
-                "SELECT g.i, g.code, g.locked, g.ids, sum(b.households)::int AS households, "
-                " count(*)::int AS n, "
-                " ST_AsGeoJSON(ST_Multi(ST_Union(b.geom)), 7) AS geom, "
-                " ST_NumGeometries(ST_Union(ST_Buffer(b.geom::geography, 20)::geometry)) AS parts "
-                "FROM g JOIN buildings b ON b.id = ANY(g.ids) "
-                "GROUP BY g.i, g.code, g.locked, g.ids "
-                "ORDER BY g.i"
-            ),
-            {"p": json.dumps(payload)},
-        ).all()
+        held = {int(b): i for i, g in enumerate(grids) for b in g.building_ids}
+        known = set(buildings.index.tolist())
+        stray = sorted(set(held) - known)
+        if stray:
+            raise InputError(
+                f"楼栋不属于社区 buildings not in community {community}: "
+                + ", ".join(map(str, stray[:10]))
+            )
+        left = sorted(known - set(held))
+        if left:
+            raise InputError(
+                f"{len(left)} 栋楼不在任何网格 building(s) of community {community} in no grid: "
+                + ", ".join(map(str, left[:10]))
+                + (" …" if len(left) > 10 else "")
+                + " (every building must be in a grid 每栋楼都须归入一个网格)"
+            )
+        named = _codes(conn, area.id, community, grids, codes)
+        label = buildings.index.map(held).to_numpy(dtype=np.int64)
+        polys = grid_areas(atoms(outline, buildings, streets), label, len(grids))
+        weights = buildings["households"].to_numpy(float)
+        hh = np.bincount(label, weights=weights, minlength=len(grids))
+        count = np.bincount(label, minlength=len(grids))
         out_grids, features = [], []
-        for r in rows:
+        for i, g in enumerate(grids):
             flags = []
-            if r.households < min_households:
+            if hh[i] < min_households:
                 flags.append("under_min")
-            if r.households > max_households:
+            if hh[i] > max_households:
                 flags.append("over_max")
-            if r.parts > 1:
+            if shapely.get_num_geometries(polys[i]) > 1:
                 flags.append("disconnected")
             props = {
-                "code": r.code,
-                "households": r.households,
-                "building_count": r.n,
+                "code": named[i],
+                "households": int(round(hh[i])),
+                "building_count": int(count[i]),
                 "flags": flags,
-                "locked": r.locked,
-                "building_ids": sorted(r.ids),
+                "locked": g.locked,
+                "building_ids": sorted(int(b) for b in g.building_ids),
             }
-            features.append(
-                {"type": "Feature", "geometry": json.loads(r.geom), "properties": props}
-            )
+            geom = shapely.geometry.mapping(shapely.set_precision(polys[i], 1e-7))
+            features.append({"type": "Feature", "geometry": geom, "properties": props})
             out_grids.append(
                 {k: props[k] for k in ("code", "households", "building_count", "flags")}
             )
-        hh = [g["households"] for g in out_grids]
+        sizes = [g["households"] for g in out_grids]
         summary = {
             "source": "editor",
             "grids": len(out_grids),
-            "households": sum(hh),
-            "within_bounds": sum(min_households <= h <= max_households for h in hh),
+            "households": sum(sizes),
+            "within_bounds": sum(min_households <= h <= max_households for h in sizes),
             "flagged": sum(1 for g in out_grids if g["flags"]),
             "per_grid": [{"code": g["code"], "households": g["households"]} for g in out_grids],
         }
         params = {
             "min_households": min_households,
             "max_households": max_households,
-            "locked": [g["code"] for g, r in zip(out_grids, rows, strict=True) if r.locked],
+            "locked": [g["code"] for g, d in zip(out_grids, grids, strict=True) if d.locked],
         }
-        from geo.plans import current_version, fingerprint
-
         plan_id = conn.execute(
             text(
                 "INSERT INTO grid_plans (area_id, status, params, summary, features, "
@@ -166,7 +165,7 @@ def save_draft(
             ),
             {
                 "a": area.id,
-                "v": current_version(conn, area.id),
+                "v": version,
                 "fp": fingerprint(conn, area.id),
                 "pa": json.dumps(params),
                 "s": json.dumps(summary, ensure_ascii=False),
@@ -175,6 +174,28 @@ def save_draft(
             },
         ).scalar_one()
     return {"plan_id": int(plan_id), "summary": summary, "grids": out_grids}
+
+
+def _codes(
+    conn: Connection, area_id: int, community: str, grids: list[DraftGrid], codes: list[str]
+) -> list[str]:
+    """Each grid's code: its own, or for a new grid the community's next free sequence
+    number (never one used by any version, so a code always means one place)."""
+    top = conn.execute(
+        text("SELECT max(substr(code, 13, 3)::int) FROM grids WHERE community_id = :aid"),
+        {"aid": area_id},
+    ).scalar()
+    seq = max([int(top or 0), *(int(c[12:]) for c in codes)])
+    named: list[str] = []
+    for g in grids:
+        if g.code is None:
+            seq += 1
+            if seq > 999:
+                raise InputError(f"社区 {community} 网格编码已用完 no free grid codes left")
+            named.append(f"{community}{seq:03d}")
+        else:
+            named.append(g.code)
+    return named
 
 
 def rebalance(

@@ -42,8 +42,8 @@ SELECT md5(
 # A community's working outline: its boundary, widened to take in whole the buildings that
 # belong to it (inner point inside) and narrowed to leave out whole the buildings of its
 # neighbours, so no building is ever cut by a community line drawn across it.
-_OUTLINE_SQL = """
-SELECT ST_AsBinary(ST_CollectionExtract(ST_MakeValid(
+OUTLINE_GEOM = """
+ST_CollectionExtract(ST_MakeValid(
   ST_Difference(
     ST_Union(a.geom, coalesce((SELECT ST_Union(b.geom) FROM buildings b
                                WHERE b.community_id = a.id),
@@ -51,9 +51,9 @@ SELECT ST_AsBinary(ST_CollectionExtract(ST_MakeValid(
     coalesce((SELECT ST_Union(b.geom) FROM buildings b
               WHERE b.geom && a.geom AND b.community_id IS DISTINCT FROM a.id
               AND ST_Intersects(b.geom, a.geom)), ST_GeomFromText('POLYGON EMPTY', 4326))
-  )), 3))
-FROM areas a WHERE a.id = :a
+  )), 3)
 """
+_OUTLINE_SQL = f"SELECT ST_AsBinary({OUTLINE_GEOM}) FROM areas a WHERE a.id = :a"
 
 
 def _community(conn: Connection, code: str, lock: bool = False) -> Any:
@@ -294,12 +294,14 @@ def commit_plan(
                 f"the buildings or streets of community {plan.code} changed since plan "
                 f"{plan_id} was made: make a new plan"
             )
-        retired = conn.execute(
+        old_rows = conn.execute(
             text(
-                "UPDATE grids SET retired_at = now() WHERE community_id = :a AND retired_at IS NULL"
+                "UPDATE grids SET retired_at = now() WHERE community_id = :a "
+                "AND retired_at IS NULL RETURNING id, code, level"
             ),
             {"a": plan.area_id},
-        ).rowcount
+        ).all()
+        retired = len(old_rows)
         new_version = version + 1
         rows = []
         for f in plan.features["features"]:
@@ -330,6 +332,7 @@ def commit_plan(
         n2, n3 = _insert_nested_levels(
             conn, plan.features, plan.area_id, new_version, plan_id, levels or _level_params()
         )
+        duties = carry_duties(conn, [r.id for r in old_rows if r.level == 1], new_version)
         conn.execute(
             text("UPDATE grid_plans SET status = 'committed', committed_at = now() WHERE id = :id"),
             {"id": plan_id},
@@ -346,6 +349,7 @@ def commit_plan(
                 "grids": len(rows),
                 "level2": n2,
                 "level3": n3,
+                "duties": duties,
             },
         )
     return {
@@ -355,7 +359,71 @@ def commit_plan(
         "level2": n2,
         "level3": n3,
         "retired": retired,
+        "duties": {k: v if k == "moved" else len(v) for k, v in duties.items()},
+        "duties_ended": duties["ended"],
+        "duties_removed": duties["removed"],
     }
+
+
+def carry_duties(conn: Connection, old_ids: list[int], version: int) -> dict[str, Any]:
+    """The grid duties of a community's retired level-1 rows after a commit.
+
+    A duty on a grid whose code lives on in the new version follows it (the grid leader of
+    110108015002003 stays its leader when a building moves in or out; before, the duties
+    stayed on the retired rows and every grid of the community read as unstaffed). A duty on
+    a grid the plan drops ends today, the grid's last day; one that was planned to start
+    later is removed (it was never in force). Duties already ended stay as history.
+    Returns ``{"moved": n, "ended": [...], "removed": [...]}`` (person, role, grid, dates)."""
+    from geo.settings import city_today
+
+    if not old_ids:
+        return {"moved": 0, "ended": [], "removed": []}
+    today = city_today()
+    moved = conn.execute(
+        text(
+            "UPDATE assignments a SET grid_id = n.id FROM grids o JOIN grids n "
+            "ON n.community_id = o.community_id AND n.code = o.code AND n.level = 1 "
+            "AND n.version = :v WHERE a.grid_id = o.id AND o.id = ANY(:old) "
+            "AND (a.valid_to IS NULL OR a.valid_to >= :d)"
+        ),
+        {"old": old_ids, "v": version, "d": today},
+    ).rowcount
+    left = conn.execute(
+        text(
+            "SELECT a.id, a.person_id, p.external_id, p.name, a.role, g.code, a.valid_from, "
+            "a.valid_to FROM assignments a JOIN grids g ON g.id = a.grid_id "
+            "JOIN people p ON p.id = a.person_id WHERE a.grid_id = ANY(:old) "
+            "AND (a.valid_to IS NULL OR a.valid_to >= :d) ORDER BY g.code, a.role, a.id"
+        ),
+        {"old": old_ids, "d": today},
+    ).all()
+    ended, removed = [], []
+    for r in left:
+        row = {
+            "duty": r.id,
+            "person_id": r.person_id,
+            "person": r.external_id,
+            "name": r.name,
+            "role": r.role,
+            "grid": r.code,
+            "valid_from": r.valid_from.isoformat(),
+            "valid_to": r.valid_to.isoformat() if r.valid_to else None,
+        }
+        if r.valid_from >= today:
+            removed.append(row)
+        else:
+            ended.append(dict(row, last_day=today.isoformat()))
+    if ended:
+        conn.execute(
+            text("UPDATE assignments SET valid_to = :d WHERE id = ANY(:ids)"),
+            {"d": today, "ids": [r["duty"] for r in ended]},
+        )
+    if removed:
+        conn.execute(
+            text("DELETE FROM assignments WHERE id = ANY(:ids)"),
+            {"ids": [r["duty"] for r in removed]},
+        )
+    return {"moved": int(moved or 0), "ended": ended, "removed": removed}
 
 
 # Level 2 rows: one per (level-1 code, building); geometry = the stored footprint itself, so a

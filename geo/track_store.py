@@ -417,7 +417,7 @@ def check_upload(
     data: bytes, filename: str | None, crs: str = "wgs84", settings: Settings | None = None
 ) -> Any:
     """What a new upload must pass before it is stored: datum name, size, parsing (times
-    without a zone in the city's), at least one timed fix, times neither in the future nor
+    without a zone in the city's), at least two timed fixes, times neither in the future nor
     out of order. Returns the :class:`~geo.tracks.parse.ParsedTrack`; ``gridward tracks
     check`` calls it too, so it says OK exactly when an upload would take the file."""
     from geo.tracks.parse import parse_track
@@ -429,6 +429,11 @@ def check_upload(
     )
     if len(parsed.points) == 0:
         raise InputError(f"{filename or 'upload'}: no points with times")
+    if len(parsed.points) == 1:  # a shared location, or a logger stopped at once
+        raise InputError(
+            f"{filename or 'upload'}: only 1 point with a time: a patrol track needs at least "
+            "2 to show a walk"
+        )
     _check_times(parsed.points, filename or "upload", s)
     return parsed
 

@@ -75,7 +75,10 @@ def build_editor(
         'the rest</button><button id="gw-save" class="gw-btn" type="button">💾 存为草案 save '
         "as draft</button></div>"
         + '<div id="gw-msg" class="gw-msg"></div>'
-        + '<h2>网格 Grids</h2><table class="gw-table"><thead><tr><th>网格 grid</th>'
+        + '<div id="gw-plan" class="gw-plan" hidden><a id="gw-plan-review" href="#">🔍 查看草案 '
+        'review the draft</a> <button id="gw-commit" class="gw-btn" type="button">✔ 提交 commit'
+        '</button><button id="gw-discard" class="gw-btn" type="button">✖ 放弃 discard</button>'
+        "</div>" + '<h2>网格 Grids</h2><table class="gw-table"><thead><tr><th>网格 grid</th>'
         '<th class="gw-num">户 hh</th><th class="gw-num">楼 bld</th><th>状态 status</th>'
         '<th>🔒</th></tr></thead><tbody id="gw-grids"></tbody></table>'
         + '<h2>问题 Violations</h2><div id="gw-violations"></div>'
@@ -93,6 +96,8 @@ def build_editor(
             "buildings": data.buildings,
             "grids": data.grids,
             "adjacency": data.adjacency,
+            "bridges": data.bridges,
+            "version": data.version,
             "problems": data.problems,
             "min": min_households,
             "max": max_households,
@@ -111,3 +116,43 @@ def _coords(geom: dict) -> list[list[float]]:
     """Every (lon, lat) of a (Multi)Polygon GeoJSON geometry."""
     polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
     return [c for poly in polys for ring in poly for c in ring]
+
+
+def build_picker(rows: list[dict], min_households: int, max_households: int) -> str:
+    """The editor's starting page: the communities a planner may edit, each opening the
+    editor on its current grids, and their open drafts (review, then commit or discard in
+    the editor). ``rows``: :func:`geo.map_data.communities_with_drafts`, already filtered
+    to the planner's areas."""
+    q = f"&min={min_households}&max={max_households}"
+    body = []
+    for r in rows:
+        code = esc(r["code"])
+        drafts = " ".join(
+            f'<a href="/maps/editor?community={code}&plan={int(d["id"])}{q}">草案 draft '
+            f"#{int(d['id'])}</a> <small>({esc(d['source'])}, {esc(d['by'] or '')} "
+            f"{esc(d['at'])})</small>"
+            for d in r["drafts"]
+        )
+        body.append(
+            f'<tr><td><a href="/maps/editor?community={code}{q}">{esc(r["name"])}</a></td>'
+            f"<td>{code}</td><td>{esc(r['parent'] or '')}</td>"
+            f'<td class="gw-num">{r["grids"]}</td><td class="gw-num">{r["households"]}</td>'
+            f"<td>{drafts or '—'}</td></tr>"
+        )
+    table = (
+        '<table class="gw-table"><thead><tr><th>社区 community</th><th>编码 code</th>'
+        "<th>街道 subdistrict</th><th>网格 grids</th><th>户数 households</th>"
+        "<th>待审草案 open drafts</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>"
+        if body
+        else "<p>您的辖区内没有社区。 No community in your areas.</p>"
+    )
+    return (
+        '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>网格编辑器 grid editor</title>"
+        '<link rel="icon" href="data:,"><link rel="stylesheet" href="/maps/static/gridward.css">'
+        '</head><body class="gw-picker"><h1>网格编辑器 Grid editor</h1>'
+        f"<p>选择社区或草案 pick a community or a draft (户数范围 households "
+        f"[{min_households}, {max_households}]).</p>{table}"
+        '<p><a href="/maps">← 地图 maps</a></p></body></html>'
+    )

@@ -438,8 +438,24 @@ def test_editor_move_building_and_save_draft(live, browser) -> None:  # noqa: AN
     assert stored == counts
     assert counts[dst_code] == before[dst_code] + hh[a]
     assert counts[src_code] == before[src_code] - hh[a]
+    # the page and the stored plan agree on which grids are in several parts
+    shown = browser.execute_script("return window.gwState.violations.disconnected")
+    flagged = sum("disconnected" in f["properties"]["flags"] for f in plan.features["features"])
+    assert shown == flagged
     assert _console_errors(browser) == []
     browser.save_screenshot(str(ARTIFACTS / "editor_saved.png"))
+    # the draft is committed from the page (it took curl or the CLI)
+    assert browser.find_element("id", "gw-plan").is_displayed()
+    browser.find_element("id", "gw-commit").click()
+    browser.switch_to.alert.accept()
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return window.gwState.planAction"))
+    done = browser.execute_script("return window.gwState.planAction.result")
+    with db.connect() as conn:
+        status = conn.execute(
+            text("SELECT status FROM grid_plans WHERE id = :i"), {"i": saved["plan_id"]}
+        ).scalar()
+    assert status == "committed" and done["plan_id"] == saved["plan_id"]
+    assert "duties" in done and _console_errors(browser) == []
 
 
 def test_editor_draw_boundary_lock_and_problems(live, browser) -> None:  # noqa: ANN001
@@ -487,6 +503,19 @@ def test_editor_draw_boundary_lock_and_problems(live, browser) -> None:  # noqa:
     browser.save_screenshot(str(ARTIFACTS / "editor_drawn.png"))
     v = browser.execute_script("return window.gwState.violations")
     assert set(v) == {"gap", "overlap", "disconnected", "split", "outside"}
+    # a boundary across buildings and out of the community is a note, not a plan violation,
+    # and undo clears it (it stayed, counted as "split building" and "out of bounds")
+    wide = (
+        f"var b = window.gwEditor.state.layers[{a}].getBounds().pad(8); var poly = L.polygon("
+        "[b.getSouthWest(), b.getNorthWest(), b.getNorthEast(), b.getSouthEast()]); "
+        "window.gwMap.fire('draw:created', {layer: poly});"
+    )
+    browser.execute_script(wide)
+    after = browser.execute_script("return window.gwState.violations")
+    assert (after["split"], after["outside"]) == (v["split"], v["outside"])
+    assert _count(browser, '#gw-violations [data-kind="draw"]') == 1
+    browser.find_element("id", "gw-undo").click()
+    assert _count(browser, '#gw-violations [data-kind="draw"]') == 0
 
 
 def test_editor_rebalance_the_rest(live, browser) -> None:  # noqa: ANN001

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError
@@ -343,49 +341,6 @@ def test_save_draft_moves_households(db, demo) -> None:  # noqa: ANN001
         save_draft(db, code, 600, 500, grids)
 
 
-def test_building_adjacency_delaunay() -> None:
-    import numpy as np
-
-    from geo.map_data import building_adjacency
-
-    # A 3×3 lattice of points 50 m apart near Beijing, plus one 5 km away.
-    d = 50 / 111_320
-    pts = [(116.3 + i * d * 1.3, 40.0 + j * d) for j in range(3) for i in range(3)]
-    pts.append((116.36, 40.0))
-    ids = np.arange(1, 11)
-    pairs = {tuple(p) for p in building_adjacency(ids, np.array(pts), 250.0)}
-    for k in range(9):  # every lattice point touches its right and upper neighbour
-        i, j = k % 3, k // 3
-        if i < 2:
-            assert (k + 1, k + 2) in pairs
-        if j < 2:
-            assert (k + 1, k + 4) in pairs
-    assert not any(10 in p for p in pairs)  # too far from anyone
-    assert building_adjacency(ids[:1], np.array(pts[:1]), 250.0) == []
-
-
-@given(
-    st.lists(
-        st.tuples(st.floats(116.30, 116.32), st.floats(39.99, 40.01)),
-        min_size=2,
-        max_size=60,
-        unique=True,
-    )
-)
-@settings(max_examples=40, deadline=None)
-def test_building_adjacency_connects_everything_without_a_cap(pts) -> None:  # noqa: ANN001
-    import networkx as nx
-    import numpy as np
-
-    from geo.map_data import building_adjacency
-
-    ids = np.arange(len(pts)) + 1
-    g = nx.Graph()
-    g.add_nodes_from(ids.tolist())
-    g.add_edges_from(building_adjacency(ids, np.array(pts), 1e9))
-    assert nx.is_connected(g)
-
-
 def test_drop_slivers_keeps_real_parts_only() -> None:
     from shapely.geometry import box, mapping, shape
 
@@ -414,10 +369,11 @@ def test_editor_data_problems_of_current_grids_and_of_a_plan(db, demo) -> None: 
     assert ed.problems == {"gap": None, "overlap": None, "outside": None}
     assert ed.source.startswith("current grids")
     ids = [f["id"] for f in ed.buildings["features"]]
-    # A plan of building footprints only leaves the streets and yards between them uncovered.
+    # An edited plan is drawn on the engine's atoms: one grid of every building covers the
+    # whole community, streets and yards included (it was the footprints alone, with gaps).
     plan = save_draft(db, code, 1, 10**6, [DraftGrid(None, ids)])
     ep = editor_data(db, code, plan["plan_id"])
-    assert ep.problems["gap"] is not None
+    assert ep.problems == {"gap": None, "overlap": None, "outside": None}
     assert {f["properties"]["grid"] for f in ep.buildings["features"]} == {0}
     assert ep.grids[0]["code"] == plan["grids"][0]["code"]
     with pytest.raises(InputError, match="not a plan of community"):

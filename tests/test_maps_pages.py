@@ -21,11 +21,11 @@ from tests.test_maps_data import (
 )
 
 
-def token_for(engine, role: str, areas: tuple[str, ...] = ()) -> str:  # noqa: ANN001
+def token_for(engine, role: str, areas: tuple[str, ...] = (), name: str = "") -> str:  # noqa: ANN001
     from geo.accounts import create_user, issue_token
 
     with engine.begin() as conn:
-        uid = create_user(conn, f"maps-{role}", "maps-test-password", role, areas)
+        uid = create_user(conn, name or f"maps-{role}", "maps-test-password", role, areas)
         return issue_token(conn, uid)[1]
 
 
@@ -136,7 +136,7 @@ def test_bad_page_parameters_are_4xx_json(site) -> None:  # noqa: ANN001
         "/maps/patrols?person=999999",
         "/maps/editor?community=999999999999",
         "/maps/editor?community=abc",
-        "/maps/editor",
+        "/maps/editor?plan=1",
         "/maps/static/../../geo/db.py",
         "/maps/static/%2e%2e/%2e%2e/geo/db.py",
         "/maps/static/nope.js",
@@ -303,3 +303,21 @@ def test_basemap_only_when_configured(site, monkeypatch) -> None:  # noqa: ANN00
     monkeypatch.setattr(routes, "get_settings", lambda: Settings(tile_url=url))
     page = c.get("/maps/grids", headers=h).text
     assert "L.tileLayer" in page and url in page
+
+
+def test_the_editor_starts_from_the_planners_communities(site) -> None:  # noqa: ANN001
+    """/maps/editor without a community lists the ones the planner may edit and their open
+    drafts (it was a 422 JSON page); a community outside their areas is a 403 when the page
+    is opened, not only when a draft is saved; viewers are not shown the editor link."""
+    c, db = site["client"], site["client"].app.state.engine
+    first, second = site["communities"][:2]
+    token = token_for(db, "planner", (first,), name="maps-picker")
+    planner = {"Authorization": f"Bearer {token}"}
+    page = c.get("/maps/editor", headers=planner)
+    assert page.status_code == 200, page.text
+    assert f"/maps/editor?community={first}" in page.text
+    assert f"community={second}" not in page.text
+    assert c.get(f"/maps/editor?community={second}", headers=planner).status_code == 403
+    assert c.get(f"/maps/editor?community={first}", headers=planner).status_code == 200
+    assert "/maps/editor" not in c.get("/maps", headers=site["viewer"]).text
+    assert "/maps/editor" in c.get("/maps", headers=planner).text

@@ -199,3 +199,125 @@ def test_cli_database_mode_makes_a_draft_then_commits(demo, pg_url):
             text("SELECT count(*) FROM grids WHERE retired_at IS NULL AND level = 1")
         ).scalar()
     assert n == shown.stdout.count(" households ")
+
+
+def _community_grids(engine, code: str = COMMUNITY) -> dict:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT g.id, g.code, ST_AsBinary(g.geom) AS g, a.geom AS ag, "
+                "ST_AsBinary(a.geom) AS a FROM grids g JOIN areas a ON a.id = g.community_id "
+                "WHERE a.code = :c AND g.level = 1 AND g.retired_at IS NULL ORDER BY g.code"
+            ),
+            {"c": code},
+        ).all()
+    return {
+        r.code: (r.id, shapely.from_wkb(bytes(r.g)), shapely.from_wkb(bytes(r.a))) for r in rows
+    }
+
+
+def _editor_body(client, headers, plan_id: int) -> dict:
+    feats = client.get(f"/plans/{plan_id}", headers=headers).json()["features"]["features"]
+    grids = [
+        {"code": f["properties"]["code"], "building_ids": f["properties"]["building_ids"]}
+        for f in feats
+    ]
+    return {"community": COMMUNITY, "min_households": 300, "max_households": 500, "grids": grids}
+
+
+def test_an_edited_draft_tiles_the_community_and_keeps_the_grid_staff(demo, auth_headers):
+    """The editor's draft, committed: grids cover the community (they were the buildings'
+    footprints, a fifth of it) and the leaders and workers stay on their grids (they stayed on
+    the retired rows: every grid read as unstaffed)."""
+    planner = auth_headers("planner", ("110108015",))
+    with TestClient(create_app(demo)) as client:
+        plan_id = _make_plan(client, planner)
+        assert client.post(f"/plans/{plan_id}/commit", headers=planner).status_code == 200
+        first = _community_grids(demo)
+        codes = sorted(first)
+        with demo.begin() as conn:
+            for i, code in enumerate(codes):
+                conn.execute(
+                    text(
+                        "WITH p AS (INSERT INTO people (external_id, name, roles) VALUES "
+                        "(:x, :n, ARRAY['grid_leader']) RETURNING id) INSERT INTO assignments "
+                        "(person_id, role, grid_id, valid_from) SELECT p.id, 'grid_leader', :g, "
+                        "current_date - 30 FROM p"
+                    ),
+                    {"x": f"L{i}", "n": f"网格长{i}", "g": first[code][0]},
+                )
+        body = _editor_body(client, planner, plan_id)
+        dropped = body["grids"].pop()  # the last grid's buildings go to its neighbour
+        gone = first[dropped["code"]][1]
+        taker = max(
+            body["grids"], key=lambda g: first[g["code"]][1].buffer(1e-6).intersection(gone).area
+        )
+        taker["building_ids"] += dropped["building_ids"]
+        body["base_version"] = 1
+        r = client.post("/plans/draft", json=body, headers=planner)
+        assert r.status_code == 201, r.text
+        draft = r.json()["plan_id"]
+        r = client.post(f"/plans/{draft}/commit", headers=planner)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["duties"] == {"moved": len(codes) - 1, "ended": 1, "removed": 0}
+        assert [d["grid"] for d in out["duties_ended"]] == [dropped["code"]]
+        now = _community_grids(demo)
+        assert sorted(now) == codes[:-1]
+        outline = next(iter(now.values()))[2]
+        union = shapely.union_all([g for _, g, _ in now.values()])
+        assert union.area >= 0.995 * outline.area  # streets and yards belong to a grid
+        assert sum(g.area for _, g, _ in now.values()) <= 1.001 * union.area  # no overlap
+        assert all(shapely.get_num_geometries(g) == 1 for _, g, _ in now.values())
+        with demo.connect() as conn:
+            held = dict(
+                conn.execute(
+                    text(
+                        "SELECT g.code, count(*) FROM assignments a JOIN grids g ON "
+                        "g.id = a.grid_id WHERE g.retired_at IS NULL AND a.valid_to IS NULL "
+                        "GROUP BY g.code"
+                    )
+                ).all()
+            )
+            inside = conn.execute(
+                text(
+                    "SELECT count(*) FROM buildings b JOIN grids g ON g.retired_at IS NULL "
+                    "AND g.level = 1 AND ST_Covers(ST_Buffer(g.geom::geography, 0.01)::geometry, "
+                    "b.geom) WHERE b.id = ANY(:ids) AND g.code = :c"
+                ),
+                {"ids": taker["building_ids"], "c": taker["code"]},
+            ).scalar()
+        assert held == {c: 1 for c in codes[:-1]}
+        assert inside == len(taker["building_ids"])
+        from geo.map_data import grids_with_staff
+
+        shown = {
+            f["properties"]["code"]: f["properties"]["leader"]
+            for f in grids_with_staff(demo, level=1)["features"]
+            if f["properties"]["code"].startswith(COMMUNITY)
+        }
+        assert all(shown[c] for c in codes[:-1])  # the grid map names each leader again
+
+
+def test_an_editor_draft_must_place_every_building_and_be_made_on_the_current_grids(
+    demo, auth_headers
+):
+    planner = auth_headers("planner", ("110108015",))
+    with TestClient(create_app(demo)) as client:
+        plan_id = _make_plan(client, planner)
+        body = _editor_body(client, planner, plan_id)
+        with demo.connect() as conn:
+            before = conn.execute(text("SELECT count(*) FROM grid_plans")).scalar()
+        left_out = body["grids"][0]["building_ids"].pop()
+        r = client.post("/plans/draft", json=body, headers=planner)
+        assert r.status_code == 422, r.text
+        assert f"in no grid: {left_out}" in r.json()["error"]
+        body["grids"][0]["building_ids"].append(left_out)
+        # a page opened on version 0, saved after another planner's commit (version 1)
+        assert client.post(f"/plans/{plan_id}/commit", headers=planner).status_code == 200
+        r = client.post("/plans/draft", json=dict(body, base_version=0), headers=planner)
+        assert r.status_code == 409 and "version 0 → 1" in r.json()["error"], r.text
+        with demo.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM grid_plans")).scalar() == before
+        r = client.post("/plans/draft", json=dict(body, base_version=1), headers=planner)
+        assert r.status_code == 201, r.text

@@ -181,6 +181,7 @@ def test_every_gpx_sample_imports_or_gets_a_reason(demo, auth_headers, shared_da
     assert truncated != "stored" and ("xml" in truncated.lower() or "truncat" in truncated.lower())
     assert "time" in outcomes["cerknicko-without-times.gpx"].lower()
     assert outcomes["gpx_with_garmin_extension.gpx"] != "stored"  # a waypoint only
+    assert "only 1 point" in outcomes["gpx-with-node-with-comments.gpx"]  # nothing to follow
 
 
 def test_upload_rules(demo, auth_headers):

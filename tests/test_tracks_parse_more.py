@@ -784,3 +784,37 @@ def test_labelled_rows_with_a_time_or_among_the_fixes_are_not_summaries():
     p = parse_track(text.encode(), "two.csv")
     _check(p, fmt="csv")
     assert p.warnings == ["2 summary rows below the fixes ignored: '平均, 116.31264, 39.99872'"]
+
+
+def _csv(header: str, times: list[str], tail: str = "") -> bytes:
+    rows = [f"{x:.5f},{y:.5f},{t}" for x, y, t in zip(LON, LAT, times, strict=True)]
+    return (header + "\n" + "\n".join(rows) + tail).encode()
+
+
+@pytest.mark.parametrize("cut", ["2026-11-20 08:00:2", "2026-11-20 08:0", "2026-11-20 0", "2026-1"])
+def test_a_csv_cut_off_mid_line_drops_that_line_with_a_warning(cut):
+    # the last line read as local midnight (or the whole file refused for "2026-11-20 0")
+    text = _csv("lon,lat,time", LOCAL, f"\n{LON[-1] + 4e-5:.5f},{LAT[-1]:.5f},{cut}")
+    p = parse_track(text, "cut.csv")
+    _check(p)
+    assert len(p.warnings) == 1 and "cut short" in p.warnings[0] and cut in p.warnings[0]
+
+
+def test_a_last_line_without_fractions_or_zone_is_whole():
+    whole = [f"{t}.5" for t in LOCAL[:-1]] + [LOCAL[-1]]  # 08:00:20 after 08:00:15.5
+    p = parse_track(_csv("lon,lat,time", whole), "whole.csv")
+    assert len(p.points) == N and not p.warnings
+
+
+def test_a_time_utc_column_is_read_as_utc():
+    utc = [f"{t:%Y-%m-%d %H:%M:%S}" for t in TIMES]
+    _check(parse_track(_csv("lon,lat,time_utc", utc), "utc.csv"))
+
+
+def test_an_upload_of_one_fix_is_refused():
+    from geo.track_store import check_upload
+
+    text = _csv("lon,lat,time", LOCAL)[: len("lon,lat,time\n") + 40].rsplit(b"\n", 1)[0]
+    assert len(parse_track(text, "one.csv").points) == 1  # the file mode matches it (nothing)
+    with pytest.raises(InputError, match="one.csv: only 1 point"):
+        check_upload(text, "one.csv")

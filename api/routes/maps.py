@@ -7,11 +7,11 @@ import mimetypes
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import Engine
 
-from api.auth import Principal, allow, passes, person_for, public
+from api.auth import Principal, allow, passes, person_for, public, require_area
 from api.deps import get_engine
 from api.routes.tracks import UPLOADERS
 from geo import map_data
@@ -39,14 +39,15 @@ def _page(html: str) -> HTMLResponse:
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-@router.get("", response_class=HTMLResponse, summary="Map index 地图目录", dependencies=READERS)
-def index() -> HTMLResponse:
+@router.get("", response_class=HTMLResponse, summary="Map index 地图目录")
+def index(user: Annotated[Principal, Depends(allow("viewer", "steward"))]) -> HTMLResponse:
     links = [
         ("grids", "网格图", "Grid map"),
         ("stewards", "小巷管家图", "Alley stewards"),
         ("patrols", "巡查图", "Patrols"),
-        ("editor", "网格编辑器", "Grid editor (?community=CODE)"),
     ]
+    if passes(allow("planner"), user):  # the editor saves plans: planners and admins only
+        links.append(("editor", "网格编辑器", "Grid editor"))
     items = "".join(f'<li><a href="/maps/{p}">{zh} {en}</a></li>' for p, zh, en in links)
     return _page(
         '<!DOCTYPE html><html><head><meta charset="utf-8"><title>地图 maps</title>'
@@ -119,21 +120,35 @@ def patrols_page(
 @router.get(
     "/editor",
     response_class=HTMLResponse,
-    summary="Grid editor 网格编辑器",
-    dependencies=[Depends(allow("planner"))],
+    summary="Grid editor 网格编辑器 (without ?community: the communities to pick from)",
 )
 def editor_page(
-    community: Annotated[str, Query(max_length=12, pattern=r"^[0-9]{12}$")],
+    user: Annotated[Principal, Depends(allow("planner"))],
+    community: Community = None,
     engine: Engine = Depends(get_engine),
     plan: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="start from a plan")] = None,
     min: MinHH = 300,  # noqa: A002
     max: MaxHH = 500,  # noqa: A002
 ) -> HTMLResponse:
-    from maps.editor import build_editor
+    from maps.editor import build_editor, build_picker
 
     _bounds_check(min, max)
+    if community is None:
+        if plan is not None:
+            raise InputError("plan needs community=CODE: the community the plan is for")
+        rows = [r for r in map_data.communities_with_drafts(engine) if _may_edit(user, r, engine)]
+        return _page(build_picker(rows, min, max))
+    require_area(user, community, engine)  # before anything of the community is read
     data = map_data.editor_data(engine, community, plan)
     return _page(build_editor(data, min, max, get_settings().tile_url))
+
+
+def _may_edit(user: Principal, row: dict, engine: Engine) -> bool:
+    try:
+        require_area(user, row["code"], engine)
+    except HTTPException:
+        return False
+    return True
 
 
 @router.get("/static/{path:path}", include_in_schema=False, dependencies=[Depends(public())])

@@ -32,6 +32,13 @@ class DraftIn(BaseModel):
     min_households: int = Field(ge=0, le=1_000_000)
     max_households: int = Field(ge=0, le=1_000_000)
     grids: list[DraftGridIn] = Field(min_length=1, max_length=999)
+    base_version: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="the grid version the editor was opened on: a draft saved from a page "
+        "opened before another commit is refused (409) instead of undoing it",
+    )
 
 
 @router.post("/draft", status_code=201, summary="Save an edited plan as a draft 存为草案")
@@ -48,6 +55,7 @@ def post_draft(
         body.max_households,
         [DraftGrid(g.code, list(g.building_ids), g.locked) for g in body.grids],
         created_by=user.username,
+        base_version=body.base_version,
     )
     return JSONResponse(out, status_code=201)
 

@@ -11,11 +11,14 @@ only touch at a corner).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import shapely
 
 from geo.partition.blocks import Blocks, Units
 from geo.partition.graph import AtomGraph
+from geo.partition.prepare import polygon_parts
 from geo.partition.tessellate import shared_length
 
 _HOLE_M2 = 1.0
@@ -145,3 +148,24 @@ def _reassign_orphans(grids: np.ndarray, units: Units, unit_region: np.ndarray) 
             grids[dst] = shapely.union(grids[dst], p, grid_size=_GRID_M)
         multi = np.flatnonzero(shapely.get_num_geometries(grids) > 1)
     return grids
+
+
+def to_wgs84_valid(polys: np.ndarray, back: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Metric grid polygons in EPSG:4326 (``back`` reprojects), valid there too.
+
+    Rings touching themselves at a point are valid in metres but can cross by 1e-12°
+    after reprojection: those few are repaired (linework method: no area is added or lost).
+    """
+    polys_wgs = back(polys)
+    bad = np.flatnonzero(~shapely.is_valid(polys_wgs))
+    for i in bad:
+        fixed = polygon_parts(shapely.make_valid(polys_wgs[i]))
+        parts = shapely.get_parts(fixed)
+        if len(parts) > 1:
+            # A zero-width spike can come out of the repair as a part of its own: drop
+            # parts under 0.01 m² (scaled from degrees², no building is that small).
+            m2 = shapely.area(parts) * shapely.area(polys[i]) / max(shapely.area(fixed), 1e-30)
+            keep = parts[m2 >= 0.01] if (m2 >= 0.01).any() else parts[[int(np.argmax(m2))]]
+            fixed = keep[0] if len(keep) == 1 else shapely.MultiPolygon(keep.tolist())
+        polys_wgs[i] = fixed
+    return polys_wgs

@@ -26,13 +26,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from geo.crs import WGS84
-from geo.partition.assemble import grid_polygons
+from geo.partition.assemble import grid_polygons, to_wgs84_valid
 from geo.partition.bisect import Bisector, feasible_total, street_angles
 from geo.partition.codes import grid_codes, sequence_order
 from geo.partition.graph import build_graph
 from geo.partition.metrics import polsby_popper, street_shares, worker_count
 from geo.partition.params import PartitionParams, PartitionResult
-from geo.partition.prepare import polygon_parts as _polygon_parts
 from geo.partition.prepare import prepare
 from geo.partition.repair import Repairer
 
@@ -244,20 +243,7 @@ def partition(
         flags.append(f)
         reasons.append(why)
 
-    polys_wgs = back(polys)
-    # Rings touching themselves at a point are valid in metres but can cross by 1e-12°
-    # after reprojection: repair those few (linework method: no area is added or lost).
-    bad = np.flatnonzero(~shapely.is_valid(polys_wgs))
-    for i in bad:
-        fixed = _polygon_parts(shapely.make_valid(polys_wgs[i]))
-        parts = shapely.get_parts(fixed)
-        if len(parts) > 1:
-            # A zero-width spike can come out of the repair as a part of its own: drop
-            # parts under 0.01 m² (scaled from degrees², no building is that small).
-            m2 = shapely.area(parts) * shapely.area(polys[i]) / max(shapely.area(fixed), 1e-30)
-            keep = parts[m2 >= 0.01] if (m2 >= 0.01).any() else parts[[int(np.argmax(m2))]]
-            fixed = keep[0] if len(keep) == 1 else shapely.MultiPolygon(keep.tolist())
-        polys_wgs[i] = fixed
+    polys_wgs = to_wgs84_valid(polys, back)
     # Connectivity is judged on what is delivered (a ring pinched at one point comes out
     # of the repair as two polygons: the grid is then flagged, never silently split).
     for r in range(n_regions):

@@ -37,7 +37,7 @@ from geo.tracks.parse_table import ACC_NAMES as _ACC_NAMES
 from geo.tracks.parse_table import csv_error
 from geo.tracks.parse_table import parse_csv as _parse_csv
 from geo.tracks.parse_table import parse_xlsx as _parse_xlsx
-from geo.tracks.parse_time import DEFAULT_TZ, parse_times
+from geo.tracks.parse_time import DEFAULT_TZ, cut_short, parse_times
 from geo.tracks.parse_xls import parse_xls as _parse_xls
 
 __all__ = [
@@ -701,9 +701,16 @@ def _to_float(values: list[Any]) -> np.ndarray:
 
 def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
     n = len(raw.lon)
+    warnings = list(raw.warnings)
+    cut = cut_short(raw.time)
+    if cut is not None:
+        warnings.append(
+            f"the last point's time {raw.time[cut].strip()[:40]!r} is cut short (the file ends "
+            "mid-line: an upload or copy interrupted?): that point is dropped"
+        )
+        raw.time[cut] = None
     times = parse_times(raw.time, default_tz, raw.mac_1904)
     timed = times.notna().to_numpy()
-    warnings = list(raw.warnings)
     if not timed.any():
         raise InputError(
             f"{fmt.upper()} points have no times ({n} points): cannot place the track in time"
@@ -712,7 +719,7 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
         raise InputError(
             f"only {int(timed.sum())} of {n} points have times: no times for most points"
         )
-    keep, lon, lat = _usable_rows(raw, times, timed, warnings)
+    keep, lon, lat = _usable_rows(raw, times, timed, warnings, cut)
     idx = np.flatnonzero(keep)
     lon, lat = lon[idx], lat[idx]
     acc = pd.to_numeric(pd.Series([raw.accuracy[i] for i in idx], dtype=object), errors="coerce")
@@ -747,7 +754,7 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
 
 
 def _usable_rows(
-    raw: _Raw, times: pd.Series, timed: np.ndarray, warnings: list[str]
+    raw: _Raw, times: pd.Series, timed: np.ndarray, warnings: list[str], cut: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows to keep: timed, with numeric coordinates, not at 0,0 (a phone's "no fix") and not
     before 1990 or after 2100 (a clock not yet set). A few such rows in a walk are dropped
@@ -777,8 +784,11 @@ def _usable_rows(
             f"time {times.iloc[i]:%Y-%m-%d %H:%M} out of range (before 1990 or after 2100): "
             "invalid device clock or wrong time unit"
         )
+    untimed = ~timed
+    if cut is not None:  # warned about on its own
+        untimed[cut] = False
     for mask, what in (
-        (~timed, "without time"),
+        (untimed, "without time"),
         (no_xy, "without coordinates (empty or not a number)"),
         (no_fix, "at 0,0 (no GPS fix)"),
         (bad_t, "with a time before 1990 or after 2100 (device clock not set)"),

@@ -315,3 +315,24 @@ def _naive_utc(times: Any) -> np.ndarray:
 
 def _utc_series(ns: np.ndarray) -> pd.Series:
     return pd.Series(pd.DatetimeIndex(ns).tz_localize("UTC"))
+
+
+_DIGITS_RE = re.compile(r"\d")
+
+
+def cut_short(values: list[Any]) -> int | None:
+    """The index of the last time value when it is the one before it cut short: a file that
+    ends mid-line (an upload or a copy interrupted) leaves ``2026-11-20T08:1`` or
+    ``2026-11-20``, which read as a valid but wrong time (local midnight, a minute early) or
+    refuse the whole file. Cut short means its shape (digits as ``d``) is a strict prefix of
+    the previous value's, and what it lacks starts with a digit or a clock/date separator,
+    not a fraction or a zone (``08:10:01`` after ``08:10:00.5`` or ``…+08:00`` is whole).
+    Numbers (epochs, Excel serial days) are not judged: their decimals vary.
+    None when the last value is whole (or there is no previous value to judge by)."""
+    texts = [(i, v.strip()) for i, v in enumerate(values) if type(v) is str and v.strip()]
+    if len(texts) < 2 or texts[-1][0] != len(values) - 1 or _is_number(texts[-1][1]):
+        return None  # (numbers' decimals vary; a cut epoch reads as 1970, refused as such)
+    last, before = (_DIGITS_RE.sub("d", t) for _, t in texts[-2:][::-1])
+    if len(last) >= len(before) or not before.startswith(last):
+        return None
+    return None if before[len(last)] in ".,+Zz" else texts[-1][0]

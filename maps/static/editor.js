@@ -83,17 +83,47 @@ function gwEditor(map, DATA) {
     apply(changes, false);
     say("移动 moved " + changes.length + " 楼栋 building(s) → " + gridName(to));
   }
-  function undo() { var c = S.undo.pop(); if (c) { S.redo.push(c); apply(c, true); say("撤销 undone"); } }
-  function redo() { var c = S.redo.pop(); if (c) { S.undo.push(c); apply(c, false); say("重做 redone"); } }
+  function clearDrawNotes() { S.drawWarnings = {split: 0, outside: 0}; }
+  function undo() {
+    var c = S.undo.pop(); clearDrawNotes();
+    if (c) { S.redo.push(c); apply(c, true); say("撤销 undone"); } else refresh();
+  }
+  function redo() {
+    var c = S.redo.pop(); clearDrawNotes();
+    if (c) { S.undo.push(c); apply(c, false); say("重做 redone"); } else refresh();
+  }
 
-  function components(members) {
+  // Ground without buildings (a park, a yard between streets) joins the grid it shares the
+  // most edge with, as the server draws the stored grid: the buildings of that grid around
+  // it are connected through it.
+  function bridged() {
+    var extra = {};
+    (DATA.bridges || []).forEach(function (piece) {
+      var metres = {}, best = null;
+      piece.forEach(function (e) {
+        var g = S.assign[e[0]];
+        if (g === null || g === undefined) return;
+        metres[g] = (metres[g] || 0) + e[1];
+        if (best === null || metres[g] > metres[best] ||
+            (metres[g] === metres[best] && g < best)) best = g;
+      });
+      var ids = piece.map(function (e) { return e[0]; })
+        .filter(function (id) { return S.assign[id] === best; });
+      for (var i = 1; i < ids.length; i++) {
+        (extra[ids[i - 1]] = extra[ids[i - 1]] || []).push(ids[i]);
+        (extra[ids[i]] = extra[ids[i]] || []).push(ids[i - 1]);
+      }
+    });
+    return extra;
+  }
+  function components(members, extra) {
     var seen = {}, comps = [];
     members.forEach(function (id) {
       if (seen[id]) return;
       var comp = [], stack = [id]; seen[id] = true;
       while (stack.length) {
         var b = stack.pop(); comp.push(b);
-        (adj[b] || []).forEach(function (n) {
+        (adj[b] || []).concat(extra[b] || []).forEach(function (n) {
           if (!seen[n] && S.assign[n] === S.assign[id]) { seen[n] = true; stack.push(n); }
         });
       }
@@ -115,8 +145,9 @@ function gwEditor(map, DATA) {
       var el = S.layers[k].getElement && S.layers[k].getElement();
       if (el) el.classList.remove("gw-disconnected");
     });
+    var extra = bridged();
     var rows = per.map(function (p, i) {
-      var comps = components(p.members);
+      var comps = components(p.members, extra);
       if (comps.length > 1) {
         disconnected += 1;
         comps.sort(function (a, b) { return b.length - a.length; });
@@ -148,15 +179,23 @@ function gwEditor(map, DATA) {
       gap: gaps + (DATA.problems.gap ? 1 : 0),
       overlap: DATA.problems.overlap ? 1 : 0,
       disconnected: disconnected,
-      split: splitStart + S.drawWarnings.split,
-      outside: (DATA.problems.outside ? 1 : 0) + S.drawWarnings.outside
+      split: splitStart,
+      outside: DATA.problems.outside ? 1 : 0
     };
     var names = {gap: "缺口 gap", overlap: "重叠 overlap", disconnected: "不连通 disconnected grid",
                  split: "拆分楼栋 split building", outside: "越界 out of bounds"};
-    document.getElementById("gw-violations").innerHTML = Object.keys(v).map(function (k) {
+    var html = Object.keys(v).map(function (k) {
       return '<div class="' + (v[k] ? "gw-bad" : "gw-ok") + '" data-kind="' + k + '">' + names[k] +
         ": " + v[k] + "</div>";
-    }).join("");
+    });
+    // What the last drawn boundary did not do (it moves whole buildings only): a note, not
+    // a violation of the plan; undo or another edit clears it.
+    var w = S.drawWarnings, notes = [];
+    if (w.split) notes.push("边界切过 " + w.split + " 栋楼，未移动 the boundary cut " + w.split +
+                            " building(s); they were not moved");
+    if (w.outside) notes.push("边界越出社区 the boundary leaves the community");
+    if (notes.length) html.push('<div class="gw-warn" data-kind="draw">' + notes.join("<br>") + "</div>");
+    document.getElementById("gw-violations").innerHTML = html.join("");
     window.gwState.grids = per.map(function (p, i) {
       return {code: S.grids[i].code, households: p.hh, buildings: p.n, locked: S.grids[i].locked};
     });
@@ -193,14 +232,26 @@ function gwEditor(map, DATA) {
     ring.forEach(function (p) {
       if (!communityRings.some(function (r) { return inside(p, r); })) outside += 1;
     });
-    S.drawWarnings = {split: split, outside: outside ? 1 : 0};
     move(ids, S.active);
-    if (split) say("边界切过 " + split + " 栋楼 the boundary cuts " + split + " building(s); they stay", true);
-    if (outside) say("边界越出社区 the boundary leaves the community", true);
+    S.drawWarnings = {split: split, outside: outside ? 1 : 0};
+    if (split || outside) say("移动 moved " + ids.length + " 楼栋 building(s); see the note below 见下方提示", true);
     refresh();
   }
-  map.on("draw:created", function (e) { byBoundary(e.layer); });
-  map.on("draw:edited", function (e) { e.layers.eachLayer(byBoundary); });
+  // The drawn shape stays (so it can be reshaped) but lets clicks through to the buildings
+  // under it: folium's Draw plugin otherwise answers a click on it with an alert of its
+  // GeoJSON, and the building below cannot be clicked.
+  function passClicks(layer) {
+    setTimeout(function () {
+      layer.off("click");
+      var el = layer.getElement && layer.getElement();
+      if (el) el.style.pointerEvents = "none";
+      if (layer.setStyle) layer.setStyle({fill: false, dashArray: "6 4"});
+    }, 0);
+  }
+  map.on("draw:created", function (e) { byBoundary(e.layer); passClicks(e.layer); });
+  map.on("draw:edited", function (e) {
+    e.layers.eachLayer(function (l) { byBoundary(l); passClicks(l); });
+  });
 
   // Paint mode: hold the mouse button and sweep over buildings.
   map.on("mousedown", function () { S.down = true; });
@@ -221,6 +272,7 @@ function gwEditor(map, DATA) {
     var lists = S.grids.map(function () { return []; });
     Object.keys(S.assign).forEach(function (k) { if (S.assign[k] !== null) lists[S.assign[k]].push(Number(k)); });
     return {community: DATA.community.code, min_households: DATA.min, max_households: DATA.max,
+            base_version: DATA.version,
             grids: S.grids.map(function (g, i) { return {code: g.code, building_ids: lists[i], locked: g.locked}; })
                      .filter(function (g) { return g.building_ids.length; })};
   }
@@ -232,8 +284,40 @@ function gwEditor(map, DATA) {
     say("保存中 saving…");
     post("/plans/draft", payload()).then(function (r) {
       window.gwState.saved = r;
-      say("已存为草案 saved as draft plan #" + r.plan_id);
+      var flagged = (r.summary && r.summary.flagged) || 0;
+      say("已存为草案 saved as draft plan #" + r.plan_id + (flagged ? "（" + flagged +
+          " 个网格有问题 grid(s) flagged）" : ""), flagged > 0);
+      showPlan(r.plan_id);
     }).catch(function (e) { window.gwState.saveError = e.message; say("保存失败 save failed: " + e.message, true); });
+  });
+  // A saved draft is reviewed (the editor opened on it), committed or discarded from here.
+  function showPlan(id) {
+    var box = document.getElementById("gw-plan");
+    if (!box) return;
+    box.hidden = false; box.dataset.plan = id;
+    document.getElementById("gw-plan-review").href = "/maps/editor?community=" +
+      encodeURIComponent(DATA.community.code) + "&plan=" + id + "&min=" + DATA.min + "&max=" + DATA.max;
+  }
+  function planAction(method, verb, done) {
+    var id = document.getElementById("gw-plan").dataset.plan;
+    gw.getJSON("/plans/" + id + (method === "POST" ? "/commit" : ""), {method: method}).then(function (r) {
+      document.getElementById("gw-plan").hidden = true;
+      window.gwState.planAction = {verb: verb, result: r};
+      say(done(r));
+    }).catch(function (e) { say(verb + "失败 failed: " + e.message, true); });
+  }
+  var commitBtn = document.getElementById("gw-commit");
+  if (commitBtn) commitBtn.addEventListener("click", function () {
+    if (!window.confirm("提交草案，替换本社区现行网格？ Commit the draft as the community's grids?")) return;
+    planAction("POST", "提交 commit ", function (r) {
+      var d = r.duties || {};
+      return "已提交 committed: 版本 version " + r.version + "，" + r.grids + " 个网格 grids；职责 duties: " +
+        (d.moved || 0) + " 保留 kept, " + (d.ended || 0) + " 结束 ended. 刷新页面查看 reload to see it";
+    });
+  });
+  var discardBtn = document.getElementById("gw-discard");
+  if (discardBtn) discardBtn.addEventListener("click", function () {
+    planAction("DELETE", "放弃 discard ", function () { return "草案已放弃 draft discarded"; });
   });
   document.getElementById("gw-rebalance").addEventListener("click", function () {
     say("重新平衡中 rebalancing…");
