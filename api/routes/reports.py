@@ -83,7 +83,11 @@ def report(
         return JSONResponse(body)
     folder = FsPath(tempfile.mkdtemp(prefix="gridward-report-"))
     span = f"{period.start}_{period.through}" if kind != "daily" else f"{day}"
-    name = f"{kind}_{span}" + (f"_{table}" if table not in (None, "people") else "")
+    name = (
+        f"{kind}_{span}"
+        + (f"_{area}" if area else "")  # four communities' files were named alike
+        + (f"_{table}" if table not in (None, "people") else "")
+    )
     path = export_report(rep, folder / f"{name}.{format}", period, share, table)
 
     def cleanup() -> None:
