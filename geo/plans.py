@@ -591,3 +591,32 @@ def discard_plan(engine: Engine, plan_id: int, actor: str | None = None) -> None
             text("UPDATE grid_plans SET status = 'discarded' WHERE id = :id"), {"id": plan_id}
         )
         audit.record(conn, actor, "plan.discard", "grid_plan", plan_id, {})
+
+
+_REFRESH_LEVEL1 = """
+UPDATE grids g SET households = s.hh, building_count = s.n
+FROM (SELECT g2.id, coalesce(sum(b.households), 0)::int AS hh, count(b.id)::int AS n
+      FROM grids g2
+      LEFT JOIN buildings b ON b.id IN (
+        SELECT jsonb_array_elements_text(g2.properties->'building_ids')::int)
+      WHERE g2.level = 1 AND g2.retired_at IS NULL AND g2.properties ? 'building_ids'
+      GROUP BY g2.id) s
+WHERE g.id = s.id AND (g.households, g.building_count) IS DISTINCT FROM (s.hh, s.n)
+"""
+_REFRESH_LEVEL2 = """
+UPDATE grids g SET households = b.households
+FROM buildings b
+WHERE g.level = 2 AND g.retired_at IS NULL AND g.properties ? 'building_id'
+  AND b.id = (g.properties->>'building_id')::int AND g.households IS DISTINCT FROM b.households
+"""
+
+
+def refresh_grid_households(conn: Connection) -> int:
+    """Current level-1 and level-2 grids' household counts from their buildings, after an
+    import changed buildings' households. WHY: a grid stores its count when its plan is
+    committed; after ``import households`` the grid map and GET /grids kept the old figure
+    while the editor, which sums buildings, showed the new one. Level-3 units keep their
+    committed shares (a building's units are re-cut by a new plan). Returns rows changed."""
+    n1 = conn.execute(text(_REFRESH_LEVEL1)).rowcount or 0
+    n2 = conn.execute(text(_REFRESH_LEVEL2)).rowcount or 0
+    return int(n1 + n2)

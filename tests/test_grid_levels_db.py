@@ -222,3 +222,28 @@ def test_database_refuses_codes_of_the_wrong_length(demo):
                 "community_id, version, 0, 0, '[]', '{}', geom FROM grids WHERE level = 2 LIMIT 1"
             )
         )
+
+
+def test_grid_counts_follow_a_households_import(demo, tmp_path):
+    """The grid map showed a grid's households as committed after `import households` set a
+    building's count (the editor, summing buildings, showed the new one)."""
+    from geo.importer import import_households
+
+    plan = create_plan(demo, COMMUNITY, 300, 500)
+    commit_plan(demo, plan)
+    with demo.connect() as conn:
+        level1 = {r.code: r for r in _rows(conn, 1)}
+        code, row = next(iter(level1.items()))
+        bid = row.properties["building_ids"][0]
+        old = conn.execute(
+            text("SELECT households FROM buildings WHERE id = :i"), {"i": bid}
+        ).scalar()
+    (tmp_path / "hh.csv").write_text(f"building_id,households\n{bid},{old + 50}\n")
+    counts = import_households(demo, tmp_path / "hh.csv")
+    assert counts["grids_updated"] >= 1
+    with demo.connect() as conn:
+        now = {r.code: r for r in _rows(conn, 1)}
+        level2 = [r for r in _rows(conn, 2) if r.properties.get("building_id") == bid]
+    assert now[code].households == row.households + 50
+    assert all(now[c].households == level1[c].households for c in level1 if c != code)
+    assert [r.households for r in level2] == [old + 50]
