@@ -220,16 +220,20 @@ def rebalance(
     from geo.partition.engine import partition
     from geo.partition.params import PartitionParams
     from geo.partition.validate import INSIDE_SHARE
+    from geo.plans import OUTLINE_GEOM
 
     _check(community, min_households, max_households, grids)
     locked = [g for g in grids if g.locked]
     locked_ids = {b for g in locked for b in g.building_ids}
     current = {b: g for g in grids for b in g.building_ids}
     with engine.connect() as conn:
+        # the working outline (its own buildings whole, its neighbours' out), as a plan
+        # of the engine and a saved draft use: a building half outside the boundary was
+        # left where it was, and its grid's code handed to another grid too
         area = conn.execute(
             text(
-                "SELECT id, ST_AsBinary(geom) AS g FROM areas WHERE code = :c "
-                "AND level IN ('community', 'village')"
+                f"SELECT a.id, ST_AsBinary({OUTLINE_GEOM}) AS g FROM areas a WHERE a.code = :c "
+                "AND a.level IN ('community', 'village')"
             ),
             {"c": community},
         ).first()
@@ -238,7 +242,7 @@ def rebalance(
         rows = conn.execute(
             text(
                 "SELECT b.id, b.households, ST_AsBinary(b.geom) AS g FROM buildings b "
-                "JOIN areas a ON a.id = :a WHERE ST_Intersects(ST_PointOnSurface(b.geom), a.geom)"
+                "WHERE b.community_id = :a"
             ),
             {"a": area.id},
         ).all()
