@@ -180,6 +180,11 @@ def test_future_far_and_ancient_dates_are_a_422(city, auth_headers):
                 assert words in r.json()["error"], (kind, day, r.text)
         r = client.get("/reports/daily", params={"share": 1.5}, headers=admin)
         assert r.status_code == 422 and "share" in r.json()["error"]
+        # a misspelt or repeated parameter gave another report than the one asked for
+        r = client.get("/reports/weekly?data=2026-11-05", headers=admin)
+        assert r.status_code == 422 and "unknown parameter 'data'" in r.json()["error"]
+        r = client.get(f"/reports/daily?date={today}&date={today}", headers=admin)
+        assert r.status_code == 422 and "'date' given more than once" in r.json()["error"]
 
 
 def test_missing_times_are_null_and_roles_and_sheets_are_labelled(city, auth_headers):

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import Engine
 from starlette.background import BackgroundTask
@@ -39,6 +39,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     },
 )
 def report(
+    request: Request,
     kind: Annotated[Literal["daily", "weekly", "monthly"], Path()],
     user: Annotated[Principal, Depends(allow("viewer", "steward"))],
     engine: Engine = Depends(get_engine),
@@ -60,6 +61,7 @@ def report(
         ),
     ] = None,
 ):
+    _plain_query(request)
     if table is not None and format != "csv":
         raise InputError(f"table={table} picks the table of a CSV: {format} holds every table")
     if format == "csv":
@@ -99,6 +101,24 @@ def report(
     return FileResponse(
         path, media_type=media, filename=path.name, background=BackgroundTask(cleanup)
     )
+
+
+_QUERY = frozenset({"date", "area", "share", "format", "table"})
+
+
+def _plain_query(request: Request) -> None:
+    """A misspelt parameter (``?data=2026-11-05``) gave this week's running report as if it
+    were the one asked for, and a repeated one took its last value: both are a 422 now, as
+    they are for uploads."""
+    keys = request.query_params.keys()
+    unknown = sorted(set(keys) - _QUERY)
+    if unknown:
+        raise InputError(
+            f"unknown parameter {unknown[0]!r}: a report takes {', '.join(sorted(_QUERY))}"
+        )
+    twice = sorted(k for k in set(keys) if len(request.query_params.getlist(k)) > 1)
+    if twice:
+        raise InputError(f"parameter {twice[0]!r} given more than once: give it once")
 
 
 def _own_view(rep: Report, person_id: int | None) -> None:
