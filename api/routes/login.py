@@ -16,7 +16,7 @@ from api.auth import public
 router = APIRouter(tags=["sign-in"])
 
 _PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
+<html lang="zh-CN"><head><meta charset="utf-8"><link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>登录 Sign in · gridward</title>
 <style>
