@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, text
 from geo import audit
 from geo.errors import InputError
 from geo.models import AREA_CODE_LENGTH, AREA_LEVELS
+from geo.plans import refresh_grid_households
 from geo.settings import Settings, get_settings
 
 Progress = Callable[[float, str], None]
@@ -445,13 +446,6 @@ def _retiring(conn: Connection, area: Any, retire: str) -> tuple[int, int, int]:
     return retiring, judged, skipped
 
 
-def _refresh_grids(conn: Connection) -> int:
-    """Grid household counts follow their buildings' (:func:`geo.plans.refresh_grid_households`)."""
-    from geo.plans import refresh_grid_households
-
-    return refresh_grid_households(conn)
-
-
 def link_buildings_to_communities(conn: Connection) -> int:
     """Set each building's community: the community/village containing its inner point."""
     return int(
@@ -565,7 +559,7 @@ def import_osm(
                 "alleys": int((segments["kind"] == "alley").sum()),
                 "streets": int((segments["kind"] == "street").sum()),
             }
-            counts["grids_updated"] = _refresh_grids(conn)
+            counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
             _record(conn, "osm", path, sha, counts)
     except RetirementRefused as exc:  # the same, naming the file
         raise RetirementRefused(exc.retiring, exc.judged, path.name) from None
@@ -942,7 +936,7 @@ def import_buildings(
             "households_given": int((est["household_source"] == "given").sum()),
             "households_estimated": int((est["household_source"] == "estimated").sum()),
         }
-        counts["grids_updated"] = _refresh_grids(conn)
+        counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
         _record(conn, "buildings", path, sha, counts)
     progress(1.0, "done")
     return counts
@@ -1034,7 +1028,7 @@ def import_households(
             },
         )
         counts = {"rows": len(rows), "buildings_updated": len(matches)}
-        counts["grids_updated"] = _refresh_grids(conn)
+        counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
         _record(conn, "households", path, sha, counts)
     progress(1.0, "done")
     return counts

@@ -17,7 +17,7 @@ import shapely
 import shapely.geometry
 from sqlalchemy import Connection, Engine, text
 
-from geo.errors import ConflictError, InputError, NotFoundError
+from geo.errors import ConflictError, InputError
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,7 @@ def save_draft(
             )
         held = {int(b): i for i, g in enumerate(grids) for b in g.building_ids}
         known = set(buildings.index.tolist())
-        stray = sorted(set(held) - known)
-        if stray:
-            raise InputError(
-                f"楼栋不属于社区 buildings not in community {community}: "
-                + ", ".join(map(str, stray[:10]))
-            )
+        _refuse_strays(community, set(held), known)
         left = sorted(known - set(held))
         if left:
             raise InputError(
@@ -176,6 +171,16 @@ def save_draft(
     return {"plan_id": int(plan_id), "summary": summary, "grids": out_grids}
 
 
+def _refuse_strays(community: str, held: set[int], known: set[int]) -> None:
+    """InputError naming the buildings a plan holds that are not the community's."""
+    stray = sorted(held - known)
+    if stray:
+        raise InputError(
+            f"楼栋不属于社区 buildings not in community {community}: "
+            + ", ".join(map(str, stray[:10]))
+        )
+
+
 def _codes(
     conn: Connection, area_id: int, community: str, grids: list[DraftGrid], codes: list[str]
 ) -> list[str]:
@@ -220,32 +225,17 @@ def rebalance(
     from geo.partition.engine import partition
     from geo.partition.params import PartitionParams
     from geo.partition.validate import INSIDE_SHARE
-    from geo.plans import OUTLINE_GEOM
+    from geo.plans import load_inputs
 
     _check(community, min_households, max_households, grids)
     locked = [g for g in grids if g.locked]
     locked_ids = {b for g in locked for b in g.building_ids}
     current = {b: g for g in grids for b in g.building_ids}
     with engine.connect() as conn:
-        # the working outline (its own buildings whole, its neighbours' out), as a plan
-        # of the engine and a saved draft use: a building half outside the boundary was
-        # left where it was, and its grid's code handed to another grid too
-        area = conn.execute(
-            text(
-                f"SELECT a.id, ST_AsBinary({OUTLINE_GEOM}) AS g FROM areas a WHERE a.code = :c "
-                "AND a.level IN ('community', 'village')"
-            ),
-            {"c": community},
-        ).first()
-        if area is None:
-            raise NotFoundError(f"community '{community}' does not exist")
-        rows = conn.execute(
-            text(
-                "SELECT b.id, b.households, ST_AsBinary(b.geom) AS g FROM buildings b "
-                "WHERE b.community_id = :a"
-            ),
-            {"a": area.id},
-        ).all()
+        # the working outline (its own buildings whole, its neighbours' out), as a plan of
+        # the engine and a saved draft use: a building half outside the boundary was left
+        # where it was, and its grid's code handed to another grid too
+        area, rest, bframe, street_frame = load_inputs(conn, community)
         lock_polys = conn.execute(
             text(
                 "SELECT code, ST_AsBinary(geom) AS g FROM grids WHERE retired_at IS NULL "
@@ -253,27 +243,16 @@ def rebalance(
             ),
             {"a": area.id, "codes": [g.code for g in locked if g.code]},
         ).all()
-        streets = conn.execute(
-            text(
-                "SELECT ST_AsBinary(s.geom) FROM street_segments s JOIN areas a ON a.id = :a "
-                "WHERE s.retired_at IS NULL AND ST_Intersects(s.geom, a.geom)"
-            ),
-            {"a": area.id},
-        ).scalars()
-        street_geoms = [wkb.loads(bytes(s)) for s in streets]
         lock_geoms = [wkb.loads(bytes(p.g)) for p in lock_polys]
         have_polygon = {p.code for p in lock_polys}
-    footprints = {r.id: wkb.loads(bytes(r.g)) for r in rows}
-    households = {r.id: int(r.households) for r in rows}
-    unknown = sorted(set(current) - set(footprints))
-    if unknown:
-        raise InputError(
-            f"buildings not in community {community}: {', '.join(map(str, unknown[:10]))}"
-        )
+    footprints = dict(zip(bframe.index.tolist(), bframe.geometry, strict=True))
+    households = dict(
+        zip(bframe.index.tolist(), bframe["households"].astype(int).tolist(), strict=True)
+    )
+    _refuse_strays(community, set(current), set(footprints))
     for g in locked:  # a locked grid with no current polygon is held by its footprints
         if g.code not in have_polygon:
             lock_geoms.extend(footprints[b].buffer(0.00003) for b in g.building_ids)
-    rest = wkb.loads(bytes(area.g))
     if lock_geoms:
         rest = shapely.make_valid(rest.difference(shapely.union_all(lock_geoms)))
     free = [b for b in footprints if b not in locked_ids]
@@ -294,13 +273,10 @@ def rebalance(
         index=movable,
         crs="EPSG:4326",
     )
-    street_frame = (
-        gpd.GeoDataFrame(geometry=street_geoms, crs="EPSG:4326") if street_geoms else None
-    )
     result = partition(
         rest,
         frame,
-        street_frame,
+        street_frame if len(street_frame) else None,
         PartitionParams(
             min_households=min_households,
             max_households=max_households,
