@@ -23,8 +23,10 @@ def build_grid_map(
     min_households: int,
     max_households: int,
     tile_url: str | None = None,
+    community: str | None = None,
 ) -> str:
-    """The grid map page as HTML."""
+    """The grid map page as HTML; ``community`` (the page's ?community=) is kept by the
+    household-range form, so applying a range stays on that community."""
     hh = [int(f["properties"]["households"]) for f in grids["features"]]
     bands = {
         "under": sum(h < min_households for h in hh),
@@ -49,7 +51,8 @@ def build_grid_map(
         + f'<form method="get" class="gw-note">户数范围 households '
         f'<input name="min" type="number" min="0" value="{min_households}" style="width:5em"> – '
         f'<input name="max" type="number" min="0" value="{max_households}" style="width:5em"> '
-        '<button class="gw-btn" type="submit">应用 apply</button></form>'
+        + (f'<input type="hidden" name="community" value="{esc(community)}">' if community else "")
+        + '<button class="gw-btn" type="submit">应用 apply</button></form>'
         + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
         + "<h2>户数分布 Households</h2>"
         + household_histogram(hh, min_households, max_households, COLORS)

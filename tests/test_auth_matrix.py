@@ -69,7 +69,7 @@ RULES: dict[tuple[str, str], Case] = {
     ("GET", "/maps/editor"): Case(PLANNERS),
     ("GET", "/maps/static/{path:path}"): Case(PUBLIC, path="/maps/static/gridward.css"),
     ("POST", "/plans/draft"): Case(PLANNERS),
-    ("GET", "/plans/{plan_id}"): Case(MAP_READERS),
+    ("GET", "/plans/{plan_id}"): Case(PLANNERS_IN_AREA, path="/plans/{plan_in_area}"),
     ("POST", "/plans"): Case(PLANNERS),  # the area is in the body: require_area in the route
     ("POST", "/plans/rebalance"): Case(PLANNERS),  # likewise
     ("POST", "/plans/{plan_id}/commit"): Case(

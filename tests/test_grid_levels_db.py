@@ -166,6 +166,8 @@ def test_levels_through_the_api_and_map(demo, auth_headers):
         page = client.get("/maps/grids", params={"community": COMMUNITY}, headers=viewer)
         assert page.status_code == 200 and "/maps/static/grid_map.js" in page.text
         assert f'id="gw-grid-count">{n[1]}<' in page.text  # only level 1 is embedded
+        # the household-range form stays on the community the page shows
+        assert f'<input type="hidden" name="community" value="{COMMUNITY}">' in page.text
         script = client.get("/maps/static/grid_map.js", headers=viewer).text
         assert "/grids?level=2" in script and "/grids?level=3" in script
     from geo.map_data import grids_with_staff

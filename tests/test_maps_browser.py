@@ -167,6 +167,7 @@ def test_grid_map_draws_every_grid_with_db_household_counts(live, browser) -> No
     assert _console_errors(browser) == []
     n_grids = _scalar(db, "SELECT count(*) FROM grids WHERE level = 1 AND retired_at IS NULL")
     assert _count(browser, "path.gw-grid") == n_grids
+    assert _count(browser, ".leaflet-control-layers-expanded") == 1  # open on a wide screen
     assert _count(browser, ".gw-label") == n_grids
     # The buildings loaded for the view are exactly those the database has in the view.
     w, s, e, n = browser.execute_script(
@@ -327,6 +328,9 @@ def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noq
             "return [m.bottom, p.top, p.width, window.innerWidth];"
         )
         assert panel_top >= map_bottom - 1 and panel_w >= 0.95 * screen_w
+        # the layer list is folded to its button on a phone (open, it covered the map)
+        assert _count(browser, ".leaflet-control-layers") == 1
+        assert _count(browser, ".leaflet-control-layers-expanded") == 0
         bad = upload(broken)
         assert 400 <= bad["status"] < 500 and "error" in bad["files"][0], bad
         assert "✗ broken.gpx" in text_of("#gw-upload-msg")

@@ -139,6 +139,14 @@ def test_plan_requests_checked(demo, auth_headers):
         r = client.post("/plans", json={**body, "community": "110108099099"}, headers=admin)
         assert r.status_code == 422 and "does not exist" in r.json()["error"]
         assert client.get("/plans/999999", headers=admin).status_code == 404
+        # a planner asking for a plan that does not exist is told so, not "outside your areas"
+        for method, url in (
+            ("GET", "/plans/999999"),
+            ("DELETE", "/plans/999999"),
+            ("POST", "/plans/999999/commit"),
+        ):
+            r = client.request(method, url, headers=other)
+            assert r.status_code == 404 and "999999" in r.json()["error"], (method, r.text)
         r = client.get("/jobs/00000000-0000-0000-0000-000000000000", headers=admin)
         assert r.status_code == 404
 

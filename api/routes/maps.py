@@ -68,7 +68,7 @@ def grids_page(
     _bounds_check(min, max)
     grids = map_data.grids_with_staff(engine, level=1, community=community)
     bounds = map_data.extent(engine, community)
-    return _page(build_grid_map(grids, bounds, min, max, get_settings().tile_url))
+    return _page(build_grid_map(grids, bounds, min, max, get_settings().tile_url, community))
 
 
 @router.get(

@@ -41,11 +41,16 @@ class PlanRequest(BaseModel):
         return self
 
 
-def _plan_area(conn: Connection, plan_id: str) -> str | None:
-    return conn.execute(
+def plan_area(conn: Connection, plan_id: str) -> str:
+    """The plan's community code, for the planner's area check: a plan that does not exist is
+    a 404 (as it is for an admin), not "outside your areas"."""
+    code = conn.execute(
         text("SELECT a.code FROM grid_plans p JOIN areas a ON a.id = p.area_id WHERE p.id = :i"),
         {"i": int(plan_id)},
     ).scalar()
+    if code is None:
+        raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
+    return code
 
 
 @router.post("/plans", status_code=202, summary="Partition a community into grids 生成网格方案")
@@ -111,7 +116,7 @@ def commit(
     plan_id: PlanId,
     request: Request,
     user: Annotated[
-        Principal, Depends(allow("planner", area_param="plan_id", area_lookup=_plan_area))
+        Principal, Depends(allow("planner", area_param="plan_id", area_lookup=plan_area))
     ],
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:
@@ -122,7 +127,7 @@ def commit(
 def discard(
     plan_id: PlanId,
     user: Annotated[
-        Principal, Depends(allow("planner", area_param="plan_id", area_lookup=_plan_area))
+        Principal, Depends(allow("planner", area_param="plan_id", area_lookup=plan_area))
     ],
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from api.auth import Principal, allow, require_area
 from api.deps import get_engine
+from api.routes.plans import plan_area
 from geo.plan_drafts import DraftGrid, rebalance, save_draft
 from geo.plans import get_plan
 
@@ -80,8 +81,10 @@ def post_rebalance(
 
 @router.get(
     "/{plan_id}",
-    summary="A plan with its summary and grids 方案",
-    dependencies=[Depends(allow("viewer", "steward"))],
+    summary="A plan with its summary and grids 方案 (planners of its area, admins)",
+    # a plan is a planner's working paper (drafts, discarded ones): viewers and stewards see
+    # the committed grids on the maps and /grids instead
+    dependencies=[Depends(allow("planner", area_param="plan_id", area_lookup=plan_area))],
 )
 def read_plan(
     plan_id: Annotated[int, Path(ge=1, le=2**31 - 1)], engine: Engine = Depends(get_engine)

@@ -55,7 +55,7 @@ function gwGridMap(map, DATA) {
   var streets = lineLayer("streets", "street", "#666", 2.5);
   var alleys = lineLayer("alleys", "alley", "#e6a100", 1.5);
   buildings.addTo(map); streets.addTo(map); alleys.addTo(map);
-  L.control.layers(null, {
+  gw.layerControl({
     "一级网格 level-1 grids": level1,
     "网格编号 grid codes": labels,
     "二级网格 level-2 grids": level2,
@@ -63,7 +63,7 @@ function gwGridMap(map, DATA) {
     "楼栋 buildings": buildings,
     "街道 streets": streets,
     "小巷 alleys": alleys
-  }, {collapsed: false}).addTo(map);
+  }).addTo(map);
   if (drawn > 0) map.fitBounds(level1.getBounds(), {padding: [10, 10]});
   window.gwState.ready = true;
 }

@@ -23,6 +23,10 @@
     "#ff9da7", "#9c755f", "#17becf", "#bcbd22", "#8c564b", "#1f77b4", "#2ca02c", "#9467bd"];
   gw.palette = function (i) { return PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length]; };
 
+  // layer lists start folded on a phone (the page's narrow layout): open, they cover the map
+  gw.layerControl = function (overlays) {
+    return L.control.layers(null, overlays, {collapsed: window.matchMedia("(max-width: 700px)").matches});
+  };
   gw.count = function (name, n) { window.gwState.counts[name] = n; };
 
   /* fetch resolving to {ok, status, body}: a 4xx answer's JSON body (what was wrong) too. */

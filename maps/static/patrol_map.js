@@ -43,7 +43,7 @@ function gwPatrolMap(map, DATA) {
                    t.points.length + " 点 points").addTo(tracks);
   });
   gw.count("tracks", DATA.tracks.length);
-  L.control.layers(null, {"街巷 alleys/streets": alleys, "轨迹 tracks": tracks}, {collapsed: false}).addTo(map);
+  gw.layerControl({"街巷 alleys/streets": alleys, "轨迹 tracks": tracks}).addTo(map);
   var bounds = L.latLngBounds([]);
   if (drawn) bounds.extend(alleys.getBounds());
   tracks.eachLayer(function (l) { bounds.extend(l.getBounds()); });

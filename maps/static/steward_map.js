@@ -49,7 +49,7 @@ function gwStewardMap(map, DATA) {
   var streets = gw.bboxLayer(map, "streets", "/streets?kind=street", {geojson: {
     style: function () { return {color: "#999", weight: 2}; }}});
   streets.addTo(map);
-  L.control.layers(null, {"小巷 alleys": alleys, "街道 streets": streets}, {collapsed: false}).addTo(map);
+  gw.layerControl({"小巷 alleys": alleys, "街道 streets": streets}).addTo(map);
   if (drawn > 0) map.fitBounds(alleys.getBounds(), {padding: [10, 10]});
   window.gwState.ready = true;
 }
