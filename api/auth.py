@@ -143,7 +143,7 @@ def allow(
         if principal.role not in rule.roles:
             raise HTTPException(
                 403,
-                f"role {principal.role!r} may not do this: it needs "
+                f"您的角色无此权限 role {principal.role!r} may not do this: it needs "
                 + " or ".join(sorted(rule.roles)),
             )
         if rule.area_param and principal.role == "planner":
@@ -158,7 +158,9 @@ def allow(
                     ) from None
             if not _covers(principal, value, request.app.state.engine):
                 raise HTTPException(
-                    403, f"outside your areas: {rule.area_param}={value or '(missing)'}"
+                    403,
+                    f"不在您的管辖区域内 outside your areas: "
+                    f"{rule.area_param}={value or '(missing)'}",
                 )
         if rule.own_person and principal.role == "steward":
             person_for(principal, _param(request, rule.own_person))
@@ -219,11 +221,12 @@ def require_area(
     if is_path and not code:
         raise HTTPException(
             403,
-            "outside your areas: this street or alley lies in no imported area, so only "
+            "不在您的管辖区域内 outside your areas: this street or alley lies in no imported "
+            "area, so only "
             "an admin may change its duties",
         )
     shown = code[0] if is_path else code
-    raise HTTPException(403, f"outside your areas: {shown or '(no area given)'}")
+    raise HTTPException(403, f"不在您的管辖区域内 outside your areas: {shown or '(no area given)'}")
 
 
 def area_scope(user: Principal, refusal: str | None = None) -> Callable[[Any], None]:
@@ -256,7 +259,11 @@ def person_for(principal: Principal, requested: Any = None) -> int | None:
     if principal.role != "steward":
         return req
     if principal.person_id is None:
-        raise HTTPException(403, "your steward account is not linked to a person: ask an admin")
+        raise HTTPException(
+            403,
+            "您的账号未关联人员，请联系管理员 "
+            "your steward account is not linked to a person: ask an admin",
+        )
     if req is not None and req != principal.person_id:
         raise HTTPException(403, "stewards may act only for themselves")
     return principal.person_id

@@ -56,6 +56,10 @@ ST_CollectionExtract(ST_MakeValid(
 _OUTLINE_SQL = f"SELECT ST_AsBinary({OUTLINE_GEOM}) FROM areas a WHERE a.id = :a"
 
 
+# a plan's status in the planners' words, for the messages refusing it
+_STATUS_ZH = {"committed": "已提交", "discarded": "已放弃", "draft": "是草案"}
+
+
 def _community(conn: Connection, code: str, lock: bool = False) -> Any:
     row = conn.execute(
         text(
@@ -65,9 +69,12 @@ def _community(conn: Connection, code: str, lock: bool = False) -> Any:
         {"c": code},
     ).first()
     if row is None:
-        raise NotFoundError(f"community {code} does not exist")
+        raise NotFoundError(f"社区 {code} 不存在 community {code} does not exist")
     if row.level not in ("community", "village"):
-        raise InputError(f"area {code} is a {row.level}; grids are made inside a community")
+        raise InputError(
+            f"区域 {code} 不是社区，网格只能在社区内划分 "
+            f"area {code} is a {row.level}; grids are made inside a community"
+        )
     return row
 
 
@@ -170,7 +177,10 @@ def create_plan(
         base_version = current_version(conn, area.id)
         fp = fingerprint(conn, area.id)
     if buildings.empty:
-        raise InputError(f"community {community} has no buildings: import buildings first")
+        raise InputError(
+            f"社区 {community} 没有楼栋，请先导入楼栋 "
+            f"community {community} has no buildings: import buildings first"
+        )
     params = PartitionParams(
         min_households=int(min_households),
         max_households=int(max_households),
@@ -238,7 +248,7 @@ def get_plan(engine: Engine, plan_id: int) -> dict[str, Any]:
             {"id": plan_id},
         ).first()
     if row is None:
-        raise NotFoundError(f"plan {plan_id} does not exist")
+        raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
     return {
         "plan_id": row.id,
         "community": row.community,
@@ -279,18 +289,24 @@ def commit_plan(
             {"id": plan_id},
         ).first()
         if plan is None:
-            raise NotFoundError(f"plan {plan_id} does not exist")
+            raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
         if plan.status != "draft":
-            raise ConflictError(f"plan {plan_id} is {plan.status}, only a draft can be committed")
+            raise ConflictError(
+                f"方案 {plan_id} {_STATUS_ZH.get(plan.status, plan.status)}，只有草案可以提交 "
+                f"plan {plan_id} is {plan.status}, only a draft can be committed"
+            )
         _community(conn, plan.code, lock=True)  # serialise commits of one community
         version = current_version(conn, plan.area_id)
         if version != plan.base_version:
             raise ConflictError(
+                f"社区 {plan.code} 的网格已更新（版本 {plan.base_version} → {version}），"
+                "请重新生成方案 "
                 f"community {plan.code} is at grid version {version}, but plan {plan_id} was "
                 f"made on version {plan.base_version}: make a new plan"
             )
         if fingerprint(conn, plan.area_id) != plan.data_fingerprint:
             raise ConflictError(
+                f"社区 {plan.code} 的楼栋或街巷在方案 {plan_id} 生成后有变动，请重新生成方案 "
                 f"the buildings or streets of community {plan.code} changed since plan "
                 f"{plan_id} was made: make a new plan"
             )
@@ -584,9 +600,12 @@ def discard_plan(engine: Engine, plan_id: int, actor: str | None = None) -> None
             text("SELECT status FROM grid_plans WHERE id = :id FOR UPDATE"), {"id": plan_id}
         ).scalar()
         if status is None:
-            raise NotFoundError(f"plan {plan_id} does not exist")
+            raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
         if status != "draft":
-            raise ConflictError(f"plan {plan_id} is {status}, only a draft can be discarded")
+            raise ConflictError(
+                f"方案 {plan_id} {_STATUS_ZH.get(status, status)}，只有草案可以放弃 "
+                f"plan {plan_id} is {status}, only a draft can be discarded"
+            )
         conn.execute(
             text("UPDATE grid_plans SET status = 'discarded' WHERE id = :id"), {"id": plan_id}
         )

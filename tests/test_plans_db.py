@@ -109,6 +109,7 @@ def test_stale_plans_are_refused(demo, auth_headers):
         assert client.post(f"/plans/{first}/commit", headers=admin).status_code == 200
         r = client.post(f"/plans/{second}/commit", headers=admin)
         assert r.status_code == 409 and "version" in r.json()["error"]
+        assert r.json()["error"].startswith(f"社区 {COMMUNITY} 的网格已更新")  # Chinese first
 
         third = _make_plan(client, admin)
         with demo.begin() as conn:  # households change after the plan was made
@@ -123,7 +124,10 @@ def test_stale_plans_are_refused(demo, auth_headers):
         r = client.post(f"/plans/{third}/commit", headers=admin)
         assert r.status_code == 409 and "changed" in r.json()["error"]
         assert client.delete(f"/plans/{third}", headers=admin).json()["status"] == "discarded"
-        assert client.post(f"/plans/{third}/commit", headers=admin).status_code == 409
+        r = client.post(f"/plans/{third}/commit", headers=admin)
+        assert r.status_code == 409 and r.json()["error"].startswith(f"方案 {third} 已放弃")
+        r = client.delete(f"/plans/{third}", headers=admin)
+        assert r.status_code == 409 and "只有草案可以放弃" in r.json()["error"]
 
 
 def test_plan_requests_checked(demo, auth_headers):

@@ -171,7 +171,11 @@ def undo_assignment(
         reason = body.reason if body.reason is not None else reason
         leave_others = body.leave_others if body.leave_others is not None else leave_others
 
-    authorize = area_scope(user, f"duty {duty_id} is not in your areas (or does not exist)")
+    authorize = area_scope(
+        user,
+        f"职责 {duty_id} 不在您的管辖区域内（或不存在） "
+        f"duty {duty_id} is not in your areas (or does not exist)",
+    )
 
     return undo_duty(
         engine,
@@ -280,6 +284,7 @@ def leave(
 ) -> dict[str, Any]:
     authorize = area_scope(
         user,
+        f"人员 {person_id} 不在您的管辖区域内（或不存在） "
         f"person {person_id} is not in your areas (neither their home nor every duty they "
         "hold), or does not exist",
     )

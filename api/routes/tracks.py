@@ -422,7 +422,10 @@ def reassign_track(
     if (body.person is None) == (body.person_id is None):
         raise HTTPException(422, "give one of person (registry id) and person_id")
     pid = body.person_id or resolve_person(engine, body.person or "", "person").id
-    refusal = f"track {track_id} or person {pid} is not in your areas (or does not exist)"
+    refusal = (
+        f"轨迹 {track_id} 或人员 {pid} 不在您的管辖区域内（或不存在） "
+        f"track {track_id} or person {pid} is not in your areas (or does not exist)"
+    )
     return set_track_person(engine, track_id, pid, user.username, area_scope(user, refusal))
 
 
