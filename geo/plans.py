@@ -628,14 +628,32 @@ FROM buildings b
 WHERE g.level = 2 AND g.retired_at IS NULL AND g.properties ? 'building_id'
   AND b.id = (g.properties->>'building_id')::int AND g.households IS DISTINCT FROM b.households
 """
+# a building's units (level 3) share its households as a commit splits them
+# (geo.partition.levels.level3_units): evenly, the remainder to the first units by code
+_REFRESH_LEVEL3 = """
+UPDATE grids g SET households = s.hh
+FROM (SELECT u.id, coalesce(b.households, 0) / u.n
+             + (u.k <= coalesce(b.households, 0) % u.n)::int AS hh
+      FROM (SELECT g3.id, (g3.properties->>'building_id')::int AS bid,
+                   row_number() OVER w AS k, count(*) OVER w AS n
+            FROM grids g3
+            WHERE g3.level = 3 AND g3.retired_at IS NULL AND g3.properties ? 'building_id'
+            WINDOW w AS (PARTITION BY g3.parent_id, g3.properties->>'building_id'
+                         ORDER BY g3.code ROWS BETWEEN UNBOUNDED PRECEDING
+                                            AND UNBOUNDED FOLLOWING)) u
+      JOIN buildings b ON b.id = u.bid) s
+WHERE g.id = s.id AND g.households IS DISTINCT FROM s.hh
+"""
 
 
 def refresh_grid_households(conn: Connection) -> int:
-    """Current level-1 and level-2 grids' household counts from their buildings, after an
-    import changed buildings' households. WHY: a grid stores its count when its plan is
-    committed; after ``import households`` the grid map and GET /grids kept the old figure
-    while the editor, which sums buildings, showed the new one. Level-3 units keep their
-    committed shares (a building's units are re-cut by a new plan). Returns rows changed."""
-    n1 = conn.execute(text(_REFRESH_LEVEL1)).rowcount or 0
-    n2 = conn.execute(text(_REFRESH_LEVEL2)).rowcount or 0
-    return int(n1 + n2)
+    """Current grids' household counts from their buildings, after an import changed
+    buildings' households. WHY: a grid stores its count when its plan is committed; after
+    ``import households`` the grid map and GET /grids kept the old figure while the editor,
+    which sums buildings, showed the new one. Level 3: a building keeps its units (their
+    number and outlines are cut by a commit), which share its new count as a commit would.
+    The under/over flags of a plan are not judged again. Returns rows changed."""
+    return sum(
+        int(conn.execute(text(q)).rowcount or 0)
+        for q in (_REFRESH_LEVEL1, _REFRESH_LEVEL2, _REFRESH_LEVEL3)
+    )

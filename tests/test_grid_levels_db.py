@@ -246,6 +246,13 @@ def test_grid_counts_follow_a_households_import(demo, tmp_path):
     with demo.connect() as conn:
         now = {r.code: r for r in _rows(conn, 1)}
         level2 = [r for r in _rows(conn, 2) if r.properties.get("building_id") == bid]
+        units = sorted(
+            (r.code, r.households) for r in _rows(conn, 3) if r.properties["building_id"] == bid
+        )
     assert now[code].households == row.households + 50
     assert all(now[c].households == level1[c].households for c in level1 if c != code)
     assert [r.households for r in level2] == [old + 50]
+    # its units share the new count as a commit splits it: evenly, the rest to the first ones
+    n = len(units)
+    assert n >= 1 and sum(h for _c, h in units) == old + 50
+    assert [h for _c, h in units] == [(old + 50) // n + (k < (old + 50) % n) for k in range(n)]
