@@ -17,6 +17,22 @@ What is read (WHY each choice):
   (3D building groupings) are not footprints and are skipped.
 * ``compounds`` — ``landuse=residential`` closed ways and multipolygon relations (小区).
 
+Building use: a plain ``building=yes`` says nothing about who lives there, and the household
+estimate gives it half a residential building's share. Where OSM says more, its
+``building_type`` is that use, so the estimate gives it no households (a use is not in the
+residential table):
+
+* its own tags: ``amenity``, ``tourism`` or ``healthcare`` (the value: ``kindergarten``,
+  ``restaurant``, ``hotel``), ``shop`` (``retail``), ``office`` (``office``);
+* else the area it stands in (inner point): ``amenity`` = kindergarten, school, hospital,
+  clinic, police, fire_station, townhall, courthouse, prison, place_of_worship,
+  research_institute or marketplace, or ``landuse`` = commercial, retail, industrial,
+  military or railway. Universities and colleges are left out on purpose: Beijing campuses
+  (大院) hold staff housing tagged ``building=yes``.
+
+A building tagged ``residential``, ``apartments`` and so on keeps its type whatever else it
+carries (flats over a ground-floor shop).
+
 Household tags: ``households_tag`` is the first integer found in ``households``, then
 ``addr:households``, then ``building:flats`` (all three count dwellings). ``units_tag`` (单元,
 stairwell entrances) comes from ``building:units``, then ``units``. Unparseable values
@@ -29,6 +45,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -46,6 +63,32 @@ HOUSEHOLD_TAGS = ("households", "addr:households", "building:flats")
 UNIT_TAGS = ("building:units", "units")
 _INT_RE = re.compile(r"^\s*(\d+)\s*$")
 _NUM_RE = re.compile(r"\d+(?:\.\d+)?")
+#: a building=yes's own tags naming its use: key → the use written (None: the tag's value)
+USE_KEYS: dict[str, str | None] = {
+    "amenity": None,
+    "tourism": None,
+    "healthcare": None,
+    "shop": "retail",
+    "office": "office",
+}
+#: areas whose buildings=yes are not dwellings (see the module docstring for why not campuses)
+NONRESIDENTIAL_AMENITY = frozenset(
+    {
+        "kindergarten",
+        "school",
+        "hospital",
+        "clinic",
+        "police",
+        "fire_station",
+        "townhall",
+        "courthouse",
+        "prison",
+        "place_of_worship",
+        "research_institute",
+        "marketplace",
+    }
+)
+NONRESIDENTIAL_LANDUSE = frozenset({"commercial", "retail", "industrial", "military", "railway"})
 
 
 @dataclass
@@ -95,6 +138,26 @@ def parse_levels(value: str | None) -> float:
     return max(nums)
 
 
+def building_use(tags: dict[str, str]) -> str | None:
+    """What a ``building=yes`` is used for, from its own tags (None: not said)."""
+    for key, written in USE_KEYS.items():
+        v = tags.get(key)
+        if v and v.strip() and v.strip() != "no":
+            return written or v.strip()
+    return None
+
+
+def area_use(tags: Any) -> str | None:
+    """The use of a non-residential area (a school's grounds), None for any other area."""
+    if tags.get("building", "no") != "no":
+        return None
+    amenity = tags.get("amenity")
+    if amenity in NONRESIDENTIAL_AMENITY:
+        return amenity
+    landuse = tags.get("landuse")
+    return landuse if landuse in NONRESIDENTIAL_LANDUSE else None
+
+
 def _name(tags: dict[str, str]) -> str | None:
     v = tags.get("name") or tags.get("name:zh")
     return v.strip() if v and v.strip() else None
@@ -134,6 +197,9 @@ class _Collector:
         self.cw_rows: list[dict] = []  # compound ways
         self.cw_x: list[tuple[int, ...]] = []
         self.cw_y: list[tuple[int, ...]] = []
+        self.uw_use: list[str] = []  # non-residential area ways (a school's grounds)
+        self.uw_x: list[tuple[int, ...]] = []
+        self.uw_y: list[tuple[int, ...]] = []
         self.rel_rows: list[dict] = []  # assembled multipolygon relations
         self.rel_wkb: list[bytes] = []
         self.wkb = osmium.geom.WKBFactory()
@@ -154,10 +220,17 @@ class _Collector:
                 self.hw_y.append(ys)
         is_building = t.get("building", "no") != "no"
         is_compound = t.get("landuse") == "residential"
-        if (is_building or is_compound) and len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref:
+        use = None if is_building or is_compound else area_use(t)
+        closed = len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref
+        if (is_building or is_compound or use) and closed:
             xs, ys = zip(*[(n.x, n.y) for n in nodes], strict=True)
             if _UNDEFINED in xs:
                 return  # an incomplete ring cannot be a footprint
+            if use:
+                self.uw_use.append(use)
+                self.uw_x.append(xs)
+                self.uw_y.append(ys)
+                return
             tags = dict(t)
             row = {"osm_id": w.id, "osm_type": "way", "tags": tags}
             if is_building:
@@ -173,7 +246,11 @@ class _Collector:
         if a.from_way():
             return  # closed ways are built in way(), including invalid ones
         tags = dict(a.tags)
-        if tags.get("building", "no") == "no" and tags.get("landuse") != "residential":
+        if (
+            tags.get("building", "no") == "no"
+            and tags.get("landuse") != "residential"
+            and area_use(tags) is None
+        ):
             return
         try:
             wkb = self.wkb.create_multipolygon(a)
@@ -264,7 +341,13 @@ def _buildings_frame(c: _Collector) -> gpd.GeoDataFrame:
     rel_geoms = polygonal(shapely.from_wkb([c.rel_wkb[i] for i in rel_idx]))
     geoms = np.concatenate([_rings_to_polygons(c.bw_x, c.bw_y), rel_geoms]).astype(object)
     df = _area_rows(rows, geoms)
-    df.insert(4, "building_type", pd.Series([r["tags"]["building"] for r in rows], dtype=object))
+    types = [
+        (building_use(r["tags"]) or "yes")
+        if r["tags"]["building"] == "yes"
+        else r["tags"]["building"]
+        for r in rows
+    ]
+    df.insert(4, "building_type", pd.Series(_within_use(c, geoms, types), dtype=object))
     df.insert(5, "levels", [parse_levels(r["tags"].get("building:levels")) for r in rows])
     df["levels"] = df["levels"].astype("float64")
     df.insert(
@@ -277,6 +360,28 @@ def _buildings_frame(c: _Collector) -> gpd.GeoDataFrame:
     )
     gdf = gpd.GeoDataFrame(df, geometry="geometry", crs=WGS84)
     return gdf[~gdf.geometry.is_empty].reset_index(drop=True)
+
+
+def _within_use(c: _Collector, footprints: np.ndarray, types: list[str]) -> list[str]:
+    """``types`` with each ``yes`` still unexplained given the use of the non-residential
+    area its inner point lies in (the first such area read)."""
+    rel_idx = [i for i, r in enumerate(c.rel_rows) if area_use(r["tags"])]
+    uses = c.uw_use + [area_use(c.rel_rows[i]["tags"]) for i in rel_idx]
+    plain = np.flatnonzero(np.asarray(types, dtype=object) == "yes")
+    if not uses or not len(plain):
+        return types
+    areas = np.concatenate(
+        [
+            _rings_to_polygons(c.uw_x, c.uw_y),
+            polygonal(shapely.from_wkb([c.rel_wkb[i] for i in rel_idx])),
+        ]
+    ).astype(object)
+    points = shapely.point_on_surface(np.asarray(footprints, dtype=object)[plain])
+    pt, area = shapely.STRtree(areas).query(points, predicate="within")
+    out = list(types)
+    for i, a in zip(pt[::-1], area[::-1], strict=True):  # reversed: the first area wins
+        out[int(plain[i])] = str(uses[int(a)])
+    return out
 
 
 def _compounds_frame(c: _Collector) -> gpd.GeoDataFrame:
@@ -309,9 +414,9 @@ def read_osm(path: str | Path) -> OsmLayers:
         fp = (
             osmium.FileProcessor(osmium.io.File(str(p), fmt))
             .with_locations()
-            .with_areas(osmium.filter.KeyFilter("building", "landuse"))
+            .with_areas(osmium.filter.KeyFilter("building", "landuse", "amenity"))
             .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.AREA))
-            .with_filter(osmium.filter.KeyFilter("highway", "building", "landuse"))
+            .with_filter(osmium.filter.KeyFilter("highway", "building", "landuse", "amenity"))
         )
         box = fp.header.box()
         if box.valid():

@@ -83,7 +83,9 @@ def test_commit_stores_levels_2_and_3(demo):
     members = {f["properties"]["code"]: f["properties"]["building_ids"] for f in feats}
 
     empty = [b for ids in members.values() for b in ids if bld[b].households == 0]
-    assert len(empty) == 4  # planned into level-1 grids, but no level-2 grid of their own
+    # planned into level-1 grids (every building without households, a school, a kindergarten),
+    # but no level-2 grid of their own
+    assert len(empty) == sum(b.households == 0 for b in bld.values()) >= 4
     assert not {r.properties["building_id"] for r in l2} & set(empty)
     # level 2: exactly the level-1 grid's buildings with households, one each, same households
     for g in l1:

@@ -97,12 +97,20 @@ def test_building_columns_and_validity(extract):
         and any(t.get("k") == "building:levels" for t in w.iter("tag"))
     )
     assert b["levels"].notna().sum() == tagged > 0
-    # every building type in the raw XML is represented with its value
-    raw_types = collections.Counter(
-        t.get("v") for w in root.iter("way") for t in w.iter("tag") if t.get("k") == "building"
-    )
-    ours = b[b["osm_type"] == "way"]["building_type"].value_counts().to_dict()
-    assert ours == dict(raw_types)
+    # every building type in the raw XML is kept with its value, except that a plain
+    # building=yes may be given its use (its own amenity/shop/office tags, or its grounds)
+    raw = {
+        int(w.get("id")): t.get("v")
+        for w in root.iter("way")
+        for t in w.iter("tag")
+        if t.get("k") == "building"
+    }
+    ours = b[b["osm_type"] == "way"].set_index("osm_id")["building_type"]
+    assert set(ours.index) == set(raw)
+    told = {i: t for i, t in ours.items() if raw[i] != "yes"}
+    assert told == {i: raw[i] for i in told}
+    given_use = [i for i, t in ours.items() if raw[i] == "yes" and t != "yes"]
+    assert 10 <= len(given_use) < 0.2 * len(ours)
 
 
 # --- ways and segments -------------------------------------------------------------------
@@ -414,6 +422,51 @@ def test_household_tags_are_read(tmp_path):
     out = estimate_households(b).loc[[10, 11]]
     assert out["household_source"].tolist() == ["given", "estimated"]
     assert out.loc[11, "levels_used"] == 12  # apartments default
+
+
+def test_building_use_from_its_tags_and_its_grounds(tmp_path):
+    """A plain building=yes that OSM says is a kindergarten (its own tags), or that stands on
+    a school's grounds, gets no estimated households; a campus (大院 staff housing) and a
+    residential building with a shop keep theirs."""
+    nodes, ways, nid = [], [], [0]
+
+    def square(wid: int, x: float, y: float, size: float, tags: dict[str, str]) -> None:
+        ids = []
+        for dx, dy in ((0, 0), (0, size), (size, size), (size, 0)):
+            nid[0] += 1
+            nodes.append(f'<node id="{nid[0]}" version="1" lat="{y + dy}" lon="{x + dx}"/>')
+            ids.append(nid[0])
+        nd = "".join(f'<nd ref="{i}"/>' for i in [*ids, ids[0]])
+        tag = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+        ways.append(f'<way id="{wid}" version="1">{nd}{tag}</way>')
+
+    square(1, 116.000, 40.000, 0.004, {"amenity": "school"})  # a school's grounds
+    square(2, 116.010, 40.000, 0.004, {"amenity": "university"})  # a campus
+    square(3, 116.020, 40.000, 0.004, {"landuse": "retail"})
+    square(10, 116.001, 40.001, 0.0005, {"building": "yes"})  # on the school's grounds
+    square(11, 116.011, 40.001, 0.0005, {"building": "yes"})  # on the campus
+    square(12, 116.021, 40.001, 0.0005, {"building": "yes"})  # on retail land
+    square(13, 116.030, 40.001, 0.0005, {"building": "yes", "amenity": "kindergarten"})
+    square(14, 116.031, 40.001, 0.0005, {"building": "yes", "shop": "books"})
+    square(15, 116.032, 40.001, 0.0005, {"building": "residential", "shop": "books"})
+    square(16, 116.033, 40.001, 0.0005, {"building": "yes"})  # nothing said
+    square(17, 116.0015, 40.0015, 0.0005, {"building": "dormitory"})  # its own type wins
+    osm = tmp_path / "use.osm"
+    osm.write_text(f'<?xml version="1.0"?><osm version="0.6">{"".join(nodes + ways)}</osm>')
+    b = read_osm(osm).buildings.set_index("osm_id")
+    assert b["building_type"].to_dict() == {
+        10: "school",
+        11: "yes",
+        12: "retail",
+        13: "kindergarten",
+        14: "retail",
+        15: "residential",
+        16: "yes",
+        17: "dormitory",
+    }
+    hh = estimate_households(b)["households"]
+    assert (hh.loc[[10, 12, 13, 14]] == 0).all()
+    assert (hh.loc[[11, 15, 16, 17]] > 0).all()
 
 
 def test_params_from_settings():
