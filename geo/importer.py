@@ -28,6 +28,7 @@ from geo.errors import InputError
 from geo.models import AREA_CODE_LENGTH, AREA_LEVELS
 from geo.plans import refresh_grid_households
 from geo.settings import Settings, get_settings
+from geo.vector_io import HOUSEHOLD_NAMES, pick_column
 
 Progress = Callable[[float, str], None]
 
@@ -840,15 +841,6 @@ def _none(v: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 _ID_COLUMNS = ("building_id", "id", "source_key", "楼栋编号", "编号")
-_HH_COLUMNS = ("households", "household", "hh", "户数")
-
-
-def _find(columns: Iterable[Any], names: Iterable[str]) -> Any:
-    lowered = {str(c).strip().lower(): c for c in columns}
-    for n in names:
-        if n in lowered:
-            return lowered[n]
-    return None
 
 
 def _households_column(values: pd.Series, name: str) -> pd.Series:
@@ -879,7 +871,7 @@ def import_buildings(
     progress(0.0, "reading buildings")
     gdf = read_vector(path, crs)
     geoms = _polygonal(np.asarray(gdf.geometry.to_numpy(), dtype=object), path.name)
-    id_col = _find(gdf.columns, _ID_COLUMNS)
+    id_col = pick_column(gdf.columns, _ID_COLUMNS)
     if id_col is not None:
         keys = gdf[id_col].astype(str).str.strip()
         dup = keys.duplicated()
@@ -892,10 +884,10 @@ def import_buildings(
         source_key = pd.Series(
             ["geom:" + hashlib.sha1(w.encode()).hexdigest()[:20] for w in wkb], index=gdf.index
         )
-    hh_col = _find(gdf.columns, _HH_COLUMNS)
-    lv_col = _find(gdf.columns, ("levels", "building:levels", "floors", "层数"))
-    type_col = _find(gdf.columns, ("building", "building_type", "type", "类型"))
-    name_col = _find(gdf.columns, ("name", "名称"))
+    hh_col = pick_column(gdf.columns, HOUSEHOLD_NAMES)
+    lv_col = pick_column(gdf.columns, ("levels", "building:levels", "floors", "层数"))
+    type_col = pick_column(gdf.columns, ("building", "building_type", "type", "类型"))
+    name_col = pick_column(gdf.columns, ("name", "名称"))
     frame = gpd.GeoDataFrame(
         {
             "source_key": source_key.to_numpy(),
@@ -960,7 +952,7 @@ def import_households(
     progress(0.0, "reading households")
     is_csv = path.suffix.lower() in (".csv", ".txt")
     table = read_csv_points(path) if is_csv else read_vector(path, crs)
-    hh_col = _find(table.columns, _HH_COLUMNS)
+    hh_col = pick_column(table.columns, HOUSEHOLD_NAMES)
     if hh_col is None:
         raise InputError(
             f"{path.name}: no households column (households or 户数); found "
@@ -970,7 +962,7 @@ def import_households(
     if households.isna().any():
         i = int(np.flatnonzero(households.isna().to_numpy())[0])
         raise InputError(f"{path.name}: row {i + 1} has no households value")
-    id_col = _find(table.columns, _ID_COLUMNS)
+    id_col = pick_column(table.columns, _ID_COLUMNS)
     sha = file_sha256(path)
     with engine.begin() as conn:
         conn.execute(

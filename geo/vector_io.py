@@ -12,7 +12,7 @@ import io
 import json
 import numbers
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,13 @@ CSV_SUFFIXES = {".csv", ".txt"}
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度")
 WKT_NAMES = ("wkt", "geometry", "geom", "几何")
+#: a buildings file's household count, as importers and the file-mode partition read it
+HOUSEHOLD_NAMES = ("households", "household", "hh", "户数")
 
 
-def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
+def pick_column(columns: Iterable[Any], names: Iterable[str]) -> Any:
+    """The first of ``names`` among ``columns`` (case and surrounding spaces ignored), as the
+    file spells it; None when none is there."""
     lowered = {str(c).strip().lower(): c for c in columns}
     for n in names:
         if n in lowered:
@@ -64,8 +68,8 @@ def _csv_to_frame(path: Path) -> tuple[gpd.GeoDataFrame, str | None]:
     if df.empty:
         raise InputError(f"{path.name}: the CSV has no rows")
     cols = list(df.columns)
-    lon_col, lat_col = _pick(cols, LON_NAMES), _pick(cols, LAT_NAMES)
-    wkt_col = _pick(cols, WKT_NAMES)
+    lon_col, lat_col = pick_column(cols, LON_NAMES), pick_column(cols, LAT_NAMES)
+    wkt_col = pick_column(cols, WKT_NAMES)
     if lon_col is not None and lat_col is not None:
         lon = pd.to_numeric(df[lon_col].str.strip(), errors="coerce")
         lat = pd.to_numeric(df[lat_col].str.strip(), errors="coerce")

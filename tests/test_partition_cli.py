@@ -108,3 +108,38 @@ def test_cli_errors(tmp_path):
         ],
     )
     assert "greater than" in str(res.exception)
+
+
+def test_cli_reads_a_户数_column_numbers_features_from_1_and_writes_clean_coordinates(tmp_path):
+    """A buildings file from a Chinese spreadsheet says 户数; a bad feature is named as a GIS
+    numbers it (from 1); the grids file carries no float noise (116.31300000000002)."""
+    area, b, p = _write(tmp_path)
+    zh = b.rename(columns={"households": "户数"}).astype({"户数": object})
+    zh.loc[zh.index[2], "户数"] = None  # the third feature
+    zh.to_file(p["buildings"])
+    out = tmp_path / "grids.geojson"
+    args = ["partition", "--area", str(p["area"]), "--buildings", str(p["buildings"])]
+    args += ["--min-households", "300", "--max-households", "500", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert "building 3: households is missing" in str(res.exception), res.output
+    assert not out.exists()
+    zh.loc[zh.index[2], "户数"] = b["households"].iloc[2]
+    zh.to_file(p["buildings"])
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert sum(f["properties"]["households"] for f in doc["features"]) == b["households"].sum()
+    coords = np.concatenate(
+        [
+            np.asarray(ring).ravel()
+            for f in doc["features"]
+            for poly in (
+                f["geometry"]["coordinates"]
+                if f["geometry"]["type"] == "MultiPolygon"
+                else [f["geometry"]["coordinates"]]
+            )
+            for ring in poly
+        ]
+    )
+    assert len(coords) > 20 and np.array_equal(coords, np.round(coords, 8))
+    assert gpd.read_file(out).is_valid.all()

@@ -14,11 +14,12 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from geo.crs import WGS84, geometries_to_wgs84, normalize_crs
 from geo.errors import InputError
-from geo.vector_io import atomic_file
+from geo.vector_io import HOUSEHOLD_NAMES, atomic_file, pick_column
 
 
 def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFrame:
@@ -30,6 +31,13 @@ def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFram
         gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise InputError(f"cannot read {what} file {path}: {exc}") from None
+    # features are numbered from 1 in errors ("building 3: households is missing"), as a GIS
+    # and `gridward match` number them
+    gdf.index = pd.RangeIndex(1, len(gdf) + 1)
+    if what == "buildings" and "households" not in gdf.columns:
+        given = pick_column(gdf.columns, HOUSEHOLD_NAMES)  # 户数, as the importers read it
+        if given is not None:
+            gdf = gdf.rename(columns={given: "households"})
     if crs is not None:
         name = normalize_crs(crs)
         geoms = geometries_to_wgs84(np.asarray(gdf.geometry.values, dtype=object), name)
@@ -67,8 +75,25 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def _rounded(geoms: np.ndarray, digits: int = 8) -> np.ndarray:
+    """Coordinates to ``digits`` decimals (1e-8° ≈ 1 mm): the engine's reprojection leaves
+    float noise (116.31300000000002) in the file. Grids sharing a vertex round it alike, so no
+    gap opens; a grid that rounding would make invalid keeps its exact coordinates."""
+    out = shapely.transform(geoms, lambda c: np.round(c, digits))
+    bad = ~shapely.is_valid(out)
+    out[bad] = geoms[bad]
+    return out
+
+
 def write_grids(grids: gpd.GeoDataFrame, summary: dict[str, Any], path: Path) -> None:
     """GeoJSON FeatureCollection of the grids, with the plan summary as a foreign member."""
+    grids = grids.set_geometry(
+        gpd.GeoSeries(
+            _rounded(np.asarray(grids.geometry.values, dtype=object)),
+            index=grids.index,
+            crs=grids.crs,
+        )
+    )
     doc = json.loads(grids.to_json(na="null", drop_id=True))
     doc["summary"] = _clean(summary)
     path = Path(path)
