@@ -84,6 +84,8 @@ def _lists(summary: dict, uncovered: list, kind: str) -> list[tuple[str, list]]:
         ("无法步行到达 nobody can walk there", summary.get("unreachable") or []),
         ("跨越路网缺口分配 staffed across a gap in the map data: check there is a way",
          summary.get("across_gaps") or []),
+        ("住处离路网超过 500 米，未分配 people left out: their homes lie more than 500 m from "
+         "any walkable line (check them)", summary.get("outside_area") or []),
     ]  # fmt: skip
 
 

@@ -216,9 +216,14 @@ def test_bad_input(case):
     with pytest.raises(InputError, match="lacks column.*lat"):
         assign_stewards(alleys, people.drop(columns=["lat"]))
     far = people.copy()
-    far.loc[5, ["lon", "lat"]] = [116.5, 40.2]  # 20 km away
-    with pytest.raises(InputError, match="outside the area.*p0005"):
-        assign_stewards(alleys, far, network=network)
+    far.loc[5, ["lon", "lat"]] = [116.5, 40.2]  # 20 km away: left out, the rest are assigned
+    res = assign_stewards(alleys, far, network=network)
+    assert res.summary["outside_area"] == ["p0005"]
+    assert "p0005" not in set(res.assignments["person_id"]) and len(res.assignments) > 0
+    assert assign_stewards(alleys, people, network=network).summary["outside_area"] == []
+    everyone = people.assign(lon=116.5, lat=40.2)
+    with pytest.raises(InputError, match=rf"all {len(people)} people live outside the area"):
+        assign_stewards(alleys, everyone, network=network)
     bad = people.copy()
     bad.loc[2, "lon"] = np.nan
     with pytest.raises(InputError, match="invalid home coordinates.*p0002"):

@@ -171,6 +171,6 @@ def assign_chiefs(
         summary.update(
             held_elsewhere=int(busy.sum()), full_elsewhere=int((busy & (room == 0)).sum())
         )
-    summary.update(reach_notes(reach, held, street_ids))
+    summary.update(reach_notes(reach, held, street_ids, person_ids))
     uncovered = [street_ids[i] for i in np.flatnonzero(held == 0)]
     return ChiefAssignment(assignments=out, uncovered=uncovered, summary=summary)

@@ -40,6 +40,8 @@ class Reach:
     metres: np.ndarray
     # items reached only across a gap in the network data (walk.join_unreached)
     across_gap: np.ndarray | None = None
+    # people whose homes lie too far from any walkable line: given nothing (compute_reach)
+    outside: np.ndarray | None = None
 
     def pairs_for(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (item, person, metres) within range for the given items."""
@@ -74,9 +76,11 @@ def compute_reach(
     """Project to the local UTM zone, build the walking graph, measure home → item walks.
 
     ``items`` and ``network`` are EPSG:4326; when ``network`` is None the items themselves form
-    the network. Raises InputError naming people who live farther than ``max_home_offset_m`` from
-    any street (outside the area). ``max_gap_m`` > 0 joins pieces of network where nobody
-    lives to their nearest piece across gaps up to that (:func:`join_unreached`).
+    the network. People who live farther than ``max_home_offset_m`` from any walkable line
+    (outside the area: a wrong home, or someone of another district in the registry) are
+    left out, marked in ``outside`` (WHY: one such row used to stop the whole run); an
+    InputError only when that is everyone. ``max_gap_m`` > 0 joins pieces of network where
+    nobody lives to their nearest piece across gaps up to that (:func:`join_unreached`).
     """
     bounds = items.total_bounds
     crs = metric_crs_for_bounds(bounds)
@@ -101,14 +105,17 @@ def compute_reach(
     useful = np.flatnonzero(np.isin(wg.component, np.unique(wg.component[flat])))
     entry_nodes, entry_m, home_off = snap_homes(wg, home_xy, useful)
     far = home_off > max_home_offset_m
-    if far.any():
+    if len(far) and far.all():
         ids = people.loc[far, "person_id"].astype(str).tolist()
         raise InputError(
-            f"{int(far.sum())} people live outside the area (more than {max_home_offset_m:.0f} m "
-            f"from any walkable line): {show_ids(ids)}"
+            f"all {int(far.sum())} people live outside the area (more than "
+            f"{max_home_offset_m:.0f} m from any walkable line): {show_ids(ids)}"
         )
-    wg, joined = join_unreached(wg, entry_nodes.ravel(), flat, max_gap_m, gap_factor)
+    # nobody lives where the far homes snapped: they neither join pieces nor get walks
+    wg, joined = join_unreached(wg, entry_nodes[~far].ravel(), flat, max_gap_m, gap_factor)
     p, i, d = walk_distances(wg, entry_nodes, entry_m, flat, offsets, limit_m)
+    near = ~far[p]
+    p, i, d = p[near], i[near], d[near]
     first = np.minimum(offsets[:-1], max(len(flat) - 1, 0))
     across = np.isin(old_component[flat[first]], joined) & (np.diff(offsets) > 0)
     cent = shapely.centroid(items_m)
@@ -122,6 +129,7 @@ def compute_reach(
         item=i,
         metres=d,
         across_gap=across,
+        outside=far,
     )
 
 
@@ -170,15 +178,18 @@ def pair_frame(
     return out, pi, walk
 
 
-def reach_notes(reach: Reach, held: np.ndarray, item_ids: list) -> dict:
-    """What the planner should know about reach, for a solver's summary (always both, empty
-    when there is nothing to say): the items staffed only across a gap in the network data
-    (``across_gaps``: check there is a way), and the items nobody can walk to within the
-    limit (``unreachable``: why they stay uncovered)."""
+def reach_notes(reach: Reach, held: np.ndarray, item_ids: list, person_ids: list) -> dict:
+    """What the planner should know about reach, for a solver's summary (always all three,
+    empty when there is nothing to say): the items staffed only across a gap in the network
+    data (``across_gaps``: check there is a way), the items nobody can walk to within the
+    limit (``unreachable``: why they stay uncovered), and the people left out because they
+    live too far from any walkable line (``outside_area``: check their homes)."""
+    outside = reach.outside if reach.outside is not None else np.zeros(len(person_ids), bool)
     across = reach.across_gap if reach.across_gap is not None else np.zeros(len(item_ids), bool)
     reached = np.zeros(len(item_ids), dtype=bool)
     reached[reach.item] = True
     return {
         "across_gaps": [item_ids[i] for i in np.flatnonzero(across & (held > 0))],
         "unreachable": [item_ids[i] for i in np.flatnonzero(~reached)],
+        "outside_area": [person_ids[p] for p in np.flatnonzero(outside)],
     }

@@ -249,7 +249,7 @@ def assign_stewards(
     )
     if busy.any():
         summary.update(held_elsewhere=int(busy.sum()), full_elsewhere=int(full.sum()))
-    summary.update(reach_notes(reach, held, alley_ids))
+    summary.update(reach_notes(reach, held, alley_ids, person_ids))
     return StewardAssignment(assignments=out, uncovered=uncovered, summary=summary)
 
 
