@@ -139,8 +139,9 @@ class Settings(BaseSettings):
         default=20 * 1024 * 1024, description="Largest accepted upload file, bytes."
     )
     track_future_tolerance_s: float = Field(
-        default=86_400.0,
-        description="A track whose last fix is later than now plus this is refused (bad clock).",
+        default=900.0,
+        description="A track whose last fix is later than now plus this is refused (a wrong "
+        "clock, local times marked as UTC, or a walk dated ahead to claim a day not walked).",
     )
     track_backwards_tolerance_s: float = Field(
         default=60.0,

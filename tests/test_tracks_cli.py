@@ -252,7 +252,14 @@ def test_check_refuses_future_and_out_of_order_times_as_upload_does(gw, files):
     tmp = files[0]
     now = pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).floor("s")
     future = _local_csv(tmp, "future.csv", now + pd.Timedelta(days=2))
+    later = _local_csv(tmp, "later.csv", now + pd.Timedelta(hours=1))  # dated ahead to claim
     fine = _local_csv(tmp, "fine.csv", now - pd.Timedelta(hours=2))
+    # Beijing clock times of a walk just done, marked as UTC: 8 h ahead
+    marked = tmp / "marked.csv"
+    head_, *rows_ = (
+        _local_csv(tmp, "m.csv", now - pd.Timedelta(minutes=30)).read_text().splitlines()
+    )
+    marked.write_text("\n".join([head_, *(r.replace(" ", "T") + "Z" for r in rows_)]) + "\n")
     text = fine.read_text().splitlines()
     swapped = tmp / "swapped.csv"  # two blocks in the wrong order (back 100 s once): sorted
     swapped.write_text("\n".join([text[0], *text[11:], *text[1:11]]) + "\n")
@@ -261,25 +268,30 @@ def test_check_refuses_future_and_out_of_order_times_as_upload_does(gw, files):
     shuffled = tmp / "shuffled.csv"  # five blocks of 8 in reverse: back 75 s four times
     blocks = [body[i : i + 8] for i in range(0, 40, 8)][::-1]
     shuffled.write_text("\n".join([head, *(r for b in blocks for r in b)]) + "\n")
-    r = gw("tracks", "check", future, shuffled, swapped, fine)
+    r = gw("tracks", "check", future, later, marked, shuffled, swapped, fine)
     assert r.returncode == 2, r.stdout
-    assert f"ERROR {future}: future.csv: timestamps in the future" in r.stdout, r.stdout
+    assert (
+        f"ERROR {future}: future.csv: 轨迹时间晚于当前时间 the walk ends in the future" in r.stdout
+    )
+    assert f"ERROR {later}: later.csv: 轨迹时间晚于当前时间" in r.stdout, r.stdout
+    assert f"ERROR {marked}: marked.csv: 轨迹时间晚于当前时间" in r.stdout, r.stdout
+    assert "the city's UTC offset (+8 h): local clock times read as UTC" in r.stdout
     assert f"ERROR {shuffled}: shuffled.csv: timestamps out of order" in r.stdout, r.stdout
     assert f"OK    {swapped}: csv, 20 points" in r.stdout, r.stdout
     assert f"OK    {fine}: csv, 20 points" in r.stdout, r.stdout
-    assert "2 of 4 track file(s) rejected" in r.stderr
+    assert "4 of 6 track file(s) rejected" in r.stderr
 
 
 def test_check_reads_times_in_the_configured_time_zone(gw, files, settings_env):
-    """Zone-less times are GRIDWARD_TIMEZONE's: 14 h ahead of UTC on the wall clock is 6 h
-    ahead in Beijing (within the day's tolerance) but 26 h ahead at UTC-12 (the future)."""
+    """Zone-less times are GRIDWARD_TIMEZONE's: 6 h ahead of UTC on the wall clock is 2 h
+    ago in Beijing but 18 h ahead at UTC-12 (the future)."""
     tmp = files[0]
-    wall = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s") + pd.Timedelta(hours=14)
+    wall = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s") + pd.Timedelta(hours=6)
     track = _local_csv(tmp, "wall.csv", wall)
     assert gw("tracks", "check", track).returncode == 0
     settings_env(GRIDWARD_TIMEZONE="Etc/GMT+12")  # POSIX sign: UTC-12
     r = gw("tracks", "check", track)
-    assert r.returncode == 2 and "timestamps in the future" in r.stdout, r.stdout
+    assert r.returncode == 2 and "the walk ends in the future" in r.stdout, r.stdout
 
 
 def test_check_and_match_use_the_configured_upload_limit(gw, files, settings_env):

@@ -632,8 +632,12 @@ def test_gpx_times_without_a_zone_are_utc_as_the_standard_says():
         b'<trkpt lat="40.0001" lon="116.3201"><time>2026-11-22T01:00:05</time></trkpt>'
         b"</trkseg></trk></gpx>"
     )
-    t = parse_track(gpx, "a.gpx").points["time"]
-    assert t.iloc[0] == pd.Timestamp("2026-11-22T01:00:00Z")
+    parsed = parse_track(gpx, "a.gpx")
+    assert parsed.points["time"].iloc[0] == pd.Timestamp("2026-11-22T01:00:00Z")
+    # and says so: local clock times written without a zone would land 8 h late
+    assert [w for w in parsed.warnings if "no zone: read as UTC" in w], parsed.warnings
+    zoned = parse_track(gpx.replace(b":00</time>", b":00Z</time>"), "b.gpx")
+    assert not [w for w in zoned.warnings if "UTC" in w], zoned.warnings
     csv = b"lon,lat,time\n116.32,40.0,2026-11-22 09:00:00\n116.3201,40.0001,2026-11-22 09:00:05\n"
     assert parse_track(csv, "a.csv").points["time"].iloc[0] == pd.Timestamp("2026-11-22T01:00Z")
 

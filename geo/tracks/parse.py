@@ -37,7 +37,7 @@ from geo.tracks.parse_table import ACC_NAMES as _ACC_NAMES
 from geo.tracks.parse_table import csv_error
 from geo.tracks.parse_table import parse_csv as _parse_csv
 from geo.tracks.parse_table import parse_xlsx as _parse_xlsx
-from geo.tracks.parse_time import DEFAULT_TZ, cut_short, parse_times
+from geo.tracks.parse_time import DEFAULT_TZ, cut_short, parse_times, zoneless
 from geo.tracks.parse_xls import parse_xls as _parse_xls
 
 __all__ = [
@@ -202,6 +202,12 @@ def parse_track(
         # not local time"), so a GPX time written without a zone is UTC; other formats are
         # phone exports in the city's local time
         zone = raw.zone or ("UTC" if fmt == "gpx" else default_tz)
+        if fmt == "gpx" and not raw.zone and zoneless(raw.time):
+            # said, not guessed: local clock times written so land hours off, on another day
+            raw.warnings.append(
+                "GPX 时间未注明时区，按 UTC 读取 the GPX times carry no zone: read as UTC, as GPX "
+                "requires (local clock times written so land 8 h late in Beijing: add +08:00)"
+            )
         return _finish(raw, fmt, _with_file_crs(crs_name, raw.crs), zone)
     except _DATA_ERRORS as exc:
         # a library choking on odd data is still a bad file (4xx), not a server error

@@ -74,6 +74,16 @@ def serial_range(day0: np.datetime64 = _EXCEL_DAY0) -> tuple[float, float]:
     return float((lo - day0) / day), float((hi - day0) / day)
 
 
+def zoneless(values: list[Any]) -> bool:
+    """Whether the first text time among ``values`` is written without a zone (no ``Z``, no
+    offset): what GPX times should never be."""
+    for v in values:
+        if type(v) is str and v.strip():
+            t = v.strip()
+            return _ZONE_RE.search(t, max(len(t) - 6, 0)) is None
+    return False
+
+
 def parse_times(
     values: list[Any], default_tz: str = DEFAULT_TZ, mac_1904: bool = False
 ) -> pd.Series:
