@@ -350,9 +350,6 @@ class Track(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    # the digest of the fixes (lon/lat to 1e-6°, in time order): a copied walk has them
-    # (migration 0017; geo.track_store._copied)
-    fixes_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     filename: Mapped[str | None] = mapped_column(Text)
     format: Mapped[str] = mapped_column(String(16), nullable=False)

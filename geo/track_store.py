@@ -324,16 +324,7 @@ def _store(
             ).first()
         if existing is None:
             return None
-        stored = StoredTrack(
-            existing.id,
-            sha,
-            False,
-            existing.n_points,
-            existing.format,
-            _iso(existing.started_at),
-            _iso(existing.ended_at),
-            mode=existing.mode,
-        )
+        stored = _stored(existing, sha)
         if person_id not in (None, existing.person_id):
             stored = _claim(engine, stored, person_id, uploaded_by)
         if mode is not None and mode != existing.mode:
@@ -354,10 +345,6 @@ def _store(
     parsed = check_upload(data, filename, crs, s)
     pts = parsed.points
     t0, t1 = pts["time"].min(), pts["time"].max()
-    fixes = fixes_digest(pts)
-    same = _copied(engine, fixes, person_id, t0, t1, filename, uploaded_by)
-    if same is not None:
-        return same, None
     days = days_between(t0.to_pydatetime(), t1.to_pydatetime())
     row = {
         "sha": sha,
@@ -373,7 +360,6 @@ def _store(
         "status": "queued" if queue else "stored",
         "mode": mode or "walk",
         "by": uploaded_by,
-        "fixes": fixes,
     }
     for attempt in range(2):
         # the fixes' day tables first, in their own short transaction (see geo.track_partitions)
@@ -418,63 +404,18 @@ def _store(
     return stored, pts
 
 
-def fixes_digest(pts: pd.DataFrame) -> str:
-    """sha256 of a track's fixes: lon/lat rounded to 1e-6° (0.1 m), in time order. Times are
-    left out on purpose: a walk re-sent with its dates moved has the same digest."""
-    coords = np.round(pts[["lon", "lat"]].to_numpy(dtype=np.float64), 6) + 0.0  # no -0.0
-    return hashlib.sha256(np.ascontiguousarray(coords).tobytes()).hexdigest()
-
-
-def _copied(
-    engine: Engine,
-    fixes: str,
-    person_id: int | None,
-    t0: pd.Timestamp,
-    t1: pd.Timestamp,
-    filename: str | None,
-    uploaded_by: str | None,
-) -> StoredTrack | None:
-    """A stored track with the same fixes: the same walk written again (its times and person
-    too: CRLF line ends, another export of the file) is that track, not a second patrol;
-    the same fixes at other times, or for someone else, are a copy, refused. WHY: no two
-    walks give the same fixes to 0.1 m; a walk of yesterday re-sent with today's date, or a
-    colleague's sent as one's own, was credited (an outside tester)."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT t.id, t.sha256, t.n_points, t.format, t.started_at, t.ended_at, "
-                "t.person_id, t.mode, p.external_id FROM tracks t "
-                "LEFT JOIN people p ON p.id = t.person_id "
-                "WHERE t.fixes_sha256 = :f ORDER BY t.id LIMIT 1"
-            ),
-            {"f": fixes},
-        ).first()
-    if row is None:
-        return None
-    same_times = (pd.Timestamp(row.started_at), pd.Timestamp(row.ended_at)) == (t0, t1)
-    if same_times:  # the same walk: answered as a re-send of its file is
-        stored = StoredTrack(
-            int(row.id),
-            row.sha256,
-            False,
-            int(row.n_points),
-            row.format,
-            _iso(row.started_at),
-            _iso(row.ended_at),
-            mode=row.mode,
-            warnings=[
-                f"同一轨迹已存储 the same walk as track {row.id} (same fixes and times, the "
-                "file written differently): not stored again"
-            ],
-        )
-        if person_id not in (None, row.person_id):
-            stored = _claim(engine, stored, person_id, uploaded_by)
-        return stored
-    whose = f"person {row.external_id or row.person_id}" if row.person_id else "nobody"
-    raise ConflictError(
-        f"{filename or 'upload'}: 定位点与轨迹 {row.id} 完全相同，仅时间不同 the fixes are "
-        f"those of track {row.id} ({whose}, {_iso(row.started_at)}) at other times: a copy "
-        "of a walk, not a walk; not stored"
+def _stored(row: Any, sha: str) -> StoredTrack:
+    """The answer for a track stored before (a row of tracks: id, n_points, format, times,
+    mode)."""
+    return StoredTrack(
+        int(row.id),
+        sha,
+        False,
+        int(row.n_points),
+        row.format,
+        _iso(row.started_at),
+        _iso(row.ended_at),
+        mode=row.mode,
     )
 
 
@@ -694,13 +635,9 @@ def _correct_crs(
         _copy_points(conn, stored.track_id, pts)
         conn.execute(
             # its visits are stale until matched again (ingest_track, or the queue)
-            text(
-                "UPDATE tracks SET crs = :c, n_points = :n, status = :st, fixes_sha256 = :f "
-                "WHERE id = :t"
-            ),
+            text("UPDATE tracks SET crs = :c, n_points = :n, status = :st WHERE id = :t"),
             {
                 "c": change["to"],
-                "f": fixes_digest(pts),
                 "n": len(pts),
                 "st": "queued" if queue else "stored",
                 "t": stored.track_id,
@@ -716,9 +653,8 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
     track_id = conn.execute(
         text(
             "INSERT INTO tracks (sha256, raw, filename, format, crs, size_bytes, person_id, "
-            "started_at, ended_at, n_points, status, mode, uploaded_by, fixes_sha256) VALUES "
-            "(:sha, :raw, :fn, :fmt, :crs, :size, :person, :t0, :t1, :n, :status, :mode, :by, "
-            ":fixes) "
+            "started_at, ended_at, n_points, status, mode, uploaded_by) VALUES (:sha, :raw, "
+            ":fn, :fmt, :crs, :size, :person, :t0, :t1, :n, :status, :mode, :by) "
             "ON CONFLICT (sha256) DO NOTHING RETURNING id"
         ),
         row,

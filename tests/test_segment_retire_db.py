@@ -65,9 +65,14 @@ def _walk(
     line = shapely.from_wkb(bytes(wkb))
     n = _fixes_along(wkb)
     pts = [line.interpolate(i / n, normalized=True) for i in range(n + 1)]
-    start = start or dt.datetime.combine(
-        day, dt.time(10, 0, second), tzinfo=ZoneInfo(get_settings().timezone)
-    )
+    zone = ZoneInfo(get_settings().timezone)
+    start = start or dt.datetime.combine(day, dt.time(10, 0, second), tzinfo=zone)
+    # today's walk is done already (a walk ending ahead of now is refused): 10 minutes ago,
+    # or just after midnight when the day is younger than that
+    now = dt.datetime.now(zone)
+    if start > now - dt.timedelta(minutes=10):
+        midnight = dt.datetime.combine(day, dt.time(0, 0, second), tzinfo=zone)
+        start = max(midnight, now - dt.timedelta(minutes=10))
     times = pd.to_datetime([start + dt.timedelta(seconds=3 * i) for i in range(n + 1)], utc=True)
     frame = pd.DataFrame({"lon": [p.x for p in pts], "lat": [p.y for p in pts], "time": times})
     return ingest_track(engine, track_csv(frame), name, "wgs84", STEWARD, "test")

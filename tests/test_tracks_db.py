@@ -1002,35 +1002,3 @@ def test_a_date_in_another_form_is_told_the_form(demo, auth_headers):
     with TestClient(create_app(demo)) as client:
         r = client.get("/reports/daily?date=20261120", headers=auth_headers("viewer"))
     assert r.status_code == 422 and "YYYY-MM-DD" in r.json()["error"], r.text
-
-
-def test_a_walk_written_again_is_its_track_and_a_copy_at_other_times_is_refused(demo, auth_headers):
-    """An outside tester's CRLF copy of a walk became a second track, and yesterday's walk
-    re-sent with today's dates (or a colleague's walk sent as one's own, one byte changed)
-    was credited again. The fixes' digest tells: the same walk is its track, a copy is a 409."""
-    _second_steward(demo)
-    steward = auth_headers("steward", person_id=1)
-    other = auth_headers("steward", person_id=2)
-    pts, _day = _walk_with_duty(demo, seed=31)
-    original = _csv(pts)
-    with TestClient(create_app(demo)) as client:
-        first = _post(client, steward, [("walk.csv", original)])
-        assert first.status_code == 201, first.text
-        tid = first.json()["files"][0]["track_id"]
-        crlf = original.replace(b"\n", b"\r\n")  # the same walk, the file written differently
-        again = _post(client, steward, [("walk_crlf.csv", crlf)])
-        assert again.status_code < 300, again.text
-        out = again.json()["files"][0]
-        assert out["track_id"] == tid and out["created"] is False, out
-        assert any(f"the same walk as track {tid}" in w for w in out["warnings"]), out
-        moved = pts.assign(time=pts["time"] + pd.Timedelta(days=1))  # a day on: claims another
-        r = _post(client, steward, [("tomorrow.csv", _csv(moved))])
-        assert r.status_code == 409, r.text
-        assert f"the fixes are those of track {tid}" in r.text and "a copy of a walk" in r.text
-        r = _post(client, other, [("mine.csv", original + b"\n")])  # a colleague's, as theirs
-        assert r.status_code == 409, r.text
-        mine = pts.assign(lon=pts["lon"] + 1e-5)  # another walk of the same streets: stored
-        assert _post(client, other, [("own.csv", _csv(mine))]).status_code == 201
-    with demo.connect() as conn:
-        rows = conn.execute(text("SELECT person_id, count(*) FROM tracks GROUP BY 1")).all()
-    assert sorted(map(tuple, rows)) == [(1, 1), (2, 1)]
