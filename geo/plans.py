@@ -56,8 +56,8 @@ ST_CollectionExtract(ST_MakeValid(
 _OUTLINE_SQL = f"SELECT ST_AsBinary({OUTLINE_GEOM}) FROM areas a WHERE a.id = :a"
 
 
-# a plan's status in the planners' words, for the messages refusing it
-_STATUS_ZH = {"committed": "已提交", "discarded": "已放弃", "draft": "是草案"}
+# a plan's status in the planners' words, for the messages refusing it (never a draft)
+_STATUS_ZH = {"committed": "已提交", "discarded": "已放弃"}
 
 
 def _community(conn: Connection, code: str, lock: bool = False) -> Any:

@@ -324,7 +324,16 @@ def _store(
             ).first()
         if existing is None:
             return None
-        stored = _stored(existing, sha)
+        stored = StoredTrack(
+            existing.id,
+            sha,
+            False,
+            existing.n_points,
+            existing.format,
+            _iso(existing.started_at),
+            _iso(existing.ended_at),
+            mode=existing.mode,
+        )
         if person_id not in (None, existing.person_id):
             stored = _claim(engine, stored, person_id, uploaded_by)
         if mode is not None and mode != existing.mode:
@@ -402,21 +411,6 @@ def _store(
         warnings=list(parsed.warnings),
     )
     return stored, pts
-
-
-def _stored(row: Any, sha: str) -> StoredTrack:
-    """The answer for a track stored before (a row of tracks: id, n_points, format, times,
-    mode)."""
-    return StoredTrack(
-        int(row.id),
-        sha,
-        False,
-        int(row.n_points),
-        row.format,
-        _iso(row.started_at),
-        _iso(row.ended_at),
-        mode=row.mode,
-    )
 
 
 def check_upload(

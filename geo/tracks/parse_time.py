@@ -75,11 +75,14 @@ def serial_range(day0: np.datetime64 = _EXCEL_DAY0) -> tuple[float, float]:
 
 
 def zoneless(values: list[Any]) -> bool:
-    """Whether the first text time among ``values`` is written without a zone (no ``Z``, no
-    offset): what GPX times should never be."""
+    """Whether the first text time among ``values`` is written without a zone, judged as
+    :func:`parse_times` judges it (zone words such as ``CST`` or ``+08`` rewritten first, a
+    trailing ``UTC``/``GMT`` read by pandas): what GPX times should never be."""
     for v in values:
         if type(v) is str and v.strip():
-            t = v.strip()
+            (t,) = _normalise_dates([v.strip()])
+            if t.upper().endswith(("UTC", "GMT")):
+                return False
             return _ZONE_RE.search(t, max(len(t) - 6, 0)) is None
     return False
 
