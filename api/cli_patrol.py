@@ -84,7 +84,7 @@ def upload(
             line += " (already stored, never matched before)" + _match_outcome(item)
         elif item.get("status") == "matching":  # another upload or worker has it now
             line += f" (already stored; {item['note']})"
-        elif not item["created"] and not change and not item.get("mode_change"):
+        elif not item["created"] and not change and not _changed(item):
             line += " (already stored)"
         else:  # new, or re-read in the corrected datum or mode: matched (or queued) again
             if change:
@@ -92,12 +92,19 @@ def upload(
             if item.get("mode_change"):
                 moved = item["mode_change"]
                 line += f" (already stored; mode changed {moved['from']} -> {moved['to']})"
+            if item.get("time_change"):  # the walk's fixes with its time zone put right
+                line += f" (already stored; times moved {item['time_change']['shift_h']:+g} h)"
             line += _match_outcome(item)
         for warning in item.get("warnings", []):  # what the reader left out of the file
             line += f"; warning: {warning}"
         out.print(line, markup=False, soft_wrap=True)  # one line per file: scripts read it
     if failed:
         raise typer.Exit(2)
+
+
+def _changed(item: dict) -> bool:
+    """A stored walk sent again changed: its mode, or its times (matched again)."""
+    return bool(item.get("mode_change") or item.get("time_change"))
 
 
 def _match_outcome(item: dict) -> str:

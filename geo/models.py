@@ -366,6 +366,8 @@ class Track(Base):
     error: Mapped[str | None] = mapped_column(Text)
     uploaded_by: Mapped[str | None] = mapped_column(Text)
     uploaded_at: Mapped[dt.datetime] = _now()
+    # the digest of its fixes (geo.track_store.fixes_digest): a copied walk (migration 0017)
+    fixes_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class TrackMatch(Base):

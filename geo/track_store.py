@@ -32,6 +32,7 @@ from geo.errors import ConflictError, InputError, NotFoundError
 from geo.settings import Settings, get_settings
 from geo.sql_frames import read_frame, read_geoframe
 from geo.track_partitions import days_between, ensure_day_partitions
+from geo.walk_digest import fixes_digest, zone_shift
 
 # Tracks (alias ``t``) whose walk overlaps the time range [:start, :end); either bound may be
 # NULL (open). Written as the expression of the GiST index ix_tracks_span so it is used.
@@ -96,13 +97,16 @@ class StoredTrack:
     # named: {"from", "to"}, the track matched again in it (see _change_mode)
     mode: str = "walk"
     mode_change: dict[str, str] | None = None
+    # the same fixes sent with every time moved by a time zone: {"from", "to", "shift_h"}, the
+    # track's times put right and matched again (see _same_walk)
+    time_change: dict[str, Any] | None = None
     # what the reader left out of a new file and why (summary rows, fixes without times, bad
     # rows: ParsedTrack.warnings), so the uploader hears of it as `tracks check` says it
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out = self.__dict__.copy()
-        for key in ("crs_change", "person_set", "mode_change"):
+        for key in ("crs_change", "person_set", "mode_change", "time_change"):
             if out[key] is None:
                 del out[key]
         if not out["warnings"]:
@@ -324,16 +328,7 @@ def _store(
             ).first()
         if existing is None:
             return None
-        stored = StoredTrack(
-            existing.id,
-            sha,
-            False,
-            existing.n_points,
-            existing.format,
-            _iso(existing.started_at),
-            _iso(existing.ended_at),
-            mode=existing.mode,
-        )
+        stored = _stored(existing, sha)
         if person_id not in (None, existing.person_id):
             stored = _claim(engine, stored, person_id, uploaded_by)
         if mode is not None and mode != existing.mode:
@@ -354,6 +349,12 @@ def _store(
     parsed = check_upload(data, filename, crs, s)
     pts = parsed.points
     t0, t1 = pts["time"].min(), pts["time"].max()
+    fixes = fixes_digest(pts)
+    same = _same_walk(
+        engine, fixes, parsed, data, sha, filename, crs, person_id, uploaded_by, mode, queue
+    )
+    if same is not None:
+        return same
     days = days_between(t0.to_pydatetime(), t1.to_pydatetime())
     row = {
         "sha": sha,
@@ -369,6 +370,7 @@ def _store(
         "status": "queued" if queue else "stored",
         "mode": mode or "walk",
         "by": uploaded_by,
+        "fixes": fixes,
     }
     for attempt in range(2):
         # the fixes' day tables first, in their own short transaction (see geo.track_partitions)
@@ -413,6 +415,153 @@ def _store(
     return stored, pts
 
 
+def _stored(row: Any, sha: str) -> StoredTrack:
+    """The answer for a track stored before (a row of tracks: id, n_points, format, times,
+    mode)."""
+    return StoredTrack(
+        int(row.id),
+        sha,
+        False,
+        int(row.n_points),
+        row.format,
+        _iso(row.started_at),
+        _iso(row.ended_at),
+        mode=row.mode,
+    )
+
+
+def _same_walk(
+    engine: Engine,
+    fixes: str | None,
+    parsed: Any,
+    data: bytes,
+    sha: str,
+    filename: str | None,
+    crs: str,
+    person_id: int | None,
+    uploaded_by: str | None,
+    mode: str | None,
+    queue: bool,
+) -> tuple[StoredTrack, pd.DataFrame | None] | None:
+    """The answer for a new file whose fixes are a stored track's (geo.walk_digest), None when
+    none is. WHY: no two walks give the same fixes to 0.1 m; a walk re-sent with its dates
+    moved, or a colleague's sent as one's own, was credited again (an outside tester).
+
+    - the same times: the same walk written again (CRLF line ends, another export, GCJ-02 of
+      a WGS 84 file) is that track, answered as a re-send of its file is (person claimed,
+      mode changed when named);
+    - every time moved by a whole number of quarter hours, at most 14 h, by its own person
+      (or for nobody): the walk's time zone put right (a GPX without a zone was read as UTC);
+      the track takes the new file and its times and is matched again (time_change);
+    - other times, or someone else's walk: a copy, refused (409)."""
+    if fixes is None:
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT t.id, t.sha256, t.n_points, t.format, t.started_at, t.ended_at, "
+                "t.person_id, t.mode, p.external_id FROM tracks t "
+                "LEFT JOIN people p ON p.id = t.person_id "
+                "WHERE t.fixes_sha256 = :f ORDER BY t.id LIMIT 1"
+            ),
+            {"f": fixes},
+        ).first()
+        if row is None:
+            return None
+        old_times = read_track_points(conn, [int(row.id)])["time"]
+    pts = parsed.points
+    t0, t1 = pts["time"].min(), pts["time"].max()
+    stored = _stored(row, row.sha256)
+    if (pd.Timestamp(row.started_at), pd.Timestamp(row.ended_at)) == (t0, t1):
+        stored.warnings.extend(
+            [
+                f"同一轨迹已存储 the same walk as track {row.id} (same fixes and times, the "
+                "file written differently): not stored again",
+                *parsed.warnings,
+            ]
+        )
+        if person_id not in (None, row.person_id):
+            stored = _claim(engine, stored, person_id, uploaded_by)
+        if mode is None or mode == row.mode:
+            return stored, None
+        stored = _change_mode(engine, stored, mode, uploaded_by, queue)
+        return stored, _points_of(engine, stored.track_id)
+    shift = zone_shift(old_times, pts["time"])
+    own = row.person_id is None or person_id in (None, row.person_id)
+    if shift is not None and own:
+        new = {"sha": sha, "raw": data, "fn": (filename or "")[:255] or None}
+        new.update(fmt=parsed.format, crs=str(crs)[:16], size=len(data), t0=t0, t1=t1)
+        stored = _shift_times(engine, stored, row, shift, new, pts, uploaded_by, queue)
+        stored.warnings.extend(parsed.warnings)
+        if person_id is not None and row.person_id is None:
+            stored = _claim(engine, stored, person_id, uploaded_by)
+        return stored, pts
+    whose = f"person {row.external_id or row.person_id}" if row.person_id else "nobody"
+    raise ConflictError(
+        f"定位点与轨迹 {row.id} 完全相同，仅时间不同，是复制的轨迹 the "
+        f"fixes are those of track {row.id} ({whose}, {_iso(row.started_at)}) at other times: "
+        "a copy of a walk, not a walk; not stored"
+    )
+
+
+def _shift_times(
+    engine: Engine,
+    stored: StoredTrack,
+    row: Any,
+    shift: pd.Timedelta,
+    new: dict[str, Any],
+    pts: pd.DataFrame,
+    by: str | None,
+    queue: bool,
+) -> StoredTrack:
+    """The walk's times put right: the track keeps its id and fixes, takes the new file (bytes,
+    hash, name, format) and its times, and waits to be matched again (its visits move to the
+    right day when it is). Recorded in the audit log with the shift and both files' hashes."""
+    hours = shift.total_seconds() / 3600
+    change = {"from": _iso(row.started_at), "to": _iso(new["t0"]), "shift_h": hours}
+    days = days_between(new["t0"].to_pydatetime(), new["t1"].to_pydatetime())
+    ensure_day_partitions(engine, days)  # the walk's new days may have no table yet
+    with engine.begin() as conn:
+        current = conn.execute(
+            text("SELECT started_at FROM tracks WHERE id = :t FOR UPDATE"), {"t": row.id}
+        ).scalar_one()
+        if pd.Timestamp(current) == new["t0"]:  # a concurrent re-send put it right already
+            return replace(stored, sha256=new["sha"], time_change=change)
+        conn.execute(text("DELETE FROM track_points WHERE track_id = :t"), {"t": row.id})
+        _copy_points(conn, int(row.id), pts)
+        conn.execute(
+            text(
+                "UPDATE tracks SET sha256 = :sha, raw = :raw, filename = :fn, format = :fmt, "
+                "crs = :crs, size_bytes = :size, started_at = :t0, ended_at = :t1, "
+                "status = :st WHERE id = :t"
+            ),
+            {
+                **new,
+                "t0": new["t0"].to_pydatetime(),
+                "t1": new["t1"].to_pydatetime(),
+                "st": "queued" if queue else "stored",
+                "t": row.id,
+            },
+        )
+        audit.record(
+            conn, by, "track.times", "track", int(row.id),
+            {**change, "sha256_from": row.sha256, "sha256_to": new["sha"]},
+        )  # fmt: skip
+    note = (
+        f"时间已更正 track {row.id} is this walk with its times {hours:+g} h away: its times "
+        f"put right (a time zone), matched again on its day"
+    )
+    return replace(
+        stored,
+        sha256=new["sha"],
+        format=new["fmt"],
+        started_at=_iso(new["t0"]),
+        ended_at=_iso(new["t1"]),
+        time_change=change,
+        warnings=[note],
+    )
+
+
 def check_upload(
     data: bytes, filename: str | None, crs: str = "wgs84", settings: Settings | None = None
 ) -> Any:
@@ -428,13 +577,10 @@ def check_upload(
         data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
     )
     if len(parsed.points) == 0:
-        raise InputError(f"{filename or 'upload'}: no points with times")
+        raise InputError("no points with times")
     if len(parsed.points) == 1:  # a shared location, or a logger stopped at once
-        raise InputError(
-            f"{filename or 'upload'}: only 1 point with a time: a patrol track needs at least "
-            "2 to show a walk"
-        )
-    _check_times(parsed.points, filename or "upload", s)
+        raise InputError("only 1 point with a time: a patrol track needs at least 2 to show a walk")
+    _check_times(parsed.points, s)
     return parsed
 
 
@@ -629,9 +775,13 @@ def _correct_crs(
         _copy_points(conn, stored.track_id, pts)
         conn.execute(
             # its visits are stale until matched again (ingest_track, or the queue)
-            text("UPDATE tracks SET crs = :c, n_points = :n, status = :st WHERE id = :t"),
+            text(
+                "UPDATE tracks SET crs = :c, n_points = :n, status = :st, fixes_sha256 = :f "
+                "WHERE id = :t"
+            ),
             {
                 "c": change["to"],
+                "f": fixes_digest(pts),
                 "n": len(pts),
                 "st": "queued" if queue else "stored",
                 "t": stored.track_id,
@@ -647,8 +797,9 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
     track_id = conn.execute(
         text(
             "INSERT INTO tracks (sha256, raw, filename, format, crs, size_bytes, person_id, "
-            "started_at, ended_at, n_points, status, mode, uploaded_by) VALUES (:sha, :raw, "
-            ":fn, :fmt, :crs, :size, :person, :t0, :t1, :n, :status, :mode, :by) "
+            "started_at, ended_at, n_points, status, mode, uploaded_by, fixes_sha256) VALUES "
+            "(:sha, :raw, :fn, :fmt, :crs, :size, :person, :t0, :t1, :n, :status, :mode, :by, "
+            ":fixes) "
             "ON CONFLICT (sha256) DO NOTHING RETURNING id"
         ),
         row,
@@ -694,7 +845,7 @@ def _copy_points(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
 MAX_BACK_JUMPS = 3
 
 
-def _future_refusal(name: str, latest: pd.Timestamp, now: pd.Timestamp, tz: str) -> str:
+def _future_refusal(latest: pd.Timestamp, now: pd.Timestamp, tz: str) -> str:
     """Why a track ending after now is refused, with the likely cause when its times are ahead
     by the city's UTC offset: local clock times read as UTC (a GPX written without a zone)."""
     ahead_h = (latest - now).total_seconds() / 3600
@@ -708,17 +859,18 @@ def _future_refusal(name: str, latest: pd.Timestamp, now: pd.Timestamp, tz: str)
             "UTC (a GPX time without a zone is UTC): write them with their zone, e.g. +08:00"
         )
     return (
-        f"{name}: 轨迹时间晚于当前时间 the walk ends in the future ({local} local, "
+        f"轨迹时间晚于当前时间 the walk ends in the future ({local} local, "
         f"{ahead_h:.1f} h from now): {why}"
     )
 
 
-def _check_times(pts: pd.DataFrame, name: str, s: Settings) -> None:
-    """Refuse tracks from a clock in the future or with times out of order (hostile or broken)."""
+def _check_times(pts: pd.DataFrame, s: Settings) -> None:
+    """Refuse tracks from a clock in the future or with times out of order (hostile or broken).
+    The messages do not name the file: the callers do, as for the reader's refusals."""
     latest = pts["time"].max()
     now = pd.Timestamp.now(tz="UTC")
     if latest > now + pd.Timedelta(seconds=s.track_future_tolerance_s):
-        raise InputError(_future_refusal(name, latest, now, s.timezone))
+        raise InputError(_future_refusal(latest, now, s.timezone))
     if "source_index" in pts.columns and len(pts) > 1:
         in_file = pts.sort_values("source_index")["time"].astype("int64").to_numpy()
         back = -np.diff(in_file) / 1e9
@@ -731,7 +883,7 @@ def _check_times(pts: pd.DataFrame, name: str, s: Settings) -> None:
         if len(jumps) > MAX_BACK_JUMPS:
             worst = int(jumps[np.argmax(back[jumps])])
             raise InputError(
-                f"{name}: timestamps out of order: {len(jumps)} times the next point is "
+                f"timestamps out of order: {len(jumps)} times the next point is "
                 f"earlier (point {worst + 2} by {back[worst]:.0f} s); a few blocks out of "
                 "order are sorted, a shuffled file is not"
             )

@@ -8,11 +8,13 @@ Walks are real uploads (CSV fixes along a segment) matched by the service's matc
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -52,6 +54,9 @@ def _fixes_along(wkb: bytes) -> int:
     return max(int(GEOD.geometry_length(shapely.from_wkb(bytes(wkb))) / 4), 12)
 
 
+_WALKS = itertools.count()
+
+
 def _walk(
     engine: Engine,
     wkb: bytes,
@@ -74,7 +79,16 @@ def _walk(
         midnight = dt.datetime.combine(day, dt.time(0, 0, second), tzinfo=zone)
         start = max(midnight, now - dt.timedelta(minutes=10))
     times = pd.to_datetime([start + dt.timedelta(seconds=3 * i) for i in range(n + 1)], utc=True)
-    frame = pd.DataFrame({"lon": [p.x for p in pts], "lat": [p.y for p in pts], "time": times})
+    # ~0.2 m of noise, other for each walk: two walks are never the same fixes (the same
+    # fixes at other times are a copy, refused: geo.walk_digest)
+    jitter = np.random.default_rng(next(_WALKS)).normal(0.0, 2e-6, (2, n + 1))
+    frame = pd.DataFrame(
+        {
+            "lon": [p.x for p in pts] + jitter[0],
+            "lat": [p.y for p in pts] + jitter[1],
+            "time": times,
+        }
+    )
     return ingest_track(engine, track_csv(frame), name, "wgs84", STEWARD, "test")
 
 

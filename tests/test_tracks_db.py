@@ -110,14 +110,14 @@ def test_simulated_walk_matches_walked_segments(demo, auth_headers):
         assert not again.json()["files"][0]["created"]
         assert fingerprint(demo)["tracks"] == before["tracks"]
 
-        # GCJ-02 coordinates of the same walk match the same segments
+        # GCJ-02 coordinates of the same walk: converted back, the same fixes to 0.1 m and
+        # the same times, so the same walk (its track; test_a_walk_sent_again_...)
         glon, glat = wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())
         r = _post(client, admin, [("walk_gcj.csv", _csv(pts, glon, glat))], crs="gcj02")
+        assert r.status_code == 200, r.text
         gcj = r.json()["files"][0]
-        assert gcj["track_id"] != item["track_id"]
-        a, b = _visits(demo, item["track_id"]), _visits(demo, gcj["track_id"])
-        assert set(a) == set(b)
-        assert all(abs(a[k] - b[k]) < 0.05 for k in a)
+        assert gcj["track_id"] == item["track_id"] and "同一轨迹已存储" in gcj["warnings"][0]
+        assert fingerprint(demo)["tracks"] == before["tracks"]
 
         # the raw bytes are kept and the track reads back
         with demo.connect() as conn:
@@ -478,30 +478,34 @@ def test_reports_default_to_today_in_the_citys_time_zone(demo, auth_headers, mon
 
 def test_kml_and_kmz_uploads_match_like_their_csv(demo, auth_headers):
     """The same walk as CSV, KML (a form upload) and KMZ (a raw body with its MIME type):
-    three tracks (different bytes), the same patrol visits."""
+    read to the same fixes and times, so one walk, the CSV's track (before fixes digests:
+    three tracks with the same visits). Another walk as KML is stored as KML and matched."""
     from tests.test_tracks_parse import _kml, _zip
 
     admin = auth_headers("admin")
-    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(8), SimParams(noise_m=5))
+    net = walk_network(demo)
+    pts, _ = simulate_patrol(net, np.random.default_rng(8), SimParams(noise_m=5))
     with TestClient(create_app(demo)) as client:
-        ids = {}
-        for name, data in (("w.csv", _csv(pts)), ("w.kml", _kml(pts))):
-            r = _post(client, admin, [(name, data)])
-            assert r.status_code == 201, r.text
-            ids[name] = r.json()["files"][0]["track_id"]
-        r = client.post(
+        r = _post(client, admin, [("w.csv", _csv(pts))])
+        assert r.status_code == 201, r.text
+        tid = r.json()["files"][0]["track_id"]
+        r = _post(client, admin, [("w.kml", _kml(pts))])
+        kmz = client.post(
             "/tracks",
             content=_zip({"doc.kml": _kml(pts)}),
             headers={**admin, "Content-Type": "application/vnd.google-earth.kmz"},
         )
+        for got in (r, kmz):
+            assert got.status_code == 200, got.text
+            (item,) = got.json()["files"]
+            assert item["track_id"] == tid and "同一轨迹已存储" in item["warnings"][0], item
+        sp = SimParams(noise_m=5, start="2026-03-02T03:00:00Z")
+        other, _ = simulate_patrol(net, np.random.default_rng(9), sp)
+        r = _post(client, admin, [("o.kml", _kml(other))])
         assert r.status_code == 201, r.text
-        ids["w.kmz"] = r.json()["files"][0]["track_id"]
-        formats = {
-            n: client.get(f"/tracks/{i}", headers=admin).json()["format"] for n, i in ids.items()
-        }
-    assert formats == {"w.csv": "csv", "w.kml": "kml", "w.kmz": "kmz"}
-    csv = _visits(demo, ids["w.csv"])
-    assert csv and all(_visits(demo, ids[n]) == pytest.approx(csv) for n in ("w.kml", "w.kmz"))
+        oid = r.json()["files"][0]["track_id"]
+        assert client.get(f"/tracks/{oid}", headers=admin).json()["format"] == "kml"
+    assert _visits(demo, tid) and _visits(demo, oid)
 
 
 def test_a_kept_kmz_is_read_again_after_retention_dropped_its_fixes(demo):
@@ -792,8 +796,9 @@ def test_a_track_that_credits_nothing_says_why(demo, auth_headers, monkeypatch):
         monkeypatch.setenv("GRIDWARD_MAX_ACCURACY_M", "100")
         get_settings.cache_clear()
         later = pts.assign(time=pts["time"] + pd.Timedelta(hours=2))
+        # 1 m east: another walk (the same fixes 2 h on would be this one's times put right)
         with TestClient(create_app(demo)) as client:
-            r = _post(client, admin, [("acc2.csv", csv_with_accuracy(later))])
+            r = _post(client, admin, [("acc2.csv", csv_with_accuracy(later, shift=1e-5))])
         match = r.json()["files"][0]["match"]
         assert match["segments"] > 0 and "warning" not in match, match
     finally:
@@ -1002,3 +1007,87 @@ def test_a_date_in_another_form_is_told_the_form(demo, auth_headers):
     with TestClient(create_app(demo)) as client:
         r = client.get("/reports/daily?date=20261120", headers=auth_headers("viewer"))
     assert r.status_code == 422 and "YYYY-MM-DD" in r.json()["error"], r.text
+
+
+def test_a_walk_sent_again_is_one_track_and_a_copy_of_it_is_refused(demo, auth_headers):
+    """Old code: any other bytes were a new track and credited again. A walk's fixes are its
+    own to 0.1 m: the same walk written again (CRLF line ends, GCJ-02) is its track; its
+    fixes at other dates, or sent by someone else, are a copy (409, nothing stored); its
+    times moved by a time zone (−8 h: a GPX read as UTC, put right) move the track and its
+    credit to the right day; a phone lying still twice is two tracks (no digest)."""
+    _second_steward(demo)
+    admin = auth_headers("admin")
+    sp = SimParams(length_m=500, noise_m=5, start="2026-03-03T16:30:00Z")  # 00:30 local
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(21), sp)
+    body = _csv(pts)
+
+    def days(track_id: int) -> set:
+        with demo.connect() as conn:
+            sql = "SELECT DISTINCT day::text FROM patrol_visits WHERE track_id = :t"
+            return set(conn.execute(text(sql), {"t": track_id}).scalars())
+
+    def n_tracks() -> int:
+        with demo.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM tracks")).scalar_one()
+
+    with TestClient(create_app(demo)) as client:
+        first = _post(client, admin, [("w.csv", body)], person_id=1).json()["files"][0]
+        tid = first["track_id"]
+        assert first["created"] and days(tid) == {"2026-03-04"}, first
+        glon, glat = wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())
+        for name, data, fields in (
+            ("crlf.csv", body.replace(b"\n", b"\r\n"), {"person_id": 1}),
+            ("gcj.csv", _csv(pts, glon, glat), {"person_id": 1, "crs": "gcj02"}),
+        ):
+            r = _post(client, admin, [(name, data)], **fields)
+            assert r.status_code == 200, (name, r.text)
+            item = r.json()["files"][0]
+            assert item["track_id"] == tid and not item["created"], (name, item)
+            assert "同一轨迹已存储" in item["warnings"][0], item
+        # the next day's date, for the same steward or another: a copy
+        before = fingerprint(demo)
+        tomorrow = pts.assign(time=pts["time"] + pd.Timedelta(days=1))
+        for person in (1, 2):
+            r = _post(client, admin, [("again.csv", _csv(tomorrow))], person_id=person)
+            assert r.status_code == 409, r.text
+            assert "copy of a walk" in r.json()["error"] and f"track {tid}" in r.json()["error"]
+        # the same times for another steward: their file is someone else's track
+        r = _post(client, admin, [("mine.csv", body + b"\n")], person_id=2)
+        assert r.status_code == 409, r.text
+        assert fingerprint(demo) == before
+        # −8 h: the walk was at 16:30 local the day before (its times read in the wrong zone)
+        earlier = pts.assign(time=pts["time"] - pd.Timedelta(hours=8))
+        r = _post(client, admin, [("fixed.csv", _csv(earlier))], person_id=1)
+        assert r.status_code == 200, r.text
+        item = r.json()["files"][0]
+        assert item["track_id"] == tid and item["time_change"]["shift_h"] == -8, item
+        assert item["started_at"].startswith("2026-03-03T16:30") and "时间已更正" in str(item)
+        assert days(tid) == {"2026-03-03"} and n_tracks() == 1
+        # a phone on a desk (one position) on two days: nothing to compare, two tracks
+        still = pd.DataFrame({"lon": [116.3] * 5, "lat": [39.99] * 5})
+        for day in ("2026-03-05", "2026-03-06"):
+            still["time"] = pd.date_range(f"{day}T01:00:00Z", periods=5, freq="10s")
+            r = _post(client, admin, [(f"{day}.csv", _csv(still))], person_id=1)
+            assert r.status_code == 201, r.text
+        assert n_tracks() == 3
+
+
+def test_cli_upload_says_a_walks_times_were_put_right_and_refuses_a_copy(demo, pg_url, tmp_path):
+    from tests.test_import import run_cli
+
+    sp = SimParams(length_m=400, noise_m=5, start="2026-03-03T16:30:00Z")
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(22), sp)
+    files = {
+        "utc.csv": pts,  # read 8 h late
+        "beijing.csv": pts.assign(time=pts["time"] - pd.Timedelta(hours=8)),
+        "replay.csv": pts.assign(time=pts["time"] + pd.Timedelta(days=2)),
+    }
+    for name, frame in files.items():
+        (tmp_path / name).write_bytes(_csv(frame))
+    paths = [str(tmp_path / n) for n in files]
+    res = run_cli(["tracks", "upload", *paths, "--person", "1"], pg_url)
+    assert res.returncode == 2, res.stdout
+    lines = res.stdout.splitlines()
+    assert lines[1].startswith("beijing.csv: track 1,"), lines
+    assert "(already stored; times moved -8 h), matched" in lines[1] and "时间已更正" in lines[1]
+    assert lines[2].startswith("replay.csv: error: 定位点与轨迹 1 完全相同"), lines

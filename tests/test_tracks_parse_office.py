@@ -57,8 +57,13 @@ def _refused(data: bytes, name: str | None, **kw) -> str:
     return err.value.message
 
 
-def _rows(sep: str = ",") -> list[str]:
-    return [sep.join([f"{x:.7f}", f"{y:.7f}", t]) for x, y, t in zip(LON, LAT, LOCAL, strict=True)]
+def _rows(sep: str = ",", north: float = 0.0) -> list[str]:
+    """The walk as text rows; ``north`` degrees north of it: another walk (the same fixes
+    sent again are the same walk, or a copy: geo.walk_digest)."""
+    return [
+        sep.join([f"{x:.7f}", f"{y + north:.7f}", t])
+        for x, y, t in zip(LON, LAT, LOCAL, strict=True)
+    ]
 
 
 def _xlsx(rows: list[list[object]]) -> bytes:
@@ -538,7 +543,7 @@ def test_api_and_cli_uploads_store_an_ods_and_utf16(
         (item,) = r.json()["files"]
         assert item["n_points"] == N and item["format"] == "ods", item
         # a raw body, named by X-Filename
-        utf16 = ("lon,lat,time\n" + "\n".join(_rows())).encode("utf-16-be")
+        utf16 = ("lon,lat,time\n" + "\n".join(_rows(north=1e-4))).encode("utf-16-be")
         r = client.post(
             "/tracks",
             content=utf16,
@@ -550,7 +555,7 @@ def test_api_and_cli_uploads_store_an_ods_and_utf16(
         told = r.json()["files"][0].get("warnings", [])
         assert [w for w in told if "no person given" not in w] == [], told
         # a summary row left out is told to the uploader (it used to be told by check only)
-        footer = ("lon,lat,time\n" + "\n".join(_rows()) + "\n合计,,5\n").encode()
+        footer = ("lon,lat,time\n" + "\n".join(_rows(north=2e-4)) + "\n合计,,5\n").encode()
         r = client.post("/tracks", files={"file": ("f.csv", footer, "text/csv")})
         assert r.status_code == 201, r.text
         (item,) = r.json()["files"]
@@ -562,7 +567,8 @@ def test_api_and_cli_uploads_store_an_ods_and_utf16(
     assert [tuple(f) for f in formats] == [("ods", N), ("csv", N), ("csv", N)]
     # gridward tracks upload: another sheet (a footer below it) is stored as ODS
     path = tmp_path / "巡查2.ods"
-    path.write_bytes(_ods([HEADER, *WALK] + [["合计", None, 5]]))
+    walk3 = [[x, y + 3e-4, t] for x, y, t in WALK]  # another walk
+    path.write_bytes(_ods([HEADER, *walk3] + [["合计", None, 5]]))
     monkeypatch.setenv("DATABASE_URL", pg_url)
     get_settings.cache_clear()
     try:

@@ -1,0 +1,47 @@
+"""Knowing a walk sent twice: the digest of its fixes and what a change of its times means.
+
+A file's sha256 makes the same bytes one track, but a walk written again (CRLF line ends,
+another export, GCJ-02 instead of WGS 84) or re-sent with its dates moved (yesterday's walk
+as today's, a colleague's as one's own) has other bytes and used to be credited again (an
+outside tester). No two walks give the same fixes to 0.1 m: the digest of the fixes finds
+them. Kept apart from the store (geo.track_store), which decides what to do with a match."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+# fewer distinct positions than this: no digest (a phone lying still, or one repeating a cached
+# position, gives the same fixes any day; such a track credits nothing worth copying)
+MIN_DISTINCT_FIXES = 3
+# a re-send whose every time moved by a whole number of these, up to MAX_ZONE_SHIFT, is the
+# same walk with its time zone corrected (a GPX written without a zone was read as UTC)
+ZONE_STEP = pd.Timedelta(minutes=15)
+MAX_ZONE_SHIFT = pd.Timedelta(hours=14)
+
+
+def fixes_digest(pts: pd.DataFrame) -> str | None:
+    """sha256 of a track's fixes, lon/lat rounded to 1e-6° (0.1 m) in their order; None when
+    they hold fewer than MIN_DISTINCT_FIXES positions. Times are left out on purpose: a walk
+    re-sent with its dates moved has the same digest."""
+    coords = np.round(pts[["lon", "lat"]].to_numpy(dtype=np.float64), 6) + 0.0  # no -0.0
+    if len(np.unique(coords, axis=0)) < MIN_DISTINCT_FIXES:
+        return None
+    return hashlib.sha256(np.ascontiguousarray(coords).tobytes()).hexdigest()
+
+
+def zone_shift(old: pd.Series, new: pd.Series) -> pd.Timedelta | None:
+    """The shift when ``new`` is ``old`` with every time moved by one whole number of quarter
+    hours, at most 14 h and not 0 (a time zone put right); None otherwise (other times: a
+    replay of the walk, not a correction)."""
+    if len(old) != len(new) or not len(old):
+        return None
+    diff = pd.to_datetime(new, utc=True).to_numpy() - pd.to_datetime(old, utc=True).to_numpy()
+    if not (diff == diff[0]).all():
+        return None
+    shift = pd.Timedelta(diff[0])
+    if shift == pd.Timedelta(0) or abs(shift) > MAX_ZONE_SHIFT or shift % ZONE_STEP:
+        return None
+    return shift
