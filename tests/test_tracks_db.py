@@ -1091,3 +1091,25 @@ def test_cli_upload_says_a_walks_times_were_put_right_and_refuses_a_copy(demo, p
     assert lines[1].startswith("beijing.csv: track 1,"), lines
     assert "(already stored; times moved -8 h), matched" in lines[1] and "时间已更正" in lines[1]
     assert lines[2].startswith("replay.csv: error: 定位点与轨迹 1 完全相同"), lines
+
+
+def test_a_sparse_track_is_told_its_way_is_inferred(demo, auth_headers, tmp_path, run_inproc):  # noqa: F811
+    """Old code: one fix every 40 s (one per alley end) got full credit and no word. The upload
+    and `tracks check` now say the fixes are sparse; a walk at 5 s is not warned."""
+    admin = auth_headers("admin")
+    net = walk_network(demo)
+    rng = np.random.default_rng(23)
+    sparse, _ = simulate_patrol(net, rng, SimParams(length_m=900, noise_m=5, dt_s=40.0))
+    dense, _ = simulate_patrol(
+        net, rng, SimParams(length_m=900, noise_m=5, dt_s=5.0, start="2026-03-02T05:00:00Z")
+    )
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, admin, [("sparse.csv", _csv(sparse))], person_id=1)
+        told = r.json()["files"][0]["warnings"]
+        assert any(w.startswith("定位点稀疏 fixes a median 40 s apart") for w in told), told
+        r = _post(client, admin, [("dense.csv", _csv(dense))], person_id=1)
+        assert "warnings" not in r.json()["files"][0], r.json()
+    path = tmp_path / "sparse.csv"
+    path.write_bytes(_csv(sparse))
+    res = run_inproc("tracks", "check", str(path))
+    assert res.returncode == 0 and "定位点稀疏" in res.stdout + res.stderr, res.stdout
