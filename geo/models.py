@@ -366,7 +366,8 @@ class Track(Base):
     error: Mapped[str | None] = mapped_column(Text)
     uploaded_by: Mapped[str | None] = mapped_column(Text)
     uploaded_at: Mapped[dt.datetime] = _now()
-    # the digest of its fixes (geo.track_store.fixes_digest): a copied walk (migration 0017)
+    # the digest of its fixes (geo.walk_digest.fixes_digest): the same walk sent again, or a
+    # copy of it (geo.track_store._same_walk; migration 0017); None under 3 distinct positions
     fixes_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
 
 

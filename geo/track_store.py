@@ -466,9 +466,8 @@ def _same_walk(
             ),
             {"f": fixes},
         ).first()
-        if row is None:
-            return None
-        old_times = read_track_points(conn, [int(row.id)])["time"]
+    if row is None:
+        return None
     pts = parsed.points
     t0, t1 = pts["time"].min(), pts["time"].max()
     stored = _stored(row, row.sha256)
@@ -486,7 +485,7 @@ def _same_walk(
             return stored, None
         stored = _change_mode(engine, stored, mode, uploaded_by, queue)
         return stored, _points_of(engine, stored.track_id)
-    shift = zone_shift(old_times, pts["time"])
+    shift = zone_shift(_points_of(engine, int(row.id))["time"], pts["time"])
     own = row.person_id is None or person_id in (None, row.person_id)
     if shift is not None and own:
         new = {"sha": sha, "raw": data, "fn": (filename or "")[:255] or None}

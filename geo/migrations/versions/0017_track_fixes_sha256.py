@@ -8,8 +8,9 @@ The file's sha256 makes the same bytes one track, but one byte more (a newline, 
 ends, the dates moved a day on) made a new track that was credited again: a steward's
 yesterday re-sent as today, or another steward's walk sent as theirs (an outside tester).
 A walk's fixes are never the same twice to the metre; their digest is kept, indexed, and an
-upload whose fixes are a stored track's is that track (same times, same person) or refused.
-Tracks stored before this migration have none.
+upload whose fixes are a stored track's is that track (same times), that track with its
+times put right (every time moved by a time zone, same person), or a copy, refused
+(geo.track_store._same_walk). Tracks stored before this migration have none.
 """
 
 from __future__ import annotations
