@@ -84,7 +84,7 @@ def upload(
             line += " (already stored, never matched before)" + _match_outcome(item)
         elif item.get("status") == "matching":  # another upload or worker has it now
             line += f" (already stored; {item['note']})"
-        elif not item["created"] and not change and not _changed(item):
+        elif not (item["created"] or change or item.get("mode_change") or item.get("time_change")):
             line += " (already stored)"
         else:  # new, or re-read in the corrected datum or mode: matched (or queued) again
             if change:
@@ -100,11 +100,6 @@ def upload(
         out.print(line, markup=False, soft_wrap=True)  # one line per file: scripts read it
     if failed:
         raise typer.Exit(2)
-
-
-def _changed(item: dict) -> bool:
-    """A stored walk sent again changed: its mode, or its times (matched again)."""
-    return bool(item.get("mode_change") or item.get("time_change"))
 
 
 def _match_outcome(item: dict) -> str:

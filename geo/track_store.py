@@ -526,8 +526,7 @@ def _shift_times(
         ).scalar_one()
         if pd.Timestamp(current) == new["t0"]:  # a concurrent re-send put it right already
             return replace(stored, sha256=new["sha"], time_change=change)
-        conn.execute(text("DELETE FROM track_points WHERE track_id = :t"), {"t": row.id})
-        _copy_points(conn, int(row.id), pts)
+        _replace_fixes(conn, int(row.id), pts)
         conn.execute(
             text(
                 "UPDATE tracks SET sha256 = :sha, raw = :raw, filename = :fn, format = :fmt, "
@@ -590,19 +589,21 @@ def check_upload(
 # 10 s; between fixes the matcher infers the way, it does not see it: an outside tester got
 # full credit for one fix at each end of an alley, 12-121 s apart)
 SPARSE_FIX_S = 20.0
-# intervals longer than this are pauses or gaps (the cleaner's gap threshold), not sampling
-SAMPLING_MAX_S = 300.0
 
 
 def sparse_warning(times: pd.Series) -> str | None:
-    """A warning when the fixes are sparse (median interval over SPARSE_FIX_S), else None."""
+    """A warning when the fixes are sparse (median interval over SPARSE_FIX_S), else None.
+    Intervals longer than the cleaner's gap threshold are pauses, not sampling."""
+    from geo.tracks.clean import CleanParams
+
     t = np.sort(pd.to_datetime(times, utc=True).to_numpy("datetime64[ns]").astype(np.int64))
     step = np.diff(t) / 1e9
-    step = step[(step > 0) & (step <= SAMPLING_MAX_S)]
-    if len(step) < 2 or float(np.median(step)) <= SPARSE_FIX_S:
+    step = step[(step > 0) & (step <= CleanParams.gap_s)]
+    median = float(np.median(step)) if len(step) >= 2 else 0.0
+    if median <= SPARSE_FIX_S:
         return None
     return (
-        f"定位点稀疏 fixes a median {float(np.median(step)):.0f} s apart: the way between "
+        f"定位点稀疏 fixes a median {median:.0f} s apart: the way between "
         "them is inferred, not seen, and an alley walked between two fixes leaves no trace; "
         "set the app to a fix every 10 s or less"
     )
@@ -795,8 +796,7 @@ def _correct_crs(
         ).scalar_one()
         if _same_crs(current, crs):  # a concurrent upload corrected it already
             return stored, None
-        conn.execute(text("DELETE FROM track_points WHERE track_id = :t"), {"t": stored.track_id})
-        _copy_points(conn, stored.track_id, pts)
+        _replace_fixes(conn, stored.track_id, pts)
         conn.execute(
             # its visits are stale until matched again (ingest_track, or the queue)
             text(
@@ -832,6 +832,13 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
         return None
     _copy_points(conn, int(track_id), pts)
     return int(track_id)
+
+
+def _replace_fixes(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
+    """A stored track's fixes replaced (a datum or time zone put right; their day tables must
+    exist)."""
+    conn.execute(text("DELETE FROM track_points WHERE track_id = :t"), {"t": track_id})
+    _copy_points(conn, track_id, pts)
 
 
 def _copy_points(conn: Any, track_id: int, pts: pd.DataFrame) -> None:

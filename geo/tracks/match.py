@@ -634,7 +634,8 @@ def _detach_rides(net: WalkNetwork, pc: _Piece, noise: float, p: MatchParams) ->
     if not len(i):
         return
     i2 = np.minimum(i + 1, j)
-    j2 = np.where(run[np.minimum(j + 1, len(t) - 1)] == run[j], np.minimum(j + 1, len(t) - 1), j)
+    j2 = np.minimum(j + 1, len(t) - 1)
+    j2 = np.where(run[j2] == run[j], j2, j)  # the step after, while on the same run
     a, b = steps[np.concatenate([i, i2])], steps[np.concatenate([j, j2])]
     ea, oa = pc.ce[a, pc.path[a]], pc.co[a, pc.path[a]]
     eb, ob = pc.ce[b, pc.path[b]], pc.co[b, pc.path[b]]

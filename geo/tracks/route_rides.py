@@ -60,7 +60,9 @@ def route_metres(
 ) -> np.ndarray:
     """The shortest walk (metres) from position a to position b (edge index, metres from its
     u end), through the network's route table; inf beyond it (farther than its bound, 400 m
-    on a walk network: a ride over a window of a minute or less). Lengths, not route costs."""
+    on a walk network: a ride over a window of a minute or less). Lengths, not route costs:
+    the matcher's transitions (geo.tracks.match._transitions) score every candidate pair with
+    cost factors, one-way rules and a Dijkstra fallback; here it is one pair per window."""
     best = np.where(ea == eb, np.abs(ob - oa), np.inf)
     la, lb = net.length[ea], net.length[eb]
     for sn, sc in ((net.u[ea], oa), (net.v[ea], la - oa)):
