@@ -445,6 +445,49 @@ def test_a_dead_end_alley_walked_in_and_out_is_credited_to_its_end(haidian):
     assert np.median(shares) >= 0.95, np.round(sorted(shares), 2)
 
 
+def test_short_dead_ends_walked_in_and_out_in_drifting_noise_are_patrolled(haidian):
+    """An outside tester's steward walked a 29 m dead end in and out with 8–15 m drifting
+    phone noise: the fixes near its end were thinned away (all within σ of the last kept
+    one), or drift kept them 5–15 m short of it, so the alley was credited short or not at
+    all. The turn's fixes are now kept, and a turn within the noise of a dead end's end is
+    carried to it; passing the same dead ends by still credits none of them."""
+    from geo.tracks.simulate import dead_end_shares
+
+    _, net = haidian
+    before = MatchParams(keep_reversals=False, dead_end_sigmas=None)
+    got = {}
+    for name, params in (("now", MatchParams()), ("before", before)):
+        sh = dead_end_shares(net, np.random.default_rng(0), 8.0, params, 2, 15.0, 40.0, drift=True)
+        got[name] = float(np.mean(np.asarray(sh) >= 0.8))
+    assert len(sh) >= 20
+    assert got["now"] >= 0.75 and got["now"] >= got["before"] + 0.1, got
+    for noise in (8.0, 12.0):
+        passed = dead_end_shares(
+            net, np.random.default_rng(1), noise, MatchParams(), 2, 15.0, 40.0, True, False
+        )
+        assert len(passed) >= 10 and max(passed) < 0.8, np.round(passed, 2)
+
+
+def test_a_turn_is_carried_to_a_dead_end_only_from_within_the_noise():
+    """geo.tracks.dead_ends on its own: a stretch reaching within the reach of a dead end (and
+    that far in from the junction) ends at it; one short of the reach, or a junction fix
+    projected a few metres onto a short stub, stays as it is; open ends are never extended."""
+    from geo.tracks.dead_ends import dead_end_nodes, reach_dead_ends
+
+    # edges: 0 = 0-1 (30 m, node 1 a dead end), 1 = 0-2 (8 m stub), 2 and 3 = two ways
+    # between nodes 0 and 3 (no dead end)
+    u, v = np.array([0, 0, 3, 0]), np.array([1, 2, 0, 3])
+    dead = dead_end_nodes(u, v, 4)
+    assert dead.tolist() == [False, True, True, False]
+    length = np.array([30.0, 8.0, 50.0, 50.0])
+    e = np.array([0, 0, 1, 2, 3])
+    lo = np.array([0.0, 0.0, 0.0, 10.0, 5.0])
+    hi = np.array([20.0, 15.0, 3.0, 50.0, 45.0])
+    lo2, hi2 = reach_dead_ends(e, lo, hi, length, dead[u], dead[v], 10.0)
+    assert hi2.tolist() == [30.0, 15.0, 3.0, 50.0, 45.0]
+    assert lo2.tolist() == [0.0, 0.0, 0.0, 10.0, 5.0]
+
+
 def test_a_long_stop_in_an_alley_does_not_patrol_the_rest_of_it(haidian):
     """A steward walks 70 % into an alley, stands there 10 minutes, walks back out. The stop's
     fixes drift with 12 m phone noise; matched as walking, the drift carried the credit past

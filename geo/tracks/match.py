@@ -24,6 +24,7 @@ import shapely
 
 from geo.errors import InputError
 from geo.tracks.crossings import crossing_steps
+from geo.tracks.dead_ends import reach_dead_ends
 from geo.tracks.network import RouteRows, WalkNetwork
 from geo.tracks.route_rides import ridden_steps, ride_windows, route_metres
 from geo.tracks.smooth import (
@@ -121,6 +122,8 @@ class MatchParams:
     ride_slack_m: float = 30.0
     ride_slack_sigmas: float = 3.0
     ride_min_window_s: float = 20.0
+    keep_reversals: bool = True
+    dead_end_sigmas: float | None = 1.0
 
     @classmethod
     def for_mode(cls, mode: str = "walk", **overrides: object) -> MatchParams:
@@ -146,6 +149,7 @@ class MatchParams:
                 min_credit_sigmas=3.0,
                 crossing_sigmas=None,
                 ride_speed_mps=None,
+                dead_end_sigmas=None,
             ),
         }
         if mode not in base:
@@ -253,6 +257,9 @@ def match_tracks_split(
         states: list[np.ndarray] = []
         for pc in prep:
             iv, on_raw, r = _finish_piece(net, pc, p.k)
+            if p.dead_end_sigmas is not None and pc.turn_t is not None and len(pc.turn_t):
+                reach = p.dead_end_sigmas * credit_sigma
+                iv = _to_dead_ends(net, iv, reach, pc.turn_t, p.reversal_window_s)
             intervals.extend(iv)
             matched += int(on_raw.sum())
             runs += r
@@ -494,18 +501,20 @@ def _dense_and_noisy(xys: list[np.ndarray], jitter: float, min_noise: float) -> 
     return bool(steps) and float(np.median(np.concatenate(steps))) < 4.0 * jitter
 
 
-def _thin(xy: np.ndarray, min_step: float) -> np.ndarray:
-    """Indices of fixes kept as HMM steps: each ≥ min_step from the previous kept; last kept."""
+def _thin(xy: np.ndarray, min_step: float, forced: np.ndarray | None = None) -> np.ndarray:
+    """Indices of fixes kept as HMM steps: each ≥ min_step from the previous kept, every
+    ``forced`` one (sorted), and the last."""
     n = len(xy)
     if n <= 2 or min_step <= 0:
         return np.arange(n)
     # Sequential by nature; a plain loop over Python floats is ~0.3 µs per fix.
     xs, ys = xy[:, 0].tolist(), xy[:, 1].tolist()
+    must = set(forced.tolist()) if forced is not None else set()
     keep = [0]
     lx, ly = xs[0], ys[0]
     m2 = float(min_step) ** 2  # a Python float keeps the loop off numpy scalar arithmetic
     for i in range(1, n - 1):
-        if (xs[i] - lx) ** 2 + (ys[i] - ly) ** 2 >= m2:
+        if (xs[i] - lx) ** 2 + (ys[i] - ly) ** 2 >= m2 or i in must:
             keep.append(i)
             lx, ly = xs[i], ys[i]
     keep.append(n - 1)
@@ -528,6 +537,7 @@ class _Piece:
     path: np.ndarray | None = None
     t_raw: np.ndarray | None = None  # every fix's time (ns), for spans (match_tracks_split)
     xy: np.ndarray | None = None  # the kept steps' metric positions (smoothed, if it was)
+    turn_t: np.ndarray | None = None  # times (ns) where the fixes turn back (reversal_fixes)
 
 
 def _prepare_piece(
@@ -538,7 +548,21 @@ def _prepare_piece(
     p: MatchParams,
     noise: float | None = None,
 ) -> _Piece:
-    kept = _thin(xy_all, p.min_step_m if p.min_step_m is not None else p.min_step_sigmas * sigma)
+    step = p.min_step_m if p.min_step_m is not None else p.min_step_sigmas * sigma
+    turns = np.empty(0, dtype=np.int64)
+    if p.reversal_window_s > 0 and (p.keep_reversals or p.dead_end_sigmas is not None):
+        noise_m = max(noise or sigma, sigma)
+        turns = reversal_fixes(
+            xy_all,
+            t_all / 1e9,
+            p.reversal_window_s,
+            p.reversal_min_disp_sigmas * noise_m,
+            p.reversal_max_cos,
+        )
+    # WHY keep them: thinning alone drops the apex of a short dead end walked in and out (a
+    # 29 m alley at 12 m noise: the fixes near its end all lie within σ of the last kept one),
+    # and the matched path turned back short of the end
+    kept = _thin(xy_all, step, turns if p.keep_reversals else None)
     xy, t = xy_all[kept], t_all[kept]
     n, k = len(xy), p.k
     # A candidate farther than this can never beat going off-network and back (emission gap
@@ -565,7 +589,9 @@ def _prepare_piece(
         gc = np.hypot(*(xy[1:] - xy[:-1]).T)
         logt, combo, rows = _transitions(net, ce, co, gc, sigma, p)
         T[:, :k, :k] = logt
-    return _Piece(kept, len(xy_all), t, ce, co, E, T, combo, rows, t_raw=t_all, xy=xy)
+    return _Piece(
+        kept, len(xy_all), t, ce, co, E, T, combo, rows, t_raw=t_all, xy=xy, turn_t=t_all[turns]
+    )
 
 
 def _on_path(net: WalkNetwork, pc: _Piece, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -643,6 +669,30 @@ def _detach_rides(net: WalkNetwork, pc: _Piece, noise: float, p: MatchParams) ->
     slack = max(p.ride_slack_m, p.ride_slack_sigmas * noise)
     ridden = ridden_steps(len(t), i, j, metres, t[j] - t[i], p.ride_speed_mps, slack)
     pc.path[steps[ridden]] = k
+
+
+def _to_dead_ends(
+    net: WalkNetwork,
+    intervals: list[tuple[np.ndarray, ...]],
+    reach_m: float,
+    turn_t: np.ndarray,
+    window_s: float,
+) -> list[tuple[np.ndarray, ...]]:
+    """``intervals`` with stretches that turn back near a dead end carried to it
+    (:mod:`geo.tracks.dead_ends`), where the fixes themselves turn back within ``window_s``
+    (``turn_t``, sorted ns): a matched path can also dip into a dead end and out when drifting
+    noise carries the fixes of a walker passing its junction that way, and that must not be
+    carried to its end."""
+    u_dead, v_dead = net.dead_end_flags()
+    w = int(window_s * 1e9)
+    out = []
+    for e, lo, hi, t0, t1, *rest in intervals:
+        near = np.searchsorted(turn_t, t0 - w, side="left") < np.searchsorted(
+            turn_t, t1 + w, side="right"
+        )
+        lo2, hi2 = reach_dead_ends(e, lo, hi, net.length, u_dead, v_dead, reach_m)
+        out.append((e, np.where(near, lo2, lo), np.where(near, hi2, hi), t0, t1, *rest))
+    return out
 
 
 def _finish_piece(

@@ -26,6 +26,7 @@ from scipy.spatial import cKDTree
 
 from geo.crs import WGS84, metric_crs_for_points
 from geo.errors import InputError
+from geo.tracks.dead_ends import dead_end_nodes
 
 
 @dataclass
@@ -86,6 +87,7 @@ class WalkNetwork:
         self.cost_factor = np.empty(0)
         self.snap_m = 0.5  # endpoints closer than this are one node (from_segments)
         self.near_misses = 0  # nodes with another within NEAR_MISS_M they were not joined to
+        self._dead_ends: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -159,6 +161,14 @@ class WalkNetwork:
         net._build(xy, line_idx, len(geoms), snap_m)
         net.build_ubodt(ubodt_delta_m)
         return net
+
+    def dead_end_flags(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per edge: whether its u end, and its v end, is a dead end (no other edge there).
+        Computed once per network (matching asks per track)."""
+        if self._dead_ends is None:
+            dead = dead_end_nodes(self.u, self.v, self.n_nodes)
+            self._dead_ends = (dead[self.u], dead[self.v])
+        return self._dead_ends
 
     def t_junctions(self) -> int:
         """Nodes lying on another segment's middle (within NEAR_MISS_M of it, and of neither

@@ -251,22 +251,35 @@ def simulate_patrol(
 
 
 def dead_end_walk(
-    net: WalkNetwork, e: int, rng: np.random.Generator, noise_m: float
+    net: WalkNetwork,
+    e: int,
+    rng: np.random.Generator,
+    noise_m: float,
+    drift: bool = False,
+    enter: bool = True,
 ) -> pd.DataFrame | None:
     """A walker comes along a neighbouring way (> 60 m), walks dead-end edge ``e`` to its end
-    and back out (1.3 m/s, a fix every 3 s, ``noise_m`` per axis); None without such a way."""
+    and back out (1.3 m/s, a fix every 3 s, ``noise_m`` per axis; ``drift``: phone-like
+    drifting noise, see :func:`drifting_noise`). ``enter=False``: the walker passes the dead
+    end's junction on to another way (> 60 m) without turning in, what a matcher must not
+    credit. None without such ways."""
     deg = np.bincount(np.concatenate([net.u, net.v]))
     j = net.u[e] if deg[net.v[e]] == 1 else net.v[e]
-    before = [f for f in np.flatnonzero((net.u == j) | (net.v == j)) if f != e]
-    before = [f for f in before if net.length[f] > 60]
-    if not before:
+    ways = [f for f in np.flatnonzero((net.u == j) | (net.v == j)) if f != e]
+    ways = [f for f in ways if net.length[f] > 60]
+    if len(ways) < (1 if enter else 2):
         return None
-    a = shapely.get_coordinates(net.geoms_m[before[0]])
-    a = a[::-1] if net.u[before[0]] == j else a  # ends at the junction
-    b = shapely.get_coordinates(net.geoms_m[e])
-    b = b if net.u[e] == j else b[::-1]  # starts at the junction
-    line = shapely.linestrings(np.vstack([a, b[1:], b[::-1][1:], a[::-1][1:]]))
-    return walk_along(net, line, rng, noise_m, "2026-03-02T01:00:00Z")
+    a = shapely.get_coordinates(net.geoms_m[ways[0]])
+    a = a[::-1] if net.u[ways[0]] == j else a  # ends at the junction
+    if enter:
+        b = shapely.get_coordinates(net.geoms_m[e])
+        b = b if net.u[e] == j else b[::-1]  # starts at the junction
+        line = shapely.linestrings(np.vstack([a, b[1:], b[::-1][1:], a[::-1][1:]]))
+    else:
+        c = shapely.get_coordinates(net.geoms_m[ways[1]])
+        c = c if net.u[ways[1]] == j else c[::-1]  # starts at the junction
+        line = shapely.linestrings(np.vstack([a, c[1:]]))
+    return walk_along(net, line, rng, noise_m, "2026-03-02T01:00:00Z", drift)
 
 
 def drifting_noise(
@@ -285,13 +298,19 @@ def drifting_noise(
 
 
 def walk_along(
-    net: WalkNetwork, line: shapely.LineString, rng: np.random.Generator, noise_m: float, start: str
+    net: WalkNetwork,
+    line: shapely.LineString,
+    rng: np.random.Generator,
+    noise_m: float,
+    start: str,
+    drift: bool = False,
 ) -> pd.DataFrame:
     """Fixes of a walker following ``line`` (metric) from ``start`` at 1.3 m/s, one every 3 s,
-    with ``noise_m`` GPS noise per axis."""
+    with ``noise_m`` GPS noise per axis (white, or drifting: :func:`drifting_noise`)."""
     d = np.arange(0.0, line.length, 1.3 * 3.0)
     xy = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
-    lon, lat = net.to_wgs84(xy + rng.normal(0, noise_m, xy.shape))
+    err = drifting_noise(rng, len(xy), noise_m, 3.0) if drift else rng.normal(0, noise_m, xy.shape)
+    lon, lat = net.to_wgs84(xy + err)
     t = pd.Timestamp(start) + pd.to_timedelta(d / 1.3, unit="s")
     return pd.DataFrame({"lon": lon, "lat": lat, "time": t, "accuracy": np.nan})
 
@@ -304,17 +323,19 @@ def dead_end_shares(
     rounds: int = 1,
     min_m: float = 40.0,
     max_m: float = 90.0,
+    drift: bool = False,
+    enter: bool = True,
 ) -> list[float]:
     """The credited share of each dead-end edge (``min_m``–``max_m`` long) walked in and out
-    (:func:`dead_end_walk`), matched with ``params``: hutong dead ends are
-    patrolled this way, and an 80% rule fails them if the turn is credited short."""
+    (:func:`dead_end_walk`; ``enter=False``: passed by), matched with ``params``: hutong dead
+    ends are patrolled this way, and an 80% rule fails them if the turn is credited short."""
     deg = np.bincount(np.concatenate([net.u, net.v]))
     dead = np.flatnonzero(((deg[net.u] == 1) != (deg[net.v] == 1)) & (net.length >= min_m))
     dead = dead[net.length[dead] <= max_m]
     shares = []
     for _ in range(rounds):
         for e in dead:
-            pts = dead_end_walk(net, int(e), rng, noise_m)
+            pts = dead_end_walk(net, int(e), rng, noise_m, drift, enter)
             if pts is None:
                 continue
             edges = match_track(net, clean_track(pts), params).edges
