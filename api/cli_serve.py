@@ -35,7 +35,7 @@ def demo(
     no_serve: bool = typer.Option(False, "--no-serve", help="import only, do not serve"),
 ) -> None:
     """Import the Haidian demo city and serve it on http://127.0.0.1:8000. 演示"""
-    from geo.accounts import ensure_demo_admin
+    from geo.accounts import ensure_demo_admin, list_users
     from geo.db import get_engine
 
     counts = load_demo()
@@ -44,6 +44,15 @@ def demo(
     password = ensure_demo_admin(get_engine())
     if password:
         typer.echo(f"demo admin account: admin / {password}  (shown once; 演示管理员密码)")
+    else:  # a re-run: the password was printed by the first one
+        with get_engine().connect() as conn:
+            admins = [
+                u["username"] for u in list_users(conn) if u["role"] == "admin" and u["active"]
+            ]
+        typer.echo(
+            f"admin account {', '.join(admins)} exists (its password was shown when it was "
+            f"made); forgot it? 忘记密码: gridward users password {admins[0]}"
+        )
     if not no_serve:
         serve(host=host, port=port)
 

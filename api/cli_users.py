@@ -104,6 +104,27 @@ def revoke(
             typer.echo(f"user {username} deactivated, {n} token(s) revoked")
 
 
+@users_app.command("password")
+def password(
+    username: str = typer.Argument(..., help="the account whose password is set"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="read the new password from stdin (scripts)"
+    ),
+) -> None:
+    """Set a new password (a random one is printed once) and end the account's sign-ins;
+    its API tokens stay. 重设密码"""
+    import secrets
+
+    from geo.accounts import set_password
+
+    new = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
+    with _engine().begin() as conn:
+        n = set_password(conn, username, new, actor="cli")
+    typer.echo(f"password of {username} set; {n} sign-in(s) ended")
+    if not password_stdin:
+        typer.echo(f"one-time password: {new}")
+
+
 @users_app.command("token")
 def token(
     username: str = typer.Argument(..., help="account the token signs in as"),

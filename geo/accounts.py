@@ -302,6 +302,32 @@ def deactivate_user(conn: Connection, username: str, actor: str | None = None) -
     return int(n)
 
 
+def set_password(conn: Connection, username: str, password: str, actor: str | None = None) -> int:
+    """Give an active user a new password and end their sign-ins (access tokens); returns how
+    many were ended. WHY keep API tokens: a forgotten password is the usual reason, and the
+    phones' long-lived tokens would all have to be issued again; revoke them one by one with
+    ``users revoke --token`` when the password leaked."""
+    row = conn.execute(select(_users).where(_users.c.username == username)).first()
+    if row is None:
+        raise NotFoundError(f"user {username!r} not found")
+    if not row.active:
+        raise InputError(f"user {username!r} is deactivated: create a new account instead")
+    conn.execute(
+        update(_users).where(_users.c.id == row.id).values(password_hash=hash_password(password))
+    )
+    n = conn.execute(
+        update(_tokens)
+        .where(
+            _tokens.c.user_id == row.id,
+            _tokens.c.kind == "access",
+            _tokens.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=func.now())
+    ).rowcount
+    audit.record(conn, actor, "user.password", "user", row.id, {"sign_ins_ended": n})
+    return int(n)
+
+
 def list_users(conn: Connection) -> list[dict]:
     """Every user without the password hash, with their count of live tokens."""
     live = (

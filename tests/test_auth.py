@@ -186,6 +186,50 @@ def test_users_cli(clean, pg_url, monkeypatch) -> None:
         get_settings.cache_clear()
 
 
+def test_demo_rerun_names_the_admin_and_users_password_sets_a_new_one(
+    clean, pg_url, monkeypatch
+) -> None:
+    """An outside tester re-ran `make demo` and had no way back into a demo whose one-time
+    admin password was gone: the re-run now names the admin account and the command that
+    sets a new password, which ends the account's sign-ins and keeps its phones' tokens."""
+    from typer.testing import CliRunner
+
+    import api.cli_serve
+    from api.cli import app
+    from geo.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.setattr(api.cli_serve, "load_demo", lambda: {})
+    get_settings.cache_clear()
+    run = CliRunner().invoke
+    try:
+        with clean.begin() as conn:
+            uid = accounts.create_user(conn, "t-root", "first-password-1", "admin")
+            _, sign_in, _ = accounts.issue_token(conn, uid, "access")
+            _, phone, _ = accounts.issue_token(conn, uid, "api", "phone")
+        r = run(app, ["demo", "--no-serve"])
+        assert r.exit_code == 0, r.output
+        assert "t-root" in r.output and "gridward users password" in r.output
+        assert "one-time" not in r.output and "shown once" not in r.output
+        r = run(app, ["users", "password", "t-root"])
+        assert r.exit_code == 0 and "1 sign-in(s) ended" in r.output, r.output
+        new = r.output.split("one-time password: ")[1].strip()
+        with clean.connect() as conn:
+            assert accounts.authenticate(conn, "t-root", "first-password-1") is None
+            assert accounts.authenticate(conn, "t-root", new).username == "t-root"
+            assert audit.entries(conn, "user", uid)[-1]["action"] == "user.password"
+        assert accounts.verify_token(clean, sign_in) is None
+        assert accounts.verify_token(clean, phone).username == "t-root"
+        r = run(app, ["users", "password", "t-root", "--password-stdin"], input="short\n")
+        assert r.exit_code != 0 and "too short" in str(r.exception or r.output)
+        r = run(app, ["users", "password", "t-nobody"])
+        assert r.exit_code != 0 and "not found" in str(r.exception or r.output)
+        with clean.connect() as conn:  # the refused short password changed nothing
+            assert accounts.authenticate(conn, "t-root", new) is not None
+    finally:
+        get_settings.cache_clear()
+
+
 def test_stale_jobs_are_failed_and_stay_failed(engine) -> None:
     from geo import jobs
 
