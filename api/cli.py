@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "api.cli_plans",
     "api.cli_tracks",
     "api.cli_patrol",
+    "api.cli_track_withdraw",
     "api.cli_assign",
     "api.cli_users",
 )

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 tracks_app = typer.Typer(
     help="Patrol tracks 巡查轨迹: check (files, no database), upload (store and match), "
-    "worker (match queued uploads), rematch (stored tracks again), drop-fixes (retention).",
+    "worker (match queued uploads), rematch (stored tracks again), drop-fixes (retention), "
+    "reassign (to another person), delete / restore (withdraw one uploaded by mistake).",
     no_args_is_help=True,
 )
 

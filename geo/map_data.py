@@ -395,6 +395,7 @@ def _day_tracks(conn: Any, day: dt.date, tz: str, person_id: int | None) -> list
         text(
             "SELECT t.id, p.name AS person FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
             f"WHERE {SPAN_OVERLAPS} AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
+            "AND t.status <> 'withdrawn' "  # withdrawn (geo.track_withdraw): no walk of the day
             "ORDER BY t.id LIMIT 50"
         ),
         {**span, "pid": person_id},

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, text
 
 from geo import audit
-from geo.errors import GridwardError, InputError, NotFoundError
+from geo.errors import ConflictError, GridwardError, InputError, NotFoundError
 from geo.settings import get_settings
 
 if TYPE_CHECKING:
@@ -134,21 +134,27 @@ def requeue_tracks(
     with engine.begin() as conn:
         if track_ids is not None:
             ids = sorted(set(track_ids))
-            found = set(
+            found = dict(
                 conn.execute(
-                    text("SELECT id FROM tracks WHERE id = ANY(:ids)"), {"ids": ids}
-                ).scalars()
+                    text("SELECT id, status FROM tracks WHERE id = ANY(:ids)"), {"ids": ids}
+                ).all()
             )
             missing = [i for i in ids if i not in found]
             if missing:
-                shown = ", ".join(str(i) for i in missing[:10])
-                more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-                raise NotFoundError(f"no such track: {shown}{more}")
+                raise NotFoundError(f"no such track: {_some(missing)}")
+            withdrawn = [i for i in ids if found[i] == "withdrawn"]
+            if withdrawn:  # matched again, it would be credited again
+                raise ConflictError(
+                    f"轨迹已撤回 withdrawn, not matched again: track {_some(withdrawn)} "
+                    "(gridward tracks restore ID first, if it was withdrawn by mistake)"
+                )
             where, params = "t.id = ANY(:ids)", {"ids": ids}
         else:
             from geo.track_store import SPAN_OVERLAPS, local_days
 
-            where, params = SPAN_OVERLAPS, local_days(since, until)  # refuses since > until
+            # a withdrawn track's days are matched again without it
+            where = f"{SPAN_OVERLAPS} AND t.status <> 'withdrawn'"
+            params = local_days(since, until)  # refuses since > until
         already = conn.execute(
             text(f"SELECT count(*) FROM tracks t WHERE {where} AND t.status = 'queued'"), params
         ).scalar_one()
@@ -173,6 +179,12 @@ def requeue_tracks(
             },
         )
     return int(queued or 0), int(already)
+
+
+def _some(ids: list[int]) -> str:
+    """Up to ten ids, and how many more."""
+    more = f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+    return ", ".join(str(i) for i in ids[:10]) + more
 
 
 # how often an upload's drain looks again while another worker holds its tracks (growing to

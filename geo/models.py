@@ -336,7 +336,13 @@ class Track(Base):
     __table_args__ = (
         CheckConstraint("length(sha256) = 64", name="ck_tracks_sha256"),
         CheckConstraint(
-            "status IN ('stored', 'queued', 'matched', 'failed')", name="ck_tracks_status"
+            "status IN ('stored', 'queued', 'matched', 'failed', 'withdrawn')",
+            name="ck_tracks_status",
+        ),
+        # a withdrawn track has its time, and only a withdrawn one (migration 0018): a write
+        # that set its status alone (a re-match) would bring its credit back
+        CheckConstraint(
+            "(status = 'withdrawn') = (withdrawn_at IS NOT NULL)", name="ck_tracks_withdrawn"
         ),
         CheckConstraint("mode IN ('walk', 'bike')", name="ck_tracks_mode"),
         Index("ix_tracks_queued", "id", postgresql_where=text("status = 'queued'")),
@@ -369,6 +375,11 @@ class Track(Base):
     # the digest of its fixes (geo.walk_digest.fixes_digest): the same walk sent again, or a
     # copy of it (geo.track_store._same_walk; migration 0017); None under 3 distinct positions
     fixes_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # withdrawn (撤回) by mistake: when, by whom (a username, or "cli") and why; its visits and
+    # fixes are deleted, its row and bytes kept (geo.track_withdraw; migration 0018)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_by: Mapped[str | None] = mapped_column(Text)
+    withdraw_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class TrackMatch(Base):
@@ -409,8 +420,8 @@ class TrackPoint(Base):
     __table_args__ = ({"postgresql_partition_by": "RANGE (t)"},)
 
     # no foreign key to tracks (migration 0015): making a day table would lock tracks too,
-    # and uploads in flight deadlocked with it; fixes are written with their track, and
-    # tracks are never deleted
+    # and uploads in flight deadlocked with it; fixes are written with their track, tracks
+    # are never deleted, and a withdrawn track's fixes go in its withdrawal's transaction
     track_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     t: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)

@@ -321,13 +321,16 @@ def _store(
         with engine.connect() as conn:
             existing = conn.execute(
                 text(
-                    "SELECT id, n_points, format, started_at, ended_at, crs, person_id, mode "
+                    "SELECT id, n_points, format, started_at, ended_at, crs, person_id, mode, "
+                    "status, withdrawn_at, withdrawn_by, withdraw_reason "
                     "FROM tracks WHERE sha256 = :s"
                 ),
                 {"s": sha},
             ).first()
         if existing is None:
             return None
+        if existing.status == "withdrawn":
+            raise withdrawn_refusal(existing, person_id)
         stored = _stored(existing, sha)
         if person_id not in (None, existing.person_id):
             stored = _claim(engine, stored, person_id, uploaded_by)
@@ -462,7 +465,8 @@ def _same_walk(
                 "SELECT t.id, t.sha256, t.n_points, t.format, t.started_at, t.ended_at, "
                 "t.person_id, t.mode, p.external_id FROM tracks t "
                 "LEFT JOIN people p ON p.id = t.person_id "
-                "WHERE t.fixes_sha256 = :f ORDER BY t.id LIMIT 1"
+                # a withdrawn walk is no walk: a corrected file of it is a new track
+                "WHERE t.fixes_sha256 = :f AND t.status <> 'withdrawn' ORDER BY t.id LIMIT 1"
             ),
             {"f": fixes},
         ).first()
@@ -619,6 +623,29 @@ class OwnedByAnother(ConflictError):
         self.anonymous = anonymous
 
 
+class TrackWithdrawn(OwnedByAnother):
+    """The same bytes are a withdrawn track's (:mod:`geo.track_withdraw`). WHY refused and
+    not stored again or restored: a phone's retry or a folder sent again must not bring back
+    what a supervisor withdrew. ``anonymous`` (for a steward sending someone else's file)
+    names no one."""
+
+
+def withdrawn_refusal(row: Any, person_id: int | None) -> TrackWithdrawn:
+    """The 409 for a re-send of withdrawn track ``row`` (id, person_id and its withdrawal)
+    by or for ``person_id``: what happened, and the ways out."""
+    from geo.track_withdraw import withdrawn_words
+
+    full = (
+        f"轨迹 {row.id} 已撤回，同一文件不再接收 track {row.id} {withdrawn_words(row)}; the same "
+        "file is not stored again. If it was withdrawn by mistake, restore it (gridward tracks "
+        f"restore {row.id}, POST /tracks/{row.id}/restore); a corrected walk (another export, "
+        "its times or datum put right) is stored as a new track"
+    )
+    theirs = person_id is not None and person_id == row.person_id
+    anonymous = full if theirs else "此文件已上传并已撤回 this file was uploaded and withdrawn"
+    return TrackWithdrawn(full, anonymous)
+
+
 def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) -> StoredTrack:
     """A stored file sent again for a person: if it was stored for nobody (an admin's upload
     without a person), the walk becomes theirs, and so do its visits, so their reports credit
@@ -694,7 +721,8 @@ def set_track_person(
 
     with engine.begin() as conn:
         track = conn.execute(
-            text("SELECT id, person_id FROM tracks WHERE id = :t FOR UPDATE"), {"t": track_id}
+            text("SELECT id, person_id, status FROM tracks WHERE id = :t FOR UPDATE"),
+            {"t": track_id},
         ).first()
         if track is None:
             if authorize is not None:  # out of scope, which tracks exist is not told
@@ -716,6 +744,11 @@ def set_track_person(
                 if pid is not None:
                     code = homes.get(pid)
                     authorize(area_path(conn, code) if code else None)
+        if track.status == "withdrawn":  # it credits nobody; its trail names its person
+            raise ConflictError(
+                f"轨迹 {track_id} 已撤回 track {track_id} is withdrawn: restore it first "
+                f"(gridward tracks restore {track_id})"
+            )
         before = track.person_id
         if before != person_id:
             _give_track(conn, track_id, person_id)
@@ -1155,6 +1188,8 @@ def match_stored_track(
         ).first()
         if track is None:
             raise NotFoundError(f"track {track_id} does not exist")
+        if track.status == "withdrawn":  # withdrawn while its upload waited for the lock
+            raise ConflictError(f"track {track_id} was withdrawn: not matched")
         if if_unmatched and track.status not in ("stored", "queued"):
             return _matched_meanwhile(conn, track)
         return _match_locked(conn, track, mode, points)
@@ -1593,6 +1628,9 @@ def mark_failed(engine: Engine, track_id: int, reason: str) -> None:
 def set_failed(conn: Any, track_id: int, reason: str) -> None:
     """:func:`mark_failed` inside the caller's transaction (the match queue's batch)."""
     conn.execute(
-        text("UPDATE tracks SET status = 'failed', error = :e WHERE id = :t"),
+        text(
+            "UPDATE tracks SET status = 'failed', error = :e WHERE id = :t "
+            "AND status <> 'withdrawn'"
+        ),
         {"t": track_id, "e": reason[:500]},
     )

@@ -82,6 +82,10 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/tracks/rematch"): Case(ADMIN),
     # the people are in the body: their homes' areas checked inside (test_tracks_db)
     ("PATCH", "/tracks/{track_id}"): Case(PLANNERS),
+    # whose track it is (own walk, a planner's areas or uploads) is checked inside
+    # (test_track_withdraw_db); the sample id is no track: 404 for whoever passes the rule
+    ("DELETE", "/tracks/{track_id}"): Case(UPLOADERS),
+    ("POST", "/tracks/{track_id}/restore"): Case(UPLOADERS),
     ("GET", "/tracks"): Case(MAP_READERS),
     ("GET", "/reports/{kind}"): Case(MAP_READERS, path="/reports/daily"),
     ("POST", "/people/import"): Case(ADMIN),

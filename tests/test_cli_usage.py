@@ -20,6 +20,7 @@ from tests.test_assign_cli import run
         (["tracks", "upload", "f.csv", "--person", "id:abc"], "--person"),
         (["tracks", "drop-fixes", "--keep-days", "0"], "--keep-days"),
         (["tracks", "worker", "--batch", "0"], "--batch"),
+        (["tracks", "delete"], "'ID'"),
     ],
 )
 def test_usage_error_is_one_line_and_exit_2(args: list[str], names: str) -> None:

@@ -10,6 +10,8 @@ gets its own error and does not stop the others; when every file is bad the answ
 The same bytes uploaded again return the same track (200, ``created: false``).
 POST /tracks/rematch (admin) queues stored tracks again, by id or by local day, after the street
 network changed; a background job matches them (202 with a ``job_url``).
+DELETE /tracks/{id} withdraws a track uploaded by mistake (its credit goes; geo.track_withdraw),
+POST /tracks/{id}/restore undoes a withdrawal made by mistake.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
@@ -28,7 +31,8 @@ from api.auth import Principal, allow, area_scope, person_for
 from api.background import job_url, match_pool, run_job
 from api.deps import get_engine
 from api.limits import default_limit, read_uploads, upload_openapi
-from geo.errors import GridwardError, NotFoundError, db_failure
+from geo.duty_undo import MAX_REASON
+from geo.errors import GridwardError, InputError, NotFoundError, db_failure
 from geo.track_store import (
     LAST_MATCH,
     SPAN_OVERLAPS,
@@ -38,6 +42,14 @@ from geo.track_store import (
     local_days,
     read_track_points,
     set_track_person,
+)
+from geo.track_withdraw import (
+    Authorize,
+    TrackOwner,
+    may_restore,
+    may_withdraw,
+    restore_track,
+    withdraw_track,
 )
 
 log = logging.getLogger("gridward.tracks")
@@ -321,7 +333,7 @@ def rematch(
     return JSONResponse(out, status_code=202)
 
 
-TRACK_STATUSES = ("stored", "queued", "matched", "failed")
+TRACK_STATUSES = ("stored", "queued", "matched", "failed", "withdrawn")
 
 
 @router.get("/tracks", summary="Stored tracks, newest walk first 轨迹列表")
@@ -336,7 +348,12 @@ def list_tracks(
         dt.date | None, Query(description="walks starting on or before this local day")
     ] = None,
     status: Annotated[
-        str | None, Query(max_length=16, description="stored, queued, matched or failed")
+        str | None,
+        Query(
+            max_length=16,
+            description="stored, queued, matched, failed or withdrawn (撤回: listed only when "
+            "asked for)",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -344,7 +361,8 @@ def list_tracks(
     """Who uploaded what and how it went (a steward sees only their own tracks). ``segments``
     counts the segment visits the track's match produced, ``matched_points`` and ``pieces``
     summarise that match (few fixes matched: the walk was mostly off the alley network or the
-    fixes were poor); ``error`` says why a match failed."""
+    fixes were poor); ``error`` says why a match failed. Withdrawn tracks are listed only
+    with ``status=withdrawn``: they are no walks any more."""
     if status is not None and status not in TRACK_STATUSES:
         raise HTTPException(422, f"status must be one of {', '.join(TRACK_STATUSES)}")
     params = {
@@ -356,7 +374,7 @@ def list_tracks(
     }
     where = (
         "WHERE (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
-        "AND (CAST(:status AS text) IS NULL OR t.status = :status) "
+        "AND (CAST(:status AS text) IS NULL AND t.status <> 'withdrawn' OR t.status = :status) "
         "AND (CAST(:start AS timestamptz) IS NULL AND CAST(:end AS timestamptz) IS NULL "
         f"OR {SPAN_OVERLAPS}) "
     )
@@ -429,6 +447,82 @@ def reassign_track(
     return set_track_person(engine, track_id, pid, user.username, area_scope(user, refusal))
 
 
+class ReasonRequest(BaseModel):
+    """Why a track is withdrawn or restored (kept in the audit log)."""
+
+    reason: str | None = Field(default=None, max_length=MAX_REASON, description="why 原因")
+
+
+def _reason(body: ReasonRequest | None, query: str | None) -> str | None:
+    """The reason from the JSON body or ``?reason=``, given once (as DELETE /assignments)."""
+    if body is not None and body.reason is not None and query is not None:
+        raise InputError("give the reason once: in the JSON body or as ?reason=, not both")
+    return body.reason if body is not None and body.reason is not None else query
+
+
+def _track_rule(
+    user: Principal, rule: Callable[[Principal, TrackOwner], bool], what: str
+) -> Authorize:
+    """``authorize(owner)`` for geo.track_withdraw: a 403 saying whose tracks ``user`` may
+    ``what`` (withdraw, restore)."""
+
+    def authorize(owner: TrackOwner) -> None:
+        if rule(user, owner):
+            return
+        if user.role == "steward":
+            why = f"只能处理本人的轨迹 stewards may {what} only their own tracks"
+            if what == "restore":
+                why += " that they withdrew themselves"
+        else:
+            why = (
+                f"轨迹 {owner.track_id} 不在您的管辖区域内 track {owner.track_id} is neither of "
+                f"a person living in your areas nor uploaded by you: you may not {what} it"
+            )
+        raise HTTPException(403, why)
+
+    return authorize
+
+
+# who may withdraw (geo.track_withdraw.may_withdraw): the track's steward, planners (their
+# areas' people, their own uploads), admins; viewers never
+WITHDRAWERS = allow("steward", "planner")
+
+
+@router.delete("/tracks/{track_id}", summary="Withdraw a track uploaded by mistake 撤回轨迹")
+def withdraw(
+    track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: Annotated[Principal, Depends(WITHDRAWERS)],
+    engine: Engine = Depends(get_engine),
+    body: Annotated[ReasonRequest | None, Body()] = None,
+    reason: Annotated[
+        str | None, Query(max_length=MAX_REASON, description="why, if not in the body 原因")
+    ] = None,
+) -> dict[str, Any]:
+    """A wrong file, someone else's walk, a test walk: its credit leaves every report, its
+    file and the withdrawal stay on record (audit log). A steward withdraws their own
+    tracks; a planner those of people living in their areas and their own uploads."""
+    rule = _track_rule(user, may_withdraw, "withdraw")
+    return withdraw_track(engine, track_id, _reason(body, reason), user.username, rule)
+
+
+@router.post(
+    "/tracks/{track_id}/restore", summary="Restore a track withdrawn by mistake 恢复撤回的轨迹"
+)
+def restore(
+    track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: Annotated[Principal, Depends(WITHDRAWERS)],
+    engine: Engine = Depends(get_engine),
+    body: Annotated[ReasonRequest | None, Body()] = None,
+    reason: Annotated[
+        str | None, Query(max_length=MAX_REASON, description="why, if not in the body 原因")
+    ] = None,
+) -> dict[str, Any]:
+    """The track is stored again and matched: its credit comes back. Whoever may withdraw
+    it, except that a steward restores only what they withdrew themselves."""
+    rule = _track_rule(user, may_restore, "restore")
+    return restore_track(engine, track_id, _reason(body, reason), user.username, rule)
+
+
 @router.get("/tracks/{track_id}", summary="A stored track and its matched segments 轨迹")
 def get_track(
     track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
@@ -440,7 +534,8 @@ def get_track(
             text(
                 "SELECT id, sha256, filename, format, crs, mode, size_bytes, person_id, "
                 "started_at, "
-                "ended_at, n_points, status, error, uploaded_at, "
+                "ended_at, n_points, status, error, uploaded_at, withdrawn_at, withdrawn_by, "
+                "withdraw_reason, "
                 "ST_AsGeoJSON(ST_MakeLine(ARRAY(SELECT geom FROM track_points p "
                 "  WHERE p.track_id = tracks.id "
                 # the track's span: only its days' partitions are searched
@@ -487,6 +582,10 @@ def get_track(
         "pieces": matches[0].pieces if matches else None,
         "status": t.status,
         "error": t.error,
+        # withdrawn (撤回): when, by whom, why; its visits are gone, its file kept
+        "withdrawn": None
+        if t.withdrawn_at is None
+        else {"at": _local(t.withdrawn_at), "by": t.withdrawn_by, "reason": t.withdraw_reason},
         "geometry": _line(engine, t.id, t.line, t.n_points or 0),
         "visits": [
             {

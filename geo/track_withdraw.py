@@ -1,0 +1,306 @@
+"""Withdrawing a track uploaded by mistake (撤回轨迹), and restoring one withdrawn by mistake.
+
+A wrong file, someone else's walk or a test walk kept its credit in every daily, weekly and
+monthly report. Withdrawing it is a soft delete, in one transaction:
+
+* its patrol visits (the only thing the reports count) and its fixes (``track_points``, the
+  day tables of :mod:`geo.track_partitions`) are deleted; its match history
+  (``track_matches``) stays, as the record of what it had been credited;
+* its row and uploaded bytes stay (nothing a steward sent is lost; the audit names the file),
+  with ``status = 'withdrawn'`` and when, by whom and why. Every reader driven by status (the
+  match queue, the stale-upload drain, the reports' "waiting" note) passes it by, so a queued
+  track is withdrawn straight out of the queue; one being matched right now (its row locked)
+  is a 409: withdraw it once its match is written;
+* the audit log gets ``track.withdraw``: the track, its file's sha256, whose walk and its
+  local days, the credit taken away, who withdrew it and why.
+
+WHY soft: the same bytes sent again (a phone's retry, a folder uploaded again) must not bring
+back what a supervisor withdrew, and only a kept row can say so (:mod:`geo.track_store`
+refuses them, naming the withdrawal). A corrected upload, another file of the same walk (for
+the right person, its times or datum put right), is a new track: the copy check
+(``fixes_sha256``) does not hold a withdrawn walk against it. A withdrawal made by mistake is
+undone by :func:`restore_track`.
+
+Who may: see :func:`may_withdraw` and :func:`may_restore` (the API applies them; the CLI is
+the operator's, as for every other command).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from geo import audit
+from geo.accounts import Principal
+from geo.area_paths import AreaPath, area_path
+from geo.duty_undo import parse_reason
+from geo.errors import ConflictError, GridwardError, InputError, NotFoundError
+from geo.settings import get_settings
+
+# how long a withdrawal waits for a track's row: a claim or mode change holds it for
+# milliseconds, a match for up to minutes (then the withdrawal is a 409, not a hung request)
+LOCK_WAIT = "2s"
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+@dataclass(frozen=True)
+class TrackOwner:
+    """What the rule of who may withdraw or restore a track reads: whose walk it is (and
+    where that person lives), who uploaded it, who withdrew it."""
+
+    track_id: int
+    person_id: int | None
+    uploaded_by: str | None
+    home: AreaPath  # the area path of the person's home; () for none or no person
+    withdrawn_by: str | None = None
+
+
+Authorize = Callable[[TrackOwner], None]
+
+
+def may_withdraw(user: Principal, owner: TrackOwner) -> bool:
+    """Whether ``user`` may withdraw the track. Admins: any. A steward: their own walks (the
+    person their account is linked to), as they upload and read only those. A planner: walks
+    of people living in their areas (as ``PATCH /tracks/{id}`` reassigns), and any file they
+    uploaded themselves (a planner uploads for anyone, so may take back their own mistake).
+    Viewers: none."""
+    if user.role == "admin":
+        return True
+    if user.role == "steward":
+        return user.person_id is not None and owner.person_id == user.person_id
+    if user.role == "planner":
+        mine = owner.uploaded_by is not None and owner.uploaded_by == user.username
+        return mine or (owner.person_id is not None and user.covers_area(owner.home))
+    return False
+
+
+def may_restore(user: Principal, owner: TrackOwner) -> bool:
+    """Whether ``user`` may restore a withdrawn track: admins and planners as for
+    :func:`may_withdraw`; a steward only what they withdrew themselves. WHY: a supervisor's
+    withdrawal (someone else's walk sent as theirs) must stand against the steward."""
+    if user.role == "steward":
+        return may_withdraw(user, owner) and owner.withdrawn_by == user.username
+    return may_withdraw(user, owner)
+
+
+def parse_track_id(value: Any) -> int:
+    """A track id given as a number or text; InputError naming it otherwise."""
+    shown = str(value).strip()
+    ok = shown.isascii() and shown.isdigit() and len(shown) <= 10
+    if isinstance(value, bool) or not ok or not 0 < int(shown) < 2**31:
+        raise InputError(
+            f"track '{shown[:40]}' is not a track id: give the whole number the upload printed "
+            "(轨迹编号 track id, GET /tracks lists them)"
+        )
+    return int(shown)
+
+
+def withdraw_track(
+    engine: Engine,
+    track: int | str,
+    reason: str | None = None,
+    actor: str | None = None,
+    authorize: Authorize | None = None,
+) -> dict[str, Any]:
+    """Withdraw track ``track`` (see the module docstring); ``authorize(owner)`` raises when
+    the caller may not (called before anything else about the track is told). NotFoundError
+    for no such track, ConflictError when it is withdrawn already or being matched now.
+    Returns what was taken away, JSON-ready."""
+    track_id = parse_track_id(track)
+    reason = parse_reason(reason)
+    with engine.begin() as conn:
+        row = _locked(conn, track_id)
+        if authorize is not None:
+            authorize(_owner(conn, row))
+        if row.status == "withdrawn":
+            raise ConflictError(f"轨迹 {track_id} 已撤回 track {track_id} {withdrawn_words(row)}")
+        credit = _credit(conn, track_id)
+        fixes = _drop_fixes(conn, row)
+        conn.execute(text("DELETE FROM patrol_visits WHERE track_id = :t"), {"t": track_id})
+        when = conn.execute(
+            text(
+                "UPDATE tracks SET status = 'withdrawn', withdrawn_at = now(), "
+                "withdrawn_by = :by, withdraw_reason = :why WHERE id = :t RETURNING withdrawn_at"
+            ),
+            {"t": track_id, "by": actor, "why": reason},
+        ).scalar_one()
+        detail = {
+            "sha256": row.sha256,
+            "filename": row.filename,
+            "person_id": row.person_id,
+            "person": row.external_id,
+            "uploaded_by": row.uploaded_by,
+            "days": _local_days(row.started_at, row.ended_at),
+            "status_before": row.status,
+            "visits": credit["visits"],
+            "walked_m": credit["walked_m"],
+            "fixes": fixes,
+            "reason": reason,
+        }
+        entry = audit.record(conn, actor, "track.withdraw", "track", track_id, detail)
+    return {
+        "track_id": track_id,
+        "status": "withdrawn",
+        "withdrawn_at": _local(when),
+        "withdrawn_by": actor,
+        **detail,
+        # a deferred upload still waiting: out of the queue with its withdrawal
+        "dequeued": row.status == "queued",
+        "audit_id": entry,
+    }
+
+
+def restore_track(
+    engine: Engine,
+    track: int | str,
+    reason: str | None = None,
+    actor: str | None = None,
+    authorize: Authorize | None = None,
+) -> dict[str, Any]:
+    """Undo a withdrawal made by mistake: the track is stored again and matched (its fixes
+    re-read from the kept upload), so its credit comes back. Refused (409) when it is not
+    withdrawn, or when another track now holds the same walk (a corrected upload sent
+    after the withdrawal: both would be credited). Audit ``track.restore``."""
+    from geo.track_store import mark_failed, resume_match
+
+    track_id = parse_track_id(track)
+    reason = parse_reason(reason)
+    with engine.begin() as conn:
+        row = _locked(conn, track_id)
+        if authorize is not None:
+            authorize(_owner(conn, row))
+        if row.status != "withdrawn":
+            raise ConflictError(
+                f"轨迹 {track_id} 未撤回 track {track_id} is not withdrawn (status {row.status})"
+            )
+        _refuse_a_second_copy(conn, row)
+        conn.execute(
+            text(
+                "UPDATE tracks SET status = 'stored', error = NULL, withdrawn_at = NULL, "
+                "withdrawn_by = NULL, withdraw_reason = NULL WHERE id = :t"
+            ),
+            {"t": track_id},
+        )
+        was = {
+            "withdrawn_at": _local(row.withdrawn_at),
+            "withdrawn_by": row.withdrawn_by,
+            "withdraw_reason": row.withdraw_reason,
+        }
+        detail = {"sha256": row.sha256, "person_id": row.person_id, **was, "reason": reason}
+        entry = audit.record(conn, actor, "track.restore", "track", track_id, detail)
+    out: dict[str, Any] = {"track_id": track_id, "restored": was, "audit_id": entry}
+    try:
+        found = resume_match(engine, track_id)
+    except GridwardError as exc:  # stored, with the reason, as an upload that fails to match
+        mark_failed(engine, track_id, exc.message)
+        return {**out, "status": "failed", "match_error": exc.message}
+    if found is None:  # someone else (an upload's re-send, the stale drain) is matching it
+        return {**out, "status": "matching"}
+    return {**out, "status": "matched", "match": found}
+
+
+def _locked(conn: Connection, track_id: int) -> Any:
+    """The track's row locked for this transaction (NotFoundError without one). A row held
+    longer than LOCK_WAIT is a track being matched: ConflictError saying so."""
+    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
+    try:
+        row = conn.execute(
+            text(
+                "SELECT t.id, t.sha256, t.filename, t.person_id, t.uploaded_by, t.started_at, "
+                "t.ended_at, t.status, t.fixes_sha256, t.withdrawn_at, t.withdrawn_by, "
+                "t.withdraw_reason, p.external_id, a.code AS home "
+                "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
+                "LEFT JOIN areas a ON a.id = p.area_id WHERE t.id = :t FOR UPDATE OF t"
+            ),
+            {"t": track_id},
+        ).first()
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        raise ConflictError(
+            f"轨迹 {track_id} 正在匹配，请稍后再试 track {track_id} is being matched right now "
+            "(an upload or a tracks worker holds it): try again once it is matched "
+            f"(GET /tracks/{track_id} shows its status)"
+        ) from None
+    conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+    if row is None:
+        raise NotFoundError(f"轨迹 {track_id} 不存在 track {track_id} does not exist")
+    return row
+
+
+def _owner(conn: Connection, row: Any) -> TrackOwner:
+    home = area_path(conn, row.home) if row.home else ()
+    return TrackOwner(int(row.id), row.person_id, row.uploaded_by, home, row.withdrawn_by)
+
+
+def withdrawn_words(row: Any) -> str:
+    """The words "was withdrawn on DAY by WHO: WHY" of a tracks row (``withdrawn_at``,
+    ``withdrawn_by``, ``withdraw_reason``), its day in the city's time."""
+    day = _local(row.withdrawn_at)[:10]
+    why = f": {row.withdraw_reason}" if row.withdraw_reason else ""
+    return f"was withdrawn on {day} by {row.withdrawn_by or 'unknown'}{why}"
+
+
+def _local(when: dt.datetime) -> str:
+    """An instant in the city's time zone, ISO 8601 with its offset (as tracks are shown)."""
+    return when.astimezone(ZoneInfo(get_settings().timezone)).isoformat()
+
+
+def _credit(conn: Connection, track_id: int) -> dict[str, Any]:
+    """The track's patrol visits and the metres they credit (as ``track_matches`` counts
+    them), before they go."""
+    row = conn.execute(
+        text(
+            "SELECT count(*) AS n, coalesce(sum(v.covered_fraction * s.length_m), 0) AS m "
+            "FROM patrol_visits v JOIN street_segments s ON s.id = v.segment_id "
+            "WHERE v.track_id = :t"
+        ),
+        {"t": track_id},
+    ).one()
+    return {"visits": int(row.n), "walked_m": round(float(row.m), 1)}
+
+
+def _drop_fixes(conn: Connection, row: Any) -> int:
+    """Delete the track's fixes, searching only the day tables of its span."""
+    return conn.execute(
+        text(
+            "DELETE FROM track_points WHERE track_id = :t "
+            "AND t >= coalesce(CAST(:a AS timestamptz), '-infinity') "
+            "AND t <= coalesce(CAST(:b AS timestamptz), 'infinity')"
+        ),
+        {"t": row.id, "a": row.started_at, "b": row.ended_at},
+    ).rowcount
+
+
+def _local_days(start: dt.datetime | None, end: dt.datetime | None) -> list[str]:
+    """The city's local days the walk falls on (the days whose reports it credited)."""
+    if start is None or end is None:
+        return []
+    zone = ZoneInfo(get_settings().timezone)
+    d0, d1 = start.astimezone(zone).date(), end.astimezone(zone).date()
+    return [(d0 + dt.timedelta(days=i)).isoformat() for i in range((d1 - d0).days + 1)]
+
+
+def _refuse_a_second_copy(conn: Connection, row: Any) -> None:
+    """ConflictError when a live track holds the same walk (its fixes' digest)."""
+    if row.fixes_sha256 is None:
+        return
+    other = conn.execute(
+        text(
+            "SELECT id FROM tracks WHERE fixes_sha256 = :f AND id <> :t "
+            "AND status <> 'withdrawn' ORDER BY id LIMIT 1"
+        ),
+        {"f": row.fixes_sha256, "t": row.id},
+    ).scalar()
+    if other is not None:
+        raise ConflictError(
+            f"轨迹 {other} 是同一行走，不能恢复 track {other} holds the same walk (sent after "
+            f"this one was withdrawn): restoring {row.id} would credit it twice; withdraw "
+            f"{other} first, or leave {row.id} withdrawn"
+        )

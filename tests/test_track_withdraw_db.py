@@ -1,0 +1,267 @@
+"""Withdrawing a track uploaded by mistake (撤回轨迹), through the API and the CLI, on real
+PostGIS with simulated walks: its credit leaves the daily report, the audit log keeps who
+withdrew which file and why, and the same file sent again does not bring it back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from geo.errors import ConflictError
+from geo.patrol_reports import build_report
+from geo.track_store import ingest_track
+from tests.dbcheck import fingerprint
+from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
+from tests.test_tracks_db import _csv, _post, _second_steward, _walk_with_duty, demo  # noqa: F401
+
+COMMUNITY = "110108015001"  # 清华园西北社区 (fixtures/communities.geojson): steward 1's home
+
+
+def _walked_m(db, day: str, person_id: int = 1) -> float:
+    """Metres the daily report credits ``person_id`` with on ``day`` (0 without a row)."""
+    people = build_report(db, "daily", dt.date.fromisoformat(day))["people"]
+    rows = people[people["person_id"] == person_id]
+    return float(rows["walked_m"].sum()) if len(rows) else 0.0
+
+
+def _counts(db, track_id: int) -> dict[str, int]:
+    """What the store keeps for a track: visits, fixes, queue row."""
+    with db.connect() as conn:
+        return {
+            "visits": conn.execute(
+                text("SELECT count(*) FROM patrol_visits WHERE track_id = :t"), {"t": track_id}
+            ).scalar_one(),
+            "fixes": conn.execute(
+                text("SELECT count(*) FROM track_points WHERE track_id = :t"), {"t": track_id}
+            ).scalar_one(),
+            "queued": conn.execute(
+                text("SELECT count(*) FROM tracks WHERE id = :t AND status = 'queued'"),
+                {"t": track_id},
+            ).scalar_one(),
+        }
+
+
+def _audit(db, action: str, track_id: int) -> list:
+    with db.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT actor, detail FROM audit_log WHERE action = :a AND target_type = 'track' "
+                "AND target_id = :t ORDER BY id"
+            ),
+            {"a": action, "t": str(track_id)},
+        ).all()
+
+
+def _home(db, person_id: int, code: str) -> None:
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE people SET area_id = (SELECT id FROM areas WHERE code = :c) WHERE id = :p"
+            ),
+            {"c": code, "p": person_id},
+        )
+
+
+def test_a_steward_withdraws_their_walk_and_its_credit_leaves_the_report(demo, auth_headers):  # noqa: F811
+    pts, day = _walk_with_duty(demo, 26)
+    data = _csv(pts)
+    _second_steward(demo)
+    steward = auth_headers("steward", person_id=1)
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, steward, [("mistake.csv", data)])
+        assert r.status_code == 201, r.text
+        tid = r.json()["files"][0]["track_id"]
+        before = _walked_m(demo, day)
+        kept = _counts(demo, tid)
+        assert before > 0 and kept["visits"] > 0 and kept["fixes"] == len(pts)
+
+        # who may not: 404 for no such track, 403 for a viewer, another steward, a planner
+        # of elsewhere; nothing changes
+        others = [
+            auth_headers("viewer"),
+            auth_headers("steward", person_id=2),
+            auth_headers("planner", ("120101",)),
+        ]
+        untouched = fingerprint(demo)
+        r = client.delete("/tracks/999999", headers=steward)
+        assert r.status_code == 404 and "does not exist" in r.json()["error"], r.text
+        for who in others:
+            r = client.delete(f"/tracks/{tid}", headers=who)
+            assert r.status_code == 403 and r.json()["status"] == 403, r.text
+        assert fingerprint(demo) == untouched
+
+        r = client.delete(f"/tracks/{tid}", params={"reason": "测试 a test walk"}, headers=steward)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["status"] == "withdrawn" and out["days"] == [day]
+        assert out["visits"] == kept["visits"] and out["walked_m"] > 0
+        assert out["fixes"] == len(pts) and not out["dequeued"]
+
+        # the credit is gone from the report, the visits and fixes from the store
+        assert _walked_m(demo, day) == 0.0
+        assert _counts(demo, tid) == {"visits": 0, "fixes": 0, "queued": 0}
+        # the track reads back as withdrawn (its line from the kept file) and leaves the list
+        page = client.get(f"/tracks/{tid}", headers=steward).json()
+        assert page["status"] == "withdrawn" and page["visits"] == []
+        assert page["withdrawn"]["reason"] == "测试 a test walk"
+        assert len(page["geometry"]["coordinates"]) == len(pts)
+        assert client.get("/tracks", headers=steward).json()["total"] == 0
+        listed = client.get("/tracks", params={"status": "withdrawn"}, headers=steward).json()
+        assert [t["id"] for t in listed["tracks"]] == [tid]
+
+        # the audit log: who, which track and file, whose walk on which day, why
+        [(actor, detail)] = _audit(demo, "track.withdraw", tid)
+        assert actor == page["withdrawn"]["by"] and actor.startswith("steward_")
+        assert detail["sha256"] == hashlib.sha256(data).hexdigest()
+        assert (detail["person_id"], detail["person"], detail["days"]) == (1, "S1", [day])
+        assert detail["reason"] == "测试 a test walk" and detail["visits"] == kept["visits"]
+
+        # again: 409, it is withdrawn already
+        r = client.delete(f"/tracks/{tid}", headers=steward)
+        assert r.status_code == 409 and "已撤回" in r.json()["error"], r.text
+
+        # the same file again (a retry, a folder sent again) does not bring it back
+        before_resend = fingerprint(demo)
+        r = _post(client, steward, [("mistake.csv", data)])
+        assert r.status_code == 409, r.text
+        assert "已撤回" in r.json()["error"] and "restore" in r.json()["error"]
+        assert fingerprint(demo) == before_resend and _walked_m(demo, day) == 0.0
+
+        # a corrected walk in another file (here CRLF line ends) is a new track, credited:
+        # the copy check does not hold the withdrawn walk against it
+        r = _post(client, steward, [("again.csv", data.replace(b"\n", b"\r\n"))])
+        assert r.status_code == 201, r.text
+        new = r.json()["files"][0]
+        assert new["track_id"] != tid and new["status"] == "matched"
+        assert _walked_m(demo, day) == pytest.approx(before, abs=0.5)
+
+        # and the withdrawn one cannot be restored beside it (it would be credited twice)
+        admin = auth_headers("admin")
+        r = client.post(f"/tracks/{tid}/restore", headers=admin)
+        assert r.status_code == 409 and f"track {new['track_id']}" in r.json()["error"], r.text
+
+
+def test_planners_withdraw_in_their_areas_and_their_own_uploads(demo, auth_headers):  # noqa: F811
+    pts, day = _walk_with_duty(demo, 28)
+    _home(demo, 1, COMMUNITY)
+    admin = auth_headers("admin")
+    inside = auth_headers("planner", ("110108015",))
+    outside = auth_headers("planner", ("120101",))
+    with TestClient(create_app(demo)) as client:
+        tid = _post(client, admin, [("a.csv", _csv(pts))], person_id=1).json()["files"][0]
+        tid = tid["track_id"]
+        r = client.request(
+            "DELETE", f"/tracks/{tid}", json={"reason": "body"}, params={"reason": "query"},
+            headers=inside,
+        )  # fmt: skip
+        assert r.status_code == 422 and "once" in r.json()["error"], r.text
+        assert client.delete(f"/tracks/{tid}", headers=outside).status_code == 403
+        r = client.request(
+            "DELETE", f"/tracks/{tid}", json={"reason": "别人的 walk"}, headers=inside
+        )
+        assert r.status_code == 200 and r.json()["reason"] == "别人的 walk", r.text
+        assert _walked_m(demo, day) == 0.0
+
+        # restored by mistake-undo: a steward may not undo a planner's withdrawal
+        steward = auth_headers("steward", person_id=1)
+        r = client.post(f"/tracks/{tid}/restore", headers=steward)
+        assert r.status_code == 403 and "withdrew themselves" in r.json()["error"], r.text
+        r = client.post(
+            f"/tracks/{tid}/restore", json={"reason": "误撤 by mistake"}, headers=inside
+        )
+        assert r.status_code == 200 and r.json()["status"] == "matched", r.text
+        assert _walked_m(demo, day) > 0
+        [(_, detail)] = _audit(demo, "track.restore", tid)
+        assert detail["reason"] == "误撤 by mistake" and detail["withdraw_reason"] == "别人的 walk"
+
+        # a planner's own upload for someone outside their areas: theirs to take back
+        other, _ = _walk_with_duty(demo, 29)
+        mine = _post(client, outside, [("o.csv", _csv(other))], person_id=1).json()["files"][0]
+        assert client.delete(f"/tracks/{mine['track_id']}", headers=outside).status_code == 200
+
+
+def test_cli_withdraws_and_restores_with_readable_errors(demo, pg_url, run_inproc, monkeypatch):  # noqa: F811
+    from geo.settings import get_settings
+
+    pts, day = _walk_with_duty(demo, 30)
+    item = ingest_track(demo, _csv(pts), "cli.csv", person_id=1, uploaded_by="officer")
+    tid = item["track_id"]
+    before = _walked_m(demo, day)
+    assert before > 0
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    try:
+        res = run_inproc("tracks", "delete", str(tid), "--reason", "wrong file")
+        assert res.returncode == 0, res.stderr
+        assert f"track {tid} withdrawn" in res.stdout and day in res.stdout
+        assert _walked_m(demo, day) == 0.0 and _counts(demo, tid)["visits"] == 0
+        [(actor, detail)] = _audit(demo, "track.withdraw", tid)
+        assert actor == "cli" and detail["reason"] == "wrong file"
+
+        for args, words in (
+            (["tracks", "delete", str(tid)], "已撤回"),
+            (["tracks", "delete", "999999"], "does not exist"),
+            (["tracks", "delete", "12a"], "not a track id"),
+            (["tracks", "delete", "0"], "not a track id"),
+        ):
+            res = run_inproc(*args)
+            lines = res.stderr.strip().splitlines()
+            assert res.returncode == 2 and len(lines) == 1, (args, res.stdout, res.stderr)
+            assert lines[0].startswith("error: ") and words in lines[0], lines[0]
+
+        res = run_inproc("tracks", "restore", str(tid))
+        assert res.returncode == 0 and "restored: matched" in res.stdout, res.stderr
+        assert _walked_m(demo, day) == pytest.approx(before, abs=0.5)
+        res = run_inproc("tracks", "restore", str(tid))
+        assert res.returncode == 2 and "not withdrawn" in res.stderr
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_queued_track_leaves_the_queue_and_one_being_matched_is_a_409(demo):  # noqa: F811
+    from geo.match_queue import drain_queue, requeue_tracks
+    from geo.track_withdraw import withdraw_track
+
+    pts, day = _walk_with_duty(demo, 31)
+    queued = ingest_track(demo, _csv(pts), "q.csv", person_id=1, queue=True)
+    assert _counts(demo, queued["track_id"])["queued"] == 1
+    out = withdraw_track(demo, queued["track_id"], actor="test")
+    assert out["dequeued"] and out["visits"] == 0
+    assert drain_queue(demo).matched == 0  # nothing left to match
+    assert _walked_m(demo, day) == 0.0
+    # re-matching: by id refused (it would be credited again), by day passed by
+    with pytest.raises(ConflictError, match="withdrawn"):
+        requeue_tracks(demo, [queued["track_id"]])
+    assert requeue_tracks(demo, since=dt.date.fromisoformat(day)) == (0, 0)
+
+    other, _ = _walk_with_duty(demo, 32)
+    busy = ingest_track(demo, _csv(other), "b.csv", person_id=1)["track_id"]
+    credit = _counts(demo, busy)
+    with demo.connect() as holder, holder.begin():  # as a match holds its track
+        holder.execute(text("SELECT 1 FROM tracks WHERE id = :t FOR UPDATE"), {"t": busy})
+        with pytest.raises(ConflictError, match="being matched"):
+            withdraw_track(demo, busy, actor="test")
+    assert _counts(demo, busy) == credit  # nothing half-deleted
+    assert withdraw_track(demo, busy, actor="test")["visits"] == credit["visits"]
+
+
+def test_a_failure_mid_withdrawal_leaves_everything_as_it_was(demo, monkeypatch):  # noqa: F811
+    import geo.track_withdraw as tw
+
+    pts, day = _walk_with_duty(demo, 33)
+    tid = ingest_track(demo, _csv(pts), "f.csv", person_id=1)["track_id"]
+    before = fingerprint(demo)
+    credit = _walked_m(demo, day)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("the audit write failed")
+
+    monkeypatch.setattr(tw.audit, "record", broken)
+    with pytest.raises(RuntimeError):
+        tw.withdraw_track(demo, tid, actor="test")
+    assert fingerprint(demo) == before and _walked_m(demo, day) == credit
