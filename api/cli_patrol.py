@@ -344,6 +344,7 @@ def _report(
             "pending" if period.running else "",
             "compliance",
             "rank",
+            "late_uploads",  # 迟传: tracks sent over GRIDWARD_LATE_UPLOAD_H after the walk
         )
         if c in people.columns
     ]

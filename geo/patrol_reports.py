@@ -30,6 +30,13 @@ Rules the numbers follow:
   ``meta`` notes say so (subdistrict totals: run without the community filter).
 * A daily report also has ``segments``: every segment of every alley/street with a duty that
   day, with the fraction and metres its holders walked (union) and their first/last time.
+* Each table has the same columns whatever the data (:func:`table_columns`): an empty day's
+  CSV has a full day's header.
+* ``late_uploads`` in the people rows: the person's tracks of the day (of the period) whose
+  upload came more than ``GRIDWARD_LATE_UPLOAD_H`` after their last fix. A marker for the
+  supervisor only: the credit of a late track is unchanged.
+* Area rows: per role, each subdistrict by code then its communities by code; the rows of
+  streets outside every community/subdistrict come after the named ones of their level.
 """
 
 from __future__ import annotations
@@ -75,7 +82,8 @@ TABLES = tuple(SHEETS)  # the tables a CSV can hold (--table / table=)
 RUNNING_NOTE = "今天未计 today not counted unless done"
 # what each role is held on: the kind of street its unstaffed rows count
 ROLE_KIND = {"alley_steward": "alley", "street_chief": "street"}
-KIND_LABELS = {"alley": "小巷 alley", "street": "街道 street"}
+# 街 (not 街道: in these reports 街道 is the subdistrict, the area level "街道 subdistrict")
+KIND_LABELS = {"alley": "小巷 alley", "street": "街 street"}
 
 
 class Report(dict):
@@ -390,6 +398,7 @@ def _load(
             duties = duties[inside]
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
         unmatched = _unmatched_tracks(conn, start, end)
+        late = _late_tracks(conn, start, end)
     # exact union of walked stretches: one row per stretch
     edges = edges[_STRETCH_COLS] if len(edges) else pd.DataFrame(columns=_STRETCH_COLS)
     if len(corridor):
@@ -407,6 +416,7 @@ def _load(
         "level": level,
         "area_name": found.name if found is not None else None,
         "unmatched": unmatched,
+        "late": late,
     }
 
 
@@ -598,6 +608,56 @@ def _daily_frames(
     return out
 
 
+# Each table's columns, in order, whatever the data (:func:`table_columns`)
+ALLEY_COLS = [
+    "day",
+    "alley_id",
+    "length_m",
+    "walked_m",
+    "walked_share",
+    "patrolled",
+    "first_time",
+    "last_time",
+    "pending",
+    "person_ids",
+    "people",
+    "person_codes",
+    "holder_walked_m",
+    "credited_ids",
+    "credited",
+    "role",
+    *_AREA_COLS,
+    "alley_name",
+]
+# who first: the database id, the registry id (人员编号) and the name
+_WHO = ["person_id", "person_code", "person_name"]
+PEOPLE_DAY_COLS = ["day", *_WHO, "alleys", "patrolled_alleys", "pending", "compliance"]
+PEOPLE_DAY_COLS += ["assigned_m", "walked_m", "role", "rank", "late_uploads"]
+PEOPLE_PERIOD_COLS = ["period", *_WHO, "days", "alley_days", "patrolled_alley_days", "pending"]
+PEOPLE_PERIOD_COLS += ["compliance", "walked_m", "rank", "role", "late_uploads"]
+
+
+def table_columns(kind: str) -> dict[str, list[str]]:
+    """The columns of each table of a ``kind`` report, the same with or without data. WHY:
+    an empty week's people table had 4 columns (a full one 12) and an empty day's alleys
+    no first/last time, so its CSV header differed from every other day's and a sheet
+    that stacked the days broke."""
+    people = PEOPLE_DAY_COLS if kind == "daily" else PEOPLE_PERIOD_COLS
+    cols = {"people": people, "alleys": ALLEY_COLS, "areas": AREA_COLS}
+    if kind == "daily":
+        cols["segments"] = SEGMENT_COLS
+    return cols
+
+
+def _fixed(df: pd.DataFrame, columns: list[str], name: str) -> pd.DataFrame:
+    """``df`` with exactly ``columns``, in order (missing ones empty). A column not in the
+    list is a programming error, not dropped: it would vanish from every file unseen."""
+    extra = [c for c in df.columns if c not in columns]
+    if extra:
+        raise RuntimeError(f"report table {name}: columns {extra} are not in table_columns")
+    return df.reindex(columns=columns)
+
+
 SEGMENT_COLS = [
     "day",
     "role",
@@ -692,11 +752,10 @@ def build_report(
     alleys, people = frames["alleys"], frames["people"]
     # the registry id (人员编号, as the office knows them) beside the name: two stewards
     # of one name were told apart by nothing but the database id
-    who = ["person_id", "person_code", "person_name"]
     names = (
-        data["duties"][who].drop_duplicates("person_id")
+        data["duties"][_WHO].drop_duplicates("person_id")
         if len(data["duties"])
-        else pd.DataFrame(columns=who)
+        else pd.DataFrame(columns=_WHO)
     )
     where = data["areas"][["alley_id", *_AREA_COLS]]
     alleys = (
@@ -722,11 +781,7 @@ def build_report(
             parts.append(rolled.assign(role=role))
         per_person = pd.concat(parts) if parts else pd.DataFrame(columns=["person_id", "role"])
     per_person = per_person.merge(names, on="person_id", how="left")
-    at = list(per_person.columns).index("person_id") + 1  # who, first: id, 人员编号, name
-    front = [c for c in per_person.columns[:at] if c not in who]
-    per_person = per_person[
-        [*front, *who, *[c for c in per_person.columns if c not in {*front, *who}]]
-    ]
+    per_person = _with_late_uploads(per_person, data["late"], daily=kind == "daily")
     per_person = per_person.sort_values(
         [c for c in ("role", "rank", "person_id") if c in per_person.columns]
     ).reset_index(drop=True)
@@ -769,7 +824,8 @@ def build_report(
     tables = {"people": per_person, "alleys": alleys, "areas": areas}
     if kind == "daily":
         tables["segments"] = frames["segments"]
-    tables = {name: _whole_seconds(df) for name, df in tables.items()}
+    columns = table_columns(kind)
+    tables = {name: _whole_seconds(_fixed(df, columns[name], name)) for name, df in tables.items()}
     meta = {
         "area": area,
         "area_level": data["level"],
@@ -795,6 +851,46 @@ def _unmatched_tracks(conn: Any, start: dt.date, end: dt.date) -> dict[str, int]
     ).all()
     n = {r.status: int(r.n) for r in rows}
     return {"waiting": n.get("stored", 0) + n.get("queued", 0), "failed": n.get("failed", 0)}
+
+
+# (person, local day, track) of the credited tracks uploaded more than the setting's hours
+# after their last fix (tracks.uploaded_at, tracks.ended_at), as the visits put them on days
+_LATE_SQL = """
+SELECT DISTINCT v.person_id, v.day, v.track_id
+FROM patrol_visits v JOIN tracks t ON t.id = v.track_id
+WHERE v.day BETWEEN :a AND :b AND v.person_id IS NOT NULL
+  AND t.mode = ANY(CAST(:modes AS text[]))
+  AND t.uploaded_at > t.ended_at + make_interval(secs => :late_s)
+"""
+
+
+def _late_tracks(conn: Any, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The late uploads of these days: (person_id, day, track_id), one row per person, day
+    and track. WHY: a supervisor asked to see walks sent long after they were walked (a
+    phone offline for days, or a walk sent in to fill a missed day); the credit stays."""
+    settings = get_settings()
+    return read_frame(
+        text(_LATE_SQL),
+        conn,
+        params={
+            "a": start,
+            "b": end,
+            "modes": settings.credited(),
+            "late_s": settings.late_upload_h * 3600.0,
+        },
+    )
+
+
+def _with_late_uploads(people: pd.DataFrame, late: pd.DataFrame, daily: bool) -> pd.DataFrame:
+    """``people`` with ``late_uploads``: each person's late tracks of the row's day (daily)
+    or of the whole period, each track once (a walk over midnight is on both its days)."""
+    keys = ["day", "person_id"] if daily else ["person_id"]
+    if not len(late) or not len(people):
+        return people.assign(late_uploads=0)
+    late = late.assign(day=pd.to_datetime(late["day"]).dt.date)  # as the rows' days
+    counts = late.groupby(keys)["track_id"].nunique().rename("late_uploads").reset_index()
+    out = people.merge(counts, on=keys, how="left")
+    return out.assign(late_uploads=out["late_uploads"].fillna(0).astype(int))
 
 
 def _unmatched_notes(unmatched: dict[str, int]) -> list[str]:
@@ -894,7 +990,7 @@ def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> 
     notes = list(meta.get("notes", []))
     if period.running:
         notes.append(
-            f"{RUNNING_NOTE}: {pending} 街巷·天待巡 alley-days of today pending, in no rate"
+            f"{RUNNING_NOTE}: {pending} 街巷·天待巡 street/alley-days of today pending, in no rate"
         )
     area = None
     if meta.get("area"):  # which area a filtered report covers: files of four communities
@@ -967,8 +1063,27 @@ def _by_area(alleys: pd.DataFrame, unstaffed: pd.DataFrame | None = None) -> pd.
     out.loc[ranked, "rank"] = _rank(
         out.loc[ranked, "compliance"], [out.loc[ranked, "role"], out.loc[ranked, "level"]]
     )
-    out = out.sort_values(["role", "subdistrict_code", "community_code"], na_position="first")
-    return out[AREA_COLS].reset_index(drop=True)
+    return _area_order(out)[AREA_COLS].reset_index(drop=True)
+
+
+def _area_order(out: pd.DataFrame) -> pd.DataFrame:
+    """Area rows in one order, run after run: per role, each subdistrict by code followed by
+    its communities by code, the row of its streets outside every community last; the rows
+    of streets outside every subdistrict after all named subdistricts. WHY: blank codes
+    sorted first, and rows of equal (blank) keys in no fixed order, so the outside rows led
+    the table, in any order (acceptance tester)."""
+    keys = pd.DataFrame(
+        {
+            "role": out["role"],
+            "no_subdistrict": out["subdistrict_code"].isna(),
+            "subdistrict": out["subdistrict_code"].astype(object).fillna(""),
+            "community_row": out["level"].eq("community"),
+            "no_community": out["community_code"].isna(),
+            "community": out["community_code"].astype(object).fillna(""),
+        },
+        index=out.index,
+    )
+    return out.loc[keys.sort_values(list(keys.columns), kind="stable").index]
 
 
 UNNAMED = "（无名 unnamed）"  # before the key of an unnamed way: （无名 unnamed）way:84273943

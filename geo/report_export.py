@@ -35,44 +35,56 @@ ROUND = {
     "length_m": 1,
 }
 
-HEADERS = {
-    "day": "日期 day",
-    "period": "周期 period",
-    "role": "职责 role",
-    "person_id": "系统编号 system id",
-    "person_code": "人员编号 person id",
-    "person_name": "姓名 name",
-    "alleys": "街巷数 alleys",
-    "patrolled_alleys": "已巡街巷 patrolled",
-    "compliance": "巡查率 compliance",
-    "assigned_m": "责任长度(米) assigned m",
-    "walked_m": "巡查长度(米) walked m",
-    "rank": "排名 rank",
-    "days": "天数 days",
-    "alley_days": "街巷·天 alley-days",
-    "patrolled_alley_days": "已巡街巷·天 patrolled alley-days",
-    "alley_id": "街巷编号 alley id",
-    "alley_name": "街巷名称 alley name",
-    "length_m": "长度(米) length m",
-    "walked_share": "巡查比例 walked share",
-    "patrolled": "已巡 patrolled",
-    "community_code": "社区编码 community code",
-    "community_name": "社区 community",
-    "subdistrict_code": "街道编码 subdistrict code",
-    "subdistrict_name": "街道 subdistrict",
-    "level": "层级 level",
-    "people": "责任人 people",
-    "person_codes": "责任人编号 their person ids",
-    "first_time": "首次时间 first time",
-    "last_time": "末次时间 last time",
-    "pending": "待巡(今天未计) pending",
-    "unstaffed": "无人负责·天 unstaffed days",
-    "credited": "计入 credited",
-    "holder_walked_m": "各人走过(米) walked by each",
-    "segment_id": "路段编号 segment id",
-    "kind": "类型 kind",
-    "walked_fraction": "走过比例 walked fraction",
+# The Chinese label of each field: the header of a CSV/XLSX column is the label, a space and
+# the field's JSON key ("人员编号 person_code"), so a file and the JSON name a column alike
+# and a script reads the key as the header's last word. WHY: the file said "人员编号 person id"
+# for the JSON's person_code and "系统编号 system id" for its person_id (acceptance tester).
+# The labels say 街巷 (streets and alleys): a street chief's rows count streets, a steward's
+# alleys, under the same headers (the keys keep the JSON's names, alley_days for both).
+LABELS = {
+    "day": "日期",
+    "period": "周期",
+    "role": "职责",
+    "person_id": "系统编号",
+    "person_code": "人员编号",
+    "person_name": "姓名",
+    "alleys": "街巷数",
+    "patrolled_alleys": "已巡街巷",
+    "compliance": "巡查率",
+    "assigned_m": "责任长度(米)",
+    "walked_m": "巡查长度(米)",
+    "rank": "排名",
+    "days": "天数",
+    "alley_days": "街巷·天",
+    "patrolled_alley_days": "已巡街巷·天",
+    "alley_id": "街巷编号",
+    "alley_name": "街巷名称",
+    "length_m": "长度(米)",
+    "walked_share": "巡查比例",
+    "patrolled": "已巡",
+    "community_code": "社区编码",
+    "community_name": "社区",
+    "subdistrict_code": "街道编码",
+    "subdistrict_name": "街道",
+    "level": "层级",
+    "people": "责任人",
+    "person_codes": "责任人编号",
+    "first_time": "首次时间",
+    "last_time": "末次时间",
+    "pending": "待巡(今天未计)",
+    "unstaffed": "无人负责·天",
+    "credited": "计入",
+    "holder_walked_m": "各人走过(米)",
+    "segment_id": "路段编号",
+    "kind": "类型",
+    "walked_fraction": "走过比例",
+    "late_uploads": "迟传轨迹",
 }
+HEADERS = {key: f"{label} {key}" for key, label in LABELS.items()}
+
+# Codes: identifiers made of digits (area codes such as 110108015002, registry ids such as
+# 007) that Excel and WPS read as numbers when they open a CSV: 1.10108E+11, 7. See _csv_cell.
+CODE_COLUMNS = ("person_code", "person_codes", "community_code", "subdistrict_code")
 
 
 def export_report(
@@ -137,23 +149,27 @@ def export_report(
             out["level"] = out["level"].map(AREA_LEVELS)
         if "kind" in out.columns:
             out["kind"] = out["kind"].map(lambda k: KIND_LABELS.get(k, k))
-        labelled[name] = out.rename(columns=HEADERS)
+        out = _codes_as_text(out)
+        labelled[name] = (_for_csv(out) if suffix == ".csv" else out).rename(columns=HEADERS)
     if suffix == ".csv":
-        _inert(labelled[table]).to_csv(path, index=False, encoding="utf-8-sig")
+        labelled[table].to_csv(path, index=False, encoding="utf-8-sig")
         return path
     # text stays text: a name written "=HYPERLINK(…)" (a registry typo, or an OSM alley name
     # someone chose) was a live formula in the sheet
     options = {"strings_to_formulas": False, "strings_to_urls": False}
     with pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs={"options": options}) as xl:
-        percent = xl.book.add_format({"num_format": "0.0%"})
+        formats = {
+            "percent": xl.book.add_format({"num_format": "0.0%"}),
+            "text": xl.book.add_format({"num_format": "@"}),  # a code typed in stays text
+        }
         for name, df in labelled.items():
             sheet = SHEETS.get(name, name)[:31]
             df.to_excel(xl, sheet_name=sheet, index=False)
-            _lay_out(xl.sheets[sheet], df, percent)
+            _lay_out(xl.sheets[sheet], df, formats)
         if period is not None:  # last, as before (scripts read the people table first)
             about = _about(period, share, report_summary(report, period))
             about.to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
-            _lay_out(xl.sheets[ABOUT_SHEET], about, percent, max_width=90)
+            _lay_out(xl.sheets[ABOUT_SHEET], about, formats, max_width=90)
     return path
 
 
@@ -163,9 +179,10 @@ def _width(v: Any) -> int:
     return sum(2 if ord(c) > 0x2E7F else 1 for c in text)
 
 
-def _lay_out(ws: Any, df: pd.DataFrame, percent: Any, max_width: int = 40) -> None:
+def _lay_out(ws: Any, df: pd.DataFrame, formats: dict[str, Any], max_width: int = 40) -> None:
     """Columns as wide as their header and values (dates and times showed as ######## in
-    8.4-character columns), the header row frozen and filterable, shares as percentages."""
+    8.4-character columns), the header row frozen and filterable, shares as percentages,
+    codes as text (their cells are strings already: this keeps a code typed in as text)."""
     for i, col in enumerate(df.columns):
         sample = df[col].head(500)
         if col in PERCENT_HEADERS:
@@ -175,7 +192,8 @@ def _lay_out(ws: Any, df: pd.DataFrame, percent: Any, max_width: int = 40) -> No
         else:
             wide = max((_width(v) for v in sample), default=0)
         width = min(max(_width(col), wide) + 2, max_width)
-        ws.set_column(i, i, width, percent if col in PERCENT_HEADERS else None)
+        fmt = "percent" if col in PERCENT_HEADERS else "text" if col in CODE_HEADERS else None
+        ws.set_column(i, i, width, formats.get(fmt) if fmt else None)
     ws.freeze_panes(1, 0)
     if len(df.columns):
         ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
@@ -184,23 +202,59 @@ def _lay_out(ws: Any, df: pd.DataFrame, percent: Any, max_width: int = 40) -> No
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _inert(df: pd.DataFrame) -> pd.DataFrame:
-    """A CSV table whose text cells cannot run as formulas when the file is opened in Excel
-    or WPS: a cell starting with = + - @ (or a tab or carriage return) gets a leading '
-    (OWASP's CSV-injection rule). Numbers are left alone: -3.5 is a number."""
+def _codes_as_text(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its code columns as text (missing stays missing), so an XLSX writes them
+    as string cells and a CSV can mark them, whatever type a code came in."""
+    out = df.copy()
+    for col in CODE_COLUMNS:
+        if col in out.columns:
+            out[col] = out[col].map(lambda v: v if pd.isna(v) else str(v))
+    return out
+
+
+def _for_csv(df: pd.DataFrame) -> pd.DataFrame:
+    """A CSV table as Excel and WPS must read it when they open it (see :func:`_csv_cell`).
+    Numbers are left alone: -3.5 is a number."""
     out = df.copy()
     for col in out.columns:
         if not (pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col])):
             continue
-        out[col] = out[col].map(
-            lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
-        )
+        code = col in CODE_COLUMNS
+        out[col] = out[col].map(lambda v, code=code: _csv_cell(v, code))
     return out
+
+
+def _csv_cell(v: Any, code: bool = False) -> Any:
+    """One text cell of a CSV, at most one mark:
+
+    * starting with = + - @ (or a tab or carriage return): a leading ' so it cannot run as a
+      formula (OWASP's CSV-injection rule; Excel shows the ', and that is the point);
+    * a code (:data:`CODE_COLUMNS`) starting with a digit: a leading tab, so Excel and WPS
+      keep it as text, as written (007, 110108015002, 20-digit grid codes).
+
+    WHY a tab for codes: Excel and WPS give a CSV cell no type but the one they guess, and
+    they guess a number for digits. ``="007"`` is a formula: other tools read it as that
+    text, and the formula rule above would neutralise it anyway. A leading ' is a marker
+    Excel honours when typed, but a CSV it opens may show it (versions differ), and here it
+    already means "this was a formula". A leading tab keeps the cell text in Excel and WPS,
+    is not seen, and a script removes it with strip() (common for 身份证号 in Chinese
+    exports). Not verified here in Excel or WPS themselves: the test checks the bytes.
+    It cannot start a formula: OWASP lists a leading tab because a reader that drops it
+    sees what follows, here only a code that starts with a digit. A cell never gets both:
+    a digit is no formula start. The XLSX needs neither: its code cells are strings."""
+    if not isinstance(v, str):
+        return v
+    if v.startswith(_FORMULA_START):
+        return "'" + v
+    if code and "0" <= v[:1] <= "9":
+        return "\t" + v
+    return v
 
 
 YES_NO = {True: "是 yes", False: "否 no"}
 # shares written as percentages in an XLSX (kept as fractions: a sheet computes with them)
 PERCENT_HEADERS = {HEADERS[c] for c in ("compliance", "walked_share", "walked_fraction")}
+CODE_HEADERS = {HEADERS[c] for c in CODE_COLUMNS}
 
 
 def _is_flag(col: pd.Series) -> bool:
@@ -267,8 +321,8 @@ def _about(
             rows.append(
                 (
                     "待巡 pending",
-                    f"{summary['pending']} 今天未完成，不计入巡查率 today's alley-days not "
-                    "done yet, not in any rate",
+                    f"{summary['pending']} 今天未完成，不计入巡查率 today's street/alley-days "
+                    "not done yet, not in any rate",
                 )
             )
         rows += [("说明 note", n) for n in summary["notes"] if not n.startswith(RUNNING_NOTE)]
@@ -278,10 +332,13 @@ def _about(
 def report_json(report: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """A report as JSON-ready lists of records (dates as ISO strings, times in the city's
     zone with their offset, missing as null); rows with a ``role`` code also carry its
-    ``role_label``."""
+    ``role_label``. ``columns``: each table's keys, in order, which an empty table's ``[]``
+    cannot say (the CSV/XLSX header of a key is ``HEADERS[key]``)."""
     tz = get_settings().timezone
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"columns": {}}
     for name, df in report.items():
+        keys = [*df.columns, *(["role_label"] if "role" in df.columns else [])]
+        out["columns"][name] = keys
         records = []
         for rec in df.to_dict(orient="records"):
             row = {k: _plain(v, tz) for k, v in rec.items()}

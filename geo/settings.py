@@ -113,6 +113,14 @@ class Settings(BaseSettings):
         "there rather than lose whole walks).",
     )
 
+    late_upload_h: float = Field(
+        default=24.0,
+        gt=0,
+        description="A track uploaded more than this many hours after its last fix is a late "
+        "upload (迟传): the daily report counts them per person and day (a marker for the "
+        "supervisor; the track's credit is unchanged).",
+    )
+
     def credited(self) -> list[str]:
         """The modes whose tracks count as patrols (``credited_modes``)."""
         return sorted({m.strip() for m in self.credited_modes.split(",")})

@@ -232,7 +232,7 @@ def test_missing_times_are_null_and_roles_and_sheets_are_labelled(city, auth_hea
     ]
     assert all(len(name) <= 31 and not set(name) & set("[]:*?/\\") for name in sheets)
     alleys = sheets["街巷 alleys"]
-    assert alleys["首次时间 first time"].isna().all() and len(alleys) == 5
+    assert alleys["首次时间 first_time"].isna().all() and len(alleys) == 5
     assert set(alleys["职责 role"]) == {"小巷管家 alley steward", "街巷长 street chief"}
     about = dict(sheets["报表 report"].to_numpy().tolist())
     assert about["报表 report"] == f"日巡 daily patrol {quiet}"
@@ -447,3 +447,30 @@ def test_alleys_name_who_answered_for_them_and_a_steward_sees_their_own(city, au
     assert by_role == {("alley_steward", "王小巷"), ("street_chief", "张街长")}
     assert len(mine["alleys"]) == 4 and all(a["person_ids"] == [STEWARD] for a in mine["alleys"])
     assert [p["person_id"] for p in mine["people"]] == [STEWARD]
+
+
+def test_a_chiefs_rows_read_as_streets(city, tmp_path):
+    """L8, an outside tester: street chiefs' rows read as alleys. The tables' labels say 街巷
+    (streets and alleys, both kinds) and never an alley alone (小巷, 巷·天); a chief's
+    segments are 街 street, not 街道 (the subdistrict's word in the same file); the running
+    day's note and 报表 sheet count street/alley-days."""
+    import openpyxl
+
+    from geo.patrol_reports import build_report, report_period, report_summary
+    from geo.report_export import export_report
+
+    today = city_today()
+    rep = build_report(city, "daily", today)
+    period = report_period("daily", today)
+    book = openpyxl.load_workbook(export_report(rep, tmp_path / "r.xlsx", period, 0.8))
+    heads = [c.value for ws in book.worksheets[:-1] for c in ws[1]]
+    labels = [h.rsplit(" ", 1)[0] for h in heads]
+    assert not [x for x in labels if "小巷" in x or "巷" in x.replace("街巷", "")], labels
+    segs = book["路段 segments"]
+    head = [c.value for c in segs[1]]
+    rows = [dict(zip(head, (c.value for c in r), strict=True)) for r in segs.iter_rows(2)]
+    kinds = {(r["职责 role"], r["类型 kind"]) for r in rows}
+    assert kinds == {("小巷管家 alley steward", "小巷 alley"), ("街巷长 street chief", "街 street")}
+    about = {r[0].value: r[1].value for r in book["报表 report"].iter_rows(2)}
+    assert "street/alley-days" in about["待巡 pending"]
+    assert any("street/alley-days" in n for n in report_summary(rep, period)["notes"])

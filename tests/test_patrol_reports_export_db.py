@@ -65,7 +65,7 @@ def test_people_rows_carry_their_registry_id(town, auth_headers, pg_url, tmp_pat
     assert list(people.columns[at : at + 3]) == ["person_id", "person_code", "person_name"]
     book = _xlsx(town, tmp_path / "r.xlsx")
     rows = _rows(book.worksheets[0])
-    assert {(r["人员编号 person id"], r["系统编号 system id"]) for r in rows} == {
+    assert {(r["人员编号 person_code"], r["系统编号 person_id"]) for r in rows} == {
         (k, ids[k]) for k in ("P", "Q", "R", "T", "S", "S2")
     }
     with TestClient(create_app(town["db"])) as client:
@@ -103,14 +103,14 @@ def test_a_walk_over_midnight_ends_its_day_within_it(town, tmp_path) -> None:  #
     segs = report_json(rep)["segments"]
     assert [s["last_time"] for s in segs if s["segment_id"] == seg] == [f"{WED}T23:59:59+08:00"]
     book = _xlsx(town, tmp_path / "r.xlsx")
-    sheet = next(ws for ws in book.worksheets if "末次时间 last time" in [c.value for c in ws[1]])
-    last = [r["末次时间 last time"] for r in _rows(sheet) if r["末次时间 last time"]]
+    sheet = next(ws for ws in book.worksheets if "末次时间 last_time" in [c.value for c in ws[1]])
+    last = [r["末次时间 last_time"] for r in _rows(sheet) if r["末次时间 last_time"]]
     assert last and max(last) == dt.datetime.combine(WED, dt.time(23, 59, 59))
     csv = pd.read_csv(
         export_report(rep, tmp_path / "s.csv", report_period("daily", WED, FAR), table="segments"),
         encoding="utf-8-sig",
     )
-    assert f"{WED} 23:59:59" in set(csv["末次时间 last time"].dropna())
+    assert f"{WED} 23:59:59" in set(csv["末次时间 last_time"].dropna())
 
 
 def test_xlsx_says_yes_no_and_percent_and_numbers(town, tmp_path) -> None:  # noqa: ANN001, F811
@@ -132,7 +132,7 @@ def test_xlsx_says_yes_no_and_percent_and_numbers(town, tmp_path) -> None:  # no
             {"a": list(town["alleys"].values())},
         ).all()
     assert unnamed  # the demo's alleys are mostly unnamed ways
-    names = {r["街巷编号 alley id"]: r["街巷名称 alley name"] for r in _rows(alleys)}
+    names = {r["街巷编号 alley_id"]: r["街巷名称 alley_name"] for r in _rows(alleys)}
     assert all(names[i] == f"（无名 unnamed）{key}" for i, key in unnamed)
 
 
@@ -196,14 +196,14 @@ def test_exports_keep_text_inert_fitted_and_name_their_area(town, tmp_path) -> N
         col = next(c.column for c in sheet[1] if c.value == header)
         return next(d.width for d in sheet.column_dimensions.values() if d.min <= col <= d.max)
 
-    assert width(people, "姓名 name") >= 12 and width(people, "人员编号 person id") >= 12
+    assert width(people, "姓名 person_name") >= 12 and width(people, "人员编号 person_code") >= 12
     alleys = book.worksheets[1]
-    assert width(alleys, "首次时间 first time") >= 19  # no ########
+    assert width(alleys, "首次时间 first_time") >= 19  # no ########
     about = {r[0].value: r[1].value for r in book.worksheets[-1].iter_rows(2)}
     assert COMMUNITY in about["区域 area"]
     export_report(rep, tmp_path / "r.csv", period, 0.8, "people")
     csv = pd.read_csv(tmp_path / "r.csv", encoding="utf-8-sig", dtype=str)
-    assert "'" + evil in set(csv["姓名 name"])  # Excel shows it as text, runs nothing
+    assert "'" + evil in set(csv["姓名 person_name"])  # Excel shows it as text, runs nothing
     assert report_json(rep) and rep.meta["area_name"]
     from geo.patrol_reports import report_summary
 
@@ -228,3 +228,94 @@ def test_a_report_says_when_tracks_of_its_days_are_not_matched_yet(town) -> None
     assert any(n.startswith("1 条轨迹匹配失败") for n in notes), notes
     later = build_report(town["db"], "daily", WED + dt.timedelta(days=1), today=FAR)
     assert not any("轨迹" in n for n in later.meta["notes"])  # other days: nothing to say
+
+
+EMPTY = dt.date(2025, 4, 9)  # before every duty of the town: no duty, no walk
+
+
+def _heads(rep: Any, kind: str, day: dt.date, folder: Any) -> dict[str, Any]:
+    """Each table's CSV header line, each XLSX sheet's header row, and the JSON ``columns``."""
+    period = report_period(kind, day, FAR)
+    out: dict[str, Any] = {"json": report_json(rep)["columns"]}
+    for name in rep:
+        path = export_report(rep, folder / f"{kind}-{day}-{name}.csv", period, table=name)
+        out[name] = path.read_text(encoding="utf-8-sig").splitlines()[0]
+    book = openpyxl.load_workbook(export_report(rep, folder / f"{kind}-{day}.xlsx", period))
+    out["xlsx"] = {ws.title: [c.value for c in ws[1]] for ws in book.worksheets}
+    return out
+
+
+@pytest.mark.parametrize("kind", ["daily", "weekly"])
+def test_an_empty_report_has_the_columns_of_a_full_one(town, tmp_path, kind) -> None:  # noqa: ANN001, F811
+    """L5, an outside tester: a period with no duty and no walk gave fewer columns (a week's
+    people CSV 4 of 12, a day's alleys no first/last time), so its header differed from a
+    full report's. Now every table, CSV, XLSX sheet and JSON ``columns`` are the same."""
+    full = build_report(town["db"], kind, WED, today=FAR)
+    empty = build_report(town["db"], kind, EMPTY, today=FAR)
+    assert len(full["people"]) and not len(empty["people"]) and not len(empty["alleys"])
+    for name in full:
+        assert list(empty[name].columns) == list(full[name].columns), name
+    assert _heads(empty, kind, EMPTY, tmp_path) == _heads(full, kind, WED, tmp_path)
+
+
+def _csv_rows(path: Any) -> list[dict[str, str]]:
+    """A CSV's cells as written (no type guessing): what Excel is handed."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_codes_stay_text_when_excel_opens_the_csv(town, tmp_path) -> None:  # noqa: ANN001, F811
+    """L6, an outside tester: Excel read the CSV's codes as numbers (registry id 007 as 7,
+    community 110108015002 as 1.10108E+11). A code starting with a digit is written with a
+    leading tab (text in Excel and WPS); the formula rule still gives = + - @ a leading ',
+    never both; names are untouched; the XLSX has string cells, the JSON plain codes."""
+    ids = town["people"]
+    with town["db"].begin() as conn:
+        for key, code in (("P", "007"), ("Q", "-5"), ("R", "=1+1")):
+            conn.execute(
+                text("UPDATE people SET external_id = :c WHERE id = :p"), {"c": code, "p": ids[key]}
+            )
+    rep = build_report(town["db"], "daily", WED, today=FAR)
+    period = report_period("daily", WED, FAR)
+    people = _csv_rows(export_report(rep, tmp_path / "p.csv", period, table="people"))
+    codes = {r["系统编号 person_id"]: r["人员编号 person_code"] for r in people}
+    assert codes[str(ids["P"])] == "\t007" and codes[str(ids["S"])] == "S"
+    assert codes[str(ids["Q"])] == "'-5" and codes[str(ids["R"])] == "'=1+1"
+    assert {r["姓名 person_name"] for r in people} >= {"管家P", "管家S2"}
+    alleys = _csv_rows(export_report(rep, tmp_path / "a.csv", period, table="alleys"))
+    c = next(r for r in alleys if r["街巷编号 alley_id"] == str(town["alleys"]["C"]))
+    assert c["责任人编号 person_codes"] == "\t007"  # alley C: P alone
+    assert c["社区编码 community_code"] == "\t" + COMMUNITY
+    assert c["街道编码 subdistrict_code"] == "\t" + COMMUNITY[:9]
+    areas = _csv_rows(export_report(rep, tmp_path / "r.csv", period, table="areas"))
+    assert {r["社区编码 community_code"] for r in areas} >= {"", "\t" + COMMUNITY}
+    book = openpyxl.load_workbook(export_report(rep, tmp_path / "r.xlsx", period))
+    sheet = book["人员 people"]
+    col = [c.value for c in sheet[1]].index("人员编号 person_code") + 1
+    cells = [row[col - 1] for row in sheet.iter_rows(2)]
+    p = next(c for c in cells if c.value == "007")
+    assert p.data_type == "s" and p.number_format == "@"
+    area = book["区域 areas"]
+    col = [c.value for c in area[1]].index("社区编码 community_code")
+    got = [row[col] for row in area.iter_rows(2) if row[col].value == COMMUNITY]
+    assert got and all(c.data_type == "s" for c in got)
+    assert {r["person_code"] for r in report_json(rep)["people"]} >= {"007", "-5", "=1+1"}
+
+
+def test_headers_are_a_label_and_the_json_key(town, tmp_path) -> None:  # noqa: ANN001, F811
+    """L10, an outside tester: the JSON's person_code was "人员编号 person id" in the CSV and
+    its person_id "系统编号 system id". Every header is now its Chinese label and the JSON
+    key, so a script maps them by the header's last word."""
+    for kind in ("daily", "monthly"):
+        rep = build_report(town["db"], kind, WED, today=FAR)
+        heads = _heads(rep, kind, WED, tmp_path)
+        keys = heads["json"]
+        for name in rep:
+            got = heads[name].split(",")
+            assert [h.rsplit(" ", 1)[1] for h in got] == [
+                k for k in keys[name] if k not in ("person_ids", "credited_ids", "role_label")
+            ]
+            assert all(len(h.split(" ")) == 2 for h in got), got  # one label, one key
+    assert "人员编号 person_code" in heads["people"] and "系统编号 person_id" in heads["people"]

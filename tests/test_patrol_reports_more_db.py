@@ -297,10 +297,10 @@ def test_the_daily_report_has_a_segment_table(town, auth_headers) -> None:  # no
     with TestClient(create_app(town["db"])) as client:
         r = client.get("/reports/daily", params={"date": str(WED), "format": "xlsx"}, headers=admin)
     sheet = pd.read_excel(io.BytesIO(r.content), sheet_name="路段 segments")
-    b0 = sheet[sheet["路段编号 segment id"] == segs["B"][0].id].iloc[0]
-    assert b0["走过比例 walked fraction"] == pytest.approx(1.0)
-    assert pd.Timestamp(b0["首次时间 first time"]) == pd.Timestamp(f"{WED} 08:00")
-    assert pd.Timestamp(b0["末次时间 last time"]) == pd.Timestamp(f"{WED} 09:30")
+    b0 = sheet[sheet["路段编号 segment_id"] == segs["B"][0].id].iloc[0]
+    assert b0["走过比例 walked_fraction"] == pytest.approx(1.0)
+    assert pd.Timestamp(b0["首次时间 first_time"]) == pd.Timestamp(f"{WED} 08:00")
+    assert pd.Timestamp(b0["末次时间 last_time"]) == pd.Timestamp(f"{WED} 09:30")
     assert b0["类型 kind"] == "小巷 alley" and len(sheet) == len(want)
 
 
@@ -324,17 +324,17 @@ def test_csv_holds_the_table_asked_for(town, auth_headers, pg_url, tmp_path) -> 
             )
 
         people = pd.read_csv(io.BytesIO(csv("daily").content), encoding="utf-8-sig")
-        assert "姓名 name" in people.columns and len(people) == 6  # P Q R T S S2
+        assert "姓名 person_name" in people.columns and len(people) == 6  # P Q R T S S2
         r = csv("daily", table="segments")
         assert r.status_code == 200 and "segments" in r.headers["content-disposition"]
         segs = pd.read_csv(io.BytesIO(r.content), encoding="utf-8-sig")
-        assert len(segs) == n_segments and "路段编号 segment id" in segs.columns
+        assert len(segs) == n_segments and "路段编号 segment_id" in segs.columns
         alleys = pd.read_csv(
             io.BytesIO(csv("weekly", table="alleys").content), encoding="utf-8-sig"
         )
-        assert len(alleys) == 5 * 7 and "街巷编号 alley id" in alleys.columns
+        assert len(alleys) == 5 * 7 and "街巷编号 alley_id" in alleys.columns
         areas = pd.read_csv(io.BytesIO(csv("weekly", table="areas").content), encoding="utf-8-sig")
-        assert "无人负责·天 unstaffed days" in areas.columns
+        assert "无人负责·天 unstaffed" in areas.columns
         bad = csv("daily", table="grids")
         assert bad.status_code == 422 and "'segments'" in bad.json()["error"], bad.text
         weekly_segments = csv("weekly", table="segments")
@@ -360,7 +360,7 @@ def test_csv_holds_the_table_asked_for(town, auth_headers, pg_url, tmp_path) -> 
     rep = build_report(town["db"], "daily", WED, today=FAR)
     period = report_period("daily", WED, FAR)
     default = pd.read_csv(export_report(rep, tmp_path / "p.csv", period), encoding="utf-8-sig")
-    assert list(default["姓名 name"]) == list(rep["people"]["person_name"])
+    assert list(default["姓名 person_name"]) == list(rep["people"]["person_name"])
 
 
 def test_a_running_week_does_not_count_today_as_missed(town) -> None:  # noqa: ANN001
@@ -626,6 +626,27 @@ def test_alleys_outside_every_community_have_named_unranked_rows(town, tmp_path)
     row = week["alleys"][week["alleys"]["alley_id"] == held].iloc[0]
     assert pd.isna(row["community_code"]) and row["community_name"] == OUTSIDE_COMMUNITY
     assert row["subdistrict_name"] == OUTSIDE_SUBDISTRICT
+    _outside_rows_come_last(week["areas"])
+    again = build_report(db, "weekly", WED, today=FAR)["areas"]
+    pd.testing.assert_frame_equal(again, week["areas"])  # one order, run after run
+
+
+def _outside_rows_come_last(areas: pd.DataFrame) -> None:
+    """L9, an outside tester: the rows outside every subdistrict came first, in no fixed
+    order. Per role: each subdistrict by code then its communities by code (outside every
+    community last), the rows outside every subdistrict after the named ones."""
+    assert list(areas["role"]) == sorted(areas["role"])
+    for _, rows in areas.groupby("role"):
+        outside = rows["subdistrict_code"].isna().tolist()
+        assert outside == sorted(outside) and outside[-1], rows  # named first, outside last
+        for _, sub in rows.groupby(rows["subdistrict_code"].fillna(""), sort=False):
+            assert sub["level"].tolist()[0] == "subdistrict" and len(sub) > 1
+            comms = sub.iloc[1:]
+            assert (comms["level"] == "community").all()
+            no_comm = comms["community_code"].isna().tolist()
+            assert no_comm == sorted(no_comm)
+            named = comms["community_code"].dropna().tolist()
+            assert named == sorted(named)
 
 
 def test_a_city_without_any_community_still_reports(db) -> None:  # noqa: ANN001
@@ -658,3 +679,54 @@ def test_a_city_without_any_community_still_reports(db) -> None:  # noqa: ANN001
     assert (areas["subdistrict_name"] == OUTSIDE_SUBDISTRICT).all()
     assert areas.loc[areas["level"] == "community", "community_name"].eq(OUTSIDE_COMMUNITY).all()
     assert int(areas.loc[areas["level"] == "community", "alley_days"].iloc[0]) == 1
+
+
+def _late(rep: dict) -> dict[int, int]:
+    return dict(zip(rep["people"]["person_id"], rep["people"]["late_uploads"], strict=True))
+
+
+def test_late_uploads_are_marked_and_credit_the_same(town, auth_headers, monkeypatch) -> None:  # noqa: ANN001
+    """A supervisor: a walk uploaded long after it was walked should show in the daily
+    report. Q's track (walked Wed and Thu) was uploaded 25 h after its last fix: Q's rows of
+    Wed and Thu count 1 late upload (迟传), the week's row 1 (one track); R's track, 23 h
+    late, is not; the credit is unchanged; GRIDWARD_LATE_UPLOAD_H moves the line."""
+    db, ids = town["db"], town["people"]
+    before = build_report(db, "daily", WED, today=FAR)["people"]
+    with db.begin() as conn:
+        for key, end, after in (("Q", _at(THU, 7, 40), 25), ("R", _at(WED, 8, 20), 23)):
+            conn.execute(
+                text(
+                    "UPDATE tracks SET started_at = :e - interval '1 hour', ended_at = :e, "
+                    "uploaded_at = :e + make_interval(hours => :h) WHERE person_id = :p"
+                ),
+                {"e": end, "h": after, "p": ids[key]},
+            )
+    wed = build_report(db, "daily", WED, today=FAR)
+    want = {pid: int(key == "Q") for key, pid in ids.items() if key != "X"}
+    assert _late(wed) == want
+    assert _late(build_report(db, "daily", THU, today=FAR))[ids["Q"]] == 1
+    assert _late(build_report(db, "weekly", WED, today=FAR)) == want  # one track, once
+    pd.testing.assert_frame_equal(
+        wed["people"].drop(columns="late_uploads"), before.drop(columns="late_uploads")
+    )
+    with TestClient(create_app(db)) as client:
+        admin = auth_headers("admin")
+        got = client.get("/reports/daily", params={"date": str(WED)}, headers=admin).json()
+        csv = client.get(
+            "/reports/daily", params={"date": str(WED), "format": "csv"}, headers=admin
+        )
+    assert {p["person_id"]: p["late_uploads"] for p in got["people"]} == want
+    people = pd.read_csv(io.BytesIO(csv.content), encoding="utf-8-sig")
+    assert (
+        dict(zip(people["系统编号 person_id"], people["迟传轨迹 late_uploads"], strict=True))
+        == want
+    )
+    monkeypatch.setenv("GRIDWARD_LATE_UPLOAD_H", "26")
+    from geo.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        assert set(_late(build_report(db, "daily", WED, today=FAR)).values()) == {0}
+    finally:
+        monkeypatch.delenv("GRIDWARD_LATE_UPLOAD_H")
+        get_settings.cache_clear()
