@@ -344,7 +344,7 @@ def test_daily_report_names_exactly_the_walked_alleys(demo, auth_headers, tmp_pa
     )
     sheets = pd.read_excel(out, sheet_name=None)
     assert {"人员 people", "街巷 alleys", "区域 areas"} <= set(sheets)
-    assert sheets["人员 people"]["姓名 name"].tolist() == ["王小巷"]
+    assert sheets["人员 people"]["姓名 person_name"].tolist() == ["王小巷"]
 
 
 def test_future_and_out_of_order_times_refused(demo, auth_headers):
