@@ -92,7 +92,11 @@ def parse_reason(value: str | None) -> str | None:
         return None
     reason = " ".join(str(value).split())
     if len(reason) > MAX_REASON:
-        raise InputError(f"the reason is {len(reason)} characters long: at most {MAX_REASON}")
+        raise InputError(
+            f"原因过长 the reason is {len(reason)} characters long: at most {MAX_REASON}"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in reason):  # a NUL was a database error (500)
+        raise InputError("原因含控制字符 the reason holds a control character (such as NUL)")
     return reason or None
 
 

@@ -719,8 +719,12 @@ def daily_frames(
 
 
 def _rank(rates: pd.Series, groups: pd.Series | list) -> pd.Series:
-    """1 = best within each group, ties share a rank; null where there is no rate yet."""
-    return rates.groupby(groups).rank(method="min", ascending=False).astype("Int64")
+    """1 = best within each group, ties share a rank; null where there is no rate yet, or
+    nothing was patrolled. WHY not rank those: on a day nobody patrolled, every chief read
+    "rank 1", which a supervisor reads as the best (an outside tester)."""
+    return (
+        rates.where(rates > 0).groupby(groups).rank(method="min", ascending=False).astype("Int64")
+    )
 
 
 def build_report(

@@ -456,22 +456,25 @@ def _same_walk(
     - every time moved by a whole number of quarter hours, at most 14 h, by its own person
       (or for nobody): the walk's time zone put right (a GPX without a zone was read as UTC);
       the track takes the new file and its times and is matched again (time_change);
-    - other times, or someone else's walk: a copy, refused (409)."""
+    - other times, or someone else's walk: a copy, refused (409);
+    - a withdrawn track's fixes, at any times: refused (409, :func:`withdrawn_refusal`)."""
     if fixes is None:
         return None
     with engine.connect() as conn:
         row = conn.execute(
             text(
                 "SELECT t.id, t.sha256, t.n_points, t.format, t.started_at, t.ended_at, "
-                "t.person_id, t.mode, p.external_id FROM tracks t "
-                "LEFT JOIN people p ON p.id = t.person_id "
-                # a withdrawn walk is no walk: a corrected file of it is a new track
-                "WHERE t.fixes_sha256 = :f AND t.status <> 'withdrawn' ORDER BY t.id LIMIT 1"
+                "t.person_id, t.mode, p.external_id, t.status, t.withdrawn_at, "
+                "t.withdrawn_by, t.withdraw_reason FROM tracks t "
+                "LEFT JOIN people p ON p.id = t.person_id WHERE t.fixes_sha256 = :f "
+                "ORDER BY t.status = 'withdrawn', t.id LIMIT 1"
             ),
             {"f": fixes},
         ).first()
     if row is None:
         return None
+    if row.status == "withdrawn":  # at any times: see withdrawn_refusal
+        raise withdrawn_refusal(row, person_id, same_file=False)
     pts = parsed.points
     t0, t1 = pts["time"].min(), pts["time"].max()
     stored = _stored(row, row.sha256)
@@ -630,19 +633,31 @@ class TrackWithdrawn(OwnedByAnother):
     names no one."""
 
 
-def withdrawn_refusal(row: Any, person_id: int | None) -> TrackWithdrawn:
+def withdrawn_refusal(row: Any, person_id: int | None, same_file: bool = True) -> TrackWithdrawn:
     """The 409 for a re-send of withdrawn track ``row`` (id, person_id and its withdrawal)
-    by or for ``person_id``: what happened, and the ways out."""
+    by or for ``person_id`` (``same_file``: its bytes; else a file of its fixes): what
+    happened, and the ways out. WHY no way round by upload: a withdrawn walk sent again at
+    other dates was credited on a day it was not walked (an outside tester); it comes back
+    only by a restore, which says who may, and is put right there."""
     from geo.track_withdraw import withdrawn_words
 
+    what = "the same file" if same_file else "a file of the same walk (its fixes)"
     full = (
-        f"轨迹 {row.id} 已撤回，同一文件不再接收 track {row.id} {withdrawn_words(row)}; the same "
-        "file is not stored again. If it was withdrawn by mistake, restore it (gridward tracks "
-        f"restore {row.id}, POST /tracks/{row.id}/restore); a corrected walk (another export, "
-        "its times or datum put right) is stored as a new track"
+        f"轨迹 {row.id} 已撤回，不再接收 track {row.id} {withdrawn_words(row)}; {what} is "
+        "not stored again. If it was withdrawn by mistake, or is someone else's walk, restore "
+        f"it (gridward tracks restore {row.id}, POST /tracks/{row.id}/restore) and put it "
+        "right there: a planner reassigns it to its walker (gridward tracks reassign), its "
+        "corrected file sent again puts its times or datum right"
     )
     theirs = person_id is not None and person_id == row.person_id
-    anonymous = full if theirs else "此文件已上传并已撤回 this file was uploaded and withdrawn"
+    anonymous = (
+        full
+        if theirs
+        else (
+            "此轨迹已上传并已撤回 this walk was uploaded and withdrawn: if it is yours, ask a "
+            "planner to restore it and reassign it to you (the same file sent by them names it)"
+        )
+    )
     return TrackWithdrawn(full, anonymous)
 
 
@@ -1242,6 +1257,15 @@ def resume_match(engine: Engine, track_id: int) -> dict[str, Any] | None:
         if track is None:
             return None
         return _match_locked(conn, track, None, None)
+
+
+def match_held(conn: Connection, track_id: int) -> dict[str, Any]:
+    """Match track ``track_id``, whose row the caller's transaction holds locked (a restore:
+    :mod:`geo.track_withdraw`), from its stored fixes (or its kept file)."""
+    track = conn.execute(
+        text("SELECT id, person_id, mode, crs FROM tracks WHERE id = :t"), {"t": track_id}
+    ).one()
+    return _match_locked(conn, track, None, None)
 
 
 def _match_locked(

@@ -140,7 +140,10 @@ def withdraw_track(
             "status_before": row.status,
             "visits": credit["visits"],
             "walked_m": credit["walked_m"],
-            "fixes": fixes,
+            # the walk's fixes, and how many rows of them were deleted (none for a restored
+            # track or one past retention: those are read from the kept file)
+            "fixes": row.n_points,
+            "fixes_deleted": fixes,
             "reason": reason,
         }
         entry = audit.record(conn, actor, "track.withdraw", "track", track_id, detail)
@@ -167,7 +170,7 @@ def restore_track(
     re-read from the kept upload), so its credit comes back. Refused (409) when it is not
     withdrawn, or when another track now holds the same walk (a corrected upload sent
     after the withdrawal: both would be credited). Audit ``track.restore``."""
-    from geo.track_store import mark_failed, resume_match
+    from geo.track_store import match_held, set_failed
 
     track_id = parse_track_id(track)
     reason = parse_reason(reason)
@@ -194,14 +197,17 @@ def restore_track(
         }
         detail = {"sha256": row.sha256, "person_id": row.person_id, **was, "reason": reason}
         entry = audit.record(conn, actor, "track.restore", "track", track_id, detail)
-    out: dict[str, Any] = {"track_id": track_id, "restored": was, "audit_id": entry}
-    try:
-        found = resume_match(engine, track_id)
-    except GridwardError as exc:  # stored, with the reason, as an upload that fails to match
-        mark_failed(engine, track_id, exc.message)
-        return {**out, "status": "failed", "match_error": exc.message}
-    if found is None:  # someone else (an upload's re-send, the stale drain) is matching it
-        return {**out, "status": "matching"}
+        out: dict[str, Any] = {"track_id": track_id, "restored": was, "audit_id": entry}
+        # Matched here, with the row still held. WHY: matched after the commit, a second
+        # restore sent at once (a double click) held the row while it found it restored
+        # already, the first one's match skipped the locked row as "being matched", and the
+        # track stayed unmatched with its credit gone (an outside tester, 6 of 6 races)
+        try:
+            with conn.begin_nested():
+                found = match_held(conn, track_id)
+        except GridwardError as exc:  # restored, with the reason, as an upload that fails
+            set_failed(conn, track_id, exc.message)
+            return {**out, "status": "failed", "match_error": exc.message}
     return {**out, "status": "matched", "match": found}
 
 
@@ -213,7 +219,7 @@ def _locked(conn: Connection, track_id: int) -> Any:
         row = conn.execute(
             text(
                 "SELECT t.id, t.sha256, t.filename, t.person_id, t.uploaded_by, t.started_at, "
-                "t.ended_at, t.status, t.fixes_sha256, t.withdrawn_at, t.withdrawn_by, "
+                "t.n_points, t.ended_at, t.status, t.fixes_sha256, t.withdrawn_at, t.withdrawn_by, "
                 "t.withdraw_reason, p.external_id, a.code AS home "
                 "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
                 "LEFT JOIN areas a ON a.id = p.area_id WHERE t.id = :t FOR UPDATE OF t"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -100,7 +101,7 @@ def test_a_steward_withdraws_their_walk_and_its_credit_leaves_the_report(demo, a
         out = r.json()
         assert out["status"] == "withdrawn" and out["days"] == [day]
         assert out["visits"] == kept["visits"] and out["walked_m"] > 0
-        assert out["fixes"] == len(pts) and not out["dequeued"]
+        assert out["fixes"] == out["fixes_deleted"] == len(pts) and not out["dequeued"]
 
         # the credit is gone from the report, the visits and fixes from the store
         assert _walked_m(demo, day) == 0.0
@@ -132,18 +133,67 @@ def test_a_steward_withdraws_their_walk_and_its_credit_leaves_the_report(demo, a
         assert "已撤回" in r.json()["error"] and "restore" in r.json()["error"]
         assert fingerprint(demo) == before_resend and _walked_m(demo, day) == 0.0
 
-        # a corrected walk in another file (here CRLF line ends) is a new track, credited:
-        # the copy check does not hold the withdrawn walk against it
-        r = _post(client, steward, [("again.csv", data.replace(b"\n", b"\r\n"))])
-        assert r.status_code == 201, r.text
-        new = r.json()["files"][0]
-        assert new["track_id"] != tid and new["status"] == "matched"
+        # nor does another file of its fixes: re-exported (CRLF line ends), or moved to
+        # another day (an outside tester re-dated a withdrawn walk and was credited); the
+        # walk's own steward is told how to restore it, another one whom to ask
+        shifted = pts.assign(time=pts["time"] + pd.Timedelta(days=1))
+        for body in (data.replace(b"\n", b"\r\n"), _csv(shifted)):
+            r = _post(client, steward, [("again.csv", body)])
+            assert r.status_code == 409, r.text
+            assert "已撤回" in r.json()["error"] and f"restore {tid}" in r.json()["error"]
+        r = _post(client, others[1], [("mine.csv", data)])
+        assert r.status_code == 409 and "ask a planner" in r.json()["error"], r.text
+        assert fingerprint(demo) == before_resend and _walked_m(demo, day) == 0.0
+
+        # it comes back by a restore, matched in the same request
+        r = client.post(f"/tracks/{tid}/restore", headers=steward)
+        assert r.status_code == 200 and r.json()["status"] == "matched", r.text
         assert _walked_m(demo, day) == pytest.approx(before, abs=0.5)
 
-        # and the withdrawn one cannot be restored beside it (it would be credited twice)
-        admin = auth_headers("admin")
-        r = client.post(f"/tracks/{tid}/restore", headers=admin)
-        assert r.status_code == 409 and f"track {new['track_id']}" in r.json()["error"], r.text
+
+def test_two_restores_at_once_leave_the_track_matched(demo):  # noqa: F811
+    """A double click on restore: one restores and matches, the other is a 409; an outside
+    tester's pair left the track restored but never matched, its credit gone (6 of 6)."""
+    import threading
+    import time
+
+    from geo.track_withdraw import restore_track, withdraw_track
+
+    pts, day = _walk_with_duty(demo, 34)
+    tid = ingest_track(demo, _csv(pts), "twice.csv", person_id=1)["track_id"]
+    before = _walked_m(demo, day)
+    for _ in range(3):
+        withdraw_track(demo, tid, actor="test")
+        results: list[object] = []
+        start = threading.Barrier(2)
+
+        def restore(start: threading.Barrier = start, results: list = results) -> None:
+            start.wait()
+            try:  # a permission check as slow as a real one, while the row is held
+                out = restore_track(demo, tid, actor="test", authorize=lambda _: time.sleep(0.3))
+                results.append(out["status"])
+            except ConflictError as exc:
+                results.append(exc.message)
+
+        threads = [threading.Thread(target=restore) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results.count("matched") == 1, results
+        assert _walked_m(demo, day) == pytest.approx(before, abs=0.5), results
+
+
+def test_a_reason_with_a_control_character_or_an_unknown_field_is_a_422(demo, auth_headers):  # noqa: F811
+    pts, _ = _walk_with_duty(demo, 35)
+    tid = ingest_track(demo, _csv(pts), "nul.csv", person_id=1)["track_id"]
+    admin = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        untouched = fingerprint(demo)
+        for body in ({"reason": "a\u0000b"}, {"reason": "x", "force": True}):
+            r = client.request("DELETE", f"/tracks/{tid}", json=body, headers=admin)
+            assert r.status_code == 422 and r.json()["status"] == 422, r.text
+        assert fingerprint(demo) == untouched
 
 
 def test_planners_withdraw_in_their_areas_and_their_own_uploads(demo, auth_headers):  # noqa: F811

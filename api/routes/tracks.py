@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, area_scope, person_for
@@ -449,6 +449,8 @@ def reassign_track(
 
 class ReasonRequest(BaseModel):
     """Why a track is withdrawn or restored (kept in the audit log)."""
+
+    model_config = ConfigDict(extra="forbid")  # as POST /tracks: a misspelt field is a 422
 
     reason: str | None = Field(default=None, max_length=MAX_REASON, description="why 原因")
 
