@@ -391,7 +391,12 @@ def bench_dead_ends(net: WalkNetwork, rounds: int) -> None:
         + " | ".join(row)
     )
     before = MatchParams(keep_reversals=False, dead_end_sigmas=None)
-    for enter in (True, False):
+    walks = (
+        ("walked in and out", True, False),
+        ("walked in and on along another way", True, True),
+        ("passed by, not entered", False, False),
+    )
+    for what, enter, onward in walks:
         row = []
         for noise in (8.0, 12.0, 20.0):
             got = []
@@ -405,13 +410,13 @@ def bench_dead_ends(net: WalkNetwork, rounds: int) -> None:
                         rounds,
                         15.0,
                         40.0,
-                        True,
-                        enter,
+                        drift=True,
+                        enter=enter,
+                        onward=onward,
                     )
                 )
                 got.append(f"{np.median(sh):.2f}/{np.mean(sh >= 0.8):.2f}")
             row.append(f"{noise:.0f} m: {got[0]} (without {got[1]})")
-        what = "walked in and out" if enter else "passed by, not entered"
         print(
             f"  short dead ends (15–40 m, drifting noise) {what} ({len(sh)} walks), median share"
             " credited/share patrolled: " + " | ".join(row)

@@ -486,6 +486,11 @@ def test_a_turn_is_carried_to_a_dead_end_only_from_within_the_noise():
     lo2, hi2 = reach_dead_ends(e, lo, hi, length, dead[u], dead[v], 10.0)
     assert hi2.tolist() == [30.0, 15.0, 3.0, 50.0, 45.0]
     assert lo2.tolist() == [0.0, 0.0, 0.0, 10.0, 5.0]
+    # a reach beyond the depth asked for: 12 m short of the end is carried, 13 m is not;
+    # 3 m into the 8 m stub is still not in far enough
+    _, hi3 = reach_dead_ends(e, lo, np.array([18.0, 17.0, 3.0, 50.0, 45.0]), length, dead[u],
+                             dead[v], 12.0, 8.0)  # fmt: skip
+    assert hi3.tolist() == [30.0, 17.0, 3.0, 50.0, 45.0]
 
 
 def test_a_long_stop_in_an_alley_does_not_patrol_the_rest_of_it(haidian):

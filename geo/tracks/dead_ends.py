@@ -32,11 +32,13 @@ def reach_dead_ends(
     u_dead: np.ndarray,
     v_dead: np.ndarray,
     reach_m: float,
+    depth_m: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Intervals [lo, hi] (metres along edges ``e`` from their u end) extended to a dead end
     (``u_dead``/``v_dead`` per edge) that they come within ``reach_m`` of, when they also run
-    at least ``reach_m`` in from the edge's other end."""
+    at least ``depth_m`` (default: reach_m) in from the edge's other end."""
     le = length[e]
-    at_u = u_dead[e] & (lo > 0) & (lo <= reach_m) & (le - lo >= reach_m)
-    at_v = v_dead[e] & (hi < le) & (le - hi <= reach_m) & (hi >= reach_m)
+    depth = reach_m if depth_m is None else depth_m
+    at_u = u_dead[e] & (lo > 0) & (lo <= reach_m) & (le - lo >= depth)
+    at_v = v_dead[e] & (hi < le) & (le - hi <= reach_m) & (hi >= depth)
     return np.where(at_u, 0.0, lo), np.where(at_v, le, hi)

@@ -257,24 +257,31 @@ def dead_end_walk(
     noise_m: float,
     drift: bool = False,
     enter: bool = True,
+    onward: bool = False,
 ) -> pd.DataFrame | None:
     """A walker comes along a neighbouring way (> 60 m), walks dead-end edge ``e`` to its end
     and back out (1.3 m/s, a fix every 3 s, ``noise_m`` per axis; ``drift``: phone-like
-    drifting noise, see :func:`drifting_noise`). ``enter=False``: the walker passes the dead
-    end's junction on to another way (> 60 m) without turning in, what a matcher must not
-    credit. None without such ways."""
+    drifting noise, see :func:`drifting_noise`), then back the way they came, or with
+    ``onward`` on along another way (> 60 m): seen over 20 s, a short dead end between two
+    ways is a corner turned, not a turn back. ``enter=False``: the walker passes the dead
+    end's junction on to another way without turning in, what a matcher must not credit.
+    None without such ways."""
     deg = np.bincount(np.concatenate([net.u, net.v]))
     j = net.u[e] if deg[net.v[e]] == 1 else net.v[e]
     ways = [f for f in np.flatnonzero((net.u == j) | (net.v == j)) if f != e]
     ways = [f for f in ways if net.length[f] > 60]
-    if len(ways) < (1 if enter else 2):
+    if len(ways) < (1 if enter and not onward else 2):
         return None
     a = shapely.get_coordinates(net.geoms_m[ways[0]])
     a = a[::-1] if net.u[ways[0]] == j else a  # ends at the junction
     if enter:
         b = shapely.get_coordinates(net.geoms_m[e])
         b = b if net.u[e] == j else b[::-1]  # starts at the junction
-        line = shapely.linestrings(np.vstack([a, b[1:], b[::-1][1:], a[::-1][1:]]))
+        c = a[::-1]
+        if onward:
+            c = shapely.get_coordinates(net.geoms_m[ways[1]])
+            c = c if net.u[ways[1]] == j else c[::-1]  # starts at the junction
+        line = shapely.linestrings(np.vstack([a, b[1:], b[::-1][1:], c[1:]]))
     else:
         c = shapely.get_coordinates(net.geoms_m[ways[1]])
         c = c if net.u[ways[1]] == j else c[::-1]  # starts at the junction
@@ -325,9 +332,11 @@ def dead_end_shares(
     max_m: float = 90.0,
     drift: bool = False,
     enter: bool = True,
+    onward: bool = False,
 ) -> list[float]:
     """The credited share of each dead-end edge (``min_m``–``max_m`` long) walked in and out
-    (:func:`dead_end_walk`; ``enter=False``: passed by), matched with ``params``: hutong dead
+    (:func:`dead_end_walk`; ``enter=False``: passed by; ``onward``: left by another way),
+    matched with ``params``: hutong dead
     ends are patrolled this way, and an 80% rule fails them if the turn is credited short."""
     deg = np.bincount(np.concatenate([net.u, net.v]))
     dead = np.flatnonzero(((deg[net.u] == 1) != (deg[net.v] == 1)) & (net.length >= min_m))
@@ -335,7 +344,7 @@ def dead_end_shares(
     shares = []
     for _ in range(rounds):
         for e in dead:
-            pts = dead_end_walk(net, int(e), rng, noise_m, drift, enter)
+            pts = dead_end_walk(net, int(e), rng, noise_m, drift, enter, onward)
             if pts is None:
                 continue
             edges = match_track(net, clean_track(pts), params).edges
