@@ -14,7 +14,7 @@ import warnings
 import typer
 from pydantic import ValidationError
 
-from geo.errors import GridwardError, db_failure
+from geo.errors import GridwardError, chinese_first, db_failure
 
 app = typer.Typer(
     name="gridward",
@@ -53,7 +53,7 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except GridwardError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        typer.echo(f"error: {chinese_first(exc.message, exc.status_code)}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -61,14 +61,16 @@ def main() -> None:
     except SystemExit:
         raise
     except ValidationError as exc:  # a GRIDWARD_* setting that does not parse, or bad input
-        typer.echo(f"error: {_setting_problem(exc)}", err=True)
+        problem = _setting_problem(exc)
+        line = f"设置有误 {problem}" if problem.startswith("setting ") else problem
+        typer.echo(f"error: {chinese_first(line, 422)}", err=True)
         sys.exit(2)
     except BrokenPipeError:  # `gridward report daily | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     except OSError as exc:  # e.g. --out into a folder that does not exist
         where = f": {exc.filename}" if exc.filename else ""
-        typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        typer.echo(f"error: 无法读写文件 {exc.strerror or exc}{where}", err=True)
         sys.exit(2)
     except Exception as exc:  # click usage errors and the like
         _click_exit(exc)
@@ -110,7 +112,7 @@ def _click_exit(exc: Exception) -> None:
         message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
         ctx = getattr(exc, "ctx", None)
         hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-        typer.echo(f"error: {message}{hint}", err=True)
+        typer.echo(f"error: 用法有误 {message}{hint}", err=True)
         sys.exit(getattr(exc, "exit_code", 2) or 2)
 
 

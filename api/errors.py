@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from geo.errors import GridwardError, db_failure
+from geo.errors import GridwardError, chinese_first, db_failure
 
 log = logging.getLogger("gridward.api")
 
@@ -26,7 +26,11 @@ log = logging.getLogger("gridward.api")
 def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": chinese_first(message, status), "status": status},
+        status_code=status,
+        headers=headers,
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> str:

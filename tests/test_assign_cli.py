@@ -108,7 +108,7 @@ def test_bad_input_exits_2_and_writes_nothing(files, run_inproc):
         "--people", str(tmp / "dup.csv"), "--out", str(out),
     )  # fmt: skip
     assert res.returncode == 2
-    assert res.stderr.startswith("error: duplicate person_id")
+    assert res.stderr.startswith("error: 输入有误 duplicate person_id")
     assert "Traceback" not in res.stderr
     assert phones[0] not in res.stderr + res.stdout
     assert not out.exists()

@@ -66,7 +66,7 @@ def test_a_bad_setting_is_one_line_naming_it(env: dict[str, str], names: str) ->
     )
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2, res.stderr
-    assert len(lines) == 1 and lines[0].startswith(f"error: setting {names}: "), res.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: 设置有误 setting {names}: "), res.stderr
     assert env[names] in lines[0]
 
 
@@ -92,3 +92,14 @@ def test_a_database_that_fails_is_one_line_exit_1() -> None:
     assert res.returncode == 1 and len(lines) == 1, res.stderr
     assert lines[0].startswith("error: database error (OperationalError): ")
     assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_an_english_only_message_gets_a_chinese_tag_first() -> None:
+    """Users read Chinese first: a refusal written in English only (pydantic's words, older
+    messages) is tagged with the kind of problem; a message with Chinese is left alone."""
+    from geo.errors import chinese_first
+
+    assert chinese_first("area 999 does not exist", 404) == "未找到 area 999 does not exist"
+    assert chinese_first("track_id: Input should be a valid integer", 422).startswith("输入有误 ")
+    assert chinese_first("轨迹 3 不存在 track 3 does not exist", 404).startswith("轨迹 3")
+    assert chinese_first("teapot", 418) == "请求有误 teapot"

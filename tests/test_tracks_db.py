@@ -254,12 +254,14 @@ def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
         assert r.status_code == 404 and "person 'S9' does not exist" in r.json()["error"]
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="id:S1")
         assert r.status_code == 422
-        assert r.json()["error"].startswith("person 'id:S1': a people.id is a whole number")
+        said = r.json()["error"]
+        assert said.startswith("输入有误 person 'id:S1': a people.id is a whole number")
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="S1", person_id=2)
         assert r.status_code == 422 and "give one of them" in r.json()["error"]
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], persn="S1")
         assert r.status_code == 422
-        assert r.json()["error"].startswith("unknown field 'persn': POST /tracks takes crs")
+        said = r.json()["error"]
+        assert said.startswith("输入有误 unknown field 'persn': POST /tracks takes crs")
         # a steward names only themselves, and hears nothing of anyone else
         r = _post(client, steward, [("c.csv", _csv(pts.iloc[:60]))], person="S2")
         assert r.status_code == 403 and "only for themselves" in r.json()["error"]

@@ -97,11 +97,12 @@ def test_a_file_over_the_limit_is_named_with_the_limit_and_nothing_is_stored(env
     over = _gpx(LIMIT + 1, seed=2)
     r = _post(client, admin, [("small.gpx", _gpx(4000, seed=3)), ("just_over.gpx", over)])
     assert r.status_code == 413, r.text
-    assert r.json()["error"] == f"just_over.gpx: file too large: the limit is {SAID} per file"
+    said = r.json()["error"]
+    assert said == f"文件过大 just_over.gpx: file too large: the limit is {SAID} per file"
     # a bigger one says the same limit (was: the limit plus 64 KiB of form overhead)
     r = _post(client, admin, [("big.gpx", _gpx(LIMIT + 2 * FORM_OVERHEAD, seed=4))])
     assert r.status_code == 413
-    assert r.json()["error"] == f"big.gpx: file too large: the limit is {SAID} per file"
+    assert r.json()["error"] == f"文件过大 big.gpx: file too large: the limit is {SAID} per file"
     # the same as a raw body: named by X-Filename
     r = client.post(
         "/tracks",
@@ -109,7 +110,7 @@ def test_a_file_over_the_limit_is_named_with_the_limit_and_nothing_is_stored(env
         headers={**admin, "content-type": "application/gpx+xml", "x-filename": "raw.gpx"},
     )
     assert r.status_code == 413
-    assert r.json()["error"] == f"raw.gpx: file too large: the limit is {SAID} per file"
+    assert r.json()["error"] == f"文件过大 raw.gpx: file too large: the limit is {SAID} per file"
     assert fingerprint(db) == before
     # exactly the limit is allowed
     r = _post(client, admin, [("exact.gpx", exact)])
@@ -135,7 +136,7 @@ def test_at_most_50_files_per_request(env) -> None:
     files = [(f"w{i}.gpx", _gpx(1500, seed=i, n=3)) for i in range(51)]
     r = _post(client, admin, files)
     assert r.status_code == 413, r.text
-    assert r.json()["error"] == "too many files: at most 50 files per request"
+    assert r.json()["error"] == "文件过大 too many files: at most 50 files per request"
     assert _n_tracks(db) == 0
 
 
