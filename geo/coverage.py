@@ -62,6 +62,19 @@ from geo.errors import InputError
 DEFAULT_TZ = "Asia/Shanghai"
 
 
+# an alley-day's columns (the reports' alley table starts with them)
+ALLEY_DAY_COLS = [
+    "day",
+    "alley_id",
+    "length_m",
+    "walked_m",
+    "walked_share",
+    "patrolled",
+    "first_time",
+    "last_time",
+]
+
+
 def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
@@ -219,18 +232,7 @@ def alley_day_status(
     out["walked_share"] = np.where(out["length_m"] > 0, out["walked_m"] / out["length_m"], 0.0)
     out["walked_share"] = out["walked_share"].clip(upper=1.0)
     out["patrolled"] = out["walked_share"] >= patrolled_share - 1e-9
-    return out[
-        [
-            "day",
-            "alley_id",
-            "length_m",
-            "walked_m",
-            "walked_share",
-            "patrolled",
-            "first_time",
-            "last_time",
-        ]
-    ]
+    return out[ALLEY_DAY_COLS]
 
 
 def segment_day_status(

@@ -610,14 +610,7 @@ def _daily_frames(
 
 # Each table's columns, in order, whatever the data (:func:`table_columns`)
 ALLEY_COLS = [
-    "day",
-    "alley_id",
-    "length_m",
-    "walked_m",
-    "walked_share",
-    "patrolled",
-    "first_time",
-    "last_time",
+    *coverage.ALLEY_DAY_COLS,
     "pending",
     "person_ids",
     "people",

@@ -115,9 +115,7 @@ def withdraw_track(
     track_id = parse_track_id(track)
     reason = parse_reason(reason)
     with engine.begin() as conn:
-        row = _locked(conn, track_id)
-        if authorize is not None:
-            authorize(_owner(conn, row))
+        row = _locked(conn, track_id, authorize)
         if row.status == "withdrawn":
             raise ConflictError(f"轨迹 {track_id} 已撤回 track {track_id} {withdrawn_words(row)}")
         credit = _credit(conn, track_id)
@@ -175,9 +173,7 @@ def restore_track(
     track_id = parse_track_id(track)
     reason = parse_reason(reason)
     with engine.begin() as conn:
-        row = _locked(conn, track_id)
-        if authorize is not None:
-            authorize(_owner(conn, row))
+        row = _locked(conn, track_id, authorize)
         if row.status != "withdrawn":
             raise ConflictError(
                 f"轨迹 {track_id} 未撤回 track {track_id} is not withdrawn (status {row.status})"
@@ -211,9 +207,10 @@ def restore_track(
     return {**out, "status": "matched", "match": found}
 
 
-def _locked(conn: Connection, track_id: int) -> Any:
-    """The track's row locked for this transaction (NotFoundError without one). A row held
-    longer than LOCK_WAIT is a track being matched: ConflictError saying so."""
+def _locked(conn: Connection, track_id: int, authorize: Authorize | None = None) -> Any:
+    """The track's row locked for this transaction (NotFoundError without one), once
+    ``authorize`` (when given) lets the caller act on it. A row held longer than LOCK_WAIT
+    is a track being matched: ConflictError saying so."""
     conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
     try:
         row = conn.execute(
@@ -237,6 +234,8 @@ def _locked(conn: Connection, track_id: int) -> Any:
     conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
     if row is None:
         raise NotFoundError(f"轨迹 {track_id} 不存在 track {track_id} does not exist")
+    if authorize is not None:
+        authorize(_owner(conn, row))
     return row
 
 
