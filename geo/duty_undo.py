@@ -57,7 +57,7 @@ from geo.duties import (
     _target_json,
     _who,
 )
-from geo.errors import ConflictError, InputError, NotFoundError
+from geo.errors import ConflictError, InputError, NotFoundError, parse_row_id
 from geo.settings import city_today, get_settings
 
 MAX_REASON = 500
@@ -75,14 +75,9 @@ _PUT_BACK = (
 
 def parse_duty_id(value: Any) -> int:
     """A duty id (``assignments.id``) given as a number or text; InputError naming it else."""
-    shown = str(value).strip()
-    ok = shown.isascii() and shown.isdigit() and len(shown) <= 10
-    if isinstance(value, bool) or not ok or not 0 < int(shown) < 2**31:
-        raise InputError(
-            f"duty '{shown[:40]}' is not a duty id: give the whole number `assign set` printed "
-            "(职责编号 duty id)"
-        )
-    return int(shown)
+    return parse_row_id(
+        value, "duty", "give the whole number `assign set` printed (职责编号 duty id)"
+    )
 
 
 def parse_reason(value: str | None) -> str | None:

@@ -8,6 +8,7 @@ layer has to guess whether a message is safe and meaningful to show.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class GridwardError(Exception):
@@ -109,3 +110,13 @@ def chinese_first(message: str, status: int) -> str:
         return message
     tag = _TAGS.get(status) or ("请求有误" if 400 <= status < 500 else "服务错误")
     return f"{tag} {message}"
+
+
+def parse_row_id(value: Any, what: str, hint: str) -> int:
+    """A database id (1 … 2³¹−1) given as a number or text; InputError "``what`` 'x' is not
+    a ``what`` id: ``hint``" otherwise (a CLI argument or a JSON field, before any query)."""
+    shown = str(value).strip()
+    ok = shown.isascii() and shown.isdigit() and len(shown) <= 10
+    if isinstance(value, bool) or not ok or not 0 < int(shown) < 2**31:
+        raise InputError(f"{what} '{shown[:40]}' is not a {what} id: {hint}")
+    return int(shown)

@@ -40,7 +40,7 @@ from geo import audit
 from geo.accounts import Principal
 from geo.area_paths import AreaPath, area_path
 from geo.duty_undo import parse_reason
-from geo.errors import ConflictError, GridwardError, InputError, NotFoundError
+from geo.errors import ConflictError, GridwardError, NotFoundError, parse_row_id
 from geo.settings import get_settings
 
 # how long a withdrawal waits for a track's row: a claim or mode change holds it for
@@ -91,14 +91,11 @@ def may_restore(user: Principal, owner: TrackOwner) -> bool:
 
 def parse_track_id(value: Any) -> int:
     """A track id given as a number or text; InputError naming it otherwise."""
-    shown = str(value).strip()
-    ok = shown.isascii() and shown.isdigit() and len(shown) <= 10
-    if isinstance(value, bool) or not ok or not 0 < int(shown) < 2**31:
-        raise InputError(
-            f"track '{shown[:40]}' is not a track id: give the whole number the upload printed "
-            "(轨迹编号 track id, GET /tracks lists them)"
-        )
-    return int(shown)
+    return parse_row_id(
+        value,
+        "track",
+        "give the whole number the upload printed (轨迹编号 track id, GET /tracks lists them)",
+    )
 
 
 def withdraw_track(

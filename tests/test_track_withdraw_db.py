@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from geo import audit
 from geo.errors import ConflictError
 from geo.patrol_reports import build_report
 from geo.track_store import ingest_track
@@ -47,15 +48,11 @@ def _counts(db, track_id: int) -> dict[str, int]:
         }
 
 
-def _audit(db, action: str, track_id: int) -> list:
+def _audit(db, action: str, track_id: int) -> list[tuple]:
+    """(actor, detail) of the track's audit entries of ``action``, oldest first."""
     with db.connect() as conn:
-        return conn.execute(
-            text(
-                "SELECT actor, detail FROM audit_log WHERE action = :a AND target_type = 'track' "
-                "AND target_id = :t ORDER BY id"
-            ),
-            {"a": action, "t": str(track_id)},
-        ).all()
+        rows = audit.entries(conn, "track", track_id)
+    return [(e["actor"], e["detail"]) for e in rows if e["action"] == action]
 
 
 def _home(db, person_id: int, code: str) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, area_scope, person_for, require_area
 from api.background import job_accepted, run_job
-from api.deps import get_engine
+from api.deps import get_engine, given_once
 from api.limits import read_upload, upload_openapi
 from geo.duties import assign_duty, end_duty
 from geo.duty_undo import MAX_REASON, undo_duty
@@ -163,13 +163,10 @@ def undo_assignment(
     ] = None,
     leave_others: Annotated[bool | None, Query(description="as in the body")] = None,
 ) -> dict[str, Any]:
-    if body is not None and body.reason is not None and reason is not None:
-        raise InputError("give the reason once: in the JSON body or as ?reason=, not both")
-    if body is not None and body.leave_others is not None and leave_others is not None:
-        raise InputError("give leave_others once: in the JSON body or in the query, not both")
-    if body is not None:
-        reason = body.reason if body.reason is not None else reason
-        leave_others = body.leave_others if body.leave_others is not None else leave_others
+    reason = given_once("the reason", "as ?reason=", body and body.reason, reason)
+    leave_others = given_once(
+        "leave_others", "in the query", body and body.leave_others, leave_others
+    )
 
     authorize = area_scope(
         user,

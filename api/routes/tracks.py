@@ -29,10 +29,10 @@ from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, area_scope, person_for
 from api.background import job_url, match_pool, run_job
-from api.deps import get_engine
+from api.deps import get_engine, given_once
 from api.limits import default_limit, read_uploads, upload_openapi
 from geo.duty_undo import MAX_REASON
-from geo.errors import GridwardError, InputError, NotFoundError, db_failure
+from geo.errors import GridwardError, NotFoundError, db_failure
 from geo.track_store import (
     LAST_MATCH,
     SPAN_OVERLAPS,
@@ -455,11 +455,14 @@ class ReasonRequest(BaseModel):
     reason: str | None = Field(default=None, max_length=MAX_REASON, description="why 原因")
 
 
-def _reason(body: ReasonRequest | None, query: str | None) -> str | None:
+def _reason(
+    body: Annotated[ReasonRequest | None, Body()] = None,
+    reason: Annotated[
+        str | None, Query(max_length=MAX_REASON, description="why, if not in the body 原因")
+    ] = None,
+) -> str | None:
     """The reason from the JSON body or ``?reason=``, given once (as DELETE /assignments)."""
-    if body is not None and body.reason is not None and query is not None:
-        raise InputError("give the reason once: in the JSON body or as ?reason=, not both")
-    return body.reason if body is not None and body.reason is not None else query
+    return given_once("the reason", "as ?reason=", body and body.reason, reason)
 
 
 def _track_rule(
@@ -495,16 +498,13 @@ def withdraw(
     track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     user: Annotated[Principal, Depends(WITHDRAWERS)],
     engine: Engine = Depends(get_engine),
-    body: Annotated[ReasonRequest | None, Body()] = None,
-    reason: Annotated[
-        str | None, Query(max_length=MAX_REASON, description="why, if not in the body 原因")
-    ] = None,
+    reason: Annotated[str | None, Depends(_reason)] = None,
 ) -> dict[str, Any]:
     """A wrong file, someone else's walk, a test walk: its credit leaves every report, its
     file and the withdrawal stay on record (audit log). A steward withdraws their own
     tracks; a planner those of people living in their areas and their own uploads."""
     rule = _track_rule(user, may_withdraw, "withdraw")
-    return withdraw_track(engine, track_id, _reason(body, reason), user.username, rule)
+    return withdraw_track(engine, track_id, reason, user.username, rule)
 
 
 @router.post(
@@ -514,15 +514,12 @@ def restore(
     track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     user: Annotated[Principal, Depends(WITHDRAWERS)],
     engine: Engine = Depends(get_engine),
-    body: Annotated[ReasonRequest | None, Body()] = None,
-    reason: Annotated[
-        str | None, Query(max_length=MAX_REASON, description="why, if not in the body 原因")
-    ] = None,
+    reason: Annotated[str | None, Depends(_reason)] = None,
 ) -> dict[str, Any]:
     """The track is stored again and matched: its credit comes back. Whoever may withdraw
     it, except that a steward restores only what they withdrew themselves."""
     rule = _track_rule(user, may_restore, "restore")
-    return restore_track(engine, track_id, _reason(body, reason), user.username, rule)
+    return restore_track(engine, track_id, reason, user.username, rule)
 
 
 @router.get("/tracks/{track_id}", summary="A stored track and its matched segments 轨迹")
