@@ -179,15 +179,15 @@ def main() -> None:
 
         sample = files[: min(50, len(files))]
         sample_pts = sum(n for _, _, n in sample)
-        copy_points = track_store._copy_points
+        copy_points = track_store.copy_points
         timings = {}
         for name, fn, extra in (("COPY", copy_points, b"\n"), ("INSERT", insert_rows, b"\n\n")):
-            track_store._copy_points = fn
+            track_store.copy_points = fn
             t = time.perf_counter()
             for person, data, _ in sample:
                 store_track(engine, data + extra, f"alt{person}.csv", "wgs84", person, "bench")
             timings[name] = time.perf_counter() - t
-        track_store._copy_points = copy_points
+        track_store.copy_points = copy_points
         print(
             f"store path on {len(sample)} tracks ({sample_pts:,} points): fixes by COPY "
             f"{sample_pts / timings['COPY']:,.0f} points/s, by executemany INSERT "

@@ -399,6 +399,8 @@ def _load(
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
         unmatched = _unmatched_tracks(conn, start, end)
         late = _late_tracks(conn, start, end)
+    if scope is not None:  # an area's report counts the late walks that credited its streets
+        late = late[late["alley_id"].isin(scope)]
     # exact union of walked stretches: one row per stretch
     edges = edges[_STRETCH_COLS] if len(edges) else pd.DataFrame(columns=_STRETCH_COLS)
     if len(corridor):
@@ -853,8 +855,9 @@ def _unmatched_tracks(conn: Any, start: dt.date, end: dt.date) -> dict[str, int]
 # (person, local day, track) of the credited tracks uploaded more than the setting's hours
 # after their last fix (tracks.uploaded_at, tracks.ended_at), as the visits put them on days
 _LATE_SQL = """
-SELECT DISTINCT v.person_id, v.day, v.track_id
+SELECT DISTINCT v.person_id, v.day, v.track_id, s.street_id AS alley_id
 FROM patrol_visits v JOIN tracks t ON t.id = v.track_id
+JOIN street_segments s ON s.id = v.segment_id
 WHERE v.day BETWEEN :a AND :b AND v.person_id IS NOT NULL
   AND t.mode = ANY(CAST(:modes AS text[]))
   AND t.uploaded_at > t.ended_at + make_interval(secs => :late_s)
@@ -862,9 +865,10 @@ WHERE v.day BETWEEN :a AND :b AND v.person_id IS NOT NULL
 
 
 def _late_tracks(conn: Any, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """The late uploads of these days: (person_id, day, track_id), one row per person, day
-    and track. WHY: a supervisor asked to see walks sent long after they were walked (a
-    phone offline for days, or a walk sent in to fill a missed day); the credit stays."""
+    """The late uploads of these days: (person_id, day, track_id, alley_id), one row per
+    person, day, track and street it credited (the area filter keeps its streets' rows).
+    WHY: a supervisor asked to see walks sent long after they were walked (a phone offline
+    for days, or a walk sent in to fill a missed day); the credit stays."""
     settings = get_settings()
     return read_frame(
         text(_LATE_SQL),
@@ -876,6 +880,15 @@ def _late_tracks(conn: Any, start: dt.date, end: dt.date) -> pd.DataFrame:
             "late_s": settings.late_upload_h * 3600.0,
         },
     )
+
+
+def late_upload(uploaded_at: dt.datetime | None, ended_at: dt.datetime | None) -> bool | None:
+    """Whether a track was sent more than ``GRIDWARD_LATE_UPLOAD_H`` after its last fix (迟传,
+    as the reports' ``late_uploads`` count it); None without times. WHY on the track too:
+    a supervisor who sees a late upload in a report looks for which walk it was."""
+    if uploaded_at is None or ended_at is None:
+        return None
+    return (uploaded_at - ended_at).total_seconds() > get_settings().late_upload_h * 3600.0
 
 
 def _with_late_uploads(people: pd.DataFrame, late: pd.DataFrame, daily: bool) -> pd.DataFrame:

@@ -878,7 +878,7 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
     ).scalar()
     if track_id is None:
         return None
-    _copy_points(conn, int(track_id), pts)
+    copy_points(conn, int(track_id), pts)
     return int(track_id)
 
 
@@ -886,11 +886,12 @@ def _replace_fixes(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
     """A stored track's fixes replaced (a datum or time zone put right; their day tables must
     exist)."""
     conn.execute(text("DELETE FROM track_points WHERE track_id = :t"), {"t": track_id})
-    _copy_points(conn, track_id, pts)
+    copy_points(conn, track_id, pts)
 
 
-def _copy_points(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
-    """COPY a track's fixes into track_points (their day tables must exist)."""
+def copy_points(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
+    """COPY a track's fixes into track_points (their day tables must exist): an upload's,
+    a corrected one's, a restored one's (:mod:`geo.track_withdraw`)."""
     raw = conn.connection.driver_connection
     assert raw is not None
     acc = pts["accuracy"].to_numpy(float) if "accuracy" in pts else np.full(len(pts), np.nan)
@@ -1259,13 +1260,15 @@ def resume_match(engine: Engine, track_id: int) -> dict[str, Any] | None:
         return _match_locked(conn, track, None, None)
 
 
-def match_held(conn: Connection, track_id: int) -> dict[str, Any]:
+def match_held(
+    conn: Connection, track_id: int, points: pd.DataFrame | None = None
+) -> dict[str, Any]:
     """Match track ``track_id``, whose row the caller's transaction holds locked (a restore:
-    :mod:`geo.track_withdraw`), from its stored fixes (or its kept file)."""
+    :mod:`geo.track_withdraw`), on ``points`` or its stored fixes (or its kept file)."""
     track = conn.execute(
         text("SELECT id, person_id, mode, crs FROM tracks WHERE id = :t"), {"t": track_id}
     ).one()
-    return _match_locked(conn, track, None, None)
+    return _match_locked(conn, track, None, points)
 
 
 def _match_locked(

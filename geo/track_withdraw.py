@@ -16,10 +16,10 @@ monthly report. Withdrawing it is a soft delete, in one transaction:
 
 WHY soft: the same bytes sent again (a phone's retry, a folder uploaded again) must not bring
 back what a supervisor withdrew, and only a kept row can say so (:mod:`geo.track_store`
-refuses them, naming the withdrawal). A corrected upload, another file of the same walk (for
-the right person, its times or datum put right), is a new track: the copy check
-(``fixes_sha256``) does not hold a withdrawn walk against it. A withdrawal made by mistake is
-undone by :func:`restore_track`.
+refuses them, naming the withdrawal). Any other file of a withdrawn walk's fixes is refused
+too, at any times (``fixes_sha256``: an outside tester re-dated a withdrawn walk and was
+credited): a withdrawn walk comes back only by :func:`restore_track`, and is put right there
+(reassigned to its walker, or its corrected file sent again).
 
 Who may: see :func:`may_withdraw` and :func:`may_restore` (the API applies them; the CLI is
 the operator's, as for every other command).
@@ -195,13 +195,32 @@ def restore_track(
         # restore sent at once (a double click) held the row while it found it restored
         # already, the first one's match skipped the locked row as "being matched", and the
         # track stayed unmatched with its credit gone (an outside tester, 6 of 6 races)
+        points = _fixes_back(conn, row)
         try:
             with conn.begin_nested():
-                found = match_held(conn, track_id)
+                found = match_held(conn, track_id, points)
         except GridwardError as exc:  # restored, with the reason, as an upload that fails
             set_failed(conn, track_id, exc.message)
             return {**out, "status": "failed", "match_error": exc.message}
     return {**out, "status": "matched", "match": found}
+
+
+def _fixes_back(conn: Connection, row: Any) -> Any:
+    """A restored track's fixes, re-read from its kept upload and written back to
+    ``track_points`` when its days' tables are there (the withdrawal deleted them; without
+    them its page and every re-match re-parsed the file, and a second withdrawal had no
+    fixes to delete). Days that retention dropped meanwhile stay dropped: their fixes are
+    read from the file, as any old track's (:func:`geo.track_store.read_track_points`)."""
+    from geo.track_partitions import day_partitions, days_between
+    from geo.track_store import copy_points, read_track_points
+
+    pts = read_track_points(conn, [int(row.id)]).drop(columns="track_id")
+    if not len(pts) or row.started_at is None or row.ended_at is None:
+        return pts
+    there = {d for d, _ in day_partitions(conn)}
+    if set(days_between(row.started_at, row.ended_at)) <= there:
+        copy_points(conn, int(row.id), pts)
+    return pts
 
 
 def _locked(conn: Connection, track_id: int, authorize: Authorize | None = None) -> Any:

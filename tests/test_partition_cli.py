@@ -143,3 +143,20 @@ def test_cli_reads_a_户数_column_numbers_features_from_1_and_writes_clean_coor
     )
     assert len(coords) > 20 and np.array_equal(coords, np.round(coords, 8))
     assert gpd.read_file(out).is_valid.all()
+
+
+def test_grids_outside_the_bounds_are_a_warning_line(tmp_path):
+    """Carried open item (impossible bounds exit 0): an area of 1830 households with a
+    minimum of 3000 is one flagged grid; the file is written and the exit stays 0, but
+    stderr says so in one ``warning:`` line a script can read. Within bounds: no line."""
+    _, _, p = _write(tmp_path)
+    out = tmp_path / "grids.geojson"
+    base = ["partition", "--area", str(p["area"]), "--buildings", str(p["buildings"])]
+    base += ["--out", str(out)]
+    runner = CliRunner()
+    res = runner.invoke(app, [*base, "--min-households", "3000", "--max-households", "5000"])
+    assert res.exit_code == 0 and out.exists(), res.output
+    warnings = [x for x in res.stderr.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == 1 and "1 of 1 grid(s) outside 3000–5000" in warnings[0], res.stderr
+    res = runner.invoke(app, [*base, "--min-households", "300", "--max-households", "500"])
+    assert res.exit_code == 0 and "warning:" not in res.stderr, res.stderr

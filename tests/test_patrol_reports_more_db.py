@@ -730,3 +730,37 @@ def test_late_uploads_are_marked_and_credit_the_same(town, auth_headers, monkeyp
     finally:
         monkeypatch.delenv("GRIDWARD_LATE_UPLOAD_H")
         get_settings.cache_clear()
+
+
+def test_an_area_report_counts_only_late_walks_on_its_streets(town) -> None:  # noqa: ANN001
+    """Stop-30 open item: the late-upload column ignored the area filter. Q's walk of
+    another community's alley, sent 30 h late, is Q's late upload in the city's report, not
+    in the report of Q's own community (whose rows count only its streets)."""
+    db, q = town["db"], town["people"]["Q"]
+    with db.begin() as conn:
+        other = conn.execute(
+            text(
+                f"WITH w AS ({_STREET_AREA_SQL}) SELECT s.id "
+                "FROM w JOIN street_segments s ON s.street_id = w.alley_id "
+                "WHERE w.community_code <> :c ORDER BY s.id LIMIT 1"
+            ),
+            {"c": COMMUNITY},
+        ).scalar_one()
+        track = conn.execute(
+            text(
+                "INSERT INTO tracks (sha256, raw, format, crs, size_bytes, n_points, person_id, "
+                "status, started_at, ended_at, uploaded_at) VALUES (:h, 'x', 'csv', 'wgs84', 1, "
+                "0, :p, 'matched', :a, :b, :b + interval '30 hours') RETURNING id"
+            ),
+            {"h": "f" * 64, "p": q, "a": _at(WED, 11), "b": _at(WED, 11, 30)},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                "covered_fraction, first_time, last_time, intervals) VALUES "
+                "(:t, :s, :p, :d, 1.0, :a, :b, CAST('[[0.0, 1.0]]' AS jsonb))"
+            ),
+            {"t": track, "s": other, "p": q, "d": WED, "a": _at(WED, 11), "b": _at(WED, 11, 30)},
+        )
+    assert _late(build_report(db, "daily", WED, today=FAR))[q] == 1
+    assert _late(build_report(db, "daily", WED, area=COMMUNITY, today=FAR))[q] == 0

@@ -111,6 +111,13 @@ def test_a_steward_withdraws_their_walk_and_its_credit_leaves_the_report(demo, a
         assert client.get("/tracks", headers=steward).json()["total"] == 0
         listed = client.get("/tracks", params={"status": "withdrawn"}, headers=steward).json()
         assert [t["id"] for t in listed["tracks"]] == [tid]
+        # its undone match is no summary any more (it showed the last match's fixes), in
+        # the list and on its page; the page's history keeps that match
+        [entry] = listed["tracks"]
+        assert (entry["matched_points"], entry["pieces"], entry["segments"]) == (None, None, 0)
+        assert (page["matched_points"], page["pieces"]) == (None, None)
+        assert page["matches"][0]["matched_points"] > 0
+        assert entry["late"] is True and page["late"] is True  # walked in March, sent now
 
         # the audit log: who, which track and file, whose walk on which day, why
         [(actor, detail)] = _audit(demo, "track.withdraw", tid)
@@ -146,6 +153,11 @@ def test_a_steward_withdraws_their_walk_and_its_credit_leaves_the_report(demo, a
         r = client.post(f"/tracks/{tid}/restore", headers=steward)
         assert r.status_code == 200 and r.json()["status"] == "matched", r.text
         assert _walked_m(demo, day) == pytest.approx(before, abs=0.5)
+        # with its fixes written back (they stayed deleted, read from the file each time):
+        # withdrawn again, it has them to delete
+        assert _counts(demo, tid) == {**kept, "queued": 0}
+        r = client.delete(f"/tracks/{tid}", headers=steward)
+        assert r.status_code == 200 and r.json()["fixes_deleted"] == len(pts), r.text
 
 
 def test_two_restores_at_once_leave_the_track_matched(demo):  # noqa: F811
@@ -312,3 +324,25 @@ def test_a_failure_mid_withdrawal_leaves_everything_as_it_was(demo, monkeypatch)
     with pytest.raises(RuntimeError):
         tw.withdraw_track(demo, tid, actor="test")
     assert fingerprint(demo) == before and _walked_m(demo, day) == credit
+
+
+def test_a_track_restored_after_retention_is_matched_from_its_file(demo):  # noqa: F811
+    """Restoring writes the fixes back only where their day tables are: a walk whose days
+    retention dropped while it was withdrawn is matched from its kept file again, credited
+    as before, and its days stay dropped (retention's choice is not undone)."""
+    from geo.track_partitions import day_partitions, drop_days_before
+    from geo.track_withdraw import restore_track, withdraw_track
+
+    pts, day = _walk_with_duty(demo, 26)
+    tid = ingest_track(demo, _csv(pts), "walk.csv", person_id=1)["track_id"]
+    before = _walked_m(demo, day)
+    assert before > 0
+    withdraw_track(demo, tid, "wrong file")
+    last = pts["time"].max().tz_convert("UTC").date()
+    assert sum(n for _, n in drop_days_before(demo, last + dt.timedelta(days=1))) == 0
+    out = restore_track(demo, tid)
+    assert out["status"] == "matched", out
+    assert _walked_m(demo, day) == pytest.approx(before, abs=0.5)
+    assert _counts(demo, tid)["fixes"] == 0
+    with demo.connect() as conn:
+        assert all(d > last for d, _ in day_partitions(conn))

@@ -33,6 +33,7 @@ from api.deps import get_engine, given_once
 from api.limits import default_limit, read_uploads, upload_openapi
 from geo.duty_undo import MAX_REASON
 from geo.errors import GridwardError, NotFoundError, db_failure
+from geo.patrol_reports import late_upload
 from geo.track_store import (
     LAST_MATCH,
     SPAN_OVERLAPS,
@@ -383,7 +384,11 @@ def list_tracks(
         rows = conn.execute(
             text(
                 "SELECT t.id, t.filename, t.format, t.mode, t.person_id, p.name AS person, "
-                "t.started_at, t.ended_at, t.n_points, m.matched_points, m.pieces, m.datum_hint, "
+                "t.started_at, t.ended_at, t.n_points, "
+                # a withdrawn track's match was undone with its visits: no summary to show
+                "CASE WHEN t.status <> 'withdrawn' THEN m.matched_points END AS matched_points, "
+                "CASE WHEN t.status <> 'withdrawn' THEN m.pieces END AS pieces, "
+                "CASE WHEN t.status <> 'withdrawn' THEN m.datum_hint END AS datum_hint, "
                 "t.status, "
                 "t.error, t.uploaded_at, m.matched_at, "
                 "(SELECT count(*) FROM patrol_visits v WHERE v.track_id = t.id) AS segments "
@@ -398,7 +403,11 @@ def list_tracks(
     return {
         "total": int(total or 0),
         "tracks": [
-            {k: (_local(v) if k in iso else v) for k, v in r._mapping.items()} for r in rows
+            {
+                **{k: (_local(v) if k in iso else v) for k, v in r._mapping.items()},
+                "late": late_upload(r.uploaded_at, r.ended_at),
+            }
+            for r in rows
         ],
     }
 
@@ -565,6 +574,7 @@ def get_track(
             {"t": track_id},
         ).all()
 
+    last = matches[0] if matches and t.status != "withdrawn" else None
     return {
         "track_id": t.id,
         "sha256": t.sha256,
@@ -577,10 +587,14 @@ def get_track(
         "started_at": _local(t.started_at),
         "ended_at": _local(t.ended_at),
         "n_points": t.n_points,
-        "matched_points": matches[0].matched_points if matches else None,
-        "pieces": matches[0].pieces if matches else None,
+        # the last match's summary; none for a withdrawn track (its match was undone:
+        # ``matches`` keeps the history)
+        "matched_points": last.matched_points if last else None,
+        "pieces": last.pieces if last else None,
         "status": t.status,
         "error": t.error,
+        "uploaded_at": _local(t.uploaded_at),
+        "late": late_upload(t.uploaded_at, t.ended_at),
         # withdrawn (撤回): when, by whom, why; its visits are gone, its file kept
         "withdrawn": None
         if t.withdrawn_at is None
