@@ -162,7 +162,8 @@ def restore_track(
     authorize: Authorize | None = None,
 ) -> dict[str, Any]:
     """Undo a withdrawal made by mistake: the track is stored again and matched (its fixes
-    re-read from the kept upload), so its credit comes back. Refused (409) when it is not
+    re-read from the kept upload and written back: :func:`_fixes_back`), so its credit
+    comes back. Refused (409) when it is not
     withdrawn, or when another track now holds the same walk (a corrected upload sent
     after the withdrawal: both would be credited). Audit ``track.restore``."""
     from geo.track_store import match_held, set_failed
