@@ -17,9 +17,15 @@ from geo.errors import InputError
 
 
 def sequence_order(grids: np.ndarray, band_m: float | None = None) -> np.ndarray:
-    """Indices of ``grids`` (metric polygons) in code sequence order."""
+    """Indices of ``grids`` (metric polygons) in code sequence order.
+
+    An empty polygon has no place to be numbered by: refused by name (the engine never
+    makes one, every grid holds a building) rather than numpy's shape error."""
     if len(grids) == 0:
         return np.zeros(0, dtype=np.int64)
+    empty = np.flatnonzero(shapely.is_empty(grids) | shapely.is_missing(grids))
+    if len(empty):
+        raise ValueError(f"grid {int(empty[0])} has an empty polygon: it cannot be numbered")
     c = shapely.get_coordinates(shapely.centroid(grids))
     if band_m is None:
         band_m = float(np.sqrt(np.median(shapely.area(grids))))

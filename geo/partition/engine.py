@@ -7,6 +7,7 @@ Pipeline (each step its own module):
                    their polygons (``tessellate``) and the adjacency read off them;
 4. ``bisect``    — bounded recursive bisection along short, street-preferring cuts;
 5. ``repair``    — single-atom boundary moves and merges for regions still out of bounds;
+                   a region holding no building joins a neighbour (``graph.adopt_unheld``);
 6. ``assemble``  — blocks and per-block building cells dissolved into grid polygons;
 7. ``codes`` / ``metrics`` — numbering, compactness, street share, staffing, flags.
 All geometry work happens in the UTM zone of the area; results come back in EPSG:4326.
@@ -29,7 +30,7 @@ from geo.crs import WGS84
 from geo.partition.assemble import grid_polygons, to_wgs84_valid
 from geo.partition.bisect import Bisector, feasible_total, street_angles
 from geo.partition.codes import grid_codes, sequence_order
-from geo.partition.graph import build_graph
+from geo.partition.graph import AtomGraph, adopt_unheld, build_graph
 from geo.partition.metrics import polsby_popper, street_shares, worker_count
 from geo.partition.params import PartitionParams, PartitionResult
 from geo.partition.prepare import prepare
@@ -152,6 +153,18 @@ def _resplit(
     return labels
 
 
+def _without_empty_regions(graph: AtomGraph, labels: np.ndarray) -> np.ndarray:
+    """Regions holding no building are folded into a neighbour (``adopt_unheld``).
+
+    WHY: a piece of ground with nobody on it made a grid of 0 buildings (a park block
+    under bounds that allow 0 households, a sliver left in a rebalance's area), a grid
+    with no one to staff and, dissolved from zero-width slivers, an empty polygon."""
+    held = np.zeros(graph.n, dtype=bool)
+    held[graph.unit_atom] = True
+    region_held = np.bincount(labels, weights=held, minlength=int(labels.max()) + 1) > 0
+    return adopt_unheld(graph, np.where(region_held[labels], labels, -1))
+
+
 def partition(
     area: shapely.Geometry,
     buildings: gpd.GeoDataFrame,
@@ -188,6 +201,7 @@ def partition(
     labels = _resplit(labels, graph, bis, frozen, lo, hi)
     repairer = Repairer(labels, graph.households, graph.eu, graph.ev, graph.ecost, lo, hi, frozen)
     labels = repairer.refine(params.refine_passes, graph.xy, graph.area, params.centroid_pull)
+    labels = _without_empty_regions(graph, labels)
     uniq, labels = np.unique(labels, return_inverse=True)
     frozen_new = {int(i) for i, r in enumerate(uniq.tolist()) if r in frozen}
     single_new = {int(i) for i, r in enumerate(uniq.tolist()) if r in single}
@@ -213,7 +227,9 @@ def partition(
     hh_total = int(graph.households.sum())
     comp_hh = np.bincount(comp[comp >= 0], weights=graph.households[comp >= 0])
     region_comp = np.full(n_regions, -1, dtype=np.int64)
-    region_comp[labels] = comp
+    # a region's piece is its heaviest atom's (ground it adopted may lie on another piece)
+    heavy_last = np.argsort(graph.households, kind="stable")
+    region_comp[labels[heavy_last]] = comp[heavy_last]
     flags: list[list[str]] = []
     reasons: list[list[str]] = []
     for r in range(n_regions):

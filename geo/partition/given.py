@@ -25,7 +25,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from geo.partition.assemble import grid_polygons, to_wgs84_valid
-from geo.partition.graph import AtomGraph, build_graph
+from geo.partition.graph import AtomGraph, adopt_unheld, build_graph
 from geo.partition.params import PartitionParams
 from geo.partition.prepare import Prepared, prepare
 
@@ -97,22 +97,7 @@ def atom_labels(a: Atoms, building_grid: np.ndarray, n_grids: int) -> np.ndarray
     np.add.at(weight, (bu, building_grid), 1.0 + share)  # (a unit is mostly one building)
     labels = np.full(g.n, -1, dtype=np.int64)
     labels[g.unit_atom] = np.argmax(weight, axis=1)
-    piece = _empty_pieces(a)
-    n_pieces = int(piece.max()) + 1 if (piece >= 0).any() else 0
-    if n_pieces:
-        u, v, length = _edges(a)
-        out = (piece[u] >= 0) & (labels[v] >= 0)
-        border = np.zeros((n_pieces, n_grids))
-        np.add.at(border, (piece[u[out]], labels[v[out]]), length[out])
-        win = np.argmax(border, axis=1)
-        lonely = np.flatnonzero(border.max(axis=1) <= 0)
-        for p in lonely:  # no shared edge: the grid of the nearest atom with buildings
-            at = np.flatnonzero(piece == p)
-            held = np.flatnonzero(labels >= 0)
-            d = shapely.distance(shapely.union_all(g.geoms[at]), g.geoms[held])
-            win[p] = labels[held[int(np.argmin(d))]]
-        labels[a.empty] = win[piece[a.empty]]
-    return labels
+    return adopt_unheld(g, labels)
 
 
 def grid_areas(a: Atoms, building_grid: np.ndarray, n_grids: int) -> np.ndarray:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from geo.partition.blocks import Blocks, Units
 from geo.partition.tessellate import adjacency, block_cells
@@ -126,3 +128,40 @@ def build_graph(
         estreet=street,
         geoms=geoms,
     )
+
+
+def adopt_unheld(graph: AtomGraph, labels: np.ndarray) -> np.ndarray:
+    """``labels`` with every atom labelled -1 given a label: each connected piece of such
+    atoms goes to the label it shares the longest edge with, a piece touching none to the
+    label of the nearest labelled atom.
+
+    WHY: ground without buildings (a park, a sports ground, a sliver left where two
+    boundaries nearly meet) is never a grid of its own, nobody there to staff; it still
+    belongs to a grid, so the grids tile the area. Used by the engine for regions holding
+    no building and by the editor's drawing (:mod:`geo.partition.given`), so both agree."""
+    labels = labels.copy()
+    todo = labels < 0
+    if not todo.any() or todo.all():
+        return labels
+    both = todo[graph.eu] & todo[graph.ev]
+    m = coo_matrix(
+        (np.ones(int(both.sum())), (graph.eu[both], graph.ev[both])), shape=(graph.n, graph.n)
+    )
+    _, comp = connected_components(m, directed=False)
+    piece = np.full(graph.n, -1, dtype=np.int64)
+    piece[todo] = np.unique(comp[todo], return_inverse=True)[1]
+    n_pieces = int(piece.max()) + 1
+    u, v = np.r_[graph.eu, graph.ev], np.r_[graph.ev, graph.eu]
+    length = np.r_[graph.ecost, graph.ecost]
+    out = (piece[u] >= 0) & (labels[v] >= 0)
+    n_labels = int(labels.max()) + 1
+    border = np.zeros((n_pieces, n_labels))
+    np.add.at(border, (piece[u[out]], labels[v[out]]), length[out])
+    win = np.argmax(border, axis=1)
+    held = np.flatnonzero(~todo)
+    for p in np.flatnonzero(border.max(axis=1) <= 0).tolist():
+        at = np.flatnonzero(piece == p)
+        d = shapely.distance(shapely.union_all(graph.geoms[at]), graph.geoms[held])
+        win[p] = labels[held[int(np.argmin(d))]]
+    labels[todo] = win[piece[todo]]
+    return labels

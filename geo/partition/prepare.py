@@ -48,6 +48,23 @@ def polygon_parts(g: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(parts)
 
 
+# A separate part of the area narrower than this on average (2 × area / perimeter) is a
+# hairline: what is left where two boundaries drawn apart nearly meet, e.g. a community minus
+# a grid whose edge runs a millimetre off the community's line (the editor's rebalance; a
+# stored draft's vertices are rounded to 1e-7°, about a centimetre). Wider is ground.
+_HAIRLINE_M = 0.02
+
+
+def _without_hairlines(area_m: shapely.Geometry) -> shapely.Geometry:
+    """The area without hairline parts. WHY: each made a street block of its own, then a
+    grid of 0 buildings whose polygon was empty (the rebalance's 500)."""
+    parts = shapely.get_parts(area_m)
+    wide = 2 * shapely.area(parts) >= _HAIRLINE_M * shapely.length(parts)
+    if wide.all() or not wide.any():
+        return area_m
+    return shapely.union_all(parts[wide])
+
+
 def prepare(
     area: shapely.Geometry,
     buildings: gpd.GeoDataFrame,
@@ -73,7 +90,7 @@ def prepare(
     def to_wgs(g):
         return shapely.transform(g, lambda c: np.column_stack(back.transform(c[:, 0], c[:, 1])))
 
-    area_m = polygon_parts(shapely.make_valid(to_m(area)))
+    area_m = _without_hairlines(polygon_parts(shapely.make_valid(to_m(area))))
     bgeoms = to_m(np.asarray(buildings.geometry.values, dtype=object))
     shapely.prepare(area_m)
     inside = shapely.covers(area_m, bgeoms)
