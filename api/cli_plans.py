@@ -22,20 +22,51 @@ def show(plan_id: int = typer.Argument(..., help="plan id")) -> None:
 
 
 @plans_app.command("commit")
-def commit(plan_id: int = typer.Argument(..., help="plan id")) -> None:
+def commit(
+    plan_id: int = typer.Argument(..., help="plan id"),
+    allow_disconnected: bool = typer.Option(
+        False,
+        "--allow-disconnected",
+        help="commit even though a grid is in several pieces 允许提交不连通的网格",
+    ),
+) -> None:
     """Make a draft the community's grids (new version; history kept). 提交方案"""
     from geo.db import get_engine
     from geo.plans import commit_plan
 
-    out = commit_plan(get_engine(), plan_id, actor="cli")
+    out = commit_plan(get_engine(), plan_id, actor="cli", allow_disconnected=allow_disconnected)
     typer.echo(f"committed plan {plan_id}: version {out['version']}, {out['grids']} grids")
+    _echo_commit(out)
+
+
+def _echo_commit(out: dict) -> None:
+    """What a commit did to the grid duties and what staffing is left to do, so a planner
+    sees that a code now names another place and which grids to staff (tester W, F1)."""
     d = out["duties"]
     typer.echo(
-        f"grid duties 网格职责: {d['moved']} kept on their grids, {d['ended']} ended today and "
-        f"{d['removed']} planned ones removed (their grids are no longer in the plan)"
+        f"grid duties 网格职责: {d['carried']} carried to the grid now holding their old grid's "
+        f"households 随辖区转入新网格 (ended yesterday there, started today here), "
+        f"{d['ended']} ended yesterday and {d['removed']} planned ones removed"
     )
+    moved = {o: n for o, n in out["successors"].items() if o != n}
+    for old, new in moved.items():
+        typer.echo(f"  {old} → {new}  (原网格的大部分住户现属 {new} most of its households)")
     for r in out["duties_ended"] + out["duties_removed"]:
-        typer.echo(f"  {r['grid']}  {r['role']}  {r['person']} {r['name']}")
+        typer.echo(f"  {r['grid']}  {r['role']}  {r['person']} {r['name']}  ended 结束")
+    if out["grids_in_pieces"]:
+        typer.echo(f"不连通网格 grids in several pieces: {', '.join(out['grids_in_pieces'])}")
+    gaps = out["staffing_gaps"]
+    if gaps:
+        typer.echo(
+            f"人手不足网格 grids short of staff ({len(gaps)}): 请安排网格长/专职网格员 run "
+            f"'gridward assign grids --area {out['community']}'"
+        )
+    for g in gaps:
+        leader = "" if g["leader"] else "  无网格长 no leader"
+        typer.echo(
+            f"  {g['grid']}  {g['households']} households  workers "
+            f"{g['workers']}/{g['workers_needed']}{leader}"
+        )
 
 
 @plans_app.command("discard")

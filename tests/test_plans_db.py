@@ -272,7 +272,7 @@ def test_an_edited_draft_tiles_the_community_and_keeps_the_grid_staff(demo, auth
         r = client.post(f"/plans/{draft}/commit", headers=planner)
         assert r.status_code == 200, r.text
         out = r.json()
-        assert out["duties"] == {"moved": len(codes) - 1, "ended": 1, "removed": 0}
+        assert out["duties"] == {"carried": len(codes) - 1, "ended": 1, "removed": 0}
         assert [d["grid"] for d in out["duties_ended"]] == [dropped["code"]]
         now = _community_grids(demo)
         assert sorted(now) == codes[:-1]

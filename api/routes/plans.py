@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Connection, Engine, text
 
 from api.auth import Principal, allow, require_area
@@ -111,16 +111,31 @@ def job_status(
     }
 
 
+class CommitRequest(BaseModel):
+    """The optional body of a commit; a misspelt field is a 422, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+    allow_disconnected: bool = Field(
+        default=False,
+        description="commit even though a grid is in several pieces (flag disconnected) "
+        "允许提交不连通的网格",
+    )
+
+
 @router.post("/plans/{plan_id}/commit", summary="Commit a draft plan 提交方案")
 def commit(
     plan_id: PlanId,
-    request: Request,
     user: Annotated[
         Principal, Depends(allow("planner", area_param="plan_id", area_lookup=plan_area))
     ],
+    body: CommitRequest | None = None,
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:
-    return commit_plan(engine, plan_id, actor=user.username)
+    """Answer: the new version, the duties carried to each old grid's successor (by place),
+    ended or removed, each old code's successor code, and the grids left without a leader or
+    short of workers (``staffing_gaps``: run staffing for them)."""
+    allow_pieces = body.allow_disconnected if body is not None else False
+    return commit_plan(engine, plan_id, actor=user.username, allow_disconnected=allow_pieces)
 
 
 @router.delete("/plans/{plan_id}", summary="Discard a draft plan 放弃方案")
