@@ -35,7 +35,7 @@ Schemas (column: meaning):
 ``rollup`` (output of :func:`compliance_rollup`):
     period (week: Monday date, month: first day), person_id, days, alley_days,
     patrolled_alley_days, pending, compliance, walked_m, rank (1 = best; ties share a rank;
-    null where there is no rate yet).
+    null where there is no rate yet or nothing was patrolled: :func:`rank_rates`).
 
 Shared alleys (co-stewards, 共管): the alley's status is the union rule (the exact union of
 all its holders' walked stretches reaches the share). A holder's own row counts the
@@ -375,6 +375,15 @@ def group_daily_compliance(
     return out[["day", key, "alleys", "patrolled_alleys", "compliance", "assigned_m", "walked_m"]]
 
 
+def rank_rates(rates: pd.Series, groups: pd.Series | list) -> pd.Series:
+    """1 = best within each group, ties share a rank; null where there is no rate yet, or
+    nothing was patrolled. WHY not rank those: on a day (a week, a month) nobody patrolled,
+    every chief read "rank 1", which a supervisor reads as the best (two outside testers)."""
+    return (
+        rates.where(rates > 0).groupby(groups).rank(method="min", ascending=False).astype("Int64")
+    )
+
+
 def compliance_rollup(
     steward_day: pd.DataFrame, period: str = "week", key: str = "person_id"
 ) -> pd.DataFrame:
@@ -408,9 +417,7 @@ def compliance_rollup(
     )
     out["pending"] = out["pending"].astype(int)
     out["compliance"] = rate(out["patrolled_alley_days"], out["alley_days"] - out["pending"])
-    out["rank"] = (
-        out.groupby("period")["compliance"].rank(method="min", ascending=False).astype("Int64")
-    )
+    out["rank"] = rank_rates(out["compliance"], out["period"])
     out = out.sort_values(["period", "rank", key]).reset_index(drop=True)
     return out[
         [

@@ -713,15 +713,6 @@ def daily_frames(
     }
 
 
-def _rank(rates: pd.Series, groups: pd.Series | list) -> pd.Series:
-    """1 = best within each group, ties share a rank; null where there is no rate yet, or
-    nothing was patrolled. WHY not rank those: on a day nobody patrolled, every chief read
-    "rank 1", which a supervisor reads as the best (an outside tester)."""
-    return (
-        rates.where(rates > 0).groupby(groups).rank(method="min", ascending=False).astype("Int64")
-    )
-
-
 def build_report(
     engine: Engine,
     kind: str,
@@ -771,7 +762,7 @@ def build_report(
     if kind == "daily":
         per_person = people.copy()
         if len(per_person):
-            per_person["rank"] = _rank(per_person["compliance"], per_person["role"])
+            per_person["rank"] = coverage.rank_rates(per_person["compliance"], per_person["role"])
     else:
         period_of = "week" if kind == "weekly" else "month"
         parts = []
@@ -1070,7 +1061,7 @@ def _by_area(alleys: pd.DataFrame, unstaffed: pd.DataFrame | None = None) -> pd.
     # a row outside every area is no area: it is not ranked among them
     ranked = out["rank_code"].notna()
     out["rank"] = pd.Series(pd.NA, index=out.index, dtype="Int64")
-    out.loc[ranked, "rank"] = _rank(
+    out.loc[ranked, "rank"] = coverage.rank_rates(
         out.loc[ranked, "compliance"], [out.loc[ranked, "role"], out.loc[ranked, "level"]]
     )
     return _area_order(out)[AREA_COLS].reset_index(drop=True)

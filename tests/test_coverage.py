@@ -98,6 +98,14 @@ def test_weekly_monthly_rollup_and_ranking():
     assert list(mo["period"].unique()) == [date(2026, 3, 1)]
     with pytest.raises(InputError):
         compliance_rollup(sdc, "year")
+    # nothing patrolled all week gets no rank (a tester's chiefs who never walked read
+    # "rank 1" of the week and of the month); the others keep theirs
+    idle = sdc[sdc["person_id"] == 1].assign(person_id=3, patrolled_alleys=0, compliance=0.0)
+    for period in ("week", "month"):
+        rolled = compliance_rollup(pd.concat([sdc, idle]), period)
+        first = rolled[rolled["period"] == rolled["period"].min()].set_index("person_id")
+        assert pd.isna(first.loc[3, "rank"]) and first.loc[3, "compliance"] == 0
+        assert (first.loc[1, "rank"], first.loc[2, "rank"]) == (1, 2)
 
 
 @settings(max_examples=40, deadline=None)
