@@ -290,7 +290,7 @@ def test_areas_have_subdistrict_totals_and_community_ranks(city, auth_headers, p
 def test_nobody_patrolled_ranks_nobody_first():
     """On a day no chief patrolled, every chief read 排名 rank 1, which a supervisor reads as
     the best (an outside tester): a rate of 0 gets no rank; ties still share one."""
-    from geo.patrol_reports import _rank
+    from geo.coverage import rank_rates as _rank
 
     rates = pd.Series([0.0, 0.0, None, 0.5, 0.5, 0.25])
     roles = ["chief", "chief", "steward", "steward", "steward", "steward"]
