@@ -42,6 +42,19 @@ def _partition_database(
     )
 
 
+def _refuse_file_options(given: dict[str, object]) -> None:
+    """InputError (exit 2) naming the file-mode options given with ``--community``. WHY:
+    database mode stores a draft and never read or wrote them, so ``--out x.geojson`` exited 0
+    with no file written (tester W, F12)."""
+    used = [name for name, value in given.items() if value is not None]
+    if used:
+        raise InputError(
+            f"数据库模式不读写文件 --community (database mode) makes a draft plan in the "
+            f"database and takes no {', '.join(used)}: leave them out, then see the draft with "
+            "'gridward plans show PLAN' or GET /plans/PLAN"
+        )
+
+
 def _print_summary(summary: dict, out: Path | None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -133,6 +146,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """划分网格 Partition an area into level-1 grids of min..max households each."""
         if community is not None:
+            _refuse_file_options(
+                {"--area": area, "--buildings": buildings, "--streets": streets,
+                 "--out": out, "--crs": crs}
+            )  # fmt: skip
             _partition_database(
                 community,
                 min_households=min_households,

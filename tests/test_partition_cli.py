@@ -160,3 +160,29 @@ def test_grids_outside_the_bounds_are_a_warning_line(tmp_path):
     assert len(warnings) == 1 and "1 of 1 grid(s) outside 3000–5000" in warnings[0], res.stderr
     res = runner.invoke(app, [*base, "--min-households", "300", "--max-households", "500"])
     assert res.exit_code == 0 and "warning:" not in res.stderr, res.stderr
+
+
+def test_database_mode_refuses_file_options(tmp_path, db, pg_url):
+    """`partition --community C --out x.geojson` exited 0 and wrote nothing (tester W, F12):
+    database mode makes a draft in the database, so file options are refused (exit 2, one
+    error: line naming them) and no draft is stored."""
+    from sqlalchemy import text
+
+    from tests.test_import import run_cli
+
+    out = tmp_path / "x.geojson"
+    base = ["partition", "--community", "110108015003", "--min-households", "250",
+            "--max-households", "450"]  # fmt: skip
+    for extra, named in (
+        (["--out", str(out)], "--out"),
+        (["--area", str(tmp_path / "a.geojson"), "--streets", str(tmp_path / "s.geojson")],
+         "--area, --streets"),
+    ):  # fmt: skip
+        res = run_cli([*base, *extra], pg_url)
+        assert res.returncode == 2, res.stderr
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: 数据库模式"), res.stderr
+        assert named in lines[0]
+    assert not out.exists()
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM grid_plans")).scalar_one() == 0
