@@ -7,6 +7,7 @@ layer has to guess whether a message is safe and meaningful to show.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,13 @@ class NotFoundError(GridwardError):
     """A referenced object does not exist."""
 
     status_code = 404
+
+
+class ForbiddenError(GridwardError):
+    """The caller may not do this here (a planner, outside their areas); nothing was stored.
+    For refusals that must name where, which an API route's generic 403 cannot."""
+
+    status_code = 403
 
 
 class ConflictError(GridwardError):
@@ -99,14 +107,36 @@ _TAGS = {
 }
 
 
+_CJK = "\u3400-\u9fff\uf900-\ufaff"
+# the text before the first English word ("a" is one; the W of "W001", an id, is not)
+_LEAD = re.compile(r"^(.*?)(?=(?<![A-Za-z0-9])[A-Za-z]+(?![A-Za-z0-9])|$)", re.S)
+_RUN = re.compile(f"[{_CJK}]+")
+# a person's name and id up front, "张三 (W001) …": a name, not a Chinese sentence
+_NAME_FIRST = re.compile(f"^\\s*[{_CJK}]{{1,4}}\\s*\\(")
+
+
+def reads_chinese_first(message: str) -> bool:
+    """Whether ``message`` opens in Chinese: Chinese stands before its first English word
+    ("方案 5 不存在 plan 5 …", "设置有误 setting …"), and not just a person's name with their
+    id ("张三 (W001) has left …"). WHY not "holds a Chinese word": "unknown role '网格管理员':
+    use …" holds one, and a Chinese reader still meets an English sentence (an outside tester
+    listed a dozen)."""
+    head = _LEAD.match(message)
+    lead = head.group(1) if head else ""
+    runs = _RUN.findall(lead)
+    if not runs:
+        return False
+    return not (len(runs) == 1 and _NAME_FIRST.match(lead))
+
+
 def chinese_first(message: str, status: int) -> str:
-    """``message`` as users read it: Chinese first. A message that has Chinese already is
-    left as it is; one in English only (pydantic's validation words, most refusals written
-    before the rule) gets a short Chinese tag naming the kind of problem ("未找到 area 999
-    does not exist"). WHY here: city staff read Chinese first (an outside tester counted a
-    dozen English-only answers), and one rule at the API's and the CLI's exits covers every
-    message, old and new."""
-    if any("\u3400" <= c <= "\u9fff" for c in message):
+    """``message`` as users read it: Chinese first. A message that opens in Chinese
+    (:func:`reads_chinese_first`) is left as it is; any other (pydantic's validation words,
+    refusals written in English with a Chinese word or name inside) gets a short Chinese tag
+    naming the kind of problem ("未找到 area 999 does not exist"). WHY here: city staff read
+    Chinese first, and one rule at the API's and the CLI's exits covers every message, old
+    and new, without translating each."""
+    if reads_chinese_first(message):
         return message
     tag = _TAGS.get(status) or ("请求有误" if 400 <= status < 500 else "服务错误")
     return f"{tag} {message}"

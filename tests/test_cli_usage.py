@@ -103,3 +103,33 @@ def test_an_english_only_message_gets_a_chinese_tag_first() -> None:
     assert chinese_first("track_id: Input should be a valid integer", 422).startswith("输入有误 ")
     assert chinese_first("轨迹 3 不存在 track 3 does not exist", 404).startswith("轨迹 3")
     assert chinese_first("teapot", 418) == "请求有误 teapot"
+
+
+def test_a_message_with_a_chinese_word_inside_still_gets_the_tag() -> None:
+    """F14: a Chinese word or name inside an English sentence does not make it read Chinese
+    first (the tag was left off: "unknown role '网格管理员': use …", "张三 (W001) has left");
+    a message that opens in Chinese, even with a short word and an id ("楼栋 5 重复 …"),
+    and one tagged already, are left as they are."""
+    from geo.errors import chinese_first
+
+    tagged = {
+        "unknown role '网格管理员': use grid_leader (网格长)": 422,
+        "the people file lacks the person_id (编号) column": 422,
+        "people without a home: 合计": 422,
+        "--person '007' is ambiguous: people.id 7 is 张三": 422,
+        "张三 (W001) has left (inactive): nothing changed": 409,
+        "欧阳修远 (W001) does not hold the role grid_worker": 422,
+        "a 专职网格员 grid worker is held on a grid, not on an alley: give --grid": 422,
+    }
+    for message, status in tagged.items():
+        assert chinese_first(message, status) != message, message
+    for message in (
+        "楼栋 5 重复 building 5 is listed twice",
+        "方案 3 不存在 plan 3 does not exist",
+        "户数范围须 ≥ 0 min_households must be ≥ 0",
+        "冲突 track 3 is being matched",
+        "110108015001 社区不存在 community does not exist",
+    ):
+        assert chinese_first(message, 409) == message
+    once = chinese_first("张三 (W001) has left", 409)
+    assert chinese_first(once, 409) == once == "冲突 张三 (W001) has left"
