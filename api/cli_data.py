@@ -145,12 +145,25 @@ import_app.command("households")(
 @import_app.command("people")
 def import_people(
     file: Path = typer.Argument(..., help="CSV or XLSX: person_id, name, phone, role, lon/lat"),
+    reactivate: bool = typer.Option(
+        False,
+        "--reactivate",
+        help="bring back the people of the file who had left (离岗); without it they stay "
+        "inactive and are named in a warning",
+    ),
 ) -> None:
-    """Import the people registry (roles 网格长/专职网格员/街巷长/小巷管家). 导入人员"""
-    from geo.db import get_engine
-    from geo.staffing import import_people as run
+    """Import the people registry (roles 网格长/专职网格员/街巷长/小巷管家). 导入人员
 
-    _show(run(get_engine(), file, actor="cli"))
+    Columns the file lacks (a roles-only sheet) leave the stored names and phones alone; a
+    title row above the header and 合计 rows at the end are left out with a warning."""
+    from geo.db import get_engine
+    from geo.people_import import import_people as run
+
+    out = run(get_engine(), file, actor="cli", reactivate=reactivate)
+    warnings = out.pop("warnings", [])
+    _show({k: (len(v) if isinstance(v, list) else v) for k, v in out.items()})
+    for w in warnings:
+        typer.echo(f"warning: {w}", err=True)
 
 
 def export(

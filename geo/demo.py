@@ -74,7 +74,7 @@ def make_grids(engine: Engine, lo: int = 300, hi: int = 500) -> int:
 
 def make_people(engine: Engine, seed: int = 0) -> int:
     """Generate a people registry sized to the city's alleys, streets and grids."""
-    from geo.staffing import import_people
+    from geo.people_import import import_people
 
     with engine.connect() as conn:
         if conn.execute(text("SELECT count(*) FROM people")).scalar():

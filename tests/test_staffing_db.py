@@ -212,12 +212,13 @@ def test_api_flow_and_no_phone_numbers(demo, auth_headers, tmp_path):
             headers=auth_headers("admin"),
         )
         assert r.status_code == 200 and r.json()["people_read"] == 1
-        assert (
-            client.post(
-                "/people/import", files={"file": ("p.csv", csv, "text/csv")}, headers=planner
-            ).status_code
-            == 403
+        # planners import the people of their areas (tests/test_people_import_db.py)
+        outside = auth_headers("planner", ("120101",))
+        csv.seek(0)
+        r = client.post(
+            "/people/import", files={"file": ("p.csv", csv, "text/csv")}, headers=outside
         )
+        assert r.status_code == 403 and "NEW1" in r.json()["error"], r.text
 
 
 def test_grid_staff_of_a_neighbour_community_are_not_given_a_second_grid(demo):
@@ -249,3 +250,82 @@ def test_grid_staff_of_a_neighbour_community_are_not_given_a_second_grid(demo):
             )
         ).scalar_one()
     assert most == 1
+
+
+def _grid_duties_today(db, day):
+    """(person, grid, role, valid_from, valid_to, retired) of grid duties in force on ``day``."""
+    with db.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT a.person_id, a.grid_id, a.role, a.valid_from, a.valid_to, "
+                "g.retired_at IS NOT NULL FROM assignments a JOIN grids g ON g.id = a.grid_id "
+                "WHERE a.valid_from <= :d AND (a.valid_to IS NULL OR a.valid_to >= :d)"
+            ),
+            {"d": day},
+        ).all()
+
+
+def test_people_freed_today_are_staffed_and_short_grids_named_by_code(demo):
+    """Outside tester (F8): a plan commit (before 2e55c92) ended the dropped grids' duties on
+    its own day, and staffing counted every duty in force today as a grid held elsewhere, so
+    the people it freed were invisible: 0 workers proposed, 0% staffed for the day. A duty on a
+    retired grid is no load; one ending today on another current grid makes the new duty start
+    tomorrow, so nobody holds two current grids on one day. Short grids are named by code."""
+    from geo.duties import Target, assign_duty
+
+    today = city_today()
+    tomorrow = today + dt.timedelta(days=1)
+    commit(demo, propose(demo, "grids", AREA))
+    with demo.begin() as conn:  # a week old, so a commit ends them rather than deleting them
+        conn.execute(text("UPDATE assignments SET valid_from = :d"), {"d": today - dt.timedelta(7)})
+    commit_plan(demo, create_plan(demo, AREA, 300, 500))  # a new version of the grid layer
+    # the state such a commit left: the old grids' duties end today, the new grids have none
+    with demo.begin() as conn:
+        conn.execute(text("DELETE FROM assignments WHERE valid_from = :d"), {"d": today})
+        conn.execute(
+            text(
+                "UPDATE assignments a SET valid_to = :d FROM grids g WHERE g.id = a.grid_id "
+                "AND g.retired_at IS NOT NULL"
+            ),
+            {"d": today},
+        )
+        other = conn.execute(
+            text(
+                "SELECT g.code FROM grids g JOIN areas c ON c.id = g.community_id "
+                "WHERE c.code <> :a AND g.level = 1 AND g.retired_at IS NULL ORDER BY g.code"
+            ),
+            {"a": AREA},
+        ).scalar()
+    if other is None:  # a current grid of another community to end a duty on today
+        commit_plan(demo, create_plan(demo, "110108015001", 300, 500))
+        with demo.connect() as conn:
+            other = conn.execute(
+                text(
+                    "SELECT g.code FROM grids g JOIN areas c ON c.id = g.community_id "
+                    "WHERE c.code = '110108015001' AND g.level = 1 AND g.retired_at IS NULL "
+                    "ORDER BY g.code"
+                )
+            ).scalar_one()
+    freed = {r.person_id for r in _grid_duties_today(demo, today) if r[5]}
+    assert freed and coverage_rates(demo, AREA)["grid_staffing_rate"] == 0.0
+    # one of them also held a grid next door by hand until today (gridward assign end)
+    late = min(p for p in freed if p in {r.person_id for r in _grid_duties_today(demo, today)
+                                         if r.role == "grid_worker"})  # fmt: skip
+    assign_duty(demo, late, Target("grid", other), "grid_worker", today - dt.timedelta(3), today)
+
+    for rebalance in (True, False):
+        p = propose(demo, "grids", AREA, rebalance=rebalance)
+        assert p["summary"]["workers"] > 0 and p["summary"]["leaders"] > 0
+        given = {int(x["person_id"]) for x in p["pairs"]}
+        assert len(given & freed) >= len(freed) - 1, "the people the commit freed are staffed"
+        starts = {int(x["person_id"]): x["valid_from"] for x in p["pairs"]}
+        assert starts.get(late) in (None, tomorrow.isoformat()) if late not in given else (
+            starts[late] == tomorrow.isoformat())  # fmt: skip
+        assert {v for k, v in starts.items() if k != late} == {None}
+        assert all(isinstance(u, str) and len(u) == 15 for u in p["uncovered"])
+    done = commit(demo, p)
+    assert done["started"] == len(p["pairs"]) and done["starting_tomorrow"] == (late in given)
+    assert coverage_rates(demo, AREA)["grid_staffing_rate"] > 0
+    for day in (today, tomorrow):  # nobody holds two current grids on one day
+        held = pd.Series([r.person_id for r in _grid_duties_today(demo, day) if not r[5]])
+        assert held.value_counts().max() == 1, day

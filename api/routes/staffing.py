@@ -28,7 +28,8 @@ from geo.duties import assign_duty, end_duty
 from geo.duty_undo import MAX_REASON, undo_duty
 from geo.errors import ConflictError, InputError
 from geo.jobs import create_job, get_job
-from geo.staffing import commit, coverage_rates, duties, import_people, person_leaves, propose
+from geo.people_import import import_people
+from geo.staffing import commit, coverage_rates, duties, person_leaves, propose
 
 router = APIRouter(tags=["people and duties"])
 
@@ -191,19 +192,32 @@ def undo_assignment(
 )
 async def people_import(
     request: Request,
-    user: Annotated[Principal, Depends(allow("admin"))],
+    user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
+    reactivate: Annotated[
+        bool,
+        Query(
+            description="bring back the people of the file who had left (离岗); default: "
+            "they stay inactive and are named in a warning"
+        ),
+    ] = False,
 ) -> dict[str, Any]:
+    """Admins import anyone; a planner only people whose home (new, and stored) lies in
+    their areas: their staffing needs the people, and another area's people are not theirs
+    to move or rename (403 naming them, nothing written)."""
     from starlette.concurrency import run_in_threadpool
 
     up = await read_upload(request)
     name = FsPath(up.filename or "people.csv").name
     if FsPath(name).suffix.lower() not in (".csv", ".xlsx", ".txt"):
         raise InputError(f"{name}: the people registry is a .csv or .xlsx file")
+    covers = None if user.role == "admin" else user.covers_area
     with tempfile.TemporaryDirectory(prefix="gridward-people-") as folder:
         path = FsPath(folder) / name
         path.write_bytes(up.data)
-        return await run_in_threadpool(import_people, engine, path, user.username)
+        return await run_in_threadpool(
+            import_people, engine, path, user.username, reactivate=reactivate, covers=covers
+        )
 
 
 @router.get("/people", summary="People (names and roles; no phone numbers) 人员")

@@ -1,0 +1,204 @@
+"""The people registry import on PostGIS (outside tester W, F2 and F10).
+
+Old code: a re-import of a partial roster (ids, roles and homes only) set every name to the id
+and every phone to NULL; a person who had left was made active again by the next import
+naming them, silently; a sheet with a title row above the header, or a 合计 row at the end,
+was refused whole; and only admins could import. Each test below fails on that code.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from geo.importer import import_areas
+from geo.people_import import import_people
+from tests.conftest import FIXTURES
+from tests.dbcheck import fingerprint
+from tests.test_import import run_cli
+
+A, B = "110108015001", "110108015002"  # two communities of the demo subdistrict
+
+
+@pytest.fixture()
+def place(db):
+    """The demo communities, a point inside A and B each, and a building in A (楼栋 29)."""
+    import_areas(db, FIXTURES / "communities.geojson", level="community")
+    with db.begin() as conn:
+        xy = {
+            code: conn.execute(
+                text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+                     "FROM areas WHERE code = :c) q"),
+                {"c": code},
+            ).one()
+            for code in (A, B)
+        }  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO buildings (source_key, households, household_source, geom) "
+                "VALUES ('29', 20, 'given', "
+                "ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 0.0001)))"
+            ),
+            {"x": xy[A][0], "y": xy[A][1]},
+        )
+    return db, xy
+
+
+def _people(db) -> dict[str, tuple]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT p.external_id, p.name, p.phone, p.roles, p.active, a.code, "
+                "p.home_building_id IS NOT NULL FROM people p LEFT JOIN areas a "
+                "ON a.id = p.area_id ORDER BY p.external_id"
+            )
+        ).all()
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def _full_roster(tmp_path, xy):
+    (ax, ay), (bx, by) = xy[A], xy[B]
+    path = tmp_path / "p1.csv"
+    path.write_text(
+        "人员编号,姓名,手机号,角色,经度,纬度,兼职,备注\n"
+        f"W001,张三,13812345678,专职网格员,{ax},{ay},否,新人\n"
+        f"W002,李四,13912345678,网格长、专职网格员,{ax},{ay},否,\n"
+        f"W003,王五,13712345678,小巷管家,{bx},{by},,\n",
+        "utf-8",
+    )
+    return path
+
+
+def test_a_partial_roster_changes_only_the_columns_it_has(place, tmp_path) -> None:
+    """F2: a roles-and-homes sheet keeps the stored names and phones (they were set to the
+    id and NULL); a new person in it is named by their id, as before; a blank name cell
+    keeps the stored name."""
+    db, xy = place
+    import_people(db, _full_roster(tmp_path, xy))
+    p2 = tmp_path / "p2.csv"
+    rows = "W001,小巷管家,29\nW002,网格长,29\nW009,小巷管家,29\n"
+    p2.write_text(f"人员编号,角色,楼栋\n{rows}", "utf-8")
+    out = import_people(db, p2)
+    assert out == {"people_read": 3}, out
+    got = _people(db)
+    assert got["W001"] == ("张三", "13812345678", ["alley_steward"], True, A, True)
+    assert got["W002"] == ("李四", "13912345678", ["grid_leader"], True, A, True)
+    assert got["W003"] == ("王五", "13712345678", ["alley_steward"], True, B, False)
+    assert got["W009"] == ("W009", None, ["alley_steward"], True, A, True)
+    (bx, by) = xy[B]
+    p3 = tmp_path / "p3.csv"  # a name column with a blank cell, and a move by lon/lat
+    p3.write_text(f"person_id,name,lon,lat\nW001,,{bx},{by}\nW002,李四四,{bx},{by}\n", "utf-8")
+    import_people(db, p3)
+    got = _people(db)
+    assert got["W001"] == ("张三", "13812345678", ["alley_steward"], True, B, False)
+    assert got["W002"][:2] == ("李四四", "13912345678")
+
+
+def test_a_leaver_listed_again_stays_inactive_and_is_named(place, tmp_path, auth_headers):
+    """F2: a person who left (POST /people/{id}/leave) was made active again by the next
+    import listing them, silently. They stay inactive, named in a warning that says how to
+    bring them back; ``reactivate`` does, and says so."""
+    db, xy = place
+    roster = _full_roster(tmp_path, xy)
+    import_people(db, roster)
+    with db.connect() as conn:
+        pid = conn.execute(text("SELECT id FROM people WHERE external_id = 'W001'")).scalar()
+    with TestClient(create_app(db)) as client:
+        r = client.post(f"/people/{pid}/leave", headers=auth_headers("admin"))
+        assert r.status_code == 200, r.text
+    out = import_people(db, roster)
+    assert out["kept_inactive"] == ["张三 (W001)"], out
+    assert any("--reactivate" in w and "张三 (W001)" in w for w in out["warnings"]), out
+    assert _people(db)["W001"][3] is False and _people(db)["W002"][3] is True
+    out = import_people(db, roster, reactivate=True)
+    assert out["reactivated"] == ["张三 (W001)"] and "warnings" not in out, out
+    assert _people(db)["W001"][3] is True
+
+
+def _office_sheet(xy) -> pd.DataFrame:
+    """A registry as offices write it: a title row, the header, people, a 合计 row."""
+    (ax, ay), (bx, by) = xy[A], xy[B]
+    return pd.DataFrame(
+        [
+            ["清华园街道网格员名册", None, None, None, None, None],
+            ["人员编号", "姓名", "手机号", "角色", "经度", "纬度"],
+            ["W001", "张三", "13812345678", "专职网格员", ax, ay],
+            ["W003", "王五", "13712345678", "小巷管家", bx, by],
+            [None, None, None, None, None, None],
+            ["合计", "2 人", None, None, None, None],
+        ]
+    )
+
+
+def test_an_office_sheet_with_a_title_and_a_total_row_is_read(place, tmp_path) -> None:
+    """F10: a title row above the header ("lacks the person_id column (… Unnamed: 1 …)") and
+    a 合计 row at the end ("people without a home: 合计") refused the whole file; both are
+    left out now, each named in a warning, in XLSX and CSV alike."""
+    db, xy = place
+    sheet = _office_sheet(xy)
+    xlsx = tmp_path / "名册.xlsx"
+    sheet.to_excel(xlsx, header=False, index=False)
+    out = import_people(db, xlsx)
+    assert out["people_read"] == 2, out
+    title, total = out["warnings"]
+    assert title.startswith("表头在第 2 行") and "清华园街道网格员名册" in title, title
+    assert total.startswith("表尾 1 行合计") and "合计 2 人" in total, total
+    assert set(_people(db)) == {"W001", "W003"}
+    assert _people(db)["W001"][:2] == ("张三", "13812345678")
+    csv_path = tmp_path / "名册.csv"
+    sheet.to_csv(csv_path, header=False, index=False)
+    assert import_people(db, csv_path)["people_read"] == 2
+    # a sheet without them is read as before, with no warning
+    plain = tmp_path / "plain.csv"
+    sheet.iloc[1:4].to_csv(plain, header=False, index=False)
+    assert "warnings" not in import_people(db, plain)
+
+
+def test_the_cli_prints_warnings_on_stderr(place, tmp_path, pg_url) -> None:
+    """F10 on the command line: counts on stdout, one ``warning:`` line per warning."""
+    db, xy = place
+    xlsx = tmp_path / "名册.xlsx"
+    _office_sheet(xy).to_excel(xlsx, header=False, index=False)
+    res = run_cli(["import", "people", str(xlsx)], pg_url)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "people_read=2", res.stdout
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(x.startswith("warning: 表") for x in lines), res.stderr
+
+
+def test_planners_import_people_of_their_areas_only(place, tmp_path, auth_headers) -> None:
+    """F10: POST /people/import was for admins only, though staffing is a planner's work.
+    A planner imports people living in their areas; a file with anyone else (a new home
+    outside, or a person stored as living outside) is a 403 naming them, nothing written."""
+    db, xy = place
+    (ax, ay), (bx, by) = xy[A], xy[B]
+    planner_a = auth_headers("planner", (A,))
+
+    def send(body: str, headers: dict[str, str]):
+        f = io.BytesIO(body.encode("utf-8"))
+        return client.post(
+            "/people/import", files={"file": ("p.csv", f, "text/csv")}, headers=headers
+        )
+
+    with TestClient(create_app(db)) as client:
+        r = send(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\n", planner_a)
+        assert r.status_code == 200 and r.json()["people_read"] == 1, r.text
+        r = send(f"person_id,name,lon,lat\nN2,乙,{bx},{by}\n", auth_headers("admin"))
+        assert r.status_code == 200, r.text
+        before = fingerprint(db)
+        for body, named in (
+            (f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\nN3,丙,{bx},{by}\n", f"N3 ({B})"),
+            (f"person_id,name,lon,lat\nN2,乙,{ax},{ay}\n", f"N2 ({B})"),  # moving B's N2
+        ):
+            r = send(body, planner_a)
+            assert r.status_code == 403, r.text
+            error = r.json()["error"]
+            assert error.startswith("1 人的住处不在您的管辖区域内") and named in error, error
+            assert fingerprint(db) == before
+        r = send(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\n", auth_headers("viewer"))
+        assert r.status_code == 403
