@@ -111,6 +111,9 @@ class ParsedTrack:
     format: str
     name: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # the times carry no zone (no offset, Z or zone word): their zone is the reader's rule
+    # (UTC for GPX, the city's for tables), a guess a later file stating its zone may correct
+    zoneless: bool = False
 
 
 def read_geolife_plt(path: Any) -> pd.DataFrame:
@@ -202,13 +205,16 @@ def parse_track(
         # not local time"), so a GPX time written without a zone is UTC; other formats are
         # phone exports in the city's local time
         zone = raw.zone or ("UTC" if fmt == "gpx" else default_tz)
-        if fmt == "gpx" and not raw.zone and zoneless(raw.time):
+        guessed = not raw.zone and zoneless(raw.time)
+        if fmt == "gpx" and guessed:
             # said, not guessed: local clock times written so land hours off, on another day
             raw.warnings.append(
                 "GPX 时间未注明时区，按 UTC 读取 the GPX times carry no zone: read as UTC, as GPX "
                 "requires (local clock times written so land 8 h late in Beijing: add +08:00)"
             )
-        return _finish(raw, fmt, _with_file_crs(crs_name, raw.crs), zone)
+        parsed = _finish(raw, fmt, _with_file_crs(crs_name, raw.crs), zone)
+        parsed.zoneless = guessed
+        return parsed
     except _DATA_ERRORS as exc:
         # a library choking on odd data is still a bad file (4xx), not a server error
         what = "GPX/KML" if fmt == "xml" else fmt.upper()
