@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,10 @@ def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFram
     if not path.is_file():
         raise InputError(f"{what} file not found: {path}")
     try:
-        gdf = gpd.read_file(path)
+        with warnings.catch_warnings():
+            # GDAL renumbering a repeated feature id: the copy is named below, not there
+            warnings.filterwarnings("ignore", message="Several features with id")
+            gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise InputError(f"cannot read {what} file {path}: {exc}") from None
     # features are numbered from 1 in errors ("building 3: households is missing"), as a GIS
@@ -41,10 +45,100 @@ def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFram
     if crs is not None:
         name = normalize_crs(crs)
         geoms = geometries_to_wgs84(np.asarray(gdf.geometry.values, dtype=object), name)
-        return gpd.GeoDataFrame(gdf.drop(columns="geometry"), geometry=geoms, crs=WGS84)
-    if gdf.crs is None:
-        return gdf.set_crs(WGS84)
-    return gdf.to_crs(WGS84)
+        gdf = gpd.GeoDataFrame(gdf.drop(columns="geometry"), geometry=geoms, crs=WGS84)
+    elif gdf.crs is None:
+        gdf = gdf.set_crs(WGS84)
+    else:
+        gdf = gdf.to_crs(WGS84)
+    if what == "buildings":
+        _refuse_identical(gdf, path)
+    return gdf
+
+
+# Two footprints sharing more than this share of the smaller one are named in a warning.
+OVERLAP_SHARE = 0.10
+
+
+def _pairs(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feature positions (a < b) of polygonal footprints sharing area, and the share of
+    the smaller footprint they share (neighbours touching along a wall share none)."""
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    ok = ~shapely.is_missing(geoms) & np.isin(shapely.get_type_id(geoms), [3, 6])
+    ok &= ~shapely.is_empty(geoms) & shapely.is_valid(geoms)
+    idx = np.flatnonzero(ok)
+    a, b = shapely.STRtree(geoms[idx]).query(geoms[idx], predicate="intersects")
+    keep = a < b
+    a, b = idx[a[keep]], idx[b[keep]]
+    smaller = np.minimum(shapely.area(geoms[a]), shapely.area(geoms[b]))
+    share = shapely.area(shapely.intersection(geoms[a], geoms[b])) / np.maximum(smaller, 1e-300)
+    real = share > 1e-6
+    return a[real], b[real], share[real]
+
+
+def _named(gdf: gpd.GeoDataFrame, a: np.ndarray, b: np.ndarray, extra: list[str]) -> str:
+    """'features 1 and 36 (…), …' for the first few pairs, by feature number."""
+    shown = [
+        f"{gdf.index[i]} and {gdf.index[j]}{x}"
+        for i, j, x in zip(a[:5].tolist(), b[:5].tolist(), extra[:5], strict=True)
+    ]
+    more = f" (+{len(a) - 5} more)" if len(a) > 5 else ""
+    return "features " + ", ".join(shown) + more
+
+
+def _refuse_identical(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """InputError naming buildings drawn twice (same footprint, whatever their ids).
+
+    WHY: a GIS merge or export that repeats a feature counted its households twice, and
+    the engine fuses the copies into one building silently (tester W's F9)."""
+    a, b, _share = _pairs(gdf)
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    same = shapely.equals(geoms[a], geoms[b])
+    if same.any():
+        raise InputError(
+            f"楼栋轮廓重复 buildings file {Path(path).name}: "
+            f"{_named(gdf, a[same], b[same], [''] * int(same.sum()))} have identical "
+            "footprints (a building listed twice counts its households twice): drop the copies"
+        )
+
+
+def overlap_warning(gdf: gpd.GeoDataFrame) -> str | None:
+    """A warning naming footprints that overlap by more than ``OVERLAP_SHARE`` of the
+    smaller one, or None.
+
+    A warning, not an error: overlapping footprints are common and legitimate (OSM
+    building parts, a tower over its podium) and the engine keeps them together in one
+    grid; only a planner can tell whether both carry the same households."""
+    a, b, share = _pairs(gdf)
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    big = (share > OVERLAP_SHARE) & ~shapely.equals(geoms[a], geoms[b])
+    if not big.any():
+        return None
+    pct = [f" ({100 * x:.0f}%)" for x in share[big].tolist()]
+    return (
+        f"{int(big.sum())} 对楼栋轮廓重叠 pair(s) of building footprints overlap by more than "
+        f"{100 * OVERLAP_SHARE:.0f}% of the smaller one: {_named(gdf, a[big], b[big], pct)}; "
+        "each keeps its own households (check none is counted twice), and the pair stays "
+        "in one grid"
+    )
+
+
+# area properties that carry the community's 12-digit code, as the area importer reads them
+_AREA_CODE_NAMES = ("code", "编码", "代码")
+
+
+def area_code(path: Path) -> str | None:
+    """The 12-digit community code the area file's features carry, when they all carry
+    the same one (None otherwise). WHY: file mode numbered grids with a made-up Haidian
+    prefix though the area said which community it is (tester W's F16)."""
+    gdf = read_layer(path, "area")
+    col = pick_column(gdf.columns, _AREA_CODE_NAMES)
+    if col is None:
+        return None
+    codes = {str(v).strip() for v in gdf[col].dropna()}
+    if len(codes) != 1:
+        return None
+    code = codes.pop()
+    return code if len(code) == 12 and code.isdigit() else None
 
 
 def read_area(path: Path, crs: str | None = None) -> shapely.Geometry:

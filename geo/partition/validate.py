@@ -20,6 +20,11 @@ from geo.partition.params import PartitionParams
 # (footprints traced on another imagery than the boundary poke out by a few centimetres).
 INSIDE_SHARE = 0.99
 
+# No building holds more households than this (the largest towers hold a few thousand): a
+# count above it is a typo or a unit mix-up (people, m², 1e12 from a spreadsheet), and
+# taken at its word it staffed a grid with ten billion workers (tester W's F15).
+MAX_BUILDING_HOUSEHOLDS = 100_000
+
 
 def _check_params(params: PartitionParams) -> None:
     lo, hi = params.min_households, params.max_households
@@ -77,6 +82,12 @@ def _check_households(buildings: gpd.GeoDataFrame) -> None:
     if frac.any() or not np.isfinite(arr).all():
         i = values.index[int(np.argmax(frac | ~np.isfinite(arr)))]
         raise InputError(f"building {i}: households {values[i]} is not an integer")
+    if (arr > MAX_BUILDING_HOUSEHOLDS).any():
+        i = values.index[int(np.argmax(arr > MAX_BUILDING_HOUSEHOLDS))]
+        raise InputError(
+            f"楼栋户数不合理 building {i}: households {raw[i]} is not plausible for one "
+            f"building (more than {MAX_BUILDING_HOUSEHOLDS:,})"
+        )
 
 
 _TYPE_IDS = {"LineString": 1, "Polygon": 3, "MultiLineString": 5, "MultiPolygon": 6}
