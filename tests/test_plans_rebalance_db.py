@@ -114,6 +114,13 @@ def test_rebalance_with_each_grid_locked_tiles_the_rest(city, auth_headers) -> N
                 assert all(g["building_ids"] for g in grids), (community, code)
                 assert len({g["code"] for g in grids}) == len(grids)
                 _assert_tiles(city, community, grids)
+        # every grid locked: nothing left to rebalance, a 4xx that says so
+        community, current = next(iter(by_community.items()))
+        body["community"] = community
+        body["grids"] = [{"code": c, "building_ids": b, "locked": True} for c, b in current]
+        r = client.post("/plans/rebalance", json=body, headers=planner)
+        assert r.status_code == 422, r.text
+        assert "every building is in a locked grid" in r.json()["error"]
 
 
 def test_bounds_allowing_zero_households_make_no_grid_without_buildings(city) -> None:
