@@ -61,25 +61,33 @@ def community_id(engine: Engine, code: str | None) -> int | None:
 def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
     """Every community with its subdistrict, current level-1 grids and households, and its
     open draft plans (id, who, when, from the engine or the editor): the grid editor's
-    starting page, so a planner picks a community or a draft instead of typing a code."""
+    starting page, so a planner picks a community or a draft instead of typing a code.
+    Each community and draft comes with its household bounds (``bounds``, None when
+    unknown) and each draft says whether it is ``stale``."""
+    from geo.plans import plan_bounds
+
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT a.code, a.name, p.name AS parent, "
+                "SELECT a.id, a.code, a.name, p.name AS parent, "
                 "(SELECT count(*) FROM grids g WHERE g.community_id = a.id AND g.level = 1 "
                 " AND g.retired_at IS NULL) AS grids, "
                 "(SELECT coalesce(sum(b.households), 0) FROM buildings b "
                 " WHERE b.community_id = a.id) AS households, "
                 "(SELECT coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'by', d.created_by, "
                 "  'at', to_char(d.created_at AT TIME ZONE :tz, 'YYYY-MM-DD HH24:MI'), "
-                "  'source', coalesce(d.summary->>'source', 'partition')) ORDER BY d.id DESC), "
+                "  'source', coalesce(d.summary->>'source', 'partition'), "
+                "  'base_version', d.base_version, 'params', d.params) ORDER BY d.id DESC), "
                 "  '[]'::jsonb) FROM grid_plans d WHERE d.area_id = a.id AND d.status = 'draft') "
-                " AS drafts "
+                " AS drafts, "
+                "(SELECT coalesce(max(g.version), 0) FROM grids g WHERE g.community_id = a.id) "
+                " AS version "
                 "FROM areas a LEFT JOIN areas p ON p.id = a.parent_id "
                 "WHERE a.level IN ('community', 'village') ORDER BY a.code"
             ),
             {"tz": get_settings().timezone},
         ).all()
+        bounds = {r.code: plan_bounds(conn, r.id) for r in rows}  # its current plan's
     return [
         {
             "code": r.code,
@@ -87,10 +95,22 @@ def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
             "parent": r.parent,
             "grids": int(r.grids),
             "households": int(r.households),
-            "drafts": r.drafts,
+            "version": int(r.version),
+            "bounds": bounds[r.code],
+            "drafts": [_draft_entry(d, int(r.version)) for d in r.drafts],
         }
         for r in rows
     ]
+
+
+def _draft_entry(d: dict[str, Any], version: int) -> dict[str, Any]:
+    """A draft as the editor's picker lists it: its own bounds, and ``stale`` when the
+    community's grids moved on since it was made (it can no longer be saved or committed:
+    tester W, F3)."""
+    from geo.plans import bounds_of
+
+    entry = {k: v for k, v in d.items() if k != "params"}
+    return {**entry, "bounds": bounds_of(d.get("params")), "stale": d["base_version"] != version}
 
 
 def grids_with_staff(
@@ -422,8 +442,11 @@ class EditorData:
     """What the grid editor starts from: a community, its buildings (with the grid each one
     is in), the grids, building adjacency and the building-less ground between them (for
     the contiguity check, :func:`geo.partition.given.neighbours`), geometric problems, and
-    the grid version the page was opened on (sent back with a draft: a page opened before
-    another planner's commit must not undo it)."""
+    the grid version the start was made on (sent back with a draft: a page opened before
+    another planner's commit must not undo it). Opened on a draft, that is the draft's own
+    ``base_version``, not the current one: a draft made on older grids, saved again, would
+    revert another planner's commit (tester W, F3). ``bounds``: the household bounds of the
+    plan the start came from (None when unknown)."""
 
     community: dict[str, Any]
     buildings: dict[str, Any]
@@ -433,6 +456,13 @@ class EditorData:
     problems: dict[str, Any]
     source: str
     version: int
+    current_version: int = 0
+    bounds: tuple[int, int] | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether the start was made on grids that are no longer the community's."""
+        return self.version != self.current_version
 
 
 def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> EditorData:
@@ -440,12 +470,12 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
     grids), their neighbours on the partition engine's atoms, and the gaps, overlaps,
     out-of-bounds parts and split buildings of the starting grids."""
     from geo.partition.given import atoms, neighbours
-    from geo.plans import OUTLINE_GEOM, current_version, load_inputs
+    from geo.plans import OUTLINE_GEOM, current_version, load_inputs, plan_bounds
 
     cid = community_id(engine, community)
     with engine.connect() as conn:
         _, outline, bframe, streets = load_inputs(conn, community)
-        version = current_version(conn, cid)
+        version = now = current_version(conn, cid)
         area = conn.execute(
             text(
                 "SELECT code, name, ST_AsGeoJSON(geom, 6) AS g, "
@@ -462,18 +492,21 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
             source = "current grids 现行网格"
         else:
             plan = conn.execute(
-                text("SELECT area_id FROM grid_plans WHERE id = :p"), {"p": plan_id}
+                text("SELECT area_id, base_version FROM grid_plans WHERE id = :p"),
+                {"p": plan_id},
             ).first()
             if plan is None:
                 raise NotFoundError(f"plan {plan_id} does not exist")
             if plan.area_id != cid:
                 raise InputError(f"plan {plan_id} is not a plan of community {community}")
+            version = int(plan.base_version)
             grid_src = (
                 "SELECT f->'properties'->>'code' AS code, "
                 "ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(f->>'geometry'), 4326)) AS geom "
                 "FROM grid_plans, jsonb_array_elements(features->'features') f WHERE id = :p"
             )
             source = f"draft plan {plan_id} 草案"
+        bounds = plan_bounds(conn, cid, plan_id)
         params = {"cid": cid, "p": plan_id, "lim": MAX_EMBEDDED}
         grid_rows = conn.execute(
             text(
@@ -548,6 +581,8 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
         problems=problems,
         source=source,
         version=version,
+        current_version=now,
+        bounds=bounds,
     )
 
 

@@ -90,6 +90,31 @@ def current_version(conn: Connection, area_id: int) -> int:
     )
 
 
+def bounds_of(params: Any) -> tuple[int, int] | None:
+    """A plan's household bounds (min, max) from its stored params, or None when it has
+    none that make sense (grids from before plans kept them)."""
+    try:
+        lo, hi = int(params["min_households"]), int(params["max_households"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    return (lo, hi) if 0 <= lo <= hi else None
+
+
+def plan_bounds(
+    conn: Connection, area_id: int, plan_id: int | None = None
+) -> tuple[int, int] | None:
+    """The household bounds of plan ``plan_id``, or of the plan the community's current
+    level-1 grids came from. WHY: the grid editor judged every community by 300–500, whatever
+    bounds its planner had chosen (tester W, F7)."""
+    sql = (
+        "SELECT params FROM grid_plans WHERE id = :p"
+        if plan_id is not None
+        else "SELECT p.params FROM grids g JOIN grid_plans p ON p.id = g.plan_id WHERE "
+        "g.community_id = :a AND g.level = 1 AND g.retired_at IS NULL ORDER BY g.id LIMIT 1"
+    )
+    return bounds_of(conn.execute(text(sql), {"p": plan_id, "a": area_id}).scalar())
+
+
 def fingerprint(conn: Connection, area_id: int) -> str:
     """Hash of the buildings and street segments a plan of this community depends on."""
     return str(conn.execute(text(_FINGERPRINT_SQL), {"area_id": area_id}).scalar_one())

@@ -61,9 +61,13 @@ def build_editor(
             "网格编辑器",
             "Grid editor",
             f"社区 community: {esc(data.community['name'])} ({esc(data.community['code'])})"
-            f"<br>起点 start: {esc(data.source)}<br>户数范围 households: "
-            f"[{min_households}, {max_households}]",
+            f"<br>起点 start: {esc(data.source)}",
         )
+        + _stale_note(data)
+        + '<div class="gw-bounds">户数范围 households: <label>下限 min <input id="gw-min" '
+        f'type="number" min="0" max="1000000" step="1" value="{int(min_households)}" '
+        'style="width:6em"></label> <label>上限 max <input id="gw-max" type="number" min="0" '
+        f'max="1000000" step="1" value="{int(max_households)}" style="width:6em"></label></div>'
         + '<p class="gw-note">选中网格后点击楼栋归入该网格；“涂刷”后按住鼠标划过楼栋；'
         "或用左侧工具画边界。<br>Select a grid, then click buildings to move them into it; "
         "Paint and sweep with the button held; or draw a boundary with the tool on the left.</p>"
@@ -101,9 +105,25 @@ def build_editor(
             "problems": data.problems,
             "min": min_households,
             "max": max_households,
+            "stale": data.stale,
         },
     )
     return render(m)
+
+
+def _stale_note(data: EditorData) -> str:
+    """A warning when the start was made on grids that are no longer the community's: its
+    save or commit is refused (409), so the planner knows before editing (tester W, F3)."""
+    if not data.stale:
+        return ""
+    return (
+        f'<p id="gw-stale" class="gw-bad">⚠ 此草案基于第 {data.version} 版网格，现行为第 '
+        f"{data.current_version} 版：已过期，不能保存或提交，请从现行网格重新编辑。 This draft "
+        f"was made on grid version {data.version}; the community is at version "
+        f"{data.current_version}: it is stale and cannot be saved or committed. "
+        f'<a href="/maps/editor?community={esc(data.community["code"])}">'
+        "打开现行网格 open the current grids</a></p>"
+    )
 
 
 def _style(css: str):  # -> Element
@@ -118,33 +138,62 @@ def _coords(geom: dict) -> list[list[float]]:
     return [c for poly in polys for ring in poly for c in ring]
 
 
-def build_picker(rows: list[dict], min_households: int, max_households: int) -> str:
+def _range(bounds: tuple[int, int] | None) -> str:
+    return f"{bounds[0]}–{bounds[1]}" if bounds else "—"
+
+
+def _draft_link(code: str, d: dict, q: str) -> str:
+    """A draft in the picker: open ones to continue; a stale one (made on grids that are no
+    longer current: it can be reviewed, never saved or committed) said so plainly."""
+    link = (
+        f'<a href="/maps/editor?community={code}&plan={int(d["id"])}{q}">草案 draft '
+        f"#{int(d['id'])}</a> <small>({esc(d['source'])}, {esc(d['by'] or '')} {esc(d['at'])}"
+        f", 户数 {_range(d['bounds'])})</small>"
+    )
+    if d["stale"]:
+        return (
+            f'<span class="gw-stale">{link} <small class="gw-bad">已过期 stale: made on version '
+            f"{int(d['base_version'])}, cannot be committed</small></span>"
+        )
+    return link
+
+
+def build_picker(rows: list[dict], min_households: int | None, max_households: int | None) -> str:
     """The editor's starting page: the communities a planner may edit, each opening the
     editor on its current grids, and their open drafts (review, then commit or discard in
-    the editor). ``rows``: :func:`geo.map_data.communities_with_drafts`, already filtered
-    to the planner's areas."""
-    q = f"&min={min_households}&max={max_households}"
+    the editor); stale drafts come last, marked. ``rows``:
+    :func:`geo.map_data.communities_with_drafts`, already filtered to the planner's areas.
+    Bounds given here go into every link; otherwise each page takes its plan's own."""
+    q = "".join(
+        f"&{k}={int(v)}"
+        for k, v in (("min", min_households), ("max", max_households))
+        if v is not None
+    )
     body = []
     for r in rows:
         code = esc(r["code"])
         drafts = " ".join(
-            f'<a href="/maps/editor?community={code}&plan={int(d["id"])}{q}">草案 draft '
-            f"#{int(d['id'])}</a> <small>({esc(d['source'])}, {esc(d['by'] or '')} "
-            f"{esc(d['at'])})</small>"
-            for d in r["drafts"]
+            _draft_link(code, d, q) for d in sorted(r["drafts"], key=lambda d: d["stale"])
         )
         body.append(
             f'<tr><td><a href="/maps/editor?community={code}{q}">{esc(r["name"])}</a></td>'
             f"<td>{code}</td><td>{esc(r['parent'] or '')}</td>"
             f'<td class="gw-num">{r["grids"]}</td><td class="gw-num">{r["households"]}</td>'
-            f"<td>{drafts or '—'}</td></tr>"
+            f"<td>{_range(r['bounds'])}</td><td>{drafts or '—'}</td></tr>"
         )
     table = (
         '<table class="gw-table"><thead><tr><th>社区 community</th><th>编码 code</th>'
         "<th>街道 subdistrict</th><th>网格 grids</th><th>户数 households</th>"
-        "<th>待审草案 open drafts</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>"
+        "<th>现行户数范围 current bounds</th><th>草案 drafts</th></tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table>"
         if body
         else "<p>您的辖区内没有社区。 No community in your areas.</p>"
+    )
+    shown = (
+        f"户数范围 households [{min_households}, {max_households}]"
+        if min_households is not None and max_households is not None
+        else "每个社区按其现行方案的户数范围 each with its own plan's household bounds"
     )
     return (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
@@ -152,7 +201,6 @@ def build_picker(rows: list[dict], min_households: int, max_households: int) -> 
         "<title>网格编辑器 grid editor</title>"
         '<link rel="icon" href="data:,"><link rel="stylesheet" href="/maps/static/gridward.css">'
         '</head><body class="gw-picker"><h1>网格编辑器 Grid editor</h1>'
-        f"<p>选择社区或草案 pick a community or a draft (户数范围 households "
-        f"[{min_households}, {max_households}]).</p>{table}"
+        f"<p>选择社区或草案 pick a community or a draft ({shown}).</p>{table}"
         '<p><a href="/maps">← 地图 maps</a></p></body></html>'
     )

@@ -570,3 +570,76 @@ def test_editor_paint_mode_with_the_mouse(live, browser) -> None:  # noqa: ANN00
     assign = browser.execute_script("return window.gwEditor.state.assign")
     assert assign[str(a)] == dst and assign[str(b)] == dst
     assert _console_errors(browser) == []
+
+
+def test_editor_bounds_inputs_and_a_commit_naming_grids_in_pieces(live, browser) -> None:  # noqa: ANN001
+    """The household bounds start from the plan's own and two inputs change them, judged
+    live (tester W, F7); the commit confirm names the saved draft's grids in pieces, and
+    confirming them commits it (the server refuses it unless told: F6)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from geo.map_data import editor_data
+
+    db = live["engine"]
+    code = live["communities"][0]
+    ed = editor_data(db, code)
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_bounds")
+    assert browser.find_element("id", "gw-min").get_attribute("value") == str(ed.bounds[0])
+
+    def set_bounds(lo: int, hi: int) -> None:
+        browser.execute_script(
+            "for (const [id, v] of [['gw-min', arguments[0]], ['gw-max', arguments[1]]]) {"
+            " const el = document.getElementById(id); el.value = v;"
+            " el.dispatchEvent(new Event('input')); }",
+            lo,
+            hi,
+        )
+
+    n = len(ed.grids)
+    set_bounds(0, 10**6)
+    assert browser.execute_script("return window.gwState.bands") == {
+        "under": 0, "within": n, "over": 0}  # fmt: skip
+    set_bounds(10**6, 10**6)
+    assert browser.execute_script("return window.gwState.bands.under") == n
+    set_bounds(600, 5)  # min > max: refused, the last good bounds stay
+    assert "gw-bad" in browser.find_element("id", "gw-msg").get_attribute("class")
+    assert browser.execute_script("return window.gwState.bands.under") == n
+    set_bounds(0, 10**6)
+
+    # one building into the grid farthest from it: that grid is in two pieces
+    def centre(f: dict) -> tuple[float, float]:
+        ring = f["geometry"]["coordinates"][0]
+        ring = ring[0] if isinstance(ring[0][0], list) else ring
+        return sum(c[0] for c in ring) / len(ring), sum(c[1] for c in ring) / len(ring)
+
+    feats = {f["id"]: f for f in ed.buildings["features"]}
+    members: dict[int, list[int]] = {}
+    for bid, f in feats.items():
+        members.setdefault(f["properties"]["grid"], []).append(bid)
+    src = max(members, key=lambda g: len(members[g]))
+    moved = members[src][0]
+    x, y = centre(feats[moved])
+    far = max(
+        (g for g in members if g != src),
+        key=lambda g: min((centre(feats[b])[0] - x) ** 2 + (centre(feats[b])[1] - y) ** 2
+                          for b in members[g]),
+    )  # fmt: skip
+    browser.execute_script(f"window.gwEditor.move([{moved}], {far});")
+    assert browser.execute_script("return window.gwState.violations.disconnected") >= 1
+    browser.find_element("id", "gw-save").click()
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return window.gwState.saved || window.gwState.saveError")
+    )
+    saved = browser.execute_script("return window.gwState.saved")
+    assert saved, browser.execute_script("return window.gwState.saveError")
+    pieces = [g["code"] for g in saved["grids"] if "disconnected" in g["flags"]]
+    assert ed.grids[far]["code"] in pieces
+    browser.find_element("id", "gw-commit").click()
+    alert = browser.switch_to.alert
+    assert "不连通" in alert.text and all(c in alert.text for c in pieces), alert.text
+    alert.accept()
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return window.gwState.planAction"))
+    done = browser.execute_script("return window.gwState.planAction.result")
+    assert done["plan_id"] == saved["plan_id"] and done["grids_in_pieces"] == sorted(pieces)
+    assert "carried" in browser.find_element("id", "gw-msg").text
+    assert _console_errors(browser) == []

@@ -30,6 +30,10 @@ Community = Annotated[
 ]
 
 
+# the editor's household bounds when the plan it starts from has none (maps.editor too)
+EDITOR_BOUNDS = (300, 500)
+
+
 def _bounds_check(lo: int, hi: int) -> None:
     if lo > hi:
         raise InputError(f"min ({lo}) is greater than max ({hi})")
@@ -127,12 +131,15 @@ def editor_page(
     community: Community = None,
     engine: Engine = Depends(get_engine),
     plan: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="start from a plan")] = None,
-    min: MinHH = 300,  # noqa: A002
-    max: MaxHH = 500,  # noqa: A002
+    min: MinHH | None = None,  # noqa: A002
+    max: MaxHH | None = None,  # noqa: A002
 ) -> HTMLResponse:
+    """Bounds not given are those of the plan the editor starts from (the draft's own, or
+    the plan the community's current grids came from), else 300–500 (tester W, F7)."""
     from maps.editor import build_editor, build_picker
 
-    _bounds_check(min, max)
+    if min is not None and max is not None:
+        _bounds_check(min, max)
     if community is None:
         if plan is not None:
             raise InputError("plan needs community=CODE: the community the plan is for")
@@ -140,7 +147,10 @@ def editor_page(
         return _page(build_picker(rows, min, max))
     require_area(user, community, engine)  # before anything of the community is read
     data = map_data.editor_data(engine, community, plan)
-    return _page(build_editor(data, min, max, get_settings().tile_url))
+    lo, hi = data.bounds or EDITOR_BOUNDS
+    lo, hi = lo if min is None else min, hi if max is None else max
+    _bounds_check(lo, hi)
+    return _page(build_editor(data, lo, hi, get_settings().tile_url))
 
 
 def _may_edit(user: Principal, row: dict, engine: Engine) -> bool:

@@ -280,10 +280,27 @@ function gwEditor(map, DATA) {
     return gw.getJSON(url, {method: "POST", headers: {"Content-Type": "application/json"},
                             body: JSON.stringify(body)});
   }
+  // Household bounds: start from the plan's own (the page's), changed here, judged live.
+  function setBounds() {
+    var lo = Number(document.getElementById("gw-min").value);
+    var hi = Number(document.getElementById("gw-max").value);
+    var ok = [lo, hi].every(function (v) { return Number.isInteger(v) && v >= 0 && v <= 1000000; });
+    if (!ok || lo > hi) {
+      say("户数范围无效 household bounds must be whole numbers 0–1000000 with min ≤ max", true);
+      return;
+    }
+    DATA.min = lo; DATA.max = hi;
+    say("户数范围 households [" + lo + ", " + hi + "]");
+    refresh();
+  }
+  ["gw-min", "gw-max"].forEach(function (id) {
+    document.getElementById(id).addEventListener("input", setBounds);
+  });
   document.getElementById("gw-save").addEventListener("click", function () {
     say("保存中 saving…");
     post("/plans/draft", payload()).then(function (r) {
       window.gwState.saved = r;
+      S.savedGrids = r.grids || [];
       var flagged = (r.summary && r.summary.flagged) || 0;
       say("已存为草案 saved as draft plan #" + r.plan_id + (flagged ? "（" + flagged +
           " 个网格有问题 grid(s) flagged）" : ""), flagged > 0);
@@ -298,22 +315,41 @@ function gwEditor(map, DATA) {
     document.getElementById("gw-plan-review").href = "/maps/editor?community=" +
       encodeURIComponent(DATA.community.code) + "&plan=" + id + "&min=" + DATA.min + "&max=" + DATA.max;
   }
-  function planAction(method, verb, done) {
+  function planAction(method, verb, done, body) {
     var id = document.getElementById("gw-plan").dataset.plan;
-    gw.getJSON("/plans/" + id + (method === "POST" ? "/commit" : ""), {method: method}).then(function (r) {
+    var opts = {method: method};
+    if (body) { opts.headers = {"Content-Type": "application/json"}; opts.body = JSON.stringify(body); }
+    gw.getJSON("/plans/" + id + (method === "POST" ? "/commit" : ""), opts).then(function (r) {
       document.getElementById("gw-plan").hidden = true;
       window.gwState.planAction = {verb: verb, result: r};
       say(done(r));
     }).catch(function (e) { say(verb + "失败 failed: " + e.message, true); });
   }
   var commitBtn = document.getElementById("gw-commit");
+  // The confirm names the saved draft's flagged grids; a grid in pieces is committed only
+  // when the planner confirms it by name (the server refuses it otherwise).
+  function commitQuestion() {
+    var flagged = (S.savedGrids || []).filter(function (g) { return (g.flags || []).length; });
+    var pieces = flagged.filter(function (g) { return g.flags.indexOf("disconnected") >= 0; })
+      .map(function (g) { return g.code; });
+    var lines = flagged.map(function (g) { return "  " + g.code + ": " + g.flags.join(", "); });
+    var text = "提交草案，替换本社区现行网格？ Commit the draft as the community's grids?";
+    if (lines.length) text += "\n\n有问题的网格 flagged grids:\n" + lines.join("\n");
+    if (pieces.length) text += "\n\n不连通的网格 grids in several pieces: " + pieces.join(", ") +
+      "\n仍要提交？ Commit them anyway?";
+    window.gwState.commitQuestion = text;
+    return {text: text, pieces: pieces.length > 0};
+  }
   if (commitBtn) commitBtn.addEventListener("click", function () {
-    if (!window.confirm("提交草案，替换本社区现行网格？ Commit the draft as the community's grids?")) return;
+    var q = commitQuestion();
+    if (!window.confirm(q.text)) return;
     planAction("POST", "提交 commit ", function (r) {
-      var d = r.duties || {};
+      var d = r.duties || {}, gaps = r.staffing_gaps || [];
       return "已提交 committed: 版本 version " + r.version + "，" + r.grids + " 个网格 grids；职责 duties: " +
-        (d.moved || 0) + " 保留 kept, " + (d.ended || 0) + " 结束 ended. 刷新页面查看 reload to see it";
-    });
+        (d.carried || 0) + " 随辖区转入 carried, " + (d.ended || 0) + " 结束 ended" +
+        (gaps.length ? "；人手不足 short of staff: " + gaps.map(function (g) { return g.grid; }).join(", ") : "") +
+        ". 刷新页面查看 reload to see it";
+    }, q.pieces ? {allow_disconnected: true} : null);
   });
   var discardBtn = document.getElementById("gw-discard");
   if (discardBtn) discardBtn.addEventListener("click", function () {
