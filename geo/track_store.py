@@ -454,8 +454,11 @@ def _same_walk(
       a WGS 84 file) is that track, answered as a re-send of its file is (person claimed,
       mode changed when named);
     - every time moved by a whole number of quarter hours, at most 14 h, by its own person
-      (or for nobody): the walk's time zone put right (a GPX without a zone was read as UTC);
-      the track takes the new file and its times and is matched again (time_change);
+      (or for nobody), in a file whose times read more surely (:func:`times_trust`): the
+      walk's time zone put right (a GPX without a zone was read as UTC); the track takes the
+      new file and its times and is matched again (time_change). Read less surely (the
+      zone-less file again, after its correction): that track, its times kept. As surely
+      (both files state their zone): a copy;
     - other times, or someone else's walk: a copy, refused (409);
     - a withdrawn track's fixes, at any times: refused (409, :func:`withdrawn_refusal`)."""
     if fixes is None:
@@ -494,20 +497,76 @@ def _same_walk(
         return stored, _points_of(engine, stored.track_id)
     shift = zone_shift(_points_of(engine, int(row.id))["time"], pts["time"])
     own = row.person_id is None or person_id in (None, row.person_id)
-    if shift is not None and own:
-        new = {"sha": sha, "raw": data, "fn": (filename or "")[:255] or None}
-        new.update(fmt=parsed.format, crs=str(crs)[:16], size=len(data), t0=t0, t1=t1)
-        stored = _shift_times(engine, stored, row, shift, new, pts, uploaded_by, queue)
-        stored.warnings.extend(parsed.warnings)
-        if person_id is not None and row.person_id is None:
-            stored = _claim(engine, stored, person_id, uploaded_by)
-        return stored, pts
+    if shift is None or not own:
+        raise _copy_refusal(row)
+    stated, kept = times_trust(parsed), _stored_times_trust(engine, int(row.id))
+    if stated == kept:  # both files' times read as surely, and disagree: a re-dated walk
+        raise _copy_refusal(row)
+    if person_id is not None and row.person_id is None:
+        stored = _claim(engine, stored, person_id, uploaded_by)
+    if stated < kept:
+        # this file's times are the weaker reading (a retry of the zone-less file whose
+        # times were put right, another app's zone-less export): the stored times stand
+        stored.warnings.extend(
+            [
+                f"同一轨迹已存储，时间未改 the same walk as track {row.id}: its stored times "
+                f"stand (this file's carry no zone, read {shift.total_seconds() / 3600:+g} h "
+                "away); not stored again",
+                *parsed.warnings,
+            ]
+        )
+        return stored, None
+    new = {"sha": sha, "raw": data, "fn": (filename or "")[:255] or None}
+    new.update(fmt=parsed.format, crs=str(crs)[:16], size=len(data), t0=t0, t1=t1)
+    stored = _shift_times(engine, stored, row, shift, new, pts, uploaded_by, queue)
+    stored.warnings.extend(parsed.warnings)
+    return stored, pts
+
+
+def _copy_refusal(row: Any) -> ConflictError:
+    """409 for a file of a stored walk's fixes at other times (``row``: the stored track)."""
     whose = f"person {row.external_id or row.person_id}" if row.person_id else "nobody"
-    raise ConflictError(
+    return ConflictError(
         f"定位点与轨迹 {row.id} 完全相同，仅时间不同，是复制的轨迹 the "
         f"fixes are those of track {row.id} ({whose}, {_iso(row.started_at)}) at other times: "
         "a copy of a walk, not a walk; not stored"
     )
+
+
+def times_trust(parsed: Any) -> int:
+    """How far a file's times can be trusted to say when: 2 when they state their zone
+    (offset, Z, a zone word, epoch), 1 written without one and read as the city's time (a
+    table: phones write local time), 0 a zone-less GPX read as UTC (as GPX requires, though
+    apps writing no zone mostly write local clock times). WHY: a time change (a walk's
+    zone put right) may only go from a weaker reading to a stronger one. Any shift was
+    taken before, so the zone-less file sent again after its correction (a retry, a folder
+    re-sync) moved the walk back to the wrong day, and a steward re-sending her own walk
+    with +6 h clock times, both files stating +08:00, moved it to a day she missed (an
+    outside tester's F1 and F9)."""
+    if not parsed.zoneless:
+        return 2
+    return 0 if parsed.format == "gpx" else 1
+
+
+def _stored_times_trust(engine: Engine, track_id: int) -> int:
+    """:func:`times_trust` of the file a stored track's times came from (its kept bytes,
+    re-read: only on the rare path of a same-walk file at shifted times). A file today's
+    reader refuses counts as stating its times (nothing then corrects them)."""
+    from geo.tracks.parse import parse_track
+
+    s = get_settings()
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT raw, filename, crs FROM tracks WHERE id = :t"), {"t": track_id}
+        ).one()
+    try:
+        parsed = parse_track(
+            bytes(row.raw), row.filename, crs=row.crs, max_bytes=len(row.raw) + 1,
+            default_tz=s.timezone,
+        )  # fmt: skip
+    except InputError:
+        return 2
+    return times_trust(parsed)
 
 
 def _shift_times(

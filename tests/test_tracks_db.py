@@ -58,6 +58,19 @@ def _csv(
     return df.to_csv(index=False).encode("utf-8")
 
 
+def _zoneless_gpx(points: pd.DataFrame) -> bytes:
+    """A GPX whose times carry no zone (as some Chinese apps write them): read as UTC."""
+    fixes = "".join(
+        f'<trkpt lat="{lat!r}" lon="{lon!r}"><time>{t:%Y-%m-%dT%H:%M:%S}</time></trkpt>'
+        for lon, lat, t in zip(points["lon"], points["lat"], points["time"], strict=True)
+    )
+    return (
+        '<?xml version="1.0"?><gpx version="1.1" creator="t" '
+        'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+        f"{fixes}</trkseg></trk></gpx>"
+    ).encode()
+
+
 def _post(client: TestClient, headers: dict, files: list[tuple[str, bytes]], **fields):
     return client.post(
         "/tracks",
@@ -1015,13 +1028,16 @@ def test_a_walk_sent_again_is_one_track_and_a_copy_of_it_is_refused(demo, auth_h
     """Old code: any other bytes were a new track and credited again. A walk's fixes are its
     own to 0.1 m: the same walk written again (CRLF line ends, GCJ-02) is its track; its
     fixes at other dates, or sent by someone else, are a copy (409, nothing stored); its
-    times moved by a time zone (−8 h: a GPX read as UTC, put right) move the track and its
-    credit to the right day; a phone lying still twice is two tracks (no digest)."""
+    times moved by a time zone (−8 h: a GPX without a zone read as UTC, put right by a file
+    stating its zone) move the track and its credit to the right day, and the zone-less file
+    sent again leaves them there (an outside tester's F1: it moved the walk back); the same
+    walk at other clock times, both files stating their zone, is a copy (tester X's F9: a
+    steward re-dated her walk by 6 h); a phone lying still twice is two tracks (no digest)."""
     _second_steward(demo)
     admin = auth_headers("admin")
     sp = SimParams(length_m=500, noise_m=5, start="2026-03-03T16:30:00Z")  # 00:30 local
     pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(21), sp)
-    body = _csv(pts)
+    body = _zoneless_gpx(pts)  # its clock reads 16:30, local clock times written without zone
 
     def days(track_id: int) -> set:
         with demo.connect() as conn:
@@ -1033,12 +1049,12 @@ def test_a_walk_sent_again_is_one_track_and_a_copy_of_it_is_refused(demo, auth_h
             return conn.execute(text("SELECT count(*) FROM tracks")).scalar_one()
 
     with TestClient(create_app(demo)) as client:
-        first = _post(client, admin, [("w.csv", body)], person_id=1).json()["files"][0]
+        first = _post(client, admin, [("w.gpx", body)], person_id=1).json()["files"][0]
         tid = first["track_id"]
         assert first["created"] and days(tid) == {"2026-03-04"}, first
         glon, glat = wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())
         for name, data, fields in (
-            ("crlf.csv", body.replace(b"\n", b"\r\n"), {"person_id": 1}),
+            ("crlf.gpx", body.replace(b"><", b">\r\n<"), {"person_id": 1}),
             ("gcj.csv", _csv(pts, glon, glat), {"person_id": 1, "crs": "gcj02"}),
         ):
             r = _post(client, admin, [(name, data)], **fields)
@@ -1054,7 +1070,7 @@ def test_a_walk_sent_again_is_one_track_and_a_copy_of_it_is_refused(demo, auth_h
             assert r.status_code == 409, r.text
             assert "copy of a walk" in r.json()["error"] and f"track {tid}" in r.json()["error"]
         # the same times for another steward: their file is someone else's track
-        r = _post(client, admin, [("mine.csv", body + b"\n")], person_id=2)
+        r = _post(client, admin, [("mine.gpx", body + b"\n")], person_id=2)
         assert r.status_code == 409, r.text
         assert fingerprint(demo) == before
         # −8 h: the walk was at 16:30 local the day before (its times read in the wrong zone)
@@ -1065,6 +1081,19 @@ def test_a_walk_sent_again_is_one_track_and_a_copy_of_it_is_refused(demo, auth_h
         assert item["track_id"] == tid and item["time_change"]["shift_h"] == -8, item
         assert item["started_at"].startswith("2026-03-03T16:30") and "时间已更正" in str(item)
         assert days(tid) == {"2026-03-03"} and n_tracks() == 1
+        # the zone-less file again (a retry, a folder re-synced): the corrected times stand
+        fixed = fingerprint(demo)
+        r = _post(client, admin, [("w.gpx", body)], person_id=1)
+        assert r.status_code == 200, r.text
+        item = r.json()["files"][0]
+        assert item["track_id"] == tid and "time_change" not in item, item
+        assert "时间未改" in item["warnings"][0] and "+8 h" in item["warnings"][0], item
+        assert fingerprint(demo) == fixed and days(tid) == {"2026-03-03"}
+        # the corrected walk at +6 h, also stating its zone: a re-dated copy
+        later = earlier.assign(time=earlier["time"] + pd.Timedelta(hours=6))
+        r = _post(client, admin, [("later.csv", _csv(later))], person_id=1)
+        assert r.status_code == 409 and "copy of a walk" in r.json()["error"], r.text
+        assert fingerprint(demo) == fixed and days(tid) == {"2026-03-03"}
         # a phone on a desk (one position) on two days: nothing to compare, two tracks
         still = pd.DataFrame({"lon": [116.3] * 5, "lat": [39.99] * 5})
         for day in ("2026-03-05", "2026-03-06"):
@@ -1080,12 +1109,12 @@ def test_cli_upload_says_a_walks_times_were_put_right_and_refuses_a_copy(demo, p
     sp = SimParams(length_m=400, noise_m=5, start="2026-03-03T16:30:00Z")
     pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(22), sp)
     files = {
-        "utc.csv": pts,  # read 8 h late
+        "local.gpx": pts,  # local clock times without a zone: read as UTC, 8 h late
         "beijing.csv": pts.assign(time=pts["time"] - pd.Timedelta(hours=8)),
         "replay.csv": pts.assign(time=pts["time"] + pd.Timedelta(days=2)),
     }
     for name, frame in files.items():
-        (tmp_path / name).write_bytes(_csv(frame))
+        (tmp_path / name).write_bytes(_zoneless_gpx(frame) if name.endswith("gpx") else _csv(frame))
     paths = [str(tmp_path / n) for n in files]
     res = run_cli(["tracks", "upload", *paths, "--person", "1"], pg_url)
     assert res.returncode == 2, res.stdout
