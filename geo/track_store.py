@@ -375,11 +375,15 @@ def _store(
         "by": uploaded_by,
         "fixes": fixes,
     }
+    walk_taken = False
     for attempt in range(2):
         # the fixes' day tables first, in their own short transaction (see geo.track_partitions)
         ensure_day_partitions(engine, days)
         try:
             with engine.begin() as conn:
+                walk_taken = _walk_stored_meanwhile(conn, fixes)
+                if walk_taken:
+                    break
                 track_id = _insert_track(conn, row, pts)
                 if track_id is None:
                     break
@@ -397,6 +401,13 @@ def _store(
             # table between the two transactions; make it again, once
             if attempt:
                 raise
+    if walk_taken:  # another file of this walk was stored since _same_walk looked
+        same = _same_walk(
+            engine, fixes, parsed, data, sha, filename, crs, person_id, uploaded_by, mode, queue
+        )
+        if same is None:  # cannot happen: the walk's row is committed and never deleted
+            raise ConflictError(f"{filename or 'upload'}: stored concurrently; send it again")
+        return same
     if track_id is None:
         # a concurrent upload of the same bytes won the race: answer as to a re-send, so
         # this request's person and datum get the same checks (claim, 409, correction)
@@ -921,6 +932,28 @@ def _correct_crs(
         audit.record(conn, uploaded_by, "track.crs", "track", stored.track_id, change)
     change["changed"] = True
     return replace(stored, n_points=len(pts), crs_change=change), pts
+
+
+# the namespace of the per-walk advisory locks (the two-key form: its own key space)
+_WALK_LOCK = 0x67_77_6B  # "gwk"
+
+
+def _walk_stored_meanwhile(conn: Any, fixes: str | None) -> bool:
+    """Whether a track of these fixes is stored, asked holding this walk's lock until the
+    caller's transaction ends. WHY: the same walk in two formats sent at the same moment (a
+    phone syncing two exports) both passed :func:`_same_walk` before either was stored, and
+    became two tracks: its late upload counted twice, and withdrawing one left the walk
+    credited through the other (an outside tester's F8). The sha256 conflict guards the
+    same bytes only."""
+    if fixes is None:
+        return False
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(:ns, hashtext(:f))"), {"ns": _WALK_LOCK, "f": fixes}
+    )
+    found = conn.execute(
+        text("SELECT 1 FROM tracks WHERE fixes_sha256 = :f LIMIT 1"), {"f": fixes}
+    ).first()
+    return found is not None
 
 
 def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | None:

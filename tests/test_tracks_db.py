@@ -13,7 +13,7 @@ from sqlalchemy import text
 from api.app import create_app
 from geo.crs import wgs84_to_gcj02
 from geo.importer import import_areas, import_osm
-from geo.track_store import walk_network
+from geo.track_store import ingest_track, walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.conftest import FIXTURES
 from tests.dbcheck import fingerprint
@@ -1144,3 +1144,49 @@ def test_a_sparse_track_is_told_its_way_is_inferred(demo, auth_headers, tmp_path
     path.write_bytes(_csv(sparse))
     res = run_inproc("tracks", "check", str(path))
     assert res.returncode == 0 and "定位点稀疏" in res.stdout + res.stderr, res.stdout
+
+
+def test_one_walk_in_two_files_sent_at_once_is_one_track(demo, monkeypatch):
+    """Tester X's F8: the same walk as GPX and as CSV, sent at the same moment, became two
+    tracks (both passed the same-walk check before either was stored). Both requests are
+    held after that check until each has made it; the second is now that walk's track."""
+    import threading
+
+    from geo import track_store
+
+    sp = SimParams(length_m=400, noise_m=5, start="2026-03-03T01:00:00Z")
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(31), sp)
+    both_checked = threading.Barrier(2, timeout=30)
+    same_walk = track_store._same_walk
+
+    def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        found = same_walk(*args, **kwargs)
+        if found is None:  # each request found no stored walk: now both go on at once
+            both_checked.wait()
+        return found
+
+    monkeypatch.setattr(track_store, "_same_walk", held)
+    results: dict[str, dict] = {}
+    errors: list[BaseException] = []
+
+    def send(name: str, data: bytes) -> None:
+        try:
+            results[name] = ingest_track(demo, data, name, person_id=1)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    gpx = pts.assign(time=pts["time"].dt.tz_convert("UTC"))
+    threads = [
+        threading.Thread(target=send, args=("walk.gpx", _zoneless_gpx(gpx))),
+        threading.Thread(target=send, args=("walk.csv", _csv(pts))),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    ids = {r["track_id"] for r in results.values()}
+    with demo.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM tracks")).scalar_one()
+    assert len(ids) == 1 and n == 1, results
+    assert sorted(r["created"] for r in results.values()) == [False, True]
