@@ -80,7 +80,7 @@ def zoneless(values: list[Any]) -> bool:
     trailing ``UTC``/``GMT`` read by pandas): what GPX times should never be."""
     for v in values:
         if type(v) is str and v.strip():
-            (t,) = _normalise_dates([v.strip()])
+            (t,) = _zone_forms([v.strip()])
             if t.upper().endswith(("UTC", "GMT")):
                 return False
             return _ZONE_RE.search(t, max(len(t) - 6, 0)) is None
@@ -245,16 +245,15 @@ def _normalise_dates(text: list[str]) -> list[str]:
     nothing: pandas reads them year/month/day. Each rewrite runs only when some value needs it,
     so ISO and Excel-style tracks pay a few cheap scans (the words are looked for once in the
     joined text: value by value it took ~0.15 s of a 400,000-fix file)."""
+    text = _zone_forms(text)
     joined = "\n".join(text)
-    if "ST" in joined or "GMT" in joined or "UTC" in joined or "北京" in joined:
-        text = [_zone_words(t) for t in text]
     if "年" in joined:
         text = [_CN_DATE_RE.sub(r"\1-\2-\3 ", t).strip() for t in text]
     if "分" in joined:
         text = [_CN_CLOCK_RE.sub(_clock, t) for t in text]
     if "午" in joined:
         text = [_CN_AMPM_RE.sub(_ampm, t) for t in text]
-    if any(t[-3:-2] in ("+", "-") for t in text):
+    if any(t[-3:-2] in ("+", "-") for t in text):  # 10时05分30秒+08, a clock rewritten above
         text = [_HOUR_ZONE_RE.sub(r"\1\2:00", t) for t in text]
     sample = next((t for t in text if len(t) < 19 and _TOD_RE.fullmatch(t)), None)
     if sample is not None:
@@ -268,6 +267,18 @@ def _normalise_dates(text: list[str]) -> list[str]:
 
 
 _DATE_SEPS = ("/", ".", "-")
+
+
+def _zone_forms(text: list[str]) -> list[str]:
+    """Zone words (CST, GMT+8, 北京时间) and an hour-only offset (+08) as +hh:mm offsets.
+    Apart from the date rewrites so :func:`zoneless` can judge one value's zone: one value
+    alone cannot tell a date's day/month order, which the whole column decides."""
+    joined = "\n".join(text)
+    if "ST" in joined or "GMT" in joined or "UTC" in joined or "北京" in joined:
+        text = [_zone_words(t) for t in text]
+    if any(t[-3:-2] in ("+", "-") for t in text):
+        text = [_HOUR_ZONE_RE.sub(r"\1\2:00", t) for t in text]
+    return text
 
 
 def _clock(m: re.Match[str]) -> str:
