@@ -367,6 +367,8 @@ def set_duty(
         names = "、".join(f"{c['name']} ({c['person']})" for c in out["co_holders"])
         parts.append(f"共管 co-holders kept: {names}")
     typer.echo("; ".join(parts))
+    for w in out.get("warnings", []):
+        typer.echo(f"warning: {w}", err=True)
 
 
 @assign_app.command("end")

@@ -57,7 +57,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.area_paths import AreaPath, area_path
-from geo.errors import ConflictError, InputError, NotFoundError
+from geo.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from geo.settings import city_today, get_settings
 from geo.street_areas import street_area_path
 
@@ -77,6 +77,7 @@ ROLE_LABELS = {
     "part_time_worker": "兼职网格员 part-time grid worker",
 }
 TARGET_LABELS = {"alley": "小巷 alley", "street": "街道 street", "grid": "网格 grid"}
+GRID_ROLES = ("grid_leader", "grid_worker", "part_time_worker")
 # roles a target has one holder of at a time (1+N: one leader per grid)
 SOLE_ROLES = frozenset({"grid_leader"})
 EARLIEST = dt.date(1990, 1, 1)
@@ -143,7 +144,10 @@ def _span(start: dt.date, end: dt.date | None) -> str:
 def _person(conn: Connection, ref: str | int) -> Any:
     """The person named by external id, else (a number) by people.id; row locked against a
     concurrent leave."""
-    sql = "SELECT id, external_id, name, roles, active FROM people WHERE {} FOR NO KEY UPDATE"
+    sql = (
+        "SELECT id, external_id, name, roles, active, capacity FROM people WHERE {} "
+        "FOR NO KEY UPDATE"
+    )
     row = None
     if isinstance(ref, bool):
         raise InputError("person must be an external id or a people.id")
@@ -419,6 +423,10 @@ def assign_duty(
                 f"{_who(p)} already holds {_label(t)} as {role} for {spans}, which overlaps "
                 f"{_span(start, end)}: nothing changed{hint}"
             )
+        warnings: list[str] = []
+        if t["kind"] == "grid":
+            _one_role_per_grid(conn, t, role, p, start, end)
+            warnings += _other_grids(conn, t, role, p, start, end)
         others = _duties(conn, t, role, start, end, person_id=p.id, others=True)
         changes: list[dict[str, Any]] = []
         kept: list[dict[str, Any]] = []
@@ -468,7 +476,65 @@ def assign_duty(
                 "changes": [{"action": c["action"], "id": c["id"]} for c in changes],
             },
         )
-    return {"duty": duty, "replace": bool(replace), "changes": changes, "co_holders": kept}
+    out = {"duty": duty, "replace": bool(replace), "changes": changes, "co_holders": kept}
+    return {**out, "warnings": warnings} if warnings else out
+
+
+def _zh(role: str) -> str:
+    return ROLE_LABELS[role].split()[0]
+
+
+def _one_role_per_grid(
+    conn: Connection, t: dict[str, Any], role: str, p: Any, start: dt.date, end: dt.date | None
+) -> None:
+    """ConflictError when the person holds another role on the grid in an overlapping period:
+    one person is a grid's 网格长 or one of its 网格员, not both (the 1+N and 1-per-100 counts
+    would count them twice; outside tester W, F13)."""
+    for other in GRID_ROLES:
+        rows = [] if other == role else _duties(conn, t, other, start, end, person_id=p.id)
+        if not rows:
+            continue
+        spans = "; ".join(_span(r.valid_from, r.valid_to) for r in rows)
+        raise ConflictError(
+            f"{_who(p)} 已是网格 {t['code']} 的{_zh(other)}（{spans}），同一网格不能兼任"
+            f"{_zh(role)} — {_who(p)} already holds grid {t['code']} as {other} for {spans}, "
+            f"which overlaps {_span(start, end)}: one person holds one role on a grid; end "
+            f"that duty first (assign end --role {other}) or give the {role} duty to someone "
+            "else: nothing changed"
+        )
+
+
+def _other_grids(
+    conn: Connection, t: dict[str, Any], role: str, p: Any, start: dt.date, end: dt.date | None
+) -> list[str]:
+    """A warning when a full-time worker would serve more grids in the period than the
+    staffing solver gives them (one, or their registry ``capacity``). A warning, not a
+    refusal: a bounded stand-in across a grid or community line is how a vacancy is covered
+    by hand, and ``capacity`` lets the solver do the same."""
+    if role != "grid_worker":
+        return []
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT g.code, c.code AS community FROM assignments a "
+            "JOIN grids g ON g.id = a.grid_id LEFT JOIN areas c ON c.id = g.community_id "
+            "WHERE a.person_id = :p AND a.role = 'grid_worker' AND g.code <> :code "
+            "AND (CAST(:e AS date) IS NULL OR a.valid_from <= CAST(:e AS date)) "
+            "AND (a.valid_to IS NULL OR a.valid_to >= :s) ORDER BY g.code"
+        ),
+        {"p": p.id, "code": t["code"], "s": start, "e": end},
+    ).all()
+    limit = max(1, int(p.capacity)) if p.capacity is not None else 1
+    if len(rows) + 1 <= limit:
+        return []
+    here = t["code"][:12]
+    held = ", ".join(r.code for r in rows)
+    across = sorted({r.community for r in rows if r.community and r.community != here})
+    where = f" (其他社区 other communities: {', '.join(across)})" if across else ""
+    return [
+        f"{_who(p)} 在此期间还是其他网格的专职网格员：{held}{where} — a full-time grid "
+        f"worker serves {limit} grid(s) (staffing proposals give them no more); they now "
+        f"count on {len(rows) + 1} grids in the 1-per-100 figures"
+    ]
 
 
 def _cut_out(
@@ -684,3 +750,112 @@ def _run_start(conn: Connection, t: dict[str, Any], role: str, o: Any) -> dt.dat
         if prev.valid_from < start and (prev.valid_to is None or prev.valid_to >= start - _DAY):
             start = prev.valid_from
     return start
+
+
+# --------------------------------------------------------------------------------------------
+# a person leaves
+# --------------------------------------------------------------------------------------------
+
+
+def _passes(authorize: Authorize, path: AreaPath | None) -> bool:
+    """Whether ``authorize`` lets ``path`` through (it raises to refuse, whatever it raises)."""
+    try:
+        authorize(path)
+    except Exception:  # noqa: BLE001  (a refusal, as the caller words it)
+        return False
+    return True
+
+
+def _held(conn: Connection, person_id: int, y: dt.date) -> list[tuple[AreaPath, str]]:
+    """Each duty of the person that reaches past ``y`` (in force today or planned): its area
+    path and how a planner reads it ("网格 grid 110108015002008", "小巷 alley 丙巷 (#12) in
+    110108015002")."""
+    rows = conn.execute(
+        text(
+            "SELECT a.street_id, g.code AS grid_code, st.kind, st.name FROM assignments a "
+            "LEFT JOIN grids g ON g.id = a.grid_id LEFT JOIN streets st ON st.id = a.street_id "
+            "WHERE a.person_id = :p AND (a.valid_to IS NULL OR a.valid_to > :y) ORDER BY a.id"
+        ),
+        {"p": person_id, "y": y},
+    ).all()
+    out = []
+    for r in rows:
+        if r.grid_code:
+            out.append((_area_path(conn, {"kind": "grid", "code": r.grid_code}),
+                        f"网格 grid {r.grid_code}"))  # fmt: skip
+            continue
+        path = _area_path(conn, {"kind": r.kind, "id": r.street_id})
+        where = f" in {path[0]}" if path else " (in no imported area)"
+        label = f"{TARGET_LABELS.get(r.kind, r.kind)} {r.name or ''} (#{r.street_id}){where}"
+        out.append((path, " ".join(label.split())))
+    return out
+
+
+def _may_let_go(
+    conn: Connection, authorize: Authorize, person: Any, held: list[tuple[AreaPath, str]]
+) -> None:
+    """A planner lets a person go only when every duty they hold (in force or planned) is
+    in the planner's areas: leaving ends them all, and another area's staffing is its own
+    planner's to change (outside tester W: a home planner ended a duty in the next community,
+    which left a grid there short of a worker). Without duties, their home decides. Someone
+    the planner has no link to gets the caller's one refusal (who exists is not told);
+    otherwise the refusal names the duties outside."""
+    home = area_path(conn, person.code) if person.code else None
+    if not held:
+        authorize(home)
+        return
+    outside = list(dict.fromkeys(label for path, label in held if not _passes(authorize, path)))
+    if not outside:
+        return
+    if len(outside) == len({label for _p, label in held}) and not _passes(authorize, home):
+        authorize(None)
+    raise ForbiddenError(
+        f"{person.name} ({person.external_id}) 在您的管辖区域外还有职责，不能由您办理离岗："
+        f"{'; '.join(outside[:10])} — {person.name} holds duties outside your areas: a "
+        "planner of those areas or an admin lets them go (nothing changed)"
+    )
+
+
+def person_leaves(
+    engine: Engine,
+    person_id: int,
+    actor: str | None = None,
+    day: dt.date | None = None,
+    authorize: Authorize | None = None,
+) -> dict[str, int]:
+    """A person leaves: inactive from today, every duty of theirs that reaches today or later
+    ends yesterday (open-ended ones, a bounded stand-in, a duty they resume after one), and
+    duties planned to start today or later are removed (history kept). ``authorize(path)``
+    (a planner's scope) must pass every such duty's area path, or, for someone without
+    duties, their home community's (:func:`_may_let_go`); checked before anything is
+    written."""
+    day = day or city_today()
+    y = day - _DAY
+    with engine.begin() as conn:
+        found = conn.execute(
+            text(
+                "SELECT p.id, p.external_id, p.name, a.code FROM people p LEFT JOIN areas a "
+                "ON a.id = p.area_id WHERE p.id = :p FOR UPDATE OF p"
+            ),
+            {"p": person_id},
+        ).first()
+        if found is None:
+            if authorize is not None:  # out of scope, who exists is not told
+                authorize(None)
+            raise NotFoundError(f"person {person_id} does not exist")
+        if authorize is not None:
+            _may_let_go(conn, authorize, found, _held(conn, person_id, y))
+        conn.execute(text("UPDATE people SET active = false WHERE id = :p"), {"p": person_id})
+        ended = conn.execute(
+            text(
+                "UPDATE assignments SET valid_to = :y WHERE person_id = :p "
+                "AND valid_from <= :y AND (valid_to IS NULL OR valid_to > :y)"
+            ),
+            {"p": person_id, "y": y},
+        ).rowcount
+        ended += conn.execute(
+            text("DELETE FROM assignments WHERE person_id = :p AND valid_from > :y"),
+            {"p": person_id, "y": y},
+        ).rowcount
+        audit.record(conn, actor, "person.leave", "person", person_id, {"duties_ended": ended})
+    return {"duties_ended": int(ended)}

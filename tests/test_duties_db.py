@@ -529,7 +529,7 @@ def test_leaving_ends_stand_ins_and_planned_duties_and_stays_in_scope(town, auth
     """A leaver's bounded stand-in ends yesterday and a duty planned for later is removed
     (both stayed: only open-ended duties were ended); a planner may not let go of someone
     outside their areas (200 before, the person made inactive)."""
-    from geo.staffing import person_leaves
+    from geo.duties import person_leaves
 
     db, alley = town["db"], town["alley"]
     today = city_today()
@@ -612,6 +612,97 @@ def test_filling_grid_gaps_proposes_a_free_worker_not_a_busy_one(db, tmp_path) -
     dist = {(codes[p["item_id"]], ids[p["person_id"]]): p["distance_m"] for p in proposal["pairs"]}
     assert dist[(west, "L1")] == dist[(east, "L2")] == 0
     assert 250 < dist[(west, "W1")] < 260 and 250 < dist[(east, "W2")] < 260
+
+
+def test_a_home_planner_may_not_end_duties_in_another_community(town, auth_headers) -> None:
+    """F4 (outside tester W): W1 lives in another community and works grid G (and a planned
+    stint on it); their home's planner ended G's duty through POST /people/{id}/leave (200),
+    leaving G short of a worker. Now 403 naming the grid, nothing changed; G's planner
+    (every duty they hold is in their areas) may."""
+    db, grid, home = town["db"], town["grid"], "110108015004"
+    assert not town["community"].startswith(home)
+    today = city_today()
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE people SET area_id = (SELECT id FROM areas WHERE code = :c) "
+                 "WHERE external_id = 'W1'"),
+            {"c": home},
+        )  # fmt: skip
+    assign_duty(db, "W1", Target("grid", grid), "grid_worker", today - dt.timedelta(days=5),
+                today + dt.timedelta(days=5))  # fmt: skip
+    assign_duty(db, "W1", Target("grid", grid), "grid_worker", today + dt.timedelta(days=9))
+    w1 = town["ids"]["W1"]
+    home_planner = auth_headers("planner", (home,))
+    with TestClient(create_app(db)) as client:
+        before = fingerprint(db)
+        r = client.post(f"/people/{w1}/leave", headers=home_planner)
+        error = r.json()["error"]
+        assert r.status_code == 403, r.text
+        assert error.startswith("吴员 (W1) 在您的管辖区域外还有职责") and grid in error, error
+        assert error.count(grid) == 1, error  # the two duties on G: G named once
+        assert fingerprint(db) == before
+        r = client.post(
+            f"/people/{w1}/leave", headers=auth_headers("planner", (town["community"],))
+        )
+        assert r.status_code == 200 and r.json()["duties_ended"] == 2, r.text
+
+
+def test_one_person_is_not_a_grids_leader_and_its_worker_at_once(town, pg_url) -> None:
+    """F13 (outside tester W): W1 was accepted as grid G's 网格长 while its 专职网格员 (the
+    1+N and 1-per-100 counts then counted them twice). Refused now, either way round, for an
+    overlapping period (409 / exit 2), nothing changed; a leader's duty after the worker's
+    ends is fine."""
+    db, grid = town["db"], town["grid"]
+    today = city_today()
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE people SET roles = ARRAY['grid_leader', 'grid_worker'] "
+                 "WHERE external_id = 'W1'")
+        )  # fmt: skip
+    assign_duty(db, "W1", Target("grid", grid), "grid_worker", today, today + dt.timedelta(9))
+    before = fingerprint(db)
+    with pytest.raises(ConflictError) as err:
+        assign_duty(db, "W1", Target("grid", grid), "grid_leader", today + dt.timedelta(5),
+                    replace=True)  # fmt: skip
+    assert err.value.message.startswith(f"吴员 (W1) 已是网格 {grid} 的专职网格员"), err.value
+    res = run_cli(["assign", "set", "--person", "W1", "--grid", grid, "--role", "网格长",
+                   "--from", str(today)], pg_url)  # fmt: skip
+    assert res.returncode == 2 and res.stderr.startswith("error: 吴员 (W1) 已是网格"), res.stderr
+    assert fingerprint(db) == before
+    later = today + dt.timedelta(10)
+    assert assign_duty(db, "W1", Target("grid", grid), "grid_leader", later, replace=True)
+    with pytest.raises(ConflictError):  # and the other way round
+        assign_duty(db, "W1", Target("grid", grid), "grid_worker", later + dt.timedelta(3))
+
+
+def test_a_full_time_worker_on_a_second_grid_is_warned(town, pg_url) -> None:
+    """F13: a 专职网格员 on grids of two communities at once was accepted silently. Still
+    accepted (a bounded stand-in across a line covers a vacancy; the solver gives more grids
+    to a person whose registry capacity says so), with a warning naming the other grid and
+    community; none when their capacity allows it."""
+    db, grid = town["db"], town["grid"]
+    other = "110108015004"
+    with db.begin() as conn:
+        second = conn.execute(
+            text(
+                "INSERT INTO grids (code, level, community_id, version, households, "
+                "building_count, flags, properties, geom) SELECT code || '001', 1, id, 1, 300, "
+                "10, '[]', '{}', geom FROM areas WHERE code = :c RETURNING code"
+            ),
+            {"c": other},
+        ).scalar_one()
+    today = city_today()
+    assign_duty(db, "W1", Target("grid", grid), "grid_worker", today)
+    res = run_cli(["assign", "set", "--person", "W1", "--grid", second, "--role", "grid_worker",
+                   "--from", str(today), "--to", str(today + dt.timedelta(6))], pg_url)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: 吴员 (W1) 在此期间还是"), lines
+    assert grid in lines[0] and town["community"] in lines[0], lines
+    with db.begin() as conn:
+        conn.execute(text("UPDATE people SET capacity = 3 WHERE external_id = 'W1'"))
+    out = assign_duty(db, "W1", Target("grid", second), "grid_worker", today + dt.timedelta(8))
+    assert "warnings" not in out, out
 
 
 def test_leaving_an_unknown_person_out_of_scope_is_a_403(town, auth_headers) -> None:
@@ -816,7 +907,7 @@ def test_undoing_a_stand_in_gives_back_exactly_what_it_took(town):
 def test_undoing_a_past_stand_in_keeps_what_happened_to_the_resumed_duty(town):
     """A past two-week stand-in for S1, who left yesterday (their resumed duty ended then):
     undone, S1 holds the alley in one stretch up to their last day."""
-    from geo.staffing import person_leaves
+    from geo.duties import person_leaves
 
     db, alley = town["db"], town["alley"]
     today = city_today()
@@ -874,7 +965,7 @@ def test_undoing_a_replacement_whose_holders_changed_since_is_refused(town):
 def test_undoing_a_replacement_of_someone_who_left_since_is_refused(town):
     """S2 replaced S1 from last Monday by mistake, and S1 has left since: giving S1 the alley
     back open-ended would be wrong, so it is refused; --leave-others removes S2's duty only."""
-    from geo.staffing import person_leaves
+    from geo.duties import person_leaves
 
     db, alley = town["db"], town["alley"]
     monday = _last_week()[0]

@@ -470,7 +470,7 @@ def test_an_old_commit_note_gives_the_city_day(town):
 def test_a_refusal_for_someone_who_left_advises_leaving_the_others(town):
     """The commit replaced S1 by S2, and S1 has left since: the refusal advises removing S2's
     duty alone and setting duties by hand, not putting duties back (that cannot help)."""
-    from geo.staffing import person_leaves
+    from geo.duties import person_leaves
 
     db, alley = town["db"], town["alley"]
     _commit(town, (alley, "S2"))

@@ -350,7 +350,12 @@ def test_links_decide_over_code_prefixes_and_leavers_go_by_home_or_duties(
     assert r.status_code == 403 and "or does not exist" in r.json()["error"], r.text
     r = client.post("/people/999999/leave", headers=a_planner)
     assert r.status_code == 403 and "or does not exist" in r.json()["error"], r.text
-    # C's planner holds every duty P3 leaves; B's planner holds their home: either may
+    # B's planner holds their home but not 丙巷 in C: refused, naming it (it was a 200)
+    r = client.post(f"/people/{pid}/leave", headers=auth_headers("planner", (B,)))
+    error = r.json()["error"]
+    assert r.status_code == 403 and "丙巷" in error and C in error, r.text
+    assert error.startswith("王五 (P3) 在您的管辖区域外还有职责"), error
+    # C's planner holds every duty P3 leaves: may; once they hold none, their home's may
     c_planner = auth_headers("planner", (C,))
     r = client.post(f"/people/{pid}/leave", headers=c_planner)
     assert r.status_code == 200 and r.json()["duties_ended"] == 1, r.text

@@ -24,12 +24,12 @@ from api.auth import Principal, allow, area_scope, person_for, require_area
 from api.background import job_accepted, run_job
 from api.deps import get_engine, given_once
 from api.limits import read_upload, upload_openapi
-from geo.duties import assign_duty, end_duty
+from geo.duties import assign_duty, end_duty, person_leaves
 from geo.duty_undo import MAX_REASON, undo_duty
 from geo.errors import ConflictError, InputError
 from geo.jobs import create_job, get_job
 from geo.people_import import import_people
-from geo.staffing import commit, coverage_rates, duties, person_leaves, propose
+from geo.staffing import commit, coverage_rates, duties, propose
 
 router = APIRouter(tags=["people and duties"])
 
@@ -287,7 +287,10 @@ def commit_proposal(
     return out
 
 
-@router.post("/people/{person_id}/leave", summary="A person leaves; their duties end 人员离岗")
+@router.post(
+    "/people/{person_id}/leave",
+    summary="A person leaves; their duties end 人员离岗 (planners: every duty in their areas)",
+)
 def leave(
     person_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     user: Annotated[Principal, Depends(allow("planner"))],
@@ -296,8 +299,8 @@ def leave(
     authorize = area_scope(
         user,
         f"人员 {person_id} 不在您的管辖区域内（或不存在） "
-        f"person {person_id} is not in your areas (neither their home nor every duty they "
-        "hold), or does not exist",
+        f"person {person_id} is not in your areas (every duty they hold, in force or "
+        "planned, or their home when they hold none), or does not exist",
     )
     return person_leaves(engine, person_id, actor=user.username, authorize=authorize)
 
