@@ -246,6 +246,29 @@ def area_scope(user: Principal, refusal: str | None = None) -> Callable[[Any], N
     return authorize
 
 
+def require_job_reader(principal: Principal, job: dict[str, Any], engine: Engine) -> None:
+    """A job's status and result are for its creator, admins, and planners of the area it
+    works on (a staffing proposal lists people and their home-to-grid distances, as a plan
+    is a planner's working paper): 403 for anyone else, 404 for a steward (their upload jobs
+    are theirs; whether others exist is not told)."""
+    from geo.errors import NotFoundError
+    from geo.jobs import job_area
+
+    if principal.role == "admin" or job.get("created_by") == principal.username:
+        return
+    area = job_area(job)
+    if principal.role == "planner" and area and _covers(principal, area, engine):
+        return
+    if principal.role == "steward":
+        raise NotFoundError(f"job {job['id']} not found")
+    raise HTTPException(
+        403,
+        f"无权查看此任务 job {job['id']} is readable by whoever started it, admins"
+        + (f" and planners of {area}" if area else "")
+        + ": not by you",
+    )
+
+
 def person_for(principal: Principal, requested: Any = None) -> int | None:
     """The person a request acts for: a steward only ever for their own person.
 

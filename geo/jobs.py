@@ -87,6 +87,15 @@ def get_job(conn: Connection, job_id: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+def job_area(job: dict[str, Any]) -> str | None:
+    """The area code a job works on, from its parameters (a staffing proposal's ``area``, a
+    partition's ``community``); None for a job of no one area (track matching). Who may read
+    a job beside its creator and admins is decided by it (api.auth.require_job_reader)."""
+    params = job.get("params") or {}
+    code = params.get("area") or params.get("community")
+    return str(code) if code else None
+
+
 def recover_stale_jobs(engine: Engine, stale_after: dt.timedelta | None = None) -> int:
     """Mark ``running`` (and ``queued``) jobs not updated for ``stale_after`` as failed.
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Connection, Engine, text
 
-from api.auth import Principal, allow, require_area
+from api.auth import Principal, allow, require_area, require_job_reader
 from api.background import job_accepted, run_job
 from api.deps import get_engine
 from geo.errors import InputError, NotFoundError
@@ -94,10 +94,8 @@ def job_status(
 ) -> dict[str, Any]:
     with engine.connect() as conn:
         job = get_job(conn, job_id)
-    # a steward's upload job drains the whole queue, so its result names other people's
-    # tracks: a steward reads only the jobs they started
-    if user.role == "steward" and job.get("created_by") != user.username:
-        raise NotFoundError(f"job {job_id} not found")
+    # its creator, admins, planners of its area (a steward: 404 for others' jobs)
+    require_job_reader(user, job, engine)
     return {
         "job_id": job["id"],
         "kind": job["kind"],
