@@ -475,6 +475,68 @@ def test_undecidable_slash_dates_are_refused(times, words):
     assert words in err.value.message
 
 
+@pytest.mark.parametrize(
+    ("times", "readings"),
+    [  # tester X's F4: each was read silently on another day (2022-11-26, 2010-11-26, …)
+        (["26/11/22 09:00:00", "26/11/22 09:00:05"], ["2026-11-22", "2022-11-26"]),
+        (["26-11-22 09:00:00", "26-11-22 09:00:05"], ["2026-11-22", "2022-11-26"]),
+        (["26/11/10 09:00:00", "26/11/10 09:00:05"], ["2026-11-10", "2010-11-26"]),
+        (["10/11/26 09:00:00", "10/11/26 09:00:05"], ["2026-11-10", "2026-10-11"]),
+        (["5.11.26 09:00:00", "5.11.26 09:00:05"], ["2026-11-05", "2026-05-11"]),
+    ],
+)
+def test_two_digit_year_dates_no_date_orders_are_refused(times, readings):
+    with pytest.raises(InputError) as err:
+        parse_track(_walk_csv(times, header="经度,纬度,时间"), "t.csv")
+    msg = err.value.message
+    assert msg.startswith("日期有歧义 ambiguous dates") and "write dates as yyyy-mm-dd" in msg
+    assert all(day in msg for day in readings), msg
+
+
+@pytest.mark.parametrize(
+    ("times", "first", "last"),
+    [
+        # a day over 12 in the last field and a year over 31 in the first: one order reads them
+        (["26/11/10 09:00:00", "26/11/13 09:00:05"], "2026-11-10T01:00:00Z", "2026-11-13"),
+        (["99/11/22 09:00:00", "99/11/22 09:00:05"], "1999-11-22T01:00:00Z", "1999-11-22"),
+        # day/month/year: 13 can only be the day; year/month/day would span 2010 to 2013
+        (["10/11/26 09:00:00", "13/11/26 09:00:05"], "2026-11-10T01:00:00Z", "2026-11-13"),
+        # month/day/year: 13 is no month
+        (["10/11/26 09:00:00", "10/13/26 09:00:05"], "2026-10-11T01:00:00Z", "2026-10-13"),
+        # a walk past midnight: 22 then 23 changes the day, not the year (2022 then 2023)
+        (["26/11/22 23:59:55", "26/11/23 00:00:05"], "2026-11-22T15:59:55Z", "2026-11-22"),
+        (["26-11-22 09:00:00+08:00", "26-11-30 09:00:05+08:00"], "2026-11-22T01:00:00Z", None),
+        (["11/11/11 09:00:00", "11/11/11 09:00:05"], "2011-11-11T01:00:00Z", "2011-11-11"),
+    ],
+)
+def test_two_digit_year_dates_whose_file_tells_the_order_are_read_so(times, first, last):
+    p = parse_track(_walk_csv(times, header="经度,纬度,时间"), "t.csv")
+    assert p.points["time"].iloc[0] == pd.Timestamp(first)
+    if last is not None:
+        assert str(p.points["time"].iloc[-1].date()) == last
+    assert p.warnings == []
+
+
+def test_two_digit_year_dates_no_one_order_reads_are_refused():
+    # year/month/day has no 31 November; day/month/year would put the walk in 2022 and 2031
+    with pytest.raises(InputError) as err:
+        parse_track(_walk_csv(["26/11/22 09:00:00", "26/11/31 09:00:05"]), "t.csv")
+    msg = err.value.message
+    assert msg.startswith("日期顺序不一") and "'26/11/31 09:00:05' is not year/month/day" in msg
+    assert "day/month/year would span 2022-11-26 to 2031-11-26" in msg
+
+
+def test_dates_needing_an_order_in_a_headerless_table_get_the_date_refusal():
+    """A headerless table's time cells that cannot tell their day/month order alone are still
+    time values: the file is refused for its dates, not for having no lon/lat columns."""
+    rows = _walk_csv(["05/11/2026 09:00:00", "05/11/2026 09:00:05", "05/11/2026 09:00:10"])
+    with pytest.raises(InputError, match="^日期有歧义 .*2026-11-05 .*2026-05-11"):
+        parse_track(rows.split(b"\n", 1)[1], "t.csv")
+    rows = _walk_csv(["26/11/22 23:59:55", "26/11/23 00:00:00", "26/11/23 00:00:05"])
+    p = parse_track(rows.split(b"\n", 1)[1], "t.csv")
+    assert p.points["time"].iloc[-1] == pd.Timestamp("2026-11-22T16:00:05Z")
+
+
 def test_a_few_bad_rows_are_dropped_with_warnings():
     times = _secs(40, "%Y-%m-%d %H:%M:%S")
     lines = _walk_csv(times).decode().splitlines()

@@ -23,7 +23,14 @@ import pandas as pd
 
 from geo.errors import InputError
 from geo.tracks.parse_raw import Raw, short
-from geo.tracks.parse_time import _TOD_RE, _is_number, excel_day0, parse_times, serial_range
+from geo.tracks.parse_time import (
+    _TOD_RE,
+    _is_number,
+    date_order_refused,
+    excel_day0,
+    parse_times,
+    serial_range,
+)
 
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "gps经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度", "gps纬度")
@@ -329,7 +336,9 @@ def _value_like(cell: str) -> bool:
         return True
     try:
         return bool(parse_times([cell], "UTC").notna().all())
-    except (InputError, ValueError, TypeError, OverflowError):
+    except InputError as exc:  # a date alone cannot tell its order (03/04/26): a date still
+        return date_order_refused(exc)
+    except (ValueError, TypeError, OverflowError):
         return False
 
 
@@ -817,7 +826,7 @@ def _is_time(text: str | None, mac_1904: bool = False) -> bool:
     try:
         years = parse_times([text], "UTC", mac_1904).dt.year
     except InputError as exc:
-        return "ambiguous" in exc.message or "has no date" in exc.message
+        return date_order_refused(exc) or "has no date" in exc.message
     except (ValueError, TypeError, OverflowError):
         return False
     return bool(years.between(1990, 2100).iloc[0])
@@ -1037,7 +1046,7 @@ def _infer_time(
         try:
             years = parse_times(values, "UTC", mac_1904).dt.year.to_numpy(float, na_value=np.nan)
         except InputError as exc:
-            if "day/month" in exc.message:  # a time column whose dates need an order
+            if date_order_refused(exc):  # a time column whose dates need an order
                 stamps.append(c)
             continue
         y = years[filled]

@@ -8,8 +8,10 @@ zone words such as ``CST`` or ``GMT+8``) and each rule needs its own tests; ever
 
 from __future__ import annotations
 
+import calendar
 import re
-from typing import Any
+from datetime import date
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,18 @@ _CN_CLOCK_RE = re.compile(r"(\d{1,2})\s*[时点]\s*(\d{1,2})\s*分(?:\s*(\d{1,2}
 _CN_AMPM_RE = re.compile(r"(上午|下午)\s*(\d{1,2}:\d\d(?::\d\d(?:\.\d+)?)?)")
 # 05/11/2026, 05.11.2026, 05-11-2026: day/month order decided once per file
 _DMY_RE = r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})((?:[ T].*)?)$"
+# 26/11/22, 22.11.26, 11-22-26: a two-digit year, where it stands decided once per file
+_YY_RE = r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{1,2})((?:[ T].*)?)$"
+# where the year, month and day of such a date stand, by the orders people write
+_YY_ORDERS = {
+    "year/month/day": (0, 1, 2),  # 26/11/22: Chinese short dates
+    "day/month/year": (2, 1, 0),  # 22/11/26: British, European
+    "month/day/year": (2, 0, 1),  # 11/22/26: American
+}
+# the most days apart the dates of one track file lie (a walk, the walks of some weeks)
+_YY_SPAN_DAYS = 92
+# the words a refusal of dates for their order starts with (see date_order_refused)
+DATE_ORDER_TAGS = ("日期有歧义", "日期顺序不一")
 _COMPACT_RE = re.compile(r"(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\.\d+)?")
 # a zone written as words after the time: "… CST" (China Standard Time, as Java's Date and
 # Chinese apps write it), "… GMT+8", "…(UTC+08:00)", "… 北京时间"; not the end of a longer
@@ -262,7 +276,7 @@ def _normalise_dates(text: list[str]) -> list[str]:
             "or write full date-times such as 2026-11-23 08:00:00"
         )
     if any(t[1:2] in _DATE_SEPS or t[2:3] in _DATE_SEPS for t in text):
-        text = _day_month_order(text)
+        text = _two_digit_years(_day_month_order(text))
     return text
 
 
@@ -303,13 +317,17 @@ def _day_month_order(text: list[str]) -> list[str]:
     day_first, month_first = bool((a > 12).any()), bool((b > 12).any())
     if day_first and month_first:
         x, y = s[has][(a > 12).to_numpy()].iloc[0], s[has][(b > 12).to_numpy()].iloc[0]
-        raise InputError(f"dates mix day/month orders: {x!r} is day first, {y!r} month first")
+        raise InputError(
+            f"{DATE_ORDER_TAGS[1]} dates mix day/month orders: {x!r} is day first, "
+            f"{y!r} month first"
+        )
     if not (day_first or month_first) and (a != b).any():
         ex = s[has][(a != b).to_numpy()].iloc[0]
         i, j = int(a[a != b].iloc[0]), int(b[a != b].iloc[0])
         year = parts.loc[has, 3][(a != b).to_numpy()].iloc[0]
         raise InputError(
-            f"ambiguous dates such as {ex!r}: {year}-{j:02d}-{i:02d} (day/month) or "
+            f"{DATE_ORDER_TAGS[0]} ambiguous dates such as {ex!r}: {year}-{j:02d}-{i:02d} "
+            f"(day/month) or "
             f"{year}-{i:02d}-{j:02d} (month/day), and no date in the file tells which: "
             "write dates as yyyy-mm-dd"
         )
@@ -317,6 +335,82 @@ def _day_month_order(text: list[str]) -> list[str]:
     iso = parts.loc[has, 3] + "-" + month.map("{:02d}".format) + "-" + day.map("{:02d}".format)
     s[has] = iso + parts.loc[has, 4].fillna("")
     return s.tolist()
+
+
+def _two_digit_years(text: list[str]) -> list[str]:
+    """Dates with a two-digit year (26/11/22, 22.11.26, 11-22-26) as yyyy-mm-dd, in the one
+    order that reads every such date of the column. WHY: pandas guessed per value and read
+    the Chinese yy/mm/dd 26/11/22 as 2022-11-26, a walk silently years away; a column that
+    two orders read as different days is refused, as four-digit ambiguous dates are. No
+    order is preferred, not even year first with dashes (26-11-22): 22-11-26 is as common."""
+    s = pd.Series(text, dtype=object)
+    parts = s.str.extract(_YY_RE)
+    has = parts[0].notna().to_numpy()
+    if not has.any():
+        return text
+    keys = parts.loc[has, 0] + "/" + parts.loc[has, 2] + "/" + parts.loc[has, 3]
+    once = ~keys.duplicated().to_numpy()
+    first = dict(zip(keys[once], s[has][once], strict=True))  # each date as first written
+    dates, written = [tuple(k.split("/")) for k in first], list(first.values())
+    readings = {name: [_yy_reading(d, at) for d in dates] for name, at in _YY_ORDERS.items()}
+    problems = {name: _yy_misfit(name, r, written) for name, r in readings.items()}
+    fits = {name: r for name, r in readings.items() if problems[name] is None}
+    if not fits:
+        raise InputError(
+            f"{DATE_ORDER_TAGS[1]} dates mix day/month/year orders, no one order reads them "
+            f"all ({'; '.join(str(p) for p in problems.values())}): write dates as yyyy-mm-dd"
+        )
+    if len({tuple(r) for r in fits.values()}) > 1:
+        _refuse_ambiguous_yy(written, fits)
+    iso = dict(zip(first, next(iter(fits.values())), strict=True))
+    s[has] = keys.map(iso) + parts.loc[has, 4].fillna("")
+    return s.tolist()
+
+
+def _yy_reading(fields: tuple[str, ...], at: tuple[int, int, int]) -> str | None:
+    """The yyyy-mm-dd a two-digit-year date (its three ``fields`` as written) is when its
+    year, month and day stand at ``at``; None when it is no date so (a month over 12, a day
+    past the month's end, a year of one digit). Years 69-99 are 19xx, as strptime's %y."""
+    yy, mm, dd = (fields[i] for i in at)
+    if len(yy) != 2:
+        return None
+    year, month, day = int(yy) + (1900 if int(yy) >= 69 else 2000), int(mm), int(dd)
+    if not 1 <= month <= 12 or not 1 <= day <= calendar.monthrange(year, month)[1]:
+        return None
+    return f"{year}-{month:02d}-{day:02d}"
+
+
+def _refuse_ambiguous_yy(written: list[str], fits: dict[str, list[str | None]]) -> NoReturn:
+    """Refuse two-digit-year dates that several orders read, naming the first date they
+    read differently and its readings."""
+    i = next(k for k in range(len(written)) if len({r[k] for r in fits.values()}) > 1)
+    names: dict[str | None, list[str]] = {}
+    for name, r in fits.items():
+        names.setdefault(r[i], []).append(name)
+    told = " or ".join(f"{day} ({', '.join(n)})" for day, n in names.items())
+    raise InputError(
+        f"{DATE_ORDER_TAGS[0]} ambiguous dates such as {written[i]!r}: {told}, and no date in "
+        "the file tells the order of year, month and day: write dates as yyyy-mm-dd"
+    )
+
+
+def _yy_misfit(name: str, reading: list[str | None], written: list[str]) -> str | None:
+    """Why the order ``name`` cannot be the file's (a date it cannot read, or its dates
+    lying over _YY_SPAN_DAYS apart); None when it can. WHY the span: where two orders read
+    every date, the field that changes within a walk is a day in one and a year in the
+    other (26/11/22 then 26/11/23, a walk past midnight, is not 2022 then 2023)."""
+    if None in reading:
+        return f"{written[reading.index(None)]!r} is not {name}"
+    lo, hi = min(map(str, reading)), max(map(str, reading))
+    if (date.fromisoformat(hi) - date.fromisoformat(lo)).days > _YY_SPAN_DAYS:
+        return f"{name} would span {lo} to {hi}"
+    return None
+
+
+def date_order_refused(exc: InputError) -> bool:
+    """Whether ``exc`` refuses dates for their day/month order: the values are dates all the
+    same (a table reader still knows the column for its time column)."""
+    return exc.message.startswith(DATE_ORDER_TAGS)
 
 
 def _missing(v: Any) -> bool:
