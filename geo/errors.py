@@ -29,6 +29,12 @@ class InputError(GridwardError):
     status_code = 422
 
 
+class TooLargeError(InputError):
+    """A file or body over its size limit (413, 文件过大, in the API and the CLI alike)."""
+
+    status_code = 413
+
+
 class NotFoundError(GridwardError):
     """A referenced object does not exist."""
 

@@ -25,7 +25,7 @@ from pyproj import CRS
 from pyproj.exceptions import ProjError
 
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
-from geo.errors import InputError
+from geo.errors import InputError, TooLargeError
 from geo.tracks.parse_nmea import looks_like_nmea
 from geo.tracks.parse_nmea import parse_nmea as _parse_nmea
 from geo.tracks.parse_ods import ODS_MIME, flat_opendocument_type, opendocument_type
@@ -144,7 +144,7 @@ def read_limited(
             break
         total += len(block)
         if total > max_bytes:
-            raise InputError(f"{too_large} {max_bytes:,} bytes (limit)")
+            raise TooLargeError(f"{too_large} {max_bytes:,} bytes (limit)")
         parts.append(block)
     return b"".join(parts)
 
@@ -165,7 +165,7 @@ def parse_track(
     datum of the coordinates (wgs84, gcj02, bd09 or EPSG); output is always WGS 84.
     """
     if len(data) > max_bytes:
-        raise InputError(f"file too large: {len(data):,} bytes, limit {max_bytes:,}")
+        raise TooLargeError(f"file too large: {len(data):,} bytes, limit {max_bytes:,}")
     crs_name = normalize_crs(crs)
     data = _utf8_from_bom(data)
     if data[:4] != b"PK\x03\x04" and data[:8] != _OLE2:
