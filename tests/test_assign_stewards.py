@@ -295,3 +295,30 @@ def test_a_steward_over_capacity_hands_on_what_others_can_take():
         st.assign(i, p)
     assert _shed(st) == 0
     assert st.holders == [[0], [0], [1]]
+
+
+def test_one_long_alley_does_not_set_everyones_target():
+    """Outside tester (demo city): the target load was max(fair share, longest alley / 1.4),
+    so one 1216 m alley lifted it from 254 m to 869 m and 21 of 60 stewards got 3-5 alleys
+    while 39 stayed idle. Here 20 alleys of 150 m and one of 1500 m along a street, 30 people
+    living along it: the long alley is one steward's whole load and everyone else holds one
+    alley (old code: 5 alleys, 750 m, for a handful of stewards)."""
+    network = gpd.GeoDataFrame(geometry=_metric_lines([[(0, 0), (4500, 0)]]), crs="EPSG:4326")
+    short = [[(150 * i, 0), (150 * (i + 1), 0)] for i in range(20)]
+    alleys = gpd.GeoDataFrame(
+        {"alley_id": [f"s{i}" for i in range(20)] + ["long"]},
+        geometry=_metric_lines(short + [[(3000, 0), (4500, 0)]]),
+        crs="EPSG:4326",
+    )
+    lon, lat = _homes([(150 * i + 75, 5) for i in range(30)])
+    people = pd.DataFrame({"person_id": [f"p{i}" for i in range(30)], "lon": lon, "lat": lat})
+    r = assign_stewards(alleys, people, StewardParams(time_limit_s=1), network=network)
+    s, per = r.summary, r.assignments.groupby("person_id").size()
+    assert r.uncovered == [] and s["stewards"] == 21 and per.max() == 1
+    assert s["target_m"] == pytest.approx(s["fair_share_m"]) == pytest.approx(150, abs=1)
+    assert s["long_alleys"] == 1
+    assert s["load_median_m"] == pytest.approx(150, abs=1)
+    # without it the longest alley (1.5 × the fair share of 100 m) still fits the capacity
+    even = assign_stewards(alleys.iloc[:20], people, StewardParams(time_limit_s=1), network=network)
+    assert even.summary["target_m"] == pytest.approx(150 / 1.4, abs=0.1)
+    assert even.summary["long_alleys"] == 0

@@ -39,5 +39,8 @@ def test_demo_stewards_walk_their_own_alleys(db):
         )
     assert stewards >= 5 and 0 < walkers < stewards, (walkers, stewards)
     assert len(shares) == walkers
-    assert all(float(s) > 0.3 for s in shares.values()), shares
+    # > 0.1, not 0.3: a half-walker walks half their segments by count (geo.demo), which
+    # may be a small share of their length (12 % once the staffing target stopped following
+    # the longest alley); random walks, what this guards against, gave ~0
+    assert all(float(s) > 0.1 for s in shares.values()), shares
     assert sum(float(s) >= 0.9 for s in shares.values()) >= walkers / 2, shares
