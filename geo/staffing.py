@@ -148,13 +148,14 @@ def _held_elsewhere(
     conn: Connection, kind: str, people: pd.DataFrame, items: pd.DataFrame, day: dt.date
 ) -> pd.DataFrame:
     """Per person (of ``people``, index ``person_id``), the duties of ``kind`` outside ``items``
-    in force on ``day``: ``held_count`` and, for alleys and streets, ``held_m`` (their length).
+    in force on ``day``: ``held_count`` and, for alleys and streets, ``held_m`` (their length);
+    for grids, those on current grids going on after ``day`` (``ends_today``: one ends on it).
     WHY: the area's candidates are everyone living within 2 km of it, neighbours included,
     and the solver saw only this area's items: a rebalance gave full-time workers a grid here
     while they kept one in the next community, one person led two grids (acceptance tester),
     and a steward with 5 alleys / 2.8 km next door was given 5 more / 3 km here, against
     ``grids_per_person``, ``max_alleys_per_person`` and ``max_length_per_person_m``."""
-    cols = ["held_count", "held_m"]
+    cols = ["held_count", "held_m", "ends_today"]
     if people.empty:
         return pd.DataFrame(columns=cols, dtype=float)
     args = {
@@ -162,17 +163,22 @@ def _held_elsewhere(
         "p": people["person_id"].astype(int).tolist(),
         "d": day,
     }
-    if kind == "grids":  # any grid they lead or work, as before
+    if kind == "grids":
+        # any current grid they lead or work; one ending on ``day`` only says when they are
+        # free (:func:`_starts`), and a retired grid (dropped by a plan commit, its duties
+        # ended that day) is no load at all: it has left the grid layer
         sql = (
-            "SELECT person_id, count(DISTINCT grid_id), 0.0 FROM assignments WHERE grid_id IS NOT "
-            "NULL AND NOT (grid_id = ANY(:ids)) AND person_id = ANY(:p) AND valid_from <= :d "
-            "AND (valid_to IS NULL OR valid_to >= :d) GROUP BY person_id"
+            "SELECT a.person_id, count(DISTINCT a.grid_id) FILTER (WHERE a.valid_to IS NULL "
+            "OR a.valid_to > :d), 0.0, bool_or(a.valid_to = :d) FROM assignments a "
+            "JOIN grids g ON g.id = a.grid_id WHERE g.retired_at IS NULL "
+            "AND NOT (a.grid_id = ANY(:ids)) AND a.person_id = ANY(:p) AND a.valid_from <= :d "
+            "AND (a.valid_to IS NULL OR a.valid_to >= :d) GROUP BY a.person_id"
         )
     else:
         # length as the solver measures it, in metres (geography, not degrees); a retired
         # street (no segments left after a re-import) has nothing left to walk: no load
         sql = (
-            "SELECT h.person_id, count(*), coalesce(sum(ST_Length(st.geom::geography)), 0) "
+            "SELECT h.person_id, count(*), coalesce(sum(ST_Length(st.geom::geography)), 0), false "
             "FROM (SELECT DISTINCT person_id, street_id FROM assignments WHERE role = "
             "ANY(CAST(:r AS text[])) AND street_id IS NOT NULL AND NOT (street_id = ANY(:ids)) "
             "AND person_id = ANY(:p) AND valid_from <= :d AND (valid_to IS NULL OR "
@@ -182,9 +188,32 @@ def _held_elsewhere(
         args["r"] = list(KINDS[kind])
     rows = conn.execute(text(sql), args).all()
     return pd.DataFrame(
-        [(int(n), float(m)) for _p, n, m in rows],
-        index=pd.Index([int(p) for p, _n, _m in rows], name="person_id"),
+        [(int(n), float(m), bool(e)) for _p, n, m, e in rows],
+        index=pd.Index([int(r[0]) for r in rows], name="person_id"),
         columns=cols,
+    )
+
+
+def _starts(
+    pairs: pd.DataFrame, current: pd.DataFrame, elsewhere: pd.DataFrame, day: dt.date
+) -> pd.Series:
+    """Per pair, the day its duty starts when later than ``day`` (None: on ``day``): the day
+    after a duty of theirs on another current grid ends on ``day``. WHY not ``day``: that
+    person would hold two grids that day; and not left out: a plan commit ends the dropped
+    grids' duties on the commit's day and the people it freed were invisible to staffing
+    until the next day (outside tester: 0 workers proposed, 0% staffed)."""
+    late = set(elsewhere.index[elsewhere["ends_today"].astype(bool)]) if len(elsewhere) else set()
+    held = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
+    nxt = (day + dt.timedelta(days=1)).isoformat()
+    return pd.Series(
+        [
+            nxt
+            if int(r.person_id) in late and (int(r.item_id), int(r.person_id), r.role) not in held
+            else None
+            for r in pairs.itertuples(index=False)
+        ],
+        index=pairs.index,
+        dtype=object,
     )
 
 
@@ -334,7 +363,11 @@ def propose(
     day: dt.date | None = None,
     params: Any = None,
 ) -> dict[str, Any]:
-    """Solve the area's alleys, streets or grids; nothing is written. JSON-ready."""
+    """Solve the area's alleys, streets or grids; nothing is written. JSON-ready.
+
+    ``uncovered`` names streets and alleys by id, grids by code. A grid pair's ``valid_from``
+    is the day after ``day`` for a person whose duty on another grid ends on ``day``
+    (:func:`_starts`); null: it starts on the commit's day."""
     from geo.assign.chiefs import assign_chiefs
     from geo.assign.grids import GridParams, home_to_grid_m, staff_grids
     from geo.assign.stewards import assign_stewards
@@ -435,6 +468,12 @@ def propose(
         uncovered = sorted({int(u) for u in uncovered} | {int(u) for u in lacking})
     cur = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
     new = {(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)}
+    if kind == "grids":
+        pairs = pairs.assign(valid_from=_starts(pairs, current, elsewhere, day))
+        summary = {**summary, "starting_tomorrow": int(pairs["valid_from"].notna().sum())}
+        # a planner knows a grid by its code, not by its row id
+        code = dict(zip(items["item_id"].astype(int), items["code"], strict=True))
+        uncovered = [code[int(u)] for u in uncovered]
     return {
         "kind": kind,
         "area": area,
@@ -442,7 +481,7 @@ def propose(
         "rebalance": rebalance,
         "base_fingerprint": _fingerprint(current, planned),
         "pairs": [_plain_rec(r) for r in pairs.to_dict(orient="records")],
-        "uncovered": [int(u) for u in uncovered],
+        "uncovered": [u if isinstance(u, str) else int(u) for u in uncovered],
         "summary": _plain_rec(dict(summary)),
         "changes": {"keep": len(cur & new), "end": len(cur - new), "start": len(new - cur)},
         # duties planned by hand to start later: a commit brings forward the ones it repeats
@@ -495,6 +534,7 @@ def commit(
                 f"the {kind} duties of {area} changed since this proposal was made: propose again"
             )
         new = {(int(p["item_id"]), int(p["person_id"]), p["role"]) for p in proposal["pairs"]}
+        starts = _pair_starts(proposal["pairs"], day)
         have = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
         gone = [
             int(r.id)
@@ -508,16 +548,20 @@ def commit(
         }
         brought: list[dict[str, Any]] = []
         inserted: list[int] = []
+        later_starts: list[dict[str, Any]] = []
         for item_id, person_id, role in sorted(new - have):
+            start = starts.get((item_id, person_id, role), day)
             if (item_id, person_id, role) in later:  # planned from a later day: bring it forward
                 i, planned_from = later[(item_id, person_id, role)]
+                if planned_from <= start.isoformat():
+                    continue  # it starts by then already
                 to = conn.execute(
                     text("UPDATE assignments SET valid_from = :d WHERE id = :i RETURNING valid_to"),
-                    {"d": day, "i": i},
+                    {"d": start, "i": i},
                 ).scalar_one()
                 brought.append(
                     {"id": i, "person_id": person_id, "role": role, "target": item_id,
-                     "valid_from": planned_from, "valid_from_after": day.isoformat(),
+                     "valid_from": planned_from, "valid_from_after": start.isoformat(),
                      "valid_to": to.isoformat() if to else None}
                 )  # fmt: skip
                 continue
@@ -527,13 +571,16 @@ def commit(
                         f"INSERT INTO assignments (person_id, role, {target}, valid_from, "
                         "created_by) VALUES (:p, :r, :i, :d, :by) RETURNING id"
                     ),
-                    {"p": person_id, "r": role, "i": item_id, "d": day, "by": actor},
+                    {"p": person_id, "r": role, "i": item_id, "d": start, "by": actor},
                 ).scalar_one()
             )
+            if start > day:
+                later_starts.append({"id": inserted[-1], "valid_from": start.isoformat()})
         counts = {
             "started": len(brought) + len(inserted),
             "ended": len(ended),
             "kept": len(new & have),
+            "starting_tomorrow": len(later_starts),  # of those started: the day after ``day``
         }
         audit.record(
             conn,
@@ -548,11 +595,24 @@ def commit(
                 "ended_duties": ended,
                 "brought_forward": brought,
                 "inserted": inserted,
+                "inserted_later": later_starts,  # inserted from a later day than ``day``
                 # what finds this commit from a duty id (index ix_audit_log_commit_started)
                 "started_ids": inserted + [b["id"] for b in brought],
             },
         )
     return counts
+
+
+def _pair_starts(pairs: list[dict[str, Any]], day: dt.date) -> dict[tuple, dt.date]:
+    """The pairs of a proposal that start later than ``day`` (:func:`_starts`), by (item,
+    person, role); a proposal committed on a later day starts them that day at the latest."""
+    out = {}
+    for p in pairs:
+        if p.get("valid_from"):
+            start = max(dt.date.fromisoformat(p["valid_from"]), day)
+            if start > day:
+                out[(int(p["item_id"]), int(p["person_id"]), p["role"])] = start
+    return out
 
 
 def _end_duties(

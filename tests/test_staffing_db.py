@@ -275,6 +275,7 @@ def test_people_freed_today_are_staffed_and_short_grids_named_by_code(demo):
 
     today = city_today()
     tomorrow = today + dt.timedelta(days=1)
+    commit_plan(demo, create_plan(demo, "110108015001", 300, 500))  # the community next door
     commit(demo, propose(demo, "grids", AREA))
     with demo.begin() as conn:  # a week old, so a commit ends them rather than deleting them
         conn.execute(text("UPDATE assignments SET valid_from = :d"), {"d": today - dt.timedelta(7)})
@@ -291,26 +292,15 @@ def test_people_freed_today_are_staffed_and_short_grids_named_by_code(demo):
         )
         other = conn.execute(
             text(
-                "SELECT g.code FROM grids g JOIN areas c ON c.id = g.community_id "
-                "WHERE c.code <> :a AND g.level = 1 AND g.retired_at IS NULL ORDER BY g.code"
-            ),
-            {"a": AREA},
+                "SELECT g.code FROM grids g JOIN areas c ON c.id = g.community_id WHERE c.code "
+                "= '110108015001' AND g.level = 1 AND g.retired_at IS NULL ORDER BY g.code"
+            )
         ).scalar()
-    if other is None:  # a current grid of another community to end a duty on today
-        commit_plan(demo, create_plan(demo, "110108015001", 300, 500))
-        with demo.connect() as conn:
-            other = conn.execute(
-                text(
-                    "SELECT g.code FROM grids g JOIN areas c ON c.id = g.community_id "
-                    "WHERE c.code = '110108015001' AND g.level = 1 AND g.retired_at IS NULL "
-                    "ORDER BY g.code"
-                )
-            ).scalar_one()
-    freed = {r.person_id for r in _grid_duties_today(demo, today) if r[5]}
+    duties = _grid_duties_today(demo, today)
+    freed = {r.person_id for r in duties if r[5]}
     assert freed and coverage_rates(demo, AREA)["grid_staffing_rate"] == 0.0
     # one of them also held a grid next door by hand until today (gridward assign end)
-    late = min(p for p in freed if p in {r.person_id for r in _grid_duties_today(demo, today)
-                                         if r.role == "grid_worker"})  # fmt: skip
+    late = min(r.person_id for r in duties if r[5] and r.role == "grid_worker")
     assign_duty(demo, late, Target("grid", other), "grid_worker", today - dt.timedelta(3), today)
 
     for rebalance in (True, False):
@@ -319,12 +309,12 @@ def test_people_freed_today_are_staffed_and_short_grids_named_by_code(demo):
         given = {int(x["person_id"]) for x in p["pairs"]}
         assert len(given & freed) >= len(freed) - 1, "the people the commit freed are staffed"
         starts = {int(x["person_id"]): x["valid_from"] for x in p["pairs"]}
-        assert starts.get(late) in (None, tomorrow.isoformat()) if late not in given else (
-            starts[late] == tomorrow.isoformat())  # fmt: skip
         assert {v for k, v in starts.items() if k != late} == {None}
+        assert starts.get(late, tomorrow.isoformat()) == tomorrow.isoformat()
         assert all(isinstance(u, str) and len(u) == 15 for u in p["uncovered"])
+    assert late in given and p["uncovered"]  # both cases above are met
     done = commit(demo, p)
-    assert done["started"] == len(p["pairs"]) and done["starting_tomorrow"] == (late in given)
+    assert done["started"] == len(p["pairs"]) and done["starting_tomorrow"] == 1
     assert coverage_rates(demo, AREA)["grid_staffing_rate"] > 0
     for day in (today, tomorrow):  # nobody holds two current grids on one day
         held = pd.Series([r.person_id for r in _grid_duties_today(demo, day) if not r[5]])
