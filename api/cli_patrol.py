@@ -44,7 +44,7 @@ def upload(
     from sqlalchemy.exc import DBAPIError
 
     from geo.db import get_engine
-    from geo.errors import GridwardError, db_failure
+    from geo.errors import GridwardError, chinese_first, db_failure
     from geo.settings import get_settings
     from geo.track_store import ingest_track
 
@@ -62,7 +62,8 @@ def upload(
             item = ingest_track(engine, data, path.name, crs, person_id, "cli", mode, defer)
         except GridwardError as exc:
             failed += 1
-            out.print(f"{path.name or path}: error: {exc.message}", markup=False, soft_wrap=True)
+            why = chinese_first(exc.message, exc.status_code)
+            out.print(f"{path.name or path}: error: {why}", markup=False, soft_wrap=True)
             continue
         except (DBAPIError, psycopg.Error) as exc:
             # WHY per file: a deadlock or a lost connection on one file ended the command with
@@ -70,8 +71,8 @@ def upload(
             failed += 1
             why = db_failure(exc)
             out.print(
-                f"{path.name or path}: error: database error ({why.line if why else exc}): "
-                "send this file again",
+                f"{path.name or path}: error: 服务暂不可用 database error "
+                f"({why.line if why else exc}): send this file again",
                 markup=False,
                 soft_wrap=True,
             )
@@ -98,8 +99,11 @@ def upload(
         for warning in item.get("warnings", []):  # what the reader left out of the file
             line += f"; warning: {warning}"
         out.print(line, markup=False, soft_wrap=True)  # one line per file: scripts read it
-    if failed:
-        raise typer.Exit(2)
+    if failed:  # the one error: line (stderr) a script reads, as every command's
+        raise InputError(
+            f"{failed} 个文件未存 {failed} of {len(files)} track file(s) not stored: see their "
+            "lines above"
+        )
 
 
 def _match_outcome(item: dict) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from api.out_files import check_out
-from geo.errors import InputError
+from geo.errors import InputError, chinese_first
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -347,7 +347,7 @@ def check(
             )
         except InputError as exc:
             bad += 1
-            typer.echo(f"ERROR {f}: {exc.message}")
+            typer.echo(f"ERROR {f}: {chinese_first(exc.message, exc.status_code)}")
     if bad:
         # an InputError (not typer.Exit) so the exit code is non-zero however the app is run
         raise InputError(f"{bad} of {len(files)} track file(s) rejected")

@@ -167,9 +167,9 @@ def test_a_folder_is_named_as_a_folder(gw, files):
     _one_error(gw("match", "--network", net, "--track", tmp, "--out", out), "is a folder", "*.gpx")
     _one_error(gw("match", "--network", tmp, "--track", track, "--out", out), "is a folder")
     r = gw("tracks", "check", tmp)
-    assert r.returncode == 2 and f"ERROR {tmp}: {tmp} is a folder: pass the files" in r.stdout, (
-        r.stdout
-    )
+    assert (
+        r.returncode == 2 and f"ERROR {tmp}: 输入有误 {tmp} is a folder: pass the files" in r.stdout
+    ), r.stdout
 
 
 # -- 6. messages and help
@@ -274,7 +274,7 @@ def test_check_refuses_future_and_out_of_order_times_as_upload_does(gw, files):
     assert f"ERROR {later}: 轨迹时间晚于当前时间" in r.stdout, r.stdout
     assert f"ERROR {marked}: 轨迹时间晚于当前时间" in r.stdout, r.stdout
     assert "the city's UTC offset (+8 h): local clock times read as UTC" in r.stdout
-    assert f"ERROR {shuffled}: timestamps out of order" in r.stdout, r.stdout
+    assert f"ERROR {shuffled}: 输入有误 timestamps out of order" in r.stdout, r.stdout
     assert f"OK    {swapped}: csv, 20 points" in r.stdout, r.stdout
     assert f"OK    {fine}: csv, 20 points" in r.stdout, r.stdout
     assert "4 of 6 track file(s) rejected" in r.stderr
@@ -299,7 +299,9 @@ def test_check_and_match_use_the_configured_upload_limit(gw, files, settings_env
     settings_env(GRIDWARD_MAX_UPLOAD_BYTES=str(size - 1))
     r = gw("tracks", "check", track)
     assert r.returncode == 2, r.stdout
-    assert f"ERROR {track}: file too large: more than {size - 1:,} bytes" in r.stdout, r.stdout
+    assert f"ERROR {track}: 文件过大 file too large: more than {size - 1:,} bytes" in r.stdout, (
+        r.stdout
+    )
     _one_error(gw("match", "--network", net, "--track", track, "--out", out), "file too large")
     assert not out.exists()
     r = gw("match", "--network", net, "--track", track, "--out", out, "--max-mb", "1")

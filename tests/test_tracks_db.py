@@ -213,7 +213,7 @@ def test_upload_rules(demo, auth_headers):
         admin = auth_headers("admin")
         r = _post(client, admin, [("a.csv", _csv(pts)), ("b.csv", _csv(pts))], person_id=999999)
         assert r.status_code == 422
-        assert r.json()["error"] == "all 2 files: person 999999 does not exist"
+        assert r.json()["error"] == "输入有误 all 2 files: person 999999 does not exist"
         r = _post(client, steward, [("a.csv", _csv(pts))])
         assert r.status_code == 201, r.text
         with demo.connect() as conn:
@@ -1122,6 +1122,12 @@ def test_cli_upload_says_a_walks_times_were_put_right_and_refuses_a_copy(demo, p
     assert lines[1].startswith("beijing.csv: track 1,"), lines
     assert "(already stored; times moved -8 h), matched" in lines[1] and "时间已更正" in lines[1]
     assert lines[2].startswith("replay.csv: error: 定位点与轨迹 1 完全相同"), lines
+    # and one error: line, Chinese first, as every command ends (tester X's F6: none)
+    errors = [x for x in res.stderr.splitlines() if x.startswith("error:")]
+    assert errors == ["error: 1 个文件未存 1 of 3 track file(s) not stored: see their lines above"]
+    (tmp_path / "binary.gpx").write_bytes(bytes(range(256)) * 4)
+    res = run_cli(["tracks", "upload", str(tmp_path / "binary.gpx"), "--person", "1"], pg_url)
+    assert res.returncode == 2 and "binary.gpx: error: 输入有误 " in res.stdout, res.stdout
 
 
 def test_a_sparse_track_is_told_its_way_is_inferred(demo, auth_headers, tmp_path, run_inproc):  # noqa: F811

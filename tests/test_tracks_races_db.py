@@ -398,7 +398,7 @@ def test_a_stewards_job_and_conflicts_name_no_other_persons_tracks(demo, auth_he
         assert both.status_code == 201, both.text
         assert both.json()["files"][1] == {
             "filename": "t.csv",
-            "error": "another person uploaded this file already (the same bytes are one track)",
+            "error": "冲突 another person uploaded this file already (the same bytes are one track)",
             "status": 409,
         }
         told = _post(client, admin, [("theirs.csv", theirs)], person_id=1)
@@ -484,7 +484,7 @@ def test_one_files_database_error_is_its_own_and_an_empty_file_has_a_status(
         empty = r.json()["files"][1]
         assert empty == {
             "filename": "empty.csv",
-            "error": "the uploaded file is empty",
+            "error": "输入有误 the uploaded file is empty",
             "status": 422,
         }
         r = _post(client, admin, [("e1.csv", b""), ("e2.csv", b"")])

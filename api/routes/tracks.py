@@ -32,7 +32,7 @@ from api.background import job_url, match_pool, run_job
 from api.deps import get_engine, given_once
 from api.limits import default_limit, read_uploads, upload_openapi
 from geo.duty_undo import MAX_REASON
-from geo.errors import GridwardError, NotFoundError, db_failure
+from geo.errors import GridwardError, NotFoundError, chinese_first, db_failure
 from geo.patrol_reports import late_upload
 from geo.track_store import (
     LAST_MATCH,
@@ -152,12 +152,15 @@ async def upload(
             message = f"all {len(results)} files: {errors.pop()}"
         else:
             message = "; ".join(f"{r['filename'] or 'file'}: {r['error']}" for r in results)
+        message = chinese_first(message, status)
+        _tag_file_errors(results)
         return JSONResponse(
             {"error": message, "status": status, "files": results},
             status_code=status,
             headers={"Retry-After": "5"} if status == 503 else None,
         )
     code = 201 if any(r.get("created") for r in ok) else 200
+    _tag_file_errors(results)
     body: dict[str, Any] = {"files": results}
     if any(r.get("status") == "queued" for r in ok):
         queued = [int(r["track_id"]) for r in ok if r.get("status") == "queued"]
@@ -165,6 +168,15 @@ async def upload(
         body["job_url"] = job_url(body["job_id"])
         code = 202
     return JSONResponse(body, status_code=code)
+
+
+def _tag_file_errors(results: list[dict[str, Any]]) -> None:
+    """Each file's ``error`` read Chinese first, as every other error of the API (an
+    outside tester: the errors a steward meets most, a binary file, no times, a truncated
+    GPX, were English only), once the request's own message was made of them untagged."""
+    for r in results:
+        if "error" in r:
+            r["error"] = chinese_first(r["error"], int(r.get("status") or 422))
 
 
 def _file_error(filename: str | None, exc: GridwardError, user: Principal) -> dict[str, Any]:
