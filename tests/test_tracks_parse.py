@@ -604,6 +604,33 @@ def test_untimed_planned_route_next_to_a_recorded_track_is_ignored():
 
 
 @pytest.mark.parametrize(
+    "route_start",
+    [T0 - pd.Timedelta(hours=1), T0 + pd.Timedelta(seconds=2)],  # earlier; interleaved
+)
+def test_timed_planned_route_next_to_a_recorded_track_is_ignored(route_start):
+    """Tester X's F7: a <rte> with times was read as fixes next to the <trk>: the plan
+    credited alleys never walked, and with overlapping times the two interleaved."""
+    plan = _trk(route_start, 40, "rte").replace('lat="40.0"', 'lat="40.001"')
+    p = parse_track(_gpx(plan, _trk(T0, 10), _trk(T0, 3, "rte", timed=False)), "plan.gpx")
+    assert len(p.points) == 10 and p.name == "trk"
+    assert (p.points["lat"] == 40.0).all() and p.points["time"].iloc[0] == T0
+    assert p.warnings == [
+        "计划路线已忽略 43 route points (<rte>, a planned route; 40 with times) ignored next "
+        "to the recorded track (<trk>), the walk"
+    ]
+
+
+def test_timed_routes_alone_are_the_walk():
+    """README: GPX tracks and routes are read: a file of timed routes only (no <trk>, or a
+    <trk> without times) is the walk; its untimed routes are still left out, as plans."""
+    p = parse_track(_gpx(_trk(T0, 12, "rte"), _trk(T0, 4, "rte", timed=False)), "r.gpx")
+    assert len(p.points) == 12 and p.name == "rte"
+    assert p.warnings == [
+        "计划路线已忽略 4 route points without times (<rte>, a planned route) ignored"
+    ]
+
+
+@pytest.mark.parametrize(
     "header",
     [
         "经度,纬度,时间戳",

@@ -487,10 +487,13 @@ def _xml_as_utf8(data: bytes, what: str) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>' + rest
 
 
+# a <trk> or <rte>: its kind, name, and points (lon, lat, time as written)
+_GpxPart = tuple[str, str | None, list[tuple[Any, Any, str | None]]]
+
+
 def _parse_gpx(root: Any) -> _Raw:
-    """Points of every <trk> and <rte>; a route without times next to timed points is the
-    planned route that apps export with the recorded track, so it is left out."""
-    parts: list[tuple[str, str | None, list[tuple[Any, Any, str | None]]]] = []
+    """Points of every <trk> and <rte>, less the planned routes (see :func:`_planned`)."""
+    parts: list[_GpxPart] = []
     n_wpt = 0
     for el in root:
         kind = _local(el.tag)
@@ -508,13 +511,10 @@ def _parse_gpx(root: Any) -> _Raw:
         if n_wpt:
             raise InputError(f"GPX has only waypoints ({n_wpt}), no track or route points")
         raise InputError("GPX has no track or route points")
-    timed = [any(t for _, _, t in pts) for _, _, pts in parts]
     raw = _Raw([], [], [], [])
-    if any(timed):
-        planned = [p for p, k in zip(parts, timed, strict=True) if p[0] == "rte" and not k]
-        if planned:
-            n = sum(len(p[2]) for p in planned)
-            raw.warnings.append(f"{n} route points without times (a planned route) ignored")
+    planned = _planned(parts)
+    if planned:
+        raw.warnings.append(_planned_warning(planned, next_to_track=_walked(parts)))
         parts = [p for p in parts if not any(p is q for q in planned)]
     for _, name, pts in parts:
         if raw.name is None:
@@ -525,6 +525,34 @@ def _parse_gpx(root: Any) -> _Raw:
             raw.time.append(t)
             raw.accuracy.append(np.nan)
     return raw
+
+
+def _walked(parts: list[_GpxPart]) -> bool:
+    """Whether some <trk> has timed points: a recorded walk."""
+    return any(kind == "trk" and any(t for _, _, t in pts) for kind, _, pts in parts)
+
+
+def _planned(parts: list[_GpxPart]) -> list[_GpxPart]:
+    """The <rte>s that are plans, not walks: every route next to a recorded track, timed or
+    not (apps export the planned route with the walk; a timed one credited alleys never
+    walked and interleaved its times with the walk's: tester X's F7), and a route without
+    times next to timed points. A file of timed routes alone is read as the walk."""
+    if _walked(parts):
+        return [p for p in parts if p[0] == "rte" and p[2]]
+    if not any(any(t for _, _, t in pts) for _, _, pts in parts):
+        return []  # nothing timed: refused for that, routes and all
+    return [p for p in parts if p[0] == "rte" and not any(t for _, _, t in p[2])]
+
+
+def _planned_warning(planned: list[_GpxPart], next_to_track: bool) -> str:
+    """The warning naming how many route points were left out, and why."""
+    n = sum(len(pts) for _, _, pts in planned)
+    timed = sum(1 for _, _, pts in planned for _, _, t in pts if t)
+    which = " (<rte>, a planned route" + (f"; {timed} with times)" if timed else ")")
+    if not timed:
+        which = " without times" + which
+    where = " next to the recorded track (<trk>), the walk" if next_to_track else ""
+    return f"计划路线已忽略 {n} route points{which} ignored{where}"
 
 
 def _child_text(el: Any, name: str) -> str | None:
