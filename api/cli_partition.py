@@ -129,10 +129,11 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(
             0, "--seed", min=0, max=2**32 - 1, help="random seed (same seed, same plan)"
         ),
-        code_prefix: str = typer.Option(
-            "110108000000",
+        code_prefix: str | None = typer.Option(
+            None,
             "--code-prefix",
-            help="12 digits: 6 district + 3 subdistrict + 3 community",
+            help="12 digits: 6 district + 3 subdistrict + 3 community "
+            "(default: the area feature's 'code', else 110108000000)",
         ),
         households_per_worker: int = typer.Option(
             100, "--households-per-worker", help="staffing ratio: 1 worker per N households"
@@ -177,14 +178,14 @@ def register(app: typer.Typer) -> None:
             (".geojson", ".json", ""),
             {"area": area, "buildings": buildings, "streets": streets},
         )
-        from geo.partition.io import read_area, read_layer, write_grids
+        from geo.partition.io import area_code, overlap_warning, read_area, read_layer, write_grids
 
         params = PartitionParams(
             min_households=min_households,
             max_households=max_households,
             seed=seed,
             households_per_worker=households_per_worker,
-            code_prefix=code_prefix,
+            code_prefix=code_prefix or area_code(area) or "110108000000",
         )
         err = Console(stderr=True)
         with Progress(
@@ -198,6 +199,9 @@ def register(app: typer.Typer) -> None:
             task = bar.add_task("读取 reading", total=1.0)
             area_geom = read_area(area, crs)
             bdf = read_layer(buildings, "buildings", crs)
+            overlaps = overlap_warning(bdf)
+            if overlaps:
+                typer.echo(f"warning: {overlaps}", err=True)
             sdf = read_layer(streets, "streets", crs) if streets is not None else None
 
             def progress(frac: float, msg: str) -> None:

@@ -213,18 +213,13 @@ def rebalance(
 ) -> dict[str, Any]:
     """Re-partition everything but the locked grids with the partition engine.
 
-    The area handed to the engine is the community minus the locked grids (their current
-    polygon when the code is a current grid, else their buildings' footprints); unlocked
-    buildings lying mostly in that rest are partitioned into [min, max] grids, the others
-    keep their grid (they are not listed). Returns ``{"grids": [{"code", "building_ids",
+    The area handed to the engine is the community minus the locked grids, drawn as a
+    saved draft draws them (:mod:`geo.partition.given`); every unlocked building is
+    partitioned into [min, max] grids. Returns ``{"grids": [{"code", "building_ids",
     "households", "locked"}], "summary"}``; nothing is stored (save it as a draft to keep)."""
-    import geopandas as gpd
-    import shapely
-    from shapely import wkb
-
     from geo.partition.engine import partition
+    from geo.partition.given import atoms, grid_areas
     from geo.partition.params import PartitionParams
-    from geo.partition.validate import INSIDE_SHARE
     from geo.plans import load_inputs
 
     _check(community, min_households, max_households, grids)
@@ -232,51 +227,29 @@ def rebalance(
     locked_ids = {b for g in locked for b in g.building_ids}
     current = {b: g for g in grids for b in g.building_ids}
     with engine.connect() as conn:
-        # the working outline (its own buildings whole, its neighbours' out), as a plan of
-        # the engine and a saved draft use: a building half outside the boundary was left
-        # where it was, and its grid's code handed to another grid too
-        area, rest, bframe, street_frame = load_inputs(conn, community)
-        lock_polys = conn.execute(
-            text(
-                "SELECT code, ST_AsBinary(geom) AS g FROM grids WHERE retired_at IS NULL "
-                "AND level = 1 AND community_id = :a AND code = ANY(:codes)"
-            ),
-            {"a": area.id, "codes": [g.code for g in locked if g.code]},
-        ).all()
-        lock_geoms = [wkb.loads(bytes(p.g)) for p in lock_polys]
-        have_polygon = {p.code for p in lock_polys}
-    footprints = dict(zip(bframe.index.tolist(), bframe.geometry, strict=True))
+        area, outline, bframe, street_frame = load_inputs(conn, community)
     households = dict(
         zip(bframe.index.tolist(), bframe["households"].astype(int).tolist(), strict=True)
     )
-    _refuse_strays(community, set(current), set(footprints))
-    for g in locked:  # a locked grid with no current polygon is held by its footprints
-        if g.code not in have_polygon:
-            lock_geoms.extend(footprints[b].buffer(0.00003) for b in g.building_ids)
-    if lock_geoms:
-        rest = shapely.make_valid(rest.difference(shapely.union_all(lock_geoms)))
-    free = [b for b in footprints if b not in locked_ids]
-    # A building mostly in the rest is partitioned with its part inside the rest (a grid
-    # polygon drawn across a footprint must not pin the building to the locked grid).
-    inside = {b: footprints[b].intersection(rest) for b in free}
-    movable = [b for b in free if inside[b].area >= 0.5 * footprints[b].area]
+    _refuse_strays(community, set(current), set(households))
+    movable = [b for b in households if b not in locked_ids]
     if not movable:
-        raise InputError("nothing to rebalance: every building is in a locked grid")
-    frame = gpd.GeoDataFrame(
-        {"households": [households[b] for b in movable]},
-        geometry=[
-            footprints[b]
-            if inside[b].area >= INSIDE_SHARE * footprints[b].area
-            else shapely.make_valid(inside[b])
-            for b in movable
-        ],
-        index=movable,
-        crs="EPSG:4326",
-    )
+        raise InputError(
+            "没有可平衡的楼栋 nothing to rebalance: every building is in a locked grid"
+        )
+    # The rest is drawn as a saved draft draws it (the engine's atoms, each building's
+    # atom with its grid as the editor holds it now): it holds every unlocked building
+    # whole, and shares its edge with the locked grids exactly (a difference with their
+    # stored polygons left hairline slivers, and dropped a building moved out of a locked
+    # grid since the page was opened, its footprint still under that grid's old polygon).
+    lines = street_frame if len(street_frame) else None
+    side = np.array([int(b not in locked_ids) for b in bframe.index], dtype=np.int64)
+    rest = grid_areas(atoms(outline, bframe, lines), side, 2)[1]
+    frame = bframe.loc[movable, ["households", bframe.geometry.name]]
     result = partition(
         rest,
         frame,
-        street_frame if len(street_frame) else None,
+        lines,
         PartitionParams(
             min_households=min_households,
             max_households=max_households,

@@ -96,3 +96,21 @@ def test_the_area_code_is_read_from_the_area_file(tmp_path) -> None:
     )
     assert area_code(tmp_path / "two.geojson") is None
     assert len(read_layer(tmp_path / "buildings.geojson", "buildings")) == len(b)
+
+
+def test_the_cli_numbers_grids_under_the_area_code_and_warns_of_overlaps(tmp_path) -> None:
+    """F16 and F9 through the command: grids are numbered under the area file's code (they
+    read 110108000000…, a Haidian prefix, for any area), and overlapping footprints are
+    one ``warning:`` line; the file is written (exit 0)."""
+    import json
+
+    area, b = _city()
+    over = b.iloc[[0]].assign(households=10, id="O", geometry=[b.geometry.values[0].buffer(5e-5)])
+    both = gpd.GeoDataFrame(pd.concat([b, over], ignore_index=True), crs=4326)
+    out = tmp_path / "grids.geojson"
+    res = _run(_files(tmp_path, both, area), out)
+    assert res.returncode == 0, res.stderr
+    codes = [f["properties"]["code"] for f in json.loads(out.read_text())["features"]]
+    assert codes and all(c.startswith("110108015003") and len(c) == 15 for c in codes), codes
+    warnings = [x for x in res.stderr.splitlines() if x.startswith("warning:")]
+    assert any("楼栋轮廓重叠" in x for x in warnings), res.stderr

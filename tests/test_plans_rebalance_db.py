@@ -129,3 +129,26 @@ def test_bounds_allowing_zero_households_make_no_grid_without_buildings(city) ->
     feats = plan["features"]["features"]
     assert feats and all(f["properties"]["building_count"] >= 1 for f in feats)
     assert all(f["properties"]["households"] <= 1 or f["properties"]["flags"] for f in feats)
+
+
+def test_a_building_moved_out_of_a_locked_grid_is_rebalanced(city, auth_headers) -> None:
+    """A building the planner moved out of a grid, which they then locked, fell out of the
+    answer: the rest was the community minus the locked grid's stored polygon, which still
+    covered it (saving the draft was then refused, a building left out)."""
+    planner = auth_headers("planner", ("110108015",))
+    community, current = next((c, g) for c, g in _current_grids(city).items() if len(g) >= 2)
+    (code0, ids0), (code1, ids1) = current[0], current[1]
+    moved = ids0[0]
+    grids = [
+        {"code": code0, "building_ids": ids0[1:], "locked": True},
+        {"code": code1, "building_ids": [*ids1, moved], "locked": False},
+        *({"code": c, "building_ids": b, "locked": False} for c, b in current[2:]),
+    ]
+    body = {"community": community, "min_households": LO, "max_households": HI, "grids": grids}
+    with TestClient(create_app(city)) as client:
+        r = client.post("/plans/rebalance", json=body, headers=planner)
+    assert r.status_code == 200, r.text
+    out = r.json()["grids"]
+    assert [g["building_ids"] for g in out if g["locked"]] == [sorted(ids0[1:])]
+    assert any(moved in g["building_ids"] for g in out if not g["locked"]), out
+    _assert_tiles(city, community, out)
