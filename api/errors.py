@@ -41,10 +41,14 @@ def _validation_message(exc: RequestValidationError) -> str:
         if not loc and raw[:1] == ["body"]:
             loc = "request body"  # the body as a whole (not JSON, wrong type)
         msg = err.get("msg", "invalid")
-        if str(err.get("type", "")).startswith(("date_", "datetime_")):
+        kind = str(err.get("type", ""))
+        if kind.startswith("date_"):
             # pydantic's words for 20261120 ("Datetimes provided to dates should have zero
-            # time") told a user nothing (outside tester): name the form too
-            msg = f"{msg} (give a date as YYYY-MM-DD, e.g. 2026-11-20)"
+            # time": it read a Unix time) told a user nothing (two outside testers)
+            given = str(err.get("input"))[:40]
+            msg = f"{given!r} is not a date: give it as YYYY-MM-DD, e.g. 2026-11-20"
+        elif kind.startswith("datetime_"):
+            msg = f"{msg} (give a time as YYYY-MM-DDTHH:MM:SS+08:00)"
         parts.append(f"{loc}: {msg}" if loc else str(msg))
     return "; ".join(parts) or "invalid request"
 

@@ -1022,6 +1022,7 @@ def test_a_date_in_another_form_is_told_the_form(demo, auth_headers):
     with TestClient(create_app(demo)) as client:
         r = client.get("/reports/daily?date=20261120", headers=auth_headers("viewer"))
     assert r.status_code == 422 and "YYYY-MM-DD" in r.json()["error"], r.text
+    assert "'20261120' is not a date" in r.json()["error"] and "Datetimes" not in r.text
 
 
 def test_a_walk_sent_again_is_one_track_and_a_copy_of_it_is_refused(demo, auth_headers):
