@@ -4,15 +4,23 @@ Chinese phone apps write WGS-84 (GPS), GCJ-02 (Amap, Tencent and most map apps) 
 (Baidu), and a steward rarely knows which. In Beijing the datums lie about 540 m apart, and a
 dense street grid has *some* street near almost any shifted fix, so a track read in the wrong
 datum still matches, to alleys the steward never walked. The check: how far the fixes lie from
-the streets, on average, when read in the declared datum and in the other two. The fixes of a
-walk read in its true datum hug the streets; read in a wrong one they do not.
+the streets when read in the declared datum and in the other two (the readings differ by a
+known, near-constant shift, so one set of headings serves all three).
 
-Thresholds, measured on the Haidian network (tests/test_datum.py keeps them honest):
-a simulated walk read in its true datum has a capped mean distance of 2–13 m (5–20 m noise),
-20 m at 30 m noise; read in a wrong one, 10–60 m. 130 real GeoLife tracks (WGS-84) read as
-GCJ-02 or BD-09 never came closer than 0.52 × their true reading. A hint is given only when
-another datum brings the fixes 3× closer and within 15 m: no false alarm on any of those
-tracks, at the price of missing some very noisy wrong-datum tracks.
+The along-street rule (a track with ``MIN_MOVING`` moving fixes, nearly every walk): only
+fixes where the walker moves count, each by its distance to the nearest street running its
+way (within ``ALIGN_DEG`` of its heading). WHY: the plain mean distance of all fixes (the rule
+before) separated the readings by only 2× at 8–15 m drifting phone noise on the dense Haidian
+network (an outside tester's GCJ-02 walk: 16 m as WGS-84, 8 m as GCJ-02), because the
+shifted track is close to the streets it crosses; and real WGS-84 tracks that stand still off
+the streets came within 0.52× in the wrong datum. Measured on the demo city and the Haidian
+network (bench/match.py --datum, tests/test_datum_hint.py): GCJ-02 walks uploaded as WGS-84
+are named 100 % at 5–15 m noise (old rule: 64–100 %), 90–96 % at 20 m (50–62 %); no false
+hint on WGS-84 walks at 5–20 m nor on 130 real GeoLife tracks (their wrong readings: at most
+1.47× closer, never within 16 m, hence ``RATIO_ALIGNED`` 1.4 *and* ``CLOSE_ALIGNED_M`` 20 m).
+
+A track with fewer moving fixes (standing, a few fixes) keeps the plain rule: another datum
+``RATIO`` (3×) closer and within ``CLOSE_M`` (15 m).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from geo.crs import WGS84, gcj02_to_bd09, lonlat_to_wgs84, normalize_crs, wgs84_to_gcj02
 from geo.tracks.network import WalkNetwork
@@ -36,14 +45,25 @@ SAMPLE = 150  # fixes looked at, evenly spread over the track
 # No walk read in its true datum averages closer than this to the street centre lines (phone
 # noise and street widths; simulated 5 m noise: 2.4 m at least): a track this close as
 # declared cannot have another datum RATIO times closer, so the other two are not tried
-# (the check then costs one lookup, ~1 ms, on the match queue's hot path).
+# (plain rule only; the along-street rule costs ~1.5 ms a track, three lookups).
 FLOOR_M = 2.5
+# The along-street test (``aligned_distance``), used when a track has MIN_MOVING sampled fixes
+# with a heading:
+SMOOTH = 2  # fixes averaged each side before headings are measured
+CHORD_M = 40.0  # ... over about this much of walk
+MOVE_M = 15.0  # a chord shorter than this: standing or dawdling, no heading
+MIN_MOVING = 30
+ALIGN_DEG = 45.0  # a street within this angle of the heading runs the walker's way
+ALIGN_CAP_M = 40.0  # a fix farther than this from every such street counts as this far
+RATIO_ALIGNED = 1.4  # the other datum must bring the moving fixes this many times closer ...
+CLOSE_ALIGNED_M = 20.0  # ... and this close to streets running their way, on average
 
 
 @dataclass(frozen=True)
 class DatumHint:
     """The datum the fixes look like and the one declared (normalised names: EPSG:4326,
-    gcj02, bd09), with the fixes' mean distance from the streets read in each."""
+    gcj02, bd09), with the fixes' mean distance from the streets read in each (the moving
+    fixes' from streets running their way, under the along-street rule)."""
 
     crs: str
     declared: str
@@ -56,13 +76,16 @@ class DatumHint:
         return "wgs84" if self.crs == WGS84 else self.crs
 
     def message(self) -> str:
+        """WHY it names the wrong credit: a track in the wrong datum still "matches", so a
+        steward who sees alleys credited would not otherwise think anything is amiss."""
         mine, other = DATUMS[self.declared], DATUMS[self.crs]
         return (
             f"坐标像是 {other}，不是 {mine}：按所选坐标系，定位点离街巷平均 "
-            f"{self.declared_m:.0f} 米，按 {self.name} 为 {self.other_m:.0f} 米，请选 {self.name} "
-            f"重新上传 · the fixes look like {other}, not {mine}: {self.declared_m:.0f} m from "
-            f"the streets on average as declared, {self.other_m:.0f} m as {self.name}; "
-            f"upload the file again with crs={self.name}"
+            f"{self.declared_m:.0f} 米，按 {self.name} 为 {self.other_m:.0f} 米；本次记入的街巷"
+            f"多半不是您走过的，请选 {self.name} 重新上传 · the fixes look like {other}, not "
+            f"{mine}: {self.declared_m:.0f} m from the streets on average as declared, "
+            f"{self.other_m:.0f} m as {self.name}; the alleys credited are most likely not the "
+            f"ones walked: upload the file again with crs={self.name}"
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -83,23 +106,122 @@ def datum_hint(
     if declared not in DATUMS or len(lon) == 0:
         return None
     lon, lat = _sample(lon, lat)  # convert only the fixes looked at
-    # the numbers as the phone wrote them, then read in each datum
-    written = (lon, lat)
-    if declared != WGS84:
-        written = wgs84_to_gcj02(lon, lat)
-        if declared == "bd09":
-            written = gcj02_to_bd09(*written)
-    mine = _distance(net, lon, lat)
+    written = _as_written(lon, lat, declared)
+    readings = {d: (lon, lat) if d == declared else lonlat_to_wgs84(*written, d) for d in DATUMS}
+    # the readings differ by a near-constant shift: one set of headings serves all three
+    heading = _headings(net.to_metric(lon, lat))
+    moving = np.isfinite(heading)
+    if moving.sum() >= MIN_MOVING:
+        return _aligned_hint(net, readings, declared, heading[moving], moving)
+    return _plain_hint(net, readings, declared)
+
+
+def old_datum_hint(
+    net: WalkNetwork, lon: np.ndarray, lat: np.ndarray, declared: str
+) -> DatumHint | None:
+    """The rule before the along-street test (all fixes, plain distance, 3× and 15 m), kept
+    for bench/match.py's before/after comparison only."""
+    declared = normalize_crs(declared)
+    if declared not in DATUMS or len(lon) == 0:
+        return None
+    lon, lat = _sample(lon, lat)
+    written = _as_written(lon, lat, declared)
+    readings = {d: (lon, lat) if d == declared else lonlat_to_wgs84(*written, d) for d in DATUMS}
+    return _plain_hint(net, readings, declared)
+
+
+def _as_written(lon: np.ndarray, lat: np.ndarray, declared: str) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers as the phone wrote them (the fixes are WGS-84 read from ``declared``)."""
+    if declared == WGS84:
+        return lon, lat
+    g = wgs84_to_gcj02(lon, lat)
+    return gcj02_to_bd09(*g) if declared == "bd09" else g
+
+
+Readings = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _aligned_hint(
+    net: WalkNetwork, readings: Readings, declared: str, heading: np.ndarray, moving: np.ndarray
+) -> DatumHint | None:
+    """The hint by :func:`aligned_distance` of the moving fixes: another datum ``RATIO_ALIGNED``
+    times closer to streets running their way, and within ``CLOSE_ALIGNED_M``."""
+    dist = {
+        d: aligned_distance(net, net.to_metric(x[moving], y[moving]), heading)
+        for d, (x, y) in readings.items()
+    }
+    mine = dist[declared]
+    best: DatumHint | None = None
+    for other, d in dist.items():
+        if other == declared or d * RATIO_ALIGNED > mine or d > CLOSE_ALIGNED_M:
+            continue
+        if best is None or d < best.other_m:
+            best = DatumHint(other, declared, mine, d)
+    return best
+
+
+def _plain_hint(net: WalkNetwork, readings: Readings, declared: str) -> DatumHint | None:
+    """The hint by plain mean distance (a track with too few moving fixes for headings):
+    another datum ``RATIO`` times closer and within ``CLOSE_M``."""
+    mine = _distance(net, *readings[declared])
     if mine < RATIO * FLOOR_M:
         return None
     best: DatumHint | None = None
-    for other in DATUMS:
+    for other, (x, y) in readings.items():
         if other == declared:
             continue
-        d = _distance(net, *lonlat_to_wgs84(*written, other))
+        d = _distance(net, x, y)
         if d * RATIO < mine and d < CLOSE_M and (best is None or d < best.other_m):
             best = DatumHint(other, declared, mine, d)
     return best
+
+
+def _headings(xy: np.ndarray) -> np.ndarray:
+    """Direction of travel (radians) at each fix, NaN where the walker stands or dawdles.
+
+    WHY: a walk follows the streets it is on, so only moving fixes are evidence, and a street
+    across the walker's way is no evidence at all. Measured as the chord between fixes
+    averaged ``SMOOTH`` each side, ``h`` fixes before and after; ``h`` is the least that
+    makes the track's median chord ``CHORD_M`` long, so 1 s and 5 s sampling (and long tracks,
+    sampled sparsely) are measured over a like stretch of walk."""
+    n = len(xy)
+    if n < 3:
+        return np.full(n, np.nan)
+    c = np.vstack([[0.0, 0.0], np.cumsum(xy, axis=0)])
+    i = np.arange(n)
+    lo, hi = np.clip(i - SMOOTH, 0, n), np.clip(i + SMOOTH + 1, 0, n)
+    smooth = (c[hi] - c[lo]) / (hi - lo)[:, None]
+    for h in (1, 2, 4, 8, 16, 32):
+        v = smooth[np.minimum(i + h, n - 1)] - smooth[np.maximum(i - h, 0)]
+        length = np.hypot(v[:, 0], v[:, 1])
+        if np.median(length) >= CHORD_M:
+            break
+    out = np.arctan2(v[:, 1], v[:, 0])
+    out[length < MOVE_M] = np.nan
+    return out
+
+
+def aligned_distance(net: WalkNetwork, xy: np.ndarray, heading: np.ndarray) -> float:
+    """Mean distance (m) of metric fixes from the nearest street running within ``ALIGN_DEG``
+    of their ``heading``, each capped at ``ALIGN_CAP_M``.
+
+    WHY: a track read in the wrong datum, shifted 540 m over a dense grid, still passes close
+    to streets, mostly where it crosses them; a street it merely crosses does not run its way,
+    so it no longer counts, while a walk in its true datum runs along its streets."""
+    if len(xy) == 0:
+        return ALIGN_CAP_M
+    r = ALIGN_CAP_M
+    pi, si = net.tree.query(shapely.box(*(xy - r).T, *(xy + r).T))
+    dx, dy = net.seg_dx[si], net.seg_dy[si]
+    px, py = xy[pi, 0] - net.seg_x0[si], xy[pi, 1] - net.seg_y0[si]
+    t = np.clip((px * dx + py * dy) / net.seg_len2[si], 0.0, 1.0)
+    d = np.hypot(px - t * dx, py - t * dy)
+    # angle between the segment (either way) and the heading, folded into [0, 90°]
+    off = np.abs((np.arctan2(dy, dx) - heading[pi] + np.pi / 2) % np.pi - np.pi / 2)
+    ok = off <= np.radians(ALIGN_DEG)
+    best = np.full(len(xy), r)
+    np.minimum.at(best, pi[ok], np.minimum(d[ok], r))
+    return float(best.mean())
 
 
 def street_distance(net: WalkNetwork, lon: np.ndarray, lat: np.ndarray) -> float:
