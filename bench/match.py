@@ -5,6 +5,7 @@ leuvenmapmatching's DistanceMatcher for comparison.
     python bench/match.py --quick         # fewer tracks (development)
     python bench/match.py --city-day      # + 4,000 stewards × 1 h at 1 fix / 3 s, pure pipeline
     python bench/match.py --city-day --stewards 400
+    python bench/match.py --datum         # only the datum hint section ([5])
 
 Data are read in place from ../shared/data (GeoLife and SparseTaxi must never be copied).
 Timings are wall-clock on one core of a shared machine; the matcher is single-threaded.
@@ -536,14 +537,73 @@ def bench_city_day(net: WalkNetwork, stewards: int) -> None:
     )
 
 
+def bench_datum(n_walks: int) -> None:
+    """The datum hint (geo.tracks.datum), the rule before (all fixes' mean distance, 3× and
+    15 m) against the along-street rule, on the same walks: GCJ-02 walks uploaded as WGS-84
+    (hinted, of n) and WGS-84 walks uploaded as WGS-84 (false hints), drifting phone noise,
+    a fix every 1–5 s, 8–28 minutes (tests/test_datum_hint.py's walks); real GeoLife tracks
+    (WGS-84) for false hints; and the cost per correctly declared track."""
+    from geo.crs import wgs84_to_gcj02
+    from geo.network import split_segments
+    from geo.osm import read_osm
+    from geo.tracks.datum import datum_hint, old_datum_hint
+    from tests.test_datum_hint import DEMO_OSM, _phone_walk, _random_line
+
+    rules = (("old", old_datum_hint), ("new", datum_hint))
+    demo = split_segments(read_osm(DEMO_OSM).ways).rename(columns={"uid": "edge_id"})
+    _, big, _ = haidian_network()
+    for name, net in (("demo city", WalkNetwork.from_segments(demo)), ("Haidian", big)):
+        row, cost = [], {k: 0.0 for k, _ in rules}
+        for noise in (5.0, 8.0, 10.0, 15.0, 20.0):
+            rng = np.random.default_rng(int(noise) + 900)
+            hit = {k: 0 for k, _ in rules}
+            false = dict(hit)
+            for _ in range(n_walks):
+                lon, lat = _phone_walk(net, _random_line(net, rng), rng, noise)
+                glon, glat = wgs84_to_gcj02(lon, lat)
+                for k, rule in rules:
+                    hit[k] += rule(net, glon, glat, "wgs84") is not None
+                    t = time.perf_counter()
+                    false[k] += rule(net, lon, lat, "wgs84") is not None
+                    cost[k] += time.perf_counter() - t
+            row.append(
+                f"{noise:.0f} m: hinted {hit['old']}→{hit['new']}, false {false['old']}→"
+                f"{false['new']}"
+            )
+        per = {k: 1000 * v / (5 * n_walks) for k, v in cost.items()}
+        print(
+            f"  {name}, {n_walks} walks per noise level (old→new): "
+            + " | ".join(row)
+            + f"; cost per WGS-84 track {per['old']:.1f}→{per['new']:.1f} ms"
+        )
+    files = sorted((DATA / "geolife_beijing_sample/Data").glob("*/Trajectory/*.plt"))
+    false = {k: 0 for k, _ in rules}
+    checked = 0
+    for f in files:
+        pts = read_geolife_plt(f)
+        lon, lat = pts["lon"].to_numpy(), pts["lat"].to_numpy()
+        near = np.isfinite(big.candidates(big.to_metric(lon, lat), 200.0, 1)[2][:, 0])
+        if near.sum() < 30:
+            continue
+        checked += 1
+        for k, rule in rules:
+            false[k] += rule(big, lon[near], lat[near], "wgs84") is not None
+    print(f"  GeoLife {checked} real WGS-84 tracks: false hints {false['old']}→{false['new']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--city-day", action="store_true")
+    ap.add_argument("--datum", action="store_true", help="only the datum hint section")
     ap.add_argument("--stewards", type=int, default=4000)
     ap.add_argument("--leuven-cap", type=float, default=90.0, help="seconds per leuven section")
     args = ap.parse_args()
     print(machine_note())
+    if args.datum:
+        print("\n[5] Datum hint: GCJ-02 walks uploaded as WGS-84")
+        bench_datum(12 if args.quick else 50)
+        return
     segs, net, tb = haidian_network()
     print(f"Haidian walkable network: {net.summary()}, matcher structures built in {tb:.2f} s")
     print("\n[1] SparseTaxi ground truth (41 hand-matched taxi paths, ~60 s fixes)")
@@ -568,6 +628,8 @@ def main() -> None:
     bench_courtyards(net, 20 if args.quick else 80)
     print("\n[3] Real GeoLife tracks on the Haidian network (no ground truth)")
     bench_geolife(net, 20 if args.quick else 130)
+    print("\n[5] Datum hint: GCJ-02 walks uploaded as WGS-84")
+    bench_datum(12 if args.quick else 50)
     if args.city_day:
         print("\n[4] Simulated city-day, pure pipeline (parse → clean → match → coverage)")
         bench_city_day(net, args.stewards)
