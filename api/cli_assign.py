@@ -263,9 +263,11 @@ def _database_mode(kind: str):
             typer.echo("dry run: nothing committed")
             return
         done = commit(engine, proposal, actor="cli")
+        later = done.get("starting_tomorrow", 0)  # their duty elsewhere ends today
         typer.echo(
-            f"committed: {done['started']} started today, {done['ended']} ended yesterday, "
-            f"{done['kept']} kept"
+            f"committed: {done['started'] - later} started today"
+            + (f", {later} start tomorrow" if later else "")
+            + f", {done['ended']} ended yesterday, {done['kept']} kept"
         )
 
     command.__doc__ = {

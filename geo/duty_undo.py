@@ -343,6 +343,7 @@ def _commit_detail(
         return None  # moved back (or otherwise) since: the commit no longer starts it
     by = f"the staffing commit of area {made.target_id} on {d.get('day')} (audit entry {made.id})"
     inserted = [int(i) for i in d.get("inserted") or []]
+    later = {int(x["id"]): x["valid_from"] for x in d.get("inserted_later") or []}
     started = sorted({*inserted, *forward})
     also = [
         r
@@ -401,7 +402,9 @@ def _commit_detail(
         "before": [rec(c) for c in ended],
         "after": [
             {
-                "valid_from": me["valid_from_after"] if me else d["day"],
+                # inserted on the commit's day, or the next (a person whose duty elsewhere
+                # ended that day: geo.staffing's ``inserted_later``)
+                "valid_from": me["valid_from_after"] if me else later.get(int(duty.id), d["day"]),
                 "valid_to": me["valid_to"] if me else None,
             },
             *[rec(c, valid_to=c["valid_to_after"]) for c in ended if not c.get("removed")],

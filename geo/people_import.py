@@ -34,15 +34,15 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.area_paths import AreaPath, area_path
-from geo.assign.people import COLUMNS, _decode, _key, read_people
+from geo.assign.people import COLUMNS, decode_table, header_key, read_people
 from geo.errors import ForbiddenError, InputError
 from geo.tracks.parse_table import HEAD_ROWS
 
 Covers = Callable[[AreaPath], bool]
 """Whether an area path is in the caller's scope (a planner's ``Principal.covers_area``)."""
 
-_ID_KEYS = frozenset(_key(a) for a in COLUMNS["person_id"])
-_XY_KEYS = frozenset(_key(a) for a in COLUMNS["lon"] + COLUMNS["lat"])
+_ID_KEYS = frozenset(header_key(a) for a in COLUMNS["person_id"])
+_XY_KEYS = frozenset(header_key(a) for a in COLUMNS["lon"] + COLUMNS["lat"])
 # a summary or note row at the end of an office sheet: the whole cell is the label, with at
 # most a count ("合计", "合计：12 人", "Total 12"), or a note ("制表人：张三"). Stricter than the
 # track reader's labels (geo.tracks.parse_table), whose max/min/count/备注 could be an id
@@ -76,7 +76,7 @@ def _cells(raw: bytes, filename: str) -> list[list[str | None]] | None:
             df = pd.read_excel(io.BytesIO(raw), header=None, dtype=str, engine="openpyxl")
             return [[None if pd.isna(v) else str(v) for v in r] for r in df.to_numpy().tolist()]
         if suffix in (".csv", ".txt", ""):
-            rows = csv.reader(io.StringIO(_decode(raw)), skipinitialspace=True)
+            rows = csv.reader(io.StringIO(decode_table(raw)), skipinitialspace=True)
             return [[c if c.strip() else None for c in r] for r in rows]
     except InputError:
         raise
@@ -97,7 +97,7 @@ def _header_row(rows: list[list[str | None]]) -> int:
     for i, row in enumerate(rows):
         if not _filled(row):
             continue
-        if any(_key(c) in _ID_KEYS for c in _filled(row)):
+        if any(header_key(c) in _ID_KEYS for c in _filled(row)):
             return i
         seen += 1
         if seen == HEAD_ROWS:
@@ -146,7 +146,7 @@ def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
         return read_people(raw, path.name), []
     top = _header_row(rows)
     header = rows[top]
-    xy = [j for j, c in enumerate(header) if c is not None and _key(c) in _XY_KEYS]
+    xy = [j for j, c in enumerate(header) if c is not None and header_key(c) in _XY_KEYS]
     body = rows[top + 1 :]
     n_foot = _footer(body, xy)
     warnings = []

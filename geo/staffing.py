@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -24,7 +23,6 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from geo import audit
-from geo.area_paths import area_path
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.settings import city_today
 from geo.sql_frames import read_frame, read_geoframe
@@ -35,89 +33,6 @@ KINDS = {
     "streets": ("street_chief",),
     "grids": ("grid_leader", "grid_worker"),
 }
-
-
-# --------------------------------------------------------------------------------------------
-# people registry
-# --------------------------------------------------------------------------------------------
-
-
-def import_people(engine: Engine, path: str | Path, actor: str | None = None) -> dict[str, Any]:
-    """Upsert people from CSV/XLSX by their id; homes by lon/lat or a building id. The
-    file's other columns (notes ...) are left out and named in ``columns_left_out``."""
-    from geo.assign.people import read_people
-
-    path = Path(path)
-    df = read_people(path)
-    rows = []
-    for r in df.itertuples(index=False):
-        rec = r._asdict()
-        roles = [x for x in str(rec.get("roles") or "").split(";") if x]
-        lon, lat = rec.get("lon"), rec.get("lat")
-        home = (
-            f"SRID=4326;POINT({float(lon)!r} {float(lat)!r})"
-            if lon is not None and lat is not None and np.isfinite(lon) and np.isfinite(lat)
-            else None
-        )
-        cap = rec.get("capacity")
-        rows.append(
-            {
-                "ext": str(rec["person_id"]),
-                "name": str(rec.get("name") or rec["person_id"]),
-                "phone": None if pd.isna(rec.get("phone")) else str(rec.get("phone")),
-                "roles": roles,
-                "home": home,
-                "building": None if pd.isna(rec.get("building_id")) else str(rec["building_id"]),
-                "cap": None if cap is None or pd.isna(cap) else float(cap),
-                "pt": bool(rec.get("part_time")) if not pd.isna(rec.get("part_time")) else False,
-            }
-        )
-    with engine.begin() as conn:
-        for row in rows:
-            if row["building"] is not None:
-                b = conn.execute(
-                    text(
-                        "SELECT id, ST_AsEWKT(ST_PointOnSurface(geom)) FROM buildings "
-                        "WHERE source_key = :k OR id::text = :k OR source_key = 'osm:w' || :k"
-                    ),
-                    {"k": row["building"]},
-                ).first()
-                if b is None:
-                    raise InputError(
-                        f"{path.name}: person {row['ext']} lives in building {row['building']}, "
-                        "which does not exist (nothing changed)"
-                    )
-                row["building"] = b[0]
-                row["home"] = row["home"] or b[1]
-        conn.execute(
-            text(
-                "INSERT INTO people (external_id, name, phone, roles, home, home_building_id, "
-                "capacity, part_time, active) VALUES (:ext, :name, :phone, :roles, "
-                "ST_GeomFromEWKT(:home), :building, :cap, :pt, true) "
-                "ON CONFLICT (external_id) DO UPDATE SET name = EXCLUDED.name, "
-                "phone = EXCLUDED.phone, roles = EXCLUDED.roles, home = EXCLUDED.home, "
-                "home_building_id = EXCLUDED.home_building_id, capacity = EXCLUDED.capacity, "
-                "part_time = EXCLUDED.part_time, active = true"
-            ),
-            rows,
-        )
-        conn.execute(
-            text(
-                "UPDATE people p SET area_id = (SELECT a.id FROM areas a WHERE a.level IN "
-                "('community', 'village') AND ST_Intersects(a.geom, p.home) ORDER BY a.code "
-                "LIMIT 1) WHERE p.home IS NOT NULL"
-            )
-        )
-        audit.record(conn, actor, "people.import", "people", path.name, {"rows": len(rows)})
-    out: dict[str, Any] = {"people_read": len(rows)}
-    if df.attrs.get("ignored_columns"):
-        out["columns_left_out"] = list(df.attrs["ignored_columns"])
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# inputs of a proposal
-# --------------------------------------------------------------------------------------------
 
 
 def _area(conn: Connection, code: str) -> Any:
@@ -653,73 +568,6 @@ def _end_duties(
             rec["valid_to_after"] = y.isoformat()
         out.append(rec)
     return out
-
-
-def person_leaves(
-    engine: Engine,
-    person_id: int,
-    actor: str | None = None,
-    day: dt.date | None = None,
-    authorize: Any = None,
-) -> dict[str, int]:
-    """A person leaves: inactive from today, every duty of theirs that reaches today or later
-    ends yesterday (open-ended ones, a bounded stand-in, a duty they resume after one), and
-    duties planned to start today or later are removed (history kept). ``authorize(path)`` is
-    called, before anything is written, with the area path of their home community, and when
-    that is refused, with that of every duty that changes: the planner of their home, or one
-    whose areas hold every duty that ends, may let them go (staffing draws people living
-    within 2 km, across area lines, so the two may differ)."""
-    from geo.duties import _area_path
-
-    day = day or city_today()
-    y = day - dt.timedelta(days=1)
-    with engine.begin() as conn:
-        found = conn.execute(
-            text(
-                "SELECT p.id, a.code FROM people p LEFT JOIN areas a ON a.id = p.area_id "
-                "WHERE p.id = :p FOR UPDATE OF p"
-            ),
-            {"p": person_id},
-        ).first()
-        if found is None:
-            if authorize is not None:  # out of scope, who exists is not told
-                authorize(None)
-            raise NotFoundError(f"person {person_id} does not exist")
-        touched = conn.execute(
-            text(
-                "SELECT a.street_id, g.code AS grid_code FROM assignments a "
-                "LEFT JOIN grids g ON g.id = a.grid_id WHERE a.person_id = :p "
-                "AND (a.valid_to IS NULL OR a.valid_to > :y)"
-            ),
-            {"p": person_id, "y": y},
-        ).all()
-        if authorize is not None:
-            duties = set()
-            for r in touched:
-                t = {"kind": "grid", "code": r.grid_code} if r.grid_code else {
-                    "kind": "street", "id": r.street_id}  # fmt: skip
-                duties.add(_area_path(conn, t))
-            try:  # the planner of their home lets them go, duties elsewhere and all
-                authorize(area_path(conn, found.code) if found.code else None)
-            except Exception:  # a refusal, whatever the caller raises for it
-                if not duties:
-                    raise
-                for path in sorted(duties):  # or the planner holding every duty they leave
-                    authorize(path)
-        conn.execute(text("UPDATE people SET active = false WHERE id = :p"), {"p": person_id})
-        ended = conn.execute(
-            text(
-                "UPDATE assignments SET valid_to = :y WHERE person_id = :p "
-                "AND valid_from <= :y AND (valid_to IS NULL OR valid_to > :y)"
-            ),
-            {"p": person_id, "y": y},
-        ).rowcount
-        ended += conn.execute(
-            text("DELETE FROM assignments WHERE person_id = :p AND valid_from > :y"),
-            {"p": person_id, "y": y},
-        ).rowcount
-        audit.record(conn, actor, "person.leave", "person", person_id, {"duties_ended": ended})
-    return {"duties_ended": int(ended)}
 
 
 def duties(

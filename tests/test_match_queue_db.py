@@ -56,7 +56,8 @@ def test_deferred_api_upload_is_matched_by_the_job_like_a_direct_upload(demo, au
         # the job drained the whole queue: a steward who did not start it cannot read it
         other = auth_headers("steward", person_id=1)
         assert client.get(body["job_url"], headers=other).status_code == 404
-        assert client.get(body["job_url"], headers=auth_headers("viewer")).status_code == 200
+        # nor a viewer (tester W's F17: a job is its creator's, admins' and its area's planners')
+        assert client.get(body["job_url"], headers=auth_headers("viewer")).status_code == 403
         ids = [f["track_id"] for f in body["files"]]
         assert all(_statuses(demo)[i] == "matched" for i in ids)
         queued = {i: _visits(demo, i) for i in ids}

@@ -19,7 +19,8 @@ from sqlalchemy import Engine, text
 from geo.assign.chiefs import assign_chiefs
 from geo.assign.stewards import StewardParams, assign_stewards
 from geo.importer import import_areas, import_osm
-from geo.staffing import commit, import_people, propose
+from geo.people_import import import_people
+from geo.staffing import commit, propose
 from tests.conftest import FIXTURES
 from tests.test_assign_stewards import _homes, _metric_lines
 from tests.test_staffing_db import AREA, _people_csv

@@ -13,11 +13,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from geo.duties import person_leaves
 from geo.errors import ConflictError, InputError
 from geo.importer import import_areas, import_osm
+from geo.people_import import import_people
 from geo.plans import commit_plan, create_plan
 from geo.settings import city_today
-from geo.staffing import commit, coverage_rates, import_people, person_leaves, propose
+from geo.staffing import commit, coverage_rates, propose
 from tests.conftest import FIXTURES
 from tests.dbcheck import fingerprint
 

@@ -398,7 +398,8 @@ def test_a_stewards_job_and_conflicts_name_no_other_persons_tracks(demo, auth_he
         assert both.status_code == 201, both.text
         assert both.json()["files"][1] == {
             "filename": "t.csv",
-            "error": "冲突 another person uploaded this file already (the same bytes are one track)",
+            "error": "冲突 another person uploaded this file already "
+            "(the same bytes are one track)",
             "status": 409,
         }
         told = _post(client, admin, [("theirs.csv", theirs)], person_id=1)

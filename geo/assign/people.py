@@ -56,11 +56,11 @@ _TRUE = {"1", "true", "yes", "y", "t", "是", "兼职", "√"}
 _FALSE = {"0", "false", "no", "n", "f", "否", "专职", ""}
 
 
-def _key(header: str) -> str:
+def header_key(header: str) -> str:
     return re.sub(r"[\s_\-]", "", str(header).strip().lower())
 
 
-_LOOKUP = {_key(alias): canon for canon, aliases in COLUMNS.items() for alias in aliases}
+_LOOKUP = {header_key(alias): canon for canon, aliases in COLUMNS.items() for alias in aliases}
 
 
 def mask_phone(phone: object) -> str:
@@ -97,7 +97,7 @@ def has_role(people: pd.DataFrame, role: str) -> pd.Series:
     return people["roles"].fillna("").str.split(";").apply(lambda rs: role in rs)
 
 
-def _decode(raw: bytes) -> str:
+def decode_table(raw: bytes) -> str:
     for enc in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(enc)
@@ -112,7 +112,7 @@ def _read_table(raw: bytes, filename: str) -> pd.DataFrame:
         if suffix in (".xlsx", ".xlsm"):
             return pd.read_excel(io.BytesIO(raw), dtype=str, engine="openpyxl")
         if suffix in (".csv", ".txt", ""):
-            return pd.read_csv(io.StringIO(_decode(raw)), dtype=str, skipinitialspace=True)
+            return pd.read_csv(io.StringIO(decode_table(raw)), dtype=str, skipinitialspace=True)
     except InputError:
         raise
     except Exception as exc:  # parser errors carry file content; name only the kind
@@ -151,7 +151,7 @@ def read_people(data: bytes | Path, filename: str | None = None) -> pd.DataFrame
     rename: dict[str, str] = {}
     unknown: list[str] = []
     for col in df.columns:
-        canon = _LOOKUP.get(_key(col))
+        canon = _LOOKUP.get(header_key(col))
         if canon is None:
             unknown.append(str(col))
         elif canon in rename.values():
