@@ -352,6 +352,7 @@ class Track(Base):
             text("tstzrange(started_at, ended_at, '[]')"),
             postgresql_using="gist",
         ),
+        _gist("tracks", "fixes_center"),  # stored walks near a new one's fixes (0019)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -375,6 +376,9 @@ class Track(Base):
     # the digest of its fixes (geo.walk_digest.fixes_digest): the same walk sent again, or a
     # copy of it (geo.track_store._same_walk; migration 0017); None under 3 distinct positions
     fixes_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # the mean of its fixes (geo.walk_digest.fixes_center): where a nudged copy of it is
+    # looked for (geo.track_store._same_walk; migration 0019); None without a digest
+    fixes_center = mapped_column(_geom("POINT"), nullable=True)
     # withdrawn (撤回) by mistake: when, by whom (a username, or "cli") and why; its visits and
     # fixes are deleted, its row and bytes kept (geo.track_withdraw; migration 0018)
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

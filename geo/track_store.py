@@ -32,7 +32,14 @@ from geo.errors import ConflictError, InputError, NotFoundError
 from geo.settings import Settings, get_settings
 from geo.sql_frames import read_frame, read_geoframe
 from geo.track_partitions import days_between, ensure_day_partitions
-from geo.walk_digest import fixes_digest, zone_shift
+from geo.walk_digest import (
+    CENTER_RADIUS_DEG,
+    NEAR_M,
+    fixes_center,
+    fixes_digest,
+    near_copy,
+    zone_shift,
+)
 
 # Tracks (alias ``t``) whose walk overlaps the time range [:start, :end); either bound may be
 # NULL (open). Written as the expression of the GiST index ix_tracks_span so it is used.
@@ -374,6 +381,7 @@ def _store(
         "mode": mode or "walk",
         "by": uploaded_by,
         "fixes": fixes,
+        "center": _center_ewkt(pts),
     }
     walk_taken = False
     for attempt in range(2):
@@ -474,17 +482,7 @@ def _same_walk(
     - a withdrawn track's fixes, at any times: refused (409, :func:`withdrawn_refusal`)."""
     if fixes is None:
         return None
-    with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT t.id, t.sha256, t.n_points, t.format, t.started_at, t.ended_at, "
-                "t.person_id, t.mode, p.external_id, t.status, t.withdrawn_at, "
-                "t.withdrawn_by, t.withdraw_reason FROM tracks t "
-                "LEFT JOIN people p ON p.id = t.person_id WHERE t.fixes_sha256 = :f "
-                "ORDER BY t.status = 'withdrawn', t.id LIMIT 1"
-            ),
-            {"f": fixes},
-        ).first()
+    row, near = _walk_row(engine, fixes, parsed.points)
     if row is None:
         return None
     if row.status == "withdrawn":  # at any times: see withdrawn_refusal
@@ -495,8 +493,9 @@ def _same_walk(
     if (pd.Timestamp(row.started_at), pd.Timestamp(row.ended_at)) == (t0, t1):
         stored.warnings.extend(
             [
-                f"同一轨迹已存储 the same walk as track {row.id} (same fixes and times, the "
-                "file written differently): not stored again",
+                f"同一轨迹已存储 the same walk as track {row.id} (same "
+                f"{'fixes to a metre' if near else 'fixes'} and times, the file written "
+                "differently): not stored again",
                 *parsed.warnings,
             ]
         )
@@ -509,10 +508,10 @@ def _same_walk(
     shift = zone_shift(_points_of(engine, int(row.id))["time"], pts["time"])
     own = row.person_id is None or person_id in (None, row.person_id)
     if shift is None or not own:
-        raise _copy_refusal(row)
+        raise _copy_refusal(row, near)
     stated, kept = times_trust(parsed), _stored_times_trust(engine, int(row.id))
     if stated == kept:  # both files' times read as surely, and disagree: a re-dated walk
-        raise _copy_refusal(row)
+        raise _copy_refusal(row, near)
     if person_id is not None and row.person_id is None:
         stored = _claim(engine, stored, person_id, uploaded_by)
     if stated < kept:
@@ -534,9 +533,57 @@ def _same_walk(
     return stored, pts
 
 
-def _copy_refusal(row: Any) -> ConflictError:
-    """409 for a file of a stored walk's fixes at other times (``row``: the stored track)."""
+_WALK_COLUMNS = (
+    "t.id, t.sha256, t.n_points, t.format, t.started_at, t.ended_at, t.person_id, t.mode, "
+    "p.external_id, t.status, t.withdrawn_at, t.withdrawn_by, t.withdraw_reason "
+    "FROM tracks t LEFT JOIN people p ON p.id = t.person_id"
+)
+
+
+def _walk_row(engine: Engine, fixes: str, pts: pd.DataFrame) -> tuple[Any, bool]:
+    """The stored track whose walk these fixes are, and whether they are its fixes nudged
+    (near, :func:`geo.walk_digest.near_copy`) rather than the same to 0.1 m; (None, False)
+    for none. Exact first (the digest's index); else the stored walks whose mean fix lies
+    within CENTER_RADIUS_DEG, nearest first, compared fix by fix."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                f"SELECT {_WALK_COLUMNS} WHERE t.fixes_sha256 = :f "
+                "ORDER BY t.status = 'withdrawn', t.id LIMIT 1"
+            ),
+            {"f": fixes},
+        ).first()
+        if row is not None:
+            return row, False
+        center = fixes_center(pts)
+        if center is None:
+            return None, False
+        near = conn.execute(
+            text(
+                f"SELECT {_WALK_COLUMNS} WHERE ST_DWithin(t.fixes_center, "
+                "ST_SetSRID(ST_MakePoint(:x, :y), 4326), :r) "
+                "ORDER BY t.fixes_center <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 5"
+            ),
+            {"x": center[0], "y": center[1], "r": CENTER_RADIUS_DEG},
+        ).all()
+    new = pts[["lon", "lat"]].to_numpy(dtype=np.float64)
+    for cand in near:
+        old = _points_of(engine, int(cand.id))[["lon", "lat"]].to_numpy(dtype=np.float64)
+        if near_copy(new, old):
+            return cand, True
+    return None, False
+
+
+def _copy_refusal(row: Any, near: bool = False) -> ConflictError:
+    """409 for a file of a stored walk's fixes at other times (``row``: the stored track;
+    ``near``: its fixes nudged by under a metre)."""
     whose = f"person {row.external_id or row.person_id}" if row.person_id else "nobody"
+    if near:
+        return ConflictError(
+            f"定位点与轨迹 {row.id} 相差不到 {NEAR_M:g} 米，仅时间不同，是复制的轨迹 the fixes "
+            f"lie within {NEAR_M:g} m of track {row.id}'s ({whose}, {_iso(row.started_at)}), "
+            "at other times: a copy of a walk with its fixes nudged, not a walk; not stored"
+        )
     return ConflictError(
         f"定位点与轨迹 {row.id} 完全相同，仅时间不同，是复制的轨迹 the "
         f"fixes are those of track {row.id} ({whose}, {_iso(row.started_at)}) at other times: "
@@ -918,12 +965,13 @@ def _correct_crs(
         conn.execute(
             # its visits are stale until matched again (ingest_track, or the queue)
             text(
-                "UPDATE tracks SET crs = :c, n_points = :n, status = :st, fixes_sha256 = :f "
-                "WHERE id = :t"
+                "UPDATE tracks SET crs = :c, n_points = :n, status = :st, fixes_sha256 = :f, "
+                "fixes_center = ST_GeomFromEWKT(:center) WHERE id = :t"
             ),
             {
                 "c": change["to"],
                 "f": fixes_digest(pts),
+                "center": _center_ewkt(pts),
                 "n": len(pts),
                 "st": "queued" if queue else "stored",
                 "t": stored.track_id,
@@ -936,6 +984,12 @@ def _correct_crs(
 
 # the namespace of the per-walk advisory locks (the two-key form: its own key space)
 _WALK_LOCK = 0x67_77_6B  # "gwk"
+
+
+def _center_ewkt(pts: pd.DataFrame) -> str | None:
+    """The fixes' mean as EWKT for ``tracks.fixes_center`` (None: no digest, no center)."""
+    center = fixes_center(pts)
+    return None if center is None else f"SRID=4326;POINT({center[0]!r} {center[1]!r})"
 
 
 def _walk_stored_meanwhile(conn: Any, fixes: str | None) -> bool:
@@ -961,9 +1015,10 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
     track_id = conn.execute(
         text(
             "INSERT INTO tracks (sha256, raw, filename, format, crs, size_bytes, person_id, "
-            "started_at, ended_at, n_points, status, mode, uploaded_by, fixes_sha256) VALUES "
+            "started_at, ended_at, n_points, status, mode, uploaded_by, fixes_sha256, "
+            "fixes_center) VALUES "
             "(:sha, :raw, :fn, :fmt, :crs, :size, :person, :t0, :t1, :n, :status, :mode, :by, "
-            ":fixes) "
+            ":fixes, ST_GeomFromEWKT(:center)) "
             "ON CONFLICT (sha256) DO NOTHING RETURNING id"
         ),
         row,

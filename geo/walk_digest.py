@@ -45,3 +45,41 @@ def zone_shift(old: pd.Series, new: pd.Series) -> pd.Timedelta | None:
     if shift == pd.Timedelta(0) or abs(shift) > MAX_ZONE_SHIFT or shift % ZONE_STEP:
         return None
     return shift
+
+
+# A copy with its fixes nudged (each moved by under a metre, as an outside tester's were)
+# has another digest. Its fixes still lie on the stored walk's: NEAR_M apart at most for
+# NEAR_SHARE of its distinct positions. Two real walks of one alley never do: phone fixes
+# scatter 3–15 m across the way, so two walks' fixes a metre apart are chance, not the rule.
+NEAR_M = 1.0
+NEAR_SHARE = 0.95
+MIN_NEAR_POSITIONS = 20  # fewer distinct positions: too little to call a walk a copy
+# candidates are stored walks whose mean fix lies this close to the new one's (degrees of
+# latitude, about 6.7 m; a nudged copy's mean moves by centimetres)
+CENTER_RADIUS_DEG = 6e-5
+_M_PER_DEG = 111_320.0
+
+
+def fixes_center(pts: pd.DataFrame) -> tuple[float, float] | None:
+    """The mean lon/lat of a walk's fixes: where a copy of it is looked for (None when it
+    has no digest either: too few positions to tell walks apart)."""
+    if fixes_digest(pts) is None:
+        return None
+    return float(pts["lon"].mean()), float(pts["lat"].mean())
+
+
+def near_copy(new: np.ndarray, old: np.ndarray) -> bool:
+    """Whether the fixes ``new`` (n×2 lon/lat) lie on the stored walk ``old``'s: at least
+    NEAR_SHARE of its distinct positions (to 0.1 m) within NEAR_M of one of ``old``'s.
+    WHY one-sided: a copy cut short is still a copy. Metres by a local equirectangular
+    scale, exact enough at a metre over a walk's few kilometres."""
+    from scipy.spatial import cKDTree
+
+    lat0 = float(np.mean(new[:, 1]))
+    scale = np.array([_M_PER_DEG * np.cos(np.radians(lat0)), _M_PER_DEG])
+    a = np.unique(np.round(new * scale, 1), axis=0)
+    b = np.unique(np.round(old * scale, 1), axis=0)
+    if len(a) < MIN_NEAR_POSITIONS or len(b) < MIN_NEAR_POSITIONS:
+        return False
+    dist, _ = cKDTree(b).query(a, distance_upper_bound=NEAR_M)
+    return bool(np.mean(dist <= NEAR_M) >= NEAR_SHARE)

@@ -711,8 +711,11 @@ def test_a_file_of_two_days_credits_each_day_and_a_walk_is_cut_at_local_midnight
     sp = SimParams(length_m=1500, noise_m=5, stops=0, uturns=0, start="2026-03-02T01:00:00Z")
     pts, truth = simulate_patrol(net, np.random.default_rng(5), sp)
     two_days = pd.concat([pts, pts.assign(time=pts["time"] + pd.Timedelta(days=1))])
-    # the same walk from 23:55 Beijing on 9 March, 20 minutes over midnight
-    late = pts.assign(time=pts["time"] + pd.Timedelta(days=7, hours=14, minutes=55))
+    # the same walk from 23:55 Beijing on 9 March, 20 minutes over midnight (3 m west: the
+    # same fixes again would be a copy of the first day's walk)
+    late = pts.assign(
+        time=pts["time"] + pd.Timedelta(days=7, hours=14, minutes=55), lon=pts["lon"] - 3.5e-5
+    )
     with TestClient(create_app(demo)) as client:
         for name, df in (("two.csv", two_days), ("late.csv", late)):
             r = _post(client, admin, [(name, _csv(df))], person_id=1)
@@ -811,9 +814,10 @@ def test_a_track_that_credits_nothing_says_why(demo, auth_headers, monkeypatch):
         monkeypatch.setenv("GRIDWARD_MAX_ACCURACY_M", "100")
         get_settings.cache_clear()
         later = pts.assign(time=pts["time"] + pd.Timedelta(hours=2))
-        # 1 m east: another walk (the same fixes 2 h on would be this one's times put right)
+        # 3 m east: another walk (the same fixes 2 h on, or nudged by under a metre, would
+        # be this one's times put right, or a copy)
         with TestClient(create_app(demo)) as client:
-            r = _post(client, admin, [("acc2.csv", csv_with_accuracy(later, shift=1e-5))])
+            r = _post(client, admin, [("acc2.csv", csv_with_accuracy(later, shift=3.5e-5))])
         match = r.json()["files"][0]["match"]
         assert match["segments"] > 0 and "warning" not in match, match
     finally:
@@ -1197,3 +1201,47 @@ def test_one_walk_in_two_files_sent_at_once_is_one_track(demo, monkeypatch):
         n = conn.execute(text("SELECT count(*) FROM tracks")).scalar_one()
     assert len(ids) == 1 and n == 1, results
     assert sorted(r["created"] for r in results.values()) == [False, True]
+
+
+def test_a_copy_with_its_fixes_nudged_is_refused(demo, auth_headers):
+    """Tester X's F5: an old walk moved a day on, each fix nudged by under half a metre, was
+    a new patrol (its digest differs). Its fixes lie on the stored walk's: a copy, 409, as an
+    exact one; at the walk's own times it is that walk (another export, fewer decimals). A
+    walk whose fixes lie metres off (another walk of the same way) is a walk: stored."""
+    sp = SimParams(length_m=600, noise_m=5, start="2026-03-03T01:00:00Z")
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(41), sp)
+    rng = np.random.default_rng(42)
+
+    def nudged(frame: pd.DataFrame, metres: float, shift: pd.Timedelta | None = None) -> bytes:
+        deg = metres / 111_320
+        lon = frame["lon"] + rng.uniform(-deg, deg, len(frame))
+        lat = frame["lat"] + rng.uniform(-deg, deg, len(frame))
+        moved = frame["time"] + (shift if shift is not None else pd.Timedelta(0))
+        return _csv(frame.assign(time=moved), lon, lat)
+
+    admin = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        tid = _post(client, admin, [("walk.csv", _csv(pts))], person_id=1).json()["files"][0][
+            "track_id"
+        ]
+        before = fingerprint(demo)
+        r = _post(
+            client,
+            admin,
+            [("copy.csv", nudged(pts, 0.4, pd.Timedelta(days=1, seconds=7)))],
+            person_id=1,
+        )
+        assert r.status_code == 409, r.text
+        assert "复制的轨迹" in r.json()["error"] and f"within 1 m of track {tid}" in r.text
+        r = _post(client, admin, [("short.csv", nudged(pts, 0.6))], person_id=1)
+        assert r.status_code == 200, r.text
+        item = r.json()["files"][0]
+        assert item["track_id"] == tid and "fixes to a metre" in item["warnings"][0], item
+        assert fingerprint(demo) == before
+        again = pts.assign(
+            lon=pts["lon"] + rng.normal(0, 4 / 111_320, len(pts)),
+            lat=pts["lat"] + rng.normal(0, 4 / 111_320, len(pts)),
+            time=pts["time"] + pd.Timedelta(days=1),
+        )
+        r = _post(client, admin, [("tomorrow.csv", _csv(again))], person_id=1)
+        assert r.status_code == 201 and r.json()["files"][0]["track_id"] != tid, r.text
