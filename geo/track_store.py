@@ -566,10 +566,8 @@ def _walk_row(engine: Engine, fixes: str, pts: pd.DataFrame) -> tuple[Any, bool]
             ),
             {"x": center[0], "y": center[1], "r": CENTER_RADIUS_DEG},
         ).all()
-    new = pts[["lon", "lat"]].to_numpy(dtype=np.float64)
     for cand in near:
-        old = _points_of(engine, int(cand.id))[["lon", "lat"]].to_numpy(dtype=np.float64)
-        if near_copy(new, old):
+        if near_copy(pts, _points_of(engine, int(cand.id))):
             return cand, True
     return None, False
 

@@ -48,12 +48,16 @@ def zone_shift(old: pd.Series, new: pd.Series) -> pd.Timedelta | None:
 
 
 # A copy with its fixes nudged (each moved by under a metre, as an outside tester's were)
-# has another digest. Its fixes still lie on the stored walk's: NEAR_M apart at most for
-# NEAR_SHARE of its distinct positions. Two real walks of one alley never do: phone fixes
-# scatter 3–15 m across the way, so two walks' fixes a metre apart are chance, not the rule.
+# has another digest. Its fixes still lie on the stored walk's, NEAR_M apart at most for
+# NEAR_SHARE of them, and at one time offset (the copy's shift) for NEAR_SHARE of those.
+# Two real walks of one alley never do both: phone fixes scatter 3-15 m across the way, and
+# where they do not (an app that snaps its track to the roads: every walk on the same line)
+# two walks' paces still drift apart by seconds (stops, crossings, a slower stretch).
 NEAR_M = 1.0
 NEAR_SHARE = 0.95
-MIN_NEAR_POSITIONS = 20  # fewer distinct positions: too little to call a walk a copy
+NEAR_TIME_S = 1.5  # a matched fix's time offset within this of the walk's: the copy's shift
+MIN_NEAR_POSITIONS = 20  # fewer distinct positions, or a walk shorter than MIN_NEAR_SPAN_S:
+MIN_NEAR_SPAN_S = 120.0  # too little to call a walk a copy (two short walks may agree)
 # candidates are stored walks whose mean fix lies this close to the new one's (degrees of
 # latitude, about 6.7 m; a nudged copy's mean moves by centimetres)
 CENTER_RADIUS_DEG = 6e-5
@@ -68,18 +72,29 @@ def fixes_center(pts: pd.DataFrame) -> tuple[float, float] | None:
     return float(pts["lon"].mean()), float(pts["lat"].mean())
 
 
-def near_copy(new: np.ndarray, old: np.ndarray) -> bool:
-    """Whether the fixes ``new`` (n×2 lon/lat) lie on the stored walk ``old``'s: at least
-    NEAR_SHARE of its distinct positions (to 0.1 m) within NEAR_M of one of ``old``'s.
-    WHY one-sided: a copy cut short is still a copy. Metres by a local equirectangular
-    scale, exact enough at a metre over a walk's few kilometres."""
+def near_copy(new: pd.DataFrame, old: pd.DataFrame) -> bool:
+    """Whether the walk ``new`` (lon, lat, time) is the stored walk ``old`` with its fixes
+    nudged: NEAR_SHARE of its fixes within NEAR_M of one of ``old``'s, and NEAR_SHARE of
+    those at the same time offset from it (±NEAR_TIME_S). WHY one-sided: a copy cut short
+    is still a copy. Metres by a local equirectangular scale, exact enough at a metre over
+    a walk's few kilometres."""
     from scipy.spatial import cKDTree
 
-    lat0 = float(np.mean(new[:, 1]))
-    scale = np.array([_M_PER_DEG * np.cos(np.radians(lat0)), _M_PER_DEG])
-    a = np.unique(np.round(new * scale, 1), axis=0)
-    b = np.unique(np.round(old * scale, 1), axis=0)
-    if len(a) < MIN_NEAR_POSITIONS or len(b) < MIN_NEAR_POSITIONS:
+    t_new = pd.to_datetime(new["time"], utc=True).to_numpy("datetime64[ns]").astype(np.int64)
+    t_old = pd.to_datetime(old["time"], utc=True).to_numpy("datetime64[ns]").astype(np.int64)
+    a = new[["lon", "lat"]].to_numpy(dtype=np.float64)
+    b = old[["lon", "lat"]].to_numpy(dtype=np.float64)
+    if len(a) < 2 or len(b) < 2 or (t_new.max() - t_new.min()) / 1e9 < MIN_NEAR_SPAN_S:
         return False
-    dist, _ = cKDTree(b).query(a, distance_upper_bound=NEAR_M)
-    return bool(np.mean(dist <= NEAR_M) >= NEAR_SHARE)
+    scale = np.array([_M_PER_DEG * np.cos(np.radians(float(a[:, 1].mean()))), _M_PER_DEG])
+    a, b = a * scale, b * scale
+    distinct = len(np.unique(np.round(a, 1), axis=0))
+    if distinct < MIN_NEAR_POSITIONS or len(np.unique(np.round(b, 1), axis=0)) < MIN_NEAR_POSITIONS:
+        return False
+    dist, j = cKDTree(b).query(a, distance_upper_bound=NEAR_M)
+    on = dist <= NEAR_M
+    if on.mean() < NEAR_SHARE:
+        return False
+    offset = (t_new[on] - t_old[j[on]]) / 1e9
+    same = np.abs(offset - np.median(offset)) <= NEAR_TIME_S
+    return bool(same.mean() >= NEAR_SHARE)

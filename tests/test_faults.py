@@ -44,10 +44,11 @@ def own_cluster():
 
 
 def _gpx(i: int) -> bytes:
-    """A short walk, unique per ``i`` (its own start minute), like one phone upload."""
+    """A short walk, unique per ``i`` (its own start minute, and 3 m north of the one before:
+    the same fixes nudged at another minute would be a copy), like one phone upload."""
     t0 = 8 * 60 + i
     pts = "".join(
-        f'<trkpt lat="{39.999 + k * 0.00002:.6f}" lon="{116.320 + k * 0.00003 + i * 1e-6:.7f}">'
+        f'<trkpt lat="{39.999 + k * 0.00002 + i * 3e-5:.6f}" lon="{116.320 + k * 0.00003:.7f}">'
         f"<time>2026-05-12T{(t0 + k // 6) // 60:02d}:{(t0 + k // 6) % 60:02d}:{(k % 6) * 10:02d}Z"
         "</time></trkpt>"
         for k in range(24)

@@ -66,7 +66,7 @@ def _walk(
     start: dt.datetime | None = None,
 ) -> dict:
     """A steward's walk along a segment on ``day`` (10:00 local and ``second`` seconds, or
-    from ``start``; a fix every ~4 m / 3 s)."""
+    from ``start``; a fix every ~4 m / ~3 s)."""
     line = shapely.from_wkb(bytes(wkb))
     n = _fixes_along(wkb)
     pts = [line.interpolate(i / n, normalized=True) for i in range(n + 1)]
@@ -78,10 +78,13 @@ def _walk(
     if start > now - dt.timedelta(minutes=10):
         midnight = dt.datetime.combine(day, dt.time(0, 0, second), tzinfo=zone)
         start = max(midnight, now - dt.timedelta(minutes=10))
-    times = pd.to_datetime([start + dt.timedelta(seconds=3 * i) for i in range(n + 1)], utc=True)
-    # ~0.2 m of noise, other for each walk: two walks are never the same fixes (the same
-    # fixes at other times are a copy, refused: geo.walk_digest)
-    jitter = np.random.default_rng(next(_WALKS)).normal(0.0, 2e-6, (2, n + 1))
+    # ~0.2 m of noise and a pace of its own (a fix every 1.5-4.5 s), other for each walk:
+    # two walks are never the same fixes, nor the same fixes nudged at the same pace (the
+    # same walk at other times is a copy, refused: geo.walk_digest)
+    rng = np.random.default_rng(next(_WALKS))
+    steps = np.concatenate([[0.0], np.cumsum(rng.uniform(1.5, 4.5, n))])
+    times = pd.to_datetime([start + dt.timedelta(seconds=float(t)) for t in steps], utc=True)
+    jitter = rng.normal(0.0, 2e-6, (2, n + 1))
     frame = pd.DataFrame(
         {
             "lon": [p.x for p in pts] + jitter[0],
