@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, text
 from geo import audit
 from geo.errors import InputError
 from geo.models import AREA_CODE_LENGTH, AREA_LEVELS
+from geo.partition.validate import MAX_BUILDING_HOUSEHOLDS
 from geo.plans import refresh_grid_households
 from geo.settings import Settings, get_settings
 from geo.vector_io import HOUSEHOLD_NAMES, pick_column
@@ -852,6 +853,13 @@ def _households_column(values: pd.Series, name: str) -> pd.Series:
         raise InputError(
             f"{name}: households must be a whole number ≥ 0; feature {i + 1} has '{values.iloc[i]}'"
         )
+    huge = present & (num > MAX_BUILDING_HOUSEHOLDS)
+    if huge.any():  # as file-mode partition refuses it (geo.partition.validate)
+        i = int(np.flatnonzero(huge.to_numpy())[0])
+        raise InputError(
+            f"楼栋户数不合理 {name}: feature {i + 1} has households {values.iloc[i]}, not "
+            f"plausible for one building (more than {MAX_BUILDING_HOUSEHOLDS:,})"
+        )
     return num.where(present).astype("Int64")
 
 
@@ -864,6 +872,7 @@ def import_buildings(
 ) -> dict[str, int]:
     """Import building footprints; households given per feature or estimated."""
     from geo.households import HouseholdParams, estimate_households
+    from geo.partition.io import refuse_identical
     from geo.vector_io import read_vector
 
     path = Path(path)
@@ -871,6 +880,12 @@ def import_buildings(
     progress(0.0, "reading buildings")
     gdf = read_vector(path, crs)
     geoms = _polygonal(np.asarray(gdf.geometry.to_numpy(), dtype=object), path.name)
+    # a footprint listed twice (a GIS merge repeating features) counted its households twice
+    # under two ids, or, without ids, kept one copy's count at random (tester W's F9)
+    refuse_identical(
+        gpd.GeoDataFrame(geometry=geoms, index=pd.RangeIndex(1, len(geoms) + 1), crs=4326),
+        path,
+    )
     id_col = pick_column(gdf.columns, _ID_COLUMNS)
     if id_col is not None:
         keys = gdf[id_col].astype(str).str.strip()

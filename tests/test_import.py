@@ -379,3 +379,34 @@ def test_cli_import_and_export_roundtrip(db, pg_url, tmp_path):
     b = gpd.read_file(out2)
     assert "phone" not in b.columns and b["households"].sum() > 0
     assert isinstance(b, pd.DataFrame)
+
+
+@pytest.mark.parametrize("with_ids", [True, False])
+def test_a_building_listed_twice_or_of_a_million_households_is_refused(db, tmp_path, with_ids):
+    """Helper B found what tester W's F9 found in file mode here too: a footprint listed
+    twice was stored twice under two ids (its households counted twice), or, without ids,
+    once with one copy's count picked at random; 10^12 households went in. Both refused by
+    feature number, nothing stored; the file without them imports."""
+    from geo.osm import read_osm
+
+    blds = read_osm(FIXTURES / "haidian_demo.osm").buildings.head(6).reset_index(drop=True)
+    frame = gpd.GeoDataFrame(
+        {"households": [10, 20, 30, 40, 50, 60]}, geometry=blds.geometry.values, crs=4326
+    )
+    if with_ids:
+        frame["building_id"] = [f"b{i}" for i in range(len(frame))]
+    doubled = pd.concat([frame, frame.iloc[[2]].assign(households=99)], ignore_index=True)
+    if with_ids:
+        doubled.loc[len(doubled) - 1, "building_id"] = "copy"
+    path = tmp_path / "b.geojson"
+    gpd.GeoDataFrame(doubled, crs=4326).to_file(path, driver="GeoJSON")
+    before = fingerprint(db)
+    with pytest.raises(InputError, match="features 3 and 7 have identical footprints"):
+        import_buildings(db, path)
+    huge = frame.assign(households=[10, 20, 30, 10**12, 50, 60])
+    gpd.GeoDataFrame(huge, crs=4326).to_file(path, driver="GeoJSON")
+    with pytest.raises(InputError, match="feature 4 has households 1000000000000"):
+        import_buildings(db, path)
+    assert fingerprint(db) == before
+    frame.to_file(path, driver="GeoJSON")
+    assert import_buildings(db, path)["buildings_written"] == 6

@@ -51,7 +51,7 @@ def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFram
     else:
         gdf = gdf.to_crs(WGS84)
     if what == "buildings":
-        _refuse_identical(gdf, path)
+        refuse_identical(gdf, path)
     return gdf
 
 
@@ -85,11 +85,12 @@ def _named(gdf: gpd.GeoDataFrame, a: np.ndarray, b: np.ndarray, extra: list[str]
     return "features " + ", ".join(shown) + more
 
 
-def _refuse_identical(gdf: gpd.GeoDataFrame, path: Path) -> None:
+def refuse_identical(gdf: gpd.GeoDataFrame, path: Path) -> None:
     """InputError naming buildings drawn twice (same footprint, whatever their ids).
 
     WHY: a GIS merge or export that repeats a feature counted its households twice, and
-    the engine fuses the copies into one building silently (tester W's F9)."""
+    the engine fuses the copies into one building silently (tester W's F9). ``gdf``'s index
+    is the feature number (from 1); the database import (geo.importer) asks it too."""
     a, b, _share = _pairs(gdf)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     same = shapely.equals(geoms[a], geoms[b])
