@@ -39,6 +39,17 @@ def commit(
     _echo_commit(out)
 
 
+def _fate(r: dict) -> str:
+    """What a plan commit did to a duty it did not carry, in words that match it: an ended
+    duty keeps its history, a removed one never took effect; "planned" only for a later
+    start (tester Y, NEW-6: a duty started today was listed as "ended" and counted "planned")."""
+    if "last_day" in r:
+        return f"结束 ended, last day {r['last_day']}"
+    if r.get("planned"):
+        return f"已删除 removed (计划中 planned from {r['valid_from']})"
+    return f"已删除 removed (今日开始，未生效 started {r['valid_from']}, never in force)"
+
+
 def _echo_commit(out: dict) -> None:
     """What a commit did to the grid duties and what staffing is left to do, so a planner
     sees that a code now names another place and which grids to staff (tester W, F1)."""
@@ -46,13 +57,13 @@ def _echo_commit(out: dict) -> None:
     typer.echo(
         f"grid duties 网格职责: {d['carried']} carried to the grid now holding their old grid's "
         f"households 随辖区转入新网格 (ended yesterday there, started today here), "
-        f"{d['ended']} ended yesterday and {d['removed']} planned ones removed"
+        f"{d['ended']} ended yesterday 昨日结束, {d['removed']} never in force removed 未生效已删除"
     )
     moved = {o: n for o, n in out["successors"].items() if o != n}
     for old, new in moved.items():
         typer.echo(f"  {old} → {new}  (原网格的大部分住户现属 {new} most of its households)")
     for r in out["duties_ended"] + out["duties_removed"]:
-        typer.echo(f"  {r['grid']}  {r['role']}  {r['person']} {r['name']}  ended 结束")
+        typer.echo(f"  {r['grid']}  {r['role']}  {r['person']} {r['name']}  {_fate(r)}")
     if out["grids_in_pieces"]:
         typer.echo(f"不连通网格 grids in several pieces: {', '.join(out['grids_in_pieces'])}")
     gaps = out["staffing_gaps"]

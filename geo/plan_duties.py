@@ -15,9 +15,10 @@ until when, and nobody holds two grids on one day. A duty that has never been in
 
 A duty is not carried when it would clash on the successor (a second leader of one grid
 over the same days: 1+N; the same person twice in one role): the duty whose old grid gave
-the successor most of its households is carried, the others end yesterday (or, planned, are
-removed) and are listed, as are the duties of a grid with no successor. Codes are left as
-the plan numbered them; the answer maps each old code to its successor's code instead.
+the successor most of its households is carried, the others end yesterday (or, never in
+force, starting on the commit day or later, are removed) and are listed, as are the duties of
+a grid with no successor. Codes are left as the plan numbered them; the answer maps each old
+code to its successor's code instead.
 """
 
 from __future__ import annotations
@@ -167,9 +168,11 @@ def carry_duties(
                 {"y": yesterday, "i": r.id},
             )
             out["ended"].append(dict(rec, last_day=yesterday.isoformat()))
-        else:  # planned, never in force: nothing to keep
+        else:  # starting today or later: never in force, nothing to keep
             conn.execute(text("DELETE FROM assignments WHERE id = :i"), {"i": r.id})
-            out["removed"].append(rec)
+            # WHY say which: "planned" is a later start; one starting today (moved by an
+            # earlier commit that day) is removed too, and was called planned (tester Y, NEW-6)
+            out["removed"].append(dict(rec, planned=r.valid_from > today))
     for k in ("carried", "ended", "removed"):
         out[k].sort(key=lambda d: (d["grid"], d["role"], d["duty"]))
     return out

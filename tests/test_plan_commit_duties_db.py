@@ -332,3 +332,42 @@ def test_the_cli_commit_names_the_grids_to_staff(demo, pg_url, auth_headers):
     assert unled
     for code in unled:
         assert any(code in line and "no leader" in line for line in res.stdout.splitlines())
+
+
+def test_a_merge_names_a_duty_started_today_removed_not_ended_nor_planned(
+    demo, auth_headers, capsys
+):
+    """Tester Y, NEW-6: merging two grids staffed from today drops the smaller one's leader;
+    that duty never took effect, so it is deleted: the answer marks it not planned and the
+    CLI says removed, not "ended" nor "planned"."""
+    from api.cli_plans import _echo_commit
+
+    planner = auth_headers("planner", ("110108015",))
+    today = city_today()
+    with TestClient(create_app(demo)) as client:
+        first = _plan(client, planner, 300, 500)
+        assert client.post(f"/plans/{first}/commit", headers=planner).status_code == 200
+        _staff_every_grid(demo, today)
+        old = _grids(client, planner, first)
+        a, b = sorted(old)[:2]
+        grids = [{"code": c, "building_ids": old[c]} for c in sorted(old) if c not in (a, b)]
+        grids.append({"code": a, "building_ids": old[a] + old[b]})
+        body = {"community": COMMUNITY, "min_households": 300, "max_households": 1000,
+                "base_version": 1, "grids": grids}  # fmt: skip
+        r = client.post("/plans/draft", json=body, headers=planner)
+        assert r.status_code == 201, r.text
+        r = client.post(f"/plans/{r.json()['plan_id']}/commit", headers=planner)
+        assert r.status_code == 200, r.text
+        out = r.json()
+    assert out["duties"]["ended"] == 0 and out["duties"]["removed"] == 1
+    [gone] = out["duties_removed"]
+    assert (gone["role"], gone["valid_from"], gone["planned"]) == (
+        "grid_leader",
+        today.isoformat(),
+        False,
+    )
+    _echo_commit(out)
+    printed = capsys.readouterr().out
+    [line] = [s for s in printed.splitlines() if gone["person"] in s]
+    assert "removed" in line and "ended" not in line and "planned" not in line
+    assert "planned ones removed" not in printed
