@@ -381,7 +381,7 @@ def _store(
         "mode": mode or "walk",
         "by": uploaded_by,
         "fixes": fixes,
-        "center": _center_ewkt(pts),
+        "center": _center_ewkt(pts, fixes),
     }
     walk_taken = False
     for attempt in range(2):
@@ -473,8 +473,9 @@ def _same_walk(
       a WGS 84 file) is that track, answered as a re-send of its file is (person claimed,
       mode changed when named);
     - every time moved by a whole number of quarter hours, at most 14 h, by its own person
-      (or for nobody), in a file whose times read more surely (:func:`times_trust`): the
-      walk's time zone put right (a GPX without a zone was read as UTC); the track takes the
+      (or for nobody), in a file whose times read more surely (:func:`times_trust`), by
+      the one shift the stored reading can be wrong by (:func:`_zone_mistake`): the walk's
+      time zone put right (a GPX without a zone was read as UTC); the track takes the
       new file and its times and is matched again (time_change). Read less surely (the
       zone-less file again, after its correction): that track, its times kept. As surely
       (both files state their zone): a copy;
@@ -482,7 +483,7 @@ def _same_walk(
     - a withdrawn track's fixes, at any times: refused (409, :func:`withdrawn_refusal`)."""
     if fixes is None:
         return None
-    row, near = _walk_row(engine, fixes, parsed.points)
+    row, near, old = _walk_row(engine, fixes, parsed.points)
     if row is None:
         return None
     if row.status == "withdrawn":  # at any times: see withdrawn_refusal
@@ -505,13 +506,17 @@ def _same_walk(
             return stored, None
         stored = _change_mode(engine, stored, mode, uploaded_by, queue)
         return stored, _points_of(engine, stored.track_id)
-    shift = zone_shift(_points_of(engine, int(row.id))["time"], pts["time"])
+    if old is None:
+        old = _points_of(engine, int(row.id))
+    shift = zone_shift(old["time"], pts["time"])
     own = row.person_id is None or person_id in (None, row.person_id)
     if shift is None or not own:
         raise _copy_refusal(row, near)
     stated, kept = times_trust(parsed), _stored_times_trust(engine, int(row.id))
     if stated == kept:  # both files' times read as surely, and disagree: a re-dated walk
         raise _copy_refusal(row, near)
+    if stated > kept and shift != _zone_mistake(kept, row.started_at):
+        raise _copy_refusal(row, near)  # not the one mistake its reading can have made
     if person_id is not None and row.person_id is None:
         stored = _claim(engine, stored, person_id, uploaded_by)
     if stated < kept:
@@ -540,11 +545,14 @@ _WALK_COLUMNS = (
 )
 
 
-def _walk_row(engine: Engine, fixes: str, pts: pd.DataFrame) -> tuple[Any, bool]:
-    """The stored track whose walk these fixes are, and whether they are its fixes nudged
-    (near, :func:`geo.walk_digest.near_copy`) rather than the same to 0.1 m; (None, False)
-    for none. Exact first (the digest's index); else the stored walks whose mean fix lies
-    within CENTER_RADIUS_DEG, nearest first, compared fix by fix."""
+def _walk_row(
+    engine: Engine, fixes: str, pts: pd.DataFrame
+) -> tuple[Any, bool, pd.DataFrame | None]:
+    """The stored track whose walk these fixes are, whether they are its fixes nudged (near,
+    :func:`geo.walk_digest.near_copy`) rather than the same to 0.1 m, and its fixes when they
+    were read to tell; (None, False, None) for none. Exact first (the digest's index); else
+    the stored walks whose mean fix lies within CENTER_RADIUS_DEG and which last as long at
+    least (a copy is the walk or part of it), nearest first, read in one query."""
     with engine.connect() as conn:
         row = conn.execute(
             text(
@@ -554,22 +562,26 @@ def _walk_row(engine: Engine, fixes: str, pts: pd.DataFrame) -> tuple[Any, bool]
             {"f": fixes},
         ).first()
         if row is not None:
-            return row, False
+            return row, False, None
         center = fixes_center(pts)
-        if center is None:
-            return None, False
+        span = (pts["time"].max() - pts["time"].min()).to_pytimedelta()
         near = conn.execute(
             text(
                 f"SELECT {_WALK_COLUMNS} WHERE ST_DWithin(t.fixes_center, "
                 "ST_SetSRID(ST_MakePoint(:x, :y), 4326), :r) "
+                "AND t.ended_at - t.started_at >= :span - interval '2 seconds' "
                 "ORDER BY t.fixes_center <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 5"
             ),
-            {"x": center[0], "y": center[1], "r": CENTER_RADIUS_DEG},
+            {"x": center[0], "y": center[1], "r": CENTER_RADIUS_DEG, "span": span},
         ).all()
+        if not near:
+            return None, False, None
+        stored = read_track_points(conn, [int(c.id) for c in near])
     for cand in near:
-        if near_copy(pts, _points_of(engine, int(cand.id))):
-            return cand, True
-    return None, False
+        old = stored[stored["track_id"] == cand.id].drop(columns="track_id")
+        if near_copy(pts, old):
+            return cand, True, old.reset_index(drop=True)
+    return None, False, None
 
 
 def _copy_refusal(row: Any, near: bool = False) -> ConflictError:
@@ -602,6 +614,16 @@ def times_trust(parsed: Any) -> int:
     if not parsed.zoneless:
         return 2
     return 0 if parsed.format == "gpx" else 1
+
+
+def _zone_mistake(kept: int, started_at: Any) -> pd.Timedelta:
+    """The shift that puts right the one mistake a zone-less reading can make in this city:
+    a zone-less GPX (``kept`` 0) read as UTC whose clock was local moves back by the city's
+    UTC offset; a zone-less table (1) read as local time whose clock was UTC moves on by it.
+    WHY only that: any other shift is a walk moved to other hours, not a zone put right (an
+    outside re-tester moved a table's walk 7 h on by sending it as a GPX stating +08:00)."""
+    offset = pd.Timestamp(started_at).tz_convert(get_settings().timezone).utcoffset()
+    return -pd.Timedelta(offset) if kept == 0 else pd.Timedelta(offset)
 
 
 def _stored_times_trust(engine: Engine, track_id: int) -> int:
@@ -962,14 +984,9 @@ def _correct_crs(
         _replace_fixes(conn, stored.track_id, pts)
         conn.execute(
             # its visits are stale until matched again (ingest_track, or the queue)
-            text(
-                "UPDATE tracks SET crs = :c, n_points = :n, status = :st, fixes_sha256 = :f, "
-                "fixes_center = ST_GeomFromEWKT(:center) WHERE id = :t"
-            ),
+            text("UPDATE tracks SET crs = :c, n_points = :n, status = :st WHERE id = :t"),
             {
                 "c": change["to"],
-                "f": fixes_digest(pts),
-                "center": _center_ewkt(pts),
                 "n": len(pts),
                 "st": "queued" if queue else "stored",
                 "t": stored.track_id,
@@ -984,10 +1001,12 @@ def _correct_crs(
 _WALK_LOCK = 0x67_77_6B  # "gwk"
 
 
-def _center_ewkt(pts: pd.DataFrame) -> str | None:
-    """The fixes' mean as EWKT for ``tracks.fixes_center`` (None: no digest, no center)."""
-    center = fixes_center(pts)
-    return None if center is None else f"SRID=4326;POINT({center[0]!r} {center[1]!r})"
+def _center_ewkt(pts: pd.DataFrame, fixes: str | None) -> str | None:
+    """The fixes' mean as EWKT for ``tracks.fixes_center`` (None without a digest)."""
+    if fixes is None:
+        return None
+    lon, lat = fixes_center(pts)
+    return f"SRID=4326;POINT({lon!r} {lat!r})"
 
 
 def _walk_stored_meanwhile(conn: Any, fixes: str | None) -> bool:
@@ -1029,9 +1048,16 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
 
 def _replace_fixes(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
     """A stored track's fixes replaced (a datum or time zone put right; their day tables must
-    exist)."""
+    exist), with the digest and mean that know the walk again (:func:`_walk_row`)."""
     conn.execute(text("DELETE FROM track_points WHERE track_id = :t"), {"t": track_id})
     copy_points(conn, track_id, pts)
+    fixes = fixes_digest(pts)
+    conn.execute(
+        text(
+            "UPDATE tracks SET fixes_sha256 = :f, fixes_center = ST_GeomFromEWKT(:c) WHERE id = :t"
+        ),
+        {"f": fixes, "c": _center_ewkt(pts, fixes), "t": track_id},
+    )
 
 
 def copy_points(conn: Any, track_id: int, pts: pd.DataFrame) -> None:

@@ -56,6 +56,7 @@ def zone_shift(old: pd.Series, new: pd.Series) -> pd.Timedelta | None:
 NEAR_M = 1.0
 NEAR_SHARE = 0.95
 NEAR_TIME_S = 1.5  # a matched fix's time offset within this of the walk's: the copy's shift
+SNAPPED_M = 0.05  # fixes this close to the chords of their neighbours: a snapped track
 MIN_NEAR_POSITIONS = 20  # fewer distinct positions, or a walk shorter than MIN_NEAR_SPAN_S:
 MIN_NEAR_SPAN_S = 120.0  # too little to call a walk a copy (two short walks may agree)
 # candidates are stored walks whose mean fix lies this close to the new one's (degrees of
@@ -64,12 +65,28 @@ CENTER_RADIUS_DEG = 6e-5
 _M_PER_DEG = 111_320.0
 
 
-def fixes_center(pts: pd.DataFrame) -> tuple[float, float] | None:
-    """The mean lon/lat of a walk's fixes: where a copy of it is looked for (None when it
-    has no digest either: too few positions to tell walks apart)."""
-    if fixes_digest(pts) is None:
-        return None
+def fixes_center(pts: pd.DataFrame) -> tuple[float, float]:
+    """The mean lon/lat of a walk's fixes: where a copy of it is looked for (kept only for
+    walks with a digest: fewer positions cannot tell walks apart)."""
     return float(pts["lon"].mean()), float(pts["lat"].mean())
+
+
+def on_lines(xy: np.ndarray) -> bool:
+    """Whether a walk's fixes (n×2, metres) lie on straight lines to SNAPPED_M: each fix on
+    the chord of its neighbours, for most of them. WHY: an app that snaps its track to the
+    roads puts every walk of an alley on one line, where a second walk at a steady pace is
+    its first one to the metre and the second (an outside re-tester: 13 of a month's 24
+    such walks were refused as copies). Such a walk is judged by its exact digest only; a
+    nudged copy is off its lines by its nudges, so it is judged as any."""
+    keep = np.concatenate([[True], np.any(np.diff(xy, axis=0) != 0, axis=1)])
+    p = xy[keep]
+    if len(p) < 3:
+        return False
+    chord = p[2:] - p[:-2]
+    side = p[1:-1] - p[:-2]
+    length = np.hypot(chord[:, 0], chord[:, 1])
+    off = np.abs(chord[:, 0] * side[:, 1] - chord[:, 1] * side[:, 0]) / np.maximum(length, 1e-9)
+    return bool(np.median(off[length > 0]) < SNAPPED_M) if (length > 0).any() else False
 
 
 def near_copy(new: pd.DataFrame, old: pd.DataFrame) -> bool:
@@ -90,6 +107,8 @@ def near_copy(new: pd.DataFrame, old: pd.DataFrame) -> bool:
     a, b = a * scale, b * scale
     distinct = len(np.unique(np.round(a, 1), axis=0))
     if distinct < MIN_NEAR_POSITIONS or len(np.unique(np.round(b, 1), axis=0)) < MIN_NEAR_POSITIONS:
+        return False
+    if on_lines(a):
         return False
     dist, j = cKDTree(b).query(a, distance_upper_bound=NEAR_M)
     on = dist <= NEAR_M

@@ -1245,3 +1245,32 @@ def test_a_copy_with_its_fixes_nudged_is_refused(demo, auth_headers):
         )
         r = _post(client, admin, [("tomorrow.csv", _csv(again))], person_id=1)
         assert r.status_code == 201 and r.json()["files"][0]["track_id"] != tid, r.text
+
+
+def test_only_the_zone_mistake_of_a_reading_puts_a_walks_times_right(demo, auth_headers):
+    """An outside re-tester (NEW-1): a walk sent as a zone-less table (read as local time),
+    then as a GPX stating +08:00 at +7 h, moved to a day it was not walked; a zone-less GPX
+    (read as UTC) took a -3 h shift too. A zone-less reading can be wrong by the city's UTC
+    offset only: the GPX's local clock read as UTC (-8 h), the table's UTC clock read as
+    local (+8 h). Any other shift is a copy (409); -8 h still puts the GPX right."""
+    admin = auth_headers("admin")
+    net = walk_network(demo)
+    sp = SimParams(length_m=400, noise_m=5, start="2026-03-03T01:00:00Z")
+    table_walk, _ = simulate_patrol(net, np.random.default_rng(51), sp)
+    gpx_walk, _ = simulate_patrol(net, np.random.default_rng(52), sp)
+    local = table_walk["time"].dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m-%d %H:%M:%S")
+    zoneless_table = pd.DataFrame(
+        {"经度": table_walk["lon"], "纬度": table_walk["lat"], "时间": local}
+    ).to_csv(index=False)
+    with TestClient(create_app(demo)) as client:
+        for name, data in (("t.csv", zoneless_table.encode()), ("g.gpx", _zoneless_gpx(gpx_walk))):
+            assert _post(client, admin, [(name, data)], person_id=1).status_code == 201
+        before = fingerprint(demo)
+        for name, frame, hours in (("t7.csv", table_walk, 7), ("g3.csv", gpx_walk, -3)):
+            moved = frame.assign(time=frame["time"] + pd.Timedelta(hours=hours))
+            r = _post(client, admin, [(name, _csv(moved))], person_id=1)
+            assert r.status_code == 409 and "copy of a walk" in r.json()["error"], r.text
+        assert fingerprint(demo) == before
+        fixed = gpx_walk.assign(time=gpx_walk["time"] - pd.Timedelta(hours=8))
+        r = _post(client, admin, [("g8.csv", _csv(fixed))], person_id=1)
+        assert r.status_code == 200 and r.json()["files"][0]["time_change"]["shift_h"] == -8
