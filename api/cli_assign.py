@@ -63,6 +63,9 @@ _SUMMARY_ROWS = {
         ("workers", "专职网格员", "full-time workers", ""),
         ("households_per_worker", "户/网格员", "households per worker", ""),
         ("mean_distance_m", "平均距离", "mean distance", "m, home to grid"),
+        ("ending_today", "今日结束", "duties ending today", "their slots are filled from tomorrow"),
+        ("starting_tomorrow", "明日开始", "duties starting tomorrow", ""),
+        ("until_planned", "临时代岗", "stand-ins", "until a planned leader's first day"),
         _RUNTIME,
     ),
 }
@@ -263,7 +266,7 @@ def _database_mode(kind: str):
             typer.echo("dry run: nothing committed")
             return
         done = commit(engine, proposal, actor="cli")
-        later = done.get("starting_tomorrow", 0)  # their duty elsewhere ends today
+        later = done.get("starting_tomorrow", 0)  # a duty ends today (geo.staffing._starts)
         typer.echo(
             f"committed: {done['started'] - later} started today"
             + (f", {later} start tomorrow" if later else "")

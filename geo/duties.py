@@ -504,6 +504,36 @@ def _one_role_per_grid(
         )
 
 
+def refuse_grid_clash(
+    conn: Connection, grid_id: int, role: str, person_id: int, start: dt.date, end: dt.date | None
+) -> None:
+    """ConflictError when ``person_id`` taking ``role`` on level-1 grid ``grid_id`` for
+    [start, end] breaks a rule :func:`assign_duty` keeps: they hold that role there already,
+    another role on that grid (:func:`_one_role_per_grid`), or, for a leader, the grid has
+    another leader then (1+N). WHY shared: a staffing commit writes grid duties too and left
+    two leaders on a grid from a planned leader's first day, which ``assign set`` refuses
+    (tester Y, NEW-3); the rules live here once."""
+    t = _grid(conn, grid_id)
+    p = _person(conn, person_id)
+    period = _span(start, end)
+    own = _duties(conn, t, role, start, end, person_id=p.id)
+    if own:
+        spans = "; ".join(_span(r.valid_from, r.valid_to) for r in own)
+        raise ConflictError(
+            f"{_who(p)} 已是网格 {t['code']} 的{_zh(role)}（{spans}）— {_who(p)} already holds "
+            f"grid {t['code']} as {role} for {spans}, which overlaps {period}: nothing changed"
+        )
+    _one_role_per_grid(conn, t, role, p, start, end)
+    others = _duties(conn, t, role, start, end, person_id=p.id, others=True)
+    if role in SOLE_ROLES and others:
+        spans = "; ".join(f"{_who(r)} {_span(r.valid_from, r.valid_to)}" for r in others)
+        raise ConflictError(
+            f"网格 {t['code']} 在此期间已有{_zh(role)}（{spans}）— grid {t['code']} already has "
+            f"a {ROLE_LABELS[role]} in {period} ({spans}): a grid has one leader (1+N): "
+            "nothing changed"
+        )
+
+
 def _other_grids(
     conn: Connection, t: dict[str, Any], role: str, p: Any, start: dt.date, end: dt.date | None
 ) -> list[str]:

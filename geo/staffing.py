@@ -4,6 +4,10 @@ The solvers in :mod:`geo.assign` are pure; this module loads an area's alleys, s
 its people and the duties in force, asks the solver for a proposal, and commits a proposal as
 dated changes: a duty that ends gets ``valid_to`` (yesterday), a new duty starts today, and a
 duty that stays is not touched. Past reports therefore keep reading the duties of their days.
+Grids alone: a duty starts tomorrow where today's slot or its person is still held until
+tonight (:func:`_starts`), and ends the day before a leader or role planned by hand on that
+grid begins (:func:`_until`); the commit writes no grid duty ``assign set`` would refuse
+(:func:`geo.duties.refuse_grid_clash`).
 A proposal remembers a fingerprint of the duties it was made on; committing it after they
 changed is refused (ConflictError). Phone numbers are stored, never returned by these functions,
 never logged and never put in the audit log.
@@ -15,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+from collections import Counter
 from typing import Any
 
 import geopandas as gpd
@@ -23,6 +28,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from geo import audit
+from geo.duties import refuse_grid_clash
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.settings import city_today
 from geo.sql_frames import read_frame, read_geoframe
@@ -110,26 +116,85 @@ def _held_elsewhere(
 
 
 def _starts(
-    pairs: pd.DataFrame, current: pd.DataFrame, elsewhere: pd.DataFrame, day: dt.date
+    pairs: pd.DataFrame,
+    staying: pd.DataFrame,
+    ending: pd.DataFrame,
+    late: set[int],
+    need: dict[tuple[int, str], int],
+    day: dt.date,
 ) -> pd.Series:
-    """Per pair, the day its duty starts when later than ``day`` (None: on ``day``): the day
-    after a duty of theirs on another current grid ends on ``day``. WHY not ``day``: that
-    person would hold two grids that day; and not left out: a plan commit ends the dropped
-    grids' duties on the commit's day and the people it freed were invisible to staffing
-    until the next day (outside tester: 0 workers proposed, 0% staffed)."""
-    late = set(elsewhere.index[elsewhere["ends_today"].astype(bool)]) if len(elsewhere) else set()
-    held = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
-    nxt = (day + dt.timedelta(days=1)).isoformat()
-    return pd.Series(
-        [
-            nxt
-            if int(r.person_id) in late and (int(r.item_id), int(r.person_id), r.role) not in held
-            else None
-            for r in pairs.itertuples(index=False)
-        ],
-        index=pairs.index,
-        dtype=object,
+    """Per grid pair, the day its duty starts when later than ``day`` (None: on ``day``).
+    Tomorrow, WHY: (1) its person is ``late``: a duty of theirs on a current grid ends on
+    ``day``, so starting today they would hold two grids that day (a plan commit once freed
+    people this way: tester W, F8); (2) it fills a slot a duty ending on ``day`` holds until
+    tonight (tester Y, NEW-4: such slots were counted as filled, 100 % staffed while the grid
+    was short from tomorrow), which starting today would give two leaders, or one worker too
+    many, for a day. A slot empty today is filled today, the nearest pick first."""
+    kept = {(int(r.item_id), int(r.person_id), r.role) for r in staying.itertuples(index=False)}
+    trip = dict(
+        zip(
+            pairs.index,
+            [(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)],
+            strict=True,
+        )
     )
+    # today's holders per slot: the kept duties and those ending today
+    today = Counter((i, ro) for i, p, ro in trip.values() if (i, p, ro) in kept)
+    today.update((int(r.item_id), r.role) for r in ending.itertuples(index=False))
+    room = {k: n - today[k] for k, n in need.items()}
+    nxt = (day + dt.timedelta(days=1)).isoformat()
+    out = pd.Series(None, index=pairs.index, dtype=object)
+    near = pd.to_numeric(pairs["distance_m"], errors="coerce").sort_values(kind="stable").index
+    for ix in near:
+        item, person, role = trip[ix]
+        if (item, person, role) in kept:
+            continue
+        if person in late or room.get((item, role), 0) <= 0:
+            out[ix] = nxt
+        else:
+            room[(item, role)] -= 1
+    return out
+
+
+def _until(pairs: pd.DataFrame, staying: pd.DataFrame, planned: pd.DataFrame) -> pd.Series:
+    """Per new grid pair, its last day when a duty planned on that grid would clash with it
+    open-ended: a leader where another leader is planned (1+N), or its person planned there
+    in another role (one role per grid). WHY end it the day before and not leave the slot
+    empty: the grid is staffed until the planned holder comes (a stand-in, as ``assign set
+    --replace --to`` makes); from then on the plan holds, as ``assign set`` would insist."""
+    from geo.duties import SOLE_ROLES
+
+    kept = {(int(r.item_id), int(r.person_id), r.role) for r in staying.itertuples(index=False)}
+    out = pd.Series(None, index=pairs.index, dtype=object)
+    if planned.empty:
+        return out
+    for ix, r in zip(pairs.index, pairs.itertuples(index=False), strict=True):
+        item, person = int(r.item_id), int(r.person_id)
+        if (item, person, r.role) in kept:
+            continue
+        on = planned[planned["item_id"].astype(int) == item]
+        who = on["person_id"].astype(int)
+        clash = on[
+            ((who != person) & (on["role"] == r.role) & (r.role in SOLE_ROLES))
+            | ((who == person) & (on["role"] != r.role))
+        ]
+        if len(clash):
+            first = min(pd.Timestamp(v).date() for v in clash["valid_from"])
+            out[ix] = (first - dt.timedelta(days=1)).isoformat()
+    return out
+
+
+def _slots(items: pd.DataFrame, gp: Any) -> dict[tuple[int, str], int]:
+    """Per (grid, role), the holders a grid needs (1+N: ``leaders_per_grid`` and 1 worker per
+    ``households_per_worker``), as :func:`geo.assign.grids.staff_grids` counts them."""
+    from geo.assign.grids import workers_needed
+
+    ids = items["item_id"].astype(int).tolist()
+    work = workers_needed(items["households"].to_numpy(), gp.households_per_worker)
+    return {
+        **{(g, "grid_leader"): int(gp.leaders_per_grid) for g in ids},
+        **{(g, "grid_worker"): int(n) for g, n in zip(ids, work, strict=True)},
+    }
 
 
 def _with_held(people: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
@@ -201,7 +266,7 @@ def _current(conn: Connection, kind: str, item_ids: list[int], day: dt.date) -> 
     target = "grid_id" if kind == "grids" else "street_id"
     return read_frame(
         text(
-            f"SELECT id, {target} AS item_id, person_id, role FROM assignments "
+            f"SELECT id, {target} AS item_id, person_id, role, valid_to FROM assignments "
             f"WHERE {target} = ANY(CAST(:ids AS int[])) AND role = ANY(CAST(:roles AS text[])) "
             "AND valid_from <= :d AND (valid_to IS NULL OR valid_to >= :d) ORDER BY id"
         ),
@@ -225,8 +290,41 @@ def _planned(conn: Connection, kind: str, item_ids: list[int], day: dt.date) -> 
     )
 
 
-def _fingerprint(current: pd.DataFrame, planned: pd.DataFrame | None = None) -> str:
-    pairs = sorted(f"{r.item_id}:{r.person_id}:{r.role}" for r in current.itertuples(index=False))
+def _ends_on(current: pd.DataFrame, day: dt.date) -> pd.Series:
+    """Which duties of ``current`` end on ``day`` (their last day)."""
+    return pd.to_datetime(current["valid_to"]) == pd.Timestamp(day)
+
+
+def _planned_load(conn: Connection, people: pd.DataFrame, day: dt.date) -> pd.Series:
+    """Per person, the current grids they are planned to take on after ``day`` (by hand,
+    :mod:`geo.duties`). WHY counted as held now: a proposal's duties are open-ended, so a person
+    given one would hold two grids (lead two) from the planned day on (tester Y, NEW-3). The
+    solver's capacity is a count, not a calendar: the simplest consistent rule is to take them
+    from now, so the grid they would have served gets someone who stays, not a stand-in who
+    must leave on the planned day."""
+    if people.empty:
+        return pd.Series(dtype=float)
+    rows = conn.execute(
+        text(
+            "SELECT a.person_id, count(DISTINCT a.grid_id) FROM assignments a JOIN grids g "
+            "ON g.id = a.grid_id WHERE g.retired_at IS NULL AND a.valid_from > :d "
+            "AND a.person_id = ANY(:p) GROUP BY a.person_id"
+        ),
+        {"d": day, "p": people["person_id"].astype(int).tolist()},
+    ).all()
+    return pd.Series({int(p): float(n) for p, n in rows}, dtype=float)
+
+
+def _fingerprint(
+    current: pd.DataFrame, planned: pd.DataFrame | None = None, day: dt.date | None = None
+) -> str:
+    """The duties a proposal was made on; a duty ending on ``day`` is marked (``~``): ended
+    since, it no longer holds its slot from tomorrow and the proposal is stale."""
+    ending = _ends_on(current, day) if day is not None and "valid_to" in current else None
+    pairs = sorted(
+        f"{r.item_id}:{r.person_id}:{r.role}" + ("~" if ending is not None and ending[i] else "")
+        for i, r in zip(current.index, current.itertuples(index=False), strict=True)
+    )
     if planned is not None:
         pairs += sorted(
             f"{r.item_id}:{r.person_id}:{r.role}@{r.valid_from}"
@@ -305,10 +403,15 @@ def propose(
         planned = _planned(conn, kind, items["item_id"].astype(int).tolist(), day)
         network = _network(conn, a.id) if kind != "grids" else None
         elsewhere = _held_elsewhere(conn, kind, people, items, day)
+        later = _planned_load(conn, people, day) if kind == "grids" else pd.Series(dtype=float)
     if people.empty:
         raise InputError(
             f"no active people with role {' or '.join(KINDS[kind])} live in or near {area}"
         )
+    # grids: a duty ending today holds its slot today only (:func:`_starts`); the proposal
+    # is of the staff from tomorrow, with the pairs that start then
+    ending = current[_ends_on(current, day)] if kind == "grids" else current.iloc[:0]
+    staying = current.drop(index=ending.index)
     existing = current.rename(columns={"item_id": "alley_id"})
     if kind == "alleys":
         res = assign_stewards(
@@ -335,26 +438,30 @@ def propose(
     else:
         gp = params or GridParams(households_per_worker=get_settings().households_per_worker)
         grids = items.rename(columns={"item_id": "grid_id"}).rename_geometry("geometry")
-        held = elsewhere["held_count"]
-        if not rebalance and len(current):
+        held = elsewhere["held_count"].add(later, fill_value=0)
+        if not rebalance and len(staying):
             # WHY solve the gaps only: solved whole, the solver's pick for a short grid was
             # often someone already serving another grid, dropped as taken, while a free
             # worker living in that grid was never proposed (outside tester: 5 grids short)
-            have = current.groupby(["item_id", "role"]).size().unstack(fill_value=0)
+            have = staying.groupby(["item_id", "role"]).size().unstack(fill_value=0)
             for role, col in (("grid_leader", "leaders_held"), ("grid_worker", "workers_held")):
                 counts = have[role] if role in have else pd.Series(dtype=int)
                 grids[col] = grids["grid_id"].map(counts).fillna(0).astype(int)
-            here = current.groupby("person_id")["item_id"].nunique()
+            here = staying.groupby("person_id")["item_id"].nunique()
             held = here if held is None or held.empty else held.add(here, fill_value=0)
-        res = staff_grids(grids, _less_capacity(people, held, gp.grids_per_person), gp)
+        # WHY not back where a duty ends today: a planner ended it (assign end); the person
+        # may serve elsewhere from tomorrow (:func:`_starts`), not undo that end here
+        ended = {(int(r.item_id), int(r.person_id)) for r in ending.itertuples(index=False)}
+        people_left = _less_capacity(people, held, gp.grids_per_person)
+        res = staff_grids(grids, people_left, gp, exclude=ended)
         pairs = res.assignments.rename(columns={"grid_id": "item_id"})
         short = res.short
         uncovered = short["grid_id"].tolist() if len(short) else []
         summary = res.summary
     keep_cols = [c for c in ("item_id", "person_id", "role", "walk_m", "distance_m") if c in pairs]
     pairs = pairs[keep_cols]
-    if not rebalance and len(current) and kind == "grids":
-        pairs = _fill_gaps(current, pairs, net=True)
+    if not rebalance and len(staying) and kind == "grids":
+        pairs = _fill_gaps(staying, pairs, net=True)
         kept = pairs["distance_m"].isna()
         pairs.loc[kept, "distance_m"] = home_to_grid_m(
             grids,
@@ -381,11 +488,28 @@ def propose(
         got = pairs.groupby(keys).size().reindex(solved.groupby(keys).size().index).fillna(0)
         lacking = got[got < solved.groupby(keys).size()].index.get_level_values("item_id")
         uncovered = sorted({int(u) for u in uncovered} | {int(u) for u in lacking})
-    cur = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
+    cur = {(int(r.item_id), int(r.person_id), r.role) for r in staying.itertuples(index=False)}
     new = {(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)}
     if kind == "grids":
-        pairs = pairs.assign(valid_from=_starts(pairs, current, elsewhere, day))
-        summary = {**summary, "starting_tomorrow": int(pairs["valid_from"].notna().sum())}
+        late = set(ending["person_id"].astype(int))
+        if len(elsewhere):
+            late |= set(elsewhere.index[elsewhere["ends_today"].astype(bool)])
+        pairs = pairs.assign(
+            valid_from=_starts(pairs, staying, ending, late, _slots(items, gp), day),
+            valid_to=_until(pairs, staying, planned),
+        )
+        # a stand-in whose planned successor comes before it could start is no duty
+        void = pairs["valid_to"].notna() & (
+            pairs["valid_to"] < pairs["valid_from"].fillna(day.isoformat())
+        )
+        uncovered = sorted({*map(int, uncovered), *pairs.loc[void, "item_id"].astype(int)})
+        pairs = pairs[~void]
+        summary = {
+            **summary,
+            "starting_tomorrow": int(pairs["valid_from"].notna().sum()),
+            "ending_today": len(ending),  # not in ``pairs``: they end tonight as set
+            "until_planned": int(pairs["valid_to"].notna().sum()),  # stand-ins (:func:`_until`)
+        }
         # a planner knows a grid by its code, not by its row id
         code = dict(zip(items["item_id"].astype(int), items["code"], strict=True))
         uncovered = [code[int(u)] for u in uncovered]
@@ -394,7 +518,7 @@ def propose(
         "area": area,
         "day": day.isoformat(),
         "rebalance": rebalance,
-        "base_fingerprint": _fingerprint(current, planned),
+        "base_fingerprint": _fingerprint(current, planned, day),
         "pairs": [_plain_rec(r) for r in pairs.to_dict(orient="records")],
         "uncovered": [u if isinstance(u, str) else int(u) for u in uncovered],
         "summary": _plain_rec(dict(summary)),
@@ -444,12 +568,20 @@ def commit(
             items = _streets(conn, a.id, kd)["item_id"].astype(int).tolist()
         current = _current(conn, kind, items, day)
         planned = _planned(conn, kind, items, day)
-        if _fingerprint(current, planned) != proposal["base_fingerprint"]:
+        if _fingerprint(current, planned, day) != proposal["base_fingerprint"]:
             raise ConflictError(
                 f"the {kind} duties of {area} changed since this proposal was made: propose again"
             )
         new = {(int(p["item_id"]), int(p["person_id"]), p["role"]) for p in proposal["pairs"]}
         starts = _pair_starts(proposal["pairs"], day)
+        ends = {  # stand-ins until a planned duty (:func:`_until`)
+            (int(p["item_id"]), int(p["person_id"]), p["role"]): dt.date.fromisoformat(v)
+            for p in proposal["pairs"]
+            if (v := p.get("valid_to"))
+        }
+        # a grid duty ending today is left to end tonight (:func:`propose`)
+        if kind == "grids":
+            current = current[~_ends_on(current, day)]
         have = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
         gone = [
             int(r.id)
@@ -470,6 +602,9 @@ def commit(
                 i, planned_from = later[(item_id, person_id, role)]
                 if planned_from <= start.isoformat():
                     continue  # it starts by then already
+                if kind == "grids":
+                    before = dt.date.fromisoformat(planned_from) - dt.timedelta(days=1)
+                    refuse_grid_clash(conn, item_id, role, person_id, start, before)
                 to = conn.execute(
                     text("UPDATE assignments SET valid_from = :d WHERE id = :i RETURNING valid_to"),
                     {"d": start, "i": i},
@@ -480,13 +615,18 @@ def commit(
                      "valid_to": to.isoformat() if to else None}
                 )  # fmt: skip
                 continue
+            end = ends.get((item_id, person_id, role))
+            if end is not None and end < start:
+                continue  # a stand-in until a planned duty that has begun by now
+            if kind == "grids":  # never what ``assign set`` refuses (tester Y, NEW-3)
+                refuse_grid_clash(conn, item_id, role, person_id, start, end)
             inserted.append(
                 conn.execute(
                     text(
                         f"INSERT INTO assignments (person_id, role, {target}, valid_from, "
-                        "created_by) VALUES (:p, :r, :i, :d, :by) RETURNING id"
+                        "valid_to, created_by) VALUES (:p, :r, :i, :d, :e, :by) RETURNING id"
                     ),
-                    {"p": person_id, "r": role, "i": item_id, "d": start, "by": actor},
+                    {"p": person_id, "r": role, "i": item_id, "d": start, "e": end, "by": actor},
                 ).scalar_one()
             )
             if start > day:

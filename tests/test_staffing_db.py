@@ -321,3 +321,131 @@ def test_people_freed_today_are_staffed_and_short_grids_named_by_code(demo):
     for day in (today, tomorrow):  # nobody holds two current grids on one day
         held = pd.Series([r.person_id for r in _grid_duties_today(demo, day) if not r[5]])
         assert held.value_counts().max() == 1, day
+
+
+def _overlaps(db, first: dt.date, last: dt.date) -> list[str]:
+    """What ``assign set`` refuses, on any day from ``first`` to ``last``: two leaders on one
+    grid, one person in two roles on one grid, or holding two current grids."""
+    bad = []
+    for k in range((last - first).days + 1):
+        day = first + dt.timedelta(days=k)
+        rows = [r for r in _grid_duties_today(db, day) if not r[5]]
+        duties = pd.DataFrame([r[:3] for r in rows], columns=["person", "grid", "role"])
+        leaders = duties[duties["role"] == "grid_leader"]["grid"].value_counts()
+        bad += [f"{day}: two leaders on {g}" for g in leaders[leaders > 1].index]
+        roles = duties.groupby(["person", "grid"]).size()
+        bad += [f"{day}: {p} in two roles on {g}" for p, g in roles[roles > 1].index]
+        grids = duties.groupby("person")["grid"].nunique()
+        bad += [f"{day}: {p} on {n} grids" for p, n in grids[grids > 1].items()]
+    return bad
+
+
+def test_a_planned_leader_is_neither_doubled_nor_given_a_second_grid(demo):
+    """Tester Y, NEW-3: a leader planned by hand from a later day was invisible to staffing:
+    the proposal made someone else leader of that grid open-ended and gave the planned leader
+    another grid, so from the planned day the grid had two leaders and the person led two.
+    Now the planned leader counts as taken, and the grid's proposed leader stands in until the
+    day before (valid_to); the commit never writes what ``assign set`` refuses."""
+    from geo.duties import Target, assign_duty
+
+    today = city_today()
+    soon = today + dt.timedelta(days=5)
+    first = propose(demo, "grids", AREA)
+    lead = [p for p in first["pairs"] if p["role"] == "grid_leader"]
+    assert len(lead) >= 2
+    g, other = lead[0]["item_id"], lead[1]["person_id"]
+    with demo.connect() as conn:
+        code = conn.execute(text("SELECT code FROM grids WHERE id = :g"), {"g": g}).scalar_one()
+    # the leader the solver gives another grid is planned to lead this one from ``soon``
+    assign_duty(demo, int(other), Target("grid", code), "grid_leader", soon)
+    for rebalance in (False, True):
+        p = propose(demo, "grids", AREA, rebalance=rebalance)
+        assert int(other) not in {int(x["person_id"]) for x in p["pairs"]}
+        [stand_in] = [x for x in p["pairs"] if x["item_id"] == g and x["role"] == "grid_leader"]
+        assert stand_in["valid_to"] == (soon - dt.timedelta(days=1)).isoformat()
+        assert p["summary"]["until_planned"] >= 1
+    commit(demo, propose(demo, "grids", AREA))
+    assert _overlaps(demo, today, soon + dt.timedelta(days=2)) == []
+    commit(demo, propose(demo, "grids", AREA, rebalance=True))
+    assert _overlaps(demo, today, soon + dt.timedelta(days=2)) == []
+
+
+def test_a_commit_refuses_a_second_leader_as_assign_set_does(demo):
+    """The commit checks each duty it starts with the rules of ``assign set``
+    (geo.duties.refuse_grid_clash): a proposal naming two leaders of one grid is refused
+    whole, Chinese first, and nothing is written."""
+    p = propose(demo, "grids", AREA)
+    lead = [x for x in p["pairs"] if x["role"] == "grid_leader"]
+    second = {**lead[1], "item_id": lead[0]["item_id"]}
+    before = fingerprint(demo)
+    with pytest.raises(ConflictError, match=r"^网格 .*已有网格长"):
+        commit(demo, {**p, "pairs": [*p["pairs"], second]})
+    assert fingerprint(demo) == before
+
+
+def test_duties_ending_today_leave_a_gap_the_proposal_fills_from_tomorrow(demo):
+    """Tester Y, NEW-4: workers of a grid ended with --last-day today still counted as its
+    staff: both proposals said 100 % and started nobody, and the grid was short from
+    tomorrow. Today's coverage is still theirs; the proposal sees tomorrow's gap and fills it
+    with duties starting tomorrow, never putting back the people a planner just ended."""
+    from geo.duties import Target, end_duty
+
+    today = city_today()
+    tomorrow = today + dt.timedelta(days=1)
+    commit(demo, propose(demo, "grids", AREA))
+    with demo.begin() as conn:  # a week old: ending them today keeps them until tonight
+        conn.execute(text("UPDATE assignments SET valid_from = :d"), {"d": today - dt.timedelta(7)})
+        full = conn.execute(
+            text(
+                "SELECT g.id, g.code, ST_X(ST_PointOnSurface(g.geom)) AS x, "
+                "ST_Y(ST_PointOnSurface(g.geom)) AS y FROM grids g JOIN assignments a ON "
+                "a.grid_id = g.id AND a.role = 'grid_worker' WHERE g.retired_at IS NULL "
+                "GROUP BY g.id HAVING count(*) >= 3 AND count(*) = ceil(g.households / 100.0) "
+                "ORDER BY g.code LIMIT 1"
+            )
+        ).one()
+        workers = (
+            conn.execute(
+                text(
+                    "SELECT p.external_id FROM assignments a JOIN people p ON p.id = a.person_id "
+                    "WHERE a.grid_id = :g AND a.role = 'grid_worker' ORDER BY p.external_id"
+                ),
+                {"g": full.id},
+            )
+            .scalars()
+            .all()
+        )
+        for k in range(2):  # two new workers living in that grid
+            conn.execute(
+                text(
+                    "INSERT INTO people (external_id, name, roles, home) VALUES (:x, :n, "
+                    "ARRAY['grid_worker'], ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+                ),
+                {"x": f"NEW{k}", "n": f"新人{k}", "lon": full.x, "lat": full.y},
+            )
+    rate = coverage_rates(demo, AREA)["grid_staffing_rate"]
+    leaving = workers[:2]
+    for who in leaving:
+        end_duty(demo, who, Target("grid", full.code), "grid_worker", today)
+    assert coverage_rates(demo, AREA)["grid_staffing_rate"] == rate  # true of today
+    with demo.connect() as conn:
+        gone = set(
+            conn.execute(
+                text("SELECT id FROM people WHERE external_id = ANY(:x)"), {"x": leaving}
+            ).scalars()
+        )
+    for rebalance in (False, True):
+        p = propose(demo, "grids", AREA, rebalance=rebalance)
+        here = [x for x in p["pairs"] if x["item_id"] == full.id and x["role"] == "grid_worker"]
+        assert not gone & {int(x["person_id"]) for x in here}, "the ended ones are not put back"
+        new = [x for x in here if x["valid_from"] is not None]
+        assert len(new) >= 2 and {x["valid_from"] for x in new} == {tomorrow.isoformat()}
+        assert p["summary"]["starting_tomorrow"] >= 2 and p["summary"]["ending_today"] >= 2
+    done = commit(demo, propose(demo, "grids", AREA))
+    assert done["starting_tomorrow"] >= 2
+    staff = {day: [r for r in _grid_duties_today(demo, day) if r.grid_id == full.id]
+             for day in (today, tomorrow)}  # fmt: skip
+    assert sum(r.role == "grid_worker" for r in staff[tomorrow]) == len(workers)
+    assert {r.person_id for r in staff[today]} >= gone  # they serve until tonight
+    assert not gone & {r.person_id for r in staff[tomorrow]}
+    assert _overlaps(demo, today, tomorrow) == []

@@ -83,13 +83,18 @@ def home_to_grid_m(
 
 
 def staff_grids(
-    grids: gpd.GeoDataFrame, people: pd.DataFrame, params: GridParams | None = None
+    grids: gpd.GeoDataFrame,
+    people: pd.DataFrame,
+    params: GridParams | None = None,
+    exclude: set[tuple[object, object]] | None = None,
 ) -> GridStaffing:
     """Staff level-1 grids from people with roles grid_leader / grid_worker.
 
     ``grids`` may carry ``leaders_held`` and ``workers_held``: slots already filled (filling
     gaps around the duties in force); only the rest is solved, and a grid is short when the
-    rest cannot be filled. People's ``capacity`` is then what they have left."""
+    rest cannot be filled. People's ``capacity`` is then what they have left. ``exclude``:
+    (grid_id, person_id) pairs never proposed (a duty there a planner ended; dropping the
+    pick afterwards would leave a slot short that the solver counted as filled)."""
     t0 = time.perf_counter()
     params = params or GridParams()
     if params.households_per_worker < 1:
@@ -112,6 +117,10 @@ def staff_grids(
         pc = people["community_id"].to_numpy(object)[hp]
         gc = grids["community_id"].to_numpy(object)[hg]
         ok = pd.isna(pc) | pd.isna(gc) | (pc.astype(str) == gc.astype(str))
+        hp, hg, dist = hp[ok], hg[ok], dist[ok]
+    if exclude:
+        gid, pid = grids["grid_id"].to_numpy(object), people["person_id"].to_numpy(object)
+        ok = np.array([(g, p) not in exclude for g, p in zip(gid[hg], pid[hp], strict=True)])
         hp, hg, dist = hp[ok], hg[ok], dist[ok]
 
     n_g, n_p = len(grids), len(people)
