@@ -100,10 +100,12 @@ Held = list[tuple[int, str, dt.date, dt.date | None]]
 def _clashes(held: Held, duty: Any, start: dt.date) -> bool:
     """Whether ``duty`` from ``start`` overlaps a duty already carried to the same grid in a
     way the duty model refuses: a second holder of a sole role (a grid's one leader), or the
-    same person twice in one role (:mod:`geo.duties`)."""
+    same person twice on it, in one role or two (leader and worker of one grid: a review
+    found two grids merged gave one person both; :func:`geo.duties.refuse_grid_clash`)."""
     for person, role, s, e in held:
         overlap = (e is None or start <= e) and (duty.valid_to is None or s <= duty.valid_to)
-        if overlap and role == duty.role and (role in SOLE_ROLES or person == duty.person_id):
+        sole = role == duty.role and role in SOLE_ROLES
+        if overlap and (sole or person == duty.person_id):
             return True
     return False
 
@@ -148,9 +150,12 @@ def carry_duties(
     out["successors"] = {codes[o]: codes[s.new_id] for o, s in sorted(succ.items())}
     duties = conn.execute(text(_DUTIES_SQL), {"old": old_ids, "d": today}).all()
 
-    def rank(r: Any) -> tuple:  # the old grid that gave its successor most goes first
+    def rank(r: Any) -> tuple:
+        # leaders first (one who also worked on a merged grid stays its leader), then the
+        # old grid that gave its successor most
         s = succ.get(r.grid_id)
-        return (-(s.households if s else 0), -(s.m2 if s else 0.0), r.valid_from, r.id)
+        worker = r.role not in SOLE_ROLES
+        return (worker, -(s.households if s else 0), -(s.m2 if s else 0.0), r.valid_from, r.id)
 
     held: dict[int, Held] = {}
     for r in sorted(duties, key=rank):

@@ -371,3 +371,50 @@ def test_a_merge_names_a_duty_started_today_removed_not_ended_nor_planned(
     [line] = [s for s in printed.splitlines() if gone["person"] in s]
     assert "removed" in line and "ended" not in line and "planned" not in line
     assert "planned ones removed" not in printed
+
+
+def test_a_merge_never_makes_one_person_leader_and_worker_of_a_grid(demo, auth_headers):
+    """A review of the carrying rule: the leader of one grid who also worked on the grid
+    merged into it was carried twice, leader and worker of one grid, which the hand path
+    refuses (one role per grid). Leaders go first; their worker duty there ends."""
+    planner = auth_headers("planner", ("110108015",))
+    today = city_today()
+    with TestClient(create_app(demo)) as client:
+        first = _plan(client, planner, 300, 500)
+        assert client.post(f"/plans/{first}/commit", headers=planner).status_code == 200
+        _staff_every_grid(demo, today - dt.timedelta(days=10))
+        old = _grids(client, planner, first)
+        a, b = sorted(old)[:2]
+        with demo.begin() as conn:
+            ids = dict(
+                conn.execute(
+                    text("SELECT code, id FROM grids WHERE retired_at IS NULL AND level = 1")
+                ).all()
+            )
+            leader = conn.execute(
+                text(
+                    "SELECT person_id FROM assignments WHERE grid_id = :g AND role = 'grid_leader'"
+                ),
+                {"g": ids[a]},
+            ).scalar_one()
+            conn.execute(  # a's leader also works on b
+                text(
+                    "INSERT INTO assignments (person_id, role, grid_id, valid_from) "
+                    "VALUES (:p, 'grid_worker', :g, :d)"
+                ),
+                {"p": leader, "g": ids[b], "d": today - dt.timedelta(days=10)},
+            )
+        grids = [{"code": c, "building_ids": old[c]} for c in sorted(old) if c not in (a, b)]
+        grids.append({"code": a, "building_ids": old[a] + old[b]})
+        body = {"community": COMMUNITY, "min_households": 300, "max_households": 1000,
+                "base_version": 1, "grids": grids}  # fmt: skip
+        r = client.post("/plans/draft", json=body, headers=planner)
+        assert r.status_code == 201, r.text
+        r = client.post(f"/plans/{r.json()['plan_id']}/commit", headers=planner)
+        assert r.status_code == 200, r.text
+    now = [
+        d
+        for d in _duties(demo)
+        if d.current and d.person_id == leader and (d.valid_to is None or d.valid_to >= today)
+    ]
+    assert [(d.role, d.code) for d in now] == [("grid_leader", a)], now
