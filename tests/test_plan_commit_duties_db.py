@@ -77,6 +77,20 @@ def _staff_every_grid(engine, start: dt.date) -> dict[int, int]:
     return held
 
 
+def _commit_merged(client: TestClient, headers: dict, old: dict, a: str, b: str) -> dict:
+    """Draft the version-1 grids ``old`` with grid ``b`` merged into ``a``, commit it; the
+    commit's answer."""
+    grids = [{"code": c, "building_ids": old[c]} for c in sorted(old) if c not in (a, b)]
+    grids.append({"code": a, "building_ids": old[a] + old[b]})
+    body = {"community": COMMUNITY, "min_households": 300, "max_households": 1000,
+            "base_version": 1, "grids": grids}  # fmt: skip
+    r = client.post("/plans/draft", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    r = client.post(f"/plans/{r.json()['plan_id']}/commit", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 def _duties(engine) -> list:
     with engine.connect() as conn:
         return conn.execute(
@@ -217,15 +231,7 @@ def test_merged_grids_keep_one_leader_and_planned_duties_move(demo, auth_headers
                  "e": today + dt.timedelta(days=40)},
             ).scalar_one()  # fmt: skip
         big, small = sorted((a, b), key=lambda c: -sum(hh[x] for x in old[c]))
-        grids = [{"code": c, "building_ids": old[c]} for c in sorted(old) if c not in (a, b)]
-        grids.append({"code": a, "building_ids": old[a] + old[b]})
-        body = {"community": COMMUNITY, "min_households": 300, "max_households": 1000,
-                "base_version": 1, "grids": grids}  # fmt: skip
-        r = client.post("/plans/draft", json=body, headers=planner)
-        assert r.status_code == 201, r.text
-        r = client.post(f"/plans/{r.json()['plan_id']}/commit", headers=planner)
-        assert r.status_code == 200, r.text
-        out = r.json()
+        out = _commit_merged(client, planner, old, a, b)
     assert out["successors"][b] == a
     [ended] = out["duties_ended"]
     assert (ended["role"], ended["grid"]) == ("grid_leader", small)
@@ -350,15 +356,7 @@ def test_a_merge_names_a_duty_started_today_removed_not_ended_nor_planned(
         _staff_every_grid(demo, today)
         old = _grids(client, planner, first)
         a, b = sorted(old)[:2]
-        grids = [{"code": c, "building_ids": old[c]} for c in sorted(old) if c not in (a, b)]
-        grids.append({"code": a, "building_ids": old[a] + old[b]})
-        body = {"community": COMMUNITY, "min_households": 300, "max_households": 1000,
-                "base_version": 1, "grids": grids}  # fmt: skip
-        r = client.post("/plans/draft", json=body, headers=planner)
-        assert r.status_code == 201, r.text
-        r = client.post(f"/plans/{r.json()['plan_id']}/commit", headers=planner)
-        assert r.status_code == 200, r.text
-        out = r.json()
+        out = _commit_merged(client, planner, old, a, b)
     assert out["duties"]["ended"] == 0 and out["duties"]["removed"] == 1
     [gone] = out["duties_removed"]
     assert (gone["role"], gone["valid_from"], gone["planned"]) == (
@@ -404,14 +402,7 @@ def test_a_merge_never_makes_one_person_leader_and_worker_of_a_grid(demo, auth_h
                 ),
                 {"p": leader, "g": ids[b], "d": today - dt.timedelta(days=10)},
             )
-        grids = [{"code": c, "building_ids": old[c]} for c in sorted(old) if c not in (a, b)]
-        grids.append({"code": a, "building_ids": old[a] + old[b]})
-        body = {"community": COMMUNITY, "min_households": 300, "max_households": 1000,
-                "base_version": 1, "grids": grids}  # fmt: skip
-        r = client.post("/plans/draft", json=body, headers=planner)
-        assert r.status_code == 201, r.text
-        r = client.post(f"/plans/{r.json()['plan_id']}/commit", headers=planner)
-        assert r.status_code == 200, r.text
+        _commit_merged(client, planner, old, a, b)
     now = [
         d
         for d in _duties(demo)
