@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> None:
             (".geojson", ".json", ""),
             {"area": area, "buildings": buildings, "streets": streets},
         )
-        from geo.partition.io import area_code, overlap_warning, read_area, read_layer, write_grids
+        from geo.partition.io import area_code, footprint_check, read_area, read_layer, write_grids
 
         params = PartitionParams(
             min_households=min_households,
@@ -199,7 +199,7 @@ def register(app: typer.Typer) -> None:
             task = bar.add_task("读取 reading", total=1.0)
             area_geom = read_area(area, crs)
             bdf = read_layer(buildings, "buildings", crs)
-            overlaps = overlap_warning(bdf)
+            overlaps = footprint_check(bdf, buildings)
             if overlaps:
                 typer.echo(f"warning: {overlaps}", err=True)
             sdf = read_layer(streets, "streets", crs) if streets is not None else None

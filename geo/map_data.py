@@ -64,7 +64,7 @@ def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
     starting page, so a planner picks a community or a draft instead of typing a code.
     Each community and draft comes with its household bounds (``bounds``, None when
     unknown) and each draft says whether it is ``stale``."""
-    from geo.plans import plan_bounds
+    from geo.plans import bounds_of, current_plan_params_sql
 
     with engine.connect() as conn:
         rows = conn.execute(
@@ -81,13 +81,13 @@ def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
                 "  '[]'::jsonb) FROM grid_plans d WHERE d.area_id = a.id AND d.status = 'draft') "
                 " AS drafts, "
                 "(SELECT coalesce(max(g.version), 0) FROM grids g WHERE g.community_id = a.id) "
-                " AS version "
+                " AS version, "
+                f"({current_plan_params_sql('a.id')}) AS params "
                 "FROM areas a LEFT JOIN areas p ON p.id = a.parent_id "
                 "WHERE a.level IN ('community', 'village') ORDER BY a.code"
             ),
             {"tz": get_settings().timezone},
         ).all()
-        bounds = {r.code: plan_bounds(conn, r.id) for r in rows}  # its current plan's
     return [
         {
             "code": r.code,
@@ -96,7 +96,7 @@ def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
             "grids": int(r.grids),
             "households": int(r.households),
             "version": int(r.version),
-            "bounds": bounds[r.code],
+            "bounds": bounds_of(r.params),  # its current plan's
             "drafts": [_draft_entry(d, int(r.version)) for d in r.drafts],
         }
         for r in rows

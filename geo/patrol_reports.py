@@ -336,13 +336,22 @@ def _load(
             if found is None:
                 raise NotFoundError(f"area {area} does not exist")
             level = found.level
+        settings = get_settings()
         edges = read_frame(
             text(
                 "SELECT v.person_id, v.segment_id AS edge_id, x.f0 AS start_fraction, "
-                "x.f1 AS end_fraction, v.first_time, v.last_time, v.day " + _STRETCHES_FROM
+                "x.f1 AS end_fraction, v.first_time, v.last_time, v.day, v.track_id, "
+                # a late upload (迟传), read with the stretches: one scan of the visits
+                + _LATE_TRACK
+                + _STRETCHES_FROM
             ),
             conn,
-            params={"a": start, "b": end, "modes": get_settings().credited()},
+            params={
+                "a": start,
+                "b": end,
+                "modes": settings.credited(),
+                "late_s": settings.late_upload_h * 3600.0,
+            },
         )
         # every segment, retired ones too: which of them count is decided per day
         # (network_of_day), so a past day keeps the network it had; with the past
@@ -398,9 +407,7 @@ def _load(
             duties = duties[inside]
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
         unmatched = _unmatched_tracks(conn, start, end)
-        late = _late_tracks(conn, start, end)
-    if scope is not None:  # an area's report counts the late walks that credited its streets
-        late = late[late["alley_id"].isin(scope)]
+    late = _late_tracks(edges, segments, scope)
     # exact union of walked stretches: one row per stretch
     edges = edges[_STRETCH_COLS] if len(edges) else pd.DataFrame(columns=_STRETCH_COLS)
     if len(corridor):
@@ -843,34 +850,28 @@ def _unmatched_tracks(conn: Any, start: dt.date, end: dt.date) -> dict[str, int]
     return {"waiting": n.get("stored", 0) + n.get("queued", 0), "failed": n.get("failed", 0)}
 
 
-# (person, local day, track) of the credited tracks uploaded more than the setting's hours
-# after their last fix (tracks.uploaded_at, tracks.ended_at), as the visits put them on days
-_LATE_SQL = """
-SELECT DISTINCT v.person_id, v.day, v.track_id, s.street_id AS alley_id
-FROM patrol_visits v JOIN tracks t ON t.id = v.track_id
-JOIN street_segments s ON s.id = v.segment_id
-WHERE v.day BETWEEN :a AND :b AND v.person_id IS NOT NULL
-  AND t.mode = ANY(CAST(:modes AS text[]))
-  AND t.uploaded_at > t.ended_at + make_interval(secs => :late_s)
-"""
+# whether a visit's track was uploaded more than the setting's hours after its last fix
+# (tracks.uploaded_at, tracks.ended_at)
+_LATE_TRACK = (
+    "(SELECT t.uploaded_at > t.ended_at + make_interval(secs => :late_s) FROM tracks t "
+    "WHERE t.id = v.track_id) AS late "
+)
 
 
-def _late_tracks(conn: Any, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """The late uploads of these days: (person_id, day, track_id, alley_id), one row per
-    person, day, track and street it credited (the area filter keeps its streets' rows).
-    WHY: a supervisor asked to see walks sent long after they were walked (a phone offline
-    for days, or a walk sent in to fill a missed day); the credit stays."""
-    settings = get_settings()
-    return read_frame(
-        text(_LATE_SQL),
-        conn,
-        params={
-            "a": start,
-            "b": end,
-            "modes": settings.credited(),
-            "late_s": settings.late_upload_h * 3600.0,
-        },
-    )
+def _late_tracks(edges: pd.DataFrame, segments: pd.DataFrame, scope: Any) -> pd.DataFrame:
+    """The late uploads among the report's walked stretches: (person_id, day, track_id),
+    one row per person, day and track; with an area filter (``scope``, its streets) only
+    the tracks that credited its streets. WHY: a supervisor asked to see walks sent long
+    after they were walked (a phone offline for days, or a walk sent in to fill a missed
+    day); the credit stays."""
+    cols = ["person_id", "day", "track_id"]
+    if not len(edges):
+        return pd.DataFrame(columns=cols)
+    late = edges[edges["late"].eq(True)]  # None: a track without times
+    if scope is not None:
+        alley = late["edge_id"].map(segments.set_index("edge_id")["alley_id"])
+        late = late[alley.isin(scope)]
+    return late[cols].drop_duplicates().reset_index(drop=True)
 
 
 def late_upload(uploaded_at: dt.datetime | None, ended_at: dt.datetime | None) -> bool | None:

@@ -109,10 +109,20 @@ def plan_bounds(
     sql = (
         "SELECT params FROM grid_plans WHERE id = :p"
         if plan_id is not None
-        else "SELECT p.params FROM grids g JOIN grid_plans p ON p.id = g.plan_id WHERE "
-        "g.community_id = :a AND g.level = 1 AND g.retired_at IS NULL ORDER BY g.id LIMIT 1"
+        else current_plan_params_sql(":a")
     )
     return bounds_of(conn.execute(text(sql), {"p": plan_id, "a": area_id}).scalar())
+
+
+def current_plan_params_sql(area_id: str) -> str:
+    """SQL for the params of the plan a community's current level-1 grids came from
+    (``area_id``: an SQL expression of the community's id; a subquery for every row of a
+    list, or a parameter for one)."""
+    return (
+        "SELECT p.params FROM grids g JOIN grid_plans p ON p.id = g.plan_id WHERE "
+        f"g.community_id = {area_id} AND g.level = 1 AND g.retired_at IS NULL "
+        "ORDER BY g.id LIMIT 1"
+    )
 
 
 def fingerprint(conn: Connection, area_id: int) -> str:

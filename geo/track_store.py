@@ -429,8 +429,8 @@ def _store(
         True,
         len(pts),
         parsed.format,
-        _iso(t0),
-        _iso(t1),
+        local_iso(t0),
+        local_iso(t1),
         mode=mode or "walk",
         warnings=list(parsed.warnings),
     )
@@ -446,8 +446,8 @@ def _stored(row: Any, sha: str) -> StoredTrack:
         False,
         int(row.n_points),
         row.format,
-        _iso(row.started_at),
-        _iso(row.ended_at),
+        local_iso(row.started_at),
+        local_iso(row.ended_at),
         mode=row.mode,
     )
 
@@ -591,12 +591,12 @@ def _copy_refusal(row: Any, near: bool = False) -> ConflictError:
     if near:
         return ConflictError(
             f"定位点与轨迹 {row.id} 相差不到 {NEAR_M:g} 米，仅时间不同，是复制的轨迹 the fixes "
-            f"lie within {NEAR_M:g} m of track {row.id}'s ({whose}, {_iso(row.started_at)}), "
+            f"lie within {NEAR_M:g} m of track {row.id}'s ({whose}, {local_iso(row.started_at)}), "
             "at other times: a copy of a walk with its fixes nudged, not a walk; not stored"
         )
     return ConflictError(
         f"定位点与轨迹 {row.id} 完全相同，仅时间不同，是复制的轨迹 the "
-        f"fixes are those of track {row.id} ({whose}, {_iso(row.started_at)}) at other times: "
+        f"fixes are those of track {row.id} ({whose}, {local_iso(row.started_at)}) at other times: "
         "a copy of a walk, not a walk; not stored"
     )
 
@@ -661,7 +661,7 @@ def _shift_times(
     hash, name, format) and its times, and waits to be matched again (its visits move to the
     right day when it is). Recorded in the audit log with the shift and both files' hashes."""
     hours = shift.total_seconds() / 3600
-    change = {"from": _iso(row.started_at), "to": _iso(new["t0"]), "shift_h": hours}
+    change = {"from": local_iso(row.started_at), "to": local_iso(new["t0"]), "shift_h": hours}
     days = days_between(new["t0"].to_pydatetime(), new["t1"].to_pydatetime())
     ensure_day_partitions(engine, days)  # the walk's new days may have no table yet
     with engine.begin() as conn:
@@ -697,8 +697,8 @@ def _shift_times(
         stored,
         sha256=new["sha"],
         format=new["fmt"],
-        started_at=_iso(new["t0"]),
-        ended_at=_iso(new["t1"]),
+        started_at=local_iso(new["t0"]),
+        ended_at=local_iso(new["t1"]),
         time_change=change,
         warnings=[note],
     )
@@ -1140,7 +1140,7 @@ def _check_times(pts: pd.DataFrame, s: Settings) -> None:
             )
 
 
-def _iso(t: Any) -> str | None:
+def local_iso(t: Any) -> str | None:
     """An instant as the city's local time, as every other answer about tracks gives it."""
     if t is None or t is pd.NaT:
         return None

@@ -42,6 +42,7 @@ from geo.area_paths import AreaPath, area_path
 from geo.duty_undo import parse_reason
 from geo.errors import ConflictError, GridwardError, NotFoundError, parse_row_id
 from geo.settings import get_settings
+from geo.track_store import local_iso
 
 # how long a withdrawal waits for a track's row: a claim or mode change holds it for
 # milliseconds, a match for up to minutes (then the withdrawal is a 409, not a hung request)
@@ -145,7 +146,7 @@ def withdraw_track(
     return {
         "track_id": track_id,
         "status": "withdrawn",
-        "withdrawn_at": _local(when),
+        "withdrawn_at": local_iso(when),
         "withdrawn_by": actor,
         **detail,
         # a deferred upload still waiting: out of the queue with its withdrawal
@@ -185,7 +186,7 @@ def restore_track(
             {"t": track_id},
         )
         was = {
-            "withdrawn_at": _local(row.withdrawn_at),
+            "withdrawn_at": local_iso(row.withdrawn_at),
             "withdrawn_by": row.withdrawn_by,
             "withdraw_reason": row.withdraw_reason,
         }
@@ -264,14 +265,9 @@ def _owner(conn: Connection, row: Any) -> TrackOwner:
 def withdrawn_words(row: Any) -> str:
     """The words "was withdrawn on DAY by WHO: WHY" of a tracks row (``withdrawn_at``,
     ``withdrawn_by``, ``withdraw_reason``), its day in the city's time."""
-    day = _local(row.withdrawn_at)[:10]
+    day = local_iso(row.withdrawn_at)[:10]
     why = f": {row.withdraw_reason}" if row.withdraw_reason else ""
     return f"was withdrawn on {day} by {row.withdrawn_by or 'unknown'}{why}"
-
-
-def _local(when: dt.datetime) -> str:
-    """An instant in the city's time zone, ISO 8601 with its offset (as tracks are shown)."""
-    return when.astimezone(ZoneInfo(get_settings().timezone)).isoformat()
 
 
 def _credit(conn: Connection, track_id: int) -> dict[str, Any]:

@@ -39,6 +39,13 @@ def _plan(client: TestClient, headers: dict, lo: int, hi: int, seed: int = 0) ->
     raise AssertionError("job did not finish")
 
 
+def _committed(client: TestClient, headers: dict) -> int:
+    """A 300–500 plan of the community, committed (its version 1); its id."""
+    plan_id = _plan(client, headers, 300, 500)
+    assert client.post(f"/plans/{plan_id}/commit", headers=headers).status_code == 200
+    return plan_id
+
+
 def _grids(client: TestClient, headers: dict, plan_id: int) -> dict[str, list[int]]:
     feats = client.get(f"/plans/{plan_id}", headers=headers).json()["features"]["features"]
     return {f["properties"]["code"]: f["properties"]["building_ids"] for f in feats}
@@ -110,8 +117,7 @@ def test_a_repartition_carries_each_duty_to_the_grid_holding_its_old_households(
     planner = auth_headers("planner", ("110108015",))
     today = city_today()
     with TestClient(create_app(demo)) as client:
-        first = _plan(client, planner, 300, 500)
-        assert client.post(f"/plans/{first}/commit", headers=planner).status_code == 200
+        _committed(client, planner)
         held = _staff_every_grid(demo, today - dt.timedelta(days=30))
         old_bids = {r.grid_id: set(r.bids) for r in _duties(demo)}  # old grid id → its buildings
         second = _plan(client, planner, 150, 300, seed=3)
@@ -169,8 +175,7 @@ def test_the_same_grids_without_codes_in_another_order_keep_every_duty(demo, aut
     planner = auth_headers("planner", ("110108015",))
     today = city_today()
     with TestClient(create_app(demo)) as client:
-        first = _plan(client, planner, 300, 500)
-        assert client.post(f"/plans/{first}/commit", headers=planner).status_code == 200
+        first = _committed(client, planner)
         held = _staff_every_grid(demo, today - dt.timedelta(days=10))
         old = _grids(client, planner, first)
         body = {
@@ -203,8 +208,7 @@ def test_merged_grids_keep_one_leader_and_planned_duties_move(demo, auth_headers
     planner = auth_headers("planner", ("110108015",))
     today = city_today()
     with TestClient(create_app(demo)) as client:
-        first = _plan(client, planner, 300, 500)
-        assert client.post(f"/plans/{first}/commit", headers=planner).status_code == 200
+        first = _committed(client, planner)
         held = _staff_every_grid(demo, today - dt.timedelta(days=10))
         old = _grids(client, planner, first)
         with demo.begin() as conn:
@@ -261,8 +265,7 @@ def test_a_disconnected_grid_is_refused_unless_allowed(demo, auth_headers, pg_ur
 
     planner = auth_headers("planner", ("110108015",))
     with TestClient(create_app(demo)) as client:
-        first = _plan(client, planner, 300, 500)
-        assert client.post(f"/plans/{first}/commit", headers=planner).status_code == 200
+        first = _committed(client, planner)
         old = _grids(client, planner, first)
         codes = sorted(old)
         src = max(codes, key=lambda c: len(old[c]))
@@ -315,8 +318,7 @@ def test_the_cli_commit_names_the_grids_to_staff(demo, pg_url, auth_headers):
 
     planner = auth_headers("planner", ("110108015",))
     with TestClient(create_app(demo)) as client:
-        first = _plan(client, planner, 300, 500)
-        assert client.post(f"/plans/{first}/commit", headers=planner).status_code == 200
+        _committed(client, planner)
         _staff_every_grid(demo, city_today() - dt.timedelta(days=3))
         second = _plan(client, planner, 150, 300, seed=3)
     res = run_cli(["plans", "commit", str(second)], pg_url)
@@ -351,8 +353,7 @@ def test_a_merge_names_a_duty_started_today_removed_not_ended_nor_planned(
     planner = auth_headers("planner", ("110108015",))
     today = city_today()
     with TestClient(create_app(demo)) as client:
-        first = _plan(client, planner, 300, 500)
-        assert client.post(f"/plans/{first}/commit", headers=planner).status_code == 200
+        first = _committed(client, planner)
         _staff_every_grid(demo, today)
         old = _grids(client, planner, first)
         a, b = sorted(old)[:2]
@@ -378,8 +379,7 @@ def test_a_merge_never_makes_one_person_leader_and_worker_of_a_grid(demo, auth_h
     planner = auth_headers("planner", ("110108015",))
     today = city_today()
     with TestClient(create_app(demo)) as client:
-        first = _plan(client, planner, 300, 500)
-        assert client.post(f"/plans/{first}/commit", headers=planner).status_code == 200
+        first = _committed(client, planner)
         _staff_every_grid(demo, today - dt.timedelta(days=10))
         old = _grids(client, planner, first)
         a, b = sorted(old)[:2]

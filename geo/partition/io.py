@@ -50,8 +50,6 @@ def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFram
         gdf = gdf.set_crs(WGS84)
     else:
         gdf = gdf.to_crs(WGS84)
-    if what == "buildings":
-        refuse_identical(gdf, path)
     return gdf
 
 
@@ -59,7 +57,11 @@ def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFram
 OVERLAP_SHARE = 0.10
 
 
-def _pairs(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# touching footprints: feature positions a < b and the share of the smaller they share
+Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _pairs(gdf: gpd.GeoDataFrame) -> Pairs:
     """Feature positions (a < b) of polygonal footprints sharing area, and the share of
     the smaller footprint they share (neighbours touching along a wall share none)."""
     geoms = np.asarray(gdf.geometry.values, dtype=object)
@@ -85,13 +87,21 @@ def _named(gdf: gpd.GeoDataFrame, a: np.ndarray, b: np.ndarray, extra: list[str]
     return "features " + ", ".join(shown) + more
 
 
-def refuse_identical(gdf: gpd.GeoDataFrame, path: Path) -> None:
+def footprint_check(gdf: gpd.GeoDataFrame, path: Path) -> str | None:
+    """:func:`refuse_identical` and :func:`overlap_warning` of a buildings file, on one
+    computation of its touching pairs (an STRtree and an intersection for each)."""
+    pairs = _pairs(gdf)
+    refuse_identical(gdf, path, pairs)
+    return overlap_warning(gdf, pairs)
+
+
+def refuse_identical(gdf: gpd.GeoDataFrame, path: Path, pairs: Pairs | None = None) -> None:
     """InputError naming buildings drawn twice (same footprint, whatever their ids).
 
     WHY: a GIS merge or export that repeats a feature counted its households twice, and
     the engine fuses the copies into one building silently (tester W's F9). ``gdf``'s index
     is the feature number (from 1); the database import (geo.importer) asks it too."""
-    a, b, _share = _pairs(gdf)
+    a, b, _share = pairs if pairs is not None else _pairs(gdf)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     same = shapely.equals(geoms[a], geoms[b])
     if same.any():
@@ -102,14 +112,14 @@ def refuse_identical(gdf: gpd.GeoDataFrame, path: Path) -> None:
         )
 
 
-def overlap_warning(gdf: gpd.GeoDataFrame) -> str | None:
+def overlap_warning(gdf: gpd.GeoDataFrame, pairs: Pairs | None = None) -> str | None:
     """A warning naming footprints that overlap by more than ``OVERLAP_SHARE`` of the
     smaller one, or None.
 
     A warning, not an error: overlapping footprints are common and legitimate (OSM
     building parts, a tower over its podium) and the engine keeps them together in one
     grid; only a planner can tell whether both carry the same households."""
-    a, b, share = _pairs(gdf)
+    a, b, share = pairs if pairs is not None else _pairs(gdf)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     big = (share > OVERLAP_SHARE) & ~shapely.equals(geoms[a], geoms[b])
     if not big.any():

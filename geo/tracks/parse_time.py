@@ -41,7 +41,7 @@ _YY_ORDERS = {
 }
 # the most days apart the dates of one track file lie (a walk, the walks of some weeks)
 _YY_SPAN_DAYS = 92
-# the words a refusal of dates for their order starts with (see date_order_refused)
+# the words a refusal of dates for their order starts with (DateOrderError)
 DATE_ORDER_TAGS = ("日期有歧义", "日期顺序不一")
 _COMPACT_RE = re.compile(r"(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\.\d+)?")
 # a zone written as words after the time: "… CST" (China Standard Time, as Java's Date and
@@ -317,7 +317,7 @@ def _day_month_order(text: list[str]) -> list[str]:
     day_first, month_first = bool((a > 12).any()), bool((b > 12).any())
     if day_first and month_first:
         x, y = s[has][(a > 12).to_numpy()].iloc[0], s[has][(b > 12).to_numpy()].iloc[0]
-        raise InputError(
+        raise DateOrderError(
             f"{DATE_ORDER_TAGS[1]} dates mix day/month orders: {x!r} is day first, "
             f"{y!r} month first"
         )
@@ -325,7 +325,7 @@ def _day_month_order(text: list[str]) -> list[str]:
         ex = s[has][(a != b).to_numpy()].iloc[0]
         i, j = int(a[a != b].iloc[0]), int(b[a != b].iloc[0])
         year = parts.loc[has, 3][(a != b).to_numpy()].iloc[0]
-        raise InputError(
+        raise DateOrderError(
             f"{DATE_ORDER_TAGS[0]} ambiguous dates such as {ex!r}: {year}-{j:02d}-{i:02d} "
             f"(day/month) or "
             f"{year}-{i:02d}-{j:02d} (month/day), and no date in the file tells which: "
@@ -356,7 +356,7 @@ def _two_digit_years(text: list[str]) -> list[str]:
     problems = {name: _yy_misfit(name, r, written) for name, r in readings.items()}
     fits = {name: r for name, r in readings.items() if problems[name] is None}
     if not fits:
-        raise InputError(
+        raise DateOrderError(
             f"{DATE_ORDER_TAGS[1]} dates mix day/month/year orders, no one order reads them "
             f"all ({'; '.join(str(p) for p in problems.values())}): write dates as yyyy-mm-dd"
         )
@@ -388,7 +388,7 @@ def _refuse_ambiguous_yy(written: list[str], fits: dict[str, list[str | None]]) 
     for name, r in fits.items():
         names.setdefault(r[i], []).append(name)
     told = " or ".join(f"{day} ({', '.join(n)})" for day, n in names.items())
-    raise InputError(
+    raise DateOrderError(
         f"{DATE_ORDER_TAGS[0]} ambiguous dates such as {written[i]!r}: {told}, and no date in "
         "the file tells the order of year, month and day: write dates as yyyy-mm-dd"
     )
@@ -407,10 +407,14 @@ def _yy_misfit(name: str, reading: list[str | None], written: list[str]) -> str 
     return None
 
 
+class DateOrderError(InputError):
+    """Dates refused for their day/month/year order (日期有歧义, 日期顺序不一): the values
+    are dates all the same (a table reader still knows the column for its time column)."""
+
+
 def date_order_refused(exc: InputError) -> bool:
-    """Whether ``exc`` refuses dates for their day/month order: the values are dates all the
-    same (a table reader still knows the column for its time column)."""
-    return exc.message.startswith(DATE_ORDER_TAGS)
+    """Whether ``exc`` refuses dates for their order (:class:`DateOrderError`)."""
+    return isinstance(exc, DateOrderError)
 
 
 def _missing(v: Any) -> bool:
