@@ -342,12 +342,12 @@ def _store(
         if person_id not in (None, existing.person_id):
             stored = _claim(engine, stored, person_id, uploaded_by)
         if mode is not None and mode != existing.mode:
-            stored = _change_mode(engine, stored, mode, uploaded_by, queue)
+            stored = _change_mode(engine, stored, mode, person_id, uploaded_by, queue)
         if _same_crs(existing.crs, crs):
             changed = stored.mode_change is not None
             return stored, (_points_of(engine, stored.track_id) if changed else None)
         stored, pts = _correct_crs(
-            engine, stored, existing.crs, data, filename, crs, uploaded_by, s, queue
+            engine, stored, existing.crs, data, filename, crs, person_id, uploaded_by, s, queue
         )
         if pts is None and stored.mode_change is not None:
             pts = _points_of(engine, stored.track_id)
@@ -504,7 +504,7 @@ def _same_walk(
             stored = _claim(engine, stored, person_id, uploaded_by)
         if mode is None or mode == row.mode:
             return stored, None
-        stored = _change_mode(engine, stored, mode, uploaded_by, queue)
+        stored = _change_mode(engine, stored, mode, person_id, uploaded_by, queue)
         return stored, _points_of(engine, stored.track_id)
     if old is None:
         old = _points_of(engine, int(row.id))
@@ -533,7 +533,7 @@ def _same_walk(
         return stored, None
     new = {"sha": sha, "raw": data, "fn": (filename or "")[:255] or None}
     new.update(fmt=parsed.format, crs=str(crs)[:16], size=len(data), t0=t0, t1=t1)
-    stored = _shift_times(engine, stored, row, shift, new, pts, uploaded_by, queue)
+    stored = _shift_times(engine, stored, row, shift, new, pts, person_id, uploaded_by, queue)
     stored.warnings.extend(parsed.warnings)
     return stored, pts
 
@@ -654,6 +654,7 @@ def _shift_times(
     shift: pd.Timedelta,
     new: dict[str, Any],
     pts: pd.DataFrame,
+    person_id: int | None,
     by: str | None,
     queue: bool,
 ) -> StoredTrack:
@@ -665,9 +666,7 @@ def _shift_times(
     days = days_between(new["t0"].to_pydatetime(), new["t1"].to_pydatetime())
     ensure_day_partitions(engine, days)  # the walk's new days may have no table yet
     with engine.begin() as conn:
-        current = conn.execute(
-            text("SELECT started_at FROM tracks WHERE id = :t FOR UPDATE"), {"t": row.id}
-        ).scalar_one()
+        current = _lock_live(conn, int(row.id), person_id).started_at
         if pd.Timestamp(current) == new["t0"]:  # a concurrent re-send put it right already
             return replace(stored, sha256=new["sha"], time_change=change)
         _replace_fixes(conn, int(row.id), pts)
@@ -770,15 +769,20 @@ class TrackWithdrawn(OwnedByAnother):
     names no one."""
 
 
-def withdrawn_refusal(row: Any, person_id: int | None, same_file: bool = True) -> TrackWithdrawn:
+def withdrawn_refusal(
+    row: Any, person_id: int | None, same_file: bool | None = True
+) -> TrackWithdrawn:
     """The 409 for a re-send of withdrawn track ``row`` (id, person_id and its withdrawal)
-    by or for ``person_id`` (``same_file``: its bytes; else a file of its fixes): what
-    happened, and the ways out. WHY no way round by upload: a withdrawn walk sent again at
-    other dates was credited on a day it was not walked (an outside tester); it comes back
-    only by a restore, which says who may, and is put right there."""
+    by or for ``person_id`` (``same_file``: its bytes; False: a file of its fixes; None:
+    either, not told apart): what happened, and the ways out. WHY no way round by upload: a
+    withdrawn walk sent again at other dates was credited on a day it was not walked (an
+    outside tester); it comes back only by a restore, which says who may, and is put right
+    there."""
     from geo.track_withdraw import withdrawn_words
 
-    what = "the same file" if same_file else "a file of the same walk (its fixes)"
+    what = {True: "the same file", False: "a file of the same walk (its fixes)"}.get(
+        same_file, "this walk"
+    )
     full = (
         f"轨迹 {row.id} 已撤回，不再接收 track {row.id} {withdrawn_words(row)}; {what} is "
         "not stored again. If it was withdrawn by mistake, or is someone else's walk, restore "
@@ -798,6 +802,25 @@ def withdrawn_refusal(row: Any, person_id: int | None, same_file: bool = True) -
     return TrackWithdrawn(full, anonymous)
 
 
+def _lock_live(conn: Connection, track_id: int, person_id: int | None) -> Any:
+    """The track's row locked for one of an upload's writers (:func:`_claim`,
+    :func:`_change_mode`, :func:`_correct_crs`, :func:`_shift_times`): its person, mode,
+    datum and start. A withdrawn track is refused as a re-send of it is
+    (:func:`withdrawn_refusal`). WHY here, under the lock: the upload read the status
+    before; a withdrawal that landed while the writer waited for the row was written over
+    (its walk claimed, or stored and matched again, its credit back)."""
+    row = conn.execute(
+        text(
+            "SELECT id, person_id, mode, crs, started_at, status, withdrawn_at, withdrawn_by, "
+            "withdraw_reason FROM tracks WHERE id = :t FOR UPDATE"
+        ),
+        {"t": track_id},
+    ).one()
+    if row.status == "withdrawn":
+        raise withdrawn_refusal(row, person_id, same_file=None)
+    return row
+
+
 def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) -> StoredTrack:
     """A stored file sent again for a person: if it was stored for nobody (an admin's upload
     without a person), the walk becomes theirs, and so do its visits, so their reports credit
@@ -808,10 +831,7 @@ def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) 
     match in progress holds it, so the claim waits for its visits and then gives them the
     person; a match that starts after the claim reads the person under the lock."""
     with engine.begin() as conn:
-        owner = conn.execute(
-            text("SELECT person_id FROM tracks WHERE id = :t FOR UPDATE"),
-            {"t": stored.track_id},
-        ).scalar_one()
+        owner = _lock_live(conn, stored.track_id, person_id).person_id
         if owner is not None:
             if owner != person_id:
                 raise OwnedByAnother(
@@ -829,7 +849,12 @@ def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) 
 
 
 def _change_mode(
-    engine: Engine, stored: StoredTrack, mode: str, by: str | None, queue: bool
+    engine: Engine,
+    stored: StoredTrack,
+    mode: str,
+    person_id: int | None,
+    by: str | None,
+    queue: bool,
 ) -> StoredTrack:
     """The same file sent again naming another mode: the uploader says the first was wrong
     (a walk sent as a bike ride credits nothing; a ride sent as a walk is cut where it was
@@ -838,9 +863,7 @@ def _change_mode(
     WHY only when named: a re-send of a folder with no mode must not turn a bike ride back
     into a walk; the API and the CLI pass None when the uploader did not name one."""
     with engine.begin() as conn:
-        old = conn.execute(
-            text("SELECT mode FROM tracks WHERE id = :t FOR UPDATE"), {"t": stored.track_id}
-        ).scalar_one()
+        old = _lock_live(conn, stored.track_id, person_id).mode
         if old == mode:  # a concurrent re-send changed it already
             return replace(stored, mode=mode)
         conn.execute(
@@ -934,6 +957,7 @@ def _correct_crs(
     data: bytes,
     filename: str | None,
     crs: str,
+    person_id: int | None,
     uploaded_by: str | None,
     s: Settings,
     queue: bool,
@@ -976,9 +1000,7 @@ def _correct_crs(
     days = days_between(pts["time"].min().to_pydatetime(), pts["time"].max().to_pydatetime())
     ensure_day_partitions(engine, days)  # retention may have dropped the walk's days
     with engine.begin() as conn:
-        current = conn.execute(
-            text("SELECT crs FROM tracks WHERE id = :t FOR UPDATE"), {"t": stored.track_id}
-        ).scalar_one()
+        current = _lock_live(conn, stored.track_id, person_id).crs
         if _same_crs(current, crs):  # a concurrent upload corrected it already
             return stored, None
         _replace_fixes(conn, stored.track_id, pts)

@@ -492,3 +492,84 @@ def test_one_files_database_error_is_its_own_and_an_empty_file_has_a_status(
         assert r.status_code == 422, r.text
         assert [f["status"] for f in r.json()["files"]] == [422, 422]
     assert _track_id(demo, "w1.csv")
+
+
+# --- G: a withdrawal while an upload's writer waits for the track's row -------------------
+
+
+def _withdrawn_while_waiting(
+    db: Engine, monkeypatch: pytest.MonkeyPatch, track_id: int, send: Callable[[], Any]
+) -> Any:
+    """``send()`` (an upload of the track's walk) run while a withdrawal of ``track_id``
+    holds the track's row: the withdrawal pauses once it has it (before it deletes the credit)
+    until the upload waits for that row (after its status check), then commits. The upload's
+    outcome (its value, or the exception it raised)."""
+    import geo.track_withdraw as tw
+
+    real = tw._credit
+    gate: dict[str, Any] = {"held": threading.Event(), "release": threading.Event()}
+
+    def credit(conn: Any, tid: int) -> dict[str, Any]:
+        gate["pid"] = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        gate["held"].set()
+        assert gate["release"].wait(60), "the withdrawal was never released"
+        return real(conn, tid)
+
+    monkeypatch.setattr(tw, "_credit", credit)
+    withdrawal, withdrawn = _in_thread(lambda: tw.withdraw_track(db, track_id, actor="test"))
+    try:
+        assert gate["held"].wait(60)
+        upload, sent = _in_thread(send)
+        waits = "SELECT count(*) FROM pg_stat_activity WHERE :w = ANY(pg_blocking_pids(pid))"
+        end = time.monotonic() + 60
+        while not _one(db, waits, w=gate["pid"])[0][0]:
+            assert upload.is_alive(), sent  # old code or new: it reaches the row's lock
+            assert time.monotonic() < end, "the upload never waited for the track's row"
+            time.sleep(0.05)
+    finally:
+        gate["release"].set()
+    withdrawal.join(60)
+    upload.join(60)
+    assert "error" not in withdrawn, withdrawn
+    return sent.get("value", sent.get("error"))
+
+
+@pytest.mark.parametrize("writer", ["claim", "mode", "datum", "times"])
+def test_a_withdrawal_while_an_uploads_writer_waits_is_a_409_and_stands(
+    demo, auth_headers, monkeypatch, writer
+):
+    """Each writer an upload of a stored walk runs (a claim for a person, another mode,
+    another datum, its times put right) waited for the track's row while a withdrawal held
+    it, having read the status before. Old code: it then wrote over the withdrawal (the
+    walk claimed, or stored and matched again: its credit back). Now each refuses once it
+    has the row: 409 已撤回, the track as the withdrawal left it."""
+    from geo.crs import wgs84_to_gcj02
+    from tests.test_tracks_db import _zoneless_gpx
+
+    sp = SimParams(length_m=500, noise_m=5, start="2026-03-02T01:00:00Z")
+    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(110), sp)
+    amap = _csv(pts, *wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy()))
+    earlier = _csv(pts.assign(time=pts["time"] - np.timedelta64(8, "h")))
+    first, person, again, fields = {  # the first upload and its person, the re-send
+        "claim": (_csv(pts), None, _csv(pts), {"person_id": 1}),
+        "mode": (_csv(pts), 1, _csv(pts), {"person_id": 1, "mode": "bike"}),
+        "datum": (amap, 1, amap, {"person_id": 1, "crs": "gcj02"}),
+        "times": (_zoneless_gpx(pts), 1, earlier, {"person_id": 1}),  # read as UTC: -8 h
+    }[writer]
+    name = f"{writer}.{'gpx' if first.startswith(b'<') else 'csv'}"
+    tid = ingest_track(demo, first, name, person_id=person)["track_id"]
+    columns = "person_id, mode, crs, started_at, status, withdrawn_by"
+    [before] = _one(demo, f"SELECT {columns} FROM tracks WHERE id = :t", t=tid)
+    with TestClient(create_app(demo)) as client:
+        r = _withdrawn_while_waiting(
+            demo,
+            monkeypatch,
+            tid,
+            lambda: _post(client, auth_headers("admin"), [("again.csv", again)], **fields),
+        )
+    assert r.status_code == 409, r.text
+    error = r.json()["files"][0]["error"]
+    assert error.startswith(f"轨迹 {tid} 已撤回") and "restore" in error, error
+    [after] = _one(demo, f"SELECT {columns} FROM tracks WHERE id = :t", t=tid)
+    assert after[:4] == before[:4] and after[4:] == ("withdrawn", "test"), (before, after)
+    assert not _visits(demo, tid)
