@@ -548,35 +548,48 @@ _WALK_COLUMNS = (
 def _walk_row(
     engine: Engine, fixes: str, pts: pd.DataFrame
 ) -> tuple[Any, bool, pd.DataFrame | None]:
+    """:func:`walk_holder` of an upload's fixes, on a connection of its own."""
+    with engine.connect() as conn:
+        return walk_holder(conn, fixes, pts)
+
+
+def walk_holder(
+    conn: Connection, fixes: str, pts: pd.DataFrame, live_other_than: int | None = None
+) -> tuple[Any, bool, pd.DataFrame | None]:
     """The stored track whose walk these fixes are, whether they are its fixes nudged (near,
     :func:`geo.walk_digest.near_copy`) rather than the same to 0.1 m, and its fixes when they
     were read to tell; (None, False, None) for none. Exact first (the digest's index); else
     the stored walks whose mean fix lies within CENTER_RADIUS_DEG and which last as long at
-    least (a copy is the walk or part of it), nearest first, read in one query."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                f"SELECT {_WALK_COLUMNS} WHERE t.fixes_sha256 = :f "
-                "ORDER BY t.status = 'withdrawn', t.id LIMIT 1"
-            ),
-            {"f": fixes},
-        ).first()
-        if row is not None:
-            return row, False, None
-        center = fixes_center(pts)
-        span = (pts["time"].max() - pts["time"].min()).to_pytimedelta()
-        near = conn.execute(
-            text(
-                f"SELECT {_WALK_COLUMNS} WHERE ST_DWithin(t.fixes_center, "
-                "ST_SetSRID(ST_MakePoint(:x, :y), 4326), :r) "
-                "AND t.ended_at - t.started_at >= :span - interval '2 seconds' "
-                "ORDER BY t.fixes_center <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 5"
-            ),
-            {"x": center[0], "y": center[1], "r": CENTER_RADIUS_DEG, "span": span},
-        ).all()
-        if not near:
-            return None, False, None
-        stored = read_track_points(conn, [int(c.id) for c in near])
+    least (a copy is the walk or part of it), nearest first, read in one query.
+
+    ``live_other_than``: a withdrawn track being restored (:mod:`geo.track_withdraw`): only
+    the other tracks not withdrawn, those that would credit its walk a second time. WHY one
+    rule for both: a restore is its walk sent again, and must see what an upload sees."""
+    live = "" if live_other_than is None else "AND t.id <> :me AND t.status <> 'withdrawn' "
+    row = conn.execute(
+        text(
+            f"SELECT {_WALK_COLUMNS} WHERE t.fixes_sha256 = :f {live}"
+            "ORDER BY t.status = 'withdrawn', t.id LIMIT 1"
+        ),
+        {"f": fixes, "me": live_other_than},
+    ).first()
+    if row is not None:
+        return row, False, None
+    center = fixes_center(pts)
+    span = (pts["time"].max() - pts["time"].min()).to_pytimedelta()
+    near = conn.execute(
+        text(
+            f"SELECT {_WALK_COLUMNS} WHERE ST_DWithin(t.fixes_center, "
+            f"ST_SetSRID(ST_MakePoint(:x, :y), 4326), :r) {live}"
+            "AND t.ended_at - t.started_at >= :span - interval '2 seconds' "
+            "ORDER BY t.fixes_center <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 5"
+        ),
+        {"x": center[0], "y": center[1], "r": CENTER_RADIUS_DEG, "span": span,
+         "me": live_other_than},
+    ).all()  # fmt: skip
+    if not near:
+        return None, False, None
+    stored = read_track_points(conn, [int(c.id) for c in near])
     for cand in near:
         old = stored[stored["track_id"] == cand.id].drop(columns="track_id")
         if near_copy(pts, old):

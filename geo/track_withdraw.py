@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
@@ -43,6 +44,7 @@ from geo.duty_undo import parse_reason
 from geo.errors import ConflictError, GridwardError, NotFoundError, parse_row_id
 from geo.settings import get_settings
 from geo.track_store import local_iso
+from geo.walk_digest import NEAR_M
 
 # how long a withdrawal waits for a track's row: a claim or mode change holds it for
 # milliseconds, a match for up to minutes (then the withdrawal is a 409, not a hung request)
@@ -166,8 +168,9 @@ def restore_track(
     re-read from the kept upload and written back: :func:`_fixes_back`), so its credit
     comes back. Refused (409) when it is not
     withdrawn, or when another track now holds the same walk (a corrected upload sent
-    after the withdrawal: both would be credited). Audit ``track.restore``."""
-    from geo.track_store import match_held, set_failed
+    after the withdrawal: both would be credited; :func:`_refuse_a_second_copy`). Audit
+    ``track.restore``."""
+    from geo.track_store import match_held, read_track_points, set_failed
 
     track_id = parse_track_id(track)
     reason = parse_reason(reason)
@@ -177,7 +180,9 @@ def restore_track(
             raise ConflictError(
                 f"轨迹 {track_id} 未撤回 track {track_id} is not withdrawn (status {row.status})"
             )
-        _refuse_a_second_copy(conn, row)
+        # its fixes, re-read from the kept upload (the withdrawal deleted them)
+        points = read_track_points(conn, [track_id]).drop(columns="track_id")
+        _refuse_a_second_copy(conn, row, points)
         conn.execute(
             text(
                 "UPDATE tracks SET status = 'stored', error = NULL, withdrawn_at = NULL, "
@@ -197,7 +202,7 @@ def restore_track(
         # restore sent at once (a double click) held the row while it found it restored
         # already, the first one's match skipped the locked row as "being matched", and the
         # track stayed unmatched with its credit gone (an outside tester, 6 of 6 races)
-        points = _fixes_back(conn, row)
+        _fixes_back(conn, row, points)
         try:
             with conn.begin_nested():
                 found = match_held(conn, track_id, points)
@@ -207,22 +212,20 @@ def restore_track(
     return {**out, "status": "matched", "match": found}
 
 
-def _fixes_back(conn: Connection, row: Any) -> Any:
-    """A restored track's fixes, re-read from its kept upload and written back to
+def _fixes_back(conn: Connection, row: Any, pts: pd.DataFrame) -> None:
+    """A restored track's fixes ``pts`` (re-read from its kept upload) written back to
     ``track_points`` when its days' tables are there (the withdrawal deleted them; without
     them its page and every re-match re-parsed the file, and a second withdrawal had no
     fixes to delete). Days that retention dropped meanwhile stay dropped: their fixes are
     read from the file, as any old track's (:func:`geo.track_store.read_track_points`)."""
     from geo.track_partitions import day_partitions, days_between
-    from geo.track_store import copy_points, read_track_points
+    from geo.track_store import copy_points
 
-    pts = read_track_points(conn, [int(row.id)]).drop(columns="track_id")
     if not len(pts) or row.started_at is None or row.ended_at is None:
-        return pts
+        return
     there = {d for d, _ in day_partitions(conn)}
     if set(days_between(row.started_at, row.ended_at)) <= there:
         copy_points(conn, int(row.id), pts)
-    return pts
 
 
 def _locked(conn: Connection, track_id: int, authorize: Authorize | None = None) -> Any:
@@ -305,20 +308,21 @@ def _local_days(start: dt.datetime | None, end: dt.datetime | None) -> list[str]
     return [(d0 + dt.timedelta(days=i)).isoformat() for i in range((d1 - d0).days + 1)]
 
 
-def _refuse_a_second_copy(conn: Connection, row: Any) -> None:
-    """ConflictError when a live track holds the same walk (its fixes' digest)."""
-    if row.fixes_sha256 is None:
+def _refuse_a_second_copy(conn: Connection, row: Any, pts: pd.DataFrame) -> None:
+    """ConflictError when a live track holds the same walk, by the upload's rule
+    (:func:`geo.track_store.walk_holder`): the same fixes, or these fixes nudged (each by
+    under a metre, or these a part of its). WHY not the digest alone: a corrected file
+    sent after the withdrawal (the whole walk, of which the withdrawn file was a part) was
+    stored, and the restore credited the walk twice."""
+    from geo.track_store import walk_holder
+
+    if row.fixes_sha256 is None or not len(pts):  # too few positions to know a walk by
         return
-    other = conn.execute(
-        text(
-            "SELECT id FROM tracks WHERE fixes_sha256 = :f AND id <> :t "
-            "AND status <> 'withdrawn' ORDER BY id LIMIT 1"
-        ),
-        {"f": row.fixes_sha256, "t": row.id},
-    ).scalar()
+    other, near, _ = walk_holder(conn, row.fixes_sha256, pts, live_other_than=int(row.id))
     if other is not None:
+        how = f"{row.id}'s fixes lie within {NEAR_M:g} m of its" if near else "the same fixes"
         raise ConflictError(
-            f"轨迹 {other} 是同一行走，不能恢复 track {other} holds the same walk (sent after "
-            f"this one was withdrawn): restoring {row.id} would credit it twice; withdraw "
-            f"{other} first, or leave {row.id} withdrawn"
+            f"轨迹 {other.id} 是同一行走，不能恢复 track {other.id} holds the same walk ({how}): "
+            f"restoring {row.id} would credit it twice; withdraw {other.id} first, or leave "
+            f"{row.id} withdrawn"
         )

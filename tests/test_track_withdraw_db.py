@@ -346,3 +346,50 @@ def test_a_track_restored_after_retention_is_matched_from_its_file(demo):  # noq
     assert _counts(demo, tid)["fixes"] == 0
     with demo.connect() as conn:
         assert all(d > last for d, _ in day_partitions(conn))
+
+
+def test_a_restore_is_refused_while_another_track_holds_its_walk_nudged(demo):  # noqa: F811
+    """A walk is withdrawn (sent for the wrong person, say); the same walk exported by
+    another app, its fixes nudged by under half a metre (other rounding) and its recording
+    a few seconds longer, is sent after: stored, for it is no copy of the withdrawn one
+    (longer). Old code compared exact digests only and restored the first file: the walk
+    credited twice. A restore now sees what an upload sees (walk_digest.near_copy: the
+    withdrawn walk is the stored one nudged, cut short): 409 naming the other track, the
+    withdrawal stands. Once that one is withdrawn, the restore goes through."""
+    import numpy as np
+
+    from geo.track_withdraw import restore_track, withdraw_track
+
+    pts, day = _walk_with_duty(demo, 36)
+    first = pts.iloc[:-3]  # the other app recorded 9 s more at the end
+    tid = ingest_track(demo, _csv(first), "first.csv", person_id=1)["track_id"]
+    withdraw_track(demo, tid, "wrong person", actor="test")
+    rng = np.random.default_rng(37)
+    nudge = 0.4 / 111_320
+    other = ingest_track(
+        demo,
+        _csv(
+            pts,
+            pts["lon"] + rng.uniform(-nudge, nudge, len(pts)),
+            pts["lat"] + rng.uniform(-nudge, nudge, len(pts)),
+        ),
+        "other_app.csv",
+        person_id=1,
+    )
+    assert other["created"] and other["status"] == "matched", other
+    credit = _walked_m(demo, day)
+    assert credit > 0
+
+    with pytest.raises(ConflictError) as refused:
+        restore_track(demo, tid, actor="test")
+    message = refused.value.message
+    assert message.startswith(f"轨迹 {other['track_id']} 是同一行走，不能恢复"), message
+    assert f"{tid}'s fixes lie within 1 m" in message and "credit it twice" in message
+    with demo.connect() as conn:
+        status = conn.execute(text("SELECT status FROM tracks WHERE id = :t"), {"t": tid})
+        assert status.scalar_one() == "withdrawn"
+    assert _walked_m(demo, day) == pytest.approx(credit, abs=0.5)
+
+    withdraw_track(demo, other["track_id"], "sent twice", actor="test")
+    assert restore_track(demo, tid, actor="test")["status"] == "matched"
+    assert _walked_m(demo, day) == pytest.approx(credit, abs=25)
