@@ -10,8 +10,14 @@ re-import must neither wipe the names and phones the file does not carry, nor un
 Rules:
 
 * a column absent from the file leaves the stored value alone (a blank name cell too: a new
-  person without a name is named by their id); a home is always given, so home and building
-  are always written;
+  person without a name is named by their id). A home (lon/lat or building) is needed only
+  for people not registered yet: a sheet of ids and phones, or a row with blank home cells,
+  keeps a registered person's stored home; a new person without one refuses the whole file,
+  naming them, nothing written (as every other bad row does: no half-imported roster);
+* a home given that lies in no community or village of the city is stored (without a
+  community) and named in a warning with the nearest community and how far; one more than
+  ``FAR_KM`` from every area of the city is refused, nothing written: a wrong number (another
+  city, a lost digit), not a resident;
 * a person who left (``active`` false) stays inactive and is named in a warning;
   ``reactivate`` brings the listed leavers back, and the answer says so;
 * with ``covers`` (a planner's scope), every imported person's new home, and an existing
@@ -53,6 +59,11 @@ _SUMMARY_RE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 FOOTER_ROWS = 20
+# WHY 50 km: grid staff and stewards are residents or walk their grid daily, so a home this far
+# from every imported area is a wrong number (Shanghai's 121.47, 31.23 for a Beijing city, a
+# lost digit); a commuter from another district of the city stays well inside it. GCJ-02 or
+# BD-09 numbers (some 0.5–1 km off) cannot be told from a home across a boundary: warned only
+FAR_KM = 50.0
 # what a present column writes over on a re-import (name: a blank cell keeps the old one)
 _UPDATES = {
     "name": "name = COALESCE(:name, people.name)",
@@ -107,7 +118,7 @@ def _header_row(rows: list[list[str | None]]) -> int:
 
 def _is_summary(row: list[str | None], xy: list[int]) -> bool:
     """A 合计/总计/Total or note row: a cell that is the label alone, and no lon/lat pair (a
-    person's row always has a home; one with coordinates is read, and judged, as a person)."""
+    row with coordinates is read, and judged, as a person)."""
     cells = _filled(row)
     pair = [row[j] for j in xy if j < len(row)]
     if len(pair) == 2 and all(_number(c) for c in pair):
@@ -143,7 +154,7 @@ def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
     raw = path.read_bytes()
     rows = _cells(raw, path.name)
     if not rows:
-        return read_people(raw, path.name), []
+        return read_people(raw, path.name, home_required=False), []
     top = _header_row(rows)
     header = rows[top]
     xy = [j for j, c in enumerate(header) if c is not None and header_key(c) in _XY_KEYS]
@@ -164,7 +175,7 @@ def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
             f"left out: {shown!r}"
         )
     if not warnings:
-        return read_people(raw, path.name), []
+        return read_people(raw, path.name, home_required=False), []
     out = io.StringIO()
     writer = csv.writer(out)
     width = len(header)
@@ -172,7 +183,8 @@ def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
     writer.writerow(named)
     for r in body[: len(body) - n_foot]:
         writer.writerow([("" if c is None else c) for c in (r + [None] * width)[:width]])
-    return read_people(out.getvalue().encode("utf-8"), f"{path.stem}.csv"), warnings
+    data = out.getvalue().encode("utf-8")
+    return read_people(data, f"{path.stem}.csv", home_required=False), warnings
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,13 +254,30 @@ def _stored(conn: Connection, ids: list[str]) -> dict[str, Any]:
     return {r.external_id: r for r in rows}
 
 
+def _refuse_unregistered_homeless(
+    rows: list[dict[str, Any]], before: dict[str, Any], filename: str
+) -> None:
+    """A row without a home keeps a registered person's stored one; a new person has none to
+    keep: InputError naming them (the whole file, as any other bad row)."""
+    new = [r["ext"] for r in rows if r["home"] is None and r["ext"] not in before]
+    if new:
+        raise InputError(
+            f"{len(new)} 人未登记且文件中没有其住处，未导入 {filename}: {len(new)} people of "
+            f"the file are not registered and have no home in it: "
+            f"{', '.join(new[:10])}{' …' if len(new) > 10 else ''}: nothing changed; give "
+            "their home (lon+lat 经度/纬度 or building_id 楼栋), or leave their rows out (a "
+            "file without home columns updates registered people only)"
+        )
+
+
 def _upsert(conn: Connection, rows: list[dict[str, Any]], present: set[str], wake: bool) -> None:
     """Insert new people; update existing ones in the columns the file has (``present``),
-    home always. A leaver stays inactive unless ``wake``."""
+    and their home where their row gives one. A leaver stays inactive unless ``wake``."""
     sets = [sql for col, sql in _UPDATES.items() if col in present]
     sets += [
-        "home = EXCLUDED.home",
-        "home_building_id = EXCLUDED.home_building_id",
+        "home = COALESCE(EXCLUDED.home, people.home)",
+        "home_building_id = CASE WHEN EXCLUDED.home IS NULL THEN people.home_building_id "
+        "ELSE EXCLUDED.home_building_id END",
         f"active = {'true' if wake else 'people.active'}",
     ]
     conn.execute(
@@ -266,6 +295,56 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]], present: set[str], wak
             "('community', 'village') AND ST_Intersects(a.geom, p.home) ORDER BY a.code "
             "LIMIT 1) WHERE p.home IS NOT NULL"
         )
+    )
+
+
+def _no_community(conn: Connection, ids: list[str]) -> list[Any]:
+    """People of ``ids`` whose home lies in no community or village, with the nearest one
+    (code, km) and the distance to the nearest area of any level (km). Empty when the city
+    has no communities yet (nothing to place homes in, nothing to judge)."""
+    if not ids:
+        return []
+    return conn.execute(
+        text(
+            "SELECT p.external_id, p.name, ST_X(p.home) AS lon, ST_Y(p.home) AS lat, c.code, "
+            "c.km, f.km AS any_km FROM people p "
+            "CROSS JOIN LATERAL (SELECT a.code, ST_Distance(a.geom::geography, "
+            "p.home::geography) / 1000 AS km FROM areas a WHERE a.level IN "
+            "('community', 'village') ORDER BY a.geom <-> p.home LIMIT 1) c "
+            "CROSS JOIN LATERAL (SELECT min(ST_Distance(a.geom::geography, p.home::geography)) "
+            "/ 1000 AS km FROM (SELECT geom FROM areas ORDER BY geom <-> p.home LIMIT 5) a) f "
+            "WHERE p.external_id = ANY(CAST(:ids AS text[])) AND p.area_id IS NULL "
+            "AND p.home IS NOT NULL ORDER BY p.external_id"
+        ),
+        {"ids": ids},
+    ).all()
+
+
+def _homes_outside(conn: Connection, ids: list[str]) -> str | None:
+    """The warning naming the people of ``ids`` (homes the file gave) living in no community;
+    InputError, nothing written, when one lives over ``FAR_KM`` from every area."""
+    lost = _no_community(conn, ids)
+    far = [r for r in lost if r.any_km > FAR_KM]
+    if far:
+        shown = ", ".join(
+            f"{r.name} ({r.external_id}) {r.lon:.5f}, {r.lat:.5f}: {r.any_km:.0f} km"
+            for r in far[:10]
+        )
+        raise InputError(
+            f"{len(far)} 人的住处离本市所有区域超过 {FAR_KM:g} 公里，坐标应有误，未导入 "
+            f"{len(far)} people of the file live more than {FAR_KM:g} km from every area of "
+            f"the city: {shown}{' …' if len(far) > 10 else ''}: nothing changed; such a "
+            "home is a wrong number (another city's, a lost digit): correct their lon/lat "
+            "(经度/纬度, WGS 84) or leave their rows out"
+        )
+    if not lost:
+        return None
+    shown = ", ".join(f"{r.name} ({r.external_id}) {r.km:.1f} km from {r.code}" for r in lost[:10])
+    return (
+        f"{len(lost)} 人的住处不在任何社区（村）内，已导入但无所属社区 {len(lost)} people of the "
+        f"file live in no community or village of the city and are stored without one: "
+        f"{shown}{' …' if len(lost) > 10 else ''}; check their homes (WGS 84 lon/lat: numbers "
+        "from a phone map app, GCJ-02, are some 500 m off), or import the missing communities"
     )
 
 
@@ -311,7 +390,9 @@ def import_people(
     with engine.begin() as conn:
         _resolve_buildings(conn, rows, path.name)
         before = _stored(conn, ids)
+        _refuse_unregistered_homeless(rows, before, path.name)
         _upsert(conn, rows, present, reactivate)
+        lost = _homes_outside(conn, [r["ext"] for r in rows if r["home"] is not None])
         if covers is not None:
             bad = _outside(conn, ids, before, covers)
             if bad:
@@ -322,6 +403,8 @@ def import_people(
                     "an admin imports them, or leave their rows out"
                 )
         left = [f"{r.name} ({ext})" for ext, r in before.items() if not r.active]
+        if lost:
+            warnings.append(lost)
         audit.record(
             conn,
             actor,

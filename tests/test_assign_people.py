@@ -123,3 +123,14 @@ def test_parse_roles_separators():
         "street_chief",
     ]
     assert parse_roles(None) == [] and parse_roles("") == []
+
+
+def test_a_registry_update_may_leave_homes_out():
+    """NEW-5: the registry import updates registered people from a sheet without homes, and
+    judges each row's missing home itself; the file modes (assign) still need every home."""
+    df = read_people("人员编号,姓名\nW001,张三\n".encode(), "p.csv", home_required=False)
+    assert list(df.columns) == ["person_id", "name"]
+    df = read_people(b"person_id,lon,lat\n1,116,40\n2,,\n", "p.csv", home_required=False)
+    assert pd.isna(df.loc[1, "lon"])
+    with pytest.raises(InputError, match="without a home: 2"):
+        read_people(b"person_id,lon,lat\n1,116,40\n2,,\n", "p.csv")

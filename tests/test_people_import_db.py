@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from geo.errors import InputError
 from geo.importer import import_areas
 from geo.people_import import import_people
 from tests.conftest import FIXTURES
@@ -202,3 +203,66 @@ def test_planners_import_people_of_their_areas_only(place, tmp_path, auth_header
             assert fingerprint(db) == before
         r = send(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\n", auth_headers("viewer"))
         assert r.status_code == 403
+
+
+def _send(client: TestClient, body: str, headers: dict[str, str]):
+    f = io.BytesIO(body.encode("utf-8"))
+    return client.post("/people/import", files={"file": ("p.csv", f, "text/csv")}, headers=headers)
+
+
+def test_a_sheet_without_homes_updates_the_registered_people(place, tmp_path, auth_headers):
+    """NEW-5: a name or phone update sheet (人员编号,姓名 / 人员编号,手机号) was a 422 "needs a
+    home" though everyone in it was registered. It updates them and keeps their homes; so
+    does a blank home in a file with home columns; a person not registered yet has no home
+    to keep: the whole file is refused naming them, nothing written (as other bad rows)."""
+    db, xy = place
+    import_people(db, _full_roster(tmp_path, xy))
+    with TestClient(create_app(db)) as client:
+        for who in (auth_headers("planner", (A, B)), auth_headers("admin")):
+            r = _send(client, "人员编号,姓名\nW001,张三改\n", who)
+            assert r.status_code == 200 and r.json() == {"people_read": 1}, r.text
+    p = tmp_path / "phones.csv"
+    p.write_text("人员编号,手机号\nW001,13800000001\nW003,13700000003\n", "utf-8")
+    assert import_people(db, p) == {"people_read": 2}
+    got = _people(db)
+    assert got["W001"] == ("张三改", "13800000001", ["grid_worker"], True, A, False)
+    assert got["W003"] == ("王五", "13700000003", ["alley_steward"], True, B, False)
+    (bx, by) = xy[B]
+    p.write_text(f"person_id,name,lon,lat\nW001,,,\nW002,,{bx},{by}\n", "utf-8")
+    import_people(db, p)
+    assert _people(db)["W001"][4] == A and _people(db)["W002"][4] == B
+    before = fingerprint(db)
+    p.write_text("人员编号,手机号\nW001,13800000009\nW404,13900000404\n", "utf-8")
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    msg = str(err.value)
+    assert msg.startswith("1 人未登记且文件中没有其住处") and "W404" in msg, msg
+    assert "W001" not in msg and "0404" not in msg and fingerprint(db) == before
+
+
+def test_a_home_in_no_community_is_named_and_one_far_away_refused(place, tmp_path) -> None:
+    """A home outside every community was stored silently (no community, no warning). Just
+    outside: stored, named in a warning with the nearest community and how far; in Shanghai
+    for a Beijing city (over FAR_KM from every area): refused, nothing written."""
+    db, xy = place
+    with db.connect() as conn:
+        extent = "SELECT ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM areas) q"
+        east, north = conn.execute(text(extent)).one()
+    (ax, ay) = xy[A]
+    p = tmp_path / "p.csv"
+    p.write_text(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\nN2,乙,{east + 0.02},{north}\n", "utf-8")
+    out = import_people(db, p)
+    [warning] = out["warnings"]
+    assert warning.startswith("1 人的住处不在任何社区（村）内") and "乙 (N2) " in warning, warning
+    assert " km from 110108015" in warning and "甲" not in warning, warning
+    assert _people(db)["N2"][4] is None and _people(db)["N1"][4] == A
+    before = fingerprint(db)
+    p.write_text(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\nN3,丙,121.47,31.23\n", "utf-8")
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    msg = str(err.value)
+    assert msg.startswith("1 人的住处离本市所有区域超过 50 公里") and "丙 (N3)" in msg, msg
+    assert fingerprint(db) == before
+    # a sheet that gives no home warns about nobody's stored one
+    p.write_text("person_id,name\nN2,乙乙\n", "utf-8")
+    assert import_people(db, p) == {"people_read": 1}

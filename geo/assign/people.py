@@ -130,10 +130,14 @@ def _parse_bool(values: pd.Series, ids: pd.Series) -> pd.Series:
     return low.isin(_TRUE)
 
 
-def read_people(data: bytes | Path, filename: str | None = None) -> pd.DataFrame:
+def read_people(
+    data: bytes | Path, filename: str | None = None, *, home_required: bool = True
+) -> pd.DataFrame:
     """Read a people registry into canonical columns (see :data:`COLUMNS`).
 
-    ``person_id`` is required, and a home: ``lon``+``lat`` (WGS 84) or ``building_id``. Roles
+    ``person_id`` is required, and a home: ``lon``+``lat`` (WGS 84) or ``building_id``, unless
+    not ``home_required`` (a registry import updating people registered already: it judges
+    each row's missing home itself, see :mod:`geo.people_import`). Roles
     become a ';'-joined string of canonical names. Raises InputError naming unknown or missing
     columns, duplicate ids, bad coordinates, unknown roles or an empty file; never quoting a phone.
     """
@@ -170,7 +174,7 @@ def read_people(data: bytes | Path, filename: str | None = None) -> pd.DataFrame
     has_xy = "lon" in df.columns and "lat" in df.columns
     if ("lon" in df.columns) != ("lat" in df.columns):
         raise InputError(f"the people file has only one of lon (经度) / lat (纬度){ignored}")
-    if not has_xy and "building_id" not in df.columns:
+    if home_required and not has_xy and "building_id" not in df.columns:
         raise InputError(
             f"the people file needs a home: lon+lat (经度/纬度) or building_id (楼栋){ignored}"
         )
@@ -197,7 +201,7 @@ def read_people(data: bytes | Path, filename: str | None = None) -> pd.DataFrame
     no_home = ~(df["lon"].notna() if has_xy else pd.Series(False, index=df.index))
     if "building_id" in df.columns:
         no_home &= df["building_id"].isna()
-    if no_home.any():
+    if home_required and no_home.any():
         raise InputError(f"people without a home: {', '.join(df.loc[no_home, 'person_id'][:5])}")
     if "roles" in df.columns:
         df["roles"] = df["roles"].apply(lambda v: ";".join(parse_roles(v)))
