@@ -421,8 +421,9 @@ def undo_duty_command(
         False,
         "--leave-others",
         help="when it replaced others (--replace, or a staffing commit that ended their "
-        "duties): remove only this duty and leave theirs as they are now (default: give back "
-        "what it took, or refuse when that cannot be exact)",
+        "duties) or a plan commit carried it from a retired grid: remove only this duty and "
+        "leave theirs as they are now (default: give back what it took, or refuse when that "
+        "cannot be exact)",
     ),
 ) -> None:
     """Undo a duty entered by mistake; a replacement gives back what it took. 撤销职责"""

@@ -27,6 +27,14 @@ A duty a staffing commit started (:func:`geo.staffing.commit`) is undone from th
   says what to do, and ``leave_others`` undoes the duty alone, leaving the others as they are;
 * a commit recorded before commits said what they ended (its row has only counts) is undone
   alone, and the note says so, unless its counts say it ended nothing.
+
+A grid duty a plan commit carried to a new grid (:mod:`geo.plan_duties`: the old duty ended
+the day before on the retired grid, an equal one started on its successor) was not entered by
+mistake: it continues the person's duty. Read as a replacement of that old duty, its undo
+would give the old duty back, which cannot be done (its grid is retired), so it is refused
+(409) with the ways to move or end it instead; ``leave_others`` removes it alone, and the note
+says the old duty stays ended and what the person still holds (nothing: they hold no duty).
+WHY: removed silently, the person held no grid from the commit day on, and nothing said so.
 """
 
 from __future__ import annotations
@@ -142,7 +150,9 @@ def undo_duty(
         ).first()
         if row is None:  # undone meanwhile
             raise NotFoundError(f"duty {duty_id} does not exist (never set, or already undone)")
-        entry, detail, note = _origin(conn, t, role, row)
+        entry, detail, note = _carried(conn, t, role, row, leave_others, today) or _origin(
+            conn, t, role, row
+        )
         planned = _day((detail or {}).get("planned_from"))
         if planned is not None and row.valid_to is not None and row.valid_to < planned:
             raise ConflictError(
@@ -257,6 +267,106 @@ def _origin(
         None,
         f"nothing else was restored: duty {duty.id} was started by " + (_old_commit_note(old, t)),
     )
+
+
+def _carried(
+    conn: Connection,
+    t: dict[str, Any],
+    role: str,
+    duty: Any,
+    leave_others: bool,
+    today: dt.date,
+) -> tuple[Any, dict[str, Any] | None, str] | None:
+    """When a plan commit carried grid duty ``duty`` (inserted it on a successor grid; one it
+    only moved, never in force, is its own): (the commit's audit entry, a replacement detail
+    listing the old duty it ended, the note). ConflictError, nothing changed, while that old
+    duty exists and not ``leave_others``: it cannot be given back (module docstring)."""
+    if t["kind"] != "grid":
+        return None
+    found = conn.execute(
+        text(
+            "SELECT l.id, l.target_id, l.at, l.detail -> 'duties' -> 'carried' AS carried "
+            "FROM audit_log l WHERE l.target_type = 'grid_plan' AND l.target_id IN (SELECT "
+            "p.id::text FROM grid_plans p JOIN grids g ON g.community_id = p.area_id WHERE "
+            "g.id = :g) AND l.action = 'plan.commit' AND l.detail -> 'duties' -> 'carried' "
+            "@> CAST(:c AS jsonb) ORDER BY l.id DESC"
+        ),
+        {"g": t["id"], "c": json.dumps([{"new_duty": int(duty.id)}])},
+    ).all()
+    hit = [
+        (e, c)
+        for e in found
+        for c in e.carried
+        if int(c["new_duty"]) == duty.id and int(c["duty"]) != duty.id
+    ]
+    if not hit:
+        return None
+    entry, c = hit[0]
+    old_id = int(c["duty"])
+    day = entry.at.astimezone(ZoneInfo(get_settings().timezone)).date()
+    by = f"the commit of plan {entry.target_id} on {day} (audit entry {entry.id})"
+    old = conn.execute(
+        text(
+            "SELECT a.valid_to, g.code, g.version, g.retired_at FROM assignments a JOIN grids g ON "
+            "g.id = a.grid_id WHERE a.id = :i"
+        ),
+        {"i": old_id},
+    ).first()
+    shown = f"duty {duty.id} ({_who(duty)} {_span(duty.valid_from, duty.valid_to)})"
+    carried = f"{shown} was carried to {_label(t)} by {by}"
+    if old is None:
+        note = (
+            f"{carried} from duty {old_id} on grid {c['grid']}, which was undone since: "
+            "nothing to give back"
+        )
+        return entry, None, f"{note}; {_still_holds(conn, duty, today)}"
+    gone = _retired_day({"retired_at": old.retired_at}) or day  # the commit retired it
+    grid = f"grid {old.code} of version {old.version}"  # a plan may keep a code: say which
+    ended = f"duty {old_id} on {grid}, which that commit ended on {old.valid_to}"
+    retired = f"that grid is retired since {gone}"
+    if not leave_others:
+        who = f"--person {duty.external_id} --role {role}"
+        last = max(today, duty.valid_from)
+        raise ConflictError(
+            f"职责 {duty.id} 是方案 {entry.target_id} 提交时从旧网格 {old.code}（第 {old.version} "
+            "版）顺延而来，"
+            f"撤销它无法恢复原职责，未做更改 {carried}: it continues their {ended}, and "
+            f"{retired}, so undoing it cannot give that duty back: nothing changed. It is "
+            f"their duty, not a mistaken entry: to take them off {_label(t)} and keep the "
+            f"record, end it (assign end {who} --grid {t['code']} --last-day {last}); to move "
+            f"them, end it and set the grid they should hold (assign set {who} --grid CODE "
+            f"--from {last + dt.timedelta(days=1)}); to remove duty {duty.id} anyway (its "
+            f"days leave past reports, duty {old_id} stays ended), undo it with --leave-others "
+            '(API "leave_others": true)'
+        )
+    detail = {"replace": True, "changes": [{"action": "ended", "id": old_id}]}
+    note = (
+        f"{carried}, continuing their {ended}; {retired}: duty {old_id} stays ended, "
+        f"nothing given back; {_still_holds(conn, duty, today)}"
+    )
+    return entry, detail, note
+
+
+def _still_holds(conn: Connection, duty: Any, today: dt.date) -> str:
+    """What ``duty``'s person holds from today without it, said so a removal is not silent."""
+    rows = conn.execute(
+        text(
+            "SELECT a.id, a.role, g.code, coalesce(s.name, s.key) AS name, a.valid_from, "
+            "a.valid_to FROM assignments a "
+            "LEFT JOIN grids g ON g.id = a.grid_id LEFT JOIN streets s ON s.id = a.street_id "
+            "WHERE a.person_id = :p AND a.id <> :i AND (a.valid_to IS NULL OR a.valid_to >= :d) "
+            "ORDER BY a.valid_from, a.id"
+        ),
+        {"p": int(duty.person_id), "i": int(duty.id), "d": today},
+    ).all()
+    if not rows:
+        return f"{_who(duty)} holds no duty from {today} on"
+    held = "; ".join(
+        f"duty {r.id} {r.role} on {f'grid {r.code}' if r.code else r.name} "
+        f"{_span(r.valid_from, r.valid_to)}"
+        for r in rows
+    )
+    return f"{_who(duty)} still holds: {held}"
 
 
 def _old_commit_note(old: Any, t: dict[str, Any]) -> str:

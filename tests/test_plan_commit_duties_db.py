@@ -15,6 +15,7 @@ from api.app import create_app
 from geo.importer import import_areas, import_osm
 from geo.settings import city_today
 from tests.conftest import FIXTURES
+from tests.dbcheck import fingerprint
 
 COMMUNITY = "110108015002"
 
@@ -409,3 +410,45 @@ def test_a_merge_never_makes_one_person_leader_and_worker_of_a_grid(demo, auth_h
         if d.current and d.person_id == leader and (d.valid_to is None or d.valid_to >= today)
     ]
     assert [(d.role, d.code) for d in now] == [("grid_leader", a)], now
+
+
+def test_undoing_a_carried_duty_is_refused_and_leave_others_says_what_is_left(demo, auth_headers):
+    """Item 3: `assign undo` of a duty a plan commit carried deleted it and left the person
+    with no duty, silently (the duty it continued stays ended on a retired grid). It is
+    refused (409, nothing changed) naming the plan and the ways to end or move it; with
+    leave_others it is removed and the answer says the old duty stays ended and that the
+    person now holds no duty."""
+    planner = auth_headers("planner", ("110108015",))
+    today = city_today()
+    with TestClient(create_app(demo)) as client:
+        first = _committed(client, planner)
+        _staff_every_grid(demo, today - dt.timedelta(days=10))
+        old = _grids(client, planner, first)
+        a, b = sorted(old)[:2]
+        out = _commit_merged(client, planner, old, a, b)
+        c = next(d for d in out["duties_carried"] if d["role"] == "grid_worker")
+        new, was = c["new_duty"], c["duty"]
+        before = fingerprint(demo)
+        r = client.delete(f"/assignments/{new}", headers=planner)
+        assert r.status_code == 409, r.text
+        error = r.json()["error"]
+        assert error.startswith(f"职责 {new} 是方案 {out['plan_id']} 提交时从旧网格"), error
+        assert f"continues their duty {was} on grid {c['grid']} of version 1" in error, error
+        assert f"assign end --person {c['person']} --role grid_worker" in error, error
+        assert "leave_others" in error and fingerprint(demo) == before
+        r = client.delete(f"/assignments/{new}?leave_others=true", headers=planner)
+        assert r.status_code == 200, r.text
+        got = r.json()
+        # the duty it continued undone first (the whole run was a mistake): nothing to give
+        # back, so the carried one is undone alone, and the note says so
+        d = next(x for x in out["duties_carried"] if x["role"] == "grid_worker" and x != c)
+        assert client.delete(f"/assignments/{d['duty']}", headers=planner).status_code == 200
+        r = client.delete(f"/assignments/{d['new_duty']}", headers=planner)
+        assert r.status_code == 200, r.text
+        assert "which was undone since: nothing to give back" in r.json()["note"], r.text
+    assert got["undone"]["id"] == new and got["restored"] == []
+    assert got["left_as_is"] == [{"action": "ended", "id": was}]
+    assert f"duty {was} stays ended" in got["note"], got["note"]
+    assert got["note"].endswith(f"({c['person']}) holds no duty from {today} on"), got["note"]
+    rows = {r.id: r for r in _duties(demo)}
+    assert new not in rows and rows[was].valid_to == today - dt.timedelta(days=1)
