@@ -151,6 +151,13 @@ class Settings(BaseSettings):
         description="A track whose last fix is later than now plus this is refused (a wrong "
         "clock, local times marked as UTC, or a walk dated ahead to claim a day not walked).",
     )
+    old_walk_warn_days: int = Field(
+        default=30,
+        ge=0,
+        description="An upload whose walk ended more than this many local days ago is stored "
+        "with a warning naming its date (a phone with a wrong date credits the wrong day; "
+        "stewards also send old walks from a phone that was offline). 0: never warned.",
+    )
     track_backwards_tolerance_s: float = Field(
         default=60.0,
         description=(

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, text
 from geo import audit
 from geo.crs import normalize_crs
 from geo.errors import ConflictError, InputError, NotFoundError
-from geo.settings import Settings, get_settings
+from geo.settings import Settings, city_today, get_settings
 from geo.sql_frames import read_frame, read_geoframe
 from geo.track_partitions import days_between, ensure_day_partitions
 from geo.walk_digest import (
@@ -721,7 +721,8 @@ def check_upload(
 ) -> Any:
     """What a new upload must pass before it is stored: datum name, size, parsing (times
     without a zone in the city's), at least two timed fixes, times neither in the future nor
-    out of order. Returns the :class:`~geo.tracks.parse.ParsedTrack`; ``gridward tracks
+    out of order. Returns the :class:`~geo.tracks.parse.ParsedTrack`, its ``warnings``
+    with what the uploader is told besides (sparse fixes, an old date); ``gridward tracks
     check`` calls it too, so it says OK exactly when an upload would take the file."""
     from geo.tracks.parse import parse_track
 
@@ -735,10 +736,27 @@ def check_upload(
     if len(parsed.points) == 1:  # a shared location, or a logger stopped at once
         raise InputError("only 1 point with a time: a patrol track needs at least 2 to show a walk")
     _check_times(parsed.points, s)
-    sparse = sparse_warning(parsed.points["time"])
-    if sparse:
-        parsed.warnings.append(sparse)
+    for warning in (sparse_warning(parsed.points["time"]), old_walk_warning(parsed.points, s)):
+        if warning:
+            parsed.warnings.append(warning)
     return parsed
+
+
+def old_walk_warning(pts: pd.DataFrame, s: Settings) -> str | None:
+    """A warning when the walk's last fix is more than ``old_walk_warn_days`` local days ago
+    (its date and the days in the city's time, as the reports count it), else None. WHY a
+    warning, not a refusal: stewards send old walks from a phone that was offline; but a
+    phone with a wrong date credits a day long past, and was stored without a word."""
+    if not s.old_walk_warn_days:
+        return None
+    day = pd.Timestamp(pts["time"].max()).tz_convert(s.timezone).date()
+    ago = (city_today(s) - day).days
+    if ago <= s.old_walk_warn_days:
+        return None
+    return (
+        f"轨迹日期较早 this walk is dated {day} ({ago} days ago, counted on that day): check "
+        "the phone's date if that is wrong"
+    )
 
 
 # a walk whose fixes are a median of more than this apart is told so (the README asks for

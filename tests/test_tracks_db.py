@@ -1150,7 +1150,8 @@ def test_a_sparse_track_is_told_its_way_is_inferred(demo, auth_headers, tmp_path
         told = r.json()["files"][0]["warnings"]
         assert any(w.startswith("定位点稀疏 fixes a median 40 s apart") for w in told), told
         r = _post(client, admin, [("dense.csv", _csv(dense))], person_id=1)
-        assert "warnings" not in r.json()["files"][0], r.json()
+        told = r.json()["files"][0].get("warnings", [])  # dated March: told it is old
+        assert not [w for w in told if "定位点稀疏" in w], told
     path = tmp_path / "sparse.csv"
     path.write_bytes(_csv(sparse))
     res = run_inproc("tracks", "check", str(path))
@@ -1274,3 +1275,56 @@ def test_only_the_zone_mistake_of_a_reading_puts_a_walks_times_right(demo, auth_
         fixed = gpx_walk.assign(time=gpx_walk["time"] - pd.Timedelta(hours=8))
         r = _post(client, admin, [("g8.csv", _csv(fixed))], person_id=1)
         assert r.status_code == 200 and r.json()["files"][0]["time_change"]["shift_h"] == -8
+
+
+def test_a_walk_dated_long_ago_is_stored_with_a_warning(
+    demo,
+    auth_headers,
+    monkeypatch,
+    request,
+    pg_url,
+    tmp_path,
+    run_inproc,  # noqa: F811
+):
+    """Old code stored a walk dated months back without a word (a phone with a wrong date
+    credits a day long past). It is still stored (a steward's phone may have been offline),
+    with a warning naming its local date and how many local days ago, past
+    GRIDWARD_OLD_WALK_WARN_DAYS: in the upload's answer, the CLI's line and `tracks check`.
+    Each walk here is at 00:05-00:15 Beijing time, the day before at UTC."""
+    import datetime as dt
+
+    from geo.settings import city_today, get_settings
+
+    monkeypatch.setenv("GRIDWARD_OLD_WALK_WARN_DAYS", "5")
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
+    today = city_today()
+    net = walk_network(demo)
+
+    def walk(seed: int, days_ago: int) -> tuple[bytes, dt.date]:
+        day = today - dt.timedelta(days=days_ago)
+        start = f"{day - dt.timedelta(days=1)}T16:05:00Z"
+        sp = SimParams(length_m=400, noise_m=5, stops=0, start=start)
+        return _csv(simulate_patrol(net, np.random.default_rng(seed), sp)[0]), day
+
+    (recent, _), (old, old_day) = walk(61, 5), walk(62, 6)
+    with TestClient(create_app(demo)) as client:
+        r = _post(client, auth_headers("admin"), [("r.csv", recent), ("o.csv", old)], person_id=1)
+    assert r.status_code == 201, r.text
+    kept, warned = r.json()["files"]
+    assert kept["status"] == warned["status"] == "matched", r.json()
+    assert "warnings" not in kept, kept  # 5 local days ago: not past the setting
+    assert warned["warnings"] == [
+        f"轨迹日期较早 this walk is dated {old_day} (6 days ago, counted on that day): check "
+        "the phone's date if that is wrong"
+    ], warned
+
+    path = tmp_path / "older.csv"
+    data, day = walk(63, 40)
+    path.write_bytes(data)
+    for command in ("check", "upload"):
+        res = run_inproc("tracks", command, str(path))
+        assert res.returncode == 0, res.stdout + res.stderr
+        told = f"轨迹日期较早 this walk is dated {day} (40 days ago"
+        assert told in res.stdout, (command, res.stdout)
