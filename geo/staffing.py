@@ -4,10 +4,12 @@ The solvers in :mod:`geo.assign` are pure; this module loads an area's alleys, s
 its people and the duties in force, asks the solver for a proposal, and commits a proposal as
 dated changes: a duty that ends gets ``valid_to`` (yesterday), a new duty starts today, and a
 duty that stays is not touched. Past reports therefore keep reading the duties of their days.
-Grids alone: a duty starts tomorrow where today's slot or its person is still held until
-tonight (:func:`_starts`), and ends the day before a leader or role planned by hand on that
-grid begins (:func:`_until`); the commit writes no grid duty ``assign set`` would refuse
-(:func:`geo.duties.refuse_grid_clash`).
+Grids, streets and alleys alike: a duty ending today holds its slot today only; a duty starts
+tomorrow where today's slot or its person is still held until tonight (:func:`_starts`), and
+ends the day before a holder planned by hand fills its slot (:func:`_until`); duties planned
+by hand count as held (:func:`_planned_load`). The commit writes no grid duty ``assign set``
+would refuse (:func:`geo.duties.refuse_grid_clash`) and no street or alley duty held twice by
+one person or beyond the holders a street or alley is given (:func:`_refuse_line_clash`).
 A proposal remembers a fingerprint of the duties it was made on; committing it after they
 changed is refused (ConflictError). Phone numbers are stored, never returned by these functions,
 never logged and never put in the audit log.
@@ -28,7 +30,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from geo import audit
-from geo.duties import refuse_grid_clash
+from geo.duties import GRID_ROLES, ROLE_LABELS, SOLE_ROLES, TARGET_LABELS, refuse_grid_clash
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.settings import city_today
 from geo.sql_frames import read_frame, read_geoframe
@@ -39,6 +41,9 @@ KINDS = {
     "streets": ("street_chief",),
     "grids": ("grid_leader", "grid_worker"),
 }
+# roles whose slot a holder planned by hand fills (:func:`_until`): a grid's one leader (1+N),
+# a street's one chief and an alley's stewards, as many as the solver gives each
+FILLED_BY_PLAN = SOLE_ROLES | {"street_chief", "alley_steward"}
 
 
 def _area(conn: Connection, code: str) -> Any:
@@ -69,8 +74,8 @@ def _held_elsewhere(
     conn: Connection, kind: str, people: pd.DataFrame, items: pd.DataFrame, day: dt.date
 ) -> pd.DataFrame:
     """Per person (of ``people``, index ``person_id``), the duties of ``kind`` outside ``items``
-    in force on ``day``: ``held_count`` and, for alleys and streets, ``held_m`` (their length);
-    for grids, those on current grids going on after ``day`` (``ends_today``: one ends on it).
+    in force on ``day`` and going on after it: ``held_count`` and, for alleys and streets,
+    ``held_m`` (their length); ``ends_today``: one of theirs ends on ``day`` (:func:`_starts`).
     WHY: the area's candidates are everyone living within 2 km of it, neighbours included,
     and the solver saw only this area's items: a rebalance gave full-time workers a grid here
     while they kept one in the next community, one person led two grids (acceptance tester),
@@ -97,14 +102,17 @@ def _held_elsewhere(
         )
     else:
         # length as the solver measures it, in metres (geography, not degrees); a retired
-        # street (no segments left after a re-import) has nothing left to walk: no load
+        # street (no segments left after a re-import) has nothing left to walk: no load; one
+        # ending on ``day`` only says when they are free, as for grids
         sql = (
-            "SELECT h.person_id, count(*), coalesce(sum(ST_Length(st.geom::geography)), 0), false "
-            "FROM (SELECT DISTINCT person_id, street_id FROM assignments WHERE role = "
+            "SELECT h.person_id, count(*) FILTER (WHERE h.stays), coalesce(sum("
+            "ST_Length(st.geom::geography)) FILTER (WHERE h.stays), 0), bool_or(h.ends) FROM "
+            "(SELECT person_id, street_id, bool_or(valid_to IS NULL OR valid_to > :d) AS stays, "
+            "bool_or(valid_to = :d) AS ends FROM assignments WHERE role = "
             "ANY(CAST(:r AS text[])) AND street_id IS NOT NULL AND NOT (street_id = ANY(:ids)) "
             "AND person_id = ANY(:p) AND valid_from <= :d AND (valid_to IS NULL OR "
-            "valid_to >= :d)) h JOIN streets st ON st.id = h.street_id "
-            "WHERE st.retired_at IS NULL GROUP BY h.person_id"
+            "valid_to >= :d) GROUP BY person_id, street_id) h JOIN streets st ON "
+            "st.id = h.street_id WHERE st.retired_at IS NULL GROUP BY h.person_id"
         )
         args["r"] = list(KINDS[kind])
     rows = conn.execute(text(sql), args).all()
@@ -123,13 +131,13 @@ def _starts(
     need: dict[tuple[int, str], int],
     day: dt.date,
 ) -> pd.Series:
-    """Per grid pair, the day its duty starts when later than ``day`` (None: on ``day``).
-    Tomorrow, WHY: (1) its person is ``late``: a duty of theirs on a current grid ends on
-    ``day``, so starting today they would hold two grids that day (a plan commit once freed
-    people this way: tester W, F8); (2) it fills a slot a duty ending on ``day`` holds until
-    tonight (tester Y, NEW-4: such slots were counted as filled, 100 % staffed while the grid
-    was short from tomorrow), which starting today would give two leaders, or one worker too
-    many, for a day. A slot empty today is filled today, the nearest pick first."""
+    """Per pair, the day its duty starts when later than ``day`` (None: on ``day``).
+    Tomorrow, WHY: (1) its person is ``late``: a duty of theirs ends on ``day``, so starting
+    today they would hold one more than their share that day (a plan commit once freed people
+    this way: tester W, F8); (2) it fills a slot a duty ending on ``day`` holds until tonight
+    (tester Y, NEW-4: such slots were counted as filled, 100 % staffed while the grid was short
+    from tomorrow), which starting today would give two leaders or chiefs, or one worker or
+    steward too many, for a day. A slot empty today is filled today, the nearest pick first."""
     kept = {(int(r.item_id), int(r.person_id), r.role) for r in staying.itertuples(index=False)}
     trip = dict(
         zip(
@@ -144,8 +152,7 @@ def _starts(
     room = {k: n - today[k] for k, n in need.items()}
     nxt = (day + dt.timedelta(days=1)).isoformat()
     out = pd.Series(None, index=pairs.index, dtype=object)
-    near = pd.to_numeric(pairs["distance_m"], errors="coerce").sort_values(kind="stable").index
-    for ix in near:
+    for ix in _nearest_first(pairs):
         item, person, role = trip[ix]
         if (item, person, role) in kept:
             continue
@@ -156,43 +163,69 @@ def _starts(
     return out
 
 
-def _until(pairs: pd.DataFrame, staying: pd.DataFrame, planned: pd.DataFrame) -> pd.Series:
-    """Per new grid pair, its last day when a duty planned on that grid would clash with it
-    open-ended: a leader where another leader is planned (1+N), or its person planned there
-    in another role (one role per grid). WHY end it the day before and not leave the slot
-    empty: the grid is staffed until the planned holder comes (a stand-in, as ``assign set
-    --replace --to`` makes); from then on the plan holds, as ``assign set`` would insist."""
-    from geo.duties import SOLE_ROLES
+def _nearest_first(pairs: pd.DataFrame) -> pd.Index:
+    """``pairs``' index, the nearest home first (grids by distance, streets by walk)."""
+    col = "distance_m" if "distance_m" in pairs else "walk_m"
+    return pd.to_numeric(pairs[col], errors="coerce").sort_values(kind="stable").index
 
+
+def _until(
+    pairs: pd.DataFrame,
+    staying: pd.DataFrame,
+    planned: pd.DataFrame,
+    need: dict[tuple[int, str], int],
+) -> pd.Series:
+    """Per new pair, its last day when the duties planned on its item would clash with it
+    open-ended: from the day the holders planned in its role (:data:`FILLED_BY_PLAN`) fill
+    what the kept holders leave of the slot (``need``: one leader, one chief, the stewards an
+    alley is given), or its person is planned there in another role (one role per grid). Of
+    several new pairs in one slot the farthest ends first. WHY end it the day before and not
+    leave the slot empty: the item is staffed until the planned holder comes (a stand-in, as
+    ``assign set --replace --to`` makes); from then on the plan holds, as ``assign set`` (a
+    grid's one leader) or the solver (one chief per street) would insist."""
     kept = {(int(r.item_id), int(r.person_id), r.role) for r in staying.itertuples(index=False)}
     out = pd.Series(None, index=pairs.index, dtype=object)
     if planned.empty:
         return out
-    for ix, r in zip(pairs.index, pairs.itertuples(index=False), strict=True):
-        item, person = int(r.item_id), int(r.person_id)
-        if (item, person, r.role) in kept:
+    trips = [(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)]
+    held = Counter((i, ro) for i, p, ro in trips if (i, p, ro) in kept)
+    seen: Counter[tuple[int, str]] = Counter()  # new pairs met per slot, nearest first
+    trip = dict(zip(pairs.index, trips, strict=True))
+    for ix in _nearest_first(pairs):
+        item, person, role = trip[ix]
+        if (item, person, role) in kept:
             continue
         on = planned[planned["item_id"].astype(int) == item]
         who = on["person_id"].astype(int)
-        clash = on[
-            ((who != person) & (on["role"] == r.role) & (r.role in SOLE_ROLES))
-            | ((who == person) & (on["role"] != r.role))
-        ]
-        if len(clash):
-            first = min(pd.Timestamp(v).date() for v in clash["valid_from"])
-            out[ix] = (first - dt.timedelta(days=1)).isoformat()
+        starts = on["valid_from"].map(_day)
+        days = list(starts[(who == person) & (on["role"] != role)])
+        if role in FILLED_BY_PLAN:
+            # the slot is over-full once this many others are planned by then
+            enough = need.get((item, role), 1) - held[(item, role)] - seen[(item, role)]
+            theirs = sorted(starts[(who != person) & (on["role"] == role)])
+            if 0 < enough <= len(theirs):
+                days.append(theirs[enough - 1])
+            seen[(item, role)] += 1
+        if days:
+            out[ix] = (min(days) - dt.timedelta(days=1)).isoformat()
     return out
 
 
-def _slots(items: pd.DataFrame, gp: Any) -> dict[tuple[int, str], int]:
-    """Per (grid, role), the holders a grid needs (1+N: ``leaders_per_grid`` and 1 worker per
-    ``households_per_worker``), as :func:`geo.assign.grids.staff_grids` counts them."""
+def _slots(items: pd.DataFrame, kind: str, params: Any) -> dict[tuple[int, str], int]:
+    """Per (item, role), the holders the solver gives an item: a grid ``leaders_per_grid`` and
+    1 worker per ``households_per_worker`` (1+N, as :func:`geo.assign.grids.staff_grids`
+    counts them), a street one chief, an alley ``stewards_per_alley``."""
+    ids = items["item_id"].astype(int).tolist()
+    if kind == "streets":
+        return {(s, "street_chief"): 1 for s in ids}
+    if kind == "alleys":
+        k = int(getattr(params, "stewards_per_alley", 1))
+        return {(s, "alley_steward"): k for s in ids}
     from geo.assign.grids import workers_needed
 
-    ids = items["item_id"].astype(int).tolist()
-    work = workers_needed(items["households"].to_numpy(), gp.households_per_worker)
+    work = workers_needed(items["households"].to_numpy(), params.households_per_worker)
     return {
-        **{(g, "grid_leader"): int(gp.leaders_per_grid) for g in ids},
+        **{(g, "grid_leader"): int(params.leaders_per_grid) for g in ids},
         **{(g, "grid_worker"): int(n) for g, n in zip(ids, work, strict=True)},
     }
 
@@ -281,7 +314,8 @@ def _planned(conn: Connection, kind: str, item_ids: list[int], day: dt.date) -> 
     target = "grid_id" if kind == "grids" else "street_id"
     return read_frame(
         text(
-            f"SELECT id, {target} AS item_id, person_id, role, valid_from FROM assignments "
+            f"SELECT id, {target} AS item_id, person_id, role, valid_from, valid_to "
+            "FROM assignments "
             f"WHERE {target} = ANY(CAST(:ids AS int[])) AND role = ANY(CAST(:roles AS text[])) "
             "AND valid_from > :d ORDER BY valid_from, id"
         ),
@@ -295,24 +329,53 @@ def _ends_on(current: pd.DataFrame, day: dt.date) -> pd.Series:
     return pd.to_datetime(current["valid_to"]) == pd.Timestamp(day)
 
 
-def _planned_load(conn: Connection, people: pd.DataFrame, day: dt.date) -> pd.Series:
-    """Per person, the current grids they are planned to take on after ``day`` (by hand,
-    :mod:`geo.duties`). WHY counted as held now: a proposal's duties are open-ended, so a person
-    given one would hold two grids (lead two) from the planned day on (tester Y, NEW-3). The
+def _planned_load(conn: Connection, kind: str, people: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """Per person (index ``person_id``), the current grids, or streets or alleys of ``kind``,
+    they are planned to take on after ``day`` (by hand, :mod:`geo.duties`) and do not hold
+    now: ``held_count`` and ``held_m`` (their length; 0 for grids). WHY counted as held now: a
+    proposal's duties are open-ended, so a person given one would hold two grids (lead two),
+    or more streets or alleys than their cap, from the planned day on (tester Y, NEW-3). The
     solver's capacity is a count, not a calendar: the simplest consistent rule is to take them
-    from now, so the grid they would have served gets someone who stays, not a stand-in who
+    from now, so the item they would have served gets someone who stays, not a stand-in who
     must leave on the planned day."""
+    cols = ["held_count", "held_m"]
     if people.empty:
-        return pd.Series(dtype=float)
+        return pd.DataFrame(columns=cols, dtype=float)
+    grids = kind == "grids"
+    col, table = ("grid_id", "grids") if grids else ("street_id", "streets")
+    length = "0.0" if grids else "ST_Length(t.geom::geography)"
     rows = conn.execute(
         text(
-            "SELECT a.person_id, count(DISTINCT a.grid_id) FROM assignments a JOIN grids g "
-            "ON g.id = a.grid_id WHERE g.retired_at IS NULL AND a.valid_from > :d "
-            "AND a.person_id = ANY(:p) GROUP BY a.person_id"
+            f"SELECT h.person_id, count(*), coalesce(sum({length}), 0) FROM (SELECT DISTINCT "
+            f"a.person_id, a.{col} AS item FROM assignments a WHERE a.valid_from > :d "
+            "AND a.person_id = ANY(:p) AND a.role = ANY(CAST(:r AS text[])) AND NOT EXISTS "
+            f"(SELECT 1 FROM assignments b WHERE b.person_id = a.person_id AND b.{col} = a.{col} "
+            "AND b.valid_from <= :d AND (b.valid_to IS NULL OR b.valid_to >= :d))) h "
+            f"JOIN {table} t ON t.id = h.item WHERE t.retired_at IS NULL GROUP BY h.person_id"
         ),
-        {"d": day, "p": people["person_id"].astype(int).tolist()},
+        {
+            "d": day,
+            "p": people["person_id"].astype(int).tolist(),
+            "r": list(GRID_ROLES if grids else KINDS[kind]),
+        },
     ).all()
-    return pd.Series({int(p): float(n) for p, n in rows}, dtype=float)
+    return pd.DataFrame(
+        [(float(n), float(m)) for _p, n, m in rows],
+        index=pd.Index([int(r[0]) for r in rows], name="person_id"),
+        columns=cols,
+    )
+
+
+def _load_of(pairs: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Per person (index ``person_id``), the items of ``pairs`` they hold: ``held_count`` and
+    ``held_m`` (the items' ``length_m``)."""
+    m = pairs.merge(items[["item_id", "length_m"]], on="item_id", how="left")
+    return pd.DataFrame(
+        {
+            "held_count": m.groupby("person_id")["item_id"].nunique().astype(float),
+            "held_m": m.groupby("person_id")["length_m"].sum().astype(float),
+        }
+    ).rename_axis("person_id")
 
 
 def _fingerprint(
@@ -363,6 +426,114 @@ def _fill_gaps(current: pd.DataFrame, proposed: pd.DataFrame, net: bool = False)
     return pd.concat([have, extra], ignore_index=True)
 
 
+def _solve_lines(
+    kind: str,
+    items: gpd.GeoDataFrame,
+    people: pd.DataFrame,
+    held: pd.DataFrame,
+    params: Any,
+    network: gpd.GeoDataFrame,
+    existing: pd.DataFrame,
+    rebalance: bool,
+    exclude: set[tuple[int, int]],
+) -> tuple[pd.DataFrame, list[int], dict[str, Any]]:
+    """Alley stewards or street chiefs for ``items``: the pairs (``item_id``, ``person_id``,
+    ``role``, ``walk_m``), the items left short and the solver's summary; never a pair of
+    ``exclude`` (item, person). ``held`` (per person: ``held_count``, ``held_m``) is what they
+    hold outside ``items``. WHY solve again: the solvers take no pair to leave out, and the
+    person a planner has just ended on a street (their duty ends today) is usually its nearest
+    pick; put back, the proposal would undo that end (grids: ``staff_grids``' ``exclude``).
+    The items so picked are solved again without the people ended on them, with the first
+    solve's other picks counted as held."""
+    from geo.assign.chiefs import assign_chiefs
+    from geo.assign.stewards import assign_stewards
+
+    solve, col = (assign_stewards, "alley_id") if kind == "alleys" else (assign_chiefs, "street_id")
+
+    def run(
+        its: gpd.GeoDataFrame, ppl: pd.DataFrame, load: pd.DataFrame, have: pd.DataFrame, rb: bool
+    ) -> tuple[pd.DataFrame, list[int], dict[str, Any]]:
+        res = solve(
+            its.rename(columns={"item_id": col}).rename_geometry("geometry"),
+            _with_held(ppl, load),
+            params,
+            network=network.rename_geometry("geometry"),
+            existing=have.rename(columns={"item_id": col})[[col, "person_id"]],
+            rebalance=rb,
+        )
+        got = res.assignments.rename(columns={col: "item_id"}).assign(role=KINDS[kind][0])
+        return got, [int(u) for u in res.uncovered], dict(res.summary)
+
+    pairs, uncovered, summary = run(items, people, held, existing, rebalance)
+    ids = zip(pairs["item_id"].astype(int), pairs["person_id"].astype(int), strict=True)
+    back = pd.Series([p in exclude for p in ids], index=pairs.index, dtype=bool)
+    if not back.any():
+        return pairs, uncovered, summary
+    again = set(pairs.loc[back, "item_id"].astype(int))
+    on = pairs["item_id"].astype(int).isin(again)
+    rest = people[~people["person_id"].astype(int).isin({p for i, p in exclude if i in again})]
+    more, short = pairs.iloc[:0], sorted(again)
+    if len(rest):
+        load = held[["held_count", "held_m"]].add(_load_of(pairs[~on], items), fill_value=0)
+        its = items[items["item_id"].astype(int).isin(again)]
+        more, short, _ = run(its, rest, load, pairs[on & ~back], False)
+    pairs = pd.concat([pairs[~on], more], ignore_index=True)
+    covered = int(pairs["item_id"].nunique())
+    summary.update(
+        covered=covered, coverage=round(covered / len(items), 4), solved_again=len(again)
+    )
+    return pairs, sorted((set(uncovered) - again) | set(short)), summary
+
+
+def _day(value: Any) -> dt.date | None:
+    """A date from a frame's cell or a proposal's ISO string; None for none."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).date()
+
+
+def _short_later(
+    pairs: pd.DataFrame,
+    staying: pd.DataFrame,
+    planned: pd.DataFrame,
+    need: dict[tuple[int, str], int],
+    day: dt.date,
+) -> list[dict[str, Any]]:
+    """The slots that fall short on a later day because a duty the proposal keeps ends then
+    and neither a new pair nor a planned duty follows: ``item_id``, ``role``, ``from`` (the
+    first day short), ``holders`` that day and ``needed``. WHY: a planned move (a leader's
+    duty ends on one grid, to lead another from a later day) left the grid they leave short
+    from that day unseen, while the stand-in on the other grid went home (re-test); the
+    proposal's duties start now, so it names those days for a planner to fill by hand."""
+    new = {(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)}
+    kept = {  # the duties in force the commit keeps (a rebalance may end some), to their end
+        k: _day(r.valid_to)
+        for r in staying.itertuples(index=False)
+        if (k := (int(r.item_id), int(r.person_id), r.role)) in new
+    }
+    # every duty there is after the commit: (item, role) → (person, first day, last day)
+    spans: dict[tuple[int, str], list[tuple[int, dt.date, dt.date | None]]] = {}
+    for r in pairs.itertuples(index=False):
+        k = (int(r.item_id), int(r.person_id), r.role)
+        start, end = (day, kept[k]) if k in kept else (_day(r.valid_from) or day, _day(r.valid_to))
+        spans.setdefault((k[0], k[2]), []).append((k[1], start, end))
+    for r in planned.itertuples(index=False):
+        spans.setdefault((int(r.item_id), r.role), []).append(
+            (int(r.person_id), _day(r.valid_from) or day, _day(r.valid_to))
+        )
+    ends = sorted(
+        {(k[0], k[2], end + dt.timedelta(days=1)) for k, end in kept.items() if end is not None}
+    )
+    out = []
+    for item, role, first in ends:
+        on = spans.get((item, role), [])
+        there = {p for p, s, e in on if s <= first and (e is None or e >= first)}
+        if len(there) < need.get((item, role), 1):
+            out.append({"item_id": item, "role": role, "from": first.isoformat(),
+                        "holders": len(there), "needed": need.get((item, role), 1)})  # fmt: skip
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # propose and commit
 # --------------------------------------------------------------------------------------------
@@ -378,12 +549,12 @@ def propose(
 ) -> dict[str, Any]:
     """Solve the area's alleys, streets or grids; nothing is written. JSON-ready.
 
-    ``uncovered`` names streets and alleys by id, grids by code. A grid pair's ``valid_from``
-    is the day after ``day`` for a person whose duty on another grid ends on ``day``
-    (:func:`_starts`); null: it starts on the commit's day."""
-    from geo.assign.chiefs import assign_chiefs
+    ``uncovered`` names streets and alleys by id, grids by code. A pair's ``valid_from`` is
+    the day after ``day`` where its person or its slot is held until tonight (:func:`_starts`);
+    null: it starts on the commit's day. Its ``valid_to``: a stand-in's last day
+    (:func:`_until`). ``short_from``: slots falling short on a later day (:func:`_short_later`)."""
     from geo.assign.grids import GridParams, home_to_grid_m, staff_grids
-    from geo.assign.stewards import assign_stewards
+    from geo.assign.stewards import StewardParams
     from geo.settings import get_settings
 
     if kind not in KINDS:
@@ -403,42 +574,31 @@ def propose(
         planned = _planned(conn, kind, items["item_id"].astype(int).tolist(), day)
         network = _network(conn, a.id) if kind != "grids" else None
         elsewhere = _held_elsewhere(conn, kind, people, items, day)
-        later = _planned_load(conn, people, day) if kind == "grids" else pd.Series(dtype=float)
+        later = _planned_load(conn, kind, people, day)
     if people.empty:
         raise InputError(
             f"no active people with role {' or '.join(KINDS[kind])} live in or near {area}"
         )
-    # grids: a duty ending today holds its slot today only (:func:`_starts`); the proposal
-    # is of the staff from tomorrow, with the pairs that start then
-    ending = current[_ends_on(current, day)] if kind == "grids" else current.iloc[:0]
+    if kind == "grids":
+        params = params or GridParams(households_per_worker=get_settings().households_per_worker)
+    elif kind == "alleys":
+        params = params or StewardParams()
+    # a duty ending today holds its slot today only (:func:`_starts`); the proposal is of the
+    # staff from tomorrow, with the pairs that start then
+    ending = current[_ends_on(current, day)]
     staying = current.drop(index=ending.index)
-    existing = current.rename(columns={"item_id": "alley_id"})
-    if kind == "alleys":
-        res = assign_stewards(
-            items.rename(columns={"item_id": "alley_id"}).rename_geometry("geometry"),
-            _with_held(people, elsewhere),
-            params,
-            network=network.rename_geometry("geometry"),
-            existing=existing[["alley_id", "person_id"]],
-            rebalance=rebalance,
+    # WHY not back where a duty ends today: a planner ended it (assign end); the person may
+    # serve elsewhere from tomorrow (:func:`_starts`), not undo that end here
+    ended = {(int(r.item_id), int(r.person_id)) for r in ending.itertuples(index=False)}
+    load = elsewhere[["held_count", "held_m"]].add(later, fill_value=0)
+    if kind != "grids":
+        pairs, uncovered, summary = _solve_lines(
+            kind, items, people, load, params, network, staying, rebalance, ended
         )
-        pairs = res.assignments.rename(columns={"alley_id": "item_id"}).assign(role="alley_steward")
-        uncovered, summary = list(res.uncovered), res.summary
-    elif kind == "streets":
-        res = assign_chiefs(
-            items.rename(columns={"item_id": "street_id"}).rename_geometry("geometry"),
-            _with_held(people, elsewhere),
-            params,
-            network=network.rename_geometry("geometry"),
-            existing=current.rename(columns={"item_id": "street_id"})[["street_id", "person_id"]],
-            rebalance=rebalance,
-        )
-        pairs = res.assignments.rename(columns={"street_id": "item_id"}).assign(role="street_chief")
-        uncovered, summary = list(res.uncovered), res.summary
     else:
-        gp = params or GridParams(households_per_worker=get_settings().households_per_worker)
+        gp = params
         grids = items.rename(columns={"item_id": "grid_id"}).rename_geometry("geometry")
-        held = elsewhere["held_count"].add(later, fill_value=0)
+        held = load["held_count"]
         if not rebalance and len(staying):
             # WHY solve the gaps only: solved whole, the solver's pick for a short grid was
             # often someone already serving another grid, dropped as taken, while a free
@@ -448,10 +608,7 @@ def propose(
                 counts = have[role] if role in have else pd.Series(dtype=int)
                 grids[col] = grids["grid_id"].map(counts).fillna(0).astype(int)
             here = staying.groupby("person_id")["item_id"].nunique()
-            held = here if held is None or held.empty else held.add(here, fill_value=0)
-        # WHY not back where a duty ends today: a planner ended it (assign end); the person
-        # may serve elsewhere from tomorrow (:func:`_starts`), not undo that end here
-        ended = {(int(r.item_id), int(r.person_id)) for r in ending.itertuples(index=False)}
+            held = here if held.empty else held.add(here, fill_value=0)
         people_left = _less_capacity(people, held, gp.grids_per_person)
         res = staff_grids(grids, people_left, gp, exclude=ended)
         pairs = res.assignments.rename(columns={"grid_id": "item_id"})
@@ -479,9 +636,9 @@ def propose(
             "households_per_worker": round(households / wn, 1) if wn else math.nan,
             "mean_distance_m": round(float(pd.to_numeric(pairs["distance_m"]).mean()), 1),
         }
-    elif not rebalance and len(current):
+    elif not rebalance and len(staying):
         solved = pairs
-        pairs = _fill_gaps(current, solved)
+        pairs = _fill_gaps(staying, solved)
         # an (item, role) the gaps could not be filled for is short: say so with the
         # solver's own shortfalls
         keys = ["item_id", "role"]
@@ -490,29 +647,32 @@ def propose(
         uncovered = sorted({int(u) for u in uncovered} | {int(u) for u in lacking})
     cur = {(int(r.item_id), int(r.person_id), r.role) for r in staying.itertuples(index=False)}
     new = {(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)}
-    if kind == "grids":
-        late = set(ending["person_id"].astype(int))
-        if len(elsewhere):
-            late |= set(elsewhere.index[elsewhere["ends_today"].astype(bool)])
-        pairs = pairs.assign(
-            valid_from=_starts(pairs, staying, ending, late, _slots(items, gp), day),
-            valid_to=_until(pairs, staying, planned),
-        )
-        # a stand-in whose planned successor comes before it could start is no duty
-        void = pairs["valid_to"].notna() & (
-            pairs["valid_to"] < pairs["valid_from"].fillna(day.isoformat())
-        )
-        uncovered = sorted({*map(int, uncovered), *pairs.loc[void, "item_id"].astype(int)})
-        pairs = pairs[~void]
-        summary = {
-            **summary,
-            "starting_tomorrow": int(pairs["valid_from"].notna().sum()),
-            "ending_today": len(ending),  # not in ``pairs``: they end tonight as set
-            "until_planned": int(pairs["valid_to"].notna().sum()),  # stand-ins (:func:`_until`)
-        }
-        # a planner knows a grid by its code, not by its row id
+    need = _slots(items, kind, params)
+    late = set(ending["person_id"].astype(int))
+    if len(elsewhere):
+        late |= set(elsewhere.index[elsewhere["ends_today"].astype(bool)])
+    pairs = pairs.assign(
+        valid_from=_starts(pairs, staying, ending, late, need, day),
+        valid_to=_until(pairs, staying, planned, need),
+    )
+    # a stand-in whose planned successor comes before it could start is no duty
+    void = pairs["valid_to"].notna() & (
+        pairs["valid_to"] < pairs["valid_from"].fillna(day.isoformat())
+    )
+    uncovered = sorted({*map(int, uncovered), *pairs.loc[void, "item_id"].astype(int)})
+    pairs = pairs[~void]
+    short_from = _short_later(pairs, staying, planned, need, day)
+    summary = {
+        **summary,
+        "starting_tomorrow": int(pairs["valid_from"].notna().sum()),
+        "ending_today": len(ending),  # not in ``pairs``: they end tonight as set
+        "until_planned": int(pairs["valid_to"].notna().sum()),  # stand-ins (:func:`_until`)
+        "short_later": len(short_from),
+    }
+    if kind == "grids":  # a planner knows a grid by its code, not by its row id
         code = dict(zip(items["item_id"].astype(int), items["code"], strict=True))
         uncovered = [code[int(u)] for u in uncovered]
+        short_from = [{**s, "item_id": code[s["item_id"]]} for s in short_from]
     return {
         "kind": kind,
         "area": area,
@@ -521,12 +681,20 @@ def propose(
         "base_fingerprint": _fingerprint(current, planned, day),
         "pairs": [_plain_rec(r) for r in pairs.to_dict(orient="records")],
         "uncovered": [u if isinstance(u, str) else int(u) for u in uncovered],
+        "short_from": short_from,
         "summary": _plain_rec(dict(summary)),
         "changes": {"keep": len(cur & new), "end": len(cur - new), "start": len(new - cur)},
+        # holders one street or alley may have on a day: what the commit holds it to
+        # (:func:`_refuse_line_clash`); a grid's leader is assign set's rule
+        "holders_per_item": int(getattr(params, "stewards_per_alley", 1)),
         # duties planned by hand to start later: a commit brings forward the ones it repeats
         # and leaves the others as they are
         "planned": [
-            {**_plain_rec(r), "valid_from": str(r["valid_from"])[:10]}
+            {
+                **_plain_rec(r),
+                "valid_from": str(r["valid_from"])[:10],
+                "valid_to": to.isoformat() if (to := _day(r["valid_to"])) else None,
+            }
             for r in planned.drop(columns="id").to_dict(orient="records")
         ],
     }
@@ -579,9 +747,8 @@ def commit(
             for p in proposal["pairs"]
             if (v := p.get("valid_to"))
         }
-        # a grid duty ending today is left to end tonight (:func:`propose`)
-        if kind == "grids":
-            current = current[~_ends_on(current, day)]
+        # a duty ending today is left to end tonight (:func:`propose`)
+        current = current[~_ends_on(current, day)]
         have = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
         gone = [
             int(r.id)
@@ -593,6 +760,19 @@ def commit(
             (int(r.item_id), int(r.person_id), r.role): (int(r.id), str(r.valid_from)[:10])
             for r in planned.itertuples(index=False)
         }
+        # holders an item may have on a day: what the solver gives one, or the co-holders
+        # (共管) the proposal keeps there, if more
+        given = Counter(int(p["item_id"]) for p in proposal["pairs"])
+        allowed = int(proposal.get("holders_per_item") or 1)
+
+        def check(item: int, role: str, person: int, start: dt.date, end: dt.date | None) -> None:
+            """Never what ``assign set`` refuses (tester Y, NEW-3), nor a street or alley
+            duty beyond the holders the proposal gives one (:func:`_refuse_line_clash`)."""
+            if kind == "grids":
+                refuse_grid_clash(conn, item, role, person, start, end)
+            else:
+                _refuse_line_clash(conn, item, role, person, start, end, max(allowed, given[item]))
+
         brought: list[dict[str, Any]] = []
         inserted: list[int] = []
         later_starts: list[dict[str, Any]] = []
@@ -602,9 +782,8 @@ def commit(
                 i, planned_from = later[(item_id, person_id, role)]
                 if planned_from <= start.isoformat():
                     continue  # it starts by then already
-                if kind == "grids":
-                    before = dt.date.fromisoformat(planned_from) - dt.timedelta(days=1)
-                    refuse_grid_clash(conn, item_id, role, person_id, start, before)
+                before = dt.date.fromisoformat(planned_from) - dt.timedelta(days=1)
+                check(item_id, role, person_id, start, before)
                 to = conn.execute(
                     text("UPDATE assignments SET valid_from = :d WHERE id = :i RETURNING valid_to"),
                     {"d": start, "i": i},
@@ -618,8 +797,7 @@ def commit(
             end = ends.get((item_id, person_id, role))
             if end is not None and end < start:
                 continue  # a stand-in until a planned duty that has begun by now
-            if kind == "grids":  # never what ``assign set`` refuses (tester Y, NEW-3)
-                refuse_grid_clash(conn, item_id, role, person_id, start, end)
+            check(item_id, role, person_id, start, end)
             inserted.append(
                 conn.execute(
                     text(
@@ -656,6 +834,79 @@ def commit(
             },
         )
     return counts
+
+
+def _refuse_line_clash(
+    conn: Connection,
+    street_id: int,
+    role: str,
+    person_id: int,
+    start: dt.date,
+    end: dt.date | None,
+    allowed: int,
+) -> None:
+    """ConflictError when ``person_id`` taking ``role`` on street or alley ``street_id`` for
+    [start, end] would hold it twice on a day (the one rule ``assign set`` keeps for streets
+    and alleys: it adds co-holders, 共管, freely, and :mod:`geo.duties` exports no check for
+    them), or give it more holders on a day than ``allowed`` (a street's one chief, an alley's
+    stewards, or the co-holders its proposal keeps). WHY: a commit left a street a chief from
+    today, open-ended, beside the chief planned from next week (two chiefs from then on)."""
+    rows = conn.execute(
+        text(
+            "SELECT a.person_id, a.valid_from, a.valid_to, p.external_id, p.name, "
+            "st.name AS street, st.kind FROM assignments a JOIN people p ON p.id = a.person_id "
+            "JOIN streets st ON st.id = a.street_id WHERE a.street_id = :s AND a.role = :r "
+            "AND (CAST(:e AS date) IS NULL OR a.valid_from <= CAST(:e AS date)) "
+            "AND (a.valid_to IS NULL OR a.valid_to >= :d) ORDER BY a.valid_from FOR UPDATE OF a"
+        ),
+        {"s": street_id, "r": role, "e": end, "d": start},
+    ).all()
+    if not rows:
+        return
+    zh_role, en_role = ROLE_LABELS[role].split(" ", 1)
+    zh_kind = TARGET_LABELS[rows[0].kind].split()[0]
+    label = f"{rows[0].kind} {rows[0].street or ''} (#{street_id})"
+    period = f"{start} – {end or '(open-ended)'}"
+
+    def spans(rs: list[Any]) -> str:
+        return "; ".join(
+            f"{r.name} ({r.external_id}) {r.valid_from} – {r.valid_to or '(open-ended)'}"
+            for r in rs
+        )
+
+    own = [r for r in rows if int(r.person_id) == person_id]
+    if own:
+        raise ConflictError(
+            f"{zh_kind} {rows[0].street or ''}（#{street_id}）：此人已是{zh_role}（{spans(own)}）"
+            f" — {label}: they already hold it as {en_role} for {spans(own)}, which overlaps "
+            f"{period} (assign set refuses the same): nothing changed"
+        )
+    others = [r for r in rows if int(r.person_id) != person_id]
+    if _most_at_once([(r.valid_from, r.valid_to) for r in others], start, end) >= allowed:
+        raise ConflictError(
+            f"{zh_kind} {rows[0].street or ''}（#{street_id}）在 {period} 已有{zh_role}"
+            f"（{spans(others)}）— {label} already has its {allowed} {en_role}(s) on a day of "
+            f"{period} ({spans(others)}), more than the proposal gives it: propose again "
+            "(nothing changed)"
+        )
+
+
+def _most_at_once(
+    spans: list[tuple[dt.date, dt.date | None]], start: dt.date, end: dt.date | None
+) -> int:
+    """The most of ``spans`` (inclusive, None: open-ended) in force on one day of
+    [start, end]."""
+    events: list[tuple[dt.date, int]] = []
+    for s, e in spans:
+        last = e if end is None else (end if e is None else min(e, end))
+        events.append((max(s, start), 1))
+        if last is not None:
+            events.append((last + dt.timedelta(days=1), -1))
+    most = now = 0
+    for _d, step in sorted(events):  # an end (-1) before a start on the same day
+        now += step
+        most = max(most, now)
+    return most
 
 
 def _pair_starts(pairs: list[dict[str, Any]], day: dt.date) -> dict[tuple, dt.date]:

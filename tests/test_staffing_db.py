@@ -449,3 +449,32 @@ def test_duties_ending_today_leave_a_gap_the_proposal_fills_from_tomorrow(demo):
     assert {r.person_id for r in staff[today]} >= gone  # they serve until tonight
     assert not gone & {r.person_id for r in staff[tomorrow]}
     assert _overlaps(demo, today, tomorrow) == []
+
+
+def test_the_grid_a_planned_leader_leaves_is_named_short_from_that_day(demo):
+    """Re-test: a leader moved by hand (their duty on one grid ends the day before they lead
+    another) left the grid they leave short from that day, while the stand-in on the other
+    grid went home: nobody was told. The proposal lists that grid in ``short_from``; a
+    rebalance, which takes the moved leader off it now, gives it a leader who stays."""
+    from geo.duties import Target, assign_duty
+
+    today = city_today()
+    soon = today + dt.timedelta(days=5)
+    lead = [p for p in propose(demo, "grids", AREA)["pairs"] if p["role"] == "grid_leader"]
+    (a, who), b = (lead[0]["item_id"], int(lead[0]["person_id"])), lead[1]["item_id"]
+    with demo.connect() as conn:
+        code = dict(conn.execute(text("SELECT id, code FROM grids")).all())
+    last = soon - dt.timedelta(days=1)
+    assign_duty(demo, who, Target("grid", code[a]), "grid_leader", today - dt.timedelta(7), last)
+    assign_duty(demo, who, Target("grid", code[b]), "grid_leader", soon)
+    for rebalance in (False, True):
+        p = propose(demo, "grids", AREA, rebalance=rebalance)
+        [stand_in] = [x for x in p["pairs"] if x["item_id"] == b and x["role"] == "grid_leader"]
+        assert stand_in["valid_to"] == last.isoformat()
+        if rebalance:
+            [led] = [x for x in p["pairs"] if x["item_id"] == a and x["role"] == "grid_leader"]
+            assert led["person_id"] != who and led["valid_to"] is None
+            continue
+        short = {"item_id": code[a], "role": "grid_leader", "from": soon.isoformat(),
+                 "holders": 0, "needed": 1}  # fmt: skip
+        assert short in p["short_from"] and p["summary"]["short_later"] >= 1
