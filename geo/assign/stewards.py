@@ -54,6 +54,14 @@ class StewardParams:
     - ``candidates_per_alley`` (12), ``candidates_per_person`` (6): nearest pairs kept for solving.
     - ``flow_unit_m`` (None → fair share / 40, at least 1 m): length unit of the flow relaxation.
     - ``time_limit_s`` (3): budget of the local improvement pass.
+    - ``idle_spread`` (1.5): after solving, a steward holding ``idle_min_items`` (3) alleys or
+      more hands alleys, one at a time, to idle people with room who live near them (a walk no
+      longer than the steward's, or at most ``idle_near_m``, 300), while the load spread
+      (max/median; lone holders of a long alley, and a steward put above capacity to cover,
+      not counted in the max) stays within this. None: no hand-on. WHY: the target fits the
+      longest usual alley, so the solver packs short alleys onto few stewards (outside tester,
+      F11: 5 alleys for one steward, their neighbour idle); the spread bound is what keeps the
+      others' loads comparable to that alley's (raise it to use more people still).
     """
 
     stewards_per_alley: int = 1
@@ -72,6 +80,9 @@ class StewardParams:
     flow_unit_m: float | None = None
     time_limit_s: float = 3.0
     overflow_to_cover: bool = True
+    idle_spread: float | None = 1.5
+    idle_min_items: int = 3
+    idle_near_m: float = 300.0
 
     def validate(self) -> None:
         if self.stewards_per_alley < 1:
@@ -90,6 +101,8 @@ class StewardParams:
             raise InputError("long alley factor must be at least 1")
         if self.max_alleys_per_person < 1:
             raise InputError("max alleys per person must be at least 1")
+        if self.idle_spread is not None and not self.idle_spread >= 1:
+            raise InputError("idle spread must be at least 1 (or None)")
 
 
 @dataclass
@@ -239,6 +252,10 @@ def assign_stewards(
         fixed=kept,
         time_limit_s=params.time_limit_s,
         expand=reach.pairs_for,
+        idle_spread=params.idle_spread,
+        idle_min_items=params.idle_min_items,
+        idle_near=params.idle_near_m,
+        solo_size=params.long_alley_factor * fair,
     )
     res = solve_balanced(pb)
     tell(1.0, "done")
@@ -257,6 +274,7 @@ def assign_stewards(
         new=len(res.pairs) - len(kept),
         flow=res.flow_status,
         improve_passes=res.improve_passes,
+        handed_to_idle=res.handed_to_idle,
         runtime_s=round(time.perf_counter() - t0, 3),
         solver="ortools min-cost flow + local search",
     )
