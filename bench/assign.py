@@ -23,7 +23,12 @@ distance reference (it ignores fairness and covers at most one alley per person)
 Targets (issue 5): < 30 s for the district case; every alley covered when people suffice; load
 spread (max/median alley metres per steward) ≤ 1.5; mean walk ≤ 1.5 × the Hungarian mean.
 
-Run: .venv/bin/python bench/assign.py [--seed 7] [--alleys 4300] [--people 3800] [--no-hungarian]
+Each case also runs without the hand-on to idle people (StewardParams.idle_spread=None).
+--demo adds the demo city (geo.demo in a throwaway embedded cluster, its alleys proposed as
+`gridward demo` staffs them): current, no hand-on, old target rule.
+
+Run: .venv/bin/python bench/assign.py [--seed 7] [--alleys 4300] [--people 3800]
+     [--no-hungarian] [--demo]
 """
 
 from __future__ import annotations
@@ -212,6 +217,58 @@ def _pairs_frame(pairs, reach, alley_ids, person_ids) -> pd.DataFrame:
     )
 
 
+def _packed(assignments: pd.DataFrame, min_items: int) -> int:
+    """Stewards holding ``min_items`` alleys or more."""
+    return int((assignments.groupby("person_id").size() >= min_items).sum())
+
+
+def demo_case(params: StewardParams) -> None:
+    """The demo city's own steward proposal (``gridward demo``: geo.demo, then geo.staffing's
+    proposal for the subdistrict's alleys), in a throwaway embedded cluster; compared with no
+    hand-on and with the old target rule. The outside tester saw its first run (F11)."""
+    import datetime as dt
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    from geo import demo
+    from geo.db import dispose_engines, get_engine
+    from geo.embedded import EmbeddedCluster
+    from geo.settings import city_today
+    from geo.staffing import commit, propose
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-demo-"))
+    folder.chmod(0o755)  # the server may run as the 'postgres' user when run as root
+    cluster = EmbeddedCluster(folder / "data", fast=True)
+    try:
+        engine = get_engine(cluster.start().url)
+        demo.load_city(engine)
+        demo.make_grids(engine)
+        demo.make_people(engine, 0)
+        day = city_today() - dt.timedelta(days=7)  # as geo.demo.populate staffs it
+        for kind in ("grids", "streets"):
+            commit(engine, propose(engine, kind, demo.SUBDISTRICT, day=day), "demo", day)
+        print(f"\n== demo city ({demo.SUBDISTRICT}), as gridward demo staffs its alleys ==")
+        print(f"{'method':34s} {'time s':>7s} {'coverage':>9s} {'stewards':>12s} {'spread':>7s} "
+              f"{'max m':>7s} {'median m':>8s} {'mean walk m':>11s} {'handed':>6s}")  # fmt: skip
+        for label, p in (
+            ("gridward flow+local search", params),
+            ("gridward, no hand-on to idle people", replace(params, idle_spread=None)),
+            ("gridward, old target rule", replace(params, long_alley_factor=math.inf)),
+        ):
+            r = propose(engine, "alleys", demo.SUBDISTRICT, day=day, params=p)["summary"]
+            print(
+                f"{label:34s} {r['runtime_s']:7.2f} {r['coverage']:9.2%} "
+                f"{r['stewards']:5d} of {r['people']:3d} {r['load_spread']:7.3f} "
+                f"{r['load_max_m']:7.0f} {r['load_median_m']:8.0f} {r['mean_walk_m']:11.1f} "
+                f"{r.get('handed_to_idle', 0):6d}"
+            )
+    finally:
+        dispose_engines()
+        cluster.destroy()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_case(name, alleys, network, people, params, do_hungarian=True) -> bool:
     print(f"\n== {name}: {len(alleys)} alleys, {len(people)} people, "
           f"{len(network)} network lines ==")  # fmt: skip
@@ -239,8 +296,10 @@ def run_case(name, alleys, network, people, params, do_hungarian=True) -> bool:
     strict = assign_stewards(
         alleys, people, replace(params, overflow_to_cover=False), network=network
     ).summary
+    packed = assign_stewards(alleys, people, replace(params, idle_spread=None), network=network)
     rows = [
         ("gridward flow+local search", s, t_ours),
+        ("gridward, no hand-on to idle people", packed.summary, packed.summary["runtime_s"]),
         ("gridward, never above capacity", strict, strict["runtime_s"]),
         ("greedy nearest person", g, t_greedy),
     ]
@@ -248,7 +307,7 @@ def run_case(name, alleys, network, people, params, do_hungarian=True) -> bool:
         old = assign_stewards(
             alleys, people, replace(params, long_alley_factor=math.inf), network=network
         ).summary
-        rows.insert(2, ("gridward, old target rule", old, old["runtime_s"]))
+        rows.insert(3, ("gridward, old target rule", old, old["runtime_s"]))
     h_mean = float("nan")
     if do_hungarian:
         t = time.perf_counter()
@@ -299,6 +358,11 @@ def run_case(name, alleys, network, people, params, do_hungarian=True) -> bool:
         f"whole load: {s['long_alleys']}; most alleys held by one steward: "
         f"{int(loads['size'].max()) if len(loads) else 0}"
     )
+    print(
+        f"handed to idle neighbours: {s['handed_to_idle']} alleys; stewards with "
+        f"≥ {params.idle_min_items} alleys: {int((loads['size'] >= params.idle_min_items).sum())} "
+        f"(without the hand-on: {_packed(packed.assignments, params.idle_min_items)})"
+    )
     ratio = s["mean_walk_m"] / h_mean if do_hungarian else float("nan")
     checks = {
         "every alley covered that people suffice for (max-flow bound)": s["covered"] >= bound,
@@ -320,6 +384,7 @@ def main() -> None:
     ap.add_argument("--alleys", type=int, default=4300)
     ap.add_argument("--people", type=int, default=3800)
     ap.add_argument("--no-hungarian", action="store_true")
+    ap.add_argument("--demo", action="store_true", help="also the demo city (builds a database)")
     args = ap.parse_args()
     print(machine_note())
     if not TAXI.is_dir():
@@ -335,6 +400,8 @@ def main() -> None:
     ok &= run_case("haidian (Tsinghua/Wudaokou OSM)", alleys, network, people, params, True)
     alleys, network, people = haidian_case(args.seed, sectioned=False)
     ok &= run_case("haidian whole ways (as in the database)", alleys, network, people, params)
+    if args.demo:
+        demo_case(params)
     print("\nALL TARGETS MET" if ok else "\nSOME TARGETS MISSED")
 
 
