@@ -126,6 +126,14 @@ def normalize_area_codes(codes: Iterable[str]) -> list[str]:
     return out
 
 
+# what a role's reach is instead of areas, for the refusal of --area given to it
+_ROLE_SCOPE = {
+    "admin": "acts everywhere",
+    "viewer": "reads every area",
+    "steward": "is scoped by --person (their own walks and duties)",
+}
+
+
 def create_user(
     conn: Connection,
     username: str,
@@ -143,6 +151,14 @@ def create_user(
     codes = normalize_area_codes(area_codes)
     if role == "planner" and not codes:
         raise InputError("a planner needs at least one area code (--area 110108020)")
+    if role != "planner" and codes:
+        # only a planner's rights are scoped by area; an area given to anyone else was
+        # stored and silently meant nothing (tester W, F15)
+        scope = _ROLE_SCOPE.get(role, "has no areas")
+        raise InputError(
+            f"只有规划员有管辖区域 --area scopes a planner only: a {role} {scope}, so "
+            f"{', '.join(codes)} would mean nothing (leave --area out, or use --role planner)"
+        )
     if person_id is not None:
         found = conn.execute(select(_people.c.id).where(_people.c.id == person_id)).first()
         if found is None:

@@ -186,6 +186,36 @@ def test_users_cli(clean, pg_url, monkeypatch) -> None:
         get_settings.cache_clear()
 
 
+@pytest.mark.parametrize("role", ["viewer", "steward", "admin"])
+def test_an_area_for_anyone_but_a_planner_is_refused(
+    clean, pg_url, monkeypatch, capsys, role
+) -> None:
+    """Tester W, F15: ``users add vv --role viewer --area 110108015`` was taken without a
+    word, though only a planner's rights are scoped by area. One ``error:`` line, exit 2,
+    no account."""
+    from api.cli import main
+    from geo.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.setattr("sys.argv", ["gridward", "users", "add", "t-vv", "--role", role,
+                                     "--area", "110108015"])  # fmt: skip
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as ended:
+            main()
+    finally:
+        get_settings.cache_clear()
+    assert ended.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: 只有规划员有管辖区域 "), lines
+    assert f"a {role} " in lines[0] and "110108015" in lines[0]
+    with clean.connect() as conn:
+        assert conn.execute(select(USERS.c.id).where(USERS.c.username == "t-vv")).first() is None
+        with pytest.raises(InputError, match="scopes a planner only") as refused:
+            accounts.create_user(conn, "t-vv", "long enough", role, ["110108015"])
+    assert str(refused.value).startswith("只有规划员有管辖区域 ")
+
+
 def test_demo_rerun_names_the_admin_and_users_password_sets_a_new_one(
     clean, pg_url, monkeypatch
 ) -> None:
