@@ -8,6 +8,8 @@ details go to the log, not to the client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -18,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from geo.errors import GridwardError, chinese_first, db_failure
+from geo.errors import GridwardError, chinese_first, db_failure, reads_chinese_first
 
 log = logging.getLogger("gridward.api")
 
@@ -33,23 +35,78 @@ def error_response(
     )
 
 
+# pydantic's error types in the words a Chinese reader meets first, before the field and
+# pydantic's English (tester W, F15: "输入有误 … Field required" read English after the tag).
+# By type prefix, so int_parsing, int_type, int_from_float … share one wording.
+_ZH_BY_TYPE = (
+    ("missing", "缺少字段"),
+    ("extra_forbidden", "未知字段"),
+    ("int_", "须为整数"),
+    ("float_", "须为数字"),
+    ("decimal_", "须为数字"),
+    ("greater_than", "数值过小"),
+    ("less_than", "数值过大"),
+    ("finite_number", "须为有限数字"),
+    ("string_too_short", "文字过短"),
+    ("string_too_long", "文字过长"),
+    ("string_pattern_mismatch", "格式不符"),
+    ("string_", "须为文字"),
+    ("too_short", "条目过少"),
+    ("too_long", "条目过多"),
+    ("literal_error", "取值无效"),
+    ("enum", "取值无效"),
+    ("datetime_", "时间无效"),
+    ("date_", "日期无效"),
+    ("time_", "时间无效"),
+    ("bool_", "须为 true 或 false"),
+    ("json_invalid", "请求体不是合法的 JSON"),
+    ("model_", "须为 JSON 对象"),
+    ("dict_", "须为 JSON 对象"),
+    ("list_", "须为列表"),
+    ("uuid_", "编号格式有误"),
+    ("value_error", "取值无效"),
+)
+# pydantic's words replaced by plainer ones
+_EN_BY_TYPE = {
+    "missing": "field required",
+    "extra_forbidden": "unknown field (not one this request takes: check its spelling)",
+}
+
+
+def _validation_part(err: Mapping[str, Any]) -> str:
+    """One pydantic error as "缺少字段 max_households: field required": the Chinese kind,
+    the field, then the English."""
+    raw = [str(p) for p in err.get("loc", ())]
+    loc = ".".join(p for p in raw if p not in ("body", "query", "path"))
+    if not loc and raw[:1] == ["body"]:
+        loc = "request body"  # the body as a whole (not JSON, wrong type)
+    kind = str(err.get("type", ""))
+    msg = _EN_BY_TYPE.get(kind) or str(err.get("msg", "invalid"))
+    if kind == "json_invalid":  # its loc is ("body", offset): say where, of what
+        msg, loc = f"{msg} at character {loc}", "request body"
+    if kind.startswith("date_"):
+        # pydantic's words for 20261120 ("Datetimes provided to dates should have zero
+        # time": it read a Unix time) told a user nothing (two outside testers)
+        given = str(err.get("input"))[:40]
+        msg = f"{given!r} is not a date: give it as YYYY-MM-DD, e.g. 2026-11-20"
+    elif kind.startswith("datetime_"):
+        msg = f"{msg} (give a time as YYYY-MM-DDTHH:MM:SS+08:00)"
+    elif kind == "value_error":
+        # a validator's own words (Chinese first already where written so)
+        msg = msg.removeprefix("Value error, ")
+        if loc == "request body" and reads_chinese_first(msg):
+            return msg  # a rule over several fields names them itself
+    zh = next((z for prefix, z in _ZH_BY_TYPE if kind.startswith(prefix)), "")
+    if zh and reads_chinese_first(msg):
+        zh = ""  # the message says it in Chinese already
+    text = f"{loc}: {msg}" if loc else msg
+    return f"{zh} {text}" if zh else text
+
+
 def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        raw = [str(p) for p in err.get("loc", ())]
-        loc = ".".join(p for p in raw if p not in ("body", "query", "path"))
-        if not loc and raw[:1] == ["body"]:
-            loc = "request body"  # the body as a whole (not JSON, wrong type)
-        msg = err.get("msg", "invalid")
-        kind = str(err.get("type", ""))
-        if kind.startswith("date_"):
-            # pydantic's words for 20261120 ("Datetimes provided to dates should have zero
-            # time": it read a Unix time) told a user nothing (two outside testers)
-            given = str(err.get("input"))[:40]
-            msg = f"{given!r} is not a date: give it as YYYY-MM-DD, e.g. 2026-11-20"
-        elif kind.startswith("datetime_"):
-            msg = f"{msg} (give a time as YYYY-MM-DDTHH:MM:SS+08:00)"
-        parts.append(f"{loc}: {msg}" if loc else str(msg))
+    """Up to five of a request's validation errors, each Chinese first (the response keeps
+    its shape: ``{"error": "...", "status": 422}``)."""
+    parts = [_validation_part(err) for err in exc.errors()[:5]]
     return "; ".join(parts) or "invalid request"
 
 

@@ -32,12 +32,9 @@ class DraftGrid:
 def _check(community: str, lo: int, hi: int, grids: list[DraftGrid]) -> None:
     """InputError naming what is wrong with an edited plan (bounds, codes, buildings),
     Chinese first as the editor shows it."""
-    if lo < 0 or hi < 0:
-        raise InputError("户数范围须 ≥ 0 min_households and max_households must be ≥ 0")
-    if lo > hi:
-        raise InputError(
-            f"户数下限大于上限 min_households ({lo}) is greater than max_households ({hi})"
-        )
+    from geo.plans import check_bounds
+
+    check_bounds(lo, hi)  # the one rule of every plan's bounds (max 0 passed here: F15)
     if not grids:
         raise InputError("方案至少需要一个网格 a plan needs at least one grid")
     seen: dict[int, int] = {}

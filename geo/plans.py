@@ -80,6 +80,16 @@ def _community(conn: Connection, code: str, lock: bool = False) -> Any:
     return row
 
 
+def require_community(conn: Connection, code: str) -> None:
+    """InputError (422) unless ``code`` is a community or village. For a community named in
+    a request body: POST /plans said 422 and /plans/draft 404 for the same unknown code
+    (tester W, F15); a 404 is for a path that names nothing."""
+    try:
+        _community(conn, code)
+    except NotFoundError as exc:
+        raise InputError(exc.message) from None
+
+
 def current_version(conn: Connection, area_id: int) -> int:
     """The community's grid version: 0 before the first commit."""
     return int(
@@ -90,14 +100,50 @@ def current_version(conn: Connection, area_id: int) -> int:
     )
 
 
+# The most households a grid's bounds may name: far above any real grid (a few hundred), so
+# a typo such as 10**12 is refused instead of planned.
+MAX_GRID_HOUSEHOLDS = 1_000_000
+
+
+def bounds_problem(lo: object, hi: object) -> str | None:
+    """What is wrong with household bounds ``lo``–``hi`` (Chinese first), or None. WHY one
+    rule: POST /plans, the editor's drafts and rebalance, the CLI's database mode and the
+    editor page each checked bounds their own way, and max 0 (every grid over_max) passed
+    some of them (tester W, F15). min 0 stays allowed: "no lower bound" is a real choice
+    (a small community, a rural group); the engine never makes an empty grid of it."""
+    for name, v in (("min_households", lo), ("max_households", hi)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            return f"户数须为整数 {name} must be a whole number, got {str(v)[:20]!r}"
+    lo, hi = int(lo), int(hi)  # type: ignore[call-overload]
+    top = f"{MAX_GRID_HOUSEHOLDS:,}"
+    if not 0 <= lo <= MAX_GRID_HOUSEHOLDS:
+        return f"户数下限须在 0–{top} 之间 min_households must be 0–{top}, got {lo}"
+    if not 1 <= hi <= MAX_GRID_HOUSEHOLDS:
+        return (
+            f"户数上限须在 1–{top} 之间 max_households must be 1–{top}, got {hi} "
+            "(with 0 every grid would be over the limit)"
+        )
+    if lo > hi:
+        return f"户数下限大于上限 min_households ({lo}) is greater than max_households ({hi})"
+    return None
+
+
+def check_bounds(lo: object, hi: object) -> None:
+    """InputError unless ``lo``–``hi`` are bounds a plan may have (:func:`bounds_problem`)."""
+    problem = bounds_problem(lo, hi)
+    if problem is not None:
+        raise InputError(problem)
+
+
 def bounds_of(params: Any) -> tuple[int, int] | None:
     """A plan's household bounds (min, max) from its stored params, or None when it has
-    none that make sense (grids from before plans kept them)."""
+    none that make sense (grids from before plans kept them; a draft saved with max 0
+    before the bounds were checked)."""
     try:
         lo, hi = int(params["min_households"]), int(params["max_households"])
     except (TypeError, KeyError, ValueError):
         return None
-    return (lo, hi) if 0 <= lo <= hi else None
+    return (lo, hi) if bounds_problem(lo, hi) is None else None
 
 
 def plan_bounds(
@@ -206,6 +252,7 @@ def create_plan(
     """Partition a community and store the result as a draft plan; returns the plan id."""
     from geo.partition import PartitionParams, partition
 
+    check_bounds(min_households, max_households)
     report = progress or (lambda f, m: None)
     report(0.0, "loading community")
     with engine.connect() as conn:

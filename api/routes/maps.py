@@ -35,8 +35,10 @@ EDITOR_BOUNDS = (300, 500)
 
 
 def _bounds_check(lo: int, hi: int) -> None:
-    if lo > hi:
-        raise InputError(f"min ({lo}) is greater than max ({hi})")
+    """The one rule of every plan's bounds (max 0 opened an editor flagging every grid)."""
+    from geo.plans import check_bounds
+
+    check_bounds(lo, hi)
 
 
 def _page(html: str) -> HTMLResponse:

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from api.auth import Principal, allow, require_area
 from api.deps import get_engine
-from api.routes.plans import plan_area
+from api.routes.plans import HouseholdBounds, body_community, plan_area
 from geo.plan_drafts import DraftGrid, rebalance, save_draft
 from geo.plans import get_plan
 
@@ -23,15 +23,16 @@ router = APIRouter(prefix="/plans", tags=["plans"])
 
 
 class DraftGridIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt "building_id" is a 422, not lost
     code: str | None = Field(default=None, max_length=15, pattern=r"^[0-9]{15}$")
     building_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(max_length=100_000)
     locked: bool = False
 
 
-class DraftIn(BaseModel):
+class DraftIn(HouseholdBounds):
+    """The editor's plan: the same bounds rule and unknown-field refusal as POST /plans."""
+
     community: str = Field(pattern=r"^[0-9]{12}$", description="12-digit community code")
-    min_households: int = Field(ge=0, le=1_000_000)
-    max_households: int = Field(ge=0, le=1_000_000)
     grids: list[DraftGridIn] = Field(min_length=1, max_length=999)
     base_version: int | None = Field(
         default=None,
@@ -49,6 +50,7 @@ def post_draft(
     engine: Engine = Depends(get_engine),
 ) -> JSONResponse:
     require_area(user, body.community, engine)
+    body_community(engine, body.community)
     out = save_draft(
         engine,
         body.community,
@@ -70,6 +72,7 @@ def post_rebalance(
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:
     require_area(user, body.community, engine)
+    body_community(engine, body.community)
     return rebalance(
         engine,
         body.community,

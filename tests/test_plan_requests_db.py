@@ -1,0 +1,176 @@
+"""The plans endpoints check their bodies alike (tester W, F15; re-test Y): one household
+bounds rule (max ≥ 1, min ≤ max, at most 1,000,000, whole numbers), an unknown community
+named in the body is a 422 everywhere, an unknown field is a 422 naming it, and pydantic's
+refusals read Chinese first. Real PostGIS, demo OSM cut."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from tests.test_plans_db import COMMUNITY, demo  # noqa: F401 (a fixture)
+
+ENDPOINTS = ("/plans", "/plans/draft", "/plans/rebalance")
+
+
+def _body(engine, endpoint: str, **over: object) -> dict:
+    """A valid body for ``endpoint`` (a draft: every building of the community in one grid)."""
+    body: dict = {"community": COMMUNITY, "min_households": 300, "max_households": 500}
+    if endpoint != "/plans":
+        with engine.connect() as conn:
+            ids = (
+                conn.execute(
+                    text(
+                        "SELECT b.id FROM buildings b JOIN areas a ON a.id = b.community_id "
+                        "WHERE a.code = :c ORDER BY b.id"
+                    ),
+                    {"c": COMMUNITY},
+                )
+                .scalars()
+                .all()
+            )
+        body["grids"] = [{"code": None, "building_ids": list(ids)}]
+    return {**body, **over}
+
+
+def _stored(engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        return (
+            conn.execute(text("SELECT count(*) FROM grid_plans")).scalar_one(),
+            conn.execute(text("SELECT count(*) FROM jobs")).scalar_one(),
+        )
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize(
+    ("over", "words"),
+    [
+        ({"max_households": 0}, "max_households"),  # /plans/draft took it: every grid over_max
+        ({"min_households": 0, "max_households": 0}, "max_households"),
+        ({"min_households": 600}, "greater than max_households"),
+        ({"max_households": 10**7}, "max_households"),
+        ({"min_households": -1}, "min_households"),
+        ({"max_households": True}, "max_households"),  # true is not 1 household
+        ({"max_households": 12.5}, "max_households"),
+        ({"community": "110108099099"}, "community 110108099099 does not exist"),
+        ({"seeds": 3}, "未知字段 seeds: unknown field"),  # a misspelt "seed" was dropped
+    ],
+)
+def test_every_plans_endpoint_refuses_the_same_bodies_with_a_422(
+    demo,  # noqa: F811
+    auth_headers,
+    endpoint: str,
+    over: dict,
+    words: str,
+) -> None:
+    admin = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        before = _stored(demo)
+        r = client.post(endpoint, json=_body(demo, endpoint, **over), headers=admin)
+        assert r.status_code == 422, r.text
+        assert set(r.json()) == {"error", "status"} and r.json()["status"] == 422
+        assert words in r.json()["error"], r.text
+        assert "Traceback" not in r.text
+        assert _stored(demo) == before
+
+
+def test_a_misspelt_field_inside_a_draft_grid_is_named(demo, auth_headers) -> None:  # noqa: F811
+    admin = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        body = _body(demo, "/plans/draft")
+        grid = body["grids"][0]
+        body["grids"] = [{"code": None, "building_id": grid["building_ids"], "locked": False}]
+        r = client.post("/plans/draft", json=body, headers=admin)
+    assert r.status_code == 422
+    said = r.json()["error"]
+    assert "未知字段 grids.0.building_id: unknown field" in said, said
+    assert "缺少字段 grids.0.building_ids: field required" in said, said
+
+
+def test_what_the_editor_sends_is_still_taken(demo, auth_headers) -> None:  # noqa: F811
+    """The editor page's payload (maps/static/editor.js payload()) and the commit's body."""
+    admin = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        body = _body(demo, "/plans/draft", base_version=0)
+        body["grids"][0]["locked"] = False
+        assert client.post("/plans/rebalance", json=body, headers=admin).status_code == 200
+        r = client.post("/plans/draft", json=body, headers=admin)
+        assert r.status_code == 201, r.text
+        plan = r.json()["plan_id"]
+        r = client.post(f"/plans/{plan}/commit", json={"allow_disconnected": True}, headers=admin)
+        assert r.status_code == 200, r.text
+        # min 0 is "no lower bound", as before
+        r = client.post("/plans", json=_body(demo, "/plans", min_households=0), headers=admin)
+        assert r.status_code == 202, r.text
+
+
+def test_a_path_naming_nothing_stays_a_404(demo, auth_headers) -> None:  # noqa: F811
+    admin = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        for method, url in (("GET", "/plans/999999"), ("POST", "/plans/999999/commit")):
+            assert client.request(method, url, headers=admin).status_code == 404
+
+
+def test_bounds_of_0_to_1_make_no_grid_without_buildings(demo, auth_headers) -> None:  # noqa: F811
+    """F15 item 4: ``{"min_households": 0, "max_households": 1}`` made community 001's park
+    block a grid of 0 buildings and 0 households, unflagged (the engine now joins ground
+    nobody lives on to a neighbour: tests/test_partition_empty_grids.py); through the API."""
+    admin = auth_headers("admin")
+    body = {"community": "110108015001", "min_households": 0, "max_households": 1}
+    with TestClient(create_app(demo)) as client:
+        r = client.post("/plans", json=body, headers=admin)
+        assert r.status_code == 202, r.text
+        for _ in range(1200):
+            job = client.get(r.json()["job_url"], headers=admin).json()
+            if job["status"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert job["status"] == "done", job
+        plan = client.get(job["result"]["plan_url"], headers=admin).json()
+    feats = plan["features"]["features"]
+    assert feats
+    for f in feats:
+        p = f["properties"]
+        assert p["building_ids"] and p["building_count"] >= 1, p["code"]
+
+
+def test_validation_words_read_chinese_first() -> None:
+    """pydantic's English came after the bare tag ("输入有误 max_households: Field required")."""
+    from fastapi.exceptions import RequestValidationError
+
+    from api.errors import _validation_message
+    from geo.errors import chinese_first
+
+    def said(*errors: dict) -> str:
+        return chinese_first(_validation_message(RequestValidationError(list(errors))), 422)
+
+    missing = {"type": "missing", "loc": ("body", "max_households"), "msg": "Field required"}
+    assert said(missing) == "缺少字段 max_households: field required"
+    assert said(
+        {"type": "extra_forbidden", "loc": ("body", "seeds"), "msg": "Extra inputs are not"}
+    ).startswith("未知字段 seeds: unknown field")
+    for kind, zh in (
+        ("int_parsing", "须为整数"),
+        ("float_parsing", "须为数字"),
+        ("greater_than_equal", "数值过小"),
+        ("less_than", "数值过大"),
+        ("string_too_long", "文字过长"),
+        ("literal_error", "取值无效"),
+        ("bool_parsing", "须为 true 或 false"),
+    ):
+        got = said({"type": kind, "loc": ("query", "limit"), "msg": "Input should be x"})
+        assert got == f"{zh} limit: Input should be x", got
+    got = said({"type": "json_invalid", "loc": ("body", 1), "msg": "JSON decode error"})
+    assert got == "请求体不是合法的 JSON request body: JSON decode error at character 1", got
+    got = said({"type": "date_from_datetime_parsing", "loc": ("query", "date"), "input": "x"})
+    assert got.startswith("日期无效 date: 'x' is not a date: give it as YYYY-MM-DD"), got
+    # a rule over several fields written Chinese first is shown as it is
+    rule = "户数下限大于上限 min_households (6) is greater than max_households (5)"
+    got = said({"type": "value_error", "loc": ("body",), "msg": f"Value error, {rule}"})
+    assert got == rule
+    # a type without a wording keeps the tag
+    assert said({"type": "url_type", "loc": ("body", "u"), "msg": "bad"}) == "输入有误 u: bad"
