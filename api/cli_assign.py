@@ -25,6 +25,13 @@ _RUNTIME = ("runtime_s", "运行时间", "runtime", "s")
 _PEOPLE = ("people", "可用人员", "people available", "")
 _WALK = ("mean_walk_m", "平均步行距离", "mean walk", "m along the network")
 _OBJECTIVE = ("objective", "目标值", "objective", "walk-equivalent m")
+# the dated rules every kind follows (geo.staffing: ending today, planned duties)
+_DATED = (
+    ("ending_today", "今日结束", "duties ending today", "their slots are filled from tomorrow"),
+    ("starting_tomorrow", "明日开始", "duties starting tomorrow", ""),
+    ("until_planned", "临时代岗", "stand-ins", "until a planned holder's first day"),
+    ("short_later", "日后缺岗", "slots short on a later day", "listed below: fill them by hand"),
+)
 _SUMMARY_ROWS = {
     "alleys": (
         ("coverage", "覆盖率", "coverage", "share of alleys with a steward"),
@@ -37,6 +44,7 @@ _SUMMARY_ROWS = {
         ("load_median_m", "负荷中位数", "median load", "m"),
         _WALK,
         _OBJECTIVE,
+        *_DATED,
         _RUNTIME,
     ),
     "streets": (
@@ -48,6 +56,7 @@ _SUMMARY_ROWS = {
         ("streets_per_chief_max", "最多街道", "most streets per chief", ""),
         _WALK,
         _OBJECTIVE,
+        *_DATED,
         _RUNTIME,
     ),
     "grids": (
@@ -63,9 +72,7 @@ _SUMMARY_ROWS = {
         ("workers", "专职网格员", "full-time workers", ""),
         ("households_per_worker", "户/网格员", "households per worker", ""),
         ("mean_distance_m", "平均距离", "mean distance", "m, home to grid"),
-        ("ending_today", "今日结束", "duties ending today", "their slots are filled from tomorrow"),
-        ("starting_tomorrow", "明日开始", "duties starting tomorrow", ""),
-        ("until_planned", "临时代岗", "stand-ins", "until a planned leader's first day"),
+        *_DATED,
         _RUNTIME,
     ),
 }
@@ -129,6 +136,20 @@ def _print_summary(
             more = f" … (+{len(ids) - 10} more)" if len(ids) > 10 else ""
             shown = ", ".join(str((labels or {}).get(a, a)) for a in ids[:10])
             typer.echo(f"{words} ({len(ids)}): {shown}{more}")
+
+
+def _print_short_later(short: list[dict], labels: dict | None) -> None:
+    """The slots a kept duty leaves short on a later day (geo.staffing ``short_from``), with
+    that day: WHY printed: the proposal's duties start now, so only a planner can fill them."""
+    if not short:
+        return
+    shown = ", ".join(
+        f"{(labels or {}).get(s['item_id'], s['item_id'])} {s['role']} "
+        f"from {s['from']} ({s['holders']}/{s['needed']})"
+        for s in short[:10]
+    )
+    more = f" … (+{len(short) - 10} more)" if len(short) > 10 else ""
+    typer.echo(f"日后缺岗 short on a later day ({len(short)}): {shown}{more}")
 
 
 def _read_people_file(path: Path, crs: str | None):
@@ -257,9 +278,11 @@ def _database_mode(kind: str):
             proposal = propose(engine, kind, area, rebalance=rebalance)
             bar(1.0, "done")
         lists = _lists(proposal["summary"], proposal["uncovered"], kind)
-        listed = [i for _, ids in lists for i in ids[:10]]  # the ones printed
+        short = proposal.get("short_from") or []
+        listed = [i for _, ids in lists for i in ids[:10]] + [s["item_id"] for s in short[:10]]
         labels = _street_labels(engine, listed) if kind != "grids" else None
         _print_summary(proposal["summary"], proposal["uncovered"], kind, labels)
+        _print_short_later(short, labels)
         ch = proposal["changes"]
         typer.echo(f"kept {ch['keep']}, ending {ch['end']}, starting {ch['start']} duties")
         if dry_run:

@@ -8,6 +8,7 @@ second holder of a street or alley on a day. Real PostGIS, no mocks.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ from geo.errors import ConflictError
 from geo.settings import city_today
 from geo.staffing import commit, propose
 from tests.dbcheck import fingerprint
+from tests.test_import import run_cli
 from tests.test_staffing_cross_area import ALLEYS_A, STREETS_A, _neighbours
 
 
@@ -46,6 +48,14 @@ def _doubles(db: Engine, role: str, first: dt.date, last: dt.date) -> list[str]:
     return bad
 
 
+def _figure(table: str, label: str) -> int:
+    """The value of the row whose label starts with ``label`` in a rich table the CLI printed
+    (figure │ value │ note; a long label wraps onto the next line)."""
+    found = re.search(rf"│ {label}[^│]*│\s*(\d+) │", table)
+    assert found, f"no row {label}"
+    return int(found.group(1))
+
+
 def _staffed_a_week_ago(db: Engine, kind: str, area: str) -> None:
     """The area staffed as proposed, a week ago (ending a duty today keeps its history)."""
     commit(db, propose(db, kind, area))
@@ -55,7 +65,9 @@ def _staffed_a_week_ago(db: Engine, kind: str, area: str) -> None:
         )
 
 
-def test_a_street_whose_chief_ends_today_gets_another_chief_from_tomorrow(db, tmp_path: Path):
+def test_a_street_whose_chief_ends_today_gets_another_chief_from_tomorrow(
+    db, pg_url, tmp_path: Path
+):
     """A street whose chief's duty ends today (assign end) was seen as held: no proposal, and
     no chief from tomorrow. Now its slot is free from tomorrow: someone else is proposed from
     tomorrow (``valid_from``), never the one just ended there, and today is still theirs."""
@@ -71,6 +83,11 @@ def test_a_street_whose_chief_ends_today_gets_another_chief_from_tomorrow(db, tm
         assert len(there) == 1 and there[0]["person_id"] != chief
         assert there[0]["valid_from"] == tomorrow.isoformat()
         assert p["summary"]["ending_today"] == 1 and p["summary"]["starting_tomorrow"] >= 1
+    # the command line shows the planner the same (it printed these rows for grids only)
+    res = run_cli(["assign", "streets", "--area", STREETS_A, "--dry-run"], pg_url)
+    assert res.returncode == 0, res.stderr
+    assert _figure(res.stdout, "今日结束") == 1, res.stdout
+    assert _figure(res.stdout, "明日开始") >= 1 and _figure(res.stdout, "日后缺岗") == 0
     done = commit(db, propose(db, "streets", STREETS_A))
     assert done["starting_tomorrow"] == 1
     on = {d: _held_on(db, "street_chief", d) for d in (today, tomorrow)}
