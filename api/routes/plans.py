@@ -12,11 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from sqlalchemy import Connection, Engine, text
 
 from api.auth import Principal, allow, require_area, require_job_reader
 from api.background import job_accepted, run_job
+from api.bodies import StrictBody
 from api.deps import get_engine
 from geo.errors import NotFoundError
 from geo.jobs import create_job, get_job
@@ -34,13 +35,12 @@ router = APIRouter(tags=["plans"])
 PlanId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-class HouseholdBounds(BaseModel):
+class HouseholdBounds(StrictBody):
     """A plans request body: its household bounds, checked by the one rule every plan
     obeys (:func:`geo.plans.bounds_problem`), and no field it does not know. WHY forbid:
     a misspelt optional field ("seeds") was silently dropped and the plan made without it
     (tester W, F15)."""
 
-    model_config = ConfigDict(extra="forbid")
     min_households: int = Field(
         ge=0, le=MAX_GRID_HOUSEHOLDS, strict=True, description="fewest households per grid"
     )
@@ -132,10 +132,9 @@ def job_status(
     }
 
 
-class CommitRequest(BaseModel):
+class CommitRequest(StrictBody):
     """The optional body of a commit; a misspelt field is a 422, never silently dropped."""
 
-    model_config = ConfigDict(extra="forbid")
     allow_disconnected: bool = Field(
         default=False,
         description="commit even though a grid is in several pieces (flag disconnected) "

@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import Engine
 
 from api.auth import Principal, allow, require_area
+from api.bodies import StrictBody
 from api.deps import get_engine
 from api.routes.plans import HouseholdBounds, body_community, plan_area
 from geo.plan_drafts import DraftGrid, rebalance, save_draft
@@ -22,8 +23,7 @@ from geo.plans import get_plan
 router = APIRouter(prefix="/plans", tags=["plans"])
 
 
-class DraftGridIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt "building_id" is a 422, not lost
+class DraftGridIn(StrictBody):
     code: str | None = Field(default=None, max_length=15, pattern=r"^[0-9]{15}$")
     building_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(max_length=100_000)
     locked: bool = False

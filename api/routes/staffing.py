@@ -17,11 +17,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, area_scope, person_for, require_area
 from api.background import job_accepted, run_job
+from api.bodies import StrictBody
 from api.deps import get_engine, given_once
 from api.limits import read_upload, upload_openapi
 from geo.duties import assign_duty, end_duty, person_leaves
@@ -34,7 +35,7 @@ from geo.staffing import commit, coverage_rates, duties, propose
 router = APIRouter(tags=["people and duties"])
 
 
-class ProposalRequest(BaseModel):
+class ProposalRequest(StrictBody):
     kind: Literal["grids", "streets", "alleys"] = Field(description="what to staff")
     area: str = Field(pattern=r"^[0-9]{6,12}$", description="district/subdistrict/community code")
     rebalance: bool = Field(default=False, description="re-solve everything, not only the gaps")
@@ -55,7 +56,7 @@ _TARGET_DOC = (
 )
 
 
-class DutyRequest(BaseModel):
+class DutyRequest(StrictBody):
     """A dated duty given by hand 手工安排职责."""
 
     person: Ref = Field(description=_PERSON_DOC, examples=["DEMO0001"])
@@ -81,7 +82,7 @@ class DutyRequest(BaseModel):
     )
 
 
-class DutyEndRequest(BaseModel):
+class DutyEndRequest(StrictBody):
     """The last day of a duty 结束职责."""
 
     person: Ref = Field(description=_PERSON_DOC, examples=["DEMO0001"])
@@ -92,7 +93,7 @@ class DutyEndRequest(BaseModel):
     )
 
 
-class DutyUndoRequest(BaseModel):
+class DutyUndoRequest(StrictBody):
     """Why a duty is undone 撤销职责 (optional)."""
 
     reason: str | None = Field(

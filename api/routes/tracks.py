@@ -24,11 +24,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, area_scope, person_for
 from api.background import job_url, match_pool, run_job
+from api.bodies import StrictBody
 from api.deps import get_engine, given_once
 from api.limits import default_limit, read_uploads, upload_openapi
 from geo.duty_undo import MAX_REASON
@@ -319,7 +320,7 @@ def _outcomes(engine: Engine, track_ids: list[int]) -> list[dict[str, Any]]:
     ]
 
 
-class RematchRequest(BaseModel):
+class RematchRequest(StrictBody):
     """Which stored tracks to match again: ids, or the local days their walks fall on."""
 
     track_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
@@ -438,7 +439,7 @@ def _local(v: dt.datetime | None) -> str | None:
     return v.astimezone(ZoneInfo(get_settings().timezone)).isoformat()
 
 
-class TrackPersonRequest(BaseModel):
+class TrackPersonRequest(StrictBody):
     """Whose walk the track is: ``person`` (registry id, or id:N) or ``person_id``."""
 
     person: str | None = Field(
@@ -468,10 +469,8 @@ def reassign_track(
     return set_track_person(engine, track_id, pid, user.username, area_scope(user, refusal))
 
 
-class ReasonRequest(BaseModel):
+class ReasonRequest(StrictBody):
     """Why a track is withdrawn or restored (kept in the audit log)."""
-
-    model_config = ConfigDict(extra="forbid")  # as POST /tracks: a misspelt field is a 422
 
     reason: str | None = Field(default=None, max_length=MAX_REASON, description="why 原因")
 
