@@ -1,11 +1,15 @@
-"""``gridward users``: accounts on the command line (add, list, revoke, token)."""
+"""``gridward users``: accounts on the command line (add, list, set, password, reactivate,
+revoke, token, tokens).
+
+No ``users unlock``: the sign-in lockout (:mod:`api.ratelimit`) lives in the API process's
+memory, out of this command's reach; it ends by itself after its window, or with a restart."""
 
 from __future__ import annotations
 
 import sys
 
 import typer
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from api.cli_people import PERSON_HELP, person_option, resolve_person
 
@@ -46,27 +50,108 @@ def add(
     with _engine().begin() as conn:
         person_id = resolve_person(conn, person).id if person is not None else None
         uid = create_user(conn, username, password, role, area or (), person_id, actor="cli")
-        known = (
-            conn.execute(
-                text(
-                    "SELECT code FROM areas WHERE code = ANY(:c) UNION "
-                    "SELECT code FROM grids WHERE code = ANY(:c)"
-                ),
-                {"c": list(area or ())},
-            )
-            .scalars()
-            .all()
-        )
+        unknown = _unknown_codes(conn, area or ())
     typer.echo(f"user {username} (id {uid}, {role}) created")
-    unknown = sorted(set(area or ()) - set(known))
-    if unknown:  # allowed (areas may be imported later), but a typo would grant nothing
-        typer.echo(
-            f"warning: no imported area or grid has the code {', '.join(unknown)} "
-            "(check for a typo; the account is created as asked)",
-            err=True,
-        )
+    _warn_unknown(unknown, "created")
     if generated:
         typer.echo(f"one-time password: {password}")
+
+
+def _unknown_codes(conn: Connection, codes: list[str] | tuple[str, ...]) -> list[str]:
+    """The codes no imported area or grid has."""
+    known = (
+        conn.execute(
+            text(
+                "SELECT code FROM areas WHERE code = ANY(:c) UNION "
+                "SELECT code FROM grids WHERE code = ANY(:c)"
+            ),
+            {"c": list(codes)},
+        )
+        .scalars()
+        .all()
+    )
+    return sorted(set(codes) - set(known))
+
+
+def _warn_unknown(unknown: list[str], done: str) -> None:
+    """Allowed (areas may be imported later), but a typo would grant nothing: say so."""
+    if unknown:
+        typer.echo(
+            f"warning: no imported area or grid has the code {', '.join(unknown)} "
+            f"(check for a typo; the account is {done} as asked)",
+            err=True,
+        )
+
+
+def _new_password(from_stdin: bool) -> str:
+    import secrets
+
+    return sys.stdin.readline().rstrip("\n") if from_stdin else secrets.token_urlsafe(12)
+
+
+@users_app.command("set")
+def set_(
+    username: str = typer.Argument(..., help="the account to change"),
+    role: str = typer.Option(None, "--role", help="the new role: admin, planner, steward, viewer"),
+    area: list[str] = typer.Option(
+        None, "--area", help="a planner's areas, replacing the old ones (repeat for several)"
+    ),
+) -> None:
+    """Change an account's role or areas. 修改角色或区域
+
+    Checked as in users add; the account's sign-ins end when its rights shrink."""
+    from geo.accounts import update_user
+
+    with _engine().begin() as conn:
+        change = update_user(conn, username, role, area or None, actor="cli")
+        unknown = _unknown_codes(conn, change.area_codes[1])
+    if not change.changed:
+        typer.echo(f"未改动 user {username} unchanged: already {change.role[1]}")
+        return
+    (old_role, new_role), (old_codes, codes) = change.role, change.area_codes
+    typer.echo(
+        f"已修改 user {username}: role {old_role} -> {new_role}, "
+        f"areas {','.join(old_codes) or '-'} -> {','.join(codes) or '-'}; "
+        f"{change.sign_ins_ended} sign-in(s) ended"
+    )
+    _warn_unknown(unknown, "changed")
+
+
+@users_app.command("tokens")
+def tokens(
+    username: str = typer.Argument(..., help="whose tokens"),
+    all_: bool = typer.Option(False, "--all", help="also the ended sign-ins (one per sign-in)"),
+) -> None:
+    """List an account's tokens: the ids 'users revoke --token ID' takes. 令牌列表"""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from geo.accounts import list_tokens
+    from geo.accounts_models import User
+    from geo.errors import NotFoundError
+    from geo.settings import get_settings
+
+    users = User.__table__
+    tz = get_settings().timezone
+    with _engine().connect() as conn:
+        uid = conn.execute(select(users.c.id).where(users.c.username == username)).scalar()
+        if uid is None:
+            raise NotFoundError(f"user {username!r} not found")
+        rows = list_tokens(conn, uid, ended_sign_ins=all_)
+
+    def when(t) -> str:  # noqa: ANN001 - a datetime or None
+        return "-" if t is None else t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+    typer.echo(
+        f"编号 id\t类型 kind\t名称 name\t创建 created\t最近使用 last used\t"
+        f"到期 expires\t吊销 revoked  ({tz})"
+    )
+    for r in rows:
+        typer.echo(
+            f"{r['id']}\t{r['kind']}\t{r['name'] or '-'}\t{when(r['created_at'])}\t"
+            f"{when(r['last_used_at'])}\t{when(r['expires_at'])}\t{when(r['revoked_at'])}"
+        )
 
 
 @users_app.command("list")
@@ -87,9 +172,13 @@ def list_() -> None:
 @users_app.command("revoke")
 def revoke(
     username: str = typer.Argument(None, help="deactivate this account and all its tokens"),
-    token: int = typer.Option(None, "--token", help="revoke only this token id"),
+    token: int = typer.Option(
+        None, "--token", help="revoke only this token id (ids: users tokens NAME)"
+    ),
 ) -> None:
-    """Deactivate an account (and its tokens), or revoke one token. 吊销"""
+    """Deactivate an account and its tokens, or revoke one token. 吊销
+
+    users reactivate NAME undoes a deactivation."""
     from geo.accounts import deactivate_user, revoke_token
     from geo.errors import InputError
 
@@ -110,17 +199,48 @@ def password(
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="read the new password from stdin (scripts)"
     ),
+    revoke_tokens: bool = typer.Option(
+        False, "--revoke-tokens", help="revoke its API tokens too (a leaked password, lost phone)"
+    ),
 ) -> None:
-    """Set a new password (a random one is printed once) and end the account's sign-ins;
-    its API tokens stay. 重设密码"""
-    import secrets
+    """Set a new password and end the account's sign-ins. 重设密码
 
+    A random password is printed once; its API tokens stay unless --revoke-tokens."""
     from geo.accounts import set_password
 
-    new = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
+    new = _new_password(password_stdin)
     with _engine().begin() as conn:
-        n = set_password(conn, username, new, actor="cli")
-    typer.echo(f"password of {username} set; {n} sign-in(s) ended")
+        done = set_password(conn, username, new, actor="cli", revoke_tokens=revoke_tokens)
+    line = f"password of {username} set; {done.sign_ins_ended} sign-in(s) ended"
+    if revoke_tokens:
+        line += f", {done.tokens_revoked} API token(s) revoked"
+    typer.echo(line)
+    if done.tokens_live:
+        typer.echo(
+            f"仍有效的 API 令牌 {done.tokens_live} API token(s) still valid: list them with "
+            f"'gridward users tokens {username}', revoke one with 'users revoke --token ID' "
+            "or all with --revoke-tokens"
+        )
+    if not password_stdin:
+        typer.echo(f"one-time password: {new}")
+
+
+@users_app.command("reactivate")
+def reactivate(
+    username: str = typer.Argument(..., help="a deactivated account (users revoke NAME)"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="read the new password from stdin (scripts)"
+    ),
+) -> None:
+    """Let a deactivated account sign in again, with a new password. 恢复账号
+
+    A random password is printed once; its old tokens stay revoked."""
+    from geo.accounts import reactivate_user
+
+    new = _new_password(password_stdin)
+    with _engine().begin() as conn:
+        reactivate_user(conn, username, new, actor="cli")
+    typer.echo(f"已恢复 user {username} reactivated; its old tokens stay revoked")
     if not password_stdin:
         typer.echo(f"one-time password: {new}")
 

@@ -3,14 +3,16 @@
 Tokens are opaque random strings checked against the database, not self-contained signed
 tokens (JWT). Why: a revoked token or a deactivated user must stop working on the next request,
 and an opaque token gives that with one indexed lookup, with no revocation list and no key
-rotation to get wrong. Only HMAC-SHA256(secret, token) is stored, so a copy of the database
-alone is not a set of working tokens, and rotating ``GRIDWARD_SECRET`` revokes every token.
+rotation to get wrong. Only a SHA-256 of each token is stored (:func:`token_hash`), so a copy
+of the database alone is not a set of working tokens; it does not depend on ``GRIDWARD_SECRET``
+(tokens stored under the older HMAC scheme are still taken and re-hashed on use).
 Both the short password-flow ``access`` tokens and the long-lived ``api`` tokens of the phone
 apps are rows of ``api_tokens``; they differ only in lifetime and in being listed to the user.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -106,8 +108,25 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH
 
 
-def token_hash(token: str, settings: AuthSettings | None = None) -> str:
-    """HMAC-SHA256 of the token keyed with the server secret (hex, 64 chars)."""
+# How a stored token hash says its scheme: "sha256:" + 43 base64url chars (50 in all, within
+# the 64-char column, so no migration); the older HMAC hashes are 64 hex chars, no colon.
+TOKEN_HASH_SCHEME = "sha256:"
+
+
+def token_hash(token: str) -> str:
+    """How a token is stored: ``sha256:`` and the token's plain SHA-256 (base64url).
+
+    WHY no key: a token is 32 random bytes (256 bits), so its unkeyed SHA-256 can be neither
+    guessed nor reversed and is a sound lookup key. The old HMAC keyed with ``GRIDWARD_SECRET``
+    added nothing but a dependency: changing the secret (as going to production does) broke
+    every phone, and ``users token`` run without the server's secret printed a dead token."""
+    digest = hashlib.sha256(token.encode()).digest()
+    return TOKEN_HASH_SCHEME + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def legacy_token_hash(token: str, settings: AuthSettings | None = None) -> str:
+    """The older scheme: HMAC-SHA256 keyed with ``GRIDWARD_SECRET`` (64 hex chars). Tokens
+    stored so are still taken while the secret is unchanged, and re-hashed on first use."""
     key = (settings or get_auth_settings()).secret.encode()
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
@@ -134,6 +153,22 @@ _ROLE_SCOPE = {
 }
 
 
+def _check_role_areas(role: str, codes: list[str]) -> None:
+    """The role is known, a planner has areas and no one else has any (``users add``/``set``)."""
+    if role not in USER_ROLES:
+        raise InputError(f"role {role!r} is not one of {', '.join(USER_ROLES)}")
+    if role == "planner" and not codes:
+        raise InputError("a planner needs at least one area code (--area 110108020)")
+    if role != "planner" and codes:
+        # only a planner's rights are scoped by area; an area given to anyone else was
+        # stored and silently meant nothing (tester W, F15)
+        scope = _ROLE_SCOPE.get(role, "has no areas")
+        raise InputError(
+            f"只有规划员有管辖区域 --area scopes a planner only: a {role} {scope}, so "
+            f"{', '.join(codes)} would mean nothing (leave --area out, or use --role planner)"
+        )
+
+
 def create_user(
     conn: Connection,
     username: str,
@@ -146,19 +181,8 @@ def create_user(
     """Create a user in the caller's transaction and audit it; returns the user id."""
     if not isinstance(username, str) or not _USERNAME.match(username):
         raise InputError("username must be 1-64 characters of letters, digits, _ . @ -")
-    if role not in USER_ROLES:
-        raise InputError(f"role {role!r} is not one of {', '.join(USER_ROLES)}")
     codes = normalize_area_codes(area_codes)
-    if role == "planner" and not codes:
-        raise InputError("a planner needs at least one area code (--area 110108020)")
-    if role != "planner" and codes:
-        # only a planner's rights are scoped by area; an area given to anyone else was
-        # stored and silently meant nothing (tester W, F15)
-        scope = _ROLE_SCOPE.get(role, "has no areas")
-        raise InputError(
-            f"只有规划员有管辖区域 --area scopes a planner only: a {role} {scope}, so "
-            f"{', '.join(codes)} would mean nothing (leave --area out, or use --role planner)"
-        )
+    _check_role_areas(role, codes)
     if person_id is not None:
         found = conn.execute(select(_people.c.id).where(_people.c.id == person_id)).first()
         if found is None:
@@ -243,7 +267,7 @@ def issue_token(
     tid = conn.execute(
         insert(_tokens)
         .values(
-            token_hash=token_hash(secret, s),
+            token_hash=token_hash(secret),
             user_id=user_id,
             kind=kind,
             name=name,
@@ -259,17 +283,20 @@ def issue_token(
 def verify_token(engine: Engine, token: str) -> Principal | None:
     """The principal for a valid bearer token, or None (unknown, expired, revoked, inactive).
 
-    Touches ``last_used_at`` at most every ``token_touch_seconds``."""
+    Touches ``last_used_at`` at most every ``token_touch_seconds``. A token stored under the
+    older HMAC scheme is found by it too, and its hash rewritten to :func:`token_hash`, so it
+    outlives a later change of ``GRIDWARD_SECRET``."""
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     s = get_auth_settings()
-    h = token_hash(token, s)
+    h = token_hash(token)
+    old = legacy_token_hash(token, s)
     now = dt.datetime.now(dt.UTC)
     q = (
-        select(_users, _tokens.c.id.label("tid"), _tokens.c.last_used_at)
+        select(_users, _tokens.c.id.label("tid"), _tokens.c.last_used_at, _tokens.c.token_hash)
         .join(_tokens, _tokens.c.user_id == _users.c.id)
         .where(
-            _tokens.c.token_hash == h,
+            _tokens.c.token_hash.in_((h, old)),
             _tokens.c.revoked_at.is_(None),
             (_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > now),
             _users.c.active.is_(True),
@@ -279,6 +306,13 @@ def verify_token(engine: Engine, token: str) -> Principal | None:
         row = conn.execute(q).first()
         if row is None:
             return None
+        if row.token_hash != h:  # the old scheme: store it under the new one from now on
+            conn.execute(
+                update(_tokens)
+                .where(_tokens.c.id == row.tid, _tokens.c.token_hash == old)
+                .values(token_hash=h)
+            )
+            conn.commit()
         last = row.last_used_at
         if last is None or (now - last).total_seconds() >= s.token_touch_seconds:
             conn.execute(
@@ -305,43 +339,187 @@ def revoke_token(
 
 def deactivate_user(conn: Connection, username: str, actor: str | None = None) -> int:
     """Deactivate a user and revoke all their tokens; returns how many tokens were revoked."""
-    row = conn.execute(select(_users).where(_users.c.username == username)).first()
-    if row is None:
-        raise NotFoundError(f"user {username!r} not found")
+    row = _user_row(conn, username)
     conn.execute(update(_users).where(_users.c.id == row.id).values(active=False))
-    n = conn.execute(
-        update(_tokens)
-        .where(_tokens.c.user_id == row.id, _tokens.c.revoked_at.is_(None))
-        .values(revoked_at=func.now())
-    ).rowcount
+    n = _end_tokens(conn, row.id, ("access", "api"))
     audit.record(conn, actor, "user.deactivate", "user", row.id, {"tokens_revoked": n})
     return int(n)
 
 
-def set_password(conn: Connection, username: str, password: str, actor: str | None = None) -> int:
-    """Give an active user a new password and end their sign-ins (access tokens); returns how
-    many were ended. WHY keep API tokens: a forgotten password is the usual reason, and the
-    phones' long-lived tokens would all have to be issued again; revoke them one by one with
-    ``users revoke --token`` when the password leaked."""
+@dataclass(frozen=True)
+class PasswordSet:
+    """What ``set_password`` ended and what it left: the admin is told the tokens still live."""
+
+    sign_ins_ended: int
+    tokens_revoked: int
+    tokens_live: int
+
+
+def _user_row(conn: Connection, username: str):  # noqa: ANN202 - a Row of users
     row = conn.execute(select(_users).where(_users.c.username == username)).first()
     if row is None:
         raise NotFoundError(f"user {username!r} not found")
+    return row
+
+
+def _end_tokens(conn: Connection, user_id: int, kinds: tuple[str, ...]) -> int:
+    """Revoke the user's unrevoked tokens of these kinds; how many."""
+    return int(
+        conn.execute(
+            update(_tokens)
+            .where(
+                _tokens.c.user_id == user_id,
+                _tokens.c.kind.in_(kinds),
+                _tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=func.now())
+        ).rowcount
+    )
+
+
+def _live_api_tokens(conn: Connection, user_id: int) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                _tokens.c.user_id == user_id,
+                _tokens.c.kind == "api",
+                _tokens.c.revoked_at.is_(None),
+                (_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > func.now()),
+            )
+        ).scalar_one()
+    )
+
+
+def set_password(
+    conn: Connection,
+    username: str,
+    password: str,
+    actor: str | None = None,
+    revoke_tokens: bool = False,
+) -> PasswordSet:
+    """Give an active user a new password and end their sign-ins (access tokens); with
+    ``revoke_tokens`` their API tokens too. WHY keep API tokens by default: a forgotten password
+    is the usual reason, and the phones' long-lived tokens would all have to be issued again;
+    a leaked password (or a lost phone) is the case for ``revoke_tokens``."""
+    row = _user_row(conn, username)
     if not row.active:
-        raise InputError(f"user {username!r} is deactivated: create a new account instead")
+        raise InputError(
+            f"user {username!r} is deactivated: 'gridward users reactivate {username}' "
+            "gives it a new password and lets it sign in again"
+        )
     conn.execute(
         update(_users).where(_users.c.id == row.id).values(password_hash=hash_password(password))
     )
-    n = conn.execute(
-        update(_tokens)
-        .where(
-            _tokens.c.user_id == row.id,
-            _tokens.c.kind == "access",
-            _tokens.c.revoked_at.is_(None),
+    ended = _end_tokens(conn, row.id, ("access",))
+    revoked = _end_tokens(conn, row.id, ("api",)) if revoke_tokens else 0
+    live = _live_api_tokens(conn, row.id)
+    audit.record(
+        conn,
+        actor,
+        "user.password",
+        "user",
+        row.id,
+        {"sign_ins_ended": ended, "tokens_revoked": revoked, "tokens_live": live},
+    )
+    return PasswordSet(ended, revoked, live)
+
+
+def reactivate_user(
+    conn: Connection, username: str, password: str, actor: str | None = None
+) -> None:
+    """Let a deactivated user sign in again, with a new password. Their old tokens stay
+    revoked (whoever held them when the account was stopped must not get back in)."""
+    row = _user_row(conn, username)
+    if row.active:
+        raise InputError(
+            f"user {username!r} is active: 'gridward users password {username}' sets a new password"
         )
-        .values(revoked_at=func.now())
-    ).rowcount
-    audit.record(conn, actor, "user.password", "user", row.id, {"sign_ins_ended": n})
-    return int(n)
+    conn.execute(
+        update(_users)
+        .where(_users.c.id == row.id)
+        .values(password_hash=hash_password(password), active=True)
+    )
+    audit.record(conn, actor, "user.reactivate", "user", row.id, {"role": row.role})
+
+
+# The rules each role passes (api.auth.IMPLIED read the other way round): admin > planner >
+# viewer, steward apart. Rights shrink when a role passes fewer of them.
+_PASSES: dict[str, frozenset[str]] = {
+    "admin": frozenset(USER_ROLES),
+    "planner": frozenset({"planner", "viewer"}),
+    "viewer": frozenset({"viewer"}),
+    "steward": frozenset({"steward"}),
+}
+
+
+def _rights_shrink(old_role: str, old: Sequence[str], new_role: str, new: Sequence[str]) -> bool:
+    """True when the new role passes fewer rules, or a planner loses part of their areas."""
+    if not _PASSES[old_role] <= _PASSES[new_role]:
+        return True
+    if old_role == new_role == "planner":
+        return any(not any(code.startswith(n) for n in new) for code in old)
+    return False
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """What ``update_user`` did: role and areas before and after, and sign-ins ended."""
+
+    role: tuple[str, str]
+    area_codes: tuple[list[str], list[str]]
+    sign_ins_ended: int
+
+    @property
+    def changed(self) -> bool:
+        return self.role[0] != self.role[1] or self.area_codes[0] != self.area_codes[1]
+
+
+def update_user(
+    conn: Connection,
+    username: str,
+    role: str | None = None,
+    area_codes: Iterable[str] | None = None,
+    actor: str | None = None,
+) -> UserChange:
+    """Change a user's role and/or areas with the checks of :func:`create_user`.
+
+    ``area_codes`` None keeps a planner's areas (and drops them for any other new role); given,
+    they replace the old ones. When the rights shrink the user's sign-ins end, so their pages
+    come back with the new rights; every token already reads role and areas afresh on each
+    request, so API tokens stay."""
+    if role is None and area_codes is None:
+        raise InputError("nothing to change: give --role and/or --area")
+    row = _user_row(conn, username)
+    new_role = role or row.role
+    old_codes = list(row.area_codes or ())
+    if area_codes is None:
+        codes = old_codes if new_role == "planner" else []
+    else:
+        codes = normalize_area_codes(area_codes)
+    _check_role_areas(new_role, codes)
+    change = UserChange((row.role, new_role), (old_codes, codes), 0)
+    if not change.changed:
+        return change
+    conn.execute(
+        update(_users).where(_users.c.id == row.id).values(role=new_role, area_codes=codes)
+    )
+    ended = 0
+    if _rights_shrink(row.role, old_codes, new_role, codes):
+        ended = _end_tokens(conn, row.id, ("access",))
+    change = UserChange(change.role, change.area_codes, ended)
+    audit.record(
+        conn,
+        actor,
+        "user.update",
+        "user",
+        row.id,
+        {
+            "role": list(change.role),
+            "area_codes": [old_codes, codes],
+            "sign_ins_ended": ended,
+        },
+    )
+    return change
 
 
 def list_users(conn: Connection) -> list[dict]:
@@ -368,8 +546,9 @@ def list_users(conn: Connection) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def list_tokens(conn: Connection, user_id: int) -> list[dict]:
-    """A user's tokens (never the hash)."""
+def list_tokens(conn: Connection, user_id: int, ended_sign_ins: bool = True) -> list[dict]:
+    """A user's tokens (never the hash). ``ended_sign_ins=False`` leaves out the expired or
+    revoked access tokens: every sign-in leaves one, and they would bury the API tokens."""
     q = (
         select(
             _tokens.c.id,
@@ -383,6 +562,14 @@ def list_tokens(conn: Connection, user_id: int) -> list[dict]:
         .where(_tokens.c.user_id == user_id)
         .order_by(_tokens.c.id)
     )
+    if not ended_sign_ins:
+        q = q.where(
+            (_tokens.c.kind == "api")
+            | (
+                _tokens.c.revoked_at.is_(None)
+                & ((_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > func.now()))
+            )
+        )
     return [dict(r._mapping) for r in conn.execute(q)]
 
 

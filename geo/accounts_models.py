@@ -58,7 +58,9 @@ class User(Base):
 class ApiToken(Base):
     """A bearer token: short-lived ``access`` (password flow) or long-lived ``api`` (phones).
 
-    Only a keyed SHA-256 of the secret is stored, never the secret itself."""
+    Only a SHA-256 of the secret is stored, never the secret itself: ``sha256:`` + base64url
+    (:func:`geo.accounts.token_hash`), or 64 hex chars of the older HMAC scheme, re-hashed on
+    the token's next use."""
 
     __tablename__ = "api_tokens"
     __table_args__ = (CheckConstraint(f"kind IN {TOKEN_KINDS}", name="ck_api_tokens_kind"),)

@@ -28,7 +28,10 @@ class AuthSettings(BaseSettings):
     )
     secret: str = Field(
         default=DEV_SECRET,
-        description="Key of the HMAC that hashes tokens; changing it revokes every token.",
+        description=(
+            "Key of the older HMAC token hashes only (tokens are now stored as a plain SHA-256, "
+            "geo.accounts.token_hash): an old token not used before a change stops working."
+        ),
     )
     access_token_minutes: int = Field(
         default=60, ge=1, description="Lifetime of a password-flow access token, minutes."

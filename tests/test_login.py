@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -52,3 +54,41 @@ def test_password_guessing_is_slowed_down(db):
         r = client.post("/auth/token", data={"username": "wang", "password": "the right password"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
         assert "too many" in r.json()["error"]
+
+
+def test_a_lockout_is_per_username_and_address(db):
+    """Tester Z, L4: ten wrong passwords for one account locked every sign-in from that address
+    (a steward's right password refused), and ten for 'admin' from anywhere locked the admin
+    out everywhere. Now the guesser's address is locked out of that account only."""
+    from api.ratelimit import FailureLimiter
+
+    with db.begin() as conn:
+        create_user(conn, "wang", "the right password", "viewer")
+        create_user(conn, "zhao", "zhao's password", "steward")
+    app = create_app(db)
+    guesser = TestClient(app, client=("203.0.113.9", 40000))
+    elsewhere = TestClient(app, client=("198.51.100.7", 40000))
+    with guesser, elsewhere:
+        for _ in range(10):
+            r = guesser.post("/auth/token", data={"username": "wang", "password": "guess"})
+            assert r.status_code == 401
+        r = guesser.post("/auth/token", data={"username": "wang", "password": "the right password"})
+        assert r.status_code == 429 and "too many" in r.json()["error"]
+        assert r.json()["error"].startswith("登录失败次数过多")
+        # the real user elsewhere, and a colleague at the guesser's address, still sign in
+        ok = elsewhere.post(
+            "/auth/token", data={"username": "wang", "password": "the right password"}
+        )
+        assert ok.status_code == 200
+        ok = guesser.post("/auth/token", data={"username": "zhao", "password": "zhao's password"})
+        assert ok.status_code == 200
+    # spraying many usernames from one address: a higher ceiling locks the address
+    limiter = FailureLimiter()
+    assert (limiter.max_failures, limiter.max_per_address, limiter.window_s) == (10, 100, 300)
+    for i in range(100):
+        limiter.check(f"user{i}", "203.0.113.9")
+        limiter.fail(f"user{i}", "203.0.113.9")
+    with pytest.raises(HTTPException) as locked:
+        limiter.check("someone-else", "203.0.113.9")
+    assert locked.value.status_code == 429 and "from your address" in locked.value.detail
+    limiter.check("someone-else", "198.51.100.7")  # another address is not

@@ -65,23 +65,26 @@ class Me(BaseModel):
     response_model=TokenOut,
     summary="Sign in (OAuth2 password flow) 登录",
     dependencies=[Depends(public())],
-    responses={401: {"description": "wrong username or password"}},
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "this username is locked from this address, or the address is"},
+    },
 )
 def token(
     request: Request, response: Response, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> TokenOut:
     engine = request.app.state.engine
-    limiter = request.app.state.signin_limiter
-    keys = (f"ip:{request.client.host if request.client else '-'}", f"user:{form.username}")
-    limiter.check(*keys)
+    limiter = request.app.state.signin_limiter  # api.ratelimit: per (username, address)
+    address = request.client.host if request.client else "-"
+    limiter.check(form.username, address)
     with engine.begin() as conn:
         principal = accounts.authenticate(conn, form.username, form.password)
         if principal is None:
-            limiter.fail(*keys)
+            limiter.fail(form.username, address)
             raise HTTPException(
                 401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
             )
-        limiter.clear(keys[1])
+        limiter.succeed(form.username, address)
         _tid, secret, expires = accounts.issue_token(conn, principal.user_id, "access")
     seconds = max(int((expires - dt.datetime.now(dt.UTC)).total_seconds()), 0)
     # For the browser map pages (tiles and layers fetched without an Authorization header).
