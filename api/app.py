@@ -14,6 +14,7 @@ from api.limits import BodyLimitMiddleware
 from api.routes import auth as auth_routes
 from api.routes import features, login, plans, plans_editor, reports, staffing, tiles, tracks
 from api.routes import maps as maps_routes
+from api.runtime import version
 from geo.auth_settings import check_production, get_auth_settings
 
 
@@ -38,7 +39,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app = FastAPI(
         title="gridward",
         summary="Urban grid management 网格化管理: grids, people, patrols on PostGIS",
-        version="0.1.0",
+        version=version(),
         lifespan=lifespan,
     )
     app.state.engine = engine

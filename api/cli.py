@@ -42,6 +42,27 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from api.runtime import version
+
+        typer.echo(f"gridward {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _top(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="print gridward's version and exit (版本)",
+    ),
+) -> None:
+    """gridward: urban grid management (网格化管理) on PostGIS."""
+
+
 def main() -> None:
     """Console-script entry point."""
     # pyogrio's note on a text column that looks like JSON ("12户", ""): read as text, as

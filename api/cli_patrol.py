@@ -10,6 +10,7 @@ import typer
 
 from api.cli_people import PERSON_HELP, person_option, resolve_person
 from api.cli_tracks import CRS_HELP, read_track_file, tracks_app
+from api.runtime import LOG_LEVEL_HELP, configure_logging, stamp
 from geo.errors import InputError
 
 report_app = typer.Typer(
@@ -121,52 +122,121 @@ def _match_outcome(item: dict) -> str:
 
 
 @tracks_app.command("worker")
-def worker(
+def worker_command(
     batch: int = typer.Option(200, "--batch", min=1, max=5000, help="tracks matched together"),
     watch: float = typer.Option(
-        0.0, "--watch", min=0.0, help="keep polling every N seconds (0: drain and exit)"
+        0.0,
+        "--watch",
+        min=0.0,
+        help="keep polling every N seconds (0: drain and exit); lines are timestamped, a lost "
+        "database is waited for",
     ),
+    log_level: str = typer.Option(None, "--log-level", help=LOG_LEVEL_HELP),
 ) -> None:
     """Match queued tracks (deferred uploads) until the queue is empty. 匹配排队轨迹
 
-    Several workers may run at once (on one or many machines): each claims its own tracks."""
+    Several workers may run at once (on one or many machines): each claims its own tracks.
+    With --watch, a database that goes away (restart, failover) is waited for (retries 1 s,
+    2 s, 4 s … up to every 60 s), said once on stderr, and once when it is back."""
+    configure_logging(log_level)
+    worker(batch, watch)
+
+
+def worker(batch: int = 200, watch: float = 0.0) -> None:
+    """Drain the queue once (``watch`` 0), or for good every ``watch`` seconds."""
+    if not watch:
+        from geo.db import get_engine
+
+        _print_drain(_drain(get_engine(), batch), stamped=False)
+        return
+    _watch(batch, watch)
+
+
+def _watch(batch: int, every: float) -> None:
+    """Poll for good. WHY the retry: a worker that exited on a database restart left deferred
+    uploads waiting until someone noticed (tester's M4); a batch cut off is rolled back whole,
+    so its tracks are claimed again. Idle polls print nothing (a log line each was noise)."""
+    import logging
     import time
 
+    from geo.db import database_url, get_engine
+    from geo.match_queue import OUTAGE_STEPS_S, outage
+
+    log = logging.getLogger("gridward.worker")
+    engine = None
+    down: float | None = None  # when this outage began (monotonic)
+    tries = 0
+    while True:
+        try:
+            if engine is None:  # in an outage the URL is read again (start=False: never
+                # start a cluster the admin stopped; an embedded one may be back elsewhere)
+                engine = get_engine(database_url(start=False)) if tries else get_engine()
+            rep = _drain(engine, batch)
+        except Exception as exc:
+            why = outage(exc)
+            if why is None:
+                raise
+            engine = None
+            pause = OUTAGE_STEPS_S[min(tries, len(OUTAGE_STEPS_S) - 1)]
+            if down is None:
+                down = time.monotonic()
+                log.warning(
+                    "数据库不可用 database unavailable (%s): retrying in %g s, then up to every "
+                    "%g s",
+                    why,
+                    pause,
+                    OUTAGE_STEPS_S[-1],
+                )
+            tries += 1
+            time.sleep(pause)
+            continue
+        if down is not None:
+            log.warning(
+                "数据库已恢复 database available again after %.0f s", time.monotonic() - down
+            )
+            down, tries = None, 0
+        _print_drain(rep, stamped=True)
+        time.sleep(every)
+
+
+def _drain(engine: Any, batch: int) -> Any:  # -> DrainReport
+    """One drain of the queue, with a progress bar only on a terminal (in a log file each
+    bar left an empty line)."""
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from geo.db import get_engine
     from geo.match_queue import drain_queue
 
-    engine = get_engine()
-    out = Console()
-    while True:
-        with Progress(console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("matching 匹配", total=None)
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        return drain_queue(engine, batch=batch)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("matching 匹配", total=None)
 
-            def step(done: int, total: int, task: TaskID = task) -> None:
-                bar.update(task, completed=done, total=total)
+        def step(done: int, total: int, task: TaskID = task) -> None:
+            bar.update(task, completed=done, total=total)
 
-            rep = drain_queue(engine, batch=batch, progress=step)
-        if rep.matched or rep.failed or not watch:
-            out.print(
-                f"matched {rep.matched} tracks ({rep.points} points, {rep.visits} segment "
-                f"visits), failed {rep.failed}",
-                markup=False,
-            )
-        if rep.rematched:
-            out.print(
-                f"{rep.changed} of {rep.rematched} re-matched tracks changed: walked "
-                f"+{rep.gained_m:,.0f} m, -{rep.lost_m:,.0f} m",
-                markup=False,
-            )
-        for tid, reason in rep.errors.items():
-            out.print(f"track {tid}: error: {reason}", markup=False)
-        for tid, reason in rep.uncredited.items():
-            out.print(f"track {tid}: warning: {reason}", markup=False)
-        if not watch:
-            return
-        time.sleep(watch)
+        return drain_queue(engine, batch=batch, progress=step)
+
+
+def _print_drain(rep: Any, stamped: bool) -> None:
+    """What a drain did, one line each; ``stamped`` (watch mode): a timestamp before each
+    line and nothing at all for a drain that found nothing."""
+    lines = []
+    if rep.matched or rep.failed or not stamped:
+        lines.append(
+            f"matched {rep.matched} tracks ({rep.points} points, {rep.visits} segment "
+            f"visits), failed {rep.failed}"
+        )
+    if rep.rematched:
+        lines.append(
+            f"{rep.changed} of {rep.rematched} re-matched tracks changed: walked "
+            f"+{rep.gained_m:,.0f} m, -{rep.lost_m:,.0f} m"
+        )
+    lines += [f"track {tid}: error: {reason}" for tid, reason in rep.errors.items()]
+    lines += [f"track {tid}: warning: {reason}" for tid, reason in rep.uncredited.items()]
+    for line in lines:
+        typer.echo(f"{stamp()} {line}" if stamped else line)
 
 
 def _day(value: str | None, option: str) -> dt.date | None:

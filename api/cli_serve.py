@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import typer
 
+from api.runtime import LOG_LEVEL_HELP
+
 
 def serve(
     host: str = typer.Option(None, help="bind address (default 127.0.0.1)"),
     port: int = typer.Option(None, help="port (default 8000)"),
+    log_level: str = typer.Option(None, "--log-level", help=LOG_LEVEL_HELP),
 ) -> None:
     """Serve the API and maps. 启动服务"""
     import uvicorn
 
     from api.app import create_app
+    from api.runtime import configure_logging, uvicorn_log_config
     from geo.db import get_engine
     from geo.settings import get_settings
 
+    level = configure_logging(log_level)  # before the app starts: its start-up logs
     s = get_settings()
     app = create_app(get_engine())
-    uvicorn.run(app, host=host or s.host, port=port or s.port, log_level="info")
+    uvicorn.run(
+        app,
+        host=host or s.host,
+        port=port or s.port,
+        log_level=level.lower(),
+        log_config=uvicorn_log_config(),
+    )
 
 
 def load_demo() -> dict[str, object]:
@@ -33,11 +44,14 @@ def demo(
     host: str = typer.Option(None, help="bind address (default 127.0.0.1)"),
     port: int = typer.Option(None, help="port (default 8000)"),
     no_serve: bool = typer.Option(False, "--no-serve", help="import only, do not serve"),
+    log_level: str = typer.Option(None, "--log-level", help=LOG_LEVEL_HELP),
 ) -> None:
     """Import the Haidian demo city and serve it on http://127.0.0.1:8000. 演示"""
+    from api.runtime import configure_logging
     from geo.accounts import ensure_demo_admin, list_users
     from geo.db import get_engine
 
+    configure_logging(log_level)
     counts = load_demo()
     for what, c in counts.items():
         typer.echo(f"{what}: " + ", ".join(f"{k}={v}" for k, v in c.items()))  # type: ignore[union-attr]
@@ -54,7 +68,7 @@ def demo(
             f"made); forgot it? 忘记密码: gridward users password {admins[0]}"
         )
     if not no_serve:
-        serve(host=host, port=port)
+        serve(host=host, port=port, log_level=log_level)
 
 
 def register(app: typer.Typer) -> None:

@@ -98,6 +98,27 @@ class DrainReport:
         return out
 
 
+# a watching worker's waits while the database is away (restart, failover): short at first,
+# as a restart takes seconds, then no more than once a minute
+OUTAGE_STEPS_S = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
+
+
+def outage(exc: BaseException) -> str | None:
+    """Why ``exc`` means the database is away for now (down, restarting, refusing
+    connections: worth a retry), as one line; None for any other error. WHY: a watching
+    worker exited for good on a restart, and deferred uploads waited until someone noticed.
+    A batch cut off by one was rolled back whole (see :func:`drain_queue`), so it is claimed
+    again."""
+    from geo.errors import db_failure
+
+    if isinstance(exc, GridwardError):  # a 503 (SetupError): the embedded cluster not up
+        return exc.message if exc.status_code == 503 else None
+    failed = db_failure(exc)
+    if failed is None or failed.kind != "unavailable":
+        return None
+    return f"{failed.name}: {failed.line}"
+
+
 def queued_count(engine: Engine) -> int:
     with engine.connect() as conn:
         q = text("SELECT count(*) FROM tracks WHERE status = 'queued'")

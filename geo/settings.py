@@ -206,6 +206,20 @@ class Settings(BaseSettings):
         default=None,
         description="Basemap tile URL template for the maps; none means vector layers only.",
     )
+    log_level: str = Field(
+        default="INFO",
+        description="Level of the timestamped log lines serve, demo and tracks worker write "
+        "to stderr: DEBUG, INFO, WARNING or ERROR (their --log-level overrides it).",
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, v: str) -> str:
+        """A misspelt level is refused when settings are read, naming the choices."""
+        name = v.strip().upper()
+        if name not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"unknown log level {v[:20]!r}: use DEBUG, INFO, WARNING or ERROR")
+        return name
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, text
 
 from api.auth import allow, public
 from api.deps import get_engine
+from api.runtime import version
 from geo.features import MAX_LIMIT, feature_collection, parse_bbox
 
 router = APIRouter()
@@ -52,7 +53,13 @@ def health(engine: Engine = Depends(get_engine)) -> dict[str, Any]:
     with engine.connect() as conn:
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
         rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    return {"status": "ok", "database": "ok", "postgis": postgis, "schema": rev}
+    return {
+        "status": "ok",
+        "version": version(),  # which build answers: an admin checks that an upgrade took
+        "database": "ok",
+        "postgis": postgis,
+        "schema": rev,
+    }
 
 
 @router.get(

@@ -1,0 +1,91 @@
+"""What long-running commands (``serve``, ``demo``, ``tracks worker``) share: the package
+version, timestamped log lines on stderr, and the log level (``--log-level`` or
+``GRIDWARD_LOG_LEVEL``).
+
+WHY here: ``gridward.*`` loggers had no handler, so their INFO lines (tracks left queued at
+API start, a job that failed) went nowhere, and a worker's log had no times to read an
+outage by.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import sys
+from typing import Any
+
+from geo.errors import InputError
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL_HELP = "log level: DEBUG, INFO, WARNING, ERROR (default: GRIDWARD_LOG_LEVEL, INFO)"
+# local time with its UTC offset: a log read on another machine, or across a DST change,
+# still says when
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S%z"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def version() -> str:
+    """The installed gridward's version (its package metadata, so one number in pyproject)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("gridward")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+def stamp() -> str:
+    """Now, as log lines show it (:data:`DATE_FORMAT`)."""
+    return dt.datetime.now().astimezone().strftime(DATE_FORMAT)
+
+
+def check_level(level: str) -> str:
+    """``level`` upper-cased when it is a logging level; InputError otherwise."""
+    name = level.strip().upper()
+    if name not in LEVELS:
+        raise InputError(f"unknown log level '{level}': use one of {', '.join(LEVELS[:4])}")
+    return name
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at each line: a test runner swaps it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def configure_logging(level: str | None = None) -> str:
+    """Send ``gridward.*`` log lines to stderr with a timestamp at ``level`` (default: the
+    ``log_level`` setting); idempotent. Returns the level used."""
+    from geo.settings import get_settings
+
+    name = check_level(level) if level else get_settings().log_level
+    log = logging.getLogger("gridward")
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, DATE_FORMAT))
+        log.addHandler(handler)
+    log.setLevel(name)
+    log.propagate = False  # a root handler someone set up would print each line twice
+    return name
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's own logging config with the same timestamp before each line."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for formatter in config["formatters"].values():
+        formatter["fmt"] = "%(asctime)s " + formatter["fmt"]
+        formatter["datefmt"] = DATE_FORMAT
+    return config
