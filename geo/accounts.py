@@ -340,6 +340,7 @@ def revoke_token(
 def deactivate_user(conn: Connection, username: str, actor: str | None = None) -> int:
     """Deactivate a user and revoke all their tokens; returns how many tokens were revoked."""
     row = _user_row(conn, username)
+    _keep_an_admin(conn, row, "deactivate them")
     conn.execute(update(_users).where(_users.c.id == row.id).values(active=False))
     n = _end_tokens(conn, row.id, ("access", "api"))
     audit.record(conn, actor, "user.deactivate", "user", row.id, {"tokens_revoked": n})
@@ -353,6 +354,25 @@ class PasswordSet:
     sign_ins_ended: int
     tokens_revoked: int
     tokens_live: int
+
+
+def _keep_an_admin(conn: Connection, row, what: str) -> None:  # noqa: ANN001 - a users Row
+    """Refuse to take the last active admin's rights away. WHY: the API's admin work
+    (rematches, every area's tracks and people) would then have nobody until someone with a
+    shell on the server made an admin again.
+    The active admins are locked so two such changes at once cannot both pass."""
+    if row.role != "admin" or not row.active:
+        return
+    others = conn.execute(
+        select(_users.c.id)
+        .where(_users.c.role == "admin", _users.c.active, _users.c.id != row.id)
+        .with_for_update()
+    ).first()
+    if others is None:
+        raise ConflictError(
+            f"不能移除最后一位管理员 {row.username!r} is the last active admin: cannot {what}; "
+            "add another admin first (gridward users add NAME --role admin)"
+        )
 
 
 def _user_row(conn: Connection, username: str):  # noqa: ANN202 - a Row of users
@@ -497,6 +517,8 @@ def update_user(
     else:
         codes = normalize_area_codes(area_codes)
     _check_role_areas(new_role, codes)
+    if new_role != "admin":
+        _keep_an_admin(conn, row, f"make them a {new_role}")
     change = UserChange((row.role, new_role), (old_codes, codes), 0)
     if not change.changed:
         return change

@@ -201,3 +201,24 @@ def test_rights_shrink() -> None:
     assert shrink("admin", [], "planner", ["110108"])
     assert shrink("steward", [], "viewer", [])
     assert shrink("viewer", [], "steward", [])
+
+
+def test_the_last_active_admin_keeps_their_rights(db, cli, monkeypatch, capsys) -> None:
+    """Demoting or deactivating the only active admin left nobody to add users, reset
+    passwords or reactivate anyone. Refused (exit 2, one line) while they are the last; once
+    another admin exists, allowed."""
+    with db.begin() as conn:
+        accounts.create_user(conn, "t-root", "root password", "admin")
+    for args in (("users", "set", "t-root", "--role", "viewer"), ("users", "revoke", "t-root")):
+        code, err = _main(monkeypatch, capsys, *args)
+        assert code != 0 and len(err) == 1, err
+        assert err[0].startswith("error: 不能移除最后一位管理员 't-root' is the last"), err
+    with db.connect() as conn:
+        row = conn.execute(select(USERS).where(USERS.c.username == "t-root")).one()
+    assert row.role == "admin" and row.active
+    with db.begin() as conn:
+        accounts.create_user(conn, "t-root2", "root2 password", "admin")
+    r = cli("users", "set", "t-root", "--role", "viewer")
+    assert r.exit_code == 0, r.output
+    code, err = _main(monkeypatch, capsys, "users", "revoke", "t-root2")
+    assert code != 0 and "t-root2" in err[0]  # now the last one

@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
 from api.auth import COOKIE, public, signed_in
+from api.bodies import StrictBody
 from geo import accounts
 from geo.accounts import Principal
 from geo.auth_settings import get_auth_settings
@@ -26,7 +27,7 @@ class TokenOut(BaseModel):
     expires_in: int = Field(description="seconds until the token expires")
 
 
-class ApiTokenIn(BaseModel):
+class ApiTokenIn(StrictBody):
     name: str = Field(
         min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="e.g. the phone's name"
     )
