@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "api.cli_track_withdraw",
     "api.cli_assign",
     "api.cli_users",
+    "api.cli_audit",
 )
 
 for _name in COMMAND_MODULES:
