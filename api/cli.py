@@ -130,6 +130,8 @@ def _click_exit(exc: Exception) -> None:
     if _is(exc, "Abort"):
         typer.echo("aborted", err=True)
         sys.exit(1)
+    if _is(exc, "NoArgsIsHelpError"):  # the help was shown: no empty "error:" line below it
+        sys.exit(2)
     if _is(exc, "ClickException"):
         message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
         ctx = getattr(exc, "ctx", None)

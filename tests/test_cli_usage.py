@@ -37,6 +37,15 @@ def test_help_still_exits_0() -> None:
     assert res.returncode == 0 and "upload" in res.stdout and not res.stderr
 
 
+@pytest.mark.parametrize("args", [[], ["tracks"]])
+def test_a_bare_command_shows_its_help_without_an_empty_error_line(args: list[str]) -> None:
+    """``gridward`` or ``gridward tracks`` alone shows the help (exit 2, as click does) and no
+    "error: 用法有误" line with nothing after it below it."""
+    res = run(*args)
+    assert res.returncode == 2 and "upload" in res.stdout + res.stderr
+    assert "error:" not in res.stderr, res.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "names"),
     [
