@@ -99,7 +99,9 @@ def main() -> None:
         failed = db_failure(exc)
         if failed is not None:  # the database failed (down, a deadlock): one line, not a
             # traceback; nothing half-written (each write is its own transaction)
-            typer.echo(f"error: database error ({failed.name}): {failed.line}", err=True)
+            from geo.db import failure_line
+
+            typer.echo(f"error: {failure_line(failed)}", err=True)
             sys.exit(1)
         raise
 

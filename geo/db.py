@@ -7,15 +7,19 @@ the first time an engine is made, so every entry point (CLI, API, tests) sees th
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
+from geo.errors import DbFailure, InputError, SetupError, db_failure
 from geo.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -31,6 +35,20 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def check_url(url: str) -> str:
+    """``url`` if it names a PostgreSQL server (normalised); InputError otherwise. WHY: a
+    ``mysql://`` or ``sqlite://`` URL ended in a 52-line traceback from SQLAlchemy's driver
+    loading (an outside tester); the scheme alone is shown, never the password."""
+    url = normalize_url(url)
+    if not url.startswith("postgresql+psycopg://"):
+        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        raise InputError(
+            f"设置有误 setting DATABASE_URL: gridward needs PostgreSQL with PostGIS: give a "
+            f"postgresql:// or postgresql+psycopg:// URL (got {scheme}://…)"
+        )
+    return url
+
+
 def embedded_cluster(settings: Settings | None = None):  # -> EmbeddedCluster
     """The embedded cluster for these settings (not started)."""
     from geo.embedded import EmbeddedCluster
@@ -43,7 +61,7 @@ def database_url(settings: Settings | None = None, start: bool = True) -> str:
     """The URL to use: DATABASE_URL, or the embedded cluster's (started when ``start``)."""
     s = settings or get_settings()
     if s.database_url:
-        return normalize_url(s.database_url)
+        return check_url(s.database_url)
     cluster = embedded_cluster(s)
     state = cluster.start() if start else cluster.read_state()
     if state is None:
@@ -62,18 +80,105 @@ def alembic_config() -> Config:
     return cfg
 
 
+def say(line: str) -> None:
+    """One line to stderr: what gridward does to the database beyond the command asked
+    (migrating it). WHY stderr: the CLI's output may be piped, and the API's goes to its log."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def schema_problem(current: str | None, script: ScriptDirectory | None = None) -> str | None:
+    """Why this code cannot use a database at schema revision ``current``, or None. WHY: a
+    database migrated by a newer gridward (the code rolled back after an upgrade) ended in
+    alembic's 106-line "Can't locate revision" traceback (an outside tester)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    script = script or ScriptDirectory.from_config(alembic_config())
+    if current is None:
+        return None
+    try:
+        script.get_revision(current)
+    except CommandError:
+        return (
+            f"数据库版本较新 the database schema ({current}) is newer than this gridward "
+            f"({script.get_current_head()}): install the newer gridward or restore a backup "
+            "made before the upgrade"
+        )
+    return None
+
+
+def _current_revision(conn: Connection) -> str | None:
+    """The database's schema revision (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _ensure_postgis(engine: Engine) -> None:
+    """PostGIS in the database; a refusal says who must install it. WHY: a role that is not
+    a superuser got "permission denied to create extension" with no way forward."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    except Exception as exc:
+        failed = db_failure(exc)
+        line = failed.line if failed is not None else ""
+        name = engine.url.database or "the database"
+        if "permission denied to create extension" in line:
+            raise SetupError(
+                f"缺少 PostGIS 扩展 {line}: a superuser must run CREATE EXTENSION postgis in "
+                f'database {name} first (psql -U postgres -d {name} -c "CREATE EXTENSION postgis")'
+            ) from exc
+        if "is not available" in line:
+            raise SetupError(
+                f"缺少 PostGIS 扩展 {line}: install PostGIS on the database server "
+                "(Debian: postgresql-15-postgis-3)"
+            ) from exc
+        raise
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the schema to ``revision`` (default the newest; idempotent, safe under
-    concurrency). An older revision serves migration tests that load data into it first."""
+    concurrency). An older revision serves migration tests that load data into it first.
+
+    A database newer than this code, or a migration that fails, is one SetupError naming the
+    revision and the database's own reason; an upgrade says so on stderr first."""
     from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.script.revision import RevisionError
 
     cfg = alembic_config()
-    with engine.begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    script = ScriptDirectory.from_config(cfg)
+    _ensure_postgis(engine)
     with engine.connect() as conn:
+        current = _current_revision(conn)
+        problem = schema_problem(current, script)
+        if problem is not None:
+            raise SetupError(problem)
+        target = script.get_current_head() if revision == "head" else revision
+        try:
+            pending = [r.revision for r in script.iterate_revisions(target, current or "base")]
+        except RevisionError:  # asked for a revision older than the database's: alembic says
+            pending = []
+        if current is not None and pending:
+            say(f"升级数据库 migrating the database schema {current} → {target}")
+        applied: list[str] = []
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-        conn.commit()
+        cfg.attributes["applied"] = applied
+        try:
+            command.upgrade(cfg, revision)
+            conn.commit()
+        except Exception as exc:
+            failing = next((r for r in reversed(pending) if r not in applied), target)
+            raise SetupError(f"数据库升级失败 migration {failing} failed: {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of what went wrong (the database's words for a database error)."""
+    failed = db_failure(exc)
+    if failed is not None:
+        return failed.line
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def get_engine(url: str | None = None, run_migrations: bool = True) -> Engine:
@@ -84,7 +189,7 @@ def get_engine(url: str | None = None, run_migrations: bool = True) -> Engine:
     """
     if url is None and _DEFAULT in _engines:
         return _engines[_DEFAULT]
-    key = normalize_url(url) if url else database_url()
+    key = check_url(url) if url else database_url()
     engine = _engines.get(key)
     if engine is None:
         engine = create_engine(
@@ -107,3 +212,40 @@ def dispose_engines() -> None:
     for engine in set(_engines.values()):
         engine.dispose()
     _engines.clear()
+
+
+# A failed connection's words, by what a reader can do about it (the server's words follow)
+_CONNECT_TAGS = (
+    (
+        r"password authentication failed|role \".*\" does not exist",
+        "数据库登录失败",
+        "check the user and password in DATABASE_URL",
+    ),
+    (
+        r"failed to resolve host|could not translate host name",
+        "数据库主机未知",
+        "check the host name in DATABASE_URL",
+    ),
+    (
+        r"database \".*\" does not exist",
+        "数据库不存在",
+        "check the database name in DATABASE_URL, or create it",
+    ),
+)
+
+
+def failure_line(failed: DbFailure, settings: Settings | None = None) -> str:
+    """A database error as the CLI's one line, Chinese first. WHY: a wrong password, a host
+    that is down or unknown and a missing database read in English only (an outside tester);
+    with DATABASE_URL set, the hint says where to look."""
+    text_ = f"database error ({failed.name}): {failed.line}"
+    if failed.kind == "conflict":
+        return f"数据库繁忙 {text_}: nothing was written, send it again"
+    if failed.kind != "unavailable":
+        return f"数据库错误 {text_}"
+    external = bool((settings or get_settings()).database_url)
+    for pattern, tag, hint in _CONNECT_TAGS:
+        if re.search(pattern, failed.line):
+            return f"{tag} {text_}" + (f" ({hint})" if external else "")
+    where = " (is the server running? check the host and port in DATABASE_URL)"
+    return f"无法连接数据库 {text_}" + (where if external else "")

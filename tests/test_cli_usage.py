@@ -81,7 +81,7 @@ def test_a_bad_setting_is_one_line_naming_it(env: dict[str, str], names: str) ->
 
 def test_a_database_that_fails_is_one_line_exit_1() -> None:
     """A database that cannot be reached (or a deadlock mid-upload, as a tester saw) ends in
-    one ``error: database error …`` line and exit 1: it was a 40-line traceback."""
+    one ``error: 无法连接数据库 database error …`` line and exit 1: it was a 40-line traceback."""
     import os
     import subprocess
     import sys
@@ -99,7 +99,7 @@ def test_a_database_that_fails_is_one_line_exit_1() -> None:
     )
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 1 and len(lines) == 1, res.stderr
-    assert lines[0].startswith("error: database error (OperationalError): ")
+    assert lines[0].startswith("error: 无法连接数据库 database error (OperationalError): ")
     assert "Traceback" not in res.stderr + res.stdout
 
 

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, text
 from api.auth import allow, public
 from api.deps import get_engine
 from api.runtime import version
+from geo.db import schema_problem
+from geo.errors import SetupError
 from geo.features import MAX_LIMIT, feature_collection, parse_bbox
 
 router = APIRouter()
@@ -53,6 +55,9 @@ def health(engine: Engine = Depends(get_engine)) -> dict[str, Any]:
     with engine.connect() as conn:
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
         rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    problem = schema_problem(rev)
+    if problem is not None:  # a newer gridward migrated the database under this one: 503
+        raise SetupError(problem)
     return {
         "status": "ok",
         "version": version(),  # which build answers: an admin checks that an upgrade took

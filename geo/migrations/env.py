@@ -1,7 +1,9 @@
 """Alembic environment: migrations run inside gridward (``geo.db.migrate``), never by hand.
 
 A PostgreSQL advisory lock serialises concurrent starts (several API workers or CLI runs), so
-each migration runs exactly once.
+each migration runs exactly once. It is held by the migrations' one transaction and ends with it:
+an unlock after a failed migration ran on the aborted transaction, and its "current transaction
+is aborted" replaced the real error (an outside tester's "permission denied for schema public").
 """
 
 from __future__ import annotations
@@ -26,20 +28,21 @@ def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
         raise RuntimeError("gridward migrations run through geo.db.migrate(engine)")
-    connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
-    try:
-        context.configure(
-            connection=connection,
-            target_metadata=metadata,
-            include_object=_include_object,
-            process_revision_directives=alembic_helpers.writer,
-            render_item=alembic_helpers.render_item,
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-    finally:
-        connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+    applied: list[str] = context.config.attributes.get("applied", [])
+    # the whole run is one transaction (geo.db.migrate commits it): the lock ends with it
+    connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        include_object=_include_object,
+        process_revision_directives=alembic_helpers.writer,
+        render_item=alembic_helpers.render_item,
+        compare_type=True,
+        # which migrations ran, so a failure names the one that failed (geo.db.migrate)
+        on_version_apply=lambda *, step, **_kw: applied.append(step.up_revision_id),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 run_migrations_online()
