@@ -60,6 +60,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# the checkout's cluster (gridward's default data folder), whatever GRIDWARD_DATA_DIR says
 clean-db:
-	-$(BIN)/gridward db stop
+	-env -u DATABASE_URL GRIDWARD_DATA_DIR=$(CURDIR)/.gridward $(BIN)/gridward db stop
 	rm -rf .gridward

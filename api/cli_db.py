@@ -1,8 +1,21 @@
-"""``gridward db``: start, stop and inspect the embedded PostGIS cluster."""
+"""``gridward db``: start, stop and inspect the embedded PostGIS cluster; back it up and restore.
+
+Backups are ``pg_dump -Fc`` archives of the gridward database (uploaded track files live in
+it, so nothing else needs saving). A restore goes into a new database that replaces the old
+one only once it is complete and migrated: a failed restore leaves the old data as it was.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
 import typer
+
+from geo.errors import ConflictError, InputError, SetupError
 
 db_app = typer.Typer(
     help="The database: embedded PostGIS cluster or DATABASE_URL. 数据库", no_args_is_help=True
@@ -16,7 +29,14 @@ def _external() -> str | None:
 
 
 @db_app.command("start")
-def start() -> None:
+def start(
+    adopt: bool = typer.Option(
+        False,
+        "--adopt",
+        help="Take back a cluster whose cluster.json was lost or is unreadable: sets a new "
+        "password for its gridward role (the data is kept). 接管已有数据库",
+    ),
+) -> None:
     """Start the embedded cluster (or reuse it) and migrate the schema. 启动数据库"""
     from geo.db import get_engine
 
@@ -27,7 +47,7 @@ def start() -> None:
     from geo.db import embedded_cluster
 
     cluster = embedded_cluster()
-    state = cluster.start()
+    state = cluster.start(adopt=adopt)
     get_engine(state.url)
     typer.echo(f"running on 127.0.0.1:{state.port}, data in {cluster.pgdata}")
 
@@ -59,8 +79,9 @@ def status() -> None:
         if not cluster.is_running():
             typer.echo(f"stopped (data folder {cluster.pgdata})")
             raise typer.Exit(1)
-        state = cluster.read_state()
-        assert state is not None
+        state, why = cluster.state_and_problem()
+        if state is None:
+            raise cluster.lost_state_error(why)
         url = state.url
         where = f"embedded, 127.0.0.1:{state.port}, data in {cluster.pgdata}"
     engine = create_engine(url)
@@ -81,11 +102,260 @@ def status() -> None:
 
 
 @db_app.command("url")
-def url() -> None:
+def url(
+    libpq: bool = typer.Option(
+        False,
+        "--libpq",
+        help="Print a plain postgresql:// URL for psql, pg_dump and other libpq tools.",
+    ),
+) -> None:
     """Print the SQLAlchemy URL of the database (starts the embedded cluster if needed)."""
     from geo.db import database_url
 
-    typer.echo(database_url())
+    typer.echo(_libpq(database_url()) if libpq else database_url())
+
+
+def _libpq(sqlalchemy_url: str, database: str | None = None, password: bool = True) -> str:
+    """``postgresql://…`` for libpq tools (they refuse SQLAlchemy's ``+psycopg``)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(sqlalchemy_url).set(drivername="postgresql")
+    if database is not None:
+        u = u.set(database=database)
+    if not password:
+        u = u.set(password=None)
+    return u.render_as_string(hide_password=False)
+
+
+def _tool(name: str) -> str:
+    """A PostgreSQL client program: the embedded cluster's, else the newest installed
+    (pg_dump must be as new as the server)."""
+    import shutil
+
+    from geo.embedded import find_binaries
+
+    if not _external():
+        return find_binaries()[name]
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=_major, reverse=True)
+    path = str(found[0]) if found else shutil.which(name)
+    if not path:
+        raise SetupError(f"缺少软件包 {name} not found: apt-get install -y postgresql-client")
+    return path
+
+
+def _major(p: Path) -> int:
+    return int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0
+
+
+def _pg(args: list[str], url: str, what: str) -> subprocess.CompletedProcess:
+    """Run a libpq tool on ``url``; the password goes in the environment, not on the command
+    line (others can read a process's arguments)."""
+    from sqlalchemy.engine import make_url
+
+    env = {**os.environ, "PGPASSWORD": make_url(url).password or "", "PGCONNECT_TIMEOUT": "10"}
+    proc = subprocess.run(args, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        last = lines[-1] if lines else f"exit code {proc.returncode}"
+        for prefix in (f"{Path(args[0]).name}: ", "error: "):  # "pg_restore: error: …"
+            last = last.removeprefix(prefix)
+        raise SetupError(f"{what} {last}")
+    return proc
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+def _revision(conninfo: str) -> str | None:
+    import psycopg
+
+    with psycopg.connect(conninfo, connect_timeout=10) as conn:
+        if conn.execute("SELECT to_regclass('alembic_version')").fetchone()[0] is None:
+            return None
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return row[0] if row else None
+
+
+@db_app.command("backup")
+def backup(
+    file: Path = typer.Argument(..., help="Archive to write (pg_dump custom format)."),
+) -> None:
+    """Back up the gridward database to FILE (pg_dump -Fc; written whole or not at all). 备份"""
+    from geo.db import database_url
+
+    if file.is_dir():
+        raise InputError(f"备份文件有误 {file} is a folder: name the file to write")
+    url = database_url()
+    partial = file.with_name(file.name + ".partial")
+    try:
+        _pg(
+            [_tool("pg_dump"), "-Fc", "-f", str(partial), "-d", _libpq(url, password=False)],
+            url,
+            "备份失败 pg_dump failed:",
+        )
+        partial.replace(file)
+    finally:
+        partial.unlink(missing_ok=True)
+    rev = _revision(_libpq(url))
+    typer.echo(f"备份完成 backed up (schema {rev}) to {file}: {_size(file.stat().st_size)}")
+
+
+def _tables_with_rows(conninfo: str) -> list[str]:
+    """gridward's tables that hold rows (alembic's and PostGIS's own are not data)."""
+    import psycopg
+
+    with psycopg.connect(conninfo, connect_timeout=10) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+                "AND c.relname NOT IN ('alembic_version', 'spatial_ref_sys') ORDER BY 1"
+            )
+        ]
+        return [
+            t for t in names if conn.execute(f'SELECT EXISTS (SELECT FROM "{t}")').fetchone()[0]
+        ]
+
+
+@db_app.command("restore")
+def restore(
+    file: Path = typer.Argument(..., help="An archive written by 'gridward db backup'."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a database that holds data (it is dropped)."
+    ),
+) -> None:
+    """Restore a backup into the gridward database, then migrate it if it is older. 恢复"""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from geo.db import database_url
+
+    if not file.is_file():
+        raise InputError(f"备份文件有误 {file} is not a file")
+    url = database_url()
+    name = make_url(url).database or "gridward"
+    _check_revision(_backup_revision(file, url), file)
+    admin = _libpq(url, database="postgres")
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    full = _tables_with_rows(_libpq(url)) if exists else []
+    if full and not force:
+        raise ConflictError(
+            f"数据库已有数据 database '{name}' holds data ({', '.join(full[:5])}"
+            f"{', …' if len(full) > 5 else ''}): nothing was changed; back it up first "
+            "(gridward db backup FILE), then add --force to replace it"
+        )
+    scratch = f"{name}_restore_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'CREATE DATABASE "{scratch}" TEMPLATE template0')
+    try:
+        _pg(
+            [
+                _tool("pg_restore"),
+                "--no-owner",
+                "--exit-on-error",
+                "-d",
+                _libpq(url, scratch, False),
+            ]
+            + [str(file)],
+            url,
+            "恢复失败 pg_restore failed (nothing was changed):",
+        )
+        scratch_url = make_url(url).set(database=scratch).render_as_string(hide_password=False)
+        old, new = _migrate_restored(_libpq(url, scratch), scratch_url)
+        _swap(admin, scratch, name, exists is not None)
+    except BaseException:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        raise
+    migrated = f" (migrated from {old})" if old != new else ""
+    typer.echo(f"恢复完成 restored {file} into database '{name}': schema {new}{migrated}")
+
+
+def _backup_revision(file: Path, url: str) -> str:
+    """The schema revision stored in a backup, read without restoring it."""
+    out = _pg(
+        [_tool("pg_restore"), "--data-only", "--table", "alembic_version", "-f", "-", str(file)],
+        url,
+        "备份文件有误",
+    ).stdout.splitlines()
+    rows = [out[i + 1] for i, ln in enumerate(out[:-1]) if ln.startswith("COPY ")]
+    if not rows or rows[0] == "\\.":
+        raise InputError(f"备份文件有误 {file} is not a gridward backup (no schema revision)")
+    return rows[0].strip()
+
+
+def _check_revision(rev: str, file: Path) -> None:
+    """Refuse a backup of a schema this gridward does not know (made by a newer one)."""
+    from alembic.script import ScriptDirectory
+
+    from geo.db import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        known = script.get_revision(rev) is not None
+    except Exception:  # alembic: an unknown revision
+        known = False
+    if not known:
+        raise ConflictError(
+            f"备份版本过新 {file} holds schema {rev}, unknown to this gridward (newest "
+            f"{script.get_current_head()}): restore it with the gridward that made it; "
+            "nothing was changed"
+        )
+
+
+def _migrate_restored(conninfo: str, sqlalchemy_url: str) -> tuple[str, str]:
+    """Bring the restored copy to this gridward's schema (before it replaces the old one)."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    from geo.db import alembic_config, migrate
+
+    rev = str(_revision(conninfo))
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head() or rev
+    if rev != head:
+        engine = create_engine(sqlalchemy_url)
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()
+    return rev, head
+
+
+def _swap(admin: str, scratch: str, name: str, replace: bool) -> None:
+    """Put the restored database in place of ``name``; the old one is dropped (connections
+    to it are ended: running servers reconnect to the restored one)."""
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not replace:
+            conn.execute(f'ALTER DATABASE "{scratch}" RENAME TO "{name}"')
+            return
+        gone = f"{name}_replaced_{secrets.token_hex(4)}"
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        try:
+            for attempt in range(50):
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                )
+                try:
+                    conn.execute(f'ALTER DATABASE "{name}" RENAME TO "{gone}"')
+                    break
+                except psycopg.errors.ObjectInUse:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.1)
+            conn.execute(f'ALTER DATABASE "{scratch}" RENAME TO "{name}"')
+        except BaseException:  # put the old database back as it was
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (gone,)).fetchone():
+                conn.execute(f'ALTER DATABASE "{gone}" RENAME TO "{name}"')
+            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            raise
+        conn.execute(f'DROP DATABASE "{gone}" WITH (FORCE)')
 
 
 def register(app: typer.Typer) -> None:

@@ -9,11 +9,16 @@ PostgreSQL refuses to run as root. When gridward runs as root (CI does), the ser
 unprivileged ``postgres`` user that the Debian package creates (or a ``gridward`` system user made
 on demand), and the data folder is handed to that user. As a normal user, the server runs as that
 user.
+
+A real cluster (``pg/PG_VERSION``) is never deleted: one whose ``cluster.json`` is missing or
+unreadable is refused (or taken back with ``adopt``); only an interrupted initdb is redone.
+Starts and stops of one data folder take turns (a file lock).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -21,9 +26,11 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from geo.errors import SetupError
@@ -32,6 +39,9 @@ DEBIAN_PACKAGES = "postgresql-15 postgresql-15-postgis-3"
 _DB_NAME = "gridward"
 _DB_USER = "gridward"
 _STATE_FILE = "cluster.json"
+# written beside pg/ while initdb runs: only a folder marked so (or without PG_VERSION) is a
+# half-made cluster that may be deleted
+_INIT_MARKER = "initdb-in-progress"
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,7 @@ def find_binaries() -> PgBinaries:
     ]
     if not usable:
         raise SetupError(
-            "PostgreSQL server binaries not found: install the Debian packages "
+            "缺少软件包 PostgreSQL server binaries not found: install the Debian packages "
             f"'{DEBIAN_PACKAGES}' (apt-get install -y {DEBIAN_PACKAGES}) or set DATABASE_URL"
         )
     for version, bindir in usable:
@@ -91,7 +101,7 @@ def find_binaries() -> PgBinaries:
             return PgBinaries(bindir=bindir, version=version)
     version = usable[0][0]
     raise SetupError(
-        f"PostGIS is not installed for PostgreSQL {version}: install the Debian package "
+        f"缺少软件包 PostGIS is not installed for PostgreSQL {version}: install the Debian package "
         f"'postgresql-{version}-postgis-3' (apt-get install -y postgresql-{version}-postgis-3) "
         "or set DATABASE_URL"
     )
@@ -118,8 +128,8 @@ def _server_user() -> pwd.struct_passwd | None:
         )
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SetupError(
-            "running as root and no unprivileged user to run PostgreSQL: create the 'postgres' "
-            f"user (apt-get install postgresql-15 does) ({exc})"
+            "权限不足 running as root and no unprivileged user to run PostgreSQL: create the "
+            f"'postgres' user (apt-get install postgresql-15 does) ({exc})"
         ) from None
     return pwd.getpwnam("gridward")
 
@@ -146,22 +156,53 @@ class EmbeddedCluster:
         return self._bins
 
     def _run(
-        self, args: list[str], check: bool = True, timeout: float = 120
+        self,
+        args: list[str],
+        check: bool = True,
+        timeout: float = 120,
+        stdin: str | None = None,
     ) -> subprocess.CompletedProcess:
         kwargs: dict = {"capture_output": True, "text": True, "timeout": timeout, "cwd": "/"}
         if self._user is not None:
             kwargs.update(user=self._user.pw_uid, group=self._user.pw_gid, extra_groups=[])
             kwargs["env"] = {**os.environ, "HOME": self._user.pw_dir or "/tmp"}
-        proc = subprocess.run(args, **kwargs)
+        proc = subprocess.run(args, input=stdin, **kwargs)
         if check and proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             tail = detail[-1] if detail else f"exit code {proc.returncode}"
-            raise SetupError(f"{Path(args[0]).name} failed: {tail} (log: {self.logfile})")
+            raise SetupError(
+                f"数据库命令失败 {Path(args[0]).name} failed: {tail} (log: {self.logfile})"
+            )
         return proc
 
     def _give_to_server_user(self, path: Path) -> None:
         if self._user is not None:
             os.chown(path, self._user.pw_uid, self._user.pw_gid)
+
+    def _server_user_name(self) -> str:
+        return self._user.pw_name if self._user else pwd.getpwuid(os.geteuid()).pw_name
+
+    def _chown_hint(self) -> str:
+        name = self._server_user_name()
+        return f"chown -R {name}: {self.pgdata}"
+
+    def _check_owner(self) -> None:
+        """The server refuses a data folder it does not own (one copied back as root, say):
+        say whose it is and the chown that fixes it, not pg_ctl's 'Permission denied'."""
+        want = self._user.pw_uid if self._user else os.geteuid()
+        try:
+            owner = self.pgdata.stat().st_uid
+        except FileNotFoundError:
+            return
+        if owner != want:
+            try:
+                who = pwd.getpwuid(owner).pw_name
+            except KeyError:
+                who = f"uid {owner}"
+            raise SetupError(
+                f"权限不足 the data folder {self.pgdata} belongs to {who}, but PostgreSQL runs "
+                f"as {self._server_user_name()} here: {self._chown_hint()}"
+            )
 
     def _check_path_reachable(self) -> None:
         """As root, the server user must be able to walk down to the data folder."""
@@ -171,15 +212,30 @@ class EmbeddedCluster:
             mode = parent.stat().st_mode
             if not mode & 0o001 and parent.stat().st_uid != self._user.pw_uid:
                 raise SetupError(
-                    f"the PostgreSQL user '{self._user.pw_name}' cannot enter {parent}: "
+                    f"权限不足 the PostgreSQL user '{self._user.pw_name}' cannot enter {parent}: "
                     "set GRIDWARD_DATA_DIR to a folder outside it (e.g. /var/lib/gridward)"
                 )
 
-    def read_state(self) -> ClusterState | None:
+    def state_and_problem(self) -> tuple[ClusterState | None, str]:
+        """The remembered state, or None and why not ("missing", or what did not parse)."""
         try:
-            return ClusterState(**json.loads(self.state_file.read_text()))
-        except (OSError, ValueError, TypeError):
-            return None
+            data = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None, "missing"
+        except (OSError, ValueError) as exc:
+            return None, f"unreadable: {exc}"
+        known = {f.name for f in fields(ClusterState)}
+        if not isinstance(data, dict):
+            return None, "unreadable: not a JSON object"
+        port, password = data.get("port"), data.get("password")
+        if not (isinstance(port, int) and 0 < port < 65536 and isinstance(password, str)):
+            return None, "unreadable: no valid port and password"
+        # keys from a newer gridward are ignored, never a reason to think the cluster is gone
+        return ClusterState(**{k: v for k, v in data.items() if k in known}), ""
+
+    def read_state(self) -> ClusterState | None:
+        """The remembered state, or None (missing or unreadable: see state_and_problem)."""
+        return self.state_and_problem()[0]
 
     def _write_state(self, state: ClusterState) -> None:
         tmp = self.state_file.with_suffix(".tmp")
@@ -187,21 +243,61 @@ class EmbeddedCluster:
         tmp.chmod(0o600)
         tmp.replace(self.state_file)
 
+    def _has_cluster(self) -> bool:
+        """A real cluster is in pg/: PG_VERSION and no mark of an initdb still running."""
+        return (self.pgdata / "PG_VERSION").exists() and not (self.data_dir / _INIT_MARKER).exists()
+
+    def lost_state_error(self, why: str) -> SetupError:
+        """The refusal for a real cluster whose cluster.json is missing or unreadable."""
+        return SetupError(
+            f"数据库配置文件丢失 {self.state_file} is {why}; the database in {self.pgdata} is "
+            "kept, nothing was deleted: restore cluster.json from a backup, or run "
+            "'gridward db start --adopt' to take the cluster back (a new password for its "
+            "gridward role; programs holding the old URL must be restarted)"
+        )
+
     # -- lifecycle -------------------------------------------------------------------------
     def initialized(self) -> bool:
-        return (self.pgdata / "PG_VERSION").exists() and self.read_state() is not None
+        return self._has_cluster() and self.read_state() is not None
 
-    def init(self) -> ClusterState:
-        """Create the cluster (initdb) with a random password; does nothing if it exists."""
-        if self.initialized():
-            state = self.read_state()
-            assert state is not None
-            return state
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One start/stop at a time per data folder. WHY: two `db start` at once on an empty
+        folder both ran initdb into the same pg/, and one failed."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / "lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def init(self, adopt: bool = False) -> ClusterState:
+        """Create the cluster (initdb) with a random password; does nothing if it exists.
+
+        A real cluster (PG_VERSION) is never deleted: without a readable cluster.json it is
+        refused, or with ``adopt`` taken back under a new password."""
+        try:
+            real = self._has_cluster()
+        except PermissionError:  # pg/ of another user, unreadable to us
+            self._check_owner()
+            raise
+        if real:
+            self._check_owner()
+            state, why = self.state_and_problem()
+            if state is not None:
+                return state
+            if not adopt:
+                raise self.lost_state_error(why)
+            return self._adopt()
         bins = self.bins
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._check_path_reachable()
+        marker = self.data_dir / _INIT_MARKER
         if self.pgdata.exists():  # a half-made cluster from an interrupted init
             shutil.rmtree(self.pgdata)
+        print(f"新建数据库 creating a new database cluster in {self.pgdata}", file=sys.stderr)
+        marker.touch()
         self.pgdata.mkdir(mode=0o700)
         self._give_to_server_user(self.pgdata)
         self.logfile.touch()
@@ -234,6 +330,30 @@ class EmbeddedCluster:
             pwfile.unlink(missing_ok=True)
         state = ClusterState(port=self.requested_port or _free_port(), password=password)
         self._write_state(state)
+        marker.unlink()
+        return state
+
+    def _adopt(self) -> ClusterState:
+        """Take back a real cluster whose cluster.json was lost: a new password for the
+        gridward role, set in single-user mode (no password needed; the data is untouched)."""
+        if self.is_running():
+            self._run([self.bins["pg_ctl"], "-D", str(self.pgdata), "-w", "-m", "fast", "stop"])
+            print("已停止数据库 stopped the running cluster to adopt it", file=sys.stderr)
+        password = secrets.token_urlsafe(24)
+        out = self._run(
+            [self.bins["postgres"], "--single", "-D", str(self.pgdata), "postgres"],
+            stdin=f"ALTER ROLE \"{_DB_USER}\" WITH LOGIN PASSWORD '{password}'\n",
+        )
+        if "ERROR" in out.stdout + out.stderr:
+            raise SetupError(
+                f"无法接管数据库 could not set the password of role '{_DB_USER}' in "
+                f"{self.pgdata}: {(out.stdout + out.stderr).strip().splitlines()[-1]}"
+            )
+        if self.state_file.exists():
+            self.state_file.replace(self.state_file.with_name(_STATE_FILE + ".unreadable"))
+        state = ClusterState(port=self.requested_port or _free_port(), password=password)
+        self._write_state(state)
+        print(f"已接管数据库 adopted the cluster in {self.pgdata}", file=sys.stderr)
         return state
 
     def is_running(self) -> bool:
@@ -242,15 +362,28 @@ class EmbeddedCluster:
         proc = self._run([self.bins["pg_ctl"], "-D", str(self.pgdata), "status"], check=False)
         return proc.returncode == 0
 
-    def start(self) -> ClusterState:
-        """Start (initialising first if needed) and return the connection state; reuse if up."""
-        state = self.init()
-        if self.is_running():
+    def start(self, adopt: bool = False) -> ClusterState:
+        """Start (initialising first if needed) and return the connection state; reuse if up.
+        ``adopt``: see :meth:`init`."""
+        with self._locked():
+            new = not self._has_cluster()
+            state = self.init(adopt=adopt)
+            if not self.is_running():
+                self._start_server(state)
+            self._ensure_database(state, quiet=new)
             return state
+
+    def _start_server(self, state: ClusterState) -> None:
         if self.requested_port:
             state.port = self.requested_port
         elif not _port_free(state.port):
-            state.port = _free_port()
+            old, state.port = state.port, _free_port()
+            print(
+                f"端口已变更 port {old} is in use: the embedded database now listens on "
+                f"{state.port}; restart programs that use the old URL, or set "
+                "GRIDWARD_PG_PORT to keep one port",
+                file=sys.stderr,
+            )
         self._write_state(state)
         opts = [
             f"-p {state.port}",
@@ -260,7 +393,8 @@ class EmbeddedCluster:
         ]
         if self.fast:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        self._run(
+        log_start = self.logfile.stat().st_size if self.logfile.exists() else 0
+        proc = self._run(
             [
                 self.bins["pg_ctl"],
                 "-D",
@@ -274,18 +408,46 @@ class EmbeddedCluster:
                 " ".join(opts),
                 "start",
             ],
+            check=False,
             timeout=120,
         )
+        if proc.returncode != 0:
+            raise self._start_failure(state, proc, log_start)
         self._wait_ready(state)
-        self._ensure_database(state)
-        return state
+
+    def _start_failure(
+        self, state: ClusterState, proc: subprocess.CompletedProcess, log_start: int
+    ) -> SetupError:
+        """Why the server did not start, from pg_ctl and this start's lines of postgres.log.
+        WHY: pg_ctl only says 'Examine the log output'."""
+        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+        with contextlib.suppress(OSError), open(self.logfile, "rb") as fh:
+            fh.seek(log_start)
+            lines += fh.read().decode("utf-8", "replace").splitlines()
+        text = "\n".join(lines)
+        if "Address already in use" in text or "could not bind" in text:
+            return SetupError(
+                f"端口已被占用 port {state.port} is already in use: set GRIDWARD_PG_PORT to a "
+                "free port or stop what uses it"
+            )
+        if "Permission denied" in text or "wrong ownership" in text:
+            cause = next(ln for ln in lines if "Permission denied" in ln or "ownership" in ln)
+            return SetupError(f"权限不足 {cause.strip()}: {self._chown_hint()}")
+        cause = next(
+            (ln for ln in reversed(lines) if any(w in ln for w in ("FATAL", "PANIC", "ERROR"))),
+            lines[-1] if lines else f"exit code {proc.returncode}",
+        )
+        return SetupError(
+            f"数据库无法启动 PostgreSQL did not start: {cause.strip()} (log: {self.logfile})"
+        )
 
     def stop(self) -> bool:
         """Stop the server if it runs; True when it was running."""
-        if not self.is_running():
-            return False
-        self._run([self.bins["pg_ctl"], "-D", str(self.pgdata), "-w", "-m", "fast", "stop"])
-        return True
+        with self._locked():
+            if not self.is_running():
+                return False
+            self._run([self.bins["pg_ctl"], "-D", str(self.pgdata), "-w", "-m", "fast", "stop"])
+            return True
 
     def destroy(self) -> None:
         """Stop and delete the cluster (tests' throwaway clusters)."""
@@ -305,12 +467,13 @@ class EmbeddedCluster:
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
                     raise SetupError(
-                        f"embedded PostgreSQL did not accept connections: {exc}"
+                        f"数据库无法连接 embedded PostgreSQL did not accept connections: {exc}"
                     ) from None
                 time.sleep(0.2)
 
-    def _ensure_database(self, state: ClusterState) -> None:
-        """Create the gridward database with PostGIS once."""
+    def _ensure_database(self, state: ClusterState, quiet: bool = False) -> None:
+        """Create the gridward database with PostGIS once, and again if it was dropped (on a
+        cluster already running too: `db start` said "running" over a missing database)."""
         import psycopg
 
         with psycopg.connect(_dsn(state, "postgres"), autocommit=True) as conn:
@@ -318,9 +481,16 @@ class EmbeddedCluster:
                 "SELECT 1 FROM pg_database WHERE datname = %s", (state.database,)
             ).fetchone()
             if not exists:
+                if not quiet:
+                    print(
+                        f"新建空数据库 the database '{state.database}' was missing: created it "
+                        "empty (to bring data back: gridward db restore FILE)",
+                        file=sys.stderr,
+                    )
                 conn.execute(f'CREATE DATABASE "{state.database}"')
-        with psycopg.connect(_dsn(state, state.database), autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        if not exists:  # an existing one got PostGIS when made (and migrations ensure it)
+            with psycopg.connect(_dsn(state, state.database), autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
 
 def _dsn(state: ClusterState, dbname: str) -> str:

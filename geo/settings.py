@@ -6,7 +6,9 @@ prefix), so a deployment changes policy without code. See README "Settings".
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,6 +42,23 @@ RESIDENTIAL_SHARE: dict[str, float] = {
 }
 
 
+def default_data_dir(package_dir: Path | None = None) -> Path:
+    """Where the embedded cluster lives when ``GRIDWARD_DATA_DIR`` is unset: an absolute folder.
+
+    WHY not ``./.gridward``: cron, systemd or an admin's ``cd`` run commands elsewhere, and a
+    relative default silently made and used a new, empty cluster there. A checkout installed
+    with ``pip install -e`` (``make``) keeps its data in the checkout's ``.gridward``; any other
+    install in ``$XDG_DATA_HOME/gridward`` (``~/.local/share/gridward``).
+    """
+    checkout = (package_dir or Path(__file__).resolve().parent).parent
+    with contextlib.suppress(OSError):
+        if 'name = "gridward"' in (checkout / "pyproject.toml").read_text(encoding="utf-8"):
+            return checkout / ".gridward"
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / "gridward"
+
+
 class Settings(BaseSettings):
     """All gridward settings with their documented defaults."""
 
@@ -52,8 +71,9 @@ class Settings(BaseSettings):
         description="Use this PostgreSQL/PostGIS server instead of the embedded cluster.",
     )
     data_dir: Path = Field(
-        default=Path(".gridward"),
-        description="Folder of the embedded PostgreSQL cluster and other local state.",
+        default_factory=default_data_dir,
+        description="Folder of the embedded PostgreSQL cluster and other local state (default: "
+        "the checkout's .gridward, else $XDG_DATA_HOME/gridward; never the current directory).",
     )
     pg_port: int | None = Field(
         default=None, description="Port for the embedded cluster; a free one when unset."

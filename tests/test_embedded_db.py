@@ -1,0 +1,311 @@
+"""The embedded cluster as a city IT admin runs it (tester Z: H1, H2, M1, M7, L5, L6).
+
+Real clusters only: each test makes a small throwaway one (fsync off) and stops it after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from geo.embedded import EmbeddedCluster
+from geo.errors import SetupError, chinese_first
+
+REPO = Path(__file__).resolve().parents[1]
+GRIDWARD = str(Path(sys.executable).with_name("gridward"))
+COUNTED = ("tracks", "patrol_visits", "assignments", "users", "track_points", "api_tokens")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def folder() -> Iterator[Path]:
+    """A data folder the server user (``postgres`` when tests run as root) can reach."""
+    base = Path(tempfile.mkdtemp(prefix="gridward-emb-"))
+    base.chmod(0o755)
+    try:
+        yield base / "data"
+    finally:
+        EmbeddedCluster(base / "data").destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _scalar(url: str, sql: str):
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(sql))
+            return result.scalar() if result.returns_rows else None
+    finally:
+        engine.dispose()
+
+
+def test_cluster_json_lost_or_odd_never_deletes_the_data(folder: Path, capsys) -> None:
+    """H1: an extra key is read; a typo or a deleted file is refused with the data kept, and
+    --adopt takes the cluster back. The old code deleted pg/ and made an empty cluster."""
+    cluster = EmbeddedCluster(folder, fast=True)
+    state = cluster.start()
+    created = capsys.readouterr().err
+    _scalar(state.url, "CREATE TABLE kept AS SELECT 42 AS x")
+    cluster.stop()
+
+    data = json.loads(cluster.state_file.read_text())
+    cluster.state_file.write_text(json.dumps({**data, "note": "from a newer gridward"}))
+    again = EmbeddedCluster(folder, fast=True).start()
+    assert _scalar(again.url, "SELECT x FROM kept") == 42
+    assert "新建数据库" not in capsys.readouterr().err  # an existing cluster is not new
+    cluster.stop()
+
+    for broken in ('{"port": 5432, "password": "x",}', None):
+        if broken is None:
+            cluster.state_file.unlink()
+        else:
+            cluster.state_file.write_text(broken)
+        with pytest.raises(SetupError) as err:
+            EmbeddedCluster(folder, fast=True).start()
+        msg = err.value.message
+        assert msg.startswith("数据库配置文件丢失") and "is kept" in msg and "--adopt" in msg
+        assert (cluster.pgdata / "PG_VERSION").exists()
+
+    adopted = EmbeddedCluster(folder, fast=True).start(adopt=True)
+    assert _scalar(adopted.url, "SELECT x FROM kept") == 42
+    assert adopted.password != state.password
+    # a new cluster is announced, so a stray one made elsewhere is noticed (H2)
+    assert "新建数据库 creating a new database cluster in" in created
+
+
+def test_half_made_init_is_redone(folder: Path) -> None:
+    """Only an interrupted initdb (marked, or without PG_VERSION) is removed and made again."""
+    pg = folder / "pg"
+    pg.mkdir(parents=True)
+    (pg / "PG_VERSION").write_text("15\n")
+    (folder / "initdb-in-progress").touch()
+    state = EmbeddedCluster(folder, fast=True).start()
+    assert _scalar(state.url, "SELECT 1") == 1
+    assert not (folder / "initdb-in-progress").exists()
+
+
+def test_default_data_dir_does_not_follow_the_working_directory(tmp_path, monkeypatch) -> None:
+    """H2: run from another folder (cron, systemd), gridward uses the same cluster."""
+    from geo import settings
+
+    monkeypatch.delenv("GRIDWARD_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert settings.Settings().data_dir == REPO / ".gridward"
+    # not a checkout (a wheel in site-packages): the user's data folder
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert settings.default_data_dir(tmp_path / "geo") == tmp_path / "xdg" / "gridward"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert settings.default_data_dir(tmp_path / "geo") == (
+        Path.home() / ".local" / "share" / "gridward"
+    )
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([GRIDWARD, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def _counts(url: str) -> dict[str, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in COUNTED}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[EmbeddedCluster, dict[str, str]]]:
+    """One running cluster for the backup tests, and the environment pointing the CLI at it."""
+    base = Path(tempfile.mkdtemp(prefix="gridward-bak-"))
+    base.chmod(0o755)
+    port = _free_port()
+    cluster = EmbeddedCluster(base / "data", port=port, fast=True)
+    cluster.start()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(GRIDWARD_DATA_DIR=str(base / "data"), GRIDWARD_PG_PORT=str(port), COLUMNS="200")
+    try:
+        yield cluster, env
+    finally:
+        cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_backup_and_restore_round_trip(served) -> None:
+    """M1: db url --libpq works with libpq tools; backup, restore (refused over data without
+    --force), a dropped database recreated by db start; counts and a report identical."""
+    from geo.accounts import create_user, issue_token
+    from geo.db import migrate
+    from geo.demo import populate
+    from geo.settings import city_today
+
+    cluster, env = served
+    state = cluster.start()
+    folder = cluster.data_dir
+    engine = create_engine(state.url)
+    migrate(engine)
+    populate(engine, seed=0)
+    with engine.begin() as conn:
+        issue_token(conn, create_user(conn, "backup_admin", "pw-" + "x" * 12, "admin", (), None))
+    engine.dispose()
+    day = str(city_today() - dt.timedelta(days=1))
+    before, report = _counts(state.url), _cli(env, "report", "daily", "--date", day).stdout
+    assert before["tracks"] > 0 and before["patrol_visits"] > 0 and before["users"] > 0
+
+    libpq = _cli(env, "db", "url", "--libpq").stdout.strip()
+    assert libpq.startswith("postgresql://")
+    psql = subprocess.run(
+        [str(cluster.bins.bindir / "psql"), libpq, "-Atc", "SELECT count(*) FROM tracks"],
+        capture_output=True,
+        text=True,
+    )
+    assert psql.stdout.strip() == str(before["tracks"]), psql.stderr
+
+    dump = folder.parent / "b.dump"
+    out = _cli(env, "db", "backup", str(dump))
+    assert out.returncode == 0 and "备份完成" in out.stdout and dump.stat().st_size > 0, out.stderr
+
+    refused = _cli(env, "db", "restore", str(dump))
+    assert refused.returncode != 0 and refused.stderr.count("error:") == 1
+    assert "--force" in refused.stderr
+
+    _scalar(state.url, "DELETE FROM patrol_visits")
+    out = _cli(env, "db", "restore", str(dump), "--force")
+    assert out.returncode == 0, out.stderr
+    assert _counts(state.url) == before
+    assert _cli(env, "report", "daily", "--date", day).stdout == report
+
+    # the database dropped under a running cluster: db start makes it again, restore fills it
+    admin = state.url.rsplit("/", 1)[0] + "/postgres"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP DATABASE gridward WITH (FORCE)"))
+    engine.dispose()
+    out = _cli(env, "db", "start")
+    assert out.returncode == 0 and "新建空数据库" in out.stderr, out.stderr
+    assert _scalar(state.url, "SELECT count(*) FROM tracks") == 0
+    assert _cli(env, "db", "restore", str(dump)).returncode == 0
+    assert _counts(state.url) == before
+
+
+def test_db_start_recreates_a_dropped_database(served, capsys) -> None:
+    """M1: the cluster runs but its database was dropped: start makes it again (it said
+    "running" and left every command failing on a missing database)."""
+    cluster, _env = served
+    state = cluster.start()
+    admin = create_engine(state.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE gridward WITH (FORCE)"))
+    admin.dispose()
+    EmbeddedCluster(cluster.data_dir, port=state.port, fast=True).start()
+    assert _scalar(state.url, "SELECT count(*) FROM pg_extension WHERE extname = 'postgis'") == 1
+    assert "新建空数据库" in capsys.readouterr().err
+
+
+def test_restore_migrates_an_older_backup_and_refuses_a_newer_one(served) -> None:
+    """M1: an older backup is migrated after the restore; a newer one, or no archive, is
+    refused with one error: line and the database left as it was."""
+    from geo.db import migrate
+
+    cluster, env = served
+    state = cluster.start()
+    folder = cluster.data_dir
+    engine = create_engine(state.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("CREATE DATABASE old"))
+    engine.dispose()
+    old_url = state.url.rsplit("/", 1)[0] + "/old"
+    engine = create_engine(old_url)
+    migrate(engine, "0005")
+    engine.dispose()
+    old_dump, new_dump = folder.parent / "old.dump", folder.parent / "new.dump"
+    assert _cli({**env, "DATABASE_URL": old_url}, "db", "backup", str(old_dump)).returncode == 0
+    _scalar(old_url, "UPDATE alembic_version SET version_num = '9999'")
+    assert _cli({**env, "DATABASE_URL": old_url}, "db", "backup", str(new_dump)).returncode == 0
+
+    out = _cli(env, "db", "restore", str(old_dump), "--force")
+    assert out.returncode == 0 and "migrated from 0005" in out.stdout, out.stderr
+    head = _scalar(state.url, "SELECT version_num FROM alembic_version")
+    assert head != "0005"
+
+    for bad, words in ((new_dump, "9999"), (Path(__file__), "备份文件有误")):
+        out = _cli(env, "db", "restore", str(bad), "--force")
+        assert out.returncode != 0 and out.stderr.count("error:") == 1, out.stderr
+        assert words in out.stderr
+    assert _scalar(state.url, "SELECT version_num FROM alembic_version") == head
+
+
+def test_port_in_use_is_named_and_a_moved_port_is_said(folder: Path, capsys) -> None:
+    """M7: a fixed port held by another program is named as such (a setup problem, not
+    服务暂不可用); without a fixed port, moving to another port is said on stderr."""
+    cluster = EmbeddedCluster(folder, fast=True)
+    first = cluster.start()
+    cluster.stop()
+    capsys.readouterr()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", first.port))
+        busy.listen()
+        moved = EmbeddedCluster(folder, fast=True).start()
+        err = capsys.readouterr().err
+        cluster.stop()
+        with pytest.raises(SetupError) as caught:
+            EmbeddedCluster(folder, port=first.port, fast=True).start()
+    line = chinese_first(caught.value.message, caught.value.status_code)
+    said_moved = f"port {first.port} is in use" in err and str(moved.port) in err
+    named_port = line.startswith(f"端口已被占用 port {first.port} is already in use")
+    assert (said_moved, named_port) == (True, True), (err, line)
+    assert "GRIDWARD_PG_PORT" in line and "服务暂不可用" not in line
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand the folder to another user")
+def test_data_folder_of_the_wrong_user_names_the_chown(folder: Path) -> None:
+    """L5: a data folder copied back as root: the error gives the chown that fixes it."""
+    cluster = EmbeddedCluster(folder, fast=True)
+    cluster.start()
+    cluster.stop()
+    owner = cluster.pgdata.stat()
+    os.chown(cluster.pgdata, 0, 0)
+    try:
+        with pytest.raises(SetupError) as err:
+            EmbeddedCluster(folder, fast=True).start()
+        user = pwd.getpwuid(owner.st_uid).pw_name
+        assert f"chown -R {user}: {cluster.pgdata}" in err.value.message
+    finally:
+        os.chown(cluster.pgdata, owner.st_uid, owner.st_gid)
+
+
+def test_two_starts_at_once_on_an_empty_folder_both_succeed(folder: Path) -> None:
+    """L6: the second start waits for the first's initdb instead of failing."""
+    code = (
+        "import sys; from pathlib import Path; from geo.embedded import EmbeddedCluster; "
+        "print(EmbeddedCluster(Path(sys.argv[1]), fast=True).start().port)"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(folder)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert outs[0][0] == outs[1][0]
+    assert sum("新建数据库" in err for _, err in outs) == 1
