@@ -259,6 +259,8 @@ def test_port_in_use_is_named_and_a_moved_port_is_said(folder: Path, capsys) -> 
     cluster.stop()
     capsys.readouterr()
     with socket.socket() as busy:
+        # the stopped cluster's connections may hold the port in TIME_WAIT for a while
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         busy.bind(("127.0.0.1", first.port))
         busy.listen()
         moved = EmbeddedCluster(folder, fast=True).start()
