@@ -63,11 +63,18 @@ def database_url(settings: Settings | None = None, start: bool = True) -> str:
     if s.database_url:
         return check_url(s.database_url)
     cluster = embedded_cluster(s)
-    state = cluster.start() if start else cluster.read_state()
+    if start:
+        return cluster.start().url
+    state, why = cluster.state_and_problem()
     if state is None:
         from geo.errors import SetupError
 
-        raise SetupError("the embedded database has not been created yet: run 'gridward db start'")
+        if cluster.pgdata.joinpath("PG_VERSION").exists():  # a real cluster, its file lost
+            raise cluster.lost_state_error(why)
+        raise SetupError(
+            f"数据库尚未创建 the embedded database in {cluster.pgdata} has not been created yet: "
+            "run 'gridward db start' (or set GRIDWARD_DATA_DIR to the folder that holds it)"
+        )
     return state.url
 
 

@@ -55,10 +55,17 @@ class ConflictError(GridwardError):
 
 
 class SetupError(GridwardError):
-    """The machine lacks something gridward needs (binaries, permissions)."""
+    """The machine lacks something gridward needs (binaries, permissions, a setting).
+
+    A message in English only opens with 运行环境有误 (the set-up is wrong), not the 503 tag
+    服务暂不可用 ("temporarily unavailable, try again"): an admin told to retry a missing
+    package or a production secret waits for nothing (outside tester Z, M7)."""
 
     status_code = 503
     exit_code = 3
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message if reads_chinese_first(message) else f"运行环境有误 {message}")
 
 
 @dataclass(frozen=True)

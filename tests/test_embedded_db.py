@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from geo.db import database_url
 from geo.embedded import EmbeddedCluster
 from geo.errors import SetupError, chinese_first
+from geo.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 GRIDWARD = str(Path(sys.executable).with_name("gridward"))
@@ -82,12 +84,30 @@ def test_cluster_json_lost_or_odd_never_deletes_the_data(folder: Path, capsys) -
         msg = err.value.message
         assert msg.startswith("数据库配置文件丢失") and "is kept" in msg and "--adopt" in msg
         assert (cluster.pgdata / "PG_VERSION").exists()
+        # a command that only reads the URL (a worker in an outage, db status) says the same;
+        # it said "not created yet", as if there were no database
+        with pytest.raises(SetupError) as err:
+            database_url(Settings(data_dir=folder), start=False)
+        assert err.value.message.startswith("数据库配置文件丢失"), err.value.message
 
     adopted = EmbeddedCluster(folder, fast=True).start(adopt=True)
     assert _scalar(adopted.url, "SELECT x FROM kept") == 42
     assert adopted.password != state.password
     # a new cluster is announced, so a stray one made elsewhere is noticed (H2)
     assert "新建数据库 creating a new database cluster in" in created
+
+
+def test_no_cluster_yet_and_setup_errors_read_as_set_up_problems(folder: Path) -> None:
+    """Reading the URL of a folder with no cluster names the folder and the command; a set-up
+    error written in English opens with 运行环境有误, not 服务暂不可用 ("try again later"),
+    which told an admin to wait for a missing package (tester Z, M7)."""
+    with pytest.raises(SetupError) as err:
+        database_url(Settings(data_dir=folder), start=False)
+    msg = err.value.message
+    assert msg.startswith("数据库尚未创建") and str(folder) in msg and "db start" in msg
+    assert SetupError("pg_ctl not found").message == "运行环境有误 pg_ctl not found"
+    assert chinese_first(SetupError("x y").message, 503).startswith("运行环境有误 ")
+    assert SetupError("缺少软件包 pg_dump not found").message.startswith("缺少软件包")
 
 
 def test_half_made_init_is_redone(folder: Path) -> None:
