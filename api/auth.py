@@ -34,18 +34,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError
 
 from geo.accounts import Principal, verify_token
-from geo.accounts_models import USER_ROLES
+from geo.accounts_models import IMPLIED, USER_ROLES
 from geo.area_paths import AreaPath, area_path
 
 RULE_ATTR = "__gridward_rule__"
-
-# Which roles pass a rule naming a role (admin > planner > viewer; steward apart).
-IMPLIED: dict[str, frozenset[str]] = {
-    "admin": frozenset({"admin"}),
-    "planner": frozenset({"planner", "admin"}),
-    "viewer": frozenset({"viewer", "planner", "admin"}),
-    "steward": frozenset({"steward", "admin"}),
-}
 
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="/auth/token",

@@ -289,11 +289,9 @@ def _backup_revision(file: Path, url: str) -> str:
 
 def _check_revision(rev: str, file: Path) -> None:
     """Refuse a backup of a schema this gridward does not know (made by a newer one)."""
-    from alembic.script import ScriptDirectory
+    from geo.db import migration_scripts
 
-    from geo.db import alembic_config
-
-    script = ScriptDirectory.from_config(alembic_config())
+    script = migration_scripts()
     try:
         known = script.get_revision(rev) is not None
     except Exception:  # alembic: an unknown revision
@@ -308,13 +306,12 @@ def _check_revision(rev: str, file: Path) -> None:
 
 def _migrate_restored(conninfo: str, sqlalchemy_url: str) -> tuple[str, str]:
     """Bring the restored copy to this gridward's schema (before it replaces the old one)."""
-    from alembic.script import ScriptDirectory
     from sqlalchemy import create_engine
 
-    from geo.db import alembic_config, migrate
+    from geo.db import migrate, migration_scripts
 
     rev = str(_revision(conninfo))
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head() or rev
+    head = migration_scripts().get_current_head() or rev
     if rev != head:
         engine = create_engine(sqlalchemy_url)
         try:

@@ -125,20 +125,12 @@ def tokens(
     """List an account's tokens: the ids 'users revoke --token ID' takes. 令牌列表"""
     from zoneinfo import ZoneInfo
 
-    from sqlalchemy import select
-
-    from geo.accounts import list_tokens
-    from geo.accounts_models import User
-    from geo.errors import NotFoundError
+    from geo.accounts import list_tokens, user_row
     from geo.settings import get_settings
 
-    users = User.__table__
     tz = get_settings().timezone
     with _engine().connect() as conn:
-        uid = conn.execute(select(users.c.id).where(users.c.username == username)).scalar()
-        if uid is None:
-            raise NotFoundError(f"user {username!r} not found")
-        rows = list_tokens(conn, uid, ended_sign_ins=all_)
+        rows = list_tokens(conn, user_row(conn, username).id, ended_sign_ins=all_)
 
     def when(t) -> str:  # noqa: ANN001 - a datetime or None
         return "-" if t is None else t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")

@@ -13,11 +13,11 @@ import copy
 import datetime as dt
 import logging
 import sys
+from functools import lru_cache
 from typing import Any
 
 from geo.errors import InputError
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL_HELP = "log level: DEBUG, INFO, WARNING, ERROR (default: GRIDWARD_LOG_LEVEL, INFO)"
 # local time with its UTC offset: a log read on another machine, or across a DST change,
 # still says when
@@ -25,8 +25,11 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S%z"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+@lru_cache(maxsize=1)
 def version() -> str:
-    """The installed gridward's version (its package metadata, so one number in pyproject)."""
+    """The installed gridward's version (its package metadata, so one number in pyproject),
+    read once: ``GET /health`` gives it on every request, and it is the version of the code
+    this process started with, even after a newer one is installed beside it."""
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as dist_version
 
@@ -43,9 +46,11 @@ def stamp() -> str:
 
 def check_level(level: str) -> str:
     """``level`` upper-cased when it is a logging level; InputError otherwise."""
+    from geo.settings import LOG_LEVELS  # not at import: the CLI starts without settings
+
     name = level.strip().upper()
-    if name not in LEVELS:
-        raise InputError(f"unknown log level '{level}': use one of {', '.join(LEVELS[:4])}")
+    if name not in LOG_LEVELS:
+        raise InputError(f"unknown log level '{level}': use one of {', '.join(LOG_LEVELS[:4])}")
     return name
 
 

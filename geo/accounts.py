@@ -19,13 +19,13 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from geo import audit
-from geo.accounts_models import USER_ROLES, ApiToken, User
+from geo.accounts_models import IMPLIED, USER_ROLES, ApiToken, User
 from geo.area_paths import scope_codes
 from geo.auth_settings import AuthSettings, get_auth_settings
 from geo.errors import ConflictError, InputError, NotFoundError
@@ -280,6 +280,14 @@ def issue_token(
     return int(tid), secret, expires
 
 
+def _live_token(now: dt.datetime | None = None) -> ColumnElement[bool]:
+    """A token neither revoked nor expired at ``now`` (None: the database's now)."""
+    at = func.now() if now is None else now
+    return _tokens.c.revoked_at.is_(None) & (
+        _tokens.c.expires_at.is_(None) | (_tokens.c.expires_at > at)
+    )
+
+
 def verify_token(engine: Engine, token: str) -> Principal | None:
     """The principal for a valid bearer token, or None (unknown, expired, revoked, inactive).
 
@@ -297,8 +305,7 @@ def verify_token(engine: Engine, token: str) -> Principal | None:
         .join(_tokens, _tokens.c.user_id == _users.c.id)
         .where(
             _tokens.c.token_hash.in_((h, old)),
-            _tokens.c.revoked_at.is_(None),
-            (_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > now),
+            _live_token(now),
             _users.c.active.is_(True),
         )
     )
@@ -339,7 +346,7 @@ def revoke_token(
 
 def deactivate_user(conn: Connection, username: str, actor: str | None = None) -> int:
     """Deactivate a user and revoke all their tokens; returns how many tokens were revoked."""
-    row = _user_row(conn, username)
+    row = user_row(conn, username)
     _keep_an_admin(conn, row, "deactivate them")
     conn.execute(update(_users).where(_users.c.id == row.id).values(active=False))
     n = _end_tokens(conn, row.id, ("access", "api"))
@@ -375,7 +382,8 @@ def _keep_an_admin(conn: Connection, row, what: str) -> None:  # noqa: ANN001 - 
         )
 
 
-def _user_row(conn: Connection, username: str):  # noqa: ANN202 - a Row of users
+def user_row(conn: Connection, username: str):  # noqa: ANN201 - a Row of users
+    """The user's row; NotFoundError naming them when there is none."""
     row = conn.execute(select(_users).where(_users.c.username == username)).first()
     if row is None:
         raise NotFoundError(f"user {username!r} not found")
@@ -403,8 +411,7 @@ def _live_api_tokens(conn: Connection, user_id: int) -> int:
             select(func.count()).where(
                 _tokens.c.user_id == user_id,
                 _tokens.c.kind == "api",
-                _tokens.c.revoked_at.is_(None),
-                (_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > func.now()),
+                _live_token(),
             )
         ).scalar_one()
     )
@@ -421,7 +428,7 @@ def set_password(
     ``revoke_tokens`` their API tokens too. WHY keep API tokens by default: a forgotten password
     is the usual reason, and the phones' long-lived tokens would all have to be issued again;
     a leaked password (or a lost phone) is the case for ``revoke_tokens``."""
-    row = _user_row(conn, username)
+    row = user_row(conn, username)
     if not row.active:
         raise InputError(
             f"user {username!r} is deactivated: 'gridward users reactivate {username}' "
@@ -449,7 +456,7 @@ def reactivate_user(
 ) -> None:
     """Let a deactivated user sign in again, with a new password. Their old tokens stay
     revoked (whoever held them when the account was stopped must not get back in)."""
-    row = _user_row(conn, username)
+    row = user_row(conn, username)
     if row.active:
         raise InputError(
             f"user {username!r} is active: 'gridward users password {username}' sets a new password"
@@ -462,13 +469,10 @@ def reactivate_user(
     audit.record(conn, actor, "user.reactivate", "user", row.id, {"role": row.role})
 
 
-# The rules each role passes (api.auth.IMPLIED read the other way round): admin > planner >
-# viewer, steward apart. Rights shrink when a role passes fewer of them.
+# The rules each role passes (IMPLIED read the other way round): rights shrink when a role
+# passes fewer of them.
 _PASSES: dict[str, frozenset[str]] = {
-    "admin": frozenset(USER_ROLES),
-    "planner": frozenset({"planner", "viewer"}),
-    "viewer": frozenset({"viewer"}),
-    "steward": frozenset({"steward"}),
+    role: frozenset(rule for rule, roles in IMPLIED.items() if role in roles) for role in USER_ROLES
 }
 
 
@@ -509,7 +513,7 @@ def update_user(
     request, so API tokens stay."""
     if role is None and area_codes is None:
         raise InputError("nothing to change: give --role and/or --area")
-    row = _user_row(conn, username)
+    row = user_row(conn, username)
     new_role = role or row.role
     old_codes = list(row.area_codes or ())
     if area_codes is None:
@@ -528,7 +532,7 @@ def update_user(
     ended = 0
     if _rights_shrink(row.role, old_codes, new_role, codes):
         ended = _end_tokens(conn, row.id, ("access",))
-    change = UserChange(change.role, change.area_codes, ended)
+    change = replace(change, sign_ins_ended=ended)
     audit.record(
         conn,
         actor,
@@ -550,8 +554,7 @@ def list_users(conn: Connection) -> list[dict]:
         select(func.count())
         .where(
             _tokens.c.user_id == _users.c.id,
-            _tokens.c.revoked_at.is_(None),
-            (_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > func.now()),
+            _live_token(),
         )
         .scalar_subquery()
     )
@@ -585,13 +588,7 @@ def list_tokens(conn: Connection, user_id: int, ended_sign_ins: bool = True) -> 
         .order_by(_tokens.c.id)
     )
     if not ended_sign_ins:
-        q = q.where(
-            (_tokens.c.kind == "api")
-            | (
-                _tokens.c.revoked_at.is_(None)
-                & ((_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > func.now()))
-            )
-        )
+        q = q.where((_tokens.c.kind == "api") | _live_token())
     return [dict(r._mapping) for r in conn.execute(q)]
 
 

@@ -25,6 +25,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from geo.models import Base
 
 USER_ROLES = ("admin", "planner", "steward", "viewer")
+# Which roles pass a rule naming a role (admin > planner > viewer; steward apart): the API's
+# rules (api.auth.allow) and what a role change takes away (geo.accounts.update_user).
+IMPLIED: dict[str, frozenset[str]] = {
+    "admin": frozenset({"admin"}),
+    "planner": frozenset({"planner", "admin"}),
+    "viewer": frozenset({"viewer", "planner", "admin"}),
+    "steward": frozenset({"steward", "admin"}),
+}
 TOKEN_KINDS = ("access", "api")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,8 +68,6 @@ def database_url(settings: Settings | None = None, start: bool = True) -> str:
         return cluster.start().url
     state, why = cluster.state_and_problem()
     if state is None:
-        from geo.errors import SetupError
-
         if cluster.pgdata.joinpath("PG_VERSION").exists():  # a real cluster, its file lost
             raise cluster.lost_state_error(why)
         raise SetupError(
@@ -93,14 +92,23 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def schema_problem(current: str | None, script: ScriptDirectory | None = None) -> str | None:
+@lru_cache(maxsize=1)
+def migration_scripts() -> ScriptDirectory:
+    """This code's migrations, read once per process. WHY once: ``GET /health`` checks the
+    database's revision against them on every request (:func:`schema_problem`), and reading
+    them each time took some milliseconds; they cannot change while the process runs."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def schema_problem(current: str | None) -> str | None:
     """Why this code cannot use a database at schema revision ``current``, or None. WHY: a
     database migrated by a newer gridward (the code rolled back after an upgrade) ended in
     alembic's 106-line "Can't locate revision" traceback (an outside tester)."""
-    from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    script = script or ScriptDirectory.from_config(alembic_config())
+    script = migration_scripts()
     if current is None:
         return None
     try:
@@ -151,15 +159,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     A database newer than this code, or a migration that fails, is one SetupError naming the
     revision and the database's own reason; an upgrade says so on stderr first."""
     from alembic import command
-    from alembic.script import ScriptDirectory
     from alembic.script.revision import RevisionError
 
     cfg = alembic_config()
-    script = ScriptDirectory.from_config(cfg)
+    script = migration_scripts()
     _ensure_postgis(engine)
     with engine.connect() as conn:
         current = _current_revision(conn)
-        problem = schema_problem(current, script)
+        problem = schema_problem(current)
         if problem is not None:
             raise SetupError(problem)
         target = script.get_current_head() if revision == "head" else revision

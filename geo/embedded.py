@@ -26,13 +26,13 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from geo.db import say
 from geo.errors import SetupError
 
 DEBIAN_PACKAGES = "postgresql-15 postgresql-15-postgis-3"
@@ -296,7 +296,7 @@ class EmbeddedCluster:
         marker = self.data_dir / _INIT_MARKER
         if self.pgdata.exists():  # a half-made cluster from an interrupted init
             shutil.rmtree(self.pgdata)
-        print(f"新建数据库 creating a new database cluster in {self.pgdata}", file=sys.stderr)
+        say(f"新建数据库 creating a new database cluster in {self.pgdata}")
         marker.touch()
         self.pgdata.mkdir(mode=0o700)
         self._give_to_server_user(self.pgdata)
@@ -337,8 +337,8 @@ class EmbeddedCluster:
         """Take back a real cluster whose cluster.json was lost: a new password for the
         gridward role, set in single-user mode (no password needed; the data is untouched)."""
         if self.is_running():
-            self._run([self.bins["pg_ctl"], "-D", str(self.pgdata), "-w", "-m", "fast", "stop"])
-            print("已停止数据库 stopped the running cluster to adopt it", file=sys.stderr)
+            self._stop_server()
+            say("已停止数据库 stopped the running cluster to adopt it")
         password = secrets.token_urlsafe(24)
         out = self._run(
             [self.bins["postgres"], "--single", "-D", str(self.pgdata), "postgres"],
@@ -353,7 +353,7 @@ class EmbeddedCluster:
             self.state_file.replace(self.state_file.with_name(_STATE_FILE + ".unreadable"))
         state = ClusterState(port=self.requested_port or _free_port(), password=password)
         self._write_state(state)
-        print(f"已接管数据库 adopted the cluster in {self.pgdata}", file=sys.stderr)
+        say(f"已接管数据库 adopted the cluster in {self.pgdata}")
         return state
 
     def is_running(self) -> bool:
@@ -378,11 +378,10 @@ class EmbeddedCluster:
             state.port = self.requested_port
         elif not _port_free(state.port):
             old, state.port = state.port, _free_port()
-            print(
+            say(
                 f"端口已变更 port {old} is in use: the embedded database now listens on "
                 f"{state.port}; restart programs that use the old URL, or set "
-                "GRIDWARD_PG_PORT to keep one port",
-                file=sys.stderr,
+                "GRIDWARD_PG_PORT to keep one port"
             )
         self._write_state(state)
         opts = [
@@ -446,8 +445,11 @@ class EmbeddedCluster:
         with self._locked():
             if not self.is_running():
                 return False
-            self._run([self.bins["pg_ctl"], "-D", str(self.pgdata), "-w", "-m", "fast", "stop"])
+            self._stop_server()
             return True
+
+    def _stop_server(self) -> None:
+        self._run([self.bins["pg_ctl"], "-D", str(self.pgdata), "-w", "-m", "fast", "stop"])
 
     def destroy(self) -> None:
         """Stop and delete the cluster (tests' throwaway clusters)."""
@@ -482,10 +484,9 @@ class EmbeddedCluster:
             ).fetchone()
             if not exists:
                 if not quiet:
-                    print(
+                    say(
                         f"新建空数据库 the database '{state.database}' was missing: created it "
-                        "empty (to bring data back: gridward db restore FILE)",
-                        file=sys.stderr,
+                        "empty (to bring data back: gridward db restore FILE)"
                     )
                 conn.execute(f'CREATE DATABASE "{state.database}"')
         if not exists:  # an existing one got PostGIS when made (and migrations ensure it)

@@ -59,6 +59,10 @@ def default_data_dir(package_dir: Path | None = None) -> Path:
     return base / "gridward"
 
 
+# the levels ``log_level`` and ``--log-level`` take (:mod:`api.runtime`)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class Settings(BaseSettings):
     """All gridward settings with their documented defaults."""
 
@@ -237,7 +241,7 @@ class Settings(BaseSettings):
     def _known_level(cls, v: str) -> str:
         """A misspelt level is refused when settings are read, naming the choices."""
         name = v.strip().upper()
-        if name not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        if name not in LOG_LEVELS:
             raise ValueError(f"unknown log level {v[:20]!r}: use DEBUG, INFO, WARNING or ERROR")
         return name
 

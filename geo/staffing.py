@@ -123,6 +123,11 @@ def _held_elsewhere(
     )
 
 
+def _trips(frame: pd.DataFrame) -> list[tuple[int, int, str]]:
+    """(item, person, role) of each row of a frame of duties or pairs, in its order."""
+    return [(int(r.item_id), int(r.person_id), r.role) for r in frame.itertuples(index=False)]
+
+
 def _starts(
     pairs: pd.DataFrame,
     staying: pd.DataFrame,
@@ -138,14 +143,8 @@ def _starts(
     (tester Y, NEW-4: such slots were counted as filled, 100 % staffed while the grid was short
     from tomorrow), which starting today would give two leaders or chiefs, or one worker or
     steward too many, for a day. A slot empty today is filled today, the nearest pick first."""
-    kept = {(int(r.item_id), int(r.person_id), r.role) for r in staying.itertuples(index=False)}
-    trip = dict(
-        zip(
-            pairs.index,
-            [(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)],
-            strict=True,
-        )
-    )
+    kept = set(_trips(staying))
+    trip = dict(zip(pairs.index, _trips(pairs), strict=True))
     # today's holders per slot: the kept duties and those ending today
     today = Counter((i, ro) for i, p, ro in trip.values() if (i, p, ro) in kept)
     today.update((int(r.item_id), r.role) for r in ending.itertuples(index=False))
@@ -183,11 +182,11 @@ def _until(
     leave the slot empty: the item is staffed until the planned holder comes (a stand-in, as
     ``assign set --replace --to`` makes); from then on the plan holds, as ``assign set`` (a
     grid's one leader) or the solver (one chief per street) would insist."""
-    kept = {(int(r.item_id), int(r.person_id), r.role) for r in staying.itertuples(index=False)}
+    kept = set(_trips(staying))
     out = pd.Series(None, index=pairs.index, dtype=object)
     if planned.empty:
         return out
-    trips = [(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)]
+    trips = _trips(pairs)
     held = Counter((i, ro) for i, p, ro in trips if (i, p, ro) in kept)
     seen: Counter[tuple[int, str]] = Counter()  # new pairs met per slot, nearest first
     trip = dict(zip(pairs.index, trips, strict=True))
@@ -505,7 +504,7 @@ def _short_later(
     duty ends on one grid, to lead another from a later day) left the grid they leave short
     from that day unseen, while the stand-in on the other grid went home (re-test); the
     proposal's duties start now, so it names those days for a planner to fill by hand."""
-    new = {(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)}
+    new = set(_trips(pairs))
     kept = {  # the duties in force the commit keeps (a rebalance may end some), to their end
         k: _day(r.valid_to)
         for r in staying.itertuples(index=False)
@@ -596,7 +595,6 @@ def propose(
             kind, items, people, load, params, network, staying, rebalance, ended
         )
     else:
-        gp = params
         grids = items.rename(columns={"item_id": "grid_id"}).rename_geometry("geometry")
         held = load["held_count"]
         if not rebalance and len(staying):
@@ -609,8 +607,8 @@ def propose(
                 grids[col] = grids["grid_id"].map(counts).fillna(0).astype(int)
             here = staying.groupby("person_id")["item_id"].nunique()
             held = here if held.empty else held.add(here, fill_value=0)
-        people_left = _less_capacity(people, held, gp.grids_per_person)
-        res = staff_grids(grids, people_left, gp, exclude=ended)
+        people_left = _less_capacity(people, held, params.grids_per_person)
+        res = staff_grids(grids, people_left, params, exclude=ended)
         pairs = res.assignments.rename(columns={"grid_id": "item_id"})
         short = res.short
         uncovered = short["grid_id"].tolist() if len(short) else []
@@ -645,8 +643,7 @@ def propose(
         got = pairs.groupby(keys).size().reindex(solved.groupby(keys).size().index).fillna(0)
         lacking = got[got < solved.groupby(keys).size()].index.get_level_values("item_id")
         uncovered = sorted({int(u) for u in uncovered} | {int(u) for u in lacking})
-    cur = {(int(r.item_id), int(r.person_id), r.role) for r in staying.itertuples(index=False)}
-    new = {(int(r.item_id), int(r.person_id), r.role) for r in pairs.itertuples(index=False)}
+    cur, new = set(_trips(staying)), set(_trips(pairs))
     need = _slots(items, kind, params)
     late = set(ending["person_id"].astype(int))
     if len(elsewhere):
@@ -749,7 +746,7 @@ def commit(
         }
         # a duty ending today is left to end tonight (:func:`propose`)
         current = current[~_ends_on(current, day)]
-        have = {(int(r.item_id), int(r.person_id), r.role) for r in current.itertuples(index=False)}
+        have = set(_trips(current))
         gone = [
             int(r.id)
             for r in current.itertuples(index=False)

@@ -483,7 +483,8 @@ def _same_walk(
     - a withdrawn track's fixes, at any times: refused (409, :func:`withdrawn_refusal`)."""
     if fixes is None:
         return None
-    row, near, old = _walk_row(engine, fixes, parsed.points)
+    with engine.connect() as conn:
+        row, near, old = walk_holder(conn, fixes, parsed.points)
     if row is None:
         return None
     if row.status == "withdrawn":  # at any times: see withdrawn_refusal
@@ -543,14 +544,6 @@ _WALK_COLUMNS = (
     "p.external_id, t.status, t.withdrawn_at, t.withdrawn_by, t.withdraw_reason "
     "FROM tracks t LEFT JOIN people p ON p.id = t.person_id"
 )
-
-
-def _walk_row(
-    engine: Engine, fixes: str, pts: pd.DataFrame
-) -> tuple[Any, bool, pd.DataFrame | None]:
-    """:func:`walk_holder` of an upload's fixes, on a connection of its own."""
-    with engine.connect() as conn:
-        return walk_holder(conn, fixes, pts)
 
 
 def walk_holder(
@@ -1101,7 +1094,7 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
 
 def _replace_fixes(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
     """A stored track's fixes replaced (a datum or time zone put right; their day tables must
-    exist), with the digest and mean that know the walk again (:func:`_walk_row`)."""
+    exist), with the digest and mean that know the walk again (:func:`walk_holder`)."""
     conn.execute(text("DELETE FROM track_points WHERE track_id = :t"), {"t": track_id})
     copy_points(conn, track_id, pts)
     fixes = fixes_digest(pts)
