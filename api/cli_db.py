@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,13 +70,14 @@ def status() -> None:
     """Say whether the database runs, where, and the schema version. 数据库状态"""
     from sqlalchemy import create_engine, text
 
-    from geo.db import database_url, embedded_cluster
+    from geo.db import database_url, embedded_cluster, schema_problem
 
     if _external():
         url = database_url(start=False)
         where = "DATABASE_URL"
     else:
         cluster = embedded_cluster()
+        cluster.check_folder()
         if not cluster.is_running():
             typer.echo(f"stopped (data folder {cluster.pgdata})")
             raise typer.Exit(1)
@@ -99,6 +101,9 @@ def status() -> None:
     finally:
         engine.dispose()
     typer.echo(f"running ({where}); PostGIS {version}; schema revision {rev or 'none'}")
+    problem = schema_problem(rev)
+    if problem:  # WHY: it exited 0 on a schema this code cannot use (outside tester Z2)
+        raise SetupError(problem)
 
 
 @db_app.command("url")
@@ -155,12 +160,21 @@ def _pg(args: list[str], url: str, what: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PGPASSWORD": make_url(url).password or "", "PGCONNECT_TIMEOUT": "10"}
     proc = subprocess.run(args, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        last = lines[-1] if lines else f"exit code {proc.returncode}"
-        for prefix in (f"{Path(args[0]).name}: ", "error: "):  # "pg_restore: error: …"
-            last = last.removeprefix(prefix)
-        raise SetupError(f"{what} {last}")
+        raise SetupError(f"{what} {_tool_error(proc.stderr, Path(args[0]).name, proc.returncode)}")
     return proc
+
+
+def _tool_error(stderr: str, tool: str, code: int) -> str:
+    """The line that says what went wrong. WHY: pg_restore ends with "Command was: GRANT …",
+    and the cause (role "report_ro" does not exist) is on the "error:" line before it."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(f"{tool}: error:") or "ERROR:" in ln]
+    line = errors[0] if errors else (lines[-1] if lines else f"exit code {code}")
+    for prefix in (f"{tool}: ", "error: "):  # "pg_restore: error: …"
+        line = line.removeprefix(prefix)
+    if "ERROR:" in line:  # "could not execute query: ERROR:  role … does not exist"
+        line = line.split("ERROR:", 1)[1]
+    return " ".join(line.split())
 
 
 def _size(n: int) -> str:
@@ -181,24 +195,44 @@ def _revision(conninfo: str) -> str | None:
 def backup(
     file: Path = typer.Argument(..., help="Archive to write (pg_dump custom format)."),
 ) -> None:
-    """Back up the gridward database to FILE (pg_dump -Fc; written whole or not at all). 备份"""
-    from geo.db import database_url
+    """Back up the gridward database to FILE (pg_dump -Fc; written whole or not at all; only
+    its owner may read it). 备份"""
+    from geo.db import database_url, embedded_cluster
 
+    if str(file) == "-":
+        raise InputError(
+            "备份文件有误 '-' is not a file name: a backup is not written to stdout; name the "
+            "file to write (e.g. gridward db backup gridward.dump)"
+        )
     if file.is_dir():
         raise InputError(f"备份文件有误 {file} is a folder: name the file to write")
-    url = database_url()
-    partial = file.with_name(file.name + ".partial")
+    # a cluster this command had to start is stopped again after (it was left running)
+    cluster = None if _external() else embedded_cluster()
+    started = cluster is not None and not cluster.is_running()
     try:
-        _pg(
-            [_tool("pg_dump"), "-Fc", "-f", str(partial), "-d", _libpq(url, password=False)],
-            url,
-            "备份失败 pg_dump failed:",
-        )
-        partial.replace(file)
+        url = database_url()
+        partial = file.with_name(file.name + ".partial")
+        try:
+            # made 0600 before pg_dump writes: the archive holds password hashes, phones and
+            # homes (it was 0644 under the usual umask)
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+            partial.chmod(0o600)
+            _pg(
+                [_tool("pg_dump"), "-Fc", "-f", str(partial), "-d", _libpq(url, password=False)],
+                url,
+                "备份失败 pg_dump failed:",
+            )
+            partial.replace(file)
+        finally:
+            partial.unlink(missing_ok=True)
+        rev = _revision(_libpq(url))
     finally:
-        partial.unlink(missing_ok=True)
-    rev = _revision(_libpq(url))
-    typer.echo(f"备份完成 backed up (schema {rev}) to {file}: {_size(file.stat().st_size)}")
+        if started and cluster is not None:
+            cluster.stop()
+    typer.echo(
+        f"备份完成 backed up (schema {rev}) to {file}: {_size(file.stat().st_size)}, "
+        "readable by its owner only (mode 600)"
+    )
 
 
 def _tables_with_rows(conninfo: str) -> list[str]:
@@ -226,7 +260,8 @@ def restore(
         False, "--force", help="Replace a database that holds data (it is dropped)."
     ),
 ) -> None:
-    """Restore a backup into the gridward database, then migrate it if it is older. 恢复"""
+    """Restore a backup into the gridward database, then migrate it if it is older. Stop the
+    API and workers first. 恢复"""
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -236,10 +271,24 @@ def restore(
         raise InputError(f"备份文件有误 {file} is not a file")
     url = database_url()
     name = make_url(url).database or "gridward"
+    listing = _pg([_tool("pg_restore"), "-l", str(file)], url, "备份文件有误").stdout
     _check_revision(_backup_revision(file, url), file)
+    made = next(
+        (
+            ln.split("Archive created at", 1)[1].strip()
+            for ln in listing.splitlines()
+            if "Archive created at" in ln
+        ),
+        "an unknown time",
+    )
     admin = _libpq(url, database="postgres")
     with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        superuser = conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()[0]
+    if exists:
+        _refuse_if_in_use(admin, name)
     full = _tables_with_rows(_libpq(url)) if exists else []
     if full and not force:
         raise ConflictError(
@@ -248,21 +297,30 @@ def restore(
             "(gridward db backup FILE), then add --force to replace it"
         )
     scratch = f"{name}_restore_{secrets.token_hex(4)}"
-    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'CREATE DATABASE "{scratch}" TEMPLATE template0')
+    _create_scratch(admin, scratch, superuser)
     try:
-        _pg(
-            [
-                _tool("pg_restore"),
-                "--no-owner",
-                "--exit-on-error",
-                "-d",
-                _libpq(url, scratch, False),
-            ]
-            + [str(file)],
-            url,
-            "恢复失败 pg_restore failed (nothing was changed):",
-        )
+        args = [_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error"]
+        with tempfile.NamedTemporaryFile("w", suffix=".list") as toc:
+            if not superuser:
+                _check_postgis(_libpq(url, scratch))
+                # PostGIS came from template1: its comment and spatial_ref_sys rows are the
+                # superuser's, and this role may not write them
+                toc.write(
+                    "".join(
+                        ln + "\n"
+                        for ln in listing.splitlines()
+                        if "COMMENT - EXTENSION" not in ln
+                        and "TABLE DATA public spatial_ref_sys" not in ln
+                    )
+                )
+                toc.flush()
+                args += ["-L", toc.name]
+            typer.echo(f"备份时间 {file} was made at {made}; restoring it")
+            _pg(
+                [*args, "-d", _libpq(url, scratch, False), str(file)],
+                url,
+                "恢复失败 pg_restore failed (nothing was changed):",
+            )
         scratch_url = make_url(url).set(database=scratch).render_as_string(hide_password=False)
         old, new = _migrate_restored(_libpq(url, scratch), scratch_url)
         _swap(admin, scratch, name, exists is not None)
@@ -272,6 +330,74 @@ def restore(
         raise
     migrated = f" (migrated from {old})" if old != new else ""
     typer.echo(f"恢复完成 restored {file} into database '{name}': schema {new}{migrated}")
+    if any(" ACL " in ln for ln in listing.splitlines() if not ln.startswith(";")):
+        typer.echo(
+            "未恢复授权 grants to other roles (a read-only report role, say) are not restored: "
+            "grant them again"
+        )
+    typer.echo(
+        f"注意 accounts, passwords and tokens are back as they were at {made}: revoke again "
+        "what was revoked since (gridward users revoke NAME, gridward users password NAME "
+        "--revoke-tokens)"
+    )
+
+
+def _refuse_if_in_use(admin: str, name: str) -> None:
+    """Refuse while other programs use the database. WHY: uploads the API answered 202 to
+    during a restore went into the database that was then dropped (outside tester Z2)."""
+    import psycopg
+
+    clients: list[tuple[str, str]] = []
+    for attempt in range(10):  # a program that just disconnected may linger a moment
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            clients = conn.execute(
+                "SELECT coalesce(nullif(application_name, ''), '?'), "
+                "coalesce(host(client_addr), 'local') FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid() "
+                "AND (backend_type = 'client backend' OR backend_type IS NULL)",
+                (name,),
+            ).fetchall()
+        if not clients:
+            return
+        if attempt < 9:
+            time.sleep(0.2)
+    seen = sorted({f"{app} from {addr}" for app, addr in clients})
+    raise ConflictError(
+        f"数据库正在使用 {len(clients)} other connection(s) to database '{name}' "
+        f"({', '.join(seen[:5])}{', …' if len(seen) > 5 else ''}): nothing was changed; stop "
+        "the API (gridward serve) and every gridward tracks worker first, then restore"
+    )
+
+
+def _create_scratch(admin: str, scratch: str, superuser: bool) -> None:
+    """The database the backup is restored into. A superuser makes it from template0 and the
+    backup installs PostGIS; another role needs PostGIS already in template1."""
+    import psycopg
+
+    template = "template0" if superuser else "template1"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'CREATE DATABASE "{scratch}" TEMPLATE {template}')
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise SetupError(
+            f"权限不足 restore needs a role that may create databases: {exc}: ALTER ROLE … "
+            "CREATEDB (a superuser runs it); nothing was changed"
+        ) from None
+
+
+def _check_postgis(conninfo: str) -> None:
+    """WHY: a role that is not a superuser cannot CREATE EXTENSION postgis, and pg_restore
+    failed on it with only "Command was: CREATE EXTENSION …" (outside tester Z2)."""
+    import psycopg
+
+    with psycopg.connect(conninfo, connect_timeout=10) as conn:
+        found = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone()
+    if not found:
+        raise SetupError(
+            "权限不足 restore needs PostGIS, and the role in DATABASE_URL is not a superuser: "
+            "restore as a superuser, or have one install PostGIS in template1 of that server "
+            "once (psql -d template1 -c 'CREATE EXTENSION postgis'); nothing was changed"
+        )
 
 
 def _backup_revision(file: Path, url: str) -> str:

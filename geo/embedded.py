@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from geo.db import say
-from geo.errors import SetupError
+from geo.errors import ConflictError, SetupError
 
 DEBIAN_PACKAGES = "postgresql-15 postgresql-15-postgis-3"
 _DB_NAME = "gridward"
@@ -216,8 +216,21 @@ class EmbeddedCluster:
                     "set GRIDWARD_DATA_DIR to a folder outside it (e.g. /var/lib/gridward)"
                 )
 
+    def check_folder(self) -> None:
+        """GRIDWARD_DATA_DIR (or a folder above it) must not be a file. WHY: a file given as
+        the data folder ended in a bare "File exists" (outside tester Z2)."""
+        for path in (self.data_dir, *self.data_dir.parents):
+            if path.exists():
+                if not path.is_dir():
+                    raise SetupError(
+                        f"数据文件夹有误 the data folder {self.data_dir}: {path} is a file, not a "
+                        "folder: set GRIDWARD_DATA_DIR to a folder (made if missing)"
+                    )
+                return
+
     def state_and_problem(self) -> tuple[ClusterState | None, str]:
         """The remembered state, or None and why not ("missing", or what did not parse)."""
+        self.check_folder()
         try:
             data = json.loads(self.state_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -264,6 +277,7 @@ class EmbeddedCluster:
     def _locked(self) -> Iterator[None]:
         """One start/stop at a time per data folder. WHY: two `db start` at once on an empty
         folder both ran initdb into the same pg/, and one failed."""
+        self.check_folder()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.data_dir / "lock", "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -286,10 +300,24 @@ class EmbeddedCluster:
             self._check_owner()
             state, why = self.state_and_problem()
             if state is not None:
+                if adopt:
+                    raise ConflictError(
+                        f"无需接管 nothing to adopt: {self.state_file} is readable and valid; "
+                        "--adopt is only for a lost or unreadable cluster.json (it stops the "
+                        "cluster and sets a new password, cutting off the running API). If "
+                        "gridward cannot log in with this file (an old copy), move it away, "
+                        "then run --adopt again"
+                    )
                 return state
             if not adopt:
                 raise self.lost_state_error(why)
             return self._adopt()
+        if adopt:
+            raise ConflictError(
+                f"无需接管 nothing to adopt: there is no database cluster in {self.pgdata}: "
+                "run 'gridward db start' without --adopt to create one, or set "
+                "GRIDWARD_DATA_DIR to the folder that holds the cluster"
+            )
         bins = self.bins
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._check_path_reachable()

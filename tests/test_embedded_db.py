@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 
 from geo.db import database_url
 from geo.embedded import EmbeddedCluster
-from geo.errors import SetupError, chinese_first
+from geo.errors import ConflictError, SetupError, chinese_first
 from geo.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,8 +48,8 @@ def folder() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _scalar(url: str, sql: str):
-    engine = create_engine(url)
+def _scalar(url: str, sql: str, autocommit: bool = False):
+    engine = create_engine(url, **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
     try:
         with engine.begin() as conn:
             result = conn.execute(text(sql))
@@ -137,8 +137,10 @@ def test_default_data_dir_does_not_follow_the_working_directory(tmp_path, monkey
     )
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([GRIDWARD, *args], env=env, capture_output=True, text=True, timeout=300)
+def _cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [GRIDWARD, *args], env=env, capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def _counts(url: str) -> dict[str, int]:
@@ -269,6 +271,128 @@ def test_restore_migrates_an_older_backup_and_refuses_a_newer_one(served) -> Non
         assert out.returncode != 0 and out.stderr.count("error:") == 1, out.stderr
         assert words in out.stderr
     assert _scalar(state.url, "SELECT version_num FROM alembic_version") == head
+
+
+def test_restore_skips_grants_says_when_and_waits_for_the_api_to_stop(served) -> None:
+    """Tester Z2 N1, N3, N5, N10: a backup holding a grant to a role the server lacks (a
+    read-only report role) restores (it failed on "Command was: GRANT …"); the backup is 0600
+    (it was 0644: password hashes, phones, homes); a restore while another program is
+    connected is refused, naming it (the API's 202 uploads went into the dropped database);
+    the output gives the backup's time and says accounts and tokens are as they were then."""
+    import psycopg
+
+    from geo.db import migrate
+
+    cluster, env = served
+    state = cluster.start()
+    engine = create_engine(state.url)
+    migrate(engine)
+    engine.dispose()
+    _scalar(state.url, "DROP ROLE IF EXISTS report_ro")
+    _scalar(state.url, "CREATE ROLE report_ro")
+    _scalar(state.url, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO report_ro")
+    dump = cluster.data_dir.parent / "grants.dump"
+    out = _cli(env, "db", "backup", str(dump))
+    assert out.returncode == 0, out.stderr
+    assert dump.stat().st_mode & 0o777 == 0o600
+    _scalar(state.url, "DROP OWNED BY report_ro")
+    _scalar(state.url, "DROP ROLE report_ro")  # a new server, without that role
+
+    libpq = _cli(env, "db", "url", "--libpq").stdout.strip()
+    with psycopg.connect(libpq, application_name="bi-tool"):
+        out = _cli(env, "db", "restore", str(dump), "--force")
+    assert out.returncode != 0 and out.stderr.count("error:") == 1, out.stderr
+    assert "数据库正在使用" in out.stderr and "bi-tool" in out.stderr, out.stderr
+    assert "gridward serve" in out.stderr
+
+    out = _cli(env, "db", "restore", str(dump), "--force")
+    assert out.returncode == 0, out.stderr
+    assert "备份时间" in out.stdout and "未恢复授权" in out.stdout, out.stdout
+    assert "revoke again" in out.stdout
+
+
+def test_restore_by_a_role_that_is_not_a_superuser(served) -> None:
+    """Tester Z2 N2: with DATABASE_URL of a role that may create databases but is not a
+    superuser, restore says what it needs (it failed on CREATE EXTENSION postgis); with PostGIS
+    in template1, it restores."""
+    cluster, env = served
+    state = cluster.start()
+    root = state.url.rsplit("/", 1)[0]
+    dump = cluster.data_dir.parent / "plain.dump"
+    assert _cli(env, "db", "backup", str(dump)).returncode == 0
+    _scalar(root + "/postgres", "DROP DATABASE IF EXISTS appdb", autocommit=True)
+    _scalar(root + "/postgres", "DROP ROLE IF EXISTS app")
+    _scalar(root + "/postgres", "CREATE ROLE app LOGIN PASSWORD 'app-pw' CREATEDB")
+    _scalar(root + "/postgres", "CREATE DATABASE appdb OWNER app", autocommit=True)
+    _scalar(root + "/appdb", "CREATE EXTENSION postgis")
+    app_env = {**env, "DATABASE_URL": f"postgresql://app:app-pw@127.0.0.1:{state.port}/appdb"}
+    try:
+        out = _cli(app_env, "db", "restore", str(dump))
+        assert out.returncode != 0 and out.stderr.count("error:") == 1, out.stderr
+        assert "superuser" in out.stderr and "template1" in out.stderr, out.stderr
+        left = "SELECT count(*) FROM pg_database WHERE datname LIKE 'appdb_%'"
+        assert _scalar(root + "/postgres", left) == 0
+
+        _scalar(root + "/template1", "CREATE EXTENSION postgis")
+        out = _cli(app_env, "db", "restore", str(dump))
+        assert out.returncode == 0, out.stderr
+        assert _scalar(root + "/appdb", "SELECT count(*) FROM alembic_version") == 1
+    finally:
+        _scalar(root + "/template1", "DROP EXTENSION IF EXISTS postgis")
+        _scalar(root + "/postgres", "DROP DATABASE IF EXISTS appdb WITH (FORCE)", autocommit=True)
+        _scalar(root + "/postgres", "DROP ROLE IF EXISTS app")
+
+
+def test_backup_and_status_refusals(served, tmp_path: Path) -> None:
+    """Tester Z2 minor: `db backup -` is refused (it wrote a file named "-"); `db status` on
+    a newer schema exits non-zero (it exited 0); a file as the data folder is named as such
+    (it said "File exists")."""
+    cluster, env = served
+    state = cluster.start()
+    out = _cli(env, "db", "backup", "-", cwd=tmp_path)
+    assert out.returncode != 0 and out.stderr.count("error:") == 1, out.stderr
+    assert not (tmp_path / "-").exists()
+
+    _scalar(state.url, "CREATE TABLE IF NOT EXISTS alembic_version (version_num text)")
+    head = _scalar(state.url, "SELECT version_num FROM alembic_version")
+    _scalar(state.url, "UPDATE alembic_version SET version_num = '9999'")
+    try:
+        out = _cli(env, "db", "status")
+    finally:
+        _scalar(state.url, f"UPDATE alembic_version SET version_num = '{head}'")
+    assert out.returncode != 0 and "数据库版本较新" in out.stderr, (out.stdout, out.stderr)
+
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for sub in (afile, afile / "x"):
+        out = _cli({**env, "GRIDWARD_DATA_DIR": str(sub)}, "db", "start")
+        assert out.returncode != 0 and out.stderr.count("error:") == 1, out.stderr
+        assert f"{afile} is a file, not a folder" in out.stderr, out.stderr
+
+
+def test_adopt_only_takes_back_a_lost_cluster_and_backup_stops_what_it_started(
+    folder: Path,
+) -> None:
+    """Tester Z2 N4: --adopt with a valid cluster.json is refused (it stopped a healthy
+    cluster and changed its password, leaving the API on 503); on an empty folder too (it
+    made a new cluster). `db backup` of a stopped cluster leaves it stopped (it ran on)."""
+    with pytest.raises(ConflictError) as err:
+        EmbeddedCluster(folder, fast=True).start(adopt=True)
+    assert err.value.message.startswith("无需接管") and not (folder / "pg").exists()
+
+    cluster = EmbeddedCluster(folder, fast=True)
+    state = cluster.start()
+    with pytest.raises(ConflictError) as err:
+        EmbeddedCluster(folder, fast=True).start(adopt=True)
+    assert err.value.message.startswith("无需接管"), err.value.message
+    assert cluster.is_running() and _scalar(state.url, "SELECT 1") == 1
+
+    cluster.stop()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GRIDWARD_PG_PORT")}
+    env["GRIDWARD_DATA_DIR"] = str(folder)
+    out = _cli(env, "db", "backup", str(folder.parent / "stopped.dump"))
+    assert out.returncode == 0, out.stderr
+    assert not cluster.is_running()
 
 
 def test_port_in_use_is_named_and_a_moved_port_is_said(folder: Path, capsys) -> None:
