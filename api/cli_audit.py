@@ -4,6 +4,7 @@ a plain table, for admins. WHY: it was written on every change and readable only
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -36,6 +37,8 @@ def audit(
             raise InputError(f"--since '{since}' is not a date (YYYY-MM-DD)") from None
     with get_engine().connect() as conn:
         rows = search(conn, start, actor, action, limit)
+        if not rows:
+            _unknown_filter(conn, actor, action)
     typer.echo(f"编号 id\t时间 at ({tz.key})\t操作者 actor\t操作 action\t对象 target\t详情 detail")
     for r in rows:
         target = f"{r['target_type']} {r['target_id'] or ''}".strip() if r["target_type"] else "-"
@@ -46,6 +49,34 @@ def audit(
             f"{r['id']}\t{r['at'].astimezone(tz):%Y-%m-%d %H:%M:%S}\t{r['actor'] or '-'}\t"
             f"{r['action']}\t{target}\t{detail}"
         )
+
+
+def _unknown_filter(conn: Any, actor: str | None, action: str | None) -> None:
+    """Nothing matched: an ``--action`` that never occurs in the log is refused (exit 2) with
+    the known actions; an ``--actor`` that never occurs is said on stderr (an account that
+    exists but changed nothing is a valid, empty answer: exit 0; any other name exit 2).
+    WHY: ``--action user.set`` (the action is ``user.update``) or ``--actor CLI`` printed an
+    empty table, read as "nothing happened" (outside tester Z2, N9)."""
+    from sqlalchemy import text
+
+    from geo.audit import distinct, search
+    from geo.errors import InputError
+
+    if action is not None and not search(conn, action=action, limit=1):
+        known = ", ".join(distinct(conn, "action")) or "none yet"
+        raise InputError(
+            f"未知操作 no such action {action!r} in the audit log; known: {known} "
+            "(a part before the dot finds its family: --action track)"
+        )
+    if actor is None or search(conn, actor=actor, limit=1):
+        return
+    q = text("SELECT 1 FROM users WHERE username = :n")
+    if conn.execute(q, {"n": actor}).first() is not None:
+        typer.echo(f"无审计记录 account {actor!r} has no entries in the audit log", err=True)
+        return
+    same = [a for a in distinct(conn, "actor") if a.lower() == actor.lower()]
+    hint = f" (names match case: did you mean {same[0]!r}?)" if same else ""
+    raise InputError(f"无此操作者 no such actor {actor!r} in the audit log{hint}")
 
 
 def register(app: typer.Typer) -> None:

@@ -137,7 +137,9 @@ def worker_command(
 
     Several workers may run at once (on one or many machines): each claims its own tracks.
     With --watch, a database that goes away (restart, failover) is waited for (retries 1 s,
-    2 s, 4 s … up to every 60 s), said once on stderr, and once when it is back."""
+    2 s, 4 s … up to every 60 s), said once on stderr, and once when it is back; also one not
+    up yet when the worker starts. What waiting cannot mend (a wrong password, an unknown
+    database or host, a failed migration, a port in use) ends it as without --watch."""
     configure_logging(log_level)
     worker(batch, watch)
 
@@ -155,7 +157,10 @@ def worker(batch: int = 200, watch: float = 0.0) -> None:
 def _watch(batch: int, every: float) -> None:
     """Poll for good. WHY the retry: a worker that exited on a database restart left deferred
     uploads waiting until someone noticed (tester's M4); a batch cut off is rolled back whole,
-    so its tracks are claimed again. Idle polls print nothing (a log line each was noise)."""
+    so its tracks are claimed again. Idle polls print nothing (a log line each was noise).
+    Only an outage that can pass is waited for (see :func:`geo.match_queue.outage`); any other
+    error ends the worker with the one line and exit code it has without --watch (outside
+    tester Z2, N7: a wrong password was retried for ever, silent after one line)."""
     import logging
     import time
 

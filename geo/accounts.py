@@ -153,6 +153,11 @@ _ROLE_SCOPE = {
 }
 
 
+def _a(word: str) -> str:
+    """``word`` with its article: "an admin", "a viewer" (the message said "a admin")."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def _check_role_areas(role: str, codes: list[str]) -> None:
     """The role is known, a planner has areas and no one else has any (``users add``/``set``)."""
     if role not in USER_ROLES:
@@ -164,7 +169,7 @@ def _check_role_areas(role: str, codes: list[str]) -> None:
         # stored and silently meant nothing (tester W, F15)
         scope = _ROLE_SCOPE.get(role, "has no areas")
         raise InputError(
-            f"只有规划员有管辖区域 --area scopes a planner only: a {role} {scope}, so "
+            f"只有规划员有管辖区域 --area scopes a planner only: {_a(role)} {scope}, so "
             f"{', '.join(codes)} would mean nothing (leave --area out, or use --role planner)"
         )
 

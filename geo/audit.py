@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, func, insert, or_, select
 
 from geo.models import AuditEntry
 
@@ -59,14 +59,26 @@ def search(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Entries newest first, at most ``limit``: from ``since`` on, by ``actor``, of ``action``
-    (``track`` also finds ``track.upload``, ``track.withdraw`` …). WHY: an admin had no way
-    to read the log short of SQL (``gridward audit``)."""
+    (``track`` also finds ``track.upload``, ``track.withdraw`` …; in any case: ``User.Update``
+    finds ``user.update``). WHY: an admin had no way to read the log short of SQL
+    (``gridward audit``)."""
     q = select(_audit).order_by(_audit.c.id.desc()).limit(limit)
     if since is not None:
         q = q.where(_audit.c.at >= since)
     if actor is not None:
         q = q.where(_audit.c.actor == actor)
     if action is not None:
-        family = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%"
-        q = q.where(or_(_audit.c.action == action, _audit.c.action.like(family, escape="\\")))
+        wanted = action.lower()
+        family = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%"
+        name = func.lower(_audit.c.action)
+        q = q.where(or_(name == wanted, name.like(family, escape="\\")))
     return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def distinct(conn: Connection, column: str) -> list[str]:
+    """Every value of ``column`` (``action`` or ``actor``) in the log, sorted. WHY: an unknown
+    ``--action`` (``user.set`` for ``user.update``) printed an empty table, as if nothing had
+    happened (outside tester Z2, N9); ``gridward audit`` now names the known ones."""
+    col = _audit.c[column]
+    q = select(col).where(col.is_not(None)).distinct().order_by(col)
+    return list(conn.execute(q).scalars())

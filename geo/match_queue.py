@@ -11,6 +11,7 @@ is what makes a city-day of thousands of patrols cheap.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -103,20 +104,45 @@ class DrainReport:
 OUTAGE_STEPS_S = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
 
 
+# What a database that is away for now says (down, restarting, failing over, cut off): worth
+# a wait. SQLSTATE 57P01-57P03 (administrator, crash shutdown; cannot connect now), class 08
+# (the connection) and 53300 (too many connections) come with the words below or without any
+_PASSING_STATES = ("57P01", "57P02", "57P03", "53300")
+_PASSING = re.compile(
+    r"connection refused|the database system is (shutting down|starting up|in recovery mode|"
+    r"not yet accepting connections)|terminating connection due to administrator command|"
+    r"server closed the connection|connection (to server )?(was )?lost|consuming input failed|"
+    r"could not (send|receive) data|connection reset|ssl syscall|eof detected|timeout expired|"
+    r"too many clients|no route to host|network is unreachable|"
+    r"on socket .* failed: no such file or directory",
+    re.IGNORECASE,
+)
+
+
 def outage(exc: BaseException) -> str | None:
     """Why ``exc`` means the database is away for now (down, restarting, refusing
-    connections: worth a retry), as one line; None for any other error. WHY: a watching
-    worker exited for good on a restart, and deferred uploads waited until someone noticed.
-    A batch cut off by one was rolled back whole (see :func:`drain_queue`), so it is claimed
-    again."""
+    connections, a connection cut off: worth a retry), as one line; None for any other error.
+    WHY: a watching worker exited for good on a restart, and deferred uploads waited until
+    someone noticed. A batch cut off by one was rolled back whole (see :func:`drain_queue`),
+    so it is claimed again.
+
+    Not an outage, as waiting cannot mend it (outside tester Z2, N7: the worker retried each
+    for ever after one log line): a refused password, an unknown database or host, a denied
+    permission, any SetupError (a failed or newer-schema migration, a port in use, a bad
+    setting, a lost cluster.json)."""
     from geo.errors import db_failure
 
-    if isinstance(exc, GridwardError):  # a 503 (SetupError): the embedded cluster not up
-        return exc.message if exc.status_code == 503 else None
+    if isinstance(exc, GridwardError):
+        return None
     failed = db_failure(exc)
     if failed is None or failed.kind != "unavailable":
         return None
-    return f"{failed.name}: {failed.line}"
+    orig = getattr(exc, "orig", None) or exc
+    state = str(getattr(orig, "sqlstate", "") or "")
+    cut_off = bool(getattr(exc, "connection_invalidated", False))  # SQLAlchemy: a disconnect
+    if cut_off or state in _PASSING_STATES or state.startswith("08") or _PASSING.search(str(orig)):
+        return f"{failed.name}: {failed.line}"
+    return None
 
 
 def queued_count(engine: Engine) -> int:

@@ -175,6 +175,11 @@ def test_users_set_changes_role_and_areas_and_ends_sign_ins_when_rights_shrink(
     code, err = _main(monkeypatch, capsys, "users", "set", "t-mv", "--role", "viewer",
                       "--area", "110108015")  # fmt: skip
     assert code == 2 and len(err) == 1 and err[0].startswith("error: 只有规划员有管辖区域 ")
+    assert ": a viewer reads every area" in err[0], err
+    # and for an admin: "an admin", not "a admin" (outside tester Z2, minor)
+    code, err = _main(monkeypatch, capsys, "users", "set", "t-mv", "--role", "admin",
+                      "--area", "110108015")  # fmt: skip
+    assert code == 2 and ": an admin acts everywhere" in err[0], err
     # a viewer: the areas go with the role
     r = cli("users", "set", "t-mv", "--role", "viewer")
     assert r.exit_code == 0 and "planner -> viewer" in r.output, r.output

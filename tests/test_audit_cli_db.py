@@ -44,3 +44,46 @@ def test_audit_lists_newest_first_with_filters(db, pg_url, monkeypatch, run_inpr
         assert res.returncode == 2 and "--since 'June' is not a date" in res.stderr
     finally:
         get_settings.cache_clear()
+
+
+def test_audit_names_an_unknown_action_or_actor(db, pg_url, monkeypatch, run_inproc):  # noqa: F811
+    """N9 (outside tester Z2): an unknown --action or --actor printed an empty table, rc 0."""
+    import secrets
+
+    from geo.accounts import create_user
+    from geo.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    quiet = f"quiet_{secrets.token_hex(3)}"
+    with db.begin() as conn:
+        audit.record(conn, "alice", "zzaudit.update", "grid", 42)
+        create_user(conn, quiet, secrets.token_urlsafe(16), "viewer")
+    try:
+        # an action in any case: the table, not an empty one
+        res = run_inproc("audit", "--action", "ZZAudit.Update")
+        assert res.returncode == 0, res.stderr
+        assert [r.split("\t")[3] for r in res.stdout.splitlines()[1:]] == ["zzaudit.update"]
+        res = run_inproc("audit", "--action", "ZZAUDIT")  # a family, in any case
+        assert [r.split("\t")[3] for r in res.stdout.splitlines()[1:]] == ["zzaudit.update"]
+        # an action that never occurs: refused, naming the known ones
+        res = run_inproc("audit", "--action", "zzaudit.set")
+        assert res.returncode == 2 and res.stdout == "", res
+        lines = res.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: 未知操作 no such action"), lines
+        assert "'zzaudit.set'" in lines[0] and "zzaudit.update" in lines[0], lines
+        # a known action that matches nothing under the other filters: empty, valid
+        res = run_inproc("audit", "--action", "zzaudit.update", "--since", "2999-01-01")
+        assert res.returncode == 0 and res.stderr == "", res
+        assert len(res.stdout.splitlines()) == 1  # the header
+        # an actor that never occurs: named, with the case that does
+        res = run_inproc("audit", "--actor", "ALICE")
+        assert res.returncode == 2, res
+        assert res.stderr.startswith("error: 无此操作者 no such actor 'ALICE'"), res.stderr
+        assert "did you mean 'alice'" in res.stderr, res.stderr
+        # an account that changed nothing: an empty answer, said on stderr
+        res = run_inproc("audit", "--actor", quiet)
+        assert res.returncode == 0, res
+        assert res.stderr.startswith(f"无审计记录 account '{quiet}' has no entries"), res.stderr
+    finally:
+        get_settings.cache_clear()

@@ -177,3 +177,103 @@ def test_a_batch_cut_off_mid_match_is_rolled_back_and_claimed_again(demo):
     assert [_status(demo, i) for i in ids] == ["queued", "queued"]
     rep = drain_queue(demo)
     assert rep.matched == 2 and [_status(demo, i) for i in ids] == ["matched", "matched"]
+
+
+def _worker_env(url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if "DATABASE_URL" not in k}
+    env.pop("GRIDWARD_PG_PORT", None)
+    env["DATABASE_URL"] = url
+    return env
+
+
+def _run_worker(url: str, *watch: str) -> subprocess.CompletedProcess[str]:
+    """The worker with ``url``; a watching one that never ends fails the test (the bound is
+    no timing assertion: on the old code it retried for ever)."""
+    cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
+    try:
+        return subprocess.run(
+            [*cmd, "tracks", "worker", *watch],
+            cwd=REPO,
+            env=_worker_env(url),
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the worker never ended; stderr: {exc.stderr!r}")
+
+
+@pytest.fixture()
+def newer_schema_url(pg_url: str) -> object:
+    """A database whose schema revision is newer than this code's (a failed migration)."""
+    import psycopg
+
+    from tests.conftest import _throwaway_database
+
+    made = _throwaway_database(pg_url)
+    url = next(made)
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        conn.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES ('ffffffffffff')")
+    yield url
+    next(made, None)
+
+
+@pytest.mark.parametrize("wrong", ["password", "database", "host", "schema"])
+def test_a_watching_worker_ends_on_what_waiting_cannot_mend(wrong, pg_url, newer_schema_url):
+    """N7 (outside tester Z2): a wrong password, an unknown database or host, a migration
+    that cannot run: one error line and the exit code of a worker without --watch, not a
+    retry for ever after one warning."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    bad = {
+        "password": url.set(password="not-the-password"),
+        "database": url.set(database="gridward_no_such_db"),
+        "host": url.set(host="no-such-host.invalid"),
+        "schema": make_url(newer_schema_url),
+    }[wrong].render_as_string(hide_password=False)
+    once = _run_worker(bad)
+    watching = _run_worker(bad, "--watch", "0.2")
+    assert once.returncode in (1, 3), once.stderr
+    assert watching.returncode == once.returncode, watching.stderr
+    errors = [x for x in watching.stderr.splitlines() if x.startswith("error: ")]
+    assert errors == [x for x in once.stderr.splitlines() if x.startswith("error: ")], (
+        watching.stderr
+    )
+    assert len(errors) == 1 and "数据库不可用" not in watching.stderr, watching.stderr
+    tag = {"password": "数据库登录失败", "database": "数据库不存在", "host": "数据库主机未知"}
+    assert errors[0].startswith(f"error: {tag.get(wrong, '数据库版本较新')} "), errors
+
+
+def test_a_watching_worker_started_before_its_database_waits_for_it(pg_url, tmp_path):
+    """A worker started before the database (a boot sequence) waits, from the first try."""
+    import socket
+
+    from sqlalchemy.engine import make_url
+
+    with socket.socket() as s:  # a port nothing listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = make_url(pg_url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
+    err = tmp_path / "worker.err"
+    with err.open("w") as e:
+        worker = subprocess.Popen(
+            [*cmd, "tracks", "worker", "--watch", "0.2"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=e,
+            env=_worker_env(url),
+        )
+    try:
+        _until(
+            lambda: "数据库不可用" in err.read_text() or worker.poll() is not None,
+            "the worker to say the database is not up",
+        )
+        assert worker.poll() is None, err.read_text()
+        assert "Connection refused" in err.read_text(), err.read_text()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
