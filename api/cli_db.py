@@ -271,12 +271,12 @@ def restore(
         raise InputError(f"备份文件有误 {file} is not a file")
     url = database_url()
     name = make_url(url).database or "gridward"
-    listing = _pg([_tool("pg_restore"), "-l", str(file)], url, "备份文件有误").stdout
+    listing = _pg([_tool("pg_restore"), "-l", str(file)], url, "备份文件有误").stdout.splitlines()
     _check_revision(_backup_revision(file, url), file)
     made = next(
         (
             ln.split("Archive created at", 1)[1].strip()
-            for ln in listing.splitlines()
+            for ln in listing
             if "Archive created at" in ln
         ),
         "an unknown time",
@@ -308,7 +308,7 @@ def restore(
                 toc.write(
                     "".join(
                         ln + "\n"
-                        for ln in listing.splitlines()
+                        for ln in listing
                         if "COMMENT - EXTENSION" not in ln
                         and "TABLE DATA public spatial_ref_sys" not in ln
                     )
@@ -330,7 +330,7 @@ def restore(
         raise
     migrated = f" (migrated from {old})" if old != new else ""
     typer.echo(f"恢复完成 restored {file} into database '{name}': schema {new}{migrated}")
-    if any(" ACL " in ln for ln in listing.splitlines() if not ln.startswith(";")):
+    if any(" ACL " in ln for ln in listing if not ln.startswith(";")):
         typer.echo(
             "未恢复授权 grants to other roles (a read-only report role, say) are not restored: "
             "grant them again"

@@ -22,6 +22,12 @@ from geo.db import migrate, normalize_url
 from geo.errors import ConflictError, SetupError
 from geo.track_store import store_track
 from tests.conftest import _throwaway_database
+from tests.test_tracks_db import gpx_bytes
+
+
+def _gpx(w: pd.DataFrame) -> bytes:
+    return gpx_bytes(w, "Z")
+
 
 REPO = Path(__file__).resolve().parents[1]
 M = 1 / 111_320  # a metre of latitude, in degrees
@@ -44,18 +50,6 @@ def _csv(w: pd.DataFrame) -> bytes:
         .to_csv(index=False)
         .encode()
     )
-
-
-def _gpx(w: pd.DataFrame) -> bytes:
-    fixes = "".join(
-        f'<trkpt lat="{la!r}" lon="{lo!r}"><time>{t:%Y-%m-%dT%H:%M:%SZ}</time></trkpt>'
-        for lo, la, t in zip(w["lon"], w["lat"], w["time"], strict=True)
-    )
-    return (
-        '<?xml version="1.0"?><gpx version="1.1" creator="t" '
-        'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
-        f"{fixes}</trkseg></trk></gpx>"
-    ).encode()
 
 
 def _walk_keys(eng: Engine) -> dict[int, tuple]:

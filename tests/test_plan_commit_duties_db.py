@@ -7,24 +7,14 @@ import datetime as dt
 import math
 import time
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.importer import import_areas, import_osm
 from geo.settings import city_today
-from tests.conftest import FIXTURES
 from tests.dbcheck import fingerprint
-
-COMMUNITY = "110108015002"
-
-
-@pytest.fixture()
-def demo(db):
-    import_areas(db, FIXTURES / "communities.geojson", level="community")
-    import_osm(db, FIXTURES / "haidian_demo.osm")
-    return db
+from tests.test_plans_db import COMMUNITY
+from tests.test_plans_db import demo as demo  # noqa: F401 (the fixture)
 
 
 def _plan(client: TestClient, headers: dict, lo: int, hi: int, seed: int = 0) -> int:

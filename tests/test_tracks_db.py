@@ -60,8 +60,14 @@ def _csv(
 
 def _zoneless_gpx(points: pd.DataFrame) -> bytes:
     """A GPX whose times carry no zone (as some Chinese apps write them): read as UTC."""
+    return gpx_bytes(points)
+
+
+def gpx_bytes(points: pd.DataFrame, zone: str = "") -> bytes:
+    """A GPX 1.1 track of ``points`` (lon, lat, time), times written with ``zone`` ("Z", or
+    "" for none)."""
     fixes = "".join(
-        f'<trkpt lat="{lat!r}" lon="{lon!r}"><time>{t:%Y-%m-%dT%H:%M:%S}</time></trkpt>'
+        f'<trkpt lat="{lat!r}" lon="{lon!r}"><time>{t:%Y-%m-%dT%H:%M:%S}{zone}</time></trkpt>'
         for lon, lat, t in zip(points["lon"], points["lat"], points["time"], strict=True)
     )
     return (
