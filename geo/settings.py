@@ -111,6 +111,14 @@ class Settings(BaseSettings):
     households_per_worker: int = Field(
         default=100, description="Full-time grid workers: one per this many households."
     )
+    home_far_km: float = Field(
+        default=50.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="A people import refuses a home more than this many km from every area of "
+        "the city as a wrong number (another city's, a lost digit); nearer but in no "
+        "community, it is stored and named in a warning.",
+    )
 
     # --- patrols ------------------------------------------------------------------------
     patrolled_share: float = Field(
