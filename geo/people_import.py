@@ -16,8 +16,8 @@ Rules:
   naming them, nothing written (as every other bad row does: no half-imported roster);
 * a home given that lies in no community or village of the city is stored (without a
   community) and named in a warning with the nearest community and how far; one more than
-  ``FAR_KM`` from every area of the city is refused, nothing written: a wrong number (another
-  city, a lost digit), not a resident;
+  ``GRIDWARD_HOME_FAR_KM`` (:func:`far_km`, 50 by default) from every area of the city is
+  refused, nothing written: a wrong number (another city, a lost digit), not a resident;
 * a person who left (``active`` false) stays inactive and is named in a warning;
   ``reactivate`` brings the listed leavers back, and the answer says so;
 * with ``covers`` (a planner's scope), every imported person's new home, and an existing
@@ -42,6 +42,7 @@ from geo import audit
 from geo.area_paths import AreaPath, area_path
 from geo.assign.people import COLUMNS, decode_table, header_key, read_people
 from geo.errors import ForbiddenError, InputError
+from geo.settings import get_settings
 from geo.tracks.parse_table import HEAD_ROWS
 
 Covers = Callable[[AreaPath], bool]
@@ -59,11 +60,6 @@ _SUMMARY_RE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 FOOTER_ROWS = 20
-# WHY 50 km: grid staff and stewards are residents or walk their grid daily, so a home this far
-# from every imported area is a wrong number (Shanghai's 121.47, 31.23 for a Beijing city, a
-# lost digit); a commuter from another district of the city stays well inside it. GCJ-02 or
-# BD-09 numbers (some 0.5–1 km off) cannot be told from a home across a boundary: warned only
-FAR_KM = 50.0
 # what a present column writes over on a re-import (name: a blank cell keeps the old one)
 _UPDATES = {
     "name": "name = COALESCE(:name, people.name)",
@@ -320,22 +316,36 @@ def _no_community(conn: Connection, ids: list[str]) -> list[Any]:
     ).all()
 
 
+def far_km() -> float:
+    """How far from every area a home is refused (``GRIDWARD_HOME_FAR_KM``, default 50).
+
+    WHY 50 km: grid staff and stewards are residents or walk their grid daily, so a home this
+    far from every imported area is a wrong number (Shanghai's 121.47, 31.23 for a Beijing
+    city, a lost digit); a commuter from another district of the city stays well inside it.
+    A setting, not a constant: a wide rural district (villages far from the imported areas)
+    may need more. GCJ-02 or BD-09 numbers (some 0.5–1 km off) cannot be told from a home
+    across a boundary: warned only."""
+    return get_settings().home_far_km
+
+
 def _homes_outside(conn: Connection, ids: list[str]) -> str | None:
     """The warning naming the people of ``ids`` (homes the file gave) living in no community;
-    InputError, nothing written, when one lives over ``FAR_KM`` from every area."""
+    InputError, nothing written, when one lives over :func:`far_km` from every area."""
     lost = _no_community(conn, ids)
-    far = [r for r in lost if r.any_km > FAR_KM]
+    limit = far_km()
+    far = [r for r in lost if r.any_km > limit]
     if far:
         shown = ", ".join(
             f"{r.name} ({r.external_id}) {r.lon:.5f}, {r.lat:.5f}: {r.any_km:.0f} km"
             for r in far[:10]
         )
         raise InputError(
-            f"{len(far)} 人的住处离本市所有区域超过 {FAR_KM:g} 公里，坐标应有误，未导入 "
-            f"{len(far)} people of the file live more than {FAR_KM:g} km from every area of "
+            f"{len(far)} 人的住处离本市所有区域超过 {limit:g} 公里，坐标应有误，未导入 "
+            f"{len(far)} people of the file live more than {limit:g} km from every area of "
             f"the city: {shown}{' …' if len(far) > 10 else ''}: nothing changed; such a "
             "home is a wrong number (another city's, a lost digit): correct their lon/lat "
-            "(经度/纬度, WGS 84) or leave their rows out"
+            "(经度/纬度, WGS 84) or leave their rows out (homes truly that far: raise the "
+            "setting GRIDWARD_HOME_FAR_KM)"
         )
     if not lost:
         return None

@@ -9,6 +9,9 @@ was refused whole; and only admins could import. Each test below fails on that c
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -243,7 +246,8 @@ def test_a_sheet_without_homes_updates_the_registered_people(place, tmp_path, au
 def test_a_home_in_no_community_is_named_and_one_far_away_refused(place, tmp_path) -> None:
     """A home outside every community was stored silently (no community, no warning). Just
     outside: stored, named in a warning with the nearest community and how far; in Shanghai
-    for a Beijing city (over FAR_KM from every area): refused, nothing written."""
+    for a Beijing city (over GRIDWARD_HOME_FAR_KM, 50 km, from every area): refused, nothing
+    written."""
     db, xy = place
     with db.connect() as conn:
         extent = "SELECT ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM areas) q"
@@ -266,3 +270,63 @@ def test_a_home_in_no_community_is_named_and_one_far_away_refused(place, tmp_pat
     # a sheet that gives no home warns about nobody's stored one
     p.write_text("person_id,name\nN2,乙乙\n", "utf-8")
     assert import_people(db, p) == {"people_read": 1}
+
+
+@pytest.fixture()
+def far_km(monkeypatch):  # -> Callable[[str], None]
+    """Set GRIDWARD_HOME_FAR_KM as a deployment would (settings are read once per process)."""
+    from geo.settings import get_settings
+
+    def use(value: str) -> None:
+        monkeypatch.setenv("GRIDWARD_HOME_FAR_KM", value)
+        get_settings.cache_clear()
+
+    yield use
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_how_far_a_home_is_refused_is_the_setting_home_far_km(place, tmp_path, far_km) -> None:
+    """The 50 km was a constant: a wide rural district could not import its villagers, and a
+    compact city could not refuse a home 20 km off. GRIDWARD_HOME_FAR_KM moves the line both
+    ways; the refusal names the distance in force."""
+    db, xy = place
+    with db.connect() as conn:
+        extent = "SELECT ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM areas) q"
+        east, north = conn.execute(text(extent)).one()
+    (ax, ay) = xy[A]
+    p = tmp_path / "p.csv"
+    # Shanghai for a Beijing city, some 1,070 km off: taken (with the warning) under 2000 km
+    far_km("2000")
+    p.write_text(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\nN3,丙,121.47,31.23\n", "utf-8")
+    out = import_people(db, p)
+    assert "丙 (N3) " in out["warnings"][0] and _people(db)["N3"][4] is None, out
+    # a home some 2 km east of the areas: refused under 0.5 km, nothing written
+    far_km("0.5")
+    before = fingerprint(db)
+    p.write_text(f"person_id,name,lon,lat\nN2,乙,{east + 0.02},{north}\n", "utf-8")
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    msg = str(err.value)
+    assert msg.startswith("1 人的住处离本市所有区域超过 0.5 公里") and "乙 (N2)" in msg, msg
+    assert "more than 0.5 km from every area" in msg and "GRIDWARD_HOME_FAR_KM" in msg, msg
+    assert fingerprint(db) == before
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "fifty", "nan"])
+def test_a_bad_home_far_km_is_one_line_naming_it(place, tmp_path, pg_url, value) -> None:
+    """GRIDWARD_HOME_FAR_KM must be a number above 0: anything else is the settings' one
+    line naming it (exit 2), nothing imported. Old code ignored the variable and imported."""
+    db, xy = place
+    (ax, ay) = xy[A]
+    p = tmp_path / "p.csv"
+    p.write_text(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\n", "utf-8")
+    env = {**os.environ, "DATABASE_URL": pg_url, "GRIDWARD_HOME_FAR_KM": value}
+    res = subprocess.run(
+        [sys.executable, "-m", "api.cli", "import", "people", str(p)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: 设置有误 setting GRIDWARD_HOME_FAR_KM: "), lines
+    assert repr(value) in lines[0] and "N1" not in _people(db), lines
