@@ -35,6 +35,14 @@ would give the old duty back, which cannot be done (its grid is retired), so it 
 (409) with the ways to move or end it instead; ``leave_others`` removes it alone, and the note
 says the old duty stays ended and what the person still holds (nothing: they hold no duty).
 WHY: removed silently, the person held no grid from the commit day on, and nothing said so.
+
+The OLD duty of such a carry (ended by the commit on the retired grid) is undone as any duty:
+that takes nothing from the carried copy and gives nothing back, so it is exact, and undoing
+it first, then the copy, undoes a wrong entry the commit carried. But the copy continues it,
+so the answer's ``carried_copy`` and ``note`` name the copy the person still holds (followed
+through later plan commits), its grid and version, and the ``assign end`` that ends it.
+WHY not refused like the copy: nothing here cannot be done exactly; what was missing was
+saying that the person still holds the successor grid.
 """
 
 from __future__ import annotations
@@ -179,6 +187,9 @@ def undo_duty(
             moved_back = {**_row(row, valid_from=planned), "was_valid_from": str(row.valid_from)}
         else:
             conn.execute(text("DELETE FROM assignments WHERE id = :i"), {"i": duty_id})
+        copy = _carried_copy(conn, t, row, today) if moved_back is None else None
+        if copy is not None:  # said first: what the person still holds elsewhere
+            note = f"{copy[1]}; {note}" if note else copy[1]
         restored = [_restore(conn, t, role, s, actor) for s in steps]
         undone = {
             **_row(row),
@@ -206,6 +217,7 @@ def undo_duty(
                 "undoes": int(entry.id) if entry is not None else None,
                 "note": note,
                 "left_as_is": left,
+                "carried_copy": copy[0]["id"] if copy is not None else None,
                 "before": ([] if moved_back is None else [_row(row)])
                 + [b for s in restored for b in s["before"]],
                 "after": ([] if moved_back is None else [moved_back])
@@ -220,6 +232,7 @@ def undo_duty(
         "restored": restored,
         "left_as_is": left,
         "still_holds": still,
+        "carried_copy": copy[0] if copy is not None else None,
         "note": note,
     }
 
@@ -283,22 +296,7 @@ def _carried(
     duty exists and not ``leave_others``: it cannot be given back (module docstring)."""
     if t["kind"] != "grid":
         return None
-    found = conn.execute(
-        text(
-            "SELECT l.id, l.target_id, l.at, l.detail -> 'duties' -> 'carried' AS carried "
-            "FROM audit_log l WHERE l.target_type = 'grid_plan' AND l.target_id IN (SELECT "
-            "p.id::text FROM grid_plans p JOIN grids g ON g.community_id = p.area_id WHERE "
-            "g.id = :g) AND l.action = 'plan.commit' AND l.detail -> 'duties' -> 'carried' "
-            "@> CAST(:c AS jsonb) ORDER BY l.id DESC"
-        ),
-        {"g": t["id"], "c": json.dumps([{"new_duty": int(duty.id)}])},
-    ).all()
-    hit = [
-        (e, c)
-        for e in found
-        for c in e.carried
-        if int(c["new_duty"]) == duty.id and int(c["duty"]) != duty.id
-    ]
+    hit = _plan_carries(conn, t["id"], "new_duty", int(duty.id))
     if not hit:
         return None
     entry, c = hit[0]
@@ -345,6 +343,107 @@ def _carried(
         f"nothing given back; {_still_holds(conn, duty, today)}"
     )
     return entry, detail, note
+
+
+def _plan_carries(conn: Connection, grid_id: int, key: str, duty_id: int) -> list[Any]:
+    """The carries of plan commits in grid ``grid_id``'s community whose ``key`` (``duty``:
+    the old duty, ``new_duty``: the copy) is ``duty_id``, newest first, as (audit entry,
+    carried item); a duty a commit only moved (never in force, its own copy) is left out."""
+    found = conn.execute(
+        text(
+            "SELECT l.id, l.target_id, l.at, l.detail -> 'duties' -> 'carried' AS carried "
+            "FROM audit_log l WHERE l.target_type = 'grid_plan' AND l.target_id IN (SELECT "
+            "p.id::text FROM grid_plans p JOIN grids g ON g.community_id = p.area_id WHERE "
+            "g.id = :g) AND l.action = 'plan.commit' AND l.detail -> 'duties' -> 'carried' "
+            "@> CAST(:c AS jsonb) ORDER BY l.id DESC"
+        ),
+        {"g": grid_id, "c": json.dumps([{key: duty_id}])},
+    ).all()
+    return [
+        (e, c)
+        for e in found
+        for c in e.carried
+        if int(c[key]) == duty_id and int(c["duty"]) != int(c["new_duty"])
+    ]
+
+
+def _carried_copy(
+    conn: Connection, t: dict[str, Any], duty: Any, today: dt.date
+) -> tuple[dict[str, Any], str] | None:
+    """When a plan commit carried grid duty ``duty`` to a successor grid, the copy the person
+    holds now (followed through later commits that carried it again), JSON-ready, and the
+    note saying that undoing ``duty`` leaves it, with the command that ends it. None when
+    nothing was carried, or the copy was undone since.
+
+    WHY a note, not a refusal: undoing the old duty takes nothing from the copy and gives
+    nothing back, so it is exact (the 409 on undoing the copy is about giving the old duty
+    back, which cannot be done); and undoing the old duty first, then the copy, is how a
+    whole mistaken run is undone. But the copy continues the old duty: removed silently,
+    the person went on holding the successor grid and the answer did not say so."""
+    if t["kind"] != "grid":
+        return None
+    first: Any = None
+    at, seen = int(duty.id), {int(duty.id)}
+    while True:
+        hit = _plan_carries(conn, t["id"], "duty", at)
+        if not hit or int(hit[0][1]["new_duty"]) in seen:
+            break
+        entry, c = hit[0]
+        first = first or entry
+        at = int(c["new_duty"])
+        seen.add(at)
+    if first is None:
+        return None
+    copy = conn.execute(
+        text(
+            "SELECT a.id, a.person_id, a.role, a.valid_from, a.valid_to, g.id AS grid_id, "
+            "g.code, g.version, g.retired_at, p.external_id, p.name FROM assignments a "
+            "JOIN grids g ON g.id = a.grid_id JOIN people p ON p.id = a.person_id "
+            "WHERE a.id = :i"
+        ),
+        {"i": at},
+    ).first()
+    if copy is None:  # undone since: nothing continues the duty
+        return None
+    day = first.at.astimezone(ZoneInfo(get_settings().timezone)).date()
+    by = f"the commit of plan {first.target_id} on {day} (audit entry {first.id})"
+    grid = f"grid {copy.code} of version {copy.version}"
+    span = _span(copy.valid_from, copy.valid_to)
+    undo = f"assign undo --duty {copy.id}; API DELETE /assignments/{copy.id}"
+    end = None
+    if copy.valid_to is None or copy.valid_to >= today:
+        # a code names its current version; a copy on a retired grid is named by its id
+        ref = copy.code if copy.retired_at is None else copy.grid_id
+        last = max(today, copy.valid_from)
+        end = (
+            f"assign end --person {copy.external_id} --role {copy.role} --grid {ref} "
+            f"--last-day {last}"
+        )
+        zh = f"该职责仍在，如也应结束：{end}"
+        en = (
+            f"{_who(copy)} still holds it ({span}): undoing duty {duty.id} leaves it as it "
+            f"is. To take them off grid {copy.code} too, end it ({end}); if it was a mistake "
+            f"from the start as well, undo it too ({undo})"
+        )
+    else:
+        zh = f"该职责已于 {copy.valid_to} 结束"
+        en = (
+            f"it ended on {copy.valid_to} ({span}), and undoing duty {duty.id} leaves it as "
+            f"it is; if it was a mistake from the start as well, undo it too ({undo})"
+        )
+    note = (
+        f"职责 {duty.id} 已由方案 {first.target_id} 提交时顺延到网格 {copy.code}"
+        f"（第 {copy.version} 版）为职责 {copy.id}，{zh} duty {duty.id} was carried to "
+        f"{grid} as duty {copy.id} by {by}; {en}"
+    )
+    held = {
+        **_row(copy),
+        "role": copy.role,
+        "grid": {"id": int(copy.grid_id), "code": copy.code, "version": int(copy.version)},
+        "carried_by": {"plan": int(first.target_id), "audit_entry": int(first.id)},
+        "end_command": end,
+    }
+    return held, note
 
 
 def _still_holds(conn: Connection, duty: Any, today: dt.date) -> str:
