@@ -39,7 +39,7 @@ def add(
     """Create an account; without a password given, a random one is printed once. 添加用户"""
     import secrets
 
-    from geo.accounts import create_user
+    from geo.accounts import check_person_free, create_user
 
     generated = False
     if password_stdin:
@@ -49,6 +49,8 @@ def add(
         generated = True
     with _engine().begin() as conn:
         person_id = resolve_person(conn, person).id if person is not None else None
+        if person_id is not None:  # as users set: one active account per person
+            check_person_free(conn, person_id)
         uid = create_user(conn, username, password, role, area or (), person_id, actor="cli")
         unknown = _unknown_codes(conn, area or ())
     typer.echo(f"user {username} (id {uid}, {role}) created")
@@ -96,25 +98,52 @@ def set_(
     area: list[str] = typer.Option(
         None, "--area", help="a planner's areas, replacing the old ones (repeat for several)"
     ),
+    person: str = person_option(
+        "link the account to this person (a steward's own walks and duties): "
+        f"{PERSON_HELP.removeprefix('the person: ')}; refused while another active account "
+        "is linked to them"
+    ),
+    no_person: bool = typer.Option(False, "--no-person", help="unlink the account from its person"),
 ) -> None:
-    """Change an account's role or areas. 修改角色或区域
+    """Change an account's role, areas or person. 修改角色、区域或关联人员
 
-    Checked as in users add; the account's sign-ins end when its rights shrink."""
-    from geo.accounts import update_user
+    Checked as in users add; the account's sign-ins end when its rights shrink (a steward's
+    person changed or unlinked too)."""
+    from geo.accounts import KEEP_PERSON, update_user
+    from geo.errors import InputError
 
+    if person is not None and no_person:
+        raise InputError(
+            "不能同时给出 --person 与 --no-person give --person PERSON or --no-person, not both"
+        )
     with _engine().begin() as conn:
-        change = update_user(conn, username, role, area or None, actor="cli")
+        person_id = KEEP_PERSON if not no_person else None
+        if person is not None:
+            person_id = resolve_person(conn, person).id
+        change = update_user(conn, username, role, area or None, actor="cli", person_id=person_id)
         unknown = _unknown_codes(conn, change.area_codes[1])
+    linked = change.person[1] or "no person 未关联人员"
     if not change.changed:
-        typer.echo(f"未改动 user {username} unchanged: already {change.role[1]}")
+        also = f", linked to {linked}" if person is not None or no_person else ""
+        typer.echo(f"未改动 user {username} unchanged: already {change.role[1]}{also}")
         return
     (old_role, new_role), (old_codes, codes) = change.role, change.area_codes
+    persons = ""
+    if change.person_id[0] != change.person_id[1]:
+        persons = f", person {change.person[0] or '-'} -> {change.person[1] or '-'}"
     typer.echo(
         f"已修改 user {username}: role {old_role} -> {new_role}, "
-        f"areas {','.join(old_codes) or '-'} -> {','.join(codes) or '-'}; "
+        f"areas {','.join(old_codes) or '-'} -> {','.join(codes) or '-'}{persons}; "
         f"{change.sign_ins_ended} sign-in(s) ended"
     )
     _warn_unknown(unknown, "changed")
+    if new_role == "steward" and change.person_id[1] is None:
+        typer.echo(
+            f"warning: 账号 {username} 未关联人员 the steward account {username} is "
+            "linked to no person: it can upload and read nothing of its own until "
+            f"'gridward users set {username} --person PERSON'",
+            err=True,
+        )
 
 
 @users_app.command("tokens")

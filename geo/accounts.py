@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import enum
 import hashlib
 import hmac
 import re
@@ -490,17 +491,72 @@ def _rights_shrink(old_role: str, old: Sequence[str], new_role: str, new: Sequen
     return False
 
 
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+KEEP_PERSON = _Keep.KEEP
+"""``update_user(person_id=...)`` left out: the account's person link stays as it is."""
+
+
+def _person_label(conn: Connection, person_id: int | None) -> str | None:
+    """A person as "name (registry id)", for answers and refusals; None for no person."""
+    if person_id is None:
+        return None
+    row = conn.execute(
+        select(_people.c.name, _people.c.external_id).where(_people.c.id == person_id)
+    ).first()
+    return f"{row.name} ({row.external_id})" if row is not None else f"people.id {person_id}"
+
+
+def check_person_free(conn: Connection, person_id: int, user_id: int | None = None) -> None:
+    """Refuse (409, naming it) linking person ``person_id`` while another ACTIVE account
+    (not ``user_id``) is linked to them; InputError when there is no such person. The person
+    row is locked, so two links at once cannot both pass.
+
+    WHY: a steward's account acts for its person (their walks, duties, own reports): two
+    active accounts of one person make the uploads' "who" ambiguous, and a mistyped code
+    would silently give an account another steward's walks. A deactivated account's link
+    does not count: a steward's new account replaces it."""
+    found = conn.execute(
+        select(_people.c.id).where(_people.c.id == person_id).with_for_update(key_share=True)
+    ).first()
+    if found is None:
+        raise InputError(f"person {person_id} does not exist")
+    q = select(_users.c.username, _users.c.role).where(
+        _users.c.person_id == person_id, _users.c.active.is_(True)
+    )
+    if user_id is not None:
+        q = q.where(_users.c.id != user_id)
+    other = conn.execute(q.order_by(_users.c.username)).first()
+    if other is not None:
+        who = _person_label(conn, person_id)
+        raise ConflictError(
+            f"人员 {who} 已关联账号 {other.username!r} person {who} is already linked to the "
+            f"active account {other.username!r} ({other.role}): unlink it first (gridward "
+            f"users set {other.username} --no-person) or deactivate it (users revoke "
+            f"{other.username})"
+        )
+
+
 @dataclass(frozen=True)
 class UserChange:
-    """What ``update_user`` did: role and areas before and after, and sign-ins ended."""
+    """What ``update_user`` did: role, areas and person link ("name (registry id)" labels
+    beside the ids) before and after, and sign-ins ended."""
 
     role: tuple[str, str]
     area_codes: tuple[list[str], list[str]]
     sign_ins_ended: int
+    person_id: tuple[int | None, int | None] = (None, None)
+    person: tuple[str | None, str | None] = (None, None)
 
     @property
     def changed(self) -> bool:
-        return self.role[0] != self.role[1] or self.area_codes[0] != self.area_codes[1]
+        return (
+            self.role[0] != self.role[1]
+            or self.area_codes[0] != self.area_codes[1]
+            or self.person_id[0] != self.person_id[1]
+        )
 
 
 def update_user(
@@ -509,15 +565,18 @@ def update_user(
     role: str | None = None,
     area_codes: Iterable[str] | None = None,
     actor: str | None = None,
+    person_id: int | None | _Keep = KEEP_PERSON,
 ) -> UserChange:
-    """Change a user's role and/or areas with the checks of :func:`create_user`.
+    """Change a user's role, areas and/or person link with the checks of :func:`create_user`.
 
     ``area_codes`` None keeps a planner's areas (and drops them for any other new role); given,
-    they replace the old ones. When the rights shrink the user's sign-ins end, so their pages
-    come back with the new rights; every token already reads role and areas afresh on each
-    request, so API tokens stay."""
-    if role is None and area_codes is None:
-        raise InputError("nothing to change: give --role and/or --area")
+    they replace the old ones. ``person_id`` links the account to that person (refused while
+    another active account is linked to them: :func:`check_person_free`), None unlinks it,
+    left out keeps it. When the rights shrink (for a steward: a person link changed or
+    removed) the user's sign-ins end, so their pages come back with the new rights; every
+    token already reads role, areas and person afresh on each request, so API tokens stay."""
+    if role is None and area_codes is None and person_id is KEEP_PERSON:
+        raise InputError("无可修改 nothing to change: give --role, --area, --person or --no-person")
     row = user_row(conn, username)
     new_role = role or row.role
     old_codes = list(row.area_codes or ())
@@ -528,14 +587,27 @@ def update_user(
     _check_role_areas(new_role, codes)
     if new_role != "admin":
         _keep_an_admin(conn, row, f"make them a {new_role}")
-    change = UserChange((row.role, new_role), (old_codes, codes), 0)
+    old_person = row.person_id
+    new_person = old_person if isinstance(person_id, _Keep) else person_id
+    if new_person is not None and new_person != old_person:
+        check_person_free(conn, new_person, row.id)
+    change = UserChange(
+        (row.role, new_role),
+        (old_codes, codes),
+        0,
+        (old_person, new_person),
+        (_person_label(conn, old_person), _person_label(conn, new_person)),
+    )
     if not change.changed:
         return change
     conn.execute(
-        update(_users).where(_users.c.id == row.id).values(role=new_role, area_codes=codes)
+        update(_users)
+        .where(_users.c.id == row.id)
+        .values(role=new_role, area_codes=codes, person_id=new_person)
     )
     ended = 0
-    if _rights_shrink(row.role, old_codes, new_role, codes):
+    lost_person = row.role == "steward" and old_person is not None and new_person != old_person
+    if _rights_shrink(row.role, old_codes, new_role, codes) or lost_person:
         ended = _end_tokens(conn, row.id, ("access",))
     change = replace(change, sign_ins_ended=ended)
     audit.record(
@@ -547,6 +619,8 @@ def update_user(
         {
             "role": list(change.role),
             "area_codes": [old_codes, codes],
+            "person_id": list(change.person_id),
+            "person": list(change.person),
             "sign_ins_ended": ended,
         },
     )
