@@ -461,12 +461,16 @@ def reactivate_user(
     conn: Connection, username: str, password: str, actor: str | None = None
 ) -> None:
     """Let a deactivated user sign in again, with a new password. Their old tokens stay
-    revoked (whoever held them when the account was stopped must not get back in)."""
+    revoked (whoever held them when the account was stopped must not get back in). Refused
+    while another active account is linked to its person (:func:`check_person_free`): the
+    person may have a new account since, and two active ones make "who walked" ambiguous."""
     row = user_row(conn, username)
     if row.active:
         raise InputError(
             f"user {username!r} is active: 'gridward users password {username}' sets a new password"
         )
+    if row.person_id is not None:
+        check_person_free(conn, row.person_id, row.id)
     conn.execute(
         update(_users)
         .where(_users.c.id == row.id)

@@ -137,3 +137,10 @@ def test_users_set_person_refusals_change_nothing(db, cli, monkeypatch, capsys) 
     assert r.exit_code == 0, r.output
     r = cli("users", "set", "t-st", "--person", "S12")
     assert r.exit_code == 0 and _linked(db, "t-st") == zhang, r.output
+
+    # ... and t-old cannot come back while t-st holds 张三: two active accounts of one person
+    before = fingerprint(db)
+    code, err = _main(monkeypatch, capsys, "users", "reactivate", "t-old")
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: 人员 张三 (S12) 已关联账号 't-st' "), err
+    assert fingerprint(db) == before
