@@ -15,7 +15,10 @@ def audit(
     since: str = typer.Option(None, "--since", help="from this local day on (YYYY-MM-DD)"),
     actor: str = typer.Option(None, "--actor", help="only this account (or 'cli')"),
     action: str = typer.Option(
-        None, "--action", help="only this action; 'track' also finds track.upload, track.withdraw …"
+        None,
+        "--action",
+        help="only this action; 'track' also finds track.upload, track.withdraw …; sign-ins "
+        "are signin.success / signin.failure, restores db.restore",
     ),
     limit: int = typer.Option(50, "--limit", min=1, max=100_000, help="newest N entries"),
 ) -> None:
@@ -52,18 +55,21 @@ def audit(
 
 
 def _unknown_filter(conn: Any, actor: str | None, action: str | None) -> None:
-    """Nothing matched: an ``--action`` that never occurs in the log is refused (exit 2) with
-    the known actions; an ``--actor`` that never occurs is said on stderr (an account that
-    exists but changed nothing is a valid, empty answer: exit 0; any other name exit 2).
+    """Nothing matched: an ``--action`` that never occurs in the log, and is none of those
+    :data:`geo.audit.ANNOUNCED` (sign-ins, restores), is refused (exit 2) with the known
+    actions; an ``--actor`` that never occurs is said on stderr (an account that exists but
+    changed nothing is a valid, empty answer: exit 0; any other name exit 2).
     WHY: ``--action user.set`` (the action is ``user.update``) or ``--actor CLI`` printed an
     empty table, read as "nothing happened" (outside tester Z2, N9)."""
     from sqlalchemy import text
 
-    from geo.audit import distinct, search
+    from geo.audit import ANNOUNCED, distinct, search
     from geo.errors import InputError
 
-    if action is not None and not search(conn, action=action, limit=1):
-        known = ", ".join(distinct(conn, "action")) or "none yet"
+    wanted = (action or "").lower()
+    announced = any(a == wanted or a.startswith(wanted + ".") for a in ANNOUNCED)
+    if action is not None and not announced and not search(conn, action=action, limit=1):
+        known = ", ".join(sorted({*distinct(conn, "action"), *ANNOUNCED}))
         raise InputError(
             f"未知操作 no such action {action!r} in the audit log; known: {known} "
             "(a part before the dot finds its family: --action track)"

@@ -3,6 +3,9 @@
 Backups are ``pg_dump -Fc`` archives of the gridward database (uploaded track files live in
 it, so nothing else needs saving). A restore goes into a new database that replaces the old
 one only once it is complete and migrated: a failed restore leaves the old data as it was.
+
+``start`` and ``restore`` make the embedded cluster when the data folder has none (announced);
+``status``, ``url`` and ``backup`` only read, and refuse a folder without one.
 """
 
 from __future__ import annotations
@@ -34,15 +37,16 @@ def start(
     adopt: bool = typer.Option(
         False,
         "--adopt",
-        help="Take back a cluster whose cluster.json was lost or is unreadable: sets a new "
-        "password for its gridward role (the data is kept). 接管已有数据库",
+        help="Take back a cluster whose cluster.json was lost, is unreadable, or whose login "
+        "the cluster refuses: sets a new password for its gridward role (the data is kept; "
+        "refused while programs are connected). 接管已有数据库",
     ),
 ) -> None:
     """Start the embedded cluster (or reuse it) and migrate the schema. 启动数据库"""
     from geo.db import get_engine
 
     if _external():
-        get_engine()
+        get_engine(create=True)
         typer.echo("using DATABASE_URL; schema is up to date (nothing to start)")
         return
     from geo.db import embedded_cluster
@@ -71,6 +75,7 @@ def status() -> None:
     from sqlalchemy import create_engine, text
 
     from geo.db import database_url, embedded_cluster, schema_problem
+    from geo.embedded import LoginRefused, refusal
 
     if _external():
         url = database_url(start=False)
@@ -78,6 +83,8 @@ def status() -> None:
     else:
         cluster = embedded_cluster()
         cluster.check_folder()
+        if not (cluster.pgdata / "PG_VERSION").exists():
+            raise cluster.no_cluster_error()
         if not cluster.is_running():
             typer.echo(f"stopped (data folder {cluster.pgdata})")
             raise typer.Exit(1)
@@ -96,6 +103,9 @@ def status() -> None:
                 else None
             )
     except Exception as exc:  # connection refused etc.
+        why = None if _external() else refusal(exc)
+        if why is not None:  # a stale cluster.json (N6): the folder and the fix
+            raise LoginRefused(cluster.data_dir, why) from None
         typer.echo(f"unreachable ({where}): {str(exc).splitlines()[0]}")
         raise typer.Exit(1) from None
     finally:
@@ -114,7 +124,8 @@ def url(
         help="Print a plain postgresql:// URL for psql, pg_dump and other libpq tools.",
     ),
 ) -> None:
-    """Print the SQLAlchemy URL of the database (starts the embedded cluster if needed)."""
+    """Print the SQLAlchemy URL of the database (starts the embedded cluster if it is stopped;
+    never makes one)."""
     from geo.db import database_url
 
     typer.echo(_libpq(database_url()) if libpq else database_url())
@@ -261,7 +272,8 @@ def restore(
     ),
 ) -> None:
     """Restore a backup into the gridward database, then migrate it if it is older. Stop the
-    API and workers first. 恢复"""
+    API and workers first. Into a data folder without a cluster (a new machine), one is
+    made. 恢复"""
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -269,7 +281,7 @@ def restore(
 
     if not file.is_file():
         raise InputError(f"备份文件有误 {file} is not a file")
-    url = database_url()
+    url = database_url(create=True)
     name = make_url(url).database or "gridward"
     listing = _pg([_tool("pg_restore"), "-l", str(file)], url, "备份文件有误").stdout.splitlines()
     _check_revision(_backup_revision(file, url), file)
@@ -323,6 +335,7 @@ def restore(
             )
         scratch_url = make_url(url).set(database=scratch).render_as_string(hide_password=False)
         old, new = _migrate_restored(_libpq(url, scratch), scratch_url)
+        _record_restore(scratch_url, file, made, old, new)
         _swap(admin, scratch, name, exists is not None)
     except BaseException:
         with psycopg.connect(admin, autocommit=True) as conn:
@@ -342,31 +355,48 @@ def restore(
     )
 
 
+def _record_restore(url: str, file: Path, made: str, old: str, new: str) -> None:
+    """The restore in the audit log (``db.restore``), written into the restored copy before
+    it replaces the old database: it is there exactly when the restore took place. WHY: an
+    admin reading the log after a restore saw the backup's history with no sign of it."""
+    import getpass
+
+    from sqlalchemy import create_engine
+
+    from geo.audit import DB_RESTORE, record
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        who = str(os.getuid())
+    engine = create_engine(url)
+    try:
+        detail = {"os_user": who, "file": str(file.absolute()), "backup_made": made}
+        detail.update(schema=new, **({"migrated_from": old} if old != new else {}))
+        with engine.begin() as conn:
+            record(conn, "cli", DB_RESTORE, detail=detail)
+    finally:
+        engine.dispose()
+
+
 def _refuse_if_in_use(admin: str, name: str) -> None:
-    """Refuse while other programs use the database. WHY: uploads the API answered 202 to
-    during a restore went into the database that was then dropped (outside tester Z2)."""
+    """Refuse while other programs use the database (:func:`geo.db.refuse_if_in_use`)."""
     import psycopg
 
-    clients: list[tuple[str, str]] = []
-    for attempt in range(10):  # a program that just disconnected may linger a moment
+    from geo.db import refuse_if_in_use
+
+    def clients() -> list[str]:
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-            clients = conn.execute(
+            rows = conn.execute(
                 "SELECT coalesce(nullif(application_name, ''), '?'), "
                 "coalesce(host(client_addr), 'local') FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid() "
                 "AND (backend_type = 'client backend' OR backend_type IS NULL)",
                 (name,),
             ).fetchall()
-        if not clients:
-            return
-        if attempt < 9:
-            time.sleep(0.2)
-    seen = sorted({f"{app} from {addr}" for app, addr in clients})
-    raise ConflictError(
-        f"数据库正在使用 {len(clients)} other connection(s) to database '{name}' "
-        f"({', '.join(seen[:5])}{', …' if len(seen) > 5 else ''}): nothing was changed; stop "
-        "the API (gridward serve) and every gridward tracks worker first, then restore"
-    )
+        return [f"{app} from {addr}" for app, addr in rows]
+
+    refuse_if_in_use(clients, f"database '{name}'", "restore")
 
 
 def _create_scratch(admin: str, scratch: str, superuser: bool) -> None:

@@ -22,7 +22,7 @@ def serve(
 
     level = configure_logging(log_level)  # before the app starts: its start-up logs
     s = get_settings()
-    app = create_app(get_engine())
+    app = create_app(get_engine(create=True))  # serving sets things up: a new cluster is made
     uvicorn.run(
         app,
         host=host or s.host,
@@ -37,7 +37,7 @@ def load_demo() -> dict[str, object]:
     from geo.db import get_engine
     from geo.demo import populate
 
-    return populate(get_engine())
+    return populate(get_engine(create=True))
 
 
 def demo(
@@ -55,7 +55,7 @@ def demo(
     counts = load_demo()
     for what, c in counts.items():
         typer.echo(f"{what}: " + ", ".join(f"{k}={v}" for k, v in c.items()))  # type: ignore[union-attr]
-    password = ensure_demo_admin(get_engine())
+    password = ensure_demo_admin(get_engine(create=True))
     if password:
         typer.echo(f"demo admin account: admin / {password}  (shown once; 演示管理员密码)")
     else:  # a re-run: the password was printed by the first one

@@ -15,6 +15,13 @@ from geo.models import AuditEntry
 
 _audit = AuditEntry.__table__
 
+# Actions written by the database and sign-in code (the others name their own in place)
+DB_RESTORE = "db.restore"  # gridward db restore: who (the OS user), the file, its time
+SIGNIN_OK = "signin.success"  # POST /auth/token: the username and the address
+SIGNIN_FAILED = "signin.failure"  # the same, refused: the name as typed, the address
+# actions ``gridward audit --action`` knows before the log holds one (a quiet log is valid)
+ANNOUNCED = (DB_RESTORE, SIGNIN_FAILED, SIGNIN_OK)
+
 
 def record(
     conn: Connection,

@@ -1,21 +1,25 @@
 """Database access: which server, one engine per process, migrations at start, transactions.
 
 With ``DATABASE_URL`` set, that server is used; otherwise gridward's embedded cluster (see
-:mod:`geo.embedded`) is started on demand. The schema is migrated to the newest Alembic revision
-the first time an engine is made, so every entry point (CLI, API, tests) sees the same schema.
+:mod:`geo.embedded`) is started on demand, and made only by the commands that set things up
+(``create``): any other finds none and says so. The schema is migrated to the newest Alembic
+revision the first time an engine is made, so every entry point (CLI, API, tests) sees the same
+schema.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from geo.errors import DbFailure, InputError, SetupError, db_failure
+from geo.errors import ConflictError, DbFailure, InputError, SetupError, db_failure
 from geo.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -58,22 +62,25 @@ def embedded_cluster(settings: Settings | None = None):  # -> EmbeddedCluster
     return EmbeddedCluster(s.data_dir, port=s.pg_port)
 
 
-def database_url(settings: Settings | None = None, start: bool = True) -> str:
-    """The URL to use: DATABASE_URL, or the embedded cluster's (started when ``start``)."""
+def database_url(settings: Settings | None = None, start: bool = True, create: bool = False) -> str:
+    """The URL to use: DATABASE_URL, or the embedded cluster's (started when ``start``; made
+    when there is none only with ``create``).
+
+    WHY ``create`` is asked for: a mistyped or relative GRIDWARD_DATA_DIR made a new, empty
+    cluster, and a report from cron printed an empty table (outside tester Z2, N8). Only the
+    commands that set things up (db start, db restore, demo, serve, import, a first users add)
+    pass it; the others say there is no database."""
     s = settings or get_settings()
     if s.database_url:
         return check_url(s.database_url)
     cluster = embedded_cluster(s)
     if start:
-        return cluster.start().url
+        return cluster.start(create=create).url
     state, why = cluster.state_and_problem()
     if state is None:
         if cluster.pgdata.joinpath("PG_VERSION").exists():  # a real cluster, its file lost
             raise cluster.lost_state_error(why)
-        raise SetupError(
-            f"数据库尚未创建 the embedded database in {cluster.pgdata} has not been created yet: "
-            "run 'gridward db start' (or set GRIDWARD_DATA_DIR to the folder that holds it)"
-        )
+        raise cluster.no_cluster_error()
     return state.url
 
 
@@ -195,15 +202,16 @@ def _reason(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def get_engine(url: str | None = None, run_migrations: bool = True) -> Engine:
+def get_engine(url: str | None = None, run_migrations: bool = True, create: bool = False) -> Engine:
     """One engine per URL per process, migrated on first use.
 
-    With no URL, the configured database is resolved (and the embedded cluster started) once
-    per process; later calls reuse that engine without asking pg_ctl again.
+    With no URL, the configured database is resolved (and the embedded cluster started, and
+    made if missing only with ``create``: see :func:`database_url`) once per process; later
+    calls reuse that engine without asking pg_ctl again.
     """
     if url is None and _DEFAULT in _engines:
         return _engines[_DEFAULT]
-    key = check_url(url) if url else database_url()
+    key = check_url(url) if url else database_url(create=create)
     engine = _engines.get(key)
     if engine is None:
         engine = create_engine(
@@ -251,15 +259,44 @@ _CONNECT_TAGS = (
 def failure_line(failed: DbFailure, settings: Settings | None = None) -> str:
     """A database error as the CLI's one line, Chinese first. WHY: a wrong password, a host
     that is down or unknown and a missing database read in English only (an outside tester);
-    with DATABASE_URL set, the hint says where to look."""
+    with DATABASE_URL set, the hint says where to look; the embedded cluster refusing the
+    login in cluster.json names the data folder and the fix (outside tester Z2, N6)."""
     text_ = f"database error ({failed.name}): {failed.line}"
     if failed.kind == "conflict":
         return f"数据库繁忙 {text_}: nothing was written, send it again"
     if failed.kind != "unavailable":
         return f"数据库错误 {text_}"
-    external = bool((settings or get_settings()).database_url)
+    s = settings or get_settings()
+    external = bool(s.database_url)
+    if not external:
+        from geo.embedded import login_refused_message, refusal
+
+        why = refusal(Exception(failed.line))
+        if why is not None:
+            return login_refused_message(s.data_dir, why)
     for pattern, tag, hint in _CONNECT_TAGS:
         if re.search(pattern, failed.line):
             return f"{tag} {text_}" + (f" ({hint})" if external else "")
     where = " (is the server running? check the host and port in DATABASE_URL)"
     return f"无法连接数据库 {text_}" + (where if external else "")
+
+
+def refuse_if_in_use(clients: Callable[[], list[str]], where: str, then: str) -> None:
+    """Refuse (ConflictError 数据库正在使用, naming them) while ``clients()`` lists other
+    programs connected to ``where``; ``then`` is what the admin runs after stopping them.
+    WHY: uploads the API answered 202 to during a restore went into the database that was
+    then dropped, and ``db start --adopt`` stopped a cluster under a running API (outside
+    tester Z2). A program that just disconnected may linger a moment: asked again for 2 s."""
+    found: list[str] = []
+    for attempt in range(10):
+        found = clients()
+        if not found:
+            return
+        if attempt < 9:
+            time.sleep(0.2)
+    seen = sorted(set(found))
+    raise ConflictError(
+        f"数据库正在使用 {len(found)} other connection(s) to {where} "
+        f"({', '.join(seen[:5])}{', …' if len(seen) > 5 else ''}): nothing was changed; stop "
+        f"the API (gridward serve) and every gridward tracks worker first, then {then}"
+    )

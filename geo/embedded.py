@@ -11,8 +11,10 @@ on demand), and the data folder is handed to that user. As a normal user, the se
 user.
 
 A real cluster (``pg/PG_VERSION``) is never deleted: one whose ``cluster.json`` is missing or
-unreadable is refused (or taken back with ``adopt``); only an interrupted initdb is redone.
-Starts and stops of one data folder take turns (a file lock).
+unreadable, or whose stored login it refuses, is refused (or taken back with ``adopt``); only an
+interrupted initdb is redone. A new cluster is made only where the caller asks (``create``: the
+commands that set things up), never by a command that only reads. Starts and stops of one data
+folder take turns (a file lock).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import fcntl
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import socket
@@ -32,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from geo.db import say
+from geo.db import refuse_if_in_use, say
 from geo.errors import ConflictError, SetupError
 
 DEBIAN_PACKAGES = "postgresql-15 postgresql-15-postgis-3"
@@ -67,6 +70,45 @@ class ClusterState:
     @property
     def url(self) -> str:
         return f"postgresql+psycopg://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
+
+
+# the server's words when it refuses a login (not when it is away): waiting cannot mend them
+_REFUSED = re.compile(
+    r"password authentication failed|role \".*\" does not exist|no pg_hba\.conf entry"
+)
+# a client backend's process title: "postgres: [cluster: ]USER DATABASE HOST(PORT) STATE"
+_BACKEND_TITLE = re.compile(r"^postgres: (?:\S+: )?(\S+) (\S+) (\S+)\(\d+\)")
+
+
+def login_refused_message(data_dir: Path, why: str) -> str:
+    """The one line for an embedded cluster that refuses the login in its cluster.json. WHY:
+    a stale but valid cluster.json (an old copy, a cluster restored or replaced by hand, its
+    port now another server's) ended in psycopg's bare "password authentication failed"
+    (outside tester Z2, N6)."""
+    return (
+        f"数据库拒绝登录 the embedded database refused the login stored in "
+        f"{data_dir / _STATE_FILE} ({why}): that file does not match the cluster in "
+        f"{data_dir / 'pg'}. Check that GRIDWARD_DATA_DIR names the right folder; if it does, "
+        "run 'gridward db start --adopt' to take the cluster back with a new password for its "
+        "gridward role (then restart programs holding the old URL)"
+    )
+
+
+class LoginRefused(SetupError):
+    """The embedded cluster (or a server on its port) refused the stored login."""
+
+    def __init__(self, data_dir: Path, why: str) -> None:
+        super().__init__(login_refused_message(data_dir, why))
+        self.why = why
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The server's words when ``exc`` is a refused login (a wrong password, an unknown role,
+    no pg_hba entry), else None."""
+    text = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+    if not _REFUSED.search(text):
+        return None
+    return " ".join(text.rsplit("FATAL:", 1)[-1].split())
 
 
 def find_binaries() -> PgBinaries:
@@ -269,6 +311,16 @@ class EmbeddedCluster:
             "gridward role; programs holding the old URL must be restarted)"
         )
 
+    def no_cluster_error(self) -> SetupError:
+        """The refusal of a command that does not create a cluster, on a folder without one.
+        WHY: a mistyped GRIDWARD_DATA_DIR made a new, empty cluster, and a report from cron
+        printed an empty table (outside tester Z2, N8)."""
+        return SetupError(
+            f"数据库不存在 no gridward database in {self.data_dir}: run 'gridward db start' (or "
+            "'gridward demo') first, or set GRIDWARD_DATA_DIR to the folder that holds it, or "
+            "DATABASE_URL"
+        )
+
     # -- lifecycle -------------------------------------------------------------------------
     def initialized(self) -> bool:
         return self._has_cluster() and self.read_state() is not None
@@ -290,7 +342,8 @@ class EmbeddedCluster:
         """Create the cluster (initdb) with a random password; does nothing if it exists.
 
         A real cluster (PG_VERSION) is never deleted: without a readable cluster.json it is
-        refused, or with ``adopt`` taken back under a new password."""
+        refused, or with ``adopt`` taken back under a new password; ``adopt`` with a valid
+        cluster.json takes it back only when its login is refused (tried)."""
         try:
             real = self._has_cluster()
         except PermissionError:  # pg/ of another user, unreadable to us
@@ -300,18 +353,21 @@ class EmbeddedCluster:
             self._check_owner()
             state, why = self.state_and_problem()
             if state is not None:
-                if adopt:
+                if not adopt:
+                    return state
+                refused = self._stored_login_refused(state)
+                if refused is None:
                     raise ConflictError(
-                        f"无需接管 nothing to adopt: {self.state_file} is readable and valid; "
-                        "--adopt is only for a lost or unreadable cluster.json (it stops the "
-                        "cluster and sets a new password, cutting off the running API). If "
-                        "gridward cannot log in with this file (an old copy), move it away, "
-                        "then run --adopt again"
+                        f"无需接管 nothing to adopt: gridward logs in with {self.state_file}; "
+                        "--adopt is only for a cluster.json that is lost, unreadable or "
+                        "refused by the cluster (it stops the cluster and sets a new password, "
+                        "cutting off the running API)"
                     )
-                return state
+                say(f"登录被拒 the cluster refused the login in {self.state_file} ({refused})")
+                return self._adopt(".refused")
             if not adopt:
                 raise self.lost_state_error(why)
-            return self._adopt()
+            return self._adopt(".unreadable")
         if adopt:
             raise ConflictError(
                 f"无需接管 nothing to adopt: there is no database cluster in {self.pgdata}: "
@@ -361,10 +417,61 @@ class EmbeddedCluster:
         marker.unlink()
         return state
 
-    def _adopt(self) -> ClusterState:
-        """Take back a real cluster whose cluster.json was lost: a new password for the
-        gridward role, set in single-user mode (no password needed; the data is untouched)."""
+    def _stored_login_refused(self, state: ClusterState) -> str | None:
+        """Why the cluster refuses the login in cluster.json (tried: a stopped cluster is
+        started for it, and stopped again when the login works), or None when it works. WHY:
+        only then may ``adopt`` stop a cluster with a valid cluster.json (N4: adopting a
+        healthy one cut off the running API; N6: a stale one could not be adopted)."""
+        import psycopg
+
+        if not self.is_running():
+            try:
+                self._start_server(state)
+            except LoginRefused as exc:
+                return exc.why
+            self._stop_server()  # as it was found
+            return None
+        try:
+            self._connect(state, "postgres").close()
+        except LoginRefused as exc:
+            return exc.why
+        except psycopg.OperationalError as exc:
+            if "Connection refused" not in str(exc):
+                raise
+            # this cluster runs, but not on the stored port: the file is an old copy
+            return f"nothing answers on port {state.port}"
+        return None
+
+    def _client_backends(self) -> list[str]:
+        """Who is connected to the running cluster, read from its processes' titles. WHY not
+        pg_stat_activity: ``adopt`` has no login that works (that is why it adopts)."""
+        try:
+            postmaster = (self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+        except OSError:
+            return []
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                stat = (proc / "stat").read_text()
+                title = (
+                    (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+                )
+            except OSError:  # ended meanwhile
+                continue
+            if stat.rsplit(")", 1)[-1].split()[1] != postmaster:  # field 4: the parent's pid
+                continue
+            m = _BACKEND_TITLE.match(title.strip())
+            if m:
+                found.append(f"{m[1]} on database {m[2]} from {m[3]}")
+        return found
+
+    def _adopt(self, keep_as: str) -> ClusterState:
+        """Take back a real cluster whose cluster.json was lost, or is refused: a new password
+        for the gridward role, set in single-user mode (no password needed; the data is
+        untouched). The old cluster.json is kept beside, named ``cluster.json<keep_as>``.
+        Refused while other programs are connected (they would be cut off)."""
         if self.is_running():
+            refuse_if_in_use(self._client_backends, f"the cluster in {self.pgdata}", "adopt")
             self._stop_server()
             say("已停止数据库 stopped the running cluster to adopt it")
         password = secrets.token_urlsafe(24)
@@ -378,7 +485,7 @@ class EmbeddedCluster:
                 f"{self.pgdata}: {(out.stdout + out.stderr).strip().splitlines()[-1]}"
             )
         if self.state_file.exists():
-            self.state_file.replace(self.state_file.with_name(_STATE_FILE + ".unreadable"))
+            self.state_file.replace(self.state_file.with_name(_STATE_FILE + keep_as))
         state = ClusterState(port=self.requested_port or _free_port(), password=password)
         self._write_state(state)
         say(f"已接管数据库 adopted the cluster in {self.pgdata}")
@@ -390,11 +497,20 @@ class EmbeddedCluster:
         proc = self._run([self.bins["pg_ctl"], "-D", str(self.pgdata), "status"], check=False)
         return proc.returncode == 0
 
-    def start(self, adopt: bool = False) -> ClusterState:
+    def start(self, adopt: bool = False, create: bool = True) -> ClusterState:
         """Start (initialising first if needed) and return the connection state; reuse if up.
-        ``adopt``: see :meth:`init`."""
+        ``adopt``: see :meth:`init`. Without ``create``, a folder with no cluster is refused
+        (:meth:`no_cluster_error`) and left as it was."""
+        self.check_folder()
+        if not create and not adopt:
+            # before the lock, which makes the folder; pg/ of another user: init says whose
+            with contextlib.suppress(PermissionError):
+                if not self._has_cluster():
+                    raise self.no_cluster_error()
         with self._locked():
             new = not self._has_cluster()
+            if new and not create and not adopt:
+                raise self.no_cluster_error()
             state = self.init(adopt=adopt)
             if not self.is_running():
                 self._start_server(state)
@@ -470,6 +586,8 @@ class EmbeddedCluster:
 
     def stop(self) -> bool:
         """Stop the server if it runs; True when it was running."""
+        if not (self.pgdata / "PG_VERSION").exists():  # nothing to stop: no folder made
+            return False
         with self._locked():
             if not self.is_running():
                 return False
@@ -486,13 +604,27 @@ class EmbeddedCluster:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # -- database ------------------------------------------------------------------------
+    def _connect(self, state: ClusterState, dbname: str, **kwargs: object):  # -> Connection
+        """A connection with the stored login; a refused login is :class:`LoginRefused` (the
+        one line naming the data folder and the fix), not psycopg's bare error."""
+        import psycopg
+
+        kwargs.setdefault("connect_timeout", 10)
+        try:
+            return psycopg.connect(_dsn(state, dbname), **kwargs)
+        except psycopg.OperationalError as exc:
+            why = refusal(exc)
+            if why is not None:
+                raise LoginRefused(self.data_dir, why) from None
+            raise
+
     def _wait_ready(self, state: ClusterState, timeout: float = 30) -> None:
         import psycopg
 
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with psycopg.connect(_dsn(state, "postgres"), connect_timeout=3):
+                with self._connect(state, "postgres", connect_timeout=3):
                     return
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
@@ -504,9 +636,7 @@ class EmbeddedCluster:
     def _ensure_database(self, state: ClusterState, quiet: bool = False) -> None:
         """Create the gridward database with PostGIS once, and again if it was dropped (on a
         cluster already running too: `db start` said "running" over a missing database)."""
-        import psycopg
-
-        with psycopg.connect(_dsn(state, "postgres"), autocommit=True) as conn:
+        with self._connect(state, "postgres", autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (state.database,)
             ).fetchone()
@@ -518,7 +648,7 @@ class EmbeddedCluster:
                     )
                 conn.execute(f'CREATE DATABASE "{state.database}"')
         if not exists:  # an existing one got PostGIS when made (and migrations ensure it)
-            with psycopg.connect(_dsn(state, state.database), autocommit=True) as conn:
+            with self._connect(state, state.database, autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
 
@@ -530,7 +660,10 @@ def _dsn(state: ClusterState, dbname: str) -> str:
 
 
 def _port_free(port: int) -> bool:
+    """Whether the server could listen on ``port``. SO_REUSEADDR as PostgreSQL sets it: a
+    port left in TIME_WAIT by a cluster just stopped is free (it was moved to another one)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

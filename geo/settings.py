@@ -79,6 +79,21 @@ class Settings(BaseSettings):
         description="Folder of the embedded PostgreSQL cluster and other local state (default: "
         "the checkout's .gridward, else $XDG_DATA_HOME/gridward; never the current directory).",
     )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_folder(cls, v: Path) -> Path:
+        """A relative folder is refused, naming the absolute one meant here. WHY not resolved:
+        it names a different folder in each directory a command runs from (cron, systemd, an
+        admin's cd), so each made its own new, empty cluster (outside tester Z2, N8)."""
+        if not v.is_absolute():
+            meant = v.expanduser() if str(v).startswith("~") else Path.cwd() / v
+            raise ValueError(
+                "must be an absolute path (a relative one names another folder wherever a "
+                f"command runs): did you mean GRIDWARD_DATA_DIR={meant.absolute()}?"
+            )
+        return v
+
     pg_port: int | None = Field(
         default=None, description="Port for the embedded cluster; a free one when unset."
     )

@@ -87,3 +87,56 @@ def test_audit_names_an_unknown_action_or_actor(db, pg_url, monkeypatch, run_inp
         assert res.stderr.startswith(f"无审计记录 account '{quiet}' has no entries"), res.stderr
     finally:
         get_settings.cache_clear()
+
+
+def test_sign_ins_made_and_refused_are_audited(db, pg_url, monkeypatch, run_inproc):  # noqa: F811
+    """Sign-ins were not in the audit log (outside tester Z2): an admin looking into a
+    break-in could not see them. Now each one, made or refused, is an entry with the name
+    and the address, and --action knows sign-ins and restores before the log holds one."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from geo.accounts import create_user
+    from geo.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    with db.begin() as conn:
+        uid = create_user(conn, "signer", "signer-password-1", "viewer")
+    try:
+        res = run_inproc("audit", "--action", "signin")  # none yet: a valid, empty answer
+        assert res.returncode == 0 and len(res.stdout.splitlines()) == 1, res
+        res = run_inproc("audit", "--action", "db.restore")
+        assert res.returncode == 0 and len(res.stdout.splitlines()) == 1, res
+
+        client = TestClient(create_app(db), raise_server_exceptions=False)
+        bad = client.post("/auth/token", data={"username": "signer", "password": "guess-1234"})
+        good = client.post(
+            "/auth/token", data={"username": "signer", "password": "signer-password-1"}
+        )
+        assert (bad.status_code, good.status_code) == (401, 200), (bad.text, good.text)
+        with db.connect() as conn:
+            got = [
+                (e["actor"], e["action"], e["target_type"], e["target_id"], e["detail"])
+                for e in audit.entries(conn)
+                if e["action"].startswith("signin.")
+            ]
+        where = "testclient"  # the TestClient's address
+        assert got == [
+            (None, "signin.failure", None, None, {"username": "signer", "address": where}),
+            (
+                "signer",
+                "signin.success",
+                "user",
+                str(uid),
+                {"username": "signer", "address": where},
+            ),
+        ]
+        res = run_inproc("audit", "--action", "signin")
+        assert [r.split("\t")[3] for r in res.stdout.splitlines()[1:]] == [
+            "signin.success", "signin.failure",
+        ]  # fmt: skip
+        res = run_inproc("audit", "--action", "signin.nope")
+        assert res.returncode == 2 and "signin.failure" in res.stderr, res
+    finally:
+        get_settings.cache_clear()

@@ -104,7 +104,7 @@ def test_no_cluster_yet_and_setup_errors_read_as_set_up_problems(folder: Path) -
     with pytest.raises(SetupError) as err:
         database_url(Settings(data_dir=folder), start=False)
     msg = err.value.message
-    assert msg.startswith("数据库尚未创建") and str(folder) in msg and "db start" in msg
+    assert msg.startswith("数据库不存在") and str(folder) in msg and "db start" in msg
     assert SetupError("pg_ctl not found").message == "运行环境有误 pg_ctl not found"
     assert chinese_first(SetupError("x y").message, 503).startswith("运行环境有误 ")
     assert SetupError("缺少软件包 pg_dump not found").message.startswith("缺少软件包")
@@ -455,3 +455,134 @@ def test_two_starts_at_once_on_an_empty_folder_both_succeed(folder: Path) -> Non
     assert [p.returncode for p in procs] == [0, 0], outs
     assert outs[0][0] == outs[1][0]
     assert sum("新建数据库" in err for _, err in outs) == 1
+
+
+def test_a_stale_cluster_json_is_named_and_adopt_takes_the_cluster_back(folder: Path) -> None:
+    """Tester Z2 N6: a valid cluster.json whose login the cluster refuses (an old copy, a
+    cluster replaced by hand) ended in psycopg's bare "password authentication failed", and
+    --adopt refused it as "nothing to adopt". Now one line names the file and the fix, and
+    --adopt takes the cluster back once its connections are gone (refused while one is
+    open, naming it); a login that works is still nothing to adopt."""
+    import psycopg
+
+    from geo.db import failure_line
+    from geo.errors import DbFailure
+
+    cluster = EmbeddedCluster(folder, fast=True)
+    state = cluster.start()
+    _scalar(state.url, "CREATE TABLE kept AS SELECT 42 AS x")
+    real = state.url.replace("postgresql+psycopg://", "postgresql://")
+    cluster.state_file.write_text(json.dumps({**state.__dict__, "password": "an-old-copy"}))
+
+    with pytest.raises(SetupError) as err:
+        EmbeddedCluster(folder, fast=True).start()
+    msg = err.value.message
+    assert msg.startswith("数据库拒绝登录 the embedded database refused the login"), msg
+    assert str(cluster.state_file) in msg and "password authentication failed" in msg, msg
+    assert "gridward db start --adopt" in msg and "GRIDWARD_DATA_DIR" in msg, msg
+    refused = 'connection failed: … FATAL:  password authentication failed for user "gridward"'
+    line = failure_line(
+        DbFailure("unavailable", "OperationalError", refused), Settings(data_dir=folder)
+    )
+    assert line.startswith("数据库拒绝登录") and str(cluster.state_file) in line, line
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GRIDWARD_PG_PORT")}
+    env["GRIDWARD_DATA_DIR"] = str(folder)
+    for cmd in (["report", "daily"], ["db", "status"]):
+        out = _cli(env, *cmd)
+        assert out.returncode == 3 and out.stderr.startswith("error: 数据库拒绝登录"), out.stderr
+        assert out.stderr.count("\n") == 1, out.stderr
+
+    with psycopg.connect(real, application_name="bi-tool") as held:
+        with pytest.raises(ConflictError) as busy:
+            EmbeddedCluster(folder, fast=True).start(adopt=True)
+        assert busy.value.message.startswith("数据库正在使用 1 other connection(s)"), busy.value
+        assert "gridward on database gridward from 127.0.0.1" in busy.value.message
+        assert held.execute("SELECT 1").fetchone() == (1,)  # not cut off
+    adopted = EmbeddedCluster(folder, fast=True).start(adopt=True)
+    assert _scalar(adopted.url, "SELECT x FROM kept") == 42
+    assert json.loads(folder.joinpath("cluster.json.refused").read_text())["password"] == (
+        "an-old-copy"
+    )
+    with pytest.raises(ConflictError) as err:  # its login works now: nothing to adopt
+        EmbeddedCluster(folder, fast=True).start(adopt=True)
+    assert err.value.message.startswith("无需接管"), err.value.message
+    assert _scalar(adopted.url, "SELECT 1") == 1
+
+
+# every command that only reads: none may make a cluster (N8)
+READ_COMMANDS = (
+    ("report", "daily"),
+    ("report", "weekly"),
+    ("report", "monthly"),
+    ("export", "grids", "--out", "grids.geojson"),
+    ("audit",),
+    ("db", "status"),
+    ("db", "url"),
+    ("db", "backup", "b.dump"),
+    ("plans", "show", "1"),
+    ("users", "list"),
+    ("users", "tokens", "admin"),
+    ("tracks", "worker"),
+)
+
+
+def test_commands_that_only_read_never_make_a_cluster(tmp_path: Path) -> None:
+    """Tester Z2 N8: a mistyped GRIDWARD_DATA_DIR made a new, empty cluster, and a report
+    from cron printed an empty table; a relative one made one in each folder a command ran
+    from. Now a read finds no database and says so in one line, making nothing; a relative
+    folder is refused, naming the absolute one it would have been."""
+    typo = tmp_path / "gridwrad"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GRIDWARD_PG_PORT")}
+    env["GRIDWARD_DATA_DIR"] = str(typo)
+    for cmd in READ_COMMANDS:
+        out = _cli(env, *cmd, cwd=tmp_path)
+        assert out.returncode == 3, (cmd, out.stdout, out.stderr)
+        lines = out.stderr.splitlines()
+        assert lines == [
+            f"error: 数据库不存在 no gridward database in {typo}: run 'gridward db start' (or "
+            "'gridward demo') first, or set GRIDWARD_DATA_DIR to the folder that holds it, or "
+            "DATABASE_URL"
+        ], (cmd, out.stderr)
+        assert not typo.exists(), cmd
+    with pytest.raises(SetupError, match="^数据库不存在"):
+        database_url(Settings(data_dir=typo))  # started, but not made
+    assert not typo.exists()
+
+    out = _cli({**env, "GRIDWARD_DATA_DIR": "gw/data"}, "report", "daily", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith("error: 设置有误 setting GRIDWARD_DATA_DIR: must be an "), out
+    assert f"did you mean GRIDWARD_DATA_DIR={tmp_path / 'gw' / 'data'}?" in out.stderr
+    assert not (tmp_path / "gw").exists()
+
+
+def test_restore_onto_a_new_machine_makes_the_cluster_and_is_audited(served) -> None:
+    """db restore sets things up: into a data folder without a cluster (a new machine) it
+    makes one, announced, and restores; the restore is in the audit log (db.restore: the OS
+    user, the file, when the backup was made), which it was not."""
+    cluster, env = served
+    state = cluster.start()
+    engine = create_engine(state.url)
+    from geo.db import migrate
+
+    migrate(engine)
+    engine.dispose()
+    dump = cluster.data_dir.parent / "to-move.dump"
+    assert _cli(env, "db", "backup", str(dump)).returncode == 0
+    fresh = cluster.data_dir.parent / "new-machine"
+    new_env = {k: v for k, v in env.items() if k != "GRIDWARD_PG_PORT"}
+    new_env["GRIDWARD_DATA_DIR"] = str(fresh)
+    try:
+        out = _cli(new_env, "db", "restore", str(dump))
+        assert out.returncode == 0, out.stderr
+        assert "新建数据库 creating a new database cluster in" in out.stderr, out.stderr
+        made = out.stdout.split(" was made at ", 1)[1].split(";", 1)[0]
+        out = _cli(new_env, "audit", "--action", "db.restore")
+        assert out.returncode == 0, out.stderr
+        rows = [r.split("\t") for r in out.stdout.splitlines()[1:]]
+        assert rows[0][2:4] == ["cli", "db.restore"], out.stdout  # earlier ones came along
+        url = EmbeddedCluster(fresh).read_state().url  # type: ignore[union-attr]
+        detail = _scalar(url, f"SELECT detail FROM audit_log WHERE id = {rows[0][0]}")
+        assert detail["file"] == str(dump) and detail["backup_made"] == made, detail
+        assert detail["os_user"] == pwd.getpwuid(os.getuid()).pw_name
+    finally:
+        EmbeddedCluster(fresh).destroy()
