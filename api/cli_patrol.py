@@ -128,13 +128,14 @@ def worker_command(
         0.0,
         "--watch",
         min=0.0,
-        help="keep polling every N seconds (0: drain and exit); lines are timestamped, a lost "
-        "database is waited for",
+        help="keep polling every N seconds (0: drain and exit); a poll that finds nothing prints "
+        "nothing, a lost database is waited for",
     ),
     log_level: str = typer.Option(None, "--log-level", help=LOG_LEVEL_HELP),
 ) -> None:
     """Match queued tracks (deferred uploads) until the queue is empty. 匹配排队轨迹
 
+    Each line it prints starts with the local time (a cron job's log, too).
     Several workers may run at once (on one or many machines): each claims its own tracks.
     With --watch, a database that goes away (restart, failover) is waited for (retries 1 s,
     2 s, 4 s … up to every 60 s), said once on stderr, and once when it is back; also one not
@@ -149,7 +150,7 @@ def worker(batch: int = 200, watch: float = 0.0) -> None:
     if not watch:
         from geo.db import get_engine
 
-        _print_drain(_drain(get_engine(), batch), stamped=False)
+        _print_drain(_drain(get_engine(), batch), watching=False)
         return
     _watch(batch, watch)
 
@@ -200,7 +201,7 @@ def _watch(batch: int, every: float) -> None:
                 "数据库已恢复 database available again after %.0f s", time.monotonic() - down
             )
             down, tries = None, 0
-        _print_drain(rep, stamped=True)
+        _print_drain(rep, watching=True)
         time.sleep(every)
 
 
@@ -224,11 +225,12 @@ def _drain(engine: Any, batch: int) -> Any:  # -> DrainReport
         return drain_queue(engine, batch=batch, progress=step)
 
 
-def _print_drain(rep: Any, stamped: bool) -> None:
-    """What a drain did, one line each; ``stamped`` (watch mode): a timestamp before each
-    line and nothing at all for a drain that found nothing."""
+def _print_drain(rep: Any, watching: bool) -> None:
+    """What a drain did, one line each, each after the local time (WHY in both modes: a
+    worker run from cron every few minutes wrote lines no log could place in time); when
+    ``watching``, nothing at all for a drain that found nothing."""
     lines = []
-    if rep.matched or rep.failed or not stamped:
+    if rep.matched or rep.failed or not watching:
         lines.append(
             f"matched {rep.matched} tracks ({rep.points} points, {rep.visits} segment "
             f"visits), failed {rep.failed}"
@@ -241,7 +243,7 @@ def _print_drain(rep: Any, stamped: bool) -> None:
     lines += [f"track {tid}: error: {reason}" for tid, reason in rep.errors.items()]
     lines += [f"track {tid}: warning: {reason}" for tid, reason in rep.uncredited.items()]
     for line in lines:
-        typer.echo(f"{stamp()} {line}" if stamped else line)
+        typer.echo(f"{stamp()} {line}")
 
 
 def _day(value: str | None, option: str) -> dt.date | None:

@@ -277,3 +277,12 @@ def test_a_watching_worker_started_before_its_database_waits_for_it(pg_url, tmp_
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_a_worker_without_watch_stamps_its_lines_too(pg_url):
+    """Run from cron (no --watch), the worker's lines started without the time, so its log
+    could not say when a batch was matched; now each line starts with it, as with --watch."""
+    once = _run_worker(pg_url)
+    assert once.returncode == 0, once.stderr
+    lines = once.stdout.splitlines()
+    assert lines and all(re.match(STAMP + r"(matched|track|\d+ of)", x) for x in lines), lines
