@@ -49,7 +49,7 @@ def import_osm(
     mode = retire.strip().lower()
     if mode not in RETIRE_MODES:
         raise InputError(f"--retire '{retire[:20]}' is not one of {', '.join(RETIRE_MODES)}")
-    engine = get_engine()
+    engine = get_engine(create=True)  # an import sets a city up: it may make the cluster
     with progress_bar("import osm") as bar:
         counts = run(engine, file, progress=bar, retire=mode)
     _show(counts)
@@ -99,7 +99,7 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
 
         fn = getattr(importer, f"import_{kind}")
         kwargs = {"crs": crs, "level": level} if with_level else {"crs": crs}
-        engine = get_engine()
+        engine = get_engine(create=True)  # as import osm
         with progress_bar(f"import {kind}") as bar:
             counts = fn(engine, file, progress=bar, **kwargs)
         _show(counts)
@@ -159,7 +159,7 @@ def import_people(
     from geo.db import get_engine
     from geo.people_import import import_people as run
 
-    out = run(get_engine(), file, actor="cli", reactivate=reactivate)
+    out = run(get_engine(create=True), file, actor="cli", reactivate=reactivate)
     warnings = out.pop("warnings", [])
     _show({k: (len(v) if isinstance(v, list) else v) for k, v in out.items()})
     for w in warnings:

@@ -16,10 +16,12 @@ from api.cli_people import PERSON_HELP, person_option, resolve_person
 users_app = typer.Typer(help="Accounts and tokens. 用户与令牌", no_args_is_help=True)
 
 
-def _engine():  # -> Engine
+def _engine(create: bool = False):  # -> Engine
+    """The configured database; ``create`` only for ``users add`` (the first admin of a new
+    machine sets it up), never for the commands that only read or change accounts."""
     from geo.db import get_engine
 
-    return get_engine()
+    return get_engine(create=create)
 
 
 @users_app.command("add")
@@ -47,7 +49,7 @@ def add(
     else:
         password = secrets.token_urlsafe(12)
         generated = True
-    with _engine().begin() as conn:
+    with _engine(create=True).begin() as conn:
         person_id = resolve_person(conn, person).id if person is not None else None
         if person_id is not None:  # as users set: one active account per person
             check_person_free(conn, person_id)

@@ -24,6 +24,7 @@ from geo.db import database_url
 from geo.embedded import EmbeddedCluster
 from geo.errors import ConflictError, SetupError, chinese_first
 from geo.settings import Settings
+from tests.conftest import FIXTURES
 
 REPO = Path(__file__).resolve().parents[1]
 GRIDWARD = str(Path(sys.executable).with_name("gridward"))
@@ -553,6 +554,38 @@ def test_commands_that_only_read_never_make_a_cluster(tmp_path: Path) -> None:
     assert out.stderr.startswith("error: 设置有误 setting GRIDWARD_DATA_DIR: must be an "), out
     assert f"did you mean GRIDWARD_DATA_DIR={tmp_path / 'gw' / 'data'}?" in out.stderr
     assert not (tmp_path / "gw").exists()
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        ("users", "add", "admin", "--role", "admin", "--password-stdin"),
+        ("import", "areas", str(FIXTURES / "communities.geojson")),
+    ],
+    ids=["users-add", "import-areas"],
+)
+def test_commands_that_set_a_city_up_make_the_cluster(cmd) -> None:
+    """The other side of N8: the first admin of a new machine, or its first import, sets
+    things up, so it makes the cluster (announced) and does its work there, as db start,
+    demo and serve do. (After the N8 fix they ended with 数据库不存在 until db start ran.)"""
+    base = Path(tempfile.mkdtemp(prefix="gridward-setup-"))
+    base.chmod(0o755)  # the server runs as postgres when the tests run as root
+    fresh = base / "data"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GRIDWARD_PG_PORT")}
+    env["GRIDWARD_DATA_DIR"] = str(fresh)
+    try:
+        out = subprocess.run(
+            [GRIDWARD, *cmd], env=env, capture_output=True, text=True, timeout=300,
+            input="a long enough password\n",
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert f"新建数据库 creating a new database cluster in {fresh}" in out.stderr, out.stderr
+        url = EmbeddedCluster(fresh).read_state().url  # type: ignore[union-attr]
+        table = "users" if cmd[0] == "users" else "areas"
+        assert _scalar(url, f"SELECT count(*) FROM {table}") > 0
+    finally:
+        EmbeddedCluster(fresh).destroy()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_restore_onto_a_new_machine_makes_the_cluster_and_is_audited(served) -> None:
