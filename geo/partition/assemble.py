@@ -4,7 +4,8 @@ Inside a block that hosts several grids, each unit's cell (``tessellate.block_ce
 Voronoi diagram of one seed per building unit of that block only, never across a street,
 clipped to the block, footprint-corrected, one connected piece) goes to the unit's grid.
 The graph adjacency was read from the same cells, so a grid connected in the atom graph is
-one polygon. Pieces of a grid that still end up disconnected and hold none of its
+one polygon (``dissolve`` nodes the pieces where rounding alone would leave them meeting at
+a point). Pieces of a grid that still end up disconnected and hold none of its
 buildings are handed to the neighbour they share the longest edge with (never to one they
 only touch at a corner).
 """
@@ -25,6 +26,7 @@ _HOLE_M2 = 1.0
 _GRID_M = 1e-6  # metres: snaps away 1e-10 m hairlines, far below any footprint error
 _SLIVER_M2 = 0.01  # parts of a grid smaller than this are overlay noise
 _MIN_EDGE_M = 0.5  # an orphan piece joins a grid only along an edge longer than this
+_SNAP_M = 1e-5  # a vertex this close to a neighbouring piece's edge lies on it (T-junction)
 
 
 def grid_polygons(
@@ -55,14 +57,39 @@ def grid_polygons(
     out = np.empty(n_regions, dtype=object)
     for r in range(n_regions):
         idx = order[cuts[r] : cuts[r + 1]]
-        # A micrometre grid makes the pieces' shared edges coincide exactly, so the
-        # dissolve leaves no hairline gaps between pieces cut by different overlays.
-        out[r] = shapely.union_all(pieces[idx], grid_size=_GRID_M)
+        out[r] = dissolve(pieces[idx])
     out = _single(_polygonal(out))
     out = _reassign_orphans(out, units, unit_region)
     # Back on the micrometre grid: a union without it can leave 1e-10 m wide spikes.
     out = shapely.set_precision(_fill_hairline_holes(out), _GRID_M)
     return _single(_polygonal(out))
+
+
+def dissolve(pieces: np.ndarray) -> shapely.Geometry:
+    """The union of one grid's pieces, in one part wherever the pieces share edges.
+
+    A micrometre grid makes the pieces' shared edges coincide exactly, so the dissolve
+    leaves no hairline gaps between pieces cut by different overlays. It is not enough
+    where a piece has a vertex on the middle of a neighbour's edge (a T-junction: a cell
+    edge meeting a street side that, across the street, is one long edge): the union
+    rounds in stages, the rounded vertex can land off the other edge, and the two pieces
+    then meet only where the edges start, leaving a wedge a micrometre wide between them —
+    a grid connected in the atom graph came out as two parts touching at one point. So
+    when the union is in several parts, the pieces are noded first (each one's edges get
+    the other pieces' vertices lying on them, ``shapely.snap``) and dissolved again.
+    """
+    merged = shapely.union_all(pieces, grid_size=_GRID_M)
+    if len(pieces) < 2 or shapely.get_num_geometries(merged) < 2:
+        return merged
+    ref = shapely.multipoints(shapely.get_coordinates(pieces))
+    noded = shapely.snap(pieces, ref, _SNAP_M)
+    bad = ~shapely.is_valid(noded)
+    noded[bad] = shapely.make_valid(noded[bad])
+    again = shapely.union_all(noded, grid_size=_GRID_M)
+    fewer = shapely.get_num_geometries(again) < shapely.get_num_geometries(merged)
+    # Noding moves vertices by micrometres: the area must stay what it was.
+    same = abs(shapely.area(again) - shapely.area(merged)) <= 1e-6 * shapely.area(merged) + 1e-3
+    return again if fewer and same else merged
 
 
 def _single(grids: np.ndarray) -> np.ndarray:

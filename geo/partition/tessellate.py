@@ -9,7 +9,9 @@ block it shares most edge with, so every cell is one connected piece.
 
 Adjacency is then read off the cells themselves (shared edge length), never estimated:
 two atoms are graph neighbours exactly when their polygons share an edge, so a region that
-is connected in the atom graph is a connected polygon.
+is connected in the atom graph is a connected polygon. The length is measured segment
+against segment (the stretch over which two boundary segments lie on one line), so two
+polygons that touch only at a point share 0 m, however long the segments meeting there.
 """
 
 from __future__ import annotations
@@ -52,14 +54,8 @@ def _areal(g: shapely.Geometry) -> shapely.Geometry:
 
 def shared_length(a: shapely.Geometry, b: shapely.Geometry) -> float:
     """Length of the common edge of two polygons (robust to vertices not coinciding)."""
-    ring = shapely.boundary(a)
-    segs = _segments(np.array([ring], dtype=object))
-    if segs is None:
-        return 0.0
-    p, q, _ = segs
-    mid = shapely.points((p + q) / 2.0)
-    near = shapely.dwithin(b, mid, _TOUCH_M)
-    return float(np.hypot(*(q - p).T)[near].sum())
+    _, _, w = _overlaps(*_ring_segments(np.array([a, b], dtype=object)))
+    return float(w.sum())
 
 
 def _segments(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -68,6 +64,62 @@ def _segments(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
         return None
     same = idx[1:] == idx[:-1]
     return xy[:-1][same], xy[1:][same], idx[:-1][same]
+
+
+def _ring_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boundary segments (start, end, index of the polygon they bound) of all polygons."""
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    segs = _segments(rings)
+    if segs is None:
+        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
+    p, q, ring_id = segs
+    owner = part_of[ring_part[ring_id]]
+    real = (p != q).any(axis=1)
+    return p[real], q[real], owner[real]
+
+
+def _overlaps(
+    p: np.ndarray, q: np.ndarray, owner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Owner pairs (a < b) and the length over which a segment of a and one of b lie on one
+    line (within ``_TOUCH_M``), one row per such pair of segments.
+
+    WHY segment against segment: attributing a whole segment by its midpoint counted a
+    polygon touching another at one point (a corner on a segment's midpoint) as a shared
+    edge as long as the segment, and missed edges when the midpoint of a long segment lay
+    on a third polygon (a street side shared by several cells across the street)."""
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    if len(p) < 2:
+        return empty
+    lo = np.minimum(p, q) - _TOUCH_M
+    hi = np.maximum(p, q) + _TOUCH_M
+    boxes = shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1])
+    i, j = shapely.STRtree(boxes).query(boxes)
+    keep = owner[i] < owner[j]
+    i, j = i[keep], j[keep]
+    d = q - p
+    length = np.hypot(d[:, 0], d[:, 1])
+    ux, uy = d[:, 0] / length, d[:, 1] / length
+
+    def on_line(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Whether both ends of segment t lie on the line of segment s; their positions
+        along s."""
+        x0, y0 = p[t, 0] - p[s, 0], p[t, 1] - p[s, 1]
+        x1, y1 = x0 + d[t, 0], y0 + d[t, 1]
+        near = (np.abs(ux[s] * y0 - uy[s] * x0) <= _TOUCH_M) & (
+            np.abs(ux[s] * y1 - uy[s] * x1) <= _TOUCH_M
+        )
+        return near, ux[s] * x0 + uy[s] * y0, ux[s] * x1 + uy[s] * y1
+
+    # The shorter of two segments on one line lies on the longer's line (the longer one
+    # may stray beyond the tolerance from the shorter's line far from it): test both ways.
+    near_j, t0, t1 = on_line(i, j)
+    near_i, _, _ = on_line(j, i)
+    w = np.minimum(np.maximum(t0, t1), length[i]) - np.maximum(np.minimum(t0, t1), 0.0)
+    w = np.where(near_i | near_j, np.maximum(w, 0.0), 0.0)
+    keep = w > 0
+    return owner[i[keep]], owner[j[keep]], w[keep]
 
 
 def block_cells(block: shapely.Geometry, seeds: np.ndarray, footprints: np.ndarray) -> np.ndarray:
@@ -120,28 +172,12 @@ def _connect(cells: np.ndarray, fp: np.ndarray) -> np.ndarray:
 def adjacency(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs (u < v) of polygons sharing an edge, with the shared length in metres.
 
-    Every boundary segment is attributed by its midpoint to the other polygons it lies on
-    (within ``_TOUCH_M``); lengths from both sides are averaged.
+    The length is the sum, over pairs of boundary segments of u and v that lie on one line
+    (within ``_TOUCH_M``), of the stretch they have in common (``_overlaps``).
     """
     n = len(geoms)
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    if n < 2:
-        return empty
-    parts, part_of = shapely.get_parts(geoms, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    segs = _segments(rings)
-    if segs is None:
-        return empty
-    p, q, ring_id = segs
-    owner = part_of[ring_part[ring_id]]
-    length = np.hypot(*(q - p).T)
-    mid = shapely.points((p + q) / 2.0)
-    tree = shapely.STRtree(geoms)
-    si, gi = tree.query(mid, predicate="dwithin", distance=_TOUCH_M)
-    keep = gi != owner[si]
-    si, gi = si[keep], gi[keep]
-    a = np.minimum(owner[si], gi)
-    b = np.maximum(owner[si], gi)
+    a, b, w = _overlaps(*_ring_segments(geoms))
+    if len(w) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     key, inv = np.unique(a * n + b, return_inverse=True)
-    w = np.bincount(inv, weights=length[si]) / 2.0
-    return key // n, key % n, w
+    return key // n, key % n, np.bincount(inv, weights=w)
