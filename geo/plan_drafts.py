@@ -66,6 +66,28 @@ def _check(community: str, lo: int, hi: int, grids: list[DraftGrid]) -> None:
         raise InputError(f"两个网格编码相同 two grids have the same code {dup}")
 
 
+def check_base_version(community: str, base_version: int | None, version: int) -> None:
+    """Refuse an edit made on grids that are not the community's current ``version``.
+
+    ``base_version`` is the version the editor page was opened on: older is a 409 (another
+    planner committed since; saving would undo it), newer is a 422 (no such version yet: a
+    wrong number, not a race). None skips the check: API callers building a draft from
+    scratch have no page; the editor always sends it."""
+    if base_version is None or base_version == version:
+        return
+    if base_version > version:
+        raise InputError(
+            f"网格版本 {base_version} 不存在，社区 {community} 现行为第 {version} 版 "
+            f"base_version {base_version} does not exist: community {community} is at grid "
+            f"version {version} (send the version the editor was opened on)"
+        )
+    raise ConflictError(
+        f"社区 {community} 的网格已被他人修改 the grids of community {community} changed "
+        f"since this editor was opened (version {base_version} → {version}): reload "
+        "the editor and make the edit again 请刷新编辑器后重新编辑"
+    )
+
+
 def save_draft(
     engine: Engine,
     community: str,
@@ -89,12 +111,7 @@ def save_draft(
     with engine.begin() as conn:
         area, outline, buildings, streets = load_inputs(conn, community)
         version = current_version(conn, area.id)
-        if base_version is not None and base_version != version:
-            raise ConflictError(
-                f"社区 {community} 的网格已被他人修改 the grids of community {community} changed "
-                f"since this editor was opened (version {base_version} → {version}): reload "
-                "the editor and make the edit again 请刷新编辑器后重新编辑"
-            )
+        check_base_version(community, base_version, version)
         held = {int(b): i for i, g in enumerate(grids) for b in g.building_ids}
         known = set(buildings.index.tolist())
         _refuse_strays(community, set(held), known)
@@ -118,7 +135,7 @@ def save_draft(
             if hh[i] < min_households:
                 flags.append("under_min")
             if hh[i] > max_households:
-                flags.append("over_max")
+                flags.append(_over_flag(g.building_ids, buildings, max_households))
             if shapely.get_num_geometries(polys[i]) > 1:
                 flags.append("disconnected")
             props = {
@@ -168,6 +185,16 @@ def save_draft(
     return {"plan_id": int(plan_id), "summary": summary, "grids": out_grids}
 
 
+def _over_flag(ids: list[int], buildings: Any, max_households: int) -> str:
+    """``over_max``, or the engine's ``over_max:single_building`` when one building of the
+    grid alone holds more than ``max_households``: no edit can bring the grid within bounds
+    (a building is never split), and the flag must say so as the engine's does."""
+    from geo.partition.engine import FLAG_SINGLE
+
+    most = buildings.loc[list(ids), "households"].max() if ids else 0
+    return FLAG_SINGLE if most > max_households else "over_max"
+
+
 def _refuse_strays(community: str, held: set[int], known: set[int]) -> None:
     """InputError naming the buildings a plan holds that are not the community's."""
     stray = sorted(held - known)
@@ -207,24 +234,33 @@ def rebalance(
     max_households: int,
     grids: list[DraftGrid],
     seed: int = 0,
+    base_version: int | None = None,
 ) -> dict[str, Any]:
     """Re-partition everything but the locked grids with the partition engine.
 
     The area handed to the engine is the community minus the locked grids, drawn as a
     saved draft draws them (:mod:`geo.partition.given`); every unlocked building is
     partitioned into [min, max] grids. Returns ``{"grids": [{"code", "building_ids",
-    "households", "locked"}], "summary"}``; nothing is stored (save it as a draft to keep)."""
+    "households", "locked", "source"}], "summary"}``; nothing is stored (save it as a draft
+    to keep). ``source``: the index in ``grids`` of the grid a result grid continues (each
+    engine grid is matched one-to-one to the unlocked grid it shares the most households
+    with, then buildings), whose code it keeps (None for a grid that continues none: named
+    when saved, as a new grid is). WHY: the engine numbers its grids afresh, so an unchanged
+    community came back with its codes swapped and every building "moved" (tester, 6).
+    ``base_version``: as for :func:`save_draft`; a page opened before another planner's
+    commit is told it is stale instead of rebalancing grids that are no longer current."""
     from geo.partition.engine import partition
     from geo.partition.given import atoms, grid_areas
     from geo.partition.params import PartitionParams
-    from geo.plans import load_inputs
+    from geo.plans import current_version, load_inputs
 
     _check(community, min_households, max_households, grids)
-    locked = [g for g in grids if g.locked]
-    locked_ids = {b for g in locked for b in g.building_ids}
-    current = {b: g for g in grids for b in g.building_ids}
+    locked = [i for i, g in enumerate(grids) if g.locked]
+    locked_ids = {b for i in locked for b in grids[i].building_ids}
+    current = {b: i for i, g in enumerate(grids) for b in g.building_ids}
     with engine.connect() as conn:
         area, outline, bframe, street_frame = load_inputs(conn, community)
+        check_base_version(community, base_version, current_version(conn, area.id))
     households = dict(
         zip(bframe.index.tolist(), bframe["households"].astype(int).tolist(), strict=True)
     )
@@ -239,9 +275,13 @@ def rebalance(
     # whole, and shares its edge with the locked grids exactly (a difference with their
     # stored polygons left hairline slivers, and dropped a building moved out of a locked
     # grid since the page was opened, its footprint still under that grid's old polygon).
+    # Nothing locked: the whole outline, as a plan of the community is made (the same
+    # buildings on the same area give the same grids, not a near copy).
     lines = street_frame if len(street_frame) else None
-    side = np.array([int(b not in locked_ids) for b in bframe.index], dtype=np.int64)
-    rest = grid_areas(atoms(outline, bframe, lines), side, 2)[1]
+    rest = outline
+    if locked_ids:
+        side = np.array([int(b not in locked_ids) for b in bframe.index], dtype=np.int64)
+        rest = grid_areas(atoms(outline, bframe, lines), side, 2)[1]
     frame = bframe.loc[movable, ["households", bframe.geometry.name]]
     result = partition(
         rest,
@@ -254,37 +294,33 @@ def rebalance(
             code_prefix=community,
         ),
     )
-    # Engine codes restart at 001: hand out the unlocked grids' codes first, then free ones.
-    taken = {g.code for g in locked if g.code}
-    pool = sorted({g.code for g in grids if g.code and not g.locked} - taken)
-    top = max([0, *(int(c[12:]) for c in taken | set(pool))])
-    new_code: dict[str, str] = {}
-    out: dict[str, list[int]] = {}
+    members: dict[str, list[int]] = {}
     for b, engine_code in result.building_grid.items():
-        if engine_code not in new_code:
-            if pool:
-                new_code[engine_code] = pool.pop(0)
-            else:
-                top += 1
-                new_code[engine_code] = f"{community}{top:03d}"
-        out.setdefault(new_code[engine_code], []).append(int(b))
+        members.setdefault(str(engine_code), []).append(int(b))
+    unlocked = [i for i, g in enumerate(grids) if not g.locked]
+    source = _match(members, unlocked, current, households)
     grids_out = [
         {
-            "code": g.code,
-            "building_ids": sorted(g.building_ids),
+            "code": grids[i].code,
+            "building_ids": sorted(grids[i].building_ids),
             "locked": True,
-            "households": sum(households[b] for b in g.building_ids),
+            "households": sum(households[b] for b in grids[i].building_ids),
+            "source": i,
         }
-        for g in locked
-    ] + [
-        {
-            "code": c,
-            "building_ids": sorted(ids),
-            "locked": False,
-            "households": sum(households[b] for b in ids),
-        }
-        for c, ids in sorted(out.items())
+        for i in locked
     ]
+    for c in sorted(members, key=lambda c: (source.get(c, len(grids)), c)):
+        ids = sorted(members[c])
+        i = source.get(c)
+        grids_out.append(
+            {
+                "code": None if i is None else grids[i].code,
+                "building_ids": ids,
+                "locked": False,
+                "households": sum(households[b] for b in ids),
+                "source": i,
+            }
+        )
     hh = [g["households"] for g in grids_out]
     return {
         "grids": grids_out,
@@ -296,7 +332,34 @@ def rebalance(
                 1
                 for g in grids_out
                 for b in g["building_ids"]
-                if current.get(b) is None or current[b].code != g["code"]
+                if g["source"] is None or current.get(b) != g["source"]
             ),
         },
     }
+
+
+def _match(
+    members: dict[str, list[int]],
+    unlocked: list[int],
+    current: dict[int, int],
+    households: dict[int, int],
+) -> dict[str, int]:
+    """Each engine grid (code → buildings) → the unlocked grid (index) it continues: a
+    one-to-one assignment maximising the households the two share, then the buildings (a
+    block of empty buildings still counts). Engine grids sharing nothing with any are left
+    out (new grids)."""
+    from scipy.optimize import linear_sum_assignment
+
+    codes = sorted(members)
+    if not codes or not unlocked:
+        return {}
+    col = {g: j for j, g in enumerate(unlocked)}
+    weight = len(households) + 1  # one household outweighs every building together
+    score = np.zeros((len(codes), len(unlocked)), dtype=np.int64)
+    for r, c in enumerate(codes):
+        for b in members[c]:
+            j = col.get(current.get(b, -1))
+            if j is not None:
+                score[r, j] += households[b] * weight + 1
+    rows, cols = linear_sum_assignment(score, maximize=True)
+    return {codes[r]: unlocked[j] for r, j in zip(rows, cols, strict=True) if score[r, j] > 0}

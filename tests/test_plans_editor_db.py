@@ -8,6 +8,7 @@ import json
 import re
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from api.app import create_app
 from tests.test_plan_commit_duties_db import COMMUNITY, _grids, _plan, demo  # noqa: F401
@@ -64,7 +65,7 @@ def test_a_stale_draft_opened_in_the_editor_cannot_be_saved_over_a_newer_commit(
         assert _page_data(fresh)["version"] == 2 and 'id="gw-stale"' not in fresh
 
         picker = client.get("/maps/editor", headers=planner).text
-        row = re.search(rf"plan={old_draft}\b.*?</small></span>", picker, re.S)
+        row = re.search(rf"plan={old_draft}\b.*?</span>", picker, re.S)
         assert row and "已过期 stale" in row.group(0), picker
 
 
@@ -103,3 +104,97 @@ def test_the_editor_judges_by_the_plans_own_bounds_and_lets_them_change(
         picker = client.get("/maps/editor", headers=planner).text
         assert f'community={COMMUNITY}&plan={draft}"' in picker  # no 300–500 in the link
         assert "150–300" in picker and "户数 120–640" in picker
+
+
+def _current(client: TestClient, headers: dict) -> tuple[int, dict[str, list[int]]]:
+    """A committed 300–500 plan (version 1) and its grids."""
+    plan = _plan(client, headers, 300, 500)
+    assert client.post(f"/plans/{plan}/commit", headers=headers).status_code == 200
+    return plan, _grids(client, headers, plan)
+
+
+def _plans_stored(engine) -> int:  # noqa: ANN001
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM grid_plans")).scalar_one()
+
+
+def test_a_base_version_the_community_never_had_is_a_bad_input(demo, auth_headers):  # noqa: F811
+    """Tester, 16: base_version 99 on a community at version 1 was a 409 "changed since this
+    editor was opened (version 99 → 1)": no page was opened on version 99, so it is a wrong
+    number (422) naming the current version; an older one is still the 409 "reload"."""
+    planner = auth_headers("planner", ("110108015",))
+    with TestClient(create_app(demo)) as client:
+        _plan_id, grids = _current(client, planner)
+        before = _plans_stored(demo)
+        r = client.post("/plans/draft", json=_draft_body(grids, 99, 300, 500), headers=planner)
+        assert r.status_code == 422, r.text
+        said = r.json()["error"]
+        assert said.startswith("网格版本 99 不存在"), said
+        assert f"community {COMMUNITY} is at grid version 1" in said, said
+        r = client.post("/plans/draft", json=_draft_body(grids, 0, 300, 500), headers=planner)
+        assert r.status_code == 409 and "version 0 → 1" in r.json()["error"], r.text
+        assert _plans_stored(demo) == before
+        r = client.post("/plans/draft", json=_draft_body(grids, 1, 300, 500), headers=planner)
+        assert r.status_code == 201, r.text
+
+
+def test_a_grid_of_one_building_over_max_keeps_the_engines_flag(demo, auth_headers):  # noqa: F811
+    """Tester, 16: the engine's ``over_max:single_building`` ("one building holds more than
+    max: it cannot be split") became plain ``over_max`` once the grid went through the
+    editor, so the committed grid lost the hint. A grid holding a building that alone is
+    over max keeps it; a grid over max by its sum is plain ``over_max``."""
+    planner = auth_headers("planner", ("110108015",))
+    with TestClient(create_app(demo)) as client:
+        _plan_id, grids = _current(client, planner)
+        with demo.connect() as conn:
+            hh = dict(conn.execute(text("SELECT id, households FROM buildings")).all())
+        big = max((b for ids in grids.values() for b in ids), key=lambda b: hh[b])
+        hi = hh[big] - 1
+        # the big building alone in its own new grid; other grids merged into the first
+        # until it is over max by their sum
+        rest = {c: [b for b in ids if b != big] for c, ids in grids.items()}
+        a, *others = sorted(c for c in rest if rest[c])
+        while sum(hh[x] for x in rest[a]) <= hi:
+            rest[a] += rest.pop(others.pop())
+        body = _draft_body({c: ids for c, ids in rest.items() if ids}, 1, 0, hi)
+        body["grids"].append({"code": None, "building_ids": [big]})
+        r = client.post("/plans/draft", json=body, headers=planner)
+        assert r.status_code == 201, r.text
+        out = r.json()
+        alone = out["grids"][-1]
+        assert alone["building_count"] == 1 and alone["flags"] == ["over_max:single_building"]
+        merged = next(g for g in out["grids"] if g["code"] == a)
+        assert merged["households"] > hi and "over_max" in merged["flags"], merged
+        ok = {"allow_disconnected": True}
+        r = client.post(f"/plans/{out['plan_id']}/commit", json=ok, headers=planner)
+        assert r.status_code == 200, r.text
+        with demo.connect() as conn:
+            flags = conn.execute(
+                text("SELECT flags FROM grids WHERE code = :c AND retired_at IS NULL"),
+                {"c": alone["code"]},
+            ).scalar_one()
+        assert flags == ["over_max:single_building"]
+
+
+def test_a_plan_outside_the_planners_areas_is_named_as_a_plan(demo, auth_headers):  # noqa: F811
+    """Tester, 10: "不在您的管辖区域内 outside your areas: plan_id=110108015004" named a
+    community code as the plan's id; the refusal now names the plan and its community, on
+    every /plans/{plan_id} route. A plan that does not exist is still a 404."""
+    planner = auth_headers("planner", ("110108015",))
+    other = auth_headers("planner", ("110108016",))
+    with TestClient(create_app(demo)) as client:
+        plan = _plan(client, planner, 300, 500)
+        for method, url in (
+            ("GET", f"/plans/{plan}"),
+            ("POST", f"/plans/{plan}/commit"),
+            ("DELETE", f"/plans/{plan}"),
+        ):
+            r = client.request(method, url, headers=other)
+            assert r.status_code == 403, (method, r.text)
+            said = r.json()["error"]
+            assert said == (
+                f"方案 {plan} 属于社区 {COMMUNITY}，不在您的管辖区域内 plan {plan} is a plan of "
+                f"community {COMMUNITY}, outside your areas"
+            ), said
+        assert client.get("/plans/999999", headers=other).status_code == 404
+        assert client.get(f"/plans/{plan}", headers=planner).json()["status"] == "draft"

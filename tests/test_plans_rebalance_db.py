@@ -109,10 +109,17 @@ def test_rebalance_with_each_grid_locked_tiles_the_rest(city, auth_headers) -> N
                         "building_ids": sorted(ids),
                         "locked": True,
                         "households": grids[0]["households"],
+                        "source": i,
                     }
                 ]
                 assert all(g["building_ids"] for g in grids), (community, code)
-                assert len({g["code"] for g in grids}) == len(grids)
+                named = [g["code"] for g in grids if g["code"] is not None]
+                assert len(set(named)) == len(named)
+                # a grid keeps the code of the grid it continues; new ones get none yet
+                assert all(
+                    g["code"] == (None if g["source"] is None else current[g["source"]][0])
+                    for g in grids
+                )
                 _assert_tiles(city, community, grids)
         # every grid locked: nothing left to rebalance, a 4xx that says so
         community, current = next(iter(by_community.items()))
@@ -152,3 +159,51 @@ def test_a_building_moved_out_of_a_locked_grid_is_rebalanced(city, auth_headers)
     assert [g["building_ids"] for g in out if g["locked"]] == [sorted(ids0[1:])]
     assert any(moved in g["building_ids"] for g in out if not g["locked"]), out
     _assert_tiles(city, community, out)
+
+
+def test_rebalancing_an_unchanged_community_moves_nothing(city, auth_headers) -> None:
+    """Tester, 6: "rebalance the rest" on a community the engine had just partitioned said
+    "38 楼栋 moved": the engine numbers its grids afresh, so 001↔002 and 003↔004 swapped
+    codes (and colours in the editor). Its grids are now matched to the ones they continue
+    by their buildings: the same grids come back under their own codes, nothing moved."""
+    planner = auth_headers("planner", ("110108015",))
+    by_community = _current_grids(city)
+    with TestClient(create_app(city)) as client:
+        for community, current in by_community.items():
+            body = {
+                "community": community,
+                "min_households": LO,
+                "max_households": HI,
+                "base_version": 1,
+                "grids": [{"code": c, "building_ids": b} for c, b in reversed(current)],
+            }
+            r = client.post("/plans/rebalance", json=body, headers=planner)
+            assert r.status_code == 200, (community, r.text)
+            out = r.json()
+            got = {g["code"]: g["building_ids"] for g in out["grids"]}
+            assert got == {c: sorted(b) for c, b in current}, community
+            assert out["summary"]["moved_buildings"] == 0, community
+            n = len(current)
+            assert [g["source"] for g in out["grids"]] == list(range(n)), community
+
+
+def test_rebalance_on_a_stale_page_says_so(city, auth_headers) -> None:
+    """Tester, 6: a page opened before another planner's commit rebalanced the grids it
+    holds as if they were current; it is now refused as its save is (409, reload), and a
+    version the community never had is a bad input (422 naming the current one)."""
+    planner = auth_headers("planner", ("110108015",))
+    community, current = next(iter(_current_grids(city).items()))
+    body = {
+        "community": community,
+        "min_households": LO,
+        "max_households": HI,
+        "base_version": 0,
+        "grids": [{"code": c, "building_ids": b} for c, b in current],
+    }
+    with TestClient(create_app(city)) as client:
+        r = client.post("/plans/rebalance", json=body, headers=planner)
+        assert r.status_code == 409, r.text
+        assert "请刷新编辑器" in r.json()["error"] and "version 0 → 1" in r.json()["error"]
+        r = client.post("/plans/rebalance", json=dict(body, base_version=7), headers=planner)
+        assert r.status_code == 422, r.text
+        assert "community " + community + " is at grid version 1" in r.json()["error"]

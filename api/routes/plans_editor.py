@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import Engine
@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from api.auth import Principal, allow, require_area
 from api.bodies import StrictBody
 from api.deps import get_engine
-from api.routes.plans import HouseholdBounds, body_community, plan_area
+from api.routes.plans import HouseholdBounds, PlanId, body_community, plan_planner
 from geo.plan_drafts import DraftGrid, rebalance, save_draft
 from geo.plans import get_plan
 
@@ -38,8 +38,11 @@ class DraftIn(HouseholdBounds):
         default=None,
         ge=0,
         le=2**31 - 1,
-        description="the grid version the editor was opened on: a draft saved from a page "
-        "opened before another commit is refused (409) instead of undoing it",
+        description="the grid version the editor was opened on (the editor always sends "
+        "it): a draft saved, or a rebalance asked, from a page opened before another commit "
+        "is refused (409) instead of undoing it; a version the community has not reached is "
+        "a 422. Left out, the check is skipped: a draft built from scratch by a script has "
+        "no page it was opened on",
     )
 
 
@@ -79,6 +82,7 @@ def post_rebalance(
         body.min_households,
         body.max_households,
         [DraftGrid(g.code, list(g.building_ids), g.locked) for g in body.grids],
+        base_version=body.base_version,
     )
 
 
@@ -87,9 +91,7 @@ def post_rebalance(
     summary="A plan with its summary and grids 方案 (planners of its area, admins)",
     # a plan is a planner's working paper (drafts, discarded ones): viewers and stewards see
     # the committed grids on the maps and /grids instead
-    dependencies=[Depends(allow("planner", area_param="plan_id", area_lookup=plan_area))],
+    dependencies=[Depends(plan_planner)],
 )
-def read_plan(
-    plan_id: Annotated[int, Path(ge=1, le=2**31 - 1)], engine: Engine = Depends(get_engine)
-) -> dict[str, Any]:
+def read_plan(plan_id: PlanId, engine: Engine = Depends(get_engine)) -> dict[str, Any]:
     return get_plan(engine, plan_id)
