@@ -26,6 +26,8 @@ from maps.page import (
 
 _JS = "gwEditor(map, DATA);"
 PAGE_JS = "editor.js"
+# Leaflet.draw's texts in Chinese first: loaded after leaflet.draw.js, before the draw control
+DRAW_ZH_JS = ("gw_draw_zh", "/maps/static/editor_draw_zh.js")
 
 
 def build_editor(
@@ -53,7 +55,7 @@ def build_editor(
         },
         edit_options={"edit": True, "remove": True},
     )
-    draw.default_js = list(DRAW_JS)
+    draw.default_js = [*DRAW_JS, DRAW_ZH_JS]
     draw.default_css = list(DRAW_CSS)
     draw.add_to(m)
     panel = (
@@ -61,7 +63,7 @@ def build_editor(
             "网格编辑器",
             "Grid editor",
             f"社区 community: {esc(data.community['name'])} ({esc(data.community['code'])})"
-            f"<br>起点 start: {esc(data.source)}",
+            f'<br>起点 start: <span id="gw-start">{esc(data.source)}</span>',
         )
         + _stale_note(data)
         + '<div class="gw-bounds">户数范围 households: <label>下限 min <input id="gw-min" '
@@ -79,10 +81,12 @@ def build_editor(
         'the rest</button><button id="gw-save" class="gw-btn" type="button">💾 存为草案 save '
         "as draft</button></div>"
         + '<div id="gw-msg" class="gw-msg"></div>'
-        + '<div id="gw-plan" class="gw-plan" hidden><a id="gw-plan-review" href="#">🔍 查看草案 '
-        'review the draft</a> <button id="gw-commit" class="gw-btn" type="button">✔ 提交 commit'
-        '</button><button id="gw-discard" class="gw-btn" type="button">✖ 放弃 discard</button>'
-        "</div>" + '<h2>网格 Grids</h2><table class="gw-table"><thead><tr><th>网格 grid</th>'
+        # a saved draft, or the draft the page was opened on (editor.js shows what applies)
+        + '<div id="gw-plan" class="gw-plan" hidden><span id="gw-plan-name"></span> '
+        '<a id="gw-plan-review" href="#">🔍 查看草案 review the draft</a> <button '
+        'id="gw-commit" class="gw-btn" type="button">✔ 提交 commit</button><button '
+        'id="gw-discard" class="gw-btn" type="button">✖ 放弃 discard</button></div>'
+        + '<h2>网格 Grids</h2><table class="gw-table"><thead><tr><th>网格 grid</th>'
         '<th class="gw-num">户 hh</th><th class="gw-num">楼 bld</th><th>状态 status</th>'
         '<th>🔒</th></tr></thead><tbody id="gw-grids"></tbody></table>'
         + '<h2>问题 Violations</h2><div id="gw-violations"></div>'
@@ -102,6 +106,7 @@ def build_editor(
             "adjacency": data.adjacency,
             "bridges": data.bridges,
             "version": data.version,
+            "current_version": data.current_version,
             "problems": data.problems,
             "min": min_households,
             "max": max_households,
@@ -144,24 +149,29 @@ def _range(bounds: tuple[int, int] | None) -> str:
 
 def _draft_link(code: str, d: dict, q: str) -> str:
     """A draft in the picker: open ones to continue; a stale one (made on grids that are no
-    longer current: it can be reviewed, never saved or committed) said so plainly."""
+    longer current: it can be reviewed, never saved or committed) said so plainly, with a
+    button to discard it (stale drafts piled up: nothing could take them off the list)."""
+    pid = int(d["id"])
     link = (
-        f'<a href="/maps/editor?community={code}&plan={int(d["id"])}{q}">草案 draft '
-        f"#{int(d['id'])}</a> <small>({esc(d['source'])}, {esc(d['by'] or '')} {esc(d['at'])}"
+        f'<a href="/maps/editor?community={code}&plan={pid}{q}">草案 draft '
+        f"#{pid}</a> <small>({esc(d['source'])}, {esc(d['by'] or '')} {esc(d['at'])}"
         f", 户数 {_range(d['bounds'])})</small>"
     )
     if d["stale"]:
         return (
-            f'<span class="gw-stale">{link} <small class="gw-bad">已过期 stale: made on version '
-            f"{int(d['base_version'])}, cannot be committed</small></span>"
+            f'<span class="gw-stale gw-draft" data-plan="{pid}">{link} <small class="gw-bad">'
+            f"已过期 stale: made on version {int(d['base_version'])}, cannot be committed"
+            f'</small> <button type="button" class="gw-btn gw-discard-stale" data-plan="{pid}" '
+            'title="放弃此草案 discard this draft">✖ 放弃 discard</button></span>'
         )
-    return link
+    return f'<span class="gw-draft" data-plan="{pid}">{link}</span>'
 
 
 def build_picker(rows: list[dict], min_households: int | None, max_households: int | None) -> str:
     """The editor's starting page: the communities a planner may edit, each opening the
     editor on its current grids, and their open drafts (review, then commit or discard in
-    the editor); stale drafts come last, marked. ``rows``:
+    the editor); stale drafts come last, marked, each with a discard button
+    (maps/static/editor_picker.js). ``rows``:
     :func:`geo.map_data.communities_with_drafts`, already filtered to the planner's areas.
     Bounds given here go into every link; otherwise each page takes its plan's own."""
     q = "".join(
@@ -201,6 +211,9 @@ def build_picker(rows: list[dict], min_households: int | None, max_households: i
         "<title>网格编辑器 grid editor</title>"
         '<link rel="icon" href="data:,"><link rel="stylesheet" href="/maps/static/gridward.css">'
         '</head><body class="gw-picker"><h1>网格编辑器 Grid editor</h1>'
-        f"<p>选择社区或草案 pick a community or a draft ({shown}).</p>{table}"
-        '<p><a href="/maps">← 地图 maps</a></p></body></html>'
+        f"<p>选择社区或草案 pick a community or a draft ({shown}).</p>"
+        f'<p id="gw-msg" class="gw-msg"></p>{table}'
+        '<p><a href="/maps">← 地图 maps</a></p>'
+        # a stale draft's discard button (maps/static/editor_picker.js)
+        '<script src="/maps/static/editor_picker.js"></script></body></html>'
     )

@@ -54,6 +54,20 @@ function gwEditor(map, DATA) {
 
   function gridName(i) { var g = S.grids[i]; return g.code ? g.code : "新网格 new " + (i + 1); }
 
+  // A plan's flags as the panel words them (the commit confirm listed raw keys).
+  var FLAG_LABEL = {under_min: gw.BAND_LABEL.under, over_max: gw.BAND_LABEL.over,
+                    disconnected: "不连通 disconnected", multipart: "多块 in several parts"};
+  var FLAG_WHY = {single_building: "单栋楼超上限，无法拆分 one building over max, cannot be split",
+                  enclosed_block: "独立地块户数不足 a separate piece with too few households",
+                  area_below_min: "全区户数不足 the whole area has too few households",
+                  no_whole_number_of_grids: "户数无法整分 no whole number of grids fits",
+                  unresolved: "未找到合适划分 no fit found"};
+  function flagText(flag) {
+    var k = String(flag).split(":");
+    var label = FLAG_LABEL[k[0]] || k[0];
+    return k.length > 1 ? label + "（" + (FLAG_WHY[k[1]] || k[1]) + "）" : label;
+  }
+
   function say(msg, bad) {
     var el = document.getElementById("gw-msg");
     el.textContent = msg; el.className = "gw-msg" + (bad ? " gw-bad" : "");
@@ -157,7 +171,8 @@ function gwEditor(map, DATA) {
       var band = p.n ? gw.band(p.hh, DATA.min, DATA.max) : "under";
       bands[band] += 1;
       var flags = [];
-      if (band !== "within") flags.push(gw.BAND_LABEL[band]);
+      var alone = p.members.some(function (id) { return S.hh[id] > DATA.max; });
+      if (band !== "within") flags.push(band === "over" && alone ? flagText("over_max:single_building") : gw.BAND_LABEL[band]);
       if (comps.length > 1) flags.push("不连通 disconnected");
       return '<tr class="gw-grid-row' + (i === S.active ? " gw-sel" : "") + '" data-i="' + i + '">' +
         '<td><input type="radio" name="gw-active" value="' + i + '"' + (i === S.active ? " checked" : "") +
@@ -268,17 +283,59 @@ function gwEditor(map, DATA) {
     S.grids.push({code: null, locked: false}); S.active = S.grids.length - 1; refresh();
   });
 
-  function payload() {
+  // The plan as sent: grids without buildings are left out; index[k] is the editor's grid
+  // of the k-th grid sent (a rebalance answers with the grid each result continues).
+  function payloadOf() {
     var lists = S.grids.map(function () { return []; });
     Object.keys(S.assign).forEach(function (k) { if (S.assign[k] !== null) lists[S.assign[k]].push(Number(k)); });
-    return {community: DATA.community.code, min_households: DATA.min, max_households: DATA.max,
-            base_version: DATA.version,
-            grids: S.grids.map(function (g, i) { return {code: g.code, building_ids: lists[i], locked: g.locked}; })
-                     .filter(function (g) { return g.building_ids.length; })};
+    var index = [], grids = [];
+    S.grids.forEach(function (g, i) {
+      if (!lists[i].length) return;
+      index.push(i); grids.push({code: g.code, building_ids: lists[i], locked: g.locked});
+    });
+    return {index: index, body: {community: DATA.community.code, min_households: DATA.min,
+            max_households: DATA.max, base_version: DATA.version, grids: grids}};
   }
-  function post(url, body) {
-    return gw.getJSON(url, {method: "POST", headers: {"Content-Type": "application/json"},
-                            body: JSON.stringify(body)});
+  function payload() { return payloadOf().body; }
+
+  // Unsaved work: the page's plan (every building's grid, the bounds) differs from the one
+  // last saved, committed or discarded here (or opened). Leaving then asks first.
+  function snapshot() {
+    return JSON.stringify([DATA.min, DATA.max, Object.keys(S.assign).map(function (k) { return S.assign[k]; })]);
+  }
+  function unsaved() { return snapshot() !== S.baseline; }
+  window.addEventListener("beforeunload", function (e) {
+    if (!unsaved()) return undefined;
+    e.preventDefault();
+    e.returnValue = "";  // older browsers ask only when this is set
+    return "";
+  });
+
+  // The editor's API calls: the answer's body, or an Error with the answer's status.
+  function call(method, url, body) {
+    var opts = {method: method};
+    if (body) { opts.headers = {"Content-Type": "application/json"}; opts.body = JSON.stringify(body); }
+    return gw.request(url, opts).then(function (res) {
+      if (res.ok) return res.body;
+      var e = new Error((res.body && res.body.error) || ("HTTP " + res.status));
+      e.status = res.status;
+      throw e;
+    });
+  }
+  // A failed call said in the planner's words. A 401 is a sign-in that expired mid-edit (the
+  // API's "send 'Authorization: Bearer'" hint is for scripts): the edits stay on this page,
+  // and signing in again in another tab lets the same button work.
+  function sayFailed(what, again, e) {
+    if (e.status !== 401) { say(what[0] + "失败 " + what[1] + " failed: " + e.message, true); return; }
+    window.gwState.signInExpired = true;
+    var el = document.getElementById("gw-msg");
+    el.className = "gw-msg gw-bad";
+    el.innerHTML = "登录已过期，" + what[0] + "未完成；本页的修改仍保留。请" +
+      '<a id="gw-signin" href="/login?next=' + encodeURIComponent("/maps/editor") +
+      '" target="_blank" rel="noopener">在新标签页重新登录 sign in again in a new tab</a>，' +
+      "再回到本页点“" + again[0] + "”。 Your sign-in has expired (" + what[1] + " not done); " +
+      "your edits are kept on this page. Sign in again in the new tab, then press " + again[1] +
+      " here again.";
   }
   // Household bounds: start from the plan's own (the page's), changed here, judged live.
   function setBounds() {
@@ -298,42 +355,57 @@ function gwEditor(map, DATA) {
   });
   document.getElementById("gw-save").addEventListener("click", function () {
     say("保存中 saving…");
-    post("/plans/draft", payload()).then(function (r) {
+    var sent = snapshot();
+    window.gwState.saveError = null;
+    call("POST", "/plans/draft", payload()).then(function (r) {
       window.gwState.saved = r;
-      S.savedGrids = r.grids || [];
+      S.baseline = sent;
       var flagged = (r.summary && r.summary.flagged) || 0;
       say("已存为草案 saved as draft plan #" + r.plan_id + (flagged ? "（" + flagged +
           " 个网格有问题 grid(s) flagged）" : ""), flagged > 0);
-      showPlan(r.plan_id);
-    }).catch(function (e) { window.gwState.saveError = e.message; say("保存失败 save failed: " + e.message, true); });
+      showPlan(r.plan_id, r.grids || [], {commit: true, discard: true, review: true});
+    }).catch(function (e) {
+      window.gwState.saveError = e.message;
+      sayFailed(["保存", "save"], ["存为草案", "save as draft"], e);
+    });
   });
-  // A saved draft is reviewed (the editor opened on it), committed or discarded from here.
-  function showPlan(id) {
+  // A draft is reviewed (the editor opened on it), committed or discarded from here: the
+  // one just saved, or the one the page was opened on (a stale one: discard only).
+  function showPlan(id, grids, can) {
     var box = document.getElementById("gw-plan");
     if (!box) return;
+    S.savedGrids = grids;
     box.hidden = false; box.dataset.plan = id;
-    document.getElementById("gw-plan-review").href = "/maps/editor?community=" +
-      encodeURIComponent(DATA.community.code) + "&plan=" + id + "&min=" + DATA.min + "&max=" + DATA.max;
+    document.getElementById("gw-plan-name").textContent = "草案 draft #" + id;
+    var review = document.getElementById("gw-plan-review");
+    review.hidden = !can.review;
+    review.href = "/maps/editor?community=" + encodeURIComponent(DATA.community.code) + "&plan=" +
+      id + "&min=" + DATA.min + "&max=" + DATA.max;
+    document.getElementById("gw-commit").hidden = !can.commit;
+    document.getElementById("gw-discard").hidden = !can.discard;
   }
-  function planAction(method, verb, done, body) {
+  function planAction(method, what, done, body) {
     var id = document.getElementById("gw-plan").dataset.plan;
-    var opts = {method: method};
-    if (body) { opts.headers = {"Content-Type": "application/json"}; opts.body = JSON.stringify(body); }
-    gw.getJSON("/plans/" + id + (method === "POST" ? "/commit" : ""), opts).then(function (r) {
+    call(method, "/plans/" + id + (method === "POST" ? "/commit" : ""), body).then(function (r) {
       document.getElementById("gw-plan").hidden = true;
-      window.gwState.planAction = {verb: verb, result: r};
+      S.baseline = snapshot();
+      window.gwState.planAction = {verb: what[1], result: r};
       say(done(r));
-    }).catch(function (e) { say(verb + "失败 failed: " + e.message, true); });
+    }).catch(function (e) { sayFailed(what, what, e); });
   }
   var commitBtn = document.getElementById("gw-commit");
-  // The confirm names the saved draft's flagged grids; a grid in pieces is committed only
-  // when the planner confirms it by name (the server refuses it otherwise).
+  // The confirm names the draft's flagged grids as the panel words them; a grid in pieces
+  // is committed only when the planner confirms it by name (the server refuses it
+  // otherwise). What is committed is the saved draft, not edits made since.
   function commitQuestion() {
+    var id = document.getElementById("gw-plan").dataset.plan;
     var flagged = (S.savedGrids || []).filter(function (g) { return (g.flags || []).length; });
     var pieces = flagged.filter(function (g) { return g.flags.indexOf("disconnected") >= 0; })
       .map(function (g) { return g.code; });
-    var lines = flagged.map(function (g) { return "  " + g.code + ": " + g.flags.join(", "); });
-    var text = "提交草案，替换本社区现行网格？ Commit the draft as the community's grids?";
+    var lines = flagged.map(function (g) { return "  " + g.code + ": " + g.flags.map(flagText).join("，"); });
+    var text = "提交草案 #" + id + "，替换本社区现行网格？ Commit draft #" + id + " as the community's grids?";
+    if (unsaved()) text += "\n\n本页有未保存的修改，不会提交；要提交它们请先存为草案。" +
+      "\nThe page has unsaved edits: they are not committed (save them as a draft first).";
     if (lines.length) text += "\n\n有问题的网格 flagged grids:\n" + lines.join("\n");
     if (pieces.length) text += "\n\n不连通的网格 grids in several pieces: " + pieces.join(", ") +
       "\n仍要提交？ Commit them anyway?";
@@ -343,7 +415,7 @@ function gwEditor(map, DATA) {
   if (commitBtn) commitBtn.addEventListener("click", function () {
     var q = commitQuestion();
     if (!window.confirm(q.text)) return;
-    planAction("POST", "提交 commit ", function (r) {
+    planAction("POST", ["提交", "commit"], function (r) {
       var d = r.duties || {}, gaps = r.staffing_gaps || [];
       return "已提交 committed: 版本 version " + r.version + "，" + r.grids + " 个网格 grids；职责 duties: " +
         (d.carried || 0) + " 随辖区转入 carried, " + (d.ended || 0) + " 结束 ended" +
@@ -353,27 +425,70 @@ function gwEditor(map, DATA) {
   });
   var discardBtn = document.getElementById("gw-discard");
   if (discardBtn) discardBtn.addEventListener("click", function () {
-    planAction("DELETE", "放弃 discard ", function () { return "草案已放弃 draft discarded"; });
+    var id = document.getElementById("gw-plan").dataset.plan;
+    if (!window.confirm("放弃草案 #" + id + "？ Discard draft #" + id + "?")) return;
+    planAction("DELETE", ["放弃", "discard"], function () { return "草案 #" + id + " 已放弃 draft discarded"; });
   });
   document.getElementById("gw-rebalance").addEventListener("click", function () {
     say("重新平衡中 rebalancing…");
-    var body = payload();
-    post("/plans/rebalance", body).then(function (r) {
+    var sent = payloadOf();
+    call("POST", "/plans/rebalance", sent.body).then(function (r) {
+      // each result grid continues the grid it was matched to (its code and colour); a
+      // grid that continues none is a new one
       var changes = [];
       (r.grids || []).forEach(function (g) {
-        var i = S.grids.findIndex(function (x) { return x.code && x.code === g.code; });
-        if (i < 0) { S.grids.push({code: g.code, locked: false}); i = S.grids.length - 1; }
+        var i = g.source === null || g.source === undefined ? undefined : sent.index[g.source];
+        if (i === undefined) { S.grids.push({code: g.code, locked: false}); i = S.grids.length - 1; }
         (g.building_ids || []).forEach(function (id) {
           if (S.assign[id] !== i) changes.push([id, S.assign[id], i]);
         });
       });
-      if (changes.length) { S.undo.push(changes); S.redo = []; apply(changes, false); }
+      if (changes.length) { S.undo.push(changes); S.redo = []; apply(changes, false); } else refresh();
+      window.gwState.rebalanced = {moved: changes.length};
       say("已重新平衡 rebalanced: " + changes.length + " 楼栋 moved");
-    }).catch(function (e) { say("重新平衡不可用 rebalance unavailable: " + e.message, true); });
+    }).catch(function (e) { sayFailed(["重新平衡", "rebalance"], ["平衡其余", "rebalance the rest"], e); });
   });
+
+  // Opened on a plan (?plan=N): what it is decides what the page offers. A draft on the
+  // current grids: commit and discard; a stale draft: discard; the committed plan the
+  // community's grids came from: said so (it was called a stale draft), edited as they are.
+  function openedOn(id) {
+    call("GET", "/plans/" + encodeURIComponent(id)).then(function (p) {
+      var cur = DATA.current_version, stale = p.base_version !== cur;
+      var grids = ((p.features && p.features.features) || []).map(function (f) {
+        return {code: f.properties.code, flags: f.properties.flags || []};
+      });
+      var note = document.getElementById("gw-stale"), start = document.getElementById("gw-start");
+      if (p.status === "draft") {
+        showPlan(p.plan_id, grids, {commit: !stale, discard: true, review: false});
+      } else if (p.status === "committed") {
+        var v = p.base_version + 1;
+        start.textContent = "已提交的方案 committed plan #" + p.plan_id + "（第 " + v + " 版 version " + v + "）" +
+          (v === cur ? "，即现行网格 the community's current grids" : "，现行为第 " + cur + " 版 since replaced by version " + cur);
+        if (v === cur) {
+          if (note) note.remove();
+          DATA.version = cur; DATA.stale = false;  // it is today's grids: saved as they are
+        } else if (note) {
+          note.firstChild.textContent = "⚠ 此方案于第 " + v + " 版提交，现行为第 " + cur + " 版：已被取代，" +
+            "不能据此保存，请从现行网格重新编辑。 This plan was committed as version " + v + "; the " +
+            "community is at version " + cur + ": it was replaced and cannot be saved again. ";
+        }
+      } else {
+        start.textContent = "已放弃的草案 discarded draft #" + p.plan_id;
+      }
+      window.gwState.plan = {id: p.plan_id, status: p.status, stale: DATA.stale,
+                             commit: p.status === "draft" && !stale, discard: p.status === "draft"};
+    }).catch(function (e) {
+      window.gwState.plan = {id: Number(id), error: e.message};
+      sayFailed(["读取方案", "reading the plan"], ["刷新", "reload"], e);
+    });
+  }
   refresh();
+  S.baseline = snapshot();
+  var opened = new URLSearchParams(window.location.search).get("plan");
+  if (opened) openedOn(opened);
   map.fitBounds(buildings.getBounds().isValid() ? buildings.getBounds() :
                 L.geoJSON(DATA.community.geometry).getBounds(), {padding: [10, 10]});
-  window.gwEditor = {state: S, move: move, undo: undo, redo: redo, payload: payload};
+  window.gwEditor = {state: S, move: move, undo: undo, redo: redo, payload: payload, unsaved: unsaved};
   window.gwState.ready = true;
 }

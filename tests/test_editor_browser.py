@@ -1,0 +1,360 @@
+"""The grid editor in a real headless Chromium, as an outside tester (a planner) used it:
+a draft opened again from the list is committed or discarded from its page, a stale one is
+discarded there or from the list, unsaved work is not lost without a question, an expired
+sign-in keeps the edits and says how to go on, "rebalance the rest" on an unchanged community
+moves nothing (and a stale page says it is stale), Leaflet.draw and the commit confirm speak
+the panel's words, and the committed plan opened in the editor is called what it is.
+
+Fixtures (the browser, the seeded demo city under uvicorn) are those of
+tests/test_maps_browser.py; skips (never fails) only when Chromium or its driver is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import text
+
+from tests.test_maps_browser import (  # noqa: F401 (fixtures)
+    ARTIFACTS,
+    _console_errors,
+    _count,
+    _open,
+    _scalar,
+    browser,
+    live,
+)
+from tests.test_maps_pages import token_for
+
+pytestmark = pytest.mark.browser
+
+
+def _groups(engine, code: str) -> tuple[Any, list[tuple[str | None, list[int]]]]:  # noqa: ANN001
+    """The editor's start for ``code`` and its grids as (code, building ids)."""
+    from geo.map_data import editor_data
+
+    ed = editor_data(engine, code)
+    members: dict[int, list[int]] = {}
+    for f in ed.buildings["features"]:  # a building in no grid: the first grid's
+        members.setdefault(f["properties"]["grid"] or 0, []).append(f["id"])
+    return ed, [(ed.grids[i]["code"], ids) for i, ids in sorted(members.items())]
+
+
+def _draft(engine, code: str, grids: list[tuple[str | None, list[int]]]) -> int:  # noqa: ANN001
+    """A draft of ``grids`` saved as the editor saves one; its id."""
+    from geo.plan_drafts import DraftGrid, save_draft
+
+    return save_draft(
+        engine, code, 300, 500, [DraftGrid(c, ids) for c, ids in grids], created_by="test"
+    )["plan_id"]
+
+
+def _commit_copy(engine, code: str) -> int:  # noqa: ANN001
+    """Another planner's commit: the community's grids saved as a draft and committed (its
+    version goes up by one, so pages and drafts made before are stale). The plan's id."""
+    from geo.plans import commit_plan
+
+    _ed, grids = _groups(engine, code)
+    plan = _draft(engine, code, grids)
+    commit_plan(engine, plan, actor="test", allow_disconnected=True)
+    return plan
+
+
+def _status(engine, plan: int) -> str:  # noqa: ANN001
+    return _scalar(engine, "SELECT status FROM grid_plans WHERE id = :p", p=plan)
+
+
+def _wait(drv, script: str, timeout: int = 30) -> Any:  # noqa: ANN001
+    WebDriverWait(drv, timeout).until(lambda d: d.execute_script(script))
+    return drv.execute_script(script)
+
+
+def _shown(drv, element_id: str) -> bool:  # noqa: ANN001
+    return drv.find_element("id", element_id).is_displayed()
+
+
+def _leaving_asks(drv) -> bool:  # noqa: ANN001
+    """Whether leaving the page now would ask first (the page's beforeunload handler
+    cancels the event): a synthetic event, since chromedriver answers a real prompt itself
+    when it navigates."""
+    return drv.execute_script(
+        "var e = new Event('beforeunload', {cancelable: true}); window.dispatchEvent(e);"
+        "return e.defaultPrevented;"
+    )
+
+
+def _save(drv) -> dict:  # noqa: ANN001
+    drv.execute_script("window.gwState.saved = null; window.gwState.saveError = null;")
+    drv.find_element("id", "gw-save").click()
+    _wait(drv, "return window.gwState.saved || window.gwState.saveError")
+    saved = drv.execute_script("return window.gwState.saved")
+    assert saved, drv.execute_script("return window.gwState.saveError")
+    return saved
+
+
+def _far_move(ed) -> tuple[int, int]:  # noqa: ANN001
+    """A building and the grid farthest from it: moved there, that grid is in two pieces."""
+
+    def centre(f: dict) -> tuple[float, float]:
+        ring = f["geometry"]["coordinates"][0]
+        ring = ring[0] if isinstance(ring[0][0], list) else ring
+        return sum(c[0] for c in ring) / len(ring), sum(c[1] for c in ring) / len(ring)
+
+    feats = {f["id"]: f for f in ed.buildings["features"]}
+    members: dict[int, list[int]] = {}
+    for bid, f in feats.items():
+        members.setdefault(f["properties"]["grid"], []).append(bid)
+    src = max(members, key=lambda g: len(members[g]))
+    moved = members[src][0]
+    x, y = centre(feats[moved])
+    far = max(
+        (g for g in members if g != src),
+        key=lambda g: min(
+            (centre(feats[b])[0] - x) ** 2 + (centre(feats[b])[1] - y) ** 2 for b in members[g]
+        ),
+    )
+    return moved, far
+
+
+def test_a_saved_draft_opened_again_is_committed_from_its_page(live, browser) -> None:  # noqa: F811
+    """Tester, 1 HIGH: the draft opened from the list (or the "review the draft" link after
+    saving) had no commit or discard button. Also 10: the commit confirm listed the flags as
+    raw keys (under_min, over_max); it now words them as the panel does. And 3: leaving the
+    page asks first only while there are unsaved edits."""
+    db = live["engine"]
+    code = live["communities"][0]
+    ed, _grids = _groups(db, code)
+    url = f"{live['base']}/maps/editor?community={code}&min=395&max=405"
+    _open(browser, url, "editor_reopen_start")
+    assert _console_errors(browser) == []
+    assert not _leaving_asks(browser)  # nothing changed yet
+    moved, far = _far_move(ed)
+    browser.execute_script(f"window.gwEditor.move([{moved}], {far});")
+    assert _leaving_asks(browser)
+    browser.find_element("id", "gw-undo").click()
+    assert not _leaving_asks(browser)  # back where it started
+    browser.find_element("id", "gw-redo").click()
+    assert _leaving_asks(browser)
+    saved = _save(browser)
+    assert not _leaving_asks(browser)  # saved: nothing to lose
+    flagged = {g["code"]: g["flags"] for g in saved["grids"] if g["flags"]}
+    assert any("disconnected" in f for f in flagged.values()), flagged
+    assert any(k in f for f in flagged.values() for k in ("under_min", "over_max")), flagged
+
+    # the link after saving opens the draft: its page commits or discards it
+    review = browser.find_element("id", "gw-plan-review")
+    assert f"plan={saved['plan_id']}" in review.get_attribute("href")
+    review.click()
+    plan = _wait(browser, "return window.gwState && window.gwState.ready && window.gwState.plan")
+    assert plan["id"] == saved["plan_id"] and plan["status"] == "draft", plan
+    browser.save_screenshot(str(ARTIFACTS / "editor_reopened_draft.png"))
+    assert _shown(browser, "gw-plan") and _shown(browser, "gw-commit")
+    assert _shown(browser, "gw-discard") and not _shown(browser, "gw-plan-review")
+    assert f"#{saved['plan_id']}" in browser.find_element("id", "gw-plan-name").text
+    assert not _leaving_asks(browser)  # opened on the draft: it is what is saved
+    browser.find_element("id", "gw-commit").click()
+    alert = browser.switch_to.alert
+    said = alert.text
+    lines = {x.split(":")[0].strip(): x for x in said.splitlines() if x.startswith("  ")}
+    assert set(lines) == set(flagged), said
+    words = {"under_min": "不足 under", "over_max": "超出 over", "disconnected": "不连通"}
+    for grid, flags in flagged.items():
+        assert "under_min" not in lines[grid] and "over_max" not in lines[grid], said
+        assert all(words[f] in lines[grid] for f in flags), (lines[grid], flags)
+    alert.accept()
+    done = _wait(browser, "return window.gwState.planAction")
+    assert done["result"]["plan_id"] == saved["plan_id"]
+    assert _status(db, saved["plan_id"]) == "committed"
+    assert not _shown(browser, "gw-plan")
+    assert _console_errors(browser) == []
+
+
+def test_stale_drafts_are_discarded_from_the_list_and_their_page(live, browser) -> None:  # noqa: F811
+    """Tester, 2: drafts made on an older grid version piled up in the list and nothing in
+    the UI could discard them. The list has a discard button per stale draft (confirmed
+    first); the stale draft's page offers discard (never commit)."""
+    db = live["engine"]
+    code = live["communities"][1]
+    _ed, grids = _groups(db, code)
+    stale_a, stale_b = _draft(db, code, grids), _draft(db, code, grids)
+    _commit_copy(db, code)  # another planner commits: both drafts are now stale
+    fresh = _draft(db, code, _groups(db, code)[1])
+
+    browser.get(f"{live['base']}/maps/editor")
+    buttons = browser.find_elements("css selector", "button.gw-discard-stale")
+    assert {int(b.get_attribute("data-plan")) for b in buttons} >= {stale_a, stale_b}
+    assert not browser.find_elements(
+        "css selector", f'button.gw-discard-stale[data-plan="{fresh}"]'
+    )
+    button = browser.find_element("css selector", f'button.gw-discard-stale[data-plan="{stale_a}"]')
+    button.click()
+    browser.switch_to.alert.dismiss()  # asked first: no, and nothing happens
+    assert _status(db, stale_a) == "draft"
+    button.click()
+    alert = browser.switch_to.alert
+    assert f"#{stale_a}" in alert.text and "放弃" in alert.text
+    alert.accept()
+    res = _wait(browser, "return window.gwDiscarded")
+    assert res["ok"], res
+    assert _status(db, stale_a) == "discarded"
+    assert f"草案 #{stale_a} 已放弃" in browser.find_element("id", "gw-msg").text
+    assert not browser.find_elements(
+        "css selector", f'button.gw-discard-stale[data-plan="{stale_a}"]'
+    )
+    browser.save_screenshot(str(ARTIFACTS / "editor_picker_discarded.png"))
+
+    _open(browser, f"{live['base']}/maps/editor?community={code}&plan={stale_b}", "editor_stale")
+    plan = _wait(browser, "return window.gwState.plan")
+    assert plan["status"] == "draft" and plan["stale"] is True, plan
+    assert _count(browser, "#gw-stale") == 1
+    assert _shown(browser, "gw-discard") and not _shown(browser, "gw-commit")
+    browser.find_element("id", "gw-discard").click()
+    browser.switch_to.alert.accept()
+    _wait(browser, "return window.gwState.planAction")
+    assert _status(db, stale_b) == "discarded"
+    assert _console_errors(browser) == []
+
+
+def test_the_committed_plan_is_not_called_a_stale_draft(live, browser) -> None:  # noqa: F811
+    """Tester, 15: the committed plan (today's grids) opened in the editor said "draft plan
+    7 草案 … 已过期 stale". It is said to be the committed plan and its version, and, being
+    the current grids, is edited and saved as they are."""
+    db = live["engine"]
+    code = live["communities"][2]
+    plan = _commit_copy(db, code)
+    version = _scalar(
+        db,
+        "SELECT max(version) FROM grids g JOIN areas a ON a.id = g.community_id WHERE a.code = :c",
+        c=code,
+    )
+    _open(browser, f"{live['base']}/maps/editor?community={code}&plan={plan}", "editor_committed")
+    got = _wait(browser, "return window.gwState.plan")
+    assert got["status"] == "committed" and got["stale"] is False, got
+    start = browser.find_element("id", "gw-start").text
+    assert start.startswith(f"已提交的方案 committed plan #{plan}"), start
+    assert f"version {version}" in start and "现行网格" in start and "草案" not in start
+    assert _count(browser, "#gw-stale") == 0 and not _shown(browser, "gw-plan")
+    saved = _save(browser)  # on today's grids: a save is taken (was a 409 "reload")
+    assert _status(db, saved["plan_id"]) == "draft"
+    _commit_copy(db, code)  # replaced: now it is said to be replaced, not a stale draft
+    _open(browser, f"{live['base']}/maps/editor?community={code}&plan={plan}", "editor_replaced")
+    _wait(browser, "return window.gwState.plan")
+    note = browser.find_element("id", "gw-stale").text
+    assert note.startswith(f"⚠ 此方案于第 {version} 版提交，现行为第 {version + 1} 版"), note
+    assert "draft" not in browser.find_element("id", "gw-start").text
+    assert _console_errors(browser) == []
+
+
+def test_an_expired_sign_in_keeps_the_edits_and_says_how_to_go_on(live, browser) -> None:  # noqa: F811
+    """Tester, 4: with the sign-in expired mid-edit, save said "保存失败 save failed: 未登录
+    not signed in: send 'Authorization: Bearer <token>'". It now says the sign-in expired,
+    that the edits are kept, and links to the sign-in page in a new tab; signed in again,
+    the same save works."""
+    db = live["engine"]
+    code = live["communities"][3]
+    ed, _grids = _groups(db, code)
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_expired")
+    moved, far = _far_move(ed)
+    browser.execute_script(f"window.gwEditor.move([{moved}], {far});")
+    plans = _scalar(db, "SELECT count(*) FROM grid_plans")
+
+    def sign_in_as(token: str) -> None:
+        browser.execute_cdp_cmd(
+            "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Bearer {token}"}}
+        )
+
+    sign_in_as("gw_expired-token")
+    try:
+        browser.find_element("id", "gw-save").click()
+        _wait(browser, "return window.gwState.saveError")
+        msg = browser.find_element("id", "gw-msg")
+        said = msg.text
+        assert said.startswith("登录已过期"), said
+        assert "修改仍保留" in said and "edits are kept" in said, said
+        assert "Authorization" not in said and "Bearer" not in said, said
+        link = browser.find_element("id", "gw-signin")
+        assert link.get_attribute("target") == "_blank"
+        assert "/login?next=" in link.get_attribute("href")
+        assert browser.execute_script("return window.gwEditor.unsaved()")
+        for button in ("gw-rebalance",):  # every call of the page says it the same way
+            browser.find_element("id", button).click()
+            WebDriverWait(browser, 30).until(lambda d: "中" not in msg.text)
+            assert msg.text.startswith("登录已过期，重新平衡未完成"), msg.text
+        assert _scalar(db, "SELECT count(*) FROM grid_plans") == plans
+        browser.save_screenshot(str(ARTIFACTS / "editor_sign_in_expired.png"))
+    finally:
+        sign_in_as(token_for(db, "admin", name="editor-again"))
+    saved = _save(browser)  # signed in again (another tab): the same save works
+    assert _status(db, saved["plan_id"]) == "draft"
+    members = next(
+        f["properties"]["building_ids"]
+        for f in _features(db, saved["plan_id"])
+        if f["properties"]["code"] == ed.grids[far]["code"]
+    )
+    assert moved in members
+
+
+def _features(engine, plan: int) -> list[dict]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT features FROM grid_plans WHERE id = :p"), {"p": plan}
+        ).scalar_one()["features"]
+
+
+def test_rebalancing_an_unchanged_community_moves_nothing(live, browser) -> None:  # noqa: F811
+    """Tester, 6: "rebalance the rest" on a community the engine had just partitioned said
+    "38 楼栋 moved": only the grid codes had swapped (001↔002, 003↔004), and the colours
+    with them. Nothing moves now and every grid keeps its code; on a page made stale by
+    another planner's commit it says so instead of rebalancing."""
+    from geo.plans import commit_plan, create_plan
+
+    db = live["engine"]
+    code = "110108015002"  # the tester's community
+    assert code in live["communities"]
+    commit_plan(db, create_plan(db, code, 300, 500, created_by="test"), actor="test")
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_rebalance_same")
+    before = browser.execute_script("return window.gwState.grids")
+    browser.find_element("id", "gw-rebalance").click()
+    done = _wait(browser, "return window.gwState.rebalanced", 60)
+    msg = browser.find_element("id", "gw-msg").text
+    assert done == {"moved": 0} and msg == "已重新平衡 rebalanced: 0 楼栋 moved", msg
+    assert browser.execute_script("return window.gwState.grids") == before
+    assert not browser.execute_script("return window.gwEditor.unsaved()")
+    assert _console_errors(browser) == []
+
+    _commit_copy(db, code)  # another planner commits behind the page's back
+    browser.execute_script("window.gwState.rebalanced = null;")
+    browser.find_element("id", "gw-rebalance").click()
+    WebDriverWait(browser, 60).until(lambda d: "中" not in d.find_element("id", "gw-msg").text)
+    msg = browser.find_element("id", "gw-msg").text
+    assert msg.startswith("重新平衡失败") and "请刷新编辑器" in msg, msg
+    assert browser.execute_script("return window.gwState.rebalanced") is None
+    assert [e for e in _console_errors(browser) if "409 (Conflict)" not in e] == []
+
+
+def test_leaflet_draw_speaks_chinese_first(live, browser) -> None:  # noqa: F811
+    """Tester, 10: the drawing tools said "Draw a polygon", "Click to start drawing shape.",
+    "Finish", "Delete last point", "Cancel" and "Edit layers" in English only."""
+    code = live["communities"][0]
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_draw_zh")
+    polygon = browser.find_element("css selector", ".leaflet-draw-draw-polygon")
+    assert polygon.get_attribute("title").startswith("画边界"), polygon.get_attribute("title")
+    # nothing drawn yet: the edit tools say there is nothing to edit
+    edit = browser.find_element("css selector", ".leaflet-draw-edit-edit")
+    assert edit.get_attribute("title") == "没有可修改的边界 no boundary to reshape"
+    remove = browser.find_element("css selector", ".leaflet-draw-edit-remove")
+    assert remove.get_attribute("title") == "没有可删除的边界 no boundary to delete"
+    polygon.click()
+    actions = [
+        a.text
+        for a in browser.find_elements("css selector", ".leaflet-draw-actions a")
+        if a.is_displayed()
+    ]
+    assert actions == ["完成 Finish", "删除上一点 Delete last point", "取消 Cancel"], actions
+    tip = browser.find_element("css selector", ".leaflet-draw-tooltip")
+    assert tip.get_attribute("textContent").startswith("点击开始画边界"), tip.text
+    browser.save_screenshot(str(ARTIFACTS / "editor_draw_zh.png"))
+    next(a for a in browser.find_elements("link text", "取消 Cancel") if a.is_displayed()).click()
+    assert _console_errors(browser) == []
