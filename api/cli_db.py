@@ -208,6 +208,8 @@ def backup(
 ) -> None:
     """Back up the gridward database to FILE (pg_dump -Fc; written whole or not at all; only
     its owner may read it). 备份"""
+    from sqlalchemy.engine import make_url
+
     from geo.db import database_url, embedded_cluster
 
     if str(file) == "-":
@@ -217,11 +219,19 @@ def backup(
         )
     if file.is_dir():
         raise InputError(f"备份文件有误 {file} is a folder: name the file to write")
-    # a cluster this command had to start is stopped again after (it was left running)
     cluster = None if _external() else embedded_cluster()
+    _check_backup_target(file, cluster.data_dir if cluster is not None else None)
+    # a cluster this command had to start is stopped again after (it was left running)
     started = cluster is not None and not cluster.is_running()
     try:
         url = database_url()
+        if _revision(_libpq(url)) is None:
+            raise SetupError(
+                f"备份被拒 database '{make_url(url).database}' has no "
+                "gridward schema (it is empty, or was dropped and made again): nothing was "
+                f"written{', ' + str(file) + ' is kept as it was' if file.exists() else ''}; "
+                "a backup of it could not be restored"
+            )
         partial = file.with_name(file.name + ".partial")
         try:
             # made 0600 before pg_dump writes: the archive holds password hashes, phones and
@@ -244,6 +254,38 @@ def backup(
         f"备份完成 backed up (schema {rev}) to {file}: {_size(file.stat().st_size)}, "
         "readable by its owner only (mode 600)"
     )
+
+
+def _check_backup_target(file: Path, data_dir: Path | None) -> None:
+    """Refuse a backup path that would overwrite what is not a backup. WHY: ``db backup``
+    overwrote cluster.json, files inside PGDATA and a README in the checkout (outside tester,
+    item 4). An earlier backup (a pg_dump archive, it starts with PGDMP) is replaced: nightly
+    rotation."""
+    target = file.absolute()
+    if data_dir is not None:
+        home = data_dir.resolve()
+        if target.resolve() == home or home in target.resolve().parents:
+            raise InputError(
+                f"备份文件有误 {file} is inside the data folder {data_dir}: write backups "
+                "outside it (a backup beside the cluster is lost with it, and may overwrite "
+                "its files)"
+            )
+    if not target.parent.is_dir():
+        raise InputError(
+            f"备份文件有误 the folder {file.parent} does not exist: make it first "
+            f"(mkdir -p {file.parent}), or name a file in a folder that exists"
+        )
+    if target.exists():
+        try:
+            with open(target, "rb") as fh:
+                head = fh.read(5)
+        except OSError as exc:
+            raise InputError(f"备份文件有误 {file} exists and cannot be read: {exc}") from None
+        if head != b"PGDMP":
+            raise InputError(
+                f"备份文件有误 {file} exists and is not a gridward backup (pg_dump -Fc archive): "
+                "nothing was written; name a new file, or remove that one first"
+            )
 
 
 def _tables_with_rows(conninfo: str) -> list[str]:

@@ -268,7 +268,16 @@ class EmbeddedCluster:
                         f"数据文件夹有误 the data folder {self.data_dir}: {path} is a file, not a "
                         "folder: set GRIDWARD_DATA_DIR to a folder (made if missing)"
                     )
-                return
+                break
+        # WHY: GRIDWARD_DATA_DIR set to the pg folder itself made a new, empty cluster nested
+        # inside the real PGDATA (outside tester, item 6)
+        with contextlib.suppress(OSError):
+            if (self.data_dir / "PG_VERSION").exists():
+                raise SetupError(
+                    f"数据文件夹有误 {self.data_dir} is the cluster's pg folder (it holds "
+                    "PG_VERSION), not gridward's data folder: set GRIDWARD_DATA_DIR to its "
+                    f"parent {self.data_dir.parent}"
+                )
 
     def state_and_problem(self) -> tuple[ClusterState | None, str]:
         """The remembered state, or None and why not ("missing", or what did not parse)."""
@@ -309,6 +318,16 @@ class EmbeddedCluster:
             "kept, nothing was deleted: restore cluster.json from a backup, or run "
             "'gridward db start --adopt' to take the cluster back (a new password for its "
             "gridward role; programs holding the old URL must be restarted)"
+        )
+
+    def no_database_error(self, name: str) -> SetupError:
+        """The refusal of a command that only reads, on a running cluster whose database was
+        dropped. WHY: reads made it again, empty, and a nightly ``db backup`` then wrote an
+        empty backup over good ones (outside tester, item 1)."""
+        return SetupError(
+            f"数据库不存在 the database '{name}' is missing from the cluster in {self.pgdata}: "
+            "nothing was made; bring it back with 'gridward db restore FILE', or run "
+            "'gridward db start' to make it empty"
         )
 
     def no_cluster_error(self) -> SetupError:
@@ -514,7 +533,7 @@ class EmbeddedCluster:
             state = self.init(adopt=adopt)
             if not self.is_running():
                 self._start_server(state)
-            self._ensure_database(state, quiet=new)
+            self._ensure_database(state, quiet=new, create=create or adopt)
             return state
 
     def _start_server(self, state: ClusterState) -> None:
@@ -633,13 +652,18 @@ class EmbeddedCluster:
                     ) from None
                 time.sleep(0.2)
 
-    def _ensure_database(self, state: ClusterState, quiet: bool = False) -> None:
+    def _ensure_database(
+        self, state: ClusterState, quiet: bool = False, create: bool = True
+    ) -> None:
         """Create the gridward database with PostGIS once, and again if it was dropped (on a
-        cluster already running too: `db start` said "running" over a missing database)."""
+        cluster already running too: `db start` said "running" over a missing database).
+        Without ``create`` a missing database is refused (:meth:`no_database_error`)."""
         with self._connect(state, "postgres", autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (state.database,)
             ).fetchone()
+            if not exists and not create:
+                raise self.no_database_error(state.database)
             if not exists:
                 if not quiet:
                     say(

@@ -619,3 +619,85 @@ def test_restore_onto_a_new_machine_makes_the_cluster_and_is_audited(served) -> 
         assert detail["os_user"] == pwd.getpwuid(os.getuid()).pw_name
     finally:
         EmbeddedCluster(fresh).destroy()
+
+
+def test_a_dropped_database_is_made_again_only_by_set_up_commands(served, tmp_path) -> None:
+    """Outside tester item 1: with the gridward database dropped from a running cluster, a
+    read made it again, empty, and a nightly `db backup` then wrote an empty backup over a
+    good one (exit 0). Now reads exit 3 with 数据库不存在 and make nothing; `db backup`
+    never writes a backup of a database without a schema revision, keeping the old file."""
+    from geo.db import migrate
+
+    cluster, env = served
+    state = cluster.start()
+    engine = create_engine(state.url)
+    migrate(engine)
+    engine.dispose()
+    good = tmp_path / "nightly.dump"
+    assert _cli(env, "db", "backup", str(good)).returncode == 0
+    before = good.read_bytes()
+    admin = state.url.rsplit("/", 1)[0] + "/postgres"
+    gone = "SELECT count(*) FROM pg_database WHERE datname = 'gridward'"
+    _scalar(admin, "DROP DATABASE gridward WITH (FORCE)", autocommit=True)
+    try:
+        for cmd in (("report", "daily"), ("db", "url"), ("db", "backup", str(good))):
+            out = _cli(env, *cmd)
+            assert out.returncode == 3 and out.stderr.count("error:") == 1, (cmd, out.stderr)
+            assert "数据库不存在" in out.stderr and "新建空数据库" not in out.stderr, out.stderr
+            assert _scalar(admin, gone) == 0, cmd
+        assert good.read_bytes() == before
+        # a database without gridward's schema (made by hand, or by an older gridward)
+        _scalar(admin, "CREATE DATABASE gridward", autocommit=True)
+        out = _cli(env, "db", "backup", str(good))
+        assert out.returncode != 0 and out.stderr.count("error:") == 1, out.stderr
+        assert "备份被拒" in out.stderr and "kept as it was" in out.stderr, out.stderr
+        assert good.read_bytes() == before and not list(tmp_path.glob("*.partial"))
+    finally:
+        _scalar(admin, "DROP DATABASE IF EXISTS gridward WITH (FORCE)", autocommit=True)
+        out = _cli(env, "db", "start")  # a set-up command makes it again
+    assert out.returncode == 0 and "新建空数据库" in out.stderr, out.stderr
+
+
+def test_backup_refuses_to_overwrite_what_is_not_a_backup(served, tmp_path) -> None:
+    """Outside tester item 4: `db backup FILE` overwrote cluster.json, files in PGDATA and a
+    README in the checkout; into a missing folder it named its own `.partial` file. Now a path
+    in the data folder and an existing file that is not a pg_dump archive are refused (left
+    as they were); an earlier backup is replaced (nightly rotation)."""
+    cluster, env = served
+    cluster.start()
+    state_file = cluster.data_dir / "cluster.json"
+    kept = state_file.read_bytes()
+    for inside in (state_file, cluster.pgdata / "backup.dump"):
+        out = _cli(env, "db", "backup", str(inside))
+        assert out.returncode != 0 and out.stderr.count("error:") == 1, out.stderr
+        assert f"inside the data folder {cluster.data_dir}" in out.stderr, out.stderr
+    assert state_file.read_bytes() == kept and not (cluster.pgdata / "backup.dump").exists()
+
+    readme = tmp_path / "README"
+    readme.write_text("notes\n")
+    out = _cli(env, "db", "backup", str(readme))
+    assert out.returncode != 0 and "is not a gridward backup" in out.stderr, out.stderr
+    assert readme.read_text() == "notes\n"
+
+    missing = tmp_path / "no-such-folder"
+    out = _cli(env, "db", "backup", str(missing / "x.dump"))
+    assert out.returncode != 0 and out.stderr.count("error:") == 1, out.stderr
+    assert f"the folder {missing} does not exist" in out.stderr and ".partial" not in out.stderr
+
+    dump = tmp_path / "rotate.dump"
+    for _ in range(2):
+        out = _cli(env, "db", "backup", str(dump))
+        assert out.returncode == 0 and "备份完成" in out.stdout, out.stderr
+
+
+def test_the_pg_folder_as_data_folder_is_refused(served) -> None:
+    """Outside tester item 6: GRIDWARD_DATA_DIR pointed at the pg folder (it holds
+    PG_VERSION) made a new, empty cluster nested inside the real PGDATA."""
+    cluster, env = served
+    cluster.start()
+    for cmd in (("db", "start"), ("db", "status"), ("report", "daily")):
+        out = _cli({**env, "GRIDWARD_DATA_DIR": str(cluster.pgdata)}, *cmd)
+        assert out.returncode == 3 and out.stderr.count("error:") == 1, (cmd, out.stderr)
+        assert "is the cluster's pg folder" in out.stderr, out.stderr
+        assert f"set GRIDWARD_DATA_DIR to its parent {cluster.data_dir}" in out.stderr
+    assert not (cluster.pgdata / "pg").exists()
