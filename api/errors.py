@@ -1,4 +1,5 @@
-"""Every error leaves the API as JSON ``{"error": "...", "status": N}`` with a 4xx/5xx code.
+"""Every error leaves the API as JSON ``{"error": "...", "status": N}`` with a 4xx/5xx code;
+a browser opening a page (/maps, /login) gets the same words as a small HTML page instead.
 
 Bad input is a 4xx that names the problem; a database that went away is a 503 with
 Retry-After (clients retry, the pool reconnects by itself); anything else is a 500 whose
@@ -15,7 +16,7 @@ from urllib.parse import quote
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -33,6 +34,48 @@ def error_response(
         status_code=status,
         headers=headers,
     )
+
+
+def _prefers_html(accept: str) -> bool:
+    """Whether an Accept header puts HTML first (a browser navigating), not JSON or ``*/*``
+    (scripts, curl, the test client)."""
+    best: dict[str, float] = {}
+    for part in accept.split(","):
+        kind, _, params = part.strip().partition(";")
+        q = 1.0
+        for p in params.split(";"):
+            name, _, value = p.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best[kind.strip().lower()] = max(q, best.get(kind.strip().lower(), 0.0))
+    html = max(best.get("text/html", 0.0), best.get("application/xhtml+xml", 0.0))
+    return html > 0 and html >= best.get("application/json", 0.0)
+
+
+def _wants_page(req: Request) -> bool:
+    """A person's browser opening a page route (/, /login, /maps, /maps/..., not its static
+    files): its errors are a page to read, not JSON (tester: 户数范围 min > max → a bare
+    ``{"error": …}``)."""
+    path = req.url.path
+    page = path in ("/", "/login", "/maps") or (
+        path.startswith("/maps/") and not path.startswith("/maps/static/")
+    )
+    return page and _prefers_html(req.headers.get("accept", ""))
+
+
+def _reply(
+    req: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """The error as JSON, or as an HTML page for a browser opening a page route."""
+    if not _wants_page(req):
+        return error_response(status, message, headers)
+    from maps.shell import error_page
+
+    page = error_page(status, chinese_first(message, status), req.url.path, req.url.query)
+    return HTMLResponse(page, status_code=status, headers=headers)
 
 
 # pydantic's error types in the words a Chinese reader meets first, before the field and
@@ -127,15 +170,15 @@ def _database_gone(exc: BaseException) -> bool:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the JSON error handlers on ``app``."""
+    """Register the error handlers on ``app`` (JSON; HTML for a browser opening a page)."""
 
     @app.exception_handler(GridwardError)
-    async def _gridward(_req: Request, exc: GridwardError) -> JSONResponse:
-        return error_response(exc.status_code, exc.message)
+    async def _gridward(req: Request, exc: GridwardError) -> Response:
+        return _reply(req, exc.status_code, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, _validation_message(exc))
+    async def _validation(req: Request, exc: RequestValidationError) -> Response:
+        return _reply(req, 422, _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(req: Request, exc: StarletteHTTPException) -> Response:
@@ -147,29 +190,30 @@ def install_error_handlers(app: FastAPI) -> None:
         ):  # a person opening a map page in a browser: to the sign-in page, then back
             target = quote(req.url.path + (f"?{req.url.query}" if req.url.query else ""))
             return RedirectResponse(f"/login?next={target}", status_code=303)
-        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        return _reply(req, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(OperationalError)
-    async def _db_down(_req: Request, exc: OperationalError) -> JSONResponse:
+    async def _db_down(req: Request, exc: OperationalError) -> Response:
         failed = db_failure(exc)
         if failed is not None and failed.kind == "conflict":
             # a deadlock or serialization failure: the database is up and nothing was
             # written; "unavailable" sent operators looking for an outage
             log.warning("transaction rolled back: %s", failed.line)
-            return error_response(
+            return _reply(
+                req,
                 503,
                 "the database was busy with a conflicting change: send it again",
                 {"Retry-After": "1"},
             )
         log.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
-        return error_response(503, "database unavailable, retry shortly", {"Retry-After": "5"})
+        return _reply(req, 503, "database unavailable, retry shortly", {"Retry-After": "5"})
 
     @app.exception_handler(DBAPIError)
-    async def _db_error(_req: Request, exc: DBAPIError) -> JSONResponse:
+    async def _db_error(req: Request, exc: DBAPIError) -> Response:
         if exc.connection_invalidated:
-            return error_response(503, "database unavailable, retry shortly", {"Retry-After": "5"})
+            return _reply(req, 503, "database unavailable, retry shortly", {"Retry-After": "5"})
         log.exception("database error")
-        return error_response(500, "internal database error")
+        return _reply(req, 500, "internal database error")
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(req: Request, _exc: ClientDisconnect) -> JSONResponse:
@@ -180,8 +224,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "the client disconnected before the request was read")
 
     @app.exception_handler(Exception)
-    async def _other(_req: Request, exc: Exception) -> JSONResponse:
+    async def _other(req: Request, exc: Exception) -> Response:
         if _database_gone(exc):
-            return error_response(503, "database unavailable, retry shortly", {"Retry-After": "5"})
+            return _reply(req, 503, "database unavailable, retry shortly", {"Retry-After": "5"})
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal error")
+        return _reply(req, 500, "internal error")
