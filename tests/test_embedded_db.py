@@ -701,3 +701,74 @@ def test_the_pg_folder_as_data_folder_is_refused(served) -> None:
         assert "is the cluster's pg folder" in out.stderr, out.stderr
         assert f"set GRIDWARD_DATA_DIR to its parent {cluster.data_dir}" in out.stderr
     assert not (cluster.pgdata / "pg").exists()
+
+
+def test_no_migration_under_a_running_older_program(served) -> None:
+    """Outside tester item 3 and N10: a command of a newly installed gridward migrated the
+    schema under the older API still connected, which then wrote rows the migration meant to
+    fix. Now it refuses, naming the program (exit 3, nothing migrated); this process's own
+    connections and two commands started at once do not count; gridward's connections carry
+    an application_name (the API and workers showed as '?' in these lists)."""
+    import time
+
+    import psycopg
+
+    from geo.db import migrate
+
+    cluster, env = served
+    root = cluster.start().url.rsplit("/", 1)[0]
+    revision = "SELECT version_num FROM alembic_version"
+    old_url, old_env = root + "/olddb", {**env, "DATABASE_URL": root + "/olddb"}
+    libpq = old_url.replace("postgresql+psycopg://", "postgresql://")
+    _scalar(root + "/postgres", "DROP DATABASE IF EXISTS olddb WITH (FORCE)", autocommit=True)
+    _scalar(root + "/postgres", "CREATE DATABASE olddb", autocommit=True)
+    engine = create_engine(old_url)
+    worker = None
+    try:
+        migrate(engine, "0018")
+        with psycopg.connect(libpq, application_name="old-api"):
+            out = _cli(old_env, "users", "list")
+        assert out.returncode == 3 and out.stderr.count("error:") == 1, out.stderr
+        assert "数据库正在使用" in out.stderr and "old-api from 127.0.0.1" in out.stderr
+        assert "stop the API" in out.stderr and "run the command again" in out.stderr
+        assert _scalar(old_url, revision) == "0018"
+
+        with engine.connect() as held:  # this process's own connection: not another program
+            held.execute(text("SELECT 1"))
+            migrate(engine, "0019")
+        assert _scalar(old_url, revision) == "0019"
+        engine.dispose()  # this process is another program to the commands below
+
+        both = [
+            subprocess.Popen([GRIDWARD, "users", "list"], env=old_env, stderr=subprocess.PIPE)
+            for _ in range(2)
+        ]
+        errs = [p.communicate(timeout=120)[1].decode() for p in both]
+        assert [p.returncode for p in both] == [0, 0], errs
+        assert _scalar(old_url, revision) != "0019"
+
+        worker = subprocess.Popen(
+            [GRIDWARD, "tracks", "worker", "--watch", "60"],
+            env=old_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        names: list[str] = []
+        for _ in range(100):
+            with psycopg.connect(libpq) as conn:
+                names = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT application_name FROM pg_stat_activity WHERE datname = 'olddb'"
+                    )
+                ]
+            if f"gridward worker [{worker.pid}]" in names:
+                break
+            time.sleep(0.2)
+        assert f"gridward worker [{worker.pid}]" in names, names
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+        engine.dispose()
+        _scalar(root + "/postgres", "DROP DATABASE IF EXISTS olddb WITH (FORCE)", autocommit=True)
