@@ -352,6 +352,9 @@ def failure_line(failed: DbFailure, settings: Settings | None = None) -> str:
     with DATABASE_URL set, the hint says where to look; the embedded cluster refusing the
     login in cluster.json names the data folder and the fix (outside tester Z2, N6)."""
     text_ = f"database error ({failed.name}): {failed.line}"
+    full = disk_full(failed.name + " " + failed.line, settings)
+    if full:
+        return f"磁盘已满 disk full: {full} ({text_}): free space on the database's disk"
     if failed.kind == "conflict":
         return f"数据库繁忙 {text_}: nothing was written, send it again"
     if failed.kind != "unavailable":
@@ -369,6 +372,32 @@ def failure_line(failed: DbFailure, settings: Settings | None = None) -> str:
             return f"{tag} {text_}" + (f" ({hint})" if external else "")
     where = " (is the server running? check the host and port in DATABASE_URL)"
     return f"无法连接数据库 {text_}" + (where if external else "")
+
+
+_CUT_OFF = "server closed the connection unexpectedly"
+
+
+def disk_full(words: str, settings: Settings | None = None) -> str | None:
+    """Where the disk is full, when ``words`` (an error) say so, or the embedded cluster's
+    last log lines do after a cut connection (the server PANICs and restarts on a full disk;
+    its client only sees the connection closed); else None. WHY: a restore on a full disk
+    read "无法连接数据库 … server closed the connection unexpectedly" (outside tester, item 2)."""
+    if "DiskFull" in words or "No space left on device" in words:
+        return "No space left on device"
+    if _CUT_OFF not in words:
+        return None
+    s = settings or get_settings()
+    if s.database_url:
+        return None
+    log = Path(s.data_dir) / "postgres.log"
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(max(0, log.stat().st_size - 8192))
+            tail = fh.read().decode("utf-8", "replace").splitlines()[-30:]
+    except OSError:
+        return None
+    hit = next((ln for ln in reversed(tail) if "No space left on device" in ln), None)
+    return f"{log} says: {hit.strip()}" if hit else None
 
 
 def refuse_if_in_use(clients: Callable[[], list[str]], where: str, then: str) -> None:

@@ -129,3 +129,29 @@ def test_missing_server_names_debian_packages(monkeypatch):
     with pytest.raises(SetupError) as err:
         embedded.find_binaries()
     assert embedded.DEBIAN_PACKAGES in err.value.message
+
+
+def test_a_full_disk_is_named_not_a_lost_connection(tmp_path: Path) -> None:
+    """Outside tester item 2: a restore on a full disk read "无法连接数据库 … server closed
+    the connection unexpectedly" (the server PANICs; its log says why). A DiskFull error, or
+    a cut connection with the embedded cluster's log saying so, is 磁盘已满 disk full."""
+    import psycopg
+
+    from geo.db import failure_line
+    from geo.errors import db_failure
+    from geo.settings import Settings
+
+    here = Settings(data_dir=tmp_path, database_url=None)
+    full = db_failure(psycopg.errors.DiskFull("could not extend file: No space left on device"))
+    assert full is not None
+    assert failure_line(full, here).startswith("磁盘已满 disk full")
+
+    cut = db_failure(psycopg.OperationalError("server closed the connection unexpectedly"))
+    assert cut is not None
+    assert failure_line(cut, here).startswith("无法连接数据库")
+    (tmp_path / "postgres.log").write_text(
+        '2025-01-01 PANIC:  could not write to file "pg_wal/xlogtemp.1": No space left on '
+        "device\n2025-01-01 LOG:  all server processes terminated; reinitializing\n"
+    )
+    line = failure_line(cut, here)
+    assert line.startswith("磁盘已满 disk full") and "postgres.log" in line, line
