@@ -221,6 +221,21 @@ class EmbeddedCluster:
         if self._user is not None:
             os.chown(path, self._user.pw_uid, self._user.pw_gid)
 
+    def _prepare_log(self) -> None:
+        """postgres.log made and given to the server user, as for a new cluster. WHY: a data
+        folder copied back as root kept a root-owned log, and pg_ctl failed on it with a
+        chown hint for pg/ that did not help (outside tester, item 5)."""
+        if self._user is None:
+            if self.logfile.exists() and not os.access(self.logfile, os.W_OK):
+                raise SetupError(
+                    f"权限不足 the server log {self.logfile} is not writable by "
+                    f"{self._server_user_name()}: chown {self._server_user_name()}: "
+                    f"{self.logfile}"
+                )
+            return
+        self.logfile.touch()
+        self._give_to_server_user(self.logfile)
+
     def _server_user_name(self) -> str:
         return self._user.pw_name if self._user else pwd.getpwuid(os.geteuid()).pw_name
 
@@ -507,8 +522,7 @@ class EmbeddedCluster:
             self.state_file.replace(self.state_file.with_name(_STATE_FILE + keep_as))
         state = ClusterState(port=self.requested_port or _free_port(), password=password)
         self._write_state(state)
-        say(f"已接管数据库 adopted the cluster in {self.pgdata}")
-        return state
+        return state  # 已接管 is said by start(), once the cluster runs with it
 
     def is_running(self) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():
@@ -534,6 +548,8 @@ class EmbeddedCluster:
             if not self.is_running():
                 self._start_server(state)
             self._ensure_database(state, quiet=new, create=create or adopt)
+            if adopt:  # WHY after: it said so, then the start failed (outside tester, item 5)
+                say(f"已接管数据库 adopted the cluster in {self.pgdata}")
             return state
 
     def _start_server(self, state: ClusterState) -> None:
@@ -547,6 +563,7 @@ class EmbeddedCluster:
                 "GRIDWARD_PG_PORT to keep one port"
             )
         self._write_state(state)
+        self._prepare_log()
         opts = [
             f"-p {state.port}",
             "-c listen_addresses=127.0.0.1",
