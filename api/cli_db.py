@@ -396,7 +396,8 @@ def restore(
             )
         scratch_url = make_url(url).set(database=scratch).render_as_string(hide_password=False)
         old, new = _migrate_restored(_libpq(url, scratch), scratch_url)
-        _record_restore(scratch_url, file, made, old, new)
+        carried = _carry_audit(_libpq(url), _libpq(url, scratch), file) if exists else 0
+        _record_restore(scratch_url, file, made, old, new, carried)
         _swap(admin, scratch, name, exists is not None)
     except BaseException as exc:
         left = _drop_scratch(admin, scratch)
@@ -412,6 +413,11 @@ def restore(
         raise
     migrated = f" (migrated from {old})" if old != new else ""
     typer.echo(f"恢复完成 restored {file} into database '{name}': schema {new}{migrated}")
+    if carried:
+        typer.echo(
+            f"审计记录 {carried} audit entries made after the backup were carried over into the "
+            "restored database (new ids; detail.carried_over says so)"
+        )
     if any(" ACL " in ln for ln in listing if not ln.startswith(";")):
         typer.echo(
             "未恢复授权 grants to other roles (a read-only report role, say) are not restored: "
@@ -527,7 +533,53 @@ def _full_disk(exc: BaseException) -> str | None:
     return disk_full(str(words))
 
 
-def _record_restore(url: str, file: Path, made: str, old: str, new: str) -> None:
+def _carry_audit(current: str, restored: str, file: Path) -> int:
+    """Copy the audit entries the database being replaced holds from after the backup's
+    newest one into the restored copy (new ids; ``detail.carried_over`` and the entry's old
+    id say where they came from); how many. WHY: a restore erased the audit trail since the
+    backup, earlier restores' entries with it, and ids were used again (outside tester,
+    item 7). Nothing else is writing: restore refuses while other programs are connected."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    with psycopg.connect(current, connect_timeout=10) as src:
+        if src.execute("SELECT to_regclass('audit_log')").fetchone()[0] is None:
+            return 0
+        with psycopg.connect(restored, connect_timeout=10) as dst:
+            newest = dst.execute("SELECT max(at) FROM audit_log").fetchone()[0]
+        rows = src.execute(
+            "SELECT id, at, actor, action, target_type, target_id, detail FROM audit_log "
+            "WHERE %(t)s::timestamptz IS NULL OR at > %(t)s ORDER BY id",
+            {"t": newest},
+        ).fetchall()
+        last = src.execute("SELECT max(id) FROM audit_log").fetchone()[0] or 0
+    note = f"from before the restore of {file.absolute()}"
+    with psycopg.connect(restored, connect_timeout=10) as dst, dst.cursor() as cur:
+        # ids go on from the replaced database's: an id never names two entries
+        cur.execute(
+            "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), "
+            "greatest(%s, (SELECT max(id) FROM audit_log), 1))",
+            (last,),
+        )
+        cur.executemany(
+            "INSERT INTO audit_log (at, actor, action, target_type, target_id, detail) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    at,
+                    actor,
+                    action,
+                    ttype,
+                    tid,
+                    Jsonb({**(d or {}), "carried_over": note, "old_id": rid}),
+                )
+                for rid, at, actor, action, ttype, tid, d in rows
+            ],
+        )
+    return len(rows)
+
+
+def _record_restore(url: str, file: Path, made: str, old: str, new: str, carried: int = 0) -> None:
     """The restore in the audit log (``db.restore``), written into the restored copy before
     it replaces the old database: it is there exactly when the restore took place. WHY: an
     admin reading the log after a restore saw the backup's history with no sign of it."""
@@ -545,6 +597,7 @@ def _record_restore(url: str, file: Path, made: str, old: str, new: str) -> None
     try:
         detail = {"os_user": who, "file": str(file.absolute()), "backup_made": made}
         detail.update(schema=new, **({"migrated_from": old} if old != new else {}))
+        detail["carried_over"] = carried  # audit entries kept from after the backup
         with engine.begin() as conn:
             record(conn, "cli", DB_RESTORE, detail=detail)
     finally:

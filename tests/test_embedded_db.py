@@ -823,3 +823,36 @@ def test_adopt_a_folder_copied_back_as_root(folder: Path, capsys) -> None:
     state = EmbeddedCluster(folder, fast=True).start(adopt=True)
     assert "已接管数据库" in capsys.readouterr().err
     assert _scalar(state.url, "SELECT 1") == 1
+
+
+def test_restore_keeps_the_audit_trail_made_after_the_backup(served) -> None:
+    """Outside tester item 7: a restore erased the audit entries made since the backup (and
+    earlier db.restore entries), and their ids were used again. Now they are carried over into
+    the restored database with new ids, marked so, and the db.restore entry counts them."""
+    from geo.audit import record
+    from geo.db import migrate
+
+    cluster, env = served
+    state = cluster.start()
+    engine = create_engine(state.url)
+    migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log"))
+        record(conn, "alice", "grid.update", "grid", 1, {"n": 1})
+    dump = cluster.data_dir.parent / "audit.dump"
+    assert _cli(env, "db", "backup", str(dump)).returncode == 0
+    with engine.begin() as conn:
+        after = [record(conn, "bob", "user.update", "user", 7, {"n": n}) for n in (2, 3)]
+    engine.dispose()
+    out = _cli(env, "db", "restore", str(dump), "--force")
+    assert out.returncode == 0 and "审计记录 2 audit entries" in out.stdout, out.stdout
+    engine = create_engine(state.url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, action, detail FROM audit_log ORDER BY id")).all()
+    finally:
+        engine.dispose()
+    assert [r.action for r in rows] == ["grid.update", "user.update", "user.update", "db.restore"]
+    assert [r.detail.get("old_id") for r in rows[1:3]] == after
+    assert all("from before the restore of" in r.detail["carried_over"] for r in rows[1:3])
+    assert rows[1].id > after[-1] and rows[3].detail["carried_over"] == 2
