@@ -41,11 +41,12 @@ def add(
     """Create an account; without a password given, a random one is printed once. 添加用户"""
     import secrets
 
-    from geo.accounts import check_person_free, create_user
+    from geo.accounts import _check_password, check_person_free, create_user
 
     generated = False
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
+        _check_password(password)  # before the engine: bad input makes no cluster (item 9)
     else:
         password = secrets.token_urlsafe(12)
         generated = True

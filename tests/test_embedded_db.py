@@ -856,3 +856,17 @@ def test_restore_keeps_the_audit_trail_made_after_the_backup(served) -> None:
     assert [r.detail.get("old_id") for r in rows[1:3]] == after
     assert all("from before the restore of" in r.detail["carried_over"] for r in rows[1:3])
     assert rows[1].id > after[-1] and rows[3].detail["carried_over"] == 2
+
+
+def test_users_add_with_a_short_password_makes_no_cluster(tmp_path: Path) -> None:
+    """Outside tester item 9: `users add` with a password too short still made a cluster in
+    a mistyped folder before refusing it; the password is checked first."""
+    typo = tmp_path / "gridwrad"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GRIDWARD_PG_PORT")}
+    env["GRIDWARD_DATA_DIR"] = str(typo)
+    out = subprocess.run(
+        [GRIDWARD, "users", "add", "admin", "--role", "admin", "--password-stdin"],
+        env=env, capture_output=True, text=True, timeout=120, input="short\n",
+    )  # fmt: skip
+    assert out.returncode == 2 and out.stderr.count("error:") == 1, out.stderr
+    assert "password too short" in out.stderr and not typo.exists()
