@@ -66,7 +66,12 @@ def stop() -> None:
         return
     from geo.db import embedded_cluster
 
-    was = embedded_cluster().stop()
+    cluster = embedded_cluster()
+    cluster.check_folder()
+    if not (cluster.pgdata / "PG_VERSION").exists():  # WHY: it said "not running" (item 10)
+        typer.echo(f"数据库不存在 no gridward database in {cluster.data_dir}: nothing to stop")
+        return
+    was = cluster.stop()
     typer.echo("stopped" if was else "not running")
 
 
@@ -75,19 +80,24 @@ def status() -> None:
     """Say whether the database runs, where, and the schema version. 数据库状态"""
     from sqlalchemy import create_engine, text
 
-    from geo.db import database_url, embedded_cluster, schema_problem
+    from geo.db import database_url, embedded_cluster, migration_scripts, schema_problem
     from geo.embedded import LoginRefused, refusal
 
     if _external():
+        from sqlalchemy.engine import make_url
+
         url = database_url(start=False)
-        where = "DATABASE_URL"
+        u = make_url(url)
+        where = (
+            f"DATABASE_URL: host {u.host or 'local'}, port {u.port or 5432}, database {u.database}"
+        )
     else:
         cluster = embedded_cluster()
         cluster.check_folder()
         if not (cluster.pgdata / "PG_VERSION").exists():
             raise cluster.no_cluster_error()
         if not cluster.is_running():
-            typer.echo(f"stopped (data folder {cluster.pgdata})")
+            typer.echo(f"stopped (data folder {cluster.pgdata}): start it with 'gridward db start'")
             raise typer.Exit(1)
         state, why = cluster.state_and_problem()
         if state is None:
@@ -107,11 +117,23 @@ def status() -> None:
         why = None if _external() else refusal(exc)
         if why is not None:  # a stale cluster.json (N6): the folder and the fix
             raise LoginRefused(cluster.data_dir, why) from None
-        typer.echo(f"unreachable ({where}): {str(exc).splitlines()[0]}")
+        hint = (
+            "is the server running? check the host and port"
+            if _external()
+            else "start it with 'gridward db start'"
+        )
+        typer.echo(f"unreachable ({where}): {str(exc).splitlines()[0].strip()}: {hint}")
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    typer.echo(f"running ({where}); PostGIS {version}; schema revision {rev or 'none'}")
+    head = migration_scripts().get_current_head()
+    pending = ""
+    if rev is not None and rev != head and schema_problem(rev) is None:
+        pending = (
+            f"; migration pending ({rev} → {head}): the next gridward command migrates it "
+            "(stop the API and workers first)"
+        )
+    typer.echo(f"running ({where}); PostGIS {version}; schema revision {rev or 'none'}{pending}")
     _say_leftovers(url)
     problem = schema_problem(rev)
     if problem:  # WHY: it exited 0 on a schema this code cannot use (outside tester Z2)

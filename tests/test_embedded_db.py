@@ -870,3 +870,38 @@ def test_users_add_with_a_short_password_makes_no_cluster(tmp_path: Path) -> Non
     )  # fmt: skip
     assert out.returncode == 2 and out.stderr.count("error:") == 1, out.stderr
     assert "password too short" in out.stderr and not typo.exists()
+
+
+def test_status_names_where_what_is_pending_and_stop_without_a_cluster(
+    served, tmp_path: Path
+) -> None:
+    """Outside tester item 10: `db status` with DATABASE_URL named neither host nor database,
+    printed a raw "connection refused" with no hint, and said nothing of a pending migration;
+    `db stop` on a folder without a cluster said "not running", not that there is none."""
+    from geo.db import migrate
+
+    cluster, env = served
+    root = cluster.start().url.rsplit("/", 1)[0]
+    _scalar(root + "/postgres", "DROP DATABASE IF EXISTS status_old WITH (FORCE)", autocommit=True)
+    _scalar(root + "/postgres", "CREATE DATABASE status_old", autocommit=True)
+    engine = create_engine(root + "/status_old")
+    try:
+        migrate(engine, "0019")
+    finally:
+        engine.dispose()
+    try:
+        out = _cli({**env, "DATABASE_URL": root + "/status_old"}, "db", "status")
+        assert out.returncode == 0, out.stderr
+        assert "host 127.0.0.1" in out.stdout and "database status_old" in out.stdout
+        assert "migration pending (0019 → 0020)" in out.stdout, out.stdout
+        password = cluster.read_state().password  # type: ignore[union-attr]
+        assert password not in out.stdout
+        closed = f"postgresql://gridward:pw@127.0.0.1:{_free_port()}/gridward"
+        out = _cli({**env, "DATABASE_URL": closed}, "db", "status")
+        assert out.returncode == 1 and "is the server running?" in out.stdout, out.stdout
+    finally:
+        _scalar(root + "/postgres", "DROP DATABASE status_old WITH (FORCE)", autocommit=True)
+
+    env_none = {**env, "GRIDWARD_DATA_DIR": str(tmp_path / "none")}
+    out = _cli(env_none, "db", "stop")
+    assert out.returncode == 0 and out.stdout.startswith("数据库不存在"), out.stdout
