@@ -135,4 +135,25 @@ def grids(
     level: Annotated[int | None, Query(ge=1, le=3)] = None,
     community: Annotated[str | None, Query(max_length=12, pattern=r"^[0-9]{12}$")] = None,
 ) -> JSONResponse:
-    return _fc(engine, "grids", bbox, limit, offset, level=level, community=community)
+    fc = feature_collection(
+        engine, "grids", parse_bbox(bbox), limit, offset, {"level": level, "community": community}
+    )
+    for f in fc["features"]:
+        _flatten_grid(f["properties"])
+    return GeoJSONResponse(fc)
+
+
+# what a grid's stored plan figures give a map reader, beside its own columns
+_GRID_FIGURES = ("area_m2", "street_share", "polsby_popper", "leader_count", "worker_count")
+
+
+def _flatten_grid(props: dict[str, Any]) -> None:
+    """A grid's stored ``properties`` (the plan's figures, its building ids, the editor's
+    lock) came nested as ``properties.properties`` (tester): its figures join the grid's own
+    properties, and the building id list and lock, the editor's working data (the editor
+    reads them from its own page and the plan, never from /grids), are left out."""
+    nested = props.pop("properties", None)
+    if isinstance(nested, dict):
+        for key in _GRID_FIGURES:
+            if key in nested and key not in props:
+                props[key] = nested[key]
