@@ -5,7 +5,8 @@ needs dividing) or one building unit of a block that must be divided. Each atom 
 polygon — the block itself, or the unit's cell (``tessellate.block_cells``: Voronoi of the
 unit seeds inside the block, footprint-corrected, one connected piece) — and the polygons
 tile the area. Edges join atoms whose polygons share an edge longer than ``_MIN_SHARED_M``
-(read off the polygons, so graph connectivity is polygon connectivity):
+(read off the polygons, so graph connectivity is polygon connectivity; the editor's atoms,
+``given.atoms``, keep every shared edge):
 
 * between blocks (along a street or lane): cost = shared length (metres);
 * between two units of one block: cost = min(shared length, 60 m) × ``internal_cut_penalty``,
@@ -53,7 +54,10 @@ def build_graph(
     split_threshold: int,
     internal_cut_penalty: float,
     sample_spacing: float,
+    min_shared_m: float = _MIN_SHARED_M,
 ) -> AtomGraph:
+    """The atoms and their edges; ``min_shared_m``: the shortest shared edge that makes two
+    atoms neighbours (the editor's drawing keeps every edge, see ``given.atoms``)."""
     nb = len(blocks.geoms)
     ub = blocks.unit_block
     block_hh = np.bincount(ub, weights=units.households, minlength=nb)
@@ -101,7 +105,7 @@ def build_graph(
         b = int(ub[us[0]])
         geoms[unit_atom[us]] = block_cells(blocks.geoms[b], unit_xy[us], units.geoms[us])
     u_, v_, shared = adjacency(geoms)
-    keep = shared > _MIN_SHARED_M
+    keep = shared > min_shared_m
     u_, v_, shared = u_[keep], v_[keep], shared[keep]
     s_ = atom_block[u_] != atom_block[v_]  # between blocks: along a street or lane
     # Cuts between two units of one block cost more per metre than cuts along a street.
@@ -138,7 +142,8 @@ def adopt_unheld(graph: AtomGraph, labels: np.ndarray) -> np.ndarray:
     WHY: ground without buildings (a park, a sports ground, a sliver left where two
     boundaries nearly meet) is never a grid of its own, nobody there to staff; it still
     belongs to a grid, so the grids tile the area. Used by the engine for regions holding
-    no building and by the editor's drawing (:mod:`geo.partition.given`), so both agree."""
+    no building, and by the editor's drawing for ground that reaches no building (the rest
+    it gives out atom by atom, :func:`geo.partition.given.give_ground`)."""
     labels = labels.copy()
     todo = labels < 0
     if not todo.any() or todo.all():
