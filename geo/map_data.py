@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -143,6 +143,19 @@ def grids_with_staff(
     return _fc(rows)
 
 
+def community_outlines(engine: Engine) -> dict[str, Any]:
+    """Every community (or village) outline with its code and name, simplified to ~1 m: the
+    grid map draws them with their names, since grid codes repeat from one community to the
+    next ("001" four times on a subdistrict's map: tester)."""
+    sql = text(
+        "SELECT a.id, ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, 0.00001), 6) AS geometry, "
+        "jsonb_build_object('code', a.code, 'name', a.name) AS p FROM areas a "
+        "WHERE a.level IN ('community', 'village') ORDER BY a.code LIMIT :lim"
+    )
+    with engine.connect() as conn:
+        return _fc(conn.execute(sql, {"lim": MAX_EMBEDDED}).all())
+
+
 def extent(engine: Engine, community: str | None = None) -> tuple[float, float, float, float]:
     """(minlon, minlat, maxlon, maxlat) of a community, else of all areas/buildings/streets."""
     cid = community_id(engine, community)
@@ -171,20 +184,50 @@ class StewardData:
     alleys: dict[str, Any]
     stewards: list[dict[str, Any]]
     rates: dict[str, float | int]
+    # pairs of stewards (ids, lower first) with alleys within ~30 m of each other: they
+    # must not share a colour on the map
+    neighbours: list[tuple[int, int]] = field(default_factory=list)
+
+
+# the current alley stewards of each street (ids)
+_STEWARDS_OF_STREET = (
+    "SELECT a.street_id, array_agg(DISTINCT p.id ORDER BY p.id) AS ids "
+    "FROM assignments a JOIN people p ON p.id = a.person_id "
+    "WHERE a.role = 'alley_steward' AND " + _CURRENT + " GROUP BY a.street_id"
+)
+NEIGHBOUR_DEG = 0.0003  # ~30 m north-south, ~25 m east-west at Beijing's latitude
 
 
 def alleys_with_stewards(engine: Engine, today: dt.date | None = None) -> StewardData:
-    """Every alley segment with the current alley stewards of its street (names, ids)."""
+    """Every alley segment with the current alley stewards of its street (names, ids) and
+    the community its alley belongs to (:mod:`geo.street_areas`, the rule GET /coverage
+    counts by; None outside every community, where no steward is expected), the coverage
+    rates, inside and outside communities apart, and which stewards are neighbours."""
+    from geo.street_areas import street_areas_sql
+
     params = {"today": today or city_today(), "lim": MAX_EMBEDDED}
     sql = text(
-        "WITH st AS (SELECT a.street_id, array_agg(DISTINCT p.id ORDER BY p.id) AS ids "
-        " FROM assignments a JOIN people p ON p.id = a.person_id "
-        " WHERE a.role = 'alley_steward' AND " + _CURRENT + " GROUP BY a.street_id) "
+        f"WITH st AS ({_STEWARDS_OF_STREET}), "
+        "ar AS (SELECT h.alley_id, h.community_code FROM ("
+        + street_areas_sql("WHERE st.kind = 'alley' AND st.retired_at IS NULL")
+        + ") h) "
         "SELECT g.id, " + _geojson() + ", jsonb_build_object('id', g.id, 'name', g.name, "
         " 'street_id', g.street_id, 'length_m', round(g.length_m::numeric, 1), "
+        " 'community', ar.community_code, "
         " 'stewards', COALESCE(to_jsonb(st.ids), '[]'::jsonb)) AS p "
         "FROM street_segments g LEFT JOIN st ON st.street_id = g.street_id "
+        "LEFT JOIN ar ON ar.alley_id = g.street_id "
         "WHERE g.kind = 'alley' AND g.retired_at IS NULL ORDER BY g.id LIMIT :lim"
+    )
+    near_sql = text(
+        f"WITH st AS ({_STEWARDS_OF_STREET}), "
+        "seg AS (SELECT g.id, g.geom, st.ids FROM street_segments g "
+        " JOIN st ON st.street_id = g.street_id "
+        " WHERE g.kind = 'alley' AND g.retired_at IS NULL) "
+        "SELECT DISTINCT least(p1, p2) AS a, greatest(p1, p2) AS b "
+        "FROM seg x JOIN street_segments y ON y.id > x.id AND y.kind = 'alley' "
+        " AND y.retired_at IS NULL AND ST_DWithin(x.geom, y.geom, :deg) "
+        "JOIN seg z ON z.id = y.id, unnest(x.ids) p1, unnest(z.ids) p2 WHERE p1 <> p2"
     )
     people_sql = text(
         "SELECT p.id, p.name, count(DISTINCT s.id) AS segments, "
@@ -197,22 +240,35 @@ def alleys_with_stewards(engine: Engine, today: dt.date | None = None) -> Stewar
     with engine.connect() as conn:
         alleys = _fc(conn.execute(sql, params).all())
         people = conn.execute(people_sql, params).all()
+        pairs = [
+            (int(r.a), int(r.b)) for r in conn.execute(near_sql, {**params, "deg": NEIGHBOUR_DEG})
+        ]
     stewards = [
         {"id": r.id, "name": r.name, "segments": int(r.segments), "length_m": float(r.length_m)}
         for r in people
     ]
-    feats = alleys["features"]
-    total_len = sum(f["properties"]["length_m"] or 0 for f in feats)
-    with_len = sum(f["properties"]["length_m"] or 0 for f in feats if f["properties"]["stewards"])
-    with_n = sum(1 for f in feats if f["properties"]["stewards"])
+    feats = [f["properties"] for f in alleys["features"]]
+    total_len = sum(p["length_m"] or 0 for p in feats)
+    with_len = sum(p["length_m"] or 0 for p in feats if p["stewards"])
+    with_n = sum(1 for p in feats if p["stewards"])
+    inside = [p for p in feats if p["community"]]
+    outside = [p for p in feats if not p["community"]]
+    streets_in = {p["street_id"] for p in inside}
     rates = {
         "alleys": len(feats),
         "alleys_with_steward": with_n,
         "share_alleys": with_n / len(feats) if feats else 0.0,
         "share_length": float(with_len) / float(total_len) if total_len else 0.0,
         "stewards": len(stewards),
+        # inside communities (what GET /coverage counts, by whole alleys) and outside
+        "inside": len(inside),
+        "inside_with_steward": sum(1 for p in inside if p["stewards"]),
+        "outside": len(outside),
+        "outside_with_steward": sum(1 for p in outside if p["stewards"]),
+        "alley_streets_inside": len(streets_in),
+        "alley_streets_inside_with_steward": len({p["street_id"] for p in inside if p["stewards"]}),
     }
-    return StewardData(alleys=alleys, stewards=stewards, rates=rates)
+    return StewardData(alleys=alleys, stewards=stewards, rates=rates, neighbours=pairs)
 
 
 @dataclass(frozen=True)
@@ -403,11 +459,64 @@ def patrols_of_day(
     )
 
 
+TRACK_TOLERANCE_M = 5.0  # a drawn track leaves out fixes this close to the line kept
+TRACK_MAX_POINTS = 500  # and keeps at most this many fixes of a track (a long day's walk)
+
+
+def thin_track(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    tolerance_m: float = TRACK_TOLERANCE_M,
+    max_points: int = TRACK_MAX_POINTS,
+) -> np.ndarray:
+    """Indices of the fixes to keep (Douglas–Peucker in metres, GEOS's): every fix farther
+    than ``tolerance_m`` from the line through the kept ones stays, first and last always;
+    with more than ``max_points`` left, the tolerance doubles until they fit. WHY: the
+    patrol map embedded every fix of the day's tracks (308 KB for the demo's 30 walks,
+    tester), while a phone's fixes scatter 5–10 m about the walk anyway. A kept fix keeps
+    its own time, so playback shows true times. Distances are to the segment, not the line
+    through it, so a walk out and back keeps its turn."""
+    import shapely
+
+    n = len(lon)
+    if n <= 2:
+        return np.arange(n)
+    lat0 = float(np.mean(lat))
+    x = (np.asarray(lon, dtype=float) - float(lon[0])) * 111_320.0 * np.cos(np.radians(lat0))
+    y = (np.asarray(lat, dtype=float) - float(lat[0])) * 110_574.0
+    line = shapely.linestrings(np.column_stack([x, y]))
+    tol = tolerance_m
+    while True:
+        kept = shapely.get_coordinates(shapely.simplify(line, tol, preserve_topology=False))
+        if len(kept) <= max(2, max_points):
+            return _indices_of(x, y, kept)
+        tol = max(2 * tol, 0.5)  # from 0 too: every fix off the line stays at 0
+
+
+def _indices_of(x: np.ndarray, y: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Where the vertices GEOS kept (copies of some of the fixes, in order) are among the
+    fixes: the next fix at that very point each time (a fix standing where the one before
+    stood is the same place either way)."""
+    out, j, n = [], 0, len(x)
+    for kx, ky in kept:
+        while j < n - 1 and not (x[j] == kx and y[j] == ky):
+            j += 1
+        out.append(j)
+        j = min(j + 1, n - 1)
+    out[-1] = n - 1  # the last fix, whatever stood before it
+    return np.unique(np.asarray(out, dtype=np.int64))
+
+
 def _day_tracks(conn: Any, day: dt.date, tz: str, person_id: int | None) -> list[dict[str, Any]]:
-    """The day's tracks (at most 50, by id) as [lon, lat, UTC time] lists: tracks whose walk
-    overlaps the local day (index ix_tracks_span), their fixes cut to the day. Fixes come from
+    """The day's tracks (at most 50, by id): tracks whose walk overlaps the local day (index
+    ix_tracks_span), their fixes cut to the day and thinned to those that shape the line
+    (:func:`thin_track`), as [lon, lat, seconds after ``start``] lists (``start``: the first
+    fix's UTC time; ``n_points``: how many fixes the day has; ~1 m coordinates). Fixes come
+    from
     :func:`geo.track_store.read_track_points`, which re-reads a track from its kept upload
     when retention (``tracks drop-fixes``) dropped some of them, so old days still show."""
+    import pandas as pd
+
     from geo.track_store import SPAN_OVERLAPS, local_days, read_track_points
 
     span = local_days(day, day, tz)
@@ -424,16 +533,29 @@ def _day_tracks(conn: Any, day: dt.date, tz: str, person_id: int | None) -> list
         return []
     pts = read_track_points(conn, [r.id for r in rows])
     pts = pts[(pts["time"] >= span["start"]) & (pts["time"] < span["end"])]
-    times = pts["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
-    lon, lat = pts["lon"].round(6).tolist(), pts["lat"].round(6).tolist()
+    iso = pts["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
+    epoch = pd.Timestamp("1970-01-01", tz="UTC")
+    secs = ((pts["time"] - epoch) // pd.Timedelta(seconds=1)).to_numpy()  # whole seconds
+    lon_a, lat_a = pts["lon"].to_numpy(dtype=float), pts["lat"].to_numpy(dtype=float)
+    lon, lat = pts["lon"].round(5).tolist(), pts["lat"].round(5).tolist()
     by_track = pts["track_id"].to_numpy()
     out = []
     for r in rows:
         idx = (by_track == r.id).nonzero()[0]
         if len(idx) == 0:  # a span that overlaps the day without a fix in it
             continue
-        points = [[lon[i], lat[i], times[i]] for i in idx.tolist()]
-        out.append({"id": r.id, "person": r.person, "points": points})
+        kept = idx[thin_track(lon_a[idx], lat_a[idx])].tolist()
+        t0 = int(secs[idx[0]])
+        points = [[lon[i], lat[i], int(secs[i]) - t0] for i in kept]
+        out.append(
+            {
+                "id": r.id,
+                "person": r.person,
+                "start": iso[idx[0]],
+                "points": points,
+                "n_points": len(idx),
+            }
+        )
     return out
 
 

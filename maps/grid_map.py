@@ -1,20 +1,45 @@
 """Grid map 网格图 (/maps/grids): level-1 grids coloured by households against [min, max].
 
-Level-1 grids are embedded (they are the subject, a few hundred per district, simplified);
+Level-1 grids are embedded (they are the subject, a few hundred per district, simplified),
+with the community outlines and names (grid codes repeat from one community to the next);
 levels 2/3, buildings, streets and alleys load from the API for the current view.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from geo.plans import MAX_GRID_HOUSEHOLDS
 from maps.charts import household_histogram
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 
 COLORS = {"under": "#4e79a7", "within": "#59a14f", "over": "#e15759"}
+# what a community's name ends with, left out of the short name on grid labels
+_SUFFIXES = ("社区居民委员会", "社区居委会", "村民委员会", "村委会", "居委会", "社区", "村")
 
 _JS = "gwGridMap(map, DATA);"
 PAGE_JS = "grid_map.js"
+
+
+def short_names(names: dict[str, str]) -> dict[str, str]:
+    """Community code → the part of its name that tells it from the others on the map:
+    without 社区/村委会…, and without the start all of them share (清华园西北社区, 清华园东北社区
+    → 西北, 东北). Less shortened (or the whole name) when that would make two alike."""
+    base = {}
+    for code, name in names.items():
+        n = name or code
+        for suffix in _SUFFIXES:
+            if n.endswith(suffix) and len(n) > len(suffix):
+                n = n[: -len(suffix)]
+                break
+        base[code] = n
+    common = os.path.commonprefix(list(base.values())) if len(base) > 1 else ""
+    short = {c: (n[len(common) :] or n) for c, n in base.items()}
+    for names_tried in (short, base):
+        if len(set(names_tried.values())) == len(names_tried):
+            return names_tried
+    return {c: n or c for c, n in names.items()}
 
 
 def build_grid_map(
@@ -24,15 +49,24 @@ def build_grid_map(
     max_households: int,
     tile_url: str | None = None,
     community: str | None = None,
+    communities: dict[str, Any] | None = None,
+    user: str | None = None,
 ) -> str:
     """The grid map page as HTML; ``community`` (the page's ?community=) is kept by the
-    household-range form, so applying a range stays on that community."""
+    household-range form, so applying a range stays on that community. ``communities``:
+    the community outlines, drawn with their names (shown at first on a map of several)."""
     hh = [int(f["properties"]["households"]) for f in grids["features"]]
     bands = {
         "under": sum(h < min_households for h in hh),
         "within": sum(min_households <= h <= max_households for h in hh),
         "over": sum(h > max_households for h in hh),
     }
+    areas = communities or {"type": "FeatureCollection", "features": []}
+    shorts = short_names(
+        {f["properties"]["code"]: f["properties"]["name"] for f in areas["features"]}
+    )
+    for f in areas["features"]:
+        f["properties"]["short"] = shorts[f["properties"]["code"]]
     m = base_map(bounds, "网格图 grid map", tile_url, page_js=PAGE_JS)
     legend = "".join(
         f'<div><span class="gw-swatch" style="background:{COLORS[k]}"></span>{esc(label)} '
@@ -44,19 +78,36 @@ def build_grid_map(
         )
     )
     total = sum(hh)
+    top = MAX_GRID_HOUSEHOLDS
     panel = (
         title_block("网格图", "Grid map")
         + f'<p class="gw-note">一级网格 level-1 grids: <b id="gw-grid-count">{len(hh)}</b>, '
         f"户数合计 households: <b>{total}</b></p>"
-        + f'<form method="get" class="gw-note">户数范围 households '
-        f'<input name="min" type="number" min="0" value="{min_households}" style="width:5em"> – '
-        f'<input name="max" type="number" min="0" value="{max_households}" style="width:5em"> '
+        # checked in the page before it is sent (as the editor checks its bounds): a range
+        # the server refuses never leaves the page
+         + '<form id="gw-range" method="get" class="gw-note">户数范围 households '
+        f'<input id="gw-range-min" name="min" type="number" min="0" max="{top}" step="1" '
+        f'required value="{min_households}" style="width:5em"> – '
+        f'<input id="gw-range-max" name="max" type="number" min="1" max="{top}" step="1" '
+        f'required value="{max_households}" style="width:5em"> '
         + (f'<input type="hidden" name="community" value="{esc(community)}">' if community else "")
-        + '<button class="gw-btn" type="submit">应用 apply</button></form>'
+        + '<button class="gw-btn" type="submit">应用 apply</button>'
+        '<div id="gw-range-msg" role="alert"></div></form>'
         + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
         + "<h2>户数分布 Households</h2>"
         + household_histogram(hh, min_households, max_households, COLORS)
     )
-    add_panel(m, panel)
-    add_script(m, _JS, {"grids": grids, "min": min_households, "max": max_households})
+    add_panel(m, panel, user)
+    add_script(
+        m,
+        _JS,
+        {
+            "grids": grids,
+            "min": min_households,
+            "max": max_households,
+            "maxHouseholds": top,
+            "communities": areas,
+            "community": community,
+        },
+    )
     return render(m)

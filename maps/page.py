@@ -9,7 +9,6 @@ when a tile URL is configured; the vector layers never need it.
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
@@ -17,7 +16,8 @@ import folium
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
-STATIC = "/maps/static"
+from maps.shell import STATIC, esc, top_bar  # esc: the pages import it from here
+
 LEAFLET_JS = [("leaflet", f"{STATIC}/vendor/leaflet/leaflet.js")]
 LEAFLET_CSS = [
     ("leaflet_css", f"{STATIC}/vendor/leaflet/leaflet.css"),
@@ -26,11 +26,6 @@ LEAFLET_CSS = [
 DRAW_JS = [("leaflet_draw_js", f"{STATIC}/vendor/leaflet-draw/leaflet.draw.js")]
 DRAW_CSS = [("leaflet_draw_css", f"{STATIC}/vendor/leaflet-draw/leaflet.draw.css")]
 PANEL_WIDTH = 34  # per cent of the page, beside the map
-
-
-def esc(value: Any) -> str:
-    """HTML-escape anything shown as text (names come from users and imports)."""
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 def js_data(value: Any) -> str:
@@ -75,6 +70,9 @@ def base_map(
         width=f"{100 - PANEL_WIDTH}%",
         control_scale=True,
         prefer_canvas=False,
+        # fits land between whole zoom levels: on a phone's narrow map a whole level is
+        # often the difference between the city filling the map and half of it
+        zoom_snap=0.25,
     )
     m.default_js = list(LEAFLET_JS)
     m.default_css = list(LEAFLET_CSS)
@@ -86,7 +84,11 @@ def base_map(
             overlay=False,
             control=False,
         ).add_to(m)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    # fitted at once, not animated: Leaflet drops a fit asked for while a zoom animation
+    # runs, so the page's own fit (to what it draws) was lost on a phone and the page
+    # opened a zoom level out, the city in a third of the map (tester)
+    fit = js_data([[miny, minx], [maxy, maxx]])
+    m.add_child(_Script(f"{m.get_name()}.fitBounds({fit}, {{animate: false}});"))
     root = m.get_root()
     root.header.add_child(Element(f"<title>{esc(title)}</title>"), name="title")
     root.header.add_child(
@@ -98,12 +100,13 @@ def base_map(
     return m
 
 
-def add_panel(m: folium.Map, inner_html: str) -> None:
-    """The side panel beside the map (title, legend, charts, controls)."""
+def add_panel(m: folium.Map, inner_html: str, user: str | None = None) -> None:
+    """The side panel beside the map (title, legend, charts, controls), under the bar with
+    the map index and 退出 sign out (``user``: the name signed in, shown in the bar)."""
     m.get_root().html.add_child(
         Element(
             f'<aside id="gw-panel" class="gw-panel" style="width:{PANEL_WIDTH}%">'
-            f"{inner_html}</aside>"
+            f"{top_bar(user)}{inner_html}</aside>"
         )
     )
 

@@ -10,6 +10,8 @@ from CDNs (four more vendored libraries) for what is a marker moving along one l
 
 from __future__ import annotations
 
+import datetime as dt
+
 from geo.map_data import PatrolData
 from maps.charts import compliance_chart
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
@@ -18,7 +20,8 @@ WALKED = {"done": "#2ca02c", "part": "#ff9f1c", "none": "#d62728"}
 # The report's roles, as counted on the map: what each role is judged on.
 ROLE_COUNTS = {
     "alley_steward": "小巷管家·小巷 alley stewards' alleys",
-    "street_chief": "街巷长·街道 street chiefs' streets",
+    # 街 is a street; 街道 is the subdistrict (the glossary)
+    "street_chief": "街巷长·街 street chiefs' streets",
 }
 
 _JS = "gwPatrolMap(map, DATA);"
@@ -47,9 +50,12 @@ def build_patrol_map(
     tile_url: str | None = None,
     tz: str = "Asia/Shanghai",
     upload: bool = False,
+    today: dt.date | None = None,
+    user: str | None = None,
 ) -> str:
     """The patrol map page as HTML; ``upload`` adds the form that uploads track files from a
-    phone or PC (POST /tracks) for those allowed to."""
+    phone or PC (POST /tracks) for those allowed to; ``today`` (the city's) is the last day
+    the date input offers (a later one is refused)."""
     m = base_map(bounds, "巡查图 patrol map", tile_url, page_js=PAGE_JS)
     n_all = sum(c["alleys"] for c in data.counts.values())
     done = sum(c["patrolled"] for c in data.counts.values())
@@ -99,7 +105,7 @@ def build_patrol_map(
     panel = (
         title_block("巡查图", "Patrols")
         + f'<form method="get" class="gw-note">日期 date <input name="date" type="date" '
-        f'value="{data.day.isoformat()}"> '
+        f'value="{data.day.isoformat()}" min="2000-01-01" max="{(today or data.day).isoformat()}"> '
         + (
             f'<input name="person" type="hidden" value="{int(data.person["id"])}">'
             if data.person
@@ -136,7 +142,7 @@ def build_patrol_map(
         "· each day by that day's duties and daily report; grey: no duties that day (or, "
         "today, none done yet)</p>" + (UPLOAD_FORM if upload else "")
     )
-    add_panel(m, panel)
+    add_panel(m, panel, user)
     add_script(
         m,
         _JS,

@@ -19,8 +19,8 @@ from geo.errors import InputError, NotFoundError
 from geo.settings import city_today, get_settings
 
 router = APIRouter(prefix="/maps", tags=["maps"])
-# Map pages: everyone signed in; the editor: planners (it saves plans of their areas).
-READERS = [Depends(allow("viewer", "steward"))]
+# Map pages: everyone signed in (each page takes the principal: its name is in the page's
+# bar); the editor: planners (it saves plans of their areas).
 
 STATIC_DIR = (Path(__file__).resolve().parents[2] / "maps" / "static").resolve()
 MinHH = Annotated[int, Query(ge=0, le=1_000_000, description="lower household bound 户数下限")]
@@ -54,16 +54,14 @@ def index(user: Annotated[Principal, Depends(allow("viewer", "steward"))]) -> HT
     ]
     if passes(allow("planner"), user):  # the editor saves plans: planners and admins only
         links.append(("editor", "网格编辑器", "Grid editor"))
-    items = "".join(f'<li><a href="/maps/{p}">{zh} {en}</a></li>' for p, zh, en in links)
-    return _page(
-        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>地图 maps</title>'
-        f'<link rel="icon" href="data:,"></head><body><h1>地图 Maps</h1><ul>{items}</ul>'
-        "</body></html>"
-    )
+    from maps.shell import index_page
+
+    return _page(index_page(links, user.username))
 
 
-@router.get("/grids", response_class=HTMLResponse, summary="Grid map 网格图", dependencies=READERS)
+@router.get("/grids", response_class=HTMLResponse, summary="Grid map 网格图")
 def grids_page(
+    user: Annotated[Principal, Depends(allow("viewer", "steward"))],
     engine: Engine = Depends(get_engine),
     min: MinHH = 300,  # noqa: A002 - the query names users type
     max: MaxHH = 500,  # noqa: A002
@@ -74,22 +72,38 @@ def grids_page(
     _bounds_check(min, max)
     grids = map_data.grids_with_staff(engine, level=1, community=community)
     bounds = map_data.extent(engine, community)
-    return _page(build_grid_map(grids, bounds, min, max, get_settings().tile_url, community))
+    areas = map_data.community_outlines(engine)
+    return _page(
+        build_grid_map(
+            grids,
+            bounds,
+            min,
+            max,
+            get_settings().tile_url,
+            community,
+            communities=areas,
+            user=user.username,
+        )
+    )
 
 
-@router.get(
-    "/stewards",
-    response_class=HTMLResponse,
-    summary="Alley steward map 小巷管家图",
-    dependencies=READERS,
-)
-def stewards_page(engine: Engine = Depends(get_engine)) -> HTMLResponse:
+@router.get("/stewards", response_class=HTMLResponse, summary="Alley steward map 小巷管家图")
+def stewards_page(
+    user: Annotated[Principal, Depends(allow("viewer", "steward"))],
+    engine: Engine = Depends(get_engine),
+) -> HTMLResponse:
     from maps.steward_map import build_steward_map
 
     d = map_data.alleys_with_stewards(engine)
     return _page(
         build_steward_map(
-            d.alleys, d.stewards, d.rates, map_data.extent(engine), get_settings().tile_url
+            d.alleys,
+            d.stewards,
+            d.rates,
+            map_data.extent(engine),
+            get_settings().tile_url,
+            neighbours=d.neighbours,
+            user=user.username,
         )
     )
 
@@ -120,7 +134,17 @@ def patrols_page(
         engine, day, person, threshold=threshold, tz=s.timezone, today=today
     )
     upload = passes(UPLOADERS, user)
-    return _page(build_patrol_map(d, map_data.extent(engine), s.tile_url, s.timezone, upload))
+    return _page(
+        build_patrol_map(
+            d,
+            map_data.extent(engine),
+            s.tile_url,
+            s.timezone,
+            upload,
+            today=today,
+            user=user.username,
+        )
+    )
 
 
 @router.get(

@@ -2,6 +2,34 @@
 function gwGridMap(map, DATA) {
   "use strict";
   var min = DATA.min, max = DATA.max;
+  // Community outlines with their names: grid codes repeat from one community to the next.
+  var shortOf = {};
+  var areaLabels = [];
+  var areas = L.geoJSON(DATA.communities, {
+    interactive: false,
+    style: function () { return {color: "#7b1fa2", weight: 3, dashArray: "8 5", fill: false,
+                                 className: "gw-community"}; },
+    onEachFeature: function (f, layer) {
+      shortOf[f.properties.code] = f.properties.short;
+      areaLabels.push(L.tooltip({permanent: true, direction: "center", className: "gw-area-label",
+                                 interactive: false})
+        .setLatLng(layer.getBounds().getCenter()).setContent(gw.esc(f.properties.name)));
+    }
+  });
+  var communities = L.layerGroup([areas].concat(areaLabels));
+  gw.count("communities", DATA.communities.features.length);
+  // A grid's label is its number (the last 3 digits), with its community's short name
+  // where the number alone is ambiguous on this map ("001" in every community).
+  var seen = {};
+  DATA.grids.features.forEach(function (f) {
+    var n = f.properties.code.slice(-3);
+    seen[n] = (seen[n] || 0) + 1;
+  });
+  function label(p) {
+    var n = p.code.slice(-3);
+    if (seen[n] > 1 && shortOf[p.community]) return shortOf[p.community] + " " + n;
+    return n;
+  }
   var labels = L.layerGroup();
   var drawn = 0;
   var level1 = L.geoJSON(DATA.grids, {
@@ -23,12 +51,17 @@ function gwGridMap(map, DATA) {
         "网格员 workers: " + workers + "<br>" +
         gw.esc(gw.BAND_LABEL[gw.band(p.households, min, max)]) + "</div>", {sticky: true});
       L.tooltip({permanent: true, direction: "center", className: "gw-label", interactive: false})
-        .setLatLng(layer.getBounds().getCenter()).setContent(gw.esc(p.code.slice(-3)))
+        .setLatLng(layer.getBounds().getCenter()).setContent(gw.esc(label(p)))
         .addTo(labels);
     }
   }).addTo(map);
   labels.addTo(map);
+  // on at first on a map of several communities (a subdistrict's), where codes repeat
+  if (!DATA.community) communities.addTo(map);
   gw.count("grids1", drawn);
+  // Fitted at once, before the layers below load for the view: they load once, for it (a
+  // fit after them loaded everything twice: tester).
+  if (drawn > 0) map.fitBounds(level1.getBounds(), {padding: [10, 10], animate: false});
 
   function gridStyle(color, dash) {
     return {style: function () { return {color: color, weight: 1, dashArray: dash, fillOpacity: 0.05}; },
@@ -56,14 +89,48 @@ function gwGridMap(map, DATA) {
   var alleys = lineLayer("alleys", "alley", "#e6a100", 1.5);
   buildings.addTo(map); streets.addTo(map); alleys.addTo(map);
   gw.layerControl({
+    "社区 communities": communities,
     "一级网格 level-1 grids": level1,
     "网格编号 grid codes": labels,
     "二级网格 level-2 grids": level2,
     "三级网格 level-3 grids": level3,
     "楼栋 buildings": buildings,
-    "街道 streets": streets,
+    "街 streets": streets,
     "小巷 alleys": alleys
   }).addTo(map);
-  if (drawn > 0) map.fitBounds(level1.getBounds(), {padding: [10, 10]});
+  // labels that would cover one another are hidden until zoomed in (community names first)
+  gw.declutter(map, [communities, labels]);
+  gwRangeForm(DATA);
   window.gwState.ready = true;
+}
+
+/* The household range form: checked here before it is sent, as the editor checks its
+   bounds (min > max reached the server, which answered with an error page). */
+function gwRangeForm(DATA) {
+  "use strict";
+  var form = document.getElementById("gw-range");
+  if (!form) return;
+  var lo = document.getElementById("gw-range-min"), hi = document.getElementById("gw-range-max");
+  var msg = document.getElementById("gw-range-msg");
+  function problem() {
+    var a = Number(lo.value), b = Number(hi.value), top = DATA.maxHouseholds;
+    if (lo.value === "" || !Number.isInteger(a) || a < 0 || a > top) {
+      return "户数下限须为 0–" + top + " 的整数 min must be a whole number 0–" + top;
+    }
+    if (hi.value === "" || !Number.isInteger(b) || b < 1 || b > top) {
+      return "户数上限须为 1–" + top + " 的整数 max must be a whole number 1–" + top;
+    }
+    if (a > b) return "户数下限大于上限 min (" + a + ") is greater than max (" + b + ")";
+    return "";
+  }
+  function check() {
+    var p = problem();
+    lo.setCustomValidity(p);  // the browser's own bubble, and no submit
+    msg.textContent = p;
+    msg.className = p ? "gw-msg gw-bad" : "";
+    window.gwState.rangeProblem = p;
+    return !p;
+  }
+  [lo, hi].forEach(function (el) { el.addEventListener("input", check); });
+  form.addEventListener("submit", function (ev) { if (!check()) ev.preventDefault(); });
 }

@@ -19,6 +19,7 @@
   };
   gw.BAND_LABEL = { under: "不足 under", within: "达标 within", over: "超出 over" };
 
+  // tracks of the patrol map (stewards get colours chosen on the server: steward_map.py)
   var PALETTE = ["#4e79a7", "#f28e2b", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
     "#ff9da7", "#9c755f", "#17becf", "#bcbd22", "#8c564b", "#1f77b4", "#2ca02c", "#9467bd"];
   gw.palette = function (i) { return PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length]; };
@@ -54,12 +55,16 @@
   gw.bboxLayer = function (map, name, url, options) {
     var opts = options || {};
     var group = L.geoJSON(null, opts.geojson || {});
-    var seq = 0;
+    var seq = 0, last = null;
     function load() {
       if (!map.hasLayer(group)) return;
-      if (opts.minZoom && map.getZoom() < opts.minZoom) { group.clearLayers(); gw.count(name, 0); return; }
+      if (opts.minZoom && map.getZoom() < opts.minZoom) {
+        group.clearLayers(); gw.count(name, 0); last = null; return;
+      }
       var b = map.getBounds();
       var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
+      if (bbox === last) return;  // this view is loaded (or loading) already
+      last = bbox;
       var mine = ++seq;
       var sep = url.indexOf("?") >= 0 ? "&" : "?";
       gw.getJSON(url + sep + "limit=" + (opts.limit || 5000) + "&bbox=" + bbox).then(function (fc) {
@@ -71,12 +76,57 @@
         window.gwState.truncated = window.gwState.truncated || {};
         if (fc.numberMatched > fc.features.length) window.gwState.truncated[name] = fc.numberMatched;
         else delete window.gwState.truncated[name];
-      }).catch(function (e) { window.gwState.errors.push(name + ": " + e.message); });
+      }).catch(function (e) {
+        if (mine === seq) last = null;  // try again on the next move
+        window.gwState.errors.push(name + ": " + e.message);
+      });
     }
     map.on("moveend", load);
     group.on("add", load);
     return group;
   };
+
+  /* Permanent labels (tooltips) of ``groups`` that would cover one another: the later ones
+     are hidden until the map is zoomed in far enough (on a phone the grid codes of a
+     subdistrict ran into each other: tester). Earlier groups first. */
+  gw.declutter = function (map, groups) {
+    function run() {
+      var taken = [], hidden = 0, shown = 0;
+      groups.forEach(function (g) {
+        if (!map.hasLayer(g)) return;
+        g.eachLayer(function (t) {
+          var el = t.getElement && t.getElement();
+          if (!el || !(t instanceof L.Tooltip)) return;
+          el.style.visibility = "";
+          var r = el.getBoundingClientRect();
+          var hit = taken.some(function (o) {
+            return r.left < o.right && o.left < r.right && r.top < o.bottom && o.top < r.bottom;
+          });
+          if (hit) { el.style.visibility = "hidden"; hidden += 1; } else { taken.push(r); shown += 1; }
+        });
+      });
+      window.gwState.labels = {shown: shown, hidden: hidden};
+    }
+    function later() { setTimeout(run, 0); }  // after Leaflet has placed the labels
+    map.on("zoomend viewreset resize overlayadd overlayremove", later);
+    run();
+    return run;
+  };
+
+  /* 退出 sign out (the bar of every page, maps/shell.py): POST /auth/logout revokes this
+     sign-in and clears the cookie; a cookie-signed write needs X-Requested-With, which a
+     plain form cannot send, so the form is posted from here; then the sign-in page. */
+  gw.signOut = function () {
+    window.gwState.signingOut = true;
+    return gw.request("/auth/logout", {method: "POST"}).catch(function () { return null; })
+      .then(function () { window.location.assign("/login"); });
+  };
+  document.addEventListener("submit", function (ev) {
+    if (ev.target && ev.target.classList && ev.target.classList.contains("gw-signout")) {
+      ev.preventDefault();
+      gw.signOut();
+    }
+  });
 
   window.gw = gw;
 })();

@@ -15,7 +15,7 @@ function gwPatrolMap(map, DATA) {
       var p = f.properties;
       drawn += 1;
       if (p.patrolled) done += 1;
-      var unnamed = p.kind === "street" ? "无名街道 unnamed street" : "无名小巷 unnamed alley";
+      var unnamed = p.kind === "street" ? "无名街 unnamed street" : "无名小巷 unnamed alley";
       layer.bindTooltip("<b>" + (p.name ? gw.esc(p.name) : unnamed) + "</b><br>" +
         gw.esc(p.role_label) + ": " + p.people.map(gw.esc).join("、") + "<br>" +
         // one person's view: their own walking, and the alley's as a whole beside it
@@ -39,15 +39,16 @@ function gwPatrolMap(map, DATA) {
     var ll = t.points.map(function (p) { return [p[1], p[0]]; });
     lines[t.id] = L.polyline(ll, {color: gw.palette(i + 4), weight: 2, opacity: 0.7, dashArray: "3 4",
                                   className: "gw-track"})
+      // the line is thinned (map_data: ~2 m); the count is of the fixes recorded that day
       .bindTooltip("轨迹 track " + t.id + (t.person ? " · " + gw.esc(t.person) : "") + " · " +
-                   t.points.length + " 点 points").addTo(tracks);
+                   (t.n_points || t.points.length) + " 点 points").addTo(tracks);
   });
   gw.count("tracks", DATA.tracks.length);
   gw.layerControl({"街巷 alleys/streets": alleys, "轨迹 tracks": tracks}).addTo(map);
   var bounds = L.latLngBounds([]);
   if (drawn) bounds.extend(alleys.getBounds());
   tracks.eachLayer(function (l) { bounds.extend(l.getBounds()); });
-  if (bounds.isValid()) map.fitBounds(bounds, {padding: [10, 10]});
+  if (bounds.isValid()) map.fitBounds(bounds, {padding: [10, 10], animate: false});
 
   // Playback of one track over time.
   var pick = document.getElementById("gw-track");
@@ -68,10 +69,12 @@ function gwPatrolMap(map, DATA) {
   function show(i) {
     if (!cur) return;
     var p = cur.points[i];
+    // a point is [lon, lat, seconds after the track's first fix] (map_data._day_tracks)
+    var at = new Date(Date.parse(cur.start) + 1000 * p[2]);
     marker.setLatLng([p[1], p[0]]);
     trail.setLatLngs(cur.points.slice(0, i + 1).map(function (q) { return [q[1], q[0]]; }));
-    clock.textContent = new Date(p[2]).toLocaleTimeString("zh-CN", {timeZone: DATA.tz, hour12: false});
-    window.gwState.playback = {track: cur.id, index: i, time: p[2]};
+    clock.textContent = at.toLocaleTimeString("zh-CN", {timeZone: DATA.tz, hour12: false});
+    window.gwState.playback = {track: cur.id, index: i, time: at.toISOString().replace(".000Z", "Z")};
   }
   if (pick) {
     pick.addEventListener("change", function () { setTrack(pick.value); });

@@ -2,12 +2,18 @@
 function gwStewardMap(map, DATA) {
   "use strict";
   var colorOf = {};
-  DATA.stewards.forEach(function (s, i) { colorOf[s.id] = gw.palette(i); });
+  // each steward's colour: chosen on the server so that neighbours differ (steward_map.py)
+  DATA.stewards.forEach(function (s, i) { colorOf[s.id] = s.color || gw.palette(i); });
+  window.gwState.colours = colorOf;
   var byPerson = {};
   var drawn = 0, unstaffed = 0;
   var alleys = L.geoJSON(DATA.alleys, {
     style: function (f) {
       var ids = f.properties.stewards;
+      if (!ids.length && !f.properties.community) {  // outside every community: nobody's
+        return {color: DATA.outside, weight: 3, dashArray: "2 4",
+                className: "gw-alley gw-unstaffed gw-outside"};
+      }
       if (!ids.length) return {color: DATA.noSteward, weight: 4, dashArray: "6 4",
                                className: "gw-alley gw-unstaffed"};
       return {color: colorOf[ids[0]] || "#888", weight: 4, className: "gw-alley gw-staffed"};
@@ -20,7 +26,8 @@ function gwStewardMap(map, DATA) {
       var names = ids.map(function (id) { return gw.esc(DATA.names[id] || id); }).join("、");
       layer.bindTooltip("<b>" + (f.properties.name ? gw.esc(f.properties.name) : "无名小巷 unnamed alley") +
         "</b><br>长度 length: " + gw.esc(f.properties.length_m) + " m<br>小巷管家 steward: " +
-        (names || '<span class="gw-bad">无 none</span>'), {sticky: true});
+        (names || (f.properties.community ? '<span class="gw-bad">无 none</span>'
+          : "无 none · 社区外 not in any community")), {sticky: true});
     }
   }).addTo(map);
   gw.count("alleys", drawn);
@@ -48,8 +55,9 @@ function gwStewardMap(map, DATA) {
   if (sel) sel.addEventListener("change", function () { select(sel.value === "" ? null : Number(sel.value)); });
   var streets = gw.bboxLayer(map, "streets", "/streets?kind=street", {geojson: {
     style: function () { return {color: "#999", weight: 2}; }}});
+  // fitted before the street layer loads, so it loads once for the fitted view
+  if (drawn > 0) map.fitBounds(alleys.getBounds(), {padding: [10, 10], animate: false});
   streets.addTo(map);
-  gw.layerControl({"小巷 alleys": alleys, "街道 streets": streets}).addTo(map);
-  if (drawn > 0) map.fitBounds(alleys.getBounds(), {padding: [10, 10]});
+  gw.layerControl({"小巷 alleys": alleys, "街 streets": streets}).addTo(map);
   window.gwState.ready = true;
 }
