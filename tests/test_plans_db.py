@@ -164,8 +164,20 @@ def test_editor_draft_commits_like_any_plan(demo, auth_headers):
             {"code": f["properties"]["code"], "building_ids": f["properties"]["building_ids"]}
             for f in feats
         ]
-        moved = grids[0]["building_ids"].pop()  # the planner moves one building over
-        grids[1]["building_ids"].append(moved)
+        # The planner moves one building over to a neighbouring grid: the building of the
+        # first grid nearest to the second (one far away would make the second grid two
+        # parts, a `disconnected` draft the commit refuses).
+        other = shape(feats[1]["geometry"])
+        with demo.connect() as conn:
+            near = conn.execute(
+                text(
+                    "SELECT id FROM buildings WHERE id = ANY(:ids) ORDER BY "
+                    "ST_Distance(geom::geography, ST_GeomFromText(:g, 4326)::geography) LIMIT 1"
+                ),
+                {"ids": grids[0]["building_ids"], "g": other.wkt},
+            ).scalar_one()
+        grids[0]["building_ids"].remove(near)
+        grids[1]["building_ids"].append(near)
         body = {
             "community": COMMUNITY,
             "min_households": 300,
