@@ -207,6 +207,7 @@ def _pg(args: list[str], url: str, what: str) -> subprocess.CompletedProcess:
     from sqlalchemy.engine import make_url
 
     env = {**os.environ, "PGPASSWORD": make_url(url).password or "", "PGCONNECT_TIMEOUT": "10"}
+    env["TZ"] = "UTC"  # pg_dump's "Archive created at": read back by _city_time
     proc = subprocess.run(args, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SetupError(f"{what} {_tool_error(proc.stderr, Path(args[0]).name, proc.returncode)}")
@@ -374,6 +375,7 @@ def restore(
         ),
         "an unknown time",
     )
+    made = _city_time(made)
     admin = _libpq(url, database="postgres")
     with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -450,6 +452,25 @@ def restore(
         "what was revoked since (gridward users revoke NAME, gridward users password NAME "
         "--revoke-tokens)"
     )
+
+
+def _city_time(made: str) -> str:
+    """pg_dump's "Archive created at" time in the city's zone with its offset. WHY: it was
+    UTC beside log lines in another zone (outside tester, item 11). Backups are written with
+    TZ=UTC so the time here can be read back; another zone's name is left as it is."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from geo.settings import get_settings
+
+    try:
+        when = dt.datetime.strptime(made[:19], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return made
+    if made[19:].strip() not in ("UTC", "GMT", "UCT"):
+        return made
+    city = when.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(get_settings().timezone))
+    return city.strftime("%Y-%m-%d %H:%M:%S%z")
 
 
 def _check_archive(file: Path) -> None:

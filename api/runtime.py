@@ -40,8 +40,31 @@ def version() -> str:
 
 
 def stamp() -> str:
-    """Now, as log lines show it (:data:`DATE_FORMAT`)."""
-    return dt.datetime.now().astimezone().strftime(DATE_FORMAT)
+    """Now, as log lines show it (:data:`DATE_FORMAT`, in the city's zone)."""
+    return dt.datetime.now(_city_zone()).strftime(DATE_FORMAT)
+
+
+def _city_zone() -> dt.tzinfo:
+    """GRIDWARD_TIMEZONE. WHY log lines use it, not the OS zone: worker and serve lines
+    showed +0000 on a server while the README, reports and restores show the city's +0800
+    (outside tester, item 11)."""
+    from zoneinfo import ZoneInfo
+
+    from geo.settings import get_settings
+
+    return ZoneInfo(get_settings().timezone)
+
+
+def _city_time(record: logging.LogRecord, datefmt: str | None) -> str:
+    when = dt.datetime.fromtimestamp(record.created, _city_zone())
+    return when.strftime(datefmt or DATE_FORMAT)
+
+
+class CityFormatter(logging.Formatter):
+    """Log lines stamped in the city's zone (:func:`_city_zone`)."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return _city_time(record, datefmt)
 
 
 def check_level(level: str) -> str:
@@ -78,7 +101,7 @@ def configure_logging(level: str | None = None) -> str:
     log = logging.getLogger("gridward")
     if not any(isinstance(h, _Stderr) for h in log.handlers):
         handler = _Stderr()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT, DATE_FORMAT))
+        handler.setFormatter(CityFormatter(LOG_FORMAT, DATE_FORMAT))
         log.addHandler(handler)
     log.setLevel(name)
     log.propagate = False  # a root handler someone set up would print each line twice
@@ -93,4 +116,33 @@ def uvicorn_log_config() -> dict[str, Any]:
     for formatter in config["formatters"].values():
         formatter["fmt"] = "%(asctime)s " + formatter["fmt"]
         formatter["datefmt"] = DATE_FORMAT
+        base = formatter.get("()", "logging.Formatter")
+        formatter["()"] = {
+            "uvicorn.logging.DefaultFormatter": "api.runtime.CityDefaultFormatter",
+            "uvicorn.logging.AccessFormatter": "api.runtime.CityAccessFormatter",
+        }.get(base, base)
     return config
+
+
+def _uvicorn_formatters() -> tuple[type, type]:
+    from uvicorn.logging import AccessFormatter, DefaultFormatter
+
+    class CityDefault(DefaultFormatter):
+        def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+            return _city_time(record, datefmt)
+
+    class CityAccess(AccessFormatter):
+        def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+            return _city_time(record, datefmt)
+
+    return CityDefault, CityAccess
+
+
+def __getattr__(name: str) -> type:
+    """uvicorn's formatters in the city's zone, made on first use (uvicorn is imported only
+    by ``serve``)."""
+    if name == "CityDefaultFormatter":
+        return _uvicorn_formatters()[0]
+    if name == "CityAccessFormatter":
+        return _uvicorn_formatters()[1]
+    raise AttributeError(name)

@@ -381,6 +381,8 @@ def test_adopt_only_takes_back_a_lost_cluster_and_backup_stops_what_it_started(
         EmbeddedCluster(folder, fast=True).start(adopt=True)
     assert err.value.message.startswith("无需接管") and not (folder / "pg").exists()
 
+    from geo.db import migrate
+
     cluster = EmbeddedCluster(folder, fast=True)
     state = cluster.start()
     with pytest.raises(ConflictError) as err:
@@ -388,6 +390,9 @@ def test_adopt_only_takes_back_a_lost_cluster_and_backup_stops_what_it_started(
     assert err.value.message.startswith("无需接管"), err.value.message
     assert cluster.is_running() and _scalar(state.url, "SELECT 1") == 1
 
+    engine = create_engine(state.url)
+    migrate(engine)  # a backup is of gridward's schema (one without is refused)
+    engine.dispose()
     cluster.stop()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GRIDWARD_PG_PORT")}
     env["GRIDWARD_DATA_DIR"] = str(folder)
@@ -905,3 +910,24 @@ def test_status_names_where_what_is_pending_and_stop_without_a_cluster(
     env_none = {**env, "GRIDWARD_DATA_DIR": str(tmp_path / "none")}
     out = _cli(env_none, "db", "stop")
     assert out.returncode == 0 and out.stdout.startswith("数据库不存在"), out.stdout
+
+
+def test_admin_times_are_in_the_city_zone(served) -> None:
+    """Outside tester item 11: worker lines showed the OS zone (+0000) and a restore's 备份时间
+    and backup_made were UTC, while the README and reports show the city's +0800."""
+    from geo.db import migrate
+
+    cluster, env = served
+    state = cluster.start()
+    engine = create_engine(state.url)
+    migrate(engine)
+    engine.dispose()
+    city = {**env, "TZ": "UTC", "GRIDWARD_TIMEZONE": "Asia/Shanghai"}
+    out = _cli(city, "tracks", "worker")
+    assert out.returncode == 0 and out.stdout[19:25] == "+0800 ", out.stdout
+    dump = cluster.data_dir.parent / "zone.dump"
+    assert _cli(city, "db", "backup", str(dump)).returncode == 0
+    out = _cli(city, "db", "restore", str(dump), "--force")
+    assert out.returncode == 0, out.stderr
+    made = out.stdout.split(" was made at ", 1)[1].split(";", 1)[0]
+    assert made.endswith("+0800") and dt.datetime.strptime(made, "%Y-%m-%d %H:%M:%S%z"), made
