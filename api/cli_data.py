@@ -12,6 +12,18 @@ import_app = typer.Typer(help="Import data into PostGIS. 导入数据", no_args_
 CRS_HELP = "CRS of the coordinates: wgs84 (default), gcj02, bd09, cgcs2000, or EPSG:xxxx"
 
 
+def _readable(path: Path, what: str) -> None:
+    """Refuse a missing file before the database is asked for. WHY: an import sets a city
+    up and may make the cluster; with a mistyped file in a mistyped data folder it made an
+    empty cluster, then failed (tester Z3, 9)."""
+    from geo.errors import InputError
+
+    if not path.exists():
+        raise InputError(f"{what} not found: {path}")
+    if not path.is_file():
+        raise InputError(f"not a file: {path}")
+
+
 def _show(counts: dict[str, int]) -> None:
     typer.echo(", ".join(f"{k}={v}" for k, v in counts.items()))
 
@@ -49,6 +61,7 @@ def import_osm(
     mode = retire.strip().lower()
     if mode not in RETIRE_MODES:
         raise InputError(f"--retire '{retire[:20]}' is not one of {', '.join(RETIRE_MODES)}")
+    _readable(file, "OSM file")
     engine = get_engine(create=True)  # an import sets a city up: it may make the cluster
     with progress_bar("import osm") as bar:
         counts = run(engine, file, progress=bar, retire=mode)
@@ -99,6 +112,7 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
 
         fn = getattr(importer, f"import_{kind}")
         kwargs = {"crs": crs, "level": level} if with_level else {"crs": crs}
+        _readable(file, f"{kind} file")
         engine = get_engine(create=True)  # as import osm
         with progress_bar(f"import {kind}") as bar:
             counts = fn(engine, file, progress=bar, **kwargs)
@@ -159,6 +173,7 @@ def import_people(
     from geo.db import get_engine
     from geo.people_import import import_people as run
 
+    _readable(file, "people file")
     out = run(get_engine(create=True), file, actor="cli", reactivate=reactivate)
     warnings = out.pop("warnings", [])
     _show({k: (len(v) if isinstance(v, list) else v) for k, v in out.items()})

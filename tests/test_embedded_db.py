@@ -554,6 +554,15 @@ def test_commands_that_only_read_never_make_a_cluster(tmp_path: Path) -> None:
         database_url(Settings(data_dir=typo))  # started, but not made
     assert not typo.exists()
 
+    # a set-up command with a missing file (tester Z3, 9) is refused before the database is
+    # asked for: it made the cluster, then failed
+    for cmd in (("import", "areas", "nonexistent.geojson"), ("import", "osm", "no.osm"),
+                ("import", "people", "nobody.csv")):  # fmt: skip
+        out = _cli(env, *cmd, cwd=tmp_path)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1, (cmd, out.stderr)
+        assert "not found: nonexistent.geojson" in out.stderr or "not found: no" in out.stderr
+        assert not typo.exists(), cmd
+
     out = _cli({**env, "GRIDWARD_DATA_DIR": "gw/data"}, "report", "daily", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert out.stderr.startswith("error: 设置有误 setting GRIDWARD_DATA_DIR: must be an "), out
