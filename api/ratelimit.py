@@ -72,17 +72,29 @@ class FailureLimiter:
                         headers={"Retry-After": str(wait)},
                     )
 
-    def fail(self, username: str, address: str) -> None:
-        """Count a failed sign-in; now and then forget keys whose window has passed."""
+    def fail(self, username: str, address: str) -> str | None:
+        """Count a failed sign-in; now and then forget keys whose window has passed. Returns
+        the lock this failure started ("account" for the pair, "address"), else None: the
+        caller logs and audits a lock once, not each refused try after it."""
         now = time.monotonic()
+        started = None
         with self._lock:
-            for key in self._keys(username, address):
-                self._hits.setdefault(key, deque()).append(now)
+            for key, limit, scope in zip(
+                self._keys(username, address),
+                (self.max_failures, self.max_per_address),
+                ("account", "address"),
+                strict=True,
+            ):
+                q = self._recent(key, now) or self._hits.setdefault(key, deque())
+                q.append(now)
+                if len(q) == limit:
+                    started = started or scope
             self._since_sweep += 1
             if self._since_sweep >= 1000:  # keys of a spray would otherwise stay for good
                 self._since_sweep = 0
                 for key in list(self._hits):
                     self._recent(key, now)
+        return started
 
     def succeed(self, username: str, address: str) -> None:
         """A right password: this pair starts afresh (the address's count stays)."""

@@ -19,8 +19,9 @@ _audit = AuditEntry.__table__
 DB_RESTORE = "db.restore"  # gridward db restore: who (the OS user), the file, its time
 SIGNIN_OK = "signin.success"  # POST /auth/token: the username and the address
 SIGNIN_FAILED = "signin.failure"  # the same, refused: the name as typed, the address
+SIGNIN_LOCKED = "signin.locked"  # a name locked from an address, or an address: once a lock
 # actions ``gridward audit --action`` knows before the log holds one (a quiet log is valid)
-ANNOUNCED = (DB_RESTORE, SIGNIN_FAILED, SIGNIN_OK)
+ANNOUNCED = (DB_RESTORE, SIGNIN_FAILED, SIGNIN_LOCKED, SIGNIN_OK)
 
 
 def record(

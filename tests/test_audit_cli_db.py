@@ -140,3 +140,38 @@ def test_sign_ins_made_and_refused_are_audited(db, pg_url, monkeypatch, run_inpr
         assert res.returncode == 2 and "signin.failure" in res.stderr, res
     finally:
         get_settings.cache_clear()
+
+
+def test_a_sign_in_lock_is_audited_and_logged_once(db, caplog) -> None:
+    """Tester Z3: 30 tries on one name showed as 10 signin.failure rows and nothing else: the
+    lock, and the tries it refused (429), were invisible. The failure that starts a lock now
+    writes signin.locked (name, address, scope) and one WARNING line; the refused tries after
+    it add nothing."""
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from geo.accounts import create_user
+
+    with db.begin() as conn:
+        create_user(conn, "locked-one", "locked-password-1", "viewer")
+    client = TestClient(create_app(db), raise_server_exceptions=False)
+    with caplog.at_level(logging.WARNING, logger="gridward.auth"):
+        codes = [
+            client.post(
+                "/auth/token", data={"username": "locked-one", "password": f"guess-{i:04d}"}
+            ).status_code
+            for i in range(14)
+        ]
+    assert codes == [401] * 10 + [429] * 4, codes
+    with db.connect() as conn:
+        rows = [e for e in audit.entries(conn) if e["action"].startswith("signin.")]
+    assert [e["action"] for e in rows].count("signin.failure") == 10
+    locks = [e["detail"] for e in rows if e["action"] == "signin.locked"]
+    assert locks == [{"username": "locked-one", "address": "testclient", "scope": "account"}]
+    lines = [r.getMessage() for r in caplog.records if r.name == "gridward.auth"]
+    assert lines == [
+        "登录已锁定 sign-ins locked for user 'locked-one' from testclient after too many "
+        "failures (up to 5 min)"
+    ], lines
