@@ -165,6 +165,29 @@ def test_walks_dayed_in_another_zone_are_noted(town, monkeypatch) -> None:  # no
     assert len(zone) == 1 and "tracks rematch --since 2025-06-15 --until 2025-06-18" in zone[0]
 
 
+def test_the_day_a_walk_was_really_on_says_where_it_is_stored(town, monkeypatch) -> None:  # noqa: ANN001, F811
+    """Tester Z3: under New York the Monday walks (06:00 Beijing) were on Sunday 06-15, but
+    stored on 06-16; the note was only on 06-16's report, and Sunday's, the one a steward
+    asks about, showed them at nothing without a word. Now Sunday's says where they are and
+    what re-match counts them there; under the zone they were stored in, no note."""
+    sunday = WED - dt.timedelta(days=3)
+
+    def moved(notes: list[str]) -> list[str]:
+        return [n for n in notes if "记在别日" in n]
+
+    assert not moved(build_report(town["db"], "daily", sunday, today=FAR).meta["notes"])
+    monkeypatch.setenv("GRIDWARD_TIMEZONE", "America/New_York")
+    get_settings.cache_clear()
+    try:
+        notes = moved(build_report(town["db"], "daily", sunday, today=FAR).meta["notes"])
+    finally:
+        monkeypatch.delenv("GRIDWARD_TIMEZONE")
+        get_settings.cache_clear()
+    assert len(notes) == 1, notes
+    assert "(by America/New_York) are stored on 2025-06-16," in notes[0]
+    assert notes[0].endswith("tracks rematch --since 2025-06-15 --until 2025-06-15"), notes
+
+
 def test_rematch_since_alone_says_it_is_one_day(town, pg_url) -> None:  # noqa: ANN001, F811
     res = _cli(["tracks", "rematch", "--since", str(WED), "--queue-only"], pg_url)
     assert res.returncode == 0, res.stderr
