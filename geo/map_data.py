@@ -562,42 +562,54 @@ def _day_tracks(conn: Any, day: dt.date, tz: str, person_id: int | None) -> list
 @dataclass(frozen=True)
 class EditorData:
     """What the grid editor starts from: a community, its buildings (with the grid each one
-    is in), the grids, building adjacency and the building-less ground between them (for
-    the contiguity check, :func:`geo.partition.given.neighbours`), geometric problems, and
-    the grid version the start was made on (sent back with a draft: a page opened before
-    another planner's commit must not undo it). Opened on a draft, that is the draft's own
-    ``base_version``, not the current one: a draft made on older grids, saved again, would
-    revert another planner's commit (tester W, F3). ``bounds``: the household bounds of the
-    plan the start came from (None when unknown)."""
+    is in), the grids, building adjacency and the building-less ground between them
+    (``ground``: :func:`geo.partition.given.ground`, for the page's contiguity check, which
+    gives it out as the server draws a saved grid; None without buildings), geometric
+    problems, and the grid version the start was made on (sent back with a draft: a page
+    opened before another planner's commit must not undo it). Opened on a draft, that is
+    the draft's own ``base_version``, not the current one: a draft made on older grids,
+    saved again, would revert another planner's commit (tester W, F3); opened on a committed
+    plan, the version its commit made (today's grids when nothing was committed since).
+    ``bounds``: the household bounds of the plan the start came from (None when unknown).
+    ``plan_id``/``plan_status``: the plan opened (draft, committed, discarded), so the page
+    says what it is from the start (it said "stale draft" until its script had asked)."""
 
     community: dict[str, Any]
     buildings: dict[str, Any]
     grids: list[dict[str, Any]]
     adjacency: list[list[int]]
-    bridges: list[list[list[float]]]
     problems: dict[str, Any]
     source: str
     version: int
     current_version: int = 0
     bounds: tuple[int, int] | None = None
+    ground: dict[str, Any] | None = None
+    plan_id: int | None = None
+    plan_status: str | None = None
 
     @property
     def stale(self) -> bool:
         """Whether the start was made on grids that are no longer the community's."""
         return self.version != self.current_version
 
+    @property
+    def committed(self) -> bool:
+        """Whether the start is a committed plan (today's grids unless :attr:`stale`)."""
+        return self.plan_status == "committed"
+
 
 def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> EditorData:
     """Buildings of ``community`` assigned to its current level-1 grids (or a draft plan's
     grids), their neighbours on the partition engine's atoms, and the gaps, overlaps,
     out-of-bounds parts and split buildings of the starting grids."""
-    from geo.partition.given import atoms, neighbours
+    from geo.partition.given import atoms, ground, neighbours
     from geo.plans import OUTLINE_GEOM, current_version, load_inputs, plan_bounds
 
     cid = community_id(engine, community)
     with engine.connect() as conn:
         _, outline, bframe, streets = load_inputs(conn, community)
         version = now = current_version(conn, cid)
+        status = None
         area = conn.execute(
             text(
                 "SELECT code, name, ST_AsGeoJSON(geom, 6) AS g, "
@@ -614,20 +626,23 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
             source = "current grids 现行网格"
         else:
             plan = conn.execute(
-                text("SELECT area_id, base_version FROM grid_plans WHERE id = :p"),
+                text("SELECT area_id, base_version, status FROM grid_plans WHERE id = :p"),
                 {"p": plan_id},
             ).first()
             if plan is None:
                 raise NotFoundError(f"plan {plan_id} does not exist")
             if plan.area_id != cid:
                 raise InputError(f"plan {plan_id} is not a plan of community {community}")
-            version = int(plan.base_version)
+            status = str(plan.status)
+            # a commit makes version base_version + 1 (geo.plans.commit_plan): the
+            # committed plan's grids are that version, today's unless committed over since
+            version = int(plan.base_version) + (status == "committed")
             grid_src = (
                 "SELECT f->'properties'->>'code' AS code, "
                 "ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(f->>'geometry'), 4326)) AS geom "
                 "FROM grid_plans, jsonb_array_elements(features->'features') f WHERE id = :p"
             )
-            source = f"draft plan {plan_id} 草案"
+            source = _plan_source(plan_id, status, version, now)
         bounds = plan_bounds(conn, cid, plan_id)
         params = {"cid": cid, "p": plan_id, "lim": MAX_EMBEDDED}
         grid_rows = conn.execute(
@@ -676,11 +691,12 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
             params,
         ).one()
     pairs: list[list[int]] = []
-    bridges: list[list[list[float]]] = []
+    land: dict[str, Any] | None = None
     if len(bframe):
-        pairs, bridges = neighbours(
-            atoms(outline, bframe, streets), bframe.index.to_numpy(dtype=np.int64)
-        )
+        cut = atoms(outline, bframe, streets)
+        ids = bframe.index.to_numpy(dtype=np.int64)
+        pairs, _pieces = neighbours(cut, ids)
+        land = ground(cut, ids)
     problems = {}
     for key in ("gap", "overlap", "outside"):
         raw = getattr(probs, key)
@@ -699,13 +715,30 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
             for r in grid_rows
         ],
         adjacency=pairs,
-        bridges=bridges,
         problems=problems,
         source=source,
         version=version,
         current_version=now,
         bounds=bounds,
+        ground=land,
+        plan_id=plan_id,
+        plan_status=status,
     )
+
+
+def _plan_source(plan_id: int, status: str, version: int, now: int) -> str:
+    """What the editor opened on a plan starts from, said in the page's header: a
+    committed plan by its version (today's grids or replaced), never as a draft."""
+    if status == "committed":
+        since = (
+            "，即现行网格 the community's current grids"
+            if version == now
+            else f"，现行为第 {now} 版 since replaced by version {now}"
+        )
+        return f"已提交的方案 committed plan #{plan_id}（第 {version} 版 version {version}）{since}"
+    if status == "discarded":
+        return f"已放弃的草案 discarded draft #{plan_id}"
+    return f"草案 draft plan #{plan_id}"
 
 
 def drop_slivers(geom: dict[str, Any], min_width_m: float = 1.0) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ from maps.page import (
     render,
     title_block,
 )
+from maps.shell import STATIC, top_bar
 
 _JS = "gwEditor(map, DATA);"
 PAGE_JS = "editor.js"
@@ -35,8 +36,11 @@ def build_editor(
     min_households: int,
     max_households: int,
     tile_url: str | None = None,
+    user: str | None = None,
 ) -> str:
-    """The grid editor page for one community as HTML."""
+    """The grid editor page for one community as HTML (``user``: the name in the bar). What
+    the start is (current grids, a draft, a committed plan, stale or not) is said from
+    ``data`` as served: the page is right before its script runs."""
     minx = min(c[0] for c in _coords(data.community["geometry"]))
     maxx = max(c[0] for c in _coords(data.community["geometry"]))
     miny = min(c[1] for c in _coords(data.community["geometry"]))
@@ -91,7 +95,7 @@ def build_editor(
         '<th>🔒</th></tr></thead><tbody id="gw-grids"></tbody></table>'
         + '<h2>问题 Violations</h2><div id="gw-violations"></div>'
     )
-    add_panel(m, panel)
+    add_panel(m, panel, user)
     m.get_root().header.add_child(
         _style(".gw-disconnected{stroke:#ff00ff;stroke-width:3;stroke-dasharray:3 2;}"),
         name="gw_editor_css",
@@ -104,7 +108,7 @@ def build_editor(
             "buildings": data.buildings,
             "grids": data.grids,
             "adjacency": data.adjacency,
-            "bridges": data.bridges,
+            "ground": data.ground,
             "version": data.version,
             "current_version": data.current_version,
             "problems": data.problems,
@@ -121,13 +125,22 @@ def _stale_note(data: EditorData) -> str:
     save or commit is refused (409), so the planner knows before editing (tester W, F3)."""
     if not data.stale:
         return ""
+    current = (
+        f'<a href="/maps/editor?community={esc(data.community["code"])}">'
+        "打开现行网格 open the current grids</a></p>"
+    )
+    if data.committed:  # committed, then replaced by a later commit: not a draft
+        return (
+            f'<p id="gw-stale" class="gw-bad">⚠ 此方案于第 {data.version} 版提交，现行为第 '
+            f"{data.current_version} 版：已被取代，不能据此保存，请从现行网格重新编辑。 This "
+            f"plan was committed as version {data.version}; the community is at version "
+            f"{data.current_version}: it was replaced and cannot be saved again. {current}"
+        )
     return (
         f'<p id="gw-stale" class="gw-bad">⚠ 此草案基于第 {data.version} 版网格，现行为第 '
         f"{data.current_version} 版：已过期，不能保存或提交，请从现行网格重新编辑。 This draft "
         f"was made on grid version {data.version}; the community is at version "
-        f"{data.current_version}: it is stale and cannot be saved or committed. "
-        f'<a href="/maps/editor?community={esc(data.community["code"])}">'
-        "打开现行网格 open the current grids</a></p>"
+        f"{data.current_version}: it is stale and cannot be saved or committed. {current}"
     )
 
 
@@ -167,13 +180,20 @@ def _draft_link(code: str, d: dict, q: str) -> str:
     return f'<span class="gw-draft" data-plan="{pid}">{link}</span>'
 
 
-def build_picker(rows: list[dict], min_households: int | None, max_households: int | None) -> str:
+def build_picker(
+    rows: list[dict],
+    min_households: int | None,
+    max_households: int | None,
+    user: str | None = None,
+) -> str:
     """The editor's starting page: the communities a planner may edit, each opening the
     editor on its current grids, and their open drafts (review, then commit or discard in
     the editor); stale drafts come last, marked, each with a discard button
     (maps/static/editor_picker.js). ``rows``:
     :func:`geo.map_data.communities_with_drafts`, already filtered to the planner's areas.
-    Bounds given here go into every link; otherwise each page takes its plan's own."""
+    Bounds given here go into every link; otherwise each page takes its plan's own. On top,
+    the bar every page has (:func:`maps.shell.top_bar`: the map index, ``user``, 退出 sign
+    out, posted by gridward.js)."""
     q = "".join(
         f"&{k}={int(v)}"
         for k, v in (("min", min_households), ("max", max_households))
@@ -209,11 +229,12 @@ def build_picker(rows: list[dict], min_households: int | None, max_households: i
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>网格编辑器 grid editor</title>"
-        '<link rel="icon" href="data:,"><link rel="stylesheet" href="/maps/static/gridward.css">'
-        '</head><body class="gw-picker"><h1>网格编辑器 Grid editor</h1>'
+        f'<link rel="icon" href="data:,"><link rel="stylesheet" href="{STATIC}/gridward.css">'
+        f'<script src="{STATIC}/gridward.js"></script>'
+        f'</head><body class="gw-picker">{top_bar(user)}<h1>网格编辑器 Grid editor</h1>'
         f"<p>选择社区或草案 pick a community or a draft ({shown}).</p>"
         f'<p id="gw-msg" class="gw-msg"></p>{table}'
         '<p><a href="/maps">← 地图 maps</a></p>'
         # a stale draft's discard button (maps/static/editor_picker.js)
-        '<script src="/maps/static/editor_picker.js"></script></body></html>'
+        f'<script src="{STATIC}/editor_picker.js"></script></body></html>'
     )

@@ -361,6 +361,7 @@ def test_drop_slivers_keeps_real_parts_only() -> None:
 
 def test_editor_data_problems_of_current_grids_and_of_a_plan(db, demo) -> None:  # noqa: ANN001
     from geo.map_data import editor_data
+    from geo.partition.given import GAP_M
     from geo.plan_drafts import DraftGrid, save_draft
 
     code = demo["communities"][3]
@@ -368,7 +369,14 @@ def test_editor_data_problems_of_current_grids_and_of_a_plan(db, demo) -> None: 
     # The seeded grids tile the community exactly: no gap, no overlap, nothing outside.
     assert ed.problems == {"gap": None, "overlap": None, "outside": None}
     assert ed.source.startswith("current grids")
+    assert ed.plan_id is None and ed.plan_status is None and not ed.committed
     ids = [f["id"] for f in ed.buildings["features"]]
+    # the page's contiguity check gives out the building-less ground as the server draws
+    # (geo.partition.given.ground): every atom it names is one of these buildings
+    assert ed.ground is not None and ed.ground["gap_m"] == GAP_M and ed.ground["atoms"]
+    named = {b for touch, _beside in ed.ground["atoms"] for b, _m in touch}
+    named |= {b for pair in ed.ground["near"] for b in pair}
+    assert named and named <= set(ids)
     # An edited plan is drawn on the engine's atoms: one grid of every building covers the
     # whole community, streets and yards included (it was the footprints alone, with gaps).
     plan = save_draft(db, code, 1, 10**6, [DraftGrid(None, ids)])
@@ -376,6 +384,8 @@ def test_editor_data_problems_of_current_grids_and_of_a_plan(db, demo) -> None: 
     assert ep.problems == {"gap": None, "overlap": None, "outside": None}
     assert {f["properties"]["grid"] for f in ep.buildings["features"]} == {0}
     assert ep.grids[0]["code"] == plan["grids"][0]["code"]
+    assert (ep.plan_id, ep.plan_status) == (plan["plan_id"], "draft")
+    assert ep.source == f"草案 draft plan #{plan['plan_id']}" and not ep.stale
     with pytest.raises(InputError, match="not a plan of community"):
         editor_data(db, demo["communities"][0], plan["plan_id"])
 

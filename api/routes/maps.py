@@ -170,13 +170,13 @@ def editor_page(
         if plan is not None:
             raise InputError("plan needs community=CODE: the community the plan is for")
         rows = [r for r in map_data.communities_with_drafts(engine) if _may_edit(user, r, engine)]
-        return _page(build_picker(rows, min, max))
+        return _page(build_picker(rows, min, max, user=user.username))
     require_area(user, community, engine)  # before anything of the community is read
     data = map_data.editor_data(engine, community, plan)
     lo, hi = data.bounds or EDITOR_BOUNDS
     lo, hi = lo if min is None else min, hi if max is None else max
     _bounds_check(lo, hi)
-    return _page(build_editor(data, lo, hi, get_settings().tile_url))
+    return _page(build_editor(data, lo, hi, get_settings().tile_url, user=user.username))
 
 
 def _may_edit(user: Principal, row: dict, engine: Engine) -> bool:

@@ -107,27 +107,107 @@ function gwEditor(map, DATA) {
     if (c) { S.undo.push(c); apply(c, false); say("重做 redone"); } else refresh();
   }
 
-  // Ground without buildings (a park, a yard between streets) joins the grid it shares the
-  // most edge with, as the server draws the stored grid: the buildings of that grid around
-  // it are connected through it.
+  // Ground without buildings (a park, a yard, the strips beside a road) is given out atom by
+  // atom as the server draws the stored grid (geo/partition/given.py give_ground, same rule
+  // on the same numbers): an atom goes to a neighbouring grid it joins nothing of, or only
+  // parts of one group (parts touching or within DATA.ground.gap_m: DATA.ground.near); first
+  // to a grid whose parts it joins, then to the grid of most metres, then to the lower grid.
+  // When a round gives none out, the first atom with a grid beside it goes to its grid of
+  // most metres (ground one grid alone encloses). Returns the building pairs joined through
+  // ground, for components().
   function bridged() {
-    var extra = {};
-    (DATA.bridges || []).forEach(function (piece) {
-      var metres = {}, best = null;
-      piece.forEach(function (e) {
-        var g = S.assign[e[0]];
-        if (g === null || g === undefined) return;
-        metres[g] = (metres[g] || 0) + e[1];
-        if (best === null || metres[g] > metres[best] ||
-            (metres[g] === metres[best] && g < best)) best = g;
-      });
-      var ids = piece.map(function (e) { return e[0]; })
-        .filter(function (id) { return S.assign[id] === best; });
-      for (var i = 1; i < ids.length; i++) {
-        (extra[ids[i - 1]] = extra[ids[i - 1]] || []).push(ids[i]);
-        (extra[ids[i]] = extra[ids[i]] || []).push(ids[i - 1]);
+    var G = DATA.ground || {near: [], atoms: []}, atoms = G.atoms, n = atoms.length;
+    function uf() {
+      var up = {};
+      return {
+        find: function (x) {
+          var r = x;
+          while (up[r] !== undefined) r = up[r];
+          while (up[x] !== undefined) { var nx = up[x]; up[x] = r; x = nx; }
+          return r;
+        },
+        union: function (x, y) { x = this.find(x); y = this.find(y); if (x !== y) up[x] = y; }
+      };
+    }
+    function gridOf(id) { var g = S.assign[id]; return g === null || g === undefined ? -1 : g; }
+    var groups = uf(), parts = uf(), lab = [], k;
+    for (k = 0; k < n; k++) lab.push(-1);
+    DATA.adjacency.forEach(function (e) {
+      var g = gridOf(e[0]);
+      if (g >= 0 && g === gridOf(e[1])) {
+        groups.union("b" + e[0], "b" + e[1]); parts.union("b" + e[0], "b" + e[1]);
       }
     });
+    G.near.forEach(function (e) {
+      var g = gridOf(e[0]);
+      if (g >= 0 && g === gridOf(e[1])) groups.union("b" + e[0], "b" + e[1]);
+    });
+    function around(k) {  // per grid beside atom k: metres, its groups and parts there
+      var out = {};
+      function add(g, m, node) {
+        if (g < 0) return;
+        var c = out[g] = out[g] || {metres: 0, groups: {}, parts: {}, nGroups: 0, nParts: 0};
+        c.metres = c.metres + m;
+        var r = groups.find(node), p = parts.find(node);
+        if (!c.groups[r]) { c.groups[r] = true; c.nGroups += 1; }
+        if (!c.parts[p]) { c.parts[p] = true; c.nParts += 1; }
+      }
+      atoms[k][0].forEach(function (e) { add(gridOf(e[0]), e[1], "b" + e[0]); });
+      atoms[k][1].forEach(function (e) { add(lab[e[0]], e[1], "g" + e[0]); });
+      return out;
+    }
+    function pick(c, oneGroup) {
+      var top = null;
+      Object.keys(c).forEach(function (key) {
+        var g = Number(key), x = c[key];
+        if (oneGroup && x.nGroups !== 1) return;
+        if (top === null) { top = g; return; }
+        var t = c[top], xj = x.nParts > 1, tj = t.nParts > 1;
+        if (xj !== tj ? xj : (x.metres !== t.metres ? x.metres > t.metres : g < top)) top = g;
+      });
+      return top;
+    }
+    function give(k, g, x) {
+      lab[k] = g;
+      Object.keys(x.groups).forEach(function (r) { groups.union("g" + k, r); });
+      Object.keys(x.parts).forEach(function (p) { parts.union("g" + k, p); });
+    }
+    var pending = [];
+    for (k = 0; k < n; k++) pending.push(k);
+    while (pending.length) {
+      var passed = [];
+      pending.forEach(function (k) {
+        var c = around(k), g = pick(c, true);
+        if (g === null) passed.push(k); else give(k, g, c[g]);
+      });
+      if (passed.length === pending.length) {
+        var f = -1;
+        for (var i = 0; i < passed.length && f < 0; i++) {
+          if (Object.keys(around(passed[i])).length) f = i;
+        }
+        if (f < 0) break;
+        var c = around(passed[f]), g = null;
+        Object.keys(c).forEach(function (key) {
+          var h = Number(key);
+          if (g === null || c[key].metres > c[g].metres || (c[key].metres === c[g].metres && h < g)) g = h;
+        });
+        give(passed[f], g, c[g]);
+        passed.splice(f, 1);
+      }
+      pending = passed;
+    }
+    var first = {}, extra = {};  // buildings of one drawn part are joined
+    for (k = 0; k < n; k++) {
+      if (lab[k] < 0) continue;
+      atoms[k][0].forEach(function (e) {
+        if (gridOf(e[0]) !== lab[k]) return;
+        var r = parts.find("b" + e[0]);
+        if (first[r] === undefined) { first[r] = e[0]; return; }
+        if (first[r] === e[0]) return;
+        (extra[first[r]] = extra[first[r]] || []).push(e[0]);
+        (extra[e[0]] = extra[e[0]] || []).push(first[r]);
+      });
+    }
     return extra;
   }
   function components(members, extra) {
@@ -451,31 +531,16 @@ function gwEditor(map, DATA) {
 
   // Opened on a plan (?plan=N): what it is decides what the page offers. A draft on the
   // current grids: commit and discard; a stale draft: discard; the committed plan the
-  // community's grids came from: said so (it was called a stale draft), edited as they are.
+  // community's grids came from: edited and saved as they are. What the start is (a
+  // committed plan and its version, replaced or not, a stale draft) the server has already
+  // said in the page (maps/editor.py), so it is right before this runs.
   function openedOn(id) {
     call("GET", "/plans/" + encodeURIComponent(id)).then(function (p) {
-      var cur = DATA.current_version, stale = p.base_version !== cur;
+      var stale = p.base_version !== DATA.current_version;
       var grids = ((p.features && p.features.features) || []).map(function (f) {
         return {code: f.properties.code, flags: f.properties.flags || []};
       });
-      var note = document.getElementById("gw-stale"), start = document.getElementById("gw-start");
-      if (p.status === "draft") {
-        showPlan(p.plan_id, grids, {commit: !stale, discard: true, review: false});
-      } else if (p.status === "committed") {
-        var v = p.base_version + 1;
-        start.textContent = "已提交的方案 committed plan #" + p.plan_id + "（第 " + v + " 版 version " + v + "）" +
-          (v === cur ? "，即现行网格 the community's current grids" : "，现行为第 " + cur + " 版 since replaced by version " + cur);
-        if (v === cur) {
-          if (note) note.remove();
-          DATA.version = cur; DATA.stale = false;  // it is today's grids: saved as they are
-        } else if (note) {
-          note.firstChild.textContent = "⚠ 此方案于第 " + v + " 版提交，现行为第 " + cur + " 版：已被取代，" +
-            "不能据此保存，请从现行网格重新编辑。 This plan was committed as version " + v + "; the " +
-            "community is at version " + cur + ": it was replaced and cannot be saved again. ";
-        }
-      } else {
-        start.textContent = "已放弃的草案 discarded draft #" + p.plan_id;
-      }
+      if (p.status === "draft") showPlan(p.plan_id, grids, {commit: !stale, discard: true, review: false});
       window.gwState.plan = {id: p.plan_id, status: p.status, stale: DATA.stale,
                              commit: p.status === "draft" && !stale, discard: p.status === "draft"};
     }).catch(function (e) {

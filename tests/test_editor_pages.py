@@ -1,0 +1,101 @@
+"""The grid editor's pages as served, before any script runs (FastAPI TestClient, real
+PostGIS, demo OSM cut): the committed plan of today's grids is called what it is from the
+start (it said "此草案…已过期 stale draft" until editor.js had asked the API), a stale draft
+is still called stale, and the picker has the bar every other page has (退出 sign out)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.app import create_app
+from tests.test_maps_pages import token_for
+from tests.test_plans_db import demo  # noqa: F401 (the fixture)
+
+COMMUNITY = "110108015002"
+
+
+def _page_data(html: str) -> dict:
+    """The DATA object the editor page hands to editor.js."""
+    m = re.search(r"var DATA = (\{.*?\});\n", html, re.S)
+    assert m, "no DATA on the page"
+    return json.loads(m.group(1))
+
+
+def _start(html: str) -> str:
+    m = re.search(r'<span id="gw-start">(.*?)</span>', html, re.S)
+    assert m, "no start on the page"
+    return m.group(1)
+
+
+def _same_grids_draft(engine: Engine, plan: int) -> int:
+    """A draft of the grids of ``plan``, saved as the editor saves one."""
+    from geo.map_data import editor_data
+    from geo.plan_drafts import DraftGrid, save_draft
+
+    ed = editor_data(engine, COMMUNITY, plan)
+    members: dict[int, list[int]] = {}
+    for f in ed.buildings["features"]:
+        members.setdefault(f["properties"]["grid"] or 0, []).append(f["id"])
+    grids = [DraftGrid(ed.grids[i]["code"], ids) for i, ids in sorted(members.items())]
+    return save_draft(engine, COMMUNITY, 300, 500, grids, created_by="test")["plan_id"]
+
+
+def test_the_committed_plan_is_said_committed_before_the_script_runs(demo) -> None:  # noqa: ANN001, F811
+    """Tester: /maps/editor?community=…&plan=N on the committed plan of today's grids first
+    showed "此草案基于第 0 版网格…已过期" and a "draft plan N 草案" start, which editor.js
+    replaced once the page had loaded. The served page already says 已提交 (its version,
+    today's grids) and is not stale; a draft made before a newer commit still says 已过期,
+    and the committed plan, once replaced, says so (not "stale draft")."""
+    from geo.plans import commit_plan, create_plan
+
+    planner = {"Authorization": f"Bearer {token_for(demo, 'planner', ('110108015',))}"}
+    first = create_plan(demo, COMMUNITY, 300, 500, created_by="test")
+    commit_plan(demo, first, actor="test")  # version 1
+    with TestClient(create_app(demo)) as client:
+        url = f"/maps/editor?community={COMMUNITY}&plan={first}"
+        page = client.get(url, headers=planner)
+        assert page.status_code == 200, page.text
+        html = page.text
+        start = _start(html)
+        assert start.startswith(f"已提交的方案 committed plan #{first}（第 1 版"), start
+        assert "现行网格" in start and "草案" not in start and "draft" not in start, start
+        assert 'id="gw-stale"' not in html and "已过期" not in html
+        data = _page_data(html)
+        assert data["version"] == 1 == data["current_version"] and data["stale"] is False
+
+        draft = _same_grids_draft(demo, first)  # made on version 1
+        commit_plan(demo, create_plan(demo, COMMUNITY, 300, 500, seed=3), actor="test")
+        stale = client.get(f"/maps/editor?community={COMMUNITY}&plan={draft}", headers=planner)
+        html = stale.text
+        assert stale.status_code == 200 and 'id="gw-stale"' in html, html[:300]
+        assert "此草案基于第 1 版网格，现行为第 2 版：已过期" in html
+        assert "已提交" not in html and _start(html).startswith(f"草案 draft plan #{draft}")
+        assert _page_data(html)["stale"] is True and _page_data(html)["version"] == 1
+
+        replaced = client.get(url, headers=planner).text  # the first commit, replaced since
+        assert "此方案于第 1 版提交，现行为第 2 版：已被取代" in replaced
+        assert "此草案" not in replaced and "已过期" not in replaced
+        assert "现行为第 2 版 since replaced by version 2" in _start(replaced)
+        assert _page_data(replaced)["stale"] is True
+
+
+def test_the_picker_has_the_sign_out_bar(demo) -> None:  # noqa: ANN001, F811
+    """Every map page has the bar (map index, who is signed in, 退出 sign out, posted by
+    gridward.js); the editor's picker, a page of its own, had none."""
+    token = token_for(demo, "planner", ("110108015",), name="picker-planner")
+    planner = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(demo)) as client:
+        for url in ("/maps/editor", f"/maps/editor?community={COMMUNITY}"):
+            html = client.get(url, headers=planner).text
+            bar = re.search(r'<nav class="gw-topbar">.*?</nav>', html, re.S)
+            assert bar, url
+            assert '<form class="gw-signout" method="post" action="/auth/logout">' in bar[0]
+            assert "退出 sign out" in bar[0] and 'href="/maps"' in bar[0], bar[0]
+            assert '<span class="gw-user">picker-planner</span>' in bar[0], (url, bar[0])
+            assert '<script src="/maps/static/gridward.js"></script>' in html, url
+        picker = client.get("/maps/editor", headers=planner).text
+        assert picker.index('class="gw-topbar"') < picker.index("<h1>")  # on top
