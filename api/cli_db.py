@@ -314,17 +314,11 @@ def _check_backup_target(file: Path, data_dir: Path | None) -> None:
             f"备份文件有误 the folder {file.parent} does not exist: make it first "
             f"(mkdir -p {file.parent}), or name a file in a folder that exists"
         )
-    if target.exists():
-        try:
-            with open(target, "rb") as fh:
-                head = fh.read(5)
-        except OSError as exc:
-            raise InputError(f"备份文件有误 {file} exists and cannot be read: {exc}") from None
-        if head != b"PGDMP":
-            raise InputError(
-                f"备份文件有误 {file} exists and is not a gridward backup (pg_dump -Fc archive): "
-                "nothing was written; name a new file, or remove that one first"
-            )
+    if target.exists() and _head(target, file) != b"PGDMP":
+        raise InputError(
+            f"备份文件有误 {file} exists and is not a gridward backup (pg_dump -Fc archive): "
+            "nothing was written; name a new file, or remove that one first"
+        )
 
 
 def _tables_with_rows(conninfo: str) -> list[str]:
@@ -473,16 +467,21 @@ def _city_time(made: str) -> str:
     return city.strftime("%Y-%m-%d %H:%M:%S%z")
 
 
+def _head(path: Path, shown: Path) -> bytes:
+    """The first 5 bytes of ``path`` (a pg_dump -Fc archive's are PGDMP); one line naming
+    ``shown`` (the name the user gave) when it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(5)
+    except OSError as exc:
+        raise InputError(f"备份文件有误 {shown} cannot be read: {exc}") from None
+
+
 def _check_archive(file: Path) -> None:
     """Only gridward's own backups (pg_dump -Fc archives start with PGDMP). WHY: a plain
     SQL dump read "input file appears to be a text format dump. Please use psql." (outside
     tester, item 14)."""
-    try:
-        with open(file, "rb") as fh:
-            head = fh.read(5)
-    except OSError as exc:
-        raise InputError(f"备份文件有误 {file} cannot be read: {exc}") from None
-    if head != b"PGDMP":
+    if _head(file, file) != b"PGDMP":
         raise InputError(
             f"备份文件有误 {file} is not a gridward backup: gridward restores only the files "
             "'gridward db backup' writes (pg_dump -Fc archives); nothing was changed"

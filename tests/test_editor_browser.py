@@ -26,6 +26,7 @@ from tests.test_maps_browser import (  # noqa: F401 (fixtures)
     _open,
     _scalar,
     browser,
+    far_move,
     live,
 )
 from tests.test_maps_pages import token_for
@@ -96,30 +97,6 @@ def _save(drv) -> dict:  # noqa: ANN001
     return saved
 
 
-def _far_move(ed) -> tuple[int, int]:  # noqa: ANN001
-    """A building and the grid farthest from it: moved there, that grid is in two pieces."""
-
-    def centre(f: dict) -> tuple[float, float]:
-        ring = f["geometry"]["coordinates"][0]
-        ring = ring[0] if isinstance(ring[0][0], list) else ring
-        return sum(c[0] for c in ring) / len(ring), sum(c[1] for c in ring) / len(ring)
-
-    feats = {f["id"]: f for f in ed.buildings["features"]}
-    members: dict[int, list[int]] = {}
-    for bid, f in feats.items():
-        members.setdefault(f["properties"]["grid"], []).append(bid)
-    src = max(members, key=lambda g: len(members[g]))
-    moved = members[src][0]
-    x, y = centre(feats[moved])
-    far = max(
-        (g for g in members if g != src),
-        key=lambda g: min(
-            (centre(feats[b])[0] - x) ** 2 + (centre(feats[b])[1] - y) ** 2 for b in members[g]
-        ),
-    )
-    return moved, far
-
-
 def test_a_saved_draft_opened_again_is_committed_from_its_page(live, browser) -> None:  # noqa: F811
     """Tester, 1 HIGH: the draft opened from the list (or the "review the draft" link after
     saving) had no commit or discard button. Also 10: the commit confirm listed the flags as
@@ -132,7 +109,7 @@ def test_a_saved_draft_opened_again_is_committed_from_its_page(live, browser) ->
     _open(browser, url, "editor_reopen_start")
     assert _console_errors(browser) == []
     assert not _leaving_asks(browser)  # nothing changed yet
-    moved, far = _far_move(ed)
+    moved, far = far_move(ed)
     browser.execute_script(f"window.gwEditor.move([{moved}], {far});")
     assert _leaving_asks(browser)
     browser.find_element("id", "gw-undo").click()
@@ -262,7 +239,7 @@ def test_an_expired_sign_in_keeps_the_edits_and_says_how_to_go_on(live, browser)
     code = live["communities"][3]
     ed, _grids = _groups(db, code)
     _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_expired")
-    moved, far = _far_move(ed)
+    moved, far = far_move(ed)
     browser.execute_script(f"window.gwEditor.move([{moved}], {far});")
     plans = _scalar(db, "SELECT count(*) FROM grid_plans")
 

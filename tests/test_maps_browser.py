@@ -86,25 +86,11 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def live(engine, browser) -> Iterator[dict[str, Any]]:  # noqa: ANN001
     """The seeded demo city served by uvicorn on a free loopback port, the browser signed in."""
-    import uvicorn
-
     from api.app import create_app
 
     demo = seed_demo(empty_database(engine))
     token = token_for(engine, "admin")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
+    server, thread, port = serve(create_app(engine))
     # Every request of the browser (pages, scripts, fetches) carries the bearer token.
     browser.execute_cdp_cmd("Network.enable", {})
     browser.execute_cdp_cmd(
@@ -117,6 +103,49 @@ def live(engine, browser) -> Iterator[dict[str, Any]]:  # noqa: ANN001
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def serve(app: Any) -> tuple[Any, threading.Thread, int]:
+    """``app`` under uvicorn on a free loopback port, in a thread: (server, thread, port).
+    Stop it with ``server.should_exit = True`` and join the thread."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    return server, thread, port
+
+
+def far_move(ed) -> tuple[int, int]:  # noqa: ANN001
+    """A building and the grid farthest from it: moved there, that grid is in two pieces."""
+
+    def centre(f: dict) -> tuple[float, float]:
+        ring = f["geometry"]["coordinates"][0]
+        ring = ring[0] if isinstance(ring[0][0], list) else ring
+        return sum(c[0] for c in ring) / len(ring), sum(c[1] for c in ring) / len(ring)
+
+    feats = {f["id"]: f for f in ed.buildings["features"]}
+    members: dict[int, list[int]] = {}
+    for bid, f in feats.items():
+        members.setdefault(f["properties"]["grid"], []).append(bid)
+    src = max(members, key=lambda g: len(members[g]))
+    moved = members[src][0]
+    x, y = centre(feats[moved])
+    far = max(
+        (g for g in members if g != src),
+        key=lambda g: min(
+            (centre(feats[b])[0] - x) ** 2 + (centre(feats[b])[1] - y) ** 2 for b in members[g]
+        ),
+    )
+    return moved, far
 
 
 def _open(browser, url: str, shot: str, wait_counts: tuple[str, ...] = ()) -> None:  # noqa: ANN001
@@ -614,23 +643,7 @@ def test_editor_bounds_inputs_and_a_commit_naming_grids_in_pieces(live, browser)
     set_bounds(0, 10**6)
 
     # one building into the grid farthest from it: that grid is in two pieces
-    def centre(f: dict) -> tuple[float, float]:
-        ring = f["geometry"]["coordinates"][0]
-        ring = ring[0] if isinstance(ring[0][0], list) else ring
-        return sum(c[0] for c in ring) / len(ring), sum(c[1] for c in ring) / len(ring)
-
-    feats = {f["id"]: f for f in ed.buildings["features"]}
-    members: dict[int, list[int]] = {}
-    for bid, f in feats.items():
-        members.setdefault(f["properties"]["grid"], []).append(bid)
-    src = max(members, key=lambda g: len(members[g]))
-    moved = members[src][0]
-    x, y = centre(feats[moved])
-    far = max(
-        (g for g in members if g != src),
-        key=lambda g: min((centre(feats[b])[0] - x) ** 2 + (centre(feats[b])[1] - y) ** 2
-                          for b in members[g]),
-    )  # fmt: skip
+    moved, far = far_move(ed)
     browser.execute_script(f"window.gwEditor.move([{moved}], {far});")
     assert browser.execute_script("return window.gwState.violations.disconnected") >= 1
     browser.find_element("id", "gw-save").click()

@@ -10,8 +10,6 @@ Skips (never fails) only when Chromium or its driver is missing or cannot start 
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.test_maps_browser import ARTIFACTS, _console_errors, _count, _open, browser  # noqa: F401
+from tests.test_maps_browser import ARTIFACTS, _console_errors, _count, _open, browser, serve  # noqa: F401
 from tests.test_maps_data import empty_database
 from tests.test_maps_pages import token_for
 
@@ -34,8 +32,6 @@ VIEWER_PASSWORD = "viewer-test-password"
 def demo_city(engine, browser) -> Iterator[dict[str, Any]]:  # noqa: ANN001, F811
     """The demo city served by uvicorn on a free loopback port, the browser an admin (a
     bearer header on every request, as in test_maps_browser.py)."""
-    import uvicorn
-
     from api.app import create_app
     from geo.accounts import create_user
     from geo.demo import populate
@@ -45,19 +41,7 @@ def demo_city(engine, browser) -> Iterator[dict[str, Any]]:  # noqa: ANN001, F81
     token = token_for(db, "admin", name="viewer-tests-admin")
     with db.begin() as conn:
         create_user(conn, "city-viewer", VIEWER_PASSWORD, "viewer", ())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
+    server, thread, port = serve(create_app(db))
     headers = {"Authorization": f"Bearer {token}"}
     browser.execute_cdp_cmd("Network.enable", {})
     browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": headers})

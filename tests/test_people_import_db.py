@@ -243,15 +243,20 @@ def test_a_sheet_without_homes_updates_the_registered_people(place, tmp_path, au
     assert "W001" not in msg and "0404" not in msg and fingerprint(db) == before
 
 
+def _north_east(db) -> tuple[float, float]:  # noqa: ANN001
+    """The north-east corner of the city's areas (lon, lat)."""
+    with db.connect() as conn:
+        extent = "SELECT ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM areas) q"
+        return tuple(conn.execute(text(extent)).one())
+
+
 def test_a_home_in_no_community_is_named_and_one_far_away_refused(place, tmp_path) -> None:
     """A home outside every community was stored silently (no community, no warning). Just
     outside: stored, named in a warning with the nearest community and how far; in Shanghai
     for a Beijing city (over GRIDWARD_HOME_FAR_KM, 50 km, from every area): refused, nothing
     written."""
     db, xy = place
-    with db.connect() as conn:
-        extent = "SELECT ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM areas) q"
-        east, north = conn.execute(text(extent)).one()
+    east, north = _north_east(db)
     (ax, ay) = xy[A]
     p = tmp_path / "p.csv"
     p.write_text(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\nN2,乙,{east + 0.02},{north}\n", "utf-8")
@@ -291,9 +296,7 @@ def test_how_far_a_home_is_refused_is_the_setting_home_far_km(place, tmp_path, f
     compact city could not refuse a home 20 km off. GRIDWARD_HOME_FAR_KM moves the line both
     ways; the refusal names the distance in force."""
     db, xy = place
-    with db.connect() as conn:
-        extent = "SELECT ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM areas) q"
-        east, north = conn.execute(text(extent)).one()
+    east, north = _north_east(db)
     (ax, ay) = xy[A]
     p = tmp_path / "p.csv"
     # Shanghai for a Beijing city, some 1,070 km off: taken (with the warning) under 2000 km
