@@ -6,6 +6,7 @@ vendored and loaded offline; the SVG is built server-side and needs no script at
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 
@@ -58,22 +59,21 @@ def _bars(
 def household_histogram(
     households: Sequence[int], lo: int, hi: int, colors: dict[str, str], bins: int = 10
 ) -> str:
-    """Histogram of grid households, bars coloured under / within / over [lo, hi]."""
+    """Histogram of grid households, bars coloured under / within / over [lo, hi]. The
+    bounds are bar edges too, so a bar is wholly under, within or over: a bar coloured by
+    its midpoint counted grids of 301–318 households as under 300 (outside tester M2)."""
     if not households:
         return '<p class="gw-note">暂无网格 no grids yet</p>'
     top = max(max(households), hi + 1)
     width = max(1, math.ceil(top / bins))
-    counts = [0] * bins
+    edges = sorted({i * width for i in range(bins)} | {lo, hi + 1})
+    counts = [0] * len(edges)
     for h in households:
-        counts[min(bins - 1, int(h // width))] += 1
-    labels, cols = [], []
-    for i in range(bins):
-        a, b = i * width, (i + 1) * width - 1
-        labels.append(f"{a}")
-        mid = (a + b) / 2
-        cols.append(
-            colors["under"] if mid < lo else colors["over"] if mid > hi else colors["within"]
-        )
+        counts[max(0, bisect.bisect_right(edges, h) - 1)] += 1
+    labels = [f"{a}" for a in edges]
+    cols = [
+        colors["under"] if a < lo else colors["over"] if a > hi else colors["within"] for a in edges
+    ]
     return _bars(
         labels,
         counts,

@@ -206,10 +206,14 @@ def build_picker(
             _draft_link(code, d, q) for d in sorted(r["drafts"], key=lambda d: d["stale"])
         )
         body.append(
+            # data-label: on a phone each row is a card, each cell named (gridward.css)
             f'<tr><td><a href="/maps/editor?community={code}{q}">{esc(r["name"])}</a></td>'
-            f"<td>{code}</td><td>{esc(r['parent'] or '')}</td>"
-            f'<td class="gw-num">{r["grids"]}</td><td class="gw-num">{r["households"]}</td>'
-            f"<td>{_range(r['bounds'])}</td><td>{drafts or '—'}</td></tr>"
+            f'<td data-label="编码 code">{code}</td>'
+            f'<td data-label="街道 subdistrict">{esc(r["parent"] or "")}</td>'
+            f'<td class="gw-num" data-label="网格 grids">{r["grids"]}</td>'
+            f'<td class="gw-num" data-label="户数 households">{r["households"]}</td>'
+            f'<td data-label="现行户数范围 bounds">{_range(r["bounds"])}</td>'
+            f'<td data-label="草案 drafts">{drafts or "—"}</td></tr>'
         )
     table = (
         '<table class="gw-table"><thead><tr><th>社区 community</th><th>编码 code</th>'

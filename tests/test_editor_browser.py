@@ -162,6 +162,14 @@ def test_stale_drafts_are_discarded_from_the_list_and_their_page(live, browser) 
     fresh = _draft(db, code, _groups(db, code)[1])
 
     browser.get(f"{live['base']}/maps/editor")
+    # on a phone the list fits the screen (tester M2: 640 px wide on a 390 px phone)
+    size = browser.get_window_size()
+    browser.set_window_size(390, 844)
+    try:
+        wide = browser.execute_script("return document.documentElement.scrollWidth")
+        assert wide <= 390, wide
+    finally:
+        browser.set_window_size(size["width"], size["height"])
     # the bar of every page, its 退出 posted by gridward.js (not clicked: the module's
     # token would be revoked)
     assert browser.find_element("css selector", ".gw-topbar .gw-signout button").is_displayed()
@@ -193,6 +201,9 @@ def test_stale_drafts_are_discarded_from_the_list_and_their_page(live, browser) 
     assert plan["status"] == "draft" and plan["stale"] is True, plan
     assert _count(browser, "#gw-stale") == 1
     assert _shown(browser, "gw-discard") and not _shown(browser, "gw-commit")
+    # saving or rebalancing it only failed (tester M2, N4): both are off on a stale page
+    for off in ("gw-save", "gw-rebalance"):
+        assert not browser.find_element("id", off).is_enabled(), off
     browser.find_element("id", "gw-discard").click()
     browser.switch_to.alert.accept()
     _wait(browser, "return window.gwState.planAction")
@@ -242,6 +253,18 @@ def test_an_expired_sign_in_keeps_the_edits_and_says_how_to_go_on(live, browser)
     moved, far = far_move(ed)
     browser.execute_script(f"window.gwEditor.move([{moved}], {far});")
     plans = _scalar(db, "SELECT count(*) FROM grid_plans")
+    # 退出 with unsaved edits asks before the sign-in is revoked (tester M2, N1: the page's
+    # "leave?" prompt came after the logout, and "stay" kept edits nothing could save).
+    # The page's requests are recorded, not sent: the module's token must live on.
+    browser.execute_script(
+        "window.__sent = []; window.__request = gw.request; window.confirm = function (t) {"
+        " window.__asked = t; return false; }; gw.request = function (u) {"
+        " window.__sent.push(u); return Promise.resolve(null); };"
+    )
+    stayed = browser.execute_async_script("gw.signOut().then(arguments[0]);")
+    assert stayed is False and browser.execute_script("return window.__sent") == []
+    assert browser.execute_script("return window.__asked").startswith("本页有未保存的修改")
+    browser.execute_script("gw.request = window.__request;")
 
     def sign_in_as(token: str) -> None:
         browser.execute_cdp_cmd(

@@ -385,7 +385,7 @@ function gwEditor(map, DATA) {
   }
   function unsaved() { return snapshot() !== S.baseline; }
   window.addEventListener("beforeunload", function (e) {
-    if (!unsaved()) return undefined;
+    if (!unsaved() || window.gwState.signingOut) return undefined;  // sign-out asked itself
     e.preventDefault();
     e.returnValue = "";  // older browsers ask only when this is set
     return "";
@@ -550,6 +550,15 @@ function gwEditor(map, DATA) {
   }
   refresh();
   S.baseline = snapshot();
+  if (DATA.stale) {  // a stale start can only be discarded: saving or rebalancing it only
+    // failed, with advice (reload) that reopened the same stale draft (outside tester M2)
+    ["gw-save", "gw-rebalance"].forEach(function (id) {
+      var b = document.getElementById(id);
+      b.disabled = true;
+      b.title = "此方案已过期，不能保存或平衡：请放弃它，或打开现行网格编辑 " +
+        "stale: it cannot be saved or rebalanced; discard it, or open the current grids";
+    });
+  }
   var opened = new URLSearchParams(window.location.search).get("plan");
   if (opened) openedOn(opened);
   map.fitBounds(buildings.getBounds().isValid() ? buildings.getBounds() :

@@ -116,10 +116,19 @@
   /* 退出 sign out (the bar of every page, maps/shell.py): POST /auth/logout revokes this
      sign-in and clears the cookie; a cookie-signed write needs X-Requested-With, which a
      plain form cannot send, so the form is posted from here; then the sign-in page. */
+  // Sign out. A page with unsaved edits (the editor: gwEditor.unsaved) asks first, before
+  // the sign-in is revoked: asked only by the page's "leave?" prompt, "stay" kept the page
+  // but its sign-in was already gone, and the edits could not be saved (outside tester M2).
   gw.signOut = function () {
-    window.gwState.signingOut = true;
+    var ed = window.gwEditor;
+    if (ed && ed.unsaved && ed.unsaved() && !window.confirm(
+      "本页有未保存的修改，退出后将丢失。仍要退出？\n" +
+      "This page has unsaved edits: they are lost if you sign out. Sign out anyway?")) {
+      return Promise.resolve(false);
+    }
+    window.gwState.signingOut = true;  // asked already: leaving does not ask again
     return gw.request("/auth/logout", {method: "POST"}).catch(function () { return null; })
-      .then(function () { window.location.assign("/login"); });
+      .then(function () { window.location.assign("/login"); return true; });
   };
   document.addEventListener("submit", function (ev) {
     if (ev.target && ev.target.classList && ev.target.classList.contains("gw-signout")) {
