@@ -695,7 +695,7 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
     if len(bframe):
         cut = atoms(outline, bframe, streets)
         ids = bframe.index.to_numpy(dtype=np.int64)
-        pairs, _pieces = neighbours(cut, ids)
+        pairs = neighbours(cut, ids)
         land = ground(cut, ids)
     problems = {}
     for key in ("gap", "overlap", "outside"):

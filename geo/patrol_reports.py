@@ -409,6 +409,9 @@ def _load(
         unmatched = _unmatched_tracks(conn, start, end)
         moved_in = _moved_in(conn, start, end, settings.timezone)
     late = _late_tracks(edges, segments, scope)
+    if scope is not None and len(moved_in):  # only the area's streets, as the rows
+        street = moved_in["edge_id"].map(segments.set_index("edge_id")["alley_id"])
+        moved_in = moved_in[street.isin(scope)]
     # exact union of walked stretches: one row per stretch
     edges = edges[_STRETCH_COLS] if len(edges) else pd.DataFrame(columns=_STRETCH_COLS)
     if len(corridor):
@@ -427,15 +430,8 @@ def _load(
         "area_name": found.name if found is not None else None,
         "unmatched": unmatched,
         "late": late,
-        "moved_in": moved_in
-        if scope is None or not len(moved_in)
-        else moved_in[moved_in["edge_id"].map(_street_of(segments)).isin(scope)],
+        "moved_in": moved_in,
     }
-
-
-def _street_of(segments: pd.DataFrame) -> pd.Series:
-    """Segment id -> its street (alley) id."""
-    return segments.set_index("edge_id")["alley_id"]
 
 
 def _moved_in(conn: Connection, start: dt.date, end: dt.date, tz: str) -> pd.DataFrame:

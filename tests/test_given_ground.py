@@ -113,7 +113,7 @@ def test_the_page_data_gives_ground_out_as_the_server_draws(city) -> None:  # no
         _area, outline, buildings, streets = load_inputs(conn, COMMUNITY)
     a = atoms(outline, buildings, streets if len(streets) else None)
     ids = buildings.index.to_numpy(dtype=np.int64)
-    pairs, _ = neighbours(a, ids)
+    pairs = neighbours(a, ids)
     data = json.loads(json.dumps(ground(a, ids)))  # what reaches the page
     assert data["gap_m"] == GAP_M
     held = {b: i for i, (_c, bs) in enumerate(_current(city)) for b in bs}
@@ -223,20 +223,6 @@ def test_ground_only_one_grid_encloses_joins_it_whatever_the_gap() -> None:
     boxes.append(shapely.box(45, 225, 55, 235))
     scene = _wgs(shapely.Polygon(ring), boxes, lines)
     assert _parts(scene, [0, 0, 1]) == [1, 1]
-
-
-def test_the_old_pieces_data_pairs_buildings_within_the_gap() -> None:
-    """``neighbours``' second list (read by the page until it gives ground out itself):
-    two-building pieces, the buildings ``GAP_M`` close or closer and not neighbours."""
-    scene = _scene(north=[60.0, 300.0], south=[60.0, 260.0])
-    a = atoms(*scene)
-    ids = np.arange(101, 107)
-    pairs, pieces = neighbours(a, ids)
-    assert pieces and all(len(p) == 2 for p in pieces)
-    for (x, d), (y, e) in pieces:
-        assert d == e <= GAP_M and [min(x, y), max(x, y)] not in pairs
-    # N0 (101) and S0 (104) face each other across the 10 m strip
-    assert any({p[0][0], p[1][0]} == {101, 104} for p in pieces)
 
 
 def test_overlapping_buildings_in_two_grids_are_drawn() -> None:

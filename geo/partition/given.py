@@ -286,15 +286,9 @@ def _atom_buildings(a: Atoms, ids: np.ndarray) -> dict[int, list[int]]:
     return out
 
 
-def neighbours(a: Atoms, ids: np.ndarray) -> tuple[list[list[int]], list[list[list[float]]]]:
-    """Pairs of building ids whose atoms share an edge (or that are fused in one unit), and
-    the buildings ground may join (:attr:`Ground.near`, each building atom named by its
-    first building) as two-building pieces ``[[id, metres apart], [id, metres apart]]``.
-
-    The pieces are for the editor's check as it stands (a piece joins its two buildings when
-    they are in one grid): so it judges as :func:`give_ground` draws except where ground that
-    two grids needed went to one, or ground one grid alone encloses joined it. The exact
-    check gives ground out itself from :func:`ground`'s data."""
+def neighbours(a: Atoms, ids: np.ndarray) -> list[list[int]]:
+    """Pairs of building ids whose atoms share an edge (or that are fused in one unit). The
+    ground between buildings the editor gives out itself, from :func:`ground`'s data."""
     g = a.graph
     atom_buildings = _atom_buildings(a, ids)
     pairs: set[tuple[int, int]] = set()
@@ -306,11 +300,7 @@ def neighbours(a: Atoms, ids: np.ndarray) -> tuple[list[list[int]], list[list[li
         for x in atom_buildings[u]:
             for y in atom_buildings[v]:
                 pairs.add((min(x, y), max(x, y)))
-    close = []
-    for x, y in a.ground.near.tolist():
-        d = round(float(shapely.distance(g.geoms[x], g.geoms[y])), 2)
-        close.append([[atom_buildings[x][0], d], [atom_buildings[y][0], d]])
-    return [[x, y] for x, y in sorted(pairs) if x != y], close
+    return [[x, y] for x, y in sorted(pairs) if x != y]
 
 
 def ground(a: Atoms, ids: np.ndarray) -> dict[str, Any]:
