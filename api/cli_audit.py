@@ -80,7 +80,13 @@ def _unknown_filter(conn: Any, actor: str | None, action: str | None) -> None:
     if conn.execute(q, {"n": actor}).first() is not None:
         typer.echo(f"无审计记录 account {actor!r} has no entries in the audit log", err=True)
         return
+    # accounts too: an account with no entries yet was no hint for its miscased name (Z3)
+    accounts = conn.execute(
+        text("SELECT username FROM users WHERE lower(username) = lower(:n) ORDER BY username"),
+        {"n": actor},
+    ).scalars()
     same = [a for a in distinct(conn, "actor") if a.lower() == actor.lower()]
+    same += [a for a in accounts if a not in same]
     hint = f" (names match case: did you mean {same[0]!r}?)" if same else ""
     raise InputError(f"无此操作者 no such actor {actor!r} in the audit log{hint}")
 

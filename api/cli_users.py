@@ -172,9 +172,21 @@ def tokens(
         f"到期 expires\t吊销 revoked  ({tz})"
     )
     for r in rows:
+        kind = f"{r['kind']}*" if r["legacy"] else r["kind"]
         typer.echo(
-            f"{r['id']}\t{r['kind']}\t{r['name'] or '-'}\t{when(r['created_at'])}\t"
+            f"{r['id']}\t{kind}\t{r['name'] or '-'}\t{when(r['created_at'])}\t"
             f"{when(r['last_used_at'])}\t{when(r['expires_at'])}\t{when(r['revoked_at'])}"
+        )
+    legacy = [str(r["id"]) for r in rows if r["legacy"] and r["revoked_at"] is None]
+    if legacy:
+        # an old HMAC-stored token cannot be checked against the secret without the token
+        # itself, so it is flagged rather than called valid or dead (tester Z3)
+        typer.echo(
+            f"* 旧式令牌 legacy token(s) {', '.join(legacy)}: stored under the old scheme, they "
+            "work only if GRIDWARD_SECRET is unchanged since they were made (they are re-stored "
+            "on first use). If the secret has changed they no longer work: revoke them with "
+            "'gridward users revoke --token ID' and issue new ones",
+            err=True,
         )
 
 

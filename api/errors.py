@@ -74,8 +74,28 @@ def _reply(
         return error_response(status, message, headers)
     from maps.shell import error_page
 
-    page = error_page(status, chinese_first(message, status), req.url.path, req.url.query)
+    user = _page_user(req) if status < 500 and status != 401 else None
+    page = error_page(status, chinese_first(message, status), req.url.path, req.url.query, user)
     return HTMLResponse(page, status_code=status, headers=headers)
+
+
+def _page_user(req: Request) -> str | None:
+    """Who is signed in, for the error page's top bar: the principal the request's rule found,
+    or the sign-in cookie read here (a 404 or a 422 can come before any rule ran). None when
+    no one is, or the lookup fails: an error page must not fail in its turn."""
+    from api.auth import COOKIE
+    from geo.accounts import verify_token
+
+    principal = getattr(req.state, "principal", None)
+    scheme, _, bearer = req.headers.get("authorization", "").partition(" ")
+    token = bearer.strip() if scheme.lower() == "bearer" else req.cookies.get(COOKIE)
+    if principal is None and token:
+        try:
+            principal = verify_token(req.app.state.engine, token)
+        except Exception:  # noqa: BLE001 - the page goes out without a name
+            log.debug("error page: the sign-in cookie could not be read", exc_info=True)
+            return None
+    return None if principal is None else principal.username
 
 
 # pydantic's error types in the words a Chinese reader meets first, before the field and

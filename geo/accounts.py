@@ -656,10 +656,15 @@ def list_users(conn: Connection) -> list[dict]:
 
 def list_tokens(conn: Connection, user_id: int, ended_sign_ins: bool = True) -> list[dict]:
     """A user's tokens (never the hash). ``ended_sign_ins=False`` leaves out the expired or
-    revoked access tokens: every sign-in leaves one, and they would bury the API tokens."""
+    revoked access tokens: every sign-in leaves one, and they would bury the API tokens.
+
+    ``legacy`` marks a token still stored under the old HMAC scheme (never used since the
+    switch): it works only while ``GRIDWARD_SECRET`` is the secret it was made under, which
+    nothing stored can tell, so a list must not call it plainly valid (tester Z3)."""
     q = (
         select(
             _tokens.c.id,
+            (~_tokens.c.token_hash.startswith(TOKEN_HASH_SCHEME)).label("legacy"),
             _tokens.c.kind,
             _tokens.c.name,
             _tokens.c.created_at,

@@ -80,6 +80,20 @@ _REFUSED = re.compile(
 _BACKEND_TITLE = re.compile(r"^postgres: (?:\S+: )?(\S+) (\S+) (\S+)\(\d+\)")
 
 
+# where the running processes are listed (a name, so a test can hide them as hidepid does)
+PROC = Path("/proc")
+
+
+def _unused_name(path: Path) -> Path:
+    """``path``, or ``path.2``, ``path.3`` … the first that does not exist yet."""
+    n = 1
+    found = path
+    while found.exists():
+        n += 1
+        found = path.with_name(f"{path.name}.{n}")
+    return found
+
+
 def login_refused_message(data_dir: Path, why: str) -> str:
     """The one line for an embedded cluster that refuses the login in its cluster.json. WHY:
     a stale but valid cluster.json (an old copy, a cluster restored or replaced by hand, its
@@ -483,8 +497,19 @@ class EmbeddedCluster:
             postmaster = (self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
         except OSError:
             return []
+        if not (PROC / postmaster).exists():
+            # the server runs (pg_ctl said so) but its process is hidden (/proc mounted with
+            # hidepid, another user's server): nobody would be found, and adopt went ahead
+            # and cut off whoever was connected (tester Z3)
+            raise SetupError(
+                f"无法检查连接 cannot see the processes of the cluster in {self.pgdata} "
+                f"(server pid {postmaster} is not in {PROC}: /proc mounted with hidepid, or "
+                "another user's server), so who is connected cannot be checked: nothing was "
+                "changed; stop the API and every tracks worker, then 'gridward db stop', "
+                "then 'gridward db start --adopt'"
+            )
         found = []
-        for proc in Path("/proc").glob("[0-9]*"):
+        for proc in PROC.glob("[0-9]*"):
             try:
                 stat = (proc / "stat").read_text()
                 title = (
@@ -519,7 +544,9 @@ class EmbeddedCluster:
                 f"{self.pgdata}: {(out.stdout + out.stderr).strip().splitlines()[-1]}"
             )
         if self.state_file.exists():
-            self.state_file.replace(self.state_file.with_name(_STATE_FILE + keep_as))
+            kept = _unused_name(self.state_file.with_name(_STATE_FILE + keep_as))
+            self.state_file.replace(kept)
+            say(f"旧登录文件已保留 the old cluster.json is kept as {kept.name}")
         state = ClusterState(port=self.requested_port or _free_port(), password=password)
         self._write_state(state)
         return state  # 已接管 is said by start(), once the cluster runs with it

@@ -32,7 +32,8 @@ Progress = Callable[[int, int], None]
 class DrainReport:
     """What one drain did: tracks matched and failed, points, visits written; of the tracks
     matched before (a re-match), how many now credit their segments differently (by 1 m or
-    more) and the metres gained and lost in all, summed per segment."""
+    more, or on other local days: ``days_moved``) and the metres gained and lost in all,
+    summed per segment."""
 
     matched: int = 0
     failed: int = 0
@@ -40,6 +41,7 @@ class DrainReport:
     visits: int = 0
     rematched: int = 0
     changed: int = 0
+    days_moved: int = 0
     gained_m: float = 0.0
     lost_m: float = 0.0
     errors: dict[int, str] = field(default_factory=dict)
@@ -59,7 +61,8 @@ class DrainReport:
             if not r.rematch:
                 continue
             self.rematched += 1
-            self.changed += r.gained_m + r.lost_m >= 1.0
+            self.changed += r.gained_m + r.lost_m >= 1.0 or r.days_moved
+            self.days_moved += r.days_moved
             self.gained_m += r.gained_m
             self.lost_m += r.lost_m
 
@@ -89,6 +92,7 @@ class DrainReport:
             "visits": self.visits,
             "rematched": self.rematched,
             "changed": self.changed,
+            "days_moved": self.days_moved,
             "gained_m": round(self.gained_m, 1),
             "lost_m": round(self.lost_m, 1),
             "errors": {str(k): v for k, v in self.errors.items()},

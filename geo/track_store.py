@@ -1708,6 +1708,9 @@ class Rematch:
     now: float
     gained_m: float = 0.0
     lost_m: float = 0.0
+    # the local days its visits are on differ from before (a changed GRIDWARD_TIMEZONE, a
+    # time correction): the same metres, credited to other days, which the metres alone hid
+    days_moved: bool = False
 
 
 # metres credited and visit rows per (track, segment)
@@ -1716,6 +1719,15 @@ _SEGMENT_METRES = (
     "FROM patrol_visits v JOIN street_segments s ON s.id = v.segment_id "
     "WHERE v.track_id = ANY(:t) GROUP BY v.track_id, v.segment_id"
 )
+
+
+def _visit_days(conn: Any, ids: list[int]) -> dict[int, set[dt.date]]:
+    """Per track, the local days its patrol visits are on."""
+    q = text("SELECT DISTINCT track_id, day FROM patrol_visits WHERE track_id = ANY(:t)")
+    days: dict[int, set[dt.date]] = {}
+    for t, day in conn.execute(q, {"t": ids}):
+        days.setdefault(t, set()).add(day)
+    return days
 
 
 def write_visits(
@@ -1747,6 +1759,7 @@ def write_visits(
         ).scalars()
     )
     old = {(t, seg): float(m) for t, seg, m, _ in conn.execute(text(_SEGMENT_METRES), {"t": ids})}
+    old_days = _visit_days(conn, ids)
     conn.execute(text("DELETE FROM patrol_visits WHERE track_id = ANY(:t)"), {"t": ids})
     if rows:
         conn.execute(
@@ -1796,8 +1809,11 @@ def write_visits(
             "w": [walked[t] for t in ids],
         },
     )
+    new_days = _visit_days(conn, ids)
     return {
-        t: Rematch(True, walked[t], gained[t], lost[t])
+        t: Rematch(
+            True, walked[t], gained[t], lost[t], old_days.get(t, set()) != new_days.get(t, set())
+        )
         if t in matched_before
         # a first match: nothing was credited before, so nothing was gained or lost
         else Rematch(False, walked[t])

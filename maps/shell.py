@@ -73,10 +73,14 @@ def index_page(links: list[tuple[str, str, str]], user: str | None) -> str:
     return plain_page("地图 maps", body, top_bar(user))
 
 
-def error_page(status: int, message: str, path: str, query: str = "") -> str:
+def error_page(
+    status: int, message: str, path: str, query: str = "", user: str | None = None
+) -> str:
     """A refused page request in the site's style: what went wrong (Chinese first), the
     status, and a way on: the sign-in page for 401 (back here after), the map index for the
-    rest, and the page itself without its parameters when they were what was wrong."""
+    rest, and the page itself without its parameters when they were what was wrong. The top
+    bar, with ``user``'s name and 退出, whenever someone is signed in (re-tester M2, N3: the
+    422 and 404 pages had none, the 403 page's bar no name)."""
     heading = _HEADINGS.get(status, "出错了 Error")
     here = path + (f"?{query}" if query else "")
     links = []
@@ -90,6 +94,7 @@ def error_page(status: int, message: str, path: str, query: str = "") -> str:
         f'<p class="gw-error-msg" data-status="{status}">{esc(message)}</p>'
         f'<p class="gw-links">{" · ".join(links)}</p>'
     )
-    # signed in as someone who may not open this: signing out lets another account sign in
-    bar = top_bar() if status == 403 else ""
+    # a 403 is always someone signed in (who may not open this): signing out lets another
+    # account sign in; a 401 is no one
+    bar = top_bar(user) if user or status == 403 else ""
     return plain_page(f"{heading} · {status}", body, bar)

@@ -109,6 +109,33 @@ def test_password_can_revoke_the_tokens_and_says_how_many_remain(db, cli) -> Non
     assert last["action"] == "user.password" and last["detail"]["tokens_revoked"] == 2
 
 
+def test_users_tokens_flags_a_token_still_under_the_old_hmac(db, cli, secret) -> None:
+    """Z3: after GRIDWARD_SECRET changed, 'users tokens' listed an old HMAC token as if valid
+    although it no longer worked. Nothing stored can tell which secret made it, so it is
+    flagged (kind api*, a note naming it and the revoke); once used it is re-stored, unflagged."""
+    secret("the-old-secret-" + "e" * 30)
+    token = accounts.TOKEN_PREFIX + "legacy-token-abcdefghijklmnopqrstuvwxyz0123"
+    with db.begin() as conn:
+        uid = accounts.create_user(conn, "t-leg", "old password", "viewer")
+        tid = conn.execute(
+            insert(TOKENS)
+            .values(token_hash=accounts.legacy_token_hash(token), user_id=uid, kind="api")
+            .returning(TOKENS.c.id)
+        ).scalar_one()
+        new_id, _, _ = accounts.issue_token(conn, uid, "api", "new phone")
+    secret("the-new-secret-" + "f" * 30)
+    r = cli("users", "tokens", "t-leg")
+    assert r.exit_code == 0, r.output
+    rows = {line.split("\t")[0]: line.split("\t") for line in r.stdout.splitlines()[1:]}
+    assert rows[str(tid)][1] == "api*" and rows[str(new_id)][1] == "api"
+    assert "旧式令牌" in r.stderr and f"token(s) {tid}:" in r.stderr
+    assert "users revoke --token" in r.stderr
+    secret("the-old-secret-" + "e" * 30)
+    assert accounts.verify_token(db, token).token_id == tid  # re-stored under sha256
+    r = cli("users", "tokens", "t-leg")
+    assert "*" not in r.stdout and "旧式令牌" not in r.stderr
+
+
 def test_users_tokens_lists_the_ids_users_revoke_takes(db, cli) -> None:
     """M6b: 'users list' showed a count only, so 'users revoke --token N' could not be aimed."""
     with db.begin() as conn:

@@ -85,6 +85,10 @@ def test_audit_names_an_unknown_action_or_actor(db, pg_url, monkeypatch, run_inp
         res = run_inproc("audit", "--actor", quiet)
         assert res.returncode == 0, res
         assert res.stderr.startswith(f"无审计记录 account '{quiet}' has no entries"), res.stderr
+        # that account's name in the wrong case: the hint comes from the accounts (Z3)
+        res = run_inproc("audit", "--actor", quiet.upper())
+        assert res.returncode == 2, res
+        assert f"did you mean '{quiet}'" in res.stderr, res.stderr
     finally:
         get_settings.cache_clear()
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from geo import embedded
 from geo.db import database_url
 from geo.embedded import EmbeddedCluster
 from geo.errors import ConflictError, SetupError, chinese_first
@@ -463,7 +464,9 @@ def test_two_starts_at_once_on_an_empty_folder_both_succeed(folder: Path) -> Non
     assert sum("新建数据库" in err for _, err in outs) == 1
 
 
-def test_a_stale_cluster_json_is_named_and_adopt_takes_the_cluster_back(folder: Path) -> None:
+def test_a_stale_cluster_json_is_named_and_adopt_takes_the_cluster_back(
+    folder: Path, monkeypatch
+) -> None:
     """Tester Z2 N6: a valid cluster.json whose login the cluster refuses (an old copy, a
     cluster replaced by hand) ended in psycopg's bare "password authentication failed", and
     --adopt refused it as "nothing to adopt". Now one line names the file and the fix, and
@@ -504,6 +507,14 @@ def test_a_stale_cluster_json_is_named_and_adopt_takes_the_cluster_back(folder: 
         assert busy.value.message.startswith("数据库正在使用 1 other connection(s)"), busy.value
         assert "gridward on database gridward from 127.0.0.1" in busy.value.message
         assert held.execute("SELECT 1").fetchone() == (1,)  # not cut off
+        # /proc hiding the server's processes (hidepid): refused, not a blind go-ahead (Z3)
+        with monkeypatch.context() as m:
+            m.setattr(embedded, "PROC", folder / "no-proc")
+            with pytest.raises(SetupError) as hidden:
+                EmbeddedCluster(folder, fast=True).start(adopt=True)
+        assert hidden.value.message.startswith("无法检查连接"), hidden.value.message
+        assert "hidepid" in hidden.value.message and "db stop" in hidden.value.message
+        assert held.execute("SELECT 1").fetchone() == (1,)  # not cut off
     adopted = EmbeddedCluster(folder, fast=True).start(adopt=True)
     assert _scalar(adopted.url, "SELECT x FROM kept") == 42
     assert json.loads(folder.joinpath("cluster.json.refused").read_text())["password"] == (
@@ -513,6 +524,12 @@ def test_a_stale_cluster_json_is_named_and_adopt_takes_the_cluster_back(folder: 
         EmbeddedCluster(folder, fast=True).start(adopt=True)
     assert err.value.message.startswith("无需接管"), err.value.message
     assert _scalar(adopted.url, "SELECT 1") == 1
+    # refused again: a second adopt keeps the first kept file and adds .2 (Z3: overwritten)
+    cluster.state_file.write_text(json.dumps({**adopted.__dict__, "password": "second-copy"}))
+    again = EmbeddedCluster(folder, fast=True).start(adopt=True)
+    assert _scalar(again.url, "SELECT x FROM kept") == 42
+    kept = {p.name: json.loads(p.read_text())["password"] for p in folder.glob("cluster.json.*")}
+    assert kept == {"cluster.json.refused": "an-old-copy", "cluster.json.refused.2": "second-copy"}
 
 
 # every command that only reads: none may make a cluster (N8)

@@ -43,6 +43,12 @@ def test_page_errors_are_html_pages_for_a_browser_and_json_for_the_api(site) -> 
         assert r.headers["content-type"].startswith("text/html"), url
         page = r.text
         assert words in page and f"· {status}" in page, (url, page)
+        # the top bar with the signed-in name and 退出 on every one (M2, N3: the 422 and 404
+        # pages had no bar, the 403 one no name); the cookie a browser sends counts the same
+        who = "maps-viewer" if headers is viewer else "maps-admin"
+        bar = re.search(r'<nav class="gw-topbar">.*?</nav>', page, re.S)
+        assert bar and f'<span class="gw-user">{who}</span>' in bar.group(0), (url, page[:600])
+        assert 'class="gw-signout"' in bar.group(0), url
         assert 'href="/maps"' in page and '<meta name="viewport"' in page, url
         assert "gridward.css" in page, url
         # the API's words, Chinese first, inside the page
@@ -64,6 +70,11 @@ def test_page_errors_are_html_pages_for_a_browser_and_json_for_the_api(site) -> 
 
     page = error_page(401, "需要登录 not signed in", "/maps/grids", "min=1&max=9")
     assert 'href="/login?next=%2Fmaps%2Fgrids%3Fmin%3D1%26max%3D9"' in page
+    # the sign-in cookie alone (a browser) names the user on a 404 too; no one signed in: no bar
+    token = admin["Authorization"].split()[1]
+    page = c.get("/maps/nowhere", headers={**BROWSER, "Cookie": f"gridward_token={token}"}).text
+    assert '<span class="gw-user">maps-admin</span>' in page
+    assert "gw-topbar" not in c.get("/maps/nowhere", headers=BROWSER).text
     # the GET of a page without a session still goes to the sign-in page
     r = c.get("/maps/grids", headers=BROWSER, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/maps/grids"

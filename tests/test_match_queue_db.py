@@ -270,6 +270,52 @@ def test_rematch_follows_a_corrected_network_and_restores_the_same_visits(demo):
     assert _statuses(demo)[tid] == "matched"  # refused requests changed nothing
 
 
+def test_a_rematch_that_only_moves_the_day_is_a_change(demo, monkeypatch):
+    """Z3: after GRIDWARD_TIMEZONE changed, 'tracks rematch' moved walks to other days yet
+    said "0 of 1 re-matched tracks changed": the same metres on the same alleys. Crediting
+    another day changes every report of both days, so it counts, and is named."""
+    from geo.match_queue import requeue_tracks
+    from geo.settings import get_settings
+
+    tid = ingest_track(demo, _walks(demo, 1, seed=25)[0], "z.csv")["track_id"]
+    with demo.connect() as conn:
+        hour = conn.execute(
+            text(
+                "SELECT extract(hour FROM started_at AT TIME ZONE 'Asia/Shanghai') FROM tracks "
+                "WHERE id = :t"
+            ),
+            {"t": tid},
+        ).scalar()
+    # a zone whose local day differs from Shanghai's at that hour (+14 h or -11 h)
+    far_zone = "Pacific/Kiritimati" if hour >= 18 else "Pacific/Pago_Pago"
+
+    def rematch_in(zone: str):
+        monkeypatch.setenv("GRIDWARD_TIMEZONE", zone)
+        get_settings.cache_clear()
+        assert requeue_tracks(demo, [tid]) == (1, 0)
+        return drain_queue(demo)
+
+    def days() -> set:
+        with demo.connect() as conn:
+            q = text("SELECT DISTINCT day FROM patrol_visits WHERE track_id = :t")
+            return set(conn.execute(q, {"t": tid}).scalars())
+
+    before = days()
+    try:
+        moved = rematch_in(far_zone)
+        assert days() != before
+        assert (moved.rematched, moved.changed, moved.days_moved) == (1, 1, 1)
+        assert moved.gained_m + moved.lost_m < 1.0  # the same metres: only the day moved
+        assert moved.as_dict()["days_moved"] == 1
+        back = rematch_in("Asia/Shanghai")
+        assert days() == before and (back.changed, back.days_moved) == (1, 1)
+        same = rematch_in("Asia/Shanghai")
+        assert (same.rematched, same.changed, same.days_moved) == (1, 0, 0)
+    finally:
+        monkeypatch.delenv("GRIDWARD_TIMEZONE", raising=False)
+        get_settings.cache_clear()
+
+
 def test_rematch_api_and_cli(demo, auth_headers, pg_url):
     from tests.test_import import run_cli
 

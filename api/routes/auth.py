@@ -55,6 +55,11 @@ class TokenInfo(BaseModel):
     last_used_at: dt.datetime | None
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    legacy: bool = Field(
+        False,
+        description="旧式令牌: stored under the old HMAC scheme; works only while "
+        "GRIDWARD_SECRET is unchanged since it was made, and is re-stored on first use",
+    )
 
 
 class Me(BaseModel):
