@@ -15,8 +15,10 @@ BROWSER_PKGS := chromium chromium-driver
 demo: system-deps venv
 	$(BIN)/gridward demo
 
+# the suite on up to 4 workers (one per core), whole files apiece: each worker starts its own
+# throwaway PostGIS cluster, and a file's module fixtures (a demo city) are built once
 test: system-deps browser-deps venv
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 bench: system-deps venv
 	$(BIN)/pip install -q -e '.[dev,bench]'
