@@ -57,10 +57,10 @@ def _prefers_html(accept: str) -> bool:
 
 def _wants_page(req: Request) -> bool:
     """A person's browser opening a page route (/, /login, /maps, /maps/..., not its static
-    files): its errors are a page to read, not JSON (tester: 户数范围 min > max → a bare
-    ``{"error": …}``)."""
+    files; and the bar's plain sign-out form): its errors are a page to read, not JSON
+    (tester: 户数范围 min > max → a bare ``{"error": …}``)."""
     path = req.url.path
-    page = path in ("/", "/login", "/maps") or (
+    page = path in ("/", "/login", "/maps", "/auth/logout") or (
         path.startswith("/maps/") and not path.startswith("/maps/static/")
     )
     return page and _prefers_html(req.headers.get("accept", ""))

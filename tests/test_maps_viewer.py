@@ -150,6 +150,39 @@ def test_the_sign_out_route_the_bar_posts_to_ends_the_sign_in(site) -> None:  # 
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
+def test_the_sign_out_form_works_without_the_script(site) -> None:  # noqa: F811
+    """Without JavaScript the bar's form was posted as it is and got the CSRF 403, so nobody
+    could sign out. The browser's own same-origin form post now signs out and goes on to the
+    sign-in page; the same post from another site's page is still refused."""
+    from fastapi.testclient import TestClient
+
+    from geo.accounts import create_user
+
+    with site["engine"].begin() as conn:
+        create_user(conn, "maps-noscript", "maps-noscript-password", "viewer", ())
+    form = {**BROWSER, "Content-Type": "application/x-www-form-urlencoded"}
+    with TestClient(site["client"].app) as c:
+        r = c.post(
+            "/auth/token", data={"username": "maps-noscript", "password": "maps-noscript-password"}
+        )
+        assert r.status_code == 200 and c.cookies.get("gridward_token")
+        for other_site in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}, {}):
+            r = c.post("/auth/logout", headers={**form, **other_site}, follow_redirects=False)
+            assert r.status_code == 403, (other_site, r.text)
+            assert c.get("/maps", headers=BROWSER).status_code == 200  # still signed in
+        for own in ({"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://testserver"}):
+            r = c.post("/auth/logout", headers={**form, **own}, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"] == "/login", (own, r.text)
+            assert not c.cookies.get("gridward_token")
+            r = c.get("/maps", headers=BROWSER, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login")
+            r = c.post(
+                "/auth/token",
+                data={"username": "maps-noscript", "password": "maps-noscript-password"},
+            )
+            assert r.status_code == 200
+
+
 def test_big_answers_are_gzipped_and_exports_download_intact(site) -> None:  # noqa: F811
     c, h = site["client"], site["auth"]
     gz = {**h, "Accept-Encoding": "gzip"}

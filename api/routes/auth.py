@@ -7,6 +7,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
@@ -190,11 +191,20 @@ def me(user: SignedIn) -> Me:
     )
 
 
-@router.post("/logout", status_code=204, summary="Sign out: revoke this token 退出")
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="Sign out: revoke this token 退出",
+    responses={303: {"description": "a browser's plain sign-out form: on to the sign-in page"}},
+)
 def logout(request: Request, user: SignedIn) -> Response:
     if user.token_id is not None:
         with request.app.state.engine.begin() as conn:
             accounts.revoke_token(conn, user.token_id, actor=user)
-    response = Response(status_code=204)
+    # the bar's plain form (no script): on to the sign-in page, as the script goes there
+    plain = not request.headers.get("x-requested-with") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+    response = RedirectResponse("/login", status_code=303) if plain else Response(status_code=204)
     response.delete_cookie(COOKIE)
     return response
