@@ -261,6 +261,34 @@ def password(
         typer.echo(f"one-time password: {new}")
 
 
+@users_app.command("unlock")
+def unlock(
+    username: str = typer.Argument(None, help="lift this name's sign-in lock"),
+    address: str = typer.Option(
+        None, "--address", help="only from this address; alone: the address's own lock"
+    ),
+) -> None:
+    """Lift a sign-in lockout before its 5 minutes are up. 解除登录锁定
+
+    NAME: the name from every address (with --address: from that one). --address alone: an
+    address locked for trying many names. The refused tries stay in the audit log."""
+    from api.ratelimit import unlock as lift
+    from geo.errors import InputError
+
+    if username is None and address is None:
+        raise InputError("give a username, --address ADDRESS, or both")
+    if username is not None and not username.strip():
+        raise InputError("the username is empty")
+    with _engine().begin() as conn:
+        failures = lift(conn, "cli", username, address)
+    whom = f"user {username}" if username else f"address {address}"
+    where = f" from {address}" if username and address else ""
+    typer.echo(
+        f"已解除锁定 sign-ins of {whom}{where} unlocked ({failures} failed sign-in(s) of the "
+        "last 5 min no longer count)"
+    )
+
+
 @users_app.command("reactivate")
 def reactivate(
     username: str = typer.Argument(..., help="a deactivated account (users revoke NAME)"),

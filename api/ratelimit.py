@@ -1,5 +1,5 @@
 """Slow down password guessing: failed sign-ins are counted per (username, address) pair and
-per address, in a sliding window.
+per address, in a sliding window, from the audit log.
 
 The rule (README, *Sign-in lockout*): ``max_failures`` (10) failures within ``window_s``
 (5 min) for one username from one address lock that username from that address only; the
@@ -7,27 +7,53 @@ account still signs in from anywhere else, and the address still signs in to oth
 ``max_per_address`` (100) failures from one address in the window, whatever the usernames
 (spraying one password over many accounts), lock every sign-in from that address. While
 locked, sign-in answers 429 with Retry-After, even to a right password; a success clears its
-pair's count. WHY not per username alone: anyone could then lock ``admin`` out from anywhere
-by typing wrong passwords for it.
+pair's count, and so does ``gridward users unlock`` (an admin, for a name or an address).
+WHY not per username alone: anyone could then lock ``admin`` out from anywhere by typing
+wrong passwords for it.
 
-In-process and in memory (one deployment per city runs few API processes): each process
-counts on its own, a restart clears every lock, and no other process (the CLI) can see or
-clear one.
+WHY the audit log and not memory: every failure is written there anyway (``signin.failure``,
+name and address), and counting those rows makes a lock hold across every API process and a
+restart, and lets the CLI see and clear it. In memory, each process counted on its own, a
+restart cleared every lock, and an admin could neither see nor lift one (tester Z3).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+import datetime as dt
+from dataclasses import dataclass
 
 from fastapi import HTTPException
+from sqlalchemy import Connection, text
+
+from geo import audit
 
 _MAX_NAME = 100  # longer usernames cannot exist (64), and must not grow the keys
+# ``gridward users unlock``: "every address" for a name, "every name" for an address (neither
+# can be a username or an address)
+ANY = "*"
+
+# the sign-in rows of one address, and the unlocks of every address, in the window
+# (index ix_audit_log_signin, migration 0021)
+_ROWS = text(
+    "SELECT id, action, at, detail->>'username' AS u, detail->>'address' AS a, now() AS now "
+    "FROM audit_log WHERE action IN ('signin.failure', 'signin.success', 'signin.unlock') "
+    "AND detail->>'address' IN (:a, '*') AND at > now() - make_interval(secs => :w) "
+    "ORDER BY id"
+)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The failures that count now, newest last: of the pair, and of the address."""
+
+    pair: list[dt.datetime]
+    address: list[dt.datetime]
+    now: dt.datetime
 
 
 class FailureLimiter:
-    """Sliding-window counters of failed sign-ins, per (username, address) and per address."""
+    """Sliding-window counts of failed sign-ins, per (username, address) and per address,
+    read from the audit log in the caller's connection."""
 
     def __init__(
         self, max_failures: int = 10, window_s: float = 300.0, max_per_address: int = 100
@@ -35,68 +61,80 @@ class FailureLimiter:
         self.max_failures = max_failures
         self.max_per_address = max_per_address
         self.window_s = window_s
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._since_sweep = 0
 
-    @staticmethod
-    def _keys(username: str, address: str) -> tuple[str, str]:
-        return f"pair:{address}\x00{username[:_MAX_NAME]}", f"ip:{address}"
+    def counts(self, conn: Connection, username: str, address: str) -> Counts:
+        """The failures of the window after the last reset: for the pair, its last success or
+        an unlock of the name (from that address or every one) or of the address; for the
+        address, an unlock of the address."""
+        name = username[:_MAX_NAME]
+        pair_reset = addr_reset = 0
+        fails: list[tuple[int, str, dt.datetime]] = []
+        now = None
+        for r in conn.execute(_ROWS, {"a": address, "w": self.window_s}):
+            now = r.now
+            if r.action == audit.SIGNIN_FAILED:
+                if r.a == address:
+                    fails.append((r.id, r.u, r.at))
+            elif r.u == ANY and r.a == address:  # the address unlocked: everything from it
+                addr_reset = r.id
+            elif r.u == name:  # its success here, or the name unlocked (here or everywhere)
+                pair_reset = r.id
+        reset = max(pair_reset, addr_reset)
+        if now is None:
+            now = conn.execute(text("SELECT now()")).scalar_one()
+        return Counts(
+            pair=[at for i, u, at in fails if u == name and i > reset],
+            address=[at for i, _, at in fails if i > addr_reset],
+            now=now,
+        )
 
-    def _recent(self, key: str, now: float) -> deque[float] | None:
-        """The key's failures still in the window (None, and forgotten, when there are none)."""
-        q = self._hits.get(key)
-        while q and now - q[0] > self.window_s:
-            q.popleft()
-        if not q:
-            self._hits.pop(key, None)
-            return None
-        return q
-
-    def check(self, username: str, address: str) -> None:
+    def check(self, conn: Connection, username: str, address: str) -> None:
         """429 when this username is locked from this address, or the address is."""
-        now = time.monotonic()
-        pair, ip = self._keys(username, address)
-        with self._lock:
-            for key, limit, what in (
-                (pair, self.max_failures, "for this account from your address"),
-                (ip, self.max_per_address, "from your address"),
-            ):
-                q = self._recent(key, now)
-                if q is not None and len(q) >= limit:
-                    wait = int(self.window_s - (now - q[-limit])) + 1
-                    raise HTTPException(
-                        429,
-                        f"登录失败次数过多，请稍后再试 too many failed sign-ins {what}: "
-                        f"wait {wait} s and try again",
-                        headers={"Retry-After": str(wait)},
-                    )
+        c = self.counts(conn, username, address)
+        for times, limit, what in (
+            (c.pair, self.max_failures, "for this account from your address"),
+            (c.address, self.max_per_address, "from your address"),
+        ):
+            if len(times) >= limit:
+                age = (c.now - times[-limit]).total_seconds()
+                wait = max(int(self.window_s - age) + 1, 1)
+                raise HTTPException(
+                    429,
+                    f"登录失败次数过多，请稍后再试 too many failed sign-ins {what}: "
+                    f"wait {wait} s and try again",
+                    headers={"Retry-After": str(wait)},
+                )
 
-    def fail(self, username: str, address: str) -> str | None:
-        """Count a failed sign-in; now and then forget keys whose window has passed. Returns
+    def fail(self, conn: Connection, username: str, address: str) -> str | None:
+        """Write a failed sign-in (``signin.failure``, in the caller's transaction). Returns
         the lock this failure started ("account" for the pair, "address"), else None: the
-        caller logs and audits a lock once, not each refused try after it."""
-        now = time.monotonic()
-        started = None
-        with self._lock:
-            for key, limit, scope in zip(
-                self._keys(username, address),
-                (self.max_failures, self.max_per_address),
-                ("account", "address"),
-                strict=True,
-            ):
-                q = self._recent(key, now) or self._hits.setdefault(key, deque())
-                q.append(now)
-                if len(q) == limit:
-                    started = started or scope
-            self._since_sweep += 1
-            if self._since_sweep >= 1000:  # keys of a spray would otherwise stay for good
-                self._since_sweep = 0
-                for key in list(self._hits):
-                    self._recent(key, now)
-        return started
+        caller audits and logs a lock once, not each refused try after it."""
+        detail = {"username": username[:_MAX_NAME], "address": address}
+        audit.record(conn, None, audit.SIGNIN_FAILED, detail=detail)
+        c = self.counts(conn, username, address)
+        if len(c.pair) == self.max_failures:
+            return "account"
+        if len(c.address) == self.max_per_address:
+            return "address"
+        return None
 
-    def succeed(self, username: str, address: str) -> None:
-        """A right password: this pair starts afresh (the address's count stays)."""
-        with self._lock:
-            self._hits.pop(self._keys(username, address)[0], None)
+
+def unlock(conn: Connection, actor: str, username: str | None, address: str | None) -> int:
+    """Lift the locks of a name (from ``address``, or every address) or of an address (every
+    name): an ``signin.unlock`` entry the counts start after. Returns how many failures in
+    the window it clears (0: nothing was locked or counting)."""
+    limiter = FailureLimiter()
+    detail = {"username": username or ANY, "address": address or ANY}
+    where = ["action = 'signin.failure'", "at > now() - make_interval(secs => :w)"]
+    params: dict[str, object] = {"w": limiter.window_s}
+    if username is not None:
+        where.append("detail->>'username' = :u")
+        params["u"] = username[:_MAX_NAME]
+    if address is not None:
+        where.append("detail->>'address' = :a")
+        params["a"] = address
+    failures = conn.execute(
+        text(f"SELECT count(*) FROM audit_log WHERE {' AND '.join(where)}"), params
+    ).scalar_one()
+    audit.record(conn, actor, audit.SIGNIN_UNLOCK, detail={**detail, "failures": failures})
+    return int(failures)

@@ -20,8 +20,9 @@ DB_RESTORE = "db.restore"  # gridward db restore: who (the OS user), the file, i
 SIGNIN_OK = "signin.success"  # POST /auth/token: the username and the address
 SIGNIN_FAILED = "signin.failure"  # the same, refused: the name as typed, the address
 SIGNIN_LOCKED = "signin.locked"  # a name locked from an address, or an address: once a lock
+SIGNIN_UNLOCK = "signin.unlock"  # gridward users unlock: a name ("*" every address) or an address
 # actions ``gridward audit --action`` knows before the log holds one (a quiet log is valid)
-ANNOUNCED = (DB_RESTORE, SIGNIN_FAILED, SIGNIN_LOCKED, SIGNIN_OK)
+ANNOUNCED = (DB_RESTORE, SIGNIN_FAILED, SIGNIN_LOCKED, SIGNIN_OK, SIGNIN_UNLOCK)
 
 
 def record(

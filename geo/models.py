@@ -519,6 +519,15 @@ class AuditEntry(Base):
             postgresql_ops={"started_ids": "jsonb_path_ops"},
             postgresql_where=text("action = 'assignments.commit'"),
         ),
+        # the sign-ins of an address, for the lockout count (api.ratelimit; migration 0021)
+        Index(
+            "ix_audit_log_signin",
+            literal_column("(detail ->> 'address')").label("address"),
+            "id",
+            postgresql_where=text(
+                "action IN ('signin.failure', 'signin.success', 'signin.unlock')"
+            ),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -177,5 +177,5 @@ def test_a_sign_in_lock_is_audited_and_logged_once(db, caplog) -> None:
     lines = [r.getMessage() for r in caplog.records if r.name == "gridward.auth"]
     assert lines == [
         "登录已锁定 sign-ins locked for user 'locked-one' from testclient after too many "
-        "failures (up to 5 min)"
+        "failures (up to 5 min; 'gridward users unlock locked-one' lifts it)"
     ], lines

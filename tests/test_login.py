@@ -85,10 +85,67 @@ def test_a_lockout_is_per_username_and_address(db):
     # spraying many usernames from one address: a higher ceiling locks the address
     limiter = FailureLimiter()
     assert (limiter.max_failures, limiter.max_per_address, limiter.window_s) == (10, 100, 300)
-    for i in range(100):
-        limiter.check(f"user{i}", "203.0.113.9")
-        limiter.fail(f"user{i}", "203.0.113.9")
-    with pytest.raises(HTTPException) as locked:
-        limiter.check("someone-else", "203.0.113.9")
+    with db.begin() as conn:
+        started = [limiter.fail(conn, f"user{i}", "192.0.2.5") for i in range(100)]
+    assert started == [None] * 99 + ["address"]  # said once, by the failure that locks
+    with db.connect() as conn, pytest.raises(HTTPException) as locked:
+        limiter.check(conn, "someone-else", "192.0.2.5")
     assert locked.value.status_code == 429 and "from your address" in locked.value.detail
-    limiter.check("someone-else", "198.51.100.7")  # another address is not
+    with db.connect() as conn:
+        limiter.check(conn, "someone-else", "198.51.100.7")  # another address is not
+
+
+def test_a_lockout_holds_across_processes_and_restarts_and_an_admin_lifts_it(db, pg_url):
+    """Tester Z3: the counts lived in each API process's memory: a restart lifted every lock,
+    a second process knew none, and an admin could neither see nor lift one. They are now
+    counted from the audit log's sign-in entries, and 'gridward users unlock' lifts a lock."""
+    from api.ratelimit import FailureLimiter
+    from tests.test_import import run_cli
+
+    with db.begin() as conn:
+        create_user(conn, "chen", "chen's password", "viewer")
+    guess = {"username": "chen", "password": "guess"}
+    right = {"username": "chen", "password": "chen's password"}
+    first, second = create_app(db), create_app(db)  # two API processes on one database
+    with TestClient(first, client=("203.0.113.20", 1)) as a:
+        for _ in range(10):
+            assert a.post("/auth/token", data=guess).status_code == 401
+        assert a.post("/auth/token", data=right).status_code == 429
+    with TestClient(second, client=("203.0.113.20", 1)) as b:  # the other one
+        r = b.post("/auth/token", data=right)
+        assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 301
+    with TestClient(create_app(db), client=("203.0.113.20", 1)) as c:  # after a restart
+        assert c.post("/auth/token", data=right).status_code == 429
+    # an admin lifts it; the refused tries stay in the log, marked by the unlock
+    bad = run_cli(["users", "unlock"], pg_url)
+    assert bad.returncode == 2 and "give a username, --address" in bad.stderr, bad.stderr
+    res = run_cli(["users", "unlock", "chen"], pg_url)
+    assert res.returncode == 0, res.stderr
+    assert "已解除锁定" in res.stdout and "(10 failed sign-in(s)" in res.stdout, res.stdout
+    with TestClient(create_app(db), client=("203.0.113.20", 1)) as c:
+        assert c.post("/auth/token", data=right).status_code == 200
+        for _ in range(9):  # counting starts afresh after a success
+            assert c.post("/auth/token", data=guess).status_code == 401
+        assert c.post("/auth/token", data=right).status_code == 200
+    # an address locked for spraying names: lifted by --address, not by a name's unlock
+    limiter = FailureLimiter()
+    with db.begin() as conn:
+        for i in range(100):
+            limiter.fail(conn, f"spray{i}", "203.0.113.21")
+    with TestClient(create_app(db), client=("203.0.113.21", 1)) as c:
+        assert c.post("/auth/token", data=right).status_code == 429
+        assert run_cli(["users", "unlock", "chen"], pg_url).returncode == 0
+        assert c.post("/auth/token", data=right).status_code == 429
+        res = run_cli(["users", "unlock", "--address", "203.0.113.21"], pg_url)
+        assert res.returncode == 0 and "address 203.0.113.21" in res.stdout, res
+        assert "(100 failed" in res.stdout, res.stdout
+        assert c.post("/auth/token", data=right).status_code == 200
+    with db.connect() as conn:
+        unlocks = conn.execute(
+            text("SELECT actor, detail FROM audit_log WHERE action = 'signin.unlock' ORDER BY id")
+        ).all()
+    assert [(a, d["username"], d["address"]) for a, d in unlocks] == [
+        ("cli", "chen", "*"),
+        ("cli", "chen", "*"),
+        ("cli", "*", "203.0.113.21"),
+    ]

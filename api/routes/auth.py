@@ -87,17 +87,16 @@ def token(
     engine = request.app.state.engine
     limiter = request.app.state.signin_limiter  # api.ratelimit: per (username, address)
     address = request.client.host if request.client else "-"
-    limiter.check(form.username, address)
+    with engine.connect() as conn:
+        limiter.check(conn, form.username, address)
     with engine.begin() as conn:
         principal = accounts.authenticate(conn, form.username, form.password)
-        if principal is not None:
-            limiter.succeed(form.username, address)
+        if principal is not None:  # its signin.success entry clears the pair's count
             _tid, secret, expires = accounts.issue_token(conn, principal.user_id, "access")
             who, detail = principal.username, {"username": principal.username, "address": address}
             audit.record(conn, who, audit.SIGNIN_OK, "user", principal.user_id, detail)
     if principal is None:
-        locked = limiter.fail(form.username, address)
-        _record_failed_signin(engine, form.username, address, locked, limiter)
+        _record_failed_signin(engine, form.username, address, limiter)
         raise HTTPException(
             401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )
@@ -115,7 +114,7 @@ def token(
 
 
 def _record_failed_signin(
-    engine: Engine, username: str, address: str, locked: str | None, limiter: FailureLimiter
+    engine: Engine, username: str, address: str, limiter: FailureLimiter
 ) -> None:
     """A refused sign-in in the audit log (``signin.failure``), in its own transaction: the
     sign-in's rolls back. No actor, as nobody signed in: the name as typed (an account, or a
@@ -126,15 +125,22 @@ def _record_failed_signin(
     name = username[:100]
     detail = {"username": name, "address": address}
     with engine.begin() as conn:
-        audit.record(conn, None, audit.SIGNIN_FAILED, detail=detail)
+        locked = limiter.fail(conn, username, address)  # writes the signin.failure entry
         if locked is not None:
             minutes = round(limiter.window_s / 60)
             audit.record(conn, None, audit.SIGNIN_LOCKED, detail={**detail, "scope": locked})
             what = f"user {name!r} from {address}" if locked == "account" else address
+            lift = (
+                f"users unlock {name}"
+                if locked == "account"
+                else f"users unlock --address {address}"
+            )
             _log.warning(
-                "登录已锁定 sign-ins locked for %s after too many failures (up to %d min)",
+                "登录已锁定 sign-ins locked for %s after too many failures (up to %d min; "
+                "'gridward %s' lifts it)",
                 what,
                 minutes,
+                lift,
             )
 
 
