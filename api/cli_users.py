@@ -272,6 +272,7 @@ def unlock(
 
     NAME: the name from every address (with --address: from that one). --address alone: an
     address locked for trying many names. The refused tries stay in the audit log."""
+    from api.ratelimit import WINDOW_S
     from api.ratelimit import unlock as lift
     from geo.errors import InputError
 
@@ -285,7 +286,7 @@ def unlock(
     where = f" from {address}" if username and address else ""
     typer.echo(
         f"已解除锁定 sign-ins of {whom}{where} unlocked ({failures} failed sign-in(s) of the "
-        "last 5 min no longer count)"
+        f"last {WINDOW_S / 60:g} min no longer count)"
     )
 
 

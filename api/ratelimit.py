@@ -28,6 +28,7 @@ from sqlalchemy import Connection, text
 from geo import audit
 
 _MAX_NAME = 100  # longer usernames cannot exist (64), and must not grow the keys
+WINDOW_S = 300.0  # the sliding window: failures older than this no longer count
 # ``gridward users unlock``: "every address" for a name, "every name" for an address (neither
 # can be a username or an address)
 ANY = "*"
@@ -56,7 +57,7 @@ class FailureLimiter:
     read from the audit log in the caller's connection."""
 
     def __init__(
-        self, max_failures: int = 10, window_s: float = 300.0, max_per_address: int = 100
+        self, max_failures: int = 10, window_s: float = WINDOW_S, max_per_address: int = 100
     ) -> None:
         self.max_failures = max_failures
         self.max_per_address = max_per_address
@@ -121,12 +122,11 @@ class FailureLimiter:
 
 def unlock(conn: Connection, actor: str, username: str | None, address: str | None) -> int:
     """Lift the locks of a name (from ``address``, or every address) or of an address (every
-    name): an ``signin.unlock`` entry the counts start after. Returns how many failures in
+    name): a ``signin.unlock`` entry the counts start after. Returns how many failures in
     the window it clears (0: nothing was locked or counting)."""
-    limiter = FailureLimiter()
     detail = {"username": username or ANY, "address": address or ANY}
     where = ["action = 'signin.failure'", "at > now() - make_interval(secs => :w)"]
-    params: dict[str, object] = {"w": limiter.window_s}
+    params: dict[str, object] = {"w": WINDOW_S}
     if username is not None:
         where.append("detail->>'username' = :u")
         params["u"] = username[:_MAX_NAME]
