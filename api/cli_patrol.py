@@ -239,7 +239,11 @@ def _print_drain(rep: Any, watching: bool) -> None:
         lines.append(
             f"{rep.changed} of {rep.rematched} re-matched tracks changed: walked "
             f"+{rep.gained_m:,.0f} m, -{rep.lost_m:,.0f} m"
-            + (f"; {rep.days_moved} now on other days 改记别日" if rep.days_moved else "")
+            + (
+                f"; {rep.days_moved} credit {rep.moved_m:,.0f} m on other days 改记别日"
+                if rep.days_moved
+                else ""
+            )
         )
     lines += [f"track {tid}: error: {reason}" for tid, reason in rep.errors.items()]
     lines += [f"track {tid}: warning: {reason}" for tid, reason in rep.uncredited.items()]

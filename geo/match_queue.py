@@ -41,7 +41,8 @@ class DrainReport:
     visits: int = 0
     rematched: int = 0
     changed: int = 0
-    days_moved: int = 0
+    days_moved: int = 0  # tracks that credit 1 m or more to other local days than before
+    moved_m: float = 0.0
     gained_m: float = 0.0
     lost_m: float = 0.0
     errors: dict[int, str] = field(default_factory=dict)
@@ -61,8 +62,9 @@ class DrainReport:
             if not r.rematch:
                 continue
             self.rematched += 1
-            self.changed += r.gained_m + r.lost_m >= 1.0 or r.days_moved
-            self.days_moved += r.days_moved
+            self.changed += r.gained_m + r.lost_m >= 1.0 or r.moved_m >= 1.0
+            self.days_moved += r.moved_m >= 1.0
+            self.moved_m += r.moved_m
             self.gained_m += r.gained_m
             self.lost_m += r.lost_m
 
@@ -93,6 +95,7 @@ class DrainReport:
             "rematched": self.rematched,
             "changed": self.changed,
             "days_moved": self.days_moved,
+            "moved_m": round(self.moved_m, 1),
             "gained_m": round(self.gained_m, 1),
             "lost_m": round(self.lost_m, 1),
             "errors": {str(k): v for k, v in self.errors.items()},

@@ -1708,26 +1708,42 @@ class Rematch:
     now: float
     gained_m: float = 0.0
     lost_m: float = 0.0
-    # the local days its visits are on differ from before (a changed GRIDWARD_TIMEZONE, a
-    # time correction): the same metres, credited to other days, which the metres alone hid
-    days_moved: bool = False
+    # metres credited to other local days than before (a changed GRIDWARD_TIMEZONE, a time
+    # correction), within each segment: the metres alone hid such a move (tester Z3)
+    moved_m: float = 0.0
 
 
-# metres credited and visit rows per (track, segment)
+# metres credited and visit rows per (track, segment, local day)
 _SEGMENT_METRES = (
-    "SELECT v.track_id, v.segment_id, sum(v.covered_fraction * s.length_m), count(*) "
+    "SELECT v.track_id, v.segment_id, v.day, sum(v.covered_fraction * s.length_m), count(*) "
     "FROM patrol_visits v JOIN street_segments s ON s.id = v.segment_id "
-    "WHERE v.track_id = ANY(:t) GROUP BY v.track_id, v.segment_id"
+    "WHERE v.track_id = ANY(:t) GROUP BY v.track_id, v.segment_id, v.day"
 )
 
 
-def _visit_days(conn: Any, ids: list[int]) -> dict[int, set[dt.date]]:
-    """Per track, the local days its patrol visits are on."""
-    q = text("SELECT DISTINCT track_id, day FROM patrol_visits WHERE track_id = ANY(:t)")
-    days: dict[int, set[dt.date]] = {}
-    for t, day in conn.execute(q, {"t": ids}):
-        days.setdefault(t, set()).add(day)
-    return days
+def _credit_change(
+    ids: list[int],
+    old: dict[tuple[int, int, dt.date], float],
+    new: dict[tuple[int, int, dt.date], float],
+) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
+    """Per track: metres gained and lost, summed per segment, and metres moved to other
+    days within a segment: half of what the per-day differences add up to beyond the
+    segment's own (a segment's 0.6 of its length moved from one day to the next is 0.6 of it
+    moved, nothing gained or lost)."""
+    gained = dict.fromkeys(ids, 0.0)
+    lost = dict.fromkeys(ids, 0.0)
+    moved = dict.fromkeys(ids, 0.0)
+    per_day: dict[tuple[int, int], float] = {}
+    per_seg: dict[tuple[int, int], float] = {}
+    for key in old.keys() | new.keys():
+        d = new.get(key, 0.0) - old.get(key, 0.0)
+        per_day[key[:2]] = per_day.get(key[:2], 0.0) + abs(d)
+        per_seg[key[:2]] = per_seg.get(key[:2], 0.0) + d
+    for (t, seg), d in per_seg.items():
+        gained[t] += max(d, 0.0)
+        lost[t] += max(-d, 0.0)
+        moved[t] += (per_day[(t, seg)] - abs(d)) / 2
+    return gained, lost, moved
 
 
 def write_visits(
@@ -1758,8 +1774,10 @@ def write_visits(
             {"t": ids},
         ).scalars()
     )
-    old = {(t, seg): float(m) for t, seg, m, _ in conn.execute(text(_SEGMENT_METRES), {"t": ids})}
-    old_days = _visit_days(conn, ids)
+    old = {
+        (t, seg, day): float(m)
+        for t, seg, day, m, _ in conn.execute(text(_SEGMENT_METRES), {"t": ids})
+    }
     conn.execute(text("DELETE FROM patrol_visits WHERE track_id = ANY(:t)"), {"t": ids})
     if rows:
         conn.execute(
@@ -1780,16 +1798,12 @@ def write_visits(
     # difference from the old visits
     walked = dict.fromkeys(ids, 0.0)
     visits = dict.fromkeys(ids, 0)
-    gained = dict.fromkeys(ids, 0.0)
-    lost = dict.fromkeys(ids, 0.0)
-    for t, seg, m, n in conn.execute(text(_SEGMENT_METRES), {"t": ids}):
+    new: dict[tuple[int, int, dt.date], float] = {}
+    for t, seg, day, m, n in conn.execute(text(_SEGMENT_METRES), {"t": ids}):
         walked[t] += float(m)
         visits[t] += int(n)
-        d = float(m) - old.pop((t, seg), 0.0)
-        gained[t] += max(d, 0.0)
-        lost[t] += max(-d, 0.0)
-    for (t, _), m in old.items():  # segments no longer credited at all
-        lost[t] += m
+        new[(t, seg, day)] = float(m)
+    gained, lost, moved = _credit_change(ids, old, new)
     conn.execute(
         text(
             "INSERT INTO track_matches (track_id, matched_points, pieces, datum_hint, "
@@ -1809,11 +1823,8 @@ def write_visits(
             "w": [walked[t] for t in ids],
         },
     )
-    new_days = _visit_days(conn, ids)
     return {
-        t: Rematch(
-            True, walked[t], gained[t], lost[t], old_days.get(t, set()) != new_days.get(t, set())
-        )
+        t: Rematch(True, walked[t], gained[t], lost[t], moved[t])
         if t in matched_before
         # a first match: nothing was credited before, so nothing was gained or lost
         else Rematch(False, walked[t])

@@ -306,6 +306,7 @@ def test_a_rematch_that_only_moves_the_day_is_a_change(demo, monkeypatch):
         assert days() != before
         assert (moved.rematched, moved.changed, moved.days_moved) == (1, 1, 1)
         assert moved.gained_m + moved.lost_m < 1.0  # the same metres: only the day moved
+        assert moved.moved_m > 100  # the walk's whole 900 m-ish credit
         assert moved.as_dict()["days_moved"] == 1
         back = rematch_in("Asia/Shanghai")
         assert days() == before and (back.changed, back.days_moved) == (1, 1)
@@ -314,6 +315,27 @@ def test_a_rematch_that_only_moves_the_day_is_a_change(demo, monkeypatch):
     finally:
         monkeypatch.delenv("GRIDWARD_TIMEZONE", raising=False)
         get_settings.cache_clear()
+
+
+def test_credit_moved_between_days_is_told_apart_from_credit_gained_or_lost() -> None:
+    """Re-tester T35: a walk credited for the first time by a re-match (a changed accuracy
+    limit) was said to be "on other days", and credit split over the same two days otherwise
+    (a zone change near midnight) was "0 changed". Moved metres are per segment, per day."""
+    import datetime as dt
+
+    from geo.track_store import _credit_change
+
+    d1, d2 = dt.date(2026, 11, 19), dt.date(2026, 11, 20)
+    # first credit, then all lost: gained / lost, nothing moved
+    assert _credit_change([1], {}, {(1, 33, d1): 397.0}) == ({1: 397.0}, {1: 0.0}, {1: 0.0})
+    assert _credit_change([1], {(1, 33, d1): 397.0}, {}) == ({1: 0.0}, {1: 397.0}, {1: 0.0})
+    # 100 m of one alley on the 19th becomes 42 m on the 19th and 58 m on the 20th; another
+    # alley's 50 m moves from the 19th to the 20th while the track's days stay {19th, 20th}
+    old = {(1, 33, d1): 100.0, (1, 35, d1): 50.0, (1, 36, d2): 10.0}
+    new = {(1, 33, d1): 42.0, (1, 33, d2): 58.0, (1, 35, d2): 50.0, (1, 36, d2): 12.0}
+    gained, lost, moved = _credit_change([1], old, new)
+    assert (gained[1], lost[1]) == pytest.approx((2.0, 0.0))
+    assert moved[1] == pytest.approx(58.0 + 50.0)
 
 
 def test_rematch_api_and_cli(demo, auth_headers, pg_url):
