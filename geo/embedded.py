@@ -417,11 +417,7 @@ class EmbeddedCluster:
                 raise self.lost_state_error(why)
             return self._adopt(".unreadable")
         if adopt:
-            raise ConflictError(
-                f"无需接管 nothing to adopt: there is no database cluster in {self.pgdata}: "
-                "run 'gridward db start' without --adopt to create one, or set "
-                "GRIDWARD_DATA_DIR to the folder that holds the cluster"
-            )
+            raise self._nothing_to_adopt()
         bins = self.bins
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._check_path_reachable()
@@ -465,6 +461,13 @@ class EmbeddedCluster:
         marker.unlink()
         return state
 
+    def _nothing_to_adopt(self) -> ConflictError:
+        return ConflictError(
+            f"无需接管 nothing to adopt: there is no database cluster in {self.pgdata}: "
+            "run 'gridward db start' without --adopt to create one, or set "
+            "GRIDWARD_DATA_DIR to the folder that holds the cluster"
+        )
+
     def _stored_login_refused(self, state: ClusterState) -> str | None:
         """Why the cluster refuses the login in cluster.json (tried: a stopped cluster is
         started for it, and stopped again when the login works), or None when it works. WHY:
@@ -476,6 +479,11 @@ class EmbeddedCluster:
             try:
                 self._start_server(state)
             except LoginRefused as exc:
+                # stopped again, as it was found: nobody can be connected to a cluster that
+                # was stopped, so adopt needs no look at who is (re-tester T35: it asked /proc
+                # about the server it had just started, and refused under hidepid for good)
+                if self.is_running():
+                    self._stop_server()
                 return exc.why
             self._stop_server()  # as it was found
             return None
@@ -562,11 +570,12 @@ class EmbeddedCluster:
         ``adopt``: see :meth:`init`. Without ``create``, a folder with no cluster is refused
         (:meth:`no_cluster_error`) and left as it was."""
         self.check_folder()
-        if not create and not adopt:
-            # before the lock, which makes the folder; pg/ of another user: init says whose
+        if not create or adopt:
+            # before the lock, which makes the folder (a mistyped folder given to --adopt was
+            # left made, with a lock file: re-tester T35); pg/ of another user: init says whose
             with contextlib.suppress(PermissionError):
                 if not self._has_cluster():
-                    raise self.no_cluster_error()
+                    raise self._nothing_to_adopt() if adopt else self.no_cluster_error()
         with self._locked():
             new = not self._has_cluster()
             if new and not create and not adopt:

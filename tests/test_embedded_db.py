@@ -381,6 +381,7 @@ def test_adopt_only_takes_back_a_lost_cluster_and_backup_stops_what_it_started(
     with pytest.raises(ConflictError) as err:
         EmbeddedCluster(folder, fast=True).start(adopt=True)
     assert err.value.message.startswith("无需接管") and not (folder / "pg").exists()
+    assert not folder.exists()  # not even the folder and a lock file (re-tester T35)
 
     from geo.db import migrate
 
@@ -530,6 +531,16 @@ def test_a_stale_cluster_json_is_named_and_adopt_takes_the_cluster_back(
     assert _scalar(again.url, "SELECT x FROM kept") == 42
     kept = {p.name: json.loads(p.read_text())["password"] for p in folder.glob("cluster.json.*")}
     assert kept == {"cluster.json.refused": "an-old-copy", "cluster.json.refused.2": "second-copy"}
+    # the refusal's advice under hidepid works: stopped first, the cluster is adopted (T35: the
+    # adopt started it to try the login, then refused to touch the server it had started)
+    cluster.stop()
+    cluster.state_file.write_text(json.dumps({**again.__dict__, "password": "third-copy"}))
+    monkeypatch.setattr(embedded, "PROC", folder / "no-proc")
+    third = EmbeddedCluster(folder, fast=True).start(adopt=True)
+    assert _scalar(third.url, "SELECT x FROM kept") == 42
+    assert json.loads(folder.joinpath("cluster.json.refused.3").read_text())["password"] == (
+        "third-copy"
+    )
 
 
 # every command that only reads: none may make a cluster (N8)
