@@ -196,6 +196,16 @@ def create_user(
     pw_hash = hash_password(password)
     if conn.execute(select(_users.c.id).where(_users.c.username == username)).first():
         raise ConflictError(f"user {username!r} already exists")
+    # names that differ in case only (Admin beside admin) read as one account in the audit
+    # log and in a sign-in form: refused (re-tester T35)
+    alike = conn.execute(
+        select(_users.c.username).where(func.lower(_users.c.username) == username.lower())
+    ).scalar()
+    if alike is not None:
+        raise ConflictError(
+            f"账号名仅大小写不同 user {username!r} differs from the account {alike!r} only in "
+            "case: choose another name"
+        )
     try:
         with conn.begin_nested():
             uid = conn.execute(

@@ -109,6 +109,28 @@ def test_password_can_revoke_the_tokens_and_says_how_many_remain(db, cli) -> Non
     assert last["action"] == "user.password" and last["detail"]["tokens_revoked"] == 2
 
 
+def test_a_name_that_differs_only_in_case_is_refused(db, cli) -> None:
+    """Re-tester T35: 'users add Admin' beside 'admin' made a second account that the audit
+    log and a sign-in form could not tell apart from the first."""
+    with db.begin() as conn:
+        accounts.create_user(conn, "t-case", "a long password", "viewer")
+    r = cli(
+        "users",
+        "add",
+        "T-Case",
+        "--role",
+        "admin",
+        "--password-stdin",
+        input="another long password\n",
+    )
+    assert r.exit_code != 0, r.output
+    said = str(r.exception)  # main() turns it into the one error line
+    assert "账号名仅大小写不同" in said and "'t-case'" in said, said
+    with db.connect() as conn:
+        names = conn.execute(select(USERS.c.username)).scalars().all()
+    assert names == ["t-case"]
+
+
 def test_users_tokens_flags_a_token_still_under_the_old_hmac(db, cli, secret) -> None:
     """Z3: after GRIDWARD_SECRET changed, 'users tokens' listed an old HMAC token as if valid
     although it no longer worked. Nothing stored can tell which secret made it, so it is
