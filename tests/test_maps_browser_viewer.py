@@ -291,6 +291,29 @@ def test_sign_out_from_the_bar(demo_city, browser) -> None:  # noqa: ANN001, F81
         assert "403" in browser.find_element(By.TAG_NAME, "h1").text
         assert browser.find_element(By.LINK_TEXT, "返回地图目录 back to the maps")
         _open(browser, base + "/maps/grids", "viewer_signed_in")
+        # the sign-in ends while the page is open (a new password, say): moving the map
+        # then says so on the page, with the way back (re-tester T35: layers just stopped)
+        assert not browser.find_elements(By.ID, "gw-expired")
+        with db.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE api_tokens SET revoked_at = now() WHERE user_id = (SELECT id "
+                    "FROM users WHERE username = 'city-viewer') AND revoked_at IS NULL"
+                )
+            )
+        browser.execute_script("window.gwMap.panBy([300, 200], {animate: false})")
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "gw-expired"))
+        banner = browser.find_element(By.ID, "gw-expired")
+        assert banner.text.startswith("登录已过期") and banner.is_displayed()
+        link = banner.find_element(By.TAG_NAME, "a").get_attribute("href")
+        assert link == base + "/login?next=%2Fmaps%2Fgrids", link
+        with db.begin() as conn:  # signed in again, to sign out below
+            conn.execute(
+                text(
+                    "UPDATE api_tokens SET revoked_at = NULL WHERE user_id = (SELECT id "
+                    "FROM users WHERE username = 'city-viewer')"
+                )
+            )
         browser.find_element(By.CSS_SELECTOR, ".gw-signout button").click()
         WebDriverWait(browser, 30).until(lambda d: d.current_url.startswith(base + "/login"))
         assert not [c for c in browser.get_cookies() if c["name"] == "gridward_token"]

@@ -45,9 +45,29 @@
 
   gw.getJSON = function (url, opts) {
     return gw.request(url, opts).then(function (res) {
+      if (res.status === 401) gw.signInExpired();
       if (!res.ok) { throw new Error((res.body && res.body.error) || ("HTTP " + res.status)); }
       return res.body;
     });
+  };
+
+  /* A sign-in that ended while the page was open (expired, signed out elsewhere, a new
+     password): layers stopped loading without a word, and the bar still showed the name
+     (re-tester T35). Now a notice on top of the page, once, with the way to sign in again
+     and come back here. */
+  gw.signInExpired = function () {
+    window.gwState.expired = true;
+    if (document.getElementById("gw-expired")) return;
+    var here = window.location.pathname + window.location.search;
+    var div = document.createElement("div");
+    div.id = "gw-expired";
+    div.className = "gw-banner";
+    div.setAttribute("role", "alert");
+    div.innerHTML = "登录已过期，地图图层无法加载。请<a href=\"/login?next=" +
+      encodeURIComponent(here) + "\">重新登录</a>。 Your sign-in has ended: the map's " +
+      "layers cannot load. <a href=\"/login?next=" + encodeURIComponent(here) +
+      "\">Sign in again</a>.";
+    document.body.insertBefore(div, document.body.firstChild);
   };
 
   /* A layer that loads GeoJSON from the API for the current view (bbox) whenever the map
