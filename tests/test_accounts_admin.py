@@ -70,6 +70,15 @@ def test_a_token_outlives_a_change_of_the_secret(db, secret, cli) -> None:
     assert phone not in stored and minted not in stored
 
 
+def _legacy_token(conn, uid: int, token: str) -> int:  # noqa: ANN001
+    """An API token stored as versions before the switch did: HMAC keyed with the secret."""
+    return conn.execute(
+        insert(TOKENS)
+        .values(token_hash=accounts.legacy_token_hash(token), user_id=uid, kind="api")
+        .returning(TOKENS.c.id)
+    ).scalar_one()
+
+
 def test_a_token_stored_under_the_old_hmac_is_taken_and_rehashed(db, secret) -> None:
     """Tokens issued before: HMAC keyed with the secret. Still taken with that secret, and
     stored under the new scheme on that use, so a later change of the secret spares them."""
@@ -77,11 +86,7 @@ def test_a_token_stored_under_the_old_hmac_is_taken_and_rehashed(db, secret) -> 
     token = accounts.TOKEN_PREFIX + "legacy-token-0123456789abcdefghijklmnopq"
     with db.begin() as conn:
         uid = accounts.create_user(conn, "t-old", "old password", "viewer")
-        tid = conn.execute(
-            insert(TOKENS)
-            .values(token_hash=accounts.legacy_token_hash(token), user_id=uid, kind="api")
-            .returning(TOKENS.c.id)
-        ).scalar_one()
+        tid = _legacy_token(conn, uid, token)
     assert accounts.verify_token(db, token).username == "t-old"
     with db.connect() as conn:
         stored = conn.execute(select(TOKENS.c.token_hash).where(TOKENS.c.id == tid)).scalar()
@@ -139,11 +144,7 @@ def test_users_tokens_flags_a_token_still_under_the_old_hmac(db, cli, secret) ->
     token = accounts.TOKEN_PREFIX + "legacy-token-abcdefghijklmnopqrstuvwxyz0123"
     with db.begin() as conn:
         uid = accounts.create_user(conn, "t-leg", "old password", "viewer")
-        tid = conn.execute(
-            insert(TOKENS)
-            .values(token_hash=accounts.legacy_token_hash(token), user_id=uid, kind="api")
-            .returning(TOKENS.c.id)
-        ).scalar_one()
+        tid = _legacy_token(conn, uid, token)
         new_id, _, _ = accounts.issue_token(conn, uid, "api", "new phone")
     secret("the-new-secret-" + "f" * 30)
     r = cli("users", "tokens", "t-leg")
