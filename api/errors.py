@@ -87,14 +87,17 @@ def _page_user(req: Request) -> str | None:
     from geo.accounts import verify_token
 
     principal = getattr(req.state, "principal", None)
+    if principal is not None:
+        return principal.username
     scheme, _, bearer = req.headers.get("authorization", "").partition(" ")
     token = bearer.strip() if scheme.lower() == "bearer" else req.cookies.get(COOKIE)
-    if principal is None and token:
-        try:
-            principal = verify_token(req.app.state.engine, token)
-        except Exception:  # noqa: BLE001 - the page goes out without a name
-            log.debug("error page: the sign-in cookie could not be read", exc_info=True)
-            return None
+    if not token:
+        return None
+    try:
+        principal = verify_token(req.app.state.engine, token)
+    except Exception:  # noqa: BLE001 - the page goes out without a name
+        log.debug("error page: the sign-in token could not be read", exc_info=True)
+        return None
     return None if principal is None else principal.username
 
 

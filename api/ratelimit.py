@@ -27,7 +27,7 @@ from sqlalchemy import Connection, text
 
 from geo import audit
 
-_MAX_NAME = 100  # longer usernames cannot exist (64), and must not grow the keys
+MAX_NAME = 100  # longer usernames cannot exist (64): a typed name is kept to this length
 WINDOW_S = 300.0  # the sliding window: failures older than this no longer count
 # ``gridward users unlock``: "every address" for a name, "every name" for an address (neither
 # can be a username or an address)
@@ -38,18 +38,19 @@ ANY = "*"
 _ROWS = text(
     "SELECT id, action, at, detail->>'username' AS u, detail->>'address' AS a, now() AS now "
     "FROM audit_log WHERE action IN ('signin.failure', 'signin.success', 'signin.unlock') "
-    "AND detail->>'address' IN (:a, '*') AND at > now() - make_interval(secs => :w) "
+    "AND detail->>'address' IN (:a, :any) AND at > now() - make_interval(secs => :w) "
     "ORDER BY id"
 )
 
 
 @dataclass(frozen=True)
 class Counts:
-    """The failures that count now, newest last: of the pair, and of the address."""
+    """The failures that count now, newest last: of the pair, and of the address; ``now``
+    the database's time (None when the window holds no sign-in row, so nothing counts)."""
 
     pair: list[dt.datetime]
     address: list[dt.datetime]
-    now: dt.datetime
+    now: dt.datetime | None
 
 
 class FailureLimiter:
@@ -67,11 +68,11 @@ class FailureLimiter:
         """The failures of the window after the last reset: for the pair, its last success or
         an unlock of the name (from that address or every one) or of the address; for the
         address, an unlock of the address."""
-        name = username[:_MAX_NAME]
+        name = username[:MAX_NAME]
         pair_reset = addr_reset = 0
         fails: list[tuple[int, str, dt.datetime]] = []
         now = None
-        for r in conn.execute(_ROWS, {"a": address, "w": self.window_s}):
+        for r in conn.execute(_ROWS, {"a": address, "any": ANY, "w": self.window_s}):
             now = r.now
             if r.action == audit.SIGNIN_FAILED:
                 if r.a == address:
@@ -81,8 +82,6 @@ class FailureLimiter:
             elif r.u == name:  # its success here, or the name unlocked (here or everywhere)
                 pair_reset = r.id
         reset = max(pair_reset, addr_reset)
-        if now is None:
-            now = conn.execute(text("SELECT now()")).scalar_one()
         return Counts(
             pair=[at for i, u, at in fails if u == name and i > reset],
             address=[at for i, _, at in fails if i > addr_reset],
@@ -96,8 +95,8 @@ class FailureLimiter:
             (c.pair, self.max_failures, "for this account from your address"),
             (c.address, self.max_per_address, "from your address"),
         ):
-            if len(times) >= limit:
-                age = (c.now - times[-limit]).total_seconds()
+            if len(times) >= limit:  # so rows were read, and c.now is the database's time
+                age = (c.now - times[-limit]).total_seconds()  # type: ignore[operator]
                 wait = max(int(self.window_s - age) + 1, 1)
                 raise HTTPException(
                     429,
@@ -110,7 +109,7 @@ class FailureLimiter:
         """Write a failed sign-in (``signin.failure``, in the caller's transaction). Returns
         the lock this failure started ("account" for the pair, "address"), else None: the
         caller audits and logs a lock once, not each refused try after it."""
-        detail = {"username": username[:_MAX_NAME], "address": address}
+        detail = {"username": username[:MAX_NAME], "address": address}
         audit.record(conn, None, audit.SIGNIN_FAILED, detail=detail)
         c = self.counts(conn, username, address)
         if len(c.pair) == self.max_failures:
@@ -129,7 +128,7 @@ def unlock(conn: Connection, actor: str, username: str | None, address: str | No
     params: dict[str, object] = {"w": WINDOW_S}
     if username is not None:
         where.append("detail->>'username' = :u")
-        params["u"] = username[:_MAX_NAME]
+        params["u"] = username[:MAX_NAME]
     if address is not None:
         where.append("detail->>'address' = :a")
         params["a"] = address

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from api.auth import COOKIE, public, signed_in
 from api.bodies import StrictBody
-from api.ratelimit import FailureLimiter
+from api.ratelimit import MAX_NAME, FailureLimiter
 from geo import accounts, audit
 from geo.accounts import Principal
 from geo.auth_settings import get_auth_settings
@@ -122,7 +122,7 @@ def _record_failed_signin(
     no record of sign-ins, made or refused (outside tester Z2). The failure that starts a
     lock also writes ``signin.locked`` and one WARNING log line: the tries refused while
     locked (429) are not written one by one, and the admin saw nothing of a lock (Z3)."""
-    name = username[:100]
+    name = username[:MAX_NAME]
     detail = {"username": name, "address": address}
     with engine.begin() as conn:
         locked = limiter.fail(conn, username, address)  # writes the signin.failure entry

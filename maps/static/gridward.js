@@ -58,14 +58,13 @@
   gw.signInExpired = function () {
     window.gwState.expired = true;
     if (document.getElementById("gw-expired")) return;
-    var here = window.location.pathname + window.location.search;
+    var signIn = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search);
     var div = document.createElement("div");
     div.id = "gw-expired";
     div.className = "gw-banner";
     div.setAttribute("role", "alert");
-    div.innerHTML = "登录已过期，地图图层无法加载。请<a href=\"/login?next=" +
-      encodeURIComponent(here) + "\">重新登录</a>。 Your sign-in has ended: the map's " +
-      "layers cannot load. <a href=\"/login?next=" + encodeURIComponent(here) +
+    div.innerHTML = "登录已过期，地图图层无法加载。请<a href=\"" + signIn + "\">重新登录</a>。 " +
+      "Your sign-in has ended: the map's layers cannot load. <a href=\"" + signIn +
       "\">Sign in again</a>.";
     document.body.insertBefore(div, document.body.firstChild);
   };
