@@ -59,8 +59,19 @@ def start(
 
 
 @db_app.command("stop")
-def stop() -> None:
-    """Stop the embedded cluster. 停止数据库"""
+def stop(
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Stop even while other programs (the API, workers) are connected: they are cut "
+        "off and named. 强制停止",
+    ),
+) -> None:
+    """Stop the embedded cluster. 停止数据库
+
+    Refused while other programs are connected (named), unless --force. Until 'gridward db
+    start' (or another command that sets things up: serve, demo, import, users add, db
+    restore), commands that only read say it was stopped instead of starting it again."""
     if _external():
         typer.echo("using DATABASE_URL; the embedded cluster is not used (nothing to stop)")
         return
@@ -71,8 +82,17 @@ def stop() -> None:
     if not (cluster.pgdata / "PG_VERSION").exists():  # WHY: it said "not running" (item 10)
         typer.echo(f"数据库不存在 no gridward database in {cluster.data_dir}: nothing to stop")
         return
-    was = cluster.stop()
-    typer.echo("stopped" if was else "not running")
+    was, cut = cluster.stop_by_admin(force=force)
+    if cut:
+        typer.echo(
+            f"已断开 cut off {len(cut)} connection(s): {', '.join(sorted(set(cut))[:5])}"
+            f"{', …' if len(set(cut)) > 5 else ''}",
+            err=True,
+        )
+    typer.echo(
+        ("已停止 stopped" if was else "未运行 not running")
+        + ": commands that only read will not start it; 'gridward db start' starts it again"
+    )
 
 
 @db_app.command("status")
@@ -97,7 +117,11 @@ def status() -> None:
         if not (cluster.pgdata / "PG_VERSION").exists():
             raise cluster.no_cluster_error()
         if not cluster.is_running():
-            typer.echo(f"stopped (data folder {cluster.pgdata}): start it with 'gridward db start'")
+            stopped = cluster.stopped_by_admin()
+            by = f" by 'gridward db stop' at {stopped['at']} ({stopped['by']})" if stopped else ""
+            typer.echo(
+                f"stopped{by} (data folder {cluster.pgdata}): start it with 'gridward db start'"
+            )
             raise typer.Exit(1)
         state, why = cluster.state_and_problem()
         if state is None:
@@ -275,13 +299,22 @@ def backup(
         try:
             # made 0600 before pg_dump writes: the archive holds password hashes, phones and
             # homes (it was 0644 under the usual umask)
-            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-            partial.chmod(0o600)
-            _pg(
-                [_tool("pg_dump"), "-Fc", "-f", str(partial), "-d", _libpq(url, password=False)],
-                url,
-                "备份失败 pg_dump failed:",
-            )
+            try:
+                os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+                partial.chmod(0o600)
+            except OSError as exc:  # WHY: it named the .partial file (re-tester T35, F10)
+                raise InputError(
+                    f"备份文件无法写入 cannot write {file}: {exc.strerror or exc}"
+                ) from None
+            try:
+                _pg(
+                    [_tool("pg_dump"), "-Fc", "-f", str(partial)]
+                    + ["-d", _libpq(url, password=False)],
+                    url,
+                    "备份失败 pg_dump failed:",
+                )
+            except SetupError as exc:
+                raise SetupError(exc.message.replace(str(partial), str(file))) from None
             partial.replace(file)
         finally:
             partial.unlink(missing_ok=True)

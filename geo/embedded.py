@@ -45,6 +45,9 @@ _STATE_FILE = "cluster.json"
 # written beside pg/ while initdb runs: only a folder marked so (or without PG_VERSION) is a
 # half-made cluster that may be deleted
 _INIT_MARKER = "initdb-in-progress"
+# written beside pg/ by ``gridward db stop``: a command that only reads does not start the
+# cluster again while it is there (see EmbeddedCluster.stop_by_admin)
+_STOP_MARKER = "stopped-by-admin.json"
 
 
 @dataclass(frozen=True)
@@ -224,12 +227,34 @@ class EmbeddedCluster:
             kwargs["env"] = {**os.environ, "HOME": self._user.pw_dir or "/tmp"}
         proc = subprocess.run(args, input=stdin, **kwargs)
         if check and proc.returncode != 0:
+            elsewhere = self._running_elsewhere(proc.stderr + proc.stdout)
+            if elsewhere is not None:  # adopt's single-user run
+                raise elsewhere
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             tail = detail[-1] if detail else f"exit code {proc.returncode}"
             raise SetupError(
                 f"数据库命令失败 {Path(args[0]).name} failed: {tail} (log: {self.logfile})"
             )
         return proc
+
+    def _running_elsewhere(self, output: str) -> SetupError | None:
+        """The refusal when PostgreSQL's ``output`` says the cluster runs in a process this
+        one cannot see (another container or PID namespace: ``pg_ctl status`` said "not
+        running"), else None. WHY: start and adopt ended in "PostgreSQL did not start" and a
+        shared-memory line (re-tester T35, F4)."""
+        if "pre-existing shared memory block" not in output and (
+            'file "postmaster.pid" already exists' not in output
+        ):
+            return None
+        pid = "?"
+        with contextlib.suppress(OSError, IndexError):
+            pid = (self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+        return SetupError(
+            f"数据库已在别处运行 the cluster in {self.pgdata} is already running, in a process "
+            f"this one cannot see (postmaster.pid names pid {pid}: another container or PID "
+            "namespace): nothing was changed; stop it where it runs ('gridward db stop' "
+            "there), or use it from there"
+        )
 
     def _give_to_server_user(self, path: Path) -> None:
         if self._user is not None:
@@ -582,7 +607,11 @@ class EmbeddedCluster:
                 raise self.no_cluster_error()
             state = self.init(adopt=adopt)
             if not self.is_running():
+                stopped = self.stopped_by_admin()
+                if stopped is not None and not create and not adopt:
+                    raise self.stopped_error(stopped)
                 self._start_server(state)
+            self.stop_marker.unlink(missing_ok=True)
             self._ensure_database(state, quiet=new, create=create or adopt)
             if adopt:  # WHY after: it said so, then the start failed (outside tester, item 5)
                 say(f"已接管数据库 adopted the cluster in {self.pgdata}")
@@ -645,6 +674,9 @@ class EmbeddedCluster:
                 f"端口已被占用 port {state.port} is already in use: set GRIDWARD_PG_PORT to a "
                 "free port or stop what uses it"
             )
+        elsewhere = self._running_elsewhere(text)
+        if elsewhere is not None:
+            return elsewhere
         if "Permission denied" in text or "wrong ownership" in text:
             cause = next(ln for ln in lines if "Permission denied" in ln or "ownership" in ln)
             return SetupError(f"权限不足 {cause.strip()}: {self._chown_hint()}")
@@ -665,6 +697,84 @@ class EmbeddedCluster:
                 return False
             self._stop_server()
             return True
+
+    @property
+    def stop_marker(self) -> Path:
+        return self.data_dir / _STOP_MARKER
+
+    def stopped_by_admin(self) -> dict[str, str] | None:
+        """When and by whom ``gridward db stop`` stopped the cluster (``at``, ``by``), or None
+        when it was not stopped so (never started, a reboot, a crash)."""
+        try:
+            data = json.loads(self.stop_marker.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        return {"at": str(data.get("at", "?")), "by": str(data.get("by", "?"))}
+
+    def stopped_error(self, stopped: dict[str, str]) -> SetupError:
+        """The refusal of a command that only reads, on a cluster an admin stopped."""
+        return SetupError(
+            f"数据库已停止 the database in {self.pgdata} was stopped with 'gridward db stop' "
+            f"(at {stopped['at']}, by {stopped['by']}): nothing was started; run 'gridward db "
+            "start' to start it again"
+        )
+
+    def connected_programs(self) -> list[str]:
+        """Other programs connected to the running cluster, by name (``gridward serve [4242]
+        from 127.0.0.1``: pg_stat_activity, with the stored login), or by their server
+        processes (:meth:`_client_backends`) when that login is refused."""
+        import psycopg
+
+        state = self.read_state()
+        own = f"% [{os.getpid()}]"
+        try:
+            if state is None:
+                raise LoginRefused(self.data_dir, "missing")
+            with self._connect(state, "postgres", autocommit=True) as conn:
+                conn.execute("SET application_name = 'gridward db stop'")
+                rows = conn.execute(
+                    "SELECT coalesce(nullif(application_name, ''), '?'), "
+                    "coalesce(host(client_addr), 'local'), datname FROM pg_stat_activity "
+                    "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                    "AND application_name NOT LIKE %s",
+                    (own,),
+                ).fetchall()
+        except (LoginRefused, psycopg.Error):
+            return self._client_backends()
+        return [f"{app} from {addr} on database {db}" for app, addr, db in rows]
+
+    def stop_by_admin(self, force: bool = False) -> tuple[bool, list[str]]:
+        """``gridward db stop``: stop the server and mark it stopped, so that a command that
+        only reads (a report from cron) does not start it again; only the commands that set
+        things up do (``create``), ``db start`` first. Refused (数据库正在使用, naming them)
+        while other programs are connected, unless ``force``. Returns whether it was running
+        and the programs cut off. WHY: ``db stop`` under a running API cut it off without a
+        word, and the next report started the cluster again, behind an admin who had stopped
+        it to copy its folder (re-tester T35, F11)."""
+        if not (self.pgdata / "PG_VERSION").exists():
+            return False, []
+        with self._locked():
+            running = self.is_running()
+            cut: list[str] = []
+            if running:
+                if force:
+                    cut = self.connected_programs()
+                else:
+                    refuse_if_in_use(
+                        self.connected_programs,
+                        f"the cluster in {self.pgdata}",
+                        "'gridward db stop' (or 'gridward db stop --force' to cut them off)",
+                    )
+                self._stop_server()
+            marker = {"at": _now_text(), "by": _os_user()}
+            tmp = self.stop_marker.with_suffix(".tmp")
+            tmp.write_text(json.dumps(marker), encoding="utf-8")
+            tmp.replace(self.stop_marker)
+            return running, cut
 
     def _stop_server(self) -> None:
         self._run([self.bins["pg_ctl"], "-D", str(self.pgdata), "-w", "-m", "fast", "stop"])
@@ -727,6 +837,24 @@ class EmbeddedCluster:
         if not exists:  # an existing one got PostGIS when made (and migrations ensure it)
             with self._connect(state, state.database, autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+def _now_text() -> str:
+    """Now in the city's time zone, to the second (what an admin reads in the refusal)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from geo.settings import get_settings
+
+    now = dt.datetime.now(ZoneInfo(get_settings().timezone))
+    return now.strftime("%Y-%m-%d %H:%M:%S%z")
+
+
+def _os_user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
 
 
 def _dsn(state: ClusterState, dbname: str) -> str:

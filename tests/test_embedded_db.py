@@ -593,7 +593,9 @@ def test_commands_that_only_read_never_make_a_cluster(tmp_path: Path) -> None:
 
     out = _cli({**env, "GRIDWARD_DATA_DIR": "gw/data"}, "report", "daily", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
-    assert out.stderr.startswith("error: 设置有误 setting GRIDWARD_DATA_DIR: must be an "), out
+    assert out.stderr.startswith(
+        "error: 设置有误 setting GRIDWARD_DATA_DIR: 须为绝对路径 must be an "
+    ), out
     assert f"did you mean GRIDWARD_DATA_DIR={tmp_path / 'gw' / 'data'}?" in out.stderr
     assert not (tmp_path / "gw").exists()
 
@@ -730,6 +732,11 @@ def test_backup_refuses_to_overwrite_what_is_not_a_backup(served, tmp_path) -> N
     for _ in range(2):
         out = _cli(env, "db", "backup", str(dump))
         assert out.returncode == 0 and "备份完成" in out.stdout, out.stderr
+    # a folder that exists but takes no new file (re-tester T35, F10: it named the .partial)
+    out = _cli(env, "db", "backup", "/proc/gridward.dump")
+    assert out.returncode == 2 and out.stderr.count("error:") == 1, out.stderr
+    assert "备份文件无法写入 cannot write /proc/gridward.dump" in out.stderr, out.stderr
+    assert ".partial" not in out.stderr
 
 
 def test_the_pg_folder_as_data_folder_is_refused(served) -> None:
@@ -968,3 +975,79 @@ def test_admin_times_are_in_the_city_zone(served) -> None:
     assert out.returncode == 0, out.stderr
     made = out.stdout.split(" was made at ", 1)[1].split(";", 1)[0]
     assert made.endswith("+0800") and dt.datetime.strptime(made, "%Y-%m-%d %H:%M:%S%z"), made
+
+
+def test_db_stop_names_connected_programs_and_reads_do_not_start_it_again(folder: Path) -> None:
+    """Re-tester T35, F11: `db stop` under a connected API cut it off without a word, and the
+    next read command (a report from cron) started the cluster again behind the admin's back.
+    Now it is refused naming the program (--force cuts it off, named), and a read says the
+    cluster was stopped; `db start` starts it and reads work again."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(GRIDWARD_DATA_DIR=str(folder), GRIDWARD_PG_PORT=str(port), COLUMNS="200")
+    assert _cli(env, "db", "start").returncode == 0
+    cluster = EmbeddedCluster(folder, port=port)
+    api = create_engine(
+        cluster.read_state().url,  # type: ignore[union-attr]
+        connect_args={"application_name": "gridward serve [4242]"},
+    )
+    try:
+        held = api.connect()
+        out = _cli(env, "db", "stop")
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert "数据库正在使用" in out.stderr and "gridward serve [4242]" in out.stderr
+        assert "--force" in out.stderr and cluster.is_running()
+        assert held.execute(text("SELECT 1")).scalar() == 1  # not cut off
+
+        out = _cli(env, "db", "stop", "--force")
+        assert out.returncode == 0, out.stderr
+        assert "已断开" in out.stderr and "gridward serve [4242]" in out.stderr
+        assert out.stdout.startswith("已停止") and not cluster.is_running()
+        held.invalidate()  # cut off: nothing to roll back
+    finally:
+        api.dispose()
+
+    out = _cli(env, "report", "daily")
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "数据库已停止" in out.stderr and "gridward db start" in out.stderr
+    assert not cluster.is_running()  # the read did not start it
+    out = _cli(env, "db", "status")
+    assert out.returncode == 1 and "by 'gridward db stop' at" in out.stdout, out.stdout
+
+    assert _cli(env, "db", "start").returncode == 0
+    assert not cluster.stop_marker.exists()
+    out = _cli(env, "report", "daily")
+    assert out.returncode == 0, out.stderr
+    # a cluster stopped otherwise (a reboot) is still started by a read, as before
+    cluster.stop()
+    assert _cli(env, "report", "daily").returncode == 0 and cluster.is_running()
+    cluster.stop()
+
+
+def test_a_cluster_running_in_another_pid_namespace_is_named(folder: Path) -> None:
+    """Re-tester T35, F4: `db start` (and `--adopt`) from another PID namespace, a container,
+    where `pg_ctl status` cannot see the server, said "PostgreSQL did not start" and a
+    shared-memory line. Now it says the cluster runs elsewhere, and the server is untouched."""
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        pytest.skip("needs unshare(1) and root to make a PID namespace")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(GRIDWARD_DATA_DIR=str(folder), GRIDWARD_PG_PORT=str(port), COLUMNS="200")
+    assert _cli(env, "db", "start").returncode == 0
+    cluster = EmbeddedCluster(folder, port=port)
+    state_file = cluster.state_file.read_bytes()
+    for args in (("db", "start"), ("db", "start", "--adopt")):
+        out = subprocess.run(
+            [unshare, "--pid", "--fork", "--mount-proc", GRIDWARD, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if out.stderr.startswith("unshare:"):  # a sandbox that forbids namespaces
+            pytest.skip(out.stderr.strip())
+        assert out.returncode == 3 and out.stderr.count("error:") == 1, out.stderr
+        assert "数据库已在别处运行" in out.stderr and "another container" in out.stderr
+    assert cluster.state_file.read_bytes() == state_file  # adopt changed nothing
+    assert _scalar(cluster.read_state().url, "SELECT 1") == 1  # type: ignore[union-attr]

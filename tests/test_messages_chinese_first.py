@@ -34,10 +34,13 @@ SOURCES = sorted(p for d in ("geo", "api", "maps") for p in (ROOT / d).rglob("*.
 def _literal_lead(node: ast.expr) -> str | None:
     """The message's text as far as it is written in the source (a placeholder reads "0",
     a digit, so a message that opens with one is judged by the words after it); None for
-    a message built elsewhere."""
+    a message built elsewhere, or of placeholders only."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
+        parts = [v.value for v in node.values if isinstance(v, ast.Constant)]
+        if not any(ch.isalpha() for part in parts for ch in part):
+            return None  # only placeholders ("{what} {why}"): the words come from elsewhere
         return "".join(v.value if isinstance(v, ast.Constant) else "0" for v in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         return _literal_lead(node.left)
@@ -79,7 +82,8 @@ def test_the_scan_sees_an_english_message(tmp_path: Path) -> None:
         "raise HTTPException(422, detail='bad form')\n"
         "raise InputError(f'轨迹 {n} 不存在 track {n} does not exist')\n"
         "raise HTTPException(403, '无权限 not yours')\n"
-        "raise InputError(message)\n",
+        "raise InputError(message)\n"
+        "raise SetupError(f'{what} {why}')\n",
         encoding="utf-8",
     )
     assert [line.split(":")[0] for line in english_first(src)] == ["1", "2", "3"]
