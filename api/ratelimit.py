@@ -121,19 +121,27 @@ class FailureLimiter:
 
 def unlock(conn: Connection, actor: str, username: str | None, address: str | None) -> int:
     """Lift the locks of a name (from ``address``, or every address) or of an address (every
-    name): a ``signin.unlock`` entry the counts start after. Returns how many failures in
-    the window it clears (0: nothing was locked or counting)."""
-    detail = {"username": username or ANY, "address": address or ANY}
-    where = ["action = 'signin.failure'", "at > now() - make_interval(secs => :w)"]
-    params: dict[str, object] = {"w": WINDOW_S}
-    if username is not None:
-        where.append("detail->>'username' = :u")
-        params["u"] = username[:MAX_NAME]
+    name): a ``signin.unlock`` entry the counts start after. Returns how many failures it
+    clears: those that still count (:meth:`FailureLimiter.counts`), not those an earlier
+    success or unlock cleared already (0: nothing was locked or counting)."""
+    limiter = FailureLimiter()
     if address is not None:
-        where.append("detail->>'address' = :a")
-        params["a"] = address
-    failures = conn.execute(
-        text(f"SELECT count(*) FROM audit_log WHERE {' AND '.join(where)}"), params
-    ).scalar_one()
-    audit.record(conn, actor, audit.SIGNIN_UNLOCK, detail={**detail, "failures": failures})
-    return int(failures)
+        addresses = [address]
+    else:  # every address this name failed from in the window
+        addresses = list(
+            conn.execute(
+                text(
+                    "SELECT DISTINCT detail->>'address' FROM audit_log "
+                    "WHERE action = 'signin.failure' AND detail->>'username' = :u "
+                    "AND at > now() - make_interval(secs => :w)"
+                ),
+                {"u": (username or "")[:MAX_NAME], "w": WINDOW_S},
+            ).scalars()
+        )
+    failures = 0
+    for a in addresses:
+        c = limiter.counts(conn, username or ANY, a)
+        failures += len(c.pair if username is not None else c.address)
+    detail = {"username": username or ANY, "address": address or ANY, "failures": failures}
+    audit.record(conn, actor, audit.SIGNIN_UNLOCK, detail=detail)
+    return failures
