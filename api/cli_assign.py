@@ -159,18 +159,25 @@ def _read_people_file(path: Path, crs: str | None):
     people = read_people(path, path.name)
     if people.attrs.get("ignored_columns"):
         cols = ", ".join(people.attrs["ignored_columns"])
-        typer.echo(f"warning: {path.name}: columns left out: {cols}", err=True)
+        typer.echo(f"warning: 已略去的列 {path.name}: columns left out: {cols}", err=True)
     if "lon" not in people.columns:
         raise InputError(
+            f"文件 {path.name} 须用经度/纬度给出住址（楼栋编号须用数据库） "
             f"{path.name}: file mode needs lon,lat homes (a building id needs the database)"
         )
     if people["lon"].isna().any():
         ids = people.loc[people["lon"].isna(), "person_id"].tolist()[:5]
-        raise InputError(f"{path.name}: people without lon/lat: {', '.join(ids)}")
+        raise InputError(
+            f"文件 {path.name} 中有人员缺少经纬度 {path.name}: people without lon/lat: "
+            f"{', '.join(ids)}"
+        )
     if "roles" in people.columns and (people["roles"] != "").any():
         people = people[has_role(people, "alley_steward")].reset_index(drop=True)
         if len(people) == 0:
-            raise InputError(f"{path.name}: nobody has the alley_steward (小巷管家) role")
+            raise InputError(
+                f"文件 {path.name} 中没有小巷管家 "
+                f"{path.name}: nobody has the alley_steward (小巷管家) role"
+            )
     if crs:
         lon, lat = lonlat_to_wgs84(people["lon"].to_numpy(), people["lat"].to_numpy(), crs)
         people = people.assign(lon=lon, lat=lat)
@@ -218,11 +225,13 @@ def stewards(
     current = None
     if existing is not None:
         if not existing.is_file():
-            raise InputError(f"{existing}: no such file")
+            raise InputError(f"文件 {existing} 不存在 {existing}: no such file")
         current = pd.read_csv(existing, dtype=str)
         for col in ("alley_id", "person_id"):
             if col not in current.columns:
-                raise InputError(f"{existing.name}: no '{col}' column")
+                raise InputError(
+                    f"文件 {existing.name} 缺少 {col} 列 {existing.name}: no '{col}' column"
+                )
         # Ids from files are matched as text.
         alley_gdf = (
             alley_gdf.assign(alley_id=alley_gdf["alley_id"].astype(str))
@@ -247,17 +256,18 @@ def stewards(
         with atomic_file(out) as tmp:
             result.assignments[["alley_id", "person_id"]].to_csv(tmp, index=False)
     except OSError as exc:
-        raise InputError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise InputError(f"无法写入文件 {out} cannot write {out}: {exc.strerror or exc}") from None
     _print_summary(result.summary, result.uncovered)
     held = result.assignments["person_id"].value_counts()
     full = int((held >= max_alleys).sum())
     if len(result.uncovered) and full:
         typer.echo(
-            f"note: {full} stewards hold the most alleys one may "
+            f"说明 note: {full} 名小巷管家已达巷数上限，调高 --max-alleys-per-person 可覆盖更多 "
+            f"{full} stewards hold the most alleys one may "
             f"({max_alleys}, --max-alleys-per-person): a higher limit may cover more",
             err=True,
         )
-    typer.echo(f"wrote {len(result.assignments)} assignments to {out}")
+    typer.echo(f"已写入 wrote {len(result.assignments)} assignments to {out}")
 
 
 def _database_mode(kind: str):
@@ -284,14 +294,17 @@ def _database_mode(kind: str):
         _print_summary(proposal["summary"], proposal["uncovered"], kind, labels)
         _print_short_later(short, labels)
         ch = proposal["changes"]
-        typer.echo(f"kept {ch['keep']}, ending {ch['end']}, starting {ch['start']} duties")
+        typer.echo(
+            f"职责：保留 {ch['keep']}，结束 {ch['end']}，新增 {ch['start']} "
+            f"kept {ch['keep']}, ending {ch['end']}, starting {ch['start']} duties"
+        )
         if dry_run:
-            typer.echo("dry run: nothing committed")
+            typer.echo("试运行，未提交 dry run: nothing committed")
             return
         done = commit(engine, proposal, actor="cli")
         later = done.get("starting_tomorrow", 0)  # a duty ends today (geo.staffing._starts)
         typer.echo(
-            f"committed: {done['started'] - later} started today"
+            f"已提交 committed: {done['started'] - later} started today"
             + (f", {later} start tomorrow" if later else "")
             + f", {done['ended']} ended yesterday, {done['kept']} kept"
         )
@@ -323,7 +336,10 @@ def _target(alley: str | None, street: str | None, grid: str | None):
 
     given = [(k, v) for k, v in (("alley", alley), ("street", street), ("grid", grid)) if v]
     if len(given) != 1:
-        raise InputError("name one target: --alley, --street or --grid")
+        raise InputError(
+            "请指定一个目标：--alley、--street 或 --grid "
+            "name one target: --alley, --street or --grid"
+        )
     return Target(*given[0])
 
 
@@ -335,7 +351,9 @@ def _date(value: str | None, option: str):
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise InputError(f"{option} '{value[:40]}' is not a date (YYYY-MM-DD)") from None
+        raise InputError(
+            f"日期无效，请用 YYYY-MM-DD {option} '{value[:40]}' is not a date (YYYY-MM-DD)"
+        ) from None
 
 
 def _duty_line(duty: dict) -> str:
@@ -383,7 +401,7 @@ def set_duty(
     target = _target(alley, street, grid)
     start, end = _date(valid_from, "--from"), _date(valid_to, "--to")
     if start is None:  # typer requires it; an empty string still reaches here
-        raise InputError("--from is required (YYYY-MM-DD)")
+        raise InputError("缺少开始日期 --from is required (YYYY-MM-DD)")
     who = resolve_person(get_engine(), person).id
     out = assign_duty(get_engine(), who, target, role, start, end, replace, actor="cli")
     parts = [f"职责已安排 duty set: {_duty_line(out['duty'])}"]

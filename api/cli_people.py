@@ -59,15 +59,18 @@ def parse_person(value: str, label: str = "--person") -> tuple[str, str]:
     if kind in ("id", "ext"):
         key = rest.strip()
         if not key:
-            raise InputError(f"{label} '{text[:60]}': nothing after '{kind}:'")
+            raise InputError(f"人员编号有误 {label} '{text[:60]}': nothing after '{kind}:'")
         if kind == "id" and not (key.isascii() and key.isdigit()):
             raise InputError(
-                f"{label} '{text[:60]}': a people.id is a whole number (id:12); "
-                f"a registry id is given as ext:{key[:40]}"
+                f"人员编号有误，id: 后须为整数 {label} '{text[:60]}': a people.id is a whole "
+                f"number (id:12); a registry id is given as ext:{key[:40]}"
             )
         return kind, key
     if not text:
-        raise InputError(f"{label} '': empty; give a registry id (people.external_id) or id:N")
+        raise InputError(
+            f"未指定人员，请给出名册编号或 id:N {label} '': empty; give a registry id "
+            "(people.external_id) or id:N"
+        )
     return "any", text
 
 
@@ -79,7 +82,7 @@ def check_person_option(value: str | None) -> str | None:
     try:
         parse_person(value)
     except InputError as exc:
-        raise typer.BadParameter(exc.message.removeprefix("--person ")) from None
+        raise typer.BadParameter(exc.message.replace("--person ", "", 1)) from None
     return value
 
 
@@ -106,7 +109,9 @@ def resolve_person(bind: Any, value: str | int, label: str = "--person") -> Pers
     from sqlalchemy import Engine, text
 
     if isinstance(value, bool):
-        raise InputError(f"{label} must be a registry id or a people.id")
+        raise InputError(
+            f"人员须用名册编号或 people.id 指定 {label} must be a registry id or a people.id"
+        )
     if isinstance(bind, Engine):
         with bind.connect() as conn:
             return resolve_person(conn, value, label)
@@ -121,6 +126,7 @@ def resolve_person(bind: Any, value: str | int, label: str = "--person") -> Pers
         a, b = _person(by_id), _person(by_ext)
         say = f"{label} " if label.startswith("-") else f"{label}="
         raise InputError(
+            f"人员 '{shown}' 指向两人，请用 {say}id:{key} 或 {say}ext:{key} 指明 "
             f"{label} '{shown}' is ambiguous: people.id {key} is {a.label()}, registry id "
             f"{key} is {b.label()}; say {say}id:{key} or {say}ext:{key}"
         )
@@ -131,7 +137,7 @@ def resolve_person(bind: Any, value: str | int, label: str = "--person") -> Pers
             "ext": f"no person has registry id (people.external_id) '{key[:60]}'",
             "any": "no such registry id (people.external_id) or people.id",
         }[kind]
-        raise NotFoundError(f"person '{shown}' does not exist: {what}")
+        raise NotFoundError(f"人员 '{shown}' 不存在 person '{shown}' does not exist: {what}")
     return _person(row)
 
 

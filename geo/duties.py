@@ -76,7 +76,7 @@ ROLE_LABELS = {
     "grid_worker": "专职网格员 grid worker",
     "part_time_worker": "兼职网格员 part-time grid worker",
 }
-TARGET_LABELS = {"alley": "小巷 alley", "street": "街道 street", "grid": "网格 grid"}
+TARGET_LABELS = {"alley": "小巷 alley", "street": "街 street", "grid": "网格 grid"}
 GRID_ROLES = ("grid_leader", "grid_worker", "part_time_worker")
 # roles a target has one holder of at a time (1+N: one leader per grid)
 SOLE_ROLES = frozenset({"grid_leader"})
@@ -111,6 +111,7 @@ def parse_role(role: str | None, kind: str | None = None) -> str:
         if kind == "street":
             return "street_chief"
         raise InputError(
+            "请指定角色：网格长、专职网格员或兼职网格员 "
             "give the role: a grid has grid_leader (网格长), grid_worker (专职网格员) "
             "and part_time_worker (兼职网格员)"
         )
@@ -118,7 +119,7 @@ def parse_role(role: str | None, kind: str | None = None) -> str:
 
     roles = parse_roles(role)
     if len(roles) != 1:
-        raise InputError(f"give one role, not '{role}'")
+        raise InputError(f"只能指定一个角色 give one role, not '{role}'")
     return roles[0]
 
 
@@ -131,9 +132,14 @@ def _as_day(value: dt.date | str | None, name: str) -> dt.date | None:
         try:
             value = dt.date.fromisoformat(str(value).strip())
         except ValueError:
-            raise InputError(f"{name} '{str(value)[:40]}' is not a date (YYYY-MM-DD)") from None
+            raise InputError(
+                f"日期无效，请用 YYYY-MM-DD {name} '{str(value)[:40]}' is not a date (YYYY-MM-DD)"
+            ) from None
     if not EARLIEST <= value <= LATEST:
-        raise InputError(f"{name} {value} is outside {EARLIEST.year}–{LATEST.year}")
+        raise InputError(
+            f"日期 {value} 超出 {EARLIEST.year}–{LATEST.year} 年 "
+            f"{name} {value} is outside {EARLIEST.year}–{LATEST.year}"
+        )
     return value
 
 
@@ -150,7 +156,9 @@ def _person(conn: Connection, ref: str | int) -> Any:
     )
     row = None
     if isinstance(ref, bool):
-        raise InputError("person must be an external id or a people.id")
+        raise InputError(
+            "人员须用名册编号或 people.id 指定 person must be an external id or a people.id"
+        )
     if isinstance(ref, int):
         if 0 < ref < 2**31:
             row = conn.execute(text(sql.format("id = :i")), {"i": ref}).first()
@@ -158,12 +166,18 @@ def _person(conn: Connection, ref: str | int) -> Any:
     else:
         shown = str(ref).strip()
         if not shown:
-            raise InputError("person is empty: give their id from the people registry")
+            raise InputError(
+                "未指定人员，请给出其名册编号 "
+                "person is empty: give their id from the people registry"
+            )
         row = conn.execute(text(sql.format("external_id = :e")), {"e": shown}).first()
         if row is None and shown.isdigit() and len(shown) <= 9:
             row = conn.execute(text(sql.format("id = :i")), {"i": int(shown)}).first()
     if row is None:
-        raise NotFoundError(f"person '{shown[:60]}' does not exist (no such external id or id)")
+        raise NotFoundError(
+            f"人员 '{shown[:60]}' 不存在 "
+            f"person '{shown[:60]}' does not exist (no such external id or id)"
+        )
     return row
 
 
@@ -174,7 +188,9 @@ def _who(person: Any) -> str:
 def _street(conn: Connection, kind: str, ref: str | int) -> dict[str, Any]:
     shown = str(ref).strip()
     if not shown:
-        raise InputError(f"the {kind} is empty: give its id, key or name")
+        raise InputError(
+            f"未指定{_zk(kind)}，请给出编号、键或名称 the {kind} is empty: give its id, key or name"
+        )
     cols = "SELECT id, key, name, kind, retired_at FROM streets WHERE "
     rows: list[Any] = []
     if shown.isdigit() and len(shown) <= 9:
@@ -192,11 +208,15 @@ def _street(conn: Connection, kind: str, ref: str | int) -> dict[str, Any]:
             listed = ", ".join(f"{r.id} ({r.key})" for r in rows[:5])
             more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
             raise InputError(
+                f"有 {len(rows)} 条{_zk(kind)}名为 '{shown}'，请给出其中一条的编号或键 "
                 f"{len(rows)} {kind}s are named '{shown}': give the id or key of one: "
                 f"{listed}{more}"
             )
     if not rows:
-        raise NotFoundError(f"{kind} '{shown[:60]}' does not exist (no such id, key or name)")
+        raise NotFoundError(
+            f"{_zk(kind)} '{shown[:60]}' 不存在 "
+            f"{kind} '{shown[:60]}' does not exist (no such id, key or name)"
+        )
     r = rows[0]
     conn.execute(text("SELECT 1 FROM streets WHERE id = :i FOR NO KEY UPDATE"), {"i": r.id})
     return {
@@ -221,9 +241,12 @@ def _grid(conn: Connection, ref: str | int) -> dict[str, Any]:
     elif shown.isdigit() and len(shown) <= 9:
         row = conn.execute(text(cols + "id = :i"), {"i": int(shown)}).first()
     if row is None:
-        raise NotFoundError(f"grid '{shown[:60]}' does not exist (no such code or id)")
+        raise NotFoundError(
+            f"网格 '{shown[:60]}' 不存在 grid '{shown[:60]}' does not exist (no such code or id)"
+        )
     if row.level != 1:
         raise InputError(
+            f"网格 {row.code} 是{row.level}级网格，职责设在一级网格上 "
             f"grid {row.code} is a level-{row.level} grid: duties are held on level-1 grids "
             f"(here {row.code[:15]})"
         )
@@ -249,9 +272,13 @@ def _target(
     want = ROLE_TARGET[role]
     if isinstance(target, Target):
         if target.kind not in TARGET_LABELS:
-            raise InputError(f"unknown target kind '{target.kind}': use alley, street or grid")
+            raise InputError(
+                f"目标类型有误，请用 alley、street 或 grid "
+                f"unknown target kind '{target.kind}': use alley, street or grid"
+            )
         if target.kind != want:
             raise InputError(
+                f"{_zh(role)}设在{_zk(want)}上，不在{_zk(target.kind)}上，请用 --{want} "
                 f"a {ROLE_LABELS[role]} is held on {_a(want)}, not on {_a(target.kind)}: "
                 f"give --{want} (or another role)"
             )
@@ -264,6 +291,7 @@ def _target(
     if got["kind"] != want:
         holder = "alley_steward" if got["kind"] == "alley" else "street_chief"
         raise InputError(
+            f"{_zh_label(got)} 不是{_zk(want)}，{_zh(role)}设在{_zk(want)}上 "
             f"{_label(got)} is {_a(got['kind'])}, not {_a(want)}: a {ROLE_LABELS[role]} holds "
             f"{want}s ({got['kind']}s have the role {holder})"
         )
@@ -278,6 +306,18 @@ def _label(t: dict[str, Any]) -> str:
     if t["kind"] == "grid":
         return f"grid {t['code']}"
     return f"{t['kind']} {t['name'] or t['key']} (#{t['id']})"
+
+
+def _zk(kind: str) -> str:
+    """The Chinese word for a target kind: 小巷, 街, 网格."""
+    return TARGET_LABELS.get(kind, kind).split()[0]
+
+
+def _zh_label(t: dict[str, Any]) -> str:
+    """:func:`_label` in Chinese, to open a message: 网格 110108…, 小巷 槐树胡同（#12）."""
+    if t["kind"] == "grid":
+        return f"网格 {t['code']}"
+    return f"{_zk(t['kind'])} {t['name'] or t['key']}（#{t['id']}）"
 
 
 def _retired_day(t: dict[str, Any]) -> dt.date | None:
@@ -372,13 +412,15 @@ def assign_duty(
     scope). Returns the new duty and what happened to the others, JSON-ready."""
     role = parse_role(role, target.kind if isinstance(target, Target) else None)
     if role not in ROLE_TARGET:
-        raise InputError(f"unknown role '{role}'")
+        raise InputError(f"角色 '{role}' 无效 unknown role '{role}'")
     start = _as_day(valid_from, "valid_from")
     end = _as_day(valid_to, "valid_to")
     if start is None:
-        raise InputError("valid_from is required (YYYY-MM-DD)")
+        raise InputError("缺少开始日期 (YYYY-MM-DD) valid_from is required (YYYY-MM-DD)")
     if end is not None and end < start:
-        raise InputError(f"valid_to {end} is before valid_from {start}")
+        raise InputError(
+            f"结束日期 {end} 早于开始日期 {start} valid_to {end} is before valid_from {start}"
+        )
     today = today or city_today()
     with engine.begin() as conn:
         # the planner's scope first: out of it, nothing about the person is told
@@ -386,18 +428,21 @@ def assign_duty(
         p = _person(conn, person)
         if not p.active:
             raise ConflictError(
+                f"人员 {_who(p)} 已离岗，不能给其职责（如已回岗，请重新导入人员名册） "
                 f"{_who(p)} has left (inactive): a duty cannot be given to them "
                 "(import them again in the people registry if they are back)"
             )
         if role not in (p.roles or []):
             held = ", ".join(p.roles or []) or "none"
             raise InputError(
+                f"人员 {_who(p)} 在人员名册中没有{_zh(role)}角色，请先在名册中添加 "
                 f"{_who(p)} does not hold the role {role} ({ROLE_LABELS[role]}) in the people "
                 f"registry (their roles: {held}): add it there first (gridward import people)"
             )
         gone = _retired_day(t)
         if gone is not None and (end is None or end >= gone):
             raise InputError(
+                f"{_zh_label(t)} 自 {gone} 起已不存在，其职责须在 {gone - _DAY} 前结束 "
                 f"{_label(t)} is gone since {gone} (retired): a duty on it must end by "
                 f"{gone - _DAY}"
             )
@@ -420,6 +465,7 @@ def assign_duty(
                     f"{last.valid_to + _DAY})"
                 )
             raise ConflictError(
+                f"人员 {_who(p)} 在此期间已是{_zh_label(t)}的{_zh(role)}，未做更改 "
                 f"{_who(p)} already holds {_label(t)} as {role} for {spans}, which overlaps "
                 f"{_span(start, end)}: nothing changed{hint}"
             )
@@ -435,6 +481,7 @@ def assign_duty(
             if role in SOLE_ROLES and others:
                 spans = "; ".join(f"{_who(r)} {_span(r.valid_from, r.valid_to)}" for r in others)
                 raise ConflictError(
+                    f"{_zh_label(t)} 在此期间已有{_zh(role)}，请改用替换 (--replace) "
                     f"{_label(t)} already has a {ROLE_LABELS[role]} in that period ({spans}): "
                     "a grid has one leader (1+N): replace them instead "
                     '(--replace; API "replace": true)'
@@ -582,6 +629,8 @@ def _cut_out(
     for r in others:
         if r.valid_from >= start and r.valid_from < today:
             raise ConflictError(
+                f"替换会抹去 {_who(r)} 已生效的职责，未做更改；"
+                f"请从 {r.valid_from + _DAY} 或之后替换 "
                 f"replacing {_who(r)} from {start} would erase their duty on {_label(t)} "
                 f"({_span(r.valid_from, r.valid_to)}) entirely, and it has been in force since "
                 f"{r.valid_from} (past reports read it): nothing changed. Replace from "
@@ -665,7 +714,7 @@ def end_duty(
     role = parse_role(role, target.kind if isinstance(target, Target) else None)
     last = _as_day(last_day, "last day")
     if last is None:
-        raise InputError("the last day is required (YYYY-MM-DD)")
+        raise InputError("缺少最后一天 (YYYY-MM-DD) the last day is required (YYYY-MM-DD)")
     with engine.begin() as conn:
         t = _target(conn, target, role, authorize)
         p = _person(conn, person)
@@ -686,10 +735,12 @@ def end_duty(
             if theirs and all(r.valid_from > last for r in theirs):
                 nxt = theirs[0]
                 raise InputError(
+                    f"该职责 {nxt.valid_from} 才开始，不能在 {last} 结束 "
                     f"{_who(p)}'s duty on {_label(t)} as {role} starts on {nxt.valid_from} "
                     f"({spans}): it cannot end on {last}, before it starts"
                 )
             raise NotFoundError(
+                f"人员 {_who(p)} 在 {last} 不是{_zh_label(t)}的{_zh(role)} "
                 f"{_who(p)} holds no {role} duty on {_label(t)} on {last} "
                 f"(their duties there: {spans})"
             )
@@ -731,6 +782,7 @@ def _check_extension(
         if held:
             names = "; ".join(f"{_who(o)} {_span(o.valid_from, o.valid_to)}" for o in held)
             raise ConflictError(
+                f"延长后{_zh_label(t)}将有两名{_zh(role)}，请改用替换 (--replace) "
                 f"extending {_who(p)}'s duty on {_label(t)} to {last} would make them a second "
                 f"{ROLE_LABELS[role]} beside {names}: a grid has one leader (1+N): to make them "
                 "leader again on those days, replace the other (assign set --replace; API "
@@ -745,6 +797,7 @@ def _check_extension(
     if late:
         names = "; ".join(f"{_who(o)} {_span(o.valid_from, o.valid_to)}" for o in late)
         raise ConflictError(
+            f"延长会使此人与其后接任者同时担任，请对那几天用 assign set 添加 "
             f"extending {_who(p)}'s duty on {_label(t)} to {last} would make them a co-holder "
             f"beside {names}, who took it on after {_who(p)}'s last day {r.valid_to} (e.g. a "
             "stand-in put in with --replace): to add them as co-holder, use assign set for "
@@ -872,7 +925,7 @@ def person_leaves(
         if found is None:
             if authorize is not None:  # out of scope, who exists is not told
                 authorize(None)
-            raise NotFoundError(f"person {person_id} does not exist")
+            raise NotFoundError(f"人员 {person_id} 不存在 person {person_id} does not exist")
         if authorize is not None:
             _may_let_go(conn, authorize, found, _held(conn, person_id, y))
         conn.execute(text("UPDATE people SET active = false WHERE id = :p"), {"p": person_id})

@@ -143,7 +143,10 @@ def undo_duty(
         if found is None:
             if authorize is not None:  # out of scope, which duties exist is not told
                 authorize(None)
-            raise NotFoundError(f"duty {duty_id} does not exist (never set, or already undone)")
+            raise NotFoundError(
+                f"职责 {duty_id} 不存在 duty {duty_id} does not exist "
+                "(never set, or already undone)"
+            )
         role = found.role
         t = _find_target(conn, role, found.grid_id, found.street_id)  # locked first, as edits do
         if authorize is not None:
@@ -157,13 +160,17 @@ def undo_duty(
             {"i": duty_id},
         ).first()
         if row is None:  # undone meanwhile
-            raise NotFoundError(f"duty {duty_id} does not exist (never set, or already undone)")
+            raise NotFoundError(
+                f"职责 {duty_id} 不存在 duty {duty_id} does not exist "
+                "(never set, or already undone)"
+            )
         entry, detail, note = _carried(conn, t, role, row, leave_others, today) or _origin(
             conn, t, role, row
         )
         planned = _day((detail or {}).get("planned_from"))
         if planned is not None and row.valid_to is not None and row.valid_to < planned:
             raise ConflictError(
+                f"职责 {row.id} 无法撤销，请先把最后一天改到 {planned} 或之后，未做更改 "
                 f"duty {row.id} ({_who(row)} {_span(row.valid_from, row.valid_to)}) was planned "
                 f"from {planned} and {detail['by']} brought it forward; undoing that moves it "
                 f"back to its planned start, but it ends on {row.valid_to} now, before "
@@ -648,7 +655,10 @@ def _restoration(
             "it took"
         )
         how = f"{first}, or {_LEAVE}" if first else _LEAVE
-        return ConflictError(f"{shown} {did}, but {problem}: nothing changed. To undo it, {how}")
+        return ConflictError(
+            f"职责 {duty.id} 无法按原样撤销，未做更改 {shown} {did}, but {problem}: nothing "
+            f"changed. To undo it, {how}"
+        )
 
     was = detail["after"][0]
     if (was["valid_from"], was["valid_to"]) != (

@@ -88,7 +88,10 @@ def _cells(raw: bytes, filename: str) -> list[list[str | None]] | None:
     except InputError:
         raise
     except Exception as exc:  # parser errors carry file content; name only the kind
-        raise InputError(f"cannot read {Path(filename).name}: {type(exc).__name__}") from None
+        raise InputError(
+            f"无法读取文件 {Path(filename).name} cannot read {Path(filename).name}: "
+            f"{type(exc).__name__}"
+        ) from None
     return None
 
 
@@ -146,7 +149,7 @@ def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
     left out: title rows above the header, summary and note rows at the end. A sheet without
     them is read as it is."""
     if not path.is_file():
-        raise InputError(f"people file not found: {path}")
+        raise InputError(f"人员文件 {path} 不存在 people file not found: {path}")
     raw = path.read_bytes()
     rows = _cells(raw, path.name)
     if not rows:
@@ -231,6 +234,7 @@ def _resolve_buildings(conn: Connection, rows: list[dict[str, Any]], filename: s
         ).first()
         if b is None:
             raise InputError(
+                f"楼栋 {row['building']} 不存在，未导入 "
                 f"{filename}: person {row['ext']} lives in building {row['building']}, "
                 "which does not exist (nothing changed)"
             )

@@ -51,7 +51,7 @@ def _area(conn: Connection, code: str) -> Any:
         text("SELECT id, code, level FROM areas WHERE code = :c"), {"c": code}
     ).first()
     if row is None:
-        raise NotFoundError(f"area {code} does not exist")
+        raise NotFoundError(f"区域 {code} 不存在 area {code} does not exist")
     return row
 
 
@@ -557,7 +557,10 @@ def propose(
     from geo.settings import get_settings
 
     if kind not in KINDS:
-        raise InputError(f"unknown assignment kind '{kind}': use grids, streets or alleys")
+        raise InputError(
+            f"职责类型有误，请用 grids、streets 或 alleys unknown assignment kind '{kind}': "
+            "use grids, streets or alleys"
+        )
     day = day or city_today()
     with engine.connect() as conn:
         a = _area(conn, area)
@@ -568,7 +571,8 @@ def propose(
             items = _streets(conn, a.id, "alley" if kind == "alleys" else "street")
         if items.empty:
             what = {"grids": "current grids", "alleys": "alleys", "streets": "streets"}[kind]
-            raise InputError(f"area {area} has no {what} to staff")
+            zh = {"grids": "现行网格", "alleys": "巷", "streets": "街"}[kind]
+            raise InputError(f"区域 {area} 没有可配置人员的{zh} area {area} has no {what} to staff")
         current = _current(conn, kind, items["item_id"].astype(int).tolist(), day)
         planned = _planned(conn, kind, items["item_id"].astype(int).tolist(), day)
         network = _network(conn, a.id) if kind != "grids" else None
@@ -576,6 +580,7 @@ def propose(
         later = _planned_load(conn, kind, people, day)
     if people.empty:
         raise InputError(
+            f"区域 {area} 及附近没有该角色的在岗人员 "
             f"no active people with role {' or '.join(KINDS[kind])} live in or near {area}"
         )
     if kind == "grids":
@@ -720,7 +725,7 @@ def commit(
     duty it started can give back what it ended (:func:`geo.duty_undo.undo_duty`)."""
     kind, area = proposal["kind"], proposal["area"]
     if kind not in KINDS:
-        raise InputError(f"unknown assignment kind '{kind}'")
+        raise InputError(f"职责类型有误 unknown assignment kind '{kind}'")
     day = day or city_today()
     target = "grid_id" if kind == "grids" else "street_id"
     with engine.begin() as conn:
@@ -735,6 +740,7 @@ def commit(
         planned = _planned(conn, kind, items, day)
         if _fingerprint(current, planned, day) != proposal["base_fingerprint"]:
             raise ConflictError(
+                f"区域 {area} 的职责在提出建议后已变动，请重新生成建议 "
                 f"the {kind} duties of {area} changed since this proposal was made: propose again"
             )
         new = {(int(p["item_id"]), int(p["person_id"]), p["role"]) for p in proposal["pairs"]}
@@ -970,7 +976,7 @@ def duties(
             conn.execute(text("SELECT 1 FROM people WHERE id = :p"), {"p": person_id}).first()
             is None
         ):
-            raise NotFoundError(f"person {person_id} does not exist")
+            raise NotFoundError(f"人员 {person_id} 不存在 person {person_id} does not exist")
         rows = conn.execute(
             text(
                 "SELECT a.id, a.role, a.valid_from, a.valid_to, a.grid_id, g.code AS grid_code, "

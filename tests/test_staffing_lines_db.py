@@ -165,6 +165,6 @@ def test_a_commit_refuses_a_chief_open_ended_beside_a_planned_one(db, tmp_path: 
     p = propose(db, "streets", STREETS_A)
     pairs = [{**x, "valid_to": None} if x["item_id"] == street else x for x in p["pairs"]]
     before = fingerprint(db)
-    with pytest.raises(ConflictError, match=r"^街道 .*已有街巷长"):
+    with pytest.raises(ConflictError, match=r"^街 .*已有街巷长"):
         commit(db, {**p, "pairs": pairs})
     assert fingerprint(db) == before

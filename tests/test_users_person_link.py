@@ -108,7 +108,7 @@ def test_users_set_person_refusals_change_nothing(db, cli, monkeypatch, capsys) 
 
     code, err = _main(monkeypatch, capsys, "users", "set", "t-st", "--person", "S99")
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith("error: 未找到 person 'S99' does not exist"), err
+    assert err[0].startswith("error: 人员 'S99' 不存在 person 'S99' does not exist"), err
 
     code, err = _main(monkeypatch, capsys, "users", "set", "t-st", "--person", "S12")
     assert code == 2 and len(err) == 1, err

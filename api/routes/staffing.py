@@ -211,7 +211,9 @@ async def people_import(
     up = await read_upload(request)
     name = FsPath(up.filename or "people.csv").name
     if FsPath(name).suffix.lower() not in (".csv", ".xlsx", ".txt"):
-        raise InputError(f"{name}: the people registry is a .csv or .xlsx file")
+        raise InputError(
+            f"人员名册须为 .csv 或 .xlsx 文件 {name}: the people registry is a .csv or .xlsx file"
+        )
     covers = None if user.role == "admin" else user.covers_area
     with tempfile.TemporaryDirectory(prefix="gridward-people-") as folder:
         path = FsPath(folder) / name
@@ -272,13 +274,18 @@ def commit_proposal(
     with engine.connect() as conn:
         job = get_job(conn, job_id)
     if job["kind"] != "assignment":
-        raise InputError(f"job {job_id} is not an assignment proposal")
+        raise InputError(
+            f"任务 {job_id} 不是人员配置建议 job {job_id} is not an assignment proposal"
+        )
     if job["status"] != "done" or not job["result"]:
-        raise ConflictError(f"proposal {job_id} is {job['status']}: nothing to commit yet")
+        raise ConflictError(
+            f"建议 {job_id} 尚未完成，无可提交 proposal {job_id} is {job['status']}: "
+            "nothing to commit yet"
+        )
     proposal = job["result"]
     require_area(user, proposal["area"], engine)
     if proposal.get("committed"):
-        raise ConflictError(f"proposal {job_id} was already committed")
+        raise ConflictError(f"建议 {job_id} 已提交过 proposal {job_id} was already committed")
     out = commit(engine, proposal, actor=user.username)
     with engine.begin() as conn:
         conn.execute(
@@ -320,7 +327,7 @@ def person_duties(
 ) -> dict[str, Any]:
     pid = person_for(user, person_id) if user.role == "steward" else person_id
     if pid is None:
-        raise HTTPException(422, "person_id is required")
+        raise HTTPException(422, "缺少人员 person_id is required")
     return {"person_id": pid, "duties": duties(engine, pid, date, every=all)}
 
 

@@ -20,59 +20,68 @@ def _show(values: list, n: int = 5) -> str:
     return shown + (f" … (+{len(values) - n} more)" if len(values) > n else "")
 
 
+# the Chinese word for a layer's items in a message ("streets" → 街)
+_ZH = {"streets": "街", "alleys": "巷"}
+
+
 def check_lines(gdf: gpd.GeoDataFrame, id_col: str, what: str) -> gpd.GeoDataFrame:
     """Return ``gdf`` in EPSG:4326 with a unique, non-null ``id_col`` and (Multi)LineStrings."""
+    zh = _ZH.get(what, what)
     if gdf is None or len(gdf) == 0:
-        raise InputError(f"no {what} given: the {what} layer is empty")
+        raise InputError(f"图层中没有{zh} no {what} given: the {what} layer is empty")
     if id_col not in gdf.columns:
         raise InputError(
-            f"the {what} layer has no '{id_col}' column "
+            f"{zh}图层缺少 {id_col} 列 the {what} layer has no '{id_col}' column "
             f"(columns: {', '.join(map(str, gdf.columns))})"
         )
     ids = gdf[id_col]
     if ids.isna().any():
-        raise InputError(f"{int(ids.isna().sum())} {what} have no {id_col}")
+        raise InputError(f"有{zh}缺少 {id_col} {int(ids.isna().sum())} {what} have no {id_col}")
     dup = ids[ids.duplicated()].astype(str).unique().tolist()
     if dup:
-        raise InputError(f"duplicate {id_col} in the {what}: {_show(dup)}")
+        raise InputError(f"{zh}的 {id_col} 重复 duplicate {id_col} in the {what}: {_show(dup)}")
     geoms = gdf.geometry.values
     if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).any():
         bad = ids[shapely.is_missing(geoms) | shapely.is_empty(geoms)].astype(str).tolist()
-        raise InputError(f"{what} without geometry: {_show(bad)}")
+        raise InputError(f"有{zh}没有几何图形 {what} without geometry: {_show(bad)}")
     kinds = shapely.get_type_id(geoms)
     bad_kind = ~np.isin(kinds, [1, 5])  # LineString, MultiLineString
     if bad_kind.any():
         bad = ids[bad_kind].astype(str).tolist()
-        raise InputError(f"{what} must be LineString or MultiLineString; not so: {_show(bad)}")
+        raise InputError(
+            f"{zh}须为线 {what} must be LineString or MultiLineString; not so: {_show(bad)}"
+        )
     out = gdf if gdf.crs is not None else gdf.set_crs(WGS84)
     out = out.to_crs(WGS84) if out.crs.to_epsg() != 4326 else out
     b = out.total_bounds
     if not (np.all(np.isfinite(b)) and -180 <= b[0] <= b[2] <= 180 and -90 <= b[1] <= b[3] <= 90):
-        raise InputError(f"the {what} coordinates are not valid longitudes/latitudes")
+        raise InputError(
+            f"{zh}的坐标不是有效经纬度 the {what} coordinates are not valid longitudes/latitudes"
+        )
     return out
 
 
 def check_people(people: pd.DataFrame, need_home: bool = True) -> pd.DataFrame:
     """People need a unique ``person_id`` and finite WGS 84 ``lon``/``lat`` homes."""
     if people is None or len(people) == 0:
-        raise InputError("no people given: the people table is empty")
+        raise InputError("没有人员 no people given: the people table is empty")
     cols = ["person_id", "lon", "lat"] if need_home else ["person_id"]
     missing = [c for c in cols if c not in people.columns]
     if missing:
-        raise InputError(f"the people table lacks column(s): {', '.join(missing)}")
+        raise InputError(f"人员表缺少列 the people table lacks column(s): {', '.join(missing)}")
     ids = people["person_id"]
     if ids.isna().any():
-        raise InputError(f"{int(ids.isna().sum())} people have no person_id")
+        raise InputError(f"有人员缺少编号 {int(ids.isna().sum())} people have no person_id")
     dup = ids[ids.duplicated()].astype(str).unique().tolist()
     if dup:
-        raise InputError(f"duplicate person_id in the people: {_show(dup)}")
+        raise InputError(f"人员编号重复 duplicate person_id in the people: {_show(dup)}")
     if need_home:
         lon = pd.to_numeric(people["lon"], errors="coerce")
         lat = pd.to_numeric(people["lat"], errors="coerce")
         bad = ~(np.isfinite(lon) & np.isfinite(lat) & lon.between(-180, 180) & lat.between(-90, 90))
         if bad.any():
             raise InputError(
-                "people with missing or invalid home coordinates: "
+                "人员住址坐标缺失或有误 people with missing or invalid home coordinates: "
                 f"{_show(ids[bad].astype(str).tolist())}"
             )
         people = people.assign(lon=lon.astype(float), lat=lat.astype(float))

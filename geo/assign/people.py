@@ -83,7 +83,8 @@ def parse_roles(value: object) -> list[str]:
         canon = _ROLE_ALIASES.get(part.lower()) or _ROLE_ALIASES.get(part.lower().replace(" ", "_"))
         if canon is None:
             raise InputError(
-                f"unknown role '{part}': use {', '.join(f'{k} ({v})' for k, v in ROLES.items())}"
+                f"角色 '{part}' 无效 unknown role '{part}': "
+                f"use {', '.join(f'{k} ({v})' for k, v in ROLES.items())}"
             )
         if canon not in out:
             out.append(canon)
@@ -103,7 +104,9 @@ def decode_table(raw: bytes) -> str:
             return raw.decode(enc)
         except UnicodeDecodeError:
             continue
-    raise InputError("the people file is neither UTF-8 nor GB18030 text")
+    raise InputError(
+        "人员文件编码须为 UTF-8 或 GB18030 the people file is neither UTF-8 nor GB18030 text"
+    )
 
 
 def _read_table(raw: bytes, filename: str) -> pd.DataFrame:
@@ -116,8 +119,14 @@ def _read_table(raw: bytes, filename: str) -> pd.DataFrame:
     except InputError:
         raise
     except Exception as exc:  # parser errors carry file content; name only the kind
-        raise InputError(f"cannot read {Path(filename).name}: {type(exc).__name__}") from None
-    raise InputError(f"unsupported people file type '{suffix}': use .csv or .xlsx")
+        raise InputError(
+            f"无法读取文件 {Path(filename).name} cannot read {Path(filename).name}: "
+            f"{type(exc).__name__}"
+        ) from None
+    raise InputError(
+        f"人员文件类型不支持，请用 .csv 或 .xlsx unsupported people file type '{suffix}': "
+        "use .csv or .xlsx"
+    )
 
 
 def _parse_bool(values: pd.Series, ids: pd.Series) -> pd.Series:
@@ -125,7 +134,8 @@ def _parse_bool(values: pd.Series, ids: pd.Series) -> pd.Series:
     bad = ~low.isin(_TRUE | _FALSE)
     if bad.any():
         raise InputError(
-            f"part_time must be yes/no (是/否) for people: {', '.join(ids[bad].astype(str)[:5])}"
+            "兼职列须填 是/否 part_time must be yes/no (是/否) for people: "
+            f"{', '.join(ids[bad].astype(str)[:5])}"
         )
     return low.isin(_TRUE)
 
@@ -144,7 +154,7 @@ def read_people(
     if isinstance(data, str | Path):
         path = Path(data)
         if not path.is_file():
-            raise InputError(f"people file not found: {path}")
+            raise InputError(f"人员文件 {path} 不存在 people file not found: {path}")
         filename = filename or path.name
         raw = path.read_bytes()
     else:
@@ -159,7 +169,9 @@ def read_people(
         if canon is None:
             unknown.append(str(col))
         elif canon in rename.values():
-            raise InputError(f"column '{col}' repeats {canon} in the people file")
+            raise InputError(
+                f"人员文件中列 '{col}' 重复 column '{col}' repeats {canon} in the people file"
+            )
         else:
             rename[col] = canon
     # other columns (备注 notes, 性别 sex ... real registries carry them) are left out and
@@ -170,23 +182,33 @@ def read_people(
     df = df.drop(columns=[c for c in df.columns if str(c) in unknown]).rename(columns=rename)
     df.attrs["ignored_columns"] = unknown
     if "person_id" not in df.columns:
-        raise InputError(f"the people file lacks the person_id (编号) column{ignored}")
+        raise InputError(
+            f"人员文件缺少编号列 the people file lacks the person_id (编号) column{ignored}"
+        )
     has_xy = "lon" in df.columns and "lat" in df.columns
     if ("lon" in df.columns) != ("lat" in df.columns):
-        raise InputError(f"the people file has only one of lon (经度) / lat (纬度){ignored}")
+        raise InputError(
+            f"人员文件须同时有经度和纬度列 the people file has only one of lon (经度) / lat (纬度)"
+            f"{ignored}"
+        )
     if home_required and not has_xy and "building_id" not in df.columns:
         raise InputError(
+            "人员文件缺少住址：须有经度/纬度或楼栋列 "
             f"the people file needs a home: lon+lat (经度/纬度) or building_id (楼栋){ignored}"
         )
     if len(df) == 0:
-        raise InputError("the people file has no rows")
+        raise InputError("人员文件没有数据行 the people file has no rows")
     df = df.reset_index(drop=True)
     ids = df["person_id"].astype("string").str.strip()
     if ids.isna().any() or (ids == "").any():
-        raise InputError(f"{int((ids.isna() | (ids == '')).sum())} people have no person_id")
+        raise InputError(
+            f"有人员缺少编号 {int((ids.isna() | (ids == '')).sum())} people have no person_id"
+        )
     dup = ids[ids.duplicated()].unique().tolist()
     if dup:
-        raise InputError(f"duplicate person_id in the people file: {', '.join(dup[:5])}")
+        raise InputError(
+            f"人员编号重复 duplicate person_id in the people file: {', '.join(dup[:5])}"
+        )
     df["person_id"] = ids.astype(str)
     if has_xy:
         lon = pd.to_numeric(df["lon"], errors="coerce")
@@ -195,14 +217,17 @@ def read_people(
         bad = given & ~(lon.between(-180, 180) & lat.between(-90, 90))
         if bad.any():
             raise InputError(
-                f"bad home coordinates for people: {', '.join(df.loc[bad, 'person_id'][:5])}"
+                "人员住址坐标有误 bad home coordinates for people: "
+                f"{', '.join(df.loc[bad, 'person_id'][:5])}"
             )
         df["lon"], df["lat"] = lon.astype(float), lat.astype(float)
     no_home = ~(df["lon"].notna() if has_xy else pd.Series(False, index=df.index))
     if "building_id" in df.columns:
         no_home &= df["building_id"].isna()
     if home_required and no_home.any():
-        raise InputError(f"people without a home: {', '.join(df.loc[no_home, 'person_id'][:5])}")
+        raise InputError(
+            f"人员缺少住址 people without a home: {', '.join(df.loc[no_home, 'person_id'][:5])}"
+        )
     if "roles" in df.columns:
         df["roles"] = df["roles"].apply(lambda v: ";".join(parse_roles(v)))
     if "capacity" in df.columns:
@@ -210,7 +235,7 @@ def read_people(
         bad = df["capacity"].notna() & ~(cap >= 0)
         if bad.any():
             raise InputError(
-                "capacity must be a number ≥ 0 for people: "
+                "容量须为不小于 0 的数 capacity must be a number ≥ 0 for people: "
                 f"{', '.join(df.loc[bad, 'person_id'][:5])}"
             )
         df["capacity"] = cap

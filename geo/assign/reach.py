@@ -88,7 +88,7 @@ def compute_reach(
     items_m = items.geometry.to_crs(crs).values
     if network is not None:
         if len(network) == 0:
-            raise InputError("the walking network is empty")
+            raise InputError("步行路网为空 the walking network is empty")
         net = network if network.crs is not None else network.set_crs(WGS84)
         lines = net.geometry.to_crs(crs).values
         kinds = shapely.get_type_id(lines)
@@ -108,7 +108,7 @@ def compute_reach(
     if len(far) and far.all():
         ids = people.loc[far, "person_id"].astype(str).tolist()
         raise InputError(
-            f"all {int(far.sum())} people live outside the area (more than "
+            f"全部人员住在区域外 all {int(far.sum())} people live outside the area (more than "
             f"{max_home_offset_m:.0f} m from any walkable line): {show_ids(ids)}"
         )
     # nobody lives where the far homes snapped: they neither join pieces nor get walks

@@ -86,7 +86,7 @@ class StewardParams:
 
     def validate(self) -> None:
         if self.stewards_per_alley < 1:
-            raise InputError("stewards per alley must be at least 1")
+            raise InputError("每条巷的小巷管家人数至少为 1 stewards per alley must be at least 1")
         for name in (
             "capacity_slack",
             "max_length_per_person_m",
@@ -94,15 +94,15 @@ class StewardParams:
             "max_home_offset_m",
         ):
             if not getattr(self, name) > 0:
-                raise InputError(f"{name.replace('_', ' ')} must be positive")
+                raise InputError(f"参数 {name} 须大于 0 {name.replace('_', ' ')} must be positive")
         if self.capacity_slack < 1:
-            raise InputError("capacity slack must be at least 1")
+            raise InputError("容量余量至少为 1 capacity slack must be at least 1")
         if not self.long_alley_factor >= 1:
-            raise InputError("long alley factor must be at least 1")
+            raise InputError("长巷系数至少为 1 long alley factor must be at least 1")
         if self.max_alleys_per_person < 1:
-            raise InputError("max alleys per person must be at least 1")
+            raise InputError("每人最多负责的巷数至少为 1 max alleys per person must be at least 1")
         if self.idle_spread is not None and not self.idle_spread >= 1:
-            raise InputError("idle spread must be at least 1 (or None)")
+            raise InputError("空闲分布系数至少为 1 idle spread must be at least 1 (or None)")
 
 
 @dataclass
@@ -125,7 +125,7 @@ def _kept_pairs(
         return []
     miss = [c for c in ("alley_id", "person_id") if c not in existing.columns]
     if miss:
-        raise InputError(f"existing assignments lack column(s): {', '.join(miss)}")
+        raise InputError(f"现有职责缺少列 existing assignments lack column(s): {', '.join(miss)}")
     kept: list[tuple[int, int]] = []
     per_alley: dict[int, int] = {}
     seen = set()
