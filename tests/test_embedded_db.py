@@ -890,8 +890,10 @@ def test_restore_keeps_the_audit_trail_made_after_the_backup(served) -> None:
         record(conn, "alice", "grid.update", "grid", 1, {"n": 1})
     dump = cluster.data_dir.parent / "audit.dump"
     assert _cli(env, "db", "backup", str(dump)).returncode == 0
+    person = "INSERT INTO people (external_id, name) VALUES (:x, '甲') RETURNING id"
     with engine.begin() as conn:
         after = [record(conn, "bob", "user.update", "user", 7, {"n": n}) for n in (2, 3)]
+        lost = conn.execute(text(person), {"x": "lost-by-restore"}).scalar_one()
     engine.dispose()
     out = _cli(env, "db", "restore", str(dump), "--force")
     assert out.returncode == 0 and "审计记录 2 audit entries" in out.stdout, out.stdout
@@ -905,6 +907,14 @@ def test_restore_keeps_the_audit_trail_made_after_the_backup(served) -> None:
     assert [r.detail.get("old_id") for r in rows[1:3]] == after
     assert all("from before the restore of" in r.detail["carried_over"] for r in rows[1:3])
     assert rows[1].id > after[-1] and rows[3].detail["carried_over"] == 2
+    # re-tester T35, F9: a person made after the restore does not get the id of one the
+    # restore lost (the carried-over entries would name the wrong person)
+    engine = create_engine(state.url)
+    try:
+        with engine.begin() as conn:
+            assert conn.execute(text(person), {"x": "made-after"}).scalar_one() > lost
+    finally:
+        engine.dispose()
 
 
 def test_users_add_with_a_short_password_makes_no_cluster(tmp_path: Path) -> None:
