@@ -19,9 +19,9 @@ def _readable(path: Path, what: str) -> None:
     from geo.errors import InputError
 
     if not path.exists():
-        raise InputError(f"{what} not found: {path}")
+        raise InputError(f"文件不存在 {what} not found: {path}")
     if not path.is_file():
-        raise InputError(f"not a file: {path}")
+        raise InputError(f"不是文件 not a file: {path}")
 
 
 def _show(counts: dict[str, int]) -> None:
@@ -60,7 +60,10 @@ def import_osm(
 
     mode = retire.strip().lower()
     if mode not in RETIRE_MODES:
-        raise InputError(f"--retire '{retire[:20]}' is not one of {', '.join(RETIRE_MODES)}")
+        raise InputError(
+            f"停用方式有误，请用 {', '.join(RETIRE_MODES)} 之一 "
+            f"--retire '{retire[:20]}' is not one of {', '.join(RETIRE_MODES)}"
+        )
     _readable(file, "OSM file")
     engine = get_engine(create=True)  # an import sets a city up: it may make the cluster
     with progress_bar("import osm") as bar:
@@ -68,9 +71,10 @@ def import_osm(
     _show(counts)
     if counts.get("retire_skipped"):
         typer.echo(
-            "note: nothing stored was retired by area: the file has no <bounds>, or it holds "
-            "none of the stored street segments inside them (another area's extract). If it "
-            "does describe its area in full, --retire all retires what it lacks there."
+            "未按范围停用任何已存路段 note: nothing stored was retired by area: the file has "
+            "no <bounds>, or it holds none of the stored street segments inside them (another "
+            "area's extract). If it does describe its area in full, --retire all retires what "
+            "it lacks there."
         )
     _rematch_today(engine, counts, queue_only)
 
@@ -96,7 +100,8 @@ def _rematch_today(engine: Any, counts: dict[str, Any], queue_only: bool) -> Non
     if not queued + already:
         return
     typer.echo(
-        f"the network changed: {queued + already} walks of today queued for re-matching on it"
+        f"路网已变更，今日 {queued + already} 条轨迹排队重新匹配 the network changed: "
+        f"{queued + already} walks of today queued for re-matching on it"
     )
     if not queue_only:
         worker(batch=200, watch=0.0)

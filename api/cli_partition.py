@@ -165,6 +165,7 @@ def register(app: typer.Typer) -> None:
         ]
         if missing:
             raise InputError(
+                f"文件模式缺少 {', '.join(missing)}（或用 --community 按库中社区划分） "
                 f"file mode needs {', '.join(missing)} (or --community CODE for database mode)"
             )
         from rich.console import Console

@@ -37,14 +37,26 @@ def check_out(
     ``inputs`` (label → path), or lies where nothing can be written."""
     if out.is_dir():
         example = out / f"{example_stem}{suffixes[0]}"
-        raise InputError(f"--out {out} is a folder: give a file name, e.g. {example}")
+        raise InputError(
+            f"输出路径 {out} 是文件夹，请给文件名 --out {out} is a folder: give a file name, "
+            f"e.g. {example}"
+        )
     if out.suffix.lower() not in suffixes:
         shown = [s for s in suffixes if s]
         listed = ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]
-        raise InputError(f"--out {out}: unsupported file type '{out.suffix}': use {listed}")
+        raise InputError(
+            f"输出文件类型不支持，请用 {'、'.join(shown)} "
+            f"--out {out}: unsupported file type '{out.suffix}': use {listed}"
+        )
     for what, path in inputs.items():
         if path is not None and same_file(out, path):
-            raise InputError(f"--out {out} is the {what} file; choose another output path")
+            raise InputError(
+                f"输出文件与输入文件相同，请换一个输出路径 "
+                f"--out {out} is the {what} file; choose another output path"
+            )
     parent = next((p for p in out.absolute().parents if p.exists()), None)
     if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: cannot write in {parent or out.parent}")
+        raise InputError(
+            f"无法在 {parent or out.parent} 写入输出文件 "
+            f"--out {out}: cannot write in {parent or out.parent}"
+        )

@@ -44,7 +44,10 @@ LAYER_SQL: dict[str, str] = {
 def read_layer(engine: Engine, layer: str) -> gpd.GeoDataFrame:
     """A stored layer as a WGS 84 GeoDataFrame."""
     if layer not in LAYER_SQL:
-        raise InputError(f"unknown layer '{layer}': choose one of {', '.join(LAYER_SQL)}")
+        raise InputError(
+            f"图层 {layer} 不存在，请选 {', '.join(LAYER_SQL)} 之一 "
+            f"unknown layer '{layer}': choose one of {', '.join(LAYER_SQL)}"
+        )
     with engine.connect() as conn:
         return read_geoframe(LAYER_SQL[layer], conn, geom_col="geom", crs="EPSG:4326")
 

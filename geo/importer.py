@@ -224,7 +224,10 @@ def store_segments(
     segments the file was judged against: the guard's denominator) and ``retire_skipped``
     (1: ``auto`` left the live segments in ``area`` alone, the file sharing none of them)."""
     if retire not in RETIRE_MODES:
-        raise InputError(f"unknown retire mode '{retire}': use {', '.join(RETIRE_MODES)}")
+        raise InputError(
+            f"停用方式有误，请用 {', '.join(RETIRE_MODES)} 之一 "
+            f"unknown retire mode '{retire}': use {', '.join(RETIRE_MODES)}"
+        )
     counts = dict.fromkeys(
         (
             "streets_written",
@@ -522,7 +525,10 @@ def import_osm(
     from geo.osm import read_osm
 
     if retire not in RETIRE_MODES:
-        raise InputError(f"unknown retire mode '{retire}': use {', '.join(RETIRE_MODES)}")
+        raise InputError(
+            f"停用方式有误，请用 {', '.join(RETIRE_MODES)} 之一 "
+            f"unknown retire mode '{retire}': use {', '.join(RETIRE_MODES)}"
+        )
     path = Path(path)
     s = settings or get_settings()
     progress(0.0, "reading OSM")
@@ -595,6 +601,7 @@ def _polygonal(geoms: np.ndarray, name: str) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(
+            f"文件 {name} 第 {i + 1} 个要素不是面，区域和楼栋须为面 "
             f"{name}: feature {i + 1} is a {shapely.get_type_id(geoms[i])} geometry, "
             "areas and buildings must be polygons"
         )
@@ -602,7 +609,10 @@ def _polygonal(geoms: np.ndarray, name: str) -> np.ndarray:
     if invalid.any():
         i = int(np.flatnonzero(invalid)[0])
         reason = shapely.is_valid_reason(geoms[i])
-        raise InputError(f"{name}: feature {i + 1} is not a valid polygon ({reason})")
+        raise InputError(
+            f"文件 {name} 第 {i + 1} 个要素的面无效 "
+            f"{name}: feature {i + 1} is not a valid polygon ({reason})"
+        )
     return geoms
 
 
@@ -636,6 +646,7 @@ def import_areas(
     for required in ("code", "name"):
         if required not in cols:
             raise InputError(
+                f"文件 {path.name} 缺少 {required} 列 "
                 f"{path.name}: missing column '{required}'; found "
                 + ", ".join(map(str, gdf.columns))
             )
@@ -645,7 +656,10 @@ def import_areas(
     elif level:
         gdf["level"] = level
     else:
-        raise InputError(f"{path.name}: no 'level' column: give --level (e.g. community)")
+        raise InputError(
+            f"文件 {path.name} 没有 level 列，请给 --level "
+            f"{path.name}: no 'level' column: give --level (e.g. community)"
+        )
     if level:
         gdf["level"] = gdf["level"].fillna(level)
     gdf["code"] = gdf["code"].astype(str).str.strip()
@@ -653,17 +667,22 @@ def import_areas(
     bad_level = ~gdf["level"].isin(AREA_LEVELS)
     if bad_level.any():
         raise InputError(
+            f"文件 {path.name} 的区划级别有误 "
             f"{path.name}: unknown level '{gdf['level'][bad_level].iloc[0]}': use one of "
             + ", ".join(AREA_LEVELS)
         )
     for code, lvl in zip(gdf["code"], gdf["level"], strict=True):
         if not code.isdigit() or len(code) != AREA_CODE_LENGTH[lvl]:
             raise InputError(
+                f"区划代码 {code} 应为 {AREA_CODE_LENGTH[lvl]} 位数字 "
                 f"{path.name}: code '{code}' of a {lvl} must be {AREA_CODE_LENGTH[lvl]} digits"
             )
     dup = gdf["code"].duplicated()
     if dup.any():
-        raise InputError(f"{path.name}: code '{gdf['code'][dup].iloc[0]}' appears twice")
+        raise InputError(
+            f"区划代码 {gdf['code'][dup].iloc[0]} 重复 "
+            f"{path.name}: code '{gdf['code'][dup].iloc[0]}' appears twice"
+        )
     geoms = _polygonal(np.asarray(gdf.geometry.to_numpy(), dtype=object), path.name)
     gdf = gdf.set_geometry(geoms, crs="EPSG:4326")
 
@@ -771,6 +790,7 @@ def import_areas(
             if lost:
                 child, pc = next(iter(sorted(lost.items())))
                 raise InputError(
+                    f"上级区划 {pc} 不存在 "
                     f"{path.name}: parent_code '{pc}' of area {child} names no area"
                     + (f" (and {len(lost) - 1} more)" if len(lost) > 1 else "")
                     + ": import that area first, or give subdistrict_code/district_code and "
@@ -851,7 +871,8 @@ def _households_column(values: pd.Series, name: str) -> pd.Series:
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"{name}: households must be a whole number ≥ 0; feature {i + 1} has '{values.iloc[i]}'"
+            f"户数须为非负整数 {name}: households must be a whole number ≥ 0; "
+            f"feature {i + 1} has '{values.iloc[i]}'"
         )
     huge = present & (num > MAX_BUILDING_HOUSEHOLDS)
     if huge.any():  # as file-mode partition refuses it (geo.partition.validate)
@@ -891,7 +912,10 @@ def import_buildings(
         keys = gdf[id_col].astype(str).str.strip()
         dup = keys.duplicated()
         if dup.any():
-            raise InputError(f"{path.name}: building id '{keys[dup].iloc[0]}' appears twice")
+            raise InputError(
+                f"楼栋编号 {keys[dup].iloc[0]} 重复 "
+                f"{path.name}: building id '{keys[dup].iloc[0]}' appears twice"
+            )
         source_key = "file:" + keys
     else:
         # No id: the footprint itself is the identity (re-importing the same file is a no-op).
@@ -970,13 +994,17 @@ def import_households(
     hh_col = pick_column(table.columns, HOUSEHOLD_NAMES)
     if hh_col is None:
         raise InputError(
+            f"文件 {path.name} 没有户数列 "
             f"{path.name}: no households column (households or 户数); found "
             + ", ".join(map(str, table.columns))
         )
     households = _households_column(table[hh_col], path.name)
     if households.isna().any():
         i = int(np.flatnonzero(households.isna().to_numpy())[0])
-        raise InputError(f"{path.name}: row {i + 1} has no households value")
+        raise InputError(
+            f"文件 {path.name} 第 {i + 1} 行没有户数 "
+            f"{path.name}: row {i + 1} has no households value"
+        )
     id_col = pick_column(table.columns, _ID_COLUMNS)
     sha = file_sha256(path)
     with engine.begin() as conn:
@@ -1014,12 +1042,14 @@ def import_households(
             first = unmatched[0]
             what = f"building '{first.key}'" if first.key else "a building at its location"
             raise InputError(
+                f"文件 {path.name} 第 {first.rownum + 1} 行的楼栋不存在，未作改动 "
                 f"{path.name}: row {first.rownum + 1} names {what}, which does not exist "
                 f"({len(unmatched)} row(s) unmatched; nothing changed)"
             )
         ambiguous = [m for m in matches if m.n > 1]
         if ambiguous:
             raise InputError(
+                f"文件 {path.name} 第 {ambiguous[0].rownum + 1} 行对应多栋楼，请改用楼栋编号 "
                 f"{path.name}: row {ambiguous[0].rownum + 1} matches {ambiguous[0].n} buildings; "
                 "give building ids instead (nothing changed)"
             )

@@ -54,7 +54,7 @@ def community_id(engine: Engine, code: str | None) -> int | None:
             {"c": code},
         ).first()
     if row is None:
-        raise NotFoundError(f"community '{code}' does not exist")
+        raise NotFoundError(f"社区 {code} 不存在 community '{code}' does not exist")
     return int(row.id)
 
 
@@ -347,7 +347,7 @@ def patrols_of_day(
     from geo.track_store import local_days
 
     if threshold is not None and not 0 < threshold <= 1:
-        raise InputError("threshold must be in (0, 1]")
+        raise InputError("达标比例须在 0–1 之间 threshold must be in (0, 1]")
     share = share_used(threshold)
     today = today or city_today()
     person = None
@@ -357,7 +357,7 @@ def patrols_of_day(
                 text("SELECT id, name FROM people WHERE id = :i"), {"i": person_id}
             ).first()
         if row is None:
-            raise NotFoundError(f"person {person_id} does not exist")
+            raise NotFoundError(f"人员 {person_id} 不存在 person {person_id} does not exist")
         person = {"id": row.id, "name": row.name}
     report = build_report(engine, "daily", day, patrolled_share=share, today=today)
     with engine.connect() as conn:
@@ -630,9 +630,12 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
                 {"p": plan_id},
             ).first()
             if plan is None:
-                raise NotFoundError(f"plan {plan_id} does not exist")
+                raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
             if plan.area_id != cid:
-                raise InputError(f"plan {plan_id} is not a plan of community {community}")
+                raise InputError(
+                    f"方案 {plan_id} 不属于社区 {community} "
+                    f"plan {plan_id} is not a plan of community {community}"
+                )
             status = str(plan.status)
             # a commit makes version base_version + 1 (geo.plans.commit_plan): the
             # committed plan's grids are that version, today's unless committed over since

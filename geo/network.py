@@ -162,7 +162,10 @@ def split_segments(ways: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return _empty_segments()
     missing = {"osm_id", "highway", "name", "node_ids", "geometry"} - set(ways.columns)
     if missing:
-        raise InputError(f"ways table lacks column(s): {', '.join(sorted(missing))}")
+        raise InputError(
+            f"道路表缺少列 {', '.join(sorted(missing))} "
+            f"ways table lacks column(s): {', '.join(sorted(missing))}"
+        )
     ways = ways.reset_index(drop=True)
     if ways.crs is not None and ways.crs.to_epsg() != 4326:
         ways = ways.to_crs(WGS84)
@@ -172,7 +175,10 @@ def split_segments(ways: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if counts.sum() != len(coords) or not np.array_equal(
         np.bincount(widx, minlength=len(ways)), counts
     ):
-        raise InputError("ways table is inconsistent: node_ids do not match the geometry vertices")
+        raise InputError(
+            "道路表节点与几何不一致 "
+            "ways table is inconsistent: node_ids do not match the geometry vertices"
+        )
     nid = np.fromiter((v for x in node_lists for v in x), dtype=np.int64, count=int(counts.sum()))
     n = len(nid)
     ends = np.cumsum(counts)

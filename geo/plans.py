@@ -105,32 +105,40 @@ def current_version(conn: Connection, area_id: int) -> int:
 MAX_GRID_HOUSEHOLDS = 1_000_000
 
 
-def bounds_problem(lo: object, hi: object) -> str | None:
+# how a plan's JSON body and stored params name its household bounds
+BOUND_NAMES = ("min_households", "max_households")
+
+
+def bounds_problem(lo: object, hi: object, names: tuple[str, str] = BOUND_NAMES) -> str | None:
     """What is wrong with household bounds ``lo``–``hi`` (Chinese first), or None. WHY one
     rule: POST /plans, the editor's drafts and rebalance, the CLI's database mode and the
     editor page each checked bounds their own way, and max 0 (every grid over_max) passed
     some of them (tester W, F15). min 0 stays allowed: "no lower bound" is a real choice
-    (a small community, a rural group); the engine never makes an empty grid of it."""
-    for name, v in (("min_households", lo), ("max_households", hi)):
+    (a small community, a rural group); the engine never makes an empty grid of it.
+    ``names``: what the caller's user calls the two bounds (a map page's URL says min and
+    max, a JSON body min_households and max_households)."""
+    lo_name, hi_name = names
+    for name, v in ((lo_name, lo), (hi_name, hi)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             return f"户数须为整数 {name} must be a whole number, got {str(v)[:20]!r}"
     lo, hi = int(lo), int(hi)  # type: ignore[call-overload]
     top = f"{MAX_GRID_HOUSEHOLDS:,}"
     if not 0 <= lo <= MAX_GRID_HOUSEHOLDS:
-        return f"户数下限须在 0–{top} 之间 min_households must be 0–{top}, got {lo}"
+        return f"户数下限须在 0–{top} 之间 {lo_name} must be 0–{top}, got {lo}"
     if not 1 <= hi <= MAX_GRID_HOUSEHOLDS:
         return (
-            f"户数上限须在 1–{top} 之间 max_households must be 1–{top}, got {hi} "
+            f"户数上限须在 1–{top} 之间 {hi_name} must be 1–{top}, got {hi} "
             "(with 0 every grid would be over the limit)"
         )
     if lo > hi:
-        return f"户数下限大于上限 min_households ({lo}) is greater than max_households ({hi})"
+        return f"户数下限大于上限 {lo_name} ({lo}) is greater than {hi_name} ({hi})"
     return None
 
 
-def check_bounds(lo: object, hi: object) -> None:
-    """InputError unless ``lo``–``hi`` are bounds a plan may have (:func:`bounds_problem`)."""
-    problem = bounds_problem(lo, hi)
+def check_bounds(lo: object, hi: object, names: tuple[str, str] = BOUND_NAMES) -> None:
+    """InputError unless ``lo``–``hi`` are bounds a plan may have (:func:`bounds_problem`,
+    naming the bounds by ``names``)."""
+    problem = bounds_problem(lo, hi, names)
     if problem is not None:
         raise InputError(problem)
 
@@ -593,6 +601,7 @@ def _insert_nested_levels(
     too_long = level2.loc[level2["code"].str.len() != 18, "parent_code"]
     if len(too_long):
         raise InputError(
+            f"网格 {too_long.iloc[0]} 有户楼栋超过 999 栋，请把一级网格划小 "
             f"grid {too_long.iloc[0]} has more than 999 buildings with households; level-2 "
             "codes have 3 digits: make smaller level-1 grids"
         )
@@ -645,6 +654,7 @@ def _insert_nested_levels(
     n3 = conn.execute(text(_INSERT_LEVEL3), {**args, "rows": json.dumps(rows3)}).rowcount
     if n2 != len(rows2) or n3 != len(rows3):  # a join lost rows: never store half a hierarchy
         raise ConflictError(
+            f"方案 {plan_id} 与社区楼栋不符 "
             f"plan {plan_id}: stored {n2}/{len(rows2)} level-2 and {n3}/{len(rows3)} level-3 "
             "grids; the plan does not match its community's buildings"
         )

@@ -55,12 +55,15 @@ _EXTRA_WHERE = {"grids": "AND g.retired_at IS NULL", "segments": "AND g.retired_
 def check_tile(layer: str, z: int, x: int, y: int) -> None:
     """InputError naming what is wrong with a tile address."""
     if layer not in TILE_LAYERS:
-        raise InputError(f"unknown tile layer '{layer}' (known: {', '.join(TILE_LAYERS)})")
+        raise InputError(
+            f"瓦片图层 {layer} 不存在 "
+            f"unknown tile layer '{layer}' (known: {', '.join(TILE_LAYERS)})"
+        )
     if not 0 <= z <= MAX_ZOOM:
-        raise InputError(f"tile zoom z={z} is outside 0..{MAX_ZOOM}")
+        raise InputError(f"瓦片级别超出范围 tile zoom z={z} is outside 0..{MAX_ZOOM}")
     n = 1 << z
     if not (0 <= x < n and 0 <= y < n):
-        raise InputError(f"tile x={x}, y={y} is outside 0..{n - 1} at zoom {z}")
+        raise InputError(f"瓦片坐标超出范围 tile x={x}, y={y} is outside 0..{n - 1} at zoom {z}")
 
 
 def tile_sql(layer: str) -> str:

@@ -54,11 +54,14 @@ def read_csv_points(path: Path) -> pd.DataFrame:
         except UnicodeDecodeError:
             continue
     else:
-        raise InputError(f"{path.name}: not a text CSV (neither UTF-8 nor GB18030)")
+        raise InputError(
+            f"文件 {path.name} 不是文本 CSV {path.name}: not a text CSV (neither UTF-8 nor GB18030)"
+        )
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(
+            f"文件 {path.name} 无法读取 "
             f"{path.name}: unreadable CSV ({str(exc).strip().splitlines()[0]})"
         ) from None
 
@@ -66,7 +69,7 @@ def read_csv_points(path: Path) -> pd.DataFrame:
 def _csv_to_frame(path: Path) -> tuple[gpd.GeoDataFrame, str | None]:
     df = read_csv_points(path)
     if df.empty:
-        raise InputError(f"{path.name}: the CSV has no rows")
+        raise InputError(f"文件 {path.name} 没有数据行 {path.name}: the CSV has no rows")
     cols = list(df.columns)
     lon_col, lat_col = pick_column(cols, LON_NAMES), pick_column(cols, LAT_NAMES)
     wkt_col = pick_column(cols, WKT_NAMES)
@@ -76,17 +79,24 @@ def _csv_to_frame(path: Path) -> tuple[gpd.GeoDataFrame, str | None]:
         bad = lon.isna() | lat.isna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0]) + 2  # 1-based, after the header
-            raise InputError(f"{path.name}: row {row} has no numeric {lon_col}/{lat_col}")
+            raise InputError(
+                f"文件 {path.name} 第 {row} 行坐标不是数字 "
+                f"{path.name}: row {row} has no numeric {lon_col}/{lat_col}"
+            )
         geom = shapely.points(lon.to_numpy(), lat.to_numpy())
         props = df.drop(columns=[lon_col, lat_col])
     elif wkt_col is not None:
         try:
             geom = shapely.from_wkt(df[wkt_col].to_numpy(), on_invalid="raise")
         except shapely.errors.GEOSException as exc:
-            raise InputError(f"{path.name}: bad WKT in column '{wkt_col}' ({exc})") from None
+            raise InputError(
+                f"文件 {path.name} 的 {wkt_col} 列 WKT 有误 "
+                f"{path.name}: bad WKT in column '{wkt_col}' ({exc})"
+            ) from None
         props = df.drop(columns=[wkt_col])
     else:
         raise InputError(
+            f"文件 {path.name} 没有坐标列 "
             f"{path.name}: no coordinate columns: expected lon/lat (or 经度/纬度) or a WKT "
             f"column; found {', '.join(map(str, cols))}"
         )
@@ -101,7 +111,7 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"文件不存在 {path}: no such file")
     target_crs = normalize_crs(crs) if crs else None
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
@@ -111,28 +121,33 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
             gdf = gpd.read_file(path, engine="pyogrio")
         except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"{path.name}: cannot read as a vector file ({msg})") from None
+            raise InputError(
+                f"文件 {path.name} 无法读取 {path.name}: cannot read as a vector file ({msg})"
+            ) from None
         declared = gdf.crs.to_string() if gdf.crs is not None else None
     else:
         raise InputError(
+            f"文件类型不支持，请用 GeoJSON、GeoPackage、Shapefile 或 CSV "
             f"{path.name}: unsupported file type '{suffix}': use GeoJSON, GeoPackage, "
             "Shapefile or CSV"
         )
     if gdf.empty:
-        raise InputError(f"{path.name}: the file has no features")
+        raise InputError(f"文件 {path.name} 没有要素 {path.name}: the file has no features")
     source = target_crs or (normalize_crs(declared) if declared else WGS84)
     geoms = np.asarray(gdf.geometry.to_numpy(), dtype=object)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
         raise InputError(
+            f"文件 {path.name} 有要素缺少几何图形 "
             f"{path.name}: feature {int(np.flatnonzero(missing)[0]) + 1} has no geometry"
         )
     out = geometries_to_wgs84(geoms, source)
     coords = shapely.get_coordinates(out)
     if not np.isfinite(coords).all():
-        raise InputError(f"{path.name}: coordinates contain NaN or infinity")
+        raise InputError(f"坐标无效 {path.name}: coordinates contain NaN or infinity")
     if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
         raise InputError(
+            f"坐标超出经纬度范围，请检查 --crs "
             f"{path.name}: coordinates outside longitude/latitude range after converting from "
             f"{source}: is --crs right?"
         )
@@ -268,7 +283,9 @@ def write_vector(
     driver = driver or DRIVERS.get(path.suffix.lower())
     if driver not in allowed:
         kinds = " or ".join(s for s, d in DRIVERS.items() if d in allowed and s != ".json")
-        raise InputError(f"{path.name}: export writes {kinds}, not '{path.suffix}'")
+        raise InputError(
+            f"导出文件类型不支持 {path.name}: export writes {kinds}, not '{path.suffix}'"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp:
         if driver == "CSV":

@@ -148,6 +148,28 @@ def test_bad_page_parameters_are_4xx_json(site) -> None:  # noqa: ANN001
         assert "error" in r.json(), url
 
 
+def test_a_page_names_its_parameters_as_its_url_does_chinese_first(site) -> None:  # noqa: ANN001
+    """A map page's bounds are ?min= and ?max=: a refusal naming min_households (a plan's
+    JSON field) sent the user looking for a parameter the URL does not have (T35)."""
+    c, h = site["client"], site["auth"]
+    code = site["communities"][0]
+    for url in (
+        "/maps/grids?min=500&max=300",
+        "/maps/editor?min=500&max=300",
+        f"/maps/editor?community={code}&min=500&max=300",
+    ):
+        r = c.get(url, headers=h)
+        error = r.json()["error"]
+        assert r.status_code == 422, (url, r.text)
+        assert error.startswith("户数下限大于上限 "), (url, error)
+        assert "min (500) is greater than max (300)" in error, (url, error)
+        assert "min_households" not in error, (url, error)
+    r = c.get("/maps/editor?plan=1", headers=h)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"].startswith("指定方案时须同时给出社区 community=CODE "), r.text
+    assert "plan needs community=CODE" in r.json()["error"]
+
+
 def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     n = 2**z
     x = int((lon + 180) / 360 * n)

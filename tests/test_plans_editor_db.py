@@ -99,7 +99,7 @@ def test_the_editor_judges_by_the_plans_own_bounds_and_lets_them_change(
         assert r.status_code == 422 and r.json()["error"], r.text
         # F15: the one bounds rule of every plan; max 0 opened an editor flagging every grid
         r = client.get(url + "&min=0&max=0", headers=planner)
-        assert r.status_code == 422 and "max_households must be 1–" in r.json()["error"], r.text
+        assert r.status_code == 422 and "max must be 1–" in r.json()["error"], r.text
 
         picker = client.get("/maps/editor", headers=planner).text
         assert f'community={COMMUNITY}&plan={draft}"' in picker  # no 300–500 in the link

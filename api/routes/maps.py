@@ -35,10 +35,11 @@ EDITOR_BOUNDS = (300, 500)
 
 
 def _bounds_check(lo: int, hi: int) -> None:
-    """The one rule of every plan's bounds (max 0 opened an editor flagging every grid)."""
+    """The one rule of every plan's bounds (max 0 opened an editor flagging every grid),
+    naming them as the page's URL does (min, max), not as a plan's JSON body does."""
     from geo.plans import check_bounds
 
-    check_bounds(lo, hi)
+    check_bounds(lo, hi, names=("min", "max"))
 
 
 def _page(html: str) -> HTMLResponse:
@@ -127,7 +128,7 @@ def patrols_page(
     today = city_today(s)
     day = date or map_data.latest_patrol_day(engine, today) or today
     if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
-        raise InputError(f"date {day} is outside 2000-01-01..2100-12-31")
+        raise InputError(f"日期 {day} 超出范围 date {day} is outside 2000-01-01..2100-12-31")
     person = person_for(user, person)  # a steward sees only their own patrols
     # the 日巡 daily report's numbers: a day after today is refused as the report refuses it
     d = map_data.patrols_of_day(
@@ -168,7 +169,10 @@ def editor_page(
         _bounds_check(min, max)
     if community is None:
         if plan is not None:
-            raise InputError("plan needs community=CODE: the community the plan is for")
+            raise InputError(
+                "指定方案时须同时给出社区 community=CODE "
+                "plan needs community=CODE: the community the plan is for"
+            )
         rows = [r for r in map_data.communities_with_drafts(engine) if _may_edit(user, r, engine)]
         return _page(build_picker(rows, min, max, user=user.username))
     require_area(user, community, engine)  # before anything of the community is read
@@ -195,6 +199,6 @@ def static(path: str) -> FileResponse:
     except (OSError, ValueError):  # names too long for the file system, odd bytes
         found = False
     if not found:
-        raise NotFoundError(f"no static file '{path[:100]}'")
+        raise NotFoundError(f"静态文件不存在 no static file '{path[:100]}'")
     media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     return FileResponse(target, media_type=media, headers={"Cache-Control": "public, max-age=3600"})

@@ -22,7 +22,9 @@ def _int(name: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise InputError(f"tile {name} must be an integer, got '{value[:20]}'") from None
+        raise InputError(
+            f"瓦片 {name} 须为整数 tile {name} must be an integer, got '{value[:20]}'"
+        ) from None
 
 
 @router.get(

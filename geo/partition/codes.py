@@ -38,6 +38,7 @@ def grid_codes(prefix: str, n: int, overflow: str = "error") -> list[str]:
     """Codes prefix+001 … in sequence order; more than 999 grids need ``overflow='extend'``."""
     if n > 999 and overflow != "extend":
         raise InputError(
+            f"网格数 {n} 超过一个社区的上限 999，请缩小范围或调高户数上下限 "
             f"{n} grids do not fit the 3-digit grid sequence of one community (max 999); "
             "partition a smaller area or raise the household bounds"
         )

@@ -27,14 +27,14 @@ def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFram
     """Read a vector file into EPSG:4326; InputError naming the file on any failure."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{what} file not found: {path}")
+        raise InputError(f"文件不存在 {what} file not found: {path}")
     try:
         with warnings.catch_warnings():
             # GDAL renumbering a repeated feature id: the copy is named below, not there
             warnings.filterwarnings("ignore", message="Several features with id")
             gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise InputError(f"cannot read {what} file {path}: {exc}") from None
+        raise InputError(f"文件无法读取 cannot read {what} file {path}: {exc}") from None
     # features are numbered from 1 in errors ("building 3: households is missing"), as a GIS
     # and `gridward match` number them
     gdf.index = pd.RangeIndex(1, len(gdf) + 1)
@@ -159,10 +159,11 @@ def read_area(path: Path, crs: str | None = None) -> shapely.Geometry:
     geoms = geoms[~shapely.is_missing(geoms)]
     geoms = geoms[np.isin(shapely.get_type_id(geoms), [3, 6])]
     if len(geoms) == 0:
-        raise InputError(f"area file {path} holds no polygon")
+        raise InputError(f"区域文件中没有面 area file {path} holds no polygon")
     bad = ~shapely.is_valid(geoms)
     if bad.any():
         raise InputError(
+            f"区域文件中的面无效 "
             f"area file {path}: invalid polygon ({shapely.is_valid_reason(geoms[bad][0])})"
         )
     return shapely.union_all(geoms)
@@ -206,4 +207,4 @@ def write_grids(grids: gpd.GeoDataFrame, summary: dict[str, Any], path: Path) ->
         with atomic_file(path) as tmp:  # renamed over it: never half-written
             tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+        raise InputError(f"无法写入文件 cannot write {path}: {exc.strerror}") from None

@@ -58,7 +58,7 @@ def level2_grids(
     "building"), ``households``, ``building_count``, geometry (EPSG:4326).
     """
     if "households" not in buildings.columns:
-        raise InputError("buildings have no 'households' property")
+        raise InputError("楼栋没有户数属性 buildings have no 'households' property")
     b = buildings if buildings.crs is not None else buildings.set_crs(WGS84)
     bg, back = _metric(b)
     crs = metric_crs_for_bounds(b.to_crs(WGS84).total_bounds)
@@ -66,7 +66,7 @@ def level2_grids(
     code_pos = {c: i for i, c in enumerate(result.grids["code"])}
     parent = result.building_grid.reindex(b.index)
     if parent.isna().any():
-        raise InputError("some buildings are not in the level-1 plan")
+        raise InputError("部分楼栋不在一级网格方案中 some buildings are not in the level-1 plan")
     ppos = np.array([code_pos[c] for c in parent])
     comp_of = np.full(len(b), -1)
     cgeoms = np.zeros(0, dtype=object)
@@ -162,7 +162,7 @@ def level3_units(
     """
     p = params or LevelParams()
     if p.households_per_unit < 1:
-        raise InputError("households per unit must be >= 1")
+        raise InputError("每单元户数须至少为 1 households per unit must be >= 1")
     b = buildings if buildings.crs is not None else buildings.set_crs(WGS84)
     bg, back = _metric(b)
     hh = pd.to_numeric(b["households"]).fillna(0).astype(int).to_numpy()

@@ -30,58 +30,71 @@ def _check_params(params: PartitionParams) -> None:
     lo, hi = params.min_households, params.max_households
     for name, v in (("min-households", lo), ("max-households", hi)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-            raise InputError(f"{name} must be an integer, got {v!r}")
+            raise InputError(f"户数上下限须为整数 {name} must be an integer, got {v!r}")
     if lo < 0:
-        raise InputError(f"min-households must be >= 0, got {lo}")
+        raise InputError(f"户数下限不能为负 min-households must be >= 0, got {lo}")
     if hi <= 0:
-        raise InputError(f"max-households must be > 0, got {hi}")
+        raise InputError(f"户数上限须大于 0 max-households must be > 0, got {hi}")
     if lo > hi:
-        raise InputError(f"min-households ({lo}) is greater than max-households ({hi})")
+        raise InputError(
+            f"户数下限大于上限 min-households ({lo}) is greater than max-households ({hi})"
+        )
     if params.households_per_worker < 1:
-        raise InputError("households per worker must be >= 1")
+        raise InputError("每名网格员户数须至少为 1 households per worker must be >= 1")
     prefix = str(params.code_prefix)
     if len(prefix) != 12 or not prefix.isdigit():
         raise InputError(
+            f"区划代码前缀须为 12 位数字 "
             f"code prefix must be 12 digits (6 district + 3 subdistrict + 3 community), "
             f"got {prefix!r}"
         )
     if params.code_overflow not in ("error", "extend"):
-        raise InputError("code_overflow must be 'error' or 'extend'")
+        raise InputError(
+            "编码溢出方式须为 error 或 extend code_overflow must be 'error' or 'extend'"
+        )
     if params.n_directions < 1 or params.cell_sample_spacing_m <= 0:
-        raise InputError("n_directions must be >= 1 and cell_sample_spacing_m > 0")
+        raise InputError("划分参数有误 n_directions must be >= 1 and cell_sample_spacing_m > 0")
 
 
 def _check_area(area: object) -> None:
     if not isinstance(area, shapely.Geometry):
-        raise InputError("the area must be a polygon geometry")
+        raise InputError("区域须为面 the area must be a polygon geometry")
     if area.geom_type not in ("Polygon", "MultiPolygon"):
-        raise InputError(f"the area must be a Polygon or MultiPolygon, got {area.geom_type}")
+        raise InputError(
+            f"区域须为面 the area must be a Polygon or MultiPolygon, got {area.geom_type}"
+        )
     if area.is_empty or area.area <= 0:
-        raise InputError("the area is empty")
+        raise InputError("区域为空 the area is empty")
     if not area.is_valid:
-        raise InputError(f"the area polygon is invalid: {shapely.is_valid_reason(area)}")
+        raise InputError(
+            f"区域的面无效 the area polygon is invalid: {shapely.is_valid_reason(area)}"
+        )
 
 
 def _check_households(buildings: gpd.GeoDataFrame) -> None:
     if "households" not in buildings.columns:
-        raise InputError("buildings have no 'households' property")
+        raise InputError("楼栋没有户数属性 buildings have no 'households' property")
     raw = buildings["households"]
     values = pd.to_numeric(raw, errors="coerce")
     bad = values.isna() & raw.notna()
     if bad.any():
         i = bad.idxmax()
-        raise InputError(f"building {i}: households {raw[i]!r} is not a number")
+        raise InputError(
+            f"楼栋 {i} 的户数不是数字 building {i}: households {raw[i]!r} is not a number"
+        )
     if values.isna().any():
         i = values.isna().idxmax()
-        raise InputError(f"building {i}: households is missing")
+        raise InputError(f"楼栋 {i} 缺少户数 building {i}: households is missing")
     arr = values.to_numpy(dtype=float)
     if (arr < 0).any():
         i = values.index[int(np.argmax(arr < 0))]
-        raise InputError(f"building {i}: households is negative ({values[i]})")
+        raise InputError(f"楼栋 {i} 的户数为负 building {i}: households is negative ({values[i]})")
     frac = np.abs(arr - np.round(arr)) > 1e-9
     if frac.any() or not np.isfinite(arr).all():
         i = values.index[int(np.argmax(frac | ~np.isfinite(arr)))]
-        raise InputError(f"building {i}: households {values[i]} is not an integer")
+        raise InputError(
+            f"楼栋 {i} 的户数不是整数 building {i}: households {values[i]} is not an integer"
+        )
     if (arr > MAX_BUILDING_HOUSEHOLDS).any():
         i = values.index[int(np.argmax(arr > MAX_BUILDING_HOUSEHOLDS))]
         raise InputError(
@@ -91,25 +104,30 @@ def _check_households(buildings: gpd.GeoDataFrame) -> None:
 
 
 _TYPE_IDS = {"LineString": 1, "Polygon": 3, "MultiLineString": 5, "MultiPolygon": 6}
+_ZH = {"building": "楼栋", "street": "街巷"}  # what, in the Chinese lead of a message
 
 
 def _check_geoms(geoms: np.ndarray, index: pd.Index, what: str, kinds: tuple[str, ...]) -> None:
     missing = shapely.is_missing(geoms)
     if missing.any():
-        raise InputError(f"{what} {index[int(np.argmax(missing))]}: geometry is missing")
+        i = index[int(np.argmax(missing))]
+        raise InputError(f"{_ZH.get(what, what)} {i} 缺少几何图形 {what} {i}: geometry is missing")
     ok = np.isin(shapely.get_type_id(geoms), [_TYPE_IDS[k] for k in kinds])
     if not ok.all():
         i = int(np.argmax(~ok))
         raise InputError(
+            f"{_ZH.get(what, what)} {index[i]} 的几何类型有误 "
             f"{what} {index[i]}: geometry must be {' or '.join(kinds)}, got {geoms[i].geom_type}"
         )
     empty = shapely.is_empty(geoms)
     if empty.any():
-        raise InputError(f"{what} {index[int(np.argmax(empty))]}: geometry is empty")
+        i = index[int(np.argmax(empty))]
+        raise InputError(f"{_ZH.get(what, what)} {i} 的几何图形为空 {what} {i}: geometry is empty")
     valid = shapely.is_valid(geoms)
     if not valid.all():
         i = int(np.argmax(~valid))
         raise InputError(
+            f"{_ZH.get(what, what)} {index[i]} 的几何图形无效 "
             f"{what} {index[i]}: invalid geometry ({shapely.is_valid_reason(geoms[i])})"
         )
 
@@ -129,18 +147,21 @@ def validate_inputs(
     _check_params(params)
     _check_area(area)
     if not isinstance(buildings, gpd.GeoDataFrame):
-        raise InputError("buildings must be a GeoDataFrame")
+        raise InputError("楼栋数据格式有误 buildings must be a GeoDataFrame")
     if len(buildings) == 0:
-        raise InputError("there are no buildings to partition")
+        raise InputError("没有可划分的楼栋 there are no buildings to partition")
     geoms = np.asarray(buildings.geometry.values, dtype=object)
     _check_geoms(geoms, buildings.index, "building", ("Polygon", "MultiPolygon"))
     if (shapely.area(geoms) <= 0).any():
         i = int(np.argmax(shapely.area(geoms) <= 0))
-        raise InputError(f"building {buildings.index[i]}: footprint has zero area")
+        raise InputError(
+            f"楼栋 {buildings.index[i]} 轮廓面积为零 "
+            f"building {buildings.index[i]}: footprint has zero area"
+        )
     _check_households(buildings)
     if streets is not None:
         if not isinstance(streets, gpd.GeoDataFrame):
-            raise InputError("streets must be a GeoDataFrame")
+            raise InputError("街巷数据格式有误 streets must be a GeoDataFrame")
         if len(streets):
             sg = np.asarray(streets.geometry.values, dtype=object)
             _check_geoms(sg, streets.index, "street", ("LineString", "MultiLineString"))
@@ -156,8 +177,9 @@ def validate_inputs(
             outside = shapely.area(shapely.intersection(geoms[out], area)) <= 0
             kind = "outside the area" if outside.all() else "outside or across the area boundary"
             raise InputError(
+                f"{len(out)} 栋楼在区域外或跨越边界，请裁剪、删除或扩大区域 "
                 f"{len(out)} building(s) lie {kind} (first: building {buildings.index[out[0]]}); "
                 "clip or drop them, or widen the area"
             )
     if not math.isfinite(float(np.sum(buildings["households"].astype(float)))):
-        raise InputError("households total is not finite")
+        raise InputError("户数合计无效 households total is not finite")
