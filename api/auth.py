@@ -114,14 +114,22 @@ def current_principal(request: Request, token: str | None) -> Principal:
             and not request.headers.get("x-requested-with")
             and not _plain_sign_out(request)
         ):
-            raise HTTPException(403, "cookie-signed writes need an X-Requested-With header")
+            raise HTTPException(
+                403,
+                "凭 Cookie 登录的写请求须带 X-Requested-With 头 "
+                "cookie-signed writes need an X-Requested-With header",
+            )
     if not token:
         raise _unauthorized(
+            "未登录，请先登录 "
             "not signed in: send 'Authorization: Bearer <token>' (get one at POST /auth/token)"
         )
     principal = verify_token(request.app.state.engine, token)
     if principal is None:
-        raise _unauthorized("token is invalid, expired or revoked: sign in again")
+        raise _unauthorized(
+            "令牌无效、已过期或已吊销，请重新登录 "
+            "token is invalid, expired or revoked: sign in again"
+        )
     request.state.principal = principal
     return principal
 
@@ -166,7 +174,9 @@ def allow(
                         value = area_lookup(conn, value)
                 except (ValueError, TypeError, DataError):  # the lookup runs before validation
                     raise HTTPException(
-                        422, f"{rule.area_param} {str(value)[:40]!r} is not valid"
+                        422,
+                        f"区域 {str(value)[:40]!r} 无效 "
+                        f"{rule.area_param} {str(value)[:40]!r} is not valid",
                     ) from None
             if not _covers(principal, value, request.app.state.engine):
                 raise HTTPException(
@@ -272,7 +282,7 @@ def require_job_reader(principal: Principal, job: dict[str, Any], engine: Engine
     if principal.role == "planner" and area and _covers(principal, area, engine):
         return
     if principal.role == "steward":
-        raise NotFoundError(f"job {job['id']} not found")
+        raise NotFoundError(f"任务 {job['id']} 不存在 job {job['id']} not found")
     raise HTTPException(
         403,
         f"无权查看此任务 job {job['id']} is readable by whoever started it, admins"
@@ -290,7 +300,11 @@ def person_for(principal: Principal, requested: Any = None) -> int | None:
         try:
             req = int(requested)
         except (TypeError, ValueError):
-            raise HTTPException(422, f"person_id {str(requested)[:40]!r} is not a number") from None
+            raise HTTPException(
+                422,
+                f"人员编号 {str(requested)[:40]!r} 不是数字 "
+                f"person_id {str(requested)[:40]!r} is not a number",
+            ) from None
     if principal.role != "steward":
         return req
     if principal.person_id is None:
@@ -300,7 +314,7 @@ def person_for(principal: Principal, requested: Any = None) -> int | None:
             "your steward account is not linked to a person: ask an admin",
         )
     if req is not None and req != principal.person_id:
-        raise HTTPException(403, "stewards may act only for themselves")
+        raise HTTPException(403, "小巷管家只能为本人办理 stewards may act only for themselves")
     return principal.person_id
 
 

@@ -48,7 +48,10 @@ def run_job(
         except Exception as exc:  # noqa: BLE001  (a job must never be left running)
             log.exception("job %s failed", job_id)
             update_job(
-                engine, job_id, status="failed", error=f"internal error: {type(exc).__name__}"
+                engine,
+                job_id,
+                status="failed",
+                error=f"内部错误 internal error: {type(exc).__name__}",
             )
 
     return (pool or _pool).submit(target)

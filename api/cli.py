@@ -78,7 +78,7 @@ def main() -> None:
         typer.echo(f"error: {chinese_first(exc.message, exc.status_code)}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        typer.echo("已中断 interrupted", err=True)
         sys.exit(130)
     except SystemExit:
         raise
@@ -130,7 +130,7 @@ def _click_exit(exc: Exception) -> None:
     if _is(exc, "Exit"):
         sys.exit(getattr(exc, "exit_code", 0))
     if _is(exc, "Abort"):
-        typer.echo("aborted", err=True)
+        typer.echo("已取消 aborted", err=True)
         sys.exit(1)
     if _is(exc, "NoArgsIsHelpError"):  # the help was shown: no empty "error:" line below it
         sys.exit(2)

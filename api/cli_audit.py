@@ -37,7 +37,9 @@ def audit(
         try:
             start = dt.datetime.combine(dt.date.fromisoformat(since), dt.time(), tz)
         except ValueError:
-            raise InputError(f"--since '{since}' is not a date (YYYY-MM-DD)") from None
+            raise InputError(
+                f"起始日期有误，请用 YYYY-MM-DD 格式 --since '{since}' is not a date (YYYY-MM-DD)"
+            ) from None
     with get_engine().connect() as conn:
         rows = search(conn, start, actor, action, limit)
         if not rows:

@@ -50,7 +50,7 @@ def upload(
     from geo.track_store import ingest_track
 
     if mode is not None and mode not in ("walk", "bike"):
-        raise InputError(f"unknown mode '{mode}': use walk or bike")
+        raise InputError(f"出行方式有误，请用 walk 或 bike unknown mode '{mode}': use walk or bike")
     engine = get_engine()
     # named once, before any file: an unknown or ambiguous person stores nothing
     person_id = resolve_person(engine, person).id if person is not None else None
@@ -257,7 +257,9 @@ def _day(value: str | None, option: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise InputError(f"{option} '{value}' is not a date (YYYY-MM-DD)") from None
+        raise InputError(
+            f"日期有误，请用 YYYY-MM-DD 格式 {option} '{value}' is not a date (YYYY-MM-DD)"
+        ) from None
 
 
 @tracks_app.command("rematch")
@@ -321,14 +323,19 @@ def drop_fixes(
     from geo.track_partitions import drop_days_before
 
     if (before is None) == (keep_days is None):
-        raise InputError("give exactly one of --before YYYY-MM-DD and --keep-days N")
+        raise InputError(
+            "须给出 --before 或 --keep-days 之一 "
+            "give exactly one of --before YYYY-MM-DD and --keep-days N"
+        )
     if keep_days is not None:
         day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=keep_days - 1)
     else:
         try:
             day = dt.date.fromisoformat(before)
         except ValueError:
-            raise InputError(f"--before '{before}' is not a date (YYYY-MM-DD)") from None
+            raise InputError(
+                f"日期有误，请用 YYYY-MM-DD 格式 --before '{before}' is not a date (YYYY-MM-DD)"
+            ) from None
     dropped = drop_days_before(get_engine(), day, dry_run=dry_run)
     out = Console()
     verb = "would drop" if dry_run else "dropped"
@@ -388,11 +395,15 @@ def _report(
     try:
         when = dt.date.fromisoformat(day)
     except ValueError:
-        raise InputError(f"date '{day}' is not YYYY-MM-DD") from None
+        raise InputError(f"日期有误，请用 YYYY-MM-DD 格式 date '{day}' is not YYYY-MM-DD") from None
     if share is not None and not 0 < share <= 1:
-        raise InputError(f"--share {share} must be in (0, 1]: the part of an alley that counts")
+        raise InputError(
+            "巡查比例须在 (0, 1] 之间 "
+            f"--share {share} must be in (0, 1]: the part of an alley that counts"
+        )
     if table is not None and (out is None or out.suffix.lower() != ".csv"):
         raise InputError(
+            "只有 .csv 文件才选表，请加 --out 文件.csv "
             f"--table {table} picks the table of a .csv file: add --out FILE.csv "
             "(an .xlsx holds every table)"
         )
@@ -400,7 +411,7 @@ def _report(
         try:
             check_table(table, kind)  # a wrong table is an error before any work
         except InputError as exc:
-            raise InputError(f"--table: {exc.message}") from None
+            raise InputError(f"选表有误 --table: {exc.message}") from None
     today = city_today()  # once: the title and the report must agree near midnight
     period = report_period(kind, when, today)  # a future or pre-1990 period is an error
     share = share_used(share)

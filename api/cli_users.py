@@ -82,7 +82,8 @@ def _warn_unknown(unknown: list[str], done: str) -> None:
     """Allowed (areas may be imported later), but a typo would grant nothing: say so."""
     if unknown:
         typer.echo(
-            f"warning: no imported area or grid has the code {', '.join(unknown)} "
+            f"warning: 区划代码 {', '.join(unknown)} 尚未导入，请检查是否写错 "
+            f"no imported area or grid has the code {', '.join(unknown)} "
             f"(check for a typo; the account is {done} as asked)",
             err=True,
         )
@@ -131,13 +132,17 @@ def set_(
         typer.echo(f"未改动 user {username} unchanged: already {change.role[1]}{also}")
         return
     (old_role, new_role), (old_codes, codes) = change.role, change.area_codes
-    persons = ""
+    # only what changed: "role planner -> planner" beside a new area read as a change of role
+    # (re-tester T35, F10)
+    done = []
+    if old_role != new_role:
+        done.append(f"role {old_role} -> {new_role}")
+    if old_codes != codes:
+        done.append(f"areas {','.join(old_codes) or '-'} -> {','.join(codes) or '-'}")
     if change.person_id[0] != change.person_id[1]:
-        persons = f", person {change.person[0] or '-'} -> {change.person[1] or '-'}"
+        done.append(f"person {change.person[0] or '-'} -> {change.person[1] or '-'}")
     typer.echo(
-        f"已修改 user {username}: role {old_role} -> {new_role}, "
-        f"areas {','.join(old_codes) or '-'} -> {','.join(codes) or '-'}{persons}; "
-        f"{change.sign_ins_ended} sign-in(s) ended"
+        f"已修改 user {username}: {', '.join(done)}; {change.sign_ins_ended} sign-in(s) ended"
     )
     _warn_unknown(unknown, "changed")
     if new_role == "steward" and change.person_id[1] is None:
@@ -179,15 +184,25 @@ def tokens(
         )
     legacy = [str(r["id"]) for r in rows if r["legacy"] and r["revoked_at"] is None]
     if legacy:
-        # an old HMAC-stored token cannot be checked against the secret without the token
-        # itself, so it is flagged rather than called valid or dead (tester Z3)
-        typer.echo(
-            f"* 旧式令牌 legacy token(s) {', '.join(legacy)}: stored under the old scheme, they "
-            "work only if GRIDWARD_SECRET is unchanged since they were made (they are re-stored "
-            "on first use). If the secret has changed they no longer work: revoke them with "
-            "'gridward users revoke --token ID' and issue new ones",
-            err=True,
-        )
+        _legacy_note(", ".join(legacy))
+
+
+def _legacy_note(which: str, ids: str = "") -> None:
+    """The caveat on tokens still stored under the old HMAC scheme, on stderr. WHY: such a
+    token cannot be checked against the secret without the token itself, so it is flagged
+    rather than called valid or dead (tester Z3), wherever tokens are listed or counted."""
+    typer.echo(
+        f"* 旧式令牌 legacy token(s) {which}: stored under the old scheme, they "
+        "work only if GRIDWARD_SECRET is unchanged since they were made (they are re-stored "
+        "on first use). If the secret has changed they no longer work: revoke them with "
+        f"'gridward users revoke --token ID'{ids} and issue new ones",
+        err=True,
+    )
+
+
+def _count(live: int, legacy: int) -> str:
+    """A count of live tokens, with how many of them are legacy ("2 (1 旧式)")."""
+    return f"{live} ({legacy} 旧式)" if legacy else str(live)
 
 
 @users_app.command("list")
@@ -201,8 +216,12 @@ def list_() -> None:
     for r in rows:
         typer.echo(
             f"{r['username']}\t{r['role']}\t{','.join(r['area_codes']) or '-'}\t"
-            f"{r['person_id'] or '-'}\t{'yes' if r['active'] else 'no'}\t{r['live_tokens']}"
+            f"{r['person_id'] or '-'}\t{'yes' if r['active'] else 'no'}\t"
+            f"{_count(r['live_tokens'], r['legacy_tokens'])}"
         )
+    legacy = [f"of {r['username']} ({r['legacy_tokens']})" for r in rows if r["legacy_tokens"]]
+    if legacy:
+        _legacy_note(", ".join(legacy), " (the ids: 'gridward users tokens NAME')")
 
 
 @users_app.command("revoke")
@@ -219,7 +238,7 @@ def revoke(
     from geo.errors import InputError
 
     if (username is None) == (token is None):
-        raise InputError("give either a username or --token ID")
+        raise InputError("请给账号名或 --token ID 之一 give either a username or --token ID")
     with _engine().begin() as conn:
         if token is not None:
             revoke_token(conn, token, actor_name="cli")
@@ -253,10 +272,13 @@ def password(
     typer.echo(line)
     if done.tokens_live:
         typer.echo(
-            f"仍有效的 API 令牌 {done.tokens_live} API token(s) still valid: list them with "
+            f"仍有效的 API 令牌 {_count(done.tokens_live, len(done.legacy_tokens))} "
+            "API token(s) still valid: list them with "
             f"'gridward users tokens {username}', revoke one with 'users revoke --token ID' "
             "or all with --revoke-tokens"
         )
+        if done.legacy_tokens:
+            _legacy_note(", ".join(map(str, done.legacy_tokens)))
     if not password_stdin:
         typer.echo(f"one-time password: {new}")
 
@@ -277,9 +299,11 @@ def unlock(
     from geo.errors import InputError
 
     if username is None and address is None:
-        raise InputError("give a username, --address ADDRESS, or both")
+        raise InputError(
+            "请给账号名或 --address 地址，或两者都给 give a username, --address ADDRESS, or both"
+        )
     if username is not None and not username.strip():
-        raise InputError("the username is empty")
+        raise InputError("账号名为空 the username is empty")
     with _engine().begin() as conn:
         failures = lift(conn, "cli", username, address)
     whom = f"user {username}" if username else f"address {address}"
@@ -331,7 +355,7 @@ def token(
             select(users.c.id, users.c.active).where(users.c.username == username)
         ).first()
         if row is None or not row.active:
-            raise NotFoundError(f"active user {username!r} not found")
+            raise NotFoundError(f"没有在用的账号 {username!r} active user {username!r} not found")
         life = dt.timedelta(days=days) if days else None
         tid, secret, expires = issue_token(conn, row.id, "api", name, life, actor="cli")
     typer.echo(f"token {tid} for {username}, expires {expires:%Y-%m-%d}")

@@ -61,6 +61,7 @@ def require_if_match(request: Request, current_version: int, required: bool = Tr
     if header is None or not header.strip():
         if required:
             raise PreconditionRequired(
+                "修改须带 If-Match 请求头（读取时的 ETag） "
                 "this change needs an If-Match header with the ETag you read "
                 f"(current: {etag(current_version)})"
             )
@@ -69,9 +70,12 @@ def require_if_match(request: Request, current_version: int, required: bool = Tr
         return int(current_version)
     versions = [parse_etag(part) for part in header.split(",")]
     if any(v is None for v in versions):
-        raise PreconditionFailed(f"If-Match {header[:60]!r} is not an ETag like {etag(1)}")
+        raise PreconditionFailed(
+            f"请求头的 If-Match 值无效 If-Match {header[:60]!r} is not an ETag like {etag(1)}"
+        )
     if int(current_version) not in versions:
         raise PreconditionFailed(
+            "已被他人修改，请重新载入后再改 "
             f"changed by someone else: you have {header.strip()[:40]}, current is "
             f"{etag(current_version)}; reload and apply your change again"
         )
@@ -81,4 +85,6 @@ def require_if_match(request: Request, current_version: int, required: bool = Tr
 def check_updated(rowcount: int, what: str = "the record") -> None:
     """412 when a version-guarded UPDATE matched no row (another writer won the race)."""
     if rowcount == 0:
-        raise PreconditionFailed(f"{what} was changed by someone else meanwhile: reload it")
+        raise PreconditionFailed(
+            f"已被他人修改，请重新载入 {what} was changed by someone else meanwhile: reload it"
+        )

@@ -22,5 +22,8 @@ def given_once(what: str, where: str, in_body: T | None, in_query: T | None) -> 
     """The value given in the JSON body or in the query (``where`` names the query form);
     InputError when both give one: which one was meant cannot be told."""
     if in_body is not None and in_query is not None:
-        raise InputError(f"give {what} once: in the JSON body or {where}, not both")
+        raise InputError(
+            "参数只能给一次，请求体和网址二选一 "
+            f"give {what} once: in the JSON body or {where}, not both"
+        )
     return in_body if in_body is not None else in_query

@@ -24,6 +24,8 @@ from starlette.requests import ClientDisconnect
 from geo.errors import GridwardError, chinese_first, db_failure, reads_chinese_first
 
 log = logging.getLogger("gridward.api")
+# the 503 while the database is down or restarting (each caller adds Retry-After)
+_DB_DOWN = "数据库暂不可用，请稍后重试 database unavailable, retry shortly"
 
 
 def error_response(
@@ -229,14 +231,14 @@ def install_error_handlers(app: FastAPI) -> None:
                 {"Retry-After": "1"},
             )
         log.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
-        return _reply(req, 503, "database unavailable, retry shortly", {"Retry-After": "5"})
+        return _reply(req, 503, _DB_DOWN, {"Retry-After": "5"})
 
     @app.exception_handler(DBAPIError)
     async def _db_error(req: Request, exc: DBAPIError) -> Response:
         if exc.connection_invalidated:
-            return _reply(req, 503, "database unavailable, retry shortly", {"Retry-After": "5"})
+            return _reply(req, 503, _DB_DOWN, {"Retry-After": "5"})
         log.exception("database error")
-        return _reply(req, 500, "internal database error")
+        return _reply(req, 500, "数据库内部错误 internal database error")
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(req: Request, _exc: ClientDisconnect) -> JSONResponse:
@@ -244,11 +246,11 @@ def install_error_handlers(app: FastAPI) -> None:
         # stored and nobody reads the answer; a traceback per hang-up (a tester counted 404)
         # buried the real errors in the log
         log.info("client disconnected during %s %s", req.method, req.url.path)
-        return error_response(400, "the client disconnected before the request was read")
+        return error_response(400, "连接已断开 the client disconnected before the request was read")
 
     @app.exception_handler(Exception)
     async def _other(req: Request, exc: Exception) -> Response:
         if _database_gone(exc):
-            return _reply(req, 503, "database unavailable, retry shortly", {"Retry-After": "5"})
+            return _reply(req, 503, _DB_DOWN, {"Retry-After": "5"})
         log.exception("unhandled error", exc_info=exc)
-        return _reply(req, 500, "internal error")
+        return _reply(req, 500, "内部错误 internal error")

@@ -71,6 +71,7 @@ class BodyTooSlow(HTTPException):
     def __init__(self, pace: BodyPace) -> None:
         super().__init__(
             408,
+            "上传太慢，未保存任何内容 "
             f"request body too slow: it must average {pace.min_rate:,} bytes/s after "
             f"{pace.grace_s:g} s and be sent within {pace.max_s:g} s; nothing was stored",
         )
@@ -90,7 +91,8 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int, message: str | None = None) -> None:
         super().__init__(
-            413, message or f"request body too large: the limit is {describe_bytes(limit)}"
+            413,
+            message or f"请求体过大 request body too large: the limit is {describe_bytes(limit)}",
         )
 
 
@@ -110,18 +112,22 @@ def request_limit(per_file: int, max_files: int = 1) -> int:
 def file_too_large(filename: str | None, limit: int) -> BodyTooLarge:
     """413 naming the file and the per-file limit as configured."""
     who = f"{filename[:200]}: " if filename else ""  # the client's name, cut to a sane size
+    said = f"文件 {filename[:200]} 过大" if filename else "文件过大"
     return BodyTooLarge(
-        limit, f"{who}file too large: the limit is {describe_bytes(limit)} per file"
+        limit, f"{said} {who}file too large: the limit is {describe_bytes(limit)} per file"
     )
 
 
 def _request_too_large(per_file: int, max_files: int) -> BodyTooLarge:
     total = request_limit(per_file, max_files)
     if max_files <= 1:
-        return BodyTooLarge(total, f"request body too large: the limit is {describe_bytes(total)}")
+        return BodyTooLarge(
+            total, f"请求体过大 request body too large: the limit is {describe_bytes(total)}"
+        )
     files = total - FORM_OVERHEAD
     return BodyTooLarge(
         total,
+        "请求体过大，请分批上传 "
         f"request body too large: the files together may be at most {describe_bytes(files)} "
         f"per request (each file at most {describe_bytes(per_file)}): send fewer files at a time",
     )
@@ -202,7 +208,11 @@ class BodyLimitMiddleware:
         declared = _declared_length(scope.get("headers", []))
         if declared is not None and (declared < 0 or declared > ceiling):
             too_large = self.door or BodyTooLarge(ceiling)
-            msg = "invalid Content-Length" if declared < 0 else too_large.detail
+            msg = (
+                "请求头 Content-Length 无效 invalid Content-Length"
+                if declared < 0
+                else too_large.detail
+            )
             code = 400 if declared < 0 else 413
             await error_response(code, msg, {"Connection": "close"})(scope, receive, send)
             return
@@ -265,7 +275,7 @@ async def stream_limited(
         try:
             n = int(declared)
         except ValueError:
-            raise HTTPException(400, "invalid Content-Length") from None
+            raise HTTPException(400, "请求头 Content-Length 无效 invalid Content-Length") from None
         if n > limit:
             raise too_large
     seen = 0
@@ -311,7 +321,9 @@ class _LimitedParser(MultiPartParser):
         except MultiPartException:
             if getattr(self, "_current_files", 0) > self.max_files:
                 raise HTTPException(
-                    413, f"too many files: at most {self.max_files:g} files per request"
+                    413,
+                    f"文件太多，每次最多 {self.max_files:g} 个 "
+                    f"too many files: at most {self.max_files:g} files per request",
                 ) from None
             raise
 
@@ -396,6 +408,7 @@ def _once(items: list[tuple[str, str]], where: str) -> dict[str, str]:
         if k in out and out[k] != v:
             raise HTTPException(
                 422,
+                f"参数 {k[:40]} 给了两次，请只给一次 "
                 f"{k[:40]} is given twice in the {where}, {out[k][:40]!r} and {v[:40]!r}: "
                 "give it once",
             )
@@ -430,7 +443,9 @@ async def read_uploads(
         try:
             form = await parser.parse()
         except MultiPartException as exc:
-            raise HTTPException(422, f"malformed multipart form: {exc.message}") from None
+            raise HTTPException(
+                422, f"表单格式有误 malformed multipart form: {exc.message}"
+            ) from None
         try:
             given = _once([(k, v) for k, v in form.multi_items() if isinstance(v, str)], "form")
             stray = sorted(
@@ -439,6 +454,7 @@ async def read_uploads(
             if stray:  # WHY: a file sent as 'files' was dropped without a word
                 raise HTTPException(
                     422,
+                    f"文件须放在 {file_field!r} 字段 "
                     f"form field {stray[0][:40]!r} carries a file: send each file as "
                     f"{file_field!r}",
                 )
@@ -449,13 +465,18 @@ async def read_uploads(
             if clash:
                 raise HTTPException(
                     422,
+                    f"参数 {clash[0]} 在网址和表单中给了两次，请只给一次 "
                     f"{clash[0]} is given twice, {query[clash[0]][:40]!r} in the URL and "
                     f"{given[clash[0]][:40]!r} in the form: give it once",
                 )
             fields = {**query, **given}
             for item in form.getlist(file_field):
                 if not isinstance(item, UploadFile):
-                    raise HTTPException(422, f"form field {file_field!r} must carry a file")
+                    raise HTTPException(
+                        422,
+                        f"表单字段 {file_field!r} 须为文件 "
+                        f"form field {file_field!r} must carry a file",
+                    )
                 data = await item.read(limit + 1)
                 if len(data) > limit:  # counted while streaming already: a second guard
                     raise file_too_large(item.filename, limit)
@@ -463,7 +484,9 @@ async def read_uploads(
         finally:
             await form.close()
         if not out:
-            raise HTTPException(422, f"form field {file_field!r} with a file is missing")
+            raise HTTPException(
+                422, f"缺少文件字段 {file_field!r} form field {file_field!r} with a file is missing"
+            )
     elif main in RAW_TYPES:
         given = request.headers.get("x-filename")
         data = await read_limited(request, limit, file_too_large(given, limit))
@@ -472,12 +495,13 @@ async def read_uploads(
     else:
         raise HTTPException(
             415,
+            "不支持的内容类型，请用 multipart/form-data 上传 "
             f"unsupported content type {main or '(none)'!r}: send multipart/form-data with a "
             f"'{file_field}' field, or the file itself as application/gpx+xml, "
             "application/geo+json or text/csv",
         )
     if len(out) == 1 and not out[0].data:
-        raise HTTPException(422, "the uploaded file is empty")
+        raise HTTPException(422, "上传的文件是空的 the uploaded file is empty")
     return out
 
 

@@ -73,7 +73,10 @@ def check_level(level: str) -> str:
 
     name = level.strip().upper()
     if name not in LOG_LEVELS:
-        raise InputError(f"unknown log level '{level}': use one of {', '.join(LOG_LEVELS[:4])}")
+        raise InputError(
+            "日志级别有误，请用 DEBUG、INFO、WARNING 或 ERROR "
+            f"unknown log level '{level}': use one of {', '.join(LOG_LEVELS[:4])}"
+        )
     return name
 
 

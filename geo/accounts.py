@@ -83,9 +83,15 @@ def hash_password(password: str) -> str:
 
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise InputError(f"password too short: use at least {MIN_PASSWORD} characters")
+        raise InputError(
+            f"密码太短，至少 {MIN_PASSWORD} 个字符 "
+            f"password too short: use at least {MIN_PASSWORD} characters"
+        )
     if len(password) > MAX_PASSWORD:
-        raise InputError(f"password too long: at most {MAX_PASSWORD} characters")
+        raise InputError(
+            f"密码太长，最多 {MAX_PASSWORD} 个字符 "
+            f"password too long: at most {MAX_PASSWORD} characters"
+        )
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -140,7 +146,10 @@ def normalize_area_codes(codes: Iterable[str]) -> list[str]:
         if not code:
             continue
         if not _AREA_CODE.match(code):
-            raise InputError(f"area code {code[:40]!r} must be 6, 9, 12 or 15 digits")
+            raise InputError(
+                f"区划代码 {code[:40]!r} 应为 6、9、12 或 15 位数字 "
+                f"area code {code[:40]!r} must be 6, 9, 12 or 15 digits"
+            )
         if code not in out:
             out.append(code)
     return out
@@ -162,9 +171,11 @@ def _a(word: str) -> str:
 def _check_role_areas(role: str, codes: list[str]) -> None:
     """The role is known, a planner has areas and no one else has any (``users add``/``set``)."""
     if role not in USER_ROLES:
-        raise InputError(f"role {role!r} is not one of {', '.join(USER_ROLES)}")
+        raise InputError(f"角色 {role!r} 无效 role {role!r} is not one of {', '.join(USER_ROLES)}")
     if role == "planner" and not codes:
-        raise InputError("a planner needs at least one area code (--area 110108020)")
+        raise InputError(
+            "规划员至少需要一个区划代码 a planner needs at least one area code (--area 110108020)"
+        )
     if role != "planner" and codes:
         # only a planner's rights are scoped by area; an area given to anyone else was
         # stored and silently meant nothing (tester W, F15)
@@ -186,16 +197,19 @@ def create_user(
 ) -> int:
     """Create a user in the caller's transaction and audit it; returns the user id."""
     if not isinstance(username, str) or not _USERNAME.match(username):
-        raise InputError("username must be 1-64 characters of letters, digits, _ . @ -")
+        raise InputError(
+            "账号名须为 1-64 个字母、数字或 _ . @ - "
+            "username must be 1-64 characters of letters, digits, _ . @ -"
+        )
     codes = normalize_area_codes(area_codes)
     _check_role_areas(role, codes)
     if person_id is not None:
         found = conn.execute(select(_people.c.id).where(_people.c.id == person_id)).first()
         if found is None:
-            raise InputError(f"person {person_id} does not exist")
+            raise InputError(f"人员 {person_id} 不存在 person {person_id} does not exist")
     pw_hash = hash_password(password)
     if conn.execute(select(_users.c.id).where(_users.c.username == username)).first():
-        raise ConflictError(f"user {username!r} already exists")
+        raise ConflictError(f"账号 {username!r} 已存在 user {username!r} already exists")
     # names that differ in case only (Admin beside admin) read as one account in the audit
     # log and in a sign-in form: refused (re-tester T35)
     alike = conn.execute(
@@ -220,7 +234,7 @@ def create_user(
                 .returning(_users.c.id)
             ).scalar_one()
     except IntegrityError:
-        raise ConflictError(f"user {username!r} already exists") from None
+        raise ConflictError(f"账号 {username!r} 已存在 user {username!r} already exists") from None
     audit.record(
         conn,
         actor,
@@ -267,7 +281,7 @@ def issue_token(
     """Make a token; returns (token id, the secret token shown once, expiry)."""
     s = get_auth_settings()
     if kind not in ("access", "api"):
-        raise InputError("token kind must be 'access' or 'api'")
+        raise InputError("令牌类型须为 access 或 api token kind must be 'access' or 'api'")
     if lifetime is None:
         lifetime = (
             dt.timedelta(minutes=s.access_token_minutes)
@@ -275,9 +289,11 @@ def issue_token(
             else dt.timedelta(days=s.api_token_days)
         )
     if lifetime <= dt.timedelta(0):
-        raise InputError("token lifetime must be positive")
+        raise InputError("令牌有效期须大于零 token lifetime must be positive")
     if name is not None and len(name) > 200:
-        raise InputError("token name too long: at most 200 characters")
+        raise InputError(
+            "令牌名称太长，最多 200 个字符 token name too long: at most 200 characters"
+        )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = dt.datetime.now(dt.UTC) + lifetime
     tid = conn.execute(
@@ -353,7 +369,7 @@ def revoke_token(
     if row is None or (
         actor is not None and actor.role != "admin" and row.user_id != actor.user_id
     ):
-        raise NotFoundError(f"token {token_id} not found")
+        raise NotFoundError(f"令牌 {token_id} 不存在 token {token_id} not found")
     if row.revoked_at is None:
         conn.execute(update(_tokens).where(_tokens.c.id == token_id).values(revoked_at=func.now()))
         who = actor.username if actor else actor_name
@@ -377,6 +393,9 @@ class PasswordSet:
     sign_ins_ended: int
     tokens_revoked: int
     tokens_live: int
+    # the live ones still stored under the old HMAC scheme: valid only while GRIDWARD_SECRET
+    # is the one they were made under, which nothing stored can tell (see list_tokens)
+    legacy_tokens: tuple[int, ...] = ()
 
 
 def _keep_an_admin(conn: Connection, row, what: str) -> None:  # noqa: ANN001 - a users Row
@@ -402,7 +421,7 @@ def user_row(conn: Connection, username: str):  # noqa: ANN201 - a Row of users
     """The user's row; NotFoundError naming them when there is none."""
     row = conn.execute(select(_users).where(_users.c.username == username)).first()
     if row is None:
-        raise NotFoundError(f"user {username!r} not found")
+        raise NotFoundError(f"账号 {username!r} 不存在 user {username!r} not found")
     return row
 
 
@@ -421,16 +440,14 @@ def _end_tokens(conn: Connection, user_id: int, kinds: tuple[str, ...]) -> int:
     )
 
 
-def _live_api_tokens(conn: Connection, user_id: int) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).where(
-                _tokens.c.user_id == user_id,
-                _tokens.c.kind == "api",
-                _live_token(),
-            )
-        ).scalar_one()
+def _live_api_tokens(conn: Connection, user_id: int) -> list[tuple[int, bool]]:
+    """(id, legacy) of the user's live API tokens, by id; legacy as in :func:`list_tokens`."""
+    q = (
+        select(_tokens.c.id, ~_tokens.c.token_hash.startswith(TOKEN_HASH_SCHEME))
+        .where(_tokens.c.user_id == user_id, _tokens.c.kind == "api", _live_token())
+        .order_by(_tokens.c.id)
     )
+    return [(int(tid), bool(old)) for tid, old in conn.execute(q)]
 
 
 def set_password(
@@ -447,6 +464,7 @@ def set_password(
     row = user_row(conn, username)
     if not row.active:
         raise InputError(
+            f"账号 {username!r} 已停用，请用 users reactivate 重新启用 "
             f"user {username!r} is deactivated: 'gridward users reactivate {username}' "
             "gives it a new password and lets it sign in again"
         )
@@ -455,7 +473,8 @@ def set_password(
     )
     ended = _end_tokens(conn, row.id, ("access",))
     revoked = _end_tokens(conn, row.id, ("api",)) if revoke_tokens else 0
-    live = _live_api_tokens(conn, row.id)
+    tokens = _live_api_tokens(conn, row.id)
+    live = len(tokens)
     audit.record(
         conn,
         actor,
@@ -464,7 +483,7 @@ def set_password(
         row.id,
         {"sign_ins_ended": ended, "tokens_revoked": revoked, "tokens_live": live},
     )
-    return PasswordSet(ended, revoked, live)
+    return PasswordSet(ended, revoked, live, tuple(tid for tid, old in tokens if old))
 
 
 def reactivate_user(
@@ -477,6 +496,7 @@ def reactivate_user(
     row = user_row(conn, username)
     if row.active:
         raise InputError(
+            f"账号 {username!r} 仍在使用，改密码请用 users password "
             f"user {username!r} is active: 'gridward users password {username}' sets a new password"
         )
     if row.person_id is not None:
@@ -536,7 +556,7 @@ def check_person_free(conn: Connection, person_id: int, user_id: int | None = No
         select(_people.c.id).where(_people.c.id == person_id).with_for_update(key_share=True)
     ).first()
     if found is None:
-        raise InputError(f"person {person_id} does not exist")
+        raise InputError(f"人员 {person_id} 不存在 person {person_id} does not exist")
     q = select(_users.c.username, _users.c.role).where(
         _users.c.person_id == person_id, _users.c.active.is_(True)
     )
@@ -642,12 +662,22 @@ def update_user(
 
 
 def list_users(conn: Connection) -> list[dict]:
-    """Every user without the password hash, with their count of live tokens."""
+    """Every user without the password hash, with their count of live tokens and how many of
+    those are still stored under the old HMAC scheme (``legacy_tokens``, see list_tokens)."""
     live = (
         select(func.count())
         .where(
             _tokens.c.user_id == _users.c.id,
             _live_token(),
+        )
+        .scalar_subquery()
+    )
+    legacy = (
+        select(func.count())
+        .where(
+            _tokens.c.user_id == _users.c.id,
+            _live_token(),
+            ~_tokens.c.token_hash.startswith(TOKEN_HASH_SCHEME),
         )
         .scalar_subquery()
     )
@@ -660,6 +690,7 @@ def list_users(conn: Connection) -> list[dict]:
         _users.c.active,
         _users.c.created_at,
         live.label("live_tokens"),
+        legacy.label("legacy_tokens"),
     ).order_by(_users.c.username)
     return [dict(r._mapping) for r in conn.execute(q)]
 
@@ -698,7 +729,10 @@ def ensure_demo_admin(engine: Engine, username: str = "admin") -> str | None:
     from geo.errors import SetupError
 
     if get_auth_settings().production:
-        raise SetupError("no demo admin in production: use 'gridward users add' instead")
+        raise SetupError(
+            "生产环境不建演示管理员，请用 users add "
+            "no demo admin in production: use 'gridward users add' instead"
+        )
     with engine.begin() as conn:
         has_admin = conn.execute(
             select(_users.c.id).where(_users.c.role == "admin", _users.c.active.is_(True))

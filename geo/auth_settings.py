@@ -69,11 +69,15 @@ def check_production(s: AuthSettings) -> None:
     secret = s.secret.strip()
     if not secret or secret == DEV_SECRET:
         raise SetupError(
+            "生产环境须设置足够长的随机 GRIDWARD_SECRET "
             "GRIDWARD_ENV=production needs GRIDWARD_SECRET set to a long random value "
             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
     if len(secret) < 32:
-        raise SetupError("GRIDWARD_SECRET is too short for production: use at least 32 chars")
+        raise SetupError(
+            "生产环境的密钥太短，至少 32 个字符 "
+            "GRIDWARD_SECRET is too short for production: use at least 32 chars"
+        )
 
 
 @lru_cache(maxsize=1)

@@ -78,7 +78,9 @@ ALLEY_DAY_COLS = [
 def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise InputError(f"{what} lacks column(s): {', '.join(missing)}")
+        raise InputError(
+            f"数据缺少列 {', '.join(missing)} {what} lacks column(s): {', '.join(missing)}"
+        )
 
 
 def local_day(times: pd.Series, tz: str = DEFAULT_TZ) -> pd.Series:
@@ -215,7 +217,7 @@ def alley_day_status(
     _require(segments, ["edge_id", "alley_id", "length_m"], "segments")
     _require(assignments, ["alley_id", "person_id"], "assignments")
     if not 0 < patrolled_share <= 1:
-        raise InputError("patrolled_share must be in (0, 1]")
+        raise InputError("巡查比例须在 (0, 1] 之间 patrolled_share must be in (0, 1]")
     days = _days_of(segment_day, days)
     alley_len = segments.groupby("alley_id")["length_m"].sum()
     alleys = assignments["alley_id"].drop_duplicates()
@@ -395,7 +397,9 @@ def compliance_rollup(
     NaN (and the rank null) while nothing counts.
     """
     if period not in ("week", "month"):
-        raise InputError(f"unknown period '{period}': use week or month")
+        raise InputError(
+            f"周期有误，请用 week 或 month unknown period '{period}': use week or month"
+        )
     d = pd.to_datetime(pd.Series(steward_day["day"]).astype(str))
     if period == "week":
         start = (d - pd.to_timedelta(d.dt.day_of_week, unit="D")).dt.date

@@ -156,10 +156,13 @@ def chinese_first(message: str, status: int) -> str:
 
 
 def parse_row_id(value: Any, what: str, hint: str) -> int:
-    """A database id (1 … 2³¹−1) given as a number or text; InputError "``what`` 'x' is not
-    a ``what`` id: ``hint``" otherwise (a CLI argument or a JSON field, before any query)."""
+    """A database id (1 … 2³¹−1) given as a number or text; InputError "编号 'x' 无效 …
+    ``what`` 'x' is not a ``what`` id: ``hint``" otherwise (a CLI argument or a JSON field,
+    before any query)."""
     shown = str(value).strip()
     ok = shown.isascii() and shown.isdigit() and len(shown) <= 10
     if isinstance(value, bool) or not ok or not 0 < int(shown) < 2**31:
-        raise InputError(f"{what} '{shown[:40]}' is not a {what} id: {hint}")
+        raise InputError(
+            f"编号 '{shown[:40]}' 无效，须为正整数 {what} '{shown[:40]}' is not a {what} id: {hint}"
+        )
     return int(shown)

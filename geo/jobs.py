@@ -29,7 +29,7 @@ def create_job(
 ) -> str:
     """Insert a queued job; returns its id (a UUID string)."""
     if not kind or len(kind) > 32:
-        raise InputError("job kind must be 1-32 characters")
+        raise InputError("任务类型须为 1-32 个字符 job kind must be 1-32 characters")
     job_id = str(uuid.uuid4())
     conn.execute(
         insert(_jobs).values(
@@ -61,7 +61,10 @@ def update_job(
     values: dict[str, Any] = {"updated_at": func.now()}
     if status is not None:
         if status not in STATUSES:
-            raise InputError(f"job status {status!r} is not one of {', '.join(STATUSES)}")
+            raise InputError(
+                f"任务状态 {status!r} 无效 "
+                f"job status {status!r} is not one of {', '.join(STATUSES)}"
+            )
         values["status"] = status
     if progress is not None:
         values["progress"] = min(max(float(progress), 0.0), 1.0)
@@ -76,14 +79,14 @@ def update_job(
             update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status.not_in(_FINAL)).values(values)
         ).rowcount
         if n == 0 and conn.execute(select(_jobs.c.id).where(_jobs.c.id == job_id)).first() is None:
-            raise NotFoundError(f"job {job_id} not found")
+            raise NotFoundError(f"任务 {job_id} 不存在 job {job_id} not found")
 
 
 def get_job(conn: Connection, job_id: str) -> dict[str, Any]:
     """The job row as a dict, or NotFoundError."""
     row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).first()
     if row is None:
-        raise NotFoundError(f"job {job_id} not found")
+        raise NotFoundError(f"任务 {job_id} 不存在 job {job_id} not found")
     return dict(row._mapping)
 
 

@@ -157,9 +157,15 @@ def report_period(kind: str, day: dt.date, today: dt.date | None = None) -> Peri
     up to ``today`` (default: the city's). A period not begun yet is an error, not an empty
     or all-missed report."""
     if kind not in KINDS:
-        raise InputError(f"unknown report '{kind}': use daily, weekly or monthly")
+        raise InputError(
+            "报表类型有误，请用 daily、weekly 或 monthly "
+            f"unknown report '{kind}': use daily, weekly or monthly"
+        )
     if day < EARLIEST:
-        raise InputError(f"date {day} is before {EARLIEST}: there are no patrols that old")
+        raise InputError(
+            f"日期 {day} 早于 {EARLIEST}，没有这么早的巡查 "
+            f"date {day} is before {EARLIEST}: there are no patrols that old"
+        )
     today = today or city_today()
     if kind == "daily":
         start, what = day, f"{day}"
@@ -170,7 +176,9 @@ def report_period(kind: str, day: dt.date, today: dt.date | None = None) -> Peri
         start, what = day.replace(day=1), f"{day:%Y-%m}"
     if start > today:  # checked before the end is computed: the end of 9999-12 overflows
         tz = get_settings().timezone
-        raise InputError(f"{what} is in the future: today is {today} ({tz})")
+        raise InputError(
+            f"报表期尚未开始，今天是 {today} {what} is in the future: today is {today} ({tz})"
+        )
     if kind == "daily":
         end = day
     elif kind == "weekly":
@@ -329,12 +337,15 @@ def _load(
     with engine.connect() as conn:
         if area is not None:
             if not area.strip():
-                raise InputError("the area code is empty: give a community or subdistrict code")
+                raise InputError(
+                    "区划代码为空，请给社区或街道代码 "
+                    "the area code is empty: give a community or subdistrict code"
+                )
             found = conn.execute(
                 text("SELECT id, level, name FROM areas WHERE code = :c"), {"c": area}
             ).first()
             if found is None:
-                raise NotFoundError(f"area {area} does not exist")
+                raise NotFoundError(f"区域 {area} 不存在 area {area} does not exist")
             level = found.level
         settings = get_settings()
         edges = read_frame(
@@ -717,7 +728,7 @@ def share_used(share: float | None) -> float:
     (GRIDWARD_PATROLLED_SHARE, 0.8). Reports print it, so a number can be traced to its rule."""
     used = get_settings().patrolled_share if share is None else float(share)
     if not 0 < used <= 1:  # callers name their own option; this is the last guard
-        raise InputError(f"share {used} must be in (0, 1]")
+        raise InputError(f"巡查比例 {used} 须在 (0, 1] 之间 share {used} must be in (0, 1]")
     return used
 
 

@@ -102,11 +102,15 @@ def export_report(
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
-        raise InputError(f"{path.name}: reports are written as .csv or .xlsx, not '{suffix}'")
+        raise InputError(
+            "报表只能写成 .csv 或 .xlsx 文件 "
+            f"{path.name}: reports are written as .csv or .xlsx, not '{suffix}'"
+        )
     if suffix == ".csv":
         table = check_table(table, period.kind if period else None, report)
     elif table is not None:
         raise InputError(
+            "只有 .csv 文件才选表，.xlsx 含全部表 "
             f"table '{table}' picks the table of a .csv file: an .xlsx holds every table"
         )
     tz = get_settings().timezone
@@ -272,10 +276,11 @@ def check_table(
     ``segments`` exists in daily reports only."""
     table = table or "people"
     if table not in TABLES:
-        raise InputError(f"unknown table '{table}': use {', '.join(TABLES)}")
+        raise InputError(f"没有表 '{table}' unknown table '{table}': use {', '.join(TABLES)}")
     daily_only = kind not in (None, "daily") or (report is not None and table not in report)
     if table == "segments" and daily_only:
         raise InputError(
+            "路段表只在日报中，请查当天的日巡报表 "
             "the segments table (per segment per day) is in daily reports only: "
             "ask for a daily report of the day"
         )

@@ -89,6 +89,7 @@ class Settings(BaseSettings):
         if not v.is_absolute():
             meant = v.expanduser() if str(v).startswith("~") else Path.cwd() / v
             raise ValueError(
+                "须为绝对路径 "
                 "must be an absolute path (a relative one names another folder wherever a "
                 f"command runs): did you mean GRIDWARD_DATA_DIR={meant.absolute()}?"
             )
@@ -185,6 +186,7 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
             raise ValueError(
+                "时区无效，请用 Asia/Shanghai 这样的 IANA 名称 "
                 f"unknown time zone {v[:60]!r}: use an IANA name like Asia/Shanghai"
             ) from None
         return v
@@ -265,7 +267,10 @@ class Settings(BaseSettings):
         """A misspelt level is refused when settings are read, naming the choices."""
         name = v.strip().upper()
         if name not in LOG_LEVELS:
-            raise ValueError(f"unknown log level {v[:20]!r}: use DEBUG, INFO, WARNING or ERROR")
+            raise ValueError(
+                "日志级别有误，请用 DEBUG、INFO、WARNING 或 ERROR "
+                f"unknown log level {v[:20]!r}: use DEBUG, INFO, WARNING or ERROR"
+            )
         return name
 
 

@@ -159,6 +159,37 @@ def test_users_tokens_flags_a_token_still_under_the_old_hmac(db, cli, secret) ->
     assert "*" not in r.stdout and "旧式令牌" not in r.stderr
 
 
+def test_password_and_list_flag_a_token_still_under_the_old_hmac(db, cli, secret) -> None:
+    """Re-tester T35, F7: 'users tokens' flagged an old HMAC token, but 'users password' and
+    'users list' counted it as plainly valid. Now both say how many of the count are legacy
+    (2 (1 旧式)) and give the same note naming them, with the revoke."""
+    secret("the-old-secret-" + "g" * 30)
+    token = accounts.TOKEN_PREFIX + "legacy-token-zyxwvutsrqponmlkjihgfedcba9876"
+    with db.begin() as conn:
+        uid = accounts.create_user(conn, "t-lg2", "old password", "viewer")
+        tid = _legacy_token(conn, uid, token)
+        accounts.issue_token(conn, uid, "api", "new phone")
+    secret("the-new-secret-" + "h" * 30)
+    r = cli("users", "list")
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.stdout.splitlines() if line.startswith("t-lg2\t"))
+    assert row.split("\t")[-1] == "2 (1 旧式)", row
+    assert "旧式令牌" in r.stderr and "of t-lg2 (1)" in r.stderr, r.stderr
+    assert "users revoke --token" in r.stderr and "users tokens NAME" in r.stderr
+    r = cli("users", "password", "t-lg2")
+    assert r.exit_code == 0, r.output
+    assert "仍有效的 API 令牌 2 (1 旧式) API token(s) still valid" in r.stdout, r.stdout
+    assert "旧式令牌" in r.stderr and f"token(s) {tid}:" in r.stderr, r.stderr
+    assert "users revoke --token" in r.stderr
+    secret("the-old-secret-" + "g" * 30)
+    assert accounts.verify_token(db, token).token_id == tid  # re-stored: no longer flagged
+    r = cli("users", "list")
+    row = next(line for line in r.stdout.splitlines() if line.startswith("t-lg2\t"))
+    assert row.split("\t")[-1] == "2" and "旧式令牌" not in r.stderr, (row, r.stderr)
+    r = cli("users", "password", "t-lg2")
+    assert "令牌 2 API token(s) still valid" in r.stdout and "旧式令牌" not in r.stderr
+
+
 def test_users_tokens_lists_the_ids_users_revoke_takes(db, cli) -> None:
     """M6b: 'users list' showed a count only, so 'users revoke --token N' could not be aimed."""
     with db.begin() as conn:
@@ -215,6 +246,10 @@ def test_users_set_changes_role_and_areas_and_ends_sign_ins_when_rights_shrink(
     # more areas: nothing lost, the sign-in stays
     r = cli("users", "set", "t-mv", "--area", "110108020", "--area", "110108015")
     assert r.exit_code == 0 and "0 sign-in(s) ended" in r.output, r.output
+    # only what changed is printed: no "role planner -> planner" (re-tester T35, F10)
+    assert r.output.startswith(
+        "已修改 user t-mv: areas 110108020 -> 110108020,110108015; 0 sign-in(s) ended"
+    ), r.output
     assert accounts.verify_token(db, sign_in).area_codes == ("110108020", "110108015")
     # another subdistrict only: 110108020 lost, the sign-in ends, the phone's token stays
     r = cli("users", "set", "t-mv", "--area", "110108015")
@@ -232,7 +267,7 @@ def test_users_set_changes_role_and_areas_and_ends_sign_ins_when_rights_shrink(
     assert code == 2 and ": an admin acts everywhere" in err[0], err
     # a viewer: the areas go with the role
     r = cli("users", "set", "t-mv", "--role", "viewer")
-    assert r.exit_code == 0 and "planner -> viewer" in r.output, r.output
+    assert r.exit_code == 0 and "role planner -> viewer, areas 110108015 -> -;" in r.output
     p = accounts.verify_token(db, phone)
     assert p.role == "viewer" and p.area_codes == ()
     # a planner again needs an area

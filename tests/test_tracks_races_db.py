@@ -485,7 +485,7 @@ def test_one_files_database_error_is_its_own_and_an_empty_file_has_a_status(
         empty = r.json()["files"][1]
         assert empty == {
             "filename": "empty.csv",
-            "error": "输入有误 the uploaded file is empty",
+            "error": "上传的文件是空的 the uploaded file is empty",
             "status": 422,
         }
         r = _post(client, admin, [("e1.csv", b""), ("e2.csv", b"")])

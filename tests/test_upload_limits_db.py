@@ -22,6 +22,11 @@ LIMIT = MIB  # GRIDWARD_MAX_UPLOAD_BYTES in these tests
 SAID = "1 MB (1,048,576 bytes)"  # the limit as the messages state it
 
 
+def _too_big(name: str) -> str:
+    """The 413 an upload of a file over the limit gets, the file named."""
+    return f"文件 {name} 过大 {name}: file too large: the limit is {SAID} per file"
+
+
 @pytest.fixture
 def env(db, auth_headers, monkeypatch):
     """An app whose upload limit is 1 MiB per file, and an admin's headers."""
@@ -98,11 +103,11 @@ def test_a_file_over_the_limit_is_named_with_the_limit_and_nothing_is_stored(env
     r = _post(client, admin, [("small.gpx", _gpx(4000, seed=3)), ("just_over.gpx", over)])
     assert r.status_code == 413, r.text
     said = r.json()["error"]
-    assert said == f"文件过大 just_over.gpx: file too large: the limit is {SAID} per file"
+    assert said == _too_big("just_over.gpx")
     # a bigger one says the same limit (was: the limit plus 64 KiB of form overhead)
     r = _post(client, admin, [("big.gpx", _gpx(LIMIT + 2 * FORM_OVERHEAD, seed=4))])
     assert r.status_code == 413
-    assert r.json()["error"] == f"文件过大 big.gpx: file too large: the limit is {SAID} per file"
+    assert r.json()["error"] == _too_big("big.gpx")
     # the same as a raw body: named by X-Filename
     r = client.post(
         "/tracks",
@@ -110,7 +115,7 @@ def test_a_file_over_the_limit_is_named_with_the_limit_and_nothing_is_stored(env
         headers={**admin, "content-type": "application/gpx+xml", "x-filename": "raw.gpx"},
     )
     assert r.status_code == 413
-    assert r.json()["error"] == f"文件过大 raw.gpx: file too large: the limit is {SAID} per file"
+    assert r.json()["error"] == _too_big("raw.gpx")
     assert fingerprint(db) == before
     # exactly the limit is allowed
     r = _post(client, admin, [("exact.gpx", exact)])
@@ -136,7 +141,10 @@ def test_at_most_50_files_per_request(env) -> None:
     files = [(f"w{i}.gpx", _gpx(1500, seed=i, n=3)) for i in range(51)]
     r = _post(client, admin, files)
     assert r.status_code == 413, r.text
-    assert r.json()["error"] == "文件过大 too many files: at most 50 files per request"
+    assert (
+        r.json()["error"]
+        == "文件太多，每次最多 50 个 " + "too many files: at most 50 files per request"
+    )
     assert _n_tracks(db) == 0
 
 

@@ -98,7 +98,9 @@ def token(
     if principal is None:
         _record_failed_signin(engine, form.username, address, limiter)
         raise HTTPException(
-            401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
+            401,
+            "账号名或密码错误 wrong username or password",
+            headers={"WWW-Authenticate": "Bearer"},
         )
     seconds = max(int((expires - dt.datetime.now(dt.UTC)).total_seconds()), 0)
     # For the browser map pages (tiles and layers fetched without an Authorization header).

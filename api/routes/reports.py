@@ -63,7 +63,10 @@ def report(
 ):
     _plain_query(request)
     if table is not None and format != "csv":
-        raise InputError(f"table={table} picks the table of a CSV: {format} holds every table")
+        raise InputError(
+            f"只有 CSV 才选表，{format} 含全部表 "
+            f"table={table} picks the table of a CSV: {format} holds every table"
+        )
     if format == "csv":
         check_table(table, kind)  # segments of a week: a 422 before any work
     today = city_today()  # once: the period and the report must agree near midnight
@@ -114,11 +117,15 @@ def _plain_query(request: Request) -> None:
     unknown = sorted(set(keys) - _QUERY)
     if unknown:
         raise InputError(
+            f"未知参数 {unknown[0]!r} "
             f"unknown parameter {unknown[0]!r}: a report takes {', '.join(sorted(_QUERY))}"
         )
     twice = sorted(k for k in set(keys) if len(request.query_params.getlist(k)) > 1)
     if twice:
-        raise InputError(f"parameter {twice[0]!r} given more than once: give it once")
+        raise InputError(
+            f"参数 {twice[0]!r} 给了多次，请只给一次 "
+            f"parameter {twice[0]!r} given more than once: give it once"
+        )
 
 
 def _own_view(rep: Report, person_id: int | None) -> None:
