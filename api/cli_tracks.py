@@ -42,9 +42,12 @@ def check_input_file(path: Path, what: str = "file") -> None:
     """Raise an InputError naming the problem unless ``path`` is a readable file: a folder
     gets its own message, since a shell glob that matched nothing leaves the folder name."""
     if path.is_dir():
-        raise InputError(f"{path} is a folder: pass the files, e.g. {path / '*.gpx'}")
+        raise InputError(
+            "这是文件夹，请给出其中的文件 "
+            f"{path} is a folder: pass the files, e.g. {path / '*.gpx'}"
+        )
     if not path.is_file():
-        raise InputError(f"{what} not found: {path}")
+        raise InputError(f"文件不存在 {what} not found: {path}")
 
 
 def read_track_file(path: Path, max_bytes: int) -> bytes:
@@ -83,7 +86,9 @@ def _read_network(path: Path) -> gpd.GeoDataFrame:
         with _quiet():
             gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise InputError(f"cannot read network {path}: {_first_line(exc)}") from None
+        raise InputError(
+            f"无法读取路网文件 cannot read network {path}: {_first_line(exc)}"
+        ) from None
     if EDGE_ID in gdf.columns and len(gdf):
         if not pd.api.types.is_numeric_dtype(gdf[EDGE_ID]):  # text (str or object dtype)
             gdf[EDGE_ID] = json_property_values(path, gdf[EDGE_ID])
@@ -117,21 +122,29 @@ def _check_edge_ids(ids: pd.Series) -> None:
     missing = ids.isna().to_numpy()
     if missing.any():
         n = int(missing.argmax()) + 1
-        raise InputError(f"network has segments without '{EDGE_ID}' (feature {n})")
+        raise InputError(
+            f"有路段缺少 '{EDGE_ID}' network has segments without '{EDGE_ID}' (feature {n})"
+        )
     if pd.api.types.is_numeric_dtype(ids) and not pd.api.types.is_bool_dtype(ids):
         return  # plain numbers: duplicates are WalkNetwork's check
     for n, value in enumerate(ids.tolist(), 1):
         why = _id_problem(value)
         if why == "an empty string":
-            raise InputError(f"network has segments without '{EDGE_ID}' (feature {n} has {why})")
+            raise InputError(
+                f"有路段缺少 '{EDGE_ID}' "
+                f"network has segments without '{EDGE_ID}' (feature {n} has {why})"
+            )
         if why is not None:
             raise InputError(
+                f"路网 '{EDGE_ID}' 须为数字或文本 "
                 f"network '{EDGE_ID}' must be a number or a string (feature {n} has {why})"
             )
     text = ids.map(str)
     if text.duplicated().any() and not ids.duplicated().any():
         a, b = ids[text == text[text.duplicated()].iloc[0]].tolist()[:2]
-        raise InputError(f"network '{EDGE_ID}' is not unique (e.g. {a!r} and {b!r})")
+        raise InputError(
+            f"路网 '{EDGE_ID}' 有重复 network '{EDGE_ID}' is not unique (e.g. {a!r} and {b!r})"
+        )
 
 
 def _check_max_mb(max_mb: float | None) -> None:
@@ -139,9 +152,11 @@ def _check_max_mb(max_mb: float | None) -> None:
     if max_mb is None:
         return
     if not max_mb > 0:
-        raise InputError(f"--max-mb must be more than 0, not {max_mb:g}")
+        raise InputError(f"文件大小上限须大于 0 --max-mb must be more than 0, not {max_mb:g}")
     if not max_mb <= MAX_MB:
-        raise InputError(f"--max-mb must be at most {MAX_MB:,} (1 TB), not {max_mb:g}")
+        raise InputError(
+            f"文件大小上限最多 1 TB --max-mb must be at most {MAX_MB:,} (1 TB), not {max_mb:g}"
+        )
 
 
 def _check_out(out: Path, network: Path, track: Path) -> str:
@@ -165,7 +180,9 @@ def _write(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
             write_vector(gdf, out, "matched", driver, allowed=("GeoJSON", "GPKG", "CSV"))
     except Exception as exc:  # OSError, pyogrio's DataSourceError, ...
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
-        raise InputError(f"cannot write {out}: {why.replace(str(tmp), str(out))}") from None
+        raise InputError(
+            f"无法写入文件 cannot write {out}: {why.replace(str(tmp), str(out))}"
+        ) from None
 
 
 def _first_line(exc: Exception) -> str:
@@ -209,7 +226,7 @@ def match(
     from geo.tracks.parse import parse_track
 
     if mode not in ("walk", "bike"):
-        raise InputError(f"unknown mode '{mode}': use walk or bike")
+        raise InputError(f"出行方式有误，请用 walk 或 bike unknown mode '{mode}': use walk or bike")
     _check_max_mb(max_mb)
     normalize_crs(crs)  # an unknown name fails before any file is read
     driver = _check_out(out, network, track)
@@ -326,7 +343,7 @@ def check(
     from geo.tracks.match import MatchParams
 
     if mode not in ("walk", "bike"):
-        raise InputError(f"unknown mode '{mode}': use walk or bike")
+        raise InputError(f"出行方式有误，请用 walk 或 bike unknown mode '{mode}': use walk or bike")
     s = get_settings()
     net = _stored_network(s)
     bad = 0
@@ -350,7 +367,7 @@ def check(
             typer.echo(f"ERROR {f}: {chinese_first(exc.message, exc.status_code)}")
     if bad:
         # an InputError (not typer.Exit) so the exit code is non-zero however the app is run
-        raise InputError(f"{bad} of {len(files)} track file(s) rejected")
+        raise InputError(f"有 {bad} 个轨迹文件未通过 {bad} of {len(files)} track file(s) rejected")
 
 
 def _stored_network(s: Settings) -> WalkNetwork | None:

@@ -178,13 +178,16 @@ def requeue_tracks(
     Returns (tracks queued now, tracks that were queued already).
     """
     if until is not None and since is None:
-        raise InputError("until needs since (the first day)")
+        raise InputError("给了结束日期，还需起始日期 until needs since (the first day)")
     if (track_ids is None) == (since is None):
-        raise InputError("give track ids or a first day (since), not both and not neither")
+        raise InputError(
+            "请给出轨迹编号或起始日期，二者选一 "
+            "give track ids or a first day (since), not both and not neither"
+        )
     if since is not None:
         until = until or since
     elif not track_ids:
-        raise InputError("no track ids given")
+        raise InputError("未给出轨迹编号 no track ids given")
     with engine.begin() as conn:
         if track_ids is not None:
             ids = sorted(set(track_ids))
@@ -195,7 +198,7 @@ def requeue_tracks(
             )
             missing = [i for i in ids if i not in found]
             if missing:
-                raise NotFoundError(f"no such track: {_some(missing)}")
+                raise NotFoundError(f"轨迹不存在 no such track: {_some(missing)}")
             withdrawn = [i for i in ids if found[i] == "withdrawn"]
             if withdrawn:  # matched again, it would be credited again
                 raise ConflictError(

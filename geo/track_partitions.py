@@ -41,6 +41,7 @@ def days_between(t0: dt.datetime, t1: dt.datetime) -> list[dt.date]:
     n = (d1 - d0).days + 1
     if n > MAX_DAYS_PER_TRACK:
         raise InputError(
+            f"轨迹跨 {n} 天，最多 {MAX_DAYS_PER_TRACK} 天 "
             f"track spans {n} days ({d0} to {d1}); at most {MAX_DAYS_PER_TRACK} are accepted"
         )
     return [d0 + dt.timedelta(days=i) for i in range(max(n, 0))]
@@ -136,7 +137,10 @@ def drop_days_before(
     """
     today = dt.datetime.now(dt.UTC).date()
     if before > today:
-        raise InputError(f"--before {before} is after today ({today} UTC): only finished days")
+        raise InputError(
+            f"日期 {before} 晚于今天，只能处理已结束的日子 "
+            f"--before {before} is after today ({today} UTC): only finished days"
+        )
     with engine.begin() as conn:
         old = [(d, name) for d, name in day_partitions(conn) if d < before]
         out = [

@@ -67,10 +67,13 @@ def local_days(
     included) in the city's time zone as a UTC-comparable range; a missing day leaves that
     side open. Reports, rematch and listings all count a walk on its local day."""
     if since is not None and until is not None and since > until:
-        raise InputError(f"since {since} is after until {until}")
+        raise InputError(
+            f"起始日期 {since} 晚于结束日期 {until} since {since} is after until {until}"
+        )
     for name, day in (("since", since), ("until", until)):
         if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
             raise InputError(
+                f"日期 {day} 超出范围，须在 {EARLIEST_DAY} 至 {LATEST_DAY} 之间 "
                 f"{name} {day} is out of range: walks are dated {EARLIEST_DAY} to {LATEST_DAY}"
             )
     zone = ZoneInfo(tz or get_settings().timezone)
@@ -125,7 +128,7 @@ def _person_exists(engine: Engine, person_id: int) -> None:
     with engine.connect() as conn:
         found = conn.execute(text("SELECT 1 FROM people WHERE id = :p"), {"p": person_id}).first()
     if found is None:
-        raise InputError(f"person {person_id} does not exist")
+        raise InputError(f"人员 {person_id} 不存在 person {person_id} does not exist")
 
 
 def store_track(
@@ -314,7 +317,9 @@ def _store(
     corrected (None if it existed unchanged)."""
 
     if mode is not None and mode not in ("walk", "bike"):
-        raise InputError(f"unknown mode '{mode[:20]}': use walk or bike")
+        raise InputError(
+            f"出行方式有误，请用 walk 或 bike unknown mode '{mode[:20]}': use walk or bike"
+        )
     s = settings or get_settings()
     # checked before the duplicate test: a bad datum or person is refused whether or not the
     # file was stored before ("already stored" must not hide a typo)
@@ -414,14 +419,20 @@ def _store(
             engine, fixes, parsed, data, sha, filename, crs, person_id, uploaded_by, mode, queue
         )
         if same is None:  # cannot happen: the walk's row is committed and never deleted
-            raise ConflictError(f"{filename or 'upload'}: stored concurrently; send it again")
+            raise ConflictError(
+                "同时上传冲突，请重新发送 "
+                f"{filename or 'upload'}: stored concurrently; send it again"
+            )
         return same
     if track_id is None:
         # a concurrent upload of the same bytes won the race: answer as to a re-send, so
         # this request's person and datum get the same checks (claim, 409, correction)
         again = resent()
         if again is None:  # cannot happen: the insert conflicted on the winner's committed row
-            raise ConflictError(f"{filename or 'upload'}: stored concurrently; send it again")
+            raise ConflictError(
+                "同时上传冲突，请重新发送 "
+                f"{filename or 'upload'}: stored concurrently; send it again"
+            )
         return again
     stored = StoredTrack(
         int(track_id),
@@ -725,9 +736,12 @@ def check_upload(
         data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
     )
     if len(parsed.points) == 0:
-        raise InputError("no points with times")
+        raise InputError("没有带时间的定位点 no points with times")
     if len(parsed.points) == 1:  # a shared location, or a logger stopped at once
-        raise InputError("only 1 point with a time: a patrol track needs at least 2 to show a walk")
+        raise InputError(
+            "只有 1 个带时间的定位点，巡查轨迹至少需要 2 个 "
+            "only 1 point with a time: a patrol track needs at least 2 to show a walk"
+        )
     _check_times(parsed.points, s)
     for warning in (sparse_warning(parsed.points["time"]), old_walk_warning(parsed.points, s)):
         if warning:
@@ -926,7 +940,7 @@ def set_track_person(
         if track is None:
             if authorize is not None:  # out of scope, which tracks exist is not told
                 authorize(None)
-            raise NotFoundError(f"track {track_id} does not exist")
+            raise NotFoundError(f"轨迹 {track_id} 不存在 track {track_id} does not exist")
         homes = dict(
             conn.execute(
                 text(
@@ -937,7 +951,7 @@ def set_track_person(
             ).all()
         )
         if person_id not in homes:
-            raise NotFoundError(f"person {person_id} does not exist")
+            raise NotFoundError(f"人员 {person_id} 不存在 person {person_id} does not exist")
         if authorize is not None:
             for pid in dict.fromkeys([track.person_id, person_id]):
                 if pid is not None:
@@ -1180,6 +1194,7 @@ def _check_times(pts: pd.DataFrame, s: Settings) -> None:
         if len(jumps) > MAX_BACK_JUMPS:
             worst = int(jumps[np.argmax(back[jumps])])
             raise InputError(
+                "定位点时间顺序混乱，文件像是被打乱 "
                 f"timestamps out of order: {len(jumps)} times the next point is "
                 f"earlier (point {worst + 2} by {back[worst]:.0f} s); a few blocks out of "
                 "order are sorted, a shuffled file is not"
@@ -1292,7 +1307,10 @@ def _network_of_day(engine: DbBind, version: str, day: dt.date | None) -> Any:
                 params=params,
             )
         if segs.empty:
-            raise InputError("no street segments stored: import a street network first")
+            raise InputError(
+                "尚未导入路段，请先导入街巷路网 "
+                "no street segments stored: import a street network first"
+            )
         return WalkNetwork.from_segments(segs, edge_id_col="edge_id")
 
     with _net_lock:  # two uploads at once build it once
@@ -1420,9 +1438,11 @@ def match_stored_track(
             {"t": track_id},
         ).first()
         if track is None:
-            raise NotFoundError(f"track {track_id} does not exist")
+            raise NotFoundError(f"轨迹 {track_id} 不存在 track {track_id} does not exist")
         if track.status == "withdrawn":  # withdrawn while its upload waited for the lock
-            raise ConflictError(f"track {track_id} was withdrawn: not matched")
+            raise ConflictError(
+                f"轨迹 {track_id} 已撤回，不再匹配 track {track_id} was withdrawn: not matched"
+            )
         if if_unmatched and track.status not in ("stored", "queued"):
             return _matched_meanwhile(conn, track)
         return _match_locked(conn, track, mode, points)
@@ -1535,22 +1555,28 @@ def why_nothing_matched(report: Any, clean: Any, params: Any, matched: int = 0) 
     if report.points_out == 0:
         if n and report.poor_accuracy >= n / 2:
             return (
+                "定位精度太差，定位点已丢弃 "
                 f"{report.poor_accuracy} of {n} fixes report an accuracy worse than "
                 f"{clean.max_accuracy_m:g} m and were dropped (GRIDWARD_MAX_ACCURACY_M)"
             )
         if n > 1 and report.duplicate_times >= n - 1:
-            return f"all {n} fixes have the same time: no walk to follow"
+            return (
+                f"所有定位点时间相同，无法还原行走 all {n} fixes have the same time: "
+                "no walk to follow"
+            )
         if report.short_pieces_points:
-            return f"too few fixes to follow a walk ({n} in the file)"
-        return "no fixes were left after cleaning (see cleaning)"
+            return f"定位点太少，无法还原行走 too few fixes to follow a walk ({n} in the file)"
+        return "清洗后没有剩余定位点 no fixes were left after cleaning (see cleaning)"
     if matched > 0:
         least = params.min_credit_sigmas * params.sigma_min_m
         return (
+            "走过的路段太短，无法计入 "
             f"{matched} fixes lie on the streets, but the walk covered too little of any "
             f"street segment to credit (under about {least:g} m: a stretch shorter than the "
             "GPS noise cannot be verified)"
         )
     return (
+        f"定位点 {params.search_radius_m:g} 米内没有街巷：请检查是否在本市、坐标系（crs）是否正确 "
         f"no street or alley within {params.search_radius_m:g} m of the fixes: is the walk "
         "inside the city's streets, and its datum (crs) right?"
     )

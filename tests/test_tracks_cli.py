@@ -168,7 +168,9 @@ def test_a_folder_is_named_as_a_folder(gw, files):
     _one_error(gw("match", "--network", tmp, "--track", track, "--out", out), "is a folder")
     r = gw("tracks", "check", tmp)
     assert (
-        r.returncode == 2 and f"ERROR {tmp}: 输入有误 {tmp} is a folder: pass the files" in r.stdout
+        r.returncode == 2
+        and f"ERROR {tmp}: 这是文件夹，请给出其中的文件 {tmp} is a folder: pass the files"
+        in r.stdout
     ), r.stdout
 
 
@@ -274,7 +276,9 @@ def test_check_refuses_future_and_out_of_order_times_as_upload_does(gw, files):
     assert f"ERROR {later}: 轨迹时间晚于当前时间" in r.stdout, r.stdout
     assert f"ERROR {marked}: 轨迹时间晚于当前时间" in r.stdout, r.stdout
     assert "the city's UTC offset (+8 h): local clock times read as UTC" in r.stdout
-    assert f"ERROR {shuffled}: 输入有误 timestamps out of order" in r.stdout, r.stdout
+    assert (
+        f"ERROR {shuffled}: 定位点时间顺序混乱，文件像是被打乱 timestamps out of order" in r.stdout
+    ), r.stdout
     assert f"OK    {swapped}: csv, 20 points" in r.stdout, r.stdout
     assert f"OK    {fine}: csv, 20 points" in r.stdout, r.stdout
     assert "4 of 6 track file(s) rejected" in r.stderr

@@ -219,7 +219,9 @@ def test_upload_rules(demo, auth_headers):
         admin = auth_headers("admin")
         r = _post(client, admin, [("a.csv", _csv(pts)), ("b.csv", _csv(pts))], person_id=999999)
         assert r.status_code == 422
-        assert r.json()["error"] == "输入有误 all 2 files: person 999999 does not exist"
+        assert r.json()["error"] == (
+            "全部 2 个文件未存 all 2 files: 人员 999999 不存在 person 999999 does not exist"
+        )
         r = _post(client, steward, [("a.csv", _csv(pts))])
         assert r.status_code == 201, r.text
         with demo.connect() as conn:
@@ -280,7 +282,7 @@ def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], persn="S1")
         assert r.status_code == 422
         said = r.json()["error"]
-        assert said.startswith("输入有误 unknown field 'persn': POST /tracks takes crs")
+        assert said.startswith("未知字段 'persn' unknown field 'persn': POST /tracks takes crs")
         # a steward names only themselves, and hears nothing of anyone else
         r = _post(client, steward, [("c.csv", _csv(pts.iloc[:60]))], person="S2")
         assert r.status_code == 403 and "only for themselves" in r.json()["error"]
@@ -1138,7 +1140,9 @@ def test_cli_upload_says_a_walks_times_were_put_right_and_refuses_a_copy(demo, p
     assert errors == ["error: 1 个文件未存 1 of 3 track file(s) not stored: see their lines above"]
     (tmp_path / "binary.gpx").write_bytes(bytes(range(256)) * 4)
     res = run_cli(["tracks", "upload", str(tmp_path / "binary.gpx"), "--person", "1"], pg_url)
-    assert res.returncode == 2 and "binary.gpx: error: 输入有误 " in res.stdout, res.stdout
+    assert (
+        res.returncode == 2 and "binary.gpx: error: 文件格式不支持 file looks binary" in res.stdout
+    ), res.stdout
 
 
 def test_a_sparse_track_is_told_its_way_is_inferred(demo, auth_headers, tmp_path, run_inproc):  # noqa: F811

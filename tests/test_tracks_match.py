@@ -417,7 +417,11 @@ def test_match_cli_says_why_a_track_credits_nothing(tmp_path):
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert json.loads(out.read_text())["features"] == []
-    assert f"warning: {len(pts)} of {len(pts)} fixes report an accuracy worse than 50 m" in r.output
+    n = len(pts)
+    assert (
+        f"warning: 定位精度太差，定位点已丢弃 {n} of {n} fixes report an accuracy worse than 50 m"
+        in r.output
+    )
 
 
 def test_match_cli_bad_network(tmp_path):

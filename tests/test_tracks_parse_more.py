@@ -22,6 +22,9 @@ import pytest
 from geo.errors import InputError
 from geo.tracks.parse import parse_track
 
+# the Chinese lead of the summary-row warning (geo.tracks.parse_table)
+SUMMARY = "已忽略表格末尾的汇总行 "
+
 T0 = pd.Timestamp("2026-11-20T00:00:00Z")  # 2026-11-20 08:00:00 in Beijing
 N = 5
 LON = [116.3125 + i * 4e-5 for i in range(N)]
@@ -145,7 +148,7 @@ def test_headerless_outside_china_longitude_is_the_column_beyond_90():
 )
 def test_ambiguous_headerless_csv_is_refused_naming_the_columns(lines, words):
     msg = _refused(("\n".join(lines) + "\n").encode(), "t.csv")
-    assert msg.startswith("headerless CSV"), msg
+    assert "headerless CSV: " in msg, msg
     assert words in msg, msg
     assert "add a header row" in msg
 
@@ -290,7 +293,7 @@ def test_nmea_log_rmc_dates_gga_fixes_and_hdop(name):
     assert np.allclose(p.points["lon"], [116.3125 + i * 4e-5 for i in range(7)], atol=1e-8)
     assert np.allclose(p.points["lat"], [39.9987 + i * 1e-5 for i in range(7)], atol=1e-8)
     assert np.allclose(p.points["accuracy"], [5 * (0.8 + i / 10) for i in range(7)])  # HDOP×5 m
-    assert "1 NMEA sentences skipped (1 with a wrong checksum)" in p.warnings
+    assert "已跳过 1 条无效语句 1 NMEA sentences skipped (1 with a wrong checksum)" in p.warnings
     assert any("1 NMEA sentences without a fix" in w for w in p.warnings)
 
 
@@ -674,7 +677,10 @@ def test_utf32_without_byte_order_mark_is_read(codec):
     # cut inside a character: named, not "binary"
     name = codec.upper()
     msg = _refused(csv.encode(codec)[:-1], "cut.csv")
-    assert msg.startswith(f"text looks like {name} (no byte-order mark) but is not {name}: ")
+    assert msg.startswith(
+        f"文本不是有效的 {name} 编码 "
+        f"text looks like {name} (no byte-order mark) but is not {name}: "
+    )
 
 
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
@@ -737,7 +743,7 @@ def test_a_trailing_summary_row_with_averaged_coordinates_is_dropped(footer, sho
     values not understood", its count in the time column)."""
     p = parse_track((_numbered() + footer).encode(enc), "导出.csv")
     _check(p, fmt="csv")
-    assert p.warnings == [f"1 summary row below the fixes ignored: {shown!r}"]
+    assert p.warnings == [f"{SUMMARY}1 summary row below the fixes ignored: {shown!r}"]
 
 
 def test_summary_rows_with_coordinates_in_sheets_and_without_a_header():
@@ -747,12 +753,16 @@ def test_summary_rows_with_coordinates_in_sheets_and_without_a_header():
     footer: list[list[object]] = [["小计", 116.31264, 39.99872, None], ["总计", 581.5632, 199.9936]]
     p = parse_track(_xlsx(xlsx_rows + footer), "f.xlsx")
     _check(p, fmt="xlsx")
-    assert p.warnings == ["2 summary rows below the fixes ignored: '小计, 116.31264, 39.99872'"]
+    assert p.warnings == [
+        SUMMARY + "2 summary rows below the fixes ignored: '小计, 116.31264, 39.99872'"
+    ]
     # the label in the time column, no header: the same
     text = "\n".join(_rows()) + "\n116.3126400,39.9987200,平均\n"
     p = parse_track(text.encode(), "h.csv")
     _check(p, fmt="csv")
-    assert p.warnings == ["1 summary row below the fixes ignored: '116.3126400, 39.9987200, 平均'"]
+    assert p.warnings == [
+        SUMMARY + "1 summary row below the fixes ignored: '116.3126400, 39.9987200, 平均'"
+    ]
 
 
 def test_labelled_rows_with_a_time_or_among_the_fixes_are_not_summaries():
@@ -770,7 +780,8 @@ def test_labelled_rows_with_a_time_or_among_the_fixes_are_not_summaries():
         text = head + "\n".join([*rows[::order], f"116.3126400,39.9987200,{mid},平均"]) + "\n"
         p = parse_track(text.encode(), "avg.csv")
         assert p.warnings == [
-            f"1 summary row below the fixes ignored: '116.3126400, 39.9987200, {mid}, 平均'"
+            f"{SUMMARY}1 summary row below the fixes ignored: "
+            f"'116.3126400, 39.9987200, {mid}, 平均'"
         ]
         assert len(p.points) == len(LOCAL)
     # an averaged row among the fixes is judged as before: its count is no time, refused
@@ -783,7 +794,9 @@ def test_labelled_rows_with_a_time_or_among_the_fixes_are_not_summaries():
     text = _numbered() + "平均,116.31264,39.99872,\n制表人：张三,,,\n"
     p = parse_track(text.encode(), "two.csv")
     _check(p, fmt="csv")
-    assert p.warnings == ["2 summary rows below the fixes ignored: '平均, 116.31264, 39.99872'"]
+    assert p.warnings == [
+        SUMMARY + "2 summary rows below the fixes ignored: '平均, 116.31264, 39.99872'"
+    ]
 
 
 def _csv(header: str, times: list[str], tail: str = "") -> bytes:
@@ -816,5 +829,5 @@ def test_an_upload_of_one_fix_is_refused():
 
     text = _csv("lon,lat,time", LOCAL)[: len("lon,lat,time\n") + 40].rsplit(b"\n", 1)[0]
     assert len(parse_track(text, "one.csv").points) == 1  # the file mode matches it (nothing)
-    with pytest.raises(InputError, match="^only 1 point"):
+    with pytest.raises(InputError, match="^只有 1 个带时间的定位点.* only 1 point"):
         check_upload(text, "one.csv")

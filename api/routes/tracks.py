@@ -117,7 +117,9 @@ async def upload(
     crs = fields.get("crs", "wgs84")
     mode = fields.get("mode")  # None: not named (a re-send keeps the stored track's mode)
     if mode is not None and mode not in ("walk", "bike"):
-        raise HTTPException(422, f"mode must be walk or bike, not {mode[:20]!r}")
+        raise HTTPException(
+            422, f"出行方式有误，请用 walk 或 bike mode must be walk or bike, not {mode[:20]!r}"
+        )
     _refuse_unknown_fields(fields)
     person_id = await _person_id(engine, user, fields)
     defer = _flag(fields.get("defer", "false"))
@@ -126,7 +128,11 @@ async def upload(
         filename = clean_filename(raw_name)
         if not data:
             results.append(
-                {"filename": filename, "error": "the uploaded file is empty", "status": 422}
+                {
+                    "filename": filename,
+                    "error": "上传的文件是空的 the uploaded file is empty",
+                    "status": 422,
+                }
             )
             continue
         try:
@@ -150,7 +156,7 @@ async def upload(
         status = int(first.get("status", 422)) if isinstance(first.get("status"), int) else 422
         errors = {r["error"] for r in results}
         if len(results) > 1 and len(errors) == 1:  # e.g. an unknown person: say it once
-            message = f"all {len(results)} files: {errors.pop()}"
+            message = f"全部 {len(results)} 个文件未存 all {len(results)} files: {errors.pop()}"
         else:
             message = "; ".join(f"{r['filename'] or 'file'}: {r['error']}" for r in results)
         message = chinese_first(message, status)
@@ -216,6 +222,7 @@ def _refuse_unknown_fields(fields: dict[str, str]) -> None:
         names = ", ".join(repr(k[:40]) for k in unknown[:5])
         raise HTTPException(
             422,
+            f"未知字段 {names} "
             f"unknown field{'s' if len(unknown) > 1 else ''} {names}: POST /tracks takes "
             f"{', '.join(UPLOAD_FIELDS)} (and the files as 'file')",
         )
@@ -235,6 +242,7 @@ async def _person_id(engine: Engine, user: Principal, fields: dict[str, str]) ->
     # (an acceptance tester read names and ids off the answers: never tell them more)
     mine = HTTPException(
         403,
+        "小巷管家只能为本人上传，请填本人的人员编号或不填 "
         f"stewards may act only for themselves: person {given[:40]!r} is not you (give your "
         "own registry id, or id:N with your people.id, or leave person out)",
     )
@@ -252,6 +260,7 @@ async def _person_id(engine: Engine, user: Principal, fields: dict[str, str]) ->
     ):
         raise HTTPException(
             422,
+            "两个人员字段不一致，请只给一个 "
             f"person {given[:40]!r} is {who.label()}, but person_id is "
             f"{fields['person_id'][:20]!r}: give one of them",
         )
@@ -264,7 +273,9 @@ def _flag(value: str) -> bool:
         return True
     if v in ("0", "false", "no", ""):
         return False
-    raise HTTPException(422, f"defer must be true or false, not {value[:20]!r}")
+    raise HTTPException(
+        422, f"延后匹配须为 true 或 false defer must be true or false, not {value[:20]!r}"
+    )
 
 
 def _start_drain(engine: Engine, username: str, track_ids: list[int] | None = None) -> str:
@@ -287,6 +298,7 @@ def _start_drain(engine: Engine, username: str, track_ids: list[int] | None = No
         rep = drain_queue(engine, progress=step, waiting_for=track_ids)
         if rep.waiting:  # another worker still holds them: not done (see drain_queue)
             raise GridwardError(
+                "轨迹仍在由另一进程匹配，请稍后查看 "
                 f"tracks {', '.join(map(str, rep.waiting))} are still being matched by "
                 "another worker; GET /tracks/{id} shows when they are"
             )
@@ -378,7 +390,7 @@ def list_tracks(
     fixes were poor); ``error`` says why a match failed. Withdrawn tracks are listed only
     with ``status=withdrawn``: they are no walks any more."""
     if status is not None and status not in TRACK_STATUSES:
-        raise HTTPException(422, f"status must be one of {', '.join(TRACK_STATUSES)}")
+        raise HTTPException(422, f"状态有误 status must be one of {', '.join(TRACK_STATUSES)}")
     params = {
         "pid": person_for(user, person_id),
         "status": status,
@@ -460,7 +472,9 @@ def reassign_track(
     from api.cli_people import resolve_person
 
     if (body.person is None) == (body.person_id is None):
-        raise HTTPException(422, "give one of person (registry id) and person_id")
+        raise HTTPException(
+            422, "请只给出一个人员（人员编号或 id） give one of person (registry id) and person_id"
+        )
     pid = body.person_id or resolve_person(engine, body.person or "", "person").id
     refusal = (
         f"轨迹 {track_id} 或人员 {pid} 不在您的管辖区域内（或不存在） "
@@ -565,9 +579,11 @@ def get_track(
             {"t": track_id},
         ).first()
         if t is None:
-            raise NotFoundError(f"track {track_id} does not exist")
+            raise NotFoundError(f"轨迹 {track_id} 不存在 track {track_id} does not exist")
         if user.role == "steward" and t.person_id != user.person_id:
-            raise HTTPException(403, "stewards may read only their own tracks")
+            raise HTTPException(
+                403, "小巷管家只能查看本人的轨迹 stewards may read only their own tracks"
+            )
         matches = conn.execute(
             text(
                 "SELECT matched_at, matched_points, pieces, datum_hint, segments, walked_m "

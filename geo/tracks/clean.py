@@ -91,7 +91,8 @@ class CleanParams:
         if self.max_speed_mps is not None:
             return float(self.max_speed_mps)
         if self.mode not in MODE_MAX_SPEED:
-            raise InputError(f"unknown mode '{self.mode}': use {', '.join(MODE_MAX_SPEED)}")
+            modes = ", ".join(MODE_MAX_SPEED)
+            raise InputError(f"出行方式有误，请用 {modes} unknown mode '{self.mode}': use {modes}")
         return MODE_MAX_SPEED[self.mode]
 
     def sustained_speed(self) -> float | None:

@@ -166,7 +166,10 @@ class MatchParams:
             ),
         }
         if mode not in base:
-            raise InputError(f"unknown mode '{mode}': use walk, bike or drive")
+            raise InputError(
+                "出行方式有误，请用 walk、bike 或 drive "
+                f"unknown mode '{mode}': use walk, bike or drive"
+            )
         return replace(base[mode], **overrides)  # type: ignore[arg-type]
 
 
@@ -849,7 +852,9 @@ def _viterbi_single(pc: _Piece) -> None:
             back[i] = cand.argmax(axis=1)
             score = cand.max(axis=1)
     if not np.isfinite(score.max()):
-        raise InputError("map matching found no path (a fix has no finite state)")
+        raise InputError(
+            "轨迹无法匹配到路网 map matching found no path (a fix has no finite state)"
+        )
     path = np.empty(n, dtype=np.int64)
     path[-1] = int(score.argmax())
     for i in range(n - 1, 0, -1):
@@ -884,7 +889,9 @@ def _viterbi_lockstep(batch: list[_Piece]) -> None:
         back[:, i] = b
         score = cand.max(axis=1)
     if not np.isfinite(score.max(axis=1)).all():
-        raise InputError("map matching found no path (a fix has no finite state)")
+        raise InputError(
+            "轨迹无法匹配到路网 map matching found no path (a fix has no finite state)"
+        )
     path = np.empty((B, L), dtype=np.int64)
     path[:, -1] = score.argmax(axis=1)
     rows = np.arange(B)

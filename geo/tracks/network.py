@@ -57,6 +57,7 @@ def _check_lonlat(xy: np.ndarray) -> None:
     if bad.any():
         x, y = xy[int(np.argmax(bad))]
         raise InputError(
+            "路网坐标不是经纬度：请注明坐标系（如 EPSG:32650）或转为 WGS 84 "
             f"network coordinates are not longitude/latitude (e.g. x={x:.10g}, y={y:.10g}): "
             'add a "crs" member naming their CRS (e.g. EPSG:32650) or reproject to WGS 84'
         )
@@ -111,21 +112,26 @@ class WalkNetwork:
         per-piece fallback, which suits large networks matched with few tracks).
         """
         if len(segments) == 0:  # first: an empty file has no columns either
-            raise InputError("network has no segments")
+            raise InputError("路网没有路段 network has no segments")
         if edge_id_col not in segments.columns:
-            raise InputError(f"network has no '{edge_id_col}' column")
+            raise InputError(f"路网缺少 '{edge_id_col}' 列 network has no '{edge_id_col}' column")
         ids = segments[edge_id_col]
         if ids.isna().any():
-            raise InputError(f"network has segments without '{edge_id_col}'")
+            raise InputError(
+                f"有路段缺少 '{edge_id_col}' network has segments without '{edge_id_col}'"
+            )
         if ids.duplicated().any():
             dup = ids[ids.duplicated()].iloc[0]
-            raise InputError(f"network '{edge_id_col}' is not unique (e.g. {_plain(dup)})")
+            raise InputError(
+                f"路网 '{edge_id_col}' 有重复 "
+                f"network '{edge_id_col}' is not unique (e.g. {_plain(dup)})"
+            )
         gs = segments.geometry
         if gs.crs is not None and gs.crs.to_epsg() != 4326:
             gs = gs.to_crs(WGS84)
         geoms = np.asarray(gs.values, dtype=object)
         if shapely.is_missing(geoms).any() or shapely.is_empty(geoms).any():
-            raise InputError("network has segments without geometry")
+            raise InputError("有路段没有几何 network has segments without geometry")
         _check_lonlat(shapely.get_coordinates(geoms))
         types = shapely.get_type_id(geoms)
         multi = types == 5
@@ -135,7 +141,10 @@ class WalkNetwork:
             types = shapely.get_type_id(geoms)
         if (types != 1).any():
             bad = ids.iloc[int(np.argmax(types != 1))]
-            raise InputError(f"network segment {_plain(bad)} is not a single LineString")
+            raise InputError(
+                f"路段 {_plain(bad)} 不是单条线 "
+                f"network segment {_plain(bad)} is not a single LineString"
+            )
         net = cls()
         net.edge_ids = ids.to_numpy()
         net.geoms_wgs84 = geoms
@@ -148,7 +157,7 @@ class WalkNetwork:
         net.geoms_m = shapely.linestrings(xy, indices=line_idx)
         if oneway_col is not None:
             if oneway_col not in segments.columns:
-                raise InputError(f"network has no '{oneway_col}' column")
+                raise InputError(f"路网缺少 '{oneway_col}' 列 network has no '{oneway_col}' column")
             net.oneway = segments[oneway_col].fillna(False).astype(bool).to_numpy()
         else:
             net.oneway = np.zeros(len(geoms), dtype=bool)
@@ -156,7 +165,9 @@ class WalkNetwork:
         if cost_factor_col is not None:
             f = segments[cost_factor_col].astype(float).fillna(1.0).to_numpy()
             if (f <= 0).any() or not np.isfinite(f).all():
-                raise InputError(f"'{cost_factor_col}' must be positive numbers")
+                raise InputError(
+                    f"'{cost_factor_col}' 须为正数 '{cost_factor_col}' must be positive numbers"
+                )
             net.cost_factor = f
         net._build(xy, line_idx, len(geoms), snap_m)
         net.build_ubodt(ubodt_delta_m)
@@ -193,7 +204,7 @@ class WalkNetwork:
         starts = np.searchsorted(line_idx, np.arange(n_edges), side="left")
         ends = np.searchsorted(line_idx, np.arange(n_edges), side="right") - 1
         if (ends <= starts).any():
-            raise InputError("network has a segment with fewer than 2 points")
+            raise InputError("有路段少于 2 个点 network has a segment with fewer than 2 points")
         # sub-segments: consecutive vertices of the same line
         same = line_idx[:-1] == line_idx[1:]
         i0 = np.flatnonzero(same)

@@ -144,7 +144,7 @@ def read_limited(
             break
         total += len(block)
         if total > max_bytes:
-            raise TooLargeError(f"{too_large} {max_bytes:,} bytes (limit)")
+            raise TooLargeError(f"文件过大 {too_large} {max_bytes:,} bytes (limit)")
         parts.append(block)
     return b"".join(parts)
 
@@ -165,14 +165,14 @@ def parse_track(
     datum of the coordinates (wgs84, gcj02, bd09 or EPSG); output is always WGS 84.
     """
     if len(data) > max_bytes:
-        raise TooLargeError(f"file too large: {len(data):,} bytes, limit {max_bytes:,}")
+        raise TooLargeError(f"文件过大 file too large: {len(data):,} bytes, limit {max_bytes:,}")
     crs_name = normalize_crs(crs)
     data = _utf8_from_bom(data)
     if data[:4] != b"PK\x03\x04" and data[:8] != _OLE2:
         data = _utf8_from_utf32(data)
         data = _utf8_from_utf16(data)
     if not data.strip():
-        raise InputError("empty file: no points")
+        raise InputError("文件为空，没有定位点 empty file: no points")
     if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:5] == b"<?xml":
         data = _xml_as_utf8(data, "XML file")
     kmz = False
@@ -218,7 +218,9 @@ def parse_track(
     except _DATA_ERRORS as exc:
         # a library choking on odd data is still a bad file (4xx), not a server error
         what = "GPX/KML" if fmt == "xml" else fmt.upper()
-        raise InputError(f"{what} file could not be read: {_short(exc)}") from None
+        raise InputError(
+            f"无法读取 {what} 文件 {what} file could not be read: {_short(exc)}"
+        ) from None
 
 
 def _utf8_from_bom(data: bytes) -> bytes:
@@ -238,7 +240,9 @@ def _as_utf8(data: bytes, codec: str, claim: str) -> bytes:
         return data.decode(codec).encode("utf-8")
     except UnicodeDecodeError as exc:
         name = codec.upper()
-        raise InputError(f"text {claim.format(name)} but is not {name}: {_short(exc)}") from None
+        raise InputError(
+            f"文本不是有效的 {name} 编码 text {claim.format(name)} but is not {name}: {_short(exc)}"
+        ) from None
 
 
 def _utf8_from_utf32(data: bytes) -> bytes:
@@ -339,6 +343,7 @@ def _zip_format(data: bytes, filename: str | None) -> str:
 def _not_a_spreadsheet(kind: str) -> InputError:
     """The refusal of an OpenDocument file (zipped or flat) of media type ``kind``."""
     return InputError(
+        "不是电子表格，请另存为 .ods、.xlsx 或 CSV "
         f"OpenDocument file of type {kind[:80]!r}, not a spreadsheet: save the track as "
         ".ods, .xlsx or CSV"
     )
@@ -368,11 +373,14 @@ def _refuse_office_markup(head: bytes) -> None:
     body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if _HTML_TABLE.match(body):
         raise InputError(
+            "文件是网页（办公系统导出的表格），不是轨迹文件："
+            "请用 Excel 或 WPS 打开，另存为 .xlsx 或 CSV "
             "file is a web page (an HTML table, as office systems export 'Excel'), not a track "
             "file: open it in Excel or WPS and save it as .xlsx or CSV"
         )
     if _SPREADSHEET_ML.search(body):
         raise InputError(
+            "文件是 Excel 2003 XML 表格：请用 Excel 或 WPS 打开，另存为 .xlsx 或 CSV "
             "file is an Excel 2003 XML spreadsheet (SpreadsheetML): open it in Excel or WPS "
             "and save it as .xlsx or CSV"
         )
@@ -386,6 +394,7 @@ def _detect_format(data: bytes, filename: str | None) -> str:
     NMEA, as logger apps name their files as they like."""
     if _looks_binary(data):
         raise InputError(
+            "文件格式不支持 "
             "file looks binary (not GPX, KML, KMZ, GeoJSON, CSV, XLSX, XLS, ODS or NMEA)"
         )
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
@@ -407,6 +416,7 @@ def _detect_format(data: bytes, filename: str | None) -> str:
         by_ext = "csv"
     if by_ext and by_ext != sniffed and not (by_ext == "csv" and sniffed in lines):
         raise InputError(
+            f"文件 '{filename}' 的扩展名与内容不符 "
             f"file '{filename}' has a .{ext} name but its content looks like "
             f"{'GPX' if sniffed == 'xml' else sniffed.upper()}"
         )
@@ -419,7 +429,7 @@ def _decode(data: bytes) -> str:
             return data.decode(enc)
         except UnicodeDecodeError:
             continue
-    raise InputError("text encoding not recognised (use UTF-8)")
+    raise InputError("无法识别文本编码，请用 UTF-8 text encoding not recognised (use UTF-8)")
 
 
 # ----------------------------------------------------------------------------------- GPX
@@ -439,22 +449,28 @@ def _parse_xml(data: bytes, kmz: bool = False) -> tuple[_Raw, str]:
     try:
         root = DET.fromstring(source, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
-        raise InputError(f"{what} rejected: it declares a DTD (not allowed for safety)") from None
+        raise InputError(
+            "文件含 DTD，出于安全不予接收 "
+            f"{what} rejected: it declares a DTD (not allowed for safety)"
+        ) from None
     except defusedxml.EntitiesForbidden:
         raise InputError(
+            "文件声明了 XML 实体，出于安全不予接收 "
             f"{what} rejected: it declares XML entities (not allowed for safety)"
         ) from None
     except defusedxml.ExternalReferenceForbidden:
-        raise InputError(f"{what} rejected: it references external entities") from None
+        raise InputError(
+            f"文件引用外部实体，不予接收 {what} rejected: it references external entities"
+        ) from None
     except DET.ParseError as exc:
-        raise InputError(f"malformed or truncated XML: {exc}") from None
+        raise InputError(f"文件不完整或不是有效的 XML malformed or truncated XML: {exc}") from None
     except (ValueError, LookupError) as exc:  # e.g. an encoding expat cannot read
-        raise InputError(f"{what} not readable as XML: {_short(exc)}") from None
+        raise InputError(f"文件无法按 XML 读取 {what} not readable as XML: {_short(exc)}") from None
     tag = _local(root.tag)
     if tag == "kml":
         return _parse_kml(root), "kmz" if kmz else "kml"
     if tag != "gpx" or kmz:
-        raise InputError(f"XML root is <{tag}>, not <gpx> or <kml>")
+        raise InputError(f"不是 GPX 或 KML 文件 XML root is <{tag}>, not <gpx> or <kml>")
     return _parse_gpx(root), "gpx"
 
 
@@ -473,7 +489,9 @@ def _xml_as_utf8(data: bytes, what: str) -> bytes:
     try:
         codec = codecs.lookup(declared).name
     except LookupError:
-        raise InputError(f"{what} declares an unknown text encoding {declared!r}") from None
+        raise InputError(
+            f"文本编码 {declared!r} 无法识别 {what} declares an unknown text encoding {declared!r}"
+        ) from None
     if codec in ("utf-8", "ascii"):
         return data
     rest = body[m.end() :]
@@ -483,7 +501,9 @@ def _xml_as_utf8(data: bytes, what: str) -> bytes:
         try:
             rest = rest.decode(codec).encode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InputError(f"{what} is not valid {declared} text: {_short(exc)}") from None
+            raise InputError(
+                f"文件不是有效的 {declared} 文本 {what} is not valid {declared} text: {_short(exc)}"
+            ) from None
     return b'<?xml version="1.0" encoding="UTF-8"?>' + rest
 
 
@@ -509,8 +529,11 @@ def _parse_gpx(root: Any) -> _Raw:
             parts.append((kind, _child_text(el, "name"), pts))
     if not any(pts for _, _, pts in parts):
         if n_wpt:
-            raise InputError(f"GPX has only waypoints ({n_wpt}), no track or route points")
-        raise InputError("GPX has no track or route points")
+            raise InputError(
+                "只有航点，没有轨迹点或路线点 "
+                f"GPX has only waypoints ({n_wpt}), no track or route points"
+            )
+        raise InputError("文件没有轨迹点或路线点 GPX has no track or route points")
     raw = _Raw([], [], [], [])
     planned = _planned(parts)
     if planned:
@@ -573,13 +596,16 @@ def _kml_from_kmz(data: bytes, max_bytes: int) -> bytes:
             names = [n for n in zf.namelist() if n.lower().endswith(".kml")]
             if not names:
                 raise InputError(
+                    "压缩包里没有 .kml 文件或表格，不是轨迹文件 "
                     "zip archive without a .kml file or a spreadsheet: not a KMZ, XLSX or ODS track"
                 )
             name = "doc.kml" if "doc.kml" in names else names[0]
             with zf.open(name) as fh:
                 return read_limited(fh, max_bytes, too_large="KMZ unpacks to more than")
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
-        raise InputError(f"broken or unsupported KMZ (zip) file: {exc}") from None
+        raise InputError(
+            f"压缩文件损坏或不受支持 broken or unsupported KMZ (zip) file: {exc}"
+        ) from None
 
 
 def _parse_kml(root: Any) -> _Raw:
@@ -594,10 +620,15 @@ def _parse_kml(root: Any) -> _Raw:
             whens = [(c.text or "").strip() for c in el if _local(c.tag) == "when"]
             coords = [(c.text or "").split() for c in el if _local(c.tag) == "coord"]
             if len(whens) != len(coords):
-                raise InputError(f"KML track has {len(coords)} coordinates but {len(whens)} times")
+                raise InputError(
+                    "轨迹的坐标与时间个数不符 "
+                    f"KML track has {len(coords)} coordinates but {len(whens)} times"
+                )
             for c, t in zip(coords, whens, strict=True):
                 if len(c) < 2:
-                    raise InputError(f"KML coordinate {' '.join(c)!r} is not 'lon lat [alt]'")
+                    raise InputError(
+                        f"坐标应为“经度 纬度” KML coordinate {' '.join(c)!r} is not 'lon lat [alt]'"
+                    )
                 raw.lon.append(c[0])
                 raw.lat.append(c[1])
                 raw.time.append(t or None)
@@ -610,7 +641,7 @@ def _parse_kml(root: Any) -> _Raw:
             if point is not None and stamp is not None:
                 xy = (_child_text(point, "coordinates") or "").split(",")
                 if len(xy) < 2:
-                    raise InputError("KML point has no 'lon,lat' coordinates")
+                    raise InputError("定位点缺少经纬度坐标 KML point has no 'lon,lat' coordinates")
                 raw.lon.append(xy[0])
                 raw.lat.append(xy[1])
                 raw.time.append(_child_text(stamp, "when"))
@@ -620,10 +651,11 @@ def _parse_kml(root: Any) -> _Raw:
     if not raw.lon:
         if lines:
             raise InputError(
+                "线路没有时间，是画的路线而非记录的轨迹：请导出带时间的轨迹或 GPX "
                 f"KML has {lines} line(s) without times (a drawn route, not a recorded track): "
                 "export the track with times (gx:Track) or as GPX"
             )
-        raise InputError("KML has no track (gx:Track) or timed points")
+        raise InputError("文件没有轨迹或带时间的定位点 KML has no track (gx:Track) or timed points")
     return raw
 
 
@@ -632,9 +664,12 @@ def _parse_geojson(text: str) -> _Raw:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON: {exc}") from None
+        raise InputError(f"文件不是有效的 JSON malformed JSON: {exc}") from None
     except RecursionError:
-        raise InputError("malformed JSON: nested too deeply to be a GeoJSON track") from None
+        raise InputError(
+            "文件嵌套过深，不是 GeoJSON 轨迹 "
+            "malformed JSON: nested too deeply to be a GeoJSON track"
+        ) from None
     if isinstance(obj, dict) and obj.get("type") == "FeatureCollection":
         feats = obj.get("features") or []
     elif isinstance(obj, dict) and obj.get("type") == "Feature":
@@ -644,7 +679,10 @@ def _parse_geojson(text: str) -> _Raw:
     elif isinstance(obj, list) and obj and all(isinstance(f, dict) for f in obj):
         feats = obj  # a bare list of Features, as some exporters write them
     else:
-        raise InputError("JSON is not a GeoJSON Feature, FeatureCollection or geometry")
+        raise InputError(
+            "文件不是 GeoJSON 要素或几何 "
+            "JSON is not a GeoJSON Feature, FeatureCollection or geometry"
+        )
     raw = _Raw([], [], [], [])
     raw.crs = _geojson_crs(obj)
     for f in feats:
@@ -658,7 +696,9 @@ def _parse_geojson(text: str) -> _Raw:
         if isinstance(geom, dict):
             _add_geometry(raw, geom, props)
     if not raw.lon:
-        raise InputError("GeoJSON has no Point or LineString features: no points")
+        raise InputError(
+            "文件没有点或线要素，没有定位点 GeoJSON has no Point or LineString features: no points"
+        )
     return raw
 
 
@@ -678,7 +718,9 @@ def _geojson_crs(obj: Any) -> str | None:
     try:
         found = normalize_crs(name)
     except InputError:
-        raise InputError(f"GeoJSON crs member names an unknown CRS '{name}'") from None
+        raise InputError(
+            f"未知坐标系 '{name}' GeoJSON crs member names an unknown CRS '{name}'"
+        ) from None
     return None if found == WGS84 else found
 
 
@@ -690,6 +732,7 @@ def _with_file_crs(asked: str, in_file: str | None) -> str:
     if asked == WGS84:
         return in_file
     raise InputError(
+        f"文件注明的坐标系 {in_file} 与上传指定的 {asked} 不符：请去掉 crs 或修改文件 "
         f"the file says its coordinates are in {in_file}, the upload says {asked}: "
         "send it without crs, or fix the file"
     )
@@ -714,7 +757,10 @@ def _add_geometry(raw: _Raw, geom: dict[str, Any], props: dict[str, Any]) -> Non
             # Coordinates may carry the time as a 4th value (x, y, z, t).
             times = [c[3] if isinstance(c, list) and len(c) > 3 else None for c in flat]
         if len(times) != len(flat):
-            raise InputError(f"GeoJSON line has {len(flat)} coordinates but {len(times)} times")
+            raise InputError(
+                "线的坐标与时间个数不符 "
+                f"GeoJSON line has {len(flat)} coordinates but {len(times)} times"
+            )
         _add_coords(raw, flat, times, props)
     elif gtype == _GC:
         for member in geom.get("geometries") or []:
@@ -726,7 +772,9 @@ def _add_coords(raw: _Raw, coords: list[Any], times: list[Any], props: dict[str,
     acc = next((props[k] for k in _ACC_NAMES if k in props), np.nan)
     for c, t in zip(coords, times, strict=True):
         if not isinstance(c, list | tuple) or len(c) < 2:
-            raise InputError(f"GeoJSON coordinate {c!r} is not [lon, lat]")
+            raise InputError(
+                f"坐标 {c!r} 不是 [经度, 纬度] GeoJSON coordinate {c!r} is not [lon, lat]"
+            )
         raw.lon.append(c[0])
         raw.lat.append(c[1])
         raw.time.append(t)
@@ -745,6 +793,7 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
     cut = cut_short(raw.time)
     if cut is not None:
         warnings.append(
+            "最后一个定位点的时间不完整，已丢弃 "
             f"the last point's time {raw.time[cut].strip()[:40]!r} is cut short (the file ends "
             "mid-line: an upload or copy interrupted?): that point is dropped"
         )
@@ -753,10 +802,12 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
     timed = times.notna().to_numpy()
     if not timed.any():
         raise InputError(
+            "定位点都没有时间，无法确定轨迹时间 "
             f"{fmt.upper()} points have no times ({n} points): cannot place the track in time"
         )
     if timed.sum() < MIN_TIMED_SHARE * n:
         raise InputError(
+            "大部分定位点没有时间 "
             f"only {int(timed.sum())} of {n} points have times: no times for most points"
         )
     keep, lon, lat = _usable_rows(raw, times, timed, warnings, cut)
@@ -768,17 +819,25 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
         _check_range(lon, lat)
     elif (np.abs(lon) <= 180).all() and (np.abs(lat) <= 90).all():
         raise InputError(
+            "坐标像是经纬度，不是投影坐标系的米：请用 wgs84、gcj02 或 bd09 "
             f"coordinates look like longitude/latitude, not metres of the projected CRS "
             f"{crs_name} (e.g. {lon[0]:.10g}, {lat[0]:.10g}): use wgs84, gcj02 or bd09"
         )
     try:
         lon, lat = lonlat_to_wgs84(lon, lat, crs_name)
     except ProjError as exc:
-        raise InputError(f"cannot convert from CRS {crs_name} to WGS 84: {exc}") from None
+        raise InputError(
+            f"无法从坐标系 {crs_name} 转换为 WGS 84 "
+            f"cannot convert from CRS {crs_name} to WGS 84: {exc}"
+        ) from None
     if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
-        raise InputError(f"coordinates are not valid in CRS {crs_name}")
+        raise InputError(
+            f"坐标在坐标系 {crs_name} 中无效 coordinates are not valid in CRS {crs_name}"
+        )
     if projected and ((np.abs(lon) > 180).any() or (np.abs(lat) > 90).any()):
-        raise InputError(f"coordinates are not valid in CRS {crs_name}")
+        raise InputError(
+            f"坐标在坐标系 {crs_name} 中无效 coordinates are not valid in CRS {crs_name}"
+        )
     pts = pd.DataFrame(
         {
             "lon": np.asarray(lon, float),
@@ -815,26 +874,36 @@ def _usable_rows(
                 ("longitude", raw.lon[i]) if not np.isfinite(lon[i]) else ("latitude", raw.lat[i])
             )
             raise InputError(
+                f"第 {i + 1} 个定位点的坐标不是数字 "
                 f"{what} of point {i + 1} is not a finite number: {v!r} "
                 f"({int(no_xy.sum())} of {n} points without coordinates)"
             )
         if worst is no_fix:
-            raise InputError(f"{int(no_fix.sum())} of {n} points are at 0,0 (no GPS fix)")
+            raise InputError(
+                "大部分定位点在 0,0，没有 GPS 定位 "
+                f"{int(no_fix.sum())} of {n} points are at 0,0 (no GPS fix)"
+            )
         raise InputError(
+            f"时间 {times.iloc[i]:%Y-%m-%d %H:%M} 超出范围：设备时钟有误或时间单位不对 "
             f"time {times.iloc[i]:%Y-%m-%d %H:%M} out of range (before 1990 or after 2100): "
             "invalid device clock or wrong time unit"
         )
     untimed = ~timed
     if cut is not None:  # warned about on its own
         untimed[cut] = False
-    for mask, what in (
-        (untimed, "without time"),
-        (no_xy, "without coordinates (empty or not a number)"),
-        (no_fix, "at 0,0 (no GPS fix)"),
-        (bad_t, "with a time before 1990 or after 2100 (device clock not set)"),
+    for mask, zh, what in (
+        (untimed, "没有时间", "without time"),
+        (no_xy, "没有坐标", "without coordinates (empty or not a number)"),
+        (no_fix, "在 0,0（无定位）", "at 0,0 (no GPS fix)"),
+        (
+            bad_t,
+            "时间不在 1990–2100 年间",
+            "with a time before 1990 or after 2100 (device clock not set)",
+        ),
     ):
         if mask.any():
-            warnings.append(f"{int(mask.sum())} of {n} points {what} dropped")
+            m = int(mask.sum())
+            warnings.append(f"已丢弃{zh}的定位点 {m} 个 {m} of {n} points {what} dropped")
     return keep, lon, lat
 
 
@@ -849,18 +918,25 @@ def _check_range(lon: np.ndarray, lat: np.ndarray) -> None:
     out = (np.abs(lat) > 90) | (np.abs(lon) > 180)
     if out.any():
         if (np.abs(lon) <= 90).all() and (np.abs(lat) <= 180).all():
-            raise InputError("latitude out of range: lon/lat look swapped (expected lon, lat)")
+            raise InputError(
+                "纬度超出范围，经纬度似乎颠倒 "
+                "latitude out of range: lon/lat look swapped (expected lon, lat)"
+            )
         i = int(np.argmax(out))
         if max(abs(lon[i]), abs(lat[i])) > 360:  # metres of a projected CRS, not degrees
             raise InputError(
+                "坐标不是经纬度：请注明坐标系（如 EPSG:32650）或转为 WGS 84 "
                 f"coordinates are not longitude/latitude (e.g. x={lon[i]:.0f}, "
                 f"y={lat[i]:.0f}): give their CRS (an EPSG code such as EPSG:32650) "
                 "or convert them to WGS 84"
             )
         raise InputError(
+            "坐标超出范围（经度 ±180，纬度 ±90） "
             "coordinates out of range (longitude ±180, latitude ±90), "
             f"e.g. lon={lon[i]:.10g}, lat={lat[i]:.10g}"
         )
     # Chinese data with swapped columns: "latitudes" that look like Chinese longitudes.
     if (lat > 73).all() and (lat < 136).all() and (lon > 3).all() and (lon < 54).all():
-        raise InputError("lon/lat look swapped: latitudes 73–136 look like longitudes in China")
+        raise InputError(
+            "经纬度似乎颠倒 lon/lat look swapped: latitudes 73–136 look like longitudes in China"
+        )

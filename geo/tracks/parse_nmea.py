@@ -94,6 +94,7 @@ def parse_nmea(text: str) -> Raw:
     skipped = _skipped(bad_sum, bad)
     if not any(e.date for e in epochs):
         raise InputError(
+            "记录中没有有效的 RMC 语句，无法确定定位点时间 "
             "NMEA log has no valid RMC sentence ($GPRMC/$GNRMC with status A, a time and a "
             f"date): its fixes cannot be placed in time{f' ({skipped})' if skipped else ''}"
         )
@@ -108,9 +109,13 @@ def parse_nmea(text: str) -> Raw:
         )
         raw.accuracy.append(e.hdop * HDOP_METRES if e.hdop is not None else np.nan)
     if skipped:
-        raw.warnings.append(f"{bad_sum + bad} NMEA sentences skipped ({skipped})")
+        n = bad_sum + bad
+        raw.warnings.append(f"已跳过 {n} 条无效语句 {n} NMEA sentences skipped ({skipped})")
     if no_fix:
-        raw.warnings.append(f"{no_fix} NMEA sentences without a fix (status V, quality 0) skipped")
+        raw.warnings.append(
+            f"已跳过 {no_fix} 条未定位的语句 "
+            f"{no_fix} NMEA sentences without a fix (status V, quality 0) skipped"
+        )
     return raw
 
 

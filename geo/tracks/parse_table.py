@@ -170,7 +170,7 @@ def parse_csv(text: str) -> Raw:
         text = text.replace("\r", "\n")
     rows = _head_lines(text)
     if not rows:
-        raise InputError("CSV has no rows with values: no points")
+        raise InputError("文件没有数据行，没有定位点 CSV has no rows with values: no points")
     hit = _csv_header(rows)
     if hit is None:
         first = rows[0][1]
@@ -179,11 +179,13 @@ def parse_csv(text: str) -> Raw:
             sep0 = next((c for c in SEPARATORS if c in first), ",")
             found = ", ".join(c.strip() for c in _split(first, sep0))[:300]
             raise InputError(
+                "找不到经度/纬度列 "
                 f"CSV needs lon/lat (经度/纬度) columns; found: {found} "
                 f"(no header row naming them in the first {HEAD_ROWS} rows)"
             )
         if width > MAX_COLUMNS:
             raise InputError(
+                f"无表头的表格超过 {MAX_COLUMNS} 列：请加表头行（经度,纬度,时间） "
                 f"headerless CSV has more than {MAX_COLUMNS} columns (limit: a table without a "
                 "header is read column by column): add a header row (lon,lat,time or "
                 "经度,纬度,时间) to the CSV"
@@ -203,9 +205,11 @@ def parse_csv(text: str) -> Raw:
         names = _unique([n.strip() or f"Unnamed: {i}" for i, n in enumerate(names)])
         df = _read_columns(stream, sep, names)
     except (pd.errors.ParserError, csv.Error) as exc:
-        raise InputError(f"malformed CSV: {exc}") from None
+        raise InputError(f"表格格式有误 malformed CSV: {exc}") from None
     except pd.errors.EmptyDataError:
-        raise InputError("CSV has no rows with values: no points") from None
+        raise InputError(
+            "文件没有数据行，没有定位点 CSV has no rows with values: no points"
+        ) from None
     tail = _csv_tail(text, sep, names, df)
     return table_raw(df, False, "CSV", found=names, commas=commas, tail=tail)
 
@@ -399,11 +403,13 @@ def check_workbook_size(
         infos = zf.infolist()
         if len(infos) > XLSX_MAX_MEMBERS:
             raise InputError(
+                "压缩包内文件过多，不是电子表格 "
                 f"{what} holds {len(infos):,} files in its zip (limit {XLSX_MAX_MEMBERS:,}; a "
                 "workbook has a few dozen): not a spreadsheet"
             )
         if sum(i.file_size for i in infos) > limit:
             raise InputError(
+                f"表格解压后超过 {limit:,} 字节 "
                 f"{what} unpacks to more than {limit:,} bytes (limit: {XLSX_UNPACK_RATIO} × the "
                 f"upload limit of {max_bytes:,})"
             )
@@ -442,6 +448,7 @@ def check_xml_document(data: bytes, what: str) -> None:
 
 def _too_many_elements(what: str) -> InputError:
     return InputError(
+        "表格内容过多，请拆分轨迹 "
         f"{what} has more than {XLSX_MAX_ELEMENTS:,} XML elements (limit; a sheet of "
         f"{XLSX_MAX_CELLS:,} cells has about that many): split the track"
     )
@@ -486,6 +493,7 @@ class _TokenRun:
     def _refuse(self, run: int) -> None:
         name = "".join(c if c.isprintable() else "?" for c in self.name[:100])
         raise InputError(
+            "表格含过长的文本，不是轨迹表 "
             f"{self.what} rejected: {name} holds a single piece of text or markup longer than "
             f"{XLSX_MAX_TOKEN >> 20} MiB ({run / 1e6:,.1f} MB): not a track table"
         )
@@ -513,7 +521,7 @@ def _xlsx_table(data: bytes, max_bytes: int) -> tuple[SheetTable, bool]:
             wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
             try:
                 if not wb.worksheets:
-                    raise InputError("XLSX has no sheets: no points")
+                    raise InputError("表格没有工作表，没有定位点 XLSX has no sheets: no points")
                 ws = wb.worksheets[0]
                 # a sheet's stated size may be wrong (rows past it would be lost): read all
                 ws.reset_dimensions()
@@ -544,7 +552,10 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
     cells = chars = 0
     for i, row in enumerate(rows):
         if i >= _EXCEL_MAX_ROWS:  # a crafted row number: no sheet is longer
-            raise InputError(f"{what} sheet has more than {_EXCEL_MAX_ROWS:,} rows")
+            raise InputError(
+                f"工作表超过 {_EXCEL_MAX_ROWS:,} 行 "
+                f"{what} sheet has more than {_EXCEL_MAX_ROWS:,} rows"
+            )
         filled = len(row) - row.count(None)
         if not filled:  # the gaps openpyxl fills: fast
             continue
@@ -586,7 +597,7 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
         tail = [[_cell_text(v) for v in r[:XLSX_MAX_COLUMNS]] for r in last]
         return SheetTable(header, names, body, tail)
     if not head:
-        raise InputError(f"{what} first sheet is empty: no points")
+        raise InputError(f"第一个工作表为空，没有定位点 {what} first sheet is empty: no points")
     if not headerless:
         _refuse_unless_values(head[0], what)
         return SheetTable(None, None, head)
@@ -602,6 +613,7 @@ def _track_cell(v: Any) -> str | None:
 
 def _too_much_text(what: str) -> InputError:
     return InputError(
+        "工作表轨迹列中文本过多，不是轨迹表 "
         f"{what} sheet holds more than {SHEET_MAX_TEXT >> 20} MiB of text in its track "
         "columns (limit; a long text repeated over many rows?): not a track table"
     )
@@ -610,6 +622,7 @@ def _too_much_text(what: str) -> InputError:
 def too_many_cells(what: str) -> InputError:
     """The refusal of a sheet (``what``: XLSX, ODS, XLS) over :data:`XLSX_MAX_CELLS` cells."""
     return InputError(
+        f"工作表超过 {XLSX_MAX_CELLS:,} 个单元格：请拆分轨迹，或只保留经度/纬度/时间列 "
         f"{what} sheet has more than {XLSX_MAX_CELLS:,} cells (limit): split the track, or "
         "keep only its lon/lat/time columns"
     )
@@ -620,6 +633,7 @@ def _refuse_unless_values(first: list[str | None], what: str) -> None:
     if not _values_row(first):
         found = ", ".join(c for c in first if c)[:300]
         raise InputError(
+            "找不到经度/纬度列 "
             f"{what} needs lon/lat (经度/纬度) columns; found: {found} "
             f"(no header row naming them in the first {HEAD_ROWS} rows)"
         )
@@ -709,9 +723,12 @@ def table_raw(
         )
         named = ", ".join(map(str, df.columns if found is None else found))
         if lon_c is None or lat_c is None:
-            raise InputError(f"{what} needs lon/lat (经度/纬度) columns; found: {named}")
+            raise InputError(
+                f"找不到经度/纬度列 {what} needs lon/lat (经度/纬度) columns; found: {named}"
+            )
         if time_c is None and date_c is None:
             raise InputError(
+                "找不到时间列 "
                 f"{what} has no time column (time/timestamp/时间); found: {named}: no times"
             )
         zone = _header_zone(" ".join(str(c).lower() for c in (time_c, date_c) if c is not None))
@@ -719,7 +736,7 @@ def table_raw(
         df, footer = _drop_footer(df, (lon_c, lat_c, when), tail, mac_1904)
     if df.empty:
         only = " (only summary rows below it)" if footer else ""
-        raise InputError(f"{what} has a header but no points{only}")
+        raise InputError(f"有表头但没有定位点 {what} has a header but no points{only}")
     acc = fix(df[acc_c]).tolist() if acc_c is not None else [np.nan] * len(df)
     times = _csv_times(df, time_c, date_c, what, fix, mac_1904)
     lon, lat = fix(df[lon_c]).tolist(), fix(df[lat_c]).tolist()
@@ -764,7 +781,8 @@ def _drop_footer(
     if not n:
         return df, None
     rows = "row" if n == 1 else "rows"
-    return df.iloc[:cut], f"{n} summary {rows} below the fixes ignored: {shown[:80]!r}"
+    note = f"{n} summary {rows} below the fixes ignored: {shown[:80]!r}"
+    return df.iloc[:cut], f"已忽略表格末尾的汇总行 {note}"
 
 
 def _is_summary(
@@ -899,6 +917,7 @@ def _csv_times(
         dates = df[date_c].dropna().astype(str)
         if not dates.str.contains(r":|^\s*\d{9,}(?:\.\d*)?\s*$", regex=True).all():
             raise InputError(
+                "只有日期，没有时间列 "
                 f"{what} has dates ({date_c}) but no time column (time/时间): no times of day"
             )
         return fix(df[date_c]).tolist()
@@ -994,6 +1013,7 @@ def _infer_columns(
     for found, role in ((lons, "longitudes (73–136)"), (lats, "latitudes (3–54)")):
         if len(found) > 1:
             raise InputError(
+                "无表头，无法判断哪几列是轨迹坐标：请加表头行（经度,纬度,时间） "
                 f"headerless {what}: {' and '.join(name[c] for c in found)} look like "
                 f"{role}, cannot tell which are the track's: {hint}"
             )
@@ -1008,11 +1028,13 @@ def _infer_columns(
         elif len(world) == 2:
             a, b = (name[c] for c, _ in world)
             raise InputError(
+                "无表头，无法区分经度和纬度：请加表头行（经度,纬度,时间） "
                 f"headerless {what}: cannot tell longitude from latitude ({a} and {b} are "
                 f"both within ±90 and not in China's ranges): {hint}"
             )
         else:
             raise InputError(
+                "无表头，找不到经度和纬度列：请加表头行（经度,纬度,时间） "
                 f"headerless {what}: no longitude and latitude columns found (numbers with "
                 f"4 or more decimals; {len(world)} such columns): {hint}"
             )
@@ -1056,6 +1078,7 @@ def _infer_time(
         return stamps[0], None
     if len(stamps) > 1:
         raise InputError(
+            "有多列时间，无法判断哪列是定位时间：请加表头行（经度,纬度,时间） "
             f"{what}: {' and '.join(name[c] for c in stamps)} hold times, "
             f"cannot tell which is the fix time: {hint}"
         )
@@ -1063,10 +1086,12 @@ def _infer_time(
         return tods[0], days[0]
     if tods:
         raise InputError(
+            "时间没有日期：请加日期列（日期）或写完整的日期时间 "
             f"{what}: {name[tods[0]]} holds times of day without a date: {hint} "
             "with a date column (日期/date), or write full date-times"
         )
     raise InputError(
+        "找不到时间列：请加表头行（经度,纬度,时间） "
         f"{what}: no column of times found (date-times, epoch seconds or Excel serial "
         f"days between 1990 and 2100): {hint}"
     )

@@ -162,6 +162,7 @@ def parse_times(
         if "tz" in msg or "zone" in msg:  # pandas' words on zones mean nothing to a user
             msg = f"mixed or unknown time zones, e.g. {text[0]!r}"
         raise InputError(
+            "无法识别时间，请用 ISO 8601 格式 "
             f"time values not understood (use ISO 8601 or epoch seconds): {msg}"
         ) from None
     return _utc_series(out)
@@ -211,6 +212,7 @@ def _excel_serial_ns(
     if (vals[finite] == np.round(vals[finite])).all():
         day = day0 + np.timedelta64(int(np.median(vals[finite])), "D")
         raise InputError(
+            "时间只有日期没有时刻：请写日期时间，或分日期列和时间列 "
             f"time values such as {text[0]!r} are Excel dates without a time of day "
             f"({str(day)[:10]}): give date-times, or a date and a time column"
         )
@@ -272,6 +274,7 @@ def _normalise_dates(text: list[str]) -> list[str]:
     sample = next((t for t in text if len(t) < 19 and _TOD_RE.fullmatch(t)), None)
     if sample is not None:
         raise InputError(
+            f"时间 {sample!r} 没有日期：请加日期列（日期）或写完整的日期时间 "
             f"time {sample!r} has no date: add a date column (日期/date) "
             "or write full date-times such as 2026-11-23 08:00:00"
         )

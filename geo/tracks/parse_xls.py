@@ -83,7 +83,7 @@ def _first_sheet(book: Any) -> Any:
     from xlrd.sheet import Sheet
 
     if not book._sheet_names:
-        raise InputError(f"{WHAT} has no sheets: no points")
+        raise InputError(f"表格没有工作表，没有定位点 {WHAT} has no sheets: no points")
     if book._sheet_list and book._sheet_list[0] is not None:
         return book._sheet_list[0]
     book._position = book._sh_abs_posn[0]
@@ -154,12 +154,18 @@ def _xls_error(data: bytes, exc: BaseException) -> str:
     anything else is a workbook xlrd cannot read."""
     if "find workbook" in str(exc):
         kind = _ole2_kind(data)
-        return f"file is {kind}, not a spreadsheet: save the track as .xlsx, .ods or CSV"
+        return (
+            "文件不是电子表格，请另存为 .xlsx、.ods 或 CSV "
+            f"file is {kind}, not a spreadsheet: save the track as .xlsx, .ods or CSV"
+        )
     if "encrypted" in str(exc).lower():
-        return "old Excel workbook (.xls) is password-protected: save it without a password"
+        return (
+            "表格有密码保护，请另存为无密码的文件 "
+            "old Excel workbook (.xls) is password-protected: save it without a password"
+        )
     # xlrd's own words on a damaged file are often a bare index or number ("127", "array
     # index out of range"): say what that means first, and keep them as a detail
-    return f"{_CANNOT}: damaged or truncated (xlrd: {short(exc)})"
+    return f"旧版 Excel 表格损坏或不完整 {_CANNOT}: damaged or truncated (xlrd: {short(exc)})"
 
 
 def _ole2_kind(data: bytes) -> str:
