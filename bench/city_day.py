@@ -34,10 +34,12 @@ from geo.db import dispose_engines, get_engine  # noqa: E402
 from geo.demo import track_csv  # noqa: E402
 from geo.embedded import EmbeddedCluster  # noqa: E402
 from geo.importer import import_osm  # noqa: E402
+from geo.map_data import extent, patrols_of_day  # noqa: E402
 from geo.match_queue import drain_queue  # noqa: E402
 from geo.patrol_reports import build_report  # noqa: E402
 from geo.track_store import match_stored_track, store_track, walk_network  # noqa: E402
 from geo.tracks.simulate import SimParams, simulate_patrol  # noqa: E402
+from maps.patrol_map import build_patrol_map  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm_beijing_haidian"
 
@@ -135,6 +137,23 @@ def main() -> None:
         )
         total = ingest_s + match_s + report_s
         print(f"city-day end to end (without simulation): {total:.1f} s for {n_points:,} points")
+
+        # the patrol map page (/maps/patrols) at city scale, for everyone and for one steward:
+        # the day's report, the 14 days' compliance chart, the tracks and the HTML; read
+        # against the daily report above (the page's own cost is what it adds to that)
+        bounds = extent(engine)
+        for who, person in (("everyone", None), ("one steward", 1)):
+            t = time.perf_counter()
+            page_data = patrols_of_day(engine, day, person_id=person, today=day)
+            data_s = time.perf_counter() - t
+            t = time.perf_counter()
+            html = build_patrol_map(page_data, bounds)
+            html_s = time.perf_counter() - t
+            print(
+                f"patrol map page, {who}: data {data_s:.2f} s (the daily report alone "
+                f"{report_s:.2f} s), HTML {html_s:.2f} s, {len(html) / 1e6:.1f} MB; "
+                f"{len(page_data.alleys['features'])} alleys, {len(page_data.tracks)} tracks"
+            )
 
         # alternative for matching: one track per transaction (the synchronous upload path,
         # match_stored_track) on a sample of the same tracks, re-matched

@@ -350,16 +350,28 @@ def patrols_of_day(
         raise InputError("达标比例须在 0–1 之间 threshold must be in (0, 1]")
     share = share_used(threshold)
     today = today or city_today()
-    person = None
+    chart = [day - dt.timedelta(days=i) for i in range(history_days - 1, -1, -1)]
+    person = streets = None
     if person_id is not None:
         with engine.connect() as conn:
             row = conn.execute(
                 text("SELECT id, name FROM people WHERE id = :i"), {"i": person_id}
             ).first()
-        if row is None:
-            raise NotFoundError(f"人员 {person_id} 不存在 person {person_id} does not exist")
+            if row is None:
+                raise NotFoundError(f"人员 {person_id} 不存在 person {person_id} does not exist")
+            # the alleys/streets they held on a day of the chart: only those are read
+            streets = list(
+                conn.execute(
+                    text(
+                        "SELECT DISTINCT street_id FROM assignments WHERE person_id = :p "
+                        "AND role IN ('alley_steward', 'street_chief') AND valid_from <= :b "
+                        "AND (valid_to IS NULL OR valid_to >= :a)"
+                    ),
+                    {"p": person_id, "a": chart[0], "b": day},
+                ).scalars()
+            )
         person = {"id": row.id, "name": row.name}
-    report = build_report(engine, "daily", day, patrolled_share=share, today=today)
+    report = build_report(engine, "daily", day, patrolled_share=share, today=today, streets=streets)
     with engine.connect() as conn:
         rows = report["alleys"]
         rows = rows[rows["day"] == day]
@@ -427,10 +439,9 @@ def patrols_of_day(
             }
         )
     compliance = []
-    chart = [day - dt.timedelta(days=i) for i in range(history_days - 1, -1, -1)]
     earlier = [d for d in chart if EARLIEST <= d <= today and d != day]
     # one load for the whole chart
-    past = daily_frames(engine, earlier, None, share, today=today)
+    past = daily_frames(engine, earlier, None, share, today=today, streets=streets)
     for d in chart:
         if d == day:
             counts, pending = _report_counts(report, person_id), pending_count(report, person_id)

@@ -42,6 +42,7 @@ Rules the numbers follow:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -327,12 +328,27 @@ def _chief_corridor(conn: Any, duties: pd.DataFrame, start: dt.date, end: dt.dat
 
 
 def _load(
-    engine: Engine, days: list[dt.date], area: str | None, with_areas: bool = True
+    engine: Engine,
+    days: list[dt.date],
+    area: str | None,
+    with_areas: bool = True,
+    streets: Sequence[int] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Visits (as walked stretches), segments, duties and, when asked for or filtered on,
     each street's community and subdistrict (a spatial join over every street: skipped
-    where only the daily numbers are wanted)."""
+    where only the daily numbers are wanted). ``streets``: only these alleys/streets, with
+    every holder of each (see :func:`build_report`)."""
     start, end = days[0], days[-1]
+    only: dict[str, str] = {"visits": "", "segments": "", "areas": ""}
+    if streets is not None:
+        ids = "ANY(CAST(:streets AS int[]))"
+        only = {
+            "visits": " AND v.segment_id IN (SELECT s.id FROM street_segments s "
+            f"WHERE s.street_id = {ids})",
+            "segments": f" WHERE st.id = {ids}",
+            "areas": f"WHERE st.id = {ids}",
+        }
+        streets = sorted({int(i) for i in streets})
     level = found = None
     with engine.connect() as conn:
         if area is not None:
@@ -355,6 +371,7 @@ def _load(
                 # a late upload (迟传), read with the stretches: one scan of the visits
                 + _LATE_TRACK
                 + _STRETCHES_FROM
+                + only["visits"]
             ),
             conn,
             params={
@@ -362,6 +379,7 @@ def _load(
                 "b": end,
                 "modes": settings.credited(),
                 "late_s": settings.late_upload_h * 3600.0,
+                "streets": streets,
             },
         )
         # every segment, retired ones too: which of them count is decided per day
@@ -374,10 +392,10 @@ def _load(
                 "SELECT s.id AS edge_id, s.street_id AS alley_id, s.length_m, "
                 "coalesce(st.name, :unnamed || st.key) AS alley_name, st.kind, s.retired_at, "
                 "s.added_at FROM street_segments s "
-                "JOIN streets st ON st.id = s.street_id"
+                "JOIN streets st ON st.id = s.street_id" + only["segments"]
             ),
             conn,
-            params={"unnamed": UNNAMED},
+            params={"unnamed": UNNAMED, "streets": streets},
         )
         retirements = read_frame(
             text("SELECT segment_id AS edge_id, retired_at, restored_at FROM segment_retirements"),
@@ -402,6 +420,10 @@ def _load(
                 conn,
                 params={"area_id": found.id},
             )
+        elif with_areas and streets is not None:
+            areas = read_frame(
+                text(street_areas_sql(only["areas"])), conn, params={"streets": streets}
+            )
         elif with_areas:
             areas = read_frame(text(_STREET_AREA_SQL), conn)
         else:
@@ -416,6 +438,9 @@ def _load(
                 set(duties.loc[inside, "person_id"]) & set(duties.loc[~inside, "person_id"])
             )
             duties = duties[inside]
+        if streets is not None:
+            duties = duties[duties["alley_id"].isin(streets)]
+            scope = pd.Series(streets, dtype="int64") if scope is None else scope
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
         unmatched = _unmatched_tracks(conn, start, end)
         moved_in = _moved_in(conn, start, end, settings.timezone)
@@ -738,14 +763,16 @@ def daily_frames(
     area: str | None = None,
     patrolled_share: float | None = None,
     today: dt.date | None = None,
+    streets: Sequence[int] | None = None,
 ) -> dict[dt.date, dict[str, pd.DataFrame]]:
     """Per day, the ``people`` and ``alleys`` rows a daily report of that day has (before
     names, places and ranks are added), read from the database once for all ``days``: a
     chart of 14 days costs one load, not 14 reports. Duty-days of ``today`` (default the
-    city's) not done yet are pending, as in the report."""
+    city's) not done yet are pending, as in the report. ``streets``: as in
+    :func:`build_report`."""
     if not days:
         return {}
-    data = _load(engine, sorted(days), area, with_areas=False)
+    data = _load(engine, sorted(days), area, with_areas=False, streets=streets)
     frames = _daily_frames(data, sorted(days), share_used(patrolled_share), today or city_today())
     alleys, people = frames["alleys"], frames["people"]
     return {
@@ -761,17 +788,24 @@ def build_report(
     area: str | None = None,
     patrolled_share: float | None = None,
     today: dt.date | None = None,
+    streets: Sequence[int] | None = None,
 ) -> Report:
     """A report: ``people`` (per steward/chief, ranked, each by their own credit), ``alleys``
     (per alley and day, with who held it and who was credited), ``areas`` (per community
     and subdistrict, with the unstaffed alley-days), for a daily report ``segments`` (per
     segment of every duty alley), over :func:`report_period` (up to ``today``, default the
     city's; today's duty-days not done yet are ``pending``). ``meta`` of the returned
-    :class:`Report` holds notes the tables cannot carry (see the module's rules)."""
+    :class:`Report` holds notes the tables cannot carry (see the module's rules).
+
+    ``streets``: only these alleys/streets, each with every person who held it. Their rows,
+    and the ``people`` row of anyone whose every duty is among them, are those of the whole
+    report; a co-holder's row counts only these. WHY: one steward's patrol map built the
+    whole city's report and its 13 days before (2.7 s of a 4,000-steward city-day,
+    bench/city_day.py) to show their own few alleys."""
     patrolled_share = share_used(patrolled_share)
     period = report_period(kind, day, today)
     days = period.days
-    data = _load(engine, days, area)
+    data = _load(engine, days, area, streets=streets)
     frames = _daily_frames(
         data,
         days,

@@ -351,3 +351,33 @@ def test_a_day_before_any_duty_is_an_empty_map(city) -> None:
     for person in (None, city["s1"]):
         data = patrols_of_day(city["db"], early, person_id=person)
         assert data.alleys["features"] == [] and data.counts == {}
+
+
+def test_a_report_of_some_streets_is_the_whole_reports_rows(city) -> None:  # noqa: ANN001
+    """One steward's patrol map reads only their alleys (``streets``: 2.7 s of a city-day's
+    report for a few alleys before). The rows of those alleys, and the line of a steward
+    whose every duty is among them, are the whole report's: a co-steward's walking (a2),
+    an unassigned walker (a3), the chief's corridor (st1, st2) included."""
+    db = city["db"]
+    a1, a2, a3, a4, a5 = city["alleys"]
+    whole = build_report(db, "daily", DAY, patrolled_share=SHARE, today=_today())
+    cols = ["role", "walked_share", "patrolled", "person_ids", "credited_ids", "length_m"]
+
+    def rows(rep, ids):  # noqa: ANN001, ANN202
+        a = rep["alleys"]
+        a = a[a["alley_id"].isin(ids)].sort_values(["alley_id", "role"])
+        a = a[["alley_id", *cols]].reset_index(drop=True)
+        return a.round({"walked_share": 9, "length_m": 6})  # summed in another order
+
+    for person, ids in (
+        (city["s1"], [a1, a2, a3, a4]),
+        (city["chief"], city["streets"]),
+        (city["s3"], [a5]),
+    ):
+        part = build_report(db, "daily", DAY, patrolled_share=SHARE, today=_today(), streets=ids)
+        assert set(part["alleys"]["alley_id"]) == set(ids), person  # nothing else read
+        assert rows(part, ids).to_dict("records") == rows(whole, ids).to_dict("records")
+        assert _report_counts(part, person) == _report_counts(whole, person), person
+    # s2 holds a2 only: in s1's report, s2's line counts a2 alone, as the whole report does
+    part = build_report(db, "daily", DAY, patrolled_share=SHARE, today=_today(), streets=[a2])
+    assert _report_counts(part, city["s2"]) == _report_counts(whole, city["s2"])
