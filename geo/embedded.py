@@ -735,7 +735,6 @@ class EmbeddedCluster:
             if state is None:
                 raise LoginRefused(self.data_dir, "missing")
             with self._connect(state, "postgres", autocommit=True) as conn:
-                conn.execute("SET application_name = 'gridward db stop'")
                 rows = conn.execute(
                     "SELECT coalesce(nullif(application_name, ''), '?'), "
                     "coalesce(host(client_addr), 'local'), datname FROM pg_stat_activity "

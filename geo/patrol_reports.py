@@ -339,15 +339,14 @@ def _load(
     where only the daily numbers are wanted). ``streets``: only these alleys/streets, with
     every holder of each (see :func:`build_report`)."""
     start, end = days[0], days[-1]
-    only: dict[str, str] = {"visits": "", "segments": "", "areas": ""}
+    # the filters of ``streets`` on the visits and on ``streets st`` ("": none)
+    only_visits = only_streets = ""
     if streets is not None:
-        ids = "ANY(CAST(:streets AS int[]))"
-        only = {
-            "visits": " AND v.segment_id IN (SELECT s.id FROM street_segments s "
-            f"WHERE s.street_id = {ids})",
-            "segments": f" WHERE st.id = {ids}",
-            "areas": f"WHERE st.id = {ids}",
-        }
+        only_streets = " WHERE st.id = ANY(CAST(:streets AS int[]))"
+        only_visits = (
+            " AND v.segment_id IN (SELECT s.id FROM street_segments s "
+            "WHERE s.street_id = ANY(CAST(:streets AS int[])))"
+        )
         streets = sorted({int(i) for i in streets})
     level = found = None
     with engine.connect() as conn:
@@ -371,7 +370,7 @@ def _load(
                 # a late upload (迟传), read with the stretches: one scan of the visits
                 + _LATE_TRACK
                 + _STRETCHES_FROM
-                + only["visits"]
+                + only_visits
             ),
             conn,
             params={
@@ -392,7 +391,7 @@ def _load(
                 "SELECT s.id AS edge_id, s.street_id AS alley_id, s.length_m, "
                 "coalesce(st.name, :unnamed || st.key) AS alley_name, st.kind, s.retired_at, "
                 "s.added_at FROM street_segments s "
-                "JOIN streets st ON st.id = s.street_id" + only["segments"]
+                "JOIN streets st ON st.id = s.street_id" + only_streets
             ),
             conn,
             params={"unnamed": UNNAMED, "streets": streets},
@@ -422,7 +421,7 @@ def _load(
             )
         elif with_areas and streets is not None:
             areas = read_frame(
-                text(street_areas_sql(only["areas"])), conn, params={"streets": streets}
+                text(street_areas_sql(only_streets)), conn, params={"streets": streets}
             )
         elif with_areas:
             areas = read_frame(text(_STREET_AREA_SQL), conn)
