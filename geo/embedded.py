@@ -119,6 +119,11 @@ class LoginRefused(SetupError):
         self.why = why
 
 
+class ClusterStopped(SetupError):
+    """A command that only reads, on a cluster stopped with ``gridward db stop``: nothing was
+    started. A watching worker waits for ``db start`` (geo.match_queue.outage)."""
+
+
 def refusal(exc: BaseException) -> str | None:
     """The server's words when ``exc`` is a refused login (a wrong password, an unknown role,
     no pg_hba entry), else None."""
@@ -717,7 +722,7 @@ class EmbeddedCluster:
 
     def stopped_error(self, stopped: dict[str, str]) -> SetupError:
         """The refusal of a command that only reads, on a cluster an admin stopped."""
-        return SetupError(
+        return ClusterStopped(
             f"数据库已停止 the database in {self.pgdata} was stopped with 'gridward db stop' "
             f"(at {stopped['at']}, by {stopped['by']}): nothing was started; run 'gridward db "
             "start' to start it again"

@@ -137,8 +137,11 @@ def outage(exc: BaseException) -> str | None:
     for ever after one log line): a refused password, an unknown database or host, a denied
     permission, any SetupError (a failed or newer-schema migration, a port in use, a bad
     setting, a lost cluster.json)."""
+    from geo.embedded import ClusterStopped
     from geo.errors import db_failure
 
+    if isinstance(exc, ClusterStopped):  # an admin's `db stop`: `db start` ends it (T36)
+        return "数据库已停止 stopped with 'gridward db stop'"
     if isinstance(exc, GridwardError):
         return None
     failed = db_failure(exc)

@@ -1023,6 +1023,22 @@ def test_db_stop_names_connected_programs_and_reads_do_not_start_it_again(folder
     assert not cluster.is_running()  # the read did not start it
     out = _cli(env, "db", "status")
     assert out.returncode == 1 and "by 'gridward db stop' at" in out.stdout, out.stdout
+    # a watching worker (re)started meanwhile waits for `db start` (it exited: T36)
+    worker = subprocess.Popen(
+        [GRIDWARD, "tracks", "worker", "--watch", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            worker.wait(timeout=8)
+    finally:
+        worker.terminate()
+        _, err = worker.communicate(timeout=30)
+    assert "数据库不可用" in err and "数据库已停止" in err, err
+    assert not cluster.is_running()
 
     assert _cli(env, "db", "start").returncode == 0
     assert not cluster.stop_marker.exists()
