@@ -44,6 +44,12 @@ UPLOAD_FORM = (
 )
 
 
+def _rate(done: int, counted: int) -> str:
+    """A day's rate as the report gives it: today's duty-days not done yet are left out of
+    ``counted``; none left to count reads "—", not 0 %."""
+    return f"{done / counted:.0%}" if counted > 0 else "—"
+
+
 def build_patrol_map(
     data: PatrolData,
     bounds: tuple[float, float, float, float],
@@ -91,7 +97,13 @@ def build_patrol_map(
     by_role = "".join(
         f'<div class="gw-role" data-role="{esc(role)}">{esc(ROLE_COUNTS.get(role, role))}: '
         f'<b class="gw-num">{c["patrolled"]}</b> / <b class="gw-num">{c["alleys"]}</b> '
-        f"({(c['patrolled'] / c['alleys'] if c['alleys'] else 0):.0%})</div>"
+        f"({_rate(c['patrolled'], c['alleys'] - data.pending_roles.get(role, 0))})"
+        + (
+            f"; 今天待巡 pending today: {data.pending_roles[role]}"
+            if data.pending_roles.get(role)
+            else ""
+        )
+        + "</div>"
         for role, c in sorted(data.counts.items())
     )
     comp = data.compliance
@@ -115,7 +127,7 @@ def build_patrol_map(
         + f'<p class="gw-note">人员 person: {who}</p>'
         + f'<p class="gw-note">责任街巷 assigned alleys/streets: <b id="gw-alleys">{n_all}</b>, '
         f'已巡 patrolled: <b id="gw-done">{done}</b> '
-        + (f"({done / counted:.0%})" if counted > 0 else "(—)")
+        + f"({_rate(done, counted)})"
         + (
             f'; 今天待巡 pending today: <b id="gw-pending">{data.pending}</b> '
             "(今天未计 today not counted unless done)"

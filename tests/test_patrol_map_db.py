@@ -381,3 +381,22 @@ def test_a_report_of_some_streets_is_the_whole_reports_rows(city) -> None:  # no
     # s2 holds a2 only: in s1's report, s2's line counts a2 alone, as the whole report does
     part = build_report(db, "daily", DAY, patrolled_share=SHARE, today=_today(), streets=[a2])
     assert _report_counts(part, city["s2"]) == _report_counts(whole, city["s2"])
+
+
+def test_the_line_per_role_leaves_todays_pending_out_of_its_rate(city) -> None:  # noqa: ANN001
+    """Re-tester T36: on the day itself, the page's line per role counted today's alleys not
+    done yet as not patrolled (1 / 86, 1 %), while the report and the page's own top line
+    leave them out of the rate."""
+    from maps.patrol_map import build_patrol_map
+
+    db = city["db"]
+    d = patrols_of_day(db, DAY, threshold=SHARE, today=DAY)
+    # a3 (walked by someone not assigned) and a4 (not walked) are due, not failed, today
+    assert d.counts["alley_steward"] == {"alleys": 5, "patrolled": 3}
+    assert d.pending_roles == {"alley_steward": 2, "street_chief": 1}
+    page = build_patrol_map(d, (116.3, 39.99, 116.33, 40.01), today=DAY)
+    line = re.search(r'data-role="alley_steward">(.*?)</div>', page).group(1)
+    assert "(100%)" in line and "pending today: 2" in line, line
+    s3 = patrols_of_day(db, DAY, city["s3"], threshold=SHARE, today=DAY)
+    line = re.search(r'data-role="alley_steward">(.*?)</div>', build_patrol_map(s3, (0, 0, 1, 1)))
+    assert "(100%)" in line.group(1), line.group(1)  # a5, walked: done, none pending
