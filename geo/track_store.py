@@ -873,12 +873,17 @@ def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) 
         if owner is not None:
             if owner != person_id:
                 raise OwnedByAnother(
+                    f"此文件已存为人员 {owner} 的轨迹 {stored.track_id}，如确属人员 {person_id}，请"
+                    f"管理员或规划员改归属（gridward tracks reassign --track {stored.track_id} "
+                    f"--person {person_id}） "
                     f"already stored as track {stored.track_id} for person {owner}, not "
                     f"person {person_id} (the same bytes are one track; if it is theirs, "
                     f"an admin or planner gives it to them: gridward tracks reassign --track "
                     f"{stored.track_id} --person {person_id}, or PATCH /tracks/"
                     f"{stored.track_id})",
-                    "another person uploaded this file already (the same bytes are one track)",
+                    "此文件已由他人上传（同一文件只算一条轨迹）；如是您本人的巡查，请联系规划员"
+                    "改归属 another person uploaded this file already (the same bytes are one "
+                    "track)",
                 )
             return stored
         _give_track(conn, stored.track_id, person_id)

@@ -398,8 +398,9 @@ def test_a_stewards_job_and_conflicts_name_no_other_persons_tracks(demo, auth_he
         assert both.status_code == 201, both.text
         assert both.json()["files"][1] == {
             "filename": "t.csv",
-            "error": "冲突 another person uploaded this file already "
-            "(the same bytes are one track)",
+            "error": "此文件已由他人上传（同一文件只算一条轨迹）；如是您本人的巡查，"
+            "请联系规划员改归属 another person uploaded this file already (the same bytes are "
+            "one track)",
             "status": 409,
         }
         told = _post(client, admin, [("theirs.csv", theirs)], person_id=1)
