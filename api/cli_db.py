@@ -117,6 +117,8 @@ def status() -> None:
         if not (cluster.pgdata / "PG_VERSION").exists():
             raise cluster.no_cluster_error()
         if not cluster.is_running():
+            if cluster.runs_elsewhere():
+                raise cluster.elsewhere_error()
             stopped = cluster.stopped_by_admin()
             by = f" by 'gridward db stop' at {stopped['at']} ({stopped['by']})" if stopped else ""
             typer.echo(

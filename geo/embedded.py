@@ -251,6 +251,23 @@ class EmbeddedCluster:
             'file "postmaster.pid" already exists' not in output
         ):
             return None
+        return self.elsewhere_error()
+
+    def runs_elsewhere(self) -> bool:
+        """Whether the cluster seems to run where this process cannot see it: pg_ctl says
+        it does not run, yet its postmaster.pid is there and its port is taken. WHY: in
+        another container, `db status` said "stopped" and `db stop` "not running" of a
+        cluster that ran, and the admin might copy its folder (re-tester T36)."""
+        state = self.read_state()
+        return (
+            state is not None
+            and (self.pgdata / "postmaster.pid").exists()
+            and not self.is_running()
+            and not _port_free(state.port)
+        )
+
+    def elsewhere_error(self) -> SetupError:
+        """The refusal when the cluster runs in a process this one cannot see."""
         pid = "?"
         with contextlib.suppress(OSError, IndexError):
             pid = (self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
@@ -763,6 +780,8 @@ class EmbeddedCluster:
             return False, []
         with self._locked():
             running = self.is_running()
+            if not running and self.runs_elsewhere():
+                raise self.elsewhere_error()
             cut: list[str] = []
             if running:
                 if force:

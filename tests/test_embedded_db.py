@@ -1063,7 +1063,7 @@ def test_a_cluster_running_in_another_pid_namespace_is_named(folder: Path) -> No
     assert _cli(env, "db", "start").returncode == 0
     cluster = EmbeddedCluster(folder, port=port)
     state_file = cluster.state_file.read_bytes()
-    for args in (("db", "start"), ("db", "start", "--adopt")):
+    for args in (("db", "start"), ("db", "start", "--adopt"), ("db", "status"), ("db", "stop")):
         out = subprocess.run(
             [unshare, "--pid", "--fork", "--mount-proc", GRIDWARD, *args],
             env=env,
@@ -1076,4 +1076,5 @@ def test_a_cluster_running_in_another_pid_namespace_is_named(folder: Path) -> No
         assert out.returncode == 3 and out.stderr.count("error:") == 1, out.stderr
         assert "数据库已在别处运行" in out.stderr and "another container" in out.stderr
     assert cluster.state_file.read_bytes() == state_file  # adopt changed nothing
+    assert cluster.is_running() and not cluster.stop_marker.exists()  # stop did nothing
     assert _scalar(cluster.read_state().url, "SELECT 1") == 1  # type: ignore[union-attr]
