@@ -84,9 +84,10 @@ def stop(
         return
     was, cut = cluster.stop_by_admin(force=force)
     if cut:
+        shown = sorted(set(cut))
         typer.echo(
-            f"已断开 cut off {len(cut)} connection(s): {', '.join(sorted(set(cut))[:5])}"
-            f"{', …' if len(set(cut)) > 5 else ''}",
+            f"已断开 cut off {len(cut)} connection(s): {', '.join(shown[:5])}"
+            f"{', …' if len(shown) > 5 else ''}",
             err=True,
         )
     typer.echo(

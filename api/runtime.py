@@ -41,7 +41,9 @@ def version() -> str:
 
 def stamp() -> str:
     """Now, as log lines show it (:data:`DATE_FORMAT`, in the city's zone)."""
-    return dt.datetime.now(_city_zone()).strftime(DATE_FORMAT)
+    from geo.settings import city_now
+
+    return city_now().strftime(DATE_FORMAT)
 
 
 def _city_zone() -> dt.tzinfo:

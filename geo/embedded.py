@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import getpass
 import json
 import os
 import pwd
@@ -37,6 +38,7 @@ from pathlib import Path
 
 from geo.db import refuse_if_in_use, say
 from geo.errors import ConflictError, SetupError
+from geo.settings import city_now
 
 DEBIAN_PACKAGES = "postgresql-15 postgresql-15-postgis-3"
 _DB_NAME = "gridward"
@@ -254,15 +256,14 @@ class EmbeddedCluster:
         return self.elsewhere_error()
 
     def runs_elsewhere(self) -> bool:
-        """Whether the cluster seems to run where this process cannot see it: pg_ctl says
-        it does not run, yet its postmaster.pid is there and its port is taken. WHY: in
-        another container, `db status` said "stopped" and `db stop` "not running" of a
-        cluster that ran, and the admin might copy its folder (re-tester T36)."""
+        """Whether a cluster pg_ctl says is not running (the caller asked it) seems to run
+        where this process cannot see it: its postmaster.pid is there and its port taken.
+        WHY: in another container, `db status` said "stopped" and `db stop` "not running"
+        of a cluster that ran, and the admin might copy its folder (re-tester T36)."""
         state = self.read_state()
         return (
             state is not None
             and (self.pgdata / "postmaster.pid").exists()
-            and not self.is_running()
             and not _port_free(state.port)
         )
 
@@ -378,10 +379,7 @@ class EmbeddedCluster:
         return self.state_and_problem()[0]
 
     def _write_state(self, state: ClusterState) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state.__dict__))
-        tmp.chmod(0o600)
-        tmp.replace(self.state_file)
+        _write_json(self.state_file, state.__dict__, mode=0o600)
 
     def _has_cluster(self) -> bool:
         """A real cluster is in pg/: PG_VERSION and no mark of an initdb still running."""
@@ -793,10 +791,8 @@ class EmbeddedCluster:
                         "'gridward db stop' (or 'gridward db stop --force' to cut them off)",
                     )
                 self._stop_server()
-            marker = {"at": _now_text(), "by": _os_user()}
-            tmp = self.stop_marker.with_suffix(".tmp")
-            tmp.write_text(json.dumps(marker), encoding="utf-8")
-            tmp.replace(self.stop_marker)
+            at = city_now().strftime("%Y-%m-%d %H:%M:%S%z")
+            _write_json(self.stop_marker, {"at": at, "by": getpass.getuser()})
             return running, cut
 
     def _stop_server(self) -> None:
@@ -862,22 +858,13 @@ class EmbeddedCluster:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
 
-def _now_text() -> str:
-    """Now in the city's time zone, to the second (what an admin reads in the refusal)."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    from geo.settings import get_settings
-
-    now = dt.datetime.now(ZoneInfo(get_settings().timezone))
-    return now.strftime("%Y-%m-%d %H:%M:%S%z")
-
-
-def _os_user() -> str:
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return str(os.getuid())
+def _write_json(path: Path, data: dict, mode: int | None = None) -> None:
+    """``data`` into ``path`` whole or not at all (a temporary file renamed over it)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    if mode is not None:
+        tmp.chmod(mode)
+    tmp.replace(path)
 
 
 def _dsn(state: ClusterState, dbname: str) -> str:

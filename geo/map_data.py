@@ -308,21 +308,6 @@ def _report_counts(report: dict[str, Any], person_id: int | None) -> dict[str, d
     return out
 
 
-def _pending_by_role(report: dict[str, Any], person_id: int | None) -> dict[str, int]:
-    """Per role, the duty-days of today not done yet (:func:`geo.patrol_reports.
-    pending_count` by role). WHY: the page's line per role counted them as not patrolled
-    (1 / 86, 1 %, while the report gave 100 % of what was due: re-tester T36)."""
-    rows = report["people"] if person_id is not None else report["alleys"]
-    if "pending" not in rows.columns or not len(rows):
-        return {}
-    if person_id is not None:
-        rows = rows[rows["person_id"] == person_id]
-        pending = rows["pending"].fillna(0).astype(int)
-    else:
-        pending = rows["pending"].fillna(False).astype(bool).astype(int)
-    return {str(k): int(v) for k, v in pending.groupby(rows["role"]).sum().items() if v}
-
-
 def _num(v: Any, digits: int) -> float:
     return 0.0 if v is None or v != v else round(float(v), digits)  # NaN → 0
 
@@ -357,6 +342,7 @@ def patrols_of_day(
         ROLES,
         build_report,
         daily_frames,
+        pending_by_role,
         pending_count,
         segment_live_at,
         share_used,
@@ -484,7 +470,7 @@ def patrols_of_day(
         threshold=share,
         counts=_report_counts(report, person_id),
         pending=pending_count(report, person_id),
-        pending_roles=_pending_by_role(report, person_id),
+        pending_roles=pending_by_role(report, person_id),
     )
 
 

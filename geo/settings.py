@@ -280,10 +280,16 @@ def get_settings() -> Settings:
     return Settings()
 
 
+def city_now(settings: Settings | None = None) -> dt.datetime:
+    """Now in the city's time zone (``timezone``), as log lines and admins' messages show
+    it (the offset with it)."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo((settings or get_settings()).timezone))
+
+
 def city_today(settings: Settings | None = None) -> dt.date:
     """Today in the city's time zone (``timezone``). WHY not ``date.today()``: that is the
     server's clock, and a server on UTC would start Beijing's day at 08:00, so the default
     report, duty list or patrol map before then would be yesterday's."""
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.now(ZoneInfo((settings or get_settings()).timezone)).date()
+    return city_now(settings).date()
