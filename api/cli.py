@@ -14,7 +14,8 @@ import warnings
 import typer
 from pydantic import ValidationError
 
-from geo.errors import GridwardError, chinese_first, db_failure
+from api.usage_words import ZH_BY_TYPE, click_zh, zh_detail
+from geo.errors import GridwardError, chinese_first, db_failure, reads_chinese_first
 
 app = typer.Typer(
     name="gridward",
@@ -83,9 +84,7 @@ def main() -> None:
     except SystemExit:
         raise
     except ValidationError as exc:  # a GRIDWARD_* setting that does not parse, or bad input
-        problem = _setting_problem(exc)
-        line = f"设置有误 {problem}" if problem.startswith("setting ") else problem
-        typer.echo(f"error: {chinese_first(line, 422)}", err=True)
+        typer.echo(f"error: {chinese_first(_setting_problem(exc), 422)}", err=True)
         sys.exit(2)
     except BrokenPipeError:  # `gridward report daily | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -107,13 +106,20 @@ def main() -> None:
 
 
 def _setting_problem(exc: ValidationError) -> str:
-    """One line naming the environment variable (or the field) and what is wrong with it."""
+    """One line naming the environment variable (or the field) and what is wrong with it,
+    in Chinese (the kind, the limit, the value given) and then pydantic's English."""
     err = exc.errors()[0]
     field = ".".join(str(x) for x in err.get("loc", ()))
     msg = str(err.get("msg", "")).removeprefix("Value error, ")
-    got = f" (got {str(err.get('input'))[:60]!r})"
+    given = str(err.get("input"))[:60]
+    got = f" (got {given!r})"
+    kind = str(err.get("type", ""))
+    zh = next((z for prefix, z in ZH_BY_TYPE if kind.startswith(prefix)), "取值无效")
     if exc.title in ("Settings", "AuthSettings") and field:
-        return f"setting GRIDWARD_{field.upper()}: {msg}{got}"
+        name = f"GRIDWARD_{field.upper()}"
+        if reads_chinese_first(msg):  # our own validator's words: Chinese first already
+            return f"设置有误：{name} {msg}{got}"
+        return f"设置有误：{name} {zh}{zh_detail(kind, err)} setting {name}: {msg}{got}"
     return f"{exc.title} {field}: {msg}{got}" if field else f"{exc.title}: {msg}{got}"
 
 
@@ -138,7 +144,14 @@ def _click_exit(exc: Exception) -> None:
         message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
         ctx = getattr(exc, "ctx", None)
         hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-        typer.echo(f"error: 用法有误 {message}{hint}", err=True)
+        zh, english = click_zh(message)
+        if not zh:
+            typer.echo(f"error: 用法有误 {message}{hint}", err=True)
+        elif not english:  # gridward's own refusal of a value: Chinese and English already
+            typer.echo(f"error: 用法有误：{zh}{hint}", err=True)
+        else:
+            zh_hint = f"（查看 {ctx.command_path} --help）" if ctx is not None else ""
+            typer.echo(f"error: 用法有误：{zh}{zh_hint} {english}{hint}", err=True)
         sys.exit(getattr(exc, "exit_code", 2) or 2)
 
 

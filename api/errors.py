@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from api.usage_words import EN_BY_TYPE, ZH_BY_TYPE, pattern_words, zh_detail
 from geo.errors import GridwardError, chinese_first, db_failure, reads_chinese_first
 
 log = logging.getLogger("gridward.api")
@@ -103,44 +104,6 @@ def _page_user(req: Request) -> str | None:
     return None if principal is None else principal.username
 
 
-# pydantic's error types in the words a Chinese reader meets first, before the field and
-# pydantic's English (tester W, F15: "输入有误 … Field required" read English after the tag).
-# By type prefix, so int_parsing, int_type, int_from_float … share one wording.
-_ZH_BY_TYPE = (
-    ("missing", "缺少字段"),
-    ("extra_forbidden", "未知字段"),
-    ("int_", "须为整数"),
-    ("float_", "须为数字"),
-    ("decimal_", "须为数字"),
-    ("greater_than", "数值过小"),
-    ("less_than", "数值过大"),
-    ("finite_number", "须为有限数字"),
-    ("string_too_short", "文字过短"),
-    ("string_too_long", "文字过长"),
-    ("string_pattern_mismatch", "格式不符"),
-    ("string_", "须为文字"),
-    ("too_short", "条目过少"),
-    ("too_long", "条目过多"),
-    ("literal_error", "取值无效"),
-    ("enum", "取值无效"),
-    ("datetime_", "时间无效"),
-    ("date_", "日期无效"),
-    ("time_", "时间无效"),
-    ("bool_", "须为 true 或 false"),
-    ("json_invalid", "请求体不是合法的 JSON"),
-    ("model_", "须为 JSON 对象"),
-    ("dict_", "须为 JSON 对象"),
-    ("list_", "须为列表"),
-    ("uuid_", "编号格式有误"),
-    ("value_error", "取值无效"),
-)
-# pydantic's words replaced by plainer ones
-_EN_BY_TYPE = {
-    "missing": "field required",
-    "extra_forbidden": "unknown field (not one this request takes: check its spelling)",
-}
-
-
 def _validation_part(err: Mapping[str, Any]) -> str:
     """One pydantic error as "缺少字段 max_households: field required": the Chinese kind,
     the field, then the English."""
@@ -149,7 +112,7 @@ def _validation_part(err: Mapping[str, Any]) -> str:
     if not loc and raw[:1] == ["body"]:
         loc = "request body"  # the body as a whole (not JSON, wrong type)
     kind = str(err.get("type", ""))
-    msg = _EN_BY_TYPE.get(kind) or str(err.get("msg", "invalid"))
+    msg = EN_BY_TYPE.get(kind) or str(err.get("msg", "invalid"))
     if kind == "json_invalid":  # its loc is ("body", offset): say where, of what
         msg, loc = f"{msg} at character {loc}", "request body"
     if kind.startswith("date_"):
@@ -164,9 +127,16 @@ def _validation_part(err: Mapping[str, Any]) -> str:
         msg = msg.removeprefix("Value error, ")
         if loc == "request body" and reads_chinese_first(msg):
             return msg  # a rule over several fields names them itself
-    zh = next((z for prefix, z in _ZH_BY_TYPE if kind.startswith(prefix)), "")
+    zh = next((z for prefix, z in ZH_BY_TYPE if kind.startswith(prefix)), "")
     if zh and reads_chinese_first(msg):
         zh = ""  # the message says it in Chinese already
+    elif zh and kind == "string_pattern_mismatch":
+        zh_rule, en_rule = pattern_words(str((err.get("ctx") or {}).get("pattern", "")))
+        given = str(err.get("input"))[:40]
+        zh = f"{zh}，{zh_rule}（收到 {given!r}）"
+        msg = f"{en_rule}, got {given!r}"
+    elif zh and not kind.startswith(("date_", "datetime_", "json_")):
+        zh += zh_detail(kind, err)
     text = f"{loc}: {msg}" if loc else msg
     return f"{zh} {text}" if zh else text
 

@@ -32,6 +32,39 @@ def test_usage_error_is_one_line_and_exit_2(args: list[str], names: str) -> None
     assert "Traceback" not in res.stderr + res.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "said", "english"),
+    [
+        (["report", "dail"], "没有子命令 'dail'，是否要用 'daily'？", "No such command 'dail'"),
+        (
+            ["report", "daily", "--fromat", "x"],
+            "没有选项 --fromat，可用的有：--out",
+            "No such option",
+        ),
+        (
+            ["tracks", "worker", "--batch", "0"],
+            "选项 '--batch' 的值无效：须不小于 1",
+            "Invalid value",
+        ),
+        (
+            ["report", "daily", "--share", "abc"],
+            "选项 '--share' 的值无效：须为数字",
+            "Invalid value",
+        ),
+        (["users", "add"], "缺少参数 'username'", "Missing argument 'username'"),
+        (["report", "daily", "x"], "多余的参数：x", "unexpected extra argument"),
+    ],
+)
+def test_usage_errors_are_said_in_chinese_then_english(
+    args: list[str], said: str, english: str
+) -> None:
+    """click's English ("No such option: --fromat") came after a bare 用法有误 (T36, F8): the
+    Chinese now says what click says, and click's English follows it unchanged."""
+    line = run(*args).stderr.strip().splitlines()[0]
+    assert line.startswith(f"error: 用法有误：{said}"), line
+    assert line.index(english) > line.index(said), line
+
+
 def test_help_still_exits_0() -> None:
     res = run("tracks", "--help")
     assert res.returncode == 0 and "upload" in res.stdout and not res.stderr
@@ -75,8 +108,12 @@ def test_a_bad_setting_is_one_line_naming_it(env: dict[str, str], names: str) ->
     )
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2, res.stderr
-    assert len(lines) == 1 and lines[0].startswith(f"error: 设置有误 setting {names}: "), res.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: 设置有误：{names} "), res.stderr
     assert env[names] in lines[0]
+    # what is wrong is said in Chinese too, not only pydantic's English (tester T36, F7)
+    said_zh = {"GRIDWARD_TIMEZONE": "时区无效", "GRIDWARD_PORT": "须为整数，收到 'abc'"}
+    said_zh["GRIDWARD_PATROLLED_SHARE"] = "数值过大，须不大于 1，收到 '7'"
+    assert said_zh[names] in lines[0], lines[0]
 
 
 def test_a_database_that_fails_is_one_line_exit_1() -> None:

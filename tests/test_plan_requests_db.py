@@ -172,5 +172,29 @@ def test_validation_words_read_chinese_first() -> None:
     rule = "户数下限大于上限 min_households (6) is greater than max_households (5)"
     got = said({"type": "value_error", "loc": ("body",), "msg": f"Value error, {rule}"})
     assert got == rule
+    # the limit and the value given are said in Chinese too, and a code's pattern in words
+    # (tester T36, F9: "格式不符 area: String should match pattern '^[0-9]{6,12}$'")
+    got = said(
+        {
+            "type": "greater_than_equal",
+            "loc": ("body", "max_households"),
+            "msg": "Input should be greater than or equal to 1",
+            "ctx": {"ge": 1},
+            "input": 0,
+        }
+    )
+    assert got.startswith("数值过小，须不小于 1，收到 0 max_households: Input should"), got
+    got = said(
+        {
+            "type": "string_pattern_mismatch",
+            "loc": ("query", "area"),
+            "msg": "String should match pattern '^[0-9]{6,12}$'",
+            "ctx": {"pattern": "^[0-9]{6,12}$"},
+            "input": "11010x",
+        }
+    )
+    assert got == (
+        "格式不符，须为 6 到 12 位数字（收到 '11010x'） area: must be 6 to 12 digits, got '11010x'"
+    ), got
     # a type without a wording keeps the tag
     assert said({"type": "url_type", "loc": ("body", "u"), "msg": "bad"}) == "输入有误 u: bad"
