@@ -122,7 +122,15 @@ _TAGS = {
 
 _CJK = "\u3400-\u9fff\uf900-\ufaff"
 # the text before the first English word ("a" is one; the W of "W001", an id, is not)
-_LEAD = re.compile(r"^(.*?)(?=(?<![A-Za-z0-9])[A-Za-z]+(?![A-Za-z0-9])|$)", re.S)
+# an English word: lower-case letters, the first maybe a capital, not part of a code token.
+# WHY not any letters: a message may open with the thing it is about, as the Chinese names
+# it ("OSM 文件 … 不存在", "GeoJSON 没有…", "--before 2026-05-12 晚于今天", "GRIDWARD_PORT 须为
+# 整数"): an acronym, a name like GeoJSON, an option, a variable, a file name, a quoted value
+# are not English to read
+_LEAD = re.compile(
+    r"^(.*?)(?=(?<![A-Za-z0-9_\-/.'<])[A-Z]?[a-z]+(?![A-Za-z0-9_\-/'>]|\.\w)|$)",
+    re.S,
+)
 _RUN = re.compile(f"[{_CJK}]+")
 # a person's name and id up front, "张三 (W001) …": a name, not a Chinese sentence
 _NAME_FIRST = re.compile(f"^\\s*[{_CJK}]{{1,4}}\\s*\\(")
