@@ -6,6 +6,7 @@ Every command module exposes ``register(app)``; this module only wires them toge
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -91,7 +92,10 @@ def main() -> None:
         sys.exit(1)
     except OSError as exc:  # e.g. --out into a folder that does not exist
         where = f": {exc.filename}" if exc.filename else ""
-        typer.echo(f"error: 无法读写文件 {exc.strerror or exc}{where}", err=True)
+        why = _ERRNO_ZH.get(exc.errno or 0, "")
+        zh = "无法读写文件" + (f" {exc.filename}" if exc.filename else "")
+        zh += f"：{why}" if why else ""
+        typer.echo(f"error: {zh} {exc.strerror or exc}{where}", err=True)
         sys.exit(2)
     except Exception as exc:  # click usage errors and the like
         _click_exit(exc)
@@ -103,6 +107,20 @@ def main() -> None:
             typer.echo(f"error: {failure_line(failed)}", err=True)
             sys.exit(1)
         raise
+
+
+# the operating system's reasons a file could not be read or written, in Chinese
+_ERRNO_ZH = {
+    errno.ENOENT: "文件或文件夹不存在",
+    errno.EACCES: "没有权限",
+    errno.EPERM: "没有权限",
+    errno.EISDIR: "这是文件夹，须为文件",
+    errno.ENOTDIR: "路径中有一段不是文件夹",
+    errno.ENOSPC: "磁盘空间已满",
+    errno.EROFS: "文件系统只读",
+    errno.EEXIST: "文件已存在",
+    errno.ENAMETOOLONG: "文件名太长",
+}
 
 
 def _setting_problem(exc: ValidationError) -> str:

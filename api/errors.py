@@ -193,14 +193,18 @@ def install_error_handlers(app: FastAPI) -> None:
         if failed is not None and failed.kind == "conflict":
             # a deadlock or serialization failure: the database is up and nothing was
             # written; "unavailable" sent operators looking for an outage
-            log.warning("transaction rolled back: %s", failed.line)
+            log.warning("事务已回滚 transaction rolled back: %s", failed.line)
             return _reply(
                 req,
                 503,
+                "数据库正忙于冲突的修改，请重新提交 "
                 "the database was busy with a conflicting change: send it again",
                 {"Retry-After": "1"},
             )
-        log.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        log.warning(
+            "数据库不可用 database unavailable: %s",
+            str(exc.orig).splitlines()[0] if exc.orig else exc,
+        )
         return _reply(req, 503, _DB_DOWN, {"Retry-After": "5"})
 
     @app.exception_handler(DBAPIError)

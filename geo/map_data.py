@@ -350,7 +350,7 @@ def patrols_of_day(
     from geo.track_store import local_days
 
     if threshold is not None and not 0 < threshold <= 1:
-        raise InputError("达标比例须在 0–1 之间 threshold must be in (0, 1]")
+        raise InputError("达标比例须大于 0 且不超过 1 threshold must be in (0, 1]")
     share = share_used(threshold)
     today = today or city_today()
     chart = [day - dt.timedelta(days=i) for i in range(history_days - 1, -1, -1)]

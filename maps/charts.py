@@ -24,7 +24,10 @@ def _bars(
     y_max: float | None = None,
     value_fmt: str = "{:g}",
     css_class: str = "gw-chart",
+    tips: Sequence[str | None] | None = None,
 ) -> str:
+    """Bars with an axis; ``tips`` replaces a bar's hover value where not None (a day with
+    no duties reads 无责任, not 0)."""
     left, bottom, top = 34, 34, 18
     plot_w, plot_h = width - left - 6, height - bottom - top
     top_value = y_max if y_max is not None else max([1.0, *values])
@@ -43,12 +46,13 @@ def _bars(
     ]
     step = max(1, math.ceil(n / 8))  # at most ~8 x labels, so they never overlap
     for i, (lab, v, c) in enumerate(zip(labels, values, colors, strict=True)):
+        tip = tips[i] if tips is not None and tips[i] is not None else value_fmt.format(v)
         h = 0.0 if top_value <= 0 else plot_h * min(v, top_value) / top_value
         x = left + i * bw
         parts.append(
             f'<rect class="gw-bar" x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" '
             f'width="{max(bw - 2, 1):.1f}" height="{h:.1f}" fill="{c}">'
-            f"<title>{esc(lab)}: {esc(value_fmt.format(v))}</title></rect>"
+            f"<title>{esc(lab)}: {esc(tip)}</title></rect>"
         )
         if i % step == 0:
             parts.append(f'<text x="{x + 1:.1f}" y="{top + plot_h + 12}">{esc(lab)}</text>')
@@ -91,7 +95,8 @@ def compliance_chart(
     label: str = "每日巡查达标率 daily compliance (%)",
 ) -> str:
     """Daily share of alleys patrolled (0–100 %), one bar per day; ``None`` for a day without
-    duties (nothing to patrol: an empty grey bar, not a 0 % day)."""
+    duties (nothing to patrol: an empty grey bar whose hover reads 无责任, not a 0 % day:
+    outside tester T36, F16)."""
     colors = [
         "#bab0ac"
         if s is None
@@ -110,4 +115,5 @@ def compliance_chart(
         "%",
         y_max=100.0,
         css_class="gw-chart gw-compliance",
+        tips=["无责任 no duties" if s is None else None for s in shares],
     )

@@ -32,3 +32,13 @@ def test_every_grid_is_in_a_bar_of_its_own_band() -> None:
 def test_bounds_off_the_regular_edges_split_bars() -> None:
     bars = _bars(household_histogram([301, 306, 311, 316, 318], 300, 500, COLORS))
     assert [(s, n) for s, n, c in bars if c == "#under" and n] == [], bars
+
+
+def test_a_day_without_duties_reads_no_duties_not_zero() -> None:
+    """A grey bar (no duties that day) said "11-20: 0" on hover, as if nothing was walked
+    (outside tester T36, F16); a day with duties still shows its rate."""
+    from maps.charts import compliance_chart
+
+    svg = compliance_chart(["2026-11-20", "2026-11-21", "2026-11-22"], [None, 0.0, 0.5])
+    tips = re.findall(r"<title>([^<]*)</title>", svg)
+    assert tips == ["11-20: 无责任 no duties", "11-21: 0", "11-22: 50"], tips

@@ -179,3 +179,21 @@ def test_a_message_with_a_chinese_word_inside_still_gets_the_tag() -> None:
         assert chinese_first(message, 409) == message
     once = chinese_first("张三 (W001) has left", 409)
     assert chinese_first(once, 409) == once == "冲突 张三 (W001) has left"
+
+
+def test_a_file_the_system_refuses_is_named_with_the_reason_in_chinese(monkeypatch, capsys):
+    """An OSError that reaches the exit (a file gone between check and write) is one line:
+    the file and the reason in Chinese, then the system's English; exit 2."""
+    import api.cli as cli
+
+    def refuse(**_kw):
+        raise PermissionError(13, "Permission denied", "/srv/out/report.csv")
+
+    monkeypatch.setattr(cli, "app", refuse)
+    with pytest.raises(SystemExit) as ended:
+        cli.main()
+    assert ended.value.code == 2
+    line = capsys.readouterr().err.strip()
+    assert line == (
+        "error: 无法读写文件 /srv/out/report.csv：没有权限 Permission denied: /srv/out/report.csv"
+    ), line

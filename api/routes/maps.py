@@ -199,6 +199,6 @@ def static(path: str) -> FileResponse:
     except (OSError, ValueError):  # names too long for the file system, odd bytes
         found = False
     if not found:
-        raise NotFoundError(f"静态文件不存在 no static file '{path[:100]}'")
+        raise NotFoundError(f"静态文件 '{path[:100]}' 不存在 no static file '{path[:100]}'")
     media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     return FileResponse(target, media_type=media, headers={"Cache-Control": "public, max-age=3600"})
