@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -114,6 +115,7 @@ def test_embedded_cluster_lifecycle():
         assert (cluster.state_file.stat().st_mode & 0o077) == 0
     finally:
         cluster.destroy()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_missing_postgis_names_debian_package(monkeypatch):

@@ -7,6 +7,7 @@ every refused one must be a 503 with Retry-After; the app must recover by itself
 
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
 import threading
@@ -41,6 +42,7 @@ def own_cluster():
     finally:
         engine.dispose()
         cluster.destroy()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _gpx(i: int) -> bytes:
