@@ -156,6 +156,31 @@ def community_outlines(engine: Engine) -> dict[str, Any]:
         return _fc(conn.execute(sql, {"lim": MAX_EMBEDDED}).all())
 
 
+def area_choices(engine: Engine) -> list[dict[str, Any]]:
+    """Every district, subdistrict (township) and community (village) as ``code``, ``name``,
+    ``level``, by code (so each area follows the one it lies in): the patrol page's area
+    picker."""
+    sql = text("SELECT code, name, level FROM areas ORDER BY code, level LIMIT :lim")
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sql, {"lim": MAX_EMBEDDED})]
+
+
+def area_extent(engine: Engine, code: str) -> tuple[float, float, float, float]:
+    """(minlon, minlat, maxlon, maxlat) of any area by its code; NotFoundError when there
+    is no such area."""
+    with engine.connect() as conn:
+        e = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                "(SELECT ST_Extent(geom)::geometry AS e FROM areas WHERE code = :c) s"
+            ),
+            {"c": code},
+        ).first()
+    if e is None or e[0] is None:
+        raise NotFoundError(f"区域 {code} 不存在，请检查区域代码 area {code} does not exist")
+    return (float(e[0]), float(e[1]), float(e[2]), float(e[3]))
+
+
 def extent(engine: Engine, community: str | None = None) -> tuple[float, float, float, float]:
     """(minlon, minlat, maxlon, maxlat) of a community, else of all areas/buildings/streets."""
     cid = community_id(engine, community)
@@ -289,6 +314,8 @@ class PatrolData:
     pending: int = 0
     # role → today's duty-days not done yet, out of that role's rate as out of the day's
     pending_roles: dict[str, int] = field(default_factory=dict)
+    # the area filter ({"code", "name", "level"}), None for the whole city
+    area: dict[str, Any] | None = None
 
 
 def _report_counts(report: dict[str, Any], person_id: int | None) -> dict[str, dict[str, int]]:
@@ -320,6 +347,7 @@ def patrols_of_day(
     history_days: int = 14,
     tz: str = "Asia/Shanghai",
     today: dt.date | None = None,
+    area: str | None = None,
 ) -> PatrolData:
     """The 日巡 daily patrol of ``day`` for everyone or one person (a steward's alleys, a
     street chief's streets), from :func:`geo.patrol_reports.build_report` so the map and the
@@ -336,7 +364,13 @@ def patrols_of_day(
     the union of its holders AND their own part, share / holders, walked), so the drawn
     alleys add up to their line; ``alley_walked`` and ``alley_patrolled`` keep the alley's
     own status (a co-steward's walking included). Today's alleys not done yet are
-    ``pending`` and out of the day's rate, as in the report."""
+    ``pending`` and out of the day's rate, as in the report.
+
+    ``area`` (a district, subdistrict or community code): only its alleys and streets, as
+    the report with that area filter counts them, and the tracks of the people who held
+    them. WHY: the page for everyone built the whole city's report and its 13 past days, and
+    drew the first 50 tracks of the city (by id), few of them in the part a viewer looks
+    at."""
     from geo.patrol_reports import (
         EARLIEST,
         ROLES,
@@ -374,8 +408,17 @@ def patrols_of_day(
                 ).scalars()
             )
         person = {"id": row.id, "name": row.name}
-    report = build_report(engine, "daily", day, patrolled_share=share, today=today, streets=streets)
+    report = build_report(
+        engine, "daily", day, area, patrolled_share=share, today=today, streets=streets
+    )
+    shown_area = None
+    if area is not None:
+        shown_area = {"code": area, "name": report.meta.get("area_name"), "level": None}
     with engine.connect() as conn:
+        if shown_area is not None:
+            shown_area["level"] = conn.execute(
+                text("SELECT level FROM areas WHERE code = :c"), {"c": area}
+            ).scalar()
         rows = report["alleys"]
         rows = rows[rows["day"] == day]
         if person_id is not None:  # the report names who held each alley that day
@@ -403,7 +446,10 @@ def patrols_of_day(
                 {"ids": ids, "day_end": local_days(day, day)["end"]},
             ).all()
         }
-        tracks = _day_tracks(conn, day, tz, person_id)
+        walkers = None  # everyone's tracks; with an area, those of its duties' holders
+        if area is not None and person_id is None:
+            walkers = sorted({int(p) for ids in report["alleys"]["person_ids"] for p in ids or []})
+        tracks = _day_tracks(conn, day, tz, person_id, walkers)
     features = []
     for r in rows.itertuples(index=False):
         aid, role = int(r.alley_id), str(r.role)
@@ -444,7 +490,7 @@ def patrols_of_day(
     compliance = []
     earlier = [d for d in chart if EARLIEST <= d <= today and d != day]
     # one load for the whole chart
-    past = daily_frames(engine, earlier, None, share, today=today, streets=streets)
+    past = daily_frames(engine, earlier, area, share, today=today, streets=streets)
     for d in chart:
         if d == day:
             counts, pending = _report_counts(report, person_id), pending_count(report, person_id)
@@ -471,6 +517,7 @@ def patrols_of_day(
         counts=_report_counts(report, person_id),
         pending=pending_count(report, person_id),
         pending_roles=pending_by_role(report, person_id),
+        area=shown_area,
     )
 
 
@@ -522,8 +569,11 @@ def _indices_of(x: np.ndarray, y: np.ndarray, kept: np.ndarray) -> np.ndarray:
     return np.unique(np.asarray(out, dtype=np.int64))
 
 
-def _day_tracks(conn: Any, day: dt.date, tz: str, person_id: int | None) -> list[dict[str, Any]]:
-    """The day's tracks (at most 50, by id): tracks whose walk overlaps the local day (index
+def _day_tracks(
+    conn: Any, day: dt.date, tz: str, person_id: int | None, walkers: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """The day's tracks (at most 50, by id; of ``person_id``, or of ``walkers`` when given,
+    else anyone's): tracks whose walk overlaps the local day (index
     ix_tracks_span), their fixes cut to the day and thinned to those that shape the line
     (:func:`thin_track`), as [lon, lat, seconds after ``start``] lists (``start``: the first
     fix's UTC time; ``n_points``: how many fixes the day has; ~1 m coordinates). Fixes come
@@ -539,10 +589,11 @@ def _day_tracks(conn: Any, day: dt.date, tz: str, person_id: int | None) -> list
         text(
             "SELECT t.id, p.name AS person FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
             f"WHERE {SPAN_OVERLAPS} AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
+            "AND (CAST(:walkers AS int[]) IS NULL OR t.person_id = ANY(:walkers)) "
             "AND t.status <> 'withdrawn' "  # withdrawn (geo.track_withdraw): no walk of the day
             "ORDER BY t.id LIMIT 50"
         ),
-        {**span, "pid": person_id},
+        {**span, "pid": person_id, "walkers": walkers},
     ).all()
     if not rows:
         return []

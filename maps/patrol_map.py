@@ -44,6 +44,32 @@ UPLOAD_FORM = (
 )
 
 
+LEVEL_ZH = {
+    "district": "区",
+    "subdistrict": "街道",
+    "township": "镇",
+    "community": "社区",
+    "village": "村",
+}
+
+
+def _area_picker(areas: list[dict], chosen: dict | None) -> str:
+    """The area filter's select: the whole city, then each area under the one it lies in
+    (indented by level), the chosen one selected. A chosen area the list does not hold (past
+    the list's limit) is offered first, so the form keeps it."""
+    depth = {"district": 0, "subdistrict": 1, "township": 1, "community": 2, "village": 2}
+    code = chosen["code"] if chosen else None
+    options = ['<option value="">全市 whole city</option>']
+    if chosen and not any(a["code"] == code for a in areas):
+        areas = [{"code": code, "name": chosen.get("name"), "level": chosen.get("level")}, *areas]
+    for a in areas:
+        pad = "\u3000" * depth.get(str(a["level"]), 0)
+        label = f"{pad}{a['name'] or a['code']} {LEVEL_ZH.get(str(a['level']), '')} {a['code']}"
+        sel = " selected" if a["code"] == code else ""
+        options.append(f'<option value="{esc(a["code"])}"{sel}>{esc(label)}</option>')
+    return f'<br>区域 area <select name="area">{"".join(options)}</select> '
+
+
 def _rate(done: int, counted: int) -> str:
     """A day's rate as the report gives it: today's duty-days not done yet are left out of
     ``counted``; none left to count reads "—", not 0 %."""
@@ -58,10 +84,12 @@ def build_patrol_map(
     upload: bool = False,
     today: dt.date | None = None,
     user: str | None = None,
+    areas: list[dict] | None = None,
 ) -> str:
     """The patrol map page as HTML; ``upload`` adds the form that uploads track files from a
     phone or PC (POST /tracks) for those allowed to; ``today`` (the city's) is the last day
-    the date input offers (a later one is refused)."""
+    the date input offers (a later one is refused); ``areas`` (code, name, level) fill the
+    area picker, the filter ``data.area`` chose selected."""
     m = base_map(bounds, "巡查图 patrol map", tile_url, page_js=PAGE_JS)
     n_all = sum(c["alleys"] for c in data.counts.values())
     done = sum(c["patrolled"] for c in data.counts.values())
@@ -70,6 +98,12 @@ def build_patrol_map(
         f"{esc(data.person['name'])} (#{int(data.person['id'])})"
         if data.person
         else "全部人员 everyone"
+    )
+    where = (
+        f"{esc(data.area['name'] or '')} {LEVEL_ZH.get(str(data.area['level']), '')} "
+        f"{esc(data.area['code'])}"
+        if data.area
+        else "全市 whole city"
     )
     options = "".join(
         f'<option value="{int(t["id"])}">轨迹 track {int(t["id"])}'
@@ -123,8 +157,9 @@ def build_patrol_map(
             if data.person
             else ""
         )
+        + _area_picker(areas or [], data.area)
         + '<button class="gw-btn" type="submit">查看 show</button></form>'
-        + f'<p class="gw-note">人员 person: {who}</p>'
+        + f'<p class="gw-note">人员 person: {who}; 区域 area: <b id="gw-area">{where}</b></p>'
         + f'<p class="gw-note">责任街巷 assigned alleys/streets: <b id="gw-alleys">{n_all}</b>, '
         f'已巡 patrolled: <b id="gw-done">{done}</b> '
         + f"({_rate(done, counted)})"

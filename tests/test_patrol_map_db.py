@@ -400,3 +400,79 @@ def test_the_line_per_role_leaves_todays_pending_out_of_its_rate(city) -> None: 
     s3 = patrols_of_day(db, DAY, city["s3"], threshold=SHARE, today=DAY)
     line = re.search(r'data-role="alley_steward">(.*?)</div>', build_patrol_map(s3, (0, 0, 1, 1)))
     assert "(100%)" in line.group(1), line.group(1)  # a5, walked: done, none pending
+
+
+def test_an_area_shows_its_own_alleys_as_its_report_does(city, auth_headers) -> None:  # noqa: ANN001
+    """?area= on the patrol page: the alleys, counts, chart and tracks of one community are
+    the daily report's with that area filter, and the tracks are those of the people who
+    hold its duties (the page for everyone drew the city's first 50 tracks)."""
+    db = city["db"]
+    from geo.track_partitions import ensure_day_partitions
+
+    whole = build_report(db, "daily", DAY, patrolled_share=SHARE, today=_today())
+    ensure_day_partitions(db, [DAY - dt.timedelta(days=1), DAY])
+    with db.begin() as conn:  # each upload's fixes: two, at 08:00 and 08:10 of the day
+        conn.execute(
+            text(
+                "UPDATE tracks SET started_at = CAST(:a AS timestamptz), "
+                "ended_at = CAST(:b AS timestamptz), n_points = 2"
+            ),
+            {"a": f"{DAY}T08:00:00+08:00", "b": f"{DAY}T08:10:00+08:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO track_points (track_id, seq, t, geom) SELECT id, k, "
+                "CAST(:a AS timestamptz) + k * interval '10 minutes', "
+                "ST_SetSRID(ST_MakePoint(116.32 + k * 0.001, 40.0), 4326) "
+                "FROM tracks, generate_series(0, 1) k"
+            ),
+            {"a": f"{DAY}T08:00:00+08:00"},
+        )
+    with db.connect() as conn:
+        codes = list(
+            conn.execute(
+                text("SELECT code FROM areas WHERE level = 'community' ORDER BY code")
+            ).scalars()
+        )
+    checked = 0
+    for code in codes:
+        rep = build_report(db, "daily", DAY, code, patrolled_share=SHARE, today=_today())
+        if rep["alleys"].empty:
+            continue
+        checked += 1
+        d = patrols_of_day(db, DAY, threshold=SHARE, today=_today(), area=code)
+        assert d.area is not None and d.area["code"] == code and d.area["level"] == "community"
+        assert d.counts == _report_counts(rep, None), code
+        shown = {(f["properties"]["id"], f["properties"]["role"]) for f in d.alleys["features"]}
+        assert shown == {(int(r.alley_id), r.role) for r in rep["alleys"].itertuples()}, code
+        assert len(shown) < len(whole["alleys"]), code  # a part of the city, not all of it
+        holders = {int(p) for ids in rep["alleys"]["person_ids"] for p in ids}
+        with db.connect() as conn:
+            walkers = {
+                conn.execute(
+                    text("SELECT person_id FROM tracks WHERE id = :t"), {"t": t["id"]}
+                ).scalar()
+                for t in d.tracks
+            }
+        assert walkers <= holders and walkers, (code, walkers, holders)
+        assert city["other"] not in walkers  # walked an alley, holds nothing
+        for bar in d.compliance[-3:]:
+            day = dt.date.fromisoformat(bar["day"])
+            want = _report_counts(
+                build_report(db, "daily", day, code, patrolled_share=SHARE, today=_today()),
+                None,
+            )
+            assert bar["roles"] == want, (code, day)
+    assert checked >= 2, "the scenario's duties lie in at least two communities"
+    admin = auth_headers("admin")
+    with TestClient(create_app(db)) as client:
+        page = client.get(f"/maps/patrols?date={DAY}&area={code}", headers=admin)
+        assert page.status_code == 200, page.text[:300]
+        alleys, done, drawn = _panel_numbers(page.text)
+        assert (alleys, drawn) == (len(rep["alleys"]), len(rep["alleys"]))
+        assert f'<option value="{code}" selected>' in page.text
+        assert re.search(r'id="gw-area">[^<]*社区 ' + code + "<", page.text), page.text[:200]
+        missing = client.get(f"/maps/patrols?date={DAY}&area=110108999999", headers=admin)
+        assert missing.status_code == 404 and "110108999999" in missing.json()["error"]
+        bad = client.get(f"/maps/patrols?date={DAY}&area=abc", headers=admin)
+        assert bad.status_code == 422 and "须为 6 到 12 位数字" in bad.json()["error"]

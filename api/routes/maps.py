@@ -120,6 +120,13 @@ def patrols_page(
     threshold: Annotated[
         float | None, Query(gt=0, le=1, description="share walked to count (default setting)")
     ] = None,
+    area: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9]{6,12}$",
+            description="district, subdistrict or community code: only its alleys and streets",
+        ),
+    ] = None,
 ) -> HTMLResponse:
     from maps.patrol_map import build_patrol_map
 
@@ -132,18 +139,20 @@ def patrols_page(
     person = person_for(user, person)  # a steward sees only their own patrols
     # the 日巡 daily report's numbers: a day after today is refused as the report refuses it
     d = map_data.patrols_of_day(
-        engine, day, person, threshold=threshold, tz=s.timezone, today=today
+        engine, day, person, threshold=threshold, tz=s.timezone, today=today, area=area
     )
     upload = passes(UPLOADERS, user)
+    bounds = map_data.area_extent(engine, area) if area else map_data.extent(engine)
     return _page(
         build_patrol_map(
             d,
-            map_data.extent(engine),
+            bounds,
             s.tile_url,
             s.timezone,
             upload,
             today=today,
             user=user.username,
+            areas=map_data.area_choices(engine),
         )
     )
 
