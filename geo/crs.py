@@ -67,7 +67,8 @@ def normalize_crs(name: str | None) -> str:
         crs = CRS.from_user_input(str(name).strip())
     except CRSError:
         raise InputError(
-            f"坐标系有误，请用 wgs84、gcj02、bd09、cgcs2000 或 EPSG 代码 "
+            f"坐标系 '{name}' 无法识别：请用 wgs84、gcj02、bd09、cgcs2000 或 EPSG 代码"
+            "（如 EPSG:4547） "
             f"unknown CRS '{name}': use wgs84, gcj02, bd09, cgcs2000 or an EPSG code "
             "such as EPSG:4547"
         ) from None
@@ -188,7 +189,8 @@ def metric_crs_for_bounds(bounds: tuple[float, float, float, float] | np.ndarray
     minx, miny, maxx, maxy = (float(v) for v in bounds)
     if not np.all(np.isfinite([minx, miny, maxx, maxy])):
         raise InputError(
-            "数据没有有效坐标 cannot choose a metric CRS: the data has no finite coordinates"
+            "数据没有有效坐标，无法选择米制坐标系 "
+            "cannot choose a metric CRS: the data has no finite coordinates"
         )
     return metric_crs((minx + maxx) / 2.0, (miny + maxy) / 2.0)
 
@@ -202,7 +204,8 @@ def metric_crs_for_points(lonlat: np.ndarray) -> str:
     ok = np.isfinite(lonlat).all(axis=1)
     if not ok.any():
         raise InputError(
-            "数据没有有效坐标 cannot choose a metric CRS: the data has no finite coordinates"
+            "数据没有有效坐标，无法选择米制坐标系 "
+            "cannot choose a metric CRS: the data has no finite coordinates"
         )
     lon, lat = np.median(lonlat[ok], axis=0)
     return metric_crs(float(lon), float(lat))

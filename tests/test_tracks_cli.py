@@ -303,9 +303,10 @@ def test_check_and_match_use_the_configured_upload_limit(gw, files, settings_env
     settings_env(GRIDWARD_MAX_UPLOAD_BYTES=str(size - 1))
     r = gw("tracks", "check", track)
     assert r.returncode == 2, r.stdout
-    assert f"ERROR {track}: 文件过大 file too large: more than {size - 1:,} bytes" in r.stdout, (
-        r.stdout
-    )
+    assert (
+        f"ERROR {track}: 文件过大：文件超过 {size - 1:,} 字节的上限 "
+        f"file too large: more than {size - 1:,} bytes" in r.stdout
+    ), r.stdout
     _one_error(gw("match", "--network", net, "--track", track, "--out", out), "file too large")
     assert not out.exists()
     r = gw("match", "--network", net, "--track", track, "--out", out, "--max-mb", "1")

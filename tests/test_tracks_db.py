@@ -1140,8 +1140,10 @@ def test_cli_upload_says_a_walks_times_were_put_right_and_refuses_a_copy(demo, p
     assert errors == ["error: 1 个文件未存 1 of 3 track file(s) not stored: see their lines above"]
     (tmp_path / "binary.gpx").write_bytes(bytes(range(256)) * 4)
     res = run_cli(["tracks", "upload", str(tmp_path / "binary.gpx"), "--person", "1"], pg_url)
+    assert res.returncode == 2, res.stdout
     assert (
-        res.returncode == 2 and "binary.gpx: error: 文件格式不支持 file looks binary" in res.stdout
+        "binary.gpx: error: 文件格式不支持：内容像是二进制数据，不是 GPX、KML、KMZ、GeoJSON、CSV、"
+        "XLSX、XLS、ODS 或 NMEA file looks binary" in res.stdout
     ), res.stdout
 
 

@@ -489,7 +489,8 @@ def test_two_digit_year_dates_no_date_orders_are_refused(times, readings):
     with pytest.raises(InputError) as err:
         parse_track(_walk_csv(times, header="经度,纬度,时间"), "t.csv")
     msg = err.value.message
-    assert msg.startswith("日期有歧义 ambiguous dates") and "write dates as yyyy-mm-dd" in msg
+    assert msg.startswith("日期有歧义：如 ") and "请把日期写成 YYYY-MM-DD" in msg
+    assert " ambiguous dates such as " in msg and "write dates as yyyy-mm-dd" in msg
     assert all(day in msg for day in readings), msg
 
 
@@ -530,7 +531,9 @@ def test_dates_needing_an_order_in_a_headerless_table_get_the_date_refusal():
     """A headerless table's time cells that cannot tell their day/month order alone are still
     time values: the file is refused for its dates, not for having no lon/lat columns."""
     rows = _walk_csv(["05/11/2026 09:00:00", "05/11/2026 09:00:05", "05/11/2026 09:00:10"])
-    with pytest.raises(InputError, match="^日期有歧义 .*2026-11-05 .*2026-05-11"):
+    with pytest.raises(
+        InputError, match="^日期有歧义：.* ambiguous dates .*2026-11-05 .*2026-05-11"
+    ):
         parse_track(rows.split(b"\n", 1)[1], "t.csv")
     rows = _walk_csv(["26/11/22 23:59:55", "26/11/23 00:00:00", "26/11/23 00:00:05"])
     p = parse_track(rows.split(b"\n", 1)[1], "t.csv")
@@ -615,7 +618,9 @@ def test_timed_planned_route_next_to_a_recorded_track_is_ignored(route_start):
     assert len(p.points) == 10 and p.name == "trk"
     assert (p.points["lat"] == 40.0).all() and p.points["time"].iloc[0] == T0
     assert p.warnings == [
-        "计划路线已忽略 43 route points (<rte>, a planned route; 40 with times) ignored next "
+        "已忽略计划路线的 43 个路线点（<rte>，计划路线，其中 40 个有时间），文件里另有记录的轨迹"
+        "（<trk>），巡查以轨迹为准 "
+        "43 route points (<rte>, a planned route; 40 with times) ignored next "
         "to the recorded track (<trk>), the walk"
     ]
 
@@ -626,7 +631,8 @@ def test_timed_routes_alone_are_the_walk():
     p = parse_track(_gpx(_trk(T0, 12, "rte"), _trk(T0, 4, "rte", timed=False)), "r.gpx")
     assert len(p.points) == 12 and p.name == "rte"
     assert p.warnings == [
-        "计划路线已忽略 4 route points without times (<rte>, a planned route) ignored"
+        "已忽略计划路线的 4 个路线点（<rte>，计划路线，没有时间） "
+        "4 route points without times (<rte>, a planned route) ignored"
     ]
 
 

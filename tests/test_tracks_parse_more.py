@@ -22,8 +22,16 @@ import pytest
 from geo.errors import InputError
 from geo.tracks.parse import parse_track
 
-# the Chinese lead of the summary-row warning (geo.tracks.parse_table)
-SUMMARY = "已忽略表格末尾的汇总行 "
+
+# the summary-row warning (geo.tracks.parse_table), its Chinese and its English
+def summary(n: int, shown: str) -> str:
+    """The warning naming ``n`` summary rows below the fixes (``shown``: their cells, quoted)."""
+    rows = "row" if n == 1 else "rows"
+    return (
+        f"已忽略定位点下方表格末尾的 {n} 行汇总行：{shown} "
+        f"{n} summary {rows} below the fixes ignored: {shown}"
+    )
+
 
 T0 = pd.Timestamp("2026-11-20T00:00:00Z")  # 2026-11-20 08:00:00 in Beijing
 N = 5
@@ -293,7 +301,10 @@ def test_nmea_log_rmc_dates_gga_fixes_and_hdop(name):
     assert np.allclose(p.points["lon"], [116.3125 + i * 4e-5 for i in range(7)], atol=1e-8)
     assert np.allclose(p.points["lat"], [39.9987 + i * 1e-5 for i in range(7)], atol=1e-8)
     assert np.allclose(p.points["accuracy"], [5 * (0.8 + i / 10) for i in range(7)])  # HDOP×5 m
-    assert "已跳过 1 条无效语句 1 NMEA sentences skipped (1 with a wrong checksum)" in p.warnings
+    assert (
+        "已跳过 1 条无效的 NMEA 语句（1 条校验和错误） "
+        "1 NMEA sentences skipped (1 with a wrong checksum)" in p.warnings
+    )
     assert any("1 NMEA sentences without a fix" in w for w in p.warnings)
 
 
@@ -677,10 +688,8 @@ def test_utf32_without_byte_order_mark_is_read(codec):
     # cut inside a character: named, not "binary"
     name = codec.upper()
     msg = _refused(csv.encode(codec)[:-1], "cut.csv")
-    assert msg.startswith(
-        f"文本不是有效的 {name} 编码 "
-        f"text looks like {name} (no byte-order mark) but is not {name}: "
-    )
+    assert msg.startswith(f"文本看似 {name} 编码（无字节顺序标记），但不是有效的 {name} 编码（")
+    assert f" text looks like {name} (no byte-order mark) but is not {name}: " in msg
 
 
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
@@ -743,7 +752,7 @@ def test_a_trailing_summary_row_with_averaged_coordinates_is_dropped(footer, sho
     values not understood", its count in the time column)."""
     p = parse_track((_numbered() + footer).encode(enc), "导出.csv")
     _check(p, fmt="csv")
-    assert p.warnings == [f"{SUMMARY}1 summary row below the fixes ignored: {shown!r}"]
+    assert p.warnings == [summary(1, repr(shown))]
 
 
 def test_summary_rows_with_coordinates_in_sheets_and_without_a_header():
@@ -753,16 +762,12 @@ def test_summary_rows_with_coordinates_in_sheets_and_without_a_header():
     footer: list[list[object]] = [["小计", 116.31264, 39.99872, None], ["总计", 581.5632, 199.9936]]
     p = parse_track(_xlsx(xlsx_rows + footer), "f.xlsx")
     _check(p, fmt="xlsx")
-    assert p.warnings == [
-        SUMMARY + "2 summary rows below the fixes ignored: '小计, 116.31264, 39.99872'"
-    ]
+    assert p.warnings == [summary(2, "'小计, 116.31264, 39.99872'")]
     # the label in the time column, no header: the same
     text = "\n".join(_rows()) + "\n116.3126400,39.9987200,平均\n"
     p = parse_track(text.encode(), "h.csv")
     _check(p, fmt="csv")
-    assert p.warnings == [
-        SUMMARY + "1 summary row below the fixes ignored: '116.3126400, 39.9987200, 平均'"
-    ]
+    assert p.warnings == [summary(1, "'116.3126400, 39.9987200, 平均'")]
 
 
 def test_labelled_rows_with_a_time_or_among_the_fixes_are_not_summaries():
@@ -779,10 +784,7 @@ def test_labelled_rows_with_a_time_or_among_the_fixes_are_not_summaries():
     for order in (1, -1):
         text = head + "\n".join([*rows[::order], f"116.3126400,39.9987200,{mid},平均"]) + "\n"
         p = parse_track(text.encode(), "avg.csv")
-        assert p.warnings == [
-            f"{SUMMARY}1 summary row below the fixes ignored: "
-            f"'116.3126400, 39.9987200, {mid}, 平均'"
-        ]
+        assert p.warnings == [summary(1, f"'116.3126400, 39.9987200, {mid}, 平均'")]
         assert len(p.points) == len(LOCAL)
     # an averaged row among the fixes is judged as before: its count is no time, refused
     middle = _SERIAL_HEAD + "\n".join(
@@ -794,9 +796,7 @@ def test_labelled_rows_with_a_time_or_among_the_fixes_are_not_summaries():
     text = _numbered() + "平均,116.31264,39.99872,\n制表人：张三,,,\n"
     p = parse_track(text.encode(), "two.csv")
     _check(p, fmt="csv")
-    assert p.warnings == [
-        SUMMARY + "2 summary rows below the fixes ignored: '平均, 116.31264, 39.99872'"
-    ]
+    assert p.warnings == [summary(2, "'平均, 116.31264, 39.99872'")]
 
 
 def _csv(header: str, times: list[str], tail: str = "") -> bytes:

@@ -24,8 +24,16 @@ from geo.errors import InputError
 from geo.tracks.parse import parse_track
 from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 
-# the Chinese lead of the summary-row warning (geo.tracks.parse_table)
-SUMMARY = "已忽略表格末尾的汇总行 "
+
+# the summary-row warning (geo.tracks.parse_table), its Chinese and its English
+def summary(n: int, shown: str) -> str:
+    """The warning naming ``n`` summary rows below the fixes (``shown``: their cells, quoted)."""
+    rows = "row" if n == 1 else "rows"
+    return (
+        f"已忽略定位点下方表格末尾的 {n} 行汇总行：{shown} "
+        f"{n} summary {rows} below the fixes ignored: {shown}"
+    )
+
 
 T0 = pd.Timestamp("2026-11-20T00:00:00Z")  # 2026-11-20 08:00:00 in Beijing
 N = 5
@@ -264,7 +272,7 @@ def test_headerless_csv_and_tsv_with_a_summary_row():
         text = "\n".join(_rows(sep)) + f"\n合计{sep}{sep}5\n"
         p = parse_track(text.encode(), "x.csv")
         _check(p, "csv")
-        assert p.warnings == [SUMMARY + "1 summary row below the fixes ignored: '合计, 5'"]
+        assert p.warnings == [summary(1, "'合计, 5'")]
 
 
 def test_xlsx_summary_footer_rows_are_dropped():
@@ -296,10 +304,10 @@ def test_only_trailing_rows_without_a_lon_lat_pair_are_footers():
     p = parse_track(text.encode(), "b.csv")
     _check(p, "csv")
     assert (
-        "已丢弃没有坐标的定位点 1 个 "
+        "6 个定位点中没有坐标（为空或不是数字）的 1 个已丢弃 "
         "1 of 6 points without coordinates (empty or not a number) dropped" in p.warnings
     )
-    assert SUMMARY + "1 summary row below the fixes ignored: '合计, 5'" in p.warnings
+    assert summary(1, "'合计, 5'") in p.warnings
     # a last row with a lon/lat pair and a label for a time is no fix (it was refused whole,
     # "time values not understood"): a summary, dropped and named (see test_tracks_parse_more
     # test_a_trailing_summary_row_with_averaged_coordinates_is_dropped)
@@ -307,17 +315,18 @@ def test_only_trailing_rows_without_a_lon_lat_pair_are_footers():
     p = parse_track((head + "\n".join([*rows[:-1], last]) + "\n").encode(), "l.csv")
     assert list(p.points["time"]) == TIMES[: N - 1]
     assert np.allclose(p.points["lon"], LON[: N - 1], atol=1e-9, rtol=0)
-    assert p.warnings == [
-        SUMMARY + "1 summary row below the fixes ignored: '116.3126600, 39.9987400, 合计'"
-    ]
+    assert p.warnings == [summary(1, "'116.3126600, 39.9987400, 合计'")]
     # a sheet of only a header and a summary row has no points
     msg = _refused((head + "合计,,0\n").encode(), "e.csv")
-    assert msg == "有表头但没有定位点 CSV has a header but no points (only summary rows below it)"
+    assert msg == (
+        "CSV 有表头（表头下只有汇总行），但没有定位点 "
+        "CSV has a header but no points (only summary rows below it)"
+    )
     # a footer row under an ODS sheet as under a CSV
     ods = _ods([HEADER, *WALK, ["合计", None, 5]])
     p = parse_track(ods, "f.ods")
     _check(p, "ods")
-    assert p.warnings == [SUMMARY + "1 summary row below the fixes ignored: '合计, 5'"]
+    assert p.warnings == [summary(1, "'合计, 5'")]
 
 
 # ------------------------------------------------------------- 2. UTF-16 without a BOM
@@ -398,7 +407,7 @@ def test_binary_and_broken_utf16_are_still_refused():
     assert "binary" in _refused(noise, "n.csv")
     # UTF-32 without a mark is not taken for UTF-16: read as UTF-32 (a header, no rows)
     msg = _refused("lon,lat,time\n".encode("utf-32-le"), "u.csv")
-    assert msg == "有表头但没有定位点 CSV has a header but no points"
+    assert msg == "CSV 有表头，但没有定位点 CSV has a header but no points"
     # UTF-16 text cut in the middle of a character: named, not "binary"
     cut = ("lon,lat,time\n" + "\n".join(_rows())).encode("utf-16-le") + b"1"
     msg = _refused(cut, "cut.csv")
@@ -500,9 +509,8 @@ def test_bad_and_hostile_ods_files_say_why(monkeypatch):
         "spreadsheet" in _refused(odt, "notes.odt")
     )
     msg = _refused(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "a.xls")
-    assert msg.startswith(
-        "旧版 Excel 表格损坏或不完整 old Excel workbook (.xls) could not be read: "
-    )
+    assert msg.startswith("旧版 Excel 表格（.xls）无法读取：文件损坏或不完整（xlrd：")
+    assert " old Excel workbook (.xls) could not be read: damaged or truncated" in msg
     # a KMZ is still a KMZ
     kmz = io.BytesIO()
     with zipfile.ZipFile(kmz, "w") as zf:
@@ -577,7 +585,7 @@ def test_api_and_cli_uploads_store_an_ods_and_utf16(
         (item,) = r.json()["files"]
         assert item["n_points"] == N
         told = _undated(item["warnings"])
-        assert told[0] == SUMMARY + "1 summary row below the fixes ignored: '合计, 5'", item
+        assert told[0] == summary(1, "'合计, 5'"), item
         assert len(told) == 2 and "no person given" in told[1], item
     with db.connect() as conn:
         formats = conn.execute(text("SELECT format, n_points FROM tracks ORDER BY id")).all()
@@ -595,7 +603,7 @@ def test_api_and_cli_uploads_store_an_ods_and_utf16(
     assert r.returncode == 0, (r.stdout, r.stderr)
     line = re.search(rf"^巡查2\.ods: track \d+, {N} points.*$", r.stdout, re.M)
     assert line, r.stdout
-    assert f"; warning: {SUMMARY}1 summary row below the fixes ignored: '合计, 5'" in line.group(0)
+    assert "; warning: " + summary(1, "'合计, 5'") in line.group(0)
 
 
 # ------------------------------------------- 5. one huge token, many zip members, UTF-16
@@ -640,7 +648,7 @@ def test_xlsx_with_one_huge_comment_or_attribute_is_refused(member):
     good = _xlsx(_WALK_XLSX)
     msg = _refused(_rezip(good, member, _comment(BIG)), "big.xlsx")
     assert msg == (
-        "表格含过长的文本，不是轨迹表 "
+        f"XLSX 不予接收：{member} 中有一段文本或标记超过 1 MiB（3.0 MB），不是轨迹表 "
         f"XLSX rejected: {member} holds a single piece of text or markup longer than 1 MiB "
         "(3.0 MB): not a track table"
     )
@@ -678,7 +686,7 @@ def test_ods_with_one_huge_comment_or_attribute_is_refused():
     ended in a misleading "no points"/"no times" 422; now refused before parsing."""
     good = _ods([HEADER, *WALK])
     want = (
-        "表格含过长的文本，不是轨迹表 "
+        "ODS 不予接收：content.xml 中有一段文本或标记超过 1 MiB（3.0 MB），不是轨迹表 "
         "ODS rejected: content.xml holds a single piece of text or markup longer than 1 MiB "
         "(3.0 MB): not a track table"
     )
@@ -710,7 +718,7 @@ def test_a_workbook_of_too_many_zip_members_says_so(name):
     what = name.rsplit(".", 1)[-1].upper()
     msg = _refused(many, name)
     assert msg == (
-        "压缩包内文件过多，不是电子表格 "
+        f"{what} 压缩包内有 {n:,} 个文件（上限 10,000 个；正常的工作簿只有几十个），不是电子表格 "
         f"{what} holds {n:,} files in its zip (limit 10,000; a workbook has a few dozen): not a "
         "spreadsheet"
     )
@@ -724,8 +732,10 @@ def test_utf16_le_with_lone_surrogates_is_not_shown_big_endian(stuffing):
     where."""
     text = "lon,lat,time\n" + "\ud800" * stuffing + "\n" + "\n".join(_rows())
     msg = _refused(text.encode("utf-16-le", "surrogatepass"), "s.csv")
-    assert msg == (
-        "文本不是有效的 UTF-16-LE 编码 "
+    assert msg.startswith(
+        "文本看似 UTF-16-LE 编码（无字节顺序标记），但不是有效的 UTF-16-LE 编码（'utf-16-le' "
+    )
+    assert msg[msg.index(" text looks like") + 1 :] == (
         "text looks like UTF-16-LE (no byte-order mark) but is not UTF-16-LE: 'utf-16-le' "
         "codec can't decode bytes in position 26-27: illegal UTF-16 surrogate"
     )
@@ -801,9 +811,7 @@ def test_xls_reads_as_the_csv_and_the_xlsx_of_the_same_rows(name):
     footer = [*_TITLED, [None, "合计", None, None, 5]]
     p, q = parse_track(_xls(footer), "f.xls"), parse_track(_xlsx(footer), "f.xlsx")
     _check(p, "xls")
-    assert (
-        p.warnings == q.warnings == [SUMMARY + "1 summary row below the fixes ignored: '合计, 5'"]
-    )
+    assert p.warnings == q.warnings == [summary(1, "'合计, 5'")]
 
 
 def test_xls_serial_days_date_and_time_cells_and_the_1904_date_system():
@@ -832,28 +840,32 @@ def test_bad_xls_files_say_why(monkeypatch):
     good = _xls([HEADER, *WALK])
     for cut in (600, 2048, len(good) // 2):
         msg = _refused(good[:cut], "cut.xls")
-        assert msg.startswith(
-            "旧版 Excel 表格损坏或不完整 old Excel workbook (.xls) could not be read: "
-        ), (cut, msg)
+        assert msg.startswith("旧版 Excel 表格（.xls）无法读取：文件损坏或不完整（xlrd："), (
+            cut,
+            msg,
+        )
+        assert " old Excel workbook (.xls) could not be read: damaged or truncated" in msg
     # an OLE2 file that holds no workbook is named, not "could not be read"
     assert _refused(_ole2_renamed(good, "WordDocument"), "notes.doc") == (
-        "文件不是电子表格，请另存为 .xlsx、.ods 或 CSV "
+        "文件是旧版 Word 文档（.doc），不是电子表格：请把轨迹另存为 .xlsx、.ods 或 CSV "
         "file is an old Word document (.doc), not a spreadsheet: save the track as .xlsx, "
         ".ods or CSV"
     )
     msg = _refused(_ole2_renamed(good, "Gibberish"), "x.xls")
     assert msg.startswith(
-        "文件不是电子表格，请另存为 .xlsx、.ods 或 CSV "
+        "文件是没有工作簿的 OLE2 复合文件（其中的数据流：gibberish），不是电子表格："
+        "请把轨迹另存为 .xlsx、.ods 或 CSV "
         "file is an OLE2 compound file without a workbook (streams: gibberish)"
     )
     # the table's own refusals, named XLS
     msg = _refused(_xls([["名称", "备注"], ["a", "b"]]), "h.xls")
     assert msg.startswith(
-        "找不到经度/纬度列 XLS needs lon/lat (经度/纬度) columns; found: 名称, 备注"
+        "找不到经度/纬度列：XLS 需要经度/纬度（lon/lat）列，前 10 行里没有写明它们的表头行；"
+        "找到的是：名称, 备注 XLS needs lon/lat (经度/纬度) columns; found: 名称, 备注"
     )
     assert (
         _refused(_xls([]), "blank.xls")
-        == "第一个工作表为空，没有定位点 XLS first sheet is empty: no points"
+        == "XLS 的第一个工作表为空，没有定位点 XLS first sheet is empty: no points"
     )
     # the XLSX cell limit holds while xlrd reads: refused before any row is read as a table
     seen: list[int] = []
@@ -861,7 +873,7 @@ def test_bad_xls_files_say_why(monkeypatch):
     monkeypatch.setattr(table, "XLSX_MAX_CELLS", 17)  # the walk under its header: 18 cells
     msg = _refused(good, "many.xls")
     assert msg == (
-        "工作表超过 17 个单元格：请拆分轨迹，或只保留经度/纬度/时间列 "
+        "XLS 工作表超过 17 个单元格（上限）：请拆分轨迹，或只保留经度/纬度/时间列 "
         "XLS sheet has more than 17 cells (limit): split the track, or keep only its "
         "lon/lat/time columns"
     )
@@ -928,9 +940,7 @@ def test_fods_reads_as_the_ods_of_the_same_rows(name):
     p, ods = parse_track(_fods(_NOTE_ROWS), name), parse_track(_ods(_NOTE_ROWS), "same.ods")
     _check(p, "fods")
     pd.testing.assert_frame_equal(p.points, ods.points)
-    assert (
-        p.warnings == ods.warnings == [SUMMARY + "1 summary row below the fixes ignored: '合计, 5'"]
-    )
+    assert p.warnings == ods.warnings == [summary(1, "'合计, 5'")]
     # serial days from the document's null date, as in an ODS
     serial = [(t - dt.datetime(1904, 1, 1)) / dt.timedelta(days=1) for t in LOCAL_DT]
     rows = [["lon", "lat", "time"]] + [[x, y, s] for x, y, s in zip(LON, LAT, serial, strict=True)]
@@ -950,35 +960,37 @@ def test_flat_opendocument_text_and_hostile_fods_say_why(monkeypatch):
 
     text = "application/vnd.oasis.opendocument.text"
     assert _refused(_fods([HEADER, *WALK], mime=text), "notes.fodt") == (
-        "不是电子表格，请另存为 .ods、.xlsx 或 CSV "
+        f"文件是类型为 '{text}' 的 OpenDocument 文档，不是电子表格："
+        "请把轨迹另存为 .ods、.xlsx 或 CSV "
         f"OpenDocument file of type '{text}', not a spreadsheet: save the track as .ods, "
         ".xlsx or CSV"
     )
     lol = '<!DOCTYPE office:document [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
     assert _refused(_fods([HEADER, *WALK], head=lol), "lol.fods") == (
-        "表格含 DTD 或实体，出于安全不予接收 "
+        "FODS 不予接收：其 XML 声明了 DTD 或实体（出于安全不允许） "
         "FODS rejected: its XML declares a DTD or entities (not allowed for safety)"
     )
     bomb = _repeated_cell_bomb()
     msg = _refused(_fods([], tables=bomb), "bomb.fods")
-    assert msg.startswith("工作表超过 1,000,000 个单元格")
+    assert msg.startswith("FODS 工作表超过 1,000,000 个单元格（上限）")
     assert "FODS sheet has more than 1,000,000 cells (limit)" in msg
     huge = _fods([HEADER, *WALK], head="<!--" + "x" * BIG + "-->")
     assert _refused(huge, "c.fods") == (
-        "表格含过长的文本，不是轨迹表 "
+        "FODS 不予接收：文档中有一段文本或标记超过 1 MiB（3.0 MB），不是轨迹表 "
         "FODS rejected: the document holds a single piece of text or markup longer than "
         "1 MiB (3.0 MB): not a track table"
     )
     cut = _fods([], tables=_table("t", [HEADER, *WALK])[:-200])
-    assert _refused(cut, "cut.fods").startswith(
-        "表格损坏或不受支持 broken or unsupported FODS file: "
-    )
+    msg = _refused(cut, "cut.fods")
+    assert msg.startswith("FODS 文件损坏或不受支持（")
+    assert " broken or unsupported FODS file: " in msg
     assert _refused(_fods([], tables=""), "e.fods") == (
-        "表格没有工作表，没有定位点 FODS has no sheets: no points"
+        "FODS 没有工作表，没有定位点 FODS has no sheets: no points"
     )
     monkeypatch.setattr(table, "XLSX_MAX_ELEMENTS", 20)
     assert _refused(_fods([HEADER, *WALK]), "many.fods").startswith(
-        "表格内容过多，请拆分轨迹 FODS has more than 20 XML elements (limit"
+        "FODS 含超过 20 个 XML 元素（上限；1,000,000 个单元格的工作表约有这么多）：请拆分轨迹 "
+        "FODS has more than 20 XML elements (limit"
     )
     monkeypatch.undo()
     # GPX and KML are not taken for flat documents
@@ -1008,12 +1020,16 @@ def test_a_long_text_repeated_over_many_rows_is_refused_early():
     for data, name, what in ((_fods([], tables=bomb), "r.fods", "FODS"),):
         assert len(data) < 4096
         assert _refused(data, name) == (
-            "工作表轨迹列中文本过多，不是轨迹表 "
+            f"{what} 工作表的轨迹列中文本超过 32 MiB（上限；是否有长文本在许多行重复？），"
+            "不是轨迹表 "
             f"{what} sheet holds more than 32 MiB of text in its track columns (limit; a long "
             "text repeated over many rows?): not a track table"
         )
     msg = _refused(_ods([], tables=bomb), "r.ods")
-    assert msg.startswith("工作表轨迹列中文本过多，不是轨迹表 ODS sheet holds more than 32 MiB")
+    assert msg.startswith(
+        "ODS 工作表的轨迹列中文本超过 32 MiB（上限；是否有长文本在许多行重复？），不是轨迹表 "
+        "ODS sheet holds more than 32 MiB"
+    )
     # each track cell is cut: what the time parser sees is at most TRACK_CELL_CHARS long
     got = table.sheet_rows(iter([HEADER, *([[116.3, 39.9, "1" * 32000]] * 50)]), "XLS")
     assert {len(r[2]) for r in got.body} == {table.TRACK_CELL_CHARS}
@@ -1043,3 +1059,71 @@ def test_office_markup_saved_as_xls_is_named(head, says):
     for name in ("导出.xls", "export.xml", None):
         msg = _refused(head.encode(), name)
         assert msg.startswith("文件是") and says in msg, msg
+
+
+# ------------------------------------------------ 9. a workbook's name on other content
+_CSV_WALK = ("经度,纬度,定位时间\n" + "\n".join(_rows()) + "\n").encode()
+_JUNK = bytes(range(256)) * 8
+
+
+@pytest.mark.parametrize(
+    ("data", "looks_zh", "looks", "fix_zh", "fix"),
+    [
+        (
+            _CSV_WALK,
+            "文本，如 CSV 表格",
+            "text (such as a CSV table)",
+            "；若本来就是文本表格，请把扩展名改为 .csv",
+            ", or, if it is a text table, rename it to .csv",
+        ),
+        (
+            b"lorem ipsum, not a table at all\n" * 20,
+            "文本，如 CSV 表格",
+            "text (such as a CSV table)",
+            "；若本来就是文本表格，请把扩展名改为 .csv",
+            ", or, if it is a text table, rename it to .csv",
+        ),
+        (_JUNK, "二进制数据，不是表格", "binary data, not a table", "", ""),
+        (
+            b'<?xml version="1.0"?>\n<gpx version="1.1"></gpx>\n',
+            " XML，如 GPX 或 KML",
+            "XML (such as GPX or KML)",
+            "；若本来就是轨迹文件，请改回它原本的扩展名（如 .gpx）",
+            ", or, if it is a track file, give it back its own extension (such as .gpx)",
+        ),
+    ],
+    ids=["csv", "text", "junk", "gpx"],
+)
+def test_a_file_named_xlsx_that_is_no_workbook_says_so(data, looks_zh, looks, fix_zh, fix):
+    """Outside tester T36, #11: a CSV renamed .xlsx was read as a CSV (refused as "no lon/lat
+    column" when its columns were others), junk bytes so named as "file looks binary"; neither
+    said that the file is no Excel workbook. Now both do, with what to do (a GPX so named
+    was "content looks like GPX")."""
+    assert _refused(data, "巡查.xlsx") == (
+        f"文件扩展名为 .xlsx，但内容不是 Excel 工作簿（内容是{looks_zh}）："
+        f"请用 Excel 或 WPS 打开原表格，另存为 .xlsx{fix_zh}，再上传 "
+        f"file has a .xlsx name but is not an Excel workbook (its content is {looks}): open the "
+        f"table in Excel or WPS and save it as .xlsx{fix}"
+    )
+    # the same for an OpenDocument spreadsheet's name
+    msg = _refused(data, "巡查.ODS")
+    assert msg.startswith(
+        f"文件扩展名为 .ods，但内容不是 OpenDocument 电子表格（内容是{looks_zh}）"
+    )
+    assert "file has a .ods name but is not an OpenDocument spreadsheet" in msg
+
+
+def test_an_xls_name_takes_text_tables_but_not_junk():
+    """Chinese office systems export tab-separated text under an .xls name: still read as a
+    table; junk bytes so named are no workbook, said as for .xlsx (they were "file looks
+    binary")."""
+    tsv = ("经度\t纬度\t定位时间\n" + "\n".join(_rows("\t")) + "\n").encode()
+    _check(parse_track(tsv, "导出.xls"), "csv")
+    msg = _refused(_JUNK, "导出.xls")
+    assert msg.startswith(
+        "文件扩展名为 .xls，但内容不是 Excel 工作簿（内容是二进制数据，不是表格）"
+    ), msg
+    assert "file has a .xls name but is not an Excel workbook" in msg
+    # a real workbook under the name still reads, and junk under another name is still binary
+    _check(parse_track(_xlsx([HEADER, *WALK]), "巡查.xlsx"), "xlsx")
+    assert "file looks binary" in _refused(_JUNK, "walk.gpx")

@@ -92,7 +92,10 @@ class CleanParams:
             return float(self.max_speed_mps)
         if self.mode not in MODE_MAX_SPEED:
             modes = ", ".join(MODE_MAX_SPEED)
-            raise InputError(f"出行方式有误，请用 {modes} unknown mode '{self.mode}': use {modes}")
+            raise InputError(
+                f"出行方式 '{self.mode}' 有误，请用 {modes} 之一 "
+                f"unknown mode '{self.mode}': use {modes}"
+            )
         return MODE_MAX_SPEED[self.mode]
 
     def sustained_speed(self) -> float | None:

@@ -82,7 +82,7 @@ class DatumHint:
         return (
             f"坐标像是 {other}，不是 {mine}：按所选坐标系，定位点离街巷平均 "
             f"{self.declared_m:.0f} 米，按 {self.name} 为 {self.other_m:.0f} 米；本次记入的街巷"
-            f"多半不是您走过的，请选 {self.name} 重新上传 · the fixes look like {other}, not "
+            f"多半不是您走过的：请用 crs={self.name} 重新上传 the fixes look like {other}, not "
             f"{mine}: {self.declared_m:.0f} m from the streets on average as declared, "
             f"{self.other_m:.0f} m as {self.name}; the alleys credited are most likely not the "
             f"ones walked: upload the file again with crs={self.name}"

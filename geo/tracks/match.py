@@ -167,7 +167,7 @@ class MatchParams:
         }
         if mode not in base:
             raise InputError(
-                "出行方式有误，请用 walk、bike 或 drive "
+                f"出行方式 '{mode}' 有误，请用 walk、bike 或 drive "
                 f"unknown mode '{mode}': use walk, bike or drive"
             )
         return replace(base[mode], **overrides)  # type: ignore[arg-type]
@@ -853,7 +853,8 @@ def _viterbi_single(pc: _Piece) -> None:
             score = cand.max(axis=1)
     if not np.isfinite(score.max()):
         raise InputError(
-            "轨迹无法匹配到路网 map matching found no path (a fix has no finite state)"
+            "轨迹无法匹配到路网：找不到路径（有定位点没有可行的匹配状态） "
+            "map matching found no path (a fix has no finite state)"
         )
     path = np.empty(n, dtype=np.int64)
     path[-1] = int(score.argmax())
@@ -890,7 +891,8 @@ def _viterbi_lockstep(batch: list[_Piece]) -> None:
         score = cand.max(axis=1)
     if not np.isfinite(score.max(axis=1)).all():
         raise InputError(
-            "轨迹无法匹配到路网 map matching found no path (a fix has no finite state)"
+            "轨迹无法匹配到路网：找不到路径（有定位点没有可行的匹配状态） "
+            "map matching found no path (a fix has no finite state)"
         )
     path = np.empty((B, L), dtype=np.int64)
     path[:, -1] = score.argmax(axis=1)

@@ -57,7 +57,8 @@ def _check_lonlat(xy: np.ndarray) -> None:
     if bad.any():
         x, y = xy[int(np.argmax(bad))]
         raise InputError(
-            "路网坐标不是经纬度：请注明坐标系（如 EPSG:32650）或转为 WGS 84 "
+            f'路网坐标不是经纬度（如 x={x:.10g}, y={y:.10g}）：请在文件里加 "crs" 成员注明坐标系'
+            "（如 EPSG:32650），或转为 WGS 84 "
             f"network coordinates are not longitude/latitude (e.g. x={x:.10g}, y={y:.10g}): "
             'add a "crs" member naming their CRS (e.g. EPSG:32650) or reproject to WGS 84'
         )
@@ -118,12 +119,12 @@ class WalkNetwork:
         ids = segments[edge_id_col]
         if ids.isna().any():
             raise InputError(
-                f"有路段缺少 '{edge_id_col}' network has segments without '{edge_id_col}'"
+                f"路网有路段缺少 '{edge_id_col}' 值 network has segments without '{edge_id_col}'"
             )
         if ids.duplicated().any():
             dup = ids[ids.duplicated()].iloc[0]
             raise InputError(
-                f"路网 '{edge_id_col}' 有重复 "
+                f"路网的 '{edge_id_col}' 有重复值（如 {_plain(dup)}），须唯一 "
                 f"network '{edge_id_col}' is not unique (e.g. {_plain(dup)})"
             )
         gs = segments.geometry
@@ -142,7 +143,7 @@ class WalkNetwork:
         if (types != 1).any():
             bad = ids.iloc[int(np.argmax(types != 1))]
             raise InputError(
-                f"路段 {_plain(bad)} 不是单条线 "
+                f"路段 {_plain(bad)} 不是单条线（LineString） "
                 f"network segment {_plain(bad)} is not a single LineString"
             )
         net = cls()
@@ -166,7 +167,8 @@ class WalkNetwork:
             f = segments[cost_factor_col].astype(float).fillna(1.0).to_numpy()
             if (f <= 0).any() or not np.isfinite(f).all():
                 raise InputError(
-                    f"'{cost_factor_col}' 须为正数 '{cost_factor_col}' must be positive numbers"
+                    f"'{cost_factor_col}' 列的值须为正数 "
+                    f"'{cost_factor_col}' must be positive numbers"
                 )
             net.cost_factor = f
         net._build(xy, line_idx, len(geoms), snap_m)

@@ -130,11 +130,13 @@ def read_limited(
     max_bytes: int = DEFAULT_MAX_BYTES,
     chunk: int = 1 << 20,
     too_large: str = "file too large: more than",
+    too_large_zh: str = "文件超过",
 ) -> bytes:
     """Read a binary stream in chunks; raise InputError as soon as more than ``max_bytes`` arrive.
 
     Lets the API refuse an oversized upload without holding all of it in memory, and stops an
-    unpacked archive (a zip bomb) early. ``too_large`` starts the error message.
+    unpacked archive (a zip bomb) early. ``too_large`` starts the error message's English,
+    ``too_large_zh`` its Chinese.
     """
     parts: list[bytes] = []
     total = 0
@@ -144,7 +146,10 @@ def read_limited(
             break
         total += len(block)
         if total > max_bytes:
-            raise TooLargeError(f"文件过大 {too_large} {max_bytes:,} bytes (limit)")
+            raise TooLargeError(
+                f"文件过大：{too_large_zh} {max_bytes:,} 字节的上限 "
+                f"{too_large} {max_bytes:,} bytes (limit)"
+            )
         parts.append(block)
     return b"".join(parts)
 
@@ -165,7 +170,10 @@ def parse_track(
     datum of the coordinates (wgs84, gcj02, bd09 or EPSG); output is always WGS 84.
     """
     if len(data) > max_bytes:
-        raise TooLargeError(f"文件过大 file too large: {len(data):,} bytes, limit {max_bytes:,}")
+        raise TooLargeError(
+            f"文件过大：{len(data):,} 字节，上限 {max_bytes:,} 字节 "
+            f"file too large: {len(data):,} bytes, limit {max_bytes:,}"
+        )
     crs_name = normalize_crs(crs)
     data = _utf8_from_bom(data)
     if data[:4] != b"PK\x03\x04" and data[:8] != _OLE2:
@@ -174,7 +182,7 @@ def parse_track(
     if not data.strip():
         raise InputError("文件为空，没有定位点 empty file: no points")
     if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:5] == b"<?xml":
-        data = _xml_as_utf8(data, "XML file")
+        data = _xml_as_utf8(data, "XML file", "XML 文件")
     kmz = False
     if data[:4] == b"PK\x03\x04":  # a zip: a workbook (XLSX, ODS), or a KMZ (the KML inside)
         fmt = _zip_format(data, filename)
@@ -209,7 +217,8 @@ def parse_track(
         if fmt == "gpx" and guessed:
             # said, not guessed: local clock times written so land hours off, on another day
             raw.warnings.append(
-                "GPX 时间未注明时区，按 UTC 读取 the GPX times carry no zone: read as UTC, as GPX "
+                "GPX 时间未注明时区，已按 GPX 标准读作 UTC（若写的是本地时间，在北京会晚 8 小时："
+                "请在时间后加 +08:00） the GPX times carry no zone: read as UTC, as GPX "
                 "requires (local clock times written so land 8 h late in Beijing: add +08:00)"
             )
         parsed = _finish(raw, fmt, _with_file_crs(crs_name, raw.crs), zone)
@@ -219,7 +228,7 @@ def parse_track(
         # a library choking on odd data is still a bad file (4xx), not a server error
         what = "GPX/KML" if fmt == "xml" else fmt.upper()
         raise InputError(
-            f"无法读取 {what} 文件 {what} file could not be read: {_short(exc)}"
+            f"无法读取 {what} 文件（{_short(exc)}） {what} file could not be read: {_short(exc)}"
         ) from None
 
 
@@ -229,19 +238,22 @@ def _utf8_from_bom(data: bytes) -> bytes:
     it is (UTF-16 without a mark: see :func:`_utf8_from_utf16`)."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return _as_utf8(data, codec, "has a {} byte-order mark")
+            return _as_utf8(data, codec, "has a {} byte-order mark", "带 {} 字节顺序标记")
     return data
 
 
-def _as_utf8(data: bytes, codec: str, claim: str) -> bytes:
+def _as_utf8(data: bytes, codec: str, claim: str, claim_zh: str) -> bytes:
     """``data`` decoded from ``codec`` as UTF-8; InputError "text <claim> but is not <codec>"
-    (``claim`` a format string for the codec's name) when it does not decode."""
+    (``claim`` a format string for the codec's name, ``claim_zh`` the same in Chinese) when
+    it does not decode."""
     try:
         return data.decode(codec).encode("utf-8")
     except UnicodeDecodeError as exc:
         name = codec.upper()
+        detail = _short(exc)
         raise InputError(
-            f"文本不是有效的 {name} 编码 text {claim.format(name)} but is not {name}: {_short(exc)}"
+            f"文本{claim_zh.format(name)}，但不是有效的 {name} 编码（{detail}） "
+            f"text {claim.format(name)} but is not {name}: {detail}"
         ) from None
 
 
@@ -264,7 +276,9 @@ def _utf8_from_utf32(data: bytes) -> bytes:
             sample = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
             if _NOT_TEXT.search(sample):  # binary (a lone surrogate is named below)
                 return data
-            return _as_utf8(data, codec, "looks like {} (no byte-order mark)")
+            return _as_utf8(
+                data, codec, "looks like {} (no byte-order mark)", "看似 {} 编码（无字节顺序标记）"
+            )
     return data
 
 
@@ -301,7 +315,9 @@ def _utf8_from_utf16(data: bytes) -> bytes:
         return data
     # text in this order (a U+FFFD is a lone surrogate, or written as such): decoded, or
     # refused naming where it is not UTF-16
-    return _as_utf8(data, codec, "looks like {} (no byte-order mark)")
+    return _as_utf8(
+        data, codec, "looks like {} (no byte-order mark)", "看似 {} 编码（无字节顺序标记）"
+    )
 
 
 def _utf16_order(pairs: np.ndarray) -> str | None:
@@ -342,9 +358,11 @@ def _zip_format(data: bytes, filename: str | None) -> str:
 
 def _not_a_spreadsheet(kind: str) -> InputError:
     """The refusal of an OpenDocument file (zipped or flat) of media type ``kind``."""
+    shown = kind[:80]
     return InputError(
-        "不是电子表格，请另存为 .ods、.xlsx 或 CSV "
-        f"OpenDocument file of type {kind[:80]!r}, not a spreadsheet: save the track as "
+        f"文件是类型为 {shown!r} 的 OpenDocument 文档，不是电子表格："
+        "请把轨迹另存为 .ods、.xlsx 或 CSV "
+        f"OpenDocument file of type {shown!r}, not a spreadsheet: save the track as "
         ".ods, .xlsx or CSV"
     )
 
@@ -392,9 +410,13 @@ def _detect_format(data: bytes, filename: str | None) -> str:
     name that says XML or JSON must agree; the line formats (.csv, .txt, .nmea, .log, even
     .xls: Chinese systems export tab-separated text so named) may hold either a table or
     NMEA, as logger apps name their files as they like."""
+    ext = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
     if _looks_binary(data):
+        if ext in _WORKBOOKS:
+            raise _not_a_workbook(ext, "binary")
         raise InputError(
-            "文件格式不支持 "
+            "文件格式不支持：内容像是二进制数据，不是 GPX、KML、KMZ、GeoJSON、CSV、XLSX、XLS、"
+            "ODS 或 NMEA "
             "file looks binary (not GPX, KML, KMZ, GeoJSON, CSV, XLSX, XLS, ODS or NMEA)"
         )
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
@@ -407,20 +429,67 @@ def _detect_format(data: bytes, filename: str | None) -> str:
         _refuse_office_markup(data[:4096])
     if sniffed == "csv" and looks_like_nmea(data.lstrip(b"\xef\xbb\xbf")[:4096]):
         sniffed = "nmea"
-    ext = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
+    if ext in _WORKBOOKS and ext != "xls":  # (text named .xls: see above)
+        raise _not_a_workbook(ext, sniffed)
     # XML is GPX or KML: its root element tells (see _parse_xml)
     by_ext = {"gpx": "xml", "kml": "xml", "xml": "xml", "geojson": "geojson", "json": "geojson"}
     by_ext = by_ext.get(ext)
     lines = ("csv", "nmea")
-    if ext in ("csv", "txt", "tsv", "nmea", "nma", "log", "xls", "xlsx", "ods"):
+    if ext in ("csv", "txt", "tsv", "nmea", "nma", "log", "xls"):
         by_ext = "csv"
     if by_ext and by_ext != sniffed and not (by_ext == "csv" and sniffed in lines):
+        looks = "GPX" if sniffed == "xml" else sniffed.upper()
         raise InputError(
-            f"文件 '{filename}' 的扩展名与内容不符 "
-            f"file '{filename}' has a .{ext} name but its content looks like "
-            f"{'GPX' if sniffed == 'xml' else sniffed.upper()}"
+            f"文件 '{filename}' 的扩展名为 .{ext}，但内容看起来是 {looks}，扩展名与内容不符 "
+            f"file '{filename}' has a .{ext} name but its content looks like {looks}"
         )
     return sniffed
+
+
+# the workbook names whose content must be a workbook (a zip, or an OLE2 file for .xls): a
+# text file renamed .xlsx was read as a CSV and refused as "no lon/lat column", junk as
+# "binary" (outside tester T36, #11). Text named .xls is read as a table (Chinese office
+# systems export tab-separated text so named); binary data so named is refused here.
+_WORKBOOKS = {
+    "xlsx": ("Excel 工作簿", "an Excel workbook", "Excel 或 WPS", "Excel or WPS"),
+    "xlsm": ("Excel 工作簿", "an Excel workbook", "Excel 或 WPS", "Excel or WPS"),
+    "xls": ("Excel 工作簿", "an Excel workbook", "Excel 或 WPS", "Excel or WPS"),
+    "ods": (
+        "OpenDocument 电子表格",
+        "an OpenDocument spreadsheet",
+        "LibreOffice 或 WPS",
+        "LibreOffice or WPS",
+    ),
+}
+# what the content looks like instead (by what _detect_format sniffed), in Chinese and English
+_LOOKS = {
+    "binary": ("二进制数据，不是表格", "binary data, not a table"),
+    "csv": ("文本，如 CSV 表格", "text (such as a CSV table)"),
+    "nmea": (" NMEA 文本记录", "an NMEA text log"),
+    "xml": (" XML，如 GPX 或 KML", "XML (such as GPX or KML)"),
+    "geojson": (" JSON 文本", "JSON text"),
+}
+
+
+def _not_a_workbook(ext: str, sniffed: str) -> InputError:
+    """The refusal of a file named as a workbook (``ext``: xlsx, xls, ods) whose content is
+    not one (``sniffed``: binary, csv, nmea, xml, geojson), with what to do: save the table
+    as a workbook, or give a text table or a track file its own extension."""
+    kind_zh, kind, app_zh, app = _WORKBOOKS[ext]
+    looks_zh, looks = _LOOKS[sniffed]
+    fix_zh, fix = "", ""
+    if sniffed == "csv":
+        fix_zh = "；若本来就是文本表格，请把扩展名改为 .csv"
+        fix = ", or, if it is a text table, rename it to .csv"
+    elif sniffed != "binary":
+        fix_zh = "；若本来就是轨迹文件，请改回它原本的扩展名（如 .gpx）"
+        fix = ", or, if it is a track file, give it back its own extension (such as .gpx)"
+    return InputError(
+        f"文件扩展名为 .{ext}，但内容不是 {kind_zh}（内容是{looks_zh}）："
+        f"请用 {app_zh} 打开原表格，另存为 .{ext}{fix_zh}，再上传 "
+        f"file has a .{ext} name but is not {kind} (its content is {looks}): open the table "
+        f"in {app} and save it as .{ext}{fix}"
+    )
 
 
 def _decode(data: bytes) -> str:
@@ -450,37 +519,46 @@ def _parse_xml(data: bytes, kmz: bool = False) -> tuple[_Raw, str]:
         root = DET.fromstring(source, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
         raise InputError(
-            "文件含 DTD，出于安全不予接收 "
+            f"{what} 文件声明了 DTD，出于安全不予接收 "
             f"{what} rejected: it declares a DTD (not allowed for safety)"
         ) from None
     except defusedxml.EntitiesForbidden:
         raise InputError(
-            "文件声明了 XML 实体，出于安全不予接收 "
+            f"{what} 文件声明了 XML 实体，出于安全不予接收 "
             f"{what} rejected: it declares XML entities (not allowed for safety)"
         ) from None
     except defusedxml.ExternalReferenceForbidden:
         raise InputError(
-            f"文件引用外部实体，不予接收 {what} rejected: it references external entities"
+            f"{what} 文件引用了外部实体，不予接收 {what} rejected: it references external entities"
         ) from None
     except DET.ParseError as exc:
-        raise InputError(f"文件不完整或不是有效的 XML malformed or truncated XML: {exc}") from None
+        raise InputError(
+            f"文件不完整或不是有效的 XML（{exc}） malformed or truncated XML: {exc}"
+        ) from None
     except (ValueError, LookupError) as exc:  # e.g. an encoding expat cannot read
-        raise InputError(f"文件无法按 XML 读取 {what} not readable as XML: {_short(exc)}") from None
+        detail = _short(exc)
+        raise InputError(
+            f"{what} 文件无法按 XML 读取（{detail}） {what} not readable as XML: {detail}"
+        ) from None
     tag = _local(root.tag)
     if tag == "kml":
         return _parse_kml(root), "kmz" if kmz else "kml"
     if tag != "gpx" or kmz:
-        raise InputError(f"不是 GPX 或 KML 文件 XML root is <{tag}>, not <gpx> or <kml>")
+        raise InputError(
+            f"XML 根元素是 <{tag}>，不是 <gpx> 或 <kml>：不是 GPX 或 KML 文件 "
+            f"XML root is <{tag}>, not <gpx> or <kml>"
+        )
     return _parse_gpx(root), "gpx"
 
 
-def _xml_as_utf8(data: bytes, what: str) -> bytes:
+def _xml_as_utf8(data: bytes, what: str, what_zh: str | None = None) -> bytes:
     """``data`` as UTF-8 XML: itself when it declares UTF-8 or nothing, else its text
     re-encoded with a UTF-8 declaration. WHY: expat reads no multi-byte encoding but its
     own, such as the GBK that Chinese track apps (两步路, 六只脚) declare; done before the
     format is told, so a GBK flat OpenDocument sheet is known as one (it was refused as
     "XML root is <document>"). UTF-16/32 text is already UTF-8 here (from its byte-order
-    mark or its NULs) and only its declaration is replaced."""
+    mark or its NULs) and only its declaration is replaced. ``what`` names the document in
+    refusals, ``what_zh`` in their Chinese (``what`` when not given)."""
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     m = _XML_DECL.match(body[:_XML_DECL_MAX])
     if m is None:
@@ -490,7 +568,8 @@ def _xml_as_utf8(data: bytes, what: str) -> bytes:
         codec = codecs.lookup(declared).name
     except LookupError:
         raise InputError(
-            f"文本编码 {declared!r} 无法识别 {what} declares an unknown text encoding {declared!r}"
+            f"{what_zh or what} 声明的文本编码 {declared!r} 无法识别 "
+            f"{what} declares an unknown text encoding {declared!r}"
         ) from None
     if codec in ("utf-8", "ascii"):
         return data
@@ -501,8 +580,10 @@ def _xml_as_utf8(data: bytes, what: str) -> bytes:
         try:
             rest = rest.decode(codec).encode("utf-8")
         except UnicodeDecodeError as exc:
+            detail = _short(exc)
             raise InputError(
-                f"文件不是有效的 {declared} 文本 {what} is not valid {declared} text: {_short(exc)}"
+                f"{what_zh or what} 不是有效的 {declared} 文本（{detail}） "
+                f"{what} is not valid {declared} text: {detail}"
             ) from None
     return b'<?xml version="1.0" encoding="UTF-8"?>' + rest
 
@@ -530,10 +611,10 @@ def _parse_gpx(root: Any) -> _Raw:
     if not any(pts for _, _, pts in parts):
         if n_wpt:
             raise InputError(
-                "只有航点，没有轨迹点或路线点 "
+                f"GPX 只有 {n_wpt} 个航点，没有轨迹点或路线点 "
                 f"GPX has only waypoints ({n_wpt}), no track or route points"
             )
-        raise InputError("文件没有轨迹点或路线点 GPX has no track or route points")
+        raise InputError("GPX 文件没有轨迹点或路线点 GPX has no track or route points")
     raw = _Raw([], [], [], [])
     planned = _planned(parts)
     if planned:
@@ -575,7 +656,12 @@ def _planned_warning(planned: list[_GpxPart], next_to_track: bool) -> str:
     if not timed:
         which = " without times" + which
     where = " next to the recorded track (<trk>), the walk" if next_to_track else ""
-    return f"计划路线已忽略 {n} route points{which} ignored{where}"
+    which_zh = f"，其中 {timed} 个有时间" if timed else "，没有时间"
+    where_zh = "，文件里另有记录的轨迹（<trk>），巡查以轨迹为准" if next_to_track else ""
+    return (
+        f"已忽略计划路线的 {n} 个路线点（<rte>，计划路线{which_zh}）{where_zh} "
+        f"{n} route points{which} ignored{where}"
+    )
 
 
 def _child_text(el: Any, name: str) -> str | None:
@@ -596,15 +682,20 @@ def _kml_from_kmz(data: bytes, max_bytes: int) -> bytes:
             names = [n for n in zf.namelist() if n.lower().endswith(".kml")]
             if not names:
                 raise InputError(
-                    "压缩包里没有 .kml 文件或表格，不是轨迹文件 "
+                    "压缩包里没有 .kml 文件或表格，不是 KMZ、XLSX 或 ODS 轨迹文件 "
                     "zip archive without a .kml file or a spreadsheet: not a KMZ, XLSX or ODS track"
                 )
             name = "doc.kml" if "doc.kml" in names else names[0]
             with zf.open(name) as fh:
-                return read_limited(fh, max_bytes, too_large="KMZ unpacks to more than")
+                return read_limited(
+                    fh,
+                    max_bytes,
+                    too_large="KMZ unpacks to more than",
+                    too_large_zh="KMZ 解压后超过",
+                )
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
         raise InputError(
-            f"压缩文件损坏或不受支持 broken or unsupported KMZ (zip) file: {exc}"
+            f"KMZ 压缩文件损坏或不受支持（{exc}） broken or unsupported KMZ (zip) file: {exc}"
         ) from None
 
 
@@ -621,13 +712,15 @@ def _parse_kml(root: Any) -> _Raw:
             coords = [(c.text or "").split() for c in el if _local(c.tag) == "coord"]
             if len(whens) != len(coords):
                 raise InputError(
-                    "轨迹的坐标与时间个数不符 "
+                    f"KML 轨迹有 {len(coords)} 个坐标，却有 {len(whens)} 个时间，个数不符 "
                     f"KML track has {len(coords)} coordinates but {len(whens)} times"
                 )
             for c, t in zip(coords, whens, strict=True):
                 if len(c) < 2:
+                    shown = " ".join(c)
                     raise InputError(
-                        f"坐标应为“经度 纬度” KML coordinate {' '.join(c)!r} is not 'lon lat [alt]'"
+                        f"KML 坐标 {shown!r} 不是“经度 纬度 [高度]” "
+                        f"KML coordinate {shown!r} is not 'lon lat [alt]'"
                     )
                 raw.lon.append(c[0])
                 raw.lat.append(c[1])
@@ -641,7 +734,9 @@ def _parse_kml(root: Any) -> _Raw:
             if point is not None and stamp is not None:
                 xy = (_child_text(point, "coordinates") or "").split(",")
                 if len(xy) < 2:
-                    raise InputError("定位点缺少经纬度坐标 KML point has no 'lon,lat' coordinates")
+                    raise InputError(
+                        "KML 定位点没有“经度,纬度”坐标 KML point has no 'lon,lat' coordinates"
+                    )
                 raw.lon.append(xy[0])
                 raw.lat.append(xy[1])
                 raw.time.append(_child_text(stamp, "when"))
@@ -651,11 +746,14 @@ def _parse_kml(root: Any) -> _Raw:
     if not raw.lon:
         if lines:
             raise InputError(
-                "线路没有时间，是画的路线而非记录的轨迹：请导出带时间的轨迹或 GPX "
+                f"KML 有 {lines} 条线没有时间（是画的路线，不是记录的轨迹）："
+                "请导出带时间的轨迹（gx:Track）或导出为 GPX "
                 f"KML has {lines} line(s) without times (a drawn route, not a recorded track): "
                 "export the track with times (gx:Track) or as GPX"
             )
-        raise InputError("文件没有轨迹或带时间的定位点 KML has no track (gx:Track) or timed points")
+        raise InputError(
+            "KML 没有轨迹（gx:Track）或带时间的定位点 KML has no track (gx:Track) or timed points"
+        )
     return raw
 
 
@@ -664,7 +762,7 @@ def _parse_geojson(text: str) -> _Raw:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"文件不是有效的 JSON malformed JSON: {exc}") from None
+        raise InputError(f"文件不是有效的 JSON（{exc}） malformed JSON: {exc}") from None
     except RecursionError:
         raise InputError(
             "文件嵌套过深，不是 GeoJSON 轨迹 "
@@ -680,7 +778,7 @@ def _parse_geojson(text: str) -> _Raw:
         feats = obj  # a bare list of Features, as some exporters write them
     else:
         raise InputError(
-            "文件不是 GeoJSON 要素或几何 "
+            "JSON 不是 GeoJSON 的 Feature、FeatureCollection 或几何 "
             "JSON is not a GeoJSON Feature, FeatureCollection or geometry"
         )
     raw = _Raw([], [], [], [])
@@ -697,7 +795,8 @@ def _parse_geojson(text: str) -> _Raw:
             _add_geometry(raw, geom, props)
     if not raw.lon:
         raise InputError(
-            "文件没有点或线要素，没有定位点 GeoJSON has no Point or LineString features: no points"
+            "GeoJSON 没有点（Point）或线（LineString）要素，没有定位点 "
+            "GeoJSON has no Point or LineString features: no points"
         )
     return raw
 
@@ -719,7 +818,8 @@ def _geojson_crs(obj: Any) -> str | None:
         found = normalize_crs(name)
     except InputError:
         raise InputError(
-            f"未知坐标系 '{name}' GeoJSON crs member names an unknown CRS '{name}'"
+            f"GeoJSON 的 crs 成员写的坐标系 '{name}' 无法识别 "
+            f"GeoJSON crs member names an unknown CRS '{name}'"
         ) from None
     return None if found == WGS84 else found
 
@@ -758,7 +858,7 @@ def _add_geometry(raw: _Raw, geom: dict[str, Any], props: dict[str, Any]) -> Non
             times = [c[3] if isinstance(c, list) and len(c) > 3 else None for c in flat]
         if len(times) != len(flat):
             raise InputError(
-                "线的坐标与时间个数不符 "
+                f"GeoJSON 线有 {len(flat)} 个坐标，却有 {len(times)} 个时间，个数不符 "
                 f"GeoJSON line has {len(flat)} coordinates but {len(times)} times"
             )
         _add_coords(raw, flat, times, props)
@@ -792,23 +892,27 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
     warnings = list(raw.warnings)
     cut = cut_short(raw.time)
     if cut is not None:
+        last = raw.time[cut].strip()[:40]
         warnings.append(
-            "最后一个定位点的时间不完整，已丢弃 "
-            f"the last point's time {raw.time[cut].strip()[:40]!r} is cut short (the file ends "
+            f"最后一个定位点的时间 {last!r} 不完整（文件在一行中间结束：上传或复制中断了？），"
+            "已丢弃该点 "
+            f"the last point's time {last!r} is cut short (the file ends "
             "mid-line: an upload or copy interrupted?): that point is dropped"
         )
         raw.time[cut] = None
     times = parse_times(raw.time, default_tz, raw.mac_1904)
     timed = times.notna().to_numpy()
+    what = fmt.upper()
     if not timed.any():
         raise InputError(
-            "定位点都没有时间，无法确定轨迹时间 "
-            f"{fmt.upper()} points have no times ({n} points): cannot place the track in time"
+            f"{what} 的 {n} 个定位点都没有时间，无法确定轨迹的时间 "
+            f"{what} points have no times ({n} points): cannot place the track in time"
         )
-    if timed.sum() < MIN_TIMED_SHARE * n:
+    n_timed = int(timed.sum())
+    if n_timed < MIN_TIMED_SHARE * n:
         raise InputError(
-            "大部分定位点没有时间 "
-            f"only {int(timed.sum())} of {n} points have times: no times for most points"
+            f"{n} 个定位点中只有 {n_timed} 个有时间，大部分定位点没有时间 "
+            f"only {n_timed} of {n} points have times: no times for most points"
         )
     keep, lon, lat = _usable_rows(raw, times, timed, warnings, cut)
     idx = np.flatnonzero(keep)
@@ -819,7 +923,8 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
         _check_range(lon, lat)
     elif (np.abs(lon) <= 180).all() and (np.abs(lat) <= 90).all():
         raise InputError(
-            "坐标像是经纬度，不是投影坐标系的米：请用 wgs84、gcj02 或 bd09 "
+            f"坐标像是经纬度（如 {lon[0]:.10g}, {lat[0]:.10g}），不是投影坐标系 {crs_name} 的米："
+            "请用 wgs84、gcj02 或 bd09 "
             f"coordinates look like longitude/latitude, not metres of the projected CRS "
             f"{crs_name} (e.g. {lon[0]:.10g}, {lat[0]:.10g}): use wgs84, gcj02 or bd09"
         )
@@ -827,7 +932,7 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
         lon, lat = lonlat_to_wgs84(lon, lat, crs_name)
     except ProjError as exc:
         raise InputError(
-            f"无法从坐标系 {crs_name} 转换为 WGS 84 "
+            f"无法从坐标系 {crs_name} 转换为 WGS 84（{exc}） "
             f"cannot convert from CRS {crs_name} to WGS 84: {exc}"
         ) from None
     if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
@@ -870,21 +975,27 @@ def _usable_rows(
         worst = max((no_xy, no_fix, bad_t), key=lambda m: int(m.sum()))
         i = int(np.argmax(worst))
         if worst is no_xy:
-            what, v = (
-                ("longitude", raw.lon[i]) if not np.isfinite(lon[i]) else ("latitude", raw.lat[i])
+            what, what_zh, v = (
+                ("longitude", "经度", raw.lon[i])
+                if not np.isfinite(lon[i])
+                else ("latitude", "纬度", raw.lat[i])
             )
+            m = int(no_xy.sum())
             raise InputError(
-                f"第 {i + 1} 个定位点的坐标不是数字 "
+                f"第 {i + 1} 个定位点的{what_zh} {v!r} 不是有效数字"
+                f"（{n} 个定位点中 {m} 个没有坐标） "
                 f"{what} of point {i + 1} is not a finite number: {v!r} "
-                f"({int(no_xy.sum())} of {n} points without coordinates)"
+                f"({m} of {n} points without coordinates)"
             )
         if worst is no_fix:
+            m = int(no_fix.sum())
             raise InputError(
-                "大部分定位点在 0,0，没有 GPS 定位 "
-                f"{int(no_fix.sum())} of {n} points are at 0,0 (no GPS fix)"
+                f"{n} 个定位点中 {m} 个在 0,0（没有 GPS 定位） "
+                f"{m} of {n} points are at 0,0 (no GPS fix)"
             )
         raise InputError(
-            f"时间 {times.iloc[i]:%Y-%m-%d %H:%M} 超出范围：设备时钟有误或时间单位不对 "
+            f"时间 {times.iloc[i]:%Y-%m-%d %H:%M} 超出范围（早于 1990 年或晚于 2100 年）："
+            "设备时钟有误或时间单位不对 "
             f"time {times.iloc[i]:%Y-%m-%d %H:%M} out of range (before 1990 or after 2100): "
             "invalid device clock or wrong time unit"
         )
@@ -893,17 +1004,17 @@ def _usable_rows(
         untimed[cut] = False
     for mask, zh, what in (
         (untimed, "没有时间", "without time"),
-        (no_xy, "没有坐标", "without coordinates (empty or not a number)"),
-        (no_fix, "在 0,0（无定位）", "at 0,0 (no GPS fix)"),
+        (no_xy, "没有坐标（为空或不是数字）", "without coordinates (empty or not a number)"),
+        (no_fix, "在 0,0（没有 GPS 定位）", "at 0,0 (no GPS fix)"),
         (
             bad_t,
-            "时间不在 1990–2100 年间",
+            "时间早于 1990 年或晚于 2100 年（设备时钟未设置）",
             "with a time before 1990 or after 2100 (device clock not set)",
         ),
     ):
         if mask.any():
             m = int(mask.sum())
-            warnings.append(f"已丢弃{zh}的定位点 {m} 个 {m} of {n} points {what} dropped")
+            warnings.append(f"{n} 个定位点中{zh}的 {m} 个已丢弃 {m} of {n} points {what} dropped")
     return keep, lon, lat
 
 
@@ -919,24 +1030,27 @@ def _check_range(lon: np.ndarray, lat: np.ndarray) -> None:
     if out.any():
         if (np.abs(lon) <= 90).all() and (np.abs(lat) <= 180).all():
             raise InputError(
-                "纬度超出范围，经纬度似乎颠倒 "
+                "纬度超出范围：经纬度似乎颠倒（应为经度在前、纬度在后） "
                 "latitude out of range: lon/lat look swapped (expected lon, lat)"
             )
         i = int(np.argmax(out))
         if max(abs(lon[i]), abs(lat[i])) > 360:  # metres of a projected CRS, not degrees
             raise InputError(
-                "坐标不是经纬度：请注明坐标系（如 EPSG:32650）或转为 WGS 84 "
+                f"坐标不是经纬度（如 x={lon[i]:.0f}, y={lat[i]:.0f}）："
+                "请注明坐标系（EPSG 代码，如 EPSG:32650）或转为 WGS 84 "
                 f"coordinates are not longitude/latitude (e.g. x={lon[i]:.0f}, "
                 f"y={lat[i]:.0f}): give their CRS (an EPSG code such as EPSG:32650) "
                 "or convert them to WGS 84"
             )
         raise InputError(
-            "坐标超出范围（经度 ±180，纬度 ±90） "
+            f"坐标超出范围（经度须在 ±180 内，纬度须在 ±90 内），如经度 {lon[i]:.10g}、"
+            f"纬度 {lat[i]:.10g} 不在范围内 "
             "coordinates out of range (longitude ±180, latitude ±90), "
             f"e.g. lon={lon[i]:.10g}, lat={lat[i]:.10g}"
         )
     # Chinese data with swapped columns: "latitudes" that look like Chinese longitudes.
     if (lat > 73).all() and (lat < 136).all() and (lon > 3).all() and (lon < 54).all():
         raise InputError(
-            "经纬度似乎颠倒 lon/lat look swapped: latitudes 73–136 look like longitudes in China"
+            "经纬度似乎颠倒：纬度都在 73–136 之间，像是中国的经度 "
+            "lon/lat look swapped: latitudes 73–136 look like longitudes in China"
         )

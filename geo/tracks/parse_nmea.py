@@ -91,12 +91,15 @@ def parse_nmea(text: str) -> Raw:
             e.hdop = hdop
             if not e.from_rmc:
                 e.lon, e.lat = lon, lat
-    skipped = _skipped(bad_sum, bad)
+    skipped, skipped_zh = _skipped(bad_sum, bad)
     if not any(e.date for e in epochs):
+        tail = f" ({skipped})" if skipped else ""
+        tail_zh = f"（已跳过 {skipped_zh}）" if skipped else ""
         raise InputError(
-            "记录中没有有效的 RMC 语句，无法确定定位点时间 "
+            "NMEA 记录中没有有效的 RMC 语句（$GPRMC/$GNRMC，状态为 A，含时间和日期）"
+            f"{tail_zh}，无法确定定位点的时间 "
             "NMEA log has no valid RMC sentence ($GPRMC/$GNRMC with status A, a time and a "
-            f"date): its fixes cannot be placed in time{f' ({skipped})' if skipped else ''}"
+            f"date): its fixes cannot be placed in time{tail}"
         )
     raw = Raw([], [], [], [], zone="UTC")
     for e, date in zip(epochs, _dates(epochs), strict=True):
@@ -110,19 +113,24 @@ def parse_nmea(text: str) -> Raw:
         raw.accuracy.append(e.hdop * HDOP_METRES if e.hdop is not None else np.nan)
     if skipped:
         n = bad_sum + bad
-        raw.warnings.append(f"已跳过 {n} 条无效语句 {n} NMEA sentences skipped ({skipped})")
+        raw.warnings.append(
+            f"已跳过 {n} 条无效的 NMEA 语句（{skipped_zh}） {n} NMEA sentences skipped ({skipped})"
+        )
     if no_fix:
         raw.warnings.append(
-            f"已跳过 {no_fix} 条未定位的语句 "
+            f"已跳过 {no_fix} 条未定位的 NMEA 语句（状态 V，定位质量 0） "
             f"{no_fix} NMEA sentences without a fix (status V, quality 0) skipped"
         )
     return raw
 
 
-def _skipped(bad_sum: int, bad: int) -> str:
+def _skipped(bad_sum: int, bad: int) -> tuple[str, str]:
+    """The sentences skipped and why, in English and in Chinese ("" when none)."""
     parts = [f"{bad_sum} with a wrong checksum"] if bad_sum else []
     parts += [f"{bad} unreadable"] if bad else []
-    return ", ".join(parts)
+    parts_zh = [f"{bad_sum} 条校验和错误"] if bad_sum else []
+    parts_zh += [f"{bad} 条无法读取"] if bad else []
+    return ", ".join(parts), "，".join(parts_zh)
 
 
 def _checksum_ok(body: str, given: str) -> bool:

@@ -142,7 +142,8 @@ def _content_xml(data: bytes) -> Iterator[BinaryIO]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         if _CONTENT not in zf.namelist():
             raise InputError(
-                "不是有效的电子表格 ODS has no content.xml: not an OpenDocument spreadsheet"
+                "ODS 里没有 content.xml，不是有效的 OpenDocument 电子表格 "
+                "ODS has no content.xml: not an OpenDocument spreadsheet"
             )
         with zf.open(_CONTENT) as fh:
             yield fh
@@ -166,18 +167,20 @@ def _read_sheet(
             table = _table.sheet_rows(sheet.rows(stream), what)
     except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden):
         raise InputError(
-            "表格含 DTD 或实体，出于安全不予接收 "
+            f"{what} 不予接收：其 XML 声明了 DTD 或实体（出于安全不允许） "
             f"{what} rejected: its XML declares a DTD or entities (not allowed for safety)"
         ) from None
     except defusedxml.ExternalReferenceForbidden:
         raise InputError(
-            f"表格引用外部实体，不予接收 {what} rejected: its XML references external entities"
+            f"{what} 不予接收：其 XML 引用了外部实体 "
+            f"{what} rejected: its XML references external entities"
         ) from None
     except (InputError, MemoryError):
         raise
     except Exception as exc:  # a hostile zip raises anything (zlib, lzma, expat, zipfile)
+        detail = short(exc)
         raise InputError(
-            f"表格损坏或不受支持 broken or unsupported {what} file: {short(exc)}"
+            f"{what} 文件损坏或不受支持（{detail}） broken or unsupported {what} file: {detail}"
         ) from None
     return _table.sheet_raw(table, what, sheet.mac_1904)
 
@@ -258,7 +261,9 @@ class _Sheet:
             parser.Parse(b"", True)  # a truncated document says so here
             yield from self._drain()
         if not self.tables:
-            raise InputError(f"表格没有工作表，没有定位点 {self.what} has no sheets: no points")
+            raise InputError(
+                f"{self.what} 没有工作表，没有定位点 {self.what} has no sheets: no points"
+            )
 
     def _drain(self) -> Iterator[tuple[Any, ...]]:
         out, self.out = self.out, []

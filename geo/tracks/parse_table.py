@@ -170,7 +170,7 @@ def parse_csv(text: str) -> Raw:
         text = text.replace("\r", "\n")
     rows = _head_lines(text)
     if not rows:
-        raise InputError("文件没有数据行，没有定位点 CSV has no rows with values: no points")
+        raise InputError("CSV 文件没有数据行，没有定位点 CSV has no rows with values: no points")
     hit = _csv_header(rows)
     if hit is None:
         first = rows[0][1]
@@ -179,13 +179,15 @@ def parse_csv(text: str) -> Raw:
             sep0 = next((c for c in SEPARATORS if c in first), ",")
             found = ", ".join(c.strip() for c in _split(first, sep0))[:300]
             raise InputError(
-                "找不到经度/纬度列 "
+                f"找不到经度/纬度列：CSV 需要经度/纬度（lon/lat）列，前 {HEAD_ROWS} 行里"
+                f"没有写明它们的表头行；找到的是：{found} "
                 f"CSV needs lon/lat (经度/纬度) columns; found: {found} "
                 f"(no header row naming them in the first {HEAD_ROWS} rows)"
             )
         if width > MAX_COLUMNS:
             raise InputError(
-                f"无表头的表格超过 {MAX_COLUMNS} 列：请加表头行（经度,纬度,时间） "
+                f"无表头的 CSV 超过 {MAX_COLUMNS} 列（无表头的表格要逐列判断，有此上限）："
+                "请在 CSV 里加表头行（lon,lat,time 或 经度,纬度,时间） "
                 f"headerless CSV has more than {MAX_COLUMNS} columns (limit: a table without a "
                 "header is read column by column): add a header row (lon,lat,time or "
                 "经度,纬度,时间) to the CSV"
@@ -205,10 +207,10 @@ def parse_csv(text: str) -> Raw:
         names = _unique([n.strip() or f"Unnamed: {i}" for i, n in enumerate(names)])
         df = _read_columns(stream, sep, names)
     except (pd.errors.ParserError, csv.Error) as exc:
-        raise InputError(f"表格格式有误 malformed CSV: {exc}") from None
+        raise InputError(f"CSV 表格格式有误（{exc}） malformed CSV: {exc}") from None
     except pd.errors.EmptyDataError:
         raise InputError(
-            "文件没有数据行，没有定位点 CSV has no rows with values: no points"
+            "CSV 文件没有数据行，没有定位点 CSV has no rows with values: no points"
         ) from None
     tail = _csv_tail(text, sep, names, df)
     return table_raw(df, False, "CSV", found=names, commas=commas, tail=tail)
@@ -403,13 +405,15 @@ def check_workbook_size(
         infos = zf.infolist()
         if len(infos) > XLSX_MAX_MEMBERS:
             raise InputError(
-                "压缩包内文件过多，不是电子表格 "
+                f"{what} 压缩包内有 {len(infos):,} 个文件（上限 {XLSX_MAX_MEMBERS:,} 个；"
+                "正常的工作簿只有几十个），不是电子表格 "
                 f"{what} holds {len(infos):,} files in its zip (limit {XLSX_MAX_MEMBERS:,}; a "
                 "workbook has a few dozen): not a spreadsheet"
             )
         if sum(i.file_size for i in infos) > limit:
             raise InputError(
-                f"表格解压后超过 {limit:,} 字节 "
+                f"{what} 解压后超过 {limit:,} 字节（上限为上传上限 {max_bytes:,} 字节的 "
+                f"{XLSX_UNPACK_RATIO} 倍） "
                 f"{what} unpacks to more than {limit:,} bytes (limit: {XLSX_UNPACK_RATIO} × the "
                 f"upload limit of {max_bytes:,})"
             )
@@ -441,14 +445,15 @@ def check_xml_document(data: bytes, what: str) -> None:
     size."""
     if data.count(b"<") - data.count(b"</") > XLSX_MAX_ELEMENTS:
         raise _too_many_elements(what)
-    run = _TokenRun("the document", what)
+    run = _TokenRun("the document", what, "文档")
     run.feed(data, io.BytesIO())
     run.end()
 
 
 def _too_many_elements(what: str) -> InputError:
     return InputError(
-        "表格内容过多，请拆分轨迹 "
+        f"{what} 含超过 {XLSX_MAX_ELEMENTS:,} 个 XML 元素（上限；{XLSX_MAX_CELLS:,} 个单元格的"
+        "工作表约有这么多）：请拆分轨迹 "
         f"{what} has more than {XLSX_MAX_ELEMENTS:,} XML elements (limit; a sheet of "
         f"{XLSX_MAX_CELLS:,} cells has about that many): split the track"
     )
@@ -460,8 +465,9 @@ class _TokenRun:
     member that does not start as XML (an image, a thumbnail) is not measured: no XML parser
     reads past its first byte."""
 
-    def __init__(self, name: str, what: str) -> None:
-        self.name, self.what = name, what
+    def __init__(self, name: str, what: str, name_zh: str | None = None) -> None:
+        # (the member's name is a file name, the same in Chinese; "the document" is not)
+        self.name, self.what, self.name_zh = name, what, name_zh
         self.open = 0  # bytes since the last "<" (or the member's start)
         self.xml: bool | None = None  # unknown until a byte other than space is seen
 
@@ -492,8 +498,10 @@ class _TokenRun:
 
     def _refuse(self, run: int) -> None:
         name = "".join(c if c.isprintable() else "?" for c in self.name[:100])
+        name_zh = self.name_zh or f"{name} "
         raise InputError(
-            "表格含过长的文本，不是轨迹表 "
+            f"{self.what} 不予接收：{name_zh}中有一段文本或标记超过 {XLSX_MAX_TOKEN >> 20} MiB"
+            f"（{run / 1e6:,.1f} MB），不是轨迹表 "
             f"{self.what} rejected: {name} holds a single piece of text or markup longer than "
             f"{XLSX_MAX_TOKEN >> 20} MiB ({run / 1e6:,.1f} MB): not a track table"
         )
@@ -521,7 +529,7 @@ def _xlsx_table(data: bytes, max_bytes: int) -> tuple[SheetTable, bool]:
             wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
             try:
                 if not wb.worksheets:
-                    raise InputError("表格没有工作表，没有定位点 XLSX has no sheets: no points")
+                    raise InputError("XLSX 没有工作表，没有定位点 XLSX has no sheets: no points")
                 ws = wb.worksheets[0]
                 # a sheet's stated size may be wrong (rows past it would be lost): read all
                 ws.reset_dimensions()
@@ -553,7 +561,7 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
     for i, row in enumerate(rows):
         if i >= _EXCEL_MAX_ROWS:  # a crafted row number: no sheet is longer
             raise InputError(
-                f"工作表超过 {_EXCEL_MAX_ROWS:,} 行 "
+                f"{what} 工作表超过 {_EXCEL_MAX_ROWS:,} 行 "
                 f"{what} sheet has more than {_EXCEL_MAX_ROWS:,} rows"
             )
         filled = len(row) - row.count(None)
@@ -597,7 +605,9 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
         tail = [[_cell_text(v) for v in r[:XLSX_MAX_COLUMNS]] for r in last]
         return SheetTable(header, names, body, tail)
     if not head:
-        raise InputError(f"第一个工作表为空，没有定位点 {what} first sheet is empty: no points")
+        raise InputError(
+            f"{what} 的第一个工作表为空，没有定位点 {what} first sheet is empty: no points"
+        )
     if not headerless:
         _refuse_unless_values(head[0], what)
         return SheetTable(None, None, head)
@@ -613,7 +623,8 @@ def _track_cell(v: Any) -> str | None:
 
 def _too_much_text(what: str) -> InputError:
     return InputError(
-        "工作表轨迹列中文本过多，不是轨迹表 "
+        f"{what} 工作表的轨迹列中文本超过 {SHEET_MAX_TEXT >> 20} MiB（上限；是否有长文本在许多行"
+        "重复？），不是轨迹表 "
         f"{what} sheet holds more than {SHEET_MAX_TEXT >> 20} MiB of text in its track "
         "columns (limit; a long text repeated over many rows?): not a track table"
     )
@@ -622,7 +633,8 @@ def _too_much_text(what: str) -> InputError:
 def too_many_cells(what: str) -> InputError:
     """The refusal of a sheet (``what``: XLSX, ODS, XLS) over :data:`XLSX_MAX_CELLS` cells."""
     return InputError(
-        f"工作表超过 {XLSX_MAX_CELLS:,} 个单元格：请拆分轨迹，或只保留经度/纬度/时间列 "
+        f"{what} 工作表超过 {XLSX_MAX_CELLS:,} 个单元格（上限）：请拆分轨迹，或只保留经度/纬度/"
+        "时间列 "
         f"{what} sheet has more than {XLSX_MAX_CELLS:,} cells (limit): split the track, or "
         "keep only its lon/lat/time columns"
     )
@@ -633,7 +645,8 @@ def _refuse_unless_values(first: list[str | None], what: str) -> None:
     if not _values_row(first):
         found = ", ".join(c for c in first if c)[:300]
         raise InputError(
-            "找不到经度/纬度列 "
+            f"找不到经度/纬度列：{what} 需要经度/纬度（lon/lat）列，前 {HEAD_ROWS} 行里"
+            f"没有写明它们的表头行；找到的是：{found} "
             f"{what} needs lon/lat (经度/纬度) columns; found: {found} "
             f"(no header row naming them in the first {HEAD_ROWS} rows)"
         )
@@ -649,13 +662,20 @@ def _xlsx_error(exc: BaseException, invalid: type[Exception]) -> str:
         if cause is None:
             break
         if isinstance(cause, defusedxml.DTDForbidden | defusedxml.EntitiesForbidden):
-            return "XLSX rejected: its XML declares entities (not allowed for safety)"
+            return (
+                "XLSX 不予接收：其 XML 声明了实体（出于安全不允许） "
+                "XLSX rejected: its XML declares entities (not allowed for safety)"
+            )
         if isinstance(cause, defusedxml.ExternalReferenceForbidden):
-            return "XLSX rejected: its XML references external entities"
+            return (
+                "XLSX 不予接收：其 XML 引用了外部实体 "
+                "XLSX rejected: its XML references external entities"
+            )
         cause = cause.__cause__ or cause.__context__
+    detail = short(exc)
     if isinstance(exc, invalid):
-        return f"not an XLSX workbook: {short(exc)}"
-    return f"broken or unsupported XLSX file: {short(exc)}"
+        return f"文件不是 XLSX 工作簿（{detail}） not an XLSX workbook: {detail}"
+    return f"XLSX 文件损坏或不受支持（{detail}） broken or unsupported XLSX file: {detail}"
 
 
 def _cell_text(v: Any) -> str | None:
@@ -724,11 +744,13 @@ def table_raw(
         named = ", ".join(map(str, df.columns if found is None else found))
         if lon_c is None or lat_c is None:
             raise InputError(
-                f"找不到经度/纬度列 {what} needs lon/lat (经度/纬度) columns; found: {named}"
+                f"找不到经度/纬度列：{what} 需要经度/纬度（lon/lat）列；找到的列：{named} "
+                f"{what} needs lon/lat (经度/纬度) columns; found: {named}"
             )
         if time_c is None and date_c is None:
             raise InputError(
-                "找不到时间列 "
+                f"找不到时间列：{what} 没有时间列（time/timestamp/时间）；找到的列：{named}，"
+                "没有时间 "
                 f"{what} has no time column (time/timestamp/时间); found: {named}: no times"
             )
         zone = _header_zone(" ".join(str(c).lower() for c in (time_c, date_c) if c is not None))
@@ -736,7 +758,10 @@ def table_raw(
         df, footer = _drop_footer(df, (lon_c, lat_c, when), tail, mac_1904)
     if df.empty:
         only = " (only summary rows below it)" if footer else ""
-        raise InputError(f"有表头但没有定位点 {what} has a header but no points{only}")
+        only_zh = "（表头下只有汇总行）" if footer else ""
+        raise InputError(
+            f"{what} 有表头{only_zh}，但没有定位点 {what} has a header but no points{only}"
+        )
     acc = fix(df[acc_c]).tolist() if acc_c is not None else [np.nan] * len(df)
     times = _csv_times(df, time_c, date_c, what, fix, mac_1904)
     lon, lat = fix(df[lon_c]).tolist(), fix(df[lat_c]).tolist()
@@ -781,8 +806,9 @@ def _drop_footer(
     if not n:
         return df, None
     rows = "row" if n == 1 else "rows"
-    note = f"{n} summary {rows} below the fixes ignored: {shown[:80]!r}"
-    return df.iloc[:cut], f"已忽略表格末尾的汇总行 {note}"
+    shown = shown[:80]
+    note = f"{n} summary {rows} below the fixes ignored: {shown!r}"
+    return df.iloc[:cut], f"已忽略定位点下方表格末尾的 {n} 行汇总行：{shown!r} {note}"
 
 
 def _is_summary(
@@ -917,7 +943,7 @@ def _csv_times(
         dates = df[date_c].dropna().astype(str)
         if not dates.str.contains(r":|^\s*\d{9,}(?:\.\d*)?\s*$", regex=True).all():
             raise InputError(
-                "只有日期，没有时间列 "
+                f"{what} 只有日期列（{date_c}），没有时间列（time/时间）：没有一天中的时刻 "
                 f"{what} has dates ({date_c}) but no time column (time/时间): no times of day"
             )
         return fix(df[date_c]).tolist()
@@ -994,6 +1020,7 @@ def _infer_columns(
         df = df.iloc[np.linspace(0, len(df) - 1, SAMPLE_ROWS).astype(np.int64)]
     cols = list(df.columns)
     name = {c: f"column {i + 1}" for i, c in enumerate(cols)}
+    name_zh = {c: f"第 {i + 1} 列" for i, c in enumerate(cols)}
     coords = []
     for c in cols:
         num, filled = _numbers(df[c])
@@ -1010,11 +1037,19 @@ def _infer_columns(
 
     lons, lats = within(73, 136), within(3, 54)
     hint = f"add a header row (lon,lat,time or 经度,纬度,时间) to the {what}"
-    for found, role in ((lons, "longitudes (73–136)"), (lats, "latitudes (3–54)")):
+    hint_zh = f"请在 {what} 里加表头行（lon,lat,time 或 经度,纬度,时间）"
+    roles = (
+        (lons, "longitudes (73–136)", "经度（73–136）"),
+        (lats, "latitudes (3–54)", "纬度（3–54）"),
+    )
+    for found, role, role_zh in roles:
         if len(found) > 1:
+            cols = " and ".join(name[c] for c in found)
+            cols_zh = "和".join(name_zh[c] for c in found)
             raise InputError(
-                "无表头，无法判断哪几列是轨迹坐标：请加表头行（经度,纬度,时间） "
-                f"headerless {what}: {' and '.join(name[c] for c in found)} look like "
+                f"无表头的 {what}：{cols_zh} 都像{role_zh}，无法判断哪几列是轨迹坐标："
+                f"{hint_zh}后再上传 "
+                f"headerless {what}: {cols} look like "
                 f"{role}, cannot tell which are the track's: {hint}"
             )
     if len(lons) == 1 and len(lats) == 1:
@@ -1027,19 +1062,23 @@ def _infer_columns(
             lat_c = next(c for c, _ in world if c != lon_c)
         elif len(world) == 2:
             a, b = (name[c] for c, _ in world)
+            a_zh, b_zh = (name_zh[c] for c, _ in world)
             raise InputError(
-                "无表头，无法区分经度和纬度：请加表头行（经度,纬度,时间） "
+                f"无表头的 {what}：无法区分经度和纬度（{a_zh}和{b_zh}都在 ±90 以内，且不在中国的"
+                f"经纬度范围内）：{hint_zh}后再上传 "
                 f"headerless {what}: cannot tell longitude from latitude ({a} and {b} are "
                 f"both within ±90 and not in China's ranges): {hint}"
             )
         else:
             raise InputError(
-                "无表头，找不到经度和纬度列：请加表头行（经度,纬度,时间） "
+                f"无表头的 {what}：找不到经度和纬度列（有 4 位以上小数的数字列；这样的列有 "
+                f"{len(world)} 个）：{hint_zh}后再上传 "
                 f"headerless {what}: no longitude and latitude columns found (numbers with "
                 f"4 or more decimals; {len(world)} such columns): {hint}"
             )
     others = [c for c in cols if c not in (lon_c, lat_c)]
-    time_c, date_c = _infer_time(df, others, name, f"headerless {what}", hint, mac_1904)
+    zh = (name_zh, f"无表头的 {what}", hint_zh)
+    time_c, date_c = _infer_time(df, others, name, f"headerless {what}", hint, mac_1904, zh)
     return lon_c, lat_c, time_c, date_c
 
 
@@ -1050,8 +1089,12 @@ def _infer_time(
     what: str,
     hint: str,
     mac_1904: bool = False,
+    zh: tuple[dict[Any, str], str, str] | None = None,
 ) -> tuple[Any, Any]:
-    """The time column (and date column, if the times are times of day) among ``cols``."""
+    """The time column (and date column, if the times are times of day) among ``cols``;
+    ``name``, ``what`` and ``hint`` name the columns, the table and what to do in refusals,
+    ``zh`` the same three in Chinese."""
+    name_zh, what_zh, hint_zh = zh or ({c: str(n) for c, n in name.items()}, what, hint)
     stamps, days, tods = [], [], []
     for c in cols:
         num, filled = _numbers(df[c])
@@ -1077,21 +1120,26 @@ def _infer_time(
     if len(stamps) == 1:
         return stamps[0], None
     if len(stamps) > 1:
+        cols = " and ".join(name[c] for c in stamps)
+        cols_zh = "和".join(name_zh[c] for c in stamps)
         raise InputError(
-            "有多列时间，无法判断哪列是定位时间：请加表头行（经度,纬度,时间） "
-            f"{what}: {' and '.join(name[c] for c in stamps)} hold times, "
+            f"{what_zh}：{cols_zh}都是时间，无法判断哪列是定位时间：{hint_zh}后再上传 "
+            f"{what}: {cols} hold times, "
             f"cannot tell which is the fix time: {hint}"
         )
     if len(days) == 1 and len(tods) == 1:
         return tods[0], days[0]
     if tods:
+        col, col_zh = name[tods[0]], name_zh[tods[0]]
         raise InputError(
-            "时间没有日期：请加日期列（日期）或写完整的日期时间 "
-            f"{what}: {name[tods[0]]} holds times of day without a date: {hint} "
+            f"{what_zh}：{col_zh}只有一天中的时刻，没有日期：{hint_zh}，并加日期列（日期/date），"
+            "或写完整的日期时间 "
+            f"{what}: {col} holds times of day without a date: {hint} "
             "with a date column (日期/date), or write full date-times"
         )
     raise InputError(
-        "找不到时间列：请加表头行（经度,纬度,时间） "
+        f"{what_zh}：找不到时间列（1990 至 2100 年间的日期时间、epoch 秒数或 Excel 序列日期）："
+        f"{hint_zh}后再上传 "
         f"{what}: no column of times found (date-times, epoch seconds or Excel serial "
         f"days between 1990 and 2100): {hint}"
     )

@@ -39,6 +39,11 @@ _YY_ORDERS = {
     "day/month/year": (2, 1, 0),  # 22/11/26: British, European
     "month/day/year": (2, 0, 1),  # 11/22/26: American
 }
+_YY_ORDERS_ZH = {
+    "year/month/day": "年/月/日",
+    "day/month/year": "日/月/年",
+    "month/day/year": "月/日/年",
+}
 # the most days apart the dates of one track file lie (a walk, the walks of some weeks)
 _YY_SPAN_DAYS = 92
 # the words a refusal of dates for their order starts with (DateOrderError)
@@ -158,11 +163,12 @@ def parse_times(
                 local = local.tz_localize(default_tz, ambiguous="NaT", nonexistent="shift_forward")
             out[where[~zoned]] = _naive_utc(local)
     except (ValueError, TypeError, OverflowError) as exc:
-        msg = _short(exc)
+        msg = msg_zh = _short(exc)
         if "tz" in msg or "zone" in msg:  # pandas' words on zones mean nothing to a user
             msg = f"mixed or unknown time zones, e.g. {text[0]!r}"
+            msg_zh = f"时区混杂或无法识别，如 {text[0]!r}"
         raise InputError(
-            "无法识别时间，请用 ISO 8601 格式 "
+            f"无法识别时间值（{msg_zh}）：请用 ISO 8601 格式或 epoch 秒数 "
             f"time values not understood (use ISO 8601 or epoch seconds): {msg}"
         ) from None
     return _utc_series(out)
@@ -210,11 +216,12 @@ def _excel_serial_ns(
     if not finite.any() or not lo <= float(np.median(vals[finite])) < hi:
         return None
     if (vals[finite] == np.round(vals[finite])).all():
-        day = day0 + np.timedelta64(int(np.median(vals[finite])), "D")
+        day = str(day0 + np.timedelta64(int(np.median(vals[finite])), "D"))[:10]
         raise InputError(
-            "时间只有日期没有时刻：请写日期时间，或分日期列和时间列 "
+            f"时间值（如 {text[0]!r}）是 Excel 日期，只有日期（{day}）没有一天中的时刻："
+            "请写日期时间，或分为日期列和时间列 "
             f"time values such as {text[0]!r} are Excel dates without a time of day "
-            f"({str(day)[:10]}): give date-times, or a date and a time column"
+            f"({day}): give date-times, or a date and a time column"
         )
     # a stray non-number day (inf) lands in 1899: dropped later as a clock not set
     days = np.clip(np.nan_to_num(vals, nan=0.0, posinf=0.0, neginf=0.0), 0.0, 120_000.0)
@@ -321,7 +328,9 @@ def _day_month_order(text: list[str]) -> list[str]:
     if day_first and month_first:
         x, y = s[has][(a > 12).to_numpy()].iloc[0], s[has][(b > 12).to_numpy()].iloc[0]
         raise DateOrderError(
-            f"{DATE_ORDER_TAGS[1]} dates mix day/month orders: {x!r} is day first, "
+            f"{DATE_ORDER_TAGS[1]}：{x!r} 是日在前，{y!r} 是月在前，日/月顺序混杂："
+            "请把日期写成 YYYY-MM-DD "
+            f"dates mix day/month orders: {x!r} is day first, "
             f"{y!r} month first"
         )
     if not (day_first or month_first) and (a != b).any():
@@ -329,7 +338,9 @@ def _day_month_order(text: list[str]) -> list[str]:
         i, j = int(a[a != b].iloc[0]), int(b[a != b].iloc[0])
         year = parts.loc[has, 3][(a != b).to_numpy()].iloc[0]
         raise DateOrderError(
-            f"{DATE_ORDER_TAGS[0]} ambiguous dates such as {ex!r}: {year}-{j:02d}-{i:02d} "
+            f"{DATE_ORDER_TAGS[0]}：如 {ex!r} 可读作 {year}-{j:02d}-{i:02d}（日/月）或 "
+            f"{year}-{i:02d}-{j:02d}（月/日），文件中没有日期能判断是哪种：请把日期写成 YYYY-MM-DD "
+            f"ambiguous dates such as {ex!r}: {year}-{j:02d}-{i:02d} "
             f"(day/month) or "
             f"{year}-{i:02d}-{j:02d} (month/day), and no date in the file tells which: "
             "write dates as yyyy-mm-dd"
@@ -359,9 +370,13 @@ def _two_digit_years(text: list[str]) -> list[str]:
     problems = {name: _yy_misfit(name, r, written) for name, r in readings.items()}
     fits = {name: r for name, r in readings.items() if problems[name] is None}
     if not fits:
+        why = "; ".join(p[0] for p in problems.values() if p)
+        why_zh = "；".join(p[1] for p in problems.values() if p)
         raise DateOrderError(
-            f"{DATE_ORDER_TAGS[1]} dates mix day/month/year orders, no one order reads them "
-            f"all ({'; '.join(str(p) for p in problems.values())}): write dates as yyyy-mm-dd"
+            f"{DATE_ORDER_TAGS[1]}：年/月/日顺序混杂，没有一种顺序能读出所有日期（{why_zh}）："
+            "请把日期写成 YYYY-MM-DD "
+            f"dates mix day/month/year orders, no one order reads them "
+            f"all ({why}): write dates as yyyy-mm-dd"
         )
     if len({tuple(r) for r in fits.values()}) > 1:
         _refuse_ambiguous_yy(written, fits)
@@ -391,22 +406,30 @@ def _refuse_ambiguous_yy(written: list[str], fits: dict[str, list[str | None]]) 
     for name, r in fits.items():
         names.setdefault(r[i], []).append(name)
     told = " or ".join(f"{day} ({', '.join(n)})" for day, n in names.items())
+    told_zh = " 或 ".join(
+        f"{day}（{'、'.join(_YY_ORDERS_ZH[k] for k in n)}）" for day, n in names.items()
+    )
     raise DateOrderError(
-        f"{DATE_ORDER_TAGS[0]} ambiguous dates such as {written[i]!r}: {told}, and no date in "
+        f"{DATE_ORDER_TAGS[0]}：如 {written[i]!r} 可读作 {told_zh}，文件中没有日期能判断年、月、日"
+        "的顺序：请把日期写成 YYYY-MM-DD "
+        f"ambiguous dates such as {written[i]!r}: {told}, and no date in "
         "the file tells the order of year, month and day: write dates as yyyy-mm-dd"
     )
 
 
-def _yy_misfit(name: str, reading: list[str | None], written: list[str]) -> str | None:
+def _yy_misfit(name: str, reading: list[str | None], written: list[str]) -> tuple[str, str] | None:
     """Why the order ``name`` cannot be the file's (a date it cannot read, or its dates
-    lying over _YY_SPAN_DAYS apart); None when it can. WHY the span: where two orders read
-    every date, the field that changes within a walk is a day in one and a year in the
-    other (26/11/22 then 26/11/23, a walk past midnight, is not 2022 then 2023)."""
+    lying over _YY_SPAN_DAYS apart), in English and in Chinese; None when it can. WHY the
+    span: where two orders read every date, the field that changes within a walk is a day
+    in one and a year in the other (26/11/22 then 26/11/23, a walk past midnight, is not
+    2022 then 2023)."""
+    zh = _YY_ORDERS_ZH[name]
     if None in reading:
-        return f"{written[reading.index(None)]!r} is not {name}"
+        bad = written[reading.index(None)]
+        return f"{bad!r} is not {name}", f"{bad!r} 不是{zh}"
     lo, hi = min(map(str, reading)), max(map(str, reading))
     if (date.fromisoformat(hi) - date.fromisoformat(lo)).days > _YY_SPAN_DAYS:
-        return f"{name} would span {lo} to {hi}"
+        return f"{name} would span {lo} to {hi}", f"按{zh}读，日期会从 {lo} 跨到 {hi}"
     return None
 
 

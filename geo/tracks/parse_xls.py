@@ -21,12 +21,22 @@ from geo.tracks.parse_raw import Raw, short
 WHAT = "XLS"
 _CANNOT = "old Excel workbook (.xls) could not be read"
 # what an OLE2 file without a workbook is, told by a stream only such files hold
+# (in Chinese, in English)
 _OTHER_OLE2 = (
-    ("worddocument", "an old Word document (.doc)"),
-    ("powerpoint document", "an old PowerPoint presentation (.ppt)"),
-    ("visiodocument", "an old Visio drawing (.vsd)"),
-    ("__properties_version1.0", "an Outlook message (.msg)"),
-    ("contents", "an old Works, Publisher or embedded-object file"),
+    ("worddocument", ("旧版 Word 文档（.doc）", "an old Word document (.doc)")),
+    (
+        "powerpoint document",
+        ("旧版 PowerPoint 演示文稿（.ppt）", "an old PowerPoint presentation (.ppt)"),
+    ),
+    ("visiodocument", ("旧版 Visio 绘图（.vsd）", "an old Visio drawing (.vsd)")),
+    ("__properties_version1.0", ("Outlook 邮件（.msg）", "an Outlook message (.msg)")),
+    (
+        "contents",
+        (
+            "旧版 Works、Publisher 或嵌入对象文件",
+            "an old Works, Publisher or embedded-object file",
+        ),
+    ),
 )
 
 
@@ -83,7 +93,7 @@ def _first_sheet(book: Any) -> Any:
     from xlrd.sheet import Sheet
 
     if not book._sheet_names:
-        raise InputError(f"表格没有工作表，没有定位点 {WHAT} has no sheets: no points")
+        raise InputError(f"{WHAT} 没有工作表，没有定位点 {WHAT} has no sheets: no points")
     if book._sheet_list and book._sheet_list[0] is not None:
         return book._sheet_list[0]
     book._position = book._sh_abs_posn[0]
@@ -153,23 +163,28 @@ def _xls_error(data: bytes, exc: BaseException) -> str:
     """What went wrong: an OLE2 file of another kind is named (it has no workbook stream),
     anything else is a workbook xlrd cannot read."""
     if "find workbook" in str(exc):
-        kind = _ole2_kind(data)
+        kind_zh, kind = _ole2_kind(data)
         return (
-            "文件不是电子表格，请另存为 .xlsx、.ods 或 CSV "
+            f"文件是{kind_zh}，不是电子表格：请把轨迹另存为 .xlsx、.ods 或 CSV "
             f"file is {kind}, not a spreadsheet: save the track as .xlsx, .ods or CSV"
         )
     if "encrypted" in str(exc).lower():
         return (
-            "表格有密码保护，请另存为无密码的文件 "
+            "旧版 Excel 表格（.xls）有密码保护：请另存为无密码的文件 "
             "old Excel workbook (.xls) is password-protected: save it without a password"
         )
     # xlrd's own words on a damaged file are often a bare index or number ("127", "array
     # index out of range"): say what that means first, and keep them as a detail
-    return f"旧版 Excel 表格损坏或不完整 {_CANNOT}: damaged or truncated (xlrd: {short(exc)})"
+    detail = short(exc)
+    return (
+        f"旧版 Excel 表格（.xls）无法读取：文件损坏或不完整（xlrd：{detail}） "
+        f"{_CANNOT}: damaged or truncated (xlrd: {detail})"
+    )
 
 
-def _ole2_kind(data: bytes) -> str:
-    """What an OLE2 compound file without a workbook stream is, by the streams it holds."""
+def _ole2_kind(data: bytes) -> tuple[str, str]:
+    """What an OLE2 compound file without a workbook stream is, by the streams it holds (in
+    Chinese, in English)."""
     from xlrd.compdoc import CompDoc
 
     try:
@@ -181,4 +196,7 @@ def _ole2_kind(data: bytes) -> str:
         return kind
     shown = ", ".join(sorted(n for n in names if n and n != "root entry"))[:120]
     shown = "".join(c if c.isprintable() else "?" for c in shown)  # one line, whatever it holds
-    return f"an OLE2 compound file without a workbook (streams: {shown or 'none'})"
+    return (
+        f"没有工作簿的 OLE2 复合文件（其中的数据流：{shown or '无'}）",
+        f"an OLE2 compound file without a workbook (streams: {shown or 'none'})",
+    )
