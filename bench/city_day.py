@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geo.db import dispose_engines, get_engine  # noqa: E402
 from geo.demo import track_csv  # noqa: E402
 from geo.embedded import EmbeddedCluster  # noqa: E402
-from geo.importer import import_osm  # noqa: E402
+from geo.importer import import_areas, import_osm  # noqa: E402
 from geo.map_data import extent, patrols_of_day  # noqa: E402
 from geo.match_queue import drain_queue  # noqa: E402
 from geo.patrol_reports import build_report  # noqa: E402
@@ -42,6 +42,39 @@ from geo.tracks.simulate import SimParams, simulate_patrol  # noqa: E402
 from maps.patrol_map import build_patrol_map  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm_beijing_haidian"
+
+
+# the synthetic areas' codes the patrol page is timed on (see _import_grid_areas)
+SUBDISTRICT, COMMUNITY = "110108001", "110108001016"  # its corner is the centre
+
+
+def _import_grid_areas(engine: Engine, folder: Path) -> None:
+    """Areas over the network: the extent cut into 8 × 8 communities, 4 subdistricts of
+    4 × 4 (codes 110108SSSCCC). Synthetic: the OSM extracts hold no official boundaries, and
+    the patrol page's area filter is timed on areas of a known share of the city."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    x0, y0, x1, y1 = extent(engine)
+    w, h = (x1 - x0) / 8, (y1 - y0) / 8
+    rows = []
+    for i in range(8):
+        for j in range(8):
+            sub = 1 + (i // 4) * 2 + j // 4
+            rows.append(
+                {
+                    "code": f"110108{sub:03d}{1 + (i % 4) * 4 + j % 4:03d}",
+                    "name": f"社区 {i}-{j}",
+                    "subdistrict_code": f"110108{sub:03d}",
+                    "subdistrict_name": f"街道 {sub}",
+                    "district_code": "110108",
+                    "district_name": "海淀区",
+                    "geometry": box(x0 + j * w, y0 + i * h, x0 + (j + 1) * w, y0 + (i + 1) * h),
+                }
+            )
+    path = folder / "areas.geojson"
+    gpd.GeoDataFrame(rows, crs="EPSG:4326").to_file(path, driver="GeoJSON")
+    import_areas(engine, path, level="community")
 
 
 def main() -> None:
@@ -65,6 +98,7 @@ def main() -> None:
         engine = get_engine(state.url)
         for name in ("tsinghua_wudaokou_2017.osm", "cau_xueqinglu_2026.osm"):
             import_osm(engine, DATA / name)
+        _import_grid_areas(engine, folder)
         day = dt.date(2026, 3, 2)
         with engine.begin() as conn:
             conn.execute(
@@ -142,9 +176,15 @@ def main() -> None:
         # the day's report, the 14 days' compliance chart, the tracks and the HTML; read
         # against the daily report above (the page's own cost is what it adds to that)
         bounds = extent(engine)
-        for who, person in (("everyone", None), ("one steward", 1)):
+        pages = (
+            ("everyone", None, None),
+            ("one subdistrict (¼ of the city)", None, SUBDISTRICT),
+            ("one community (1/64)", None, COMMUNITY),
+            ("one steward", 1, None),
+        )
+        for who, person, area in pages:
             t = time.perf_counter()
-            page_data = patrols_of_day(engine, day, person_id=person, today=day)
+            page_data = patrols_of_day(engine, day, person_id=person, today=day, area=area)
             data_s = time.perf_counter() - t
             t = time.perf_counter()
             html = build_patrol_map(page_data, bounds)
