@@ -12,16 +12,35 @@ import_app = typer.Typer(help="Import data into PostGIS. 导入数据", no_args_
 CRS_HELP = "CRS of the coordinates: wgs84 (default), gcj02, bd09, cgcs2000, or EPSG:xxxx"
 
 
+# what an import reads and what export writes, in the Chinese of a message
+_FILE_ZH = {
+    "OSM file": "OSM 文件",
+    "areas file": "区划文件",
+    "buildings file": "楼栋文件",
+    "households file": "户数文件",
+    "people file": "人员文件",
+}
+_KIND_ZH = {"areas": "区划", "buildings": "楼栋", "households": "户数"}
+_LAYER_ZH = {
+    "grids": "网格",
+    "buildings": "楼栋",
+    "segments": "路段",
+    "streets": "街巷",
+    "areas": "区划",
+}
+
+
 def _readable(path: Path, what: str) -> None:
     """Refuse a missing file before the database is asked for. WHY: an import sets a city
     up and may make the cluster; with a mistyped file in a mistyped data folder it made an
     empty cluster, then failed (tester Z3, 9)."""
     from geo.errors import InputError
 
+    what_zh = _FILE_ZH.get(what, what)
     if not path.exists():
-        raise InputError(f"文件不存在 {what} not found: {path}")
+        raise InputError(f"{what_zh} {path} 不存在 {what} not found: {path}")
     if not path.is_file():
-        raise InputError(f"不是文件 not a file: {path}")
+        raise InputError(f"{path} 不是文件 not a file: {path}")
 
 
 def _show(counts: dict[str, int]) -> None:
@@ -61,17 +80,20 @@ def import_osm(
     mode = retire.strip().lower()
     if mode not in RETIRE_MODES:
         raise InputError(
-            f"停用方式有误，请用 {', '.join(RETIRE_MODES)} 之一 "
+            f"停用方式 --retire '{retire[:20]}' 有误，请用 {', '.join(RETIRE_MODES)} 之一 "
             f"--retire '{retire[:20]}' is not one of {', '.join(RETIRE_MODES)}"
         )
     _readable(file, "OSM file")
     engine = get_engine(create=True)  # an import sets a city up: it may make the cluster
-    with progress_bar("import osm") as bar:
+    with progress_bar("导入 OSM import osm") as bar:
         counts = run(engine, file, progress=bar, retire=mode)
     _show(counts)
     if counts.get("retire_skipped"):
         typer.echo(
-            "未按范围停用任何已存路段 note: nothing stored was retired by area: the file has "
+            "未按范围停用任何已存路段：该文件没有 <bounds>，"
+            "或其范围内没有任何已存路段（是别的区域的数据）。"
+            "若它确实完整描述了其范围，用 --retire all 可停用范围内它没有的路段。 "
+            "note: nothing stored was retired by area: the file has "
             "no <bounds>, or it holds none of the stored street segments inside them (another "
             "area's extract). If it does describe its area in full, --retire all retires what "
             "it lacks there."
@@ -100,7 +122,8 @@ def _rematch_today(engine: Any, counts: dict[str, Any], queue_only: bool) -> Non
     if not queued + already:
         return
     typer.echo(
-        f"路网已变更，今日 {queued + already} 条轨迹排队重新匹配 the network changed: "
+        f"路网已变更，今日的 {queued + already} 次巡查已排队按新路网重新匹配 "
+        "the network changed: "
         f"{queued + already} walks of today queued for re-matching on it"
     )
     if not queue_only:
@@ -119,7 +142,7 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
         kwargs = {"crs": crs, "level": level} if with_level else {"crs": crs}
         _readable(file, f"{kind} file")
         engine = get_engine(create=True)  # as import osm
-        with progress_bar(f"import {kind}") as bar:
+        with progress_bar(f"导入{_KIND_ZH.get(kind, kind)} import {kind}") as bar:
             counts = fn(engine, file, progress=bar, **kwargs)
         _show(counts)
 
@@ -195,7 +218,7 @@ def export(
     from geo.export import export_layer
 
     n = export_layer(get_engine(), layer, out)
-    typer.echo(f"wrote {n} {layer} to {out}")
+    typer.echo(f"已写入 {out}：{_LAYER_ZH.get(layer, layer)} {n} 条 wrote {n} {layer} to {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -37,6 +37,8 @@ def _partition_database(
     _print_summary(plan["summary"], None)
     _warn_outside_bounds(plan["summary"], min_households, max_households)
     typer.echo(
+        f"已为社区 {community} 生成草稿方案 {plan_id}：请在 /plans/{plan_id} 查看，然后运行 "
+        f"'gridward plans commit {plan_id}' 提交（或 'gridward plans discard {plan_id}' 放弃） "
         f"draft plan {plan_id} for community {community}: review it at /plans/{plan_id}, then "
         f"'gridward plans commit {plan_id}' (or 'gridward plans discard {plan_id}')"
     )
@@ -48,9 +50,12 @@ def _refuse_file_options(given: dict[str, object]) -> None:
     with no file written (tester W, F12)."""
     used = [name for name, value in given.items() if value is not None]
     if used:
+        names = ", ".join(used)
         raise InputError(
-            f"数据库模式不读写文件 --community (database mode) makes a draft plan in the "
-            f"database and takes no {', '.join(used)}: leave them out, then see the draft with "
+            f"数据库模式（--community）只在数据库中生成草稿方案，不用 {names}：请去掉这些选项，"
+            "再用 'gridward plans show PLAN' 或 GET /plans/PLAN 查看草稿 "
+            f"--community (database mode) makes a draft plan in the "
+            f"database and takes no {names}: leave them out, then see the draft with "
             "'gridward plans show PLAN' or GET /plans/PLAN"
         )
 
@@ -222,7 +227,9 @@ def _warn_outside_bounds(summary: dict, lo: int, hi: int) -> None:
     n = summary["n_grids"] - summary["n_within_bounds"]
     if n:
         typer.echo(
-            f"warning: {n} 个网格户数不在 {lo}–{hi} 之间 {n} of {summary['n_grids']} grid(s) "
+            f"warning: {summary['n_grids']} 个网格中有 {n} 个户数不在 {lo}–{hi} 之间"
+            f"（其中 {summary['n_infeasible']} 个无法改善：见各网格的标记） "
+            f"{n} of {summary['n_grids']} grid(s) "
             f"outside {lo}–{hi} households ({summary['n_infeasible']} cannot be helped: "
             "see each grid's flags)",
             err=True,

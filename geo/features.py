@@ -80,24 +80,29 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
         return None
     parts = bbox.split(",")
     if len(parts) != 4:
-        raise InputError("范围须为四个数 bbox must be four numbers: minlon,minlat,maxlon,maxlat")
+        raise InputError(
+            "范围 bbox 须为四个数（minlon,minlat,maxlon,maxlat） "
+            "bbox must be four numbers: minlon,minlat,maxlon,maxlat"
+        )
     try:
         minx, miny, maxx, maxy = (float(p) for p in parts)
     except ValueError:
         raise InputError(
-            "范围须为四个数 bbox must be four numbers: minlon,minlat,maxlon,maxlat"
+            "范围 bbox 须为四个数（minlon,minlat,maxlon,maxlat） "
+            "bbox must be four numbers: minlon,minlat,maxlon,maxlat"
         ) from None
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
-        raise InputError("范围须为有效数字 bbox values must be finite numbers")
+        raise InputError("范围 bbox 的值须为有限的数字 bbox values must be finite numbers")
     if not (
         -180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90
     ):
         raise InputError(
-            "范围超出经纬度取值 bbox is outside longitude [-180, 180] / latitude [-90, 90]"
+            "范围 bbox 超出经纬度取值（经度 [-180, 180]，纬度 [-90, 90]） "
+            "bbox is outside longitude [-180, 180] / latitude [-90, 90]"
         )
     if minx > maxx or miny > maxy:
         raise InputError(
-            "范围最小值大于最大值 "
+            "范围 bbox 的最小值大于最大值（顺序：minlon,minlat,maxlon,maxlat） "
             "bbox minimum is greater than its maximum (order: minlon,minlat,maxlon,maxlat)"
         )
     return minx, miny, maxx, maxy
@@ -116,16 +121,20 @@ def feature_collection(
     if spec is None:
         raise InputError(f"图层 {layer} 不存在 unknown layer '{layer}'")
     if not 1 <= limit <= MAX_LIMIT:
-        raise InputError(f"每页条数须在 1–{MAX_LIMIT} 之间 limit must be between 1 and {MAX_LIMIT}")
+        raise InputError(
+            f"每页条数 limit 须在 1–{MAX_LIMIT} 之间 limit must be between 1 and {MAX_LIMIT}"
+        )
     if offset < 0:
-        raise InputError("偏移量不能为负 offset must be ≥ 0")
+        raise InputError("偏移量 offset 不能为负 offset must be ≥ 0")
     where: list[str] = []
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     for key, value in (filters or {}).items():
         if value is None:
             continue
         if key not in spec.filters:
-            raise InputError(f"图层 {layer} 没有筛选条件 {key} unknown filter '{key}' for {layer}")
+            raise InputError(
+                f"图层 {layer} 没有名为 '{key}' 的筛选条件 unknown filter '{key}' for {layer}"
+            )
         where.append(spec.filters[key])
         params[key] = value
     if bbox is not None:

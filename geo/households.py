@@ -42,15 +42,20 @@ class HouseholdParams:
     def __post_init__(self) -> None:
         if not self.dwelling_size_m2 > 0:
             raise InputError(
-                f"户均面积须为正数 dwelling size must be positive, got {self.dwelling_size_m2}"
+                f"户均面积须为正数（现为 {self.dwelling_size_m2}） "
+                f"dwelling size must be positive, got {self.dwelling_size_m2}"
             )
         if not self.fallback_levels > 0:
             raise InputError(
-                f"默认层数须为正数 fallback levels must be positive, got {self.fallback_levels}"
+                f"默认层数须为正数（现为 {self.fallback_levels}） "
+                f"fallback levels must be positive, got {self.fallback_levels}"
             )
         bad = {k: v for k, v in self.residential_share.items() if not 0 <= v <= 1}
         if bad:
-            raise InputError(f"住宅比例须在 0–1 之间 residential share must be within 0..1: {bad}")
+            raise InputError(
+                f"住宅比例须在 0–1 之间（有误的：{bad}） "
+                f"residential share must be within 0..1: {bad}"
+            )
 
     @classmethod
     def from_settings(cls, s: Any) -> HouseholdParams:
@@ -84,7 +89,10 @@ def estimate_households(
         out["household_source"] = pd.Series(dtype=object)
         return out
     if out.crs is None:
-        raise InputError("楼栋数据未声明坐标系 buildings have no CRS; declare it (e.g. EPSG:4326)")
+        raise InputError(
+            "楼栋数据未声明坐标系，请声明（如 EPSG:4326） "
+            "buildings have no CRS; declare it (e.g. EPSG:4326)"
+        )
     wgs = out.geometry.to_crs("EPSG:4326") if out.crs.to_epsg() != 4326 else out.geometry
     area = wgs.to_crs(metric_crs_for_bounds(wgs.total_bounds)).area.to_numpy(dtype=np.float64)
 

@@ -27,7 +27,7 @@ from geo import audit
 from geo.errors import InputError
 from geo.models import AREA_CODE_LENGTH, AREA_LEVELS
 from geo.partition.validate import MAX_BUILDING_HOUSEHOLDS
-from geo.plans import refresh_grid_households
+from geo.plans import LEVEL_ZH, refresh_grid_households
 from geo.settings import Settings, get_settings
 from geo.vector_io import HOUSEHOLD_NAMES, pick_column
 
@@ -180,7 +180,13 @@ class RetirementRefused(InputError):
     def __init__(self, retiring: int, judged: int, source: str = "this file") -> None:
         self.retiring, self.judged = retiring, judged
         share = retiring / judged if judged else 1.0
+        source_zh = "该文件" if source == "this file" else f"文件 {source}"
         super().__init__(
+            f"{source_zh} 会停用其范围内 {judged} 条在用路段中的 {retiring} 条（{share:.0%}；"
+            f"超过 {RETIRE_GUARD_MIN} 条时上限为 {RETIRE_GUARD_SHARE:.0%}），所以未导入任何数据。"
+            "按标签（只含主干道）或按多边形裁出的文件、手工做的文件，并不含其范围内的每一条街巷："
+            "请用 --retire none 导入。若那些街巷确已不存在（同一范围新得多的数据），"
+            "请用 --retire all 导入。 "
             f"{source} would retire {retiring} of the {judged} live street segments in the "
             f"area it describes ({share:.0%}; the limit is {RETIRE_GUARD_SHARE:.0%} once more "
             f"than {RETIRE_GUARD_MIN}), so nothing was imported. A file cut by tags (main roads "
@@ -225,7 +231,7 @@ def store_segments(
     (1: ``auto`` left the live segments in ``area`` alone, the file sharing none of them)."""
     if retire not in RETIRE_MODES:
         raise InputError(
-            f"停用方式有误，请用 {', '.join(RETIRE_MODES)} 之一 "
+            f"停用方式 '{retire}' 有误，请用 {', '.join(RETIRE_MODES)} 之一 "
             f"unknown retire mode '{retire}': use {', '.join(RETIRE_MODES)}"
         )
     counts = dict.fromkeys(
@@ -526,26 +532,26 @@ def import_osm(
 
     if retire not in RETIRE_MODES:
         raise InputError(
-            f"停用方式有误，请用 {', '.join(RETIRE_MODES)} 之一 "
+            f"停用方式 '{retire}' 有误，请用 {', '.join(RETIRE_MODES)} 之一 "
             f"unknown retire mode '{retire}': use {', '.join(RETIRE_MODES)}"
         )
     path = Path(path)
     s = settings or get_settings()
-    progress(0.0, "reading OSM")
+    progress(0.0, "读取 OSM reading OSM")
     layers = read_osm(path)
-    progress(0.35, "estimating households")
+    progress(0.35, "估算户数 estimating households")
     buildings = estimate_households(layers.buildings, HouseholdParams.from_settings(s))
-    progress(0.5, "splitting streets at intersections")
+    progress(0.5, "在路口处切分街巷 splitting streets at intersections")
     segments = split_segments(layers.ways)
     area = _described_area(layers.bounds, segments, retire)
-    progress(0.65, "writing to PostGIS")
+    progress(0.65, "写入数据库 writing to PostGIS")
     sha = file_sha256(path)
     try:
         with engine.begin() as conn:  # one transaction: a refused file writes nothing
             n_buildings = store_buildings(conn, buildings)
-            progress(0.8, "writing streets")
+            progress(0.8, "写入街巷 writing streets")
             network = store_segments(conn, segments, area, retire)
-            progress(0.9, "linking buildings to communities")
+            progress(0.9, "把楼栋归入社区 linking buildings to communities")
             link_buildings_to_communities(conn)
             counts = {
                 "buildings_read": len(buildings),
@@ -571,7 +577,7 @@ def import_osm(
             _record(conn, "osm", path, sha, counts)
     except RetirementRefused as exc:  # the same, naming the file
         raise RetirementRefused(exc.retiring, exc.judged, path.name) from None
-    progress(1.0, "done")
+    progress(1.0, "完成 done")
     return counts
 
 
@@ -600,9 +606,11 @@ def _polygonal(geoms: np.ndarray, name: str) -> np.ndarray:
     bad = ~np.isin(types, [3, 6])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        kind = shapely.get_type_id(geoms[i])
         raise InputError(
-            f"文件 {name} 第 {i + 1} 个要素不是面，区域和楼栋须为面 "
-            f"{name}: feature {i + 1} is a {shapely.get_type_id(geoms[i])} geometry, "
+            f"文件 {name} 第 {i + 1} 个要素是 {geoms[i].geom_type}（类型 {kind}），不是面："
+            "区划和楼栋须为面 "
+            f"{name}: feature {i + 1} is a {kind} geometry, "
             "areas and buildings must be polygons"
         )
     invalid = ~shapely.is_valid(geoms)
@@ -610,7 +618,7 @@ def _polygonal(geoms: np.ndarray, name: str) -> np.ndarray:
         i = int(np.flatnonzero(invalid)[0])
         reason = shapely.is_valid_reason(geoms[i])
         raise InputError(
-            f"文件 {name} 第 {i + 1} 个要素的面无效 "
+            f"文件 {name} 第 {i + 1} 个要素的面无效（{reason}） "
             f"{name}: feature {i + 1} is not a valid polygon ({reason})"
         )
     return geoms
@@ -635,7 +643,7 @@ def import_areas(
     from geo.vector_io import read_vector
 
     path = Path(path)
-    progress(0.0, "reading areas")
+    progress(0.0, "读取区划 reading areas")
     gdf = read_vector(path, crs)
     cols = {str(c).lower(): c for c in gdf.columns}
     rename = {"编码": "code", "代码": "code", "名称": "name", "级别": "level"}
@@ -643,12 +651,12 @@ def import_areas(
         if zh in gdf.columns and en not in cols:
             gdf = gdf.rename(columns={zh: en})
             cols[en] = en
+    found = ", ".join(map(str, gdf.columns))
     for required in ("code", "name"):
         if required not in cols:
             raise InputError(
-                f"文件 {path.name} 缺少 {required} 列 "
-                f"{path.name}: missing column '{required}'; found "
-                + ", ".join(map(str, gdf.columns))
+                f"文件 {path.name} 缺少 {required} 列（现有的列：{found}） "
+                f"{path.name}: missing column '{required}'; found {found}"
             )
     gdf = gdf.rename(columns={cols["code"]: "code", cols["name"]: "name"})
     if "level" in cols:
@@ -657,7 +665,7 @@ def import_areas(
         gdf["level"] = level
     else:
         raise InputError(
-            f"文件 {path.name} 没有 level 列，请给 --level "
+            f"文件 {path.name} 没有 level 列，请给 --level（如 community） "
             f"{path.name}: no 'level' column: give --level (e.g. community)"
         )
     if level:
@@ -666,21 +674,22 @@ def import_areas(
     gdf["level"] = gdf["level"].astype(str).str.strip().str.lower()
     bad_level = ~gdf["level"].isin(AREA_LEVELS)
     if bad_level.any():
+        wrong, levels = gdf["level"][bad_level].iloc[0], ", ".join(AREA_LEVELS)
         raise InputError(
-            f"文件 {path.name} 的区划级别有误 "
-            f"{path.name}: unknown level '{gdf['level'][bad_level].iloc[0]}': use one of "
-            + ", ".join(AREA_LEVELS)
+            f"文件 {path.name} 的区划级别 '{wrong}' 有误，请用 {levels} 之一 "
+            f"{path.name}: unknown level '{wrong}': use one of {levels}"
         )
     for code, lvl in zip(gdf["code"], gdf["level"], strict=True):
         if not code.isdigit() or len(code) != AREA_CODE_LENGTH[lvl]:
             raise InputError(
-                f"区划代码 {code} 应为 {AREA_CODE_LENGTH[lvl]} 位数字 "
+                f"文件 {path.name} 中{LEVEL_ZH.get(lvl, lvl)}的区划代码 '{code}' "
+                f"应为 {AREA_CODE_LENGTH[lvl]} 位数字 "
                 f"{path.name}: code '{code}' of a {lvl} must be {AREA_CODE_LENGTH[lvl]} digits"
             )
     dup = gdf["code"].duplicated()
     if dup.any():
         raise InputError(
-            f"区划代码 {gdf['code'][dup].iloc[0]} 重复 "
+            f"文件 {path.name} 中区划代码 '{gdf['code'][dup].iloc[0]}' 出现了两次 "
             f"{path.name}: code '{gdf['code'][dup].iloc[0]}' appears twice"
         )
     geoms = _polygonal(np.asarray(gdf.geometry.to_numpy(), dtype=object), path.name)
@@ -716,7 +725,7 @@ def import_areas(
         rows.append((code, lvl, str(name), _none(name_en.iloc[i]), pc, g))
 
     sha = file_sha256(path)
-    progress(0.5, "writing areas")
+    progress(0.5, "写入区划 writing areas")
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -789,8 +798,11 @@ def import_areas(
             lost = {c: pc for c, pc in named_parents.items() if pc not in known}
             if lost:
                 child, pc = next(iter(sorted(lost.items())))
+                more = f"（另有 {len(lost) - 1} 个）" if len(lost) > 1 else ""
                 raise InputError(
-                    f"上级区划 {pc} 不存在 "
+                    f"文件 {path.name} 中区划 {child} 的上级代码 parent_code '{pc}' 不对应任何区划"
+                    f"{more}：请先导入那个区划，或给出 subdistrict_code/district_code 和 "
+                    "subdistrict_name/district_name，由其下级区划生成它；未导入任何数据 "
                     f"{path.name}: parent_code '{pc}' of area {child} names no area"
                     + (f" (and {len(lost) - 1} more)" if len(lost) > 1 else "")
                     + ": import that area first, or give subdistrict_code/district_code and "
@@ -822,7 +834,7 @@ def import_areas(
         link_buildings_to_communities(conn)
         counts = {"areas_read": len(rows), "areas_written": int(written or 0), "parents": created}
         _record(conn, "areas", path, sha, counts)
-    progress(1.0, "done")
+    progress(1.0, "完成 done")
     return counts
 
 
@@ -871,14 +883,17 @@ def _households_column(values: pd.Series, name: str) -> pd.Series:
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"户数须为非负整数 {name}: households must be a whole number ≥ 0; "
+            f"文件 {name} 第 {i + 1} 个要素的户数为 '{values.iloc[i]}'：户数须为 ≥ 0 的整数 "
+            f"{name}: households must be a whole number ≥ 0; "
             f"feature {i + 1} has '{values.iloc[i]}'"
         )
     huge = present & (num > MAX_BUILDING_HOUSEHOLDS)
     if huge.any():  # as file-mode partition refuses it (geo.partition.validate)
         i = int(np.flatnonzero(huge.to_numpy())[0])
         raise InputError(
-            f"楼栋户数不合理 {name}: feature {i + 1} has households {values.iloc[i]}, not "
+            f"文件 {name} 第 {i + 1} 个要素的户数为 {values.iloc[i]}，一栋楼不可能有这么多"
+            f"（超过 {MAX_BUILDING_HOUSEHOLDS:,} 户） "
+            f"{name}: feature {i + 1} has households {values.iloc[i]}, not "
             f"plausible for one building (more than {MAX_BUILDING_HOUSEHOLDS:,})"
         )
     return num.where(present).astype("Int64")
@@ -898,7 +913,7 @@ def import_buildings(
 
     path = Path(path)
     s = settings or get_settings()
-    progress(0.0, "reading buildings")
+    progress(0.0, "读取楼栋 reading buildings")
     gdf = read_vector(path, crs)
     geoms = _polygonal(np.asarray(gdf.geometry.to_numpy(), dtype=object), path.name)
     # a footprint listed twice (a GIS merge repeating features) counted its households twice
@@ -913,7 +928,7 @@ def import_buildings(
         dup = keys.duplicated()
         if dup.any():
             raise InputError(
-                f"楼栋编号 {keys[dup].iloc[0]} 重复 "
+                f"文件 {path.name} 中楼栋编号 '{keys[dup].iloc[0]}' 出现了两次 "
                 f"{path.name}: building id '{keys[dup].iloc[0]}' appears twice"
             )
         source_key = "file:" + keys
@@ -953,11 +968,11 @@ def import_buildings(
         geometry=geoms,
         crs="EPSG:4326",
     )
-    progress(0.4, "estimating households")
+    progress(0.4, "估算户数 estimating households")
     est = estimate_households(frame, HouseholdParams.from_settings(s))
     est["units"] = est.get("units_tag")
     sha = file_sha256(path)
-    progress(0.6, "writing buildings")
+    progress(0.6, "写入楼栋 writing buildings")
     with engine.begin() as conn:
         written = store_buildings(conn, est)
         link_buildings_to_communities(conn)
@@ -969,7 +984,7 @@ def import_buildings(
         }
         counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
         _record(conn, "buildings", path, sha, counts)
-    progress(1.0, "done")
+    progress(1.0, "完成 done")
     return counts
 
 
@@ -988,15 +1003,15 @@ def import_households(
     from geo.vector_io import read_csv_points, read_vector
 
     path = Path(path)
-    progress(0.0, "reading households")
+    progress(0.0, "读取户数 reading households")
     is_csv = path.suffix.lower() in (".csv", ".txt")
     table = read_csv_points(path) if is_csv else read_vector(path, crs)
     hh_col = pick_column(table.columns, HOUSEHOLD_NAMES)
     if hh_col is None:
+        found = ", ".join(map(str, table.columns))
         raise InputError(
-            f"文件 {path.name} 没有户数列 "
-            f"{path.name}: no households column (households or 户数); found "
-            + ", ".join(map(str, table.columns))
+            f"文件 {path.name} 没有户数列（households 或 户数；现有的列：{found}） "
+            f"{path.name}: no households column (households or 户数); found {found}"
         )
     households = _households_column(table[hh_col], path.name)
     if households.isna().any():
@@ -1041,15 +1056,18 @@ def import_households(
         if unmatched:
             first = unmatched[0]
             what = f"building '{first.key}'" if first.key else "a building at its location"
+            what_zh = f"楼栋 '{first.key}'" if first.key else "其位置上的楼栋"
             raise InputError(
-                f"文件 {path.name} 第 {first.rownum + 1} 行的楼栋不存在，未作改动 "
+                f"文件 {path.name} 第 {first.rownum + 1} 行所指的{what_zh}不存在"
+                f"（共 {len(unmatched)} 行对不上；未作任何改动） "
                 f"{path.name}: row {first.rownum + 1} names {what}, which does not exist "
                 f"({len(unmatched)} row(s) unmatched; nothing changed)"
             )
         ambiguous = [m for m in matches if m.n > 1]
         if ambiguous:
             raise InputError(
-                f"文件 {path.name} 第 {ambiguous[0].rownum + 1} 行对应多栋楼，请改用楼栋编号 "
+                f"文件 {path.name} 第 {ambiguous[0].rownum + 1} 行对应 {ambiguous[0].n} 栋楼，"
+                "请改用楼栋编号（未作任何改动） "
                 f"{path.name}: row {ambiguous[0].rownum + 1} matches {ambiguous[0].n} buildings; "
                 "give building ids instead (nothing changed)"
             )
@@ -1067,5 +1085,5 @@ def import_households(
         counts = {"rows": len(rows), "buildings_updated": len(matches)}
         counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
         _record(conn, "households", path, sha, counts)
-    progress(1.0, "done")
+    progress(1.0, "完成 done")
     return counts

@@ -162,10 +162,8 @@ def split_segments(ways: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return _empty_segments()
     missing = {"osm_id", "highway", "name", "node_ids", "geometry"} - set(ways.columns)
     if missing:
-        raise InputError(
-            f"道路表缺少列 {', '.join(sorted(missing))} "
-            f"ways table lacks column(s): {', '.join(sorted(missing))}"
-        )
+        cols = ", ".join(sorted(missing))
+        raise InputError(f"道路表缺少列（{cols}） ways table lacks column(s): {cols}")
     ways = ways.reset_index(drop=True)
     if ways.crs is not None and ways.crs.to_epsg() != 4326:
         ways = ways.to_crs(WGS84)
@@ -176,7 +174,7 @@ def split_segments(ways: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         np.bincount(widx, minlength=len(ways)), counts
     ):
         raise InputError(
-            "道路表节点与几何不一致 "
+            "道路表不一致：node_ids 与几何图形的顶点对不上 "
             "ways table is inconsistent: node_ids do not match the geometry vertices"
         )
     nid = np.fromiter((v for x in node_lists for v in x), dtype=np.int64, count=int(counts.sum()))

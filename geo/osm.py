@@ -115,7 +115,8 @@ def _sniff_format(path: Path) -> str:
     if text.startswith(b"<"):
         return "osm"
     raise InputError(
-        f"文件 {path.name} 不是 OSM 文件 {path.name} is not an OSM file (expected OSM XML or PBF)"
+        f"文件 {path.name} 不是 OSM 文件（应为 OSM XML 或 PBF） "
+        f"{path.name} is not an OSM file (expected OSM XML or PBF)"
     )
 
 
@@ -403,11 +404,11 @@ def read_osm(path: str | Path) -> OsmLayers:
     """
     p = Path(path)
     if not p.exists():
-        raise InputError(f"找不到 OSM 文件 OSM file not found: {p}")
+        raise InputError(f"OSM 文件 {p} 不存在 OSM file not found: {p}")
     if not p.is_file():
-        raise InputError(f"不是文件 not a file: {p}")
+        raise InputError(f"{p} 不是文件 not a file: {p}")
     if p.stat().st_size == 0:
-        raise InputError(f"文件为空 OSM file is empty: {p.name}")
+        raise InputError(f"OSM 文件 {p.name} 是空的 OSM file is empty: {p.name}")
     fmt = _sniff_format(p)
     c = _Collector()
     bounds = None
@@ -433,7 +434,9 @@ def read_osm(path: str | Path) -> OsmLayers:
         has_nodes = n_objects > 0 or _has_any_node(p, fmt)
     except RuntimeError as exc:  # osmium reports parse errors as RuntimeError
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"无法读取 OSM 文件 cannot read OSM file {p.name}: {msg}") from None
+        raise InputError(
+            f"无法读取 OSM 文件 {p.name}（{msg}） cannot read OSM file {p.name}: {msg}"
+        ) from None
     if not has_nodes:
         raise InputError(f"文件 {p.name} 没有 OSM 数据 OSM file {p.name} contains no OSM data")
     return OsmLayers(

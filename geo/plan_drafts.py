@@ -46,7 +46,9 @@ def _check(community: str, lo: int, hi: int, grids: list[DraftGrid]) -> None:
             and g.code[12:] != "000"
         ):
             raise InputError(
-                f"网格编码无效 grid code '{g.code[:20]}' is not a code of {community} "
+                f"网格编码 '{g.code[:20]}' 不是社区 {community} 的编码"
+                "（须为 15 位数字：社区的 12 位加序号 001–999） "
+                f"grid code '{g.code[:20]}' is not a code of {community} "
                 "(15 digits: the community's 12 and a sequence 001–999)"
             )
         if not g.building_ids:
@@ -58,12 +60,17 @@ def _check(community: str, lo: int, hi: int, grids: list[DraftGrid]) -> None:
                     if seen[b] == i
                     else f"in two grids ({seen[b] + 1} and {i + 1})"
                 )
-                raise InputError(f"楼栋 {b} 重复 building {b} is {where}")
+                where_zh = (
+                    f"在第 {i + 1} 个网格中列了两次"
+                    if seen[b] == i
+                    else f"同时在两个网格中（第 {seen[b] + 1} 和第 {i + 1} 个）"
+                )
+                raise InputError(f"楼栋 {b} 重复（{where_zh}） building {b} is {where}")
             seen[b] = i
     codes = [g.code for g in grids if g.code]
     if len(codes) != len(set(codes)):
         dup = next(c for c in codes if codes.count(c) > 1)
-        raise InputError(f"两个网格编码相同 two grids have the same code {dup}")
+        raise InputError(f"两个网格编码相同（{dup}） two grids have the same code {dup}")
 
 
 def check_base_version(community: str, base_version: int | None, version: int) -> None:
@@ -77,14 +84,17 @@ def check_base_version(community: str, base_version: int | None, version: int) -
         return
     if base_version > version:
         raise InputError(
-            f"网格版本 {base_version} 不存在，社区 {community} 现行为第 {version} 版 "
+            f"网格版本 {base_version} 不存在：社区 {community} 现行为第 {version} 版"
+            "（请发送打开编辑器时的版本） "
             f"base_version {base_version} does not exist: community {community} is at grid "
             f"version {version} (send the version the editor was opened on)"
         )
     raise ConflictError(
-        f"社区 {community} 的网格已被他人修改 the grids of community {community} changed "
+        f"社区 {community} 的网格在打开编辑器后已被他人修改（第 {base_version} 版 → 第 "
+        f"{version} 版）：请刷新编辑器后重新编辑 "
+        f"the grids of community {community} changed "
         f"since this editor was opened (version {base_version} → {version}): reload "
-        "the editor and make the edit again 请刷新编辑器后重新编辑"
+        "the editor and make the edit again"
     )
 
 
@@ -117,11 +127,12 @@ def save_draft(
         _refuse_strays(community, set(held), known)
         left = sorted(known - set(held))
         if left:
+            ids = ", ".join(map(str, left[:10])) + (" …" if len(left) > 10 else "")
             raise InputError(
-                f"{len(left)} 栋楼不在任何网格 building(s) of community {community} in no grid: "
-                + ", ".join(map(str, left[:10]))
-                + (" …" if len(left) > 10 else "")
-                + " (every building must be in a grid 每栋楼都须归入一个网格)"
+                f"社区 {community} 有 {len(left)} 栋楼不在任何网格：{ids}"
+                "（每栋楼都须归入一个网格） "
+                f"building(s) of community {community} in no grid: {ids}"
+                " (every building must be in a grid)"
             )
         named = _codes(conn, area.id, community, grids, codes)
         label = buildings.index.map(held).to_numpy(dtype=np.int64)
@@ -199,9 +210,10 @@ def _refuse_strays(community: str, held: set[int], known: set[int]) -> None:
     """InputError naming the buildings a plan holds that are not the community's."""
     stray = sorted(held - known)
     if stray:
+        ids = ", ".join(map(str, stray[:10]))
         raise InputError(
-            f"楼栋不属于社区 buildings not in community {community}: "
-            + ", ".join(map(str, stray[:10]))
+            f"方案中有 {len(stray)} 栋楼不属于社区 {community}（{ids}） "
+            f"buildings not in community {community}: {ids}"
         )
 
 
@@ -220,7 +232,9 @@ def _codes(
         if g.code is None:
             seq += 1
             if seq > 999:
-                raise InputError(f"社区 {community} 网格编码已用完 no free grid codes left")
+                raise InputError(
+                    f"社区 {community} 的网格编码（序号 001–999）已用完 no free grid codes left"
+                )
             named.append(f"{community}{seq:03d}")
         else:
             named.append(g.code)
@@ -268,7 +282,8 @@ def rebalance(
     movable = [b for b in households if b not in locked_ids]
     if not movable:
         raise InputError(
-            "没有可平衡的楼栋 nothing to rebalance: every building is in a locked grid"
+            "没有可重新平衡的楼栋：每栋楼都在锁定的网格中 "
+            "nothing to rebalance: every building is in a locked grid"
         )
     # The rest is drawn as a saved draft draws it (the engine's atoms, each building's
     # atom with its grid as the editor holds it now): it holds every unlocked building

@@ -60,6 +60,14 @@ _OUTLINE_SQL = f"SELECT ST_AsBinary({OUTLINE_GEOM}) FROM areas a WHERE a.id = :a
 
 # a plan's status in the planners' words, for the messages refusing it (never a draft)
 _STATUS_ZH = {"committed": "已提交", "discarded": "已放弃"}
+#: an area level in Chinese, for messages
+LEVEL_ZH = {
+    "district": "区",
+    "subdistrict": "街道",
+    "township": "乡镇",
+    "community": "社区",
+    "village": "村",
+}
 
 
 def _community(conn: Connection, code: str, lock: bool = False) -> Any:
@@ -74,7 +82,7 @@ def _community(conn: Connection, code: str, lock: bool = False) -> Any:
         raise NotFoundError(f"社区 {code} 不存在 community {code} does not exist")
     if row.level not in ("community", "village"):
         raise InputError(
-            f"区域 {code} 不是社区，网格只能在社区内划分 "
+            f"区划 {code} 是{LEVEL_ZH.get(row.level, row.level)}，不是社区：网格只能在社区内划分 "
             f"area {code} is a {row.level}; grids are made inside a community"
         )
     return row
@@ -120,18 +128,25 @@ def bounds_problem(lo: object, hi: object, names: tuple[str, str] = BOUND_NAMES)
     lo_name, hi_name = names
     for name, v in ((lo_name, lo), (hi_name, hi)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            return f"户数须为整数 {name} must be a whole number, got {str(v)[:20]!r}"
+            got = str(v)[:20]
+            return f"{name} 须为整数户数，现为 {got!r} {name} must be a whole number, got {got!r}"
     lo, hi = int(lo), int(hi)  # type: ignore[call-overload]
     top = f"{MAX_GRID_HOUSEHOLDS:,}"
     if not 0 <= lo <= MAX_GRID_HOUSEHOLDS:
-        return f"户数下限须在 0–{top} 之间 {lo_name} must be 0–{top}, got {lo}"
+        return (
+            f"户数下限 {lo_name} 须在 0–{top} 之间，现为 {lo} {lo_name} must be 0–{top}, got {lo}"
+        )
     if not 1 <= hi <= MAX_GRID_HOUSEHOLDS:
         return (
-            f"户数上限须在 1–{top} 之间 {hi_name} must be 1–{top}, got {hi} "
+            f"户数上限 {hi_name} 须在 1–{top} 之间，现为 {hi}（为 0 时每个网格都会超过上限） "
+            f"{hi_name} must be 1–{top}, got {hi} "
             "(with 0 every grid would be over the limit)"
         )
     if lo > hi:
-        return f"户数下限大于上限 {lo_name} ({lo}) is greater than {hi_name} ({hi})"
+        return (
+            f"户数下限大于上限：{lo_name}（{lo}）大于 {hi_name}（{hi}） "
+            f"{lo_name} ({lo}) is greater than {hi_name} ({hi})"
+        )
     return None
 
 
@@ -262,7 +277,7 @@ def create_plan(
 
     check_bounds(min_households, max_households)
     report = progress or (lambda f, m: None)
-    report(0.0, "loading community")
+    report(0.0, "读取社区 loading community")
     with engine.connect() as conn:
         area, outline, buildings, streets = load_inputs(conn, community)
         base_version = current_version(conn, area.id)
@@ -286,7 +301,7 @@ def create_plan(
         params,
         progress=lambda f, m: report(0.05 + 0.85 * f, m),
     )
-    report(0.92, "storing plan")
+    report(0.92, "保存方案 storing plan")
     members: dict[str, list[int]] = {}
     for bid, code in result.building_grid.items():
         members.setdefault(str(code), []).append(int(bid))
@@ -323,7 +338,7 @@ def create_plan(
         audit.record(
             conn, created_by, "plan.create", "grid_plan", plan_id, {"community": community}
         )
-    report(1.0, "done")
+    report(1.0, "完成 done")
     return int(plan_id)
 
 
@@ -387,15 +402,15 @@ def commit_plan(
             raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
         if plan.status != "draft":
             raise ConflictError(
-                f"方案 {plan_id} {_STATUS_ZH.get(plan.status, plan.status)}，只有草案可以提交 "
+                f"方案 {plan_id} {_STATUS_ZH.get(plan.status, plan.status)}，只有草稿可以提交 "
                 f"plan {plan_id} is {plan.status}, only a draft can be committed"
             )
         _community(conn, plan.code, lock=True)  # serialise commits of one community
         version = current_version(conn, plan.area_id)
         if version != plan.base_version:
             raise ConflictError(
-                f"社区 {plan.code} 的网格已更新（版本 {plan.base_version} → {version}），"
-                "请重新生成方案 "
+                f"社区 {plan.code} 的网格已是第 {version} 版，而方案 {plan_id} 是按第 "
+                f"{plan.base_version} 版做的：请重新生成方案 "
                 f"community {plan.code} is at grid version {version}, but plan {plan_id} was "
                 f"made on version {plan.base_version}: make a new plan"
             )
@@ -408,8 +423,9 @@ def commit_plan(
         pieces = _in_pieces(plan.features)
         if pieces["disconnected"] and not allow_disconnected:
             raise ConflictError(
-                f"方案 {plan_id} 有网格不连通（分成多块）：{', '.join(pieces['disconnected'])}，"
-                "请在编辑器中把分离的楼栋移入相邻网格后重新保存，或明确允许后再提交 "
+                f"方案 {plan_id} 有网格不连通（分成多块）：{', '.join(pieces['disconnected'])}；"
+                "请在编辑器中把分离的楼栋移入相邻网格后重新保存，"
+                "或用 allow_disconnected（--allow-disconnected）提交以保留它们 "
                 f"plan {plan_id} has grid(s) in several pieces (disconnected): "
                 f"{', '.join(pieces['disconnected'])}; move the stray buildings to a "
                 "neighbouring grid in the editor and save again, or commit with "
@@ -601,7 +617,8 @@ def _insert_nested_levels(
     too_long = level2.loc[level2["code"].str.len() != 18, "parent_code"]
     if len(too_long):
         raise InputError(
-            f"网格 {too_long.iloc[0]} 有户楼栋超过 999 栋，请把一级网格划小 "
+            f"网格 {too_long.iloc[0]} 中有户数的楼栋超过 999 栋（二级网格编码只有 3 位）："
+            "请把一级网格划小 "
             f"grid {too_long.iloc[0]} has more than 999 buildings with households; level-2 "
             "codes have 3 digits: make smaller level-1 grids"
         )
@@ -654,7 +671,8 @@ def _insert_nested_levels(
     n3 = conn.execute(text(_INSERT_LEVEL3), {**args, "rows": json.dumps(rows3)}).rowcount
     if n2 != len(rows2) or n3 != len(rows3):  # a join lost rows: never store half a hierarchy
         raise ConflictError(
-            f"方案 {plan_id} 与社区楼栋不符 "
+            f"方案 {plan_id} 与其社区的楼栋不符：只存下 {n2}/{len(rows2)} 个二级网格、"
+            f"{n3}/{len(rows3)} 个三级网格 "
             f"plan {plan_id}: stored {n2}/{len(rows2)} level-2 and {n3}/{len(rows3)} level-3 "
             "grids; the plan does not match its community's buildings"
         )
@@ -675,7 +693,7 @@ def discard_plan(engine: Engine, plan_id: int, actor: str | None = None) -> None
             raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
         if status != "draft":
             raise ConflictError(
-                f"方案 {plan_id} {_STATUS_ZH.get(status, status)}，只有草案可以放弃 "
+                f"方案 {plan_id} {_STATUS_ZH.get(status, status)}，只有草稿可以放弃 "
                 f"plan {plan_id} is {status}, only a draft can be discarded"
             )
         conn.execute(

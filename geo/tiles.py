@@ -55,15 +55,22 @@ _EXTRA_WHERE = {"grids": "AND g.retired_at IS NULL", "segments": "AND g.retired_
 def check_tile(layer: str, z: int, x: int, y: int) -> None:
     """InputError naming what is wrong with a tile address."""
     if layer not in TILE_LAYERS:
+        known = ", ".join(TILE_LAYERS)
         raise InputError(
-            f"瓦片图层 {layer} 不存在 "
-            f"unknown tile layer '{layer}' (known: {', '.join(TILE_LAYERS)})"
+            f"瓦片图层 '{layer}' 不存在（可用：{known}） "
+            f"unknown tile layer '{layer}' (known: {known})"
         )
     if not 0 <= z <= MAX_ZOOM:
-        raise InputError(f"瓦片级别超出范围 tile zoom z={z} is outside 0..{MAX_ZOOM}")
+        raise InputError(
+            f"瓦片级别 z={z} 超出范围（须在 0..{MAX_ZOOM} 之间） "
+            f"tile zoom z={z} is outside 0..{MAX_ZOOM}"
+        )
     n = 1 << z
     if not (0 <= x < n and 0 <= y < n):
-        raise InputError(f"瓦片坐标超出范围 tile x={x}, y={y} is outside 0..{n - 1} at zoom {z}")
+        raise InputError(
+            f"瓦片坐标 x={x}, y={y} 超出范围：级别 {z} 下须在 0..{n - 1} 之间 "
+            f"tile x={x}, y={y} is outside 0..{n - 1} at zoom {z}"
+        )
 
 
 def tile_sql(layer: str) -> str:

@@ -55,14 +55,15 @@ def read_csv_points(path: Path) -> pd.DataFrame:
             continue
     else:
         raise InputError(
-            f"文件 {path.name} 不是文本 CSV {path.name}: not a text CSV (neither UTF-8 nor GB18030)"
+            f"文件 {path.name} 不是文本 CSV（编码既不是 UTF-8 也不是 GB18030） "
+            f"{path.name}: not a text CSV (neither UTF-8 nor GB18030)"
         )
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        why = str(exc).strip().splitlines()[0]
         raise InputError(
-            f"文件 {path.name} 无法读取 "
-            f"{path.name}: unreadable CSV ({str(exc).strip().splitlines()[0]})"
+            f"文件 {path.name} 无法作为 CSV 读取（{why}） {path.name}: unreadable CSV ({why})"
         ) from None
 
 
@@ -80,7 +81,7 @@ def _csv_to_frame(path: Path) -> tuple[gpd.GeoDataFrame, str | None]:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0]) + 2  # 1-based, after the header
             raise InputError(
-                f"文件 {path.name} 第 {row} 行坐标不是数字 "
+                f"文件 {path.name} 第 {row} 行的 {lon_col}/{lat_col} 不是数字 "
                 f"{path.name}: row {row} has no numeric {lon_col}/{lat_col}"
             )
         geom = shapely.points(lon.to_numpy(), lat.to_numpy())
@@ -90,13 +91,14 @@ def _csv_to_frame(path: Path) -> tuple[gpd.GeoDataFrame, str | None]:
             geom = shapely.from_wkt(df[wkt_col].to_numpy(), on_invalid="raise")
         except shapely.errors.GEOSException as exc:
             raise InputError(
-                f"文件 {path.name} 的 {wkt_col} 列 WKT 有误 "
+                f"文件 {path.name} 的 {wkt_col} 列 WKT 有误（{exc}） "
                 f"{path.name}: bad WKT in column '{wkt_col}' ({exc})"
             ) from None
         props = df.drop(columns=[wkt_col])
     else:
         raise InputError(
-            f"文件 {path.name} 没有坐标列 "
+            f"文件 {path.name} 没有坐标列：须有 lon/lat（或 经度/纬度）列，或一列 WKT"
+            f"（现有的列：{', '.join(map(str, cols))}） "
             f"{path.name}: no coordinate columns: expected lon/lat (or 经度/纬度) or a WKT "
             f"column; found {', '.join(map(str, cols))}"
         )
@@ -111,7 +113,7 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"文件不存在 {path}: no such file")
+        raise InputError(f"文件 {path} 不存在 {path}: no such file")
     target_crs = normalize_crs(crs) if crs else None
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
@@ -122,12 +124,14 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
         except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(
-                f"文件 {path.name} 无法读取 {path.name}: cannot read as a vector file ({msg})"
+                f"文件 {path.name} 无法作为矢量文件读取（{msg}） "
+                f"{path.name}: cannot read as a vector file ({msg})"
             ) from None
         declared = gdf.crs.to_string() if gdf.crs is not None else None
     else:
         raise InputError(
-            f"文件类型不支持，请用 GeoJSON、GeoPackage、Shapefile 或 CSV "
+            f"文件 {path.name} 的类型 '{suffix}' 不支持，"
+            "请用 GeoJSON、GeoPackage、Shapefile 或 CSV "
             f"{path.name}: unsupported file type '{suffix}': use GeoJSON, GeoPackage, "
             "Shapefile or CSV"
         )
@@ -137,17 +141,21 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
     geoms = np.asarray(gdf.geometry.to_numpy(), dtype=object)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
+        first = int(np.flatnonzero(missing)[0]) + 1
         raise InputError(
-            f"文件 {path.name} 有要素缺少几何图形 "
-            f"{path.name}: feature {int(np.flatnonzero(missing)[0]) + 1} has no geometry"
+            f"文件 {path.name} 的第 {first} 个要素没有几何图形 "
+            f"{path.name}: feature {first} has no geometry"
         )
     out = geometries_to_wgs84(geoms, source)
     coords = shapely.get_coordinates(out)
     if not np.isfinite(coords).all():
-        raise InputError(f"坐标无效 {path.name}: coordinates contain NaN or infinity")
+        raise InputError(
+            f"文件 {path.name} 的坐标含 NaN 或无穷大 "
+            f"{path.name}: coordinates contain NaN or infinity"
+        )
     if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
         raise InputError(
-            f"坐标超出经纬度范围，请检查 --crs "
+            f"文件 {path.name} 从 {source} 换算后坐标超出经纬度范围：--crs 是否写对了？ "
             f"{path.name}: coordinates outside longitude/latitude range after converting from "
             f"{source}: is --crs right?"
         )
@@ -283,8 +291,10 @@ def write_vector(
     driver = driver or DRIVERS.get(path.suffix.lower())
     if driver not in allowed:
         kinds = " or ".join(s for s, d in DRIVERS.items() if d in allowed and s != ".json")
+        kinds_zh = "或".join(s for s, d in DRIVERS.items() if d in allowed and s != ".json")
         raise InputError(
-            f"导出文件类型不支持 {path.name}: export writes {kinds}, not '{path.suffix}'"
+            f"导出文件 {path.name} 的类型 '{path.suffix}' 不支持，只能写 {kinds_zh} 文件 "
+            f"{path.name}: export writes {kinds}, not '{path.suffix}'"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp:

@@ -173,7 +173,8 @@ def _draft_link(code: str, d: dict, q: str) -> str:
     if d["stale"]:
         return (
             f'<span class="gw-stale gw-draft" data-plan="{pid}">{link} <small class="gw-bad">'
-            f"已过期 stale: made on version {int(d['base_version'])}, cannot be committed"
+            f"已过期：基于第 {int(d['base_version'])} 版网格，不能提交 "
+            f"stale: made on version {int(d['base_version'])}, cannot be committed"
             f'</small> <button type="button" class="gw-btn gw-discard-stale" data-plan="{pid}" '
             'title="放弃此草案 discard this draft">✖ 放弃 discard</button></span>'
         )

@@ -77,7 +77,9 @@ def vendor(spec: str, files: list[str], licence: str | None, work: Path) -> None
         for rel in files:
             member = tar.extractfile(f"package/{rel}")
             if member is None:
-                raise SystemExit(f"{spec}: {rel} missing from the package")
+                raise SystemExit(
+                    f"{spec}：包中缺少文件（{rel}） {spec}: {rel} missing from the package"
+                )
             target = dest / rel.removeprefix("dist/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(member.read())
@@ -86,12 +88,13 @@ def vendor(spec: str, files: list[str], licence: str | None, work: Path) -> None
     (dest / "SOURCE.txt").write_text(
         f"npm package {name}@{version}\nintegrity {info['integrity']}\n", encoding="utf-8"
     )
-    print(f"{spec}: {len(files)} files → {dest.relative_to(VENDOR.parents[2])}")
+    where = dest.relative_to(VENDOR.parents[2])
+    print(f"{spec}：{len(files)} 个文件 → {where}（已复制） {spec}: {len(files)} files → {where}")
 
 
 def main() -> int:
     if shutil.which("npm") is None:
-        print("error: npm is not installed", file=sys.stderr)
+        print("error: 未安装 npm npm is not installed", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         for spec, (files, licence) in PACKAGES.items():

@@ -161,7 +161,7 @@ def test_a_page_names_its_parameters_as_its_url_does_chinese_first(site) -> None
         r = c.get(url, headers=h)
         error = r.json()["error"]
         assert r.status_code == 422, (url, r.text)
-        assert error.startswith("户数下限大于上限 "), (url, error)
+        assert error.startswith("户数下限大于上限：min（500）大于 max（300） "), (url, error)
         assert "min (500) is greater than max (300)" in error, (url, error)
         assert "min_households" not in error, (url, error)
     r = c.get("/maps/editor?plan=1", headers=h)

@@ -72,7 +72,8 @@ def test_overlapping_footprints_are_named_in_a_warning() -> None:
     note = overlap_warning(both)
     n = len(both)
     assert note is not None and f"features 1 and {n} (100%)" in note, note
-    assert note.startswith("1 对楼栋轮廓重叠 pair(s)"), note  # not the wall-sharing one
+    assert note.startswith(f"1 对楼栋轮廓重叠超过较小者的 10%：第 1 与 {n} 个要素（100%）；"), note
+    assert "1 pair(s) of building footprints overlap" in note, note  # not the wall-sharing one
     assert overlap_warning(b.set_axis(pd.RangeIndex(1, len(b) + 1))) is None
 
 

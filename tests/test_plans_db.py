@@ -109,7 +109,9 @@ def test_stale_plans_are_refused(demo, auth_headers):
         assert client.post(f"/plans/{first}/commit", headers=admin).status_code == 200
         r = client.post(f"/plans/{second}/commit", headers=admin)
         assert r.status_code == 409 and "version" in r.json()["error"]
-        assert r.json()["error"].startswith(f"社区 {COMMUNITY} 的网格已更新")  # Chinese first
+        error = r.json()["error"]
+        assert error.startswith(f"社区 {COMMUNITY} 的网格已是第 "), error  # Chinese first
+        assert f"而方案 {second} 是按第 " in error and "请重新生成方案" in error, error
 
         third = _make_plan(client, admin)
         with demo.begin() as conn:  # households change after the plan was made
@@ -127,7 +129,7 @@ def test_stale_plans_are_refused(demo, auth_headers):
         r = client.post(f"/plans/{third}/commit", headers=admin)
         assert r.status_code == 409 and r.json()["error"].startswith(f"方案 {third} 已放弃")
         r = client.delete(f"/plans/{third}", headers=admin)
-        assert r.status_code == 409 and "只有草案可以放弃" in r.json()["error"]
+        assert r.status_code == 409 and "只有草稿可以放弃" in r.json()["error"]
 
 
 def test_plan_requests_checked(demo, auth_headers):

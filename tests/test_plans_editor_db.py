@@ -66,7 +66,8 @@ def test_a_stale_draft_opened_in_the_editor_cannot_be_saved_over_a_newer_commit(
 
         picker = client.get("/maps/editor", headers=planner).text
         row = re.search(rf"plan={old_draft}\b.*?</span>", picker, re.S)
-        assert row and "已过期 stale" in row.group(0), picker
+        assert row and "已过期：基于第 1 版网格" in row.group(0), picker
+        assert "stale: made on version 1" in row.group(0), picker
 
 
 def test_the_editor_judges_by_the_plans_own_bounds_and_lets_them_change(

@@ -22,8 +22,9 @@ def _int(name: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
+        got = value[:20]
         raise InputError(
-            f"瓦片 {name} 须为整数 tile {name} must be an integer, got '{value[:20]}'"
+            f"瓦片 {name} 须为整数（现为 '{got}'） tile {name} must be an integer, got '{got}'"
         ) from None
 
 

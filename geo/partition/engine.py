@@ -184,7 +184,7 @@ def partition(
     buildings, area_m, units, blocks = prep.buildings, prep.area_m, prep.units, prep.blocks
     sgeoms, metric, back = prep.streets_m, prep.metric_crs, prep.to_wgs84
     lo, hi = params.min_households, params.max_households
-    report(0.25, "cell graph")
+    report(0.25, "建立单元图 cell graph")
     graph = build_graph(
         blocks,
         units,
@@ -192,9 +192,9 @@ def partition(
         params.internal_cut_penalty,
         params.cell_sample_spacing_m,
     )
-    report(0.4, "bisection")
+    report(0.4, "二分切割 bisection")
     labels, single, enclosed, bis, comp = _regions(graph, params, street_angles(sgeoms))
-    report(0.55, "repair")
+    report(0.55, "修补 repair")
     frozen = single | enclosed
     repairer = Repairer(labels, graph.households, graph.eu, graph.ev, graph.ecost, lo, hi, frozen)
     labels = repairer.run(params.repair_passes)
@@ -207,10 +207,10 @@ def partition(
     single_new = {int(i) for i, r in enumerate(uniq.tolist()) if r in single}
     n_regions = len(uniq)
 
-    report(0.65, "grid polygons")
+    report(0.65, "生成网格面 grid polygons")
     polys = grid_polygons(blocks, units, graph, labels, n_regions)
 
-    report(0.85, "codes and quality")
+    report(0.85, "编码与质量 codes and quality")
     order = sequence_order(polys)
     rank = np.empty(n_regions, dtype=np.int64)
     rank[order] = np.arange(n_regions)
@@ -336,5 +336,5 @@ def partition(
         "runtime_s": round(time.perf_counter() - t0, 3),
         "params": asdict(params),
     }
-    report(1.0, "done")
+    report(1.0, "完成 done")
     return PartitionResult(grids=frame, building_grid=building_grid, summary=summary)

@@ -22,19 +22,25 @@ from geo.crs import WGS84, geometries_to_wgs84, normalize_crs
 from geo.errors import InputError
 from geo.vector_io import HOUSEHOLD_NAMES, atomic_file, pick_column
 
+# what a file holds, in the Chinese lead of a message
+_WHAT_ZH = {"buildings": "楼栋", "streets": "街巷", "area": "区域"}
+
 
 def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFrame:
     """Read a vector file into EPSG:4326; InputError naming the file on any failure."""
     path = Path(path)
+    what_zh = _WHAT_ZH.get(what, what)
     if not path.is_file():
-        raise InputError(f"文件不存在 {what} file not found: {path}")
+        raise InputError(f"{what_zh}文件 {path} 不存在 {what} file not found: {path}")
     try:
         with warnings.catch_warnings():
             # GDAL renumbering a repeated feature id: the copy is named below, not there
             warnings.filterwarnings("ignore", message="Several features with id")
             gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise InputError(f"文件无法读取 cannot read {what} file {path}: {exc}") from None
+        raise InputError(
+            f"无法读取{what_zh}文件 {path}（{exc}） cannot read {what} file {path}: {exc}"
+        ) from None
     # features are numbered from 1 in errors ("building 3: households is missing"), as a GIS
     # and `gridward match` number them
     gdf.index = pd.RangeIndex(1, len(gdf) + 1)
@@ -87,6 +93,16 @@ def _named(gdf: gpd.GeoDataFrame, a: np.ndarray, b: np.ndarray, extra: list[str]
     return "features " + ", ".join(shown) + more
 
 
+def _named_zh(gdf: gpd.GeoDataFrame, a: np.ndarray, b: np.ndarray, extra: list[str]) -> str:
+    """:func:`_named` in Chinese: '第 1 与 36 个要素（…）、…'."""
+    shown = [
+        f"第 {gdf.index[i]} 与 {gdf.index[j]} 个要素{x}"
+        for i, j, x in zip(a[:5].tolist(), b[:5].tolist(), extra[:5], strict=True)
+    ]
+    more = f"（另有 {len(a) - 5} 对）" if len(a) > 5 else ""
+    return "、".join(shown) + more
+
+
 def footprint_check(gdf: gpd.GeoDataFrame, path: Path) -> str | None:
     """:func:`refuse_identical` and :func:`overlap_warning` of a buildings file, on one
     computation of its touching pairs (an STRtree and an intersection for each)."""
@@ -105,9 +121,16 @@ def refuse_identical(gdf: gpd.GeoDataFrame, path: Path, pairs: Pairs | None = No
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     same = shapely.equals(geoms[a], geoms[b])
     if same.any():
+        blank = [""] * int(same.sum())
+        named, named_zh = (
+            _named(gdf, a[same], b[same], blank),
+            _named_zh(gdf, a[same], b[same], blank),
+        )
         raise InputError(
-            f"楼栋轮廓重复 buildings file {Path(path).name}: "
-            f"{_named(gdf, a[same], b[same], [''] * int(same.sum()))} have identical "
+            f"楼栋文件 {Path(path).name} 中{named_zh}的轮廓"
+            "完全相同（同一楼栋列了两次，户数会算两次）：请删去重复的 "
+            f"buildings file {Path(path).name}: "
+            f"{named} have identical "
             "footprints (a building listed twice counts its households twice): drop the copies"
         )
 
@@ -125,8 +148,12 @@ def overlap_warning(gdf: gpd.GeoDataFrame, pairs: Pairs | None = None) -> str | 
     if not big.any():
         return None
     pct = [f" ({100 * x:.0f}%)" for x in share[big].tolist()]
+    pct_zh = [f"（{100 * x:.0f}%）" for x in share[big].tolist()]
     return (
-        f"{int(big.sum())} 对楼栋轮廓重叠 pair(s) of building footprints overlap by more than "
+        f"{int(big.sum())} 对楼栋轮廓重叠超过较小者的 {100 * OVERLAP_SHARE:.0f}%："
+        f"{_named_zh(gdf, a[big], b[big], pct_zh)}；各自保留户数（请确认没有重复计数），"
+        "每对楼栋留在同一网格 "
+        f"{int(big.sum())} pair(s) of building footprints overlap by more than "
         f"{100 * OVERLAP_SHARE:.0f}% of the smaller one: {_named(gdf, a[big], b[big], pct)}; "
         "each keeps its own households (check none is counted twice), and the pair stays "
         "in one grid"
@@ -159,12 +186,12 @@ def read_area(path: Path, crs: str | None = None) -> shapely.Geometry:
     geoms = geoms[~shapely.is_missing(geoms)]
     geoms = geoms[np.isin(shapely.get_type_id(geoms), [3, 6])]
     if len(geoms) == 0:
-        raise InputError(f"区域文件中没有面 area file {path} holds no polygon")
+        raise InputError(f"区域文件 {path} 中没有面 area file {path} holds no polygon")
     bad = ~shapely.is_valid(geoms)
     if bad.any():
+        reason = shapely.is_valid_reason(geoms[bad][0])
         raise InputError(
-            f"区域文件中的面无效 "
-            f"area file {path}: invalid polygon ({shapely.is_valid_reason(geoms[bad][0])})"
+            f"区域文件 {path} 中的面无效（{reason}） area file {path}: invalid polygon ({reason})"
         )
     return shapely.union_all(geoms)
 
@@ -207,4 +234,6 @@ def write_grids(grids: gpd.GeoDataFrame, summary: dict[str, Any], path: Path) ->
         with atomic_file(path) as tmp:  # renamed over it: never half-written
             tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"无法写入文件 cannot write {path}: {exc.strerror}") from None
+        raise InputError(
+            f"无法写入文件 {path}（{exc.strerror}） cannot write {path}: {exc.strerror}"
+        ) from None

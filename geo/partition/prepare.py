@@ -74,7 +74,7 @@ def prepare(
 ) -> Prepared:
     """Validate, move to the area's UTM zone, fuse overlapping buildings, build blocks."""
     report = report or (lambda f, m: None)
-    report(0.0, "checking input")
+    report(0.0, "检查输入 checking input")
     if isinstance(buildings, gpd.GeoDataFrame) and len(buildings):
         buildings = to_wgs84_frame(buildings)
     if isinstance(streets, gpd.GeoDataFrame) and len(streets):
@@ -100,7 +100,7 @@ def prepare(
     sgeoms = None
     if streets is not None and len(streets):
         sgeoms = to_m(np.asarray(streets.geometry.values, dtype=object))
-    report(0.1, "street blocks")
+    report(0.1, "按街巷分块 street blocks")
     units = building_units(bgeoms, hh)
     blocks = street_blocks(area_m, sgeoms, units, params.min_block_area_m2)
     return Prepared(buildings, area_m, sgeoms, units, blocks, metric, to_wgs)

@@ -45,14 +45,16 @@ def rural_partition(
     """Level 1 = villagers' groups, level 2 ≈ ``households_per_grid`` households each."""
     if group_column not in buildings.columns:
         raise InputError(
-            f"楼栋没有村民小组列 {group_column} "
+            f"楼栋没有村民小组列（'{group_column}'） "
             f"buildings have no '{group_column}' column (villagers' group)"
         )
     if buildings[group_column].isna().any():
-        raise InputError(f"部分楼栋没有村民小组 some buildings have no '{group_column}'")
+        raise InputError(
+            f"部分楼栋的村民小组列 '{group_column}' 为空 some buildings have no '{group_column}'"
+        )
     if households_per_grid < 1 or not 0 <= tolerance < 1:
         raise InputError(
-            "每网格户数须至少为 1，容差须在 0–1 之间 "
+            "每网格户数须至少为 1，容差须不小于 0 且小于 1 "
             "households per grid must be >= 1 and tolerance within [0, 1)"
         )
     lo = max(0, math.floor(households_per_grid * (1 - tolerance)))

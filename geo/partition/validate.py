@@ -30,21 +30,28 @@ def _check_params(params: PartitionParams) -> None:
     lo, hi = params.min_households, params.max_households
     for name, v in (("min-households", lo), ("max-households", hi)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-            raise InputError(f"户数上下限须为整数 {name} must be an integer, got {v!r}")
+            raise InputError(
+                f"户数上下限 {name} 须为整数（现为 {v!r}） {name} must be an integer, got {v!r}"
+            )
     if lo < 0:
-        raise InputError(f"户数下限不能为负 min-households must be >= 0, got {lo}")
+        raise InputError(
+            f"户数下限 min-households 不能为负（现为 {lo}） min-households must be >= 0, got {lo}"
+        )
     if hi <= 0:
-        raise InputError(f"户数上限须大于 0 max-households must be > 0, got {hi}")
+        raise InputError(
+            f"户数上限 max-households 须大于 0（现为 {hi}） max-households must be > 0, got {hi}"
+        )
     if lo > hi:
         raise InputError(
-            f"户数下限大于上限 min-households ({lo}) is greater than max-households ({hi})"
+            f"户数下限大于上限：min-households（{lo}）大于 max-households（{hi}） "
+            f"min-households ({lo}) is greater than max-households ({hi})"
         )
     if params.households_per_worker < 1:
-        raise InputError("每名网格员户数须至少为 1 households per worker must be >= 1")
+        raise InputError("每名专职网格员负责的户数须至少为 1 households per worker must be >= 1")
     prefix = str(params.code_prefix)
     if len(prefix) != 12 or not prefix.isdigit():
         raise InputError(
-            f"区划代码前缀须为 12 位数字 "
+            f"区划代码前缀须为 12 位数字（6 位区 + 3 位街道 + 3 位社区；现为 {prefix!r}） "
             f"code prefix must be 12 digits (6 district + 3 subdistrict + 3 community), "
             f"got {prefix!r}"
         )
@@ -53,7 +60,10 @@ def _check_params(params: PartitionParams) -> None:
             "编码溢出方式须为 error 或 extend code_overflow must be 'error' or 'extend'"
         )
     if params.n_directions < 1 or params.cell_sample_spacing_m <= 0:
-        raise InputError("划分参数有误 n_directions must be >= 1 and cell_sample_spacing_m > 0")
+        raise InputError(
+            "划分参数有误：n_directions 须至少为 1，cell_sample_spacing_m 须大于 0 "
+            "n_directions must be >= 1 and cell_sample_spacing_m > 0"
+        )
 
 
 def _check_area(area: object) -> None:
@@ -61,14 +71,14 @@ def _check_area(area: object) -> None:
         raise InputError("区域须为面 the area must be a polygon geometry")
     if area.geom_type not in ("Polygon", "MultiPolygon"):
         raise InputError(
-            f"区域须为面 the area must be a Polygon or MultiPolygon, got {area.geom_type}"
+            f"区域须为面（Polygon 或 MultiPolygon；现为 {area.geom_type}） "
+            f"the area must be a Polygon or MultiPolygon, got {area.geom_type}"
         )
     if area.is_empty or area.area <= 0:
         raise InputError("区域为空 the area is empty")
     if not area.is_valid:
-        raise InputError(
-            f"区域的面无效 the area polygon is invalid: {shapely.is_valid_reason(area)}"
-        )
+        reason = shapely.is_valid_reason(area)
+        raise InputError(f"区域的面无效（{reason}） the area polygon is invalid: {reason}")
 
 
 def _check_households(buildings: gpd.GeoDataFrame) -> None:
@@ -80,7 +90,8 @@ def _check_households(buildings: gpd.GeoDataFrame) -> None:
     if bad.any():
         i = bad.idxmax()
         raise InputError(
-            f"楼栋 {i} 的户数不是数字 building {i}: households {raw[i]!r} is not a number"
+            f"楼栋 {i} 的户数 {raw[i]!r} 不是数字 "
+            f"building {i}: households {raw[i]!r} is not a number"
         )
     if values.isna().any():
         i = values.isna().idxmax()
@@ -88,23 +99,29 @@ def _check_households(buildings: gpd.GeoDataFrame) -> None:
     arr = values.to_numpy(dtype=float)
     if (arr < 0).any():
         i = values.index[int(np.argmax(arr < 0))]
-        raise InputError(f"楼栋 {i} 的户数为负 building {i}: households is negative ({values[i]})")
+        raise InputError(
+            f"楼栋 {i} 的户数为负（{values[i]}） building {i}: households is negative ({values[i]})"
+        )
     frac = np.abs(arr - np.round(arr)) > 1e-9
     if frac.any() or not np.isfinite(arr).all():
         i = values.index[int(np.argmax(frac | ~np.isfinite(arr)))]
         raise InputError(
-            f"楼栋 {i} 的户数不是整数 building {i}: households {values[i]} is not an integer"
+            f"楼栋 {i} 的户数 {values[i]} 不是整数 "
+            f"building {i}: households {values[i]} is not an integer"
         )
     if (arr > MAX_BUILDING_HOUSEHOLDS).any():
         i = values.index[int(np.argmax(arr > MAX_BUILDING_HOUSEHOLDS))]
         raise InputError(
-            f"楼栋户数不合理 building {i}: households {raw[i]} is not plausible for one "
+            f"楼栋 {i} 的户数为 {raw[i]}，一栋楼不可能有这么多"
+            f"（超过 {MAX_BUILDING_HOUSEHOLDS:,} 户） "
+            f"building {i}: households {raw[i]} is not plausible for one "
             f"building (more than {MAX_BUILDING_HOUSEHOLDS:,})"
         )
 
 
 _TYPE_IDS = {"LineString": 1, "Polygon": 3, "MultiLineString": 5, "MultiPolygon": 6}
 _ZH = {"building": "楼栋", "street": "街巷"}  # what, in the Chinese lead of a message
+_TYPE_ZH = {"LineString": "线", "Polygon": "面", "MultiLineString": "多线", "MultiPolygon": "多面"}
 
 
 def _check_geoms(geoms: np.ndarray, index: pd.Index, what: str, kinds: tuple[str, ...]) -> None:
@@ -115,9 +132,11 @@ def _check_geoms(geoms: np.ndarray, index: pd.Index, what: str, kinds: tuple[str
     ok = np.isin(shapely.get_type_id(geoms), [_TYPE_IDS[k] for k in kinds])
     if not ok.all():
         i = int(np.argmax(~ok))
+        allowed, got = " or ".join(kinds), geoms[i].geom_type
+        allowed_zh = "或".join(f"{_TYPE_ZH[k]}（{k}）" for k in kinds)
         raise InputError(
-            f"{_ZH.get(what, what)} {index[i]} 的几何类型有误 "
-            f"{what} {index[i]}: geometry must be {' or '.join(kinds)}, got {geoms[i].geom_type}"
+            f"{_ZH.get(what, what)} {index[i]} 的几何类型须为{allowed_zh}（现为 {got}） "
+            f"{what} {index[i]}: geometry must be {allowed}, got {got}"
         )
     empty = shapely.is_empty(geoms)
     if empty.any():
@@ -126,9 +145,10 @@ def _check_geoms(geoms: np.ndarray, index: pd.Index, what: str, kinds: tuple[str
     valid = shapely.is_valid(geoms)
     if not valid.all():
         i = int(np.argmax(~valid))
+        reason = shapely.is_valid_reason(geoms[i])
         raise InputError(
-            f"{_ZH.get(what, what)} {index[i]} 的几何图形无效 "
-            f"{what} {index[i]}: invalid geometry ({shapely.is_valid_reason(geoms[i])})"
+            f"{_ZH.get(what, what)} {index[i]} 的几何图形无效（{reason}） "
+            f"{what} {index[i]}: invalid geometry ({reason})"
         )
 
 
@@ -176,8 +196,10 @@ def validate_inputs(
         if len(out):
             outside = shapely.area(shapely.intersection(geoms[out], area)) <= 0
             kind = "outside the area" if outside.all() else "outside or across the area boundary"
+            kind_zh = "在区域外" if outside.all() else "在区域外或跨越区域边界"
             raise InputError(
-                f"{len(out)} 栋楼在区域外或跨越边界，请裁剪、删除或扩大区域 "
+                f"{len(out)} 栋楼{kind_zh}（第一栋：楼栋 {buildings.index[out[0]]}）："
+                "请裁剪或删除它们，或扩大区域 "
                 f"{len(out)} building(s) lie {kind} (first: building {buildings.index[out[0]]}); "
                 "clip or drop them, or widen the area"
             )
