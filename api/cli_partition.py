@@ -37,7 +37,7 @@ def _partition_database(
     _print_summary(plan["summary"], None)
     _warn_outside_bounds(plan["summary"], min_households, max_households)
     typer.echo(
-        f"已为社区 {community} 生成草稿方案 {plan_id}：请在 /plans/{plan_id} 查看，然后运行 "
+        f"已为社区 {community} 生成草案 {plan_id}：请在 /plans/{plan_id} 查看，然后运行 "
         f"'gridward plans commit {plan_id}' 提交（或 'gridward plans discard {plan_id}' 放弃） "
         f"draft plan {plan_id} for community {community}: review it at /plans/{plan_id}, then "
         f"'gridward plans commit {plan_id}' (or 'gridward plans discard {plan_id}')"
@@ -52,8 +52,8 @@ def _refuse_file_options(given: dict[str, object]) -> None:
     if used:
         names = ", ".join(used)
         raise InputError(
-            f"数据库模式（--community）只在数据库中生成草稿方案，不用 {names}：请去掉这些选项，"
-            "再用 'gridward plans show PLAN' 或 GET /plans/PLAN 查看草稿 "
+            f"数据库模式（--community）只在数据库中生成草案，不用 {names}：请去掉这些选项，"
+            "再用 'gridward plans show PLAN' 或 GET /plans/PLAN 查看草案 "
             f"--community (database mode) makes a draft plan in the "
             f"database and takes no {names}: leave them out, then see the draft with "
             "'gridward plans show PLAN' or GET /plans/PLAN"

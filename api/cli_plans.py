@@ -7,7 +7,7 @@ import typer
 plans_app = typer.Typer(help="Grid plans 网格方案: show, commit, discard.", no_args_is_help=True)
 
 # a plan's status and a grid's flag (its part before ":") in the planners' words
-_STATUS_ZH = {"draft": "草稿", "committed": "已提交", "discarded": "已放弃"}
+_STATUS_ZH = {"draft": "草案", "committed": "已提交", "discarded": "已放弃"}
 _FLAG_ZH = {
     "under_min": "户数不足",
     "over_max": "户数超出",

@@ -402,7 +402,7 @@ def commit_plan(
             raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
         if plan.status != "draft":
             raise ConflictError(
-                f"方案 {plan_id} {_STATUS_ZH.get(plan.status, plan.status)}，只有草稿可以提交 "
+                f"方案 {plan_id} {_STATUS_ZH.get(plan.status, plan.status)}，只有草案可以提交 "
                 f"plan {plan_id} is {plan.status}, only a draft can be committed"
             )
         _community(conn, plan.code, lock=True)  # serialise commits of one community
@@ -693,7 +693,7 @@ def discard_plan(engine: Engine, plan_id: int, actor: str | None = None) -> None
             raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
         if status != "draft":
             raise ConflictError(
-                f"方案 {plan_id} {_STATUS_ZH.get(status, status)}，只有草稿可以放弃 "
+                f"方案 {plan_id} {_STATUS_ZH.get(status, status)}，只有草案可以放弃 "
                 f"plan {plan_id} is {status}, only a draft can be discarded"
             )
         conn.execute(

@@ -129,7 +129,7 @@ def test_stale_plans_are_refused(demo, auth_headers):
         r = client.post(f"/plans/{third}/commit", headers=admin)
         assert r.status_code == 409 and r.json()["error"].startswith(f"方案 {third} 已放弃")
         r = client.delete(f"/plans/{third}", headers=admin)
-        assert r.status_code == 409 and "只有草稿可以放弃" in r.json()["error"]
+        assert r.status_code == 409 and "只有草案可以放弃" in r.json()["error"]
 
 
 def test_plan_requests_checked(demo, auth_headers):

@@ -46,7 +46,7 @@ class DraftIn(HouseholdBounds):
     )
 
 
-@router.post("/draft", status_code=201, summary="Save an edited plan as a draft 存为草稿")
+@router.post("/draft", status_code=201, summary="Save an edited plan as a draft 存为草案")
 def post_draft(
     body: DraftIn,
     user: Annotated[Principal, Depends(allow("planner"))],
