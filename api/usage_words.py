@@ -82,6 +82,11 @@ def pattern_words(pattern: str) -> tuple[str, str]:
     return f"须为 {low} 位数字", f"must be {low} digits"
 
 
+# kinds whose "input" is not a value the user gave for the field (the whole body, for a
+# missing field; the stray field's own value, for an unknown one)
+_NO_INPUT = frozenset({"missing", "extra_forbidden"})
+
+
 def zh_detail(kind: str, err: Mapping[str, Any]) -> str:
     """What pydantic's English says beyond the kind, in Chinese: the limit (from its ctx)
     and the value given, e.g. "，须不小于 1（收到 0）"."""
@@ -96,7 +101,11 @@ def zh_detail(kind: str, err: Mapping[str, Any]) -> str:
             shown = f"{limit:g}" if isinstance(limit, float) else str(limit).replace(" or ", "、")
             parts.append(words.format(shown) + unit)
     given = err.get("input")
-    if isinstance(given, (str, int, float)) and not isinstance(given, bool) and kind != "missing":
+    if (
+        isinstance(given, (str, int, float))
+        and not isinstance(given, bool)
+        and kind not in _NO_INPUT
+    ):
         shown = repr(given) if len(repr(given)) <= 40 else repr(given)[:37] + "…"
         if not kind.startswith(("string_too_long",)):
             parts.append(f"收到 {shown}")
