@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError
 
 from geo.accounts import Principal, verify_token
-from geo.accounts_models import IMPLIED, USER_ROLES
+from geo.accounts_models import IMPLIED, USER_ROLES, role_zh
 from geo.area_paths import AreaPath, area_path
 
 RULE_ATTR = "__gridward_rule__"
@@ -161,10 +161,12 @@ def allow(
     def dependency(request: Request, token: str | None = Depends(oauth2_scheme)) -> Principal:
         principal = current_principal(request, token)
         if principal.role not in rule.roles:
+            needs = " or ".join(sorted(rule.roles))
+            needs_zh = "或".join(role_zh(r) for r in sorted(rule.roles))
             raise HTTPException(
                 403,
-                f"您的角色无此权限 role {principal.role!r} may not do this: it needs "
-                + " or ".join(sorted(rule.roles)),
+                f"您的角色（{role_zh(principal.role)}）无此权限，需要{needs_zh}权限 "
+                f"role {principal.role!r} may not do this: it needs {needs}",
             )
         if rule.area_param and principal.role == "planner":
             value = _param(request, rule.area_param)
@@ -175,14 +177,15 @@ def allow(
                 except (ValueError, TypeError, DataError):  # the lookup runs before validation
                     raise HTTPException(
                         422,
-                        f"区域 {str(value)[:40]!r} 无效 "
+                        f"区域无效：{rule.area_param} 的值 {str(value)[:40]!r} 不是有效的区域 "
                         f"{rule.area_param} {str(value)[:40]!r} is not valid",
                     ) from None
             if not _covers(principal, value, request.app.state.engine):
+                given, given_zh = value or "(missing)", value or "（未给出）"
                 raise HTTPException(
                     403,
-                    f"不在您的管辖区域内 outside your areas: "
-                    f"{rule.area_param}={value or '(missing)'}",
+                    f"不在您的管辖区域内：{rule.area_param}={given_zh}。 "
+                    f"outside your areas: {rule.area_param}={given}",
                 )
         if rule.own_person and principal.role == "steward":
             person_for(principal, _param(request, rule.own_person))
@@ -243,12 +246,14 @@ def require_area(
     if is_path and not code:
         raise HTTPException(
             403,
-            "不在您的管辖区域内 outside your areas: this street or alley lies in no imported "
+            "不在您的管辖区域内：这条街巷不在任何已导入的区域内，只有管理员能修改它的职责 "
+            "outside your areas: this street or alley lies in no imported "
             "area, so only "
             "an admin may change its duties",
         )
     shown = code[0] if is_path else code
-    raise HTTPException(403, f"不在您的管辖区域内 outside your areas: {shown or '(no area given)'}")
+    area, area_zh = shown or "(no area given)", shown or "（未给出区域）"
+    raise HTTPException(403, f"不在您的管辖区域内：{area_zh}。 outside your areas: {area}")
 
 
 def area_scope(user: Principal, refusal: str | None = None) -> Callable[[Any], None]:
@@ -283,11 +288,12 @@ def require_job_reader(principal: Principal, job: dict[str, Any], engine: Engine
         return
     if principal.role == "steward":
         raise NotFoundError(f"任务 {job['id']} 不存在 job {job['id']} not found")
+    planners = f" and planners of {area}" if area else ""
+    planners_zh = f"和 {area} 的规划员" if area else ""
     raise HTTPException(
         403,
-        f"无权查看此任务 job {job['id']} is readable by whoever started it, admins"
-        + (f" and planners of {area}" if area else "")
-        + ": not by you",
+        f"无权查看此任务：任务 {job['id']} 只有发起人、管理员{planners_zh}可以查看 "
+        f"job {job['id']} is readable by whoever started it, admins{planners}: not by you",
     )
 
 
@@ -302,7 +308,7 @@ def person_for(principal: Principal, requested: Any = None) -> int | None:
         except (TypeError, ValueError):
             raise HTTPException(
                 422,
-                f"人员编号 {str(requested)[:40]!r} 不是数字 "
+                f"人员系统编号 person_id {str(requested)[:40]!r} 不是数字 "
                 f"person_id {str(requested)[:40]!r} is not a number",
             ) from None
     if principal.role != "steward":

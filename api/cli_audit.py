@@ -38,7 +38,8 @@ def audit(
             start = dt.datetime.combine(dt.date.fromisoformat(since), dt.time(), tz)
         except ValueError:
             raise InputError(
-                f"起始日期有误，请用 YYYY-MM-DD 格式 --since '{since}' is not a date (YYYY-MM-DD)"
+                f"起始日期有误：--since '{since}' 不是日期，请写成 YYYY-MM-DD（如 2026-05-12） "
+                f"--since '{since}' is not a date (YYYY-MM-DD)"
             ) from None
     with get_engine().connect() as conn:
         rows = search(conn, start, actor, action, limit)
@@ -73,14 +74,20 @@ def _unknown_filter(conn: Any, actor: str | None, action: str | None) -> None:
     if action is not None and not announced and not search(conn, action=action, limit=1):
         known = ", ".join(sorted({*distinct(conn, "action"), *ANNOUNCED}))
         raise InputError(
-            f"未知操作 no such action {action!r} in the audit log; known: {known} "
+            f"未知操作：审计日志中没有操作 {action!r}；已知的操作：{known}（只写点号前的部分可查"
+            "整类，如 --action track） "
+            f"no such action {action!r} in the audit log; known: {known} "
             "(a part before the dot finds its family: --action track)"
         )
     if actor is None or search(conn, actor=actor, limit=1):
         return
     q = text("SELECT 1 FROM users WHERE username = :n")
     if conn.execute(q, {"n": actor}).first() is not None:
-        typer.echo(f"无审计记录 account {actor!r} has no entries in the audit log", err=True)
+        typer.echo(
+            f"无审计记录：账号 {actor!r} 在审计日志中没有记录 "
+            f"account {actor!r} has no entries in the audit log",
+            err=True,
+        )
         return
     # accounts too: an account with no entries yet was no hint for its miscased name (Z3)
     accounts = conn.execute(
@@ -90,7 +97,11 @@ def _unknown_filter(conn: Any, actor: str | None, action: str | None) -> None:
     same = [a for a in distinct(conn, "actor") if a.lower() == actor.lower()]
     same += [a for a in accounts if a not in same]
     hint = f" (names match case: did you mean {same[0]!r}?)" if same else ""
-    raise InputError(f"无此操作者 no such actor {actor!r} in the audit log{hint}")
+    hint_zh = f"（名称区分大小写：是否想找 {same[0]!r}？）" if same else ""
+    raise InputError(
+        f"无此操作者：审计日志中没有 {actor!r}{hint_zh}。 "
+        f"no such actor {actor!r} in the audit log{hint}"
+    )
 
 
 def register(app: typer.Typer) -> None:

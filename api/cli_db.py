@@ -48,14 +48,20 @@ def start(
 
     if _external():
         get_engine(create=True)
-        typer.echo("using DATABASE_URL; schema is up to date (nothing to start)")
+        typer.echo(
+            "使用 DATABASE_URL，数据库结构已是最新（无需启动） "
+            "using DATABASE_URL; schema is up to date (nothing to start)"
+        )
         return
     from geo.db import embedded_cluster
 
     cluster = embedded_cluster()
     state = cluster.start(adopt=adopt)
     get_engine(state.url)
-    typer.echo(f"running on 127.0.0.1:{state.port}, data in {cluster.pgdata}")
+    typer.echo(
+        f"数据库已在 127.0.0.1:{state.port} 运行，数据在 {cluster.pgdata} 中 "
+        f"running on 127.0.0.1:{state.port}, data in {cluster.pgdata}"
+    )
 
 
 @db_app.command("stop")
@@ -73,25 +79,33 @@ def stop(
     start' (or another command that sets things up: serve, demo, import, users add, db
     restore), commands that only read say it was stopped instead of starting it again."""
     if _external():
-        typer.echo("using DATABASE_URL; the embedded cluster is not used (nothing to stop)")
+        typer.echo(
+            "使用 DATABASE_URL，不使用内置数据库集群（无需停止） "
+            "using DATABASE_URL; the embedded cluster is not used (nothing to stop)"
+        )
         return
     from geo.db import embedded_cluster
 
     cluster = embedded_cluster()
     cluster.check_folder()
     if not (cluster.pgdata / "PG_VERSION").exists():  # WHY: it said "not running" (item 10)
-        typer.echo(f"数据库不存在 no gridward database in {cluster.data_dir}: nothing to stop")
+        typer.echo(
+            f"数据库不存在：{cluster.data_dir} 中没有 gridward 数据库，无需停止 "
+            f"no gridward database in {cluster.data_dir}: nothing to stop"
+        )
         return
+    from geo.db import clients_shown
+
     was, cut = cluster.stop_by_admin(force=force)
     if cut:
-        shown = sorted(set(cut))
+        en, zh = clients_shown(cut)
         typer.echo(
-            f"已断开 cut off {len(cut)} connection(s): {', '.join(shown[:5])}"
-            f"{', …' if len(shown) > 5 else ''}",
-            err=True,
+            f"已断开 {len(cut)} 个连接：{zh}。 cut off {len(cut)} connection(s): {en}", err=True
         )
     typer.echo(
-        ("已停止 stopped" if was else "未运行 not running")
+        ("已停止" if was else "未运行")
+        + "：只读的命令不会再启动它，'gridward db start' 可重新启动 "
+        + ("stopped" if was else "not running")
         + ": commands that only read will not start it; 'gridward db start' starts it again"
     )
 
@@ -112,6 +126,9 @@ def status() -> None:
         where = (
             f"DATABASE_URL: host {u.host or 'local'}, port {u.port or 5432}, database {u.database}"
         )
+        where_zh = (
+            f"DATABASE_URL：主机 {u.host or '本机'}，端口 {u.port or 5432}，数据库 {u.database}"
+        )
     else:
         cluster = embedded_cluster()
         cluster.check_folder()
@@ -122,7 +139,13 @@ def status() -> None:
                 raise cluster.elsewhere_error()
             stopped = cluster.stopped_by_admin()
             by = f" by 'gridward db stop' at {stopped['at']} ({stopped['by']})" if stopped else ""
+            by_zh = (
+                f"（{stopped['at']} 由 {stopped['by']} 用 'gridward db stop' 停止）"
+                if stopped
+                else ""
+            )
             typer.echo(
+                f"数据库已停止{by_zh}，数据文件夹 {cluster.pgdata}：请用 'gridward db start' 启动 "
                 f"stopped{by} (data folder {cluster.pgdata}): start it with 'gridward db start'"
             )
             raise typer.Exit(1)
@@ -131,6 +154,7 @@ def status() -> None:
             raise cluster.lost_state_error(why)
         url = state.url
         where = f"embedded, 127.0.0.1:{state.port}, data in {cluster.pgdata}"
+        where_zh = f"内置数据库，127.0.0.1:{state.port}，数据在 {cluster.pgdata}"
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
@@ -144,23 +168,33 @@ def status() -> None:
         why = None if _external() else refusal(exc)
         if why is not None:  # a stale cluster.json (N6): the folder and the fix
             raise LoginRefused(cluster.data_dir, why) from None
-        hint = (
-            "is the server running? check the host and port"
+        hint, hint_zh = (
+            ("is the server running? check the host and port", "服务器是否在运行？请检查主机和端口")
             if _external()
-            else "start it with 'gridward db start'"
+            else ("start it with 'gridward db start'", "请用 'gridward db start' 启动")
         )
-        typer.echo(f"unreachable ({where}): {str(exc).splitlines()[0].strip()}: {hint}")
+        said = str(exc).splitlines()[0].strip()
+        typer.echo(
+            f"无法连接（{where_zh}）：{said}；{hint_zh}。 unreachable ({where}): {said}: {hint}"
+        )
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
     head = migration_scripts().get_current_head()
-    pending = ""
+    pending = pending_zh = ""
     if rev is not None and rev != head and schema_problem(rev) is None:
         pending = (
             f"; migration pending ({rev} → {head}): the next gridward command migrates it "
             "(stop the API and workers first)"
         )
-    typer.echo(f"running ({where}); PostGIS {version}; schema revision {rev or 'none'}{pending}")
+        pending_zh = (
+            f"；有待升级（{rev} → {head}）：下一个 gridward 命令会升级它（请先停止 API 和 worker）"
+        )
+    rev_shown, rev_shown_zh = rev or "none", rev or "无"
+    typer.echo(
+        f"运行中（{where_zh}）；PostGIS {version}；数据库结构版本 {rev_shown_zh}{pending_zh}。 "
+        f"running ({where}); PostGIS {version}; schema revision {rev_shown}{pending}"
+    )
     _say_leftovers(url)
     problem = schema_problem(rev)
     if problem:  # WHY: it exited 0 on a schema this code cannot use (outside tester Z2)
@@ -176,7 +210,9 @@ def _say_leftovers(url: str) -> None:
     with contextlib.suppress(psycopg.Error), psycopg.connect(_libpq(url), connect_timeout=10) as c:
         for db, size in _leftovers(c, name):
             typer.echo(
-                f"遗留数据库 database '{db}' ({_size(size)}) was left by a restore that did not "
+                f"遗留数据库：数据库 '{db}'（{_size(size)}）是一次未完成的恢复留下的；下一次 "
+                "'gridward db restore' 会删除它（或用 DROP DATABASE 删除） "
+                f"database '{db}' ({_size(size)}) was left by a restore that did not "
                 "finish: the next 'gridward db restore' removes it (or DROP DATABASE it)"
             )
 
@@ -220,7 +256,10 @@ def _tool(name: str) -> str:
     found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=_major, reverse=True)
     path = str(found[0]) if found else shutil.which(name)
     if not path:
-        raise SetupError(f"缺少软件包 {name} not found: apt-get install -y postgresql-client")
+        raise SetupError(
+            f"缺少软件包：未找到 {name}；请运行 apt-get install -y postgresql-client "
+            f"{name} not found: apt-get install -y postgresql-client"
+        )
     return path
 
 
@@ -228,16 +267,18 @@ def _major(p: Path) -> int:
     return int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0
 
 
-def _pg(args: list[str], url: str, what: str) -> subprocess.CompletedProcess:
+def _pg(args: list[str], url: str, what_zh: str, what: str) -> subprocess.CompletedProcess:
     """Run a libpq tool on ``url``; the password goes in the environment, not on the command
-    line (others can read a process's arguments)."""
+    line (others can read a process's arguments). A failure is a SetupError "``what_zh``：
+    cause ``what`` cause" (the tool's own words)."""
     from sqlalchemy.engine import make_url
 
     env = {**os.environ, "PGPASSWORD": make_url(url).password or "", "PGCONNECT_TIMEOUT": "10"}
     env["TZ"] = "UTC"  # pg_dump's "Archive created at": read back by _city_time
     proc = subprocess.run(args, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        raise SetupError(f"{what} {_tool_error(proc.stderr, Path(args[0]).name, proc.returncode)}")
+        why = _tool_error(proc.stderr, Path(args[0]).name, proc.returncode)
+        raise SetupError(f"{what_zh}（{why}） {what} {why}")
     return proc
 
 
@@ -280,11 +321,16 @@ def backup(
 
     if str(file) == "-":
         raise InputError(
-            "备份文件有误 '-' is not a file name: a backup is not written to stdout; name the "
+            "备份文件有误：'-' 不是文件名，备份不会写到标准输出；请给出要写入的文件名（如 "
+            "gridward db backup gridward.dump） "
+            "'-' is not a file name: a backup is not written to stdout; name the "
             "file to write (e.g. gridward db backup gridward.dump)"
         )
     if file.is_dir():
-        raise InputError(f"备份文件有误 {file} is a folder: name the file to write")
+        raise InputError(
+            f"备份文件有误：{file} 是文件夹，请给出要写入的文件名 "
+            f"{file} is a folder: name the file to write"
+        )
     cluster = None if _external() else embedded_cluster()
     _check_backup_target(file, cluster.data_dir if cluster is not None else None)
     # a cluster this command had to start is stopped again after (it was left running)
@@ -292,10 +338,15 @@ def backup(
     try:
         url = database_url()
         if _revision(_libpq(url)) is None:
+            db = make_url(url).database
+            kept = f", {file} is kept as it was" if file.exists() else ""
+            kept_zh = f"，{file} 保持原样" if file.exists() else ""
             raise SetupError(
-                f"备份被拒 database '{make_url(url).database}' has no "
+                f"备份被拒：数据库 '{db}' 没有 gridward 的数据库结构（它是空的，或被删除后重建"
+                f"过）：未写入任何内容{kept_zh}；它的备份将无法恢复 "
+                f"database '{db}' has no "
                 "gridward schema (it is empty, or was dropped and made again): nothing was "
-                f"written{', ' + str(file) + ' is kept as it was' if file.exists() else ''}; "
+                f"written{kept}; "
                 "a backup of it could not be restored"
             )
         partial = file.with_name(file.name + ".partial")
@@ -306,15 +357,17 @@ def backup(
                 os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
                 partial.chmod(0o600)
             except OSError as exc:  # WHY: it named the .partial file (re-tester T35, F10)
+                why = exc.strerror or exc
                 raise InputError(
-                    f"备份文件无法写入 cannot write {file}: {exc.strerror or exc}"
+                    f"备份文件无法写入：无法写入 {file}（{why}） cannot write {file}: {why}"
                 ) from None
             try:
                 _pg(
                     [_tool("pg_dump"), "-Fc", "-f", str(partial)]
                     + ["-d", _libpq(url, password=False)],
                     url,
-                    "备份失败 pg_dump failed:",
+                    "备份失败：pg_dump 出错",
+                    "pg_dump failed:",
                 )
             except SetupError as exc:
                 raise SetupError(exc.message.replace(str(partial), str(file))) from None
@@ -325,8 +378,10 @@ def backup(
     finally:
         if started and cluster is not None:
             cluster.stop()
+    size = _size(file.stat().st_size)
     typer.echo(
-        f"备份完成 backed up (schema {rev}) to {file}: {_size(file.stat().st_size)}, "
+        f"备份完成：已备份（数据库结构 {rev}）到 {file}：{size}，只有其所有者可读（权限 600） "
+        f"backed up (schema {rev}) to {file}: {size}, "
         "readable by its owner only (mode 600)"
     )
 
@@ -341,18 +396,24 @@ def _check_backup_target(file: Path, data_dir: Path | None) -> None:
         home = data_dir.resolve()
         if target.resolve() == home or home in target.resolve().parents:
             raise InputError(
-                f"备份文件有误 {file} is inside the data folder {data_dir}: write backups "
+                f"备份文件有误：{file} 在数据文件夹 {data_dir} 之内；请把备份写到它之外（放在集群"
+                "旁边的备份会随集群一起丢失，还可能覆盖它的文件） "
+                f"{file} is inside the data folder {data_dir}: write backups "
                 "outside it (a backup beside the cluster is lost with it, and may overwrite "
                 "its files)"
             )
     if not target.parent.is_dir():
         raise InputError(
-            f"备份文件有误 the folder {file.parent} does not exist: make it first "
+            f"备份文件有误：文件夹 {file.parent} 不存在；请先创建它（mkdir -p {file.parent}），"
+            "或写到已有文件夹中的文件 "
+            f"the folder {file.parent} does not exist: make it first "
             f"(mkdir -p {file.parent}), or name a file in a folder that exists"
         )
     if target.exists() and _head(target, file) != b"PGDMP":
         raise InputError(
-            f"备份文件有误 {file} exists and is not a gridward backup (pg_dump -Fc archive): "
+            f"备份文件有误：{file} 已存在，且不是 gridward 备份（pg_dump -Fc 归档）；未写入任何"
+            "内容。请换一个新文件名，或先删除该文件 "
+            f"{file} exists and is not a gridward backup (pg_dump -Fc archive): "
             "nothing was written; name a new file, or remove that one first"
         )
 
@@ -391,11 +452,16 @@ def restore(
     from geo.db import database_url
 
     if not file.is_file():
-        raise InputError(f"备份文件有误 {file} is not a file")
+        raise InputError(f"备份文件有误：{file} 不是文件 {file} is not a file")
     _check_archive(file)
     url = database_url(create=True)
     name = make_url(url).database or "gridward"
-    listing = _pg([_tool("pg_restore"), "-l", str(file)], url, "备份文件有误").stdout.splitlines()
+    listing = _pg(
+        [_tool("pg_restore"), "-l", str(file)],
+        url,
+        "备份文件有误：pg_restore 读取失败",
+        "pg_restore:",
+    ).stdout.splitlines()
     _check_revision(_backup_revision(file, url), file)
     made = next(
         (
@@ -403,9 +469,10 @@ def restore(
             for ln in listing
             if "Archive created at" in ln
         ),
-        "an unknown time",
+        _UNKNOWN_TIME,
     )
     made = _city_time(made)
+    made_zh = "未知时间" if made == _UNKNOWN_TIME else made
     admin = _libpq(url, database="postgres")
     with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -418,9 +485,12 @@ def restore(
     _check_free_space(admin, name, file, url)
     full = _tables_with_rows(_libpq(url)) if exists else []
     if full and not force:
+        tables = ", ".join(full[:5]) + (", …" if len(full) > 5 else "")
         raise ConflictError(
-            f"数据库已有数据 database '{name}' holds data ({', '.join(full[:5])}"
-            f"{', …' if len(full) > 5 else ''}): nothing was changed; back it up first "
+            f"数据库已有数据：数据库 '{name}' 中有数据（{tables}）；未作任何更改。请先备份"
+            "（gridward db backup FILE），再加 --force 替换它 "
+            f"database '{name}' holds data ({tables}"
+            "): nothing was changed; back it up first "
             "(gridward db backup FILE), then add --force to replace it"
         )
     scratch = f"{name}_restore_{secrets.token_hex(4)}"
@@ -442,11 +512,15 @@ def restore(
                 )
                 toc.flush()
                 args += ["-L", toc.name]
-            typer.echo(f"备份时间 {file} was made at {made}; restoring it")
+            typer.echo(
+                f"备份时间：{file} 制作于 {made_zh}；正在恢复 "
+                f"{file} was made at {made}; restoring it"
+            )
             _pg(
                 [*args, "-d", _libpq(url, scratch, False), str(file)],
                 url,
-                "恢复失败 pg_restore failed (nothing was changed):",
+                "恢复失败：pg_restore 出错（未作任何更改）",
+                "pg_restore failed (nothing was changed):",
             )
         scratch_url = make_url(url).set(database=scratch).render_as_string(hide_password=False)
         old, new = _migrate_restored(_libpq(url, scratch), scratch_url)
@@ -456,34 +530,49 @@ def restore(
         _record_restore(scratch_url, file, made, old, new, carried)
         _swap(admin, scratch, name, exists is not None)
     except BaseException as exc:
-        left = _drop_scratch(admin, scratch)
+        left, left_zh = _drop_scratch(admin, scratch)
         full = _full_disk(exc)
         if full is not None:
             raise SetupError(
-                f"磁盘已满 disk full: {full}: the restore failed and nothing was changed "
+                f"磁盘已满：{full}；恢复失败，未作任何更改（数据库 '{name}' 保持原样{left_zh}）；"
+                "请清理数据库所在磁盘的空间，然后再恢复 "
+                f"disk full: {full}: the restore failed and nothing was changed "
                 f"(database '{name}' is as it was{left}); free space on the database's disk, "
                 "then restore again"
             ) from None
         if left:
-            typer.echo(f"注意 {left.removeprefix('; ')}", err=True)
+            note, note_zh = left.removeprefix("; "), left_zh.removeprefix("；")
+            typer.echo(f"注意：{note_zh}。 {note}", err=True)
         raise
     migrated = f" (migrated from {old})" if old != new else ""
-    typer.echo(f"恢复完成 restored {file} into database '{name}': schema {new}{migrated}")
+    migrated_zh = f"，由 {old} 升级" if old != new else ""
+    typer.echo(
+        f"恢复完成：已把 {file} 恢复到数据库 '{name}'（数据库结构 {new}{migrated_zh}） "
+        f"restored {file} into database '{name}': schema {new}{migrated}"
+    )
     if carried:
         typer.echo(
-            f"审计记录 {carried} audit entries made after the backup were carried over into the "
+            f"审计记录：备份之后的 {carried} 条审计记录已转入恢复后的数据库（新编号；"
+            "detail.carried_over 注明来源） "
+            f"{carried} audit entries made after the backup were carried over into the "
             "restored database (new ids; detail.carried_over says so)"
         )
     if any(" ACL " in ln for ln in listing if not ln.startswith(";")):
         typer.echo(
-            "未恢复授权 grants to other roles (a read-only report role, say) are not restored: "
+            "未恢复授权：授予其他角色的权限（如只读报表角色）不会恢复，请重新授权 "
+            "grants to other roles (a read-only report role, say) are not restored: "
             "grant them again"
         )
     typer.echo(
-        f"注意 accounts, passwords and tokens are back as they were at {made}: revoke again "
+        f"注意：账号、密码和令牌已回到 {made_zh} 时的状态；此后吊销过的请再吊销一次"
+        "（gridward users revoke NAME，gridward users password NAME --revoke-tokens） "
+        f"accounts, passwords and tokens are back as they were at {made}: revoke again "
         "what was revoked since (gridward users revoke NAME, gridward users password NAME "
         "--revoke-tokens)"
     )
+
+
+_UNKNOWN_TIME = "an unknown time"  # a backup whose listing gives no "Archive created at"
 
 
 def _city_time(made: str) -> str:
@@ -512,7 +601,9 @@ def _head(path: Path, shown: Path) -> bytes:
         with open(path, "rb") as fh:
             return fh.read(5)
     except OSError as exc:
-        raise InputError(f"备份文件有误 {shown} cannot be read: {exc}") from None
+        raise InputError(
+            f"备份文件有误：无法读取 {shown}（{exc}） {shown} cannot be read: {exc}"
+        ) from None
 
 
 def _check_archive(file: Path) -> None:
@@ -521,7 +612,9 @@ def _check_archive(file: Path) -> None:
     tester, item 14)."""
     if _head(file, file) != b"PGDMP":
         raise InputError(
-            f"备份文件有误 {file} is not a gridward backup: gridward restores only the files "
+            f"备份文件有误：{file} 不是 gridward 备份；gridward 只恢复 'gridward db backup' 写出的"
+            "文件（pg_dump -Fc 归档）；未作任何更改 "
+            f"{file} is not a gridward backup: gridward restores only the files "
             "'gridward db backup' writes (pg_dump -Fc archives); nothing was changed"
         )
 
@@ -552,7 +645,8 @@ def _drop_leftovers(admin: str, name: str) -> None:
             except psycopg.errors.ObjectInUse:
                 continue
             typer.echo(
-                f"已清理 removed database '{db}' ({_size(size)}) left by a restore that did "
+                f"已清理：已删除一次未完成的恢复留下的数据库 '{db}'（{_size(size)}） "
+                f"removed database '{db}' ({_size(size)}) left by a restore that did "
                 "not finish"
             )
 
@@ -573,18 +667,22 @@ def _check_free_space(admin: str, name: str, file: Path, url: str) -> None:
             "SELECT pg_database_size(oid) FROM pg_database WHERE datname = %s", (name,)
         ).fetchone()
     need = int((row[0] if row else 4 * file.stat().st_size) * 1.1) + 100_000_000
-    free = shutil.disk_usage(embedded_cluster().pgdata).free
+    pgdata = embedded_cluster().pgdata
+    free = shutil.disk_usage(pgdata).free
     if free < need:
         raise SetupError(
-            f"磁盘已满 disk full: the restore needs about {_size(need)} free in "
-            f"{embedded_cluster().pgdata}, {_size(free)} is: nothing was changed; free space "
+            f"磁盘已满：恢复需要 {pgdata} 所在磁盘约 {_size(need)} 可用空间，现只有 {_size(free)}；"
+            "未作任何更改，请先清理空间 "
+            f"disk full: the restore needs about {_size(need)} free in "
+            f"{pgdata}, {_size(free)} is: nothing was changed; free space "
             "first"
         )
 
 
-def _drop_scratch(admin: str, scratch: str) -> str:
+def _drop_scratch(admin: str, scratch: str) -> tuple[str, str]:
     """Drop the half-made copy of a failed restore; waits while the server recovers (after
-    a PANIC on a full disk it restarts). Returns ``""``, or what is left and why."""
+    a PANIC on a full disk it restarts). Returns ``("", "")``, or what is left and why (in
+    English and in Chinese)."""
     import psycopg
 
     last = ""
@@ -592,13 +690,14 @@ def _drop_scratch(admin: str, scratch: str) -> str:
         try:
             with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-            return ""
+            return "", ""
         except psycopg.Error as exc:
             last = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             time.sleep(1)
     return (
         f"; the unfinished copy '{scratch}' could not be dropped ({last}): the next "
-        "'gridward db restore' removes it"
+        "'gridward db restore' removes it",
+        f"；未完成的副本 '{scratch}' 无法删除（{last}）：下一次 'gridward db restore' 会删除它",
     )
 
 
@@ -711,9 +810,9 @@ def _refuse_if_in_use(admin: str, name: str) -> None:
     """Refuse while other programs use the database (:func:`geo.db.refuse_if_in_use`)."""
     import psycopg
 
-    from geo.db import refuse_if_in_use
+    from geo.db import Client, refuse_if_in_use
 
-    def clients() -> list[str]:
+    def clients() -> list[Client]:
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
             rows = conn.execute(
                 "SELECT coalesce(nullif(application_name, ''), '?'), "
@@ -722,9 +821,15 @@ def _refuse_if_in_use(admin: str, name: str) -> None:
                 "AND (backend_type = 'client backend' OR backend_type IS NULL)",
                 (name,),
             ).fetchall()
-        return [f"{app} from {addr}" for app, addr in rows]
+        return [Client.of(app, addr) for app, addr in rows]
 
-    refuse_if_in_use(clients, f"database '{name}'", "restore")
+    refuse_if_in_use(
+        clients,
+        f"database '{name}'",
+        "restore",
+        f"数据库 '{name}' ",
+        "再恢复（gridward db restore）",
+    )
 
 
 def _create_scratch(admin: str, scratch: str, superuser: bool) -> None:
@@ -738,7 +843,9 @@ def _create_scratch(admin: str, scratch: str, superuser: bool) -> None:
             conn.execute(f'CREATE DATABASE "{scratch}" TEMPLATE {template}')
     except psycopg.errors.InsufficientPrivilege as exc:
         raise SetupError(
-            f"权限不足 restore needs a role that may create databases: {exc}: ALTER ROLE … "
+            f"权限不足：恢复需要能创建数据库的角色：{exc}；请由超级用户执行 ALTER ROLE … "
+            "CREATEDB；未作任何更改 "
+            f"restore needs a role that may create databases: {exc}: ALTER ROLE … "
             "CREATEDB (a superuser runs it); nothing was changed"
         ) from None
 
@@ -752,7 +859,10 @@ def _check_postgis(conninfo: str) -> None:
         found = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone()
     if not found:
         raise SetupError(
-            "权限不足 restore needs PostGIS, and the role in DATABASE_URL is not a superuser: "
+            "权限不足：恢复需要 PostGIS，而 DATABASE_URL 中的角色不是超级用户；请以超级用户身份"
+            "恢复，或请超级用户在该服务器的 template1 中安装一次 PostGIS（psql -d template1 -c "
+            "'CREATE EXTENSION postgis'）；未作任何更改 "
+            "restore needs PostGIS, and the role in DATABASE_URL is not a superuser: "
             "restore as a superuser, or have one install PostGIS in template1 of that server "
             "once (psql -d template1 -c 'CREATE EXTENSION postgis'); nothing was changed"
         )
@@ -763,11 +873,15 @@ def _backup_revision(file: Path, url: str) -> str:
     out = _pg(
         [_tool("pg_restore"), "--data-only", "--table", "alembic_version", "-f", "-", str(file)],
         url,
-        "备份文件有误",
+        "备份文件有误：pg_restore 读取失败",
+        "pg_restore:",
     ).stdout.splitlines()
     rows = [out[i + 1] for i, ln in enumerate(out[:-1]) if ln.startswith("COPY ")]
     if not rows or rows[0] == "\\.":
-        raise InputError(f"备份文件有误 {file} is not a gridward backup (no schema revision)")
+        raise InputError(
+            f"备份文件有误：{file} 不是 gridward 备份（没有数据库结构版本） "
+            f"{file} is not a gridward backup (no schema revision)"
+        )
     return rows[0].strip()
 
 
@@ -781,9 +895,12 @@ def _check_revision(rev: str, file: Path) -> None:
     except Exception:  # alembic: an unknown revision
         known = False
     if not known:
+        head = script.get_current_head()
         raise ConflictError(
-            f"备份版本过新 {file} holds schema {rev}, unknown to this gridward (newest "
-            f"{script.get_current_head()}): restore it with the gridward that made it; "
+            f"备份版本过新：{file} 的数据库结构版本为 {rev}，本 gridward 不认识（最新为 {head}）；"
+            "请用制作它的 gridward 恢复；未作任何更改 "
+            f"{file} holds schema {rev}, unknown to this gridward (newest "
+            f"{head}): restore it with the gridward that made it; "
             "nothing was changed"
         )
 

@@ -40,6 +40,17 @@ def load_demo() -> dict[str, object]:
     return populate(get_engine(create=True))
 
 
+# the parts of the demo city load_demo reports, for the Chinese head of each line
+_DEMO_ZH = {
+    "areas": "区划",
+    "osm": "路网与楼栋（OSM）",
+    "grids": "网格",
+    "people": "人员",
+    "duties": "职责",
+    "patrols": "巡查",
+}
+
+
 def demo(
     host: str = typer.Option(None, help="bind address (default 127.0.0.1)"),
     port: int = typer.Option(None, help="port (default 8000)"),
@@ -54,18 +65,24 @@ def demo(
     configure_logging(log_level)
     counts = load_demo()
     for what, c in counts.items():
-        typer.echo(f"{what}: " + ", ".join(f"{k}={v}" for k, v in c.items()))  # type: ignore[union-attr]
+        counted = ", ".join(f"{k}={v}" for k, v in c.items())  # type: ignore[union-attr]
+        typer.echo(f"已导入{_DEMO_ZH.get(what, what)}（{counted}） {what}: {counted}")
     password = ensure_demo_admin(get_engine(create=True))
     if password:
-        typer.echo(f"demo admin account: admin / {password}  (shown once; 演示管理员密码)")
+        typer.echo(
+            f"演示管理员账号 demo admin account: admin / {password}  (shown once; 仅显示这一次)"
+        )
     else:  # a re-run: the password was printed by the first one
         with get_engine().connect() as conn:
             admins = [
                 u["username"] for u in list_users(conn) if u["role"] == "admin" and u["active"]
             ]
+        names, names_zh, first = ", ".join(admins), "、".join(admins), admins[0]
         typer.echo(
-            f"admin account {', '.join(admins)} exists (its password was shown when it was "
-            f"made); forgot it? 忘记密码: gridward users password {admins[0]}"
+            f"管理员账号 {names_zh} 已存在（密码在创建时显示过）；忘记密码？请运行 "
+            f"gridward users password {first} 重设 "
+            f"admin account {names} exists (its password was shown when it was "
+            f"made); forgot it? gridward users password {first}"
         )
     if not no_serve:
         serve(host=host, port=port, log_level=log_level)

@@ -41,7 +41,8 @@ def add(
     """Create an account; without a password given, a random one is printed once. 添加用户"""
     import secrets
 
-    from geo.accounts import _check_password, check_person_free, create_user
+    from geo.accounts import _check_password, check_person_free, check_username_free, create_user
+    from geo.accounts_models import role_zh
 
     generated = False
     if password_stdin:
@@ -51,15 +52,19 @@ def add(
         password = secrets.token_urlsafe(12)
         generated = True
     with _engine(create=True).begin() as conn:
+        check_username_free(conn, username)  # first: not the person's link to that account
         person_id = resolve_person(conn, person).id if person is not None else None
         if person_id is not None:  # as users set: one active account per person
             check_person_free(conn, person_id)
         uid = create_user(conn, username, password, role, area or (), person_id, actor="cli")
         unknown = _unknown_codes(conn, area or ())
-    typer.echo(f"user {username} (id {uid}, {role}) created")
+    typer.echo(
+        f"已创建账号 {username}（id {uid}，{role_zh(role)}） "
+        f"user {username} (id {uid}, {role}) created"
+    )
     _warn_unknown(unknown, "created")
-    if generated:
-        typer.echo(f"one-time password: {password}")
+    if generated:  # the password stays the line's last word (scripts split on the label)
+        typer.echo(f"一次性密码 one-time password: {password}")
 
 
 def _unknown_codes(conn: Connection, codes: list[str] | tuple[str, ...]) -> list[str]:
@@ -78,12 +83,17 @@ def _unknown_codes(conn: Connection, codes: list[str] | tuple[str, ...]) -> list
     return sorted(set(codes) - set(known))
 
 
+_DONE_ZH = {"created": "创建", "changed": "修改"}
+
+
 def _warn_unknown(unknown: list[str], done: str) -> None:
     """Allowed (areas may be imported later), but a typo would grant nothing: say so."""
     if unknown:
+        codes, codes_zh = ", ".join(unknown), "、".join(unknown)
         typer.echo(
-            f"warning: 区划代码 {', '.join(unknown)} 尚未导入，请检查是否写错 "
-            f"no imported area or grid has the code {', '.join(unknown)} "
+            f"warning: 区划代码 {codes_zh} 尚未导入，请检查是否写错（账号已按要求"
+            f"{_DONE_ZH.get(done, done)}） "
+            f"no imported area or grid has the code {codes} "
             f"(check for a typo; the account is {done} as asked)",
             err=True,
         )
@@ -114,6 +124,7 @@ def set_(
     Checked as in users add; the account's sign-ins end when its rights shrink (a steward's
     person changed or unlinked too)."""
     from geo.accounts import KEEP_PERSON, update_user
+    from geo.accounts_models import role_zh
     from geo.errors import InputError
 
     if person is not None and no_person:
@@ -126,28 +137,43 @@ def set_(
             person_id = resolve_person(conn, person).id
         change = update_user(conn, username, role, area or None, actor="cli", person_id=person_id)
         unknown = _unknown_codes(conn, change.area_codes[1])
-    linked = change.person[1] or "no person 未关联人员"
     if not change.changed:
-        also = f", linked to {linked}" if person is not None or no_person else ""
-        typer.echo(f"未改动 user {username} unchanged: already {change.role[1]}{also}")
+        told = person is not None or no_person
+        also = f", linked to {change.person[1] or 'no person'}" if told else ""
+        also_zh = f"，关联人员 {change.person[1] or '无'}" if told else ""
+        now, now_zh = change.role[1], role_zh(change.role[1])
+        typer.echo(
+            f"未改动：账号 {username} 没有变化（已是{now_zh}{also_zh}） "
+            f"user {username} unchanged: already {now}{also}"
+        )
         return
     (old_role, new_role), (old_codes, codes) = change.role, change.area_codes
     # only what changed: "role planner -> planner" beside a new area read as a change of role
     # (re-tester T35, F10)
-    done = []
+    done, done_zh = [], []
     if old_role != new_role:
         done.append(f"role {old_role} -> {new_role}")
+        done_zh.append(f"角色 {role_zh(old_role)} → {role_zh(new_role)}")
     if old_codes != codes:
-        done.append(f"areas {','.join(old_codes) or '-'} -> {','.join(codes) or '-'}")
+        areas = f"{','.join(old_codes) or '-'} -> {','.join(codes) or '-'}"
+        done.append(f"areas {areas}")
+        done_zh.append(f"区域 {areas.replace(' -> ', ' → ')}")
     if change.person_id[0] != change.person_id[1]:
-        done.append(f"person {change.person[0] or '-'} -> {change.person[1] or '-'}")
+        people = f"{change.person[0] or '-'} -> {change.person[1] or '-'}"
+        done.append(f"person {people}")
+        done_zh.append(f"关联人员 {people.replace(' -> ', ' → ')}")
+    ended = change.sign_ins_ended
+    changes, changes_zh = ", ".join(done), "；".join(done_zh)
     typer.echo(
-        f"已修改 user {username}: {', '.join(done)}; {change.sign_ins_ended} sign-in(s) ended"
+        f"已修改账号 {username}：{changes_zh}；结束了 {ended} 个登录 "
+        f"user {username}: {changes}; {ended} sign-in(s) ended"
     )
     _warn_unknown(unknown, "changed")
     if new_role == "steward" and change.person_id[1] is None:
         typer.echo(
-            f"warning: 账号 {username} 未关联人员 the steward account {username} is "
+            f"warning: 账号 {username} 未关联人员：这个小巷管家账号在用 'gridward users set "
+            f"{username} --person PERSON' 关联人员之前，不能上传，也读不到任何自己的内容 "
+            f"the steward account {username} is "
             "linked to no person: it can upload and read nothing of its own until "
             f"'gridward users set {username} --person PERSON'",
             err=True,
@@ -174,7 +200,7 @@ def tokens(
 
     typer.echo(
         f"编号 id\t类型 kind\t名称 name\t创建 created\t最近使用 last used\t"
-        f"到期 expires\t吊销 revoked  ({tz})"
+        f"到期 expires\t吊销 revoked  ({tz} 时间)"
     )
     for r in rows:
         kind = f"{r['kind']}*" if r["legacy"] else r["kind"]
@@ -184,15 +210,18 @@ def tokens(
         )
     legacy = [str(r["id"]) for r in rows if r["legacy"] and r["revoked_at"] is None]
     if legacy:
-        _legacy_note(", ".join(legacy))
+        _legacy_note(", ".join(legacy), f"编号 {', '.join(legacy)}")
 
 
-def _legacy_note(which: str, ids: str = "") -> None:
+def _legacy_note(which: str, which_zh: str, ids: str = "", ids_zh: str = "") -> None:
     """The caveat on tokens still stored under the old HMAC scheme, on stderr. WHY: such a
     token cannot be checked against the secret without the token itself, so it is flagged
     rather than called valid or dead (tester Z3), wherever tokens are listed or counted."""
     typer.echo(
-        f"* 旧式令牌 legacy token(s) {which}: stored under the old scheme, they "
+        f"* 旧式令牌（{which_zh}）：按旧方式保存，只有签发后 GRIDWARD_SECRET 一直未改时才有效"
+        "（首次使用时会改按新方式保存）；若密钥已改，它们已失效：请用 "
+        f"'gridward users revoke --token ID'{ids_zh} 吊销，并签发新令牌 "
+        f"legacy token(s) {which}: stored under the old scheme, they "
         "work only if GRIDWARD_SECRET is unchanged since they were made (they are re-stored "
         "on first use). If the secret has changed they no longer work: revoke them with "
         f"'gridward users revoke --token ID'{ids} and issue new ones",
@@ -205,6 +234,20 @@ def _count(live: int, legacy: int) -> str:
     return f"{live} ({legacy} 旧式)" if legacy else str(live)
 
 
+def _count_zh(live: int, legacy: int) -> str:
+    """The same count in a Chinese sentence ("2 个（其中 1 个旧式）")."""
+    return f"{live} 个（其中 {legacy} 个旧式）" if legacy else f"{live} 个"
+
+
+def _person_shown(r: dict) -> str:
+    """The linked person as a planner knows them: "张三 (S12)" (name, registry id)."""
+    if r["person_id"] is None:
+        return "-"
+    if r["person_code"] is None:  # not found: cannot happen with the foreign key
+        return f"id:{r['person_id']}"
+    return f"{r['person_name']} ({r['person_code']})"
+
+
 @users_app.command("list")
 def list_() -> None:
     """List accounts (never passwords). 用户列表"""
@@ -212,16 +255,24 @@ def list_() -> None:
 
     with _engine().connect() as conn:
         rows = list_users(conn)
-    typer.echo("用户 username\t角色 role\t区域 areas\t人员 person\t状态 active\t令牌 tokens")
+    typer.echo(
+        "用户 username\t角色 role\t区域 areas\t人员（人员编号） person (registry id)\t"
+        "状态 active\t令牌 tokens"
+    )
     for r in rows:
         typer.echo(
             f"{r['username']}\t{r['role']}\t{','.join(r['area_codes']) or '-'}\t"
-            f"{r['person_id'] or '-'}\t{'yes' if r['active'] else 'no'}\t"
+            f"{_person_shown(r)}\t{'yes' if r['active'] else 'no'}\t"
             f"{_count(r['live_tokens'], r['legacy_tokens'])}"
         )
-    legacy = [f"of {r['username']} ({r['legacy_tokens']})" for r in rows if r["legacy_tokens"]]
-    if legacy:
-        _legacy_note(", ".join(legacy), " (the ids: 'gridward users tokens NAME')")
+    with_legacy = [r for r in rows if r["legacy_tokens"]]
+    if with_legacy:
+        _legacy_note(
+            ", ".join(f"of {r['username']} ({r['legacy_tokens']})" for r in with_legacy),
+            "、".join(f"{r['username']} 的 {r['legacy_tokens']} 个" for r in with_legacy),
+            " (the ids: 'gridward users tokens NAME')",
+            "（编号见 'gridward users tokens NAME'）",
+        )
 
 
 @users_app.command("revoke")
@@ -242,10 +293,13 @@ def revoke(
     with _engine().begin() as conn:
         if token is not None:
             revoke_token(conn, token, actor_name="cli")
-            typer.echo(f"token {token} revoked")
+            typer.echo(f"令牌 {token} 已吊销 token {token} revoked")
         else:
             n = deactivate_user(conn, username, actor="cli")
-            typer.echo(f"user {username} deactivated, {n} token(s) revoked")
+            typer.echo(
+                f"已停用账号 {username}，吊销了 {n} 个令牌 "
+                f"user {username} deactivated, {n} token(s) revoked"
+            )
 
 
 @users_app.command("password")
@@ -266,21 +320,27 @@ def password(
     new = _new_password(password_stdin)
     with _engine().begin() as conn:
         done = set_password(conn, username, new, actor="cli", revoke_tokens=revoke_tokens)
+    zh = f"已重设 {username} 的密码，结束了 {done.sign_ins_ended} 个登录"
     line = f"password of {username} set; {done.sign_ins_ended} sign-in(s) ended"
     if revoke_tokens:
+        zh += f"，吊销了 {done.tokens_revoked} 个 API 令牌"
         line += f", {done.tokens_revoked} API token(s) revoked"
-    typer.echo(line)
+    typer.echo(f"{zh} {line}")
     if done.tokens_live:
+        live, old = done.tokens_live, len(done.legacy_tokens)
+        count, count_zh = _count(live, old), _count_zh(live, old)
         typer.echo(
-            f"仍有效的 API 令牌 {_count(done.tokens_live, len(done.legacy_tokens))} "
-            "API token(s) still valid: list them with "
+            f"仍有效的 API 令牌：{count_zh}；可用 'gridward users tokens {username}' "
+            "列出，用 'users revoke --token ID' 吊销其中一个，或用 --revoke-tokens 全部吊销 "
+            f"{count} API token(s) still valid: list them with "
             f"'gridward users tokens {username}', revoke one with 'users revoke --token ID' "
             "or all with --revoke-tokens"
         )
         if done.legacy_tokens:
-            _legacy_note(", ".join(map(str, done.legacy_tokens)))
-    if not password_stdin:
-        typer.echo(f"one-time password: {new}")
+            ids = ", ".join(map(str, done.legacy_tokens))
+            _legacy_note(ids, f"编号 {ids}")
+    if not password_stdin:  # the password stays the line's last word
+        typer.echo(f"一次性密码 one-time password: {new}")
 
 
 @users_app.command("unlock")
@@ -307,10 +367,14 @@ def unlock(
     with _engine().begin() as conn:
         failures = lift(conn, "cli", username, address)
     whom = f"user {username}" if username else f"address {address}"
+    whom_zh = f"账号 {username}" if username else f"地址 {address}"
     where = f" from {address}" if username and address else ""
+    where_zh = f"（来自 {address}）" if username and address else ""
+    minutes = f"{WINDOW_S / 60:g}"
     typer.echo(
-        f"已解除锁定 sign-ins of {whom}{where} unlocked ({failures} failed sign-in(s) of the "
-        f"last {WINDOW_S / 60:g} min no longer count)"
+        f"已解除锁定：{whom_zh}{where_zh}的登录已解锁（最近 {minutes} 分钟内的 {failures} 次"
+        f"失败登录不再计数） sign-ins of {whom}{where} unlocked ({failures} failed sign-in(s) "
+        f"of the last {minutes} min no longer count)"
     )
 
 
@@ -329,9 +393,12 @@ def reactivate(
     new = _new_password(password_stdin)
     with _engine().begin() as conn:
         reactivate_user(conn, username, new, actor="cli")
-    typer.echo(f"已恢复 user {username} reactivated; its old tokens stay revoked")
-    if not password_stdin:
-        typer.echo(f"one-time password: {new}")
+    typer.echo(
+        f"已恢复账号 {username}，可以重新登录；它的旧令牌仍是吊销的 "
+        f"user {username} reactivated; its old tokens stay revoked"
+    )
+    if not password_stdin:  # the password stays the line's last word
+        typer.echo(f"一次性密码 one-time password: {new}")
 
 
 @users_app.command("token")
@@ -355,11 +422,16 @@ def token(
             select(users.c.id, users.c.active).where(users.c.username == username)
         ).first()
         if row is None or not row.active:
-            raise NotFoundError(f"没有在用的账号 {username!r} active user {username!r} not found")
+            raise NotFoundError(
+                f"没有名为 {username!r} 的在用账号 active user {username!r} not found"
+            )
         life = dt.timedelta(days=days) if days else None
         tid, secret, expires = issue_token(conn, row.id, "api", name, life, actor="cli")
-    typer.echo(f"token {tid} for {username}, expires {expires:%Y-%m-%d}")
-    typer.echo(secret)
+    typer.echo(
+        f"已签发令牌 {tid}（账号 {username}，{expires:%Y-%m-%d} 到期） "
+        f"token {tid} for {username}, expires {expires:%Y-%m-%d}"
+    )
+    typer.echo(secret)  # alone on the last line: scripts read it
 
 
 def register(app: typer.Typer) -> None:

@@ -61,7 +61,7 @@ def require_if_match(request: Request, current_version: int, required: bool = Tr
     if header is None or not header.strip():
         if required:
             raise PreconditionRequired(
-                "修改须带 If-Match 请求头（读取时的 ETag） "
+                f"修改须带 If-Match 请求头（读取时的 ETag，当前为 {etag(current_version)}） "
                 "this change needs an If-Match header with the ETag you read "
                 f"(current: {etag(current_version)})"
             )
@@ -71,20 +71,27 @@ def require_if_match(request: Request, current_version: int, required: bool = Tr
     versions = [parse_etag(part) for part in header.split(",")]
     if any(v is None for v in versions):
         raise PreconditionFailed(
-            f"请求头的 If-Match 值无效 If-Match {header[:60]!r} is not an ETag like {etag(1)}"
+            f"请求头的 If-Match 值无效：{header[:60]!r} 不是 {etag(1)} 这样的 ETag "
+            f"If-Match {header[:60]!r} is not an ETag like {etag(1)}"
         )
     if int(current_version) not in versions:
         raise PreconditionFailed(
-            "已被他人修改，请重新载入后再改 "
+            f"已被他人修改：您读取的是 {header.strip()[:40]}，当前为 {etag(current_version)}；"
+            "请重新载入后再改 "
             f"changed by someone else: you have {header.strip()[:40]}, current is "
             f"{etag(current_version)}; reload and apply your change again"
         )
     return int(current_version)
 
 
+_WHAT_ZH = {"the record": "这条记录"}  # check_updated's ``what`` in its Chinese part
+
+
 def check_updated(rowcount: int, what: str = "the record") -> None:
     """412 when a version-guarded UPDATE matched no row (another writer won the race)."""
     if rowcount == 0:
+        what_zh = _WHAT_ZH.get(what, what)
         raise PreconditionFailed(
-            f"已被他人修改，请重新载入 {what} was changed by someone else meanwhile: reload it"
+            f"已被他人修改：{what_zh}刚被他人改过，请重新载入 "
+            f"{what} was changed by someone else meanwhile: reload it"
         )

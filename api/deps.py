@@ -12,6 +12,10 @@ from geo.errors import InputError
 
 T = TypeVar("T")
 
+# given_once's ``what`` and ``where`` in the Chinese part of its refusal
+_WHAT_ZH = {"the reason": "reason（理由）"}
+_WHERE_ZH = {"as ?reason=": "网址（?reason=）", "in the query": "网址参数"}
+
 
 def get_engine(request: Request) -> Engine:
     """The app's SQLAlchemy engine (made at start-up, migrated)."""
@@ -22,8 +26,9 @@ def given_once(what: str, where: str, in_body: T | None, in_query: T | None) -> 
     """The value given in the JSON body or in the query (``where`` names the query form);
     InputError when both give one: which one was meant cannot be told."""
     if in_body is not None and in_query is not None:
+        what_zh, where_zh = _WHAT_ZH.get(what, what), _WHERE_ZH.get(where, where)
         raise InputError(
-            "参数只能给一次，请求体和网址二选一 "
+            f"参数只能给一次：{what_zh} 请写在 JSON 请求体或{where_zh}中，不能两处都给 "
             f"give {what} once: in the JSON body or {where}, not both"
         )
     return in_body if in_body is not None else in_query

@@ -71,7 +71,8 @@ class BodyTooSlow(HTTPException):
     def __init__(self, pace: BodyPace) -> None:
         super().__init__(
             408,
-            "上传太慢，未保存任何内容 "
+            f"上传太慢，未保存任何内容：请求体在 {pace.grace_s:g} 秒后须平均每秒至少 "
+            f"{pace.min_rate:,} 字节，并在 {pace.max_s:g} 秒内传完 "
             f"request body too slow: it must average {pace.min_rate:,} bytes/s after "
             f"{pace.grace_s:g} s and be sent within {pace.max_s:g} s; nothing was stored",
         )
@@ -86,13 +87,21 @@ def describe_bytes(n: int) -> str:
     return f"{text} MB ({n:,} bytes)"
 
 
+def describe_bytes_zh(n: int) -> str:
+    """:func:`describe_bytes` in a Chinese sentence: ``20 MB（20,971,520 字节）``."""
+    shown, _, exact = describe_bytes(n).partition(" (")
+    return f"{shown}（{exact.removesuffix(' bytes)')} 字节）"
+
+
 class BodyTooLarge(HTTPException):
     """413: raised inside ``receive`` so FastAPI's body parsing passes it through as is."""
 
     def __init__(self, limit: int, message: str | None = None) -> None:
         super().__init__(
             413,
-            message or f"请求体过大 request body too large: the limit is {describe_bytes(limit)}",
+            message
+            or f"请求体过大：上限为 {describe_bytes_zh(limit)} "
+            f"request body too large: the limit is {describe_bytes(limit)}",
         )
 
 
@@ -114,7 +123,9 @@ def file_too_large(filename: str | None, limit: int) -> BodyTooLarge:
     who = f"{filename[:200]}: " if filename else ""  # the client's name, cut to a sane size
     said = f"文件 {filename[:200]} 过大" if filename else "文件过大"
     return BodyTooLarge(
-        limit, f"{said} {who}file too large: the limit is {describe_bytes(limit)} per file"
+        limit,
+        f"{said}：每个文件最多 {describe_bytes_zh(limit)} "
+        f"{who}file too large: the limit is {describe_bytes(limit)} per file",
     )
 
 
@@ -122,12 +133,15 @@ def _request_too_large(per_file: int, max_files: int) -> BodyTooLarge:
     total = request_limit(per_file, max_files)
     if max_files <= 1:
         return BodyTooLarge(
-            total, f"请求体过大 request body too large: the limit is {describe_bytes(total)}"
+            total,
+            f"请求体过大：上限为 {describe_bytes_zh(total)} "
+            f"request body too large: the limit is {describe_bytes(total)}",
         )
     files = total - FORM_OVERHEAD
     return BodyTooLarge(
         total,
-        "请求体过大，请分批上传 "
+        f"请求体过大，请分批上传：每次请求的文件合计最多 {describe_bytes_zh(files)}（每个文件最多 "
+        f"{describe_bytes_zh(per_file)}），请一次少传几个文件 "
         f"request body too large: the files together may be at most {describe_bytes(files)} "
         f"per request (each file at most {describe_bytes(per_file)}): send fewer files at a time",
     )
@@ -200,9 +214,9 @@ class BodyLimitMiddleware:
         raw = scope.get("raw_path") or b""
         if b"%00" in raw or b"\x00" in raw or b"%00" in scope.get("query_string", b""):
             # PostgreSQL text cannot hold NUL: refuse it at the door rather than as a 500 later
-            await error_response(400, "NUL character (%00) in the URL is not allowed")(
-                scope, receive, send
-            )
+            await error_response(
+                400, "网址中不能有 NUL 字符（%00） NUL character (%00) in the URL is not allowed"
+            )(scope, receive, send)
             return
         limit, ceiling = self._limits()
         declared = _declared_length(scope.get("headers", []))
@@ -400,6 +414,9 @@ def upload_openapi(
     return {"requestBody": {"required": True, "content": content}}
 
 
+_WHERE_ZH = {"form": "表单", "URL": "网址"}
+
+
 def _once(items: list[tuple[str, str]], where: str) -> dict[str, str]:
     """Fields by name; 422 for a name given twice with different values. WHY: the last one
     silently won (``person=A&person=B`` stored the walk for B, acceptance tester)."""
@@ -408,7 +425,8 @@ def _once(items: list[tuple[str, str]], where: str) -> dict[str, str]:
         if k in out and out[k] != v:
             raise HTTPException(
                 422,
-                f"参数 {k[:40]} 给了两次，请只给一次 "
+                f"参数 {k[:40]} 在{_WHERE_ZH.get(where, where)}中给了两次（{out[k][:40]!r} 和 "
+                f"{v[:40]!r}），请只给一次 "
                 f"{k[:40]} is given twice in the {where}, {out[k][:40]!r} and {v[:40]!r}: "
                 "give it once",
             )
@@ -444,7 +462,7 @@ async def read_uploads(
             form = await parser.parse()
         except MultiPartException as exc:
             raise HTTPException(
-                422, f"表单格式有误 malformed multipart form: {exc.message}"
+                422, f"表单格式有误（{exc.message}） malformed multipart form: {exc.message}"
             ) from None
         try:
             given = _once([(k, v) for k, v in form.multi_items() if isinstance(v, str)], "form")
@@ -454,7 +472,7 @@ async def read_uploads(
             if stray:  # WHY: a file sent as 'files' was dropped without a word
                 raise HTTPException(
                     422,
-                    f"文件须放在 {file_field!r} 字段 "
+                    f"表单字段 {stray[0][:40]!r} 带有文件：每个文件都须放在 {file_field!r} 字段 "
                     f"form field {stray[0][:40]!r} carries a file: send each file as "
                     f"{file_field!r}",
                 )
@@ -465,7 +483,8 @@ async def read_uploads(
             if clash:
                 raise HTTPException(
                     422,
-                    f"参数 {clash[0]} 在网址和表单中给了两次，请只给一次 "
+                    f"参数 {clash[0]} 给了两次，网址中为 {query[clash[0]][:40]!r}，表单中为 "
+                    f"{given[clash[0]][:40]!r}，请只给一次 "
                     f"{clash[0]} is given twice, {query[clash[0]][:40]!r} in the URL and "
                     f"{given[clash[0]][:40]!r} in the form: give it once",
                 )
@@ -485,7 +504,9 @@ async def read_uploads(
             await form.close()
         if not out:
             raise HTTPException(
-                422, f"缺少文件字段 {file_field!r} form field {file_field!r} with a file is missing"
+                422,
+                f"表单中缺少带文件的 {file_field!r} 字段 "
+                f"form field {file_field!r} with a file is missing",
             )
     elif main in RAW_TYPES:
         given = request.headers.get("x-filename")
@@ -493,10 +514,13 @@ async def read_uploads(
         name = given or _RAW_NAMES.get(main)
         out.append(Upload(name, main, data, _once(request.query_params.multi_items(), "URL")))
     else:
+        sent, sent_zh = main or "(none)", main or "（无）"
         raise HTTPException(
             415,
-            "不支持的内容类型，请用 multipart/form-data 上传 "
-            f"unsupported content type {main or '(none)'!r}: send multipart/form-data with a "
+            f"不支持的内容类型 {sent_zh!r}：请用 multipart/form-data 上传（文件放在 "
+            f"'{file_field}' 字段），或直接以 application/gpx+xml、application/geo+json 或 "
+            "text/csv 发送文件本身 "
+            f"unsupported content type {sent!r}: send multipart/form-data with a "
             f"'{file_field}' field, or the file itself as application/gpx+xml, "
             "application/geo+json or text/csv",
         )

@@ -15,6 +15,18 @@ from pathlib import Path
 
 from geo.errors import InputError
 
+# the inputs a command names (check_out's labels), in the Chinese part of its refusal
+_INPUT_ZH = {
+    "network": "路网",
+    "track": "轨迹",
+    "area": "区域",
+    "buildings": "楼栋",
+    "streets": "街巷",
+    "alleys": "巷",
+    "people": "人员",
+    "existing": "现有职责",
+}
+
 
 def same_file(a: Path, b: Path) -> bool:
     """Whether ``a`` and ``b`` name one file (links and ``..`` included)."""
@@ -38,25 +50,28 @@ def check_out(
     if out.is_dir():
         example = out / f"{example_stem}{suffixes[0]}"
         raise InputError(
-            f"输出路径 {out} 是文件夹，请给文件名 --out {out} is a folder: give a file name, "
-            f"e.g. {example}"
+            f"输出路径 --out {out} 是文件夹，请给文件名（如 {example}） "
+            f"--out {out} is a folder: give a file name, e.g. {example}"
         )
     if out.suffix.lower() not in suffixes:
         shown = [s for s in suffixes if s]
         listed = ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]
+        listed_zh = "、".join(shown[:-1]) + f" 或 {shown[-1]}" if len(shown) > 1 else shown[0]
         raise InputError(
-            f"输出文件类型不支持，请用 {'、'.join(shown)} "
+            f"输出文件类型不支持：--out {out} 的类型 '{out.suffix}' 不支持，"
+            f"请改用 {listed_zh} 格式 "
             f"--out {out}: unsupported file type '{out.suffix}': use {listed}"
         )
     for what, path in inputs.items():
         if path is not None and same_file(out, path):
+            what_zh = _INPUT_ZH.get(what, what)
             raise InputError(
-                f"输出文件与输入文件相同，请换一个输出路径 "
+                f"输出文件与输入文件相同：--out {out} 就是{what_zh}文件，请换一个输出路径 "
                 f"--out {out} is the {what} file; choose another output path"
             )
     parent = next((p for p in out.absolute().parents if p.exists()), None)
     if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(
-            f"无法在 {parent or out.parent} 写入输出文件 "
+            f"无法写入输出文件 --out {out}：不能在 {parent or out.parent} 中写入 "
             f"--out {out}: cannot write in {parent or out.parent}"
         )

@@ -91,16 +91,22 @@ class FailureLimiter:
     def check(self, conn: Connection, username: str, address: str) -> None:
         """429 when this username is locked from this address, or the address is."""
         c = self.counts(conn, username, address)
-        for times, limit, what in (
-            (c.pair, self.max_failures, "for this account from your address"),
-            (c.address, self.max_per_address, "from your address"),
+        for times, limit, what, what_zh in (
+            (
+                c.pair,
+                self.max_failures,
+                "for this account from your address",
+                "（此账号从您的地址）",
+            ),
+            (c.address, self.max_per_address, "from your address", "（从您的地址）"),
         ):
             if len(times) >= limit:  # so rows were read, and c.now is the database's time
                 age = (c.now - times[-limit]).total_seconds()  # type: ignore[operator]
                 wait = max(int(self.window_s - age) + 1, 1)
                 raise HTTPException(
                     429,
-                    f"登录失败次数过多，请稍后再试 too many failed sign-ins {what}: "
+                    f"登录失败次数过多{what_zh}，请 {wait} 秒后再试 "
+                    f"too many failed sign-ins {what}: "
                     f"wait {wait} s and try again",
                     headers={"Retry-After": str(wait)},
                 )

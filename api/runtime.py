@@ -75,9 +75,10 @@ def check_level(level: str) -> str:
 
     name = level.strip().upper()
     if name not in LOG_LEVELS:
+        levels, levels_zh = ", ".join(LOG_LEVELS[:4]), "、".join(LOG_LEVELS[:4])
         raise InputError(
-            "日志级别有误，请用 DEBUG、INFO、WARNING 或 ERROR "
-            f"unknown log level '{level}': use one of {', '.join(LOG_LEVELS[:4])}"
+            f"日志级别有误：'{level}'，请用 {levels_zh} 之一 "
+            f"unknown log level '{level}': use one of {levels}"
         )
     return name
 

@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, func, insert, select, 
 from sqlalchemy.exc import IntegrityError
 
 from geo import audit
-from geo.accounts_models import IMPLIED, USER_ROLES, ApiToken, User
+from geo.accounts_models import IMPLIED, ROLE_ZH, USER_ROLES, ApiToken, User, role_zh
 from geo.area_paths import scope_codes
 from geo.auth_settings import AuthSettings, get_auth_settings
 from geo.errors import ConflictError, InputError, NotFoundError
@@ -161,6 +161,14 @@ _ROLE_SCOPE = {
     "viewer": "reads every area",
     "steward": "is scoped by --person (their own walks and duties)",
 }
+_ROLE_SCOPE_ZH = {
+    "admin": "可在所有区域操作",
+    "viewer": "可查看所有区域",
+    "steward": "按 --person 限定范围（本人的巡查和职责）",
+}
+# the roles as a refusal names them, and in its Chinese part: "admin（管理员）、planner（…"
+_ROLES = ", ".join(USER_ROLES)
+_ROLES_ZH = "、".join(f"{r}（{ROLE_ZH[r]}）" for r in USER_ROLES)
 
 
 def _a(word: str) -> str:
@@ -171,18 +179,26 @@ def _a(word: str) -> str:
 def _check_role_areas(role: str, codes: list[str]) -> None:
     """The role is known, a planner has areas and no one else has any (``users add``/``set``)."""
     if role not in USER_ROLES:
-        raise InputError(f"角色 {role!r} 无效 role {role!r} is not one of {', '.join(USER_ROLES)}")
+        raise InputError(
+            f"角色 {role!r} 无效，请用 {_ROLES_ZH} 之一 role {role!r} is not one of {_ROLES}"
+        )
     if role == "planner" and not codes:
         raise InputError(
-            "规划员至少需要一个区划代码 a planner needs at least one area code (--area 110108020)"
+            "规划员至少需要一个区划代码（如 --area 110108020） "
+            "a planner needs at least one area code (--area 110108020)"
         )
     if role != "planner" and codes:
         # only a planner's rights are scoped by area; an area given to anyone else was
         # stored and silently meant nothing (tester W, F15)
         scope = _ROLE_SCOPE.get(role, "has no areas")
+        scope_zh = _ROLE_SCOPE_ZH.get(role, "没有管辖区域")
+        who, who_zh = _a(role), role_zh(role)
+        listed, listed_zh = ", ".join(codes), "、".join(codes)
         raise InputError(
-            f"只有规划员有管辖区域 --area scopes a planner only: {_a(role)} {scope}, so "
-            f"{', '.join(codes)} would mean nothing (leave --area out, or use --role planner)"
+            f"只有规划员有管辖区域：--area 只用于规划员，{who_zh}{scope_zh}，"
+            f"所以 {listed_zh} 没有意义（去掉 --area，或改用 --role planner） "
+            f"--area scopes a planner only: {who} {scope}, so "
+            f"{listed} would mean nothing (leave --area out, or use --role planner)"
         )
 
 
@@ -206,20 +222,11 @@ def create_user(
     if person_id is not None:
         found = conn.execute(select(_people.c.id).where(_people.c.id == person_id)).first()
         if found is None:
-            raise InputError(f"人员 {person_id} 不存在 person {person_id} does not exist")
+            raise InputError(
+                f"人员（系统编号 id:{person_id}）不存在 person {person_id} does not exist"
+            )
     pw_hash = hash_password(password)
-    if conn.execute(select(_users.c.id).where(_users.c.username == username)).first():
-        raise ConflictError(f"账号 {username!r} 已存在 user {username!r} already exists")
-    # names that differ in case only (Admin beside admin) read as one account in the audit
-    # log and in a sign-in form: refused (re-tester T35)
-    alike = conn.execute(
-        select(_users.c.username).where(func.lower(_users.c.username) == username.lower())
-    ).scalar()
-    if alike is not None:
-        raise ConflictError(
-            f"账号名仅大小写不同 user {username!r} differs from the account {alike!r} only in "
-            "case: choose another name"
-        )
+    check_username_free(conn, username)
     try:
         with conn.begin_nested():
             uid = conn.execute(
@@ -234,7 +241,7 @@ def create_user(
                 .returning(_users.c.id)
             ).scalar_one()
     except IntegrityError:
-        raise ConflictError(f"账号 {username!r} 已存在 user {username!r} already exists") from None
+        raise _name_taken(username) from None
     audit.record(
         conn,
         actor,
@@ -244,6 +251,34 @@ def create_user(
         {"username": username, "role": role, "area_codes": codes, "person_id": person_id},
     )
     return int(uid)
+
+
+def _name_taken(username: str) -> ConflictError:
+    return ConflictError(
+        f"账号 {username!r} 已存在；要修改它，请用 gridward users set {username} "
+        f"--role/--area/--person（改密码：gridward users password {username}） "
+        f"user {username!r} already exists: change it with 'gridward users set {username} "
+        f"--role/--area/--person' (its password: 'gridward users password {username}')"
+    )
+
+
+def check_username_free(conn: Connection, username: str) -> None:
+    """Refuse (409) a new account's name that is taken, or differs from one only in case.
+    WHY before anything else of ``users add``: a taken name given with --person was refused
+    for the person's link to that very account, not for the name (outside tester T36, #12)."""
+    if conn.execute(select(_users.c.id).where(_users.c.username == username)).first():
+        raise _name_taken(username)
+    # names that differ in case only (Admin beside admin) read as one account in the audit
+    # log and in a sign-in form: refused (re-tester T35)
+    alike = conn.execute(
+        select(_users.c.username).where(func.lower(_users.c.username) == username.lower())
+    ).scalar()
+    if alike is not None:
+        raise ConflictError(
+            f"账号名仅大小写不同：{username!r} 与已有账号 {alike!r} 只差大小写，请另选一个名称 "
+            f"user {username!r} differs from the account {alike!r} only in case: choose "
+            "another name"
+        )
 
 
 def authenticate(conn: Connection, username: str, password: str) -> Principal | None:
@@ -379,7 +414,7 @@ def revoke_token(
 def deactivate_user(conn: Connection, username: str, actor: str | None = None) -> int:
     """Deactivate a user and revoke all their tokens; returns how many tokens were revoked."""
     row = user_row(conn, username)
-    _keep_an_admin(conn, row, "deactivate them")
+    _keep_an_admin(conn, row, "deactivate them", "停用")
     conn.execute(update(_users).where(_users.c.id == row.id).values(active=False))
     n = _end_tokens(conn, row.id, ("access", "api"))
     audit.record(conn, actor, "user.deactivate", "user", row.id, {"tokens_revoked": n})
@@ -398,7 +433,7 @@ class PasswordSet:
     legacy_tokens: tuple[int, ...] = ()
 
 
-def _keep_an_admin(conn: Connection, row, what: str) -> None:  # noqa: ANN001 - a users Row
+def _keep_an_admin(conn: Connection, row, what: str, what_zh: str) -> None:  # noqa: ANN001
     """Refuse to take the last active admin's rights away. WHY: the API's admin work
     (rematches, every area's tracks and people) would then have nobody until someone with a
     shell on the server made an admin again.
@@ -412,7 +447,9 @@ def _keep_an_admin(conn: Connection, row, what: str) -> None:  # noqa: ANN001 - 
     ).first()
     if others is None:
         raise ConflictError(
-            f"不能移除最后一位管理员 {row.username!r} is the last active admin: cannot {what}; "
+            f"不能移除最后一位管理员：{row.username!r} 是唯一在用的管理员，不能{what_zh}；"
+            "请先添加另一位管理员（gridward users add NAME --role admin） "
+            f"{row.username!r} is the last active admin: cannot {what}; "
             "add another admin first (gridward users add NAME --role admin)"
         )
 
@@ -464,7 +501,8 @@ def set_password(
     row = user_row(conn, username)
     if not row.active:
         raise InputError(
-            f"账号 {username!r} 已停用，请用 users reactivate 重新启用 "
+            f"账号 {username!r} 已停用：'gridward users reactivate {username}' 可为它设置新密码"
+            "并恢复登录 "
             f"user {username!r} is deactivated: 'gridward users reactivate {username}' "
             "gives it a new password and lets it sign in again"
         )
@@ -496,7 +534,7 @@ def reactivate_user(
     row = user_row(conn, username)
     if row.active:
         raise InputError(
-            f"账号 {username!r} 仍在使用，改密码请用 users password "
+            f"账号 {username!r} 仍在使用：改密码请用 'gridward users password {username}' "
             f"user {username!r} is active: 'gridward users password {username}' sets a new password"
         )
     if row.person_id is not None:
@@ -556,7 +594,7 @@ def check_person_free(conn: Connection, person_id: int, user_id: int | None = No
         select(_people.c.id).where(_people.c.id == person_id).with_for_update(key_share=True)
     ).first()
     if found is None:
-        raise InputError(f"人员 {person_id} 不存在 person {person_id} does not exist")
+        raise InputError(f"人员（系统编号 id:{person_id}）不存在 person {person_id} does not exist")
     q = select(_users.c.username, _users.c.role).where(
         _users.c.person_id == person_id, _users.c.active.is_(True)
     )
@@ -566,7 +604,9 @@ def check_person_free(conn: Connection, person_id: int, user_id: int | None = No
     if other is not None:
         who = _person_label(conn, person_id)
         raise ConflictError(
-            f"人员 {who} 已关联账号 {other.username!r} person {who} is already linked to the "
+            f"人员 {who} 已关联账号 {other.username!r}（在用，{role_zh(other.role)}）：请先解除"
+            f"关联（gridward users set {other.username} --no-person），或停用该账号（users "
+            f"revoke {other.username}） person {who} is already linked to the "
             f"active account {other.username!r} ({other.role}): unlink it first (gridward "
             f"users set {other.username} --no-person) or deactivate it (users revoke "
             f"{other.username})"
@@ -610,7 +650,10 @@ def update_user(
     removed) the user's sign-ins end, so their pages come back with the new rights; every
     token already reads role, areas and person afresh on each request, so API tokens stay."""
     if role is None and area_codes is None and person_id is KEEP_PERSON:
-        raise InputError("无可修改 nothing to change: give --role, --area, --person or --no-person")
+        raise InputError(
+            "无可修改：请给出 --role、--area、--person 或 --no-person "
+            "nothing to change: give --role, --area, --person or --no-person"
+        )
     row = user_row(conn, username)
     new_role = role or row.role
     old_codes = list(row.area_codes or ())
@@ -620,7 +663,7 @@ def update_user(
         codes = normalize_area_codes(area_codes)
     _check_role_areas(new_role, codes)
     if new_role != "admin":
-        _keep_an_admin(conn, row, f"make them a {new_role}")
+        _keep_an_admin(conn, row, f"make them a {new_role}", f"改为{role_zh(new_role)}")
     old_person = row.person_id
     new_person = old_person if isinstance(person_id, _Keep) else person_id
     if new_person is not None and new_person != old_person:
@@ -663,7 +706,9 @@ def update_user(
 
 def list_users(conn: Connection) -> list[dict]:
     """Every user without the password hash, with their count of live tokens and how many of
-    those are still stored under the old HMAC scheme (``legacy_tokens``, see list_tokens)."""
+    those are still stored under the old HMAC scheme (``legacy_tokens``, see list_tokens), and
+    their linked person's name and registry id (``person_name``, ``person_code``: what a
+    planner knows the person by; ``users list`` showed the people.id, outside tester T36)."""
     live = (
         select(func.count())
         .where(
@@ -687,11 +732,14 @@ def list_users(conn: Connection) -> list[dict]:
         _users.c.role,
         _users.c.area_codes,
         _users.c.person_id,
+        _people.c.name.label("person_name"),
+        _people.c.external_id.label("person_code"),
         _users.c.active,
         _users.c.created_at,
         live.label("live_tokens"),
         legacy.label("legacy_tokens"),
-    ).order_by(_users.c.username)
+    ).select_from(_users.outerjoin(_people, _people.c.id == _users.c.person_id))
+    q = q.order_by(_users.c.username)
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
@@ -730,7 +778,7 @@ def ensure_demo_admin(engine: Engine, username: str = "admin") -> str | None:
 
     if get_auth_settings().production:
         raise SetupError(
-            "生产环境不建演示管理员，请用 users add "
+            "生产环境不建演示管理员，请用 'gridward users add' 创建账号 "
             "no demo admin in production: use 'gridward users add' instead"
         )
     with engine.begin() as conn:

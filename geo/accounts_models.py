@@ -25,6 +25,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from geo.models import Base
 
 USER_ROLES = ("admin", "planner", "steward", "viewer")
+# each role in the Chinese part of a message ("role {role!r}" stays in the English)
+ROLE_ZH = {"admin": "管理员", "planner": "规划员", "steward": "小巷管家", "viewer": "查看员"}
+
+
+def role_zh(role: str) -> str:
+    """``role`` in Chinese ("规划员"); an unknown one as it is."""
+    return ROLE_ZH.get(role, role)
+
+
 # Which roles pass a rule naming a role (admin > planner > viewer; steward apart): the API's
 # rules (api.auth.allow) and what a role change takes away (geo.accounts.update_user).
 IMPLIED: dict[str, frozenset[str]] = {

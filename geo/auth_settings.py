@@ -69,13 +69,14 @@ def check_production(s: AuthSettings) -> None:
     secret = s.secret.strip()
     if not secret or secret == DEV_SECRET:
         raise SetupError(
-            "生产环境须设置足够长的随机 GRIDWARD_SECRET "
+            "生产环境（GRIDWARD_ENV=production）须把 GRIDWARD_SECRET 设为足够长的随机值（如 "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'） "
             "GRIDWARD_ENV=production needs GRIDWARD_SECRET set to a long random value "
             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
     if len(secret) < 32:
         raise SetupError(
-            "生产环境的密钥太短，至少 32 个字符 "
+            "生产环境的密钥 GRIDWARD_SECRET 太短，至少 32 个字符 "
             "GRIDWARD_SECRET is too short for production: use at least 32 chars"
         )
 

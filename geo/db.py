@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
@@ -69,7 +69,9 @@ def check_url(url: str) -> str:
     if not url.startswith("postgresql+psycopg://"):
         scheme = url.split("://", 1)[0] if "://" in url else url[:20]
         raise InputError(
-            f"设置有误 setting DATABASE_URL: gridward needs PostgreSQL with PostGIS: give a "
+            "设置有误：DATABASE_URL 须为装有 PostGIS 的 PostgreSQL 的网址，以 postgresql:// 或 "
+            f"postgresql+psycopg:// 开头（现为 {scheme}://…） "
+            f"setting DATABASE_URL: gridward needs PostgreSQL with PostGIS: give a "
             f"postgresql:// or postgresql+psycopg:// URL (got {scheme}://…)"
         )
     return url
@@ -142,9 +144,12 @@ def schema_problem(current: str | None) -> str | None:
     try:
         script.get_revision(current)
     except CommandError:
+        head = script.get_current_head()
         return (
-            f"数据库版本较新 the database schema ({current}) is newer than this gridward "
-            f"({script.get_current_head()}): install the newer gridward or restore a backup "
+            f"数据库版本较新：数据库结构（{current}）比本 gridward 的（{head}）新；请安装较新的 "
+            "gridward，或恢复升级前做的备份 "
+            f"the database schema ({current}) is newer than this gridward "
+            f"({head}): install the newer gridward or restore a backup "
             "made before the upgrade"
         )
     return None
@@ -169,12 +174,16 @@ def _ensure_postgis(engine: Engine) -> None:
         name = engine.url.database or "the database"
         if "permission denied to create extension" in line:
             raise SetupError(
-                f"缺少 PostGIS 扩展 {line}: a superuser must run CREATE EXTENSION postgis in "
+                f"缺少 PostGIS 扩展（{line}）：须先由超级用户在数据库 {name} 中执行 CREATE "
+                f'EXTENSION postgis（psql -U postgres -d {name} -c "CREATE EXTENSION postgis"） '
+                f"{line}: a superuser must run CREATE EXTENSION postgis in "
                 f'database {name} first (psql -U postgres -d {name} -c "CREATE EXTENSION postgis")'
             ) from exc
         if "is not available" in line:
             raise SetupError(
-                f"缺少 PostGIS 扩展 {line}: install PostGIS on the database server "
+                f"缺少 PostGIS 扩展（{line}）：请在数据库服务器上安装 PostGIS（Debian："
+                "postgresql-15-postgis-3） "
+                f"{line}: install PostGIS on the database server "
                 "(Debian: postgresql-15-postgis-3)"
             ) from exc
         raise
@@ -207,7 +216,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             pending = []
         if current is not None and pending:
             _refuse_migration_in_use(conn, current, target)
-            say(f"升级数据库 migrating the database schema {current} → {target}")
+            say(
+                f"升级数据库：数据库结构 {current} → {target} "
+                f"migrating the database schema {current} → {target}"
+            )
         applied: list[str] = []
         cfg.attributes["connection"] = conn
         cfg.attributes["applied"] = applied
@@ -216,7 +228,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             conn.commit()
         except Exception as exc:
             failing = next((r for r in reversed(pending) if r not in applied), target)
-            raise SetupError(f"数据库升级失败 migration {failing} failed: {_reason(exc)}") from exc
+            why = _reason(exc)
+            raise SetupError(
+                f"数据库升级失败：迁移 {failing} 失败（{why}） migration {failing} failed: {why}"
+            ) from exc
 
 
 def _own_client_ports() -> set[int]:
@@ -272,16 +287,20 @@ def _refuse_migration_in_use(conn: Connection, current: str, target: str) -> Non
             ),
             {"own": own, "ports": sorted(_own_client_ports()), "lock": MIGRATION_LOCK},
         ).fetchall()
-        return [f"{app} from {addr}" for app, addr in rows]
+        return [Client.of(app, addr) for app, addr in rows]
 
+    name = conn.engine.url.database
     try:
         refuse_if_in_use(
             clients,
-            f"database '{conn.engine.url.database}'",
+            f"database '{name}'",
             f"run the command again (it migrates the schema {current} → {target})",
+            f"数据库 '{name}' ",
+            f"再次运行该命令（它会把数据库结构 {current} 升级到 {target}）",
         )
     except ConflictError as exc:
-        raise SetupError(exc.message.replace("nothing was changed", "not migrated")) from None
+        told = exc.message.replace("nothing was changed", "not migrated")
+        raise SetupError(told.replace(_UNCHANGED_ZH, "未升级数据库结构")) from None
 
 
 def _reason(exc: Exception) -> str:
@@ -332,16 +351,19 @@ _CONNECT_TAGS = (
         r"password authentication failed|role \".*\" does not exist",
         "数据库登录失败",
         "check the user and password in DATABASE_URL",
+        "请检查 DATABASE_URL 中的用户名和密码",
     ),
     (
         r"failed to resolve host|could not translate host name",
         "数据库主机未知",
         "check the host name in DATABASE_URL",
+        "请检查 DATABASE_URL 中的主机名",
     ),
     (
         r"database \".*\" does not exist",
         "数据库不存在",
         "check the database name in DATABASE_URL, or create it",
+        "请检查 DATABASE_URL 中的数据库名，或先创建该数据库",
     ),
 )
 
@@ -352,13 +374,20 @@ def failure_line(failed: DbFailure, settings: Settings | None = None) -> str:
     with DATABASE_URL set, the hint says where to look; the embedded cluster refusing the
     login in cluster.json names the data folder and the fix (outside tester Z2, N6)."""
     text_ = f"database error ({failed.name}): {failed.line}"
+    zh = f"数据库错误（{failed.name}）：{failed.line}"
     full = disk_full(failed.name + " " + failed.line, settings)
     if full:
-        return f"磁盘已满 disk full: {full} ({text_}): free space on the database's disk"
+        return (
+            f"磁盘已满：{full}（{zh}）；请清理数据库所在磁盘的空间 "
+            f"disk full: {full} ({text_}): free space on the database's disk"
+        )
     if failed.kind == "conflict":
-        return f"数据库繁忙 {text_}: nothing was written, send it again"
+        return (
+            f"数据库繁忙（{zh}）：未写入任何内容，请重新发送 "
+            f"{text_}: nothing was written, send it again"
+        )
     if failed.kind != "unavailable":
-        return f"数据库错误 {text_}"
+        return f"{zh} {text_}"
     s = settings or get_settings()
     external = bool(s.database_url)
     if not external:
@@ -367,11 +396,17 @@ def failure_line(failed: DbFailure, settings: Settings | None = None) -> str:
         why = refusal(Exception(failed.line))
         if why is not None:
             return login_refused_message(s.data_dir, why)
-    for pattern, tag, hint in _CONNECT_TAGS:
+    for pattern, tag, hint, hint_zh in _CONNECT_TAGS:
         if re.search(pattern, failed.line):
-            return f"{tag} {text_}" + (f" ({hint})" if external else "")
-    where = " (is the server running? check the host and port in DATABASE_URL)"
-    return f"无法连接数据库 {text_}" + (where if external else "")
+            if not external:
+                return f"{tag}（{zh}） {text_}"
+            return f"{tag}（{zh}）：{hint_zh} {text_} ({hint})"
+    if not external:
+        return f"无法连接数据库（{zh}） {text_}"
+    return (
+        f"无法连接数据库（{zh}）：服务器是否在运行？请检查 DATABASE_URL 中的主机和端口 "
+        f"{text_} (is the server running? check the host and port in DATABASE_URL)"
+    )
 
 
 _CUT_OFF = "server closed the connection unexpectedly"
@@ -400,22 +435,56 @@ def disk_full(words: str, settings: Settings | None = None) -> str | None:
     return f"{log} says: {hit.strip()}" if hit else None
 
 
-def refuse_if_in_use(clients: Callable[[], list[str]], where: str, then: str) -> None:
+class Client(NamedTuple):
+    """A program connected to the database, as a refusal names it: ``en`` ("gridward serve
+    [4242] from 127.0.0.1 on database gridward") and ``zh`` ("gridward serve [4242]，来自
+    127.0.0.1，数据库 gridward")."""
+
+    en: str
+    zh: str
+
+    @classmethod
+    def of(cls, app: str, addr: str, db: str | None = None) -> Client:
+        """A program by its application name, address and (when told) database."""
+        if db is None:
+            return cls(f"{app} from {addr}", f"{app}，来自 {addr}")
+        return cls(f"{app} from {addr} on database {db}", f"{app}，来自 {addr}，数据库 {db}")
+
+
+def clients_shown(found: list[Client]) -> tuple[str, str]:
+    """The programs of ``found`` once each, at most 5, in English and in Chinese ("；"
+    between them: each has its "，")."""
+    seen = sorted(set(found))
+    more = len(seen) > 5
+    en = ", ".join(c.en for c in seen[:5]) + (", …" if more else "")
+    zh = "；".join(c.zh for c in seen[:5]) + ("；等" if more else "")
+    return en, zh
+
+
+_UNCHANGED_ZH = "未作任何更改"
+
+
+def refuse_if_in_use(
+    clients: Callable[[], list[Client]], where: str, then: str, where_zh: str, then_zh: str
+) -> None:
     """Refuse (ConflictError 数据库正在使用, naming them) while ``clients()`` lists other
-    programs connected to ``where``; ``then`` is what the admin runs after stopping them.
+    programs connected to ``where``; ``then`` is what the admin runs after stopping them
+    (``where_zh``, ``then_zh``: the same in Chinese, "数据库 'gridward' ", "再运行 …").
     WHY: uploads the API answered 202 to during a restore went into the database that was
     then dropped, and ``db start --adopt`` stopped a cluster under a running API (outside
     tester Z2). A program that just disconnected may linger a moment: asked again for 2 s."""
-    found: list[str] = []
+    found: list[Client] = []
     for attempt in range(10):
         found = clients()
         if not found:
             return
         if attempt < 9:
             time.sleep(0.2)
-    seen = sorted(set(found))
+    en, zh = clients_shown(found)
     raise ConflictError(
-        f"数据库正在使用 {len(found)} other connection(s) to {where} "
-        f"({', '.join(seen[:5])}{', …' if len(seen) > 5 else ''}): nothing was changed; stop "
+        f"数据库正在使用：{where_zh}还有 {len(found)} 个其他连接：{zh}。{_UNCHANGED_ZH}；"
+        f"请先停止 API（gridward serve）和所有 gridward tracks worker，然后{then_zh}。 "
+        f"{len(found)} other connection(s) to {where} "
+        f"({en}): nothing was changed; stop "
         f"the API (gridward serve) and every gridward tracks worker first, then {then}"
     )

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from geo.db import refuse_if_in_use, say
+from geo.db import Client, refuse_if_in_use, say
 from geo.errors import ConflictError, SetupError
 from geo.settings import city_now
 
@@ -105,7 +105,11 @@ def login_refused_message(data_dir: Path, why: str) -> str:
     port now another server's) ended in psycopg's bare "password authentication failed"
     (outside tester Z2, N6)."""
     return (
-        f"数据库拒绝登录 the embedded database refused the login stored in "
+        f"数据库拒绝登录：内置数据库拒绝了 {data_dir / _STATE_FILE} 中保存的登录（{why}），该文件"
+        f"与 {data_dir / 'pg'} 中的数据库集群不符。请检查 GRIDWARD_DATA_DIR 是否指向正确的文件夹；"
+        "若正确，请运行 'gridward db start --adopt' 接管该集群（为它的 gridward 角色设置新密码），"
+        "然后重启仍使用旧网址的程序 "
+        f"the embedded database refused the login stored in "
         f"{data_dir / _STATE_FILE} ({why}): that file does not match the cluster in "
         f"{data_dir / 'pg'}. Check that GRIDWARD_DATA_DIR names the right folder; if it does, "
         "run 'gridward db start --adopt' to take the cluster back with a new password for its "
@@ -159,7 +163,9 @@ def find_binaries() -> PgBinaries:
     ]
     if not usable:
         raise SetupError(
-            "缺少软件包 PostgreSQL server binaries not found: install the Debian packages "
+            f"缺少软件包：未找到 PostgreSQL 服务器程序；请安装 Debian 软件包 '{DEBIAN_PACKAGES}'"
+            f"（apt-get install -y {DEBIAN_PACKAGES}），或设置 DATABASE_URL "
+            "PostgreSQL server binaries not found: install the Debian packages "
             f"'{DEBIAN_PACKAGES}' (apt-get install -y {DEBIAN_PACKAGES}) or set DATABASE_URL"
         )
     for version, bindir in usable:
@@ -167,7 +173,10 @@ def find_binaries() -> PgBinaries:
             return PgBinaries(bindir=bindir, version=version)
     version = usable[0][0]
     raise SetupError(
-        f"缺少软件包 PostGIS is not installed for PostgreSQL {version}: install the Debian package "
+        f"缺少软件包：PostgreSQL {version} 没有安装 PostGIS；请安装 Debian 软件包 "
+        f"'postgresql-{version}-postgis-3'（apt-get install -y postgresql-{version}-postgis-3），"
+        "或设置 DATABASE_URL "
+        f"PostGIS is not installed for PostgreSQL {version}: install the Debian package "
         f"'postgresql-{version}-postgis-3' (apt-get install -y postgresql-{version}-postgis-3) "
         "or set DATABASE_URL"
     )
@@ -194,7 +203,9 @@ def _server_user() -> pwd.struct_passwd | None:
         )
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SetupError(
-            "权限不足 running as root and no unprivileged user to run PostgreSQL: create the "
+            "权限不足：以 root 运行，且没有可以运行 PostgreSQL 的普通用户；请创建 'postgres' 用户"
+            f"（apt-get install postgresql-15 会创建它）（{exc}） "
+            "running as root and no unprivileged user to run PostgreSQL: create the "
             f"'postgres' user (apt-get install postgresql-15 does) ({exc})"
         ) from None
     return pwd.getpwnam("gridward")
@@ -239,8 +250,10 @@ class EmbeddedCluster:
                 raise elsewhere
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             tail = detail[-1] if detail else f"exit code {proc.returncode}"
+            tool = Path(args[0]).name
             raise SetupError(
-                f"数据库命令失败 {Path(args[0]).name} failed: {tail} (log: {self.logfile})"
+                f"数据库命令失败：{tool} 出错：{tail}（日志：{self.logfile}） "
+                f"{tool} failed: {tail} (log: {self.logfile})"
             )
         return proc
 
@@ -273,7 +286,10 @@ class EmbeddedCluster:
         with contextlib.suppress(OSError, IndexError):
             pid = (self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
         return SetupError(
-            f"数据库已在别处运行 the cluster in {self.pgdata} is already running, in a process "
+            f"数据库已在别处运行：{self.pgdata} 中的数据库集群已在运行，但所在进程本进程看不到"
+            f"（postmaster.pid 记的进程号为 {pid}：另一个容器或 PID 命名空间）；未作任何更改。请在"
+            "它运行的地方停止它（在那里运行 'gridward db stop'），或就在那里使用它 "
+            f"the cluster in {self.pgdata} is already running, in a process "
             f"this one cannot see (postmaster.pid names pid {pid}: another container or PID "
             "namespace): nothing was changed; stop it where it runs ('gridward db stop' "
             "there), or use it from there"
@@ -289,9 +305,12 @@ class EmbeddedCluster:
         chown hint for pg/ that did not help (outside tester, item 5)."""
         if self._user is None:
             if self.logfile.exists() and not os.access(self.logfile, os.W_OK):
+                user = self._server_user_name()
                 raise SetupError(
-                    f"权限不足 the server log {self.logfile} is not writable by "
-                    f"{self._server_user_name()}: chown {self._server_user_name()}: "
+                    f"权限不足：数据库日志 {self.logfile} 不能由 {user} 写入，请把它交给 {user}"
+                    f"（chown {user}: {self.logfile}） "
+                    f"the server log {self.logfile} is not writable by "
+                    f"{user}: chown {user}: "
                     f"{self.logfile}"
                 )
             return
@@ -318,9 +337,12 @@ class EmbeddedCluster:
                 who = pwd.getpwuid(owner).pw_name
             except KeyError:
                 who = f"uid {owner}"
+            user, hint = self._server_user_name(), self._chown_hint()
             raise SetupError(
-                f"权限不足 the data folder {self.pgdata} belongs to {who}, but PostgreSQL runs "
-                f"as {self._server_user_name()} here: {self._chown_hint()}"
+                f"权限不足：数据文件夹 {self.pgdata} 属于 {who}，而此处 PostgreSQL 以 {user} 身份"
+                f"运行，请改正它的所有者（{hint}） "
+                f"the data folder {self.pgdata} belongs to {who}, but PostgreSQL runs "
+                f"as {user} here: {hint}"
             )
 
     def _check_path_reachable(self) -> None:
@@ -331,7 +353,9 @@ class EmbeddedCluster:
             mode = parent.stat().st_mode
             if not mode & 0o001 and parent.stat().st_uid != self._user.pw_uid:
                 raise SetupError(
-                    f"权限不足 the PostgreSQL user '{self._user.pw_name}' cannot enter {parent}: "
+                    f"权限不足：PostgreSQL 用户 '{self._user.pw_name}' 无法进入 {parent}；请把 "
+                    "GRIDWARD_DATA_DIR 设为它之外的文件夹（如 /var/lib/gridward） "
+                    f"the PostgreSQL user '{self._user.pw_name}' cannot enter {parent}: "
                     "set GRIDWARD_DATA_DIR to a folder outside it (e.g. /var/lib/gridward)"
                 )
 
@@ -342,7 +366,9 @@ class EmbeddedCluster:
             if path.exists():
                 if not path.is_dir():
                     raise SetupError(
-                        f"数据文件夹有误 the data folder {self.data_dir}: {path} is a file, not a "
+                        f"数据文件夹有误：数据文件夹 {self.data_dir} 中的 {path} 是文件，不是"
+                        "文件夹；请把 GRIDWARD_DATA_DIR 设为一个文件夹（不存在时会新建） "
+                        f"the data folder {self.data_dir}: {path} is a file, not a "
                         "folder: set GRIDWARD_DATA_DIR to a folder (made if missing)"
                     )
                 break
@@ -351,7 +377,10 @@ class EmbeddedCluster:
         with contextlib.suppress(OSError):
             if (self.data_dir / "PG_VERSION").exists():
                 raise SetupError(
-                    f"数据文件夹有误 {self.data_dir} is the cluster's pg folder (it holds "
+                    f"数据文件夹有误：{self.data_dir} 是数据库集群的 pg 文件夹（含 PG_VERSION），"
+                    "不是 gridward 的数据文件夹；请把 GRIDWARD_DATA_DIR 设为它的上一级 "
+                    f"{self.data_dir.parent} "
+                    f"{self.data_dir} is the cluster's pg folder (it holds "
                     "PG_VERSION), not gridward's data folder: set GRIDWARD_DATA_DIR to its "
                     f"parent {self.data_dir.parent}"
                 )
@@ -388,7 +417,11 @@ class EmbeddedCluster:
     def lost_state_error(self, why: str) -> SetupError:
         """The refusal for a real cluster whose cluster.json is missing or unreadable."""
         return SetupError(
-            f"数据库配置文件丢失 {self.state_file} is {why}; the database in {self.pgdata} is "
+            f"数据库配置文件丢失：{self.state_file} {_why_zh(why)}；{self.pgdata} 中的数据库已"
+            "保留，未删除任何内容。请从备份恢复 cluster.json，或运行 "
+            "'gridward db start --adopt' 接管该集群（为它的 gridward 角色设置新密码；仍使用旧网址"
+            "的程序须重启） "
+            f"{self.state_file} is {why}; the database in {self.pgdata} is "
             "kept, nothing was deleted: restore cluster.json from a backup, or run "
             "'gridward db start --adopt' to take the cluster back (a new password for its "
             "gridward role; programs holding the old URL must be restarted)"
@@ -399,7 +432,9 @@ class EmbeddedCluster:
         dropped. WHY: reads made it again, empty, and a nightly ``db backup`` then wrote an
         empty backup over good ones (outside tester, item 1)."""
         return SetupError(
-            f"数据库不存在 the database '{name}' is missing from the cluster in {self.pgdata}: "
+            f"数据库不存在：{self.pgdata} 的数据库集群中没有数据库 '{name}'；未新建任何内容。请用 "
+            "'gridward db restore FILE' 恢复它，或运行 'gridward db start' 新建一个空的 "
+            f"the database '{name}' is missing from the cluster in {self.pgdata}: "
             "nothing was made; bring it back with 'gridward db restore FILE', or run "
             "'gridward db start' to make it empty"
         )
@@ -409,7 +444,10 @@ class EmbeddedCluster:
         WHY: a mistyped GRIDWARD_DATA_DIR made a new, empty cluster, and a report from cron
         printed an empty table (outside tester Z2, N8)."""
         return SetupError(
-            f"数据库不存在 no gridward database in {self.data_dir}: run 'gridward db start' (or "
+            f"数据库不存在：{self.data_dir} 中没有 gridward 数据库；请先运行 'gridward db start'"
+            "（或 'gridward demo'），或把 GRIDWARD_DATA_DIR 设为存放它的文件夹，或设置 "
+            "DATABASE_URL "
+            f"no gridward database in {self.data_dir}: run 'gridward db start' (or "
             "'gridward demo') first, or set GRIDWARD_DATA_DIR to the folder that holds it, or "
             "DATABASE_URL"
         )
@@ -451,12 +489,18 @@ class EmbeddedCluster:
                 refused = self._stored_login_refused(state)
                 if refused is None:
                     raise ConflictError(
-                        f"无需接管 nothing to adopt: gridward logs in with {self.state_file}; "
+                        f"无需接管：gridward 能用 {self.state_file} 登录；--adopt 只用于 "
+                        "cluster.json 丢失、无法读取或被数据库集群拒绝的情况（它会停止集群并设置"
+                        "新密码，正在运行的 API 会被断开） "
+                        f"nothing to adopt: gridward logs in with {self.state_file}; "
                         "--adopt is only for a cluster.json that is lost, unreadable or "
                         "refused by the cluster (it stops the cluster and sets a new password, "
                         "cutting off the running API)"
                     )
-                say(f"登录被拒 the cluster refused the login in {self.state_file} ({refused})")
+                say(
+                    f"登录被拒：数据库集群拒绝了 {self.state_file} 中的登录（{refused}） "
+                    f"the cluster refused the login in {self.state_file} ({refused})"
+                )
                 return self._adopt(".refused")
             if not adopt:
                 raise self.lost_state_error(why)
@@ -469,7 +513,10 @@ class EmbeddedCluster:
         marker = self.data_dir / _INIT_MARKER
         if self.pgdata.exists():  # a half-made cluster from an interrupted init
             shutil.rmtree(self.pgdata)
-        say(f"新建数据库 creating a new database cluster in {self.pgdata}")
+        say(
+            f"新建数据库：正在 {self.pgdata} 中新建数据库集群 "
+            f"creating a new database cluster in {self.pgdata}"
+        )
         marker.touch()
         self.pgdata.mkdir(mode=0o700)
         self._give_to_server_user(self.pgdata)
@@ -508,7 +555,9 @@ class EmbeddedCluster:
 
     def _nothing_to_adopt(self) -> ConflictError:
         return ConflictError(
-            f"无需接管 nothing to adopt: there is no database cluster in {self.pgdata}: "
+            f"无需接管：{self.pgdata} 中没有数据库集群；请不带 --adopt 运行 'gridward db start' "
+            "新建一个，或把 GRIDWARD_DATA_DIR 设为存放该集群的文件夹 "
+            f"nothing to adopt: there is no database cluster in {self.pgdata}: "
             "run 'gridward db start' without --adopt to create one, or set "
             "GRIDWARD_DATA_DIR to the folder that holds the cluster"
         )
@@ -543,7 +592,7 @@ class EmbeddedCluster:
             return f"nothing answers on port {state.port}"
         return None
 
-    def _client_backends(self) -> list[str]:
+    def _client_backends(self) -> list[Client]:
         """Who is connected to the running cluster, read from its processes' titles. WHY not
         pg_stat_activity: ``adopt`` has no login that works (that is why it adopts)."""
         try:
@@ -555,7 +604,11 @@ class EmbeddedCluster:
             # hidepid, another user's server): nobody would be found, and adopt went ahead
             # and cut off whoever was connected (tester Z3)
             raise SetupError(
-                f"无法检查连接 cannot see the processes of the cluster in {self.pgdata} "
+                f"无法检查连接：看不到 {self.pgdata} 中数据库集群的进程（服务器进程 {postmaster} "
+                f"不在 {PROC} 中：/proc 以 hidepid 挂载，或是其他用户的服务器），因此无法检查谁在"
+                "连接；未作任何更改。请先停止 API 和所有 tracks worker，再运行 'gridward db "
+                "stop'，然后运行 'gridward db start --adopt' "
+                f"cannot see the processes of the cluster in {self.pgdata} "
                 f"(server pid {postmaster} is not in {PROC}: /proc mounted with hidepid, or "
                 "another user's server), so who is connected cannot be checked: nothing was "
                 "changed; stop the API and every tracks worker, then 'gridward db stop', "
@@ -574,7 +627,12 @@ class EmbeddedCluster:
                 continue
             m = _BACKEND_TITLE.match(title.strip())
             if m:
-                found.append(f"{m[1]} on database {m[2]} from {m[3]}")
+                found.append(
+                    Client(
+                        f"{m[1]} on database {m[2]} from {m[3]}",
+                        f"用户 {m[1]}，来自 {m[3]}，数据库 {m[2]}",
+                    )
+                )
         return found
 
     def _adopt(self, keep_as: str) -> ClusterState:
@@ -583,23 +641,33 @@ class EmbeddedCluster:
         untouched). The old cluster.json is kept beside, named ``cluster.json<keep_as>``.
         Refused while other programs are connected (they would be cut off)."""
         if self.is_running():
-            refuse_if_in_use(self._client_backends, f"the cluster in {self.pgdata}", "adopt")
+            refuse_if_in_use(
+                self._client_backends,
+                f"the cluster in {self.pgdata}",
+                "adopt",
+                f"{self.pgdata} 中的数据库集群",
+                "再接管（gridward db start --adopt）",
+            )
             self._stop_server()
-            say("已停止数据库 stopped the running cluster to adopt it")
+            say(
+                "已停止数据库：为接管而停止了正在运行的集群 stopped the running cluster to adopt it"
+            )
         password = secrets.token_urlsafe(24)
         out = self._run(
             [self.bins["postgres"], "--single", "-D", str(self.pgdata), "postgres"],
             stdin=f"ALTER ROLE \"{_DB_USER}\" WITH LOGIN PASSWORD '{password}'\n",
         )
         if "ERROR" in out.stdout + out.stderr:
+            last = (out.stdout + out.stderr).strip().splitlines()[-1]
             raise SetupError(
-                f"无法接管数据库 could not set the password of role '{_DB_USER}' in "
-                f"{self.pgdata}: {(out.stdout + out.stderr).strip().splitlines()[-1]}"
+                f"无法接管数据库：无法在 {self.pgdata} 中为角色 '{_DB_USER}' 设置密码（{last}） "
+                f"could not set the password of role '{_DB_USER}' in "
+                f"{self.pgdata}: {last}"
             )
         if self.state_file.exists():
             kept = _unused_name(self.state_file.with_name(_STATE_FILE + keep_as))
             self.state_file.replace(kept)
-            say(f"旧登录文件已保留 the old cluster.json is kept as {kept.name}")
+            say(f"旧登录文件已保留为 {kept.name} the old cluster.json is kept as {kept.name}")
         state = ClusterState(port=self.requested_port or _free_port(), password=password)
         self._write_state(state)
         return state  # 已接管 is said by start(), once the cluster runs with it
@@ -634,7 +702,10 @@ class EmbeddedCluster:
             self.stop_marker.unlink(missing_ok=True)
             self._ensure_database(state, quiet=new, create=create or adopt)
             if adopt:  # WHY after: it said so, then the start failed (outside tester, item 5)
-                say(f"已接管数据库 adopted the cluster in {self.pgdata}")
+                say(
+                    f"已接管数据库：{self.pgdata} 中的数据库集群 "
+                    f"adopted the cluster in {self.pgdata}"
+                )
             return state
 
     def _start_server(self, state: ClusterState) -> None:
@@ -643,7 +714,9 @@ class EmbeddedCluster:
         elif not _port_free(state.port):
             old, state.port = state.port, _free_port()
             say(
-                f"端口已变更 port {old} is in use: the embedded database now listens on "
+                f"端口已变更：端口 {old} 已被占用，内置数据库改为监听 {state.port}；请重启仍使用"
+                "旧网址的程序，或设置 GRIDWARD_PG_PORT 固定一个端口 "
+                f"port {old} is in use: the embedded database now listens on "
                 f"{state.port}; restart programs that use the old URL, or set "
                 "GRIDWARD_PG_PORT to keep one port"
             )
@@ -691,7 +764,9 @@ class EmbeddedCluster:
         text = "\n".join(lines)
         if "Address already in use" in text or "could not bind" in text:
             return SetupError(
-                f"端口已被占用 port {state.port} is already in use: set GRIDWARD_PG_PORT to a "
+                f"端口已被占用：端口 {state.port} 已被占用；请把 GRIDWARD_PG_PORT 设为空闲端口，"
+                "或停止占用它的程序 "
+                f"port {state.port} is already in use: set GRIDWARD_PG_PORT to a "
                 "free port or stop what uses it"
             )
         elsewhere = self._running_elsewhere(text)
@@ -699,13 +774,18 @@ class EmbeddedCluster:
             return elsewhere
         if "Permission denied" in text or "wrong ownership" in text:
             cause = next(ln for ln in lines if "Permission denied" in ln or "ownership" in ln)
-            return SetupError(f"权限不足 {cause.strip()}: {self._chown_hint()}")
+            shown, hint = cause.strip(), self._chown_hint()
+            return SetupError(
+                f"权限不足（{shown}）：请改正数据文件夹的所有者（{hint}） {shown}: {hint}"
+            )
         cause = next(
             (ln for ln in reversed(lines) if any(w in ln for w in ("FATAL", "PANIC", "ERROR"))),
             lines[-1] if lines else f"exit code {proc.returncode}",
         )
+        shown = cause.strip()
         return SetupError(
-            f"数据库无法启动 PostgreSQL did not start: {cause.strip()} (log: {self.logfile})"
+            f"数据库无法启动：PostgreSQL 未能启动：{shown}（日志：{self.logfile}） "
+            f"PostgreSQL did not start: {shown} (log: {self.logfile})"
         )
 
     def stop(self) -> bool:
@@ -738,12 +818,14 @@ class EmbeddedCluster:
     def stopped_error(self, stopped: dict[str, str]) -> SetupError:
         """The refusal of a command that only reads, on a cluster an admin stopped."""
         return ClusterStopped(
-            f"数据库已停止 the database in {self.pgdata} was stopped with 'gridward db stop' "
+            f"数据库已停止：{self.pgdata} 中的数据库已于 {stopped['at']} 由 {stopped['by']} 用 "
+            "'gridward db stop' 停止；未启动任何内容。请运行 'gridward db start' 重新启动 "
+            f"the database in {self.pgdata} was stopped with 'gridward db stop' "
             f"(at {stopped['at']}, by {stopped['by']}): nothing was started; run 'gridward db "
             "start' to start it again"
         )
 
-    def connected_programs(self) -> list[str]:
+    def connected_programs(self) -> list[Client]:
         """Other programs connected to the running cluster, by name (``gridward serve [4242]
         from 127.0.0.1``: pg_stat_activity, with the stored login), or by their server
         processes (:meth:`_client_backends`) when that login is refused."""
@@ -764,9 +846,9 @@ class EmbeddedCluster:
                 ).fetchall()
         except (LoginRefused, psycopg.Error):
             return self._client_backends()
-        return [f"{app} from {addr} on database {db}" for app, addr, db in rows]
+        return [Client.of(app, addr, db) for app, addr, db in rows]
 
-    def stop_by_admin(self, force: bool = False) -> tuple[bool, list[str]]:
+    def stop_by_admin(self, force: bool = False) -> tuple[bool, list[Client]]:
         """``gridward db stop``: stop the server and mark it stopped, so that a command that
         only reads (a report from cron) does not start it again; only the commands that set
         things up do (``create``), ``db start`` first. Refused (数据库正在使用, naming them)
@@ -780,7 +862,7 @@ class EmbeddedCluster:
             running = self.is_running()
             if not running and self.runs_elsewhere():
                 raise self.elsewhere_error()
-            cut: list[str] = []
+            cut: list[Client] = []
             if running:
                 if force:
                     cut = self.connected_programs()
@@ -789,6 +871,8 @@ class EmbeddedCluster:
                         self.connected_programs,
                         f"the cluster in {self.pgdata}",
                         "'gridward db stop' (or 'gridward db stop --force' to cut them off)",
+                        f"{self.pgdata} 中的数据库集群",
+                        "再运行 'gridward db stop'（或用 'gridward db stop --force' 强行断开它们）",
                     )
                 self._stop_server()
             at = city_now().strftime("%Y-%m-%d %H:%M:%S%z")
@@ -830,7 +914,8 @@ class EmbeddedCluster:
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
                     raise SetupError(
-                        f"数据库无法连接 embedded PostgreSQL did not accept connections: {exc}"
+                        f"数据库无法连接：内置 PostgreSQL 不接受连接（{exc}） "
+                        f"embedded PostgreSQL did not accept connections: {exc}"
                     ) from None
                 time.sleep(0.2)
 
@@ -849,13 +934,23 @@ class EmbeddedCluster:
             if not exists:
                 if not quiet:
                     say(
-                        f"新建空数据库 the database '{state.database}' was missing: created it "
+                        f"新建空数据库：数据库 '{state.database}' 不存在，已新建一个空的（要找回"
+                        "数据：gridward db restore FILE） "
+                        f"the database '{state.database}' was missing: created it "
                         "empty (to bring data back: gridward db restore FILE)"
                     )
                 conn.execute(f'CREATE DATABASE "{state.database}"')
         if not exists:  # an existing one got PostGIS when made (and migrations ensure it)
             with self._connect(state, state.database, autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+def _why_zh(why: str) -> str:
+    """Why cluster.json cannot be used (state_and_problem's "missing", "unreadable: …"), in
+    Chinese."""
+    if why == "missing":
+        return "不存在"
+    return f"无法读取（{why.removeprefix('unreadable: ')}）"
 
 
 def _write_json(path: Path, data: dict, mode: int | None = None) -> None:

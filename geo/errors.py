@@ -163,6 +163,13 @@ def chinese_first(message: str, status: int) -> str:
     return f"{tag} {message}"
 
 
+# what an id names, and how to find one, in the Chinese part of parse_row_id's refusal
+_ROW_ZH = {
+    "duty": ("职责", "请填 gridward assign set 打印的整数（职责编号）"),
+    "track": ("轨迹", "请填上传时打印的整数（轨迹编号，GET /tracks 可列出）"),
+}
+
+
 def parse_row_id(value: Any, what: str, hint: str) -> int:
     """A database id (1 … 2³¹−1) given as a number or text; InputError "编号 'x' 无效 …
     ``what`` 'x' is not a ``what`` id: ``hint``" otherwise (a CLI argument or a JSON field,
@@ -170,7 +177,9 @@ def parse_row_id(value: Any, what: str, hint: str) -> int:
     shown = str(value).strip()
     ok = shown.isascii() and shown.isdigit() and len(shown) <= 10
     if isinstance(value, bool) or not ok or not 0 < int(shown) < 2**31:
+        what_zh, hint_zh = _ROW_ZH.get(what, (what, hint))
         raise InputError(
-            f"编号 '{shown[:40]}' 无效，须为正整数 {what} '{shown[:40]}' is not a {what} id: {hint}"
+            f"{what_zh}编号 '{shown[:40]}' 无效，须为正整数；{hint_zh}。 "
+            f"{what} '{shown[:40]}' is not a {what} id: {hint}"
         )
     return int(shown)

@@ -89,7 +89,8 @@ class Settings(BaseSettings):
         if not v.is_absolute():
             meant = v.expanduser() if str(v).startswith("~") else Path.cwd() / v
             raise ValueError(
-                "须为绝对路径 "
+                "须为绝对路径（相对路径在不同目录下运行命令时指向不同的文件夹）：是否想写 "
+                f"GRIDWARD_DATA_DIR={meant.absolute()}？ "
                 "must be an absolute path (a relative one names another folder wherever a "
                 f"command runs): did you mean GRIDWARD_DATA_DIR={meant.absolute()}?"
             )
@@ -186,7 +187,7 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
             raise ValueError(
-                "时区无效，请用 Asia/Shanghai 这样的 IANA 名称 "
+                f"时区无效：{v[:60]!r} 不是 IANA 时区名，请用 Asia/Shanghai 这样的名称 "
                 f"unknown time zone {v[:60]!r}: use an IANA name like Asia/Shanghai"
             ) from None
         return v
@@ -268,7 +269,7 @@ class Settings(BaseSettings):
         name = v.strip().upper()
         if name not in LOG_LEVELS:
             raise ValueError(
-                "日志级别有误，请用 DEBUG、INFO、WARNING 或 ERROR "
+                f"日志级别有误：{v[:20]!r}，请用 DEBUG、INFO、WARNING 或 ERROR "
                 f"unknown log level {v[:20]!r}: use DEBUG, INFO, WARNING or ERROR"
             )
         return name

@@ -178,7 +178,8 @@ def test_password_and_list_flag_a_token_still_under_the_old_hmac(db, cli, secret
     assert "users revoke --token" in r.stderr and "users tokens NAME" in r.stderr
     r = cli("users", "password", "t-lg2")
     assert r.exit_code == 0, r.output
-    assert "仍有效的 API 令牌 2 (1 旧式) API token(s) still valid" in r.stdout, r.stdout
+    assert "仍有效的 API 令牌：2 个（其中 1 个旧式）" in r.stdout, r.stdout
+    assert "2 (1 旧式) API token(s) still valid" in r.stdout, r.stdout
     assert "旧式令牌" in r.stderr and f"token(s) {tid}:" in r.stderr, r.stderr
     assert "users revoke --token" in r.stderr
     secret("the-old-secret-" + "g" * 30)
@@ -187,7 +188,8 @@ def test_password_and_list_flag_a_token_still_under_the_old_hmac(db, cli, secret
     row = next(line for line in r.stdout.splitlines() if line.startswith("t-lg2\t"))
     assert row.split("\t")[-1] == "2" and "旧式令牌" not in r.stderr, (row, r.stderr)
     r = cli("users", "password", "t-lg2")
-    assert "令牌 2 API token(s) still valid" in r.stdout and "旧式令牌" not in r.stderr
+    assert "令牌：2 个；" in r.stdout and "旧式令牌" not in r.stderr
+    assert " 2 API token(s) still valid" in r.stdout
 
 
 def test_users_tokens_lists_the_ids_users_revoke_takes(db, cli) -> None:
@@ -248,7 +250,8 @@ def test_users_set_changes_role_and_areas_and_ends_sign_ins_when_rights_shrink(
     assert r.exit_code == 0 and "0 sign-in(s) ended" in r.output, r.output
     # only what changed is printed: no "role planner -> planner" (re-tester T35, F10)
     assert r.output.startswith(
-        "已修改 user t-mv: areas 110108020 -> 110108020,110108015; 0 sign-in(s) ended"
+        "已修改账号 t-mv：区域 110108020 → 110108020,110108015；结束了 0 个登录 "
+        "user t-mv: areas 110108020 -> 110108020,110108015; 0 sign-in(s) ended"
     ), r.output
     assert accounts.verify_token(db, sign_in).area_codes == ("110108020", "110108015")
     # another subdistrict only: 110108020 lost, the sign-in ends, the phone's token stays
@@ -259,7 +262,8 @@ def test_users_set_changes_role_and_areas_and_ends_sign_ins_when_rights_shrink(
     # an area for a viewer: refused by the check of 'users add', nothing changed
     code, err = _main(monkeypatch, capsys, "users", "set", "t-mv", "--role", "viewer",
                       "--area", "110108015")  # fmt: skip
-    assert code == 2 and len(err) == 1 and err[0].startswith("error: 只有规划员有管辖区域 ")
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: 只有规划员有管辖区域：")
+    assert "查看员可查看所有区域" in err[0], err
     assert ": a viewer reads every area" in err[0], err
     # and for an admin: "an admin", not "a admin" (outside tester Z2, minor)
     code, err = _main(monkeypatch, capsys, "users", "set", "t-mv", "--role", "admin",
@@ -302,7 +306,8 @@ def test_the_last_active_admin_keeps_their_rights(db, cli, monkeypatch, capsys) 
     for args in (("users", "set", "t-root", "--role", "viewer"), ("users", "revoke", "t-root")):
         code, err = _main(monkeypatch, capsys, *args)
         assert code != 0 and len(err) == 1, err
-        assert err[0].startswith("error: 不能移除最后一位管理员 't-root' is the last"), err
+        assert err[0].startswith("error: 不能移除最后一位管理员：'t-root' 是唯一在用的管理员"), err
+        assert "'t-root' is the last active admin" in err[0], err
     with db.connect() as conn:
         row = conn.execute(select(USERS).where(USERS.c.username == "t-root")).one()
     assert row.role == "admin" and row.active

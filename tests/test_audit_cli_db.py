@@ -70,7 +70,10 @@ def test_audit_names_an_unknown_action_or_actor(db, pg_url, monkeypatch, run_inp
         res = run_inproc("audit", "--action", "zzaudit.set")
         assert res.returncode == 2 and res.stdout == "", res
         lines = res.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: 未知操作 no such action"), lines
+        assert len(lines) == 1 and lines[0].startswith("error: 未知操作：审计日志中没有操作 "), (
+            lines
+        )
+        assert "no such action 'zzaudit.set' in the audit log; known: " in lines[0], lines
         assert "'zzaudit.set'" in lines[0] and "zzaudit.update" in lines[0], lines
         # a known action that matches nothing under the other filters: empty, valid
         res = run_inproc("audit", "--action", "zzaudit.update", "--since", "2999-01-01")
@@ -79,12 +82,14 @@ def test_audit_names_an_unknown_action_or_actor(db, pg_url, monkeypatch, run_inp
         # an actor that never occurs: named, with the case that does
         res = run_inproc("audit", "--actor", "ALICE")
         assert res.returncode == 2, res
-        assert res.stderr.startswith("error: 无此操作者 no such actor 'ALICE'"), res.stderr
+        assert res.stderr.startswith("error: 无此操作者：审计日志中没有 'ALICE'"), res.stderr
+        assert "是否想找 'alice'" in res.stderr and "no such actor 'ALICE'" in res.stderr
         assert "did you mean 'alice'" in res.stderr, res.stderr
         # an account that changed nothing: an empty answer, said on stderr
         res = run_inproc("audit", "--actor", quiet)
         assert res.returncode == 0, res
-        assert res.stderr.startswith(f"无审计记录 account '{quiet}' has no entries"), res.stderr
+        assert res.stderr.startswith(f"无审计记录：账号 '{quiet}' 在审计日志中没有记录"), res.stderr
+        assert f"account '{quiet}' has no entries" in res.stderr, res.stderr
         # that account's name in the wrong case: the hint comes from the accounts (Z3)
         res = run_inproc("audit", "--actor", quiet.upper())
         assert res.returncode == 2, res
@@ -176,6 +181,8 @@ def test_a_sign_in_lock_is_audited_and_logged_once(db, caplog) -> None:
     assert locks == [{"username": "locked-one", "address": "testclient", "scope": "account"}]
     lines = [r.getMessage() for r in caplog.records if r.name == "gridward.auth"]
     assert lines == [
-        "登录已锁定 sign-ins locked for user 'locked-one' from testclient after too many "
+        "登录已锁定（账号 'locked-one'，来自 testclient）：登录失败次数过多，最长锁定 5 分钟；"
+        "'gridward users unlock locked-one' 可解除 "
+        "sign-ins locked for user 'locked-one' from testclient after too many "
         "failures (up to 5 min; 'gridward users unlock locked-one' lifts it)"
     ], lines

@@ -207,14 +207,14 @@ def test_an_area_for_anyone_but_a_planner_is_refused(
         get_settings.cache_clear()
     assert ended.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: 只有规划员有管辖区域 "), lines
+    assert len(lines) == 1 and lines[0].startswith("error: 只有规划员有管辖区域："), lines
     article = "an" if role[0] in "aeiou" else "a"
     assert f"{article} {role} " in lines[0] and "110108015" in lines[0]
     with clean.connect() as conn:
         assert conn.execute(select(USERS.c.id).where(USERS.c.username == "t-vv")).first() is None
         with pytest.raises(InputError, match="scopes a planner only") as refused:
             accounts.create_user(conn, "t-vv", "long enough", role, ["110108015"])
-    assert str(refused.value).startswith("只有规划员有管辖区域 ")
+    assert str(refused.value).startswith("只有规划员有管辖区域：--area 只用于规划员")
 
 
 def test_demo_rerun_names_the_admin_and_users_password_sets_a_new_one(

@@ -136,7 +136,8 @@ def test_a_database_that_fails_is_one_line_exit_1() -> None:
     )
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 1 and len(lines) == 1, res.stderr
-    assert lines[0].startswith("error: 无法连接数据库 database error (OperationalError): ")
+    assert lines[0].startswith("error: 无法连接数据库（数据库错误（OperationalError）：")
+    assert " database error (OperationalError): " in lines[0], lines
     assert "Traceback" not in res.stderr + res.stdout
 
 

@@ -146,7 +146,10 @@ def test_a_full_disk_is_named_not_a_lost_connection(tmp_path: Path) -> None:
     here = Settings(data_dir=tmp_path, database_url=None)
     full = db_failure(psycopg.errors.DiskFull("could not extend file: No space left on device"))
     assert full is not None
-    assert failure_line(full, here).startswith("磁盘已满 disk full")
+    assert failure_line(full, here).startswith("磁盘已满：No space left on device（")
+    assert "disk full: No space left on device (database error (DiskFull)" in failure_line(
+        full, here
+    )
 
     cut = db_failure(psycopg.OperationalError("server closed the connection unexpectedly"))
     assert cut is not None
@@ -156,4 +159,5 @@ def test_a_full_disk_is_named_not_a_lost_connection(tmp_path: Path) -> None:
         "device\n2025-01-01 LOG:  all server processes terminated; reinitializing\n"
     )
     line = failure_line(cut, here)
-    assert line.startswith("磁盘已满 disk full") and "postgres.log" in line, line
+    assert line.startswith("磁盘已满：") and "postgres.log" in line, line
+    assert " disk full: " in line and "请清理数据库所在磁盘的空间" in line, line

@@ -96,7 +96,7 @@ def test_cluster_json_lost_or_odd_never_deletes_the_data(folder: Path, capsys) -
     assert _scalar(adopted.url, "SELECT x FROM kept") == 42
     assert adopted.password != state.password
     # a new cluster is announced, so a stray one made elsewhere is noticed (H2)
-    assert "新建数据库 creating a new database cluster in" in created
+    assert "新建数据库：正在 " in created and " creating a new database cluster in" in created
 
 
 def test_no_cluster_yet_and_setup_errors_read_as_set_up_problems(folder: Path) -> None:
@@ -422,7 +422,9 @@ def test_port_in_use_is_named_and_a_moved_port_is_said(folder: Path, capsys) -> 
             EmbeddedCluster(folder, port=first.port, fast=True).start()
     line = chinese_first(caught.value.message, caught.value.status_code)
     said_moved = f"port {first.port} is in use" in err and str(moved.port) in err
-    named_port = line.startswith(f"端口已被占用 port {first.port} is already in use")
+    named_port = line.startswith(f"端口已被占用：端口 {first.port} 已被占用；") and (
+        f" port {first.port} is already in use" in line
+    )
     assert (said_moved, named_port) == (True, True), (err, line)
     assert "GRIDWARD_PG_PORT" in line and "服务暂不可用" not in line
 
@@ -487,7 +489,10 @@ def test_a_stale_cluster_json_is_named_and_adopt_takes_the_cluster_back(
     with pytest.raises(SetupError) as err:
         EmbeddedCluster(folder, fast=True).start()
     msg = err.value.message
-    assert msg.startswith("数据库拒绝登录 the embedded database refused the login"), msg
+    assert msg.startswith(f"数据库拒绝登录：内置数据库拒绝了 {cluster.state_file} 中保存的登录"), (
+        msg
+    )
+    assert " the embedded database refused the login stored in " in msg, msg
     assert str(cluster.state_file) in msg and "password authentication failed" in msg, msg
     assert "gridward db start --adopt" in msg and "GRIDWARD_DATA_DIR" in msg, msg
     refused = 'connection failed: … FATAL:  password authentication failed for user "gridward"'
@@ -505,8 +510,13 @@ def test_a_stale_cluster_json_is_named_and_adopt_takes_the_cluster_back(
     with psycopg.connect(real, application_name="bi-tool") as held:
         with pytest.raises(ConflictError) as busy:
             EmbeddedCluster(folder, fast=True).start(adopt=True)
-        assert busy.value.message.startswith("数据库正在使用 1 other connection(s)"), busy.value
-        assert "gridward on database gridward from 127.0.0.1" in busy.value.message
+        said = busy.value.message
+        assert said.startswith(
+            f"数据库正在使用：{cluster.pgdata} 中的数据库集群还有 1 个其他连接"
+        ), said
+        assert "用户 gridward，来自 127.0.0.1，数据库 gridward" in said, said
+        assert " 1 other connection(s) to " in said, said
+        assert "gridward on database gridward from 127.0.0.1" in said
         assert held.execute("SELECT 1").fetchone() == (1,)  # not cut off
         # /proc hiding the server's processes (hidepid): refused, not a blind go-ahead (Z3)
         with monkeypatch.context() as m:
@@ -573,7 +583,9 @@ def test_commands_that_only_read_never_make_a_cluster(tmp_path: Path) -> None:
         assert out.returncode == 3, (cmd, out.stdout, out.stderr)
         lines = out.stderr.splitlines()
         assert lines == [
-            f"error: 数据库不存在 no gridward database in {typo}: run 'gridward db start' (or "
+            f"error: 数据库不存在：{typo} 中没有 gridward 数据库；请先运行 'gridward db start'"
+            "（或 'gridward demo'），或把 GRIDWARD_DATA_DIR 设为存放它的文件夹，或设置 "
+            f"DATABASE_URL no gridward database in {typo}: run 'gridward db start' (or "
             "'gridward demo') first, or set GRIDWARD_DATA_DIR to the folder that holds it, or "
             "DATABASE_URL"
         ], (cmd, out.stderr)
@@ -594,7 +606,8 @@ def test_commands_that_only_read_never_make_a_cluster(tmp_path: Path) -> None:
     out = _cli({**env, "GRIDWARD_DATA_DIR": "gw/data"}, "report", "daily", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert out.stderr.startswith(
-        "error: 设置有误 setting GRIDWARD_DATA_DIR: 须为绝对路径 must be an "
+        "error: 设置有误：GRIDWARD_DATA_DIR 须为绝对路径（相对路径在不同目录下运行命令时指向不同的"
+        f"文件夹）：是否想写 GRIDWARD_DATA_DIR={tmp_path / 'gw' / 'data'}？ must be an "
     ), out
     assert f"did you mean GRIDWARD_DATA_DIR={tmp_path / 'gw' / 'data'}?" in out.stderr
     assert not (tmp_path / "gw").exists()
@@ -623,7 +636,8 @@ def test_commands_that_set_a_city_up_make_the_cluster(cmd) -> None:
             input="a long enough password\n",
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
-        assert f"新建数据库 creating a new database cluster in {fresh}" in out.stderr, out.stderr
+        assert f"新建数据库：正在 {fresh / 'pg'} 中新建数据库集群 " in out.stderr, out.stderr
+        assert f"creating a new database cluster in {fresh}" in out.stderr, out.stderr
         url = EmbeddedCluster(fresh).read_state().url  # type: ignore[union-attr]
         table = "users" if cmd[0] == "users" else "areas"
         assert _scalar(url, f"SELECT count(*) FROM {table}") > 0
@@ -651,7 +665,8 @@ def test_restore_onto_a_new_machine_makes_the_cluster_and_is_audited(served) -> 
     try:
         out = _cli(new_env, "db", "restore", str(dump))
         assert out.returncode == 0, out.stderr
-        assert "新建数据库 creating a new database cluster in" in out.stderr, out.stderr
+        assert "新建数据库：正在 " in out.stderr, out.stderr
+        assert " creating a new database cluster in" in out.stderr, out.stderr
         made = out.stdout.split(" was made at ", 1)[1].split(";", 1)[0]
         out = _cli(new_env, "audit", "--action", "db.restore")
         assert out.returncode == 0, out.stderr
@@ -735,7 +750,8 @@ def test_backup_refuses_to_overwrite_what_is_not_a_backup(served, tmp_path) -> N
     # a folder that exists but takes no new file (re-tester T35, F10: it named the .partial)
     out = _cli(env, "db", "backup", "/proc/gridward.dump")
     assert out.returncode == 2 and out.stderr.count("error:") == 1, out.stderr
-    assert "备份文件无法写入 cannot write /proc/gridward.dump" in out.stderr, out.stderr
+    assert "备份文件无法写入：无法写入 /proc/gridward.dump（" in out.stderr, out.stderr
+    assert " cannot write /proc/gridward.dump: " in out.stderr, out.stderr
     assert ".partial" not in out.stderr
 
 
@@ -839,7 +855,8 @@ def test_restore_clears_what_failed_restores_left_and_takes_only_backups(served)
     assert _cli(env, "db", "backup", str(dump)).returncode == 0
     _scalar(root + "/postgres", "CREATE DATABASE gridward_restore_dead1", autocommit=True)
     out = _cli(env, "db", "status")
-    assert out.returncode == 0 and "遗留数据库 database 'gridward_restore_dead1' (" in out.stdout
+    assert out.returncode == 0 and "遗留数据库：数据库 'gridward_restore_dead1'（" in out.stdout
+    assert " database 'gridward_restore_dead1' (" in out.stdout, out.stdout
 
     plain = cluster.data_dir.parent / "plain.sql"
     plain.write_text("--\n-- PostgreSQL database dump\n--\n")
@@ -850,7 +867,8 @@ def test_restore_clears_what_failed_restores_left_and_takes_only_backups(served)
 
     out = _cli(env, "db", "restore", str(dump), "--force")
     assert out.returncode == 0, out.stderr
-    assert "已清理 removed database 'gridward_restore_dead1'" in out.stdout, out.stdout
+    assert "已清理：已删除一次未完成的恢复留下的数据库 'gridward_restore_dead1'" in out.stdout
+    assert " removed database 'gridward_restore_dead1' (" in out.stdout, out.stdout
     left = "SELECT count(*) FROM pg_database WHERE datname LIKE 'gridward\\_re%'"
     assert _scalar(root + "/postgres", left) == 0
     assert "遗留数据库" not in _cli(env, "db", "status").stdout
@@ -896,7 +914,8 @@ def test_restore_keeps_the_audit_trail_made_after_the_backup(served) -> None:
         lost = conn.execute(text(person), {"x": "lost-by-restore"}).scalar_one()
     engine.dispose()
     out = _cli(env, "db", "restore", str(dump), "--force")
-    assert out.returncode == 0 and "审计记录 2 audit entries" in out.stdout, out.stdout
+    assert out.returncode == 0 and "审计记录：备份之后的 2 条审计记录" in out.stdout, out.stdout
+    assert " 2 audit entries made after the backup were carried over" in out.stdout
     engine = create_engine(state.url)
     try:
         with engine.connect() as conn:

@@ -115,7 +115,7 @@ def test_an_upgrade_gives_old_tracks_their_digest_and_a_redated_copy_is_refused(
     after = _walk_keys(eng)
     assert after[ta] == upload[ta] and after[tb] == upload[tb], (after, upload)
     assert after[tc] == (None, None, None)
-    assert "升级数据库 migrating the database schema 0019 → 0021" in err, err
+    assert "升级数据库：数据库结构 0019 → 0021 migrating the database schema 0019 → 0021" in err
     assert "补算轨迹指纹" in err and f"cannot be read; copies of them are not found): {tc}" in err
     # the old walks sent again a day and 21 h on: refused as on a fresh install
     for walk, name, make in ((a, "a2.csv", _csv), (b, "b2.gpx", _gpx)):
@@ -140,7 +140,7 @@ def test_an_up_to_date_database_migrates_silently(
     capsys.readouterr()
     migrate(eng)
     assert capsys.readouterr().err.splitlines() == [
-        "升级数据库 migrating the database schema 0014 → 0021"
+        "升级数据库：数据库结构 0014 → 0021 migrating the database schema 0014 → 0021"
     ]
     migrate(eng)
     assert capsys.readouterr().err == ""
@@ -162,7 +162,8 @@ def test_a_failing_migration_names_its_own_reason(scratch: tuple[str, Engine], p
         with pytest.raises(SetupError) as failed:
             migrate(weak)
         assert failed.value.message == (
-            "数据库升级失败 migration 0001 failed: permission denied for schema public"
+            "数据库升级失败：迁移 0001 失败（permission denied for schema public） "
+            "migration 0001 failed: permission denied for schema public"
         )
         res = _cli(limited.render_as_string(hide_password=False), "report", "daily")
         assert res.returncode == 3 and res.stderr.splitlines() == [f"error: {failed.value.message}"]
@@ -193,7 +194,7 @@ def test_a_role_that_cannot_create_postgis_is_told_who_can(
             migrate(weak)
         message = failed.value.message
         assert message.startswith(
-            '缺少 PostGIS 扩展 permission denied to create extension "postgis"'
+            '缺少 PostGIS 扩展（permission denied to create extension "postgis"）：须先由超级用户'
         )
         assert "a superuser must run CREATE EXTENSION postgis in database" in message
     finally:
@@ -217,7 +218,9 @@ def test_a_database_newer_than_the_code_is_one_line(
             conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
         r = client.get("/health")
     want = (
-        "数据库版本较新 the database schema (0999) is newer than this gridward (0021): install "
+        "数据库版本较新：数据库结构（0999）比本 gridward 的（0021）新；请安装较新的 gridward，"
+        "或恢复升级前做的备份 "
+        "the database schema (0999) is newer than this gridward (0021): install "
         "the newer gridward or restore a backup made before the upgrade"
     )
     assert r.status_code == 503 and r.json()["error"] == want, r.text
@@ -231,10 +234,10 @@ def test_a_database_newer_than_the_code_is_one_line(
 @pytest.mark.parametrize(
     ("what", "tag"),
     [
-        ("password", "数据库登录失败 database error (OperationalError): "),
-        ("database", "数据库不存在 database error (OperationalError): "),
-        ("port", "无法连接数据库 database error (OperationalError): "),
-        ("host", "数据库主机未知 database error (OperationalError): "),
+        ("password", "数据库登录失败（数据库错误（OperationalError）："),
+        ("database", "数据库不存在（数据库错误（OperationalError）："),
+        ("port", "无法连接数据库（数据库错误（OperationalError）："),
+        ("host", "数据库主机未知（数据库错误（OperationalError）："),
     ],
     ids=["password", "database", "port", "host"],
 )
@@ -252,12 +255,17 @@ def test_database_url_failures_read_chinese_first(pg_url: str, what: str, tag: s
     lines = res.stderr.splitlines()
     assert res.returncode == 1 and len(lines) == 1, res.stderr
     assert lines[0].startswith(f"error: {tag}") and "DATABASE_URL" in lines[0], lines
+    # the remedy in Chinese too, then the English as it was (tester T36, F7)
+    assert "请检查 DATABASE_URL" in lines[0], lines
+    assert " database error (OperationalError): " in lines[0], lines
 
 
 def test_a_url_of_another_database_says_postgresql_is_needed() -> None:
     """L3: DATABASE_URL=mysql://… was a 52-line traceback (No module named 'MySQLdb')."""
     res = _cli("mysql://gw:secret@localhost/gridward", "report", "daily")
     assert res.returncode == 2 and res.stderr.splitlines() == [
-        "error: 设置有误 setting DATABASE_URL: gridward needs PostgreSQL with PostGIS: give a "
+        "error: 设置有误：DATABASE_URL 须为装有 PostGIS 的 PostgreSQL 的网址，以 postgresql:// 或 "
+        "postgresql+psycopg:// 开头（现为 mysql://…） "
+        "setting DATABASE_URL: gridward needs PostgreSQL with PostGIS: give a "
         "postgresql:// or postgresql+psycopg:// URL (got mysql://…)"
     ], res.stderr

@@ -20,11 +20,15 @@ from tests.dbcheck import fingerprint
 MIB = 1024 * 1024
 LIMIT = MIB  # GRIDWARD_MAX_UPLOAD_BYTES in these tests
 SAID = "1 MB (1,048,576 bytes)"  # the limit as the messages state it
+SAID_ZH = "1 MB（1,048,576 字节）"  # and in their Chinese part
 
 
 def _too_big(name: str) -> str:
     """The 413 an upload of a file over the limit gets, the file named."""
-    return f"文件 {name} 过大 {name}: file too large: the limit is {SAID} per file"
+    return (
+        f"文件 {name} 过大：每个文件最多 {SAID_ZH} "
+        f"{name}: file too large: the limit is {SAID} per file"
+    )
 
 
 @pytest.fixture

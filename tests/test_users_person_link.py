@@ -70,14 +70,17 @@ def test_users_set_links_relinks_and_unlinks_a_person_audited(db, cli, monkeypat
     r = cli("users", "set", "t-st", "--person", "S12")
     assert r.exit_code == 0, r.output
     assert "person - -> 张三 (S12); 0 sign-in(s) ended" in r.output, r.output
-    assert r.output.startswith("已修改 user t-st: person - -> 张三"), r.output  # no role line
+    assert r.output.startswith("已修改账号 t-st：关联人员 - → 张三"), r.output  # no role line
     # a token reads the link afresh: the phone acts for 张三 from its next request
     assert accounts.verify_token(db, phone).person_id == zhang
     assert accounts.verify_token(db, sign_in).person_id == zhang
 
     r = cli("users", "set", "t-st", "--person", "S12")
     assert r.exit_code == 0, r.output
-    assert r.output.strip() == "未改动 user t-st unchanged: already steward, linked to 张三 (S12)"
+    assert r.output.strip() == (
+        "未改动：账号 t-st 没有变化（已是小巷管家，关联人员 张三 (S12)） "
+        "user t-st unchanged: already steward, linked to 张三 (S12)"
+    )
 
     r = cli("users", "set", "t-st", "--person", f"id:{li}")
     assert r.exit_code == 0, r.output
@@ -87,7 +90,7 @@ def test_users_set_links_relinks_and_unlinks_a_person_audited(db, cli, monkeypat
 
     code, err = _main(monkeypatch, capsys, "users", "set", "t-st", "--no-person")
     assert code == 0 and _linked(db, "t-st") is None
-    assert len(err) == 1 and err[0].startswith("warning: 账号 t-st 未关联人员 "), err
+    assert len(err) == 1 and err[0].startswith("warning: 账号 t-st 未关联人员："), err
     assert "users set t-st --person PERSON" in err[0], err
 
     details = _updates(db, uid)
@@ -108,11 +111,12 @@ def test_users_set_person_refusals_change_nothing(db, cli, monkeypatch, capsys) 
 
     code, err = _main(monkeypatch, capsys, "users", "set", "t-st", "--person", "S99")
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith("error: 人员 'S99' 不存在 person 'S99' does not exist"), err
+    assert err[0].startswith("error: 人员 'S99' 不存在"), err
+    assert "person 'S99' does not exist" in err[0], err
 
     code, err = _main(monkeypatch, capsys, "users", "set", "t-st", "--person", "S12")
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith("error: 人员 张三 (S12) 已关联账号 't-old' "), err
+    assert err[0].startswith("error: 人员 张三 (S12) 已关联账号 't-old'（在用，小巷管家）："), err
     assert "active account 't-old' (steward): unlink it first (gridward users set t-old " in err[0]
 
     code, err = _main(monkeypatch, capsys, "users", "set", "t-st", "--person", "S12",
@@ -127,9 +131,10 @@ def test_users_set_person_refusals_change_nothing(db, cli, monkeypatch, capsys) 
 
     code, err = _main(monkeypatch, capsys, "users", "set", "t-st")
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith("error: 无可修改 nothing to change: give --role, --area, --person "), (
+    assert err[0].startswith("error: 无可修改：请给出 --role、--area、--person 或 --no-person "), (
         err
     )
+    assert "nothing to change: give --role, --area, --person or --no-person" in err[0], err
     assert fingerprint(db) == before
 
     # t-old deactivated (the steward's old phone account): the person is free again
@@ -142,5 +147,47 @@ def test_users_set_person_refusals_change_nothing(db, cli, monkeypatch, capsys) 
     before = fingerprint(db)
     code, err = _main(monkeypatch, capsys, "users", "reactivate", "t-old")
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith("error: 人员 张三 (S12) 已关联账号 't-st' "), err
+    assert err[0].startswith("error: 人员 张三 (S12) 已关联账号 't-st'（在用，小巷管家）："), err
     assert fingerprint(db) == before
+
+
+def test_users_add_of_a_taken_name_says_the_name_is_taken(db, cli, monkeypatch, capsys) -> None:
+    """Outside tester T36, #12: `users add NAME --person P` for a NAME that exists (linked to P)
+    was refused for the person's link, not for the name. Now it says, Chinese first, that the
+    account exists and how to change it; nothing is written. A name that differs in case only
+    is refused too, naming the account it resembles."""
+    zhang = _person(db, "S12", "张三")
+    with db.begin() as conn:
+        accounts.create_user(conn, "t-taken", "steward password", "steward", (), zhang)
+    before = fingerprint(db)
+    for extra in (("--person", "S12"), ()):
+        code, err = _main(monkeypatch, capsys, "users", "add", "t-taken", "--role", "steward",
+                          *extra)  # fmt: skip
+        assert code == 2 and len(err) == 1, err
+        assert err[0].startswith(
+            "error: 账号 't-taken' 已存在；要修改它，请用 gridward users set t-taken "
+        ), err
+        assert "user 't-taken' already exists: change it with 'gridward users set t-taken" in err[0]
+        assert "已关联" not in err[0] and "linked" not in err[0], err
+    code, err = _main(monkeypatch, capsys, "users", "add", "T-Taken", "--role", "viewer")
+    assert code == 2 and err[0].startswith(
+        "error: 账号名仅大小写不同：'T-Taken' 与已有账号 't-taken'"
+    )
+    assert fingerprint(db) == before
+
+
+def test_users_list_shows_the_linked_persons_name_and_registry_id(db, cli) -> None:
+    """Outside tester T36, #15: `users list` showed the people.id of a linked person, which a
+    planner cannot look up; it shows the person's name and registry id (人员编号) now, "-" for
+    an account linked to nobody."""
+    zhang = _person(db, "S12", "张三")
+    with db.begin() as conn:
+        accounts.create_user(conn, "t-linked", "steward password", "steward", (), zhang)
+        accounts.create_user(conn, "t-alone", "viewer password", "viewer")
+    r = cli("users", "list")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].split("\t")[3] == "人员（人员编号） person (registry id)", lines[0]
+    rows = {ln.split("\t")[0]: ln.split("\t") for ln in lines[1:]}
+    assert rows["t-linked"][3] == "张三 (S12)", rows["t-linked"]
+    assert rows["t-alone"][3] == "-", rows["t-alone"]

@@ -244,7 +244,7 @@ def test_a_watching_worker_ends_on_what_waiting_cannot_mend(wrong, pg_url, newer
     )
     assert len(errors) == 1 and "数据库不可用" not in watching.stderr, watching.stderr
     tag = {"password": "数据库登录失败", "database": "数据库不存在", "host": "数据库主机未知"}
-    assert errors[0].startswith(f"error: {tag.get(wrong, '数据库版本较新')} "), errors
+    assert errors[0].startswith(f"error: {tag.get(wrong, '数据库版本较新')}"), errors
 
 
 def test_a_watching_worker_started_before_its_database_waits_for_it(pg_url, tmp_path):

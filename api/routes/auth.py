@@ -58,7 +58,8 @@ class TokenInfo(BaseModel):
     revoked_at: dt.datetime | None
     legacy: bool = Field(
         False,
-        description="旧式令牌: stored under the old HMAC scheme; works only while "
+        description="旧式令牌：按旧的 HMAC 方式保存，只有签发后 GRIDWARD_SECRET 一直未改时才有效，"
+        "首次使用时改按新方式保存。Stored under the old HMAC scheme; works only while "
         "GRIDWARD_SECRET is unchanged since it was made, and is re-stored on first use",
     )
 
@@ -132,14 +133,19 @@ def _record_failed_signin(
             minutes = round(limiter.window_s / 60)
             audit.record(conn, None, audit.SIGNIN_LOCKED, detail={**detail, "scope": locked})
             what = f"user {name!r} from {address}" if locked == "account" else address
+            what_zh = f"账号 {name!r}，来自 {address}" if locked == "account" else f"地址 {address}"
             lift = (
                 f"users unlock {name}"
                 if locked == "account"
                 else f"users unlock --address {address}"
             )
             _log.warning(
-                "登录已锁定 sign-ins locked for %s after too many failures (up to %d min; "
+                "登录已锁定（%s）：登录失败次数过多，最长锁定 %d 分钟；'gridward %s' 可解除 "
+                "sign-ins locked for %s after too many failures (up to %d min; "
                 "'gridward %s' lifts it)",
+                what_zh,
+                minutes,
+                lift,
                 what,
                 minutes,
                 lift,
