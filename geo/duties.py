@@ -80,6 +80,7 @@ TARGET_LABELS = {"alley": "小巷 alley", "street": "街 street", "grid": "网�
 GRID_ROLES = ("grid_leader", "grid_worker", "part_time_worker")
 # roles a target has one holder of at a time (1+N: one leader per grid)
 SOLE_ROLES = frozenset({"grid_leader"})
+_ZLEVEL = {1: "一", 2: "二", 3: "三"}
 EARLIEST = dt.date(1990, 1, 1)
 LATEST = dt.date(2100, 12, 31)
 _DAY = dt.timedelta(days=1)
@@ -111,7 +112,8 @@ def parse_role(role: str | None, kind: str | None = None) -> str:
         if kind == "street":
             return "street_chief"
         raise InputError(
-            "请指定角色：网格长、专职网格员或兼职网格员 "
+            "请指定角色：网格上的角色为网格长（grid_leader）、专职网格员（grid_worker）或兼职网格员"
+            "（part_time_worker） "
             "give the role: a grid has grid_leader (网格长), grid_worker (专职网格员) "
             "and part_time_worker (兼职网格员)"
         )
@@ -119,7 +121,7 @@ def parse_role(role: str | None, kind: str | None = None) -> str:
 
     roles = parse_roles(role)
     if len(roles) != 1:
-        raise InputError(f"只能指定一个角色 give one role, not '{role}'")
+        raise InputError(f"只能指定一个角色，'{role}' 不是一个角色 give one role, not '{role}'")
     return roles[0]
 
 
@@ -133,18 +135,36 @@ def _as_day(value: dt.date | str | None, name: str) -> dt.date | None:
             value = dt.date.fromisoformat(str(value).strip())
         except ValueError:
             raise InputError(
-                f"日期无效，请用 YYYY-MM-DD {name} '{str(value)[:40]}' is not a date (YYYY-MM-DD)"
+                f"{_zname(name)} '{str(value)[:40]}' 不是有效日期，请写成 YYYY-MM-DD（如 "
+                f"2026-05-12） {name} '{str(value)[:40]}' is not a date (YYYY-MM-DD)"
             ) from None
     if not EARLIEST <= value <= LATEST:
         raise InputError(
-            f"日期 {value} 超出 {EARLIEST.year}–{LATEST.year} 年 "
+            f"{_zname(name)} {value} 超出 {EARLIEST.year}–{LATEST.year} 年，请给出此范围内的日期 "
             f"{name} {value} is outside {EARLIEST.year}–{LATEST.year}"
         )
     return value
 
 
+# the Chinese of a date's name in a message (the field names stay, as code)
+_DAY_NAMES = {
+    "valid_from": "开始日期 valid_from",
+    "valid_to": "结束日期 valid_to",
+    "last day": "最后一天",
+}
+
+
+def _zname(name: str) -> str:
+    return _DAY_NAMES.get(name, name)
+
+
 def _span(start: dt.date, end: dt.date | None) -> str:
     return f"{start} – {end}" if end is not None else f"{start} – (open-ended)"
+
+
+def _zspan(start: dt.date, end: dt.date | None) -> str:
+    """:func:`_span` in Chinese: 2026-05-01 至 2026-05-31, 2026-05-01 起（长期）."""
+    return f"{start} 至 {end}" if end is not None else f"{start} 起（长期）"
 
 
 def _person(conn: Connection, ref: str | int) -> Any:
@@ -157,7 +177,8 @@ def _person(conn: Connection, ref: str | int) -> Any:
     row = None
     if isinstance(ref, bool):
         raise InputError(
-            "人员须用名册编号或 people.id 指定 person must be an external id or a people.id"
+            "人员须用人员编号或系统编号（people.id）指定 "
+            "person must be an external id or a people.id"
         )
     if isinstance(ref, int):
         if 0 < ref < 2**31:
@@ -167,7 +188,7 @@ def _person(conn: Connection, ref: str | int) -> Any:
         shown = str(ref).strip()
         if not shown:
             raise InputError(
-                "未指定人员，请给出其名册编号 "
+                "未指定人员，请给出其人员编号（人员名册中的编号） "
                 "person is empty: give their id from the people registry"
             )
         row = conn.execute(text(sql.format("external_id = :e")), {"e": shown}).first()
@@ -175,7 +196,7 @@ def _person(conn: Connection, ref: str | int) -> Any:
             row = conn.execute(text(sql.format("id = :i")), {"i": int(shown)}).first()
     if row is None:
         raise NotFoundError(
-            f"人员 '{shown[:60]}' 不存在 "
+            f"人员 '{shown[:60]}' 不存在（没有此人员编号或系统编号） "
             f"person '{shown[:60]}' does not exist (no such external id or id)"
         )
     return row
@@ -207,14 +228,16 @@ def _street(conn: Connection, kind: str, ref: str | int) -> dict[str, Any]:
         if len(rows) > 1:
             listed = ", ".join(f"{r.id} ({r.key})" for r in rows[:5])
             more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+            more_zh = f" 等，另有 {len(rows) - 5} 条" if len(rows) > 5 else ""
             raise InputError(
-                f"有 {len(rows)} 条{_zk(kind)}名为 '{shown}'，请给出其中一条的编号或键 "
+                f"有 {len(rows)} 条{_zk(kind)}名为 '{shown}'（{listed}{more_zh}），"
+                "请给出其中一条的编号或键 "
                 f"{len(rows)} {kind}s are named '{shown}': give the id or key of one: "
                 f"{listed}{more}"
             )
     if not rows:
         raise NotFoundError(
-            f"{_zk(kind)} '{shown[:60]}' 不存在 "
+            f"{_zk(kind)} '{shown[:60]}' 不存在（没有此编号、键或名称） "
             f"{kind} '{shown[:60]}' does not exist (no such id, key or name)"
         )
     r = rows[0]
@@ -242,11 +265,13 @@ def _grid(conn: Connection, ref: str | int) -> dict[str, Any]:
         row = conn.execute(text(cols + "id = :i"), {"i": int(shown)}).first()
     if row is None:
         raise NotFoundError(
-            f"网格 '{shown[:60]}' 不存在 grid '{shown[:60]}' does not exist (no such code or id)"
+            f"网格 '{shown[:60]}' 不存在（没有此编码或编号） "
+            f"grid '{shown[:60]}' does not exist (no such code or id)"
         )
     if row.level != 1:
         raise InputError(
-            f"网格 {row.code} 是{row.level}级网格，职责设在一级网格上 "
+            f"网格 {row.code} 是{_ZLEVEL.get(row.level, row.level)}级网格，职责设在一级网格上"
+            f"（此处为 {row.code[:15]}） "
             f"grid {row.code} is a level-{row.level} grid: duties are held on level-1 grids "
             f"(here {row.code[:15]})"
         )
@@ -273,12 +298,13 @@ def _target(
     if isinstance(target, Target):
         if target.kind not in TARGET_LABELS:
             raise InputError(
-                f"目标类型有误，请用 alley、street 或 grid "
+                f"目标类型 '{target.kind}' 有误，请用 alley（小巷）、street（街）或 grid（网格） "
                 f"unknown target kind '{target.kind}': use alley, street or grid"
             )
         if target.kind != want:
             raise InputError(
-                f"{_zh(role)}设在{_zk(want)}上，不在{_zk(target.kind)}上，请用 --{want} "
+                f"{ROLE_LABELS[role].split()[0]}设在{_zk(want)}上，不在{_zk(target.kind)}（--{target.kind}）上："
+                f"请用 --{want}（或换一个角色） "
                 f"a {ROLE_LABELS[role]} is held on {_a(want)}, not on {_a(target.kind)}: "
                 f"give --{want} (or another role)"
             )
@@ -291,7 +317,9 @@ def _target(
     if got["kind"] != want:
         holder = "alley_steward" if got["kind"] == "alley" else "street_chief"
         raise InputError(
-            f"{_zh_label(got)} 不是{_zk(want)}，{_zh(role)}设在{_zk(want)}上 "
+            f"{_zh_label(got)} 是{_zk(got['kind'])}（{got['kind']}），不是{_zk(want)}（{want}）："
+            f"{ROLE_LABELS[role].split()[0]}设在{_zk(want)}上（{_zk(got['kind'])}的角色是"
+            f"{_zh(holder)}） "
             f"{_label(got)} is {_a(got['kind'])}, not {_a(want)}: a {ROLE_LABELS[role]} holds "
             f"{want}s ({got['kind']}s have the role {holder})"
         )
@@ -416,10 +444,13 @@ def assign_duty(
     start = _as_day(valid_from, "valid_from")
     end = _as_day(valid_to, "valid_to")
     if start is None:
-        raise InputError("缺少开始日期 (YYYY-MM-DD) valid_from is required (YYYY-MM-DD)")
+        raise InputError(
+            "缺少开始日期 valid_from（YYYY-MM-DD） valid_from is required (YYYY-MM-DD)"
+        )
     if end is not None and end < start:
         raise InputError(
-            f"结束日期 {end} 早于开始日期 {start} valid_to {end} is before valid_from {start}"
+            f"结束日期 {end} 早于开始日期 {start}，请改正 "
+            f"valid_to {end} is before valid_from {start}"
         )
     today = today or city_today()
     with engine.begin() as conn:
@@ -428,34 +459,44 @@ def assign_duty(
         p = _person(conn, person)
         if not p.active:
             raise ConflictError(
-                f"人员 {_who(p)} 已离岗，不能给其职责（如已回岗，请重新导入人员名册） "
+                f"人员 {_who(p)} 已离岗，不能给其职责；如已回岗，请先重新启用：gridward import "
+                "people 名册文件 --reactivate（名册文件中须列有其；API：POST "
+                "/people/import?reactivate=true），再安排职责 "
                 f"{_who(p)} has left (inactive): a duty cannot be given to them "
-                "(import them again in the people registry if they are back)"
+                "(if they are back, bring them back first: gridward import people FILE "
+                "--reactivate, FILE a registry listing them (API: POST "
+                "/people/import?reactivate=true); then give the duty)"
             )
         if role not in (p.roles or []):
             held = ", ".join(p.roles or []) or "none"
+            held_zh = "、".join(_zh(x) if x in ROLE_LABELS else x for x in p.roles or []) or "无"
             raise InputError(
-                f"人员 {_who(p)} 在人员名册中没有{_zh(role)}角色，请先在名册中添加 "
+                f"人员 {_who(p)} 在人员名册中没有{ROLE_LABELS[role].split()[0]}角色（{role}；"
+                f"其角色：{held_zh}），请先在名册中添加（gridward import people） "
                 f"{_who(p)} does not hold the role {role} ({ROLE_LABELS[role]}) in the people "
                 f"registry (their roles: {held}): add it there first (gridward import people)"
             )
         gone = _retired_day(t)
         if gone is not None and (end is None or end >= gone):
             raise InputError(
-                f"{_zh_label(t)} 自 {gone} 起已不存在，其职责须在 {gone - _DAY} 前结束 "
+                f"{_zh_label(t)} 自 {gone} 起已不存在（已撤销），其职责最晚须在 {gone - _DAY} 结束 "
                 f"{_label(t)} is gone since {gone} (retired): a duty on it must end by "
                 f"{gone - _DAY}"
             )
         own = _duties(conn, t, role, start, end, person_id=p.id)
         if own:
             spans = "; ".join(_span(r.valid_from, r.valid_to) for r in own)
-            hint = ""
+            zspans = "；".join(_zspan(r.valid_from, r.valid_to) for r in own)
+            hint = hint_zh = ""
             first = own[0]
             last = own[-1]
             if first.valid_from > start:
                 hint = (
                     f"; to start it earlier, add the days before it "
                     f"(from {start} to {first.valid_from - _DAY})"
+                )
+                hint_zh = (
+                    f"；如要提早开始，请补上之前的日期（{start} 至 {first.valid_from - _DAY}）"
                 )
             elif last.valid_to is not None and (end is None or end > last.valid_to):
                 hint = (
@@ -464,10 +505,17 @@ def assign_duty(
                     else f"; to continue it open-ended, add the days after it (from "
                     f"{last.valid_to + _DAY})"
                 )
+                hint_zh = (
+                    f"；如要延长，请给出更晚的最后一天（assign end --last-day {end}）"
+                    if end is not None
+                    else f"；如要改为长期，请补上之后的日期（自 {last.valid_to + _DAY} 起）"
+                )
+            span, zspan = _span(start, end), _zspan(start, end)
             raise ConflictError(
-                f"人员 {_who(p)} 在此期间已是{_zh_label(t)}的{_zh(role)}，未做更改 "
+                f"人员 {_who(p)} 已是{_zh_label(t)}的{_zh(role)}（{role}，{zspans}），与 "
+                f"{zspan} 重叠，未做更改{hint_zh}。 "
                 f"{_who(p)} already holds {_label(t)} as {role} for {spans}, which overlaps "
-                f"{_span(start, end)}: nothing changed{hint}"
+                f"{span}: nothing changed{hint}"
             )
         warnings: list[str] = []
         if t["kind"] == "grid":
@@ -480,8 +528,10 @@ def assign_duty(
         if not replace:
             if role in SOLE_ROLES and others:
                 spans = "; ".join(f"{_who(r)} {_span(r.valid_from, r.valid_to)}" for r in others)
+                zspans = "；".join(f"{_who(r)} {_zspan(r.valid_from, r.valid_to)}" for r in others)
                 raise ConflictError(
-                    f"{_zh_label(t)} 在此期间已有{_zh(role)}，请改用替换 (--replace) "
+                    f"{_zh_label(t)} 在此期间已有{ROLE_LABELS[role].split()[0]}（{zspans}），"
+                    '一个网格只有一名网格长（1+N）：请改用替换（--replace；API "replace": true） '
                     f"{_label(t)} already has a {ROLE_LABELS[role]} in that period ({spans}): "
                     "a grid has one leader (1+N): replace them instead "
                     '(--replace; API "replace": true)'
@@ -542,10 +592,14 @@ def _one_role_per_grid(
         if not rows:
             continue
         spans = "; ".join(_span(r.valid_from, r.valid_to) for r in rows)
+        zspans = "；".join(_zspan(r.valid_from, r.valid_to) for r in rows)
+        span, zspan = _span(start, end), _zspan(start, end)
         raise ConflictError(
-            f"{_who(p)} 已是网格 {t['code']} 的{_zh(other)}（{spans}），同一网格不能兼任"
-            f"{_zh(role)} — {_who(p)} already holds grid {t['code']} as {other} for {spans}, "
-            f"which overlaps {_span(start, end)}: one person holds one role on a grid; end "
+            f"{_who(p)} 已是网格 {t['code']} 的{_zh(other)}（{other}，{zspans}），与 "
+            f"{zspan} 重叠；同一人在一个网格只能担任一个角色，不能兼任{_zh(role)}，"
+            f"未做更改：请先结束该职责（assign end --role {other}），或把{_zh(role)}（{role}）"
+            f"职责给其他人 — {_who(p)} already holds grid {t['code']} as {other} for {spans}, "
+            f"which overlaps {span}: one person holds one role on a grid; end "
             f"that duty first (assign end --role {other}) or give the {role} duty to someone "
             "else: nothing changed"
         )
@@ -563,19 +617,25 @@ def refuse_grid_clash(
     t = _grid(conn, grid_id)
     p = _person(conn, person_id)
     period = _span(start, end)
+    zperiod = _zspan(start, end)
     own = _duties(conn, t, role, start, end, person_id=p.id)
     if own:
         spans = "; ".join(_span(r.valid_from, r.valid_to) for r in own)
+        zspans = "；".join(_zspan(r.valid_from, r.valid_to) for r in own)
         raise ConflictError(
-            f"{_who(p)} 已是网格 {t['code']} 的{_zh(role)}（{spans}）— {_who(p)} already holds "
+            f"{_who(p)} 已是网格 {t['code']} 的{_zh(role)}（{role}，{zspans}），与 {zperiod} "
+            f"重叠，未做更改 — {_who(p)} already holds "
             f"grid {t['code']} as {role} for {spans}, which overlaps {period}: nothing changed"
         )
     _one_role_per_grid(conn, t, role, p, start, end)
     others = _duties(conn, t, role, start, end, person_id=p.id, others=True)
     if role in SOLE_ROLES and others:
         spans = "; ".join(f"{_who(r)} {_span(r.valid_from, r.valid_to)}" for r in others)
+        zspans = "；".join(f"{_who(r)} {_zspan(r.valid_from, r.valid_to)}" for r in others)
         raise ConflictError(
-            f"网格 {t['code']} 在此期间已有{_zh(role)}（{spans}）— grid {t['code']} already has "
+            f"网格 {t['code']} 在 {zperiod} 已有{ROLE_LABELS[role].split()[0]}（{zspans}），"
+            "一个网格只有一名网格长（1+N），未做更改 "
+            f"— grid {t['code']} already has "
             f"a {ROLE_LABELS[role]} in {period} ({spans}): a grid has one leader (1+N): "
             "nothing changed"
         )
@@ -606,9 +666,11 @@ def _other_grids(
     here = t["code"][:12]
     held = ", ".join(r.code for r in rows)
     across = sorted({r.community for r in rows if r.community and r.community != here})
-    where = f" (其他社区 other communities: {', '.join(across)})" if across else ""
+    where = f"（其他社区：{', '.join(across)}）" if across else ""
     return [
-        f"{_who(p)} 在此期间还是其他网格的专职网格员：{held}{where} — a full-time grid "
+        f"{_who(p)} 在此期间还是其他网格的专职网格员：{held}{where}；专职网格员负责 {limit} 个"
+        f"网格（人员配置建议不会给其更多），现按每 100 户 1 名网格员的配比，其计入 "
+        f"{len(rows) + 1} 个网格 — a full-time grid "
         f"worker serves {limit} grid(s) (staffing proposals give them no more); they now "
         f"count on {len(rows) + 1} grids in the 1-per-100 figures"
     ]
@@ -629,8 +691,9 @@ def _cut_out(
     for r in others:
         if r.valid_from >= start and r.valid_from < today:
             raise ConflictError(
-                f"替换会抹去 {_who(r)} 已生效的职责，未做更改；"
-                f"请从 {r.valid_from + _DAY} 或之后替换 "
+                f"从 {start} 起替换会完全抹去 {_who(r)} 在{_zh_label(t)}的职责"
+                f"（{_zspan(r.valid_from, r.valid_to)}），该职责自 {r.valid_from} 起已生效，"
+                f"以往报表依据它，未做更改；请从 {r.valid_from + _DAY} 或之后替换，以保留其记录 "
                 f"replacing {_who(r)} from {start} would erase their duty on {_label(t)} "
                 f"({_span(r.valid_from, r.valid_to)}) entirely, and it has been in force since "
                 f"{r.valid_from} (past reports read it): nothing changed. Replace from "
@@ -714,7 +777,7 @@ def end_duty(
     role = parse_role(role, target.kind if isinstance(target, Target) else None)
     last = _as_day(last_day, "last day")
     if last is None:
-        raise InputError("缺少最后一天 (YYYY-MM-DD) the last day is required (YYYY-MM-DD)")
+        raise InputError("缺少最后一天（YYYY-MM-DD） the last day is required (YYYY-MM-DD)")
     with engine.begin() as conn:
         t = _target(conn, target, role, authorize)
         p = _person(conn, person)
@@ -732,15 +795,18 @@ def end_duty(
                     _check_extension(conn, t, role, p, r, last)
         if not hit:
             spans = "; ".join(_span(r.valid_from, r.valid_to) for r in theirs) or "none"
+            zspans = "；".join(_zspan(r.valid_from, r.valid_to) for r in theirs) or "无"
             if theirs and all(r.valid_from > last for r in theirs):
                 nxt = theirs[0]
                 raise InputError(
-                    f"该职责 {nxt.valid_from} 才开始，不能在 {last} 结束 "
+                    f"{_who(p)} 在{_zh_label(t)}的{_zh(role)}（{role}）职责 {nxt.valid_from} 才开始"
+                    f"（{zspans}），不能在开始前的 {last} 结束 "
                     f"{_who(p)}'s duty on {_label(t)} as {role} starts on {nxt.valid_from} "
                     f"({spans}): it cannot end on {last}, before it starts"
                 )
             raise NotFoundError(
-                f"人员 {_who(p)} 在 {last} 不是{_zh_label(t)}的{_zh(role)} "
+                f"人员 {_who(p)} 在 {last} 不是{_zh_label(t)}的{_zh(role)}（{role}；"
+                f"其在此的职责：{zspans}） "
                 f"{_who(p)} holds no {role} duty on {_label(t)} on {last} "
                 f"(their duties there: {spans})"
             )
@@ -781,8 +847,12 @@ def _check_extension(
     if role in SOLE_ROLES:
         if held:
             names = "; ".join(f"{_who(o)} {_span(o.valid_from, o.valid_to)}" for o in held)
+            znames = "；".join(f"{_who(o)} {_zspan(o.valid_from, o.valid_to)}" for o in held)
             raise ConflictError(
-                f"延长后{_zh_label(t)}将有两名{_zh(role)}，请改用替换 (--replace) "
+                f"把 {_who(p)} 在{_zh_label(t)}的职责延长到 {last}，会使其与 {znames} 同为"
+                f"{ROLE_LABELS[role].split()[0]}；一个网格只有一名网格长（1+N），未做更改："
+                "如要其在这几天重任网格长，请替换对方（assign set --replace；API "
+                '"replace": true） '
                 f"extending {_who(p)}'s duty on {_label(t)} to {last} would make them a second "
                 f"{ROLE_LABELS[role]} beside {names}: a grid has one leader (1+N): to make them "
                 "leader again on those days, replace the other (assign set --replace; API "
@@ -796,8 +866,11 @@ def _check_extension(
     ]
     if late:
         names = "; ".join(f"{_who(o)} {_span(o.valid_from, o.valid_to)}" for o in late)
+        znames = "；".join(f"{_who(o)} {_zspan(o.valid_from, o.valid_to)}" for o in late)
         raise ConflictError(
-            f"延长会使此人与其后接任者同时担任，请对那几天用 assign set 添加 "
+            f"把 {_who(p)} 在{_zh_label(t)}的职责延长到 {last}，会使其与 {znames} 共管，而他们是在 "
+            f"{_who(p)} 的最后一天 {r.valid_to} 之后才接手的（如用 --replace 安排的代岗），"
+            "未做更改：如要让其与之共管，请对那几天用 assign set 添加 "
             f"extending {_who(p)}'s duty on {_label(t)} to {last} would make them a co-holder "
             f"beside {names}, who took it on after {_who(p)}'s last day {r.valid_to} (e.g. a "
             "stand-in put in with --replace): to add them as co-holder, use assign set for "
@@ -851,8 +924,8 @@ def _passes(authorize: Authorize, path: AreaPath | None) -> bool:
 
 def _held(conn: Connection, person_id: int, y: dt.date) -> list[tuple[AreaPath, str]]:
     """Each duty of the person that reaches past ``y`` (in force today or planned): its area
-    path and how a planner reads it ("网格 grid 110108015002008", "小巷 alley 丙巷 (#12) in
-    110108015002")."""
+    path and how a planner reads it ("网格 110108015002008",
+    "小巷 丙巷（#12，属 110108015002）")."""
     rows = conn.execute(
         text(
             "SELECT a.street_id, g.code AS grid_code, st.kind, st.name FROM assignments a "
@@ -865,11 +938,11 @@ def _held(conn: Connection, person_id: int, y: dt.date) -> list[tuple[AreaPath, 
     for r in rows:
         if r.grid_code:
             out.append((_area_path(conn, {"kind": "grid", "code": r.grid_code}),
-                        f"网格 grid {r.grid_code}"))  # fmt: skip
+                        f"网格 {r.grid_code}"))  # fmt: skip
             continue
         path = _area_path(conn, {"kind": r.kind, "id": r.street_id})
-        where = f" in {path[0]}" if path else " (in no imported area)"
-        label = f"{TARGET_LABELS.get(r.kind, r.kind)} {r.name or ''} (#{r.street_id}){where}"
+        where = f"属 {path[0]}" if path else "不在任何已导入的区域内"
+        label = f"{_zk(r.kind)} {r.name or ''}（#{r.street_id}，{where}）"
         out.append((path, " ".join(label.split())))
     return out
 
@@ -892,10 +965,12 @@ def _may_let_go(
         return
     if len(outside) == len({label for _p, label in held}) and not _passes(authorize, home):
         authorize(None)
+    more = f" 等 {len(outside)} 项" if len(outside) > 10 else ""
     raise ForbiddenError(
-        f"{person.name} ({person.external_id}) 在您的管辖区域外还有职责，不能由您办理离岗："
-        f"{'; '.join(outside[:10])} — {person.name} holds duties outside your areas: a "
-        "planner of those areas or an admin lets them go (nothing changed)"
+        f"{person.name} ({person.external_id}) 在您的管辖区域外还有职责（{'；'.join(outside[:10])}"
+        f"{more}），不能由您办理离岗：须由这些区域的规划员或管理员办理，未做更改 "
+        f"{person.name} holds duties outside your areas: a planner of those areas or an admin "
+        "lets them go (nothing changed)"
     )
 
 
@@ -925,7 +1000,9 @@ def person_leaves(
         if found is None:
             if authorize is not None:  # out of scope, who exists is not told
                 authorize(None)
-            raise NotFoundError(f"人员 {person_id} 不存在 person {person_id} does not exist")
+            raise NotFoundError(
+                f"人员（系统编号 id:{person_id}）不存在 person {person_id} does not exist"
+            )
         if authorize is not None:
             _may_let_go(conn, authorize, found, _held(conn, person_id, y))
         conn.execute(text("UPDATE people SET active = false WHERE id = :p"), {"p": person_id})

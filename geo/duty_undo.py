@@ -72,6 +72,9 @@ from geo.duties import (
     _street,
     _target_json,
     _who,
+    _zh,
+    _zh_label,
+    _zspan,
 )
 from geo.errors import ConflictError, InputError, NotFoundError, parse_row_id
 from geo.settings import city_today, get_settings
@@ -82,18 +85,33 @@ _LEAVE = (
     "remove only this duty and leave the others as they are now (--leave-others; API "
     '"leave_others": true), then set their duties by hand (assign set / end)'
 )
+_LEAVE_ZH = (
+    '只撤销这一项职责，其他人的职责保持现状（--leave-others；API "leave_others": true），'
+    "再手工安排他们的职责（assign set / end）"
+)
 # when a duty it changed was changed again since
 _PUT_BACK = (
     "first put that duty back as it was left (assign end with that last day, or undo what was "
     "set since, newest first)"
 )
+_PUT_BACK_ZH = (
+    "先把那项职责改回当时的样子（用 assign end 改回那个最后一天，或从最新的一项起撤销之后的安排）"
+)
+# what a step of giving back did to a duty, in Chinese
+_DID_ZH = {"ended": "结束", "moved": "推迟"}
 
 
 def parse_duty_id(value: Any) -> int:
     """A duty id (``assignments.id``) given as a number or text; InputError naming it else."""
-    return parse_row_id(
-        value, "duty", "give the whole number `assign set` printed (职责编号 duty id)"
-    )
+    try:
+        return parse_row_id(value, "duty", "")
+    except InputError:
+        shown = str(value).strip()[:40]
+        raise InputError(
+            f"职责编号 '{shown}' 无效：须为正整数，即 assign set 输出的职责编号 "
+            f"duty '{shown}' is not a duty id: give the whole number `assign set` printed "
+            "(职责编号 duty id)"
+        ) from None
 
 
 def parse_reason(value: str | None) -> str | None:
@@ -104,10 +122,13 @@ def parse_reason(value: str | None) -> str | None:
     reason = " ".join(str(value).split())
     if len(reason) > MAX_REASON:
         raise InputError(
-            f"原因过长 the reason is {len(reason)} characters long: at most {MAX_REASON}"
+            f"原因过长：共 {len(reason)} 个字符，最多 {MAX_REASON} 个，请缩短 "
+            f"the reason is {len(reason)} characters long: at most {MAX_REASON}"
         )
     if any(ord(c) < 32 or ord(c) == 127 for c in reason):  # a NUL was a database error (500)
-        raise InputError("原因含控制字符 the reason holds a control character (such as NUL)")
+        raise InputError(
+            "原因含控制字符（如 NUL），请删去 the reason holds a control character (such as NUL)"
+        )
     return reason or None
 
 
@@ -144,7 +165,7 @@ def undo_duty(
             if authorize is not None:  # out of scope, which duties exist is not told
                 authorize(None)
             raise NotFoundError(
-                f"职责 {duty_id} 不存在 duty {duty_id} does not exist "
+                f"职责 {duty_id} 不存在（从未安排，或已撤销） duty {duty_id} does not exist "
                 "(never set, or already undone)"
             )
         role = found.role
@@ -161,7 +182,7 @@ def undo_duty(
         ).first()
         if row is None:  # undone meanwhile
             raise NotFoundError(
-                f"职责 {duty_id} 不存在 duty {duty_id} does not exist "
+                f"职责 {duty_id} 不存在（从未安排，或已撤销） duty {duty_id} does not exist "
                 "(never set, or already undone)"
             )
         entry, detail, note = _carried(conn, t, role, row, leave_others, today) or _origin(
@@ -169,10 +190,15 @@ def undo_duty(
         )
         planned = _day((detail or {}).get("planned_from"))
         if planned is not None and row.valid_to is not None and row.valid_to < planned:
+            by, zby = detail["by"], detail["by_zh"]
             raise ConflictError(
-                f"职责 {row.id} 无法撤销，请先把最后一天改到 {planned} 或之后，未做更改 "
+                f"职责 {row.id}（{_who(row)} {_zspan(row.valid_from, row.valid_to)}）原计划自 "
+                f"{planned} 起，{zby}把它提前了；撤销会把它改回原计划的开始日，但它现在"
+                f"于 {row.valid_to} 结束，早于 {planned}，无法撤销，未做更改。如要撤销，请先把最后"
+                f"一天改到 {planned} 或之后（assign end），再撤销（再撤销一次则删除它），"
+                "或保持现状 "
                 f"duty {row.id} ({_who(row)} {_span(row.valid_from, row.valid_to)}) was planned "
-                f"from {planned} and {detail['by']} brought it forward; undoing that moves it "
+                f"from {planned} and {by} brought it forward; undoing that moves it "
                 f"back to its planned start, but it ends on {row.valid_to} now, before "
                 f"{planned}: nothing changed. To undo it, first give it a last day on or after "
                 f"{planned} (assign end), then undo it again (once more removes it), or leave "
@@ -271,10 +297,14 @@ def _origin(
         if entry.detail["after"][0]["valid_from"] != duty.valid_from.isoformat():
             old = _old_commit_on(conn, t, duty.valid_from, entry.id)
             if old is not None and _ended_any(old):
+                zby, zrest, en = _old_commit_note(old, t)
+                set_from = entry.detail["after"][0]["valid_from"]
                 note = (
+                    f"其他职责未恢复：职责 {duty.id}（原定自 {set_from} 起）被{zby}提前到 "
+                    f"{duty.valid_from}；{zrest} "
                     f"nothing else was restored: duty {duty.id}, set from "
-                    f"{entry.detail['after'][0]['valid_from']}, was brought forward to "
-                    f"{duty.valid_from} by {_old_commit_note(old, t)}"
+                    f"{set_from}, was brought forward to "
+                    f"{duty.valid_from} by {en}"
                 )
         return entry, entry.detail, note
     old = _old_commit(conn, t, duty.created_at)
@@ -282,10 +312,12 @@ def _origin(
         return None, None, None
     if not _ended_any(old):  # its counts say it ended nothing: nothing to give back
         return old, None, None
+    zby, zrest, en = _old_commit_note(old, t)
     return (
         old,
         None,
-        f"nothing else was restored: duty {duty.id} was started by " + (_old_commit_note(old, t)),
+        f"其他职责未恢复：职责 {duty.id} 由{zby}开始；{zrest} "
+        f"nothing else was restored: duty {duty.id} was started by {en}",
     )
 
 
@@ -310,6 +342,7 @@ def _carried(
     old_id = int(c["duty"])
     day = entry.at.astimezone(ZoneInfo(get_settings().timezone)).date()
     by = f"the commit of plan {entry.target_id} on {day} (audit entry {entry.id})"
+    zby = f"方案 {entry.target_id} 于 {day} 的提交（审计记录 {entry.id}）"
     old = conn.execute(
         text(
             "SELECT a.valid_to, g.code, g.version, g.retired_at FROM assignments a JOIN grids g ON "
@@ -318,24 +351,39 @@ def _carried(
         {"i": old_id},
     ).first()
     shown = f"duty {duty.id} ({_who(duty)} {_span(duty.valid_from, duty.valid_to)})"
+    zshown = f"职责 {duty.id}（{_who(duty)} {_zspan(duty.valid_from, duty.valid_to)}）"
     carried = f"{shown} was carried to {_label(t)} by {by}"
+    zcarried = f"{zshown}由{zby}顺延到{_zh_label(t)}"
     if old is None:
+        zstill, still = _still_holds(conn, duty, today)
         note = (
+            f"{zcarried}，接续网格 {c['grid']} 上的职责 {old_id}，而该职责之后已撤销，"
+            f"无可恢复；{zstill} "
             f"{carried} from duty {old_id} on grid {c['grid']}, which was undone since: "
             "nothing to give back"
         )
-        return entry, None, f"{note}; {_still_holds(conn, duty, today)}"
+        return entry, None, f"{note}; {still}"
     gone = _retired_day({"retired_at": old.retired_at}) or day  # the commit retired it
     grid = f"grid {old.code} of version {old.version}"  # a plan may keep a code: say which
     ended = f"duty {old_id} on {grid}, which that commit ended on {old.valid_to}"
+    zended = (
+        f"网格 {old.code}（第 {old.version} 版）上的职责 {old_id}"
+        f"（该提交于 {old.valid_to} 结束了它）"
+    )
     retired = f"that grid is retired since {gone}"
+    zretired = f"该网格自 {gone} 起已撤销"
     if not leave_others:
         who = f"--person {duty.external_id} --role {role}"
         last = max(today, duty.valid_from)
         raise ConflictError(
             f"职责 {duty.id} 是方案 {entry.target_id} 提交时从旧网格 {old.code}（第 {old.version} "
-            "版）顺延而来，"
-            f"撤销它无法恢复原职责，未做更改 {carried}: it continues their {ended}, and "
+            f"版）顺延而来：{zcarried}，接续其{zended}，且{zretired}，撤销它无法恢复原职责，"
+            f"未做更改。这是其本来的职责，不是误录：如要让其不再担任{_zh_label(t)}并保留记录，请结束它"
+            f"（assign end {who} --grid {t['code']} --last-day {last}）；如要调换网格，请结束它"
+            f"并安排其应担任的网格（assign set {who} --grid 网格编码 --from "
+            f"{last + dt.timedelta(days=1)}）；如仍要删除职责 {duty.id}（其天数将从以往报表中去掉，"
+            f'职责 {old_id} 仍为已结束），请加 --leave-others 撤销（API "leave_others": true） '
+            f"{carried}: it continues their {ended}, and "
             f"{retired}, so undoing it cannot give that duty back: nothing changed. It is "
             f"their duty, not a mistaken entry: to take them off {_label(t)} and keep the "
             f"record, end it (assign end {who} --grid {t['code']} --last-day {last}); to move "
@@ -345,9 +393,11 @@ def _carried(
             '(API "leave_others": true)'
         )
     detail = {"replace": True, "changes": [{"action": "ended", "id": old_id}]}
+    zstill, still = _still_holds(conn, duty, today)
     note = (
+        f"{zcarried}，接续其{zended}；{zretired}：职责 {old_id} 仍为已结束，无可恢复；{zstill} "
         f"{carried}, continuing their {ended}; {retired}: duty {old_id} stays ended, "
-        f"nothing given back; {_still_holds(conn, duty, today)}"
+        f"nothing given back; {still}"
     )
     return entry, detail, note
 
@@ -416,6 +466,7 @@ def _carried_copy(
     by = f"the commit of plan {first.target_id} on {day} (audit entry {first.id})"
     grid = f"grid {copy.code} of version {copy.version}"
     span = _span(copy.valid_from, copy.valid_to)
+    zspan = _zspan(copy.valid_from, copy.valid_to)
     undo = f"assign undo --duty {copy.id}; API DELETE /assignments/{copy.id}"
     end = None
     if copy.valid_to is None or copy.valid_to >= today:
@@ -426,21 +477,28 @@ def _carried_copy(
             f"assign end --person {copy.external_id} --role {copy.role} --grid {ref} "
             f"--last-day {last}"
         )
-        zh = f"该职责仍在，如也应结束：{end}"
+        zh = (
+            f"{_who(copy)} 仍担任该职责（{zspan}），撤销职责 {duty.id} 不影响它；如也要让其不再"
+            f"担任网格 {copy.code}，请结束它（{end}）；如它从一开始也是误录，也请撤销（{undo}）"
+        )
         en = (
             f"{_who(copy)} still holds it ({span}): undoing duty {duty.id} leaves it as it "
             f"is. To take them off grid {copy.code} too, end it ({end}); if it was a mistake "
             f"from the start as well, undo it too ({undo})"
         )
     else:
-        zh = f"该职责已于 {copy.valid_to} 结束"
+        zh = (
+            f"该职责已于 {copy.valid_to} 结束（{zspan}），撤销职责 {duty.id} 不影响它；"
+            f"如它从一开始也是误录，也请撤销（{undo}）"
+        )
         en = (
             f"it ended on {copy.valid_to} ({span}), and undoing duty {duty.id} leaves it as "
             f"it is; if it was a mistake from the start as well, undo it too ({undo})"
         )
     note = (
-        f"职责 {duty.id} 已由方案 {first.target_id} 提交时顺延到网格 {copy.code}"
-        f"（第 {copy.version} 版）为职责 {copy.id}，{zh} duty {duty.id} was carried to "
+        f"职责 {duty.id} 已由方案 {first.target_id} 于 {day} 的提交（审计记录 {first.id}）"
+        f"顺延到网格 {copy.code}（第 {copy.version} 版）为职责 {copy.id}，{zh} "
+        f"duty {duty.id} was carried to "
         f"{grid} as duty {copy.id} by {by}; {en}"
     )
     held = {
@@ -453,8 +511,9 @@ def _carried_copy(
     return held, note
 
 
-def _still_holds(conn: Connection, duty: Any, today: dt.date) -> str:
-    """What ``duty``'s person holds from today without it, said so a removal is not silent."""
+def _still_holds(conn: Connection, duty: Any, today: dt.date) -> tuple[str, str]:
+    """What ``duty``'s person holds from today without it, said so a removal is not silent:
+    (in Chinese, in English)."""
     rows = conn.execute(
         text(
             "SELECT a.id, a.role, g.code, coalesce(s.name, s.key) AS name, a.valid_from, "
@@ -466,21 +525,34 @@ def _still_holds(conn: Connection, duty: Any, today: dt.date) -> str:
         {"p": int(duty.person_id), "i": int(duty.id), "d": today},
     ).all()
     if not rows:
-        return f"{_who(duty)} holds no duty from {today} on"
+        return (
+            f"{_who(duty)} 自 {today} 起不再担任任何职责",
+            f"{_who(duty)} holds no duty from {today} on",
+        )
     held = "; ".join(
         f"duty {r.id} {r.role} on {f'grid {r.code}' if r.code else r.name} "
         f"{_span(r.valid_from, r.valid_to)}"
         for r in rows
     )
-    return f"{_who(duty)} still holds: {held}"
+    zheld = "；".join(
+        f"职责 {r.id}：{f'网格 {r.code}' if r.code else r.name} 的"
+        f"{_zh(r.role) if r.role in ROLE_LABELS else r.role} {_zspan(r.valid_from, r.valid_to)}"
+        for r in rows
+    )
+    return f"{_who(duty)} 仍担任：{zheld}", f"{_who(duty)} still holds: {held}"
 
 
-def _old_commit_note(old: Any, t: dict[str, Any]) -> str:
+def _old_commit_note(old: Any, t: dict[str, Any]) -> tuple[str, str, str]:
+    """A commit recorded with counts only, as a note names it: (who in Chinese, the rest of
+    the note in Chinese, the whole in English)."""
     day = old.at.astimezone(ZoneInfo(get_settings().timezone)).date()  # the city's day
     return (
+        f"区域 {old.target_id} 于 {day} 的人员配置提交（审计记录 {old.id}）",
+        "该提交的记录没有写明它结束了哪些职责（较晚的提交才有此记录）；如之前担任"
+        f"{_zh_label(t)}的人应继续担任，请手工安排回去（assign set / end）",
         f"the staffing commit of area {old.target_id} on {day} (audit entry {old.id}), whose "
         "record does not say what it ended (commits recorded that only later); set whoever "
-        f"held {_label(t)} before it back by hand if they should hold it (assign set / end)"
+        f"held {_label(t)} before it back by hand if they should hold it (assign set / end)",
     )
 
 
@@ -558,6 +630,7 @@ def _commit_detail(
     if me is not None and duty.valid_from.isoformat() != me["valid_from_after"]:
         return None  # moved back (or otherwise) since: the commit no longer starts it
     by = f"the staffing commit of area {made.target_id} on {d.get('day')} (audit entry {made.id})"
+    zby = f"区域 {made.target_id} 于 {d.get('day')} 的人员配置提交（审计记录 {made.id}）"
     inserted = [int(i) for i in d.get("inserted") or []]
     later = {int(x["id"]): x["valid_from"] for x in d.get("inserted_later") or []}
     started = sorted({*inserted, *forward})
@@ -575,6 +648,7 @@ def _commit_detail(
     ]
     base = {
         "by": by,
+        "by_zh": zby,
         "planned_from": me["valid_from"] if me else None,
         "started": started,  # what the commit put there: not in the way of giving back
     }
@@ -588,7 +662,14 @@ def _commit_detail(
             if ended
             else "it ended nothing there"
         )
+        zthen = (
+            f"它在此结束的职责（{', '.join(str(c['id']) for c in ended)}）将在"
+            f"{'这项' if one else '这些'}职责也撤销后恢复"
+            if ended
+            else "它在此没有结束任何职责"
+        )
         return base, (
+            f"其他职责暂未恢复：{zby}还在{_zh_label(t)} 上开始了{_zh(role)}职责 {listed}；{zthen} "
             f"nothing else was restored yet: {by} also started {'duty' if one else 'duties'} "
             f"{listed} on {_label(t)} as {ROLE_LABELS[role]}; {then}"
         )
@@ -644,9 +725,14 @@ def _restoration(
     before anything is written. Refused (409, nothing changed) when that cannot be done
     exactly, saying what to do instead."""
     shown = f"duty {duty.id} ({_who(duty)} {_span(duty.valid_from, duty.valid_to)})"
+    zshown = f"职责 {duty.id}（{_who(duty)} {_zspan(duty.valid_from, duty.valid_to)}）"
     by = detail.get("by")
 
-    def refuse(problem: str, first: str | None = None) -> ConflictError:
+    def refuse(
+        zproblem: str, problem: str, zfirst: str | None = None, first: str | None = None
+    ) -> ConflictError:
+        """The refusal: why (``zproblem``, ``problem``) and what to do first, if anything,
+        before the way out of every refusal (_LEAVE), each in Chinese and in English."""
         did = (
             f"was started by {by}, and undoing it would give back what that commit ended on "
             f"{_label(t)}"
@@ -654,9 +740,16 @@ def _restoration(
             else f"replaced other holders on {_label(t)}, and undoing it would give back what "
             "it took"
         )
+        zdid = (
+            f"由{detail.get('by_zh')}开始，撤销它会恢复该提交在{_zh_label(t)}结束的职责"
+            if by
+            else f"替换了{_zh_label(t)}的其他担任者，撤销它会恢复它所取代的职责"
+        )
         how = f"{first}, or {_LEAVE}" if first else _LEAVE
+        zhow = f"{zfirst}，或{_LEAVE_ZH}" if zfirst else _LEAVE_ZH
         return ConflictError(
-            f"职责 {duty.id} 无法按原样撤销，未做更改 {shown} {did}, but {problem}: nothing "
+            f"职责 {duty.id} 无法按原样撤销，未做更改：{zshown}{zdid}，但{zproblem}。"
+            f"如要撤销，请{zhow}。 {shown} {did}, but {problem}: nothing "
             f"changed. To undo it, {how}"
         )
 
@@ -666,10 +759,14 @@ def _restoration(
         duty.valid_to.isoformat() if duty.valid_to else None,
     ):
         span = _span(dt.date.fromisoformat(was["valid_from"]), _day(was["valid_to"]))
+        zspan = _zspan(dt.date.fromisoformat(was["valid_from"]), _day(was["valid_to"]))
         raise refuse(
+            f"它在该提交开始后被改过（当时为 {zspan}）"
+            if by
+            else f"它在安排后被改过（当时安排为 {zspan}）",
             f"it was changed since that commit started it (as {span})"
             if by
-            else f"it was changed since it was set (set for {span})"
+            else f"it was changed since it was set (set for {span})",
         )
     before = {int(b["id"]): b for b in detail.get("before") or []}
     after = {int(a["id"]): a for a in detail["after"][1:]}
@@ -697,7 +794,10 @@ def _restoration(
         r = now.get(i)
         name = f"{want['name']} ({want['person']})"
         if r is None:
-            raise refuse(f"{name}'s duty {i}, which it {what}, no longer exists")
+            raise refuse(
+                f"它所{_DID_ZH.get(what, what)}的 {name} 的职责 {i} 已不存在",
+                f"{name}'s duty {i}, which it {what}, no longer exists",
+            )
         if (r.person_id, r.role, r.target, r.valid_from, _iso(r.valid_to)) != (
             int(want["person_id"]),
             role,
@@ -705,10 +805,13 @@ def _restoration(
             dt.date.fromisoformat(want["valid_from"]),
             want["valid_to"],
         ):
+            left = dt.date.fromisoformat(want["valid_from"]), _day(want["valid_to"])
             raise refuse(
+                f"它所{_DID_ZH.get(what, what)}的 {name} 的职责 {i} 之后又被改过（当时为 "
+                f"{_zspan(*left)}，现为 {_zspan(r.valid_from, r.valid_to)}）",
                 f"{name}'s duty {i}, which it {what}, was changed since (it was left as "
-                f"{_span(dt.date.fromisoformat(want['valid_from']), _day(want['valid_to']))}, "
-                f"now {_span(r.valid_from, r.valid_to)})",
+                f"{_span(*left)}, now {_span(r.valid_from, r.valid_to)})",
+                _PUT_BACK_ZH,
                 _PUT_BACK,
             )
         return r
@@ -733,15 +836,18 @@ def _restoration(
                 ):
                     gone = resumed is None
                     raise refuse(
+                        f"{_who(cut)} 在它之后复任的职责 {j} "
+                        + ("已不存在" if gone else "之后又被改过"),
                         f"{_who(cut)}'s duty {j}, with which they resumed after it, "
                         + ("no longer exists" if gone else "was changed since"),
+                        None if gone else _PUT_BACK_ZH,
                         None if gone else _PUT_BACK,
                     )
                 end = resumed.valid_to  # as it is now (ended since, e.g. they left: kept)
             else:
                 end = _day(before[i]["valid_to"])
                 if not active.get(int(cut.person_id)) and (end is None or end >= today):
-                    raise refuse(f"{_who(cut)} has left since")
+                    raise refuse(f"{_who(cut)} 之后已离岗", f"{_who(cut)} has left since")
             steps.append(
                 {
                     "action": "continues",
@@ -758,17 +864,25 @@ def _restoration(
             start = dt.date.fromisoformat(before[i]["valid_from"])
             if r.valid_to is not None and r.valid_to < start:
                 raise refuse(
+                    f"它所推迟的 {_who(r)} 的职责 {i} 现在于 {start} 之前就结束",
                     f"{_who(r)}'s duty {i}, which it moved, ends before {start} now",
+                    f"先把它的最后一天改到 {start} 或之后（assign end）",
                     f"first give it a last day on or after {start} (assign end)",
                 )
             steps.append({"action": "starts again", "row": r, "start": start, "end": r.valid_to})
         elif action == "deleted":
             b = before[i]
             if i in now:
-                raise refuse(f"duty {i}, which it cancelled, exists again", f"first undo duty {i}")
+                raise refuse(
+                    f"它所取消的职责 {i} 又存在了",
+                    f"duty {i}, which it cancelled, exists again",
+                    f"先撤销职责 {i}",
+                    f"first undo duty {i}",
+                )
             if not active.get(int(b["person_id"])):
                 raise refuse(
-                    f"{b['name']} ({b['person']}), whose planned duty it cancelled, has left since"
+                    f"其计划职责被它取消的 {b['name']} ({b['person']}) 之后已离岗",
+                    f"{b['name']} ({b['person']}), whose planned duty it cancelled, has left since",
                 )
             steps.append(
                 {
@@ -779,23 +893,33 @@ def _restoration(
                 }
             )
         else:  # a resumption without its end, or an action this code does not know
-            raise refuse(f"its record lists '{action}' for duty {i}, which cannot be undone")
+            raise refuse(
+                f"其记录中职责 {i} 的操作为 '{action}'，无法撤销",
+                f"its record lists '{action}' for duty {i}, which cannot be undone",
+            )
     involved = {duty.id, *ids, *(int(i) for i in detail.get("started") or [])}
     gone = _retired_day(t)
     for s in steps:
         person = int(s["row"]["person_id"] if isinstance(s["row"], dict) else s["row"].person_id)
         name = s["row"]["name"] if isinstance(s["row"], dict) else s["row"].name
-        span = _span(s["start"], s["end"])
+        span, zspan = _span(s["start"], s["end"]), _zspan(s["start"], s["end"])
         if gone is not None and (s["end"] is None or s["end"] >= gone):
-            raise refuse(f"{_label(t)} is gone since {gone}, and {name}'s {span} reaches past it")
+            raise refuse(
+                f"{_zh_label(t)} 自 {gone} 起已不存在，而 {name} 的 {zspan} 延续到那之后",
+                f"{_label(t)} is gone since {gone}, and {name}'s {span} reaches past it",
+            )
         own = [
             r for r in _duties(conn, t, role, s["start"], s["end"], person) if r.id not in involved
         ]
         if own:
             raise refuse(
+                f"{name} 在那段时间又担任了它（"
+                + "；".join(f"职责 {r.id} {_zspan(r.valid_from, r.valid_to)}" for r in own)
+                + f"），与其 {zspan} 重叠",
                 f"{name} holds it again in that period ("
                 + "; ".join(f"duty {r.id} {_span(r.valid_from, r.valid_to)}" for r in own)
                 + f"), which overlaps their {span}",
+                "先结束或撤销其那项职责",
                 "first end or undo that duty of theirs",
             )
         if role in SOLE_ROLES:
@@ -806,9 +930,13 @@ def _restoration(
             ]
             if other:
                 raise refuse(
+                    f"{_zh_label(t)} 在 {name} 的 {zspan} 内另有{_zh(role)}（"
+                    + "；".join(f"{_who(r)} {_zspan(r.valid_from, r.valid_to)}" for r in other)
+                    + "），而一个网格只有一名网格长",
                     f"{_label(t)} has another {ROLE_LABELS[role]} in {name}'s {span} ("
                     + "; ".join(f"{_who(r)} {_span(r.valid_from, r.valid_to)}" for r in other)
                     + "): a grid has one leader",
+                    "先结束或撤销那位网格长的职责",
                     "first end or undo that leader's duty",
                 )
     return steps

@@ -314,6 +314,32 @@ def test_bad_input_is_refused_and_changes_nothing(
     assert fingerprint(db) == before
 
 
+def test_a_leaver_is_refused_with_the_way_back_and_that_way_works(town, tmp_path):
+    """Outside tester T36, #5: the refusal for a person who has left said "import them again
+    in the people registry", and a plain re-import keeps a leaver inactive: the advice did
+    not work. Now it names --reactivate (API ?reactivate=true), in Chinese and English, and
+    following it lets the duty be given."""
+    from geo.people_import import import_people
+
+    db, alley = town["db"], town["alley"]
+    today = city_today()
+    before = fingerprint(db)
+    with pytest.raises(ConflictError) as err:
+        assign_duty(db, "X1", Target("alley", alley), None, today)
+    msg = err.value.message
+    assert msg.startswith("人员 赵走 (X1) 已离岗") and msg.count("--reactivate") == 2, msg
+    assert "?reactivate=true" in msg and "has left (inactive)" in msg, msg
+    assert fingerprint(db) == before
+    roster = tmp_path / "back.csv"
+    roster.write_text("person_id\nX1\n", encoding="utf-8")
+    import_people(db, roster)  # as the advice warns: without --reactivate, still refused
+    with pytest.raises(ConflictError, match="has left"):
+        assign_duty(db, "X1", Target("alley", alley), None, today)
+    import_people(db, roster, reactivate=True)
+    out = assign_duty(db, "X1", Target("alley", alley), None, today)
+    assert out["duty"]["person"] == "X1" and out["duty"]["valid_from"] == str(today)
+
+
 def test_grid_duties_and_end_duty(town):
     db, grid, alley = town["db"], town["grid"], town["alley"]
     today = city_today()
@@ -364,7 +390,7 @@ def test_cli_set_and_end_print_one_line_and_bad_input_one_error(town, pg_url):
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 1, res.stdout
     assert lines[0].startswith("职责已安排 duty set: 李二 (S2) 小巷管家 alley steward")
-    assert f"卸任 ended: 王一 (S1) last day {monday - dt.timedelta(days=1)}" in lines[0]
+    assert f"卸任 ended: 王一 (S1) 最后一天 last day {monday - dt.timedelta(days=1)}" in lines[0]
     assert PHONE not in res.stdout
     res = run_cli(["assign", "end", "--person", "S2", "--alley", str(alley), "--on",
                    str(city_today())], pg_url)  # fmt: skip
@@ -1100,5 +1126,6 @@ def test_cli_undo_prints_one_line_and_bad_input_one_error(town, pg_url):
     assert fingerprint(db) == before
     res = run_cli(["assign", "undo", "--duty", duty, "--leave-others"], pg_url)
     assert res.returncode == 0, res.stderr
-    assert "其他职责未恢复 others left as they are" in res.stdout
+    assert "其他职责未恢复，保持现状（职责 " in res.stdout
+    assert "others left as they are (duties " in res.stdout
     assert res.stdout.count("\n") == 1

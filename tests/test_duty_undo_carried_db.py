@@ -68,9 +68,10 @@ def test_undoing_the_old_duty_names_the_carried_copy_and_how_to_end_it(demo, aut
     )
     note = got["note"]
     assert note.startswith(
-        f"职责 {c['duty']} 已由方案 {out['plan_id']} 提交时顺延到网格 {c['to_grid']}（第 2 版）"
-        f"为职责 {c['new_duty']}，该职责仍在，如也应结束：{end} "
+        f"职责 {c['duty']} 已由方案 {out['plan_id']} 于 {today} 的提交（审计记录 "
     ), note
+    assert f"顺延到网格 {c['to_grid']}（第 2 版）为职责 {c['new_duty']}，" in note, note
+    assert f"仍担任该职责（{today} 起（长期）），" in note and f"请结束它（{end}）" in note, note
     assert f"as duty {c['new_duty']} by the commit of plan {out['plan_id']} on {today}" in note
     assert f"({c['person']}) still holds it ({today} – (open-ended))" in note, note
     assert f"assign undo --duty {c['new_duty']}" in note, note
@@ -85,7 +86,7 @@ def test_undoing_the_old_duty_names_the_carried_copy_and_how_to_end_it(demo, aut
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("职责已撤销 duty undone: "), res.stdout
     assert f"; 说明 note: 职责 {d['duty']} 已由方案 {out['plan_id']} " in res.stdout, res.stdout
-    given = res.stdout.split("如也应结束：", 1)[1].split(" duty ", 1)[0]
+    given = res.stdout.split("请结束它（", 1)[1].split("）", 1)[0]
     assert given.startswith(f"assign end --person {d['person']} "), given
     res = run_cli(given.split(), pg_url)
     assert res.returncode == 0, res.stderr
@@ -127,5 +128,5 @@ def test_the_copy_is_followed_through_a_later_commit_and_an_ended_one_is_said(de
         assert r.status_code == 200, r.text
         got = r.json()
     assert got["carried_copy"]["end_command"] is None, got
-    assert f"，该职责已于 {last} 结束 " in got["note"], got["note"]
+    assert f"，该职责已于 {last} 结束（" in got["note"], got["note"]
     assert "assign end" not in got["note"], got["note"]

@@ -163,7 +163,8 @@ def test_a_duty_from_a_commit_recorded_with_counts_only_is_undone_alone_and_says
     assert out["restored"] == [] and out["left_as_is"] == []
     assert hand._duties(db, alley) == [("S1", town["since"], today - _DAY)]
     note = out["note"]
-    assert note.startswith("nothing else was restored") and "does not say what it ended" in note
+    assert note.startswith("其他职责未恢复：") and "没有写明它结束了哪些职责" in note, note
+    assert " nothing else was restored" in note and "does not say what it ended" in note
     assert f"commit of area {hand.SUBDISTRICT}" in note and f"entry {entry['id']}" in note
     (undo,) = _entries(db, "assignments.undo")
     assert undo["detail"]["note"] == note and undo["detail"]["undoes"] == entry["id"]
@@ -255,7 +256,8 @@ def test_duties_started_together_come_back_when_the_last_is_undone(town, first):
         (w1, "W1", since, today - _DAY), (w2, "W2", since, today - _DAY),
         (before[second], second, today, None)]  # fmt: skip
     note = out["note"]
-    assert note.startswith("nothing else was restored yet") and f"entry {entry['id']}" in note
+    assert note.startswith("其他职责暂未恢复：") and f"（审计记录 {entry['id']}）" in note, note
+    assert " nothing else was restored yet" in note and f"entry {entry['id']}" in note
     assert f"also started duty {before[second]} (" in note and "专职网格员 grid worker" in note
     assert f"what it ended there (duties {w1}, {w2}) comes back when that one is undone" in note
     (undo,) = _entries(db, "assignments.undo")
@@ -425,7 +427,8 @@ def test_a_planned_duty_an_old_commit_brought_forward_is_undone_with_a_note(town
     assert out["restored"] == [] and out.get("moved_back") is None
     assert hand._duties(db, alley) == [("S1", town["since"], today - _DAY)]
     note = out["note"]
-    assert note.startswith(f"nothing else was restored: duty {s3}, set from {planned}, was ")
+    assert note.startswith(f"其他职责未恢复：职责 {s3}（原定自 {planned} 起）被"), note
+    assert f" nothing else was restored: duty {s3}, set from {planned}, was " in note
     assert f"brought forward to {today} by the staffing commit of area {hand.SUBDISTRICT}" in note
     assert f"(audit entry {entry['id']})" in note and "does not say what it ended" in note
 
