@@ -40,7 +40,14 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.area_paths import AreaPath, area_path
-from geo.assign.people import COLUMNS, decode_table, header_key, read_people
+from geo.assign.people import (
+    COLUMNS,
+    decode_table,
+    header_key,
+    read_people,
+    swap_note,
+    unreadable,
+)
 from geo.errors import ForbiddenError, InputError
 from geo.settings import get_settings
 from geo.tracks.parse_table import HEAD_ROWS
@@ -88,10 +95,7 @@ def _cells(raw: bytes, filename: str) -> list[list[str | None]] | None:
     except InputError:
         raise
     except Exception as exc:  # parser errors carry file content; name only the kind
-        raise InputError(
-            f"无法读取文件 {Path(filename).name} cannot read {Path(filename).name}: "
-            f"{type(exc).__name__}"
-        ) from None
+        raise unreadable(filename, exc) from None
     return None
 
 
@@ -149,7 +153,7 @@ def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
     left out: title rows above the header, summary and note rows at the end. A sheet without
     them is read as it is."""
     if not path.is_file():
-        raise InputError(f"人员文件 {path} 不存在 people file not found: {path}")
+        raise InputError(f"人员文件 {path} 不存在，请检查路径 people file not found: {path}")
     raw = path.read_bytes()
     rows = _cells(raw, path.name)
     if not rows:
@@ -163,14 +167,16 @@ def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
     if top:
         shown = "; ".join(" ".join(_filled(r)) for r in rows[:top] if _filled(r))[:80]
         warnings.append(
-            f"表头在第 {top + 1} 行，上方的标题行未读 the header is row {top + 1}: the "
+            f"表头在第 {top + 1} 行，其上方的行未读入（{shown!r}） "
+            f"the header is row {top + 1}: the "
             f"row(s) above it were left out: {shown!r}"
         )
     if n_foot:
         foot = body[len(body) - n_foot :]
         shown = "; ".join(" ".join(_filled(r)) for r in foot if _filled(r))[:80]
         warnings.append(
-            f"表尾 {n_foot} 行合计/说明未读 {n_foot} summary or note row(s) at the end were "
+            f"表尾 {n_foot} 行合计或说明未读入（{shown!r}） "
+            f"{n_foot} summary or note row(s) at the end were "
             f"left out: {shown!r}"
         )
     if not warnings:
@@ -234,7 +240,8 @@ def _resolve_buildings(conn: Connection, rows: list[dict[str, Any]], filename: s
         ).first()
         if b is None:
             raise InputError(
-                f"楼栋 {row['building']} 不存在，未导入 "
+                f"{filename}：人员 {row['ext']} 的住址楼栋 {row['building']} 不存在，未做任何更改；"
+                "请检查楼栋编号，或先导入楼栋 "
                 f"{filename}: person {row['ext']} lives in building {row['building']}, "
                 "which does not exist (nothing changed)"
             )
@@ -261,10 +268,14 @@ def _refuse_unregistered_homeless(
     keep: InputError naming them (the whole file, as any other bad row)."""
     new = [r["ext"] for r in rows if r["home"] is None and r["ext"] not in before]
     if new:
+        shown = f"{', '.join(new[:10])}{' …' if len(new) > 10 else ''}"
         raise InputError(
-            f"{len(new)} 人未登记且文件中没有其住处，未导入 {filename}: {len(new)} people of "
+            f"{len(new)} 人未登记且文件中没有其住址（{filename}：{shown}），未做任何更改；请给出"
+            "其住址（经度/纬度 lon+lat 或楼栋 building_id），或删去这些行（没有住址列的文件只更新"
+            "已登记的人员） "
+            f"{filename}: {len(new)} people of "
             f"the file are not registered and have no home in it: "
-            f"{', '.join(new[:10])}{' …' if len(new) > 10 else ''}: nothing changed; give "
+            f"{shown}: nothing changed; give "
             "their home (lon+lat 经度/纬度 or building_id 楼栋), or leave their rows out (a "
             "file without home columns updates registered people only)"
         )
@@ -339,26 +350,68 @@ def _homes_outside(conn: Connection, ids: list[str]) -> str | None:
     limit = far_km()
     far = [r for r in lost if r.any_km > limit]
     if far:
+        more = " …" if len(far) > 10 else ""
         shown = ", ".join(
             f"{r.name} ({r.external_id}) {r.lon:.5f}, {r.lat:.5f}: {r.any_km:.0f} km"
             for r in far[:10]
         )
+        shown_zh = "，".join(
+            f"{r.name} ({r.external_id}) {r.lon:.5f}, {r.lat:.5f}：{r.any_km:.0f} 公里"
+            for r in far[:10]
+        )
+        turned = _swapped_near(conn, [r.external_id for r in far], limit)
+        swap_zh, swap = (
+            swap_note(turned, "对调后即在本市的区域附近", "swapped, they lie near the city's areas")
+            if turned
+            else ("", "")
+        )
         raise InputError(
-            f"{len(far)} 人的住处离本市所有区域超过 {limit:g} 公里，坐标应有误，未导入 "
+            (f"{swap_zh}；" if turned else "")
+            + f"{len(far)} 人的住址离本市所有区域超过 {limit:g} 公里（{shown_zh}{more}），应是坐标"
+            "有误（其他城市的坐标、少了一位数字），未做任何更改：请改正其经度/纬度（WGS 84），"
+            "或删去这些行（如确实住得这么远，请调大设置 GRIDWARD_HOME_FAR_KM） "
             f"{len(far)} people of the file live more than {limit:g} km from every area of "
-            f"the city: {shown}{' …' if len(far) > 10 else ''}: nothing changed; such a "
+            f"the city: {shown}{more}: nothing changed; such a "
             "home is a wrong number (another city's, a lost digit): correct their lon/lat "
             "(经度/纬度, WGS 84) or leave their rows out (homes truly that far: raise the "
-            "setting GRIDWARD_HOME_FAR_KM)"
+            "setting GRIDWARD_HOME_FAR_KM)" + (f"; {swap}" if turned else "")
         )
     if not lost:
         return None
+    more = " …" if len(lost) > 10 else ""
     shown = ", ".join(f"{r.name} ({r.external_id}) {r.km:.1f} km from {r.code}" for r in lost[:10])
+    shown_zh = "，".join(
+        f"{r.name} ({r.external_id}) 距 {r.code} {r.km:.1f} 公里" for r in lost[:10]
+    )
     return (
-        f"{len(lost)} 人的住处不在任何社区（村）内，已导入但无所属社区 {len(lost)} people of the "
+        f"{len(lost)} 人的住址不在任何社区（村）内，已导入但无所属社区（{shown_zh}{more}）；"
+        "请检查其住址（须为 WGS 84 经纬度：手机地图应用给出的 GCJ-02 坐标约偏 500 米），"
+        f"或导入缺少的社区 {len(lost)} people of the "
         f"file live in no community or village of the city and are stored without one: "
-        f"{shown}{' …' if len(lost) > 10 else ''}; check their homes (WGS 84 lon/lat: numbers "
+        f"{shown}{more}; check their homes (WGS 84 lon/lat: numbers "
         "from a phone map app, GCJ-02, are some 500 m off), or import the missing communities"
+    )
+
+
+def _swapped_near(conn: Connection, ids: list[str], limit: float) -> list[str]:
+    """The people of ``ids`` whose home, longitude and latitude swapped, lies within ``limit``
+    km of an area of the city: numbers written in the wrong columns (outside tester T36, #10),
+    not a home in another city."""
+    if not ids:
+        return []
+    return list(
+        conn.execute(
+            text(
+                "SELECT p.external_id FROM people p CROSS JOIN LATERAL (SELECT "
+                "ST_SetSRID(ST_MakePoint(ST_Y(p.home), ST_X(p.home)), 4326) AS pt) s "
+                "CROSS JOIN LATERAL (SELECT min(ST_Distance(a.geom::geography, "
+                "s.pt::geography)) / 1000 AS km FROM (SELECT geom FROM areas "
+                "ORDER BY geom <-> s.pt LIMIT 5) a) f "
+                "WHERE p.external_id = ANY(CAST(:ids AS text[])) AND abs(ST_X(p.home)) <= 90 "
+                "AND f.km <= :limit ORDER BY p.external_id"
+            ),
+            {"ids": ids, "limit": limit},
+        ).scalars()
     )
 
 
@@ -410,10 +463,13 @@ def import_people(
         if covers is not None:
             bad = _outside(conn, ids, before, covers)
             if bad:
+                shown = f"{', '.join(bad[:10])}{' …' if len(bad) > 10 else ''}"
                 raise ForbiddenError(
-                    f"{len(bad)} 人的住处不在您的管辖区域内，未导入 {len(bad)} people of "
+                    f"{len(bad)} 人的住址不在您的管辖区域内（新住址或已存的住址；{shown}），"
+                    "未做任何更改：请由管理员导入，或删去这些行 "
+                    f"{len(bad)} people of "
                     f"the file live outside your areas (new home, or the one stored): "
-                    f"{', '.join(bad[:10])}{' …' if len(bad) > 10 else ''}: nothing changed; "
+                    f"{shown}: nothing changed; "
                     "an admin imports them, or leave their rows out"
                 )
         left = [f"{r.name} ({ext})" for ext, r in before.items() if not r.active]
@@ -434,9 +490,11 @@ def import_people(
         out["reactivated"] = left
     elif left:
         out["kept_inactive"] = left
+        shown = f"{', '.join(left[:10])}{' …' if len(left) > 10 else ''}"
         warnings.append(
-            f"{len(left)} 人已离岗，仍为离岗 {len(left)} people of the file had left and stay "
-            f"inactive: {', '.join(left[:10])}{' …' if len(left) > 10 else ''}; to bring them "
+            f"{len(left)} 人已离岗，仍保持离岗（{shown}）；如已回岗，请加 --reactivate 重新导入"
+            f"（API：?reactivate=true） {len(left)} people of the file had left and stay "
+            f"inactive: {shown}; to bring them "
             "back, import again with --reactivate (API: ?reactivate=true)"
         )
     if warnings:

@@ -134,3 +134,44 @@ def test_a_registry_update_may_leave_homes_out():
     assert pd.isna(df.loc[1, "lon"])
     with pytest.raises(InputError, match="without a home: 2"):
         read_people(b"person_id,lon,lat\n1,116,40\n2,,\n", "p.csv")
+
+
+def test_swapped_longitude_and_latitude_are_named_as_such():
+    """Outside tester T36, #10: a Beijing home written lat 116.3, lon 39.9 was refused as "bad
+    home coordinates", not saying why. Swapped, such numbers are valid: the refusal says they
+    look swapped (Chinese first), naming the people; a number that is wrong either way is
+    refused as before, without that guess."""
+    import geopandas as gpd
+    import shapely
+
+    from geo.assign.inputs import check_people
+    from geo.assign.reach import compute_reach
+
+    text = "person_id,lon,lat\nS1,39.91,116.30\nS2,39.92,116.31\nS3,116.3,39.9\n"
+    with pytest.raises(InputError) as err:
+        read_people(text.encode(), "p.csv")
+    msg = err.value.message
+    assert msg.startswith("经纬度疑似写反（S1, S2）"), msg
+    assert "longitude and latitude look swapped (S1, S2)" in msg, msg
+    assert "bad home coordinates for people: S1, S2" in msg and "S3" not in msg, msg
+    with pytest.raises(InputError) as err:  # 95 is no latitude, and 116 no swapped one
+        read_people(b"person_id,lon,lat\n1,116,95\n", "p.csv")
+    assert "swapped" not in err.value.message and "写反" not in err.value.message
+    people = pd.DataFrame({"person_id": ["S1", "S3"], "lon": [39.91, 116.3], "lat": [116.3, 39.9]})
+    with pytest.raises(InputError) as err:  # a table handed to the solvers directly
+        check_people(people)
+    assert err.value.message.startswith("经纬度疑似写反（S1）"), err.value.message
+    assert "look swapped (S1)" in err.value.message, err.value.message
+    # both numbers valid either way (Urumqi, 87.6 E 43.8 N, written the other way round):
+    # everyone far from every line, and swapped they lie on the alleys
+    alley = gpd.GeoDataFrame(
+        {"alley_id": ["a1"]},
+        geometry=[shapely.LineString([(87.600, 43.800), (87.602, 43.800)])],
+        crs="EPSG:4326",
+    )
+    people = pd.DataFrame({"person_id": ["U1", "U2"], "lon": [43.8, 43.8], "lat": [87.601, 87.6]})
+    with pytest.raises(InputError) as err:
+        compute_reach(alley, people, None, 2000.0, 500.0, "alleys")
+    msg = err.value.message
+    assert msg.startswith("经纬度疑似写反（U1, U2）"), msg
+    assert "all 2 people live outside the area" in msg and "look swapped (U1, U2)" in msg, msg

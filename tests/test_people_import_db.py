@@ -202,7 +202,7 @@ def test_planners_import_people_of_their_areas_only(place, tmp_path, auth_header
             r = send(body, planner_a)
             assert r.status_code == 403, r.text
             error = r.json()["error"]
-            assert error.startswith("1 人的住处不在您的管辖区域内") and named in error, error
+            assert error.startswith("1 人的住址不在您的管辖区域内") and named in error, error
             assert fingerprint(db) == before
         r = send(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\n", auth_headers("viewer"))
         assert r.status_code == 403
@@ -239,7 +239,7 @@ def test_a_sheet_without_homes_updates_the_registered_people(place, tmp_path, au
     with pytest.raises(InputError) as err:
         import_people(db, p)
     msg = str(err.value)
-    assert msg.startswith("1 人未登记且文件中没有其住处") and "W404" in msg, msg
+    assert msg.startswith("1 人未登记且文件中没有其住址") and "W404" in msg, msg
     assert "W001" not in msg and "0404" not in msg and fingerprint(db) == before
 
 
@@ -262,7 +262,7 @@ def test_a_home_in_no_community_is_named_and_one_far_away_refused(place, tmp_pat
     p.write_text(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\nN2,乙,{east + 0.02},{north}\n", "utf-8")
     out = import_people(db, p)
     [warning] = out["warnings"]
-    assert warning.startswith("1 人的住处不在任何社区（村）内") and "乙 (N2) " in warning, warning
+    assert warning.startswith("1 人的住址不在任何社区（村）内") and "乙 (N2) " in warning, warning
     assert " km from 110108015" in warning and "甲" not in warning, warning
     assert _people(db)["N2"][4] is None and _people(db)["N1"][4] == A
     before = fingerprint(db)
@@ -270,7 +270,7 @@ def test_a_home_in_no_community_is_named_and_one_far_away_refused(place, tmp_pat
     with pytest.raises(InputError) as err:
         import_people(db, p)
     msg = str(err.value)
-    assert msg.startswith("1 人的住处离本市所有区域超过 50 公里") and "丙 (N3)" in msg, msg
+    assert msg.startswith("1 人的住址离本市所有区域超过 50 公里") and "丙 (N3)" in msg, msg
     assert fingerprint(db) == before
     # a sheet that gives no home warns about nobody's stored one
     p.write_text("person_id,name\nN2,乙乙\n", "utf-8")
@@ -311,7 +311,7 @@ def test_how_far_a_home_is_refused_is_the_setting_home_far_km(place, tmp_path, f
     with pytest.raises(InputError) as err:
         import_people(db, p)
     msg = str(err.value)
-    assert msg.startswith("1 人的住处离本市所有区域超过 0.5 公里") and "乙 (N2)" in msg, msg
+    assert msg.startswith("1 人的住址离本市所有区域超过 0.5 公里") and "乙 (N2)" in msg, msg
     assert "more than 0.5 km from every area" in msg and "GRIDWARD_HOME_FAR_KM" in msg, msg
     assert fingerprint(db) == before
 
@@ -333,3 +333,41 @@ def test_a_bad_home_far_km_is_one_line_naming_it(place, tmp_path, pg_url, value)
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert lines[0].startswith("error: 设置有误 setting GRIDWARD_HOME_FAR_KM: "), lines
     assert repr(value) in lines[0] and "N1" not in _people(db), lines
+
+
+def test_swapped_longitude_and_latitude_are_named_as_such(place, tmp_path) -> None:
+    """Outside tester T36, #10: homes with longitude and latitude swapped were refused as bad
+    or far coordinates without saying they look swapped. Now the refusal opens with it
+    (经纬度疑似写反), naming the people, in Chinese and English; nothing written. Beijing's
+    lat 116.3 is no latitude at all; Urumqi's numbers (87.6 E, 43.8 N) are valid either way,
+    so that home is judged far from the city and, swapped, near one of its areas."""
+    db, xy = place
+    (ax, ay) = xy[A]
+    before = fingerprint(db)
+    p = tmp_path / "p.csv"
+    p.write_text(f"person_id,name,lon,lat\nN1,甲,{ay},{ax}\nN2,乙,{ax},{ay}\n", "utf-8")
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    msg = str(err.value)
+    assert msg.startswith("经纬度疑似写反（N1）") and "look swapped (N1)" in msg, msg
+    assert fingerprint(db) == before
+    p.write_text(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\n", "utf-8")  # as it says
+    assert import_people(db, p)["people_read"] == 1 and _people(db)["N1"][4] == A
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO areas (code, level, name, geom) VALUES ('650102001001', "
+                "'community', '乌鲁木齐 社区', ST_Multi(ST_MakeEnvelope(87.59, 43.79, 87.61, "
+                "43.81, 4326)))"
+            )
+        )
+    before = fingerprint(db)
+    p.write_text("person_id,name,lon,lat\nU1,丁,43.80,87.60\nU2,戊,121.47,31.23\n", "utf-8")
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    msg = str(err.value)
+    assert msg.startswith("经纬度疑似写反（U1）"), msg
+    assert "；2 人的住址离本市所有区域超过 50 公里" in msg, msg
+    assert "丁 (U1)" in msg and "戊 (U2)" in msg and "look swapped (U1)" in msg, msg
+    assert "more than 50 km from every area" in msg, msg
+    assert fingerprint(db) == before

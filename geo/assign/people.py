@@ -82,13 +82,39 @@ def parse_roles(value: object) -> list[str]:
             continue
         canon = _ROLE_ALIASES.get(part.lower()) or _ROLE_ALIASES.get(part.lower().replace(" ", "_"))
         if canon is None:
+            use = ", ".join(f"{k} ({v})" for k, v in ROLES.items())
+            use_zh = "、".join(f"{v}（{k}）" for k, v in ROLES.items())
             raise InputError(
-                f"角色 '{part}' 无效 unknown role '{part}': "
-                f"use {', '.join(f'{k} ({v})' for k, v in ROLES.items())}"
+                f"角色 '{part}' 无效，请用{use_zh}之一 unknown role '{part}': use {use}"
             )
         if canon not in out:
             out.append(canon)
     return out
+
+
+def swapped(lon: pd.Series, lat: pd.Series) -> pd.Series:
+    """Rows whose lon/lat are no coordinates as given but are swapped: a Beijing home written
+    lat 116.3, lon 39.9 (outside tester T36, #10: refused as bad coordinates, without a word
+    on why)."""
+    lon = pd.to_numeric(lon, errors="coerce")
+    lat = pd.to_numeric(lat, errors="coerce")
+    as_given = lon.between(-180, 180) & lat.between(-90, 90)
+    return ~as_given & lat.between(-180, 180) & lon.between(-90, 90)
+
+
+def swap_note(
+    ids: list,
+    why_zh: str = "对调后即为有效坐标",
+    why: str = "swapped, they are valid coordinates",
+) -> tuple[str, str]:
+    """The clause naming people whose longitude and latitude look swapped, and why they look
+    so (``why_zh``, ``why``): (Chinese, English)."""
+    shown = ", ".join(str(i) for i in ids[:5]) + (f" … (+{len(ids) - 5})" if len(ids) > 5 else "")
+    return (
+        f"经纬度疑似写反（{shown}）：{why_zh}，请对调经度（lon）和纬度（lat）两列的值",
+        f"longitude and latitude look swapped ({shown}): {why}; "
+        "swap the values of the lon and lat columns",
+    )
 
 
 def has_role(people: pd.DataFrame, role: str) -> pd.Series:
@@ -105,7 +131,8 @@ def decode_table(raw: bytes) -> str:
         except UnicodeDecodeError:
             continue
     raise InputError(
-        "人员文件编码须为 UTF-8 或 GB18030 the people file is neither UTF-8 nor GB18030 text"
+        "人员文件编码须为 UTF-8 或 GB18030，请另存为 UTF-8 编码的 CSV "
+        "the people file is neither UTF-8 nor GB18030 text"
     )
 
 
@@ -119,13 +146,20 @@ def _read_table(raw: bytes, filename: str) -> pd.DataFrame:
     except InputError:
         raise
     except Exception as exc:  # parser errors carry file content; name only the kind
-        raise InputError(
-            f"无法读取文件 {Path(filename).name} cannot read {Path(filename).name}: "
-            f"{type(exc).__name__}"
-        ) from None
+        raise unreadable(filename, exc) from None
     raise InputError(
-        f"人员文件类型不支持，请用 .csv 或 .xlsx unsupported people file type '{suffix}': "
-        "use .csv or .xlsx"
+        f"人员文件类型 '{suffix}' 不支持，请用 .csv 或 .xlsx "
+        f"unsupported people file type '{suffix}': use .csv or .xlsx"
+    )
+
+
+def unreadable(filename: str, exc: Exception) -> InputError:
+    """The refusal of a people file the parser could not read: its name and the kind of
+    error only (a parser's message carries file content, perhaps a phone number)."""
+    name, kind = Path(filename).name, type(exc).__name__
+    return InputError(
+        f"无法读取文件 {name}（{kind}），请确认它是完好的 .csv 或 .xlsx 文件 "
+        f"cannot read {name}: {kind}"
     )
 
 
@@ -133,9 +167,10 @@ def _parse_bool(values: pd.Series, ids: pd.Series) -> pd.Series:
     low = values.fillna("").astype(str).str.strip().str.lower()
     bad = ~low.isin(_TRUE | _FALSE)
     if bad.any():
+        shown = ", ".join(ids[bad].astype(str)[:5])
         raise InputError(
-            "兼职列须填 是/否 part_time must be yes/no (是/否) for people: "
-            f"{', '.join(ids[bad].astype(str)[:5])}"
+            f"兼职（part_time）列须填 是/否（{shown}） "
+            f"part_time must be yes/no (是/否) for people: {shown}"
         )
     return low.isin(_TRUE)
 
@@ -154,7 +189,7 @@ def read_people(
     if isinstance(data, str | Path):
         path = Path(data)
         if not path.is_file():
-            raise InputError(f"人员文件 {path} 不存在 people file not found: {path}")
+            raise InputError(f"人员文件 {path} 不存在，请检查路径 people file not found: {path}")
         filename = filename or path.name
         raw = path.read_bytes()
     else:
@@ -170,7 +205,8 @@ def read_people(
             unknown.append(str(col))
         elif canon in rename.values():
             raise InputError(
-                f"人员文件中列 '{col}' 重复 column '{col}' repeats {canon} in the people file"
+                f"人员文件中列 '{col}' 与另一列重复（都是 {canon} 列），请删去其一 "
+                f"column '{col}' repeats {canon} in the people file"
             )
         else:
             rename[col] = canon
@@ -179,35 +215,38 @@ def read_people(
     # the file needs is named in the error that follows (an outside tester's registries were
     # refused whole for a notes column)
     ignored = f" (columns left out: {', '.join(unknown)})" if unknown else ""
+    ignored_zh = f"（已略去的列：{'、'.join(unknown)}）" if unknown else ""
     df = df.drop(columns=[c for c in df.columns if str(c) in unknown]).rename(columns=rename)
     df.attrs["ignored_columns"] = unknown
     if "person_id" not in df.columns:
         raise InputError(
-            f"人员文件缺少编号列 the people file lacks the person_id (编号) column{ignored}"
+            f"人员文件缺少编号列 person_id（编号、人员编号）{ignored_zh}，请添加该列 "
+            f"the people file lacks the person_id (编号) column{ignored}"
         )
     has_xy = "lon" in df.columns and "lat" in df.columns
     if ("lon" in df.columns) != ("lat" in df.columns):
         raise InputError(
-            f"人员文件须同时有经度和纬度列 the people file has only one of lon (经度) / lat (纬度)"
-            f"{ignored}"
+            f"人员文件只有经度（lon）和纬度（lat）中的一列{ignored_zh}，须两列都有，请补上另一列 "
+            f"the people file has only one of lon (经度) / lat (纬度){ignored}"
         )
     if home_required and not has_xy and "building_id" not in df.columns:
         raise InputError(
-            "人员文件缺少住址：须有经度/纬度或楼栋列 "
+            f"人员文件缺少住址{ignored_zh}：须有经度/纬度（lon、lat）两列或楼栋（building_id）列，"
+            "请添加 "
             f"the people file needs a home: lon+lat (经度/纬度) or building_id (楼栋){ignored}"
         )
     if len(df) == 0:
-        raise InputError("人员文件没有数据行 the people file has no rows")
+        raise InputError("人员文件没有数据行（表头下没有人员） the people file has no rows")
     df = df.reset_index(drop=True)
     ids = df["person_id"].astype("string").str.strip()
     if ids.isna().any() or (ids == "").any():
-        raise InputError(
-            f"有人员缺少编号 {int((ids.isna() | (ids == '')).sum())} people have no person_id"
-        )
+        n = int((ids.isna() | (ids == "")).sum())
+        raise InputError(f"有 {n} 人缺少人员编号（person_id），请补上 {n} people have no person_id")
     dup = ids[ids.duplicated()].unique().tolist()
     if dup:
+        shown = ", ".join(dup[:5])
         raise InputError(
-            f"人员编号重复 duplicate person_id in the people file: {', '.join(dup[:5])}"
+            f"人员编号重复（{shown}），请改正 duplicate person_id in the people file: {shown}"
         )
     df["person_id"] = ids.astype(str)
     if has_xy:
@@ -216,17 +255,26 @@ def read_people(
         given = df["lon"].notna() | df["lat"].notna()
         bad = given & ~(lon.between(-180, 180) & lat.between(-90, 90))
         if bad.any():
+            shown = ", ".join(df.loc[bad, "person_id"][:5])
+            turned = bad & swapped(lon, lat)
+            if turned.any():
+                swap_zh, swap = swap_note(df.loc[turned, "person_id"].tolist())
+                raise InputError(
+                    f"{swap_zh}；人员住址坐标有误（{shown}） "
+                    f"bad home coordinates for people: {shown}; {swap}"
+                )
             raise InputError(
-                "人员住址坐标有误 bad home coordinates for people: "
-                f"{', '.join(df.loc[bad, 'person_id'][:5])}"
+                f"人员住址坐标有误（{shown}）：经度须为 -180 到 180、纬度须为 -90 到 90 的数"
+                f"（WGS 84） bad home coordinates for people: {shown}"
             )
         df["lon"], df["lat"] = lon.astype(float), lat.astype(float)
     no_home = ~(df["lon"].notna() if has_xy else pd.Series(False, index=df.index))
     if "building_id" in df.columns:
         no_home &= df["building_id"].isna()
     if home_required and no_home.any():
+        shown = ", ".join(df.loc[no_home, "person_id"][:5])
         raise InputError(
-            f"人员缺少住址 people without a home: {', '.join(df.loc[no_home, 'person_id'][:5])}"
+            f"人员缺少住址（{shown}）：请填经度/纬度或楼栋 people without a home: {shown}"
         )
     if "roles" in df.columns:
         df["roles"] = df["roles"].apply(lambda v: ";".join(parse_roles(v)))
@@ -234,9 +282,10 @@ def read_people(
         cap = pd.to_numeric(df["capacity"], errors="coerce")
         bad = df["capacity"].notna() & ~(cap >= 0)
         if bad.any():
+            shown = ", ".join(df.loc[bad, "person_id"][:5])
             raise InputError(
-                "容量须为不小于 0 的数 capacity must be a number ≥ 0 for people: "
-                f"{', '.join(df.loc[bad, 'person_id'][:5])}"
+                f"容量（capacity）须为不小于 0 的数（{shown}） "
+                f"capacity must be a number ≥ 0 for people: {shown}"
             )
         df["capacity"] = cap
     if "part_time" in df.columns:

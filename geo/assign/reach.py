@@ -11,6 +11,7 @@ import shapely
 from pyproj import Transformer
 
 from geo.assign.inputs import show_ids
+from geo.assign.people import swap_note
 from geo.assign.walk import (
     build_walk_graph,
     item_nodes,
@@ -88,7 +89,9 @@ def compute_reach(
     items_m = items.geometry.to_crs(crs).values
     if network is not None:
         if len(network) == 0:
-            raise InputError("步行路网为空 the walking network is empty")
+            raise InputError(
+                "步行路网为空，请检查路网文件（--network） the walking network is empty"
+            )
         net = network if network.crs is not None else network.set_crs(WGS84)
         lines = net.geometry.to_crs(crs).values
         kinds = shapely.get_type_id(lines)
@@ -107,9 +110,19 @@ def compute_reach(
     far = home_off > max_home_offset_m
     if len(far) and far.all():
         ids = people.loc[far, "person_id"].astype(str).tolist()
+        n, off, shown = int(far.sum()), f"{max_home_offset_m:.0f}", show_ids(ids)
+        turned = _swapped_inside(people, items.total_bounds, max_home_offset_m)
+        swap_zh, swap = (
+            swap_note(turned, "对调后即在这些街巷附近", "swapped, they lie near these lines")
+            if turned
+            else ("", "")
+        )
         raise InputError(
-            f"全部人员住在区域外 all {int(far.sum())} people live outside the area (more than "
-            f"{max_home_offset_m:.0f} m from any walkable line): {show_ids(ids)}"
+            (f"{swap_zh}；" if turned else "")
+            + f"全部 {n} 人都住在区域外（离任何可步行的线都超过 {off} 米：{shown}），请检查其住址"
+            "经纬度（WGS 84）和坐标系（--crs） "
+            f"all {n} people live outside the area (more than "
+            f"{off} m from any walkable line): {shown}" + (f"; {swap}" if turned else "")
         )
     # nobody lives where the far homes snapped: they neither join pieces nor get walks
     wg, joined = join_unreached(wg, entry_nodes[~far].ravel(), flat, max_gap_m, gap_factor)
@@ -131,6 +144,22 @@ def compute_reach(
         across_gap=across,
         outside=far,
     )
+
+
+def _swapped_inside(people: pd.DataFrame, bounds: np.ndarray, margin_m: float) -> list[str]:
+    """The people whose home, longitude and latitude swapped, lies within the items' bounds
+    (``bounds``: WGS 84, grown by ``margin_m``): their numbers are in the wrong columns
+    (outside tester T36, #10), not homes elsewhere."""
+    pad = margin_m / 111_000 + 0.01  # degrees, generously
+    x = people["lat"].to_numpy(float)  # swapped: the latitude column read as longitude
+    y = people["lon"].to_numpy(float)
+    inside = (
+        (x >= bounds[0] - pad)
+        & (x <= bounds[2] + pad)
+        & (y >= bounds[1] - pad)
+        & (y <= bounds[3] + pad)
+    )
+    return people.loc[inside, "person_id"].astype(str).tolist()
 
 
 def nearest_candidates(
