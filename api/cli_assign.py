@@ -49,11 +49,11 @@ _SUMMARY_ROWS = {
     ),
     "streets": (
         ("coverage", "覆盖率", "coverage", "share of streets with a chief"),
-        ("covered", "已覆盖街道", "streets covered", ""),
-        ("streets", "街道数", "streets", ""),
+        ("covered", "已覆盖街", "streets covered", ""),
+        ("streets", "街数", "streets", ""),
         ("chiefs", "在岗街巷长", "street chiefs assigned", ""),
         _PEOPLE,
-        ("streets_per_chief_max", "最多街道", "most streets per chief", ""),
+        ("streets_per_chief_max", "每人最多街数", "most streets per chief", ""),
         _WALK,
         _OBJECTIVE,
         *_DATED,
@@ -81,22 +81,49 @@ _SUMMARY_ROWS = {
 # per kind: the table's title and the items left without anyone
 _KIND_WORDS = {
     "alleys": ("小巷管家分配 alley steward assignment", "未覆盖小巷 uncovered alleys"),
-    "streets": ("街巷长分配 street chief assignment", "未覆盖街道 uncovered streets"),
+    "streets": ("街巷长分配 street chief assignment", "未覆盖的街 uncovered streets"),
     "grids": ("网格定人 grid staffing", "人手不足网格 grids short of staff"),
 }
 
 
-def _lists(summary: dict, uncovered: list, kind: str) -> list[tuple[str, list]]:
+# the notes of the summary rows in Chinese (database mode; the file mode's stdout is kept as
+# it was, for scripts that read it)
+_NOTES_ZH = {
+    "share of alleys with a steward": "有小巷管家的小巷所占比例",
+    "max / median alley metres per steward": "每名管家所管小巷长度的最大值 / 中位数",
+    "m along the network": "米，沿路网",
+    "walk-equivalent m": "折合步行米数",
+    "their slots are filled from tomorrow": "其岗位自明日起补上",
+    "until a planned holder's first day": "至计划接任者到岗为止",
+    "listed below: fill them by hand": "见下方列表，请手工补齐",
+    "share of streets with a chief": "有街巷长的街所占比例",
+    "level 1": "一级网格",
+    "a leader, workers for its households": "有网格长，网格员人数够其户数",
+    "m, home to grid": "米，住址到网格",
+}
+
+
+def _lists(
+    summary: dict, uncovered: list, kind: str, file_mode: bool = False
+) -> list[tuple[str, list]]:
     """The items a planner should look at, under their headings: uncovered, unreachable, and
-    staffed across a gap in the map data."""
+    staffed across a gap in the map data. ``file_mode``: the headings ``assign stewards``
+    has always printed (its stdout stays as it was)."""
+    if file_mode:
+        gap = "跨越路网缺口分配 staffed across a gap in the map data: check there is a way"
+        out = ("住处离路网超过 500 米，未分配 people left out: their homes lie more than 500 m "
+               "from any walkable line (check them)")  # fmt: skip
+    else:
+        gap = ("跨越路网缺口分配（请核实那里有路可走） staffed across a gap in the map data: "
+               "check there is a way")  # fmt: skip
+        out = ("住址离任何可步行的线都超过 500 米、未分配的人员（请检查其住址） people left out: "
+               "their homes lie more than 500 m from any walkable line (check them)")  # fmt: skip
     return [
         (_KIND_WORDS[kind][1], uncovered),
         ("无法步行到达 nobody can walk there", summary.get("unreachable") or []),
-        ("跨越路网缺口分配 staffed across a gap in the map data: check there is a way",
-         summary.get("across_gaps") or []),
-        ("住处离路网超过 500 米，未分配 people left out: their homes lie more than 500 m from "
-         "any walkable line (check them)", summary.get("outside_area") or []),
-    ]  # fmt: skip
+        (gap, summary.get("across_gaps") or []),
+        (out, summary.get("outside_area") or []),
+    ]
 
 
 def _street_labels(engine, ids: list) -> dict:  # -> {id: "id 名称"}
@@ -115,7 +142,11 @@ def _street_labels(engine, ids: list) -> dict:  # -> {id: "id 名称"}
 
 
 def _print_summary(
-    summary: dict, uncovered: list, kind: str = "alleys", labels: dict | None = None
+    summary: dict,
+    uncovered: list,
+    kind: str = "alleys",
+    labels: dict | None = None,
+    file_mode: bool = False,
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -129,11 +160,15 @@ def _print_summary(
         if value is None:
             continue
         shown = f"{value:.1%}" if key in ("coverage", "staffed_rate") else str(value)
+        if note in _NOTES_ZH and not file_mode:
+            note = f"{_NOTES_ZH[note]} {note}"
         table.add_row(f"{zh} {en}", shown, note)
     Console().print(table)
-    for words, ids in _lists(summary, uncovered, kind):
+    for words, ids in _lists(summary, uncovered, kind, file_mode):
         if ids:
             more = f" … (+{len(ids) - 10} more)" if len(ids) > 10 else ""
+            if more and not file_mode:
+                more = f" … 等，另有 {len(ids) - 10} 个 (+{len(ids) - 10} more)"
             shown = ", ".join(str((labels or {}).get(a, a)) for a in ids[:10])
             typer.echo(f"{words} ({len(ids)}): {shown}{more}")
 
@@ -143,13 +178,25 @@ def _print_short_later(short: list[dict], labels: dict | None) -> None:
     that day: WHY printed: the proposal's duties start now, so only a planner can fill them."""
     if not short:
         return
+    from geo.duties import ROLE_LABELS
+
     shown = ", ".join(
         f"{(labels or {}).get(s['item_id'], s['item_id'])} {s['role']} "
         f"from {s['from']} ({s['holders']}/{s['needed']})"
         for s in short[:10]
     )
+    shown_zh = "；".join(
+        f"{(labels or {}).get(s['item_id'], s['item_id'])} "
+        f"{ROLE_LABELS.get(s['role'], s['role']).split()[0]} 自 {s['from']} 起"
+        f"（{s['holders']}/{s['needed']}）"
+        for s in short[:10]
+    )
     more = f" … (+{len(short) - 10} more)" if len(short) > 10 else ""
-    typer.echo(f"日后缺岗 short on a later day ({len(short)}): {shown}{more}")
+    more_zh = f" 等，另有 {len(short) - 10} 个" if len(short) > 10 else ""
+    typer.echo(
+        f"日后缺岗（{len(short)}）：{shown_zh}{more_zh}（请手工补齐） "
+        f"short on a later day ({len(short)}): {shown}{more}"
+    )
 
 
 def _read_people_file(path: Path, crs: str | None):
@@ -159,7 +206,11 @@ def _read_people_file(path: Path, crs: str | None):
     people = read_people(path, path.name)
     if people.attrs.get("ignored_columns"):
         cols = ", ".join(people.attrs["ignored_columns"])
-        typer.echo(f"warning: 已略去的列 {path.name}: columns left out: {cols}", err=True)
+        typer.echo(
+            f"warning: 已略去 {path.name} 中的列：{cols}（未读入） "
+            f"{path.name}: columns left out: {cols}",
+            err=True,
+        )
     if "lon" not in people.columns:
         raise InputError(
             f"文件 {path.name} 须用经度/纬度给出住址（楼栋编号须用数据库） "
@@ -167,9 +218,10 @@ def _read_people_file(path: Path, crs: str | None):
         )
     if people["lon"].isna().any():
         ids = people.loc[people["lon"].isna(), "person_id"].tolist()[:5]
+        shown = ", ".join(ids)
         raise InputError(
-            f"文件 {path.name} 中有人员缺少经纬度 {path.name}: people without lon/lat: "
-            f"{', '.join(ids)}"
+            f"文件 {path.name} 中有人员缺少经纬度（{shown}），文件模式须用经纬度给出住址 "
+            f"{path.name}: people without lon/lat: {shown}"
         )
     if "roles" in people.columns and (people["roles"] != "").any():
         people = people[has_role(people, "alley_steward")].reset_index(drop=True)
@@ -225,12 +277,14 @@ def stewards(
     current = None
     if existing is not None:
         if not existing.is_file():
-            raise InputError(f"文件 {existing} 不存在 {existing}: no such file")
+            raise InputError(f"文件 {existing} 不存在，请检查路径 {existing}: no such file")
         current = pd.read_csv(existing, dtype=str)
         for col in ("alley_id", "person_id"):
             if col not in current.columns:
                 raise InputError(
-                    f"文件 {existing.name} 缺少 {col} 列 {existing.name}: no '{col}' column"
+                    f"文件 {existing.name} 缺少 {col} 列，现有职责表须有 alley_id 和 person_id "
+                    "两列 "
+                    f"{existing.name}: no '{col}' column"
                 )
         # Ids from files are matched as text.
         alley_gdf = (
@@ -241,7 +295,7 @@ def stewards(
     params = StewardParams(
         stewards_per_alley=stewards_per_alley, max_walk_m=max_walk, max_alleys_per_person=max_alleys
     )
-    with progress_bar("assign stewards 分配小巷管家") as bar:
+    with progress_bar("分配小巷管家 assign stewards") as bar:
         result = assign_stewards(
             alley_gdf,
             people_df,
@@ -256,13 +310,17 @@ def stewards(
         with atomic_file(out) as tmp:
             result.assignments[["alley_id", "person_id"]].to_csv(tmp, index=False)
     except OSError as exc:
-        raise InputError(f"无法写入文件 {out} cannot write {out}: {exc.strerror or exc}") from None
-    _print_summary(result.summary, result.uncovered)
+        why = exc.strerror or exc
+        raise InputError(
+            f"无法写入文件 {out}（{why}），请检查目录和权限 cannot write {out}: {why}"
+        ) from None
+    _print_summary(result.summary, result.uncovered, file_mode=True)
     held = result.assignments["person_id"].value_counts()
     full = int((held >= max_alleys).sum())
     if len(result.uncovered) and full:
         typer.echo(
-            f"说明 note: {full} 名小巷管家已达巷数上限，调高 --max-alleys-per-person 可覆盖更多 "
+            f"说明 note: {full} 名小巷管家已达巷数上限（{max_alleys} 条，"
+            "--max-alleys-per-person），调高此上限可覆盖更多小巷 "
             f"{full} stewards hold the most alleys one may "
             f"({max_alleys}, --max-alleys-per-person): a higher limit may cover more",
             err=True,
@@ -283,10 +341,10 @@ def _database_mode(kind: str):
         from geo.staffing import commit, propose
 
         engine = get_engine()
-        with progress_bar(f"assign {kind} 分配") as bar:
-            bar(0.1, "solving")
+        with progress_bar(f"分配 assign {kind}") as bar:
+            bar(0.1, "求解中 solving")
             proposal = propose(engine, kind, area, rebalance=rebalance)
-            bar(1.0, "done")
+            bar(1.0, "完成 done")
         lists = _lists(proposal["summary"], proposal["uncovered"], kind)
         short = proposal.get("short_from") or []
         listed = [i for _, ids in lists for i in ids[:10]] + [s["item_id"] for s in short[:10]]
@@ -295,7 +353,7 @@ def _database_mode(kind: str):
         _print_short_later(short, labels)
         ch = proposal["changes"]
         typer.echo(
-            f"职责：保留 {ch['keep']}，结束 {ch['end']}，新增 {ch['start']} "
+            f"职责：保留 {ch['keep']} 项，结束 {ch['end']} 项，新增 {ch['start']} 项 "
             f"kept {ch['keep']}, ending {ch['end']}, starting {ch['start']} duties"
         )
         if dry_run:
@@ -304,7 +362,10 @@ def _database_mode(kind: str):
         done = commit(engine, proposal, actor="cli")
         later = done.get("starting_tomorrow", 0)  # a duty ends today (geo.staffing._starts)
         typer.echo(
-            f"已提交 committed: {done['started'] - later} started today"
+            f"已提交：今日开始 {done['started'] - later} 项"
+            + (f"，明日开始 {later} 项" if later else "")
+            + f"，昨日结束 {done['ended']} 项，保留 {done['kept']} 项 "
+            + f"committed: {done['started'] - later} started today"
             + (f", {later} start tomorrow" if later else "")
             + f", {done['ended']} ended yesterday, {done['kept']} kept"
         )
@@ -352,7 +413,8 @@ def _date(value: str | None, option: str):
         return dt.date.fromisoformat(value.strip())
     except ValueError:
         raise InputError(
-            f"日期无效，请用 YYYY-MM-DD {option} '{value[:40]}' is not a date (YYYY-MM-DD)"
+            f"{option} 的值 '{value[:40]}' 不是有效日期，请写成 YYYY-MM-DD（如 2026-05-12） "
+            f"{option} '{value[:40]}' is not a date (YYYY-MM-DD)"
         ) from None
 
 
@@ -370,10 +432,13 @@ def _duty_line(duty: dict) -> str:
 
 
 _ACTIONS = {
-    "ended": ("卸任 ended", lambda c: f"last day {c['after']['valid_to']}"),
-    "resumes": ("复任 resumes", lambda c: f"from {c['after']['valid_from']}"),
-    "moved": ("推迟 starts later", lambda c: f"from {c['after']['valid_from']}"),
-    "deleted": ("取消 cancelled (planned)", lambda c: f"was from {c['before']['valid_from']}"),
+    "ended": ("卸任 ended", lambda c: f"最后一天 last day {c['after']['valid_to']}"),
+    "resumes": ("复任 resumes", lambda c: f"起始 from {c['after']['valid_from']}"),
+    "moved": ("推迟 starts later", lambda c: f"改为起始 from {c['after']['valid_from']}"),
+    "deleted": (
+        "取消计划职责 cancelled (planned)",
+        lambda c: f"原起始 was from {c['before']['valid_from']}",
+    ),
 }
 
 
@@ -411,7 +476,7 @@ def set_duty(
         parts.append(f"{label}: {who['name']} ({who['person']}) {detail(c)}")
     if out["co_holders"]:
         names = "、".join(f"{c['name']} ({c['person']})" for c in out["co_holders"])
-        parts.append(f"共管 co-holders kept: {names}")
+        parts.append(f"仍共管 co-holders kept: {names}")
     typer.echo("; ".join(parts))
     for w in out.get("warnings", []):
         typer.echo(f"warning: {w}", err=True)
@@ -438,9 +503,11 @@ def end_duty_command(
     out = end_duty(get_engine(), who, target, role, last, actor="cli")
     was = out["was_valid_to"] or "长期 open-ended"
     if out["changed"]:
-        typer.echo(f"职责已结束 duty ended: {_duty_line(out['duty'])} (原 was: {was})")
+        typer.echo(f"职责已结束 duty ended: {_duty_line(out['duty'])}（原为 was: {was}）")
     else:
-        typer.echo(f"未改变 unchanged: {_duty_line(out['duty'])} already ends then")
+        typer.echo(
+            f"未改变（职责本来就在这天结束） unchanged: {_duty_line(out['duty'])} already ends then"
+        )
 
 
 _RESTORED = {
@@ -489,11 +556,13 @@ def undo_duty_command(
         until = a["valid_to"] or "长期 open-ended"
         label = _RESTORED[r["action"]]
         if r["action"] == "reinstated" and a["valid_from"] > today:
-            label += " (planned)"
+            label += "（已计划 planned）"
         parts.append(f"{label}: {a['name']} ({a['person']}) {a['valid_from']} → {until}")
     if out["left_as_is"]:
         ids = ", ".join(str(c["id"]) for c in out["left_as_is"])
-        parts.append(f"其他职责未恢复 others left as they are (duties {ids})")
+        parts.append(
+            f"其他职责未恢复，保持现状（职责 {ids}） others left as they are (duties {ids})"
+        )
     if out["still_holds"]:
         spans = "、".join(
             f"{d['valid_from']} → {d['valid_to'] or '长期 open-ended'}" for d in out["still_holds"]

@@ -41,6 +41,9 @@ KINDS = {
     "streets": ("street_chief",),
     "grids": ("grid_leader", "grid_worker"),
 }
+# the Chinese of a kind and of a role, for messages
+KIND_ZH = {"alleys": "小巷", "streets": "街", "grids": "网格"}
+ROLES_ZH = {k: v.split()[0] for k, v in ROLE_LABELS.items()}
 # roles whose slot a holder planned by hand fills (:func:`_until`): a grid's one leader (1+N),
 # a street's one chief and an alley's stewards, as many as the solver gives each
 FILLED_BY_PLAN = SOLE_ROLES | {"street_chief", "alley_steward"}
@@ -51,7 +54,7 @@ def _area(conn: Connection, code: str) -> Any:
         text("SELECT id, code, level FROM areas WHERE code = :c"), {"c": code}
     ).first()
     if row is None:
-        raise NotFoundError(f"区域 {code} 不存在 area {code} does not exist")
+        raise NotFoundError(f"区域 {code} 不存在，请检查区域代码 area {code} does not exist")
     return row
 
 
@@ -558,7 +561,8 @@ def propose(
 
     if kind not in KINDS:
         raise InputError(
-            f"职责类型有误，请用 grids、streets 或 alleys unknown assignment kind '{kind}': "
+            f"职责类型 '{kind}' 有误，请用 grids（网格）、streets（街）或 alleys（小巷） "
+            f"unknown assignment kind '{kind}': "
             "use grids, streets or alleys"
         )
     day = day or city_today()
@@ -571,17 +575,22 @@ def propose(
             items = _streets(conn, a.id, "alley" if kind == "alleys" else "street")
         if items.empty:
             what = {"grids": "current grids", "alleys": "alleys", "streets": "streets"}[kind]
-            zh = {"grids": "现行网格", "alleys": "巷", "streets": "街"}[kind]
-            raise InputError(f"区域 {area} 没有可配置人员的{zh} area {area} has no {what} to staff")
+            what_zh = {"grids": "现行网格", "alleys": "小巷", "streets": "街"}[kind]
+            raise InputError(
+                f"区域 {area} 内没有{what_zh}可配置人员 area {area} has no {what} to staff"
+            )
         current = _current(conn, kind, items["item_id"].astype(int).tolist(), day)
         planned = _planned(conn, kind, items["item_id"].astype(int).tolist(), day)
         network = _network(conn, a.id) if kind != "grids" else None
         elsewhere = _held_elsewhere(conn, kind, people, items, day)
         later = _planned_load(conn, kind, people, day)
     if people.empty:
+        roles = " or ".join(KINDS[kind])
+        roles_zh = "或".join(ROLES_ZH[x] for x in KINDS[kind])
         raise InputError(
-            f"区域 {area} 及附近没有该角色的在岗人员 "
-            f"no active people with role {' or '.join(KINDS[kind])} live in or near {area}"
+            f"区域 {area} 内及附近（2 公里内）没有角色为{roles_zh}的在岗人员，"
+            "请先导入人员名册（gridward import people） "
+            f"no active people with role {roles} live in or near {area}"
         )
     if kind == "grids":
         params = params or GridParams(households_per_worker=get_settings().households_per_worker)
@@ -725,7 +734,10 @@ def commit(
     duty it started can give back what it ended (:func:`geo.duty_undo.undo_duty`)."""
     kind, area = proposal["kind"], proposal["area"]
     if kind not in KINDS:
-        raise InputError(f"职责类型有误 unknown assignment kind '{kind}'")
+        raise InputError(
+            f"职责类型 '{kind}' 有误，请用 grids、streets 或 alleys "
+            f"unknown assignment kind '{kind}'"
+        )
     day = day or city_today()
     target = "grid_id" if kind == "grids" else "street_id"
     with engine.begin() as conn:
@@ -740,7 +752,7 @@ def commit(
         planned = _planned(conn, kind, items, day)
         if _fingerprint(current, planned, day) != proposal["base_fingerprint"]:
             raise ConflictError(
-                f"区域 {area} 的职责在提出建议后已变动，请重新生成建议 "
+                f"区域 {area} 的{KIND_ZH.get(kind, kind)}职责在生成此建议后已变动，请重新生成建议 "
                 f"the {kind} duties of {area} changed since this proposal was made: propose again"
             )
         new = {(int(p["item_id"]), int(p["person_id"]), p["role"]) for p in proposal["pairs"]}
@@ -866,10 +878,12 @@ def _refuse_line_clash(
     ).all()
     if not rows:
         return
-    zh_role, en_role = ROLE_LABELS[role].split(" ", 1)
+    role_label_zh, role_label = ROLE_LABELS[role].split(" ", 1)
     zh_kind = TARGET_LABELS[rows[0].kind].split()[0]
     label = f"{rows[0].kind} {rows[0].street or ''} (#{street_id})"
+    zlabel = f"{zh_kind} {rows[0].street or ''}（#{street_id}）"
     period = f"{start} – {end or '(open-ended)'}"
+    zperiod = f"{start} 至 {end}" if end else f"{start} 起（长期）"
 
     def spans(rs: list[Any]) -> str:
         return "; ".join(
@@ -877,18 +891,28 @@ def _refuse_line_clash(
             for r in rs
         )
 
+    def zspans(rs: list[Any]) -> str:
+        return "；".join(
+            f"{r.name} ({r.external_id}) {r.valid_from} "
+            + (f"至 {r.valid_to}" if r.valid_to else "起（长期）")
+            for r in rs
+        )
+
     own = [r for r in rows if int(r.person_id) == person_id]
     if own:
         raise ConflictError(
-            f"{zh_kind} {rows[0].street or ''}（#{street_id}）：此人已是{zh_role}（{spans(own)}）"
-            f" — {label}: they already hold it as {en_role} for {spans(own)}, which overlaps "
+            f"{zlabel}：此人已是{role_label_zh}（{zspans(own)}），与 {zperiod} 重叠"
+            "（assign set 同样会拒绝），未做更改 "
+            f"— {label}: they already hold it as {role_label} for {spans(own)}, which overlaps "
             f"{period} (assign set refuses the same): nothing changed"
         )
     others = [r for r in rows if int(r.person_id) != person_id]
     if _most_at_once([(r.valid_from, r.valid_to) for r in others], start, end) >= allowed:
         raise ConflictError(
-            f"{zh_kind} {rows[0].street or ''}（#{street_id}）在 {period} 已有{zh_role}"
-            f"（{spans(others)}）— {label} already has its {allowed} {en_role}(s) on a day of "
+            f"{zlabel}在此期间（{zperiod}）的某天已有{role_label_zh}（共 {allowed} 名："
+            f"{zspans(others)}），"
+            "多于此建议给它的人数：请重新生成建议（未做更改） "
+            f"— {label} already has its {allowed} {role_label}(s) on a day of "
             f"{period} ({spans(others)}), more than the proposal gives it: propose again "
             "(nothing changed)"
         )
@@ -976,7 +1000,9 @@ def duties(
             conn.execute(text("SELECT 1 FROM people WHERE id = :p"), {"p": person_id}).first()
             is None
         ):
-            raise NotFoundError(f"人员 {person_id} 不存在 person {person_id} does not exist")
+            raise NotFoundError(
+                f"人员（系统编号 id:{person_id}）不存在 person {person_id} does not exist"
+            )
         rows = conn.execute(
             text(
                 "SELECT a.id, a.role, a.valid_from, a.valid_to, a.grid_id, g.code AS grid_code, "

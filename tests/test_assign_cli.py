@@ -108,7 +108,7 @@ def test_bad_input_exits_2_and_writes_nothing(files, run_inproc):
         "--people", str(tmp / "dup.csv"), "--out", str(out),
     )  # fmt: skip
     assert res.returncode == 2
-    assert res.stderr.startswith("error: 人员编号重复 duplicate person_id")
+    assert res.stderr.startswith("error: 人员编号重复（p0000），请改正 duplicate person_id")
     assert "Traceback" not in res.stderr
     assert phones[0] not in res.stderr + res.stdout
     assert not out.exists()
@@ -119,7 +119,8 @@ def test_bad_input_exits_2_and_writes_nothing(files, run_inproc):
     )  # fmt: skip
     # another column is left out, and named (a registry's notes column refused it whole)
     assert res.returncode == 0
-    assert "warning: 已略去的列 extra.csv: columns left out: colour" in res.stderr
+    zh, en = "已略去 extra.csv 中的列：colour（未读入）", "extra.csv: columns left out: colour"
+    assert f"warning: {zh} {en}" in res.stderr, res.stderr
     assert out.exists()
 
 

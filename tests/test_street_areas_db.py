@@ -285,7 +285,8 @@ def test_an_unknown_area_is_a_404_in_coverage_and_reports(towns, auth_headers) -
         for url in ("/coverage", "/reports/daily", "/reports/monthly"):
             r = client.get(url, params={"area": "110199009"}, headers=admin)
             assert r.status_code == 404, (url, r.text)
-            assert r.json()["error"] == "区域 110199009 不存在 area 110199009 does not exist", url
+            want = "区域 110199009 不存在，请检查区域代码 area 110199009 does not exist"
+            assert r.json()["error"] == want, url
 
 
 def test_a_community_linked_by_parent_code_counts_its_grids_in_its_parents(towns) -> None:  # noqa: ANN001

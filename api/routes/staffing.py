@@ -34,6 +34,14 @@ from geo.staffing import commit, coverage_rates, duties, propose
 
 router = APIRouter(tags=["people and duties"])
 
+# a proposal's job status, as a planner reads it (geo.jobs.STATUSES)
+_JOB_STATUS_ZH = {
+    "queued": "还在排队，请稍后再提交",
+    "running": "还在计算，请稍后再提交",
+    "failed": "计算失败，请重新生成建议",
+    "done": "已完成但没有结果，请重新生成建议",
+}
+
 
 class ProposalRequest(StrictBody):
     kind: Literal["grids", "streets", "alleys"] = Field(description="what to staff")
@@ -172,7 +180,7 @@ def undo_assignment(
 
     authorize = area_scope(
         user,
-        f"职责 {duty_id} 不在您的管辖区域内（或不存在） "
+        f"职责 {duty_id} 不在您的管辖区域内（或不存在），未做更改 "
         f"duty {duty_id} is not in your areas (or does not exist)",
     )
 
@@ -212,7 +220,8 @@ async def people_import(
     name = FsPath(up.filename or "people.csv").name
     if FsPath(name).suffix.lower() not in (".csv", ".xlsx", ".txt"):
         raise InputError(
-            f"人员名册须为 .csv 或 .xlsx 文件 {name}: the people registry is a .csv or .xlsx file"
+            f"文件 {name} 不是 .csv 或 .xlsx：人员名册须为 .csv 或 .xlsx 文件 "
+            f"{name}: the people registry is a .csv or .xlsx file"
         )
     covers = None if user.role == "admin" else user.covers_area
     with tempfile.TemporaryDirectory(prefix="gridward-people-") as folder:
@@ -256,7 +265,7 @@ def create_proposal(
         job_id = create_job(conn, "assignment", body.model_dump(), created_by=user.username)
 
     def work(progress: Any) -> dict[str, Any]:
-        progress(0.1, "solving")
+        progress(0.1, "求解中 solving")
         return propose(engine, body.kind, body.area, body.rebalance)
 
     run_job(engine, job_id, work)
@@ -278,8 +287,10 @@ def commit_proposal(
             f"任务 {job_id} 不是人员配置建议 job {job_id} is not an assignment proposal"
         )
     if job["status"] != "done" or not job["result"]:
+        status = job["status"]
+        status_zh = _JOB_STATUS_ZH.get(status, f"状态为 {status}")
         raise ConflictError(
-            f"建议 {job_id} 尚未完成，无可提交 proposal {job_id} is {job['status']}: "
+            f"建议 {job_id} {status_zh}，尚无可提交的内容 proposal {job_id} is {status}: "
             "nothing to commit yet"
         )
     proposal = job["result"]
@@ -306,7 +317,8 @@ def leave(
 ) -> dict[str, Any]:
     authorize = area_scope(
         user,
-        f"人员 {person_id} 不在您的管辖区域内（或不存在） "
+        f"人员（系统编号 id:{person_id}）不在您的管辖区域内（其所有在职或已计划的职责，无职责时其"
+        "住址，须都在您的区域内），或不存在，未做更改 "
         f"person {person_id} is not in your areas (every duty they hold, in force or "
         "planned, or their home when they hold none), or does not exist",
     )

@@ -60,7 +60,7 @@ class ChiefAssignment:
 def streets_from_segments(segments: gpd.GeoDataFrame, key: str = "street_key") -> gpd.GeoDataFrame:
     """One (Multi)LineString per street from segments carrying a street key (as split_segments)."""
     if key not in segments.columns:
-        raise InputError(f"路段缺少 {key} 列 the street segments have no '{key}' column")
+        raise InputError(f"路段缺少 {key} 列，请添加 the street segments have no '{key}' column")
     out = segments[[key, "geometry"]].dissolve(by=key, as_index=False)
     return out.rename(columns={key: "street_id"})
 
@@ -81,12 +81,14 @@ def assign_chiefs(
     params = params or ChiefParams()
     if params.max_streets_per_chief < 1:
         raise InputError(
-            "每位街巷长最多负责的街数至少为 1 max streets per chief must be at least 1"
+            "每位街巷长最多负责的街数至少为 1，请调大 max streets per chief must be at least 1"
         )
     if streets is None or len(streets) == 0:
-        raise InputError("没有街：图层为空 no streets given: the street layer is empty")
+        raise InputError("没有给出街：街图层为空 no streets given: the street layer is empty")
     if "street_id" not in streets.columns:
-        raise InputError("街图层缺少 street_id 列 the street layer has no 'street_id' column")
+        raise InputError(
+            "街图层缺少 street_id 列，请添加 the street layer has no 'street_id' column"
+        )
     if streets["street_id"].duplicated().any():
         streets = streets[["street_id", "geometry"]].dissolve(by="street_id", as_index=False)
         streets["geometry"] = shapely.line_merge(streets.geometry.values)

@@ -98,15 +98,18 @@ def staff_grids(
     t0 = time.perf_counter()
     params = params or GridParams()
     if params.households_per_worker < 1:
-        raise InputError("每名网格员负责的户数至少为 1 households per worker must be at least 1")
+        raise InputError(
+            "每名网格员负责的户数至少为 1，请调大 households per worker must be at least 1"
+        )
     if grids is None or len(grids) == 0:
-        raise InputError("没有网格 no grids given")
+        raise InputError("没有给出网格 no grids given")
     for col in ("grid_id", "households"):
         if col not in grids.columns:
-            raise InputError(f"网格缺少 {col} 列 the grids have no '{col}' column")
+            raise InputError(f"网格缺少 {col} 列，请添加 the grids have no '{col}' column")
     if grids["grid_id"].duplicated().any():
         dup = grids.loc[grids["grid_id"].duplicated(), "grid_id"].astype(str).tolist()[:5]
-        raise InputError(f"网格编号重复 duplicate grid_id: {', '.join(dup)}")
+        shown = ", ".join(dup)
+        raise InputError(f"网格编号 grid_id 重复（{shown}），请改正 duplicate grid_id: {shown}")
     people = check_people(people)
     grids = grids.reset_index(drop=True)
     gm, homes = _in_metres(grids, people)
@@ -172,7 +175,7 @@ def staff_grids(
     supplies[src], supplies[sink] = total, -total
     smcf.set_nodes_supplies(np.arange(len(supplies)), supplies)
     if total > 0 and smcf.solve() != smcf.OPTIMAL:
-        raise InputError("无法算出网格人员配置 grid staffing could not be solved")
+        raise InputError("求解器未能算出网格人员配置 grid staffing could not be solved")
 
     rows = []
     for (arcs, ap, ag, ad), role in zip(role_arcs, ("grid_leader", "grid_worker"), strict=True):

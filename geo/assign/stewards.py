@@ -86,7 +86,9 @@ class StewardParams:
 
     def validate(self) -> None:
         if self.stewards_per_alley < 1:
-            raise InputError("每条巷的小巷管家人数至少为 1 stewards per alley must be at least 1")
+            raise InputError(
+                "每条巷的小巷管家人数至少为 1，请调大 stewards per alley must be at least 1"
+            )
         for name in (
             "capacity_slack",
             "max_length_per_person_m",
@@ -94,15 +96,25 @@ class StewardParams:
             "max_home_offset_m",
         ):
             if not getattr(self, name) > 0:
-                raise InputError(f"参数 {name} 须大于 0 {name.replace('_', ' ')} must be positive")
+                raise InputError(
+                    f"参数 {name} 须大于 0，请调大 {name.replace('_', ' ')} must be positive"
+                )
         if self.capacity_slack < 1:
-            raise InputError("容量余量至少为 1 capacity slack must be at least 1")
+            raise InputError("容量余量 capacity_slack 至少为 1 capacity slack must be at least 1")
         if not self.long_alley_factor >= 1:
-            raise InputError("长巷系数至少为 1 long alley factor must be at least 1")
+            raise InputError(
+                "长巷系数 long_alley_factor 至少为 1 long alley factor must be at least 1"
+            )
         if self.max_alleys_per_person < 1:
-            raise InputError("每人最多负责的巷数至少为 1 max alleys per person must be at least 1")
+            raise InputError(
+                "每人最多负责的巷数（--max-alleys-per-person）至少为 1 "
+                "max alleys per person must be at least 1"
+            )
         if self.idle_spread is not None and not self.idle_spread >= 1:
-            raise InputError("空闲分布系数至少为 1 idle spread must be at least 1 (or None)")
+            raise InputError(
+                "空闲分布系数 idle_spread 至少为 1（或不设） "
+                "idle spread must be at least 1 (or None)"
+            )
 
 
 @dataclass
@@ -125,7 +137,11 @@ def _kept_pairs(
         return []
     miss = [c for c in ("alley_id", "person_id") if c not in existing.columns]
     if miss:
-        raise InputError(f"现有职责缺少列 existing assignments lack column(s): {', '.join(miss)}")
+        shown = ", ".join(miss)
+        raise InputError(
+            f"现有职责表缺少列（{shown}），须有 alley_id 和 person_id 两列 "
+            f"existing assignments lack column(s): {shown}"
+        )
     kept: list[tuple[int, int]] = []
     per_alley: dict[int, int] = {}
     seen = set()
@@ -176,7 +192,7 @@ def assign_stewards(
     alleys = check_lines(alleys, "alley_id", "alleys")
     people = check_people(people)
     k = int(params.stewards_per_alley)
-    tell(0.05, "walking distances")
+    tell(0.05, "计算步行距离 walking distances")
     reach = compute_reach(
         alleys,
         people,
@@ -186,7 +202,7 @@ def assign_stewards(
         "alleys",
         max_gap_m=params.max_data_gap_m,
     )
-    tell(0.4, "optimising")
+    tell(0.4, "优化分配 optimising")
     n_a, n_p = len(alleys), len(people)
     length = reach.item_length_m
     held_n, held_m = held_column(people, "held_count"), held_column(people, "held_m")
@@ -258,7 +274,7 @@ def assign_stewards(
         solo_size=params.long_alley_factor * fair,
     )
     res = solve_balanced(pb)
-    tell(1.0, "done")
+    tell(1.0, "完成 done")
     out, pi, _ = pair_frame(reach, res.pairs, alley_ids, person_ids, "alley_id")
     held = np.bincount(pi, minlength=n_a)
     uncovered = [alley_ids[i] for i in np.flatnonzero(held < k)]

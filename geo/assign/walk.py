@@ -99,7 +99,7 @@ def build_walk_graph(
     parts = shapely.get_parts(np.asarray(lines_metric, dtype=object))
     parts = parts[~shapely.is_empty(parts)]
     if len(parts) == 0:
-        raise InputError("步行路网没有线 the walking network has no lines")
+        raise InputError("步行路网中没有线，请检查路网文件 the walking network has no lines")
     coords, part_idx = shapely.get_coordinates(parts, return_index=True)
     keys = np.round(coords / _MERGE_M).astype(np.int64)
     uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
