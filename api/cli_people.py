@@ -47,6 +47,10 @@ class Person:
     def label(self) -> str:
         return f"{self.name} (registry id {self.external_id}, people.id {self.id})"
 
+    def label_zh(self) -> str:
+        """:meth:`label` in Chinese: 张三（人员编号 S12，系统编号 id:5）."""
+        return f"{self.name}（人员编号 {self.external_id}，系统编号 id:{self.id}）"
+
 
 def parse_person(value: str, label: str = "--person") -> tuple[str, str]:
     """``(kind, key)`` of a ``--person`` value without the database: kind ``id`` (key: the
@@ -59,17 +63,21 @@ def parse_person(value: str, label: str = "--person") -> tuple[str, str]:
     if kind in ("id", "ext"):
         key = rest.strip()
         if not key:
-            raise InputError(f"人员编号有误 {label} '{text[:60]}': nothing after '{kind}:'")
+            raise InputError(
+                f"人员写法有误：{label} '{text[:60]}' 中 '{kind}:' 后面没有内容，请写成 id:12"
+                f"（系统编号）或 ext:S12（人员编号） {label} '{text[:60]}': nothing after '{kind}:'"
+            )
         if kind == "id" and not (key.isascii() and key.isdigit()):
             raise InputError(
-                f"人员编号有误，id: 后须为整数 {label} '{text[:60]}': a people.id is a whole "
+                f"系统编号有误：{label} '{text[:60]}' 中 id: 后须为整数（如 id:12）；如是人员编号，"
+                f"请写成 ext:{key[:40]} 即可 {label} '{text[:60]}': a people.id is a whole "
                 f"number (id:12); a registry id is given as ext:{key[:40]}"
             )
         return kind, key
     if not text:
         raise InputError(
-            f"未指定人员，请给出名册编号或 id:N {label} '': empty; give a registry id "
-            "(people.external_id) or id:N"
+            f"未指定人员（{label} 为空），请给出人员编号或系统编号 id:N {label} '': empty; give a "
+            "registry id (people.external_id) or id:N"
         )
     return "any", text
 
@@ -82,7 +90,8 @@ def check_person_option(value: str | None) -> str | None:
     try:
         parse_person(value)
     except InputError as exc:
-        raise typer.BadParameter(exc.message.replace("--person ", "", 1)) from None
+        # typer names the option before the message: not twice, in Chinese nor in English
+        raise typer.BadParameter(exc.message.replace("--person ", "")) from None
     return value
 
 
@@ -110,7 +119,8 @@ def resolve_person(bind: Any, value: str | int, label: str = "--person") -> Pers
 
     if isinstance(value, bool):
         raise InputError(
-            f"人员须用名册编号或 people.id 指定 {label} must be a registry id or a people.id"
+            f"人员（{label}）须用人员编号或系统编号（people.id）指定 "
+            f"{label} must be a registry id or a people.id"
         )
     if isinstance(bind, Engine):
         with bind.connect() as conn:
@@ -124,11 +134,13 @@ def resolve_person(bind: Any, value: str | int, label: str = "--person") -> Pers
         by_id = bind.execute(text(_SQL + "id = :i"), {"i": int(key)}).first()
     if by_ext is not None and by_id is not None and by_ext.id != by_id.id:
         a, b = _person(by_id), _person(by_ext)
+        la, lb, la_zh, lb_zh = a.label(), b.label(), a.label_zh(), b.label_zh()
         say = f"{label} " if label.startswith("-") else f"{label}="
         raise InputError(
-            f"人员 '{shown}' 指向两人，请用 {say}id:{key} 或 {say}ext:{key} 指明 "
-            f"{label} '{shown}' is ambiguous: people.id {key} is {a.label()}, registry id "
-            f"{key} is {b.label()}; say {say}id:{key} or {say}ext:{key}"
+            f"人员 '{shown}'（{label}）指向两人：系统编号 id:{key} 是 {la_zh}，人员编号 {key} 是 "
+            f"{lb_zh}；请用 {say}id:{key} 或 {say}ext:{key} 指明 "
+            f"{label} '{shown}' is ambiguous: people.id {key} is {la}, registry id "
+            f"{key} is {lb}; say {say}id:{key} or {say}ext:{key}"
         )
     row = by_ext if by_ext is not None else by_id
     if row is None:
@@ -137,7 +149,14 @@ def resolve_person(bind: Any, value: str | int, label: str = "--person") -> Pers
             "ext": f"no person has registry id (people.external_id) '{key[:60]}'",
             "any": "no such registry id (people.external_id) or people.id",
         }[kind]
-        raise NotFoundError(f"人员 '{shown}' 不存在 person '{shown}' does not exist: {what}")
+        what_zh = {
+            "id": f"没有系统编号为 id:{key[:40]} 的人员",
+            "ext": f"没有人员编号为 '{key[:60]}' 的人员",
+            "any": "没有此人员编号或系统编号",
+        }[kind]
+        raise NotFoundError(
+            f"人员 '{shown}' 不存在（{what_zh}） person '{shown}' does not exist: {what}"
+        )
     return _person(row)
 
 

@@ -276,7 +276,7 @@ def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="id:S1")
         assert r.status_code == 422
         said = r.json()["error"]
-        assert said.startswith("人员编号有误") and "person 'id:S1': a people.id is a whole" in said
+        assert said.startswith("系统编号有误") and "person 'id:S1': a people.id is a whole" in said
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="S1", person_id=2)
         assert r.status_code == 422 and "give one of them" in r.json()["error"]
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], persn="S1")
