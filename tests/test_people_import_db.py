@@ -331,7 +331,8 @@ def test_a_bad_home_far_km_is_one_line_naming_it(place, tmp_path, pg_url, value)
     )  # fmt: skip
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1, res.stderr
-    assert lines[0].startswith("error: 设置有误 setting GRIDWARD_HOME_FAR_KM: "), lines
+    assert lines[0].startswith("error: 设置有误：GRIDWARD_HOME_FAR_KM "), lines
+    assert "setting GRIDWARD_HOME_FAR_KM: " in lines[0], lines
     assert repr(value) in lines[0] and "N1" not in _people(db), lines
 
 
