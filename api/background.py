@@ -40,18 +40,21 @@ def run_job(
 
     def target() -> None:
         try:
-            update_job(engine, job_id, status="running", progress=0.0, message="started")
+            update_job(engine, job_id, status="running", progress=0.0, message="已开始 started")
             result = work(progress)
-            update_job(engine, job_id, status="done", progress=1.0, message="done", result=result)
+            update_job(
+                engine, job_id, status="done", progress=1.0, message="已完成 done", result=result
+            )
         except GridwardError as exc:
             update_job(engine, job_id, status="failed", error=exc.message)
         except Exception as exc:  # noqa: BLE001  (a job must never be left running)
-            log.exception("job %s failed", job_id)
+            log.exception("任务 %s 失败 job %s failed", job_id, job_id)
             update_job(
                 engine,
                 job_id,
                 status="failed",
-                error=f"内部错误 internal error: {type(exc).__name__}",
+                error=f"内部错误（{type(exc).__name__}），详见服务日志 "
+                f"internal error: {type(exc).__name__}",
             )
 
     return (pool or _pool).submit(target)
@@ -103,7 +106,11 @@ def resume_match_queue(engine: Engine) -> str | None:
             {"age": get_settings().stale_upload_s},
         ).rowcount
         if abandoned:
-            log.info("%d tracks stored but never matched: queued", abandoned)
+            log.info(
+                "%d 条轨迹已存储但从未匹配，已排队 %d tracks stored but never matched: queued",
+                abandoned,
+                abandoned,
+            )
         free = conn.execute(
             text("SELECT id FROM tracks WHERE status = 'queued' LIMIT 1 FOR UPDATE SKIP LOCKED")
         ).first()
@@ -113,10 +120,17 @@ def resume_match_queue(engine: Engine) -> str | None:
 
     def work(progress: Callable[[float, str], None]) -> dict[str, Any]:
         def step(done: int, total: int) -> None:
-            progress(done / max(total, 1), f"{done} of {total} queued tracks matched")
+            progress(
+                done / max(total, 1),
+                f"排队的 {total} 条轨迹已匹配 {done} 条 {done} of {total} queued tracks matched",
+            )
 
         return drain_queue(engine, progress=step).as_dict()
 
-    log.info("tracks left queued: job %s drains the match queue", job_id)
+    log.info(
+        "有轨迹仍在排队：任务 %s 清空匹配队列 tracks left queued: job %s drains the match queue",
+        job_id,
+        job_id,
+    )
     run_job(engine, job_id, work, match_pool)
     return job_id

@@ -10,6 +10,7 @@ import typer
 
 from api.cli_people import PERSON_HELP, person_option, resolve_person
 from api.cli_tracks import CRS_HELP, read_track_file, tracks_app
+from api.out_files import check_out
 from api.runtime import LOG_LEVEL_HELP, configure_logging, stamp
 from geo.errors import InputError
 
@@ -50,7 +51,10 @@ def upload(
     from geo.track_store import ingest_track
 
     if mode is not None and mode not in ("walk", "bike"):
-        raise InputError(f"出行方式有误，请用 walk 或 bike unknown mode '{mode}': use walk or bike")
+        raise InputError(
+            f"出行方式 '{mode}' 有误，请用 walk（步行）或 bike（骑行） "
+            f"unknown mode '{mode}': use walk or bike"
+        )
     engine = get_engine()
     # named once, before any file: an unknown or ambiguous person stores nothing
     person_id = resolve_person(engine, person).id if person is not None else None
@@ -71,54 +75,73 @@ def upload(
             # a traceback, the files after it never sent; the files before it are stored
             failed += 1
             why = db_failure(exc)
+            line = why.line if why else exc
             out.print(
-                f"{path.name or path}: error: 服务暂不可用 database error "
-                f"({why.line if why else exc}): send this file again",
+                f"{path.name or path}: error: 数据库出错（{line}），服务暂不可用，请重新发送此文件 "
+                f"database error ({line}): send this file again",
                 markup=False,
                 soft_wrap=True,
             )
             continue
-        line = f"{path.name}: track {item['track_id']}, {item['n_points']} points"
-        change = item.get("crs_change")  # the same file again, with another datum
-        if change and not change["changed"]:
-            line += f" (already stored; {change['message']})"
-        elif item.get("resumed"):  # stored before but never matched: matched (queued) now
-            line += " (already stored, never matched before)" + _match_outcome(item)
-        elif item.get("status") == "matching":  # another upload or worker has it now
-            line += f" (already stored; {item['note']})"
-        elif not (item["created"] or change or item.get("mode_change") or item.get("time_change")):
-            line += " (already stored)"
-        else:  # new, or re-read in the corrected datum or mode: matched (or queued) again
-            if change:
-                line += f" (already stored; datum corrected {change['from']} -> {change['to']})"
-            if item.get("mode_change"):
-                moved = item["mode_change"]
-                line += f" (already stored; mode changed {moved['from']} -> {moved['to']})"
-            if item.get("time_change"):  # the walk's fixes with its time zone put right
-                line += f" (already stored; times moved {item['time_change']['shift_h']:+g} h)"
-            line += _match_outcome(item)
-        for warning in item.get("warnings", []):  # what the reader left out of the file
-            line += f"; warning: {warning}"
-        out.print(line, markup=False, soft_wrap=True)  # one line per file: scripts read it
+        out.print(_upload_line(path.name, item), markup=False, soft_wrap=True)
     if failed:  # the one error: line (stderr) a script reads, as every command's
         raise InputError(
-            f"{failed} 个文件未存 {failed} of {len(files)} track file(s) not stored: see their "
-            "lines above"
+            f"{len(files)} 个轨迹文件中有 {failed} 个未存储，原因见上面各行 "
+            f"{failed} of {len(files)} track file(s) not stored: see their lines above"
         )
 
 
-def _match_outcome(item: dict) -> str:
+def _upload_line(name: str, item: dict) -> str:
+    """One line per uploaded file (scripts read it): the file's name, what happened in
+    Chinese, the same in English, then the warnings (each Chinese first)."""
+    zh = f"轨迹 {item['track_id']}，{item['n_points']} 个定位点"
+    line = f"track {item['track_id']}, {item['n_points']} points"
+    change = item.get("crs_change")  # the same file again, with another datum
+    if change and not change["changed"]:
+        zh += f"（已存储，坐标系仍为 {change['from']}，原因见后）"
+        line += f" (already stored; {change['message']})"
+    elif item.get("resumed"):  # stored before but never matched: matched (queued) now
+        zh += "（已存储，此前从未匹配）"
+        line += " (already stored, never matched before)"
+        zh, line = _match_outcome(item, zh, line)
+    elif item.get("status") == "matching":  # another upload or worker has it now
+        zh += "（已存储；另一次上传或后台匹配正在匹配它）"
+        line += f" (already stored; {item['note']})"
+    elif not (item["created"] or change or item.get("mode_change") or item.get("time_change")):
+        zh += "（已存储）"
+        line += " (already stored)"
+    else:  # new, or re-read in the corrected datum or mode: matched (or queued) again
+        if change:
+            zh += f"（已存储；坐标系已改正 {change['from']} -> {change['to']}）"
+            line += f" (already stored; datum corrected {change['from']} -> {change['to']})"
+        if item.get("mode_change"):
+            moved = item["mode_change"]
+            zh += f"（已存储；出行方式已改 {moved['from']} -> {moved['to']}）"
+            line += f" (already stored; mode changed {moved['from']} -> {moved['to']})"
+        if item.get("time_change"):  # the walk's fixes with its time zone put right
+            shift = item["time_change"]["shift_h"]
+            zh += f"（已存储；时间已移动 {shift:+g} 小时）"
+            line += f" (already stored; times moved {shift:+g} h)"
+        zh, line = _match_outcome(item, zh, line)
+    for warning in item.get("warnings", []):  # what the reader left out of the file
+        line += f"; warning: {warning}"
+    return f"{name}: {zh} {line}"
+
+
+def _match_outcome(item: dict, zh: str, line: str) -> tuple[str, str]:
+    """``zh`` and ``line`` with the match's outcome (and its warnings, after the English)."""
     if item["status"] == "queued":
-        return ", queued for matching"
+        return zh + "，已排队等待匹配", line + ", queued for matching"
     if item["status"] != "matched":
-        return f", not matched: {item['match_error']}"
+        return zh + "，未能匹配（原因见后）", line + f", not matched: {item['match_error']}"
     m = item["match"]
-    out = f", matched {m['matched_points']}, {m['segments']} segments"
+    zh += f"，已匹配 {m['matched_points']} 个定位点、{m['segments']} 个路段"
+    line += f", matched {m['matched_points']}, {m['segments']} segments"
     if m.get("datum_hint"):
-        out += f"; warning: {m['datum_hint']['message']}"  # still one line per file
+        line += f"; warning: {m['datum_hint']['message']}"  # still one line per file
     if m.get("warning"):
-        out += f"; warning: {m['warning']}"
-    return out
+        line += f"; warning: {m['warning']}"
+    return zh, line
 
 
 @tracks_app.command("worker")
@@ -232,11 +255,18 @@ def _print_drain(rep: Any, watching: bool) -> None:
     lines = []
     if rep.matched or rep.failed or not watching:
         lines.append(
+            f"已匹配 {rep.matched} 条轨迹（{rep.points} 个定位点，{rep.visits} 次路段巡查），"
+            f"失败 {rep.failed} 条 "
             f"matched {rep.matched} tracks ({rep.points} points, {rep.visits} segment "
             f"visits), failed {rep.failed}"
         )
     if rep.rematched:
+        moved_zh = (
+            f"；{rep.days_moved} 条把 {rep.moved_m:,.0f} 米改记别日" if rep.days_moved else ""
+        )
         lines.append(
+            f"重新匹配的 {rep.rematched} 条轨迹中有 {rep.changed} 条有变化：巡查长度 "
+            f"+{rep.gained_m:,.0f} 米，-{rep.lost_m:,.0f} 米{moved_zh} "
             f"{rep.changed} of {rep.rematched} re-matched tracks changed: walked "
             f"+{rep.gained_m:,.0f} m, -{rep.lost_m:,.0f} m"
             + (
@@ -245,8 +275,10 @@ def _print_drain(rep: Any, watching: bool) -> None:
                 else ""
             )
         )
-    lines += [f"track {tid}: error: {reason}" for tid, reason in rep.errors.items()]
-    lines += [f"track {tid}: warning: {reason}" for tid, reason in rep.uncredited.items()]
+    lines += [f"轨迹 {tid} 匹配失败 track {tid}: error: {why}" for tid, why in rep.errors.items()]
+    lines += [
+        f"轨迹 {tid} 未计入巡查 track {tid}: warning: {why}" for tid, why in rep.uncredited.items()
+    ]
     for line in lines:
         typer.echo(f"{stamp()} {line}")
 
@@ -258,7 +290,8 @@ def _day(value: str | None, option: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise InputError(
-            f"日期有误，请用 YYYY-MM-DD 格式 {option} '{value}' is not a date (YYYY-MM-DD)"
+            f"{option} '{value}' 不是日期，请写成 YYYY-MM-DD（如 2026-05-12） "
+            f"{option} '{value}' is not a date (YYYY-MM-DD)"
         ) from None
 
 
@@ -287,10 +320,14 @@ def rematch(
         engine, track or None, _day(since, "--since"), _day(until, "--until"), "cli"
     )
     days = ""  # say which days: --since alone is one day, which a reader took for "onward"
+    days_zh = ""
     if since is not None:
         days = f" of {since}" if until in (None, since) else f" of {since} to {until}"
         days += " (one day: add --until for more)" if until is None else ""
+        days_zh = f"{since} " if until in (None, since) else f"{since} 至 {until} "
+        days_zh += "（只一天：要更多天请加 --until）" if until is None else ""
     Console().print(
+        f"已将 {days_zh}{queued} 条轨迹排队重新匹配（另有 {already} 条此前已在排队） "
         f"queued {queued} tracks{days} ({already} were queued already)",
         markup=False,
         soft_wrap=True,  # one line, also in a file or a pipe (rich wraps at 80 there)
@@ -324,7 +361,7 @@ def drop_fixes(
 
     if (before is None) == (keep_days is None):
         raise InputError(
-            "须给出 --before 或 --keep-days 之一 "
+            "须给出 --before YYYY-MM-DD 或 --keep-days N，且只能给其中一个 "
             "give exactly one of --before YYYY-MM-DD and --keep-days N"
         )
     if keep_days is not None:
@@ -334,15 +371,21 @@ def drop_fixes(
             day = dt.date.fromisoformat(before)
         except ValueError:
             raise InputError(
-                f"日期有误，请用 YYYY-MM-DD 格式 --before '{before}' is not a date (YYYY-MM-DD)"
+                f"--before '{before}' 不是日期，请写成 YYYY-MM-DD（如 2026-05-12） "
+                f"--before '{before}' is not a date (YYYY-MM-DD)"
             ) from None
     dropped = drop_days_before(get_engine(), day, dry_run=dry_run)
     out = Console()
     verb = "would drop" if dry_run else "dropped"
+    verb_zh = "将删除" if dry_run else "已删除"
     for d, n in dropped:
-        out.print(f"{d}: {verb} {n} fixes", markup=False)
+        out.print(f"{d}: {verb_zh} {n} 个定位点 {verb} {n} fixes", markup=False)
     total = sum(n for _, n in dropped)
-    out.print(f"{verb} {len(dropped)} days, {total} fixes", markup=False)
+    out.print(
+        f"共{verb_zh} {len(dropped)} 天、{total} 个定位点 "
+        f"{verb} {len(dropped)} days, {total} fixes",
+        markup=False,
+    )
 
 
 @tracks_app.command("reassign")
@@ -363,10 +406,19 @@ def reassign(
     who = resolve_person(engine, person)
     done = set_track_person(engine, track, who.id, "cli")
     before = "nobody" if done["before"] is None else f"person {done['before']}"
+    before_zh = "未指定人员" if done["before"] is None else f"人员（系统编号 id:{done['before']}）"
     if done["changed"]:
-        typer.echo(f"track {track}: {before} -> person {who.id}; its visits credit them now")
+        typer.echo(
+            f"轨迹 {track}：{before_zh} -> {who.name}（人员编号 {who.external_id}，系统编号 "
+            f"id:{who.id}），其巡查记录现计入此人 "
+            f"track {track}: {before} -> person {who.id}; its visits credit them now"
+        )
     else:
-        typer.echo(f"track {track}: already person {who.id}'s; nothing changed")
+        typer.echo(
+            f"轨迹 {track} 已属于 {who.name}（人员编号 {who.external_id}，系统编号 id:{who.id}），"
+            "未作改动 "
+            f"track {track}: already person {who.id}'s; nothing changed"
+        )
 
 
 def _report(
@@ -395,18 +447,22 @@ def _report(
     try:
         when = dt.date.fromisoformat(day)
     except ValueError:
-        raise InputError(f"日期有误，请用 YYYY-MM-DD 格式 date '{day}' is not YYYY-MM-DD") from None
+        raise InputError(
+            f"日期 '{day}' 有误，请写成 YYYY-MM-DD（如 2026-05-12） date '{day}' is not YYYY-MM-DD"
+        ) from None
     if share is not None and not 0 < share <= 1:
         raise InputError(
-            "巡查比例须在 (0, 1] 之间 "
+            f"达标比例 --share {share} 有误：须大于 0 且不超过 1（巷长度中走过多大比例算已巡查） "
             f"--share {share} must be in (0, 1]: the part of an alley that counts"
         )
     if table is not None and (out is None or out.suffix.lower() != ".csv"):
         raise InputError(
-            "只有 .csv 文件才选表，请加 --out 文件.csv "
+            f"--table {table} 只用于 .csv 文件，请加 --out 文件.csv（.xlsx 含全部表） "
             f"--table {table} picks the table of a .csv file: add --out FILE.csv "
             "(an .xlsx holds every table)"
         )
+    if out is not None:  # a folder, a wrong suffix or an unwritable place: before any work
+        check_out(out, (".xlsx", ".csv"), {}, example_stem=f"{kind}-report")
     if out is not None and out.suffix.lower() == ".csv":
         try:
             check_table(table, kind)  # a wrong table is an error before any work
@@ -422,9 +478,10 @@ def _report(
     title = f"{period.title()}{where} · 达标 share ≥ {share:g}"
     if out is not None:
         export_report(report, out, period, share, table)
-        typer.echo(f"wrote {out}: {title}")
+        title_zh = f"{period.title_zh()}{where}，达标比例 {share:g}"
+        typer.echo(f"已写入报表 {out}（{title_zh}） wrote {out}: {title}")
         for note in summary["notes"]:
-            typer.echo(f"note: {note}")
+            typer.echo(f"说明 note: {note}")
         return
     people = report["people"]
     table_ = Table(title=title)
@@ -458,7 +515,7 @@ def _report(
     cols += ["compliance", "unstaffed", "rank"]
     console.print(_table(Table(title="区域 areas"), areas, cols, role_label))
     for note in summary["notes"]:
-        console.print(f"note: {note}", markup=False, soft_wrap=True)
+        console.print(f"说明 note: {note}", markup=False, soft_wrap=True)
 
 
 # the width of a report printed to a file or a pipe (rich assumes 80 columns there)

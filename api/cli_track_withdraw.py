@@ -44,31 +44,43 @@ def restore(
     """Restore a track withdrawn by mistake: stored and matched again. 恢复撤回的轨迹"""
     from geo.db import get_engine
     from geo.duty_undo import parse_reason
-    from geo.track_withdraw import parse_track_id, restore_track
+    from geo.track_withdraw import STATUS_ZH, parse_track_id, restore_track
 
     track_id, why = parse_track_id(track), parse_reason(reason)
     out = restore_track(get_engine(), track_id, why, actor="cli")
-    line = f"轨迹已恢复 track {track_id} restored: {out['status']}"
+    zh = f"轨迹 {track_id} 已恢复（{STATUS_ZH.get(out['status'], out['status'])}）"
+    line = f"track {track_id} restored: {out['status']}"
     if out["status"] == "matched":
         m = out["match"]
+        zh += f"，{m['segments']} 次路段巡查、{m['walked_m']:,.0f} 米重新计入"
         line += f", {m['segments']} segment visits, {m['walked_m']:,.0f} m credited again"
     elif out["status"] == "failed":
+        zh += "，原因见后"
         line += f" ({out['match_error']})"
-    typer.echo(line)
+    typer.echo(f"{zh} {line}")
 
 
 def _withdrawn_line(out: dict[str, Any]) -> str:
     """One line: which track and file, whose walk on which days, the credit taken away."""
     whose = f"person {out['person'] or out['person_id']}" if out["person_id"] else "nobody"
+    whose_zh = f"人员 {out['person'] or out['person_id']}" if out["person_id"] else "未指定人员"
     days = ", ".join(out["days"]) or "no days"
+    days_zh = "、".join(out["days"]) or "无日期"
+    name = out["filename"] or "no file name"
+    name_zh = out["filename"] or "无文件名"
+    zh = (
+        f"轨迹 {out['track_id']} 已撤回（{name_zh}，{whose_zh}，{days_zh}）：{out['visits']} 次"
+        f"路段巡查、{out['walked_m']:,.0f} 米不再计入"
+    )
     line = (
-        f"轨迹已撤回 track {out['track_id']} withdrawn ({out['filename'] or 'no file name'}, "
+        f"track {out['track_id']} withdrawn ({name}, "
         f"{whose}, {days}): {out['visits']} segment visits, {out['walked_m']:,.0f} m no longer "
         "credited"
     )
     if out["dequeued"]:
+        zh += "；已移出匹配队列"
         line += "; taken out of the match queue"
-    return line
+    return f"{zh} {line}"
 
 
 def register(app: typer.Typer) -> None:

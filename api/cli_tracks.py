@@ -43,11 +43,13 @@ def check_input_file(path: Path, what: str = "file") -> None:
     gets its own message, since a shell glob that matched nothing leaves the folder name."""
     if path.is_dir():
         raise InputError(
-            "这是文件夹，请给出其中的文件 "
+            f"{path} 是文件夹，请给出其中的文件，如 {path / '*.gpx'} "
             f"{path} is a folder: pass the files, e.g. {path / '*.gpx'}"
         )
     if not path.is_file():
-        raise InputError(f"文件不存在 {what} not found: {path}")
+        raise InputError(
+            f"找不到{_WHAT_ZH.get(what, what)} {path}，请检查路径 {what} not found: {path}"
+        )
 
 
 def read_track_file(path: Path, max_bytes: int) -> bytes:
@@ -58,6 +60,9 @@ def read_track_file(path: Path, max_bytes: int) -> bytes:
     with path.open("rb") as fh:
         return read_limited(fh, max_bytes)
 
+
+# what check_input_file's message names, in Chinese
+_WHAT_ZH = {"file": "文件", "network file": "路网文件"}
 
 EDGE_ID = "edge_id"
 MAX_MB = 1024 * 1024  # 1 TB: beyond any track file; inf (or 1e400) would overflow the byte count
@@ -86,8 +91,10 @@ def _read_network(path: Path) -> gpd.GeoDataFrame:
         with _quiet():
             gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
+        why = _first_line(exc)
         raise InputError(
-            f"无法读取路网文件 cannot read network {path}: {_first_line(exc)}"
+            f"无法读取路网文件 {path}（{why}），请确认它是 GeoJSON 等矢量文件 "
+            f"cannot read network {path}: {why}"
         ) from None
     if EDGE_ID in gdf.columns and len(gdf):
         if not pd.api.types.is_numeric_dtype(gdf[EDGE_ID]):  # text (str or object dtype)
@@ -113,6 +120,15 @@ def _id_problem(value: Any) -> str | None:
     return "an object" if isinstance(value, dict) else f"a {type(value).__name__}"
 
 
+# _id_problem's words, in Chinese
+_ID_PROBLEM_ZH = {
+    "an empty string": "空文本",
+    "true/false": " true/false",
+    "a list": "列表",
+    "an object": "对象",
+}
+
+
 def _check_edge_ids(ids: pd.Series) -> None:
     """Refuse ids a script cannot join its output back on (:func:`_id_problem`), naming the
     feature, before the network is built: an unhashable one ended in a traceback there. Also
@@ -123,27 +139,30 @@ def _check_edge_ids(ids: pd.Series) -> None:
     if missing.any():
         n = int(missing.argmax()) + 1
         raise InputError(
-            f"有路段缺少 '{EDGE_ID}' network has segments without '{EDGE_ID}' (feature {n})"
+            f"路网中有路段缺少 '{EDGE_ID}'（第 {n} 个要素） "
+            f"network has segments without '{EDGE_ID}' (feature {n})"
         )
     if pd.api.types.is_numeric_dtype(ids) and not pd.api.types.is_bool_dtype(ids):
         return  # plain numbers: duplicates are WalkNetwork's check
     for n, value in enumerate(ids.tolist(), 1):
         why = _id_problem(value)
+        why_zh = _ID_PROBLEM_ZH.get(why or "", why)
         if why == "an empty string":
             raise InputError(
-                f"有路段缺少 '{EDGE_ID}' "
+                f"路网中有路段缺少 '{EDGE_ID}'（第 {n} 个要素的值是{why_zh}） "
                 f"network has segments without '{EDGE_ID}' (feature {n} has {why})"
             )
         if why is not None:
             raise InputError(
-                f"路网 '{EDGE_ID}' 须为数字或文本 "
+                f"路网 '{EDGE_ID}' 须为数字或文本（第 {n} 个要素的值是{why_zh}） "
                 f"network '{EDGE_ID}' must be a number or a string (feature {n} has {why})"
             )
     text = ids.map(str)
     if text.duplicated().any() and not ids.duplicated().any():
         a, b = ids[text == text[text.duplicated()].iloc[0]].tolist()[:2]
         raise InputError(
-            f"路网 '{EDGE_ID}' 有重复 network '{EDGE_ID}' is not unique (e.g. {a!r} and {b!r})"
+            f"路网 '{EDGE_ID}' 有重复（如 {a!r} 和 {b!r}，数字与文本写法相同） "
+            f"network '{EDGE_ID}' is not unique (e.g. {a!r} and {b!r})"
         )
 
 
@@ -152,10 +171,14 @@ def _check_max_mb(max_mb: float | None) -> None:
     if max_mb is None:
         return
     if not max_mb > 0:
-        raise InputError(f"文件大小上限须大于 0 --max-mb must be more than 0, not {max_mb:g}")
+        raise InputError(
+            f"文件大小上限 --max-mb {max_mb:g} 无效，须大于 0 "
+            f"--max-mb must be more than 0, not {max_mb:g}"
+        )
     if not max_mb <= MAX_MB:
         raise InputError(
-            f"文件大小上限最多 1 TB --max-mb must be at most {MAX_MB:,} (1 TB), not {max_mb:g}"
+            f"文件大小上限 --max-mb {max_mb:g} 太大，最多 {MAX_MB:,}（1 TB） "
+            f"--max-mb must be at most {MAX_MB:,} (1 TB), not {max_mb:g}"
         )
 
 
@@ -180,9 +203,8 @@ def _write(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
             write_vector(gdf, out, "matched", driver, allowed=("GeoJSON", "GPKG", "CSV"))
     except Exception as exc:  # OSError, pyogrio's DataSourceError, ...
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
-        raise InputError(
-            f"无法写入文件 cannot write {out}: {why.replace(str(tmp), str(out))}"
-        ) from None
+        why = why.replace(str(tmp), str(out))
+        raise InputError(f"无法写入文件 {out}（{why}） cannot write {out}: {why}") from None
 
 
 def _first_line(exc: Exception) -> str:
@@ -226,7 +248,10 @@ def match(
     from geo.tracks.parse import parse_track
 
     if mode not in ("walk", "bike"):
-        raise InputError(f"出行方式有误，请用 walk 或 bike unknown mode '{mode}': use walk or bike")
+        raise InputError(
+            f"出行方式 '{mode}' 有误，请用 walk（步行）或 bike（骑行） "
+            f"unknown mode '{mode}': use walk or bike"
+        )
     _check_max_mb(max_mb)
     normalize_crs(crs)  # an unknown name fails before any file is read
     driver = _check_out(out, network, track)
@@ -264,7 +289,9 @@ def match(
     _warn_text_ids(gdf, out, driver)
     if net.near_misses:  # a cut network loses recall silently where a walk crosses the gap
         typer.echo(
-            f"warning: {net.near_misses} segment ends lie within {NEAR_MISS_M:g} m of another "
+            f"warning: 有 {net.near_misses} 个路段端点与另一端点相距不到 {NEAR_MISS_M:g} 米却未"
+            f"相接（端点相距 {net.snap_m:g} 米以内才连接）：路线无法从那里通过 "
+            f"{net.near_misses} segment ends lie within {NEAR_MISS_M:g} m of another "
             f"end without meeting it (ends are joined within {net.snap_m:g} m): routes "
             "cannot pass there",
             err=True,
@@ -272,7 +299,10 @@ def match(
     t_junctions = net.t_junctions()
     if t_junctions:  # whole ways not split at their junctions: no turn possible there
         typer.echo(
-            f"warning: {t_junctions} segment ends lie within {NEAR_MISS_M:g} m of "
+            f"warning: 有 {t_junctions} 个路段端点与另一路段中部相距不到 {NEAR_MISS_M:g} 米，"
+            "那里却没有路口：路线无法在那里转弯，经过那里的巡查会少计长度（整条道路组成的路网须在"
+            "相交处打断） "
+            f"{t_junctions} segment ends lie within {NEAR_MISS_M:g} m of "
             "another segment's middle, with no junction there: routes cannot turn there, so "
             "walks through them lose metres (a network of whole ways must be split where "
             "they meet)",
@@ -292,7 +322,9 @@ def _warn_text_ids(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
 
     if driver != "GeoJSON" and EDGE_ID in mixed_type_columns(gdf):
         typer.echo(
-            f"warning: the network's {EDGE_ID} mixes numbers and strings; {out.name} holds "
+            f"warning: 路网的 {EDGE_ID} 混有数字和文本；{out.name} 把它们都存为文本（.geojson "
+            "会保留各自的类型） "
+            f"the network's {EDGE_ID} mixes numbers and strings; {out.name} holds "
             f"them all as text (.geojson keeps each one's type)",
             err=True,
         )
@@ -304,7 +336,11 @@ def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str) -> bool:
     True when it warned."""
     hint = _datum_hint(net, points, crs)
     if hint is not None:
-        typer.echo(f"warning: {hint.message()} (gridward match --crs {hint.name})", err=True)
+        typer.echo(
+            f"warning: 坐标系可能选错，请用 gridward match --crs {hint.name} 重新匹配："
+            f"{hint.message()} (gridward match --crs {hint.name})",
+            err=True,
+        )
     return hint is not None
 
 
@@ -343,7 +379,10 @@ def check(
     from geo.tracks.match import MatchParams
 
     if mode not in ("walk", "bike"):
-        raise InputError(f"出行方式有误，请用 walk 或 bike unknown mode '{mode}': use walk or bike")
+        raise InputError(
+            f"出行方式 '{mode}' 有误，请用 walk（步行）或 bike（骑行） "
+            f"unknown mode '{mode}': use walk or bike"
+        )
     s = get_settings()
     net = _stored_network(s)
     bad = 0
@@ -355,19 +394,29 @@ def check(
             notes = list(p.warnings)
             hint = _datum_hint(net, p.points, crs)
             if hint is not None:
-                notes.append(f"warning: {hint.message()} (--crs {hint.name})")
+                notes.append(
+                    f"warning: 坐标系可能选错，请加 --crs {hint.name} 再检查："
+                    f"{hint.message()} (--crs {hint.name})"
+                )
             if rep.points_out == 0:  # stored as upload would, but nothing in it to match
                 notes.append(f"warning: {why_nothing_matched(rep, clean, MatchParams())}")
+            # Chinese first, then the status word and the file, the details in Chinese, the
+            # same in English, then the warnings (each Chinese first)
             typer.echo(
-                f"OK    {f}: {p.format}, {len(p.points)} points, {rep.points_out} kept, "
+                f"可上传 OK    {f}: {p.format}，{len(p.points)} 个定位点，清洗后保留 "
+                f"{rep.points_out} 个，{len(pieces)} 个轨迹段 "
+                f"{p.format}, {len(p.points)} points, {rep.points_out} kept, "
                 f"{len(pieces)} piece(s)" + (f"; {'; '.join(notes)}" if notes else "")
             )
         except InputError as exc:
             bad += 1
-            typer.echo(f"ERROR {f}: {chinese_first(exc.message, exc.status_code)}")
+            typer.echo(f"不能上传 ERROR {f}: {chinese_first(exc.message, exc.status_code)}")
     if bad:
         # an InputError (not typer.Exit) so the exit code is non-zero however the app is run
-        raise InputError(f"有 {bad} 个轨迹文件未通过 {bad} of {len(files)} track file(s) rejected")
+        raise InputError(
+            f"{len(files)} 个轨迹文件中有 {bad} 个未通过检查，原因见上面各行 "
+            f"{bad} of {len(files)} track file(s) rejected"
+        )
 
 
 def _stored_network(s: Settings) -> WalkNetwork | None:

@@ -79,7 +79,8 @@ def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise InputError(
-            f"数据缺少列 {', '.join(missing)} {what} lacks column(s): {', '.join(missing)}"
+            f"数据 {what} 缺少列 {', '.join(missing)}，无法计算巡查覆盖 "
+            f"{what} lacks column(s): {', '.join(missing)}"
         )
 
 
@@ -217,7 +218,9 @@ def alley_day_status(
     _require(segments, ["edge_id", "alley_id", "length_m"], "segments")
     _require(assignments, ["alley_id", "person_id"], "assignments")
     if not 0 < patrolled_share <= 1:
-        raise InputError("巡查比例须在 (0, 1] 之间 patrolled_share must be in (0, 1]")
+        raise InputError(
+            "达标比例 patrolled_share 须大于 0 且不超过 1 patrolled_share must be in (0, 1]"
+        )
     days = _days_of(segment_day, days)
     alley_len = segments.groupby("alley_id")["length_m"].sum()
     alleys = assignments["alley_id"].drop_duplicates()
@@ -398,7 +401,8 @@ def compliance_rollup(
     """
     if period not in ("week", "month"):
         raise InputError(
-            f"周期有误，请用 week 或 month unknown period '{period}': use week or month"
+            f"周期 '{period}' 有误，请用 week（周）或 month（月） "
+            f"unknown period '{period}': use week or month"
         )
     d = pd.to_datetime(pd.Series(steward_day["day"]).astype(str))
     if period == "week":

@@ -62,7 +62,7 @@ def update_job(
     if status is not None:
         if status not in STATUSES:
             raise InputError(
-                f"任务状态 {status!r} 无效 "
+                f"任务状态 {status!r} 无效，须为 {', '.join(STATUSES)} 之一 "
                 f"job status {status!r} is not one of {', '.join(STATUSES)}"
             )
         values["status"] = status

@@ -181,7 +181,9 @@ def requeue_tracks(
     Returns (tracks queued now, tracks that were queued already).
     """
     if until is not None and since is None:
-        raise InputError("给了结束日期，还需起始日期 until needs since (the first day)")
+        raise InputError(
+            "给了结束日期（until），还需给出起始日期（since） until needs since (the first day)"
+        )
     if (track_ids is None) == (since is None):
         raise InputError(
             "请给出轨迹编号或起始日期，二者选一 "
@@ -190,7 +192,7 @@ def requeue_tracks(
     if since is not None:
         until = until or since
     elif not track_ids:
-        raise InputError("未给出轨迹编号 no track ids given")
+        raise InputError("未给出轨迹编号，请至少给出一个 no track ids given")
     with engine.begin() as conn:
         if track_ids is not None:
             ids = sorted(set(track_ids))
@@ -201,11 +203,15 @@ def requeue_tracks(
             )
             missing = [i for i in ids if i not in found]
             if missing:
-                raise NotFoundError(f"轨迹不存在 no such track: {_some(missing)}")
+                listed, listed_zh = _some(missing), _some_zh(missing)
+                raise NotFoundError(f"轨迹 {listed_zh} 不存在 no such track: {listed}")
             withdrawn = [i for i in ids if found[i] == "withdrawn"]
             if withdrawn:  # matched again, it would be credited again
+                listed, listed_zh = _some(withdrawn), _some_zh(withdrawn)
                 raise ConflictError(
-                    f"轨迹已撤回 withdrawn, not matched again: track {_some(withdrawn)} "
+                    f"轨迹 {listed_zh} 已撤回，不再重新匹配（如撤回有误，请先 gridward "
+                    "tracks restore ID 恢复） "
+                    f"withdrawn, not matched again: track {listed} "
                     "(gridward tracks restore ID first, if it was withdrawn by mistake)"
                 )
             where, params = "t.id = ANY(:ids)", {"ids": ids}
@@ -245,6 +251,12 @@ def _some(ids: list[int]) -> str:
     """Up to ten ids, and how many more."""
     more = f" and {len(ids) - 10} more" if len(ids) > 10 else ""
     return ", ".join(str(i) for i in ids[:10]) + more
+
+
+def _some_zh(ids: list[int]) -> str:
+    """:func:`_some` in Chinese: up to ten ids, and how many more."""
+    more = f" 等，另有 {len(ids) - 10} 条" if len(ids) > 10 else ""
+    return "、".join(str(i) for i in ids[:10]) + more
 
 
 # how often an upload's drain looks again while another worker holds its tracks (growing to

@@ -80,7 +80,8 @@ SHEETS = {
 }
 ABOUT_SHEET = "报表 report"
 TABLES = tuple(SHEETS)  # the tables a CSV can hold (--table / table=)
-RUNNING_NOTE = "今天未计 today not counted unless done"
+RUNNING_NOTE_ZH, RUNNING_NOTE_EN = "今天未完成的不计", "today not counted unless done"
+RUNNING_NOTE = f"{RUNNING_NOTE_ZH} {RUNNING_NOTE_EN}"
 # what each role is held on: the kind of street its unstaffed rows count
 ROLE_KIND = {"alley_steward": "alley", "street_chief": "street"}
 # 街 (not 街道: in these reports 街道 is the subdistrict, the area level "街道 subdistrict")
@@ -139,6 +140,14 @@ class Period:
         days = f"截至 through {self.through}, {len(self.days)}/{total} 天 days"
         return f"{head} ({days}; {RUNNING_NOTE})" if self.running else f"{head} ({days})"
 
+    def title_zh(self) -> str:
+        """:meth:`title` in Chinese only (for a line whose English follows)."""
+        head = f"{KINDS[self.kind].split()[0]} {self.span()}"
+        total = (self.end - self.start).days + 1
+        parts = [f"截至 {self.through}，{len(self.days)}/{total} 天"] if self.partial else []
+        parts += [f"进行中，{RUNNING_NOTE_ZH}"] if self.running else []
+        return f"{head}（{'；'.join(parts)}）" if parts else head
+
     def meta(self) -> dict[str, Any]:
         """JSON fields: the days covered (``from``–``to``) and the whole period."""
         return {
@@ -159,26 +168,30 @@ def report_period(kind: str, day: dt.date, today: dt.date | None = None) -> Peri
     or all-missed report."""
     if kind not in KINDS:
         raise InputError(
-            "报表类型有误，请用 daily、weekly 或 monthly "
+            f"报表类型 '{kind}' 有误，请用 daily（日巡）、weekly（周查）或 monthly（月评） "
             f"unknown report '{kind}': use daily, weekly or monthly"
         )
     if day < EARLIEST:
         raise InputError(
-            f"日期 {day} 早于 {EARLIEST}，没有这么早的巡查 "
+            f"日期 {day} 早于 {EARLIEST}，没有这么早的巡查记录 "
             f"date {day} is before {EARLIEST}: there are no patrols that old"
         )
     today = today or city_today()
     if kind == "daily":
         start, what = day, f"{day}"
+        what_zh = f"日期 {day}"
     elif kind == "weekly":
         start = day - dt.timedelta(days=day.weekday())
         what = f"the week starting {start}"
+        what_zh = f"从 {start} 开始的一周"
     else:
         start, what = day.replace(day=1), f"{day:%Y-%m}"
+        what_zh = f"月份 {day:%Y-%m}"
     if start > today:  # checked before the end is computed: the end of 9999-12 overflows
         tz = get_settings().timezone
         raise InputError(
-            f"报表期尚未开始，今天是 {today} {what} is in the future: today is {today} ({tz})"
+            f"报表期尚未开始：{what_zh} 在将来，今天是 {today}（{tz}） "
+            f"{what} is in the future: today is {today} ({tz})"
         )
     if kind == "daily":
         end = day
@@ -353,14 +366,16 @@ def _load(
         if area is not None:
             if not area.strip():
                 raise InputError(
-                    "区划代码为空，请给社区或街道代码 "
+                    "区域代码为空，请给出社区或街道的代码 "
                     "the area code is empty: give a community or subdistrict code"
                 )
             found = conn.execute(
                 text("SELECT id, level, name FROM areas WHERE code = :c"), {"c": area}
             ).first()
             if found is None:
-                raise NotFoundError(f"区域 {area} 不存在 area {area} does not exist")
+                raise NotFoundError(
+                    f"区域 {area} 不存在，请检查区域代码 area {area} does not exist"
+                )
             level = found.level
         settings = get_settings()
         edges = read_frame(
@@ -752,7 +767,9 @@ def share_used(share: float | None) -> float:
     (GRIDWARD_PATROLLED_SHARE, 0.8). Reports print it, so a number can be traced to its rule."""
     used = get_settings().patrolled_share if share is None else float(share)
     if not 0 < used <= 1:  # callers name their own option; this is the last guard
-        raise InputError(f"巡查比例 {used} 须在 (0, 1] 之间 share {used} must be in (0, 1]")
+        raise InputError(
+            f"达标比例 {used} 有误，须大于 0 且不超过 1 share {used} must be in (0, 1]"
+        )
     return used
 
 
@@ -872,9 +889,12 @@ def build_report(
         if part.any():
             subs = where.loc[where["community_code"] == area, "subdistrict_code"].dropna()
             whole = f" (or with area={subs.iloc[0]})" if len(subs) else ""
+            whole_zh = f"，或用 area={subs.iloc[0]}" if len(subs) else ""
             notes.append(
-                f"街道合计未列出 subdistrict rows left out: area {area} is only part of its "
-                f"subdistrict; subdistrict totals: run without the community filter{whole}"
+                f"街道合计未列出：区域 {area} 只是其街道的一部分；要看街道合计，"
+                f"请去掉社区筛选再运行{whole_zh} "
+                f"subdistrict rows left out: area {area} is only part of its subdistrict; "
+                f"subdistrict totals: run without the community filter{whole}"
             )
             areas = areas[~part].reset_index(drop=True)
     if data["split"]:
@@ -882,7 +902,8 @@ def build_report(
         # a steward's monthly rate under a community filter for their whole rate)
         n = len(data["split"])
         notes.append(
-            f"人员行仅计本区域 people rows count only duties in area {area}: {n} of these "
+            f"人员行仅计本区域 {area} 内的职责：其中 {n} 人在区域外也有职责；要看他们的完整比率，"
+            f"请去掉区域筛选再运行报表 people rows count only duties in area {area}: {n} of these "
             f"people hold duties outside it too; their whole rates: the report without the "
             "area filter"
         )
@@ -968,13 +989,15 @@ def _unmatched_notes(unmatched: dict[str, int]) -> list[str]:
     out = []
     if unmatched["waiting"]:
         out.append(
-            f"{unmatched['waiting']} 条轨迹待匹配，未计入 tracks of these days still wait to "
+            f"{unmatched['waiting']} 条轨迹待匹配，尚未计入本报表（tracks worker 落后或已停止）；"
+            "匹配完成后请重新生成报表 tracks of these days still wait to "
             "be matched and are not in this report yet (a tracks worker is behind or "
             "stopped): run the report again once they are matched"
         )
     if unmatched["failed"]:
         out.append(
-            f"{unmatched['failed']} 条轨迹匹配失败，未计入 tracks of these days failed to "
+            f"{unmatched['failed']} 条轨迹匹配失败，不计入任何巡查（GET /tracks?status=failed "
+            "可查看原因） tracks of these days failed to "
             "match and credit nothing (GET /tracks?status=failed says why)"
         )
     return out
@@ -1003,7 +1026,9 @@ def _zone_notes(edges: pd.DataFrame) -> list[str]:
     # them), not their stored days: naming those re-matched other walks and left the note
     since, until = (str(d.astype("datetime64[D]")) for d in (first[other].min(), last[other].max()))
     return [
-        f"{int(other.sum())} 段巡查按另一时区分日 walked stretches were put on their days in "
+        f"{int(other.sum())} 段巡查按另一时区分日（此后 GRIDWARD_TIMEZONE 改过），仍记在原来的"
+        f"日子；要按 {tz} 计，请运行 gridward tracks rematch --since {since} --until {until} "
+        f"walked stretches were put on their days in "
         f"another time zone than {tz} (GRIDWARD_TIMEZONE changed since): they keep those days; to "
         f"count them by {tz}, run gridward tracks rematch --since {since} --until {until}"
     ]
@@ -1016,7 +1041,10 @@ def _moved_in_notes(moved: pd.DataFrame, days: list[dt.date]) -> list[str]:
     tz = get_settings().timezone
     stored = ", ".join(sorted({str(d) for d in pd.to_datetime(moved["day"]).dt.date}))
     return [
-        f"{len(moved)} 段巡查记在别日 walked stretches of these days (by {tz}) are stored on "
+        f"{len(moved)} 段巡查记在别日：按 {tz} 属于这些日子的巡查存在 {stored}（按另一时区分日，"
+        "此后 GRIDWARD_TIMEZONE 改过），未计入此处；要计入此处，请运行 gridward tracks rematch "
+        f"--since {days[0]} --until {days[-1]} "
+        f"walked stretches of these days (by {tz}) are stored on "
         f"{stored}, put on their days under another time zone (GRIDWARD_TIMEZONE changed "
         f"since) and not counted here: to count them here, run gridward tracks rematch "
         f"--since {days[0]} --until {days[-1]}"
@@ -1044,7 +1072,9 @@ def _outside_notes(alleys: pd.DataFrame, unstaffed: pd.DataFrame) -> list[str]:
     if not n:
         return []
     return [
-        f"{n} 条街巷不属任何社区 street(s)/alley(s) lie in no imported community: their area "
+        f"{n} 条街巷不属任何已导入的社区：其区域行显示为 {OUTSIDE_COMMUNITY!r}，不参与排名；"
+        "请导入缺少的社区（gridward import areas）后再计 "
+        f"street(s)/alley(s) lie in no imported community: their area "
         f"rows read {OUTSIDE_COMMUNITY!r} and are not ranked; import the missing communities "
         "(gridward import areas) to count them"
     ]
@@ -1084,7 +1114,8 @@ def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> 
     notes = list(meta.get("notes", []))
     if period.running:
         notes.append(
-            f"{RUNNING_NOTE}: {pending} 街巷·天待巡 street/alley-days of today pending, in no rate"
+            f"{RUNNING_NOTE_ZH}：今天有 {pending} 个街巷·天待巡，不计入任何比率 "
+            f"{RUNNING_NOTE_EN}: {pending} street/alley-days of today pending, in no rate"
         )
     area = None
     if meta.get("area"):  # which area a filtered report covers: files of four communities

@@ -16,7 +16,7 @@ from geo.patrol_reports import (
     ABOUT_SHEET,
     AREA_LEVELS,
     KIND_LABELS,
-    RUNNING_NOTE,
+    RUNNING_NOTE_ZH,
     SHEETS,
     TABLES,
     Period,
@@ -50,7 +50,7 @@ LABELS = {
     "person_name": "姓名",
     "alleys": "街巷数",
     "patrolled_alleys": "已巡街巷",
-    "compliance": "巡查率",
+    "compliance": "达标率",
     "assigned_m": "责任长度(米)",
     "walked_m": "巡查长度(米)",
     "rank": "排名",
@@ -99,18 +99,20 @@ def export_report(
     table: ``table``, default ``people``; ``segments`` only in a daily report). Roles and
     kinds are written as their labels and missing times as empty cells: the readers are
     people, not programs."""
+    from geo.vector_io import atomic_file
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise InputError(
-            "报表只能写成 .csv 或 .xlsx 文件 "
+            f"报表文件 {path.name} 的类型 '{suffix}' 不支持，只能写成 .csv 或 .xlsx 文件 "
             f"{path.name}: reports are written as .csv or .xlsx, not '{suffix}'"
         )
     if suffix == ".csv":
         table = check_table(table, period.kind if period else None, report)
     elif table is not None:
         raise InputError(
-            "只有 .csv 文件才选表，.xlsx 含全部表 "
+            f"选表 '{table}' 只用于 .csv 文件，.xlsx 含全部表 "
             f"table '{table}' picks the table of a .csv file: an .xlsx holds every table"
         )
     tz = get_settings().timezone
@@ -155,9 +157,31 @@ def export_report(
             out["kind"] = out["kind"].map(lambda k: KIND_LABELS.get(k, k))
         out = _codes_as_text(out)
         labelled[name] = (_for_csv(out) if suffix == ".csv" else out).rename(columns=HEADERS)
-    if suffix == ".csv":
-        labelled[table].to_csv(path, index=False, encoding="utf-8-sig")
-        return path
+    try:
+        # as every file-mode --out: a missing folder is made, and the file is written beside
+        # its name and renamed (a failed write leaves no half-written report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as tmp:
+            if suffix == ".csv":
+                labelled[table].to_csv(tmp, index=False, encoding="utf-8-sig")
+            else:
+                _write_xlsx(labelled, tmp, report, period, share)
+    except OSError as exc:  # a folder under a file, a read-only place, a full disk
+        why = exc.strerror or type(exc).__name__
+        raise InputError(
+            f"无法写入报表文件 {path}（{why}）：请换一个可写的文件夹 cannot write {path}: {why}"
+        ) from None
+    return path
+
+
+def _write_xlsx(
+    labelled: dict[str, pd.DataFrame],
+    path: Path,
+    report: dict[str, pd.DataFrame],
+    period: Period | None,
+    share: float | None,
+) -> None:
+    """The XLSX of :func:`export_report`: a sheet per table, and the 报表 sheet."""
     # text stays text: a name written "=HYPERLINK(…)" (a registry typo, or an OSM alley name
     # someone chose) was a live formula in the sheet
     options = {"strings_to_formulas": False, "strings_to_urls": False}
@@ -174,7 +198,6 @@ def export_report(
             about = _about(period, share, report_summary(report, period))
             about.to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
             _lay_out(xl.sheets[ABOUT_SHEET], about, formats, max_width=90)
-    return path
 
 
 def _width(v: Any) -> int:
@@ -276,7 +299,10 @@ def check_table(
     ``segments`` exists in daily reports only."""
     table = table or "people"
     if table not in TABLES:
-        raise InputError(f"没有表 '{table}' unknown table '{table}': use {', '.join(TABLES)}")
+        raise InputError(
+            f"没有表 '{table}'，请用 {', '.join(TABLES)} 之一 "
+            f"unknown table '{table}': use {', '.join(TABLES)}"
+        )
     daily_only = kind not in (None, "daily") or (report is not None and table not in report)
     if table == "segments" and daily_only:
         raise InputError(
@@ -326,11 +352,12 @@ def _about(
             rows.append(
                 (
                     "待巡 pending",
-                    f"{summary['pending']} 今天未完成，不计入巡查率 today's street/alley-days "
-                    "not done yet, not in any rate",
+                    f"{summary['pending']} 个街巷·天今天未完成，不计入任何达标率 "
+                    "today's street/alley-days not done yet, not in any rate",
                 )
             )
-        rows += [("说明 note", n) for n in summary["notes"] if not n.startswith(RUNNING_NOTE)]
+        notes = [n for n in summary["notes"] if not n.startswith(RUNNING_NOTE_ZH)]
+        rows += [("说明 note", n) for n in notes]
     return pd.DataFrame(rows, columns=["项目 item", "值 value"])
 
 

@@ -41,7 +41,7 @@ def days_between(t0: dt.datetime, t1: dt.datetime) -> list[dt.date]:
     n = (d1 - d0).days + 1
     if n > MAX_DAYS_PER_TRACK:
         raise InputError(
-            f"轨迹跨 {n} 天，最多 {MAX_DAYS_PER_TRACK} 天 "
+            f"轨迹跨 {n} 天（{d0} 至 {d1}），最多只接收跨 {MAX_DAYS_PER_TRACK} 天的轨迹 "
             f"track spans {n} days ({d0} to {d1}); at most {MAX_DAYS_PER_TRACK} are accepted"
         )
     return [d0 + dt.timedelta(days=i) for i in range(max(n, 0))]
@@ -138,7 +138,7 @@ def drop_days_before(
     today = dt.datetime.now(dt.UTC).date()
     if before > today:
         raise InputError(
-            f"日期 {before} 晚于今天，只能处理已结束的日子 "
+            f"--before {before} 晚于今天（UTC {today}），只能清理已结束的日子 "
             f"--before {before} is after today ({today} UTC): only finished days"
         )
     with engine.begin() as conn:

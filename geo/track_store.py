@@ -58,6 +58,8 @@ LAST_MATCH = (
 # the days a walk can fall on (uploads refuse fixes before 1990 or after 2100): a date outside
 # is a typo, and year 9999 + 1 day overflowed into a 500
 EARLIEST_DAY, LATEST_DAY = dt.date(1990, 1, 1), dt.date(2100, 12, 31)
+_DAY_ZH = {"since": "起始日期", "until": "结束日期"}
+_MODE_ZH = {"walk": "步行", "bike": "骑行"}
 
 
 def local_days(
@@ -68,12 +70,13 @@ def local_days(
     side open. Reports, rematch and listings all count a walk on its local day."""
     if since is not None and until is not None and since > until:
         raise InputError(
-            f"起始日期 {since} 晚于结束日期 {until} since {since} is after until {until}"
+            f"起始日期 {since} 晚于结束日期 {until}，请对调 since {since} is after until {until}"
         )
     for name, day in (("since", since), ("until", until)):
         if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
             raise InputError(
-                f"日期 {day} 超出范围，须在 {EARLIEST_DAY} 至 {LATEST_DAY} 之间 "
+                f"{_DAY_ZH[name]}（{name}）{day} 超出范围，巡查日期须在 {EARLIEST_DAY} 至 "
+                f"{LATEST_DAY} 之间 "
                 f"{name} {day} is out of range: walks are dated {EARLIEST_DAY} to {LATEST_DAY}"
             )
     zone = ZoneInfo(tz or get_settings().timezone)
@@ -128,7 +131,9 @@ def _person_exists(engine: Engine, person_id: int) -> None:
     with engine.connect() as conn:
         found = conn.execute(text("SELECT 1 FROM people WHERE id = :p"), {"p": person_id}).first()
     if found is None:
-        raise InputError(f"人员 {person_id} 不存在 person {person_id} does not exist")
+        raise InputError(
+            f"系统编号为 id:{person_id} 的人员不存在 person {person_id} does not exist"
+        )
 
 
 def store_track(
@@ -197,14 +202,18 @@ def _credit_warnings(stored: StoredTrack, person_id: int | None) -> list[str]:
     out = []
     if stored.created and person_id is None:
         out.append(
-            "无人员，不计入任何人的巡查 · no person given: this walk credits nobody until it is "
+            "未指定人员，这条轨迹不计入任何人的巡查，直到交给它的小巷管家（带上人员重新发送，或 "
+            f"gridward tracks reassign --track {stored.track_id} --person ID） "
+            "no person given: this walk credits nobody until it is "
             "given to its steward (send it again with the person, or gridward tracks reassign "
             f"--track {stored.track_id} --person ID)"
         )
     credited = get_settings().credited()
     if stored.mode not in credited:
         out.append(
-            f"{'骑行' if stored.mode == 'bike' else stored.mode}轨迹不计入巡查 · mode "
+            f"出行方式 {stored.mode}（{_MODE_ZH.get(stored.mode, stored.mode)}）的轨迹已匹配"
+            f"并显示，但只有 {', '.join(credited)} 轨迹计入巡查（GRIDWARD_CREDITED_MODES）；"
+            "如是步行，请以 walk 方式重新发送 mode "
             f"{stored.mode}: matched and shown, but only {', '.join(credited)} tracks count as "
             "patrols (GRIDWARD_CREDITED_MODES); send it again with mode walk if it was walked"
         )
@@ -239,10 +248,13 @@ def _match_into(
 # what a re-send of a file stored but not matched yet says: ``resumed`` when this request
 # matched or queued it, ``note`` (with status "matching") when someone else is matching it
 RESUMED = "stored before but not matched yet (a match was interrupted, or it waits in the queue)"
-RESUMED_MATCHED = f"{RESUMED}: matched now"
-RESUMED_FAILED = f"{RESUMED}: tried now, see match_error"
-RESUMED_QUEUED = f"{RESUMED}: queued for matching"
-BEING_MATCHED = "being matched now by another upload or worker"
+_RESUMED_ZH = "此前已存储但尚未匹配（匹配曾中断，或在队列中等待）"
+RESUMED_MATCHED = f"{_RESUMED_ZH}，现已匹配 {RESUMED}: matched now"
+RESUMED_FAILED = (
+    f"{_RESUMED_ZH}，刚才已试匹配，见 match_error {RESUMED}: tried now, see match_error"
+)
+RESUMED_QUEUED = f"{_RESUMED_ZH}，已排队等待匹配 {RESUMED}: queued for matching"
+BEING_MATCHED = "另一次上传或后台匹配正在匹配此轨迹 being matched now by another upload or worker"
 
 
 def _resume(item: dict[str, Any], engine: Engine, track_id: int, queue: bool) -> None:
@@ -318,7 +330,8 @@ def _store(
 
     if mode is not None and mode not in ("walk", "bike"):
         raise InputError(
-            f"出行方式有误，请用 walk 或 bike unknown mode '{mode[:20]}': use walk or bike"
+            f"出行方式 '{mode[:20]}' 有误，请用 walk（步行）或 bike（骑行） "
+            f"unknown mode '{mode[:20]}': use walk or bike"
         )
     s = settings or get_settings()
     # checked before the duplicate test: a bad datum or person is refused whether or not the
@@ -420,7 +433,7 @@ def _store(
         )
         if same is None:  # cannot happen: the walk's row is committed and never deleted
             raise ConflictError(
-                "同时上传冲突，请重新发送 "
+                f"{filename or 'upload'} 与另一次上传同时存储，发生冲突，请重新发送 "
                 f"{filename or 'upload'}: stored concurrently; send it again"
             )
         return same
@@ -430,7 +443,7 @@ def _store(
         again = resent()
         if again is None:  # cannot happen: the insert conflicted on the winner's committed row
             raise ConflictError(
-                "同时上传冲突，请重新发送 "
+                f"{filename or 'upload'} 与另一次上传同时存储，发生冲突，请重新发送 "
                 f"{filename or 'upload'}: stored concurrently; send it again"
             )
         return again
@@ -506,7 +519,9 @@ def _same_walk(
     if (pd.Timestamp(row.started_at), pd.Timestamp(row.ended_at)) == (t0, t1):
         stored.warnings.extend(
             [
-                f"同一轨迹已存储 the same walk as track {row.id} (same "
+                f"同一轨迹已存储：与轨迹 {row.id} 是同一次巡查（"
+                f"{'定位点相差不到 1 米' if near else '定位点相同'}、时间相同，只是文件写法不同），"
+                f"未再次存储 the same walk as track {row.id} (same "
                 f"{'fixes to a metre' if near else 'fixes'} and times, the file written "
                 "differently): not stored again",
                 *parsed.warnings,
@@ -536,7 +551,10 @@ def _same_walk(
         # times were put right, another app's zone-less export): the stored times stand
         stored.warnings.extend(
             [
-                f"同一轨迹已存储，时间未改 the same walk as track {row.id}: its stored times "
+                f"同一轨迹已存储，时间未改：与轨迹 {row.id} 是同一次巡查，保留已存的时间"
+                f"（此文件的时间不带时区，读出来相差 {shift.total_seconds() / 3600:+g} 小时），"
+                "未再次存储 "
+                f"the same walk as track {row.id}: its stored times "
                 f"stand (this file's carry no zone, read {shift.total_seconds() / 3600:+g} h "
                 "away); not stored again",
                 *parsed.warnings,
@@ -605,15 +623,18 @@ def _copy_refusal(row: Any, near: bool = False) -> ConflictError:
     """409 for a file of a stored walk's fixes at other times (``row``: the stored track;
     ``near``: its fixes nudged by under a metre)."""
     whose = f"person {row.external_id or row.person_id}" if row.person_id else "nobody"
+    whose_zh = f"人员 {row.external_id or row.person_id}" if row.person_id else "未指定人员"
+    when = local_iso(row.started_at)
     if near:
         return ConflictError(
-            f"定位点与轨迹 {row.id} 相差不到 {NEAR_M:g} 米，仅时间不同，是复制的轨迹 the fixes "
-            f"lie within {NEAR_M:g} m of track {row.id}'s ({whose}, {local_iso(row.started_at)}), "
+            f"定位点与轨迹 {row.id}（{whose_zh}，{when}）相差不到 {NEAR_M:g} 米，仅时间不同：是把"
+            "定位点略作挪动后复制的轨迹，不是一次巡查，未存储 the fixes "
+            f"lie within {NEAR_M:g} m of track {row.id}'s ({whose}, {when}), "
             "at other times: a copy of a walk with its fixes nudged, not a walk; not stored"
         )
     return ConflictError(
-        f"定位点与轨迹 {row.id} 完全相同，仅时间不同，是复制的轨迹 the "
-        f"fixes are those of track {row.id} ({whose}, {local_iso(row.started_at)}) at other times: "
+        f"定位点与轨迹 {row.id}（{whose_zh}，{when}）完全相同，仅时间不同：是复制的轨迹，不是一次"
+        f"巡查，未存储 the fixes are those of track {row.id} ({whose}, {when}) at other times: "
         "a copy of a walk, not a walk; not stored"
     )
 
@@ -706,7 +727,9 @@ def _shift_times(
             {**change, "sha256_from": row.sha256, "sha256_to": new["sha"]},
         )  # fmt: skip
     note = (
-        f"时间已更正 track {row.id} is this walk with its times {hours:+g} h away: its times "
+        f"时间已更正：轨迹 {row.id} 就是这次巡查，只是时间相差 {hours:+g} 小时（时区），"
+        f"已改正时间并按其日期重新匹配 "
+        f"track {row.id} is this walk with its times {hours:+g} h away: its times "
         f"put right (a time zone), matched again on its day"
     )
     return replace(
@@ -736,10 +759,12 @@ def check_upload(
         data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
     )
     if len(parsed.points) == 0:
-        raise InputError("没有带时间的定位点 no points with times")
+        raise InputError(
+            "文件里没有带时间的定位点，巡查轨迹需要每个定位点都有时间 no points with times"
+        )
     if len(parsed.points) == 1:  # a shared location, or a logger stopped at once
         raise InputError(
-            "只有 1 个带时间的定位点，巡查轨迹至少需要 2 个 "
+            "只有 1 个带时间的定位点，巡查轨迹至少需要 2 个才能显示行走 "
             "only 1 point with a time: a patrol track needs at least 2 to show a walk"
         )
     _check_times(parsed.points, s)
@@ -761,7 +786,9 @@ def old_walk_warning(pts: pd.DataFrame, s: Settings) -> str | None:
     if ago <= s.old_walk_warn_days:
         return None
     return (
-        f"轨迹日期较早 this walk is dated {day} ({ago} days ago, counted on that day): check "
+        f"轨迹日期较早：这次巡查的日期是 {day}（{ago} 天前，计入那一天），"
+        "如日期不对，请检查手机日期 "
+        f"this walk is dated {day} ({ago} days ago, counted on that day): check "
         "the phone's date if that is wrong"
     )
 
@@ -784,7 +811,9 @@ def sparse_warning(times: pd.Series) -> str | None:
     if median <= SPARSE_FIX_S:
         return None
     return (
-        f"定位点稀疏 fixes a median {median:.0f} s apart: the way between "
+        f"定位点稀疏：定位点之间的间隔中位数为 {median:.0f} 秒，其间的路线是推断的而非记录的，"
+        "在两个定位点之间走过的巷不会留下痕迹；请把 App 设为每 10 秒或更短记录一个定位点 "
+        f"fixes a median {median:.0f} s apart: the way between "
         "them is inferred, not seen, and an alley walked between two fixes leaves no trace; "
         "set the app to a fix every 10 s or less"
     )
@@ -816,13 +845,18 @@ def withdrawn_refusal(
     withdrawn walk sent again at other dates was credited on a day it was not walked (an
     outside tester); it comes back only by a restore, which says who may, and is put right
     there."""
-    from geo.track_withdraw import withdrawn_words
+    from geo.track_withdraw import withdrawn_words, withdrawn_words_zh
 
     what = {True: "the same file", False: "a file of the same walk (its fixes)"}.get(
         same_file, "this walk"
     )
+    what_zh = {True: "同一文件", False: "同一次巡查的文件（定位点相同）"}.get(same_file, "这次巡查")
     full = (
-        f"轨迹 {row.id} 已撤回，不再接收 track {row.id} {withdrawn_words(row)}; {what} is "
+        f"轨迹 {row.id} {withdrawn_words_zh(row)}，{what_zh}不再存储。"
+        f"如撤回有误，或这是别人的巡查，请先恢复（gridward tracks restore {row.id}，"
+        f"或 POST /tracks/{row.id}/restore），再在恢复后改正：规划员把它改归属给实际巡查的人"
+        "（gridward tracks reassign），或重新发送改正后的文件以更正时间或坐标系 "
+        f"track {row.id} {withdrawn_words(row)}; {what} is "
         "not stored again. If it was withdrawn by mistake, or is someone else's walk, restore "
         f"it (gridward tracks restore {row.id}, POST /tracks/{row.id}/restore) and put it "
         "right there: a planner reassigns it to its walker (gridward tracks reassign), its "
@@ -833,7 +867,9 @@ def withdrawn_refusal(
         full
         if theirs
         else (
-            "此轨迹已上传并已撤回 this walk was uploaded and withdrawn: if it is yours, ask a "
+            "此轨迹已上传并已撤回；如是您本人的巡查，请联系规划员恢复并改归属给您（由规划员发送同一"
+            "文件可看到是哪条轨迹） "
+            "this walk was uploaded and withdrawn: if it is yours, ask a "
             "planner to restore it and reassign it to you (the same file sent by them names it)"
         )
     )
@@ -873,9 +909,10 @@ def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) 
         if owner is not None:
             if owner != person_id:
                 raise OwnedByAnother(
-                    f"此文件已存为人员 {owner} 的轨迹 {stored.track_id}，如确属人员 {person_id}，请"
-                    f"管理员或规划员改归属（gridward tracks reassign --track {stored.track_id} "
-                    f"--person {person_id}） "
+                    f"此文件已存为人员 {owner} 的轨迹 {stored.track_id}（同一文件只算一条轨迹），"
+                    f"如确属人员 {person_id}，请管理员或规划员改归属（gridward tracks reassign "
+                    f"--track {stored.track_id} --person {person_id}，或 PATCH /tracks/"
+                    f"{stored.track_id}） "
                     f"already stored as track {stored.track_id} for person {owner}, not "
                     f"person {person_id} (the same bytes are one track; if it is theirs, "
                     f"an admin or planner gives it to them: gridward tracks reassign --track "
@@ -956,7 +993,9 @@ def set_track_person(
             ).all()
         )
         if person_id not in homes:
-            raise NotFoundError(f"人员 {person_id} 不存在 person {person_id} does not exist")
+            raise NotFoundError(
+                f"系统编号为 id:{person_id} 的人员不存在 person {person_id} does not exist"
+            )
         if authorize is not None:
             for pid in dict.fromkeys([track.person_id, person_id]):
                 if pid is not None:
@@ -964,7 +1003,8 @@ def set_track_person(
                     authorize(area_path(conn, code) if code else None)
         if track.status == "withdrawn":  # it credits nobody; its trail names its person
             raise ConflictError(
-                f"轨迹 {track_id} 已撤回 track {track_id} is withdrawn: restore it first "
+                f"轨迹 {track_id} 已撤回，请先恢复（gridward tracks restore {track_id}） "
+                f"track {track_id} is withdrawn: restore it first "
                 f"(gridward tracks restore {track_id})"
             )
         before = track.person_id
@@ -1035,7 +1075,8 @@ def _correct_crs(
         # no evidence, and re-sending it with the default datum must not undo a correction
         change["changed"] = False
         change["message"] = (
-            f"已按 {old_crs} 保存，未改：按 {crs} 读，定位点离街巷不更近 · kept as {old_crs}: read "
+            f"已按 {old_crs} 保存，未改：按 {crs} 读，定位点离街巷平均 {new_m:.0f} 米，"
+            f"按 {old_crs} 读为 {old_m:.0f} 米，并不更近 kept as {old_crs}: read "
             f"as {crs} the fixes lie {new_m:.0f} m from the streets on average, {old_m:.0f} m as "
             f"{old_crs}"
         )
@@ -1169,14 +1210,20 @@ def _future_refusal(latest: pd.Timestamp, now: pd.Timestamp, tz: str) -> str:
     offset_h = offset.total_seconds() / 3600 if offset is not None else 0.0
     local = latest.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
     why = "the device clock is wrong, or the walk is dated ahead"
+    why_zh = "可能是设备时钟不准，或巡查的日期写到了将来；请检查设备时间后重新导出"
     if offset_h > 0 and abs(ahead_h - offset_h) <= 1:
         why = (
             f"ahead by about the city's UTC offset ({offset_h:+g} h): local clock times read as "
             "UTC (a GPX time without a zone is UTC): write them with their zone, e.g. +08:00"
         )
+        why_zh = (
+            f"超前的时长约等于本市与 UTC 的时差（{offset_h:+g} 小时）：很可能文件里的时间是本地时间"
+            "却没有写时区，因而被当作 UTC 读取（GPX 中不带时区的时间一律按 UTC 读）；请把时间连同"
+            "时区一起写出（如 +08:00），或在 App 中选择带时区导出"
+        )
     return (
-        f"轨迹时间晚于当前时间 the walk ends in the future ({local} local, "
-        f"{ahead_h:.1f} h from now): {why}"
+        f"轨迹时间晚于当前时间：这次巡查结束于本地时间 {local}，比现在晚 {ahead_h:.1f} 小时；"
+        f"{why_zh} the walk ends in the future ({local} local, {ahead_h:.1f} h from now): {why}"
     )
 
 
@@ -1199,7 +1246,9 @@ def _check_times(pts: pd.DataFrame, s: Settings) -> None:
         if len(jumps) > MAX_BACK_JUMPS:
             worst = int(jumps[np.argmax(back[jumps])])
             raise InputError(
-                "定位点时间顺序混乱，文件像是被打乱 "
+                f"定位点时间顺序混乱，文件像是被打乱：有 {len(jumps)} 处下一个定位点的时间更早"
+                f"（最严重的是第 {worst + 2} 个定位点，早了 {back[worst]:.0f} 秒）；"
+                "少数几段顺序颠倒会自动排好，整个文件打乱则不行 "
                 f"timestamps out of order: {len(jumps)} times the next point is "
                 f"earlier (point {worst + 2} by {back[worst]:.0f} s); a few blocks out of "
                 "order are sorted, a shuffled file is not"
@@ -1453,7 +1502,7 @@ def match_stored_track(
         return _match_locked(conn, track, mode, points)
 
 
-MATCHED_MEANWHILE = "matched meanwhile by a re-send of the same file"
+MATCHED_MEANWHILE = "同一文件的重新发送已先完成匹配 matched meanwhile by a re-send of the same file"
 
 
 def _matched_meanwhile(conn: Connection, track: Any) -> dict[str, Any]:
@@ -1462,7 +1511,7 @@ def _matched_meanwhile(conn: Connection, track: Any) -> dict[str, Any]:
     from geo.errors import GridwardError
 
     if track.status == "failed":
-        raise GridwardError(track.error or "the match failed")
+        raise GridwardError(track.error or "匹配失败 the match failed")
     last = conn.execute(
         text(
             "SELECT matched_points, pieces, segments, walked_m FROM track_matches "
@@ -1560,28 +1609,36 @@ def why_nothing_matched(report: Any, clean: Any, params: Any, matched: int = 0) 
     if report.points_out == 0:
         if n and report.poor_accuracy >= n / 2:
             return (
-                "定位精度太差，定位点已丢弃 "
+                f"定位精度太差，定位点已丢弃：{n} 个定位点中有 {report.poor_accuracy} 个的精度差于 "
+                f"{clean.max_accuracy_m:g} 米，已丢弃（GRIDWARD_MAX_ACCURACY_M） "
                 f"{report.poor_accuracy} of {n} fixes report an accuracy worse than "
                 f"{clean.max_accuracy_m:g} m and were dropped (GRIDWARD_MAX_ACCURACY_M)"
             )
         if n > 1 and report.duplicate_times >= n - 1:
             return (
-                f"所有定位点时间相同，无法还原行走 all {n} fixes have the same time: "
+                f"全部 {n} 个定位点时间相同，无法还原行走 all {n} fixes have the same time: "
                 "no walk to follow"
             )
         if report.short_pieces_points:
-            return f"定位点太少，无法还原行走 too few fixes to follow a walk ({n} in the file)"
-        return "清洗后没有剩余定位点 no fixes were left after cleaning (see cleaning)"
+            return (
+                f"定位点太少，无法还原行走（文件中共 {n} 个） "
+                f"too few fixes to follow a walk ({n} in the file)"
+            )
+        return (
+            "清洗后没有剩余定位点（见 cleaning） no fixes were left after cleaning (see cleaning)"
+        )
     if matched > 0:
         least = params.min_credit_sigmas * params.sigma_min_m
         return (
-            "走过的路段太短，无法计入 "
+            f"走过的路段太短，无法计入：有 {matched} 个定位点落在街巷上，但在任何一个路段上走过的都"
+            f"太短（不足约 {least:g} 米：短于 GPS 误差的一段无法核实） "
             f"{matched} fixes lie on the streets, but the walk covered too little of any "
             f"street segment to credit (under about {least:g} m: a stretch shorter than the "
             "GPS noise cannot be verified)"
         )
     return (
-        f"定位点 {params.search_radius_m:g} 米内没有街巷：请检查是否在本市、坐标系（crs）是否正确 "
+        f"定位点 {params.search_radius_m:g} 米内没有街巷：请检查这次巡查是否在本市街巷范围内、"
+        "坐标系（crs）是否正确 "
         f"no street or alley within {params.search_radius_m:g} m of the fixes: is the walk "
         "inside the city's streets, and its datum (crs) right?"
     )

@@ -117,7 +117,8 @@ def withdraw_track(
     with engine.begin() as conn:
         row = _locked(conn, track_id, authorize)
         if row.status == "withdrawn":
-            raise ConflictError(f"轨迹 {track_id} 已撤回 track {track_id} {withdrawn_words(row)}")
+            words, words_zh = withdrawn_words(row), withdrawn_words_zh(row)
+            raise ConflictError(f"轨迹 {track_id} {words_zh}，无需再撤回 track {track_id} {words}")
         credit = _credit(conn, track_id)
         fixes = _drop_fixes(conn, row)
         conn.execute(text("DELETE FROM patrol_visits WHERE track_id = :t"), {"t": track_id})
@@ -178,7 +179,9 @@ def restore_track(
         row = _locked(conn, track_id, authorize)
         if row.status != "withdrawn":
             raise ConflictError(
-                f"轨迹 {track_id} 未撤回 track {track_id} is not withdrawn (status {row.status})"
+                f"轨迹 {track_id} 未撤回（状态 {row.status}："
+                f"{STATUS_ZH.get(row.status, row.status)}），无需恢复 "
+                f"track {track_id} is not withdrawn (status {row.status})"
             )
         # its fixes, re-read from the kept upload (the withdrawal deleted them)
         points = read_track_points(conn, [track_id]).drop(columns="track_id")
@@ -248,7 +251,9 @@ def _locked(conn: Connection, track_id: int, authorize: Authorize | None = None)
         if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise
         raise ConflictError(
-            f"轨迹 {track_id} 正在匹配，请稍后再试 track {track_id} is being matched right now "
+            f"轨迹 {track_id} 正在匹配（某次上传或 tracks worker 占用着它），请匹配完成后再试"
+            f"（GET /tracks/{track_id} 可查看其状态） "
+            f"track {track_id} is being matched right now "
             "(an upload or a tracks worker holds it): try again once it is matched "
             f"(GET /tracks/{track_id} shows its status)"
         ) from None
@@ -271,6 +276,23 @@ def withdrawn_words(row: Any) -> str:
     day = local_iso(row.withdrawn_at)[:10]
     why = f": {row.withdraw_reason}" if row.withdraw_reason else ""
     return f"was withdrawn on {day} by {row.withdrawn_by or 'unknown'}{why}"
+
+
+def withdrawn_words_zh(row: Any) -> str:
+    """:func:`withdrawn_words` in Chinese: "已撤回（DAY 由 WHO 撤回；原因：WHY）"."""
+    day = local_iso(row.withdrawn_at)[:10]
+    why = f"；原因：{row.withdraw_reason}" if row.withdraw_reason else ""
+    return f"已撤回（{day} 由 {row.withdrawn_by or '未知账号'} 撤回{why}）"
+
+
+# a track's status in Chinese, for the messages that name it
+STATUS_ZH = {
+    "stored": "已存储",
+    "queued": "排队等待匹配",
+    "matched": "已匹配",
+    "failed": "匹配失败",
+    "withdrawn": "已撤回",
+}
 
 
 def _credit(conn: Connection, track_id: int) -> dict[str, Any]:
@@ -321,8 +343,11 @@ def _refuse_a_second_copy(conn: Connection, row: Any, pts: pd.DataFrame) -> None
     other, near, _ = walk_holder(conn, row.fixes_sha256, pts, live_other_than=int(row.id))
     if other is not None:
         how = f"{row.id}'s fixes lie within {NEAR_M:g} m of its" if near else "the same fixes"
+        how_zh = f"轨迹 {row.id} 的定位点与它相差不到 {NEAR_M:g} 米" if near else "定位点相同"
         raise ConflictError(
-            f"轨迹 {other.id} 是同一行走，不能恢复 track {other.id} holds the same walk ({how}): "
+            f"轨迹 {other.id} 与轨迹 {row.id} 是同一次巡查（{how_zh}），恢复 {row.id} 会重复计入；"
+            f"请先撤回 {other.id}，或让 {row.id} 保持撤回 "
+            f"track {other.id} holds the same walk ({how}): "
             f"restoring {row.id} would credit it twice; withdraw {other.id} first, or leave "
             f"{row.id} withdrawn"
         )

@@ -118,7 +118,7 @@ def test_upload_takes_a_registry_id_or_a_people_id(gw, people, tmp_path):
         name = f"walk{n}.csv"
         r = gw("tracks", "upload", _walk_csv(tmp_path, name, 116.30 + n * 0.001), "--person", value)
         assert r.returncode == 0, (value, r.stdout, r.stderr)
-        assert r.stdout.startswith(f"{name}: track "), r.stdout
+        assert r.stdout.startswith(f"{name}: 轨迹 ") and " track " in r.stdout, r.stdout
         assert _track_person(people, name) == pid, value
 
 

@@ -178,7 +178,8 @@ def test_segment_ends_that_nearly_meet_are_named_in_a_warning(gw, files):
     segs.set_geometry(moved).to_crs(4326).to_file(gap, driver="GeoJSON")
     r = gw("match", "--network", gap, "--track", track, "--out", tmp / "g.geojson")
     assert r.returncode == 0, r.stderr
-    assert "warning: 4 segment ends lie within 3 m of another end" in r.stderr, r.stderr
+    assert "warning: 有 4 个路段端点与另一端点相距不到 3 米却未相接" in r.stderr, r.stderr
+    assert "4 segment ends lie within 3 m of another end" in r.stderr, r.stderr
     r = gw("match", "--network", net, "--track", track, "--out", tmp / "n.geojson")
     assert "segment ends" not in r.stderr, r.stderr
 
@@ -204,7 +205,8 @@ def test_whole_ways_not_split_at_their_junctions_are_named_in_a_warning(gw, file
     assert r.returncode == 0, r.stderr
     # the 2 inner columns end on the middles of the 4 rows' ways (3x3 blocks: 4 rows, 4
     # columns; the outer columns end at the rows' ends): 2 × 4 = 8 nodes
-    assert "warning: 8 segment ends lie within 3 m of another segment's middle" in r.stderr
+    assert "warning: 有 8 个路段端点与另一路段中部相距不到 3 米" in r.stderr, r.stderr
+    assert "8 segment ends lie within 3 m of another segment's middle" in r.stderr
 
 
 # -- D10: the output's own form

@@ -123,7 +123,7 @@ def test_xlsx_says_yes_no_and_percent_and_numbers(town, tmp_path) -> None:  # no
     flags = {r["已巡 patrolled"] for r in _rows(alleys)}
     assert flags == {"是 yes", "否 no"}
     people = book.worksheets[0]
-    col = [c.value for c in people[1]].index("巡查率 compliance")
+    col = [c.value for c in people[1]].index("达标率 compliance")
     cells = [row[col] for row in people.iter_rows(2) if row[col].value is not None]
     assert cells and all(c.number_format == "0.0%" and 0 <= c.value <= 1 for c in cells)
     with town["db"].connect() as conn:

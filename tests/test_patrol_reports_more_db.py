@@ -363,6 +363,47 @@ def test_csv_holds_the_table_asked_for(town, auth_headers, pg_url, tmp_path) -> 
     assert list(default["姓名 person_name"]) == list(rep["people"]["person_name"])
 
 
+def test_report_out_makes_its_folder_and_refuses_a_place_it_cannot_write(
+    town, pg_url, tmp_path
+) -> None:  # noqa: ANN001
+    """Outside tester T36 (#13): `report --out /nonexistent/dir/file.csv` ended in pandas'
+    English error. Now --out behaves as the file-mode commands' (`gridward match --out`): a
+    missing folder is made and the file written whole (no .partial left); a path under a
+    file is refused before any work, Chinese first, exit code 2, nothing written."""
+    xlsx = tmp_path / "new" / "deeper" / "daily.xlsx"
+    res = _cli(["report", "daily", "--date", str(WED), "--out", str(xlsx)], pg_url)
+    assert res.returncode == 0, res.stderr
+    assert set(pd.read_excel(xlsx, sheet_name=None)) >= {"人员 people", "报表 report"}
+    line = res.stdout.splitlines()[0]
+    assert line.startswith(f"已写入报表 {xlsx}（日巡 {WED}，达标比例 0.8）"), line
+    assert f"wrote {xlsx}: 日巡 daily patrol {WED}" in line, line
+    table = tmp_path / "made" / "people.csv"
+    res = _cli(["report", "weekly", "--date", str(WED), "--out", str(table)], pg_url)
+    assert res.returncode == 0 and len(pd.read_csv(table, encoding="utf-8-sig")), res.stderr
+    assert [p.name for p in tmp_path.rglob("*")].count("people.csv") == 1  # no .partial left
+    assert not list(tmp_path.rglob("*partial*"))
+
+    blocker = tmp_path / "a-file.txt"
+    blocker.write_text("keep me")
+    for bad in (blocker / "r.csv", blocker / "sub" / "r.xlsx"):
+        res = _cli(["report", "daily", "--date", str(WED), "--out", str(bad)], pg_url)
+        assert res.returncode == 2, (bad, res.stdout, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: 无法"), lines
+        zh = lines[0][: lines[0].index(f"--out {bad}: cannot write in {blocker}")]
+        assert "写入" in zh and str(blocker) in zh and not res.stdout, (lines, res.stdout)
+    assert blocker.read_text() == "keep me"
+    # the writer's own guard (the API writes through it too): one readable InputError
+    rep = build_report(town["db"], "daily", WED, today=FAR)
+    from geo.errors import InputError
+
+    with pytest.raises(InputError) as refused:
+        export_report(rep, blocker / "sub" / "r.csv", report_period("daily", WED, FAR))
+    assert refused.value.message.startswith(f"无法写入报表文件 {blocker / 'sub' / 'r.csv'}（")
+    assert f"cannot write {blocker / 'sub' / 'r.csv'}: " in refused.value.message
+    assert blocker.read_text() == "keep me"
+
+
 def test_a_running_week_does_not_count_today_as_missed(town) -> None:  # noqa: ANN001
     """At Tuesday 03:00 (today = Tue), S walked D on Monday and not yet today. Old code: 1 of
     2 alley-days, 50 %. Now today's unpatrolled duty-day is pending: 1 of 1, and the
@@ -378,7 +419,7 @@ def test_a_running_week_does_not_count_today_as_missed(town) -> None:  # noqa: A
     assert (p["alley_days"], p["patrolled_alley_days"], p["pending"]) == (4, 0, 2)
     assert p["compliance"] == 0
     period = report_period("weekly", TUE, TUE)
-    assert period.running and "今天未计 today not counted unless done" in period.title()
+    assert period.running and "今天未完成的不计 today not counted unless done" in period.title()
     # the same week seen from a later day: Tuesday is over, it counts as missed
     later = _person(build_report(db, "weekly", TUE, today=FAR), people["S"])
     assert (later["alley_days"], later["patrolled_alley_days"], later["pending"]) == (7, 1, 0)
@@ -548,7 +589,7 @@ def test_each_holders_metres_are_named_by_id() -> None:
 def _outside_count(report: Report) -> int:
     """How many streets the report's note counts as lying in no community (0: no note)."""
     for note in report.meta["notes"]:
-        head, sep, _ = note.partition(" 条街巷不属任何社区")
+        head, sep, _ = note.partition(" 条街巷不属任何已导入的社区")
         if sep:
             return int(head)
     return 0

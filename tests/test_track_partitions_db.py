@@ -248,12 +248,12 @@ def test_dropped_days_leave_old_tracks_readable_and_rematchable(demo, auth_heade
 
         res = run_cli(["tracks", "drop-fixes", "--before", "2025-03-04", "--dry-run"], pg_url)
         assert res.returncode == 0, res.stderr
-        assert f"2025-03-03: would drop {len(pts)} fixes" in res.stdout
+        assert f"2025-03-03: 将删除 {len(pts)} 个定位点 would drop {len(pts)} fixes" in res.stdout
         assert _has_partition(demo, old_day)
 
         res = run_cli(["tracks", "drop-fixes", "--before", "2025-03-04"], pg_url)
         assert res.returncode == 0, res.stderr
-        assert f"2025-03-03: dropped {len(pts)} fixes" in res.stdout
+        assert f"2025-03-03: 已删除 {len(pts)} 个定位点 dropped {len(pts)} fixes" in res.stdout
         assert not _has_partition(demo, old_day)
 
         with demo.connect() as conn:
@@ -278,7 +278,7 @@ def test_dropped_days_leave_old_tracks_readable_and_rematchable(demo, auth_heade
     assert res.returncode == 2 and "exactly one of" in res.stderr
     # a daily cron keeping 30 days would drop 2025-03-03 (the dry run only lists it)
     res = run_cli(["tracks", "drop-fixes", "--keep-days", "30", "--dry-run"], pg_url)
-    assert res.returncode == 0 and "2025-03-03: would drop" in res.stdout
+    assert res.returncode == 0 and "2025-03-03: 将删除" in res.stdout and "would drop" in res.stdout
     assert _has_partition(demo, old_day)
 
 

@@ -263,7 +263,7 @@ def test_cli_withdraws_and_restores_with_readable_errors(demo, pg_url, run_inpro
         assert actor == "cli" and detail["reason"] == "wrong file"
 
         for args, words in (
-            (["tracks", "delete", str(tid)], "已撤回"),
+            (["tracks", "delete", str(tid)], "已撤回（"),
             (["tracks", "delete", "999999"], "does not exist"),
             (["tracks", "delete", "12a"], "not a track id"),
             (["tracks", "delete", "0"], "not a track id"),
@@ -383,7 +383,10 @@ def test_a_restore_is_refused_while_another_track_holds_its_walk_nudged(demo):  
     with pytest.raises(ConflictError) as refused:
         restore_track(demo, tid, actor="test")
     message = refused.value.message
-    assert message.startswith(f"轨迹 {other['track_id']} 是同一行走，不能恢复"), message
+    assert message.startswith(
+        f"轨迹 {other['track_id']} 与轨迹 {tid} 是同一次巡查"
+        f"（轨迹 {tid} 的定位点与它相差不到 1 米），恢复 {tid} 会重复计入"
+    ), message
     assert f"{tid}'s fixes lie within 1 m" in message and "credit it twice" in message
     with demo.connect() as conn:
         status = conn.execute(text("SELECT status FROM tracks WHERE id = :t"), {"t": tid})

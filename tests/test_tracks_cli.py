@@ -169,8 +169,8 @@ def test_a_folder_is_named_as_a_folder(gw, files):
     r = gw("tracks", "check", tmp)
     assert (
         r.returncode == 2
-        and f"ERROR {tmp}: 这是文件夹，请给出其中的文件 {tmp} is a folder: pass the files"
-        in r.stdout
+        and f"不能上传 ERROR {tmp}: {tmp} 是文件夹，请给出其中的文件" in r.stdout
+        and f"{tmp} is a folder: pass the files" in r.stdout
     ), r.stdout
 
 
@@ -272,15 +272,27 @@ def test_check_refuses_future_and_out_of_order_times_as_upload_does(gw, files):
     shuffled.write_text("\n".join([head, *(r for b in blocks for r in b)]) + "\n")
     r = gw("tracks", "check", future, later, marked, shuffled, swapped, fine)
     assert r.returncode == 2, r.stdout
-    assert f"ERROR {future}: 轨迹时间晚于当前时间 the walk ends in the future" in r.stdout
+    lines = {x.split(": ", 1)[0].split()[-1]: x for x in r.stdout.splitlines()}
+    assert lines[str(future)].startswith(f"不能上传 ERROR {future}: 轨迹时间晚于当前时间："), lines
+    assert "比现在晚" in lines[str(future)] and "the walk ends in the future" in r.stdout
     assert f"ERROR {later}: 轨迹时间晚于当前时间" in r.stdout, r.stdout
     assert f"ERROR {marked}: 轨迹时间晚于当前时间" in r.stdout, r.stdout
     assert "the city's UTC offset (+8 h): local clock times read as UTC" in r.stdout
+    # the Chinese says it all too: the local end, how far ahead, the cause and the remedy
+    marked_line = lines[str(marked)]
+    zh = marked_line[: marked_line.index(" the walk ends in the future")]
+    assert "本地时间" in zh and "小时" in zh, zh
+    assert "本市与 UTC 的时差（+8 小时）" in zh and "没有写时区" in zh and "当作 UTC" in zh, zh
+    assert "+08:00" in zh and "带时区导出" in zh, zh
+    future_zh = lines[str(future)][: lines[str(future)].index(" the walk ends")]
+    assert "设备时钟" in future_zh and "时差" not in future_zh, future_zh
     assert (
-        f"ERROR {shuffled}: 定位点时间顺序混乱，文件像是被打乱 timestamps out of order" in r.stdout
+        f"ERROR {shuffled}: 定位点时间顺序混乱，文件像是被打乱：有 4 处" in r.stdout
+        and "timestamps out of order" in r.stdout
     ), r.stdout
-    assert f"OK    {swapped}: csv, 20 points" in r.stdout, r.stdout
-    assert f"OK    {fine}: csv, 20 points" in r.stdout, r.stdout
+    for ok in (swapped, fine):
+        assert f"可上传 OK    {ok}: csv，20 个定位点" in r.stdout, r.stdout
+        assert "csv, 20 points" in lines[str(ok)], r.stdout
     assert "4 of 6 track file(s) rejected" in r.stderr
 
 

@@ -220,7 +220,8 @@ def test_upload_rules(demo, auth_headers):
         r = _post(client, admin, [("a.csv", _csv(pts)), ("b.csv", _csv(pts))], person_id=999999)
         assert r.status_code == 422
         assert r.json()["error"] == (
-            "全部 2 个文件未存 all 2 files: 人员 999999 不存在 person 999999 does not exist"
+            "全部 2 个文件均未存储 all 2 files: 系统编号为 id:999999 的人员不存在 "
+            "person 999999 does not exist"
         )
         r = _post(client, steward, [("a.csv", _csv(pts))])
         assert r.status_code == 201, r.text
@@ -282,7 +283,8 @@ def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], persn="S1")
         assert r.status_code == 422
         said = r.json()["error"]
-        assert said.startswith("未知字段 'persn' unknown field 'persn': POST /tracks takes crs")
+        assert said.startswith("未知字段 'persn'：POST /tracks 只接受 crs"), said
+        assert "unknown field 'persn': POST /tracks takes crs" in said, said
         # a steward names only themselves, and hears nothing of anyone else
         r = _post(client, steward, [("c.csv", _csv(pts.iloc[:60]))], person="S2")
         assert r.status_code == 403 and "only for themselves" in r.json()["error"]
@@ -411,7 +413,8 @@ def test_cli_upload_reports_each_file_and_fails_on_a_bad_one(demo, pg_url, share
     )
     res = run_cli(["tracks", "upload", str(good), str(bad)], pg_url)
     assert res.returncode == 2
-    assert "250808726.gpx: track" in res.stdout and "truncated" in res.stdout
+    assert "250808726.gpx: 轨迹 " in res.stdout and " track " in res.stdout, res.stdout
+    assert "truncated" in res.stdout
     again = run_cli(["tracks", "upload", str(good)], pg_url)
     assert again.returncode == 0 and "already stored" in again.stdout
 
@@ -1022,7 +1025,7 @@ def test_tracks_check_says_when_a_file_looks_like_another_datum(demo, pg_url, tm
     lon, lat = wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())
     amap.write_bytes(_csv(pts, lon, lat))
     res = run_cli(["tracks", "check", str(amap)], pg_url)
-    assert res.returncode == 0 and res.stdout.startswith("OK"), res.stdout + res.stderr
+    assert res.returncode == 0 and res.stdout.startswith("可上传 OK"), res.stdout + res.stderr
     assert "GCJ-02" in res.stdout and "--crs gcj02" in res.stdout, res.stdout
     res = run_cli(["tracks", "check", "--crs", "gcj02", str(amap)], pg_url)
     assert res.returncode == 0 and "GCJ-02" not in res.stdout, res.stdout
@@ -1132,12 +1135,18 @@ def test_cli_upload_says_a_walks_times_were_put_right_and_refuses_a_copy(demo, p
     res = run_cli(["tracks", "upload", *paths, "--person", "1"], pg_url)
     assert res.returncode == 2, res.stdout
     lines = res.stdout.splitlines()
-    assert lines[1].startswith("beijing.csv: track 1,"), lines
-    assert "(already stored; times moved -8 h), matched" in lines[1] and "时间已更正" in lines[1]
-    assert lines[2].startswith("replay.csv: error: 定位点与轨迹 1 完全相同"), lines
+    assert lines[1].startswith("beijing.csv: 轨迹 1，"), lines
+    assert "（已存储；时间已移动 -8 小时），已匹配" in lines[1], lines
+    assert "track 1," in lines[1] and "(already stored; times moved -8 h), matched" in lines[1]
+    assert "时间已更正" in lines[1], lines
+    assert lines[2].startswith("replay.csv: error: 定位点与轨迹 1（人员 S1，"), lines
+    assert "完全相同，仅时间不同：是复制的轨迹" in lines[2], lines
     # and one error: line, Chinese first, as every command ends (tester X's F6: none)
     errors = [x for x in res.stderr.splitlines() if x.startswith("error:")]
-    assert errors == ["error: 1 个文件未存 1 of 3 track file(s) not stored: see their lines above"]
+    assert errors == [
+        "error: 3 个轨迹文件中有 1 个未存储，原因见上面各行 "
+        "1 of 3 track file(s) not stored: see their lines above"
+    ]
     (tmp_path / "binary.gpx").write_bytes(bytes(range(256)) * 4)
     res = run_cli(["tracks", "upload", str(tmp_path / "binary.gpx"), "--person", "1"], pg_url)
     assert res.returncode == 2, res.stdout
@@ -1160,7 +1169,8 @@ def test_a_sparse_track_is_told_its_way_is_inferred(demo, auth_headers, tmp_path
     with TestClient(create_app(demo)) as client:
         r = _post(client, admin, [("sparse.csv", _csv(sparse))], person_id=1)
         told = r.json()["files"][0]["warnings"]
-        assert any(w.startswith("定位点稀疏 fixes a median 40 s apart") for w in told), told
+        assert any(w.startswith("定位点稀疏：定位点之间的间隔中位数为 40 秒") for w in told), told
+        assert any("fixes a median 40 s apart" in w for w in told), told
         r = _post(client, admin, [("dense.csv", _csv(dense))], person_id=1)
         told = r.json()["files"][0].get("warnings", [])  # dated March: told it is old
         assert not [w for w in told if "定位点稀疏" in w], told
@@ -1328,7 +1338,8 @@ def test_a_walk_dated_long_ago_is_stored_with_a_warning(
     assert kept["status"] == warned["status"] == "matched", r.json()
     assert "warnings" not in kept, kept  # 5 local days ago: not past the setting
     assert warned["warnings"] == [
-        f"轨迹日期较早 this walk is dated {old_day} (6 days ago, counted on that day): check "
+        f"轨迹日期较早：这次巡查的日期是 {old_day}（6 天前，计入那一天），如日期不对，请检查手机"
+        f"日期 this walk is dated {old_day} (6 days ago, counted on that day): check "
         "the phone's date if that is wrong"
     ], warned
 
@@ -1338,5 +1349,5 @@ def test_a_walk_dated_long_ago_is_stored_with_a_warning(
     for command in ("check", "upload"):
         res = run_inproc("tracks", command, str(path))
         assert res.returncode == 0, res.stdout + res.stderr
-        told = f"轨迹日期较早 this walk is dated {day} (40 days ago"
+        told = f"轨迹日期较早：这次巡查的日期是 {day}（40 天前"
         assert told in res.stdout, (command, res.stdout)

@@ -419,8 +419,8 @@ def test_match_cli_says_why_a_track_credits_nothing(tmp_path):
     assert json.loads(out.read_text())["features"] == []
     n = len(pts)
     assert (
-        f"warning: 定位精度太差，定位点已丢弃 {n} of {n} fixes report an accuracy worse than 50 m"
-        in r.output
+        f"warning: 定位精度太差，定位点已丢弃：{n} 个定位点中有 {n} 个的精度差于 50 米" in r.output
+        and f"{n} of {n} fixes report an accuracy worse than 50 m" in r.output
     )
 
 

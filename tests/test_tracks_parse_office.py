@@ -537,7 +537,8 @@ def test_cli_tracks_check_reads_ods_utf16_and_footers(tmp_path, run_inproc):  # 
     assert r.returncode == 0, (r.stdout, r.stderr)
     lines = r.stdout.splitlines()
     for path, fmt in ((ods, "ods"), (txt, "csv"), (xlsx, "xlsx")):
-        assert any(x.startswith(f"OK    {path}: {fmt}, {N} points") for x in lines), r.stdout
+        ok = [x for x in lines if x.startswith(f"可上传 OK    {path}: {fmt}，{N} 个定位点")]
+        assert ok and f"{fmt}, {N} points" in ok[0], r.stdout
 
 
 def _undated(warnings: list[str]) -> list[str]:
@@ -601,7 +602,9 @@ def test_api_and_cli_uploads_store_an_ods_and_utf16(
     finally:
         get_settings.cache_clear()
     assert r.returncode == 0, (r.stdout, r.stderr)
-    line = re.search(rf"^巡查2\.ods: track \d+, {N} points.*$", r.stdout, re.M)
+    line = re.search(
+        rf"^巡查2\.ods: 轨迹 \d+，{N} 个定位点.* track \d+, {N} points.*$", r.stdout, re.M
+    )
     assert line, r.stdout
     assert "; warning: " + summary(1, "'合计, 5'") in line.group(0)
 

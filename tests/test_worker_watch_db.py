@@ -130,7 +130,7 @@ def test_watching_worker_waits_out_a_database_restart(own_cluster, tmp_path):
     printed = out.read_text().splitlines()
     # one timestamped line per drain that matched something; idle polls print nothing
     assert len(printed) == 2, printed
-    assert all(re.match(STAMP + r"matched 1 tracks", x) for x in printed), printed
+    assert all(re.match(STAMP + r"已匹配 1 条轨迹.* matched 1 tracks", x) for x in printed), printed
 
 
 def test_a_batch_cut_off_mid_match_is_rolled_back_and_claimed_again(demo):
@@ -285,4 +285,5 @@ def test_a_worker_without_watch_stamps_its_lines_too(pg_url):
     once = _run_worker(pg_url)
     assert once.returncode == 0, once.stderr
     lines = once.stdout.splitlines()
-    assert lines and all(re.match(STAMP + r"(matched|track|\d+ of)", x) for x in lines), lines
+    heads = STAMP + r"(已匹配 \d+ 条轨迹|轨迹 \d+|重新匹配的 \d+ 条)"
+    assert lines and all(re.match(heads, x) for x in lines), lines

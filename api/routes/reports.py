@@ -64,7 +64,7 @@ def report(
     _plain_query(request)
     if table is not None and format != "csv":
         raise InputError(
-            f"只有 CSV 才选表，{format} 含全部表 "
+            f"选表 table={table} 只用于 CSV，{format} 含全部表 "
             f"table={table} picks the table of a CSV: {format} holds every table"
         )
     if format == "csv":
@@ -116,9 +116,10 @@ def _plain_query(request: Request) -> None:
     keys = request.query_params.keys()
     unknown = sorted(set(keys) - _QUERY)
     if unknown:
+        known = ", ".join(sorted(_QUERY))
         raise InputError(
-            f"未知参数 {unknown[0]!r} "
-            f"unknown parameter {unknown[0]!r}: a report takes {', '.join(sorted(_QUERY))}"
+            f"未知参数 {unknown[0]!r}，报表只接受 {known} "
+            f"unknown parameter {unknown[0]!r}: a report takes {known}"
         )
     twice = sorted(k for k in set(keys) if len(request.query_params.getlist(k)) > 1)
     if twice:

@@ -118,7 +118,9 @@ async def upload(
     mode = fields.get("mode")  # None: not named (a re-send keeps the stored track's mode)
     if mode is not None and mode not in ("walk", "bike"):
         raise HTTPException(
-            422, f"出行方式有误，请用 walk 或 bike mode must be walk or bike, not {mode[:20]!r}"
+            422,
+            f"出行方式 {mode[:20]!r} 有误，请用 walk（步行）或 bike（骑行） "
+            f"mode must be walk or bike, not {mode[:20]!r}",
         )
     _refuse_unknown_fields(fields)
     person_id = await _person_id(engine, user, fields)
@@ -156,7 +158,7 @@ async def upload(
         status = int(first.get("status", 422)) if isinstance(first.get("status"), int) else 422
         errors = {r["error"] for r in results}
         if len(results) > 1 and len(errors) == 1:  # e.g. an unknown person: say it once
-            message = f"全部 {len(results)} 个文件未存 all {len(results)} files: {errors.pop()}"
+            message = f"全部 {len(results)} 个文件均未存储 all {len(results)} files: {errors.pop()}"
         else:
             message = "; ".join(f"{r['filename'] or 'file'}: {r['error']}" for r in results)
         message = chinese_first(message, status)
@@ -202,14 +204,26 @@ def _file_failure(filename: str | None, exc: Exception) -> dict[str, Any]:
     500 otherwise; the details go to the log, not to the client."""
     failed = db_failure(exc)
     if failed is not None and failed.kind == "conflict":  # deadlock, serialization
-        log.warning("upload of %r rolled back: %s", filename, failed.line)
-        error = "the database was busy with a conflicting change: send this file again"
+        log.warning("上传 %r 已回滚 upload of %r rolled back: %s", filename, filename, failed.line)
+        error = (
+            "数据库正忙于一项与之冲突的修改，请重新发送此文件 "
+            "the database was busy with a conflicting change: send this file again"
+        )
     elif failed is not None and failed.kind == "unavailable":
-        log.warning("upload of %r: database unavailable: %s", filename, failed.line)
-        error = "database unavailable: send this file again shortly"
+        log.warning(
+            "上传 %r 时数据库不可用 upload of %r: database unavailable: %s",
+            filename,
+            filename,
+            failed.line,
+        )
+        error = (
+            "数据库暂不可用，请稍后重新发送此文件 "
+            "database unavailable: send this file again shortly"
+        )
     else:
-        log.exception("upload of %r failed", filename)
-        return {"filename": filename, "error": "internal error", "status": 500}
+        log.exception("上传 %r 失败 upload of %r failed", filename, filename)
+        error = "内部错误，详见服务日志 internal error"
+        return {"filename": filename, "error": error, "status": 500}
     return {"filename": filename, "error": error, "status": 503}
 
 
@@ -220,11 +234,12 @@ def _refuse_unknown_fields(fields: dict[str, str]) -> None:
     unknown = sorted(set(fields) - set(UPLOAD_FIELDS))
     if unknown:
         names = ", ".join(repr(k[:40]) for k in unknown[:5])
+        known = ", ".join(UPLOAD_FIELDS)
+        s = "s" if len(unknown) > 1 else ""  # the English plural
         raise HTTPException(
             422,
-            f"未知字段 {names} "
-            f"unknown field{'s' if len(unknown) > 1 else ''} {names}: POST /tracks takes "
-            f"{', '.join(UPLOAD_FIELDS)} (and the files as 'file')",
+            f"未知字段 {names}：POST /tracks 只接受 {known} 字段（文件用 'file'） "
+            f"unknown field{s} {names}: POST /tracks takes {known} (and the files as 'file')",
         )
 
 
@@ -242,7 +257,8 @@ async def _person_id(engine: Engine, user: Principal, fields: dict[str, str]) ->
     # (an acceptance tester read names and ids off the answers: never tell them more)
     mine = HTTPException(
         403,
-        "小巷管家只能为本人上传，请填本人的人员编号或不填 "
+        f"小巷管家只能为本人上传：人员 {given[:40]!r} 不是您本人（请填本人的人员编号，或 id:N 加"
+        "本人的系统编号，或不填人员） "
         f"stewards may act only for themselves: person {given[:40]!r} is not you (give your "
         "own registry id, or id:N with your people.id, or leave person out)",
     )
@@ -260,7 +276,8 @@ async def _person_id(engine: Engine, user: Principal, fields: dict[str, str]) ->
     ):
         raise HTTPException(
             422,
-            "两个人员字段不一致，请只给一个 "
+            f"两个人员字段不一致：person {given[:40]!r} 是 {who.label()}，而 person_id 是 "
+            f"{fields['person_id'][:20]!r}，请只给其中一个 "
             f"person {given[:40]!r} is {who.label()}, but person_id is "
             f"{fields['person_id'][:20]!r}: give one of them",
         )
@@ -274,7 +291,9 @@ def _flag(value: str) -> bool:
     if v in ("0", "false", "no", ""):
         return False
     raise HTTPException(
-        422, f"延后匹配须为 true 或 false defer must be true or false, not {value[:20]!r}"
+        422,
+        f"延后匹配（defer）的值 {value[:20]!r} 无效，须为 true 或 false "
+        f"defer must be true or false, not {value[:20]!r}",
     )
 
 
@@ -293,13 +312,19 @@ def _start_drain(engine: Engine, username: str, track_ids: list[int] | None = No
     def work(progress: Any) -> dict[str, Any]:
         def step(done: int, total: int) -> None:
             whose = "of the uploaded " if track_ids else ""
-            progress(done / max(total, 1), f"{done} of {total} {whose}tracks matched")
+            whose_zh = "上传的" if track_ids else ""
+            progress(
+                done / max(total, 1),
+                f"{whose_zh} {total} 条轨迹已匹配 {done} 条 "
+                f"{done} of {total} {whose}tracks matched",
+            )
 
         rep = drain_queue(engine, progress=step, waiting_for=track_ids)
         if rep.waiting:  # another worker still holds them: not done (see drain_queue)
+            waiting = ", ".join(map(str, rep.waiting))
             raise GridwardError(
-                "轨迹仍在由另一进程匹配，请稍后查看 "
-                f"tracks {', '.join(map(str, rep.waiting))} are still being matched by "
+                f"轨迹 {waiting} 仍在由另一个后台匹配进程匹配，请稍后用 GET /tracks/{{id}} 查看 "
+                f"tracks {waiting} are still being matched by "
                 "another worker; GET /tracks/{id} shows when they are"
             )
         if not track_ids:
@@ -390,7 +415,10 @@ def list_tracks(
     fixes were poor); ``error`` says why a match failed. Withdrawn tracks are listed only
     with ``status=withdrawn``: they are no walks any more."""
     if status is not None and status not in TRACK_STATUSES:
-        raise HTTPException(422, f"状态有误 status must be one of {', '.join(TRACK_STATUSES)}")
+        listed = ", ".join(TRACK_STATUSES)
+        raise HTTPException(
+            422, f"状态 {status[:20]!r} 有误，须为 {listed} 之一 status must be one of {listed}"
+        )
     params = {
         "pid": person_for(user, person_id),
         "status": status,
@@ -473,11 +501,13 @@ def reassign_track(
 
     if (body.person is None) == (body.person_id is None):
         raise HTTPException(
-            422, "请只给出一个人员（人员编号或 id） give one of person (registry id) and person_id"
+            422,
+            "请在 person（人员编号）和 person_id（系统编号）中只给出一个 "
+            "give one of person (registry id) and person_id",
         )
     pid = body.person_id or resolve_person(engine, body.person or "", "person").id
     refusal = (
-        f"轨迹 {track_id} 或人员 {pid} 不在您的管辖区域内（或不存在） "
+        f"轨迹 {track_id} 或人员（系统编号 id:{pid}）不在您的管辖区域内（或不存在） "
         f"track {track_id} or person {pid} is not in your areas (or does not exist)"
     )
     return set_track_person(engine, track_id, pid, user.username, area_scope(user, refusal))
@@ -499,6 +529,9 @@ def _reason(
     return given_once("the reason", "as ?reason=", body and body.reason, reason)
 
 
+_WHAT_ZH = {"withdraw": "撤回", "restore": "恢复"}
+
+
 def _track_rule(
     user: Principal, rule: Callable[[Principal, TrackOwner], bool], what: str
 ) -> Authorize:
@@ -508,13 +541,19 @@ def _track_rule(
     def authorize(owner: TrackOwner) -> None:
         if rule(user, owner):
             return
+        what_zh = _WHAT_ZH.get(what, what)
         if user.role == "steward":
-            why = f"只能处理本人的轨迹 stewards may {what} only their own tracks"
+            own = "（且须是本人撤回的）" if what == "restore" else ""
+            why = (
+                f"小巷管家只能{what_zh}（{what}）本人的轨迹{own} "
+                f"stewards may {what} only their own tracks"
+            )
             if what == "restore":
                 why += " that they withdrew themselves"
         else:
             why = (
-                f"轨迹 {owner.track_id} 不在您的管辖区域内 track {owner.track_id} is neither of "
+                f"轨迹 {owner.track_id} 既不是您管辖区域内人员的巡查，也不是您上传的，您不能"
+                f"{what_zh}（{what}）它 track {owner.track_id} is neither of "
                 f"a person living in your areas nor uploaded by you: you may not {what} it"
             )
         raise HTTPException(403, why)
