@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from geo.map_data import PatrolData
+from geo.patrol_reports import RUNNING_NOTE_EN, RUNNING_NOTE_ZH
 from maps.charts import compliance_chart
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 
@@ -165,7 +166,7 @@ def build_patrol_map(
         + f"({_rate(done, counted)})"
         + (
             f'; 今天待巡 pending today: <b id="gw-pending">{data.pending}</b> '
-            "(今天未计 today not counted unless done)"
+            f"({RUNNING_NOTE_ZH} {RUNNING_NOTE_EN})"
             if data.pending
             else ""
         )

@@ -141,7 +141,9 @@ def test_users_add_takes_a_registry_id_or_a_people_id(gw, people):
             assert gw("users", "revoke", "t-b").returncode == 0
         r = gw("users", "add", name, "--role", "steward", "--person", value)
         assert r.returncode == 0, (value, r.stdout, r.stderr)
-        assert r.stdout.startswith(f"user {name} (id "), r.stdout
+        assert r.stdout.startswith(f"已创建账号 {name}（id ") and f"user {name} (id " in r.stdout, (
+            r.stdout
+        )
         with people.connect() as conn:
             got = conn.execute(
                 text("SELECT person_id FROM users WHERE username = :u"), {"u": name}
