@@ -78,7 +78,10 @@ def test_serve_writes_timestamped_log_lines(demo, pg_url, tmp_path) -> None:
         server.terminate()
         server.wait(timeout=30)
     lines = [x for x in err.read_text().splitlines() if x.strip()]
-    assert any(re.match(STAMP + r"INFO gridward\.jobs: tracks left queued", x) for x in lines)
+    assert any(
+        re.match(STAMP + r"INFO gridward\.jobs: 有轨迹仍在排队.* tracks left queued", x)
+        for x in lines
+    )
     assert all(re.match(STAMP, x) for x in lines), lines  # uvicorn's own lines too
 
 
