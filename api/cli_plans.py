@@ -7,7 +7,6 @@ import typer
 plans_app = typer.Typer(help="Grid plans 网格方案: show, commit, discard.", no_args_is_help=True)
 
 # a plan's status and a grid's flag (its part before ":") in the planners' words
-_STATUS_ZH = {"draft": "草案", "committed": "已提交", "discarded": "已放弃"}
 _FLAG_ZH = {
     "under_min": "户数不足",
     "over_max": "户数超出",
@@ -27,12 +26,12 @@ def _flags_zh(flags: list[str]) -> str:
 def show(plan_id: int = typer.Argument(..., help="plan id")) -> None:
     """Print a plan's grids and households. 查看方案"""
     from geo.db import get_engine
-    from geo.plans import get_plan
+    from geo.plans import STATUS_ZH, get_plan
 
     plan = get_plan(get_engine(), plan_id)
     status, community = plan["status"], plan["community"]
     typer.echo(
-        f"社区 {community} 的方案 {plan_id}（{_STATUS_ZH.get(status, status)}） "
+        f"社区 {community} 的方案 {plan_id}（{STATUS_ZH.get(status, status)}） "
         f"plan {plan_id} ({status}) for community {community}"
     )
     for f in plan["features"]["features"]:

@@ -25,9 +25,9 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.errors import InputError
-from geo.models import AREA_CODE_LENGTH, AREA_LEVELS
+from geo.models import AREA_CODE_LENGTH, AREA_LEVELS, LEVEL_ZH
 from geo.partition.validate import MAX_BUILDING_HOUSEHOLDS
-from geo.plans import LEVEL_ZH, refresh_grid_households
+from geo.plans import refresh_grid_households
 from geo.settings import Settings, get_settings
 from geo.vector_io import HOUSEHOLD_NAMES, pick_column
 

@@ -37,6 +37,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 SRID = 4326
 
 AREA_LEVELS = ("district", "subdistrict", "township", "community", "village")
+#: an area level in Chinese (messages, the patrol page's area picker)
+LEVEL_ZH = {
+    "district": "区",
+    "subdistrict": "街道",
+    "township": "乡镇",
+    "community": "社区",
+    "village": "村",
+}
 AREA_CODE_LENGTH = {"district": 6, "subdistrict": 9, "township": 9, "community": 12, "village": 12}
 ROLES = ("grid_leader", "grid_worker", "part_time_worker", "street_chief", "alley_steward")
 

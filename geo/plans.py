@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.errors import ConflictError, InputError, NotFoundError
+from geo.models import LEVEL_ZH
 from geo.partition.levels import LevelParams
 from geo.plan_duties import carry_duties, staffing_gaps
 from geo.settings import city_today, get_settings
@@ -58,16 +59,8 @@ ST_CollectionExtract(ST_MakeValid(
 _OUTLINE_SQL = f"SELECT ST_AsBinary({OUTLINE_GEOM}) FROM areas a WHERE a.id = :a"
 
 
-# a plan's status in the planners' words, for the messages refusing it (never a draft)
-_STATUS_ZH = {"committed": "已提交", "discarded": "已放弃"}
-#: an area level in Chinese, for messages
-LEVEL_ZH = {
-    "district": "区",
-    "subdistrict": "街道",
-    "township": "乡镇",
-    "community": "社区",
-    "village": "村",
-}
+#: a plan's status in the planners' words (messages, ``gridward plans`` lines)
+STATUS_ZH = {"draft": "草案", "committed": "已提交", "discarded": "已放弃"}
 
 
 def _community(conn: Connection, code: str, lock: bool = False) -> Any:
@@ -402,7 +395,7 @@ def commit_plan(
             raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
         if plan.status != "draft":
             raise ConflictError(
-                f"方案 {plan_id} {_STATUS_ZH.get(plan.status, plan.status)}，只有草案可以提交 "
+                f"方案 {plan_id} {STATUS_ZH.get(plan.status, plan.status)}，只有草案可以提交 "
                 f"plan {plan_id} is {plan.status}, only a draft can be committed"
             )
         _community(conn, plan.code, lock=True)  # serialise commits of one community
@@ -693,7 +686,7 @@ def discard_plan(engine: Engine, plan_id: int, actor: str | None = None) -> None
             raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
         if status != "draft":
             raise ConflictError(
-                f"方案 {plan_id} {_STATUS_ZH.get(status, status)}，只有草案可以放弃 "
+                f"方案 {plan_id} {STATUS_ZH.get(status, status)}，只有草案可以放弃 "
                 f"plan {plan_id} is {status}, only a draft can be discarded"
             )
         conn.execute(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from geo.map_data import PatrolData
+from geo.models import LEVEL_ZH
 from geo.patrol_reports import RUNNING_NOTE_EN, RUNNING_NOTE_ZH
 from maps.charts import compliance_chart
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
@@ -43,15 +44,6 @@ UPLOAD_FORM = (
     '<button class="gw-btn" type="submit">上传 upload</button></form>'
     '<div id="gw-upload-msg" class="gw-msg" role="status"></div>'
 )
-
-
-LEVEL_ZH = {
-    "district": "区",
-    "subdistrict": "街道",
-    "township": "镇",
-    "community": "社区",
-    "village": "村",
-}
 
 
 def _area_picker(areas: list[dict], chosen: dict | None) -> str:
