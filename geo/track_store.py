@@ -767,7 +767,8 @@ def check_upload(
             "只有 1 个带时间的定位点，巡查轨迹至少需要 2 个才能显示行走 "
             "only 1 point with a time: a patrol track needs at least 2 to show a walk"
         )
-    _check_times(parsed.points, s)
+    # zone-less GPX times are read as UTC: local clock times written so are hours ahead
+    _check_times(parsed.points, s, zoneless_utc=parsed.zoneless and parsed.format == "gpx")
     for warning in (sparse_warning(parsed.points["time"]), old_walk_warning(parsed.points, s)):
         if warning:
             parsed.warnings.append(warning)
@@ -1202,16 +1203,34 @@ def copy_points(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
 MAX_BACK_JUMPS = 3
 
 
-def _future_refusal(latest: pd.Timestamp, now: pd.Timestamp, tz: str) -> str:
+def _future_refusal(
+    latest: pd.Timestamp, now: pd.Timestamp, tz: str, zoneless_utc: bool = False
+) -> str:
     """Why a track ending after now is refused, with the likely cause when its times are ahead
-    by the city's UTC offset: local clock times read as UTC (a GPX written without a zone)."""
+    by the city's UTC offset: local clock times read as UTC. For a GPX whose times carry no
+    zone (``zoneless_utc``), that cause is named whenever read as local time the walk has
+    ended: a steward uploads hours after walking, so "about the offset" ahead told most of
+    them their clock was wrong (outside tester T37, F1)."""
     ahead_h = (latest - now).total_seconds() / 3600
     offset = now.tz_convert(tz).utcoffset()
     offset_h = offset.total_seconds() / 3600 if offset is not None else 0.0
     local = latest.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
     why = "the device clock is wrong, or the walk is dated ahead"
     why_zh = "可能是设备时钟不准，或巡查的日期写到了将来；请检查设备时间后重新导出"
-    if offset_h > 0 and abs(ahead_h - offset_h) <= 1:
+    meant = latest.tz_convert("UTC").tz_localize(None).tz_localize(tz, nonexistent="shift_forward")
+    if zoneless_utc and offset_h > 0 and ahead_h <= offset_h + 0.25:
+        shown = meant.strftime("%Y-%m-%d %H:%M")
+        why = (
+            f"the GPX times carry no zone, so they were read as UTC (GPX's rule); read as local "
+            f"time the walk ended at {shown}, which has passed: the file holds local clock "
+            "times: write them with their zone, e.g. +08:00, or export with the zone"
+        )
+        why_zh = (
+            f"文件中的 GPX 时间没有写时区，按 GPX 标准被当作 UTC 读取；若按本地时间读，这次巡查"
+            f"结束于 {shown}，已经过去：文件里写的应是本地时间。请把时间连同时区一起写出"
+            "（如 +08:00），或在 App 中选择带时区导出"
+        )
+    elif offset_h > 0 and abs(ahead_h - offset_h) <= 1:
         why = (
             f"ahead by about the city's UTC offset ({offset_h:+g} h): local clock times read as "
             "UTC (a GPX time without a zone is UTC): write them with their zone, e.g. +08:00"
@@ -1227,13 +1246,13 @@ def _future_refusal(latest: pd.Timestamp, now: pd.Timestamp, tz: str) -> str:
     )
 
 
-def _check_times(pts: pd.DataFrame, s: Settings) -> None:
+def _check_times(pts: pd.DataFrame, s: Settings, zoneless_utc: bool = False) -> None:
     """Refuse tracks from a clock in the future or with times out of order (hostile or broken).
     The messages do not name the file: the callers do, as for the reader's refusals."""
     latest = pts["time"].max()
     now = pd.Timestamp.now(tz="UTC")
     if latest > now + pd.Timedelta(seconds=s.track_future_tolerance_s):
-        raise InputError(_future_refusal(latest, now, s.timezone))
+        raise InputError(_future_refusal(latest, now, s.timezone, zoneless_utc))
     if "source_index" in pts.columns and len(pts) > 1:
         in_file = pts.sort_values("source_index")["time"].astype("int64").to_numpy()
         back = -np.diff(in_file) / 1e9

@@ -333,3 +333,29 @@ def test_check_and_match_use_the_configured_upload_limit(gw, files, settings_env
 
 def test_check_refuses_an_unknown_mode_as_upload_does(gw, files):
     _one_error(gw("tracks", "check", files[4], "--mode", "car"), "unknown mode 'car'")
+
+
+def test_a_zoneless_gpx_in_local_time_is_named_so_hours_after_the_walk(gw, tmp_path):
+    """A GPX written in Beijing clock time without a zone is read as UTC (GPX's rule): sent
+    three hours after the walk it is 5 h "in the future". The refusal named the device clock
+    unless the walk had just ended (outside tester T37, F1); it names the missing zone and
+    the walk's real end now. The same times with a zone, or in a CSV, are fine."""
+    now = pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).floor("s")
+    start = now - pd.Timedelta(hours=3)
+    pts = "".join(
+        f'<trkpt lat="{39.999 + k * 1e-4:.6f}" lon="116.32"><time>'
+        f"{(start + pd.Timedelta(seconds=10 * k)).isoformat()}{{zone}}</time></trkpt>"
+        for k in range(20)
+    )
+    body = f'<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>{pts}'
+    zoneless, zoned = tmp_path / "local.gpx", tmp_path / "zoned.gpx"
+    zoneless.write_text(body.replace("{zone}", "") + "</trkseg></trk></gpx>")
+    zoned.write_text(body.replace("{zone}", "+08:00") + "</trkseg></trk></gpx>")
+    r = gw("tracks", "check", zoneless, zoned)
+    line = next(x for x in r.stdout.splitlines() if str(zoneless) in x)
+    zh = line[: line.index(" the walk ends in the future")]
+    end = (start + pd.Timedelta(seconds=190)).strftime("%Y-%m-%d %H:%M")
+    assert "没有写时区" in zh and f"结束于 {end}" in zh and "+08:00" in zh, zh
+    assert "设备时钟" not in zh, zh
+    assert f"read as local time the walk ended at {end}" in line, line
+    assert f"可上传 OK    {zoned}" in r.stdout, r.stdout
