@@ -93,10 +93,13 @@ def compliance_chart(
     shares: Sequence[float | None],
     target: float = 1.0,
     label: str = "每日巡查达标率 daily compliance (%)",
+    pending: Sequence[int] | None = None,
 ) -> str:
     """Daily share of alleys patrolled (0–100 %), one bar per day; ``None`` for a day without
     duties (nothing to patrol: an empty grey bar whose hover reads 无责任, not a 0 % day:
-    outside tester T36, F16)."""
+    outside tester T36, F16). ``pending``: per day, duty-days not done yet (today's), out of
+    the rate: a day with only those reads 今天尚无完成, one with some done adds the count
+    (T37, F2: today's bar said 无责任 while ten alleys were due)."""
     colors = [
         "#bab0ac"
         if s is None
@@ -115,5 +118,16 @@ def compliance_chart(
         "%",
         y_max=100.0,
         css_class="gw-chart gw-compliance",
-        tips=["无责任 no duties" if s is None else None for s in shares],
+        tips=[_tip(s, p) for s, p in zip(shares, pending or [0] * len(shares), strict=True)],
     )
+
+
+def _tip(share: float | None, pending: int) -> str | None:
+    """A compliance bar's hover text where the rate alone would mislead (None: the rate)."""
+    if share is None:
+        if pending:
+            return f"今天尚无完成（待巡 {pending}） none done yet ({pending} pending)"
+        return "无责任 no duties"
+    if pending:
+        return f"{round(100 * share, 1):g}（今天待巡 {pending}） ({pending} pending today)"
+    return None

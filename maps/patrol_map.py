@@ -177,7 +177,9 @@ def build_patrol_map(
         + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
         + f"<h2>回放 Playback</h2>{playback}"
         + "<h2>达标率 Compliance</h2>"
-        + compliance_chart([c["day"] for c in comp], shares)
+        + compliance_chart(
+            [c["day"] for c in comp], shares, pending=[c.get("pending", 0) for c in comp]
+        )
         + '<p class="gw-note">每天按当天的责任与日巡报表计算；灰色：当天无责任（或今天尚无完成）'
         "· each day by that day's duties and daily report; grey: no duties that day (or, "
         "today, none done yet)</p>" + (UPLOAD_FORM if upload else "")

@@ -42,3 +42,22 @@ def test_a_day_without_duties_reads_no_duties_not_zero() -> None:
     svg = compliance_chart(["2026-11-20", "2026-11-21", "2026-11-22"], [None, 0.0, 0.5])
     tips = re.findall(r"<title>([^<]*)</title>", svg)
     assert tips == ["11-20: 无责任 no duties", "11-21: 0", "11-22: 50"], tips
+
+
+def test_today_with_alleys_due_is_not_a_day_without_duties() -> None:
+    """Today's bar with ten alleys due and none done said 无责任 (T37, F2); with some done it
+    showed the rate with no word of the rest. Both say what is pending now."""
+    from maps.charts import compliance_chart
+
+    days = ["2026-11-23", "2026-11-24", "2026-11-25"]
+    svg = compliance_chart(days, [None, 2 / 3, None], pending=[0, 0, 10])
+    tips = re.findall(r"<title>([^<]*)</title>", svg)
+    assert tips == [
+        "11-23: 无责任 no duties",
+        "11-24: 66.7",
+        "11-25: 今天尚无完成（待巡 10） none done yet (10 pending)",
+    ]
+    svg = compliance_chart(days[2:], [1.0], pending=[8])
+    assert re.findall(r"<title>([^<]*)</title>", svg) == [
+        "11-25: 100（今天待巡 8） (8 pending today)"
+    ]
