@@ -537,6 +537,8 @@ def _same_walk(
         old = _points_of(engine, int(row.id))
     shift = zone_shift(old["time"], pts["time"])
     own = row.person_id is None or person_id in (None, row.person_id)
+    if bool(pts["time"].isin(old["time"]).all()):  # its fixes at their own times: a part
+        raise _copy_refusal(row, near, part=True)
     if shift is None or not own:
         raise _copy_refusal(row, near)
     stated, kept = times_trust(parsed), _stored_times_trust(engine, int(row.id))
@@ -619,12 +621,21 @@ def walk_holder(
     return None, False, None
 
 
-def _copy_refusal(row: Any, near: bool = False) -> ConflictError:
+def _copy_refusal(row: Any, near: bool = False, part: bool = False) -> ConflictError:
     """409 for a file of a stored walk's fixes at other times (``row``: the stored track;
-    ``near``: its fixes nudged by under a metre)."""
+    ``near``: its fixes nudged by under a metre), or (``part``) of a stretch of it at its own
+    times: a shortened copy, said so (outside tester T37, F3: a walk re-sent with its last
+    line cut was called a copy "at other times, with its fixes nudged")."""
     whose = f"person {row.external_id or row.person_id}" if row.person_id else "nobody"
     whose_zh = f"人员 {row.external_id or row.person_id}" if row.person_id else "未指定人员"
     when = local_iso(row.started_at)
+    if part:
+        return ConflictError(
+            f"此文件是轨迹 {row.id}（{whose_zh}，{when}）的一段：定位点与时间都与它相同，只是"
+            "少了一些定位点；整条巡查已存储，未再存储 the fixes and times are part of track "
+            f"{row.id}'s ({whose}, {when}): a shortened copy of a walk stored already; "
+            "not stored"
+        )
     if near:
         return ConflictError(
             f"定位点与轨迹 {row.id}（{whose_zh}，{when}）相差不到 {NEAR_M:g} 米，仅时间不同：是把"

@@ -1266,6 +1266,14 @@ def test_a_copy_with_its_fixes_nudged_is_refused(demo, auth_headers):
             lat=pts["lat"] + rng.normal(0, 4 / 111_320, len(pts)),
             time=pts["time"] + pd.Timedelta(days=1),
         )
+        # the walk with its last fixes cut off, at its own times: a part of it, said so
+        # (T37, F3: it was called a copy at other times with its fixes nudged)
+        r = _post(client, admin, [("cut.csv", _csv(pts.iloc[:-3]))], person_id=1)
+        assert r.status_code == 409, r.text
+        said = r.json()["error"]
+        assert said.startswith(f"cut.csv: 此文件是轨迹 {tid}（") and "的一段" in said, said
+        assert "仅时间不同" not in said and f"part of track {tid}'s" in said, said
+        assert fingerprint(demo) == before
         r = _post(client, admin, [("tomorrow.csv", _csv(again))], person_id=1)
         assert r.status_code == 201 and r.json()["files"][0]["track_id"] != tid, r.text
 
