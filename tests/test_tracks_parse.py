@@ -818,3 +818,16 @@ def test_the_apps_names_of_their_datums_are_understood(name, canonical):
     from geo.crs import normalize_crs
 
     assert normalize_crs(name) == canonical
+
+
+def test_swapped_headers_are_named_with_their_values():
+    """A table whose headers say 纬度,经度 over longitude-first values was told "expected
+    lon, lat" (its order already): the refusal names a value of each and says to swap the
+    headers (or the values) (outside tester T37, F4)."""
+    data = "纬度,经度,时间\n116.31,39.99,2026-01-01T00:00:00Z\n116.32,39.99,2026-01-01T00:01:00Z\n"
+    with pytest.raises(InputError) as err:
+        parse_track(data.encode(), "a.csv")
+    said = err.value.message
+    assert said.startswith("经纬度似乎写反：纬度超出范围"), said
+    assert "读作纬度的值（如 116.31）像是经度" in said and "（如 39.99）" in said, said
+    assert "对调“经度”“纬度”两列的列名" in said and "swap the headers" in said, said

@@ -1025,14 +1025,25 @@ def _is_projected(crs_name: str) -> bool:
     return not CRS.from_user_input(crs_name).is_geographic
 
 
+def _swapped(lon: np.ndarray, lat: np.ndarray, why_zh: str, why: str) -> InputError:
+    """The refusal of coordinates whose longitude and latitude are swapped, naming a value
+    of each and what to swap. WHY: "expected lon, lat" told a steward whose file had its
+    columns in that order, under swapped headers, nothing (outside tester T37, F4)."""
+    x, y = f"{lon[0]:.6g}", f"{lat[0]:.6g}"
+    return InputError(
+        f"经纬度似乎写反：{why_zh}——读作纬度的值（如 {y}）像是经度，读作经度的值（如 {x}）像是"
+        "纬度。表格请对调“经度”“纬度”两列的列名（若列名无误，则对调两列的值）；其他文件请在"
+        f"导出时检查经纬度顺序 lon/lat look swapped: {why}: values read as latitude (e.g. {y}) "
+        f"look like longitudes and values read as longitude (e.g. {x}) like latitudes: in a "
+        "table swap the headers of the longitude and latitude columns (or their values)"
+    )
+
+
 def _check_range(lon: np.ndarray, lat: np.ndarray) -> None:
     out = (np.abs(lat) > 90) | (np.abs(lon) > 180)
     if out.any():
         if (np.abs(lon) <= 90).all() and (np.abs(lat) <= 180).all():
-            raise InputError(
-                "纬度超出范围：经纬度似乎颠倒（应为经度在前、纬度在后） "
-                "latitude out of range: lon/lat look swapped (expected lon, lat)"
-            )
+            raise _swapped(lon, lat, "纬度超出范围", "latitude out of range")
         i = int(np.argmax(out))
         if max(abs(lon[i]), abs(lat[i])) > 360:  # metres of a projected CRS, not degrees
             raise InputError(
@@ -1050,7 +1061,9 @@ def _check_range(lon: np.ndarray, lat: np.ndarray) -> None:
         )
     # Chinese data with swapped columns: "latitudes" that look like Chinese longitudes.
     if (lat > 73).all() and (lat < 136).all() and (lon > 3).all() and (lon < 54).all():
-        raise InputError(
-            "经纬度似乎颠倒：纬度都在 73–136 之间，像是中国的经度 "
-            "lon/lat look swapped: latitudes 73–136 look like longitudes in China"
+        raise _swapped(
+            lon,
+            lat,
+            "纬度都在 73–136 之间，像是中国的经度",
+            "latitudes 73–136 look like longitudes in China",
         )
