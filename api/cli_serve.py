@@ -9,7 +9,7 @@ from api.runtime import LOG_LEVEL_HELP
 
 def serve(
     host: str = typer.Option(None, help="bind address (default 127.0.0.1)"),
-    port: int = typer.Option(None, help="port (default 8000)"),
+    port: int = typer.Option(None, min=1, max=65535, help="port (default 8000)"),
     log_level: str = typer.Option(None, "--log-level", help=LOG_LEVEL_HELP),
 ) -> None:
     """Serve the API and maps. 启动服务"""
@@ -22,14 +22,50 @@ def serve(
 
     level = configure_logging(log_level)  # before the app starts: its start-up logs
     s = get_settings()
+    host, port = host or s.host, port or s.port
+    _check_free(host, port)  # before the database starts: nothing to undo
     app = create_app(get_engine(create=True))  # serving sets things up: a new cluster is made
     uvicorn.run(
         app,
-        host=host or s.host,
-        port=port or s.port,
+        host=host,
+        port=port,
         log_level=level.lower(),
         log_config=uvicorn_log_config(),
     )
+
+
+def _check_free(host: str, port: int) -> None:
+    """SetupError (exit 3) when ``host:port`` cannot be bound: taken by another program, or
+    an address this machine does not have. WHY: uvicorn said it in English after starting
+    the database, or as a traceback (outside tester T37, F5)."""
+    import errno
+    import socket
+
+    from geo.errors import SetupError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SetupError(
+            f"无法监听地址 {host}：本机没有这个地址（{exc.strerror or exc}）；请换 --host，"
+            f"如 127.0.0.1 cannot bind {host}: no such address here ({exc})"
+        ) from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise SetupError(
+                    f"端口 {port} 已被占用（{host}:{port}）：请用 --port 换一个端口，或先停止占用"
+                    f"它的程序（如另一个 gridward serve） port {port} on {host} is in use: "
+                    "choose another with --port, or stop the program using it"
+                ) from None
+            raise SetupError(
+                f"无法监听 {host}:{port}（{exc.strerror or exc}）；请换 --host 或 --port "
+                f"cannot bind {host}:{port}: {exc.strerror or exc}"
+            ) from None
 
 
 def load_demo() -> dict[str, object]:
@@ -53,7 +89,7 @@ _DEMO_ZH = {
 
 def demo(
     host: str = typer.Option(None, help="bind address (default 127.0.0.1)"),
-    port: int = typer.Option(None, help="port (default 8000)"),
+    port: int = typer.Option(None, min=1, max=65535, help="port (default 8000)"),
     no_serve: bool = typer.Option(False, "--no-serve", help="import only, do not serve"),
     log_level: str = typer.Option(None, "--log-level", help=LOG_LEVEL_HELP),
 ) -> None:

@@ -251,7 +251,7 @@ class Settings(BaseSettings):
 
     # --- service -------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address the API binds to.")
-    port: int = Field(default=8000, description="Port the API binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the API binds to.")
     tile_url: str | None = Field(
         default=None,
         description="Basemap tile URL template for the maps; none means vector layers only.",

@@ -198,3 +198,22 @@ def test_a_file_the_system_refuses_is_named_with_the_reason_in_chinese(monkeypat
     assert line == (
         "error: 无法读写文件 /srv/out/report.csv：没有权限 Permission denied: /srv/out/report.csv"
     ), line
+
+
+def test_serve_on_a_taken_or_impossible_port_says_so_before_starting_anything() -> None:
+    """`serve --port 99999` was a 96-line traceback and a port in use uvicorn's English after
+    the database had started (outside tester T37, F5)."""
+    import socket
+
+    res = run("serve", "--port", "99999")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "选项 '--port' 的值无效：须不大于 65535" in res.stderr, res.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = run("serve", "--port", str(port))
+    assert res.returncode == 3, res.stderr
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: 端口 {port} 已被占用（127.0.0.1:{port}）：请用 --port"), line
+    assert f"port {port} on 127.0.0.1 is in use" in line, line
