@@ -135,7 +135,13 @@ def _validation_part(err: Mapping[str, Any]) -> str:
         given = str(err.get("input"))[:40]
         zh = f"{zh}，{zh_rule}（收到 {given!r}）"
         msg = f"{en_rule}, got {given!r}"
-    elif zh and not kind.startswith(("date_", "datetime_", "json_")):
+    elif kind.startswith("date_"):  # the date given and the form, in Chinese too (T37, F6)
+        given = str(err.get("input"))[:40]
+        zh = f"日期 {given!r} 无效，请写成 YYYY-MM-DD（如 2026-11-20）"
+    elif kind.startswith("datetime_"):
+        given = str(err.get("input"))[:40]
+        zh = f"时间 {given!r} 无效，请写成 YYYY-MM-DDTHH:MM:SS+08:00"
+    elif zh and not kind.startswith("json_"):
         zh += zh_detail(kind, err)
     text = f"{loc}: {msg}" if loc else msg
     return f"{zh} {text}" if zh else text

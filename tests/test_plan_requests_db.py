@@ -167,7 +167,11 @@ def test_validation_words_read_chinese_first() -> None:
     got = said({"type": "json_invalid", "loc": ("body", 1), "msg": "JSON decode error"})
     assert got == "请求体不是合法的 JSON request body: JSON decode error at character 1", got
     got = said({"type": "date_from_datetime_parsing", "loc": ("query", "date"), "input": "x"})
-    assert got.startswith("日期无效 date: 'x' is not a date: give it as YYYY-MM-DD"), got
+    assert got.startswith(
+        "日期 'x' 无效，请写成 YYYY-MM-DD（如 2026-11-20） date: 'x' is not a date: give it as"
+    ), got
+    got = said({"type": "datetime_parsing", "loc": ("body", "at"), "msg": "bad", "input": "y"})
+    assert got.startswith("时间 'y' 无效，请写成 YYYY-MM-DDTHH:MM:SS+08:00 at: bad"), got
     # a rule over several fields written Chinese first is shown as it is
     rule = "户数下限大于上限 min_households (6) is greater than max_households (5)"
     got = said({"type": "value_error", "loc": ("body",), "msg": f"Value error, {rule}"})
