@@ -98,7 +98,11 @@ def zh_detail(kind: str, err: Mapping[str, Any]) -> str:
             if key in ("min_length", "max_length"):
                 unit = " 个字符" if kind.startswith("string_") else " 项"
             limit = ctx[key]
-            shown = f"{limit:g}" if isinstance(limit, float) else str(limit).replace(" or ", "、")
+            shown = (
+                f"{limit:g}"
+                if isinstance(limit, float)
+                else str(limit).replace(" or ", "、").replace(", ", "、")
+            )
             parts.append(words.format(shown) + unit)
     given = err.get("input")
     if (

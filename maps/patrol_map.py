@@ -153,6 +153,12 @@ def build_patrol_map(
         + _area_picker(areas or [], data.area)
         + '<button class="gw-btn" type="submit">查看 show</button></form>'
         + f'<p class="gw-note">人员 person: {who}; 区域 area: <b id="gw-area">{where}</b></p>'
+        + (
+            '<p class="gw-note" id="gw-none-here">此人在本区域无责任街巷 '
+            "this person holds no alley or street in this area</p>"
+            if data.person and data.area and not n_all
+            else ""
+        )
         + f'<p class="gw-note">责任街巷 assigned alleys/streets: <b id="gw-alleys">{n_all}</b>, '
         f'已巡 patrolled: <b id="gw-done">{done}</b> '
         + f"({_rate(done, counted)})"

@@ -463,7 +463,9 @@ def test_an_area_shows_its_own_alleys_as_its_report_does(city, auth_headers) -> 
                 None,
             )
             assert bar["roles"] == want, (code, day)
+        page_case = (code, rep, holders)  # the page below: a community with duties
     assert checked >= 2, "the scenario's duties lie in at least two communities"
+    code, rep, holders = page_case
     admin = auth_headers("admin")
     with TestClient(create_app(db)) as client:
         page = client.get(f"/maps/patrols?date={DAY}&area={code}", headers=admin)
@@ -472,6 +474,12 @@ def test_an_area_shows_its_own_alleys_as_its_report_does(city, auth_headers) -> 
         assert (alleys, drawn) == (len(rep["alleys"]), len(rep["alleys"]))
         assert f'<option value="{code}" selected>' in page.text
         assert re.search(r'id="gw-area">[^<]*社区 ' + code + "<", page.text), page.text[:200]
+        # a person with no duty in the area is told so (T37, F20): not a bare 0 (—)
+        url = f"/maps/patrols?date={DAY}&area={code}&person="
+        page = client.get(url + str(city["other"]), headers=admin).text
+        assert 'id="gw-none-here">此人在本区域无责任街巷' in page
+        page = client.get(url + str(min(holders)), headers=admin).text
+        assert "gw-none-here" not in page and _panel_numbers(page)[0] > 0
         missing = client.get(f"/maps/patrols?date={DAY}&area=110108999999", headers=admin)
         assert missing.status_code == 404 and "110108999999" in missing.json()["error"]
         bad = client.get(f"/maps/patrols?date={DAY}&area=abc", headers=admin)
