@@ -103,24 +103,38 @@ _NOTES_ZH = {
 }
 
 
+# per kind: the Chinese of the uncovered list with its count (database mode)
+_UNCOVERED_ZH = {
+    "alleys": "未覆盖小巷 {n} 条",
+    "streets": "未覆盖的街 {n} 条",
+    "grids": "人手不足网格 {n} 个",
+}
+
+
 def _lists(
     summary: dict, uncovered: list, kind: str, file_mode: bool = False
 ) -> list[tuple[str, list]]:
     """The items a planner should look at, under their headings: uncovered, unreachable, and
     staffed across a gap in the map data. ``file_mode``: the headings ``assign stewards``
-    has always printed (its stdout stays as it was)."""
+    has always printed (its stdout stays as it was). In database mode a heading's Chinese
+    holds ``{n}``, the count (outside tester T37, #19: it was given after the English only)."""
+    uncovered_words = _KIND_WORDS[kind][1]
     if file_mode:
+        unreachable = "无法步行到达 nobody can walk there"
         gap = "跨越路网缺口分配 staffed across a gap in the map data: check there is a way"
         out = ("住处离路网超过 500 米，未分配 people left out: their homes lie more than 500 m "
                "from any walkable line (check them)")  # fmt: skip
     else:
-        gap = ("跨越路网缺口分配（请核实那里有路可走） staffed across a gap in the map data: "
-               "check there is a way")  # fmt: skip
-        out = ("住址离任何可步行的线都超过 500 米、未分配的人员（请检查其住址） people left out: "
-               "their homes lie more than 500 m from any walkable line (check them)")  # fmt: skip
+        uncovered_words = _UNCOVERED_ZH[kind] + " " + uncovered_words.split(" ", 1)[1]
+        unreachable = "无法步行到达 {n} 处 nobody can walk there"
+        gap = ("跨越路网缺口分配 {n} 处（请核实那里有路可走） staffed across a gap in the map "
+               "data: check there is a way")  # fmt: skip
+        out = ("住址离任何可步行的线都超过 500 米、未分配的人员 {n} 人（请检查其住址） "
+               "people left out: their homes lie more than 500 m from any walkable line "
+               "(check them)")  # fmt: skip
     return [
-        (_KIND_WORDS[kind][1], uncovered),
-        ("无法步行到达 nobody can walk there", summary.get("unreachable") or []),
+        (uncovered_words, uncovered),
+        (unreachable, summary.get("unreachable") or []),
         (gap, summary.get("across_gaps") or []),
         (out, summary.get("outside_area") or []),
     ]
@@ -170,6 +184,7 @@ def _print_summary(
             if more and not file_mode:
                 more = f" … 等，另有 {len(ids) - 10} 个 (+{len(ids) - 10} more)"
             shown = ", ".join(str((labels or {}).get(a, a)) for a in ids[:10])
+            words = words.replace("{n}", str(len(ids)))
             typer.echo(f"{words} ({len(ids)}): {shown}{more}")
 
 

@@ -184,6 +184,14 @@ import_app.command("households")(
 )
 
 
+# the counts of gridward import people, in Chinese
+_PEOPLE_ZH = {
+    "columns_left_out": "未读入的列",
+    "reactivated": "重新启用",
+    "kept_inactive": "仍离岗",
+}
+
+
 @import_app.command("people")
 def import_people(
     file: Path = typer.Argument(..., help="CSV or XLSX: person_id, name, phone, role, lon/lat"),
@@ -204,7 +212,14 @@ def import_people(
     _readable(file, "people file")
     out = run(get_engine(create=True), file, actor="cli", reactivate=reactivate)
     warnings = out.pop("warnings", [])
-    _show({k: (len(v) if isinstance(v, list) else v) for k, v in out.items()})
+    counts = {k: (len(v) if isinstance(v, list) else v) for k, v in out.items()}
+    said = [f"读入 {counts.get('people_read', 0)} 人"] + [
+        f"{_PEOPLE_ZH[k]} {n} {'列' if k == 'columns_left_out' else '人'}"
+        for k, n in counts.items()
+        if k in _PEOPLE_ZH
+    ]
+    # the key=value part stays last and verbatim: scripts read it
+    typer.echo(f"已导入人员：{'，'.join(said)} " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     for w in warnings:
         typer.echo(f"warning: {w}", err=True)
 

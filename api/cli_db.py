@@ -380,7 +380,7 @@ def backup(
             cluster.stop()
     size = _size(file.stat().st_size)
     typer.echo(
-        f"备份完成：已备份（数据库结构 {rev}）到 {file}：{size}，只有其所有者可读（权限 600） "
+        f"备份完成：{file}（数据库结构 {rev}，{size}），只有其所有者可读（权限 600） "
         f"backed up (schema {rev}) to {file}: {size}, "
         "readable by its owner only (mode 600)"
     )

@@ -405,13 +405,16 @@ def reassign(
     engine = get_engine()
     who = resolve_person(engine, person)
     done = set_track_person(engine, track, who.id, "cli")
-    before = "nobody" if done["before"] is None else f"person {done['before']}"
-    before_zh = "未指定人员" if done["before"] is None else f"人员（系统编号 id:{done['before']}）"
+    if done["before"] is None:
+        before, before_zh = "nobody", "未指定人员"
+    else:  # named, as the new person is (T37 #11: only its id:N was given)
+        was = resolve_person(engine, int(done["before"]))
+        before, before_zh = f"{was.name} (person {was.id})", was.label_zh()
     if done["changed"]:
         typer.echo(
-            f"轨迹 {track}：{before_zh} -> {who.name}（人员编号 {who.external_id}，系统编号 "
-            f"id:{who.id}），其巡查记录现计入此人 "
-            f"track {track}: {before} -> person {who.id}; its visits credit them now"
+            f"轨迹 {track}：{before_zh} -> {who.label_zh()}，其巡查记录现计入此人 "
+            f"track {track}: {before} -> {who.name} (person {who.id}); its visits credit "
+            "them now"
         )
     else:
         typer.echo(

@@ -285,7 +285,7 @@ def revoke(
     """Deactivate an account and its tokens, or revoke one token. 吊销
 
     users reactivate NAME undoes a deactivation."""
-    from geo.accounts import deactivate_user, revoke_token
+    from geo.accounts import deactivate_user, revoke_token, user_row
     from geo.errors import InputError
 
     if (username is None) == (token is None):
@@ -294,6 +294,12 @@ def revoke(
         if token is not None:
             revoke_token(conn, token, actor_name="cli")
             typer.echo(f"令牌 {token} 已吊销 token {token} revoked")
+        elif not user_row(conn, username).active:  # T37 #17: said 已停用账号 again
+            typer.echo(
+                f"账号 {username} 已是停用状态，未做更改（恢复：gridward users reactivate "
+                f"{username}） user {username} is already inactive: nothing changed "
+                f"(to undo: gridward users reactivate {username})"
+            )
         else:
             n = deactivate_user(conn, username, actor="cli")
             typer.echo(
@@ -354,9 +360,15 @@ def unlock(
 
     NAME: the name from every address (with --address: from that one). --address alone: an
     address locked for trying many names. The refused tries stay in the audit log."""
+    from sqlalchemy import select
+
     from api.ratelimit import WINDOW_S
     from api.ratelimit import unlock as lift
+    from geo.accounts import user_row
+    from geo.accounts_models import User
     from geo.errors import InputError
+
+    users = User.__table__
 
     if username is None and address is None:
         raise InputError(
@@ -366,13 +378,22 @@ def unlock(
         raise InputError("账号名为空 the username is empty")
     with _engine().begin() as conn:
         failures = lift(conn, "cli", username, address)
+        known = (
+            username is None
+            or conn.execute(select(users.c.id).where(users.c.username == username)).first()
+        )
+        if not known and not failures:  # a mistyped name: not found, nothing recorded
+            user_row(conn, username)  # raises NotFoundError (T37 #17: it said unlocked)
     whom = f"user {username}" if username else f"address {address}"
     whom_zh = f"账号 {username}" if username else f"地址 {address}"
+    if not known:  # tries of a name with no account were counted and are lifted
+        whom, whom_zh = f"name {username} (no such account)", f"登录名 {username}（无此账号）"
     where = f" from {address}" if username and address else ""
     where_zh = f"（来自 {address}）" if username and address else ""
+    of = "的" if where_zh or not known else " 的"
     minutes = f"{WINDOW_S / 60:g}"
     typer.echo(
-        f"已解除锁定：{whom_zh}{where_zh}的登录已解锁（最近 {minutes} 分钟内的 {failures} 次"
+        f"已解除锁定：{whom_zh}{where_zh}{of}登录已解锁（最近 {minutes} 分钟内的 {failures} 次"
         f"失败登录不再计数） sign-ins of {whom}{where} unlocked ({failures} failed sign-in(s) "
         f"of the last {minutes} min no longer count)"
     )

@@ -167,6 +167,23 @@ def _zspan(start: dt.date, end: dt.date | None) -> str:
     return f"{start} 至 {end}" if end is not None else f"{start} 起（长期）"
 
 
+def _znew(start: dt.date, end: dt.date | None) -> str:
+    """A new duty's days in Chinese, inside parentheses: 2026-11-25 起，长期."""
+    return f"{start} 至 {end}" if end is not None else f"{start} 起，长期"
+
+
+def _zheld(role: str, held: list[Any]) -> tuple[str, str]:
+    """How a refusal says in Chinese since when a person holds ``role`` (``held``: their
+    duties): the words before the target and the parentheses after the role, "自 2026-11-25
+    起已是" … "（alley_steward，长期）". WHY: the days came in a nested (…（长期）) and the new
+    duty's days unnamed (outside tester T37, #16)."""
+    if len(held) == 1 and held[0].valid_to is None:
+        return f"自 {held[0].valid_from} 起已是", f"（{role}，长期）"
+    if len(held) == 1:
+        return f"在 {held[0].valid_from} 至 {held[0].valid_to} 是", f"（{role}）"
+    return "已是", f"（{role}；{'；'.join(_zspan(r.valid_from, r.valid_to) for r in held)}）"
+
+
 def _person(conn: Connection, ref: str | int) -> Any:
     """The person named by external id, else (a number) by people.id; row locked against a
     concurrent leave."""
@@ -460,7 +477,7 @@ def assign_duty(
         if not p.active:
             raise ConflictError(
                 f"人员 {_who(p)} 已离岗，不能给其职责；如已回岗，请先重新启用：gridward import "
-                "people 名册文件 --reactivate（名册文件中须列有其；API：POST "
+                "people 名册文件 --reactivate（名册文件中须列有此人；API：POST "
                 "/people/import?reactivate=true），再安排职责 "
                 f"{_who(p)} has left (inactive): a duty cannot be given to them "
                 "(if they are back, bring them back first: gridward import people FILE "
@@ -486,7 +503,6 @@ def assign_duty(
         own = _duties(conn, t, role, start, end, person_id=p.id)
         if own:
             spans = "; ".join(_span(r.valid_from, r.valid_to) for r in own)
-            zspans = "；".join(_zspan(r.valid_from, r.valid_to) for r in own)
             hint = hint_zh = ""
             first = own[0]
             last = own[-1]
@@ -510,10 +526,11 @@ def assign_duty(
                     if end is not None
                     else f"；如要改为长期，请补上之后的日期（自 {last.valid_to + _DAY} 起）"
                 )
-            span, zspan = _span(start, end), _zspan(start, end)
+            span, zspan = _span(start, end), _znew(start, end)
+            since, zspans = _zheld(role, own)
             raise ConflictError(
-                f"人员 {_who(p)} 已是{_zh_label(t)}的{_zh(role)}（{role}，{zspans}），与 "
-                f"{zspan} 重叠，未做更改{hint_zh}。 "
+                f"{_who(p)} {since}{_zh_label(t)}的{_zh(role)}{zspans}，与新安排（{zspan}）重叠，"
+                f"未做更改{hint_zh} "
                 f"{_who(p)} already holds {_label(t)} as {role} for {spans}, which overlaps "
                 f"{span}: nothing changed{hint}"
             )
@@ -617,13 +634,13 @@ def refuse_grid_clash(
     t = _grid(conn, grid_id)
     p = _person(conn, person_id)
     period = _span(start, end)
-    zperiod = _zspan(start, end)
+    zperiod, new_zperiod = _zspan(start, end), _znew(start, end)
     own = _duties(conn, t, role, start, end, person_id=p.id)
     if own:
         spans = "; ".join(_span(r.valid_from, r.valid_to) for r in own)
-        zspans = "；".join(_zspan(r.valid_from, r.valid_to) for r in own)
+        since, zspans = _zheld(role, own)
         raise ConflictError(
-            f"{_who(p)} 已是网格 {t['code']} 的{_zh(role)}（{role}，{zspans}），与 {zperiod} "
+            f"{_who(p)} {since}网格 {t['code']} 的{_zh(role)}{zspans}，与新安排（{new_zperiod}）"
             f"重叠，未做更改 — {_who(p)} already holds "
             f"grid {t['code']} as {role} for {spans}, which overlaps {period}: nothing changed"
         )

@@ -179,18 +179,18 @@ def report_period(kind: str, day: dt.date, today: dt.date | None = None) -> Peri
     today = today or city_today()
     if kind == "daily":
         start, what = day, f"{day}"
-        what_zh = f"日期 {day}"
+        what_zh = f"{day} 这一天"
     elif kind == "weekly":
         start = day - dt.timedelta(days=day.weekday())
         what = f"the week starting {start}"
         what_zh = f"从 {start} 开始的一周"
     else:
         start, what = day.replace(day=1), f"{day:%Y-%m}"
-        what_zh = f"月份 {day:%Y-%m}"
+        what_zh = f"{day:%Y-%m} 这个月"
     if start > today:  # checked before the end is computed: the end of 9999-12 overflows
         tz = get_settings().timezone
         raise InputError(
-            f"报表期尚未开始：{what_zh} 在将来，今天是 {today}（{tz}） "
+            f"报表期尚未开始：{what_zh}在将来，今天是 {today}（{tz}） "
             f"{what} is in the future: today is {today} ({tz})"
         )
     if kind == "daily":
@@ -1086,7 +1086,7 @@ def _outside_notes(alleys: pd.DataFrame, unstaffed: pd.DataFrame) -> list[str]:
     return [
         f"{n} 条街巷不属任何已导入的社区：其区域行显示为 {OUTSIDE_COMMUNITY!r}，不参与排名；"
         "请导入缺少的社区（gridward import areas）后再计 "
-        f"street(s)/alley(s) lie in no imported community: their area "
+        f"{n} street(s)/alley(s) lie in no imported community: their area "
         f"rows read {OUTSIDE_COMMUNITY!r} and are not ranked; import the missing communities "
         "(gridward import areas) to count them"
     ]

@@ -361,16 +361,21 @@ def _homes_outside(conn: Connection, ids: list[str]) -> str | None:
         )
         turned = _swapped_near(conn, [r.external_id for r in far], limit)
         swap_zh, swap = (
-            swap_note(turned, "对调后即在本市的区域附近", "swapped, they lie near the city's areas")
+            swap_note(
+                turned,
+                "对调后即在本市的区域附近",
+                "swapped, they lie near the city's areas",
+                whole=len(turned) == len(ids) > 1,
+            )
             if turned
             else ("", "")
         )
         raise InputError(
-            (f"{swap_zh}；" if turned else "")
-            + f"{len(far)} 人的住址离本市所有区域超过 {limit:g} 公里（{shown_zh}{more}），应是坐标"
+            f"{len(far)} 人的住址离本市所有区域超过 {limit:g} 公里（{shown_zh}{more}），应是坐标"
             "有误（其他城市的坐标、少了一位数字），未做任何更改：请改正其经度/纬度（WGS 84），"
-            "或删去这些行（如确实住得这么远，请调大设置 GRIDWARD_HOME_FAR_KM） "
-            f"{len(far)} people of the file live more than {limit:g} km from every area of "
+            "或删去这些行（如确实住得这么远，请调大设置 GRIDWARD_HOME_FAR_KM）"
+            + (f"；{swap_zh} " if turned else " ")
+            + f"{len(far)} people of the file live more than {limit:g} km from every area of "
             f"the city: {shown}{more}: nothing changed; such a "
             "home is a wrong number (another city's, a lost digit): correct their lon/lat "
             "(经度/纬度, WGS 84) or leave their rows out (homes truly that far: raise the "

@@ -291,7 +291,7 @@ def write_vector(
     driver = driver or DRIVERS.get(path.suffix.lower())
     if driver not in allowed:
         kinds = " or ".join(s for s, d in DRIVERS.items() if d in allowed and s != ".json")
-        kinds_zh = "或".join(s for s, d in DRIVERS.items() if d in allowed and s != ".json")
+        kinds_zh = " 或 ".join(s for s, d in DRIVERS.items() if d in allowed and s != ".json")
         raise InputError(
             f"导出文件 {path.name} 的类型 '{path.suffix}' 不支持，只能写 {kinds_zh} 文件 "
             f"{path.name}: export writes {kinds}, not '{path.suffix}'"

@@ -224,6 +224,9 @@ def test_reactivate_undoes_a_revoke(db, cli, monkeypatch, capsys) -> None:
         uid = accounts.create_user(conn, "t-back", "first password", "steward")
         _, phone, _ = accounts.issue_token(conn, uid, "api", "phone")
     assert cli("users", "revoke", "t-back").exit_code == 0
+    r = cli("users", "revoke", "t-back")  # T37 #17: it said 已停用账号 t-back again
+    assert r.exit_code == 0 and r.output.startswith("账号 t-back 已是停用状态"), r.output
+    assert "user t-back is already inactive: nothing changed" in r.output, r.output
     r = cli("users", "password", "t-back")
     assert r.exit_code != 0 and "users reactivate t-back" in str(r.exception)
     r = cli("users", "reactivate", "t-back")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,9 @@ def test_database_mode_end_to_end(db, pg_url, tmp_path):
         assert titles[kind] in res.stdout and (kind == "alleys") == ("小巷管家" in res.stdout)
         if kind == "alleys":  # the 莲桥 island's paths, named for the planner to check
             assert "staffed across a gap in the map data" in res.stdout
+            # T37 #19: the count in the Chinese too, not after the English only
+            gap = r"跨越路网缺口分配 (\d+) 处（请核实那里有路可走） staffed across .* \(\1\): "
+            assert re.search(gap, res.stdout), res.stdout
             assert "6 莲桥" in res.stdout and "（无名 unnamed）way:84273935" in res.stdout
     again = run_cli(["assign", "alleys", "--area", "110108015"], pg_url)
     assert "ending 0, starting 0" in again.stdout  # nothing changed: nothing moves

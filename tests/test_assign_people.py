@@ -68,9 +68,12 @@ def test_english_headers_building_home():
         ("person_id,lon\n1,116\n", "only one of lon"),
         ("person_id,lon,lat\n", "no rows"),
         ("person_id,lon,lat\n7,116,40\n7,116.1,40\n", "duplicate person_id.*7"),
-        ("person_id,lon,lat\n1,116,95\n", "bad home coordinates.*1"),
-        ("person_id,lon,lat\n1,abc,40\n", "bad home coordinates"),
-        ("person_id,lon,lat,role\n1,116,40,mayor\n", "unknown role 'mayor'"),
+        (
+            "person_id,lon,lat\n1,116,95\n",
+            "bad home coordinates for people: person 1: lat 95 is outside",
+        ),
+        ("person_id,lon,lat\n1,abc,40\n", "people: person 1: lon 'abc' is not a number"),
+        ("person_id,lon,lat,role\n1,116,40,mayor\n", "unknown role 'mayor' for person 1"),
         ("person_id,lon,lat,capacity\n1,116,40,-2\n", "capacity"),
         ("person_id,lon,lat,part_time\n1,116,40,maybe\n", "part_time"),
     ],
@@ -78,6 +81,37 @@ def test_english_headers_building_home():
 def test_bad_files(text, pattern):
     with pytest.raises(InputError, match=pattern):
         read_people(text.encode(), "p.csv")
+
+
+def test_a_bad_row_is_named_by_its_person_value_and_column():
+    """Outside tester T37, #8 and #18: one home swapped of two was told to swap both columns,
+    after the ids and without the name; a bad role and a latitude 'abc' named no one, no
+    value, no column. Now the headline first, then the person (name and id), the value and
+    its column, in Chinese and English; the whole columns only when every row is swapped."""
+    head = "person_id,name,lon,lat,role\n"
+    one = head + "T001,张测试,39.9972,116.3189,\nT002,李四,116.3,39.9,\n"
+    with pytest.raises(InputError) as err:
+        read_people(one.encode(), "p.csv")
+    msg = err.value.message
+    assert msg.startswith(
+        "人员住址坐标有误：张测试（T001）经纬度疑似写反（经度 39.9972，纬度 116.3189）；"
+        "请对调此人的经度与纬度 bad home coordinates for people: 张测试 (T001): longitude and "
+        "latitude look swapped (lon 39.9972, lat 116.3189); swap this person's lon and lat"
+    ), msg
+    both = head + "T001,张测试,39.9972,116.3189,\nT002,李四,39.9,116.3,\n"
+    with pytest.raises(InputError) as err:
+        read_people(both.encode(), "p.csv")
+    assert "请对调经度（lon）和纬度（lat）两列的值" in err.value.message, err.value.message
+    with pytest.raises(InputError) as err:
+        read_people((head + "T005,王五,116.3,abc,\n").encode(), "p.csv")
+    msg = err.value.message
+    assert msg.startswith("人员住址坐标有误：王五（T005）的纬度（lat）'abc' 不是数字"), msg
+    assert "王五 (T005): lat 'abc' is not a number" in msg, msg
+    with pytest.raises(InputError) as err:
+        read_people((head + "T005,王五,116.3,39.9,清洁工\n").encode(), "p.csv")
+    msg = err.value.message
+    assert msg.startswith("王五（T005）的角色（role 列）'清洁工' 无效"), msg
+    assert "unknown role '清洁工' for 王五 (T005): use grid_leader" in msg, msg
 
 
 def test_errors_never_quote_phones():
@@ -151,17 +185,22 @@ def test_swapped_longitude_and_latitude_are_named_as_such():
     with pytest.raises(InputError) as err:
         read_people(text.encode(), "p.csv")
     msg = err.value.message
-    assert msg.startswith("经纬度疑似写反（S1, S2）"), msg
-    assert "longitude and latitude look swapped (S1, S2)" in msg, msg
-    assert "bad home coordinates for people: S1, S2" in msg and "S3" not in msg, msg
+    assert msg.startswith("人员住址坐标有误：人员 S1 经纬度疑似写反（经度 39.91，纬度 116.30）"), (
+        msg
+    )
+    assert "person S1: longitude and latitude look swapped (lon 39.91, lat 116.30)" in msg, msg
+    assert msg.startswith("bad home coordinates for people: person S1:", msg.index(" bad") + 1)
+    assert "S2" in msg and "S3" not in msg and "请对调这些人的经度与纬度" in msg, msg
     with pytest.raises(InputError) as err:  # 95 is no latitude, and 116 no swapped one
         read_people(b"person_id,lon,lat\n1,116,95\n", "p.csv")
     assert "swapped" not in err.value.message and "写反" not in err.value.message
     people = pd.DataFrame({"person_id": ["S1", "S3"], "lon": [39.91, 116.3], "lat": [116.3, 39.9]})
     with pytest.raises(InputError) as err:  # a table handed to the solvers directly
         check_people(people)
-    assert err.value.message.startswith("经纬度疑似写反（S1）"), err.value.message
-    assert "look swapped (S1)" in err.value.message, err.value.message
+    msg = err.value.message
+    assert msg.startswith("人员住址坐标缺失或有误：人员 S1 经纬度疑似写反"), msg
+    assert "person S1: longitude and latitude look swapped (lon 39.91, lat 116.3)" in msg, msg
+    assert "请对调此人的经度与纬度" in msg and "swap this person's lon and lat" in msg, msg
     # both numbers valid either way (Urumqi, 87.6 E 43.8 N, written the other way round):
     # everyone far from every line, and swapped they lie on the alleys
     alley = gpd.GeoDataFrame(

@@ -271,6 +271,12 @@ def test_an_overlap_with_ones_own_duty_is_refused_naming_it(town):
         assign_duty(db, "S1", Target("alley", alley), None, city_today(), replace=True)
     assert f"{town['since']} – (open-ended)" in err.value.message
     assert "王一 (S1)" in err.value.message and PHONE not in err.value.message
+    # T37 #16: since when, in plain Chinese, and the new duty's days named
+    assert (
+        err.value.message.startswith(f"王一 (S1) 自 {town['since']} 起已是小巷 ")
+        and f"的小巷管家（alley_steward，长期），与新安排（{city_today()} 起，长期）重叠，未做更改 "
+        in (err.value.message)
+    ), err.value.message
     # starting earlier than the recorded start: overlap too, with how to add the days before
     with pytest.raises(ConflictError) as err:
         assign_duty(db, "S1", Target("alley", alley), None, town["since"] - dt.timedelta(days=5))

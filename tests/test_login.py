@@ -121,7 +121,13 @@ def test_a_lockout_holds_across_processes_and_restarts_and_an_admin_lifts_it(db,
     assert bad.returncode == 2 and "give a username, --address" in bad.stderr, bad.stderr
     res = run_cli(["users", "unlock", "chen"], pg_url)
     assert res.returncode == 0, res.stderr
-    assert "已解除锁定" in res.stdout and "(10 failed sign-in(s)" in res.stdout, res.stdout
+    assert "已解除锁定：账号 chen 的登录已解锁" in res.stdout, res.stdout
+    assert "(10 failed sign-in(s)" in res.stdout, res.stdout
+    # T37 #17: a name with no account and nothing counted is not found (it said unlocked),
+    # and nothing is recorded
+    res = run_cli(["users", "unlock", "nobody"], pg_url)
+    assert res.returncode == 2 and "账号 'nobody' 不存在 user 'nobody' not found" in res.stderr
+    assert "已解除锁定" not in res.stdout, res.stdout
     with TestClient(create_app(db), client=("203.0.113.20", 1)) as c:
         assert c.post("/auth/token", data=right).status_code == 200
         for _ in range(9):  # counting starts afresh after a success

@@ -590,7 +590,8 @@ def _outside_count(report: Report) -> int:
     """How many streets the report's note counts as lying in no community (0: no note)."""
     for note in report.meta["notes"]:
         head, sep, _ = note.partition(" 条街巷不属任何已导入的社区")
-        if sep:
+        if sep:  # the count in the English too (T37 #19: it was lost there)
+            assert f" {int(head)} street(s)/alley(s) lie in no imported community" in note, note
             return int(head)
     return 0
 

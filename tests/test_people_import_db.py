@@ -170,7 +170,7 @@ def test_the_cli_prints_warnings_on_stderr(place, tmp_path, pg_url) -> None:
     _office_sheet(xy).to_excel(xlsx, header=False, index=False)
     res = run_cli(["import", "people", str(xlsx)], pg_url)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "people_read=2", res.stdout
+    assert res.stdout.strip() == "已导入人员：读入 2 人 people_read=2", res.stdout
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 2 and all(x.startswith("warning: 表") for x in lines), res.stderr
 
@@ -350,7 +350,10 @@ def test_swapped_longitude_and_latitude_are_named_as_such(place, tmp_path) -> No
     with pytest.raises(InputError) as err:
         import_people(db, p)
     msg = str(err.value)
-    assert msg.startswith("经纬度疑似写反（N1）") and "look swapped (N1)" in msg, msg
+    assert msg.startswith("人员住址坐标有误：甲（N1）经纬度疑似写反"), msg
+    assert "甲 (N1): longitude and latitude look swapped" in msg and "N2" not in msg, msg
+    # T37 #8: one row of two swapped: swap that person's numbers, not the whole columns
+    assert "请对调此人的经度与纬度" in msg and "两列" not in msg, msg
     assert fingerprint(db) == before
     p.write_text(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\n", "utf-8")  # as it says
     assert import_people(db, p)["people_read"] == 1 and _people(db)["N1"][4] == A
@@ -367,8 +370,8 @@ def test_swapped_longitude_and_latitude_are_named_as_such(place, tmp_path) -> No
     with pytest.raises(InputError) as err:
         import_people(db, p)
     msg = str(err.value)
-    assert msg.startswith("经纬度疑似写反（U1）"), msg
-    assert "；2 人的住址离本市所有区域超过 50 公里" in msg, msg
+    assert msg.startswith("2 人的住址离本市所有区域超过 50 公里"), msg
+    assert "；经纬度疑似写反（U1）：对调后即在本市的区域附近，请对调此人的经度与纬度" in msg, msg
     assert "丁 (U1)" in msg and "戊 (U2)" in msg and "look swapped (U1)" in msg, msg
     assert "more than 50 km from every area" in msg, msg
     assert fingerprint(db) == before

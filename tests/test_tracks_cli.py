@@ -359,3 +359,28 @@ def test_a_zoneless_gpx_in_local_time_is_named_so_hours_after_the_walk(gw, tmp_p
     assert "设备时钟" not in zh, zh
     assert f"read as local time the walk ended at {end}" in line, line
     assert f"可上传 OK    {zoned}" in r.stdout, r.stdout
+
+
+def test_reassign_names_both_people(monkeypatch, capsys) -> None:
+    """Outside tester T37, #11: 'tracks reassign' named the new person and gave the old one as
+    人员（系统编号 id:194） only. Both are named, with their registry ids."""
+    import api.cli_patrol as cli_patrol
+    import geo.db
+    import geo.track_store
+    from api.cli_people import Person
+
+    people = {
+        194: Person(194, "T020", "吴离", True),
+        "DEMO0032": Person(32, "DEMO0032", "王超", True),
+    }
+    monkeypatch.setattr(geo.db, "get_engine", lambda: None)
+    monkeypatch.setattr(cli_patrol, "resolve_person", lambda _engine, value: people[value])
+    monkeypatch.setattr(
+        geo.track_store, "set_track_person", lambda *_a: {"before": 194, "changed": True}
+    )
+    cli_patrol.reassign(track=38, person="DEMO0032")
+    assert capsys.readouterr().out.strip() == (
+        "轨迹 38：吴离（人员编号 T020，系统编号 id:194） -> 王超（人员编号 DEMO0032，系统编号 "
+        "id:32），其巡查记录现计入此人 track 38: 吴离 (person 194) -> 王超 (person 32); its "
+        "visits credit them now"
+    )

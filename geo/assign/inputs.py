@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.assign.people import swap_note, swapped
+from geo.assign.people import bad_homes, swapped
 from geo.crs import WGS84
 from geo.errors import InputError
 
@@ -106,17 +106,12 @@ def check_people(people: pd.DataFrame, need_home: bool = True) -> pd.DataFrame:
         lat = pd.to_numeric(people["lat"], errors="coerce")
         bad = ~(np.isfinite(lon) & np.isfinite(lat) & lon.between(-180, 180) & lat.between(-90, 90))
         if bad.any():
-            listed = ids[bad].astype(str).tolist()
-            turned = bad & swapped(lon, lat)
-            swap_zh, swap = (
-                swap_note(ids[turned].astype(str).tolist()) if turned.any() else ("", "")
+            what_zh, what = bad_homes(
+                people, bad, bad & swapped(lon, lat), lon.notna() | lat.notna()
             )
             raise InputError(
-                (f"{swap_zh}；" if turned.any() else "")
-                + f"人员住址坐标缺失或有误（{_show_zh(listed)}）：经度须为 -180 到 180、纬度须为 "
-                "-90 到 90 的数（WGS 84） "
-                f"people with missing or invalid home coordinates: {_show(listed)}"
-                + (f"; {swap}" if turned.any() else "")
+                f"人员住址坐标缺失或有误：{what_zh} "
+                f"people with missing or invalid home coordinates: {what}"
             )
         people = people.assign(lon=lon.astype(float), lat=lat.astype(float))
     return people.reset_index(drop=True)

@@ -71,8 +71,9 @@ def mask_phone(phone: object) -> str:
     return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
 
 
-def parse_roles(value: object) -> list[str]:
-    """Split a role cell on ; 、 , ， / | and map Chinese or English names to canonical roles."""
+def parse_roles(value: object, who: tuple[str, str] | None = None) -> list[str]:
+    """Split a role cell on ; 、 , ， / | and map Chinese or English names to canonical roles.
+    ``who`` names the row's person in a refusal: (Chinese, English), see :func:`person_label`."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
     out: list[str] = []
@@ -84,12 +85,27 @@ def parse_roles(value: object) -> list[str]:
         if canon is None:
             use = ", ".join(f"{k} ({v})" for k, v in ROLES.items())
             use_zh = "、".join(f"{v}（{k}）" for k, v in ROLES.items())
+            whose_zh, whose = (_then(who[0], "的"), f" for {who[1]}") if who else ("", "")
             raise InputError(
-                f"角色 '{part}' 无效，请用{use_zh}之一 unknown role '{part}': use {use}"
+                f"{whose_zh}角色（role 列）'{part}' 无效，请用{use_zh}之一 "
+                f"unknown role '{part}'{whose}: use {use}"
             )
         if canon not in out:
             out.append(canon)
     return out
+
+
+def person_label(person_id: object, name: object = None) -> tuple[str, str]:
+    """A person as a message names them: (Chinese, English), "张三（T005）", "张三 (T005)";
+    "人员 T005", "person T005" without a name."""
+    if name is None or (isinstance(name, float) and np.isnan(name)) or not str(name).strip():
+        return f"人员 {person_id}", f"person {person_id}"
+    return f"{str(name).strip()}（{person_id}）", f"{str(name).strip()} ({person_id})"
+
+
+def _then(label: str, text: str) -> str:
+    """A Chinese label and what follows: "张三（T005）的", "人员 T005 的" (a space after an id)."""
+    return f"{label}{text}" if label.endswith("）") else f"{label} {text}"
 
 
 def swapped(lon: pd.Series, lat: pd.Series) -> pd.Series:
@@ -102,19 +118,104 @@ def swapped(lon: pd.Series, lat: pd.Series) -> pd.Series:
     return ~as_given & lat.between(-180, 180) & lon.between(-90, 90)
 
 
+def swap_remedy(n: int, whole: bool = False) -> tuple[str, str]:
+    """What to do with ``n`` people's swapped lon/lat: (Chinese, English). The whole columns
+    only when ``whole`` (every row of the file looks swapped); else only these people's
+    (outside tester T37, #8: one swapped row of two was told to swap both columns)."""
+    if whole:
+        return (
+            "请对调经度（lon）和纬度（lat）两列的值",
+            "swap the values of the lon and lat columns",
+        )
+    if n == 1:
+        return "请对调此人的经度与纬度", "swap this person's lon and lat"
+    return "请对调这些人的经度与纬度", "swap these people's lon and lat"
+
+
 def swap_note(
     ids: list,
     why_zh: str = "对调后即为有效坐标",
     why: str = "swapped, they are valid coordinates",
+    whole: bool = False,
 ) -> tuple[str, str]:
     """The clause naming people whose longitude and latitude look swapped, and why they look
-    so (``why_zh``, ``why``): (Chinese, English)."""
+    so (``why_zh``, ``why``): (Chinese, English); ``whole``: see :func:`swap_remedy`."""
     shown = ", ".join(str(i) for i in ids[:5]) + (f" … (+{len(ids) - 5})" if len(ids) > 5 else "")
+    do_zh, do = swap_remedy(len(ids), whole)
     return (
-        f"经纬度疑似写反（{shown}）：{why_zh}，请对调经度（lon）和纬度（lat）两列的值",
-        f"longitude and latitude look swapped ({shown}): {why}; "
-        "swap the values of the lon and lat columns",
+        f"经纬度疑似写反（{shown}）：{why_zh}，{do_zh}",
+        f"longitude and latitude look swapped ({shown}): {why}; {do}",
     )
+
+
+def _cell(value: object) -> str | None:
+    """A coordinate cell as the file gave it; None when empty."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text if text and text.lower() != "nan" else None
+
+
+def _coordinate_problem(raw_lon: object, raw_lat: object, turned: bool) -> tuple[str, str]:
+    """What is wrong with one person's lon/lat, naming the value and its column."""
+    lon, lat = _cell(raw_lon), _cell(raw_lat)
+    if turned:
+        return (
+            f"经纬度疑似写反（经度 {lon}，纬度 {lat}）",
+            f"longitude and latitude look swapped (lon {lon}, lat {lat})",
+        )
+    zh: list[str] = []
+    en: list[str] = []
+    for col, col_zh, text, lo, hi in (
+        ("lon", "经度", lon, -180, 180),
+        ("lat", "纬度", lat, -90, 90),
+    ):
+        num = pd.to_numeric(pd.Series([text]), errors="coerce").iloc[0]
+        if text is None:
+            zh.append(f"{col_zh}（{col}）为空")
+            en.append(f"{col} is empty")
+        elif not np.isfinite(num):
+            zh.append(f"{col_zh}（{col}）'{text}' 不是数字")
+            en.append(f"{col} '{text}' is not a number")
+        elif not lo <= num <= hi:
+            zh.append(f"{col_zh}（{col}）{text} 超出 {lo} 到 {hi}")
+            en.append(f"{col} {text} is outside {lo} to {hi}")
+    return "的" + "，".join(zh), ", ".join(en)
+
+
+def bad_homes(
+    people: pd.DataFrame, bad: pd.Series, turned: pd.Series, given: pd.Series
+) -> tuple[str, str]:
+    """The people of ``bad`` (a row mask) with their wrong lon/lat, each value and column
+    named, and what to do: (Chinese, English), to follow a refusal's headline. ``turned``:
+    the rows that look swapped; ``given``: the rows with a home given (all of them swapped:
+    swap the whole columns). Outside tester T37, #8 and #18: the refusal named ids only."""
+    names = people["name"] if "name" in people.columns else pd.Series(None, index=people.index)
+    rows = np.flatnonzero(bad.to_numpy())  # positions: a table handed in may have any index
+    zh: list[str] = []
+    en: list[str] = []
+    for i in rows[:5]:
+        who_zh, who = person_label(people["person_id"].iloc[i], names.iloc[i])
+        what_zh, what = _coordinate_problem(
+            people["lon"].iloc[i], people["lat"].iloc[i], bool(turned.iloc[i])
+        )
+        zh.append(_then(who_zh, what_zh))
+        en.append(f"{who}: {what}")
+    if len(rows) > 5:
+        zh.append(f"另有 {len(rows) - 5} 人")
+        en.append(f"{len(rows) - 5} more")
+    n_turned, n_other = int(turned[bad].sum()), int((bad & ~turned).sum())
+    do_zh: list[str] = []
+    do: list[str] = []
+    if n_turned:
+        whole = n_turned == int(given.sum()) > 1
+        d_zh, d = swap_remedy(n_turned, whole)
+        do_zh.append(d_zh)
+        do.append(d)
+    if n_other:
+        do_zh.append("经度须为 -180 到 180、纬度须为 -90 到 90 的数（WGS 84），请改正")
+        do.append("lon must be a number from -180 to 180, lat from -90 to 90 (WGS 84)")
+    return "；".join(zh) + "；" + "；".join(do_zh), "; ".join(en) + "; " + "; ".join(do)
 
 
 def has_role(people: pd.DataFrame, role: str) -> pd.Series:
@@ -255,18 +356,8 @@ def read_people(
         given = df["lon"].notna() | df["lat"].notna()
         bad = given & ~(lon.between(-180, 180) & lat.between(-90, 90))
         if bad.any():
-            shown = ", ".join(df.loc[bad, "person_id"][:5])
-            turned = bad & swapped(lon, lat)
-            if turned.any():
-                swap_zh, swap = swap_note(df.loc[turned, "person_id"].tolist())
-                raise InputError(
-                    f"{swap_zh}；人员住址坐标有误（{shown}） "
-                    f"bad home coordinates for people: {shown}; {swap}"
-                )
-            raise InputError(
-                f"人员住址坐标有误（{shown}）：经度须为 -180 到 180、纬度须为 -90 到 90 的数"
-                f"（WGS 84） bad home coordinates for people: {shown}"
-            )
+            what_zh, what = bad_homes(df, bad, bad & swapped(lon, lat), given)
+            raise InputError(f"人员住址坐标有误：{what_zh} bad home coordinates for people: {what}")
         df["lon"], df["lat"] = lon.astype(float), lat.astype(float)
     no_home = ~(df["lon"].notna() if has_xy else pd.Series(False, index=df.index))
     if "building_id" in df.columns:
@@ -277,7 +368,11 @@ def read_people(
             f"人员缺少住址（{shown}）：请填经度/纬度或楼栋 people without a home: {shown}"
         )
     if "roles" in df.columns:
-        df["roles"] = df["roles"].apply(lambda v: ";".join(parse_roles(v)))
+        names = df["name"] if "name" in df.columns else pd.Series(None, index=df.index)
+        df["roles"] = [
+            ";".join(parse_roles(v, person_label(i, n)))
+            for v, i, n in zip(df["roles"], df["person_id"], names, strict=True)
+        ]
     if "capacity" in df.columns:
         cap = pd.to_numeric(df["capacity"], errors="coerce")
         bad = df["capacity"].notna() & ~(cap >= 0)
