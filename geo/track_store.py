@@ -907,6 +907,18 @@ def _lock_live(conn: Connection, track_id: int, person_id: int | None) -> Any:
     return row
 
 
+def _person_zh(conn: Connection, person_id: int) -> str:
+    """A person as a clerk names them: 王超（人员编号 DEMO0032，系统编号 id:32）. WHY: bare
+    ids ("人员 32 的轨迹") told an admin nothing (outside tester T37, F11)."""
+    row = conn.execute(
+        text("SELECT name, external_id FROM people WHERE id = :i"), {"i": person_id}
+    ).first()
+    if row is None:
+        return f"人员（系统编号 id:{person_id}）"
+    code = f"人员编号 {row.external_id}，" if row.external_id else ""
+    return f"{row.name}（{code}系统编号 id:{person_id}）"
+
+
 def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) -> StoredTrack:
     """A stored file sent again for a person: if it was stored for nobody (an admin's upload
     without a person), the walk becomes theirs, and so do its visits, so their reports credit
@@ -920,9 +932,10 @@ def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) 
         owner = _lock_live(conn, stored.track_id, person_id).person_id
         if owner is not None:
             if owner != person_id:
+                owner_zh, person_zh = _person_zh(conn, owner), _person_zh(conn, person_id)
                 raise OwnedByAnother(
-                    f"此文件已存为人员 {owner} 的轨迹 {stored.track_id}（同一文件只算一条轨迹），"
-                    f"如确属人员 {person_id}，请管理员或规划员改归属（gridward tracks reassign "
+                    f"此文件已存为{owner_zh}的轨迹 {stored.track_id}（同一文件只算一条轨迹），"
+                    f"如确属{person_zh}，请管理员或规划员改归属（gridward tracks reassign "
                     f"--track {stored.track_id} --person {person_id}，或 PATCH /tracks/"
                     f"{stored.track_id}） "
                     f"already stored as track {stored.track_id} for person {owner}, not "

@@ -406,6 +406,14 @@ def test_a_stewards_job_and_conflicts_name_no_other_persons_tracks(demo, auth_he
         told = _post(client, admin, [("theirs.csv", theirs)], person_id=1)
         assert told.status_code == 409 and f"track {other}" in told.json()["error"]
         assert "person 2" in told.json()["error"]
+        # the Chinese names both people, not bare ids (T37, F11)
+        with demo.connect() as conn:
+            names = dict(conn.execute(text("SELECT id, name FROM people WHERE id IN (1, 2)")).all())
+        said = told.json()["error"]
+        assert (
+            said.startswith(f"theirs.csv: 此文件已存为{names[2]}（") and "id:2）的轨迹" in said
+        ), said
+        assert f"如确属{names[1]}（" in said, said
         assert _post(client, two, [("theirs.csv", theirs)]).status_code == 200
 
 
