@@ -418,7 +418,7 @@ def reassign(
         )
     else:
         typer.echo(
-            f"轨迹 {track} 已属于 {who.name}（人员编号 {who.external_id}，系统编号 id:{who.id}），"
+            f"轨迹 {track} 已属于 {who.label_zh()}，"
             "未作改动 "
             f"track {track}: already person {who.id}'s; nothing changed"
         )

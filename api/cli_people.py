@@ -23,7 +23,7 @@ from typing import Any
 
 import typer
 
-from geo.errors import InputError, NotFoundError
+from geo.errors import InputError, NotFoundError, person_zh
 
 PERSON_HELP = (
     "the person: their registry id (people.external_id, e.g. S12) or their people.id; a "
@@ -49,7 +49,7 @@ class Person:
 
     def label_zh(self) -> str:
         """:meth:`label` in Chinese: 张三（人员编号 S12，系统编号 id:5）."""
-        return f"{self.name}（人员编号 {self.external_id}，系统编号 id:{self.id}）"
+        return person_zh(self.name, self.external_id, self.id)
 
 
 def parse_person(value: str, label: str = "--person") -> tuple[str, str]:

@@ -183,3 +183,10 @@ def parse_row_id(value: Any, what: str, hint: str) -> int:
             f"{what} '{shown[:40]}' is not a {what} id: {hint}"
         )
     return int(shown)
+
+
+def person_zh(name: str, external_id: str | None, person_id: int) -> str:
+    """A person as a clerk names them in a message: 张三（人员编号 S12，系统编号 id:5）.
+    Here, with the other message helpers, so the CLI reads it without the models."""
+    code = f"人员编号 {external_id}，" if external_id else ""
+    return f"{name}（{code}系统编号 id:{person_id}）"

@@ -165,26 +165,15 @@ def area_choices(engine: Engine) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(sql, {"lim": MAX_EMBEDDED})]
 
 
-def area_extent(engine: Engine, code: str) -> tuple[float, float, float, float]:
-    """(minlon, minlat, maxlon, maxlat) of any area by its code; NotFoundError when there
-    is no such area."""
-    with engine.connect() as conn:
-        e = conn.execute(
-            text(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                "(SELECT ST_Extent(geom)::geometry AS e FROM areas WHERE code = :c) s"
-            ),
-            {"c": code},
-        ).first()
-    if e is None or e[0] is None:
-        raise NotFoundError(f"区域 {code} 不存在，请检查区域代码 area {code} does not exist")
-    return (float(e[0]), float(e[1]), float(e[2]), float(e[3]))
-
-
-def extent(engine: Engine, community: str | None = None) -> tuple[float, float, float, float]:
-    """(minlon, minlat, maxlon, maxlat) of a community, else of all areas/buildings/streets."""
+def extent(
+    engine: Engine, community: str | None = None, area: str | None = None
+) -> tuple[float, float, float, float]:
+    """(minlon, minlat, maxlon, maxlat) of a community, or of any area by its code
+    (``area``: NotFoundError when there is none), else of all areas/buildings/streets."""
     cid = community_id(engine, community)
-    if cid is not None:
+    if area is not None:
+        sql = "SELECT ST_Extent(geom)::geometry AS e FROM areas WHERE code = :c"
+    elif cid is not None:
         sql = "SELECT ST_Extent(geom)::geometry AS e FROM areas WHERE id = :cid"
     else:
         sql = (
@@ -195,9 +184,11 @@ def extent(engine: Engine, community: str | None = None) -> tuple[float, float, 
     with engine.connect() as conn:
         e = conn.execute(
             text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ({sql}) s"),
-            {"cid": cid},
+            {"cid": cid, "c": area},
         ).first()
     if e is None or e[0] is None:
+        if area is not None:
+            raise NotFoundError(f"区域 {area} 不存在，请检查区域代码 area {area} does not exist")
         return (116.30, 39.98, 116.34, 40.01)  # empty database: central Haidian
     return (float(e[0]), float(e[1]), float(e[2]), float(e[3]))
 
@@ -412,13 +403,10 @@ def patrols_of_day(
         engine, "daily", day, area, patrolled_share=share, today=today, streets=streets
     )
     shown_area = None
-    if area is not None:
-        shown_area = {"code": area, "name": report.meta.get("area_name"), "level": None}
+    if area is not None:  # the report looked the area up: its name and level are in meta
+        meta = report.meta
+        shown_area = {"code": area, "name": meta["area_name"], "level": meta["area_level"]}
     with engine.connect() as conn:
-        if shown_area is not None:
-            shown_area["level"] = conn.execute(
-                text("SELECT level FROM areas WHERE code = :c"), {"c": area}
-            ).scalar()
         rows = report["alleys"]
         rows = rows[rows["day"] == day]
         if person_id is not None:  # the report names who held each alley that day

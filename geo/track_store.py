@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.crs import normalize_crs
-from geo.errors import ConflictError, InputError, NotFoundError
+from geo.errors import ConflictError, InputError, NotFoundError, person_zh
 from geo.settings import Settings, city_today, get_settings
 from geo.sql_frames import read_frame, read_geoframe
 from geo.track_partitions import days_between, ensure_day_partitions
@@ -915,8 +915,7 @@ def _person_zh(conn: Connection, person_id: int) -> str:
     ).first()
     if row is None:
         return f"人员（系统编号 id:{person_id}）"
-    code = f"人员编号 {row.external_id}，" if row.external_id else ""
-    return f"{row.name}（{code}系统编号 id:{person_id}）"
+    return person_zh(row.name, row.external_id, person_id)
 
 
 def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) -> StoredTrack:

@@ -142,11 +142,10 @@ def patrols_page(
         engine, day, person, threshold=threshold, tz=s.timezone, today=today, area=area
     )
     upload = passes(UPLOADERS, user)
-    bounds = map_data.area_extent(engine, area) if area else map_data.extent(engine)
     return _page(
         build_patrol_map(
             d,
-            bounds,
+            map_data.extent(engine, area=area),
             s.tile_url,
             s.timezone,
             upload,
