@@ -115,33 +115,29 @@ def _validation_part(err: Mapping[str, Any]) -> str:
     msg = EN_BY_TYPE.get(kind) or str(err.get("msg", "invalid"))
     if kind == "json_invalid":  # its loc is ("body", offset): say where, of what
         msg, loc = f"{msg} at character {loc}", "request body"
+    zh = next((z for prefix, z in ZH_BY_TYPE if kind.startswith(prefix)), "")
+    given = str(err.get("input"))[:40]
     if kind.startswith("date_"):
         # pydantic's words for 20261120 ("Datetimes provided to dates should have zero
-        # time": it read a Unix time) told a user nothing (two outside testers)
-        given = str(err.get("input"))[:40]
+        # time": it read a Unix time) told a user nothing (two outside testers); the date
+        # given and the form, in Chinese too (T37, F6)
         msg = f"{given!r} is not a date: give it as YYYY-MM-DD, e.g. 2026-11-20"
+        zh = f"日期 {given!r} 无效，请写成 YYYY-MM-DD（如 2026-11-20）"
     elif kind.startswith("datetime_"):
         msg = f"{msg} (give a time as YYYY-MM-DDTHH:MM:SS+08:00)"
+        zh = f"时间 {given!r} 无效，请写成 YYYY-MM-DDTHH:MM:SS+08:00"
     elif kind == "value_error":
         # a validator's own words (Chinese first already where written so)
         msg = msg.removeprefix("Value error, ")
         if loc == "request body" and reads_chinese_first(msg):
             return msg  # a rule over several fields names them itself
-    zh = next((z for prefix, z in ZH_BY_TYPE if kind.startswith(prefix)), "")
     if zh and reads_chinese_first(msg):
         zh = ""  # the message says it in Chinese already
     elif zh and kind == "string_pattern_mismatch":
         zh_rule, en_rule = pattern_words(str((err.get("ctx") or {}).get("pattern", "")))
-        given = str(err.get("input"))[:40]
         zh = f"{zh}，{zh_rule}（收到 {given!r}）"
         msg = f"{en_rule}, got {given!r}"
-    elif kind.startswith("date_"):  # the date given and the form, in Chinese too (T37, F6)
-        given = str(err.get("input"))[:40]
-        zh = f"日期 {given!r} 无效，请写成 YYYY-MM-DD（如 2026-11-20）"
-    elif kind.startswith("datetime_"):
-        given = str(err.get("input"))[:40]
-        zh = f"时间 {given!r} 无效，请写成 YYYY-MM-DDTHH:MM:SS+08:00"
-    elif zh and not kind.startswith("json_"):
+    elif zh and not kind.startswith(("date_", "datetime_", "json_")):
         zh += zh_detail(kind, err)
     text = f"{loc}: {msg}" if loc else msg
     return f"{zh} {text}" if zh else text
