@@ -61,14 +61,16 @@ def upload(
     limit = get_settings().max_upload_bytes
     failed = 0
     out = Console()
-    for path in progress(files, description="uploading 上传", console=Console(stderr=True)):
+    for path in progress(files, description="上传 uploading", console=Console(stderr=True)):
         try:
             data = read_track_file(path, limit)  # a folder is named as one
             item = ingest_track(engine, data, path.name, crs, person_id, "cli", mode, defer)
         except GridwardError as exc:
             failed += 1
             why = chinese_first(exc.message, exc.status_code)
-            out.print(f"{path.name or path}: error: {why}", markup=False, soft_wrap=True)
+            # Chinese first as the stored files' lines and check's 不能上传 ERROR lines; the
+            # "FILE: … error: …" scripts match stays (T37 F21c)
+            out.print(f"{path.name or path}: 上传失败 error: {why}", markup=False, soft_wrap=True)
             continue
         except (DBAPIError, psycopg.Error) as exc:
             # WHY per file: a deadlock or a lost connection on one file ended the command with
@@ -77,13 +79,14 @@ def upload(
             why = db_failure(exc)
             line = why.line if why else exc
             out.print(
-                f"{path.name or path}: error: 数据库出错（{line}），服务暂不可用，请重新发送此文件 "
+                f"{path.name or path}: 上传失败 error: 数据库出错（{line}），服务暂不可用，"
+                "请重新发送此文件 "
                 f"database error ({line}): send this file again",
                 markup=False,
                 soft_wrap=True,
             )
             continue
-        out.print(_upload_line(path.name, item), markup=False, soft_wrap=True)
+        out.print(_upload_line(path.name, item, str(path)), markup=False, soft_wrap=True)
     if failed:  # the one error: line (stderr) a script reads, as every command's
         raise InputError(
             f"{len(files)} 个轨迹文件中有 {failed} 个未存储，原因见上面各行 "
@@ -91,9 +94,10 @@ def upload(
         )
 
 
-def _upload_line(name: str, item: dict) -> str:
+def _upload_line(name: str, item: dict, path: str | None = None) -> str:
     """One line per uploaded file (scripts read it): the file's name, what happened in
-    Chinese, the same in English, then the warnings (each Chinese first)."""
+    Chinese, the same in English, then the warnings (each Chinese first); ``path``, as
+    given, in a command the line advises."""
     zh = f"轨迹 {item['track_id']}，{item['n_points']} 个定位点"
     line = f"track {item['track_id']}, {item['n_points']} points"
     change = item.get("crs_change")  # the same file again, with another datum
@@ -103,7 +107,7 @@ def _upload_line(name: str, item: dict) -> str:
     elif item.get("resumed"):  # stored before but never matched: matched (queued) now
         zh += "（已存储，此前从未匹配）"
         line += " (already stored, never matched before)"
-        zh, line = _match_outcome(item, zh, line)
+        zh, line = _match_outcome(item, zh, line, path or name)
     elif item.get("status") == "matching":  # another upload or worker has it now
         zh += "（已存储；另一次上传或后台匹配正在匹配它）"
         line += f" (already stored; {item['note']})"
@@ -122,14 +126,15 @@ def _upload_line(name: str, item: dict) -> str:
             shift = item["time_change"]["shift_h"]
             zh += f"（已存储；时间已移动 {shift:+g} 小时）"
             line += f" (already stored; times moved {shift:+g} h)"
-        zh, line = _match_outcome(item, zh, line)
+        zh, line = _match_outcome(item, zh, line, path or name)
     for warning in item.get("warnings", []):  # what the reader left out of the file
         line += f"; warning: {warning}"
     return f"{name}: {zh} {line}"
 
 
-def _match_outcome(item: dict, zh: str, line: str) -> tuple[str, str]:
-    """``zh`` and ``line`` with the match's outcome (and its warnings, after the English)."""
+def _match_outcome(item: dict, zh: str, line: str, path: str) -> tuple[str, str]:
+    """``zh`` and ``line`` with the match's outcome (and its warnings, after the English);
+    ``path``: the file, as a datum hint's remedy names it."""
     if item["status"] == "queued":
         return zh + "，已排队等待匹配", line + ", queued for matching"
     if item["status"] != "matched":
@@ -137,11 +142,26 @@ def _match_outcome(item: dict, zh: str, line: str) -> tuple[str, str]:
     m = item["match"]
     zh += f"，已匹配 {m['matched_points']} 个定位点、{m['segments']} 个路段"
     line += f", matched {m['matched_points']}, {m['segments']} segments"
-    if m.get("datum_hint"):
-        line += f"; warning: {m['datum_hint']['message']}"  # still one line per file
+    if m.get("datum_hint"):  # still one line per file
+        line += f"; warning: {_datum_warning(m['datum_hint'], path)}"
     if m.get("warning"):
         line += f"; warning: {m['warning']}"
     return zh, line
+
+
+def _datum_warning(hint: dict, path: str) -> str:
+    """A datum hint with the command line's remedy, ``gridward tracks upload FILE --crs …``:
+    the message the API keeps says ``crs=…``, which this command does not take (T37 F14).
+    A hint kept from before it held its declared datum is said as it was kept."""
+    import shlex
+
+    from geo.tracks.datum import DatumHint
+
+    found = DatumHint.from_dict(hint)
+    if found is None:
+        return str(hint["message"])
+    command = f"gridward tracks upload {shlex.quote(path)}"
+    return found.message(found.cli_remedy("upload", command))
 
 
 @tracks_app.command("worker")
@@ -240,7 +260,7 @@ def _drain(engine: Any, batch: int) -> Any:  # -> DrainReport
     if not err.is_terminal:
         return drain_queue(engine, batch=batch)
     with Progress(console=err, transient=True) as bar:
-        task = bar.add_task("matching 匹配", total=None)
+        task = bar.add_task("匹配 matching", total=None)
 
         def step(done: int, total: int, task: TaskID = task) -> None:
             bar.update(task, completed=done, total=total)
@@ -422,6 +442,8 @@ def reassign(
             "未作改动 "
             f"track {track}: already person {who.id}'s; nothing changed"
         )
+    if done.get("warning"):  # e.g. the new person has left (Chinese first already)
+        typer.echo(f"warning: {done['warning']}", err=True)
 
 
 def _report(

@@ -260,14 +260,14 @@ def match(
     limit = s.max_upload_bytes if max_mb is None else int(max_mb * 1024 * 1024)
     data = read_track_file(track, limit)
     err = Console(stderr=True)
-    with err.status("reading network 读取路网…"):
+    with err.status("读取路网 reading network…"):
         net = WalkNetwork.from_segments(_read_network(network), EDGE_ID)
-    with err.status("parsing and cleaning track 解析轨迹…"), _quiet():
+    with err.status("解析、清洗轨迹 parsing and cleaning the track…"), _quiet():
         parsed = parse_track(data, track.name, crs=crs, max_bytes=limit, default_tz=s.timezone)
         clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
         pieces, rep = clean_with_report(parsed.points, clean)
     params = MatchParams.for_mode(mode)
-    with err.status("matching 匹配中…"):
+    with err.status("匹配中 matching…"):
         res = match_track(net, pieces, params)
     geom = dict(zip(net.edge_ids.tolist(), net.geoms_wgs84, strict=True))
     edges = res.edges.copy()
@@ -336,11 +336,8 @@ def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str) -> bool:
     True when it warned."""
     hint = _datum_hint(net, points, crs)
     if hint is not None:
-        typer.echo(
-            f"warning: 坐标系可能选错，请用 gridward match --crs {hint.name} 重新匹配："
-            f"{hint.message()} (gridward match --crs {hint.name})",
-            err=True,
-        )
+        # its remedy once, as this command takes it (T37 F14: crs=… too, the API's)
+        typer.echo(f"warning: {hint.message(hint.cli_remedy('match'))}", err=True)
     return hint is not None
 
 
@@ -394,10 +391,8 @@ def check(
             notes = list(p.warnings)
             hint = _datum_hint(net, p.points, crs)
             if hint is not None:
-                notes.append(
-                    f"warning: 坐标系可能选错，请加 --crs {hint.name} 再检查："
-                    f"{hint.message()} (--crs {hint.name})"
-                )
+                # its remedy once, as the command line takes it (T37 F14)
+                notes.append(f"warning: {hint.message(hint.cli_remedy('check'))}")
             if rep.points_out == 0:  # stored as upload would, but nothing in it to match
                 notes.append(f"warning: {why_nothing_matched(rep, clean, MatchParams())}")
             # Chinese first, then the status word and the file, the details in Chinese, the

@@ -132,3 +132,40 @@ def test_walks_declared_in_their_datum_get_no_hint(haidian, noise):  # noqa: F81
         assert datum_hint(net, lon, lat, "wgs84") is None
         back = lonlat_to_wgs84(*wgs84_to_gcj02(lon, lat), "gcj02")
         assert datum_hint(net, *back, "gcj02") is None
+
+
+def test_each_interface_names_its_own_remedy_once() -> None:
+    """The API and the web form say crs=gcj02; the command lines --crs gcj02, which they
+    take (T37 F14: a CLI upload was told crs=gcj02, and `gridward match` gave both remedies
+    in one line). Each remedy once per language; the API's message is as it was."""
+    from geo.tracks.datum import DatumHint
+
+    hint = DatumHint("gcj02", "EPSG:4326", 16.04, 4.46)
+    api = hint.message()
+    assert api.startswith("坐标像是 GCJ-02 (高德/腾讯 Amap/Tencent)，不是 WGS-84 (GPS)：")
+    assert "定位点离街巷平均 16 米，按 gcj02 为 4 米" in api
+    assert "请用 crs=gcj02 重新上传 the fixes look like" in api
+    assert api.endswith("ones walked: upload the file again with crs=gcj02")
+    assert api.count("crs=gcj02") == 2 and "--crs" not in api
+    upload = hint.message(hint.cli_remedy("upload", "gridward tracks upload 'my walk.csv'"))
+    run = "gridward tracks upload 'my walk.csv' --crs gcj02"
+    assert f"请用 {run} 重新上传 the fixes" in upload and upload.endswith(f"again with {run}")
+    assert upload.count("--crs gcj02") == 2 and "crs=" not in upload
+    match = hint.message(hint.cli_remedy("match"))
+    assert "请用 --crs gcj02 重新匹配 the fixes" in match
+    assert match.endswith("ones walked: match it again with --crs gcj02")
+    assert match.count("--crs gcj02") == 2 and "crs=" not in match
+    check = hint.message(hint.cli_remedy("check"))
+    assert "检查和上传时请加 --crs gcj02 the fixes" in check
+    assert check.endswith("check and upload it with --crs gcj02") and "crs=" not in check
+    kept = hint.as_dict()  # what the API answers and a track's match keeps
+    assert kept == {
+        "crs": "gcj02",
+        "declared": "wgs84",
+        "declared_m": 16.0,
+        "other_m": 4.5,
+        "message": api,
+    }
+    again = DatumHint.from_dict(kept)
+    assert again is not None and again.message() == api  # the same metres from the dict
+    assert DatumHint.from_dict({k: v for k, v in kept.items() if k != "declared"}) is None

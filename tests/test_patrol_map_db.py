@@ -13,6 +13,7 @@ holders), a walk by someone not assigned (the map counted it for everyone), a st
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 from typing import Any
@@ -520,3 +521,66 @@ def test_a_report_of_an_area_is_the_whole_reports_rows(city) -> None:  # noqa: A
             if theirs <= ids:
                 assert _report_counts(part, person) == _report_counts(whole, person), code
     assert seen >= 3  # two communities at least, and their subdistrict and district
+
+
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def _page_error(r) -> str:  # noqa: ANN001
+    """The message of an HTML error page (maps.shell.error_page)."""
+    assert r.headers["content-type"].startswith("text/html"), r.text[:200]
+    found = re.search(r'class="gw-error-msg" data-status="(\d+)">([^<]*)<', r.text)
+    assert found and int(found.group(1)) == r.status_code, r.text[:300]
+    return html.unescape(found.group(2))
+
+
+def test_person_is_a_registry_id_or_a_people_id(city, auth_headers) -> None:  # noqa: ANN001
+    """?person= takes a registry id (人员编号) as the CLI's --person does (T37 F9: DEMO0032
+    was a 422 "须为整数"); an unknown one is a 404 naming it, Chinese first. The page's own
+    form keeps the people.id. A steward sees herself by either, and nobody else."""
+    db, s1 = city["db"], city["s1"]
+    admin = auth_headers("admin")
+    with TestClient(create_app(db)) as client:
+        by_id = client.get(f"/maps/patrols?date={DAY}&person={s1}", headers=admin)
+        assert by_id.status_code == 200, by_id.text[:300]
+        for value in ("S1", "ext:S1", f"id:{s1}"):
+            page = client.get(f"/maps/patrols?date={DAY}&person={value}", headers=admin)
+            assert page.status_code == 200, (value, page.text[:300])
+            assert _panel_numbers(page.text) == _panel_numbers(by_id.text), value
+            assert f'<input name="person" type="hidden" value="{s1}">' in page.text, value
+        unknown = client.get(f"/maps/patrols?date={DAY}&person=NOPE9", headers=admin)
+        assert unknown.status_code == 404, unknown.text
+        assert unknown.json()["error"].startswith("人员 'NOPE9' 不存在（没有此人员编号或系统编号）")
+        assert "person 'NOPE9' does not exist" in unknown.json()["error"]
+        page = client.get(f"/maps/patrols?date={DAY}&person=NOPE9", headers={**admin, **BROWSER})
+        assert page.status_code == 404 and "人员 'NOPE9' 不存在" in _page_error(page)
+        steward = auth_headers("steward", person_id=s1)
+        for value, status in (("S1", 200), (str(s1), 200), ("S2", 403), ("NOPE9", 403)):
+            r = client.get(f"/maps/patrols?date={DAY}&person={value}", headers=steward)
+            assert r.status_code == status, (value, r.text[:300])
+        assert "小巷管家只能为本人办理" in r.json()["error"]  # the unknown one: not a 404
+
+
+def test_a_bad_area_is_an_error_page_for_a_browser(city, auth_headers) -> None:  # noqa: ANN001
+    """A browser opening the page with a bad ?area= gets the HTML error page, naming the
+    value, Chinese first; a script (no Accept: text/html) gets JSON (T37 F21a). The picker's
+    全市 (whole city) sends area= empty: that is the whole city, not a 422 "收到 ''"."""
+    db = city["db"]
+    admin = auth_headers("admin")
+    with TestClient(create_app(db)) as client:
+        for area, status, words in (
+            ("abc", 422, "参数 area 格式不符，须为 6 到 12 位数字（收到 'abc'）"),
+            ("110108999999", 404, "区域 110108999999 不存在"),
+        ):
+            url = f"/maps/patrols?date={DAY}&area={area}"
+            page = client.get(url, headers={**admin, **BROWSER})
+            assert page.status_code == status and _page_error(page).startswith(words), area
+            plain = client.get(url, headers=admin)
+            assert plain.status_code == status, area
+            assert plain.headers["content-type"] == "application/json"
+            assert plain.json()["error"].startswith(words), plain.text
+        whole = client.get(f"/maps/patrols?date={DAY}", headers=admin)
+        picked = client.get(f"/maps/patrols?date={DAY}&area=&person=", headers={**admin, **BROWSER})
+        assert picked.status_code == 200, picked.text[:300]
+        assert _panel_numbers(picked.text) == _panel_numbers(whole.text)
+        assert 'id="gw-area">全市 whole city<' in picked.text

@@ -144,6 +144,9 @@ def test_gcj02_track_read_as_wgs84_warns_on_stderr(gw, files):
     assert r.returncode == 0, r.stderr
     warn = [w for w in r.stderr.splitlines() if w.startswith("warning: ")]
     assert len(warn) == 1 and "GCJ-02" in warn[0] and "--crs gcj02" in warn[0], r.stderr
+    # this command's remedy, once in each language; not the API's crs= (T37 F14)
+    assert "请用 --crs gcj02 重新匹配" in warn[0] and warn[0].count("--crs gcj02") == 2, warn
+    assert "crs=" not in warn[0] and warn[0].endswith("match it again with --crs gcj02"), warn
     assert not _edges(out) & WALKED  # matched as asked (wgs84): not silently corrected
     r = gw("match", "--network", net, "--track", gcj, "--out", out, "--crs", "gcj02")
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr

@@ -696,7 +696,10 @@ def test_cli_upload_warns_of_a_wrong_datum_and_corrects_it(demo, pg_url, tmp_pat
     amap.write_bytes(_csv(pts, *wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())))
     first = run_cli(["tracks", "upload", str(amap)], pg_url)
     assert first.returncode == 0 and "warning:" in first.stdout, first.stdout
-    assert "crs=gcj02" in first.stdout
+    # the command line's remedy, naming the file; not the API's crs=gcj02 (T37 F14)
+    run = f"gridward tracks upload {amap} --crs gcj02"
+    assert f"请用 {run} 重新上传" in first.stdout and f"upload it again with {run}" in first.stdout
+    assert "crs=" not in first.stdout, first.stdout
     # a true WGS-84 walk read as GCJ-02 moves off the streets: the stored datum is kept
     true = tmp_path / "true.csv"
     true.write_bytes(_csv(pts))
@@ -1027,6 +1030,7 @@ def test_tracks_check_says_when_a_file_looks_like_another_datum(demo, pg_url, tm
     res = run_cli(["tracks", "check", str(amap)], pg_url)
     assert res.returncode == 0 and res.stdout.startswith("可上传 OK"), res.stdout + res.stderr
     assert "GCJ-02" in res.stdout and "--crs gcj02" in res.stdout, res.stdout
+    assert "检查和上传时请加 --crs gcj02" in res.stdout and "crs=" not in res.stdout  # T37 F14
     res = run_cli(["tracks", "check", "--crs", "gcj02", str(amap)], pg_url)
     assert res.returncode == 0 and "GCJ-02" not in res.stdout, res.stdout
 
@@ -1139,7 +1143,8 @@ def test_cli_upload_says_a_walks_times_were_put_right_and_refuses_a_copy(demo, p
     assert "（已存储；时间已移动 -8 小时），已匹配" in lines[1], lines
     assert "track 1," in lines[1] and "(already stored; times moved -8 h), matched" in lines[1]
     assert "时间已更正" in lines[1], lines
-    assert lines[2].startswith("replay.csv: error: 定位点与轨迹 1（人员 S1，"), lines
+    # Chinese first as the stored files' lines, error: kept for scripts (T37 F21c)
+    assert lines[2].startswith("replay.csv: 上传失败 error: 定位点与轨迹 1（人员 S1，"), lines
     assert "完全相同，仅时间不同：是复制的轨迹" in lines[2], lines
     # and one error: line, Chinese first, as every command ends (tester X's F6: none)
     errors = [x for x in res.stderr.splitlines() if x.startswith("error:")]
@@ -1151,8 +1156,8 @@ def test_cli_upload_says_a_walks_times_were_put_right_and_refuses_a_copy(demo, p
     res = run_cli(["tracks", "upload", str(tmp_path / "binary.gpx"), "--person", "1"], pg_url)
     assert res.returncode == 2, res.stdout
     assert (
-        "binary.gpx: error: 文件格式不支持：内容像是二进制数据，不是 GPX、KML、KMZ、GeoJSON、CSV、"
-        "XLSX、XLS、ODS 或 NMEA file looks binary" in res.stdout
+        "binary.gpx: 上传失败 error: 文件格式不支持：内容像是二进制数据，"
+        "不是 GPX、KML、KMZ、GeoJSON、CSV、XLSX、XLS、ODS 或 NMEA file looks binary" in res.stdout
     ), res.stdout
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BeforeValidator, StringConstraints
 from sqlalchemy import Engine
 
 from api.auth import Principal, allow, passes, person_for, public, require_area
@@ -28,6 +29,9 @@ MaxHH = Annotated[int, Query(ge=0, le=1_000_000, description="upper household bo
 Community = Annotated[
     str | None, Query(max_length=12, pattern=r"^[0-9]{12}$", description="community code")
 ]
+# A page form's empty field (the area picker's 全市 whole city, a cleared person) is the
+# parameter left out, not a malformed value: 全市 answered a 422 "收到 ''" (T37 F21a)
+_EMPTY_IS_NONE = BeforeValidator(lambda v: None if v == "" else v)
 
 
 # the editor's household bounds when the plan it starts from has none (maps.editor too)
@@ -111,19 +115,28 @@ def stewards_page(
 
 @router.get("/patrols", response_class=HTMLResponse, summary="Patrol map 巡查图")
 def patrols_page(
-    user: Annotated[Principal, Depends(allow("viewer", "steward", own_person="person"))],
+    # a steward sees only their own patrols: checked below, once ?person= is resolved (a
+    # registry id too; the rule's own_person compares the raw value with a people.id)
+    user: Annotated[Principal, Depends(allow("viewer", "steward"))],
     engine: Engine = Depends(get_engine),
     date: Annotated[
         dt.date | None, Query(description="local day YYYY-MM-DD (default today)")
     ] = None,
-    person: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="person id")] = None,
+    person: Annotated[
+        Annotated[str, StringConstraints(max_length=100)] | None,
+        _EMPTY_IS_NONE,
+        Query(
+            description="the person: registry id 人员编号 (people.external_id, e.g. S12) or "
+            "people.id; id:12 or ext:12 when a number is both",
+        ),
+    ] = None,
     threshold: Annotated[
         float | None, Query(gt=0, le=1, description="share walked to count (default setting)")
     ] = None,
     area: Annotated[
-        str | None,
+        Annotated[str, StringConstraints(pattern=r"^[0-9]{6,12}$")] | None,
+        _EMPTY_IS_NONE,
         Query(
-            pattern=r"^[0-9]{6,12}$",
             description="district, subdistrict or community code: only its alleys and streets",
         ),
     ] = None,
@@ -136,10 +149,10 @@ def patrols_page(
     day = date or map_data.latest_patrol_day(engine, today) or today
     if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
         raise InputError(f"日期 {day} 超出范围 date {day} is outside 2000-01-01..2100-12-31")
-    person = person_for(user, person)  # a steward sees only their own patrols
+    person_id = person_for(user, _page_person(user, engine, person))
     # the 日巡 daily report's numbers: a day after today is refused as the report refuses it
     d = map_data.patrols_of_day(
-        engine, day, person, threshold=threshold, tz=s.timezone, today=today, area=area
+        engine, day, person_id, threshold=threshold, tz=s.timezone, today=today, area=area
     )
     upload = passes(UPLOADERS, user)
     return _page(
@@ -154,6 +167,24 @@ def patrols_page(
             areas=map_data.area_choices(engine),
         )
     )
+
+
+def _page_person(user: Principal, engine: Engine, value: str | None) -> int | None:
+    """The people.id ?person= names: a registry id (人员编号, e.g. DEMO0032) or a people.id,
+    as the CLI's --person takes them (T37 F9: a registry id was a 422 "须为整数"). Unknown:
+    404 naming the value; a number that is one person's id and another's registry id: 422
+    naming both. A steward naming anyone unknown, or two people, gets person_for's 403, as
+    for anyone else not herself (a 404 or the two names would tell her who exists)."""
+    from api.cli_people import resolve_person
+
+    if value is None:
+        return None
+    try:
+        return resolve_person(engine, value, "person").id
+    except (NotFoundError, InputError):
+        if user.role != "steward":
+            raise
+        return 0  # no people.id: person_for refuses it as not hers
 
 
 @router.get(

@@ -75,26 +75,67 @@ class DatumHint:
         """The ``crs`` value to upload with."""
         return "wgs84" if self.crs == WGS84 else self.crs
 
-    def message(self) -> str:
-        """WHY it names the wrong credit: a track in the wrong datum still "matches", so a
+    def message(self, remedy: tuple[str, str] | None = None) -> str:
+        """The hint, Chinese first, ending in what to do: ``remedy`` (Chinese, English), as
+        the interface that shows it says it; by default the API's and the web form's
+        ``crs=…`` (see :meth:`cli_remedy`). WHY one remedy per interface: a CLI user was told
+        ``crs=gcj02``, which the command line does not take, and ``gridward match`` said two
+        remedies in one line (T37 F14).
+
+        WHY it names the wrong credit: a track in the wrong datum still "matches", so a
         steward who sees alleys credited would not otherwise think anything is amiss."""
         mine, other = DATUMS[self.declared], DATUMS[self.crs]
+        todo_zh, todo = remedy or (
+            f"请用 crs={self.name} 重新上传",
+            f"upload the file again with crs={self.name}",
+        )
+        # the distances as as_dict keeps them (0.1 m): a message made again from the stored
+        # dict (from_dict) says the same metres
+        near, far = round(self.declared_m, 1), round(self.other_m, 1)
         return (
             f"坐标像是 {other}，不是 {mine}：按所选坐标系，定位点离街巷平均 "
-            f"{self.declared_m:.0f} 米，按 {self.name} 为 {self.other_m:.0f} 米；本次记入的街巷"
-            f"多半不是您走过的：请用 crs={self.name} 重新上传 the fixes look like {other}, not "
-            f"{mine}: {self.declared_m:.0f} m from the streets on average as declared, "
-            f"{self.other_m:.0f} m as {self.name}; the alleys credited are most likely not the "
-            f"ones walked: upload the file again with crs={self.name}"
+            f"{near:.0f} 米，按 {self.name} 为 {far:.0f} 米；本次记入的街巷"
+            f"多半不是您走过的：{todo_zh} the fixes look like {other}, not "
+            f"{mine}: {near:.0f} m from the streets on average as declared, "
+            f"{far:.0f} m as {self.name}; the alleys credited are most likely not the "
+            f"ones walked: {todo}"
         )
 
+    def cli_remedy(self, verb: str, command: str = "") -> tuple[str, str]:
+        """A :meth:`message` remedy for a command line, naming ``--crs``: ``verb`` upload or
+        match (do it again; ``command`` before the option, e.g. ``gridward tracks upload
+        amap.csv``), or check (check and upload with it)."""
+        opt = f"--crs {self.name}"
+        if verb == "check":
+            return f"检查和上传时请加 {opt}", f"check and upload it with {opt}"
+        run = f"{command} {opt}" if command else opt
+        again_zh, again = {
+            "upload": ("重新上传", "upload it again"),
+            "match": ("重新匹配", "match it again"),
+        }[verb]
+        return f"请用 {run} {again_zh}", f"{again} with {run}"
+
     def as_dict(self) -> dict[str, object]:
+        """What the API returns and a track's match keeps: ``message`` for the API and the
+        web form; ``declared`` so a command line can say the hint its own way
+        (:meth:`from_dict`)."""
         return {
             "crs": self.name,
+            "declared": "wgs84" if self.declared == WGS84 else self.declared,
             "declared_m": round(self.declared_m, 1),
             "other_m": round(self.other_m, 1),
             "message": self.message(),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DatumHint | None:
+        """The hint an :meth:`as_dict` holds; None for one stored before ``declared`` was."""
+        names = {"wgs84": WGS84, "gcj02": "gcj02", "bd09": "bd09"}
+        try:
+            crs, declared = names[str(d["crs"])], names[str(d["declared"])]
+            return cls(crs, declared, float(d["declared_m"]), float(d["other_m"]))
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 def datum_hint(
