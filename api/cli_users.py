@@ -11,7 +11,7 @@ import sys
 import typer
 from sqlalchemy import Connection, text
 
-from api.cli_people import PERSON_HELP, person_option, resolve_person
+from api.cli_people import PERSON_HELP, Person, person_option, resolve_person
 
 users_app = typer.Typer(help="Accounts and tokens. 用户与令牌", no_args_is_help=True)
 
@@ -53,7 +53,8 @@ def add(
         generated = True
     with _engine(create=True).begin() as conn:
         check_username_free(conn, username)  # first: not the person's link to that account
-        person_id = resolve_person(conn, person).id if person is not None else None
+        who = resolve_person(conn, person) if person is not None else None
+        person_id = who.id if who is not None else None
         if person_id is not None:  # as users set: one active account per person
             check_person_free(conn, person_id)
         uid = create_user(conn, username, password, role, area or (), person_id, actor="cli")
@@ -63,6 +64,7 @@ def add(
         f"user {username} (id {uid}, {role}) created"
     )
     _warn_unknown(unknown, "created")
+    _warn_left(who, username)
     if generated:  # the password stays the line's last word (scripts split on the label)
         typer.echo(f"一次性密码 one-time password: {password}")
 
@@ -84,6 +86,26 @@ def _unknown_codes(conn: Connection, codes: list[str] | tuple[str, ...]) -> list
 
 
 _DONE_ZH = {"created": "创建", "changed": "修改"}
+
+
+def _warn_left(who: Person | None, username: str) -> None:
+    """Allowed (the account may be made before the person comes back), but said: the person
+    has left (``people.active`` false), and leaving ended their duties, so walks from after
+    they left, uploaded with the account, credit no patrol (the reports credit a walk to the
+    duties in force on its day, :func:`geo.track_store.leaver_warning`). WHY: linked
+    without a word before (outside tester T37, F12)."""
+    if who is None or who.active:
+        return
+    typer.echo(
+        f"warning: 人员 {who.label_zh()}已离岗：账号 {username} 已关联此人；离岗时其职责已结束，"
+        "此账号上传的离岗后的行走不计入巡查，直到此人重新启用（gridward import people 名册文件 "
+        "--reactivate，名册文件中须列有此人）并重新安排职责 "
+        f"person {who.label()} has left (inactive): the account {username} is linked to them; "
+        "their duties ended when they left, so walks after that uploaded with it credit no "
+        "patrol until they are brought back (gridward import people FILE --reactivate, FILE a "
+        "registry listing them) and given duties again",
+        err=True,
+    )
 
 
 def _warn_unknown(unknown: list[str], done: str) -> None:
@@ -133,8 +155,9 @@ def set_(
         )
     with _engine().begin() as conn:
         person_id = KEEP_PERSON if not no_person else None
-        if person is not None:
-            person_id = resolve_person(conn, person).id
+        who = resolve_person(conn, person) if person is not None else None
+        if who is not None:
+            person_id = who.id
         change = update_user(conn, username, role, area or None, actor="cli", person_id=person_id)
         unknown = _unknown_codes(conn, change.area_codes[1])
     if not change.changed:
@@ -146,6 +169,7 @@ def set_(
             f"未改动：账号 {username} 没有变化（已是{now_zh}{also_zh}） "
             f"user {username} unchanged: already {now}{also}"
         )
+        _warn_left(who, username)
         return
     (old_role, new_role), (old_codes, codes) = change.role, change.area_codes
     # only what changed: "role planner -> planner" beside a new area read as a change of role
@@ -169,6 +193,7 @@ def set_(
         f"user {username}: {changes}; {ended} sign-in(s) ended"
     )
     _warn_unknown(unknown, "changed")
+    _warn_left(who, username)
     if new_role == "steward" and change.person_id[1] is None:
         typer.echo(
             f"warning: 账号 {username} 未关联人员：这个小巷管家账号在用 'gridward users set "

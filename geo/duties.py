@@ -359,10 +359,11 @@ def _zk(kind: str) -> str:
 
 
 def _zh_label(t: dict[str, Any]) -> str:
-    """:func:`_label` in Chinese, to open a message: 网格 110108…, 小巷 槐树胡同（#12）."""
+    """:func:`_label` in Chinese, to open a message: 网格 110108…, 小巷 槐树胡同（id:12）.
+    The id as the house writes a database id (id:N), not the English label's #N."""
     if t["kind"] == "grid":
         return f"网格 {t['code']}"
-    return f"{_zk(t['kind'])} {t['name'] or t['key']}（#{t['id']}）"
+    return f"{_zk(t['kind'])} {t['name'] or t['key']}（id:{t['id']}）"
 
 
 def _retired_day(t: dict[str, Any]) -> dt.date | None:
@@ -942,7 +943,7 @@ def _passes(authorize: Authorize, path: AreaPath | None) -> bool:
 def _held(conn: Connection, person_id: int, y: dt.date) -> list[tuple[AreaPath, str]]:
     """Each duty of the person that reaches past ``y`` (in force today or planned): its area
     path and how a planner reads it ("网格 110108015002008",
-    "小巷 丙巷（#12，属 110108015002）")."""
+    "小巷 丙巷（id:12，属 110108015002）")."""
     rows = conn.execute(
         text(
             "SELECT a.street_id, g.code AS grid_code, st.kind, st.name FROM assignments a "
@@ -959,7 +960,7 @@ def _held(conn: Connection, person_id: int, y: dt.date) -> list[tuple[AreaPath, 
             continue
         path = _area_path(conn, {"kind": r.kind, "id": r.street_id})
         where = f"属 {path[0]}" if path else "不在任何已导入的区域内"
-        label = f"{_zk(r.kind)} {r.name or ''}（#{r.street_id}，{where}）"
+        label = f"{_zk(r.kind)} {r.name or ''}（id:{r.street_id}，{where}）"
         out.append((path, " ".join(label.split())))
     return out
 

@@ -881,7 +881,7 @@ def _refuse_line_clash(
     role_label_zh, role_label = ROLE_LABELS[role].split(" ", 1)
     zh_kind = TARGET_LABELS[rows[0].kind].split()[0]
     label = f"{rows[0].kind} {rows[0].street or ''} (#{street_id})"
-    zlabel = f"{zh_kind} {rows[0].street or ''}（#{street_id}）"
+    zlabel = f"{zh_kind} {rows[0].street or ''}（id:{street_id}）"  # the house's id:N
     period = f"{start} – {end or '(open-ended)'}"
     zperiod = f"{start} 至 {end}" if end else f"{start} 起（长期）"
 

@@ -179,6 +179,11 @@ def ingest_track(
     item: dict[str, Any] = {"filename": filename, **stored.as_dict()}
     for warning in _credit_warnings(stored, person_id):
         item.setdefault("warnings", []).append(warning)
+    if person_id is not None:
+        with engine.connect() as conn:
+            left = leaver_warning(conn, person_id, stored.track_id, "上传")
+        if left:
+            item.setdefault("warnings", []).append(left)
     if points is not None and queue:
         item["status"] = "queued"
     elif points is not None:  # a new track, or one whose datum was corrected
@@ -218,6 +223,62 @@ def _credit_warnings(stored: StoredTrack, person_id: int | None) -> list[str]:
             "patrols (GRIDWARD_CREDITED_MODES); send it again with mode walk if it was walked"
         )
     return out
+
+
+# the duties a walk credits (geo.patrol_reports reads these two roles' duties per day)
+_PATROL_ROLES = ["alley_steward", "street_chief"]
+
+
+def leaver_warning(conn: Connection, person_id: int, track_id: int, done: str) -> str | None:
+    """A warning when track ``track_id`` is ``done`` (上传 an upload, 改归 a reassignment) for a
+    person who has left (``people.active`` false), else None. The track is kept either way (a
+    walk from before they left may come in late); what it credits is said as the reports
+    count it: a walk credits the person's patrol duties in force on its local day, whatever
+    ``active`` says, and leaving ended every duty of theirs from the leave day
+    (:func:`geo.duties.person_leaves`). So a walk from before they left still counts, and
+    one without a duty on its day counts only once they are back and given a duty covering
+    that day. WHY: a leaver's upload, account and reassignment were taken without a word
+    (outside tester T37, F12)."""
+    tz = get_settings().timezone
+    row = conn.execute(
+        text(
+            "SELECT p.name, p.external_id, p.active, d.first, d.last, EXISTS (SELECT 1 FROM "
+            "assignments a WHERE a.person_id = p.id AND a.role = ANY(:roles) "
+            "AND a.valid_from <= d.last AND (a.valid_to IS NULL OR a.valid_to >= d.first)) "
+            "AS held FROM people p CROSS JOIN (SELECT CAST(t.started_at AT TIME ZONE :tz AS "
+            "date) AS first, CAST(t.ended_at AT TIME ZONE :tz AS date) AS last FROM tracks t "
+            "WHERE t.id = :t) d WHERE p.id = :p"
+        ),
+        {"p": person_id, "t": track_id, "tz": tz, "roles": _PATROL_ROLES},
+    ).first()
+    if row is None or row.active:
+        return None
+    who_zh = person_zh(row.name, row.external_id, person_id)
+    who = f"person {row.name} ({row.external_id}, id:{person_id})"
+    kept_zh, kept = ("轨迹已改归此人", "the track is theirs now") if done == "改归" else (
+        "轨迹照常保存", "the track is stored")  # fmt: skip
+    if row.first is None:  # a track without times: its day is unknown
+        days_zh = days = "?"
+    elif row.first == row.last:
+        days_zh = days = str(row.first)
+    else:
+        days_zh, days = f"{row.first} 至 {row.last}", f"{row.first} to {row.last}"
+    if row.held:
+        return (
+            f"人员 {who_zh}已离岗；{kept_zh}，按行走当天（{days_zh}）此人仍有效的巡查职责"
+            f"计入巡查 {who} has left (inactive); {kept} and credits the patrol duties "
+            f"they still held on the day walked ({days})"
+        )
+    return (
+        f"人员 {who_zh}已离岗，行走当天（{days_zh}）此人没有有效的巡查职责（小巷管家或街巷长）："
+        f"{kept_zh}，但不计入任何巡查；如此人已回岗，请先重新启用（gridward import people "
+        "名册文件 --reactivate，名册文件中须列有此人；API：POST /people/import?reactivate=true），"
+        f"再安排包含这一天的职责 {who} has left (inactive) and held no patrol duty (alley "
+        f"steward or street chief) on the day walked ({days}): {kept} but credits no patrol; "
+        "if they are back, bring them back first (gridward import people FILE --reactivate, "
+        "FILE a registry listing them; API: POST /people/import?reactivate=true), then give "
+        "them a duty covering that day"
+    )
 
 
 def _match_into(
@@ -1037,8 +1098,12 @@ def set_track_person(
             audit.record(
                 conn, by, "track.person", "track", track_id, {"from": before, "to": person_id}
             )
-    return {"track_id": track_id, "person_id": person_id, "before": before,
-            "changed": before != person_id}  # fmt: skip
+        left = leaver_warning(conn, person_id, track_id, "改归")
+    out: dict[str, Any] = {"track_id": track_id, "person_id": person_id, "before": before,
+                           "changed": before != person_id}  # fmt: skip
+    if left:  # the CLI prints it, the API answers it (T37 F12)
+        out["warning"] = left
+    return out
 
 
 def _give_track(conn: Connection, track_id: int, person_id: int) -> None:

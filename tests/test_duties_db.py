@@ -1135,3 +1135,28 @@ def test_cli_undo_prints_one_line_and_bad_input_one_error(town, pg_url):
     assert "其他职责未恢复，保持现状（职责 " in res.stdout
     assert "others left as they are (duties " in res.stdout
     assert res.stdout.count("\n") == 1
+
+
+def test_a_streets_database_id_reads_id_n_in_the_chinese(town):
+    """A street or alley in a duty message read 小巷 槐树胡同（#12）: the house writes a database
+    id as id:N. Now （id:12） (and （id:12，属 社区代码） in a leave's list) in the Chinese, the
+    English (#12) unchanged: the duty overlap, a leave's duties outside a planner's areas
+    (geo.duties._held) and a staffing commit's clash (geo.staffing._refuse_line_clash)."""
+    from geo.duties import _held
+    from geo.staffing import _refuse_line_clash
+
+    db, alley, name, s1 = town["db"], town["alley"], town["alley_name"], town["ids"]["S1"]
+    with pytest.raises(ConflictError) as err:
+        assign_duty(db, "S1", Target("alley", alley), None, city_today(), replace=True)
+    msg = err.value.message
+    assert f"起已是小巷 {name}（id:{alley}）的小巷管家（alley_steward" in msg, msg
+    assert "（#" not in msg and f"alley {name} (#{alley})" in msg, msg
+    with db.connect() as conn:
+        held = _held(conn, s1, city_today() - dt.timedelta(days=1))
+        with pytest.raises(ConflictError) as err:
+            _refuse_line_clash(conn, alley, "alley_steward", s1, city_today(), None, 5)
+    assert [label for _path, label in held] == [
+        f"小巷 {name}（id:{alley}，属 {town['community']}）"
+    ]
+    assert err.value.message.startswith(f"小巷 {name}（id:{alley}）：此人已是小巷管家"), err.value
+    assert f"alley {name} (#{alley}): they already hold it" in err.value.message
