@@ -9,7 +9,8 @@ details go to the log, not to the client.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -104,49 +105,196 @@ def _page_user(req: Request) -> str | None:
     return None if principal is None else principal.username
 
 
+# where a request's value came from (an error's loc[0]), as the Chinese names the value
+_WHERE_ZH = {
+    "body": "字段",
+    "query": "参数",
+    "path": "参数",
+    "header": "请求头",
+    "cookie": "Cookie",
+}
+# the names pydantic gives a union's members in an error's loc ("target.constrained-str",
+# "function-after[…]", "literal['a']", "int", a model's class name): not the user's field
+# names, and meaningless to a clerk (T37, union-typed fields such as a duty's target)
+_MEMBER = re.compile(
+    r"[a-z]+(?:-[a-z]+)+(?:\[.*\])?|[a-z-]+\[.*\]|[A-Z]\w*"
+    r"|str|int|float|bool|bytes|none|any|date|datetime|time|timedelta|decimal|uuid|url|json"
+    r"|list|dict|set|frozenset|tuple|complex|callable",
+    re.S,
+)
+
+
+def _without_members(
+    loc: Sequence[Any], body: Any, kind: str
+) -> tuple[tuple[Any, ...], tuple[tuple[Any, ...], str] | None]:
+    """``loc`` without the union-member names pydantic puts after a union-typed field, and
+    the first such name with the loc of its field (None when there is none). A segment is
+    a member name when it looks like one, follows the field's own name, and is not a key of
+    the body at that point (a nested field named ``date`` stays); a missing field's own name
+    (the last segment) always stays."""
+    names = list(loc)
+    source = names.pop(0) if names and names[0] in _WHERE_ZH else None
+    kept: list[Any] = [source] if source else []
+    member: tuple[tuple[Any, ...], str] | None = None
+    cur = body if source == "body" else None
+    for i, seg in enumerate(names):
+        if (
+            i > 0
+            and isinstance(seg, str)
+            and _MEMBER.fullmatch(seg) is not None
+            and not (isinstance(cur, Mapping) and seg in cur)
+            and not (kind == "missing" and i == len(names) - 1)
+        ):
+            member = member or (tuple(kept), seg)
+            continue
+        kept.append(seg)
+        if isinstance(cur, Mapping):
+            cur = cur.get(seg)
+        elif isinstance(cur, list) and isinstance(seg, int) and -len(cur) <= seg < len(cur):
+            cur = cur[seg]
+        else:
+            cur = None
+    return tuple(kept), member
+
+
+def _usefulness(kind: str) -> int:
+    """How much an error of one union member tells (lower: more): a limit the value broke
+    (the member it was meant for) before a value that did not parse, before a plain "not
+    that type" or a shape that does not fit (a member's field missing or unknown)."""
+    if kind.endswith("_type") or kind in ("missing", "extra_forbidden"):
+        return 2
+    if kind.endswith("_parsing") or "_from_" in kind:
+        return 1
+    return 0
+
+
+def _zh_or(words: Sequence[str]) -> str:
+    """Words joined by 或, spaced where a word is Latin ("文字或整数", "整数或 true 或 false")."""
+    out = ""
+    for w in dict.fromkeys(words):
+        if out:
+            out += " 或 " if (out[-1].isascii() or w[:1].isascii()) else "或"
+        out += w
+    return out
+
+
+def _member_errors(members: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The errors to show for one union-typed field, from its members' errors: those of the
+    member the value came nearest to (its most telling error, then the fewest errors); when
+    the value is of none of the member types (each says only "not my type"), one error
+    naming them all ("须为文字或整数")."""
+
+    def score(errs: list[dict[str, Any]]) -> tuple[int, int]:
+        return min(_usefulness(str(e.get("type", ""))) for e in errs), len(errs)
+
+    best = min(score(errs) for errs in members.values())
+    tied = [errs for errs in members.values() if score(errs) == best]
+    if best[0] < 2 or len(tied) == 1 or any(len(errs) > 1 for errs in tied):
+        return tied[0]
+    if len({e[0]["loc"] for e in tied}) > 1:
+        return tied[0]
+    kinds = [str(errs[0].get("type", "")) for errs in tied]
+    en = list(dict.fromkeys(str(errs[0].get("msg", "")) for errs in tied))
+    merged = {
+        **tied[0][0],
+        "zh_kind": "须为" + _zh_or([_zh_kind(k).removeprefix("须为").strip() for k in kinds]),
+        "msg": en[0] + "".join(f" or {m.removeprefix('Input should be ')}" for m in en[1:]),
+    }
+    return [merged]
+
+
+def _merged_union_errors(errors: Sequence[Mapping[str, Any]], body: Any) -> list[dict[str, Any]]:
+    """The request's errors with union-member names dropped from their locs, and a
+    union-typed field's errors (pydantic gives each member's: "should be a valid string"
+    and "should be a valid integer" for one value) cut to one member's (_member_errors)."""
+    out: list[dict[str, Any] | tuple[Any, ...]] = []
+    unions: dict[tuple[Any, ...], dict[str, list[dict[str, Any]]]] = {}
+    for err in errors:
+        loc, member = _without_members(err.get("loc", ()), body, str(err.get("type", "")))
+        shown = {**err, "loc": loc}
+        if member is None:
+            out.append(shown)
+            continue
+        field, name = member
+        if field not in unions:
+            unions[field] = {}
+            out.append(field)  # the field's errors go here, in the order they came
+        unions[field].setdefault(name, []).append(shown)
+    return [
+        e
+        for item in out
+        for e in (_member_errors(unions[item]) if isinstance(item, tuple) else [item])
+    ]
+
+
+def _zh_kind(kind: str) -> str:
+    """pydantic's error type in Chinese ("须为整数"), "" for a type without a wording."""
+    return next((z for prefix, z in ZH_BY_TYPE if kind.startswith(prefix)), "")
+
+
 def _validation_part(err: Mapping[str, Any]) -> str:
-    """One pydantic error as "缺少字段 max_households: field required": the Chinese kind,
-    the field, then the English."""
+    """One pydantic error as "字段 max_households 数值过小，须不小于 1，收到 0
+    max_households: Input should be …": the Chinese names the field (a body's 字段, a query's
+    or path's 参数) and says what is wrong with it, then the field and the English. WHY name
+    it in the Chinese: it stood between the two parts, so the Chinese alone did not say
+    which field (T37)."""
     raw = [str(p) for p in err.get("loc", ())]
-    loc = ".".join(p for p in raw if p not in ("body", "query", "path"))
-    if not loc and raw[:1] == ["body"]:
-        loc = "request body"  # the body as a whole (not JSON, wrong type)
+    source = raw[0] if raw and raw[0] in _WHERE_ZH else ""
+    loc = ".".join(raw[1:] if source else raw)
+    # what the Chinese calls the value: "字段 max_households", "参数 date", "请求体"
+    where = _WHERE_ZH.get(source, "字段")
+    subject = f"{where} {loc}" if loc else ""
+    if not loc and source == "body":
+        loc, subject = "request body", "请求体"  # the body as a whole (not JSON, wrong type)
+    of = f"{subject} 的" if subject else ""  # "参数 date 的日期 'x' 无效"
     kind = str(err.get("type", ""))
     msg = EN_BY_TYPE.get(kind) or str(err.get("msg", "invalid"))
-    if kind == "json_invalid":  # its loc is ("body", offset): say where, of what
-        msg, loc = f"{msg} at character {loc}", "request body"
-    zh = next((z for prefix, z in ZH_BY_TYPE if kind.startswith(prefix)), "")
+    zh = str(err.get("zh_kind") or _zh_kind(kind))
     given = str(err.get("input"))[:40]
-    if kind.startswith("date_"):
+    if kind == "json_invalid":  # its loc is ("body", offset): say where, of what
+        msg = f"{msg} at character {loc}"
+        zh = f"{zh}（错在第 {loc} 个字符处，从 0 数起）"
+        loc = "request body"
+    elif kind in ("missing", "extra_forbidden"):
+        # "缺少字段 max_households: field required": the field that follows the kind ends the
+        # Chinese and opens the English (said twice, it read as a stutter); a query's is a
+        # 参数 ("缺少参数 area")
+        zh = zh.removesuffix("字段") + ("请求体" if subject == "请求体" else where)
+    elif kind.startswith("date_"):
         # pydantic's words for 20261120 ("Datetimes provided to dates should have zero
         # time": it read a Unix time) told a user nothing (two outside testers); the date
         # given and the form, in Chinese too (T37, F6)
         msg = f"{given!r} is not a date: give it as YYYY-MM-DD, e.g. 2026-11-20"
-        zh = f"日期 {given!r} 无效，请写成 YYYY-MM-DD（如 2026-11-20）"
+        zh = f"{of}日期 {given!r} 无效，请写成 YYYY-MM-DD（如 2026-11-20）"
     elif kind.startswith("datetime_"):
         msg = f"{msg} (give a time as YYYY-MM-DDTHH:MM:SS+08:00)"
-        zh = f"时间 {given!r} 无效，请写成 YYYY-MM-DDTHH:MM:SS+08:00"
-    elif kind == "value_error":
-        # a validator's own words (Chinese first already where written so)
-        msg = msg.removeprefix("Value error, ")
-        if loc == "request body" and reads_chinese_first(msg):
-            return msg  # a rule over several fields names them itself
-    if zh and reads_chinese_first(msg):
-        zh = ""  # the message says it in Chinese already
-    elif zh and kind == "string_pattern_mismatch":
-        zh_rule, en_rule = pattern_words(str((err.get("ctx") or {}).get("pattern", "")))
-        zh = f"{zh}，{zh_rule}（收到 {given!r}）"
-        msg = f"{en_rule}, got {given!r}"
-    elif zh and not kind.startswith(("date_", "datetime_", "json_")):
-        zh += zh_detail(kind, err)
+        zh = f"{of}时间 {given!r} 无效，请写成 YYYY-MM-DDTHH:MM:SS+08:00"
+    else:
+        if kind == "value_error":
+            # a validator's own words (Chinese first already where written so)
+            msg = msg.removeprefix("Value error, ")
+        if reads_chinese_first(msg):
+            # the message says it in Chinese already; a rule over several fields (the
+            # body as a whole) names them itself
+            return f"{subject}：{msg}" if subject and subject != "请求体" else msg
+        if kind == "string_pattern_mismatch":
+            zh_rule, en_rule = pattern_words(str((err.get("ctx") or {}).get("pattern", "")))
+            zh = f"{zh}，{zh_rule}（收到 {given!r}）"
+            msg = f"{en_rule}, got {given!r}"
+        elif zh:
+            zh += zh_detail(kind, err)
+        else:
+            zh = "输入有误"  # a type without a wording of its own
+        zh = f"{subject}{' ' if subject and subject != '请求体' else ''}{zh}"
     text = f"{loc}: {msg}" if loc else msg
-    return f"{zh} {text}" if zh else text
+    return f"{zh} {text}"
 
 
 def _validation_message(exc: RequestValidationError) -> str:
     """Up to five of a request's validation errors, each Chinese first (the response keeps
-    its shape: ``{"error": "...", "status": 422}``)."""
-    parts = [_validation_part(err) for err in exc.errors()[:5]]
+    its shape: ``{"error": "...", "status": 422}``); a union-typed field's errors as one."""
+    errors = _merged_union_errors(exc.errors(), getattr(exc, "body", None))
+    parts = [_validation_part(err) for err in errors[:5]]
     return "; ".join(parts) or "invalid request"
 
 

@@ -162,16 +162,21 @@ def test_validation_words_read_chinese_first() -> None:
         ("literal_error", "取值无效"),
         ("bool_parsing", "须为 true 或 false"),
     ):
+        # the Chinese names the parameter itself: it stood between the two parts (T37)
         got = said({"type": kind, "loc": ("query", "limit"), "msg": "Input should be x"})
-        assert got == f"{zh} limit: Input should be x", got
+        assert got == f"参数 limit {zh} limit: Input should be x", got
     got = said({"type": "json_invalid", "loc": ("body", 1), "msg": "JSON decode error"})
-    assert got == "请求体不是合法的 JSON request body: JSON decode error at character 1", got
+    assert got == (
+        "请求体不是合法的 JSON（错在第 1 个字符处，从 0 数起） "
+        "request body: JSON decode error at character 1"
+    ), got
     got = said({"type": "date_from_datetime_parsing", "loc": ("query", "date"), "input": "x"})
     assert got.startswith(
-        "日期 'x' 无效，请写成 YYYY-MM-DD（如 2026-11-20） date: 'x' is not a date: give it as"
+        "参数 date 的日期 'x' 无效，请写成 YYYY-MM-DD（如 2026-11-20） "
+        "date: 'x' is not a date: give it as"
     ), got
     got = said({"type": "datetime_parsing", "loc": ("body", "at"), "msg": "bad", "input": "y"})
-    assert got.startswith("时间 'y' 无效，请写成 YYYY-MM-DDTHH:MM:SS+08:00 at: bad"), got
+    assert got.startswith("字段 at 的时间 'y' 无效，请写成 YYYY-MM-DDTHH:MM:SS+08:00 at: bad"), got
     # a rule over several fields written Chinese first is shown as it is
     rule = "户数下限大于上限 min_households (6) is greater than max_households (5)"
     got = said({"type": "value_error", "loc": ("body",), "msg": f"Value error, {rule}"})
@@ -187,7 +192,9 @@ def test_validation_words_read_chinese_first() -> None:
             "input": 0,
         }
     )
-    assert got.startswith("数值过小，须不小于 1，收到 0 max_households: Input should"), got
+    assert got.startswith(
+        "字段 max_households 数值过小，须不小于 1，收到 0 max_households: Input should"
+    ), got
     got = said(
         {
             "type": "string_pattern_mismatch",
@@ -198,7 +205,84 @@ def test_validation_words_read_chinese_first() -> None:
         }
     )
     assert got == (
-        "格式不符，须为 6 到 12 位数字（收到 '11010x'） area: must be 6 to 12 digits, got '11010x'"
+        "参数 area 格式不符，须为 6 到 12 位数字（收到 '11010x'） "
+        "area: must be 6 to 12 digits, got '11010x'"
     ), got
-    # a type without a wording keeps the tag
-    assert said({"type": "url_type", "loc": ("body", "u"), "msg": "bad"}) == "输入有误 u: bad"
+    # a type without a wording: the generic words, after the field
+    got = said({"type": "url_type", "loc": ("body", "u"), "msg": "bad"})
+    assert got == "字段 u 输入有误 u: bad", got
+    # a missing query parameter is a 参数, not a 字段
+    missing = {"type": "missing", "loc": ("query", "area"), "msg": "Field required"}
+    assert said(missing) == "缺少参数 area: field required"
+
+
+def _refused(model: type, body: dict) -> str:
+    """The 422 text for ``body`` as pydantic itself reports ``model``'s errors (real error
+    dicts, union-member locs and all), with the body the request carried."""
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+
+    from api.errors import _validation_message
+
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        return _validation_message(RequestValidationError(errors, body=body))
+    raise AssertionError(f"{body} was taken")
+
+
+def test_a_union_field_is_named_once_without_pydantic_type_names() -> None:
+    """A duty's person and target are a registry id (text) or a database id (a number):
+    pydantic reports one error per member, under "target.constrained-str" and
+    "target.constrained-int"; a clerk read both, with those names (T37)."""
+    from api.routes.staffing import DutyRequest
+
+    duty = {"person": "X1", "target": 1, "role": "alley_steward", "valid_from": "2026-11-01"}
+    got = _refused(DutyRequest, {**duty, "target": 0})
+    assert got == (
+        "字段 target 数值过小，须不小于 1，收到 0 "
+        "target: Input should be greater than or equal to 1"
+    ), got
+    # of neither type: one error saying which it may be
+    got = _refused(DutyRequest, {**duty, "person": None})
+    assert got == (
+        "字段 person 须为文字或整数 person: Input should be a valid string or a valid integer"
+    ), got
+    got = _refused(DutyRequest, {**duty, "person": "", "target": 2.5})
+    assert got == (
+        "字段 person 文字过短，至少 1 个字符，收到 '' person: String should have at least 1 "
+        "character; 字段 target 须为整数，收到 2.5 target: Input should be a valid integer, "
+        "got a number with a fractional part"
+    ), got
+    for noise in ("constrained", ".str", ".int", "["):
+        assert noise not in got, got
+
+
+def test_member_names_go_but_a_field_of_that_name_stays() -> None:
+    """Every kind of union member pydantic names in a loc goes (a validator's
+    "function-after[…]", a "literal[…]", a model's class name), and only the errors of the
+    member the value came nearest to are shown (not Other's missing ``days`` for a body
+    shaped like a Span); a nested field that happens to be called ``date`` or ``int`` is
+    the user's and stays, present or missing."""
+    import datetime as dt
+    from typing import Annotated, Literal
+
+    from pydantic import AfterValidator, BaseModel
+
+    class Span(BaseModel):
+        date: dt.date
+        int: int
+
+    class Other(BaseModel):
+        days: int
+
+    class Body(BaseModel):
+        kind: Literal["a", "b"] | Annotated[int, AfterValidator(lambda v: v)]
+        span: Span | Other
+
+    got = _refused(Body, {"kind": "c", "span": {"date": "x"}})
+    assert "kind" in got and "span.date" in got and "span.int" in got, got
+    for noise in ("function-after", "literal", "Span", "Other", "span.days"):
+        assert noise not in got, got
+    assert "字段 span.date 的日期 'x' 无效" in got and "缺少字段 span.int: field" in got, got

@@ -51,3 +51,31 @@ def test_a_misspelt_field_is_a_422_naming_it(db, auth_headers):
         )
         assert r.status_code == 422, r.text
         assert "未知字段 valid_form" in r.json()["error"], r.text
+
+
+def test_a_422_names_the_field_in_its_chinese(db, auth_headers):
+    """The Chinese of a 422 names the body's field (字段) or the query's parameter (参数) it
+    is about: the name stood only between the Chinese and the English (T37); a union-typed
+    field (a duty's target: a registry id or a database id) is named once, without
+    pydantic's "target.constrained-str" / "target.constrained-int"."""
+    with TestClient(create_app(db), headers=auth_headers("admin")) as client:
+        r = client.get("/tracks", params={"limit": 0})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == (
+            "参数 limit 数值过小，须不小于 1，收到 '0' "
+            "limit: Input should be greater than or equal to 1"
+        ), r.text
+        duty = {"person": None, "target": 0, "role": "alley_steward", "valid_from": "2026-11-01"}
+        r = client.post("/assignments", json=duty)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == (
+            "字段 person 须为文字或整数 person: Input should be a valid string or a valid "
+            "integer; 字段 target 数值过小，须不小于 1，收到 0 target: Input should be greater "
+            "than or equal to 1"
+        ), r.text
+        r = client.get("/reports/hourly", params={"format": "pdf"})
+        assert r.status_code == 422, r.text
+        # the choices with one separator, Chinese first
+        assert r.json()["error"].startswith(
+            "参数 kind 取值无效，可选值：'daily'、'weekly'、'monthly'，收到 'hourly' kind: "
+        ), r.text
