@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from geo.errors import ConflictError, DbFailure, InputError, SetupError, db_failure
+from geo.library_words import database_zh
 from geo.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -374,11 +375,16 @@ def failure_line(failed: DbFailure, settings: Settings | None = None) -> str:
     with DATABASE_URL set, the hint says where to look; the embedded cluster refusing the
     login in cluster.json names the data folder and the fix (outside tester Z2, N6)."""
     text_ = f"database error ({failed.name}): {failed.line}"
-    zh = f"数据库错误（{failed.name}）：{failed.line}"
+    # the driver's words in Chinese, the host and port kept (T37 F13: "Connection refused"
+    # stood inside the Chinese)
+    said_zh = database_zh(failed.line, failed.kind)
+    zh = f"数据库错误（{failed.name}）" + (f"：{said_zh}" if said_zh else "")
     full = disk_full(failed.name + " " + failed.line, settings)
     if full:
+        # the server's log line stays in the English only (T37 F13)
+        full_zh = "" if full == _NO_SPACE else f"：日志 {_log_of(full)} 记录了磁盘已满"
         return (
-            f"磁盘已满：{full}（{zh}）；请清理数据库所在磁盘的空间 "
+            f"磁盘已满{full_zh}（{zh}）；请清理数据库所在磁盘的空间 "
             f"disk full: {full} ({text_}): free space on the database's disk"
         )
     if failed.kind == "conflict":
@@ -410,6 +416,13 @@ def failure_line(failed: DbFailure, settings: Settings | None = None) -> str:
 
 
 _CUT_OFF = "server closed the connection unexpectedly"
+_NO_SPACE = "No space left on device"
+_SAYS = " says: "
+
+
+def _log_of(full: str) -> str:
+    """The log file a :func:`disk_full` answer names ("…/postgres.log says: …")."""
+    return full.split(_SAYS, 1)[0]
 
 
 def disk_full(words: str, settings: Settings | None = None) -> str | None:
@@ -417,8 +430,8 @@ def disk_full(words: str, settings: Settings | None = None) -> str | None:
     last log lines do after a cut connection (the server PANICs and restarts on a full disk;
     its client only sees the connection closed); else None. WHY: a restore on a full disk
     read "无法连接数据库 … server closed the connection unexpectedly" (outside tester, item 2)."""
-    if "DiskFull" in words or "No space left on device" in words:
-        return "No space left on device"
+    if "DiskFull" in words or _NO_SPACE in words:
+        return _NO_SPACE
     if _CUT_OFF not in words:
         return None
     s = settings or get_settings()
@@ -431,8 +444,8 @@ def disk_full(words: str, settings: Settings | None = None) -> str | None:
             tail = fh.read().decode("utf-8", "replace").splitlines()[-30:]
     except OSError:
         return None
-    hit = next((ln for ln in reversed(tail) if "No space left on device" in ln), None)
-    return f"{log} says: {hit.strip()}" if hit else None
+    hit = next((ln for ln in reversed(tail) if _NO_SPACE in ln), None)
+    return f"{log}{_SAYS}{hit.strip()}" if hit else None
 
 
 class Client(NamedTuple):

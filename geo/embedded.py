@@ -38,6 +38,7 @@ from pathlib import Path
 
 from geo.db import Client, refuse_if_in_use, say
 from geo.errors import ConflictError, SetupError
+from geo.library_words import connection_zh
 from geo.settings import city_now
 
 DEBIAN_PACKAGES = "postgresql-15 postgresql-15-postgis-3"
@@ -103,10 +104,12 @@ def login_refused_message(data_dir: Path, why: str) -> str:
     """The one line for an embedded cluster that refuses the login in its cluster.json. WHY:
     a stale but valid cluster.json (an old copy, a cluster restored or replaced by hand, its
     port now another server's) ended in psycopg's bare "password authentication failed"
-    (outside tester Z2, N6)."""
+    (outside tester Z2, N6). The server's words in Chinese in the Chinese (T37 F13)."""
+    why_zh = connection_zh(why)
     return (
-        f"数据库拒绝登录：内置数据库拒绝了 {data_dir / _STATE_FILE} 中保存的登录（{why}），该文件"
-        f"与 {data_dir / 'pg'} 中的数据库集群不符。请检查 GRIDWARD_DATA_DIR 是否指向正确的文件夹；"
+        f"数据库拒绝登录：内置数据库拒绝了 {data_dir / _STATE_FILE} 中保存的登录（{why_zh}），"
+        f"该文件与 {data_dir / 'pg'} 中的数据库集群不符。"
+        "请检查 GRIDWARD_DATA_DIR 是否指向正确的文件夹；"
         "若正确，请运行 'gridward db start --adopt' 接管该集群（为它的 gridward 角色设置新密码），"
         "然后重启仍使用旧网址的程序 "
         f"the embedded database refused the login stored in "
@@ -913,8 +916,10 @@ class EmbeddedCluster:
                     return
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
+                    # psycopg's words in Chinese in the Chinese (T37 F13)
+                    exc_zh = connection_zh((str(exc).strip().splitlines() or [""])[0])
                     raise SetupError(
-                        f"数据库无法连接：内置 PostgreSQL 不接受连接（{exc}） "
+                        f"数据库无法连接：内置 PostgreSQL 不接受连接（{exc_zh}） "
                         f"embedded PostgreSQL did not accept connections: {exc}"
                     ) from None
                 time.sleep(0.2)

@@ -146,7 +146,10 @@ def test_a_full_disk_is_named_not_a_lost_connection(tmp_path: Path) -> None:
     here = Settings(data_dir=tmp_path, database_url=None)
     full = db_failure(psycopg.errors.DiskFull("could not extend file: No space left on device"))
     assert full is not None
-    assert failure_line(full, here).startswith("磁盘已满：No space left on device（")
+    # the driver's English only in the English part (T37 F13)
+    assert failure_line(full, here).startswith(
+        "磁盘已满（数据库错误（DiskFull）：磁盘上没有剩余空间）"
+    )
     assert "disk full: No space left on device (database error (DiskFull)" in failure_line(
         full, here
     )
@@ -161,3 +164,76 @@ def test_a_full_disk_is_named_not_a_lost_connection(tmp_path: Path) -> None:
     line = failure_line(cut, here)
     assert line.startswith("磁盘已满：") and "postgres.log" in line, line
     assert " disk full: " in line and "请清理数据库所在磁盘的空间" in line, line
+
+
+def test_a_failed_connection_reads_chinese_in_the_chinese(pg_url: str) -> None:
+    """T37 F13: psycopg's words ("Connection refused", "password authentication failed …")
+    stood inside the Chinese of the CLI's line. Now the Chinese says them in Chinese, the host,
+    port, user and database kept; the English part keeps the driver's words as they were."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from geo.db import failure_line
+    from geo.errors import db_failure
+    from geo.settings import Settings
+
+    url = make_url(pg_url).set(drivername="postgresql")
+    port = url.port
+    cases = {
+        "password": (url.set(password="not-it"), f"用户 {url.username} 密码验证失败"),
+        "database": (url.set(database="no_such_db"), "数据库 no_such_db 不存在"),
+    }
+    outside = Settings(database_url=pg_url)
+    for what, (bad, said_zh) in cases.items():
+        with pytest.raises(psycopg.OperationalError) as err:
+            psycopg.connect(bad.render_as_string(hide_password=False), connect_timeout=10)
+        failed = db_failure(err.value)
+        assert failed is not None
+        line = failure_line(failed, outside)
+        chinese, english = line.split(" database error (OperationalError): ", 1)
+        assert f"连接服务器 {url.host} 端口 {port} 失败：{said_zh}" in chinese, (what, line)
+        assert "failed" not in chinese and "FATAL" not in chinese, (what, line)
+        assert failed.line in line and english.startswith(failed.line), (what, line)
+
+
+def test_a_server_that_is_down_reads_chinese_first_in_the_cli() -> None:
+    """T37 F13: `gridward report daily` against a port nothing listens on said "… port 1
+    failed: Connection refused" inside the Chinese; now 连接被拒绝, the English unchanged."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_assign_cli import GRIDWARD, REPO
+
+    cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
+    res = subprocess.run(
+        [*cmd, "report", "daily"],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": "postgresql://nobody:x@127.0.0.1:1/none"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    (line,) = res.stderr.strip().splitlines()
+    assert res.returncode == 1, res.stderr
+    assert line.startswith(
+        "error: 无法连接数据库（数据库错误（OperationalError）：连接服务器 127.0.0.1 端口 1 失败："
+        "连接被拒绝）：服务器是否在运行？请检查 DATABASE_URL 中的主机和端口 "
+    ), line
+    chinese = line.split(" database error ", 1)[0]
+    assert "Connection refused" not in chinese and "failed" not in chinese, line
+    assert line.endswith(
+        " database error (OperationalError): connection failed: connection to server at "
+        '"127.0.0.1", port 1 failed: Connection refused (is the server running? check the '
+        "host and port in DATABASE_URL)"
+    ), line
+
+
+def test_a_refused_embedded_login_says_why_in_chinese(tmp_path: Path) -> None:
+    """T37 F13: the stale cluster.json line quoted "password authentication failed for user
+    …" inside its Chinese."""
+    why = 'password authentication failed for user "gridward"'
+    msg = embedded.login_refused_message(tmp_path, why)
+    chinese, english = msg.split(" the embedded database refused", 1)
+    assert "保存的登录（用户 gridward 密码验证失败）" in chinese, msg
+    assert "password" not in chinese and f"({why})" in english, msg

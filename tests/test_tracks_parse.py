@@ -831,3 +831,62 @@ def test_swapped_headers_are_named_with_their_values():
     assert said.startswith("经纬度似乎写反：纬度超出范围"), said
     assert "读作纬度的值（如 116.31）像是经度" in said and "（如 39.99）" in said, said
     assert "对调“经度”“纬度”两列的列名" in said and "swap the headers" in said, said
+
+
+def _said(data: bytes, name: str) -> str:
+    with pytest.raises(InputError) as err:
+        parse_track(data, name)
+    return err.value.message
+
+
+def test_the_libraries_words_are_chinese_in_the_chinese(shared_data):
+    """T37 F13: a truncated GPX read "文件不完整或不是有效的 XML（no element found: line 404,
+    column 8）", a time pandas cannot read "无法识别时间值（Unknown datetime string format …）":
+    the library's English inside the Chinese. Now the Chinese says it in Chinese, the line,
+    column and value kept; the English part is the library's words as before."""
+    cut = shared_data / "gpx_samples/derived_malformed/250808726_truncated_at_15000_bytes.gpx"
+    assert _said(cut.read_bytes(), cut.name) == (
+        "文件不完整或不是有效的 XML：第 404 行第 8 列处文件意外结束（可能被截断） "
+        "malformed or truncated XML: no element found: line 404, column 8"
+    )
+    assert _said(b"<gpx><trk></gpx>", "m.gpx") == (
+        "文件不完整或不是有效的 XML：第 1 行第 12 列处标签不匹配（结束标签与开始标签不对应） "
+        "malformed or truncated XML: mismatched tag: line 1, column 12"
+    )
+
+    def csv(time: str) -> bytes:
+        return (
+            "time,lon,lat\n2026-05-12 08:00:00,116.40,39.90\n"
+            f"{time},116.401,39.901\n2026-05-12 08:02:00,116.402,39.902\n"
+        ).encode()
+
+    hint = (
+        "：请用 ISO 8601 格式或 epoch 秒数 "
+        "time values not understood (use ISO 8601 or epoch seconds): "
+    )
+    assert _said(csv("soon"), "t.csv") == (
+        "无法识别时间值（soon 的日期时间格式无法识别）"
+        + hint
+        + "Unknown datetime string format, unable to parse: soon"
+    )
+    assert _said(csv("2026-13-12 08:00"), "t.csv") == (
+        "无法识别时间值（月份须在 1 到 12 之间：2026-13-12 08:00）"
+        + hint
+        + "month must be in 1..12: 2026-13-12 08:00"
+    )
+    feats = [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [116.4 + i / 1e3, 39.9]},
+         "properties": {"time": t}}
+        for i, t in enumerate(["2026-05-12 08:00:00", "2026-02-30 08:01:00"])
+    ]  # fmt: skip
+    doc = json.dumps({"type": "FeatureCollection", "features": feats}).encode()
+    assert _said(doc, "t.geojson").startswith(
+        "无法识别时间值（日超出该月的天数：2026-02-30 08:01:00）"
+    )
+    assert _said(b'{"type": "FeatureCollection", "features": [}', "j.geojson") == (
+        "文件不是有效的 JSON：第 1 行第 44 列处缺少值 "
+        "malformed JSON: Expecting value: line 1 column 44 (char 43)"
+    )
+    assert _said(b'time,lon,lat\n"2026-05-12 08:00:00,116.4,39.9\n', "q.csv").startswith(
+        "CSV 表格格式有误（第 0 行（从 0 起数）起的引号没有闭合，文件可能被截断） malformed CSV: "
+    )

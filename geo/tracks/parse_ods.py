@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 from xml.parsers import expat
 
 from geo.errors import InputError
+from geo.library_words import is_xml_error, xml_zh
 from geo.tracks import parse_table as _table
 from geo.tracks.parse_raw import Raw, short
 
@@ -179,8 +180,10 @@ def _read_sheet(
         raise
     except Exception as exc:  # a hostile zip raises anything (zlib, lzma, expat, zipfile)
         detail = short(exc)
+        # expat's words in Chinese (T37 F13); others (zlib, zipfile) as the library said
+        detail_zh = f"XML {xml_zh(detail)}" if is_xml_error(detail) else detail
         raise InputError(
-            f"{what} 文件损坏或不受支持（{detail}） broken or unsupported {what} file: {detail}"
+            f"{what} 文件损坏或不受支持（{detail_zh}） broken or unsupported {what} file: {detail}"
         ) from None
     return _table.sheet_raw(table, what, sheet.mac_1904)
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import InputError
+from geo.library_words import csv_zh
 from geo.tracks.parse_raw import Raw, short
 from geo.tracks.parse_time import (
     _TOD_RE,
@@ -207,7 +208,8 @@ def parse_csv(text: str) -> Raw:
         names = _unique([n.strip() or f"Unnamed: {i}" for i, n in enumerate(names)])
         df = _read_columns(stream, sep, names)
     except (pd.errors.ParserError, csv.Error) as exc:
-        raise InputError(f"CSV 表格格式有误（{exc}） malformed CSV: {exc}") from None
+        # the library's words in Chinese (T37 F13)
+        raise InputError(f"CSV 表格格式有误（{csv_zh(str(exc))}） malformed CSV: {exc}") from None
     except pd.errors.EmptyDataError:
         raise InputError(
             "CSV 文件没有数据行，没有定位点 CSV has no rows with values: no points"

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import InputError
+from geo.library_words import time_zh
 from geo.tracks.parse_raw import short as _short
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -163,7 +164,8 @@ def parse_times(
                 local = local.tz_localize(default_tz, ambiguous="NaT", nonexistent="shift_forward")
             out[where[~zoned]] = _naive_utc(local)
     except (ValueError, TypeError, OverflowError) as exc:
-        msg = msg_zh = _short(exc)
+        msg = _short(exc)
+        msg_zh = time_zh(msg)  # pandas' / dateutil's words in Chinese (T37 F13)
         if "tz" in msg or "zone" in msg:  # pandas' words on zones mean nothing to a user
             msg = f"mixed or unknown time zones, e.g. {text[0]!r}"
             msg_zh = f"时区混杂或无法识别，如 {text[0]!r}"
