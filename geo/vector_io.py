@@ -102,7 +102,10 @@ def _csv_to_frame(path: Path) -> tuple[gpd.GeoDataFrame, str | None]:
             f"{path.name}: no coordinate columns: expected lon/lat (or 经度/纬度) or a WKT "
             f"column; found {', '.join(map(str, cols))}"
         )
-    return gpd.GeoDataFrame(props, geometry=geom, crs=None), None
+    frame = gpd.GeoDataFrame(props, geometry=geom, crs=None)
+    if lon_col is not None and lat_col is not None:
+        frame.attrs["lonlat"] = (str(lon_col), str(lat_col))  # named if they look swapped
+    return frame, None
 
 
 def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
@@ -146,6 +149,9 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
             f"文件 {path.name} 的第 {first} 个要素没有几何图形 "
             f"{path.name}: feature {first} has no geometry"
         )
+    swapped = _swapped_axes(path.name, geoms, source, gdf.attrs.get("lonlat"))
+    if swapped is not None:
+        raise swapped
     out = geometries_to_wgs84(geoms, source)
     coords = shapely.get_coordinates(out)
     if not np.isfinite(coords).all():
@@ -161,6 +167,49 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
         )
     result = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name), geometry=out, crs=WGS84)
     return result
+
+
+def _swapped_axes(
+    name: str, geoms: np.ndarray, source: str, columns: tuple[str, str] | None = None
+) -> InputError | None:
+    """The refusal of a file in degrees whose coordinates are (lat, lon), not (lon, lat):
+    every point lies in China once swapped (as the track reader tells swapped columns), or
+    latitudes beyond ±90 are longitudes (every point valid once swapped); else None. WHY: an
+    areas file with its axes swapped was refused as "coordinates outside longitude/latitude
+    range after converting from EPSG:4326: is --crs right?", which sent the clerk to --crs
+    (outside tester T37, F15). ``columns``: a CSV's lon and lat columns, named in the remedy."""
+    if normalize_crs(source) not in (WGS84, "gcj02", "bd09"):
+        from pyproj import CRS
+
+        if not CRS.from_user_input(source).is_geographic:
+            return None  # metres: a swap is no longer told by the range
+    xy = shapely.get_coordinates(geoms)
+    if not len(xy) or not np.isfinite(xy).all():
+        return None  # said below, after converting
+    x, y = xy[:, 0], xy[:, 1]
+    if ((y > 73) & (y < 136) & (x > 3) & (x < 54)).all():
+        why_zh = "读作纬度的值都在 73–136 之间，像是中国的经度；对调后所有坐标都在中国境内"
+        why = "latitudes 73–136 look like longitudes in China: swapped, every point is in China"
+    elif ((np.abs(x) > 180) | (np.abs(y) > 90)).any() and (
+        (np.abs(y) <= 180) & (np.abs(x) <= 90)
+    ).all():
+        why_zh = "有纬度超出 ±90，对调后所有坐标都是有效的经纬度"
+        why = "latitudes beyond ±90: swapped, every point is a valid longitude/latitude"
+    else:
+        return None
+    lon, lat = f"{x[0]:.10g}", f"{y[0]:.10g}"
+    if columns is not None:  # a CSV's lon/lat columns
+        do_zh = f"请对调 {columns[0]} 与 {columns[1]} 两列的列名（若列名无误，则对调两列的值）"
+        do = f"swap the headers of columns {columns[0]} and {columns[1]} (or their values)"
+    else:
+        do_zh = "请对调每个坐标的经度与纬度（坐标应为经度在前、纬度在后）"
+        do = "swap them in every coordinate (longitude first, then latitude)"
+    return InputError(
+        f"文件 {name} 的经纬度疑似写反（如第 1 个坐标读作经度 {lon}、纬度 {lat}）：{why_zh}。"
+        f"{do_zh}后重新导入；未导入任何数据 "
+        f"{name}: longitude and latitude look swapped (e.g. the first point reads as lon {lon}, "
+        f"lat {lat}): {why}; {do} and import again; nothing was imported"
+    )
 
 
 DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".csv": "CSV"}

@@ -410,3 +410,67 @@ def test_a_building_listed_twice_or_of_a_million_households_is_refused(db, tmp_p
     assert fingerprint(db) == before
     frame.to_file(path, driver="GeoJSON")
     assert import_buildings(db, path)["buildings_written"] == 6
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg"])
+def test_an_areas_file_with_swapped_coordinates_is_called_swapped(db, pg_url, tmp_path, suffix):
+    """T37 F15: communities written (lat, lon) were refused as "从 EPSG:4326 换算后坐标超出
+    经纬度范围：--crs 是否写对了？", sending the clerk to --crs. Now the refusal says the
+    longitude and latitude look swapped, Chinese first, naming a point; nothing stored. The
+    file as it should be still imports."""
+    good = gpd.read_file(FIXTURES / "communities.geojson")
+    turned = good.copy()
+    turned["geometry"] = shapely.transform(good.geometry.values, lambda xy: xy[:, ::-1])
+    path = tmp_path / f"swapped{suffix}"
+    turned.to_file(path, driver="GPKG" if suffix == ".gpkg" else "GeoJSON")
+    x, y = shapely.get_coordinates(turned.geometry.values)[0]
+    before = fingerprint(db)
+    with pytest.raises(InputError) as err:
+        import_areas(db, path, level="community")
+    msg = err.value.message
+    assert msg.startswith(
+        f"文件 {path.name} 的经纬度疑似写反（如第 1 个坐标读作经度 {x:.10g}、纬度 {y:.10g}）："
+        "读作纬度的值都在 73–136 之间，像是中国的经度；对调后所有坐标都在中国境内。"
+        "请对调每个坐标的经度与纬度（坐标应为经度在前、纬度在后）后重新导入；未导入任何数据 "
+    ), msg
+    assert f"{path.name}: longitude and latitude look swapped" in msg, msg
+    assert "--crs" not in msg and "nothing was imported" in msg, msg
+    assert fingerprint(db) == before
+
+    # the CLI says the same, in one line, exit 2, and stores nothing
+    proc = run_cli(["import", "areas", str(path), "--level", "community"], pg_url)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+    assert proc.returncode == 2 and lines == [f"error: {msg}"], proc.stderr
+    assert fingerprint(db) == before
+    assert import_areas(db, FIXTURES / "communities.geojson", level="community")["areas_read"] == 4
+
+
+def test_swapped_coordinates_outside_china_and_in_a_table_are_named(tmp_path):
+    """T37 F15, the other cases: latitudes beyond ±90 that are valid longitudes once swapped
+    (not China) are called swapped too; a CSV's remedy names its two columns; metres of a
+    projected CRS are not judged so."""
+    from geo.vector_io import read_vector
+
+    box = shapely.box(37.0, -122.1, 37.1, -122.0)  # San Francisco written (lat, lon)
+    path = tmp_path / "sf.geojson"
+    gpd.GeoDataFrame({"code": ["1"]}, geometry=[box], crs=4326).to_file(path, driver="GeoJSON")
+    with pytest.raises(InputError) as err:
+        read_vector(path)
+    assert "的经纬度疑似写反" in err.value.message, err.value.message
+    assert "有纬度超出 ±90，对调后所有坐标都是有效的经纬度" in err.value.message
+    assert "latitudes beyond ±90: swapped, every point is a valid longitude/latitude" in (
+        err.value.message
+    )
+
+    table = tmp_path / "homes.csv"
+    table.write_text("code,经度,纬度\n1,39.99,116.31\n2,40.00,116.32\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_vector(table)
+    assert "请对调 经度 与 纬度 两列的列名（若列名无误，则对调两列的值）" in err.value.message
+    assert "swap the headers of columns 经度 and 纬度 (or their values)" in err.value.message
+
+    utm = tmp_path / "utm.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.box(440000, 4420000, 440100, 4420100)], crs=32650).to_file(
+        utm, driver="GeoJSON"
+    )
+    assert len(read_vector(utm)) == 1
