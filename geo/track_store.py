@@ -672,14 +672,57 @@ def walk_holder(
         {"x": center[0], "y": center[1], "r": CENTER_RADIUS_DEG, "span": span,
          "me": live_other_than},
     ).all()  # fmt: skip
-    if not near:
-        return None, False, None
-    stored = read_track_points(conn, [int(c.id) for c in near])
-    for cand in near:
+    found = _nudged_holder(conn, pts, near)
+    if found is None:
+        found = _part_holder(conn, pts, live, live_other_than)
+    return (found[0], True, found[1]) if found is not None else (None, False, None)
+
+
+def _nudged_holder(conn: Connection, pts: pd.DataFrame, rows: list) -> tuple | None:
+    """The first of ``rows`` (stored walks) whose fixes ``pts`` are, nudged; with its fixes."""
+    if not rows:
+        return None
+    stored = read_track_points(conn, [int(c.id) for c in rows])
+    for cand in rows:
         old = stored[stored["track_id"] == cand.id].drop(columns="track_id")
         if near_copy(pts, old):
-            return cand, True, old.reset_index(drop=True)
-    return None, False, None
+            return cand, old.reset_index(drop=True)
+    return None
+
+
+# the first or last fix of a stretch of a stored walk lies this close to the walk's own fix
+# at that time (degrees; about 2 m north-south, 1.5 m east-west at 40°N): an upper bound
+# only, near_copy then holds the whole stretch to NEAR_M
+_PART_END_DEG = 2e-5
+
+
+def _part_holder(
+    conn: Connection, pts: pd.DataFrame, live: str, live_other_than: int | None
+) -> tuple | None:
+    """The stored walk of which ``pts`` is a stretch at its own times, with its fixes; None.
+
+    WHY a second look: a stretch's mean fix can lie hundreds of metres from its walk's (a
+    walk re-sent with its last half cut was stored as a second track: outside re-tester
+    T37), so the look near the mean (:func:`walk_holder`) misses it. A stretch at its own
+    times starts and ends on two of its walk's fixes, at their times: the walks whose span
+    holds the stretch's (the span index) with a fix there at that time (the fixes' key,
+    one day's partition) are all it can be, mostly none or one."""
+    t0, t1 = pts["time"].min(), pts["time"].max()
+    first, last = pts.loc[pts["time"].idxmin()], pts.loc[pts["time"].idxmax()]
+    rows = conn.execute(
+        text(
+            f"SELECT {_WALK_COLUMNS} WHERE t.fixes_center IS NOT NULL {live}"
+            "AND tstzrange(t.started_at, t.ended_at, '[]') @> tstzrange(:t0, :t1, '[]') "
+            "AND EXISTS (SELECT 1 FROM track_points q WHERE q.track_id = t.id AND ("
+            "(q.t = :t0 AND ST_DWithin(q.geom, ST_SetSRID(ST_MakePoint(:x0, :y0), 4326), :d)) "
+            "OR (q.t = :t1 AND ST_DWithin(q.geom, ST_SetSRID(ST_MakePoint(:x1, :y1), 4326), :d))"
+            ")) ORDER BY t.id LIMIT 5"
+        ),
+        {"t0": t0.to_pydatetime(), "t1": t1.to_pydatetime(), "d": _PART_END_DEG,
+         "x0": float(first["lon"]), "y0": float(first["lat"]),
+         "x1": float(last["lon"]), "y1": float(last["lat"]), "me": live_other_than},
+    ).all()  # fmt: skip
+    return _nudged_holder(conn, pts, rows)
 
 
 def _copy_refusal(row: Any, near: bool = False, part: bool = False) -> ConflictError:

@@ -232,9 +232,11 @@ def test_upload_rules(demo, auth_headers):
         assert r.status_code == 403
         r = client.post("/tracks", content=b"x,y", headers={**steward, "content-type": "image/png"})
         assert r.status_code == 415 and "content type" in r.json()["error"]
-        # a form with ?person_id= in the URL: the walk is that person's (it was nobody's)
+        # a form with ?person_id= in the URL: the walk is that person's (it was nobody's);
+        # another walk (a stretch of a.csv at its own times is a part of it, refused)
+        other, _ = simulate_patrol(net, np.random.default_rng(2), SimParams(length_m=300))
         r = client.post(
-            "/tracks?person_id=1", files=[("file", ("c.csv", _csv(pts.iloc[:60])))], headers=admin
+            "/tracks?person_id=1", files=[("file", ("c.csv", _csv(other)))], headers=admin
         )
         assert r.status_code == 201, r.text
         with demo.connect() as conn:
