@@ -173,9 +173,12 @@ def status() -> None:
             if _external()
             else ("start it with 'gridward db start'", "请用 'gridward db start' 启动")
         )
+        from geo.library_words import connection_zh
+
         said = str(exc).splitlines()[0].strip()
         typer.echo(
-            f"无法连接（{where_zh}）：{said}；{hint_zh}。 unreachable ({where}): {said}: {hint}"
+            f"无法连接（{where_zh}）：{connection_zh(said)}；{hint_zh}。 "
+            f"unreachable ({where}): {said}: {hint}"
         )
         raise typer.Exit(1) from None
     finally:

@@ -237,3 +237,29 @@ def test_a_refused_embedded_login_says_why_in_chinese(tmp_path: Path) -> None:
     chinese, english = msg.split(" the embedded database refused", 1)
     assert "保存的登录（用户 gridward 密码验证失败）" in chinese, msg
     assert "password" not in chinese and f"({why})" in english, msg
+
+
+def test_db_status_of_a_server_not_running_says_why_in_chinese() -> None:
+    """`gridward db status` of an unreachable DATABASE_URL quoted libpq's "Connection refused"
+    inside its Chinese (T37 F13, the status line)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_assign_cli import GRIDWARD, REPO
+
+    cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
+    res = subprocess.run(
+        [*cmd, "db", "status"],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": "postgresql://nobody:x@127.0.0.1:1/none"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 1, res.stdout + res.stderr
+    (line,) = res.stdout.strip().splitlines()
+    chinese, english = line.split("。 unreachable (", 1)
+    assert "连接服务器 127.0.0.1 端口 1 失败：连接被拒绝" in chinese, line
+    assert "Connection refused" not in chinese and "failed" not in chinese, line
+    assert "Connection refused" in english, line
