@@ -65,6 +65,9 @@ def read_track_file(path: Path, max_bytes: int) -> bytes:
 _WHAT_ZH = {"file": "文件", "network file": "路网文件"}
 
 EDGE_ID = "edge_id"
+# what a wrong datum makes wrong where nothing is credited (geo.tracks.datum.DatumHint.message)
+MATCHED = ("匹配出的街巷", "the alleys matched")
+TO_CREDIT = ("上传后记入的街巷", "the alleys an upload would credit")
 MAX_MB = 1024 * 1024  # 1 TB: beyond any track file; inf (or 1e400) would overflow the byte count
 
 
@@ -337,7 +340,7 @@ def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str) -> bool:
     hint = _datum_hint(net, points, crs)
     if hint is not None:
         # its remedy once, as this command takes it (T37 F14: crs=… too, the API's)
-        typer.echo(f"warning: {hint.message(hint.cli_remedy('match'))}", err=True)
+        typer.echo(f"warning: {hint.message(hint.cli_remedy('match'), MATCHED)}", err=True)
     return hint is not None
 
 
@@ -392,7 +395,7 @@ def check(
             hint = _datum_hint(net, p.points, crs)
             if hint is not None:
                 # its remedy once, as the command line takes it (T37 F14)
-                notes.append(f"warning: {hint.message(hint.cli_remedy('check'))}")
+                notes.append(f"warning: {hint.message(hint.cli_remedy('check'), TO_CREDIT)}")
             if rep.points_out == 0:  # stored as upload would, but nothing in it to match
                 notes.append(f"warning: {why_nothing_matched(rep, clean, MatchParams())}")
             # Chinese first, then the status word and the file, the details in Chinese, the

@@ -158,6 +158,17 @@ def test_each_interface_names_its_own_remedy_once() -> None:
     check = hint.message(hint.cli_remedy("check"))
     assert "检查和上传时请加 --crs gcj02 the fixes" in check
     assert check.endswith("check and upload it with --crs gcj02") and "crs=" not in check
+    # where nothing is credited, the line says what is wrong there (match: the alleys
+    # matched; check: those an upload would credit), not "the alleys credited"
+    from api.cli_tracks import MATCHED, TO_CREDIT
+
+    matched = hint.message(hint.cli_remedy("match"), MATCHED)
+    assert "为 4 米；匹配出的街巷多半不是您走过的：请用 --crs gcj02 重新匹配" in matched
+    assert "; the alleys matched are most likely not the ones walked: match it" in matched
+    checked = hint.message(hint.cli_remedy("check"), TO_CREDIT)
+    assert "；上传后记入的街巷多半不是您走过的：检查和上传时请加" in checked
+    assert "the alleys an upload would credit are most likely not" in checked
+    assert "记入的街巷" in api and "the alleys credited are" in api
     kept = hint.as_dict()  # what the API answers and a track's match keeps
     assert kept == {
         "crs": "gcj02",

@@ -75,7 +75,9 @@ class DatumHint:
         """The ``crs`` value to upload with."""
         return "wgs84" if self.crs == WGS84 else self.crs
 
-    def message(self, remedy: tuple[str, str] | None = None) -> str:
+    def message(
+        self, remedy: tuple[str, str] | None = None, outcome: tuple[str, str] | None = None
+    ) -> str:
         """The hint, Chinese first, ending in what to do: ``remedy`` (Chinese, English), as
         the interface that shows it says it; by default the API's and the web form's
         ``crs=…`` (see :meth:`cli_remedy`). WHY one remedy per interface: a CLI user was told
@@ -83,7 +85,9 @@ class DatumHint:
         remedies in one line (T37 F14).
 
         WHY it names the wrong credit: a track in the wrong datum still "matches", so a
-        steward who sees alleys credited would not otherwise think anything is amiss."""
+        steward who sees alleys credited would not otherwise think anything is amiss.
+        ``outcome`` (Chinese, English) names what is wrong where nothing is credited: the
+        alleys ``gridward match`` matched, or those ``tracks check`` would credit."""
         mine, other = DATUMS[self.declared], DATUMS[self.crs]
         todo_zh, todo = remedy or (
             f"请用 crs={self.name} 重新上传",
@@ -92,12 +96,13 @@ class DatumHint:
         # the distances as as_dict keeps them (0.1 m): a message made again from the stored
         # dict (from_dict) says the same metres
         near, far = round(self.declared_m, 1), round(self.other_m, 1)
+        what_zh, what = outcome or ("本次记入的街巷", "the alleys credited")
         return (
             f"坐标像是 {other}，不是 {mine}：按所选坐标系，定位点离街巷平均 "
-            f"{near:.0f} 米，按 {self.name} 为 {far:.0f} 米；本次记入的街巷"
+            f"{near:.0f} 米，按 {self.name} 为 {far:.0f} 米；{what_zh}"
             f"多半不是您走过的：{todo_zh} the fixes look like {other}, not "
             f"{mine}: {near:.0f} m from the streets on average as declared, "
-            f"{far:.0f} m as {self.name}; the alleys credited are most likely not the "
+            f"{far:.0f} m as {self.name}; {what} are most likely not the "
             f"ones walked: {todo}"
         )
 
