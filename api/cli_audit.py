@@ -13,7 +13,12 @@ DETAIL_CHARS = 160  # a staffing commit's detail runs to kilobytes: one line sta
 
 def audit(
     since: str = typer.Option(None, "--since", help="from this local day on (YYYY-MM-DD)"),
-    actor: str = typer.Option(None, "--actor", help="only this account (or 'cli')"),
+    actor: str = typer.Option(
+        None,
+        "--actor",
+        help="only this account; 'cli' finds every command-line entry (cli, and cli:USER "
+        "since the OS user is named), 'cli:root' those of one OS user",
+    ),
     action: str = typer.Option(
         None,
         "--action",
@@ -26,7 +31,7 @@ def audit(
     import datetime as dt
     from zoneinfo import ZoneInfo
 
-    from geo.audit import search
+    from geo.audit import search, target_labels
     from geo.db import get_engine
     from geo.errors import InputError
     from geo.settings import get_settings
@@ -45,9 +50,10 @@ def audit(
         rows = search(conn, start, actor, action, limit)
         if not rows:
             _unknown_filter(conn, actor, action)
+        targets = target_labels(conn, rows)  # a grid's code, not its database id (T38 L13)
     typer.echo(f"编号 id\t时间 at ({tz.key})\t操作者 actor\t操作 action\t对象 target\t详情 detail")
     for r in rows:
-        target = f"{r['target_type']} {r['target_id'] or ''}".strip() if r["target_type"] else "-"
+        target = targets[r["id"]]
         detail = json.dumps(r["detail"], ensure_ascii=False, separators=(",", ":"), default=str)
         if len(detail) > DETAIL_CHARS:
             detail = detail[: DETAIL_CHARS - 1] + "…"

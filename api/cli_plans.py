@@ -1,10 +1,15 @@
-"""``gridward plans``: show, commit or discard a draft grid plan (database mode)."""
+"""``gridward plans``: list plans, show, commit or discard a draft, a community's grid
+versions and a revert to one of them (database mode)."""
 
 from __future__ import annotations
 
 import typer
 
-plans_app = typer.Typer(help="Grid plans 网格方案: show, commit, discard.", no_args_is_help=True)
+plans_app = typer.Typer(
+    help="网格方案：列出、查看、提交、放弃、历史版本、恢复旧版 "
+    "Grid plans: list, show, commit, discard, history, revert.",
+    no_args_is_help=True,
+)
 
 # a plan's status and a grid's flag (its part before ":") in the planners' words
 _FLAG_ZH = {
@@ -123,6 +128,158 @@ def discard(plan_id: int = typer.Argument(..., help="plan id")) -> None:
 
     discard_plan(get_engine(), plan_id, actor="cli")
     typer.echo(f"方案 {plan_id} 已放弃 discarded plan {plan_id}")
+
+
+def _when(iso: str | None) -> str:
+    """``2026-11-25T10:03:00+08:00`` → ``2026-11-25 10:03`` (the city's time), ``-`` for none."""
+    return iso[:16].replace("T", " ") if iso else "-"
+
+
+def _echo_json(data: object) -> None:
+    import json
+
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@plans_app.command("list")
+def list_(
+    community: str = typer.Option(None, "--community", help="社区编码 only this community"),
+    status: str = typer.Option(
+        None, "--status", help="只列此状态 only this status: draft, committed, discarded"
+    ),
+    limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="最新 N 个 newest N"),
+    as_json: bool = typer.Option(False, "--json", help="JSON 输出 print JSON"),
+) -> None:
+    """列出网格方案（最新在前） List grid plans, newest first: who made them, when, grids."""
+    from geo.db import get_engine
+    from geo.plan_history import SOURCE_ZH, list_plans
+    from geo.plans import STATUS_ZH
+    from geo.settings import get_settings
+
+    plans = list_plans(get_engine(), community, status, limit)
+    if as_json:
+        _echo_json(plans)
+        return
+    tz = get_settings().timezone
+    typer.echo(
+        f"方案 plan\t社区 community\t状态 status\t来源 source\t创建者 by\t创建于 created ({tz})\t"
+        "提交者 committed by\t提交于 committed\t版本 version\t网格 grids\t每格户数 households"
+    )
+    for p in plans:
+        st = p["status"]
+        shown = f"{STATUS_ZH.get(st, st)} {st}"
+        if p["stale"]:
+            shown = f"{STATUS_ZH[st]}（已过时） {st} (stale)"
+        version = "-"
+        if p["version"] is not None:
+            version = f"{p['version']}（现行 current）" if p["current"] else str(p["version"])
+        src = p["source"]
+        hh = "-"
+        if p["grids"]:
+            hh = f"{p['households_min']}–{p['households_max']}"
+        typer.echo(
+            f"{p['plan_id']}\t{p['community']} {p['community_name'] or ''}".rstrip()
+            + f"\t{shown}\t{SOURCE_ZH.get(src, src)} {src}\t{p['created_by'] or '-'}\t"
+            f"{_when(p['created_at'])}\t{p['committed_by'] or '-'}\t{_when(p['committed_at'])}\t"
+            f"{version}\t{p['grids']}\t{hh}"
+        )
+    if not plans:
+        typer.echo("没有符合条件的方案 no plans match", err=True)
+
+
+@plans_app.command("history")
+def history(
+    community: str = typer.Argument(..., help="社区编码 community code"),
+    as_json: bool = typer.Option(False, "--json", help="JSON 输出 print JSON"),
+) -> None:
+    """社区的网格历史版本（最新在前） A community's committed grid versions, newest first."""
+    from geo.db import get_engine
+    from geo.plan_history import grid_versions
+    from geo.settings import get_settings
+
+    out = grid_versions(get_engine(), community)
+    if as_json:
+        _echo_json(out)
+        return
+    tz = get_settings().timezone
+    typer.echo(
+        f"版本 version\t方案 plan\t提交于 committed ({tz})\t提交者 by\t网格 grids\t"
+        "户数 households\t状态 state"
+    )
+    for v in out["versions"]:
+        state = "现行 current" if v["current"] else f"已替换 replaced {_when(v['replaced_at'])}"
+        typer.echo(
+            f"{v['version']}\t{v['plan_id'] if v['plan_id'] is not None else '-'}\t"
+            f"{_when(v['committed_at'])}\t{v['committed_by'] or '-'}\t{v['grids']}\t"
+            f"{v['households']}\t{state}"
+        )
+    if not out["versions"]:
+        typer.echo(
+            f"社区 {community} 尚无已提交的网格版本 community {community} has no committed "
+            "grid version yet",
+            err=True,
+        )
+
+
+@plans_app.command("revert")
+def revert(
+    community: str = typer.Argument(..., help="社区编码 community code"),
+    version: int = typer.Option(..., "--version", min=1, help="恢复到第 N 版 the version"),
+    min_households: int = typer.Option(
+        None, "--min-households", help="户数下限（默认取该版方案的） default: that version's"
+    ),
+    max_households: int = typer.Option(
+        None, "--max-households", help="户数上限（默认取该版方案的） default: that version's"
+    ),
+) -> None:
+    """按旧版网格生成新草案 A new draft from an earlier grid version (review, then commit)."""
+    from geo.db import get_engine
+    from geo.plan_history import revert_plan
+
+    out = revert_plan(get_engine(), community, version, "cli", min_households, max_households)
+    pid, n = out["plan_id"], len(out["grids"])
+    lo, hi = out["bounds"]
+    typer.echo(
+        f"已按社区 {community} 第 {version} 版网格生成草案 {pid}（{n} 个网格，户数 {lo}–{hi}）："
+        f"请用 gridward plans show {pid} 或在 /maps/editor?community={community}&plan={pid} "
+        f"查看，确认后用 gridward plans commit {pid} 提交 "
+        f"made draft plan {pid} from grid version {version} of community {community} "
+        f"({n} grids, households {lo}–{hi}): review it with gridward plans show {pid} or in "
+        f"the grid editor at /maps/editor?community={community}&plan={pid}, then commit it "
+        f"(gridward plans commit {pid})"
+    )
+    for b in out["buildings_added"]:
+        if b["how"] == "inside":
+            typer.echo(
+                f"  新增楼栋 {b['building']} → {b['grid']}（位于该网格内） "
+                f"building {b['building']} added since → {b['grid']} (lies in it)"
+            )
+        else:
+            typer.echo(
+                f"  新增楼栋 {b['building']} → {b['grid']}（不在该版任何网格内，归入最近的网格，"
+                f"请核对） building {b['building']} added since → {b['grid']} (in no grid of "
+                "that version: put in the nearest, check it)"
+            )
+    if out["buildings_gone"]:
+        gone = ", ".join(map(str, out["buildings_gone"][:20]))
+        more = " …" if len(out["buildings_gone"]) > 20 else ""
+        typer.echo(
+            f"  已不存在的楼栋 {len(out['buildings_gone'])} 栋（{gone}{more}），不在草案中 "
+            f"{len(out['buildings_gone'])} building(s) gone since, left out: {gone}{more}"
+        )
+    if out["grids_dropped"]:
+        dropped = ", ".join(out["grids_dropped"])
+        typer.echo(
+            f"  网格 {dropped} 已无楼栋，未列入草案 grid(s) with no building left, "
+            f"dropped: {dropped}"
+        )
+    flagged = [g for g in out["grids"] if g["flags"]]
+    for g in flagged:
+        flags = ", ".join(g["flags"])
+        typer.echo(
+            f"  {g['code']}  {g['households']} 户（{_flags_zh(g['flags'])}）  "
+            f"{g['households']} households  {flags}"
+        )
 
 
 def register(app: typer.Typer) -> None:

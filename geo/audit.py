@@ -7,9 +7,12 @@ the change's transaction: either both are stored or neither is.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import os
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select
+from sqlalchemy import Connection, func, insert, or_, select, text
 
 from geo.models import AuditEntry
 
@@ -25,6 +28,29 @@ SIGNIN_UNLOCK = "signin.unlock"  # gridward users unlock: a name ("*" every addr
 ANNOUNCED = (DB_RESTORE, SIGNIN_FAILED, SIGNIN_LOCKED, SIGNIN_OK, SIGNIN_UNLOCK)
 
 
+#: the actor every command typed in the shell passes (``actor="cli"``); stored as
+#: ``cli:<OS user>`` (:func:`actor_name`)
+CLI = "cli"
+
+
+def shell_actor() -> str:
+    """``cli:<OS user>``: who ran a gridward command, as ``db.restore`` has always named
+    them (the user's name, or the uid where it has none, e.g. in a container)."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        who = str(os.getuid())
+    return f"{CLI}:{who}"
+
+
+def actor_name(actor: str | None) -> str | None:
+    """The actor as stored: the command line's ``cli`` names the OS user (``cli:root``),
+    an account's username is kept as it is. WHY one place: every CLI command passes
+    ``"cli"``, so the log could not tell which shell user changed what (T38 M4); an
+    account cannot be named ``cli:…`` (a username has no colon)."""
+    return shell_actor() if actor == CLI else actor
+
+
 def record(
     conn: Connection,
     actor: str | None,
@@ -36,10 +62,11 @@ def record(
     """Append one entry (e.g. ``record(conn, "alice", "grid.update", "grid", 42, {...})``).
 
     ``detail`` must be JSON-serialisable; never put passwords, tokens or phone numbers in it.
-    Returns the entry id.
+    Returns the entry id. An ``actor`` of ``"cli"`` is stored as ``cli:<OS user>``
+    (:func:`actor_name`).
     """
     values = {
-        "actor": actor,
+        "actor": actor_name(actor),
         "action": action,
         "target_type": target_type,
         "target_id": None if target_id is None else str(target_id),
@@ -70,11 +97,14 @@ def search(
     """Entries newest first, at most ``limit``: from ``since`` on, by ``actor``, of ``action``
     (``track`` also finds ``track.upload``, ``track.withdraw`` …; in any case: ``User.Update``
     finds ``user.update``). WHY: an admin had no way to read the log short of SQL
-    (``gridward audit``)."""
+    (``gridward audit``). ``actor`` ``cli`` finds every command-line entry, the older ``cli``
+    and the ``cli:<OS user>`` written since (T38 M4); ``cli:root`` finds that user's."""
     q = select(_audit).order_by(_audit.c.id.desc()).limit(limit)
     if since is not None:
         q = q.where(_audit.c.at >= since)
-    if actor is not None:
+    if actor == CLI:
+        q = q.where(or_(_audit.c.actor == CLI, _audit.c.actor.like(CLI + ":%")))
+    elif actor is not None:
         q = q.where(_audit.c.actor == actor)
     if action is not None:
         wanted = action.lower()
@@ -91,3 +121,54 @@ def distinct(conn: Connection, column: str) -> list[str]:
     col = _audit.c[column]
     q = select(col).where(col.is_not(None)).distinct().order_by(col)
     return list(conn.execute(q).scalars())
+
+
+# target types whose id is a database id with a name people use: (table, SQL of the name)
+_NAMED = {
+    "grid": "SELECT id, code AS label FROM grids WHERE id = ANY(:ids)",
+    "street": "SELECT id, coalesce(name, key) AS label FROM streets WHERE id = ANY(:ids)",
+    "alley": "SELECT id, coalesce(name, key) AS label FROM streets WHERE id = ANY(:ids)",
+    "user": "SELECT id, username AS label FROM users WHERE id = ANY(:ids)",
+    "person": "SELECT id, name, external_id FROM people WHERE id = ANY(:ids)",
+}
+
+
+def target_labels(conn: Connection, rows: Iterable[dict[str, Any]]) -> dict[int, str]:
+    """Each entry's target as people name it, by entry id: ``grid 110108015001001（系统编号
+    id:1387）``, ``person 王超（人员编号 DEMO0032，系统编号 id:32）``, ``user planner1（系统
+    编号 id:3）``, an area's code with its name; other targets (plans, tracks: their ids are
+    their names) and a target that no longer exists as before (``grid 1387``). WHY: the
+    target read ``grid 1387``, a database id no planner knows (T38 L13). One query per kind."""
+    from geo.errors import person_zh
+
+    rows = list(rows)
+    wanted: dict[str, set[int]] = {}
+    areas: set[str] = set()
+    for r in rows:
+        kind, tid = r["target_type"], r["target_id"]
+        if kind in _NAMED and tid and str(tid).isdigit() and len(str(tid)) <= 9:
+            wanted.setdefault(kind, set()).add(int(tid))
+        elif kind == "area" and tid:
+            areas.add(str(tid))
+    names: dict[tuple[str, str], str] = {}
+    for kind, ids in wanted.items():
+        for n in conn.execute(text(_NAMED[kind]), {"ids": sorted(ids)}).mappings():
+            shown = (
+                person_zh(n["name"], n["external_id"], n["id"])
+                if kind == "person"
+                else f"{n['label']}（系统编号 id:{n['id']}）"
+            )
+            names[(kind, str(n["id"]))] = shown
+    if areas:
+        q = text("SELECT code, name FROM areas WHERE code = ANY(:c)")
+        for code, name in conn.execute(q, {"c": sorted(areas)}).all():
+            names[("area", code)] = f"{code} {name}" if name else code
+    out = {}
+    for r in rows:
+        kind, tid = r["target_type"], r["target_id"]
+        if not kind:
+            out[r["id"]] = "-"
+            continue
+        shown = names.get((kind, str(tid)), tid or "")
+        out[r["id"]] = f"{kind} {shown}".strip()
+    return out

@@ -17,6 +17,7 @@ import shapely
 import shapely.geometry
 from sqlalchemy import Connection, Engine, text
 
+from geo import audit
 from geo.errors import ConflictError, InputError
 
 
@@ -106,13 +107,18 @@ def save_draft(
     grids: list[DraftGrid],
     created_by: str | None = None,
     base_version: int | None = None,
+    source: str = "editor",
+    origin: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Store the plan as a draft; returns ``{"plan_id", "summary", "grids": [...]}``.
 
     Every building of the community must be in a grid (a plan that drops one would leave it
     in no grid once committed). ``base_version``: the grid version the editor page was opened
     on; a draft saved from a page opened before someone else's commit is refused (409), as
-    that page would silently undo the other planner's edit."""
+    that page would silently undo the other planner's edit. ``source``: what made it (the
+    summary's ``source``: ``editor``, ``revert``); ``origin``: kept in its params and in its
+    audit entry (a revert's version and plan). The draft is audited as ``plan.create`` by
+    ``created_by``, as the engine's drafts are (T38 M4: the editor's were not)."""
     from geo.partition.given import atoms, grid_areas
     from geo.plans import current_version, fingerprint, load_inputs
 
@@ -164,7 +170,7 @@ def save_draft(
             )
         sizes = [g["households"] for g in out_grids]
         summary = {
-            "source": "editor",
+            "source": source,
             "grids": len(out_grids),
             "households": sum(sizes),
             "within_bounds": sum(min_households <= h <= max_households for h in sizes),
@@ -175,6 +181,8 @@ def save_draft(
             "min_households": min_households,
             "max_households": max_households,
             "locked": [g["code"] for g, d in zip(out_grids, grids, strict=True) if d.locked],
+            **({"source": source} if source != "editor" else {}),
+            **(origin or {}),
         }
         plan_id = conn.execute(
             text(
@@ -190,9 +198,13 @@ def save_draft(
                 "pa": json.dumps(params),
                 "s": json.dumps(summary, ensure_ascii=False),
                 "f": json.dumps({"type": "FeatureCollection", "features": features}),
-                "by": created_by,
+                "by": audit.actor_name(created_by),
             },
         ).scalar_one()
+        detail = {"community": community, "source": source, "grids": len(out_grids)}
+        audit.record(
+            conn, created_by, "plan.create", "grid_plan", plan_id, {**detail, **(origin or {})}
+        )
     return {"plan_id": int(plan_id), "summary": summary, "grids": out_grids}
 
 

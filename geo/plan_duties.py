@@ -134,8 +134,9 @@ def carry_duties(
     """Carry the grid duties of retired level-1 grids ``old_ids`` to their successors among
     the grids of ``version`` (rules in the module docstring). Returns ``{"carried",
     "ended", "removed"}`` (lists of duties: person, role, old grid code, dates; carried ones
-    with ``to_grid`` and ``new_duty``, ended ones with ``last_day``) and ``successors``
-    (old code → new code)."""
+    with ``to_grid``, ``new_duty`` and its ``valid_from`` / ``valid_to``, and the old duty's
+    ``old_valid_from`` and ``old_last_day`` (None when the duty itself moved, never in
+    force); ended ones with ``last_day``) and ``successors`` (old code → new code)."""
     out: dict[str, Any] = {"carried": [], "ended": [], "removed": [], "successors": {}}
     if not old_ids:
         return out
@@ -164,8 +165,20 @@ def carry_duties(
         rec = _record(r)
         if s is not None and not _clashes(held.get(s.new_id, []), r, start):
             held.setdefault(s.new_id, []).append((r.person_id, r.role, start, r.valid_to))
+            new_duty = _move(conn, r, s.new_id, today, actor)
+            # WHY: valid_from is the new duty's start, next to new_duty (it read the old
+            # duty's, days before the new one began: T38 L8); the old duty's days are
+            # old_valid_from and old_last_day (None: never in force, the duty itself moved)
+            moved = new_duty == int(r.id)
             out["carried"].append(
-                dict(rec, to_grid=codes[s.new_id], new_duty=_move(conn, r, s.new_id, today, actor))
+                dict(
+                    rec,
+                    to_grid=codes[s.new_id],
+                    new_duty=new_duty,
+                    valid_from=start.isoformat(),
+                    old_valid_from=rec["valid_from"],
+                    old_last_day=None if moved else yesterday.isoformat(),
+                )
             )
         elif r.valid_from < today:
             conn.execute(

@@ -91,6 +91,28 @@ def require_community(conn: Connection, code: str) -> None:
         raise InputError(exc.message) from None
 
 
+def require_buildings(conn: Connection, code: str) -> None:
+    """InputError (422; exit 2) when community ``code`` has no buildings: nothing to
+    partition. WHY up front: POST /plans accepted it (202) and its job failed, while the CLI
+    refused it at once (T38 L14); both now say this one message before any work."""
+    n = conn.execute(
+        text(
+            "SELECT count(*) FROM buildings b JOIN areas a ON a.id = b.community_id "
+            "WHERE a.code = :c"
+        ),
+        {"c": code},
+    ).scalar_one()
+    if not n:
+        raise _no_buildings(code)
+
+
+def _no_buildings(code: str) -> InputError:
+    return InputError(
+        f"社区 {code} 没有楼栋，请先导入楼栋 community {code} has no buildings: "
+        "import buildings first"
+    )
+
+
 def current_version(conn: Connection, area_id: int) -> int:
     """The community's grid version: 0 before the first commit."""
     return int(
@@ -276,10 +298,7 @@ def create_plan(
         base_version = current_version(conn, area.id)
         fp = fingerprint(conn, area.id)
     if buildings.empty:
-        raise InputError(
-            f"社区 {community} 没有楼栋，请先导入楼栋 "
-            f"community {community} has no buildings: import buildings first"
-        )
+        raise _no_buildings(community)
     params = PartitionParams(
         min_households=int(min_households),
         max_households=int(max_households),
@@ -325,11 +344,16 @@ def create_plan(
                 "f": json.dumps(features),
                 "v": base_version,
                 "fp": fp,
-                "by": created_by,
+                "by": audit.actor_name(created_by),
             },
         ).scalar_one()
         audit.record(
-            conn, created_by, "plan.create", "grid_plan", plan_id, {"community": community}
+            conn,
+            created_by,
+            "plan.create",
+            "grid_plan",
+            plan_id,
+            {"community": community, "source": "partition", "grids": len(features["features"])},
         )
     report(1.0, "完成 done")
     return int(plan_id)

@@ -72,6 +72,9 @@ RULES: dict[tuple[str, str], Case] = {
     ("GET", "/plans/{plan_id}"): Case(PLANNERS_IN_AREA, path="/plans/{plan_in_area}"),
     ("POST", "/plans"): Case(PLANNERS),  # the area is in the body: require_area in the route
     ("POST", "/plans/rebalance"): Case(PLANNERS),  # likewise
+    ("POST", "/plans/revert"): Case(PLANNERS),  # likewise
+    ("GET", "/plans"): Case(PLANNERS),  # a planner sees the plans of their areas only
+    ("GET", "/plans/history"): Case(PLANNERS_IN_AREA, query={"community": "110108020001"}),
     ("POST", "/plans/{plan_id}/commit"): Case(
         PLANNERS_IN_AREA, path="/plans/{plan_in_area}/commit"
     ),

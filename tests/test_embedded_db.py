@@ -671,7 +671,9 @@ def test_restore_onto_a_new_machine_makes_the_cluster_and_is_audited(served) -> 
         out = _cli(new_env, "audit", "--action", "db.restore")
         assert out.returncode == 0, out.stderr
         rows = [r.split("\t") for r in out.stdout.splitlines()[1:]]
-        assert rows[0][2:4] == ["cli", "db.restore"], out.stdout  # earlier ones came along
+        # earlier ones came along; the actor names the OS user (T38 M4)
+        who = pwd.getpwuid(os.getuid()).pw_name
+        assert rows[0][2:4] == [f"cli:{who}", "db.restore"], out.stdout
         url = EmbeddedCluster(fresh).read_state().url  # type: ignore[union-attr]
         detail = _scalar(url, f"SELECT detail FROM audit_log WHERE id = {rows[0][0]}")
         assert detail["file"] == str(dump) and detail["backup_made"] == made, detail

@@ -3,14 +3,15 @@
 POST /plans → 202 with a job; GET /jobs/{id} → status and progress; the finished job's result
 names the plan; GET /plans/{id} (see plans_editor) → GeoJSON + summary; POST /plans/{id}/commit
 replaces the community's grids atomically (409 when the data or the grids changed since);
-DELETE /plans/{id} discards the draft.
+DELETE /plans/{id} discards the draft. GET /plans lists plans, POST /plans/revert makes a
+draft of an earlier grid version (GET /plans/history, its versions: see plans_editor).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import Field, model_validator
 from sqlalchemy import Connection, Engine, text
@@ -21,12 +22,14 @@ from api.bodies import StrictBody
 from api.deps import get_engine
 from geo.errors import NotFoundError
 from geo.jobs import create_job, get_job
+from geo.plan_history import list_plans, revert_plan
 from geo.plans import (
     MAX_GRID_HOUSEHOLDS,
     bounds_problem,
     commit_plan,
     create_plan,
     discard_plan,
+    require_buildings,
     require_community,
 )
 
@@ -115,6 +118,8 @@ def create(
 ) -> JSONResponse:
     require_area(user, body.community, engine)
     body_community(engine, body.community)
+    with engine.connect() as conn:  # before the job: it failed after a 202 (T38 L14)
+        require_buildings(conn, body.community)
     with engine.begin() as conn:
         job_id = create_job(conn, "partition", body.model_dump(), created_by=user.username)
 
@@ -190,3 +195,74 @@ def discard(
 ) -> dict[str, Any]:
     discard_plan(engine, plan_id, actor=user.username)
     return {"plan_id": plan_id, "status": "discarded"}
+
+
+@router.get("/plans", summary="Grid plans, newest first 方案列表 (planners of their areas)")
+def list_all(
+    user: Annotated[Principal, Depends(allow("planner"))],
+    community: Annotated[
+        str | None, Query(max_length=12, pattern=r"^[0-9]{12}$", description="社区编码")
+    ] = None,
+    status: Annotated[
+        str | None, Query(max_length=20, description="draft, committed or discarded")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="newest N")] = 100,
+    engine: Engine = Depends(get_engine),
+) -> list[dict[str, Any]]:
+    """As ``gridward plans list --json``: id, community, status, source, who made and
+    committed it and when, the version a commit made (``current``), a draft's ``stale``,
+    grid count, households per grid (min, max) and bounds. A planner sees the plans of
+    their areas (a community outside them is a 403). WHY: drafts could be listed only in
+    the editor, committed plans nowhere (T38 M5)."""
+    if community is not None:
+        require_area(user, community, engine)
+    return list_plans(engine, community, status, limit, allowed=_in_scope(user, engine))
+
+
+def _in_scope(user: Principal, engine: Engine) -> Any:
+    """Whether a community is in ``user``'s areas (None for an admin: every one)."""
+    if user.role == "admin":
+        return None
+
+    def allowed(code: str) -> bool:
+        try:
+            require_area(user, code, engine)
+        except HTTPException:
+            return False
+        return True
+
+    return allowed
+
+
+class RevertRequest(StrictBody):
+    """A revert: the community, the version to go back to, bounds when not that version's."""
+
+    community: str = Field(pattern=r"^[0-9]{12}$", description="12-digit community code 社区编码")
+    version: int = Field(ge=1, le=2**31 - 1, strict=True, description="the version 版本")
+    min_households: int | None = Field(default=None, ge=0, le=MAX_GRID_HOUSEHOLDS, strict=True)
+    max_households: int | None = Field(default=None, ge=1, le=MAX_GRID_HOUSEHOLDS, strict=True)
+
+
+@router.post(
+    "/plans/revert", status_code=201, summary="A draft from an earlier grid version 恢复旧版"
+)
+def revert(
+    body: RevertRequest,
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> JSONResponse:
+    """As ``gridward plans revert``: a NEW DRAFT with the grids of committed ``version``
+    (buildings as they were assigned then; ``buildings_added`` since, each in the grid it
+    lies in or the nearest, ``buildings_gone``, ``grids_dropped``); nothing changes until it
+    is committed (POST /plans/{id}/commit) or discarded."""
+    require_area(user, body.community, engine)
+    body_community(engine, body.community)
+    out = revert_plan(
+        engine,
+        body.community,
+        body.version,
+        created_by=user.username,
+        min_households=body.min_households,
+        max_households=body.max_households,
+    )
+    return JSONResponse(out, status_code=201)

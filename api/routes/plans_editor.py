@@ -1,4 +1,5 @@
-"""Draft plans from the grid editor: POST /plans/draft, POST /plans/rebalance, GET /plans/{id}.
+"""Draft plans from the grid editor: POST /plans/draft, POST /plans/rebalance, GET /plans/{id};
+and GET /plans/history (a community's grid versions: here, before /plans/{id} would take it).
 
 Drafts saved here are ordinary grid plans (same table, same version and data checks), so the
 editor's draft is committed or discarded through /plans/{id}/commit and DELETE /plans/{id}.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import Engine
@@ -18,6 +19,7 @@ from api.bodies import StrictBody
 from api.deps import get_engine
 from api.routes.plans import HouseholdBounds, PlanId, body_community, plan_planner
 from geo.plan_drafts import DraftGrid, rebalance, save_draft
+from geo.plan_history import grid_versions
 from geo.plans import get_plan
 
 router = APIRouter(prefix="/plans", tags=["plans"])
@@ -84,6 +86,23 @@ def post_rebalance(
         [DraftGrid(g.code, list(g.building_ids), g.locked) for g in body.grids],
         base_version=body.base_version,
     )
+
+
+@router.get(
+    "/history",
+    summary="A community's grid versions 网格历史版本 (planners of its area, admins)",
+    dependencies=[Depends(allow("planner", area_param="community"))],
+)
+def read_history(
+    community: Annotated[
+        str, Query(max_length=12, pattern=r"^[0-9]{12}$", description="社区编码 community")
+    ],
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    """As ``gridward plans history COMMUNITY --json``: each committed version, newest first
+    (version, plan, committed when and by whom, grids, households, current or replaced
+    when). Declared before /{plan_id}, which would take "history" for a plan id (T38 M5)."""
+    return grid_versions(engine, community)
 
 
 @router.get(
