@@ -66,8 +66,8 @@ def build_editor(
         title_block(
             "网格编辑器",
             "Grid editor",
-            f"社区 community: {esc(data.community['name'])} ({esc(data.community['code'])})"
-            f'<br>起点 start: <span id="gw-start">{esc(data.source)}</span>',
+            f"社区：{esc(data.community['name'])}（{esc(data.community['code'])}） community"
+            f'<br>起点：<span id="gw-start">{esc(start_text(data))}</span>',
         )
         + _stale_note(data)
         + '<div class="gw-bounds">户数范围 households: <label>下限 min <input id="gw-min" '
@@ -120,6 +120,28 @@ def build_editor(
     return render(m)
 
 
+def start_text(data: EditorData) -> str:
+    """What the page starts from, Chinese first with every value in the Chinese (T38 L5:
+    geo.map_data's ``source`` read 「current grids 现行网格」, English first, and 「草案 draft
+    plan #9」 with the number in the English only)."""
+    pid, v, now = data.plan_id, data.version, data.current_version
+    if pid is None:
+        return "现行网格 current grids"
+    if data.plan_status == "committed":
+        if v == now:
+            return (
+                f"已提交的方案 #{pid}（第 {v} 版），即现行网格 "
+                f"committed plan #{pid} (version {v}): the community's current grids"
+            )
+        return (
+            f"已提交的方案 #{pid}（第 {v} 版），现行为第 {now} 版 "
+            f"committed plan #{pid} (version {v}), since replaced by version {now}"
+        )
+    if data.plan_status == "discarded":
+        return f"已放弃的草案 #{pid} discarded draft #{pid}"
+    return f"草案 #{pid} draft plan #{pid}"
+
+
 def _stale_note(data: EditorData) -> str:
     """A warning when the start was made on grids that are no longer the community's: its
     save or commit is refused (409), so the planner knows before editing (tester W, F3)."""
@@ -156,6 +178,10 @@ def _coords(geom: dict) -> list[list[float]]:
     return [c for poly in polys for ring in poly for c in ring]
 
 
+# how a draft was made (grid_plans.summary's source), as the picker says it
+_SOURCE = {"editor": "编辑器保存 editor", "partition": "自动划分 partition"}
+
+
 def _range(bounds: tuple[int, int] | None) -> str:
     return f"{bounds[0]}–{bounds[1]}" if bounds else "—"
 
@@ -165,10 +191,13 @@ def _draft_link(code: str, d: dict, q: str) -> str:
     longer current: it can be reviewed, never saved or committed) said so plainly, with a
     button to discard it (stale drafts piled up: nothing could take them off the list)."""
     pid = int(d["id"])
+    # Chinese first, values in the Chinese (T38 L5: 「草案 draft #9 (editor, …)」)
+    made = _SOURCE.get(d["source"], esc(d["source"]))
+    by = f"{esc(d['by'])}，" if d["by"] else ""
     link = (
-        f'<a href="/maps/editor?community={code}&plan={pid}{q}">草案 draft '
-        f"#{pid}</a> <small>({esc(d['source'])}, {esc(d['by'] or '')} {esc(d['at'])}"
-        f", 户数 {_range(d['bounds'])})</small>"
+        f'<a href="/maps/editor?community={code}&plan={pid}{q}">草案 #{pid} draft '
+        f"#{pid}</a> <small>（{made}，{by}{esc(d['at'])}，户数 {_range(d['bounds'])} "
+        "households）</small>"
     )
     if d["stale"]:
         return (

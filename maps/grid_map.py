@@ -42,6 +42,23 @@ def short_names(names: dict[str, str]) -> dict[str, str]:
     return {c: n or c for c, n in names.items()}
 
 
+def grid_labels(grids: dict[str, Any], shorts: dict[str, str]) -> dict[str, str]:
+    """Grid code → its label on the map: the grid's number (the last 3 digits of its code),
+    after its community's short name on a map of several communities' grids, on every grid
+    alike. Why every grid: the name went only before a number that repeats on the map, so
+    the tester read 「清华园东北 005」 and then bare 006, 007, 008 of the same community
+    (T38 L15). The panel says what a label is; the hover gives the full code and community."""
+    props = [f["properties"] for f in grids["features"]]
+    several = len({p.get("community") for p in props}) > 1
+    out = {}
+    for p in props:
+        code = str(p["code"])
+        short = shorts.get(p.get("community") or "")
+        # a grid whose community has no outline here: its full code, never a bare number
+        out[code] = (f"{short} {code[-3:]}" if short else code) if several else code[-3:]
+    return out
+
+
 def build_grid_map(
     grids: dict[str, Any],
     bounds: tuple[float, float, float, float],
@@ -67,6 +84,12 @@ def build_grid_map(
     )
     for f in areas["features"]:
         f["properties"]["short"] = shorts[f["properties"]["code"]]
+    named = grid_labels(grids, shorts)
+    names = {f["properties"]["code"]: f["properties"]["name"] for f in areas["features"]}
+    for f in grids["features"]:
+        p = f["properties"]
+        p["label"] = named[p["code"]]
+        p["community_name"] = names.get(p.get("community"))
     m = base_map(bounds, "网格图 grid map", tile_url, page_js=PAGE_JS)
     legend = "".join(
         f'<div><span class="gw-swatch" style="background:{COLORS[k]}"></span>{esc(label)} '
@@ -94,6 +117,7 @@ def build_grid_map(
         + '<button class="gw-btn" type="submit">应用 apply</button>'
         '<div id="gw-range-msg" role="alert"></div></form>'
         + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
+        + _label_note(grids, named)
         + "<h2>户数分布 Households</h2>"
         + household_histogram(hh, min_households, max_households, COLORS)
     )
@@ -111,3 +135,26 @@ def build_grid_map(
         },
     )
     return render(m)
+
+
+def _label_note(grids: dict[str, Any], named: dict[str, str]) -> str:
+    """What a grid's label on the map is, with one of the map's own as the example (the
+    legend's line for it, T38 L15)."""
+    props = [f["properties"] for f in grids["features"]]
+    if not props:
+        return ""
+    example = esc(named[str(props[0]["code"])])
+    if len({p.get("community") for p in props}) > 1:
+        return (
+            '<p id="gw-label-note" class="gw-note">网格标注：社区简称和网格编号（编码末 3 位），'
+            f"如“{example}”；悬停可见完整编码和社区名。 Grid labels: the community's short "
+            f"name and the grid's number (the last 3 digits of its code), e.g. {example}; "
+            "hover for the full code and community.</p>"
+        )
+    name = esc(props[0].get("community_name") or props[0].get("community") or "")
+    return (
+        f'<p id="gw-label-note" class="gw-note">网格标注：网格编号（编码末 3 位），如“{example}”，'
+        f"均属社区 {name}；悬停可见完整编码。 Grid labels: the grid's number (the last 3 "
+        f"digits of its code), e.g. {example}, all in community {name}; hover for the full "
+        "code.</p>"
+    )

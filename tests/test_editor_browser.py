@@ -121,6 +121,13 @@ def test_a_saved_draft_opened_again_is_committed_from_its_page(live, browser) ->
     flagged = {g["code"]: g["flags"] for g in saved["grids"] if g["flags"]}
     assert any("disconnected" in f for f in flagged.values()), flagged
     assert any(k in f for f in flagged.values() for k in ("under_min", "over_max")), flagged
+    # the save message: Chinese first, each flagged grid and what is wrong in each part
+    # (T38 L5: 「已存为草案 saved as draft plan #9（1 个网格有问题 grid(s) flagged）」)
+    pid, n = saved["plan_id"], len(flagged)
+    zh, en = browser.find_element("id", "gw-msg").text.split(" saved as draft plan ", 1)
+    assert zh.startswith(f"已存为草案 #{pid}（{n} 个网格有问题：") and zh.endswith("）"), zh
+    assert en.startswith(f"#{pid} ({n} grid(s) flagged: ") and "不" not in en, en
+    assert all(c in zh and c in en for c in flagged) and "不连通" in zh and "disconnected" in en
 
     # the link after saving opens the draft: its page commits or discards it
     review = browser.find_element("id", "gw-plan-review")
@@ -227,8 +234,8 @@ def test_the_committed_plan_is_not_called_a_stale_draft(live, browser) -> None: 
     got = _wait(browser, "return window.gwState.plan")
     assert got["status"] == "committed" and got["stale"] is False, got
     start = browser.find_element("id", "gw-start").text
-    assert start.startswith(f"已提交的方案 committed plan #{plan}"), start
-    assert f"version {version}" in start and "现行网格" in start and "草案" not in start
+    assert start.startswith(f"已提交的方案 #{plan}（第 {version} 版），即现行网格 "), start
+    assert f"(version {version})" in start and "草案" not in start
     assert _count(browser, "#gw-stale") == 0 and not _shown(browser, "gw-plan")
     saved = _save(browser)  # on today's grids: a save is taken (was a 409 "reload")
     assert _status(db, saved["plan_id"]) == "draft"
@@ -325,7 +332,7 @@ def test_rebalancing_an_unchanged_community_moves_nothing(live, browser) -> None
     browser.find_element("id", "gw-rebalance").click()
     done = _wait(browser, "return window.gwState.rebalanced", 60)
     msg = browser.find_element("id", "gw-msg").text
-    assert done == {"moved": 0} and msg == "已重新平衡 rebalanced: 0 楼栋 moved", msg
+    assert done == {"moved": 0} and msg == "已重新平衡：移动 0 栋楼 rebalanced: 0 building(s) moved"
     assert browser.execute_script("return window.gwState.grids") == before
     assert not browser.execute_script("return window.gwEditor.unsaved()")
     assert _console_errors(browser) == []
@@ -437,4 +444,116 @@ def test_ground_nobody_lives_on_does_not_join_a_grid_on_the_page(live, browser) 
             assert len(marked) == 1 and "gw-b-104" in marked[0].split(), marked
             stored = _features(db, saved["plan_id"])[new]["properties"]
             assert stored["building_ids"] == moved and "disconnected" in stored["flags"]
+    assert _console_errors(browser) == []
+
+
+def _set_bounds(drv, lo: str, hi: str) -> str:  # noqa: ANN001
+    """Type ``lo`` and ``hi`` into the bounds inputs; the message line after."""
+    drv.execute_script(
+        "for (const [id, v] of [['gw-min', arguments[0]], ['gw-max', arguments[1]]]) {"
+        " const el = document.getElementById(id); el.value = v;"
+        " el.dispatchEvent(new Event('input')); }",
+        lo,
+        hi,
+    )
+    return drv.find_element("id", "gw-msg").text
+
+
+def test_the_bounds_refusal_names_the_values_and_the_rule(live, browser) -> None:  # noqa: F811
+    """T38 L5: 「户数范围无效 household bounds must be whole numbers 0–1000000 with min ≤ max」
+    said neither the values nor which rule failed, and an emptied input was read as 0. Each
+    refusal names them in the Chinese (the English sentence stays, the values after it)."""
+    code = live["communities"][3]
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_bounds_words")
+    bounds = "var p = window.gwEditor.payload(); return [p.min_households, p.max_households];"
+    start = browser.execute_script(bounds)
+    rule = (
+        "（须为 0–1000000 的整数，下限不大于上限） "
+        "household bounds must be whole numbers 0–1000000 with min ≤ max"
+    )
+    assert _set_bounds(browser, "600", "500") == (
+        f"户数范围无效：下限 600 大于上限 500{rule} (min 600 > max 500)"
+    )
+    assert _set_bounds(browser, "", "500") == f"户数范围无效：下限为空{rule} (min is empty)"
+    assert _set_bounds(browser, "700", "2000000") == (
+        f"户数范围无效：上限 2000000 不是 0–1000000 的整数{rule} "
+        "(max 2000000 is not a whole number 0–1000000)"
+    )
+    assert "gw-bad" in browser.find_element("id", "gw-msg").get_attribute("class")
+    assert browser.execute_script(bounds) == start  # refused: the bounds stay
+    assert _set_bounds(browser, "250", "450") == (
+        "户数范围已设为 [250, 450] household bounds set to [250, 450]"
+    )
+    assert browser.execute_script(bounds) == [250, 450] != start
+    _set_bounds(browser, *map(str, start))  # back: leaving the page asks nothing
+    assert not browser.execute_script("return window.gwEditor.unsaved()")
+    assert _console_errors(browser) == []
+
+
+def test_a_grid_left_without_buildings_is_said_before_and_after_saving(live, browser) -> None:  # noqa: F811
+    """T38 L6: moving the only building out of grid 110108015004002 left a row reading 「0 …
+    不足 under」, and saving silently dropped the grid from the draft. The row and the
+    problem list say the grid will be removed, saving asks first (no: nothing is saved),
+    and the save message names it, Chinese first with every value (L5: 「已存为草案 saved as
+    draft plan #9（1 个网格有问题 …）」). A move and the commit are said Chinese first too."""
+    db = live["engine"]
+    code = live["communities"][3]
+    _ed, grids = _groups(db, code)
+    # the grid with the fewest buildings goes empty: all of them into the next grid
+    src = min(range(len(grids)), key=lambda i: len(grids[i][1]))
+    gone, ids = grids[src]
+    dst = (src + 1) % len(grids)
+    kept = grids[dst][0]
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_emptied")
+    _set_bounds(browser, "0", "1000000")
+    browser.execute_script(f"window.gwEditor.move({ids}, {dst});")
+    n = len(ids)
+    msg = browser.find_element("id", "gw-msg").text
+    assert msg == f"已将 {n} 栋楼移入网格 {kept} moved {n} building(s) to grid {kept}", msg
+    row = browser.find_element("css selector", f'#gw-grids tr.gw-grid-row[data-i="{src}"]')
+    status = row.find_elements("tag name", "td")[3].text
+    assert status == "已无楼栋，保存时将删除 no buildings left: removed when saved", status
+    note = browser.find_element("css selector", '#gw-violations [data-kind="empty"]').text
+    assert note == (
+        f"网格 {gone} 已无楼栋，保存时将删除 grid {gone} has no buildings left: "
+        "it will be removed when saved"
+    )
+    plans = _scalar(db, "SELECT count(*) FROM grid_plans")
+    browser.find_element("id", "gw-save").click()
+    alert = browser.switch_to.alert
+    assert alert.text.startswith(f"保存后将删除已无楼栋的网格：{gone}。仍要保存？"), alert.text
+    alert.dismiss()
+    assert _scalar(db, "SELECT count(*) FROM grid_plans") == plans
+    assert browser.find_element("id", "gw-msg").text.startswith(f"未保存。要保留网格 {gone}，")
+    browser.execute_script("window.gwState.saved = null; window.gwState.saveError = null;")
+    browser.find_element("id", "gw-save").click()
+    browser.switch_to.alert.accept()
+    _wait(browser, "return window.gwState.saved || window.gwState.saveError")
+    saved = browser.execute_script("return window.gwState.saved")
+    assert saved, browser.execute_script("return window.gwState.saveError")
+    pid = saved["plan_id"]
+    assert gone not in [f["properties"]["code"] for f in _features(db, pid)]
+    msg = browser.find_element("id", "gw-msg").text
+    flagged = [g for g in saved["grids"] if g["flags"]]
+    zh, en = msg.split(" saved as draft plan ", 1)
+    assert zh.startswith(f"已存为草案 #{pid}（") and zh.endswith(f"已删除无楼栋的网格 {gone}）"), (
+        msg
+    )
+    assert en.startswith(f"#{pid} (") and en.endswith(f"removed grid(s) with no buildings: {gone})")
+    if flagged:  # each named with what is wrong, in each language's part
+        assert f"{len(flagged)} 个网格有问题：" in zh and all(g["code"] in zh for g in flagged), msg
+        assert f"{len(flagged)} grid(s) flagged: " in en, msg
+    assert not any(ch in en for ch in "网格已删除有问题"), msg
+    assert browser.find_element("id", "gw-plan-name").text == f"草案 #{pid} draft #{pid}"
+
+    browser.find_element("id", "gw-commit").click()
+    browser.switch_to.alert.accept()
+    done = _wait(browser, "return window.gwState.planAction")["result"]
+    msg = browser.find_element("id", "gw-msg").text
+    assert msg.startswith(f"已提交：第 {done['version']} 版，{done['grids']} 个网格；职责 "), msg
+    assert f" committed: version {done['version']}, {done['grids']} grids; duties: " in msg
+    assert (
+        _scalar(db, "SELECT count(*) FROM grids WHERE code = :c AND retired_at IS NULL", c=gone)
+        == 0
+    )
     assert _console_errors(browser) == []

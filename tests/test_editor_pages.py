@@ -61,7 +61,8 @@ def test_the_committed_plan_is_said_committed_before_the_script_runs(demo) -> No
         assert page.status_code == 200, page.text
         html = page.text
         start = _start(html)
-        assert start.startswith(f"已提交的方案 committed plan #{first}（第 1 版"), start
+        assert start.startswith(f"已提交的方案 #{first}（第 1 版），即现行网格 "), start
+        assert f"committed plan #{first} (version 1)" in start, start
         assert "现行网格" in start and "草案" not in start and "draft" not in start, start
         assert 'id="gw-stale"' not in html and "已过期" not in html
         data = _page_data(html)
@@ -73,13 +74,16 @@ def test_the_committed_plan_is_said_committed_before_the_script_runs(demo) -> No
         html = stale.text
         assert stale.status_code == 200 and 'id="gw-stale"' in html, html[:300]
         assert "此草案基于第 1 版网格，现行为第 2 版：已过期" in html
-        assert "已提交" not in html and _start(html).startswith(f"草案 draft plan #{draft}")
+        assert "已提交" not in html and _start(html) == f"草案 #{draft} draft plan #{draft}"
         assert _page_data(html)["stale"] is True and _page_data(html)["version"] == 1
 
         replaced = client.get(url, headers=planner).text  # the first commit, replaced since
         assert "此方案于第 1 版提交，现行为第 2 版：已被取代" in replaced
         assert "此草案" not in replaced and "已过期" not in replaced
-        assert "现行为第 2 版 since replaced by version 2" in _start(replaced)
+        assert _start(replaced) == (
+            f"已提交的方案 #{first}（第 1 版），现行为第 2 版 "
+            f"committed plan #{first} (version 1), since replaced by version 2"
+        )
         assert _page_data(replaced)["stale"] is True
 
 
@@ -99,3 +103,29 @@ def test_the_picker_has_the_sign_out_bar(demo) -> None:  # noqa: ANN001, F811
             assert '<script src="/maps/static/gridward.js"></script>' in html, url
         picker = client.get("/maps/editor", headers=planner).text
         assert picker.index('class="gw-topbar"') < picker.index("<h1>")  # on top
+
+
+def test_the_start_and_the_drafts_read_chinese_first(demo) -> None:  # noqa: ANN001, F811
+    """T38 L5: the header read 「起点 start: current grids 现行网格」 (English first) and a
+    draft 「草案 draft plan #9」 (its number in the English only); the picker listed 「草案
+    draft #9 (editor, …)」. Each is Chinese first now, every value in the Chinese."""
+    from geo.plans import create_plan, discard_plan
+
+    planner = {"Authorization": f"Bearer {token_for(demo, 'planner', ('110108015',))}"}
+    draft = create_plan(demo, COMMUNITY, 300, 500, created_by="test")
+    gone = create_plan(demo, COMMUNITY, 300, 500, created_by="test")
+    discard_plan(demo, gone, actor="test")
+    with TestClient(create_app(demo)) as client:
+        html = client.get(f"/maps/editor?community={COMMUNITY}", headers=planner).text
+        assert '起点：<span id="gw-start">现行网格 current grids</span>' in html
+        assert "社区：" in html and f"（{COMMUNITY}） community<br>" in html
+        html = client.get(f"/maps/editor?community={COMMUNITY}&plan={draft}", headers=planner)
+        assert _start(html.text) == f"草案 #{draft} draft plan #{draft}"
+        html = client.get(f"/maps/editor?community={COMMUNITY}&plan={gone}", headers=planner)
+        assert _start(html.text) == f"已放弃的草案 #{gone} discarded draft #{gone}"
+        picker = client.get("/maps/editor", headers=planner).text
+        link = re.search(rf'<span class="gw-draft" data-plan="{draft}">(.*?)</span>', picker)
+        assert link, picker
+        text = re.sub(r"<[^>]+>", "", link.group(1))
+        assert text.startswith(f"草案 #{draft} draft #{draft} （自动划分 partition，test，"), text
+        assert text.endswith("，户数 300–500 households）"), text

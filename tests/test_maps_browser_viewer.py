@@ -10,6 +10,7 @@ Skips (never fails) only when Chromium or its driver is missing or cannot start 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -129,6 +130,9 @@ def test_grid_map_loads_each_layer_once_with_community_outlines(demo_city, brows
     n_grids = _scalar(db, "SELECT count(*) FROM grids WHERE level = 1 AND retired_at IS NULL")
     assert len(labels) == n_grids and len(set(labels)) == len(labels), labels
     assert "西北 001" in labels and "东北 001" in labels
+    # every grid alike, its community's short name and its number (T38 L15: the name went
+    # only before a number that repeated, so 「清华园东北 005」 and then a bare 006)
+    assert all(re.fullmatch(r"\S+ \d{3}", x) for x in labels), labels
     assert browser.execute_script(_OVERLAPS)[0] == 0
     # one community's map: its outline is there, off at first
     code = _scalar(db, "SELECT min(code) FROM areas WHERE level = 'community'")
@@ -180,7 +184,8 @@ def test_forms_are_checked_before_they_are_sent(demo_city, browser) -> None:  # 
     browser.find_element(By.XPATH, apply).click()
     time.sleep(0.5)
     assert browser.current_url == base + "/maps/grids"  # not sent (it was: a JSON page)
-    assert "户数下限大于上限" in browser.find_element(By.ID, "gw-range-msg").text
+    said = browser.find_element(By.ID, "gw-range-msg").text  # as the server words it (T38 L5)
+    assert said.startswith("户数下限大于上限：min（600）大于 max（500） min (600) is greater"), said
     assert (
         browser.execute_script("return document.getElementById('gw-range').checkValidity()")
         is False

@@ -52,20 +52,32 @@ function gwEditor(map, DATA) {
   }).addTo(map);
   gw.count("buildings", Object.keys(S.assign).length);
 
-  function gridName(i) { var g = S.grids[i]; return g.code ? g.code : "新网格 new " + (i + 1); }
+  // A grid as the panel names it (its code, or a new one's number), and as a message's
+  // Chinese and English name it: "网格 110…001" / "grid 110…001", "新网格 3" / "new grid 3"
+  // (T38 L5: "新网格 new 3" gave the number in the English only).
+  function gridName(i) { var g = S.grids[i]; return g.code ? g.code : "新网格 " + (i + 1) + " new grid " + (i + 1); }
+  function gridZh(i) { var g = S.grids[i]; return g.code ? "网格 " + g.code : "新网格 " + (i + 1); }
+  function gridEn(i) { var g = S.grids[i]; return g.code ? "grid " + g.code : "new grid " + (i + 1); }
 
   // A plan's flags as the panel words them (the commit confirm listed raw keys).
-  var FLAG_LABEL = {under_min: gw.BAND_LABEL.under, over_max: gw.BAND_LABEL.over,
-                    disconnected: "不连通 disconnected", multipart: "多块 in several parts"};
-  var FLAG_WHY = {single_building: "单栋楼超上限，无法拆分 one building over max, cannot be split",
-                  enclosed_block: "独立地块户数不足 a separate piece with too few households",
-                  area_below_min: "全区户数不足 the whole area has too few households",
-                  no_whole_number_of_grids: "户数无法整分 no whole number of grids fits",
-                  unresolved: "未找到合适划分 no fit found"};
-  function flagText(flag) {
+  // [Chinese, English] of each flag and of each reason after its colon.
+  var FLAG_LABEL = {under_min: ["不足", "under"], over_max: ["超出", "over"],
+                    disconnected: ["不连通", "disconnected"], multipart: ["多块", "in several parts"]};
+  var FLAG_WHY = {single_building: ["单栋楼超上限，无法拆分", "one building over max, cannot be split"],
+                  enclosed_block: ["独立地块户数不足", "a separate piece with too few households"],
+                  area_below_min: ["全区户数不足", "the whole area has too few households"],
+                  no_whole_number_of_grids: ["户数无法整分", "no whole number of grids fits"],
+                  unresolved: ["未找到合适划分", "no fit found"]};
+  // lang 0: Chinese, 1: English; none: both, as the panel's status column says it
+  function flagText(flag, lang) {
     var k = String(flag).split(":");
-    var label = FLAG_LABEL[k[0]] || k[0];
-    return k.length > 1 ? label + "（" + (FLAG_WHY[k[1]] || k[1]) + "）" : label;
+    function part(table, key) {
+      var t = table[key] || [key, key];
+      return lang === undefined ? t[0] + " " + t[1] : t[lang];
+    }
+    var label = part(FLAG_LABEL, k[0]);
+    if (k.length < 2) return label;
+    return lang === 1 ? label + " (" + part(FLAG_WHY, k[1]) + ")" : label + "（" + part(FLAG_WHY, k[1]) + "）";
   }
 
   function say(msg, bad) {
@@ -84,7 +96,10 @@ function gwEditor(map, DATA) {
   }
   function move(ids, to) {
     if (to === null || to === undefined) return;
-    if (S.grids[to].locked) { say("网格已锁定 grid " + gridName(to) + " is locked", true); return; }
+    if (S.grids[to].locked) {
+      say(gridZh(to) + " 已锁定，不能移入楼栋 " + gridEn(to) + " is locked", true);
+      return;
+    }
     var changes = [];
     ids.forEach(function (id) {
       var from = S.assign[id];
@@ -95,7 +110,8 @@ function gwEditor(map, DATA) {
     if (!changes.length) return;
     S.undo.push(changes); S.redo = [];
     apply(changes, false);
-    say("移动 moved " + changes.length + " 楼栋 building(s) → " + gridName(to));
+    say("已将 " + changes.length + " 栋楼移入" + gridZh(to) + " moved " + changes.length +
+        " building(s) to " + gridEn(to));
   }
   function clearDrawNotes() { S.drawWarnings = {split: 0, outside: 0}; }
   function undo() {
@@ -226,6 +242,24 @@ function gwEditor(map, DATA) {
     return comps;
   }
 
+  // A grid with a code and no buildings left (its last building moved out) is not sent, so
+  // the saved draft has no such grid: said in its row, in the problem list, before saving
+  // and in the save message (T38 L6: it showed "0 … 不足 under" and vanished on save). A
+  // new grid not given a building yet is simply not saved.
+  function emptyGrids() {
+    var held = S.grids.map(function () { return false; });
+    Object.keys(S.assign).forEach(function (k) { if (S.assign[k] !== null) held[S.assign[k]] = true; });
+    return S.grids.filter(function (g, i) { return g.code && !held[i]; }).map(function (g) { return g.code; });
+  }
+  function removedNote(code) {
+    return "网格 " + code + " 已无楼栋，保存时将删除 grid " + code +
+      " has no buildings left: it will be removed when saved";
+  }
+  function emptyNote(i) {
+    return S.grids[i].code ? "已无楼栋，保存时将删除 no buildings left: removed when saved"
+      : "尚无楼栋，不会保存 no buildings yet: not saved";
+  }
+
   function refresh() {
     var per = S.grids.map(function () { return {hh: 0, n: 0, members: []}; });
     var gaps = 0;
@@ -252,7 +286,8 @@ function gwEditor(map, DATA) {
       bands[band] += 1;
       var flags = [];
       var alone = p.members.some(function (id) { return S.hh[id] > DATA.max; });
-      if (band !== "within") flags.push(band === "over" && alone ? flagText("over_max:single_building") : gw.BAND_LABEL[band]);
+      if (!p.n) flags.push(emptyNote(i));  // not "0 … 不足 under": it is not saved at all
+      else if (band !== "within") flags.push(band === "over" && alone ? flagText("over_max:single_building") : gw.BAND_LABEL[band]);
       if (comps.length > 1) flags.push("不连通 disconnected");
       return '<tr class="gw-grid-row' + (i === S.active ? " gw-sel" : "") + '" data-i="' + i + '">' +
         '<td><input type="radio" name="gw-active" value="' + i + '"' + (i === S.active ? " checked" : "") +
@@ -290,7 +325,13 @@ function gwEditor(map, DATA) {
                             " building(s); they were not moved");
     if (w.outside) notes.push("边界越出社区 the boundary leaves the community");
     if (notes.length) html.push('<div class="gw-warn" data-kind="draw">' + notes.join("<br>") + "</div>");
+    var emptied = emptyGrids();
+    emptied.forEach(function (code) {
+      html.push('<div class="gw-warn" data-kind="empty" data-code="' + gw.esc(code) + '">' +
+                gw.esc(removedNote(code)) + "</div>");
+    });
     document.getElementById("gw-violations").innerHTML = html.join("");
+    window.gwState.emptyGrids = emptied;
     window.gwState.grids = per.map(function (p, i) {
       return {code: S.grids[i].code, households: p.hh, buildings: p.n, locked: S.grids[i].locked};
     });
@@ -329,7 +370,8 @@ function gwEditor(map, DATA) {
     });
     move(ids, S.active);
     S.drawWarnings = {split: split, outside: outside ? 1 : 0};
-    if (split || outside) say("移动 moved " + ids.length + " 楼栋 building(s); see the note below 见下方提示", true);
+    if (split || outside) say("已移动 " + ids.length + " 栋楼，见下方提示 moved " + ids.length +
+                              " building(s); see the note below", true);
     refresh();
   }
   // The drawn shape stays (so it can be reshaped) but lets clicks through to the buildings
@@ -418,37 +460,81 @@ function gwEditor(map, DATA) {
       " here again.";
   }
   // Household bounds: start from the plan's own (the page's), changed here, judged live.
-  function setBounds() {
-    var lo = Number(document.getElementById("gw-min").value);
-    var hi = Number(document.getElementById("gw-max").value);
-    var ok = [lo, hi].every(function (v) { return Number.isInteger(v) && v >= 0 && v <= 1000000; });
-    if (!ok || lo > hi) {
-      say("户数范围无效 household bounds must be whole numbers 0–1000000 with min ≤ max", true);
-      return;
+  // The refusal names the values and the rule they break, in the Chinese too (T38 L5: the
+  // values were in neither part); an emptied input is said, not read as 0.
+  function boundsProblem(rawLo, rawHi) {
+    var rule = "（须为 0–1000000 的整数，下限不大于上限） " +
+      "household bounds must be whole numbers 0–1000000 with min ≤ max";
+    var sides = [["下限", "min", rawLo], ["上限", "max", rawHi]];
+    for (var k = 0; k < sides.length; k++) {
+      var zh = sides[k][0], en = sides[k][1], raw = String(sides[k][2]).trim(), v = Number(raw);
+      if (raw === "") return "户数范围无效：" + zh + "为空" + rule + " (" + en + " is empty)";
+      if (!Number.isInteger(v) || v < 0 || v > 1000000) {
+        return "户数范围无效：" + zh + " " + raw + " 不是 0–1000000 的整数" + rule +
+          " (" + en + " " + raw + " is not a whole number 0–1000000)";
+      }
     }
+    var lo = Number(rawLo), hi = Number(rawHi);
+    if (lo > hi) {
+      return "户数范围无效：下限 " + lo + " 大于上限 " + hi + rule + " (min " + lo + " > max " + hi + ")";
+    }
+    return "";
+  }
+  function setBounds() {
+    var rawLo = document.getElementById("gw-min").value, rawHi = document.getElementById("gw-max").value;
+    var problem = boundsProblem(rawLo, rawHi);
+    window.gwState.boundsProblem = problem;
+    if (problem) { say(problem, true); return; }
+    var lo = Number(rawLo), hi = Number(rawHi);
     DATA.min = lo; DATA.max = hi;
-    say("户数范围 households [" + lo + ", " + hi + "]");
+    say("户数范围已设为 [" + lo + ", " + hi + "] household bounds set to [" + lo + ", " + hi + "]");
     refresh();
   }
   ["gw-min", "gw-max"].forEach(function (id) {
     document.getElementById(id).addEventListener("input", setBounds);
   });
   document.getElementById("gw-save").addEventListener("click", function () {
+    // grids emptied by the edits leave the draft: asked first, named after (T38 L6)
+    var removed = emptyGrids();
+    if (removed.length && !window.confirm(
+      "保存后将删除已无楼栋的网格：" + removed.join("、") + "。仍要保存？\n" +
+      "Saving removes the grid(s) with no buildings left: " + removed.join(", ") + ". Save anyway?")) {
+      say("未保存。要保留网格 " + removed.join("、") + "，请先移入楼栋 not saved: to keep grid(s) " +
+          removed.join(", ") + ", move a building into each first");
+      return;
+    }
     say("保存中 saving…");
     var sent = snapshot();
     window.gwState.saveError = null;
     call("POST", "/plans/draft", payload()).then(function (r) {
       window.gwState.saved = r;
       S.baseline = sent;
-      var flagged = (r.summary && r.summary.flagged) || 0;
-      say("已存为草案 saved as draft plan #" + r.plan_id + (flagged ? "（" + flagged +
-          " 个网格有问题 grid(s) flagged）" : ""), flagged > 0);
+      say(savedText(r, removed), savedFlagged(r).length > 0);
       showPlan(r.plan_id, r.grids || [], {commit: true, discard: true, review: true});
     }).catch(function (e) {
       window.gwState.saveError = e.message;
       sayFailed(["保存", "save"], ["存为草案", "save as draft"], e);
     });
   });
+  // The save's message: the draft's number, its flagged grids (each with what is wrong) and
+  // the grids it removed, all in the Chinese, then in the English (T38 L5, L6).
+  function savedFlagged(r) { return (r.grids || []).filter(function (g) { return (g.flags || []).length; }); }
+  function savedText(r, removed) {
+    var flagged = savedFlagged(r), zh = [], en = [];
+    function says(g, lang) {
+      return g.code + " " + g.flags.map(function (f) { return flagText(f, lang); }).join(lang ? ", " : "、");
+    }
+    if (flagged.length) {
+      zh.push(flagged.length + " 个网格有问题：" + flagged.map(function (g) { return says(g, 0); }).join("；"));
+      en.push(flagged.length + " grid(s) flagged: " + flagged.map(function (g) { return says(g, 1); }).join("; "));
+    }
+    if (removed.length) {
+      zh.push("已删除无楼栋的网格 " + removed.join("、"));
+      en.push("removed grid(s) with no buildings: " + removed.join(", "));
+    }
+    return "已存为草案 #" + r.plan_id + (zh.length ? "（" + zh.join("；") + "）" : "") +
+      " saved as draft plan #" + r.plan_id + (en.length ? " (" + en.join("; ") + ")" : "");
+  }
   // A draft is reviewed (the editor opened on it), committed or discarded from here: the
   // one just saved, or the one the page was opened on (a stale one: discard only).
   function showPlan(id, grids, can) {
@@ -456,7 +542,7 @@ function gwEditor(map, DATA) {
     if (!box) return;
     S.savedGrids = grids;
     box.hidden = false; box.dataset.plan = id;
-    document.getElementById("gw-plan-name").textContent = "草案 draft #" + id;
+    document.getElementById("gw-plan-name").textContent = "草案 #" + id + " draft #" + id;
     var review = document.getElementById("gw-plan-review");
     review.hidden = !can.review;
     review.href = "/maps/editor?community=" + encodeURIComponent(DATA.community.code) + "&plan=" +
@@ -482,13 +568,14 @@ function gwEditor(map, DATA) {
     var flagged = (S.savedGrids || []).filter(function (g) { return (g.flags || []).length; });
     var pieces = flagged.filter(function (g) { return g.flags.indexOf("disconnected") >= 0; })
       .map(function (g) { return g.code; });
-    var lines = flagged.map(function (g) { return "  " + g.code + ": " + g.flags.map(flagText).join("，"); });
+    var lines = flagged.map(function (g) { return "  " + g.code + ": " + g.flags.map(function (f) { return flagText(f); }).join("，"); });
     var text = "提交草案 #" + id + "，替换本社区现行网格？ Commit draft #" + id + " as the community's grids?";
     if (unsaved()) text += "\n\n本页有未保存的修改，不会提交；要提交它们请先存为草案。" +
       "\nThe page has unsaved edits: they are not committed (save them as a draft first).";
-    if (lines.length) text += "\n\n有问题的网格 flagged grids:\n" + lines.join("\n");
-    if (pieces.length) text += "\n\n不连通的网格 grids in several pieces: " + pieces.join(", ") +
-      "\n仍要提交？ Commit them anyway?";
+    if (lines.length) text += "\n\n有问题的网格（" + lines.length + " 个） flagged grids (" +
+      lines.length + "):\n" + lines.join("\n");
+    if (pieces.length) text += "\n\n不连通的网格：" + pieces.join("、") + "，仍要提交？ " +
+      "grids in several pieces: " + pieces.join(", ") + ". Commit them anyway?";
     window.gwState.commitQuestion = text;
     return {text: text, pieces: pieces.length > 0};
   }
@@ -496,18 +583,19 @@ function gwEditor(map, DATA) {
     var q = commitQuestion();
     if (!window.confirm(q.text)) return;
     planAction("POST", ["提交", "commit"], function (r) {
-      var d = r.duties || {}, gaps = r.staffing_gaps || [];
-      return "已提交 committed: 版本 version " + r.version + "，" + r.grids + " 个网格 grids；职责 duties: " +
-        (d.carried || 0) + " 随辖区转入 carried, " + (d.ended || 0) + " 结束 ended" +
-        (gaps.length ? "；人手不足 short of staff: " + gaps.map(function (g) { return g.grid; }).join(", ") : "") +
-        ". 刷新页面查看 reload to see it";
+      var d = r.duties || {}, gaps = (r.staffing_gaps || []).map(function (g) { return g.grid; });
+      return "已提交：第 " + r.version + " 版，" + r.grids + " 个网格；职责 " + (d.carried || 0) +
+        " 项随辖区转入，" + (d.ended || 0) + " 项结束" + (gaps.length ? "；人手不足：" + gaps.join("、") : "") +
+        "。刷新页面查看。 committed: version " + r.version + ", " + r.grids + " grids; duties: " +
+        (d.carried || 0) + " carried, " + (d.ended || 0) + " ended" +
+        (gaps.length ? "; short of staff: " + gaps.join(", ") : "") + ". Reload to see it.";
     }, q.pieces ? {allow_disconnected: true} : null);
   });
   var discardBtn = document.getElementById("gw-discard");
   if (discardBtn) discardBtn.addEventListener("click", function () {
     var id = document.getElementById("gw-plan").dataset.plan;
     if (!window.confirm("放弃草案 #" + id + "？ Discard draft #" + id + "?")) return;
-    planAction("DELETE", ["放弃", "discard"], function () { return "草案 #" + id + " 已放弃 draft discarded"; });
+    planAction("DELETE", ["放弃", "discard"], function () { return "草案 #" + id + " 已放弃 draft #" + id + " discarded"; });
   });
   document.getElementById("gw-rebalance").addEventListener("click", function () {
     say("重新平衡中 rebalancing…");
@@ -525,7 +613,7 @@ function gwEditor(map, DATA) {
       });
       if (changes.length) { S.undo.push(changes); S.redo = []; apply(changes, false); } else refresh();
       window.gwState.rebalanced = {moved: changes.length};
-      say("已重新平衡 rebalanced: " + changes.length + " 楼栋 moved");
+      say("已重新平衡：移动 " + changes.length + " 栋楼 rebalanced: " + changes.length + " building(s) moved");
     }).catch(function (e) { sayFailed(["重新平衡", "rebalance"], ["平衡其余", "rebalance the rest"], e); });
   });
 

@@ -3,14 +3,12 @@ function gwGridMap(map, DATA) {
   "use strict";
   var min = DATA.min, max = DATA.max;
   // Community outlines with their names: grid codes repeat from one community to the next.
-  var shortOf = {};
   var areaLabels = [];
   var areas = L.geoJSON(DATA.communities, {
     interactive: false,
     style: function () { return {color: "#7b1fa2", weight: 3, dashArray: "8 5", fill: false,
                                  className: "gw-community"}; },
     onEachFeature: function (f, layer) {
-      shortOf[f.properties.code] = f.properties.short;
       areaLabels.push(L.tooltip({permanent: true, direction: "center", className: "gw-area-label",
                                  interactive: false})
         .setLatLng(layer.getBounds().getCenter()).setContent(gw.esc(f.properties.name)));
@@ -18,18 +16,9 @@ function gwGridMap(map, DATA) {
   });
   var communities = L.layerGroup([areas].concat(areaLabels));
   gw.count("communities", DATA.communities.features.length);
-  // A grid's label is its number (the last 3 digits), with its community's short name
-  // where the number alone is ambiguous on this map ("001" in every community).
-  var seen = {};
-  DATA.grids.features.forEach(function (f) {
-    var n = f.properties.code.slice(-3);
-    seen[n] = (seen[n] || 0) + 1;
-  });
-  function label(p) {
-    var n = p.code.slice(-3);
-    if (seen[n] > 1 && shortOf[p.community]) return shortOf[p.community] + " " + n;
-    return n;
-  }
+  // A grid's label is made on the server (maps/grid_map.py grid_labels): its number, after
+  // its community's short name on every grid of a map of several communities (T38 L15).
+  function label(p) { return p.label || p.code; }
   var labels = L.layerGroup();
   var drawn = 0;
   var level1 = L.geoJSON(DATA.grids, {
@@ -45,6 +34,7 @@ function gwGridMap(map, DATA) {
       layer.bindTooltip(
         '<div class="gw-tip" data-code="' + gw.esc(p.code) + '">' +
         "<b>网格 grid " + gw.esc(p.code) + "</b><br>" +
+        (p.community_name ? "社区 community: " + gw.esc(p.community_name) + "<br>" : "") +
         '户数 households: <span class="gw-hh">' + gw.esc(p.households) + "</span><br>" +
         "楼栋 buildings: " + gw.esc(p.building_count) + "<br>" +
         "网格长 leader: " + (p.leader ? gw.esc(p.leader) : "—") + "<br>" +
@@ -120,7 +110,10 @@ function gwRangeForm(DATA) {
     if (hi.value === "" || !Number.isInteger(b) || b < 1 || b > top) {
       return "户数上限须为 1–" + top + " 的整数 max must be a whole number 1–" + top;
     }
-    if (a > b) return "户数下限大于上限 min (" + a + ") is greater than max (" + b + ")";
+    // worded as the server's refusal of the same range, the values in the Chinese too (T38 L5)
+    if (a > b) {
+      return "户数下限大于上限：min（" + a + "）大于 max（" + b + "） min (" + a + ") is greater than max (" + b + ")";
+    }
     return "";
   }
   function check() {
