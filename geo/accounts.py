@@ -217,6 +217,13 @@ def create_user(
             "账号名须为 1-64 个字母、数字或 _ . @ - "
             "username must be 1-64 characters of letters, digits, _ . @ -"
         )
+    if username.lower() == "cli":
+        # the audit's name for the shell (geo.audit stores it as cli:<OS user>): an account
+        # so named would have its web actions read as someone's typed commands
+        raise InputError(
+            "账号名 'cli' 已留作审计日志中命令行操作的名称，请另选一个名称 "
+            "username 'cli' is reserved: the audit log names shell commands so"
+        )
     codes = normalize_area_codes(area_codes)
     _check_role_areas(role, codes)
     if person_id is not None:

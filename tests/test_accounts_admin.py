@@ -136,6 +136,19 @@ def test_a_name_that_differs_only_in_case_is_refused(db, cli) -> None:
     assert names == ["t-case"]
 
 
+def test_the_shells_audit_name_is_not_an_account_name(db, cli) -> None:
+    """The audit log stores shell commands as cli:<OS user> and `gridward audit --actor cli`
+    finds them: an account named cli (any case) would mix its web actions in (T38, M4)."""
+    for name in ("cli", "CLI"):
+        r = cli("users", "add", name, "--role", "viewer", "--password-stdin",
+                input="a long enough password\n")  # fmt: skip
+        assert r.exit_code != 0, r.output
+        said = str(r.exception)
+        assert said.startswith("账号名 'cli' 已留作审计日志中命令行操作的名称"), said
+    with db.connect() as conn:
+        assert conn.execute(select(USERS.c.username)).scalars().all() == []
+
+
 def test_users_tokens_flags_a_token_still_under_the_old_hmac(db, cli, secret) -> None:
     """Z3: after GRIDWARD_SECRET changed, 'users tokens' listed an old HMAC token as if valid
     although it no longer worked. Nothing stored can tell which secret made it, so it is
