@@ -179,7 +179,11 @@ def _coords(geom: dict) -> list[list[float]]:
 
 
 # how a draft was made (grid_plans.summary's source), as the picker says it
-_SOURCE = {"editor": "编辑器保存 editor", "partition": "自动划分 partition"}
+_SOURCE = {
+    "editor": "编辑器保存 editor",
+    "partition": "自动划分 partition",
+    "revert": "恢复旧版 revert",
+}
 
 
 def _range(bounds: tuple[int, int] | None) -> str:
