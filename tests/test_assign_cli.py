@@ -227,3 +227,48 @@ def test_file_mode_out_never_replaces_an_input_or_writes_another_type(files, tmp
         assert res.returncode == 2 and res.stderr.startswith("error: "), res.stderr
         assert says in res.stderr and "Traceback" not in res.stderr, res.stderr
     assert area.read_bytes() == kept and not (tmp_path / "g.gpkg").exists()
+
+
+def test_file_mode_notes_read_chinese_first_and_its_hint_is_a_warning(
+    files, run_inproc, monkeypatch, tmp_path
+):
+    """T38 L11: the file mode's table gave its notes in English only (``share of alleys with
+    a steward``, ``m along the network``) where the database mode has them in Chinese first,
+    and its stderr hint began ``说明 note:`` where every other stderr line is ``warning:`` or
+    ``error:``. The table is for reading (box drawing, cells wrapped to the terminal): its
+    notes are now Chinese first, its rows as they were (none of the database mode's own);
+    the lines after it, and the CSV, unchanged."""
+    from tests.test_assign_cli_hints_db import _table
+
+    tmp, _, people, _ = files
+    people.iloc[:10].to_csv(tmp_path / "few.csv", index=False)  # 10 people, 120 alleys
+    out = tmp_path / "few_out.csv"
+    monkeypatch.setenv("COLUMNS", "240")  # rich's width: no note wrapped mid-phrase
+    res = run_inproc(
+        "assign", "stewards", "--alleys", str(tmp / "alleys.geojson"),
+        "--people", str(tmp_path / "few.csv"), "--out", str(out), "--max-alleys-per-person", "1",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = _table(res.stdout)
+    assert list(rows) == [
+        "覆盖率 coverage", "已覆盖小巷 alleys covered", "小巷数 alleys",
+        "在岗管家 stewards assigned", "可用人员 people available", "负荷差异 load spread",
+        "最大负荷 max load", "负荷中位数 median load", "平均步行距离 mean walk",
+        "目标值 objective", "运行时间 runtime",
+    ]  # fmt: skip
+    assert rows["覆盖率 coverage"][1] == "有小巷管家的小巷所占比例 share of alleys with a steward"
+    assert rows["平均步行距离 mean walk"][1] == "米，沿路网 m along the network"
+    assert rows["负荷差异 load spread"][1] == (
+        "每名管家所管小巷长度的最大值 / 中位数 max / median alley metres per steward"
+    )
+    assert rows["目标值 objective"][1] == "折合步行米数 walk-equivalent m"
+    got = pd.read_csv(out, dtype=str)
+    assert len(got) == 10 and list(got.columns) == ["alley_id", "person_id"]
+    lines = res.stdout.splitlines()
+    assert lines[-1] == f"已写入 wrote 10 assignments to {out}"
+    assert any(x.startswith("未覆盖小巷 uncovered alleys (110): ") for x in lines), lines
+    assert res.stderr.strip().splitlines() == [
+        "warning: 10 名小巷管家已达巷数上限（1 条，--max-alleys-per-person），调高此上限可覆盖"
+        "更多小巷 10 stewards hold the most alleys one may (1, --max-alleys-per-person): a "
+        "higher limit may cover more"
+    ]

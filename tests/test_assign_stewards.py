@@ -356,6 +356,35 @@ def test_one_long_alley_does_not_set_everyones_target():
     assert even.summary["long_alleys"] == 0
 
 
+def test_summary_says_why_the_spread_is_above_its_bound():
+    """T38 L10: a spread far above the 1.5 bound came with nothing to say why. The summary
+    now names the bound, the long-alley length (2.5 × the fair share), the stewards whose
+    whole load is one long alley or who are above their capacity (both left out of the
+    bound) and the spread without them. 20 alleys of 150 m and one of 1500 m, 30 people:
+    fair share (20 × 150 + 1500) / 30 = 150 m, so a long alley is over 375 m; the 1500 m
+    one is a steward's whole load (spread 1500 / 150 = 10), the others hold one 150 m alley
+    each (spread without it 1)."""
+    network = gpd.GeoDataFrame(geometry=_metric_lines([[(0, 0), (4500, 0)]]), crs="EPSG:4326")
+    short = [[(150 * i, 0), (150 * (i + 1), 0)] for i in range(20)]
+    alleys = gpd.GeoDataFrame(
+        {"alley_id": [f"s{i}" for i in range(20)] + ["long"]},
+        geometry=_metric_lines(short + [[(3000, 0), (4500, 0)]]),
+        crs="EPSG:4326",
+    )
+    lon, lat = _homes([(150 * i + 75, 5) for i in range(30)])
+    people = pd.DataFrame({"person_id": [f"p{i}" for i in range(30)], "lon": lon, "lat": lat})
+    s = assign_stewards(alleys, people, StewardParams(time_limit_s=1), network=network).summary
+    assert s["load_spread"] == pytest.approx(10, abs=0.01)
+    assert s["spread_bound"] == 1.5 and s["long_alley_m"] == pytest.approx(375, abs=0.5)
+    assert (s["long_alone"], s["over_capacity"]) == (1, 0)
+    assert s["load_spread_rest"] == pytest.approx(1, abs=0.01)
+    # no hand-on to idle people: no bound to explain
+    none = assign_stewards(
+        alleys, people, StewardParams(time_limit_s=1, idle_spread=None), network=network
+    ).summary
+    assert none["spread_bound"] is None
+
+
 def test_hand_on_to_idle_stops_at_the_spread_bound():
     """A holds four 100 m alleys, B and C one of 400 m, D one of 2000 m (a long alley: not
     counted in the spread's max); E and F, idle, live nearer A's alleys than A. A hands one

@@ -296,8 +296,41 @@ def assign_stewards(
     )
     if busy.any():
         summary.update(held_elsewhere=int(busy.sum()), full_elsewhere=int(full.sum()))
+    summary.update(spread_causes(res.pairs, length, pb.cap_size, pb.solo_size, params))
     summary.update(reach_notes(reach, held, alley_ids, person_ids))
     return StewardAssignment(assignments=out, uncovered=uncovered, summary=summary)
+
+
+def spread_causes(
+    pairs: list[tuple[int, int]],
+    length: np.ndarray,
+    cap_size: np.ndarray,
+    solo_size: float,
+    params: StewardParams,
+) -> dict:
+    """Why the load spread (max / median) may stand above ``idle_spread``, for the summary:
+    ``spread_bound`` (``idle_spread``, the bound the hand-on to idle people keeps; None: no
+    hand-on), ``long_alley_m`` (an alley longer than this is a long alley), ``long_alone``
+    (stewards whose whole load is one long alley), ``over_capacity`` (other stewards above
+    their capacity, put there to cover an alley nobody else could take, or keeping duties
+    held before) and ``load_spread_rest``: the spread with those two left out of the max, as
+    :func:`geo.assign.balanced._hand_to_idle` counts it. WHY: the CLI showed a spread of 5.5
+    next to a documented bound of 1.5 with nothing to say why (outside tester T38, L10)."""
+    per: dict[int, list[float]] = {}
+    for i, p in pairs:
+        per.setdefault(int(p), []).append(float(length[i]))
+    loads = np.array([sum(v) for v in per.values()])
+    alone = np.array([len(v) == 1 and sum(v) > solo_size for v in per.values()], dtype=bool)
+    over = np.array([sum(v) > cap_size[p] + 1e-9 for p, v in per.items()], dtype=bool) & ~alone
+    med = float(np.median(loads)) if len(loads) else 0.0
+    rest = loads[~alone & ~over]
+    return {
+        "spread_bound": params.idle_spread,
+        "long_alley_m": round(float(solo_size), 1),
+        "long_alone": int(alone.sum()),
+        "over_capacity": int(over.sum()),
+        "load_spread_rest": round(float(rest.max()) / med, 3) if len(rest) and med > 0 else None,
+    }
 
 
 def steward_summary(
