@@ -708,20 +708,34 @@ def _part_holder(
     holds the stretch's (the span index) with a fix there at that time (the fixes' key,
     one day's partition) are all it can be, mostly none or one."""
     t0, t1 = pts["time"].min(), pts["time"].max()
-    first, last = pts.loc[pts["time"].idxmin()], pts.loc[pts["time"].idxmax()]
-    rows = conn.execute(
+    spans = conn.execute(
         text(
             f"SELECT {_WALK_COLUMNS} WHERE t.fixes_center IS NOT NULL {live}"
             "AND tstzrange(t.started_at, t.ended_at, '[]') @> tstzrange(:t0, :t1, '[]') "
-            "AND EXISTS (SELECT 1 FROM track_points q WHERE q.track_id = t.id AND ("
-            "(q.t = :t0 AND ST_DWithin(q.geom, ST_SetSRID(ST_MakePoint(:x0, :y0), 4326), :d)) "
-            "OR (q.t = :t1 AND ST_DWithin(q.geom, ST_SetSRID(ST_MakePoint(:x1, :y1), 4326), :d))"
-            ")) ORDER BY t.id LIMIT 5"
+            "ORDER BY t.id"
         ),
-        {"t0": t0.to_pydatetime(), "t1": t1.to_pydatetime(), "d": _PART_END_DEG,
-         "x0": float(first["lon"]), "y0": float(first["lat"]),
-         "x1": float(last["lon"]), "y1": float(last["lat"]), "me": live_other_than},
-    ).all()  # fmt: skip
+        {"t0": t0.to_pydatetime(), "t1": t1.to_pydatetime(), "me": live_other_than},
+    ).all()
+    if not spans:
+        return None
+    # the candidates' fixes at the stretch's first and last times, by the fixes' key: one
+    # query joining track_points to the candidates (a semi-join) read whole day partitions,
+    # 0.2 s an upload among 2,000 stored walks (a city-day bench)
+    ends = read_frame(
+        "SELECT track_id, t, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM track_points "
+        "WHERE track_id = ANY(:ids) AND t = ANY(:ts)",
+        conn,
+        {"ids": [int(r.id) for r in spans], "ts": [t0.to_pydatetime(), t1.to_pydatetime()]},
+    )
+    if ends.empty:
+        return None
+    first, last = pts.loc[pts["time"].idxmin()], pts.loc[pts["time"].idxmax()]
+    at = np.where(pd.to_datetime(ends["t"], utc=True) == t0, 0, 1)
+    lon = np.where(at == 0, float(first["lon"]), float(last["lon"]))
+    lat = np.where(at == 0, float(first["lat"]), float(last["lat"]))
+    close = np.hypot(ends["lon"].to_numpy() - lon, ends["lat"].to_numpy() - lat) <= _PART_END_DEG
+    hits = set(ends.loc[close, "track_id"].astype(int))
+    rows = [r for r in spans if int(r.id) in hits][:5]
     return _nudged_holder(conn, pts, rows)
 
 
