@@ -43,8 +43,41 @@ def _readable(path: Path, what: str) -> None:
         raise InputError(f"{path} 不是文件 not a file: {path}")
 
 
-def _show(counts: dict[str, int]) -> None:
-    typer.echo(", ".join(f"{k}={v}" for k, v in counts.items()))
+def _zh_counts(kind: str, c: dict[str, int]) -> str:
+    """What an import did, in Chinese, to open its line (outside tester T38, L12: the line
+    was key=value only, and parents=0 read as "no parent" when the parent was linked)."""
+    if kind == "osm":
+        said = (
+            f"已导入 OSM：读入楼栋 {c.get('buildings_read', 0)}、路段 {c.get('segments_read', 0)}"
+            f"（其中小巷 {c.get('alleys', 0)}、街 {c.get('streets', 0)}），"
+            f"写入楼栋 {c.get('buildings_written', 0)}、街巷 {c.get('streets_written', 0)}、"
+            f"路段 {c.get('segments_written', 0)}；路段新增 {c.get('segments_added', 0)}、"
+            f"停用 {c.get('segments_retired', 0)}、恢复 {c.get('segments_restored', 0)}，"
+            f"街巷停用 {c.get('streets_retired', 0)}、恢复 {c.get('streets_restored', 0)}"
+        )
+    elif kind == "areas":
+        said = (
+            f"已导入区划：读入 {c.get('areas_read', 0)}，写入 {c.get('areas_written', 0)}，"
+            f"由下级生成上级 {c.get('parents', 0)}，已关联上级 {c.get('parents_linked', 0)}"
+        )
+    elif kind == "buildings":
+        said = (
+            f"已导入楼栋：读入 {c.get('buildings_read', 0)}，写入 {c.get('buildings_written', 0)}，"
+            f"户数为给定 {c.get('households_given', 0)}、"
+            f"为估算 {c.get('households_estimated', 0)}"
+        )
+    elif kind == "households":
+        said = f"已导入户数：读入 {c.get('rows', 0)} 行，更新楼栋 {c.get('buildings_updated', 0)}"
+    else:
+        said = f"已导入 {kind}"
+    if "grids_updated" in c:
+        said += f"，网格户数已更新 {c['grids_updated']}"
+    return said
+
+
+def _show(kind: str, counts: dict[str, int]) -> None:
+    # the key=value part stays last and verbatim: scripts read it (as import people's line)
+    typer.echo(f"{_zh_counts(kind, counts)} " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 RETIRE_HELP = (
@@ -87,7 +120,7 @@ def import_osm(
     engine = get_engine(create=True)  # an import sets a city up: it may make the cluster
     with progress_bar("导入 OSM import osm") as bar:
         counts = run(engine, file, progress=bar, retire=mode)
-    _show(counts)
+    _show("osm", counts)
     if counts.get("retire_skipped"):
         typer.echo(
             "未按范围停用任何已存路段：该文件没有 <bounds>，"
@@ -144,7 +177,7 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
         engine = get_engine(create=True)  # as import osm
         with progress_bar(f"导入{_KIND_ZH.get(kind, kind)} import {kind}") as bar:
             counts = fn(engine, file, progress=bar, **kwargs)
-        _show(counts)
+        _show(kind, counts)
 
     if with_level:
 
@@ -214,7 +247,10 @@ def import_people(
     warnings = out.pop("warnings", [])
     counts = {k: (len(v) if isinstance(v, list) else v) for k, v in out.items()}
     said = [f"读入 {counts.get('people_read', 0)} 人"] + [
-        f"{_PEOPLE_ZH[k]} {n} {'列' if k == 'columns_left_out' else '人'}"
+        # the columns left out by name (T38 L9: "未读入的列 1 列" did not say which)
+        f"{_PEOPLE_ZH[k]}：{'、'.join(map(str, out[k]))}"
+        if k == "columns_left_out"
+        else f"{_PEOPLE_ZH[k]} {n} 人"
         for k, n in counts.items()
         if k in _PEOPLE_ZH
     ]

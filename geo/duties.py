@@ -366,6 +366,13 @@ def _zh_label(t: dict[str, Any]) -> str:
     return f"{_zk(t['kind'])} {t['name'] or t['key']}（id:{t['id']}）"
 
 
+def _zh_mid_label(t: dict[str, Any]) -> str:
+    """:func:`_zh_label` inside a sentence, before a Chinese word: a grid's code is spaced from
+    it (网格 110108015001004 的, not …004的, T38 L7); a name ending in （id:N） needs no space."""
+    label = _zh_label(t)
+    return f"{label} " if label[-1].isascii() else label
+
+
 def _retired_day(t: dict[str, Any]) -> dt.date | None:
     """The first local day the target no longer exists (it is gone by that day's end)."""
     if t["retired_at"] is None:
@@ -530,7 +537,8 @@ def assign_duty(
             span, zspan = _span(start, end), _znew(start, end)
             since, zspans = _zheld(role, own)
             raise ConflictError(
-                f"{_who(p)} {since}{_zh_label(t)}的{_zh(role)}{zspans}，与新安排（{zspan}）重叠，"
+                f"{_who(p)} {since}{_zh_mid_label(t)}的{_zh(role)}{zspans}，"
+                f"与新安排（{zspan}）重叠，"
                 f"未做更改{hint_zh} "
                 f"{_who(p)} already holds {_label(t)} as {role} for {spans}, which overlaps "
                 f"{span}: nothing changed{hint}"
@@ -709,7 +717,7 @@ def _cut_out(
     for r in others:
         if r.valid_from >= start and r.valid_from < today:
             raise ConflictError(
-                f"从 {start} 起替换会完全抹去 {_who(r)} 在{_zh_label(t)}的职责"
+                f"从 {start} 起替换会完全抹去 {_who(r)} 在{_zh_mid_label(t)}的职责"
                 f"（{_zspan(r.valid_from, r.valid_to)}），该职责自 {r.valid_from} 起已生效，"
                 f"以往报表依据它，未做更改；请从 {r.valid_from + _DAY} 或之后替换，以保留其记录 "
                 f"replacing {_who(r)} from {start} would erase their duty on {_label(t)} "
@@ -816,14 +824,31 @@ def end_duty(
             zspans = "；".join(_zspan(r.valid_from, r.valid_to) for r in theirs) or "无"
             if theirs and all(r.valid_from > last for r in theirs):
                 nxt = theirs[0]
+                # the remedy (T38 L7): a duty not yet begun is cancelled by undoing it, not
+                # ended; one begun ends on its first day at the earliest, or was a mistake. The
+                # message is shared by the CLI and the API, so both ways are named
+                ways = f"gridward assign undo --duty {nxt.id}; API DELETE /assignments/{nxt.id}"
+                zways = ways.replace("; ", "；")
+                if nxt.valid_from > city_today():
+                    zfix = f"要取消尚未开始的职责 {nxt.id}，请撤销它（{zways}）"
+                    fix = f"to cancel duty {nxt.id}, which has not begun, undo it ({ways})"
+                else:
+                    zfix = (
+                        f"最后一天最早为 {nxt.valid_from}；如职责 {nxt.id} 整条是误录，请撤销它"
+                        f"（{zways}）"
+                    )
+                    fix = (
+                        f"the earliest last day is {nxt.valid_from}; if duty {nxt.id} was "
+                        f"entered by mistake, undo it ({ways})"
+                    )
                 raise InputError(
-                    f"{_who(p)} 在{_zh_label(t)}的{_zh(role)}（{role}）职责 {nxt.valid_from} 才开始"
-                    f"（{zspans}），不能在开始前的 {last} 结束 "
+                    f"{_who(p)} 在{_zh_mid_label(t)}的{_zh(role)}（{role}）职责 {nxt.valid_from} "
+                    f"才开始（{zspans}），不能在开始前的 {last} 结束；{zfix} "
                     f"{_who(p)}'s duty on {_label(t)} as {role} starts on {nxt.valid_from} "
-                    f"({spans}): it cannot end on {last}, before it starts"
+                    f"({spans}): it cannot end on {last}, before it starts; {fix}"
                 )
             raise NotFoundError(
-                f"人员 {_who(p)} 在 {last} 不是{_zh_label(t)}的{_zh(role)}（{role}；"
+                f"人员 {_who(p)} 在 {last} 不是{_zh_mid_label(t)}的{_zh(role)}（{role}；"
                 f"其在此的职责：{zspans}） "
                 f"{_who(p)} holds no {role} duty on {_label(t)} on {last} "
                 f"(their duties there: {spans})"
@@ -867,7 +892,7 @@ def _check_extension(
             names = "; ".join(f"{_who(o)} {_span(o.valid_from, o.valid_to)}" for o in held)
             znames = "；".join(f"{_who(o)} {_zspan(o.valid_from, o.valid_to)}" for o in held)
             raise ConflictError(
-                f"把 {_who(p)} 在{_zh_label(t)}的职责延长到 {last}，会使其与 {znames} 同为"
+                f"把 {_who(p)} 在{_zh_mid_label(t)}的职责延长到 {last}，会使其与 {znames} 同为"
                 f"{ROLE_LABELS[role].split()[0]}；一个网格只有一名网格长（1+N），未做更改："
                 "如要其在这几天重任网格长，请替换对方（assign set --replace；API "
                 '"replace": true） '
@@ -886,7 +911,8 @@ def _check_extension(
         names = "; ".join(f"{_who(o)} {_span(o.valid_from, o.valid_to)}" for o in late)
         znames = "；".join(f"{_who(o)} {_zspan(o.valid_from, o.valid_to)}" for o in late)
         raise ConflictError(
-            f"把 {_who(p)} 在{_zh_label(t)}的职责延长到 {last}，会使其与 {znames} 共管，而他们是在 "
+            f"把 {_who(p)} 在{_zh_mid_label(t)}的职责延长到 {last}，会使其与 {znames} 共管，"
+            "而他们是在 "
             f"{_who(p)} 的最后一天 {r.valid_to} 之后才接手的（如用 --replace 安排的代岗），"
             "未做更改：如要让其与之共管，请对那几天用 assign set 添加 "
             f"extending {_who(p)}'s duty on {_label(t)} to {last} would make them a co-holder "

@@ -74,6 +74,7 @@ from geo.duties import (
     _who,
     _zh,
     _zh_label,
+    _zh_mid_label,
     _zspan,
 )
 from geo.errors import ConflictError, InputError, NotFoundError, parse_row_id
@@ -378,7 +379,7 @@ def _carried(
         raise ConflictError(
             f"职责 {duty.id} 是方案 {entry.target_id} 提交时从旧网格 {old.code}（第 {old.version} "
             f"版）顺延而来：{zcarried}，接续其{zended}，且{zretired}，撤销它无法恢复原职责，"
-            f"未做更改。这是其本来的职责，不是误录：如要让其不再担任{_zh_label(t)}并保留记录，请结束它"
+            f"未做更改。这是其本来的职责，不是误录：如要让其不再担任{_zh_mid_label(t)}并保留记录，请结束它"
             f"（assign end {who} --grid {t['code']} --last-day {last}）；如要调换网格，请结束它"
             f"并安排其应担任的网格（assign set {who} --grid 网格编码 --from "
             f"{last + dt.timedelta(days=1)}）；如仍要删除职责 {duty.id}（其天数将从以往报表中去掉，"
@@ -549,7 +550,7 @@ def _old_commit_note(old: Any, t: dict[str, Any]) -> tuple[str, str, str]:
     return (
         f"区域 {old.target_id} 于 {day} 的人员配置提交（审计记录 {old.id}）",
         "该提交的记录没有写明它结束了哪些职责（较晚的提交才有此记录）；如之前担任"
-        f"{_zh_label(t)}的人应继续担任，请手工安排回去（assign set / end）",
+        f"{_zh_mid_label(t)}的人应继续担任，请手工安排回去（assign set / end）",
         f"the staffing commit of area {old.target_id} on {day} (audit entry {old.id}), whose "
         "record does not say what it ended (commits recorded that only later); set whoever "
         f"held {_label(t)} before it back by hand if they should hold it (assign set / end)",
@@ -741,9 +742,9 @@ def _restoration(
             "it took"
         )
         zdid = (
-            f"由{detail.get('by_zh')}开始，撤销它会恢复该提交在{_zh_label(t)}结束的职责"
+            f"由{detail.get('by_zh')}开始，撤销它会恢复该提交在{_zh_mid_label(t)}结束的职责"
             if by
-            else f"替换了{_zh_label(t)}的其他担任者，撤销它会恢复它所取代的职责"
+            else f"替换了{_zh_mid_label(t)}的其他担任者，撤销它会恢复它所取代的职责"
         )
         how = f"{first}, or {_LEAVE}" if first else _LEAVE
         zhow = f"{zfirst}，或{_LEAVE_ZH}" if zfirst else _LEAVE_ZH

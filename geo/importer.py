@@ -832,7 +832,21 @@ def import_areas(
             )
         _follow_children(conn)
         link_buildings_to_communities(conn)
-        counts = {"areas_read": len(rows), "areas_written": int(written or 0), "parents": created}
+        # parents: the parent areas made here from their children; parents_linked: the file's
+        # areas under a parent now (made, stored, or found by code). WHY both: a file whose
+        # parent was stored already said parents=0 only, read as "not linked" (T38 L12)
+        linked = conn.execute(
+            text(
+                "SELECT count(*) FROM areas a JOIN stage_areas s ON s.code = a.code "
+                "WHERE a.parent_id IS NOT NULL"
+            )
+        ).scalar_one()
+        counts = {
+            "areas_read": len(rows),
+            "areas_written": int(written or 0),
+            "parents": created,
+            "parents_linked": int(linked),
+        }
         _record(conn, "areas", path, sha, counts)
     progress(1.0, "完成 done")
     return counts

@@ -31,6 +31,7 @@ import csv
 import io
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,19 @@ from sqlalchemy import Connection, Engine, text
 from geo import audit
 from geo.area_paths import AreaPath, area_path
 from geo.assign.people import (
+    _FALSE,
+    _TRUE,
     COLUMNS,
+    ROLES,
+    _coordinate_problem,
     decode_table,
     header_key,
+    parse_roles,
+    person_label,
     read_people,
     swap_note,
+    swap_remedy,
+    swapped,
     unreadable,
 )
 from geo.errors import ForbiddenError, InputError
@@ -148,21 +157,35 @@ def _footer(body: list[list[str | None]], xy: list[int]) -> int:
     return len(body) - cut
 
 
-def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """The registry in ``path`` as :func:`read_people` reads it, and warnings naming the rows
-    left out: title rows above the header, summary and note rows at the end. A sheet without
-    them is read as it is."""
+@dataclass
+class _Sheet:
+    """The registry's table as found in a file: what :func:`read_people` reads (``data``
+    under the name ``name``), and its header and people rows (title rows above and summary
+    rows below left out) with the file's row number of the first (``first_row``)."""
+
+    data: bytes
+    name: str
+    header: list[str | None] | None
+    body: list[list[str | None]]
+    first_row: int
+    warnings: list[str]
+
+
+def _sheet(path: Path) -> _Sheet:
+    """The table of ``path``, with warnings naming the rows left out: title rows above the
+    header, summary and note rows at the end. A sheet without them is read as it is."""
     if not path.is_file():
         raise InputError(f"人员文件 {path} 不存在，请检查路径 people file not found: {path}")
     raw = path.read_bytes()
     rows = _cells(raw, path.name)
     if not rows:
-        return read_people(raw, path.name, home_required=False), []
+        return _Sheet(raw, path.name, None, [], 0, [])
     top = _header_row(rows)
     header = rows[top]
     xy = [j for j, c in enumerate(header) if c is not None and header_key(c) in _XY_KEYS]
     body = rows[top + 1 :]
     n_foot = _footer(body, xy)
+    kept = body[: len(body) - n_foot]
     warnings = []
     if top:
         shown = "; ".join(" ".join(_filled(r)) for r in rows[:top] if _filled(r))[:80]
@@ -180,16 +203,269 @@ def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
             f"left out: {shown!r}"
         )
     if not warnings:
-        return read_people(raw, path.name, home_required=False), []
+        return _Sheet(raw, path.name, header, kept, top + 2, [])
+    return _Sheet(_as_csv(header, kept), f"{path.stem}.csv", header, kept, top + 2, warnings)
+
+
+def _as_csv(header: list[str | None], body: list[list[str | None]]) -> bytes:
+    """The table as CSV, every row as wide as the header (a blank row stays a row)."""
     out = io.StringIO()
     writer = csv.writer(out)
     width = len(header)
-    named = [c if c is not None else f"Unnamed: {j}" for j, c in enumerate(header)]
-    writer.writerow(named)
-    for r in body[: len(body) - n_foot]:
+    writer.writerow([c if c is not None else f"Unnamed: {j}" for j, c in enumerate(header)])
+    for r in body:
         writer.writerow([("" if c is None else c) for c in (r + [None] * width)[:width]])
-    data = out.getvalue().encode("utf-8")
-    return read_people(data, f"{path.stem}.csv", home_required=False), warnings
+    return out.getvalue().encode("utf-8")
+
+
+def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The registry in ``path`` as :func:`read_people` reads it, and warnings naming the rows
+    left out (see :func:`_sheet`)."""
+    sheet = _sheet(path)
+    return read_people(sheet.data, sheet.name, home_required=False), sheet.warnings
+
+
+# --------------------------------------------------------------------------------------------
+# every problem of the file at once
+# --------------------------------------------------------------------------------------------
+# WHY (outside tester T38, L9): read_people stops at the first problem, so a file with a
+# swapped home and an unknown role took a run per problem. Before anything is written, the
+# rows are read here as read_people reads them (the same columns and cell values) and each
+# row's every problem listed; with two or more, the file is refused naming them all. One
+# problem alone is refused as before, by the check that meets it (its message unchanged).
+
+MAX_LISTED = 20
+_ROLE_SPLIT = re.compile(r"[;；、,，/|]")  # as parse_roles splits a role cell
+# the order a row's problems are listed in, and the remedies after the list
+_KINDS = ("id", "dup", "swap", "xy", "role", "capacity", "part_time", "building", "homeless")
+
+
+@dataclass
+class _Problem:
+    row: int  # the file's row number
+    who: tuple[str, str] | None  # the person (Chinese, English), None without a person_id
+    kind: str  # one of _KINDS
+    zh: str
+    en: str
+
+
+def _frame(sheet: _Sheet) -> pd.DataFrame | None:
+    """The people rows in canonical columns, as text cells with read_people's empty cells,
+    indexed by the file's row number; None when the table itself is wrong (no person_id
+    column, a column twice, lon without lat, no rows): read_people names that."""
+    if sheet.header is None or not sheet.body:
+        return None
+    df = pd.read_csv(
+        io.BytesIO(_as_csv(sheet.header, sheet.body)),
+        dtype=str,
+        skipinitialspace=True,
+        skip_blank_lines=False,
+    )
+    df.index = range(sheet.first_row, sheet.first_row + len(df))
+    df = df.dropna(how="all")
+    lookup = {header_key(a): canon for canon, aliases in COLUMNS.items() for a in aliases}
+    rename: dict[str, str] = {}
+    for col in df.columns:
+        canon = lookup.get(header_key(col))
+        if canon is not None and canon in rename.values():
+            return None
+        if canon is not None:
+            rename[col] = canon
+    df = df[list(rename)].rename(columns=rename)
+    if df.empty or "person_id" not in df or ("lon" in df) != ("lat" in df):
+        return None
+    return df
+
+
+def _who(df: pd.DataFrame, row: int) -> tuple[str, str] | None:
+    pid = df.at[row, "person_id"]
+    if pd.isna(pid) or not str(pid).strip():
+        return None
+    return person_label(str(pid).strip(), df.at[row, "name"] if "name" in df else None)
+
+
+def _file_problems(df: pd.DataFrame | None) -> list[_Problem]:
+    """Every row's problems that read_people refuses a file for (see above)."""
+    if df is None:
+        return []
+    found: list[_Problem] = []
+
+    def add(row: int, kind: str, zh: str, en: str) -> None:
+        found.append(_Problem(row, _who(df, row), kind, zh, en))
+
+    seen: dict[str, int] = {}
+    for row, pid in df["person_id"].items():
+        pid = None if pd.isna(pid) else str(pid).strip()
+        if not pid:
+            add(row, "id", "缺少人员编号（person_id）", "no person_id")
+        elif pid in seen:
+            add(
+                row,
+                "dup",
+                f"人员编号 {pid} 与第 {seen[pid]} 行重复",
+                f"person_id {pid} repeats row {seen[pid]}",
+            )
+        else:
+            seen[pid] = row
+    if "lon" in df:
+        lon = pd.to_numeric(df["lon"], errors="coerce")
+        lat = pd.to_numeric(df["lat"], errors="coerce")
+        given = df["lon"].notna() | df["lat"].notna()
+        bad = given & ~(lon.between(-180, 180) & lat.between(-90, 90))
+        turned = bad & swapped(df["lon"], df["lat"])
+        for row in bad[bad].index:
+            zh, en = _coordinate_problem(df.at[row, "lon"], df.at[row, "lat"], turned[row])
+            add(row, "swap" if turned[row] else "xy", zh.removeprefix("的"), en)
+    if "roles" in df:
+        for row, cell in df["roles"].dropna().items():
+            for part in (p.strip() for p in _ROLE_SPLIT.split(str(cell))):
+                try:
+                    parse_roles(part)
+                except InputError:
+                    add(row, "role", f"角色（role 列）'{part}' 无效", f"unknown role '{part}'")
+    if "capacity" in df:
+        cap = pd.to_numeric(df["capacity"], errors="coerce")
+        for row in df.index[df["capacity"].notna() & ~(cap >= 0)]:
+            v = df.at[row, "capacity"]
+            add(
+                row,
+                "capacity",
+                f"容量（capacity）'{v}' 须为不小于 0 的数",
+                f"capacity '{v}' must be a number ≥ 0",
+            )
+    if "part_time" in df:
+        low = df["part_time"].fillna("").astype(str).str.strip().str.lower()
+        for row in df.index[~low.isin(_TRUE | _FALSE)]:
+            v = df.at[row, "part_time"]
+            add(
+                row,
+                "part_time",
+                f"兼职（part_time）'{v}' 须填 是/否",
+                f"part_time '{v}' must be yes/no (是/否)",
+            )
+    return found
+
+
+def _stored_problems(conn: Connection, df: pd.DataFrame | None) -> list[_Problem]:
+    """The problems the database tells: a home building that does not exist, a person not
+    registered without a home in the file (:func:`_resolve_buildings`,
+    :func:`_refuse_unregistered_homeless`)."""
+    if df is None:
+        return []
+    found: list[_Problem] = []
+    home = pd.Series(False, index=df.index)
+    if "lon" in df:
+        home |= df["lon"].notna() | df["lat"].notna()
+    if "building_id" in df:
+        keys = df["building_id"].dropna().astype(str)
+        missing = set(
+            conn.execute(
+                text(
+                    "SELECT k FROM unnest(CAST(:keys AS text[])) k WHERE NOT EXISTS (SELECT 1 "
+                    "FROM buildings WHERE source_key = k OR id::text = k "
+                    "OR source_key = 'osm:w' || k)"
+                ),
+                {"keys": sorted(set(keys))},
+            ).scalars()
+        )
+        for row, key in keys[keys.isin(missing)].items():
+            found.append(
+                _Problem(
+                    row,
+                    _who(df, row),
+                    "building",
+                    f"住址楼栋 {key} 不存在",
+                    f"building {key} does not exist",
+                )
+            )
+        home |= df["building_id"].notna()
+    ids = df["person_id"].astype("string").str.strip()
+    homeless = ~home & ids.notna() & (ids != "")
+    if homeless.any():
+        known = set(
+            conn.execute(
+                text("SELECT external_id FROM people WHERE external_id = ANY(:ids)"),
+                {"ids": sorted(set(ids[homeless]))},
+            ).scalars()
+        )
+        for row in ids.index[homeless & ~ids.isin(known)]:
+            found.append(
+                _Problem(
+                    row,
+                    _who(df, row),
+                    "homeless",
+                    "未登记且文件中没有其住址",
+                    "not registered and has no home in the file",
+                )
+            )
+    return found
+
+
+def _remedies(found: list[_Problem], df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """What to do about the problems listed, once per kind: (Chinese, English)."""
+    kinds = {p.kind for p in found}
+    zh: list[str] = []
+    en: list[str] = []
+
+    def say(z: str, e: str) -> None:
+        zh.append(z)
+        en.append(e)
+
+    if "id" in kinds:
+        say("请补上人员编号", "fill in the missing person_id")
+    if "dup" in kinds:
+        say(
+            "每人的人员编号须唯一，请改正重复的编号",
+            "each person_id must be unique: correct the repeats",
+        )
+    if "swap" in kinds:
+        n_turned = sum(p.kind == "swap" for p in found)
+        given = int((df["lon"].notna() | df["lat"].notna()).sum())
+        say(*swap_remedy(n_turned, n_turned == given > 1))
+    if "xy" in kinds:
+        say(
+            "经度须为 -180 到 180、纬度须为 -90 到 90 的数（WGS 84），请改正",
+            "lon must be a number from -180 to 180, lat from -90 to 90 (WGS 84)",
+        )
+    if "role" in kinds:
+        say(
+            "角色请用" + "、".join(f"{v}（{k}）" for k, v in ROLES.items()) + "之一",
+            "roles: use " + ", ".join(f"{k} ({v})" for k, v in ROLES.items()),
+        )
+    if "building" in kinds:
+        say("请检查楼栋编号，或先导入楼栋", "check the building ids, or import the buildings first")
+    if "homeless" in kinds:
+        say(
+            "未登记的人须给出住址（经度/纬度 lon+lat 或楼栋 building_id），或删去其行",
+            "a person not registered needs a home (lon+lat or building_id), or leave their row out",
+        )
+    return zh, en
+
+
+def _refuse_all(found: list[_Problem], df: pd.DataFrame, filename: str) -> InputError:
+    """The refusal listing the file's problems, row by row (at most MAX_LISTED), then what
+    to do about them."""
+    found = sorted(found, key=lambda p: (p.row, _KINDS.index(p.kind)))
+    n = len(found)
+    rows: dict[int, list[_Problem]] = {}  # a row's problems together, rows in file order
+    for p in found[:MAX_LISTED]:
+        rows.setdefault(p.row, []).append(p)
+    zh_items = "；".join(
+        f"第 {row} 行{f' {ps[0].who[0]}' if ps[0].who else ''}：{'，'.join(p.zh for p in ps)}"
+        for row, ps in rows.items()
+    )
+    items = "; ".join(
+        f"row {row}{f' {ps[0].who[1]}' if ps[0].who else ''}: {', '.join(p.en for p in ps)}"
+        for row, ps in rows.items()
+    )
+    rest = n - MAX_LISTED
+    zh_more, more = (f"；另有 {rest} 处", f"; and {rest} more") if rest > 0 else ("", "")
+    zh_dos, dos = _remedies(found, df)
+    zh_do, do = "；".join(zh_dos), "; ".join(dos)
+    return InputError(
+        f"人员文件 {filename} 有 {n} 处问题，未做任何更改：{zh_items}{zh_more}。{zh_do} "
+        f"the people file {filename} has {n} problems, nothing changed: {items}{more}. {do}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,11 +731,27 @@ def import_people(
     building id. The file's other columns (notes ...) are left out and named in
     ``columns_left_out``; ``warnings`` names rows left out and leavers kept inactive."""
     path = Path(path)
-    df, warnings = read_roster(path)
-    rows = _rows(df)
-    present = set(df.columns)
-    ids = [r["ext"] for r in rows]
+    sheet = _sheet(path)
+    frame = _frame(sheet)
+    found = _file_problems(frame)
+    try:
+        df, first = read_people(sheet.data, sheet.name, home_required=False), None
+    except InputError as exc:
+        if not found:  # the table itself, or what the list does not know: as before
+            raise
+        df, first = None, exc
+    warnings = list(sheet.warnings)
     with engine.begin() as conn:
+        found += _stored_problems(conn, frame)
+        if len(found) > 1:  # every problem at once (T38 L9); nothing written
+            assert frame is not None
+            raise _refuse_all(found, frame, path.name)
+        if first is not None:  # one problem: refused as before
+            raise first
+        assert df is not None
+        rows = _rows(df)
+        present = set(df.columns)
+        ids = [r["ext"] for r in rows]
         _resolve_buildings(conn, rows, path.name)
         before = _stored(conn, ids)
         _refuse_unregistered_homeless(rows, before, path.name)

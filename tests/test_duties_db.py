@@ -1160,3 +1160,34 @@ def test_a_streets_database_id_reads_id_n_in_the_chinese(town):
     ]
     assert err.value.message.startswith(f"小巷 {name}（id:{alley}）：此人已是小巷管家"), err.value
     assert f"alley {name} (#{alley}): they already hold it" in err.value.message
+
+
+def test_ending_a_duty_before_it_starts_says_how_to_cancel_it(town, pg_url):
+    """Outside tester T38, L7: ending a duty planned from tomorrow on today said only
+    "…不能在开始前的 … 结束", with no way out, and ran a grid's code into the next word
+    (网格 110108015001004的). Now it names the undo (CLI and API, the message is shared by
+    both) and spaces the code; a duty begun already is told its earliest last day."""
+    db, grid, alley = town["db"], town["grid"], town["alley"]
+    today = city_today()
+    duty = assign_duty(db, "W1", Target("grid", grid), "grid_worker", today + dt.timedelta(1))
+    n = duty["duty"]["id"]
+    before = fingerprint(db)
+    res = run_cli(["assign", "end", "--person", "W1", "--grid", grid, "--role", "grid_worker",
+                   "--last-day", str(today)], pg_url)  # fmt: skip
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(err) == 1, res.stderr
+    assert f"吴员 (W1) 在网格 {grid} 的专职网格员" in err[0], err
+    assert f"不能在开始前的 {today} 结束；要取消尚未开始的职责 {n}，请撤销它" in err[0], err
+    assert f"（gridward assign undo --duty {n}；API DELETE /assignments/{n}）" in err[0], err
+    assert f"before it starts; to cancel duty {n}, which has not begun, undo it " in err[0]
+    assert err[0].endswith(f"(gridward assign undo --duty {n}; API DELETE /assignments/{n})")
+    assert fingerprint(db) == before
+    undo_duty(db, n, None, False)  # as it says
+    assert not [d for d in _rows(db) if d[0] == n]
+    # a duty in force since 60 days ago: not "not begun"; its earliest last day, or undo
+    since = town["since"]
+    with pytest.raises(InputError) as exc:
+        end_duty(db, "S1", Target("alley", alley), None, since - dt.timedelta(days=1))
+    msg = exc.value.message
+    assert f"最后一天最早为 {since}；如职责 " in msg and "尚未开始" not in msg, msg
+    assert f"the earliest last day is {since}; if duty " in msg, msg

@@ -366,6 +366,7 @@ def test_cli_import_and_export_roundtrip(db, pg_url, tmp_path):
     proc = run_cli(["import", "osm", str(FIXTURES / "haidian_demo.osm")], pg_url)
     assert proc.returncode == 0, proc.stderr
     assert "segments_read=" in proc.stdout
+    assert proc.stdout.startswith("已导入 OSM：读入楼栋 "), proc.stdout  # T38 L12
     out = tmp_path / "segments.gpkg"
     proc = run_cli(["export", "segments", "--out", str(out)], pg_url)
     assert proc.returncode == 0, proc.stderr
@@ -474,3 +475,50 @@ def test_swapped_coordinates_outside_china_and_in_a_table_are_named(tmp_path):
         utm, driver="GeoJSON"
     )
     assert len(read_vector(utm)) == 1
+
+
+def test_the_import_lines_open_in_chinese_and_count_linked_parents(db, pg_url, tmp_path):
+    """Outside tester T38, L12: `import areas` printed areas_read=1, areas_written=1,
+    parents=0 only, no Chinese, and parents=0 though the community was linked to its stored
+    subdistrict: parents counts the parents made from their children. Each import line now
+    opens in Chinese saying what it did, parents said as made (由下级生成上级) and the
+    linked ones counted (parents_linked); the key=value part last, its keys unchanged."""
+    import_areas(db, FIXTURES / "communities.geojson", level="community")
+    feat = _area_feature("110108015009", 116.330, parent_code="110108015")
+    path = _write(tmp_path / "empty_comm.geojson", [feat])
+    proc = run_cli(["import", "areas", str(path)], pg_url)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        "已导入区划：读入 1，写入 1，由下级生成上级 0，已关联上级 1 "
+        "areas_read=1, areas_written=1, parents=0, parents_linked=1"
+    ), proc.stdout
+    with db.connect() as conn:
+        parent = conn.execute(
+            text(
+                "SELECT p.code FROM areas a JOIN areas p ON p.id = a.parent_id "
+                "WHERE a.code = '110108015009'"
+            )
+        ).scalar()
+    assert parent == "110108015"
+
+    ring = [[116.3310, 39.9910], [116.3312, 39.9910], [116.3312, 39.9912], [116.3310, 39.9912]]
+    b = {
+        "type": "Feature",
+        "properties": {"building_id": "b1", "households": 12},
+        "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+    }
+    path = _write(tmp_path / "b.geojson", [b])
+    proc = run_cli(["import", "buildings", str(path)], pg_url)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        "已导入楼栋：读入 1，写入 1，户数为给定 1、为估算 0，网格户数已更新 0 buildings_read=1, "
+        "buildings_written=1, households_given=1, households_estimated=0, grids_updated=0"
+    ), proc.stdout
+    hh = tmp_path / "hh.csv"
+    hh.write_text("building_id,户数\nb1,15\n", encoding="utf-8")
+    proc = run_cli(["import", "households", str(hh)], pg_url)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        "已导入户数：读入 1 行，更新楼栋 1，网格户数已更新 0 "
+        "rows=1, buildings_updated=1, grids_updated=0"
+    ), proc.stdout

@@ -375,3 +375,79 @@ def test_swapped_longitude_and_latitude_are_named_as_such(place, tmp_path) -> No
     assert "丁 (U1)" in msg and "戊 (U2)" in msg and "look swapped (U1)" in msg, msg
     assert "more than 50 km from every area" in msg, msg
     assert fingerprint(db) == before
+
+
+def test_every_problem_of_a_file_is_named_at_once(place, tmp_path) -> None:
+    """Outside tester T38, L9: a file with several problems was refused for the first one
+    only (a swapped home; on the next run an unknown role 巡逻员; ...). Now every problem is
+    named in one refusal, each with its row, person, column and value, then what to do;
+    nothing written. One problem alone is refused as before."""
+    db, xy = place
+    (ax, ay) = xy[A]
+    p = tmp_path / "a.csv"
+    p.write_text(
+        "人员编号,姓名,角色,经度,纬度,楼栋,容量,备注\n"
+        f"N1,甲,网格长,{ay},{ax},,,\n"  # swapped
+        f"N2,乙,巡逻员、小巷管家,{ax},{ay},,,\n"  # unknown role
+        "N3,丙,小巷管家,,,404,,\n"  # no such building
+        "N4,丁,小巷管家,,,,,新来的\n"  # not registered, no home
+        f"N2,戊,网格长,{ax},{ay},,-1,\n"  # id twice, capacity below 0
+        f",己,保安,{ax},abc,,,\n",  # no id, unknown role, latitude not a number
+        "utf-8",
+    )
+    before = fingerprint(db)
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    msg = str(err.value)
+    assert msg.startswith(
+        "人员文件 a.csv 有 9 处问题，未做任何更改：第 2 行 甲（N1）：经纬度疑似写反（经度 "
+    ), msg
+    for part in (
+        "第 3 行 乙（N2）：角色（role 列）'巡逻员' 无效",
+        "第 4 行 丙（N3）：住址楼栋 404 不存在",
+        "第 5 行 丁（N4）：未登记且文件中没有其住址",
+        "第 6 行 戊（N2）：人员编号 N2 与第 3 行重复，容量（capacity）'-1' 须为不小于 0 的数；",
+        "第 7 行：缺少人员编号（person_id），纬度（lat）'abc' 不是数字，角色（role 列）'保安' 无效",
+        "。请补上人员编号；每人的人员编号须唯一，请改正重复的编号；请对调此人的经度与纬度；",
+        "角色请用网格长（grid_leader）、",
+        "请检查楼栋编号，或先导入楼栋；未登记的人须给出住址",
+        " the people file a.csv has 9 problems, nothing changed: row 2 甲 (N1): longitude and "
+        "latitude look swapped (lon ",
+        "row 3 乙 (N2): unknown role '巡逻员'; row 4 丙 (N3): building 404 does not exist; "
+        "row 5 丁 (N4): not registered and has no home in the file; row 6 戊 (N2): person_id "
+        "N2 repeats row 3, capacity '-1' must be a number ≥ 0; row 7: no person_id, lat 'abc' "
+        "is not a number, unknown role '保安'. ",
+    ):
+        assert part in msg, (part, msg)
+    assert msg.index("：第 2 行") < msg.index(" the people file"), msg
+    assert fingerprint(db) == before
+
+    # one problem left: its own refusal, as before
+    p.write_text(f"人员编号,姓名,角色,经度,纬度\nN1,甲,巡逻员,{ax},{ay}\n", "utf-8")
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    assert str(err.value).startswith("甲（N1）的角色（role 列）'巡逻员' 无效"), err.value
+    assert fingerprint(db) == before
+
+    # many: the first 20 named, and how many more; rows counted in the file (a title row)
+    rows = [["名册", None, None], ["人员编号", "角色", "楼栋"]]
+    rows += [[f"R{i:02d}", "巡逻员", "29"] for i in range(25)]
+    xlsx = tmp_path / "many.xlsx"
+    pd.DataFrame(rows).to_excel(xlsx, header=False, index=False)
+    with pytest.raises(InputError) as err:
+        import_people(db, xlsx)
+    msg = str(err.value)
+    assert msg.startswith("人员文件 many.xlsx 有 25 处问题，未做任何更改：第 3 行 人员 R00："), msg
+    assert "第 22 行 人员 R19：" in msg and "R20" not in msg, msg
+    assert "；另有 5 处。" in msg and "; and 5 more. " in msg, msg
+    assert fingerprint(db) == before
+
+
+def test_the_cli_names_the_columns_it_left_out(place, tmp_path, pg_url) -> None:
+    """T38 L9: the line said 未读入的列 1 列 without naming the column. It names them now; the
+    key=value part is unchanged."""
+    db, xy = place
+    res = run_cli(["import", "people", str(_full_roster(tmp_path, xy))], pg_url)
+    assert res.returncode == 0, res.stderr
+    line = "已导入人员：读入 3 人，未读入的列：备注 people_read=3, columns_left_out=1"
+    assert res.stdout.strip() == line, res.stdout
