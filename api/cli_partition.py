@@ -34,12 +34,16 @@ def _partition_database(
             progress=bar,
         )
     plan = get_plan(engine, plan_id)
-    _print_summary(plan["summary"], None)
+    _print_summary(plan["summary"], None, chinese=True)
     _warn_outside_bounds(plan["summary"], min_households, max_households)
+    # WHY (T38 L4): "/plans/5" is an API path, which a shell user cannot open
+    editor = f"/maps/editor?community={community}&plan={plan_id}"
     typer.echo(
-        f"已为社区 {community} 生成草案 {plan_id}：请在 /plans/{plan_id} 查看，然后运行 "
+        f"已为社区 {community} 生成草案 {plan_id}：请用 'gridward plans show {plan_id}' "
+        f"或在网格编辑器 {editor} 查看，然后运行 "
         f"'gridward plans commit {plan_id}' 提交（或 'gridward plans discard {plan_id}' 放弃） "
-        f"draft plan {plan_id} for community {community}: review it at /plans/{plan_id}, then "
+        f"draft plan {plan_id} for community {community}: review it with "
+        f"'gridward plans show {plan_id}' or in the grid editor at {editor}, then "
         f"'gridward plans commit {plan_id}' (or 'gridward plans discard {plan_id}')"
     )
 
@@ -60,7 +64,40 @@ def _refuse_file_options(given: dict[str, object]) -> None:
         )
 
 
-def _print_summary(summary: dict, out: Path | None) -> None:
+# A flag's kind and reason in Chinese, as the editor words them (maps/static/editor.js
+# FLAG_LABEL, FLAG_WHY): for plans stored before the engine gave its reasons in Chinese.
+_FLAG_ZH = {
+    "under_min": "不足",
+    "over_max": "超出",
+    "disconnected": "不连通",
+    "multipart": "多块",
+    "single_building": "单栋楼超上限，无法拆分",
+    "enclosed_block": "独立地块户数不足",
+    "area_below_min": "全区户数不足",
+    "no_whole_number_of_grids": "户数无法整分",
+    "unresolved": "未找到合适划分",
+}
+
+
+def _reasons_cell(item: dict, chinese: bool) -> str:
+    """A flagged grid's "原因 Reasons" cell. File mode (``chinese`` False): the flags, then
+    the English reasons, as planners' scripts read them. Database mode: each reason in
+    Chinese, then in English, then the flags. WHY (T38 L1): database mode's reasons were
+    English only (over_max:single_building: one building holds 629 households, …)."""
+    flags = ", ".join(item["flags"])
+    why = item.get("reasons") or []  # the flag in words (plans made before: none)
+    if not chinese:
+        return flags + (f": {'; '.join(why)}" if why else "")
+    why_zh = item.get("reasons_zh") or []
+    if not why_zh or len(why_zh) != len(why):  # stored before reasons_zh: the editor's words
+        label = "、".join(dict.fromkeys(_FLAG_ZH.get(f.split(":")[-1], f) for f in item["flags"]))
+        return f"{label} {'; '.join(why)}（{flags}）".replace(" （", "（")
+    return "；".join(f"{zh} {en}" for zh, en in zip(why_zh, why, strict=True)) + f"（{flags}）"
+
+
+def _print_summary(summary: dict, out: Path | None, chinese: bool = False) -> None:
+    """The summary tables (stdout). ``chinese``: database mode's reasons Chinese first;
+    file mode's stdout is an interface and stays as it is."""
     from rich.console import Console
     from rich.table import Table
 
@@ -100,13 +137,7 @@ def _print_summary(summary: dict, out: Path | None) -> None:
         f.add_column("户数 Households", justify="right")
         f.add_column("原因 Reasons")
         for item in summary["flagged"][:30]:
-            why = "; ".join(item.get("reasons") or [])  # the flag in words (plans made
-            # before reasons were kept have none)
-            f.add_row(
-                item["code"],
-                str(item["households"]),
-                ", ".join(item["flags"]) + (f": {why}" if why else ""),
-            )
+            f.add_row(item["code"], str(item["households"]), _reasons_cell(item, chinese))
         if len(summary["flagged"]) > 30:
             f.add_row("…", "", f"+{len(summary['flagged']) - 30}")
         console.print(f)
@@ -120,7 +151,11 @@ def register(app: typer.Typer) -> None:
     @app.command("partition")
     def partition_cmd(
         min_households: int = typer.Option(
-            ..., "--min-households", help="最少户数 minimum households per grid"
+            ...,
+            "--min-households",
+            help="最少户数（0 为不设下限；低于上限的一半时，划出上限允许的最少网格） "
+            "minimum households per grid (0: no lower bound; under half the max: the fewest "
+            "grids the max allows)",
         ),
         max_households: int = typer.Option(
             ..., "--max-households", help="最多户数 maximum households per grid"
@@ -184,7 +219,15 @@ def register(app: typer.Typer) -> None:
             (".geojson", ".json", ""),
             {"area": area, "buildings": buildings, "streets": streets},
         )
-        from geo.partition.io import area_code, footprint_check, read_area, read_layer, write_grids
+        from geo.partition.io import (
+            area_code,
+            feature_names,
+            footprint_check,
+            read_area,
+            read_layer,
+            straddle_warning,
+            write_grids,
+        )
 
         params = PartitionParams(
             min_households=min_households,
@@ -213,7 +256,12 @@ def register(app: typer.Typer) -> None:
             def progress(frac: float, msg: str) -> None:
                 bar.update(task, completed=frac, description=msg)
 
-            result = partition(area_geom, bdf, sdf, params, progress=progress)
+            result = partition(
+                area_geom, bdf, sdf, params, progress=progress, name=feature_names(bdf)
+            )
+            straddling = straddle_warning(area_geom, bdf)
+            if straddling:
+                typer.echo(f"warning: {straddling}", err=True)
             bar.update(task, description="写出 writing")
             write_grids(result.grids, result.summary, out)
         _print_summary(result.summary, out)

@@ -121,7 +121,8 @@ def test_cli_reads_a_户数_column_numbers_features_from_1_and_writes_clean_coor
     args = ["partition", "--area", str(p["area"]), "--buildings", str(p["buildings"])]
     args += ["--min-households", "300", "--max-households", "500", "--out", str(out)]
     res = CliRunner().invoke(app, args)
-    assert "building 3: households is missing" in str(res.exception), res.output
+    # named as the file numbers it, "feature 3", not "building 3" (an id: T38 M1)
+    assert "第 3 个要素缺少户数 feature 3: households is missing" in str(res.exception), res.output
     assert not out.exists()
     zh.loc[zh.index[2], "户数"] = b["households"].iloc[2]
     zh.to_file(p["buildings"])

@@ -83,7 +83,9 @@ def test_a_household_count_no_building_holds_is_refused(tmp_path) -> None:
     b.loc[b.index[2], "households"] = 10**12
     out = tmp_path / "grids.geojson"
     line = _one_error(_run(_files(tmp_path, b, area), out))
-    assert "building 3: households 1000000000000 is not plausible" in line, line
+    # the feature's number and its own id (T38 M1: "building 3" read as an id)
+    assert "feature 3 (id B3): households 1000000000000 is not plausible" in line, line
+    assert "第 3 个要素（id B3）的户数为 1000000000000" in line, line
     assert not out.exists()
 
 

@@ -35,6 +35,7 @@ from geo.partition.metrics import polsby_popper, street_shares, worker_count
 from geo.partition.params import PartitionParams, PartitionResult
 from geo.partition.prepare import prepare
 from geo.partition.repair import Repairer
+from geo.partition.validate import Namer
 
 Progress = Callable[[float, str], None]
 
@@ -81,6 +82,7 @@ def _regions(
         params.balance_weight,
         params.seed,
         angles,
+        fewest=params.fewest,
     )
     eidx_all = np.flatnonzero(em)
     ecomp = comp[graph.eu[eidx_all]]
@@ -171,16 +173,18 @@ def partition(
     streets: gpd.GeoDataFrame | None,
     params: PartitionParams,
     progress: Progress | None = None,
+    name: Namer | None = None,
 ) -> PartitionResult:
     """Partition ``area`` (EPSG:4326 polygon) into level-1 grids; see the module docstring.
 
     ``buildings`` need an integer ``households`` column; GeoDataFrames in any CRS (none
     declared = EPSG:4326). Raises InputError for bad input, never returns silently
-    out-of-bound grids: every such grid carries a flag that says why.
+    out-of-bound grids: every such grid carries a flag that says why. ``name`` names a
+    building in those errors (default: the index as its id; file mode numbers features).
     """
     t0 = time.perf_counter()
     report = progress or (lambda f, m: None)
-    prep = prepare(area, buildings, streets, params, report)
+    prep = prepare(area, buildings, streets, params, report, name)
     buildings, area_m, units, blocks = prep.buildings, prep.area_m, prep.units, prep.blocks
     sgeoms, metric, back = prep.streets_m, prep.metric_crs, prep.to_wgs84
     lo, hi = params.min_households, params.max_households
@@ -232,32 +236,41 @@ def partition(
     region_comp[labels[heavy_last]] = comp[heavy_last]
     flags: list[list[str]] = []
     reasons: list[list[str]] = []
+    # each reason in Chinese too, for the CLI's and the editor's readers (T38 L1)
+    reasons_zh: list[list[str]] = []
     for r in range(n_regions):
         f: list[str] = []
         why: list[str] = []
+        why_zh: list[str] = []
         c = int(region_comp[r])
         piece = int(comp_hh[c]) if c >= 0 else int(region_hh[r])
         no_k = c >= 0 and not bool(feasible_total(piece, lo, hi))
         if r in single_new:
             f.append(FLAG_SINGLE)
             why.append(f"one building holds {int(region_hh[r])} households, more than {hi}")
+            why_zh.append(f"单栋楼 {int(region_hh[r])} 户，超过上限 {hi}，无法拆分")
         elif r in frozen_new and hh_total < lo and len(single) == 0:
             f.append(FLAG_AREA_BELOW)
             why.append(f"the whole area has {hh_total} households, fewer than {lo}")
+            why_zh.append(f"整个区域只有 {hh_total} 户，少于下限 {lo}")
         elif r in frozen_new:
             f.append(FLAG_ENCLOSED)
             why.append(f"a separate piece of the area with {piece} households, fewer than {lo}")
+            why_zh.append(f"区域中与其余部分隔开的一块只有 {piece} 户，少于下限 {lo}")
         elif region_hh[r] < lo or region_hh[r] > hi:
             if no_k:
                 f.append(FLAG_NO_K_UNDER if region_hh[r] < lo else FLAG_NO_K_OVER)
                 why.append(
                     f"{piece} households cannot be split into grids of {lo}–{hi} households each"
                 )
+                why_zh.append(f"{piece} 户无法分成每格 {lo}–{hi} 户的整数个网格")
             else:
                 f.append(FLAG_UNDER if region_hh[r] < lo else FLAG_OVER)
                 why.append("no contiguous grid within bounds was found here")
+                why_zh.append("此处未找到户数在上下限内的连片网格")
         flags.append(f)
         reasons.append(why)
+        reasons_zh.append(why_zh)
 
     polys_wgs = to_wgs84_valid(polys, back)
     # Connectivity is judged on what is delivered (a ring pinched at one point comes out
@@ -275,6 +288,7 @@ def partition(
                 f"the grid is in {k} separate parts (up to {gap:.0f} m apart): "
                 "not counted as within bounds"
             )
+            reasons_zh[r].append(f"网格分成 {k} 块（相距最远 {gap:.0f} 米），不计为界内")
     code_of = np.array([codes[rank[r]] for r in range(n_regions)], dtype=object)
     frame = gpd.GeoDataFrame(
         {
@@ -293,6 +307,7 @@ def partition(
     )
     frame = frame.iloc[order].reset_index(drop=True)
     reasons_sorted = [reasons[r] for r in order.tolist()]
+    reasons_zh_sorted = [reasons_zh[r] for r in order.tolist()]
     building_grid = pd.Series(code_of[building_region], index=buildings.index, name="code")
 
     # A grid in several parts is not a valid grid, whatever its households.
@@ -323,9 +338,20 @@ def partition(
         "leaders": n_regions,
         "workers": int(frame["worker_count"].sum()),
         "flagged": [
-            {"code": c, "households": int(h), "flags": list(f), "reasons": list(w)}
-            for c, h, f, w in zip(
-                frame["code"], frame["households"], frame["flags"], reasons_sorted, strict=True
+            {
+                "code": c,
+                "households": int(h),
+                "flags": list(f),
+                "reasons": list(w),
+                "reasons_zh": list(wz),
+            }
+            for c, h, f, w, wz in zip(
+                frame["code"],
+                frame["households"],
+                frame["flags"],
+                reasons_sorted,
+                reasons_zh_sorted,
+                strict=True,
             )
             if f
         ],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,59 @@ def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFram
     else:
         gdf = gdf.to_crs(WGS84)
     return gdf
+
+
+def feature_names(gdf: gpd.GeoDataFrame) -> Callable[[Hashable], tuple[str, str]]:
+    """How an error names a feature of a file read by :func:`read_layer`: by its number
+    (the index, from 1) and, when the file gives one, its own ``id`` property:
+    "第 55 个要素（id 147）" / "feature 55 (id 147)".
+
+    WHY (T38 M1): "楼栋 55" named the 55th feature, whose id is 147, and a planner read it as
+    building 55."""
+    col = next((c for c in gdf.columns if str(c).lower() == "id"), None)
+    ids = gdf[col] if col is not None else None
+
+    def name(i: Hashable) -> tuple[str, str]:
+        zh, en = f"第 {i} 个要素", f"feature {i}"
+        v = ids.get(i) if ids is not None else None
+        if v is not None and not pd.isna(v):
+            if isinstance(v, (float, np.floating)) and float(v).is_integer():
+                v = int(v)  # a GeoJSON id column with a gap reads as float
+            text = str(v).strip()
+            if text:
+                zh, en = f"{zh}（id {text}）", f"{en} (id {text})"
+        return zh, en
+
+    return name
+
+
+def straddle_warning(area: shapely.Geometry, gdf: gpd.GeoDataFrame) -> str | None:
+    """A warning naming the buildings that straddle the area's line and are taken whole
+    (their inner point inside: :func:`geo.partition.validate.placement`), or None.
+
+    WHY (T38 M1): they were refused, though database mode takes them whole; now they are
+    kept, and the grids then cross the area's line by them, which the planner should know."""
+    from geo.partition.validate import placement
+
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    ok = ~shapely.is_missing(geoms) & np.isin(shapely.get_type_id(geoms), [3, 6])
+    ok &= ~shapely.is_empty(geoms) & shapely.is_valid(geoms)
+    idx = np.flatnonzero(ok)
+    straddle, _out = placement(area, geoms[idx])
+    if not len(straddle):
+        return None
+    name = feature_names(gdf)
+    names = [name(gdf.index[i]) for i in idx[straddle][:5].tolist()]
+    more = len(straddle) - len(names)
+    zh = "、".join(n[0] for n in names) + (f"（另有 {more} 栋）" if more else "")
+    en = ", ".join(n[1] for n in names) + (f" (+{more} more)" if more else "")
+    return (
+        f"{len(straddle)} 栋楼跨越区域边界，内点在区域内，整栋划入（网格随之越过区域边界，"
+        f"与数据库模式相同）：{zh} "
+        f"{len(straddle)} building(s) straddle the area boundary with their inner point "
+        f"inside and are taken whole (their grids cross the boundary by them, as in database "
+        f"mode): {en}"
+    )
 
 
 # Two footprints sharing more than this share of the smaller one are named in a warning.

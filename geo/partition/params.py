@@ -17,10 +17,12 @@ class PartitionParams:
     seed: rotates the set of cut directions tried by the bisection (same seed → same plan).
     households_per_worker: staffing ratio, 1 leader + ceil(households / ratio) workers.
     code_prefix: 12 digits, 6 district (GB/T 2260) + 3 subdistrict + 3 community.
-    target_households: preferred grid size when several grid counts fit (default mid-bounds).
+    target_households: preferred grid size when several grid counts fit (default mid-bounds;
+        with a low minimum, see ``fewest``).
     block_split_households: a street block with more households than this is cut into
         per-building cells so the bisection may divide it (default max - min, at least
-        min / 2: atoms that small let a sweep hit the [min, max] window).
+        min / 2: atoms that small let a sweep hit the [min, max] window; with a low minimum,
+        max / 2).
     internal_cut_penalty: cost of cutting between two buildings of one block relative to a
         cut along a street (per metre); > 1 makes boundaries follow streets.
     n_directions: evenly spaced cut directions tried at every bisection step, on top of
@@ -57,15 +59,32 @@ class PartitionParams:
     code_overflow: str = "error"
 
     @property
+    def fewest(self) -> bool:
+        """A low minimum (under half the maximum: 0 = no lower bound) and no target given:
+        the engine aims at the fewest grids the maximum allows, ceil(total / max), evenly
+        sized, and a cut may not add a grid to that count.
+
+        WHY (T38 M2): a minimum that low cannot bind (any total of at least max / 2 splits
+        into ceil(total / max) grids of at least max / 2 each), yet the mid-bounds target
+        it gave (max / 2 for min 0) and the cuts it let through (any size of side is
+        divisible when min is 0) made 791 households under max 500 five grids, 86 / 456 /
+        62 / 62 / 125, where min 300 gave two."""
+        return self.target_households is None and 2 * self.min_households < self.max_households
+
+    @property
     def target(self) -> float:
         if self.target_households is not None:
             return float(self.target_households)
+        if self.fewest:  # round(total / max) is never above ceil(total / max): the fewest
+            return float(self.max_households)
         return (self.min_households + self.max_households) / 2.0
 
     @property
     def split_threshold(self) -> int:
         if self.block_split_households is not None:
             return int(self.block_split_households)
+        if self.fewest:  # atoms as fine as for min = max / 2: fewest grids leave less slack
+            return max(self.max_households // 2, 1)
         return max(self.max_households - self.min_households, self.min_households // 2)
 
 

@@ -18,7 +18,7 @@ from pyproj import Transformer
 from geo.crs import WGS84, metric_crs_for_bounds
 from geo.partition.blocks import Blocks, Units, building_units, street_blocks
 from geo.partition.params import PartitionParams
-from geo.partition.validate import validate_inputs
+from geo.partition.validate import Namer, placement, validate_inputs
 
 
 @dataclass
@@ -71,15 +71,21 @@ def prepare(
     streets: gpd.GeoDataFrame | None,
     params: PartitionParams,
     report: Callable[[float, str], None] | None = None,
+    name: Namer | None = None,
 ) -> Prepared:
-    """Validate, move to the area's UTM zone, fuse overlapping buildings, build blocks."""
+    """Validate, move to the area's UTM zone, fuse overlapping buildings, build blocks.
+
+    A building straddling the area's line whose inner point is inside is taken whole, the
+    area widened by it (:func:`geo.partition.validate.placement`, as database mode's
+    outline does); ``name`` names buildings in errors (see ``validate_inputs``)."""
     report = report or (lambda f, m: None)
     report(0.0, "检查输入 checking input")
     if isinstance(buildings, gpd.GeoDataFrame) and len(buildings):
         buildings = to_wgs84_frame(buildings)
     if isinstance(streets, gpd.GeoDataFrame) and len(streets):
         streets = to_wgs84_frame(streets)
-    validate_inputs(area, buildings, streets, params)
+    validate_inputs(area, buildings, streets, params, name)
+    straddle, _out = placement(area, np.asarray(buildings.geometry.values, dtype=object))
     metric = metric_crs_for_bounds(area.bounds)
     fwd = Transformer.from_crs(WGS84, metric, always_xy=True)
     back = Transformer.from_crs(metric, WGS84, always_xy=True)
@@ -92,6 +98,8 @@ def prepare(
 
     area_m = _without_hairlines(polygon_parts(shapely.make_valid(to_m(area))))
     bgeoms = to_m(np.asarray(buildings.geometry.values, dtype=object))
+    if len(straddle):  # WHY (T38 M1): refused before, though database mode takes them whole
+        area_m = polygon_parts(shapely.make_valid(shapely.union_all([area_m, *bgeoms[straddle]])))
     shapely.prepare(area_m)
     inside = shapely.covers(area_m, bgeoms)
     for i in np.flatnonzero(~inside):

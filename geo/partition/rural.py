@@ -60,7 +60,10 @@ def rural_partition(
     lo = max(0, math.floor(households_per_grid * (1 - tolerance)))
     hi = max(1, math.ceil(households_per_grid * (1 + tolerance)))
     base = params or PartitionParams(lo, hi)
-    base = replace(base, min_households=lo, max_households=hi)
+    # about households_per_grid each, as asked: a wide tolerance (lo under hi / 2) would
+    # otherwise aim at the fewest grids hi allows (PartitionParams.fewest)
+    target = base.target_households or float(households_per_grid)
+    base = replace(base, min_households=lo, max_households=hi, target_households=target)
     cells = building_cells(area, buildings, streets, base, metric=True)
     group_of_b = buildings[group_column]
     cell_group = np.array(

@@ -7,6 +7,7 @@ traceback deep inside the solver.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable
 
 import geopandas as gpd
 import numpy as np
@@ -19,6 +20,43 @@ from geo.partition.params import PartitionParams
 # A building counts as inside the area when at least this share of its footprint is
 # (footprints traced on another imagery than the boundary poke out by a few centimetres).
 INSIDE_SHARE = 0.99
+
+#: How a message names a building: its label (the frame's index) → (Chinese, English).
+#: By default the index is the building's id ("楼栋 147" / "building 147"); file mode numbers
+#: the features (geo.partition.io.feature_names: "第 55 个要素（id 147）" / "feature 55 (id 147)").
+Namer = Callable[[Hashable], tuple[str, str]]
+
+
+def building_name(i: Hashable) -> tuple[str, str]:
+    """The default :data:`Namer`: the index is the building's id."""
+    return f"楼栋 {i}", f"building {i}"
+
+
+def _gap(who: str) -> str:
+    """What stands between a building's Chinese name and the words after it: a space after
+    a number or id ("楼栋 3 缺少户数"), none after a character ("第 3 个要素缺少户数")."""
+    tail = who[-1:]
+    return " " if tail.isascii() and tail.isalnum() else ""
+
+
+def placement(area: shapely.Geometry, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the footprints that straddle the area's line but belong to it, and of
+    those that do not belong to it.
+
+    A footprint belongs to the area, as the database assigns a building to its community
+    (geo.importer.link_buildings_to_communities), when its inner point (PointOnSurface)
+    lies in it; or when at least ``INSIDE_SHARE`` of it does (then it is clipped to the
+    area, as before). One that belongs with less inside straddles: it is taken whole and
+    the area widened by it, as database mode's outline is (geo.plans.OUTLINE_GEOM)."""
+    shapely.prepare(area)
+    todo = np.flatnonzero(~shapely.covers(area, geoms))
+    if not len(todo):
+        return todo, todo
+    share = shapely.area(shapely.intersection(geoms[todo], area)) / shapely.area(geoms[todo])
+    todo = todo[share < INSIDE_SHARE]
+    inner = shapely.intersects(area, shapely.point_on_surface(geoms[todo]))
+    return todo[inner], todo[~inner]
+
 
 # No building holds more households than this (the largest towers hold a few thousand): a
 # count above it is a typo or a unit mix-up (people, m², 1e12 from a spreadsheet), and
@@ -81,7 +119,7 @@ def _check_area(area: object) -> None:
         raise InputError(f"区域的面无效（{reason}） the area polygon is invalid: {reason}")
 
 
-def _check_households(buildings: gpd.GeoDataFrame) -> None:
+def _check_households(buildings: gpd.GeoDataFrame, name: Namer) -> None:
     if "households" not in buildings.columns:
         raise InputError("楼栋没有户数属性 buildings have no 'households' property")
     raw = buildings["households"]
@@ -89,32 +127,37 @@ def _check_households(buildings: gpd.GeoDataFrame) -> None:
     bad = values.isna() & raw.notna()
     if bad.any():
         i = bad.idxmax()
+        who, who_en = name(i)
         raise InputError(
-            f"楼栋 {i} 的户数 {raw[i]!r} 不是数字 "
-            f"building {i}: households {raw[i]!r} is not a number"
+            f"{who}{_gap(who)}的户数 {raw[i]!r} 不是数字 "
+            f"{who_en}: households {raw[i]!r} is not a number"
         )
     if values.isna().any():
-        i = values.isna().idxmax()
-        raise InputError(f"楼栋 {i} 缺少户数 building {i}: households is missing")
+        who, who_en = name(values.isna().idxmax())
+        raise InputError(f"{who}{_gap(who)}缺少户数 {who_en}: households is missing")
     arr = values.to_numpy(dtype=float)
     if (arr < 0).any():
         i = values.index[int(np.argmax(arr < 0))]
+        who, who_en = name(i)
         raise InputError(
-            f"楼栋 {i} 的户数为负（{values[i]}） building {i}: households is negative ({values[i]})"
+            f"{who}{_gap(who)}的户数为负（{values[i]}） "
+            f"{who_en}: households is negative ({values[i]})"
         )
     frac = np.abs(arr - np.round(arr)) > 1e-9
     if frac.any() or not np.isfinite(arr).all():
         i = values.index[int(np.argmax(frac | ~np.isfinite(arr)))]
+        who, who_en = name(i)
         raise InputError(
-            f"楼栋 {i} 的户数 {values[i]} 不是整数 "
-            f"building {i}: households {values[i]} is not an integer"
+            f"{who}{_gap(who)}的户数 {values[i]} 不是整数 "
+            f"{who_en}: households {values[i]} is not an integer"
         )
     if (arr > MAX_BUILDING_HOUSEHOLDS).any():
         i = values.index[int(np.argmax(arr > MAX_BUILDING_HOUSEHOLDS))]
+        who, who_en = name(i)
         raise InputError(
-            f"楼栋 {i} 的户数为 {raw[i]}，一栋楼不可能有这么多"
+            f"{who}{_gap(who)}的户数为 {raw[i]}，一栋楼不可能有这么多"
             f"（超过 {MAX_BUILDING_HOUSEHOLDS:,} 户） "
-            f"building {i}: households {raw[i]} is not plausible for one "
+            f"{who_en}: households {raw[i]} is not plausible for one "
             f"building (more than {MAX_BUILDING_HOUSEHOLDS:,})"
         )
 
@@ -124,31 +167,40 @@ _ZH = {"building": "楼栋", "street": "街巷"}  # what, in the Chinese lead of
 _TYPE_ZH = {"LineString": "线", "Polygon": "面", "MultiLineString": "多线", "MultiPolygon": "多面"}
 
 
-def _check_geoms(geoms: np.ndarray, index: pd.Index, what: str, kinds: tuple[str, ...]) -> None:
+def _check_geoms(
+    geoms: np.ndarray, index: pd.Index, what: str, kinds: tuple[str, ...], name: Namer | None = None
+) -> None:
+    """InputError for the first missing, mistyped, empty or invalid geometry; ``name`` names
+    the feature (default "{what} {label}", e.g. "街巷 3" / "street 3")."""
+
+    def named(i: Hashable) -> tuple[str, str]:
+        return name(i) if name is not None else (f"{_ZH.get(what, what)} {i}", f"{what} {i}")
+
     missing = shapely.is_missing(geoms)
     if missing.any():
-        i = index[int(np.argmax(missing))]
-        raise InputError(f"{_ZH.get(what, what)} {i} 缺少几何图形 {what} {i}: geometry is missing")
+        who, who_en = named(index[int(np.argmax(missing))])
+        raise InputError(f"{who}{_gap(who)}缺少几何图形 {who_en}: geometry is missing")
     ok = np.isin(shapely.get_type_id(geoms), [_TYPE_IDS[k] for k in kinds])
     if not ok.all():
         i = int(np.argmax(~ok))
         allowed, got = " or ".join(kinds), geoms[i].geom_type
         allowed_zh = "或".join(f"{_TYPE_ZH[k]}（{k}）" for k in kinds)
+        who, who_en = named(index[i])
         raise InputError(
-            f"{_ZH.get(what, what)} {index[i]} 的几何类型须为{allowed_zh}（现为 {got}） "
-            f"{what} {index[i]}: geometry must be {allowed}, got {got}"
+            f"{who}{_gap(who)}的几何类型须为{allowed_zh}（现为 {got}） "
+            f"{who_en}: geometry must be {allowed}, got {got}"
         )
     empty = shapely.is_empty(geoms)
     if empty.any():
-        i = index[int(np.argmax(empty))]
-        raise InputError(f"{_ZH.get(what, what)} {i} 的几何图形为空 {what} {i}: geometry is empty")
+        who, who_en = named(index[int(np.argmax(empty))])
+        raise InputError(f"{who}{_gap(who)}的几何图形为空 {who_en}: geometry is empty")
     valid = shapely.is_valid(geoms)
     if not valid.all():
         i = int(np.argmax(~valid))
         reason = shapely.is_valid_reason(geoms[i])
+        who, who_en = named(index[i])
         raise InputError(
-            f"{_ZH.get(what, what)} {index[i]} 的几何图形无效（{reason}） "
-            f"{what} {index[i]}: invalid geometry ({reason})"
+            f"{who}{_gap(who)}的几何图形无效（{reason}） {who_en}: invalid geometry ({reason})"
         )
 
 
@@ -157,13 +209,17 @@ def validate_inputs(
     buildings: object,
     streets: object | None,
     params: PartitionParams,
+    name: Namer | None = None,
 ) -> None:
     """Raise InputError for any input the engine cannot partition honestly.
 
     ``area`` is a shapely (Multi)Polygon in EPSG:4326; ``buildings`` a GeoDataFrame of
     (Multi)Polygons with an integer ``households`` column; ``streets`` None or a
-    GeoDataFrame of (Multi)LineStrings. Buildings must lie inside the area.
+    GeoDataFrame of (Multi)LineStrings. Buildings must belong to the area (:func:`placement`:
+    one straddling its line is taken whole). ``name`` names a building in a message
+    (default :func:`building_name`, the index as its id).
     """
+    name = name or building_name
     _check_params(params)
     _check_area(area)
     if not isinstance(buildings, gpd.GeoDataFrame):
@@ -171,14 +227,11 @@ def validate_inputs(
     if len(buildings) == 0:
         raise InputError("没有可划分的楼栋 there are no buildings to partition")
     geoms = np.asarray(buildings.geometry.values, dtype=object)
-    _check_geoms(geoms, buildings.index, "building", ("Polygon", "MultiPolygon"))
+    _check_geoms(geoms, buildings.index, "building", ("Polygon", "MultiPolygon"), name)
     if (shapely.area(geoms) <= 0).any():
-        i = int(np.argmax(shapely.area(geoms) <= 0))
-        raise InputError(
-            f"楼栋 {buildings.index[i]} 轮廓面积为零 "
-            f"building {buildings.index[i]}: footprint has zero area"
-        )
-    _check_households(buildings)
+        who, who_en = name(buildings.index[int(np.argmax(shapely.area(geoms) <= 0))])
+        raise InputError(f"{who}{_gap(who)}轮廓面积为零 {who_en}: footprint has zero area")
+    _check_households(buildings, name)
     if streets is not None:
         if not isinstance(streets, gpd.GeoDataFrame):
             raise InputError("街巷数据格式有误 streets must be a GeoDataFrame")
@@ -187,21 +240,25 @@ def validate_inputs(
             _check_geoms(sg, streets.index, "street", ("LineString", "MultiLineString"))
     # Inside-the-area test on WGS 84 coordinates: a share of areas is CRS-independent enough
     # at the 1 % level we test (the projection is conformal-ish over a community).
-    shapely.prepare(area)
-    inside = shapely.covers(area, geoms)
-    todo = np.flatnonzero(~inside)
-    if len(todo):
-        share = shapely.area(shapely.intersection(geoms[todo], area)) / shapely.area(geoms[todo])
-        out = todo[share < INSIDE_SHARE]
-        if len(out):
-            outside = shapely.area(shapely.intersection(geoms[out], area)) <= 0
-            kind = "outside the area" if outside.all() else "outside or across the area boundary"
-            kind_zh = "在区域外" if outside.all() else "在区域外或跨越区域边界"
-            raise InputError(
-                f"{len(out)} 栋楼{kind_zh}（第一栋：楼栋 {buildings.index[out[0]]}）："
-                "请裁剪或删除它们，或扩大区域 "
-                f"{len(out)} building(s) lie {kind} (first: building {buildings.index[out[0]]}); "
-                "clip or drop them, or widen the area"
+    _straddle, out = placement(area, geoms)
+    if len(out):
+        outside = shapely.area(shapely.intersection(geoms[out], area)) <= 0
+        who, who_en = name(buildings.index[out[0]])
+        if outside.all():
+            kind, kind_zh = "outside the area", "在区域外"
+        else:
+            # WHY (T38 M1): one straddling the line is refused only when its inner point is
+            # outside: database mode gives it to the neighbour then, else takes it whole
+            kind = (
+                "outside or across the area boundary with their inner point outside "
+                "(as the database assigns buildings, they belong to a neighbouring area)"
             )
+            kind_zh = "在区域外或跨越区域边界且内点在区域外（按数据库的归属，属于相邻区域）"
+        raise InputError(
+            f"{len(out)} 栋楼{kind_zh}（第一栋：{who}）："
+            "请裁剪或删除它们，或扩大区域 "
+            f"{len(out)} building(s) lie {kind} (first: {who_en}); "
+            "clip or drop them, or widen the area"
+        )
     if not math.isfinite(float(np.sum(buildings["households"].astype(float)))):
         raise InputError("户数合计无效 households total is not finite")
