@@ -152,10 +152,16 @@ def bounds_problem(lo: object, hi: object, names: tuple[str, str] = BOUND_NAMES)
             f"户数下限 {lo_name} 须在 0–{top} 之间，现为 {lo} {lo_name} must be 0–{top}, got {lo}"
         )
     if not 1 <= hi <= MAX_GRID_HOUSEHOLDS:
+        # the remark only for 0: for 2000000 it read as the reason (T38 L2)
+        why_zh, why = (
+            "（为 0 时每个网格都会超过上限）",
+            " (with 0 every grid would be over the limit)",
+        )
+        if hi != 0:
+            why_zh, why = "", ""
         return (
-            f"户数上限 {hi_name} 须在 1–{top} 之间，现为 {hi}（为 0 时每个网格都会超过上限） "
-            f"{hi_name} must be 1–{top}, got {hi} "
-            "(with 0 every grid would be over the limit)"
+            f"户数上限 {hi_name} 须在 1–{top} 之间，现为 {hi}{why_zh} "
+            f"{hi_name} must be 1–{top}, got {hi}{why}"
         )
     if lo > hi:
         return (
