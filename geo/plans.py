@@ -154,11 +154,10 @@ def bounds_problem(lo: object, hi: object, names: tuple[str, str] = BOUND_NAMES)
     if not 1 <= hi <= MAX_GRID_HOUSEHOLDS:
         # the remark only for 0: for 2000000 it read as the reason (T38 L2)
         why_zh, why = (
-            "（为 0 时每个网格都会超过上限）",
-            " (with 0 every grid would be over the limit)",
+            ("（为 0 时每个网格都会超过上限）", " (with 0 every grid would be over the limit)")
+            if hi == 0
+            else ("", "")
         )
-        if hi != 0:
-            why_zh, why = "", ""
         return (
             f"户数上限 {hi_name} 须在 1–{top} 之间，现为 {hi}{why_zh} "
             f"{hi_name} must be 1–{top}, got {hi}{why}"
