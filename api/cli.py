@@ -18,9 +18,37 @@ from pydantic import ValidationError
 from api.usage_words import ZH_BY_TYPE, click_zh, zh_detail
 from geo.errors import GridwardError, chinese_first, db_failure, reads_chinese_first
 
+HELP_OPTION_HELP = "显示本帮助并退出 Show this message and exit."
+
+
+def _chinese_help_option() -> None:
+    """Every command's ``--help`` line reads Chinese first, as the rest of its help does (T38
+    L16). WHY here: typer writes the line itself ("Show this message and exit.", not through
+    gettext) when it builds each command's help option, so the one cheap place for all
+    commands is that builder, ``get_help_option`` of typer's command and group classes. Any
+    other text (a later typer's) is left as it is."""
+    from typer.core import TyperCommand, TyperGroup
+
+    for cls in (TyperCommand, TyperGroup):
+        original = getattr(cls, "get_help_option", None)
+        if original is None or getattr(original, "_gridward", False):
+            continue
+
+        def get_help_option(self, ctx, _original=original):  # type: ignore[no-untyped-def]
+            option = _original(self, ctx)
+            if option is not None and option.help == "Show this message and exit.":
+                option.help = HELP_OPTION_HELP
+            return option
+
+        get_help_option._gridward = True  # type: ignore[attr-defined]
+        cls.get_help_option = get_help_option  # type: ignore[method-assign]
+
+
+_chinese_help_option()
+
 app = typer.Typer(
     name="gridward",
-    help="gridward: urban grid management (网格化管理) on PostGIS.",
+    help="网格化管理 gridward: urban grid management on PostGIS.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -60,10 +88,10 @@ def _top(
         "--version",
         is_eager=True,
         callback=_print_version,
-        help="print gridward's version and exit (版本)",
+        help="版本 print gridward's version and exit",
     ),
 ) -> None:
-    """gridward: urban grid management (网格化管理) on PostGIS."""
+    """网格化管理 gridward: urban grid management on PostGIS."""
 
 
 def main() -> None:

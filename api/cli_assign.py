@@ -14,11 +14,13 @@ from api.cli_people import PERSON_HELP, person_option, resolve_person
 from geo.errors import InputError
 
 assign_app = typer.Typer(
-    help="Assign people to grids, streets and alleys. 人员分配 (网格员、街巷长、小巷管家)",
+    help="人员分配（网格员、街巷长、小巷管家） Assign people to grids, streets and alleys.",
     no_args_is_help=True,
 )
 
-CRS_HELP = "CRS of the input coordinates: wgs84 (default), gcj02, bd09, cgcs2000 or EPSG:xxxx"
+CRS_HELP = (
+    "坐标系 CRS of the input coordinates: wgs84 (default), gcj02, bd09, cgcs2000 or EPSG:xxxx"
+)
 
 # Summary rows per kind: key, Chinese label, English label, unit.
 _RUNTIME = ("runtime_s", "运行时间", "runtime", "s")
@@ -352,30 +354,41 @@ def _read_people_file(path: Path, crs: str | None):
 
 @assign_app.command("stewards")
 def stewards(
-    alleys: Path = typer.Option(..., "--alleys", help="Alleys: LineStrings with unique alley_id"),
-    people: Path = typer.Option(..., "--people", help="People CSV/XLSX: person_id,lon,lat"),
-    out: Path = typer.Option(..., "--out", help="Output CSV: alley_id,person_id"),
+    alleys: Path = typer.Option(
+        ..., "--alleys", help="巷线文件 Alleys: LineStrings with unique alley_id"
+    ),
+    people: Path = typer.Option(
+        ..., "--people", help="人员文件 People CSV/XLSX: person_id,lon,lat"
+    ),
+    out: Path = typer.Option(..., "--out", help="输出文件 Output CSV: alley_id,person_id"),
     network: Path = typer.Option(
-        None, "--network", help="Walkable segments (GeoJSON etc.); default: the alleys alone"
+        None,
+        "--network",
+        help="步行路网 Walkable segments (GeoJSON etc.); default: the alleys alone",
     ),
     crs: str = typer.Option(None, "--crs", help=CRS_HELP),
     stewards_per_alley: int = typer.Option(
-        1, "--stewards-per-alley", min=1, max=100, help="Stewards per alley"
+        1, "--stewards-per-alley", min=1, max=100, help="每巷管家数 Stewards per alley"
     ),
     max_alleys: int = typer.Option(
         5,
         "--max-alleys-per-person",
         min=1,
         max=1000,
-        help="Most alleys one steward holds (a person's capacity column lowers it for them)",
+        help="每人最多巷数 Most alleys one steward holds "
+        "(a person's capacity column lowers it for them)",
     ),
     existing: Path = typer.Option(
-        None, "--existing", help="Current assignments CSV (alley_id,person_id) to keep"
+        None, "--existing", help="现有分配 Current assignments CSV (alley_id,person_id) to keep"
     ),
-    rebalance: bool = typer.Option(False, "--rebalance", help="Ignore --existing and start over"),
-    max_walk: float = typer.Option(2000.0, "--max-walk", help="Longest home→alley walk, metres"),
+    rebalance: bool = typer.Option(
+        False, "--rebalance", help="重新分配 Ignore --existing and start over"
+    ),
+    max_walk: float = typer.Option(
+        2000.0, "--max-walk", help="最远步行距离 Longest home→alley walk, metres"
+    ),
 ) -> None:
-    """Assign alley stewards near home with fair loads (file mode). 分配小巷管家"""
+    """分配小巷管家 Assign alley stewards near home with fair loads (file mode)."""
     import pandas as pd
 
     from api.out_files import check_out
@@ -521,10 +534,14 @@ def _rebalance_hint(engine, area: str, proposal: dict, alt: dict, dry_run: bool)
 
 def _database_mode(kind: str):
     def command(
-        area: str = typer.Option(..., "--area", help="Area code (district/subdistrict/community)"),
-        rebalance: bool = typer.Option(False, "--rebalance", help="Reassign everything"),
+        area: str = typer.Option(
+            ..., "--area", help="区域编码 Area code (district/subdistrict/community)"
+        ),
+        rebalance: bool = typer.Option(
+            False, "--rebalance", help="全部重新分配 Reassign everything"
+        ),
         dry_run: bool = typer.Option(
-            False, "--dry-run", help="Show the proposal without committing it"
+            False, "--dry-run", help="只看方案不提交 Show the proposal without committing it"
         ),
     ) -> None:
         from api.progress import progress_bar
@@ -570,9 +587,9 @@ def _database_mode(kind: str):
         )
 
     command.__doc__ = {
-        "grids": "Staff the grids of an area from the database. 网格定人",
-        "streets": "Assign street chiefs in an area from the database. 分配街巷长",
-        "alleys": "Assign alley stewards in an area from the database. 分配小巷管家",
+        "grids": "网格定人 Staff the grids of an area from the database.",
+        "streets": "分配街巷长 Assign street chiefs in an area from the database.",
+        "alleys": "分配小巷管家 Assign alley stewards in an area from the database.",
     }[kind]
     return command
 
@@ -586,7 +603,8 @@ for _kind in ("grids", "streets", "alleys"):
 # --------------------------------------------------------------------------------------------
 
 _ROLE_HELP = (
-    "alley_steward 小巷管家, street_chief 街巷长, grid_leader 网格长, grid_worker 专职网格员 or "
+    "角色 alley_steward 小巷管家, street_chief 街巷长, grid_leader 网格长, "
+    "grid_worker 专职网格员 or "
     "part_time_worker 兼职网格员 (default for --alley / --street: their one role)"
 )
 
@@ -644,21 +662,26 @@ _ACTIONS = {
 @assign_app.command("set")
 def set_duty(
     person: str = person_option(PERSON_HELP, required=True),
-    alley: str = typer.Option(None, "--alley", help="an alley: its id, key or name"),
-    street: str = typer.Option(None, "--street", help="a street: its id, key or name"),
-    grid: str = typer.Option(None, "--grid", help="a level-1 grid: its code or id"),
+    alley: str = typer.Option(None, "--alley", help="目标巷 an alley: its id, key or name"),
+    street: str = typer.Option(None, "--street", help="目标街 a street: its id, key or name"),
+    grid: str = typer.Option(None, "--grid", help="目标网格 a level-1 grid: its code or id"),
     role: str = typer.Option(None, "--role", help=_ROLE_HELP),
     valid_from: str = typer.Option(
-        ..., "--from", help="first day (YYYY-MM-DD); earlier than today corrects past reports"
+        ...,
+        "--from",
+        help="开始日期 first day (YYYY-MM-DD); earlier than today corrects past reports",
     ),
-    valid_to: str = typer.Option(None, "--to", help="last day, inclusive (default: open-ended)"),
+    valid_to: str = typer.Option(
+        None, "--to", help="结束日期 last day, inclusive (default: open-ended)"
+    ),
     replace: bool = typer.Option(
         False,
         "--replace",
-        help="take over from the other holders for this period (default: add a co-holder 共管)",
+        help="接替他人 take over from the other holders for this period "
+        "(default: add a co-holder 共管)",
     ),
 ) -> None:
-    """Give a person a dated duty by hand (backdated or planned). 手工安排职责"""
+    """手工安排职责 Give a person a dated duty by hand (backdated or planned)."""
     from geo.db import get_engine
     from geo.duties import assign_duty
 
@@ -684,15 +707,15 @@ def set_duty(
 @assign_app.command("end")
 def end_duty_command(
     person: str = person_option(PERSON_HELP, required=True),
-    alley: str = typer.Option(None, "--alley", help="an alley: its id, key or name"),
-    street: str = typer.Option(None, "--street", help="a street: its id, key or name"),
-    grid: str = typer.Option(None, "--grid", help="a level-1 grid: its code or id"),
+    alley: str = typer.Option(None, "--alley", help="目标巷 an alley: its id, key or name"),
+    street: str = typer.Option(None, "--street", help="目标街 a street: its id, key or name"),
+    grid: str = typer.Option(None, "--grid", help="目标网格 a level-1 grid: its code or id"),
     role: str = typer.Option(None, "--role", help=_ROLE_HELP),
     last_day: str = typer.Option(
-        ..., "--last-day", "--on", help="the duty's last day, inclusive (YYYY-MM-DD)"
+        ..., "--last-day", "--on", help="职责最后一天 the duty's last day, inclusive (YYYY-MM-DD)"
     ),
 ) -> None:
-    """End a person's duty on a day (earlier or later than recorded). 手工结束职责"""
+    """手工结束职责 End a person's duty on a day (earlier or later than recorded)."""
     from geo.db import get_engine
     from geo.duties import end_duty
 
@@ -719,21 +742,23 @@ _RESTORED = {
 @assign_app.command("undo")
 def undo_duty_command(
     duty: str = typer.Option(
-        ..., "--duty", help="the duty's id (职责编号 duty id), as assign set printed it"
+        ..., "--duty", help="职责编号 the duty's id, as assign set printed it"
     ),
     reason: str = typer.Option(
-        None, "--reason", help="why it is undone (kept in the audit log; at most 500 characters)"
+        None,
+        "--reason",
+        help="撤销原因 why it is undone (kept in the audit log; at most 500 characters)",
     ),
     leave_others: bool = typer.Option(
         False,
         "--leave-others",
-        help="when it replaced others (--replace, or a staffing commit that ended their "
+        help="只撤销此项 when it replaced others (--replace, or a staffing commit that ended their "
         "duties) or a plan commit carried it from a retired grid: remove only this duty and "
         "leave theirs as they are now (default: give back what it took, or refuse when that "
         "cannot be exact)",
     ),
 ) -> None:
-    """Undo a duty entered by mistake; a replacement gives back what it took. 撤销职责"""
+    """撤销职责 Undo a duty entered by mistake; a replacement gives back what it took."""
     from geo.db import get_engine
     from geo.duty_undo import parse_duty_id, parse_reason, undo_duty
     from geo.settings import city_today

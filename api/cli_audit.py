@@ -12,22 +12,22 @@ DETAIL_CHARS = 160  # a staffing commit's detail runs to kilobytes: one line sta
 
 
 def audit(
-    since: str = typer.Option(None, "--since", help="from this local day on (YYYY-MM-DD)"),
+    since: str = typer.Option(None, "--since", help="起始日期 from this local day on (YYYY-MM-DD)"),
     actor: str = typer.Option(
         None,
         "--actor",
-        help="only this account; 'cli' finds every command-line entry (cli, and cli:USER "
-        "since the OS user is named), 'cli:root' those of one OS user",
+        help="只看此账号 only this account; 'cli' finds every command-line entry "
+        "(cli, and cli:USER since the OS user is named), 'cli:root' those of one OS user",
     ),
     action: str = typer.Option(
         None,
         "--action",
-        help="only this action; 'track' also finds track.upload, track.withdraw …; sign-ins "
-        "are signin.success / signin.failure, restores db.restore",
+        help="只看此操作 only this action; 'track' also finds track.upload, "
+        "track.withdraw …; sign-ins are signin.success / signin.failure, restores db.restore",
     ),
-    limit: int = typer.Option(50, "--limit", min=1, max=100_000, help="newest N entries"),
+    limit: int = typer.Option(50, "--limit", min=1, max=100_000, help="最新 N 条 newest N entries"),
 ) -> None:
-    """List the audit log, newest first (审计日志): time, who, what, on which target."""
+    """审计日志 List the audit log, newest first: time, who, what, on which target."""
     import datetime as dt
     from zoneinfo import ZoneInfo
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import typer
 
-import_app = typer.Typer(help="Import data into PostGIS. 导入数据", no_args_is_help=True)
+import_app = typer.Typer(help="导入数据 Import data into PostGIS.", no_args_is_help=True)
 
-CRS_HELP = "CRS of the coordinates: wgs84 (default), gcj02, bd09, cgcs2000, or EPSG:xxxx"
+CRS_HELP = "坐标系 CRS of the coordinates: wgs84 (default), gcj02, bd09, cgcs2000, or EPSG:xxxx"
 
 
 # what an import reads and what export writes, in the Chinese of a message
@@ -81,25 +81,25 @@ def _show(kind: str, counts: dict[str, int]) -> None:
 
 
 RETIRE_HELP = (
-    "which stored street segments missing from the file are retired: auto (default: inside "
-    "the file's <bounds> cut to its ways, none without bounds, and ways it re-split; refused "
-    "when it would retire over 20 % of them), none (never), all (inside its bounds and ways' "
-    "box, bounds or not, no limit)"
+    "停用哪些路段 which stored street segments missing from the file are retired: "
+    "auto (default: inside the file's <bounds> cut to its ways, none without bounds, and "
+    "ways it re-split; refused when it would retire over 20 % of them), none (never), all "
+    "(inside its bounds and ways' box, bounds or not, no limit)"
 )
 
 
 @import_app.command("osm")
 def import_osm(
-    file: Path = typer.Argument(..., help="OSM XML (.osm) or PBF (.osm.pbf) file"),
+    file: Path = typer.Argument(..., help="地图文件 OSM XML (.osm) or PBF (.osm.pbf) file"),
     retire: str = typer.Option("auto", "--retire", help=RETIRE_HELP),
     queue_only: bool = typer.Option(
         False,
         "--queue-only",
-        help="when the network changed, only queue today's walks for re-matching (running "
-        "workers match them) instead of re-matching them now",
+        help="只排队重新匹配 when the network changed, only queue today's walks for "
+        "re-matching (running workers match them) instead of re-matching them now",
     ),
 ) -> None:
-    """Import streets, alleys and buildings from an OpenStreetMap extract. 导入OSM
+    """导入OSM Import streets, alleys and buildings from an OpenStreetMap extract.
 
     When segments were retired, added or restored, today's network changed: the walks of
     today already matched are re-matched on it (or queued, --queue-only), so that today's
@@ -182,10 +182,14 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
     if with_level:
 
         def command(
-            file: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile or CSV (WKT)"),
+            file: Path = typer.Argument(
+                ..., help="区划文件 GeoJSON, GeoPackage, Shapefile or CSV (WKT)"
+            ),
             crs: str = typer.Option(None, "--crs", help=CRS_HELP),
             level: str = typer.Option(
-                None, "--level", help="district, subdistrict, township, community or village"
+                None,
+                "--level",
+                help="区划级别 district, subdistrict, township, community or village",
             ),
         ) -> None:
             run(file, crs, level)
@@ -194,7 +198,7 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
 
         def command(  # type: ignore[misc]
             file: Path = typer.Argument(
-                ..., help="GeoJSON, GeoPackage, Shapefile or CSV (lon/lat or WKT)"
+                ..., help="楼栋文件 GeoJSON, GeoPackage, Shapefile or CSV (lon/lat or WKT)"
             ),
             crs: str = typer.Option(None, "--crs", help=CRS_HELP),
         ) -> None:
@@ -205,15 +209,15 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
 
 
 import_app.command("areas")(
-    _vector_import("areas", "Import administrative areas (code, name, level). 导入行政区划", True)
+    _vector_import("areas", "导入行政区划 Import administrative areas (code, name, level).", True)
 )
 import_app.command("buildings")(
     _vector_import(
-        "buildings", "Import building footprints (households given or estimated). 导入楼栋"
+        "buildings", "导入楼栋 Import building footprints (households given or estimated)."
     )
 )
 import_app.command("households")(
-    _vector_import("households", "Set given household counts on existing buildings. 导入户数")
+    _vector_import("households", "导入户数 Set given household counts on existing buildings.")
 )
 
 
@@ -227,15 +231,17 @@ _PEOPLE_ZH = {
 
 @import_app.command("people")
 def import_people(
-    file: Path = typer.Argument(..., help="CSV or XLSX: person_id, name, phone, role, lon/lat"),
+    file: Path = typer.Argument(
+        ..., help="人员名册 CSV or XLSX: person_id, name, phone, role, lon/lat"
+    ),
     reactivate: bool = typer.Option(
         False,
         "--reactivate",
-        help="bring back the people of the file who had left (离岗); without it they stay "
-        "inactive and are named in a warning",
+        help="重新启用离岗人员 bring back the people of the file who had left; "
+        "without it they stay inactive and are named in a warning",
     ),
 ) -> None:
-    """Import the people registry (roles 网格长/专职网格员/街巷长/小巷管家). 导入人员
+    """导入人员（角色：网格长、专职网格员、街巷长、小巷管家） Import the people registry.
 
     Columns the file lacks (a roles-only sheet) leave the stored names and phones alone; a
     title row above the header and 合计 rows at the end are left out with a warning."""
@@ -261,10 +267,10 @@ def import_people(
 
 
 def export(
-    layer: str = typer.Argument(..., help="grids, buildings, segments, streets or areas"),
-    out: Path = typer.Option(..., "--out", "-o", help="output .geojson or .gpkg"),
+    layer: str = typer.Argument(..., help="图层 grids, buildings, segments, streets or areas"),
+    out: Path = typer.Option(..., "--out", "-o", help="输出文件 output .geojson or .gpkg"),
 ) -> None:
-    """Export a stored layer to GeoJSON or GeoPackage. 导出"""
+    """导出 Export a stored layer to GeoJSON or GeoPackage."""
     from geo.db import get_engine
     from geo.export import export_layer
 

@@ -23,7 +23,7 @@ import typer
 from geo.errors import ConflictError, InputError, SetupError
 
 db_app = typer.Typer(
-    help="The database: embedded PostGIS cluster or DATABASE_URL. 数据库", no_args_is_help=True
+    help="数据库 The database: embedded PostGIS cluster or DATABASE_URL.", no_args_is_help=True
 )
 
 
@@ -38,12 +38,12 @@ def start(
     adopt: bool = typer.Option(
         False,
         "--adopt",
-        help="Take back a cluster whose cluster.json was lost, is unreadable, or whose login "
-        "the cluster refuses: sets a new password for its gridward role (the data is kept; "
-        "refused while programs are connected). 接管已有数据库",
+        help="接管已有数据库 Take back a cluster whose cluster.json was lost, is unreadable, or "
+        "whose login the cluster refuses: sets a new password for its gridward role (the data "
+        "is kept; refused while programs are connected).",
     ),
 ) -> None:
-    """Start the embedded cluster (or reuse it) and migrate the schema. 启动数据库"""
+    """启动数据库 Start the embedded cluster (or reuse it) and migrate the schema."""
     from geo.db import get_engine
 
     if _external():
@@ -69,11 +69,11 @@ def stop(
     force: bool = typer.Option(
         False,
         "--force",
-        help="Stop even while other programs (the API, workers) are connected: they are cut "
-        "off and named. 强制停止",
+        help="强制停止 Stop even while other programs (the API, workers) are connected: they are "
+        "cut off and named.",
     ),
 ) -> None:
-    """Stop the embedded cluster. 停止数据库
+    """停止数据库 Stop the embedded cluster.
 
     Refused while other programs are connected (named), unless --force. Until 'gridward db
     start' (or another command that sets things up: serve, demo, import, users add, db
@@ -112,7 +112,7 @@ def stop(
 
 @db_app.command("status")
 def status() -> None:
-    """Say whether the database runs, where, and the schema version. 数据库状态"""
+    """数据库状态 Say whether the database runs, where, and the schema version."""
     from sqlalchemy import create_engine, text
 
     from geo.db import database_url, embedded_cluster, migration_scripts, schema_problem
@@ -225,11 +225,12 @@ def url(
     libpq: bool = typer.Option(
         False,
         "--libpq",
-        help="Print a plain postgresql:// URL for psql, pg_dump and other libpq tools.",
+        help="输出 libpq 连接串 Print a plain postgresql:// URL for psql, pg_dump "
+        "and other libpq tools.",
     ),
 ) -> None:
-    """Print the SQLAlchemy URL of the database (starts the embedded cluster if it is stopped;
-    never makes one)."""
+    """数据库连接串 Print the SQLAlchemy URL of the database (starts the embedded cluster if it
+    is stopped; never makes one)."""
     from geo.db import database_url
 
     typer.echo(_libpq(database_url()) if libpq else database_url())
@@ -314,10 +315,10 @@ def _revision(conninfo: str) -> str | None:
 
 @db_app.command("backup")
 def backup(
-    file: Path = typer.Argument(..., help="Archive to write (pg_dump custom format)."),
+    file: Path = typer.Argument(..., help="备份文件 Archive to write (pg_dump custom format)."),
 ) -> None:
-    """Back up the gridward database to FILE (pg_dump -Fc; written whole or not at all; only
-    its owner may read it). 备份"""
+    """备份 Back up the gridward database to FILE (pg_dump -Fc; written whole or not at all;
+    only its owner may read it)."""
     from sqlalchemy.engine import make_url
 
     from geo.db import database_url, embedded_cluster
@@ -441,14 +442,16 @@ def _tables_with_rows(conninfo: str) -> list[str]:
 
 @db_app.command("restore")
 def restore(
-    file: Path = typer.Argument(..., help="An archive written by 'gridward db backup'."),
+    file: Path = typer.Argument(..., help="备份文件 An archive written by 'gridward db backup'."),
     force: bool = typer.Option(
-        False, "--force", help="Replace a database that holds data (it is dropped)."
+        False,
+        "--force",
+        help="覆盖有数据的数据库 Replace a database that holds data (it is dropped).",
     ),
 ) -> None:
-    """Restore a backup into the gridward database, then migrate it if it is older. Stop the
-    API and workers first. Into a data folder without a cluster (a new machine), one is
-    made. 恢复"""
+    """恢复 Restore a backup into the gridward database, then migrate it if it is older. Stop
+    the API and workers first. Into a data folder without a cluster (a new machine), one is
+    made."""
     import psycopg
     from sqlalchemy.engine import make_url
 

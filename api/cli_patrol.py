@@ -15,7 +15,8 @@ from api.runtime import LOG_LEVEL_HELP, configure_logging, stamp
 from geo.errors import InputError
 
 report_app = typer.Typer(
-    help="Patrol reports 巡查报表: daily 日巡, weekly 周查, monthly 月评.", no_args_is_help=True
+    help="巡查报表（日巡、周查、月评） Patrol reports: daily, weekly, monthly.",
+    no_args_is_help=True,
 )
 
 
@@ -23,23 +24,26 @@ report_app = typer.Typer(
 def upload(
     files: list[Path] = typer.Argument(
         ...,
-        help="GPX, KML/KMZ, GeoJSON, CSV/TSV, Excel .xlsx, OpenDocument .ods or NMEA track files",
+        help="轨迹文件 GPX, KML/KMZ, GeoJSON, CSV/TSV, Excel .xlsx, OpenDocument .ods "
+        "or NMEA track files",
     ),
     crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
     person: str = person_option(
-        f"the steward who walked: {PERSON_HELP.removeprefix('the person: ')}"
+        f"巡查人 the steward who walked: {PERSON_HELP.partition('the person: ')[2]}"
     ),
     mode: str | None = typer.Option(
         None,
         "--mode",
-        help="walk (default) or bike; naming it for a file stored before matches it again in "
-        "that mode",
+        help="出行方式 walk (default) or bike; naming it for a file stored before "
+        "matches it again in that mode",
     ),
     defer: bool = typer.Option(
-        False, "--defer", help="store only; a worker matches them (gridward tracks worker)"
+        False,
+        "--defer",
+        help="只存不匹配 store only; a worker matches them (gridward tracks worker)",
     ),
 ) -> None:
-    """Store tracks (idempotent) and match them to the alleys. 上传轨迹"""
+    """上传轨迹 Store tracks (idempotent) and match them to the alleys."""
     import psycopg
     from rich.console import Console
     from rich.progress import track as progress
@@ -166,17 +170,19 @@ def _datum_warning(hint: dict, path: str) -> str:
 
 @tracks_app.command("worker")
 def worker_command(
-    batch: int = typer.Option(200, "--batch", min=1, max=5000, help="tracks matched together"),
+    batch: int = typer.Option(
+        200, "--batch", min=1, max=5000, help="每批匹配的轨迹数 tracks matched together"
+    ),
     watch: float = typer.Option(
         0.0,
         "--watch",
         min=0.0,
-        help="keep polling every N seconds (0: drain and exit); a poll that finds nothing prints "
-        "nothing, a lost database is waited for",
+        help="轮询间隔（秒） keep polling every N seconds (0: drain and exit); "
+        "a poll that finds nothing prints nothing, a lost database is waited for",
     ),
-    log_level: str = typer.Option(None, "--log-level", help=LOG_LEVEL_HELP),
+    log_level: str = typer.Option(None, "--log-level", help=f"日志级别 {LOG_LEVEL_HELP}"),
 ) -> None:
-    """Match queued tracks (deferred uploads) until the queue is empty. 匹配排队轨迹
+    """匹配排队轨迹 Match queued tracks (deferred uploads) until the queue is empty.
 
     Each line it prints starts with the local time (a cron job's log, too).
     Several workers may run at once (on one or many machines): each claims its own tracks.
@@ -318,16 +324,20 @@ def _day(value: str | None, option: str) -> dt.date | None:
 @tracks_app.command("rematch")
 def rematch(
     since: str = typer.Option(
-        None, "--since", help="first local day (YYYY-MM-DD) whose tracks are matched again"
+        None, "--since", help="起始日期 first local day (YYYY-MM-DD) whose tracks are matched again"
     ),
-    until: str = typer.Option(None, "--until", help="last local day (default: --since)"),
-    track: list[int] = typer.Option(None, "--track", help="or: a track id (repeatable)"),
+    until: str = typer.Option(None, "--until", help="结束日期 last local day (default: --since)"),
+    track: list[int] = typer.Option(
+        None, "--track", help="或指定轨迹编号 or: a track id (repeatable)"
+    ),
     queue_only: bool = typer.Option(
-        False, "--queue-only", help="only queue them; running workers match them"
+        False, "--queue-only", help="只排队 only queue them; running workers match them"
     ),
-    batch: int = typer.Option(200, "--batch", min=1, max=5000, help="tracks matched together"),
+    batch: int = typer.Option(
+        200, "--batch", min=1, max=5000, help="每批匹配的轨迹数 tracks matched together"
+    ),
 ) -> None:
-    """Match stored tracks again (after the street network changed). 重新匹配轨迹
+    """重新匹配轨迹 Match stored tracks again (after the street network changed).
 
     Each track's visits are replaced when its batch is matched; reports then use them."""
     from rich.console import Console
@@ -359,18 +369,22 @@ def rematch(
 @tracks_app.command("drop-fixes")
 def drop_fixes(
     before: str = typer.Option(
-        None, "--before", help="drop the raw fixes of UTC days before this date (YYYY-MM-DD)"
+        None,
+        "--before",
+        help="删除此日期前的定位点 drop the raw fixes of UTC days before this date (YYYY-MM-DD)",
     ),
     keep_days: int = typer.Option(
         None,
         "--keep-days",
         min=1,
         max=36_500,
-        help="or: keep only the last N UTC days (for a daily cron)",
+        help="或只保留最近 N 天 or: keep only the last N UTC days (for a daily cron)",
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="only list the days and fix counts"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="只列出不删除 only list the days and fix counts"
+    ),
 ) -> None:
-    """Retention: drop old days' raw GPS fixes. 清理原始定位点
+    """清理原始定位点 Retention: drop old days' raw GPS fixes.
 
     Patrol visits and reports stay; each upload's bytes stay too, so an old track can still be
     shown and matched again (its fixes are parsed from the kept upload)."""
@@ -410,12 +424,13 @@ def drop_fixes(
 
 @tracks_app.command("reassign")
 def reassign(
-    track: int = typer.Option(..., "--track", min=1, max=2**31 - 1, help="the track's id"),
+    track: int = typer.Option(..., "--track", min=1, max=2**31 - 1, help="轨迹编号 the track's id"),
     person: str = person_option(
-        f"the steward who walked it: {PERSON_HELP.removeprefix('the person: ')}", required=True
+        f"巡查人 the steward who walked it: {PERSON_HELP.partition('the person: ')[2]}",
+        required=True,
     ),
 ) -> None:
-    """Give a track, and its patrol credit, to another person. 轨迹改归属
+    """轨迹改归属 Give a track, and its patrol credit, to another person.
 
     For a walk uploaded for the wrong steward (or for nobody): the same file sent again for
     the right one is refused, as the same bytes are one track."""
@@ -578,16 +593,22 @@ def _report_command(kind: str, doc: str):
     """One ``report`` subcommand; daily, weekly and monthly differ only in the period."""
 
     def command(
-        date: str = typer.Option(None, "--date", help="a day of the period (default today)"),
-        area: str = typer.Option(None, "--area", help="community or subdistrict code"),
-        out: Path = typer.Option(None, "--out", help="write .csv or .xlsx instead of printing"),
+        date: str = typer.Option(
+            None, "--date", help="报表日期 a day of the period (default today)"
+        ),
+        area: str = typer.Option(
+            None, "--area", help="社区或街道编码 community or subdistrict code"
+        ),
+        out: Path = typer.Option(
+            None, "--out", help="输出文件 write .csv or .xlsx instead of printing"
+        ),
         share: float = typer.Option(
-            None, "--share", help="share of an alley that counts (default: setting, 0.8)"
+            None, "--share", help="巷走完比例 share of an alley that counts (default: setting, 0.8)"
         ),
         table: str = typer.Option(
             None,
             "--table",
-            help="the table of a .csv: people (default), alleys, areas, or segments "
+            help="导出哪张表 the table of a .csv: people (default), alleys, areas, or segments "
             "(daily: per segment walked fraction, first and last time)",
         ),
     ) -> None:
@@ -598,9 +619,9 @@ def _report_command(kind: str, doc: str):
 
 
 for _kind, _doc in (
-    ("daily", "Daily patrol 日巡: who walked their alleys that day."),
-    ("weekly", "Weekly check 周查: compliance per person over the ISO week, ranked."),
-    ("monthly", "Monthly evaluation 月评: compliance per person over the month, ranked."),
+    ("daily", "日巡 Daily patrol: who walked their alleys that day."),
+    ("weekly", "周查 Weekly check: compliance per person over the ISO week, ranked."),
+    ("monthly", "月评 Monthly evaluation: compliance per person over the month, ranked."),
 ):
     report_app.command(_kind)(_report_command(_kind, _doc))
 

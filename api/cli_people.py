@@ -26,7 +26,7 @@ import typer
 from geo.errors import InputError, NotFoundError, person_zh
 
 PERSON_HELP = (
-    "the person: their registry id (people.external_id, e.g. S12) or their people.id; a "
+    "人员 the person: their registry id (people.external_id, e.g. S12) or their people.id; a "
     "number that is one person's people.id and another's registry id is refused: say "
     "id:12 (people.id) or ext:12 (registry id)"
 )

@@ -28,8 +28,8 @@ def _flags_zh(flags: list[str]) -> str:
 
 
 @plans_app.command("show")
-def show(plan_id: int = typer.Argument(..., help="plan id")) -> None:
-    """Print a plan's grids and households. 查看方案"""
+def show(plan_id: int = typer.Argument(..., help="方案编号 plan id")) -> None:
+    """查看方案 Print a plan's grids and households."""
     from geo.db import get_engine
     from geo.plans import STATUS_ZH, get_plan
 
@@ -48,14 +48,14 @@ def show(plan_id: int = typer.Argument(..., help="plan id")) -> None:
 
 @plans_app.command("commit")
 def commit(
-    plan_id: int = typer.Argument(..., help="plan id"),
+    plan_id: int = typer.Argument(..., help="方案编号 plan id"),
     allow_disconnected: bool = typer.Option(
         False,
         "--allow-disconnected",
-        help="commit even though a grid is in several pieces 允许提交不连通的网格",
+        help="允许提交不连通的网格 commit even though a grid is in several pieces",
     ),
 ) -> None:
-    """Make a draft the community's grids (new version; history kept). 提交方案"""
+    """提交方案 Make a draft the community's grids (new version; history kept)."""
     from geo.db import get_engine
     from geo.plans import commit_plan
 
@@ -121,8 +121,8 @@ def _echo_commit(out: dict) -> None:
 
 
 @plans_app.command("discard")
-def discard(plan_id: int = typer.Argument(..., help="plan id")) -> None:
-    """Discard a draft. 放弃方案"""
+def discard(plan_id: int = typer.Argument(..., help="方案编号 plan id")) -> None:
+    """放弃方案 Discard a draft."""
     from geo.db import get_engine
     from geo.plans import discard_plan
 
@@ -148,7 +148,7 @@ def list_(
         None, "--status", help="只列此状态 only this status: draft, committed, discarded"
     ),
     limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="最新 N 个 newest N"),
-    as_json: bool = typer.Option(False, "--json", help="JSON 输出 print JSON"),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出 print JSON"),
 ) -> None:
     """列出网格方案（最新在前） List grid plans, newest first: who made them, when, grids."""
     from geo.db import get_engine
@@ -190,7 +190,7 @@ def list_(
 @plans_app.command("history")
 def history(
     community: str = typer.Argument(..., help="社区编码 community code"),
-    as_json: bool = typer.Option(False, "--json", help="JSON 输出 print JSON"),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出 print JSON"),
 ) -> None:
     """社区的网格历史版本（最新在前） A community's committed grid versions, newest first."""
     from geo.db import get_engine

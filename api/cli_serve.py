@@ -8,11 +8,11 @@ from api.runtime import LOG_LEVEL_HELP
 
 
 def serve(
-    host: str = typer.Option(None, help="bind address (default 127.0.0.1)"),
-    port: int = typer.Option(None, min=1, max=65535, help="port (default 8000)"),
-    log_level: str = typer.Option(None, "--log-level", help=LOG_LEVEL_HELP),
+    host: str = typer.Option(None, help="监听地址 bind address (default 127.0.0.1)"),
+    port: int = typer.Option(None, min=1, max=65535, help="端口 port (default 8000)"),
+    log_level: str = typer.Option(None, "--log-level", help=f"日志级别 {LOG_LEVEL_HELP}"),
 ) -> None:
-    """Serve the API and maps. 启动服务"""
+    """启动服务 Serve the API and maps."""
     import uvicorn
 
     from api.app import create_app
@@ -88,12 +88,14 @@ _DEMO_ZH = {
 
 
 def demo(
-    host: str = typer.Option(None, help="bind address (default 127.0.0.1)"),
-    port: int = typer.Option(None, min=1, max=65535, help="port (default 8000)"),
-    no_serve: bool = typer.Option(False, "--no-serve", help="import only, do not serve"),
-    log_level: str = typer.Option(None, "--log-level", help=LOG_LEVEL_HELP),
+    host: str = typer.Option(None, help="监听地址 bind address (default 127.0.0.1)"),
+    port: int = typer.Option(None, min=1, max=65535, help="端口 port (default 8000)"),
+    no_serve: bool = typer.Option(
+        False, "--no-serve", help="只导入不启动服务 import only, do not serve"
+    ),
+    log_level: str = typer.Option(None, "--log-level", help=f"日志级别 {LOG_LEVEL_HELP}"),
 ) -> None:
-    """Import the Haidian demo city and serve it on http://127.0.0.1:8000. 演示"""
+    """演示 Import the Haidian demo city and serve it on http://127.0.0.1:8000."""
     from api.runtime import configure_logging
     from geo.accounts import ensure_demo_admin, list_users
     from geo.db import get_engine

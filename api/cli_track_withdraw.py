@@ -13,8 +13,8 @@ import typer
 
 from api.cli_tracks import tracks_app
 
-ID_HELP = "the track's id (轨迹编号), as tracks upload printed it (GET /tracks lists them)"
-REASON_HELP = "why (kept in the audit log; at most 500 characters)"
+ID_HELP = "轨迹编号 the track's id, as tracks upload printed it (GET /tracks lists them)"
+REASON_HELP = "原因 why (kept in the audit log; at most 500 characters)"
 
 
 @tracks_app.command("delete")
@@ -22,7 +22,7 @@ def delete(
     track: str = typer.Argument(..., metavar="ID", help=ID_HELP, show_default=False),
     reason: str = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
-    """Withdraw a track uploaded by mistake: its credit leaves every report. 撤回轨迹
+    """撤回轨迹 Withdraw a track uploaded by mistake: its credit leaves every report.
 
     A wrong file, someone else's walk, a test walk. Its patrol visits and fixes are deleted
     in one transaction; the uploaded file and the withdrawal stay on record (audit log), and
@@ -41,7 +41,7 @@ def restore(
     track: str = typer.Argument(..., metavar="ID", help=ID_HELP, show_default=False),
     reason: str = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
-    """Restore a track withdrawn by mistake: stored and matched again. 恢复撤回的轨迹"""
+    """恢复撤回的轨迹 Restore a track withdrawn by mistake: stored and matched again."""
     from geo.db import get_engine
     from geo.duty_undo import parse_reason
     from geo.track_withdraw import STATUS_ZH, parse_track_id, restore_track

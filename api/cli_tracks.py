@@ -26,14 +26,14 @@ if TYPE_CHECKING:
     from geo.tracks.parse import ParsedTrack
 
 tracks_app = typer.Typer(
-    help="Patrol tracks 巡查轨迹: check (files, no database), upload (store and match), "
+    help="巡查轨迹 Patrol tracks: check (files, no database), upload (store and match), "
     "worker (match queued uploads), rematch (stored tracks again), drop-fixes (retention), "
     "reassign (to another person), delete / restore (withdraw one uploaded by mistake).",
     no_args_is_help=True,
 )
 
 CRS_HELP = (
-    "Datum of the track coordinates: wgs84 (GPS), gcj02 (Amap/Tencent 高德/腾讯), "
+    "坐标系 Datum of the track coordinates: wgs84 (GPS), gcj02 (Amap/Tencent 高德/腾讯), "
     "bd09 (Baidu 百度), or an EPSG code such as EPSG:4490 or EPSG:32650 (UTM metres)."
 )
 
@@ -217,28 +217,29 @@ def _first_line(exc: Exception) -> str:
 
 def match(
     network: Path = typer.Option(
-        ..., "--network", help="GeoJSON of LineString segments with a unique edge_id."
+        ..., "--network", help="路网文件 GeoJSON of LineString segments with a unique edge_id."
     ),
     track: Path = typer.Option(
-        ..., "--track", help="Track file: .csv (lon,lat,time), .gpx or .geojson."
+        ..., "--track", help="轨迹文件 Track file: .csv (lon,lat,time), .gpx or .geojson."
     ),
     out: Path = typer.Option(
         ...,
         "--out",
-        help="Matched edges: .geojson (GeoJSON), .gpkg (GeoPackage) or .csv (geometry as WKT).",
+        help="输出文件 Matched edges: .geojson (GeoJSON), .gpkg (GeoPackage) "
+        "or .csv (geometry as WKT).",
     ),
     crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
     mode: str = typer.Option(
-        "walk", "--mode", help="walk or bike (cleaning speeds, matcher defaults)."
+        "walk", "--mode", help="出行方式 walk or bike (cleaning speeds, matcher defaults)."
     ),
     max_mb: float | None = typer.Option(
         None,
         "--max-mb",
-        help="Size limit of the track file in MB (default: the upload limit, "
+        help="文件大小上限（MB） Size limit of the track file in MB (default: the upload limit, "
         "GRIDWARD_MAX_UPLOAD_BYTES, 20 MB unless set).",
     ),
 ) -> None:
-    """Map-match one track to a network file (匹配轨迹到路网): matched edges with covered share."""
+    """匹配轨迹到路网 Map-match one track to a network file: matched edges with covered share."""
     import geopandas as gpd
     from rich.console import Console
 
@@ -363,12 +364,14 @@ def upload_checks(path: Path, crs: str, settings: Settings | None = None) -> Par
 @tracks_app.command("check")
 def check(
     files: list[Path] = typer.Argument(
-        ..., help="Track files to check (GPX, KML/KMZ, GeoJSON, CSV/TSV, .xlsx, .ods, NMEA)."
+        ...,
+        help="待检查的轨迹文件 Track files to check "
+        "(GPX, KML/KMZ, GeoJSON, CSV/TSV, .xlsx, .ods, NMEA).",
     ),
     crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
-    mode: str = typer.Option("walk", "--mode", help="walk or bike."),
+    mode: str = typer.Option("walk", "--mode", help="出行方式 walk or bike."),
 ) -> None:
-    """Check track files as upload would, without storing them (检查轨迹文件): OK or the reason.
+    """检查轨迹文件 Check track files as upload would, without storing them: OK or the reason.
 
     The same checks as `gridward tracks upload` (size limit GRIDWARD_MAX_UPLOAD_BYTES, datum,
     parsing with GRIDWARD_TIMEZONE, times not in the future nor out of order), then cleaning;

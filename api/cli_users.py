@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 
 from api.cli_people import PERSON_HELP, Person, person_option, resolve_person
 
-users_app = typer.Typer(help="Accounts and tokens. 用户与令牌", no_args_is_help=True)
+users_app = typer.Typer(help="用户与令牌 Accounts and tokens.", no_args_is_help=True)
 
 
 def _engine(create: bool = False):  # -> Engine
@@ -26,19 +26,21 @@ def _engine(create: bool = False):  # -> Engine
 
 @users_app.command("add")
 def add(
-    username: str = typer.Argument(..., help="login name (letters, digits, _ . @ -)"),
-    role: str = typer.Option(..., "--role", help="admin, planner, steward or viewer"),
+    username: str = typer.Argument(..., help="登录名 login name (letters, digits, _ . @ -)"),
+    role: str = typer.Option(..., "--role", help="角色 admin, planner, steward or viewer"),
     area: list[str] = typer.Option(
-        None, "--area", help="area code a planner may edit (repeat for several), e.g. 110108020"
+        None,
+        "--area",
+        help="可编辑的区域编码 area code a planner may edit (repeat for several), e.g. 110108020",
     ),
     person: str = person_option(
-        f"the steward the account belongs to: {PERSON_HELP.removeprefix('the person: ')}"
+        f"关联人员 the steward the account belongs to: {PERSON_HELP.partition('the person: ')[2]}"
     ),
     password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="read the password from stdin (scripts)"
+        False, "--password-stdin", help="从标准输入读密码 read the password from stdin (scripts)"
     ),
 ) -> None:
-    """Create an account; without a password given, a random one is printed once. 添加用户"""
+    """添加用户 Create an account; without a password given, a random one is printed once."""
     import secrets
 
     from geo.accounts import _check_password, check_person_free, check_username_free, create_user
@@ -129,19 +131,23 @@ def _new_password(from_stdin: bool) -> str:
 
 @users_app.command("set")
 def set_(
-    username: str = typer.Argument(..., help="the account to change"),
-    role: str = typer.Option(None, "--role", help="the new role: admin, planner, steward, viewer"),
+    username: str = typer.Argument(..., help="要修改的账号 the account to change"),
+    role: str = typer.Option(
+        None, "--role", help="新角色 the new role: admin, planner, steward, viewer"
+    ),
     area: list[str] = typer.Option(
-        None, "--area", help="a planner's areas, replacing the old ones (repeat for several)"
+        None, "--area", help="新区域 a planner's areas, replacing the old ones (repeat for several)"
     ),
     person: str = person_option(
-        "link the account to this person (a steward's own walks and duties): "
-        f"{PERSON_HELP.removeprefix('the person: ')}; refused while another active account "
+        "关联人员 link the account to this person (a steward's own walks and duties): "
+        f"{PERSON_HELP.partition('the person: ')[2]}; refused while another active account "
         "is linked to them"
     ),
-    no_person: bool = typer.Option(False, "--no-person", help="unlink the account from its person"),
+    no_person: bool = typer.Option(
+        False, "--no-person", help="取消关联人员 unlink the account from its person"
+    ),
 ) -> None:
-    """Change an account's role, areas or person. 修改角色、区域或关联人员
+    """修改角色、区域或关联人员 Change an account's role, areas or person.
 
     Checked as in users add; the account's sign-ins end when its rights shrink (a steward's
     person changed or unlinked too)."""
@@ -207,10 +213,12 @@ def set_(
 
 @users_app.command("tokens")
 def tokens(
-    username: str = typer.Argument(..., help="whose tokens"),
-    all_: bool = typer.Option(False, "--all", help="also the ended sign-ins (one per sign-in)"),
+    username: str = typer.Argument(..., help="账号 whose tokens"),
+    all_: bool = typer.Option(
+        False, "--all", help="含已结束的登录 also the ended sign-ins (one per sign-in)"
+    ),
 ) -> None:
-    """List an account's tokens: the ids 'users revoke --token ID' takes. 令牌列表"""
+    """令牌列表 List an account's tokens: the ids 'users revoke --token ID' takes."""
     from zoneinfo import ZoneInfo
 
     from geo.accounts import list_tokens, user_row
@@ -275,7 +283,7 @@ def _person_shown(r: dict) -> str:
 
 @users_app.command("list")
 def list_() -> None:
-    """List accounts (never passwords). 用户列表"""
+    """用户列表 List accounts (never passwords)."""
     from geo.accounts import list_users
 
     with _engine().connect() as conn:
@@ -302,12 +310,14 @@ def list_() -> None:
 
 @users_app.command("revoke")
 def revoke(
-    username: str = typer.Argument(None, help="deactivate this account and all its tokens"),
+    username: str = typer.Argument(
+        None, help="停用的账号 deactivate this account and all its tokens"
+    ),
     token: int = typer.Option(
-        None, "--token", help="revoke only this token id (ids: users tokens NAME)"
+        None, "--token", help="只吊销此令牌 revoke only this token id (ids: users tokens NAME)"
     ),
 ) -> None:
-    """Deactivate an account and its tokens, or revoke one token. 吊销
+    """吊销 Deactivate an account and its tokens, or revoke one token.
 
     users reactivate NAME undoes a deactivation."""
     from geo.accounts import deactivate_user, revoke_token, user_row
@@ -335,15 +345,19 @@ def revoke(
 
 @users_app.command("password")
 def password(
-    username: str = typer.Argument(..., help="the account whose password is set"),
+    username: str = typer.Argument(..., help="账号 the account whose password is set"),
     password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="read the new password from stdin (scripts)"
+        False,
+        "--password-stdin",
+        help="从标准输入读新密码 read the new password from stdin (scripts)",
     ),
     revoke_tokens: bool = typer.Option(
-        False, "--revoke-tokens", help="revoke its API tokens too (a leaked password, lost phone)"
+        False,
+        "--revoke-tokens",
+        help="同时吊销令牌 revoke its API tokens too (a leaked password, lost phone)",
     ),
 ) -> None:
-    """Set a new password and end the account's sign-ins. 重设密码
+    """重设密码 Set a new password and end the account's sign-ins.
 
     A random password is printed once; its API tokens stay unless --revoke-tokens."""
     from geo.accounts import set_password
@@ -376,12 +390,12 @@ def password(
 
 @users_app.command("unlock")
 def unlock(
-    username: str = typer.Argument(None, help="lift this name's sign-in lock"),
+    username: str = typer.Argument(None, help="账号 lift this name's sign-in lock"),
     address: str = typer.Option(
-        None, "--address", help="only from this address; alone: the address's own lock"
+        None, "--address", help="只解此地址 only from this address; alone: the address's own lock"
     ),
 ) -> None:
-    """Lift a sign-in lockout before its 5 minutes are up. 解除登录锁定
+    """解除登录锁定 Lift a sign-in lockout before its 5 minutes are up.
 
     NAME: the name from every address (with --address: from that one). --address alone: an
     address locked for trying many names. The refused tries stay in the audit log."""
@@ -426,12 +440,16 @@ def unlock(
 
 @users_app.command("reactivate")
 def reactivate(
-    username: str = typer.Argument(..., help="a deactivated account (users revoke NAME)"),
+    username: str = typer.Argument(
+        ..., help="已停用的账号 a deactivated account (users revoke NAME)"
+    ),
     password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="read the new password from stdin (scripts)"
+        False,
+        "--password-stdin",
+        help="从标准输入读新密码 read the new password from stdin (scripts)",
     ),
 ) -> None:
-    """Let a deactivated account sign in again, with a new password. 恢复账号
+    """恢复账号 Let a deactivated account sign in again, with a new password.
 
     A random password is printed once; its old tokens stay revoked."""
     from geo.accounts import reactivate_user
@@ -449,11 +467,13 @@ def reactivate(
 
 @users_app.command("token")
 def token(
-    username: str = typer.Argument(..., help="account the token signs in as"),
-    name: str = typer.Option("cli", "--name", help="what the token is for, e.g. the phone"),
-    days: int = typer.Option(None, "--days", min=1, max=3650, help="lifetime in days"),
+    username: str = typer.Argument(..., help="账号 account the token signs in as"),
+    name: str = typer.Option(
+        "cli", "--name", help="令牌用途 what the token is for, e.g. the phone"
+    ),
+    days: int = typer.Option(None, "--days", min=1, max=3650, help="有效天数 lifetime in days"),
 ) -> None:
-    """Issue a long-lived API token (printed once) for a phone app or a script. 签发令牌"""
+    """签发令牌 Issue a long-lived API token (printed once) for a phone app or a script."""
     import datetime as dt
 
     from sqlalchemy import select
