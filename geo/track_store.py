@@ -577,7 +577,9 @@ def _same_walk(
     pts = parsed.points
     t0, t1 = pts["time"].min(), pts["time"].max()
     stored = _stored(row, row.sha256)
-    if (pd.Timestamp(row.started_at), pd.Timestamp(row.ended_at)) == (t0, t1):
+    # the same span with fewer fixes is a part (its middle cut out: T39 M1), not the walk
+    whole = len(pts) >= int(row.n_points)
+    if whole and (pd.Timestamp(row.started_at), pd.Timestamp(row.ended_at)) == (t0, t1):
         stored.warnings.extend(
             [
                 f"同一轨迹已存储：与轨迹 {row.id} 是同一次巡查（"
@@ -600,6 +602,12 @@ def _same_walk(
     own = row.person_id is None or person_id in (None, row.person_id)
     if bool(pts["time"].isin(old["time"]).all()):  # its fixes at their own times: a part
         raise _copy_refusal(row, near, part=True)
+    if bool(old["time"].isin(pts["time"]).all()):
+        # the stored walk with fixes added around it at its own times: the walker's own
+        # longer export of it (sent mid-walk, then whole) is a walk; anyone else's, a copy
+        if row.person_id is None or person_id in (None, row.person_id):
+            return None
+        raise _copy_refusal(row, near, holds=True)
     if shift is None or not own:
         raise _copy_refusal(row, near)
     stated, kept = times_trust(parsed), _stored_times_trust(engine, int(row.id))
@@ -675,6 +683,8 @@ def walk_holder(
     found = _nudged_holder(conn, pts, near)
     if found is None:
         found = _part_holder(conn, pts, live, live_other_than)
+    if found is None:
+        found = _whole_holder(conn, pts, live, live_other_than)
     return (found[0], True, found[1]) if found is not None else (None, False, None)
 
 
@@ -739,7 +749,40 @@ def _part_holder(
     return _nudged_holder(conn, pts, rows)
 
 
-def _copy_refusal(row: Any, near: bool = False, part: bool = False) -> ConflictError:
+def _whole_holder(
+    conn: Connection, pts: pd.DataFrame, live: str, live_other_than: int | None
+) -> tuple | None:
+    """The stored walk that is a stretch of ``pts`` at its own times (a stored walk with fixes
+    added around it), with its fixes; None. WHY: an outside re-tester (T39, H1) sent a
+    colleague's stored walk with a minute of fixes appended for himself and was credited its
+    alleys: the new file holds the walk, not the other way round. Candidates: walks whose span
+    lies within the file's and whose mean fix lies within the file's extent."""
+    lon, lat = pts["lon"].to_numpy(dtype=float), pts["lat"].to_numpy(dtype=float)
+    rows = conn.execute(
+        text(
+            f"SELECT {_WALK_COLUMNS} WHERE t.fixes_center IS NOT NULL {live}"
+            "AND t.status <> 'withdrawn' "  # a withdrawn walk credits nobody to take
+            "AND tstzrange(t.started_at, t.ended_at, '[]') <@ tstzrange(:t0, :t1, '[]') "
+            "AND t.fixes_center && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) "
+            "ORDER BY t.n_points DESC, t.id LIMIT 5"
+        ),
+        {"t0": pts["time"].min().to_pydatetime(), "t1": pts["time"].max().to_pydatetime(),
+         "x0": float(lon.min()), "y0": float(lat.min()), "x1": float(lon.max()),
+         "y1": float(lat.max()), "me": live_other_than},
+    ).all()  # fmt: skip
+    if not rows:
+        return None
+    stored = read_track_points(conn, [int(c.id) for c in rows])
+    for cand in rows:
+        old = stored[stored["track_id"] == cand.id].drop(columns="track_id")
+        if near_copy(old, pts):
+            return cand, old.reset_index(drop=True)
+    return None
+
+
+def _copy_refusal(
+    row: Any, near: bool = False, part: bool = False, holds: bool = False
+) -> ConflictError:
     """409 for a file of a stored walk's fixes at other times (``row``: the stored track;
     ``near``: its fixes nudged by under a metre), or (``part``) of a stretch of it at its own
     times: a shortened copy, said so (outside tester T37, F3: a walk re-sent with its last
@@ -753,6 +796,13 @@ def _copy_refusal(row: Any, near: bool = False, part: bool = False) -> ConflictE
             "少了一些定位点；整条巡查已存储，未再存储 the fixes and times are part of track "
             f"{row.id}'s ({whose}, {when}): a shortened copy of a walk stored already; "
             "not stored"
+        )
+    if holds:  # ``row`` is a stretch of the file: another's walk with fixes added (T39 H1)
+        return ConflictError(
+            f"此文件包含轨迹 {row.id}（{whose_zh}，{when}）的全部定位点与时间，只是前后多了"
+            "一些定位点：是他人已存巡查的复制，未存储 the file holds all the fixes and times "
+            f"of track {row.id} ({whose}, {when}) with fixes added: a copy of another "
+            "person's walk; not stored"
         )
     if near:
         return ConflictError(

@@ -81,3 +81,39 @@ def test_another_walk_at_the_same_time_is_stored(walked, auth_headers):
     with db.connect() as conn:
         n = conn.execute(text("SELECT count(*) FROM tracks")).scalar_one()
     assert n == 2
+
+
+def test_a_walk_with_fixes_added_is_a_copy_for_anyone_but_its_walker(walked, auth_headers):
+    """Re-tester T39 (H1): a colleague's stored walk with a minute of fixes appended was
+    stored for another steward and credited him its alleys; (M1) the walk with its middle
+    cut out, head and tail kept, was called the same walk. The walker's own longer export
+    (sent mid-walk, then whole) is a walk."""
+    db, pts = walked
+    rng = np.random.default_rng(9)
+    admin = auth_headers("admin")
+    step = pts["time"].diff().median()
+    more = pd.DataFrame(
+        {
+            "lon": pts["lon"].iloc[-1] + np.cumsum(rng.normal(0, 1e-5, 20)),
+            "lat": pts["lat"].iloc[-1] + np.cumsum(rng.normal(0, 1e-5, 20)),
+            "time": pts["time"].iloc[-1] + step * np.arange(1, 21),
+        }
+    )
+    longer = pd.concat([pts[["lon", "lat", "time"]], more], ignore_index=True)
+    n = len(pts)
+    holed = pd.concat([pts.iloc[: n // 3], pts.iloc[2 * n // 3 :]])
+    with TestClient(create_app(db)) as client:
+        tid = _post(client, admin, [("walk.csv", _csv(pts))], person_id=1).json()["files"][0][
+            "track_id"
+        ]
+        before = fingerprint(db)
+        r = _post(client, admin, [("longer.csv", _csv(longer))], person_id=2)
+        assert r.status_code == 409, r.text
+        said = r.json()["error"]
+        assert f"此文件包含轨迹 {tid}（" in said and "他人已存巡查的复制" in said, said
+        assert f"fixes and times of track {tid}" in said, said
+        r = _post(client, admin, [("holed.csv", _csv(holed))], person_id=1)
+        assert r.status_code == 409 and "的一段" in r.json()["error"], r.text
+        assert fingerprint(db) == before
+        r = _post(client, admin, [("longer.csv", _csv(longer))], person_id=1)
+        assert r.status_code == 201 and r.json()["files"][0]["track_id"] != tid, r.text

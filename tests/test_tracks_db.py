@@ -262,6 +262,8 @@ def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
     admin, steward = auth_headers("admin"), auth_headers("steward", person_id=1)
     net = walk_network(demo)
     pts, _ = simulate_patrol(net, np.random.default_rng(4), SimParams(length_m=300))
+    # another walk: a.csv's fixes with more added would be a copy of S2's walk (T39 H1)
+    pts2, _ = simulate_patrol(net, np.random.default_rng(5), SimParams(length_m=300))
 
     def owner(r) -> int | None:  # noqa: ANN001
         assert r.status_code == 201, r.text
@@ -273,7 +275,7 @@ def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
 
     with TestClient(create_app(demo)) as client:
         assert owner(_post(client, admin, [("a.csv", _csv(pts.iloc[:50]))], person="S2")) == 2
-        assert owner(_post(client, admin, [("b.csv", _csv(pts.iloc[:55]))], person="id:1")) == 1
+        assert owner(_post(client, admin, [("b.csv", _csv(pts2.iloc[:55]))], person="id:1")) == 1
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="S9")
         assert r.status_code == 404 and "person 'S9' does not exist" in r.json()["error"]
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="id:S1")
@@ -309,7 +311,7 @@ def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
             headers=admin,
         )
         assert r.status_code == 422 and "'files' carries a file" in r.json()["error"]
-        assert owner(_post(client, steward, [("d.csv", _csv(pts.iloc[:65]))], person="S1")) == 1
+        assert owner(_post(client, steward, [("d.csv", _csv(pts2.iloc[:65]))], person="S1")) == 1
         with demo.connect() as conn:  # the refused uploads stored nothing
             assert conn.execute(text("SELECT count(*) FROM tracks")).scalar() == 3
 
