@@ -688,14 +688,17 @@ def walk_holder(
     return (found[0], True, found[1]) if found is not None else (None, False, None)
 
 
-def _nudged_holder(conn: Connection, pts: pd.DataFrame, rows: list) -> tuple | None:
-    """The first of ``rows`` (stored walks) whose fixes ``pts`` are, nudged; with its fixes."""
+def _nudged_holder(
+    conn: Connection, pts: pd.DataFrame, rows: list, holds: bool = False
+) -> tuple | None:
+    """The first of ``rows`` (stored walks) whose fixes ``pts`` are, nudged (``holds``: whose
+    fixes are a stretch of ``pts``); with its fixes."""
     if not rows:
         return None
     stored = read_track_points(conn, [int(c.id) for c in rows])
     for cand in rows:
         old = stored[stored["track_id"] == cand.id].drop(columns="track_id")
-        if near_copy(pts, old):
+        if near_copy(old, pts) if holds else near_copy(pts, old):
             return cand, old.reset_index(drop=True)
     return None
 
@@ -770,14 +773,7 @@ def _whole_holder(
          "x0": float(lon.min()), "y0": float(lat.min()), "x1": float(lon.max()),
          "y1": float(lat.max()), "me": live_other_than},
     ).all()  # fmt: skip
-    if not rows:
-        return None
-    stored = read_track_points(conn, [int(c.id) for c in rows])
-    for cand in rows:
-        old = stored[stored["track_id"] == cand.id].drop(columns="track_id")
-        if near_copy(old, pts):
-            return cand, old.reset_index(drop=True)
-    return None
+    return _nudged_holder(conn, pts, rows, holds=True)
 
 
 def _copy_refusal(
