@@ -633,7 +633,6 @@ class EditorData:
     grids: list[dict[str, Any]]
     adjacency: list[list[int]]
     problems: dict[str, Any]
-    source: str
     version: int
     current_version: int = 0
     bounds: tuple[int, int] | None = None
@@ -677,7 +676,6 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
                 "SELECT g.code, g.geom FROM grids g WHERE g.retired_at IS NULL AND g.level = 1 "
                 "AND g.community_id = :cid"
             )
-            source = "current grids 现行网格"
         else:
             plan = conn.execute(
                 text("SELECT area_id, base_version, status FROM grid_plans WHERE id = :p"),
@@ -699,7 +697,6 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
                 "ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(f->>'geometry'), 4326)) AS geom "
                 "FROM grid_plans, jsonb_array_elements(features->'features') f WHERE id = :p"
             )
-            source = _plan_source(plan_id, status, version, now)
         bounds = plan_bounds(conn, cid, plan_id)
         params = {"cid": cid, "p": plan_id, "lim": MAX_EMBEDDED}
         grid_rows = conn.execute(
@@ -773,7 +770,6 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
         ],
         adjacency=pairs,
         problems=problems,
-        source=source,
         version=version,
         current_version=now,
         bounds=bounds,
@@ -781,21 +777,6 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
         plan_id=plan_id,
         plan_status=status,
     )
-
-
-def _plan_source(plan_id: int, status: str, version: int, now: int) -> str:
-    """What the editor opened on a plan starts from, said in the page's header: a
-    committed plan by its version (today's grids or replaced), never as a draft."""
-    if status == "committed":
-        since = (
-            "，即现行网格 the community's current grids"
-            if version == now
-            else f"，现行为第 {now} 版 since replaced by version {now}"
-        )
-        return f"已提交的方案 committed plan #{plan_id}（第 {version} 版 version {version}）{since}"
-    if status == "discarded":
-        return f"已放弃的草案 discarded draft #{plan_id}"
-    return f"草案 draft plan #{plan_id}"
 
 
 def drop_slivers(geom: dict[str, Any], min_width_m: float = 1.0) -> dict[str, Any] | None:

@@ -42,13 +42,12 @@ from sqlalchemy import Connection, Engine, text
 from geo import audit
 from geo.area_paths import AreaPath, area_path
 from geo.assign.people import (
-    _FALSE,
-    _TRUE,
     COLUMNS,
     ROLES,
-    _coordinate_problem,
+    coordinate_problem,
     decode_table,
     header_key,
+    not_yes_no,
     parse_roles,
     person_label,
     read_people,
@@ -314,7 +313,7 @@ def _file_problems(df: pd.DataFrame | None) -> list[_Problem]:
         bad = given & ~(lon.between(-180, 180) & lat.between(-90, 90))
         turned = bad & swapped(df["lon"], df["lat"])
         for row in bad[bad].index:
-            zh, en = _coordinate_problem(df.at[row, "lon"], df.at[row, "lat"], turned[row])
+            zh, en = coordinate_problem(df.at[row, "lon"], df.at[row, "lat"], turned[row])
             add(row, "swap" if turned[row] else "xy", zh.removeprefix("的"), en)
     if "roles" in df:
         for row, cell in df["roles"].dropna().items():
@@ -334,8 +333,7 @@ def _file_problems(df: pd.DataFrame | None) -> list[_Problem]:
                 f"capacity '{v}' must be a number ≥ 0",
             )
     if "part_time" in df:
-        low = df["part_time"].fillna("").astype(str).str.strip().str.lower()
-        for row in df.index[~low.isin(_TRUE | _FALSE)]:
+        for row in df.index[not_yes_no(df["part_time"])]:
             v = df.at[row, "part_time"]
             add(
                 row,

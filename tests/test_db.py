@@ -196,9 +196,8 @@ def test_a_failed_connection_reads_chinese_in_the_chinese(pg_url: str) -> None:
         assert failed.line in line and english.startswith(failed.line), (what, line)
 
 
-def test_a_server_that_is_down_reads_chinese_first_in_the_cli() -> None:
-    """T37 F13: `gridward report daily` against a port nothing listens on said "… port 1
-    failed: Connection refused" inside the Chinese; now 连接被拒绝, the English unchanged."""
+def _gridward_at_a_closed_port(*args: str):  # -> subprocess.CompletedProcess[str]
+    """The installed ``gridward ARGS`` run with a DATABASE_URL whose port nothing listens on."""
     import os
     import subprocess
     import sys
@@ -206,14 +205,20 @@ def test_a_server_that_is_down_reads_chinese_first_in_the_cli() -> None:
     from tests.test_assign_cli import GRIDWARD, REPO
 
     cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
-    res = subprocess.run(
-        [*cmd, "report", "daily"],
+    return subprocess.run(
+        [*cmd, *args],
         cwd=REPO,
         env={**os.environ, "DATABASE_URL": "postgresql://nobody:x@127.0.0.1:1/none"},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_a_server_that_is_down_reads_chinese_first_in_the_cli() -> None:
+    """T37 F13: `gridward report daily` against a port nothing listens on said "… port 1
+    failed: Connection refused" inside the Chinese; now 连接被拒绝, the English unchanged."""
+    res = _gridward_at_a_closed_port("report", "daily")
     (line,) = res.stderr.strip().splitlines()
     assert res.returncode == 1, res.stderr
     assert line.startswith(
@@ -242,21 +247,7 @@ def test_a_refused_embedded_login_says_why_in_chinese(tmp_path: Path) -> None:
 def test_db_status_of_a_server_not_running_says_why_in_chinese() -> None:
     """`gridward db status` of an unreachable DATABASE_URL quoted libpq's "Connection refused"
     inside its Chinese (T37 F13, the status line)."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.test_assign_cli import GRIDWARD, REPO
-
-    cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
-    res = subprocess.run(
-        [*cmd, "db", "status"],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": "postgresql://nobody:x@127.0.0.1:1/none"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    res = _gridward_at_a_closed_port("db", "status")
     assert res.returncode == 1, res.stdout + res.stderr
     (line,) = res.stdout.strip().splitlines()
     chinese, english = line.split("。 unreachable (", 1)

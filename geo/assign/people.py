@@ -156,7 +156,7 @@ def _cell(value: object) -> str | None:
     return text if text and text.lower() != "nan" else None
 
 
-def _coordinate_problem(raw_lon: object, raw_lat: object, turned: bool) -> tuple[str, str]:
+def coordinate_problem(raw_lon: object, raw_lat: object, turned: bool) -> tuple[str, str]:
     """What is wrong with one person's lon/lat, naming the value and its column."""
     lon, lat = _cell(raw_lon), _cell(raw_lat)
     if turned:
@@ -196,7 +196,7 @@ def bad_homes(
     en: list[str] = []
     for i in rows[:5]:
         who_zh, who = person_label(people["person_id"].iloc[i], names.iloc[i])
-        what_zh, what = _coordinate_problem(
+        what_zh, what = coordinate_problem(
             people["lon"].iloc[i], people["lat"].iloc[i], bool(turned.iloc[i])
         )
         zh.append(_then(who_zh, what_zh))
@@ -264,9 +264,14 @@ def unreadable(filename: str, exc: Exception) -> InputError:
     )
 
 
+def not_yes_no(values: pd.Series) -> pd.Series:
+    """Which cells of a yes/no column (part_time) are neither (是/否, yes/no, 1/0 …)."""
+    return ~values.fillna("").astype(str).str.strip().str.lower().isin(_TRUE | _FALSE)
+
+
 def _parse_bool(values: pd.Series, ids: pd.Series) -> pd.Series:
     low = values.fillna("").astype(str).str.strip().str.lower()
-    bad = ~low.isin(_TRUE | _FALSE)
+    bad = not_yes_no(values)
     if bad.any():
         shown = ", ".join(ids[bad].astype(str)[:5])
         raise InputError(
