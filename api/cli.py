@@ -46,6 +46,86 @@ def _chinese_help_option() -> None:
 
 _chinese_help_option()
 
+
+def _rich_help_fixed() -> None:
+    """Two fixes to how rich lays out a ``--help`` page, so every help text shows whole,
+    wrapped, at any usual terminal width (T39 L1). Run when a help page is first drawn, not at
+    import: the CLI does not load rich until then.
+
+    1. A wrapped line whose last word ends at the column's edge keeps the space after it, and
+       rich's ``Text.rstrip_end`` (rich 15) drops that space only when the line has more
+       *characters* than the column has cells. Chinese characters are two cells each, so a line
+       holding some had fewer characters than cells: the space stayed, and the line was then cut
+       to the column with an ellipsis, eating its last word's last letter ("EPSG:449…" in
+       ``gridward match --help``, "upload (stor…" in ``gridward --help``), at 80, 100 and 120
+       columns alike. English-only lines have one cell per character, hence no cut before help
+       texts opened in Chinese (T38 L16). Fixed by counting cells; left alone if a later rich
+       counts them already.
+    2. In an options table a column too narrow for everything is shrunk, the option names'
+       column too: ``--households-per-wor…`` (partition, assign stewards at 80 columns). The
+       name columns now keep their width, and the type and help columns wrap instead; a help
+       word wider than its column (narrower terminals) is folded onto the next line, not cut."""
+    import rich.text
+    import typer.rich_utils
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    probe = rich.text.Text("中 ")
+    probe.rstrip_end(2)
+    if probe.plain == "中 ":
+
+        def rstrip_end(self: rich.text.Text, size: int) -> None:
+            excess = cell_len(self.plain) - size
+            trailing = len(self.plain) - len(self.plain.rstrip())
+            if excess > 0 and trailing:
+                self.right_crop(min(trailing, excess))  # a space is one cell
+
+        rich.text.Text.rstrip_end = rstrip_end  # type: ignore[method-assign]
+
+    if getattr(typer.rich_utils, "Table", None) is Table:
+
+        class _OptionsTable(Table):
+            def add_row(self, *renderables, **kwargs):  # type: ignore[no-untyped-def]
+                super().add_row(*renderables, **kwargs)
+                # typer's options table is its only one with highlight on; its last two
+                # columns are the type and the help, the ones before it the names and '*'
+                if self.highlight:
+                    for column in self.columns[:-2]:
+                        column.no_wrap = True
+                # a word wider than the help column (a Chinese run, a CSV header) goes on
+                # over the next line rather than being cut with an ellipsis; typer hands the
+                # option help as Columns of Texts, which would not take the column's overflow
+                last = renderables[-1] if renderables else None
+                for item in getattr(last, "renderables", [last]):
+                    if isinstance(item, rich.text.Text) and item.overflow is None:
+                        item.overflow = "fold"
+
+        typer.rich_utils.Table = _OptionsTable  # type: ignore[misc]
+
+
+def _whole_help_lines() -> None:
+    """Apply :func:`_rich_help_fixed` once, where typer draws a help page (``format_help`` of
+    its command and group classes)."""
+    from typer.core import TyperCommand, TyperGroup
+
+    for cls in (TyperCommand, TyperGroup):
+        original = cls.format_help
+        if getattr(original, "_gridward", False):
+            continue
+
+        def format_help(self, ctx, formatter, _original=original):  # type: ignore[no-untyped-def]
+            if not _FIXED:
+                _FIXED.append(True)
+                _rich_help_fixed()
+            return _original(self, ctx, formatter)
+
+        format_help._gridward = True  # type: ignore[attr-defined]
+        cls.format_help = format_help  # type: ignore[method-assign]
+
+
+_FIXED: list[bool] = []
+_whole_help_lines()
+
 app = typer.Typer(
     name="gridward",
     help="网格化管理 gridward: urban grid management on PostGIS.",
