@@ -58,6 +58,21 @@ def community_id(engine: Engine, code: str | None) -> int | None:
     return int(row.id)
 
 
+def plan_community(engine: Engine, plan_id: int) -> str:
+    """The code of the community plan ``plan_id`` is for (every plan is of one community);
+    NotFoundError when there is no such plan."""
+    with engine.connect() as conn:
+        code = conn.execute(
+            text(
+                "SELECT a.code FROM grid_plans p JOIN areas a ON a.id = p.area_id WHERE p.id = :p"
+            ),
+            {"p": plan_id},
+        ).scalar()
+    if code is None:
+        raise NotFoundError(f"方案 {plan_id} 不存在 plan {plan_id} does not exist")
+    return str(code)
+
+
 def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
     """Every community with its subdistrict, current level-1 grids and households, and its
     open draft plans (id, who, when, from the engine or the editor): the grid editor's

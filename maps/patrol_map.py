@@ -145,8 +145,10 @@ def build_patrol_map(
         title_block("巡查图", "Patrols")
         + f'<form method="get" class="gw-note">日期 date <input name="date" type="date" '
         f'value="{data.day.isoformat()}" min="2000-01-01" max="{(today or data.day).isoformat()}"> '
+        # the people.id as id:N: ?person= takes registry ids too, and a bare number that is
+        # also someone's 人员编号 named two people (admin: 422; the steward herself: 403) (T39 M3)
         + (
-            f'<input name="person" type="hidden" value="{int(data.person["id"])}">'
+            f'<input name="person" type="hidden" value="id:{int(data.person["id"])}">'
             if data.person
             else ""
         )

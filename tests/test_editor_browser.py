@@ -495,7 +495,9 @@ def test_a_grid_left_without_buildings_is_said_before_and_after_saving(live, bro
     不足 under」, and saving silently dropped the grid from the draft. The row and the
     problem list say the grid will be removed, saving asks first (no: nothing is saved),
     and the save message names it, Chinese first with every value (L5: 「已存为草案 saved as
-    draft plan #9（1 个网格有问题 …）」). A move and the commit are said Chinese first too."""
+    draft plan #9（1 个网格有问题 …）」). A move and the commit are said Chinese first too.
+    T39 L3: the row names the grid and reads "—" for its counts, and once saved (then
+    committed) says it was removed, not that it will be."""
     db = live["engine"]
     code = live["communities"][3]
     _ed, grids = _groups(db, code)
@@ -510,14 +512,15 @@ def test_a_grid_left_without_buildings_is_said_before_and_after_saving(live, bro
     n = len(ids)
     msg = browser.find_element("id", "gw-msg").text
     assert msg == f"已将 {n} 栋楼移入网格 {kept} moved {n} building(s) to grid {kept}", msg
-    row = browser.find_element("css selector", f'#gw-grids tr.gw-grid-row[data-i="{src}"]')
-    status = row.find_elements("tag name", "td")[3].text
-    assert status == "已无楼栋，保存时将删除 no buildings left: removed when saved", status
-    note = browser.find_element("css selector", '#gw-violations [data-kind="empty"]').text
-    assert note == (
+    will = (
         f"网格 {gone} 已无楼栋，保存时将删除 grid {gone} has no buildings left: "
         "it will be removed when saved"
     )
+    # T39 L3: the row named no grid (「已无楼栋，保存时将删除 no buildings left: removed when
+    # saved」) and showed 0 households, 0 buildings as a grid's counts
+    assert _row(browser, src) == [gone, "—", "—", will]
+    note = browser.find_element("css selector", '#gw-violations [data-kind="empty"]').text
+    assert note == will
     plans = _scalar(db, "SELECT count(*) FROM grid_plans")
     browser.find_element("id", "gw-save").click()
     alert = browser.switch_to.alert
@@ -533,6 +536,13 @@ def test_a_grid_left_without_buildings_is_said_before_and_after_saving(live, bro
     assert saved, browser.execute_script("return window.gwState.saveError")
     pid = saved["plan_id"]
     assert gone not in [f["properties"]["code"] for f in _features(db, pid)]
+    # T39 L3: after the save the row and the note still said "will be removed when saved"
+    was = (
+        f"网格 {gone} 已无楼栋，已在草案 #{pid} 中删除 grid {gone} had no buildings left: "
+        f"it was removed in draft #{pid}"
+    )
+    assert _row(browser, src) == [gone, "—", "—", was]
+    assert browser.find_element("css selector", '#gw-violations [data-kind="empty"]').text == was
     msg = browser.find_element("id", "gw-msg").text
     flagged = [g for g in saved["grids"] if g["flags"]]
     zh, en = msg.split(" saved as draft plan ", 1)
@@ -556,4 +566,27 @@ def test_a_grid_left_without_buildings_is_said_before_and_after_saving(live, bro
         _scalar(db, "SELECT count(*) FROM grids WHERE code = :c AND retired_at IS NULL", c=gone)
         == 0
     )
+    v = done["version"]
+    assert _row(browser, src) == [
+        gone,
+        "—",
+        "—",
+        f"网格 {gone} 已无楼栋，已在第 {v} 版中删除（草案 #{pid} 已提交） grid {gone} had no "
+        f"buildings left: it was removed in version {v} (draft #{pid} committed)",
+    ]
+    # a new grid given no building is named too, Chinese first
+    browser.find_element("id", "gw-new").click()
+    k = len(grids) + 1
+    assert _row(browser, k - 1) == [
+        f"新网格 {k} new grid {k}",
+        "—",
+        "—",
+        f"新网格 {k} 尚无楼栋，不会保存 new grid {k} has no buildings yet: it is not saved",
+    ]
     assert _console_errors(browser) == []
+
+
+def _row(drv, i: int) -> list[str]:  # noqa: ANN001
+    """The cells of grid row ``i`` of the panel's table (name, households, buildings, status)."""
+    row = drv.find_element("css selector", f'#gw-grids tr.gw-grid-row[data-i="{i}"]')
+    return [td.text for td in row.find_elements("tag name", "td")[:4]]

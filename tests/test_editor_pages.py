@@ -5,6 +5,7 @@ is still called stale, and the picker has the bar every other page has (退出 s
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -129,3 +130,48 @@ def test_the_start_and_the_drafts_read_chinese_first(demo) -> None:  # noqa: ANN
         text = re.sub(r"<[^>]+>", "", link.group(1))
         assert text.startswith(f"草案 #{draft} draft #{draft} （自动划分 partition，test，"), text
         assert text.endswith("，户数 300–500 households）"), text
+
+
+def test_a_plan_alone_opens_its_own_community(demo) -> None:  # noqa: ANN001, F811
+    """T39 L13: /maps/editor?plan=N without community= was a 422 asking for the community,
+    though every plan is of one. The plan's community is taken from the plan: the page is
+    the one community=…&plan=N serves. A planner outside that community gets the 403 naming
+    it; a community= that disagrees with the plan is a 422 naming both (an HTML error page
+    for a browser), Chinese first."""
+    from geo.plans import create_plan
+
+    planner = {"Authorization": f"Bearer {token_for(demo, 'planner', ('110108015',))}"}
+    other = "110108015001"  # a neighbour in the same subdistrict: the planner's too
+    elsewhere = {
+        "Authorization": f"Bearer {token_for(demo, 'planner', (other,), name='nb-planner')}"
+    }
+    plan = create_plan(demo, COMMUNITY, 300, 500, created_by="test")
+    browser = {**planner, "accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    with TestClient(create_app(demo)) as client:
+        alone = client.get(f"/maps/editor?plan={plan}", headers=planner)
+        assert alone.status_code == 200, alone.text[:300]
+        both = client.get(f"/maps/editor?community={COMMUNITY}&plan={plan}", headers=planner)
+        assert _start(alone.text) == _start(both.text) == f"草案 #{plan} draft plan #{plan}"
+        assert f"（{COMMUNITY}） community<br>" in alone.text
+        assert _page_data(alone.text)["community"]["code"] == COMMUNITY
+        assert _page_data(alone.text)["grids"] == _page_data(both.text)["grids"]
+
+        refused = client.get(f"/maps/editor?plan={plan}", headers=elsewhere)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"].startswith(f"不在您的管辖区域内：{COMMUNITY}。"), (
+            refused.text
+        )
+
+        r = client.get(f"/maps/editor?community={other}&plan={plan}", headers=planner)
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error == (
+            f"方案 {plan} 属于社区 {COMMUNITY}，不属于所给的社区 {other}：请去掉 community=，"
+            f"或改为 community={COMMUNITY} plan {plan} is not a plan of community {other}: "
+            f"it is community {COMMUNITY}'s (leave out community= or give community={COMMUNITY})"
+        ), error
+        page = client.get(f"/maps/editor?community={other}&plan={plan}", headers=browser)
+        assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+        assert f"方案 {plan} 属于社区 {COMMUNITY}，不属于所给的社区 {other}" in html.unescape(
+            page.text
+        ), page.text[:500]

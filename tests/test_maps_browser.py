@@ -396,7 +396,7 @@ def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noq
                 and d.execute_script("return !!(window.gwState && window.gwState.ready)")
             )
         )
-        assert f"person={walker}" in browser.current_url
+        assert f"person=id:{walker}" in browser.current_url  # id:N (T39 M3)
         shown = browser.execute_script(
             "return Array.from(document.querySelectorAll('#gw-track option'), o => o.value)"
         )

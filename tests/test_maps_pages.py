@@ -164,10 +164,10 @@ def test_a_page_names_its_parameters_as_its_url_does_chinese_first(site) -> None
         assert error.startswith("户数下限大于上限：min（500）大于 max（300） "), (url, error)
         assert "min (500) is greater than max (300)" in error, (url, error)
         assert "min_households" not in error, (url, error)
-    r = c.get("/maps/editor?plan=1", headers=h)
-    assert r.status_code == 422, r.text
-    assert r.json()["error"].startswith("指定方案时须同时给出社区 community=CODE "), r.text
-    assert "plan needs community=CODE" in r.json()["error"]
+    # ?plan= alone opens the plan's own community (T39 L13): an unknown plan is a 404
+    r = c.get("/maps/editor?plan=999999", headers=h)
+    assert r.status_code == 404, r.text
+    assert r.json()["error"] == "方案 999999 不存在 plan 999999 does not exist", r.text
 
 
 def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:

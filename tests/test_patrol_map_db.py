@@ -16,6 +16,7 @@ import datetime as dt
 import html
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -537,7 +538,7 @@ def _page_error(r) -> str:  # noqa: ANN001
 def test_person_is_a_registry_id_or_a_people_id(city, auth_headers) -> None:  # noqa: ANN001
     """?person= takes a registry id (人员编号) as the CLI's --person does (T37 F9: DEMO0032
     was a 422 "须为整数"); an unknown one is a 404 naming it, Chinese first. The page's own
-    form keeps the people.id. A steward sees herself by either, and nobody else."""
+    form keeps the people.id (as id:N). A steward sees herself by either, and nobody else."""
     db, s1 = city["db"], city["s1"]
     admin = auth_headers("admin")
     with TestClient(create_app(db)) as client:
@@ -547,7 +548,7 @@ def test_person_is_a_registry_id_or_a_people_id(city, auth_headers) -> None:  # 
             page = client.get(f"/maps/patrols?date={DAY}&person={value}", headers=admin)
             assert page.status_code == 200, (value, page.text[:300])
             assert _panel_numbers(page.text) == _panel_numbers(by_id.text), value
-            assert f'<input name="person" type="hidden" value="{s1}">' in page.text, value
+            assert f'<input name="person" type="hidden" value="id:{s1}">' in page.text, value
         unknown = client.get(f"/maps/patrols?date={DAY}&person=NOPE9", headers=admin)
         assert unknown.status_code == 404, unknown.text
         assert unknown.json()["error"].startswith("人员 'NOPE9' 不存在（没有此人员编号或系统编号）")
@@ -559,6 +560,60 @@ def test_person_is_a_registry_id_or_a_people_id(city, auth_headers) -> None:  # 
             r = client.get(f"/maps/patrols?date={DAY}&person={value}", headers=steward)
             assert r.status_code == status, (value, r.text[:300])
         assert "小巷管家只能为本人办理" in r.json()["error"]  # the unknown one: not a 404
+
+
+def _form_person(page: str) -> str:
+    """The person the page's own form sends back (its hidden person= field)."""
+    found = re.search(r'<input name="person" type="hidden" value="([^"]*)">', page)
+    assert found, page[:300]
+    return html.unescape(found.group(1))
+
+
+def _shown_person(page: str) -> str:
+    """The panel's 人员 person line: 「name (#id)」."""
+    found = re.search(r"人员 person: ([^;<]*);", page)
+    assert found, page[:300]
+    return html.unescape(found.group(1))
+
+
+def test_the_pages_form_names_its_person_by_people_id(city, auth_headers) -> None:  # noqa: ANN001
+    """T39 M3: the page's own form (date, area) sent person=<people.id> bare. ?person= takes
+    registry ids too, so when someone's 人员编号 is that number ("3" here, another person's
+    people.id) the form's next page named two people: an admin got a 422 「指向两人」, the
+    steward herself (her own page, no ?person=) a 403. The form sends id:N; following it
+    opens the same person, for an admin and for each steward herself. The upload's link to
+    its day (patrol_map.js) says id:N too."""
+    db, s1 = city["db"], city["s1"]
+    with db.begin() as conn:  # a registry id that is a number: s1's people.id
+        numeric = _person(conn, str(s1), "钱数字", "alley_steward")
+    names = {s1: "王小巷", numeric: "钱数字"}
+    admin = auth_headers("admin")
+    with TestClient(create_app(db)) as client:
+        for opened, pid in ((f"id:{s1}", s1), (f"ext:{s1}", numeric), (f"id:{numeric}", numeric)):
+            page = client.get(f"/maps/patrols?date={DAY}&person={opened}", headers=admin)
+            assert page.status_code == 200, (opened, page.text[:300])
+            assert _shown_person(page.text) == f"{names[pid]} (#{pid})", opened
+            sent = _form_person(page.text)
+            again = client.get(
+                "/maps/patrols", params={"date": str(DAY), "person": sent}, headers=admin
+            )
+            assert again.status_code == 200, (opened, again.text[:300])
+            assert _shown_person(again.text) == f"{names[pid]} (#{pid})", opened
+            assert sent == f"id:{pid}", (opened, sent)
+        for pid in (s1, numeric):
+            steward = auth_headers("steward", person_id=pid)
+            own = client.get(f"/maps/patrols?date={DAY}", headers=steward)
+            assert own.status_code == 200, own.text[:300]
+            again = client.get(
+                "/maps/patrols",
+                params={"date": str(DAY), "person": _form_person(own.text)},
+                headers={**steward, **BROWSER},
+            )
+            assert again.status_code == 200, (pid, again.text[:300])
+            assert _shown_person(again.text) == f"{names[pid]} (#{pid})", pid
+            assert _form_person(own.text) == f"id:{pid}"
+    js = (Path(__file__).resolve().parents[1] / "maps" / "static" / "patrol_map.js").read_text()
+    assert '"&person=id:" + DATA.uploadPerson' in js
 
 
 def test_a_bad_area_is_an_error_page_for_a_browser(city, auth_headers) -> None:  # noqa: ANN001

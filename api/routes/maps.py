@@ -190,7 +190,7 @@ def _page_person(user: Principal, engine: Engine, value: str | None) -> int | No
 @router.get(
     "/editor",
     response_class=HTMLResponse,
-    summary="Grid editor 网格编辑器 (without ?community: the communities to pick from)",
+    summary="Grid editor 网格编辑器 (without ?community or ?plan: the communities to pick from)",
 )
 def editor_page(
     user: Annotated[Principal, Depends(allow("planner"))],
@@ -201,17 +201,29 @@ def editor_page(
     max: MaxHH | None = None,  # noqa: A002
 ) -> HTMLResponse:
     """Bounds not given are those of the plan the editor starts from (the draft's own, or
-    the plan the community's current grids came from), else 300–500 (tester W, F7)."""
+    the plan the community's current grids came from), else 300–500 (tester W, F7).
+    ?plan=N alone opens the plan's own community; a community= naming another is a 422."""
     from maps.editor import build_editor, build_picker
 
     if min is not None and max is not None:
         _bounds_check(min, max)
-    if community is None:
-        if plan is not None:
+    if plan is not None:
+        # a plan is of one community: ?plan=N alone opens it there (T39 L13: it was a 422
+        # asking for community=); the planner's areas are checked on the plan's community
+        # before a disagreeing community= is named back
+        if community is not None:
+            require_area(user, community, engine)
+        own = map_data.plan_community(engine, plan)
+        require_area(user, own, engine)
+        if community is not None and community != own:
             raise InputError(
-                "指定方案时须同时给出社区 community=CODE "
-                "plan needs community=CODE: the community the plan is for"
+                f"方案 {plan} 属于社区 {own}，不属于所给的社区 {community}：请去掉 community=，"
+                f"或改为 community={own} "
+                f"plan {plan} is not a plan of community {community}: it is community {own}'s "
+                f"(leave out community= or give community={own})"
             )
+        community = own
+    if community is None:
         rows = [r for r in map_data.communities_with_drafts(engine) if _may_edit(user, r, engine)]
         return _page(build_picker(rows, min, max, user=user.username))
     require_area(user, community, engine)  # before anything of the community is read

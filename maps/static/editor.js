@@ -251,13 +251,30 @@ function gwEditor(map, DATA) {
     Object.keys(S.assign).forEach(function (k) { if (S.assign[k] !== null) held[S.assign[k]] = true; });
     return S.grids.filter(function (g, i) { return g.code && !held[i]; }).map(function (g) { return g.code; });
   }
+  // Once saved (or committed) without it, and nothing changed since, the grid was removed:
+  // its row and note say so, not "will be removed when saved" (T39 L3). S.savedAs is the
+  // draft saved here, the grids it removed and the version it was committed as; a discard
+  // clears it.
   function removedNote(code) {
+    var done = S.savedAs && !unsaved() && S.savedAs.removed.indexOf(code) >= 0 ? S.savedAs : null;
+    if (done && done.version) {
+      return "网格 " + code + " 已无楼栋，已在第 " + done.version + " 版中删除（草案 #" + done.plan +
+        " 已提交） grid " + code + " had no buildings left: it was removed in version " +
+        done.version + " (draft #" + done.plan + " committed)";
+    }
+    if (done) {
+      return "网格 " + code + " 已无楼栋，已在草案 #" + done.plan + " 中删除 grid " + code +
+        " had no buildings left: it was removed in draft #" + done.plan;
+    }
     return "网格 " + code + " 已无楼栋，保存时将删除 grid " + code +
       " has no buildings left: it will be removed when saved";
   }
+  // A row's status when it holds no building: named, Chinese first (T39 L3: 「已无楼栋，保存时
+  // 将删除 no buildings left: removed when saved」 named no grid and still said so after the
+  // save had removed it).
   function emptyNote(i) {
-    return S.grids[i].code ? "已无楼栋，保存时将删除 no buildings left: removed when saved"
-      : "尚无楼栋，不会保存 no buildings yet: not saved";
+    return S.grids[i].code ? removedNote(S.grids[i].code)
+      : gridZh(i) + " 尚无楼栋，不会保存 " + gridEn(i) + " has no buildings yet: it is not saved";
   }
 
   function refresh() {
@@ -282,18 +299,23 @@ function gwEditor(map, DATA) {
         comps.slice(1).forEach(function (c) { c.forEach(function (id) {
           var el = S.layers[id].getElement(); if (el) el.classList.add("gw-disconnected"); }); });
       }
-      var band = p.n ? gw.band(p.hh, DATA.min, DATA.max) : "under";
-      bands[band] += 1;
+      var band = p.n ? gw.band(p.hh, DATA.min, DATA.max) : null;
+      if (band) bands[band] += 1;  // a grid with no building is in no band: it is not saved
       var flags = [];
       var alone = p.members.some(function (id) { return S.hh[id] > DATA.max; });
       if (!p.n) flags.push(emptyNote(i));  // not "0 … 不足 under": it is not saved at all
       else if (band !== "within") flags.push(band === "over" && alone ? flagText("over_max:single_building") : gw.BAND_LABEL[band]);
       if (comps.length > 1) flags.push("不连通 disconnected");
-      return '<tr class="gw-grid-row' + (i === S.active ? " gw-sel" : "") + '" data-i="' + i + '">' +
+      // a grid with no building (emptied, or new) reads "—", not 0 households and 0 buildings
+      // as if it were a grid of the plan (T39 L3)
+      var hh = p.n ? p.hh : "—", nb = p.n ? p.n : "—";
+      return '<tr class="gw-grid-row' + (i === S.active ? " gw-sel" : "") + (p.n ? "" : " gw-grid-empty") +
+        '" data-i="' + i + '">' +
         '<td><input type="radio" name="gw-active" value="' + i + '"' + (i === S.active ? " checked" : "") +
         '><span class="gw-swatch" style="background:' + colorOf(i) + '"></span>' + gw.esc(gridName(i)) +
-        '</td><td class="gw-num gw-grid-hh">' + p.hh + '</td><td class="gw-num">' + p.n + "</td>" +
-        '<td class="' + (flags.length ? "gw-bad" : "gw-ok") + '">' + (flags.join("，") || "✓") + "</td>" +
+        '</td><td class="gw-num gw-grid-hh">' + hh + '</td><td class="gw-num">' + nb + "</td>" +
+        '<td class="' + (!p.n ? "gw-warn" : flags.length ? "gw-bad" : "gw-ok") + '">' +
+        gw.esc(flags.join("，") || "✓") + "</td>" +
         '<td><input type="checkbox" class="gw-lock" data-i="' + i + '"' + (S.grids[i].locked ? " checked" : "") +
         ' title="锁定 lock"></td></tr>';
     });
@@ -509,6 +531,8 @@ function gwEditor(map, DATA) {
     call("POST", "/plans/draft", payload()).then(function (r) {
       window.gwState.saved = r;
       S.baseline = sent;
+      S.savedAs = {plan: r.plan_id, removed: removed, version: null};
+      refresh();  // the removed grids' rows: removed, no longer "will be removed"
       say(savedText(r, removed), savedFlagged(r).length > 0);
       showPlan(r.plan_id, r.grids || [], {commit: true, discard: true, review: true});
     }).catch(function (e) {
@@ -555,8 +579,12 @@ function gwEditor(map, DATA) {
     call(method, "/plans/" + id + (method === "POST" ? "/commit" : ""), body).then(function (r) {
       document.getElementById("gw-plan").hidden = true;
       S.baseline = snapshot();
+      // a committed draft's removed grids are gone for good; a discarded one's are not
+      S.savedAs = method === "POST" && S.savedAs && String(S.savedAs.plan) === String(id)
+        ? {plan: S.savedAs.plan, removed: S.savedAs.removed, version: r.version} : null;
       window.gwState.planAction = {verb: what[1], result: r};
       say(done(r));
+      refresh();
     }).catch(function (e) { sayFailed(what, what, e); });
   }
   var commitBtn = document.getElementById("gw-commit");

@@ -130,7 +130,8 @@ function gwTrackUpload(DATA) {
     if (f.mode_kept) text += " · 方式保持 kept as " + gw.esc(f.mode_kept);
     if (f.started_at) {
       var day = localDay(f.started_at);
-      var q = "?date=" + day + (DATA.uploadPerson ? "&person=" + DATA.uploadPerson : "");
+      // id:N, not the bare number: ?person= takes registry ids too (T39 M3)
+      var q = "?date=" + day + (DATA.uploadPerson ? "&person=id:" + DATA.uploadPerson : "");
       text += ' · <a class="gw-upload-day" href="' + q + '">查看 show ' + day + "</a>";
     }
     return '<div class="gw-ok">' + text + "</div>";
