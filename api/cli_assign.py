@@ -236,18 +236,23 @@ def _explain_spread(s: dict) -> None:
     spread, bound = s.get("load_spread"), s.get("spread_bound")
     if spread is None or bound is None or not spread > bound:  # nan: nobody holds an alley
         return
+    top, median = s["load_max_m"], s["load_median_m"]
+    # WHY in these words (T39 L6): "负荷差异 5.506（最大负荷 … / 中位数 …）高于上限 1.5（把小巷
+    # 转给空闲人员时守的上限）" did not say what the figure is (a ratio, not a difference) nor
+    # plainly why it stands above its bound
     zh = [
-        f"负荷差异 {spread}（最大负荷 {s['load_max_m']} 米 / 中位数 {s['load_median_m']} 米）"
-        f"高于上限 {bound}（把小巷转给空闲人员时守的上限）"
+        f"负荷差异（最重负荷与中位负荷之比）为 {spread}：负荷最重的管家所管小巷共 {top} 米，"
+        f"是各管家中位数 {median} 米的 {spread} 倍，高于上限 {bound}"
+        f"（把小巷转给空闲人员时，系统让负荷差异不超过 {bound}）"
     ]
     en = [
-        f"load spread {spread} (max {s['load_max_m']} m / median {s['load_median_m']} m) is "
+        f"load spread {spread} (max {top} m / median {median} m) is "
         f"above the bound {bound} (kept when alleys are handed to idle people)"
     ]
     alone, over, rest = s.get("long_alone", 0), s.get("over_capacity", 0), s.get("load_spread_rest")
-    left = []
+    why_zh, left = [], []
     if alone:
-        zh.append(
+        why_zh.append(
             f"{alone} 名管家各独管一条长巷（长于 {s['long_alley_m']} 米，本区长巷 "
             f"{s['long_alleys']} 条）"
         )
@@ -256,9 +261,9 @@ def _explain_spread(s: dict) -> None:
             f"{s['long_alleys']} long alleys here)"
         )
     if over:
-        zh.append(
+        why_zh.append(
             f"{over} 名管家超出其容量（{s['capacity_m']} 米，区域外有职责者更少），"
-            "为覆盖无人可管的小巷或保留原有职责"
+            "是为覆盖无人可管的小巷或保留原有职责"
         )
         left.append(
             f"{over} stewards are above their capacity ({s['capacity_m']} m, less for people "
@@ -266,10 +271,11 @@ def _explain_spread(s: dict) -> None:
             "duties held before"
         )
     if left:
-        zh[-1] += "，其负荷不计入此上限"
+        zh.append("原因：" + "；".join(why_zh) + "，这些管家的负荷不受此上限约束")
         en.append("; ".join(left) + ": loads the bound leaves out")
         if rest is not None:
-            zh.append(f"不计他们时负荷差异为 {rest}")
+            within = "，在上限以内" if rest <= bound else ""
+            zh.append(f"不计这些管家时负荷差异为 {rest}{within}")
             en.append(f"without them the spread is {rest}")
     if rest is not None and rest > bound:
         kept = bool(s.get("kept"))
@@ -490,6 +496,23 @@ def _grid_staff(engine, proposal: dict) -> list[tuple[str, str, int, int]]:
 _SPARE_EN = {"grid_leader": "grid leader(s)", "grid_worker": "full-time worker(s)"}
 
 
+def _whole_area(engine, code: str) -> str:
+    """The area a --rebalance re-solves, by its level and name: 全社区（和平里社区，
+    110108015001）. WHY (T39 L5): the hint said 全区 (the whole district) for a community."""
+    from sqlalchemy import text
+
+    from geo.models import LEVEL_ZH
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT level, name FROM areas WHERE code = :c"), {"c": code}
+        ).first()
+    if row is None:  # propose() found it: not reached
+        return f"区域 {code} "
+    named = f"{row.name}，{code}" if row.name else code
+    return f"全{LEVEL_ZH.get(row.level, '区域')}（{named}）"
+
+
 def _rebalance_hint(engine, area: str, proposal: dict, alt: dict, dry_run: bool) -> str | None:
     """What ``--rebalance`` would do for grids the gap-filling proposal leaves short (outside
     tester T38, M3: a grid kept 4 workers where 2 were needed, 3 grids short, and nothing
@@ -525,7 +548,8 @@ def _rebalance_hint(engine, area: str, proposal: dict, alt: dict, dry_run: bool)
         how_en = f"keeping {ch['keep']}, ending {ch['end']}, starting {ch['start']} duties; "
     command = f"gridward assign grids --area {area} --rebalance --dry-run"
     return (
-        f"{zh}加 --rebalance 重新分配全区网格人员，缺员可由 {gap_now} 人减为 {gap_then} 人，"
+        f"{zh}加 --rebalance 重新分配{_whole_area(engine, area)}的网格人员，"
+        f"缺员可由 {gap_now} 人减为 {gap_then} 人，"
         f"人手不足网格{grids_zh}（{how_zh}可先用 {command} 查看） "
         f"{en}--rebalance reassigns the area's grid staff: {gap_then} posts unfilled instead "
         f"of {gap_now}, {then} grids short {grids_en} ({how_en}check it with {command})"
@@ -639,7 +663,8 @@ def _duty_line(duty: dict) -> str:
     from geo.duties import ROLE_LABELS, TARGET_LABELS
 
     t = duty["target"]
-    what = t["code"] if t["kind"] == "grid" else f"{t['name'] or t['key']} #{t['id']}"
+    # a street's or alley's id as the house says it (T39 L4: it read 槐树胡同 #12)
+    what = t["code"] if t["kind"] == "grid" else f"{t['name'] or t['key']}（id:{t['id']}）"
     until = duty["valid_to"] or "长期 open-ended"
     return (
         f"{duty['name']} ({duty['person']}) {ROLE_LABELS[duty['role']]} · "

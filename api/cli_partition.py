@@ -20,7 +20,7 @@ def _partition_database(
     """Database mode: partition a stored community into a draft plan (commit it later)."""
     from api.progress import progress_bar
     from geo.db import get_engine
-    from geo.plans import create_plan, get_plan
+    from geo.plans import CLI_BOUND_NAMES, create_plan, get_plan
 
     engine = get_engine()
     with progress_bar("划分网格 partition") as bar:
@@ -32,6 +32,7 @@ def _partition_database(
             seed=seed,
             created_by="cli",
             progress=bar,
+            names=CLI_BOUND_NAMES,  # its own options, not the API's fields (T39 L8)
         )
     plan = get_plan(engine, plan_id)
     _print_summary(plan["summary"], None, chinese=True)
@@ -65,8 +66,9 @@ def _refuse_file_options(given: dict[str, object]) -> None:
 
 
 # A flag's kind and reason in Chinese, as the editor words them (maps/static/editor.js
-# FLAG_LABEL, FLAG_WHY): for plans stored before the engine gave its reasons in Chinese.
-_FLAG_ZH = {
+# FLAG_LABEL, FLAG_WHY): for plans stored before the engine gave its reasons in Chinese;
+# gridward plans says a flag's reason with them too.
+FLAG_ZH = {
     "under_min": "不足",
     "over_max": "超出",
     "disconnected": "不连通",
@@ -90,7 +92,7 @@ def _reasons_cell(item: dict, chinese: bool) -> str:
         return flags + (f": {'; '.join(why)}" if why else "")
     why_zh = item.get("reasons_zh") or []
     if not why_zh or len(why_zh) != len(why):  # stored before reasons_zh: the editor's words
-        label = "、".join(dict.fromkeys(_FLAG_ZH.get(f.split(":")[-1], f) for f in item["flags"]))
+        label = "、".join(dict.fromkeys(FLAG_ZH.get(f.split(":")[-1], f) for f in item["flags"]))
         return f"{label} {'; '.join(why)}（{flags}）".replace(" （", "（")
     return "；".join(f"{zh} {en}" for zh, en in zip(why_zh, why, strict=True)) + f"（{flags}）"
 

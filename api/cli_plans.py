@@ -21,10 +21,20 @@ _FLAG_ZH = {
 
 
 def _flags_zh(flags: list[str]) -> str:
-    """A grid's flags in Chinese ("达标" for none), to stand before the flag names."""
+    """A grid's flags in Chinese ("达标" for none), to stand before the flag names; a flag's
+    reason too ("户数超出：单栋楼超上限，无法拆分" for over_max:single_building). WHY the
+    reason (T39 L7): only the flag name after the Chinese said why no edit helps that grid."""
+    from api.cli_partition import FLAG_ZH as REASON_ZH
+
     if not flags:
         return "达标"
-    return "、".join(dict.fromkeys(_FLAG_ZH.get(f.split(":")[0], f) for f in flags))
+    words = []
+    for f in flags:
+        kind, _, reason = f.partition(":")
+        zh = _FLAG_ZH.get(kind, f)
+        words.append(f"{zh}：{REASON_ZH[reason]}" if reason in REASON_ZH else zh)
+    # a reason holds a comma: flags then part with a semicolon
+    return ("；" if any("：" in w for w in words) else "、").join(dict.fromkeys(words))
 
 
 @plans_app.command("show")
@@ -235,8 +245,17 @@ def revert(
     """按旧版网格生成新草案 A new draft from an earlier grid version (review, then commit)."""
     from geo.db import get_engine
     from geo.plan_history import revert_plan
+    from geo.plans import CLI_BOUND_NAMES
 
-    out = revert_plan(get_engine(), community, version, "cli", min_households, max_households)
+    out = revert_plan(
+        get_engine(),
+        community,
+        version,
+        "cli",
+        min_households,
+        max_households,
+        names=CLI_BOUND_NAMES,  # its own options, not the API's fields (T39 L8)
+    )
     pid, n = out["plan_id"], len(out["grids"])
     lo, hi = out["bounds"]
     typer.echo(

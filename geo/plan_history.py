@@ -236,6 +236,7 @@ def revert_plan(
     created_by: str | None = None,
     min_households: int | None = None,
     max_households: int | None = None,
+    names: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A NEW DRAFT of ``community`` with the grids of its committed ``version``: each grid
     keeps its code and the buildings it held then; a building gone since is left out, one
@@ -245,9 +246,12 @@ def revert_plan(
     Nothing changes until the draft is committed (``plans commit``, the commit's duty rules)
     or it is discarded. Returns :func:`~geo.plan_drafts.save_draft`'s answer with
     ``reverted_from`` (version, plan), ``bounds``, ``buildings_added``, ``buildings_gone``
-    and ``grids_dropped``."""
+    and ``grids_dropped``. ``names``: what the caller's user calls the bounds (default the
+    JSON body's; :data:`geo.plans.CLI_BOUND_NAMES` on the command line)."""
     from geo.plan_drafts import DraftGrid, save_draft
-    from geo.plans import check_bounds, plan_bounds
+    from geo.plans import BOUND_NAMES, check_bounds, plan_bounds
+
+    lo_name, hi_name = names = names or BOUND_NAMES
 
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InputError(
@@ -276,12 +280,11 @@ def revert_plan(
     hi = max_households if max_households is not None else hi
     if lo is None or hi is None:
         raise InputError(
-            f"第 {version} 版没有记录户数上下限，请给出 min_households 和 max_households"
-            "（--min-households、--max-households） "
-            f"version {version} has no household bounds on record: give min_households and "
-            "max_households (--min-households, --max-households)"
+            f"第 {version} 版没有记录户数上下限，请给出 {lo_name} 和 {hi_name} "
+            f"version {version} has no household bounds on record: give {lo_name} and "
+            f"{hi_name}"
         )
-    check_bounds(lo, hi)
+    check_bounds(lo, hi, names)
     gone = sorted(held - known)
     kept = {code: [b for b in ids if b in known] for code, ids in grids.items()}
     moved_in = []

@@ -130,6 +130,10 @@ MAX_GRID_HOUSEHOLDS = 1_000_000
 
 # how a plan's JSON body and stored params name its household bounds
 BOUND_NAMES = ("min_households", "max_households")
+# how the command line names them (gridward partition --community, gridward plans revert).
+# WHY its own names (T39 L8): a shell user who typed --min-households 600 was told of
+# min_households, a JSON field the command line does not take
+CLI_BOUND_NAMES = ("--min-households", "--max-households")
 
 
 def bounds_problem(lo: object, hi: object, names: tuple[str, str] = BOUND_NAMES) -> str | None:
@@ -291,11 +295,14 @@ def create_plan(
     households_per_worker: int | None = None,
     created_by: str | None = None,
     progress: Progress | None = None,
+    names: tuple[str, str] = BOUND_NAMES,
 ) -> int:
-    """Partition a community and store the result as a draft plan; returns the plan id."""
+    """Partition a community and store the result as a draft plan; returns the plan id.
+    ``names``: what the caller's user calls the bounds (:data:`CLI_BOUND_NAMES` on the
+    command line)."""
     from geo.partition import PartitionParams, partition
 
-    check_bounds(min_households, max_households)
+    check_bounds(min_households, max_households, names)
     report = progress or (lambda f, m: None)
     report(0.0, "读取社区 loading community")
     with engine.connect() as conn:

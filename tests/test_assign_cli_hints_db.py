@@ -116,7 +116,9 @@ def test_grids_short_while_another_has_spare_staff_name_rebalance(city, pg_url) 
     command = f"gridward assign grids --area {COMMUNITY} --rebalance --dry-run"
     line = (
         "".join(f"网格 {code} 有富余专职网格员 {n} 名" for code, n in spare)
-        + f"；加 --rebalance 重新分配全区网格人员，缺员可由 {gap_now} 人减为 {gap_then} 人，"
+        # T39 L5: the community by its level and name, not 全区 (the whole district)
+        + f"；加 --rebalance 重新分配全社区（清华园西北社区，{COMMUNITY}）的网格人员，"
+        f"缺员可由 {gap_now} 人减为 {gap_then} 人，"
         f"人手不足网格{grids_zh}（将保留 {kept} 项、结束 {ended} 项、新增 {started} 项职责；"
         f"可先用 {command} 查看） spare staff: "
         + "".join(
@@ -170,11 +172,13 @@ def test_alley_load_spread_above_its_bound_says_why(city, pg_url, monkeypatch) -
     spread = float(rows["负荷差异 load spread"][0])
     top, median = float(rows["最大负荷 max load"][0]), float(rows["负荷中位数 median load"][0])
     assert spread > 1.5 and spread == pytest.approx(top / median, abs=1e-3)
+    # T39 L6: what the figure is (a ratio) and why it stands above the bound, plainly
     said = re.search(
-        rf"负荷差异 {spread}（最大负荷 {top} 米 / 中位数 {median} 米）高于上限 1.5"
-        r"（把小巷转给空闲人员时守的上限）；(\d+) 名管家各独管一条长巷（长于 "
-        rf"{long_m} 米，本区长巷 {s['long_alleys']} 条），其负荷不计入此上限；"
-        r"不计他们时负荷差异为 ([\d.]+) "
+        rf"^负荷差异（最重负荷与中位负荷之比）为 {spread}：负荷最重的管家所管小巷共 {top} 米，"
+        rf"是各管家中位数 {median} 米的 {spread} 倍，高于上限 1.5"
+        r"（把小巷转给空闲人员时，系统让负荷差异不超过 1\.5）；原因：(\d+) 名管家各独管一条长巷"
+        rf"（长于 {long_m} 米，本区长巷 {s['long_alleys']} 条），这些管家的负荷不受此上限约束；"
+        r"不计这些管家时负荷差异为 ([\d.]+)，在上限以内 "
         rf"load spread {spread} \(max {top} m / median {median} m\) is above the bound 1\.5 "
         r"\(kept when alleys are handed to idle people\); \1 stewards each hold one long alley "
         rf"\(longer than {long_m} m; {s['long_alleys']} long alleys here\): loads the bound "
@@ -184,3 +188,13 @@ def test_alley_load_spread_above_its_bound_says_why(city, pg_url, monkeypatch) -
     )
     assert said, res.stdout
     assert 1 <= int(said[1]) <= s["long_alleys"] and float(said[2]) <= 1.5
+
+
+def test_the_rebalance_hint_names_the_level_of_the_area_it_reassigns(city) -> None:
+    """T39 L5: the hint said 重新分配全区网格人员 (the whole district) for a community; now
+    the area's level and name, whatever the level."""
+    from api.cli_assign import _whole_area
+
+    assert _whole_area(city, COMMUNITY) == f"全社区（清华园西北社区，{COMMUNITY}）"
+    assert _whole_area(city, "110108015") == "全街道（清华园街道，110108015）"
+    assert _whole_area(city, "110108") == "全区（海淀区，110108）"

@@ -396,12 +396,16 @@ def test_cli_set_and_end_print_one_line_and_bad_input_one_error(town, pg_url):
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 1, res.stdout
     assert lines[0].startswith("职责已安排 duty set: 李二 (S2) 小巷管家 alley steward")
+    # T39 L4: the alley's database id as the house writes it, not 名称 #12
+    named = f" · 小巷 alley {town['alley_name']}（id:{alley}） · "
+    assert named in lines[0] and "#" not in lines[0], lines[0]
     assert f"卸任 ended: 王一 (S1) 最后一天 last day {monday - dt.timedelta(days=1)}" in lines[0]
     assert PHONE not in res.stdout
     res = run_cli(["assign", "end", "--person", "S2", "--alley", str(alley), "--on",
                    str(city_today())], pg_url)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("职责已结束 duty ended: 李二 (S2)") and res.stdout.count("\n") == 1
+    assert named in res.stdout and "#" not in res.stdout, res.stdout
 
     before = fingerprint(town["db"])
     for args, needle in [
@@ -474,6 +478,33 @@ def test_api_sets_and_ends_duties_for_planners_only(town, auth_headers):
         )  # fmt: skip
         assert r.status_code == 422 and "before it starts" in r.json()["error"]
     assert ("S3", monday, monday) in _duties(db, alley)
+
+
+def test_a_boolean_or_a_fraction_is_no_database_id(town, auth_headers):
+    """T39 M4: a duty's person and target are text or a database id; JSON ``true`` was taken
+    as id 1 (pydantic's lax int beside text): ``{"person": true}`` ended the duty of person
+    1 (S1). Now true, false and a number with a point are refused as a value of neither
+    type, in the app's words, and nothing changes; a whole number still names an id."""
+    db, alley, s1 = town["db"], town["alley"], town["ids"]["S1"]
+    assert s1 == 1  # the ids restart with each test: true would have named S1
+    monday = _last_week()[0]
+    set_body = {"person": "S2", "target": alley, "role": "alley_steward", "valid_from": str(monday)}
+    end_body = {"person": "S1", "target": alley, "role": "alley_steward", "last_day": str(monday)}
+    planner = auth_headers("planner", (SUBDISTRICT,))
+    with TestClient(create_app(db)) as client:
+        before = fingerprint(db)
+        for path, body in (("/assignments", set_body), ("/assignments/end", end_body)):
+            for field, value in itertools.product(("person", "target"), (True, False, 1.0)):
+                r = client.post(path, json={**body, field: value}, headers=planner)
+                got = "，收到 1.0" if value == 1.0 and not isinstance(value, bool) else ""
+                assert r.status_code == 422, (path, field, value, r.text)
+                assert r.json()["error"] == (
+                    f"字段 {field} 须为文字或整数{got} {field}: Input should be a valid string "
+                    "or a valid integer"
+                ), (path, field, value, r.text)
+        assert fingerprint(db) == before
+        r = client.post("/assignments/end", json={**end_body, "person": s1}, headers=planner)
+        assert r.status_code == 200 and r.json()["duty"]["person"] == "S1", r.text
 
 
 def test_filling_gaps_keeps_a_co_steward_and_a_hand_given_duty(town):
@@ -1116,6 +1147,8 @@ def test_cli_undo_prints_one_line_and_bad_input_one_error(town, pg_url):
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 1, res.stdout
     assert lines[0].startswith("职责已撤销 duty undone: 李二 (S2) 小巷管家 alley steward")
+    assert f" · 小巷 alley {town['alley_name']}（id:{alley}） · " in lines[0], lines[0]
+    assert "#" not in lines[0], lines[0]
     assert f"恢复 continuous again: 王一 (S1) {town['since']} → 长期 open-ended" in lines[0]
     assert PHONE not in res.stdout
     assert _duties(db, alley) == [("S1", town["since"], None)]

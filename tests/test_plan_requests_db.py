@@ -252,8 +252,8 @@ def test_a_union_field_is_named_once_without_pydantic_type_names() -> None:
     got = _refused(DutyRequest, {**duty, "person": "", "target": 2.5})
     assert got == (
         "字段 person 文字过短，至少 1 个字符，收到 '' person: String should have at least 1 "
-        "character; 字段 target 须为整数，收到 2.5 target: Input should be a valid integer, "
-        "got a number with a fractional part"
+        "character; 字段 target 须为文字或整数，收到 2.5 target: Input should be a valid "
+        "string or a valid integer"  # a database id is a whole JSON number (T39 M4)
     ), got
     for noise in ("constrained", ".str", ".int", "["):
         assert noise not in got, got
@@ -286,3 +286,18 @@ def test_member_names_go_but_a_field_of_that_name_stays() -> None:
     for noise in ("function-after", "literal", "Span", "Other", "span.days"):
         assert noise not in got, got
     assert "字段 span.date 的日期 'x' 无效" in got and "缺少字段 span.int: field" in got, got
+
+
+def test_true_is_neither_a_seed_nor_a_staffing_ratio(demo, auth_headers) -> None:  # noqa: F811
+    """T39 M4: ``"seed": true`` ran as seed 1 and ``"households_per_worker": true`` as one
+    worker per household (pydantic's lax int); as the bounds, they are whole JSON numbers
+    only now, refused in the app's words with nothing queued."""
+    admin = auth_headers("admin")
+    with TestClient(create_app(demo)) as client:
+        before = _stored(demo)
+        for field, value in (("seed", True), ("households_per_worker", True), ("seed", 1.0)):
+            r = client.post("/plans", json=_body(demo, "/plans", **{field: value}), headers=admin)
+            assert r.status_code == 422, (field, value, r.text)
+            assert r.json()["error"].startswith(f"字段 {field} 须为整数"), r.text
+            assert f"{field}: Input should be a valid integer" in r.json()["error"], r.text
+        assert _stored(demo) == before

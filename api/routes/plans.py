@@ -61,8 +61,9 @@ class HouseholdBounds(StrictBody):
 
 class PlanRequest(HouseholdBounds):
     community: str = Field(pattern=r"^[0-9]{12}$", description="12-digit community code 社区编码")
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    households_per_worker: int | None = Field(default=None, ge=1, le=100_000)
+    # strict as the bounds (T39 M4): JSON true was taken as 1
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, strict=True)
+    households_per_worker: int | None = Field(default=None, ge=1, le=100_000, strict=True)
 
 
 def body_community(engine: Engine, code: str) -> None:

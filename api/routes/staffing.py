@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, area_scope, person_for, require_area
 from api.background import job_accepted, run_job
-from api.bodies import StrictBody
+from api.bodies import DbId, StrictBody
 from api.deps import get_engine, given_once
 from api.limits import read_upload, upload_openapi
 from geo.duties import assign_duty, end_duty, person_leaves
@@ -49,10 +49,8 @@ class ProposalRequest(StrictBody):
     rebalance: bool = Field(default=False, description="re-solve everything, not only the gaps")
 
 
-Ref = (
-    Annotated[str, StringConstraints(min_length=1, max_length=300)]
-    | Annotated[int, Field(ge=1, le=2**31 - 1)]
-)
+# a registry id or key (text), or a database id (a whole JSON number: true is not id 1)
+Ref = Annotated[str, StringConstraints(min_length=1, max_length=300)] | DbId
 _PERSON_DOC = (
     "the person: their external id from the people registry (a JSON string), or people.id "
     "(a JSON number)"
