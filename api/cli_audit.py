@@ -72,7 +72,7 @@ def _unknown_filter(conn: Any, actor: str | None, action: str | None) -> None:
     empty table, read as "nothing happened" (outside tester Z2, N9)."""
     from sqlalchemy import text
 
-    from geo.audit import ANNOUNCED, distinct, search
+    from geo.audit import ANNOUNCED, CLI, distinct, search
     from geo.errors import InputError
 
     wanted = (action or "").lower()
@@ -100,10 +100,30 @@ def _unknown_filter(conn: Any, actor: str | None, action: str | None) -> None:
         text("SELECT username FROM users WHERE lower(username) = lower(:n) ORDER BY username"),
         {"n": actor},
     ).scalars()
-    same = [a for a in distinct(conn, "actor") if a.lower() == actor.lower()]
+    actors = distinct(conn, "actor")
+    same = [a for a in actors if a.lower() == actor.lower()]
     same += [a for a in accounts if a not in same]
+    # T39 L12: CLI (or Cli) matched nothing and was told nothing when the log held only the
+    # new cli:<OS user> spelling; the hint names 'cli', which finds them all. WHY a hint and
+    # not a match in any case: every other name here matches as written (an account's,
+    # an OS user's), and the hint has always been the answer to a name in the wrong case
+    cli = actor.lower() == CLI and any(a == CLI or a.startswith(CLI + ":") for a in actors)
+    # and a bare OS user (root) for the shell entries it wrote (cli:root)
+    shell = [a for a in actors if a.lower() == f"{CLI}:{actor.lower()}"]
     hint = f" (names match case: did you mean {same[0]!r}?)" if same else ""
     hint_zh = f"（名称区分大小写：是否想找 {same[0]!r}？）" if same else ""
+    if cli:
+        hint = (
+            f" (names match case: did you mean {CLI!r}? it finds every command-line entry, "
+            f"stored as {CLI}:<OS user>)"
+        )
+        hint_zh = (
+            f"（名称区分大小写：是否想找 {CLI!r}？它可查出所有命令行操作，"
+            f"审计日志中记为 {CLI}:<操作系统用户名>）"
+        )
+    elif shell and not same:
+        hint = f" (the shell's entries are stored as {CLI}:<OS user>: did you mean {shell[0]!r}?)"
+        hint_zh = f"（命令行操作在审计日志中记为 {CLI}:<操作系统用户名>：是否想找 {shell[0]!r}？）"
     raise InputError(
         f"无此操作者：审计日志中没有 {actor!r}{hint_zh}。 "
         f"no such actor {actor!r} in the audit log{hint}"

@@ -98,11 +98,15 @@ def _warn_left(who: Person | None, username: str) -> None:
     without a word before (outside tester T37, F12)."""
     if who is None or who.active:
         return
+    # the person in the house form of every leaver line (geo.track_store.leaver_warning):
+    # 张三（人员编号 S12，系统编号 id:5）, person 张三 (S12, id:5); the English read
+    # "(registry id S12, people.id 5)", a form no other person line has (re-tester T39, L16)
     typer.echo(
         f"warning: 人员 {who.label_zh()}已离岗：账号 {username} 已关联此人；离岗时其职责已结束，"
         "此账号上传的离岗后的行走不计入巡查，直到此人重新启用（gridward import people 名册文件 "
         "--reactivate，名册文件中须列有此人）并重新安排职责 "
-        f"person {who.label()} has left (inactive): the account {username} is linked to them; "
+        f"person {who.name} ({who.external_id}, id:{who.id}) has left (inactive): the account "
+        f"{username} is linked to them; "
         "their duties ended when they left, so walks after that uploaded with it credit no "
         "patrol until they are brought back (gridward import people FILE --reactivate, FILE a "
         "registry listing them) and given duties again",

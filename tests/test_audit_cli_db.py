@@ -98,6 +98,47 @@ def test_audit_names_an_unknown_action_or_actor(db, pg_url, monkeypatch, run_inp
         get_settings.cache_clear()
 
 
+def test_a_miscased_cli_or_a_bare_os_user_is_told_the_stored_spelling(
+    db,
+    pg_url,
+    monkeypatch,
+    run_inproc,  # noqa: F811
+):
+    """Re-tester T39, L12: with only cli:<OS user> entries in the log (the spelling since
+    T38 M4), --actor CLI was refused with no hint (the hint looked for 'cli' written in
+    another case, and the log has none). It names 'cli', which finds them all, and what it
+    finds; a bare OS user is told its cli: spelling. Exact names stay the rule (a hint, not
+    a match in any case), as for accounts."""
+    from geo.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    with db.begin() as conn:
+        audit.record(conn, "cli:zzshell", "grid.update", "grid", 42)
+    try:
+        res = run_inproc("audit", "--actor", "CLI")
+        assert res.returncode == 2 and res.stdout == "", res
+        [line] = res.stderr.splitlines()
+        assert line.startswith(
+            "error: 无此操作者：审计日志中没有 'CLI'（名称区分大小写：是否想找 'cli'？它可查出所有"
+            "命令行操作，审计日志中记为 cli:<操作系统用户名>）。 "
+        ), line
+        assert line.endswith(
+            "no such actor 'CLI' in the audit log (names match case: did you mean 'cli'? it "
+            "finds every command-line entry, stored as cli:<OS user>)"
+        ), line
+        res = run_inproc("audit", "--actor", "cli")  # as it says
+        assert res.returncode == 0 and "cli:zzshell\tgrid.update" in res.stdout, res
+        res = run_inproc("audit", "--actor", "zzshell")
+        assert res.returncode == 2, res
+        assert "是否想找 'cli:zzshell'" in res.stderr, res.stderr
+        assert "stored as cli:<OS user>: did you mean 'cli:zzshell'?" in res.stderr, res.stderr
+        res = run_inproc("audit", "--actor", "CLI:ZZSHELL")  # its case: the hint as before
+        assert res.returncode == 2 and "did you mean 'cli:zzshell'" in res.stderr, res
+    finally:
+        get_settings.cache_clear()
+
+
 def test_sign_ins_made_and_refused_are_audited(db, pg_url, monkeypatch, run_inproc):  # noqa: F811
     """Sign-ins were not in the audit log (outside tester Z2): an admin looking into a
     break-in could not see them. Now each one, made or refused, is an entry with the name

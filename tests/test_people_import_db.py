@@ -88,7 +88,11 @@ def test_a_partial_roster_changes_only_the_columns_it_has(place, tmp_path) -> No
     rows = "W001,小巷管家,29\nW002,网格长,29\nW009,小巷管家,29\n"
     p2.write_text(f"人员编号,角色,楼栋\n{rows}", "utf-8")
     out = import_people(db, p2)
-    assert out == {"people_read": 3}, out
+    # T39 M5: the new W009, without a name, is said (registered W001 and W002 are not)
+    assert out["people_read"] == 3 and len(out["warnings"]) == 1, out
+    assert out["warnings"][0].startswith(
+        "1 名新登记的人员没有姓名，已暂以其人员编号作为姓名（第 4 行 W009）"
+    ), out
     got = _people(db)
     assert got["W001"] == ("张三", "13812345678", ["alley_steward"], True, A, True)
     assert got["W002"] == ("李四", "13912345678", ["grid_leader"], True, A, True)
@@ -451,3 +455,118 @@ def test_the_cli_names_the_columns_it_left_out(place, tmp_path, pg_url) -> None:
     assert res.returncode == 0, res.stderr
     line = "已导入人员：读入 3 人，未读入的列：备注 people_read=3, columns_left_out=1"
     assert res.stdout.strip() == line, res.stdout
+
+
+def test_a_far_home_is_named_with_the_other_problems(place, tmp_path) -> None:
+    """Re-tester T39, M5 (a): a home over GRIDWARD_HOME_FAR_KM from every area was refused
+    only on the run after the listed problems were fixed. It is in the same list now (the
+    row, the person, the values, how far), with what to do; nothing written. A far home
+    whose numbers, swapped, lie near the city says so; a far building is named too."""
+    db, xy = place
+    (ax, ay) = xy[A]
+    with db.begin() as conn:  # a building in Shanghai, and a community at Urumqi's swap
+        conn.execute(
+            text(
+                "INSERT INTO buildings (source_key, households, household_source, geom) "
+                "VALUES ('sh1', 1, 'given', ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint("
+                "121.47, 31.23), 4326), 0.0001)))"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO areas (code, level, name, geom) VALUES ('650102001001', "
+                "'community', '乌鲁木齐 社区', ST_Multi(ST_MakeEnvelope(87.59, 43.79, 87.61, "
+                "43.81, 4326)))"
+            )
+        )
+    p = tmp_path / "far.csv"
+    p.write_text(
+        "人员编号,姓名,角色,经度,纬度,楼栋\n"
+        f"N1,甲,巡逻员,{ax},{ay},\n"  # unknown role
+        "N2,乙,小巷管家,121.47,31.23,\n"  # Shanghai for a Beijing city
+        "N3,丙,小巷管家,43.80,87.60,\n"  # Urumqi swapped: far, near once swapped
+        "N4,丁,小巷管家,,,sh1\n",  # a building in Shanghai
+        "utf-8",
+    )
+    before = fingerprint(db)
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    msg = str(err.value)
+    assert msg.startswith("人员文件 far.csv 有 4 处问题，未做任何更改：第 2 行 甲（N1）：角色"), msg
+    for part in (
+        "；第 3 行 乙（N2）：住址（经度 121.47，纬度 31.23）离本市所有区域 ",
+        " 公里，超过 50 公里；第 4 行 丙（N3）：住址（经度 43.80，纬度 87.60）离本市所有区域 ",
+        " 公里，超过 50 公里（经纬度疑似写反：对调后即在本市的区域附近）；第 5 行 丁（N4）："
+        "住址楼栋 sh1 离本市所有区域 ",
+        "请对调此人的经度与纬度；",
+        "离本市所有区域超过 50 公里的住址应是坐标有误（其他城市的坐标、少了一位数字）",
+        "请调大设置 GRIDWARD_HOME_FAR_KM",
+        "row 3 乙 (N2): home (lon 121.47, lat 31.23) is ",
+        " km from every area of the city, more than 50 km; row 4 丙 (N3): home (lon 43.80, "
+        "lat 87.60) is ",
+        "more than 50 km (longitude and latitude look swapped: swapped, they lie near the "
+        "city's areas); row 5 丁 (N4): home building sh1 is ",
+        "raise the setting GRIDWARD_HOME_FAR_KM",
+    ):
+        assert part in msg, (part, msg)
+    assert fingerprint(db) == before
+    # the far home alone: its own refusal, as before
+    p.write_text("人员编号,姓名,经度,纬度\nN2,乙,121.47,31.23\n", "utf-8")
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    assert str(err.value).startswith("1 人的住址离本市所有区域超过 50 公里"), err.value
+    assert fingerprint(db) == before
+
+
+def test_a_new_person_without_a_name_and_a_bad_phone_are_warned(place, tmp_path) -> None:
+    """Re-tester T39, M5 (b): a new person without a name (stored under their id) and a
+    phone that is no Chinese number were taken without a word. Both are imported and named
+    in a warning: the row, the person, the phone masked with its count of digits. A
+    registered person's blank name (keeps the stored one) and good phones (a mobile, a
+    landline with its area code, spaces, dashes, +86, an extension) are not."""
+    db, xy = place
+    import_people(db, _full_roster(tmp_path, xy))
+    (ax, ay) = xy[A]
+    p = tmp_path / "w.csv"
+    p.write_text(
+        "人员编号,姓名,手机号,经度,纬度\n"
+        f"W001,,138 1234 5678,{ax},{ay}\n"  # registered: keeps 张三, no warning
+        f"N1,,+86 139-1234-5678,{ax},{ay}\n"  # new, no name
+        f"N2,乙,1381234567,{ax},{ay}\n"  # a digit short
+        f"N3,丙,12345678,{ax},{ay}\n"  # a landline without its area code
+        f"N4,丁,1.38123E+10,{ax},{ay}\n"  # Excel's number form
+        f"N5,戊,(010)6275-1234 转 801,{ax},{ay}\n"  # fine
+        f"N6,己,无,{ax},{ay}\n"  # none given: fine
+        f"N7,,0571-88881234,{ax},{ay}\n",  # new, no name
+        "utf-8",
+    )
+    out = import_people(db, p)
+    assert out["people_read"] == 8, out
+    names, phones = out["warnings"]
+    assert names.startswith(
+        "2 名新登记的人员没有姓名，已暂以其人员编号作为姓名（第 3 行 N1，第 9 行 N7）；"
+        "请在姓名（name）列填上其姓名后重新导入 2 new people have no name and are stored "
+        "under their registry id as their name: row 3 N1, row 9 N7; fill in their names"
+    ), names
+    assert phones.startswith(
+        "3 人的电话不像有效的中国电话号码，已照原样导入（第 4 行 乙（N2） 138***4567（10 位数字），"
+        "第 5 行 丙（N3） 123*5678（8 位数字），第 6 行 丁（N4） 138*2310（8 位数字））；"
+    ), phones
+    for part in (
+        "138***4567（10 位数字）",
+        "；手机号须为 1 开头的 11 位数字，座机须带区号（如 010-12345678）",
+        "3 people's phone numbers do not read as Chinese phone numbers and are stored as "
+        "given: row 4 乙 (N2) 138***4567 (10 digits), row 5 丙 (N3) ",
+        "(8 digits), row 6 丁 (N4) ",
+    ):
+        assert part in phones, (part, phones)
+    assert "1381234567" not in phones and "E+10" not in phones, phones  # masked
+    assert "W001" not in names + phones and "N5" not in phones and "N6" not in phones
+    got = _people(db)
+    assert got["W001"][:2] == ("张三", "13812345678") and got["N1"][0] == "N1"
+    # no name column: a new person is said the same way, with the column to add
+    p.write_text(f"人员编号,经度,纬度\nW002,{ax},{ay}\nN9,{ax},{ay}\n", "utf-8")
+    [names] = import_people(db, p)["warnings"]
+    assert names.startswith("1 名新登记的人员没有姓名，已暂以其人员编号作为姓名（第 3 行 N9）；"
+                            "请加上姓名（name）列并填上其姓名后重新导入"), names  # fmt: skip
+    assert "add a name column (姓名) with their names" in names, names

@@ -71,6 +71,39 @@ def mask_phone(phone: object) -> str:
     return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
 
 
+# a Chinese phone number as a registry writes it (T39 M5): a mobile, 11 digits starting
+# with 1; or a landline with its area code: 0 + 10 or 2X or a 3-digit code, then 7 or 8
+# digits (010-12345678, 0571 8888 8888, (021)12345678). +86 / 0086 / 86 before either
+# (the landline's 0 then dropped: +86 10 12345678); an extension after 转, 分机, ext or x.
+# WHY warn, not refuse: a registry is imported for its homes and roles; a phone cell with a
+# typo (a lost digit, Excel's 1.38123E+10) must not hold up the staffing, but stored it
+# reaches nobody, so it is named
+_MOBILE = r"1\d{10}"
+_AREA_LOCAL = r"(?:10|2\d|[3-9]\d{2})\d{7,8}"
+_PHONE = re.compile(rf"(?:(?:\+|00)?86)?{_MOBILE}|0{_AREA_LOCAL}|(?:\+|00)?86{_AREA_LOCAL}")
+_PHONE_SEPARATORS = re.compile(r"[\s\-‐–—－()（）]")
+_EXTENSION = re.compile(r"\s*(?:转|分机|ext\.?|x)\s*\d{1,6}\s*$", re.IGNORECASE)
+_NO_PHONE = {"无", "暂无", "没有", "-", "--", "—", "/", "none", "n/a", "na", "null"}
+
+
+def phone_ok(value: object) -> bool:
+    """Whether a phone cell reads as a Chinese mobile or landline number (see ``_PHONE``);
+    an empty cell, or one that says there is none (无, 暂无, -), is fine too."""
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    text = text.strip()
+    if not text or text.lower() in _NO_PHONE:
+        return True
+    text = _EXTENSION.sub("", text)
+    if _PHONE.fullmatch(_PHONE_SEPARATORS.sub("", text)):
+        return True
+    # a landline's extension after a dash: 010-12345678-801
+    head, sep, tail = text.rpartition("-")
+    return bool(
+        sep and tail.strip().isdigit() and len(tail.strip()) <= 6 and "-" in head
+        and _PHONE.fullmatch(_PHONE_SEPARATORS.sub("", head))
+    )  # fmt: skip
+
+
 def parse_roles(value: object, who: tuple[str, str] | None = None) -> list[str]:
     """Split a role cell on ; 、 , ， / | and map Chinese or English names to canonical roles.
     ``who`` names the row's person in a refusal: (Chinese, English), see :func:`person_label`."""
