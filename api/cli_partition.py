@@ -75,7 +75,7 @@ FLAG_ZH = {
     "multipart": "多块",
     "single_building": "单栋楼超上限，无法拆分",
     "enclosed_block": "独立地块户数不足",
-    "area_below_min": "全区户数不足",
+    "area_below_min": "区域总户数不足下限",
     "no_whole_number_of_grids": "户数无法整分",
     "unresolved": "未找到合适划分",
 }

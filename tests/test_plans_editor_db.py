@@ -139,6 +139,28 @@ def test_a_base_version_the_community_never_had_is_a_bad_input(demo, auth_header
         assert r.status_code == 201, r.text
 
 
+def test_a_draft_takes_whole_numbers_only_for_ids(demo, auth_headers):  # noqa: F811
+    """T39 M4 (as POST /assignments): JSON true was read as building 1 and as version 1, 1.0
+    as 1. Each is a 422 naming the field, and no draft is stored."""
+    planner = auth_headers("planner", ("110108015",))
+    with TestClient(create_app(demo)) as client:
+        _plan_id, grids = _current(client, planner)
+        before = _plans_stored(demo)
+        good = _draft_body(grids, 1, 300, 500)
+        first = good["grids"][0]["building_ids"]
+        for bad_ids, version in (([True, *first[1:]], 1), ([float(first[0]), *first[1:]], 1)):
+            body = {**good, "grids": [{**good["grids"][0], "building_ids": bad_ids}]}
+            body["grids"] += good["grids"][1:]
+            r = client.post("/plans/draft", json={**body, "base_version": version}, headers=planner)
+            assert r.status_code == 422, r.text
+            assert "building_ids" in r.json()["error"], r.text
+        for version in (True, 1.0):
+            r = client.post("/plans/draft", json={**good, "base_version": version}, headers=planner)
+            assert r.status_code == 422, r.text
+            assert r.json()["error"].startswith("字段 base_version"), r.text
+        assert _plans_stored(demo) == before
+
+
 def test_a_grid_of_one_building_over_max_keeps_the_engines_flag(demo, auth_headers):  # noqa: F811
     """Tester, 16: the engine's ``over_max:single_building`` ("one building holds more than
     max: it cannot be split") became plain ``over_max`` once the grid went through the

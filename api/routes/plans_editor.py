@@ -15,7 +15,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from api.auth import Principal, allow, require_area
-from api.bodies import StrictBody
+from api.bodies import DbId, StrictBody
 from api.deps import get_engine
 from api.routes.plans import HouseholdBounds, PlanId, body_community, plan_planner
 from geo.plan_drafts import DraftGrid, rebalance, save_draft
@@ -27,7 +27,8 @@ router = APIRouter(prefix="/plans", tags=["plans"])
 
 class DraftGridIn(StrictBody):
     code: str | None = Field(default=None, max_length=15, pattern=r"^[0-9]{15}$")
-    building_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(max_length=100_000)
+    # strict (T39 M4): JSON true is not building 1, nor 1.0
+    building_ids: list[DbId] = Field(max_length=100_000)
     locked: bool = False
 
 
@@ -40,6 +41,7 @@ class DraftIn(HouseholdBounds):
         default=None,
         ge=0,
         le=2**31 - 1,
+        strict=True,
         description="the grid version the editor was opened on (the editor always sends "
         "it): a draft saved, or a rebalance asked, from a page opened before another commit "
         "is refused (409) instead of undoing it; a version the community has not reached is "

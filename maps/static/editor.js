@@ -65,7 +65,7 @@ function gwEditor(map, DATA) {
                     disconnected: ["不连通", "disconnected"], multipart: ["多块", "in several parts"]};
   var FLAG_WHY = {single_building: ["单栋楼超上限，无法拆分", "one building over max, cannot be split"],
                   enclosed_block: ["独立地块户数不足", "a separate piece with too few households"],
-                  area_below_min: ["全区户数不足", "the whole area has too few households"],
+                  area_below_min: ["区域总户数不足下限", "the whole area has too few households"],
                   no_whole_number_of_grids: ["户数无法整分", "no whole number of grids fits"],
                   unresolved: ["未找到合适划分", "no fit found"]};
   // lang 0: Chinese, 1: English; none: both, as the panel's status column says it
