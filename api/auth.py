@@ -23,6 +23,7 @@ Roles: admin > planner > viewer (a higher role passes a lower one's rule); stewa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -188,7 +189,8 @@ def allow(
                     f"outside your areas: {rule.area_param}={given}",
                 )
         if rule.own_person and principal.role == "steward":
-            person_for(principal, _param(request, rule.own_person))
+            given = _param(request, rule.own_person)  # her 403 names what she asked (T39 L9)
+            person_for(principal, given, action_of(request), rule.own_person)
         return principal
 
     setattr(dependency, RULE_ATTR, rule)
@@ -297,10 +299,20 @@ def require_job_reader(principal: Principal, job: dict[str, Any], engine: Engine
     )
 
 
-def person_for(principal: Principal, requested: Any = None) -> int | None:
+def person_for(
+    principal: Principal,
+    requested: Any = None,
+    action: str | None = None,
+    field: str | None = None,
+) -> int | None:
     """The person a request acts for: a steward only ever for their own person.
 
-    Admins and planners get ``requested`` back as an int (or None)."""
+    Admins and planners get ``requested`` back as an int (or None). A steward naming another
+    person gets a 403 saying what she asked (``action``, e.g. :func:`action_of` the request;
+    ``field``: the parameter that named the person, shown with its value) and for whom she
+    may (T39 L9: "只能为本人办理" alone named neither). Without ``field`` the value is not
+    shown: a page may pass a people.id it resolved from a registry id she gave, and must not
+    tell her whose id that is."""
     req = None
     if requested not in (None, ""):
         try:
@@ -320,8 +332,25 @@ def person_for(principal: Principal, requested: Any = None) -> int | None:
             "your steward account is not linked to a person: ask an admin",
         )
     if req is not None and req != principal.person_id:
-        raise HTTPException(403, "小巷管家只能为本人办理 stewards may act only for themselves")
+        what = action or "此请求"
+        asked = f"的 {field}={req} " if field else "所指的人员"
+        raise HTTPException(
+            403,
+            f"小巷管家只能为本人办理：{what}{asked}不是您本人，您只能为本人"
+            f"（person_id={principal.person_id}）办理 stewards may act only for themselves",
+        )
     return principal.person_id
+
+
+def action_of(request: Request) -> str:
+    """What a request does, as a refusal names it: the route's Chinese name (the end of its
+    summary) and its method and path, 「轨迹列表」（GET /tracks）; the method and path alone
+    for a route without a Chinese name."""
+    route = request.scope.get("route")
+    summary = str(getattr(route, "summary", None) or "")
+    zh = re.search(r"[\u4e00-\u9fff][\u4e00-\u9fff·]*$", summary)
+    where = f"{request.method} {request.url.path}"
+    return f"「{zh.group(0)}」（{where}）" if zh else where
 
 
 def _walk(dependant: Any) -> Iterator[Callable[..., Any]]:

@@ -601,20 +601,20 @@ def _same_walk(
     shift = zone_shift(old["time"], pts["time"])
     own = row.person_id is None or person_id in (None, row.person_id)
     if bool(pts["time"].isin(old["time"]).all()):  # its fixes at their own times: a part
-        raise _copy_refusal(row, near, part=True)
+        raise _copy_refusal(row, person_id, near, part=True)
     if bool(old["time"].isin(pts["time"]).all()):
         # the stored walk with fixes added around it at its own times: the walker's own
         # longer export of it (sent mid-walk, then whole) is a walk; anyone else's, a copy
         if row.person_id is None or person_id in (None, row.person_id):
             return None
-        raise _copy_refusal(row, near, holds=True)
+        raise _copy_refusal(row, person_id, near, holds=True)
     if shift is None or not own:
-        raise _copy_refusal(row, near)
+        raise _copy_refusal(row, person_id, near)
     stated, kept = times_trust(parsed), _stored_times_trust(engine, int(row.id))
     if stated == kept:  # both files' times read as surely, and disagree: a re-dated walk
-        raise _copy_refusal(row, near)
+        raise _copy_refusal(row, person_id, near)
     if stated > kept and shift != _zone_mistake(kept, row.started_at):
-        raise _copy_refusal(row, near)  # not the one mistake its reading can have made
+        raise _copy_refusal(row, person_id, near)  # not the one mistake its reading can have made
     if person_id is not None and row.person_id is None:
         stored = _claim(engine, stored, person_id, uploaded_by)
     if stated < kept:
@@ -777,41 +777,77 @@ def _whole_holder(
 
 
 def _copy_refusal(
-    row: Any, near: bool = False, part: bool = False, holds: bool = False
-) -> ConflictError:
+    row: Any,
+    person_id: int | None,
+    near: bool = False,
+    part: bool = False,
+    holds: bool = False,
+) -> OwnedByAnother:
     """409 for a file of a stored walk's fixes at other times (``row``: the stored track;
     ``near``: its fixes nudged by under a metre), or (``part``) of a stretch of it at its own
     times: a shortened copy, said so (outside tester T37, F3: a walk re-sent with its last
-    line cut was called a copy "at other times, with its fixes nudged")."""
+    line cut was called a copy "at other times, with its fixes nudged"). ``person_id``: whose
+    walk the file was sent as. Its ``anonymous`` words (for a steward, unless the stored walk
+    is hers) name no track, person or time (T39 M2: any steward sending a colleague's walk,
+    or a part of it, read its track id, the colleague's registry id and when it was walked)."""
     whose = f"person {row.external_id or row.person_id}" if row.person_id else "nobody"
     whose_zh = f"人员 {row.external_id or row.person_id}" if row.person_id else "未指定人员"
     when = local_iso(row.started_at)
+    kind = "part" if part else "holds" if holds else "near" if near else "copy"
+    mine = row.person_id is not None and row.person_id == person_id
     if part:
-        return ConflictError(
+        full = (
             f"此文件是轨迹 {row.id}（{whose_zh}，{when}）的一段：定位点与时间都与它相同，只是"
             "少了一些定位点；整条巡查已存储，未再存储 the fixes and times are part of track "
             f"{row.id}'s ({whose}, {when}): a shortened copy of a walk stored already; "
             "not stored"
         )
-    if holds:  # ``row`` is a stretch of the file: another's walk with fixes added (T39 H1)
-        return ConflictError(
+    elif holds:  # ``row`` is a stretch of the file: another's walk with fixes added (T39 H1)
+        full = (
             f"此文件包含轨迹 {row.id}（{whose_zh}，{when}）的全部定位点与时间，只是前后多了"
             "一些定位点：是他人已存巡查的复制，未存储 the file holds all the fixes and times "
             f"of track {row.id} ({whose}, {when}) with fixes added: a copy of another "
             "person's walk; not stored"
         )
-    if near:
-        return ConflictError(
+    elif near:
+        full = (
             f"定位点与轨迹 {row.id}（{whose_zh}，{when}）相差不到 {NEAR_M:g} 米，仅时间不同：是把"
             "定位点略作挪动后复制的轨迹，不是一次巡查，未存储 the fixes "
             f"lie within {NEAR_M:g} m of track {row.id}'s ({whose}, {when}), "
             "at other times: a copy of a walk with its fixes nudged, not a walk; not stored"
         )
-    return ConflictError(
-        f"定位点与轨迹 {row.id}（{whose_zh}，{when}）完全相同，仅时间不同：是复制的轨迹，不是一次"
-        f"巡查，未存储 the fixes are those of track {row.id} ({whose}, {when}) at other times: "
-        "a copy of a walk, not a walk; not stored"
-    )
+    else:
+        full = (
+            f"定位点与轨迹 {row.id}（{whose_zh}，{when}）完全相同，仅时间不同：是复制的轨迹，不是"
+            f"一次巡查，未存储 the fixes are those of track {row.id} ({whose}, {when}) at other "
+            "times: a copy of a walk, not a walk; not stored"
+        )
+    return OwnedByAnother(full, full if mine else _ANONYMOUS_COPY[kind])
+
+
+# what a steward hears of a stored walk not hers that her file is a part or a copy of
+# (_copy_refusal): that another person uploaded it (README: "another person uploaded this
+# file already"), and the way out if it is her own walk stored for someone else or nobody
+_ASK_PLANNER = (
+    "；如是您本人的巡查，请联系规划员改归属给您（由规划员发送同一文件可看到是哪条轨迹） ",
+    ": if it is yours, ask a planner to reassign it to you (the same file sent by them "
+    "names the track)",
+)
+_ANONYMOUS_COPY = {
+    "part": "此文件是他人已上传的一次巡查的一段：定位点与时间都与它相同，只是少了一些定位点，"
+    f"未存储{_ASK_PLANNER[0]}another person uploaded this walk already: the file is a part of "
+    f"it (its fixes and times, fewer of them); not stored{_ASK_PLANNER[1]}",
+    "holds": "此文件包含他人已上传的一次巡查的全部定位点与时间，只是前后多了一些定位点：是他人"
+    f"巡查的复制，未存储{_ASK_PLANNER[0]}another person uploaded this walk already: the file "
+    f"holds all its fixes and times with fixes added, a copy of it; not stored{_ASK_PLANNER[1]}",
+    "near": f"此文件的定位点与他人已上传的一次巡查相差不到 {NEAR_M:g} 米，仅时间不同：是把定位点"
+    f"略作挪动后复制的轨迹，不是一次巡查，未存储{_ASK_PLANNER[0]}another person uploaded this "
+    f"walk already: the file's fixes lie within {NEAR_M:g} m of its, at other times, a copy "
+    f"with its fixes nudged, not a walk; not stored{_ASK_PLANNER[1]}",
+    "copy": "此文件的定位点与他人已上传的一次巡查完全相同，仅时间不同：是复制的轨迹，不是一次巡查，"
+    f"未存储{_ASK_PLANNER[0]}another person uploaded this walk already: the file holds its "
+    f"fixes at other times, a copy of it, not a walk; not stored{_ASK_PLANNER[1]}",
+}
 
 
 def times_trust(parsed: Any) -> int:
@@ -996,8 +1032,9 @@ def sparse_warning(times: pd.Series) -> str | None:
 
 
 class OwnedByAnother(ConflictError):
-    """The same bytes are stored as another person's track. ``anonymous``: the message for
-    someone who may not know whose (a steward): WHY, the full one names the owner's track
+    """The same bytes, or (:func:`_copy_refusal`) a part or a copy of the walk, are stored as
+    another person's track. ``anonymous``: the message for someone who may not know whose (a
+    steward; api.routes.tracks says it to her): WHY, the full one names the owner's track
     and person, and one steward must not learn another's ids by sending their file."""
 
     def __init__(self, message: str, anonymous: str) -> None:

@@ -380,7 +380,9 @@ def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noq
         amap.write_bytes(_csv(pts, *wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())))
         hinted = upload(amap)
         assert hinted["files"][0]["match"]["datum_hint"]["crs"] == "gcj02", hinted
-        assert "crs=gcj02" in text_of(".gw-datum")
+        said = text_of(".gw-datum")  # the form's own 坐标 choice, not the API's crs= (T39 M7)
+        assert "请在“坐标 coordinates”中选“高德/腾讯 Amap/Tencent (GCJ-02)”" in said, said
+        assert "crs=" not in said, said
         browser.save_screenshot(str(ARTIFACTS / "phone_datum_hint.png"))
         far = tmp_path / "far.csv"  # the walk 5 km east of every street: nothing credited
         later = pts.assign(time=pts["time"] + pd.Timedelta(days=1))  # not on the shown day

@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import Engine, text
 
-from api.auth import Principal, allow, area_scope, person_for
+from api.auth import Principal, action_of, allow, area_scope, person_for
 from api.background import job_url, match_pool, run_job
 from api.bodies import StrictBody
 from api.deps import get_engine, given_once
@@ -123,7 +123,7 @@ async def upload(
             f"mode must be walk or bike, not {mode[:20]!r}",
         )
     _refuse_unknown_fields(fields)
-    person_id = await _person_id(engine, user, fields)
+    person_id = await _person_id(engine, user, fields, action_of(request))
     defer = _flag(fields.get("defer", "false"))
     results: list[dict[str, Any]] = []
     for raw_name, data in files:
@@ -151,6 +151,8 @@ async def upload(
             # the whole request hid that, and a client re-sending everything could not tell
             results.append(_file_failure(filename, exc))
             continue
+        if item.get("match"):
+            _say_hint(item["match"], form=_from_page(request))
         results.append(item)
     ok = [r for r in results if "track_id" in r]
     if not ok:
@@ -188,10 +190,34 @@ def _tag_file_errors(results: list[dict[str, Any]]) -> None:
             r["error"] = chinese_first(r["error"], int(r.get("status") or 422))
 
 
+def _from_page(request: Request) -> bool:
+    """Whether a map page's script sent the request: its fetches (gw.request in
+    maps/static/gridward.js) carry ``X-Requested-With``, which a cookie-signed write must
+    carry anyway (api.auth) and scripts calling the API do not send. WHY: the patrol map's
+    upload form showed the API's remedy ``crs=gcj02``, a parameter the steward on the page
+    never sees (T39 M7); told by what the page already sends, with no field or script
+    change, its hint names the form's own 坐标 choice."""
+    return bool(request.headers.get("x-requested-with"))
+
+
+def _say_hint(match: dict[str, Any], form: bool = False) -> dict[str, Any]:
+    """A match's ``datum_hint`` said for this answer (:func:`geo.tracks.datum.worded`): with
+    the upload form's remedy when the patrol map's form sent the file (``form``:
+    :func:`_from_page`), and "nothing credited" when the match credited no segment.
+    ``match`` (an upload's match, a listed track, a track's match) is changed and returned."""
+    from geo.tracks.datum import worded
+
+    if match.get("datum_hint"):
+        match["datum_hint"] = worded(match["datum_hint"], form, match.get("segments"))
+    return match
+
+
 def _file_error(filename: str | None, exc: GridwardError, user: Principal) -> dict[str, Any]:
     """One file's error in a multi-file answer. A steward sending a file another person
-    uploaded hears only that (WHY: the full message names that person's track and person
-    id); admins and planners get the ids."""
+    uploaded, or a part or a copy of another person's walk, hears only that another person
+    uploaded it (:class:`OwnedByAnother`; WHY: the full message names that person's track,
+    registry id and walk time: T39 M2); admins and planners get them, and so does a steward
+    about her own walk."""
     message = exc.message
     if isinstance(exc, OwnedByAnother) and user.role == "steward":
         message = exc.anonymous
@@ -243,16 +269,19 @@ def _refuse_unknown_fields(fields: dict[str, str]) -> None:
         )
 
 
-async def _person_id(engine: Engine, user: Principal, fields: dict[str, str]) -> int | None:
+async def _person_id(
+    engine: Engine, user: Principal, fields: dict[str, str], action: str
+) -> int | None:
     """Whose walk: ``person_id`` (a people.id) or ``person`` (a registry id or people.id,
-    resolved as the CLI's ``--person``; a steward only ever their own)."""
+    resolved as the CLI's ``--person``; a steward only ever their own). ``action``: what a
+    steward's 403 says she asked (:func:`api.auth.action_of`)."""
     from starlette.concurrency import run_in_threadpool
 
     from api.cli_people import resolve_person
 
     given = fields.get("person", "").strip()
     if not given:
-        return person_for(user, fields.get("person_id"))
+        return person_for(user, fields.get("person_id"), action, "person_id")
     # a steward hears the same for anyone but themselves, whether that person exists or not
     # (an acceptance tester read names and ids off the answers: never tell them more)
     mine = HTTPException(
@@ -272,7 +301,7 @@ async def _person_id(engine: Engine, user: Principal, fields: dict[str, str]) ->
         raise mine
     if (
         fields.get("person_id") not in (None, "")
-        and person_for(user, fields["person_id"]) != who.id
+        and person_for(user, fields["person_id"], action, "person_id") != who.id
     ):
         raise HTTPException(
             422,
@@ -453,16 +482,16 @@ def list_tracks(
             params,
         ).all()
     iso = ("started_at", "ended_at", "uploaded_at", "matched_at")
-    return {
-        "total": int(total or 0),
-        "tracks": [
-            {
-                **{k: (_local(v) if k in iso else v) for k, v in r._mapping.items()},
-                "late": late_upload(r.uploaded_at, r.ended_at),
-            }
-            for r in rows
-        ],
-    }
+    tracks = [
+        {
+            **{k: (_local(v) if k in iso else v) for k, v in r._mapping.items()},
+            "late": late_upload(r.uploaded_at, r.ended_at),
+        }
+        for r in rows
+    ]
+    for t in tracks:
+        _say_hint(t)  # none credited: said so (T39 L10)
+    return {"total": int(total or 0), "tracks": tracks}
 
 
 def _local(v: dt.datetime | None) -> str | None:
@@ -680,14 +709,16 @@ def get_track(
         ],
         # every match, newest first: a re-match after a network fix shows what it changed
         "matches": [
-            {
-                "matched_at": _local(m.matched_at),
-                "matched_points": m.matched_points,
-                "pieces": m.pieces,
-                "datum_hint": m.datum_hint,
-                "segments": m.segments,
-                "walked_m": round(m.walked_m, 1),
-            }
+            _say_hint(
+                {
+                    "matched_at": _local(m.matched_at),
+                    "matched_points": m.matched_points,
+                    "pieces": m.pieces,
+                    "datum_hint": m.datum_hint,
+                    "segments": m.segments,
+                    "walked_m": round(m.walked_m, 1),
+                }
+            )
             for m in matches
         ],
     }

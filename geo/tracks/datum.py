@@ -38,6 +38,14 @@ DATUMS = {
     "gcj02": "GCJ-02 (高德/腾讯 Amap/Tencent)",
     "bd09": "BD-09 (百度 Baidu)",
 }
+# the patrol map's upload form (maps.patrol_map.UPLOAD_FORM): its 坐标 select and each
+# datum's option as the page shows them, for the hint's remedy there (tests hold them equal)
+FORM_SELECT = "坐标 coordinates"
+FORM_OPTIONS = {
+    WGS84: "GPS (WGS-84)",
+    "gcj02": "高德/腾讯 Amap/Tencent (GCJ-02)",
+    "bd09": "百度 Baidu (BD-09)",
+}
 CAP_M = 60.0  # a fix farther than this from every street counts as this far (off-network walks)
 RATIO = 3.0  # the other datum must bring the fixes this many times closer ...
 CLOSE_M = 15.0  # ... and this close to the streets on average
@@ -76,18 +84,24 @@ class DatumHint:
         return "wgs84" if self.crs == WGS84 else self.crs
 
     def message(
-        self, remedy: tuple[str, str] | None = None, outcome: tuple[str, str] | None = None
+        self,
+        remedy: tuple[str, str] | None = None,
+        outcome: tuple[str, str] | None = None,
+        credited: int | None = None,
     ) -> str:
         """The hint, Chinese first, ending in what to do: ``remedy`` (Chinese, English), as
-        the interface that shows it says it; by default the API's and the web form's
-        ``crs=…`` (see :meth:`cli_remedy`). WHY one remedy per interface: a CLI user was told
-        ``crs=gcj02``, which the command line does not take, and ``gridward match`` said two
-        remedies in one line (T37 F14).
+        the interface that shows it says it; by default the API's ``crs=…`` (see
+        :meth:`cli_remedy`, :meth:`form_remedy`). WHY one remedy per interface: a CLI user
+        was told ``crs=gcj02``, which the command line does not take, and ``gridward match``
+        said two remedies in one line (T37 F14).
 
         WHY it names the wrong credit: a track in the wrong datum still "matches", so a
         steward who sees alleys credited would not otherwise think anything is amiss.
         ``outcome`` (Chinese, English) names what is wrong where nothing is credited: the
-        alleys ``gridward match`` matched, or those ``tracks check`` would credit."""
+        alleys ``gridward match`` matched, or those ``tracks check`` would credit.
+        ``credited``: the segments the upload credited, when known; with none (0) it says
+        nothing was credited (T39 L10: it said the alleys credited were not the ones walked
+        when no alley was credited)."""
         mine, other = DATUMS[self.declared], DATUMS[self.crs]
         todo_zh, todo = remedy or (
             f"请用 crs={self.name} 重新上传",
@@ -97,13 +111,28 @@ class DatumHint:
         # dict (from_dict) says the same metres
         near, far = round(self.declared_m, 1), round(self.other_m, 1)
         what_zh, what = outcome or ("本次记入的街巷", "the alleys credited")
+        wrong_zh, wrong = (
+            f"{what_zh}多半不是您走过的",
+            f"{what} are most likely not the ones walked",
+        )
+        if credited == 0 and outcome is None:
+            wrong_zh, wrong = "本次未计入任何路段", "nothing was credited"
         return (
             f"坐标像是 {other}，不是 {mine}：按所选坐标系，定位点离街巷平均 "
-            f"{near:.0f} 米，按 {self.name} 为 {far:.0f} 米；{what_zh}"
-            f"多半不是您走过的：{todo_zh} the fixes look like {other}, not "
-            f"{mine}: {near:.0f} m from the streets on average as declared, "
-            f"{far:.0f} m as {self.name}; {what} are most likely not the "
-            f"ones walked: {todo}"
+            f"{near:.0f} 米，按 {self.name} 为 {far:.0f} 米；{wrong_zh}：{todo_zh} "
+            f"the fixes look like {other}, not {mine}: {near:.0f} m from the streets on "
+            f"average as declared, {far:.0f} m as {self.name}; {wrong}: {todo}"
+        )
+
+    def form_remedy(self) -> tuple[str, str]:
+        """A :meth:`message` remedy for the patrol map's upload form, naming its 坐标 select
+        and the option to choose as the page shows them. WHY: the form showed the API's
+        ``crs=gcj02``, a parameter a steward on the page never sees (T39 M7); the same file
+        sent again with the other choice puts the track's datum right."""
+        label = FORM_OPTIONS[self.crs]
+        return (
+            f"请在“{FORM_SELECT}”中选“{label}”后重新上传",
+            f'choose "{label}" under "{FORM_SELECT}" and upload it again',
         )
 
     def cli_remedy(self, verb: str, command: str = "") -> tuple[str, str]:
@@ -141,6 +170,20 @@ class DatumHint:
             return cls(crs, declared, float(d["declared_m"]), float(d["other_m"]))
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def worded(hint: dict, form: bool = False, credited: int | None = None) -> dict:
+    """A kept hint (:meth:`DatumHint.as_dict`) with its ``message`` said for where it is
+    shown: ``form``, the patrol map's upload form (:meth:`DatumHint.form_remedy`), and
+    ``credited``, the segments credited (none: said so). The kept dict itself when nothing
+    changes, or for a hint kept before it held ``declared`` (said as it was kept). WHY at
+    the answer, not where the match keeps it: a match keeps one hint, read by every
+    interface, and a re-match may change what the track credits."""
+    found = DatumHint.from_dict(hint)
+    if found is None or not (form or credited == 0):
+        return hint
+    remedy = found.form_remedy() if form else None
+    return {**hint, "message": found.message(remedy, credited=credited)}
 
 
 def datum_hint(
