@@ -1,4 +1,5 @@
-"""Vendor the map pages' JavaScript/CSS from the npm registry into ``maps/static/vendor``.
+"""Vendor the map pages' and the API docs' JavaScript/CSS from the npm registry into
+``maps/static/vendor``.
 
 Why: the pages must work with no internet (offices, CI), so folium's default CDN links are
 replaced by files served by the app itself (see :mod:`maps.assets`). This script is the one
@@ -60,7 +61,31 @@ PACKAGES: dict[str, tuple[list[str], str | None]] = {
         "CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE "
         "OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.\n",
     ),
+    # /docs and /redoc (api/app.py): FastAPI's pages loaded these from cdn.jsdelivr.net and
+    # were blank offline, on government intranets and behind the Great Firewall (T40 #3).
+    # swagger-ui-dist 5 and redoc 2 are the majors FastAPI's own pages load.
+    "swagger-ui-dist@5.35.0": (
+        [
+            "swagger-ui-bundle.js",
+            "swagger-ui-bundle.js.LICENSE.txt",
+            "swagger-ui.css",
+            "favicon-32x32.png",
+            "LICENSE",
+            "NOTICE",
+        ],
+        None,
+    ),
+    "redoc@2.5.4": (
+        [
+            "bundles/redoc.standalone.js",
+            "bundles/redoc.standalone.js.LICENSE.txt",
+            "LICENSE",
+        ],
+        None,
+    ),
 }
+# folders of a package whose files are copied to its vendor folder's top
+_FLATTENED = ("dist/", "bundles/")
 
 
 def vendor(spec: str, files: list[str], licence: str | None, work: Path) -> None:
@@ -80,7 +105,9 @@ def vendor(spec: str, files: list[str], licence: str | None, work: Path) -> None
                 raise SystemExit(
                     f"{spec}：包中缺少文件（{rel}） {spec}: {rel} missing from the package"
                 )
-            target = dest / rel.removeprefix("dist/")
+            target = dest / next(
+                (rel.removeprefix(f) for f in _FLATTENED if rel.startswith(f)), rel
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(member.read())
     if licence is not None:
