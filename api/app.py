@@ -1,22 +1,38 @@
-"""The FastAPI application: routers over geo, JSON errors, OpenAPI docs at /docs."""
+"""The FastAPI application: routers over geo, JSON errors, OpenAPI docs at /docs and /redoc
+(their scripts served by the app itself), CORS for the origins configured."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.auth import document_error_responses
-from api.errors import install_error_handlers
+from api.auth import document_error_responses, iter_routes
+from api.errors import error_response, install_error_handlers, path_methods
 from api.limits import BodyLimitMiddleware
 from api.routes import auth as auth_routes
 from api.routes import features, login, plans, plans_editor, reports, staffing, tiles, tracks
 from api.routes import maps as maps_routes
 from api.runtime import version
+from geo.accounts_models import USER_ROLES
 from geo.auth_settings import check_production, get_auth_settings
+from geo.settings import get_settings
 
 # Answers of at least this many bytes are gzip'd for clients that accept it (the patrol map
 # page and the layers shrink to a fifth: nothing was compressed, tester); not XLSX, which is
@@ -26,6 +42,194 @@ GZIP_SKIP = (
     *DEFAULT_EXCLUDED_CONTENT_TYPES,
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 )
+
+
+# The docs pages' scripts, vendored by maps/vendor_assets.py and served as /maps/static files.
+# WHY not FastAPI's defaults: those load from cdn.jsdelivr.net (and Google Fonts), so /docs and
+# /redoc were blank offline, on government intranets and where the CDN is blocked (T40 #3).
+VENDOR_URL = "/maps/static/vendor"
+SWAGGER_JS = f"{VENDOR_URL}/swagger-ui-dist/swagger-ui-bundle.js"
+SWAGGER_CSS = f"{VENDOR_URL}/swagger-ui-dist/swagger-ui.css"
+DOCS_ICON = f"{VENDOR_URL}/swagger-ui-dist/favicon-32x32.png"
+REDOC_JS = f"{VENDOR_URL}/redoc/redoc.standalone.js"
+DOCS_URL, OAUTH2_REDIRECT_URL, REDOC_URL = "/docs", "/docs/oauth2-redirect", "/redoc"
+
+
+def _add_docs_pages(app: FastAPI) -> None:
+    """/docs (Swagger UI), its OAuth2 redirect page and /redoc, as FastAPI adds them but with
+    the vendored scripts. Plain routes, as FastAPI's own (tests/test_auth_matrix.py)."""
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    async def swagger(req: Request) -> HTMLResponse:
+        root = req.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=root + openapi_url,
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=root + SWAGGER_JS,
+            swagger_css_url=root + SWAGGER_CSS,
+            swagger_favicon_url=root + DOCS_ICON,
+            oauth2_redirect_url=root + OAUTH2_REDIRECT_URL,
+            # no badge asking validator.swagger.io about the schema (online only)
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    async def oauth2_redirect(_req: Request) -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    async def redoc(req: Request) -> HTMLResponse:
+        root = req.scope.get("root_path", "").rstrip("/")
+        return get_redoc_html(
+            openapi_url=root + openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=root + REDOC_JS,
+            redoc_favicon_url=root + DOCS_ICON,
+            with_google_fonts=False,
+        )
+
+    app.add_route(DOCS_URL, swagger, include_in_schema=False)
+    app.add_route(OAUTH2_REDIRECT_URL, oauth2_redirect, include_in_schema=False)
+    app.add_route(REDOC_URL, redoc, include_in_schema=False)
+
+
+def _error_answer(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+# The error answers an operation documents besides ``default`` (api.auth), each the app's own
+# body {error, status}. WHY: every 422 was documented as FastAPI's {"detail": [...]}
+# (HTTPValidationError), a body the app never sends; a client generated from the schema
+# (a phone app's) could not read the real one (T40 #1).
+_422 = _error_answer(
+    "输入有误：参数或请求体未通过校验，error 逐项说明（最多 5 项） "
+    "validation error: a parameter or the body is invalid; error names each (up to five)"
+)
+_401 = _error_answer(
+    "未登录：没有令牌，或令牌无效、已过期 not signed in: no token, or it is invalid or expired"
+)
+_403 = _error_answer(
+    "无权限：账号的角色或管辖区域不允许此操作 "
+    "forbidden: the account's role or areas do not allow this"
+)
+_404 = _error_answer(
+    "未找到：路径中的编号或编码不存在 not found: nothing has the id or code in the path"
+)
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")  # "{path:path}" as OpenAPI writes it: "{path}"
+
+
+def document_error_codes(app: FastAPI) -> None:
+    """Document each operation's 422 (in place of FastAPI's) and, where true, 401 (it needs
+    a token), 403 (its rule refuses some roles, or checks areas or the steward's own person)
+    and 404 (its path holds an id or code) with the app's ``Error`` body, which the error
+    answers a route declares itself (a wrong password's 401) get too."""
+    previous = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = previous()  # cached by FastAPI; what follows is idempotent
+        everyone = frozenset(USER_ROLES)
+        refusing = {
+            (method.lower(), _CONVERTER.sub(r"{\1}", info.path))
+            for info in iter_routes(app)
+            for method in info.methods
+            if any(
+                not r.public and (r.roles != everyone or r.area_param or r.own_person)
+                for r in info.rules
+            )
+        }
+        for path, item in schema.get("paths", {}).items():
+            for method, op in item.items():
+                if not isinstance(op, dict) or "responses" not in op:
+                    continue
+                answers, params = op["responses"], op.get("parameters", [])
+                if params or "requestBody" in op or "422" in answers:
+                    answers["422"] = _422
+                if "security" in op:
+                    answers.setdefault("401", _401)
+                if (method, path) in refusing:
+                    answers.setdefault("403", _403)
+                if any(p.get("in") == "path" for p in params):
+                    answers.setdefault("404", _404)
+                for code, answer in answers.items():  # a route's own (401 wrong password)
+                    if code[:1] in "45" and "content" not in answer:
+                        answer["content"] = _error_answer("")["content"]
+        schemas = schema.get("components", {}).get("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        if '"#/components/schemas/ValidationError"' not in json.dumps(schema):
+            schemas.pop("ValidationError", None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+class NoRedirectForWrites:
+    """A write (POST, PUT, PATCH, DELETE) to a path with a trailing slash that only the path
+    without it takes is a JSON 404 naming that path; GET and HEAD keep the router's redirect.
+    WHY not the redirect (307, no body) nor a 308: many clients drop a redirected request's
+    body or turn it into a GET, and those that keep it send it twice (a 100 MB upload);
+    behind a TLS proxy the Location can even point at plain http. Taking both paths would
+    hide the mistake behind a second, undocumented URL. A 404 that names the right path is
+    fixed once, in the client (T40 #15)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD")
+            or not path.endswith("/")
+            or not path.rstrip("/")
+            or _routed(scope["app"], scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        takes = path_methods(scope["app"], {**scope, "path": path.rstrip("/")})
+        if not takes:  # no such path either way: the router's own 404
+            await self.app(scope, receive, send)
+            return
+        shown, meant, method = path[:100], path.rstrip("/")[:100], scope["method"][:20]
+        if method in takes:
+            words = (
+                f"路径 {shown} 不存在：请去掉末尾的 /，改用 {method} {meant}（不做重定向："
+                "重定向会让很多客户端丢掉或重发请求体） "
+                f"not found: {shown}; send {method} {meant}, without the trailing slash "
+                "(no redirect: many clients drop or re-send the body of a redirected request)"
+            )
+        else:
+            words = (
+                f"路径 {shown} 不存在：去掉末尾的 / 的路径 {meant} 可用 {'、'.join(takes)}，"
+                f"不可用 {method} "
+                f"not found: {shown}; the path without the trailing slash, {meant}, takes "
+                f"{', '.join(takes)}, not {method}"
+            )
+        await error_response(404, words)(scope, receive, send)
+
+
+def _routed(app: Any, scope: Scope) -> bool:
+    """Whether some route of ``app`` takes ``scope``'s path (any method)."""
+    return any(info.route.matches(scope)[0] is not Match.NONE for info in iter_routes(app))
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as the app's JSON error (its own
+    answer is plain text "Disallowed CORS origin"), naming the origin and the setting."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code < 400:
+            return answer
+        origin = request_headers.get("origin", "")[:100]
+        method = request_headers.get("access-control-request-method", "")[:20]
+        return error_response(
+            answer.status_code,
+            f"跨域预检被拒：来源 {origin!r}（请求方法 {method}）"
+            "不在 GRIDWARD_CORS_ORIGINS 所列之中 "
+            f"CORS preflight refused: origin {origin!r} (method {method}) is not allowed by "
+            "GRIDWARD_CORS_ORIGINS",
+        )
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
@@ -51,6 +255,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         summary="Urban grid management 网格化管理: grids, people, patrols on PostGIS",
         version=version(),
         lifespan=lifespan,
+        docs_url=None,  # added by _add_docs_pages, with vendored scripts
+        redoc_url=None,
     )
     app.state.engine = engine
     from api.ratelimit import FailureLimiter
@@ -64,7 +270,23 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         compresslevel=6,  # 9 costs several times the time for a few per cent
         exclude_content_types=GZIP_SKIP,
     )
+    app.add_middleware(NoRedirectForWrites)
+    origins = get_settings().cors_origin_list()
+    if origins:
+        # (T40 #4) a web or hybrid phone app served from another origin; preflights were 405.
+        # WHY no credentials: a phone or web app sends Bearer tokens; the map pages' sign-in
+        # cookie must never ride a cross-origin request (the CSRF guard relies on that)
+        app.add_middleware(
+            JsonCORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["Retry-After", "Content-Disposition", "Location", "WWW-Authenticate"],
+            max_age=600,
+        )
     document_error_responses(app)  # OpenAPI: any operation may answer {error, status}
+    document_error_codes(app)  # … and its 422, 401, 403, 404 do, as {error, status}
+    _add_docs_pages(app)
     app.include_router(auth_routes.router)
     app.include_router(features.router)
     app.include_router(tiles.router)

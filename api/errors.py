@@ -314,6 +314,34 @@ def _database_gone(exc: BaseException) -> bool:
     return False
 
 
+def path_methods(app: Any, scope: Mapping[str, Any]) -> list[str]:
+    """Every method some route takes on the request's path (``scope``), sorted."""
+    from starlette.routing import Match
+
+    from api.auth import iter_routes
+
+    methods: set[str] = set()
+    for info in iter_routes(app):
+        if info.methods and info.route.matches(scope)[0] is not Match.NONE:
+            methods |= info.methods
+    return sorted(methods)
+
+
+def _not_allowed(req: Request) -> Response:
+    """405 naming the method and every method the path takes, in ``Allow`` too. WHY: the
+    router answers from the first route on the path alone, so ``PUT /tracks`` was told
+    ``Allow: POST`` though ``GET /tracks`` exists, and the words named neither (T40 #4)."""
+    allowed = path_methods(req.app, req.scope)
+    path, method = req.url.path[:100], req.method[:20]
+    return _reply(
+        req,
+        405,
+        f"不支持此请求方法 {method}（路径 {path} 可用：{'、'.join(allowed) or '无'}） "
+        f"Method Not Allowed: {method} {path}; this path takes {', '.join(allowed) or 'none'}",
+        {"Allow": ", ".join(allowed)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the error handlers on ``app`` (JSON; HTML for a browser opening a page)."""
 
@@ -335,6 +363,8 @@ def install_error_handlers(app: FastAPI) -> None:
         ):  # a person opening a map page in a browser: to the sign-in page, then back
             target = quote(req.url.path + (f"?{req.url.query}" if req.url.query else ""))
             return RedirectResponse(f"/login?next={target}", status_code=303)
+        if exc.status_code == 405:
+            return _not_allowed(req)
         return _reply(req, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(OperationalError)

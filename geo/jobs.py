@@ -83,8 +83,10 @@ def update_job(
 
 
 def get_job(conn: Connection, job_id: str) -> dict[str, Any]:
-    """The job row as a dict, or NotFoundError."""
-    row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).first()
+    """The job row as a dict, or NotFoundError. The id in any case: ids are stored as
+    ``str(uuid4())``, lower case, and iOS writes UUIDs in upper case (T40 #6: its
+    ``GET /jobs/{ID}`` was a 404)."""
+    row = conn.execute(select(_jobs).where(_jobs.c.id == job_id.lower())).first()
     if row is None:
         raise NotFoundError(f"任务 {job_id} 不存在 job {job_id} not found")
     return dict(row._mapping)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def default_data_dir(package_dir: Path | None = None) -> Path:
 
 # the levels ``log_level`` and ``--log-level`` take (:mod:`api.runtime`)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# an origin as browsers send it: scheme://host[:port], no path (capacitor://localhost too)
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s?#,]+")
 
 
 class Settings(BaseSettings):
@@ -256,11 +259,42 @@ class Settings(BaseSettings):
         default=None,
         description="Basemap tile URL template for the maps; none means vector layers only.",
     )
+    cors_origins: str = Field(
+        default="",
+        description="Web origins (scheme://host[:port], comma-separated; * for any) whose "
+        "pages may call the API from a browser (CORS: a web or hybrid phone app served "
+        "elsewhere); empty: none, browsers allow this site's own pages only. Requests carry "
+        "Bearer tokens: the sign-in cookie never goes cross-origin.",
+    )
     log_level: str = Field(
         default="INFO",
         description="Level of the timestamped log lines serve, demo and tracks worker write "
         "to stderr: DEBUG, INFO, WARNING or ERROR (their --log-level overrides it).",
     )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, v: str) -> str:
+        """Each origin as a browser sends it in ``Origin``; refused when settings are read.
+        WHY: an origin with a path or a trailing slash (``https://app.example.cn/``) never
+        equals a browser's ``Origin``, so every cross-origin call failed with no word why
+        (the setting itself: T40 #4, a phone app's web view calling the API)."""
+        for item in (o.strip() for o in v.split(",")):
+            if item and item != "*" and _ORIGIN.fullmatch(item) is None:
+                raise ValueError(
+                    f"跨域来源 {item[:80]!r} 无效：须写成 协议://主机[:端口]，如 "
+                    "https://app.example.cn 或 capacitor://localhost（不带路径和末尾的 /），"
+                    "多个用逗号分隔，* 表示任何来源 "
+                    f"invalid CORS origin {item[:80]!r}: write scheme://host[:port], e.g. "
+                    "https://app.example.cn or capacitor://localhost (no path, no trailing /); "
+                    "separate several with commas, * for any"
+                )
+        return v
+
+    def cors_origin_list(self) -> list[str]:
+        """The origins of ``cors_origins`` (empty: no CORS), in lower case as browsers send
+        them (``https://App.example.cn`` would never match)."""
+        return [o.strip().lower() for o in self.cors_origins.split(",") if o.strip()]
 
     @field_validator("log_level")
     @classmethod

@@ -51,6 +51,14 @@ def _fc(
     summary="Service and database health 健康检查",
     dependencies=[Depends(public())],
 )
+# uptime monitors send HEAD, which was a 405 (T40 #15); the same checks, no body
+@router.head(
+    "/health",
+    tags=["system"],
+    summary="Health as the status code alone 健康检查（仅状态码，供监控）",
+    description="200 when the service and its database are up, 503 otherwise; no body.",
+    dependencies=[Depends(public())],
+)
 def health(engine: Engine = Depends(get_engine)) -> dict[str, Any]:
     with engine.connect() as conn:
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
