@@ -263,8 +263,8 @@ def test_empty_tile_and_bad_tile_addresses(site) -> None:  # noqa: ANN001
         "/tiles/grids/2/0/1e3.pbf",
     ):
         r = c.get(url, headers=h)
-        assert r.status_code == 400, url
-        assert r.json()["error"], url
+        assert r.status_code == 422, url  # the app's bad-input status (T40 #15)
+        assert r.json()["error"].startswith("瓦片"), url
     assert c.get("/tiles/grids/10/0/0.pbf").status_code == 401
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from api.auth import COOKIE, public, signed_in
 from api.bodies import StrictBody
 from api.ratelimit import MAX_NAME, FailureLimiter
+from api.routes.login import sign_in_form
 from geo import accounts, audit
 from geo.accounts import Principal
 from geo.auth_settings import get_auth_settings
@@ -76,9 +77,11 @@ class Me(BaseModel):
     "/token",
     response_model=TokenOut,
     summary="Sign in (OAuth2 password flow) 登录",
-    dependencies=[Depends(public())],
+    # sign_in_form: a body that is no form (JSON) is told so (T40 #16)
+    dependencies=[Depends(public()), Depends(sign_in_form)],
     responses={
         401: {"description": "wrong username or password"},
+        415: {"description": "the body is no form (JSON): send username and password as one"},
         429: {"description": "this username is locked from this address, or the address is"},
     },
 )

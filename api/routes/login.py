@@ -2,13 +2,14 @@
 
 A browser that opens a map page without a session is sent here (see api/errors.py); the form
 posts to POST /auth/token, which sets the HttpOnly session cookie, and returns to the page.
+:func:`sign_in_form` is that route's check that it was sent a form at all.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.auth import public
@@ -62,6 +63,33 @@ def _safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/maps"
     return target
+
+
+# what POST /auth/token reads its fields from (OAuth2PasswordRequestForm): anything else
+# reads as no fields at all
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def sign_in_form(request: Request) -> None:
+    """415 naming the form POST /auth/token takes when a request's body is not one (JSON
+    above all; no Content-Type at all too). WHY: an app posting JSON
+    ``{"username": …, "password": …}`` was told ``缺少字段 username: field required``, as if
+    it had left the name out, not that the body must be a form (T40 #16). A dependency of the
+    route, run before its form's fields are checked; the body is not read here."""
+    sent = request.headers.get("content-type", "").split(";")[0].strip().lower()[:60]
+    if sent in FORM_TYPES:
+        return
+    shown, shown_zh = sent or "(none)", sent or "（无）"
+    no_json, no_json_zh = (" (JSON is not taken)", "，不接受 JSON") if "json" in sent else ("", "")
+    raise HTTPException(
+        415,
+        f"登录请求须以表单发送{no_json_zh}：请用 Content-Type: application/x-www-form-urlencoded，"
+        f"字段 username 和 password（OAuth2 密码模式，如 username=li&password=…；"
+        f"收到的内容类型为 {shown_zh!r}） "
+        f"sign-in takes a form{no_json}: send Content-Type: "
+        "application/x-www-form-urlencoded with the fields username and password (OAuth2 "
+        f"password flow, e.g. username=li&password=…); got content type {shown!r}",
+    )
 
 
 @router.get(

@@ -8,7 +8,6 @@ from sqlalchemy import Engine
 
 from api.auth import allow
 from api.deps import get_engine
-from api.errors import error_response
 from geo.errors import InputError
 from geo.tiles import TILE_LAYERS, render_tile
 
@@ -18,7 +17,7 @@ MVT = "application/vnd.mapbox-vector-tile"
 
 
 def _int(name: str, value: str) -> int:
-    # Parsed here, not by FastAPI, so that bad input is a 400 naming the part, like bad layers.
+    # Parsed here, not by FastAPI, so that the error names the tile part as a bad layer's does.
     try:
         return int(value)
     except ValueError:
@@ -33,15 +32,15 @@ def _int(name: str, value: str) -> int:
     summary="Vector tile 矢量瓦片 (grids / buildings / segments)",
     description="Layers: " + ", ".join(TILE_LAYERS) + ". Web Mercator XYZ tile addressing.",
     response_class=Response,
-    responses={200: {"content": {MVT: {}}}, 400: {"description": "bad layer or tile address"}},
+    responses={200: {"content": {MVT: {}}}, 422: {"description": "bad layer or tile address"}},
     dependencies=[Depends(allow("viewer", "steward"))],
 )
 def tile(layer: str, z: str, x: str, y: str, engine: Engine = Depends(get_engine)) -> Response:
-    try:
-        data = render_tile(engine, layer, _int("z", z), _int("x", x), _int("y", y))
-    except InputError as exc:
-        # A tile address is a path, not a form: a bad one is a plain 400 Bad Request.
-        return error_response(400, exc.message)
+    # A bad layer or address is the app's 422 for bad input (InputError), as every other
+    # route's bad path or query value is. WHY: it was a 400 ("a path, not a form"), which no
+    # tile client tells apart from a 422, while an app handling the API's errors met the one
+    # route that differed (T40 #15).
+    data = render_tile(engine, layer, _int("z", z), _int("x", x), _int("y", y))
     return Response(
         content=data,
         media_type=MVT,
