@@ -17,7 +17,8 @@ and fail for a route without one. Declare it on the route (or on its router)::
     @router.get("/health", dependencies=[Depends(public())])
 
 Roles: admin > planner > viewer (a higher role passes a lower one's rule); steward stands apart
-(own tracks, own duties and reports); admin passes every rule. No token → 401 with
+(own tracks, own duties and reports: the account of anyone who patrols, alley stewards and
+street chiefs alike, 巡查人员); admin passes every rule. No token → 401 with
 ``WWW-Authenticate: Bearer``; a token whose role or scope does not fit → 403.
 """
 
@@ -34,8 +35,8 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError
 
-from geo.accounts import Principal, verify_token
-from geo.accounts_models import IMPLIED, USER_ROLES, role_zh
+from geo.accounts import STEWARD_ZH, Principal, role_zh, verify_token
+from geo.accounts_models import IMPLIED, USER_ROLES
 from geo.area_paths import AreaPath, area_path
 
 RULE_ATTR = "__gridward_rule__"
@@ -163,10 +164,10 @@ def allow(
         principal = current_principal(request, token)
         if principal.role not in rule.roles:
             needs = " or ".join(sorted(rule.roles))
-            needs_zh = "或".join(role_zh(r) for r in sorted(rule.roles))
+            needs_zh = _zh_or([role_zh(r) for r in sorted(rule.roles)])
             raise HTTPException(
                 403,
-                f"您的角色（{role_zh(principal.role)}）无此权限，需要{needs_zh}权限 "
+                f"您的角色为{role_zh(principal.role)}，无此权限，需要{needs_zh}权限 "
                 f"role {principal.role!r} may not do this: it needs {needs}",
             )
         if rule.area_param and principal.role == "planner":
@@ -196,6 +197,12 @@ def allow(
     setattr(dependency, RULE_ATTR, rule)
     dependency.__name__ = f"allow_{'_'.join(roles)}"
     return dependency
+
+
+def _zh_or(words: list[str]) -> str:
+    """Alternatives as a Chinese list says them: 管理员、规划员或查看员 (T40 #13: it read
+    管理员或规划员或查看员); two as 管理员或规划员."""
+    return "、".join(words[:-1]) + "或" + words[-1] if len(words) > 1 else "".join(words)
 
 
 def passes(rule: Callable[..., Principal], principal: Principal) -> bool:
@@ -336,7 +343,8 @@ def person_for(
         asked = f"的 {field}={req} " if field else "所指的人员"
         raise HTTPException(
             403,
-            f"小巷管家只能为本人办理：{what}{asked}不是您本人，您只能为本人"
+            # the role is every patrol person's, street chiefs' too (T40 #8)
+            f"{STEWARD_ZH}只能为本人办理：{what}{asked}不是您本人，您只能为本人"
             f"（person_id={principal.person_id}）办理 stewards may act only for themselves",
         )
     return principal.person_id

@@ -15,6 +15,10 @@ from api.cli_people import PERSON_HELP, Person, person_option, resolve_person
 
 users_app = typer.Typer(help="用户与令牌 Accounts and tokens.", no_args_is_help=True)
 
+# the roles by name, as geo.accounts names them (steward: every patrol person's account,
+# alley stewards and street chiefs alike, T40 #8); spelt out here: help needs no database code
+_ROLE_HELP = "admin 管理员、planner 规划员、steward 巡查人员（小巷管家/街巷长）、viewer 查看员："
+
 
 def _engine(create: bool = False):  # -> Engine
     """The configured database; ``create`` only for ``users add`` (the first admin of a new
@@ -27,14 +31,17 @@ def _engine(create: bool = False):  # -> Engine
 @users_app.command("add")
 def add(
     username: str = typer.Argument(..., help="登录名 login name (letters, digits, _ . @ -)"),
-    role: str = typer.Option(..., "--role", help="角色 admin, planner, steward or viewer"),
+    role: str = typer.Option(
+        ..., "--role", help=f"角色 {_ROLE_HELP}the role: admin, planner, steward or viewer"
+    ),
     area: list[str] = typer.Option(
         None,
         "--area",
         help="可编辑的区域编码 area code a planner may edit (repeat for several), e.g. 110108020",
     ),
     person: str = person_option(
-        f"关联人员 the steward the account belongs to: {PERSON_HELP.partition('the person: ')[2]}"
+        "关联人员（巡查人员本人） the steward or street chief the account belongs to: "
+        f"{PERSON_HELP.partition('the person: ')[2]}"
     ),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="从标准输入读密码 read the password from stdin (scripts)"
@@ -43,8 +50,13 @@ def add(
     """添加用户 Create an account; without a password given, a random one is printed once."""
     import secrets
 
-    from geo.accounts import _check_password, check_person_free, check_username_free, create_user
-    from geo.accounts_models import role_zh
+    from geo.accounts import (
+        _check_password,
+        check_person_free,
+        check_username_free,
+        create_user,
+        role_zh,
+    )
 
     generated = False
     if password_stdin:
@@ -62,7 +74,8 @@ def add(
         uid = create_user(conn, username, password, role, area or (), person_id, actor="cli")
         unknown = _unknown_codes(conn, area or ())
     typer.echo(
-        f"已创建账号 {username}（id {uid}，{role_zh(role)}） "
+        # the role's name after the brackets: the steward's has brackets of its own (T40 #8)
+        f"已创建账号 {username}（id {uid}），角色为{role_zh(role)} "
         f"user {username} (id {uid}, {role}) created"
     )
     _warn_unknown(unknown, "created")
@@ -137,7 +150,7 @@ def _new_password(from_stdin: bool) -> str:
 def set_(
     username: str = typer.Argument(..., help="要修改的账号 the account to change"),
     role: str = typer.Option(
-        None, "--role", help="新角色 the new role: admin, planner, steward, viewer"
+        None, "--role", help=f"新角色 {_ROLE_HELP}the new role: admin, planner, steward, viewer"
     ),
     area: list[str] = typer.Option(
         None, "--area", help="新区域 a planner's areas, replacing the old ones (repeat for several)"
@@ -155,8 +168,7 @@ def set_(
 
     Checked as in users add; the account's sign-ins end when its rights shrink (a steward's
     person changed or unlinked too)."""
-    from geo.accounts import KEEP_PERSON, update_user
-    from geo.accounts_models import role_zh
+    from geo.accounts import KEEP_PERSON, STEWARD_ZH, role_zh, update_user
     from geo.errors import InputError
 
     if person is not None and no_person:
@@ -176,7 +188,7 @@ def set_(
         also_zh = f"，关联人员 {change.person[1] or '无'}" if told else ""
         now, now_zh = change.role[1], role_zh(change.role[1])
         typer.echo(
-            f"未改动：账号 {username} 没有变化（已是{now_zh}{also_zh}） "
+            f"未改动：账号 {username} 没有变化：已是{now_zh}{also_zh} "
             f"user {username} unchanged: already {now}{also}"
         )
         _warn_left(who, username)
@@ -206,7 +218,7 @@ def set_(
     _warn_left(who, username)
     if new_role == "steward" and change.person_id[1] is None:
         typer.echo(
-            f"warning: 账号 {username} 未关联人员：这个小巷管家账号在用 'gridward users set "
+            f"warning: 账号 {username} 未关联人员：这个{STEWARD_ZH}账号在用 'gridward users set "
             f"{username} --person PERSON' 关联人员之前，不能上传，也读不到任何自己的内容 "
             f"the steward account {username} is "
             "linked to no person: it can upload and read nothing of its own until "
@@ -288,7 +300,7 @@ def _person_shown(r: dict) -> str:
 @users_app.command("list")
 def list_() -> None:
     """用户列表 List accounts (never passwords)."""
-    from geo.accounts import list_users
+    from geo.accounts import list_users, role_zh
 
     with _engine().connect() as conn:
         rows = list_users(conn)
@@ -297,8 +309,11 @@ def list_() -> None:
         "状态 active\t令牌 tokens"
     )
     for r in rows:
+        # the role's name, then the --role token: a steward account is a street chief's too
+        # (T40 #8)
+        role = f"{role_zh(r['role'])} {r['role']}"
         typer.echo(
-            f"{r['username']}\t{r['role']}\t{','.join(r['area_codes']) or '-'}\t"
+            f"{r['username']}\t{role}\t{','.join(r['area_codes']) or '-'}\t"
             f"{_person_shown(r)}\t{'yes' if r['active'] else 'no'}\t"
             f"{_count(r['live_tokens'], r['legacy_tokens'])}"
         )

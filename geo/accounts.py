@@ -26,7 +26,8 @@ from sqlalchemy import ColumnElement, Connection, Engine, func, insert, select, 
 from sqlalchemy.exc import IntegrityError
 
 from geo import audit
-from geo.accounts_models import IMPLIED, ROLE_ZH, USER_ROLES, ApiToken, User, role_zh
+from geo.accounts_models import IMPLIED, USER_ROLES, ApiToken, User
+from geo.accounts_models import ROLE_ZH as _MODEL_ROLE_ZH
 from geo.area_paths import scope_codes
 from geo.auth_settings import AuthSettings, get_auth_settings
 from geo.errors import ConflictError, InputError, NotFoundError
@@ -35,6 +36,19 @@ from geo.models import Person
 _users = User.__table__
 _tokens = ApiToken.__table__
 _people = Person.__table__
+
+# A patrol person's account: the one role ``steward`` serves alley stewards and street chiefs
+# alike (their own walks and duties), so its Chinese name says both; 小巷管家 alone told a
+# street chief he was a steward (outside tester T40 #8). The label of the role wherever it is
+# named (users lines, 403s), and the subject of a steward's refusals (api.auth.person_for).
+STEWARD_ZH = "巡查人员（小巷管家/街巷长）"
+ROLE_ZH = {**_MODEL_ROLE_ZH, "steward": STEWARD_ZH}
+
+
+def role_zh(role: str) -> str:
+    """``role`` in Chinese ("规划员", "巡查人员（小巷管家/街巷长）"); an unknown one as it is."""
+    return ROLE_ZH.get(role, role)
+
 
 TOKEN_PREFIX = "gw_"
 MIN_PASSWORD = 8
@@ -166,9 +180,10 @@ _ROLE_SCOPE_ZH = {
     "viewer": "可查看所有区域",
     "steward": "按 --person 限定范围（本人的巡查和职责）",
 }
-# the roles as a refusal names them, and in its Chinese part: "admin（管理员）、planner（…"
+# the roles as a refusal names them, and in its Chinese part: "admin 管理员、planner 规划员、…"
+# (the token, then its name: the steward's name has brackets of its own, T40 #8)
 _ROLES = ", ".join(USER_ROLES)
-_ROLES_ZH = "、".join(f"{r}（{ROLE_ZH[r]}）" for r in USER_ROLES)
+_ROLES_ZH = "、".join(f"{r} {ROLE_ZH[r]}" for r in USER_ROLES)
 
 
 def _a(word: str) -> str:
@@ -180,7 +195,7 @@ def _check_role_areas(role: str, codes: list[str]) -> None:
     """The role is known, a planner has areas and no one else has any (``users add``/``set``)."""
     if role not in USER_ROLES:
         raise InputError(
-            f"角色 {role!r} 无效，请用 {_ROLES_ZH} 之一 role {role!r} is not one of {_ROLES}"
+            f"角色 {role!r} 无效，请用以下之一：{_ROLES_ZH} role {role!r} is not one of {_ROLES}"
         )
     if role == "planner" and not codes:
         raise InputError(
@@ -611,8 +626,8 @@ def check_person_free(conn: Connection, person_id: int, user_id: int | None = No
     if other is not None:
         who = _person_label(conn, person_id)
         raise ConflictError(
-            f"人员 {who} 已关联账号 {other.username!r}（在用，{role_zh(other.role)}）：请先解除"
-            f"关联（gridward users set {other.username} --no-person），或停用该账号（users "
+            f"人员 {who} 已关联账号 {other.username!r}，该账号在用，角色为{role_zh(other.role)}："
+            f"请先解除关联（gridward users set {other.username} --no-person），或停用该账号（users "
             f"revoke {other.username}） person {who} is already linked to the "
             f"active account {other.username!r} ({other.role}): unlink it first (gridward "
             f"users set {other.username} --no-person) or deactivate it (users revoke "

@@ -174,7 +174,7 @@ def test_users_cli(clean, pg_url, monkeypatch) -> None:
         r = run(app, ["users", "token", "t-eve", "--name", "phone"])
         token = r.output.strip().splitlines()[-1]
         assert accounts.verify_token(clean, token).username == "t-eve"
-        assert "t-eve\tplanner\t110108020" in run(app, ["users", "list"]).output
+        assert "t-eve\t规划员 planner\t110108020" in run(app, ["users", "list"]).output
         assert run(app, ["users", "revoke", "t-eve"]).exit_code == 0
         assert accounts.verify_token(clean, token) is None
         r = run(app, ["users", "add", "t-bad", "--role", "planner"])

@@ -35,7 +35,7 @@ def test_page_errors_are_html_pages_for_a_browser_and_json_for_the_api(site) -> 
     for url, headers, status, words in (
         ("/maps/grids?min=600&max=500", admin, 422, "户数下限大于上限"),
         (f"/maps/patrols?date={ahead}", admin, 422, "future"),
-        ("/maps/editor?community=" + site["communities"][0], viewer, 403, "（查看员）无此权限"),
+        ("/maps/editor?community=" + site["communities"][0], viewer, 403, "角色为查看员，无此权限"),
         ("/maps/nowhere", admin, 404, "Not Found"),
     ):
         r = c.get(url, headers={**headers, **BROWSER})

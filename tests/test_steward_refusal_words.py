@@ -145,7 +145,7 @@ def test_a_stewards_403_for_another_person_names_what_she_asked(walked, auth_hea
             assert r.status_code == 403, r.text
             said = r.json()["error"]
             assert said.startswith(
-                f"小巷管家只能为本人办理：{action}的 person_id=1 不是您本人，"
+                f"巡查人员（小巷管家/街巷长）只能为本人办理：{action}的 person_id=1 不是您本人，"
                 "您只能为本人（person_id=2）办理 "
             ), said
             assert said.endswith(" stewards may act only for themselves"), said

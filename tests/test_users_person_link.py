@@ -78,7 +78,7 @@ def test_users_set_links_relinks_and_unlinks_a_person_audited(db, cli, monkeypat
     r = cli("users", "set", "t-st", "--person", "S12")
     assert r.exit_code == 0, r.output
     assert r.output.strip() == (
-        "未改动：账号 t-st 没有变化（已是小巷管家，关联人员 张三 (S12)） "
+        "未改动：账号 t-st 没有变化：已是巡查人员（小巷管家/街巷长），关联人员 张三 (S12) "
         "user t-st unchanged: already steward, linked to 张三 (S12)"
     )
 
@@ -116,7 +116,9 @@ def test_users_set_person_refusals_change_nothing(db, cli, monkeypatch, capsys) 
 
     code, err = _main(monkeypatch, capsys, "users", "set", "t-st", "--person", "S12")
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith("error: 人员 张三 (S12) 已关联账号 't-old'（在用，小巷管家）："), err
+    assert err[0].startswith(
+        "error: 人员 张三 (S12) 已关联账号 't-old'，该账号在用，角色为巡查人员（小巷管家/街巷长）："
+    ), err
     assert "active account 't-old' (steward): unlink it first (gridward users set t-old " in err[0]
 
     code, err = _main(monkeypatch, capsys, "users", "set", "t-st", "--person", "S12",
@@ -147,7 +149,9 @@ def test_users_set_person_refusals_change_nothing(db, cli, monkeypatch, capsys) 
     before = fingerprint(db)
     code, err = _main(monkeypatch, capsys, "users", "reactivate", "t-old")
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith("error: 人员 张三 (S12) 已关联账号 't-st'（在用，小巷管家）："), err
+    assert err[0].startswith(
+        "error: 人员 张三 (S12) 已关联账号 't-st'，该账号在用，角色为巡查人员（小巷管家/街巷长）："
+    ), err
     assert fingerprint(db) == before
 
 

@@ -68,7 +68,12 @@ class TokenInfo(BaseModel):
 class Me(BaseModel):
     id: int
     username: str
-    role: str
+    # the token as stored; steward is every patrol person's account (T40 #8)
+    role: str = Field(
+        description="角色：admin 管理员、planner 规划员、steward 巡查人员（小巷管家/街巷长）、"
+        "viewer 查看员 the role: admin, planner, steward (alley stewards and street chiefs "
+        "alike: their own walks and duties) or viewer"
+    )
     area_codes: list[str]
     person_id: int | None
 
