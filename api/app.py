@@ -281,7 +281,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             allow_origins=origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["Retry-After", "Content-Disposition", "Location", "WWW-Authenticate"],
+            expose_headers=[
+                "Retry-After",
+                "Content-Disposition",
+                "Location",
+                "WWW-Authenticate",
+                "X-Total-Count",
+            ],
             max_age=600,
         )
     document_error_responses(app)  # OpenAPI: any operation may answer {error, status}
