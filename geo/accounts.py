@@ -26,8 +26,15 @@ from sqlalchemy import ColumnElement, Connection, Engine, func, insert, select, 
 from sqlalchemy.exc import IntegrityError
 
 from geo import audit
-from geo.accounts_models import IMPLIED, USER_ROLES, ApiToken, User
-from geo.accounts_models import ROLE_ZH as _MODEL_ROLE_ZH
+from geo.accounts_models import (  # noqa: F401 (STEWARD_ZH, role_zh: api.auth, api.cli_users)
+    IMPLIED,
+    ROLE_ZH,
+    STEWARD_ZH,
+    USER_ROLES,
+    ApiToken,
+    User,
+    role_zh,
+)
 from geo.area_paths import scope_codes
 from geo.auth_settings import AuthSettings, get_auth_settings
 from geo.errors import ConflictError, InputError, NotFoundError
@@ -36,18 +43,6 @@ from geo.models import Person
 _users = User.__table__
 _tokens = ApiToken.__table__
 _people = Person.__table__
-
-# A patrol person's account: the one role ``steward`` serves alley stewards and street chiefs
-# alike (their own walks and duties), so its Chinese name says both; 小巷管家 alone told a
-# street chief he was a steward (outside tester T40 #8). The label of the role wherever it is
-# named (users lines, 403s), and the subject of a steward's refusals (api.auth.person_for).
-STEWARD_ZH = "巡查人员（小巷管家/街巷长）"
-ROLE_ZH = {**_MODEL_ROLE_ZH, "steward": STEWARD_ZH}
-
-
-def role_zh(role: str) -> str:
-    """``role`` in Chinese ("规划员", "巡查人员（小巷管家/街巷长）"); an unknown one as it is."""
-    return ROLE_ZH.get(role, role)
 
 
 TOKEN_PREFIX = "gw_"

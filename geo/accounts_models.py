@@ -25,12 +25,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from geo.models import Base
 
 USER_ROLES = ("admin", "planner", "steward", "viewer")
+# A patrol person's account: the one role ``steward`` serves alley stewards and street chiefs
+# alike (their own walks and duties), so its Chinese name says both; 小巷管家 alone told a
+# street chief he was a steward (outside tester T40 #8). The label of the role wherever it is
+# named (users lines, 403s), and the subject of a steward's refusals (api.auth.person_for).
+STEWARD_ZH = "巡查人员（小巷管家/街巷长）"
 # each role in the Chinese part of a message ("role {role!r}" stays in the English)
-ROLE_ZH = {"admin": "管理员", "planner": "规划员", "steward": "小巷管家", "viewer": "查看员"}
+ROLE_ZH = {"admin": "管理员", "planner": "规划员", "steward": STEWARD_ZH, "viewer": "查看员"}
 
 
 def role_zh(role: str) -> str:
-    """``role`` in Chinese ("规划员"); an unknown one as it is."""
+    """``role`` in Chinese ("规划员", "巡查人员（小巷管家/街巷长）"); an unknown one as it is."""
     return ROLE_ZH.get(role, role)
 
 
