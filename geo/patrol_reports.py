@@ -19,6 +19,14 @@ Rules the numbers follow:
   walked metres are their own walking only (see :func:`geo.coverage.holder_day_status`).
   Person rows may therefore add up to more metres than the alley and area rows (two holders
   who walked the same stretch each walked it).
+* Street chiefs' parallel ways (:func:`_chief_corridor`): a chief's street counts as covered
+  where it lies within :data:`STREET_CORRIDOR_M` of the chief's walk of the day (the other
+  carriageway, a side road). ``patrolled`` (and the chief's credit) is judged on that:
+  the alley rows' ``covered_m`` and ``covered_share`` (segments: ``covered_fraction``,
+  ``covered_m``). ``walked_m`` and ``walked_share`` everywhere (alley, segment, person and
+  area rows, weekly and monthly roll-ups) are the walking alone, so a chief who walked
+  474 m reads 474 m, not the 1188 m his walk covered beside it (T40 #7). For alley
+  stewards covered is walked: they have no corridor.
 * A running period (today inside it, in the city's zone): today's duty-days count only when
   already patrolled; the others are ``pending``, in no rate's denominator (they are not
   missed yet). Rates are patrolled / (duty-days − pending), null while nothing counts. A
@@ -235,8 +243,8 @@ def segment_live_at(alias: str, at: str) -> str:
     )
 
 
-# A street chief's street counts as walked where it lies within this many metres of the
-# chief's walk that day (see _chief_corridor).
+# A street chief's street counts as covered (for patrolled, not for walked metres) where it
+# lies within this many metres of the chief's walk that day (see _chief_corridor).
 STREET_CORRIDOR_M = 20.0
 
 # One row per walked stretch of a visit (its intervals; a visit stored without them is one
@@ -307,7 +315,8 @@ def _chief_corridor(conn: Any, duties: pd.DataFrame, start: dt.date, end: dt.dat
     chief who walks the street end to end is matched to one of them and earned a third of
     it, and no walk could reach 80 %. Alley stewards keep exact credit: a hutong is one way,
     and a corridor would credit the next hutong over. The corridor has flat ends: it widens
-    the walk, never lengthens it."""
+    the walk, never lengthens it. Its stretches judge ``patrolled`` (``covered_*``), not the
+    metres walked (the rows carry ``walked`` false: T40 #7)."""
     chiefs = duties[duties["role"] == "street_chief"][["person_id", "alley_id"]].drop_duplicates()
     if chiefs.empty:
         return pd.DataFrame(columns=_STRETCH_COLS)
@@ -474,10 +483,12 @@ def _load(
     if scope is not None and len(moved_in):  # only the area's streets, as the rows
         street = moved_in["edge_id"].map(segments.set_index("edge_id")["alley_id"])
         moved_in = moved_in[street.isin(scope)]
-    # exact union of walked stretches: one row per stretch
+    # exact union of walked stretches: one row per stretch; ``walked`` false for a stretch
+    # the chief corridor adds (a parallel way beside the walk: covered, not walked, T40 #7)
     edges = edges[_STRETCH_COLS] if len(edges) else pd.DataFrame(columns=_STRETCH_COLS)
+    edges = edges.assign(walked=True)
     if len(corridor):
-        edges = pd.concat([edges, corridor[_STRETCH_COLS]], ignore_index=True)
+        edges = pd.concat([edges, corridor[_STRETCH_COLS].assign(walked=False)], ignore_index=True)
     if len(edges):
         edges["covered_fraction"] = edges["end_fraction"] - edges["start_fraction"]
     return {
@@ -593,6 +604,33 @@ def _joined(lists: pd.Series) -> pd.Series:
     return lists.map("、".join)
 
 
+def _walked_only(
+    alley_day: pd.DataFrame,
+    holder_day: pd.DataFrame,
+    walked_sd: pd.DataFrame,
+    segments: pd.DataFrame,
+    assignments: pd.DataFrame,
+    share: float,
+    walking: coverage.HolderWalking,
+) -> None:
+    """``walked_m`` and ``walked_share`` of a day's alley and holder rows (judged, in place,
+    with the chief corridor's stretches) set to the walking alone (``walked_sd``, its
+    ``walking``): what was walked, not what the corridor covers beside it. ``patrolled``,
+    ``credited`` and ``covered_*`` stay as judged."""
+    days = sorted(set(alley_day["day"]))
+    alley = coverage.alley_day_status(walked_sd, segments, assignments, share, days, walking)
+    alley = alley.set_index(["day", "alley_id"])
+    keys = pd.MultiIndex.from_frame(alley_day[["day", "alley_id"]])
+    for col in ("walked_m", "walked_share"):
+        alley_day[col] = alley[col].reindex(keys).fillna(0.0).to_numpy()
+    holder = coverage.holder_day_status(
+        walked_sd, segments, assignments, alley_day, share, walking
+    ).set_index(["day", "alley_id", "person_id"])
+    keys = pd.MultiIndex.from_frame(holder_day[["day", "alley_id", "person_id"]])
+    for col in ("walked_m", "walked_share"):
+        holder_day[col] = holder[col].reindex(keys).fillna(0.0).to_numpy()
+
+
 def _daily_frames(
     data: dict[str, Any],
     days: list[dt.date],
@@ -613,7 +651,11 @@ def _daily_frames(
     network_of_day = _NetworkByDay(
         data["segments"], get_settings().timezone, data.get("retirements")
     )
-    seg_day = edges if len(edges) else pd.DataFrame(columns=[*_STRETCH_COLS, "covered_fraction"])
+    seg_day = (
+        edges
+        if len(edges)
+        else pd.DataFrame(columns=[*_STRETCH_COLS, "covered_fraction", "walked"])
+    )
     alley_frames, person_frames, segment_frames, unstaffed_frames = [], [], [], []
     since = pd.to_datetime(duties["valid_from"]).astype("datetime64[ns]")
     until = pd.to_datetime(duties["valid_to"]).astype("datetime64[ns]").fillna(pd.Timestamp.max)
@@ -638,9 +680,22 @@ def _daily_frames(
                 continue
             a = valid[["alley_id", "person_id"]].drop_duplicates()
             sd = seg_day[seg_day["day"] == day]
+            walked_sd = sd[sd["walked"].astype(bool)]  # without the chief corridor's stretches
+            if role != "street_chief":  # stewards keep exact credit: no corridor
+                sd = walked_sd
             walking = coverage.HolderWalking.of(sd, segments, a)  # merged once, used thrice
             alley_day = coverage.alley_day_status(sd, segments, a, share, [day], walking)
             holder_day = coverage.holder_day_status(sd, segments, a, alley_day, share, walking)
+            # judged on what is covered (a chief's parallel ways beside the walk included);
+            # the metres are those walked. WHY: a chief who walked 474 m of one carriageway
+            # of 成府路 read 1188 m, his person row 1371 m, summed on in areas and months
+            # (outside tester, T40 #7)
+            alley_day["covered_m"] = alley_day["walked_m"]
+            alley_day["covered_share"] = alley_day["walked_share"]
+            own = None  # the walked-only numbers, where the corridor added stretches
+            if len(walked_sd) < len(sd):
+                own = coverage.HolderWalking.of(walked_sd, segments, a)
+                _walked_only(alley_day, holder_day, walked_sd, segments, a, share, own)
             # today's duty-days not done yet are pending, not missed (a running period)
             alley_day["pending"] = (day == today) & ~alley_day["patrolled"].astype(bool)
             holder_day["pending"] = (day == today) & ~holder_day["patrolled"].astype(bool)
@@ -668,13 +723,20 @@ def _daily_frames(
             person_frames.append(steward_day.assign(role=role))
             if with_segments:
                 seg = coverage.segment_day_status(sd, segments, a, [day], walking)
+                seg["covered_fraction"] = seg["walked_fraction"]
+                seg["covered_m"] = seg["walked_m"]
+                if own is not None:  # each segment's walked part, as the alley's (T40 #7)
+                    mine = coverage.segment_day_status(walked_sd, segments, a, [day], own)
+                    mine = mine.set_index("edge_id")
+                    for col in ("walked_fraction", "walked_m"):
+                        seg[col] = seg["edge_id"].map(mine[col]).fillna(0.0).to_numpy()
                 seg["person_ids"] = seg["alley_id"].map(ids)
                 seg["people"] = seg["alley_id"].map(names)
                 segment_frames.append(seg.assign(role=role))
     alley_cols = ["day", "alley_id", "length_m", "walked_m", "walked_share", "patrolled"]
     alley_cols += ["pending", "person_ids", "people", "person_codes", "holder_walked_m"]
     alley_cols += ["credited_ids"]
-    alley_cols += ["credited", "role"]
+    alley_cols += ["credited", "role", "covered_m", "covered_share"]
     person_cols = [
         "day",
         "person_id",
@@ -715,6 +777,11 @@ ALLEY_COLS = [
     "role",
     *_AREA_COLS,
     "alley_name",
+    # what the patrolled flag is judged on: walked_m/walked_share are the walking alone,
+    # these add a chief's parallel ways within STREET_CORRIDOR_M of it (T40 #7); last, so
+    # the columns before them keep their places
+    "covered_m",
+    "covered_share",
 ]
 # who first: the database id, the registry id (人员编号) and the name
 _WHO = ["person_id", "person_code", "person_name"]
@@ -759,6 +826,8 @@ SEGMENT_COLS = [
     "last_time",
     "person_ids",
     "people",
+    "covered_fraction",  # as the alleys' covered_*: with a chief's corridor (T40 #7)
+    "covered_m",
 ]
 
 
@@ -880,10 +949,11 @@ def build_report(
     ).reset_index(drop=True)
     unstaffed = frames["unstaffed"].merge(where, on="alley_id", how="left")
     areas = _by_area(alleys, unstaffed)
+    readers: dict[str, str] = {}  # each note as a steward or viewer reads it (for_readers)
     notes = (
-        _outside_notes(alleys, unstaffed)
-        + _zone_notes(data["edges"])
-        + _moved_in_notes(data["moved_in"], days)
+        _outside_notes(alleys, unstaffed, readers)
+        + _zone_notes(data["edges"], readers)
+        + _moved_in_notes(data["moved_in"], days, readers)
         + _unmatched_notes(data["unmatched"])
     )
     # the alley rows say it as the area rows do (their codes stay blank: there is no area)
@@ -930,6 +1000,7 @@ def build_report(
         "area_name": data["area_name"],
         "today": period.today,
         "notes": notes,
+        "reader_notes": readers,
     }
     return Report(tables, meta)
 
@@ -1015,7 +1086,7 @@ def _unmatched_notes(unmatched: dict[str, int]) -> list[str]:
     return out
 
 
-def _zone_notes(edges: pd.DataFrame) -> list[str]:
+def _zone_notes(edges: pd.DataFrame, readers: dict[str, str] | None = None) -> list[str]:
     """A note when walks of the report were put on their days in another time zone than
     today's setting: each keeps its day (a report of a past day does not change), but its
     times now read in the new zone, on another date. WHY: a city that set
@@ -1037,30 +1108,53 @@ def _zone_notes(edges: pd.DataFrame) -> list[str]:
     # the days to re-match are the walks' days in today's zone (rematch picks walks by
     # them), not their stored days: naming those re-matched other walks and left the note
     since, until = (str(d.astype("datetime64[D]")) for d in (first[other].min(), last[other].max()))
-    return [
-        f"{int(other.sum())} 段巡查按另一时区分日（此后 GRIDWARD_TIMEZONE 改过），仍记在原来的"
-        f"日子；要按 {tz} 计，请运行 gridward tracks rematch --since {since} --until {until} "
+    head = (
+        f"{int(other.sum())} 段巡查按另一时区分日（此后 GRIDWARD_TIMEZONE 改过），"
+        "仍记在原来的日子；"
+    )
+    note = (
+        f"{head}要按 {tz} 计，请运行 gridward tracks rematch --since {since} --until {until} "
         f"walked stretches were put on their days in "
         f"another time zone than {tz} (GRIDWARD_TIMEZONE changed since): they keep those days; to "
         f"count them by {tz}, run gridward tracks rematch --since {since} --until {until}"
-    ]
+    )
+    if readers is not None:
+        readers[note] = (
+            f"{head}要按 {tz} 计，请联系管理员重新匹配 {since} 至 {until} 的轨迹 "
+            f"walked stretches were put on their days in another time zone than {tz} "
+            f"(GRIDWARD_TIMEZONE changed since): they keep those days; to count them by {tz}, "
+            f"ask an admin to re-match the tracks of {since} to {until}"
+        )
+    return [note]
 
 
-def _moved_in_notes(moved: pd.DataFrame, days: list[dt.date]) -> list[str]:
+def _moved_in_notes(
+    moved: pd.DataFrame, days: list[dt.date], readers: dict[str, str] | None = None
+) -> list[str]:
     """The note for :func:`_moved_in` (none when no stretch of these days sits elsewhere)."""
     if not len(moved):
         return []
     tz = get_settings().timezone
     stored = ", ".join(sorted({str(d) for d in pd.to_datetime(moved["day"]).dt.date}))
-    return [
+    head = (
         f"{len(moved)} 段巡查记在别日：按 {tz} 属于这些日子的巡查存在 {stored}（按另一时区分日，"
-        "此后 GRIDWARD_TIMEZONE 改过），未计入此处；要计入此处，请运行 gridward tracks rematch "
-        f"--since {days[0]} --until {days[-1]} "
+        "此后 GRIDWARD_TIMEZONE 改过），未计入此处；"
+    )
+    en = (
         f"walked stretches of these days (by {tz}) are stored on "
         f"{stored}, put on their days under another time zone (GRIDWARD_TIMEZONE changed "
-        f"since) and not counted here: to count them here, run gridward tracks rematch "
-        f"--since {days[0]} --until {days[-1]}"
-    ]
+        f"since) and not counted here: to count them here, "
+    )
+    note = (
+        f"{head}要计入此处，请运行 gridward tracks rematch --since {days[0]} --until {days[-1]} "
+        f"{en}run gridward tracks rematch --since {days[0]} --until {days[-1]}"
+    )
+    if readers is not None:
+        readers[note] = (
+            f"{head}要计入此处，请联系管理员重新匹配 {days[0]} 至 {days[-1]} 的轨迹 "
+            f"{en}ask an admin to re-match the tracks of {days[0]} to {days[-1]}"
+        )
+    return [note]
 
 
 def _whole_seconds(df: pd.DataFrame) -> pd.DataFrame:
@@ -1073,9 +1167,12 @@ def _whole_seconds(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(**{c: pd.to_datetime(df[c], utc=True).dt.floor("s") for c in times})
 
 
-def _outside_notes(alleys: pd.DataFrame, unstaffed: pd.DataFrame) -> list[str]:
+def _outside_notes(
+    alleys: pd.DataFrame, unstaffed: pd.DataFrame, readers: dict[str, str] | None = None
+) -> list[str]:
     """A note when some streets lie in no imported community: their area rows say
-    "outside every community", and the note says how many and what to do."""
+    "outside every community", and the note says how many and what to do. ``readers``
+    gets the note as a steward or viewer reads it (:func:`for_readers`)."""
     ids = pd.concat(
         [t.loc[t["community_code"].isna(), "alley_id"] for t in (alleys, unstaffed) if len(t)]
         or [pd.Series(dtype=int)]
@@ -1083,13 +1180,35 @@ def _outside_notes(alleys: pd.DataFrame, unstaffed: pd.DataFrame) -> list[str]:
     n = int(ids.nunique())
     if not n:
         return []
-    return [
-        f"{n} 条街巷不属任何已导入的社区：其区域行显示为 {OUTSIDE_COMMUNITY!r}，不参与排名；"
-        "请导入缺少的社区（gridward import areas）后再计 "
+    head = f"{n} 条街巷不属任何已导入的社区：其区域行显示为 {OUTSIDE_COMMUNITY!r}，不参与排名；"
+    en = (
         f"{n} street(s)/alley(s) lie in no imported community: their area "
-        f"rows read {OUTSIDE_COMMUNITY!r} and are not ranked; import the missing communities "
-        "(gridward import areas) to count them"
-    ]
+        f"rows read {OUTSIDE_COMMUNITY!r} and are not ranked; "
+    )
+    note = (
+        f"{head}请导入缺少的社区（gridward import areas）后再计 "
+        f"{en}import the missing communities (gridward import areas) to count them"
+    )
+    if readers is not None:
+        readers[note] = (
+            f"{head}请联系管理员导入缺少的社区后再计 "
+            f"{en}ask an admin to import the missing communities to count them"
+        )
+    return [note]
+
+
+# The roles that cannot run a gridward command (a steward on a phone, a viewer): the notes
+# they read say to ask an admin (T40 #12)
+READER_ROLES = frozenset({"steward", "viewer"})
+
+
+def for_readers(report: Report) -> None:
+    """The report's notes as a steward or viewer reads them (in place): a note giving an
+    admin's command (``gridward import areas``, ``gridward tracks rematch``) says to ask an
+    admin instead. WHY: a steward's report on her phone told her to run
+    ``gridward import areas``, a shell command only an admin can (outside tester, T40 #12)."""
+    swap = report.meta.get("reader_notes", {})
+    report.meta["notes"] = [swap.get(n, n) for n in report.meta.get("notes", [])]
 
 
 def pending_count(report: dict[str, pd.DataFrame], person_id: int | None = None) -> int:

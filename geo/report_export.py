@@ -30,7 +30,10 @@ ROUND = {
     "compliance": 4,
     "walked_share": 4,
     "walked_fraction": 4,
+    "covered_share": 4,
+    "covered_fraction": 4,
     "walked_m": 1,
+    "covered_m": 1,
     "assigned_m": 1,
     "length_m": 1,
 }
@@ -79,6 +82,11 @@ LABELS = {
     "kind": "类型",
     "walked_fraction": "走过比例",
     "late_uploads": "迟传轨迹",
+    # walked_m counts the walking only; covered_* a chief's parallel ways beside it too,
+    # and patrolled is judged on them (T40 #7)
+    "covered_m": "覆盖长度(米)",
+    "covered_share": "覆盖比例",
+    "covered_fraction": "覆盖比例",
 }
 HEADERS = {key: f"{label} {key}" for key, label in LABELS.items()}
 
@@ -280,7 +288,10 @@ def _csv_cell(v: Any, code: bool = False) -> Any:
 
 YES_NO = {True: "是 yes", False: "否 no"}
 # shares written as percentages in an XLSX (kept as fractions: a sheet computes with them)
-PERCENT_HEADERS = {HEADERS[c] for c in ("compliance", "walked_share", "walked_fraction")}
+PERCENT_HEADERS = {
+    HEADERS[c]
+    for c in ("compliance", "walked_share", "walked_fraction", "covered_share", "covered_fraction")
+}
 CODE_HEADERS = {HEADERS[c] for c in CODE_COLUMNS}
 
 
@@ -345,6 +356,16 @@ def _about(
         ("未完 partial", "是 yes" if period.partial else "否 no"),
         ("进行中 running", "是 yes" if period.running else "否 no"),
     ]
+    tz = get_settings().timezone
+    # the cells' times carry no zone (Excel has none): the sheet names it (T40 #9). Not in
+    # the headers: a header is the label and the JSON key, the key its last word
+    rows.append(
+        (
+            "时区 time zone",
+            f"{tz}：首次时间、末次时间均为 {tz} 当地时间，日期按 {tz} 分日 "
+            f"first_time and last_time are local times in {tz}, and days are {tz} days",
+        )
+    )
     if share is not None:
         rows.append(("达标比例 patrolled share", float(share)))
     if summary is not None:

@@ -247,6 +247,7 @@ def test_reports_say_their_share_and_give_local_times(city, auth_headers):
     with TestClient(create_app(city)) as client:
         rep = client.get("/reports/daily", params={"date": today}, headers=admin).json()
         assert rep["share"] == 0.8
+        assert rep["time_zone"] == "Asia/Shanghai"  # the days' zone too (T40 #9)
         assert all(a["first_time"].endswith("+08:00") for a in rep["alleys"] if a["first_time"])
         strict = {"date": today, "share": 0.5}
         assert client.get("/reports/daily", params=strict, headers=admin).json()["share"] == 0.5
@@ -405,7 +406,10 @@ def test_a_chief_who_walks_one_way_of_a_street_drawn_as_several_is_credited(city
     with TestClient(create_app(city)) as client:
         rep = client.get("/reports/daily", params={"date": str(day)}, headers=admin).json()
     row = next(a for a in rep["alleys"] if a["alley_id"] == street and a["role"] == "street_chief")
-    assert row["walked_share"] > 0.9 and row["patrolled"], row
+    assert row["covered_share"] > 0.9 and row["patrolled"], row
+    # the metres are the way walked, not the parallel ways beside it (T40 #7)
+    assert row["walked_m"] == pytest.approx(row["length_m"] * row["walked_share"])
+    assert 0.3 < row["walked_share"] < 0.4 and row["walked_m"] < row["covered_m"], row
     # the steward's alleys are not walked that day, and gain nothing from the chief's walk
     steward = [a for a in rep["alleys"] if a["role"] == "alley_steward"]
     assert steward and all(a["walked_share"] == 0 for a in steward)
@@ -441,6 +445,117 @@ def test_the_chiefs_corridor_widens_the_walk_but_does_not_lengthen_it(city, auth
     row = next(a for a in rep["alleys"] if a["alley_id"] == street and a["role"] == "street_chief")
     assert row["walked_share"] == pytest.approx(0.6, abs=0.01), (row, length)
     assert not row["patrolled"]
+
+
+def test_a_chief_who_walked_30_percent_of_one_carriageway_reads_the_metres_walked(city):
+    """T40 #7, outside tester: a chief walked 474 m of one carriageway of 成府路; the daily
+    report said walked_m 1188.4 for the street and 1371.7 on his person row (the 20 m rule
+    counted the other carriageway as walked), and areas and months summed those. Now
+    walked_m is the walking alone in every table, and ``covered_*`` (what patrolled is
+    judged on) adds the parallel ways beside it."""
+    from geo.patrol_reports import build_report, daily_frames, report_period
+
+    # a day of last month (a whole week and month: nobody else walks then)
+    day = _month_start(city_today()) - dt.timedelta(days=10)
+    at = dt.datetime.combine(day, dt.time(9, 0), tzinfo=ZoneInfo("Asia/Shanghai"))
+    with city.begin() as conn:
+        street = conn.execute(text("SELECT id FROM streets WHERE name = '成府路'")).scalar_one()
+        _make_chief(conn, street, day)
+        way = conn.execute(  # its longest way, a carriageway of the dual road
+            text(
+                "SELECT osm_way_id FROM street_segments WHERE street_id = :s "
+                "GROUP BY osm_way_id ORDER BY sum(length_m) DESC LIMIT 1"
+            ),
+            {"s": street},
+        ).scalar_one()
+        segs = conn.execute(
+            text(
+                "SELECT id, length_m FROM street_segments WHERE street_id = :s "
+                "AND osm_way_id = :w ORDER BY id"
+            ),
+            {"s": street, "w": way},
+        ).all()
+        want = 0.3 * sum(g.length_m for g in segs)  # 30 % of the carriageway
+        walked = 0.0
+        for g in segs:
+            f = min(1.0, (want - walked) / g.length_m)
+            if f <= 0:
+                break
+            conn.execute(
+                text(
+                    "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                    "covered_fraction, first_time, last_time, intervals) VALUES "
+                    "((SELECT min(id) FROM tracks), :g, :p, :d, :f, :at, :at, CAST(:iv AS jsonb))"
+                ),
+                {"g": g.id, "p": CHIEF, "d": day, "f": f, "at": at, "iv": f"[[0, {f}]]"},
+            )
+            walked += f * g.length_m
+    assert walked == pytest.approx(want)
+    rep = build_report(city, "daily", day)
+    chief = rep["alleys"][rep["alleys"]["role"] == "street_chief"]
+    row = chief[chief["alley_id"] == street].iloc[0]
+    assert row["walked_m"] == pytest.approx(walked, abs=0.5), row  # old code: 1233.4
+    assert row["walked_share"] == pytest.approx(walked / row["length_m"], abs=1e-4)
+    assert row["holder_walked_m"] == [round(walked, 1)]
+    # the other carriageway lies within 20 m: covered, and not walked
+    assert row["covered_m"] > walked + 200 and not row["patrolled"], row
+    assert row["covered_share"] == pytest.approx(row["covered_m"] / row["length_m"])
+    segments = rep["segments"][rep["segments"]["alley_id"] == street]
+    assert segments["walked_m"].sum() == pytest.approx(walked, abs=0.5)
+    assert segments["covered_m"].sum() == pytest.approx(row["covered_m"], abs=0.5)
+    people = rep["people"].set_index("person_id")
+    assert people.loc[CHIEF, "walked_m"] == pytest.approx(walked, abs=0.5)  # old: 1233.4
+    areas = rep["areas"][rep["areas"]["role"] == "street_chief"]
+    for level in ("community", "subdistrict"):
+        got = areas.loc[areas["level"] == level, "walked_m"].sum()
+        assert got == pytest.approx(walked, abs=0.5), (level, areas)
+    # weekly and monthly: the sum of their days' person rows, the metres walked
+    for kind in ("weekly", "monthly"):
+        period = report_period(kind, day)
+        days = daily_frames(city, period.days)
+        dailies = sum(
+            f["people"].loc[f["people"]["person_id"] == CHIEF, "walked_m"].sum()
+            for f in days.values()
+        )
+        rolled = build_report(city, kind, day)["people"].set_index("person_id")
+        assert rolled.loc[CHIEF, "walked_m"] == pytest.approx(dailies), kind
+        assert rolled.loc[CHIEF, "walked_m"] == pytest.approx(walked, abs=0.5), kind
+
+
+def test_stewards_and_viewers_are_told_to_ask_an_admin_not_to_run_a_command(
+    city, auth_headers, tmp_path
+):
+    """T40 #12: a steward's report said 请导入缺少的社区（gridward import areas）, an admin's
+    shell command on a steward's phone. Stewards and viewers are told to ask an admin;
+    admins and planners keep the command."""
+    today = str(city_today())
+    users = {
+        "admin": auth_headers("admin"),
+        "planner": auth_headers("planner", areas=("110108",)),
+        "viewer": auth_headers("viewer"),
+        "steward": auth_headers("steward", person_id=STEWARD),
+    }
+    with TestClient(create_app(city)) as client:
+        notes = {
+            role: client.get("/reports/daily", params={"date": today}, headers=h).json()["notes"]
+            for role, h in users.items()
+        }
+        r = client.get(
+            "/reports/weekly", params={"date": today, "format": "xlsx"}, headers=users["steward"]
+        )
+        assert r.status_code == 200
+        about = pd.read_excel(io.BytesIO(r.content), sheet_name="报表 report")
+    for role in ("admin", "planner"):
+        (note,) = [n for n in notes[role] if "no imported community" in n]
+        assert "请导入缺少的社区（gridward import areas）后再计" in note, note
+        assert note.endswith("import the missing communities (gridward import areas) to count them")
+    for role in ("viewer", "steward"):
+        (note,) = [n for n in notes[role] if "no imported community" in n]
+        assert "gridward" not in note, (role, note)
+        assert "请联系管理员导入缺少的社区后再计" in note, note
+        assert note.endswith("ask an admin to import the missing communities to count them")
+    sheet = " ".join(str(v) for v in about["值 value"])
+    assert "ask an admin to import" in sheet and "gridward" not in sheet
 
 
 def test_alleys_name_who_answered_for_them_and_a_steward_sees_their_own(city, auth_headers):

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.patrol_reports import build_report, report_period
+from geo.patrol_reports import build_report, for_readers, report_period
 from geo.report_export import export_report, report_json
 from geo.settings import get_settings
 from tests.test_import import GRIDWARD
@@ -119,6 +119,11 @@ def test_xlsx_says_yes_no_and_percent_and_numbers(town, tmp_path) -> None:  # no
     book = _xlsx(town, tmp_path / "w.xlsx", "weekly")
     about = {r["项目 item"]: r["值 value"] for r in _rows(book["报表 report"])}
     assert about["天数 days"] == 7 and about["达标比例 patrolled share"] == pytest.approx(0.8)
+    # the cells' times carry no zone: the sheet names it (T40 #9; the headers stay label and key)
+    assert about["时区 time zone"] == (
+        "Asia/Shanghai：首次时间、末次时间均为 Asia/Shanghai 当地时间，日期按 Asia/Shanghai 分日 "
+        "first_time and last_time are local times in Asia/Shanghai, and days are Asia/Shanghai days"
+    )
     alleys = next(ws for ws in book.worksheets if "已巡 patrolled" in [c.value for c in ws[1]])
     flags = {r["已巡 patrolled"] for r in _rows(alleys)}
     assert flags == {"是 yes", "否 no"}
@@ -157,12 +162,18 @@ def test_walks_dayed_in_another_zone_are_noted(town, monkeypatch) -> None:  # no
     monkeypatch.setenv("GRIDWARD_TIMEZONE", "America/New_York")
     get_settings.cache_clear()
     try:
-        notes = build_report(town["db"], "weekly", WED, today=FAR).meta["notes"]
+        rep = build_report(town["db"], "weekly", WED, today=FAR)
+        notes = rep.meta["notes"]
+        for_readers(rep)  # a steward or viewer: no shell command, ask an admin (T40 #12)
+        read = [n for n in rep.meta["notes"] if "another time zone" in n]
     finally:
         monkeypatch.delenv("GRIDWARD_TIMEZONE")
         get_settings.cache_clear()
     zone = [n for n in notes if "another time zone" in n]
     assert len(zone) == 1 and "tracks rematch --since 2025-06-15 --until 2025-06-18" in zone[0]
+    assert len(read) == 1 and "gridward" not in read[0], read
+    assert "请联系管理员重新匹配 2025-06-15 至 2025-06-18 的轨迹" in read[0]
+    assert read[0].endswith("ask an admin to re-match the tracks of 2025-06-15 to 2025-06-18")
 
 
 def test_the_day_a_walk_was_really_on_says_where_it_is_stored(town, monkeypatch) -> None:  # noqa: ANN001, F811
@@ -179,13 +190,18 @@ def test_the_day_a_walk_was_really_on_says_where_it_is_stored(town, monkeypatch)
     monkeypatch.setenv("GRIDWARD_TIMEZONE", "America/New_York")
     get_settings.cache_clear()
     try:
-        notes = moved(build_report(town["db"], "daily", sunday, today=FAR).meta["notes"])
+        rep = build_report(town["db"], "daily", sunday, today=FAR)
+        notes = moved(rep.meta["notes"])
+        for_readers(rep)  # as a steward or viewer reads it (T40 #12)
+        read = moved(rep.meta["notes"])
     finally:
         monkeypatch.delenv("GRIDWARD_TIMEZONE")
         get_settings.cache_clear()
     assert len(notes) == 1, notes
     assert "(by America/New_York) are stored on 2025-06-16," in notes[0]
     assert notes[0].endswith("tracks rematch --since 2025-06-15 --until 2025-06-15"), notes
+    assert len(read) == 1 and "gridward" not in read[0], read
+    assert read[0].endswith("ask an admin to re-match the tracks of 2025-06-15 to 2025-06-15")
 
 
 def test_rematch_since_alone_says_it_is_one_day(town, pg_url) -> None:  # noqa: ANN001, F811

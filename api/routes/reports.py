@@ -15,9 +15,17 @@ from starlette.background import BackgroundTask
 from api.auth import Principal, allow
 from api.deps import get_engine
 from geo.errors import InputError
-from geo.patrol_reports import Report, build_report, report_period, report_summary, share_used
+from geo.patrol_reports import (
+    READER_ROLES,
+    Report,
+    build_report,
+    for_readers,
+    report_period,
+    report_summary,
+    share_used,
+)
 from geo.report_export import check_table, export_report, report_json
-from geo.settings import city_today
+from geo.settings import city_today, get_settings
 
 router = APIRouter(tags=["reports"])
 
@@ -76,12 +84,17 @@ def report(
     rep = build_report(engine, kind, day, area, share, today)
     if user.role == "steward":
         _own_view(rep, user.person_id)
+    if user.role in READER_ROLES:  # no shell command on a steward's phone (T40 #12)
+        for_readers(rep)
     if format == "json":
         body = {
             "kind": kind,
             "date": day.isoformat(),
             **period.meta(),
             "share": share,
+            # the zone the times and days are in (T40 #9): the times carry their offset,
+            # the days (day, from, to) do not
+            "time_zone": get_settings().timezone,
             **report_summary(rep, period),
             **report_json(rep),
         }
