@@ -168,14 +168,21 @@ def status() -> None:
         why = None if _external() else refusal(exc)
         if why is not None:  # a stale cluster.json (N6): the folder and the fix
             raise LoginRefused(cluster.data_dir, why) from None
+        from geo.db import connection_remedy
+        from geo.library_words import connection_zh
+
+        said = str(exc).splitlines()[0].strip()
         hint, hint_zh = (
             ("is the server running? check the host and port", "服务器是否在运行？请检查主机和端口")
             if _external()
             else ("start it with 'gridward db start'", "请用 'gridward db start' 启动")
         )
-        from geo.library_words import connection_zh
-
-        said = str(exc).splitlines()[0].strip()
+        if _external():
+            # the remedy follows the cause: a wrong password read "is the server running?"
+            # (T39 M6); a server down, refusing or timing out keeps that question
+            cause_hint, cause_hint_zh, cause = connection_remedy(said)
+            if cause is not None:
+                hint, hint_zh = cause_hint, cause_hint_zh
         typer.echo(
             f"无法连接（{where_zh}）：{connection_zh(said)}；{hint_zh}。 "
             f"unreachable ({where}): {said}: {hint}"

@@ -10,7 +10,6 @@ schema.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from geo.errors import ConflictError, DbFailure, InputError, SetupError, db_failure
-from geo.library_words import database_zh
+from geo.library_words import connection_cause, database_zh
 from geo.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -346,27 +345,50 @@ def dispose_engines() -> None:
     _engines.clear()
 
 
-# A failed connection's words, by what a reader can do about it (the server's words follow)
-_CONNECT_TAGS = (
-    (
-        r"password authentication failed|role \".*\" does not exist",
+# What a reader can do about a failed connection to DATABASE_URL, by its cause
+# (geo.library_words.connection_cause): the tag that opens the line, the remedy in English
+# and in Chinese
+_CONNECT_TAGS = {
+    "login": (
         "数据库登录失败",
         "check the user and password in DATABASE_URL",
         "请检查 DATABASE_URL 中的用户名和密码",
     ),
-    (
-        r"failed to resolve host|could not translate host name",
+    "host": (
         "数据库主机未知",
         "check the host name in DATABASE_URL",
         "请检查 DATABASE_URL 中的主机名",
     ),
-    (
-        r"database \".*\" does not exist",
+    "database": (
         "数据库不存在",
         "check the database name in DATABASE_URL, or create it",
         "请检查 DATABASE_URL 中的数据库名，或先创建该数据库",
     ),
+    "pg_hba": (
+        "数据库服务器不接受此连接",
+        "the server's pg_hba.conf does not let this host, user or database in: ask its "
+        "administrator, or check the user, database and sslmode in DATABASE_URL",
+        "服务器的 pg_hba.conf 不允许此主机、用户或数据库连接：请联系数据库管理员，或检查 "
+        "DATABASE_URL 中的用户名、数据库名和 sslmode",
+    ),
+}
+# a cause none of the above: the server down, unreachable, refusing or timing out
+_NOT_RUNNING = (
+    "is the server running? check the host and port in DATABASE_URL",
+    "服务器是否在运行？请检查 DATABASE_URL 中的主机和端口",
 )
+
+
+def connection_remedy(line: str) -> tuple[str, str, str | None]:
+    """What to do about a connection to DATABASE_URL that failed with ``line`` (libpq's
+    words): the remedy in English, in Chinese, and the tag of its cause (数据库登录失败, …;
+    None when the server may not be running). WHY: one place for the CLI's error line and
+    `gridward db status`, which said "is the server running?" to a wrong password (T39 M6)."""
+    tagged = _CONNECT_TAGS.get(connection_cause(line) or "")
+    if tagged is None:
+        return _NOT_RUNNING[0], _NOT_RUNNING[1], None
+    tag, hint, hint_zh = tagged
+    return hint, hint_zh, tag
 
 
 def failure_line(failed: DbFailure, settings: Settings | None = None) -> str:
@@ -402,17 +424,11 @@ def failure_line(failed: DbFailure, settings: Settings | None = None) -> str:
         why = refusal(Exception(failed.line))
         if why is not None:
             return login_refused_message(s.data_dir, why)
-    for pattern, tag, hint, hint_zh in _CONNECT_TAGS:
-        if re.search(pattern, failed.line):
-            if not external:
-                return f"{tag}（{zh}） {text_}"
-            return f"{tag}（{zh}）：{hint_zh} {text_} ({hint})"
+    hint, hint_zh, tag = connection_remedy(failed.line)
+    tag = tag or "无法连接数据库"
     if not external:
-        return f"无法连接数据库（{zh}） {text_}"
-    return (
-        f"无法连接数据库（{zh}）：服务器是否在运行？请检查 DATABASE_URL 中的主机和端口 "
-        f"{text_} (is the server running? check the host and port in DATABASE_URL)"
-    )
+        return f"{tag}（{zh}） {text_}"
+    return f"{tag}（{zh}）：{hint_zh} {text_} ({hint})"
 
 
 _CUT_OFF = "server closed the connection unexpectedly"

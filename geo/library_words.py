@@ -1,5 +1,6 @@
 """The Chinese of the libraries' own words that messages quote: expat's XML errors, JSON's,
-psycopg's (libpq's) connection failures, and pandas' / dateutil's date-time parse errors.
+psycopg's (libpq's) connection failures, pandas' / dateutil's date-time parse errors, and
+the words of zipfile (with zlib, bz2, lzma) and xlrd on a broken office file.
 
 WHY: a message quoted the library's English inside its Chinese part ("文件不完整或不是有效的
 XML（no element found: line 404, column 0）", "无法连接数据库（…Connection refused）"), so a
@@ -65,13 +66,17 @@ _XML_AT = re.compile(r"(?P<what>.*?): line (?P<line>\d+), column (?P<column>\d+)
 
 
 def xml_zh(text: str) -> str:
-    """The Chinese of an expat error: "no element found: line 404, column 0" → "第 404 行第 0
-    列处文件意外结束（可能被截断）"; words not in the table: the place and 格式有误."""
+    """The Chinese of an expat error: "no element found: line 404, column 0" → "第 404 行第 1
+    列处文件意外结束（可能被截断）"; words not in the table: the place and 格式有误.
+
+    WHY the column + 1: expat counts a line's columns (characters) from 0 and its lines from
+    1; the Chinese says both as an editor shows them, from 1 (T39 L14: "第 404 行第 0 列").
+    The English part keeps expat's own words and numbers."""
     text = str(text).strip()
     at = _XML_AT.fullmatch(text)
     what = at["what"] if at else text
     said = _XML_WORDS.get(what.strip(), "格式有误")
-    return f"第 {at['line']} 行第 {at['column']} 列处{said}" if at else said
+    return f"第 {at['line']} 行第 {int(at['column']) + 1} 列处{said}" if at else said
 
 
 def is_xml_error(text: str) -> bool:
@@ -97,7 +102,8 @@ _JSON_WORDS = (
 
 def json_zh(msg: str, line: int, column: int) -> str:
     """The Chinese of a JSONDecodeError (its ``msg``, ``lineno``, ``colno``): "第 3 行第 7 列
-    处缺少逗号 ','"; words not in the table: the place and 格式有误."""
+    处缺少逗号 ','"; words not in the table: the place and 格式有误. The json module counts
+    both from 1, as an editor does (its ``pos``, the "char N" of its English, from 0)."""
     said = next((zh for en, zh in _JSON_WORDS if msg.startswith(en)), "格式有误")
     return f"第 {line} 行第 {column} 列处{said}"
 
@@ -121,15 +127,184 @@ _CSV_WORDS = (
 )
 
 
-def csv_zh(text: str) -> str:
+def csv_zh(text: str, lines_before: int | None = None) -> str:
     """The Chinese of pandas' or the csv module's refusal of a table: "Error tokenizing
     data. C error: Expected 3 fields in line 5, saw 4" → "第 5 行有 4 个字段，应为 3 个";
-    words not in the table: 无法拆分为列."""
+    words not in the table: 无法拆分为列.
+
+    ``lines_before``: the lines of the file above the text pandas read (a header and title
+    rows it was not shown). Given, the line pandas names is said as the file's own line,
+    counted from 1 with those lines (T39 L14: pandas' "row 2" of the rows below a header
+    read "第 2 行（从 0 起数）" for the file's 4th line)."""
     for pattern, zh in _CSV_WORDS:
         hit = re.search(pattern, str(text))
         if hit is not None:
-            return zh.format(**hit.groupdict())
+            found = hit.groupdict()
+            if lines_before is not None and "row" in found:  # pandas: from 0
+                found["row"] = str(lines_before + int(found["row"]) + 1)
+                zh = zh.replace("（从 0 起数）", "")
+            elif lines_before is not None and "line" in found:  # pandas: from 1
+                found["line"] = str(lines_before + int(found["line"]))
+            return zh.format(**found)
     return "无法拆分为列"
+
+
+def csv_line(text: str, lines_before: int) -> int | None:
+    """The file's line (from 1) of the line or row pandas names in ``text`` (see
+    :func:`csv_zh`), for the English part; None when it names none."""
+    hit = re.search(r"starting at row (\d+)|fields in line (\d+)", str(text))
+    if hit is None:
+        return None
+    return lines_before + (int(hit[1]) + 1 if hit[1] is not None else int(hit[2]))
+
+
+# ---------------------------------------------------------------------------- office files
+# zipfile's words (and zlib's, bz2's, lzma's under it) on a broken zip: an .xlsx, an .ods, a
+# .kmz. A file name the words quote is kept (cut: a damaged directory makes it long)
+_ZIP_WORDS = (
+    (
+        r"File is not a zip file",
+        "不是 zip 压缩文件：文件被截断或损坏，或是改了扩展名的其他文件",
+    ),
+    (r"Bad magic number for file header", "压缩包内的文件头损坏"),
+    (r"Bad magic number for central directory", "压缩包的目录损坏"),
+    (r"Bad offset for central directory", "压缩包的目录位置有误，文件被截断或损坏"),
+    (r"Truncated central directory", "压缩包的目录不完整，文件被截断"),
+    (r"Truncated file header", "压缩包内的文件头不完整，文件被截断"),
+    (
+        r"Bad CRC-32 for file (?P<name>'.*'|\".*\")$",
+        "压缩包内文件 {name} 的 CRC-32 校验失败，文件已损坏",
+    ),
+    (
+        r"File name in directory (?P<name>'[^']*'?|\"[^\"]*\"?)",
+        "压缩包内文件 {name} 在目录与文件头中的名称不一致，文件已损坏",
+    ),
+    (
+        r"Corrupt extra field (?P<kind>[0-9a-fA-F]+) \(size=(?P<size>\d+)\)",
+        "压缩包内文件的扩展字段损坏（类型 {kind}，长度 {size}）",
+    ),
+    (r"Corrupt zip64 extra field", "压缩包内文件的 ZIP64 扩展字段损坏"),
+    (
+        r"File .*?filename=(?P<name>'[^']*'|\"[^\"]*\").* is encrypted, password required",
+        "压缩包内文件 {name} 已加密，须有密码才能解压：请另存为无密码的文件",
+    ),
+    (
+        r"File (?P<name>'.*'|\".*\") is encrypted, password required",
+        "压缩包内文件 {name} 已加密，须有密码才能解压：请另存为无密码的文件",
+    ),
+    (
+        r"strong encryption \(flag bit 6\)",
+        "压缩包使用了强加密，须有密码才能解压：请另存为无密码的文件",
+    ),
+    (r"compressed patched data \(flag bit 5\)", "压缩包使用了不支持的“补丁”压缩数据"),
+    (r"That compression method is not supported", "压缩包使用了不支持的压缩方法"),
+    (r"compression type (?P<n>\d+)", "压缩包使用了不支持的压缩方法（编号 {n}）"),
+    (r"zip file version (?P<v>[\d.]+)", "压缩包需要 zip 版本 {v}，不受支持"),
+    (r"zipfiles that span multiple disks are not supported", "不支持分卷压缩包"),
+    (
+        r"There is no item named (?P<name>'.*'|\".*\") in the archive",
+        "压缩包里没有 {name}，不是完整的工作簿",
+    ),
+    (r"Error -?\d+ while decompressing data", "解压失败：压缩数据损坏"),  # zlib
+    (r"Invalid data stream", "解压失败：压缩数据损坏"),  # bz2
+    (r"Corrupt input data|Input format not supported by decoder", "解压失败：压缩数据损坏"),  # lzma
+    (r"Compressed file ended before the end-of-stream marker", "压缩数据意外结束，文件被截断"),
+    (r"^EOFError$", "压缩数据意外结束，文件被截断"),
+    (r"negative seek value (?P<n>-?\d+)", "压缩包中的位置 {n} 无效，文件已损坏"),
+)
+# xlrd's words (and Python's, from where xlrd reads past a record's end) on a broken .xls:
+# an OLE2 compound file whose sector tables or BIFF records are damaged
+_XLS_WORDS = (
+    (r"Workspace file -- no spreadsheet data", "是 Excel 工作区文件，不含表格数据"),
+    (
+        r"Unsupported format, or corrupt file",
+        "工作簿数据流的开头（BOF 记录）损坏，或不是受支持的 Excel 格式",
+    ),
+    (r"Not an OLE2 compound document", "不是 OLE2 复合文件"),
+    (r"Expected \"little-endian\" marker", "OLE2 文件头损坏，没有字节序标记"),
+    (
+        r"accessing sector (?P<sid>\d+) but only (?P<n>\d+) in file",
+        "OLE2 扇区表指向第 {sid} 个扇区，文件却只有 {n} 个，文件被截断或损坏",
+    ),
+    (r"invalid sector id: (?P<sid>-?\d+)", "OLE2 扇区表中有无效的扇区号 {sid}"),
+    (r"corruption: seen\[(?P<sid>\d+)\]", "OLE2 扇区链损坏（扇区 {sid} 被重复使用）"),
+    (
+        r"sector allocation table invalid entry \((?P<sid>-?\d+)\)",
+        "OLE2 扇区分配表中有无效的项（{sid}）",
+    ),
+    (
+        r"(?P<name>'[^']*') stream length \((?P<size>\d+) bytes\) > file data size "
+        r"\((?P<have>\d+) bytes\)",
+        "数据流 {name} 长 {size} 字节，超过文件的 {have} 字节，文件被截断",
+    ),
+    (r"size exceeds expected (?P<n>\d+) bytes", "数据流超过应有的 {n} 字节，文件已损坏"),
+    (r"start_sid \((?P<sid>-?\d+)\) is -ve", "数据流的起始扇区号为负（{sid}）"),
+    (
+        r"Requested stream is not a 'user stream'|Requested component is a 'storage'",
+        "工作簿数据流的目录项损坏",
+    ),
+    (r"Can't determine file's BIFF version", "无法确定 BIFF 版本"),
+    (r"BIFF version (?P<v>.+) is not supported", "不支持的 BIFF 版本（{v}）"),
+    (r"Sheet \d+ \((?P<name>.*)\) missing EOF record", "工作表 {name} 没有结束记录，文件被截断"),
+    (
+        r"STRING/CONTINUE: expected (?P<want>\d+) chars, found (?P<got>\d+)",
+        "文本记录应有 {want} 个字符，实际有 {got} 个，文件已损坏",
+    ),
+    (
+        r"Expected [A-Z][\w*, ]* record|Missing CONTINUE",
+        "记录的顺序有误，文件已损坏",
+    ),
+    (r"PALETTE record: expected size", "调色板记录的长度有误，文件已损坏"),
+    (r"Bug or corrupt file", "文件损坏"),
+    (
+        r"unpack requires a buffer of (?P<n>\d+) bytes",
+        "记录的数据不足 {n} 字节，文件被截断或损坏",
+    ),
+    (r"index out of range", "读取越过了数据的末尾，文件被截断或损坏"),
+    (r"codec can't decode", "文本数据损坏，无法按其编码读出"),
+    (r"^(?:IndexError|AssertionError|KeyError|-?\d+)$", "内部结构不一致，文件已损坏"),
+)
+_NAME_MAX = 80  # of a file name quoted from a zip's words
+
+
+def _said(table: tuple[tuple[str, str], ...], text: str) -> str | None:
+    """The Chinese of the first entry of ``table`` matching ``text``, the values it quotes
+    kept (a quoted name cut at :data:`_NAME_MAX`); None when none matches."""
+    for pattern, zh in table:
+        hit = re.search(pattern, text)
+        if hit is not None:
+            found = {k: v or "" for k, v in hit.groupdict().items()}
+            if "name" in found and len(found["name"]) > _NAME_MAX:
+                found["name"] = found["name"][:_NAME_MAX] + "…"
+            return zh.format(**found)
+    return None
+
+
+def zip_zh(text: str) -> str:
+    """The Chinese of zipfile's refusal of a zip (an .xlsx, .ods or .kmz): "File is not a zip
+    file" → "不是 zip 压缩文件：…", "Bad CRC-32 for file 'content.xml'" → "压缩包内文件
+    'content.xml' 的 CRC-32 校验失败，文件已损坏"; words not in the table: 压缩包损坏."""
+    return _said(_ZIP_WORDS, str(text).strip()) or "压缩包损坏"
+
+
+def office_zh(text: str) -> str:
+    """The Chinese of a workbook reader's error (an .xlsx's or .ods's: openpyxl, zipfile,
+    zlib, expat): zipfile's words (:func:`zip_zh`), expat's with their place (工作簿中的
+    XML 第 1 行第 1203 列处标记未结束), else 无法解压或解析 (T39 L2: "File is not a zip
+    file" stood inside the Chinese)."""
+    text = str(text).strip()
+    if is_xml_error(text):
+        return f"工作簿中的 XML {xml_zh(text)}"
+    return _said(_ZIP_WORDS, text) or "无法解压或解析"
+
+
+def xls_zh(text: str) -> str:
+    """The Chinese of xlrd's refusal of an old Excel workbook (.xls), its values kept:
+    "MSAT extension: accessing sector 16777214 but only 10 in file" → "OLE2 扇区表指向第
+    16777214 个扇区，文件却只有 10 个，…"; Python's words from xlrd reading a cut record
+    ("array index out of range", "unpack requires a buffer of 8 bytes") say the file is cut
+    or damaged; words not in the table: 无法解析文件结构 (T39 L2)."""
+    return _said(_XLS_WORDS, str(text).strip()) or "无法解析文件结构"
 
 
 # ----------------------------------------------------------------------------- connection
@@ -188,6 +363,35 @@ def connection_zh(line: str) -> str:
             why = zh.format(**hit.groupdict())
             return f"{where}：{why}" if where else why
     return where or "连接数据库失败"
+
+
+# what a failed connection's cause is, by libpq's and the resolver's words: the one a reader
+# can fix in the URL (its user and password, its database, its host) or the server's
+# pg_hba.conf, the first that matches (see connection_cause)
+_CONNECT_CAUSES = (
+    (
+        r"password authentication failed|fe_sendauth: no password supplied"
+        r"|role \"[^\"]*\" does not exist",
+        "login",
+    ),
+    (r"database \"[^\"]*\" does not exist", "database"),
+    (
+        r"could not translate host name|failed to resolve host|Name or service not known"
+        r"|nodename nor servname|Temporary failure in name resolution",
+        "host",
+    ),
+    (r"no pg_hba\.conf entry", "pg_hba"),
+)
+
+
+def connection_cause(line: str) -> str | None:
+    """Why a connection failed, by what a reader can do about it: "login" (a wrong password
+    or user, no password), "database" (no such database), "host" (a host name that does not
+    resolve), "pg_hba" (the server's pg_hba.conf refuses this client); None for the rest (a
+    server that is down or unreachable, refusing or timing out, busy, starting): those say
+    whether the server runs. WHY: `gridward db status` told a wrong password "is the server
+    running?" (T39 M6); the remedy follows the cause."""
+    return next((cause for pattern, cause in _CONNECT_CAUSES if re.search(pattern, line)), None)
 
 
 # a database error that is not a connection's: the usual ones (SQLSTATE class 40, a full disk)

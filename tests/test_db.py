@@ -198,6 +198,11 @@ def test_a_failed_connection_reads_chinese_in_the_chinese(pg_url: str) -> None:
 
 def _gridward_at_a_closed_port(*args: str):  # -> subprocess.CompletedProcess[str]
     """The installed ``gridward ARGS`` run with a DATABASE_URL whose port nothing listens on."""
+    return _gridward_with("postgresql://nobody:x@127.0.0.1:1/none", *args)
+
+
+def _gridward_with(database_url: str, *args: str):  # -> subprocess.CompletedProcess[str]
+    """The installed ``gridward ARGS`` run with DATABASE_URL ``database_url``."""
     import os
     import subprocess
     import sys
@@ -208,7 +213,7 @@ def _gridward_at_a_closed_port(*args: str):  # -> subprocess.CompletedProcess[st
     return subprocess.run(
         [*cmd, *args],
         cwd=REPO,
-        env={**os.environ, "DATABASE_URL": "postgresql://nobody:x@127.0.0.1:1/none"},
+        env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,
         text=True,
         timeout=120,
@@ -254,3 +259,45 @@ def test_db_status_of_a_server_not_running_says_why_in_chinese() -> None:
     assert "连接服务器 127.0.0.1 端口 1 失败：连接被拒绝" in chinese, line
     assert "Connection refused" not in chinese and "failed" not in chinese, line
     assert "Connection refused" in english, line
+    # refused: the server may be down, and that is the remedy (T39 M6 kept it for this cause)
+    assert chinese.endswith("；服务器是否在运行？请检查主机和端口"), line
+    assert english.endswith(": is the server running? check the host and port"), line
+
+
+@pytest.mark.parametrize("cause", ["password", "database", "host"])
+def test_db_status_remedy_follows_the_cause(pg_url: str, cause: str) -> None:
+    """T39 M6: `gridward db status` with a DATABASE_URL whose password was wrong said
+    "服务器是否在运行" (is the server running?). Each cause now has its remedy: the user and
+    password, the database name, the host name. Run against the test cluster (it checks
+    passwords: scram-sha-256 for its gridward role over TCP)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url).set(drivername="postgresql")
+    bad, said_zh, do_zh, do = {
+        "password": (
+            url.set(password="not-it"),
+            f"连接服务器 {url.host} 端口 {url.port} 失败：用户 {url.username} 密码验证失败",
+            "请检查 DATABASE_URL 中的用户名和密码",
+            "check the user and password in DATABASE_URL",
+        ),
+        "database": (
+            url.set(database="no_such_db"),
+            f"连接服务器 {url.host} 端口 {url.port} 失败：数据库 no_such_db 不存在",
+            "请检查 DATABASE_URL 中的数据库名，或先创建该数据库",
+            "check the database name in DATABASE_URL, or create it",
+        ),
+        "host": (
+            url.set(host="no-such-host.invalid"),
+            "无法解析主机名 no-such-host.invalid",
+            "请检查 DATABASE_URL 中的主机名",
+            "check the host name in DATABASE_URL",
+        ),
+    }[cause]
+    res = _gridward_with(bad.render_as_string(hide_password=False), "db", "status")
+    assert res.returncode == 1, res.stdout + res.stderr
+    (line,) = res.stdout.strip().splitlines()
+    chinese, english = line.split("。 unreachable (", 1)
+    assert chinese.startswith("无法连接（DATABASE_URL：主机 "), line
+    assert chinese.endswith(f"：{said_zh}；{do_zh}"), line
+    assert english.endswith(f": {do}"), line
+    assert "服务器是否在运行" not in line and "is the server running" not in line, line

@@ -846,11 +846,11 @@ def test_the_libraries_words_are_chinese_in_the_chinese(shared_data):
     column and value kept; the English part is the library's words as before."""
     cut = shared_data / "gpx_samples/derived_malformed/250808726_truncated_at_15000_bytes.gpx"
     assert _said(cut.read_bytes(), cut.name) == (
-        "文件不完整或不是有效的 XML：第 404 行第 8 列处文件意外结束（可能被截断） "
+        "文件不完整或不是有效的 XML：第 404 行第 9 列处文件意外结束（可能被截断） "
         "malformed or truncated XML: no element found: line 404, column 8"
     )
     assert _said(b"<gpx><trk></gpx>", "m.gpx") == (
-        "文件不完整或不是有效的 XML：第 1 行第 12 列处标签不匹配（结束标签与开始标签不对应） "
+        "文件不完整或不是有效的 XML：第 1 行第 13 列处标签不匹配（结束标签与开始标签不对应） "
         "malformed or truncated XML: mismatched tag: line 1, column 12"
     )
 
@@ -865,14 +865,15 @@ def test_the_libraries_words_are_chinese_in_the_chinese(shared_data):
         "time values not understood (use ISO 8601 or epoch seconds): "
     )
     assert _said(csv("soon"), "t.csv") == (
-        "无法识别时间值（soon 的日期时间格式无法识别）"
+        "无法识别时间值：文件第 3 行的时间 'soon'（soon 的日期时间格式无法识别）"
         + hint
-        + "Unknown datetime string format, unable to parse: soon"
+        + "Unknown datetime string format, unable to parse: soon (row 3 of the file: 'soon')"
     )
     assert _said(csv("2026-13-12 08:00"), "t.csv") == (
-        "无法识别时间值（月份须在 1 到 12 之间：2026-13-12 08:00）"
+        "无法识别时间值：文件第 3 行的时间 '2026-13-12 08:00'（月份须在 1 到 12 之间："
+        "2026-13-12 08:00）"
         + hint
-        + "month must be in 1..12: 2026-13-12 08:00"
+        + "month must be in 1..12: 2026-13-12 08:00 (row 3 of the file: '2026-13-12 08:00')"
     )
     feats = [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [116.4 + i / 1e3, 39.9]},
@@ -881,12 +882,13 @@ def test_the_libraries_words_are_chinese_in_the_chinese(shared_data):
     ]  # fmt: skip
     doc = json.dumps({"type": "FeatureCollection", "features": feats}).encode()
     assert _said(doc, "t.geojson").startswith(
-        "无法识别时间值（日超出该月的天数：2026-02-30 08:01:00）"
+        "无法识别时间值：第 2 个定位点的时间 '2026-02-30 08:01:00'（日超出该月的天数："
+        "2026-02-30 08:01:00）"
     )
     assert _said(b'{"type": "FeatureCollection", "features": [}', "j.geojson") == (
         "文件不是有效的 JSON：第 1 行第 44 列处缺少值 "
         "malformed JSON: Expecting value: line 1 column 44 (char 43)"
     )
     assert _said(b'time,lon,lat\n"2026-05-12 08:00:00,116.4,39.9\n', "q.csv").startswith(
-        "CSV 表格格式有误（第 0 行（从 0 起数）起的引号没有闭合，文件可能被截断） malformed CSV: "
+        "CSV 表格格式有误（第 2 行起的引号没有闭合，文件可能被截断） malformed CSV: "
     )

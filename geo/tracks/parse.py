@@ -26,7 +26,7 @@ from pyproj.exceptions import ProjError
 
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError, TooLargeError
-from geo.library_words import json_zh, xml_zh
+from geo.library_words import json_zh, xml_zh, zip_zh
 from geo.tracks.parse_nmea import looks_like_nmea
 from geo.tracks.parse_nmea import parse_nmea as _parse_nmea
 from geo.tracks.parse_ods import ODS_MIME, flat_opendocument_type, opendocument_type
@@ -38,7 +38,7 @@ from geo.tracks.parse_table import ACC_NAMES as _ACC_NAMES
 from geo.tracks.parse_table import csv_error
 from geo.tracks.parse_table import parse_csv as _parse_csv
 from geo.tracks.parse_table import parse_xlsx as _parse_xlsx
-from geo.tracks.parse_time import DEFAULT_TZ, cut_short, parse_times, zoneless
+from geo.tracks.parse_time import DEFAULT_TZ, TimeValueError, cut_short, parse_times, zoneless
 from geo.tracks.parse_xls import parse_xls as _parse_xls
 
 __all__ = [
@@ -57,6 +57,8 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 # A track whose points mostly lack times cannot be placed in a day; below this share of timed
 # points we refuse the file instead of silently keeping a handful of fixes.
 MIN_TIMED_SHARE = 0.5
+# the formats read as tables (their times are in columns)
+_TABLES = frozenset({"csv", "xlsx", "xls", "ods", "fods"})
 _GEOJSON_TIME_KEYS = ("times", "coordTimes", "coordinateTimes", "timestamps", "time")
 _POINT_TIME_KEYS = ("time", "timestamp", "datetime", "时间", "定位时间")
 _KML_ROOT = re.compile(rb"<(?:\w+:)?kml[\s>]")
@@ -696,8 +698,10 @@ def _kml_from_kmz(data: bytes, max_bytes: int) -> bytes:
                     too_large_zh="KMZ 解压后超过",
                 )
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+        # zipfile's words in Chinese in the Chinese (T39 L2)
         raise InputError(
-            f"KMZ 压缩文件损坏或不受支持（{exc}） broken or unsupported KMZ (zip) file: {exc}"
+            f"KMZ 压缩文件损坏或不受支持（{zip_zh(_short(exc))}） "
+            f"broken or unsupported KMZ (zip) file: {exc}"
         ) from None
 
 
@@ -904,10 +908,29 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
             "mid-line: an upload or copy interrupted?): that point is dropped"
         )
         raw.time[cut] = None
-    times = parse_times(raw.time, default_tz, raw.mac_1904)
+    # what holds the times, for the remedies: a GeoJSON's are properties, not columns (T39 L15)
+    field = "column" if fmt in _TABLES else "property" if fmt == "geojson" else None
+    try:
+        times = parse_times(raw.time, default_tz, raw.mac_1904, field)
+    except TimeValueError as exc:  # the value, and where it stands in the file (T39 L11)
+        if exc.index is None:
+            raise
+        place = raw.place(exc.index) if raw.place is not None else None
+        raise exc.placed(
+            *(place or (f"第 {exc.index + 1} 个定位点", f"point {exc.index + 1}"))
+        ) from None
     timed = times.notna().to_numpy()
     what = fmt.upper()
     if not timed.any():
+        if fmt == "geojson":  # the properties read for times, named (T39 L15)
+            raise InputError(
+                f"GeoJSON 的 {n} 个定位点都没有时间：要素的属性中没有时间属性（点读 "
+                f"{'、'.join(_POINT_TIME_KEYS)}；线读 {'、'.join(_GEOJSON_TIME_KEYS)}，"
+                "或坐标的第 4 个值），无法确定轨迹的时间 "
+                f"{what} points have no times ({n} points): cannot place the track in time "
+                f"(no time property: {', '.join(_POINT_TIME_KEYS)} for a point; "
+                f"{', '.join(_GEOJSON_TIME_KEYS)} for a line, or a 4th coordinate)"
+            )
         raise InputError(
             f"{what} 的 {n} 个定位点都没有时间，无法确定轨迹的时间 "
             f"{what} points have no times ({n} points): cannot place the track in time"

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from xml.parsers import expat
 
 from geo.errors import InputError
-from geo.library_words import is_xml_error, xml_zh
+from geo.library_words import is_xml_error, xml_zh, zip_zh
 from geo.tracks import parse_table as _table
 from geo.tracks.parse_raw import Raw, short
 
@@ -165,7 +165,7 @@ def _read_sheet(
     try:
         check()
         with source() as stream:
-            table = _table.sheet_rows(sheet.rows(stream), what)
+            table = _table.sheet_rows(sheet.rows(stream), what, numbered=True)
     except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden):
         raise InputError(
             f"{what} 不予接收：其 XML 声明了 DTD 或实体（出于安全不允许） "
@@ -180,8 +180,10 @@ def _read_sheet(
         raise
     except Exception as exc:  # a hostile zip raises anything (zlib, lzma, expat, zipfile)
         detail = short(exc)
-        # expat's words in Chinese (T37 F13); others (zlib, zipfile) as the library said
-        detail_zh = f"XML {xml_zh(detail)}" if is_xml_error(detail) else detail
+        # the library's words in Chinese: expat's (T37 F13), zipfile's and zlib's (T39 L2)
+        detail_zh = _repeat_zh(detail) or (
+            f"XML {xml_zh(detail)}" if is_xml_error(detail) else zip_zh(detail)
+        )
         raise InputError(
             f"{what} 文件损坏或不受支持（{detail_zh}） broken or unsupported {what} file: {detail}"
         ) from None
@@ -242,9 +244,11 @@ class _Sheet:
         self.tables = 0  # sheets (top-level table:table) opened; only the first is read
         self.depth = 0  # of table:table elements (a table inside a cell is not a row)
         self.done = False
-        self.out: list[tuple[tuple[Any, ...], int]] = []  # rows read, with their repeat
+        # rows read, with their repeat and the sheet's number (from 1) of the first
+        self.out: list[tuple[tuple[Any, ...], int, int]] = []
         self.row: list[Any] | None = None
         self.repeat = 1  # of the row being read
+        self.number = 1  # the sheet's number of the row being read (empty rows counted)
         self.pending = 0  # empty cells not yet written: only a later value writes them
         self.cell: dict[str, str] | None = None
         self.text: list[str] = []
@@ -253,9 +257,10 @@ class _Sheet:
         self.in_p = 0  # inside a paragraph of the cell: its text is the cell's
         self.skip = 0  # inside an annotation (a comment): its text is not the cell's
 
-    def rows(self, stream: BinaryIO) -> Iterator[tuple[Any, ...]]:
+    def rows(self, stream: BinaryIO) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """The non-empty rows (tuples of cell values) of the first sheet of the XML read
-        from ``stream`` a block at a time, each row as often as repeated."""
+        from ``stream`` a block at a time, each row as often as repeated, with its number in
+        the sheet (from 1, as LibreOffice and WPS show it: the empty rows counted)."""
         parser = _parser(self)
         while not self.done and (block := stream.read(_CHUNK)):
             parser.Parse(block, False)
@@ -268,11 +273,11 @@ class _Sheet:
                 f"{self.what} 没有工作表，没有定位点 {self.what} has no sheets: no points"
             )
 
-    def _drain(self) -> Iterator[tuple[Any, ...]]:
+    def _drain(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         out, self.out = self.out, []
-        for row, repeat in out:
-            for _ in range(repeat):
-                yield row
+        for row, repeat, number in out:
+            for k in range(repeat):
+                yield number + k, row
 
     # --------------------------------------------------------------------------- events
     def start(self, tag: str, attrs: dict[str, str]) -> None:
@@ -354,12 +359,13 @@ class _Sheet:
     def _end_row(self, row: list[Any]) -> None:
         """Keep a row with a value (as often as repeated); an empty one, however repeated
         (the rest of the sheet, as LibreOffice writes it), is nothing."""
+        number, self.number = self.number, self.number + self.repeat
         if not row:
             return
         filled = len(row) - row.count(None)
         if filled * self.repeat > _table.XLSX_MAX_CELLS:  # before a crafted repeat is unrolled
             raise _table.too_many_cells(self.what)
-        self.out.append((tuple(row), self.repeat))
+        self.out.append((tuple(row), self.repeat, number))
 
 
 def _count(text: str | None) -> int:
@@ -369,6 +375,15 @@ def _count(text: str | None) -> int:
     if not text.isdigit() or len(text) > 9 or int(text) < 1:
         raise ValueError(f"repeat count {text[:20]!r} is not a positive number")
     return int(text)
+
+
+_REPEAT_RE = re.compile(r"repeat count (?P<count>'.*'|\".*\") is not a positive number")
+
+
+def _repeat_zh(detail: str) -> str | None:
+    """The Chinese of :func:`_count`'s refusal, its value kept; None for other words."""
+    hit = _REPEAT_RE.fullmatch(detail)
+    return f"重复次数 {hit['count']} 不是正整数" if hit is not None else None
 
 
 def _value(cell: dict[str, str], text: str) -> Any:

@@ -6,6 +6,7 @@ NMEA) do not import the module that imports them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,9 @@ class Raw:
     mac_1904: bool = False
     # the coordinates' CRS when the file names it (a GeoJSON ``crs`` member), normalised
     crs: str | None = None
+    # where point i stands in the file, for messages (in Chinese, in English): a table's
+    # row as the file numbers it ("文件第 4 行", "row 4 of the file"); None: not known
+    place: Callable[[int], tuple[str, str] | None] | None = None
 
 
 def short(exc: BaseException) -> str:

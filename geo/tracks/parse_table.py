@@ -14,7 +14,7 @@ import datetime as dt
 import io
 import re
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import InputError
-from geo.library_words import csv_zh
+from geo.library_words import csv_line, csv_zh, office_zh
 from geo.tracks.parse_raw import Raw, short
 from geo.tracks.parse_time import (
     _TOD_RE,
@@ -199,23 +199,66 @@ def parse_csv(text: str) -> Raw:
     # a comma-separated file without quotes cannot hold a decimal comma in a cell
     commas = sep != "," or '"' in text
     stream = io.StringIO(text[start:] if start else text)
+    read_from = start  # where the text pandas reads starts (below the header, once read)
     try:
         if hit is None:
             # the C parser with a known separator is ~10× faster than sniffing
             df = pd.read_csv(stream, sep=sep, dtype=str, skipinitialspace=True, header=None)
-            return table_raw(df, True, "CSV", commas=commas)
+            where = _CsvLines(text, start, sep)
+            return table_raw(df, True, "CSV", commas=commas, where=where)
         names = next(csv.reader(stream, delimiter=sep, skipinitialspace=True))
+        read_from = start + stream.tell()
         names = _unique([n.strip() or f"Unnamed: {i}" for i, n in enumerate(names)])
         df = _read_columns(stream, sep, names)
     except (pd.errors.ParserError, csv.Error) as exc:
-        # the library's words in Chinese (T37 F13)
-        raise InputError(f"CSV 表格格式有误（{csv_zh(str(exc))}） malformed CSV: {exc}") from None
+        # the library's words in Chinese (T37 F13); the line pandas names (counted in the
+        # text below the header, a row from 0) as the file's line, from 1 (T39 L14)
+        said = str(exc).strip()
+        before = text.count("\n", 0, read_from)
+        line = csv_line(said, before)
+        detail_zh = csv_zh(said, before)  # (the file's line in it, as in the detail's end)
+        detail = said + (f" (line {line} of the file)" if line is not None else "")
+        raise InputError(f"CSV 表格格式有误（{detail_zh}） malformed CSV: {detail}") from None
     except pd.errors.EmptyDataError:
         raise InputError(
             "CSV 文件没有数据行，没有定位点 CSV has no rows with values: no points"
         ) from None
     tail = _csv_tail(text, sep, names, df)
-    return table_raw(df, False, "CSV", found=names, commas=commas, tail=tail)
+    where = _CsvLines(text, read_from, sep)
+    return table_raw(df, False, "CSV", found=names, commas=commas, tail=tail, where=where)
+
+
+class _CsvLines:
+    """Where a record pandas read from ``text`` (from ``start`` on, split by ``sep``) stands
+    in the file: its first line, counted from 1 in the whole file (a header and title rows
+    above counted, as a text editor and Excel number them). Found only when asked (a value
+    refused): the records are read again up to it, as pandas reads them (blank lines, and
+    lines of spaces alone, are no records; a quoted field may run over lines)."""
+
+    def __init__(self, text: str, start: int, sep: str) -> None:
+        self.text, self.start, self.sep = text, start, sep
+
+    def __call__(self, record: Any) -> tuple[str, str] | None:
+        line = self.line(int(record))
+        return None if line is None else (f"文件第 {line} 行", f"row {line} of the file")
+
+    def line(self, record: int) -> int | None:
+        before = self.text.count("\n", 0, self.start)
+        reader = csv.reader(
+            io.StringIO(self.text[self.start :]), delimiter=self.sep, skipinitialspace=True
+        )
+        seen, ended = 0, 0  # records pandas keeps; the last line read
+        try:
+            for cells in reader:
+                first, ended = ended + 1, reader.line_num
+                if len(cells) <= 1 and not "".join(cells).strip():
+                    continue  # a blank line: pandas skips it
+                if seen == record:
+                    return before + first
+                seen += 1
+        except csv.Error:  # (pandas read it: not expected)
+            return None
+        return None
 
 
 def _csv_tail(
@@ -374,6 +417,8 @@ class SheetTable:
     names: list[str] | None
     body: list[list[str | None]]
     tail: list[list[str | None]] | None = None
+    # the sheet's number (from 1, as Excel, WPS and LibreOffice show it) of each body row
+    numbers: list[int] | None = None
 
 
 def sheet_raw(table: SheetTable, what: str, mac_1904: bool = False) -> Raw:
@@ -384,10 +429,26 @@ def sheet_raw(table: SheetTable, what: str, mac_1904: bool = False) -> Raw:
         columns: list[Any] = list(range(width))
     else:
         width, columns = len(header), header
-    df = pd.DataFrame([r + [None] * (width - len(r)) for r in body], columns=columns, dtype=object)
-    return table_raw(
-        df, header is None, what, found=table.names, mac_1904=mac_1904, tail=table.tail
+    df = pd.DataFrame(
+        [r + [None] * (width - len(r)) for r in body],
+        columns=columns,
+        index=table.numbers,  # the rows' own numbers: named where a value is refused
+        dtype=object,
     )
+    return table_raw(
+        df,
+        header is None,
+        what,
+        found=table.names,
+        mac_1904=mac_1904,
+        tail=table.tail,
+        where=_sheet_row if table.numbers is not None else None,
+    )
+
+
+def _sheet_row(number: Any) -> tuple[str, str]:
+    """Where a row of a workbook's first sheet stands (its number: see :class:`SheetTable`)."""
+    return f"第一个工作表第 {number} 行", f"row {number} of the first sheet"
 
 
 def check_workbook_size(
@@ -546,21 +607,26 @@ def _xlsx_table(data: bytes, max_bytes: int) -> tuple[SheetTable, bool]:
     return table, mac_1904
 
 
-def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
+def sheet_rows(rows: Any, what: str = "XLSX", numbered: bool = False) -> SheetTable:
     """Header, all header names and body of a sheet's rows (tuples of cell values, see
     :func:`_xlsx_table`; an ODS's from :mod:`geo.tracks.parse_ods`, an XLS's from
     :mod:`geo.tracks.parse_xls`): empty rows and trailing empty cells dropped, at most
     :data:`XLSX_MAX_CELLS` cells with a value. Below a header, the last
-    :data:`FOOTER_ROWS` rows are kept whole too (the ``tail``)."""
+    :data:`FOOTER_ROWS` rows are kept whole too (the ``tail``). The rows are the sheet's
+    every row from its first (numbered 1, 2, …), or, ``numbered``, (number, row) pairs of
+    some of them (an ODS leaves its empty rows out)."""
     head: list[list[str | None]] = []  # the first rows, while no header is found
+    head_numbers: list[int] = []
     header: list[str] | None = None
     names: list[str] | None = None
     keep: list[int] = []
     body: list[list[str | None]] = []
+    numbers: list[int] = []  # each body row's number in the sheet
     last: deque[Any] = deque(maxlen=FOOTER_ROWS)  # the last rows below a header, whole
     headerless = False
     cells = chars = 0
-    for i, row in enumerate(rows):
+    for i, item in enumerate(rows):
+        number, row = item if numbered else (i + 1, item)
         if i >= _EXCEL_MAX_ROWS:  # a crafted row number: no sheet is longer
             raise InputError(
                 f"{what} 工作表超过 {_EXCEL_MAX_ROWS:,} 行 "
@@ -578,6 +644,7 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
             if chars > SHEET_MAX_TEXT:
                 raise _too_much_text(what)
             body.append(kept)
+            numbers.append(number)
             last.append(row)
             continue
         texts = [_cell_text(v) for v in row]
@@ -591,29 +658,32 @@ def sheet_rows(rows: Any, what: str = "XLSX") -> SheetTable:
             if chars > SHEET_MAX_TEXT:
                 raise _too_much_text(what)
             body.append(texts)
+            numbers.append(number)
         elif _is_header(texts):
             names = _unique([c or f"Unnamed: {k}" for k, c in enumerate(texts)])
             keep = [k for k, name in enumerate(names) if _key(name) in _TRACK_KEYS]
             header = [names[k] for k in keep]
         else:
             head.append(texts)
+            head_numbers.append(number)
             if len(head) == HEAD_ROWS:  # no header among the first rows: values, or refused
                 _refuse_unless_values(head[0], what)
                 body, headerless = (
                     [[t[:TRACK_CELL_CHARS] if t else t for t in r] for r in head],
                     True,
                 )
+                numbers = list(head_numbers)
     if header is not None:
         tail = [[_cell_text(v) for v in r[:XLSX_MAX_COLUMNS]] for r in last]
-        return SheetTable(header, names, body, tail)
+        return SheetTable(header, names, body, tail, numbers)
     if not head:
         raise InputError(
             f"{what} 的第一个工作表为空，没有定位点 {what} first sheet is empty: no points"
         )
     if not headerless:
         _refuse_unless_values(head[0], what)
-        return SheetTable(None, None, head)
-    return SheetTable(None, None, body)
+        return SheetTable(None, None, head, None, head_numbers)
+    return SheetTable(None, None, body, None, numbers)
 
 
 def _track_cell(v: Any) -> str | None:
@@ -675,9 +745,11 @@ def _xlsx_error(exc: BaseException, invalid: type[Exception]) -> str:
             )
         cause = cause.__cause__ or cause.__context__
     detail = short(exc)
+    # the library's words in Chinese (zipfile's, zlib's, expat's: T39 L2), the English as it was
+    detail_zh = office_zh(detail)
     if isinstance(exc, invalid):
-        return f"文件不是 XLSX 工作簿（{detail}） not an XLSX workbook: {detail}"
-    return f"XLSX 文件损坏或不受支持（{detail}） broken or unsupported XLSX file: {detail}"
+        return f"文件不是 XLSX 工作簿（{detail_zh}） not an XLSX workbook: {detail}"
+    return f"XLSX 文件损坏或不受支持（{detail_zh}） broken or unsupported XLSX file: {detail}"
 
 
 def _cell_text(v: Any) -> str | None:
@@ -717,9 +789,11 @@ def table_raw(
     commas: bool = True,
     mac_1904: bool = False,
     tail: list[list[str | None]] | None = None,
+    where: Callable[[Any], tuple[str, str] | None] | None = None,
 ) -> Raw:
     """Points of a table of text cells: columns picked by their header names, or, without a
-    header, by their values (:func:`_infer_columns`).
+    header, by their values (:func:`_infer_columns`). ``where`` tells where a row of ``df``
+    (its index label) stands in the file, for messages (see :attr:`Raw.place`).
 
     ``found`` names the header's columns when ``df`` holds only some of them (a refusal names
     them all; ``tail`` holds every cell of its last rows, see :func:`_drop_footer`);
@@ -768,7 +842,11 @@ def table_raw(
     times = _csv_times(df, time_c, date_c, what, fix, mac_1904)
     lon, lat = fix(df[lon_c]).tolist(), fix(df[lat_c]).tolist()
     warnings = [footer] if footer else []
-    return Raw(lon, lat, times, acc, zone=zone, mac_1904=mac_1904, warnings=warnings)
+    raw = Raw(lon, lat, times, acc, zone=zone, mac_1904=mac_1904, warnings=warnings)
+    if where is not None:
+        labels = df.index.tolist()
+        raw.place = lambda i: where(labels[i])
+    return raw
 
 
 def _drop_footer(

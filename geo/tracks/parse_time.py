@@ -108,7 +108,10 @@ def zoneless(values: list[Any]) -> bool:
 
 
 def parse_times(
-    values: list[Any], default_tz: str = DEFAULT_TZ, mac_1904: bool = False
+    values: list[Any],
+    default_tz: str = DEFAULT_TZ,
+    mac_1904: bool = False,
+    field: str | None = "column",
 ) -> pd.Series:
     """Times as tz-aware UTC; NaT where missing. ISO 8601 and the usual local forms, compact
     ``yyyymmddHHMMSS``, epoch seconds / ms / µs / ns (told apart by magnitude), Excel serial
@@ -117,7 +120,11 @@ def parse_times(
 
     A time without a zone is local time in ``default_tz``. A time of day without a date is
     refused: it would silently land on today. Values whose epoch would overflow come out as
-    a time after 2100, which :func:`_finish` drops as an impossible clock.
+    a time after 2100, which :func:`_finish` drops as an impossible clock. A value pandas
+    cannot read is refused with a :class:`TimeValueError`, which names it and its index.
+
+    ``field`` is what holds the times in the file, for the remedies: "column" (a table's:
+    add a date column), "property" (a GeoJSON feature's: 属性, not 列), None (GPX, KML, NMEA).
 
     Plain Python over the values where pandas' string accessors would run (strip, the zone
     test) and one assignment per kind into a numpy array: pandas spent ~11 ms on a
@@ -135,7 +142,7 @@ def parse_times(
         if all(_COMPACT_RE.fullmatch(t) for t in text):
             text = [_COMPACT_RE.sub(r"\1-\2-\3 \4:\5:\6\7", t) for t in text]
         else:
-            serial = _excel_serial_ns(text, default_tz, excel_day0(mac_1904))
+            serial = _excel_serial_ns(text, default_tz, excel_day0(mac_1904), field)
             if serial is not None:
                 out[where] = serial
                 return _utc_series(out)
@@ -143,7 +150,7 @@ def parse_times(
             if epoch is not None:
                 out[where] = epoch
                 return _utc_series(out)
-    text = _normalise_dates(text)
+    text = _normalise_dates(text, field)
     # a zone is at most 6 characters at the end ("+08:00"): searched there, not from the start
     zoned = np.fromiter(
         (_ZONE_RE.search(t, len(t) - 6) is not None for t in text), bool, count=len(text)
@@ -165,15 +172,67 @@ def parse_times(
             out[where[~zoned]] = _naive_utc(local)
     except (ValueError, TypeError, OverflowError) as exc:
         msg = _short(exc)
-        msg_zh = time_zh(msg)  # pandas' / dateutil's words in Chinese (T37 F13)
+        # the value pandas could not read, by its index among ``values`` (T39 L11: the
+        # refusal named neither the value nor where it stands); pandas' "at position N"
+        # counts among the values it was given, not the file's rows: left out of the Chinese
+        bad = _first_unreadable(text, zoned)
+        index = None if bad is None else int(where[bad])
+        msg_zh = time_zh(_AT_POSITION_RE.sub("", msg) if index is not None else msg)
         if "tz" in msg or "zone" in msg:  # pandas' words on zones mean nothing to a user
             msg = f"mixed or unknown time zones, e.g. {text[0]!r}"
             msg_zh = f"时区混杂或无法识别，如 {text[0]!r}"
-        raise InputError(
-            f"无法识别时间值（{msg_zh}）：请用 ISO 8601 格式或 epoch 秒数 "
-            f"time values not understood (use ISO 8601 or epoch seconds): {msg}"
-        ) from None
+        value = texts[index] if index is not None else None
+        raise TimeValueError(msg, msg_zh, index, value) from None
     return _utc_series(out)
+
+
+_AT_POSITION_RE = re.compile(r",? at position \d+\s*$")
+
+
+def _first_unreadable(text: list[str], zoned: np.ndarray) -> int | None:
+    """The index in ``text`` of the first value pandas cannot read as :func:`parse_times`
+    reads it (ISO 8601 with a zone, any usual form without one); None when each reads alone
+    (the refusal was of the values together: zones mixed)."""
+    bad: list[int] = []
+    for group in (zoned, ~zoned):
+        at = np.flatnonzero(group)
+        if not len(at):
+            continue
+        values = [text[i] for i in at]
+        kw: dict[str, Any] = {"utc": True} if group is zoned else {}
+        try:
+            read = pd.to_datetime(values, format="mixed", errors="coerce", **kw)
+        except (ValueError, TypeError, OverflowError):  # zones mixed: no one value to blame
+            continue
+        missing = np.flatnonzero(pd.isna(read))
+        if len(missing):
+            bad.append(int(at[missing[0]]))
+    return min(bad) if bad else None
+
+
+class TimeValueError(InputError):
+    """A time value pandas cannot read: the library's words (``detail``, ``detail_zh``), the
+    value's ``index`` among the values given and the ``value`` (None: not told), so a reader
+    that knows where the value stands in its file says so (see :meth:`placed`)."""
+
+    def __init__(self, detail: str, detail_zh: str, index: int | None, value: str | None):
+        super().__init__(
+            f"无法识别时间值（{detail_zh}）：请用 ISO 8601 格式或 epoch 秒数 "
+            f"time values not understood (use ISO 8601 or epoch seconds): {detail}"
+        )
+        self.detail, self.detail_zh, self.index, self.value = detail, detail_zh, index, value
+
+    def placed(self, place_zh: str, place: str) -> InputError:
+        """The refusal naming where the value stands (``place_zh``: 文件第 4 行, 第 2 个定位点;
+        ``place``: row 4 of the file, point 2) and the value, Chinese first; the English as
+        before, the place and value after it."""
+        shown = (self.value or "")[:60]
+        return InputError(
+            f"无法识别时间值：{place_zh}的时间 {shown!r}（{self.detail_zh}）："
+            "请用 ISO 8601 格式或 epoch 秒数 "
+            f"time values not understood (use ISO 8601 or epoch seconds): {self.detail} "
+            f"({place}: {shown!r})"
+        )
 
 
 def _epoch_ns(text: list[str]) -> np.ndarray | None:
@@ -198,7 +257,10 @@ def _epoch_ns(text: list[str]) -> np.ndarray | None:
 
 
 def _excel_serial_ns(
-    text: list[str], default_tz: str, day0: np.datetime64 = _EXCEL_DAY0
+    text: list[str],
+    default_tz: str,
+    day0: np.datetime64 = _EXCEL_DAY0,
+    field: str | None = "column",
 ) -> np.ndarray | None:
     """Excel serial days as datetime64[ns] UTC, or None when the values are not such numbers.
 
@@ -219,11 +281,12 @@ def _excel_serial_ns(
         return None
     if (vals[finite] == np.round(vals[finite])).all():
         day = str(day0 + np.timedelta64(int(np.median(vals[finite])), "D"))[:10]
+        do_zh, do = _DAYS_REMEDY[field]
         raise InputError(
             f"时间值（如 {text[0]!r}）是 Excel 日期，只有日期（{day}）没有一天中的时刻："
-            "请写日期时间，或分为日期列和时间列 "
+            f"{do_zh} "
             f"time values such as {text[0]!r} are Excel dates without a time of day "
-            f"({day}): give date-times, or a date and a time column"
+            f"({day}): {do}"
         )
     # a stray non-number day (inf) lands in 1899: dropped later as a clock not set
     days = np.clip(np.nan_to_num(vals, nan=0.0, posinf=0.0, neginf=0.0), 0.0, 120_000.0)
@@ -262,7 +325,33 @@ _MAX_EPOCH_S = 9_000_000_000
 _EPOCH_UNITS = (("s", 1, 1e11), ("ms", 10**3, 1e14), ("us", 10**6, 1e17), ("ns", 10**9, np.inf))
 
 
-def _normalise_dates(text: list[str]) -> list[str]:
+# what to do about times without a day, by what holds them in the file (``field`` of
+# parse_times): a GeoJSON's are in a property, not a column (T39 L15: "请加日期列" for one)
+_TOD_REMEDY = {
+    "column": (
+        "请加日期列（日期）或写完整的日期时间",
+        "add a date column (日期/date) or write full date-times such as 2026-11-23 08:00:00",
+    ),
+    "property": (
+        "请在时间属性中写完整的日期时间（如 2026-11-23 08:00:00）",
+        "write full date-times in the time property, such as 2026-11-23 08:00:00",
+    ),
+    None: (
+        "请写完整的日期时间（如 2026-11-23 08:00:00）",
+        "write full date-times such as 2026-11-23 08:00:00",
+    ),
+}
+_DAYS_REMEDY = {
+    "column": (
+        "请写日期时间，或分为日期列和时间列",
+        "give date-times, or a date and a time column",
+    ),
+    "property": ("请在时间属性中写日期时间", "give date-times in the time property"),
+    None: ("请写日期时间", "give date-times"),
+}
+
+
+def _normalise_dates(text: list[str], field: str | None = "column") -> list[str]:
     """Rewrite the local forms pandas misreads or guesses per value: zone words (CST,
     GMT+8, 北京时间), 2026年11月23日, 上午/下午, an hour-only offset (+08), and dd/mm/yyyy vs
     mm/dd/yyyy (one order for the whole
@@ -282,11 +371,8 @@ def _normalise_dates(text: list[str]) -> list[str]:
         text = [_HOUR_ZONE_RE.sub(r"\1\2:00", t) for t in text]
     sample = next((t for t in text if len(t) < 19 and _TOD_RE.fullmatch(t)), None)
     if sample is not None:
-        raise InputError(
-            f"时间 {sample!r} 没有日期：请加日期列（日期）或写完整的日期时间 "
-            f"time {sample!r} has no date: add a date column (日期/date) "
-            "or write full date-times such as 2026-11-23 08:00:00"
-        )
+        do_zh, do = _TOD_REMEDY[field]
+        raise InputError(f"时间 {sample!r} 没有日期：{do_zh} time {sample!r} has no date: {do}")
     if any(t[1:2] in _DATE_SEPS or t[2:3] in _DATE_SEPS for t in text):
         text = _two_digit_years(_day_month_order(text))
     return text

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from geo.errors import InputError
+from geo.library_words import xls_zh
 from geo.tracks import parse_table as _table
 from geo.tracks.parse_raw import Raw, short
 
@@ -163,7 +164,17 @@ def _xls_error(data: bytes, exc: BaseException) -> str:
     """What went wrong: an OLE2 file of another kind is named (it has no workbook stream),
     anything else is a workbook xlrd cannot read."""
     if "find workbook" in str(exc):
-        kind_zh, kind = _ole2_kind(data)
+        names = _ole2_streams(data)
+        if "encryptedpackage" in names:
+            # WHY: Excel and WPS save a workbook with a password (.xlsx too) as an OLE2 file
+            # holding EncryptionInfo and EncryptedPackage streams; it read "an OLE2 compound
+            # file without a workbook (streams: encryptedpackage, …)" (T39 L2)
+            return (
+                "Excel 工作簿有密码保护（已加密）：请用 Excel 或 WPS 打开，另存为无密码的文件 "
+                "Excel workbook is password-protected (encrypted): open it in Excel or WPS "
+                "and save it without a password"
+            )
+        kind_zh, kind = _ole2_kind(names)
         return (
             f"文件是{kind_zh}，不是电子表格：请把轨迹另存为 .xlsx、.ods 或 CSV "
             f"file is {kind}, not a spreadsheet: save the track as .xlsx, .ods or CSV"
@@ -174,23 +185,28 @@ def _xls_error(data: bytes, exc: BaseException) -> str:
             "old Excel workbook (.xls) is password-protected: save it without a password"
         )
     # xlrd's own words on a damaged file are often a bare index or number ("127", "array
-    # index out of range"): say what that means first, and keep them as a detail
+    # index out of range"): say what that means first, and keep them as a detail, in
+    # Chinese in the Chinese (T39 L2: "xlrd：array index out of range" stood inside it)
     detail = short(exc)
     return (
-        f"旧版 Excel 表格（.xls）无法读取：文件损坏或不完整（xlrd：{detail}） "
+        f"旧版 Excel 表格（.xls）无法读取：文件损坏或不完整（{xls_zh(detail)}） "
         f"{_CANNOT}: damaged or truncated (xlrd: {detail})"
     )
 
 
-def _ole2_kind(data: bytes) -> tuple[str, str]:
-    """What an OLE2 compound file without a workbook stream is, by the streams it holds (in
-    Chinese, in English)."""
+def _ole2_streams(data: bytes) -> set[str]:
+    """The names of the streams (and storages) an OLE2 compound file holds, lower case."""
     from xlrd.compdoc import CompDoc
 
     try:
-        names = {d.name.lower() for d in CompDoc(data, logfile=_NullLog()).dirlist}
+        return {d.name.lower() for d in CompDoc(data, logfile=_NullLog()).dirlist}
     except Exception:  # the directory read for the workbook a moment ago: not expected
-        names = set()
+        return set()
+
+
+def _ole2_kind(names: set[str]) -> tuple[str, str]:
+    """What an OLE2 compound file without a workbook stream is, by the streams it holds
+    (``names``: see :func:`_ole2_streams`), in Chinese, in English."""
     kind = next((k for stream, k in _OTHER_OLE2 if stream in names), None)
     if kind is not None:
         return kind
