@@ -485,6 +485,10 @@ def patrols_of_day(
                     "patrolled": patrolled,
                     "alley_walked": _num(r.walked_share, 3),
                     "alley_patrolled": bool(r.patrolled),
+                    # a street chief's street is judged on what is covered (parallel ways
+                    # within 20 m of the walk), walked_m is the walking alone (T40 #7): the
+                    # map says both, or it shows "walked 34 %" coloured patrolled unexplained
+                    "covered": _num(getattr(r, "covered_share", walked), 3),
                     "required": round(share / max(1, len(holders)), 3),
                     "pending": pending,
                 },

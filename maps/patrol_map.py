@@ -202,6 +202,8 @@ def build_patrol_map(
             "threshold": data.threshold,
             "colors": WALKED,
             "tz": tz,
+            # one person's day: the tooltips say their own walking beside the alley's
+            "person": bool(data.person),
             # an admin or planner viewing one steward's day uploads in that steward's name
             "uploadPerson": int(data.person["id"]) if upload and data.person else None,
         },

@@ -318,6 +318,27 @@ def test_patrol_map_walked_alleys_playback_and_chart(live, browser) -> None:  # 
     browser.save_screenshot(str(ARTIFACTS / "patrol_map_played.png"))
 
 
+def test_patrol_map_tooltips_say_whose_walking(live, browser) -> None:  # noqa: ANN001
+    """The everyone view said 本人走过 (walked by this person) on every alley: the page took a
+    person's view whenever the alley's share was in the data, and it always is. Now the page
+    says 责任人走过 for everyone and 本人走过 only on one person's day."""
+
+    def first_tip(url: str) -> str:
+        _open(browser, url, "patrol_map")
+        # a mouseover at the line's middle opens its (sticky) tooltip, wherever the map sits
+        return browser.execute_script(
+            "var p = document.querySelector('path.gw-walk-done'), r = p.getBoundingClientRect();"
+            "p.dispatchEvent(new MouseEvent('mouseover', {bubbles: true,"
+            " clientX: r.left + r.width / 2, clientY: r.top + r.height / 2}));"
+            "var t = document.querySelector('.leaflet-tooltip'); return t ? t.innerText : '';"
+        )
+
+    everyone = first_tip(f"{live['base']}/maps/patrols?date={PATROL_DAY}")
+    assert "责任人走过 walked by assigned" in everyone and "本人" not in everyone, everyone
+    own = first_tip(f"{live['base']}/maps/patrols?date={PATROL_DAY}&person={live['walker']}")
+    assert "本人走过 walked by this person" in own and "本人记分" in own, own
+
+
 def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noqa: ANN001
     """On a phone-sized screen the panel sits under the map. A broken file sent through the
     upload form is refused with its reason and stores nothing; a walk is stored in the name of

@@ -195,6 +195,9 @@ def test_map_counts_and_colours_are_the_daily_reports(city) -> None:  # noqa: AN
         (int(r.alley_id), r.role): (float(r.walked_share), bool(r.patrolled))
         for r in rep["alleys"].itertuples()
     }
+    covered = {
+        (int(r.alley_id), r.role): float(r.covered_share) for r in rep["alleys"].itertuples()
+    }
     # one person's view: their own walking and credit on each of their alleys, as the report
     own_rows = {
         (int(r.alley_id), r.role, p): (
@@ -222,6 +225,8 @@ def test_map_counts_and_colours_are_the_daily_reports(city) -> None:  # noqa: AN
         for key, f in shown.items():
             walked, patrolled = report_rows[key] if person is None else own_rows[(*key, person)]
             assert f["properties"]["alley_patrolled"] == report_rows[key][1], (person, key)
+            # the map says what judged a chief's street: covered (T40 #7), as the report
+            assert f["properties"]["covered"] == pytest.approx(covered[key], abs=1e-3), key
             assert f["properties"]["patrolled"] == patrolled, (person, key)
             assert f["properties"]["walked"] == pytest.approx(walked, abs=1e-3), (person, key)
             assert f["geometry"] is not None

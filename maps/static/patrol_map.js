@@ -19,7 +19,7 @@ function gwPatrolMap(map, DATA) {
       layer.bindTooltip("<b>" + (p.name ? gw.esc(p.name) : unnamed) + "</b><br>" +
         gw.esc(p.role_label) + ": " + p.people.map(gw.esc).join("、") + "<br>" +
         // one person's view: their own walking, and the alley's as a whole beside it
-        (p.alley_walked !== undefined
+        (DATA.person
           ? "本人走过 walked by this person: " + Math.round(100 * p.walked) + "% (" +
             Math.round(p.walked_m) + " / " + Math.round(p.length_m) + " m; " +
             "本人应走 own part " + Math.round(100 * p.required) + "%)<br>" +
@@ -27,7 +27,11 @@ function gwPatrolMap(map, DATA) {
             (p.alley_patrolled ? "已巡 patrolled" : "未巡 not patrolled") + "<br>"
           : "责任人走过 walked by assigned: " + Math.round(100 * p.walked) + "% (" +
             Math.round(p.walked_m) + " / " + Math.round(p.length_m) + " m)<br>") +
-        (p.alley_walked !== undefined ? "本人记分 credited to this person: " : "") +
+        // a street chief's street: parallel ways within 20 m of the walk count as covered
+        (p.covered - p.alley_walked > 0.005
+          ? "含 20 米内并行道路覆盖 covered with parallel ways within 20 m: " +
+            Math.round(100 * p.covered) + "%<br>" : "") +
+        (DATA.person ? "本人记分 credited to this person: " : "") +
         (p.patrolled ? "已巡 patrolled" : "未巡 not patrolled"), {sticky: true});
     }
   }).addTo(map);
