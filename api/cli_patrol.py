@@ -147,16 +147,17 @@ def _match_outcome(item: dict, zh: str, line: str, path: str) -> tuple[str, str]
     zh += f"，已匹配 {m['matched_points']} 个定位点、{m['segments']} 个路段"
     line += f", matched {m['matched_points']}, {m['segments']} segments"
     if m.get("datum_hint"):  # still one line per file
-        line += f"; warning: {_datum_warning(m['datum_hint'], path)}"
+        line += f"; warning: {_datum_warning(m['datum_hint'], path, m.get('segments'))}"
     if m.get("warning"):
         line += f"; warning: {m['warning']}"
     return zh, line
 
 
-def _datum_warning(hint: dict, path: str) -> str:
+def _datum_warning(hint: dict, path: str, credited: int | None = None) -> str:
     """A datum hint with the command line's remedy, ``gridward tracks upload FILE --crs …``:
     the message the API keeps says ``crs=…``, which this command does not take (T37 F14).
-    A hint kept from before it held its declared datum is said as it was kept."""
+    A hint kept from before it held its declared datum is said as it was kept. ``credited``:
+    the segments the match credited; 0 says nothing was credited (T39 L10)."""
     import shlex
 
     from geo.tracks.datum import DatumHint
@@ -165,7 +166,7 @@ def _datum_warning(hint: dict, path: str) -> str:
     if found is None:
         return str(hint["message"])
     command = f"gridward tracks upload {shlex.quote(path)}"
-    return found.message(found.cli_remedy("upload", command))
+    return found.message(found.cli_remedy("upload", command), credited=credited)
 
 
 @tracks_app.command("worker")

@@ -239,3 +239,16 @@ def test_an_upload_crediting_nothing_in_the_wrong_datum_says_nothing_was_credite
             assert "；本次未计入任何路段：请用 crs=gcj02 重新上传 the fixes" in said, said
             assert "; nothing was credited: upload the file again with crs=gcj02" in said, said
             assert "记入的街巷" not in said and "the alleys credited" not in said, said
+
+
+def test_the_cli_upload_line_says_nothing_was_credited_too() -> None:
+    """T39 L10 on the command line: the upload line's hint (its own --crs remedy) said the
+    alleys credited were not the ones walked when the match credited no segment."""
+    from api.cli_patrol import _datum_warning
+    from geo.tracks.datum import DatumHint
+
+    hint = DatumHint("gcj02", "EPSG:4326", 16.04, 4.46).as_dict()
+    none = _datum_warning(hint, "walk.csv", 0)
+    assert "本次未计入任何路段" in none and "nothing was credited" in none, none
+    assert "gridward tracks upload walk.csv --crs gcj02" in none, none
+    assert "本次未计入任何路段" not in _datum_warning(hint, "walk.csv", 3)
