@@ -116,6 +116,9 @@ class StoredTrack:
     # what the reader left out of a new file and why (summary rows, fixes without times, bad
     # rows: ParsedTrack.warnings), so the uploader hears of it as `tracks check` says it
     warnings: list[str] = field(default_factory=list)
+    # stored before: "same_file" (these bytes), "same_walk" (its fixes, in other bytes); None
+    # for a new track. WHY (T40 #10): ``created: false`` alone did not say which
+    duplicate: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = self.__dict__.copy()
@@ -176,7 +179,13 @@ def ingest_track(
     stored, points = _store(
         engine, data, filename, crs, person_id, uploaded_by, mode=mode, queue=queue
     )
-    item: dict[str, Any] = {"filename": filename, **stored.as_dict()}
+    item: dict[str, Any] = {"filename": filename or upload_name(stored.format)}
+    item.update(stored.as_dict())
+    if stored.duplicate == "same_file":  # said, not only ``created: false`` (T40 #11)
+        item["note"] = (
+            f"同一文件已存储为轨迹 {stored.track_id}，未再次存储 the same file is stored "
+            f"already as track {stored.track_id}: not stored again"
+        )
     for warning in _credit_warnings(stored, person_id):
         item.setdefault("warnings", []).append(warning)
     if person_id is not None:
@@ -332,6 +341,7 @@ def _resume(item: dict[str, Any], engine: Engine, track_id: int, queue: bool) ->
     answered as before (re-matching is ``tracks rematch``)."""
     status = _status(engine, track_id)
     if status not in ("stored", "queued"):
+        _as_it_is(item, engine, track_id, status)
         return
     if queue:
         with engine.begin() as conn:
@@ -347,14 +357,39 @@ def _resume(item: dict[str, Any], engine: Engine, track_id: int, queue: bool) ->
         if status == "queued":  # locked or not: the upload's job waits for it
             item.update(status="queued", resumed=RESUMED_QUEUED)
         elif status == "stored":  # an upload is matching it now
-            item.update(status="matching", note=BEING_MATCHED)
+            _matching(item, track_id)
+        else:  # matched meanwhile
+            _as_it_is(item, engine, track_id, status)
         return
     if _match_into(item, engine, track_id, lambda: resume_match(engine, track_id)):
         item["resumed"] = RESUMED_MATCHED if item["status"] == "matched" else RESUMED_FAILED
         return
     status = _status(engine, track_id)
     if status in ("stored", "queued"):
-        item.update(status="matching", note=BEING_MATCHED)
+        _matching(item, track_id)
+    else:
+        _as_it_is(item, engine, track_id, status)
+
+
+def _matching(item: dict[str, Any], track_id: int) -> None:
+    """``item`` of a track someone else is matching now: status ``matching`` and a ``note``
+    saying so, and, for these very bytes, that the file is stored already (T40 #11: the
+    same file sent twice at once)."""
+    note = BEING_MATCHED
+    if item.get("duplicate") == "same_file":
+        note = (
+            f"同一文件已存储为轨迹 {track_id}，另一次上传或后台匹配正在匹配它 the same file is "
+            f"stored already as track {track_id}, being matched now by another upload or worker"
+        )
+    item.update(status="matching", note=note)
+
+
+def _as_it_is(item: dict[str, Any], engine: Engine, track_id: int, status: str | None) -> None:
+    """``item`` (a re-send's answer) with the stored track's status (and why it failed).
+    WHY (T40 #10): a re-send of a matched file had no ``status``, every other entry has."""
+    item["status"] = status
+    if status == "failed":
+        item["match_error"] = _error_of(engine, track_id)
 
 
 def _status(engine: Engine, track_id: int) -> str | None:
@@ -362,6 +397,23 @@ def _status(engine: Engine, track_id: int) -> str | None:
         return conn.execute(
             text("SELECT status FROM tracks WHERE id = :t"), {"t": track_id}
         ).scalar()
+
+
+def _error_of(engine: Engine, track_id: int) -> str | None:
+    """Why the track's match failed (``tracks.error``)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT error FROM tracks WHERE id = :t"), {"t": track_id}
+        ).scalar()
+
+
+def upload_name(fmt: str) -> str:
+    """The name a file sent without one is stored and answered under: ``upload.<format>`` as
+    read (upload.gpx, upload.csv, upload.kmz, …). WHY (T40 #16): a raw body of a type that
+    names no format (``text/plain``, ``application/octet-stream``) with no ``X-Filename`` was
+    answered ``filename: null``; named by its content, not its type, as the reader reads it
+    (a GPX sent as text/plain is a GPX), and the name reads back the same way."""
+    return f"upload.{fmt}"
 
 
 def clean_filename(name: str | None) -> str | None:
@@ -417,7 +469,7 @@ def _store(
             return None
         if existing.status == "withdrawn":
             raise withdrawn_refusal(existing, person_id)
-        stored = _stored(existing, sha)
+        stored = _stored(existing, sha, "same_file")
         if person_id not in (None, existing.person_id):
             stored = _claim(engine, stored, person_id, uploaded_by)
         if mode is not None and mode != existing.mode:
@@ -448,7 +500,7 @@ def _store(
     row = {
         "sha": sha,
         "raw": data,
-        "fn": (filename or "")[:255] or None,
+        "fn": (filename or upload_name(parsed.format))[:255],
         "fmt": parsed.format,
         "crs": str(crs)[:16],
         "size": len(data),
@@ -489,6 +541,11 @@ def _store(
             if attempt:
                 raise
     if walk_taken:  # another file of this walk was stored since _same_walk looked
+        # these very bytes, sent twice at once: answered as a re-send of the file, not as
+        # "the same walk, the file written differently" (T40 #11)
+        again = resent()
+        if again is not None:
+            return again
         same = _same_walk(
             engine, fixes, parsed, data, sha, filename, crs, person_id, uploaded_by, mode, queue
         )
@@ -522,9 +579,9 @@ def _store(
     return stored, pts
 
 
-def _stored(row: Any, sha: str) -> StoredTrack:
+def _stored(row: Any, sha: str, duplicate: str = "same_walk") -> StoredTrack:
     """The answer for a track stored before (a row of tracks: id, n_points, format, times,
-    mode)."""
+    mode); ``duplicate``: how the upload is that track (StoredTrack.duplicate)."""
     return StoredTrack(
         int(row.id),
         sha,
@@ -534,6 +591,7 @@ def _stored(row: Any, sha: str) -> StoredTrack:
         local_iso(row.started_at),
         local_iso(row.ended_at),
         mode=row.mode,
+        duplicate=duplicate,
     )
 
 
@@ -632,7 +690,7 @@ def _same_walk(
             ]
         )
         return stored, None
-    new = {"sha": sha, "raw": data, "fn": (filename or "")[:255] or None}
+    new = {"sha": sha, "raw": data, "fn": (filename or upload_name(parsed.format))[:255]}
     new.update(fmt=parsed.format, crs=str(crs)[:16], size=len(data), t0=t0, t1=t1)
     stored = _shift_times(engine, stored, row, shift, new, pts, person_id, uploaded_by, queue)
     stored.warnings.extend(parsed.warnings)
@@ -1329,6 +1387,12 @@ def _correct_crs(
         )
         audit.record(conn, uploaded_by, "track.crs", "track", stored.track_id, change)
     change["changed"] = True
+    # said when it changed too, not only when it did not (T40 #10)
+    change["message"] = (
+        f"坐标系已由 {old_crs} 改为 {change['to']}：定位点已按 {change['to']} 重新读取，轨迹将"
+        f"重新匹配 datum changed from {old_crs} to {change['to']}: the fixes were read again "
+        "and the track is matched again"
+    )
     return replace(stored, n_points=len(pts), crs_change=change), pts
 
 

@@ -62,6 +62,7 @@ class TrackOwner:
     uploaded_by: str | None
     home: AreaPath  # the area path of the person's home; () for none or no person
     withdrawn_by: str | None = None
+    status: str | None = None  # the track's status (None: not told)
 
 
 Authorize = Callable[[TrackOwner], None]
@@ -86,8 +87,15 @@ def may_withdraw(user: Principal, owner: TrackOwner) -> bool:
 def may_restore(user: Principal, owner: TrackOwner) -> bool:
     """Whether ``user`` may restore a withdrawn track: admins and planners as for
     :func:`may_withdraw`; a steward only what they withdrew themselves. WHY: a supervisor's
-    withdrawal (someone else's walk sent as theirs) must stand against the steward."""
+    withdrawal (someone else's walk sent as theirs) must stand against the steward.
+
+    A track that is not withdrawn (restored already, never withdrawn): whoever may withdraw
+    it, so that its own steward hears it is not withdrawn (409) as an admin does. WHY (T40
+    #5): a restore clears ``withdrawn_by``, so her retry of a restore that had succeeded was
+    a 403 saying she may restore only her own tracks, about her own track."""
     if user.role == "steward":
+        if owner.status is not None and owner.status != "withdrawn":
+            return may_withdraw(user, owner)
         return may_withdraw(user, owner) and owner.withdrawn_by == user.username
     return may_withdraw(user, owner)
 
@@ -149,6 +157,7 @@ def withdraw_track(
     return {
         "track_id": track_id,
         "status": "withdrawn",
+        "status_label": status_label("withdrawn"),
         "withdrawn_at": local_iso(when),
         "withdrawn_by": actor,
         **detail,
@@ -211,8 +220,9 @@ def restore_track(
                 found = match_held(conn, track_id, points)
         except GridwardError as exc:  # restored, with the reason, as an upload that fails
             set_failed(conn, track_id, exc.message)
-            return {**out, "status": "failed", "match_error": exc.message}
-    return {**out, "status": "matched", "match": found}
+            failed = {"status": "failed", "status_label": status_label("failed")}
+            return {**out, **failed, "match_error": exc.message}
+    return {**out, "status": "matched", "status_label": status_label("matched"), "match": found}
 
 
 def _fixes_back(conn: Connection, row: Any, pts: pd.DataFrame) -> None:
@@ -231,22 +241,32 @@ def _fixes_back(conn: Connection, row: Any, pts: pd.DataFrame) -> None:
         copy_points(conn, int(row.id), pts)
 
 
+_TRACK_ROW = (
+    "SELECT t.id, t.sha256, t.filename, t.person_id, t.uploaded_by, t.started_at, "
+    "t.n_points, t.ended_at, t.status, t.fixes_sha256, t.withdrawn_at, t.withdrawn_by, "
+    "t.withdraw_reason, p.external_id, a.code AS home "
+    "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
+    "LEFT JOIN areas a ON a.id = p.area_id WHERE t.id = :t"
+)
+
+
 def _locked(conn: Connection, track_id: int, authorize: Authorize | None = None) -> Any:
     """The track's row locked for this transaction (NotFoundError without one), once
     ``authorize`` (when given) lets the caller act on it. A row held longer than LOCK_WAIT
-    is a track being matched: ConflictError saying so."""
+    is a track being matched: ConflictError saying so.
+
+    ``authorize`` is asked first on the row read without waiting for its lock, then again on
+    the locked row (its person or status may have changed meanwhile). WHY (T40 leftover): the
+    lock came first, so someone who may not touch the track (another steward, a planner of
+    other areas) heard "track N is being matched right now" instead of their 403."""
+    if authorize is not None:
+        seen = conn.execute(text(_TRACK_ROW), {"t": track_id}).first()
+        if seen is None:
+            raise NotFoundError(f"轨迹 {track_id} 不存在 track {track_id} does not exist")
+        authorize(_owner(conn, seen))
     conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
     try:
-        row = conn.execute(
-            text(
-                "SELECT t.id, t.sha256, t.filename, t.person_id, t.uploaded_by, t.started_at, "
-                "t.n_points, t.ended_at, t.status, t.fixes_sha256, t.withdrawn_at, t.withdrawn_by, "
-                "t.withdraw_reason, p.external_id, a.code AS home "
-                "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
-                "LEFT JOIN areas a ON a.id = p.area_id WHERE t.id = :t FOR UPDATE OF t"
-            ),
-            {"t": track_id},
-        ).first()
+        row = conn.execute(text(_TRACK_ROW + " FOR UPDATE OF t"), {"t": track_id}).first()
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise
@@ -267,7 +287,9 @@ def _locked(conn: Connection, track_id: int, authorize: Authorize | None = None)
 
 def _owner(conn: Connection, row: Any) -> TrackOwner:
     home = area_path(conn, row.home) if row.home else ()
-    return TrackOwner(int(row.id), row.person_id, row.uploaded_by, home, row.withdrawn_by)
+    return TrackOwner(
+        int(row.id), row.person_id, row.uploaded_by, home, row.withdrawn_by, row.status
+    )
 
 
 def withdrawn_words(row: Any) -> str:
@@ -292,7 +314,18 @@ STATUS_ZH = {
     "matched": "已匹配",
     "failed": "匹配失败",
     "withdrawn": "已撤回",
+    "matching": "正在匹配",  # an upload's answer: another upload or worker holds it
 }
+
+
+def status_label(status: str | None) -> str | None:
+    """A track's status for a person reading an answer: the Chinese, then the code as the
+    ``status`` field gives it ("已匹配 matched"). WHY (T40 #14): the answers gave the English
+    codes only; ``status`` stays as it is for scripts."""
+    if status is None:
+        return None
+    zh = STATUS_ZH.get(status)
+    return f"{zh} {status}" if zh else status
 
 
 def _credit(conn: Connection, track_id: int) -> dict[str, Any]:
@@ -336,7 +369,7 @@ def _refuse_a_second_copy(conn: Connection, row: Any, pts: pd.DataFrame) -> None
     under a metre, or these a part of its). WHY not the digest alone: a corrected file
     sent after the withdrawal (the whole walk, of which the withdrawn file was a part) was
     stored, and the restore credited the walk twice."""
-    from geo.track_store import walk_holder
+    from geo.track_store import OwnedByAnother, walk_holder
 
     if row.fixes_sha256 is None or not len(pts):  # too few positions to know a walk by
         return
@@ -344,10 +377,20 @@ def _refuse_a_second_copy(conn: Connection, row: Any, pts: pd.DataFrame) -> None
     if other is not None:
         how = f"{row.id}'s fixes lie within {NEAR_M:g} m of its" if near else "the same fixes"
         how_zh = f"轨迹 {row.id} 的定位点与它相差不到 {NEAR_M:g} 米" if near else "定位点相同"
-        raise ConflictError(
+        full = (
             f"轨迹 {other.id} 与轨迹 {row.id} 是同一次巡查（{how_zh}），恢复 {row.id} 会重复计入；"
             f"请先撤回 {other.id}，或让 {row.id} 保持撤回 "
             f"track {other.id} holds the same walk ({how}): "
             f"restoring {row.id} would credit it twice; withdraw {other.id} first, or leave "
             f"{row.id} withdrawn"
         )
+        # WHY (T40 leftover, as T39 M2 for uploads): a steward restoring her own walk read
+        # the id of another person's track; said to her (api.routes.tracks) without it
+        same_person = other.person_id is not None and other.person_id == row.person_id
+        anonymous = (
+            f"他人已上传的一条轨迹记录着同一次巡查，恢复轨迹 {row.id} 会重复计入，未恢复；"
+            "如那是您本人的巡查，请联系规划员处理 another person uploaded this walk "
+            f"already: restoring track {row.id} would credit it twice; not restored (if "
+            "it is yours, ask a planner)"
+        )
+        raise OwnedByAnother(full, full if same_person else anonymous)

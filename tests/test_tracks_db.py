@@ -215,7 +215,10 @@ def test_upload_rules(demo, auth_headers):
         body = client.get("/openapi.json").json()["paths"]["/tracks"]["post"]["requestBody"]
         form = body["content"]["multipart/form-data"]["schema"]
         assert set(form["properties"]) == {"file", "crs", "person_id", "person", "mode", "defer"}
-        assert form["properties"]["crs"]["enum"] == ["wgs84", "gcj02", "bd09"]
+        # (T40 #2) a string, not an enum of three: cgcs2000 and EPSG codes are taken too
+        crs = form["properties"]["crs"]
+        assert "enum" not in crs and crs["type"] == "string", crs
+        assert "cgcs2000" in crs["examples"] and "EPSG:4490" in crs["description"]
         admin = auth_headers("admin")
         r = _post(client, admin, [("a.csv", _csv(pts)), ("b.csv", _csv(pts))], person_id=999999)
         assert r.status_code == 422

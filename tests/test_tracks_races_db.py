@@ -189,7 +189,8 @@ def test_a_resend_matches_a_track_left_stored_by_a_crash(demo, auth_headers, pg_
         assert item["resumed"].endswith("matched now") and item["match"]["segments"] > 0
         assert _visits(demo, ids["a"]) and _visit_people(demo, ids["a"]) == [1]
         again = _post(client, admin, [("a.csv", walks["a"])]).json()["files"][0]
-        assert "resumed" not in again and "status" not in again  # matched: as before
+        # matched: not again, its status said as every entry's (T40 #10)
+        assert "resumed" not in again and again["status"] == "matched"
         assert _matches(demo, ids["a"]) == 1
 
         r = _post(client, admin, [("b.csv", walks["b"])], defer="true")
@@ -343,8 +344,16 @@ def test_an_upload_job_waits_for_its_tracks_while_a_worker_holds_them(demo, monk
     assert worker_out["value"].matched == 1
     job = _wait_db_job(demo, job_id)
     assert job["status"] == "done" and job["progress"] == 1.0, job
+    segments = len(_visits(demo, tid))
+    label = "已匹配 matched"  # (T40 #14)
     assert job["result"]["tracks"] == [
-        {"track_id": tid, "status": "matched", "segments": len(_visits(demo, tid)), "error": None}
+        {
+            "track_id": tid,
+            "status": "matched",
+            "status_label": label,
+            "segments": segments,
+            "error": None,
+        }
     ]
     assert job["result"]["matched"] == 0  # the worker matched it, not this job
 

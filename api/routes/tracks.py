@@ -1,8 +1,9 @@
 """Patrol tracks (issue 4): upload one or many files, read them back, match them again.
 
 POST /tracks takes ``multipart/form-data`` with one or more ``file`` fields (or one raw GPX /
-GeoJSON / CSV body) plus ``crs`` (wgs84 | gcj02 | bd09), ``person_id`` (or ``person``: a
-registry id) and ``mode`` (walk | bike); any other field is refused (422).
+GeoJSON / CSV body) plus ``crs`` (wgs84 | gcj02 | bd09 | cgcs2000 | an EPSG code),
+``person_id`` (or ``person``: a registry id) and ``mode`` (walk | bike); any other field is
+refused (422).
 With ``defer=true`` the tracks are stored and queued (202 with a ``job_id``): a background job, or
 ``gridward tracks worker`` on any machine, matches them in batches (geo.match_queue).
 The size limit holds while the body streams in (413). Each file is stored on its own: a bad file
@@ -20,20 +21,20 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, action_of, allow, area_scope, person_for
 from api.background import job_url, match_pool, run_job
-from api.bodies import StrictBody
+from api.bodies import DbId, StrictBody
 from api.deps import get_engine, given_once
 from api.limits import default_limit, read_uploads, upload_openapi
 from geo.duty_undo import MAX_REASON
-from geo.errors import GridwardError, NotFoundError, chinese_first, db_failure
+from geo.errors import ConflictError, GridwardError, NotFoundError, chinese_first, db_failure
 from geo.patrol_reports import late_upload
 from geo.track_store import (
     LAST_MATCH,
@@ -51,6 +52,7 @@ from geo.track_withdraw import (
     may_restore,
     may_withdraw,
     restore_track,
+    status_label,
     withdraw_track,
 )
 
@@ -64,11 +66,15 @@ UPLOADERS = allow("steward", "planner", own_person=True)
 
 
 UPLOAD_FIELDS: dict[str, dict[str, Any]] = {
+    # WHY no enum (T40 #2): the server takes cgcs2000 and EPSG codes too (geo.crs)
     "crs": {
         "type": "string",
-        "enum": ["wgs84", "gcj02", "bd09"],
         "default": "wgs84",
-        "description": "datum of the coordinates 坐标系 (GCJ-02/BD-09 converted on the way in)",
+        "examples": ["wgs84", "gcj02", "bd09", "cgcs2000", "EPSG:4490"],
+        "description": "坐标系 datum of the coordinates: wgs84 (GPS, the default), gcj02 "
+        "(高德/腾讯 Amap/Tencent), bd09 (百度 Baidu), cgcs2000 (CGCS2000), or an EPSG code such "
+        "as EPSG:4490 or EPSG:32650 (UTM metres); written as you like (GCJ-02, gcj 02). "
+        "GCJ-02/BD-09 are converted to WGS 84 on the way in; an unknown name is a 422",
     },
     "person_id": {
         "type": "integer",
@@ -87,10 +93,228 @@ UPLOAD_FIELDS: dict[str, dict[str, Any]] = {
         "description": "store and queue for matching (202 with a job_id) 先存后匹配",
     },
 }
+
+
+# ---- what the track answers hold (OpenAPI; T40 #2) ----
+# WHY extra="allow": the models document the answers, they never cut them; a key the code
+# adds and a model misses is still sent (tests/test_tracks_api_t40_db.py checks that every
+# key a real answer holds is documented).
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+TrackStatus = Literal["stored", "queued", "matching", "matched", "failed", "withdrawn"]
+STATUS_DOC = (
+    "stored 已存储 (not matched yet), queued 排队等待匹配, matching 正在匹配 (another upload or "
+    "worker holds it now), matched 已匹配, failed 匹配失败 (see match_error / error), withdrawn "
+    "已撤回"
+)
+LABEL_DOC = (
+    "the status in Chinese, then the code, e.g. 已匹配 matched (for people; scripts read status)"
+)
+
+
+class DatumHintOut(_Answer):
+    """The fixes look like another datum's (geo.tracks.datum): the alleys credited are most
+    likely not the ones walked."""
+
+    crs: str = Field(description="the datum they look like: wgs84, gcj02 or bd09")
+    declared: str | None = Field(None, description="the datum they were sent as")
+    declared_m: float = Field(description="mean distance to the streets as sent (m)")
+    other_m: float = Field(description="mean distance to the streets in ``crs`` (m)")
+    message: str = Field(description="what it means and what to do, Chinese first")
+
+
+class UploadMatch(_Answer):
+    """The match an upload ran (or found done by a re-send of the same file: ``note``)."""
+
+    track_id: int
+    points: int | None = Field(None, description="fixes in the track")
+    matched_points: int | None = Field(None, description="fixes placed on the network")
+    pieces: int | None = Field(None, description="pieces the walk broke into (lost fix)")
+    segments: int | None = Field(None, description="segment visits credited")
+    walked_m: float | None = Field(None, description="metres credited")
+    cleaning: dict[str, Any] | None = Field(None, description="fixes each cleaning rule removed")
+    datum_hint: DatumHintOut | None = None
+    warning: str | None = Field(None, description="why nothing was credited")
+    note: str | None = Field(None, description="matched meanwhile by a re-send of the same file")
+
+
+# ("from" is a Python keyword: the models below name it by alias)
+class CrsChange(_Answer):
+    """The same file sent again with another ``crs``."""
+
+    from_: str | None = Field(alias="from", description="the datum stored before")
+    to: str = Field(description="the datum it was sent with now")
+    changed: bool = Field(description="whether the track now reads in the new datum")
+    message: str = Field(description="what was done and why, Chinese first")
+    old_m: float | None = Field(None, description="mean distance to the streets before (m)")
+    new_m: float | None = Field(None, description="the same in the new datum (m)")
+
+
+class ModeChange(_Answer):
+    from_: str = Field(alias="from", description="walk or bike, before")
+    to: str = Field(description="walk or bike, now; matched again in it")
+
+
+class TimeChange(_Answer):
+    from_: str | None = Field(alias="from", description="the walk's start before")
+    to: str | None = Field(description="its start now")
+    shift_h: float = Field(description="hours every time moved (a time zone put right)")
+
+
+class UploadedFile(_Answer):
+    """One stored file's outcome (``created``: a new track; else the track it already was)."""
+
+    filename: str | None = Field(
+        description="as sent (control characters as _); a file sent without a name (a raw "
+        "body without X-Filename): upload.<format> as read, e.g. upload.gpx"
+    )
+    track_id: int
+    sha256: str
+    created: bool = Field(description="a new track (false: stored before, see duplicate)")
+    duplicate: Literal["same_file", "same_walk"] | None = Field(
+        description="stored before as: same_file (these bytes), same_walk (its fixes in "
+        "other bytes: another export, its times put right); null for a new track"
+    )
+    n_points: int
+    format: str = Field(description="gpx, kml, kmz, geojson, csv, nmea, xlsx, xls, ods, fods")
+    started_at: str | None = Field(description="first fix, ISO 8601 in the city's time zone")
+    ended_at: str | None
+    mode: str = Field(description="walk or bike")
+    status: TrackStatus = Field(description=STATUS_DOC)
+    status_label: str = Field(description=LABEL_DOC)
+    match: UploadMatch | None = None
+    match_error: str | None = Field(None, description="why the match failed (status failed)")
+    crs_change: CrsChange | None = None
+    person_set: int | None = Field(None, description="stored for nobody before, now this person's")
+    mode_change: ModeChange | None = None
+    time_change: TimeChange | None = None
+    warnings: list[str] | None = Field(None, description="Chinese first, each")
+    resumed: str | None = Field(None, description="stored before but never matched: done now")
+    note: str | None = Field(None, description="same file stored already; or being matched")
+
+
+class FileRefused(_Answer):
+    """One file not stored: its error (Chinese first) and HTTP status (e.g. 422 unreadable,
+    409 a copy of a stored walk, 413 too large, 503 send it again)."""
+
+    filename: str | None = Field(description="as sent; upload for a raw body without a name")
+    error: str
+    status: int = Field(description="the HTTP status this file alone would have had")
+
+
+class UploadAnswer(_Answer):
+    """POST /tracks: one entry per file, in the order sent."""
+
+    files: list[UploadedFile | FileRefused] = Field(
+        description="each file's own outcome: a stored track (track_id, status matched, "
+        "queued, ...), or an error (error, status 4xx/5xx) when that file alone was refused; "
+        "the other files are stored all the same"
+    )
+    job_id: str | None = Field(None, description="defer=true (202): the match job")
+    job_url: str | None = Field(None, description="GET it for the job's progress and result")
+
+
+class TrackRow(_Answer):
+    """One track of GET /tracks."""
+
+    id: int = Field(description="the track id")
+    filename: str | None
+    format: str
+    mode: str = Field(description="walk or bike")
+    person_id: int | None = Field(description="whose walk (people.id); null: nobody yet")
+    person: str | None = Field(description="that person's name")
+    started_at: str | None = Field(description="ISO 8601 in the city's time zone")
+    ended_at: str | None
+    n_points: int | None
+    matched_points: int | None = Field(description="fixes the last match placed; null: none")
+    pieces: int | None
+    datum_hint: DatumHintOut | None
+    status: TrackStatus = Field(description=STATUS_DOC)
+    status_label: str = Field(description=LABEL_DOC)
+    error: str | None = Field(description="why the match failed")
+    uploaded_at: str | None
+    matched_at: str | None
+    segments: int = Field(description="segment visits credited")
+    late: bool | None = Field(description="sent more than GRIDWARD_LATE_UPLOAD_H after the walk")
+
+
+class TrackList(_Answer):
+    total: int = Field(description="tracks matching the filters (limit/offset page them)")
+    tracks: list[TrackRow]
+
+
+class Withdrawal(_Answer):
+    at: str | None
+    by: str | None
+    reason: str | None
+
+
+class Visit(_Answer):
+    segment_id: int
+    street: str | None
+    kind: str = Field(description="street or alley")
+    day: str = Field(description="the local day it credits (YYYY-MM-DD)")
+    covered_fraction: float
+    first_time: str | None
+    last_time: str | None
+
+
+class MatchRecord(_Answer):
+    matched_at: str | None
+    matched_points: int | None
+    pieces: int | None
+    datum_hint: DatumHintOut | None
+    segments: int
+    walked_m: float
+
+
+class TrackDetail(_Answer):
+    """GET /tracks/{id}."""
+
+    track_id: int
+    sha256: str
+    filename: str | None
+    format: str
+    crs: str | None = Field(description="the datum it was sent as (wgs84, gcj02, EPSG:…)")
+    mode: str
+    size_bytes: int | None
+    person_id: int | None
+    started_at: str | None
+    ended_at: str | None
+    n_points: int | None
+    matched_points: int | None
+    pieces: int | None
+    status: TrackStatus = Field(description=STATUS_DOC)
+    status_label: str = Field(description=LABEL_DOC)
+    error: str | None
+    uploaded_at: str | None
+    late: bool | None
+    withdrawn: Withdrawal | None = Field(description="when, by whom, why; null: not withdrawn")
+    geometry: dict[str, Any] | None = Field(description="GeoJSON LineString, WGS 84")
+    visits: list[Visit]
+    matches: list[MatchRecord] = Field(description="every match, newest first")
+
+
 UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "every file was already stored (created: false) 已存在"},
-    201: {"description": "stored and matched 已存储并匹配: one entry per file in files"},
-    202: {"description": "stored and queued for matching (job_id, job_url) 已排队"},
+    200: {
+        "model": UploadAnswer,
+        "description": "每个文件都已存储过 every file was stored before (created: false; "
+        "duplicate says how), none new",
+    },
+    201: {
+        "model": UploadAnswer,
+        "description": "已存储并匹配 stored and matched: one entry per file in files. A 201 can "
+        "hold refused files: an entry with error and status (e.g. 422) is a file not stored, "
+        "while the others were",
+    },
+    202: {
+        "model": UploadAnswer,
+        "description": "已存储并排队 stored and queued for matching (defer=true): job_id, job_url",
+    },
 }
 
 
@@ -103,6 +327,16 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         raw_types=("application/gpx+xml", "application/geo+json", "text/csv"),
     ),
     responses=UPLOAD_RESPONSES,
+    response_model=None,
+    description="Each file is stored on its own, and `files` gives each its outcome in the "
+    "order sent: a stored track (`track_id`, `status` matched / queued / failed / matching, "
+    "`status_label` 已匹配 matched …; `created: false` and `duplicate` for one stored before), "
+    "or a refused file (`error`, Chinese first, and `status`, the HTTP status of that file "
+    "alone, e.g. 422 unreadable, 409 a copy of a stored walk). A 201 or 202 may therefore hold "
+    "refused files beside the stored ones. When no file is stored the answer is that error "
+    "(`error`, `status`, as every error of the API) with `files` beside it. "
+    "每个文件单独存储，files 逐个给出结果：已存储的轨迹，或未存储的文件（error 与 status）；"
+    "201/202 中也可能有未存储的文件。",
 )
 async def upload(
     request: Request,
@@ -111,7 +345,15 @@ async def upload(
 ) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    uploads = await read_uploads(request, default_limit(), max_files=MAX_FILES)
+    form_end = _FormEnd(request)
+    try:
+        uploads = await read_uploads(form_end.request, default_limit(), max_files=MAX_FILES)
+    except HTTPException as exc:
+        if exc.status_code == 422 and not form_end.seen:
+            raise form_end.cut_off() from None
+        raise
+    if not form_end.seen:  # the last file(s) were dropped by the parser without a word
+        raise form_end.cut_off()
     files = [(u.filename, u.data) for u in uploads]
     fields = uploads[0].fields
     crs = fields.get("crs", "wgs84")
@@ -131,7 +373,7 @@ async def upload(
         if not data:
             results.append(
                 {
-                    "filename": filename,
+                    "filename": filename or NAMELESS,
                     "error": "上传的文件是空的 the uploaded file is empty",
                     "status": 422,
                 }
@@ -142,18 +384,18 @@ async def upload(
                 ingest_track, engine, data, filename, crs, person_id, user.username, mode, defer
             )
         except GridwardError as exc:
-            results.append(_file_error(filename, exc, user))
+            results.append(_file_error(filename or NAMELESS, exc, user))
             continue
         except Exception as exc:
             if len(files) == 1:  # the request's own error, as any route's (503 Retry-After)
                 raise
             # WHY per file: the files before it are stored (and answered below); a 500/503 for
             # the whole request hid that, and a client re-sending everything could not tell
-            results.append(_file_failure(filename, exc))
+            results.append(_file_failure(filename or NAMELESS, exc))
             continue
         if item.get("match"):
             _say_hint(item["match"], form=_from_page(request))
-        results.append(item)
+        results.append(_labelled(item))
     ok = [r for r in results if "track_id" in r]
     if not ok:
         first = results[0]
@@ -179,6 +421,64 @@ async def upload(
         body["job_url"] = job_url(body["job_id"])
         code = 202
     return JSONResponse(body, status_code=code)
+
+
+# the name of a file sent without one, when it could not be read (one that is read is named
+# upload.<format>: geo.track_store.upload_name) (T40 #16)
+NAMELESS = "upload"
+
+
+def _labelled(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` (a track's answer) with ``status_label`` beside its ``status`` (T40 #14)."""
+    if isinstance(item.get("status"), str):
+        item["status_label"] = status_label(item["status"])
+    return item
+
+
+class _FormEnd:
+    """Whether a multipart body reached its closing delimiter (``--boundary--``), watched as
+    it streams in (``request``: the same request, read through this watch).
+
+    WHY (T40 #16): a body cut off on the way (a phone losing its connection, a proxy's
+    limit) ended the parse without an error: the files before the cut were stored and the
+    one it cut was dropped without a word, and a body cut inside its first file was told
+    that the form had no 'file' field."""
+
+    def __init__(self, request: Request) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        self.request = request
+        self.seen = True
+        self._delimiter = b""
+        ctype = request.headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower() != "multipart/form-data":
+            return
+        boundary = parse_options_header(ctype)[1].get(b"boundary")
+        if not boundary:
+            return  # the parser names a form without one
+        self.seen, self._delimiter, self._tail = False, b"--" + boundary + b"--", b""
+        self._receive = request.receive
+        self.request = Request(request.scope, self._watch)
+
+    async def _watch(self) -> Any:
+        message = await self._receive()
+        if message.get("type") == "http.request" and not self.seen:
+            body, n = message.get("body", b""), len(self._delimiter)
+            # the delimiter within this chunk, or across the end of the one before
+            edge = self._tail + body[:n]
+            self.seen = self._delimiter in body or self._delimiter in edge
+            self._tail = (self._tail + body)[-n:] if len(body) < n else body[-n:]
+        return message
+
+    @staticmethod
+    def cut_off() -> HTTPException:
+        return HTTPException(
+            422,
+            "上传的表单不完整：请求体在表单的结尾分隔线（--boundary--）之前就结束了，上传可能被"
+            "中断或截断；未存储任何文件，请重新上传 the upload body was cut off: the "
+            "multipart form ended before its closing boundary (an interrupted or truncated "
+            "upload); no file was stored, send it again",
+        )
 
 
 def _tag_file_errors(results: list[dict[str, Any]]) -> None:
@@ -286,8 +586,8 @@ async def _person_id(
     # (an acceptance tester read names and ids off the answers: never tell them more)
     mine = HTTPException(
         403,
-        f"小巷管家只能为本人上传：人员 {given[:40]!r} 不是您本人（请填本人的人员编号，或 id:N 加"
-        "本人的系统编号，或不填人员） "
+        f"巡查人员（小巷管家、街巷长）的账号只能为本人上传：人员 {given[:40]!r} 不是您本人"
+        "（请填本人的人员编号，或 id:N 加本人的系统编号，或不填人员） "
         f"stewards may act only for themselves: person {given[:40]!r} is not you (give your "
         "own registry id, or id:N with your people.id, or leave person out)",
     )
@@ -381,7 +681,13 @@ def _outcomes(engine: Engine, track_ids: list[int]) -> list[dict[str, Any]]:
             {"ids": track_ids},
         ).all()
     return [
-        {"track_id": r.id, "status": r.status, "segments": int(r.segments), "error": r.error}
+        {
+            "track_id": r.id,
+            "status": r.status,
+            "status_label": status_label(r.status),
+            "segments": int(r.segments),
+            "error": r.error,
+        }
         for r in rows
     ]
 
@@ -389,9 +695,8 @@ def _outcomes(engine: Engine, track_ids: list[int]) -> list[dict[str, Any]]:
 class RematchRequest(StrictBody):
     """Which stored tracks to match again: ids, or the local days their walks fall on."""
 
-    track_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
-        default=None, max_length=100_000, description="track ids"
-    )
+    # DbId (T39 M4, T40): a whole JSON number only; true was track 1
+    track_ids: list[DbId] | None = Field(default=None, max_length=100_000, description="track ids")
     since: dt.date | None = Field(default=None, description="first local day (YYYY-MM-DD)")
     until: dt.date | None = Field(default=None, description="last local day (default: since)")
 
@@ -416,7 +721,12 @@ def rematch(
 TRACK_STATUSES = ("stored", "queued", "matched", "failed", "withdrawn")
 
 
-@router.get("/tracks", summary="Stored tracks, newest walk first 轨迹列表")
+@router.get(
+    "/tracks",
+    summary="Stored tracks, newest walk first 轨迹列表",
+    response_model=TrackList,
+    response_model_exclude_unset=True,  # each answer as built, no key added or dropped
+)
 def list_tracks(
     user: Annotated[Principal, Depends(allow("viewer", "steward", own_person=True))],
     engine: Engine = Depends(get_engine),
@@ -485,6 +795,7 @@ def list_tracks(
     tracks = [
         {
             **{k: (_local(v) if k in iso else v) for k, v in r._mapping.items()},
+            "status_label": status_label(r.status),
             "late": late_upload(r.uploaded_at, r.ended_at),
         }
         for r in rows
@@ -514,7 +825,8 @@ class TrackPersonRequest(StrictBody):
     person: str | None = Field(
         default=None, max_length=80, description="registry id (人员编号), or id:N / ext:X"
     )
-    person_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="people.id")
+    # DbId (T39 M4, T40): a whole JSON number only; true was person 1
+    person_id: DbId | None = Field(default=None, description="people.id")
 
 
 @router.patch("/tracks/{track_id}", summary="Give a track to another person 轨迹改归属")
@@ -573,8 +885,8 @@ def _track_rule(
         what_zh = _WHAT_ZH.get(what, what)
         if user.role == "steward":
             own = "（且须是本人撤回的）" if what == "restore" else ""
-            why = (
-                f"小巷管家只能{what_zh}（{what}）本人的轨迹{own} "
+            why = (  # (T40 #8) a street chief's account is linked to one person as well
+                f"巡查人员（小巷管家、街巷长）的账号只能{what_zh}（{what}）本人的轨迹{own} "
                 f"stewards may {what} only their own tracks"
             )
             if what == "restore":
@@ -621,10 +933,22 @@ def restore(
     """The track is stored again and matched: its credit comes back. Whoever may withdraw
     it, except that a steward restores only what they withdrew themselves."""
     rule = _track_rule(user, may_restore, "restore")
-    return restore_track(engine, track_id, reason, user.username, rule)
+    try:
+        return restore_track(engine, track_id, reason, user.username, rule)
+    except OwnedByAnother as exc:
+        # another person's track holds the walk: a steward is not told which (T40 leftover,
+        # as T39 M2 for uploads); admins and planners are
+        if user.role == "steward":
+            raise ConflictError(exc.anonymous) from None
+        raise
 
 
-@router.get("/tracks/{track_id}", summary="A stored track and its matched segments 轨迹")
+@router.get(
+    "/tracks/{track_id}",
+    summary="A stored track and its matched segments 轨迹",
+    response_model=TrackDetail,
+    response_model_exclude_unset=True,
+)
 def get_track(
     track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     user: Annotated[Principal, Depends(allow("viewer", "steward"))],
@@ -649,8 +973,10 @@ def get_track(
         if t is None:
             raise NotFoundError(f"轨迹 {track_id} 不存在 track {track_id} does not exist")
         if user.role == "steward" and t.person_id != user.person_id:
-            raise HTTPException(
-                403, "小巷管家只能查看本人的轨迹 stewards may read only their own tracks"
+            raise HTTPException(  # (T40 #8) street chiefs' accounts are linked to a person too
+                403,
+                "巡查人员（小巷管家、街巷长）的账号只能查看本人的轨迹 "
+                "stewards may read only their own tracks",
             )
         matches = conn.execute(
             text(
@@ -687,6 +1013,7 @@ def get_track(
         "matched_points": last.matched_points if last else None,
         "pieces": last.pieces if last else None,
         "status": t.status,
+        "status_label": status_label(t.status),
         "error": t.error,
         "uploaded_at": _local(t.uploaded_at),
         "late": late_upload(t.uploaded_at, t.ended_at),
