@@ -33,6 +33,7 @@ from api.background import job_url, match_pool, run_job
 from api.bodies import DbId, StrictBody
 from api.deps import get_engine, given_once
 from api.limits import default_limit, read_uploads, upload_openapi
+from geo.accounts_models import STEWARD_ZH
 from geo.duty_undo import MAX_REASON
 from geo.errors import ConflictError, GridwardError, NotFoundError, chinese_first, db_failure
 from geo.patrol_reports import late_upload
@@ -586,7 +587,7 @@ async def _person_id(
     # (an acceptance tester read names and ids off the answers: never tell them more)
     mine = HTTPException(
         403,
-        f"巡查人员（小巷管家、街巷长）的账号只能为本人上传：人员 {given[:40]!r} 不是您本人"
+        f"{STEWARD_ZH}只能为本人上传：人员 {given[:40]!r} 不是您本人"
         "（请填本人的人员编号，或 id:N 加本人的系统编号，或不填人员） "
         f"stewards may act only for themselves: person {given[:40]!r} is not you (give your "
         "own registry id, or id:N with your people.id, or leave person out)",
@@ -886,7 +887,7 @@ def _track_rule(
         if user.role == "steward":
             own = "（且须是本人撤回的）" if what == "restore" else ""
             why = (  # (T40 #8) a street chief's account is linked to one person as well
-                f"巡查人员（小巷管家、街巷长）的账号只能{what_zh}（{what}）本人的轨迹{own} "
+                f"{STEWARD_ZH}只能{what_zh}本人的轨迹{own} "
                 f"stewards may {what} only their own tracks"
             )
             if what == "restore":
@@ -975,8 +976,7 @@ def get_track(
         if user.role == "steward" and t.person_id != user.person_id:
             raise HTTPException(  # (T40 #8) street chiefs' accounts are linked to a person too
                 403,
-                "巡查人员（小巷管家、街巷长）的账号只能查看本人的轨迹 "
-                "stewards may read only their own tracks",
+                f"{STEWARD_ZH}只能查看本人的轨迹 stewards may read only their own tracks",
             )
         matches = conn.execute(
             text(
