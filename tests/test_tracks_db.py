@@ -287,6 +287,9 @@ def test_a_walk_sent_with_a_registry_id_is_that_persons(demo, auth_headers):
         assert said.startswith("系统编号有误") and "person 'id:S1': a people.id is a whole" in said
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], person="S1", person_id=2)
         assert r.status_code == 422 and "give one of them" in r.json()["error"]
+        # the Chinese names the person in Chinese (T40 #13: it read 'registry id S1, people.id 1')
+        said_zh = r.json()["error"].split(" person ")[0]
+        assert "（人员编号 S1，系统编号 id:1）" in said_zh and "registry id" not in said_zh, said_zh
         r = _post(client, admin, [("c.csv", _csv(pts.iloc[:60]))], persn="S1")
         assert r.status_code == 422
         said = r.json()["error"]

@@ -606,7 +606,7 @@ async def _person_id(
     ):
         raise HTTPException(
             422,
-            f"两个人员字段不一致：person {given[:40]!r} 是 {who.label()}，而 person_id 是 "
+            f"两个人员字段不一致：person {given[:40]!r} 是 {who.label_zh()}，而 person_id 是 "
             f"{fields['person_id'][:20]!r}，请只给其中一个 "
             f"person {given[:40]!r} is {who.label()}, but person_id is "
             f"{fields['person_id'][:20]!r}: give one of them",
