@@ -434,6 +434,53 @@ def _once(items: list[tuple[str, str]], where: str) -> dict[str, str]:
     return out
 
 
+class _FormEnd:
+    """Whether a multipart body reached its closing delimiter (``--boundary--``), watched as
+    it streams in (``request``: the same request, read through this watch).
+
+    WHY (T40 #16): a body cut off on the way (a phone losing its connection, a proxy's
+    limit) ended the parse without an error: the files before the cut were stored and the
+    one it cut was dropped without a word, and a body cut inside its first file was told
+    that the form had no 'file' field. Here, in the one reader of uploads, so a people
+    roster or an areas file cut on the way is refused as well, not read as far as it came."""
+
+    def __init__(self, request: Request) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        self.request = request
+        self.seen = True
+        self._delimiter = b""
+        ctype = request.headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower() != "multipart/form-data":
+            return
+        boundary = parse_options_header(ctype)[1].get(b"boundary")
+        if not boundary:
+            return  # the parser names a form without one
+        self.seen, self._delimiter, self._tail = False, b"--" + boundary + b"--", b""
+        self._receive = request.receive
+        self.request = Request(request.scope, self._watch)
+
+    async def _watch(self) -> Any:
+        message = await self._receive()
+        if message.get("type") == "http.request" and not self.seen:
+            body, n = message.get("body", b""), len(self._delimiter)
+            # the delimiter within this chunk, or across the end of the one before
+            edge = self._tail + body[:n]
+            self.seen = self._delimiter in body or self._delimiter in edge
+            self._tail = (self._tail + body)[-n:] if len(body) < n else body[-n:]
+        return message
+
+    @staticmethod
+    def cut_off() -> HTTPException:
+        return HTTPException(
+            422,
+            "上传的表单不完整：请求体在表单的结尾分隔线（--boundary--）之前就结束了，上传可能被"
+            "中断或截断；未存储任何文件，请重新上传 the upload body was cut off: the "
+            "multipart form ended before its closing boundary (an interrupted or truncated "
+            "upload); no file was stored, send it again",
+        )
+
+
 async def read_uploads(
     request: Request, max_bytes: int | None = None, file_field: str = "file", max_files: int = 1
 ) -> list[Upload]:
@@ -448,66 +495,15 @@ async def read_uploads(
     main = ctype.split(";")[0].strip().lower()
     out: list[Upload] = []
     if main == "multipart/form-data":
-        parser = _LimitedParser(
-            request.headers,
-            stream_limited(
-                request, request_limit(limit, max_files), _request_too_large(limit, max_files)
-            ),
-            max_files=max_files,
-            max_fields=20,
-            max_part_size=64 * 1024,
-            max_file_bytes=limit,
-        )
+        watch = _FormEnd(request)
         try:
-            form = await parser.parse()
-        except MultiPartException as exc:
-            raise HTTPException(
-                422, f"表单格式有误（{exc.message}） malformed multipart form: {exc.message}"
-            ) from None
-        try:
-            given = _once([(k, v) for k, v in form.multi_items() if isinstance(v, str)], "form")
-            stray = sorted(
-                {k for k, v in form.multi_items() if not isinstance(v, str)} - {file_field}
-            )
-            if stray:  # WHY: a file sent as 'files' was dropped without a word
-                raise HTTPException(
-                    422,
-                    f"表单字段 {stray[0][:40]!r} 带有文件：每个文件都须放在 {file_field!r} 字段 "
-                    f"form field {stray[0][:40]!r} carries a file: send each file as "
-                    f"{file_field!r}",
-                )
-            # the query string counts too (as with a raw body): ``POST /tracks?person_id=51``
-            # with a form once stored walks for nobody without a word
-            query = _once(request.query_params.multi_items(), "URL")
-            clash = sorted(k for k in given.keys() & query.keys() if given[k] != query[k])
-            if clash:
-                raise HTTPException(
-                    422,
-                    f"参数 {clash[0]} 给了两次，网址中为 {query[clash[0]][:40]!r}，表单中为 "
-                    f"{given[clash[0]][:40]!r}，请只给一次 "
-                    f"{clash[0]} is given twice, {query[clash[0]][:40]!r} in the URL and "
-                    f"{given[clash[0]][:40]!r} in the form: give it once",
-                )
-            fields = {**query, **given}
-            for item in form.getlist(file_field):
-                if not isinstance(item, UploadFile):
-                    raise HTTPException(
-                        422,
-                        f"表单字段 {file_field!r} 须为文件 "
-                        f"form field {file_field!r} must carry a file",
-                    )
-                data = await item.read(limit + 1)
-                if len(data) > limit:  # counted while streaming already: a second guard
-                    raise file_too_large(item.filename, limit)
-                out.append(Upload(item.filename, item.content_type, data, fields))
-        finally:
-            await form.close()
-        if not out:
-            raise HTTPException(
-                422,
-                f"表单中缺少带文件的 {file_field!r} 字段 "
-                f"form field {file_field!r} with a file is missing",
-            )
+            out = await _read_form(watch.request, limit, file_field, max_files)
+        except HTTPException as exc:  # a form cut inside its first file has no file field
+            if exc.status_code == 422 and not watch.seen:
+                raise watch.cut_off() from None
+            raise
+        if not watch.seen:  # the last file(s) were dropped by the parser without a word
+            raise watch.cut_off()
     elif main in RAW_TYPES:
         given = request.headers.get("x-filename")
         data = await read_limited(request, limit, file_too_large(given, limit))
@@ -526,6 +522,69 @@ async def read_uploads(
         )
     if len(out) == 1 and not out[0].data:
         raise HTTPException(422, "上传的文件是空的 the uploaded file is empty")
+    return out
+
+
+async def _read_form(request: Request, limit: int, file_field: str, max_files: int) -> list[Upload]:
+    """The files of a ``multipart/form-data`` body (see :func:`read_uploads`)."""
+    out: list[Upload] = []
+    parser = _LimitedParser(
+        request.headers,
+        stream_limited(
+            request, request_limit(limit, max_files), _request_too_large(limit, max_files)
+        ),
+        max_files=max_files,
+        max_fields=20,
+        max_part_size=64 * 1024,
+        max_file_bytes=limit,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise HTTPException(
+            422, f"表单格式有误（{exc.message}） malformed multipart form: {exc.message}"
+        ) from None
+    try:
+        given = _once([(k, v) for k, v in form.multi_items() if isinstance(v, str)], "form")
+        stray = sorted({k for k, v in form.multi_items() if not isinstance(v, str)} - {file_field})
+        if stray:  # WHY: a file sent as 'files' was dropped without a word
+            raise HTTPException(
+                422,
+                f"表单字段 {stray[0][:40]!r} 带有文件：每个文件都须放在 {file_field!r} 字段 "
+                f"form field {stray[0][:40]!r} carries a file: send each file as "
+                f"{file_field!r}",
+            )
+        # the query string counts too (as with a raw body): ``POST /tracks?person_id=51``
+        # with a form once stored walks for nobody without a word
+        query = _once(request.query_params.multi_items(), "URL")
+        clash = sorted(k for k in given.keys() & query.keys() if given[k] != query[k])
+        if clash:
+            raise HTTPException(
+                422,
+                f"参数 {clash[0]} 给了两次，网址中为 {query[clash[0]][:40]!r}，表单中为 "
+                f"{given[clash[0]][:40]!r}，请只给一次 "
+                f"{clash[0]} is given twice, {query[clash[0]][:40]!r} in the URL and "
+                f"{given[clash[0]][:40]!r} in the form: give it once",
+            )
+        fields = {**query, **given}
+        for item in form.getlist(file_field):
+            if not isinstance(item, UploadFile):
+                raise HTTPException(
+                    422,
+                    f"表单字段 {file_field!r} 须为文件 form field {file_field!r} must carry a file",
+                )
+            data = await item.read(limit + 1)
+            if len(data) > limit:  # counted while streaming already: a second guard
+                raise file_too_large(item.filename, limit)
+            out.append(Upload(item.filename, item.content_type, data, fields))
+    finally:
+        await form.close()
+    if not out:
+        raise HTTPException(
+            422,
+            f"表单中缺少带文件的 {file_field!r} 字段 "
+            f"form field {file_field!r} with a file is missing",
+        )
     return out
 
 

@@ -449,7 +449,7 @@ def test_the_end_of_a_form_is_seen_however_the_body_is_cut_into_chunks() -> None
 
     from starlette.requests import Request
 
-    from api.routes.tracks import _FormEnd
+    from api.limits import _FormEnd
 
     body = _form("XyZ", [("a.csv", b"lon,lat,time\n")])
 

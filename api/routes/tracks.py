@@ -346,15 +346,7 @@ async def upload(
 ) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    form_end = _FormEnd(request)
-    try:
-        uploads = await read_uploads(form_end.request, default_limit(), max_files=MAX_FILES)
-    except HTTPException as exc:
-        if exc.status_code == 422 and not form_end.seen:
-            raise form_end.cut_off() from None
-        raise
-    if not form_end.seen:  # the last file(s) were dropped by the parser without a word
-        raise form_end.cut_off()
+    uploads = await read_uploads(request, default_limit(), max_files=MAX_FILES)
     files = [(u.filename, u.data) for u in uploads]
     fields = uploads[0].fields
     crs = fields.get("crs", "wgs84")
@@ -434,52 +426,6 @@ def _labelled(item: dict[str, Any]) -> dict[str, Any]:
     if isinstance(item.get("status"), str):
         item["status_label"] = status_label(item["status"])
     return item
-
-
-class _FormEnd:
-    """Whether a multipart body reached its closing delimiter (``--boundary--``), watched as
-    it streams in (``request``: the same request, read through this watch).
-
-    WHY (T40 #16): a body cut off on the way (a phone losing its connection, a proxy's
-    limit) ended the parse without an error: the files before the cut were stored and the
-    one it cut was dropped without a word, and a body cut inside its first file was told
-    that the form had no 'file' field."""
-
-    def __init__(self, request: Request) -> None:
-        from python_multipart.multipart import parse_options_header
-
-        self.request = request
-        self.seen = True
-        self._delimiter = b""
-        ctype = request.headers.get("content-type", "")
-        if ctype.split(";")[0].strip().lower() != "multipart/form-data":
-            return
-        boundary = parse_options_header(ctype)[1].get(b"boundary")
-        if not boundary:
-            return  # the parser names a form without one
-        self.seen, self._delimiter, self._tail = False, b"--" + boundary + b"--", b""
-        self._receive = request.receive
-        self.request = Request(request.scope, self._watch)
-
-    async def _watch(self) -> Any:
-        message = await self._receive()
-        if message.get("type") == "http.request" and not self.seen:
-            body, n = message.get("body", b""), len(self._delimiter)
-            # the delimiter within this chunk, or across the end of the one before
-            edge = self._tail + body[:n]
-            self.seen = self._delimiter in body or self._delimiter in edge
-            self._tail = (self._tail + body)[-n:] if len(body) < n else body[-n:]
-        return message
-
-    @staticmethod
-    def cut_off() -> HTTPException:
-        return HTTPException(
-            422,
-            "上传的表单不完整：请求体在表单的结尾分隔线（--boundary--）之前就结束了，上传可能被"
-            "中断或截断；未存储任何文件，请重新上传 the upload body was cut off: the "
-            "multipart form ended before its closing boundary (an interrupted or truncated "
-            "upload); no file was stored, send it again",
-        )
 
 
 def _tag_file_errors(results: list[dict[str, Any]]) -> None:
