@@ -218,8 +218,9 @@ def set_(
     _warn_left(who, username)
     if new_role == "steward" and change.person_id[1] is None:
         typer.echo(
-            f"warning: 账号 {username} 未关联人员：这个{STEWARD_ZH}账号在用 'gridward users set "
-            f"{username} --person PERSON' 关联人员之前，不能上传，也读不到任何自己的内容 "
+            # (T41 #9) "这个…账号在用 '…' 关联之前" read as "the account is in use"
+            f"warning: 账号 {username} 未关联人员：用 'gridward users set {username} --person "
+            f"人员编号' 关联之前，此{STEWARD_ZH}账号不能上传轨迹，也看不到本人的任何内容 "
             f"the steward account {username} is "
             "linked to no person: it can upload and read nothing of its own until "
             f"'gridward users set {username} --person PERSON'",

@@ -95,7 +95,11 @@ def test_the_users_lines_name_a_patrol_account_for_both(db, cli) -> None:  # noq
 
     r = cli("users", "set", "t-chief", "--no-person")
     assert r.exit_code == 0, r.output
-    assert f"这个{LABEL}账号在用 'gridward users set t-chief --person PERSON'" in r.stderr
+    assert (
+        "用 'gridward users set t-chief --person 人员编号' 关联之前，"
+        f"此{LABEL}账号不能上传轨迹，也看不到本人的任何内容"
+    ) in r.stderr, r.stderr
+    assert "账号在用" not in r.stderr  # (T41 #9) it read as "the account is in use"
     assert "the steward account t-chief is linked to no person" in r.stderr
 
     r = cli("users", "set", "t-chief", "--role", "viewer")
