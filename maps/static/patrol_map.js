@@ -22,7 +22,9 @@ function gwPatrolMap(map, DATA) {
         (DATA.person
           ? "本人走过 walked by this person: " + Math.round(100 * p.walked) + "% (" +
             Math.round(p.walked_m) + " / " + Math.round(p.length_m) + " m; " +
-            "本人应走 own part " + Math.round(100 * p.required) + "%)<br>" +
+            // a chief's street is judged on what is covered (parallel ways within 20 m), T41 #8
+            (p.role === "street_chief" ? "本人应覆盖 own part to cover " : "本人应走 own part ") +
+            Math.round(100 * p.required) + "%)<br>" +
             "全部责任人 all assigned: " + Math.round(100 * p.alley_walked) + "% · " +
             (p.alley_patrolled ? "已巡 patrolled" : "未巡 not patrolled") + "<br>"
           : "责任人走过 walked by assigned: " + Math.round(100 * p.walked) + "% (" +
