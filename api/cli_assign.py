@@ -547,12 +547,14 @@ def _rebalance_hint(engine, area: str, proposal: dict, alt: dict, dry_run: bool)
         how_zh = f"将保留 {ch['keep']} 项、结束 {ch['end']} 项、新增 {ch['start']} 项职责；"
         how_en = f"keeping {ch['keep']}, ending {ch['end']}, starting {ch['start']} duties; "
     command = f"gridward assign grids --area {area} --rebalance --dry-run"
+    # the English in the singular for one (T41 #11: "1 posts unfilled …, 1 grids short")
+    posts, grids = ("post" if gap_then == 1 else "posts"), ("grid" if then == 1 else "grids")
     return (
         f"{zh}加 --rebalance 重新分配{_whole_area(engine, area)}的网格人员，"
         f"缺员可由 {gap_now} 人减为 {gap_then} 人，"
         f"人手不足网格{grids_zh}（{how_zh}可先用 {command} 查看） "
-        f"{en}--rebalance reassigns the area's grid staff: {gap_then} posts unfilled instead "
-        f"of {gap_now}, {then} grids short {grids_en} ({how_en}check it with {command})"
+        f"{en}--rebalance reassigns the area's grid staff: {gap_then} {posts} unfilled instead "
+        f"of {gap_now}, {then} {grids} short {grids_en} ({how_en}check it with {command})"
     )
 
 

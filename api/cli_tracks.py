@@ -68,6 +68,9 @@ EDGE_ID = "edge_id"
 # what a wrong datum makes wrong where nothing is credited (geo.tracks.datum.DatumHint.message)
 MATCHED = ("匹配出的街巷", "the alleys matched")
 TO_CREDIT = ("上传后记入的街巷", "the alleys an upload would credit")
+# ... and where nothing is: no segment matched, no fix left to credit (T41 #4)
+MATCHED_NONE = ("本次未匹配到任何路段", "nothing was matched")
+TO_CREDIT_NONE = ("上传后不会计入任何路段", "an upload would credit nothing")
 MAX_MB = 1024 * 1024  # 1 TB: beyond any track file; inf (or 1e400) would overflow the byte count
 
 
@@ -313,7 +316,7 @@ def match(
             err=True,
         )
     # an empty output alone leaves the planner guessing why (the datum line says it already)
-    if not _warn_datum(net, parsed.points, crs) and not len(edges):
+    if not _warn_datum(net, parsed.points, crs, len(edges)) and not len(edges):
         why = why_nothing_matched(rep, clean, params, res.matched_points)
         typer.echo(f"warning: {why}", err=True)
     typer.echo(f"wrote {out}")
@@ -334,14 +337,16 @@ def _warn_text_ids(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
         )
 
 
-def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str) -> bool:
+def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str, matched: int) -> bool:
     """The upload path's datum hint (:mod:`geo.tracks.datum`) as one stderr line: a track in
     another datum still matches, to the wrong streets, so exit code and output stay as asked.
-    True when it warned."""
+    ``matched``: the segments matched (none: the hint says nothing was matched, not that the
+    alleys matched are wrong: T41 #4). True when it warned."""
     hint = _datum_hint(net, points, crs)
     if hint is not None:
         # its remedy once, as this command takes it (T37 F14: crs=… too, the API's)
-        typer.echo(f"warning: {hint.message(hint.cli_remedy('match'), MATCHED)}", err=True)
+        said = hint.message(hint.cli_remedy("match"), MATCHED, matched, MATCHED_NONE)
+        typer.echo(f"warning: {said}", err=True)
     return hint is not None
 
 
@@ -398,7 +403,14 @@ def check(
             hint = _datum_hint(net, p.points, crs)
             if hint is not None:
                 # its remedy once, as the command line takes it (T37 F14)
-                notes.append(f"warning: {hint.message(hint.cli_remedy('check'), TO_CREDIT)}")
+                # no fix left after cleaning: an upload credits nothing (T41 #4)
+                said = hint.message(
+                    hint.cli_remedy("check"),
+                    TO_CREDIT,
+                    0 if rep.points_out == 0 else None,
+                    TO_CREDIT_NONE,
+                )
+                notes.append(f"warning: {said}")
             if rep.points_out == 0:  # stored as upload would, but nothing in it to match
                 notes.append(f"warning: {why_nothing_matched(rep, clean, MatchParams())}")
             # Chinese first, then the status word and the file, the details in Chinese, the

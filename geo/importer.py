@@ -29,7 +29,7 @@ from geo.models import AREA_CODE_LENGTH, AREA_LEVELS, LEVEL_ZH
 from geo.partition.validate import MAX_BUILDING_HOUSEHOLDS
 from geo.plans import refresh_grid_households
 from geo.settings import Settings, get_settings
-from geo.vector_io import HOUSEHOLD_NAMES, pick_column
+from geo.vector_io import HOUSEHOLD_NAMES, fields_found, pick_column
 
 Progress = Callable[[float, str], None]
 
@@ -651,12 +651,14 @@ def import_areas(
         if zh in gdf.columns and en not in cols:
             gdf = gdf.rename(columns={zh: en})
             cols[en] = en
-    found = ", ".join(map(str, gdf.columns))
+    # a GeoJSON's (GeoPackage's, Shapefile's) are properties, the geometry none (T41 #6)
+    field_zh, field, found = fields_found(path, gdf)
+    found_zh, found = found or "无", found or "none"
     for required in ("code", "name"):
         if required not in cols:
             raise InputError(
-                f"文件 {path.name} 缺少 {required} 列（现有的列：{found}） "
-                f"{path.name}: missing column '{required}'; found {found}"
+                f"文件 {path.name} 缺少 {required} {field_zh}（现有的{field_zh}：{found_zh}） "
+                f"{path.name}: missing {field} '{required}'; found {found}"
             )
     gdf = gdf.rename(columns={cols["code"]: "code", cols["name"]: "name"})
     if "level" in cols:
@@ -1022,10 +1024,12 @@ def import_households(
     table = read_csv_points(path) if is_csv else read_vector(path, crs)
     hh_col = pick_column(table.columns, HOUSEHOLD_NAMES)
     if hh_col is None:
-        found = ", ".join(map(str, table.columns))
+        field_zh, field, found = fields_found(path, table)  # properties, not columns (T41 #6)
+        found_zh, found = found or "无", found or "none"
         raise InputError(
-            f"文件 {path.name} 没有户数列（households 或 户数；现有的列：{found}） "
-            f"{path.name}: no households column (households or 户数); found {found}"
+            f"文件 {path.name} 没有户数{field_zh}（households 或 户数；"
+            f"现有的{field_zh}：{found_zh}） "
+            f"{path.name}: no households {field} (households or 户数); found {found}"
         )
     households = _households_column(table[hh_col], path.name)
     if households.isna().any():

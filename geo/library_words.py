@@ -71,12 +71,26 @@ def xml_zh(text: str) -> str:
 
     WHY the column + 1: expat counts a line's columns (characters) from 0 and its lines from
     1; the Chinese says both as an editor shows them, from 1 (T39 L14: "第 404 行第 0 列").
-    The English part keeps expat's own words and numbers."""
+    The English part says the same place: see :func:`xml_en`."""
     text = str(text).strip()
     at = _XML_AT.fullmatch(text)
     what = at["what"] if at else text
     said = _XML_WORDS.get(what.strip(), "格式有误")
     return f"第 {at['line']} 行第 {int(at['column']) + 1} 列处{said}" if at else said
+
+
+def xml_en(text: str) -> str:
+    """expat's error text for a message's English part: its own words, the column counted
+    from 1 as :func:`xml_zh` counts it ("mismatched tag: line 6, column 2" → "mismatched
+    tag: line 6, column 3"); any other text as it is.
+
+    WHY: the Chinese said 第 6 行第 3 列 and the English, quoting expat, "line 6, column 2":
+    the two halves of one message named two places (T41 #3)."""
+    text = str(text).strip()
+    at = _XML_AT.fullmatch(text)
+    if at is None:
+        return text
+    return f"{at['what']}: line {at['line']}, column {int(at['column']) + 1}"
 
 
 def is_xml_error(text: str) -> bool:

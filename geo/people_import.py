@@ -629,8 +629,9 @@ def _refuse_unregistered_homeless(
             f"{len(new)} 人未登记且文件中没有其住址（{filename}：{shown}），未做任何更改；请给出"
             "其住址（经度/纬度 lon+lat 或楼栋 building_id），或删去这些行（没有住址列的文件只更新"
             "已登记的人员） "
-            f"{filename}: {len(new)} people of "
-            f"the file are not registered and have no home in it: "
+            f"{filename}: {_count(len(new), 'person', 'people')} of "
+            f"the file {_verb(len(new), 'is', 'are')} not registered and "
+            f"{_verb(len(new), 'has', 'have')} no home in it: "
             f"{shown}: nothing changed; give "
             "their home (lon+lat 经度/纬度 or building_id 楼栋), or leave their rows out (a "
             "file without home columns updates registered people only)"
@@ -731,7 +732,8 @@ def _homes_outside(conn: Connection, ids: list[str]) -> str | None:
             "有误（其他城市的坐标、少了一位数字），未做任何更改：请改正其经度/纬度（WGS 84），"
             "或删去这些行（如确实住得这么远，请调大设置 GRIDWARD_HOME_FAR_KM）"
             + (f"；{swap_zh} " if turned else " ")
-            + f"{len(far)} people of the file live more than {limit:g} km from every area of "
+            + f"{_count(len(far), 'person', 'people')} of the file "
+            f"{_verb(len(far), 'lives', 'live')} more than {limit:g} km from every area of "
             f"the city: {shown}{more}: nothing changed; such a "
             "home is a wrong number (another city's, a lost digit): correct their lon/lat "
             "(经度/纬度, WGS 84) or leave their rows out (homes truly that far: raise the "
@@ -747,11 +749,23 @@ def _homes_outside(conn: Connection, ids: list[str]) -> str | None:
     return (
         f"{len(lost)} 人的住址不在任何社区（村）内，已导入但无所属社区（{shown_zh}{more}）；"
         "请检查其住址（须为 WGS 84 经纬度：手机地图应用给出的 GCJ-02 坐标约偏 500 米），"
-        f"或导入缺少的社区 {len(lost)} people of the "
-        f"file live in no community or village of the city and are stored without one: "
+        f"或导入缺少的社区 {_count(len(lost), 'person', 'people')} of the "
+        f"file {_verb(len(lost), 'lives', 'live')} in no community or village of the city and "
+        f"{_verb(len(lost), 'is', 'are')} stored without one: "
         f"{shown}{more}; check their homes (WGS 84 lon/lat: numbers "
         "from a phone map app, GCJ-02, are some 500 m off), or import the missing communities"
     )
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """A count and its English noun, singular for one: "1 person", "2 people" (T41 #11:
+    "1 new people have no name", the English said every count in the plural)."""
+    return f"{n} {one if n == 1 else many}"
+
+
+def _verb(n: int, one: str, many: str) -> str:
+    """The English verb agreeing with a count of ``n``: ``one`` for 1, else ``many``."""
+    return one if n == 1 else many
 
 
 def _shown_rows(items: list[tuple[str, str]]) -> tuple[str, str]:
@@ -780,15 +794,18 @@ def _nameless_new(df: pd.DataFrame, before: dict[str, Any]) -> str | None:
         [(f"第 {row} 行 {ids[row]}", f"row {row} {ids[row]}") for row in df.index[new]]
     )
     n = int(new.sum())
+    # the English in the singular for one (T41 #11: "1 new people have no name")
+    names = "name" if n == 1 else "names"
     do_zh, do = (
-        ("请在姓名（name）列填上其姓名", "fill in their names (姓名, the name column)")
+        ("请在姓名（name）列填上其姓名", f"fill in their {names} (姓名, the name column)")
         if "name" in df
-        else ("请加上姓名（name）列并填上其姓名", "add a name column (姓名) with their names")
+        else ("请加上姓名（name）列并填上其姓名", f"add a name column (姓名) with their {names}")
     )
+    who = "1 new person has" if n == 1 else f"{n} new people have"
     return (
         f"{n} 名新登记的人员没有姓名，已暂以其人员编号作为姓名（{shown_zh}）；{do_zh}后重新导入 "
-        f"{n} new people have no name and are stored under their registry id as their name: "
-        f"{shown}; {do} and import again"
+        f"{who} no name and {'is' if n == 1 else 'are'} stored under their registry id as "
+        f"their name: {shown}; {do} and import again"
     )
 
 
@@ -818,8 +835,13 @@ def _bad_phones(df: pd.DataFrame) -> str | None:
         f"{len(bad)} 人的电话不像有效的中国电话号码，已照原样导入（{shown_zh}）；"
         "手机号须为 1 开头的 11 位数字，座机须带区号（如 010-12345678），可含空格、短横线及 "
         "+86：请核对后重新导入 "
-        f"{len(bad)} people's phone numbers do not read as Chinese phone numbers and are stored "
-        f"as given: {shown_en}; a mobile is 11 digits starting with 1, a landline has its area "
+        + (
+            "1 person's phone number does not read as a Chinese phone number and is stored "
+            if len(bad) == 1
+            else f"{len(bad)} people's phone numbers do not read as Chinese phone numbers and "
+            "are stored "
+        )
+        + f"as given: {shown_en}; a mobile is 11 digits starting with 1, a landline has its area "
         "code (010-12345678), spaces, dashes and +86 are fine: check them and import again"
     )
 
@@ -916,8 +938,9 @@ def import_people(
                 raise ForbiddenError(
                     f"{len(bad)} 人的住址不在您的管辖区域内（新住址或已存的住址；{shown}），"
                     "未做任何更改：请由管理员导入，或删去这些行 "
-                    f"{len(bad)} people of "
-                    f"the file live outside your areas (new home, or the one stored): "
+                    f"{_count(len(bad), 'person', 'people')} of "
+                    f"the file {_verb(len(bad), 'lives', 'live')} outside your areas (new "
+                    "home, or the one stored): "
                     f"{shown}: nothing changed; "
                     "an admin imports them, or leave their rows out"
                 )
@@ -944,8 +967,8 @@ def import_people(
         shown = f"{', '.join(left[:10])}{' …' if len(left) > 10 else ''}"
         warnings.append(
             f"{len(left)} 人已离岗，仍保持离岗（{shown}）；如已回岗，请加 --reactivate 重新导入"
-            f"（API：?reactivate=true） {len(left)} people of the file had left and stay "
-            f"inactive: {shown}; to bring them "
+            f"（API：?reactivate=true） {_count(len(left), 'person', 'people')} of the file "
+            f"had left and {_verb(len(left), 'stays', 'stay')} inactive: {shown}; to bring them "
             "back, import again with --reactivate (API: ?reactivate=true)"
         )
     if warnings:

@@ -103,6 +103,7 @@ def _csv_to_frame(path: Path) -> tuple[gpd.GeoDataFrame, str | None]:
             f"column; found {', '.join(map(str, cols))}"
         )
     frame = gpd.GeoDataFrame(props, geometry=geom, crs=None)
+    frame.attrs["columns"] = [str(c) for c in cols]  # the file's own, named in refusals
     if lon_col is not None and lat_col is not None:
         frame.attrs["lonlat"] = (str(lon_col), str(lat_col))  # named if they look swapped
     return frame, None
@@ -166,7 +167,25 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
             f"{source}: is --crs right?"
         )
     result = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name), geometry=out, crs=WGS84)
+    if "columns" in gdf.attrs:
+        result.attrs["columns"] = gdf.attrs["columns"]
     return result
+
+
+def fields_found(path: str | Path, table: pd.DataFrame) -> tuple[str, str, str]:
+    """How a refusal names the fields of ``table`` (read from ``path``) and which it has:
+    (列, column, the CSV's own header) for a CSV; (属性, property, the features'
+    properties, the geometry left out) for GeoJSON, GeoPackage, Shapefile, FlatGeobuf.
+    The list is joined with ", "; "" when there is none.
+
+    WHY: "文件 area_nocode.geojson 缺少 code 列（现有的列：name, geometry）": a GeoJSON
+    has no columns but properties, and its geometry is none of them (T41 #6). A shapefile's
+    attribute fields are its features' properties too (GIS tools show them in the 属性表)."""
+    geometry = table.geometry.name if isinstance(table, gpd.GeoDataFrame) else None
+    if Path(path).suffix.lower() in CSV_SUFFIXES:
+        names = table.attrs.get("columns") or [c for c in table.columns if c != geometry]
+        return "列", "column", ", ".join(map(str, names))
+    return "属性", "property", ", ".join(str(c) for c in table.columns if c != geometry)
 
 
 def _swapped_axes(

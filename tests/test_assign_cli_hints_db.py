@@ -114,6 +114,9 @@ def test_grids_short_while_another_has_spare_staff_name_rebalance(city, pg_url) 
     grids_zh = f"由 {now} 个减为 {then} 个" if then < now else f"仍为 {then} 个"
     grids_en = f"instead of {now}" if then < now else "as now"
     command = f"gridward assign grids --area {COMMUNITY} --rebalance --dry-run"
+    # one post, one grid: in the singular (T41 #11: "1 posts unfilled …, 1 grids short")
+    posts = "post" if gap_then == 1 else "posts"
+    grids_short = "grid short" if then == 1 else "grids short"
     line = (
         "".join(f"网格 {code} 有富余专职网格员 {n} 名" for code, n in spare)
         # T39 L5: the community by its level and name, not 全区 (the whole district)
@@ -124,11 +127,12 @@ def test_grids_short_while_another_has_spare_staff_name_rebalance(city, pg_url) 
         + "".join(
             f"grid {code} has {n} full-time worker(s) more than it needs" for code, n in spare
         )
-        + f"; --rebalance reassigns the area's grid staff: {gap_then} posts unfilled instead of "
-        f"{gap_now}, {then} grids short {grids_en} (keeping {kept}, ending {ended}, starting "
+        + f"; --rebalance reassigns the area's grid staff: {gap_then} {posts} unfilled instead "
+        f"of {gap_now}, {then} {grids_short} {grids_en} (keeping {kept}, ending {ended}, starting "
         f"{started} duties; check it with {command})"
     )
     assert line in res.stdout.splitlines(), res.stdout
+    assert "1 post unfilled" in line or "1 grid short" in line, line  # the scenario (T41 #11)
     assert "--rebalance reassigns" not in alt.stdout  # already rebalancing: nothing to add
     # a community whose grids are fully staffed hears nothing of it
     full = run_cli(["assign", "grids", "--area", ALLEYS_AREA, "--dry-run"], pg_url)

@@ -169,6 +169,16 @@ def test_each_interface_names_its_own_remedy_once() -> None:
     assert "；上传后记入的街巷多半不是您走过的：检查和上传时请加" in checked
     assert "the alleys an upload would credit are most likely not" in checked
     assert "记入的街巷" in api and "the alleys credited are" in api
+    # T41 #4: with nothing matched (or, for check, no fix left to credit) it says so
+    from api.cli_tracks import MATCHED_NONE, TO_CREDIT_NONE
+
+    none = hint.message(hint.cli_remedy("match"), MATCHED, 0, MATCHED_NONE)
+    assert "为 4 米；本次未匹配到任何路段：请用 --crs gcj02 重新匹配" in none
+    assert none.endswith("; nothing was matched: match it again with --crs gcj02")
+    assert hint.message(hint.cli_remedy("match"), MATCHED, 2, MATCHED_NONE) == matched
+    none = hint.message(hint.cli_remedy("check"), TO_CREDIT, 0, TO_CREDIT_NONE)
+    assert "；上传后不会计入任何路段：检查和上传时请加 --crs gcj02" in none
+    assert none.endswith("; an upload would credit nothing: check and upload it with --crs gcj02")
     kept = hint.as_dict()  # what the API answers and a track's match keeps
     assert kept == {
         "crs": "gcj02",

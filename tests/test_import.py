@@ -522,3 +522,59 @@ def test_the_import_lines_open_in_chinese_and_count_linked_parents(db, pg_url, t
         "已导入户数：读入 1 行，更新楼栋 1，网格户数已更新 0 "
         "rows=1, buildings_updated=1, grids_updated=0"
     ), proc.stdout
+
+
+def test_a_missing_field_of_a_geojson_is_a_property_and_of_a_csv_a_column(db, tmp_path):
+    """T41 #6: "文件 area_nocode.geojson 缺少 code 列（现有的列：name, geometry）": a GeoJSON
+    feature has properties, not columns, and its geometry is none of them. A GeoJSON (or
+    GeoPackage) now names the properties it has; a CSV keeps 列 and names its own header."""
+    feat = _area_feature("110108015009", 116.330)
+    del feat["properties"]["code"], feat["properties"]["level"]
+    path = _write(tmp_path / "area_nocode.geojson", [feat])
+    with pytest.raises(InputError) as err:
+        import_areas(db, path, level="community")
+    assert err.value.message == (
+        "文件 area_nocode.geojson 缺少 code 属性（现有的属性：name） "
+        "area_nocode.geojson: missing property 'code'; found name"
+    )
+    gpkg = tmp_path / "area_nocode.gpkg"
+    gpd.read_file(path).to_file(gpkg, driver="GPKG")
+    with pytest.raises(InputError) as err:
+        import_areas(db, gpkg, level="community")
+    assert err.value.message.startswith("文件 area_nocode.gpkg 缺少 code 属性（现有的属性：name）")
+    # features without any property
+    bare = _write(tmp_path / "bare.geojson", [{**feat, "properties": {}}])
+    with pytest.raises(InputError) as err:
+        import_areas(db, bare, level="community")
+    assert err.value.message == (
+        "文件 bare.geojson 缺少 code 属性（现有的属性：无） "
+        "bare.geojson: missing property 'code'; found none"
+    )
+    # a CSV: its columns, as the file has them (lon/lat included, no geometry)
+    csv = tmp_path / "area_nocode.csv"
+    csv.write_text("name,lon,lat\nx,116.33,39.99\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        import_areas(db, csv, level="community")
+    assert err.value.message == (
+        "文件 area_nocode.csv 缺少 code 列（现有的列：name, lon, lat） "
+        "area_nocode.csv: missing column 'code'; found name, lon, lat"
+    )
+    # a households file: the same words
+    hh = _write(
+        tmp_path / "hh.geojson",
+        [{"type": "Feature", "properties": {"人数": 3}, "geometry": {"type": "Point",
+          "coordinates": [116.331, 39.991]}}],
+    )  # fmt: skip
+    with pytest.raises(InputError) as err:
+        import_households(db, hh)
+    assert err.value.message == (
+        "文件 hh.geojson 没有户数属性（households 或 户数；现有的属性：人数） "
+        "hh.geojson: no households property (households or 户数); found 人数"
+    )
+    hh_csv = tmp_path / "hh.csv"
+    hh_csv.write_text("building_id,人数\nb1,3\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        import_households(db, hh_csv)
+    assert err.value.message.startswith(
+        "文件 hh.csv 没有户数列（households 或 户数；现有的列：building_id, 人数） "
+    )

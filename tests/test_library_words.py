@@ -33,6 +33,18 @@ def test_every_expat_error_of_a_file_has_its_chinese_and_keeps_its_place() -> No
     assert not lw.is_xml_error("Bad CRC-32 for file 'content.xml'")
 
 
+def test_the_english_of_an_expat_error_counts_its_column_as_the_chinese_does() -> None:
+    """T41 #3: the English quoted expat's column (from 0) next to a Chinese counting from 1:
+    "第 6 行第 3 列处标签不匹配 … mismatched tag: line 6, column 2". xml_en keeps expat's
+    words, the column from 1; other texts as they are."""
+    assert lw.xml_en("mismatched tag: line 6, column 2") == "mismatched tag: line 6, column 3"
+    assert lw.xml_zh("mismatched tag: line 6, column 2").startswith("第 6 行第 3 列处")
+    assert lw.xml_en("no element found: line 404, column 0") == (
+        "no element found: line 404, column 1"
+    )
+    assert lw.xml_en("Bad CRC-32 for file 'content.xml'") == "Bad CRC-32 for file 'content.xml'"
+
+
 @pytest.mark.parametrize(
     ("line", "zh"),
     [

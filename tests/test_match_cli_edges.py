@@ -264,3 +264,22 @@ def test_write_vector_geojson_names_the_layer_and_keeps_mixed_types(tmp_path):
     back = gpd.read_file(path, columns=["n"])  # GDAL reads the mixed column as text
     assert back.crs.to_epsg() == 4326 and back.geometry.geom_equals_exact(sq, 1e-7).all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grids.geojson"]
+
+
+def test_a_datum_hint_with_nothing_matched_says_nothing_was_matched(gw, files):
+    """T41 #4: 8 GCJ-02 fixes read as WGS-84 matched no segment, yet the datum hint said
+    "匹配出的街巷多半不是您走过的 … the alleys matched are most likely not the ones walked".
+    With none matched it says so, as an upload crediting none does; stdout is unchanged."""
+    tmp, net, _, pts = files
+    # the walk's first fixes, written as an Amap phone writes them: some 500 m off the streets
+    lon, lat = wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy())
+    track = tmp / "gcj_short.csv"
+    track.write_bytes(_csv(pts.iloc[:8], lon[:8], lat[:8]))
+    r = gw("match", "--network", net, "--track", track, "--out", tmp / "m.geojson")
+    assert r.returncode == 0, r.stderr
+    assert "· edges 路段 0 ·" in r.stdout and "warning" not in r.stdout, r.stdout
+    hint = [w for w in r.stderr.splitlines() if "GCJ-02" in w]
+    assert len(hint) == 1, r.stderr
+    assert "；本次未匹配到任何路段：请用 --crs gcj02 重新匹配 the fixes look like" in hint[0]
+    assert hint[0].endswith("; nothing was matched: match it again with --crs gcj02"), hint
+    assert "多半不是您走过的" not in hint[0] and "most likely" not in hint[0], hint

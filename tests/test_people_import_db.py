@@ -569,4 +569,67 @@ def test_a_new_person_without_a_name_and_a_bad_phone_are_warned(place, tmp_path)
     [names] = import_people(db, p)["warnings"]
     assert names.startswith("1 名新登记的人员没有姓名，已暂以其人员编号作为姓名（第 3 行 N9）；"
                             "请加上姓名（name）列并填上其姓名后重新导入"), names  # fmt: skip
-    assert "add a name column (姓名) with their names" in names, names
+    assert "add a name column (姓名) with their name and" in names, names  # one (T41 #11)
+
+
+def test_one_person_is_said_in_the_singular(place, tmp_path, auth_headers) -> None:
+    """T41 #11: "1 new people have no name and are stored …": every count of people in
+    the English was plural. One new nameless person, one bad phone, one home in no
+    community, one far home, one unregistered homeless, one leaver: each in the singular;
+    two are still plural."""
+    db, xy = place
+    (ax, ay) = xy[A]
+    east, north = _north_east(db)
+    p = tmp_path / "one.csv"
+    p.write_text(
+        "人员编号,姓名,手机号,经度,纬度\n"
+        f"N1,,13912345678,{ax},{ay}\n"  # new, no name
+        f"N2,乙,1381234567,{east + 0.02},{north}\n",  # a digit short, in no community
+        "utf-8",
+    )
+    warnings = import_people(db, p)["warnings"]
+    [names] = [w for w in warnings if "的人员没有姓名" in w]
+    [lost] = [w for w in warnings if "的住址不在任何社区" in w]
+    [phones] = [w for w in warnings if "的电话不像" in w]
+    assert (
+        " 1 new person has no name and is stored under their registry id as their name: "
+        "row 2 N1; fill in their name (姓名, the name column) and import again" in names
+    ), names
+    assert (
+        " 1 person of the file lives in no community or village of the city and is "
+        "stored without one: 乙 (N2) " in lost
+    ), lost
+    assert (
+        " 1 person's phone number does not read as a Chinese phone number and is stored "
+        "as given: row 3 乙 (N2) 138***4567 (10 digits);" in phones
+    ), phones
+    # a far home: refused
+    p.write_text("person_id,name,lon,lat\nN3,丙,121.47,31.23\n", "utf-8")
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    assert " 1 person of the file lives more than 50 km from every area of the city: " in str(
+        err.value
+    ), err.value
+    # not registered, no home column
+    p.write_text("person_id,name\nN4,丁\n", "utf-8")
+    with pytest.raises(InputError) as err:
+        import_people(db, p)
+    assert "one.csv: 1 person of the file is not registered and has no home in it: " in str(
+        err.value
+    ), err.value
+    # a leaver listed again
+    with db.connect() as conn:
+        pid = conn.execute(text("SELECT id FROM people WHERE external_id = 'N1'")).scalar()
+    with TestClient(create_app(db)) as client:
+        r = client.post(f"/people/{pid}/leave", headers=auth_headers("admin"))
+        assert r.status_code == 200, r.text
+    p.write_text("person_id,name\nN1,甲\n", "utf-8")
+    [left] = import_people(db, p)["warnings"]
+    assert " 1 person of the file had left and stays inactive: N1 (N1); " in left, left
+    # two: plural as before
+    p.write_text(f"人员编号,姓名,经度,纬度\nN5,,{ax},{ay}\nN6,,{ax},{ay}\n", "utf-8")
+    [names] = import_people(db, p)["warnings"]
+    assert (
+        " 2 new people have no name and are stored under their registry id as their "
+        "name: row 2 N5, row 3 N6; fill in their names (姓名" in names
+    ), names

@@ -843,15 +843,16 @@ def test_the_libraries_words_are_chinese_in_the_chinese(shared_data):
     """T37 F13: a truncated GPX read "文件不完整或不是有效的 XML（no element found: line 404,
     column 8）", a time pandas cannot read "无法识别时间值（Unknown datetime string format …）":
     the library's English inside the Chinese. Now the Chinese says it in Chinese, the line,
-    column and value kept; the English part is the library's words as before."""
+    column and value kept; the English part is the library's words as before, its column
+    counted from 1 as the Chinese counts it (T41 #3)."""
     cut = shared_data / "gpx_samples/derived_malformed/250808726_truncated_at_15000_bytes.gpx"
     assert _said(cut.read_bytes(), cut.name) == (
         "文件不完整或不是有效的 XML：第 404 行第 9 列处文件意外结束（可能被截断） "
-        "malformed or truncated XML: no element found: line 404, column 8"
+        "malformed or truncated XML: no element found: line 404, column 9"
     )
     assert _said(b"<gpx><trk></gpx>", "m.gpx") == (
         "文件不完整或不是有效的 XML：第 1 行第 13 列处标签不匹配（结束标签与开始标签不对应） "
-        "malformed or truncated XML: mismatched tag: line 1, column 12"
+        "malformed or truncated XML: mismatched tag: line 1, column 13"
     )
 
     def csv(time: str) -> bytes:

@@ -139,11 +139,11 @@ def test_a_bad_time_in_other_files_names_its_point() -> None:
 # -------------------------------------------------- L14: places counted as an editor does
 def test_line_and_column_of_broken_xml_json_csv_count_from_1() -> None:
     """Places counted by hand: the Chinese says the line and column an editor shows; the
-    English keeps the library's own words (expat's column counts from 0)."""
+    English keeps the library's own words, expat's column counted from 1 as well (T41 #3)."""
     # line 3 is "<trk></gpx>": the end tag's name "gpx" starts at its 8th character
     msg = _refused(b"<gpx>\n<trk>\n<trk></gpx>", "t.gpx")
     assert msg.startswith("文件不完整或不是有效的 XML：第 3 行第 8 列处标签不匹配"), msg
-    assert msg.endswith("mismatched tag: line 3, column 7"), msg
+    assert msg.endswith("mismatched tag: line 3, column 8"), msg  # the same place (T41 #3)
     # a GPX cut after "<gpx>\n<trk>": nothing more on line 2 after its 5 characters
     msg = _refused(b"<gpx>\n<trk>", "t.gpx")
     assert msg.startswith("文件不完整或不是有效的 XML：第 2 行第 6 列处文件意外结束"), msg
@@ -180,6 +180,52 @@ def _points(times: list[object], key: str = "time") -> bytes:
         for i, t in enumerate(times)
     ]
     return json.dumps({"type": "FeatureCollection", "features": feats}).encode()
+
+
+def test_the_english_names_the_xml_place_the_chinese_names() -> None:
+    """T41 #3: "第 6 行第 3 列处标签不匹配 … mismatched tag: line 6, column 2": the Chinese
+    counted expat's column from 1, the English quoted it from 0. Now both halves name the
+    same line and column, for every reader that quotes expat (GPX, KML, KMZ, XLSX, ODS)."""
+    place = re.compile(r"第 (\d+) 行第 (\d+) 列处.*line (\d+), column (\d+)")
+
+    def same_place(msg: str) -> tuple[str, str]:
+        hit = place.search(msg)
+        assert hit is not None, msg
+        assert hit.group(1, 2) == hit.group(3, 4), msg
+        return hit.group(1, 2)
+
+    # the tester's GPX: line 6 is "</gpx>" closing the open <trkseg>: its "g" is column 3
+    gpx = (
+        b'<?xml version="1.0"?>\n<gpx version="1.1">\n<trk><trkseg>\n'
+        b'<trkpt lat="40" lon="116.3"><time>2026-11-24T01:00:00Z</time></trkpt>\n'
+        b"</trkseg>\n</gpx>"
+    )
+    msg = _refused(gpx, "bad.gpx")
+    assert msg == (
+        "文件不完整或不是有效的 XML：第 6 行第 3 列处标签不匹配（结束标签与开始标签不对应） "
+        "malformed or truncated XML: mismatched tag: line 6, column 3"
+    )
+    # "  <bad attr=>": the ">" where a quote should be is the 13th character of line 4
+    bad2 = b'<?xml version="1.0"?>\n<gpx><trk>\n  <trkpt/>\n  <bad attr=>\n</trk></gpx>'
+    assert same_place(_refused(bad2, "bad2.gpx")) == ("4", "13")
+    kml = b'<kml xmlns="http://www.opengis.net/kml/2.2">\n<Document></kml>'
+    assert same_place(_refused(kml, "a.kml")) == ("2", "13")
+    kmz = io.BytesIO()
+    with zipfile.ZipFile(kmz, "w") as zf:
+        zf.writestr("doc.kml", kml)
+    assert same_place(_refused(kmz.getvalue(), "a.kmz")) == ("2", "13")
+    # workbooks whose sheet XML is cut: openpyxl's expat, and the ODS reader's own
+    xlsx = _rezip(_xlsx([HEADER, *WALK]), "xl/worksheets/sheet1.xml", lambda t: t[:-100])
+    assert same_place(_refused(xlsx, "a.xlsx"))[0] == "1"
+    wrong = b"<table:table-row></table:table>"  # an end tag of another element
+    ods = _rezip(
+        _ods([HEADER, *WALK]),
+        "content.xml",
+        lambda t: t.replace(b"<table:table-row>", wrong, 1),
+    )
+    msg = _refused(ods, "a.ods")
+    assert msg.startswith("ODS 文件损坏或不受支持（XML 第 "), msg
+    same_place(msg)
 
 
 def test_geojson_times_are_properties_not_columns() -> None:

@@ -88,6 +88,7 @@ class DatumHint:
         remedy: tuple[str, str] | None = None,
         outcome: tuple[str, str] | None = None,
         credited: int | None = None,
+        nothing: tuple[str, str] | None = None,
     ) -> str:
         """The hint, Chinese first, ending in what to do: ``remedy`` (Chinese, English), as
         the interface that shows it says it; by default the API's ``crs=…`` (see
@@ -101,7 +102,10 @@ class DatumHint:
         alleys ``gridward match`` matched, or those ``tracks check`` would credit.
         ``credited``: the segments the upload credited, when known; with none (0) it says
         nothing was credited (T39 L10: it said the alleys credited were not the ones walked
-        when no alley was credited)."""
+        when no alley was credited). ``nothing`` (Chinese, English) says so where the
+        interface names its own ``outcome``: ``gridward match`` matching no segment says
+        本次未匹配到任何路段 (T41 #4: it said the alleys matched were not the ones walked);
+        without it, 本次未计入任何路段."""
         mine, other = DATUMS[self.declared], DATUMS[self.crs]
         todo_zh, todo = remedy or (
             f"请用 crs={self.name} 重新上传",
@@ -115,8 +119,8 @@ class DatumHint:
             f"{what_zh}多半不是您走过的",
             f"{what} are most likely not the ones walked",
         )
-        if credited == 0 and outcome is None:
-            wrong_zh, wrong = "本次未计入任何路段", "nothing was credited"
+        if credited == 0:
+            wrong_zh, wrong = nothing or ("本次未计入任何路段", "nothing was credited")
         return (
             f"坐标像是 {other}，不是 {mine}：按所选坐标系，定位点离街巷平均 "
             f"{near:.0f} 米，按 {self.name} 为 {far:.0f} 米；{wrong_zh}：{todo_zh} "

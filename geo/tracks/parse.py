@@ -26,7 +26,7 @@ from pyproj.exceptions import ProjError
 
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError, TooLargeError
-from geo.library_words import json_zh, xml_zh, zip_zh
+from geo.library_words import json_zh, xml_en, xml_zh, zip_zh
 from geo.tracks.parse_nmea import looks_like_nmea
 from geo.tracks.parse_nmea import parse_nmea as _parse_nmea
 from geo.tracks.parse_ods import ODS_MIME, flat_opendocument_type, opendocument_type
@@ -535,9 +535,11 @@ def _parse_xml(data: bytes, kmz: bool = False) -> tuple[_Raw, str]:
             f"{what} 文件引用了外部实体，不予接收 {what} rejected: it references external entities"
         ) from None
     except DET.ParseError as exc:
-        # expat's words in Chinese, its place kept (T37 F13)
+        # expat's words in Chinese, its place kept (T37 F13); the English names the same
+        # column, counted from 1 (T41 #3)
+        detail_zh, detail = xml_zh(str(exc)), xml_en(str(exc))
         raise InputError(
-            f"文件不完整或不是有效的 XML：{xml_zh(str(exc))} malformed or truncated XML: {exc}"
+            f"文件不完整或不是有效的 XML：{detail_zh} malformed or truncated XML: {detail}"
         ) from None
     except (ValueError, LookupError) as exc:  # e.g. an encoding expat cannot read
         detail = _short(exc)

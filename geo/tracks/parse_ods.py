@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from xml.parsers import expat
 
 from geo.errors import InputError
-from geo.library_words import is_xml_error, xml_zh, zip_zh
+from geo.library_words import is_xml_error, xml_en, xml_zh, zip_zh
 from geo.tracks import parse_table as _table
 from geo.tracks.parse_raw import Raw, short
 
@@ -184,6 +184,7 @@ def _read_sheet(
         detail_zh = _repeat_zh(detail) or (
             f"XML {xml_zh(detail)}" if is_xml_error(detail) else zip_zh(detail)
         )
+        detail = xml_en(detail)  # expat's column from 1, as the Chinese counts it (T41 #3)
         raise InputError(
             f"{what} 文件损坏或不受支持（{detail_zh}） broken or unsupported {what} file: {detail}"
         ) from None

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import InputError
-from geo.library_words import csv_line, csv_zh, office_zh
+from geo.library_words import csv_line, csv_zh, office_zh, xml_en
 from geo.tracks.parse_raw import Raw, short
 from geo.tracks.parse_time import (
     _TOD_RE,
@@ -747,6 +747,7 @@ def _xlsx_error(exc: BaseException, invalid: type[Exception]) -> str:
     detail = short(exc)
     # the library's words in Chinese (zipfile's, zlib's, expat's: T39 L2), the English as it was
     detail_zh = office_zh(detail)
+    detail = xml_en(detail)  # expat's column from 1, as the Chinese counts it (T41 #3)
     if isinstance(exc, invalid):
         return f"文件不是 XLSX 工作簿（{detail_zh}） not an XLSX workbook: {detail}"
     return f"XLSX 文件损坏或不受支持（{detail_zh}） broken or unsupported XLSX file: {detail}"
