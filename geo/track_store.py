@@ -149,12 +149,16 @@ def store_track(
     settings: Settings | None = None,
     mode: str | None = None,
     queue: bool = False,
+    may_restore: Callable[[int], bool] | None = None,
 ) -> StoredTrack:
     """Parse and store one uploaded file; idempotent on its bytes.
 
-    ``queue``: leave it in the match queue (status ``queued``) for :mod:`geo.match_queue`."""
+    ``queue``: leave it in the match queue (status ``queued``) for :mod:`geo.match_queue`.
+    ``may_restore``: see :func:`ingest_track`."""
     name = clean_filename(filename)
-    return _store(engine, data, name, crs, person_id, uploaded_by, settings, mode, queue)[0]
+    return _store(
+        engine, data, name, crs, person_id, uploaded_by, settings, mode, queue, may_restore
+    )[0]
 
 
 def ingest_track(
@@ -166,6 +170,7 @@ def ingest_track(
     uploaded_by: str | None = None,
     mode: str | None = None,
     queue: bool = False,
+    may_restore: Callable[[int], bool] | None = None,
 ) -> dict[str, Any]:
     """Store an upload and, when it is new, match it (the points parsed once serve both).
 
@@ -174,11 +179,15 @@ def ingest_track(
     ``queue``: store only; the track waits in the match queue (:mod:`geo.match_queue`).
     A re-send of a file whose track was never matched matches (or queues) it now
     (:func:`_resume`). The file name is stored cleaned (:func:`clean_filename`).
+    ``may_restore(track_id)``: whether the uploader may restore that withdrawn track (the
+    API's rule, :func:`geo.track_withdraw.may_restore`); None: the operator, who may. Read
+    only for a file holding a withdrawn walk of its own person (:func:`_same_walk`).
     """
     filename = clean_filename(filename)
     stored, points = _store(
-        engine, data, filename, crs, person_id, uploaded_by, mode=mode, queue=queue
-    )
+        engine, data, filename, crs, person_id, uploaded_by, mode=mode, queue=queue,
+        may_restore=may_restore,
+    )  # fmt: skip
     item: dict[str, Any] = {"filename": filename or upload_name(stored.format)}
     item.update(stored.as_dict())
     if stored.duplicate == "same_file":  # said, not only ``created: false`` (T40 #11)
@@ -437,6 +446,7 @@ def _store(
     settings: Settings | None = None,
     mode: str | None = None,
     queue: bool = False,
+    may_restore: Callable[[int], bool] | None = None,
 ) -> tuple[StoredTrack, pd.DataFrame | None]:
     """Store an upload; the parsed points come back for a new track or one whose datum was
     corrected (None if it existed unchanged)."""
@@ -492,8 +502,9 @@ def _store(
     t0, t1 = pts["time"].min(), pts["time"].max()
     fixes = fixes_digest(pts)
     same = _same_walk(
-        engine, fixes, parsed, data, sha, filename, crs, person_id, uploaded_by, mode, queue
-    )
+        engine, fixes, parsed, data, sha, filename, crs, person_id, uploaded_by, mode, queue,
+        may_restore,
+    )  # fmt: skip
     if same is not None:
         return same
     days = days_between(t0.to_pydatetime(), t1.to_pydatetime())
@@ -547,8 +558,9 @@ def _store(
         if again is not None:
             return again
         same = _same_walk(
-            engine, fixes, parsed, data, sha, filename, crs, person_id, uploaded_by, mode, queue
-        )
+            engine, fixes, parsed, data, sha, filename, crs, person_id, uploaded_by, mode,
+            queue, may_restore,
+        )  # fmt: skip
         if same is None:  # cannot happen: the walk's row is committed and never deleted
             raise ConflictError(
                 f"{filename or 'upload'} 与另一次上传同时存储，发生冲突，请重新发送 "
@@ -607,6 +619,7 @@ def _same_walk(
     uploaded_by: str | None,
     mode: str | None,
     queue: bool,
+    may_restore: Callable[[int], bool] | None = None,
 ) -> tuple[StoredTrack, pd.DataFrame | None] | None:
     """The answer for a new file whose fixes are a stored track's (geo.walk_digest), None when
     none is. WHY: no two walks give the same fixes to 0.1 m; a walk re-sent with its dates
@@ -623,17 +636,18 @@ def _same_walk(
       zone-less file again, after its correction): that track, its times kept. As surely
       (both files state their zone): a copy;
     - other times, or someone else's walk: a copy, refused (409);
-    - a withdrawn track's fixes, at any times: refused (409, :func:`withdrawn_refusal`)."""
+    - a withdrawn track's walk, at any times, a stretch of it or a file holding it: refused
+      (409, :func:`_withdrawn_walk`)."""
     if fixes is None:
         return None
     with engine.connect() as conn:
         row, near, old = walk_holder(conn, fixes, parsed.points)
     if row is None:
         return None
-    if row.status == "withdrawn":  # at any times: see withdrawn_refusal
-        raise withdrawn_refusal(row, person_id, same_file=False)
     pts = parsed.points
     t0, t1 = pts["time"].min(), pts["time"].max()
+    if row.status == "withdrawn":
+        return _withdrawn_walk(engine, row, near, old, pts, person_id, may_restore)
     stored = _stored(row, row.sha256)
     # the same span with fewer fixes is a part (its middle cut out: T39 M1), not the walk
     whole = len(pts) >= int(row.n_points)
@@ -649,7 +663,7 @@ def _same_walk(
             ]
         )
         if person_id not in (None, row.person_id):
-            stored = _claim(engine, stored, person_id, uploaded_by)
+            stored = _claim(engine, stored, person_id, uploaded_by, "near" if near else "fixes")
         if mode is None or mode == row.mode:
             return stored, None
         stored = _change_mode(engine, stored, mode, person_id, uploaded_by, queue)
@@ -673,8 +687,8 @@ def _same_walk(
         raise _copy_refusal(row, person_id, near)
     if stated > kept and shift != _zone_mistake(kept, row.started_at):
         raise _copy_refusal(row, person_id, near)  # not the one mistake its reading can have made
-    if person_id is not None and row.person_id is None:
-        stored = _claim(engine, stored, person_id, uploaded_by)
+    if person_id is not None and row.person_id is None:  # its times shifted: "walk"
+        stored = _claim(engine, stored, person_id, uploaded_by, "walk")
     if stated < kept:
         # this file's times are the weaker reading (a retry of the zone-less file whose
         # times were put right, another app's zone-less export): the stored times stand
@@ -697,6 +711,53 @@ def _same_walk(
     return stored, pts
 
 
+def _withdrawn_walk(
+    engine: Engine,
+    row: Any,
+    near: bool,
+    old: pd.DataFrame | None,
+    pts: pd.DataFrame,
+    person_id: int | None,
+    may_restore: Callable[[int], bool] | None,
+) -> None:
+    """A new file of withdrawn track ``row``'s walk (:func:`walk_holder`): refused as the
+    withdrawn file re-sent is (:func:`withdrawn_refusal`, said of what the file is), at any
+    times. WHY (T41 #1): a stretch of a withdrawn walk at its own times, or the walk with
+    fixes added, was stored for another steward and credited her what a supervisor had
+    withdrawn (and its track then blocked the withdrawn one's restore); only the walk's
+    same fixes or nudged copies were refused.
+
+    Returns None (the file is a walk of its own, stored) for one case only, kept from
+    before: the file holds the withdrawn walk with fixes added, for the walk's own person
+    (or for nobody, or the walk was nobody's: as for a live walk), sent by someone who may
+    restore it (``may_restore``; the operator may). That is the walker's corrected longer
+    export after she withdrew her cut-short upload (geo.track_withdraw: "its corrected file
+    sent again"). Someone who may not restore it (a steward whose walk a supervisor
+    withdrew) would get its credit back by adding a minute of fixes: refused."""
+    whole = pts["time"]
+    if not near:
+        kind = "fixes"  # the same fixes to 0.1 m (the digest): the walk at any times
+    else:
+        if old is None:
+            old = _points_of(engine, int(row.id))
+        same_span = (pd.Timestamp(row.started_at), pd.Timestamp(row.ended_at)) == (
+            whole.min(),
+            whole.max(),
+        )
+        if len(pts) >= int(row.n_points) and same_span:
+            kind = "near"
+        elif bool(whole.isin(old["time"]).all()):
+            kind = "part"
+        elif bool(old["time"].isin(whole).all()):
+            kind = "holds"
+        else:
+            kind = "near"
+    own = row.person_id is None or person_id in (None, row.person_id)
+    if kind == "holds" and own and (may_restore is None or may_restore(int(row.id))):
+        return None
+    raise withdrawn_refusal(row, person_id, kind)
+
+
 _WALK_COLUMNS = (
     "t.id, t.sha256, t.n_points, t.format, t.started_at, t.ended_at, t.person_id, t.mode, "
     "p.external_id, t.status, t.withdrawn_at, t.withdrawn_by, t.withdraw_reason "
@@ -715,7 +776,12 @@ def walk_holder(
 
     ``live_other_than``: a withdrawn track being restored (:mod:`geo.track_withdraw`): only
     the other tracks not withdrawn, those that would credit its walk a second time. WHY one
-    rule for both: a restore is its walk sent again, and must see what an upload sees."""
+    rule for both: a restore is its walk sent again, and must see what an upload sees.
+
+    An upload sees withdrawn walks too (their fixes read from their kept files, the
+    withdrawal having deleted them), each look taking a live walk first: a file of a
+    withdrawn walk is refused as it re-sent is (T41 #1), and where a live walk holds the
+    same fixes (a corrected file sent after the withdrawal) that one is the walk."""
     live = "" if live_other_than is None else "AND t.id <> :me AND t.status <> 'withdrawn' "
     row = conn.execute(
         text(
@@ -733,7 +799,8 @@ def walk_holder(
             f"SELECT {_WALK_COLUMNS} WHERE ST_DWithin(t.fixes_center, "
             f"ST_SetSRID(ST_MakePoint(:x, :y), 4326), :r) {live}"
             "AND t.ended_at - t.started_at >= :span - interval '2 seconds' "
-            "ORDER BY t.fixes_center <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 5"
+            "ORDER BY t.status = 'withdrawn', "
+            "t.fixes_center <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 5"
         ),
         {"x": center[0], "y": center[1], "r": CENTER_RADIUS_DEG, "span": span,
          "me": live_other_than},
@@ -747,13 +814,23 @@ def walk_holder(
 
 
 def _nudged_holder(
-    conn: Connection, pts: pd.DataFrame, rows: list, holds: bool = False
+    conn: Connection,
+    pts: pd.DataFrame,
+    rows: list,
+    holds: bool = False,
+    read: pd.DataFrame | None = None,
 ) -> tuple | None:
     """The first of ``rows`` (stored walks) whose fixes ``pts`` are, nudged (``holds``: whose
-    fixes are a stretch of ``pts``); with its fixes."""
+    fixes are a stretch of ``pts``); with its fixes. ``read``: fixes of some of them read
+    already (read_track_points), not read again."""
     if not rows:
         return None
-    stored = read_track_points(conn, [int(c.id) for c in rows])
+    ids = [int(c.id) for c in rows]
+    have = set() if read is None else set(read["track_id"].astype(int)) & set(ids)
+    parts = [read[read["track_id"].isin(have)]] if have and read is not None else []
+    if set(ids) - have:
+        parts.append(read_track_points(conn, [i for i in ids if i not in have]))
+    stored = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     for cand in rows:
         old = stored[stored["track_id"] == cand.id].drop(columns="track_id")
         if near_copy(old, pts) if holds else near_copy(pts, old):
@@ -783,7 +860,7 @@ def _part_holder(
         text(
             f"SELECT {_WALK_COLUMNS} WHERE t.fixes_center IS NOT NULL {live}"
             "AND tstzrange(t.started_at, t.ended_at, '[]') @> tstzrange(:t0, :t1, '[]') "
-            "ORDER BY t.id"
+            "ORDER BY t.status = 'withdrawn', t.id"
         ),
         {"t0": t0.to_pydatetime(), "t1": t1.to_pydatetime(), "me": live_other_than},
     ).all()
@@ -798,6 +875,17 @@ def _part_holder(
         conn,
         {"ids": [int(r.id) for r in spans], "ts": [t0.to_pydatetime(), t1.to_pydatetime()]},
     )
+    # a withdrawn walk's fixes were deleted with it: read from its kept file (withdrawn
+    # walks are few, and only those spanning the stretch). WHY: a stretch of a withdrawn
+    # walk found none and was stored, its credit back (T41 #1)
+    gone = [int(r.id) for r in spans if r.status == "withdrawn"]
+    read = read_track_points(conn, gone) if gone else None
+    if read is not None and len(read):
+        when = pd.to_datetime(read["time"], utc=True)
+        kept = read[(when == t0) | (when == t1)].rename(columns={"time": "t"})
+        if len(kept):
+            kept = kept[list(ends.columns)]
+            ends = pd.concat([ends, kept], ignore_index=True) if len(ends) else kept
     if ends.empty:
         return None
     first, last = pts.loc[pts["time"].idxmin()], pts.loc[pts["time"].idxmax()]
@@ -807,7 +895,7 @@ def _part_holder(
     close = np.hypot(ends["lon"].to_numpy() - lon, ends["lat"].to_numpy() - lat) <= _PART_END_DEG
     hits = set(ends.loc[close, "track_id"].astype(int))
     rows = [r for r in spans if int(r.id) in hits][:5]
-    return _nudged_holder(conn, pts, rows)
+    return _nudged_holder(conn, pts, rows, read=read)
 
 
 def _whole_holder(
@@ -817,15 +905,16 @@ def _whole_holder(
     added around it), with its fixes; None. WHY: an outside re-tester (T39, H1) sent a
     colleague's stored walk with a minute of fixes appended for himself and was credited its
     alleys: the new file holds the walk, not the other way round. Candidates: walks whose span
-    lies within the file's and whose mean fix lies within the file's extent."""
+    lies within the file's and whose mean fix lies within the file's extent, live ones first.
+    Withdrawn walks too (T41 #1: another steward's file holding one was stored and credited
+    her what was withdrawn; :func:`_withdrawn_walk` says who may still send one)."""
     lon, lat = pts["lon"].to_numpy(dtype=float), pts["lat"].to_numpy(dtype=float)
     rows = conn.execute(
         text(
             f"SELECT {_WALK_COLUMNS} WHERE t.fixes_center IS NOT NULL {live}"
-            "AND t.status <> 'withdrawn' "  # a withdrawn walk credits nobody to take
             "AND tstzrange(t.started_at, t.ended_at, '[]') <@ tstzrange(:t0, :t1, '[]') "
             "AND t.fixes_center && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) "
-            "ORDER BY t.n_points DESC, t.id LIMIT 5"
+            "ORDER BY t.status = 'withdrawn', t.n_points DESC, t.id LIMIT 5"
         ),
         {"t0": pts["time"].min().to_pydatetime(), "t1": pts["time"].max().to_pydatetime(),
          "x0": float(lon.min()), "y0": float(lat.min()), "x1": float(lon.max()),
@@ -1107,21 +1196,36 @@ class TrackWithdrawn(OwnedByAnother):
     names no one."""
 
 
-def withdrawn_refusal(
-    row: Any, person_id: int | None, same_file: bool | None = True
-) -> TrackWithdrawn:
+# what a file of a withdrawn walk is (withdrawn_refusal's ``kind``), Chinese and English
+_WITHDRAWN_FILE = {
+    "file": ("同一文件", "the same file"),
+    "fixes": ("同一次巡查的文件（定位点相同）", "a file of the same walk (its fixes)"),
+    "near": (
+        f"同一次巡查的文件（定位点相差不到 {NEAR_M:g} 米）",
+        f"a file of the same walk (its fixes within {NEAR_M:g} m)",
+    ),
+    "part": (
+        "这次巡查的一段（定位点与时间都与它相同）",
+        "a part of this walk (its fixes at their times)",
+    ),
+    "holds": (
+        "包含这次巡查全部定位点与时间的文件（另加了一些定位点）",
+        "a file holding all its fixes and times (with fixes added)",
+    ),
+}
+
+
+def withdrawn_refusal(row: Any, person_id: int | None, kind: str | None = "file") -> TrackWithdrawn:
     """The 409 for a re-send of withdrawn track ``row`` (id, person_id and its withdrawal)
-    by or for ``person_id`` (``same_file``: its bytes; False: a file of its fixes; None:
-    either, not told apart): what happened, and the ways out. WHY no way round by upload: a
-    withdrawn walk sent again at other dates was credited on a day it was not walked (an
-    outside tester); it comes back only by a restore, which says who may, and is put right
-    there."""
+    by or for ``person_id``: what happened, and the ways out. ``kind``: what the file is
+    (a key of _WITHDRAWN_FILE: its bytes, its fixes, nudged, a stretch, a file holding it;
+    None: not told apart). WHY no way round by upload: a withdrawn walk sent again at other
+    dates was credited on a day it was not walked (an outside tester), a stretch of it to
+    another steward (T41 #1); it comes back only by a restore, which says who may, and is
+    put right there. Whose walk it is only its own person hears (``anonymous``)."""
     from geo.track_withdraw import withdrawn_words, withdrawn_words_zh
 
-    what = {True: "the same file", False: "a file of the same walk (its fixes)"}.get(
-        same_file, "this walk"
-    )
-    what_zh = {True: "同一文件", False: "同一次巡查的文件（定位点相同）"}.get(same_file, "这次巡查")
+    what_zh, what = _WITHDRAWN_FILE.get(kind or "", ("这次巡查", "this walk"))
     full = (
         f"轨迹 {row.id} {withdrawn_words_zh(row)}，{what_zh}不再存储。"
         f"如撤回有误，或这是别人的巡查，请先恢复（gridward tracks restore {row.id}，"
@@ -1162,7 +1266,7 @@ def _lock_live(conn: Connection, track_id: int, person_id: int | None) -> Any:
         {"t": track_id},
     ).one()
     if row.status == "withdrawn":
-        raise withdrawn_refusal(row, person_id, same_file=None)
+        raise withdrawn_refusal(row, person_id, kind=None)
     return row
 
 
@@ -1177,11 +1281,16 @@ def _person_zh(conn: Connection, person_id: int) -> str:
     return person_zh(row.name, row.external_id, person_id)
 
 
-def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) -> StoredTrack:
+def _claim(
+    engine: Engine, stored: StoredTrack, person_id: int, by: str | None, how: str = "file"
+) -> StoredTrack:
     """A stored file sent again for a person: if it was stored for nobody (an admin's upload
     without a person), the walk becomes theirs, and so do its visits, so their reports credit
     it (WHY not ignore it as a duplicate: their patrol would never count). If it is someone
-    else's: a conflict (also when a concurrent upload claimed it first).
+    else's: a conflict (also when a concurrent upload claimed it first). ``how`` the upload
+    is that track: "file" its bytes; "fixes" / "near" another file of its walk at its times,
+    its fixes the same or nudged under NEAR_M (:func:`_same_walk`), said so, not "the same
+    bytes" (T41 #2); "walk" its walk with its times shifted (a time zone put right).
 
     The track's row is locked first, as the visit writer locks it (:func:`write_visits`): a
     match in progress holds it, so the claim waits for its visits and then gives them the
@@ -1191,24 +1300,49 @@ def _claim(engine: Engine, stored: StoredTrack, person_id: int, by: str | None) 
         if owner is not None:
             if owner != person_id:
                 owner_zh, person_zh = _person_zh(conn, owner), _person_zh(conn, person_id)
-                raise OwnedByAnother(
-                    f"此文件已存为{owner_zh}的轨迹 {stored.track_id}（同一文件只算一条轨迹），"
-                    f"如确属{person_zh}，请管理员或规划员改归属（gridward tracks reassign "
-                    f"--track {stored.track_id} --person {person_id}，或 PATCH /tracks/"
-                    f"{stored.track_id}） "
-                    f"already stored as track {stored.track_id} for person {owner}, not "
-                    f"person {person_id} (the same bytes are one track; if it is theirs, "
-                    f"an admin or planner gives it to them: gridward tracks reassign --track "
-                    f"{stored.track_id} --person {person_id}, or PATCH /tracks/"
-                    f"{stored.track_id})",
-                    "此文件已由他人上传（同一文件只算一条轨迹）；如是您本人的巡查，请联系规划员"
-                    "改归属 another person uploaded this file already (the same bytes are one "
-                    "track)",
-                )
+                raise _taken(stored.track_id, owner, owner_zh, person_id, person_zh, how)
             return stored
         _give_track(conn, stored.track_id, person_id)
         audit.record(conn, by, "track.person", "track", stored.track_id, {"person_id": person_id})
     return replace(stored, person_set=person_id)
+
+
+def _taken(
+    track_id: int, owner: int, owner_zh: str, person_id: int, person_zh: str, how: str
+) -> OwnedByAnother:
+    """:func:`_claim`'s 409: the file (``how``: "file" its bytes, "fixes" / "near" its walk in
+    other bytes) is track ``track_id``, stored for ``owner``, not ``person_id``. The
+    steward's words (``anonymous``) name neither, and carry the remedy in both languages
+    (T41 #2: the English had none)."""
+    remedy = (
+        f"如确属{person_zh}，请管理员或规划员改归属（gridward tracks reassign --track "
+        f"{track_id} --person {person_id}，或 PATCH /tracks/{track_id}）"
+    )
+    reassign = (
+        f"if it is theirs, an admin or planner gives it to them: gridward tracks reassign "
+        f"--track {track_id} --person {person_id}, or PATCH /tracks/{track_id}"
+    )
+    if how == "file":
+        return OwnedByAnother(
+            f"此文件已存为{owner_zh}的轨迹 {track_id}（同一文件只算一条轨迹），{remedy} "
+            f"already stored as track {track_id} for person {owner}, not person {person_id} "
+            f"(the same bytes are one track; {reassign})",
+            f"此文件已由他人上传（同一文件只算一条轨迹）{_ASK_PLANNER[0]}another person "
+            f"uploaded this file already (the same bytes are one track){_ASK_PLANNER[1]}",
+        )
+    same_zh, same = {
+        "near": (f"定位点相差不到 {NEAR_M:g} 米、时间相同", f"fixes within {NEAR_M:g} m and times"),
+        "fixes": ("定位点相同、时间相同", "the same fixes and times"),
+    }.get(how, (f"定位点相同或相差不到 {NEAR_M:g} 米", f"the same fixes, or within {NEAR_M:g} m"))
+    return OwnedByAnother(
+        f"此文件与{owner_zh}的轨迹 {track_id} 是同一次巡查（{same_zh}，只是文件写法不同；"
+        f"同一次巡查只算一条轨迹），未存储；{remedy} the same walk as track {track_id} "
+        f"of person {owner}, not person {person_id} ({same}, the file written "
+        f"differently; one walk is one track): not stored; {reassign}",
+        f"此文件与他人已上传的一次巡查是同一次巡查（{same_zh}，只是文件写法不同），"
+        f"未存储{_ASK_PLANNER[0]}another person uploaded this walk already: the file is the "
+        f"same walk ({same}, written differently); not stored{_ASK_PLANNER[1]}",
+    )
 
 
 def _change_mode(
@@ -1948,11 +2082,35 @@ def why_nothing_matched(report: Any, clean: Any, params: Any, matched: int = 0) 
             "GPS noise cannot be verified)"
         )
     return (
-        f"定位点 {params.search_radius_m:g} 米内没有街巷：请检查这次巡查是否在本市街巷范围内、"
-        "坐标系（crs）是否正确 "
-        f"no street or alley within {params.search_radius_m:g} m of the fixes: is the walk "
-        "inside the city's streets, and its datum (crs) right?"
+        f"定位点 {params.search_radius_m:g} 米内没有街巷：请检查这次巡查是否在本市街巷范围内"
+        f"{_NO_STREET_CRS[0]}no street or alley within {params.search_radius_m:g} m of the "
+        f"fixes: is the walk inside the city's streets{_NO_STREET_CRS[1]}"
     )
+
+
+# the datum clause of why_nothing_matched's "no street within" reason, and as the patrol
+# map's upload form says it (form_words)
+_NO_STREET_CRS = ("、坐标系（crs）是否正确 ", ", and its datum (crs) right?")
+_NO_STREET_FORM = (
+    "、“坐标 coordinates”是否选对 ",
+    ', and the "坐标 coordinates" choice right?',
+)
+_NO_STREET_HINTED = ("（坐标系见上方提示） ", " (the datum: see the note above)?")
+
+
+def form_words(warning: str, hinted: bool) -> str:
+    """A match's ``warning`` (:func:`why_nothing_matched`) as the patrol map's upload form
+    shows it: its datum clause names the form's own 坐标 choice, not ``crs``, a parameter
+    the steward on the page never sees; with a datum hint beside it (``hinted``: the hint
+    names the choice to make) the clause is left out. WHY (T41 #5): the form showed the
+    hint's right remedy, then "坐标系（crs）是否正确" under it. Other warnings: as they are."""
+    zh, en = _NO_STREET_CRS
+    if zh not in warning or not warning.endswith(en):
+        return warning
+    # hinted: "…是否在本市街巷范围内（坐标系见上方提示） … inside the city's streets (the
+    # datum: see the note above)?"
+    form_zh, form_en = _NO_STREET_HINTED if hinted else _NO_STREET_FORM
+    return warning.replace(zh, form_zh, 1).removesuffix(en) + form_en
 
 
 @dataclass(frozen=True)

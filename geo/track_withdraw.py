@@ -18,8 +18,12 @@ WHY soft: the same bytes sent again (a phone's retry, a folder uploaded again) m
 back what a supervisor withdrew, and only a kept row can say so (:mod:`geo.track_store`
 refuses them, naming the withdrawal). Any other file of a withdrawn walk's fixes is refused
 too, at any times (``fixes_sha256``: an outside tester re-dated a withdrawn walk and was
-credited): a withdrawn walk comes back only by :func:`restore_track`, and is put right there
-(reassigned to its walker, or its corrected file sent again).
+credited), and so is a stretch of it, or the walk with fixes added (T41 #1: sent by another
+steward, each was stored and credited her): a withdrawn walk comes back only by
+:func:`restore_track`, and is put right there (reassigned to its walker, or its corrected
+file sent again). One file is still taken: the walk with fixes added, for its own person,
+from someone who may restore it (the walker's corrected longer export after she withdrew
+her cut-short upload; :func:`geo.track_store._withdrawn_walk`).
 
 Who may: see :func:`may_withdraw` and :func:`may_restore` (the API applies them; the CLI is
 the operator's, as for every other command).
@@ -283,6 +287,17 @@ def _locked(conn: Connection, track_id: int, authorize: Authorize | None = None)
     if authorize is not None:
         authorize(_owner(conn, row))
     return row
+
+
+def track_owner(engine: Engine, track_id: int) -> TrackOwner:
+    """Whose track ``track_id`` is, as :func:`may_withdraw` and :func:`may_restore` read it
+    (NotFoundError for none). WHY: an upload of a file holding a withdrawn walk asks
+    whether its uploader may restore it (geo.track_store._withdrawn_walk, T41 #1)."""
+    with engine.connect() as conn:
+        row = conn.execute(text(_TRACK_ROW), {"t": track_id}).first()
+        if row is None:
+            raise NotFoundError(f"轨迹 {track_id} 不存在 track {track_id} does not exist")
+        return _owner(conn, row)
 
 
 def _owner(conn: Connection, row: Any) -> TrackOwner:

@@ -252,3 +252,52 @@ def test_the_cli_upload_line_says_nothing_was_credited_too() -> None:
     assert "本次未计入任何路段" in none and "nothing was credited" in none, none
     assert "gridward tracks upload walk.csv --crs gcj02" in none, none
     assert "本次未计入任何路段" not in _datum_warning(hint, "walk.csv", 3)
+
+
+def test_the_forms_nothing_credited_line_names_no_crs(walked, auth_headers):
+    """T41 #5: on the upload form, under the datum hint naming the form's 坐标 choice, the
+    "nothing credited" line asked whether the "坐标系（crs）" was right, a parameter the
+    page never shows. From the page it now leaves the datum to the hint above it; with no
+    hint it names the form's choice. An API client reads the line as before."""
+    from geo.track_store import form_words
+
+    db, _ = walked
+    net = walk_network(db)
+    rng = np.random.default_rng(1)
+    edge = int(rng.integers(len(net.edge_ids)))
+    spot = np.array(net.geoms_m[edge].interpolate(0.5, normalized=True).coords)[0]
+    steward = auth_headers("steward", person_id=1)
+    token = steward["Authorization"].removeprefix("Bearer ")
+    page = {"Cookie": f"gridward_token={token}", "X-Requested-With": "XMLHttpRequest"}
+    with TestClient(create_app(db)) as client:
+        for hour, headers in ((1, page), (2, steward)):
+            times = pd.Timestamp(f"2026-03-05T0{hour}:00:00Z") + pd.to_timedelta(
+                np.arange(60) * 5, unit="s"
+            )
+            lon, lat = net.to_wgs84(spot + rng.normal(0, 3, (60, 2)))  # two stands
+            stood = pd.DataFrame({"lon": lon, "lat": lat, "time": times})
+            r = _post(client, headers, [("stood.csv", _gcj02_walk(stood))])
+            assert r.status_code == 201, r.text
+            match = r.json()["files"][0]["match"]
+            assert match["segments"] == 0 and match["datum_hint"]["crs"] == "gcj02", match
+            said = match["warning"]
+            assert said.startswith("定位点 60 米内没有街巷：请检查这次巡查是否在本市街巷"), said
+            if headers is page:
+                assert "crs" not in said, said
+                assert "范围内（坐标系见上方提示） no street or alley within 60 m" in said, said
+                assert said.endswith("inside the city's streets (the datum: see the note above)?")
+            else:
+                assert said.endswith("streets, and its datum (crs) right?"), said
+                assert "、坐标系（crs）是否正确 no street" in said, said
+    plain = (
+        "定位点 60 米内没有街巷：请检查这次巡查是否在本市街巷范围内、坐标系（crs）是否正确 no "
+        "street or alley within 60 m of the fixes: is the walk inside the city's streets, "
+        "and its datum (crs) right?"
+    )
+    assert form_words(plain, hinted=False) == (
+        "定位点 60 米内没有街巷：请检查这次巡查是否在本市街巷范围内、“坐标 coordinates”是否选对 "
+        "no street or alley within 60 m of the fixes: is the walk inside the city's streets, "
+        'and the "坐标 coordinates" choice right?'
+    )
+    other = "定位点太少，无法还原行走（文件中共 3 个） too few fixes to follow a walk (3 in file)"
+    assert form_words(other, hinted=True) == other

@@ -398,9 +398,13 @@ def test_a_steward_restoring_is_not_told_anothers_track_that_holds_her_walk(
         mine = _post(client, steward, [("first.csv", _csv(pts.iloc[:-3]))])
         tid = mine.json()["files"][0]["track_id"]
         assert client.delete(f"/tracks/{tid}", headers=steward).status_code == 200
-        r = _post(client, admin, [("other_app.csv", longer)], person_id=2)
+        # sent for her, then given to person 2: a file holding a withdrawn walk is taken
+        # only for its own person (T41 #1)
+        r = _post(client, admin, [("other_app.csv", longer)], person_id=1)
         assert r.status_code == 201 and r.json()["files"][0]["created"], r.text
         other = r.json()["files"][0]["track_id"]
+        r = client.patch(f"/tracks/{other}", json={"person_id": 2}, headers=admin)
+        assert r.status_code == 200, r.text
         before = fingerprint(demo)
         r = client.post(f"/tracks/{tid}/restore", headers=steward)
         assert r.status_code == 409, r.text

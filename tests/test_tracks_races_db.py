@@ -408,8 +408,9 @@ def test_a_stewards_job_and_conflicts_name_no_other_persons_tracks(demo, auth_he
         assert both.json()["files"][1] == {
             "filename": "t.csv",
             "error": "此文件已由他人上传（同一文件只算一条轨迹）；如是您本人的巡查，"
-            "请联系规划员改归属 another person uploaded this file already (the same bytes are "
-            "one track)",
+            "请联系规划员改归属给您（由规划员发送同一文件可看到是哪条轨迹） another person "
+            "uploaded this file already (the same bytes are one track): if it is yours, ask a "
+            "planner to reassign it to you (the same file sent by them names the track)",
             "status": 409,
         }
         told = _post(client, admin, [("theirs.csv", theirs)], person_id=1)
