@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.routing import Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import document_error_responses, iter_routes
 from api.errors import error_response, install_error_handlers, path_methods
@@ -186,7 +186,7 @@ class NoRedirectForWrites:
         ):
             await self.app(scope, receive, send)
             return
-        takes = path_methods(scope["app"], {**scope, "path": path.rstrip("/")})
+        takes = with_head(path_methods(scope["app"], {**scope, "path": path.rstrip("/")}))
         if not takes:  # no such path either way: the router's own 404
             await self.app(scope, receive, send)
             return
@@ -206,6 +206,68 @@ class NoRedirectForWrites:
                 f"{', '.join(takes)}, not {method}"
             )
         await error_response(404, words)(scope, receive, send)
+
+
+def with_head(methods: list[str]) -> list[str]:
+    """``methods`` with HEAD added where GET is there (:class:`HeadAsGet` answers it), sorted."""
+    return sorted({*methods, "HEAD"}) if "GET" in methods else methods
+
+
+class HeadAsGet:
+    """HEAD on every GET path: run as the GET (the same auth, redirects, headers such as
+    Content-Type and Content-Length), its body dropped; a route that takes HEAD itself
+    (HEAD /health) answers it as it is. A 405's ``Allow`` lists HEAD where it lists GET.
+    WHY one middleware: FastAPI's routes take only the methods they declare, so ``curl -I``
+    on a map page, a layer or /maps/static/... (a GET route, not a StaticFiles mount) was a
+    405 with ``Allow: GET``; link checkers, proxies and monitors send HEAD (T41 #10)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._routes: list[Any] | None = None  # the app's routes, read at the first HEAD
+
+    def _as_get(self, scope: Scope) -> bool:
+        """Whether no route takes this HEAD itself but one takes the GET. A path with no GET
+        keeps its HEAD: its 405 names HEAD, not a GET nobody sent."""
+        if self._routes is None:
+            self._routes = [i.route for i in iter_routes(scope["app"])]
+
+        def taken(method: str) -> bool:
+            probe = {**scope, "method": method}
+            return any(r.matches(probe)[0] is Match.FULL for r in self._routes or ())
+
+        return not taken("HEAD") and taken("GET")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+        if head and self._as_get(scope):
+            scope = {**scope, "method": "GET"}  # a copy: the server's log still says HEAD
+
+        async def answer(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                message = {**message, "headers": _allow_head(message.get("headers", []))}
+            elif head and message["type"] == "http.response.pathsend":  # a file, by path
+                message = {"type": "http.response.body", "body": b""}
+            elif head and message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return  # the body's parts: none go out for a HEAD
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, answer)
+
+
+def _allow_head(headers: Any) -> list[tuple[bytes, bytes]]:
+    """Response headers with HEAD added to ``Allow`` where it has GET."""
+    out = []
+    for key, value in headers:
+        if key.lower() == b"allow":
+            methods = [m.strip() for m in value.decode("latin-1").split(",") if m.strip()]
+            value = ", ".join(with_head(methods)).encode("latin-1")
+        out.append((key, value))
+    return out
 
 
 def _routed(app: Any, scope: Scope) -> bool:
@@ -290,6 +352,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             ],
             max_age=600,
         )
+    # outermost, so every layer (auth, CORS, gzip, the body limit) sees HEAD as the GET (T41 #10)
+    app.add_middleware(HeadAsGet)
     document_error_responses(app)  # OpenAPI: any operation may answer {error, status}
     document_error_codes(app)  # … and its 422, 401, 403, 404 do, as {error, status}
     _add_docs_pages(app)

@@ -109,9 +109,9 @@ def test_no_cors_by_default_and_405_names_every_method_of_the_path(client) -> No
         headers={"Origin": "https://app.example.cn", "Access-Control-Request-Method": "POST"},
     )
     assert r.status_code == 405 and "access-control-allow-origin" not in r.headers
-    assert r.headers["allow"] == "GET, POST"
+    assert r.headers["allow"] == "GET, HEAD, POST"  # HEAD wherever GET is (T41 #10)
     r = client.put("/tracks")
-    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
     assert r.json() == {
         "error": "不支持此请求方法 PUT（路径 /tracks 可用：GET、POST） "
         "Method Not Allowed: PUT /tracks; this path takes GET, POST",
