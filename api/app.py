@@ -24,7 +24,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import document_error_responses, iter_routes
-from api.errors import error_response, install_error_handlers, path_methods
+from api.errors import error_response, install_error_handlers, path_methods, with_head
 from api.limits import BodyLimitMiddleware
 from api.routes import auth as auth_routes
 from api.routes import features, login, plans, plans_editor, reports, staffing, tiles, tracks
@@ -186,7 +186,7 @@ class NoRedirectForWrites:
         ):
             await self.app(scope, receive, send)
             return
-        takes = with_head(path_methods(scope["app"], {**scope, "path": path.rstrip("/")}))
+        takes = path_methods(scope["app"], {**scope, "path": path.rstrip("/")})
         if not takes:  # no such path either way: the router's own 404
             await self.app(scope, receive, send)
             return
@@ -206,11 +206,6 @@ class NoRedirectForWrites:
                 f"{', '.join(takes)}, not {method}"
             )
         await error_response(404, words)(scope, receive, send)
-
-
-def with_head(methods: list[str]) -> list[str]:
-    """``methods`` with HEAD added where GET is there (:class:`HeadAsGet` answers it), sorted."""
-    return sorted({*methods, "HEAD"}) if "GET" in methods else methods
 
 
 class HeadAsGet:

@@ -314,8 +314,14 @@ def _database_gone(exc: BaseException) -> bool:
     return False
 
 
+def with_head(methods: list[str]) -> list[str]:
+    """``methods`` with HEAD added where GET is there (api.app.HeadAsGet answers it), sorted."""
+    return sorted({*methods, "HEAD"}) if "GET" in methods else methods
+
+
 def path_methods(app: Any, scope: Mapping[str, Any]) -> list[str]:
-    """Every method some route takes on the request's path (``scope``), sorted."""
+    """Every method some route takes on the request's path (``scope``), sorted; HEAD wherever
+    GET is (T41 #10: a 405's words named GET, POST while its Allow said GET, HEAD, POST)."""
     from starlette.routing import Match
 
     from api.auth import iter_routes
@@ -324,7 +330,7 @@ def path_methods(app: Any, scope: Mapping[str, Any]) -> list[str]:
     for info in iter_routes(app):
         if info.methods and info.route.matches(scope)[0] is not Match.NONE:
             methods |= info.methods
-    return sorted(methods)
+    return with_head(sorted(methods))
 
 
 def _not_allowed(req: Request) -> Response:

@@ -113,8 +113,8 @@ def test_no_cors_by_default_and_405_names_every_method_of_the_path(client) -> No
     r = client.put("/tracks")
     assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
     assert r.json() == {
-        "error": "不支持此请求方法 PUT（路径 /tracks 可用：GET、POST） "
-        "Method Not Allowed: PUT /tracks; this path takes GET, POST",
+        "error": "不支持此请求方法 PUT（路径 /tracks 可用：GET、HEAD、POST） "
+        "Method Not Allowed: PUT /tracks; this path takes GET, HEAD, POST",
         "status": 405,
     }
     r = client.delete("/health")
