@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geo.track_store import walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.dbcheck import fingerprint
+from tests.test_track_cut_copies import walked  # noqa: F401 (a fixture: a 1.5 km walk)
 from tests.test_tracks_db import _csv, _post, _second_steward, demo  # noqa: F401 (a fixture)
-
-
-@pytest.fixture()
-def walked(demo):  # noqa: F811 - the fixture imported above
-    """The demo with person 2 too, and a 1.5 km walk (1 fix per 3 s) to store."""
-    _second_steward(demo)
-    sp = SimParams(length_m=1500, noise_m=5, start="2026-03-03T01:00:00Z")
-    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(7), sp)
-    return demo, pts
 
 
 def _copies(pts: pd.DataFrame) -> dict[str, bytes]:
@@ -69,7 +60,7 @@ _ANONYMOUS = {
 }
 
 
-def test_a_steward_sending_anothers_walk_hears_no_track_person_or_time(walked, auth_headers):
+def test_a_steward_sending_anothers_walk_hears_no_track_person_or_time(walked, auth_headers):  # noqa: F811
     """T39 M2: the 409s for a part or a copy of a stored walk named its track, its walker's
     registry id and its time to any steward who sent it. A steward now hears that another
     person uploaded the walk (as the README promises), nothing stored; an admin sending the
@@ -111,7 +102,7 @@ def test_a_steward_sending_anothers_walk_hears_no_track_person_or_time(walked, a
         assert fingerprint(db) == before
 
 
-def test_a_part_of_a_walk_stored_for_nobody_names_nothing_to_a_steward(walked, auth_headers):
+def test_a_part_of_a_walk_stored_for_nobody_names_nothing_to_a_steward(walked, auth_headers):  # noqa: F811
     """A walk an admin stored for nobody is not the steward's either: a part of it is
     refused to her without its track or time (she may ask a planner to give it to her)."""
     db, pts = walked
@@ -127,7 +118,7 @@ def test_a_part_of_a_walk_stored_for_nobody_names_nothing_to_a_steward(walked, a
         assert f"此文件是轨迹 {tid}（未指定人员，" in r.json()["error"], r.text
 
 
-def test_a_stewards_403_for_another_person_names_what_she_asked(walked, auth_headers):
+def test_a_stewards_403_for_another_person_names_what_she_asked(walked, auth_headers):  # noqa: F811
     """T39 L9: "小巷管家只能为本人办理" said neither what she tried nor for whom she may.
     Now it names the request, the person she named and her own person; the English is as
     it was."""
@@ -158,7 +149,7 @@ def _gcj02_walk(pts: pd.DataFrame) -> bytes:
     return _csv(pts, *wgs84_to_gcj02(pts["lon"].to_numpy(), pts["lat"].to_numpy()))
 
 
-def test_the_web_forms_datum_hint_names_the_forms_own_choice(walked, auth_headers):
+def test_the_web_forms_datum_hint_names_the_forms_own_choice(walked, auth_headers):  # noqa: F811
     """T39 M7: the patrol map's upload form showed the API's remedy, ``crs=gcj02``, a
     parameter the steward never sees. Sent by the page's script (signed in by its cookie,
     with the X-Requested-With its fetches carry), the hint names the form's 坐标 select and
@@ -209,7 +200,8 @@ def test_a_datum_hint_with_nothing_credited_says_so() -> None:
 
 
 def test_an_upload_crediting_nothing_in_the_wrong_datum_says_nothing_was_credited(
-    walked, auth_headers
+    walked,  # noqa: F811
+    auth_headers,
 ):
     """T39 L10 through the API: five minutes standing in an alley, written by a GCJ-02 app
     and sent as WGS-84, credits nothing and gets the hint; the upload's answer, the track
@@ -254,7 +246,7 @@ def test_the_cli_upload_line_says_nothing_was_credited_too() -> None:
     assert "本次未计入任何路段" not in _datum_warning(hint, "walk.csv", 3)
 
 
-def test_the_forms_nothing_credited_line_names_no_crs(walked, auth_headers):
+def test_the_forms_nothing_credited_line_names_no_crs(walked, auth_headers):  # noqa: F811
     """T41 #5: on the upload form, under the datum hint naming the form's 坐标 choice, the
     "nothing credited" line asked whether the "坐标系（crs）" was right, a parameter the
     page never shows. From the page it now leaves the datum to the hint above it; with no

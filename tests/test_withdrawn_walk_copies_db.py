@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from geo.track_store import walk_network
-from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.dbcheck import fingerprint
 from tests.test_steward_refusal_words import _copies
+from tests.test_track_cut_copies import walked  # noqa: F401 (a fixture: a 1.5 km walk)
 from tests.test_tracks_db import _csv, _post, _second_steward, demo, gpx_bytes  # noqa: F401
-
-
-@pytest.fixture()
-def walked(demo):  # noqa: F811 - the fixture imported above
-    """The demo with person 2 too, and a 1.5 km walk (1 fix per 3 s) to store."""
-    _second_steward(demo)
-    sp = SimParams(length_m=1500, noise_m=5, start="2026-03-03T01:00:00Z")
-    pts, _ = simulate_patrol(walk_network(demo), np.random.default_rng(7), sp)
-    return demo, pts
 
 
 def _files(pts: pd.DataFrame) -> dict[str, bytes]:
@@ -56,7 +45,7 @@ _WHAT = {
 }
 
 
-def test_no_file_of_a_withdrawn_walk_brings_it_back(walked, auth_headers):
+def test_no_file_of_a_withdrawn_walk_brings_it_back(walked, auth_headers):  # noqa: F811
     """T41 #1: an admin stored a walk for S1 and withdrew it; a stretch of it at its own
     times, sent by another steward, was stored and credited to her (and blocked a later
     restore), and so was the walk with fixes added. Each file of the walk is now refused as
@@ -93,7 +82,7 @@ def test_no_file_of_a_withdrawn_walk_brings_it_back(walked, auth_headers):
         assert r.status_code == 200 and r.json()["status"] == "matched", r.text
 
 
-def test_a_walk_withdrawn_for_the_wrong_person_goes_to_its_walker_by_restore(walked, auth_headers):
+def test_a_walk_withdrawn_for_the_wrong_person_goes_to_its_walker_by_restore(walked, auth_headers):  # noqa: F811
     """The case a withdrawal is for: S2's walk was uploaded for S1 and withdrawn. The same
     file sent by S2 was refused before (a 409 telling her to ask a planner to restore it and
     give it to her), and still is; so are a stretch of it and her own longer export of it,
@@ -118,7 +107,7 @@ def test_a_walk_withdrawn_for_the_wrong_person_goes_to_its_walker_by_restore(wal
         assert r.status_code == 201 and r.json()["files"][0]["track_id"] != tid, r.text
 
 
-def test_a_walkers_corrected_longer_export_is_stored_if_she_may_restore(walked, auth_headers):
+def test_a_walkers_corrected_longer_export_is_stored_if_she_may_restore(walked, auth_headers):  # noqa: F811
     """Why withdrawn walks were left out of the "file holding a stored walk" rule, and what
     of it still holds: a steward who withdrew her own cut-short upload sends the whole walk
     (its corrected file): stored, as before. One whose walk a supervisor withdrew (say, a
@@ -147,7 +136,7 @@ def test_a_walkers_corrected_longer_export_is_stored_if_she_may_restore(walked, 
         assert r.status_code == 201, r.text
 
 
-def test_the_same_walk_in_other_bytes_is_not_called_the_same_bytes(walked, auth_headers):
+def test_the_same_walk_in_other_bytes_is_not_called_the_same_bytes(walked, auth_headers):  # noqa: F811
     """T41 #2: a file of another person's walk at its own times (its fixes nudged by under
     a metre, or the same fixes written as a GPX) was told "the same bytes are one track".
     It is the same walk, said so, to a steward and to an admin; the same bytes still say
