@@ -24,7 +24,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import document_error_responses, iter_routes
-from api.errors import error_response, install_error_handlers, path_methods, with_head
+from api.errors import error_response, install_error_handlers, path_methods
 from api.limits import BodyLimitMiddleware
 from api.routes import auth as auth_routes
 from api.routes import features, login, plans, plans_editor, reports, staffing, tiles, tracks
@@ -211,7 +211,8 @@ class NoRedirectForWrites:
 class HeadAsGet:
     """HEAD on every GET path: run as the GET (the same auth, redirects, headers such as
     Content-Type and Content-Length), its body dropped; a route that takes HEAD itself
-    (HEAD /health) answers it as it is. A 405's ``Allow`` lists HEAD where it lists GET.
+    (HEAD /health) answers it as it is. A 405's ``Allow`` lists HEAD where it lists GET
+    (:func:`api.errors.path_methods`, which every 405 of the app is made from).
     WHY one middleware: FastAPI's routes take only the methods they declare, so ``curl -I``
     on a map page, a layer or /maps/static/... (a GET route, not a StaticFiles mount) was a
     405 with ``Allow: GET``; link checkers, proxies and monitors send HEAD (T41 #10)."""
@@ -233,36 +234,22 @@ class HeadAsGet:
         return not taken("HEAD") and taken("GET")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] != "HEAD":  # every other request as is
             await self.app(scope, receive, send)
             return
-        head = scope["method"] == "HEAD"
-        if head and self._as_get(scope):
+        if self._as_get(scope):
             scope = {**scope, "method": "GET"}  # a copy: the server's log still says HEAD
 
         async def answer(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 405:
-                message = {**message, "headers": _allow_head(message.get("headers", []))}
-            elif head and message["type"] == "http.response.pathsend":  # a file, by path
+            if message["type"] == "http.response.pathsend":  # a file, by path
                 message = {"type": "http.response.body", "body": b""}
-            elif head and message["type"] == "http.response.body":
+            elif message["type"] == "http.response.body":
                 if message.get("more_body", False):
                     return  # the body's parts: none go out for a HEAD
                 message = {**message, "body": b""}
             await send(message)
 
         await self.app(scope, receive, answer)
-
-
-def _allow_head(headers: Any) -> list[tuple[bytes, bytes]]:
-    """Response headers with HEAD added to ``Allow`` where it has GET."""
-    out = []
-    for key, value in headers:
-        if key.lower() == b"allow":
-            methods = [m.strip() for m in value.decode("latin-1").split(",") if m.strip()]
-            value = ", ".join(with_head(methods)).encode("latin-1")
-        out.append((key, value))
-    return out
 
 
 def _routed(app: Any, scope: Scope) -> bool:
