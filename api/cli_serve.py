@@ -16,6 +16,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.http_protocol import JsonErrorH11Protocol
     from api.runtime import configure_logging, uvicorn_log_config
     from geo.db import get_engine
     from geo.settings import get_settings
@@ -31,6 +32,7 @@ def serve(
         port=port,
         log_level=level.lower(),
         log_config=uvicorn_log_config(),
+        http=JsonErrorH11Protocol,  # an unparsable request's 400 is JSON, as every error
     )
 
 
