@@ -167,9 +167,9 @@ def _stale_note(data: EditorData) -> str:
 
 
 def _style(css: str):  # -> Element
-    from branca.element import Element
+    from maps.page import Html
 
-    return Element(f"<style>{css}</style>")
+    return Html(f"<style>{css}</style>")
 
 
 def _coords(geom: dict) -> list[list[float]]:

@@ -41,15 +41,39 @@ def js_data(value: Any) -> str:
     )
 
 
-class _Script(MacroElement):
-    """A script run after the map exists; ``{map}`` in the code names the Leaflet map."""
+class Html(Element):
+    """A piece of HTML placed in the page as it is.
 
-    _template = Template("{% macro script(this, kwargs) %}{{ this.code }}{% endmacro %}")
+    WHY not ``branca.element.Element(html)``: branca compiles its argument as a Jinja
+    template, so a person's or an area's name inside it (``{{ … }}``) ran as template code on
+    the server when the page was drawn: commands as the server's user, script in other
+    people's browsers, a 500 for everyone (outside tester T42, HIGH). Here the template is a
+    constant and the HTML only its variable, never compiled."""
+
+    _template = Template("{{ this.html }}")
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self._name = "GridwardHtml"
+        self.html = html
+
+
+class _Script(MacroElement):
+    """A script run after the map exists; ``{map}`` in the code names the Leaflet map.
+
+    WHY its own ``render``: branca's ``MacroElement.render`` wraps the macro's output in an
+    ``Element``, compiling it as a template, and the code holds the page's data (names): the
+    same hole as in :class:`Html` (T42). The code goes into the page's script as it is."""
 
     def __init__(self, code: str) -> None:
         super().__init__()
         self._name = "GridwardScript"
         self.code = code
+
+    def render(self, **kwargs: Any) -> None:
+        self.get_root().script.add_child(Html(self.code), name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
 
 
 def base_map(
@@ -90,13 +114,13 @@ def base_map(
     fit = js_data([[miny, minx], [maxy, maxx]])
     m.add_child(_Script(f"{m.get_name()}.fitBounds({fit}, {{animate: false}});"))
     root = m.get_root()
-    root.header.add_child(Element(f"<title>{esc(title)}</title>"), name="title")
+    root.header.add_child(Html(f"<title>{esc(title)}</title>"), name="title")
     root.header.add_child(
-        Element('<link rel="icon" href="data:,">'), name="favicon"
+        Html('<link rel="icon" href="data:,">'), name="favicon"
     )  # no /favicon.ico request, so no 404 in the browser console
     for js in ("gridward.js", page_js):
         if js:
-            root.header.add_child(Element(f'<script src="{STATIC}/{js}"></script>'), name=js)
+            root.header.add_child(Html(f'<script src="{STATIC}/{js}"></script>'), name=js)
     return m
 
 
@@ -104,7 +128,7 @@ def add_panel(m: folium.Map, inner_html: str, user: str | None = None) -> None:
     """The side panel beside the map (title, legend, charts, controls), under the bar with
     the map index and 退出 sign out (``user``: the name signed in, shown in the bar)."""
     m.get_root().html.add_child(
-        Element(
+        Html(
             f'<aside id="gw-panel" class="gw-panel" style="width:{PANEL_WIDTH}%">'
             f"{top_bar(user)}{inner_html}</aside>"
         )
