@@ -757,6 +757,8 @@ def end_duty_command(
         typer.echo(
             f"未改变（职责本来就在这天结束） unchanged: {_duty_line(out['duty'])} already ends then"
         )
+    for w in out.get("warnings", []):  # their later duties there, still held (T43 #7)
+        typer.echo(f"warning: {w}", err=True)
 
 
 _RESTORED = {
@@ -825,5 +827,9 @@ def undo_duty_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``assign`` command group to the gridward app."""
+    """Add the ``assign`` command group to the gridward app, and ``people`` (a leave, a
+    registry id changed: :mod:`api.cli_people`, whose ``--person`` both groups share)."""
+    from api.cli_people import people_app
+
     app.add_typer(assign_app, name="assign")
+    app.add_typer(people_app, name="people")

@@ -162,3 +162,74 @@ def resolve_person(bind: Any, value: str | int, label: str = "--person") -> Pers
 
 def _person(row: Any) -> Person:
     return Person(int(row.id), str(row.external_id), str(row.name), bool(row.active))
+
+
+# --------------------------------------------------------------------------------------------
+# gridward people: a leave, a registry id changed (the registry itself: gridward import people)
+# --------------------------------------------------------------------------------------------
+
+people_app = typer.Typer(
+    help="人员：离岗、改人员编号（名册用 gridward import people 导入） "
+    "People: a leave, a registry id changed (the registry: gridward import people).",
+    no_args_is_help=True,
+)
+
+
+def _check_person_argument(value: str) -> str:
+    """Typer callback: a malformed PERSON is a usage error before any database work."""
+    try:
+        parse_person(value, "PERSON")
+    except InputError as exc:
+        raise typer.BadParameter(exc.message) from None
+    return value
+
+
+def _person_argument(help_text: str = PERSON_HELP) -> Any:
+    return typer.Argument(..., help=help_text, metavar="PERSON", callback=_check_person_argument)
+
+
+@people_app.command("leave")
+def leave(
+    person: str = _person_argument(),
+    last_day: str = typer.Option(
+        None,
+        "--last-day",
+        help="最后一天 their last day, inclusive (YYYY-MM-DD; default yesterday, today at the "
+        "latest): duties reaching past it end that day, later planned ones are removed",
+    ),
+) -> None:
+    """人员离岗 A person leaves: inactive from today, their duties end on their last day."""
+    from api.cli_assign import _date
+    from geo.db import get_engine
+    from geo.duties import person_leaves
+
+    day = _date(last_day, "--last-day")  # a bad date named as the option, before connecting
+    engine = get_engine()
+    who = resolve_person(engine, person, "PERSON")
+    # WHY a command (T43 #7): a leave was POST /people/{id}/leave only, always yesterday
+    out = person_leaves(engine, who.id, actor="cli", last_day=day)
+    typer.echo(out["message"])
+
+
+@people_app.command("renumber")
+def renumber(
+    person: str = _person_argument(
+        "人员 the person whose registry id changes: their registry id (people.external_id) "
+        "or their people.id (id:12 / ext:12 where a number is both)"
+    ),
+    new: str = typer.Argument(
+        ..., metavar="NEW_ID", help="新人员编号 their new registry id, as the roster now has it"
+    ),
+) -> None:
+    """改人员编号 Change a person's registry id in place: duties, tracks, account stay.
+
+    For a registry id changed in the office's roster (an import warns of a new id with the
+    name and home of a registered person): the record that import made under the new id is
+    removed when it holds nothing; then import the roster again."""
+    from geo.db import get_engine
+    from geo.people_import import renumber_person
+
+    engine = get_engine()
+    who = resolve_person(engine, person, "PERSON")
+    out = renumber_person(engine, who.id, new, actor="cli")
+    typer.echo(out["message"])

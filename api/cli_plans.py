@@ -128,6 +128,73 @@ def _echo_commit(out: dict) -> None:
             f"  {g['grid']}  {g['households']} 户（专职网格员 {staffed}{leader_zh}）  "
             f"{g['households']} households  workers {staffed}{leader}"
         )
+    _echo_surplus(out, bool(gaps))
+
+
+def _committed_staff(out: dict) -> tuple[list[dict], int | None]:
+    """The grids of the committed version with more staff than their households need
+    (:func:`geo.plan_duties.staffing_surplus`, today), and the version the plan was reverted
+    from (None: not a revert)."""
+    from sqlalchemy import text
+
+    from geo.db import get_engine
+    from geo.plan_duties import staffing_surplus
+    from geo.settings import city_today, get_settings
+
+    with get_engine().connect() as conn:
+        area_id = conn.execute(
+            text("SELECT id FROM areas WHERE code = :c"), {"c": out["community"]}
+        ).scalar_one()
+        surplus = staffing_surplus(
+            conn, area_id, out["version"], city_today(), get_settings().households_per_worker
+        )
+        reverted = conn.execute(
+            text("SELECT params -> 'reverted_from' ->> 'version' FROM grid_plans WHERE id = :i"),
+            {"i": out["plan_id"]},
+        ).scalar()
+    return surplus, int(reverted) if reverted else None
+
+
+def _echo_surplus(out: dict, short: bool) -> None:
+    """The grids left with more staff than their households need, beside the short ones, and,
+    for a revert, that staff are re-derived, not restored. WHY (T43 #8): after a merge and a
+    revert one grid held 1 leader and 11 workers for 500 households while its neighbour had
+    none; the commit named only the short grid, and nothing said the old staffing does not
+    come back."""
+    surplus, reverted = _committed_staff(out)
+    area = out["community"]
+    if reverted is not None:
+        typer.echo(
+            f"此方案恢复的是第 {reverted} 版的网格，不恢复当时的人员：网格职责与任何提交一样按住户"
+            "转入现管其原网格住户的网格（见上），第 "
+            f"{reverted} 版当时的网格长和网格员安排不会还原，请按下列网格调整 "
+            f"this plan brings back the grids of version {reverted}, not their staff: grid "
+            "duties were carried, as on any commit, to the grid now holding their old grid's "
+            f"households (above); the staffing of version {reverted} is not restored: adjust "
+            "the grids listed"
+        )
+    if not surplus:
+        return
+    command = f"'gridward assign grids --area {area} --rebalance --dry-run'"
+    move_zh = "调往人手不足的网格" if short else "调往需要的网格"
+    move = "to the grids short of staff" if short else "where they are needed"
+    typer.echo(
+        f"{len(surplus)} 个网格人员富余：可用 {command} 查看重新分配全社区网格人员、把富余人员"
+        f"{move_zh}的方案（确认后去掉 --dry-run 提交） "
+        f"grids with more staff than their households need ({len(surplus)}): {command} shows "
+        f"how reassigning the community's grid staff moves them {move} (then run it without "
+        "--dry-run)"
+    )
+    for g in surplus:
+        hh, w, need, n_lead = g["households"], g["workers"], g["workers_needed"], g["leaders"]
+        lead_zh = f"，网格长 {n_lead} 名，只需 1 名" if n_lead > 1 else f"，另有网格长 {n_lead} 名"
+        lead = f", {n_lead} leaders where 1 is" if n_lead > 1 else f", and {n_lead} leader"
+        if n_lead == 0:
+            lead_zh, lead = "，无网格长", ", no leader"
+        typer.echo(
+            f"  {g['grid']}  {hh} 户：专职网格员 {w} 名，按户数只需 {need} 名{lead_zh}  "
+            f"{hh} households: {w} full-time workers where {need} are needed{lead}"
+        )
 
 
 @plans_app.command("discard")
@@ -266,6 +333,12 @@ def revert(
         f"({n} grids, households {lo}–{hi}): review it with gridward plans show {pid} or in "
         f"the grid editor at /maps/editor?community={community}&plan={pid}, then commit it "
         f"(gridward plans commit {pid})"
+    )
+    # T43 #8: the version's grids come back, not its staff
+    typer.echo(
+        f"  提交后网格职责按住户转入新网格（与任何提交一样），不恢复第 {version} 版当时的人员安排 "
+        f"on commit, grid duties follow their households as on any commit: the staffing of "
+        f"version {version} is not restored"
     )
     for b in out["buildings_added"]:
         if b["how"] == "inside":

@@ -57,7 +57,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.area_paths import AreaPath, area_path
-from geo.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from geo.errors import ConflictError, ForbiddenError, InputError, NotFoundError, person_zh
 from geo.settings import city_today, get_settings
 from geo.street_areas import street_area_path
 
@@ -868,11 +868,45 @@ def end_duty(
                 t["id"],
                 {"role": role, "before": [_row(r)], "after": [after]},
             )
-    return {
+        later = [o for o in theirs if o.valid_from > last]
+    out = {
         "duty": {**after, "role": role, "target": _target_json(t)},
         "was_valid_to": r.valid_to.isoformat() if r.valid_to else None,
         "changed": changed,
+        "later_duties": [_row(o) for o in later],
     }
+    if later:
+        out["warnings"] = [_later_note(p, t, role, later)]
+    return out
+
+
+def _later_note(p: Any, t: dict[str, Any], role: str, later: list[Any]) -> str:
+    """What :func:`end_duty` leaves: the person's later duties on the same target, still held,
+    with how to end or undo them. WHY (T43 #7): ``assign end --last-day 2026-11-15`` ended
+    only the duty in force that day, and her duty from 11-18 on stayed unsaid: a planner
+    letting someone go mid-month believed every duty there ended."""
+    spans = "; ".join(f"{_span(o.valid_from, o.valid_to)} (duty {o.id})" for o in later)
+    zspans = "；".join(f"{_zspan(o.valid_from, o.valid_to)}（职责编号 {o.id}）" for o in later)
+    first = later[0]
+    what = t["code"] if t["kind"] == "grid" else t["id"]
+    end = (
+        f"gridward assign end --person {p.external_id} --{t['kind']} {what} "
+        + (f"--role {role} " if t["kind"] == "grid" else "")
+        + "--last-day YYYY-MM-DD"
+    )
+    undo = f"gridward assign undo --duty {first.id}"
+    n = len(later)
+    duties = "duty" if n == 1 else "duties"
+    return (
+        f"{_who(p)} 在{_zh_mid_label(t)}的{_zh(role)}（{role}）职责此后还有 {n} 项，仍然有效、"
+        f"未结束：{zspans}；如也要结束，请另行结束（{end}，最后一天不早于其开始日 "
+        f"{first.valid_from}；API POST /assignments/end）；如是误录或尚未开始，请撤销（{undo}；"
+        f"API DELETE /assignments/{first.id}） "
+        f"{_who(p)} still holds {n} later {role} {duties} on {_label(t)}, not ended: {spans}; "
+        f"to end it too: {end} (a last day from its first day {first.valid_from} on; API POST "
+        f"/assignments/end); entered by mistake or not yet begun: undo it ({undo}; API DELETE "
+        f"/assignments/{first.id})"
+    )
 
 
 def _check_extension(
@@ -1024,20 +1058,38 @@ def person_leaves(
     actor: str | None = None,
     day: dt.date | None = None,
     authorize: Authorize | None = None,
-) -> dict[str, int]:
-    """A person leaves: inactive from today, every duty of theirs that reaches today or later
-    ends yesterday (open-ended ones, a bounded stand-in, a duty they resume after one), and
-    duties planned to start today or later are removed (history kept). ``authorize(path)``
-    (a planner's scope) must pass every such duty's area path, or, for someone without
-    duties, their home community's (:func:`_may_let_go`); checked before anything is
-    written."""
+    last_day: dt.date | str | None = None,
+) -> dict[str, Any]:
+    """A person leaves: inactive from today, every duty of theirs that reaches past their
+    last day (``last_day``, default yesterday) ends that day (open-ended ones, a bounded
+    stand-in, a duty they resume after one), and duties planned to start today or later are
+    removed (history kept: the audit entry holds the rows). ``authorize(path)`` (a planner's
+    scope) must pass every such duty's area path, or, for someone without duties, their home
+    community's (:func:`_may_let_go`); checked before anything is written.
+
+    A last day after today is refused (a leave is entered when it happens; a planned end is
+    ``assign end``), and so is one before a duty of theirs that began after it and has been in
+    force: leaving ends duties, it does not erase history (a duty entered by mistake is
+    undone, :mod:`geo.duty_undo`). WHY a last day (T43 #7): the leave always ended duties
+    yesterday, so a leave entered late credited the days after with nobody knowing.
+
+    Returns ``duties_ended`` (every duty ended or removed, as before), ``ended``,
+    ``removed``, the person, ``last_day`` and ``message`` (Chinese first)."""
     day = day or city_today()
-    y = day - _DAY
+    y = _as_day(last_day, "last day") or day - _DAY
+    if y > day:
+        raise InputError(
+            f"最后一天 {y} 在将来（今天是 {day}）：离岗的最后一天最晚为今天，未做更改；请到那天"
+            "再办理离岗，或先用 gridward assign end 给其职责定下最后一天 "
+            f"the last day {y} is in the future (today is {day}): a leave's last day is today "
+            "at the latest, nothing changed; enter the leave on that day, or give their duties "
+            "a last day with gridward assign end now"
+        )
     with engine.begin() as conn:
         found = conn.execute(
             text(
-                "SELECT p.id, p.external_id, p.name, a.code FROM people p LEFT JOIN areas a "
-                "ON a.id = p.area_id WHERE p.id = :p FOR UPDATE OF p"
+                "SELECT p.id, p.external_id, p.name, p.active, a.code FROM people p "
+                "LEFT JOIN areas a ON a.id = p.area_id WHERE p.id = :p FOR UPDATE OF p"
             ),
             {"p": person_id},
         ).first()
@@ -1049,6 +1101,9 @@ def person_leaves(
             )
         if authorize is not None:
             _may_let_go(conn, authorize, found, _held(conn, person_id, y))
+        rows = _leaving(conn, person_id, y)
+        _refuse_erasing(found, y, [r for r in rows if y < r.valid_from < day])
+        was_active = bool(found.active)
         conn.execute(text("UPDATE people SET active = false WHERE id = :p"), {"p": person_id})
         ended = conn.execute(
             text(
@@ -1057,9 +1112,92 @@ def person_leaves(
             ),
             {"p": person_id, "y": y},
         ).rowcount
-        ended += conn.execute(
+        removed = conn.execute(
             text("DELETE FROM assignments WHERE person_id = :p AND valid_from > :y"),
             {"p": person_id, "y": y},
         ).rowcount
-        audit.record(conn, actor, "person.leave", "person", person_id, {"duties_ended": ended})
-    return {"duties_ended": int(ended)}
+        audit.record(
+            conn,
+            actor,
+            "person.leave",
+            "person",
+            person_id,
+            {
+                "duties_ended": ended + removed,
+                "last_day": y.isoformat(),
+                "before": [dict(_row(r), role=r.role) for r in rows],
+            },
+        )
+    who_zh = person_zh(found.name, found.external_id, person_id)
+    who = f"{found.name} ({found.external_id}, id:{person_id})"
+    had_zh, had = ("（此前已是离岗状态）", " (had left already)") if not was_active else ("", "")
+    return {
+        "duties_ended": int(ended + removed),
+        "ended": int(ended),
+        "removed": int(removed),
+        "person_id": person_id,
+        "person": found.external_id,
+        "name": found.name,
+        "last_day": y.isoformat(),
+        "message": (
+            f"{who_zh}已离岗{had_zh}，最后一天为 {y}：{ended} 项职责在这天结束，{removed} 项"
+            f"在这天之后才开始（尚未生效）的职责已删除；自今日起停用，如回岗请用 gridward import "
+            f"people 名册文件 --reactivate 重新启用 "
+            f"{who} has left{had}, last day {y}: {ended} {_n(ended, 'duty ends', 'duties end')} "
+            f"that day, {removed} planned {_n(removed, 'duty', 'duties')} (not yet begun) "
+            "removed; inactive from today; to bring them back, gridward import people FILE "
+            "--reactivate"
+        ),
+    }
+
+
+def _n(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+def _leaving(conn: Connection, person_id: int, y: dt.date) -> list[Any]:
+    """The person's duties reaching past ``y`` (what a leave on ``y`` ends or removes), with
+    what they are held on, locked."""
+    return conn.execute(
+        text(
+            "SELECT a.id, a.person_id, p.external_id, p.name, a.role, a.valid_from, a.valid_to, "
+            "g.code AS grid_code, st.id AS street_id, st.kind, st.name AS street_name "
+            "FROM assignments a JOIN people p ON p.id = a.person_id "
+            "LEFT JOIN grids g ON g.id = a.grid_id LEFT JOIN streets st ON st.id = a.street_id "
+            "WHERE a.person_id = :p AND (a.valid_to IS NULL OR a.valid_to > :y) "
+            "ORDER BY a.valid_from, a.id FOR UPDATE OF a"
+        ),
+        {"p": person_id, "y": y},
+    ).all()
+
+
+def _refuse_erasing(person: Any, y: dt.date, begun: list[Any]) -> None:
+    """InputError when a leave on ``y`` would delete duties that began after it and have been
+    in force (``begun``): history, not a plan (see :func:`person_leaves`)."""
+    if not begun:
+        return
+    zh, en = [], []
+    for r in begun:
+        if r.grid_code:
+            zwhat, what = f"网格 {r.grid_code}", f"grid {r.grid_code}"
+        else:
+            zwhat = f"{_zk(r.kind)} {r.street_name or ''}（id:{r.street_id}）".replace(" （", "（")
+            what = f"{r.kind} {r.street_name or ''} (id:{r.street_id})".replace("  ", " ")
+        zh.append(f"{zwhat} {_zh(r.role)} {_zspan(r.valid_from, r.valid_to)}（职责编号 {r.id}）")
+        en.append(f"{what} {r.role} {_span(r.valid_from, r.valid_to)} (duty {r.id})")
+    latest = max(r.valid_from for r in begun)
+    ids = ", ".join(str(r.id) for r in begun)
+    first = begun[0].id
+    n = len(begun)
+    raise InputError(
+        f"{_who(person)} 的最后一天不能定在 {y}：其 {n} 项职责在这天之后才开始，且已生效"
+        f"（{'；'.join(zh)}）；离岗只结束职责，不删除已生效的职责，未做更改：请把最后一天定在 "
+        f"{latest} 或之后；如这些职责是误录，请先撤销（职责编号 {ids}：gridward assign undo "
+        f"--duty {first}；API DELETE /assignments/{first}）再办理离岗 "
+        f"{_who(person)} cannot leave with {y} as last day: {n} "
+        f"{_n(n, 'duty', 'duties')} of theirs began after it and {_n(n, 'has', 'have')} been "
+        f"in force ({'; '.join(en)}); leaving ends duties, it does not erase those in force, "
+        f"nothing changed: give a last day from {latest} on, or, entered by mistake, undo "
+        f"them first (duties {ids}: gridward assign undo --duty {first}; API DELETE "
+        f"/assignments/{first}), then let them leave"
+    )

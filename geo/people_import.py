@@ -57,12 +57,13 @@ from geo.assign.people import (
     person_label,
     phone_ok,
     read_people,
+    read_workbook,
     swap_note,
     swap_remedy,
     swapped,
     unreadable,
 )
-from geo.errors import ForbiddenError, InputError
+from geo.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from geo.settings import get_settings
 from geo.tracks.parse_table import HEAD_ROWS
 
@@ -101,7 +102,7 @@ def _cells(raw: bytes, filename: str) -> list[list[str | None]] | None:
     suffix = Path(filename).suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
-            df = pd.read_excel(io.BytesIO(raw), header=None, dtype=str, engine="openpyxl")
+            df = read_workbook(raw, header=None)  # the limits of a track workbook (T42 #2)
             return [[None if pd.isna(v) else str(v) for v in r] for r in df.to_numpy().tolist()]
         if suffix in (".csv", ".txt", ""):
             rows = csv.reader(io.StringIO(decode_table(raw)), skipinitialspace=True)
@@ -947,6 +948,9 @@ def import_people(
         left = [f"{r.name} ({ext})" for ext, r in before.items() if not r.active]
         if lost:
             warnings.append(lost)
+        # T43 #5, #6: a renumbered person, and a roster without some active people
+        renumbered = _renumbered(conn, [e for e in ids if e not in before], ids)
+        missing = _not_in_file(conn, ids, covers)
         if frame is not None:  # T39 M5: said, not refused
             warnings += [w for w in (_nameless_new(frame, before), _bad_phones(frame)) if w]
         audit.record(
@@ -971,6 +975,267 @@ def import_people(
             f"had left and {_verb(len(left), 'stays', 'stay')} inactive: {shown}; to bring them "
             "back, import again with --reactivate (API: ?reactivate=true)"
         )
+    warnings += [w for w in (renumbered, missing) if w]
     if warnings:
         out["warnings"] = warnings
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# who the roster seems to renumber, and who it leaves out (T43 #5, #6)
+# --------------------------------------------------------------------------------------------
+
+SAME_HOME_M = 30
+"""Homes this close (metres) are one home: typed coordinates of one address, or one
+building's point, differ by a few metres."""
+
+# an active person not in the file with the same name as a person the file registered, and
+# the same home (within SAME_HOME_M, or the same home building) or the same phone (its last 11
+# digits: +86 and dashes aside; 7 digits at least)
+_RENUMBERED_SQL = f"""
+SELECT n.external_id AS new_id, n.name, o.id AS old_pid, o.external_id AS old_id,
+       (n.home IS NOT NULL AND o.home IS NOT NULL
+        AND ST_DWithin(n.home::geography, o.home::geography, {SAME_HOME_M}))
+       OR n.home_building_id = o.home_building_id AS same_home,
+       length(regexp_replace(n.phone, '\\D', '', 'g')) >= 7
+       AND right(regexp_replace(n.phone, '\\D', '', 'g'), 11)
+         = right(regexp_replace(o.phone, '\\D', '', 'g'), 11) AS same_phone
+FROM people n JOIN people o ON o.id <> n.id AND o.active
+  AND btrim(o.name) = btrim(n.name) AND NOT (o.external_id = ANY(CAST(:ids AS text[])))
+WHERE n.external_id = ANY(CAST(:new AS text[])) AND n.name <> n.external_id
+ORDER BY n.external_id, o.external_id
+"""
+
+
+def _renumbered(conn: Connection, new: list[str], ids: list[str]) -> str | None:
+    """The warning naming the people this file registered (``new``) who have the name and
+    the home (or phone) of an active person the file does not list: a registry id changed
+    in the office's sheet, which made a second person. WHY (T43 #5): a renumbered steward
+    became two people (two report rows, walks under the old id credited nobody) and the
+    import said only ``读入 1 人``. Still imported: two people may share a name and a home."""
+    if not new:
+        return None
+    rows = [
+        r
+        for r in conn.execute(text(_RENUMBERED_SQL), {"new": new, "ids": ids}).all()
+        if r.same_home or r.same_phone
+    ]
+    if not rows:
+        return None
+    items = []
+    for r in rows:
+        how_zh = "、".join(z for z, ok in (("住址", r.same_home), ("电话", r.same_phone)) if ok)
+        how = " and ".join(e for e, ok in (("home", r.same_home), ("phone", r.same_phone)) if ok)
+        items.append(
+            (
+                f"新编号 {r.new_id} {r.name} 与 {r.old_id} {r.name}（系统编号 id:{r.old_pid}）"
+                f"同名、{how_zh}相同",
+                f"new {r.new_id} {r.name} ~ {r.old_id} {r.name} (id:{r.old_pid}): same name "
+                f"and {how}",
+            )
+        )
+    shown_zh, shown = _shown_rows(items)
+    n = len({r.new_id for r in rows})
+    r0 = rows[0]
+    renumber = f"gridward people renumber {r0.old_id} {r0.new_id}"
+    return (
+        f"{n} 名新登记的人员与名册外一名在岗人员同名，住址或电话也相同，像是同一人换了人员编号，"
+        f"已作为新人员导入（{shown_zh}）；如确为同一人，请把旧编号改为新编号：{renumber}"
+        "（其职责、轨迹和账号都保留；刚导入的新编号记录没有任何职责或轨迹时随之删除；之后再导入"
+        "一次名册以更新其资料），或把职责交给新编号（gridward assign set --person 新编号 … "
+        "--replace，gridward tracks reassign）；如是两个不同的人，请忽略 "
+        f"{_count(n, 'new person', 'new people')} of the file "
+        f"{_verb(n, 'has', 'have')} the name, and the home or phone, of an active person the "
+        f"file leaves out and {_verb(n, 'looks', 'look')} renumbered; imported as new: "
+        f"{shown}; if it is one person, change the old registry id to the new one: {renumber} "
+        "(their duties, tracks and account stay; the record just imported under the new id is "
+        "removed when it holds no duty or track; import the roster again to update their "
+        "details), or hand the duties over (gridward assign set --person NEW … --replace, "
+        "gridward tracks reassign); two different people: ignore this"
+    )
+
+
+ROSTER_SHARE = 0.9
+"""A file listing this share of the active people (in the caller's areas) is a whole roster:
+the active people it leaves out are named (:func:`_not_in_file`)."""
+
+
+def _not_in_file(conn: Connection, ids: list[str], covers: Covers | None) -> str | None:
+    """The warning naming the active people (in the caller's areas, with ``covers``) the
+    file leaves out: they stay active, their duties unchanged. WHY (T43 #6): a roster
+    re-imported without a steward who had left kept her active with her duties, and nothing
+    said one registered person was missing. Said only when the file lists at least
+    ``ROSTER_SHARE`` of those people: a roster re-imported; a sheet of some people (ids and
+    homes from another office, a few new ones) leaves out the rest by design."""
+    rows = conn.execute(
+        text(
+            "SELECT p.external_id, p.name, a.code, p.external_id = ANY(CAST(:ids AS text[])) "
+            "AS listed FROM people p LEFT JOIN areas a ON a.id = p.area_id WHERE p.active "
+            "ORDER BY p.external_id"
+        ),
+        {"ids": ids},
+    ).all()
+    if covers is not None:
+        paths: dict[str | None, bool] = {}
+        for code in {r.code for r in rows}:
+            paths[code] = bool(code) and covers(area_path(conn, code))
+        rows = [r for r in rows if paths[r.code]]
+    missing = [r for r in rows if not r.listed]
+    if not missing or len(rows) - len(missing) < ROSTER_SHARE * len(rows):
+        return None
+    n = len(missing)
+    shown_zh, shown = _shown_rows(
+        [(f"{r.name} ({r.external_id})", f"{r.name} ({r.external_id})") for r in missing]
+    )
+    first = missing[0].external_id
+    return (
+        f"名册中没有 {n} 名在岗人员（仍在岗，职责不变）：{shown_zh}；如有人已离岗，请为其办理离岗"
+        f"（gridward people leave {first} --last-day YYYY-MM-DD；API POST "
+        "/people/{id}/leave），其职责在最后一天结束 "
+        f"{_count(n, 'active registered person is', 'active registered people are')} not in "
+        f"this file (still active, duties unchanged): {shown}; for one who has left, enter "
+        f"the leave (gridward people leave {first} --last-day YYYY-MM-DD; API POST "
+        "/people/{id}/leave): their duties end on their last day"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# a registry id changed in place
+# --------------------------------------------------------------------------------------------
+
+MAX_ID_LEN = 300  # as the API takes a registry id (api.routes.staffing.Ref)
+
+# every column holding a people.id (duties, tracks, visits, accounts, and any table added
+# later): an unused record has none. A partition's inherited constraint is left out (its
+# parent's count holds its rows)
+_REFERENCES_SQL = """
+SELECT c.conrelid::regclass::text AS tbl, quote_ident(a.attname) AS col
+FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)
+WHERE c.contype = 'f' AND c.confrelid = 'people'::regclass AND c.conparentid = 0 ORDER BY 1, 2
+"""
+
+
+def _held_by(conn: Connection, person_id: int) -> dict[str, int]:
+    """How many rows of each table refer to ``person_id`` (tables with none left out)."""
+    out = {}
+    for tbl, col in conn.execute(text(_REFERENCES_SQL)).all():
+        n = conn.execute(
+            text(f"SELECT count(*) FROM {tbl} WHERE {col} = :p"), {"p": person_id}
+        ).scalar_one()
+        if n:
+            out[tbl] = int(n)
+    return out
+
+
+_HELD_ZH = {
+    "assignments": "职责",
+    "tracks": "轨迹",
+    "patrol_visits": "巡查记录",
+    "users": "账号",
+}
+
+
+def renumber_person(
+    engine: Engine, person_id: int, new_id: str, actor: str | None = None
+) -> dict[str, Any]:
+    """Change the registry id (``people.external_id``) of person ``person_id`` to ``new_id``
+    in place: their duties, tracks, visits and account refer to ``people.id`` and stay theirs,
+    and reports name them by the new id from now on (past days too: one person).
+
+    When ``new_id`` is already another person's, that record is removed only if it is the
+    copy a roster import just made (T43 #5: the renumbered person imported as a second
+    person): the same name, and nothing refers to it (no duty, track, visit or account);
+    otherwise refused, naming what it holds (a merge of two people's duties is a planner's
+    decision: ``assign set --replace``, ``tracks reassign``). Its registry fields are not
+    merged: the next roster import updates the person under the new id. One audit entry
+    (``person.renumber``: the ids, and the removed record without its phone)."""
+    new = str(new_id).strip()
+    if not new or len(new) > MAX_ID_LEN or any(not c.isprintable() for c in new):
+        raise InputError(
+            f"新人员编号 {new[:60]!r} 无效：须为 1–{MAX_ID_LEN} 个可打印字符 "
+            f"the new registry id {new[:60]!r} is not valid: 1–{MAX_ID_LEN} printable characters"
+        )
+    with engine.begin() as conn:
+        p = conn.execute(
+            text("SELECT id, external_id, name FROM people WHERE id = :i FOR UPDATE"),
+            {"i": person_id},
+        ).first()
+        if p is None:
+            raise NotFoundError(
+                f"人员（系统编号 id:{person_id}）不存在 person {person_id} does not exist"
+            )
+        who_zh = f"{p.name}（人员编号 {p.external_id}，系统编号 id:{p.id}）"
+        who = f"{p.name} ({p.external_id}, id:{p.id})"
+        if p.external_id == new:
+            raise InputError(
+                f"{who_zh} 的人员编号已是 {new}，未做更改 {who} already has the registry id "
+                f"{new}: nothing changed"
+            )
+        q = conn.execute(
+            text(
+                "SELECT id, external_id, name, roles, active FROM people "
+                "WHERE external_id = :e FOR UPDATE"
+            ),
+            {"e": new},
+        ).first()
+        removed = None
+        if q is not None:
+            held = _held_by(conn, q.id)
+            if held or q.name.strip() != p.name.strip():
+                what_zh = "、".join(f"{_HELD_ZH.get(t, t)} {n} 条" for t, n in held.items())
+                what = ", ".join(f"{n} {t}" for t, n in held.items())
+                why_zh = f"它已有{what_zh}" if held else f"姓名不同（{q.name}）"
+                why = f"it holds {what}" if held else f"another name ({q.name})"
+                raise ConflictError(
+                    f"人员编号 {new} 已属于 {q.name}（系统编号 id:{q.id}），{why_zh}，"
+                    f"不能直接把 {who_zh} 改为此编号，"
+                    "未做更改：如两者是同一人，请先把职责和轨迹交给其中一方（gridward assign set "
+                    "--replace、gridward tracks reassign），或另选一个新编号 "
+                    f"the registry id {new} belongs to {q.name} (id:{q.id}) and {why}: {who} "
+                    "cannot take it, nothing changed; if they are one person, hand the duties "
+                    "and tracks to one of them first (gridward assign set --replace, gridward "
+                    "tracks reassign), or choose another new id"
+                )
+            conn.execute(text("DELETE FROM people WHERE id = :i"), {"i": q.id})
+            removed = {
+                "id": int(q.id),
+                "external_id": q.external_id,
+                "name": q.name,
+                "roles": list(q.roles or []),
+                "active": bool(q.active),
+            }
+        conn.execute(
+            text("UPDATE people SET external_id = :e WHERE id = :i"), {"e": new, "i": p.id}
+        )
+        audit.record(
+            conn,
+            actor,
+            "person.renumber",
+            "person",
+            p.id,
+            {"from": p.external_id, "to": new, "removed": removed},
+        )
+    said_zh = said = ""
+    if removed:
+        said_zh = (
+            f"；原以 {new} 登记的空记录（系统编号 id:{removed['id']}，没有任何职责或轨迹）已删除，"
+            "其名册资料未并入：请再导入一次名册以更新此人的电话、住址等"
+        )
+        said = (
+            f"; the empty record registered as {new} (id:{removed['id']}, no duty or track) "
+            "was removed, its details not merged: import the roster again to update this "
+            "person's phone, home and the rest"
+        )
+    return {
+        "person_id": int(p.id),
+        "name": p.name,
+        "was": p.external_id,
+        "external_id": new,
+        "removed": removed,
+        "message": (
+            f"{p.name}（系统编号 id:{p.id}）的人员编号已由 {p.external_id} 改为 {new}，"
+            f"其职责、轨迹和账号不变{said_zh} "
+            f"{p.name} (id:{p.id}): registry id {p.external_id} is now {new}; their duties, "
+            f"tracks and account are unchanged{said}"
+        ),
+    }

@@ -220,12 +220,11 @@ def _move(conn: Connection, r: Any, grid_id: int, today: dt.date, actor: str | N
     )  # fmt: skip
 
 
-def staffing_gaps(
+def _grid_staff(
     conn: Connection, area_id: int, version: int, day: dt.date, households_per_worker: int
-) -> list[dict[str, Any]]:
-    """The grids of ``version`` with no leader or fewer full-time workers than
-    ceil(households / ``households_per_worker``) on ``day``, by code: after a re-partition a
-    planner must know which grids to staff (``assign grids``), as coverage will judge them."""
+) -> list[tuple[Any, int]]:
+    """Each level-1 grid of ``version`` by code, with its leaders and full-time workers on
+    ``day`` (a row), and the workers its households need."""
     from geo.assign.grids import workers_needed
 
     rows = conn.execute(
@@ -240,14 +239,44 @@ def staffing_gaps(
         {"a": area_id, "v": version, "d": day},
     ).all()
     need = workers_needed([r.households for r in rows], households_per_worker)
+    return [(r, int(n)) for r, n in zip(rows, need, strict=True)]
+
+
+def staffing_gaps(
+    conn: Connection, area_id: int, version: int, day: dt.date, households_per_worker: int
+) -> list[dict[str, Any]]:
+    """The grids of ``version`` with no leader or fewer full-time workers than
+    ceil(households / ``households_per_worker``) on ``day``, by code: after a re-partition a
+    planner must know which grids to staff (``assign grids``), as coverage will judge them."""
     return [
         {
             "grid": r.code,
             "households": int(r.households),
             "leader": r.leaders > 0,
             "workers": int(r.workers),
-            "workers_needed": int(n),
+            "workers_needed": n,
         }
-        for r, n in zip(rows, need, strict=True)
+        for r, n in _grid_staff(conn, area_id, version, day, households_per_worker)
         if r.leaders == 0 or r.workers < n
+    ]
+
+
+def staffing_surplus(
+    conn: Connection, area_id: int, version: int, day: dt.date, households_per_worker: int
+) -> list[dict[str, Any]]:
+    """The grids of ``version`` holding more full-time workers than ceil(households /
+    ``households_per_worker``), or more than one leader, on ``day``, by code: the other side
+    of :func:`staffing_gaps`. WHY (T43 #8): after a merge and a revert, every duty of the
+    merged grid went to the one grid holding most of its households (12 people for 500
+    households) while its neighbour had none, and the commit named only the short grid."""
+    return [
+        {
+            "grid": r.code,
+            "households": int(r.households),
+            "leaders": int(r.leaders),
+            "workers": int(r.workers),
+            "workers_needed": n,
+        }
+        for r, n in _grid_staff(conn, area_id, version, day, households_per_worker)
+        if r.leaders > 1 or r.workers > n
     ]

@@ -327,6 +327,17 @@ def commit_proposal(
     return out
 
 
+class LeaveRequest(StrictBody):
+    """A person's last day 离岗 (optional)."""
+
+    last_day: dt.date | None = Field(
+        default=None,
+        description="their last day, inclusive (default yesterday; today at the latest): "
+        "duties reaching past it end that day, later planned ones are removed; a day before "
+        "a duty of theirs that began after it and has been in force is refused (422)",
+    )
+
+
 @router.post(
     "/people/{person_id}/leave",
     summary="A person leaves; their duties end 人员离岗 (planners: every duty in their areas)",
@@ -335,7 +346,15 @@ def leave(
     person_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
+    body: Annotated[LeaveRequest | None, Body()] = None,
+    last_day: Annotated[
+        dt.date | None, Query(description="as in the body: their last day (default yesterday)")
+    ] = None,
 ) -> dict[str, Any]:
+    """Answers ``duties_ended`` (ended or removed, as before), ``ended``, ``removed``, the
+    person, ``last_day`` and ``message`` (Chinese first). WHY a last day and words (T43
+    #7): the leave always ended duties yesterday and answered ``{"duties_ended": 1}``."""
+    day = given_once("last_day", "in the query", body and body.last_day, last_day)
     authorize = area_scope(
         user,
         f"人员（系统编号 id:{person_id}）不在您的管辖区域内（其所有在职或已计划的职责，无职责时其"
@@ -343,7 +362,7 @@ def leave(
         f"person {person_id} is not in your areas (every duty they hold, in force or "
         "planned, or their home when they hold none), or does not exist",
     )
-    return person_leaves(engine, person_id, actor=user.username, authorize=authorize)
+    return person_leaves(engine, person_id, actor=user.username, authorize=authorize, last_day=day)
 
 
 @router.get("/people/{person_id}/duties", summary="A person's duties 职责")
