@@ -270,11 +270,26 @@ def decode_table(raw: bytes) -> str:
     )
 
 
+def read_workbook(raw: bytes, header: int | None = 0) -> pd.DataFrame:
+    """The first sheet of an XLSX people file, as text cells, after the limits a track
+    workbook meets (:func:`geo.tracks.parse_table.check_workbook_size`: members, unpacked
+    size, XML elements, a cell's length).
+
+    WHY: a 2 MB roster whose one cell unpacked to 2 GiB, sent to ``POST /people/import``,
+    grew the server to 23 GB until the kernel killed it, for everyone (outside tester T42,
+    HIGH); ``/tracks`` refused the same file."""
+    from geo.settings import get_settings
+    from geo.tracks.parse_table import check_workbook_size
+
+    check_workbook_size(raw, get_settings().max_upload_bytes)
+    return pd.read_excel(io.BytesIO(raw), header=header, dtype=str, engine="openpyxl")
+
+
 def _read_table(raw: bytes, filename: str) -> pd.DataFrame:
     suffix = Path(filename).suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
-            return pd.read_excel(io.BytesIO(raw), dtype=str, engine="openpyxl")
+            return read_workbook(raw)
         if suffix in (".csv", ".txt", ""):
             return pd.read_csv(io.StringIO(decode_table(raw)), dtype=str, skipinitialspace=True)
     except InputError:
@@ -312,6 +327,21 @@ def _parse_bool(values: pd.Series, ids: pd.Series) -> pd.Series:
             f"part_time must be yes/no (是/否) for people: {shown}"
         )
     return low.isin(_TRUE)
+
+
+SHOWN_COLUMNS = 10  # column names a message lists at most
+SHOWN_COLUMN_CHARS = 40  # and the characters of each
+
+
+def shown_columns(names: list[str]) -> list[str]:
+    """Column names as a message lists them: each cut to :data:`SHOWN_COLUMN_CHARS`
+    characters, at most :data:`SHOWN_COLUMNS` of them, then how many more. WHY: a header
+    cell of 200 MB came back whole in a 422 (outside tester T42 #2)."""
+    cut = [n if len(n) <= SHOWN_COLUMN_CHARS else n[:SHOWN_COLUMN_CHARS] + "…" for n in names]
+    if len(cut) > SHOWN_COLUMNS:
+        more = len(cut) - SHOWN_COLUMNS
+        cut = [*cut[:SHOWN_COLUMNS], f"另 {more} 列 {more} more"]
+    return cut
 
 
 def read_people(
@@ -353,10 +383,11 @@ def read_people(
     # named in ``attrs["ignored_columns"]`` for the caller to warn about; a misspelt column
     # the file needs is named in the error that follows (an outside tester's registries were
     # refused whole for a notes column)
-    ignored = f" (columns left out: {', '.join(unknown)})" if unknown else ""
-    ignored_zh = f"（已略去的列：{'、'.join(unknown)}）" if unknown else ""
+    shown = shown_columns(unknown)
+    ignored = f" (columns left out: {', '.join(shown)})" if unknown else ""
+    ignored_zh = f"（已略去的列：{'、'.join(shown)}）" if unknown else ""
     df = df.drop(columns=[c for c in df.columns if str(c) in unknown]).rename(columns=rename)
-    df.attrs["ignored_columns"] = unknown
+    df.attrs["ignored_columns"] = shown
     if "person_id" not in df.columns:
         raise InputError(
             f"人员文件缺少编号列 person_id（编号、人员编号）{ignored_zh}，请添加该列 "

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.errors import InputError
+from geo.errors import InputError, TooLargeError
 from geo.library_words import csv_line, csv_zh, office_zh, xml_en
 from geo.tracks.parse_raw import Raw, short
 from geo.tracks.parse_time import (
@@ -474,8 +474,9 @@ def check_workbook_size(
                 "workbook has a few dozen): not a spreadsheet"
             )
         if sum(i.file_size for i in infos) > limit:
-            raise InputError(
-                f"{what} 解压后超过 {limit:,} 字节（上限为上传上限 {max_bytes:,} 字节的 "
+            # 413 as a KMZ over its limit (T42 #8: a workbook's was a 422)
+            raise TooLargeError(
+                f"文件过大：{what} 解压后超过 {limit:,} 字节（上限为上传上限 {max_bytes:,} 字节的 "
                 f"{XLSX_UNPACK_RATIO} 倍） "
                 f"{what} unpacks to more than {limit:,} bytes (limit: {XLSX_UNPACK_RATIO} × the "
                 f"upload limit of {max_bytes:,})"
