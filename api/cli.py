@@ -145,6 +145,7 @@ COMMAND_MODULES = (
     "api.cli_patrol",
     "api.cli_track_withdraw",
     "api.cli_assign",
+    "api.cli_people",
     "api.cli_users",
     "api.cli_audit",
 )

@@ -827,9 +827,5 @@ def undo_duty_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``assign`` command group to the gridward app, and ``people`` (a leave, a
-    registry id changed: :mod:`api.cli_people`, whose ``--person`` both groups share)."""
-    from api.cli_people import people_app
-
+    """Add the ``assign`` command group to the gridward app."""
     app.add_typer(assign_app, name="assign")
-    app.add_typer(people_app, name="people")

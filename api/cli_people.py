@@ -233,3 +233,8 @@ def renumber(
     who = resolve_person(engine, person, "PERSON")
     out = renumber_person(engine, who.id, new, actor="cli")
     typer.echo(out["message"])
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``people`` command group (a leave, a registry id changed) to the gridward app."""
+    app.add_typer(people_app, name="people")

@@ -131,37 +131,13 @@ def _echo_commit(out: dict) -> None:
     _echo_surplus(out, bool(gaps))
 
 
-def _committed_staff(out: dict) -> tuple[list[dict], int | None]:
-    """The grids of the committed version with more staff than their households need
-    (:func:`geo.plan_duties.staffing_surplus`, today), and the version the plan was reverted
-    from (None: not a revert)."""
-    from sqlalchemy import text
-
-    from geo.db import get_engine
-    from geo.plan_duties import staffing_surplus
-    from geo.settings import city_today, get_settings
-
-    with get_engine().connect() as conn:
-        area_id = conn.execute(
-            text("SELECT id FROM areas WHERE code = :c"), {"c": out["community"]}
-        ).scalar_one()
-        surplus = staffing_surplus(
-            conn, area_id, out["version"], city_today(), get_settings().households_per_worker
-        )
-        reverted = conn.execute(
-            text("SELECT params -> 'reverted_from' ->> 'version' FROM grid_plans WHERE id = :i"),
-            {"i": out["plan_id"]},
-        ).scalar()
-    return surplus, int(reverted) if reverted else None
-
-
 def _echo_surplus(out: dict, short: bool) -> None:
     """The grids left with more staff than their households need, beside the short ones, and,
     for a revert, that staff are re-derived, not restored. WHY (T43 #8): after a merge and a
     revert one grid held 1 leader and 11 workers for 500 households while its neighbour had
     none; the commit named only the short grid, and nothing said the old staffing does not
     come back."""
-    surplus, reverted = _committed_staff(out)
+    surplus, reverted = out["staffing_surplus"], out["reverted_from"]
     area = out["community"]
     if reverted is not None:
         typer.echo(

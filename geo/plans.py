@@ -24,7 +24,7 @@ from geo import audit
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.models import LEVEL_ZH
 from geo.partition.levels import LevelParams
-from geo.plan_duties import carry_duties, staffing_gaps
+from geo.plan_duties import carry_duties, staffing_gaps, staffing_surplus
 from geo.settings import city_today, get_settings
 from geo.sql_frames import read_geoframe
 
@@ -422,6 +422,7 @@ def commit_plan(
         plan = conn.execute(
             text(
                 "SELECT p.id, p.status, p.area_id, p.base_version, p.data_fingerprint, p.features, "
+                "p.params -> 'reverted_from' ->> 'version' AS reverted_from, "
                 "a.code FROM grid_plans p JOIN areas a ON a.id = p.area_id WHERE p.id = :id "
                 "FOR UPDATE OF p"
             ),
@@ -502,9 +503,10 @@ def commit_plan(
         duties = carry_duties(
             conn, [r.id for r in old_rows if r.level == 1], plan.area_id, new_version, today, actor
         )
-        gaps = staffing_gaps(
-            conn, plan.area_id, new_version, today, get_settings().households_per_worker
-        )
+        per_worker = get_settings().households_per_worker
+        gaps = staffing_gaps(conn, plan.area_id, new_version, today, per_worker)
+        # the other side (T43 #8): grids left with more staff than their households need
+        surplus = staffing_surplus(conn, plan.area_id, new_version, today, per_worker)
         conn.execute(
             text("UPDATE grid_plans SET status = 'committed', committed_at = now() WHERE id = :id"),
             {"id": plan_id},
@@ -540,6 +542,9 @@ def commit_plan(
         "duties_removed": duties["removed"],
         "successors": duties["successors"],
         "staffing_gaps": gaps,
+        "staffing_surplus": surplus,
+        # a plan made by a revert: its grids came back, its staff are re-derived (T43 #8)
+        "reverted_from": int(plan.reverted_from) if plan.reverted_from else None,
         "grids_in_pieces": sorted(pieces["disconnected"] + pieces["multipart"]),
     }
 
