@@ -33,9 +33,11 @@ Rules the numbers follow:
   daily report of today shows every alley with its status and says ``running``.
 * Area rows (community 社区 and subdistrict 街道): ``unstaffed`` counts the alley-days (for
   street chiefs' rows: street-days) in the area with no holder that day; they are not in
-  ``alley_days`` or the rate. With a community filter (``area`` a community code) the
-  subdistrict rows are left out, since they would hold that community alone: the report's
-  ``meta`` notes say so (subdistrict totals: run without the community filter).
+  ``alley_days`` or the rate. Days before the city's first street or alley duty began (today
+  while none has) count none, and a note says so (T43 #9). With a community filter
+  (``area`` a community code) the subdistrict rows are left out, since they would hold that
+  community alone: the report's ``meta`` notes say so (subdistrict totals: run without the
+  community filter).
 * A daily report also has ``segments``: every segment of every alley/street with a duty that
   day, with the fraction and metres its holders walked (union) and their first/last time.
 * Each table has the same columns whatever the data (:func:`table_columns`): an empty day's
@@ -45,6 +47,11 @@ Rules the numbers follow:
   supervisor only: the credit of a late track is unchanged.
 * Area rows: per role, each subdistrict by code then its communities by code; the rows of
   streets outside every community/subdistrict come after the named ones of their level.
+* Notes (``meta["notes"]``) also say: the walks of people who held no street or alley duty
+  that day (they credit nobody), who was in post on part of a week or month only (its
+  people rows end with ``first_day`` and ``last_day``), and for a closed period what
+  changed after it ended (network or areas re-imported, duties backdated into it). A
+  steward's own view keeps only the notes naming them (:func:`own_notes`).
 """
 
 from __future__ import annotations
@@ -457,7 +464,8 @@ def _load(
         duties = read_frame(
             text(
                 "SELECT a.street_id AS alley_id, a.person_id, a.role, a.valid_from, a.valid_to, "
-                "p.name AS person_name, p.external_id AS person_code FROM assignments a "
+                "p.name AS person_name, p.external_id AS person_code, a.created_at "
+                "FROM assignments a "
                 "JOIN people p ON p.id = a.person_id "
                 "WHERE a.role IN ('alley_steward', 'street_chief') AND a.valid_from <= :b "
                 "AND (a.valid_to IS NULL OR a.valid_to >= :a)"
@@ -479,6 +487,14 @@ def _load(
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
         unmatched = _unmatched_tracks(conn, start, end)
         moved_in = _moved_in(conn, start, end, settings.timezone)
+        unheld = _unheld_walks(conn, edges, segments, start, end)
+        # the first day any street or alley duty began, city-wide (T43 #9)
+        first_duty = conn.execute(
+            text(
+                "SELECT min(valid_from) FROM assignments "
+                "WHERE role IN ('alley_steward', 'street_chief')"
+            )
+        ).scalar_one()
     late = _late_tracks(edges, segments, scope)
     if scope is not None and len(moved_in):  # only the area's streets, as the rows
         street = moved_in["edge_id"].map(segments.set_index("edge_id")["alley_id"])
@@ -504,6 +520,8 @@ def _load(
         "unmatched": unmatched,
         "late": late,
         "moved_in": moved_in,
+        "unheld": unheld,
+        "first_duty": first_duty,
     }
 
 
@@ -523,6 +541,317 @@ def _moved_in(conn: Connection, start: dt.date, end: dt.date, tz: str) -> pd.Dat
         conn,
         params={"a": start, "b": end, "tz": tz},
     )
+
+
+UNHELD_COLS = ["person_id", "person_name", "person_code", "tracks", "walked_m"]
+
+
+def _unheld_walks(
+    conn: Connection, edges: pd.DataFrame, segments: pd.DataFrame, start: dt.date, end: dt.date
+) -> pd.DataFrame:
+    """Per person, the walking of the report's days done on days they held no street or
+    alley duty anywhere (:data:`UNHELD_COLS`: their tracks of those days and the metres,
+    the union of their stretches per segment and day). WHY: such walks credit nobody, and
+    the report said nothing; a steward renumbered in the registry walked 240 m under the
+    old id that no row or note showed (T43 #5). Duties are read city-wide, not in the area
+    filter: a person who holds a duty outside the area held one that day."""
+    if not len(edges):
+        return pd.DataFrame(columns=UNHELD_COLS)
+    walkers = sorted({int(p) for p in edges["person_id"]})
+    held = read_frame(
+        text(
+            "SELECT person_id, valid_from, valid_to FROM assignments "
+            "WHERE role IN ('alley_steward', 'street_chief') "
+            "AND person_id = ANY(CAST(:p AS int[])) AND valid_from <= :b "
+            "AND (valid_to IS NULL OR valid_to >= :a)"
+        ),
+        conn,
+        params={"p": walkers, "a": start, "b": end},
+    )
+    # the person-days first (few): the stretches are looked at only when some are free
+    pdays = edges[["person_id", "day"]].drop_duplicates().reset_index(drop=True)
+    pdays["ts"] = pd.to_datetime(pdays["day"])
+    on = pdays.reset_index().merge(held, on="person_id")
+    on = on[
+        (pd.to_datetime(on["valid_from"]) <= on["ts"])
+        & (on["valid_to"].isna() | (pd.to_datetime(on["valid_to"]) >= on["ts"]))
+    ]
+    free_days = pdays.drop(index=on["index"].unique())[["person_id", "day"]]
+    if not len(free_days):
+        return pd.DataFrame(columns=UNHELD_COLS)
+    free = edges.merge(free_days, on=["person_id", "day"])
+    keys = ["person_id", "day", "edge_id"]
+    frac = coverage._walked_fraction(free, keys).rename("f").reset_index()
+    frac["walked_m"] = frac["f"] * frac["edge_id"].map(
+        segments.set_index("edge_id")["length_m"]
+    ).fillna(0.0)
+    out = (
+        frac.groupby("person_id")["walked_m"]
+        .sum()
+        .to_frame()
+        .join(free.groupby("person_id")["track_id"].nunique().rename("tracks"))
+        .reset_index()
+    )
+    who = read_frame(
+        text(
+            "SELECT id AS person_id, name AS person_name, external_id AS person_code "
+            "FROM people WHERE id = ANY(CAST(:p AS int[]))"
+        ),
+        conn,
+        params={"p": out["person_id"].astype(int).tolist()},
+    )
+    out = out.merge(who, on="person_id", how="left")
+    return out.sort_values("person_id")[UNHELD_COLS].reset_index(drop=True)
+
+
+# at most this many people are named in a note; the rest are counted
+NAMED_IN_NOTE = 5
+
+
+def _unheld_notes(unheld: pd.DataFrame, readers: dict[str, str] | None = None) -> list[str]:
+    """The note for :func:`_unheld_walks` (none when every walker held a duty that day)."""
+    if not len(unheld):
+        return []
+    n, m = len(unheld), int(unheld["tracks"].sum())
+    metres = float(unheld["walked_m"].sum())
+    zh_names = en_names = ""
+    if n <= NAMED_IN_NOTE:  # few: named, so the office knows whose walks to look at
+        zh_names = "：" + "、".join(
+            f"{r.person_name}（{r.person_code}）{int(r.tracks)} 条 {r.walked_m:.0f} 米"
+            for r in unheld.itertuples()
+        )
+        en_names = ": " + ", ".join(
+            f"{r.person_name} ({r.person_code}) {int(r.tracks)} track(s), {r.walked_m:.0f} m"
+            for r in unheld.itertuples()
+        )
+    head = f"另有 {n} 人的 {m} 条轨迹（{metres:.0f} 米）当天无街巷职责，未计入任何街巷{zh_names}；"
+    en = (
+        f"{m} track(s) ({metres:.0f} m) by {n} people who held no street or alley duty that "
+        f"day credit no street or alley{en_names}; "
+    )
+    note = (
+        f"{head}如应计入，请补设其当天的职责（gridward assign set --from）或把轨迹转给当天的"
+        f"责任人（gridward tracks reassign） {en}to count them, backdate their duty (gridward "
+        "assign set --from) or give the tracks to the day's holder (gridward tracks reassign)"
+    )
+    if readers is not None:
+        readers[note] = (
+            f"{head}如应计入，请联系管理员补设职责或把轨迹转给当天的责任人 "
+            f"{en}to count them, ask an admin to backdate their duty or give the tracks to "
+            "the day's holder"
+        )
+    return [note]
+
+
+def _started_note(
+    engine: Engine,
+    period: Period,
+    first_duty: dt.date | None,
+    started: dt.date,
+    readers: dict[str, str] | None = None,
+) -> list[str]:
+    """The note for the days of the report before the city's first street or alley duty
+    (``started``): they count no unstaffed street/alley-days. WHY: a report of a day before
+    anything was staffed said 无人负责 for every alley (86 a day, 2580 a month), as if a
+    running city had left them all (T43 #9)."""
+    cut = [d for d in period.days if d < started]
+    if not cut:
+        return []
+    with engine.connect() as conn:
+        walked = conn.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM patrol_visits "
+                "WHERE day < :d AND person_id IS NOT NULL)"
+            ),
+            {"d": started},
+        ).scalar_one()
+    if first_duty is not None and first_duty <= started:
+        lead_zh = f"{first_duty} 之前没有任何街巷职责{'' if walked else '或巡查数据'}"
+        lead_en = f"no street or alley duties{'' if walked else ' or patrols'} before {first_duty}"
+    else:  # none yet, or every duty begins after today: the days before today are cut
+        lead_zh = (
+            f"街巷职责最早从 {first_duty} 开始" if first_duty else "尚未设置任何街巷职责"
+        ) + ("" if walked else f"，{started} 之前也没有巡查数据")
+        lead_en = (
+            f"the first street or alley duty begins on {first_duty}"
+            if first_duty
+            else "no street or alley duty has been set yet"
+        ) + ("" if walked else f", and there are no patrols before {started}")
+    a, b = cut[0], cut[-1]
+    span_zh, span_en = (f"{a}", f"{a}") if a == b else (f"{a} 至 {b}", f"{a} to {b}")
+    head = f"{lead_zh}：本期 {span_zh}（{len(cut)} 天）不计无人负责的街巷·天；如这些日子应有职责，"
+    en = (
+        f"{lead_en}: {span_en} ({len(cut)} day(s)) of this period count no unstaffed "
+        "street/alley-days; if these days had duties, "
+    )
+    note = (
+        f"{head}请用 gridward assign set --from 补设 "
+        f"{en}backdate them with gridward assign set --from"
+    )
+    if readers is not None:
+        readers[note] = f"{head}请联系管理员补设 {en}ask an admin to backdate them"
+    return [note]
+
+
+def _in_post(people_days: pd.DataFrame, counted: list[dt.date]) -> pd.DataFrame:
+    """Per person and role: ``first_day`` and ``last_day`` of the period they held a duty,
+    and ``part`` (held one on fewer of the ``counted`` days than there are)."""
+    cols = ["person_id", "role", "first_day", "last_day", "held_days", "part"]
+    if not len(people_days):
+        return pd.DataFrame(columns=cols)
+    spans = (
+        people_days.groupby(["person_id", "role"])["day"]
+        .agg(first_day="min", last_day="max", held_days="nunique")
+        .reset_index()
+    )
+    spans["part"] = spans["held_days"] < len(counted)
+    return spans[cols]
+
+
+def _part_period_notes(
+    spans: pd.DataFrame, names: pd.DataFrame, counted: list[dt.date]
+) -> list[str]:
+    """The note naming who held duties on part of a week or month only (up to
+    :data:`NAMED_IN_NOTE` × 2 named, the rest counted). WHY: the ranking is by rate alone,
+    so someone in post 10 days of 30 ranked first beside someone in post all month, and only
+    the ``days`` column showed it (T43 #11). The rule stays (a rate is fair to compare); the
+    note says it."""
+    part = spans[spans["part"].astype(bool)] if len(spans) else spans
+    if not len(part) or not counted:
+        return []
+    part = part.merge(names, on="person_id", how="left").sort_values(
+        ["role", "first_day", "person_id"], kind="stable"
+    )
+    # in post in both roles: say which
+    part = part.assign(twice=part["person_id"].duplicated(keep=False))
+    start, end, total = counted[0], counted[-1], len(counted)
+    shown_zh, shown_en = [], []
+    for r in part.head(NAMED_IN_NOTE * 2).itertuples():
+        first, last, held, dup = r.first_day, r.last_day, int(r.held_days), r.twice
+        zh, en = [], []
+        if first > start:
+            zh.append(f"{first:%m-%d} 起")
+            en.append(f"from {first:%m-%d}")
+        if last < end:
+            zh.append(f"至 {last:%m-%d}")
+            en.append(f"until {last:%m-%d}")
+        if held < (last - first).days + 1:
+            zh.append("有间断")
+            en.append("with gaps")
+        role_zh = f"{ROLES[r.role].split()[0]}" if dup else ""
+        role_en = f" as {ROLES[r.role].split(' ', 1)[1]}" if dup else ""
+        shown_zh.append(
+            f"{r.person_name}（{r.person_code}）{role_zh}本期在岗 {held}/{total} 天"
+            f"（{'，'.join(zh)}）"
+        )
+        shown_en.append(
+            f"{r.person_name} ({r.person_code}){role_en} {held} of {total} days ({', '.join(en)})"
+        )
+    more = len(part) - len(shown_zh)
+    tail_zh = f"等 {len(part)} 人" if more > 0 else ""
+    tail_en = f", and {more} more" if more > 0 else ""
+    return [
+        f"{len(part)} 人本期只部分日子在岗，排名只按达标率，与全期在岗者同列："
+        f"{'、'.join(shown_zh)}{tail_zh} "
+        f"{len(part)} people held duties on part of this period only and are ranked by their "
+        f"rate alone, beside those in post throughout: {', '.join(shown_en)}{tail_en}"
+    ]
+
+
+def _closed_notes(
+    engine: Engine, period: Period, duties: pd.DataFrame, started: dt.date
+) -> list[str]:
+    """A note on a closed period (ended before today) when what it is computed from changed
+    after it ended: the network re-imported with segments retired, added or restored, the
+    areas re-imported, duties set afterwards that reach back into it. WHY: a report is
+    recomputed whenever it is asked for, and a closed month's figures changed after a
+    re-import with nothing saying so; only files saved earlier showed it (T43 #4). Each day
+    keeps the segments it had (:class:`_NetworkByDay`), but street names, the streets'
+    communities and backdated duties are today's."""
+    if period.today is None or period.end >= period.today or period.end < started:
+        return []
+    tz = ZoneInfo(get_settings().timezone)
+    closed = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    with engine.connect() as conn:
+        imports = conn.execute(
+            text(
+                "SELECT i.kind, i.created_at, i.counts FROM imports i "
+                "WHERE i.kind IN ('osm', 'areas') AND i.created_at >= :t "
+                # a re-import: the first import of its kind changed nothing that was there
+                "AND EXISTS (SELECT 1 FROM imports j WHERE j.kind = i.kind AND j.id < i.id) "
+                "ORDER BY i.id"
+            ),
+            {"t": closed},
+        ).all()
+
+    def days(stamps: Any) -> tuple[str, str]:  # the local days, in Chinese and English
+        shown = sorted({pd.Timestamp(t).tz_convert(tz).date().isoformat() for t in stamps})
+        more = len(shown) > 3
+        return (
+            "、".join(shown[:3]) + (" 等" if more else ""),
+            ", ".join(shown[:3]) + (" and later" if more else ""),
+        )
+
+    zh, en = [], []
+    net = [r for r in imports if r.kind == "osm"]
+
+    def changed(r: Any, k: str) -> int:
+        return int((r.counts or {}).get(k, 0))
+
+    # segments_moved and streets_renamed: counts of imports that keep a renamed way's past
+    # days on its old street (absent from older imports' counts: 0)
+    kinds = ("segments_retired", "segments_added", "segments_restored", "segments_moved")
+    net = [r for r in net if any(changed(r, k) for k in (*kinds, "streets_renamed"))]
+    if net:
+        n = {k: sum(changed(r, k) for r in net) for k in (*kinds, "streets_renamed")}
+        when, when_en = days(r.created_at for r in net)
+        what_zh = (
+            f"停用 {n['segments_retired']} 段、新增 {n['segments_added']} 段、"
+            f"恢复 {n['segments_restored']} 段"
+        )
+        what_en = (
+            f"{n['segments_retired']} segments retired, {n['segments_added']} added, "
+            f"{n['segments_restored']} restored"
+        )
+        if n["segments_moved"]:
+            what_zh += f"、{n['segments_moved']} 段改归其他街巷"
+            what_en += f", {n['segments_moved']} moved to another street"
+        if n["streets_renamed"]:
+            what_zh += f"、{n['streets_renamed']} 条街巷改名"
+            what_en += f", {n['streets_renamed']} streets renamed"
+        zh.append(
+            f"{when} 重新导入路网（{what_zh}；各日的长度和巡查仍按当天的路段计，"
+            "街巷名称和所属社区按现在的）"
+        )
+        en.append(
+            f"the network was re-imported on {when_en} ({what_en}; each day still counts the "
+            "segments it had, street names and communities are today's)"
+        )
+    areas = [r for r in imports if r.kind == "areas"]
+    if areas:
+        when, when_en = days(r.created_at for r in areas)
+        zh.append(f"{when} 重新导入区域（社区、街道行按现在的边界计）")
+        en.append(
+            f"the areas were re-imported on {when_en} "
+            "(community and subdistrict rows follow today's boundaries)"
+        )
+    late = (
+        duties[pd.to_datetime(duties["created_at"], utc=True) >= closed] if len(duties) else duties
+    )
+    if len(late):
+        when, when_en = days(late["created_at"])
+        zh.append(f"{len(late)} 条职责在本期结束后（{when}）才设置，却从本期或更早开始（补设）")
+        en.append(
+            f"{len(late)} duties were set after the period ended ({when_en}) yet start in it "
+            "or earlier (backdated)"
+        )
+    if not zh:
+        return []
+    return [
+        f"本期结束后有改动，数字可能与当时导出的报表不同：{'；'.join(zh)} "
+        f"changed since this period ended, so figures may differ from a report exported "
+        f"then: {'; '.join(en)}"
+    ]
 
 
 class _NetworkByDay:
@@ -665,7 +994,9 @@ def _daily_frames(
             ts = pd.Timestamp(day)
             valid = duties[(duties["role"] == role) & (since <= ts) & (until >= ts)]
             segments = network_of_day(day)
-            if with_unstaffed:  # streets of the role's kind live that day, nobody holding them
+            # streets of the role's kind live that day, nobody holding them; none before the
+            # city's first duty began (``started``): nobody was in post to leave them (T43 #9)
+            if with_unstaffed and day >= data.get("started", day):
                 live = segments.loc[segments["kind"] == ROLE_KIND[role], "alley_id"].unique()
                 gap = np.setdiff1d(live, valid["alley_id"].unique())
                 if scope is not None:
@@ -789,6 +1120,9 @@ PEOPLE_DAY_COLS = ["day", *_WHO, "alleys", "patrolled_alleys", "pending", "compl
 PEOPLE_DAY_COLS += ["assigned_m", "walked_m", "role", "rank", "late_uploads"]
 PEOPLE_PERIOD_COLS = ["period", *_WHO, "days", "alley_days", "patrolled_alley_days", "pending"]
 PEOPLE_PERIOD_COLS += ["compliance", "walked_m", "rank", "role", "late_uploads"]
+# the first and last day of the period the person held a duty (T43 #11): last, so the
+# columns before them keep their places (scripts read them)
+PEOPLE_PERIOD_COLS += ["first_day", "last_day"]
 
 
 def table_columns(kind: str) -> dict[str, list[str]]:
@@ -903,6 +1237,12 @@ def build_report(
     period = report_period(kind, day, today)
     days = period.days
     data = _load(engine, days, area, streets=streets)
+    # the city's start: its first street or alley duty (today while none has begun). WHY:
+    # the days before it counted every alley unstaffed, in reports of a time before the
+    # city had staff at all (T43 #9); the days since are counted as before
+    first_duty = data["first_duty"]
+    started = min(first_duty, period.today) if first_duty else period.today
+    data["started"] = started
     frames = _daily_frames(
         data,
         days,
@@ -944,6 +1284,15 @@ def build_report(
         per_person = pd.concat(parts) if parts else pd.DataFrame(columns=["person_id", "role"])
     per_person = per_person.merge(names, on="person_id", how="left")
     per_person = _with_late_uploads(per_person, data["late"], daily=kind == "daily")
+    counted = [d for d in days if d >= started]  # the days anyone could be in post
+    spans = pd.DataFrame(columns=["person_id", "role"])
+    if kind != "daily":  # the days each was in post (T43 #11): appended columns
+        spans = _in_post(people, counted)
+        per_person = per_person.merge(
+            spans[["person_id", "role", "first_day", "last_day"]],
+            on=["person_id", "role"],
+            how="left",
+        )
     per_person = per_person.sort_values(
         [c for c in ("role", "rank", "person_id") if c in per_person.columns]
     ).reset_index(drop=True)
@@ -951,11 +1300,21 @@ def build_report(
     areas = _by_area(alleys, unstaffed)
     readers: dict[str, str] = {}  # each note as a steward or viewer reads it (for_readers)
     notes = (
-        _outside_notes(alleys, unstaffed, readers)
+        _started_note(engine, period, first_duty, started, readers)
+        + _outside_notes(alleys, unstaffed, readers)
         + _zone_notes(data["edges"], readers)
         + _moved_in_notes(data["moved_in"], days, readers)
         + _unmatched_notes(data["unmatched"])
     )
+    # notes naming people: kept apart, so a steward's own view says only their own (see
+    # own_notes): each note and what it was made from
+    named: dict[str, Any] = {}
+    for note in _unheld_notes(data["unheld"], readers):
+        named[note] = ("unheld", data["unheld"])
+    if kind != "daily":
+        for note in _part_period_notes(spans, names, counted):
+            named[note] = ("part", (spans, names, counted))
+    notes += [*named, *_closed_notes(engine, period, data["duties"], started)]
     # the alley rows say it as the area rows do (their codes stay blank: there is no area)
     alleys["community_name"] = alleys["community_name"].where(
         alleys["community_code"].notna(), OUTSIDE_COMMUNITY
@@ -1001,8 +1360,30 @@ def build_report(
         "today": period.today,
         "notes": notes,
         "reader_notes": readers,
+        "named_notes": named,
     }
     return Report(tables, meta)
+
+
+def own_notes(report: Report, person_id: int | None) -> None:
+    """The notes naming people (walks on days without a duty, part of the period in post)
+    cut to one person's own, in place: a steward's view of the report names no one else.
+    A note that does not concern them is dropped."""
+    named = report.meta.get("named_notes", {})
+    readers = report.meta.setdefault("reader_notes", {})
+    out: list[str] = []
+    for note in report.meta.get("notes", []):
+        if note not in named:
+            out.append(note)
+            continue
+        what, made_of = named[note]
+        if what == "unheld":
+            mine = made_of[made_of["person_id"] == person_id]
+            out += _unheld_notes(mine, readers)
+        else:
+            spans, names, counted = made_of
+            out += _part_period_notes(spans[spans["person_id"] == person_id], names, counted)
+    report.meta["notes"] = out
 
 
 def _unmatched_tracks(conn: Any, start: dt.date, end: dt.date) -> dict[str, int]:

@@ -87,6 +87,9 @@ LABELS = {
     "covered_m": "覆盖长度(米)",
     "covered_share": "覆盖比例",
     "covered_fraction": "覆盖比例",
+    # the days of a week or month the person held a duty (T43 #11)
+    "first_day": "在岗首日",
+    "last_day": "在岗末日",
 }
 HEADERS = {key: f"{label} {key}" for key, label in LABELS.items()}
 

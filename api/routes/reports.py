@@ -20,6 +20,7 @@ from geo.patrol_reports import (
     Report,
     build_report,
     for_readers,
+    own_notes,
     report_period,
     report_summary,
     share_used,
@@ -150,6 +151,7 @@ def _own_view(rep: Report, person_id: int | None) -> None:
     if "pending" in rep["people"].columns:  # theirs, not their alleys' (a co-holder may
         # have walked an alley whose own part this steward still owes)
         rep.meta["pending"] = int(rep["people"]["pending"].fillna(0).sum())
+    own_notes(rep, person_id)  # notes naming people: only their own (T43 #5, #11)
     for name in ("alleys", "segments"):
         if name not in rep:
             continue
