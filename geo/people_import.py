@@ -47,6 +47,9 @@ from geo import audit
 from geo.area_paths import AreaPath, area_path
 from geo.assign.people import (
     COLUMNS,
+    INVISIBLE,
+    MAX_NAME,
+    MAX_PERSON_ID,
     ROLES,
     coordinate_problem,
     decode_table,
@@ -62,6 +65,7 @@ from geo.assign.people import (
     swap_remedy,
     swapped,
     unreadable,
+    without_invisible,
 )
 from geo.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from geo.settings import get_settings
@@ -71,6 +75,7 @@ Covers = Callable[[AreaPath], bool]
 """Whether an area path is in the caller's scope (a planner's ``Principal.covers_area``)."""
 
 _ID_KEYS = frozenset(header_key(a) for a in COLUMNS["person_id"])
+_NAME_KEYS = frozenset(header_key(a) for a in COLUMNS["name"])
 _XY_KEYS = frozenset(header_key(a) for a in COLUMNS["lon"] + COLUMNS["lat"])
 # a summary or note row at the end of an office sheet: the whole cell is the label, with at
 # most a count ("合计", "合计：12 人", "Total 12"), or a note ("制表人：张三"). Stricter than the
@@ -208,9 +213,54 @@ def _sheet(path: Path) -> _Sheet:
             f"{n_foot} summary or note row(s) at the end were "
             f"left out: {shown!r}"
         )
+    cleaned = _clean_invisible(header, kept, top + 2)
+    if cleaned:  # the cleaned cells are read below, as the CSV of the rows kept
+        warnings.append(cleaned)
     if not warnings:
         return _Sheet(raw, path.name, header, kept, top + 2, [])
     return _Sheet(_as_csv(header, kept), f"{path.stem}.csv", header, kept, top + 2, warnings)
+
+
+def _clean_invisible(
+    header: list[str | None], body: list[list[str | None]], first_row: int
+) -> str | None:
+    """Remove the invisible characters (:data:`geo.assign.people.INVISIBLE`: bidi controls,
+    zero-width characters) from the id and name cells of ``body``, in place; the warning
+    naming the rows so cleaned (``first_row``: the file's row number of ``body[0]``), or None.
+
+    WHY (T42 #7): a name '\u202eabc张三' was stored as given and read 三张cba on every
+    page and report (U+202E turns the text after it around), and an id with a zero-width
+    space is another id that looks the same. A cell of nothing else becomes empty (a blank
+    name keeps the stored one; a blank id is refused, naming the row)."""
+    cols = [
+        j for j, c in enumerate(header) if c is not None and header_key(c) in _ID_KEYS | _NAME_KEYS
+    ]
+    ids = [j for j in cols if header_key(header[j] or "") in _ID_KEYS]
+    rows: list[tuple[str, str]] = []
+    for i, r in enumerate(body):
+        changed = False
+        for j in cols:
+            cell = r[j] if j < len(r) else None
+            if cell is not None and INVISIBLE.search(cell):
+                clean = without_invisible(cell)
+                r[j] = clean if clean.strip() else None
+                changed = True
+        if changed:
+            pid = next((r[j] for j in ids if j < len(r) and r[j]), None)
+            shown = f" {pid.strip()[:MAX_PERSON_ID]}" if pid and pid.strip() else ""
+            rows.append((f"第 {first_row + i} 行{shown}", f"row {first_row + i}{shown}"))
+    if not rows:
+        return None
+    shown_zh, shown = _shown_rows(rows)
+    n = len(rows)
+    return (
+        f"{n} 行的姓名或人员编号中有不可见字符（文字方向控制符 U+202A–U+202E、U+2066–U+2069，"
+        "零宽字符 U+200B–U+200D、U+2060、U+FEFF 等），会使名字显示颠倒或看似相同，已删去后"
+        f"导入（{shown_zh}） removed invisible characters (bidi controls U+202A–U+202E, "
+        "U+2066–U+2069, zero-width characters U+200B–U+200D, U+2060, U+FEFF …) from the "
+        f"name or registry id of {_count(n, 'row', 'rows')}, as they show a name reversed or "
+        f"make two ids look alike; imported without them: {shown}"
+    )
 
 
 def _as_csv(header: list[str | None], body: list[list[str | None]]) -> bytes:
@@ -244,8 +294,8 @@ MAX_LISTED = 20
 _ROLE_SPLIT = re.compile(r"[;；、,，/|]")  # as parse_roles splits a role cell
 # the order a row's problems are listed in, and the remedies after the list
 _KINDS = (
-    "id", "dup", "swap", "xy", "role", "capacity", "part_time", "building", "far", "far_swap",
-    "homeless",
+    "id", "dup", "long", "swap", "xy", "role", "capacity", "part_time", "building", "far",
+    "far_swap", "homeless",
 )  # fmt: skip
 
 
@@ -290,7 +340,14 @@ def _who(df: pd.DataFrame, row: int) -> tuple[str, str] | None:
     pid = df.at[row, "person_id"]
     if pd.isna(pid) or not str(pid).strip():
         return None
-    return person_label(str(pid).strip(), df.at[row, "name"] if "name" in df else None)
+    name = df.at[row, "name"] if "name" in df else None
+    if isinstance(name, str):  # a name over the limit is named by its start (T42 #7)
+        name = _cut(name.strip(), MAX_NAME)
+    return person_label(_cut(str(pid).strip(), MAX_PERSON_ID), name)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _file_problems(df: pd.DataFrame | None) -> list[_Problem]:
@@ -311,11 +368,28 @@ def _file_problems(df: pd.DataFrame | None) -> list[_Problem]:
             add(
                 row,
                 "dup",
-                f"人员编号 {pid} 与第 {seen[pid]} 行重复",
-                f"person_id {pid} repeats row {seen[pid]}",
+                f"人员编号 {_cut(pid, MAX_PERSON_ID)} 与第 {seen[pid]} 行重复",
+                f"person_id {_cut(pid, MAX_PERSON_ID)} repeats row {seen[pid]}",
             )
         else:
             seen[pid] = row
+        if pid and len(pid) > MAX_PERSON_ID:  # (T42 #7) no limit was set
+            add(
+                row,
+                "long",
+                f"人员编号有 {len(pid):,} 个字符，超过上限 {MAX_PERSON_ID} 个",
+                f"person_id has {len(pid):,} characters, over the limit of {MAX_PERSON_ID}",
+            )
+    if "name" in df:  # (T42 #7) a 5,000-character name filled the steward table
+        for row, name in df["name"].dropna().items():
+            n = len(str(name).strip())
+            if n > MAX_NAME:
+                add(
+                    row,
+                    "long",
+                    f"姓名有 {n:,} 个字，超过上限 {MAX_NAME} 个字",
+                    f"the name has {n:,} characters, over the limit of {MAX_NAME}",
+                )
     if "lon" in df:
         lon = pd.to_numeric(df["lon"], errors="coerce")
         lat = pd.to_numeric(df["lat"], errors="coerce")
@@ -489,6 +563,12 @@ def _remedies(found: list[_Problem], df: pd.DataFrame) -> tuple[list[str], list[
             "每人的人员编号须唯一，请改正重复的编号",
             "each person_id must be unique: correct the repeats",
         )
+    if "long" in kinds:
+        say(
+            f"姓名最多 {MAX_NAME} 个字，人员编号最多 {MAX_PERSON_ID} 个字符，请改短",
+            f"a name may have at most {MAX_NAME} characters and a person_id at most "
+            f"{MAX_PERSON_ID}: shorten them",
+        )
     if kinds & {"swap", "far_swap"}:
         n_turned = sum(p.kind in ("swap", "far_swap") for p in found)
         given = int((df["lon"].notna() | df["lat"].notna()).sum())
@@ -545,7 +625,8 @@ def _refuse_all(found: list[_Problem], df: pd.DataFrame, filename: str) -> Input
     zh_do, do = "；".join(zh_dos), "; ".join(dos)
     return InputError(
         f"人员文件 {filename} 有 {n} 处问题，未做任何更改：{zh_items}{zh_more}。{zh_do} "
-        f"the people file {filename} has {n} problems, nothing changed: {items}{more}. {do}"
+        f"the people file {filename} has {n} problem{'s' if n != 1 else ''}, nothing changed: "
+        f"{items}{more}. {do}"
     )
 
 
@@ -918,7 +999,10 @@ def import_people(
         found += _stored_problems(conn, frame)
         # every problem at once (T38 L9); nothing written. Far homes alone are one check's,
         # refused together by _homes_outside as before; beside others they are listed (T39 M5)
-        if len(found) > 1 and not all(p.kind in ("far", "far_swap") for p in found):
+        # a name or id over its limit is no check's of read_people: refused here, alone too
+        if (len(found) > 1 and not all(p.kind in ("far", "far_swap") for p in found)) or any(
+            p.kind == "long" for p in found
+        ):
             assert frame is not None
             raise _refuse_all(found, frame, path.name)
         if first is not None:  # one problem: refused as before
@@ -1103,7 +1187,9 @@ def _not_in_file(conn: Connection, ids: list[str], covers: Covers | None) -> str
 # a registry id changed in place
 # --------------------------------------------------------------------------------------------
 
-MAX_ID_LEN = 300  # as the API takes a registry id (api.routes.staffing.Ref)
+# as a roster may give one (T42 #7; it was 300, as the API takes a registry id to look up:
+# api.routes.staffing.Ref)
+MAX_ID_LEN = MAX_PERSON_ID
 
 # every column holding a people.id (duties, tracks, visits, accounts, and any table added
 # later): an unused record has none. A partition's inherited constraint is left out (its

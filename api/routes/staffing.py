@@ -29,10 +29,14 @@ from geo.duties import assign_duty, end_duty, person_leaves
 from geo.duty_undo import MAX_REASON, undo_duty
 from geo.errors import ConflictError, InputError
 from geo.jobs import create_job, get_job
+from geo.models import ROLES
 from geo.people_import import import_people
 from geo.staffing import commit, coverage_rates, duties, propose
 
 router = APIRouter(tags=["people and duties"])
+
+# a person's role (geo.models.ROLES), as GET /people?role= takes it
+PersonRole = Literal[ROLES]  # type: ignore[valid-type]
 
 # a proposal's job status, as a planner reads it (geo.jobs.STATUSES)
 _JOB_STATUS_ZH = {
@@ -248,7 +252,9 @@ def people(
     _user: Annotated[Principal, Depends(allow("viewer"))],
     response: Response,
     engine: Engine = Depends(get_engine),
-    role: Annotated[str | None, Query(max_length=32)] = None,
+    # a Literal (T42 #9): a mistyped role (role=xyz, role=%) was 200 [] with
+    # X-Total-Count 0, read as "nobody", while the other filters' wrong values are a 422
+    role: Annotated[PersonRole | None, Query(description="one of " + ", ".join(ROLES))] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="skip this many")] = 0,
 ) -> list[dict[str, Any]]:

@@ -62,6 +62,31 @@ def header_key(header: str) -> str:
 
 _LOOKUP = {header_key(alias): canon for canon, aliases in COLUMNS.items() for alias in aliases}
 
+# Characters nobody can see that change how text shows (T42 #7): bidi controls (U+202A–U+202E
+# embeddings and overrides, U+2066–U+2069 isolates, and the marks U+200E, U+200F, U+061C) and
+# zero-width characters (U+200B–U+200D, U+2060 word joiner, U+FEFF). An outside tester's name
+# '\u202eabc\u200b\u200d张三' read 三张cba on every page and report, and two ids differing
+# only by one look the same. Removed from names and registry ids on the way in.
+INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+# the longest name and registry id a roster may give (people.name, people.external_id are
+# text): a 5,000-character name filled the steward table (T42 #7). 50 holds any Chinese name
+# with an ethnic-minority or transliterated part; ids are staff numbers or 18-digit ID numbers
+MAX_NAME = 50
+MAX_PERSON_ID = 64
+
+
+def without_invisible(value: str) -> str:
+    """``value`` without the :data:`INVISIBLE` characters."""
+    return INVISIBLE.sub("", value)
+
+
+def _visible(cell: object) -> object:
+    """A cell without the :data:`INVISIBLE` characters; one of nothing else is empty (NaN)."""
+    if not isinstance(cell, str):
+        return cell
+    out = without_invisible(cell)
+    return out if out else np.nan
+
 
 def mask_phone(phone: object) -> str:
     """Show a phone number without its middle digits: 13812341234 → 138****1234."""
@@ -408,6 +433,9 @@ def read_people(
     if len(df) == 0:
         raise InputError("人员文件没有数据行（表头下没有人员） the people file has no rows")
     df = df.reset_index(drop=True)
+    for col in ("person_id", "name"):  # (T42 #7) an import names the rows it cleans
+        if col in df.columns:
+            df[col] = df[col].map(_visible)
     ids = df["person_id"].astype("string").str.strip()
     if ids.isna().any() or (ids == "").any():
         n = int((ids.isna() | (ids == "")).sum())
