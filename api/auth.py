@@ -306,11 +306,22 @@ def require_job_reader(principal: Principal, job: dict[str, Any], engine: Engine
     )
 
 
+# The patrol map's refusal of a steward's page about someone else (T44 #9): "只能为本人办理"
+# (handle a procedure) read oddly for looking at a map; the API routes keep their words.
+PATROLS_REFUSAL = (
+    "巡查人员只能查看和上传本人的巡查：此页所指的人员不是您本人。请打开不带人员的巡查图"
+    "（/maps/patrols）查看本人的巡查 "
+    "stewards see and upload only their own patrols: this page is about someone else; open "
+    "the patrol map without a person (/maps/patrols) to see your own"
+)
+
+
 def person_for(
     principal: Principal,
     requested: Any = None,
     action: str | None = None,
     field: str | None = None,
+    refusal: str | None = None,
 ) -> int | None:
     """The person a request acts for: a steward only ever for their own person.
 
@@ -319,7 +330,7 @@ def person_for(
     ``field``: the parameter that named the person, shown with its value) and for whom she
     may (T39 L9: "只能为本人办理" alone named neither). Without ``field`` the value is not
     shown: a page may pass a people.id it resolved from a registry id she gave, and must not
-    tell her whose id that is."""
+    tell her whose id that is. ``refusal``: a page's own words for that 403 instead."""
     req = None
     if requested not in (None, ""):
         try:
@@ -339,6 +350,8 @@ def person_for(
             "your steward account is not linked to a person: ask an admin",
         )
     if req is not None and req != principal.person_id:
+        if refusal is not None:
+            raise HTTPException(403, refusal)
         what = action or "此请求"
         asked = f"的 {field}={req} " if field else "所指的人员"
         raise HTTPException(

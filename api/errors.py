@@ -61,13 +61,24 @@ def _prefers_html(accept: str) -> bool:
 
 def _wants_page(req: Request) -> bool:
     """A person's browser opening a page route (/, /login, /maps, /maps/..., not its static
-    files; and the bar's plain sign-out form): its errors are a page to read, not JSON
-    (tester: 户数范围 min > max → a bare ``{"error": …}``)."""
+    files; and the bar's plain sign-out form), or an address no route has: its errors are a
+    page to read, not JSON (tester: 户数范围 min > max → a bare ``{"error": …}``; T44 #10: a
+    phone opening a mistyped address showed raw JSON)."""
     path = req.url.path
     page = path in ("/", "/login", "/maps", "/auth/logout") or (
         path.startswith("/maps/") and not path.startswith("/maps/static/")
     )
-    return page and _prefers_html(req.headers.get("accept", ""))
+    return (page or _unrouted(req)) and _prefers_html(req.headers.get("accept", ""))
+
+
+def _unrouted(req: Request) -> bool:
+    """Whether no route of the app takes the request's path with any method (an unknown
+    address, not an API route's own 404 of a missing thing)."""
+    try:
+        return not path_methods(req.app, req.scope)
+    except Exception:  # noqa: BLE001 - an error page must not fail in its turn
+        log.debug("error page: the routes could not be read", exc_info=True)
+        return False
 
 
 def _reply(
@@ -79,6 +90,13 @@ def _reply(
     from maps.shell import error_page
 
     user = _page_user(req) if status < 500 and status != 401 else None
+    if status == 404 and message == "Not Found" and _unrouted(req):
+        # the router's own words name neither the address nor a way on (T44 #10)
+        shown = req.url.path[:100]
+        message = (
+            f"未找到此地址 {shown}：请从地图目录打开所需页面 "
+            f"Not Found: there is no page at {shown}; open pages from the maps index"
+        )
     page = error_page(status, chinese_first(message, status), req.url.path, req.url.query, user)
     return HTMLResponse(page, status_code=status, headers=headers)
 

@@ -34,9 +34,12 @@ def _bars(
     n = max(1, len(values))
     bw = plot_w / n
     parts = [
-        f'<svg class="{css_class}" width="{width}" height="{height}" role="img" '
+        # a viewBox, so the chart scales down to a panel narrower than it (gridward.css: width
+        # 100%, at most its own): a fixed 340 px ran out of a 320 px phone's panel (T44 #6)
+        f'<svg class="{css_class}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{esc(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="{left}" y="12">{esc(title)}</text>',
+        f'<text x="{left}" y="14">{esc(title)}</text>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
         'stroke="#555"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#555"/>',
@@ -44,7 +47,8 @@ def _bars(
         f'<text x="2" y="{top + plot_h}">0</text>',
         f'<text x="2" y="{height - 2}">{esc(y_label)}</text>',
     ]
-    step = max(1, math.ceil(n / 8))  # at most ~8 x labels, so they never overlap
+    # at most ~6 x labels, so they never overlap at the 12-14 px text of gridward.css
+    step = max(1, math.ceil(n / 6))
     for i, (lab, v, c) in enumerate(zip(labels, values, colors, strict=True)):
         tip = tips[i] if tips is not None and tips[i] is not None else value_fmt.format(v)
         h = 0.0 if top_value <= 0 else plot_h * min(v, top_value) / top_value
@@ -55,7 +59,7 @@ def _bars(
             f"<title>{esc(lab)}: {esc(tip)}</title></rect>"
         )
         if i % step == 0:
-            parts.append(f'<text x="{x + 1:.1f}" y="{top + plot_h + 12}">{esc(lab)}</text>')
+            parts.append(f'<text x="{x + 1:.1f}" y="{top + plot_h + 14}">{esc(lab)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -37,10 +37,13 @@ def build_editor(
     max_households: int,
     tile_url: str | None = None,
     user: str | None = None,
+    stored: dict[str, dict] | None = None,
 ) -> str:
     """The grid editor page for one community as HTML (``user``: the name in the bar). What
     the start is (current grids, a draft, a committed plan, stale or not) is said from
-    ``data`` as served: the page is right before its script runs."""
+    ``data`` as served: the page is right before its script runs. ``stored``: for a replaced
+    version or a stale draft, each grid's households and flags as the plan holds them
+    (code → {households, flags}), shown beside today's counts."""
     minx = min(c[0] for c in _coords(data.community["geometry"]))
     maxx = max(c[0] for c in _coords(data.community["geometry"]))
     miny = min(c[1] for c in _coords(data.community["geometry"]))
@@ -91,7 +94,8 @@ def build_editor(
         'id="gw-commit" class="gw-btn" type="button">✔ 提交 commit</button><button '
         'id="gw-discard" class="gw-btn" type="button">✖ 放弃 discard</button></div>'
         + '<h2>网格 Grids</h2><table class="gw-table"><thead><tr><th>网格 grid</th>'
-        '<th class="gw-num">户 hh</th><th class="gw-num">楼 bld</th><th>状态 status</th>'
+        + _households_heads(data, stored)
+        + '<th class="gw-num">楼 bld</th><th>状态 status</th>'
         '<th>🔒</th></tr></thead><tbody id="gw-grids"></tbody></table>'
         + '<h2>问题 Violations</h2><div id="gw-violations"></div>'
     )
@@ -115,9 +119,25 @@ def build_editor(
             "min": min_households,
             "max": max_households,
             "stale": data.stale,
+            "stored": stored,
         },
     )
     return render(m)
+
+
+def _households_heads(data: EditorData, stored: dict[str, dict] | None) -> str:
+    """The grid list's household column(s). On an old version or a stale draft the live
+    counts are today's buildings', not the plan's: labelled so, with the plan's own numbers
+    (as `gridward plans show N` prints them) in a column beside (T43 #10: 500 and 399 shown
+    where the commit had 1080 and 339, nothing saying they were today's)."""
+    if stored is None:
+        return '<th class="gw-num">户 hh</th>'
+    when = ("提交时", "at commit") if data.committed else ("保存时", "when saved")
+    return (
+        '<th class="gw-num" id="gw-hh-now">户（按当前户数） hh (current households)</th>'
+        f'<th class="gw-num" id="gw-hh-stored" title="gridward plans show '
+        f'{int(data.plan_id or 0)}">{when[0]}户数 hh {when[1]}</th>'
+    )
 
 
 def start_text(data: EditorData) -> str:

@@ -38,10 +38,13 @@ UPLOAD_FORM = (
     # no accept= filter: phones know no MIME type for .gpx or .kml and would grey them out
     '<input id="gw-files" type="file" multiple><br>'
     '坐标 coordinates <select id="gw-crs">'
-    '<option value="wgs84">GPS (WGS-84)</option>'
+    # Chinese first as the other two (T44 #8): what a phone's own GPS records
+    '<option value="wgs84">手机 GPS 原始坐标 GPS (WGS-84)</option>'
     '<option value="gcj02">高德/腾讯 Amap/Tencent (GCJ-02)</option>'
     '<option value="bd09">百度 Baidu (BD-09)</option></select> '
-    '<button class="gw-btn" type="submit">上传 upload</button></form>'
+    '<button id="gw-upload-send" class="gw-btn" type="submit">上传 upload</button></form>'
+    # how much is sent (patrol_map.js: XMLHttpRequest's upload progress), hidden until then
+    '<progress id="gw-upload-progress" max="100" value="0" hidden></progress>'
     '<div id="gw-upload-msg" class="gw-msg" role="status"></div>'
 )
 
@@ -78,11 +81,13 @@ def build_patrol_map(
     today: dt.date | None = None,
     user: str | None = None,
     areas: list[dict] | None = None,
+    latest: bool = False,
 ) -> str:
     """The patrol map page as HTML; ``upload`` adds the form that uploads track files from a
     phone or PC (POST /tracks) for those allowed to; ``today`` (the city's) is the last day
     the date input offers (a later one is refused); ``areas`` (code, name, level) fill the
-    area picker, the filter ``data.area`` chose selected."""
+    area picker, the filter ``data.area`` chose selected. ``latest``: no day was asked for
+    and the page opened on the latest day with patrols (said when it is not today)."""
     m = base_map(bounds, "巡查图 patrol map", tile_url, page_js=PAGE_JS)
     n_all = sum(c["alleys"] for c in data.counts.values())
     done = sum(c["patrolled"] for c in data.counts.values())
@@ -154,6 +159,13 @@ def build_patrol_map(
         )
         + _area_picker(areas or [], data.area)
         + '<button class="gw-btn" type="submit">查看 show</button></form>'
+        + (
+            f'<p class="gw-note" id="gw-latest">今天（{today.isoformat()}）尚无巡查，显示最近'
+            f"有巡查的一天 {data.day.isoformat()} no patrols yet today ({today.isoformat()}): "
+            f"showing the latest day with patrols, {data.day.isoformat()}</p>"
+            if latest and today is not None and data.day != today
+            else ""
+        )
         + f'<p class="gw-note">人员 person: {who}; 区域 area: <b id="gw-area">{where}</b></p>'
         + (
             '<p class="gw-note" id="gw-none-here">此人在本区域无责任街巷 '

@@ -88,6 +88,8 @@ def error_page(
         links.append(f'<a href="/login?next={esc(quote(here, safe=""))}">登录 sign in</a>')
     if status in (400, 422) and path.startswith("/maps/") and query:
         links.append(f'<a href="{esc(path)}">重新打开此页 open this page afresh</a>')
+    if status == 403 and path == "/maps/patrols" and query:  # a steward's way to her own (T44 #9)
+        links.append('<a href="/maps/patrols">打开本人的巡查图 open your own patrols</a>')
     links.append('<a href="/maps">返回地图目录 back to the maps</a>')
     body = (
         f'<h1>{esc(heading)} <span class="gw-en">· {status}</span></h1>'

@@ -564,8 +564,8 @@ def test_person_is_a_registry_id_or_a_people_id(city, auth_headers) -> None:  # 
         for value, status in (("S1", 200), (str(s1), 200), ("S2", 403), ("NOPE9", 403)):
             r = client.get(f"/maps/patrols?date={DAY}&person={value}", headers=steward)
             assert r.status_code == status, (value, r.text[:300])
-        # the unknown one: not a 404
-        assert "巡查人员（小巷管家/街巷长）只能为本人办理" in r.json()["error"]
+        # the unknown one: not a 404 (the page's own words, T44 #9)
+        assert "巡查人员只能查看和上传本人的巡查" in r.json()["error"]
 
 
 def _form_person(page: str) -> str:

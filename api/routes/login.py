@@ -23,14 +23,20 @@ _PAGE = """<!doctype html>
 <style>
 body {{ font-family: "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif; background: #f4f6f8;
        display: flex; align-items: center; justify-content: center; height: 100vh; margin: 0; }}
-form {{ background: #fff; padding: 2rem 2.5rem; border-radius: 8px;
-        box-shadow: 0 2px 12px rgba(0,0,0,.12); min-width: 18rem; }}
+form {{ background: #fff; padding: 2rem 2.5rem; border-radius: 8px; box-sizing: border-box;
+        box-shadow: 0 2px 12px rgba(0,0,0,.12); width: 23rem; max-width: calc(100vw - 1rem); }}
 h1 {{ font-size: 1.3rem; margin: 0 0 1.2rem; }}
 label {{ display: block; margin: .6rem 0 .2rem; font-size: .9rem; color: #333; }}
 input {{ width: 100%; padding: .5rem; box-sizing: border-box; font-size: 1rem; }}
 button {{ margin-top: 1.2rem; width: 100%; padding: .6rem; font-size: 1rem; background: #2b6cb0;
           color: #fff; border: 0; border-radius: 4px; cursor: pointer; }}
 #msg {{ color: #c53030; min-height: 1.2rem; margin-top: .8rem; font-size: .9rem; }}
+/* a phone (T44 #5): the form was 368 px wide and the page scrolled sideways at 360 and
+   320 px; the fields and the button are 44 px tap targets (they were 37-38 px) */
+@media (max-width: 400px) {{
+  form {{ padding: 1.5rem 1rem; }}
+  input, button {{ min-height: 44px; }}
+}}
 </style></head>
 <body>
 <form id="f">

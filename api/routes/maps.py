@@ -12,7 +12,15 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BeforeValidator, StringConstraints
 from sqlalchemy import Engine
 
-from api.auth import Principal, allow, passes, person_for, public, require_area
+from api.auth import (
+    PATROLS_REFUSAL,
+    Principal,
+    allow,
+    passes,
+    person_for,
+    public,
+    require_area,
+)
 from api.deps import get_engine
 from api.routes.tracks import UPLOADERS
 from geo import map_data
@@ -120,7 +128,11 @@ def patrols_page(
     user: Annotated[Principal, Depends(allow("viewer", "steward"))],
     engine: Engine = Depends(get_engine),
     date: Annotated[
-        dt.date | None, Query(description="local day YYYY-MM-DD (default today)")
+        dt.date | None,
+        Query(
+            description="local day YYYY-MM-DD (default: today for a steward; for everyone "
+            "else the latest day with patrols, today when there is none)",
+        ),
     ] = None,
     person: Annotated[
         Annotated[str, StringConstraints(max_length=100)] | None,
@@ -146,10 +158,16 @@ def patrols_page(
     s = get_settings()
     threshold = threshold or s.patrolled_share
     today = city_today(s)
-    day = date or map_data.latest_patrol_day(engine, today) or today
+    # The day when none is asked for (T44 #7): a steward's page is her today (what she still
+    # has to walk, and the day her uploads land on); it opened on the latest day anyone in
+    # the city patrolled, yesterday's walks before her first upload. Anyone else opens on
+    # the latest day with patrols (the page says so when it is not today): a viewer looking
+    # in the morning sees yesterday's whole day, not an empty map.
+    latest = date is None and user.role != "steward"
+    day = date or (map_data.latest_patrol_day(engine, today) if latest else None) or today
     if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
         raise InputError(f"日期 {day} 超出范围 date {day} is outside 2000-01-01..2100-12-31")
-    person_id = person_for(user, _page_person(user, engine, person))
+    person_id = person_for(user, _page_person(user, engine, person), refusal=PATROLS_REFUSAL)
     # the 日巡 daily report's numbers: a day after today is refused as the report refuses it
     d = map_data.patrols_of_day(
         engine, day, person_id, threshold=threshold, tz=s.timezone, today=today, area=area
@@ -165,6 +183,7 @@ def patrols_page(
             today=today,
             user=user.username,
             areas=map_data.area_choices(engine),
+            latest=latest,
         )
     )
 
@@ -231,7 +250,25 @@ def editor_page(
     lo, hi = data.bounds or EDITOR_BOUNDS
     lo, hi = lo if min is None else min, hi if max is None else max
     _bounds_check(lo, hi)
-    return _page(build_editor(data, lo, hi, get_settings().tile_url, user=user.username))
+    stored = _plan_households(engine, plan) if plan is not None and data.stale else None
+    return _page(
+        build_editor(data, lo, hi, get_settings().tile_url, user=user.username, stored=stored)
+    )
+
+
+def _plan_households(engine: Engine, plan: int) -> dict[str, dict]:
+    """Each grid's households and flags as the plan holds them (what `gridward plans show N`
+    prints: the counts when it was saved, which a commit keeps): the editor's page on a
+    replaced version or a stale draft shows them beside today's (T43 #10)."""
+    from geo.plans import get_plan
+
+    return {
+        str(f["properties"].get("code")): {
+            "households": int(f["properties"].get("households", 0)),
+            "flags": list(f["properties"].get("flags") or []),
+        }
+        for f in (get_plan(engine, plan)["features"] or {}).get("features", [])
+    }
 
 
 def _may_edit(user: Principal, row: dict, engine: Engine) -> bool:

@@ -309,11 +309,21 @@ function gwEditor(map, DATA) {
       // a grid with no building (emptied, or new) reads "—", not 0 households and 0 buildings
       // as if it were a grid of the plan (T39 L3)
       var hh = p.n ? p.hh : "—", nb = p.n ? p.n : "—";
+      // an old version or a stale draft: the plan's own count and flags beside today's
+      // (maps/editor.py, T43 #10): its flags in short, in full on hover
+      var kept = DATA.stored && S.grids[i].code ? DATA.stored[S.grids[i].code] : null;
+      var keptFlags = kept ? kept.flags : [];
+      var storedCell = !DATA.stored ? "" : '<td class="gw-num gw-grid-stored' +
+        (keptFlags.length ? " gw-bad" : "") + '" title="' +
+        gw.esc(keptFlags.map(function (f) { return flagText(f); }).join("；")) + '">' +
+        (kept ? kept.households + (keptFlags.length ? " " + gw.esc(keptFlags.map(function (f) {
+          return (FLAG_LABEL[String(f).split(":")[0]] || [String(f)])[0];
+        }).join("、")) : "") : "—") + "</td>";
       return '<tr class="gw-grid-row' + (i === S.active ? " gw-sel" : "") + (p.n ? "" : " gw-grid-empty") +
         '" data-i="' + i + '">' +
         '<td><input type="radio" name="gw-active" value="' + i + '"' + (i === S.active ? " checked" : "") +
         '><span class="gw-swatch" style="background:' + colorOf(i) + '"></span>' + gw.esc(gridName(i)) +
-        '</td><td class="gw-num gw-grid-hh">' + hh + '</td><td class="gw-num">' + nb + "</td>" +
+        '</td><td class="gw-num gw-grid-hh">' + hh + "</td>" + storedCell + '<td class="gw-num">' + nb + "</td>" +
         '<td class="' + (!p.n ? "gw-warn" : flags.length ? "gw-bad" : "gw-ok") + '">' +
         gw.esc(flags.join("，") || "✓") + "</td>" +
         '<td><input type="checkbox" class="gw-lock" data-i="' + i + '"' + (S.grids[i].locked ? " checked" : "") +

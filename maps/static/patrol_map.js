@@ -142,26 +142,83 @@ function gwTrackUpload(DATA) {
     }
     return '<div class="gw-ok">' + text + "</div>";
   }
+  var send = document.getElementById("gw-upload-send");
+  var bar = document.getElementById("gw-upload-progress");
+  function done(state) {  // the form may be sent again; the chosen files stay chosen
+    send.disabled = false;
+    if (bar) bar.hidden = true;
+    window.gwState.upload = state;
+    if (msg.scrollIntoView) msg.scrollIntoView({block: "nearest"});  // below the fold on a phone
+  }
+  // A sign-in that ended while the page was open (expired, revoked, a new password): the
+  // page and the chosen files stay, and signing in again in a new tab lets the same 上传
+  // work. It said only the API's "令牌无效…请重新登录", with no way to sign in but a reload,
+  // which dropped the chosen file (T44 #1; as the editor and gw.signInExpired do).
+  function signInAgain() {
+    var signIn = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+    window.gwState.expired = true;
+    msg.innerHTML = '<div class="gw-bad gw-expired">登录已过期，文件未上传。请<a id="gw-signin" href="' +
+      signIn + '" target="_blank" rel="noopener">点此重新登录（新标签页）</a>，然后再点“上传”。 ' +
+      "Your sign-in has expired: the files were not uploaded. " +
+      '<a href="' + signIn + '" target="_blank" rel="noopener">Sign in again</a> (a new tab), ' +
+      "then tap 上传 upload again.</div>";
+  }
+  // What a phone on a weak signal meets (T44 #4): the server's 408 spoke of bytes per
+  // second and gave no remedy.
+  var TOO_SLOW = "网络太慢，上传未完成，未保存任何内容。请到信号好的地方或连上 Wi-Fi 后再上传。 " +
+    "network too slow: the upload did not finish and nothing was stored; try again where the " +
+    "signal is good or on Wi-Fi";
+  var BROKEN = "网络连接中断，上传未完成。请检查网络后再点“上传”（已保存的文件不会重复保存）。 " +
+    "the connection broke off before the upload finished: check the network and tap 上传 " +
+    "upload again (a file already stored is not stored twice)";
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
+    if (send.disabled) return;  // one upload at a time: a second tap sent the files twice
     if (!input.files.length) { msg.textContent = "请选择文件 choose a file first"; return; }
     var fd = new FormData();
     for (var i = 0; i < input.files.length; i++) fd.append("file", input.files[i], input.files[i].name);
     fd.append("crs", document.getElementById("gw-crs").value);
     if (DATA.uploadPerson) fd.append("person_id", String(DATA.uploadPerson));
+    // XMLHttpRequest, not fetch: only it reports how much of the body is sent (T44 #4: a
+    // static "上传中" for 40 s to 151 s on a slow phone, and the button stayed live)
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", "/tracks");
+    xhr.withCredentials = true;  // the sign-in cookie; same origin sends it anyway
+    // a cookie-signed write must say it comes from script (gw.request does the same)
+    xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+    xhr.setRequestHeader("Accept", "application/json");
+    send.disabled = true;
     msg.textContent = "上传中 uploading…";
-    gw.request("/tracks", {method: "POST", body: fd}).then(function (res) {
-      var files = (res.body && res.body.files) || [];
-      if (!files.length) {
-        msg.innerHTML = '<div class="gw-bad">✗ ' + gw.esc((res.body && res.body.error) || ("HTTP " + res.status)) + "</div>";
+    if (bar) { bar.hidden = false; bar.value = 0; }
+    window.gwState.upload = null;
+    window.gwState.uploadProgress = [];
+    xhr.upload.onprogress = function (e) {
+      if (!e.lengthComputable || !e.total) return;
+      var pct = Math.floor(100 * e.loaded / e.total);
+      if (bar) bar.value = pct;
+      window.gwState.uploadProgress.push(pct);
+      msg.textContent = pct < 100 ? "上传中 " + pct + "% uploading " + pct + "%"
+        : "已上传，正在匹配… uploaded, matching…";
+    };
+    xhr.onload = function () {
+      var body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
+      var files = (body && body.files) || [];
+      if (xhr.status === 401) {
+        signInAgain();
+      } else if (xhr.status === 408) {
+        msg.innerHTML = '<div class="gw-bad gw-too-slow">✗ ' + gw.esc(TOO_SLOW) + "</div>";
+      } else if (!files.length) {
+        msg.innerHTML = '<div class="gw-bad">✗ ' + gw.esc((body && body.error) || ("HTTP " + xhr.status)) + "</div>";
       } else {
         msg.innerHTML = files.map(line).join("");
       }
-      window.gwState.upload = {status: res.status, files: files};
-      if (msg.scrollIntoView) msg.scrollIntoView({block: "nearest"});  // below the fold on a phone
-    }).catch(function (e) {
-      msg.textContent = "上传失败 upload failed: " + e.message;
-      window.gwState.upload = {status: 0, files: [], error: e.message};
-    });
+      done({status: xhr.status, files: files});
+    };
+    xhr.onerror = function () {
+      msg.innerHTML = '<div class="gw-bad">✗ 上传失败 upload failed: ' + gw.esc(BROKEN) + "</div>";
+      done({status: 0, files: [], error: "network"});
+    };
+    xhr.send(fd);
   });
 }
