@@ -186,7 +186,8 @@ def allow(
                 given, given_zh = value or "(missing)", value or "（未给出）"
                 raise HTTPException(
                     403,
-                    f"不在您的管辖区域内：{rule.area_param}={given_zh}。 "
+                    # the area first, as every other refusal names it (T42 #10)
+                    f"不在您的管辖区域内：{given_zh}（参数 {rule.area_param}）。 "
                     f"outside your areas: {rule.area_param}={given}",
                 )
         if rule.own_person and principal.role == "steward":

@@ -221,3 +221,17 @@ def test_a_plan_outside_the_planners_areas_is_named_as_a_plan(demo, auth_headers
             ), said
         assert client.get("/plans/999999", headers=other).status_code == 404
         assert client.get(f"/plans/{plan}", headers=planner).json()["status"] == "draft"
+
+
+def test_an_area_outside_the_planners_areas_is_named_first(demo, auth_headers):  # noqa: F811
+    """T42 #10: `不在您的管辖区域内：community=110108015。` put the query parameter before the
+    area; the refusal now names the area first, as every other one, then the parameter (the
+    English unchanged)."""
+    other = auth_headers("planner", ("110108016",))
+    with TestClient(create_app(demo)) as client:
+        r = client.get(f"/plans/history?community={COMMUNITY}", headers=other)
+    assert r.status_code == 403, r.text
+    assert r.json()["error"] == (
+        f"不在您的管辖区域内：{COMMUNITY}（参数 community）。 "
+        f"outside your areas: community={COMMUNITY}"
+    )
