@@ -55,6 +55,11 @@ def _zh_counts(kind: str, c: dict[str, int]) -> str:
             f"停用 {c.get('segments_retired', 0)}、恢复 {c.get('segments_restored', 0)}，"
             f"街巷停用 {c.get('streets_retired', 0)}、恢复 {c.get('streets_restored', 0)}"
         )
+        if c.get("streets_renamed") or c.get("segments_moved"):  # T43 #1
+            said += (
+                f"，街巷改名 {c.get('streets_renamed', 0)}、"
+                f"路段改归其他街巷 {c.get('segments_moved', 0)}"
+            )
     elif kind == "areas":
         said = (
             f"已导入区划：读入 {c.get('areas_read', 0)}，写入 {c.get('areas_written', 0)}，"
@@ -88,7 +93,24 @@ RETIRE_HELP = (
 )
 
 
-@import_app.command("osm")
+# The page of import osm. WHY written here, not as the docstring: typer keeps a docstring's
+# line breaks inside a paragraph, so the page broke the sentence where the source did ("the
+# walks of" / "today", T43 #13); each paragraph is one line here, and the Chinese comes first
+# in runs short enough for rich to wrap between them.
+IMPORT_OSM_HELP = (
+    "导入OSM Import streets, alleys and buildings from an OpenStreetMap extract.\n\n"
+    "路段停用、新增或恢复后，今天的路网就变了： 今天已匹配的巡查会按新路网重新匹配"
+    "（或用 --queue-only 只排队）， 今天的报表才按今天的路段计算。 "
+    "导入后列出改名的街巷、 改归其他街巷的路段、 所在街巷已停用的职责 和无人负责的新街巷。 "
+    "When segments were retired, added or restored, today's network changed: the walks of "
+    "today already matched are re-matched on it (or queued, --queue-only), so that today's "
+    "report counts them on the segments it judges today by. The import then names the "
+    "streets renamed, the segments moved to another street, the duties left on retired "
+    "streets and the new streets with no duty."
+)
+
+
+@import_app.command("osm", help=IMPORT_OSM_HELP)
 def import_osm(
     file: Path = typer.Argument(..., help="地图文件 OSM XML (.osm) or PBF (.osm.pbf) file"),
     retire: str = typer.Option("auto", "--retire", help=RETIRE_HELP),
@@ -99,11 +121,8 @@ def import_osm(
         "re-matching (running workers match them) instead of re-matching them now",
     ),
 ) -> None:
-    """导入OSM Import streets, alleys and buildings from an OpenStreetMap extract.
-
-    When segments were retired, added or restored, today's network changed: the walks of
-    today already matched are re-matched on it (or queued, --queue-only), so that today's
-    report counts them on the segments it judges today by."""
+    """导入OSM Import streets, alleys and buildings from an OpenStreetMap extract (the
+    page: :data:`IMPORT_OSM_HELP`)."""
     from api.progress import progress_bar
     from geo.db import get_engine
     from geo.errors import InputError
@@ -118,9 +137,11 @@ def import_osm(
         )
     _readable(file, "OSM file")
     engine = get_engine(create=True)  # an import sets a city up: it may make the cluster
+    notes: dict[str, Any] = {}
     with progress_bar("导入 OSM import osm") as bar:
-        counts = run(engine, file, progress=bar, retire=mode)
+        counts = run(engine, file, progress=bar, retire=mode, notes=notes)
     _show("osm", counts)
+    _network_notes(notes)
     if counts.get("retire_skipped"):
         typer.echo(
             "未按范围停用任何已存路段：该文件没有 <bounds>，"
@@ -132,6 +153,108 @@ def import_osm(
             "it lacks there."
         )
     _rematch_today(engine, counts, queue_only)
+
+
+# how many of one kind of change are listed by name; the rest are counted (另有 N 条)
+_LISTED = 20
+
+
+def _street_words(kind: str, name: str | None, key: str, street_id: int) -> tuple[str, str]:
+    """A street as the assign commands name it: 小巷 槐树胡同（id:12） / alley 槐树胡同 (id 12);
+    an unnamed one by its key (way:N)."""
+    from geo.duties import TARGET_LABELS
+
+    word = TARGET_LABELS.get(kind, kind).split()[0]
+    return f"{word} {name or key}（id:{street_id}）", f"{kind} {name or key} (id {street_id})"
+
+
+def _listed(head: str, items: list[str]) -> None:
+    """``head``, then each of ``items`` indented, up to :data:`_LISTED` of them."""
+    typer.echo(head)
+    for item in items[:_LISTED]:
+        typer.echo(f"  {item}")
+    if len(items) > _LISTED:
+        typer.echo(f"  另有 {len(items) - _LISTED} 条 and {len(items) - _LISTED} more")
+
+
+def _network_notes(notes: dict[str, Any]) -> None:
+    """What the import changed that a planner acts on, by name (T43 #1-#3): the streets
+    renamed (their duties kept), the segments moved to another street, every duty left on a
+    retired street (with the command that ends it), and the new streets nobody holds. The
+    counts are in the key=value line; these are its words."""
+    import datetime as dt
+
+    from geo.duties import ROLE_LABELS
+
+    renamed = notes.get("renamed") or []
+    if renamed:
+        items = []
+        for r in renamed:
+            old = r["old_name"] or r["old_key"]
+            new = r["new_name"] or r["new_key"]
+            items.append(f"{old} → {new}（id:{r['id']}） {old} → {new} (id {r['id']})")
+        _listed(
+            f"街巷改名 {len(renamed)} 条，职责和过去的报表随街巷保留： "
+            f"streets renamed: {len(renamed)}, their duties and past reports kept:",
+            items,
+        )
+    moved = notes.get("moved") or []
+    if moved:
+        items = []
+        for m in moved:
+            a_zh, a_en = _street_words(m["from_kind"], m["from_name"], m["from_key"], m["from_id"])
+            b_zh, b_en = _street_words(m["to_kind"], m["to_name"], m["to_key"], m["to_id"])
+            items.append(f"{a_zh} → {b_zh}：{m['segments']} 条 {a_en} → {b_en}: {m['segments']}")
+        n = sum(m["segments"] for m in moved)
+        _listed(
+            f"路段改归其他街巷 {n} 条（新街巷从今天起计，过去的日子仍记在原街巷）： "
+            f"street segments moved to another street: {n} (counted there from today; past "
+            "days keep the old street):",
+            items,
+        )
+    duties = notes.get("retired_duties") or []
+    if duties:
+        items = []
+        for d in duties:
+            s_zh, s_en = _street_words(d["kind"], d["name"], d["key"], d["street_id"])
+            role_zh, role_en = ROLE_LABELS.get(d["role"], f"{d['role']} {d['role']}").split(" ", 1)
+            who = d["person_code"] or f"id:{d['person_id']}"
+            last = d["retired_on"] - dt.timedelta(days=1)
+            # its last day: the day before the street went (a day counts the network at its
+            # end); a duty starting later has no day to keep and is undone instead
+            if last >= d["valid_from"]:
+                fix_zh, fix_en = "结束它", "to end it"
+                fix = (
+                    f"gridward assign end --person {who} --{d['kind']} {d['street_id']} "
+                    f"--last-day {last}"
+                )
+            else:
+                fix_zh, fix_en = "撤销它", "to undo it"
+                fix = f"gridward assign undo --duty {d['id']}"
+            items.append(
+                f"{d['person_name']}（{who}）{role_zh}：{s_zh}于 {d['retired_on']} 停用，"
+                f"职责自 {d['valid_from']} 起（职责编号 {d['id']}）；{fix_zh}：{fix} "
+                f"{d['person_name']} ({who}) {role_en}: {s_en} retired on {d['retired_on']}, "
+                f"duty {d['id']} since {d['valid_from']}; {fix_en}: {fix}"
+            )
+        _listed(
+            f"所在街巷已停用的职责 {len(duties)} 条：请用 gridward assign set --replace 改派到"
+            "别的街巷，或结束它 "
+            f"duties on retired streets: {len(duties)}; move each to another street "
+            "(gridward assign set --replace) or end it:",
+            items,
+        )
+    fresh = notes.get("unstaffed_new") or []
+    if fresh:
+        items = []
+        for f in fresh:
+            s_zh, s_en = _street_words(f["kind"], f["name"], f["key"], f["street_id"])
+            items.append(f"{s_zh}，{f['length_m']:.0f} 米 {s_en}, {f['length_m']:.0f} m")
+        _listed(
+            f"无人负责的新街巷 {len(fresh)} 条：请用 gridward assign set 安排职责 "
+            f"new streets with no duty: {len(fresh)}; give each one with gridward assign set:",
+            items,
+        )
 
 
 def _rematch_today(engine: Any, counts: dict[str, Any], queue_only: bool) -> None:
@@ -147,7 +270,8 @@ def _rematch_today(engine: Any, counts: dict[str, Any], queue_only: bool) -> Non
     from geo.settings import city_today
 
     changed = sum(
-        int(counts.get(k) or 0) for k in ("segments_retired", "segments_added", "segments_restored")
+        int(counts.get(k) or 0)
+        for k in ("segments_retired", "segments_added", "segments_restored", "segments_moved")
     )
     if not changed:
         return

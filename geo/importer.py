@@ -167,11 +167,20 @@ RETIRE_GUARD_SHARE = 0.2
 RETIRE_GUARD_MIN = 20
 
 # A stored segment of a way that IS in the file, under a uid the file no longer has (the way
-# was re-split at a new junction or redrawn), is retired wherever it lies, bounds or not: the
-# file holds that way in full. Only when it lies within this many metres of the way as the file
-# draws it, because an extract cut with osmium's "simple" strategy truncates a way crossing its
-# edge (nodes outside are dropped, geo.osm): the stored part beyond the cut is not gone.
+# was re-split at a new junction, redrawn, or split into two ways), is retired when the file
+# draws something along all of it: it lies within this many metres of the file's ways near it,
+# its own or any other (T43 #2: an alley split into two ways, the second half under a new way
+# id, left its old whole-length segment live beside the new half, and the alley counted that
+# stretch twice). An extract cut with osmium's "simple" strategy truncates a way crossing its
+# edge (nodes outside are dropped, geo.osm): the stored part beyond the cut, drawn by nothing
+# in the file, is not gone, and keeps the segment. Inside the area the file describes no node
+# is dropped, so a stored vertex there that nothing in the file comes near is gone (the way
+# was shortened): that retires the segment too.
 REDRAWN_WAY_M = 25.0
+
+# How close (degrees, ~0.1 m) a stored segment's end must lie to a way of the file to be
+# joined to it: the same OSM node, written from the same 1e-7° fixed point both times.
+JOINED_DEG = 1e-6
 
 
 class RetirementRefused(InputError):
@@ -201,6 +210,7 @@ def store_segments(
     segments: gpd.GeoDataFrame,
     area: Any = None,
     retire: str = "auto",
+    notes: dict[str, Any] | None = None,
 ) -> dict[str, int]:
     """Upsert streets (by ``street_key``) and their segments (by ``uid``); retire the stored
     segments the file no longer has, where it describes them.
@@ -210,12 +220,22 @@ def store_segments(
     staffing, and the reports of the days after. A live stored segment whose uid the file
     lacks is retired when (``retire`` not ``none``):
 
-    * its way is in the file (same ``osm_way_id``) and it lies along the file's drawing of the
-      way (:data:`REDRAWN_WAY_M`): the way was re-split or redrawn, wherever it lies; or
+    * its way is in the file (same ``osm_way_id``) and the file draws something along it: it
+      lies within :data:`REDRAWN_WAY_M` of the file's ways near it, its own or any other (the
+      way was re-split or redrawn, or split into two ways: T43 #2), wherever it lies; or a
+      vertex of it inside ``area`` lies that far from every way of the file (the way was
+      shortened: inside the area the extract dropped no node). A way truncated by the
+      extract's cut keeps its stored part beyond the cut, which nothing in the file draws;
     * it lies wholly inside ``area`` (a shapely polygon, :func:`_described_area`), and, for
       ``auto``, the file holds at least one of the stored segments there (by uid or way): a
       file sharing nothing with the stored network in its area (a neighbour's extract whose
-      box overlaps ours, a new area) is not a version of it and retires nothing there.
+      box overlaps ours, a new area) is not a version of it and retires nothing there;
+    * its way is not in the file, a vertex of it lies inside ``area`` (not merely on its
+      edge), under the same condition on the file, and, for ``auto``, one of its ends lies on
+      a way of the file (:data:`JOINED_DEG`): an extract keeps every way with a node inside
+      its box, so that way was deleted, even where it reaches beyond the box (T43 #3). A
+      stored way joined to nothing the file holds (a neighbour's extract's way reaching over
+      our cut) is left alone.
 
     ``auto`` then refuses (:class:`RetirementRefused`, raised before anything is written; the
     caller's transaction rolls back the rest) when more than :data:`RETIRE_GUARD_SHARE` of
@@ -226,9 +246,26 @@ def store_segments(
     is live. A file with no walkable way at all (a buildings-only extract) retires nothing.
     A segment new to a network the file is a version of (it shares a segment or a way with
     the stored one) gets ``added_at`` = now: the days before do not count it (0013).
-    Returns the counts written, added, retired and restored, ``segments_described`` (how many live
-    segments the file was judged against: the guard's denominator) and ``retire_skipped``
-    (1: ``auto`` left the live segments in ``area`` alone, the file sharing none of them)."""
+
+    A segment whose uid the file has under another street (its way renamed, T43 #1): a
+    segment's street is not historised, and the reports of past days group visits by it, so
+    it never changes street in place. When every segment of a street that stays live goes to
+    one new street key of the same kind (street or alley), and no other street's segments go
+    there, the street itself is renamed (its key and name): its id, its segments, its duties
+    and its past figures stay, only the name reads new (``streets_renamed``). Otherwise (part
+    of a street, into a street that exists, or a street that becomes an alley) the stored
+    row is retired and its uid freed (``uid@moved:id``, which no file has), and the file's
+    segment is a new row on the other street, added now (``segments_moved``): the days
+    before keep the old street's membership. This holds for ``retire="none"`` too: a moved
+    segment is replaced, not gone.
+
+    Returns the counts written, added, retired, restored, renamed and moved,
+    ``segments_described`` (how many live segments the file was judged against: the guard's
+    denominator) and ``retire_skipped`` (1: ``auto`` left the live segments in ``area`` alone,
+    the file sharing none of them). ``notes``, when given, receives ``renamed`` (one dict per
+    street renamed: id, old and new key and name), ``moved`` (per old street and new street:
+    their ids, keys, names and how many segments) and ``new_streets`` (the ids of the streets
+    this file created or made live again in a network it is a version of)."""
     if retire not in RETIRE_MODES:
         raise InputError(
             f"停用方式 '{retire}' 有误，请用 {', '.join(RETIRE_MODES)} 之一 "
@@ -243,11 +280,15 @@ def store_segments(
             "segments_added",
             "streets_retired",
             "streets_restored",
+            "streets_renamed",
+            "segments_moved",
             "segments_described",
             "retire_skipped",
         ),
         0,
     )
+    notes = notes if notes is not None else {}
+    notes.update(renamed=[], moved=[], new_streets=[])
     if segments.empty:
         return counts
     conn.execute(
@@ -279,6 +320,7 @@ def store_segments(
     _copy(conn, "stage_segments", [*cols, "geom"], rows)
     conn.execute(text("CREATE INDEX ON stage_segments (uid)"))
     conn.execute(text("CREATE INDEX ON stage_segments (osm_way_id)"))
+    conn.execute(text("CREATE INDEX ON stage_segments USING gist (geom)"))
     conn.execute(text("ANALYZE stage_segments"))
     # What goes is decided first, on the network as it was, so the guard refuses before
     # anything is written (and the judged count is not swollen by this file's new segments).
@@ -286,8 +328,23 @@ def store_segments(
     if retire == "auto" and retiring > RETIRE_GUARD_MIN and retiring > RETIRE_GUARD_SHARE * judged:
         raise RetirementRefused(retiring, judged)
     counts["segments_described"], counts["retire_skipped"] = judged, skipped
+    # New segments of a file that is a version of the stored network (it shares a segment or
+    # a way with it) are *added* now: the days before do not count them (migration 0013).
+    # Those of a first import, or of a new area sharing nothing, were there from the start.
+    versioned = bool(
+        conn.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM stage_segments t JOIN street_segments s "
+                "  ON s.uid = t.uid) "
+                "OR EXISTS (SELECT 1 FROM stage_segments t JOIN street_segments s "
+                "  ON s.osm_way_id = t.osm_way_id)"
+            )
+        ).scalar_one()
+    )
+    notes["renamed"] = _rename_streets(conn)
+    counts["streets_renamed"] = len(notes["renamed"])
     # One street per key: its kind is the kind of most of its length; name from the key.
-    counts["streets_written"] = conn.execute(
+    written = conn.execute(
         text(
             "INSERT INTO streets (key, name, kind, length_m, geom) "
             "SELECT street_key, max(name), "
@@ -297,9 +354,14 @@ def store_segments(
             "ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, "
             "length_m = EXCLUDED.length_m, geom = EXCLUDED.geom "
             "WHERE (streets.name, streets.kind, streets.length_m, streets.geom) "
-            "IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.length_m, EXCLUDED.geom)"
+            "IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.length_m, EXCLUDED.geom) "
+            "RETURNING id, xmax = 0 AS created"
         )
-    ).rowcount
+    ).all()
+    counts["streets_written"] = len(written)
+    new_streets = {int(r.id) for r in written if r.created}
+    notes["moved"] = _move_segments(conn)
+    counts["segments_moved"] = sum(m["segments"] for m in notes["moved"])
     # Back in the file: live again (before the upsert, so its count stays "content changed").
     # The period it was retired is kept: the days in it keep the network they had (it could
     # not be matched then), only the days from now on count it again.
@@ -318,24 +380,13 @@ def store_segments(
             "AND EXISTS (SELECT 1 FROM stage_segments t WHERE t.uid = s.uid)"
         )
     ).rowcount
-    # New segments of a file that is a version of the stored network (it shares a segment or
-    # a way with it) are *added* now: the days before do not count them (migration 0013).
-    # Those of a first import, or of a new area sharing nothing, were there from the start.
-    versioned = bool(
-        conn.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM stage_segments t JOIN street_segments s "
-                "  ON s.uid = t.uid) "
-                "OR EXISTS (SELECT 1 FROM stage_segments t JOIN street_segments s "
-                "  ON s.osm_way_id = t.osm_way_id)"
-            )
-        ).scalar_one()
-    )
+    # a moved segment's new row is not counted added: it is counted moved
     counts["segments_added"] = int(
         conn.execute(
             text(
                 "SELECT count(DISTINCT t.uid) FROM stage_segments t "
-                "WHERE NOT EXISTS (SELECT 1 FROM street_segments s WHERE s.uid = t.uid)"
+                "WHERE NOT EXISTS (SELECT 1 FROM street_segments s WHERE s.uid = t.uid) "
+                "AND NOT EXISTS (SELECT 1 FROM rekeyed r WHERE r.uid = t.uid)"
             )
         ).scalar_one()
     )
@@ -366,7 +417,7 @@ def store_segments(
             )
         ).rowcount
     # A street is retired when none of its segments is live (all retired, or all moved to
-    # another street by a rename), at the time its last one went; live again with one.
+    # another street), at the time its last one went; live again with one.
     changed = conn.execute(
         text(
             "UPDATE streets st SET retired_at = x.r FROM ("
@@ -375,12 +426,100 @@ def store_segments(
             "  FROM streets st2 LEFT JOIN street_segments s ON s.street_id = st2.id "
             "  GROUP BY st2.id) x "
             "WHERE x.id = st.id AND st.retired_at IS DISTINCT FROM x.r "
-            "RETURNING x.r IS NOT NULL"
+            "RETURNING st.id, x.r IS NOT NULL AS retired"
         )
-    ).scalars()
-    for retired in changed:
-        counts["streets_retired" if retired else "streets_restored"] += 1
+    ).all()
+    for row in changed:
+        counts["streets_retired" if row.retired else "streets_restored"] += 1
+        if not row.retired:
+            new_streets.add(int(row.id))
+    # the streets a planner may have to staff: new to a network that was there before
+    notes["new_streets"] = sorted(new_streets) if versioned else []
     return {k: int(v or 0) for k, v in counts.items()}
+
+
+def _rename_streets(conn: Connection) -> list[dict[str, Any]]:
+    """Rename in place each stored street whose live segments all go to one new street key
+    (rules in :func:`store_segments`); fill the temp table ``rekeyed`` with the stored
+    segments left to move (their uid in the file under another street). Returns one dict
+    per street renamed: ``id``, ``old_key``, ``old_name``, ``new_key``, ``new_name``.
+
+    Run before the streets are upserted, so the new key is still free."""
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE rekeyed ON COMMIT DROP AS "
+            "SELECT DISTINCT ON (s.id) s.id, s.uid, s.street_id, s.retired_at IS NULL AS live, "
+            "  t.street_key AS new_key "
+            "FROM street_segments s JOIN stage_segments t ON t.uid = s.uid "
+            "JOIN streets st ON st.id = s.street_id WHERE st.key <> t.street_key "
+            "ORDER BY s.id"
+        )
+    )
+    renamed = conn.execute(
+        text(
+            "WITH cand AS (SELECT r.street_id, min(r.new_key) AS new_key FROM rekeyed r "
+            "  WHERE r.live GROUP BY r.street_id HAVING count(DISTINCT r.new_key) = 1) "
+            "SELECT c.street_id AS id, st.key AS old_key, st.name AS old_name, "
+            "  c.new_key, (SELECT max(t.name) FROM stage_segments t "
+            "    WHERE t.street_key = c.new_key) AS new_name "
+            "FROM cand c JOIN streets st ON st.id = c.street_id "
+            # the new key is no street yet (a street that exists keeps its own identity)
+            "WHERE NOT EXISTS (SELECT 1 FROM streets x WHERE x.key = c.new_key) "
+            # of the same kind: a street chief's duty does not fit an alley, nor a steward's
+            # a street (the new street's kind as the upsert below gives it)
+            "AND st.kind = (SELECT (array_agg(t.kind ORDER BY t.length_m DESC))[1] "
+            "  FROM stage_segments t WHERE t.street_key = c.new_key) "
+            # no other street's live segments go there too (two streets merged into one)
+            "AND NOT EXISTS (SELECT 1 FROM rekeyed r WHERE r.live AND r.new_key = c.new_key "
+            "  AND r.street_id <> c.street_id) "
+            # nothing of the street stays: no live segment in the file under its key, and
+            # none the file lacks that this import leaves live (outside what it describes)
+            "AND NOT EXISTS (SELECT 1 FROM street_segments s WHERE s.street_id = c.street_id "
+            "  AND s.retired_at IS NULL "
+            "  AND NOT EXISTS (SELECT 1 FROM rekeyed r WHERE r.id = s.id) "
+            "  AND NOT EXISTS (SELECT 1 FROM retiring g WHERE g.id = s.id)) "
+            "ORDER BY c.street_id"
+        )
+    ).all()
+    for r in renamed:
+        conn.execute(text("UPDATE streets SET key = :k WHERE id = :i"), {"k": r.new_key, "i": r.id})
+    # the renamed streets' segments (and any retired one back under the new key) stay
+    conn.execute(
+        text(
+            "DELETE FROM rekeyed r USING streets st "
+            "WHERE st.id = r.street_id AND st.key = r.new_key"
+        )
+    )
+    return [dict(r._mapping) for r in renamed]
+
+
+def _move_segments(conn: Connection) -> list[dict[str, Any]]:
+    """Retire each stored segment of ``rekeyed`` (its uid in the file under another street)
+    and free its uid, so that the file's segment is inserted as a new row on its street: the
+    days before keep the old street's membership (rules in :func:`store_segments`). Run after
+    the streets are upserted (the new street exists) and before the restore and the segment
+    upsert (which match by uid). Returns one dict per old and new street: ``from_id``,
+    ``from_key``, ``from_name``, ``from_kind``, the same ``to_…``, and ``segments``."""
+    moved = conn.execute(
+        text(
+            "SELECT a.id AS from_id, a.key AS from_key, a.name AS from_name, "
+            "  a.kind AS from_kind, b.id AS to_id, b.key AS to_key, b.name AS to_name, "
+            "  b.kind AS to_kind, count(*) AS segments "
+            "FROM rekeyed r JOIN streets a ON a.id = r.street_id "
+            "JOIN streets b ON b.key = r.new_key "
+            "GROUP BY a.id, b.id ORDER BY a.id, b.id"
+        )
+    ).all()
+    if moved:
+        # retired now (a retired one keeps its retirement), under a uid no file has: the
+        # unique uid is the file's new row's; "@" is in no uid geo.network makes
+        conn.execute(
+            text(
+                "UPDATE street_segments s SET uid = s.uid || '@moved:' || s.id, "
+                "retired_at = coalesce(s.retired_at, now()) FROM rekeyed r WHERE r.id = s.id"
+            )
+        )
+    return [{**dict(m._mapping), "segments": int(m.segments)} for m in moved]
 
 
 def _retiring(conn: Connection, area: Any, retire: str) -> tuple[int, int, int]:
@@ -391,25 +530,33 @@ def _retiring(conn: Connection, area: Any, retire: str) -> tuple[int, int, int]:
     conn.execute(text("CREATE TEMP TABLE retiring (id int PRIMARY KEY) ON COMMIT DROP"))
     if retire == "none":
         return 0, 0, 0
-    # re-split or redrawn: of a way in the file, under a uid it no longer has, along the way
+    has_area = area is not None and not area.is_empty
+    area_hex = _ewkb_hex([area])[0] if has_area else None
+    # re-split, redrawn, split into two ways or shortened: of a way in the file, under a uid
+    # it no longer has, drawn along by the file's ways near it (any of them: T43 #2), or
+    # with a vertex inside the area that nothing in the file comes near
     conn.execute(
         text(
             "INSERT INTO retiring (id) "
-            "WITH gone AS (SELECT s.id, s.osm_way_id, s.geom FROM street_segments s "
+            "WITH gone AS (SELECT s.id, s.geom FROM street_segments s "
             "  WHERE s.retired_at IS NULL "
             "  AND EXISTS (SELECT 1 FROM stage_segments t WHERE t.osm_way_id = s.osm_way_id) "
             "  AND NOT EXISTS (SELECT 1 FROM stage_segments t WHERE t.uid = s.uid)), "
-            "way AS (SELECT t.osm_way_id, "
-            "  ST_Buffer(ST_Collect(t.geom)::geography, :tol)::geometry AS zone "
-            "  FROM stage_segments t WHERE t.osm_way_id IN (SELECT osm_way_id FROM gone) "
-            "  GROUP BY t.osm_way_id) "
-            "SELECT g.id FROM gone g JOIN way w ON w.osm_way_id = g.osm_way_id "
-            "WHERE ST_CoveredBy(g.geom, w.zone)"
+            "drawn AS (SELECT g.id, g.geom, (SELECT "
+            "    ST_Buffer(ST_Collect(t.geom)::geography, :tol)::geometry FROM stage_segments t "
+            "    WHERE t.geom && ST_Expand(g.geom, :near) "
+            "    AND ST_DWithin(t.geom::geography, g.geom::geography, :tol)) AS zone "
+            "  FROM gone g) "
+            "SELECT d.id FROM drawn d WHERE (d.zone IS NOT NULL AND ST_CoveredBy(d.geom, d.zone)) "
+            "OR (CAST(:area AS text) IS NOT NULL AND EXISTS (SELECT 1 FROM ST_DumpPoints(d.geom) p "
+            "  WHERE ST_Contains(ST_GeomFromEWKB(decode(:area, 'hex')), p.geom) "
+            "  AND (d.zone IS NULL OR NOT ST_Intersects(d.zone, p.geom))))"
         ),
-        {"tol": REDRAWN_WAY_M},
+        # near: a box (degrees) that holds the buffer at any latitude a city lies at
+        {"tol": REDRAWN_WAY_M, "near": REDRAWN_WAY_M / 50_000, "area": area_hex},
     )
     judged = skipped = 0
-    if area is not None and not area.is_empty:
+    if has_area:
         conn.execute(
             text(
                 "CREATE TEMP TABLE in_area ON COMMIT DROP AS "
@@ -420,7 +567,7 @@ def _retiring(conn: Connection, area: Any, retire: str) -> tuple[int, int, int]:
                 "FROM street_segments s WHERE s.retired_at IS NULL "
                 "AND ST_CoveredBy(s.geom, ST_GeomFromEWKB(decode(:area, 'hex')))"
             ),
-            {"area": _ewkb_hex([area])[0]},
+            {"area": area_hex},
         )
         inside, shared = conn.execute(
             text("SELECT count(*), count(*) FILTER (WHERE in_file OR way_in_file) FROM in_area")
@@ -433,6 +580,27 @@ def _retiring(conn: Connection, area: Any, retire: str) -> tuple[int, int, int]:
                     "INSERT INTO retiring (id) SELECT id FROM in_area WHERE NOT in_file "
                     "ON CONFLICT DO NOTHING"
                 )
+            )
+            # a way gone from the file that reaches beyond the area: an extract keeps every
+            # way with a node inside its box, so one with a vertex inside (not on the edge)
+            # was deleted (T43 #3); for auto only where it was joined to a way the file has
+            # (a neighbour's way reaching over our cut is joined to nothing of ours)
+            conn.execute(
+                text(
+                    "WITH a AS (SELECT ST_GeomFromEWKB(decode(:area, 'hex')) AS g) "
+                    "INSERT INTO retiring (id) SELECT s.id FROM street_segments s, a "
+                    "WHERE s.retired_at IS NULL AND s.geom && a.g "
+                    "AND NOT ST_CoveredBy(s.geom, a.g) "
+                    "AND NOT EXISTS (SELECT 1 FROM stage_segments t "
+                    "  WHERE t.osm_way_id = s.osm_way_id) "
+                    "AND EXISTS (SELECT 1 FROM ST_DumpPoints(s.geom) p "
+                    "  WHERE ST_Contains(a.g, p.geom)) "
+                    "AND (:all OR EXISTS (SELECT 1 FROM stage_segments t "
+                    "  WHERE ST_DWithin(t.geom, ST_StartPoint(s.geom), :joined) "
+                    "  OR ST_DWithin(t.geom, ST_EndPoint(s.geom), :joined))) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                {"area": area_hex, "all": retire == "all", "joined": JOINED_DEG},
             )
             judged = int(inside) + int(
                 conn.execute(
@@ -518,6 +686,7 @@ def import_osm(
     settings: Settings | None = None,
     progress: Progress = _noop,
     retire: str = "auto",
+    notes: dict[str, Any] | None = None,
 ) -> dict[str, int]:
     """Import an OSM extract: walkable street segments, streets/alleys, buildings.
 
@@ -525,7 +694,15 @@ def import_osm(
     retired: ``auto`` (default) only inside the area the file describes (its <bounds> cut to
     its ways' hull; none without bounds) and ways it re-split, refused whole past the guard
     (:class:`RetirementRefused`, an InputError: nothing is written); ``none`` never; ``all``
-    inside its bounds and ways' box, no guard."""
+    inside its bounds and ways' box, no guard.
+
+    Returns counts only (they are stored with the import and printed as key=value). What a
+    planner has to act on goes, when ``notes`` is given, into it by name (T43 #1-#3: an
+    import that left a steward's duty on a retired alley, or a new alley with nobody, said
+    nothing): ``renamed`` and ``moved`` (:func:`store_segments`), ``retired_duties`` (every
+    duty in force today or later on a retired street: ``duties_on_retired_streets``) and
+    ``unstaffed_new`` (the live streets this import created or made live again, in a network
+    that was there before, with no duty today or later: ``new_streets_without_duty``)."""
     from geo.households import HouseholdParams, estimate_households
     from geo.network import split_segments
     from geo.osm import read_osm
@@ -550,7 +727,9 @@ def import_osm(
         with engine.begin() as conn:  # one transaction: a refused file writes nothing
             n_buildings = store_buildings(conn, buildings)
             progress(0.8, "写入街巷 writing streets")
-            network = store_segments(conn, segments, area, retire)
+            changes: dict[str, Any] = {}
+            network = store_segments(conn, segments, area, retire, changes)
+            retired_duties, unstaffed_new = _duty_gaps(conn, changes["new_streets"], s)
             progress(0.9, "把楼栋归入社区 linking buildings to communities")
             link_buildings_to_communities(conn)
             counts = {
@@ -564,6 +743,10 @@ def import_osm(
                 "segments_added": network["segments_added"],
                 "streets_retired": network["streets_retired"],
                 "streets_restored": network["streets_restored"],
+                "streets_renamed": network["streets_renamed"],
+                "segments_moved": network["segments_moved"],
+                "duties_on_retired_streets": len(retired_duties),
+                "new_streets_without_duty": len(unstaffed_new),
                 "segments_described": network["segments_described"],
                 # auto judged nothing by area: no <bounds>, or it shares no segment there
                 "retire_skipped": int(
@@ -577,8 +760,60 @@ def import_osm(
             _record(conn, "osm", path, sha, counts)
     except RetirementRefused as exc:  # the same, naming the file
         raise RetirementRefused(exc.retiring, exc.judged, path.name) from None
+    if notes is not None:
+        notes.update(
+            renamed=changes["renamed"],
+            moved=changes["moved"],
+            retired_duties=retired_duties,
+            unstaffed_new=unstaffed_new,
+        )
     progress(1.0, "完成 done")
     return counts
+
+
+def _duty_gaps(
+    conn: Connection, new_streets: list[int], settings: Settings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the duties in force today or later on a retired street, the live streets of
+    ``new_streets`` with no such duty), each a dict by name: what a planner reassigns after
+    an import (:func:`import_osm`). A retired street's duty is left as it is: whether it ends
+    or moves to another street is the planner's call, and its past days still count."""
+    from zoneinfo import ZoneInfo
+
+    from geo.settings import city_today
+
+    today = city_today()
+    zone = ZoneInfo(settings.timezone)
+    retired = conn.execute(
+        text(
+            "SELECT a.id, a.role, a.valid_from, a.valid_to, p.id AS person_id, "
+            "p.external_id AS person_code, "
+            "p.name AS person_name, st.id AS street_id, st.key, st.name, st.kind, "
+            "st.retired_at FROM assignments a JOIN people p ON p.id = a.person_id "
+            "JOIN streets st ON st.id = a.street_id "
+            "WHERE st.retired_at IS NOT NULL AND (a.valid_to IS NULL OR a.valid_to >= :d) "
+            "ORDER BY st.id, a.valid_from, a.id"
+        ),
+        {"d": today},
+    ).all()
+    unstaffed = conn.execute(
+        text(
+            "SELECT st.id AS street_id, st.key, st.name, st.kind, st.length_m FROM streets st "
+            "WHERE st.id = ANY(CAST(:ids AS int[])) AND st.retired_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.street_id = st.id "
+            "  AND (a.valid_to IS NULL OR a.valid_to >= :d)) "
+            "ORDER BY st.kind, st.id"
+        ),
+        {"ids": new_streets, "d": today},
+    ).all()
+    duties = [
+        {
+            **dict(r._mapping),
+            "retired_on": r.retired_at.astimezone(zone).date(),  # the local day it went
+        }
+        for r in retired
+    ]
+    return duties, [dict(r._mapping) for r in unstaffed]
 
 
 # --------------------------------------------------------------------------------------------

@@ -434,9 +434,7 @@ def read_osm(path: str | Path) -> OsmLayers:
         has_nodes = n_objects > 0 or _has_any_node(p, fmt)
     except RuntimeError as exc:  # osmium reports parse errors as RuntimeError
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"无法读取 OSM 文件 {p.name}（{msg}） cannot read OSM file {p.name}: {msg}"
-        ) from None
+        raise _unreadable(p.name, msg) from None
     if not has_nodes:
         raise InputError(f"文件 {p.name} 没有 OSM 数据 OSM file {p.name} contains no OSM data")
     return OsmLayers(
@@ -445,6 +443,50 @@ def read_osm(path: str | Path) -> OsmLayers:
         compounds=_compounds_frame(c),
         bounds=bounds,
     )
+
+
+_WAYS_UNSORTED = re.compile(r"Way IDs out of order: (\d+)")
+_XML_ERROR = re.compile(r"XML parsing error at line (\d+), column (\d+)")
+
+
+def _unreadable(name: str, msg: str) -> InputError:
+    """The error for a file osmium could not read (its message ``msg``), with the cause and
+    the remedy in Chinese first (T43 #12: "Way IDs out of order" was given in English only,
+    with no remedy). The English keeps osmium's words after "cannot read OSM file NAME:"."""
+    if m := _WAYS_UNSORTED.match(msg):
+        # osmium reads a file in one pass and needs its ways in id order, as OSM files are
+        # written; a script or an editor that appends new ways at the end breaks it
+        base, dot, ext = name.partition(".")
+        out = f"{base}-sorted{dot}{ext}"
+        way = m.group(1)
+        return InputError(
+            f"无法读取 OSM 文件 {name}（{msg}）：文件中的路（way）未按编号排序，"
+            f"way {way} 排在编号更大的路之后；请先排序再导入：osmium sort {name} -o {out}，"
+            f"然后导入 {out} "
+            f"cannot read OSM file {name}: {msg}; the ways are not sorted by id (way {way} "
+            f"comes after a larger id): sort the file first with osmium sort {name} -o {out}, "
+            f"then import {out}"
+        )
+    if msg.startswith("Way ID twice in input"):
+        return InputError(
+            f"无法读取 OSM 文件 {name}（{msg}）：同一条路（way）在文件中出现了两次。"
+            "这可能是历史文件或变更文件（.osc），或是把几个提取文件直接拼接在了一起；"
+            "请导入普通的提取文件，几个提取文件请先用 osmium sort 各自排序，"
+            "再用 osmium merge A.osm B.osm -o AB.osm 合并 "
+            f"cannot read OSM file {name}: {msg}; a way appears twice: this may be a history "
+            "or change file, or extracts joined by copying them together. Import a plain "
+            "extract; join extracts by sorting each with osmium sort, then osmium merge "
+            "A.osm B.osm -o AB.osm"
+        )
+    if m := _XML_ERROR.match(msg):
+        line, column = m.group(1), m.group(2)
+        return InputError(
+            f"无法读取 OSM 文件 {name}（{msg}）：XML 格式有误，在第 {line} 行第 {column} 列；"
+            "文件可能不完整（下载或复制中断）或已损坏，请重新下载或导出 "
+            f"cannot read OSM file {name}: {msg}; the file may be cut short (an interrupted "
+            "download or copy) or damaged: download or export it again"
+        )
+    return InputError(f"无法读取 OSM 文件 {name}（{msg}） cannot read OSM file {name}: {msg}")
 
 
 def _has_any_node(p: Path, fmt: str) -> bool:
