@@ -18,8 +18,10 @@ Two layers:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -593,3 +595,114 @@ async def read_upload(
 ) -> Upload:
     """Read one uploaded file (see :func:`read_uploads`)."""
     return (await read_uploads(request, max_bytes, file_field, max_files=1))[0]
+
+
+# --------------------------------------------------------------------------------------------
+# how many uploads at once (T42 #3)
+# --------------------------------------------------------------------------------------------
+# WHY: a 19 MB CSV of 600,000 fixes takes ~500 MB while it is parsed and matched; one
+# steward's four such files sent in parallel took the server to 1.5 GB and /health to 4.5 s,
+# and nothing bounded it. Two bounds, each where its memory is:
+#
+# * per account (GRIDWARD_UPLOADS_PER_USER, 1): taken BEFORE the body is read, so one account's
+#   extra requests are refused before their bytes (up to request_limit each) are held, and held
+#   until its files are stored and matched. A slow phone holds only its own place.
+# * per process (GRIDWARD_UPLOADS_AT_ONCE, the CPU count within 2-4): taken once the files
+#   have arrived, around their parse and match (geo.track_store.ingest_track), and not while a
+#   body streams in, so slow clients cannot hold the server's few places; a request waits up
+#   to GRIDWARD_UPLOAD_WAIT_S for one. A deferred upload (defer=true) parses and stores its
+#   fixes inside the place too; its match then runs in api.background.match_pool, two at a
+#   time already.
+# Both refusals are 429 with Retry-After and nothing stored: the same file sent again later is
+# taken (or found stored: created false), as any re-send.
+
+UPLOAD_RETRY_S = 5  # the Retry-After of a refused upload
+
+
+def _busy(message: str, close: bool = False) -> HTTPException:
+    headers = {"Retry-After": str(UPLOAD_RETRY_S)}
+    if close:  # its body was not read: the connection cannot carry another request
+        headers["Connection"] = "close"
+    return HTTPException(429, message, headers=headers)
+
+
+class UploadSlots:
+    """The places of :data:`api.routes.tracks` uploads in one process (see above): counters
+    under a thread lock, so any event loop (uvicorn's, a test client's) may take them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[object, int] = {}
+        self._running = 0
+
+    @contextlib.contextmanager
+    def for_user(self, key: object, limit: int | None = None) -> Iterator[None]:
+        """One of the account ``key``'s places, or 429 at once."""
+        from geo.settings import get_settings
+
+        limit = limit or get_settings().uploads_per_user
+        with self._lock:
+            held = self._users.get(key, 0)
+            if held >= limit:
+                other_zh = "另一批" if limit == 1 else f"另外 {limit} 批"
+                other = (
+                    "another upload of yours is"
+                    if limit == 1
+                    else (f"{limit} other uploads of yours are")
+                )
+                raise _busy(
+                    f"正在处理您的{other_zh}上传，请等它完成后再传（每个账号同时最多 {limit} 批，"
+                    f"约 {UPLOAD_RETRY_S} 秒后再试）；本批未存储任何文件 "
+                    f"{other} being processed (at most {limit} at a time per account): send "
+                    f"this one once it is done (in about {UPLOAD_RETRY_S} s); nothing of this "
+                    "one was stored",
+                    close=True,
+                )
+            self._users[key] = held + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._users.pop(key) - 1
+                if left:
+                    self._users[key] = left
+
+    @contextlib.asynccontextmanager
+    async def running(
+        self, limit: int | None = None, wait_s: float | None = None
+    ) -> AsyncIterator[None]:
+        """One of the process's places, waited for up to ``wait_s``; 429 after that."""
+        from geo.settings import get_settings
+
+        s = get_settings()
+        limit = limit or s.uploads_at_once
+        wait_s = s.upload_wait_s if wait_s is None else wait_s
+        deadline = time.monotonic() + wait_s
+        while True:
+            with self._lock:
+                if self._running < limit:
+                    self._running += 1
+                    break
+            if time.monotonic() >= deadline:
+                raise _busy(
+                    f"服务器正忙于其他上传（同时最多处理 {limit} 批，已等 {wait_s:g} 秒），请约 "
+                    f"{UPLOAD_RETRY_S} 秒后重新上传；本批未存储任何文件 "
+                    f"the server is busy with other uploads (at most {limit} at a time; waited "
+                    f"{wait_s:g} s): send it again in about {UPLOAD_RETRY_S} s; nothing of this "
+                    "one was stored"
+                )
+            await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+
+
+def upload_slots(request: Request) -> UploadSlots:
+    """The app's upload places (made by api.app.create_app; one per app otherwise)."""
+    state = request.app.state
+    slots = getattr(state, "upload_slots", None)
+    if slots is None:
+        slots = state.upload_slots = UploadSlots()
+    return slots

@@ -237,6 +237,30 @@ class Settings(BaseSettings):
         default=900.0, gt=0, description="A request body must be whole within this many seconds."
     )
 
+    # how many uploads are parsed at once (T42 #3): one steward's four 19 MB files sent in
+    # parallel took the server to 1.5 GB and /health to 4.5 s
+    uploads_per_user: int = Field(
+        default=1,
+        ge=1,
+        description="POST /tracks requests one account may have in progress at once (their "
+        "files arriving, read and matched); another is answered 429 with Retry-After before "
+        "its body is read, nothing stored.",
+    )
+    uploads_at_once: int = Field(
+        default_factory=lambda: max(2, min(4, os.cpu_count() or 2)),
+        ge=1,
+        description="Track uploads the API process reads and matches at once, all accounts "
+        "together (default: the CPU count, 2 to 4). A request whose files have arrived waits "
+        "up to upload_wait_s for a place, then gets 429 with Retry-After, nothing stored.",
+    )
+    upload_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="How long an upload whose files have arrived waits for one of the "
+        "uploads_at_once places before it is answered 429.",
+    )
+
     # --- match queue -----------------------------------------------------------------------
     match_wait_s: float = Field(
         default=1800.0,

@@ -33,7 +33,7 @@ from api.auth import Principal, action_of, allow, area_scope, person_for
 from api.background import job_url, match_pool, run_job
 from api.bodies import DbId, StrictBody
 from api.deps import get_engine, given_once
-from api.limits import default_limit, read_uploads, upload_openapi
+from api.limits import UploadSlots, default_limit, read_uploads, upload_openapi, upload_slots
 from geo.accounts_models import STEWARD_ZH
 from geo.duty_undo import MAX_REASON
 from geo.errors import ConflictError, GridwardError, NotFoundError, chinese_first, db_failure
@@ -319,6 +319,13 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": UploadAnswer,
         "description": "已存储并排队 stored and queued for matching (defer=true): job_id, job_url",
     },
+    429: {
+        "description": "正在处理您的另一批上传，或服务器正忙于其他上传：未存储任何文件，请按 "
+        "Retry-After 的秒数后再传 another upload of this account is in progress "
+        "(GRIDWARD_UPLOADS_PER_USER), or the server is busy with others "
+        "(GRIDWARD_UPLOADS_AT_ONCE): nothing stored; send it again after Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
 }
 
 
@@ -347,6 +354,17 @@ async def upload(
     user: Annotated[Principal, Depends(UPLOADERS)],
     engine: Engine = Depends(get_engine),
 ) -> JSONResponse:
+    slots = upload_slots(request)
+    # one account's uploads at once (GRIDWARD_UPLOADS_PER_USER), taken before its body is
+    # read; the process's (GRIDWARD_UPLOADS_AT_ONCE) around the files' parse and match
+    # below (T42 #3: api.limits.UploadSlots says why there)
+    with slots.for_user(user.user_id):
+        return await _upload(request, user, engine, slots)
+
+
+async def _upload(
+    request: Request, user: Principal, engine: Engine, slots: UploadSlots
+) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
     uploads = await read_uploads(request, default_limit(), max_files=MAX_FILES)
@@ -371,34 +389,35 @@ async def upload(
 
     store = partial(ingest_track, may_restore=restorable)
     results: list[dict[str, Any]] = []
-    for raw_name, data in files:
-        filename = clean_filename(raw_name)
-        if not data:
-            results.append(
-                {
-                    "filename": filename or NAMELESS,
-                    "error": "上传的文件是空的 the uploaded file is empty",
-                    "status": 422,
-                }
-            )
-            continue
-        try:
-            item = await run_in_threadpool(
-                store, engine, data, filename, crs, person_id, user.username, mode, defer
-            )
-        except GridwardError as exc:
-            results.append(_file_error(filename or NAMELESS, exc, user))
-            continue
-        except Exception as exc:
-            if len(files) == 1:  # the request's own error, as any route's (503 Retry-After)
-                raise
-            # WHY per file: the files before it are stored (and answered below); a 500/503 for
-            # the whole request hid that, and a client re-sending everything could not tell
-            results.append(_file_failure(filename or NAMELESS, exc))
-            continue
-        if item.get("match"):
-            _say_hint(item["match"], form=_from_page(request))
-        results.append(_labelled(item))
+    async with slots.running():  # the memory: parse and match, file after file
+        for raw_name, data in files:
+            filename = clean_filename(raw_name)
+            if not data:
+                results.append(
+                    {
+                        "filename": filename or NAMELESS,
+                        "error": "上传的文件是空的 the uploaded file is empty",
+                        "status": 422,
+                    }
+                )
+                continue
+            try:
+                item = await run_in_threadpool(
+                    store, engine, data, filename, crs, person_id, user.username, mode, defer
+                )
+            except GridwardError as exc:
+                results.append(_file_error(filename or NAMELESS, exc, user))
+                continue
+            except Exception as exc:
+                if len(files) == 1:  # the request's own error, as any route's (503 Retry-After)
+                    raise
+                # WHY per file: the files before it are stored (and answered below); a 500/503 for
+                # the whole request hid that, and a client re-sending everything could not tell
+                results.append(_file_failure(filename or NAMELESS, exc))
+                continue
+            if item.get("match"):
+                _say_hint(item["match"], form=_from_page(request))
+            results.append(_labelled(item))
     ok = [r for r in results if "track_id" in r]
     if not ok:
         first = results[0]
