@@ -1,13 +1,17 @@
 """The FastAPI application: routers over geo, JSON errors, OpenAPI docs at /docs and /redoc
-(their scripts served by the app itself), CORS for the origins configured."""
+(their scripts served by the app itself), CORS for the origins configured, security headers on
+every answer and a script policy (CSP with a nonce) on every page."""
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import (
@@ -25,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import document_error_responses, iter_routes
 from api.errors import error_response, install_error_handlers, path_methods
-from api.limits import BodyLimitMiddleware
+from api.limits import BodyLimitMiddleware, UploadSlots
 from api.routes import auth as auth_routes
 from api.routes import features, login, plans, plans_editor, reports, staffing, tiles, tracks
 from api.routes import maps as maps_routes
@@ -276,6 +280,158 @@ class JsonCORSMiddleware(CORSMiddleware):
         )
 
 
+# ---- security headers (T42 #5) ------------------------------------------------------------
+# Every answer: no MIME sniffing, never framed (clickjacking), no address sent to other sites.
+# An HTML page also gets a Content-Security-Policy that runs only the app's own scripts: files
+# from this origin, and inline scripts carrying this answer's nonce. WHY: T42 #1 (names run as
+# template code, fixed in 22ae5dd) put script into pages for every user; a CSP is the second
+# line: script injected into a page without the nonce does not run.
+BASE_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+)
+NO_FRAMES = "frame-ancestors 'none'"
+_SCRIPT_TAG = re.compile(rb"<script(?=[\s>/])", re.IGNORECASE)
+_SOURCE = re.compile(r"[A-Za-z0-9.*:/\[\]-]+")
+
+
+@lru_cache(maxsize=8)
+def tile_source(tile_url: str | None) -> str | None:
+    """The CSP source the basemap's tiles come from (``GRIDWARD_TILE_URL``): its scheme and
+    host, the labels holding a placeholder as ``*`` (``https://webrd0{s}.is.autonavi.com/…``
+    gives ``https://*.is.autonavi.com``); None for a URL on this site (``'self'`` holds it)
+    or none. A host that no source can name (a placeholder in its last label) gives its
+    scheme: ``https:``."""
+    if not tile_url:
+        return None
+    try:
+        parts = urlsplit(tile_url.strip())
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host_port = parts.netloc.rpartition("@")[2]
+    if not host_port:
+        return None  # a path on this site
+    host, colon, port = host_port.partition(":") if "]" not in host_port else (host_port, "", "")
+    labels = host.split(".")
+    marked = [i for i, label in enumerate(labels) if "{" in label or "}" in label]
+    if marked:
+        rest = labels[marked[-1] + 1 :]
+        if len(rest) < 2:  # no host left to name ("{s}.example"): any of that scheme
+            return f"{scheme}:" if scheme else None
+        host = "*." + ".".join(rest)
+    if "{" in port or "}" in port:
+        port = "*"
+    source = f"{scheme + '://' if scheme else ''}{host}{colon}{port}"
+    if not _SOURCE.fullmatch(source):  # no CSP separator (; , space) may slip in
+        return f"{scheme}:" if scheme in ("http", "https") else None
+    return source
+
+
+def page_policy(nonce: str | None) -> str:
+    """The Content-Security-Policy of an HTML page: scripts from this origin and, with
+    ``nonce``, inline ones carrying it; styles inline too (folium writes style attributes and
+    elements); images from this origin, data: and blob: URLs and the basemap's tile server."""
+    from geo.settings import get_settings
+
+    scripts = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
+    tiles = tile_source(get_settings().tile_url)
+    images = "'self' data: blob:" + (f" {tiles}" if tiles else "")
+    return (
+        f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+        f"img-src {images}; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+        f"object-src 'none'; base-uri 'self'; form-action 'self'; {NO_FRAMES}"
+    )
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    return next((v for k, v in headers if k.lower() == name), None)
+
+
+class PageNonce:
+    """An HTML answer's inline scripts carry a fresh nonce, named in its CSP (page_policy).
+
+    The nonce goes onto every ``<script`` tag of the page's bytes. That is sound because a
+    page never holds user text unescaped: names and other text reach the HTML only through
+    maps.shell.esc (html.escape: ``<`` becomes ``&lt;``), and page data only through
+    maps.page.js_data (``<`` written as ``\\u003c``); the sign-in page's ``next`` likewise. So
+    each literal ``<script`` in a page body is a tag the page's own code wrote, and script a
+    user managed to inject anyway (a page that forgot to escape) gets no nonce and does not
+    run. A page added later must keep to this: escape what it shows.
+    Inside GZipMiddleware (it reads the page uncompressed); the page is held whole (pages are
+    one body) and its Content-Length set anew."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def nonced(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                kind = (_header(headers, b"content-type") or b"").lower()
+                if kind.startswith(b"text/html") and _header(headers, b"content-encoding") is None:
+                    start = {**message, "headers": headers}
+                    return  # sent with the body, once its length is known
+            elif start is not None and message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                nonce = secrets.token_urlsafe(16)
+                body = _SCRIPT_TAG.sub(f'<script nonce="{nonce}"'.encode(), b"".join(chunks))
+                headers = [
+                    (k, v)
+                    for k, v in start["headers"]
+                    if k.lower() not in (b"content-length", b"content-security-policy")
+                ]
+                headers += [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-security-policy", page_policy(nonce).encode()),
+                ]
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, nonced)
+
+
+class SecurityHeaders:
+    """The headers every answer carries (BASE_HEADERS), and a CSP on one that has none: an
+    HTML page's without a nonce (an error page from outside PageNonce: its script is a
+    file), ``frame-ancestors 'none'`` on anything else. Wrapped around the whole app, the
+    error handlers' 500s included (create_app)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def headed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in BASE_HEADERS if k not in have]
+                if b"content-security-policy" not in have:
+                    kind = (_header(headers, b"content-type") or b"").lower()
+                    policy = page_policy(None) if kind.startswith(b"text/html") else NO_FRAMES
+                    headers.append((b"content-security-policy", policy.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, headed)
+
+
 def create_app(engine: Engine | None = None) -> FastAPI:
     """Build the app; with no engine, the configured database is started and migrated."""
 
@@ -306,8 +462,10 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     from api.ratelimit import FailureLimiter
 
     app.state.signin_limiter = FailureLimiter()
+    app.state.upload_slots = UploadSlots()  # track uploads at once (T42 #3)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)  # cap every body while it streams in (413)
+    app.add_middleware(PageNonce)  # inside gzip: it reads the page's own bytes (T42 #5)
     app.add_middleware(
         GZipMiddleware,
         minimum_size=GZIP_MIN_BYTES,
@@ -336,6 +494,10 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         )
     # outermost, so every layer (auth, CORS, gzip, the body limit) sees HEAD as the GET (T41 #10)
     app.add_middleware(HeadAsGet)
+    # around everything, ServerErrorMiddleware (whose handler answers a 500) included: no
+    # add_middleware reaches outside that (T42 #5: every answer)
+    stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(stack())  # type: ignore[method-assign]
     document_error_responses(app)  # OpenAPI: any operation may answer {error, status}
     document_error_codes(app)  # … and its 422, 401, 403, 404 do, as {error, status}
     _add_docs_pages(app)

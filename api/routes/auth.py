@@ -19,6 +19,7 @@ from api.routes.login import sign_in_form
 from geo import accounts, audit
 from geo.accounts import Principal
 from geo.auth_settings import get_auth_settings
+from geo.settings import get_settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 _log = logging.getLogger("gridward.auth")
@@ -86,6 +87,10 @@ class Me(BaseModel):
     dependencies=[Depends(public()), Depends(sign_in_form)],
     responses={
         401: {"description": "wrong username or password"},
+        403: {
+            "description": "a cross-site sign-in: a page of another site (not in "
+            "GRIDWARD_CORS_ORIGINS) may not sign a browser in"
+        },
         415: {"description": "the body is no form (JSON): send username and password as one"},
         429: {"description": "this username is locked from this address, or the address is"},
     },
@@ -93,6 +98,7 @@ class Me(BaseModel):
 def token(
     request: Request, response: Response, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> TokenOut:
+    cookie = _sets_cookie(request)  # 403 for another site's page (T42 #6)
     engine = request.app.state.engine
     limiter = request.app.state.signin_limiter  # api.ratelimit: per (username, address)
     address = request.client.host if request.client else "-"
@@ -113,15 +119,57 @@ def token(
         )
     seconds = max(int((expires - dt.datetime.now(dt.UTC)).total_seconds()), 0)
     # For the browser map pages (tiles and layers fetched without an Authorization header).
-    response.set_cookie(
-        COOKIE,
-        secret,
-        max_age=seconds,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    if cookie:
+        response.set_cookie(
+            COOKIE,
+            secret,
+            max_age=seconds,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
     return TokenOut(access_token=secret, expires_in=seconds)
+
+
+def _sets_cookie(request: Request) -> bool:
+    """Whether this sign-in sets the session cookie: yes for this site's own page (the
+    sign-in page) and for clients that are no browser page (curl, scripts, phone apps: they
+    send neither ``Sec-Fetch-Site`` nor ``Origin``); no for a web app of an origin in
+    GRIDWARD_CORS_ORIGINS (it gets the token to send as a Bearer; the cookie never goes
+    cross-origin, see api.app); 403 for another site's page.
+
+    WHY (T42 #6, login CSRF): a hostile page posting to /auth/token with its own account's
+    password set the cookie in a steward's browser, signed in as the attacker: her next
+    upload through the patrol map was credited to the attacker. A browser says where a
+    request comes from: ``Sec-Fetch-Site`` (trusted when sent, as :mod:`api.auth` trusts it
+    for the plain sign-out form), else ``Origin`` compared with this host. ``same-site`` (a
+    sibling subdomain) is another site's page here too: the SameSite cookie would go along.
+    Refused before the password is checked: such tries count toward no lockout either."""
+    site = (request.headers.get("sec-fetch-site") or "").lower()
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.url.netloc}".lower()
+    if site:
+        foreign = site in ("cross-site", "same-site")
+    else:
+        foreign = origin is not None and origin.lower() != own
+    if not foreign:
+        return True
+    allowed = get_settings().cors_origin_list()
+    if origin and ("*" in allowed or origin.lower() in allowed):
+        return False  # a web app allowed to call the API: its token, no cookie
+    shown = repr(origin[:100]) if origin else "（未知）"
+    shown_en = repr(origin[:100]) if origin else "(unknown)"
+    _log.info("cross-site sign-in refused: origin %s, Sec-Fetch-Site %s", shown_en, site or "-")
+    raise HTTPException(
+        403,
+        f"跨站登录被拒：另一个网站（来源 {shown}）的网页不能让浏览器登录本站（登录会设置本站的 "
+        "Cookie），账号和密码未经核对；请在本站的登录页 /login 登录；在别处提供的网页应用须将"
+        "其来源列入 GRIDWARD_CORS_ORIGINS，并以 Authorization: Bearer 发送取得的令牌 "
+        f"cross-site sign-in refused: a page of another site (origin {shown_en}) may not sign "
+        "a browser in to this site (the sign-in sets this site's cookie); the password was not "
+        "checked. Sign in at /login on this site; a web app served elsewhere needs its origin in "
+        "GRIDWARD_CORS_ORIGINS and sends the token it gets as Authorization: Bearer",
+    )
 
 
 def _record_failed_signin(
