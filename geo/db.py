@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 from geo.errors import ConflictError, DbFailure, InputError, SetupError, db_failure
 from geo.library_words import connection_cause, database_zh
@@ -330,12 +330,30 @@ def get_engine(url: str | None = None, run_migrations: bool = True, create: bool
             max_overflow=20,
             connect_args={"connect_timeout": 10, "application_name": program_name()},
         )
+        event.listen(engine, "connect", _jit_off)
         if run_migrations:
             migrate(engine)
         _engines[key] = engine
     if url is None:
         _engines[_DEFAULT] = engine
     return engine
+
+
+def _jit_off(dbapi_connection: Any, _record: Any) -> None:
+    """Each new connection runs without PostgreSQL's JIT compiler.
+
+    WHY: the planner's cost estimates of the report and patrol-map queries (the chiefs'
+    20 m street corridor above all) run into the billions, so with JIT on (the default)
+    every request spent 0.8-1.0 s compiling a query that then ran in 0.1 s, whatever the
+    area asked for (outside tester T44 #11). Measured on a district-size day
+    (bench/patrol_map.py): the patrol map for everyone 2.27 -> 1.72 s, for a subdistrict
+    1.43 -> 0.91 s; the daily report 0.89 -> 0.34 s, the monthly 2.32 -> 1.03 s. A ``SET``
+    on connect rather than libpq's ``options``: poolers such as PgBouncer refuse that
+    startup parameter. Committed at once: the pool's reset rolls back an open transaction,
+    and the setting with it."""
+    with dbapi_connection.cursor() as cur:
+        cur.execute("SET jit = off")
+    dbapi_connection.commit()
 
 
 def dispose_engines() -> None:

@@ -195,7 +195,14 @@ def build_patrol_map(
             else ""
         )
         + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
-        + f"<h2>回放 Playback</h2>{playback}"
+        + "<h2>回放 Playback</h2>"
+        # a busy day draws only the latest tracks, and says so (T44 #3)
+        + (
+            f'<p class="gw-note" id="gw-tracks-note">{esc(data.tracks_note)}</p>'
+            if data.tracks_note
+            else ""
+        )
+        + playback
         + "<h2>达标率 Compliance</h2>"
         + compliance_chart(
             [c["day"] for c in comp], shares, pending=[c.get("pending", 0) for c in comp]

@@ -301,3 +301,12 @@ def test_db_status_remedy_follows_the_cause(pg_url: str, cause: str) -> None:
     assert chinese.endswith(f"：{said_zh}；{do_zh}"), line
     assert english.endswith(f": {do}"), line
     assert "服务器是否在运行" not in line and "is the server running" not in line, line
+
+
+def test_connections_run_without_jit(engine):
+    """T44 #11: JIT compiled the report queries on every request (0.8-1.0 s each) for 0.1 s
+    of running; every pooled connection has it off, also after the pool reset it."""
+    for _ in range(3):  # the same pooled connection, checked out again after a reset
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW jit")).scalar_one() == "off"
+            conn.rollback()

@@ -247,7 +247,12 @@ def test_a_day_with_more_tracks_than_drawn_says_so(district) -> None:  # noqa: A
         f"仅显示最晚结束的 50 条轨迹（共 {MAX_TRACKS + 7} 条），请按区域或人员筛选 "
         f"showing the 50 latest of {MAX_TRACKS + 7} tracks: filter by area or person"
     )
+    from maps.patrol_map import build_patrol_map
+
+    page = build_patrol_map(d, (116.3, 39.98, 116.34, 40.01), today=_today())
+    assert f'<p class="gw-note" id="gw-tracks-note">{d.tracks_note}</p>' in page  # said
     one = patrols_of_day(db, DAY, holders[0], threshold=SHARE, today=_today())
+    assert 'id="gw-tracks-note"' not in build_patrol_map(one, (116.3, 39.98, 116.34, 40.01))
     mine = [t for k, t in enumerate(ids) if holders[k % len(holders)] == holders[0]]
     assert one.tracks_total == len(mine) and one.tracks_note is None
     assert sorted(t["id"] for t in one.tracks) == mine
