@@ -14,23 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.app import create_app
-
-LIMIT = 1024 * 1024  # GRIDWARD_MAX_UPLOAD_BYTES in these tests
-
-
-@pytest.fixture
-def env(db, auth_headers, monkeypatch):
-    from geo.settings import get_settings
-
-    monkeypatch.setenv("GRIDWARD_MAX_UPLOAD_BYTES", str(LIMIT))
-    get_settings.cache_clear()
-    try:
-        with TestClient(create_app(db), raise_server_exceptions=False) as client:
-            yield client, auth_headers("admin"), db
-    finally:
-        monkeypatch.delenv("GRIDWARD_MAX_UPLOAD_BYTES")
-        get_settings.cache_clear()
+# the 1 MiB upload limit and the app under it, as the track upload limits' tests have them
+from tests.test_upload_limits_db import LIMIT
+from tests.test_upload_limits_db import env as env
 
 
 def _xlsx(rows: list[list[str]], big: str = "") -> bytes:
