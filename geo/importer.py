@@ -782,7 +782,7 @@ def _duty_gaps(
 
     from geo.settings import city_today
 
-    today = city_today()
+    today = city_today(settings)  # the same zone as each retired_on below
     zone = ZoneInfo(settings.timezone)
     retired = conn.execute(
         text(
