@@ -322,12 +322,14 @@ def _print_short_later(short: list[dict], labels: dict | None) -> None:
 
 
 def _read_people_file(path: Path, crs: str | None):
-    from geo.assign.people import has_role, read_people
+    from geo.assign.people import has_role, read_people, shown_columns
     from geo.crs import lonlat_to_wgs84
 
     people = read_people(path, path.name)
-    if people.attrs.get("ignored_columns"):
-        cols = ", ".join(people.attrs["ignored_columns"])
+    if people.attrs.get("ignored_columns"):  # the first 10, then how many more (T45 #3)
+        cols = ", ".join(
+            shown_columns(people.attrs["ignored_columns"], people.attrs["ignored_columns_count"])
+        )
         typer.echo(
             f"warning: 已略去 {path.name} 中的列：{cols}（未读入） "
             f"{path.name}: columns left out: {cols}",

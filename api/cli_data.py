@@ -374,11 +374,17 @@ def import_people(
 
     _readable(file, "people file")
     out = run(get_engine(create=True), file, actor="cli", reactivate=reactivate)
+    from geo.assign.people import shown_columns
+
     warnings = out.pop("warnings", [])
+    # columns_left_out=N counts every column left out, not the (cut) names (T45 #3: 11 for 100)
+    n_left_out = out.pop("columns_left_out_count", None)
     counts = {k: (len(v) if isinstance(v, list) else v) for k, v in out.items()}
+    if n_left_out is not None:
+        counts["columns_left_out"] = n_left_out
     said = [f"读入 {counts.get('people_read', 0)} 人"] + [
         # the columns left out by name (T38 L9: "未读入的列 1 列" did not say which)
-        f"{_PEOPLE_ZH[k]}：{'、'.join(map(str, out[k]))}"
+        f"{_PEOPLE_ZH[k]}：{'、'.join(shown_columns(out[k], n_left_out))}"
         if k == "columns_left_out"
         else f"{_PEOPLE_ZH[k]} {n} 人"
         for k, n in counts.items()

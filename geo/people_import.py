@@ -47,12 +47,12 @@ from geo import audit
 from geo.area_paths import AreaPath, area_path
 from geo.assign.people import (
     COLUMNS,
-    INVISIBLE,
     MAX_NAME,
     MAX_PERSON_ID,
     ROLES,
     coordinate_problem,
     decode_table,
+    has_invisible,
     header_key,
     mask_phone,
     not_yes_no,
@@ -224,9 +224,10 @@ def _sheet(path: Path) -> _Sheet:
 def _clean_invisible(
     header: list[str | None], body: list[list[str | None]], first_row: int
 ) -> str | None:
-    """Remove the invisible characters (:data:`geo.assign.people.INVISIBLE`: bidi controls,
-    zero-width characters) from the id and name cells of ``body``, in place; the warning
-    naming the rows so cleaned (``first_row``: the file's row number of ``body[0]``), or None.
+    """Remove the invisible characters (:func:`geo.assign.people.without_invisible`: bidi
+    controls, zero-width and other format characters, blank letters) from the id and name
+    cells of ``body``, in place; the warning naming the rows so cleaned (``first_row``: the
+    file's row number of ``body[0]``), or None.
 
     WHY (T42 #7): a name '\u202eabc张三' was stored as given and read 三张cba on every
     page and report (U+202E turns the text after it around), and an id with a zero-width
@@ -241,7 +242,7 @@ def _clean_invisible(
         changed = False
         for j in cols:
             cell = r[j] if j < len(r) else None
-            if cell is not None and INVISIBLE.search(cell):
+            if cell is not None and has_invisible(cell):
                 clean = without_invisible(cell)
                 r[j] = clean if clean.strip() else None
                 changed = True
@@ -983,7 +984,8 @@ def import_people(
 ) -> dict[str, Any]:
     """Upsert people from CSV/XLSX by their id (see the module's rules); homes by lon/lat or a
     building id. The file's other columns (notes ...) are left out and named in
-    ``columns_left_out``; ``warnings`` names rows left out and leavers kept inactive."""
+    ``columns_left_out`` (at most 10 names) and ``columns_left_out_count``; ``warnings``
+    names rows left out and leavers kept inactive."""
     path = Path(path)
     sheet = _sheet(path)
     frame = _frame(sheet)
@@ -1046,8 +1048,9 @@ def import_people(
             {"rows": len(rows), "reactivated" if reactivate else "kept_inactive": len(left)},
         )
     out: dict[str, Any] = {"people_read": len(rows)}
-    if df.attrs.get("ignored_columns"):
+    if df.attrs.get("ignored_columns"):  # the names cut, and how many (T45 #3)
         out["columns_left_out"] = list(df.attrs["ignored_columns"])
+        out["columns_left_out_count"] = df.attrs["ignored_columns_count"]
     if left and reactivate:
         out["reactivated"] = left
     elif left:
@@ -1236,7 +1239,8 @@ def renumber_person(
     merged: the next roster import updates the person under the new id. One audit entry
     (``person.renumber``: the ids, and the removed record without its phone)."""
     new = str(new_id).strip()
-    if not new or len(new) > MAX_ID_LEN or any(not c.isprintable() for c in new):
+    # a blank letter (U+3164, U+2800) counts as printable but shows nothing (T45 #4)
+    if not new or len(new) > MAX_ID_LEN or not new.isprintable() or has_invisible(new):
         raise InputError(
             f"新人员编号 {new[:60]!r} 无效：须为 1–{MAX_ID_LEN} 个可打印字符 "
             f"the new registry id {new[:60]!r} is not valid: 1–{MAX_ID_LEN} printable characters"

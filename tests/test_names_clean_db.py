@@ -70,6 +70,42 @@ def test_bidi_and_zero_width_characters_are_removed_with_a_warning_naming_the_ro
     assert _names(db)["S001"] == "张三" and len(_names(db)) == 4
 
 
+def test_soft_hyphens_fillers_and_blank_letters_are_removed_too(place, tmp_path) -> None:  # noqa: F811
+    """T45 #4: '王五\u00ad' and '孙\u3164八\u2800' were stored as given (they look like 王五
+    and 孙 八), and a row named as cleaned kept its U+00AD. Every format character (Cf) and
+    the blank letters go, under the same warning; a renumbering refuses them."""
+    db, xy = place
+    path = _roster(
+        tmp_path,
+        xy,
+        [
+            ("S001", "王五\u00ad"),
+            ("S002", "孙\u3164八\u2800"),
+            ("S003", f"{BOM}赵六\u00ad"),
+            ("S0\u00ad04", "钱\u115f\u1160七\uffa0\u2061\u180e"),
+            ("S005", "李四"),
+        ],
+    )
+    out = import_people(db, path)
+    assert _names(db) == {
+        "S001": "王五",
+        "S002": "孙八",
+        "S003": "赵六",
+        "S004": "钱七",
+        "S005": "李四",
+    }
+    (warning,) = [w for w in out["warnings"] if "不可见字符" in w]
+    assert warning.startswith("4 行的姓名或人员编号中有不可见字符"), warning
+    assert "（第 2 行 S001，第 3 行 S002，第 4 行 S003，第 5 行 S004）" in warning, warning
+
+    with db.connect() as conn:
+        pid = conn.execute(text("SELECT id FROM people WHERE external_id = 'S001'")).scalar_one()
+    for bad in ("S\u3164009", "S\u00ad009", "S009\u2800"):
+        with pytest.raises(InputError, match="可打印字符"):
+            renumber_person(db, pid, bad)
+    assert _names(db)["S001"] == "王五"
+
+
 def test_an_id_of_invisible_characters_only_is_a_missing_id(place, tmp_path) -> None:  # noqa: F811
     db, xy = place
     before = fingerprint(db)
@@ -177,3 +213,17 @@ def test_people_with_an_unknown_role_is_a_422_naming_the_roles(db, auth_headers)
                 assert role in words, words
         r = client.get("/people", params={"role": "alley_steward"}, headers=headers)
         assert r.status_code == 200 and r.json() == [] and r.headers["x-total-count"] == "0"
+
+
+def test_an_empty_role_is_no_filter(place, tmp_path, auth_headers) -> None:  # noqa: F811
+    """T45 #5: GET /people?role= was a 422 while the other filters' empty values mean "any"
+    (a form's "all roles" choice sends role=)."""
+    db, xy = place
+    import_people(db, _roster(tmp_path, xy, [("S001", "张三"), ("S002", "李四")]))
+    with TestClient(create_app(db)) as client:
+        r = client.get("/people?role=", headers=auth_headers("admin"))
+        assert r.status_code == 200, r.text
+        assert [p["external_id"] for p in r.json()] == ["S001", "S002"]
+        assert r.headers["x-total-count"] == "2"
+        r = client.get("/people?role=grid_leader", headers=auth_headers("admin"))
+        assert r.status_code == 200 and r.json() == []

@@ -89,6 +89,26 @@ def test_long_and_many_unknown_columns_are_named_short(env) -> None:
     assert r.status_code == 200, r.text[:300]
     left = r.json()["columns_left_out"]
     assert left[0] == "备注" * 20 + "…"
-    assert len(left) == 11 and left[-1] == "另 5 列 5 more"
+    # the 10 names, no "另 5 列" entry among them, and the real number apart (T45 #3)
+    assert left == ["备注" * 20 + "…"] + [f"附加列{i}" for i in range(9)]
+    assert r.json()["columns_left_out_count"] == 15
     assert len(json.dumps(r.json(), ensure_ascii=False)) < 3000
     assert _people(db) == 1
+
+
+def test_the_cli_counts_every_column_left_out(db, tmp_path, pg_url) -> None:
+    """T45 #3: 100 unknown columns printed columns_left_out=11 (the 10 names cut, plus the
+    "另 90 列" entry). The words keep the cut list; the key=value count is the real one."""
+    from tests.test_import import run_cli
+
+    extra = [f"附加列{i}" for i in range(100)]
+    path = tmp_path / "cols.csv"
+    path.write_text(
+        ",".join(["人员编号", "姓名", "经度", "纬度", *extra]) + "\nX1,张三,116.31,39.99\n",
+        "utf-8",
+    )
+    res = run_cli(["import", "people", str(path)], pg_url)
+    assert res.returncode == 0, res.stderr
+    names = "、".join(f"附加列{i}" for i in range(10))
+    line = f"已导入人员：读入 1 人，未读入的列：{names}、另 90 列 90 more "
+    assert res.stdout.strip() == line + "people_read=1, columns_left_out=100", res.stdout

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, area_scope, person_for, require_area
@@ -37,6 +37,13 @@ router = APIRouter(tags=["people and duties"])
 
 # a person's role (geo.models.ROLES), as GET /people?role= takes it
 PersonRole = Literal[ROLES]  # type: ignore[valid-type]
+
+
+def _empty_is_none(value: object) -> object:
+    """An empty query value as no filter: a form's "all roles" choice sends role= (T45 #5:
+    it was a 422 while the other filters' empty values mean "any")."""
+    return None if value == "" else value
+
 
 # a proposal's job status, as a planner reads it (geo.jobs.STATUSES)
 _JOB_STATUS_ZH = {
@@ -254,7 +261,11 @@ def people(
     engine: Engine = Depends(get_engine),
     # a Literal (T42 #9): a mistyped role (role=xyz, role=%) was 200 [] with
     # X-Total-Count 0, read as "nobody", while the other filters' wrong values are a 422
-    role: Annotated[PersonRole | None, Query(description="one of " + ", ".join(ROLES))] = None,
+    role: Annotated[
+        PersonRole | None,
+        BeforeValidator(_empty_is_none),
+        Query(description="one of " + ", ".join(ROLES) + "; empty: every role"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="skip this many")] = 0,
 ) -> list[dict[str, Any]]:

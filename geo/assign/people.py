@@ -6,8 +6,11 @@ never appear in an error message; :func:`mask_phone` is the only way they are ev
 
 from __future__ import annotations
 
+import functools
 import io
 import re
+import sys
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +70,26 @@ _LOOKUP = {header_key(alias): canon for canon, aliases in COLUMNS.items() for al
 # zero-width characters (U+200B–U+200D, U+2060 word joiner, U+FEFF). An outside tester's name
 # '\u202eabc\u200b\u200d张三' read 三张cba on every page and report, and two ids differing
 # only by one look the same. Removed from names and registry ids on the way in.
-INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+# T45 #4: every other format character (Unicode category Cf: U+00AD soft hyphen, U+180E,
+# U+2061–U+2064 …) and the blanks that are letters or symbols (U+115F, U+1160, U+3164, U+FFA0
+# Hangul fillers, U+2800 Braille blank, U+034F grapheme joiner) too: '王五\u00ad' and
+# '孙\u3164八\u2800' were stored as given and look like 王五 and 孙 八.
+_BLANK_LETTERS = "\u034f\u115f\u1160\u2800\u3164\uffa0"
+
+
+@functools.cache
+def _invisible() -> re.Pattern[str]:
+    """The invisible characters as a pattern, built on first use (a scan of Unicode, ~50 ms,
+    that not every command should pay)."""
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    return re.compile(f"[{re.escape(''.join(chars) + _BLANK_LETTERS)}]")
+
+
+def has_invisible(value: str) -> bool:
+    """Whether ``value`` holds an invisible character (see :func:`without_invisible`)."""
+    return _invisible().search(value) is not None
+
+
 # the longest name and registry id a roster may give (people.name, people.external_id are
 # text): a 5,000-character name filled the steward table (T42 #7). 50 holds any Chinese name
 # with an ethnic-minority or transliterated part; ids are staff numbers or 18-digit ID numbers
@@ -76,12 +98,15 @@ MAX_PERSON_ID = 64
 
 
 def without_invisible(value: str) -> str:
-    """``value`` without the :data:`INVISIBLE` characters."""
-    return INVISIBLE.sub("", value)
+    """``value`` without invisible characters: bidi controls, zero-width and every other
+    format character (Unicode category Cf), and the blank letters U+115F, U+1160, U+3164,
+    U+FFA0, U+2800, U+034F."""
+    return _invisible().sub("", value)
 
 
 def _visible(cell: object) -> object:
-    """A cell without the :data:`INVISIBLE` characters; one of nothing else is empty (NaN)."""
+    """A cell without invisible characters (:func:`without_invisible`); one of nothing else
+    is empty (NaN)."""
     if not isinstance(cell, str):
         return cell
     out = without_invisible(cell)
@@ -358,14 +383,24 @@ SHOWN_COLUMNS = 10  # column names a message lists at most
 SHOWN_COLUMN_CHARS = 40  # and the characters of each
 
 
-def shown_columns(names: list[str]) -> list[str]:
-    """Column names as a message lists them: each cut to :data:`SHOWN_COLUMN_CHARS`
-    characters, at most :data:`SHOWN_COLUMNS` of them, then how many more. WHY: a header
-    cell of 200 MB came back whole in a 422 (outside tester T42 #2)."""
-    cut = [n if len(n) <= SHOWN_COLUMN_CHARS else n[:SHOWN_COLUMN_CHARS] + "…" for n in names]
-    if len(cut) > SHOWN_COLUMNS:
-        more = len(cut) - SHOWN_COLUMNS
-        cut = [*cut[:SHOWN_COLUMNS], f"另 {more} 列 {more} more"]
+def cut_columns(names: list[str]) -> list[str]:
+    """Column names as a message or an answer lists them: each cut to
+    :data:`SHOWN_COLUMN_CHARS` characters, at most :data:`SHOWN_COLUMNS` of them. WHY: a
+    header cell of 200 MB came back whole in a 422 (outside tester T42 #2)."""
+    return [
+        n if len(n) <= SHOWN_COLUMN_CHARS else n[:SHOWN_COLUMN_CHARS] + "…"
+        for n in names[:SHOWN_COLUMNS]
+    ]
+
+
+def shown_columns(names: list[str], total: int | None = None) -> list[str]:
+    """:func:`cut_columns`, then how many more for a message's words (``total``: how many
+    columns ``names`` stands for when it is cut already, as ``attrs["ignored_columns"]``)."""
+    total = len(names) if total is None else total
+    cut = cut_columns(names)
+    if total > len(cut):
+        more = total - len(cut)
+        cut = [*cut, f"另 {more} 列 {more} more"]
     return cut
 
 
@@ -412,7 +447,10 @@ def read_people(
     ignored = f" (columns left out: {', '.join(shown)})" if unknown else ""
     ignored_zh = f"（已略去的列：{'、'.join(shown)}）" if unknown else ""
     df = df.drop(columns=[c for c in df.columns if str(c) in unknown]).rename(columns=rename)
-    df.attrs["ignored_columns"] = shown
+    # the names (cut) and their real number apart: a count of the list said 11 for 100 columns
+    # and the "另 90 列" entry read as a column's name (T45 #3)
+    df.attrs["ignored_columns"] = cut_columns(unknown)
+    df.attrs["ignored_columns_count"] = len(unknown)
     if "person_id" not in df.columns:
         raise InputError(
             f"人员文件缺少编号列 person_id（编号、人员编号）{ignored_zh}，请添加该列 "
