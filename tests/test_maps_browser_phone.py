@@ -276,6 +276,10 @@ def test_a_slow_upload_shows_progress(live, browser, steward, tmp_path, monkeypa
         ).is_enabled()  # after the answer
         got = browser.execute_script("return window.gwState.upload")
         assert got["status"] == 422, got  # the reader's refusal of the junk, as before
+        # T45 #1: once the body is sent, and until the answer, only "sent", never "已上传"
+        said = browser.execute_script("return window.gwState.uploadSaid")
+        assert said[-1] == "已发出，等待服务器确认… sent, waiting for the server…", said
+        assert not any("已上传" in s or "uploaded" in s for s in said + [m for m, _ in seen])
 
         # the server's too-slow refusal (its pace rule made strict for this request)
         monkeypatch.setattr(

@@ -153,6 +153,9 @@ def test_the_upload_form_speaks_chinese_first_and_reports_progress(site) -> None
     assert "点此重新登录（新标签页）</a>，然后再点“上传”。" in js
     assert 'target="_blank"' in js
     assert "网络太慢，上传未完成，未保存任何内容。请到信号好的地方或连上 Wi-Fi 后再上传。" in js
+    # T45 #1: the body sent is not the file stored: "已上传" waits for the server's answer
+    assert "已发出，等待服务器确认… sent, waiting for the server…" in js
+    assert "已上传，正在匹配" not in js and "xhr.upload.onload" in js
 
 
 def test_narrow_screens_get_tap_targets_and_charts_that_fit(site) -> None:  # noqa: F811
