@@ -537,7 +537,11 @@ def patrols_of_day(
         pending_roles=pending_by_role(report, person_id),
         area=shown_area,
         tracks_total=n_tracks,
-        tracks_note=tracks_note(min(n_tracks, MAX_TRACKS), n_tracks),
+        tracks_note=tracks_note(
+            min(n_tracks, MAX_TRACKS),
+            n_tracks,
+            "person" if person_id is not None else "area" if area is not None else "city",
+        ),
     )
 
 
@@ -594,16 +598,21 @@ def _indices_of(x: np.ndarray, y: np.ndarray, kept: np.ndarray) -> np.ndarray:
 MAX_TRACKS = 50
 
 
-def tracks_note(shown: int, total: int) -> str | None:
+def tracks_note(shown: int, total: int, view: str = "city") -> str | None:
     """What the patrol page says when it draws only some of the day's tracks (None when it
     draws them all). WHY: it drew 50 of 856 and said nothing, so an evaluator reading the
-    track list saw 50 walks on a day with 856 (T44 #3)."""
+    track list saw 50 walks on a day with 856 (T44 #3). ``view`` is the page's filter
+    (``city``, ``area`` or ``person``): the advice names only a filter the page lacks, as
+    a person's page told her to filter by person and an area's page by area (T45 #9)."""
     if shown >= total:
         return None
-    return (
-        f"仅显示最晚结束的 {shown} 条轨迹（共 {total} 条），请按区域或人员筛选 "
-        f"showing the {shown} latest of {total} tracks: filter by area or person"
-    )
+    head_zh = f"仅显示最晚结束的 {shown} 条轨迹（共 {total} 条）"
+    head_en = f"showing the {shown} latest of {total} tracks"
+    if view == "person":
+        return f"{head_zh} {head_en}"
+    if view == "area":
+        return f"{head_zh}，请按人员筛选 {head_en}: filter by person"
+    return f"{head_zh}，请按区域或人员筛选 {head_en}: filter by area or person"
 
 
 def _day_tracks(

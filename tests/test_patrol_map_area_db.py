@@ -256,9 +256,11 @@ def test_a_day_with_more_tracks_than_drawn_says_so(district) -> None:  # noqa: A
     mine = [t for k, t in enumerate(ids) if holders[k % len(holders)] == holders[0]]
     assert one.tracks_total == len(mine) and one.tracks_note is None
     assert sorted(t["id"] for t in one.tracks) == mine
+    first_in = []  # the areas holders[0] holds something in
     for code in ("110108015001", "110108015002", "110108015003", "110108015004"):
         rep = build_report(db, "daily", DAY, code, patrolled_share=SHARE, today=_today())
         inside = {int(p) for ps in rep["alleys"]["person_ids"] for p in ps}
+        first_in += [code] if holders[0] in inside else []
         want = [t for k, t in enumerate(ids) if holders[k % len(holders)] in inside]
         area = patrols_of_day(db, DAY, threshold=SHARE, today=_today(), area=code)
         assert area.tracks_total == len(want), code
@@ -266,3 +268,27 @@ def test_a_day_with_more_tracks_than_drawn_says_so(district) -> None:  # noqa: A
         assert area.tracks_note is None or len(want) > MAX_TRACKS, code
     earlier = patrols_of_day(db, DAY - dt.timedelta(days=1), threshold=SHARE, today=_today())
     assert earlier.tracks == [] and earlier.tracks_total == 0 and earlier.tracks_note is None
+
+    # T45 #9: a person's page drawing 50 of her own tracks was told to filter by person, an
+    # area's page by area: the advice names only a filter the page does not have
+    before = DAY - dt.timedelta(days=1)
+    _spans(db, before, [holders[0]], MAX_TRACKS + 3)
+    n = MAX_TRACKS + 3
+    hers = patrols_of_day(db, before, holders[0], threshold=SHARE, today=_today())
+    assert hers.tracks_total == n and len(hers.tracks) == MAX_TRACKS
+    assert hers.tracks_note == (
+        f"仅显示最晚结束的 50 条轨迹（共 {n} 条） showing the 50 latest of {n} tracks"
+    )
+    assert first_in
+    for code in first_in:
+        area = patrols_of_day(db, before, threshold=SHARE, today=_today(), area=code)
+        assert area.tracks_total == n, code
+        assert area.tracks_note == (
+            f"仅显示最晚结束的 50 条轨迹（共 {n} 条），请按人员筛选 "
+            f"showing the 50 latest of {n} tracks: filter by person"
+        ), code
+    city_day = patrols_of_day(db, before, threshold=SHARE, today=_today())
+    assert city_day.tracks_note == (
+        f"仅显示最晚结束的 50 条轨迹（共 {n} 条），请按区域或人员筛选 "
+        f"showing the 50 latest of {n} tracks: filter by area or person"
+    )
