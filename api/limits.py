@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -167,9 +168,28 @@ class _BodyCap:
     limit: int
     ceiling: int
     error: BodyTooLarge | None = None
+    # how far the body has come, for UploadSlots to say when a stalled upload is dropped
+    pace: BodyPace | None = None
+    t0: float | None = None  # when the route first asked for the body
+    seen: int = 0
+    whole: bool = False
 
     def too_large(self) -> BodyTooLarge:
         return self.error or BodyTooLarge(self.limit)
+
+    def dropped_in(self) -> float | None:
+        """Seconds until the pace rule gives this body up if no more of it comes (None: it
+        has all come, or no rule watches it)."""
+        if self.whole or self.pace is None:
+            return None
+        now = time.monotonic()
+        return max(0.0, self.pace.due(now if self.t0 is None else self.t0, self.seen) - now)
+
+
+def body_progress(request: Request) -> _BodyCap | None:
+    """The middleware's record of this request's body (None without the middleware)."""
+    cap = request.scope.get(_SCOPE_KEY)
+    return cap if isinstance(cap, _BodyCap) else None
 
 
 def allow_body(request: Request, limit: int, error: BodyTooLarge | None = None) -> None:
@@ -232,20 +252,20 @@ class BodyLimitMiddleware:
             code = 400 if declared < 0 else 413
             await error_response(code, msg, {"Connection": "close"})(scope, receive, send)
             return
-        cap = _BodyCap(limit, ceiling)
+        pace = BodyPace.from_settings()
+        cap = _BodyCap(limit, ceiling, pace=pace)
         scope[_SCOPE_KEY] = cap
         seen = 0
         first = True
         started = False
         whole = False  # the body has ended: later receives wait for a disconnect, untimed
         t0 = 0.0  # when the route first asked for the body: the clock starts there
-        pace = BodyPace.from_settings()
 
         async def limited_receive() -> Message:
             nonlocal seen, first, whole, t0
             if first:  # the route's cap is known now: a declared length over it reads nothing
                 first = False
-                t0 = time.monotonic()
+                t0 = cap.t0 = time.monotonic()
                 if declared is not None and declared > cap.limit:
                     raise cap.too_large()
             if whole:
@@ -258,6 +278,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 whole = not message.get("more_body", False)
+                cap.seen, cap.whole = seen, whole
                 if seen > cap.limit:
                     raise cap.too_large()
             return message
@@ -619,8 +640,8 @@ async def read_upload(
 UPLOAD_RETRY_S = 5  # the Retry-After of a refused upload
 
 
-def _busy(message: str, close: bool = False) -> HTTPException:
-    headers = {"Retry-After": str(UPLOAD_RETRY_S)}
+def _busy(message: str, close: bool = False, retry_s: int = UPLOAD_RETRY_S) -> HTTPException:
+    headers = {"Retry-After": str(retry_s)}
     if close:  # its body was not read: the connection cannot carry another request
         headers["Connection"] = "close"
     return HTTPException(429, message, headers=headers)
@@ -633,17 +654,25 @@ class UploadSlots:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users: dict[object, int] = {}
+        self._bodies: dict[object, list[_BodyCap | None]] = {}  # the holders' bodies
         self._running = 0
 
     @contextlib.contextmanager
-    def for_user(self, key: object, limit: int | None = None) -> Iterator[None]:
-        """One of the account ``key``'s places, or 429 at once."""
+    def for_user(
+        self, key: object, limit: int | None = None, body: _BodyCap | None = None
+    ) -> Iterator[None]:
+        """One of the account ``key``'s places, or 429 at once. ``body``
+        (:func:`body_progress`): how far this upload's body has come, so that a refusal
+        meanwhile can say when a stalled one is dropped."""
         from geo.settings import get_settings
 
         limit = limit or get_settings().uploads_per_user
         with self._lock:
             held = self._users.get(key, 0)
             if held >= limit:
+                stalled = self._stalled(key)
+                if stalled is not None:
+                    raise stalled
                 other_zh = "另一批" if limit == 1 else f"另外 {limit} 批"
                 other = (
                     "another upload of yours is"
@@ -659,6 +688,7 @@ class UploadSlots:
                     close=True,
                 )
             self._users[key] = held + 1
+            self._bodies.setdefault(key, []).append(body)
         try:
             yield
         finally:
@@ -666,6 +696,34 @@ class UploadSlots:
                 left = self._users.pop(key) - 1
                 if left:
                     self._users[key] = left
+                bodies = self._bodies.pop(key)
+                bodies.remove(body)
+                if bodies:
+                    self._bodies[key] = bodies
+
+    def _stalled(self, key: object) -> HTTPException | None:
+        """The refusal while every place of ``key`` is held by an upload still arriving
+        (None when one is being processed: the usual words). WHY (T45 #2): a phone that lost
+        its signal mid-upload left that upload holding the place, and each retry was told
+        "正在处理您的另一批上传…约 5 秒后再试" for up to the pace rule's limit: nothing the
+        steward could see was running, and 5 s was wrong every time. The body pace rule
+        (:class:`BodyPace`) drops a body that stops coming; this says when, and Retry-After
+        is that wait."""
+        waits = [b.dropped_in() if b is not None else None for b in self._bodies.get(key, [])]
+        if not waits or any(w is None for w in waits):
+            return None
+        n = math.ceil(min(waits)) + 1  # the place is free just after the drop
+        many = len(waits)
+        who_zh = "您上一次的上传" if many == 1 else f"您之前的 {many} 批上传"
+        who = "your previous upload has" if many == 1 else f"your {many} previous uploads have"
+        return _busy(
+            f"{who_zh}尚未传完（可能是网络中断的那一次）：若不再有数据传来，约 {n} 秒后自动放弃，"
+            f"之后即可重传；本批未存储任何文件 {who} not finished arriving (maybe one "
+            f"cut off): if no more of it comes it is dropped within about {n} s, then send "
+            "again; nothing of this one was stored",
+            close=True,
+            retry_s=n,
+        )
 
     @contextlib.asynccontextmanager
     async def running(

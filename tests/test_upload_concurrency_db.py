@@ -194,6 +194,78 @@ def test_places_are_given_back_after_a_refusal_or_a_failure(env) -> None:  # noq
     _free(app)
 
 
+def _stalled(n: int) -> str:
+    return (
+        f"您上一次的上传尚未传完（可能是网络中断的那一次）：若不再有数据传来，约 {n} 秒后自动放弃，"
+        f"之后即可重传；本批未存储任何文件 your previous upload has not finished arriving "
+        f"(maybe one cut off): if no more of it comes it is dropped within about {n} s, then "
+        "send again; nothing of this one was stored"
+    )
+
+
+def test_a_stalled_upload_says_when_it_is_dropped(env) -> None:  # noqa: ANN001
+    """T45 #2: an upload whose connection stayed open with only 3 KB of its body sent (a
+    phone that lost its signal) held the account's place, and every retry was told
+    "正在处理您的另一批上传…约 5 秒后再试" (Retry-After 5) for 30 s and more. Now the retry
+    hears that the earlier upload is still arriving and when the body pace rule drops it,
+    and Retry-After is that wait (at most the rule's grace here: 3 KB is under it). The
+    body is streamed through httpx's ASGI transport, which hands it on as it comes."""
+    import asyncio
+
+    import httpx
+
+    from geo.settings import get_settings
+
+    app, db = env["app"], env["db"]
+    env["held"].release.set()  # the parse is not what holds the place here
+    grace = get_settings().body_grace_s
+    boundary = "gw-t45-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            'filename="slow.gpx"\r\nContent-Type: application/gpx+xml\r\n\r\n'
+        ).encode()
+        + _gpx(4000, 7)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    assert len(body) > 3000
+
+    async def run() -> tuple[httpx.Response, httpx.Response]:
+        go_on = asyncio.Event()
+
+        async def trickle() -> Any:
+            yield body[:3000]
+            await go_on.wait()  # the connection open, nothing more coming
+            yield body[3000:]
+
+        slots = app.state.upload_slots
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as ac:
+            headers = {**env["a"], "content-type": f"multipart/form-data; boundary={boundary}"}
+            first = asyncio.create_task(ac.post("/tracks", content=trickle(), headers=headers))
+            for _ in range(1000):  # until it holds the place with its first 3 KB read
+                if any(b is not None and b.seen for bs in slots._bodies.values() for b in bs):
+                    break
+                await asyncio.sleep(0.01)
+            retry = await ac.post(
+                "/tracks",
+                files=[("file", ("again.gpx", _gpx(4000, 8), "application/gpx+xml"))],
+                headers=env["a"],
+            )
+            go_on.set()
+            return retry, await first
+
+    retry, first = asyncio.run(run())
+    assert retry.status_code == 429, retry.text
+    n = int(retry.headers["retry-after"])
+    assert 1 <= n <= grace + 1, n
+    assert retry.json() == {"error": _stalled(n), "status": 429}
+    assert retry.headers["connection"] == "close"
+    assert first.status_code == 201, first.text  # the rest came: stored
+    assert _tracks(db) == ["slow.gpx"]
+    _free(app)
+
+
 def test_the_defaults() -> None:
     from geo.settings import Settings
 

@@ -33,7 +33,14 @@ from api.auth import Principal, action_of, allow, area_scope, person_for
 from api.background import job_url, match_pool, run_job
 from api.bodies import DbId, StrictBody
 from api.deps import get_engine, given_once
-from api.limits import UploadSlots, default_limit, read_uploads, upload_openapi, upload_slots
+from api.limits import (
+    UploadSlots,
+    body_progress,
+    default_limit,
+    read_uploads,
+    upload_openapi,
+    upload_slots,
+)
 from geo.accounts_models import STEWARD_ZH
 from geo.duty_undo import MAX_REASON
 from geo.errors import ConflictError, GridwardError, NotFoundError, chinese_first, db_failure
@@ -323,7 +330,10 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "正在处理您的另一批上传，或服务器正忙于其他上传：未存储任何文件，请按 "
         "Retry-After 的秒数后再传 another upload of this account is in progress "
         "(GRIDWARD_UPLOADS_PER_USER), or the server is busy with others "
-        "(GRIDWARD_UPLOADS_AT_ONCE): nothing stored; send it again after Retry-After seconds",
+        "(GRIDWARD_UPLOADS_AT_ONCE): nothing stored; send it again after Retry-After seconds. "
+        "上一批仍在传送（如网络中断的那一次）时，Retry-After 为按慢速规则放弃它所需的秒数 "
+        "while the account's earlier upload is still arriving (e.g. one cut off), "
+        "Retry-After is the seconds until the slow-body rule drops it",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },
 }
@@ -358,7 +368,7 @@ async def upload(
     # one account's uploads at once (GRIDWARD_UPLOADS_PER_USER), taken before its body is
     # read; the process's (GRIDWARD_UPLOADS_AT_ONCE) around the files' parse and match
     # below (T42 #3: api.limits.UploadSlots says why there)
-    with slots.for_user(user.user_id):
+    with slots.for_user(user.user_id, body=body_progress(request)):
         return await _upload(request, user, engine, slots)
 
 
