@@ -188,7 +188,29 @@ def _person_argument(help_text: str = PERSON_HELP) -> Any:
     return typer.Argument(..., help=help_text, metavar="PERSON", callback=_check_person_argument)
 
 
-@people_app.command("leave")
+# each page's description one paragraph, Chinese first, that the help wraps to the terminal
+# at its spaces (T45 #11: the docstring's description was English only, broken where its
+# source lines ended, as import osm's was: api.cli_data.IMPORT_OSM_HELP)
+LEAVE_HELP = (
+    "人员离岗 A person leaves: inactive from today, their duties end on their last day.\n\n"
+    "此人从今天起记为已离岗； 其在最后一天（--last-day，默认昨天，最晚今天） 之后仍生效的职责"
+    "在那天结束， 今天或以后才开始的职责删除（审计记录保留原样）。 "
+    "The person is inactive from today; their duties reaching past the last day (--last-day, "
+    "default yesterday, today at the latest) end that day, and duties planned to start today "
+    "or later are removed (the audit entry keeps them)."
+)
+
+RENUMBER_HELP = (
+    "改人员编号 Change a person's registry id in place: duties, tracks, account stay.\n\n"
+    "名册中某人的人员编号变了时使用： 导入时会提示新编号与某在岗人员同名同住址； 此命令把旧编号"
+    "改为新编号， 职责、轨迹和账号不变， 导入时以新编号建的空记录随之删除； 之后再导入一次名册。 "
+    "For a registry id changed in the office's roster (an import warns of a new id with the "
+    "name and home of a registered person): the record that import made under the new id is "
+    "removed when it holds nothing; then import the roster again."
+)
+
+
+@people_app.command("leave", help=LEAVE_HELP)
 def leave(
     person: str = _person_argument(),
     last_day: str = typer.Option(
@@ -198,7 +220,7 @@ def leave(
         "latest): duties reaching past it end that day, later planned ones are removed",
     ),
 ) -> None:
-    """人员离岗 A person leaves: inactive from today, their duties end on their last day."""
+    """人员离岗 A person leaves (the page: :data:`LEAVE_HELP`)."""
     from api.cli_assign import _date
     from geo.db import get_engine
     from geo.duties import person_leaves
@@ -211,7 +233,7 @@ def leave(
     typer.echo(out["message"])
 
 
-@people_app.command("renumber")
+@people_app.command("renumber", help=RENUMBER_HELP)
 def renumber(
     person: str = _person_argument(
         "人员 the person whose registry id changes: their registry id (people.external_id) "
@@ -221,11 +243,7 @@ def renumber(
         ..., metavar="NEW_ID", help="新人员编号 their new registry id, as the roster now has it"
     ),
 ) -> None:
-    """改人员编号 Change a person's registry id in place: duties, tracks, account stay.
-
-    For a registry id changed in the office's roster (an import warns of a new id with the
-    name and home of a registered person): the record that import made under the new id is
-    removed when it holds nothing; then import the roster again."""
+    """改人员编号 Change a person's registry id in place (the page: :data:`RENUMBER_HELP`)."""
     from geo.db import get_engine
     from geo.people_import import renumber_person
 

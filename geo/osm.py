@@ -449,6 +449,12 @@ _WAYS_UNSORTED = re.compile(r"Way IDs out of order: (\d+)")
 _XML_ERROR = re.compile(r"XML parsing error at line (\d+), column (\d+)")
 
 
+# where the osmium command of a remedy comes from: pyosmium (the importer's library) brings
+# none, and a server has it only when installed (T45 #13)
+_OSMIUM_FROM = "（osmium 命令来自 osmium-tool：apt install osmium-tool）"
+_OSMIUM_FROM_EN = " (the osmium command comes with osmium-tool: apt install osmium-tool)"
+
+
 def _unreadable(name: str, msg: str) -> InputError:
     """The error for a file osmium could not read (its message ``msg``), with the cause and
     the remedy in Chinese first (T43 #12: "Way IDs out of order" was given in English only,
@@ -462,21 +468,21 @@ def _unreadable(name: str, msg: str) -> InputError:
         return InputError(
             f"无法读取 OSM 文件 {name}（{msg}）：文件中的路（way）未按编号排序，"
             f"way {way} 排在编号更大的路之后；请先排序再导入：osmium sort {name} -o {out}，"
-            f"然后导入 {out} "
+            f"然后导入 {out}{_OSMIUM_FROM} "
             f"cannot read OSM file {name}: {msg}; the ways are not sorted by id (way {way} "
             f"comes after a larger id): sort the file first with osmium sort {name} -o {out}, "
-            f"then import {out}"
+            f"then import {out}{_OSMIUM_FROM_EN}"
         )
     if msg.startswith("Way ID twice in input"):
         return InputError(
             f"无法读取 OSM 文件 {name}（{msg}）：同一条路（way）在文件中出现了两次。"
             "这可能是历史文件或变更文件（.osc），或是把几个提取文件直接拼接在了一起；"
             "请导入普通的提取文件，几个提取文件请先用 osmium sort 各自排序，"
-            "再用 osmium merge A.osm B.osm -o AB.osm 合并 "
+            f"再用 osmium merge A.osm B.osm -o AB.osm 合并{_OSMIUM_FROM} "
             f"cannot read OSM file {name}: {msg}; a way appears twice: this may be a history "
             "or change file, or extracts joined by copying them together. Import a plain "
             "extract; join extracts by sorting each with osmium sort, then osmium merge "
-            "A.osm B.osm -o AB.osm"
+            f"A.osm B.osm -o AB.osm{_OSMIUM_FROM_EN}"
         )
     if m := _XML_ERROR.match(msg):
         line, column = m.group(1), m.group(2)

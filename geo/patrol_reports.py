@@ -840,10 +840,12 @@ def _closed_notes(
     )
     if len(late):
         when, when_en = days(late["created_at"])
-        zh.append(f"{len(late)} 条职责在本期结束后（{when}）才设置，却从本期或更早开始（补设）")
+        # the day set comes first: in brackets after 本期结束后 it read as the period's end
+        # (T45 #8)
+        zh.append(f"{len(late)} 条职责于 {when} 补设（本期结束之后），其开始日在本期或更早")
         en.append(
-            f"{len(late)} duties were set after the period ended ({when_en}) yet start in it "
-            "or earlier (backdated)"
+            f"{len(late)} duties were set on {when_en}, after the period ended, yet start in "
+            "it or earlier (backdated)"
         )
     if not zh:
         return []

@@ -1222,6 +1222,19 @@ _HELD_ZH = {
     "patrol_visits": "巡查记录",
     "users": "账号",
 }
+# and in English (T45 #12: "holds 1 assignments, 1 patrol_visits, 1 tracks" gave table names)
+_HELD_EN = {
+    "assignments": ("duty", "duties"),
+    "tracks": ("track", "tracks"),
+    "patrol_visits": ("patrol visit", "patrol visits"),
+    "users": ("account", "accounts"),
+}
+
+
+def _held_en(held: dict[str, int]) -> str:
+    """What a record holds in words: ``1 duty, 1 patrol visit and 1 track``."""
+    said = [_count(n, *_HELD_EN.get(t, (f"{t} row", f"{t} rows"))) for t, n in held.items()]
+    return ", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else "".join(said)
 
 
 def renumber_person(
@@ -1273,7 +1286,7 @@ def renumber_person(
             held = _held_by(conn, q.id)
             if held or q.name.strip() != p.name.strip():
                 what_zh = "、".join(f"{_HELD_ZH.get(t, t)} {n} 条" for t, n in held.items())
-                what = ", ".join(f"{n} {t}" for t, n in held.items())
+                what = _held_en(held)
                 why_zh = f"它已有{what_zh}" if held else f"姓名不同（{q.name}）"
                 why = f"it holds {what}" if held else f"another name ({q.name})"
                 raise ConflictError(

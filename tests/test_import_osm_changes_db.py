@@ -486,6 +486,12 @@ def test_ways_out_of_order_say_so_in_chinese_with_the_sort_command(tmp_path):
     en = f"cannot read OSM file haidian_v2.osm: Way IDs out of order: {way}; the ways are not"
     assert message.startswith("无法读取 OSM 文件 haidian_v2.osm")
     assert zh in message and en in message and message.index(zh) < message.index(en)
+    # where osmium comes from (T45 #13: `which osmium` found nothing)
+    assert f"{zh}（osmium 命令来自 osmium-tool：apt install osmium-tool） " in message, message
+    assert message.endswith(
+        "then import haidian_v2-sorted.osm (the osmium command comes with osmium-tool: "
+        "apt install osmium-tool)"
+    ), message
     # a file cut short: where, and what to do, in Chinese too (it was osmium's English only)
     path.write_text(xml[: len(xml) // 2], encoding="utf-8")
     with pytest.raises(InputError) as err:

@@ -141,11 +141,50 @@ def test_renumber_to_an_id_that_holds_something_is_refused(place, tmp_path) -> N
         assert exc.message.startswith(
             f"人员编号 W002 已属于 李四（系统编号 id:{w2.id}），它已有职责 1 条，不能直接把 张三"
         ), exc.message
+        # in words, not table names (T45 #12: "it holds 1 assignments")
+        assert f"belongs to 李四 (id:{w2.id}) and it holds 1 duty: 张三 (W001, id:" in exc.message
     else:
         raise AssertionError("not refused")
     assert fingerprint(db) == before
     out = renumber_person(db, w1.id, "W001-2026")
     assert out["removed"] is None and _person(db, "W001-2026").id == w1.id
+
+
+def test_what_a_record_holds_is_said_in_english_words() -> None:
+    """T45 #12: the English read "holds 1 assignments, 1 patrol_visits, 1 tracks"."""
+    from geo.people_import import _held_en
+
+    held = {"assignments": 1, "patrol_visits": 1, "tracks": 1}
+    assert _held_en(held) == "1 duty, 1 patrol visit and 1 track"
+    assert _held_en({"assignments": 2, "users": 1}) == "2 duties and 1 account"
+    assert _held_en({"tracks": 3}) == "3 tracks"
+
+
+def test_renumber_and_leave_help_open_with_a_chinese_description() -> None:
+    """T45 #11: the pages' description was the docstring's English alone, broken where its
+    source lines ended (an import warns of a new id with the / name and home ...)."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    for cmd, zh, en in (
+        (
+            "renumber",
+            "名册中某人的人员编号变了时使用： 导入时会提示新编号与某在岗人员同名同住址；",
+            "For a registry id changed in the office's roster (an import warns of a new id with "
+            "the name and home of a registered person):",
+        ),
+        (
+            "leave",
+            "此人从今天起记为已离岗； 其在最后一天（--last-day，默认昨天，最晚今天）",
+            "The person is inactive from today; their duties reaching past the last day",
+        ),
+    ):
+        res = CliRunner().invoke(app, ["people", cmd, "--help"], env={"COLUMNS": "2000"})
+        assert res.exit_code == 0, res.output
+        lines = [ln.strip() for ln in res.stdout.splitlines()]
+        (para,) = [ln for ln in lines if ln.startswith(zh)]  # one paragraph, Chinese first
+        assert en in para, para
 
 
 # ---------------------------------------------------------------------------------------------

@@ -263,10 +263,10 @@ def test_a_closed_period_says_what_changed_after_it_ended(town, tmp_path) -> Non
     rep = build_report(db, "weekly", WED, today=FAR)
     (note,) = _notes(rep, "本期结束后有改动")
     assert note == (
-        f"本期结束后有改动，数字可能与当时导出的报表不同：7 条职责在本期结束后（{set_on}）才设置，"
-        f"却从本期或更早开始（补设） changed since this period ended, so figures may differ "
-        f"from a report exported then: 7 duties were set after the period ended ({set_on}) "
-        "yet start in it or earlier (backdated)"
+        f"本期结束后有改动，数字可能与当时导出的报表不同：7 条职责于 {set_on} 补设（本期结束"
+        f"之后），其开始日在本期或更早 changed since this period ended, so figures may differ "
+        f"from a report exported then: 7 duties were set on {set_on}, after the period ended, "
+        "yet start in it or earlier (backdated)"  # the day set first (T45 #8)
     )
     # running (today inside the week): nothing has ended yet
     assert not _notes(build_report(db, "weekly", WED, today=THU), "本期结束后有改动")

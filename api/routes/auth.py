@@ -157,12 +157,15 @@ def _sets_cookie(request: Request) -> bool:
     allowed = get_settings().cors_origin_list()
     if origin and ("*" in allowed or origin.lower() in allowed):
         return False  # a web app allowed to call the API: its token, no cookie
-    shown = repr(origin[:100]) if origin else "（未知）"
+    # with no Origin the words name none (T45 #7: it read 另一个网站（来源 （未知））的网页)
+    shown = "另一个网站的网页（来源未知）"  # the page, and its origin
+    if origin:
+        shown = f"另一个网站（来源 {origin[:100]!r}）的网页"
     shown_en = repr(origin[:100]) if origin else "(unknown)"
     _log.info("cross-site sign-in refused: origin %s, Sec-Fetch-Site %s", shown_en, site or "-")
     raise HTTPException(
         403,
-        f"跨站登录被拒：另一个网站（来源 {shown}）的网页不能让浏览器登录本站（登录会设置本站的 "
+        f"跨站登录被拒：{shown}不能让浏览器登录本站（登录会设置本站的 "
         "Cookie），账号和密码未经核对；请在本站的登录页 /login 登录；在别处提供的网页应用须将"
         "其来源列入 GRIDWARD_CORS_ORIGINS，并以 Authorization: Bearer 发送取得的令牌 "
         f"cross-site sign-in refused: a page of another site (origin {shown_en}) may not sign "
