@@ -57,7 +57,14 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.area_paths import AreaPath, area_path
-from geo.errors import ConflictError, ForbiddenError, InputError, NotFoundError, person_zh
+from geo.errors import (
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    person_zh,
+    verb_en,
+)
 from geo.settings import city_today, get_settings
 from geo.street_areas import street_area_path
 
@@ -1143,16 +1150,13 @@ def person_leaves(
             f"{who_zh}已离岗{had_zh}，最后一天为 {y}：{ended} 项职责在这天结束，{removed} 项"
             f"在这天之后才开始（尚未生效）的职责已删除；自今日起停用，如回岗请用 gridward import "
             f"people 名册文件 --reactivate 重新启用 "
-            f"{who} has left{had}, last day {y}: {ended} {_n(ended, 'duty ends', 'duties end')} "
-            f"that day, {removed} planned {_n(removed, 'duty', 'duties')} (not yet begun) "
+            f"{who} has left{had}, last day {y}: {ended} "
+            f"{verb_en(ended, 'duty ends', 'duties end')} that day, {removed} planned "
+            f"{verb_en(removed, 'duty', 'duties')} (not yet begun) "
             "removed; inactive from today; to bring them back, gridward import people FILE "
             "--reactivate"
         ),
     }
-
-
-def _n(n: int, one: str, many: str) -> str:
-    return one if n == 1 else many
 
 
 def _leaving(conn: Connection, person_id: int, y: dt.date) -> list[Any]:
@@ -1195,7 +1199,8 @@ def _refuse_erasing(person: Any, y: dt.date, begun: list[Any]) -> None:
         f"{latest} 或之后；如这些职责是误录，请先撤销（职责编号 {ids}：gridward assign undo "
         f"--duty {first}；API DELETE /assignments/{first}）再办理离岗 "
         f"{_who(person)} cannot leave with {y} as last day: {n} "
-        f"{_n(n, 'duty', 'duties')} of theirs began after it and {_n(n, 'has', 'have')} been "
+        f"{verb_en(n, 'duty', 'duties')} of theirs began after it and "
+        f"{verb_en(n, 'has', 'have')} been "
         f"in force ({'; '.join(en)}); leaving ends duties, it does not erase those in force, "
         f"nothing changed: give a last day from {latest} on, or, entered by mistake, undo "
         f"them first (duties {ids}: gridward assign undo --duty {first}; API DELETE "

@@ -190,3 +190,15 @@ def person_zh(name: str, external_id: str | None, person_id: int) -> str:
     Here, with the other message helpers, so the CLI reads it without the models."""
     code = f"人员编号 {external_id}，" if external_id else ""
     return f"{name}（{code}系统编号 id:{person_id}）"
+
+
+def count_en(n: int, one: str, many: str) -> str:
+    """A count and its English noun, singular for one: "1 person", "2 people" (T41 #11:
+    "1 new people have no name", the English said every count in the plural). The Chinese
+    needs no such form."""
+    return f"{n} {one if n == 1 else many}"
+
+
+def verb_en(n: int, one: str, many: str) -> str:
+    """The English word agreeing with a count of ``n``: ``one`` for 1, else ``many``."""
+    return one if n == 1 else many

@@ -68,7 +68,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import coverage
 from geo.crs import metric_crs_for_bounds
-from geo.errors import InputError, NotFoundError
+from geo.errors import InputError, NotFoundError, count_en, verb_en
 from geo.settings import city_today, get_settings
 from geo.sql_frames import read_frame
 from geo.street_areas import AREA_CODES, AREA_COLUMNS, near_area_sql, street_areas_sql
@@ -362,11 +362,14 @@ def _load(
     area: str | None,
     with_areas: bool = True,
     streets: Sequence[int] | None = None,
+    with_notes: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Visits (as walked stretches), segments, duties and, when asked for or filtered on,
     each street's community and subdistrict (a spatial join over every street: skipped
     where only the daily numbers are wanted). ``streets``: only these alleys/streets, with
-    every holder of each (see :func:`build_report`)."""
+    every holder of each (see :func:`build_report`). ``with_notes``: also what only a
+    report's notes read (walks by people without a duty, the city's first duty): skipped
+    for the patrol map's days (:func:`daily_frames`), which show no notes."""
     start, end = days[0], days[-1]
     # the filters of ``streets`` on the visits and on ``streets st`` ("": none)
     only_visits = only_streets = ""
@@ -487,14 +490,18 @@ def _load(
         corridor = _chief_corridor(conn, duties, start, end)  # only the area's chiefs
         unmatched = _unmatched_tracks(conn, start, end)
         moved_in = _moved_in(conn, start, end, settings.timezone)
-        unheld = _unheld_walks(conn, edges, segments, start, end)
+        unheld = _unheld_walks(conn, edges, segments, start, end) if with_notes else None
         # the first day any street or alley duty began, city-wide (T43 #9)
-        first_duty = conn.execute(
-            text(
-                "SELECT min(valid_from) FROM assignments "
-                "WHERE role IN ('alley_steward', 'street_chief')"
-            )
-        ).scalar_one()
+        first_duty = (
+            conn.execute(
+                text(
+                    "SELECT min(valid_from) FROM assignments "
+                    "WHERE role IN ('alley_steward', 'street_chief')"
+                )
+            ).scalar_one()
+            if with_notes
+            else None
+        )
     late = _late_tracks(edges, segments, scope)
     if scope is not None and len(moved_in):  # only the area's streets, as the rows
         street = moved_in["edge_id"].map(segments.set_index("edge_id")["alley_id"])
@@ -621,12 +628,14 @@ def _unheld_notes(unheld: pd.DataFrame, readers: dict[str, str] | None = None) -
             for r in unheld.itertuples()
         )
         en_names = ": " + ", ".join(
-            f"{r.person_name} ({r.person_code}) {int(r.tracks)} track(s), {r.walked_m:.0f} m"
+            f"{r.person_name} ({r.person_code}) {count_en(int(r.tracks), 'track', 'tracks')}, "
+            f"{r.walked_m:.0f} m"
             for r in unheld.itertuples()
         )
     head = f"另有 {n} 人的 {m} 条轨迹（{metres:.0f} 米）当天无街巷职责，未计入任何街巷{zh_names}；"
     en = (
-        f"{m} track(s) ({metres:.0f} m) by {n} people who held no street or alley duty that "
+        f"{count_en(m, 'track', 'tracks')} ({metres:.0f} m) by {count_en(n, 'person', 'people')} "
+        "who held no street or alley duty that "
         f"day credit no street or alley{en_names}; "
     )
     note = (
@@ -753,7 +762,8 @@ def _part_period_notes(
     return [
         f"{len(part)} 人本期只部分日子在岗，排名只按达标率，与全期在岗者同列："
         f"{'、'.join(shown_zh)}{tail_zh} "
-        f"{len(part)} people held duties on part of this period only and are ranked by their "
+        f"{count_en(len(part), 'person', 'people')} held duties on part of this period only "
+        "and are ranked by their "
         f"rate alone, beside those in post throughout: {', '.join(shown_en)}{tail_en}"
     ]
 
@@ -844,7 +854,8 @@ def _closed_notes(
         # (T45 #8)
         zh.append(f"{len(late)} 条职责于 {when} 补设（本期结束之后），其开始日在本期或更早")
         en.append(
-            f"{len(late)} duties were set on {when_en}, after the period ended, yet start in "
+            f"{count_en(len(late), 'duty', 'duties')} {verb_en(len(late), 'was', 'were')} set on "
+            f"{when_en}, after the period ended, yet start in "
             "it or earlier (backdated)"
         )
     if not zh:
@@ -1205,7 +1216,7 @@ def daily_frames(
     :func:`build_report`."""
     if not days:
         return {}
-    data = _load(engine, sorted(days), area, with_areas=False, streets=streets)
+    data = _load(engine, sorted(days), area, with_areas=False, streets=streets, with_notes=False)
     frames = _daily_frames(data, sorted(days), share_used(patrolled_share), today or city_today())
     alleys, people = frames["alleys"], frames["people"]
     return {

@@ -68,6 +68,8 @@ from geo.assign.people import (
     without_invisible,
 )
 from geo.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from geo.errors import count_en as _count
+from geo.errors import verb_en as _verb
 from geo.settings import get_settings
 from geo.tracks.parse_table import HEAD_ROWS
 
@@ -838,17 +840,6 @@ def _homes_outside(conn: Connection, ids: list[str]) -> str | None:
         f"{shown}{more}; check their homes (WGS 84 lon/lat: numbers "
         "from a phone map app, GCJ-02, are some 500 m off), or import the missing communities"
     )
-
-
-def _count(n: int, one: str, many: str) -> str:
-    """A count and its English noun, singular for one: "1 person", "2 people" (T41 #11:
-    "1 new people have no name", the English said every count in the plural)."""
-    return f"{n} {one if n == 1 else many}"
-
-
-def _verb(n: int, one: str, many: str) -> str:
-    """The English verb agreeing with a count of ``n``: ``one`` for 1, else ``many``."""
-    return one if n == 1 else many
 
 
 def _shown_rows(items: list[tuple[str, str]]) -> tuple[str, str]:

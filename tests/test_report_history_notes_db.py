@@ -73,8 +73,8 @@ def test_walks_by_a_person_without_a_duty_that_day_are_counted_and_named(town) -
         "或把轨迹转给当天的责任人（gridward tracks reassign） "
     ), note
     assert note.endswith(
-        f"1 track(s) ({c_m:.0f} m) by 1 people who held no street or alley duty that day "
-        f"credit no street or alley: 管家X (X) 1 track(s), {c_m:.0f} m; to count them, "
+        f"1 track ({c_m:.0f} m) by 1 person who held no street or alley duty that day "
+        f"credit no street or alley: 管家X (X) 1 track, {c_m:.0f} m; to count them, "
         "backdate their duty (gridward assign set --from) or give the tracks to the day's "
         "holder (gridward tracks reassign)"
     ), note
