@@ -62,6 +62,7 @@ from geo.errors import (
     ForbiddenError,
     InputError,
     NotFoundError,
+    person_en,
     person_zh,
     verb_en,
 )
@@ -1136,7 +1137,7 @@ def person_leaves(
             },
         )
     who_zh = person_zh(found.name, found.external_id, person_id)
-    who = f"{found.name} ({found.external_id}, id:{person_id})"
+    who = person_en(found.name, found.external_id, person_id)
     had_zh, had = ("（此前已是离岗状态）", " (had left already)") if not was_active else ("", "")
     return {
         "duties_ended": int(ended + removed),

@@ -192,6 +192,12 @@ def person_zh(name: str, external_id: str | None, person_id: int) -> str:
     return f"{name}（{code}系统编号 id:{person_id}）"
 
 
+def person_en(name: str, external_id: str | None, person_id: int) -> str:
+    """:func:`person_zh` in the English: 张三 (S12, id:5)."""
+    code = f"{external_id}, " if external_id else ""
+    return f"{name} ({code}id:{person_id})"
+
+
 def count_en(n: int, one: str, many: str) -> str:
     """A count and its English noun, singular for one: "1 person", "2 people" (T41 #11:
     "1 new people have no name", the English said every count in the plural). The Chinese

@@ -67,7 +67,14 @@ from geo.assign.people import (
     unreadable,
     without_invisible,
 )
-from geo.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from geo.errors import (
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    person_en,
+    person_zh,
+)
 from geo.errors import count_en as _count
 from geo.errors import verb_en as _verb
 from geo.settings import get_settings
@@ -1181,10 +1188,6 @@ def _not_in_file(conn: Connection, ids: list[str], covers: Covers | None) -> str
 # a registry id changed in place
 # --------------------------------------------------------------------------------------------
 
-# as a roster may give one (T42 #7; it was 300, as the API takes a registry id to look up:
-# api.routes.staffing.Ref)
-MAX_ID_LEN = MAX_PERSON_ID
-
 # every column holding a people.id (duties, tracks, visits, accounts, and any table added
 # later): an unused record has none. A partition's inherited constraint is left out (its
 # parent's count holds its rows)
@@ -1244,10 +1247,10 @@ def renumber_person(
     (``person.renumber``: the ids, and the removed record without its phone)."""
     new = str(new_id).strip()
     # a blank letter (U+3164, U+2800) counts as printable but shows nothing (T45 #4)
-    if not new or len(new) > MAX_ID_LEN or not new.isprintable() or has_invisible(new):
+    if not new or len(new) > MAX_PERSON_ID or not new.isprintable() or has_invisible(new):
         raise InputError(
-            f"新人员编号 {new[:60]!r} 无效：须为 1–{MAX_ID_LEN} 个可打印字符 "
-            f"the new registry id {new[:60]!r} is not valid: 1–{MAX_ID_LEN} printable characters"
+            f"新人员编号 {new[:60]!r} 无效：须为 1–{MAX_PERSON_ID} 个可打印字符 "
+            f"the new registry id {new[:60]!r} is not valid: 1–{MAX_PERSON_ID} printable characters"
         )
     with engine.begin() as conn:
         p = conn.execute(
@@ -1258,8 +1261,7 @@ def renumber_person(
             raise NotFoundError(
                 f"人员（系统编号 id:{person_id}）不存在 person {person_id} does not exist"
             )
-        who_zh = f"{p.name}（人员编号 {p.external_id}，系统编号 id:{p.id}）"
-        who = f"{p.name} ({p.external_id}, id:{p.id})"
+        who_zh, who = person_zh(p.name, p.external_id, p.id), person_en(p.name, p.external_id, p.id)
         if p.external_id == new:
             raise InputError(
                 f"{who_zh} 的人员编号已是 {new}，未做更改 {who} already has the registry id "
