@@ -107,6 +107,10 @@ def base_map(
             name="底图 basemap",
             overlay=False,
             control=False,
+            # the pages' Referrer-Policy is same-origin; a tile service whose key is bound
+            # to a domain (天地图 and most Chinese providers) checks the Referer, so tiles
+            # alone send this site's origin (never its paths or queries)
+            referrer_policy="strict-origin-when-cross-origin",
         ).add_to(m)
     # fitted at once, not animated: Leaflet drops a fit asked for while a zoom animation
     # runs, so the page's own fit (to what it draws) was lost on a phone and the page

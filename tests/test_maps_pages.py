@@ -325,6 +325,9 @@ def test_basemap_only_when_configured(site, monkeypatch) -> None:  # noqa: ANN00
     monkeypatch.setattr(routes, "get_settings", lambda: Settings(tile_url=url))
     page = c.get("/maps/grids", headers=h).text
     assert "L.tileLayer" in page and url in page
+    # tiles send this site's origin as Referer (a key bound to a domain), the page itself
+    # keeps Referrer-Policy: same-origin
+    assert '"referrerPolicy": "strict-origin-when-cross-origin"' in page
 
 
 def test_the_editor_starts_from_the_planners_communities(site) -> None:  # noqa: ANN001
