@@ -155,10 +155,20 @@ def status() -> None:
         url = state.url
         where = f"embedded, 127.0.0.1:{state.port}, data in {cluster.pgdata}"
         where_zh = f"内置数据库，127.0.0.1:{state.port}，数据在 {cluster.pgdata}"
+    # the embedded cluster: the superuser's login of cluster.json too (a stale copy of the
+    # file: every command that starts the cluster is refused, T42 #4)
+    admin = None if _external() else _libpq(state.admin_url, database="postgres")
     engine = create_engine(url)
     try:
+        if admin is not None:
+            import psycopg
+
+            psycopg.connect(admin, connect_timeout=10).close()
         with engine.connect() as conn:
             version = conn.execute(text("SELECT postgis_lib_version()")).scalar()
+            role, superuser = conn.execute(
+                text("SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user")
+            ).one()
             rev = (
                 conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
                 if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar()
@@ -205,10 +215,36 @@ def status() -> None:
         f"运行中（{where_zh}）；PostGIS {version}；数据库结构版本 {rev_shown_zh}{pending_zh}。 "
         f"running ({where}); PostGIS {version}; schema revision {rev_shown}{pending}"
     )
+    if superuser:
+        _warn_superuser(role, bool(_external()))
     _say_leftovers(url)
     problem = schema_problem(rev)
     if problem:  # WHY: it exited 0 on a schema this code cannot use (outside tester Z2)
         raise SetupError(problem)
+
+
+def _warn_superuser(role: str, external: bool) -> None:
+    """A warning when gridward logs in as a superuser (T42 #4): with DATABASE_URL it is the
+    city's choice and is not refused; an embedded cluster made by an older gridward is
+    upgraded by its next start."""
+    if external:
+        typer.echo(
+            f"warning: DATABASE_URL 中的角色 {role} 是超级用户：SQL 注入之类的漏洞可借它在数据库"
+            "服务器上执行命令、读取文件；建议让 gridward 使用拥有该数据库但不是超级用户的角色 "
+            f"the role {role} in DATABASE_URL is a superuser: a hole such as an SQL injection "
+            "could use it to run commands and read files on the database server; give gridward "
+            "a role that owns its database but is not a superuser",
+            err=True,
+        )
+        return
+    typer.echo(
+        f"warning: 内置数据库仍以超级用户 {role} 登录（旧版 gridward 建的集群）；运行 'gridward db "
+        "start' 即可升级为不是超级用户的角色 gridward_app "
+        f"the embedded database is still used as the superuser {role} (a cluster made by an "
+        "older gridward): 'gridward db start' upgrades it to the role gridward_app, which is "
+        "not a superuser",
+        err=True,
+    )
 
 
 def _say_leftovers(url: str) -> None:
@@ -235,12 +271,21 @@ def url(
         help="输出 libpq 连接串 Print a plain postgresql:// URL for psql, pg_dump "
         "and other libpq tools.",
     ),
+    admin: bool = typer.Option(
+        False,
+        "--admin",
+        help="超级用户的连接串 The embedded cluster's superuser instead of gridward's own role "
+        "(cluster administration only: it may do anything on the server). With DATABASE_URL, "
+        "that URL.",
+    ),
 ) -> None:
-    """数据库连接串 Print the SQLAlchemy URL of the database (starts the embedded cluster if it
-    is stopped; never makes one)."""
-    from geo.db import database_url
+    """数据库连接串 Print the SQLAlchemy URL of the database: gridward's own role, which owns the
+    database and is not a superuser (starts the embedded cluster if it is stopped; never
+    makes one)."""
+    from geo.db import admin_database_url, database_url
 
-    typer.echo(_libpq(database_url()) if libpq else database_url())
+    found = admin_database_url() if admin else database_url()
+    typer.echo(_libpq(found) if libpq else found)
 
 
 def _libpq(sqlalchemy_url: str, database: str | None = None, password: bool = True) -> str:
@@ -462,7 +507,7 @@ def restore(
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from geo.db import database_url
+    from geo.db import admin_database_url, database_url
 
     if not file.is_file():
         raise InputError(f"备份文件有误：{file} 不是文件 {file} is not a file")
@@ -486,11 +531,17 @@ def restore(
     )
     made = _city_time(made)
     made_zh = "未知时间" if made == _UNKNOWN_TIME else made
-    admin = _libpq(url, database="postgres")
+    # the embedded cluster: its superuser makes, renames and drops databases, and installs
+    # PostGIS; the app's role, which owns the database, restores into it (T42 #4: a backup is
+    # never restored by a superuser). DATABASE_URL: its one role does it all, as before.
+    admin_url = admin_database_url(create=True)
+    owner = make_url(url).username if admin_url != url else None
+    admin = _libpq(admin_url, database="postgres")
     with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        superuser = conn.execute(
-            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        superuser = conn.execute(  # the role pg_restore runs as
+            "SELECT rolsuper FROM pg_roles WHERE rolname = coalesce(%s, current_user)",
+            (owner,),
         ).fetchone()[0]
     if exists:
         _refuse_if_in_use(admin, name)
@@ -507,7 +558,7 @@ def restore(
             "(gridward db backup FILE), then add --force to replace it"
         )
     scratch = f"{name}_restore_{secrets.token_hex(4)}"
-    _create_scratch(admin, scratch, superuser)
+    _create_scratch(admin, scratch, superuser, owner)
     try:
         args = [_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error"]
         with tempfile.NamedTemporaryFile("w", suffix=".list") as toc:
@@ -845,11 +896,22 @@ def _refuse_if_in_use(admin: str, name: str) -> None:
     )
 
 
-def _create_scratch(admin: str, scratch: str, superuser: bool) -> None:
+def _create_scratch(admin: str, scratch: str, superuser: bool, owner: str | None = None) -> None:
     """The database the backup is restored into. A superuser makes it from template0 and the
-    backup installs PostGIS; another role needs PostGIS already in template1."""
+    backup installs PostGIS; another role needs PostGIS already in template1. With ``owner``
+    (the embedded cluster's app role), the superuser ``admin`` makes it for that role from
+    template0 and installs PostGIS in it; the owner restores the backup."""
     import psycopg
 
+    if owner is not None:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'CREATE DATABASE "{scratch}" OWNER "{owner}" TEMPLATE template0')
+        from sqlalchemy.engine import make_url
+
+        inside = make_url(admin).set(database=scratch).render_as_string(hide_password=False)
+        with psycopg.connect(inside, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("CREATE EXTENSION postgis")
+        return
     template = "template0" if superuser else "template1"
     try:
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:

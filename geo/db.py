@@ -107,6 +107,18 @@ def database_url(settings: Settings | None = None, start: bool = True, create: b
     return state.url
 
 
+def admin_database_url(settings: Settings | None = None, create: bool = False) -> str:
+    """The URL of the embedded cluster's superuser (the cluster is started; made only with
+    ``create``), for what only it may do: creating and renaming databases and installing
+    PostGIS in a restore, ``gridward db url --admin``. The app never uses it (T42 #4:
+    :data:`database_url` is the app's role, not a superuser). With DATABASE_URL, that URL:
+    gridward has no other login there."""
+    s = settings or get_settings()
+    if s.database_url:
+        return check_url(s.database_url)
+    return embedded_cluster(s).start(create=create).admin_url
+
+
 def alembic_config() -> Config:
     """Alembic's configuration for gridward's migrations (no alembic.ini needed)."""
     from alembic.config import Config

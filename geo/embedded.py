@@ -15,6 +15,15 @@ unreadable, or whose stored login it refuses, is refused (or taken back with ``a
 interrupted initdb is redone. A new cluster is made only where the caller asks (``create``: the
 commands that set things up), never by a command that only reads. Starts and stops of one data
 folder take turns (a file lock).
+
+Two logins (T42 #4): initdb's bootstrap role ``gridward`` is a superuser and is kept for what
+only a superuser may do to the cluster (create the database and PostGIS, hand objects over,
+rename and drop databases in a restore, ``adopt``); the API, the CLI and the migrations log in
+as ``gridward_app``, which owns the database and every object of the app and is nothing more
+(NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION). WHY: as a superuser, any SQL injection
+was a shell (``COPY … TO PROGRAM``), ``ALTER SYSTEM`` and every file of the server. A cluster
+made by an older gridward (one login in cluster.json) is upgraded on its next start
+(:meth:`EmbeddedCluster._ensure_app_role`).
 """
 
 from __future__ import annotations
@@ -44,6 +53,9 @@ from geo.settings import city_now
 DEBIAN_PACKAGES = "postgresql-15 postgresql-15-postgis-3"
 _DB_NAME = "gridward"
 _DB_USER = "gridward"
+# the app's login: owns the database and its objects, not a superuser (T42 #4)
+_APP_USER = "gridward_app"
+_APP_ROLE_RIGHTS = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
 _STATE_FILE = "cluster.json"
 # written beside pg/ while initdb runs: only a folder marked so (or without PG_VERSION) is a
 # half-made cluster that may be deleted
@@ -69,13 +81,29 @@ class ClusterState:
     """What we remember about a cluster between runs (kept beside the data folder)."""
 
     port: int
-    password: str
+    password: str  # the cluster's superuser (``user``): administration only
     user: str = _DB_USER
     database: str = _DB_NAME
+    # the app's login (None in a cluster.json of an older gridward, until its next start)
+    app_user: str | None = None
+    app_password: str | None = None
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
+        """The app's URL (the role that owns the database, not a superuser); the
+        superuser's only in a cluster.json not upgraded yet."""
+        if self.app_user and self.app_password:
+            return self._url(self.app_user, self.app_password)
+        return self.admin_url
+
+    @property
+    def admin_url(self) -> str:
+        """The cluster's superuser: creating databases and extensions, ``adopt``, restore's
+        swap. Never for the app."""
+        return self._url(self.user, self.password)
+
+    def _url(self, user: str, password: str) -> str:
+        return f"postgresql+psycopg://{user}:{password}@127.0.0.1:{self.port}/{self.database}"
 
 
 # the server's words when it refuses a login (not when it is away): waiting cannot mend them
@@ -404,14 +432,20 @@ class EmbeddedCluster:
         if not (isinstance(port, int) and 0 < port < 65536 and isinstance(password, str)):
             return None, "unreadable: no valid port and password"
         # keys from a newer gridward are ignored, never a reason to think the cluster is gone
-        return ClusterState(**{k: v for k, v in data.items() if k in known}), ""
+        kept = {k: v for k, v in data.items() if k in known}
+        if not all(isinstance(kept.get(k), str) for k in ("app_user", "app_password")):
+            # no app login (an older gridward's file) or an odd one: made again at start
+            kept.pop("app_user", None)
+            kept.pop("app_password", None)
+        return ClusterState(**kept), ""
 
     def read_state(self) -> ClusterState | None:
         """The remembered state, or None (missing or unreadable: see state_and_problem)."""
         return self.state_and_problem()[0]
 
     def _write_state(self, state: ClusterState) -> None:
-        _write_json(self.state_file, state.__dict__, mode=0o600)
+        data = {k: v for k, v in state.__dict__.items() if v is not None}
+        _write_json(self.state_file, data, mode=0o600)
 
     def _has_cluster(self) -> bool:
         """A real cluster is in pg/: PG_VERSION and no mark of an initdb still running."""
@@ -892,14 +926,17 @@ class EmbeddedCluster:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # -- database ------------------------------------------------------------------------
-    def _connect(self, state: ClusterState, dbname: str, **kwargs: object):  # -> Connection
-        """A connection with the stored login; a refused login is :class:`LoginRefused` (the
-        one line naming the data folder and the fix), not psycopg's bare error."""
+    def _connect(
+        self, state: ClusterState, dbname: str, app: bool = False, **kwargs: object
+    ):  # -> Connection
+        """A connection with the stored login (the superuser's, or with ``app`` the app's); a
+        refused login is :class:`LoginRefused` (the one line naming the data folder and the
+        fix), not psycopg's bare error."""
         import psycopg
 
         kwargs.setdefault("connect_timeout", 10)
         try:
-            return psycopg.connect(_dsn(state, dbname), **kwargs)
+            return psycopg.connect(_dsn(state, dbname, app), **kwargs)
         except psycopg.OperationalError as exc:
             why = refusal(exc)
             if why is not None:
@@ -927,10 +964,12 @@ class EmbeddedCluster:
     def _ensure_database(
         self, state: ClusterState, quiet: bool = False, create: bool = True
     ) -> None:
-        """Create the gridward database with PostGIS once, and again if it was dropped (on a
-        cluster already running too: `db start` said "running" over a missing database).
-        Without ``create`` a missing database is refused (:meth:`no_database_error`)."""
+        """Create the gridward database (the app's role owns it) with PostGIS once, and again
+        if it was dropped (on a cluster already running too: `db start` said "running" over a
+        missing database). Without ``create`` a missing database is refused
+        (:meth:`no_database_error`). Then the app's role: :meth:`_ensure_app_role`."""
         with self._connect(state, "postgres", autocommit=True) as conn:
+            new_password = self._app_role(conn, state)
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (state.database,)
             ).fetchone()
@@ -944,10 +983,161 @@ class EmbeddedCluster:
                         f"the database '{state.database}' was missing: created it "
                         "empty (to bring data back: gridward db restore FILE)"
                     )
-                conn.execute(f'CREATE DATABASE "{state.database}"')
+                conn.execute(f'CREATE DATABASE "{state.database}" OWNER "{_APP_USER}"')
         if not exists:  # an existing one got PostGIS when made (and migrations ensure it)
             with self._connect(state, state.database, autocommit=True) as conn:
+                # by the superuser: PostGIS is not a trusted extension
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        self._ensure_app_role(state, new_password)
+
+    def _app_role(self, conn: object, state: ClusterState) -> str | None:
+        """The app's role made, or its rights put back, on the superuser's connection
+        ``conn`` to the cluster; its new password when cluster.json does not hold one that
+        is valid yet, else None."""
+        from psycopg import sql
+
+        row = conn.execute(  # type: ignore[attr-defined]
+            "SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls "
+            "OR NOT rolcanlogin FROM pg_roles WHERE rolname = %s",
+            (_APP_USER,),
+        ).fetchone()
+        if row is not None and not row[0] and state.app_user == _APP_USER and state.app_password:
+            return None
+        # a role left by an upgrade cut off before cluster.json was written gets a new
+        # password: the one it was made with was never kept
+        password = secrets.token_urlsafe(24)
+        conn.execute(  # type: ignore[attr-defined]
+            sql.SQL("{} ROLE {} WITH {} PASSWORD {}").format(
+                sql.SQL("CREATE" if row is None else "ALTER"),
+                sql.Identifier(_APP_USER),
+                sql.SQL(_APP_ROLE_RIGHTS),
+                sql.Literal(password),
+            )
+        )
+        return password
+
+    def _ensure_app_role(self, state: ClusterState, new_password: str | None) -> None:
+        """The app's login works and its role owns the database and every object of the app;
+        cluster.json then holds that login (written only once all that is done).
+
+        WHY on every start, each step idempotent: a cluster made by an older gridward has one
+        login, a superuser's, that owns everything (T42 #4); its next start hands everything
+        over, and an upgrade cut off half way (kill -9) is finished by the start after. A day
+        table made meanwhile by a program still running the older code (as the superuser) is
+        handed over too. Objects of an extension (PostGIS's spatial_ref_sys, its functions)
+        stay the superuser's, as does the extension."""
+        if new_password is not None:
+            state.app_user, state.app_password = _APP_USER, new_password
+        try:
+            with self._connect(state, state.database, app=True) as conn:
+                todo = bool(_to_hand_over(conn, state.user))
+        except LoginRefused:
+            if new_password is not None:
+                raise
+            # its password changed by hand (the cluster's superuser may set it again)
+            from psycopg import sql
+
+            state.app_password = new_password = secrets.token_urlsafe(24)
+            with self._connect(state, "postgres", autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+                        sql.Identifier(_APP_USER), sql.Literal(new_password)
+                    )
+                )
+            todo = True
+        if todo:
+            self._hand_over(state)
+        if new_password is not None:
+            self._write_state(state)
+
+    def _hand_over(self, state: ClusterState) -> None:
+        """Give the app's role the database and every object of the app the superuser owns,
+        in transactions of at most 200 (a city's years of day tables would not fit one
+        transaction's locks); each is done whole or not at all, and what is left is found
+        again (:func:`_to_hand_over`) by the next start."""
+        done: set[str] = set()
+        with self._connect(state, state.database) as conn:
+            while True:
+                todo = _to_hand_over(conn, state.user)[:200]
+                if not todo:
+                    break
+                again = [s for s in todo if s in done]
+                if again:  # a statement that did not move its object: never loop for ever
+                    raise SetupError(
+                        f"数据库升级失败：无法把对象交给角色 {_APP_USER}（{again[0]} 未生效） "
+                        f"could not hand an object over to role {_APP_USER} ({again[0]} "
+                        "had no effect)"
+                    )
+                for statement in todo:
+                    conn.execute(statement)
+                conn.commit()
+                done.update(todo)
+        if not done:
+            return
+        n = sum(1 for s in done if not s.startswith("ALTER DATABASE"))
+        db, whole = state.database, len(done) > n
+        what_zh = f"数据库 '{db}' 及其中 {n} 个对象" if whole else f"数据库 '{db}' 中的 {n} 个对象"
+        what = f"database '{db}' and {n} of its objects" if whole else f"{n} objects in '{db}'"
+        say(
+            f"数据库升级：{what_zh}的所有者已改为角色 {_APP_USER}（不是超级用户）；gridward "
+            "今后以它登录，请重启仍在运行的 API 和 worker "
+            f"database upgrade: {what} now belong to role {_APP_USER} (not a superuser); "
+            "gridward logs in as it from now on: restart a running API and workers"
+        )
+
+
+# What the superuser ``%(admin)s`` owns in the database that must be the app's, as the
+# statements that hand it over: the database, schemas, tables (partitions: each day table),
+# views, sequences not tied to a column (those follow their table), types, functions. Not an
+# extension's members (PostGIS's spatial_ref_sys, geometry_columns, functions), not the
+# system's schemas.
+_HAND_OVER_SQL = """
+WITH sys AS (
+  SELECT oid FROM pg_namespace WHERE nspname LIKE 'pg\\_%%' OR nspname = 'information_schema'
+), ext AS (
+  SELECT classid, objid FROM pg_depend WHERE deptype = 'e'
+), adm AS (SELECT oid FROM pg_roles WHERE rolname = %(admin)s::text)
+SELECT format('ALTER DATABASE %%I OWNER TO %%I', datname, %(app)s::text), 0 FROM pg_database
+ WHERE datname = current_database() AND datdba = (SELECT oid FROM adm)
+UNION ALL
+SELECT format('ALTER SCHEMA %%I OWNER TO %%I', n.nspname, %(app)s::text), 1 FROM pg_namespace n
+ WHERE n.nspowner = (SELECT oid FROM adm) AND n.oid NOT IN (SELECT oid FROM sys)
+   AND (n.oid) NOT IN (SELECT objid FROM ext WHERE classid = 'pg_namespace'::regclass)
+UNION ALL
+SELECT format('ALTER %%s %%s OWNER TO %%I', CASE c.relkind WHEN 'S' THEN 'SEQUENCE'
+         WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'
+         WHEN 'c' THEN 'TYPE' ELSE 'TABLE' END, c.oid::regclass, %(app)s::text),
+       CASE c.relkind WHEN 'S' THEN 3 ELSE 2 END
+  FROM pg_class c
+ WHERE c.relowner = (SELECT oid FROM adm) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c')
+   AND c.relnamespace NOT IN (SELECT oid FROM sys)
+   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_class'::regclass)
+   AND c.reltype NOT IN (SELECT objid FROM ext WHERE classid = 'pg_type'::regclass)
+   AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+          AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')))
+UNION ALL
+SELECT format('ALTER %%s %%s OWNER TO %%I', CASE p.prokind WHEN 'p' THEN 'PROCEDURE'
+         WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, p.oid::regprocedure, %(app)s::text), 4
+  FROM pg_proc p
+ WHERE p.proowner = (SELECT oid FROM adm) AND p.pronamespace NOT IN (SELECT oid FROM sys)
+   AND p.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_proc'::regclass)
+UNION ALL
+SELECT format('ALTER TYPE %%s OWNER TO %%I', t.oid::regtype, %(app)s::text), 5 FROM pg_type t
+ WHERE t.typowner = (SELECT oid FROM adm) AND t.typtype IN ('e', 'd', 'r')
+   AND t.typnamespace NOT IN (SELECT oid FROM sys)
+   AND t.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_type'::regclass)
+ORDER BY 2, 1
+"""
+
+
+def _to_hand_over(conn: object, admin: str) -> list[str]:
+    """The statements that give the app's role what the superuser ``admin`` still owns of
+    the app (:data:`_HAND_OVER_SQL`); empty when there is nothing. Read by either login."""
+    rows = conn.execute(  # type: ignore[attr-defined]
+        _HAND_OVER_SQL, {"admin": admin, "app": _APP_USER}
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def _why_zh(why: str) -> str:
@@ -967,11 +1157,9 @@ def _write_json(path: Path, data: dict, mode: int | None = None) -> None:
     tmp.replace(path)
 
 
-def _dsn(state: ClusterState, dbname: str) -> str:
-    return (
-        f"host=127.0.0.1 port={state.port} user={state.user} "
-        f"password={state.password} dbname={dbname}"
-    )
+def _dsn(state: ClusterState, dbname: str, app: bool = False) -> str:
+    user, password = (state.app_user, state.app_password) if app else (state.user, state.password)
+    return f"host=127.0.0.1 port={state.port} user={user} password={password} dbname={dbname}"
 
 
 def _port_free(port: int) -> bool:

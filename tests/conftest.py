@@ -17,6 +17,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 FIXTURES = REPO / "fixtures"
+# the session cluster's app URL -> its superuser's (T42 #4: the app's role may not create
+# databases or roles; a test that makes them does so as the cluster's superuser)
+_ADMIN_URLS: dict[str, str] = {}
+
+
+def admin_url(url: str) -> str:
+    """The superuser's URL for the session cluster's app ``url`` (DATABASE_URL: itself)."""
+    return _ADMIN_URLS.get(url, url)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +41,8 @@ def _throwaway_database(server_url: str) -> Iterator[str]:
 
     from geo.db import normalize_url
 
-    url = make_url(normalize_url(server_url))
+    # made by the superuser, and used as it: a server whose one role does everything
+    url = make_url(normalize_url(admin_url(server_url)))
     name = f"gridward_test_{secrets.token_hex(4)}"
     admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -79,7 +88,14 @@ def pg_url(pg_cluster: object | None) -> Iterator[str]:
         yield from _throwaway_database(os.environ["DATABASE_URL"])
         return
     state = pg_cluster.read_state()  # type: ignore[attr-defined]
+    _ADMIN_URLS[state.url] = state.admin_url
     yield state.url
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(pg_url: str) -> str:
+    """The superuser's URL of the session's database (DATABASE_URL: that URL)."""
+    return admin_url(pg_url)
 
 
 @pytest.fixture(scope="session")

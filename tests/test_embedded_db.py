@@ -216,7 +216,7 @@ def test_backup_and_restore_round_trip(served) -> None:
     assert _cli(env, "report", "daily", "--date", day).stdout == report
 
     # the database dropped under a running cluster: db start makes it again, restore fills it
-    admin = state.url.rsplit("/", 1)[0] + "/postgres"
+    admin = state.admin_url.rsplit("/", 1)[0] + "/postgres"
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text("DROP DATABASE gridward WITH (FORCE)"))
@@ -233,7 +233,9 @@ def test_db_start_recreates_a_dropped_database(served, capsys) -> None:
     "running" and left every command failing on a missing database)."""
     cluster, _env = served
     state = cluster.start()
-    admin = create_engine(state.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        state.admin_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text("DROP DATABASE gridward WITH (FORCE)"))
     admin.dispose()
@@ -250,11 +252,13 @@ def test_restore_migrates_an_older_backup_and_refuses_a_newer_one(served) -> Non
     cluster, env = served
     state = cluster.start()
     folder = cluster.data_dir
-    engine = create_engine(state.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    engine = create_engine(
+        state.admin_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT"
+    )
     with engine.connect() as conn:
         conn.execute(text("CREATE DATABASE old"))
     engine.dispose()
-    old_url = state.url.rsplit("/", 1)[0] + "/old"
+    old_url = state.admin_url.rsplit("/", 1)[0] + "/old"
     engine = create_engine(old_url)
     migrate(engine, "0005")
     engine.dispose()
@@ -290,15 +294,15 @@ def test_restore_skips_grants_says_when_and_waits_for_the_api_to_stop(served) ->
     engine = create_engine(state.url)
     migrate(engine)
     engine.dispose()
-    _scalar(state.url, "DROP ROLE IF EXISTS report_ro")
-    _scalar(state.url, "CREATE ROLE report_ro")
+    _scalar(state.admin_url, "DROP ROLE IF EXISTS report_ro")
+    _scalar(state.admin_url, "CREATE ROLE report_ro")
     _scalar(state.url, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO report_ro")
     dump = cluster.data_dir.parent / "grants.dump"
     out = _cli(env, "db", "backup", str(dump))
     assert out.returncode == 0, out.stderr
     assert dump.stat().st_mode & 0o777 == 0o600
-    _scalar(state.url, "DROP OWNED BY report_ro")
-    _scalar(state.url, "DROP ROLE report_ro")  # a new server, without that role
+    _scalar(state.admin_url, "DROP OWNED BY report_ro")
+    _scalar(state.admin_url, "DROP ROLE report_ro")  # a new server, without that role
 
     libpq = _cli(env, "db", "url", "--libpq").stdout.strip()
     with psycopg.connect(libpq, application_name="bi-tool"):
@@ -319,7 +323,7 @@ def test_restore_by_a_role_that_is_not_a_superuser(served) -> None:
     in template1, it restores."""
     cluster, env = served
     state = cluster.start()
-    root = state.url.rsplit("/", 1)[0]
+    root = state.admin_url.rsplit("/", 1)[0]
     dump = cluster.data_dir.parent / "plain.dump"
     assert _cli(env, "db", "backup", str(dump)).returncode == 0
     _scalar(root + "/postgres", "DROP DATABASE IF EXISTS appdb", autocommit=True)
@@ -483,7 +487,7 @@ def test_a_stale_cluster_json_is_named_and_adopt_takes_the_cluster_back(
     cluster = EmbeddedCluster(folder, fast=True)
     state = cluster.start()
     _scalar(state.url, "CREATE TABLE kept AS SELECT 42 AS x")
-    real = state.url.replace("postgresql+psycopg://", "postgresql://")
+    real = state.admin_url.replace("postgresql+psycopg://", "postgresql://")
     cluster.state_file.write_text(json.dumps({**state.__dict__, "password": "an-old-copy"}))
 
     with pytest.raises(SetupError) as err:
@@ -697,7 +701,7 @@ def test_a_dropped_database_is_made_again_only_by_set_up_commands(served, tmp_pa
     good = tmp_path / "nightly.dump"
     assert _cli(env, "db", "backup", str(good)).returncode == 0
     before = good.read_bytes()
-    admin = state.url.rsplit("/", 1)[0] + "/postgres"
+    admin = state.admin_url.rsplit("/", 1)[0] + "/postgres"
     gone = "SELECT count(*) FROM pg_database WHERE datname = 'gridward'"
     _scalar(admin, "DROP DATABASE gridward WITH (FORCE)", autocommit=True)
     try:
@@ -783,7 +787,7 @@ def test_no_migration_under_a_running_older_program(served) -> None:
     from geo.db import migrate
 
     cluster, env = served
-    root = cluster.start().url.rsplit("/", 1)[0]
+    root = cluster.start().admin_url.rsplit("/", 1)[0]
     revision = "SELECT version_num FROM alembic_version"
     old_url, old_env = root + "/olddb", {**env, "DATABASE_URL": root + "/olddb"}
     libpq = old_url.replace("postgresql+psycopg://", "postgresql://")
@@ -852,7 +856,7 @@ def test_restore_clears_what_failed_restores_left_and_takes_only_backups(served)
     engine = create_engine(state.url)
     migrate(engine)
     engine.dispose()
-    root = state.url.rsplit("/", 1)[0]
+    root = state.admin_url.rsplit("/", 1)[0]
     dump = cluster.data_dir.parent / "leftover.dump"
     assert _cli(env, "db", "backup", str(dump)).returncode == 0
     _scalar(root + "/postgres", "CREATE DATABASE gridward_restore_dead1", autocommit=True)
@@ -961,7 +965,7 @@ def test_status_names_where_what_is_pending_and_stop_without_a_cluster(
     from geo.db import migrate
 
     cluster, env = served
-    root = cluster.start().url.rsplit("/", 1)[0]
+    root = cluster.start().admin_url.rsplit("/", 1)[0]
     _scalar(root + "/postgres", "DROP DATABASE IF EXISTS status_old WITH (FORCE)", autocommit=True)
     _scalar(root + "/postgres", "CREATE DATABASE status_old", autocommit=True)
     engine = create_engine(root + "/status_old")

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from geo.db import migrate, normalize_url
 from geo.errors import ConflictError, SetupError
 from geo.track_store import store_track
-from tests.conftest import _throwaway_database
+from tests.conftest import _throwaway_database, admin_url
 from tests.test_tracks_db import gpx_bytes
 
 
@@ -174,7 +174,7 @@ def test_a_failing_migration_names_its_own_reason(scratch: tuple[str, Engine], p
 
 def _drop_role(pg_url: str, role: str) -> None:
     """The test's role gone (roles are the server's, not the throwaway database's)."""
-    admin = make_url(normalize_url(pg_url)).set(drivername="postgresql")
+    admin = make_url(normalize_url(admin_url(pg_url))).set(drivername="postgresql")
     with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
         conn.execute(f"DROP ROLE IF EXISTS {role}")
 
