@@ -231,7 +231,7 @@ def test_database_refuses_codes_of_the_wrong_length(demo):
 def test_grid_counts_follow_a_households_import(demo, tmp_path):
     """The grid map showed a grid's households as committed after `import households` set a
     building's count (the editor, summing buildings, showed the new one)."""
-    from geo.importer import import_households
+    from geo.households_import import import_households
 
     plan = create_plan(demo, COMMUNITY, 300, 500)
     commit_plan(demo, plan)

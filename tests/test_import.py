@@ -19,7 +19,8 @@ from sqlalchemy import text
 
 from geo.crs import wgs84_to_gcj02
 from geo.errors import InputError
-from geo.importer import import_areas, import_buildings, import_households, import_osm
+from geo.households_import import import_households
+from geo.importer import import_areas, import_buildings, import_osm
 from tests.conftest import FIXTURES
 from tests.dbcheck import fingerprint
 from tests.test_osm import _expected_segments, _walkable_xml

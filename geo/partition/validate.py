@@ -44,7 +44,7 @@ def placement(area: shapely.Geometry, geoms: np.ndarray) -> tuple[np.ndarray, np
     those that do not belong to it.
 
     A footprint belongs to the area, as the database assigns a building to its community
-    (geo.importer.link_buildings_to_communities), when its inner point (PointOnSurface)
+    (geo.building_links.link_buildings_to_communities), when its inner point (PointOnSurface)
     lies in it; or when at least ``INSIDE_SHARE`` of it does (then it is clipped to the
     area, as before). One that belongs with less inside straddles: it is taken whole and
     the area widened by it, as database mode's outline is (geo.plans.OUTLINE_GEOM)."""
