@@ -43,8 +43,8 @@ SELECT md5(
 """
 
 # A community's working outline: its boundary, widened to take in whole the buildings that
-# belong to it (inner point inside) and narrowed to leave out whole the buildings of its
-# neighbours, so no building is ever cut by a community line drawn across it.
+# belong to it (geo.building_links: it covers most of their footprint) and narrowed to leave
+# out whole the buildings of its neighbours, so no building is ever cut by a community line.
 OUTLINE_GEOM = """
 ST_CollectionExtract(ST_MakeValid(
   ST_Difference(

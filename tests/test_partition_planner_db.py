@@ -189,9 +189,9 @@ def test_file_mode_takes_buildings_straddling_the_area_whole(demo, tmp_path) -> 
 
 
 def test_file_mode_still_refuses_a_building_that_belongs_elsewhere(demo, tmp_path) -> None:
-    """M1: a building whose inner point lies outside the area (database mode gives it to the
-    neighbour) or that lies wholly outside is still refused, named by its feature number and
-    its own id, not "楼栋 55" (which a planner read as building 55)."""
+    """M1: a building that lies wholly outside is still refused, named by its feature number
+    and its own id, not "楼栋 55" (which a planner read as building 55). One overlapping the
+    area with its inner point outside was refused too; T46 #1: it is taken whole."""
     from tests.test_partition_cli_inputs import _one_error, _run
 
     code = "110108015002"
@@ -211,14 +211,14 @@ def test_file_mode_still_refuses_a_building_that_belongs_elsewhere(demo, tmp_pat
     assert shapely.intersects(cut, g) and not shapely.intersects(cut, shapely.point_on_surface(g))
     shrunk = tmp_path / "shrunk.geojson"
     gpd.GeoDataFrame({"code": [code]}, geometry=[cut], crs=4326).to_file(shrunk)
-    line = _one_error(
-        _run(["partition", "--area", str(shrunk), "--buildings", str(b)], tmp_path / "o.json")
-    )
+    # T46 #1: now taken whole, as the database takes a building overlapping one community
+    # only (its inner point was the rule, and refused it); named in the straddle warning
+    res = _run(["partition", "--area", str(shrunk), "--buildings", str(b)], tmp_path / "o.json")
     n, ident = k + 1, int(frame["id"].iloc[k])
-    assert "1 栋楼在区域外或跨越区域边界且内点在区域外" in line, line
-    assert f"（第一栋：第 {n} 个要素（id {ident}））" in line, line
-    assert f"(first: feature {n} (id {ident}))" in line, line
-    assert "with their inner point outside" in line, line
+    assert res.returncode == 0, res.stderr
+    warn = [ln for ln in res.stderr.splitlines() if "跨越区域边界" in ln]
+    assert len(warn) == 1 and f"第 {n} 个要素（id {ident}）" in warn[0], res.stderr
+    assert f"feature {n} (id {ident})" in warn[0], warn[0]
     # one drawn far away: wholly outside
     far = frame.copy()
     far.loc[far.index[2], "geometry"] = shapely.affinity.translate(far.geometry.values[2], 0.05)

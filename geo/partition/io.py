@@ -86,7 +86,7 @@ def feature_names(gdf: gpd.GeoDataFrame) -> Callable[[Hashable], tuple[str, str]
 
 def straddle_warning(area: shapely.Geometry, gdf: gpd.GeoDataFrame) -> str | None:
     """A warning naming the buildings that straddle the area's line and are taken whole
-    (their inner point inside: :func:`geo.partition.validate.placement`), or None.
+    (overlapping it: :func:`geo.partition.validate.placement`), or None.
 
     WHY (T38 M1): they were refused, though database mode takes them whole; now they are
     kept, and the grids then cross the area's line by them, which the planner should know."""
@@ -105,11 +105,10 @@ def straddle_warning(area: shapely.Geometry, gdf: gpd.GeoDataFrame) -> str | Non
     zh = "、".join(n[0] for n in names) + (f"（另有 {more} 栋）" if more else "")
     en = ", ".join(n[1] for n in names) + (f" (+{more} more)" if more else "")
     return (
-        f"{len(straddle)} 栋楼跨越区域边界，内点在区域内，整栋划入（网格随之越过区域边界，"
+        f"{len(straddle)} 栋楼跨越区域边界，整栋划入（网格随之越过区域边界，"
         f"与数据库模式相同）：{zh} "
-        f"{len(straddle)} building(s) straddle the area boundary with their inner point "
-        f"inside and are taken whole (their grids cross the boundary by them, as in database "
-        f"mode): {en}"
+        f"{len(straddle)} building(s) straddle the area boundary and are taken whole (their "
+        f"grids cross the boundary by them, as in database mode): {en}"
     )
 
 

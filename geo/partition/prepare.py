@@ -75,7 +75,7 @@ def prepare(
 ) -> Prepared:
     """Validate, move to the area's UTM zone, fuse overlapping buildings, build blocks.
 
-    A building straddling the area's line whose inner point is inside is taken whole, the
+    A building straddling the area's line (overlapping the area) is taken whole, the
     area widened by it (:func:`geo.partition.validate.placement`, as database mode's
     outline does); ``name`` names buildings in errors (see ``validate_inputs``)."""
     report = report or (lambda f, m: None)

@@ -43,19 +43,26 @@ def placement(area: shapely.Geometry, geoms: np.ndarray) -> tuple[np.ndarray, np
     """Positions of the footprints that straddle the area's line but belong to it, and of
     those that do not belong to it.
 
-    A footprint belongs to the area, as the database assigns a building to its community
-    (geo.building_links.link_buildings_to_communities), when its inner point (PointOnSurface)
-    lies in it; or when at least ``INSIDE_SHARE`` of it does (then it is clipped to the
-    area, as before). One that belongs with less inside straddles: it is taken whole and
-    the area widened by it, as database mode's outline is (geo.plans.OUTLINE_GEOM)."""
+    A footprint belongs to the area when it overlaps it (more than touching its line): the
+    database gives a building to the community covering most of its footprint, and one
+    overlapping no other community to the one it overlaps
+    (geo.building_links.link_buildings_to_communities); a file names one area, so the rest
+    of a building is taken to lie in no community. WHY (T46 #1, #2): this was the inner
+    point, as the database's rule was; a file exported from the database now holds buildings
+    whose inner point is outside (in a gap between two outlines) or under half inside (on
+    the district's edge), and each test but overlap refused some of them. At least
+    ``INSIDE_SHARE`` inside, a footprint is clipped to the area (as before); less, it
+    straddles: it is taken whole and the area widened by it, as database mode's outline is
+    (geo.plans.OUTLINE_GEOM), and :func:`geo.partition.io.straddle_warning` names it."""
     shapely.prepare(area)
     todo = np.flatnonzero(~shapely.covers(area, geoms))
     if not len(todo):
         return todo, todo
     share = shapely.area(shapely.intersection(geoms[todo], area)) / shapely.area(geoms[todo])
-    todo = todo[share < INSIDE_SHARE]
-    inner = shapely.intersects(area, shapely.point_on_surface(geoms[todo]))
-    return todo[inner], todo[~inner]
+    keep = share < INSIDE_SHARE
+    todo, share = todo[keep], share[keep]
+    mine = share > 0
+    return todo[mine], todo[~mine]
 
 
 # No building holds more households than this (the largest towers hold a few thousand): a
@@ -242,22 +249,12 @@ def validate_inputs(
     # at the 1 % level we test (the projection is conformal-ish over a community).
     _straddle, out = placement(area, geoms)
     if len(out):
-        outside = shapely.area(shapely.intersection(geoms[out], area)) <= 0
         who, who_en = name(buildings.index[out[0]])
-        if outside.all():
-            kind, kind_zh = "outside the area", "在区域外"
-        else:
-            # WHY (T38 M1): one straddling the line is refused only when its inner point is
-            # outside: database mode gives it to the neighbour then, else takes it whole
-            kind = (
-                "outside or across the area boundary with their inner point outside "
-                "(as the database assigns buildings, they belong to a neighbouring area)"
-            )
-            kind_zh = "在区域外或跨越区域边界且内点在区域外（按数据库的归属，属于相邻区域）"
+        # WHY (T46 #1): a building overlapping the area is taken whole (see placement); one
+        # straddling its line with its inner point outside was refused here (T38 M1)
         raise InputError(
-            f"{len(out)} 栋楼{kind_zh}（第一栋：{who}）："
-            "请裁剪或删除它们，或扩大区域 "
-            f"{len(out)} building(s) lie {kind} (first: {who_en}); "
+            f"{len(out)} 栋楼在区域外（第一栋：{who}）：请裁剪或删除它们，或扩大区域 "
+            f"{len(out)} building(s) lie outside the area (first: {who_en}); "
             "clip or drop them, or widen the area"
         )
     if not math.isfinite(float(np.sum(buildings["households"].astype(float)))):
