@@ -365,6 +365,12 @@ def import_people(
         help="重新启用离岗人员 bring back the people of the file who had left; "
         "without it they stay inactive and are named in a warning",
     ),
+    crs: str = typer.Option(
+        None,
+        "--crs",
+        help="住址经纬度的坐标系 datum of the homes' lon/lat: wgs84 (GPS, the default), gcj02 "
+        "(高德/腾讯), bd09 (百度), cgcs2000 or a geographic EPSG code such as EPSG:4490",
+    ),
 ) -> None:
     """导入人员（角色：网格长、专职网格员、街巷长、小巷管家） Import the people registry.
 
@@ -374,7 +380,7 @@ def import_people(
     from geo.people_import import import_people as run
 
     _readable(file, "people file")
-    out = run(get_engine(create=True), file, actor="cli", reactivate=reactivate)
+    out = run(get_engine(create=True), file, actor="cli", reactivate=reactivate, crs=crs)
     from geo.assign.people import shown_columns
 
     warnings = out.pop("warnings", [])

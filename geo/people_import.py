@@ -67,6 +67,7 @@ from geo.assign.people import (
     unreadable,
     without_invisible,
 )
+from geo.crs import WGS84
 from geo.errors import (
     ConflictError,
     ForbiddenError,
@@ -645,8 +646,40 @@ def _refuse_all(found: list[_Problem], df: pd.DataFrame, filename: str) -> Input
 # --------------------------------------------------------------------------------------------
 
 
-def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """The upsert's parameters, one dict per person."""
+def home_crs(crs: str | None) -> str:
+    """The datum of a roster's lon/lat (``--crs``, API ``crs``; default WGS 84), checked
+    before the file is read: an unknown name, or a projected CRS (metres in columns named
+    经度/纬度), is refused. WHY (T46 #14): homes geocoded in 高德 (GCJ-02) were stored about
+    500 m off, silently; the other imports and track uploads take a datum."""
+    from geo.crs import normalize_crs
+
+    source = normalize_crs(crs)
+    if source in (WGS84, "gcj02", "bd09"):
+        return source
+    from pyproj import CRS
+
+    if not CRS.from_user_input(source).is_geographic:
+        raise InputError(
+            f"坐标系 {source} 是平面坐标（米），而人员住址是经纬度：--crs（API：crs）请用 wgs84、"
+            "gcj02、bd09、cgcs2000 或经纬度的 EPSG 代码（如 EPSG:4490） "
+            f"{source} is a projected CRS (metres), and homes are longitude/latitude: --crs "
+            "(API: crs) must be wgs84, gcj02, bd09, cgcs2000 or a geographic EPSG code such as "
+            "EPSG:4490"
+        )
+    return source
+
+
+def _rows(df: pd.DataFrame, crs: str | None = None) -> list[dict[str, Any]]:
+    """The upsert's parameters, one dict per person; homes converted from ``crs`` (a name
+    :func:`home_crs` gave) to WGS 84."""
+    from geo.crs import lonlat_to_wgs84
+
+    if "lon" in df and crs is not None:
+        lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float)
+        lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype=float)
+        x, y = lonlat_to_wgs84(lon, lat, crs)
+        df = df.assign(lon=np.where(np.isfinite(lon), x, np.nan))
+        df = df.assign(lat=np.where(np.isfinite(lat), y, np.nan))
     rows = []
     for r in df.itertuples(index=False):
         rec = r._asdict()
@@ -979,12 +1012,15 @@ def import_people(
     *,
     reactivate: bool = False,
     covers: Covers | None = None,
+    crs: str | None = None,
 ) -> dict[str, Any]:
-    """Upsert people from CSV/XLSX by their id (see the module's rules); homes by lon/lat or a
-    building id. The file's other columns (notes ...) are left out and named in
+    """Upsert people from CSV/XLSX by their id (see the module's rules); homes by lon/lat (in
+    ``crs``: wgs84 by default, gcj02, bd09, a geographic EPSG code) or a building id. The
+    file's other columns (notes ...) are left out and named in
     ``columns_left_out`` (at most 10 names) and ``columns_left_out_count``; ``warnings``
     names rows left out and leavers kept inactive."""
     path = Path(path)
+    source = home_crs(crs)
     sheet = _sheet(path)
     frame = _frame(sheet)
     found = _file_problems(frame)
@@ -1008,7 +1044,7 @@ def import_people(
         if first is not None:  # one problem: refused as before
             raise first
         assert df is not None
-        rows = _rows(df)
+        rows = _rows(df, source)
         present = set(df.columns)
         ids = [r["ext"] for r in rows]
         _resolve_buildings(conn, rows, path.name)
@@ -1043,7 +1079,8 @@ def import_people(
             "people.import",
             "people",
             path.name,
-            {"rows": len(rows), "reactivated" if reactivate else "kept_inactive": len(left)},
+            {"rows": len(rows), "reactivated" if reactivate else "kept_inactive": len(left)}
+            | ({"crs": source} if source != WGS84 else {}),
         )
     out: dict[str, Any] = {"people_read": len(rows)}
     if df.attrs.get("ignored_columns"):  # the names cut, and how many (T45 #3)

@@ -206,7 +206,20 @@ def undo_assignment(
 @router.post(
     "/people/import",
     summary="Import the people registry (CSV/XLSX) 导入人员名册",
-    openapi_extra=upload_openapi({}, raw_types=("text/csv",)),
+    # WHY crs (T46 #14): homes geocoded in 高德 (GCJ-02) were stored about 500 m off
+    openapi_extra=upload_openapi(
+        {
+            "crs": {
+                "type": "string",
+                "default": "wgs84",
+                "examples": ["wgs84", "gcj02", "bd09", "cgcs2000", "EPSG:4490"],
+                "description": "住址经纬度的坐标系 datum of the homes' lon/lat: wgs84 (GPS, the "
+                "default), gcj02 (高德/腾讯 Amap/Tencent), bd09 (百度 Baidu), cgcs2000 or a "
+                "geographic EPSG code such as EPSG:4490; converted to WGS 84 on the way in",
+            }
+        },
+        raw_types=("text/csv",),
+    ),
 )
 async def people_import(
     request: Request,
@@ -237,7 +250,13 @@ async def people_import(
         path = FsPath(folder) / name
         path.write_bytes(up.data)
         return await run_in_threadpool(
-            import_people, engine, path, user.username, reactivate=reactivate, covers=covers
+            import_people,
+            engine,
+            path,
+            user.username,
+            reactivate=reactivate,
+            covers=covers,
+            crs=up.fields.get("crs") or None,
         )
 
 
