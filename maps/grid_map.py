@@ -68,16 +68,32 @@ def build_grid_map(
     community: str | None = None,
     communities: dict[str, Any] | None = None,
     user: str | None = None,
+    grid_bounds: dict[str, tuple[int, int]] | None = None,
 ) -> str:
     """The grid map page as HTML; ``community`` (the page's ?community=) is kept by the
     household-range form, so applying a range stays on that community. ``communities``:
-    the community outlines, drawn with their names (shown at first on a map of several)."""
-    hh = [int(f["properties"]["households"]) for f in grids["features"]]
+    the community outlines, drawn with their names (shown at first on a map of several).
+    ``grid_bounds``: community code → the bounds its grids are judged by (its current
+    plan's); a grid of a community not in it is judged by ``min_households`` –
+    ``max_households``. Each grid carries its bounds (``min``, ``max``) for the page."""
+    judged = grid_bounds or {}
+    hh, pairs = [], []
+    for f in grids["features"]:
+        p = f["properties"]
+        lo, hi = judged.get(str(p.get("community")), (min_households, max_households))
+        p["min"], p["max"] = lo, hi
+        hh.append(int(p["households"]))
+        pairs.append((lo, hi))
     bands = {
-        "under": sum(h < min_households for h in hh),
-        "within": sum(min_households <= h <= max_households for h in hh),
-        "over": sum(h > max_households for h in hh),
+        "under": sum(h < lo for h, (lo, hi) in zip(hh, pairs, strict=True)),
+        "within": sum(lo <= h <= hi for h, (lo, hi) in zip(hh, pairs, strict=True)),
+        "over": sum(h > hi for h, (lo, hi) in zip(hh, pairs, strict=True)),
     }
+    # one range on the page (every grid alike) reads as before; several: each grid by its
+    # community's, said in the legend (T46 #12)
+    ranges = sorted(set(pairs)) or [(min_households, max_households)]
+    if len(ranges) == 1:
+        min_households, max_households = ranges[0]
     areas = communities or {"type": "FeatureCollection", "features": []}
     shorts = short_names(
         {f["properties"]["code"]: f["properties"]["name"] for f in areas["features"]}
@@ -91,15 +107,23 @@ def build_grid_map(
         p["label"] = named[p["code"]]
         p["community_name"] = names.get(p.get("community"))
     m = base_map(bounds, "网格图 grid map", tile_url, page_js=PAGE_JS)
-    legend = "".join(
-        f'<div><span class="gw-swatch" style="background:{COLORS[k]}"></span>{esc(label)} '
-        f'<span class="gw-num" id="gw-n-{k}">{bands[k]}</span></div>'
-        for k, label in (
+    if len(ranges) == 1:
+        labels = (
             ("under", f"不足 under (< {min_households})"),
             ("within", f"达标 within [{min_households}, {max_households}]"),
             ("over", f"超出 over (> {max_households})"),
         )
-    )
+    else:
+        labels = (
+            ("under", "不足 under (< 本社区下限 its community's min)"),
+            ("within", "达标 within [下限 min, 上限 max]"),
+            ("over", "超出 over (> 本社区上限 its community's max)"),
+        )
+    legend = "".join(
+        f'<div><span class="gw-swatch" style="background:{COLORS[k]}"></span>{esc(label)} '
+        f'<span class="gw-num" id="gw-n-{k}">{bands[k]}</span></div>'
+        for k, label in labels
+    ) + _bounds_note(grids, judged, ranges, (min_households, max_households))
     total = sum(hh)
     top = MAX_GRID_HOUSEHOLDS
     panel = (
@@ -135,6 +159,45 @@ def build_grid_map(
         },
     )
     return render(m)
+
+
+def _bounds_note(
+    grids: dict[str, Any],
+    judged: dict[str, tuple[int, int]],
+    ranges: list[tuple[int, int]],
+    page: tuple[int, int],
+) -> str:
+    """Where the legend's bounds come from: the current plan of each community shown, or the
+    page's range (the default 300–500 or the ?min=/?max= given)."""
+    shown: dict[str, tuple[str, tuple[int, int]]] = {}
+    for f in grids["features"]:
+        p = f["properties"]
+        code = str(p.get("community"))
+        shown.setdefault(code, (str(p.get("community_name") or code), (p["min"], p["max"])))
+    if not shown:
+        return ""
+    planned = {c: v for c, v in shown.items() if c in judged}
+    if len(ranges) == 1:
+        lo, hi = ranges[0]
+        if len(planned) == len(shown):
+            return (
+                f'<p id="gw-bounds-note" class="gw-note">户数范围 {lo}–{hi}：所示社区现行方案的'
+                f"户数范围 household bounds {lo}–{hi}: those of the current plans of the "
+                "communities shown</p>"
+            )
+        return ""
+    items = [f"{esc(name)} {lo}–{hi}" for _c, (name, (lo, hi)) in sorted(shown.items())]
+    rest = "" if len(planned) == len(shown) else (f"；无方案户数范围的社区按 {page[0]}–{page[1]} ")
+    rest_en = (
+        ""
+        if len(planned) == len(shown)
+        else (f"; communities with no plan bounds by {page[0]}–{page[1]}")
+    )
+    return (
+        '<p id="gw-bounds-note" class="gw-note">各社区网格按其现行方案的户数范围判断：'
+        f"{'；'.join(items)}{rest} each community's grids are judged by the household bounds "
+        f"of its current plan: {'; '.join(items)}{rest_en}</p>"
+    )
 
 
 def _label_note(grids: dict[str, Any], named: dict[str, str]) -> str:

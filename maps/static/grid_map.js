@@ -2,6 +2,8 @@
 function gwGridMap(map, DATA) {
   "use strict";
   var min = DATA.min, max = DATA.max;
+  function lo(p) { return p.min === undefined ? min : p.min; }
+  function hi(p) { return p.max === undefined ? max : p.max; }
   // Community outlines with their names: grid codes repeat from one community to the next.
   var areaLabels = [];
   var areas = L.geoJSON(DATA.communities, {
@@ -23,7 +25,8 @@ function gwGridMap(map, DATA) {
   var drawn = 0;
   var level1 = L.geoJSON(DATA.grids, {
     style: function (f) {
-      var band = gw.band(f.properties.households, min, max);
+      // each grid by its community's current plan's bounds (maps/grid_map.py, T46 #12)
+      var band = gw.band(f.properties.households, lo(f.properties), hi(f.properties));
       return {color: "#333", weight: 1.5, fillColor: gw.COLORS[band], fillOpacity: 0.45,
               className: "gw-grid gw-band-" + band};
     },
@@ -39,7 +42,9 @@ function gwGridMap(map, DATA) {
         "楼栋 buildings: " + gw.esc(p.building_count) + "<br>" +
         "网格长 leader: " + (p.leader ? gw.esc(p.leader) : "—") + "<br>" +
         "网格员 workers: " + workers + "<br>" +
-        gw.esc(gw.BAND_LABEL[gw.band(p.households, min, max)]) + "</div>", {sticky: true});
+        '户数范围 bounds: <span class="gw-bounds">' + gw.esc(lo(p)) + "–" + gw.esc(hi(p)) +
+        "</span><br>" +
+        gw.esc(gw.BAND_LABEL[gw.band(p.households, lo(p), hi(p))]) + "</div>", {sticky: true});
       L.tooltip({permanent: true, direction: "center", className: "gw-label", interactive: false})
         .setLatLng(layer.getBounds().getCenter()).setContent(gw.esc(label(p)))
         .addTo(labels);
