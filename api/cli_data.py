@@ -302,19 +302,29 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
         engine = get_engine(create=True)  # as import osm
         with progress_bar(f"导入{_KIND_ZH.get(kind, kind)} import {kind}") as bar:
             counts = fn(engine, file, progress=bar, **kwargs)
+        warnings = counts.pop("warnings", [])  # not key=value: on stderr, after the line
         _show(kind, counts)
+        for w in warnings:
+            typer.echo(f"warning: {w}", err=True)
 
     if with_level:
 
         def command(
             file: Path = typer.Argument(
-                ..., help="区划文件 GeoJSON, GeoPackage, Shapefile or CSV (WKT)"
+                ...,
+                help="区划文件 GeoJSON, GeoPackage, Shapefile (.shp or .zip), KML/KMZ or CSV "
+                "(WKT); columns code/代码, name/名称, level/级别, parent_code/上级代码",
             ),
-            crs: str = typer.Option(None, "--crs", help=CRS_HELP),
+            crs: str = typer.Option(
+                None,
+                "--crs",
+                help=CRS_HELP + "; a shapefile without its .prj needs it (Beijing: EPSG:4548)",
+            ),
             level: str = typer.Option(
                 None,
                 "--level",
-                help="区划级别 district, subdistrict, township, community or village",
+                help="区划级别 district, subdistrict, township, community or village "
+                "(or 区/县, 街道, 乡/镇, 社区, 村)",
             ),
         ) -> None:
             run(file, crs, level)

@@ -821,6 +821,61 @@ _PARENT_OF = {
 }
 
 
+# the columns an areas file may name, each with the spellings read (case ignored), first match
+# wins. WHY the Chinese ones: a district's own files say 代码/名称/级别 (T46 #10)
+_AREA_COLUMNS = {
+    "code": ("code", "编码", "代码", "区划代码", "行政区划代码"),
+    "name": ("name", "名称", "区划名称"),
+    "level": ("level", "级别", "层级", "区划级别"),
+    "parent_code": ("parent_code", "上级代码", "上级区划代码"),
+}
+
+# a level as a district's files and clerks write it, in Chinese (T46 #10), → AREA_LEVELS
+_LEVEL_WORDS = {
+    **{lvl: lvl for lvl in AREA_LEVELS},
+    **{zh: lvl for lvl, zh in LEVEL_ZH.items()},  # 区, 街道, 乡镇, 社区, 村
+    "县": "district",
+    "区县": "district",
+    "市辖区": "district",
+    "街道办事处": "subdistrict",
+    "乡": "township",
+    "镇": "township",
+    "社区居委会": "community",
+    "居委会": "community",
+    "行政村": "village",
+    "村委会": "village",
+}
+_LEVEL_WORDS_ZH = "区/县、街道、乡/镇、社区、村"
+
+#: an area further than this from every stored building and street segment is told; a file
+#: none of whose areas is nearer is refused (a wrong --crs, T46 #4)
+AREA_FAR_M = 5000.0
+#: communities (villages) overlapping each other by more than this are named (T46 overlaps)
+AREA_OVERLAP_M2 = 5.0
+
+
+def _area_level(value: Any) -> str:
+    """``value`` (a level column's cell, or --level) as one of AREA_LEVELS when it names one
+    (English any case, or Chinese); else the value as given, stripped, for the refusal."""
+    word = "" if _is_na(value) else str(value).strip()
+    return _LEVEL_WORDS.get(word.lower(), _LEVEL_WORDS.get(word, word))
+
+
+def _area_code(value: Any) -> str:
+    """An area code cell as text. WHY (T46 #16): ArcGIS writes a DBF numeric code field as a
+    Double, read back as 110108017001.0; a whole number below 2**53 (every 12-digit code) is
+    exact in a double, so it is the code; a fraction is left as written, and refused."""
+    exact = isinstance(value, float | np.floating) and np.isfinite(value)
+    if exact and float(value).is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return "" if _is_na(value) else str(value).strip()
+
+
+def _mojibake(names: Iterable[str]) -> bool:
+    """Whether field names look like GBK or UTF-8 read as Latin-1 (´úÂë for 代码)."""
+    return any(any("\u0080" <= ch <= "\u00ff" for ch in n) for n in names)
+
+
 def _polygonal(geoms: np.ndarray, name: str) -> np.ndarray:
     types = shapely.get_type_id(geoms)
     bad = ~np.isin(types, [3, 6])
@@ -853,52 +908,88 @@ def import_areas(
 ) -> dict[str, int]:
     """Import administrative areas (code, name, level); missing parents are made from children.
 
-    Required columns: ``code`` and ``name`` (or 编码/名称); ``level`` per feature or ``--level``.
-    Parent codes come from ``parent_code`` or from the code's prefix (GB/T 2260 nesting:
+    Required columns: ``code`` and ``name`` (or 编码/代码/区划代码, 名称/区划名称; a numeric code
+    that is a whole number is read as its digits); ``level`` (级别/层级) per feature or
+    ``--level``, in English or Chinese (区, 街道, 乡镇, 社区, 村 …, :data:`_LEVEL_WORDS`).
+    Parent codes come from ``parent_code`` (上级代码) or from the code's prefix (GB/T 2260 nesting:
     community 12 digits → subdistrict 9 → district 6). A parent that does not exist yet is
     created when the file names it (``subdistrict_name``, ``district_name``), its outline the
     union of its children; every later area import redraws such an outline from the children
     linked then, so a community linked to it later lies inside it.
+
+    Refused, nothing stored, when buildings or streets are stored and none of the file's
+    areas lies within AREA_FAR_M of them (a wrong CRS). The result's ``warnings`` (present
+    only when there are any; not counts): a .dbf read as GBK, areas far from the others,
+    communities overlapping each other.
     """
     from geo.vector_io import read_vector
 
     path = Path(path)
     progress(0.0, "读取区划 reading areas")
     gdf = read_vector(path, crs)
-    cols = {str(c).lower(): c for c in gdf.columns}
-    rename = {"编码": "code", "代码": "code", "名称": "name", "级别": "level"}
-    for zh, en in rename.items():
-        if zh in gdf.columns and en not in cols:
-            gdf = gdf.rename(columns={zh: en})
-            cols[en] = en
+    warnings: list[str] = list(gdf.attrs.get("warnings", []))  # e.g. a .dbf read as GBK
+    source_crs, crs_given = gdf.attrs.get("source_crs"), gdf.attrs.get("crs_given", False)
+    geometry = gdf.geometry.name
+    lowered = {str(c).strip().lower(): c for c in gdf.columns if c != geometry}
+    for en, names in _AREA_COLUMNS.items():
+        col = next((lowered[n] for n in names if n in lowered), None)
+        if col is not None and col != en:
+            if en in gdf.columns:  # a column already named so that is not the one read
+                gdf = gdf.drop(columns=en)
+            gdf = gdf.rename(columns={col: en})
+    cols = {c: c for c in gdf.columns if c in _AREA_COLUMNS}
     # a GeoJSON's (GeoPackage's, Shapefile's) are properties, the geometry none (T41 #6)
     field_zh, field, found = fields_found(path, gdf)
     found_zh, found = found or "无", found or "none"
     for required in ("code", "name"):
         if required not in cols:
+            why_zh, why = "", ""
+            if _mojibake(str(c) for c in gdf.columns):
+                # WHY (T46 #11): "现有的属性：´úÂë, Ãû³Æ" named the garbled fields and
+                # neither the cause (GBK read as Latin-1) nor the remedy
+                cpg = f"{path.stem}.cpg"
+                why_zh = (
+                    f"。{field_zh}名是乱码，多半是 GBK 编码的 .dbf 缺少 .cpg：请在 .shp 旁放一个"
+                    f"内容为 GBK 的 {cpg} 文件后重新导入"
+                )
+                why = (
+                    f"; the {field} names are garbled: most likely a GBK .dbf without its .cpg: "
+                    f"put a {cpg} file containing GBK beside the .shp and import again"
+                )
+            elif path.suffix.lower() in {".kml", ".kmz"}:
+                # a placemark's own fields come from its ExtendedData (T46 #17)
+                why_zh = (
+                    "。KML 中每个地标的区划代码须写在其 ExtendedData 里"
+                    '（<SimpleData name="代码"> 或 <Data name="code">），名称写在 <name> 里'
+                )
+                why = (
+                    "; a KML placemark's area code goes in its ExtendedData "
+                    '(<SimpleData name="代码"> or <Data name="code">), its name in <name>'
+                )
             raise InputError(
-                f"文件 {path.name} 缺少 {required} {field_zh}（现有的{field_zh}：{found_zh}） "
-                f"{path.name}: missing {field} '{required}'; found {found}"
+                f"文件 {path.name} 缺少 {required} {field_zh}（现有的{field_zh}：{found_zh}）"
+                f"{why_zh} "
+                f"{path.name}: missing {field} '{required}'; found {found}{why}"
             )
-    gdf = gdf.rename(columns={cols["code"]: "code", cols["name"]: "name"})
-    if "level" in cols:
-        gdf = gdf.rename(columns={cols["level"]: "level"})
-    elif level:
+    if "level" not in cols:
+        if not level:
+            raise InputError(
+                f"文件 {path.name} 没有 level 列，请给 --level（如 community 或 社区） "
+                f"{path.name}: no 'level' column: give --level (e.g. community)"
+            )
         gdf["level"] = level
-    else:
-        raise InputError(
-            f"文件 {path.name} 没有 level 列，请给 --level（如 community） "
-            f"{path.name}: no 'level' column: give --level (e.g. community)"
-        )
-    if level:
-        gdf["level"] = gdf["level"].fillna(level)
-    gdf["code"] = gdf["code"].astype(str).str.strip()
-    gdf["level"] = gdf["level"].astype(str).str.strip().str.lower()
+    elif level:
+        gdf["level"] = gdf["level"].where(~gdf["level"].map(_is_na), level)
+    gdf["code"] = [_area_code(v) for v in gdf["code"]]
+    given_levels = [str(v).strip() if not _is_na(v) else "" for v in gdf["level"]]
+    gdf["level"] = [_area_level(v) for v in gdf["level"]]
     bad_level = ~gdf["level"].isin(AREA_LEVELS)
     if bad_level.any():
-        wrong, levels = gdf["level"][bad_level].iloc[0], ", ".join(AREA_LEVELS)
+        wrong = given_levels[int(np.flatnonzero(bad_level.to_numpy())[0])]
+        levels = ", ".join(AREA_LEVELS)
         raise InputError(
-            f"文件 {path.name} 的区划级别 '{wrong}' 有误，请用 {levels} 之一 "
+            f"文件 {path.name} 的区划级别 '{wrong}' 有误，请用 {levels} 之一"
+            f"（或 {_LEVEL_WORDS_ZH}） "
             f"{path.name}: unknown level '{wrong}': use one of {levels}"
         )
     for code, lvl in zip(gdf["code"], gdf["level"], strict=True):
@@ -914,8 +1005,15 @@ def import_areas(
             f"文件 {path.name} 中区划代码 '{gdf['code'][dup].iloc[0]}' 出现了两次 "
             f"{path.name}: code '{gdf['code'][dup].iloc[0]}' appears twice"
         )
-    geoms = _polygonal(np.asarray(gdf.geometry.to_numpy(), dtype=object), path.name)
+    # flat outlines: a KML's or a PolygonZ shapefile's altitudes mean nothing here
+    flat = shapely.force_2d(np.asarray(gdf.geometry.to_numpy(), dtype=object))
+    geoms = _polygonal(flat, path.name)
     gdf = gdf.set_geometry(geoms, crs="EPSG:4326")
+
+    # codes the file gives for parents, as text (a DBF numeric field, T46 #16); none: ""
+    for col in ("parent_code", *(c for c, _ in _PARENT_FIELDS.values())):
+        if col in gdf.columns:
+            gdf[col] = [_area_code(v) for v in gdf[col]]
 
     # Parent rows named by the file (created when missing).
     parents: dict[str, tuple[str, str]] = {}
@@ -958,6 +1056,7 @@ def import_areas(
         _copy(
             conn, "stage_areas", ["code", "level", "name", "name_en", "parent_code", "geom"], rows
         )
+        warnings += _far_areas(conn, path.name, source_crs, crs_given)
         written = conn.execute(
             text(
                 "INSERT INTO areas (code, level, name, name_en, geom, area_m2) "
@@ -1054,6 +1153,7 @@ def import_areas(
             )
         _follow_children(conn)
         link_buildings_to_communities(conn)
+        warnings += _overlapping_communities(conn)
         # parents: the parent areas made here from their children; parents_linked: the file's
         # areas under a parent now (made, stored, or found by code). WHY both: a file whose
         # parent was stored already said parents=0 only, read as "not linked" (T38 L12)
@@ -1071,7 +1171,149 @@ def import_areas(
         }
         _record(conn, "areas", path, sha, counts)
     progress(1.0, "完成 done")
+    if warnings:  # said after the counts (the CLI: on stderr, each "warning: …")
+        counts["warnings"] = warnings  # type: ignore[assignment]
     return counts
+
+
+def _crs_hint(source_crs: str | None, lon: float) -> tuple[str, str]:
+    """The CRS an areas file in ``source_crs`` most likely is, by the longitude of the data
+    stored already: a CGCS2000 3-degree Gauss-Kruger zone (EPSG:4534–4554 without the zone
+    number, 4513–4533 with it) whose central meridian is nearest. ("", "") when the stored
+    data lie outside those zones."""
+    cm = int(round(lon / 3.0) * 3)
+    if not 75 <= cm <= 135:
+        return "", ""
+    k = (cm - 75) // 3
+    epsg = 4534 + k
+    if source_crs and source_crs.upper().startswith("EPSG:"):
+        code = source_crs.split(":", 1)[1]
+        if code.isdigit() and 4513 <= int(code) <= 4533:
+            epsg = 4513 + k  # the file's eastings carry the zone number
+    return (
+        f"已有数据在东经 {lon:.2f}° 附近，那里的 CGCS2000 3度带（中央经线 {cm}°E）是 EPSG:{epsg}",
+        f"the stored data lie near {lon:.2f}E, where the CGCS2000 3-degree Gauss-Kruger zone "
+        f"(CM {cm}E) is EPSG:{epsg}",
+    )
+
+
+def _far_areas(conn: Connection, name: str, source_crs: str | None, crs_given: bool) -> list[str]:
+    """Check the staged areas against the buildings and street segments stored already: a
+    file none of whose areas lies within AREA_FAR_M of any of them is refused (nothing is
+    stored); the areas of a file that are that far while others are not are named in a
+    warning. Nothing stored: nothing to check.
+
+    WHY (T46 #4): a shapefile in EPSG:4548 imported with --crs EPSG:4547 (3° too far west)
+    was stored 255 km from every street and building, silently; every building lost its
+    community, the grids and people's homes their area. A district whose network is not
+    imported yet is told to import it first (its areas are then checked against it)."""
+    anything = conn.execute(
+        text("SELECT EXISTS (SELECT 1 FROM buildings) OR EXISTS (SELECT 1 FROM street_segments)")
+    ).scalar_one()
+    if not anything:
+        return []
+    # the bounding box prefilter (0.1°, over 5 km at any latitude in China) uses the indexes
+    rows = conn.execute(
+        text(
+            "SELECT s.code, s.level, s.name, ST_X(ST_PointOnSurface(s.geom)) AS lon, "
+            "ST_Y(ST_PointOnSurface(s.geom)) AS lat FROM stage_areas s "
+            "WHERE NOT EXISTS (SELECT 1 FROM buildings b WHERE b.geom && ST_Expand(s.geom, 0.1) "
+            "  AND ST_DWithin(b.geom::geography, s.geom::geography, :m)) "
+            "AND NOT EXISTS (SELECT 1 FROM street_segments g "
+            "  WHERE g.geom && ST_Expand(s.geom, 0.1) "
+            "  AND ST_DWithin(g.geom::geography, s.geom::geography, :m)) "
+            "ORDER BY s.code"
+        ),
+        {"m": AREA_FAR_M},
+    ).all()
+    if not rows:
+        return []
+    total = conn.execute(text("SELECT count(*) FROM stage_areas")).scalar_one()
+    km = f"{AREA_FAR_M / 1000:g}"
+    first = rows[0]
+    where_zh = (
+        f"如{LEVEL_ZH.get(first.level, first.level)} {first.code} {first.name} "
+        f"在东经 {first.lon:.4f}°、北纬 {first.lat:.4f}°"
+    )
+    where = f"e.g. {first.level} {first.code} {first.name} at {first.lon:.4f}E, {first.lat:.4f}N"
+    if len(rows) < total:
+        codes = "、".join(r.code for r in rows[:10]) + (
+            f" 等 {len(rows)} 个" if len(rows) > 10 else ""
+        )
+        codes_en = ", ".join(r.code for r in rows[:10]) + (
+            f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+        )
+        return [
+            f"文件 {name} 中有 {len(rows)} 个区划离已有的楼栋和街巷都超过 {km} 公里（{codes}；"
+            f"{where_zh}）：若其坐标无误，是路网还没导入到那里 "
+            f"{name}: {len(rows)} areas lie over {km} km from every stored building and street "
+            f"({codes_en}; {where}): if their coordinates are right, the network does not "
+            "reach them yet"
+        ]
+    # where the stored data are: the middle of their extent
+    lon = conn.execute(
+        text(
+            "SELECT (ST_XMin(e) + ST_XMax(e)) / 2 FROM (SELECT ST_Extent(geom) e FROM ("
+            "SELECT geom FROM buildings UNION ALL SELECT geom FROM street_segments) g) x"
+        )
+    ).scalar_one()
+    hint_zh, hint = _crs_hint(source_crs, float(lon))
+    if crs_given:
+        cause_zh, cause = (
+            f"多半是 --crs {source_crs} 不对",
+            f"most likely --crs {source_crs} is wrong",
+        )
+    else:
+        cause_zh = f"多半是文件声明的坐标系 {source_crs} 不对，请用 --crs 给出正确的"
+        cause = f"most likely the CRS the file declares, {source_crs}, is wrong: give it with --crs"
+    if hint_zh:
+        cause_zh, cause = f"{cause_zh}；{hint_zh}", f"{cause}; {hint}"
+    raise InputError(
+        f"文件 {name} 的 {total} 个区划离已有的楼栋和街巷都超过 {km} 公里（{where_zh}）："
+        f"{cause_zh}。若坐标无误（那里的路网还没导入），请先用 gridward import osm 导入覆盖"
+        "它们的 OSM 文件；未导入任何数据 "
+        f"{name}: all {total} areas lie over {km} km from every stored building and street "
+        f"({where}): {cause}. If their coordinates are right (the network there is not "
+        "imported yet), import an OSM file covering them first (gridward import osm); "
+        "nothing was imported"
+    )
+
+
+def _overlapping_communities(conn: Connection) -> list[str]:
+    """A warning naming the communities (villages) that overlap each other by more than
+    AREA_OVERLAP_M2, one of them at least in this import, with the overlap's area; [] when
+    none do. WHY: a building in the overlap belongs to one community only (the one holding
+    most of its footprint), so the other community's grids and counts leave it out; a clerk
+    must see the sloppy line to redraw it (T46, building 43 in a 10 m overlap)."""
+    pairs = conn.execute(
+        text(
+            "SELECT a.code AS a_code, a.name AS a_name, b.code AS b_code, b.name AS b_name, "
+            "ST_Area(ST_Intersection(a.geom, b.geom)::geography) AS m2 "
+            "FROM areas a JOIN areas b ON a.code < b.code AND a.geom && b.geom "
+            "AND ST_Intersects(a.geom, b.geom) "
+            "WHERE a.level IN ('community', 'village') AND b.level IN ('community', 'village') "
+            "AND (a.code IN (SELECT code FROM stage_areas) "
+            "  OR b.code IN (SELECT code FROM stage_areas)) "
+            "AND NOT ST_Touches(a.geom, b.geom) ORDER BY a.code, b.code"
+        )
+    ).all()
+    big = [p for p in pairs if p.m2 > AREA_OVERLAP_M2]
+    if not big:
+        return []
+    shown = big[:10]
+    zh = "；".join(
+        f"{p.a_code} {p.a_name} 与 {p.b_code} {p.b_name} 重叠 {p.m2:,.0f} 平方米" for p in shown
+    )
+    en = "; ".join(f"{p.a_code} and {p.b_code} by {p.m2:,.0f} m²" for p in shown)
+    more_zh = f"；另有 {len(big) - 10} 对" if len(big) > 10 else ""
+    more = f"; and {len(big) - 10} more pairs" if len(big) > 10 else ""
+    return [
+        f"有 {len(big)} 对社区边界相互重叠：{zh}{more_zh}。重叠处的楼栋只归其中一个社区"
+        "（占其占地面积最多的那个），另一个社区的网格和户数不含它；请在 GIS 中修正边界后重新导入 "
+        f"{len(big)} pairs of communities overlap: {en}{more}. A building in an overlap "
+        "belongs to one of them only (the one holding most of its footprint), and the other's "
+        "grids and counts leave it out: correct the outlines and import again"
+    ]
 
 
 def _follow_children(conn: Connection) -> int:

@@ -1,4 +1,5 @@
-"""Read and write vector files: GeoJSON, GeoPackage, Shapefile, CSV with lon/lat columns.
+"""Read and write vector files: GeoJSON, GeoPackage, Shapefile, KML/KMZ, CSV with lon/lat
+columns.
 
 Everything comes out in WGS 84. The CRS of the coordinates is the one given on the command line
 (``--crs``), else the one the file declares, else WGS 84. GCJ-02 and BD-09 (Chinese map apps)
@@ -24,7 +25,10 @@ import shapely
 from geo.crs import WGS84, geometries_to_wgs84, normalize_crs
 from geo.errors import InputError
 
-VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"}
+VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".kml", ".kmz"}
+#: KML/KMZ (Google Earth, 奥维, GIS exports): every folder (layer) is read, the code of a
+#: placemark from its ExtendedData (T46 #17)
+KML_SUFFIXES = {".kml", ".kmz"}
 CSV_SUFFIXES = {".csv", ".txt"}
 
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
@@ -124,7 +128,13 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
         gdf, declared = _csv_to_frame(path)
     elif suffix in VECTOR_SUFFIXES:
         try:
-            gdf = gpd.read_file(path, engine="pyogrio")
+            if suffix in KML_SUFFIXES:
+                gdf = _read_kml(path)
+            else:
+                gdf = gpd.read_file(path, engine="pyogrio")
+                gdf = _redecoded_dbf(path, gdf)
+        except InputError:
+            raise
         except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(
@@ -161,6 +171,10 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
             f"{path.name}: coordinates contain NaN or infinity"
         )
     if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
+        if target_crs is None and declared is None:
+            # WHY (T46 #13): a shapefile without its .prj, no --crs given, was told "--crs 是否
+            # 写对了？" as if one had been given: say what is missing and what to give
+            raise _undeclared_metres(path, coords)
         raise InputError(
             f"文件 {path.name} 从 {source} 换算后坐标超出经纬度范围：--crs 是否写对了？ "
             f"{path.name}: coordinates outside longitude/latitude range after converting from "
@@ -169,7 +183,180 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
     result = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name), geometry=out, crs=WGS84)
     if "columns" in gdf.attrs:
         result.attrs["columns"] = gdf.attrs["columns"]
+    # how the file was read, for a caller's checks and warnings: the CRS converted from and
+    # whether --crs named it, what the reader guessed (e.g. a .dbf's encoding)
+    result.attrs["source_crs"] = source
+    result.attrs["crs_given"] = target_crs is not None
+    result.attrs["warnings"] = list(gdf.attrs.get("warnings", []))
     return result
+
+
+def _undeclared_metres(path: Path, coords: np.ndarray) -> InputError:
+    """The refusal of a file that declares no CRS (a shapefile without its .prj, a CSV) and
+    whose coordinates are not degrees, no --crs given (T46 #13). Eastings with a 3-degree
+    zone number in front (39 500 000 m: zone 39, CM 117°E) name their CRS; else the usual
+    CGCS2000 3-degree zones are named by city."""
+    x0, y0 = float(coords[0, 0]), float(coords[0, 1])
+    x, y = f"{x0:.10g}", f"{y0:.10g}"
+    if path.suffix.lower() in {".shp", ".zip"}:
+        what_zh, what = "没有 .prj 文件（未声明坐标系）", "has no .prj (declares no CRS)"
+    else:
+        what_zh, what = "未声明坐标系", "declares no CRS"
+    zones = np.floor(coords[:, 0] / 1e6)
+    zone = int(zones[0])
+    if 25 <= zone <= 45 and (zones == zone).all():  # CGCS2000 3-degree GK with zone number
+        epsg = 4513 + zone - 25
+        hint_zh = (
+            f"东坐标前两位 {zone} 像是 3度带带号（中央经线 {zone * 3}°E），"
+            f"多半是 CGCS2000 EPSG:{epsg}，即 --crs EPSG:{epsg}"
+        )
+        hint = (
+            f"eastings starting with {zone} look like 3-degree zone {zone} (CM {zone * 3}E): "
+            f"most likely CGCS2000 EPSG:{epsg}, i.e. --crs EPSG:{epsg}"
+        )
+    else:
+        hint_zh = (
+            "如北京 EPSG:4548（CGCS2000 3度带，中央经线 117°E）；其他城市按所在中央经线选："
+            "114°E 为 EPSG:4547，120°E 为 EPSG:4549"
+        )
+        hint = (
+            "e.g. EPSG:4548 (CGCS2000 3-degree Gauss-Kruger CM 117E) for Beijing; elsewhere "
+            "the zone of the city's central meridian: EPSG:4547 for 114E, EPSG:4549 for 120E"
+        )
+    return InputError(
+        f"文件 {path.name} {what_zh}，坐标（如 {x}, {y}）不是经纬度，像是平面坐标（米）："
+        f"请用 --crs 指定其坐标系，{hint_zh}；未导入任何数据 "
+        f"{path.name} {what} and its coordinates (e.g. {x}, {y}) are not degrees but look "
+        f"projected (metres): give its CRS with --crs, {hint}; nothing was imported"
+    )
+
+
+def _read_kml(path: Path) -> gpd.GeoDataFrame:
+    """A KML or KMZ, every folder (layer) in one frame, names in ``Name``, ExtendedData as
+    columns. WHY the KML inside a KMZ is read through /vsizip/: GDAL's LIBKML reading the
+    KMZ itself dropped the ExtendedData (the 代码 column) of a GIS tool's export (T46 #17)."""
+    import warnings
+    import zipfile
+
+    import pyogrio
+
+    source = str(path)
+    if path.suffix.lower() == ".kmz":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                inner = [n for n in zf.namelist() if n.lower().endswith(".kml")]
+        except zipfile.BadZipFile:
+            raise InputError(
+                f"文件 {path.name} 不是有效的 KMZ（不是 zip 压缩包） "
+                f"{path.name}: not a valid KMZ (not a zip archive)"
+            ) from None
+        if not inner:
+            raise InputError(
+                f"文件 {path.name} 中没有 .kml 文件 {path.name}: the KMZ holds no .kml file"
+            )
+        # doc.kml by convention, else the first at the top level
+        main = min(inner, key=lambda n: (n.lower() != "doc.kml", n.count("/"), n))
+        source = f"/vsizip/{path}/{main}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        layers = [str(row[0]) for row in pyogrio.list_layers(source)]
+        frames = [gpd.read_file(source, engine="pyogrio", layer=layer) for layer in layers]
+    frames = [f for f in frames if not f.empty] or frames[:1]
+    if len(frames) == 1:
+        gdf = frames[0]
+    else:
+        gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+    # KML coordinates carry an altitude (often 0): stored outlines are flat
+    gdf = gdf.set_geometry(shapely.force_2d(np.asarray(gdf.geometry.to_numpy(), dtype=object)))
+    return gdf
+
+
+# GDAL's reading of a .dbf that names no encoding (no .cpg, language driver 0)
+_DEFAULT_DBF_ENCODINGS = {"iso-8859-1", "latin1", "latin-1", "cp1252", "cp437"}
+
+
+def _has_cpg(path: Path) -> bool:
+    """Whether the shapefile ``path`` (a .shp, or a zip holding one) has a .cpg beside it."""
+    import zipfile
+
+    if path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                return any(n.lower().endswith(".cpg") for n in zf.namelist())
+        except zipfile.BadZipFile:
+            return False
+    return any(p.suffix.lower() == ".cpg" and p.stem == path.stem for p in path.parent.iterdir())
+
+
+def _redecoded_dbf(path: Path, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` read again in the encoding its .dbf is really written in, with a warning, when
+    GDAL read it as Latin-1 (the .dbf names no encoding) and its text is UTF-8 or GBK: Chinese
+    GIS offices write GBK .dbf files, often without a .cpg. Else ``gdf`` as it is.
+
+    WHY (T46 #3, #11): such a file was read as Latin-1 and its names stored as mojibake
+    (``¾²ÊçÔ·ÉçÇø`` for 静淑苑社区), its Chinese field names (``´úÂë`` for 代码) refused as
+    missing with no cause given. The bytes are told by decoding them: UTF-8 first (strict
+    UTF-8 is rarely valid by chance), then GB18030 (GBK's superset), and only text that then
+    holds Chinese characters, none before, is taken as such."""
+    import warnings
+
+    import pyogrio
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = pyogrio.read_info(path)
+    except Exception:  # noqa: BLE001 (read already; this only refines it)
+        return gdf
+    if info.get("driver") != "ESRI Shapefile":
+        return gdf
+    read_as = str(info.get("encoding") or "").lower()
+    if read_as not in _DEFAULT_DBF_ENCODINGS:
+        return gdf
+    texts = [str(c) for c in gdf.columns if c != gdf.geometry.name]
+    for col in gdf.columns:
+        kind = gdf[col].dtype
+        if col != gdf.geometry.name and (
+            pd.api.types.is_object_dtype(kind) or pd.api.types.is_string_dtype(kind)
+        ):
+            texts += [v for v in gdf[col].tolist() if isinstance(v, str)]
+    odd = [t for t in texts if not t.isascii()]
+    if not odd or any(_has_cjk(t) for t in odd):
+        return gdf
+    try:
+        raw = [t.encode(read_as) for t in odd]
+    except (UnicodeEncodeError, LookupError):
+        return gdf
+    for enc, gdal_enc in (("utf-8", "UTF-8"), ("gb18030", "GB18030")):
+        try:
+            decoded = [b.decode(enc) for b in raw]
+        except UnicodeDecodeError:
+            continue
+        if not any(_has_cjk(t) for t in decoded):
+            continue
+        again = gpd.read_file(path, engine="pyogrio", encoding=gdal_enc)
+        cpg = f"{info.get('layer_name') or Path(path).stem}.cpg"
+        name_zh = "GBK" if enc == "gb18030" else "UTF-8"
+        said = "、".join(decoded[:2])
+        if _has_cpg(path):
+            why_zh, why = f"其 {cpg} 所注的编码读出来是乱码", f"its {cpg} names the wrong encoding"
+        else:
+            why_zh, why = f"没有 {cpg}，未声明编码", f"it has no {cpg} (declares no encoding)"
+        again.attrs["warnings"] = [
+            f"文件 {path.name} 的属性表（.dbf）{why_zh}：按 Latin-1 读是乱码，"
+            f"按 {name_zh} 读才是中文（如 {said}），已按 {name_zh} 读入；请核对名称，"
+            f"并在 .shp 旁（zip 则放进 zip 里）放一个内容为 {name_zh} 的 {cpg} 文件 "
+            f"{path.name}: the text of its .dbf reads as mojibake in Latin-1 and as Chinese in "
+            f"{name_zh}: {why}; it was read as {name_zh}: check the names, and put a {cpg} "
+            f"file containing {name_zh} beside the .shp (inside the zip for a zip)"
+        ]
+        return again
+    return gdf
+
+
+def _has_cjk(text: str) -> bool:
+    """Whether ``text`` holds a CJK ideograph (the basic block or extension A)."""
+    return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
 
 
 def fields_found(path: str | Path, table: pd.DataFrame) -> tuple[str, str, str]:
