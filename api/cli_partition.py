@@ -191,7 +191,7 @@ def register(app: typer.Typer) -> None:
             help="每名网格员户数 staffing ratio: 1 worker per N households",
         ),
         crs: str | None = typer.Option(
-            None, "--crs", help="坐标系 CRS of input files without one (e.g. gcj02, EPSG:4547)"
+            None, "--crs", help="坐标系 CRS of input files without one (e.g. gcj02, EPSG:4548)"
         ),
         community: str | None = typer.Option(
             None,

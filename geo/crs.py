@@ -68,9 +68,9 @@ def normalize_crs(name: str | None) -> str:
     except CRSError:
         raise InputError(
             f"坐标系 '{name}' 无法识别：请用 wgs84、gcj02、bd09、cgcs2000 或 EPSG 代码"
-            "（如 EPSG:4547） "
+            "（如北京 CGCS2000 3度带 EPSG:4548） "
             f"unknown CRS '{name}': use wgs84, gcj02, bd09, cgcs2000 or an EPSG code "
-            "such as EPSG:4547"
+            "such as EPSG:4548 (Beijing, CGCS2000 3-degree zone)"
         ) from None
     epsg = crs.to_epsg()
     if epsg is None and crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
