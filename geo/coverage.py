@@ -15,7 +15,9 @@ Schemas (column: meaning):
 ``segments`` (input): edge_id, alley_id, length_m (optional alley_name): the network of the
     day(s) judged (the reports pass, per day, the segments live at that day's end, so a
     segment retired by a later re-import still counts on the days before).
-``assignments`` (input): alley_id, person_id (the steward(s) responsible for the alley).
+``assignments`` (input): alley_id, person_id (the steward(s) responsible for the alley);
+    optionally day: the duties of each day (a duty-day per row), so one call judges many
+    days whose duties differ (the reports' days, one pass per role instead of one per day).
 
 ``segment_day`` (output of :func:`segment_day_coverage`):
     day (datetime.date), person_id, edge_id, walked_fraction (0–1), first_time, last_time.
@@ -109,16 +111,31 @@ def segment_day_coverage(track_edges: pd.DataFrame, tz: str = DEFAULT_TZ) -> pd.
 
 
 def _union_fraction(df: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """The union of the stretches [start_fraction, end_fraction] per ``keys``. Each group is
+    shifted into its own range (group number × 2) so one running maximum serves them all;
+    with ``day`` the first key the numbering starts again on each day. WHY: the shift rounds
+    the last bit of a length by the group's number, and a day judged alone (a daily report)
+    and within a week or a month (one pass over its days) must read the same, bit for bit."""
     d = df.sort_values([*keys, "start_fraction"]).reset_index(drop=True)
     grp = d.groupby(keys, sort=False).ngroup().to_numpy()
-    lo = d["start_fraction"].to_numpy(float) + grp * 2.0  # each group in its own range
-    hi = d["end_fraction"].to_numpy(float) + grp * 2.0
-    run = np.maximum.accumulate(hi)
-    new = np.ones(len(d), dtype=bool)
-    new[1:] = lo[1:] > run[:-1]
-    starts = np.flatnonzero(new)
-    length = np.maximum.reduceat(hi, starts) - lo[starts]
-    total = np.bincount(grp[starts], weights=length, minlength=grp.max() + 1 if len(grp) else 0)
+    total = np.zeros(grp.max() + 1 if len(grp) else 0)
+    bounds = [0, len(d)]  # the rows of each day (sorted, so each day's rows are together)
+    if keys and keys[0] == "day" and len(d):
+        day = d.groupby("day", sort=False).ngroup().to_numpy()
+        bounds = [0, *(np.flatnonzero(day[1:] != day[:-1]) + 1).tolist(), len(d)]
+    f0, f1 = d["start_fraction"].to_numpy(float), d["end_fraction"].to_numpy(float)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if a == b:
+            continue
+        g = grp[a:b] - grp[a]  # the day's own group numbers, from 0
+        lo = f0[a:b] + g * 2.0  # each group in its own range
+        hi = f1[a:b] + g * 2.0
+        run = np.maximum.accumulate(hi)
+        new = np.ones(b - a, dtype=bool)
+        new[1:] = lo[1:] > run[:-1]
+        starts = np.flatnonzero(new)
+        length = np.maximum.reduceat(hi, starts) - lo[starts]
+        total += np.bincount(grp[a:b][starts], weights=length, minlength=len(total))
     idx = d.groupby(keys, sort=False).size().index
     return pd.Series(np.clip(total, 0, 1), index=idx).sort_index()
 
@@ -126,12 +143,20 @@ def _union_fraction(df: pd.DataFrame, keys: list[str]) -> pd.Series:
 def _assigned_stretches(
     segment_day: pd.DataFrame, segments: pd.DataFrame, assignments: pd.DataFrame
 ) -> pd.DataFrame:
-    """The rows of ``segment_day`` walked by a holder of the segment's alley, with the
-    segment's alley and length (walking by anyone else is dropped here)."""
+    """The rows of ``segment_day`` walked by a holder of the segment's alley (that day's,
+    when ``assignments`` has days), with the segment's alley and length (walking by anyone
+    else is dropped here)."""
     sd = segment_day.merge(segments[["edge_id", "alley_id", "length_m"]], on="edge_id")
-    return sd.merge(
-        assignments[["alley_id", "person_id"]].drop_duplicates(), on=["alley_id", "person_id"]
-    )
+    keys = _holder_keys(assignments)
+    return sd.merge(assignments[keys].drop_duplicates(), on=keys)
+
+
+def _holder_keys(assignments: pd.DataFrame) -> list[str]:
+    """What a duty is keyed by: (alley, person), and the day when duties are per day."""
+    return ["day", "alley_id", "person_id"] if "day" in assignments.columns else _PAIR
+
+
+_PAIR = ["alley_id", "person_id"]
 
 
 @dataclass
@@ -213,7 +238,8 @@ def alley_day_status(
     to every day from the first to the last in ``segment_day``; an alley nobody walked on a day
     is a row with walked_share 0. This is the alley's status; what each holder is credited
     with is :func:`holder_day_status`. ``walking``: the same inputs' :class:`HolderWalking`,
-    when the caller already has it.
+    when the caller already has it. ``assignments`` with a ``day`` column: a row per alley
+    and day it is held (in their order), ``days`` unused.
     """
     _require(segments, ["edge_id", "alley_id", "length_m"], "segments")
     _require(assignments, ["alley_id", "person_id"], "assignments")
@@ -221,10 +247,13 @@ def alley_day_status(
         raise InputError(
             "达标比例 patrolled_share 须大于 0 且不超过 1 patrolled_share must be in (0, 1]"
         )
-    days = _days_of(segment_day, days)
     alley_len = segments.groupby("alley_id")["length_m"].sum()
-    alleys = assignments["alley_id"].drop_duplicates()
-    grid = pd.MultiIndex.from_product([days, alleys], names=["day", "alley_id"])
+    if "day" in assignments.columns:  # each day's own duties
+        grid = pd.MultiIndex.from_frame(assignments[["day", "alley_id"]].drop_duplicates())
+    else:
+        days = _days_of(segment_day, days)
+        alleys = assignments["alley_id"].drop_duplicates()
+        grid = pd.MultiIndex.from_product([days, alleys], names=["day", "alley_id"])
     walking = walking or HolderWalking.of(segment_day, segments, assignments)
     per_alley = walking.per_segment.groupby(["day", "alley_id"]).agg(
         walked_m=("walked_m", "sum"),
@@ -284,8 +313,9 @@ def holder_day_status(
     equal part of the share (WHY: two co-stewards who split an alley in halves both did
     their duty; one who left it all to the other did not, and must not be credited with
     the other's walking)."""
-    pairs = assignments[["alley_id", "person_id"]].drop_duplicates()
-    holders = pairs.groupby("alley_id")["person_id"].size().rename("holders")
+    duty = _holder_keys(assignments)  # with days: each day's holders
+    pairs = assignments[duty].drop_duplicates()
+    holders = pairs.groupby(duty[:-1])["person_id"].size().rename("holders")
     keys = ["day", "alley_id", "person_id", "edge_id"]
     walking = walking or HolderWalking.of(segment_day, segments, assignments)
     f = _walked_fraction(walking.stretches, keys)
@@ -300,10 +330,12 @@ def holder_day_status(
     out = alley_day[["day", "alley_id", "length_m", "patrolled"]].rename(
         columns={"patrolled": "alley_patrolled"}
     )
-    out = out.merge(pairs, on="alley_id").merge(
-        own, on=["day", "alley_id", "person_id"], how="left"
-    )
-    out["holders"] = out["alley_id"].map(holders).astype(int)
+    out = out.merge(pairs, on=duty[:-1]).merge(own, on=["day", "alley_id", "person_id"], how="left")
+    if len(duty) == 2:
+        out["holders"] = out["alley_id"].map(holders).astype(int)
+    else:
+        at = pd.MultiIndex.from_frame(out[duty[:-1]])
+        out["holders"] = holders.reindex(at).to_numpy().astype(int)
     out["walked_m"] = out["walked_m"].fillna(0.0)
     length = out["length_m"].to_numpy(float)
     share = np.where(length > 0, out["walked_m"] / np.where(length > 0, length, 1.0), 0.0)

@@ -928,22 +928,32 @@ class _NetworkByDay:
 
 
 def _lists(df: pd.DataFrame, col: str, cast: Any = None) -> pd.Series:
-    """Per alley, ``col`` of its rows as a list in ascending person_id (one sort and one
-    slice per alley: a city-month has some 10⁵ alley-days, too many for groupby lambdas)."""
+    """Per day and alley, ``col`` of its rows as a list in ascending person_id (one sort and
+    one slice per alley-day: a city-month has some 10⁵ alley-days, too many for groupby
+    lambdas), indexed by (day, alley_id)."""
     if not len(df):
-        return pd.Series(dtype=object)
-    d = df.sort_values(["alley_id", "person_id"], kind="stable")
-    keys = d["alley_id"].to_numpy()
+        return pd.Series(dtype=object, index=pd.MultiIndex.from_arrays([[], []]))
+    d = df.sort_values(["day", "alley_id", "person_id"], kind="stable")
+    days, alleys = d["day"].to_numpy(), d["alley_id"].to_numpy()
     vals = d[col].tolist() if cast is None else [cast(v) for v in d[col].tolist()]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = [*starts[1:].tolist(), len(keys)]
+    new = np.r_[True, (alleys[1:] != alleys[:-1]) | (days[1:] != days[:-1])]
+    starts = np.flatnonzero(new)
+    ends = [*starts[1:].tolist(), len(alleys)]
     return pd.Series(
-        [vals[a:b] for a, b in zip(starts.tolist(), ends, strict=True)], index=keys[starts]
+        [vals[a:b] for a, b in zip(starts.tolist(), ends, strict=True)],
+        index=pd.MultiIndex.from_arrays([days[starts], alleys[starts]]),
     )
 
 
 def _joined(lists: pd.Series) -> pd.Series:
     return lists.map("、".join)
+
+
+def _at(rows: pd.DataFrame, by: pd.Series) -> pd.Series:
+    """``by`` (indexed by day and alley, :func:`_lists`) at each of ``rows``' day and alley
+    (NaN where it has none), as ``rows[...].map(by)`` reads one day's."""
+    keys = pd.MultiIndex.from_arrays([rows["day"].to_numpy(), rows["alley_id"].to_numpy()])
+    return by.reindex(keys).set_axis(rows.index)
 
 
 def _walked_only(
@@ -973,6 +983,40 @@ def _walked_only(
         holder_day[col] = holder[col].reindex(keys).fillna(0.0).to_numpy()
 
 
+def _day_runs(network_of_day: _NetworkByDay, days: list[dt.date]) -> list[list[dt.date]]:
+    """``days`` cut into runs of consecutive days with the same network (one run while no
+    re-import retired or added a segment in between): each run is judged in one pass."""
+    runs: list[list[dt.date]] = []
+    last = None
+    for day in days:
+        segments = network_of_day(day)
+        same = last is not None and (
+            segments is last or (len(segments) == len(last) and segments.index.equals(last.index))
+        )
+        if same:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+        last = segments
+    return runs
+
+
+def _duty_days(duties: pd.DataFrame, role: str, days: list[dt.date]) -> pd.DataFrame:
+    """The role's duties valid on each of ``days`` (valid_from ≤ day ≤ valid_to), a row per
+    duty and day with its ``day``: by day, then in the order of ``duties``."""
+    mine = duties[duties["role"] == role]
+    since = pd.to_datetime(mine["valid_from"]).astype("datetime64[ns]").to_numpy()
+    until = pd.to_datetime(mine["valid_to"]).astype("datetime64[ns]").fillna(pd.Timestamp.max)
+    until = until.to_numpy()
+    ts = pd.to_datetime(pd.Series(days)).astype("datetime64[ns]").to_numpy()
+    which_day, which = np.nonzero((since[None, :] <= ts[:, None]) & (until[None, :] >= ts[:, None]))
+    day_of = np.empty(len(days), dtype=object)
+    day_of[:] = days
+    out = mine.iloc[which].reset_index(drop=True)
+    out.insert(0, "day", day_of[which_day])
+    return out
+
+
 def _daily_frames(
     data: dict[str, Any],
     days: list[dt.date],
@@ -984,7 +1028,13 @@ def _daily_frames(
     """Per role and day: ``alleys`` (the alley's status, union rule), ``people`` (each holder
     by their own credit, :func:`geo.coverage.holder_day_status`), with ``segments`` every
     segment of the duty alleys, with ``unstaffed`` the (role, day, alley) with no holder.
-    Duty-days of ``today`` not patrolled (for people: not credited) are ``pending``."""
+    Duty-days of ``today`` not patrolled (for people: not credited) are ``pending``.
+
+    Each role's days are judged in one pass (per run of days with the same network: one
+    while nothing was re-imported), the duties of each day keyed by day. WHY: a pass per
+    role and day cost the patrol map's 14-day chart some 30 rounds of the same pandas work
+    whatever the area's size (a community's page half the city's); every number is the
+    one a day judged alone reads (:func:`geo.coverage._union_fraction`)."""
     # The walked stretches go to coverage as they are, each on the local day stored with its
     # visit (cut at local midnight when matched): their union per alley is taken over its
     # assigned people only, and a later change of GRIDWARD_TIMEZONE does not move old walks
@@ -999,36 +1049,38 @@ def _daily_frames(
         else pd.DataFrame(columns=[*_STRETCH_COLS, "covered_fraction", "walked"])
     )
     alley_frames, person_frames, segment_frames, unstaffed_frames = [], [], [], []
-    since = pd.to_datetime(duties["valid_from"]).astype("datetime64[ns]")
-    until = pd.to_datetime(duties["valid_to"]).astype("datetime64[ns]").fillna(pd.Timestamp.max)
     scope = data.get("scope")
+    runs = _day_runs(network_of_day, days)
     for role in ROLES:
-        for day in days:
-            ts = pd.Timestamp(day)
-            valid = duties[(duties["role"] == role) & (since <= ts) & (until >= ts)]
-            segments = network_of_day(day)
+        for run in runs:
+            segments = network_of_day(run[0])
+            duty_days = _duty_days(duties, role, run)
             # streets of the role's kind live that day, nobody holding them; none before the
             # city's first duty began (``started``): nobody was in post to leave them (T43 #9)
-            if with_unstaffed and day >= data.get("started", day):
+            if with_unstaffed:
                 live = segments.loc[segments["kind"] == ROLE_KIND[role], "alley_id"].unique()
-                gap = np.setdiff1d(live, valid["alley_id"].unique())
                 if scope is not None:
-                    gap = gap[np.isin(gap, scope.to_numpy())]
-                if len(gap):
-                    unstaffed_frames.append(
-                        pd.DataFrame({"day": day, "alley_id": gap, "role": role})
-                    )
+                    live = live[np.isin(live, scope.to_numpy())]
+                for day in run:
+                    if day < data.get("started", day):
+                        continue
+                    held_then = duty_days.loc[duty_days["day"] == day, "alley_id"].unique()
+                    gap = np.setdiff1d(live, held_then)
+                    if len(gap):
+                        unstaffed_frames.append(
+                            pd.DataFrame({"day": day, "alley_id": gap, "role": role})
+                        )
             # an alley with no segment that day (all retired) is no duty: nothing to walk
-            valid = valid[valid["alley_id"].isin(segments["alley_id"])]
+            valid = duty_days[duty_days["alley_id"].isin(segments["alley_id"])]
             if valid.empty:
                 continue
-            a = valid[["alley_id", "person_id"]].drop_duplicates()
-            sd = seg_day[seg_day["day"] == day]
+            a = valid[["day", "alley_id", "person_id"]].drop_duplicates()
+            sd = seg_day[seg_day["day"].isin(run)]
             walked_sd = sd[sd["walked"].astype(bool)]  # without the chief corridor's stretches
             if role != "street_chief":  # stewards keep exact credit: no corridor
                 sd = walked_sd
             walking = coverage.HolderWalking.of(sd, segments, a)  # merged once, used thrice
-            alley_day = coverage.alley_day_status(sd, segments, a, share, [day], walking)
+            alley_day = coverage.alley_day_status(sd, segments, a, share, run, walking)
             holder_day = coverage.holder_day_status(sd, segments, a, alley_day, share, walking)
             # judged on what is covered (a chief's parallel ways beside the walk included);
             # the metres are those walked. WHY: a chief who walked 474 m of one carriageway
@@ -1041,42 +1093,46 @@ def _daily_frames(
                 own = coverage.HolderWalking.of(walked_sd, segments, a)
                 _walked_only(alley_day, holder_day, walked_sd, segments, a, share, own)
             # today's duty-days not done yet are pending, not missed (a running period)
-            alley_day["pending"] = (day == today) & ~alley_day["patrolled"].astype(bool)
-            holder_day["pending"] = (day == today) & ~holder_day["patrolled"].astype(bool)
+            for rows in (alley_day, holder_day):
+                rows["pending"] = (rows["day"] == today) & ~rows["patrolled"].astype(bool)
             steward_day = coverage.holder_daily_compliance(holder_day)
             # who answered for each alley that day (an officer reading a missed alley asks),
             # what each of them walked and who was credited, in the order of person_ids
-            held = valid.drop_duplicates(["alley_id", "person_id"])
+            held = valid.drop_duplicates(["day", "alley_id", "person_id"])
             ids, names = _lists(held, "person_id", int), _joined(_lists(held, "person_name"))
-            alley_day["person_ids"] = alley_day["alley_id"].map(ids)
-            alley_day["people"] = alley_day["alley_id"].map(names)
+            alley_day["person_ids"] = _at(alley_day, ids)
+            alley_day["people"] = _at(alley_day, names)
             # their registry ids too: two stewards of one name read alike in ``people``
-            codes = _joined(_lists(held, "person_code"))
-            alley_day["person_codes"] = alley_day["alley_id"].map(codes)
-            alley_day["holder_walked_m"] = alley_day["alley_id"].map(
-                _lists(holder_day, "walked_m", lambda v: round(float(v), 1))
+            alley_day["person_codes"] = _at(alley_day, _joined(_lists(held, "person_code")))
+            alley_day["holder_walked_m"] = _at(
+                alley_day, _lists(holder_day, "walked_m", lambda v: round(float(v), 1))
             )
-            credited = holder_day.loc[holder_day["patrolled"], ["alley_id", "person_id"]]
-            credited = credited.merge(held[["alley_id", "person_id", "person_name"]])
-            cred_ids = alley_day["alley_id"].map(_lists(credited, "person_id", int))
+            credited = holder_day.loc[holder_day["patrolled"], ["day", "alley_id", "person_id"]]
+            credited = credited.merge(held[["day", "alley_id", "person_id", "person_name"]])
+            cred_ids = _at(alley_day, _lists(credited, "person_id", int))
             alley_day["credited_ids"] = [v if isinstance(v, list) else [] for v in cred_ids]
-            alley_day["credited"] = alley_day["alley_id"].map(
-                _joined(_lists(credited, "person_name"))
-            )
+            alley_day["credited"] = _at(alley_day, _joined(_lists(credited, "person_name")))
+            # each day's rows numbered from 0, as a day judged alone
+            alley_day.index = alley_day.groupby("day", sort=False).cumcount().to_numpy()
+            steward_day.index = steward_day.groupby("day", sort=False).cumcount().to_numpy()
             alley_frames.append(alley_day.assign(role=role))
             person_frames.append(steward_day.assign(role=role))
             if with_segments:
-                seg = coverage.segment_day_status(sd, segments, a, [day], walking)
-                seg["covered_fraction"] = seg["walked_fraction"]
-                seg["covered_m"] = seg["walked_m"]
-                if own is not None:  # each segment's walked part, as the alley's (T40 #7)
-                    mine = coverage.segment_day_status(walked_sd, segments, a, [day], own)
-                    mine = mine.set_index("edge_id")
-                    for col in ("walked_fraction", "walked_m"):
-                        seg[col] = seg["edge_id"].map(mine[col]).fillna(0.0).to_numpy()
-                seg["person_ids"] = seg["alley_id"].map(ids)
-                seg["people"] = seg["alley_id"].map(names)
-                segment_frames.append(seg.assign(role=role))
+                for day in run:
+                    on_day = a[a["day"] == day][["alley_id", "person_id"]]
+                    if on_day.empty:
+                        continue
+                    seg = coverage.segment_day_status(sd, segments, on_day, [day], walking)
+                    seg["covered_fraction"] = seg["walked_fraction"]
+                    seg["covered_m"] = seg["walked_m"]
+                    if own is not None:  # each segment's walked part, as the alley's (T40 #7)
+                        mine = coverage.segment_day_status(walked_sd, segments, on_day, [day], own)
+                        mine = mine.set_index("edge_id")
+                        for col in ("walked_fraction", "walked_m"):
+                            seg[col] = seg["edge_id"].map(mine[col]).fillna(0.0).to_numpy()
+                    seg["person_ids"] = _at(seg, ids)
+                    seg["people"] = _at(seg, names)
+                    segment_frames.append(seg.assign(role=role))
     alley_cols = ["day", "alley_id", "length_m", "walked_m", "walked_share", "patrolled"]
     alley_cols += ["pending", "person_ids", "people", "person_codes", "holder_walked_m"]
     alley_cols += ["credited_ids"]
