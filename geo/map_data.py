@@ -615,6 +615,84 @@ def tracks_note(shown: int, total: int, view: str = "city") -> str | None:
     return f"{head_zh}，请按区域或人员筛选 {head_en}: filter by area or person"
 
 
+# A track's fixes of one day read for drawing: at most this many, the first of each equal
+# stretch of the day's time it spans (and its last fix), chosen in SQL; thin_track then
+# keeps those that shape the line
+TRACK_DRAW_FIXES = 5_000
+
+# The day's fixes of some tracks, each track's thinned in the database to at most about
+# TRACK_DRAW_FIXES (:func:`_drawn_fixes`): ``n`` is how many it has that day
+_DRAWN_FIXES_SQL = """
+WITH f AS (
+    SELECT track_id, seq, t, geom, count(*) OVER k AS n, min(t) OVER k AS t0,
+           max(t) OVER k AS t1, max(seq) OVER k AS last_seq
+    FROM track_points
+    WHERE track_id = ANY(CAST(:ids AS bigint[]))
+      AND t >= CAST(:start AS timestamptz) AND t < CAST(:end AS timestamptz)
+    WINDOW k AS (PARTITION BY track_id)
+), b AS (
+    SELECT f.*, CASE WHEN n <= :cap THEN seq  -- few enough: every fix
+        ELSE floor(extract(epoch FROM t - t0) * :cap
+                   / greatest(extract(epoch FROM t1 - t0), 0.001))::bigint END AS bucket
+    FROM f
+), x AS (
+    SELECT b.*, row_number() OVER (PARTITION BY track_id, bucket ORDER BY seq) AS rn FROM b
+)
+SELECT track_id, t AS time, ST_X(geom) AS lon, ST_Y(geom) AS lat, n FROM x
+WHERE rn = 1 OR seq = last_seq  -- the first fix of each stretch of time, and the last
+ORDER BY track_id, seq
+"""
+
+
+def _drawn_fixes(conn: Any, rows: list[Any], span: dict[str, Any]) -> tuple[Any, dict[int, int]]:
+    """The fixes of the tracks ``rows`` within the local day ``span`` to draw (track_id,
+    time UTC, lon, lat, in upload order), and how many fixes each track has that day. WHY
+    in SQL: a week-long track of 575,000 fixes was read whole (every day of it) to draw one
+    day's 500, about 4 s for each day's page it spans; now only the day's fixes are read,
+    and a track with more than :data:`TRACK_DRAW_FIXES` of them that day sends the first of
+    each equal stretch of its time (and its last), so the line and the playback keep its
+    shape and its true times. Coverage and reports never read these (patrol visits come
+    from every fix when matched).
+
+    A track whose day tables were dropped (retention, ``tracks drop-fixes``) is read as
+    before, by :func:`geo.track_store.read_track_points`, which re-reads it from its kept
+    upload, and cut to the day."""
+    import pandas as pd
+
+    from geo.sql_frames import read_frame
+    from geo.track_partitions import day_partitions, days_between
+    from geo.track_store import read_track_points
+
+    have = {d for d, _ in day_partitions(conn)}
+    archived = []
+    for r in rows:  # the UTC day tables its fixes of the day lie in, one of them dropped
+        lo = max(r.started_at, span["start"])
+        hi = span["end"] if r.ended_at is None else min(r.ended_at, span["end"])
+        if lo <= hi and any(d not in have for d in days_between(lo, hi)):
+            archived.append(r.id)
+    ids = [r.id for r in rows if r.id not in archived]
+    parts, counts = [], {}
+    if ids:
+        pts = read_frame(
+            text(_DRAWN_FIXES_SQL),
+            conn,
+            params={**span, "ids": ids, "cap": TRACK_DRAW_FIXES},
+        )
+        if len(pts):
+            counts = {int(k): int(v) for k, v in pts.groupby("track_id")["n"].first().items()}
+            pts["time"] = pd.to_datetime(pts["time"], utc=True)
+            parts.append(pts[["track_id", "time", "lon", "lat"]])
+    if archived:
+        old = read_track_points(conn, archived)
+        old = old[(old["time"] >= span["start"]) & (old["time"] < span["end"])]
+        counts.update({int(k): int(v) for k, v in old["track_id"].value_counts().items()})
+        parts.append(old[["track_id", "time", "lon", "lat"]])
+    if not parts:
+        return pd.DataFrame(columns=["track_id", "time", "lon", "lat"]), counts
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return out, counts
+
+
 def _day_tracks(
     conn: Any, day: dt.date, tz: str, person_id: int | None, walkers: list[int] | None = None
 ) -> tuple[list[dict[str, Any]], int]:
@@ -623,19 +701,21 @@ def _day_tracks(
     most :data:`MAX_TRACKS` of them, those that ended latest (a running day's newest walks;
     listed by id), their fixes cut to the day and thinned to those that shape the line
     (:func:`thin_track`), as [lon, lat, seconds after ``start``] lists (``start``: the first
-    fix's UTC time; ``n_points``: how many fixes the day has; ~1 m coordinates). Fixes come
-    from
-    :func:`geo.track_store.read_track_points`, which re-reads a track from its kept upload
-    when retention (``tracks drop-fixes``) dropped some of them, so old days still show."""
+    fix's UTC time; ``n_points``: how many fixes the day has; ``thinned``: more than
+    :data:`TRACK_DRAW_FIXES` of them, so only a sample evenly in time was read for drawing;
+    ~1 m coordinates). Fixes come from :func:`_drawn_fixes` (only the day's, thinned in the
+    database; a track whose fixes retention dropped is re-read from its kept upload, so old
+    days still show)."""
     import pandas as pd
 
-    from geo.track_store import SPAN_OVERLAPS, local_days, read_track_points
+    from geo.track_store import SPAN_OVERLAPS, local_days
 
     span = local_days(day, day, tz)
     rows = conn.execute(
         text(
             # count(*) OVER (): every track of the view, counted before the limit
-            "SELECT t.id, p.name AS person, count(*) OVER () AS total FROM tracks t "
+            "SELECT t.id, p.name AS person, t.started_at, t.ended_at, "
+            "count(*) OVER () AS total FROM tracks t "
             "LEFT JOIN people p ON p.id = t.person_id "
             f"WHERE {SPAN_OVERLAPS} AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
             "AND (CAST(:walkers AS int[]) IS NULL OR t.person_id = ANY(:walkers)) "
@@ -648,8 +728,7 @@ def _day_tracks(
         return [], 0
     total = int(rows[0].total)
     rows = sorted(rows, key=lambda r: r.id)
-    pts = read_track_points(conn, [r.id for r in rows])
-    pts = pts[(pts["time"] >= span["start"]) & (pts["time"] < span["end"])]
+    pts, n_fixes = _drawn_fixes(conn, rows, span)
     iso = pts["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
     epoch = pd.Timestamp("1970-01-01", tz="UTC")
     secs = ((pts["time"] - epoch) // pd.Timedelta(seconds=1)).to_numpy()  # whole seconds
@@ -670,7 +749,9 @@ def _day_tracks(
                 "person": r.person,
                 "start": iso[idx[0]],
                 "points": points,
-                "n_points": len(idx),
+                "n_points": n_fixes.get(r.id, len(idx)),
+                # fewer fixes read than the day has (a very long track): the page says so
+                "thinned": n_fixes.get(r.id, len(idx)) > len(idx),
             }
         )
     return out, total

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from geo.map_data import PatrolData
+from geo.map_data import TRACK_DRAW_FIXES, PatrolData
 from geo.models import LEVEL_ZH
 from geo.patrol_reports import RUNNING_NOTE_EN, RUNNING_NOTE_ZH
 from maps.charts import compliance_chart
@@ -66,6 +66,20 @@ def _area_picker(areas: list[dict], chosen: dict | None) -> str:
     return f'<br>区域 area <select name="area">{"".join(options)}</select> '
 
 
+def thinned_note(track: dict) -> str:
+    """What the page says of a track drawn from a sample of its day's fixes (``thinned``,
+    :func:`geo.map_data._drawn_fixes`): a line that looks coarse is not a coarse walk, and
+    the numbers still come from every fix."""
+    tid, n = int(track["id"]), int(track["n_points"])
+    return (
+        f"轨迹 {tid} 当天有 {n:,} 个定位点，过多无法全部绘制：图上的线和回放只用按时间均匀抽取的"
+        f"约 {TRACK_DRAW_FIXES:,} 个；覆盖和报表仍按全部定位点计算 "
+        f"track {tid} has {n:,} fixes this day, too many to draw: the line and the playback "
+        f"use about {TRACK_DRAW_FIXES:,} of them, taken evenly in time; coverage and reports "
+        "count every fix"
+    )
+
+
 def _rate(done: int, counted: int) -> str:
     """A day's rate as the report gives it: today's duty-days not done yet are left out of
     ``counted``; none left to count reads "—", not 0 %."""
@@ -105,8 +119,15 @@ def build_patrol_map(
     )
     options = "".join(
         f'<option value="{int(t["id"])}">轨迹 track {int(t["id"])}'
-        f"{' · ' + esc(t['person']) if t['person'] else ''}</option>"
+        f"{' · ' + esc(t['person']) if t['person'] else ''}"
+        f"{' · 已抽稀 thinned' if t.get('thinned') else ''}</option>"
         for t in data.tracks
+    )
+    # a track too long to draw whole (a week-long recording) is drawn from a sample: said
+    thinned = "".join(
+        f'<p class="gw-note gw-thinned" data-track="{int(t["id"])}">{esc(thinned_note(t))}</p>'
+        for t in data.tracks
+        if t.get("thinned")
     )
     playback = (
         (
@@ -203,6 +224,7 @@ def build_patrol_map(
             else ""
         )
         + playback
+        + thinned
         + "<h2>达标率 Compliance</h2>"
         + compliance_chart(
             [c["day"] for c in comp], shares, pending=[c.get("pending", 0) for c in comp]
