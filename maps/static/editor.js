@@ -52,6 +52,29 @@ function gwEditor(map, DATA) {
   }).addTo(map);
   gw.count("buildings", Object.keys(S.assign).length);
 
+  // A starting grid whose stored outline is in several parts is in pieces, as the commit
+  // names it (geo/plans.py _in_pieces: the engine's "multipart", a draft's "disconnected"),
+  // though its buildings join on this page's drawing: flagged until its buildings change
+  // (then the page's own drawing, which a save stores, judges it). WHY (T46 #19): the panel
+  // said 不连通 disconnected grid: 0 for a grid the commit named in pieces.
+  var startKey = {}, startParts = {};
+  (function () {
+    var held = {};
+    Object.keys(S.assign).forEach(function (k) {
+      var g = S.assign[k];
+      if (g !== null) (held[g] = held[g] || []).push(Number(k));
+    });
+    DATA.grids.forEach(function (g) {
+      var geom = g.geometry;
+      startParts[g.index] = !geom ? 1 : geom.type === "MultiPolygon" ? geom.coordinates.length : 1;
+      startKey[g.index] = memberKey(held[g.index] || []);
+    });
+  })();
+  function memberKey(ids) { return ids.slice().sort(function (a, b) { return a - b; }).join(","); }
+  function storedInPieces(i, members) {
+    return startParts[i] > 1 && startKey[i] === memberKey(members);
+  }
+
   // A grid as the panel names it (its code, or a new one's number), and as a message's
   // Chinese and English name it: "网格 110…001" / "grid 110…001", "新网格 3" / "new grid 3"
   // (T38 L5: "新网格 new 3" gave the number in the English only).
@@ -293,6 +316,8 @@ function gwEditor(map, DATA) {
     var extra = bridged();
     var rows = per.map(function (p, i) {
       var comps = components(p.members, extra);
+      var stored = comps.length <= 1 && p.n > 0 && storedInPieces(i, p.members);
+      if (stored) disconnected += 1;
       if (comps.length > 1) {
         disconnected += 1;
         comps.sort(function (a, b) { return b.length - a.length; });
@@ -306,6 +331,7 @@ function gwEditor(map, DATA) {
       if (!p.n) flags.push(emptyNote(i));  // not "0 … 不足 under": it is not saved at all
       else if (band !== "within") flags.push(band === "over" && alone ? flagText("over_max:single_building") : gw.BAND_LABEL[band]);
       if (comps.length > 1) flags.push("不连通 disconnected");
+      if (stored) flags.push(flagText("multipart") + "（现存轮廓 as stored）");
       // a grid with no building (emptied, or new) reads "—", not 0 households and 0 buildings
       // as if it were a grid of the plan (T39 L3)
       var hh = p.n ? p.hh : "—", nb = p.n ? p.n : "—";
