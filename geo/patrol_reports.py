@@ -1461,15 +1461,21 @@ def _unmatched_tracks(conn: Any, start: dt.date, end: dt.date) -> dict[str, int]
     WHY: a weekly check run during a backlog gave rates that looked final."""
     from geo.track_store import SPAN_OVERLAPS, local_days
 
+    # ``before``: matched once already (``tracks rematch``, a re-import), its visits kept
+    # until the new match replaces them, so the report counts it as last matched (T47 #6:
+    # "N tracks wait … not in this report" beside figures that already held them)
     rows = conn.execute(
         text(
-            "SELECT t.status, count(*) AS n FROM tracks t WHERE t.status IN "
-            f"('stored', 'queued', 'failed') AND {SPAN_OVERLAPS} GROUP BY t.status"
+            "SELECT t.status, EXISTS (SELECT 1 FROM track_matches m WHERE m.track_id = t.id) "
+            "AS before, count(*) AS n FROM tracks t WHERE t.status IN "
+            f"('stored', 'queued', 'failed') AND {SPAN_OVERLAPS} GROUP BY 1, 2"
         ),
         local_days(start, end),
     ).all()
-    n = {r.status: int(r.n) for r in rows}
-    return {"waiting": n.get("stored", 0) + n.get("queued", 0), "failed": n.get("failed", 0)}
+    waiting = sum(int(r.n) for r in rows if r.status != "failed" and not r.before)
+    again = sum(int(r.n) for r in rows if r.status != "failed" and r.before)
+    failed = sum(int(r.n) for r in rows if r.status == "failed")
+    return {"waiting": waiting, "rematching": again, "failed": failed}
 
 
 # whether a visit's track was uploaded more than the setting's hours after its last fix
@@ -1526,6 +1532,14 @@ def _unmatched_notes(unmatched: dict[str, int]) -> list[str]:
             "匹配完成后请重新生成报表 tracks of these days still wait to "
             "be matched and are not in this report yet (a tracks worker is behind or "
             "stopped): run the report again once they are matched"
+        )
+    if unmatched.get("rematching"):
+        out.append(
+            f"{unmatched['rematching']} 条轨迹正在重新匹配，本报表暂按其上次的匹配结果计算；"
+            "匹配完成后请重新生成报表 "
+            f"{count_en(unmatched['rematching'], 'track', 'tracks')} of these days "
+            f"{verb_en(unmatched['rematching'], 'is', 'are')} being matched "
+            "again: this report counts their previous match; run it again once they are matched"
         )
     if unmatched["failed"]:
         out.append(

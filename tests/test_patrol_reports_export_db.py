@@ -269,6 +269,36 @@ def test_a_report_says_when_tracks_of_its_days_are_not_matched_yet(town) -> None
     assert not any("轨迹" in n for n in later.meta["notes"])  # other days: nothing to say
 
 
+def test_a_track_matched_again_is_said_to_count_as_last_matched(town) -> None:  # noqa: ANN001, F811
+    """T47 #6: during ``tracks rematch`` a report said "N tracks wait … not in this report"
+    beside figures that held them (their visits are kept until the new match): a track
+    matched before is named as being matched again, counted as last matched."""
+    walk = dt.datetime.combine(WED, dt.time(9), TZ)
+    with town["db"].begin() as conn:
+        ids = [
+            conn.execute(
+                text(
+                    "INSERT INTO tracks (sha256, raw, format, crs, size_bytes, started_at, "
+                    "ended_at, status, n_points) VALUES "
+                    "(:h, '\\x00', 'gpx', 'wgs84', 1, :a, :b, 'queued', 2) RETURNING id"
+                ),
+                {"h": f"r{i:063d}", "a": walk, "b": walk + dt.timedelta(hours=1)},
+            ).scalar_one()
+            for i in range(3)
+        ]
+        conn.execute(
+            text(
+                "INSERT INTO track_matches (track_id, segments, walked_m) "
+                "SELECT unnest(CAST(:ids AS int[])), 1, 10.0"
+            ),
+            {"ids": ids[:2]},
+        )
+    notes = build_report(town["db"], "weekly", WED, today=FAR).meta["notes"]
+    assert any(n.startswith("1 条轨迹待匹配") for n in notes), notes
+    again = [n for n in notes if n.startswith("2 条轨迹正在重新匹配")]
+    assert again and "2 tracks of these days are being matched again" in again[0], notes
+
+
 EMPTY = dt.date(2025, 4, 9)  # before every duty of the town: no duty, no walk
 
 
