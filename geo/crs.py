@@ -65,6 +65,11 @@ def normalize_crs(name: str | None) -> str:
             return _ALIASES[k]
     try:
         crs = CRS.from_user_input(str(name).strip())
+        # pyproj knows other planets ("mars" is IAU's Mars): a misspelt datum must not be
+        # taken as one, so a CRS whose ellipsoid is not the Earth's is unknown here (T46)
+        earth = crs.ellipsoid is None or abs(crs.ellipsoid.semi_major_metre - 6_378_137) < 1e5
+        if not earth:
+            raise CRSError(name)
     except CRSError:
         raise InputError(
             f"坐标系 '{name}' 无法识别：请用 wgs84、gcj02、bd09、cgcs2000 或 EPSG 代码"

@@ -804,6 +804,10 @@ def test_a_geojson_crs_member_that_is_wgs84_unknown_or_contradicted():
     gj["crs"]["properties"]["name"] = "EPSG:999999"
     with pytest.raises(InputError, match="unknown CRS 'EPSG:999999'"):
         parse_track(json.dumps(gj).encode(), "t.geojson")
+    # another planet's CRS (pyproj knows IAU's) is no datum of a phone's fixes
+    gj["crs"]["properties"]["name"] = "IAU_2015:49900"
+    with pytest.raises(InputError, match="unknown CRS 'IAU_2015:49900'"):
+        parse_track(json.dumps(gj).encode(), "t.geojson")
     with pytest.raises(InputError, match="EPSG:32650.*gcj02"):
         parse_track(_utm_points_geojson("EPSG:32650")[0], "t.geojson", crs="gcj02")
 
