@@ -867,13 +867,22 @@ def _homes_outside(conn: Connection, ids: list[str]) -> str | None:
     if not lost:
         return None
     more = " …" if len(lost) > 10 else ""
-    shown = ", ".join(f"{r.name} ({r.external_id}) {r.km:.1f} km from {r.code}" for r in lost[:10])
-    shown_zh = "，".join(
-        f"{r.name} ({r.external_id}) 距 {r.code} {r.km:.1f} 公里" for r in lost[:10]
-    )
+
+    def near(r: Any) -> tuple[str, str]:
+        # a home a few metres outside its community's line read "0.0 公里" (T47 #11)
+        if r.km < 0.05:
+            return (
+                f"紧邻 {r.code}（不足 0.1 公里，可能在边界上）",
+                f"just outside {r.code} (under 0.1 km: on its line?)",
+            )
+        return f"距 {r.code} {r.km:.1f} 公里", f"{r.km:.1f} km from {r.code}"
+
+    shown = ", ".join(f"{r.name} ({r.external_id}) {near(r)[1]}" for r in lost[:10])
+    shown_zh = "，".join(f"{r.name} ({r.external_id}) {near(r)[0]}" for r in lost[:10])
     return (
         f"{len(lost)} 人的住址不在任何社区（村）内，已导入但无所属社区（{shown_zh}{more}）；"
-        "请检查其住址（须为 WGS 84 经纬度：手机地图应用给出的 GCJ-02 坐标约偏 500 米），"
+        "请检查其住址（须为 WGS 84 经纬度：手机地图应用给出的 GCJ-02 坐标约偏 500 米，"
+        "此时请加 --crs gcj02），"
         f"或导入缺少的社区 {_count(len(lost), 'person', 'people')} of the "
         f"file {_verb(len(lost), 'lives', 'live')} in no community or village of the city and "
         f"{_verb(len(lost), 'is', 'are')} stored without one: "

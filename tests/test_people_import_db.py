@@ -263,11 +263,18 @@ def test_a_home_in_no_community_is_named_and_one_far_away_refused(place, tmp_pat
     east, north = _north_east(db)
     (ax, ay) = xy[A]
     p = tmp_path / "p.csv"
-    p.write_text(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\nN2,乙,{east + 0.02},{north}\n", "utf-8")
+    p.write_text(
+        f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\nN2,乙,{east + 0.02},{north}\n"
+        f"N4,丁,{east + 0.0001},{north}\n",
+        "utf-8",
+    )
     out = import_people(db, p)
     [warning] = out["warnings"]
-    assert warning.startswith("1 人的住址不在任何社区（村）内") and "乙 (N2) " in warning, warning
+    assert warning.startswith("2 人的住址不在任何社区（村）内") and "乙 (N2) " in warning, warning
     assert " km from 110108015" in warning and "甲" not in warning, warning
+    # 9 m outside the line: not "0.0 公里" (T47 #11)
+    assert "丁 (N4) 紧邻 110108015" in warning and "（不足 0.1 公里，可能在边界上）" in warning
+    assert "0.0 公里" not in warning and "just outside 110108015" in warning, warning
     assert _people(db)["N2"][4] is None and _people(db)["N1"][4] == A
     before = fingerprint(db)
     p.write_text(f"person_id,name,lon,lat\nN1,甲,{ax},{ay}\nN3,丙,121.47,31.23\n", "utf-8")
