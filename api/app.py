@@ -444,10 +444,18 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         from geo.jobs import recover_stale_jobs
 
         recover_stale_jobs(app.state.engine)  # jobs left "running" by a dead process → failed
-        from api.background import resume_match_queue
+        from api.background import MatchSweeper, resume_match_queue
+        from geo.match_queue import AbandonedSweep
 
-        resume_match_queue(app.state.engine)  # tracks left queued by a dead process: drain
-        yield
+        sweep = AbandonedSweep()
+        resume_match_queue(app.state.engine, sweep)  # tracks left queued by a dead process
+        # and, every minute, tracks a dead upload left stored (T47 #1: only the start-up
+        # looked, and a restart at once found them too fresh to take)
+        sweeper = MatchSweeper(app.state.engine, sweep).start()
+        try:
+            yield
+        finally:
+            sweeper.stop()
 
     check_production(get_auth_settings())  # no default secret in production (SetupError)
     app = FastAPI(

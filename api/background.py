@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from geo.errors import GridwardError
-from geo.jobs import update_job
-from geo.settings import get_settings
+from geo.jobs import create_job, update_job
+from geo.match_queue import SWEEP_EVERY_S, AbandonedSweep, drain_queue
 
 log = logging.getLogger("gridward.jobs")
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gridward-job")
@@ -75,12 +75,14 @@ def job_accepted(job_id: str) -> JSONResponse:
     )
 
 
-def resume_match_queue(engine: Engine) -> str | None:
+def resume_match_queue(engine: Engine, sweep: AbandonedSweep | None = None) -> str | None:
     """At start-up: if tracks wait in the match queue and no one holds them, start a job that
     drains the queue; returns its id (None when there is nothing to drain). Tracks an upload
     stored but never matched, GRIDWARD_STALE_UPLOAD_S ago or more, are queued first: such a
     track, neither matched, queued nor being matched, was left by a process that died
-    mid-match (an upload matches within seconds of storing).
+    mid-match (an upload matches within seconds of storing): see
+    :class:`geo.match_queue.AbandonedSweep` (``sweep``: the process's own, whose later looks
+    :class:`MatchSweeper` makes).
 
     WHY: a deferred upload's job dies with its process (``recover_stale_jobs`` then marks it
     failed) and its tracks stay ``queued``; nothing matched them until someone ran
@@ -90,33 +92,39 @@ def resume_match_queue(engine: Engine) -> str | None:
     running worker holds are skipped here (the probe below skips locked rows too)."""
     from sqlalchemy import text
 
-    from geo.jobs import create_job
-    from geo.match_queue import drain_queue
-
+    abandoned = (sweep or AbandonedSweep()).queue(engine)
+    if abandoned:
+        _say_abandoned(abandoned)
     with engine.begin() as conn:
-        # a track an inline upload stored but never matched (its process was killed mid-match:
-        # a live match holds the row locked, and one stored minutes ago is no longer between
-        # its insert and its match) joins the queue
-        abandoned = conn.execute(
-            text(
-                "UPDATE tracks SET status = 'queued' WHERE id IN (SELECT id FROM tracks "
-                "WHERE status = 'stored' AND uploaded_at < now() - make_interval(secs => :age) "
-                "FOR UPDATE SKIP LOCKED)"
-            ),
-            {"age": get_settings().stale_upload_s},
-        ).rowcount
-        if abandoned:
-            log.info(
-                "%d 条轨迹已存储但从未匹配，已排队 %d tracks stored but never matched: queued",
-                abandoned,
-                abandoned,
-            )
         free = conn.execute(
             text("SELECT id FROM tracks WHERE status = 'queued' LIMIT 1 FOR UPDATE SKIP LOCKED")
         ).first()
         if free is None:
             return None
         job_id = create_job(conn, "match_queue", {"reason": "start-up"}, created_by=None)
+    log.info(
+        "有轨迹仍在排队：任务 %s 清空匹配队列 tracks left queued: job %s drains the match queue",
+        job_id,
+        job_id,
+    )
+    run_job(engine, job_id, _drain_work(engine), match_pool)
+    return job_id
+
+
+def _say_abandoned(ids: list[int]) -> None:
+    shown = ", ".join(str(i) for i in ids[:20]) + (" …" if len(ids) > 20 else "")
+    log.warning(
+        "%d 条轨迹已存储但从未匹配（上传进程中途退出），已排队匹配：%s "
+        "%d tracks stored but never matched (their upload's process died): queued: %s",
+        len(ids),
+        shown,
+        len(ids),
+        shown,
+    )
+
+
+def _drain_work(engine: Engine, waiting_for: list[int] | None = None) -> Work:
+    """A job's work that drains the queue (until ``waiting_for`` are matched, when given)."""
 
     def work(progress: Callable[[float, str], None]) -> dict[str, Any]:
         def step(done: int, total: int) -> None:
@@ -125,12 +133,65 @@ def resume_match_queue(engine: Engine) -> str | None:
                 f"排队的 {total} 条轨迹已匹配 {done} 条 {done} of {total} queued tracks matched",
             )
 
-        return drain_queue(engine, progress=step).as_dict()
+        rep = drain_queue(engine, progress=step, waiting_for=waiting_for, wait_s=0.0)
+        return rep.as_dict()
 
-    log.info(
-        "有轨迹仍在排队：任务 %s 清空匹配队列 tracks left queued: job %s drains the match queue",
-        job_id,
-        job_id,
-    )
-    run_job(engine, job_id, work, match_pool)
+    return work
+
+
+def sweep_abandoned(engine: Engine, sweep: AbandonedSweep) -> str | None:
+    """One look of a running API (:class:`MatchSweeper`): tracks an upload stored but never
+    matched over GRIDWARD_STALE_UPLOAD_S ago, held by no one, are queued and a job matches
+    them (and the tracks queued before them); returns its id, None when there were none.
+    WHY (T47 #1): only the start-up looked for them, and only at tracks stored over the stale
+    age ago; a server killed mid-upload and restarted at once kept its track unmatched for
+    good. Each track is still matched once with several processes: the sweep and the drain
+    claim rows with ``FOR UPDATE SKIP LOCKED``, and a live match holds its row locked."""
+    abandoned = sweep.queue(engine)
+    if not abandoned:
+        return None
+    _say_abandoned(abandoned)
+    with engine.begin() as conn:
+        job_id = create_job(
+            conn, "match_queue", {"reason": "abandoned", "tracks": abandoned[:100]}, None
+        )
+    run_job(engine, job_id, _drain_work(engine, abandoned), match_pool)
     return job_id
+
+
+class MatchSweeper:
+    """A thread of the running API that calls :func:`sweep_abandoned` every ``every``
+    seconds (default :data:`geo.match_queue.SWEEP_EVERY_S`), until :meth:`stop`. A failed
+    look (the database away) is logged and tried again at the next one."""
+
+    def __init__(self, engine: Engine, sweep: AbandonedSweep, every: float | None = None):
+        import threading
+
+        self.engine, self.sweep = engine, sweep
+        self.every = SWEEP_EVERY_S if every is None else every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gridward-match-sweep", daemon=True)
+
+    def start(self) -> MatchSweeper:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        failing = False
+        while not self._stop.wait(self.every):
+            try:
+                sweep_abandoned(self.engine, self.sweep)
+            except Exception as exc:  # noqa: BLE001  (the next look tries again)
+                if not failing:
+                    log.warning(
+                        "查找未匹配的轨迹失败，稍后重试 looking for unmatched tracks failed, "
+                        "retrying: %s",
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    )
+                failing = True
+            else:
+                failing = False

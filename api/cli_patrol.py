@@ -196,16 +196,23 @@ def worker_command(
 
 
 def worker(batch: int = 200, watch: float = 0.0) -> None:
-    """Drain the queue once (``watch`` 0), or for good every ``watch`` seconds."""
+    """Drain the queue once (``watch`` 0), or for good every ``watch`` seconds. Each drain
+    first queues the tracks an upload stored but never matched over GRIDWARD_STALE_UPLOAD_S
+    ago (:class:`geo.match_queue.AbandonedSweep`). WHY (T47 #1): the worker took queued
+    tracks only, and one an upload killed mid-match left ``stored`` was matched by nothing,
+    while the report's note sent the admin to the worker."""
+    from geo.match_queue import AbandonedSweep
+
+    sweep = AbandonedSweep()
     if not watch:
         from geo.db import get_engine
 
-        _print_drain(_drain(get_engine(), batch), watching=False)
+        _print_drain(_drain(get_engine(), batch, sweep), watching=False)
         return
-    _watch(batch, watch)
+    _watch(batch, watch, sweep)
 
 
-def _watch(batch: int, every: float) -> None:
+def _watch(batch: int, every: float, sweep: Any = None) -> None:
     """Poll for good. WHY the retry: a worker that exited on a database restart left deferred
     uploads waiting until someone noticed (tester's M4); a batch cut off is rolled back whole,
     so its tracks are claimed again. Idle polls print nothing (a log line each was noise).
@@ -227,7 +234,7 @@ def _watch(batch: int, every: float) -> None:
             if engine is None:  # in an outage the URL is read again (start=False: never
                 # start a cluster the admin stopped; an embedded one may be back elsewhere)
                 engine = get_engine(database_url(start=False)) if tries else get_engine()
-            rep = _drain(engine, batch)
+            rep = _drain(engine, batch, sweep)
         except Exception as exc:
             why = outage(exc)
             if why is None:
@@ -255,14 +262,27 @@ def _watch(batch: int, every: float) -> None:
         time.sleep(every)
 
 
-def _drain(engine: Any, batch: int) -> Any:  # -> DrainReport
+def _drain(engine: Any, batch: int, sweep: Any = None) -> Any:  # -> DrainReport
     """One drain of the queue, with a progress bar only on a terminal (in a log file each
-    bar left an empty line)."""
+    bar left an empty line); ``sweep`` (an AbandonedSweep) queues abandoned uploads first."""
+    import logging
+
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
     from geo.match_queue import drain_queue
 
+    abandoned = sweep.queue(engine) if sweep is not None else []
+    if abandoned:
+        shown = ", ".join(str(i) for i in abandoned[:20]) + (" …" if len(abandoned) > 20 else "")
+        logging.getLogger("gridward.worker").warning(
+            "%d 条轨迹已存储但从未匹配（上传进程中途退出），现已排队匹配：%s "
+            "%d tracks stored but never matched (their upload's process died): queued: %s",
+            len(abandoned),
+            shown,
+            len(abandoned),
+            shown,
+        )
     err = Console(stderr=True)
     if not err.is_terminal:
         return drain_queue(engine, batch=batch)

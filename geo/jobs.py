@@ -22,6 +22,14 @@ _jobs = Job.__table__
 STATUSES = ("queued", "running", "done", "failed")
 _FINAL = ("done", "failed")
 INTERRUPTED = "interrupted: the service restarted while this job was unfinished"
+# (T47 #2) the uploader reads these in GET /jobs/{id}: Chinese first, the English unchanged
+INTERRUPTED_ZH = "已中断：任务完成前服务重启了"
+QUEUE_INTERRUPTED = (
+    f"{INTERRUPTED_ZH}；其轨迹仍在排队，服务启动时会自动匹配（要跟踪进度，请再上传同样的文件） "
+    f"{INTERRUPTED}; its tracks stay queued and are matched when the service starts "
+    "(send the same files again for a job that follows them)"
+)
+JOB_INTERRUPTED = f"{INTERRUPTED_ZH}，请重新提交 {INTERRUPTED}; submit it again"
 
 
 def create_job(
@@ -115,16 +123,12 @@ def recover_stale_jobs(engine: Engine, stale_after: dt.timedelta | None = None) 
     stale = (_jobs.c.status.in_(("queued", "running")), _jobs.c.updated_at <= cutoff)
     # WHY a match job says more: its tracks are kept queued, and the service drains the queue
     # when it starts (api.background.resume_match_queue); "submit it again" alone read as if
-    # the walks were lost
-    queue_error = (
-        f"{INTERRUPTED}; its tracks stay queued and are matched when the service starts "
-        "(send the same files again for a job that follows them)"
-    )
+    # the walks were lost; both Chinese first (T47 #2: English only, and the uploader reads it)
     with engine.begin() as conn:
         n = 0
         for kind, error in (
-            (_jobs.c.kind == "match_queue", queue_error),
-            (_jobs.c.kind != "match_queue", f"{INTERRUPTED}; submit it again"),
+            (_jobs.c.kind == "match_queue", QUEUE_INTERRUPTED),
+            (_jobs.c.kind != "match_queue", JOB_INTERRUPTED),
         ):
             n += conn.execute(
                 update(_jobs)

@@ -155,6 +155,73 @@ def outage(exc: BaseException) -> str | None:
     return None
 
 
+# how often a running API (api.background.MatchSweeper) and a watching worker look for
+# tracks an upload stored but never matched, and every how many of those looks the whole
+# table is read (the others read only the tracks stored since the last look)
+SWEEP_EVERY_S = 60.0
+FULL_SWEEP_EVERY = 60
+
+
+class AbandonedSweep:
+    """Queue tracks an upload stored but never matched and that no one is matching now.
+
+    Such a track (status ``stored``, no match) was left by a process killed mid-match: an
+    inline upload matches its track within moments of storing it, holding the row
+    ``FOR UPDATE`` while it matches. So a ``stored`` track that is unlocked and was stored
+    over ``GRIDWARD_STALE_UPLOAD_S`` ago belongs to no live process; it is set ``queued``
+    (claimed with ``FOR UPDATE SKIP LOCKED``, so a track being matched is skipped and each
+    track is still matched once, whoever drains it). A fresh one, between its upload's insert
+    and its match, is left alone.
+
+    WHY a sweep that repeats (T47 #1): the API looked for them only when it started, and only
+    at tracks stored over the stale age ago; a server killed mid-upload and restarted at once
+    (systemd) left its track stored for good, and ``tracks worker`` ignored stored tracks.
+
+    One object per process, called again and again (``queue``): the first call and every
+    ``full_every``-th read the whole table; the others read only tracks above a floor (the
+    lowest id that was still fresh or stored at the last look; the primary key's index), so
+    a city's year of tracks is not scanned each minute. A track set back to ``stored`` under
+    the floor (a re-send naming another datum, mode or clock) is found by the next full look.
+    """
+
+    def __init__(self, full_every: int = FULL_SWEEP_EVERY) -> None:
+        self.floor: int | None = None
+        self.full_every = max(int(full_every), 1)
+        self.looks = 0
+
+    def queue(self, engine: Engine, age_s: float | None = None) -> list[int]:
+        """Queue the abandoned tracks; returns their ids (oldest first)."""
+        age = get_settings().stale_upload_s if age_s is None else age_s
+        full = self.floor is None or self.looks % self.full_every == 0
+        floor = 0 if full else self.floor
+        self.looks += 1
+        stale = "uploaded_at < now() - make_interval(secs => :age)"
+        with engine.begin() as conn:
+            queued = conn.execute(
+                text(
+                    "UPDATE tracks SET status = 'queued' WHERE id IN (SELECT id FROM tracks "
+                    f"WHERE id > :floor AND status = 'stored' AND {stale} "
+                    "FOR UPDATE SKIP LOCKED) RETURNING id"
+                ),
+                {"age": age, "floor": floor},
+            ).scalars()
+            ids = sorted(int(i) for i in queued)
+            # the next look starts below the lowest track that may still turn abandoned: one
+            # stored now (being matched, or fresh) or uploaded within the stale age (an insert
+            # not yet committed is younger still)
+            low = conn.execute(
+                text(
+                    "SELECT min(id) FROM tracks WHERE id > :floor "
+                    f"AND (status = 'stored' OR NOT ({stale}))"
+                ),
+                {"age": age, "floor": floor},
+            ).scalar()
+            if low is None:
+                low = (conn.execute(text("SELECT max(id) FROM tracks")).scalar() or 0) + 1
+            self.floor = int(low) - 1
+        return ids
+
+
 def queued_count(engine: Engine) -> int:
     with engine.connect() as conn:
         q = text("SELECT count(*) FROM tracks WHERE status = 'queued'")
