@@ -1528,10 +1528,16 @@ def _unmatched_notes(unmatched: dict[str, int]) -> list[str]:
     out = []
     if unmatched["waiting"]:
         out.append(
-            f"{unmatched['waiting']} 条轨迹待匹配，尚未计入本报表（tracks worker 落后或已停止）；"
-            "匹配完成后请重新生成报表 tracks of these days still wait to "
-            "be matched and are not in this report yet (a tracks worker is behind or "
-            "stopped): run the report again once they are matched"
+            # the remedy that works (T47 #1): an upload cut off by a crash is swept up by
+            # the service, not by a worker that only drains the queue
+            f"{unmatched['waiting']} 条轨迹待匹配，尚未计入本报表（排队的由服务或 tracks worker "
+            "匹配，上传中断留下的在约 10 分钟后由服务自动匹配；要立即匹配：gridward tracks "
+            "rematch --track ID，GET /tracks?status=stored 列出编号）；匹配完成后请重新生成报表 "
+            "tracks of these days still wait to be matched and are not in this report yet "
+            "(queued ones are matched by the service or a tracks worker, those an interrupted "
+            "upload left by the service within about 10 minutes; to match them now: gridward "
+            "tracks rematch --track ID, GET /tracks?status=stored lists them): run the report "
+            "again once they are matched"
         )
     if unmatched.get("rematching"):
         out.append(

@@ -272,8 +272,10 @@ class Settings(BaseSettings):
     stale_upload_s: float = Field(
         default=600.0,
         gt=0,
-        description="At API start, tracks an upload stored this many seconds ago or more but "
-        "never matched (the server stopped mid-match) are queued and matched.",
+        description="Tracks an upload stored this many seconds ago or more but never matched "
+        "(the server stopped mid-match), and that no one is matching, are queued and matched: "
+        "by the API when it starts and every minute while it runs, and by each tracks worker "
+        "drain.",
     )
 
     # --- service -------------------------------------------------------------------------
