@@ -58,10 +58,16 @@ def start(
     cluster = embedded_cluster()
     state = cluster.start(adopt=adopt)
     get_engine(state.url)
-    typer.echo(
-        f"数据库已在 127.0.0.1:{state.port} 运行，数据在 {cluster.pgdata} 中 "
-        f"running on 127.0.0.1:{state.port}, data in {cluster.pgdata}"
-    )
+    # T47 #12: "数据库已在 … 运行" read as "was already running" right after this command
+    # started (and recovered) it; the English stays as it was
+    where = f"127.0.0.1:{state.port}"
+    if cluster.recovered:
+        said = f"数据库已启动（上次未正常停止，已自动恢复），运行于 {where}"
+    elif cluster.started:
+        said = f"数据库已启动，运行于 {where}"
+    else:
+        said = f"数据库已在 {where} 运行"
+    typer.echo(f"{said}，数据在 {cluster.pgdata} 中 running on {where}, data in {cluster.pgdata}")
 
 
 @db_app.command("stop")
@@ -137,7 +143,19 @@ def status() -> None:
         if not cluster.is_running():
             if cluster.runs_elsewhere():
                 raise cluster.elsewhere_error()
+            _warn_disk(cluster.pgdata)  # a full disk may be why it stopped
             stopped = cluster.stopped_by_admin()
+            if stopped is None and cluster.crashed():
+                # T47 #12: after kill -9 (or a crash, a power cut) it read as any stop, and
+                # `db start` then as "already running"
+                typer.echo(
+                    f"数据库未正常停止（可能崩溃或断电），数据文件夹 {cluster.pgdata}："
+                    "'gridward db start' 会恢复并启动它 "
+                    f"stopped, not cleanly (a crash or a power cut?) (data folder "
+                    f"{cluster.pgdata}): start it with 'gridward db start' (it recovers the "
+                    "database)"
+                )
+                raise typer.Exit(1)
             by = f" by 'gridward db stop' at {stopped['at']} ({stopped['by']})" if stopped else ""
             by_zh = (
                 f"（{stopped['at']} 由 {stopped['by']} 用 'gridward db stop' 停止）"
@@ -217,6 +235,8 @@ def status() -> None:
     )
     if superuser:
         _warn_superuser(role, bool(_external()))
+    if not _external():
+        _warn_disk(cluster.pgdata)
     _say_leftovers(url)
     problem = schema_problem(rev)
     if problem:  # WHY: it exited 0 on a schema this code cannot use (outside tester Z2)
@@ -243,6 +263,33 @@ def _warn_superuser(role: str, external: bool) -> None:
         f"the embedded database is still used as the superuser {role} (a cluster made by an "
         "older gridward): 'gridward db start' upgrades it to the role gridward_app, which is "
         "not a superuser",
+        err=True,
+    )
+
+
+def _warn_disk(pgdata: Path) -> None:
+    """A warning on stderr when the data folder's disk is full or nearly so (the status line
+    is unchanged). WHY: uploads failed on a full disk while `db status` said 运行中 with no word
+    of it (T47 #3)."""
+    from geo.db import disk_space
+
+    space = disk_space(pgdata)
+    if space is None or space.level is None:
+        return
+    free, total = _size(space.free), _size(space.total)
+    if space.level == "full":
+        zh, en = "磁盘已满", "disk full"
+        why_zh, why = "上传和导入都无法保存", "uploads and imports cannot be stored"
+    else:
+        zh, en = "磁盘将满", "the disk is nearly full"
+        why_zh, why = (
+            "磁盘满时上传和导入都无法保存",
+            "on a full disk uploads and imports cannot be stored",
+        )
+    typer.echo(
+        f"warning: {zh}：数据文件夹 {pgdata} 所在磁盘只剩 {free}（共 {total}）；{why_zh}，请清理"
+        f"该磁盘的空间 {en}: the disk of the data folder {pgdata} has {free} free of "
+        f"{total}: {why}; free space on it",
         err=True,
     )
 
@@ -296,7 +343,9 @@ def _libpq(sqlalchemy_url: str, database: str | None = None, password: bool = Tr
     if database is not None:
         u = u.set(database=database)
     if not password:
-        u = u.set(password=None)
+        # WHY _replace: URL.set(password=None) leaves the password as it was (set() takes None
+        # for "unchanged"), and pg_dump's argv showed it to every local user (T47 #4)
+        u = u._replace(password=None)
     return u.render_as_string(hide_password=False)
 
 
@@ -331,11 +380,69 @@ def _pg(args: list[str], url: str, what_zh: str, what: str) -> subprocess.Comple
 
     env = {**os.environ, "PGPASSWORD": make_url(url).password or "", "PGCONNECT_TIMEOUT": "10"}
     env["TZ"] = "UTC"  # pg_dump's "Archive created at": read back by _city_time
-    proc = subprocess.run(args, capture_output=True, text=True, env=env)
+    # the password only in the environment, which only this user (and root) may read, never
+    # in ``args`` (T47 #4: every local user saw it in ps)
+    proc = subprocess.run(
+        args, capture_output=True, text=True, env=env, preexec_fn=_dies_with_parent()
+    )
     if proc.returncode != 0:
         why = _tool_error(proc.stderr, Path(args[0]).name, proc.returncode)
-        raise SetupError(f"{what_zh}（{why}） {what} {why}")
+        raise SetupError(_tool_failure(what_zh, what, why, Path(args[0]).name))
     return proc
+
+
+def _dies_with_parent():  # -> Callable[[], None] | None
+    """A ``preexec_fn`` that makes the child get SIGTERM when gridward dies (Linux's
+    PR_SET_PDEATHSIG), None where there is none. WHY: after kill -9 of ``gridward db backup``
+    its pg_dump ran on, orphaned, holding its locks and writing a file nobody would rename
+    (T47 #4)."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:  # in the child, between fork and exec
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent:  # gridward died before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+# what a pg tool's words mean, said first in the Chinese (T47 #10: only pg's English named
+# the cause): a full disk, a backup cut short
+_NO_SPACE = "No space left on device"
+_CUT_SHORT = ("could not read from input file: end of file", "unexpected end of file")
+
+
+def _tool_failure(what_zh: str, what: str, why: str, tool: str) -> str:
+    """The message of ``tool`` failing with ``why`` (its own words, kept after the Chinese and
+    in the English as they were): "``what_zh``（why） ``what`` why", with a full disk or a
+    truncated backup named first in the Chinese when that is the cause."""
+    head = what_zh.partition("：")[0]  # "备份失败", "恢复失败", "备份文件有误"
+    said = f"（{tool}：{why}）"
+    if _NO_SPACE in why:
+        disk, done = (
+            ("备份文件所在的磁盘", "未写入备份")
+            if tool == "pg_dump"
+            else ("数据库所在的磁盘", "未作任何更改")
+        )
+        zh = f"{head}：磁盘已满（{disk}）；{done}，请清理该磁盘的空间后重试{said}"
+    elif any(w in why for w in _CUT_SHORT):
+        zh = "备份文件不完整（可能被截断或复制中断）；未作任何更改，请改用完整的备份" + said
+        if head != "备份文件有误":
+            zh = f"{head}：{zh}"
+    else:
+        zh = f"{what_zh}（{why}）"
+    return f"{zh} {what} {why}"
 
 
 def _tool_error(stderr: str, tool: str, code: int) -> str:

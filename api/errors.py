@@ -8,6 +8,7 @@ details go to the log, not to the client.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,22 @@ from geo.errors import GridwardError, chinese_first, db_failure, reads_chinese_f
 log = logging.getLogger("gridward.api")
 # the 503 while the database is down or restarting (each caller adds Retry-After)
 _DB_DOWN = "数据库暂不可用，请稍后重试 database unavailable, retry shortly"
+# the database's disk is full: 507, no Retry-After (retrying cannot help until an admin frees
+# space; T47 #3: it was the 503 above, and phones retried for nothing)
+DISK_FULL_STATUS = 507
+DISK_FULL_UPLOAD = (
+    "服务器磁盘已满，本次上传未保存；请通知管理员清理空间 "
+    "the server's disk is full: nothing was stored; ask the administrator to free space"
+)
+DISK_FULL_FILE = (
+    "服务器磁盘已满，此文件未保存；请通知管理员清理空间 "
+    "the server's disk is full: this file was not stored; ask the administrator to free space"
+)
+_DISK_FULL_OTHER = (
+    "服务器磁盘已满，本次请求未完成，未保存任何内容；请通知管理员清理空间 "
+    "the server's disk is full: the request was not completed and nothing was stored; ask "
+    "the administrator to free space"
+)
 
 
 def error_response(
@@ -332,6 +349,51 @@ def _database_gone(exc: BaseException) -> bool:
     return False
 
 
+def disk_full_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error in its cause chain) says the database's disk is full:
+    SQLSTATE 53100 disk_full (PostgreSQL's "could not extend file …: No space left on
+    device"), an OSError ENOSPC, or those words; or a connection the server cut while its log
+    says it ran out of space and the data folder's disk is still (nearly) full
+    (:func:`geo.db.disk_full`: the server PANICs on a full WAL disk and restarts). WHY: each
+    was answered 503 数据库暂不可用，请稍后重试, and retrying never helps (T47 #3)."""
+    from geo.db import data_disk_full, disk_full
+
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 10:
+        for err in (cur, getattr(cur, "orig", None)):
+            if err is None:
+                continue
+            if str(getattr(err, "sqlstate", "") or "") == "53100":
+                return True
+            if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+                return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    failed = db_failure(exc)
+    if failed is None:
+        return False
+    if failed.name == "DiskFull" or "No space left on device" in failed.line:
+        return True
+    # a cut connection only counts while the disk is still full: the log may tell of an
+    # earlier full disk, since freed
+    return disk_full(f"{failed.name} {failed.line}") is not None and data_disk_full()
+
+
+def _disk_full_reply(req: Request, exc: BaseException) -> Response:
+    """The 507 of a full disk: the upload's words for an upload, else the request's."""
+    failed = db_failure(exc)
+    log.error(
+        "磁盘已满 disk full: %s",
+        failed.line if failed is not None else (str(exc).splitlines() or [""])[0],
+    )
+    upload = req.method == "POST" and (
+        req.url.path == "/tracks"
+        or req.headers.get("content-type", "").startswith("multipart/form-data")
+    )
+    return _reply(req, DISK_FULL_STATUS, DISK_FULL_UPLOAD if upload else _DISK_FULL_OTHER)
+
+
 def with_head(methods: list[str]) -> list[str]:
     """``methods`` with HEAD added where GET is there (api.app.HeadAsGet answers it), sorted."""
     return sorted({*methods, "HEAD"}) if "GET" in methods else methods
@@ -393,6 +455,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _db_down(req: Request, exc: OperationalError) -> Response:
+        if disk_full_error(exc):  # (T47 #3)
+            return _disk_full_reply(req, exc)
         failed = db_failure(exc)
         if failed is not None and failed.kind == "conflict":
             # a deadlock or serialization failure: the database is up and nothing was
@@ -413,6 +477,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _db_error(req: Request, exc: DBAPIError) -> Response:
+        if disk_full_error(exc):  # (T47 #3)
+            return _disk_full_reply(req, exc)
         if exc.connection_invalidated:
             return _reply(req, 503, _DB_DOWN, {"Retry-After": "5"})
         log.exception("database error")
@@ -428,6 +494,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _other(req: Request, exc: Exception) -> Response:
+        if disk_full_error(exc):  # a raw psycopg DiskFull (COPY), an OSError ENOSPC (T47 #3)
+            return _disk_full_reply(req, exc)
         if _database_gone(exc):
             return _reply(req, 503, _DB_DOWN, {"Retry-After": "5"})
         log.exception("unhandled error", exc_info=exc)

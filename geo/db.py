@@ -494,6 +494,50 @@ def disk_full(words: str, settings: Settings | None = None) -> str | None:
     return f"{log}{_SAYS}{hit.strip()}" if hit else None
 
 
+# "full": under 64 MB free (a few WAL segments of 16 MB: writes are about to fail) and under
+# a twentieth of the disk; "nearly full": under 1 GB and under a tenth of it (a 300 MB disk is
+# full under 15 MB, nearly so under 30 MB) (T47 #3)
+DISK_FULL_BYTES = 64_000_000
+DISK_LOW_BYTES = 1_000_000_000
+
+
+class DiskSpace(NamedTuple):
+    """The free and total bytes of the disk holding a folder, and how full it is: ``full``
+    (writes fail), ``low`` (nearly full) or None."""
+
+    free: int
+    total: int
+    level: str | None
+
+
+def disk_space(path: Path) -> DiskSpace | None:
+    """The space on the disk holding ``path`` (None when it cannot be read). WHY: a full
+    data folder's disk made every upload fail while ``db status`` said 运行中 with no word of
+    it (T47 #3)."""
+    import shutil
+
+    try:
+        usage = shutil.disk_usage(path)
+    except OSError:
+        return None
+    level = None
+    if usage.free < min(DISK_FULL_BYTES, usage.total // 20):
+        level = "full"
+    elif usage.free < min(DISK_LOW_BYTES, usage.total // 10):
+        level = "low"
+    return DiskSpace(usage.free, usage.total, level)
+
+
+def data_disk_full(settings: Settings | None = None) -> bool:
+    """Whether the embedded cluster's disk is full now (False with DATABASE_URL: its disk is
+    not this machine's to look at)."""
+    s = settings or get_settings()
+    if s.database_url:
+        return False
+    space = disk_space(Path(s.data_dir))
+    return space is not None and space.level is not None
+
+
 class Client(NamedTuple):
     """A program connected to the database, as a refusal names it: ``en`` ("gridward serve
     [4242] from 127.0.0.1 on database gridward") and ``zh`` ("gridward serve [4242]，来自

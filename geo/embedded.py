@@ -255,6 +255,9 @@ class EmbeddedCluster:
         self.fast = fast
         self._bins: PgBinaries | None = None
         self._user = _server_user()
+        # what the last start() did: started the server, after an unclean stop (T47 #12)
+        self.started = False
+        self.recovered = False
 
     # -- helpers ---------------------------------------------------------------------------
     @property
@@ -453,8 +456,14 @@ class EmbeddedCluster:
 
     def lost_state_error(self, why: str) -> SetupError:
         """The refusal for a real cluster whose cluster.json is missing or unreadable."""
+        # T47 #9: a file that is there but does not parse is 已损坏, not 丢失 (missing)
+        tag = "数据库配置文件已损坏"
+        if why == "missing":
+            tag = "数据库配置文件丢失"
+        elif "[Errno" in why:  # there, whole perhaps, but not readable to this user
+            tag = "数据库配置文件无法读取"
         return SetupError(
-            f"数据库配置文件丢失：{self.state_file} {_why_zh(why)}；{self.pgdata} 中的数据库已"
+            f"{tag}：{self.state_file} {_why_zh(why)}；{self.pgdata} 中的数据库已"
             "保留，未删除任何内容。请从备份恢复 cluster.json，或运行 "
             "'gridward db start --adopt' 接管该集群（为它的 gridward 角色设置新密码；仍使用旧网址"
             "的程序须重启） "
@@ -731,11 +740,14 @@ class EmbeddedCluster:
             if new and not create and not adopt:
                 raise self.no_cluster_error()
             state = self.init(adopt=adopt)
+            self.started = self.recovered = False
             if not self.is_running():
                 stopped = self.stopped_by_admin()
                 if stopped is not None and not create and not adopt:
                     raise self.stopped_error(stopped)
+                crashed = stopped is None and self.crashed()
                 self._start_server(state)
+                self.started, self.recovered = True, crashed
             self.stop_marker.unlink(missing_ok=True)
             self._ensure_database(state, quiet=new, create=create or adopt)
             if adopt:  # WHY after: it said so, then the start failed (outside tester, item 5)
@@ -824,6 +836,13 @@ class EmbeddedCluster:
             f"数据库无法启动：PostgreSQL 未能启动：{shown}（日志：{self.logfile}） "
             f"PostgreSQL did not start: {shown} (log: {self.logfile})"
         )
+
+    def crashed(self) -> bool:
+        """Whether the cluster, found not running, was not shut down cleanly: its
+        postmaster.pid was left behind (kill -9, a crash, a power cut; a clean stop removes
+        it), so its next start recovers it. WHY: ``db status`` read as after any stop, and
+        ``db start`` as "already running" (T47 #12)."""
+        return (self.pgdata / "postmaster.pid").exists()
 
     def stop(self) -> bool:
         """Stop the server if it runs; True when it was running."""
@@ -1142,10 +1161,25 @@ def _to_hand_over(conn: object, admin: str) -> list[str]:
 
 def _why_zh(why: str) -> str:
     """Why cluster.json cannot be used (state_and_problem's "missing", "unreadable: …"), in
-    Chinese."""
+    Chinese: where JSON's parser stopped as 第 L 行第 C 个字符处格式错误 (T47 #9: the parser's
+    English stood inside the Chinese)."""
     if why == "missing":
         return "不存在"
-    return f"无法读取（{why.removeprefix('unreadable: ')}）"
+    said = why.removeprefix("unreadable: ")
+    at = re.search(r"line (\d+) column (\d+)", said)
+    if at:
+        return f"无法读取（第 {at[1]} 行第 {at[2]} 个字符处格式错误）"
+    known = {
+        "not a JSON object": "内容不是 JSON 对象",
+        "no valid port and password": "没有有效的端口和密码",
+    }
+    if said in known:
+        return f"无法读取（{known[said]}）"
+    if "codec can't decode" in said:
+        return "无法读取（不是 UTF-8 文本）"
+    if "Permission denied" in said:
+        return "无法读取（没有权限）"
+    return f"无法读取（{said}）"
 
 
 def _write_json(path: Path, data: dict, mode: int | None = None) -> None:

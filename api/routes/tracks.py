@@ -336,6 +336,12 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         "Retry-After is the seconds until the slow-body rule drops it",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },
+    507: {
+        "description": "服务器磁盘已满：未存储（多个文件时，已存储的照常列出，其余每个的 status 为 "
+        "507）；重发无用，请通知管理员清理空间 the server's disk is full: not stored (with "
+        "several files, those stored before are listed as usual, each other one with status "
+        "507); sending again cannot help until the administrator frees space (T47 #3)",
+    },
 }
 
 
@@ -518,7 +524,17 @@ def _file_error(filename: str | None, exc: GridwardError, user: Principal) -> di
 def _file_failure(filename: str | None, exc: Exception) -> dict[str, Any]:
     """One file's unexpected failure (a database error, a bug) in a multi-file answer: 503
     when sending it again may work (a deadlock or serialization failure, a lost connection),
-    500 otherwise; the details go to the log, not to the client."""
+    507 on a full disk, 500 otherwise; the details go to the log, not to the client."""
+    from api.errors import DISK_FULL_FILE, DISK_FULL_STATUS, disk_full_error
+
+    if disk_full_error(exc):  # retrying cannot help: no 503, no Retry-After (T47 #3)
+        log.error(
+            "上传 %r 时磁盘已满 upload of %r: disk full: %s",
+            filename,
+            filename,
+            (str(exc).splitlines() or [""])[0],
+        )
+        return {"filename": filename, "error": DISK_FULL_FILE, "status": DISK_FULL_STATUS}
     failed = db_failure(exc)
     if failed is not None and failed.kind == "conflict":  # deadlock, serialization
         log.warning("上传 %r 已回滚 upload of %r rolled back: %s", filename, filename, failed.line)
