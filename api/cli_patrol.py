@@ -49,6 +49,7 @@ def upload(
     from rich.progress import track as progress
     from sqlalchemy.exc import DBAPIError
 
+    from api.errors import disk_full_error
     from geo.db import get_engine
     from geo.errors import GridwardError, chinese_first, db_failure
     from geo.settings import get_settings
@@ -80,6 +81,15 @@ def upload(
             # WHY per file: a deadlock or a lost connection on one file ended the command with
             # a traceback, the files after it never sent; the files before it are stored
             failed += 1
+            if disk_full_error(exc):  # sending again cannot help (T47 #3)
+                out.print(
+                    f"{path.name or path}: 上传失败 error: 服务器磁盘已满，此文件未保存；"
+                    "请通知管理员清理空间 the server's disk is full: this file was not "
+                    "stored; ask the administrator to free space",
+                    markup=False,
+                    soft_wrap=True,
+                )
+                continue
             why = db_failure(exc)
             line = why.line if why else exc
             out.print(

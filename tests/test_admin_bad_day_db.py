@@ -103,6 +103,22 @@ def test_an_upload_on_a_full_disk_is_a_507_that_says_so(full_disk, auth_headers)
     assert _tracks(full_disk) == 0
 
 
+def test_the_cli_upload_on_a_full_disk_says_so_not_send_again(full_disk, tmp_path) -> None:
+    """T47 #3 for ``gridward tracks upload``: each file said 数据库出错…请重新发送此文件."""
+    from tests.test_import import run_cli
+
+    net = walk_network(full_disk)
+    pts = simulate_patrol(net, np.random.default_rng(5), SimParams(length_m=300))[0]
+    walk = tmp_path / "walk.csv"
+    walk.write_bytes(_csv(pts))
+    url = full_disk.url.render_as_string(hide_password=False)
+    res = run_cli(["tracks", "upload", str(walk), "--person", "id:1"], url)
+    assert res.returncode != 0, res.stdout
+    assert "walk.csv: 上传失败 error: 服务器磁盘已满，此文件未保存" in res.stdout, res.stdout
+    assert "请重新发送此文件" not in res.stdout
+    assert _tracks(full_disk) == 0
+
+
 def test_disk_full_errors_are_told_from_an_outage() -> None:
     """T47 #3: SQLSTATE 53100 (raw from COPY, or wrapped by SQLAlchemy), an OSError ENOSPC
     anywhere in the cause chain are a full disk; a lost connection and a deadlock are not."""
