@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from geo.errors import InputError
+from geo.vector_io import csv_text
 
 TABLE_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm"}
 # spreadsheets this import does not read (as the people roster does not): named in the refusal
@@ -52,17 +53,7 @@ def _text(value: Any) -> str | None:
 
 
 def _csv_rows(path: Path, raw: bytes) -> list[list[str | None]]:
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            decoded = raw.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise InputError(
-            f"文件 {path.name} 不是文本 CSV（编码既不是 UTF-8 也不是 GB18030） "
-            f"{path.name}: not a text CSV (neither UTF-8 nor GB18030)"
-        )
+    decoded = csv_text(path, raw)
     try:
         return [[_text(c) for c in r] for r in csv.reader(io.StringIO(decoded))]
     except csv.Error as exc:

@@ -48,20 +48,22 @@ def pick_column(columns: Iterable[Any], names: Iterable[str]) -> Any:
     return None
 
 
-def read_csv_points(path: Path) -> pd.DataFrame:
-    """A CSV as a DataFrame (UTF-8 with or without BOM, or GB18030 as Chinese Excel writes)."""
-    raw = path.read_bytes()
+def csv_text(path: Path, raw: bytes) -> str:
+    """A CSV file's text: UTF-8 with or without BOM, or GB18030 as Chinese Excel writes."""
     for enc in ("utf-8-sig", "gb18030"):
         try:
-            text = raw.decode(enc)
-            break
+            return raw.decode(enc)
         except UnicodeDecodeError:
             continue
-    else:
-        raise InputError(
-            f"文件 {path.name} 不是文本 CSV（编码既不是 UTF-8 也不是 GB18030） "
-            f"{path.name}: not a text CSV (neither UTF-8 nor GB18030)"
-        )
+    raise InputError(
+        f"文件 {path.name} 不是文本 CSV（编码既不是 UTF-8 也不是 GB18030） "
+        f"{path.name}: not a text CSV (neither UTF-8 nor GB18030)"
+    )
+
+
+def read_csv_points(path: Path) -> pd.DataFrame:
+    """A CSV as a DataFrame (UTF-8 with or without BOM, or GB18030 as Chinese Excel writes)."""
+    text = csv_text(path, path.read_bytes())
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
