@@ -332,6 +332,10 @@ def url(
     from geo.db import admin_database_url, database_url
 
     found = admin_database_url() if admin else database_url()
+    if admin and not _external():
+        # the superuser's psql opens the server's own database, not the one the app owns
+        # and may have set a search_path in (T48 #1)
+        found = _with_database(found, "postgres")
     typer.echo(_libpq(found) if libpq else found)
 
 
@@ -1016,8 +1020,12 @@ def _create_scratch(admin: str, scratch: str, superuser: bool, owner: str | None
         from sqlalchemy.engine import make_url
 
         inside = make_url(admin).set(database=scratch).render_as_string(hide_password=False)
-        with psycopg.connect(inside, autocommit=True, connect_timeout=10) as conn:
-            conn.execute("CREATE EXTENSION postgis")
+        from geo.embedded import SUPERUSER_OPTIONS
+
+        with psycopg.connect(
+            inside, autocommit=True, connect_timeout=10, options=SUPERUSER_OPTIONS
+        ) as conn:  # in a database the app owns: names from pg_catalog only (T48 #1)
+            conn.execute("CREATE EXTENSION postgis SCHEMA public")
         return
     template = "template0" if superuser else "template1"
     try:
@@ -1141,3 +1149,10 @@ def _swap(admin: str, scratch: str, name: str, replace: bool) -> None:
 def register(app: typer.Typer) -> None:
     """Add the ``db`` command group."""
     app.add_typer(db_app, name="db")
+
+
+def _with_database(url: str, database: str) -> str:
+    """``url`` naming ``database`` instead."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=database).render_as_string(hide_password=False)

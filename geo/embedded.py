@@ -1006,7 +1006,7 @@ class EmbeddedCluster:
         if not exists:  # an existing one got PostGIS when made (and migrations ensure it)
             with self._connect(state, state.database, autocommit=True) as conn:
                 # by the superuser: PostGIS is not a trusted extension
-                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public")
         self._ensure_app_role(state, new_password)
 
     def _app_role(self, conn: object, state: ClusterState) -> str | None:
@@ -1191,9 +1191,17 @@ def _write_json(path: Path, data: dict, mode: int | None = None) -> None:
     tmp.replace(path)
 
 
+# The superuser's sessions resolve names in pg_catalog only (startup options override the
+# database's own settings). WHY (T48 #1): the app role owns the database, so it can set the
+# database's search_path to a schema of its own holding a ``format()`` or an ``=`` operator;
+# the hand-over then ran the app's function as the superuser, and the app made itself one.
+SUPERUSER_OPTIONS = "-c search_path=pg_catalog,pg_temp"
+
+
 def _dsn(state: ClusterState, dbname: str, app: bool = False) -> str:
     user, password = (state.app_user, state.app_password) if app else (state.user, state.password)
-    return f"host=127.0.0.1 port={state.port} user={user} password={password} dbname={dbname}"
+    dsn = f"host=127.0.0.1 port={state.port} user={user} password={password} dbname={dbname}"
+    return dsn if app else f"{dsn} options='{SUPERUSER_OPTIONS}'"
 
 
 def _port_free(port: int) -> bool:

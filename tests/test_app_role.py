@@ -159,7 +159,9 @@ def test_a_new_cluster_s_app_login_is_not_a_superuser(folder: Path) -> None:
     env = {**_env(folder), "GRIDWARD_PG_PORT": str(state.port)}
     assert _cli(env, "db", "url").stdout.strip() == state.url
     assert _cli(env, "db", "url", "--libpq").stdout.strip() == _libpq(state.url)
-    assert _cli(env, "db", "url", "--admin").stdout.strip() == state.admin_url
+    assert _cli(env, "db", "url", "--admin").stdout.strip() == _libpq(
+        state.admin_url, "postgres"
+    ).replace("postgresql://", "postgresql+psycopg://")
     out = _cli(env, "db", "status")
     assert out.returncode == 0 and "warning" not in out.stderr, (out.stdout, out.stderr)
 
@@ -358,3 +360,49 @@ def test_backup_and_restore_round_trip_as_the_app_role(folder: Path, tmp_path: P
         assert conn.execute("SELECT username FROM users").fetchall() == [("old_layout",)]
     status = _cli({**env, "DATABASE_URL": state.url}, "db", "status")
     assert status.returncode == 0 and "warning" not in status.stderr, status.stderr
+
+
+def test_the_superuser_never_runs_the_apps_functions(folder: Path) -> None:
+    """T48 #1: the app owns the database, so it set the database's search_path to a schema of
+    its own holding a ``format()``; the next start's hand-over (as the superuser) ran it, and
+    the app made itself a superuser. The superuser's sessions now resolve names in pg_catalog
+    only, whatever the database's settings; its `db url --admin` opens `postgres`."""
+    cluster = EmbeddedCluster(folder, fast=True)
+    state = cluster.start()
+    trap = (
+        "CREATE SCHEMA evil; "
+        "CREATE FUNCTION evil.format(a text, b text, c regclass, d text) RETURNS text "
+        "LANGUAGE plpgsql AS $$ BEGIN IF current_user = 'gridward' THEN "
+        "EXECUTE 'ALTER ROLE gridward_app SUPERUSER'; END IF; "
+        "RETURN pg_catalog.format(a, b, c, d); END $$; "
+        "CREATE FUNCTION evil.format(a text, b text, c text) RETURNS text "
+        "LANGUAGE plpgsql AS $$ BEGIN IF current_user = 'gridward' THEN "
+        "EXECUTE 'ALTER ROLE gridward_app SUPERUSER'; END IF; "
+        "RETURN pg_catalog.format(a, b, c); END $$; "
+        "ALTER DATABASE gridward SET search_path = evil, pg_catalog, public"
+    )
+    with psycopg.connect(_libpq(state.url), autocommit=True) as conn:
+        conn.execute(trap)
+    # one object of the superuser's to hand over (as an older gridward's upload makes)
+    with psycopg.connect(_libpq(state.admin_url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.left_behind (x int)")
+    with cluster._connect(state, state.database) as conn:
+        assert conn.execute("SHOW search_path").fetchone()[0] == "pg_catalog,pg_temp"
+    state = cluster.start()  # hands left_behind over
+    with psycopg.connect(_libpq(state.admin_url, "postgres")) as conn:
+        assert not conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = 'gridward_app'"
+        ).fetchone()[0]
+        owner = conn.execute(
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'left_behind'"
+        ).fetchone()
+    assert owner is None or owner[0] in ("gridward_app", "gridward")
+    with psycopg.connect(_libpq(state.url)) as conn:
+        assert (
+            conn.execute(
+                "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'left_behind'"
+            ).fetchone()[0]
+            == "gridward_app"
+        )
+    out = _cli(_env(folder), "db", "url", "--admin", "--libpq")
+    assert out.returncode == 0 and out.stdout.strip().endswith("/postgres"), out
