@@ -99,13 +99,6 @@ def _filled(row: list[str | None]) -> list[str]:
     return [c for c in row if c]
 
 
-def _is_number(cell: str | None) -> bool:
-    try:
-        return cell is not None and abs(float(cell)) < float("inf")
-    except ValueError:
-        return False
-
-
 def _shown(rows: list[tuple[int, list[str | None]]]) -> tuple[str, str]:
     """Rows left out as a warning names them: (their numbers, their text cut to 80)."""
     numbers = "、".join(str(n) for n, _r in rows[:10]) + ("…" if len(rows) > 10 else "")
@@ -119,7 +112,7 @@ def read_census(path: Path, header_names: tuple[str, ...]) -> CensusTable:
     households column), else the first non-blank row; rows above it are left out, and so are
     summary and note rows (合计, 小计, 总计, 制表人：…) that give no lon/lat pair, each named in
     a warning."""
-    from geo.people_import import _SUMMARY_RE
+    from geo.people_import import is_summary_row
 
     raw = path.read_bytes()
     suffix = path.suffix.lower()
@@ -168,10 +161,8 @@ def read_census(path: Path, header_names: tuple[str, ...]) -> CensusTable:
         row = rows[i]
         if not _filled(row):
             continue
-        pair = [row[j] if j < len(row) else None for j in xy]
-        has_xy = len(pair) == 2 and all(_is_number(c) for c in pair)
         # (T46 #7) 合计/小计 and 制表人 rows: no building, and no lon/lat pair to be one
-        if not has_xy and any(_SUMMARY_RE.fullmatch(c) for c in _filled(row)):
+        if is_summary_row(row, xy):
             summaries.append((i + 1, row))
             continue
         body.append((i + 1, (row + [None] * len(names))[: len(names)]))

@@ -238,11 +238,11 @@ def _table_rows(path: Path, census: CensusTable, crs: str | None) -> _Rows:
             f"{name}: {lon_col}/{lat_col} must be numbers; {items} ({len(idx)} row(s); "
             "nothing changed)"
         )
-    from geo.vector_io import _swapped_axes
+    from geo.vector_io import swapped_axes
 
     source = normalize_crs(crs) if crs else WGS84
     raw = shapely.points(lon, lat)
-    swapped = _swapped_axes(name, raw, source, (str(lon_col), str(lat_col)))
+    swapped = swapped_axes(name, raw, source, (str(lon_col), str(lat_col)))
     if swapped is not None:
         raise swapped
     wlon, wlat = lonlat_to_wgs84(lon, lat, source)

@@ -149,9 +149,10 @@ def _header_row(rows: list[list[str | None]]) -> int:
     return 0
 
 
-def _is_summary(row: list[str | None], xy: list[int]) -> bool:
+def is_summary_row(row: list[str | None], xy: list[int]) -> bool:
     """A 合计/总计/Total or note row: a cell that is the label alone, and no lon/lat pair (a
-    row with coordinates is read, and judged, as a person)."""
+    row with coordinates is read, and judged, as a person; or as a building, by the census
+    reader :mod:`geo.census_table`)."""
     cells = _filled(row)
     pair = [row[j] for j in xy if j < len(row)]
     if len(pair) == 2 and all(_number(c) for c in pair):
@@ -172,7 +173,7 @@ def _footer(body: list[list[str | None]], xy: list[int]) -> int:
     for i in range(len(body) - 1, max(-1, len(body) - 1 - FOOTER_ROWS), -1):
         if not _filled(body[i]):
             continue
-        if not _is_summary(body[i], xy):
+        if not is_summary_row(body[i], xy):
             break
         cut = i
     return len(body) - cut

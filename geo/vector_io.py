@@ -162,7 +162,7 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
             f"文件 {path.name} 的第 {first} 个要素没有几何图形 "
             f"{path.name}: feature {first} has no geometry"
         )
-    swapped = _swapped_axes(path.name, geoms, source, gdf.attrs.get("lonlat"))
+    swapped = swapped_axes(path.name, geoms, source, gdf.attrs.get("lonlat"))
     if swapped is not None:
         raise swapped
     out = geometries_to_wgs84(geoms, source)
@@ -377,7 +377,7 @@ def fields_found(path: str | Path, table: pd.DataFrame) -> tuple[str, str, str]:
     return "属性", "property", ", ".join(str(c) for c in table.columns if c != geometry)
 
 
-def _swapped_axes(
+def swapped_axes(
     name: str, geoms: np.ndarray, source: str, columns: tuple[str, str] | None = None
 ) -> InputError | None:
     """The refusal of a file in degrees whose coordinates are (lat, lon), not (lon, lat):

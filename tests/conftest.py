@@ -107,6 +107,23 @@ def engine(pg_url: str):  # -> Engine
 
 
 @pytest.fixture()
+def folder() -> Iterator[Path]:
+    """A data folder for a cluster of the test's own, which the server user (``postgres``
+    when tests run as root) can reach; the cluster is destroyed after."""
+    import shutil
+
+    from geo.embedded import EmbeddedCluster
+
+    base = Path(tempfile.mkdtemp(prefix="gridward-emb-"))
+    base.chmod(0o755)
+    try:
+        yield base / "data"
+    finally:
+        EmbeddedCluster(base / "data").destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture()
 def db(engine):  # -> Engine
     """The engine, with every gridward table emptied before the test."""
     from sqlalchemy import text

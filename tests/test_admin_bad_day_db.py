@@ -13,9 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -498,17 +496,6 @@ def test_a_backup_onto_a_full_disk_says_so(
 # ------------------------------------------------------------------------------------------
 # T47 #12: the cluster killed with kill -9
 # ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture()
-def folder() -> Iterator[Path]:
-    base = Path(tempfile.mkdtemp(prefix="gridward-t47-"))
-    base.chmod(0o755)
-    try:
-        yield base / "data"
-    finally:
-        EmbeddedCluster(base / "data").destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _free_port() -> int:

@@ -12,11 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -30,18 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 GRIDWARD = str(Path(sys.executable).with_name("gridward"))
 APP = "gridward_app"
 _SUPER = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
-
-
-@pytest.fixture()
-def folder() -> Iterator[Path]:
-    """A data folder the server user (``postgres`` when tests run as root) can reach."""
-    base = Path(tempfile.mkdtemp(prefix="gridward-role-"))
-    base.chmod(0o755)
-    try:
-        yield base / "data"
-    finally:
-        EmbeddedCluster(base / "data").destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _libpq(url: str, database: str | None = None) -> str:
@@ -300,35 +285,46 @@ def test_adopt_takes_back_an_old_cluster_and_upgrades_it(folder: Path) -> None:
     assert saved["app_password"] == state.app_password and saved["password"] == state.password
 
 
+def _schema_with_user(url: str, username: str) -> None:
+    """gridward's schema in the database of ``url``, made by its role, and one admin."""
+    from geo.accounts import create_user
+    from geo.db import migrate
+
+    engine = create_engine(url)
+    try:
+        migrate(engine)
+        with engine.begin() as conn:
+            create_user(conn, username, "pw-" + "x" * 12, "admin", (), None)
+    finally:
+        engine.dispose()
+
+
+def _restored_holds(env: dict[str, str], dump: Path, state, username: str) -> None:  # noqa: ANN001
+    """``db restore`` of ``dump`` succeeds, leaves every object the app's, and the database
+    holds ``username`` only."""
+    out = _cli(env, "db", "restore", str(dump), "--force")
+    assert out.returncode == 0, out.stderr
+    owners = _owners(state.admin_url)
+    assert owners["left"] == 0 and "gridward" not in owners, owners
+    with psycopg.connect(_libpq(state.url)) as conn:
+        assert conn.execute("SELECT username FROM users").fetchall() == [(username,)]
+
+
 def test_backup_and_restore_round_trip_as_the_app_role(folder: Path, tmp_path: Path) -> None:
     """`db backup` and `db restore` as the app role (the superuser only makes, renames and
     drops databases and installs PostGIS): a backup of this layout, and one made of the old
     superuser-owned layout (an older gridward's), both restore, every object then the app's.
     `db status` warns of a DATABASE_URL whose role is a superuser, and only then."""
-    from geo.accounts import create_user
-    from geo.db import migrate
-
     cluster = EmbeddedCluster(folder, fast=True)
     state = cluster.start()
-    engine = create_engine(state.url)
-    try:
-        migrate(engine)
-        with engine.begin() as conn:
-            create_user(conn, "new_layout", "pw-" + "x" * 12, "admin", (), None)
-    finally:
-        engine.dispose()
+    _schema_with_user(state.url, "new_layout")
     env = {**_env(folder), "GRIDWARD_PG_PORT": str(state.port)}
     dump = tmp_path / "new.dump"
     out = _cli(env, "db", "backup", str(dump))
     assert out.returncode == 0, out.stderr
     with psycopg.connect(_libpq(state.url), autocommit=True) as conn:
         conn.execute("DELETE FROM users")
-    out = _cli(env, "db", "restore", str(dump), "--force")
-    assert out.returncode == 0, out.stderr
-    owners = _owners(state.admin_url)
-    assert owners["left"] == 0 and "gridward" not in owners, owners
-    with psycopg.connect(_libpq(state.url)) as conn:
-        assert conn.execute("SELECT username FROM users").fetchall() == [("new_layout",)]
+    _restored_holds(env, dump, state, "new_layout")
 
     # a backup of an older gridward's cluster: every object the superuser's
     old_url = state.admin_url.rsplit("/", 1)[0] + "/oldlayout"
@@ -336,13 +332,7 @@ def test_backup_and_restore_round_trip_as_the_app_role(folder: Path, tmp_path: P
         conn.execute("CREATE DATABASE oldlayout")
     with psycopg.connect(_libpq(old_url), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION postgis")
-    engine = create_engine(old_url)
-    try:
-        migrate(engine)
-        with engine.begin() as conn:
-            create_user(conn, "old_layout", "pw-" + "x" * 12, "admin", (), None)
-    finally:
-        engine.dispose()
+    _schema_with_user(old_url, "old_layout")
     old_env = {**env, "DATABASE_URL": old_url}
     status = _cli(old_env, "db", "status")
     assert status.returncode == 0, status.stderr
@@ -352,12 +342,7 @@ def test_backup_and_restore_round_trip_as_the_app_role(folder: Path, tmp_path: P
     assert _cli(old_env, "db", "backup", str(old_dump)).returncode == 0
     with psycopg.connect(_libpq(state.admin_url, "postgres"), autocommit=True) as conn:
         conn.execute("DROP DATABASE oldlayout WITH (FORCE)")
-    out = _cli(env, "db", "restore", str(old_dump), "--force")
-    assert out.returncode == 0, out.stderr
-    owners = _owners(state.admin_url)
-    assert owners["left"] == 0 and "gridward" not in owners, owners
-    with psycopg.connect(_libpq(state.url)) as conn:
-        assert conn.execute("SELECT username FROM users").fetchall() == [("old_layout",)]
+    _restored_holds(env, old_dump, state, "old_layout")
     status = _cli({**env, "DATABASE_URL": state.url}, "db", "status")
     assert status.returncode == 0 and "warning" not in status.stderr, status.stderr
 

@@ -38,18 +38,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture()
-def folder() -> Iterator[Path]:
-    """A data folder the server user (``postgres`` when tests run as root) can reach."""
-    base = Path(tempfile.mkdtemp(prefix="gridward-emb-"))
-    base.chmod(0o755)
-    try:
-        yield base / "data"
-    finally:
-        EmbeddedCluster(base / "data").destroy()
-        shutil.rmtree(base, ignore_errors=True)
-
-
 def _scalar(url: str, sql: str, autocommit: bool = False):
     engine = create_engine(url, **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
     try:
