@@ -708,6 +708,114 @@ def _rows(df: pd.DataFrame, crs: str | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+# --------------------------------------------------------------------------------------------
+# the homes' datum (T48 #4)
+# --------------------------------------------------------------------------------------------
+
+# (Chinese, English) names of each datum tried, as the census import names them
+_DATUM_NAMES = {
+    WGS84: ("WGS-84（GPS）", "WGS-84 (GPS)"),
+    "gcj02": ("GCJ-02（高德/腾讯）", "GCJ-02 (Amap/Tencent)"),
+    "bd09": ("BD-09（百度）", "BD-09 (Baidu)"),
+}
+# refused, nothing stored, when another datum puts at least this many homes in a building
+# (or community), more than half of them, and the datum given at most a third as many.
+# WHY a third: homes shifted ~500 m by a wrong datum still land in some building by chance
+# (the tester's 102 WGS-84 homes read as GCJ-02 on the CAU/学清路 buildings: 13 of 102)
+DATUM_REFUSE_MIN = 3
+
+
+def _homes_in(conn: Connection, x: np.ndarray, y: np.ndarray, basis: str) -> int:
+    """How many of the points (WGS 84) lie in a stored building (``basis`` "buildings") or
+    a community or village ("areas")."""
+    inside = (
+        "SELECT 1 FROM buildings b WHERE ST_Intersects(b.geom, u.pt)"
+        if basis == "buildings"
+        else "SELECT 1 FROM areas a WHERE a.level IN ('community', 'village') "
+        "AND ST_Intersects(a.geom, u.pt)"
+    )
+    return int(
+        conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT ST_SetSRID(ST_MakePoint(x, y), 4326) AS pt "
+                "FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[])) AS t(x, y)) u "
+                f"WHERE EXISTS ({inside})"
+            ),
+            {"x": [float(v) for v in x], "y": [float(v) for v in y]},
+        ).scalar()
+    )
+
+
+def _datum_check(
+    conn: Connection, df: pd.DataFrame, source: str, given: bool, filename: str
+) -> str | None:
+    """The homes the file gives by lon/lat judged against the stored buildings (none in any:
+    the communities) read in ``source`` (``given``: named by --crs) and in the other datums,
+    as the census import does (:mod:`geo.households_import`). InputError, nothing written,
+    when another datum fits clearly better (:data:`DATUM_REFUSE_MIN`); a warning when it fits
+    better; else None. The remedy names the exact option, never the one given.
+
+    WHY (T48 #4): WGS-84 homes sent with --crs gcj02 were all moved ~500 m, 56 of 102 out of
+    every community, and the warning said to add the --crs gcj02 already given."""
+    from geo.crs import lonlat_to_wgs84
+
+    if "lon" not in df or "lat" not in df:
+        return None
+    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    lon, lat = lon[ok], lat[ok]
+    n = len(lon)
+    if not n:
+        return None
+    readings = [source] + [d for d in _DATUM_NAMES if d != source]
+    found = None
+    for basis in ("buildings", "areas"):
+        fits = {d: _homes_in(conn, *lonlat_to_wgs84(lon, lat, d), basis) for d in readings}
+        if any(fits.values()):
+            found = basis, fits
+            break
+    if found is None:
+        return None
+    basis, fits = found
+    here = fits[source]
+    best = max(readings[1:], key=lambda d: fits[d])
+    there = fits[best]
+    if not (there > here and 2 * there >= n and 2 * there >= 3 * here):
+        return None
+    strong = there >= DATUM_REFUSE_MIN and 3 * here <= there
+    what_zh, what = ("楼栋", "building") if basis == "buildings" else ("社区（村）", "community")
+    zh, en = _DATUM_NAMES[best]
+    if source == WGS84:
+        as_zh, as_en = "不换算（按 WGS-84 读）时", "read as WGS-84 (not converted)"
+    else:
+        as_zh, as_en = f"按 --crs {source} 换算后", f"converted from --crs {source}"
+    if best == WGS84:
+        do_zh, do = f"请去掉 --crs {source}", f"leave out --crs {source}"
+        how_zh, how = "不换算时", "not converted"
+    else:
+        how_zh, how = f"按 {best} 换算后", f"converted from {best}"
+        if given:  # never the option given (T48 #4)
+            do_zh, do = f"请改用 --crs {best}", f"use --crs {best} instead"
+        else:
+            do_zh, do = f"请加 --crs {best}", f"add --crs {best}"
+    fit_zh = f"（{how_zh} {there}/{n} 个住址落在{what_zh}内）"
+    fit = f" ({how}, {there} of {n} homes lie in a {what})"
+    if strong:
+        raise InputError(
+            f"文件 {filename} 的住址{as_zh}只有 {here}/{n} 个落在{what_zh}内：坐标像是 {zh}，"
+            f"{do_zh}{fit_zh}；未做任何更改 "
+            f"{filename}: {as_en}, only {here} of {n} homes lie in a {what}; the coordinates "
+            f"look like {en}: {do}{fit}; nothing changed"
+        )
+    return (
+        f"文件 {filename} 的住址{as_zh}有 {here}/{n} 个落在{what_zh}内，坐标可能是 {zh}"
+        f"{fit_zh}：已照此导入，请核对；若是，{do_zh}，再重新导入 "
+        f"{filename}: {as_en}, {here} of {n} homes lie in a {what}; the coordinates may be "
+        f"{en}{fit}: imported as they were read; check them, and if so, {do} and import again"
+    )
+
+
 def _resolve_buildings(conn: Connection, rows: list[dict[str, Any]], filename: str) -> None:
     """A building home becomes its row id, and the home point when no lon/lat was given."""
     for row in rows:
@@ -826,9 +934,12 @@ def far_km() -> float:
     return get_settings().home_far_km
 
 
-def _homes_outside(conn: Connection, ids: list[str]) -> str | None:
-    """The warning naming the people of ``ids`` (homes the file gave) living in no community;
-    InputError, nothing written, when one lives over :func:`far_km` from every area."""
+def _homes_outside(
+    conn: Connection, ids: list[str], source: str = WGS84, given: bool = False
+) -> str | None:
+    """The warning naming the people of ``ids`` (homes the file gave, read in ``source``;
+    ``given``: named by --crs) living in no community; InputError, nothing written, when one
+    lives over :func:`far_km` from every area."""
     lost = _no_community(conn, ids)
     limit = far_km()
     far = [r for r in lost if r.any_km > limit]
@@ -880,15 +991,24 @@ def _homes_outside(conn: Connection, ids: list[str]) -> str | None:
 
     shown = ", ".join(f"{r.name} ({r.external_id}) {near(r)[1]}" for r in lost[:10])
     shown_zh = "，".join(f"{r.name} ({r.external_id}) {near(r)[0]}" for r in lost[:10])
+    # WHY (T48 #4): the remedy said "此时请加 --crs gcj02" to a user who had given it
+    if source != WGS84:
+        check_zh = f"已按 --crs {source} 换算；若住址是 GPS（WGS-84）坐标，请去掉 --crs"
+        check = (
+            f"converted from --crs {source}: if they are GPS (WGS-84) coordinates, leave out --crs"
+        )
+    else:
+        check_zh = "须为 WGS 84 经纬度：手机地图应用给出的 GCJ-02 坐标约偏 500 米，" + (
+            "此时请改用 --crs gcj02" if given else "此时请加 --crs gcj02"
+        )
+        check = "WGS 84 lon/lat: numbers from a phone map app, GCJ-02, are some 500 m off"
     return (
         f"{len(lost)} 人的住址不在任何社区（村）内，已导入但无所属社区（{shown_zh}{more}）；"
-        "请检查其住址（须为 WGS 84 经纬度：手机地图应用给出的 GCJ-02 坐标约偏 500 米，"
-        "此时请加 --crs gcj02），"
+        f"请检查其住址（{check_zh}），"
         f"或导入缺少的社区 {_count(len(lost), 'person', 'people')} of the "
         f"file {_verb(len(lost), 'lives', 'live')} in no community or village of the city and "
         f"{_verb(len(lost), 'is', 'are')} stored without one: "
-        f"{shown}{more}; check their homes (WGS 84 lon/lat: numbers "
-        "from a phone map app, GCJ-02, are some 500 m off), or import the missing communities"
+        f"{shown}{more}; check their homes ({check}), or import the missing communities"
     )
 
 
@@ -1058,10 +1178,13 @@ def import_people(
         present = set(df.columns)
         ids = [r["ext"] for r in rows]
         _resolve_buildings(conn, rows, path.name)
+        datum = _datum_check(conn, df, source, bool(crs), path.name)  # T48 #4
         before = _stored(conn, ids)
         _refuse_unregistered_homeless(rows, before, path.name)
         _upsert(conn, rows, present, reactivate)
-        lost = _homes_outside(conn, [r["ext"] for r in rows if r["home"] is not None])
+        lost = _homes_outside(
+            conn, [r["ext"] for r in rows if r["home"] is not None], source, bool(crs)
+        )
         if covers is not None:
             bad = _outside(conn, ids, before, covers)
             if bad:
@@ -1076,8 +1199,7 @@ def import_people(
                     "an admin imports them, or leave their rows out"
                 )
         left = [f"{r.name} ({ext})" for ext, r in before.items() if not r.active]
-        if lost:
-            warnings.append(lost)
+        warnings += [w for w in (datum, lost) if w]
         # T43 #5, #6: a renumbered person, and a roster without some active people
         renumbered = _renumbered(conn, [e for e in ids if e not in before], ids)
         missing = _not_in_file(conn, ids, covers)
