@@ -292,10 +292,10 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
 
     def run(file: Path, crs: str | None, level: str | None) -> None:
         from api.progress import progress_bar
-        from geo import households_import, importer
+        from geo import areas_import, households_import, importer
         from geo.db import get_engine
 
-        module = households_import if kind == "households" else importer
+        module = {"households": households_import, "areas": areas_import}.get(kind, importer)
         fn = getattr(module, f"import_{kind}")
         kwargs = {"crs": crs, "level": level} if with_level else {"crs": crs}
         _readable(file, f"{kind} file")

@@ -30,10 +30,11 @@ from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from geo.areas_import import import_areas  # noqa: E402
 from geo.db import dispose_engines, get_engine  # noqa: E402
 from geo.demo import track_csv  # noqa: E402
 from geo.embedded import EmbeddedCluster  # noqa: E402
-from geo.importer import import_areas, import_osm  # noqa: E402
+from geo.importer import import_osm  # noqa: E402
 from geo.map_data import extent, patrols_of_day  # noqa: E402
 from geo.match_queue import drain_queue  # noqa: E402
 from geo.patrol_reports import build_report  # noqa: E402

@@ -94,8 +94,9 @@ def _prepare(url: str, n_users: int, n_tracks: int, seed: int) -> tuple[list[str
     from sqlalchemy import text
 
     from geo.accounts import create_user, issue_token
+    from geo.areas_import import import_areas
     from geo.db import get_engine
-    from geo.importer import import_areas, import_osm
+    from geo.importer import import_osm
     from geo.tracks.network import WalkNetwork
     from geo.tracks.simulate import SimParams, simulate_patrol
 

@@ -47,7 +47,8 @@ def track_csv(points: pd.DataFrame) -> bytes:
 
 def load_city(engine: Engine) -> dict[str, dict[str, int]]:
     """Import the fixtures (areas, then the OSM cut)."""
-    from geo.importer import import_areas, import_osm
+    from geo.areas_import import import_areas
+    from geo.importer import import_osm
 
     return {
         "areas": import_areas(engine, FIXTURES / "communities.geojson", level="community"),

@@ -23,7 +23,14 @@ from sqlalchemy import Connection, Engine, text
 from geo.census_table import OTHER_SHEETS, TABLE_SUFFIXES, CensusTable, read_census
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError
-from geo.importer import Progress, _copy, _ewkb_hex, _noop, _record, file_sha256
+from geo.importer import (
+    Progress,
+    copy_rows,
+    ewkb_hex,
+    file_sha256,
+    no_progress,
+    record_import,
+)
 from geo.partition.validate import MAX_BUILDING_HOUSEHOLDS
 from geo.plans import refresh_grid_households
 from geo.vector_io import (
@@ -256,7 +263,7 @@ def _table_rows(path: Path, census: CensusTable, crs: str | None) -> _Rows:
             f"from {source}: is --crs right? (nothing changed)"
         )
     rows.keys = [None] * len(df)
-    rows.geoms = _ewkb_hex(shapely.points(wlon, wlat))
+    rows.geoms = ewkb_hex(shapely.points(wlon, wlat))
     rows.labels = [
         described(
             i,
@@ -299,7 +306,7 @@ def _vector_rows(path: Path, crs: str | None) -> _Rows:
     geoms = np.asarray(table.geometry.to_numpy(), dtype=object)
     pts = shapely.point_on_surface(geoms)
     xy = shapely.get_coordinates(pts)
-    rows = _Rows(numbering, "point", nums, [None] * len(nums), households, _ewkb_hex(pts))
+    rows = _Rows(numbering, "point", nums, [None] * len(nums), households, ewkb_hex(pts))
     rows.labels = [
         (f"第 {n} 个要素（经度 {x:.6f}，纬度 {y:.6f}）", f"feature {n} (lon {x:.6f}, lat {y:.6f})")
         for n, (x, y) in zip(nums, xy, strict=True)
@@ -342,7 +349,7 @@ def _datum_hint(conn: Connection, rows: _Rows, matched: int) -> tuple[str, str]:
         if datum == rows.source:
             continue
         lon, lat = lonlat_to_wgs84(rows.raw_xy[:, 0], rows.raw_xy[:, 1], datum)
-        k = _matched(conn, _ewkb_hex(shapely.points(lon, lat)))
+        k = _matched(conn, ewkb_hex(shapely.points(lon, lat)))
         if k > best_n and 2 * k >= n:
             best, best_n = datum, k
     if best is None:
@@ -380,7 +387,7 @@ def import_households(
     engine: Engine,
     path: str | Path,
     crs: str | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> dict:
     """Set given household counts on existing buildings.
 
@@ -414,7 +421,7 @@ def import_households(
             )
         )
         staged = zip(rows.numbers, rows.keys, rows.households, rows.geoms, strict=True)
-        _copy(conn, "stage_hh", ["rownum", "key", "households", "geom"], staged)
+        copy_rows(conn, "stage_hh", ["rownum", "key", "households", "geom"], staged)
         if rows.mode == "id":
             on = (
                 "b.source_key = s.key OR b.id::text = s.key "
@@ -525,6 +532,6 @@ def import_households(
         )
         counts: dict = {"rows": len(rows.numbers), "buildings_updated": len(ids)}
         counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
-        _record(conn, "households", path, sha, counts)
+        record_import(conn, "households", path, sha, counts)
     progress(1.0, "完成 done")
     return {**counts, "warnings": warnings}

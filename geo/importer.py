@@ -1,6 +1,7 @@
-"""Store imported data in PostGIS: OSM extracts, areas, buildings. Household counts for
-buildings already stored: :mod:`geo.households_import`; buildings to communities:
-:mod:`geo.building_links`.
+"""Store imported data in PostGIS: OSM extracts and buildings, and the staging helpers every
+import shares (:func:`copy_rows`, :func:`ewkb_hex`, :func:`record_import` …). Areas:
+:mod:`geo.areas_import`; household counts for buildings already stored:
+:mod:`geo.households_import`; buildings to communities: :mod:`geo.building_links`.
 
 Readers (:mod:`geo.osm`, :mod:`geo.vector_io`) turn files into WGS 84 GeoDataFrames; this module
 only loads them. Each import is one transaction (a failed import leaves the database as it was)
@@ -28,16 +29,15 @@ from sqlalchemy import Connection, Engine, text
 from geo import audit
 from geo.building_links import link_buildings_to_communities
 from geo.errors import InputError
-from geo.models import AREA_CODE_LENGTH, AREA_LEVELS, LEVEL_ZH
 from geo.partition.validate import MAX_BUILDING_HOUSEHOLDS
 from geo.plans import refresh_grid_households
 from geo.settings import Settings, get_settings
-from geo.vector_io import HOUSEHOLD_NAMES, fields_found, pick_column
+from geo.vector_io import HOUSEHOLD_NAMES, pick_column
 
 Progress = Callable[[float, str], None]
 
 
-def _noop(_f: float, _m: str) -> None:
+def no_progress(_f: float, _m: str) -> None:
     return None
 
 
@@ -49,21 +49,23 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _ewkb_hex(geoms: Sequence[Any] | np.ndarray) -> list[str]:
+def ewkb_hex(geoms: Sequence[Any] | np.ndarray) -> list[str]:
     arr = shapely.set_srid(np.asarray(geoms, dtype=object), 4326)
     return list(shapely.to_wkb(arr, hex=True, include_srid=True))
 
 
-def _copy(conn: Connection, table: str, columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
+def copy_rows(
+    conn: Connection, table: str, columns: list[str], rows: Iterable[Sequence[Any]]
+) -> None:
     """COPY rows into a (staging) table through psycopg 3."""
     raw = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
         for row in rows:
-            cp.write_row([None if _is_na(v) else v for v in row])
+            cp.write_row([None if is_na(v) else v for v in row])
 
 
-def _is_na(v: Any) -> bool:
+def is_na(v: Any) -> bool:
     if v is None:
         return True
     if isinstance(v, float) and np.isnan(v):
@@ -71,7 +73,7 @@ def _is_na(v: Any) -> bool:
     return v is pd.NA or v is pd.NaT
 
 
-def _record(conn: Connection, kind: str, path: Path, sha: str, counts: dict) -> None:
+def record_import(conn: Connection, kind: str, path: Path, sha: str, counts: dict) -> None:
     conn.execute(
         text(
             "INSERT INTO imports (kind, filename, sha256, counts) "
@@ -80,6 +82,29 @@ def _record(conn: Connection, kind: str, path: Path, sha: str, counts: dict) -> 
         {"k": kind, "f": path.name, "s": sha, "c": json.dumps(counts)},
     )
     audit.record(conn, "cli", f"import {kind}", "import", path.name, counts)
+
+
+def polygonal(geoms: np.ndarray, name: str) -> np.ndarray:
+    types = shapely.get_type_id(geoms)
+    bad = ~np.isin(types, [3, 6])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        kind = shapely.get_type_id(geoms[i])
+        raise InputError(
+            f"文件 {name} 第 {i + 1} 个要素是 {geoms[i].geom_type}（类型 {kind}），不是面："
+            "区划和楼栋须为面 "
+            f"{name}: feature {i + 1} is a {kind} geometry, "
+            "areas and buildings must be polygons"
+        )
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        i = int(np.flatnonzero(invalid)[0])
+        reason = shapely.is_valid_reason(geoms[i])
+        raise InputError(
+            f"文件 {name} 第 {i + 1} 个要素的面无效（{reason}） "
+            f"{name}: feature {i + 1} is not a valid polygon ({reason})"
+        )
+    return geoms
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,12 +139,12 @@ def store_buildings(conn: Connection, buildings: gpd.GeoDataFrame) -> int:
     frame["osm_id"] = frame["osm_id"].astype("Int64").astype(object)
     frame["units"] = frame["units"].astype("Int64").astype(object) if "units" in frame else None
     frame["households"] = frame["households"].astype(int)
-    wkb = _ewkb_hex(frame.geometry.to_numpy())
+    wkb = ewkb_hex(frame.geometry.to_numpy())
     rows = (
-        [*(None if _is_na(v) else v for v in rec), g]
+        [*(None if is_na(v) else v for v in rec), g]
         for rec, g in zip(frame[cols].itertuples(index=False, name=None), wkb, strict=True)
     )
-    _copy(conn, "stage_buildings", [*cols, "geom"], rows)
+    copy_rows(conn, "stage_buildings", [*cols, "geom"], rows)
     result = conn.execute(
         text(
             "INSERT INTO buildings (source_key, osm_id, name, building_type, levels, levels_used, "
@@ -315,12 +340,12 @@ def store_segments(
     frame = segments.reindex(columns=[*cols, "geometry"]).copy()
     for c in ("osm_way_id", "from_node", "to_node"):
         frame[c] = frame[c].astype("Int64").astype(object)
-    wkb = _ewkb_hex(frame.geometry.to_numpy())
+    wkb = ewkb_hex(frame.geometry.to_numpy())
     rows = (
         [*rec, g]
         for rec, g in zip(frame[cols].itertuples(index=False, name=None), wkb, strict=True)
     )
-    _copy(conn, "stage_segments", [*cols, "geom"], rows)
+    copy_rows(conn, "stage_segments", [*cols, "geom"], rows)
     conn.execute(text("CREATE INDEX ON stage_segments (uid)"))
     conn.execute(text("CREATE INDEX ON stage_segments (osm_way_id)"))
     conn.execute(text("CREATE INDEX ON stage_segments USING gist (geom)"))
@@ -534,7 +559,7 @@ def _retiring(conn: Connection, area: Any, retire: str) -> tuple[int, int, int]:
     if retire == "none":
         return 0, 0, 0
     has_area = area is not None and not area.is_empty
-    area_hex = _ewkb_hex([area])[0] if has_area else None
+    area_hex = ewkb_hex([area])[0] if has_area else None
     # re-split, redrawn, split into two ways or shortened: of a way in the file, under a uid
     # it no longer has, drawn along by the file's ways near it (any of them: T43 #2), or
     # with a vertex inside the area that nothing in the file comes near
@@ -669,7 +694,7 @@ def import_osm(
     engine: Engine,
     path: str | Path,
     settings: Settings | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
     retire: str = "auto",
     notes: dict[str, Any] | None = None,
 ) -> dict[str, int]:
@@ -742,7 +767,7 @@ def import_osm(
                 "streets": int((segments["kind"] == "street").sum()),
             }
             counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
-            _record(conn, "osm", path, sha, counts)
+            record_import(conn, "osm", path, sha, counts)
     except RetirementRefused as exc:  # the same, naming the file
         raise RetirementRefused(exc.retiring, exc.judged, path.name) from None
     if notes is not None:
@@ -802,552 +827,6 @@ def _duty_gaps(
 
 
 # --------------------------------------------------------------------------------------------
-# areas
-# --------------------------------------------------------------------------------------------
-
-_PARENT_FIELDS = {
-    # level of the parent → (code column, name column) in the file, as fixtures write them
-    "subdistrict": ("subdistrict_code", "subdistrict_name"),
-    "district": ("district_code", "district_name"),
-}
-
-
-# level → the level of its parent and the digits of its code that name it (GB/T 2260)
-_PARENT_OF = {
-    "community": ("subdistrict", 9),
-    "village": ("subdistrict", 9),
-    "subdistrict": ("district", 6),
-    "township": ("district", 6),
-}
-
-
-# the columns an areas file may name, each with the spellings read (case ignored), first match
-# wins. WHY the Chinese ones: a district's own files say 代码/名称/级别 (T46 #10)
-_AREA_COLUMNS = {
-    "code": ("code", "编码", "代码", "区划代码", "行政区划代码"),
-    "name": ("name", "名称", "区划名称"),
-    "level": ("level", "级别", "层级", "区划级别"),
-    "parent_code": ("parent_code", "上级代码", "上级区划代码"),
-}
-
-# a level as a district's files and clerks write it, in Chinese (T46 #10), → AREA_LEVELS
-_LEVEL_WORDS = {
-    **{lvl: lvl for lvl in AREA_LEVELS},
-    **{zh: lvl for lvl, zh in LEVEL_ZH.items()},  # 区, 街道, 乡镇, 社区, 村
-    "县": "district",
-    "区县": "district",
-    "市辖区": "district",
-    "街道办事处": "subdistrict",
-    "乡": "township",
-    "镇": "township",
-    "社区居委会": "community",
-    "居委会": "community",
-    "行政村": "village",
-    "村委会": "village",
-}
-_LEVEL_WORDS_ZH = "区/县、街道、乡/镇、社区、村"
-
-#: an area further than this from every stored building and street segment is told; a file
-#: none of whose areas is nearer is refused (a wrong --crs, T46 #4)
-AREA_FAR_M = 5000.0
-#: communities (villages) overlapping each other by more than this are named (T46 overlaps)
-AREA_OVERLAP_M2 = 5.0
-
-
-def _area_level(value: Any) -> str:
-    """``value`` (a level column's cell, or --level) as one of AREA_LEVELS when it names one
-    (English any case, or Chinese); else the value as given, stripped, for the refusal."""
-    word = "" if _is_na(value) else str(value).strip()
-    return _LEVEL_WORDS.get(word.lower(), _LEVEL_WORDS.get(word, word))
-
-
-def _area_code(value: Any) -> str:
-    """An area code cell as text. WHY (T46 #16): ArcGIS writes a DBF numeric code field as a
-    Double, read back as 110108017001.0; a whole number below 2**53 (every 12-digit code) is
-    exact in a double, so it is the code; a fraction is left as written, and refused."""
-    exact = isinstance(value, float | np.floating) and np.isfinite(value)
-    if exact and float(value).is_integer() and abs(value) < 2**53:
-        return str(int(value))
-    return "" if _is_na(value) else str(value).strip()
-
-
-def _mojibake(names: Iterable[str]) -> bool:
-    """Whether field names look like GBK or UTF-8 read as Latin-1 (´úÂë for 代码)."""
-    return any(any("\u0080" <= ch <= "\u00ff" for ch in n) for n in names)
-
-
-def _polygonal(geoms: np.ndarray, name: str) -> np.ndarray:
-    types = shapely.get_type_id(geoms)
-    bad = ~np.isin(types, [3, 6])
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        kind = shapely.get_type_id(geoms[i])
-        raise InputError(
-            f"文件 {name} 第 {i + 1} 个要素是 {geoms[i].geom_type}（类型 {kind}），不是面："
-            "区划和楼栋须为面 "
-            f"{name}: feature {i + 1} is a {kind} geometry, "
-            "areas and buildings must be polygons"
-        )
-    invalid = ~shapely.is_valid(geoms)
-    if invalid.any():
-        i = int(np.flatnonzero(invalid)[0])
-        reason = shapely.is_valid_reason(geoms[i])
-        raise InputError(
-            f"文件 {name} 第 {i + 1} 个要素的面无效（{reason}） "
-            f"{name}: feature {i + 1} is not a valid polygon ({reason})"
-        )
-    return geoms
-
-
-def import_areas(
-    engine: Engine,
-    path: str | Path,
-    crs: str | None = None,
-    level: str | None = None,
-    progress: Progress = _noop,
-) -> dict[str, int]:
-    """Import administrative areas (code, name, level); missing parents are made from children.
-
-    Required columns: ``code`` and ``name`` (or 编码/代码/区划代码, 名称/区划名称; a numeric code
-    that is a whole number is read as its digits); ``level`` (级别/层级) per feature or
-    ``--level``, in English or Chinese (区, 街道, 乡镇, 社区, 村 …, :data:`_LEVEL_WORDS`).
-    Parent codes come from ``parent_code`` (上级代码) or from the code's prefix (GB/T 2260 nesting:
-    community 12 digits → subdistrict 9 → district 6). A parent that does not exist yet is
-    created when the file names it (``subdistrict_name``, ``district_name``), its outline the
-    union of its children; every later area import redraws such an outline from the children
-    linked then, so a community linked to it later lies inside it.
-
-    Refused, nothing stored, when buildings or streets are stored and none of the file's
-    areas lies within AREA_FAR_M of them (a wrong CRS). The result's ``warnings`` (present
-    only when there are any; not counts): a .dbf read as GBK, areas far from the others,
-    communities overlapping each other.
-    """
-    from geo.vector_io import read_vector
-
-    path = Path(path)
-    progress(0.0, "读取区划 reading areas")
-    gdf = read_vector(path, crs)
-    warnings: list[str] = list(gdf.attrs.get("warnings", []))  # e.g. a .dbf read as GBK
-    source_crs, crs_given = gdf.attrs.get("source_crs"), gdf.attrs.get("crs_given", False)
-    geometry = gdf.geometry.name
-    lowered = {str(c).strip().lower(): c for c in gdf.columns if c != geometry}
-    for en, names in _AREA_COLUMNS.items():
-        col = next((lowered[n] for n in names if n in lowered), None)
-        if col is not None and col != en:
-            if en in gdf.columns:  # a column already named so that is not the one read
-                gdf = gdf.drop(columns=en)
-            gdf = gdf.rename(columns={col: en})
-    cols = {c: c for c in gdf.columns if c in _AREA_COLUMNS}
-    # a GeoJSON's (GeoPackage's, Shapefile's) are properties, the geometry none (T41 #6)
-    field_zh, field, found = fields_found(path, gdf)
-    found_zh, found = found or "无", found or "none"
-    for required in ("code", "name"):
-        if required not in cols:
-            why_zh, why = "", ""
-            if _mojibake(str(c) for c in gdf.columns):
-                # WHY (T46 #11): "现有的属性：´úÂë, Ãû³Æ" named the garbled fields and
-                # neither the cause (GBK read as Latin-1) nor the remedy
-                cpg = f"{path.stem}.cpg"
-                why_zh = (
-                    f"。{field_zh}名是乱码，多半是 GBK 编码的 .dbf 缺少 .cpg：请在 .shp 旁放一个"
-                    f"内容为 GBK 的 {cpg} 文件后重新导入"
-                )
-                why = (
-                    f"; the {field} names are garbled: most likely a GBK .dbf without its .cpg: "
-                    f"put a {cpg} file containing GBK beside the .shp and import again"
-                )
-            elif path.suffix.lower() in {".kml", ".kmz"}:
-                # a placemark's own fields come from its ExtendedData (T46 #17)
-                why_zh = (
-                    "。KML 中每个地标的区划代码须写在其 ExtendedData 里"
-                    '（<SimpleData name="代码"> 或 <Data name="code">），名称写在 <name> 里'
-                )
-                why = (
-                    "; a KML placemark's area code goes in its ExtendedData "
-                    '(<SimpleData name="代码"> or <Data name="code">), its name in <name>'
-                )
-            raise InputError(
-                f"文件 {path.name} 缺少 {required} {field_zh}（现有的{field_zh}：{found_zh}）"
-                f"{why_zh} "
-                f"{path.name}: missing {field} '{required}'; found {found}{why}"
-            )
-    if "level" not in cols:
-        if not level:
-            raise InputError(
-                f"文件 {path.name} 没有 level 列，请给 --level（如 community 或 社区） "
-                f"{path.name}: no 'level' column: give --level (e.g. community)"
-            )
-        gdf["level"] = level
-    elif level:
-        gdf["level"] = gdf["level"].where(~gdf["level"].map(_is_na), level)
-    gdf["code"] = [_area_code(v) for v in gdf["code"]]
-    given_levels = [str(v).strip() if not _is_na(v) else "" for v in gdf["level"]]
-    gdf["level"] = [_area_level(v) for v in gdf["level"]]
-    bad_level = ~gdf["level"].isin(AREA_LEVELS)
-    if bad_level.any():
-        wrong = given_levels[int(np.flatnonzero(bad_level.to_numpy())[0])]
-        levels = ", ".join(AREA_LEVELS)
-        raise InputError(
-            f"文件 {path.name} 的区划级别 '{wrong}' 有误，请用 {levels} 之一"
-            f"（或 {_LEVEL_WORDS_ZH}） "
-            f"{path.name}: unknown level '{wrong}': use one of {levels}"
-        )
-    for code, lvl in zip(gdf["code"], gdf["level"], strict=True):
-        if not code.isdigit() or len(code) != AREA_CODE_LENGTH[lvl]:
-            raise InputError(
-                f"文件 {path.name} 中{LEVEL_ZH.get(lvl, lvl)}的区划代码 '{code}' "
-                f"应为 {AREA_CODE_LENGTH[lvl]} 位数字 "
-                f"{path.name}: code '{code}' of a {lvl} must be {AREA_CODE_LENGTH[lvl]} digits"
-            )
-    dup = gdf["code"].duplicated()
-    if dup.any():
-        raise InputError(
-            f"文件 {path.name} 中区划代码 '{gdf['code'][dup].iloc[0]}' 出现了两次 "
-            f"{path.name}: code '{gdf['code'][dup].iloc[0]}' appears twice"
-        )
-    # flat outlines: a KML's or a PolygonZ shapefile's altitudes mean nothing here
-    flat = shapely.force_2d(np.asarray(gdf.geometry.to_numpy(), dtype=object))
-    geoms = _polygonal(flat, path.name)
-    gdf = gdf.set_geometry(geoms, crs="EPSG:4326")
-
-    # codes the file gives for parents, as text (a DBF numeric field, T46 #16); none: ""
-    for col in ("parent_code", *(c for c, _ in _PARENT_FIELDS.values())):
-        if col in gdf.columns:
-            gdf[col] = [_area_code(v) for v in gdf[col]]
-
-    # Parent rows named by the file (created when missing).
-    parents: dict[str, tuple[str, str]] = {}
-    for plevel, (ccol, ncol) in _PARENT_FIELDS.items():
-        if ccol in gdf.columns:
-            for code, name in zip(gdf[ccol], gdf.get(ncol, gdf[ccol]), strict=True):
-                if isinstance(code, str) and code.strip():
-                    parents.setdefault(code.strip(), (plevel, str(name)))
-
-    name_en = gdf["name_en"] if "name_en" in gdf.columns else pd.Series([None] * len(gdf))
-    parent_code = gdf["parent_code"] if "parent_code" in gdf.columns else None
-    rows = []
-    named_parents: dict[str, str] = {}  # area → the parent_code the file gives it
-    for i, (code, name, lvl, g) in enumerate(
-        zip(gdf["code"], gdf["name"], gdf["level"], _ewkb_hex(geoms), strict=True)
-    ):
-        # the parent: parent_code, else the file's subdistrict_code / district_code column
-        # for the level above, else the code's prefix (GB/T 2260 nesting)
-        plevel, digits = _PARENT_OF.get(lvl, (None, 0))
-        given = [parent_code] if parent_code is not None else []
-        if plevel is not None and _PARENT_FIELDS[plevel][0] in gdf.columns:
-            given.append(gdf[_PARENT_FIELDS[plevel][0]])
-        named = [c.iloc[i].strip() for c in given if isinstance(c.iloc[i], str)]
-        pc = next((c for c in named if c), None)
-        if pc is not None:
-            named_parents[code] = pc
-        elif digits:
-            pc = code[:digits]
-        rows.append((code, lvl, str(name), _none(name_en.iloc[i]), pc, g))
-
-    sha = file_sha256(path)
-    progress(0.5, "写入区划 writing areas")
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE TEMP TABLE stage_areas (code text, level text, name text, name_en text, "
-                "parent_code text, geom geometry) ON COMMIT DROP"
-            )
-        )
-        _copy(
-            conn, "stage_areas", ["code", "level", "name", "name_en", "parent_code", "geom"], rows
-        )
-        warnings += _far_areas(conn, path.name, source_crs, crs_given)
-        written = conn.execute(
-            text(
-                "INSERT INTO areas (code, level, name, name_en, geom, area_m2) "
-                "SELECT code, level, name, name_en, ST_Multi(geom), "
-                "ST_Area(geom::geography) FROM stage_areas "
-                "ON CONFLICT (code) DO UPDATE SET level = EXCLUDED.level, name = EXCLUDED.name, "
-                "name_en = EXCLUDED.name_en, geom = EXCLUDED.geom, area_m2 = EXCLUDED.area_m2, "
-                "outline_from_children = false, updated_at = now() "
-                "WHERE (areas.level, areas.name, areas.name_en, areas.geom, "
-                "areas.outline_from_children) IS DISTINCT FROM "
-                "(EXCLUDED.level, EXCLUDED.name, EXCLUDED.name_en, EXCLUDED.geom, false)"
-            )
-        ).rowcount
-        # Missing parents, deepest first so a district is the union of its subdistricts.
-        created = 0
-        for plevel in ("subdistrict", "district"):
-            for code, (lvl, name) in parents.items():
-                if lvl != plevel:
-                    continue
-                # its children: the file's areas linked to it (parent_code, or the code's
-                # prefix when none is given), and areas already stored under its prefix that
-                # the file does not link elsewhere; none: not created (nothing to outline)
-                created += (
-                    conn.execute(
-                        text(
-                            "INSERT INTO areas (code, level, name, geom, area_m2, "
-                            "outline_from_children) "
-                            "SELECT CAST(:code AS text), :lvl, :name, ST_Multi(ST_Union(geom)), "
-                            "ST_Area(ST_Union(geom)::geography), true FROM areas "
-                            "WHERE code IN (SELECT code FROM stage_areas "
-                            "  WHERE parent_code = CAST(:code AS text)) "
-                            "OR (code LIKE :prefix AND length(code) > :n "
-                            "AND length(code) = (SELECT min(length(code)) FROM areas "
-                            "  WHERE code LIKE :prefix AND length(code) > :n) "
-                            "AND code NOT IN (SELECT code FROM stage_areas "
-                            "  WHERE parent_code IS DISTINCT FROM CAST(:code AS text))) "
-                            "HAVING count(*) > 0 "
-                            "ON CONFLICT (code) DO NOTHING"
-                        ),
-                        {
-                            "code": code,
-                            "lvl": lvl,
-                            "name": name,
-                            "prefix": code + "%",
-                            "n": len(code),
-                        },
-                    ).rowcount
-                    or 0
-                )
-        # A parent_code the file gives must name an area (stored, or created above from the
-        # file's subdistrict_code / district_code and name): a mistyped one would leave the
-        # area in no subdistrict, missing from that subdistrict's coverage and reports.
-        if named_parents:
-            known = set(
-                conn.execute(
-                    text("SELECT code FROM areas WHERE code = ANY(:c)"),
-                    {"c": sorted(set(named_parents.values()))},
-                ).scalars()
-            )
-            lost = {c: pc for c, pc in named_parents.items() if pc not in known}
-            if lost:
-                child, pc = next(iter(sorted(lost.items())))
-                more = f"（另有 {len(lost) - 1} 个）" if len(lost) > 1 else ""
-                raise InputError(
-                    f"文件 {path.name} 中区划 {child} 的上级代码 parent_code '{pc}' 不对应任何区划"
-                    f"{more}：请先导入那个区划，或给出 subdistrict_code/district_code 和 "
-                    "subdistrict_name/district_name，由其下级区划生成它；未导入任何数据 "
-                    f"{path.name}: parent_code '{pc}' of area {child} names no area"
-                    + (f" (and {len(lost) - 1} more)" if len(lost) > 1 else "")
-                    + ": import that area first, or give subdistrict_code/district_code and "
-                    "subdistrict_name/district_name to create it from its children; nothing "
-                    "was imported"
-                )
-        # Parent links for every area whose parent exists.
-        conn.execute(
-            text(
-                "UPDATE areas c SET parent_id = p.id FROM stage_areas s, areas p "
-                "WHERE c.code = s.code AND p.code = s.parent_code "
-                "AND c.parent_id IS DISTINCT FROM p.id"
-            )
-        )
-        # Areas in no parent yet nest by code (GB/T 2260) under a parent that exists now.
-        for lvls, plvls, n in (
-            (("subdistrict", "township"), ("district",), 6),
-            (("community", "village"), ("subdistrict", "township"), 9),
-        ):
-            conn.execute(
-                text(
-                    "UPDATE areas c SET parent_id = p.id FROM areas p "
-                    "WHERE c.parent_id IS NULL AND c.level = ANY(:lvls) "
-                    "AND p.level = ANY(:plvls) AND p.code = left(c.code, :n)"
-                ),
-                {"lvls": list(lvls), "plvls": list(plvls), "n": n},
-            )
-        _follow_children(conn)
-        link_buildings_to_communities(conn)
-        warnings += _overlapping_communities(conn)
-        # parents: the parent areas made here from their children; parents_linked: the file's
-        # areas under a parent now (made, stored, or found by code). WHY both: a file whose
-        # parent was stored already said parents=0 only, read as "not linked" (T38 L12)
-        linked = conn.execute(
-            text(
-                "SELECT count(*) FROM areas a JOIN stage_areas s ON s.code = a.code "
-                "WHERE a.parent_id IS NOT NULL"
-            )
-        ).scalar_one()
-        counts = {
-            "areas_read": len(rows),
-            "areas_written": int(written or 0),
-            "parents": created,
-            "parents_linked": int(linked),
-        }
-        _record(conn, "areas", path, sha, counts)
-    progress(1.0, "完成 done")
-    if warnings:  # said after the counts (the CLI: on stderr, each "warning: …")
-        counts["warnings"] = warnings  # type: ignore[assignment]
-    return counts
-
-
-def _crs_hint(source_crs: str | None, lon: float) -> tuple[str, str]:
-    """The CRS an areas file in ``source_crs`` most likely is, by the longitude of the data
-    stored already: a CGCS2000 3-degree Gauss-Kruger zone (EPSG:4534–4554 without the zone
-    number, 4513–4533 with it) whose central meridian is nearest. ("", "") when the stored
-    data lie outside those zones."""
-    cm = int(round(lon / 3.0) * 3)
-    if not 75 <= cm <= 135:
-        return "", ""
-    k = (cm - 75) // 3
-    epsg = 4534 + k
-    if source_crs and source_crs.upper().startswith("EPSG:"):
-        code = source_crs.split(":", 1)[1]
-        if code.isdigit() and 4513 <= int(code) <= 4533:
-            epsg = 4513 + k  # the file's eastings carry the zone number
-    return (
-        f"已有数据在东经 {lon:.2f}° 附近，那里的 CGCS2000 3度带（中央经线 {cm}°E）是 EPSG:{epsg}",
-        f"the stored data lie near {lon:.2f}E, where the CGCS2000 3-degree Gauss-Kruger zone "
-        f"(CM {cm}E) is EPSG:{epsg}",
-    )
-
-
-def _far_areas(conn: Connection, name: str, source_crs: str | None, crs_given: bool) -> list[str]:
-    """Check the staged areas against the buildings and street segments stored already: a
-    file none of whose areas lies within AREA_FAR_M of any of them is refused (nothing is
-    stored); the areas of a file that are that far while others are not are named in a
-    warning. Nothing stored: nothing to check.
-
-    WHY (T46 #4): a shapefile in EPSG:4548 imported with --crs EPSG:4547 (3° too far west)
-    was stored 255 km from every street and building, silently; every building lost its
-    community, the grids and people's homes their area. A district whose network is not
-    imported yet is told to import it first (its areas are then checked against it)."""
-    anything = conn.execute(
-        text("SELECT EXISTS (SELECT 1 FROM buildings) OR EXISTS (SELECT 1 FROM street_segments)")
-    ).scalar_one()
-    if not anything:
-        return []
-    # the bounding box prefilter (0.1°, over 5 km at any latitude in China) uses the indexes
-    rows = conn.execute(
-        text(
-            "SELECT s.code, s.level, s.name, ST_X(ST_PointOnSurface(s.geom)) AS lon, "
-            "ST_Y(ST_PointOnSurface(s.geom)) AS lat FROM stage_areas s "
-            "WHERE NOT EXISTS (SELECT 1 FROM buildings b WHERE b.geom && ST_Expand(s.geom, 0.1) "
-            "  AND ST_DWithin(b.geom::geography, s.geom::geography, :m)) "
-            "AND NOT EXISTS (SELECT 1 FROM street_segments g "
-            "  WHERE g.geom && ST_Expand(s.geom, 0.1) "
-            "  AND ST_DWithin(g.geom::geography, s.geom::geography, :m)) "
-            "ORDER BY s.code"
-        ),
-        {"m": AREA_FAR_M},
-    ).all()
-    if not rows:
-        return []
-    total = conn.execute(text("SELECT count(*) FROM stage_areas")).scalar_one()
-    km = f"{AREA_FAR_M / 1000:g}"
-    first = rows[0]
-    where_zh = (
-        f"如{LEVEL_ZH.get(first.level, first.level)} {first.code} {first.name} "
-        f"在东经 {first.lon:.4f}°、北纬 {first.lat:.4f}°"
-    )
-    where = f"e.g. {first.level} {first.code} {first.name} at {first.lon:.4f}E, {first.lat:.4f}N"
-    if len(rows) < total:
-        codes = "、".join(r.code for r in rows[:10]) + (
-            f" 等 {len(rows)} 个" if len(rows) > 10 else ""
-        )
-        codes_en = ", ".join(r.code for r in rows[:10]) + (
-            f" and {len(rows) - 10} more" if len(rows) > 10 else ""
-        )
-        return [
-            f"文件 {name} 中有 {len(rows)} 个区划离已有的楼栋和街巷都超过 {km} 公里（{codes}；"
-            f"{where_zh}）：若其坐标无误，是路网还没导入到那里 "
-            f"{name}: {len(rows)} areas lie over {km} km from every stored building and street "
-            f"({codes_en}; {where}): if their coordinates are right, the network does not "
-            "reach them yet"
-        ]
-    # where the stored data are: the middle of their extent
-    lon = conn.execute(
-        text(
-            "SELECT (ST_XMin(e) + ST_XMax(e)) / 2 FROM (SELECT ST_Extent(geom) e FROM ("
-            "SELECT geom FROM buildings UNION ALL SELECT geom FROM street_segments) g) x"
-        )
-    ).scalar_one()
-    hint_zh, hint = _crs_hint(source_crs, float(lon))
-    if crs_given:
-        cause_zh, cause = (
-            f"多半是 --crs {source_crs} 不对",
-            f"most likely --crs {source_crs} is wrong",
-        )
-    else:
-        cause_zh = f"多半是文件声明的坐标系 {source_crs} 不对，请用 --crs 给出正确的"
-        cause = f"most likely the CRS the file declares, {source_crs}, is wrong: give it with --crs"
-    if hint_zh:
-        cause_zh, cause = f"{cause_zh}；{hint_zh}", f"{cause}; {hint}"
-    raise InputError(
-        f"文件 {name} 的 {total} 个区划离已有的楼栋和街巷都超过 {km} 公里（{where_zh}）："
-        f"{cause_zh}。若坐标无误（那里的路网还没导入），请先用 gridward import osm 导入覆盖"
-        "它们的 OSM 文件；未导入任何数据 "
-        f"{name}: all {total} areas lie over {km} km from every stored building and street "
-        f"({where}): {cause}. If their coordinates are right (the network there is not "
-        "imported yet), import an OSM file covering them first (gridward import osm); "
-        "nothing was imported"
-    )
-
-
-def _overlapping_communities(conn: Connection) -> list[str]:
-    """A warning naming the communities (villages) that overlap each other by more than
-    AREA_OVERLAP_M2, one of them at least in this import, with the overlap's area; [] when
-    none do. WHY: a building in the overlap belongs to one community only (the one holding
-    most of its footprint), so the other community's grids and counts leave it out; a clerk
-    must see the sloppy line to redraw it (T46, building 43 in a 10 m overlap)."""
-    pairs = conn.execute(
-        text(
-            "SELECT a.code AS a_code, a.name AS a_name, b.code AS b_code, b.name AS b_name, "
-            "ST_Area(ST_Intersection(a.geom, b.geom)::geography) AS m2 "
-            "FROM areas a JOIN areas b ON a.code < b.code AND a.geom && b.geom "
-            "AND ST_Intersects(a.geom, b.geom) "
-            "WHERE a.level IN ('community', 'village') AND b.level IN ('community', 'village') "
-            "AND (a.code IN (SELECT code FROM stage_areas) "
-            "  OR b.code IN (SELECT code FROM stage_areas)) "
-            "AND NOT ST_Touches(a.geom, b.geom) ORDER BY a.code, b.code"
-        )
-    ).all()
-    big = [p for p in pairs if p.m2 > AREA_OVERLAP_M2]
-    if not big:
-        return []
-    shown = big[:10]
-    zh = "；".join(
-        f"{p.a_code} {p.a_name} 与 {p.b_code} {p.b_name} 重叠 {p.m2:,.0f} 平方米" for p in shown
-    )
-    en = "; ".join(f"{p.a_code} and {p.b_code} by {p.m2:,.0f} m²" for p in shown)
-    more_zh = f"；另有 {len(big) - 10} 对" if len(big) > 10 else ""
-    more = f"; and {len(big) - 10} more pairs" if len(big) > 10 else ""
-    return [
-        f"有 {len(big)} 对社区边界相互重叠：{zh}{more_zh}。重叠处的楼栋只归其中一个社区"
-        "（占其占地面积最多的那个），另一个社区的网格和户数不含它；请在 GIS 中修正边界后重新导入 "
-        f"{len(big)} pairs of communities overlap: {en}{more}. A building in an overlap "
-        "belongs to one of them only (the one holding most of its footprint), and the other's "
-        "grids and counts leave it out: correct the outlines and import again"
-    ]
-
-
-def _follow_children(conn: Connection) -> int:
-    """Outline every area made from its children as the union of those linked now.
-
-    Deepest first, so a district made from subdistricts made from communities follows a
-    community linked to it today. An area with no child left keeps its outline (there is
-    nothing to draw instead). Returns how many outlines changed.
-    """
-    changed = 0
-    for level in ("subdistrict", "township", "district"):
-        changed += (
-            conn.execute(
-                text(
-                    "UPDATE areas p SET geom = u.geom, area_m2 = ST_Area(u.geom::geography), "
-                    "updated_at = now() FROM ("
-                    "  SELECT c.parent_id, ST_Multi(ST_Union(c.geom)) AS geom FROM areas c "
-                    "  JOIN areas pp ON pp.id = c.parent_id "
-                    "  WHERE pp.outline_from_children AND pp.level = :lvl "
-                    "  GROUP BY c.parent_id) u "
-                    "WHERE p.id = u.parent_id AND NOT ST_Equals(p.geom, u.geom)"
-                ),
-                {"lvl": level},
-            ).rowcount
-            or 0
-        )
-    return changed
-
-
-def _none(v: Any) -> Any:
-    return None if _is_na(v) else v
-
-
-# --------------------------------------------------------------------------------------------
 # buildings and households from files
 # --------------------------------------------------------------------------------------------
 
@@ -1382,7 +861,7 @@ def import_buildings(
     path: str | Path,
     crs: str | None = None,
     settings: Settings | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> dict[str, int]:
     """Import building footprints; households given per feature or estimated."""
     from geo.households import HouseholdParams, estimate_households
@@ -1393,7 +872,7 @@ def import_buildings(
     s = settings or get_settings()
     progress(0.0, "读取楼栋 reading buildings")
     gdf = read_vector(path, crs)
-    geoms = _polygonal(np.asarray(gdf.geometry.to_numpy(), dtype=object), path.name)
+    geoms = polygonal(np.asarray(gdf.geometry.to_numpy(), dtype=object), path.name)
     # a footprint listed twice (a GIS merge repeating features) counted its households twice
     # under two ids, or, without ids, kept one copy's count at random (tester W's F9)
     refuse_identical(
@@ -1461,6 +940,6 @@ def import_buildings(
             "households_estimated": int((est["household_source"] == "estimated").sum()),
         }
         counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
-        _record(conn, "buildings", path, sha, counts)
+        record_import(conn, "buildings", path, sha, counts)
     progress(1.0, "完成 done")
     return counts

@@ -9,7 +9,8 @@ from shapely.geometry import box, shape
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.importer import import_areas, import_osm
+from geo.areas_import import import_areas
+from geo.importer import import_osm
 from tests.conftest import FIXTURES
 
 

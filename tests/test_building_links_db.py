@@ -13,7 +13,8 @@ import shapely
 from shapely.geometry import box, mapping
 from sqlalchemy import text
 
-from geo.importer import import_areas, import_buildings
+from geo.areas_import import import_areas
+from geo.importer import import_buildings
 
 X0, Y0, S = 116.35, 40.0, 1e-5  # about 0.85 m east, 1.1 m north per unit
 

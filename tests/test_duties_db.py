@@ -21,10 +21,11 @@ from sqlalchemy import text
 
 from api.app import create_app
 from geo import audit
+from geo.areas_import import import_areas
 from geo.duties import Target, assign_duty, end_duty
 from geo.duty_undo import undo_duty
 from geo.errors import ConflictError, InputError, NotFoundError
-from geo.importer import import_areas, import_osm
+from geo.importer import import_osm
 from geo.patrol_reports import build_report
 from geo.settings import city_today, get_settings
 from tests.conftest import FIXTURES

@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from geo.areas_import import import_areas
 from geo.errors import InputError
-from geo.importer import import_areas, import_osm
+from geo.importer import import_osm
 from geo.partition.levels import LevelParams
 from geo.plans import commit_plan, create_plan, get_plan
 from tests.conftest import FIXTURES

@@ -72,7 +72,8 @@ def env(engine):
     from api.auth import iter_routes
     from geo.accounts import create_user, issue_token
     from geo.accounts_models import User
-    from geo.importer import import_areas, import_osm
+    from geo.areas_import import import_areas
+    from geo.importer import import_osm
 
     with engine.connect() as conn:
         n_streets = conn.execute(text("SELECT count(*) FROM street_segments")).scalar()
@@ -237,7 +238,7 @@ def test_html_and_sql_names_are_stored_as_text(env, pg_url, monkeypatch) -> None
     """A name full of markup and SQL is data: stored verbatim, served verbatim as JSON."""
     from sqlalchemy import delete
 
-    from geo.importer import import_areas
+    from geo.areas_import import import_areas
     from geo.models import Area
 
     html = '<script>alert("xss")</script><img src=x onerror=alert(1)>'

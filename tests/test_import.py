@@ -17,10 +17,11 @@ import shapely
 from pyproj import Geod
 from sqlalchemy import text
 
+from geo.areas_import import import_areas
 from geo.crs import wgs84_to_gcj02
 from geo.errors import InputError
 from geo.households_import import import_households
-from geo.importer import import_areas, import_buildings, import_osm
+from geo.importer import import_buildings, import_osm
 from tests.conftest import FIXTURES
 from tests.dbcheck import fingerprint
 from tests.test_osm import _expected_segments, _walkable_xml

@@ -14,8 +14,9 @@ import shapely
 from shapely.geometry import box
 from sqlalchemy import text
 
+from geo.areas_import import import_areas
 from geo.errors import InputError
-from geo.importer import import_areas, import_buildings
+from geo.importer import import_buildings
 from tests.test_import import run_cli
 
 # three communities side by side near 116.32°E, 39.995°N (the demo's corner of Haidian)

@@ -41,7 +41,8 @@ def _insert_person(conn, ext: str, name: str, roles: list[str]) -> int:  # noqa:
 
 def seed_demo(engine: Engine, target: int = 400) -> dict[str, Any]:
     """Import the demo city and add grids, people, assignments and one day of patrols."""
-    from geo.importer import import_areas, import_osm
+    from geo.areas_import import import_areas
+    from geo.importer import import_osm
 
     import_areas(engine, FIXTURES / "communities.geojson", level="community")
     import_osm(engine, FIXTURES / "haidian_demo.osm")

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import shapely
 
-from geo.importer import import_areas, import_osm
+from geo.areas_import import import_areas
+from geo.importer import import_osm
 from geo.partition import FLAG_SINGLE, PartitionParams, partition
 from tests.conftest import FIXTURES
 from tests.test_import import run_cli

@@ -25,7 +25,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.importer import import_areas, import_osm
+from geo.areas_import import import_areas
+from geo.importer import import_osm
 from geo.map_data import patrols_of_day
 from geo.patrol_reports import build_report
 from tests.conftest import FIXTURES

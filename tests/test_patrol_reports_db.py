@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 
 from api.app import create_app
-from geo.importer import import_areas, import_osm
+from geo.areas_import import import_areas
+from geo.importer import import_osm
 from geo.settings import city_today, get_settings
 from geo.street_areas import street_areas_sql
 from tests.conftest import FIXTURES

@@ -33,7 +33,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.importer import import_areas, import_osm
+from geo.areas_import import import_areas
+from geo.importer import import_osm
 from geo.patrol_reports import _STREET_AREA_SQL, Report, build_report, report_period
 from geo.report_export import export_report
 from tests.conftest import FIXTURES

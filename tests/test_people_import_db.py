@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from geo.areas_import import import_areas
 from geo.errors import InputError
-from geo.importer import import_areas
 from geo.people_import import import_people
 from tests.conftest import FIXTURES
 from tests.dbcheck import fingerprint

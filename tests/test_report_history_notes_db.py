@@ -168,7 +168,7 @@ def test_days_before_the_first_duty_count_no_unstaffed_alleys(town) -> None:  # 
 def test_no_duty_at_all_counts_todays_unstaffed_alleys_only(db) -> None:  # noqa: ANN001
     """A city with its network and no duty yet: today still shows every alley unstaffed
     (what the staffing office needs), the days before count none and the note says so."""
-    from geo.importer import import_areas
+    from geo.areas_import import import_areas
 
     import_areas(db, FIXTURES / "communities.geojson", level="community")
     import_osm(db, FIXTURES / "haidian_demo.osm")

@@ -22,10 +22,11 @@ from pandas.testing import assert_frame_equal
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
+from geo.areas_import import import_areas
 from geo.demo import track_csv
 from geo.export import read_layer
 from geo.features import feature_collection
-from geo.importer import import_areas, import_osm
+from geo.importer import import_osm
 from geo.patrol_reports import build_report
 from geo.settings import city_today, get_settings
 from geo.staffing import coverage_rates, duties

@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
+from geo.areas_import import import_areas
 from geo.assign.chiefs import assign_chiefs
 from geo.assign.stewards import StewardParams, assign_stewards
-from geo.importer import import_areas, import_osm
+from geo.importer import import_osm
 from geo.people_import import import_people
 from geo.staffing import commit, propose
 from tests.conftest import FIXTURES

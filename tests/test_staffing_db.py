@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from geo.areas_import import import_areas
 from geo.duties import person_leaves
 from geo.errors import ConflictError, InputError
-from geo.importer import import_areas, import_osm
+from geo.importer import import_osm
 from geo.people_import import import_people
 from geo.plans import commit_plan, create_plan
 from geo.settings import city_today

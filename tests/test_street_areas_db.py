@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
+from geo.areas_import import import_areas
 from geo.duties import _area_path
-from geo.importer import import_areas, import_osm
+from geo.importer import import_osm
 from geo.patrol_reports import build_report
 from geo.settings import city_today
 from geo.staffing import coverage_rates

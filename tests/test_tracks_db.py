@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from geo.areas_import import import_areas
 from geo.crs import wgs84_to_gcj02
-from geo.importer import import_areas, import_osm
+from geo.importer import import_osm
 from geo.track_store import ingest_track, walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.conftest import FIXTURES

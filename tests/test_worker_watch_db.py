@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
-from geo.importer import import_areas, import_osm
+from geo.areas_import import import_areas
+from geo.importer import import_osm
 from geo.match_queue import drain_queue
 from geo.track_store import store_track, walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
