@@ -293,13 +293,16 @@ def _has_cpg(path: Path) -> bool:
 def _redecoded_dbf(path: Path, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """``gdf`` read again in the encoding its .dbf is really written in, with a warning, when
     GDAL read it as Latin-1 (the .dbf names no encoding) and its text is UTF-8 or GBK: Chinese
-    GIS offices write GBK .dbf files, often without a .cpg. Else ``gdf`` as it is.
+    GIS offices write GBK .dbf files, often without a .cpg. Else ``gdf`` as it is, with a
+    warning when GBK cannot be ruled out.
 
     WHY (T46 #3, #11): such a file was read as Latin-1 and its names stored as mojibake
     (``¾²ÊçÔ·ÉçÇø`` for 静淑苑社区), its Chinese field names (``´úÂë`` for 代码) refused as
     missing with no cause given. The bytes are told by decoding them: UTF-8 first (strict
-    UTF-8 is rarely valid by chance), then GB18030 (GBK's superset), and only text that then
-    holds Chinese characters, none before, is taken as such."""
+    UTF-8 is rarely valid by chance), then GBK, judged by :func:`_gbk_evidence` and
+    :func:`_latin_evidence`. WHY not any GBK reading holding Chinese (T48 #3): a Latin-1
+    ``Crème Brûlée`` is valid GBK too (``Cr鑝e Br鹟閑``: each accented letter and the ASCII
+    letter after it make one GBK character) and was stored so."""
     import warnings
 
     import pyogrio
@@ -329,6 +332,8 @@ def _redecoded_dbf(path: Path, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         raw = [t.encode(read_as) for t in odd]
     except (UnicodeEncodeError, LookupError):
         return gdf
+    cpg = f"{info.get('layer_name') or Path(path).stem}.cpg"
+    has_cpg = _has_cpg(path)
     for enc, gdal_enc in (("utf-8", "UTF-8"), ("gb18030", "GB18030")):
         try:
             decoded = [b.decode(enc) for b in raw]
@@ -336,11 +341,15 @@ def _redecoded_dbf(path: Path, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             continue
         if not any(_has_cjk(t) for t in decoded):
             continue
+        if enc == "gb18030" and not (_gbk_evidence(raw) and not _latin_evidence(odd)):
+            if _latin_evidence(odd) and not _gbk_evidence(raw):
+                return gdf  # Latin text with accents (Crème Brûlée): as GDAL read it
+            gdf.attrs["warnings"] = [_unsure_gbk(path.name, cpg, has_cpg, odd, decoded)]
+            return gdf
         again = gpd.read_file(path, engine="pyogrio", encoding=gdal_enc)
-        cpg = f"{info.get('layer_name') or Path(path).stem}.cpg"
         name_zh = "GBK" if enc == "gb18030" else "UTF-8"
         said = "、".join(decoded[:2])
-        if _has_cpg(path):
+        if has_cpg:
             why_zh, why = f"其 {cpg} 所注的编码读出来是乱码", f"its {cpg} names the wrong encoding"
         else:
             why_zh, why = f"没有 {cpg}，未声明编码", f"it has no {cpg} (declares no encoding)"
@@ -354,6 +363,73 @@ def _redecoded_dbf(path: Path, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         ]
         return again
     return gdf
+
+
+# GDAL's Latin-1 reading of GBK (¾²ÊçÔ·ÉçÇø) is runs of high characters, many of them
+# symbols; Latin text has single accented letters beside ASCII ones (Crème, Müller, Señor)
+_ACCENTED = frozenset(chr(c) for c in range(0xC0, 0x100)) - {"\u00d7", "\u00f7"}  # not × ÷
+GBK_SHARE = 0.8  # of the high bytes in GB2312 pairs, for the text to be taken as GBK
+LATIN_SHARE = 0.5  # of the high characters accented letters beside an ASCII letter: Latin
+
+
+def _gbk_evidence(raw: list[bytes]) -> bool:
+    """Whether the bytes read as GBK Chinese: at least :data:`GBK_SHARE` of the bytes over
+    0x7F make GB2312 pairs (both bytes 0xA1–0xFE, the lead at most 0xF7), most of those in
+    the hanzi rows (lead 0xB0 on). GBK's own extension pairs (a trail byte under 0xA1, e.g.
+    an ASCII letter) hold rare characters; mojibake of Latin-1 makes them all the time."""
+    high = pairs = hanzi = 0
+    for b in raw:
+        i = 0
+        while i < len(b):
+            if b[i] < 0x80:
+                i += 1
+                continue
+            if 0xA1 <= b[i] <= 0xF7 and i + 1 < len(b) and 0xA1 <= b[i + 1] <= 0xFE:
+                high, pairs, hanzi = high + 2, pairs + 1, hanzi + (b[i] >= 0xB0)
+                i += 2
+                continue
+            high += 1
+            i += 1
+    return high > 0 and 2 * pairs >= GBK_SHARE * high and 2 * hanzi >= pairs
+
+
+def _latin_evidence(texts: list[str]) -> bool:
+    """Whether the texts (as Latin-1 read them) are plausible Latin-script words: more than
+    :data:`LATIN_SHARE` of their non-ASCII characters are accented letters (À–ÿ but × ÷) with
+    an ASCII letter right before or after them (Crème, Brûlée, Müller, Café)."""
+    high = fits = 0
+    for t in texts:
+        for i, ch in enumerate(t):
+            if ch.isascii():
+                continue
+            high += 1
+            beside = (i > 0 and t[i - 1].isascii() and t[i - 1].isalpha()) or (
+                i + 1 < len(t) and t[i + 1].isascii() and t[i + 1].isalpha()
+            )
+            fits += ch in _ACCENTED and beside
+    return fits > LATIN_SHARE * high  # more than half: A区 (AÇø) is not Latin
+
+
+def _unsure_gbk(name: str, cpg: str, has_cpg: bool, latin: list[str], gbk: list[str]) -> str:
+    """The warning for a .dbf read as Latin-1 whose text might be GBK: it is kept as read,
+    and the remedy (a .cpg containing GBK) named in case the names are Chinese (T48 #3)."""
+    said, said_gbk = "、".join(latin[:2]), "、".join(gbk[:2])
+    said_en, said_gbk_en = ", ".join(latin[:2]), ", ".join(gbk[:2])
+    if has_cpg:
+        how_zh = f"已按其 {cpg} 所注的编码（Latin-1）读入"
+        how = f"its text was read in the encoding its {cpg} names (Latin-1)"
+        do_zh, do = f"请把 {cpg} 的内容改为 GBK", f"change the content of {cpg} to GBK"
+    else:
+        how_zh = f"没有 {cpg}，未声明编码，已按 Latin-1 读入"
+        how = f"it has no {cpg} (declares no encoding) and its text was read as Latin-1"
+        do_zh = f"请在 .shp 旁（zip 则放进 zip 里）放一个内容为 GBK 的 {cpg} 文件"
+        do = f"put a {cpg} file containing GBK beside the .shp (inside the zip for a zip)"
+    return (
+        f"文件 {name} 的属性表（.dbf）{how_zh}（如 {said}）；若名称应为中文"
+        f"（按 GBK 读是 {said_gbk}），{do_zh}，再重新导入 "
+        f"{name}: {how} (e.g. {said_en}); if the names are Chinese (in GBK: {said_gbk_en}), "
+        f"{do} and import again"
+    )
 
 
 def _has_cjk(text: str) -> bool:
