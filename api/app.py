@@ -31,6 +31,7 @@ from api.auth import document_error_responses, iter_routes
 from api.errors import error_response, install_error_handlers, path_methods
 from api.limits import BodyLimitMiddleware, UploadSlots
 from api.routes import auth as auth_routes
+from api.routes import exports as export_routes
 from api.routes import features, login, plans, plans_editor, reports, staffing, tiles, tracks
 from api.routes import maps as maps_routes
 from api.runtime import version
@@ -517,6 +518,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(plans.router)
     app.include_router(tracks.router)
     app.include_router(reports.router)
+    app.include_router(export_routes.router)
     app.include_router(staffing.router)
     app.include_router(login.router)
     return app

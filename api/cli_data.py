@@ -27,6 +27,8 @@ _LAYER_ZH = {
     "segments": "路段",
     "streets": "街巷",
     "areas": "区划",
+    "roster": "职责名册",
+    "people": "人员名册",
 }
 
 
@@ -414,14 +416,77 @@ def import_people(
 
 
 def export(
-    layer: str = typer.Argument(..., help="图层 grids, buildings, segments, streets or areas"),
-    out: Path = typer.Option(..., "--out", "-o", help="输出文件 output .geojson or .gpkg"),
+    layer: str = typer.Argument(
+        ...,
+        help="图层 grids, buildings, segments, streets or areas; 职责名册 roster (.csv/.xlsx); "
+        "人员名册 people (.csv/.xlsx)",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="输出文件 output file: .geojson (or .json, GeoJSON), .gpkg, .shp (Shapefile) or "
+        ".kml for a layer; .csv or .xlsx for roster and people. Its folder must exist",
+    ),
+    crs: str | None = typer.Option(
+        None,
+        "--crs",
+        help="坐标系 CRS of a layer's file: wgs84 (default), cgcs2000 (EPSG:4490), a projected "
+        "EPSG code in metres such as EPSG:4548 (CGCS2000 3-degree zone), gcj02 (高德/腾讯) or "
+        "bd09 (百度); KML is always wgs84",
+    ),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        help="编码：Shapefile 的 .dbf 用 utf-8（默认）或 gbk（旧版 ArcGIS） encoding of a "
+        "Shapefile's .dbf: utf-8 (default) or gbk (older ArcGIS); its .cpg says which",
+    ),
+    area: str | None = typer.Option(
+        None,
+        "--area",
+        help="仅用于 roster：社区、街道或区编码 roster only: a community, subdistrict or "
+        "district code",
+    ),
+    with_phone: bool = typer.Option(
+        False,
+        "--with-phone",
+        help="仅用于 roster：附手机号 （办公室留存用，公示只列姓名） roster only: add phone "
+        "numbers (the office's copy; the 公示 board shows names only)",
+    ),
 ) -> None:
-    """导出 Export a stored layer to GeoJSON or GeoPackage."""
-    from geo.db import get_engine
-    from geo.export import export_layer
+    """导出 Export a stored layer (GeoJSON, GeoPackage, Shapefile, KML), the duty roster or
+    the people registry.
 
-    n = export_layer(get_engine(), layer, out)
+    roster: one row per grid, street and alley with today's holders (names and 人员编号, no
+    phones unless --with-phone). people: the registry with phones and homes (personal data),
+    in the headers `gridward import people` reads: the unchanged file imports with no change;
+    people who left (已离岗) are not in it."""
+    from geo.db import get_engine
+    from geo.errors import InputError
+
+    # T49 #4-#6: options of one kind of export refused for another, before any work
+    table = layer in ("roster", "people")
+    given = {"--crs": crs, "--encoding": encoding, "--area": area, "--with-phone": with_phone}
+    wrong = [
+        k
+        for k, v in given.items()
+        if v and (k in ("--crs", "--encoding") if table else k in ("--area", "--with-phone"))
+    ]
+    if wrong or (layer == "people" and (area or with_phone)):
+        opt = (wrong or ["--area" if area else "--with-phone"])[0]
+        raise InputError(f"选项 {opt} 不用于导出 {layer} option {opt} is not for exporting {layer}")
+    if layer == "roster":
+        from geo.roster_export import export_roster
+
+        n = export_roster(get_engine(), out, area=area, with_phone=with_phone)
+    elif layer == "people":
+        from geo.people_export import export_people
+
+        n = export_people(get_engine(), out)
+    else:
+        from geo.export import export_layer
+
+        n = export_layer(get_engine(), layer, out, crs=crs, encoding=encoding)
     typer.echo(f"已写入 {out}：{_LAYER_ZH.get(layer, layer)} {n} 条 wrote {n} {layer} to {out}")
 
 

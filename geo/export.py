@@ -1,27 +1,70 @@
-"""Export stored layers (grids, buildings, street segments, streets, areas) to files."""
+"""Export stored layers (grids, buildings, street segments, streets, areas) to files.
+
+Formats, by the suffix of ``--out``: GeoJSON (.geojson, or .json), GeoPackage (.gpkg),
+Shapefile (.shp with .shx/.dbf/.prj/.cpg) and KML (.kml). Coordinates in WGS 84 unless a CRS
+is asked for (:func:`export_crs`): CGCS2000 (EPSG:4490), a projected EPSG code in metres
+(EPSG:4548, a CGCS2000 3-degree zone), or GCJ-02 / BD-09 (the phone map apps' datums, the
+inverse of what the imports' ``--crs gcj02`` undoes). KML is always WGS 84.
+
+Shapefile field names (at most 10 characters) are gridward's, :data:`SHP_FIELDS`: never
+GDAL's silent cuts (``community_`` / ``building_c``), which made two fields alike.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import shapely
 from sqlalchemy import Engine
 
+from geo.crs import WGS84, gcj02_to_bd09, normalize_crs, wgs84_to_gcj02
 from geo.errors import InputError
 from geo.sql_frames import read_geoframe
-from geo.vector_io import write_vector
+
+# the current level-1 grid of each building: its stored building_ids, else (a grid stored
+# without them) the grid covering the building's inner point, as plan_duties reads them.
+# WHY (T49 #7): a clerk matching buildings to grids had to do the spatial join himself
+_BUILDING_GRID = (
+    "WITH m AS (SELECT DISTINCT ON (bid) bid, code FROM ("
+    "SELECT (jsonb_array_elements_text(g.properties -> 'building_ids'))::int AS bid, g.code "
+    "FROM grids g WHERE g.level = 1 AND g.retired_at IS NULL "
+    "AND jsonb_typeof(g.properties -> 'building_ids') = 'array' "
+    "UNION ALL SELECT b.id, g.code FROM grids g JOIN buildings b ON b.geom && g.geom "
+    "AND ST_Intersects(g.geom, ST_PointOnSurface(b.geom)) WHERE g.level = 1 "
+    "AND g.retired_at IS NULL "
+    "AND jsonb_typeof(g.properties -> 'building_ids') IS DISTINCT FROM 'array') x "
+    "ORDER BY bid, code) "
+)
+
+# a grid's label for maps and 公示 boards: its name, else "<社区> 第N网格" from the ordinal its
+# code ends with (T49 #12: level-1 grids have no name); the stored name is left as it is
+_GRID_LABEL = (
+    "COALESCE(g.name, a.name || ' 第' || CAST(substr(g.code, 13, 3) AS int) || '网格' "
+    "|| CASE WHEN g.level >= 2 THEN ' 二级网格' || CAST(substr(g.code, 16, 3) AS int) "
+    "ELSE '' END "
+    "|| CASE WHEN g.level = 3 THEN ' 三级网格' || CAST(substr(g.code, 19, 2) AS int) "
+    "ELSE '' END) AS label"
+)
 
 # layer name → SQL selecting the exported columns (phone numbers never leave through here)
 LAYER_SQL: dict[str, str] = {
     "grids": (
-        "SELECT g.code, g.level, g.name, g.households, g.building_count, g.version, "
-        "g.flags::text AS flags, a.code AS community_code, g.geom FROM grids g "
+        "SELECT g.code, g.level, g.name, " + _GRID_LABEL + ", g.households, g.building_count, "
+        "g.version, g.flags::text AS flags, a.code AS community_code, g.geom FROM grids g "
         "JOIN areas a ON a.id = g.community_id WHERE g.retired_at IS NULL ORDER BY g.code"
     ),
     "buildings": (
-        "SELECT b.id, b.source_key, b.name, b.building_type, b.levels, b.households, "
-        "b.household_source, b.units, b.area_m2, a.code AS community_code, b.geom "
-        "FROM buildings b LEFT JOIN areas a ON a.id = b.community_id ORDER BY b.id"
+        _BUILDING_GRID + "SELECT b.id, b.source_key, b.name, b.building_type, b.levels, "
+        "b.households, b.household_source, b.units, b.area_m2, a.code AS community_code, "
+        "m.code AS grid_code, b.geom "
+        "FROM buildings b LEFT JOIN areas a ON a.id = b.community_id "
+        "LEFT JOIN m ON m.bid = b.id ORDER BY b.id"
     ),
     "segments": (
         # edge_id (= id): the file is a network for `gridward match --network` as it is
@@ -40,6 +83,28 @@ LAYER_SQL: dict[str, str] = {
     ),
 }
 
+# Shapefile (.dbf) field names are at most 10 characters: gridward's short name of every
+# column longer than that (the others keep their names). A fixed list, so a clerk's GIS
+# project keeps working from one export to the next (T49 #4).
+SHP_FIELDS: dict[str, str] = {
+    "community_code": "comm_code",
+    "building_count": "bldg_count",
+    "building_type": "bldg_type",
+    "household_source": "hh_source",
+    "parent_code": "parent_cd",
+}
+
+# the text columns of a .dbf are 80 characters wide (GDAL's default): a 20-digit grid code fits
+SUFFIXES = {
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GPKG",
+    ".shp": "SHP",
+    ".kml": "KML",
+}
+ENCODINGS = {"utf-8": "UTF-8", "utf8": "UTF-8", "gbk": "GBK", "cp936": "GBK", "gb2312": "GBK"}
+_DBF_LDID_GBK = 0x4D  # the .dbf header's language driver for code page 936 (GBK)
+
 
 def read_layer(engine: Engine, layer: str) -> gpd.GeoDataFrame:
     """A stored layer as a WGS 84 GeoDataFrame."""
@@ -52,8 +117,159 @@ def read_layer(engine: Engine, layer: str) -> gpd.GeoDataFrame:
         return read_geoframe(LAYER_SQL[layer], conn, geom_col="geom", crs="EPSG:4326")
 
 
-def export_layer(engine: Engine, layer: str, path: str | Path) -> int:
-    """Write one layer to GeoJSON or GeoPackage; returns the number of features."""
-    gdf = read_layer(engine, layer)
-    write_vector(gdf, path, layer=layer)
+def export_crs(name: str | None) -> str:
+    """The CRS an export is written in: ``EPSG:4326`` (wgs84, the default), ``gcj02``,
+    ``bd09``, or an EPSG code pyproj knows (cgcs2000 → EPSG:4490, EPSG:4548 …); an unknown
+    name is an InputError naming it (:func:`geo.crs.normalize_crs`)."""
+    return normalize_crs(name)
+
+
+def out_format(path: Path) -> str:
+    """The format of ``path`` by its suffix, or an InputError naming the ones written."""
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(
+            f"导出文件 {path.name} 的类型 '{path.suffix}' 不支持，只能写 .geojson（或 .json）、"
+            f".gpkg、.shp 或 .kml 文件 "
+            f"{path.name}: export writes .geojson (or .json), .gpkg, .shp or .kml, "
+            f"not '{path.suffix}'"
+        )
+    return kind
+
+
+def check_out_folder(path: Path) -> None:
+    """Refuse an output file whose folder does not exist. WHY (T49 #11): ``--out
+    /nonexist/x.gpkg`` made /nonexist/, so a mistyped path scattered files."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(
+            f"输出目录不存在：{folder}，未写入任何文件；请先建好该文件夹，或改正 --out 的路径 "
+            f"output folder does not exist: {folder}: nothing written; create it first or "
+            "correct the --out path"
+        )
+
+
+def check_options(path: Path, crs: str | None, encoding: str | None) -> tuple[str, str, str]:
+    """(format, CRS, .dbf encoding) of an export, each checked before the database is read."""
+    kind = out_format(path)
+    target = export_crs(crs)
+    if kind == "KML" and target != WGS84:
+        raise InputError(
+            f"KML 文件只能是 WGS-84 经纬度，不能用 --crs {crs}：请去掉 --crs，或改写 .gpkg、"
+            f".shp 或 .geojson 文件 "
+            f"KML is always WGS 84: leave out --crs {crs}, or write a .gpkg, .shp or .geojson"
+        )
+    enc = ENCODINGS.get(str(encoding or "utf-8").strip().lower())
+    if enc is None:
+        raise InputError(
+            f"编码 '{encoding}' 不支持，--encoding 只能是 utf-8（默认）或 gbk "
+            f"unknown encoding '{encoding}': --encoding is utf-8 (the default) or gbk"
+        )
+    if enc != "UTF-8" and kind != "SHP":
+        raise InputError(
+            f"--encoding {encoding} 只用于 Shapefile（.shp），{path.suffix} 文件总是 UTF-8 "
+            f"--encoding {encoding} is for a Shapefile (.shp): a {path.suffix} file is "
+            "always UTF-8"
+        )
+    return kind, target, enc
+
+
+def to_crs(gdf: gpd.GeoDataFrame, target: str) -> gpd.GeoDataFrame:
+    """``gdf`` (WGS 84) in ``target``: GCJ-02 and BD-09 by gridward's own formulas (the
+    forward direction of what imports undo), labelled WGS 84 as the apps label them; any
+    other CRS by pyproj."""
+    if target == WGS84:
+        return gdf
+    if target in ("gcj02", "bd09"):
+
+        def shift(coords: np.ndarray) -> np.ndarray:
+            lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+            if target == "bd09":
+                lon, lat = gcj02_to_bd09(lon, lat)
+            return np.column_stack([lon, lat])
+
+        geoms = shapely.transform(np.asarray(gdf.geometry.to_numpy(), dtype=object), shift)
+        return gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=WGS84))
+    return gdf.to_crs(target)
+
+
+def export_layer(
+    engine: Engine,
+    layer: str,
+    path: str | Path,
+    crs: str | None = None,
+    encoding: str | None = None,
+) -> int:
+    """Write one layer (see the module for formats and CRSs); returns the number of features.
+    Checked before anything is read: the suffix, the CRS, the encoding, the folder."""
+    path = Path(path)
+    kind, target, enc = check_options(path, crs, encoding)
+    check_out_folder(path)
+    gdf = to_crs(read_layer(engine, layer), target)
+    if kind == "SHP":
+        write_shapefile(gdf, path, enc)
+    elif kind == "KML":
+        write_kml(gdf, path, layer)
+    elif target in (WGS84, "gcj02", "bd09"):
+        from geo.vector_io import write_vector
+
+        write_vector(gdf, path, layer=layer)  # as before: RFC 7946 GeoJSON, GeoPackage
+    else:
+        _write_other_crs(gdf, path, kind, layer)
     return len(gdf)
+
+
+def _write_other_crs(gdf: gpd.GeoDataFrame, path: Path, kind: str, layer: str) -> None:
+    """GeoJSON or GeoPackage in a CRS other than WGS 84. WHY not RFC 7946 GeoJSON: GDAL
+    reprojects that to WGS 84 and drops the CRS; this GeoJSON names its CRS ("crs" member)."""
+    from geo.vector_io import atomic_file
+
+    with atomic_file(path) as tmp:
+        gdf.to_file(tmp, driver=kind, engine="pyogrio", layer=layer)
+
+
+def write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str = "UTF-8") -> None:
+    """A Shapefile: .shp, .shx, .dbf, .prj and a .cpg naming ``encoding`` (UTF-8 or GBK),
+    fields renamed by :data:`SHP_FIELDS`, text fields as text (codes keep their digits).
+
+    Written in a temporary folder beside ``path`` and each file renamed into place: a failed
+    write leaves the older files as they were. A GBK .dbf also says code page 936 in its
+    header (language driver 0x4D), for the ArcGIS versions that read no .cpg."""
+    out = gdf.rename(columns=SHP_FIELDS)
+    too_long = [c for c in out.columns if c != out.geometry.name and len(c.encode()) > 10]
+    assert not too_long, too_long  # a new column needs its short name in SHP_FIELDS
+    stem = path.stem
+    work = Path(tempfile.mkdtemp(prefix=f".{stem}.partial-", dir=path.parent))
+    try:
+        out.to_file(
+            work / f"{stem}.shp", driver="ESRI Shapefile", engine="pyogrio", encoding=encoding
+        )
+        if encoding == "GBK":
+            with open(work / f"{stem}.dbf", "r+b") as dbf:
+                dbf.seek(29)
+                dbf.write(bytes([_DBF_LDID_GBK]))
+        written = sorted(work.iterdir())
+        for old in (".cpg", ".prj", ".qix", ".sbn", ".sbx"):  # no stale sidecar of an older file
+            with contextlib.suppress(FileNotFoundError):
+                path.with_suffix(old).unlink()
+        for f in written:
+            os.replace(f, path.parent / f"{stem}{f.suffix}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_kml(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    """A KML (WGS 84): each feature's name (else its label, code or key) in ``<name>``, the
+    other fields in ExtendedData; written beside ``path`` and renamed."""
+    from geo.vector_io import atomic_file
+
+    out = gdf.copy()
+    shown = None
+    for col in ("name", "label", "code", "key", "id"):
+        if col in out.columns:
+            vals = out[col].astype(object).where(out[col].notna(), None)
+            shown = vals if shown is None else shown.where(shown.notna(), vals)
+    out.insert(0, "Name", shown.astype(object).map(lambda v: None if v is None else str(v)))
+    out = out.drop(columns=["name"], errors="ignore")
+    with atomic_file(path) as tmp:
+        out.to_file(tmp, driver="KML", engine="pyogrio", layer=layer)

@@ -91,6 +91,9 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/tracks/{track_id}/restore"): Case(UPLOADERS),
     ("GET", "/tracks"): Case(MAP_READERS),
     ("GET", "/reports/{kind}"): Case(MAP_READERS, path="/reports/daily"),
+    # the roster and the people registry (phones, homes): planners of the area, admins (T49)
+    ("GET", "/exports/roster"): Case(PLANNERS_IN_AREA, query={"area": "110108020001"}),
+    ("GET", "/exports/people"): Case(PLANNERS_IN_AREA, query={"area": "110108020001"}),
     # the people's homes are checked inside (test_people_import_db)
     ("POST", "/people/import"): Case(PLANNERS),
     ("GET", "/people"): Case(OFFICE),
