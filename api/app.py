@@ -56,8 +56,20 @@ VENDOR_URL = "/maps/static/vendor"
 SWAGGER_JS = f"{VENDOR_URL}/swagger-ui-dist/swagger-ui-bundle.js"
 SWAGGER_CSS = f"{VENDOR_URL}/swagger-ui-dist/swagger-ui.css"
 DOCS_ICON = f"{VENDOR_URL}/swagger-ui-dist/favicon-32x32.png"
-REDOC_JS = f"{VENDOR_URL}/redoc/redoc.standalone.js"
 DOCS_URL, OAUTH2_REDIRECT_URL, REDOC_URL = "/docs", "/docs/oauth2-redirect", "/redoc"
+# ReDoc's bundle as /redoc serves it: the vendored file with the address of Redocly's logo
+# emptied. WHY: its sidebar draws that logo from https://cdn.redoc.ly (no option turns it off);
+# the page's CSP blocked it, a console error on every /redoc, and the page named an outside
+# host on intranets (T48 brief, h49). An image with no address fails at once and ReDoc hides it.
+REDOC_JS = f"{REDOC_URL}/redoc.standalone.js"
+REDOC_FILE = maps_routes.STATIC_DIR / "vendor" / "redoc" / "redoc.standalone.js"
+REDOC_LOGO = b'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"'
+
+
+@lru_cache(maxsize=1)
+def redoc_bundle() -> bytes:
+    """The vendored ReDoc bundle with no outside image (:data:`REDOC_LOGO` emptied)."""
+    return REDOC_FILE.read_bytes().replace(REDOC_LOGO, b'src:""')
 
 
 def _add_docs_pages(app: FastAPI) -> None:
@@ -93,7 +105,16 @@ def _add_docs_pages(app: FastAPI) -> None:
 
     app.add_route(DOCS_URL, swagger, include_in_schema=False)
     app.add_route(OAUTH2_REDIRECT_URL, oauth2_redirect, include_in_schema=False)
+
+    async def redoc_js(_req: Request) -> Response:
+        return Response(
+            redoc_bundle(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
+
     app.add_route(REDOC_URL, redoc, include_in_schema=False)
+    app.add_route(REDOC_JS, redoc_js, include_in_schema=False)
 
 
 def _error_answer(description: str) -> dict[str, Any]:

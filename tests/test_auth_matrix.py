@@ -73,6 +73,7 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/plans"): Case(PLANNERS),  # the area is in the body: require_area in the route
     ("POST", "/plans/rebalance"): Case(PLANNERS),  # likewise
     ("POST", "/plans/revert"): Case(PLANNERS),  # likewise
+    ("POST", "/plans/import"): Case(PLANNERS),  # likewise (a form field, T49 #7)
     ("GET", "/plans"): Case(PLANNERS),  # a planner sees the plans of their areas only
     ("GET", "/plans/history"): Case(PLANNERS_IN_AREA, query={"community": "110108020001"}),
     ("POST", "/plans/{plan_id}/commit"): Case(
@@ -123,7 +124,13 @@ SAMPLES = {
     "subdistrict": "110108020",
     "job_id": "00000000-0000-0000-0000-000000000000",
 }
-DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+DOC_PATHS = {
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/redoc/redoc.standalone.js",
+}
 
 
 @pytest.fixture(scope="module")
