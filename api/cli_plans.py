@@ -350,6 +350,91 @@ def revert(
         )
 
 
+@plans_app.command("import")
+def import_file(
+    file: str = typer.Argument(..., help="网格文件 grids file (GeoJSON, GPKG, Shapefile, KML)"),
+    community: str = typer.Option(..., "--community", help="社区编码 community code"),
+    crs: str | None = typer.Option(
+        None, "--crs", help="坐标系 CRS of a file without one (e.g. gcj02, EPSG:4548)"
+    ),
+    min_households: int = typer.Option(
+        None, "--min-households", help="户数下限（默认取现行网格的） default: the current grids'"
+    ),
+    max_households: int = typer.Option(
+        None, "--max-households", help="户数上限（默认取现行网格的） default: the current grids'"
+    ),
+) -> None:
+    """网格文件导入为草案 A draft plan from a grids file edited in QGIS (or any polygons).
+
+    每栋楼归入覆盖其大部分占地的多边形；
+    有楼栋大半不在任何多边形内（缝隙）则拒绝导入，不保存任何内容。
+    网格轮廓按各网格的楼栋沿街巷重新绘制：
+    只移动边界而没有移动任何楼栋，不会改变网格。
+
+    Each building goes to the polygon covering most of its footprint; a
+    building mostly outside every polygon (a gap) refuses the file, and
+    nothing is stored. Grid outlines are redrawn from each grid's buildings
+    along the streets: a boundary moved without moving any building changes
+    nothing. Only level-1 rows of the community are read; the file's code
+    column names the grids (other rows are new grids).
+    """
+    from pathlib import Path
+
+    from geo.db import get_engine
+    from geo.grid_file_import import import_grid_file
+    from geo.plans import CLI_BOUND_NAMES
+
+    out = import_grid_file(
+        get_engine(),
+        file,
+        community,
+        min_households,
+        max_households,
+        crs=crs,
+        created_by="cli",
+        names=CLI_BOUND_NAMES,  # its own options, not the API's fields (T39 L8)
+    )
+    for w in out["warnings"]:
+        typer.echo(f"warning: {w}", err=True)
+    pid, n, name = out["plan_id"], len(out["grids"]), Path(file).name
+    lo, hi = out["bounds"]
+    now, moved = out["base_version"], out["moved_buildings"]
+    typer.echo(
+        f"已按文件 {name} 为社区 {community} 生成草案 {pid}（{n} 个网格，户数 {lo}–{hi}） "
+        f"made draft plan {pid} for community {community} from {name} ({n} grids, "
+        f"households {lo}–{hi})"
+    )
+    if out["unchanged"]:
+        typer.echo(
+            f"  草案与现行第 {now} 版网格相同（每个网格的楼栋都未变），无需提交，可用 "
+            f"gridward plans discard {pid} 放弃 the draft is the same as the current grids "
+            f"(version {now}: no building changes grid): nothing to commit; discard it with "
+            f"gridward plans discard {pid}"
+        )
+    elif now:
+        typer.echo(
+            f"  与现行第 {now} 版网格相比，{moved} 栋楼改变了所属网格 "
+            f"{moved} building(s) change grid from the current grids (version {now})"
+        )
+    typer.echo(f"  {out['note']}")
+    for row, new, g in zip(out["rows"], out["new_grids"], out["grids"], strict=True):
+        hh, nb, flags, code = g["households"], g["building_count"], g["flags"], g["code"]
+        head_zh, head = (
+            (f"第 {row} 行 → {code}（新网格）", f"row {row} → {code}") if new else (code, code)
+        )
+        typer.echo(
+            f"  {head_zh}  {hh} 户 {nb} 栋（{_flags_zh(flags)}）  "
+            f"{head}  {hh} households {nb} buildings  {', '.join(flags) or 'ok'}"
+        )
+    editor = f"/maps/editor?community={community}&plan={pid}"
+    typer.echo(
+        f"请用 gridward plans show {pid} 或在网格编辑器 {editor} 查看，确认后用 "
+        f"gridward plans commit {pid} 提交（或 gridward plans discard {pid} 放弃） "
+        f"review it with gridward plans show {pid} or in the grid editor at {editor}, then "
+        f"gridward plans commit {pid} (or gridward plans discard {pid})"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``plans`` group."""
     app.add_typer(plans_app, name="plans")

@@ -1,4 +1,5 @@
 """Draft plans from the grid editor: POST /plans/draft, POST /plans/rebalance, GET /plans/{id};
+POST /plans/import (a grids file edited in QGIS, as ``gridward plans import``);
 and GET /plans/history (a community's grid versions: here, before /plans/{id} would take it).
 
 Drafts saved here are ordinary grid plans (same table, same version and data checks), so the
@@ -7,9 +8,11 @@ editor's draft is committed or discarded through /plans/{id}/commit and DELETE /
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path as FsPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import Engine
@@ -17,7 +20,9 @@ from sqlalchemy import Engine
 from api.auth import Principal, allow, require_area
 from api.bodies import DbId, StrictBody
 from api.deps import get_engine
+from api.limits import read_upload, upload_openapi
 from api.routes.plans import HouseholdBounds, PlanId, body_community, plan_planner
+from geo.errors import InputError
 from geo.plan_drafts import DraftGrid, rebalance, save_draft
 from geo.plan_history import grid_versions
 from geo.plans import get_plan
@@ -88,6 +93,75 @@ def post_rebalance(
         [DraftGrid(g.code, list(g.building_ids), g.locked) for g in body.grids],
         base_version=body.base_version,
     )
+
+
+@router.post(
+    "/import",
+    status_code=201,
+    summary="A grids file edited in QGIS as a draft 网格文件导入为草案",
+    openapi_extra=upload_openapi(
+        {
+            "community": {"type": "string", "pattern": "^[0-9]{12}$"},
+            "min_households": {"type": "integer", "description": "default: the current grids'"},
+            "max_households": {"type": "integer", "description": "default: the current grids'"},
+            "crs": {"type": "string", "description": "the CRS of a file without one"},
+        }
+    ),
+)
+async def post_import(
+    request: Request,
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+) -> JSONResponse:
+    """As ``gridward plans import FILE --community C`` (T49 #7): the polygons of a grids file
+    (gridward's export edited in QGIS, GeoJSON/GPKG/KML or a zipped shapefile), each building
+    of the community in the polygon covering most of its footprint, saved as a draft by the
+    editor's path (its checks apply; nothing stored when refused). Planners of the community
+    and admins, as POST /plans/draft. Grid outlines are redrawn from the buildings along the
+    streets: a boundary moved without moving any building changes nothing."""
+    from starlette.concurrency import run_in_threadpool
+
+    from geo.grid_file_import import import_grid_file
+
+    up = await read_upload(request)
+    community = up.fields.get("community", "")
+    if not (len(community) == 12 and community.isdigit()):
+        raise InputError(
+            f"社区编码 {community[:20]!r} 须为 12 位数字 "
+            f"community {community[:20]!r} must be a 12-digit code"
+        )
+    require_area(user, community, engine)
+    body_community(engine, community)
+    bounds = [_whole(up.fields, k) for k in ("min_households", "max_households")]
+    name = FsPath(up.filename or "").name
+    if name in ("", ".", ".."):  # a name that is no file name: the file's type is unknown
+        name = "grids.geojson"
+    with tempfile.TemporaryDirectory(prefix="gridward-grids-") as folder:
+        path = FsPath(folder) / name
+        path.write_bytes(up.data)
+        out = await run_in_threadpool(
+            import_grid_file,
+            engine,
+            path,
+            community,
+            *bounds,
+            crs=up.fields.get("crs") or None,
+            created_by=user.username,
+        )
+    return JSONResponse(out, status_code=201)
+
+
+def _whole(fields: dict[str, str], key: str) -> int | None:
+    """A form field as a whole number (None when left out); 422 naming it otherwise."""
+    value = fields.get(key, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(
+            f"{key} 须为整数，现为 {value[:20]!r} {key} must be a whole number, got {value[:20]!r}"
+        ) from None
 
 
 @router.get(
