@@ -116,9 +116,38 @@ def stop(
     )
 
 
-@db_app.command("status")
+# `db status` exit codes for monitoring (Zabbix, cron) that read only the code. WHY (T47
+# #3, h49): a full data disk was a warning on stderr with exit 0, "running" to a monitor.
+STATUS_DISK_FULL, STATUS_DISK_LOW = 4, 5
+
+
+def _status_help() -> str:
+    from geo.db import DISK_FULL_BYTES, DISK_LOW_BYTES
+
+    full, low = f"{DISK_FULL_BYTES // 1_000_000} MB", f"{DISK_LOW_BYTES // 1_000_000_000} GB"
+    return (
+        "数据库状态 Say whether the database runs, where, and the schema version.\n\n"
+        "退出码 exit codes:\n\n"
+        "0 运行中且正常 running and healthy.\n\n"
+        "1 已停止、未正常停止（崩溃）或无法连接 stopped, not stopped cleanly (a crash), or "
+        "unreachable.\n\n"
+        "3 设置有误：没有数据库集群、cluster.json 丢失或损坏、登录被拒、集群在别处运行、数据库"
+        "结构版本本版本无法使用 set-up wrong: no cluster, cluster.json missing or damaged, "
+        "login refused, the cluster runs elsewhere, or a schema this version cannot use.\n\n"
+        f"{STATUS_DISK_FULL} 运行中，但数据文件夹所在磁盘已满（可用空间不足 {full} 且不足磁盘的 "
+        f"5%）：上传和导入无法保存 running, but the data folder's disk is full (under {full} "
+        "and under 5% of the disk free): uploads and imports cannot be stored.\n\n"
+        f"{STATUS_DISK_LOW} 运行中，但该磁盘将满（可用空间不足 {low} 且不足磁盘的 10%） "
+        f"running, but that disk is nearly full (under {low} and under 10% free).\n\n"
+        "磁盘只对内置数据库检查（使用 DATABASE_URL 时磁盘在数据库服务器上） The disk is "
+        "checked for the embedded database only (with DATABASE_URL it is the server's)."
+    )
+
+
+@db_app.command("status", help=_status_help())
 def status() -> None:
-    """数据库状态 Say whether the database runs, where, and the schema version."""
+    """数据库状态 Say whether the database runs, where, and the schema version (exit codes:
+    :func:`_status_help`)."""
     from sqlalchemy import create_engine, text
 
     from geo.db import database_url, embedded_cluster, migration_scripts, schema_problem
@@ -235,12 +264,13 @@ def status() -> None:
     )
     if superuser:
         _warn_superuser(role, bool(_external()))
-    if not _external():
-        _warn_disk(cluster.pgdata)
+    level = None if _external() else _warn_disk(cluster.pgdata)
     _say_leftovers(url)
     problem = schema_problem(rev)
     if problem:  # WHY: it exited 0 on a schema this code cannot use (outside tester Z2)
         raise SetupError(problem)
+    if level is not None:  # running, its disk full or nearly (STATUS_DISK_FULL, _LOW)
+        raise typer.Exit(STATUS_DISK_FULL if level == "full" else STATUS_DISK_LOW)
 
 
 def _warn_superuser(role: str, external: bool) -> None:
@@ -267,15 +297,15 @@ def _warn_superuser(role: str, external: bool) -> None:
     )
 
 
-def _warn_disk(pgdata: Path) -> None:
+def _warn_disk(pgdata: Path) -> str | None:
     """A warning on stderr when the data folder's disk is full or nearly so (the status line
-    is unchanged). WHY: uploads failed on a full disk while `db status` said 运行中 with no word
-    of it (T47 #3)."""
+    is unchanged); returns how full (``full``, ``low`` or None). WHY: uploads failed on a full
+    disk while `db status` said 运行中 with no word of it (T47 #3)."""
     from geo.db import disk_space
 
     space = disk_space(pgdata)
     if space is None or space.level is None:
-        return
+        return None
     free, total = _size(space.free), _size(space.total)
     if space.level == "full":
         zh, en = "磁盘已满", "disk full"
@@ -292,6 +322,7 @@ def _warn_disk(pgdata: Path) -> None:
         f"{total}: {why}; free space on it",
         err=True,
     )
+    return space.level
 
 
 def _say_leftovers(url: str) -> None:

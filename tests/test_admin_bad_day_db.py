@@ -145,7 +145,8 @@ def test_disk_full_errors_are_told_from_an_outage() -> None:
 def test_db_status_warns_of_a_full_or_nearly_full_data_disk(pg_cluster, monkeypatch) -> None:
     """T47 #3: db status said 运行中 with no word of a full disk. It now warns (stderr) when
     the data folder's disk is full or nearly so, naming the folder and the free space; the
-    status line itself is unchanged."""
+    status line itself is unchanged. h49: and exits 4 (full) or 5 (nearly full), not 0: a
+    monitor reads only the exit code."""
     if pg_cluster is None:
         pytest.skip("the embedded cluster's status (DATABASE_URL is set)")
     from typer.testing import CliRunner
@@ -168,7 +169,7 @@ def test_db_status_warns_of_a_full_or_nearly_full_data_disk(pg_cluster, monkeypa
 
         monkeypatch.setattr(shutil, "disk_usage", full)
         out = CliRunner().invoke(app, ["db", "status"])
-        assert out.exit_code == 0, out.output
+        assert out.exit_code == 4, out.output
         assert out.stdout.startswith("运行中"), out.stdout
         assert out.stderr.startswith("warning: 磁盘已满：数据文件夹 "), out.stderr
         assert "5.0 MB" in out.stderr and "disk full" in out.stderr
@@ -178,8 +179,17 @@ def test_db_status_warns_of_a_full_or_nearly_full_data_disk(pg_cluster, monkeypa
 
         monkeypatch.setattr(shutil, "disk_usage", low)
         out = CliRunner().invoke(app, ["db", "status"])
+        assert out.exit_code == 5, out.output
         assert out.stderr.startswith("warning: 磁盘将满：数据文件夹 "), out.stderr
         assert "nearly full" in out.stderr
+
+        # 2 GB free of 10 GB: healthy again, exit 0, no warning
+        def roomy(path):
+            return real(path)._replace(total=10**10, free=2 * 10**9, used=8 * 10**9)
+
+        monkeypatch.setattr(shutil, "disk_usage", roomy)
+        out = CliRunner().invoke(app, ["db", "status"])
+        assert out.exit_code == 0 and "磁盘" not in out.stderr, out.output
     finally:
         get_settings.cache_clear()
 
@@ -590,3 +600,18 @@ def _crash_and_start(folder: Path) -> None:
     assert stopped.stdout.startswith("数据库已停止（"), stopped.stdout
     back = cli("db", "start")
     assert back.stdout.startswith(f"数据库已启动，运行于 {where}，"), back.stdout
+
+
+def test_db_status_help_names_its_exit_codes() -> None:
+    """h49: the exit codes a monitor reads, and the disk thresholds, are in --help."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    out = CliRunner().invoke(app, ["db", "status", "--help"], env={"COLUMNS": "300"})
+    assert out.exit_code == 0, out.output
+    said = " ".join(out.stdout.split())
+    assert "0 运行中且正常 running and healthy" in said
+    assert "1 已停止、未正常停止（崩溃）或无法连接" in said
+    assert "4 运行中，但数据文件夹所在磁盘已满（可用空间不足 64 MB 且不足磁盘的 5%）" in said
+    assert "5 运行中，但该磁盘将满（可用空间不足 1 GB 且不足磁盘的 10%）" in said
