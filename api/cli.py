@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import warnings
+from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -206,6 +207,31 @@ def _quiet_driver_on_ctrl_c() -> None:
         driver.addFilter(_QuietOnCtrlC())
 
 
+# The line on stderr after Ctrl-C (exit 130). WHY (T47 #7, h49): it printed nothing, and the
+# user could not tell whether anything was stored. Truthful for every command: each write is
+# a transaction, rolled back when cut off; what a command reported done was committed. An
+# import is one transaction and prints its counts only once committed.
+INTERRUPTED = (
+    "已中断（Ctrl-C）：数据库中未完成的写入已撤销，上文已报告完成的部分已保存；正在写出的文件"
+    "可能不完整，如需要请重新运行该命令 interrupted (Ctrl-C): the database write under way was "
+    "rolled back, what the output above reports as done is stored; a file being written may "
+    "be incomplete: run the command again if needed"
+)
+INTERRUPTED_IMPORT = (
+    "已中断（Ctrl-C）：导入已撤销，未导入任何数据（上文若已显示导入的数量，则导入在中断前已完成）"
+    "；如需要请重新运行该命令 interrupted (Ctrl-C): the import was rolled back, nothing was "
+    "imported (unless the output above shows its counts: then it had finished); run the "
+    "command again if needed"
+)
+
+
+def _interrupted(argv: list[str]) -> NoReturn:
+    """Exit 130 after Ctrl-C, saying so in one line (:data:`INTERRUPTED`)."""
+    words = [a for a in argv[1:] if not a.startswith("-")]
+    typer.echo(INTERRUPTED_IMPORT if words[:1] == ["import"] else INTERRUPTED, err=True)
+    sys.exit(130)
+
+
 def main() -> None:
     """Console-script entry point."""
     _quiet_driver_on_ctrl_c()
@@ -215,14 +241,15 @@ def main() -> None:
     try:
         # without standalone mode click returns (not raises) the code of typer.Exit(n)
         code = app(standalone_mode=False)
+        if code == 130:  # typer's answer to a Ctrl-C (KeyboardInterrupt) in a command
+            _interrupted(sys.argv)
         if isinstance(code, int) and code:
             sys.exit(code)
     except GridwardError as exc:
         typer.echo(f"error: {chinese_first(exc.message, exc.status_code)}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("已中断 interrupted", err=True)
-        sys.exit(130)
+        _interrupted(sys.argv)
     except SystemExit:
         raise
     except ValidationError as exc:  # a GRIDWARD_* setting that does not parse, or bad input

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from api.app import create_app
+from api.cli import INTERRUPTED, INTERRUPTED_IMPORT
 from geo.embedded import EmbeddedCluster
 from geo.track_store import walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
@@ -248,8 +249,8 @@ def test_ctrl_c_in_a_people_import_exits_130_without_driver_noise(
     """T47 #7: Ctrl-C while a large roster's rows were being written sometimes printed
     psycopg's ``error ignored terminating <psycopg.Pipeline [INERROR, pipeline=ON] …>:
     pipeline aborted`` (the rows go through executemany, which psycopg runs in pipeline
-    mode). Now it exits 130 and prints nothing, as every other command on Ctrl-C; nothing is
-    imported."""
+    mode). Now it exits 130 with no driver noise; nothing is imported, and (h49) one line
+    says so."""
     if pg_cluster is None:
         pytest.skip("the CLI on the embedded cluster (DATABASE_URL is set)")
     roster = tmp_path / "roster.csv"
@@ -269,9 +270,61 @@ def test_ctrl_c_in_a_people_import_exits_130_without_driver_noise(
     )
     assert proc.returncode == 130, (proc.stdout, proc.stderr)
     assert "ipeline" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.strip() == "", proc.stderr
+    assert proc.stderr == INTERRUPTED_IMPORT + "\n", proc.stderr
+    assert proc.stderr.startswith("已中断（Ctrl-C）：导入已撤销，未导入任何数据")
     with demo.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM people")).scalar_one() == 1
+
+
+# A command made slow where it would open the database (``geo.db.get_engine``), saying
+# "ready" first: a real SIGINT from outside then lands inside the command, as a user's Ctrl-C
+_SLOW_COMMAND = """
+import sys, time
+import geo.db
+
+def slow(*args, **kwargs):
+    print("ready", flush=True)
+    time.sleep(120)
+
+geo.db.get_engine = slow
+sys.argv = ["gridward", *sys.argv[1:]]
+from api.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["report", "daily", "--date", "2026-05-12"], INTERRUPTED),
+        (["import", "people", "ROSTER"], INTERRUPTED_IMPORT),
+    ],
+)
+def test_ctrl_c_says_in_one_line_what_was_stored(tmp_path: Path, args, said) -> None:
+    """h49: Ctrl-C (SIGINT sent from outside) on a long command exited 130 and printed
+    nothing, so the user did not know whether anything was stored. Now one line on stderr,
+    Chinese first: an import stored nothing; any other command kept what it reported done.
+    Exit 130 as before."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("person_id,name\nT1,测试\n", "utf-8")
+    args = [str(roster) if a == "ROSTER" else a for a in args]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_COMMAND, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline() == "ready\n", proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (out, err)
+    assert err == said + "\n", err
+    assert err.startswith("已中断（Ctrl-C）：") and " interrupted (Ctrl-C): " in err
 
 
 # ------------------------------------------------------------------------------------------
