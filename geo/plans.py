@@ -42,15 +42,26 @@ SELECT md5(
               AND ST_Intersects(s.geom, a.geom)), ''))
 """
 
-# A community's working outline: its boundary, widened to take in whole the buildings that
-# belong to it (geo.building_links: it covers most of their footprint) and narrowed to leave
-# out whole the buildings of its neighbours, so no building is ever cut by a community line.
+# A community's working outline (its territory): its boundary, widened to take in whole the
+# buildings that belong to it (geo.building_links: it covers most of their footprint) and
+# narrowed to leave out whole the buildings of its neighbours, so no building is ever cut by a
+# community line. Where two community outlines overlap, the rest of the overlap (no building)
+# is the lower code's, the building rule's tie-break: the territories then tile, whatever
+# order the communities are partitioned and committed in. WHY (T48 #5): both communities'
+# grids covered such an overlap (2,643 m² of one grid over its neighbour's). Only neighbours
+# whose interiors meet (ST_Relate 'T********') are subtracted: ones merely sharing a line are
+# left alone, so the usual outline is unchanged.
 OUTLINE_GEOM = """
 ST_CollectionExtract(ST_MakeValid(
   ST_Difference(
-    ST_Union(a.geom, coalesce((SELECT ST_Union(b.geom) FROM buildings b
-                               WHERE b.community_id = a.id),
-                              ST_GeomFromText('POLYGON EMPTY', 4326))),
+    ST_Union(
+      ST_Difference(a.geom, coalesce((SELECT ST_Union(n.geom) FROM areas n
+                                      WHERE n.level IN ('community', 'village')
+                                      AND n.code < a.code AND n.geom && a.geom
+                                      AND ST_Relate(n.geom, a.geom, 'T********')),
+                                     ST_GeomFromText('POLYGON EMPTY', 4326))),
+      coalesce((SELECT ST_Union(b.geom) FROM buildings b WHERE b.community_id = a.id),
+               ST_GeomFromText('POLYGON EMPTY', 4326))),
     coalesce((SELECT ST_Union(b.geom) FROM buildings b
               WHERE b.geom && a.geom AND b.community_id IS DISTINCT FROM a.id
               AND ST_Intersects(b.geom, a.geom)), ST_GeomFromText('POLYGON EMPTY', 4326))
@@ -450,6 +461,7 @@ def commit_plan(
                 f"the buildings or streets of community {plan.code} changed since plan "
                 f"{plan_id} was made: make a new plan"
             )
+        _refuse_over_neighbours(conn, plan_id, plan.area_id, plan.code, plan.features)
         pieces = _in_pieces(plan.features)
         if pieces["disconnected"] and not allow_disconnected:
             raise ConflictError(
@@ -547,6 +559,58 @@ def commit_plan(
         "reverted_from": int(plan.reverted_from) if plan.reverted_from else None,
         "grids_in_pieces": sorted(pieces["disconnected"] + pieces["multipart"]),
     }
+
+
+# A grid's part in a neighbour's territory thinner than this (degrees, about 5 cm) is the
+# rounding of a draft's vertices to 1e-7° (geo.plan_drafts), not ground taken from it.
+_OVER_NEIGHBOUR_DEG = 5e-7
+_OVER_NEIGHBOUR_SQL = f"""
+WITH g AS (
+  SELECT f->'properties'->>'code' AS code,
+         ST_SetSRID(ST_GeomFromGeoJSON(f->>'geometry'), 4326) AS geom
+  FROM jsonb_array_elements(CAST(:f AS jsonb)->'features') f),
+box AS (SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) AS geom FROM g),
+n AS (SELECT a.code, {OUTLINE_GEOM} AS geom FROM areas a, box
+      WHERE a.level IN ('community', 'village') AND a.id <> :a AND a.geom && box.geom),
+x AS (SELECT g.code, n.code AS neighbour, ST_Intersection(g.geom, n.geom) AS geom
+      FROM g JOIN n ON g.geom && n.geom AND ST_Intersects(g.geom, n.geom))
+SELECT code, neighbour, ST_Area(geom::geography) AS m2 FROM x
+WHERE ST_Area(ST_Buffer(ST_CollectionExtract(geom, 3), -{_OVER_NEIGHBOUR_DEG})::geography) > 0.01
+ORDER BY m2 DESC, code, neighbour
+"""
+
+
+def _refuse_over_neighbours(
+    conn: Connection, plan_id: int, area_id: int, code: str, features: dict[str, Any]
+) -> None:
+    """ConflictError naming the grids of a draft that reach into a neighbour community's
+    territory (:data:`OUTLINE_GEOM`). WHY (T48 #5): a draft's grids are drawn in its
+    community's territory when made, but a neighbour of lower code redrawn over it since (an
+    areas import moving no building, so the fingerprint is the same) would leave the two
+    communities' grids overlapping once committed."""
+    rows = conn.execute(text(_OVER_NEIGHBOUR_SQL), {"f": json.dumps(features), "a": area_id}).all()
+    if not rows:
+        return
+    m2 = [f"{r.m2:,.0f}" if r.m2 >= 10 else f"{r.m2:.1f}" for r in rows[:5]]
+    over_zh = "；".join(
+        f"网格 {r.code} 伸入相邻社区 {r.neighbour} 约 {a} 平方米"
+        for r, a in zip(rows, m2, strict=False)
+    )
+    over = "; ".join(
+        f"grid {r.code} reaches {a} m² into neighbouring community {r.neighbour}"
+        for r, a in zip(rows, m2, strict=False)
+    )
+    more_zh = f"；另有 {len(rows) - 5} 处" if len(rows) > 5 else ""
+    more = f"; and {len(rows) - 5} more" if len(rows) > 5 else ""
+    raise ConflictError(
+        f"方案 {plan_id} 的{over_zh}{more_zh}（社区边界重叠处：楼栋归覆盖其大部分的社区，其余归编码"
+        "较小的社区；方案生成后相邻社区的边界有变动，或方案由旧版 gridward 生成）：请重新生成方案"
+        f"（gridward partition --community {code}，或在编辑器中重新保存） "
+        f"plan {plan_id}: {over}{more} (where community outlines overlap, a building goes to "
+        "the community covering most of it and the rest to the lower code; the neighbour's "
+        "outline changed since the plan was made, or an earlier gridward made it): make a new "
+        f"plan (gridward partition --community {code}, or save again in the editor)"
+    )
 
 
 def _in_pieces(features: dict[str, Any]) -> dict[str, list[str]]:
