@@ -144,6 +144,8 @@ def import_osm(
         counts = run(engine, file, progress=bar, retire=mode, notes=notes)
     _show("osm", counts)
     _network_notes(notes)
+    for w in notes.get("warnings", []):  # buildings in no community (T48 #2, #6)
+        typer.echo(f"warning: {w}", err=True)
     if counts.get("retire_skipped"):
         typer.echo(
             "未按范围停用任何已存路段：该文件没有 <bounds>，"

@@ -72,7 +72,8 @@ def commit(
     out = commit_plan(get_engine(), plan_id, actor="cli", allow_disconnected=allow_disconnected)
     typer.echo(
         f"已提交方案 {plan_id}：第 {out['version']} 版，{out['grids']} 个网格 "
-        f"committed plan {plan_id}: version {out['version']}, {out['grids']} grids"
+        f"committed plan {plan_id}: version {out['version']}, {out['grids']} "
+        f"grid{'' if out['grids'] == 1 else 's'}"  # not "1 grids" (T48 #7)
     )
     _echo_commit(out)
 

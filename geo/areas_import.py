@@ -23,6 +23,7 @@ from geo.building_links import link_buildings_to_communities
 from geo.errors import InputError
 from geo.importer import (
     Progress,
+    buildings_in_no_community,
     copy_rows,
     ewkb_hex,
     file_sha256,
@@ -124,9 +125,11 @@ def import_areas(
     linked then, so a community linked to it later lies inside it.
 
     Refused, nothing stored, when buildings or streets are stored and none of the file's
-    areas lies within AREA_FAR_M of them (a wrong CRS). The result's ``warnings`` (present
-    only when there are any; not counts): a .dbf read as GBK, areas far from the others,
-    communities overlapping each other.
+    areas lies within AREA_FAR_M of them, or when every area of the file that has a stored
+    parent or child lies further than that from them (a wrong CRS). The result's
+    ``warnings`` (present only when there are any; not counts): a .dbf read as GBK, areas
+    far from the others or from their stored parents or children, communities overlapping
+    each other, buildings in no community (:func:`geo.importer.buildings_in_no_community`).
     """
     from geo.vector_io import read_vector
 
@@ -263,6 +266,7 @@ def import_areas(
             conn, "stage_areas", ["code", "level", "name", "name_en", "parent_code", "geom"], rows
         )
         warnings += _far_areas(conn, path.name, source_crs, crs_given)
+        warnings += _far_from_relatives(conn, path.name, source_crs, crs_given)
         written = conn.execute(
             text(
                 "INSERT INTO areas (code, level, name, name_en, geom, area_m2) "
@@ -360,6 +364,7 @@ def import_areas(
         _follow_children(conn)
         link_buildings_to_communities(conn)
         warnings += _overlapping_communities(conn)
+        warnings += buildings_in_no_community(conn)
         # parents: the parent areas made here from their children; parents_linked: the file's
         # areas under a parent now (made, stored, or found by code). WHY both: a file whose
         # parent was stored already said parents=0 only, read as "not linked" (T38 L12)
@@ -485,6 +490,101 @@ def _far_areas(conn: Connection, name: str, source_crs: str | None, crs_given: b
     )
 
 
+def _far_from_relatives(
+    conn: Connection, name: str, source_crs: str | None, crs_given: bool
+) -> list[str]:
+    """Check the staged areas against the stored areas they nest in or contain: the parent
+    each will be linked to (``parent_code``: given, or the code's prefix) and the stored areas
+    linked, or to be linked by code, under it. A file every one of whose areas that has such
+    a relative lies over AREA_FAR_M from all of them is refused (nothing stored); the areas
+    of a file that are that far while others are not are named in a warning.
+
+    WHY (T48 #2): with no building or street stored yet (areas imported before the OSM),
+    :func:`_far_areas` has nothing to check against: communities imported with a wrong --crs
+    were stored 255 km from their own subdistrict (linked by code), silently, and the OSM
+    imported next linked none of its buildings to a community. An area whose stored version
+    lies that far from the file's is being moved (a wrong import put right): its stored
+    relatives may be the wrong ones, so it is not judged by them. A parent made from its
+    children is no evidence either: its outline is redrawn around the area."""
+    rows = conn.execute(
+        text(
+            "WITH s AS (SELECT s.* FROM stage_areas s WHERE NOT EXISTS ("
+            "  SELECT 1 FROM areas o WHERE o.code = s.code "
+            "  AND NOT ST_DWithin(o.geom::geography, s.geom::geography, :m))), "
+            "rel AS (SELECT s.code, s.level, s.name, s.geom, a.code AS r_code, "
+            "  a.level AS r_level, a.name AS r_name, a.geom AS r_geom, "
+            "  a.code = s.parent_code AS up FROM s JOIN areas a ON a.code <> s.code "
+            "  AND NOT EXISTS (SELECT 1 FROM stage_areas t WHERE t.code = a.code) "
+            "  AND ((a.code = s.parent_code AND NOT a.outline_from_children) "
+            "    OR a.parent_id = (SELECT id FROM areas x WHERE x.code = s.code) "
+            "    OR (a.parent_id IS NULL AND length(a.code) > length(s.code) "
+            "      AND left(a.code, length(s.code)) = s.code))) "
+            "SELECT code, level, name, r_code, r_level, r_name, up, "
+            "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat, "
+            "ST_X(ST_PointOnSurface(r_geom)) AS r_lon, ST_Y(ST_PointOnSurface(r_geom)) AS r_lat, "
+            "ST_DWithin(geom::geography, r_geom::geography, :m) AS near "
+            "FROM rel ORDER BY code, NOT up, r_code"
+        ),
+        {"m": AREA_FAR_M},
+    ).all()
+    judged = {r.code for r in rows}
+    far_rows = [r for r in rows if not r.near]
+    if not far_rows:
+        return []
+    far = sorted({r.code for r in far_rows})
+    km = f"{AREA_FAR_M / 1000:g}"
+    f = far_rows[0]
+    rel_zh, rel_en = ("上级", "parent") if f.up else ("下级", "child area")
+    where_zh = (
+        f"如{LEVEL_ZH.get(f.level, f.level)} {f.code} {f.name} 在东经 {f.lon:.4f}°、北纬 "
+        f"{f.lat:.4f}°，其{rel_zh}{LEVEL_ZH.get(f.r_level, f.r_level)} {f.r_code} {f.r_name} "
+        f"在东经 {f.r_lon:.4f}°、北纬 {f.r_lat:.4f}°"
+    )
+    where = (
+        f"e.g. {f.level} {f.code} {f.name} at {f.lon:.4f}E, {f.lat:.4f}N, its {rel_en} "
+        f"{f.r_level} {f.r_code} {f.r_name} at {f.r_lon:.4f}E, {f.r_lat:.4f}N"
+    )
+    if len(far) < len(judged):
+        codes = "、".join(far[:10]) + (f" 等 {len(far)} 个" if len(far) > 10 else "")
+        codes_en = ", ".join(far[:10]) + (f" and {len(far) - 10} more" if len(far) > 10 else "")
+        lie = "area lies" if len(far) == 1 else "areas lie"
+        return [
+            f"文件 {name} 中有 {len(far)} 个区划离已存的上级或下级区划超过 {km} 公里（{codes}；"
+            f"{where_zh}）：请核对它们的坐标和区划代码（上级按 parent_code 或代码的前几位确定） "
+            f"{name}: {len(far)} {lie} over {km} km from a stored area it nests in or "
+            f"contains ({codes_en}; {where}): check their coordinates and codes (the parent "
+            "is named by parent_code or the code's first digits)"
+        ]
+    # where the stored relatives are: the middle of their extent
+    lon = conn.execute(
+        text(
+            "SELECT (ST_XMin(e) + ST_XMax(e)) / 2 FROM (SELECT ST_Extent(geom) e FROM areas "
+            "WHERE code = ANY(:c)) x"
+        ),
+        {"c": sorted({r.r_code for r in far_rows})},
+    ).scalar_one()
+    hint_zh, hint = _crs_hint(source_crs, float(lon))
+    if crs_given:
+        cause_zh, cause = (
+            f"多半是 --crs {source_crs} 不对",
+            f"most likely --crs {source_crs} is wrong",
+        )
+    else:
+        cause_zh = f"多半是文件声明的坐标系 {source_crs} 不对，请用 --crs 给出正确的"
+        cause = f"most likely the CRS the file declares, {source_crs}, is wrong: give it with --crs"
+    if hint_zh:
+        cause_zh, cause = f"{cause_zh}；{hint_zh}", f"{cause}; {hint}"
+    raise InputError(
+        f"文件 {name} 中有已存上级或下级的 {len(far)} 个区划离它们都超过 {km} 公里"
+        f"（{where_zh}）：{cause_zh}。若坐标无误，请核对区划代码（上级按 parent_code 或代码的"
+        "前几位确定）；未导入任何数据 "
+        f"{name}: {'the one area' if len(far) == 1 else f'all {len(far)} areas'} with a "
+        f"stored parent or child {'lies' if len(far) == 1 else 'lie'} over {km} km from them "
+        f"({where}): {cause}. If their coordinates are right, check their codes "
+        "(the parent is named by parent_code or the code's first digits); nothing was imported"
+    )
+
+
 def _overlapping_communities(conn: Connection) -> list[str]:
     """A warning naming the communities (villages) that overlap each other by more than
     AREA_OVERLAP_M2, one of them at least in this import, with the overlap's area; [] when
@@ -512,11 +612,17 @@ def _overlapping_communities(conn: Connection) -> list[str]:
     )
     en = "; ".join(f"{p.a_code} and {p.b_code} by {p.m2:,.0f} m²" for p in shown)
     more_zh = f"；另有 {len(big) - 10} 对" if len(big) > 10 else ""
-    more = f"; and {len(big) - 10} more pairs" if len(big) > 10 else ""
+    more = f"; and {len(big) - 10} more pair{'s' if len(big) > 11 else ''}" if len(big) > 10 else ""
+    # (T48 #7) "1 pairs of communities overlap"
+    pairs = (
+        "1 pair of communities overlaps"
+        if len(big) == 1
+        else f"{len(big)} pairs of communities overlap"
+    )
     return [
         f"有 {len(big)} 对社区边界相互重叠：{zh}{more_zh}。重叠处的楼栋只归其中一个社区"
         "（占其占地面积最多的那个），另一个社区的网格和户数不含它；请在 GIS 中修正边界后重新导入 "
-        f"{len(big)} pairs of communities overlap: {en}{more}. A building in an overlap "
+        f"{pairs}: {en}{more}. A building in an overlap "
         "belongs to one of them only (the one holding most of its footprint), and the other's "
         "grids and counts leave it out: correct the outlines and import again"
     ]

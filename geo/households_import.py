@@ -449,28 +449,26 @@ def import_households(
             one = len(unmatched) == 1
             if rows.mode == "point":
                 what_zh = "的位置上没有楼栋"
-                what = (
-                    "names a building at its location, which does not exist"
-                    if one
-                    else "name buildings at their locations, which do not exist"
-                )
+                # (T48 #7) was "rows 62 and 63 name buildings at their locations, which do
+                # not exist"
+                what = f"no building at the location{'' if one else 's'} of {where}"
             else:
                 what_zh = "所指的楼栋不存在"
                 what = (
-                    "names a building which does not exist"
+                    f"{where} names a building which does not exist"
                     if one
-                    else "name buildings which do not exist"
+                    else f"{where} name buildings which do not exist"
                 )
+            unit = f"{numbering.en}{'' if one else 's'}"  # not "2 row(s)" (T48 #7)
             # (T46 #8) every unmatched row at once, with what it gives, not the first only
             raise InputError(
                 f"文件 {name} {where_zh}{what_zh}（共 {len(unmatched)} {numbering.zh}"
                 f"对不上；未作任何改动）{hint_zh}：{items_zh} "
-                f"{name}: {where} {what} ({len(unmatched)} row(s) unmatched; nothing changed)"
+                f"{name}: {what} ({len(unmatched)} {unit} unmatched; nothing changed)"
                 f"{hint}: {items}"
             )
         ambiguous = [m for m in matches if m.n > 1]
         if ambiguous:
-            where_zh, where = numbering.many([m.rownum for m in ambiguous])
             items_zh, items = _listed(
                 [
                     (f"{label[m.rownum][0]}对应 {m.n} 栋", f"{label[m.rownum][1]} matches {m.n}")
@@ -478,10 +476,15 @@ def import_households(
                 ],
                 numbering.zh,
             )
-            verb = "matches" if len(ambiguous) == 1 else "match"
+            # (T48 #7) the rows counted, then each named once with what it gives: "第 2 行对应
+            # 不止一栋楼…：第 2 行（楼栋名称 '教学楼'）对应 3 栋" / "row 2 matches more than one
+            # building (row 2 (…) matches 3)" named row 2 twice
+            n = len(ambiguous)
+            rows_en = f"{n} {numbering.en} matches" if n == 1 else f"{n} {numbering.en}s match"
             raise InputError(
-                f"文件 {name} {where_zh}对应不止一栋楼，请改用楼栋编号：{items_zh}（未作任何改动） "
-                f"{name}: {where} {verb} more than one building ({items}); "
+                f"文件 {name} 有 {n} {numbering.zh}对应不止一栋楼，请改用楼栋编号：{items_zh}"
+                f"（未作任何改动） "
+                f"{name}: {rows_en} more than one building: {items}; "
                 "give building ids instead (nothing changed)"
             )
         given = dict(zip(rows.numbers, rows.households, strict=True))

@@ -107,6 +107,118 @@ def polygonal(geoms: np.ndarray, name: str) -> np.ndarray:
     return geoms
 
 
+#: buildings in no community a warning names (the rest are counted)
+NO_COMMUNITY_SHOWN = 5
+
+
+def buildings_in_no_community(conn: Connection) -> list[str]:
+    """Warnings (Chinese first) about stored buildings that belong to no community, for an
+    import that linked buildings to communities (areas, OSM, buildings); [] when no
+    community is stored, or none of this applies.
+
+    - No building in any community, or over half of those inside the communities' bounding
+      envelope in none: the communities are most likely misplaced (a wrong ``--crs`` when
+      they were imported). WHY (T48 #2): areas imported first with a wrong --crs, then the
+      OSM: 0 of 257 buildings got a community and nothing said so.
+    - Otherwise, the buildings in no community that lie inside the area the communities
+      enclose (a hole in one, a gap the others surround) or inside a stored subdistrict,
+      township or district: one line, the first NO_COMMUNITY_SHOWN named, then counted.
+      WHY (T48 #6): building 87 (272 households) in a community's hole was in no grid and
+      no count, and no import said so. Buildings outside every stored area (an OSM extract
+      wider than the district) are not mentioned: they are expected, and would flood."""
+    n_comm = conn.execute(
+        text("SELECT count(*) FROM areas WHERE level IN ('community', 'village')")
+    ).scalar_one()
+    if not n_comm:
+        return []
+    st = conn.execute(
+        text(
+            "WITH e AS (SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) AS env, "
+            "  (ST_XMin(ST_Extent(geom)) + ST_XMax(ST_Extent(geom))) / 2 AS lon FROM areas "
+            "  WHERE level IN ('community', 'village')) "
+            "SELECT count(b.id) AS total, count(b.community_id) AS linked, "
+            "count(b.id) FILTER (WHERE b.geom && e.env) AS in_env, "
+            "count(b.id) FILTER (WHERE b.geom && e.env AND b.community_id IS NULL) AS lost_env, "
+            "min(e.lon) AS c_lon, (ST_XMin(ST_Extent(b.geom)) + ST_XMax(ST_Extent(b.geom))) / 2 "
+            "AS b_lon FROM e LEFT JOIN buildings b ON true"
+        )
+    ).one()
+    if not st.total:
+        return []
+    if st.linked == 0 or (st.in_env and st.lost_env * 2 > st.in_env):
+        from geo.areas_import import _crs_hint
+
+        if st.linked == 0:
+            what_zh = (
+                f"已存 {n_comm} 个社区，但 {st.total} 栋楼中没有一栋在任何社区内（社区在东经 "
+                f"{st.c_lon:.2f}° 附近，楼栋在东经 {st.b_lon:.2f}° 附近）"
+            )
+            what = (
+                f"{n_comm} communities are stored, but none of the {st.total} buildings lies "
+                f"in any of them (the communities near {st.c_lon:.2f}E, the buildings near "
+                f"{st.b_lon:.2f}E)"
+            )
+        else:
+            what_zh = (
+                f"已存 {n_comm} 个社区，其范围内的 {st.in_env} 栋楼中有 {st.lost_env} 栋"
+                "不在任何社区内"
+            )
+            what = (
+                f"{n_comm} communities are stored, but {st.lost_env} of the {st.in_env} "
+                "buildings within their extent lie in none of them"
+            )
+        hint_zh, hint = _crs_hint(None, float(st.b_lon))
+        hint_zh = f"；若区划文件是平面坐标（米），{hint_zh}" if hint_zh else ""
+        hint = f"; if the areas file is in metres, {hint}" if hint else ""
+        return [
+            f"{what_zh}：多半是导入社区边界时坐标系（--crs）不对{hint_zh}。请用正确的 --crs "
+            "重新导入社区（gridward import areas 文件 --crs …），楼栋随即归入社区；在此之前"
+            "这些楼栋不在任何网格中，也不计入任何社区的户数 "
+            f"{what}: most likely the areas' CRS (--crs) was wrong when the communities were "
+            f"imported{hint}. Import the communities again with the right --crs (gridward "
+            "import areas FILE --crs …) and the buildings join them; until then these "
+            "buildings are in no grid and in no community's household count"
+        ]
+    lost = conn.execute(
+        text(
+            "WITH parts AS MATERIALIZED ("
+            "  SELECT ST_MakePolygon(ST_ExteriorRing(d.geom)) AS geom FROM ("
+            "    SELECT (ST_Dump(ST_Union(geom))).geom FROM areas "
+            "    WHERE level IN ('community', 'village')) d "
+            "  UNION ALL SELECT (ST_Dump(geom)).geom FROM areas "
+            "  WHERE level IN ('subdistrict', 'township', 'district')) "
+            "SELECT b.id, b.name, coalesce(b.households, 0) AS hh FROM buildings b "
+            "WHERE b.community_id IS NULL AND EXISTS (SELECT 1 FROM parts p "
+            "  WHERE p.geom && b.geom AND ST_Covers(p.geom, ST_PointOnSurface(b.geom))) "
+            "ORDER BY b.id"
+        )
+    ).all()
+    if not lost:
+        return []
+    n, hh = len(lost), sum(r.hh for r in lost)
+    shown = lost[:NO_COMMUNITY_SHOWN]
+    names_zh = "、".join(f"楼栋 {r.id}" + (f" {r.name}" if r.name else "") for r in shown)
+    names = ", ".join(f"building {r.id}" + (f" {r.name}" if r.name else "") for r in shown)
+    if n > len(shown):
+        names_zh += f" 等 {n} 栋"
+        names += f" and {n - len(shown)} more"
+    one = n == 1
+    it_zh = "它" if one else "它们"
+    bld, it, lie, be = (
+        ("building", "It", "lies", "belongs") if one else ("buildings", "They", "lie", "belong")
+    )
+    hh_en = "household" if hh == 1 else "households"
+    return [
+        f"{n} 栋楼（{hh} 户）不在任何社区内：{names_zh}。{it_zh}在社区边界的空洞或缝隙里"
+        f"（或所在社区还没导入），不在任何网格中，也不计入任何社区的户数；若{it_zh}属于某个社区，"
+        "请在 GIS 中修正其边界后重新导入区划（或导入那个社区） "
+        f"{n} {bld} ({hh} {hh_en}) in no community: {names}. {it} {lie} in a hole or a gap of "
+        "the community outlines (or in a community not imported yet), in no grid and in no "
+        f"community's household count; if {it.lower()} {be} to a community, correct its "
+        "outline and import the areas again (or import that community)"
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # buildings and streets
 # --------------------------------------------------------------------------------------------
@@ -712,7 +824,8 @@ def import_osm(
     nothing): ``renamed`` and ``moved`` (:func:`store_segments`), ``retired_duties`` (every
     duty in force today or later on a retired street: ``duties_on_retired_streets``) and
     ``unstaffed_new`` (the live streets this import created or made live again, in a network
-    that was there before, with no duty today or later: ``new_streets_without_duty``)."""
+    that was there before, with no duty today or later: ``new_streets_without_duty``), and
+    ``warnings``: buildings in no community (:func:`buildings_in_no_community`)."""
     from geo.households import HouseholdParams, estimate_households
     from geo.network import split_segments
     from geo.osm import read_osm
@@ -742,6 +855,7 @@ def import_osm(
             retired_duties, unstaffed_new = _duty_gaps(conn, changes["new_streets"], s)
             progress(0.9, "把楼栋归入社区 linking buildings to communities")
             link_buildings_to_communities(conn)
+            no_community = buildings_in_no_community(conn)  # T48 #2, #6
             counts = {
                 "buildings_read": len(buildings),
                 "segments_read": len(segments),
@@ -776,6 +890,7 @@ def import_osm(
             moved=changes["moved"],
             retired_duties=retired_duties,
             unstaffed_new=unstaffed_new,
+            warnings=no_community,
         )
     progress(1.0, "完成 done")
     return counts
@@ -933,6 +1048,7 @@ def import_buildings(
     with engine.begin() as conn:
         written = store_buildings(conn, est)
         link_buildings_to_communities(conn)
+        no_community = buildings_in_no_community(conn)  # T48 #2, #6
         counts = {
             "buildings_read": len(est),
             "buildings_written": written,
@@ -942,4 +1058,6 @@ def import_buildings(
         counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
         record_import(conn, "buildings", path, sha, counts)
     progress(1.0, "完成 done")
+    if no_community:  # said after the counts (the CLI: on stderr, each "warning: …")
+        counts["warnings"] = no_community  # type: ignore[assignment]
     return counts

@@ -139,8 +139,8 @@ def test_every_unmatched_row_is_named_by_its_spreadsheet_row(city, tmp_path):
         "文件 v4.csv 第 7 行与第 8 行的位置上没有楼栋（共 2 行对不上；未作任何改动）："
         "第 7 行 清华东路路中，（空地）（经度 116.0，纬度 40.5）；"
         "第 8 行 科荟路88号，新建商品房（经度 116.1，纬度 40.6） "
-        "v4.csv: rows 7 and 8 name buildings at their locations, which do not exist "
-        "(2 row(s) unmatched; nothing changed): "
+        "v4.csv: no building at the locations of rows 7 and 8 "
+        "(2 rows unmatched; nothing changed): "
         "row 7 清华东路路中, （空地） (lon 116.0, lat 40.5); "
         "row 8 科荟路88号, 新建商品房 (lon 116.1, lat 40.6)"
     )
@@ -215,10 +215,11 @@ def test_a_census_by_building_name(city, tmp_path):
     with pytest.raises(InputError) as err:
         import_households(db, path)
     assert err.value.message.startswith(
-        "文件 names.csv 第 3 行对应不止一栋楼，请改用楼栋编号："
+        "文件 names.csv 有 1 行对应不止一栋楼，请改用楼栋编号："
         "第 3 行（楼栋名称 '测试楼B'）对应 2 栋（未作任何改动） "
-        "names.csv: row 3 matches more than one building"
-    )
+        "names.csv: 1 row matches more than one building: row 3 (building name '测试楼B') "
+        "matches 2; give building ids instead (nothing changed)"
+    )  # row 3 named once in each language (T48 #7)
 
 
 def test_other_spreadsheets_are_named_in_the_refusal(city, tmp_path):
