@@ -20,6 +20,9 @@ Rules:
   ``GRIDWARD_HOME_FAR_KM`` (:func:`far_km`, 50 by default) from every area of the city is
   refused, nothing written: a wrong number (another city, a lost digit), not a resident
   (named with the file's other problems when there are some);
+* the registry id is the 人员编号 / ``person_id`` / ``external_id`` column; ``id`` is
+  gridward's system id (GET /people, exports): beside a registry-id column it is left out
+  and named, alone it refuses the file (T49 #1); names moving between people are warned;
 * a phone that reads as no Chinese mobile or landline number is stored as given and named
   (masked) in a warning;
 * a person who left (``active`` false) stays inactive and is named in a warning;
@@ -51,6 +54,7 @@ from geo.assign.people import (
     MAX_PERSON_ID,
     ROLES,
     coordinate_problem,
+    cut_columns,
     decode_table,
     has_invisible,
     header_key,
@@ -61,6 +65,7 @@ from geo.assign.people import (
     phone_ok,
     read_people,
     read_workbook,
+    shown_columns,
     swap_note,
     swap_remedy,
     swapped,
@@ -85,6 +90,15 @@ Covers = Callable[[AreaPath], bool]
 """Whether an area path is in the caller's scope (a planner's ``Principal.covers_area``)."""
 
 _ID_KEYS = frozenset(header_key(a) for a in COLUMNS["person_id"])
+# gridward's system id (people.id) is ``id`` in GET /people and in every export, where the
+# registry id is ``external_id`` (reports: ``person_code``). WHY (T49 #1): the GET /people
+# answer saved as CSV and imported back was keyed by ``id`` (a person_id alias), and two
+# people whose registry ids were numbers got each other's names, silently. A bare ``id``
+# beside a registry-id column is left out; one alone is refused (:func:`_keys`)
+_SYSTEM_KEY = header_key("id")
+_API_ID_KEYS = frozenset(header_key(a) for a in ("external_id", "person_code"))
+_REGISTRY_KEYS = (_ID_KEYS - {_SYSTEM_KEY}) | _API_ID_KEYS
+_KNOWN_KEYS = frozenset(header_key(a) for aliases in COLUMNS.values() for a in aliases)
 _NAME_KEYS = frozenset(header_key(a) for a in COLUMNS["name"])
 _XY_KEYS = frozenset(header_key(a) for a in COLUMNS["lon"] + COLUMNS["lat"])
 # a summary or note row at the end of an office sheet: the whole cell is the label, with at
@@ -141,7 +155,7 @@ def _header_row(rows: list[list[str | None]]) -> int:
     for i, row in enumerate(rows):
         if not _filled(row):
             continue
-        if any(header_key(c) in _ID_KEYS for c in _filled(row)):
+        if any(header_key(c) in _ID_KEYS | _API_ID_KEYS for c in _filled(row)):
             return i
         seen += 1
         if seen == HEAD_ROWS:
@@ -191,6 +205,8 @@ class _Sheet:
     body: list[list[str | None]]
     first_row: int
     warnings: list[str]
+    # the file's columns that are not read, by their names in the file (T49 #1)
+    left_out: list[str]
 
 
 def _sheet(path: Path) -> _Sheet:
@@ -201,14 +217,13 @@ def _sheet(path: Path) -> _Sheet:
     raw = path.read_bytes()
     rows = _cells(raw, path.name)
     if not rows:
-        return _Sheet(raw, path.name, None, [], 0, [])
+        return _Sheet(raw, path.name, None, [], 0, [], [])
     top = _header_row(rows)
-    header = rows[top]
+    header, body, left_out, keyed = _keys(rows[top], rows[top + 1 :], path.name)
     xy = [j for j, c in enumerate(header) if c is not None and header_key(c) in _XY_KEYS]
-    body = rows[top + 1 :]
     n_foot = _footer(body, xy)
     kept = body[: len(body) - n_foot]
-    warnings = []
+    warnings = [keyed] if keyed else []
     if top:
         shown = "; ".join(" ".join(_filled(r)) for r in rows[:top] if _filled(r))[:80]
         warnings.append(
@@ -227,9 +242,68 @@ def _sheet(path: Path) -> _Sheet:
     cleaned = _clean_invisible(header, kept, top + 2)
     if cleaned:  # the cleaned cells are read below, as the CSV of the rows kept
         warnings.append(cleaned)
-    if not warnings:
-        return _Sheet(raw, path.name, header, kept, top + 2, [])
-    return _Sheet(_as_csv(header, kept), f"{path.stem}.csv", header, kept, top + 2, warnings)
+    if not warnings and header == rows[top]:  # read as it is (else as the header read)
+        return _Sheet(raw, path.name, header, kept, top + 2, [], left_out)
+    return _Sheet(
+        _as_csv(header, kept), f"{path.stem}.csv", header, kept, top + 2, warnings, left_out
+    )
+
+
+def _left_out_words(names: list[str]) -> tuple[str, str]:
+    """The columns not read as a message says them after "nothing changed": (Chinese,
+    English), empty for none (as read_people says them)."""
+    if not names:
+        return "", ""
+    shown = shown_columns(names)
+    return f"（未读入的列：{'、'.join(shown)}）", f" (columns left out: {', '.join(shown)})"
+
+
+def _keys(
+    header: list[str | None], body: list[list[str | None]], filename: str
+) -> tuple[list[str | None], list[list[str | None]], list[str], str | None]:
+    """The header and rows with the registry id read from the right column; the columns not
+    read (file order, the file's names); a warning when an ``id`` column is left out.
+
+    * ``id`` beside a registry-id column (``external_id``, ``person_code``, 人员编号,
+      ``person_id``, 编号, 工号) is gridward's system id: left out, and named;
+    * ``id`` alone is refused: GET /people and the exports call the system id ``id``, and
+      read as registry ids those numbers are other people's (T49 #1);
+    * ``external_id`` / ``person_code`` (GET /people's and the reports' names) are the
+      registry id when the file has no other registry-id column."""
+    keys = [header_key(c) if c is not None else "" for c in header]
+    named = [c if c is not None else f"Unnamed: {j}" for j, c in enumerate(header)]
+    system = [j for j, k in enumerate(keys) if k == _SYSTEM_KEY]
+    registry = [j for j, k in enumerate(keys) if k in _REGISTRY_KEYS]
+    header = list(header)
+    if registry and not any(keys[j] in _ID_KEYS for j in registry):
+        header[registry[0]] = "person_id"  # external_id / person_code: read as the registry id
+    known = {j for j, c in enumerate(header) if c is not None and header_key(c) in _KNOWN_KEYS}
+    left_out = [named[j] for j in range(len(header)) if j not in known or j in system]
+    if not system:
+        return header, body, left_out, None
+    if not registry:
+        rest_zh, rest = _left_out_words([n for j, n in enumerate(named) if j not in known])
+        raise InputError(
+            f"人员文件 {filename} 以 id 列为编号：id 是 gridward 的系统编号（people.id，"
+            "GET /people 答复和导出文件中的 id），不作人员编号读入，未做任何更改；如该列是人员"
+            f"编号，请把列名改为 人员编号 或 external_id 后重新导入{rest_zh} "
+            f"the people file {filename} keys its rows by a column named id: id is gridward's "
+            "system id (people.id, the id of GET /people and of the exports), not read as the "
+            "registry id; nothing changed; if the column holds registry ids, rename it 人员编号 "
+            f"or external_id and import again{rest}"
+        )
+    drop = set(system)
+    header = [c for j, c in enumerate(header) if j not in drop]
+    body = [[c for j, c in enumerate(r) if j not in drop] for r in body]
+    by = named[registry[0]]
+    return (
+        header,
+        body,
+        left_out,
+        f"列 id 是 gridward 的系统编号（people.id，GET /people 答复中的 id），不是人员编号，"
+        f"未读入；人员编号按 {by} 列读入 column id is gridward's system id (people.id, the id "
+        f"of GET /people), not a registry id: left out; registry ids are read from {by}",
+    )
 
 
 def _clean_invisible(
@@ -290,7 +364,10 @@ def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
     """The registry in ``path`` as :func:`read_people` reads it, and warnings naming the rows
     left out (see :func:`_sheet`)."""
     sheet = _sheet(path)
-    return read_people(sheet.data, sheet.name, home_required=False), sheet.warnings
+    df = read_people(sheet.data, sheet.name, home_required=False)
+    df.attrs["ignored_columns"] = cut_columns(sheet.left_out)
+    df.attrs["ignored_columns_count"] = len(sheet.left_out)
+    return df, sheet.warnings
 
 
 # --------------------------------------------------------------------------------------------
@@ -615,9 +692,12 @@ def _remedies(found: list[_Problem], df: pd.DataFrame) -> tuple[list[str], list[
     return zh, en
 
 
-def _refuse_all(found: list[_Problem], df: pd.DataFrame, filename: str) -> InputError:
+def _refuse_all(
+    found: list[_Problem], df: pd.DataFrame, filename: str, left_out: list[str]
+) -> InputError:
     """The refusal listing the file's problems, row by row (at most MAX_LISTED), then what
-    to do about them."""
+    to do about them; the columns not read (``left_out``) after "nothing changed": the
+    README promised it, and a file keyed by the wrong column is seen by them (T49 #1)."""
     found = sorted(found, key=lambda p: (p.row, _KINDS.index(p.kind)))
     n = len(found)
     rows: dict[int, list[_Problem]] = {}  # a row's problems together, rows in file order
@@ -635,10 +715,11 @@ def _refuse_all(found: list[_Problem], df: pd.DataFrame, filename: str) -> Input
     zh_more, more = (f"；另有 {rest} 处", f"; and {rest} more") if rest > 0 else ("", "")
     zh_dos, dos = _remedies(found, df)
     zh_do, do = "；".join(zh_dos), "; ".join(dos)
+    cols_zh, cols = _left_out_words(left_out)
     return InputError(
-        f"人员文件 {filename} 有 {n} 处问题，未做任何更改：{zh_items}{zh_more}。{zh_do} "
-        f"the people file {filename} has {n} problem{'s' if n != 1 else ''}, nothing changed: "
-        f"{items}{more}. {do}"
+        f"人员文件 {filename} 有 {n} 处问题，未做任何更改{cols_zh}：{zh_items}{zh_more}。{zh_do} "
+        f"the people file {filename} has {n} problem{'s' if n != 1 else ''}, nothing "
+        f"changed{cols}: {items}{more}. {do}"
     )
 
 
@@ -852,21 +933,23 @@ def _stored(conn: Connection, ids: list[str]) -> dict[str, Any]:
 
 
 def _refuse_unregistered_homeless(
-    rows: list[dict[str, Any]], before: dict[str, Any], filename: str
+    rows: list[dict[str, Any]], before: dict[str, Any], filename: str, left_out: list[str]
 ) -> None:
     """A row without a home keeps a registered person's stored one; a new person has none to
-    keep: InputError naming them (the whole file, as any other bad row)."""
+    keep: InputError naming them (the whole file, as any other bad row) and the columns not
+    read (T49 #1: an id column read wrongly shows there)."""
     new = [r["ext"] for r in rows if r["home"] is None and r["ext"] not in before]
     if new:
         shown = f"{', '.join(new[:10])}{' …' if len(new) > 10 else ''}"
+        cols_zh, cols = _left_out_words(left_out)
         raise InputError(
-            f"{len(new)} 人未登记且文件中没有其住址（{filename}：{shown}），未做任何更改；请给出"
-            "其住址（经度/纬度 lon+lat 或楼栋 building_id），或删去这些行（没有住址列的文件只更新"
-            "已登记的人员） "
+            f"{len(new)} 人未登记且文件中没有其住址（{filename}：{shown}），未做任何更改"
+            f"{cols_zh}；请给出其住址（经度/纬度 lon+lat 或楼栋 building_id），"
+            "或删去这些行（没有住址列的文件只更新已登记的人员） "
             f"{filename}: {_count(len(new), 'person', 'people')} of "
             f"the file {_verb(len(new), 'is', 'are')} not registered and "
             f"{_verb(len(new), 'has', 'have')} no home in it: "
-            f"{shown}: nothing changed; give "
+            f"{shown}: nothing changed{cols}; give "
             "their home (lon+lat 经度/纬度 or building_id 楼栋), or leave their rows out (a "
             "file without home columns updates registered people only)"
         )
@@ -1023,6 +1106,37 @@ def _shown_rows(items: list[tuple[str, str]]) -> tuple[str, str]:
     return zh, en
 
 
+def _names_moved(rows: list[dict[str, Any]], before: dict[str, Any]) -> str | None:
+    """The warning naming the people of the file whose new name is the stored name of
+    another person of the file whose name changes too: names moving between records, as
+    when the file's id column is not the registry id (gridward's system id ``id``) or ids and
+    names are out of line. WHY (T49 #1): two people got each other's names and the import
+    said only ``读入 2 人``. Warned, not refused: a file may truly correct two names entered
+    the wrong way round; a rename to a new name, or to a name nobody else of the file had,
+    is not warned (one of a roster's ordinary changes)."""
+    changed = {
+        r["ext"]: (str(before[r["ext"]].name).strip(), r["name"])
+        for r in rows
+        if r["name"] and r["ext"] in before and str(before[r["ext"]].name).strip() != r["name"]
+    }
+    had = {old: ext for ext, (old, _new) in changed.items()}
+    moved = [(e, o, n) for e, (o, n) in changed.items() if had.get(n, e) != e]
+    if not moved:
+        return None
+    shown_zh, shown = _shown_rows([(f"{e} {o}→{n}", f"{e} {o} → {n}") for e, o, n in moved])
+    n = len(moved)
+    return (
+        f"{n} 人的姓名换成了文件中另一人原有的姓名，像是人员编号列用错了（如把系统编号 id 当作"
+        f"人员编号，或编号与姓名错行）：{shown_zh}；已按文件导入。如是编号列有误，请改正文件后"
+        "重新导入以改回姓名；如确是更正，请忽略 "
+        f"{_count(n, 'person', 'people')} of the file now {_verb(n, 'bears', 'bear')} the name "
+        "another person of the file had, which looks like a wrong registry id column (the "
+        "system id id read as the registry id, or ids and names out of line): "
+        f"{shown}; imported as the file says. If the id column was wrong, correct the file "
+        "and import it again to put the names back; if these are corrections, ignore this"
+    )
+
+
 def _nameless_new(df: pd.DataFrame, before: dict[str, Any]) -> str | None:
     """The warning naming the people registered by this file without a name (a blank 姓名
     cell, or no 姓名 column): stored under their registry id as their name, so every list
@@ -1170,7 +1284,7 @@ def import_people(
             p.kind == "long" for p in found
         ):
             assert frame is not None
-            raise _refuse_all(found, frame, path.name)
+            raise _refuse_all(found, frame, path.name, sheet.left_out)
         if first is not None:  # one problem: refused as before
             raise first
         assert df is not None
@@ -1180,7 +1294,8 @@ def import_people(
         _resolve_buildings(conn, rows, path.name)
         datum = _datum_check(conn, df, source, bool(crs), path.name)  # T48 #4
         before = _stored(conn, ids)
-        _refuse_unregistered_homeless(rows, before, path.name)
+        _refuse_unregistered_homeless(rows, before, path.name, sheet.left_out)
+        moved = _names_moved(rows, before)  # T49 #1 (c)
         _upsert(conn, rows, present, reactivate)
         lost = _homes_outside(
             conn, [r["ext"] for r in rows if r["home"] is not None], source, bool(crs)
@@ -1199,7 +1314,7 @@ def import_people(
                     "an admin imports them, or leave their rows out"
                 )
         left = [f"{r.name} ({ext})" for ext, r in before.items() if not r.active]
-        warnings += [w for w in (datum, lost) if w]
+        warnings += [w for w in (datum, lost, moved) if w]
         # T43 #5, #6: a renumbered person, and a roster without some active people
         renumbered = _renumbered(conn, [e for e in ids if e not in before], ids)
         missing = _not_in_file(conn, ids, covers)
@@ -1215,9 +1330,9 @@ def import_people(
             | ({"crs": source} if source != WGS84 else {}),
         )
     out: dict[str, Any] = {"people_read": len(rows)}
-    if df.attrs.get("ignored_columns"):  # the names cut, and how many (T45 #3)
-        out["columns_left_out"] = list(df.attrs["ignored_columns"])
-        out["columns_left_out_count"] = df.attrs["ignored_columns_count"]
+    if sheet.left_out:  # the names cut, and how many (T45 #3); a system id too (T49 #1)
+        out["columns_left_out"] = cut_columns(sheet.left_out)
+        out["columns_left_out_count"] = len(sheet.left_out)
     if left and reactivate:
         out["reactivated"] = left
     elif left:

@@ -411,7 +411,8 @@ def test_every_problem_of_a_file_is_named_at_once(place, tmp_path) -> None:
         import_people(db, p)
     msg = str(err.value)
     assert msg.startswith(
-        "人员文件 a.csv 有 9 处问题，未做任何更改：第 2 行 甲（N1）：经纬度疑似写反（经度 "
+        "人员文件 a.csv 有 9 处问题，未做任何更改（未读入的列：备注）：第 2 行 甲（N1）："
+        "经纬度疑似写反（经度 "  # the columns not read named (T49 #1)
     ), msg
     for part in (
         "第 3 行 乙（N2）：角色（role 列）'巡逻员' 无效",
@@ -422,7 +423,8 @@ def test_every_problem_of_a_file_is_named_at_once(place, tmp_path) -> None:
         "。请补上人员编号；每人的人员编号须唯一，请改正重复的编号；请对调此人的经度与纬度；",
         "角色请用网格长（grid_leader）、",
         "请检查楼栋编号，或先导入楼栋；未登记的人须给出住址",
-        " the people file a.csv has 9 problems, nothing changed: row 2 甲 (N1): longitude and "
+        " the people file a.csv has 9 problems, nothing changed (columns left out: 备注): "
+        "row 2 甲 (N1): longitude and "
         "latitude look swapped (lon ",
         "row 3 乙 (N2): unknown role '巡逻员'; row 4 丙 (N3): building 404 does not exist; "
         "row 5 丁 (N4): not registered and has no home in the file; row 6 戊 (N2): person_id "
