@@ -75,6 +75,10 @@ def _zh_counts(kind: str, c: dict[str, int]) -> str:
         )
     elif kind == "households":
         said = f"已导入户数：读入 {c.get('rows', 0)} 行，更新楼栋 {c.get('buildings_updated', 0)}"
+        if c.get("buildings_confirmed"):  # T49 #2: an estimate confirmed is not an update
+            said += f"，确认楼栋 {c['buildings_confirmed']}（户数与估算值相同，改为普查给定）"
+        if c.get("buildings_unchanged"):
+            said += f"，户数未变 {c['buildings_unchanged']}"
     else:
         said = f"已导入 {kind}"
     if "grids_updated" in c:

@@ -52,6 +52,11 @@ NAME_COLUMNS = ("building_name", "楼栋名称", "楼名", "楼号", "name", "�
 # cells that help a person find a row (named beside the row's number in a refusal)
 ADDRESS_COLUMNS = ("address", "地址", "楼栋地址", "门牌", "门牌地址", "详细地址")
 SHOWN_ROWS = 20  # rows a refusal lists, then how many more
+# where a count came from, as gridward's buildings export writes it (hh_source in its
+# shapefile). WHY (T49 #2): the unchanged export fed back turned all 153 estimates into
+# census-given counts; a row the file itself calls estimated is no census figure
+SOURCE_COLUMNS = ("household_source", "hh_source", "户数来源")
+ESTIMATED_SOURCES = ("estimated", "估算", "估算值")
 
 
 @dataclass
@@ -94,6 +99,42 @@ class _Rows:
     # the coordinates as the file gives them and their CRS: a wrong datum is told from them
     raw_xy: np.ndarray | None = None
     source: str | None = None
+    # the file's household_source column (SOURCE_COLUMNS) and, per row, whether it says the
+    # count is an estimate (such rows are left out: _without_estimated)
+    source_col: str | None = None
+    estimated: list[bool] = field(default_factory=list)
+
+
+def _estimated(values: pd.Series) -> list[bool]:
+    return [
+        v is not None and not pd.isna(v) and str(v).strip().lower() in ESTIMATED_SOURCES
+        for v in values
+    ]
+
+
+def _without_estimated(rows: _Rows) -> tuple[_Rows, int]:
+    """``rows`` without those the file marks as estimated, and how many were left out."""
+    if not any(rows.estimated):
+        return rows, 0
+    keep = [not e for e in rows.estimated]
+
+    def kept(values: list) -> list:
+        return [v for v, k in zip(values, keep, strict=True) if k]
+
+    out = _Rows(
+        rows.numbering,
+        rows.mode,
+        kept(rows.numbers),
+        kept(rows.keys),
+        kept(rows.households),
+        kept(rows.geoms),
+        kept(rows.labels),
+        None if rows.raw_xy is None else rows.raw_xy[np.asarray(keep)],
+        rows.source,
+        rows.source_col,
+        [False] * sum(keep),
+    )
+    return out, len(keep) - sum(keep)
 
 
 def _refuse_type(path: Path) -> InputError:
@@ -194,6 +235,8 @@ def _table_rows(path: Path, census: CensusTable, crs: str | None) -> _Rows:
             f"a building name (楼栋名称, name); found {shown}"
         )
     rows = _Rows(numbering, mode, numbers=[int(n) for n in df.index], households=households)
+    rows.source_col = pick_column(cols, SOURCE_COLUMNS)
+    rows.estimated = _estimated(df[rows.source_col]) if rows.source_col else [False] * len(df)
     nums = rows.numbers
 
     def cell(col: str | None, i: int) -> str | None:
@@ -297,11 +340,14 @@ def _vector_rows(path: Path, crs: str | None) -> _Rows:
     households = _households(table[hh_col], name, numbering)
     id_col = pick_column(table.columns, STRONG_ID_COLUMNS + WEAK_ID_COLUMNS)
     nums = list(table.index)
+    source_col = pick_column(table.columns, SOURCE_COLUMNS)
+    estimated = _estimated(table[source_col]) if source_col else [False] * len(nums)
     if id_col is not None:
         keys = [None if pd.isna(k) else str(k).strip() or None for k in table[id_col]]
         rows = _Rows(numbering, "id", nums, keys, households, [None] * len(nums))
         rows.labels = [(f"第 {n} 个要素（楼栋编号 '{k}'）", f"feature {n} (building id '{k}')")
                        for n, k in zip(nums, keys, strict=True)]  # fmt: skip
+        rows.source_col, rows.estimated = source_col, estimated
         return rows
     geoms = np.asarray(table.geometry.to_numpy(), dtype=object)
     pts = shapely.point_on_surface(geoms)
@@ -313,6 +359,7 @@ def _vector_rows(path: Path, crs: str | None) -> _Rows:
     ]
     if crs is None:  # as the file gives them (WGS 84): a datum may be told
         rows.raw_xy, rows.source = xy, WGS84
+    rows.source_col, rows.estimated = source_col, estimated
     return rows
 
 
@@ -395,9 +442,12 @@ def import_households(
     ``osm:w123``, or an OSM way id), by a point (lon/lat columns or point geometry) inside
     the footprint, or by its stored name (``楼栋名称``/``name``) when that names exactly one
     building. Every row must match exactly one building, and rows for one building must give
-    the same count, else nothing is changed. Returns the counts (``rows``,
-    ``buildings_updated``: distinct buildings, ``grids_updated``) and ``warnings`` (rows left
-    out, repeated rows).
+    the same count, else nothing is changed. Rows whose ``household_source`` column says
+    ``estimated`` (gridward's buildings export) are left out, with a warning. Returns the
+    counts (``rows`` read, ``buildings_updated``: distinct buildings whose count changed,
+    ``grids_updated``, ``buildings_confirmed``: an estimate confirmed by an equal census
+    count, now given, ``buildings_unchanged``: already given with that count,
+    ``rows_estimated``: rows left out) and ``warnings`` (rows left out, repeated rows).
     """
     path = Path(path)
     progress(0.0, "读取户数 reading households")
@@ -412,6 +462,18 @@ def import_households(
     else:
         raise _refuse_type(path)
     name, numbering = path.name, rows.numbering
+    read = len(rows.numbers)
+    rows, n_estimated = _without_estimated(rows)
+    if n_estimated:
+        col = rows.source_col
+        warnings.append(
+            f"{n_estimated} {numbering.zh}的户数是估算值（{col}=estimated），未作为普查户数导入；"
+            f"若确是普查户数，请把 {col} 列改为 given 或删去该列 "
+            f"{n_estimated} {numbering.en}{'' if n_estimated == 1 else 's'} "
+            f"{'gives' if n_estimated == 1 else 'give'} estimated households "
+            f"({col}=estimated): not imported as census counts; if they are census counts, "
+            f"set {col} to given or delete the column"
+        )
     sha = file_sha256(path)
     with engine.begin() as conn:
         conn.execute(
@@ -524,17 +586,36 @@ def import_households(
                 f"{name}: {n_c} building(s) appear in several rows with different "
                 f"households; keep the right row: {listed} (nothing changed)"
             )
-        ids = list(by_building)
+        new = {b: given[nums[0]] for b, nums in by_building.items()}
+        stored = dict(
+            (r.id, (r.households, r.household_source))
+            for r in conn.execute(
+                text(
+                    "SELECT id, households, household_source FROM buildings "
+                    "WHERE id = ANY(CAST(:ids AS int[]))"
+                ),
+                {"ids": list(new)},
+            )
+        )
+        # (T49 #2) a count equal to the stored one changes nothing when it is already given
+        # (not "updated"); equal to an estimate, it confirms it: the building becomes given
+        updated = [b for b in new if stored[b][0] != new[b]]
+        confirmed = [b for b in new if stored[b] == (new[b], "estimated")]
+        ids = updated + confirmed
         conn.execute(
             text(
                 "UPDATE buildings b SET households = s.households, household_source = 'given', "
                 "updated_at = now() FROM (SELECT unnest(CAST(:ids AS int[])) AS id, "
                 "unnest(CAST(:hh AS int[])) AS households) s WHERE b.id = s.id"
             ),
-            {"ids": ids, "hh": [given[by_building[b][0]] for b in ids]},
+            {"ids": ids, "hh": [new[b] for b in ids]},
         )
-        counts: dict = {"rows": len(rows.numbers), "buildings_updated": len(ids)}
+        counts: dict = {"rows": read, "buildings_updated": len(updated)}
         counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
+        # after the older keys: scripts read the key=value line
+        counts["buildings_confirmed"] = len(confirmed)
+        counts["buildings_unchanged"] = len(new) - len(ids)
+        counts["rows_estimated"] = n_estimated
         record_import(conn, "households", path, sha, counts)
     progress(1.0, "完成 done")
     return {**counts, "warnings": warnings}

@@ -522,7 +522,8 @@ def test_the_import_lines_open_in_chinese_and_count_linked_parents(db, pg_url, t
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == (
         "已导入户数：读入 1 行，更新楼栋 1，网格户数已更新 0 "
-        "rows=1, buildings_updated=1, grids_updated=0"
+        "rows=1, buildings_updated=1, grids_updated=0, buildings_confirmed=0, "
+        "buildings_unchanged=0, rows_estimated=0"
     ), proc.stdout
 
 

@@ -1,0 +1,118 @@
+"""Re-importing gridward's own unchanged exports changes nothing (outside tester T49 #2, #9)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import geopandas as gpd
+from sqlalchemy import text
+
+from geo.export import export_layer
+from geo.households_import import import_households
+from geo.importer import import_osm
+from tests.conftest import FIXTURES
+
+
+def _buildings(db) -> list[tuple]:
+    with db.connect() as conn:
+        return conn.execute(
+            text("SELECT id, households, household_source, updated_at FROM buildings ORDER BY id")
+        ).all()
+
+
+def test_the_unchanged_buildings_export_updates_nothing(db, tmp_path):
+    """T49 #2: `export buildings` fed to `import households` turned every estimate into a
+    census-given count (更新楼栋 153), although the file's household_source said estimated."""
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    with db.begin() as conn:  # two census counts stored already: given, kept as they are
+        conn.execute(
+            text(
+                "UPDATE buildings SET household_source = 'given', households = 40 "
+                "WHERE id IN (SELECT id FROM buildings ORDER BY id LIMIT 2)"
+            )
+        )
+    before = _buildings(db)
+    n = len(before)
+    estimated = sum(1 for b in before if b.household_source == "estimated")
+    assert estimated == n - 2
+    for name, unit in (("b.gpkg", "个要素"), ("b.geojson", "个要素"), ("b.shp", "个要素")):
+        path = tmp_path / name
+        export_layer(db, "buildings", path)
+        counts = import_households(db, path)
+        col = "hh_source" if name.endswith(".shp") else "household_source"
+        assert counts["warnings"] == [
+            f"{estimated} {unit}的户数是估算值（{col}=estimated），未作为普查户数导入；"
+            f"若确是普查户数，请把 {col} 列改为 given 或删去该列 "
+            f"{estimated} features give estimated households ({col}=estimated): not "
+            f"imported as census counts; if they are census counts, set {col} to given or "
+            "delete the column"
+        ]
+        assert {k: v for k, v in counts.items() if k != "warnings"} == {
+            "rows": n,
+            "buildings_updated": 0,
+            "grids_updated": 0,
+            "buildings_confirmed": 0,
+            "buildings_unchanged": 2,
+            "rows_estimated": estimated,
+        }
+        assert _buildings(db) == before  # not even updated_at
+
+
+def test_a_census_equal_to_an_estimate_confirms_it(db, tmp_path):
+    """A census row (no household_source column, or given) with the estimate's number is a
+    real confirmation: the building turns given, counted as confirmed, not updated."""
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    b = _buildings(db)
+    path = tmp_path / "census.csv"
+    path.write_text(
+        f"building_id,户数\n{b[0].id},{b[0].households}\n{b[1].id},{b[1].households + 5}\n",
+        encoding="utf-8",
+    )
+    counts = import_households(db, path)
+    assert (counts["buildings_updated"], counts["buildings_confirmed"]) == (1, 1)
+    assert counts["warnings"] == []
+    after = {r.id: r for r in _buildings(db)}
+    assert (after[b[0].id].households, after[b[0].id].household_source) == (
+        b[0].households,
+        "given",
+    )
+    assert (after[b[1].id].households, after[b[1].id].household_source) == (
+        b[1].households + 5,
+        "given",
+    )
+    # the export edited: one row's count changed and marked given, another marked given only
+    export = tmp_path / "b.gpkg"
+    export_layer(db, "buildings", export)
+    gdf = gpd.read_file(export)
+    i2, i3 = (gdf.index[gdf["id"] == b[k].id][0] for k in (2, 3))
+    gdf.loc[i2, "household_source"] = "given"
+    gdf.loc[i3, ["households", "household_source"]] = [b[3].households + 1, "given"]
+    gdf.to_file(export, driver="GPKG", layer="buildings")
+    counts = import_households(db, export)
+    assert {k: counts[k] for k in counts if k.startswith("buildings")} == {
+        "buildings_updated": 1,
+        "buildings_confirmed": 1,
+        "buildings_unchanged": 2,
+    }
+    assert counts["rows_estimated"] == len(b) - 4
+
+
+def test_the_cli_says_confirmed_and_unchanged(db, pg_url, tmp_path):
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    b = _buildings(db)
+    path = tmp_path / "census.csv"
+    path.write_text(f"building_id,户数\n{b[0].id},{b[0].households}\n", encoding="utf-8")
+    env = {**os.environ, "DATABASE_URL": pg_url}
+    cmd = [sys.executable, "-m", "api.cli", "import", "households", str(path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(
+        "已导入户数：读入 1 行，更新楼栋 0，确认楼栋 1（户数与估算值相同，改为普查给定），"
+        "网格户数已更新 0 rows=1, buildings_updated=0, grids_updated=0, "
+        "buildings_confirmed=1, buildings_unchanged=0, rows_estimated=0"
+    )
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("已导入户数：读入 1 行，更新楼栋 0，户数未变 1，网格户数已更新 0")
