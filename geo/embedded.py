@@ -1071,13 +1071,17 @@ class EmbeddedCluster:
 
     def _hand_over(self, state: ClusterState) -> None:
         """Give the app's role the database and every object of the app the superuser owns,
-        in transactions of at most 200 (a city's years of day tables would not fit one
-        transaction's locks); each is done whole or not at all, and what is left is found
-        again (:func:`_to_hand_over`) by the next start."""
+        in transactions of at most :data:`HAND_OVER_BATCH` (a city's years of day tables
+        would not fit one transaction's locks); each is done whole or not at all, and what is
+        left is found again (:func:`_to_hand_over`) by the next start. A statement waits at
+        most :data:`HAND_OVER_LOCK_TIMEOUT_S` for its object's lock (:meth:`_locked_out`)."""
+        import psycopg
+        from psycopg import sql
+
         done: set[str] = set()
         with self._connect(state, state.database) as conn:
             while True:
-                todo = _to_hand_over(conn, state.user)[:200]
+                todo = _to_hand_over(conn, state.user)[:HAND_OVER_BATCH]
                 if not todo:
                     break
                 again = [s for s in todo if s in done]
@@ -1087,8 +1091,19 @@ class EmbeddedCluster:
                         f"could not hand an object over to role {_APP_USER} ({again[0]} "
                         "had no effect)"
                     )
+                # WHY (h49): ALTER … OWNER waits for every lock on its table; a long query or
+                # a session left idle in a transaction held start-up silently for ever
+                conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(
+                        sql.Literal(f"{round(HAND_OVER_LOCK_TIMEOUT_S * 1000)}ms")
+                    )
+                )
                 for statement in todo:
-                    conn.execute(statement)
+                    try:
+                        conn.execute(statement)
+                    except psycopg.errors.LockNotAvailable:
+                        conn.rollback()  # this batch undone; the batches before it stay done
+                        raise self._locked_out(conn, statement, len(done)) from None
                 conn.commit()
                 done.update(todo)
         if not done:
@@ -1103,6 +1118,83 @@ class EmbeddedCluster:
             f"database upgrade: {what} now belong to role {_APP_USER} (not a superuser); "
             "gridward logs in as it from now on: restart a running API and workers"
         )
+
+    def _locked_out(self, conn: object, statement: str, done: int) -> ConflictError:
+        """The refusal when ``statement`` (``ALTER <kind> <name> OWNER TO …``) gave up
+        waiting for its object's lock: the object, who holds it (read on the superuser's
+        connection ``conn``), what is kept (``done`` objects handed over) and the remedy."""
+        m = re.match(
+            r"ALTER (TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE|FOREIGN TABLE|TYPE|"
+            r"FUNCTION|PROCEDURE|AGGREGATE|SCHEMA|DATABASE) (.+) OWNER TO ",
+            statement,
+        )
+        kind, name = (m[1].lower(), m[2]) if m else ("object", statement)
+        relation = kind in ("table", "view", "materialized view", "sequence", "foreign table")
+        rows = conn.execute(  # type: ignore[attr-defined]
+            "SELECT DISTINCT a.pid, coalesce(a.application_name, ''), "
+            "coalesce(host(a.client_addr), ''), coalesce(a.state, ''), "
+            "floor(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)))::int "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.granted AND l.pid <> pg_backend_pid() AND l.locktype = 'relation' "
+            "AND l.relation = to_regclass(%s) ORDER BY 1 LIMIT 5",
+            (name if relation else None,),
+        ).fetchall()
+        conn.rollback()  # type: ignore[attr-defined]
+        who = [
+            (
+                f"pid {pid} ({app or 'unnamed'}, from {addr or 'local socket'}, {st or '?'}"
+                f" for {held_s} s)",
+                f"进程 {pid}（{app or '未命名程序'}，来自 {addr or '本机套接字'}，"
+                f"{_SESSION_STATE_ZH.get(st, st or '?')}，已 {held_s} 秒）",
+            )
+            for pid, app, addr, st, held_s in rows
+        ]
+        held = "; ".join(w[0] for w in who) or "it is no longer named in pg_locks"
+        held_zh = "；".join(w[1] for w in who) or "现已查不到占用者"
+        wait = f"{HAND_OVER_LOCK_TIMEOUT_S:g}"
+        return ConflictError(
+            f"数据库升级未完成：{_KIND_ZH.get(kind, '对象')} {name} 被其他连接锁住（{held_zh}），"
+            f"等待 {wait} 秒后放弃；"
+            f"已交给角色 {_APP_USER} 的 {done} 个对象保持不变，其余（含 {name}）由下次启动继续。"
+            "请结束占用它的程序或会话（仍在运行的 API、worker、报表工具、psql 会话），或以 root 或"
+            "运行数据库的用户执行 kill 加上面的进程号结束该连接（不要用 kill -9），然后重新运行 "
+            "'gridward db start' "
+            f"database upgrade not finished: the {kind} {name} is locked by another "
+            f"connection ({held}); gave up after waiting {wait} s; the {done} objects already "
+            f"handed to role {_APP_USER} stay so, the rest (with {name}) is done by the next "
+            "start. End the program or session holding it (an API, worker, report tool or psql "
+            "session still running), or end that connection with kill and the pid above, as "
+            "root or the user the database runs as (not kill -9), then run 'gridward db start' "
+            "again"
+        )
+
+
+# the hand-over: objects per transaction, and how long a statement waits for its object's
+# lock before the start gives up naming it (h49: a long query held start-up silently)
+HAND_OVER_BATCH = 200
+HAND_OVER_LOCK_TIMEOUT_S = 10.0
+# pg_stat_activity.state in Chinese (a holder "idle in transaction" is the usual culprit)
+_SESSION_STATE_ZH = {
+    "active": "正在执行查询",
+    "idle": "空闲",
+    "idle in transaction": "事务未结束且空闲",
+    "idle in transaction (aborted)": "事务出错后未结束",
+    "fastpath function call": "正在执行函数调用",
+    "disabled": "状态未记录",
+}
+_KIND_ZH = {
+    "table": "表",
+    "view": "视图",
+    "materialized view": "物化视图",
+    "sequence": "序列",
+    "foreign table": "外部表",
+    "type": "类型",
+    "function": "函数",
+    "procedure": "过程",
+    "aggregate": "聚合函数",
+    "schema": "模式",
+    "database": "数据库",
+}
 
 
 # What the superuser ``%(admin)s`` owns in the database that must be the app's, as the

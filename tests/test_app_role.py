@@ -268,6 +268,56 @@ def test_an_upgrade_killed_half_way_is_finished_by_the_next_start(folder: Path, 
         assert conn.execute("SELECT username FROM users").fetchall() == [("kept",)]
 
 
+def test_a_table_locked_by_a_long_query_stops_the_upgrade_naming_it(
+    folder: Path, monkeypatch
+) -> None:
+    """h49: the hand-over's ALTER … OWNER waited for ever on a table a long query (or a
+    session idle in a transaction) held, and the start hung saying nothing. Now each waits
+    at most the lock timeout; the start then fails naming the table, who holds it and the
+    remedy, with the batches already handed over kept; once the holder is gone the next
+    start finishes."""
+    import geo.embedded as embedded
+    from geo.errors import ConflictError
+
+    cluster = EmbeddedCluster(folder, fast=True)
+    _make_old_layout(cluster, populate=False)
+    old = cluster.read_state()
+    cluster._start_server(old)  # running, as an older gridward left it (nothing handed over)
+    monkeypatch.setattr(embedded, "HAND_OVER_BATCH", 5)  # several batches before users
+    monkeypatch.setattr(embedded, "HAND_OVER_LOCK_TIMEOUT_S", 0.5)
+    holder = psycopg.connect(_libpq(old.admin_url), application_name="t49-report")
+    try:
+        # the server ends the holder after 30 s: code with no lock timeout fails, not hangs
+        holder.execute("SET idle_in_transaction_session_timeout = '30s'")
+        holder.execute("SELECT count(*) FROM users").fetchone()  # idle in its transaction
+        pid = holder.info.backend_pid
+        with pytest.raises(ConflictError) as stuck:
+            EmbeddedCluster(folder, fast=True).start()
+        said = stuck.value.message
+        assert said.startswith(
+            f"数据库升级未完成：表 public.users 被其他连接锁住（进程 {pid}（t49-report，来自 "
+            "127.0.0.1，事务未结束且空闲，已 "
+        ), said
+        assert "等待 0.5 秒后放弃；已交给角色 gridward_app 的 " in said, said
+        assert "其余（含 public.users）由下次启动继续。请结束占用它的程序或会话" in said, said
+        assert (
+            " database upgrade not finished: the table public.users is locked by another "
+            f"connection (pid {pid} (t49-report, from 127.0.0.1, idle in transaction for "
+        ) in said, said
+        assert "gave up after waiting 0.5 s; the " in said and "'gridward db start' again" in said
+        halfway = _owners(old.admin_url)
+        assert halfway.get(APP, 0) >= 5 and halfway["left"] > 0, halfway  # batches kept
+        assert cluster.read_state().app_user is None  # cluster.json as the older one left it
+    finally:
+        holder.close()
+    state = EmbeddedCluster(folder, fast=True).start()
+    assert state.app_user == APP
+    owners = _owners(state.admin_url)
+    assert owners["left"] == 0 and "gridward" not in owners, owners
+    with psycopg.connect(_libpq(state.url)) as conn:
+        assert conn.execute("SELECT username FROM users").fetchall() == [("kept",)]
+
+
 def test_adopt_takes_back_an_old_cluster_and_upgrades_it(folder: Path) -> None:
     """--adopt of a cluster of an older gridward whose cluster.json was lost: the superuser
     gets a new password, and the same start makes the app role and hands everything over."""
