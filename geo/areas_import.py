@@ -259,7 +259,8 @@ def import_areas(
         conn.execute(
             text(
                 "CREATE TEMP TABLE stage_areas (code text, level text, name text, name_en text, "
-                "parent_code text, geom geometry) ON COMMIT DROP"
+                "parent_code text, geom geometry, same_outline boolean DEFAULT false) "
+                "ON COMMIT DROP"
             )
         )
         copy_rows(
@@ -267,19 +268,36 @@ def import_areas(
         )
         warnings += _far_areas(conn, path.name, source_crs, crs_given)
         warnings += _far_from_relatives(conn, path.name, source_crs, crs_given)
-        written = conn.execute(
-            text(
-                "INSERT INTO areas (code, level, name, name_en, geom, area_m2) "
-                "SELECT code, level, name, name_en, ST_Multi(geom), "
-                "ST_Area(geom::geography) FROM stage_areas "
-                "ON CONFLICT (code) DO UPDATE SET level = EXCLUDED.level, name = EXCLUDED.name, "
-                "name_en = EXCLUDED.name_en, geom = EXCLUDED.geom, area_m2 = EXCLUDED.area_m2, "
-                "outline_from_children = false, updated_at = now() "
-                "WHERE (areas.level, areas.name, areas.name_en, areas.geom, "
-                "areas.outline_from_children) IS DISTINCT FROM "
-                "(EXCLUDED.level, EXCLUDED.name, EXCLUDED.name_en, EXCLUDED.geom, false)"
-            )
-        ).rowcount
+        _same_outlines(conn)
+        # an outline the same as stored (or, for one made from its children, as their union)
+        # is kept as stored, and so is how it is made; an area changed in nothing is not
+        # written (T49 #9)
+        written = (
+            conn.execute(
+                text(
+                    "UPDATE areas a SET level = s.level, name = s.name, name_en = s.name_en, "
+                    "geom = CASE WHEN s.same_outline THEN a.geom ELSE ST_Multi(s.geom) END, "
+                    "area_m2 = CASE WHEN s.same_outline THEN a.area_m2 "
+                    "  ELSE ST_Area(s.geom::geography) END, "
+                    "outline_from_children = a.outline_from_children AND s.same_outline, "
+                    "updated_at = now() FROM stage_areas s WHERE a.code = s.code "
+                    "AND (NOT s.same_outline OR (a.level, a.name, a.name_en) IS DISTINCT FROM "
+                    "(s.level, s.name, s.name_en))"
+                )
+            ).rowcount
+            or 0
+        )
+        written += (
+            conn.execute(
+                text(
+                    "INSERT INTO areas (code, level, name, name_en, geom, area_m2) "
+                    "SELECT code, level, name, name_en, ST_Multi(geom), "
+                    "ST_Area(geom::geography) FROM stage_areas s "
+                    "WHERE NOT EXISTS (SELECT 1 FROM areas a WHERE a.code = s.code)"
+                )
+            ).rowcount
+            or 0
+        )
         # Missing parents, deepest first so a district is the union of its subdistricts.
         created = 0
         for plevel in ("subdistrict", "district"):
@@ -626,6 +644,52 @@ def _overlapping_communities(conn: Connection) -> list[str]:
         "belongs to one of them only (the one holding most of its footprint), and the other's "
         "grids and counts leave it out: correct the outlines and import again"
     ]
+
+
+# Two outlines are the same when no point of either is further than this from the other:
+# gridward's GeoJSON export rounds coordinates to 1e-7° (≤ 0.8 cm), which is no change
+SAME_OUTLINE_M = 0.01
+# metres per degree of longitude at the equator, at least as many as per degree of latitude or
+# longitude in China: a distance in degrees times this is at least the distance in metres,
+# so "the same" is never looser than SAME_OUTLINE_M
+_M_PER_DEGREE = 111_320.0
+_NEAR = (
+    "(ST_Expand({a}, {tol}) ~ {b} AND ST_Expand({b}, {tol}) ~ {a} "
+    "AND ST_HausdorffDistance({a}, {b}) < {tol})"
+)
+
+
+def _same_outlines(conn: Connection) -> None:
+    """Mark the staged areas whose outline is the same as the stored one (within
+    SAME_OUTLINE_M), or, for an area stored as made from its children, the same as the union
+    of its children as the file leaves them (the file's outline of each child it gives, the
+    stored outline of the others; children the file moves elsewhere left out). WHY (T49 #9):
+    the unchanged areas export wrote its 1e-7°-rounded outlines again, and turned a district
+    and a subdistrict made from their communities into fixed outlines, which no longer
+    followed the communities."""
+    tol = f"{SAME_OUTLINE_M / _M_PER_DEGREE!r}"
+    conn.execute(
+        text(
+            "UPDATE stage_areas s SET same_outline = true FROM areas a "
+            "WHERE a.code = s.code AND " + _NEAR.format(a="a.geom", b="s.geom", tol=tol)
+        )
+    )
+    conn.execute(
+        text(
+            "UPDATE stage_areas s SET same_outline = true FROM areas p, LATERAL ("
+            "  SELECT ST_Union(k.geom) AS geom FROM ("
+            "    SELECT coalesce(sc.geom, c.geom) AS geom FROM areas c "
+            "    LEFT JOIN stage_areas sc ON sc.code = c.code "
+            "    WHERE c.parent_id = p.id "
+            "    AND (sc.parent_code IS NULL OR sc.parent_code = p.code) "
+            "    UNION ALL SELECT sc.geom FROM stage_areas sc "
+            "    WHERE sc.parent_code = p.code AND NOT EXISTS ("
+            "      SELECT 1 FROM areas c WHERE c.code = sc.code AND c.parent_id = p.id)"
+            "  ) k) u "
+            "WHERE p.code = s.code AND p.outline_from_children AND NOT s.same_outline "
+            "AND u.geom IS NOT NULL AND " + _NEAR.format(a="u.geom", b="s.geom", tol=tol)
+        )
+    )
 
 
 def _follow_children(conn: Connection) -> int:

@@ -116,3 +116,75 @@ def test_the_cli_says_confirmed_and_unchanged(db, pg_url, tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("已导入户数：读入 1 行，更新楼栋 0，户数未变 1，网格户数已更新 0")
+
+
+def _areas(db) -> dict[str, tuple]:
+    """Every stored area's row, its outline as EWKB bytes."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.code, a.level, a.name, a.name_en, p.code AS parent, a.area_m2, "
+                "a.outline_from_children, ST_AsEWKB(a.geom) AS wkb, a.updated_at "
+                "FROM areas a LEFT JOIN areas p ON p.id = a.parent_id ORDER BY a.code"
+            )
+        ).all()
+    return {r.code: tuple(r) for r in rows}
+
+
+def _follow(db) -> dict[str, tuple[bool, bool]]:
+    """Each parent area: (made from its children, its outline the union of theirs)."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT p.code, p.outline_from_children, "
+                "ST_Equals(p.geom, ST_Union(c.geom)) FROM areas p "
+                "JOIN areas c ON c.parent_id = p.id GROUP BY p.id ORDER BY p.code"
+            )
+        ).all()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def test_the_unchanged_areas_export_writes_nothing(db, tmp_path):
+    """T49 #9: the unchanged areas export wrote 2 (GPKG: the district and subdistrict made
+    from their communities stopped following them) or 6 (GeoJSON: every outline rewritten
+    at its 1e-7° rounding). Now 0, every row as it was, and the parents still follow."""
+    from geo.areas_import import import_areas
+
+    import_areas(db, FIXTURES / "communities.geojson", level="community")
+    before = _areas(db)
+    assert before["110108015"][6] and before["110108"][6]  # made from their children
+    for name in ("areas.gpkg", "areas.geojson"):
+        path = tmp_path / name
+        export_layer(db, "areas", path)
+        counts = import_areas(db, path)
+        assert counts["areas_written"] == 0, name
+        assert _areas(db) == before, name
+    # the parents still follow their communities: one community redrawn and imported alone
+    one = gpd.read_file(path)
+    one = one[one["code"] == "110108015001"]
+    one["geometry"] = one.geometry.translate(0.003, 0.002)
+    one.to_file(tmp_path / "one.geojson", driver="GeoJSON")
+    assert import_areas(db, tmp_path / "one.geojson")["areas_written"] == 1
+    assert _follow(db) == {"110108": (True, True), "110108015": (True, True)}
+
+
+def test_an_areas_export_with_a_community_redrawn_keeps_the_parents_derived(db, tmp_path):
+    """A changed community in the file is written; the parents, whose outlines in the file
+    are the union of their children as the file gives them, stay derived and follow it."""
+    from geo.areas_import import import_areas
+
+    import_areas(db, FIXTURES / "communities.geojson", level="community")
+    before = _areas(db)
+    path = tmp_path / "areas.gpkg"
+    export_layer(db, "areas", path)
+    gdf = gpd.read_file(path)
+    i = gdf.index[gdf["code"] == "110108015001"][0]
+    gdf.loc[i, "geometry"] = gdf.loc[i, "geometry"].buffer(0.0005)
+    gdf.loc[i, "name"] = "清华园西北社区（新）"
+    gdf.to_file(path, driver="GPKG", layer="areas")
+    counts = import_areas(db, path)
+    assert counts["areas_written"] == 1
+    after = _areas(db)
+    assert [c for c in after if after[c] != before[c]] == ["110108", "110108015", "110108015001"]
+    assert after["110108015"][6] and after["110108"][6]
+    assert _follow(db) == {"110108": (True, True), "110108015": (True, True)}
