@@ -98,6 +98,17 @@ def _echo_commit(out: dict) -> None:
     from geo.assign.people import ROLES
 
     d = out["duties"]
+    if d.get("continued"):  # T49 #3: a grid of the same code and buildings keeps its staff
+        typer.echo(
+            f"网格职责：{d['continued']} 项所在网格的编码和楼栋未变，照常继续（未结束） "
+            f"grid duties: {d['continued']} continue unchanged (their grid kept its code "
+            "and buildings)"
+        )
+    for g in out.get("outlines_redrawn", []):
+        typer.echo(
+            f"  {g['grid']}  楼栋未变，轮廓重新绘制，变动 {g['m2']:,.1f} 平方米 "
+            f"same buildings, outline redrawn: {g['m2']:,.1f} m² changed"
+        )
     typer.echo(
         f"网格职责：{d['carried']} 项随辖区转入现管其原网格住户的网格"
         "（原网格昨日结束，新网格今日开始），"
@@ -245,12 +256,30 @@ def list_(
 def history(
     community: str = typer.Argument(..., help="社区编码 community code"),
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出 print JSON"),
+    crosswalk: bool = typer.Option(
+        False,
+        "--crosswalk",
+        help="新旧网格编码对照（相邻两版之间，按共有楼栋） old code → new code between "
+        "consecutive versions, by shared buildings",
+    ),
+    out_file: str | None = typer.Option(
+        None, "--out", help="对照表写入 CSV 文件 write the crosswalk to this CSV file"
+    ),
 ) -> None:
-    """社区的网格历史版本（最新在前） A community's committed grid versions, newest first."""
+    """社区的网格历史版本（最新在前） A community's committed grid versions, newest first.
+
+    网格编码按位置编号，重新划分后同一编码可能指另一处：
+    用 --crosswalk 查看各版之间的新旧编码对照。
+    Codes are positional: after a re-partition a code may name another place;
+    --crosswalk lists old code → new code between versions.
+    """
     from geo.db import get_engine
     from geo.plan_history import grid_versions
     from geo.settings import get_settings
 
+    if crosswalk or out_file:
+        _echo_crosswalk(community, as_json, out_file)
+        return
     out = grid_versions(get_engine(), community)
     if as_json:
         _echo_json(out)
@@ -273,6 +302,41 @@ def history(
             "grid version yet",
             err=True,
         )
+
+
+def _echo_crosswalk(community: str, as_json: bool, out_file: str | None) -> None:
+    """The crosswalk of ``plans history --crosswalk``: CSV (UTF-8 with BOM, as the reports)
+    to ``out_file`` or stdout, or JSON (T49 #8)."""
+    import csv
+    import io
+    from pathlib import Path
+
+    from geo.db import get_engine
+    from geo.errors import InputError
+    from geo.plan_history import CROSSWALK_COLUMNS, crosswalk
+
+    rows = crosswalk(get_engine(), community)
+    if as_json and not out_file:
+        _echo_json(rows)
+        return
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CROSSWALK_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({**r, "new_code": r["new_code"] or "", "successor": int(r["successor"])})
+    if not out_file:
+        typer.echo(buf.getvalue(), nl=False)
+        return
+    path = Path(out_file)
+    if not path.parent.is_dir():
+        raise InputError(f"输出目录 {path.parent} 不存在 the folder {path.parent} does not exist")
+    path.write_text(buf.getvalue(), encoding="utf-8-sig")
+    pairs = len({(r["old_version"], r["new_version"]) for r in rows})
+    typer.echo(
+        f"已写入社区 {community} 的新旧网格编码对照：{len(rows)} 行（{pairs} 次提交）→ {path} "
+        f"wrote the grid code crosswalk of community {community}: {len(rows)} row(s) "
+        f"({pairs} commit(s)) → {path}"
+    )
 
 
 @plans_app.command("revert")
@@ -317,6 +381,16 @@ def revert(
         f"on commit, grid duties follow their households as on any commit: the staffing of "
         f"version {version} is not restored"
     )
+    shape = out["outlines"]
+    if shape["why"]:  # T49 #3: say when the version's outlines could not come back
+        typer.echo(f"  {shape['why']}")
+    elif shape["kept"]:
+        typer.echo(
+            f"  {len(shape['kept'])} 个网格恢复第 {version} 版保存的轮廓，"
+            f"{len(shape['redrawn'])} 个按楼栋重新绘制 {len(shape['kept'])} grid(s) get "
+            f"version {version}'s stored outline back, {len(shape['redrawn'])} redrawn from "
+            "their buildings"
+        )
     for b in out["buildings_added"]:
         if b["how"] == "inside":
             typer.echo(

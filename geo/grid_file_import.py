@@ -287,6 +287,34 @@ def _gap_error(community: str, file_name: str, gone: Any) -> InputError:
     )
 
 
+def _match_codes(
+    codes: list[str | None],
+    members: list[list[int]],
+    kept: list[int],
+    current: dict[int, str],
+    buildings: Any,
+) -> set[int]:
+    """Give each row without a code of the community (a file with no ``code`` column, a
+    polygon drawn anew) the code of the current grid it shares the most households with, one
+    to one, among the current grids no row names (:func:`geo.plan_drafts._match`, as a
+    rebalance keeps codes); ``codes`` is updated in place, the rows matched are returned.
+    WHY (T49): such a file got all-new codes, so its commit ended every grid duty of the
+    community, and an unchanged file could not be told from a new plan."""
+    from geo.plan_drafts import _match
+
+    free = sorted(set(current.values()) - {c for c in codes if c})
+    rows = [i for i in kept if codes[i] is None]
+    if not free or not rows:
+        return set()
+    index = {c: j for j, c in enumerate(free)}
+    where = {b: index[c] for b, c in current.items() if c in index}
+    households = {int(b): int(h) for b, h in buildings["households"].items()}
+    source = _match({str(i): members[i] for i in rows}, list(range(len(free))), where, households)
+    for i, j in source.items():
+        codes[int(i)] = free[j]
+    return {int(i) for i in source}
+
+
 def import_grid_file(
     engine: Engine,
     path: str | Path,
@@ -317,7 +345,9 @@ def import_grid_file(
     Returns :func:`~geo.plan_drafts.save_draft`'s answer with ``bounds``, ``base_version``,
     ``rows`` (each grid's row in the file), ``new_grids`` (each grid's file code was not
     kept: named anew), ``warnings`` (Chinese first), ``overlaps``,
-    ``dropped``, ``moved_buildings`` (buildings whose grid code differs from the current
+    ``dropped``, ``matched`` (rows without a code of the community given the code of the
+    current grid they share most households with), ``moved_buildings`` (buildings whose grid
+    code differs from the current
     grids'), ``unchanged`` (the same building sets under the same codes) and ``note``
     (:data:`REDRAWN_NOTE`)."""
     from sqlalchemy import text
@@ -412,6 +442,7 @@ def import_grid_file(
         warnings.append(f"另有 {more} 对多边形重叠 {more} more overlapping pair(s)")
 
     kept = [i for i in range(len(polys)) if members[i]]
+    matched = _match_codes(codes, members, kept, current, buildings)
     out = save_draft(
         engine,
         community,
@@ -433,7 +464,8 @@ def import_grid_file(
         "bounds": [lo, hi],
         "base_version": now,
         "rows": [rows.row[i] for i in kept],
-        "new_grids": [codes[i] is None for i in kept],
+        "new_grids": [codes[i] is None and i not in matched for i in kept],
+        "matched": [_label(rows.row[i], None)[1] for i in kept if i in matched],
         "warnings": warnings,
         "overlaps": [
             {

@@ -52,21 +52,22 @@ def _check(community: str, lo: int, hi: int, grids: list[DraftGrid]) -> None:
                 f"grid code '{g.code[:20]}' is not a code of {community} "
                 "(15 digits: the community's 12 and a sequence 001–999)"
             )
+        # the grids by code when the body gave codes, by position otherwise (T49 #10)
         if not g.building_ids:
+            if g.code is not None:
+                raise InputError(f"网格 {g.code} 没有楼栋 grid {g.code} has no buildings")
             raise InputError(f"第 {i + 1} 个网格没有楼栋 grid {i + 1} has no buildings")
         for b in g.building_ids:
             if b in seen:
-                where = (
-                    f"listed twice in grid {i + 1}"
-                    if seen[b] == i
-                    else f"in two grids ({seen[b] + 1} and {i + 1})"
+                a = grids[seen[b]].code or str(seen[b] + 1)
+                z = g.code or str(i + 1)
+                if seen[b] == i:
+                    raise InputError(
+                        f"楼栋 {b} 在网格 {z} 中列了两次 building {b} is listed twice in grid {z}"
+                    )
+                raise InputError(
+                    f"楼栋 {b} 同时在网格 {a} 和 {z} 中 building {b} is in two grids ({a} and {z})"
                 )
-                where_zh = (
-                    f"在第 {i + 1} 个网格中列了两次"
-                    if seen[b] == i
-                    else f"同时在两个网格中（第 {seen[b] + 1} 和第 {i + 1} 个）"
-                )
-                raise InputError(f"楼栋 {b} 重复（{where_zh}） building {b} is {where}")
             seen[b] = i
     codes = [g.code for g in grids if g.code]
     if len(codes) != len(set(codes)):
@@ -109,8 +110,10 @@ def save_draft(
     base_version: int | None = None,
     source: str = "editor",
     origin: dict[str, Any] | None = None,
+    outlines_from: int | None = None,
 ) -> dict[str, Any]:
-    """Store the plan as a draft; returns ``{"plan_id", "summary", "grids": [...]}``.
+    """Store the plan as a draft; returns ``{"plan_id", "summary", "grids": [...],
+    "outlines"}``.
 
     Every building of the community must be in a grid (a plan that drops one would leave it
     in no grid once committed). ``base_version``: the grid version the editor page was opened
@@ -118,7 +121,12 @@ def save_draft(
     that page would silently undo the other planner's edit. ``source``: what made it (the
     summary's ``source``: ``editor``, ``revert``); ``origin``: kept in its params and in its
     audit entry (a revert's version and plan). The draft is audited as ``plan.create`` by
-    ``created_by``, as the engine's drafts are (T38 M4: the editor's were not)."""
+    ``created_by``, as the engine's drafts are (T38 M4: the editor's were not).
+
+    Outlines: a grid holding the same buildings as a grid of version ``outlines_from``
+    (default: the current version) keeps that grid's stored outline, the others are drawn
+    from their buildings in the rest (:func:`_keep_outlines`); ``outlines`` says which
+    (``version``, ``kept``, ``redrawn`` codes) and ``why`` none could be kept."""
     from geo.partition.given import atoms, grid_areas
     from geo.plans import current_version, fingerprint, load_inputs
 
@@ -130,7 +138,7 @@ def save_draft(
         check_base_version(community, base_version, version)
         held = {int(b): i for i, g in enumerate(grids) for b in g.building_ids}
         known = set(buildings.index.tolist())
-        _refuse_strays(community, set(held), known)
+        _refuse_strays(community, set(held), known, conn)
         left = sorted(known - set(held))
         if left:
             ids = ", ".join(map(str, left[:10])) + (" …" if len(left) > 10 else "")
@@ -143,6 +151,16 @@ def save_draft(
         named = _codes(conn, area.id, community, grids, codes)
         label = buildings.index.map(held).to_numpy(dtype=np.int64)
         polys = grid_areas(atoms(outline, buildings, streets), label, len(grids))
+        shape = _keep_outlines(
+            conn,
+            area.id,
+            version if outlines_from is None else outlines_from,
+            outline,
+            [frozenset(int(b) for b in g.building_ids) for g in grids],
+            polys,
+            [list(buildings.geometry.loc[list(g.building_ids)]) for g in grids],
+        )
+        any_kept = any(shape.kept)
         weights = buildings["households"].to_numpy(float)
         hh = np.bincount(label, weights=weights, minlength=len(grids))
         count = np.bincount(label, minlength=len(grids))
@@ -153,7 +171,12 @@ def save_draft(
                 flags.append("under_min")
             if hh[i] > max_households:
                 flags.append(_over_flag(g.building_ids, buildings, max_households))
-            if shapely.get_num_geometries(polys[i]) > 1:
+            if shape.kept[i]:
+                # a kept outline in pieces: the stored grid's flag (the engine's multipart
+                # is no hand edit to refuse)
+                if shapely.get_num_geometries(shape.polys[i]) > 1:
+                    flags.extend(shape.flags.get(i) or ["disconnected"])
+            elif shapely.get_num_geometries(shape.polys[i]) > 1:
                 flags.append("disconnected")
             props = {
                 "code": named[i],
@@ -163,7 +186,10 @@ def save_draft(
                 "locked": g.locked,
                 "building_ids": sorted(int(b) for b in g.building_ids),
             }
-            geom = shapely.geometry.mapping(shapely.set_precision(polys[i], 1e-7))
+            # kept outlines exactly as stored; the others were rounded before being fitted
+            # to them (rounding again would open slivers along the kept edges)
+            poly = shape.polys[i] if any_kept else shapely.set_precision(polys[i], 1e-7)
+            geom = shapely.geometry.mapping(poly)
             features.append({"type": "Feature", "geometry": geom, "properties": props})
             out_grids.append(
                 {k: props[k] for k in ("code", "households", "building_count", "flags")}
@@ -205,7 +231,17 @@ def save_draft(
         audit.record(
             conn, created_by, "plan.create", "grid_plan", plan_id, {**detail, **(origin or {})}
         )
-    return {"plan_id": int(plan_id), "summary": summary, "grids": out_grids}
+    return {
+        "plan_id": int(plan_id),
+        "summary": summary,
+        "grids": out_grids,
+        "outlines": {
+            "version": shape.version,
+            "kept": [g["code"] for g, k in zip(out_grids, shape.kept, strict=True) if k],
+            "redrawn": [g["code"] for g, k in zip(out_grids, shape.kept, strict=True) if not k],
+            "why": shape.why,
+        },
+    }
 
 
 def _over_flag(ids: list[int], buildings: Any, max_households: int) -> str:
@@ -218,15 +254,29 @@ def _over_flag(ids: list[int], buildings: Any, max_households: int) -> str:
     return FLAG_SINGLE if most > max_households else "over_max"
 
 
-def _refuse_strays(community: str, held: set[int], known: set[int]) -> None:
-    """InputError naming the buildings a plan holds that are not the community's."""
+def _refuse_strays(community: str, held: set[int], known: set[int], conn: Any = None) -> None:
+    """InputError naming the buildings a plan holds that are not the community's: those of
+    no community's (no such building) apart from another's (T49 #10: building 99999, which
+    does not exist, was reported as not of the community)."""
     stray = sorted(held - known)
-    if stray:
-        ids = ", ".join(map(str, stray[:10]))
-        raise InputError(
-            f"方案中有 {len(stray)} 栋楼不属于社区 {community}（{ids}） "
-            f"buildings not in community {community}: {ids}"
+    if not stray:
+        return
+    exist: set[int] = set(stray)
+    if conn is not None:
+        exist = set(
+            conn.execute(
+                text("SELECT id FROM buildings WHERE id = ANY(:ids)"), {"ids": stray}
+            ).scalars()
         )
+    missing = [b for b in stray if b not in exist]
+    if missing:
+        ids = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
+        raise InputError(f"楼栋 {ids} 不存在 building(s) {ids} do not exist")
+    ids = ", ".join(map(str, stray[:10]))
+    raise InputError(
+        f"方案中有 {len(stray)} 栋楼不属于社区 {community}（{ids}） "
+        f"buildings not in community {community}: {ids}"
+    )
 
 
 def _codes(
@@ -390,3 +440,162 @@ def _match(
                 score[r, j] += households[b] * weight + 1
     rows, cols = linear_sum_assignment(score, maximize=True)
     return {codes[r]: unlocked[j] for r, j in zip(rows, cols, strict=True) if score[r, j] > 0}
+
+
+# A version's level-1 grids as stored, with the data fingerprint of the plan they came from.
+_STORED_SQL = """
+SELECT g.code, g.flags, ST_AsBinary(g.geom) AS wkb, p.data_fingerprint AS fp
+FROM grids g LEFT JOIN grid_plans p ON p.id = g.plan_id
+WHERE g.community_id = :a AND g.version = :v AND g.level = 1
+ORDER BY g.code
+"""
+
+# How far (m²) the stored grids of a version may differ from today's territory and still be
+# kept: rounding, not a moved community line.
+_OUTLINE_SLACK_M2 = 1.0
+_TERRITORY_SQL = """
+SELECT ST_Area(ST_SymDifference(ST_Union(g.geom), ST_GeomFromWKB(:o, 4326))::geography)
+FROM grids g WHERE g.community_id = :a AND g.version = :v AND g.level = 1
+"""
+
+_PIECE_FLAGS = ("disconnected", "multipart")
+# Ground (degrees², about 0.1 m²) too small to move a kept outline for.
+_SPECK_DEG2 = 1e-11
+
+
+@dataclass
+class _Outlines:
+    """The outline each grid of a draft gets: ``polys`` (one per grid), ``kept`` (per grid:
+    its stored outline of ``version`` kept, as its building set is that version's),
+    ``flags`` (per kept grid in pieces: the stored grid's piece flags) and ``why`` (Chinese
+    first: why no stored outline could be kept, None when none was asked for)."""
+
+    polys: np.ndarray
+    kept: list[bool]
+    flags: dict[int, list[str]]
+    version: int
+    why: str | None = None
+
+
+def _polygonal(geom: Any) -> Any:
+    """The polygons of ``geom`` (a difference may leave lines and points): one geometry."""
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and not p.is_empty]
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+
+
+def _keep_outlines(
+    conn: Connection,
+    area_id: int,
+    version: int,
+    outline: Any,
+    members: list[frozenset[int]],
+    polys: np.ndarray,
+    buildings_of: list[list[Any]] | None = None,
+) -> _Outlines:
+    """Each draft grid holding the same buildings as a grid of ``version`` keeps that grid's
+    stored outline; the others share the rest of the territory as drawn from the buildings.
+
+    WHY (T49 #3): every draft was drawn afresh from its buildings, so a revert brought back
+    each grid's buildings but not its outline (13,919 m² moved between two grids), and an
+    unchanged export sent back as a draft moved outlines by up to 67 m, while offices publish
+    and dispatch by the polygon. The stored outlines are kept only when the community's
+    buildings and streets (the fingerprint of the version's plan) and its territory are the
+    same as then; otherwise every outline is redrawn and ``why`` says so."""
+    from geo.plan_history import _VERSION_MEMBERS_SQL
+    from geo.plans import fingerprint
+
+    n = len(polys)
+    none = _Outlines(polys, [False] * n, {}, version)
+    if not version:
+        return none
+    rows = conn.execute(text(_STORED_SQL), {"a": area_id, "v": version}).all()
+    if not rows:
+        return none
+    fps = {r.fp for r in rows}
+    if fps != {fingerprint(conn, area_id)}:
+        none.why = (
+            f"社区的楼栋或街巷自第 {version} 版以来有变动，各网格轮廓已按楼栋重新绘制 "
+            f"the community's buildings or streets changed since version {version}: every "
+            "grid outline is redrawn from its buildings"
+        )
+        return none
+    off = conn.execute(
+        text(_TERRITORY_SQL), {"a": area_id, "v": version, "o": shapely.to_wkb(outline)}
+    ).scalar_one()
+    if off is None or off > _OUTLINE_SLACK_M2:
+        none.why = (
+            f"社区边界自第 {version} 版以来有变动（相差约 {off or 0:,.0f} 平方米），"
+            "各网格轮廓已按楼栋重新绘制 "
+            f"the community's outline changed since version {version} (by about "
+            f"{off or 0:,.0f} m²): every grid outline is redrawn from its buildings"
+        )
+        return none
+    sets: dict[str, set[int]] = {}
+    for r in conn.execute(text(_VERSION_MEMBERS_SQL), {"a": area_id, "v": version}):
+        ids = sets.setdefault(r.code, set())
+        if r.bid is not None:
+            ids.add(int(r.bid))
+    stored = {frozenset(sets.get(r.code, ())): r for r in rows}
+    kept = [m in stored for m in members]
+    out = np.array(polys, dtype=object)
+    flags: dict[int, list[str]] = {}
+    for i in range(n):
+        if kept[i]:
+            r = stored[members[i]]
+            out[i] = shapely.from_wkb(bytes(r.wkb))
+            flags[i] = [f for f in (r.flags or []) if f in _PIECE_FLAGS]
+    changed = [j for j in range(n) if not kept[j]]
+    if not changed:
+        return _Outlines(out, kept, flags, version)
+    # The changed grids share the rest of the territory, as drawn from their buildings;
+    # ground there that the drawing gave to a kept grid (its redrawn outline reaching past
+    # its stored one) goes to the changed grid it borders most, so the grids still tile.
+    held = shapely.union_all([out[i] for i in range(n) if kept[i]])
+    rest = _polygonal(shapely.difference(outline, held))
+    for j in changed:
+        out[j] = _polygonal(shapely.intersection(shapely.set_precision(polys[j], 1e-7), rest))
+    left = shapely.difference(rest, shapely.union_all([out[j] for j in changed]))
+    for piece in shapely.get_parts(_polygonal(left)):
+        near = shapely.buffer(piece, 1e-6)
+        touch = [shapely.area(shapely.intersection(near, out[j])) for j in changed]
+        if max(touch) > 0:
+            j = changed[int(np.argmax(touch))]
+        else:
+            # ground touching only kept grids (their stored tiling's own slivers): to the
+            # kept grid it touches most, not across the map to a changed one (a grid in
+            # two pieces)
+            others = [i for i in range(n) if kept[i]]
+            touch = [shapely.area(shapely.intersection(near, out[i])) for i in others]
+            if not touch or max(touch) <= 0 or shapely.area(piece) < _SPECK_DEG2:
+                continue  # a speck of rounding: left out rather than move a kept outline
+            j = others[int(np.argmax(touch))]
+        out[j] = _polygonal(shapely.union(out[j], piece))
+    # a changed grid cut in pieces by the kept outlines: its pieces without its buildings go
+    # to the grid they touch most (a grid in pieces is refused at commit)
+    for j in changed:
+        parts = shapely.get_parts(out[j])
+        if len(parts) < 2:
+            continue
+        mine = shapely.union_all(buildings_of[j]) if buildings_of is not None else None
+        home = [p for p in parts if mine is None or shapely.intersects(p, mine)]
+        if not home:
+            continue
+        out[j] = _polygonal(shapely.union_all(home))
+        for piece in parts:
+            if any(piece is h for h in home):
+                continue
+            near = shapely.buffer(piece, 1e-6)
+            # another changed grid first: a kept outline moves only when no other will do
+            touch = [
+                shapely.area(shapely.intersection(near, out[i])) * (1 if kept[i] else 1e6)
+                if i != j
+                else 0.0
+                for i in range(n)
+            ]
+            k = int(np.argmax(touch)) if max(touch) > 0 else j
+            if kept[k] and shapely.area(piece) < _SPECK_DEG2:
+                continue  # a speck: not worth moving a kept outline
+            out[k] = _polygonal(shapely.union(out[k], piece))
+    return _Outlines(out, kept, flags, version)

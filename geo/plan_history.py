@@ -7,9 +7,11 @@ editor, see no earlier grid versions, and not go back to one. Every commit keeps
 the versions it replaces (``grids.retired_at``; level 1 with their ``building_ids``) and the
 plan it came from (``grid_plans``), so a version can be listed and rebuilt from them.
 
-A revert is a draft like any other (:func:`geo.plan_drafts.save_draft`): its grids are drawn
-afresh on today's streets and buildings, and it is committed through the one commit path
-(version and data checks, duties carried by place), or discarded.
+A revert is a draft like any other (:func:`geo.plan_drafts.save_draft`): each grid holding
+the buildings it held in that version gets that version's stored outline back, unless the
+community's buildings, streets or outline changed since (then outlines are redrawn, and the
+answer says why: T49 #3); it is committed through the one commit path (version and data
+checks, duties carried by place), or discarded.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from geo.plans import STATUS_ZH, _community, bounds_of, current_version
 from geo.settings import get_settings
 
 #: a plan's source (what made it) in the planners' words
-SOURCE_ZH = {"partition": "自动划分", "editor": "编辑器", "revert": "恢复旧版"}
+SOURCE_ZH = {"partition": "自动划分", "editor": "编辑器", "revert": "恢复旧版", "file": "文件导入"}
 
 _PLANS_SQL = """
 SELECT p.id, a.code AS community, a.name AS community_name, p.status, p.params,
@@ -244,7 +246,8 @@ def revert_plan(
     in none, to the nearest (``nearest``: look at it before committing); a grid left with
     no building is dropped. The household bounds are that version's plan's unless given.
     Nothing changes until the draft is committed (``plans commit``, the commit's duty rules)
-    or it is discarded. Returns :func:`~geo.plan_drafts.save_draft`'s answer with
+    or it is discarded. Outlines: the version's stored ones where the grid's buildings are
+    the same (``outlines``). Returns :func:`~geo.plan_drafts.save_draft`'s answer with
     ``reverted_from`` (version, plan), ``bounds``, ``buildings_added``, ``buildings_gone``
     and ``grids_dropped``. ``names``: what the caller's user calls the bounds (default the
     JSON body's; :data:`geo.plans.CLI_BOUND_NAMES` on the command line)."""
@@ -306,6 +309,7 @@ def revert_plan(
         base_version=base,
         source="revert",
         origin=origin,
+        outlines_from=version,  # that version's outlines, not today's drawing (T49 #3)
     )
     return {
         **out,
@@ -317,3 +321,81 @@ def revert_plan(
         "buildings_gone": gone,
         "grids_dropped": dropped,
     }
+
+
+#: the columns of a crosswalk (``plans history --crosswalk``), in order
+CROSSWALK_COLUMNS = (
+    "old_version",
+    "old_code",
+    "new_version",
+    "new_code",
+    "shared_buildings",
+    "shared_households",
+    "successor",
+    "committed_at",
+)
+
+
+def crosswalk(engine: Engine, community: str) -> list[dict[str, Any]]:
+    """Old code and version → new code and version for every two consecutive committed
+    versions of ``community``, from the stored grids' building sets (as the commit maps each
+    old grid to its successor): one row per pair of level-1 grids sharing buildings, with
+    the buildings and households (today's counts) they share, ``successor`` (the new grid
+    holding most of the old one's households, the commit's rule for its duties) and when
+    the new version was committed; an old grid sharing nothing (its buildings gone) has a
+    row with no new code. WHY (T49 #8): codes are positional and reused for other places
+    (…002005 was one building's grid in versions 1–3 and another's in version 4), and the
+    old → new mapping was printed once, at commit."""
+    with engine.connect() as conn:
+        area = _community(conn, community)
+        hh = dict(
+            conn.execute(
+                text("SELECT id, households FROM buildings WHERE community_id = :a"),
+                {"a": area.id},
+            ).all()
+        )
+        made = {
+            int(r.version): _local(r.committed_at or r.made)
+            for r in conn.execute(text(_VERSIONS_SQL), {"a": area.id})
+        }
+        members: dict[int, dict[str, set[int]]] = {}
+        for v in sorted(made):
+            grids = members.setdefault(v, {})
+            for r in conn.execute(text(_VERSION_MEMBERS_SQL), {"a": area.id, "v": v}):
+                ids = grids.setdefault(r.code, set())
+                if r.bid is not None:
+                    ids.add(int(r.bid))
+    out: list[dict[str, Any]] = []
+    versions = sorted(members)
+    for old_v, new_v in zip(versions, versions[1:], strict=False):
+        where = {b: c for c, ids in members[new_v].items() for b in ids}
+        for old_code, ids in sorted(members[old_v].items()):
+            shared: dict[str, list[int]] = {}
+            for b in ids:
+                if b in where:
+                    shared.setdefault(where[b], []).append(b)
+            # the commit's rule: most households, then most buildings, then the lower code
+            best = max(
+                shared,
+                key=lambda c: (
+                    sum(hh.get(b, 0) for b in shared[c]),
+                    len(shared[c]),
+                    [-ord(x) for x in c],
+                ),
+                default=None,
+            )
+            for new_code in sorted(shared) or [None]:
+                got = shared.get(new_code, []) if new_code else []
+                out.append(
+                    {
+                        "old_version": old_v,
+                        "old_code": old_code,
+                        "new_version": new_v,
+                        "new_code": new_code,
+                        "shared_buildings": len(got),
+                        "shared_households": sum(hh.get(b, 0) for b in got),
+                        "successor": new_code is not None and new_code == best,
+                        "committed_at": made[new_v],
+                    }
+                )
+    return out

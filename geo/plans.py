@@ -461,6 +461,7 @@ def commit_plan(
                 f"the buildings or streets of community {plan.code} changed since plan "
                 f"{plan_id} was made: make a new plan"
             )
+        _refuse_unchanged(conn, plan_id, plan.area_id, version, plan.features)
         _refuse_over_neighbours(conn, plan_id, plan.area_id, plan.code, plan.features)
         pieces = _in_pieces(plan.features)
         if pieces["disconnected"] and not allow_disconnected:
@@ -512,9 +513,10 @@ def commit_plan(
             conn, plan.features, plan.area_id, new_version, plan_id, levels or _level_params()
         )
         today = city_today()
-        duties = carry_duties(
-            conn, [r.id for r in old_rows if r.level == 1], plan.area_id, new_version, today, actor
-        )
+        old_ids = [r.id for r in old_rows if r.level == 1]
+        continued = _continue_duties(conn, plan.area_id, version, new_version, today)
+        duties = carry_duties(conn, old_ids, plan.area_id, new_version, today, actor)
+        redrawn = _redrawn(conn, plan.area_id, version, new_version)
         per_worker = get_settings().households_per_worker
         gaps = staffing_gaps(conn, plan.area_id, new_version, today, per_worker)
         # the other side (T43 #8): grids left with more staff than their households need
@@ -536,6 +538,7 @@ def commit_plan(
                 "level2": n2,
                 "level3": n3,
                 "duties": duties,
+                "duties_continued": continued,
                 "in_pieces": pieces,
                 "staffing_gaps": gaps,
             },
@@ -548,7 +551,11 @@ def commit_plan(
         "level2": n2,
         "level3": n3,
         "retired": retired,
-        "duties": {k: len(duties[k]) for k in ("carried", "ended", "removed")},
+        "duties": {
+            "continued": len(continued),
+            **{k: len(duties[k]) for k in ("carried", "ended", "removed")},
+        },
+        "duties_continued": continued,
         "duties_carried": duties["carried"],
         "duties_ended": duties["ended"],
         "duties_removed": duties["removed"],
@@ -558,7 +565,123 @@ def commit_plan(
         # a plan made by a revert: its grids came back, its staff are re-derived (T43 #8)
         "reverted_from": int(plan.reverted_from) if plan.reverted_from else None,
         "grids_in_pieces": sorted(pieces["disconnected"] + pieces["multipart"]),
+        "outlines_redrawn": redrawn,
     }
+
+
+# Level-1 grids of two versions of a community: code, building set (stored building_ids,
+# else the buildings whose inner point the grid covers) and outline.
+_SAME_PLACE_SQL = """
+WITH g AS (
+  SELECT g.id, g.code, g.version, g.geom,
+         (SELECT array_agg(m.bid ORDER BY m.bid) FROM (
+            SELECT (jsonb_array_elements_text(g.properties->'building_ids'))::int AS bid
+            WHERE jsonb_typeof(g.properties->'building_ids') = 'array'
+            UNION
+            SELECT b.id FROM buildings b
+            WHERE jsonb_typeof(g.properties->'building_ids') IS DISTINCT FROM 'array'
+              AND b.geom && g.geom AND ST_Intersects(g.geom, ST_PointOnSurface(b.geom))) m
+         ) AS ids
+  FROM grids g WHERE g.community_id = :a AND g.level = 1 AND g.version IN (:old, :new))
+SELECT o.id AS old_id, n.id AS new_id, o.code,
+       ST_Area(ST_SymDifference(o.geom, n.geom)::geography) AS m2
+FROM g o JOIN g n ON n.version = :new AND n.code = o.code AND n.ids = o.ids
+WHERE o.version = :old
+ORDER BY o.code
+"""
+
+
+def _continue_duties(
+    conn: Connection, area_id: int, old: int, new: int, today: Any
+) -> list[dict[str, Any]]:
+    """Duties (in force or planned) of each retired level-1 grid of version ``old`` whose code
+    and buildings are the same in version ``new``: moved to that grid as they are, not
+    ended and started again.
+    WHY (T49 #3): a draft changing two grids ended yesterday and restarted today the duties
+    of every grid of the community, the unchanged ones too; a grid of the same code holding
+    the same buildings is the same place. The rest go through carry_duties."""
+    if not old:
+        return []
+    pairs = conn.execute(text(_SAME_PLACE_SQL), {"a": area_id, "old": old, "new": new}).all()
+    out: list[dict[str, Any]] = []
+    for p in pairs:
+        rows = conn.execute(
+            text(
+                "UPDATE assignments a SET grid_id = :n FROM people p WHERE a.grid_id = :o "
+                "AND p.id = a.person_id AND (a.valid_to IS NULL OR a.valid_to >= :d) "
+                "RETURNING a.id, a.person_id, p.external_id, p.name, a.role, a.valid_from, "
+                "a.valid_to"
+            ),
+            {"n": p.new_id, "o": p.old_id, "d": today},
+        ).all()
+        out.extend(
+            {
+                "duty": int(r.id),
+                "person_id": int(r.person_id),
+                "person": r.external_id,
+                "name": r.name,
+                "role": r.role,
+                "grid": p.code,
+                "valid_from": r.valid_from.isoformat(),
+                "valid_to": r.valid_to.isoformat() if r.valid_to else None,
+            }
+            for r in rows
+        )
+    return sorted(out, key=lambda d: (d["grid"], d["role"], d["duty"]))
+
+
+def _redrawn(conn: Connection, area_id: int, old: int, new: int) -> list[dict[str, Any]]:
+    """Grids whose code and buildings are the same in versions ``old`` and ``new`` but whose
+    outline moved (≥ 1 m² of ground changed hands), with the m²: a planner must be told, as
+    offices publish and dispatch by the polygon (T49 #3)."""
+    if not old:
+        return []
+    rows = conn.execute(text(_SAME_PLACE_SQL), {"a": area_id, "old": old, "new": new}).all()
+    return [{"grid": r.code, "m2": round(float(r.m2), 1)} for r in rows if r.m2 >= 1.0]
+
+
+# The current level-1 grids of a community that a plan's grids repeat: the same code, the
+# same buildings and (to rounding) the same outline.
+_UNCHANGED_SQL = """
+WITH f AS (
+  SELECT e->'properties'->>'code' AS code,
+         ST_SetSRID(ST_GeomFromGeoJSON(e->>'geometry'), 4326) AS geom,
+         ARRAY(SELECT (jsonb_array_elements_text(e->'properties'->'building_ids'))::int
+               ORDER BY 1) AS ids
+  FROM jsonb_array_elements(CAST(:f AS jsonb)->'features') e),
+g AS (
+  SELECT g.code, g.geom,
+         ARRAY(SELECT x::int FROM jsonb_array_elements_text(
+                 CASE WHEN jsonb_typeof(g.properties->'building_ids') = 'array'
+                      THEN g.properties->'building_ids' ELSE '[]'::jsonb END) x
+               ORDER BY 1) AS ids
+  FROM grids g WHERE g.community_id = :a AND g.version = :v AND g.level = 1)
+SELECT (SELECT count(*) FROM f) AS plan, (SELECT count(*) FROM g) AS now,
+       (SELECT count(*) FROM f JOIN g ON g.code = f.code AND g.ids = f.ids
+        AND cardinality(g.ids) > 0
+        AND ST_Area(ST_SymDifference(f.geom, g.geom)::geography) < 0.01) AS same
+"""
+
+
+def _refuse_unchanged(
+    conn: Connection, plan_id: int, area_id: int, version: int, features: dict[str, Any]
+) -> None:
+    """ConflictError when the plan's grids are the current grids: every grid the same code,
+    buildings and outline. WHY (T49 #3): an unchanged export sent back as a draft made a new
+    version and ended and restarted every grid duty of the community."""
+    if not version:
+        return
+    r = conn.execute(
+        text(_UNCHANGED_SQL), {"f": json.dumps(features), "a": area_id, "v": version}
+    ).one()
+    if r.plan and r.plan == r.now == r.same:
+        raise ConflictError(
+            f"方案 {plan_id} 与现行网格相同，无需提交：每个网格的编码、楼栋和轮廓都与第 {version} "
+            f"版相同；可用 gridward plans discard {plan_id} 放弃 "
+            f"plan {plan_id} is the same as the current grids (version {version}: every "
+            f"grid has the same code, buildings and outline): nothing to commit; discard it "
+            f"with gridward plans discard {plan_id}"
+        )
 
 
 # A grid's part in a neighbour's territory thinner than this (degrees, about 5 cm) is the

@@ -88,8 +88,16 @@ def test_plan_preview_commit_history(demo, auth_headers):
         r = client.post(f"/plans/{plan_id}/commit", headers=planner)
         assert r.status_code == 409 and "draft" in r.json()["error"]
 
+        # the same plan again is the current grids: refused, nothing to commit (T49 #3)
+        same = _make_plan(client, planner)
+        r = client.post(f"/plans/{same}/commit", headers=planner)
+        assert r.status_code == 409 and "与现行网格相同，无需提交" in r.json()["error"], r.text
         # a second plan replaces the grids and keeps history
-        plan2 = _make_plan(client, planner)
+        body = {"community": COMMUNITY, "min_households": 150, "max_households": 300}
+        job = _wait(
+            client, client.post("/plans", json=body, headers=planner).json()["job_url"], planner
+        )
+        plan2 = job["result"]["plan_id"]
         assert client.post(f"/plans/{plan2}/commit", headers=planner).json()["version"] == 2
         with demo.connect() as conn:
             versions = conn.execute(
@@ -287,7 +295,13 @@ def test_an_edited_draft_tiles_the_community_and_keeps_the_grid_staff(demo, auth
         r = client.post(f"/plans/{draft}/commit", headers=planner)
         assert r.status_code == 200, r.text
         out = r.json()
-        assert out["duties"] == {"carried": len(codes) - 1, "ended": 1, "removed": 0}
+        # the grids left as they were keep their duties as they are (T49 #3)
+        assert out["duties"] == {
+            "continued": len(codes) - 2,
+            "carried": 1,
+            "ended": 1,
+            "removed": 0,
+        }
         assert [d["grid"] for d in out["duties_ended"]] == [dropped["code"]]
         now = _community_grids(demo)
         assert sorted(now) == codes[:-1]
