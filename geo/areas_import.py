@@ -426,6 +426,38 @@ def _crs_hint(source_crs: str | None, lon: float) -> tuple[str, str]:
     )
 
 
+def _crs_cause(source_crs: str | None, crs_given: bool, lon: float) -> tuple[str, str]:
+    """(Chinese, English) cause of a file's areas lying far from what is stored: the --crs
+    given, else the CRS the file declares, with :func:`_crs_hint` for the stored data at
+    ``lon``."""
+    hint_zh, hint = _crs_hint(source_crs, lon)
+    if crs_given:
+        cause_zh, cause = (
+            f"多半是 --crs {source_crs} 不对",
+            f"most likely --crs {source_crs} is wrong",
+        )
+    else:
+        cause_zh = f"多半是文件声明的坐标系 {source_crs} 不对，请用 --crs 给出正确的"
+        cause = f"most likely the CRS the file declares, {source_crs}, is wrong: give it with --crs"
+    if hint_zh:
+        cause_zh, cause = f"{cause_zh}；{hint_zh}", f"{cause}; {hint}"
+    return cause_zh, cause
+
+
+def _codes_listed(codes: list[str]) -> tuple[str, str]:
+    """(Chinese, English) list of the first ten ``codes`` and how many there are in all."""
+    more = len(codes) > 10
+    return (
+        "、".join(codes[:10]) + (f" 等 {len(codes)} 个" if more else ""),
+        ", ".join(codes[:10]) + (f" and {len(codes) - 10} more" if more else ""),
+    )
+
+
+def _lie(n: int) -> str:
+    """The words after a count of areas: "1 area lies", "2 areas lie"."""
+    return "area lies" if n == 1 else "areas lie"
+
+
 def _far_areas(conn: Connection, name: str, source_crs: str | None, crs_given: bool) -> list[str]:
     """Check the staged areas against the buildings and street segments stored already: a
     file none of whose areas lies within AREA_FAR_M of any of them is refused (nothing is
@@ -466,18 +498,13 @@ def _far_areas(conn: Connection, name: str, source_crs: str | None, crs_given: b
     )
     where = f"e.g. {first.level} {first.code} {first.name} at {first.lon:.4f}E, {first.lat:.4f}N"
     if len(rows) < total:
-        codes = "、".join(r.code for r in rows[:10]) + (
-            f" 等 {len(rows)} 个" if len(rows) > 10 else ""
-        )
-        codes_en = ", ".join(r.code for r in rows[:10]) + (
-            f" and {len(rows) - 10} more" if len(rows) > 10 else ""
-        )
+        codes, codes_en = _codes_listed([r.code for r in rows])
         return [
             f"文件 {name} 中有 {len(rows)} 个区划离已有的楼栋和街巷都超过 {km} 公里（{codes}；"
             f"{where_zh}）：若其坐标无误，是路网还没导入到那里 "
-            f"{name}: {len(rows)} areas lie over {km} km from every stored building and street "
-            f"({codes_en}; {where}): if their coordinates are right, the network does not "
-            "reach them yet"
+            f"{name}: {len(rows)} {_lie(len(rows))} over {km} km from every stored building "
+            f"and street ({codes_en}; {where}): if their coordinates are right, the network "
+            "does not reach them yet"
         ]
     # where the stored data are: the middle of their extent
     lon = conn.execute(
@@ -486,17 +513,7 @@ def _far_areas(conn: Connection, name: str, source_crs: str | None, crs_given: b
             "SELECT geom FROM buildings UNION ALL SELECT geom FROM street_segments) g) x"
         )
     ).scalar_one()
-    hint_zh, hint = _crs_hint(source_crs, float(lon))
-    if crs_given:
-        cause_zh, cause = (
-            f"多半是 --crs {source_crs} 不对",
-            f"most likely --crs {source_crs} is wrong",
-        )
-    else:
-        cause_zh = f"多半是文件声明的坐标系 {source_crs} 不对，请用 --crs 给出正确的"
-        cause = f"most likely the CRS the file declares, {source_crs}, is wrong: give it with --crs"
-    if hint_zh:
-        cause_zh, cause = f"{cause_zh}；{hint_zh}", f"{cause}; {hint}"
+    cause_zh, cause = _crs_cause(source_crs, crs_given, float(lon))
     raise InputError(
         f"文件 {name} 的 {total} 个区划离已有的楼栋和街巷都超过 {km} 公里（{where_zh}）："
         f"{cause_zh}。若坐标无误（那里的路网还没导入），请先用 gridward import osm 导入覆盖"
@@ -563,9 +580,8 @@ def _far_from_relatives(
         f"{f.r_level} {f.r_code} {f.r_name} at {f.r_lon:.4f}E, {f.r_lat:.4f}N"
     )
     if len(far) < len(judged):
-        codes = "、".join(far[:10]) + (f" 等 {len(far)} 个" if len(far) > 10 else "")
-        codes_en = ", ".join(far[:10]) + (f" and {len(far) - 10} more" if len(far) > 10 else "")
-        lie = "area lies" if len(far) == 1 else "areas lie"
+        codes, codes_en = _codes_listed(far)
+        lie = _lie(len(far))
         return [
             f"文件 {name} 中有 {len(far)} 个区划离已存的上级或下级区划超过 {km} 公里（{codes}；"
             f"{where_zh}）：请核对它们的坐标和区划代码（上级按 parent_code 或代码的前几位确定） "
@@ -581,17 +597,7 @@ def _far_from_relatives(
         ),
         {"c": sorted({r.r_code for r in far_rows})},
     ).scalar_one()
-    hint_zh, hint = _crs_hint(source_crs, float(lon))
-    if crs_given:
-        cause_zh, cause = (
-            f"多半是 --crs {source_crs} 不对",
-            f"most likely --crs {source_crs} is wrong",
-        )
-    else:
-        cause_zh = f"多半是文件声明的坐标系 {source_crs} 不对，请用 --crs 给出正确的"
-        cause = f"most likely the CRS the file declares, {source_crs}, is wrong: give it with --crs"
-    if hint_zh:
-        cause_zh, cause = f"{cause_zh}；{hint_zh}", f"{cause}; {hint}"
+    cause_zh, cause = _crs_cause(source_crs, crs_given, float(lon))
     raise InputError(
         f"文件 {name} 中有已存上级或下级的 {len(far)} 个区划离它们都超过 {km} 公里"
         f"（{where_zh}）：{cause_zh}。若坐标无误，请核对区划代码（上级按 parent_code 或代码的"

@@ -2,9 +2,10 @@
 
 Formats, by the suffix of ``--out``: GeoJSON (.geojson, or .json), GeoPackage (.gpkg),
 Shapefile (.shp with .shx/.dbf/.prj/.cpg) and KML (.kml). Coordinates in WGS 84 unless a CRS
-is asked for (:func:`export_crs`): CGCS2000 (EPSG:4490), a projected EPSG code in metres
-(EPSG:4548, a CGCS2000 3-degree zone), or GCJ-02 / BD-09 (the phone map apps' datums, the
-inverse of what the imports' ``--crs gcj02`` undoes). KML is always WGS 84.
+is asked for (``--crs``, read by :func:`geo.crs.normalize_crs`): CGCS2000 (EPSG:4490), a
+projected EPSG code in metres (EPSG:4548, a CGCS2000 3-degree zone), or GCJ-02 / BD-09 (the
+phone map apps' datums, the inverse of what the imports' ``--crs gcj02`` undoes). KML is
+always WGS 84.
 
 Shapefile field names (at most 10 characters) are gridward's, :data:`SHP_FIELDS`: never
 GDAL's silent cuts (``community_`` / ``building_c``), which made two fields alike.
@@ -117,13 +118,6 @@ def read_layer(engine: Engine, layer: str) -> gpd.GeoDataFrame:
         return read_geoframe(LAYER_SQL[layer], conn, geom_col="geom", crs="EPSG:4326")
 
 
-def export_crs(name: str | None) -> str:
-    """The CRS an export is written in: ``EPSG:4326`` (wgs84, the default), ``gcj02``,
-    ``bd09``, or an EPSG code pyproj knows (cgcs2000 → EPSG:4490, EPSG:4548 …); an unknown
-    name is an InputError naming it (:func:`geo.crs.normalize_crs`)."""
-    return normalize_crs(name)
-
-
 def out_format(path: Path) -> str:
     """The format of ``path`` by its suffix, or an InputError naming the ones written."""
     kind = SUFFIXES.get(path.suffix.lower())
@@ -152,7 +146,7 @@ def check_out_folder(path: Path) -> None:
 def check_options(path: Path, crs: str | None, encoding: str | None) -> tuple[str, str, str]:
     """(format, CRS, .dbf encoding) of an export, each checked before the database is read."""
     kind = out_format(path)
-    target = export_crs(crs)
+    target = normalize_crs(crs)
     if kind == "KML" and target != WGS84:
         raise InputError(
             f"KML 文件只能是 WGS-84 经纬度，不能用 --crs {crs}：请去掉 --crs，或改写 .gpkg、"

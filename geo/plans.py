@@ -514,9 +514,10 @@ def commit_plan(
         )
         today = city_today()
         old_ids = [r.id for r in old_rows if r.level == 1]
-        continued = _continue_duties(conn, plan.area_id, version, new_version, today)
+        same_place = _same_place(conn, plan.area_id, version, new_version)
+        continued = _continue_duties(conn, same_place, today)
         duties = carry_duties(conn, old_ids, plan.area_id, new_version, today, actor)
-        redrawn = _redrawn(conn, plan.area_id, version, new_version)
+        redrawn = _redrawn(same_place)
         per_worker = get_settings().households_per_worker
         gaps = staffing_gaps(conn, plan.area_id, new_version, today, per_worker)
         # the other side (T43 #8): grids left with more staff than their households need
@@ -591,18 +592,21 @@ ORDER BY o.code
 """
 
 
-def _continue_duties(
-    conn: Connection, area_id: int, old: int, new: int, today: Any
-) -> list[dict[str, Any]]:
-    """Duties (in force or planned) of each retired level-1 grid of version ``old`` whose code
-    and buildings are the same in version ``new``: moved to that grid as they are, not
-    ended and started again.
+def _same_place(conn: Connection, area_id: int, old: int, new: int) -> list[Any]:
+    """The level-1 grids of version ``old`` whose code and buildings are the same in version
+    ``new`` (:data:`_SAME_PLACE_SQL`: old_id, new_id, code, m2); none without an ``old``."""
+    if not old:
+        return []
+    return conn.execute(text(_SAME_PLACE_SQL), {"a": area_id, "old": old, "new": new}).all()
+
+
+def _continue_duties(conn: Connection, pairs: list[Any], today: Any) -> list[dict[str, Any]]:
+    """Duties (in force or planned) of each retired level-1 grid of the old version whose code
+    and buildings are the same in the new one (``pairs``, :func:`_same_place`): moved to that
+    grid as they are, not ended and started again.
     WHY (T49 #3): a draft changing two grids ended yesterday and restarted today the duties
     of every grid of the community, the unchanged ones too; a grid of the same code holding
     the same buildings is the same place. The rest go through carry_duties."""
-    if not old:
-        return []
-    pairs = conn.execute(text(_SAME_PLACE_SQL), {"a": area_id, "old": old, "new": new}).all()
     out: list[dict[str, Any]] = []
     for p in pairs:
         rows = conn.execute(
@@ -630,14 +634,11 @@ def _continue_duties(
     return sorted(out, key=lambda d: (d["grid"], d["role"], d["duty"]))
 
 
-def _redrawn(conn: Connection, area_id: int, old: int, new: int) -> list[dict[str, Any]]:
-    """Grids whose code and buildings are the same in versions ``old`` and ``new`` but whose
-    outline moved (≥ 1 m² of ground changed hands), with the m²: a planner must be told, as
-    offices publish and dispatch by the polygon (T49 #3)."""
-    if not old:
-        return []
-    rows = conn.execute(text(_SAME_PLACE_SQL), {"a": area_id, "old": old, "new": new}).all()
-    return [{"grid": r.code, "m2": round(float(r.m2), 1)} for r in rows if r.m2 >= 1.0]
+def _redrawn(pairs: list[Any]) -> list[dict[str, Any]]:
+    """Of ``pairs`` (:func:`_same_place`: the same code and buildings in both versions), the
+    grids whose outline moved (≥ 1 m² of ground changed hands), with the m²: a planner must be
+    told, as offices publish and dispatch by the polygon (T49 #3)."""
+    return [{"grid": r.code, "m2": round(float(r.m2), 1)} for r in pairs if r.m2 >= 1.0]
 
 
 # The current level-1 grids of a community that a plan's grids repeat: the same code, the

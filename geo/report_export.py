@@ -193,10 +193,7 @@ def _write_xlsx(
     share: float | None,
 ) -> None:
     """The XLSX of :func:`export_report`: a sheet per table, and the 报表 sheet."""
-    # text stays text: a name written "=HYPERLINK(…)" (a registry typo, or an OSM alley name
-    # someone chose) was a live formula in the sheet
-    options = {"strings_to_formulas": False, "strings_to_urls": False}
-    with pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs={"options": options}) as xl:
+    with pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs={"options": XLSX_OPTIONS}) as xl:
         formats = {
             "percent": xl.book.add_format({"num_format": "0.0%"}),
             "text": xl.book.add_format({"num_format": "@"}),  # a code typed in stays text
@@ -211,16 +208,29 @@ def _write_xlsx(
             _lay_out(xl.sheets[ABOUT_SHEET], about, formats, max_width=90)
 
 
+# text stays text: a name written "=HYPERLINK(…)" (a registry typo, or an OSM alley name
+# someone chose) was a live formula in the sheet
+XLSX_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
+
+
 def _width(v: Any) -> int:
     """Columns a value takes in Excel or WPS: a CJK character is two."""
     text = "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
     return sum(2 if ord(c) > 0x2E7F else 1 for c in text)
 
 
-def _lay_out(ws: Any, df: pd.DataFrame, formats: dict[str, Any], max_width: int = 40) -> None:
+def _lay_out(
+    ws: Any,
+    df: pd.DataFrame,
+    formats: dict[str, Any],
+    max_width: int = 40,
+    code_headers: set[str] | None = None,
+) -> None:
     """Columns as wide as their header and values (dates and times showed as ######## in
     8.4-character columns), the header row frozen and filterable, shares as percentages,
-    codes as text (their cells are strings already: this keeps a code typed in as text)."""
+    codes (``code_headers``, default :data:`CODE_HEADERS`) as text (their cells are strings
+    already: this keeps a code typed in as text)."""
+    code_headers = CODE_HEADERS if code_headers is None else code_headers
     for i, col in enumerate(df.columns):
         sample = df[col].head(500)
         if col in PERCENT_HEADERS:
@@ -230,7 +240,7 @@ def _lay_out(ws: Any, df: pd.DataFrame, formats: dict[str, Any], max_width: int 
         else:
             wide = max((_width(v) for v in sample), default=0)
         width = min(max(_width(col), wide) + 2, max_width)
-        fmt = "percent" if col in PERCENT_HEADERS else "text" if col in CODE_HEADERS else None
+        fmt = "percent" if col in PERCENT_HEADERS else "text" if col in code_headers else None
         ws.set_column(i, i, width, formats.get(fmt) if fmt else None)
     ws.freeze_panes(1, 0)
     if len(df.columns):
@@ -240,24 +250,24 @@ def _lay_out(ws: Any, df: pd.DataFrame, formats: dict[str, Any], max_width: int 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _codes_as_text(df: pd.DataFrame) -> pd.DataFrame:
+def _codes_as_text(df: pd.DataFrame, code_columns: tuple[str, ...] = CODE_COLUMNS) -> pd.DataFrame:
     """``df`` with its code columns as text (missing stays missing), so an XLSX writes them
     as string cells and a CSV can mark them, whatever type a code came in."""
     out = df.copy()
-    for col in CODE_COLUMNS:
+    for col in code_columns:
         if col in out.columns:
             out[col] = out[col].map(lambda v: v if pd.isna(v) else str(v))
     return out
 
 
-def _for_csv(df: pd.DataFrame) -> pd.DataFrame:
+def _for_csv(df: pd.DataFrame, code_columns: tuple[str, ...] = CODE_COLUMNS) -> pd.DataFrame:
     """A CSV table as Excel and WPS must read it when they open it (see :func:`_csv_cell`).
     Numbers are left alone: -3.5 is a number."""
     out = df.copy()
     for col in out.columns:
         if not (pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col])):
             continue
-        code = col in CODE_COLUMNS
+        code = col in code_columns
         out[col] = out[col].map(lambda v, code=code: _csv_cell(v, code))
     return out
 

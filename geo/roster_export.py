@@ -177,34 +177,23 @@ def write_table(
     codes as text cells) under ``headers`` (key → header). In a CSV, a code starting with a
     digit gets a leading tab and a cell starting like a formula a leading ' (the rules of the
     report exports, :func:`geo.report_export._csv_cell`); XLSX text is never a formula."""
-    from geo.report_export import _csv_cell, _width
+    from geo.report_export import XLSX_OPTIONS, _codes_as_text, _for_csv, _lay_out
     from geo.vector_io import atomic_file
 
-    out = df.copy()
-    for col in code_columns:
-        if col in out.columns:
-            out[col] = out[col].map(lambda v: v if v is None or pd.isna(v) else str(v))
+    out = _codes_as_text(df, code_columns)
     suffix = path.suffix.lower()
     with atomic_file(path) as tmp:
         if suffix == ".csv":
-            for col in out.columns:
-                kind = out[col].dtype
-                if pd.api.types.is_object_dtype(kind) or pd.api.types.is_string_dtype(kind):
-                    code = col in code_columns
-                    out[col] = out[col].map(lambda v, code=code: _csv_cell(v, code))
-            out.rename(columns=headers).to_csv(tmp, index=False, encoding="utf-8-sig")
+            labelled = _for_csv(out, code_columns).rename(columns=headers)
+            labelled.to_csv(tmp, index=False, encoding="utf-8-sig")
         else:
-            options = {"strings_to_formulas": False, "strings_to_urls": False}
-            with pd.ExcelWriter(tmp, engine="xlsxwriter", engine_kwargs={"options": options}) as xl:
+            options = {"options": XLSX_OPTIONS}
+            with pd.ExcelWriter(tmp, engine="xlsxwriter", engine_kwargs=options) as xl:
                 labelled = out.rename(columns=headers)
                 labelled.to_excel(xl, sheet_name=sheet, index=False)
-                ws, as_text = xl.sheets[sheet], xl.book.add_format({"num_format": "@"})
-                for i, col in enumerate(out.columns):  # a code typed in later stays text
-                    wide = max((_width(v) for v in labelled.iloc[:500, i]), default=0)
-                    width = min(max(_width(labelled.columns[i]), wide) + 2, 60)
-                    ws.set_column(i, i, width, as_text if col in code_columns else None)
-                ws.freeze_panes(1, 0)
-                ws.autofilter(0, 0, max(len(out), 1), max(len(out.columns) - 1, 0))
+                as_text = {"text": xl.book.add_format({"num_format": "@"})}  # typed in: text
+                code_headers = {headers.get(c, c) for c in code_columns}
+                _lay_out(xl.sheets[sheet], labelled, as_text, 60, code_headers)
     return path
 
 

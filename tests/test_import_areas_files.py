@@ -217,7 +217,7 @@ def test_an_area_far_from_the_others_is_warned_of(db, tmp_path):
         "文件 c.geojson 中有 1 个区划离已有的楼栋和街巷都超过 5 公里（110108017003；如社区 "
         "110108017003 清华东路社区 在东经 117.0020°、北纬 39.9920°）："
         "若其坐标无误，是路网还没导入到那里 "
-        "c.geojson: 1 areas lie over 5 km from every stored building and street (110108017003; "
+        "c.geojson: 1 area lies over 5 km from every stored building and street (110108017003; "
         "e.g. community 110108017003 清华东路社区 at 117.0020E, 39.9920N): if their coordinates "
         "are right, the network does not reach them yet"
     ]

@@ -40,7 +40,10 @@ Area = Annotated[
 Format = Annotated[Literal["csv", "xlsx"], Query()]
 
 
-def _send(write, name: str, format: str) -> FileResponse:  # noqa: ANN001
+def _send(write, what: str, area: str | None, format: str) -> FileResponse:  # noqa: ANN001
+    """``write(path)`` into a temporary folder, sent as ``<what>[_<area>].<format>`` and the
+    folder removed once sent."""
+    name = what + (f"_{area}" if area else "")
     folder = FsPath(tempfile.mkdtemp(prefix="gridward-export-"))
     path = folder / f"{name}.{format}"
     try:
@@ -70,8 +73,7 @@ def roster_file(
 ):
     from geo.roster_export import export_roster
 
-    name = "roster" + (f"_{area}" if area else "")
-    return _send(lambda p: export_roster(engine, p, area, with_phone), name, format)
+    return _send(lambda p: export_roster(engine, p, area, with_phone), "roster", area, format)
 
 
 @router.get(
@@ -87,5 +89,4 @@ def people_file(
 ):
     from geo.people_export import export_people
 
-    name = "people" + (f"_{area}" if area else "")
-    return _send(lambda p: export_people(engine, p, area), name, format)
+    return _send(lambda p: export_people(engine, p, area), "people", area, format)
