@@ -48,20 +48,22 @@ BUILDINGS = {  # households: which building is which, in the assertions
 }
 
 
-def _write(tmp_path) -> tuple:
+def _write(tmp_path, communities=COMMUNITIES, buildings=BUILDINGS) -> tuple:
+    """areas.geojson (``communities``: code → outline in units) and buildings.geojson
+    (``buildings``: households → footprint) in ``tmp_path``."""
     areas = {
         "type": "FeatureCollection",
         "features": [
             {"type": "Feature", "geometry": mapping(_deg(g)),
              "properties": {"code": c, "name": f"社区{c[-1]}", "level": "community"}}
-            for c, g in COMMUNITIES.items()
+            for c, g in communities.items()
         ],
     }  # fmt: skip
     blds = {
         "type": "FeatureCollection",
         "features": [
             {"type": "Feature", "geometry": mapping(_deg(g)), "properties": {"households": h}}
-            for h, g in BUILDINGS.items()
+            for h, g in buildings.items()
         ],
     }
     a, b = tmp_path / "areas.geojson", tmp_path / "buildings.geojson"

@@ -65,21 +65,25 @@ def _adjacent_pair(grids: gpd.GeoDataFrame) -> tuple[int, int]:
     raise AssertionError("no adjacent grids")
 
 
-def _cli(run_inproc, monkeypatch, pg_url, *args: str):  # noqa: ANN001, ANN202, F811
+@pytest.fixture()
+def plans_import(run_inproc, monkeypatch, pg_url):  # noqa: ANN001, ANN201, F811
+    """``gridward plans import ARGS…`` run in process against the test database."""
     monkeypatch.setenv("DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        return run_inproc("plans", "import", *args)
-    finally:
+
+    def run(*args: str):  # noqa: ANN202
         get_settings.cache_clear()
+        try:
+            return run_inproc("plans", "import", *args)
+        finally:
+            get_settings.cache_clear()
+
+    return run
 
 
 def test_a_merge_drawn_in_qgis_comes_back_as_a_draft_with_one_grid_fewer(
     demo,  # noqa: F811
     tmp_path,
-    pg_url,
-    monkeypatch,
-    run_inproc,  # noqa: F811
+    plans_import,
 ) -> None:
     """Two grids merged in the exported file: the draft has one grid fewer, the merged one
     holds both grids' buildings under the first one's code, every other grid is as it was;
@@ -98,7 +102,7 @@ def test_a_merge_drawn_in_qgis_comes_back_as_a_draft_with_one_grid_fewer(
     path = tmp_path / "merged.gpkg"
     merged.to_file(path)
 
-    res = _cli(run_inproc, monkeypatch, pg_url, str(path), "--community", COMMUNITY)
+    res = plans_import(str(path), "--community", COMMUNITY)
     assert res.returncode == 0, res
     pid = _plans(demo)
     assert f"已按文件 merged.gpkg 为社区 {COMMUNITY} 生成草案 {pid}（{len(current) - 1} 个网格" in (
@@ -126,9 +130,7 @@ def test_a_merge_drawn_in_qgis_comes_back_as_a_draft_with_one_grid_fewer(
 def test_an_unchanged_export_gives_the_current_grids_whatever_its_format(
     demo,  # noqa: F811
     tmp_path,
-    pg_url,
-    monkeypatch,
-    run_inproc,  # noqa: F811
+    plans_import,
 ) -> None:
     """The whole export as it is (every community, levels 1–3): the other communities' and
     the lower levels' rows are skipped with a warning, and the draft's grids are the current
@@ -136,9 +138,7 @@ def test_an_unchanged_export_gives_the_current_grids_whatever_its_format(
     community_) and a split made by QGIS (both pieces keep the code) come in too."""
     current = _committed(demo)
     _export(demo, tmp_path, "all.gpkg")
-    res = _cli(
-        run_inproc, monkeypatch, pg_url, str(tmp_path / "all.gpkg"), "--community", COMMUNITY
-    )
+    res = plans_import(str(tmp_path / "all.gpkg"), "--community", COMMUNITY)
     assert res.returncode == 0, res
     pid = _plans(demo)
     assert _members(demo, pid) == current
@@ -154,14 +154,14 @@ def test_an_unchanged_export_gives_the_current_grids_whatever_its_format(
     with zipfile.ZipFile(zipped, "w") as z:
         for f in shp.iterdir():
             z.write(f, f.name)
-    res = _cli(run_inproc, monkeypatch, pg_url, str(zipped), "--community", COMMUNITY)
+    res = plans_import(str(zipped), "--community", COMMUNITY)
     assert res.returncode == 0, res
     assert _members(demo, _plans(demo)) == current
     # gridward's own Shapefile (comm_code, EPSG:4548) and KML exports, as they are
     export_layer(demo, "grids", tmp_path / "own.shp", crs="EPSG:4548")
     export_layer(demo, "grids", tmp_path / "own.kml")
     for own in ("own.shp", "own.kml"):
-        res = _cli(run_inproc, monkeypatch, pg_url, str(tmp_path / own), "--community", COMMUNITY)
+        res = plans_import(str(tmp_path / own), "--community", COMMUNITY)
         assert res.returncode == 0, (own, res)
         assert _members(demo, _plans(demo)) == current, own
 
@@ -177,9 +177,7 @@ def test_an_unchanged_export_gives_the_current_grids_whatever_its_format(
     pieces = gpd.GeoDataFrame({"code": [big, big]}, geometry=[west, east], crs=grids.crs)
     split = gpd.GeoDataFrame(pd.concat([split, pieces], ignore_index=True), crs=grids.crs)
     split.to_crs(4326).to_file(tmp_path / "split.geojson")
-    res = _cli(
-        run_inproc, monkeypatch, pg_url, str(tmp_path / "split.geojson"), "--community", COMMUNITY
-    )
+    res = plans_import(str(tmp_path / "split.geojson"), "--community", COMMUNITY)
     assert res.returncode == 0, res
     assert f"网格编码 {big} 出现在 2 行" in res.stderr, res.stderr
     draft = _members(demo, _plans(demo))
@@ -192,9 +190,7 @@ def test_an_unchanged_export_gives_the_current_grids_whatever_its_format(
 def test_a_gap_or_another_communitys_file_is_refused_and_nothing_is_stored(
     demo,  # noqa: F811
     tmp_path,
-    pg_url,
-    monkeypatch,
-    run_inproc,  # noqa: F811
+    plans_import,
 ) -> None:
     """A polygon deleted (its buildings in no polygon): refused, naming each building by id,
     name and households. A file of another community, with or without its community_code
@@ -207,7 +203,7 @@ def test_a_gap_or_another_communitys_file_is_refused_and_nothing_is_stored(
     grids[grids.code != gone].to_file(path)
     before = _plans(demo)
 
-    res = _cli(run_inproc, monkeypatch, pg_url, str(path), "--community", COMMUNITY)
+    res = plans_import(str(path), "--community", COMMUNITY)
     assert res.returncode == 2, res
     n = len(current[gone])
     assert f"社区 {COMMUNITY} 有 {n} 栋楼" in res.stderr, res.stderr
@@ -229,9 +225,7 @@ def test_a_gap_or_another_communitys_file_is_refused_and_nothing_is_stored(
     assert len(other)
     for frame in (other, other.drop(columns=["community_code"])):
         frame.to_file(tmp_path / "other.gpkg")
-        res = _cli(
-            run_inproc, monkeypatch, pg_url, str(tmp_path / "other.gpkg"), "--community", COMMUNITY
-        )
+        res = plans_import(str(tmp_path / "other.gpkg"), "--community", COMMUNITY)
         assert res.returncode == 2, res
         assert (
             f"文件 other.gpkg 中没有社区 {COMMUNITY} 的网格：其中的网格属于社区 {OTHER}"

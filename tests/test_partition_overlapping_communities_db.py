@@ -6,11 +6,9 @@ the rest to the lower code, whatever order they are partitioned in. Real PostGIS
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import shapely
-from shapely.geometry import box, mapping
+from shapely.geometry import box
 from sqlalchemy import text
 
 from geo.areas_import import import_areas
@@ -18,9 +16,9 @@ from geo.errors import ConflictError
 from geo.importer import import_buildings
 from geo.partition import PartitionParams, partition
 from geo.plans import commit_plan, create_plan, load_inputs
+from tests.test_building_links_db import _deg, _write
 from tests.test_partition import check_partition
 
-X0, Y0, S = 116.35, 40.0, 1e-5  # about 0.85 m east, 1.1 m north per unit
 A, B = "110108030001", "110108030002"
 # A is x 0..200, B x 150..350: they overlap on x 150..200 (about 42 m × 110 m)
 COMMUNITIES = {A: box(0, 0, 200, 100), B: box(150, 0, 350, 100)}
@@ -38,29 +36,8 @@ BUILDINGS = {  # households → footprint; the last digit says whose it is
 }
 
 
-def _deg(g: shapely.Geometry) -> shapely.Geometry:
-    return shapely.transform(g, lambda c: c * S + (X0, Y0))
-
-
 def _load(engine, tmp_path, communities=COMMUNITIES, buildings=BUILDINGS) -> None:
-    areas = {
-        "type": "FeatureCollection",
-        "features": [
-            {"type": "Feature", "geometry": mapping(_deg(g)),
-             "properties": {"code": c, "name": f"社区{c[-1]}", "level": "community"}}
-            for c, g in communities.items()
-        ],
-    }  # fmt: skip
-    blds = {
-        "type": "FeatureCollection",
-        "features": [
-            {"type": "Feature", "geometry": mapping(_deg(g)), "properties": {"households": h}}
-            for h, g in buildings.items()
-        ],
-    }
-    a, b = tmp_path / "areas.geojson", tmp_path / "buildings.geojson"
-    a.write_text(json.dumps(areas), encoding="utf-8")
-    b.write_text(json.dumps(blds), encoding="utf-8")
+    a, b = _write(tmp_path, communities, buildings)
     import_areas(engine, a, level="community")
     import_buildings(engine, b)
 

@@ -16,20 +16,9 @@ from geo.plan_drafts import DraftGrid, save_draft
 from geo.plan_history import revert_plan
 from geo.plans import commit_plan, create_plan
 from geo.settings import city_today
+from tests.test_plan_history_db import _members
 from tests.test_plans_db import COMMUNITY
 from tests.test_plans_db import demo as demo  # noqa: F401 (the fixture)
-
-
-def _sets(engine, version: int) -> dict[str, list[int]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT g.code, g.properties->'building_ids' AS ids FROM grids g JOIN areas a "
-                "ON a.id = g.community_id WHERE a.code = :c AND g.version = :v AND g.level = 1"
-            ),
-            {"c": COMMUNITY, "v": version},
-        ).all()
-    return {r.code: sorted(r.ids) for r in rows}
 
 
 def _moved(engine, old: int, new: int) -> dict[str, float]:
@@ -83,13 +72,13 @@ def test_a_revert_brings_back_the_stored_outlines(demo):  # noqa: F811
     commit_plan(demo, create_plan(demo, COMMUNITY, 300, 500))
     commit_plan(demo, create_plan(demo, COMMUNITY, 150, 300))
     out = revert_plan(demo, COMMUNITY, 1)
-    first = _sets(demo, 1)
+    first = _members(demo, 1)
     assert out["outlines"]["version"] == 1
     assert sorted(out["outlines"]["kept"]) == sorted(first)
     assert out["outlines"]["redrawn"] == [] and out["outlines"]["why"] is None
     done = commit_plan(demo, out["plan_id"])
     assert done["version"] == 3
-    assert _sets(demo, 3) == first
+    assert _members(demo, 3) == first
     moved = _moved(demo, 1, 3)
     assert max(moved.values()) < 0.01, moved  # was 13,919 m² between two grids
 
@@ -114,7 +103,7 @@ def test_a_revert_after_the_data_changed_redraws_and_says_why(demo):  # noqa: F8
 def test_a_draft_of_the_current_grids_is_refused_and_cuts_no_duty(demo):  # noqa: F811
     commit_plan(demo, create_plan(demo, COMMUNITY, 300, 500))
     duties = _staff(demo, city_today() - dt.timedelta(days=10))
-    first = _sets(demo, 1)
+    first = _members(demo, 1)
     # the export sent back unchanged, in another order
     grids = [DraftGrid(code, ids) for code, ids in sorted(first.items(), reverse=True)]
     out = save_draft(demo, COMMUNITY, 300, 500, grids, base_version=1)
@@ -140,7 +129,7 @@ def test_a_draft_of_the_current_grids_is_refused_and_cuts_no_duty(demo):  # noqa
 
 def test_a_draft_changing_two_grids_keeps_the_others_outlines_and_duties(demo):  # noqa: F811
     commit_plan(demo, create_plan(demo, COMMUNITY, 150, 300))
-    first = _sets(demo, 1)
+    first = _members(demo, 1)
     duties = _staff(demo, city_today() - dt.timedelta(days=10))
     # one building from a grid to a neighbour (the grid whose outline touches it most)
     with demo.connect() as conn:
