@@ -588,7 +588,10 @@ async def _person_id(
 
     given = fields.get("person", "").strip()
     if not given:
-        return person_for(user, fields.get("person_id"), action, "person_id")
+        pid = person_for(user, fields.get("person_id"), action, "person_id")
+        if pid is not None and user.role == "planner":
+            await run_in_threadpool(_planner_may_upload_for, engine, user, pid)
+        return pid
     # a steward hears the same for anyone but themselves, whether that person exists or not
     # (an acceptance tester read names and ids off the answers: never tell them more)
     mine = HTTPException(
@@ -620,7 +623,45 @@ async def _person_id(
             f"person {given[:40]!r} is {label}, but person_id is "
             f"{fields['person_id'][:20]!r}: give one of them",
         )
+    if user.role == "planner":
+        await run_in_threadpool(_planner_may_upload_for, engine, user, who.id)
     return who.id  # a steward's own (checked above)
+
+
+def _planner_may_upload_for(engine: Engine, user: Principal, person_id: int) -> None:
+    """403 unless the person lives in the planner's areas (their home's community, by parent
+    link as :func:`api.auth.area_scope`), the rule of ``PATCH /tracks`` and ``DELETE
+    /tracks``. WHY (T50 #3): a planner of one district uploaded a walk as a person of
+    another, whose report then credited it; checked before any file is stored. A person
+    with no home area is an admin's to upload for. No such person: left to the store (404)."""
+    from geo.area_paths import area_path
+    from geo.errors import person_en, person_zh
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT p.name, p.external_id, a.code FROM people p "
+                "LEFT JOIN areas a ON a.id = p.area_id WHERE p.id = :p"
+            ),
+            {"p": person_id},
+        ).first()
+        if row is None:
+            return
+        if row.code and user.covers_area(area_path(conn, row.code)):
+            return
+    who_zh = person_zh(row.name, row.external_id, person_id)
+    who = person_en(row.name, row.external_id, person_id)
+    areas = "、".join(user.area_codes) or "（无）"
+    areas_en = ", ".join(user.area_codes) or "none"
+    home_zh = f"住址在 {row.code}" if row.code else "住址不在任何社区内"
+    home = f"lives in {row.code}" if row.code else "has no home area"
+    raise HTTPException(
+        403,
+        f"规划员只能为住在本人管辖区域内的人员上传轨迹：{who_zh}{home_zh}，不在您的区域"
+        f"（{areas}）内；未存储任何文件，请由该区域的规划员或管理员上传 "
+        f"planners upload tracks only for people living in their areas: {who} {home}, "
+        f"outside your areas ({areas_en}); nothing was stored",
+    )
 
 
 def _flag(value: str) -> bool:
