@@ -502,6 +502,25 @@ def _load(
             if with_notes
             else None
         )
+        # streets a later network import brought (a second district's extract): the local
+        # day each came, where after the city's first network day and after the report's
+        # first day (T50 #5). WHY: unstaffed counted them on every day before they existed,
+        # so adding a district changed the past reports' unstaffed totals. The first
+        # network's streets are left out: a city that imports its streets after its staff
+        # started counts from its first duty, as before (migration 0013's reason)
+        since = (
+            read_frame(
+                text(
+                    "WITH s AS (SELECT id, CAST(created_at AT TIME ZONE :tz AS date) AS day "
+                    "FROM streets) SELECT s.id AS alley_id, s.day AS since FROM s "
+                    "WHERE s.day > :a AND s.day > (SELECT min(day) FROM s)"
+                ),
+                conn,
+                params={"tz": settings.timezone, "a": start},
+            )
+            if with_notes
+            else None
+        )
     late = _late_tracks(edges, segments, scope)
     if scope is not None and len(moved_in):  # only the area's streets, as the rows
         street = moved_in["edge_id"].map(segments.set_index("edge_id")["alley_id"])
@@ -529,6 +548,7 @@ def _load(
         "moved_in": moved_in,
         "unheld": unheld,
         "first_duty": first_duty,
+        "since": since,
     }
 
 
@@ -699,6 +719,39 @@ def _started_note(
     )
     if readers is not None:
         readers[note] = f"{head}请联系管理员补设 {en}ask an admin to backdate them"
+    return [note]
+
+
+def _not_yet_note(
+    not_yet: pd.DataFrame, since: pd.DataFrame | None, readers: dict[str, str] | None = None
+) -> list[str]:
+    """The note for the unheld street/alley-days left out because a later network import
+    brought the street only after that day (``not_yet``: day, alley_id, role; ``since``:
+    each such street's first day). WHY: a district added on 11-25 read 143 unstaffed
+    alley-days in the report of 11-24, and only the generic re-import note said anything
+    (T50 #5)."""
+    if not len(not_yet) or since is None:
+        return []
+    ids = set(not_yet["alley_id"])
+    came = sorted({pd.Timestamp(v).date() for v in since.loc[since["alley_id"].isin(ids), "since"]})
+    n, k = len(ids), len(not_yet)
+    when_zh = str(came[0]) if len(came) == 1 else f"{came[0]} 至 {came[-1]}"
+    when_en = f"on {came[0]}" if len(came) == 1 else f"between {came[0]} and {came[-1]}"
+    head = (
+        f"{n} 条街巷由后来的路网导入于 {when_zh} 才加入 gridward：加入之前的日子不计其"
+        f"无人负责（本期共 {k} 个街巷·天）；如这些日子已有人负责，"
+    )
+    en = (
+        f"{n} street(s)/alley(s) came into gridward with a later network import only "
+        f"{when_en}: the days before count no unstaffed days for them ({k} street/alley-day(s) "
+        "of this period); if someone held them then, "
+    )
+    note = (
+        f"{head}请用 gridward assign set --from 补设职责 "
+        f"{en}backdate the duty with gridward assign set --from"
+    )
+    if readers is not None:
+        readers[note] = f"{head}请联系管理员补设职责 {en}ask an admin to backdate the duty"
     return [note]
 
 
@@ -1050,6 +1103,18 @@ def _daily_frames(
     )
     alley_frames, person_frames, segment_frames, unstaffed_frames = [], [], [], []
     scope = data.get("scope")
+    # the local day each street a later import brought came, by street (T50 #5)
+    since_rows = data.get("since")
+    since = (
+        pd.Series(dtype=object)
+        if since_rows is None or not len(since_rows)
+        else pd.Series(
+            [pd.Timestamp(v).date() for v in since_rows["since"]],
+            index=since_rows["alley_id"].to_numpy(),
+            dtype=object,
+        )
+    )
+    not_yet_frames: list[pd.DataFrame] = []
     runs = _day_runs(network_of_day, days)
     for role in ROLES:
         for run in runs:
@@ -1066,6 +1131,15 @@ def _daily_frames(
                         continue
                     held_then = duty_days.loc[duty_days["day"] == day, "alley_id"].unique()
                     gap = np.setdiff1d(live, held_then)
+                    # nor on the days before a later import brought it (T50 #5)
+                    if len(since) and len(gap):
+                        not_yet = since.index.to_numpy()[since.to_numpy() > day]
+                        cut = np.intersect1d(gap, not_yet)
+                        if len(cut):
+                            gap = np.setdiff1d(gap, cut)
+                            not_yet_frames.append(
+                                pd.DataFrame({"day": day, "alley_id": cut, "role": role})
+                            )
                     if len(gap):
                         unstaffed_frames.append(
                             pd.DataFrame({"day": day, "alley_id": gap, "role": role})
@@ -1159,6 +1233,12 @@ def _daily_frames(
         out["unstaffed"] = (
             pd.concat(unstaffed_frames, ignore_index=True)
             if unstaffed_frames
+            else pd.DataFrame(columns=cols)
+        )
+        # the unheld street-days left out as before the street was imported (T50 #5)
+        out["not_yet"] = (
+            pd.concat(not_yet_frames, ignore_index=True)
+            if not_yet_frames
             else pd.DataFrame(columns=cols)
         )
     return out
@@ -1366,10 +1446,11 @@ def build_report(
         [c for c in ("role", "rank", "person_id") if c in per_person.columns]
     ).reset_index(drop=True)
     unstaffed = frames["unstaffed"].merge(where, on="alley_id", how="left")
-    areas = _by_area(alleys, unstaffed)
+    areas = _by_area(alleys, unstaffed, data["areas"])
     readers: dict[str, str] = {}  # each note as a steward or viewer reads it (for_readers)
     notes = (
         _started_note(engine, period, first_duty, started, readers)
+        + _not_yet_note(frames["not_yet"], data["since"], readers)
         + _outside_notes(alleys, unstaffed, readers)
         + _zone_notes(data["edges"], readers)
         + _moved_in_notes(data["moved_in"], days, readers)
@@ -1729,7 +1810,11 @@ def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> 
     return {"running": period.running, "pending": pending, "notes": notes, "area": area}
 
 
-AREA_LEVELS = {"subdistrict": "街道 subdistrict", "community": "社区 community"}
+AREA_LEVELS = {
+    "district": "区 district",
+    "subdistrict": "街道 subdistrict",
+    "community": "社区 community",
+}
 AREA_COLS = [
     "role",
     "level",
@@ -1745,24 +1830,39 @@ AREA_COLS = [
     "walked_m",
     "length_m",
     "rank",
+    # appended (T50 #11): the columns before keep their places (scripts read them)
+    "district_code",
+    "district_name",
 ]
+_DISTRICT_COLS = ["district_code", "district_name"]
 
 
-def _by_area(alleys: pd.DataFrame, unstaffed: pd.DataFrame | None = None) -> pd.DataFrame:
+def _by_area(
+    alleys: pd.DataFrame,
+    unstaffed: pd.DataFrame | None = None,
+    districts: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Per role: one row per subdistrict (街道) and per community (社区) with its alley-days
     (staffed), patrolled and pending alley-days, compliance (patrolled / (alley-days −
     pending)), ``unstaffed`` alley-days (no holder that day: not in the rate), ranked among
     its level (1 = best, ties share; null without a rate). An area whose alleys nobody holds
-    has a row too: its gap is the point of a 周查."""
+    has a row too: its gap is the point of a 周查.
+
+    Every row names its district (``district_code``, ``district_name``: its subdistrict's,
+    from ``districts``, each street's district by alley_id; blank for the rows of streets
+    outside every subdistrict), and when the rows span two districts or more, each district
+    has a row too (level ``district``, first in its role). WHY: two subdistricts named
+    学院路街道 in two districts were told apart by code only (T50 #11); a one-district table
+    keeps its rows as they were."""
     num = ["staffed", "patrolled", "pending", "unstaffed", "walked_m", "length_m"]
     keys = ["role", *_AREA_COLS]
     parts = []
     if len(alleys):
-        staffed = alleys[[*keys, "patrolled", "pending", "walked_m", "length_m"]].copy()
+        staffed = alleys[[*keys, "alley_id", "patrolled", "pending", "walked_m", "length_m"]]
         parts.append(staffed.assign(staffed=1, unstaffed=0))
     if unstaffed is not None and len(unstaffed):
         parts.append(
-            unstaffed[keys].assign(
+            unstaffed[[*keys, "alley_id"]].assign(
                 staffed=0, patrolled=False, pending=False, unstaffed=1, walked_m=0.0, length_m=0.0
             )
         )
@@ -1772,12 +1872,24 @@ def _by_area(alleys: pd.DataFrame, unstaffed: pd.DataFrame | None = None) -> pd.
     for c in ("patrolled", "pending"):
         rows[c] = rows[c].astype(bool).astype(int)
     rows[["walked_m", "length_m"]] = rows[["walked_m", "length_m"]].astype(float)
+    rows = _with_districts(rows, districts)
     sub_keys = ["role", "subdistrict_code", "subdistrict_name"]
     subs = rows.groupby(sub_keys, dropna=False)[num].sum().reset_index()
     subs = subs.assign(level="subdistrict", community_code=None, community_name=None)
     comm_keys = [*sub_keys, "community_code", "community_name"]
     comms = rows.groupby(comm_keys, dropna=False)[num].sum().reset_index()
-    out = pd.concat([subs, comms.assign(level="community")], ignore_index=True)
+    frames = [subs, comms.assign(level="community")]
+    if rows["district_code"].dropna().nunique() >= 2:
+        dist = rows.groupby(["role", *_DISTRICT_COLS], dropna=False)[num].sum().reset_index()
+        frames.insert(0, dist.assign(level="district"))
+    out = pd.concat(frames, ignore_index=True)
+    # a subdistrict's (or community's) district is its subdistrict's
+    named = rows.dropna(subset=["subdistrict_code"]).drop_duplicates("subdistrict_code")
+    named = named.set_index("subdistrict_code")
+    sub_rows = out["level"].ne("district")
+    for c in _DISTRICT_COLS:
+        out[c] = out[c].astype(object) if c in out.columns else None
+        out.loc[sub_rows, c] = out.loc[sub_rows, "subdistrict_code"].map(named[c])
     out = out.rename(columns={"staffed": "alley_days"})
     for c in ("alley_days", "patrolled", "pending", "unstaffed"):
         out[c] = out[c].astype(int)
@@ -1792,15 +1904,41 @@ def _by_area(alleys: pd.DataFrame, unstaffed: pd.DataFrame | None = None) -> pd.
     return _area_order(out)[AREA_COLS].reset_index(drop=True)
 
 
+def _with_districts(rows: pd.DataFrame, districts: pd.DataFrame | None) -> pd.DataFrame:
+    """``rows`` (one per street-day, with alley_id) with each street's district: for a street
+    in a subdistrict, the subdistrict's (the lowest district code among its streets: one
+    for a subdistrict with a parent), so a district's row holds exactly its subdistricts'."""
+    if districts is None or not len(districts):
+        return rows.assign(district_code=None, district_name=None)
+    d = districts[["alley_id", *_DISTRICT_COLS]].drop_duplicates("alley_id")
+    rows = rows.merge(d, on="alley_id", how="left")
+    for c in _DISTRICT_COLS:
+        rows[c] = rows[c].astype(object)
+    of_sub = (
+        rows.dropna(subset=["subdistrict_code", "district_code"])
+        .sort_values("district_code", kind="stable")
+        .drop_duplicates("subdistrict_code")
+        .set_index("subdistrict_code")
+    )
+    has_sub = rows["subdistrict_code"].notna()
+    for c in _DISTRICT_COLS:
+        rows.loc[has_sub, c] = rows.loc[has_sub, "subdistrict_code"].map(of_sub[c])
+    return rows
+
+
 def _area_order(out: pd.DataFrame) -> pd.DataFrame:
     """Area rows in one order, run after run: per role, each subdistrict by code followed by
     its communities by code, the row of its streets outside every community last; the rows
     of streets outside every subdistrict after all named subdistricts. WHY: blank codes
     sorted first, and rows of equal (blank) keys in no fixed order, so the outside rows led
     the table, in any order (acceptance tester)."""
+    dist = out["level"].eq("district")  # the district rows first, by code (T50 #11)
     keys = pd.DataFrame(
         {
             "role": out["role"],
+            "not_district": ~dist,
+            "no_district": dist & out["district_code"].isna(),
+            "district": out["district_code"].astype(object).where(dist, "").fillna(""),
             "no_subdistrict": out["subdistrict_code"].isna(),
             "subdistrict": out["subdistrict_code"].astype(object).fillna(""),
             "community_row": out["level"].eq("community"),
@@ -1815,6 +1953,7 @@ def _area_order(out: pd.DataFrame) -> pd.DataFrame:
 UNNAMED = "（无名 unnamed）"  # before the key of an unnamed way: （无名 unnamed）way:84273943
 OUTSIDE_COMMUNITY = "（不属任何社区）outside every community"
 OUTSIDE_SUBDISTRICT = "（不属任何街道）outside every subdistrict"
+OUTSIDE_DISTRICT = "（不属任何区）outside every district"
 
 
 def _name_outside(out: pd.DataFrame) -> pd.DataFrame:
@@ -1828,9 +1967,12 @@ def _name_outside(out: pd.DataFrame) -> pd.DataFrame:
         ["subdistrict_name", "community_name"]
     ].astype(object)
     sub = out["level"].eq("subdistrict")
-    no_sub = out["subdistrict_code"].isna()
-    no_comm = out["community_code"].isna() & ~sub
+    dist = out["level"].eq("district")  # no subdistrict or community of its own
+    no_sub = out["subdistrict_code"].isna() & ~dist
+    no_comm = out["community_code"].isna() & ~sub & ~dist
     out.loc[no_sub, "subdistrict_name"] = OUTSIDE_SUBDISTRICT
     out.loc[no_comm, "community_name"] = OUTSIDE_COMMUNITY
+    out.loc[dist & out["district_code"].isna(), "district_name"] = OUTSIDE_DISTRICT
     out["rank_code"] = out["subdistrict_code"].where(sub, out["community_code"])
+    out.loc[dist, "rank_code"] = out.loc[dist, "district_code"]
     return out

@@ -69,6 +69,9 @@ LABELS = {
     "community_name": "社区",
     "subdistrict_code": "街道编码",
     "subdistrict_name": "街道",
+    # the area rows' district (T50 #11); 区 as the level's label says it
+    "district_code": "区编码",
+    "district_name": "区",
     "level": "层级",
     "people": "责任人",
     "person_codes": "责任人编号",
@@ -95,7 +98,13 @@ HEADERS = {key: f"{label} {key}" for key, label in LABELS.items()}
 
 # Codes: identifiers made of digits (area codes such as 110108015002, registry ids such as
 # 007) that Excel and WPS read as numbers when they open a CSV: 1.10108E+11, 7. See _csv_cell.
-CODE_COLUMNS = ("person_code", "person_codes", "community_code", "subdistrict_code")
+CODE_COLUMNS = (
+    "person_code",
+    "person_codes",
+    "community_code",
+    "subdistrict_code",
+    "district_code",
+)
 
 
 def export_report(
