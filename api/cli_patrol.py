@@ -578,7 +578,7 @@ def _report(
         console = Console(width=PIPE_WIDTH)
     console.print(_table(table_, people, cols, role_label))
     areas = report["areas"].assign(
-        name=lambda a: a["community_name"].fillna(a["subdistrict_name"]),
+        name=lambda a: a["community_name"].fillna(a["subdistrict_name"]).fillna(a["district_name"]),
         level=lambda a: a["level"].map(AREA_LEVELS),
     )
     cols = ["role", "level", "name", "alley_days", "patrolled"]

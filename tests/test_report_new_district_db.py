@@ -176,3 +176,22 @@ def test_the_area_table_names_each_rows_district(town, tmp_path) -> None:  # noq
     sheet = xlsx["区域 areas"]
     assert list(sheet.columns[-2:]) == ["区编码 district_code", "区 district_name"]
     assert NEW_DISTRICT in set(sheet["区编码 district_code"].str.strip())
+
+
+def test_a_steward_sees_only_her_own_district_row(town) -> None:  # noqa: ANN001, F811
+    """T50 #11 follow-up: a steward's view keeps the area rows where her alleys lie; a
+    district row (blank community) was kept only when she held an alley outside every
+    community, and never her own district's. Now: her subdistricts' district only."""
+    from api.routes.reports import _own_view
+
+    db = town["db"]
+    _installed_long_ago(db)
+    _add_district(db)
+    rep = build_report(db, "daily", city_today())
+    people = rep["people"]
+    person = int(people[people["role"] == "alley_steward"]["person_id"].iloc[0])
+    _own_view(rep, person)
+    areas = rep["areas"]
+    kept = areas[areas["level"] == "district"]
+    subs = areas[areas["level"] == "subdistrict"]
+    assert len(subs) and set(kept["district_code"]) == set(subs["district_code"]) == {"110108"}

@@ -170,4 +170,16 @@ def _own_view(rep: Report, person_id: int | None) -> None:
             strict=True,
         )
     ]
+    if "district_code" in areas.columns:  # a district row: the district of their subdistricts
+        # (T50 #11; its community_code is blank, which matched alleys outside every community)
+        codes = areas["district_code"].fillna("")
+        dists = {
+            (r, d)
+            for r, lvl, d, k in zip(areas["role"], areas["level"], codes, keep, strict=True)
+            if k and lvl == "subdistrict"
+        }
+        keep = [
+            (r, d) in dists if lvl == "district" else k
+            for r, lvl, d, k in zip(areas["role"], areas["level"], codes, keep, strict=True)
+        ]
     rep["areas"] = areas[keep].reset_index(drop=True) if keep else areas.iloc[0:0]
