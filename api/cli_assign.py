@@ -187,13 +187,32 @@ def _street_labels(engine, ids: list) -> dict:  # -> {id: "id 名称"}
     return {r.id: f"{r.id} {r.name or '（无名 unnamed）' + str(r.key)}" for r in rows}
 
 
+def _person_labels(engine, ids: list) -> dict:  # -> {id: "姓名（人员编号）"}
+    """People by people.id as the registry names them, 李静（DEMO0002）; one without a
+    registry id by 系统编号 id:N. WHY (T50 #4): the people left out were labelled by
+    :func:`_street_labels`, with the names of the streets that have the same ids."""
+    from sqlalchemy import text
+
+    if not ids:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, name, external_id FROM people WHERE id = ANY(:i)"),
+            {"i": [int(i) for i in ids]},
+        ).all()
+    return {r.id: f"{r.name}（{r.external_id or f'系统编号 id:{r.id}'}）" for r in rows}
+
+
 def _print_summary(
     summary: dict,
     uncovered: list,
     kind: str = "alleys",
     labels: dict | None = None,
     file_mode: bool = False,
+    people: dict | None = None,
 ) -> None:
+    """The solver's table and its lists; ``labels`` names streets and alleys by id,
+    ``people`` the people left out (the last list of :func:`_lists`)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -217,12 +236,14 @@ def _print_summary(
     Console().print(table)
     if kind == "alleys" and not file_mode:
         _explain_spread(summary)
-    for words, ids in _lists(summary, uncovered, kind, file_mode):
+    lists = _lists(summary, uncovered, kind, file_mode)
+    for n, (words, ids) in enumerate(lists):
         if ids:
             more = f" … (+{len(ids) - 10} more)" if len(ids) > 10 else ""
             if more and not file_mode:
                 more = f" … 等，另有 {len(ids) - 10} 个 (+{len(ids) - 10} more)"
-            shown = ", ".join(str((labels or {}).get(a, a)) for a in ids[:10])
+            names = people if n == len(lists) - 1 else labels  # the last: people left out
+            shown = ", ".join(str((names or {}).get(a, a)) for a in ids[:10])
             words = words.replace("{n}", str(len(ids)))
             typer.echo(f"{words} ({len(ids)}): {shown}{more}")
 
@@ -588,9 +609,11 @@ def _database_mode(kind: str):
             bar(1.0, "完成 done")
         lists = _lists(proposal["summary"], proposal["uncovered"], kind)
         short = proposal.get("short_from") or []
-        listed = [i for _, ids in lists for i in ids[:10]] + [s["item_id"] for s in short[:10]]
+        listed = [i for _, ids in lists[:-1] for i in ids[:10]]  # the last: people
+        listed += [s["item_id"] for s in short[:10]]
         labels = _street_labels(engine, listed) if kind != "grids" else None
-        _print_summary(proposal["summary"], proposal["uncovered"], kind, labels)
+        people = _person_labels(engine, lists[-1][1][:10])
+        _print_summary(proposal["summary"], proposal["uncovered"], kind, labels, people=people)
         _print_short_later(short, labels)
         hint = alt and _rebalance_hint(engine, area, proposal, alt, dry_run)
         if hint:

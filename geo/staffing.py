@@ -51,24 +51,50 @@ FILLED_BY_PLAN = SOLE_ROLES | {"street_chief", "alley_steward"}
 
 def _area(conn: Connection, code: str) -> Any:
     row = conn.execute(
-        text("SELECT id, code, level FROM areas WHERE code = :c"), {"c": code}
+        text("SELECT id, code, level, parent_id FROM areas WHERE code = :c"), {"c": code}
     ).first()
     if row is None:
         raise NotFoundError(f"区域 {code} 不存在，请检查区域代码 area {code} does not exist")
     return row
 
 
-def _people(conn: Connection, area_id: int, roles: tuple[str, ...]) -> pd.DataFrame:
-    """Active people with one of ``roles`` living in the area or within 2 km of it."""
+# the areas under one (by parent link, itself included): whose people it may staff
+_UNDER = (
+    "WITH RECURSIVE under(id, depth) AS (SELECT CAST(:s AS int), 0 UNION ALL "
+    "SELECT c.id, u.depth + 1 FROM areas c JOIN under u ON c.parent_id = u.id "
+    "WHERE u.depth < 8) "
+)
+
+
+def _pool_area(area: Any) -> int:
+    """The area whose people may staff ``area`` (an :func:`_area` row): the area itself, or
+    for a community (village) its subdistrict (township), so that neighbours of the next
+    community serve as before (tests/test_staffing_cross_area.py)."""
+    if area.level in ("community", "village") and area.parent_id is not None:
+        return int(area.parent_id)
+    return int(area.id)
+
+
+def _people(conn: Connection, area: Any, roles: tuple[str, ...]) -> pd.DataFrame:
+    """Active people with one of ``roles`` living in the area or within 2 km of it, and
+    belonging to it (:func:`_pool_area`): their home community lies under it by parent
+    link, or, with no community, their home inside its outline. WHY (T50 #4): a second
+    subdistrict's run pooled the first one's stewards living within 2 km, listed them as
+    left out and could have given them this subdistrict's alleys, though neither the area
+    nor its planner is theirs; a person in no community belongs to no area's run but the
+    one their home lies in."""
     df = read_frame(
         text(
-            "SELECT p.id AS person_id, ST_X(p.home) AS lon, ST_Y(p.home) AS lat, p.capacity, "
-            "array_to_string(p.roles, ';') AS roles, p.part_time FROM people p, areas a "
-            "WHERE a.id = :a AND p.active AND p.home IS NOT NULL AND p.roles && CAST(:r AS text[]) "
-            "AND ST_DWithin(p.home::geography, a.geom::geography, 2000) ORDER BY p.id"
+            _UNDER + "SELECT p.id AS person_id, ST_X(p.home) AS lon, ST_Y(p.home) AS lat, "
+            "p.capacity, array_to_string(p.roles, ';') AS roles, p.part_time "
+            "FROM people p, areas a, areas s WHERE a.id = :a AND s.id = :s AND p.active "
+            "AND p.home IS NOT NULL AND p.roles && CAST(:r AS text[]) "
+            "AND ST_DWithin(p.home::geography, a.geom::geography, 2000) "
+            "AND (p.area_id IN (SELECT id FROM under) "
+            "OR (p.area_id IS NULL AND ST_Covers(s.geom, p.home))) ORDER BY p.id"
         ),
         conn,
-        params={"a": area_id, "r": list(roles)},
+        params={"a": int(area.id), "s": _pool_area(area), "r": list(roles)},
     )
     return df
 
@@ -568,7 +594,10 @@ def propose(
     day = day or city_today()
     with engine.connect() as conn:
         a = _area(conn, area)
-        people = _people(conn, a.id, KINDS[kind])
+        people = _people(conn, a, KINDS[kind])
+        pool_code = conn.execute(
+            text("SELECT code FROM areas WHERE id = :s"), {"s": _pool_area(a)}
+        ).scalar_one()
         if kind == "grids":
             items = _grids(conn, a.id)
         else:
@@ -588,8 +617,8 @@ def propose(
         roles = " or ".join(KINDS[kind])
         roles_zh = "或".join(ROLES_ZH[x] for x in KINDS[kind])
         raise InputError(
-            f"区域 {area} 内及附近（2 公里内）没有角色为{roles_zh}的在岗人员，"
-            "请先导入人员名册（gridward import people） "
+            f"区域 {area} 内及附近（2 公里内）没有角色为{roles_zh}的在岗人员"
+            f"（只计住址属于 {pool_code} 的人员），请先导入人员名册（gridward import people） "
             f"no active people with role {roles} live in or near {area}"
         )
     if kind == "grids":
