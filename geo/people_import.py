@@ -974,11 +974,20 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]], present: set[str], wak
         ),
         rows,
     )
+    # a home in a stored building takes the building's community (gridward's building rule:
+    # where most of its footprint lies), else the community holding the point. WHY (T50 #8):
+    # a home point in a building astride a community line, or in one whose corner pokes out
+    # of every community, was stored with no area (or another community than its building's
+    # households and grid), so the planner's people export left the person out
     conn.execute(
         text(
-            "UPDATE people p SET area_id = (SELECT a.id FROM areas a WHERE a.level IN "
+            "UPDATE people p SET area_id = COALESCE((SELECT b.community_id FROM buildings b "
+            "WHERE b.community_id IS NOT NULL AND (b.id = p.home_building_id "
+            "OR ST_Intersects(b.geom, p.home)) "
+            "ORDER BY (b.id = p.home_building_id) IS TRUE DESC, ST_Area(b.geom) LIMIT 1), "
+            "(SELECT a.id FROM areas a WHERE a.level IN "
             "('community', 'village') AND ST_Intersects(a.geom, p.home) ORDER BY a.code "
-            "LIMIT 1) WHERE p.home IS NOT NULL"
+            "LIMIT 1)) WHERE p.home IS NOT NULL"
         )
     )
 
