@@ -388,7 +388,10 @@ def test_api_roster_and_people_files(city):
         r = client.get("/exports/people?format=xlsx", headers=admin)
         assert r.status_code == 200 and r.content[:2] == b"PK"
         planner = _headers(city, "planner", (community,))
-        assert client.get("/exports/people", headers=planner).status_code == 403
+        # without area: the planner's one area (T50 #10; it was a 403)
+        r = client.get("/exports/people?format=csv", headers=planner)
+        assert r.status_code == 200, r.text
+        assert f"people_{community}.csv" in r.headers["content-disposition"]
         r = client.get(f"/exports/people?format=csv&area={community}", headers=planner)
         assert r.status_code == 200
         rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))

@@ -1,8 +1,8 @@
 """Exports for a district office as files: the duty roster (公示) and the people registry.
 
 GET /exports/roster and GET /exports/people, each as CSV (UTF-8 with a BOM) or XLSX. Planners
-(for an area in their scope: ``area`` is required of them) and admins only; the people file
-holds phones and homes (T49 #5, #6)."""
+(for an area in their scope: ``area``; left out, their own area when they have one) and
+admins only; the people file holds phones and homes (T49 #5, #6)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
 from sqlalchemy import Engine
 from starlette.background import BackgroundTask
 
-from api.auth import Principal, allow
+from api.auth import Principal, allow, require_area
 from api.deps import get_engine
 
 router = APIRouter(tags=["exports"])
@@ -34,10 +34,42 @@ Area = Annotated[
     str | None,
     Query(
         pattern=r"^[0-9]{6,12}$",
-        description="community, subdistrict or district code (required of a planner)",
+        description="community, subdistrict or district code (a planner's own area when "
+        "left out and they have one; with several, required)",
     ),
 ]
 Format = Annotated[Literal["csv", "xlsx"], Query()]
+
+
+def _area_of(user: Principal, area: str | None, engine: Engine) -> str | None:
+    """The area an export is for: as given (an admin's None: the whole city); a planner's
+    must be in their scope (403, the words of ``allow(area_param=...)``), and without one
+    it is their area when they have one, else a 422 naming theirs. WHY (T50 #10): a
+    planner without ``area`` was told 不在您的管辖区域内：（未给出）, as if outside."""
+    if user.role != "planner":
+        return area
+    if area is None:
+        if len(user.area_codes) == 1:
+            return user.area_codes[0]
+        if not user.area_codes:
+            raise HTTPException(
+                403,
+                "您的规划员账号没有管辖区域，无法导出，请联系管理员 "
+                "your planner account has no areas: ask an admin",
+            )
+        mine_zh, mine = "、".join(user.area_codes), ", ".join(user.area_codes)
+        raise HTTPException(
+            422,
+            f"请指定区域参数 area，须为您的区域之一（{mine_zh}） "
+            f"area is required: one of your areas {mine}",
+        )
+    try:
+        require_area(user, area, engine)
+    except HTTPException:
+        raise HTTPException(
+            403, f"不在您的管辖区域内：{area}（参数 area）。 outside your areas: area={area}"
+        ) from None
+    return area
 
 
 def _send(write, what: str, area: str | None, format: str) -> FileResponse:  # noqa: ANN001
@@ -65,7 +97,7 @@ def _send(write, what: str, area: str | None, format: str) -> FileResponse:  # n
     responses=_FILE,
 )
 def roster_file(
-    user: Annotated[Principal, Depends(allow("planner", area_param="area"))],
+    user: Annotated[Principal, Depends(allow("planner"))],  # the area: _area_of
     engine: Engine = Depends(get_engine),
     area: Area = None,
     format: Format = "xlsx",
@@ -73,6 +105,7 @@ def roster_file(
 ):
     from geo.roster_export import export_roster
 
+    area = _area_of(user, area, engine)
     return _send(lambda p: export_roster(engine, p, area, with_phone), "roster", area, format)
 
 
@@ -82,11 +115,12 @@ def roster_file(
     responses=_FILE,
 )
 def people_file(
-    user: Annotated[Principal, Depends(allow("planner", area_param="area"))],
+    user: Annotated[Principal, Depends(allow("planner"))],  # the area: _area_of
     engine: Engine = Depends(get_engine),
     area: Area = None,
     format: Format = "xlsx",
 ):
     from geo.people_export import export_people
 
+    area = _area_of(user, area, engine)
     return _send(lambda p: export_people(engine, p, area), "people", area, format)
