@@ -298,14 +298,18 @@ def _rematch_today(engine: Any, counts: dict[str, Any], queue_only: bool) -> Non
 def _vector_import(kind: str, doc: str, with_level: bool = False):
     """An ``import`` subcommand for a vector file in a declared CRS (areas/buildings/households)."""
 
-    def run(file: Path, crs: str | None, level: str | None) -> None:
+    def run(file: Path, crs: str | None, level: str | None, replace: str | None = None) -> None:
         from api.progress import progress_bar
         from geo import areas_import, households_import, importer
         from geo.db import get_engine
 
         module = {"households": households_import, "areas": areas_import}.get(kind, importer)
         fn = getattr(module, f"import_{kind}")
-        kwargs = {"crs": crs, "level": level} if with_level else {"crs": crs}
+        kwargs: dict = {"crs": crs, "level": level} if with_level else {"crs": crs}
+        if replace:  # codes: comma-separated (T50 #1)
+            for sep in "，、 ":
+                replace = replace.replace(sep, ",")
+            kwargs["replace_codes"] = [c for c in replace.split(",") if c]
         _readable(file, f"{kind} file")
         engine = get_engine(create=True)  # as import osm
         with progress_bar(f"导入{_KIND_ZH.get(kind, kind)} import {kind}") as bar:
@@ -334,8 +338,18 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
                 help="区划级别 district, subdistrict, township, community or village "
                 "(or 区/县, 街道, 乡/镇, 社区, 村)",
             ),
+            replace_codes: str = typer.Option(
+                None,
+                "--replace-codes",
+                help="替换这些已存区划（代码以逗号分隔）：文件中同代码的区划名称和边界都变了、"
+                "改换上级（划归另一街道）或新边界使已存下级区划落在其外时照样导入，否则拒绝 "
+                "codes, comma-separated: let the file's area of a stored "
+                "code through when its name and outline both change, it names another parent "
+                "(moved to another subdistrict), or its new outline leaves stored child areas "
+                "outside (e.g. a district redrawn); otherwise such an area is refused",
+            ),
         ) -> None:
-            run(file, crs, level)
+            run(file, crs, level, replace_codes)
 
     else:
 

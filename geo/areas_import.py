@@ -112,6 +112,7 @@ def import_areas(
     crs: str | None = None,
     level: str | None = None,
     progress: Progress = no_progress,
+    replace_codes: Iterable[str] = (),
 ) -> dict[str, int]:
     """Import administrative areas (code, name, level); missing parents are made from children.
 
@@ -126,7 +127,10 @@ def import_areas(
 
     Refused, nothing stored, when buildings or streets are stored and none of the file's
     areas lies within AREA_FAR_M of them, or when every area of the file that has a stored
-    parent or child lies further than that from them (a wrong CRS). The result's
+    parent or child lies further than that from them (a wrong CRS); also when an area of a
+    stored code would take that area over (another name far from it, another parent, or
+    stored children left outside, :func:`_takeovers`) unless ``replace_codes`` names it. The
+    result's
     ``warnings`` (present only when there are any; not counts): a .dbf read as GBK, areas
     far from the others or from their stored parents or children, communities overlapping
     each other, buildings in no community (:func:`geo.importer.buildings_in_no_community`).
@@ -253,6 +257,15 @@ def import_areas(
             pc = code[:digits]
         rows.append((code, lvl, str(name), _none_if_na(name_en.iloc[i]), pc, g))
 
+    # how a message names each area's row: a CSV's by its line (the header is line 1), a
+    # vector file's features by their number from 1
+    csv = path.suffix.lower() == ".csv"
+    numbers = {
+        code: (f"第 {i + 2} 行", f"row {i + 2}")
+        if csv
+        else (f"第 {i + 1} 个要素", f"feature {i + 1}")
+        for i, code in enumerate(gdf["code"])
+    }
     sha = file_sha256(path)
     progress(0.5, "写入区划 writing areas")
     with engine.begin() as conn:
@@ -269,6 +282,7 @@ def import_areas(
         warnings += _far_areas(conn, path.name, source_crs, crs_given)
         warnings += _far_from_relatives(conn, path.name, source_crs, crs_given)
         _same_outlines(conn)
+        warnings += _takeovers(conn, path.name, numbers, parents, set(replace_codes))
         # an outline the same as stored (or, for one made from its children, as their union)
         # is kept as stored, and so is how it is made; an area changed in nothing is not
         # written (T49 #9)
@@ -723,6 +737,172 @@ def _follow_children(conn: Connection) -> int:
             or 0
         )
     return changed
+
+
+#: an area of a stored code whose name differs and whose outline overlaps the stored one by
+#: less than this share of the smaller is a mistyped code, not a correction (T50 #1)
+TAKEOVER_OVERLAP = 0.5
+#: a stored child area less than this share of which lies inside its parent's new outline
+#: is left outside it (T50 #7)
+CHILD_INSIDE = 0.5
+
+
+def _takeovers(
+    conn: Connection,
+    name: str,
+    numbers: dict[str, tuple[str, str]],
+    to_create: dict[str, tuple[str, str]],
+    replace: set[str],
+) -> list[str]:
+    """Refuse (nothing stored) a file whose area of a stored code would take that area over:
+    (a) another name and an outline overlapping the stored one by less than TAKEOVER_OVERLAP
+    of the smaller; (b) another parent than the stored one (given or by the code's prefix,
+    when that parent exists or is made here); (c) a new outline leaving stored child areas
+    (by parent link, as the file leaves them) mostly outside it. Codes in ``replace``
+    (``--replace-codes``) go through and are named in a warning.
+
+    WHY (T50 #1, #2, #7): an existing code was taken as an update, silently: a second
+    district's file with one community coded 110108015001 by mistake turned the demo's
+    清华园西北社区 into 小月河社区 2 km away (its buildings left every community, past reports
+    changed); with another parent_code it was moved to another subdistrict (its planner's
+    scope); a district row drawn as the new area only left 清华园街道 outside its district.
+    A same-code, same-name area moved far is still a correction (a wrong --crs put right)."""
+    # (a) and (b): each staged area with its stored namesake
+    rows = conn.execute(
+        text(
+            "SELECT s.code, s.level, a.name AS a_name, s.name AS s_name, "
+            "p.code AS ap_code, p.name AS ap_name, s.parent_code AS sp_code, "
+            "coalesce(np.name, ns.name) AS sp_name, "
+            "coalesce(ST_Area(ST_Intersection(a.geom, s.geom)::geography) / NULLIF(least("
+            "  ST_Area(a.geom::geography), ST_Area(s.geom::geography)), 0), 0) AS share, "
+            "ST_Distance(ST_Centroid(a.geom)::geography, ST_Centroid(s.geom)::geography) AS m, "
+            "a.id AS aid FROM stage_areas s JOIN areas a ON a.code = s.code "
+            "LEFT JOIN areas p ON p.id = a.parent_id "
+            "LEFT JOIN areas np ON np.code = s.parent_code "
+            "LEFT JOIN stage_areas ns ON ns.code = s.parent_code "
+            "ORDER BY s.code"
+        )
+    ).all()
+    problems: list[tuple[str, str, str]] = []  # (code, Chinese, English)
+    for r in rows:
+        # the parent the file links it to, when that link will be made
+        new_parent = r.sp_code if (r.sp_name is not None or r.sp_code in to_create) else None
+        moved = r.ap_code is not None and new_parent is not None and new_parent != r.ap_code
+        renamed_away = r.a_name != r.s_name and r.share < TAKEOVER_OVERLAP
+        if not (moved or renamed_away):
+            continue
+        sp_name = r.sp_name or to_create.get(r.sp_code, ("", ""))[1]
+        ap_zh, ap = (f"{r.ap_code} {r.ap_name}",) * 2 if r.ap_code else ("无", "none")
+        sp_zh, sp = (f"{r.sp_code} {sp_name}".strip(),) * 2 if new_parent else ("无", "none")
+        where_zh, where = numbers[r.code]
+        lvl_zh = LEVEL_ZH.get(r.level, r.level)
+        pct, km = f"{r.share * 100:.0f}%", f"{r.m / 1000:.1f}"
+        zh = (
+            f"{where_zh}，{lvl_zh} {r.code}：已存为 {r.a_name}（上级 {ap_zh}），文件中为 "
+            f"{r.s_name}（上级 {sp_zh}）；两者边界重叠 {pct}，中心相距 {km} 公里"
+        )
+        en = (
+            f"{where}, {r.level} {r.code}: stored as {r.a_name} (parent {ap}), the file says "
+            f"{r.s_name} (parent {sp}); the outlines overlap {pct}, their centres {km} km apart"
+        )
+        # what a community holds: committed grids, buildings the new outline leaves out
+        g = conn.execute(
+            text(
+                "SELECT count(*) AS n, coalesce(sum(households), 0) AS hh FROM grids "
+                "WHERE community_id = :a AND level = 1 AND retired_at IS NULL"
+            ),
+            {"a": r.aid},
+        ).one()
+        if g.n:
+            zh += f"；它有 {g.n} 个现行网格（{g.hh} 户）"
+            en += f"; it has {g.n} current grid{'s' if g.n != 1 else ''} ({g.hh} households)"
+        b = conn.execute(
+            text(
+                "SELECT count(*) AS n, coalesce(sum(b.households), 0) AS hh FROM buildings b "
+                "JOIN stage_areas s ON s.code = :c WHERE b.community_id = :a "
+                "AND NOT ST_Intersects(s.geom, ST_PointOnSurface(b.geom))"
+            ),
+            {"a": r.aid, "c": r.code},
+        ).one()
+        if b.n:
+            zh += f"；按新边界，其 {b.n} 栋楼（{b.hh} 户）将离开该社区"
+            en += (
+                f"; {b.n} building{'s' if b.n != 1 else ''} ({b.hh} households) would fall "
+                "outside the new outline and leave it"
+            )
+        problems.append((r.code, zh, en))
+    # (c) stored children the new outline leaves mostly outside
+    kids = conn.execute(
+        text(
+            "SELECT s.code, s.level, s.name, c.code AS c_code, c.level AS c_level, "
+            "c.name AS c_name, coalesce(ST_Area(ST_Intersection(k.geom, s.geom)::geography) "
+            "  / NULLIF(ST_Area(k.geom::geography), 0), 0) AS share "
+            "FROM stage_areas s JOIN areas a ON a.code = s.code "
+            "JOIN areas c ON c.parent_id = a.id LEFT JOIN stage_areas sc ON sc.code = c.code "
+            "CROSS JOIN LATERAL (SELECT coalesce(sc.geom, c.geom) AS geom) k "
+            "WHERE NOT s.same_outline AND (sc.code IS NULL OR sc.parent_code = a.code) "
+            "ORDER BY s.code, c.code"
+        )
+    ).all()
+    outside: dict[str, list[Any]] = {}
+    for k in kids:
+        if k.share < CHILD_INSIDE:
+            outside.setdefault(k.code, []).append(k)
+    for code, ks in outside.items():
+        k0 = ks[0]
+        where_zh, where = numbers[code]
+        shown = ks[:10]
+        more_zh = f" 等 {len(ks)} 个" if len(ks) > 10 else ""
+        more = f" and {len(ks) - 10} more" if len(ks) > 10 else ""
+        zh = (
+            f"{where_zh}，{LEVEL_ZH.get(k0.level, k0.level)} {code} {k0.name}：新边界将使已存的"
+            "下级区划大部分落在其外："
+            + "、".join(
+                f"{LEVEL_ZH.get(k.c_level, k.c_level)} {k.c_code} {k.c_name}"
+                f"（{k.share * 100:.0f}% 在内）"
+                for k in shown
+            )
+            + more_zh
+        )
+        en = (
+            f"{where}, {k0.level} {code} {k0.name}: its new outline would leave stored child "
+            "areas mostly outside it: "
+            + ", ".join(
+                f"{k.c_level} {k.c_code} {k.c_name} ({k.share * 100:.0f}% inside)" for k in shown
+            )
+            + more
+        )
+        problems.append((code, zh, en))
+    if not problems:
+        return []
+    warned = [p for p in problems if p[0] in replace]
+    refused = [p for p in problems if p[0] not in replace]
+    if not refused:
+        # named with --replace-codes: stored as the file says, and said so
+        n = len(warned)
+        return [
+            f"已按 --replace-codes 替换 {n} 个已存的同代码区划：{'；'.join(p[1] for p in warned)} "
+            f"replaced {n} stored area{'s' if n != 1 else ''} of the same code as "
+            f"--replace-codes says: {'; '.join(p[2] for p in warned)}"
+        ]
+    codes = sorted({p[0] for p in refused})
+    n = len(codes)
+    listed = ",".join(codes)
+    raise InputError(
+        f"文件 {name} 中有 {n} 个区划会改掉已存的同代码区划：{'；'.join(p[1] for p in refused)}。"
+        "同一代码而名称不同且边界几乎不重叠（不足较小者的 50%）、改换上级、或新边界使已存的下级"
+        "区划大多落在其外，多半是区划代码写错或边界画错了：请核对后重新导入（上级区划的边界可由"
+        "其下级生成，文件中不给该行即可）；若确是政府调整（社区更名并重划边界、划归另一街道，"
+        f"或重划边界），请加 --replace-codes {listed} 重新导入；未导入任何数据 "
+        f"{name}: {n} area{'s' if n != 1 else ''} would take over a stored area of the same "
+        f"code: {'; '.join(p[2] for p in refused)}. The same code with another name and an "
+        "outline barely overlapping the stored one (under 50 % of the smaller), another "
+        "parent, or a new outline leaving stored child areas mostly outside, is most likely "
+        "a mistyped code or a wrong outline: check them and import again (a parent area's "
+        "outline can be made from its children: leave its row out of the file); if it is a "
+        "real change (a community renamed and redrawn, moved to another subdistrict, or a "
+        f"boundary redrawn), import again with --replace-codes {listed}; nothing was imported"
+    )
 
 
 def _none_if_na(v: Any) -> Any:
