@@ -282,10 +282,23 @@ def test_people_freed_today_are_staffed_and_short_grids_named_by_code(demo):
     commit(demo, propose(demo, "grids", AREA))
     with demo.begin() as conn:  # a week old, so a commit ends them rather than deleting them
         conn.execute(text("UPDATE assignments SET valid_from = :d"), {"d": today - dt.timedelta(7)})
-    commit_plan(demo, create_plan(demo, AREA, 300, 500))  # a new version of the grid layer
+    # a new version of the grid layer, other grids than the demo's 300–500 (an identical plan
+    # is refused, and grids keeping their buildings keep their duties: 227f740)
+    commit_plan(demo, create_plan(demo, AREA, 200, 400))
     # the state such a commit left: the old grids' duties end today, the new grids have none
     with demo.begin() as conn:
         conn.execute(text("DELETE FROM assignments WHERE valid_from = :d"), {"d": today})
+        # duties that continued on a grid keeping its code and buildings (227f740) back on
+        # the old version's grid, as that commit left them
+        conn.execute(
+            text(
+                "UPDATE assignments a SET grid_id = o.id FROM grids g, grids o "
+                "WHERE g.id = a.grid_id AND g.retired_at IS NULL AND o.code = g.code "
+                "AND o.community_id = g.community_id AND o.version = g.version - 1 "
+                "AND a.valid_from < :d"
+            ),
+            {"d": today},
+        )
         conn.execute(
             text(
                 "UPDATE assignments a SET valid_to = :d FROM grids g WHERE g.id = a.grid_id "
