@@ -404,8 +404,10 @@ def store_segments(
     denominator) and ``retire_skipped`` (1: ``auto`` left the live segments in ``area`` alone,
     the file sharing none of them). ``notes``, when given, receives ``renamed`` (one dict per
     street renamed: id, old and new key and name), ``moved`` (per old street and new street:
-    their ids, keys, names and how many segments) and ``new_streets`` (the ids of the streets
-    this file created or made live again in a network it is a version of)."""
+    their ids, keys, names and how many segments), ``new_streets`` (the ids of the streets
+    this file created or made live again in a network it is a version of) and
+    ``new_area_streets`` (those it created in a new area: sharing nothing with a network
+    stored already)."""
     if retire not in RETIRE_MODES:
         raise InputError(
             f"停用方式 '{retire}' 有误，请用 {', '.join(RETIRE_MODES)} 之一 "
@@ -428,9 +430,11 @@ def store_segments(
         0,
     )
     notes = notes if notes is not None else {}
-    notes.update(renamed=[], moved=[], new_streets=[])
+    notes.update(renamed=[], moved=[], new_streets=[], new_area_streets=[])
     if segments.empty:
         return counts
+    # a network stored before this file: its new streets are someone's to staff (T50 #9)
+    had_network = bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM streets)")).scalar_one())
     conn.execute(
         text(
             "CREATE TEMP TABLE stage_segments (uid text, street_key text, osm_way_id bigint, "
@@ -575,6 +579,10 @@ def store_segments(
             new_streets.add(int(row.id))
     # the streets a planner may have to staff: new to a network that was there before
     notes["new_streets"] = sorted(new_streets) if versioned else []
+    # WHY (T50 #9): a new area's extract shares nothing with the stored network (not
+    # versioned), so its streets were left out above and new_streets_without_duty said 0
+    # for 255 streets nobody held; a first import (nothing stored) has none to name
+    notes["new_area_streets"] = sorted(new_streets) if had_network and not versioned else []
     return {k: int(v or 0) for k, v in counts.items()}
 
 
@@ -825,7 +833,8 @@ def import_osm(
     duty in force today or later on a retired street: ``duties_on_retired_streets``) and
     ``unstaffed_new`` (the live streets this import created or made live again, in a network
     that was there before, with no duty today or later: ``new_streets_without_duty``), and
-    ``warnings``: buildings in no community (:func:`buildings_in_no_community`)."""
+    ``warnings``: buildings in no community (:func:`buildings_in_no_community`), and the new
+    area's streets nobody holds, with the assign commands (:func:`_new_area_note`)."""
     from geo.households import HouseholdParams, estimate_households
     from geo.network import split_segments
     from geo.osm import read_osm
@@ -853,9 +862,11 @@ def import_osm(
             changes: dict[str, Any] = {}
             network = store_segments(conn, segments, area, retire, changes)
             retired_duties, unstaffed_new = _duty_gaps(conn, changes["new_streets"], s)
+            unstaffed_area = _duty_gaps(conn, changes["new_area_streets"], s)[1]
             progress(0.9, "把楼栋归入社区 linking buildings to communities")
             link_buildings_to_communities(conn)
             no_community = buildings_in_no_community(conn)  # T48 #2, #6
+            no_community += _new_area_note(conn, unstaffed_area)  # T50 #9
             counts = {
                 "buildings_read": len(buildings),
                 "segments_read": len(segments),
@@ -870,7 +881,7 @@ def import_osm(
                 "streets_renamed": network["streets_renamed"],
                 "segments_moved": network["segments_moved"],
                 "duties_on_retired_streets": len(retired_duties),
-                "new_streets_without_duty": len(unstaffed_new),
+                "new_streets_without_duty": len(unstaffed_new) + len(unstaffed_area),
                 "segments_described": network["segments_described"],
                 # auto judged nothing by area: no <bounds>, or it shares no segment there
                 "retire_skipped": int(
@@ -894,6 +905,60 @@ def import_osm(
         )
     progress(1.0, "完成 done")
     return counts
+
+
+def _new_area_note(conn: Connection, unstaffed: list[dict[str, Any]]) -> list[str]:
+    """One note on the streets and alleys of a new area (an extract sharing nothing with the
+    stored network) that nobody holds: how many, and the ``gridward assign streets|alleys
+    --area CODE`` to run for each subdistrict (township) they lie in; those in none are told
+    to wait for their areas. [] when there are none. WHY (T50 #9): a second district's
+    extract said new_streets_without_duty=0 and nothing else, with 255 streets unstaffed."""
+    if not unstaffed:
+        return []
+    ids = [int(u["street_id"]) for u in unstaffed]
+    n_street = sum(1 for u in unstaffed if u["kind"] == "street")
+    n_alley = len(unstaffed) - n_street
+    # each street under the subdistrict (township) it crosses most of, ties to the lower code
+    where = conn.execute(
+        text(
+            "SELECT a.code, a.name, count(*) AS n FROM streets st "
+            "CROSS JOIN LATERAL (SELECT x.code, x.name FROM areas x "
+            "  WHERE x.level IN ('subdistrict', 'township') AND x.geom && st.geom "
+            "  AND ST_Intersects(x.geom, st.geom) "
+            "  ORDER BY ST_Length(ST_Intersection(x.geom, st.geom)) DESC, x.code LIMIT 1) a "
+            "WHERE st.id = ANY(CAST(:ids AS int[])) GROUP BY a.code, a.name ORDER BY a.code"
+        ),
+        {"ids": ids},
+    ).all()
+    placed = sum(int(w.n) for w in where)
+    kinds = [k for k, n in (("streets", n_street), ("alleys", n_alley)) if n]
+    head_zh = (
+        f"新区域的路网：{len(unstaffed)} 条新街巷（街 {n_street} 条、巷 {n_alley} 条）尚无人负责"
+    )
+    head = (
+        f"the new area's network: {len(unstaffed)} new streets and alleys ({n_street} "
+        f"street{'s' if n_street != 1 else ''}, {n_alley} alley{'s' if n_alley != 1 else ''}) "
+        "have nobody assigned"
+    )
+    runs_zh, runs = [], []
+    for w in where:
+        cmds = [f"gridward assign {k} --area {w.code}" for k in kinds]
+        runs_zh.append(f"{w.code} {w.name} 内 {w.n} 条，请运行 {' 和 '.join(cmds)}")
+        runs.append(f"{w.n} in {w.code} {w.name}: run {' and '.join(cmds)}")
+    rest = len(unstaffed) - placed
+    if rest:
+        runs_zh.append(
+            f"{f'另有 {rest} 条' if where else '它们'}不在任何街道（乡镇）内：请先导入其区划"
+            "（gridward import areas），再用 gridward assign streets|alleys --area 区划代码 安排"
+        )
+        some = (f"{rest} {'lies' if rest == 1 else 'lie'}") if where else "they lie"
+        runs.append(
+            f"{some} in no subdistrict (township): import their areas first (gridward "
+            "import areas), then run gridward assign streets|alleys --area CODE"
+        )
+    zh = f"{head_zh}：{'；'.join(runs_zh)}"
+    en = f"{head}: {'; '.join(runs)}"
+    return [f"{zh} {en}"]
 
 
 def _duty_gaps(
