@@ -76,7 +76,7 @@ def may_withdraw(user: Principal, owner: TrackOwner) -> bool:
     """Whether ``user`` may withdraw the track. Admins: any. A steward: their own walks (the
     person their account is linked to), as they upload and read only those. A planner: walks
     of people living in their areas (as ``PATCH /tracks/{id}`` reassigns), and any file they
-    uploaded themselves (a planner uploads for anyone, so may take back their own mistake).
+    uploaded themselves (their own mistake: a walk for nobody, or one whose person moved away).
     Viewers: none."""
     if user.role == "admin":
         return True
