@@ -341,8 +341,8 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
             replace_codes: str = typer.Option(
                 None,
                 "--replace-codes",
-                help="替换这些已存区划（代码以逗号分隔）：文件中同代码的区划名称和边界都变了、"
-                "改换上级（划归另一街道）或新边界使已存下级区划落在其外时照样导入，否则拒绝 "
+                help="替换已存区划 （代码以逗号分隔）： 以下情况照样导入 名称和边界都变、 "
+                "改换上级（划归另一街道）、 新边界使下级区划落在其外；否则拒绝 "
                 "codes, comma-separated: let the file's area of a stored "
                 "code through when its name and outline both change, it names another parent "
                 "(moved to another subdistrict), or its new outline leaves stored child areas "

@@ -20,7 +20,7 @@ from geo.plan_history import SOURCE_ZH, crosswalk
 from geo.plans import commit_plan, create_plan
 from geo.settings import get_settings
 from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
-from tests.test_plan_outlines_kept_db import _sets
+from tests.test_plan_history_db import _members
 from tests.test_plans_db import COMMUNITY
 from tests.test_plans_db import demo as demo  # noqa: F401 (the fixture)
 
@@ -33,7 +33,7 @@ def _refused(engine, grids: list[DraftGrid]) -> str:
 
 def test_draft_problems_name_grids_by_code_and_unknown_buildings(demo):  # noqa: F811
     commit_plan(demo, create_plan(demo, COMMUNITY, 300, 500))
-    first = _sets(demo, 1)
+    first = _members(demo, 1)
     (a, ids_a), (b, ids_b) = sorted(first.items())[:2]
     dup = [DraftGrid(a, ids_a), DraftGrid(b, [*ids_b, ids_a[0]])]
     assert _refused(demo, dup) == (
@@ -55,7 +55,7 @@ def test_draft_problems_name_grids_by_code_and_unknown_buildings(demo):  # noqa:
 def test_a_crosswalk_of_codes_between_versions(demo, tmp_path, pg_url, monkeypatch, run_inproc):  # noqa: F811
     commit_plan(demo, create_plan(demo, COMMUNITY, 300, 500))
     commit_plan(demo, create_plan(demo, COMMUNITY, 150, 300))
-    v1, v2 = _sets(demo, 1), _sets(demo, 2)
+    v1, v2 = _members(demo, 1), _members(demo, 2)
     with demo.connect() as conn:
         hh = dict(conn.execute(text("SELECT id, households FROM buildings")).all())
     rows = crosswalk(demo, COMMUNITY)
@@ -90,7 +90,7 @@ def test_a_crosswalk_of_codes_between_versions(demo, tmp_path, pg_url, monkeypat
 def test_a_grids_file_without_codes_keeps_the_current_codes(demo, tmp_path):  # noqa: F811
     assert SOURCE_ZH["file"] == "文件导入"
     commit_plan(demo, create_plan(demo, COMMUNITY, 300, 500))
-    first = _sets(demo, 1)
+    first = _members(demo, 1)
     export_layer(demo, "grids", tmp_path / "all.gpkg")
     grids = gpd.read_file(tmp_path / "all.gpkg")
     grids = grids[(grids.level == 1) & (grids.community_code == COMMUNITY)]
