@@ -440,11 +440,24 @@ def _crs_hint(source_crs: str | None, lon: float) -> tuple[str, str]:
     )
 
 
-def _crs_cause(source_crs: str | None, crs_given: bool, lon: float) -> tuple[str, str]:
+def _crs_cause(
+    conn: Connection,
+    stored: str,
+    params: dict[str, Any],
+    source_crs: str | None,
+    crs_given: bool,
+) -> tuple[str, str]:
     """(Chinese, English) cause of a file's areas lying far from what is stored: the --crs
-    given, else the CRS the file declares, with :func:`_crs_hint` for the stored data at
-    ``lon``."""
-    hint_zh, hint = _crs_hint(source_crs, lon)
+    given, else the CRS the file declares, with :func:`_crs_hint` for the stored data (the
+    geometries ``stored`` selects) at the middle of their extent."""
+    lon = conn.execute(
+        text(
+            "SELECT (ST_XMin(e) + ST_XMax(e)) / 2 FROM (SELECT ST_Extent(geom) e FROM "
+            f"({stored}) g) x"
+        ),
+        params,
+    ).scalar_one()
+    hint_zh, hint = _crs_hint(source_crs, float(lon))
     if crs_given:
         cause_zh, cause = (
             f"多半是 --crs {source_crs} 不对",
@@ -520,14 +533,8 @@ def _far_areas(conn: Connection, name: str, source_crs: str | None, crs_given: b
             f"and street ({codes_en}; {where}): if their coordinates are right, the network "
             "does not reach them yet"
         ]
-    # where the stored data are: the middle of their extent
-    lon = conn.execute(
-        text(
-            "SELECT (ST_XMin(e) + ST_XMax(e)) / 2 FROM (SELECT ST_Extent(geom) e FROM ("
-            "SELECT geom FROM buildings UNION ALL SELECT geom FROM street_segments) g) x"
-        )
-    ).scalar_one()
-    cause_zh, cause = _crs_cause(source_crs, crs_given, float(lon))
+    stored = "SELECT geom FROM buildings UNION ALL SELECT geom FROM street_segments"
+    cause_zh, cause = _crs_cause(conn, stored, {}, source_crs, crs_given)
     raise InputError(
         f"文件 {name} 的 {total} 个区划离已有的楼栋和街巷都超过 {km} 公里（{where_zh}）："
         f"{cause_zh}。若坐标无误（那里的路网还没导入），请先用 gridward import osm 导入覆盖"
@@ -603,15 +610,9 @@ def _far_from_relatives(
             f"contains ({codes_en}; {where}): check their coordinates and codes (the parent "
             "is named by parent_code or the code's first digits)"
         ]
-    # where the stored relatives are: the middle of their extent
-    lon = conn.execute(
-        text(
-            "SELECT (ST_XMin(e) + ST_XMax(e)) / 2 FROM (SELECT ST_Extent(geom) e FROM areas "
-            "WHERE code = ANY(:c)) x"
-        ),
-        {"c": sorted({r.r_code for r in far_rows})},
-    ).scalar_one()
-    cause_zh, cause = _crs_cause(source_crs, crs_given, float(lon))
+    relatives = {"c": sorted({r.r_code for r in far_rows})}
+    stored = "SELECT geom FROM areas WHERE code = ANY(:c)"
+    cause_zh, cause = _crs_cause(conn, stored, relatives, source_crs, crs_given)
     raise InputError(
         f"文件 {name} 中有已存上级或下级的 {len(far)} 个区划离它们都超过 {km} 公里"
         f"（{where_zh}）：{cause_zh}。若坐标无误，请核对区划代码（上级按 parent_code 或代码的"

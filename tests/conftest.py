@@ -123,9 +123,9 @@ def folder() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture()
-def db(engine):  # -> Engine
-    """The engine, with every gridward table emptied before the test."""
+def empty_database(engine):  # noqa: ANN001, ANN201
+    """Every gridward table emptied, ids restarted: a test file's own start, whatever the
+    files run before it on this worker left. The engine."""
     from sqlalchemy import text
 
     from geo.schema import metadata
@@ -134,6 +134,27 @@ def db(engine):  # -> Engine
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return engine
+
+
+def demo_with_duties(engine) -> None:  # noqa: ANN001
+    """The demo city without its patrols, in emptied tables: grids, people, and duties from
+    a week ago (what the staffing and export tests read)."""
+    import datetime as dt
+
+    from geo.demo import load_city, make_duties, make_grids, make_people
+    from geo.settings import city_today
+
+    empty_database(engine)
+    load_city(engine)
+    make_grids(engine)
+    make_people(engine, 0)
+    make_duties(engine, city_today() - dt.timedelta(days=7))
+
+
+@pytest.fixture()
+def db(engine):  # -> Engine
+    """The engine, with every gridward table emptied before the test."""
+    return empty_database(engine)
 
 
 @pytest.fixture()

@@ -23,7 +23,16 @@ from geo.settings import get_settings
 from tests.conftest import FIXTURES
 from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 from tests.test_import import run_cli
-from tests.test_import_areas_files import NAMES, X0, Y0, W, _areas, _communities, _shapefile
+from tests.test_import_areas_files import (
+    NAMES,
+    X0,
+    Y0,
+    W,
+    _areas,
+    _communities,
+    _one_far,
+    _shapefile,
+)
 from tests.test_plans_db import COMMUNITY
 from tests.test_plans_db import demo as demo  # noqa: F401 (the fixture)
 
@@ -106,10 +115,7 @@ def test_one_area_far_from_its_parent_is_warned_of(db, tmp_path):
     """The same check, one area of three far from its parent (a wrong code or outline, not
     the file's CRS): imported, and named in a warning."""
     import_areas(db, _subdistrict(tmp_path), level="街道")
-    gdf = _communities()
-    gdf.loc[2, "geometry"] = box(117.0, 39.99, 117.004, 39.994)  # 58 km east
-    path = tmp_path / "c.geojson"
-    gdf.to_file(path, engine="pyogrio")
+    path = _one_far(tmp_path)
     counts = import_areas(db, path, level="community")
     assert counts["areas_written"] == 3
     assert counts["warnings"] == [

@@ -4,7 +4,6 @@ what it would fix (M3); an alley load spread above its 1.5 bound says why (L10).
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 
@@ -24,17 +23,9 @@ def city(engine):  # noqa: ANN001, ANN201
     002 150 (2 needed, 4 held). WHY by households, not by a re-partition as the tester did
     (a plan with no lower bound, T38 M2): the same spread of staff, whatever partitioning
     becomes. Module-scoped: every test here reads it only (dry runs)."""
-    from geo.demo import load_city, make_duties, make_grids, make_people
-    from geo.schema import metadata
-    from geo.settings import city_today
+    from tests.conftest import demo_with_duties
 
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    load_city(engine)
-    make_grids(engine)
-    make_people(engine, 0)
-    make_duties(engine, city_today() - dt.timedelta(days=7))
+    demo_with_duties(engine)
     with engine.begin() as conn:
         for code, households in ((f"{COMMUNITY}001", 800), (f"{COMMUNITY}002", 150)):
             conn.execute(

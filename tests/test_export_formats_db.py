@@ -7,11 +7,9 @@ Each file is read back and compared with PostGIS (ST_Transform) within 1 cm."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
 import secrets
-import sys
 import xml.etree.ElementTree as ET
 
 import geopandas as gpd
@@ -23,33 +21,18 @@ import shapely
 from sqlalchemy import text
 
 from geo.sql_frames import read_geoframe
-
-
-class Result:
-    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+from tests.conftest import demo_with_duties
+from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
-def run(capsys, monkeypatch, city, pg_url):  # noqa: ANN001, ANN201
+def run(run_inproc, monkeypatch, city, pg_url):  # noqa: ANN001, ANN201, F811
     """``gridward ARGS`` in-process against the session database."""
-    from api.cli import main
     from geo.settings import get_settings
 
     monkeypatch.setenv("DATABASE_URL", pg_url)
     get_settings.cache_clear()
-
-    def _run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["gridward", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return Result(code, out.out, out.err)
-
-    yield _run
+    yield run_inproc
     monkeypatch.undo()
     get_settings.cache_clear()
 
@@ -57,17 +40,7 @@ def run(capsys, monkeypatch, city, pg_url):  # noqa: ANN001, ANN201
 @pytest.fixture(scope="module")
 def city(engine):  # noqa: ANN001, ANN201
     """The demo city with duties from a week ago (read by every test but the last)."""
-    from geo.demo import load_city, make_duties, make_grids, make_people
-    from geo.schema import metadata
-    from geo.settings import city_today
-
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    load_city(engine)
-    make_grids(engine)
-    make_people(engine, 0)
-    make_duties(engine, city_today() - dt.timedelta(days=7))
+    demo_with_duties(engine)
     return engine
 
 

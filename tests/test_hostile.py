@@ -74,6 +74,7 @@ def env(engine):
     from geo.accounts_models import User
     from geo.areas_import import import_areas
     from geo.importer import import_osm
+    from tests.conftest import empty_database
 
     with engine.connect() as conn:
         n_streets = conn.execute(text("SELECT count(*) FROM street_segments")).scalar()
@@ -83,11 +84,7 @@ def env(engine):
     if not n_streets or not n_buildings:
         # from empty tables: another file's streets elsewhere (test_street_areas_db's) made
         # the areas import refuse the demo's communities as lying far from them (T46 #4)
-        from geo.schema import metadata
-
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        empty_database(engine)
         import_areas(engine, FIXTURES / "communities.geojson", level="community")
         import_osm(engine, FIXTURES / "haidian_demo.osm")
     users = User.__table__

@@ -203,14 +203,20 @@ def test_areas_far_from_every_stored_building_are_refused_naming_the_crs(db, pg_
     assert set(_areas(db)) == set(NAMES)
 
 
+def _one_far(tmp_path: Path) -> Path:
+    """The three communities as c.geojson, the third moved 58 km east."""
+    gdf = _communities()
+    gdf.loc[2, "geometry"] = box(117.0, 39.99, 117.004, 39.994)
+    path = tmp_path / "c.geojson"
+    gdf.to_file(path, engine="pyogrio")
+    return path
+
+
 def test_an_area_far_from_the_others_is_warned_of(db, tmp_path):
     """A file some of whose areas lie beyond the stored network (a district larger than the
     OSM extract) is imported, naming those areas."""
     _buildings_near(db, tmp_path)
-    gdf = _communities()
-    gdf.loc[2, "geometry"] = box(117.0, 39.99, 117.004, 39.994)  # 58 km east
-    path = tmp_path / "c.geojson"
-    gdf.to_file(path, engine="pyogrio")
+    path = _one_far(tmp_path)
     counts = import_areas(db, path, level="community")
     assert counts["areas_written"] == 3
     assert counts["warnings"] == [

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, text
 
 from geo.errors import InputError
 from geo.track_partitions import ensure_day_partitions
+from tests.conftest import empty_database  # noqa: F401 (the map tests import it from here)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PATROL_DAY = dt.date(2026, 11, 20)
@@ -211,16 +212,6 @@ def seed_demo(engine: Engine, target: int = 400) -> dict[str, Any]:
             staffed_streets=staffed,
         )
     return out
-
-
-def empty_database(engine: Engine) -> Engine:
-    """Truncate every gridward table (as the conftest ``db`` fixture does)."""
-    from geo.schema import metadata
-
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    return engine
 
 
 @pytest.fixture(scope="module")
