@@ -393,11 +393,12 @@ def import_grid_file(
     polys = np.asarray(rows.geom, dtype=object)
     best = _assign(buildings, polys)
     if (best < 0).all():
+        option = "--crs" if names[0].startswith("-") else "crs"  # as the caller's users say it
         raise InputError(
             f"文件 {file_name} 的多边形都不覆盖社区 {community} 的楼栋（坐标系不对，或是别处的"
-            f"网格？可用 --crs 指定文件的坐标系），未保存草案 no polygon of {file_name} "
+            f"网格？可用 {option} 指定文件的坐标系），未保存草案 no polygon of {file_name} "
             f"covers a building of community {community} (a wrong CRS, or grids of another "
-            "place? give the file's CRS with --crs): no draft saved"
+            f"place? give the file's CRS with {option}): no draft saved"
         )
     if (best < 0).any():
         raise _gap_error(community, file_name, buildings.loc[best < 0])

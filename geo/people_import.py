@@ -827,8 +827,24 @@ def _homes_in(conn: Connection, x: np.ndarray, y: np.ndarray, basis: str) -> int
     )
 
 
+def _crs_said(option: str, value: str | None = None) -> str:
+    """The CRS option as the interface in use takes it: ``--crs gcj02`` on the command line,
+    ``crs=gcj02`` for the API (``option`` ``crs``); without ``value`` the option's name.
+
+    WHY (stop 41 note): the API's refusal told a web client to leave out ``--crs``, an option
+    it never sent (its form field is ``crs``)."""
+    if value is None:
+        return option
+    return f"{option} {value}" if option.startswith("-") else f"{option}={value}"
+
+
 def _datum_check(
-    conn: Connection, df: pd.DataFrame, source: str, given: bool, filename: str
+    conn: Connection,
+    df: pd.DataFrame,
+    source: str,
+    given: bool,
+    filename: str,
+    option: str = "--crs",
 ) -> str | None:
     """The homes the file gives by lon/lat judged against the stored buildings (none in any:
     the communities) read in ``source`` (``given``: named by --crs) and in the other datums,
@@ -870,16 +886,20 @@ def _datum_check(
     if source == WGS84:
         as_zh, as_en = "不换算（按 WGS-84 读）时", "read as WGS-84 (not converted)"
     else:
-        as_zh, as_en = f"按 --crs {source} 换算后", f"converted from --crs {source}"
+        said = _crs_said(option, source)
+        as_zh, as_en = f"按 {said} 换算后", f"converted from {said}"
     if best == WGS84:
-        do_zh, do = f"请去掉 --crs {source}", f"leave out --crs {source}"
+        said = _crs_said(option, source)
+        do_zh, do = f"请去掉 {said}", f"leave out {said}"
         how_zh, how = "不换算时", "not converted"
     else:
         how_zh, how = f"按 {best} 换算后", f"converted from {best}"
         if given:  # never the option given (T48 #4)
-            do_zh, do = f"请改用 --crs {best}", f"use --crs {best} instead"
+            said = _crs_said(option, best)
+            do_zh, do = f"请改用 {said}", f"use {said} instead"
         else:
-            do_zh, do = f"请加 --crs {best}", f"add --crs {best}"
+            said = _crs_said(option, best)
+            do_zh, do = f"请加 {said}", f"add {said}"
     fit_zh = f"（{how_zh} {there}/{n} 个住址落在{what_zh}内）"
     fit = f" ({how}, {there} of {n} homes lie in a {what})"
     if strong:
@@ -1027,7 +1047,11 @@ def far_km() -> float:
 
 
 def _homes_outside(
-    conn: Connection, ids: list[str], source: str = WGS84, given: bool = False
+    conn: Connection,
+    ids: list[str],
+    source: str = WGS84,
+    given: bool = False,
+    option: str = "--crs",
 ) -> str | None:
     """The warning naming the people of ``ids`` (homes the file gave, read in ``source``;
     ``given``: named by --crs) living in no community; InputError, nothing written, when one
@@ -1085,13 +1109,14 @@ def _homes_outside(
     shown_zh = "，".join(f"{r.name} ({r.external_id}) {near(r)[0]}" for r in lost[:10])
     # WHY (T48 #4): the remedy said "此时请加 --crs gcj02" to a user who had given it
     if source != WGS84:
-        check_zh = f"已按 --crs {source} 换算；若住址是 GPS（WGS-84）坐标，请去掉 --crs"
-        check = (
-            f"converted from --crs {source}: if they are GPS (WGS-84) coordinates, leave out --crs"
-        )
+        said, name = _crs_said(option, source), _crs_said(option)
+        check_zh = f"已按 {said} 换算；若住址是 GPS（WGS-84）坐标，请去掉 {name}"
+        check = f"converted from {said}: if they are GPS (WGS-84) coordinates, leave out {name}"
     else:
         check_zh = "须为 WGS 84 经纬度：手机地图应用给出的 GCJ-02 坐标约偏 500 米，" + (
-            "此时请改用 --crs gcj02" if given else "此时请加 --crs gcj02"
+            f"此时请改用 {_crs_said(option, 'gcj02')}"
+            if given
+            else f"此时请加 {_crs_said(option, 'gcj02')}"
         )
         check = "WGS 84 lon/lat: numbers from a phone map app, GCJ-02, are some 500 m off"
     return (
@@ -1266,9 +1291,12 @@ def import_people(
     reactivate: bool = False,
     covers: Covers | None = None,
     crs: str | None = None,
+    crs_option: str = "--crs",
 ) -> dict[str, Any]:
     """Upsert people from CSV/XLSX by their id (see the module's rules); homes by lon/lat (in
-    ``crs``: wgs84 by default, gcj02, bd09, a geographic EPSG code) or a building id. The
+    ``crs``: wgs84 by default, gcj02, bd09, a geographic EPSG code) or a building id;
+    ``crs_option`` is how the caller's users give ``crs`` (the API: ``crs``), as remedies
+    name it. The
     file's other columns (notes ...) are left out and named in
     ``columns_left_out`` (at most 10 names) and ``columns_left_out_count``; ``warnings``
     names rows left out and leavers kept inactive."""
@@ -1301,14 +1329,13 @@ def import_people(
         present = set(df.columns)
         ids = [r["ext"] for r in rows]
         _resolve_buildings(conn, rows, path.name)
-        datum = _datum_check(conn, df, source, bool(crs), path.name)  # T48 #4
+        datum = _datum_check(conn, df, source, bool(crs), path.name, crs_option)  # T48 #4
         before = _stored(conn, ids)
         _refuse_unregistered_homeless(rows, before, path.name, sheet.left_out)
         moved = _names_moved(rows, before)  # T49 #1 (c)
         _upsert(conn, rows, present, reactivate)
-        lost = _homes_outside(
-            conn, [r["ext"] for r in rows if r["home"] is not None], source, bool(crs)
-        )
+        homes = [r["ext"] for r in rows if r["home"] is not None]
+        lost = _homes_outside(conn, homes, source, bool(crs), crs_option)
         if covers is not None:
             bad = _outside(conn, ids, before, covers)
             if bad:

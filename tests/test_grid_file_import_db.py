@@ -278,3 +278,35 @@ def test_the_api_twin_takes_an_upload_from_the_communitys_planners(
             f"文件 grids.geojson 导出自社区 {COMMUNITY} 的第 1 版网格，现行为第 2 版"
         ), r.text
         assert _plans(demo) == before
+
+
+def test_a_file_covering_no_building_names_the_option_of_its_interface(
+    demo,  # noqa: F811
+    tmp_path,
+    auth_headers,
+    plans_import,
+) -> None:
+    """The community's grids moved 5 km east (a file in another CRS read as WGS 84): refused,
+    nothing stored, the remedy naming ``--crs`` on the command line and the form field
+    ``crs`` in the API's 422 (it said ``--crs`` to both)."""
+    _committed(demo)
+    grids = _level1(_export(demo, tmp_path))
+    grids["geometry"] = grids.geometry.translate(xoff=0.06)
+    path = tmp_path / "moved.geojson"
+    grids.to_file(path, driver="GeoJSON")
+    before = _plans(demo)
+    res = plans_import(str(path), "--community", COMMUNITY)
+    assert res.returncode == 2, res
+    assert "可用 --crs 指定文件的坐标系" in res.stderr, res.stderr
+    with TestClient(create_app(demo)) as client:
+        r = client.post(
+            "/plans/import",
+            files={"file": ("moved.geojson", io.BytesIO(path.read_bytes()), "application/json")},
+            data={"community": COMMUNITY},
+            headers=auth_headers("admin"),
+        )
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert "可用 crs 指定文件的坐标系" in error and "give the file's CRS with crs)" in error, error
+    assert "--crs" not in error, error
+    assert _plans(demo) == before

@@ -197,3 +197,38 @@ def test_weak_evidence_is_warned_and_the_outside_remedy_never_repeats_the_option
         "check their homes (converted from --crs gcj02: if they are GPS (WGS-84) "
         "coordinates, leave out --crs)" in warnings[0]
     )
+
+
+def test_api_remedies_name_the_crs_field_not_the_cli_option(place, auth_headers) -> None:  # noqa: F811
+    """Stop 41's open item: POST /people/import's datum refusal and outside-home warning told
+    a web client to leave out ``--crs``, an option the API has not (its form field is
+    ``crs``). Now the API says ``crs=gcj02`` (nothing stored), the CLI still ``--crs``."""
+    db, xy = place
+    homes = _six_homes(xy)
+    _buildings_at(db, homes)
+    body = "人员编号,姓名,经度,纬度\n" + "".join(
+        f"D{i},住户{i},{x!r},{y!r}\n" for i, (x, y) in enumerate(homes)
+    )
+    with TestClient(create_app(db)) as client:
+
+        def send(text_: str, **form: str):
+            return client.post(
+                "/people/import",
+                files={"file": ("p.csv", io.BytesIO(text_.encode("utf-8")), "text/csv")},
+                data=form,
+                headers=auth_headers("admin"),
+            )
+
+        r = send(body, crs="gcj02")
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert "按 crs=gcj02 换算后只有 0/6 个落在楼栋内" in error, error
+        assert "请去掉 crs=gcj02（" in error and "leave out crs=gcj02 (" in error, error
+        assert "--crs" not in error, error
+        assert _count_people(db) == 0
+        far_x, far_y = xy[A][0] + 0.2, xy[A][1] + 0.2  # some 25 km off, in no community
+        r = send(f"人员编号,姓名,经度,纬度\nF1,远处,{far_x!r},{far_y!r}\n", crs="gcj02")
+        assert r.status_code == 200, r.text
+        (warning,) = [w for w in r.json()["warnings"] if "不在任何社区" in w]
+        assert "请去掉 crs）" in warning and "leave out crs)" in warning, warning
+        assert "--crs" not in warning, warning

@@ -257,6 +257,7 @@ async def people_import(
             reactivate=reactivate,
             covers=covers,
             crs=up.fields.get("crs") or None,
+            crs_option="crs",
         )
 
 
