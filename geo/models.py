@@ -361,6 +361,7 @@ class Track(Base):
             postgresql_using="gist",
         ),
         _gist("tracks", "fixes_center"),  # stored walks near a new one's fixes (0019)
+        _gist("tracks", "fixes_extent"),  # stored walks a new one may copy in part (0022)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -392,6 +393,16 @@ class Track(Base):
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     withdrawn_by: Mapped[str | None] = mapped_column(Text)
     withdraw_reason: Mapped[str | None] = mapped_column(Text)
+    # why the walk is doubtful (geo.track_flags: a replay, a copy walked alongside, a file
+    # generated from the alley lines, a phone left still ...), judged at each match; a list
+    # of {code, message, other_track} (migration 0022, outside tester T52)
+    flags: Mapped[list] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    # what the upload answer said of the file (a GPX without a time zone ...), kept (0022)
+    warnings: Mapped[list] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    # the box of its fixes: stored walks a new one may copy in part (0022)
+    fixes_extent = mapped_column(_geom("GEOMETRY"), nullable=True)
 
 
 class TrackMatch(Base):
