@@ -505,14 +505,14 @@ def _report(
 
     from geo.db import get_engine
     from geo.patrol_reports import (
-        AREA_LEVELS,
         build_report,
-        report_period,
         report_summary,
         role_label,
         share_used,
     )
+    from geo.report_areas import AREA_LEVELS
     from geo.report_export import check_table, export_report
+    from geo.report_period import report_period
     from geo.settings import city_today
 
     try:

@@ -44,7 +44,7 @@ person 10 (the week-long track's)      0.26   5.04    0.82             1.55
 =====================================  =====  ======  ===============  ===========
 
 On a quieter moment (load ~1) the community's page took 0.33 s now against 3.66 s before,
-and profiled without the week-long track its chart's judging (_daily_frames) 0.07 s
+and profiled without the week-long track its chart's judging (judge_days) 0.07 s
 against 0.58 s. The week-long track's 56,401 fixes of that day: 5,000 now read (taken
 evenly in time), drawn with 453 points; before all were read (the whole week's 575,000),
 drawn with 277. Now and before give equal alleys and charts (checked in the run); the
@@ -75,6 +75,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from city_day import COMMUNITY, DATA, _import_grid_areas  # noqa: E402
 
 import geo.map_data as map_data  # noqa: E402
+import geo.patrol_days as patrol_days  # noqa: E402
 import geo.patrol_reports as patrol_reports  # noqa: E402
 from geo.db import dispose_engines, get_engine  # noqa: E402
 from geo.demo import track_csv  # noqa: E402
@@ -262,14 +263,14 @@ def _before(
     """The page's data as the code before this change made it: the chart's days one at a
     time (2 roles × 14 days through geo.coverage) and, with ``fixes``, the drawn tracks'
     fixes read whole."""
-    runs, drawn = patrol_reports._day_runs, map_data._drawn_fixes
-    patrol_reports._day_runs = lambda network_of_day, days: [[d] for d in days]
+    runs, drawn = patrol_days._day_runs, map_data._drawn_fixes
+    patrol_days._day_runs = lambda network_of_day, days: [[d] for d in days]
     if fixes:
         map_data._drawn_fixes = _whole_fixes
     try:
         return patrols_of_day(engine, day, person, today=day, area=area)
     finally:
-        patrol_reports._day_runs, map_data._drawn_fixes = runs, drawn
+        patrol_days._day_runs, map_data._drawn_fixes = runs, drawn
 
 
 def _timed(ways: dict[str, Callable[[], Any]], runs: int) -> dict[str, tuple[float, float]]:

@@ -384,17 +384,15 @@ def patrols_of_day(
     drew the first 50 tracks of the city (by id), few of them in the part a viewer looks
     at. The area is applied where the data is read (its streets' visits, duties and chiefs'
     corridor only), so an area costs about its share of the city."""
+    from geo.patrol_days import ROLES, segment_live_at
     from geo.patrol_reports import (
-        EARLIEST,
-        ROLES,
         UNNAMED,
         daily_frames,
         pending_by_role,
         pending_count,
-        report_period,
-        segment_live_at,
         share_used,
     )
+    from geo.report_period import EARLIEST, report_period
     from geo.track_store import local_days
 
     if threshold is not None and not 0 < threshold <= 1:

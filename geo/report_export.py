@@ -14,15 +14,14 @@ import pandas as pd
 from geo.errors import InputError
 from geo.patrol_reports import (
     ABOUT_SHEET,
-    AREA_LEVELS,
     KIND_LABELS,
-    RUNNING_NOTE_ZH,
     SHEETS,
     TABLES,
-    Period,
     report_summary,
     role_label,
 )
+from geo.report_areas import AREA_LEVELS
+from geo.report_period import RUNNING_NOTE_ZH, Period
 from geo.settings import get_settings
 
 # decimals written to CSV/XLSX (shares to 0.1 %, metres to 0.1 m); JSON keeps full values

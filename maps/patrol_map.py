@@ -14,7 +14,7 @@ import datetime as dt
 
 from geo.map_data import TRACK_DRAW_FIXES, PatrolData
 from geo.models import LEVEL_ZH
-from geo.patrol_reports import RUNNING_NOTE_EN, RUNNING_NOTE_ZH
+from geo.report_period import RUNNING_NOTE_EN, RUNNING_NOTE_ZH
 from maps.charts import compliance_chart
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 

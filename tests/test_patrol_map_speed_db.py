@@ -1,5 +1,5 @@
 """The patrol map's two costs made small without changing what it shows (T44): the chart's
-days are judged in one pass per role (geo.patrol_reports._daily_frames) and read exactly
+days are judged in one pass per role (geo.patrol_days.judge_days) and read exactly
 as a day judged alone; a track with very many fixes in a day is thinned in SQL for drawing,
 and the page says so. Real PostGIS, the district week of tests/test_patrol_map_area_db.py.
 """
@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 import geo.map_data as map_data
+import geo.patrol_days as patrol_days
 import geo.patrol_reports as patrol_reports
 from geo.map_data import patrols_of_day
 from geo.patrol_reports import build_report, daily_frames
@@ -26,7 +27,7 @@ CHART = [DAY - dt.timedelta(days=i) for i in range(13, -1, -1)]
 
 def _one_day_at_a_time(monkeypatch) -> None:  # noqa: ANN001
     """Judge each day alone, as the code did before the one pass."""
-    monkeypatch.setattr(patrol_reports, "_day_runs", lambda net, days: [[d] for d in days])
+    monkeypatch.setattr(patrol_days, "_day_runs", lambda net, days: [[d] for d in days])
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame, what: Any) -> None:
@@ -63,10 +64,10 @@ def test_one_pass_reads_as_each_day_alone(district, monkeypatch) -> None:  # noq
     bit."""
     db = district["db"]
     _retire_mid_week(db)
-    net = patrol_reports._NetworkByDay(
+    net = patrol_days._NetworkByDay(
         patrol_reports._load(db, WEEK, None, with_areas=False)["segments"], "Asia/Shanghai"
     )
-    assert len(patrol_reports._day_runs(net, WEEK)) == 2  # before and after the re-import
+    assert len(patrol_days._day_runs(net, WEEK)) == 2  # before and after the re-import
 
     def everything() -> dict[Any, pd.DataFrame]:
         out: dict[Any, pd.DataFrame] = {}

@@ -454,7 +454,8 @@ def test_a_chief_who_walked_30_percent_of_one_carriageway_reads_the_metres_walke
     counted the other carriageway as walked), and areas and months summed those. Now
     walked_m is the walking alone in every table, and ``covered_*`` (what patrolled is
     judged on) adds the parallel ways beside it."""
-    from geo.patrol_reports import build_report, daily_frames, report_period
+    from geo.patrol_reports import build_report, daily_frames
+    from geo.report_period import report_period
 
     # a day of last month (a whole week and month: nobody else walks then)
     day = _month_start(city_today()) - dt.timedelta(days=10)
@@ -583,8 +584,9 @@ def test_a_chiefs_rows_read_as_streets(city, tmp_path):
     day's note and 报表 sheet count street/alley-days."""
     import openpyxl
 
-    from geo.patrol_reports import build_report, report_period, report_summary
+    from geo.patrol_reports import build_report, report_summary
     from geo.report_export import export_report
+    from geo.report_period import report_period
 
     today = city_today()
     rep = build_report(city, "daily", today)

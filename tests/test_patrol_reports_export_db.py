@@ -22,8 +22,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.patrol_reports import build_report, for_readers, report_period
+from geo.patrol_reports import build_report, for_readers
 from geo.report_export import export_report, report_json
+from geo.report_period import report_period
 from geo.settings import get_settings
 from tests.test_import import GRIDWARD
 from tests.test_patrol_reports_more_db import COMMUNITY, FAR, TZ, WED, town  # noqa: F401

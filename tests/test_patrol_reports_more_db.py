@@ -35,8 +35,9 @@ from sqlalchemy import text
 from api.app import create_app
 from geo.areas_import import import_areas
 from geo.importer import import_osm
-from geo.patrol_reports import _STREET_AREA_SQL, Report, build_report, report_period
+from geo.patrol_reports import _STREET_AREA_SQL, Report, build_report
 from geo.report_export import export_report
+from geo.report_period import report_period
 from tests.conftest import FIXTURES
 from tests.test_import import GRIDWARD
 
@@ -563,7 +564,8 @@ def test_a_stewards_pending_count_is_their_own(town) -> None:  # noqa: ANN001
     duty-days in their own view; the summary counted their alleys' rows (A done) and said 1,
     against their own line."""
     from api.routes.reports import _own_view
-    from geo.patrol_reports import report_period, report_summary
+    from geo.patrol_reports import report_summary
+    from geo.report_period import report_period
 
     db, people = town["db"], town["people"]
     rep = build_report(db, "daily", THU, today=THU)
@@ -614,7 +616,7 @@ def test_alleys_outside_every_community_have_named_unranked_rows(town, tmp_path)
     blank code and a blank name, ranked among the communities. Now they are named "outside
     every community / subdistrict", not ranked, and a note says how many and what to do;
     the ranks of the real communities do not move."""
-    from geo.patrol_reports import OUTSIDE_COMMUNITY, OUTSIDE_SUBDISTRICT
+    from geo.report_areas import OUTSIDE_COMMUNITY, OUTSIDE_SUBDISTRICT
 
     db = town["db"]
     before = build_report(db, "weekly", WED, today=FAR)
@@ -697,7 +699,7 @@ def test_a_city_without_any_community_still_reports(db) -> None:  # noqa: ANN001
     """The city-day bench (streets imported, no areas at all): every name column of the area
     rows was blank, so float, and naming them "outside every community" raised TypeError:
     the daily report failed. Now it reports, every row named as outside."""
-    from geo.patrol_reports import OUTSIDE_COMMUNITY, OUTSIDE_SUBDISTRICT
+    from geo.report_areas import OUTSIDE_COMMUNITY, OUTSIDE_SUBDISTRICT
 
     import_osm(db, FIXTURES / "haidian_demo.osm")
     with db.begin() as conn:

@@ -18,8 +18,9 @@ from sqlalchemy import text
 
 from api.app import create_app
 from geo.importer import import_osm
-from geo.patrol_reports import build_report, report_period
+from geo.patrol_reports import build_report
 from geo.report_export import export_report
+from geo.report_period import report_period
 from geo.settings import city_today
 from tests.conftest import FIXTURES
 from tests.test_patrol_reports_more_db import FAR, MON, THU, TUE, WED, _at, _cli, town  # noqa: F401

@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import text
 
-from geo.patrol_reports import AREA_COLS, build_report
+from geo.patrol_reports import build_report
+from geo.report_areas import AREA_COLS
 from geo.report_export import export_report
 from geo.settings import city_today
 from tests.test_patrol_reports_more_db import FAR, WED, town  # noqa: F401

@@ -547,7 +547,7 @@ def test_restoring_a_segment_keeps_the_days_it_was_retired(db, tmp_path):
     drawn = GEOD.geometry_length(shapely.geometry.shape(feature["geometry"]))
     assert drawn == pytest.approx(shorter, rel=0.01)
     # the SQL test the chief corridor and the map use: not live at day −5's end, live now
-    from geo.patrol_reports import segment_live_at
+    from geo.patrol_days import segment_live_at
 
     day_end = dt.datetime.combine(
         day + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(get_settings().timezone)
@@ -682,7 +682,7 @@ def test_a_segment_added_by_a_re_import_counts_from_that_day_on(db, tmp_path):
     A first import (and an extract sharing nothing with the stored network) adds nothing
     that way: walks made before the network was loaded are reported on it."""
     from geo.map_data import patrols_of_day
-    from geo.patrol_reports import segment_live_at
+    from geo.patrol_days import segment_live_at
 
     _city(db)
     with db.connect() as conn:  # the first import: there from the start

@@ -21,11 +21,11 @@ from geo.patrol_reports import (
     build_report,
     for_readers,
     own_notes,
-    report_period,
     report_summary,
     share_used,
 )
 from geo.report_export import check_table, export_report, report_json
+from geo.report_period import report_period
 from geo.settings import city_today, get_settings
 
 router = APIRouter(tags=["reports"])

@@ -44,7 +44,7 @@ from api.limits import (
 from geo.accounts_models import STEWARD_ZH
 from geo.duty_undo import MAX_REASON
 from geo.errors import ConflictError, GridwardError, NotFoundError, chinese_first, db_failure
-from geo.patrol_reports import late_upload
+from geo.late_uploads import late_upload
 from geo.track_store import (
     LAST_MATCH,
     SPAN_OVERLAPS,

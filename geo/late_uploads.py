@@ -1,0 +1,58 @@
+"""Late uploads (迟传): tracks sent more than ``GRIDWARD_LATE_UPLOAD_H`` after their last
+fix, counted per person in the report's ``late_uploads`` column and shown on the track.
+
+Apart from :mod:`geo.patrol_reports` because it is a marker for the supervisor only: it
+changes no credit, and the tracks API asks it of one track without a report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from geo.settings import get_settings
+
+# whether a visit's track was uploaded more than the setting's hours after its last fix
+# (tracks.uploaded_at, tracks.ended_at)
+LATE_TRACK = (
+    "(SELECT t.uploaded_at > t.ended_at + make_interval(secs => :late_s) FROM tracks t "
+    "WHERE t.id = v.track_id) AS late "
+)
+
+
+def late_tracks(edges: pd.DataFrame, segments: pd.DataFrame, scope: Any) -> pd.DataFrame:
+    """The late uploads among the report's walked stretches: (person_id, day, track_id),
+    one row per person, day and track; with an area filter (``scope``, its streets) only
+    the tracks that credited its streets. WHY: a supervisor asked to see walks sent long
+    after they were walked (a phone offline for days, or a walk sent in to fill a missed
+    day); the credit stays."""
+    cols = ["person_id", "day", "track_id"]
+    if not len(edges):
+        return pd.DataFrame(columns=cols)
+    late = edges[edges["late"].eq(True)]  # None: a track without times
+    if scope is not None:
+        alley = late["edge_id"].map(segments.set_index("edge_id")["alley_id"])
+        late = late[alley.isin(scope)]
+    return late[cols].drop_duplicates().reset_index(drop=True)
+
+
+def late_upload(uploaded_at: dt.datetime | None, ended_at: dt.datetime | None) -> bool | None:
+    """Whether a track was sent more than ``GRIDWARD_LATE_UPLOAD_H`` after its last fix (迟传,
+    as the reports' ``late_uploads`` count it); None without times. WHY on the track too:
+    a supervisor who sees a late upload in a report looks for which walk it was."""
+    if uploaded_at is None or ended_at is None:
+        return None
+    return (uploaded_at - ended_at).total_seconds() > get_settings().late_upload_h * 3600.0
+
+
+def with_late_uploads(people: pd.DataFrame, late: pd.DataFrame, daily: bool) -> pd.DataFrame:
+    """``people`` with ``late_uploads``: each person's late tracks of the row's day (daily)
+    or of the whole period, each track once (a walk over midnight is on both its days)."""
+    keys = ["day", "person_id"] if daily else ["person_id"]
+    if not len(late) or not len(people):
+        return people.assign(late_uploads=0)
+    late = late.assign(day=pd.to_datetime(late["day"]).dt.date)  # as the rows' days
+    counts = late.groupby(keys)["track_id"].nunique().rename("late_uploads").reset_index()
+    out = people.merge(counts, on=keys, how="left")
+    return out.assign(late_uploads=out["late_uploads"].fillna(0).astype(int))
