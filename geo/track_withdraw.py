@@ -67,6 +67,8 @@ class TrackOwner:
     home: AreaPath  # the area path of the person's home; () for none or no person
     withdrawn_by: str | None = None
     status: str | None = None  # the track's status (None: not told)
+    name: str | None = None  # the person's name and registry id, for a 403 naming them
+    external_id: str | None = None
 
 
 Authorize = Callable[[TrackOwner], None]
@@ -75,16 +77,22 @@ Authorize = Callable[[TrackOwner], None]
 def may_withdraw(user: Principal, owner: TrackOwner) -> bool:
     """Whether ``user`` may withdraw the track. Admins: any. A steward: their own walks (the
     person their account is linked to), as they upload and read only those. A planner: walks
-    of people living in their areas (as ``PATCH /tracks/{id}`` reassigns), and any file they
-    uploaded themselves (their own mistake: a walk for nobody, or one whose person moved away).
-    Viewers: none."""
+    of people living in their areas (as ``PATCH /tracks/{id}`` reassigns and the upload
+    checks), and a file they uploaded themselves for nobody (their own mistake). Viewers: none.
+
+    WHY the person rule wins over "they uploaded it" (T51 #1): a planner uploaded a walk for
+    nobody, an admin then gave it to a steward of another district, and the planner's
+    withdrawal took that steward's credit out of the other district's reports (and her
+    restore put it back), while the upload and ``PATCH`` for that person were 403s. Once a
+    track has a person, only where that person lives counts."""
     if user.role == "admin":
         return True
     if user.role == "steward":
         return user.person_id is not None and owner.person_id == user.person_id
     if user.role == "planner":
-        mine = owner.uploaded_by is not None and owner.uploaded_by == user.username
-        return mine or (owner.person_id is not None and user.covers_area(owner.home))
+        if owner.person_id is not None:
+            return user.covers_area(owner.home)
+        return owner.uploaded_by is not None and owner.uploaded_by == user.username
     return False
 
 
@@ -248,7 +256,7 @@ def _fixes_back(conn: Connection, row: Any, pts: pd.DataFrame) -> None:
 _TRACK_ROW = (
     "SELECT t.id, t.sha256, t.filename, t.person_id, t.uploaded_by, t.started_at, "
     "t.n_points, t.ended_at, t.status, t.fixes_sha256, t.withdrawn_at, t.withdrawn_by, "
-    "t.withdraw_reason, p.external_id, a.code AS home "
+    "t.withdraw_reason, p.external_id, p.name, a.code AS home "
     "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
     "LEFT JOIN areas a ON a.id = p.area_id WHERE t.id = :t"
 )
@@ -303,7 +311,14 @@ def track_owner(engine: Engine, track_id: int) -> TrackOwner:
 def _owner(conn: Connection, row: Any) -> TrackOwner:
     home = area_path(conn, row.home) if row.home else ()
     return TrackOwner(
-        int(row.id), row.person_id, row.uploaded_by, home, row.withdrawn_by, row.status
+        int(row.id),
+        row.person_id,
+        row.uploaded_by,
+        home,
+        row.withdrawn_by,
+        row.status,
+        row.name,
+        row.external_id,
     )
 
 

@@ -660,7 +660,8 @@ def _planner_may_upload_for(engine: Engine, user: Principal, person_id: int) -> 
         f"规划员只能为住在本人管辖区域内的人员上传轨迹：{who_zh}{home_zh}，不在您的区域"
         f"（{areas}）内；未存储任何文件，请由该区域的规划员或管理员上传 "
         f"planners upload tracks only for people living in their areas: {who} {home}, "
-        f"outside your areas ({areas_en}); nothing was stored",
+        f"outside your areas ({areas_en}); nothing was stored: "
+        "ask the area's planner or an admin to upload it",
     )
 
 
@@ -898,11 +899,54 @@ def reassign_track(
             "give one of person (registry id) and person_id",
         )
     pid = body.person_id or resolve_person(engine, body.person or "", "person").id
+    if user.role == "planner":
+        _planner_may_reassign(engine, user, track_id, pid)
     refusal = (
         f"轨迹 {track_id} 或人员（系统编号 id:{pid}）不在您的管辖区域内（或不存在） "
         f"track {track_id} or person {pid} is not in your areas (or does not exist)"
     )
     return set_track_person(engine, track_id, pid, user.username, area_scope(user, refusal))
+
+
+def _planner_may_reassign(engine: Engine, user: Principal, track_id: int, pid: int) -> None:
+    """403 naming whose track it is, or whom it would go to, when that person lives outside
+    the planner's areas (T51 #9: the one refusal "track 31 or person id:800 is not in your
+    areas (or does not exist)" did not say which). Read before the edit's own check (which
+    stays, in its transaction); a track or person that does not exist is left to it."""
+    from geo.area_paths import area_path
+    from geo.errors import person_en, person_zh
+    from geo.track_withdraw import track_owner
+
+    try:
+        owner = track_owner(engine, track_id)
+    except NotFoundError:
+        return
+    if owner.person_id is not None and not user.covers_area(owner.home):
+        raise HTTPException(403, _not_your_persons_track(user, owner, "reassign", "改归属"))
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT p.name, p.external_id, a.code FROM people p "
+                "LEFT JOIN areas a ON a.id = p.area_id WHERE p.id = :p"
+            ),
+            {"p": pid},
+        ).first()
+        if row is None or (row.code and user.covers_area(area_path(conn, row.code))):
+            return
+    who_zh, who = (
+        person_zh(row.name, row.external_id, pid),
+        person_en(row.name, row.external_id, pid),
+    )
+    home_zh = f"住址在 {row.code}" if row.code else "住址不在任何社区内"
+    home = f"lives in {row.code}" if row.code else "has no home area"
+    areas = "、".join(user.area_codes) or "（无）"
+    areas_en = ", ".join(user.area_codes) or "none"
+    raise HTTPException(
+        403,
+        f"不能把轨迹 {track_id} 改归 {who_zh}：其{home_zh}，不在您的管辖区域（{areas}）内，"
+        f"请由该区域的规划员或管理员改归属 cannot give track {track_id} to {who}, who "
+        f"{home}, outside your areas ({areas_en}); ask the area's planner or an admin",
+    )
 
 
 class ReasonRequest(StrictBody):
@@ -942,6 +986,8 @@ def _track_rule(
             )
             if what == "restore":
                 why += " that they withdrew themselves"
+        elif owner.person_id is not None:
+            why = _not_your_persons_track(user, owner, what, what_zh)
         else:
             why = (
                 f"轨迹 {owner.track_id} 既不是您管辖区域内人员的巡查，也不是您上传的，您不能"
@@ -951,6 +997,29 @@ def _track_rule(
         raise HTTPException(403, why)
 
     return authorize
+
+
+def _not_your_persons_track(user: Principal, owner: TrackOwner, what: str, what_zh: str) -> str:
+    """A planner's 403 for a track whose person lives outside their areas, naming that person
+    and where they live (T51 #9: "track 31 or person id:800 is not in your areas" did not say
+    which). Even a file the planner uploaded: once it has a person, their home decides (T51
+    #1, :func:`geo.track_withdraw.may_withdraw`). No secret told: planners read every track."""
+    from geo.errors import person_en, person_zh
+
+    pid = int(owner.person_id or 0)
+    name = owner.name or "?"
+    who_zh, who = person_zh(name, owner.external_id, pid), person_en(name, owner.external_id, pid)
+    home = owner.home[0] if owner.home else None
+    home_zh = f"住址在 {home}" if home else "住址不在任何社区内"
+    home_en = f"lives in {home}" if home else "has no home area"
+    areas = "、".join(user.area_codes) or "（无）"
+    areas_en = ", ".join(user.area_codes) or "none"
+    return (
+        f"轨迹 {owner.track_id} 属于 {who_zh}，{home_zh}，不在您的管辖区域（{areas}）内，"
+        f"您不能{what_zh}（{what}）它，请由该区域的规划员或管理员{what_zh} "
+        f"track {owner.track_id} is the walk of {who}, who {home_en}, outside your areas "
+        f"({areas_en}): you may not {what} it; ask the area's planner or an admin"
+    )
 
 
 # who may withdraw (geo.track_withdraw.may_withdraw): the track's steward, planners (their
