@@ -247,8 +247,8 @@ def match(
     from rich.console import Console
 
     from geo.crs import normalize_crs
+    from geo.match_words import why_nothing_matched
     from geo.settings import get_settings
-    from geo.track_store import why_nothing_matched
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams, match_track
     from geo.tracks.network import NEAR_MISS_M, WalkNetwork
@@ -359,7 +359,7 @@ def upload_checks(path: Path, crs: str, settings: Settings | None = None) -> Par
     WHY the same calls in the same order: ``check`` must say OK exactly when upload would take
     the file. Not checked: what only the database knows (the person, "already stored")."""
     from geo.settings import get_settings
-    from geo.track_store import check_upload
+    from geo.track_times import check_upload
 
     s = settings or get_settings()
     data = read_track_file(path, s.max_upload_bytes)  # as `tracks upload` reads it
@@ -381,8 +381,8 @@ def check(
     The same checks as `gridward tracks upload` (size limit GRIDWARD_MAX_UPLOAD_BYTES, datum,
     parsing with GRIDWARD_TIMEZONE, times not in the future nor out of order), then cleaning;
     with a database running, its streets say when the file looks like another datum."""
+    from geo.match_words import why_nothing_matched
     from geo.settings import get_settings
-    from geo.track_store import why_nothing_matched
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams
 
@@ -437,8 +437,8 @@ def _stored_network(s: Settings) -> WalkNetwork | None:
     compares a track with them for its datum hint, so check does too (an outside tester's
     GCJ-02 file was "OK" here and credited the wrong alleys when uploaded). None otherwise:
     the check is then about the file alone."""
+    from geo.day_networks import walk_network
     from geo.db import database_url, get_engine
-    from geo.track_store import walk_network
 
     try:
         return walk_network(get_engine(database_url(s, start=False)))

@@ -31,6 +31,7 @@ from sqlalchemy import Engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geo.areas_import import import_areas  # noqa: E402
+from geo.day_networks import walk_network  # noqa: E402
 from geo.db import dispose_engines, get_engine  # noqa: E402
 from geo.demo import track_csv  # noqa: E402
 from geo.embedded import EmbeddedCluster  # noqa: E402
@@ -38,7 +39,7 @@ from geo.importer import import_osm  # noqa: E402
 from geo.map_data import extent, patrols_of_day  # noqa: E402
 from geo.match_queue import drain_queue  # noqa: E402
 from geo.patrol_reports import build_report  # noqa: E402
-from geo.track_store import match_stored_track, store_track, walk_network  # noqa: E402
+from geo.track_store import match_stored_track, store_track  # noqa: E402
 from geo.tracks.simulate import SimParams, simulate_patrol  # noqa: E402
 from maps.patrol_map import build_patrol_map  # noqa: E402
 

@@ -77,6 +77,7 @@ from city_day import COMMUNITY, DATA, _import_grid_areas  # noqa: E402
 import geo.map_data as map_data  # noqa: E402
 import geo.patrol_days as patrol_days  # noqa: E402
 import geo.patrol_reports as patrol_reports  # noqa: E402
+from geo.day_networks import walk_network  # noqa: E402
 from geo.db import dispose_engines, get_engine  # noqa: E402
 from geo.demo import track_csv  # noqa: E402
 from geo.embedded import EmbeddedCluster  # noqa: E402
@@ -84,7 +85,8 @@ from geo.importer import import_osm  # noqa: E402
 from geo.map_data import patrols_of_day  # noqa: E402
 from geo.match_queue import drain_queue  # noqa: E402
 from geo.settings import get_settings  # noqa: E402
-from geo.track_store import read_track_points, store_track, walk_network  # noqa: E402
+from geo.track_points import read_track_points  # noqa: E402
+from geo.track_store import store_track  # noqa: E402
 from geo.tracks.simulate import SimParams, route_through, simulate_patrol  # noqa: E402
 
 

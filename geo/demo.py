@@ -144,7 +144,8 @@ def make_patrols(engine: Engine, day: dt.date, seed: int = 0) -> int:
 
     WHY along their own alleys: random walks almost never touch a walker's assigned alleys,
     and the demo's reports then read 0 % for everyone."""
-    from geo.track_store import ingest_track, walk_network
+    from geo.day_networks import walk_network
+    from geo.track_store import ingest_track
     from geo.tracks.simulate import SimParams, route_through, simulate_patrol
 
     with engine.connect() as conn:

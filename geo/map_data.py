@@ -393,7 +393,7 @@ def patrols_of_day(
         share_used,
     )
     from geo.report_period import EARLIEST, report_period
-    from geo.track_store import local_days
+    from geo.track_days import local_days
 
     if threshold is not None and not 0 < threshold <= 1:
         raise InputError("达标比例须大于 0 且不超过 1 threshold must be in (0, 1]")
@@ -659,7 +659,7 @@ def _drawn_fixes(conn: Any, rows: list[Any], span: dict[str, Any]) -> tuple[Any,
 
     from geo.sql_frames import read_frame
     from geo.track_partitions import day_partitions, days_between
-    from geo.track_store import read_track_points
+    from geo.track_points import read_track_points
 
     have = {d for d, _ in day_partitions(conn)}
     archived = []
@@ -706,7 +706,7 @@ def _day_tracks(
     days still show)."""
     import pandas as pd
 
-    from geo.track_store import SPAN_OVERLAPS, local_days
+    from geo.track_days import SPAN_OVERLAPS, local_days
 
     span = local_days(day, day, tz)
     rows = conn.execute(

@@ -23,7 +23,7 @@ from geo.errors import ConflictError, GridwardError, InputError, NotFoundError
 from geo.settings import get_settings
 
 if TYPE_CHECKING:
-    from geo.track_store import Rematch
+    from geo.patrol_visits import Rematch
 
 Progress = Callable[[int, int], None]
 
@@ -283,7 +283,7 @@ def requeue_tracks(
                 )
             where, params = "t.id = ANY(:ids)", {"ids": ids}
         else:
-            from geo.track_store import SPAN_OVERLAPS, local_days
+            from geo.track_days import SPAN_OVERLAPS, local_days
 
             # a withdrawn track's days are matched again without it
             where = f"{SPAN_OVERLAPS} AND t.status <> 'withdrawn'"
@@ -408,17 +408,11 @@ def _still_queued(engine: Engine, track_ids: list[int]) -> int:
 
 
 def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
-    from geo.track_store import (
-        MatchSummary,
-        match_on_day_networks,
-        read_track_points,
-        set_failed,
-        summarize,
-        visit_rows,
-        walk_network,
-        why_nothing_matched,
-        write_visits,
-    )
+    from geo.day_networks import match_on_day_networks, walk_network
+    from geo.match_words import why_nothing_matched
+    from geo.patrol_visits import MatchSummary, summarize, visit_rows, write_visits
+    from geo.track_points import read_track_points
+    from geo.track_store import set_failed
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams
 
@@ -492,7 +486,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
 def _match_one(
     conn: Connection, cleaned: list, params: Any, tz: str, track_id: int, failed: dict
 ) -> Any:
-    from geo.track_store import match_on_day_networks
+    from geo.day_networks import match_on_day_networks
 
     try:
         return match_on_day_networks(conn, [cleaned], params, tz)[0]

@@ -5,48 +5,46 @@ bytes, sha256 and points are written in one transaction. The same bytes uploaded
 same track (the sha256 is unique), so a phone that retries after a lost response never makes a
 duplicate. Matching reads the stored points, cleans them, matches them to the walkable network
 (street segments) and replaces that track's patrol visits, again in one transaction.
+
+This module keeps that flow; the jobs around it live beside it: an upload's checks and how far
+its times are trusted (:mod:`geo.track_times`), which stored walk a file is a copy of and the
+refusals (:mod:`geo.track_copies`), the network of a day and matching by day
+(:mod:`geo.day_networks`), a match's visits written (:mod:`geo.patrol_visits`), why nothing
+matched (:mod:`geo.match_words`), stored fixes (:mod:`geo.track_points`), and walks by local
+day (:mod:`geo.track_days`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
-import threading
 import unicodedata
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 import psycopg
-import shapely
 from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.crs import normalize_crs
+from geo.day_networks import match_on_day_networks, walk_network
 from geo.errors import ConflictError, InputError, NotFoundError, person_zh
-from geo.settings import Settings, city_today, get_settings
-from geo.sql_frames import read_frame, read_geoframe
+from geo.match_words import why_nothing_matched
+from geo.patrol_visits import summarize, visit_rows, write_visits
+from geo.settings import Settings, get_settings
+from geo.track_copies import (
+    ASK_PLANNER,
+    OwnedByAnother,
+    copy_refusal,
+    walk_holder,
+    withdrawn_refusal,
+)
+from geo.track_days import local_iso
 from geo.track_partitions import days_between, ensure_day_partitions
-from geo.walk_digest import (
-    CENTER_RADIUS_DEG,
-    NEAR_M,
-    fixes_center,
-    fixes_digest,
-    near_copy,
-    zone_shift,
-)
-
-# Tracks (alias ``t``) whose walk overlaps the time range [:start, :end); either bound may be
-# NULL (open). Written as the expression of the GiST index ix_tracks_span so it is used.
-SPAN_OVERLAPS = (
-    "t.started_at IS NOT NULL AND tstzrange(t.started_at, t.ended_at, '[]') && "
-    "tstzrange(CAST(:start AS timestamptz), CAST(:end AS timestamptz), '[)')"
-)
+from geo.track_points import copy_points, read_track_points
+from geo.track_times import check_upload, stored_times_trust, times_trust, zone_mistake
+from geo.walk_digest import NEAR_M, fixes_center, fixes_digest, zone_shift
 
 # the newest match of track ``t`` (a LATERAL subquery): its summary for listings
 LAST_MATCH = (
@@ -55,39 +53,7 @@ LAST_MATCH = (
 )
 
 
-# the days a walk can fall on (uploads refuse fixes before 1990 or after 2100): a date outside
-# is a typo, and year 9999 + 1 day overflowed into a 500
-EARLIEST_DAY, LATEST_DAY = dt.date(1990, 1, 1), dt.date(2100, 12, 31)
-_DAY_ZH = {"since": "起始日期", "until": "结束日期"}
 _MODE_ZH = {"walk": "步行", "bike": "骑行"}
-
-
-def local_days(
-    since: dt.date | None, until: dt.date | None, tz: str | None = None
-) -> dict[str, dt.datetime | None]:
-    """``{"start", "end"}`` for SPAN_OVERLAPS: the local days ``since`` to ``until`` (both
-    included) in the city's time zone as a UTC-comparable range; a missing day leaves that
-    side open. Reports, rematch and listings all count a walk on its local day."""
-    if since is not None and until is not None and since > until:
-        raise InputError(
-            f"起始日期 {since} 晚于结束日期 {until}，请对调 since {since} is after until {until}"
-        )
-    for name, day in (("since", since), ("until", until)):
-        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
-            raise InputError(
-                f"{_DAY_ZH[name]}（{name}）{day} 超出范围，巡查日期须在 {EARLIEST_DAY} 至 "
-                f"{LATEST_DAY} 之间 "
-                f"{name} {day} is out of range: walks are dated {EARLIEST_DAY} to {LATEST_DAY}"
-            )
-    zone = ZoneInfo(tz or get_settings().timezone)
-
-    def midnight(day: dt.date | None) -> dt.datetime | None:
-        return None if day is None else dt.datetime.combine(day, dt.time.min, tzinfo=zone)
-
-    return {
-        "start": midnight(since),
-        "end": midnight(until + dt.timedelta(days=1) if until is not None else None),
-    }
 
 
 @dataclass(frozen=True)
@@ -327,12 +293,22 @@ def _match_into(
 # what a re-send of a file stored but not matched yet says: ``resumed`` when this request
 # matched or queued it, ``note`` (with status "matching") when someone else is matching it
 RESUMED = "stored before but not matched yet (a match was interrupted, or it waits in the queue)"
+
+
 _RESUMED_ZH = "此前已存储但尚未匹配（匹配曾中断，或在队列中等待）"
+
+
 RESUMED_MATCHED = f"{_RESUMED_ZH}，现已匹配 {RESUMED}: matched now"
+
+
 RESUMED_FAILED = (
     f"{_RESUMED_ZH}，刚才已试匹配，见 match_error {RESUMED}: tried now, see match_error"
 )
+
+
 RESUMED_QUEUED = f"{_RESUMED_ZH}，已排队等待匹配 {RESUMED}: queued for matching"
+
+
 BEING_MATCHED = "另一次上传或后台匹配正在匹配此轨迹 being matched now by another upload or worker"
 
 
@@ -630,7 +606,7 @@ def _same_walk(
       mode changed when named);
     - every time moved by a whole number of quarter hours, at most 14 h, by its own person
       (or for nobody), in a file whose times read more surely (:func:`times_trust`), by
-      the one shift the stored reading can be wrong by (:func:`_zone_mistake`): the walk's
+      the one shift the stored reading can be wrong by (:func:`zone_mistake`): the walk's
       time zone put right (a GPX without a zone was read as UTC); the track takes the
       new file and its times and is matched again (time_change). Read less surely (the
       zone-less file again, after its correction): that track, its times kept. As surely
@@ -673,20 +649,20 @@ def _same_walk(
     shift = zone_shift(old["time"], pts["time"])
     own = row.person_id is None or person_id in (None, row.person_id)
     if bool(pts["time"].isin(old["time"]).all()):  # its fixes at their own times: a part
-        raise _copy_refusal(row, person_id, near, part=True)
+        raise copy_refusal(row, person_id, near, part=True)
     if bool(old["time"].isin(pts["time"]).all()):
         # the stored walk with fixes added around it at its own times: the walker's own
         # longer export of it (sent mid-walk, then whole) is a walk; anyone else's, a copy
         if row.person_id is None or person_id in (None, row.person_id):
             return None
-        raise _copy_refusal(row, person_id, near, holds=True)
+        raise copy_refusal(row, person_id, near, holds=True)
     if shift is None or not own:
-        raise _copy_refusal(row, person_id, near)
-    stated, kept = times_trust(parsed), _stored_times_trust(engine, int(row.id))
+        raise copy_refusal(row, person_id, near)
+    stated, kept = times_trust(parsed), stored_times_trust(engine, int(row.id))
     if stated == kept:  # both files' times read as surely, and disagree: a re-dated walk
-        raise _copy_refusal(row, person_id, near)
-    if stated > kept and shift != _zone_mistake(kept, row.started_at):
-        raise _copy_refusal(row, person_id, near)  # not the one mistake its reading can have made
+        raise copy_refusal(row, person_id, near)
+    if stated > kept and shift != zone_mistake(kept, row.started_at):
+        raise copy_refusal(row, person_id, near)  # not the one mistake its reading can have made
     if person_id is not None and row.person_id is None:  # its times shifted: "walk"
         stored = _claim(engine, stored, person_id, uploaded_by, "walk")
     if stated < kept:
@@ -758,291 +734,6 @@ def _withdrawn_walk(
     raise withdrawn_refusal(row, person_id, kind)
 
 
-_WALK_COLUMNS = (
-    "t.id, t.sha256, t.n_points, t.format, t.started_at, t.ended_at, t.person_id, t.mode, "
-    "p.external_id, t.status, t.withdrawn_at, t.withdrawn_by, t.withdraw_reason "
-    "FROM tracks t LEFT JOIN people p ON p.id = t.person_id"
-)
-
-
-def walk_holder(
-    conn: Connection, fixes: str, pts: pd.DataFrame, live_other_than: int | None = None
-) -> tuple[Any, bool, pd.DataFrame | None]:
-    """The stored track whose walk these fixes are, whether they are its fixes nudged (near,
-    :func:`geo.walk_digest.near_copy`) rather than the same to 0.1 m, and its fixes when they
-    were read to tell; (None, False, None) for none. Exact first (the digest's index); else
-    the stored walks whose mean fix lies within CENTER_RADIUS_DEG and which last as long at
-    least (a copy is the walk or part of it), nearest first, read in one query.
-
-    ``live_other_than``: a withdrawn track being restored (:mod:`geo.track_withdraw`): only
-    the other tracks not withdrawn, those that would credit its walk a second time. WHY one
-    rule for both: a restore is its walk sent again, and must see what an upload sees.
-
-    An upload sees withdrawn walks too (their fixes read from their kept files, the
-    withdrawal having deleted them), each look taking a live walk first: a file of a
-    withdrawn walk is refused as it re-sent is (T41 #1), and where a live walk holds the
-    same fixes (a corrected file sent after the withdrawal) that one is the walk."""
-    live = "" if live_other_than is None else "AND t.id <> :me AND t.status <> 'withdrawn' "
-    row = conn.execute(
-        text(
-            f"SELECT {_WALK_COLUMNS} WHERE t.fixes_sha256 = :f {live}"
-            "ORDER BY t.status = 'withdrawn', t.id LIMIT 1"
-        ),
-        {"f": fixes, "me": live_other_than},
-    ).first()
-    if row is not None:
-        return row, False, None
-    center = fixes_center(pts)
-    span = (pts["time"].max() - pts["time"].min()).to_pytimedelta()
-    near = conn.execute(
-        text(
-            f"SELECT {_WALK_COLUMNS} WHERE ST_DWithin(t.fixes_center, "
-            f"ST_SetSRID(ST_MakePoint(:x, :y), 4326), :r) {live}"
-            "AND t.ended_at - t.started_at >= :span - interval '2 seconds' "
-            "ORDER BY t.status = 'withdrawn', "
-            "t.fixes_center <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 5"
-        ),
-        {"x": center[0], "y": center[1], "r": CENTER_RADIUS_DEG, "span": span,
-         "me": live_other_than},
-    ).all()  # fmt: skip
-    found = _nudged_holder(conn, pts, near)
-    if found is None:
-        found = _part_holder(conn, pts, live, live_other_than)
-    if found is None:
-        found = _whole_holder(conn, pts, live, live_other_than)
-    return (found[0], True, found[1]) if found is not None else (None, False, None)
-
-
-def _nudged_holder(
-    conn: Connection,
-    pts: pd.DataFrame,
-    rows: list,
-    holds: bool = False,
-    read: pd.DataFrame | None = None,
-) -> tuple | None:
-    """The first of ``rows`` (stored walks) whose fixes ``pts`` are, nudged (``holds``: whose
-    fixes are a stretch of ``pts``); with its fixes. ``read``: fixes of some of them read
-    already (read_track_points), not read again."""
-    if not rows:
-        return None
-    ids = [int(c.id) for c in rows]
-    have = set() if read is None else set(read["track_id"].astype(int)) & set(ids)
-    parts = [read[read["track_id"].isin(have)]] if have and read is not None else []
-    if set(ids) - have:
-        parts.append(read_track_points(conn, [i for i in ids if i not in have]))
-    stored = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    for cand in rows:
-        old = stored[stored["track_id"] == cand.id].drop(columns="track_id")
-        if near_copy(old, pts) if holds else near_copy(pts, old):
-            return cand, old.reset_index(drop=True)
-    return None
-
-
-# the first or last fix of a stretch of a stored walk lies this close to the walk's own fix
-# at that time (degrees; about 2 m north-south, 1.5 m east-west at 40°N): an upper bound
-# only, near_copy then holds the whole stretch to NEAR_M
-_PART_END_DEG = 2e-5
-
-
-def _part_holder(
-    conn: Connection, pts: pd.DataFrame, live: str, live_other_than: int | None
-) -> tuple | None:
-    """The stored walk of which ``pts`` is a stretch at its own times, with its fixes; None.
-
-    WHY a second look: a stretch's mean fix can lie hundreds of metres from its walk's (a
-    walk re-sent with its last half cut was stored as a second track: outside re-tester
-    T37), so the look near the mean (:func:`walk_holder`) misses it. A stretch at its own
-    times starts and ends on two of its walk's fixes, at their times: the walks whose span
-    holds the stretch's (the span index) with a fix there at that time (the fixes' key,
-    one day's partition) are all it can be, mostly none or one."""
-    t0, t1 = pts["time"].min(), pts["time"].max()
-    spans = conn.execute(
-        text(
-            f"SELECT {_WALK_COLUMNS} WHERE t.fixes_center IS NOT NULL {live}"
-            "AND tstzrange(t.started_at, t.ended_at, '[]') @> tstzrange(:t0, :t1, '[]') "
-            "ORDER BY t.status = 'withdrawn', t.id"
-        ),
-        {"t0": t0.to_pydatetime(), "t1": t1.to_pydatetime(), "me": live_other_than},
-    ).all()
-    if not spans:
-        return None
-    # the candidates' fixes at the stretch's first and last times, by the fixes' key: one
-    # query joining track_points to the candidates (a semi-join) read whole day partitions,
-    # 0.2 s an upload among 2,000 stored walks (a city-day bench)
-    ends = read_frame(
-        "SELECT track_id, t, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM track_points "
-        "WHERE track_id = ANY(:ids) AND t = ANY(:ts)",
-        conn,
-        {"ids": [int(r.id) for r in spans], "ts": [t0.to_pydatetime(), t1.to_pydatetime()]},
-    )
-    # a withdrawn walk's fixes were deleted with it: read from its kept file (withdrawn
-    # walks are few, and only those spanning the stretch). WHY: a stretch of a withdrawn
-    # walk found none and was stored, its credit back (T41 #1)
-    gone = [int(r.id) for r in spans if r.status == "withdrawn"]
-    read = read_track_points(conn, gone) if gone else None
-    if read is not None and len(read):
-        when = pd.to_datetime(read["time"], utc=True)
-        kept = read[(when == t0) | (when == t1)].rename(columns={"time": "t"})
-        if len(kept):
-            kept = kept[list(ends.columns)]
-            ends = pd.concat([ends, kept], ignore_index=True) if len(ends) else kept
-    if ends.empty:
-        return None
-    first, last = pts.loc[pts["time"].idxmin()], pts.loc[pts["time"].idxmax()]
-    at = np.where(pd.to_datetime(ends["t"], utc=True) == t0, 0, 1)
-    lon = np.where(at == 0, float(first["lon"]), float(last["lon"]))
-    lat = np.where(at == 0, float(first["lat"]), float(last["lat"]))
-    close = np.hypot(ends["lon"].to_numpy() - lon, ends["lat"].to_numpy() - lat) <= _PART_END_DEG
-    hits = set(ends.loc[close, "track_id"].astype(int))
-    rows = [r for r in spans if int(r.id) in hits][:5]
-    return _nudged_holder(conn, pts, rows, read=read)
-
-
-def _whole_holder(
-    conn: Connection, pts: pd.DataFrame, live: str, live_other_than: int | None
-) -> tuple | None:
-    """The stored walk that is a stretch of ``pts`` at its own times (a stored walk with fixes
-    added around it), with its fixes; None. WHY: an outside re-tester (T39, H1) sent a
-    colleague's stored walk with a minute of fixes appended for himself and was credited its
-    alleys: the new file holds the walk, not the other way round. Candidates: walks whose span
-    lies within the file's and whose mean fix lies within the file's extent, live ones first.
-    Withdrawn walks too (T41 #1: another steward's file holding one was stored and credited
-    her what was withdrawn; :func:`_withdrawn_walk` says who may still send one)."""
-    lon, lat = pts["lon"].to_numpy(dtype=float), pts["lat"].to_numpy(dtype=float)
-    rows = conn.execute(
-        text(
-            f"SELECT {_WALK_COLUMNS} WHERE t.fixes_center IS NOT NULL {live}"
-            "AND tstzrange(t.started_at, t.ended_at, '[]') <@ tstzrange(:t0, :t1, '[]') "
-            "AND t.fixes_center && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) "
-            "ORDER BY t.status = 'withdrawn', t.n_points DESC, t.id LIMIT 5"
-        ),
-        {"t0": pts["time"].min().to_pydatetime(), "t1": pts["time"].max().to_pydatetime(),
-         "x0": float(lon.min()), "y0": float(lat.min()), "x1": float(lon.max()),
-         "y1": float(lat.max()), "me": live_other_than},
-    ).all()  # fmt: skip
-    return _nudged_holder(conn, pts, rows, holds=True)
-
-
-def _copy_refusal(
-    row: Any,
-    person_id: int | None,
-    near: bool = False,
-    part: bool = False,
-    holds: bool = False,
-) -> OwnedByAnother:
-    """409 for a file of a stored walk's fixes at other times (``row``: the stored track;
-    ``near``: its fixes nudged by under a metre), or (``part``) of a stretch of it at its own
-    times: a shortened copy, said so (outside tester T37, F3: a walk re-sent with its last
-    line cut was called a copy "at other times, with its fixes nudged"). ``person_id``: whose
-    walk the file was sent as. Its ``anonymous`` words (for a steward, unless the stored walk
-    is hers) name no track, person or time (T39 M2: any steward sending a colleague's walk,
-    or a part of it, read its track id, the colleague's registry id and when it was walked)."""
-    whose = f"person {row.external_id or row.person_id}" if row.person_id else "nobody"
-    whose_zh = f"人员 {row.external_id or row.person_id}" if row.person_id else "未指定人员"
-    when = local_iso(row.started_at)
-    kind = "part" if part else "holds" if holds else "near" if near else "copy"
-    mine = row.person_id is not None and row.person_id == person_id
-    if part:
-        full = (
-            f"此文件是轨迹 {row.id}（{whose_zh}，{when}）的一段：定位点与时间都与它相同，只是"
-            "少了一些定位点；整条巡查已存储，未再存储 the fixes and times are part of track "
-            f"{row.id}'s ({whose}, {when}): a shortened copy of a walk stored already; "
-            "not stored"
-        )
-    elif holds:  # ``row`` is a stretch of the file: another's walk with fixes added (T39 H1)
-        full = (
-            f"此文件包含轨迹 {row.id}（{whose_zh}，{when}）的全部定位点与时间，只是前后多了"
-            "一些定位点：是他人已存巡查的复制，未存储 the file holds all the fixes and times "
-            f"of track {row.id} ({whose}, {when}) with fixes added: a copy of another "
-            "person's walk; not stored"
-        )
-    elif near:
-        full = (
-            f"定位点与轨迹 {row.id}（{whose_zh}，{when}）相差不到 {NEAR_M:g} 米，仅时间不同：是把"
-            "定位点略作挪动后复制的轨迹，不是一次巡查，未存储 the fixes "
-            f"lie within {NEAR_M:g} m of track {row.id}'s ({whose}, {when}), "
-            "at other times: a copy of a walk with its fixes nudged, not a walk; not stored"
-        )
-    else:
-        full = (
-            f"定位点与轨迹 {row.id}（{whose_zh}，{when}）完全相同，仅时间不同：是复制的轨迹，不是"
-            f"一次巡查，未存储 the fixes are those of track {row.id} ({whose}, {when}) at other "
-            "times: a copy of a walk, not a walk; not stored"
-        )
-    return OwnedByAnother(full, full if mine else _ANONYMOUS_COPY[kind])
-
-
-# what a steward hears of a stored walk not hers that her file is a part or a copy of
-# (_copy_refusal): that another person uploaded it (README: "another person uploaded this
-# file already"), and the way out if it is her own walk stored for someone else or nobody
-_ASK_PLANNER = (
-    "；如是您本人的巡查，请联系规划员改归属给您（由规划员发送同一文件可看到是哪条轨迹） ",
-    ": if it is yours, ask a planner to reassign it to you (the same file sent by them "
-    "names the track)",
-)
-_ANONYMOUS_COPY = {
-    "part": "此文件是他人已上传的一次巡查的一段：定位点与时间都与它相同，只是少了一些定位点，"
-    f"未存储{_ASK_PLANNER[0]}another person uploaded this walk already: the file is a part of "
-    f"it (its fixes and times, fewer of them); not stored{_ASK_PLANNER[1]}",
-    "holds": "此文件包含他人已上传的一次巡查的全部定位点与时间，只是前后多了一些定位点：是他人"
-    f"巡查的复制，未存储{_ASK_PLANNER[0]}another person uploaded this walk already: the file "
-    f"holds all its fixes and times with fixes added, a copy of it; not stored{_ASK_PLANNER[1]}",
-    "near": f"此文件的定位点与他人已上传的一次巡查相差不到 {NEAR_M:g} 米，仅时间不同：是把定位点"
-    f"略作挪动后复制的轨迹，不是一次巡查，未存储{_ASK_PLANNER[0]}another person uploaded this "
-    f"walk already: the file's fixes lie within {NEAR_M:g} m of its, at other times, a copy "
-    f"with its fixes nudged, not a walk; not stored{_ASK_PLANNER[1]}",
-    "copy": "此文件的定位点与他人已上传的一次巡查完全相同，仅时间不同：是复制的轨迹，不是一次巡查，"
-    f"未存储{_ASK_PLANNER[0]}another person uploaded this walk already: the file holds its "
-    f"fixes at other times, a copy of it, not a walk; not stored{_ASK_PLANNER[1]}",
-}
-
-
-def times_trust(parsed: Any) -> int:
-    """How far a file's times can be trusted to say when: 2 when they state their zone
-    (offset, Z, a zone word, epoch), 1 written without one and read as the city's time (a
-    table: phones write local time), 0 a zone-less GPX read as UTC (as GPX requires, though
-    apps writing no zone mostly write local clock times). WHY: a time change (a walk's
-    zone put right) may only go from a weaker reading to a stronger one. Any shift was
-    taken before, so the zone-less file sent again after its correction (a retry, a folder
-    re-sync) moved the walk back to the wrong day, and a steward re-sending her own walk
-    with +6 h clock times, both files stating +08:00, moved it to a day she missed (an
-    outside tester's F1 and F9)."""
-    if not parsed.zoneless:
-        return 2
-    return 0 if parsed.format == "gpx" else 1
-
-
-def _zone_mistake(kept: int, started_at: Any) -> pd.Timedelta:
-    """The shift that puts right the one mistake a zone-less reading can make in this city:
-    a zone-less GPX (``kept`` 0) read as UTC whose clock was local moves back by the city's
-    UTC offset; a zone-less table (1) read as local time whose clock was UTC moves on by it.
-    WHY only that: any other shift is a walk moved to other hours, not a zone put right (an
-    outside re-tester moved a table's walk 7 h on by sending it as a GPX stating +08:00)."""
-    offset = pd.Timestamp(started_at).tz_convert(get_settings().timezone).utcoffset()
-    return -pd.Timedelta(offset) if kept == 0 else pd.Timedelta(offset)
-
-
-def _stored_times_trust(engine: Engine, track_id: int) -> int:
-    """:func:`times_trust` of the file a stored track's times came from (its kept bytes,
-    re-read: only on the rare path of a same-walk file at shifted times). A file today's
-    reader refuses counts as stating its times (nothing then corrects them)."""
-    from geo.tracks.parse import parse_track
-
-    s = get_settings()
-    with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT raw, filename, crs FROM tracks WHERE id = :t"), {"t": track_id}
-        ).one()
-    try:
-        parsed = parse_track(
-            bytes(row.raw), row.filename, crs=row.crs, max_bytes=len(row.raw) + 1,
-            default_tz=s.timezone,
-        )  # fmt: skip
-    except InputError:
-        return 2
-    return times_trust(parsed)
-
-
 def _shift_times(
     engine: Engine,
     stored: StoredTrack,
@@ -1099,156 +790,6 @@ def _shift_times(
         time_change=change,
         warnings=[note],
     )
-
-
-def check_upload(
-    data: bytes, filename: str | None, crs: str = "wgs84", settings: Settings | None = None
-) -> Any:
-    """What a new upload must pass before it is stored: datum name, size, parsing (times
-    without a zone in the city's), at least two timed fixes, times neither in the future nor
-    out of order. Returns the :class:`~geo.tracks.parse.ParsedTrack`, its ``warnings``
-    with what the uploader is told besides (sparse fixes, an old date); ``gridward tracks
-    check`` calls it too, so it says OK exactly when an upload would take the file."""
-    from geo.tracks.parse import parse_track
-
-    s = settings or get_settings()
-    normalize_crs(crs)
-    parsed = parse_track(
-        data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
-    )
-    if len(parsed.points) == 0:
-        raise InputError(
-            "文件里没有带时间的定位点，巡查轨迹需要每个定位点都有时间 no points with times"
-        )
-    if len(parsed.points) == 1:  # a shared location, or a logger stopped at once
-        raise InputError(
-            "只有 1 个带时间的定位点，巡查轨迹至少需要 2 个才能显示行走 "
-            "only 1 point with a time: a patrol track needs at least 2 to show a walk"
-        )
-    # zone-less GPX times are read as UTC: local clock times written so are hours ahead
-    _check_times(parsed.points, s, zoneless_utc=parsed.zoneless and parsed.format == "gpx")
-    for warning in (sparse_warning(parsed.points["time"]), old_walk_warning(parsed.points, s)):
-        if warning:
-            parsed.warnings.append(warning)
-    return parsed
-
-
-def old_walk_warning(pts: pd.DataFrame, s: Settings) -> str | None:
-    """A warning when the walk's last fix is more than ``old_walk_warn_days`` local days ago
-    (its date and the days in the city's time, as the reports count it), else None. WHY a
-    warning, not a refusal: stewards send old walks from a phone that was offline; but a
-    phone with a wrong date credits a day long past, and was stored without a word."""
-    if not s.old_walk_warn_days:
-        return None
-    day = pd.Timestamp(pts["time"].max()).tz_convert(s.timezone).date()
-    ago = (city_today(s) - day).days
-    if ago <= s.old_walk_warn_days:
-        return None
-    return (
-        f"轨迹日期较早：这次巡查的日期是 {day}（{ago} 天前，计入那一天），"
-        "如日期不对，请检查手机日期 "
-        f"this walk is dated {day} ({ago} days ago, counted on that day): check "
-        "the phone's date if that is wrong"
-    )
-
-
-# a walk whose fixes are a median of more than this apart is told so (the README asks for
-# 10 s; between fixes the matcher infers the way, it does not see it: an outside tester got
-# full credit for one fix at each end of an alley, 12-121 s apart)
-SPARSE_FIX_S = 20.0
-
-
-def sparse_warning(times: pd.Series) -> str | None:
-    """A warning when the fixes are sparse (median interval over SPARSE_FIX_S), else None.
-    Intervals longer than the cleaner's gap threshold are pauses, not sampling."""
-    from geo.tracks.clean import CleanParams
-
-    t = np.sort(pd.to_datetime(times, utc=True).to_numpy("datetime64[ns]").astype(np.int64))
-    step = np.diff(t) / 1e9
-    step = step[(step > 0) & (step <= CleanParams.gap_s)]
-    median = float(np.median(step)) if len(step) >= 2 else 0.0
-    if median <= SPARSE_FIX_S:
-        return None
-    return (
-        f"定位点稀疏：定位点之间的间隔中位数为 {median:.0f} 秒，其间的路线是推断的而非记录的，"
-        "在两个定位点之间走过的巷不会留下痕迹；请把 App 设为每 10 秒或更短记录一个定位点 "
-        f"fixes a median {median:.0f} s apart: the way between "
-        "them is inferred, not seen, and an alley walked between two fixes leaves no trace; "
-        "set the app to a fix every 10 s or less"
-    )
-
-
-class OwnedByAnother(ConflictError):
-    """The same bytes, or (:func:`_copy_refusal`) a part or a copy of the walk, are stored as
-    another person's track. ``anonymous``: the message for someone who may not know whose (a
-    steward; api.routes.tracks says it to her): WHY, the full one names the owner's track
-    and person, and one steward must not learn another's ids by sending their file."""
-
-    def __init__(self, message: str, anonymous: str) -> None:
-        super().__init__(message)
-        self.anonymous = anonymous
-
-
-class TrackWithdrawn(OwnedByAnother):
-    """The same bytes are a withdrawn track's (:mod:`geo.track_withdraw`). WHY refused and
-    not stored again or restored: a phone's retry or a folder sent again must not bring back
-    what a supervisor withdrew. ``anonymous`` (for a steward sending someone else's file)
-    names no one."""
-
-
-# what a file of a withdrawn walk is (withdrawn_refusal's ``kind``), Chinese and English
-_WITHDRAWN_FILE = {
-    "file": ("同一文件", "the same file"),
-    "fixes": ("同一次巡查的文件（定位点相同）", "a file of the same walk (its fixes)"),
-    "near": (
-        f"同一次巡查的文件（定位点相差不到 {NEAR_M:g} 米）",
-        f"a file of the same walk (its fixes within {NEAR_M:g} m)",
-    ),
-    "part": (
-        "这次巡查的一段（定位点与时间都与它相同）",
-        "a part of this walk (its fixes at their times)",
-    ),
-    "holds": (
-        "包含这次巡查全部定位点与时间的文件（另加了一些定位点）",
-        "a file holding all its fixes and times (with fixes added)",
-    ),
-}
-
-
-def withdrawn_refusal(row: Any, person_id: int | None, kind: str | None = "file") -> TrackWithdrawn:
-    """The 409 for a re-send of withdrawn track ``row`` (id, person_id and its withdrawal)
-    by or for ``person_id``: what happened, and the ways out. ``kind``: what the file is
-    (a key of _WITHDRAWN_FILE: its bytes, its fixes, nudged, a stretch, a file holding it;
-    None: not told apart). WHY no way round by upload: a withdrawn walk sent again at other
-    dates was credited on a day it was not walked (an outside tester), a stretch of it to
-    another steward (T41 #1); it comes back only by a restore, which says who may, and is
-    put right there. Whose walk it is only its own person hears (``anonymous``)."""
-    from geo.track_withdraw import withdrawn_words, withdrawn_words_zh
-
-    what_zh, what = _WITHDRAWN_FILE.get(kind or "", ("这次巡查", "this walk"))
-    full = (
-        f"轨迹 {row.id} {withdrawn_words_zh(row)}，{what_zh}不再存储。"
-        f"如撤回有误，或这是别人的巡查，请先恢复（gridward tracks restore {row.id}，"
-        f"或 POST /tracks/{row.id}/restore），再在恢复后改正：规划员把它改归属给实际巡查的人"
-        "（gridward tracks reassign），或重新发送改正后的文件以更正时间或坐标系 "
-        f"track {row.id} {withdrawn_words(row)}; {what} is "
-        "not stored again. If it was withdrawn by mistake, or is someone else's walk, restore "
-        f"it (gridward tracks restore {row.id}, POST /tracks/{row.id}/restore) and put it "
-        "right there: a planner reassigns it to its walker (gridward tracks reassign), its "
-        "corrected file sent again puts its times or datum right"
-    )
-    theirs = person_id is not None and person_id == row.person_id
-    anonymous = (
-        full
-        if theirs
-        else (
-            "此轨迹已上传并已撤回；如是您本人的巡查，请联系规划员恢复并改归属给您（由规划员发送同一"
-            "文件可看到是哪条轨迹） "
-            "this walk was uploaded and withdrawn: if it is yours, ask a "
-            "planner to restore it and reassign it to you (the same file sent by them names it)"
-        )
-    )
-    return TrackWithdrawn(full, anonymous)
 
 
 def _lock_live(conn: Connection, track_id: int, person_id: int | None) -> Any:
@@ -1327,8 +868,8 @@ def _taken(
             f"此文件已存为{owner_zh}的轨迹 {track_id}（同一文件只算一条轨迹），{remedy} "
             f"already stored as track {track_id} for person {owner}, not person {person_id} "
             f"(the same bytes are one track; {reassign})",
-            f"此文件已由他人上传（同一文件只算一条轨迹）{_ASK_PLANNER[0]}another person "
-            f"uploaded this file already (the same bytes are one track){_ASK_PLANNER[1]}",
+            f"此文件已由他人上传（同一文件只算一条轨迹）{ASK_PLANNER[0]}another person "
+            f"uploaded this file already (the same bytes are one track){ASK_PLANNER[1]}",
         )
     same_zh, same = {
         "near": (f"定位点相差不到 {NEAR_M:g} 米、时间相同", f"fixes within {NEAR_M:g} m and times"),
@@ -1340,8 +881,8 @@ def _taken(
         f"of person {owner}, not person {person_id} ({same}, the file written "
         f"differently; one walk is one track): not stored; {reassign}",
         f"此文件与他人已上传的一次巡查是同一次巡查（{same_zh}，只是文件写法不同），"
-        f"未存储{_ASK_PLANNER[0]}another person uploaded this walk already: the file is the "
-        f"same walk ({same}, written differently); not stored{_ASK_PLANNER[1]}",
+        f"未存储{ASK_PLANNER[0]}another person uploaded this walk already: the file is the "
+        f"same walk ({same}, written differently); not stored{ASK_PLANNER[1]}",
     )
 
 
@@ -1593,317 +1134,6 @@ def _replace_fixes(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
     )
 
 
-def copy_points(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
-    """COPY a track's fixes into track_points (their day tables must exist): an upload's,
-    a corrected one's, a restored one's (:mod:`geo.track_withdraw`)."""
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    acc = pts["accuracy"].to_numpy(float) if "accuracy" in pts else np.full(len(pts), np.nan)
-    # hex EWKB made in one vectorised call: PostGIS parses it much faster than WKT text
-    wkb = shapely.to_wkb(
-        shapely.set_srid(shapely.points(pts["lon"].to_numpy(), pts["lat"].to_numpy()), 4326),
-        hex=True,
-        include_srid=True,
-    )
-    # The COPY text is built in one pass and written once: numpy formats the times (strftime
-    # through pandas cost ~3 µs a fix) and psycopg's write_row per fix cost as much again.
-    when = pd.DatetimeIndex(pts["time"])
-    if when.tz is not None:
-        when = when.tz_convert("UTC").tz_localize(None)
-    utc = when.to_numpy("datetime64[us]")
-    times = np.datetime_as_string(utc, unit="us")
-    accs = [r"\N" if a != a else repr(a) for a in acc.tolist()]
-    body = "".join(
-        f"{track_id}\t{i}\t{t}+00\t{a}\t{g}\n"
-        for i, (t, a, g) in enumerate(zip(times.tolist(), accs, wkb.tolist(), strict=True))
-    )
-    with (
-        raw.cursor() as cur,
-        cur.copy("COPY track_points (track_id, seq, t, accuracy, geom) FROM STDIN") as cp,
-    ):
-        cp.write(body.encode())
-
-
-# jumps back in time (beyond GRIDWARD_TRACK_BACKWARDS_TOLERANCE_S) a file may have: its
-# blocks are sorted by time; more is a shuffled file (see _check_times)
-MAX_BACK_JUMPS = 3
-
-
-def _future_refusal(
-    latest: pd.Timestamp, now: pd.Timestamp, tz: str, zoneless_utc: bool = False
-) -> str:
-    """Why a track ending after now is refused, with the likely cause when its times are ahead
-    by the city's UTC offset: local clock times read as UTC. For a GPX whose times carry no
-    zone (``zoneless_utc``), that cause is named whenever read as local time the walk has
-    ended: a steward uploads hours after walking, so "about the offset" ahead told most of
-    them their clock was wrong (outside tester T37, F1)."""
-    ahead_h = (latest - now).total_seconds() / 3600
-    offset = now.tz_convert(tz).utcoffset()
-    offset_h = offset.total_seconds() / 3600 if offset is not None else 0.0
-    local = latest.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
-    why = "the device clock is wrong, or the walk is dated ahead"
-    why_zh = "可能是设备时钟不准，或巡查的日期写到了将来；请检查设备时间后重新导出"
-    meant = latest.tz_convert("UTC").tz_localize(None).tz_localize(tz, nonexistent="shift_forward")
-    if zoneless_utc and offset_h > 0 and ahead_h <= offset_h + 0.25:
-        shown = meant.strftime("%Y-%m-%d %H:%M")
-        why = (
-            f"the GPX times carry no zone, so they were read as UTC (GPX's rule); read as local "
-            f"time the walk ended at {shown}, which has passed: the file holds local clock "
-            "times: write them with their zone, e.g. +08:00, or export with the zone"
-        )
-        why_zh = (
-            f"文件中的 GPX 时间没有写时区，按 GPX 标准被当作 UTC 读取；若按本地时间读，这次巡查"
-            f"结束于 {shown}，已经过去：文件里写的应是本地时间。请把时间连同时区一起写出"
-            "（如 +08:00），或在 App 中选择带时区导出"
-        )
-    elif offset_h > 0 and abs(ahead_h - offset_h) <= 1:
-        why = (
-            f"ahead by about the city's UTC offset ({offset_h:+g} h): local clock times read as "
-            "UTC (a GPX time without a zone is UTC): write them with their zone, e.g. +08:00"
-        )
-        why_zh = (
-            f"超前的时长约等于本市与 UTC 的时差（{offset_h:+g} 小时）：很可能文件里的时间是本地时间"
-            "却没有写时区，因而被当作 UTC 读取（GPX 中不带时区的时间一律按 UTC 读）；请把时间连同"
-            "时区一起写出（如 +08:00），或在 App 中选择带时区导出"
-        )
-    return (
-        f"轨迹时间晚于当前时间：这次巡查结束于本地时间 {local}，比现在晚 {ahead_h:.1f} 小时；"
-        f"{why_zh} the walk ends in the future ({local} local, {ahead_h:.1f} h from now): {why}"
-    )
-
-
-def _check_times(pts: pd.DataFrame, s: Settings, zoneless_utc: bool = False) -> None:
-    """Refuse tracks from a clock in the future or with times out of order (hostile or broken).
-    The messages do not name the file: the callers do, as for the reader's refusals."""
-    latest = pts["time"].max()
-    now = pd.Timestamp.now(tz="UTC")
-    if latest > now + pd.Timedelta(seconds=s.track_future_tolerance_s):
-        raise InputError(_future_refusal(latest, now, s.timezone, zoneless_utc))
-    if "source_index" in pts.columns and len(pts) > 1:
-        in_file = pts.sort_values("source_index")["time"].astype("int64").to_numpy()
-        back = -np.diff(in_file) / 1e9
-        jumps = np.flatnonzero(back > s.track_backwards_tolerance_s)
-        if (back >= 0).all():  # newest first, as some apps export: in order, backwards
-            jumps = jumps[:0]
-        # A few jumps back are whole recordings in another order (a GPX's <trk>s, fixes an
-        # app cached offline and sent later): the parser sorted them by time. Many are a
-        # shuffled file or a clock jumping about, whose time order is not the walk.
-        if len(jumps) > MAX_BACK_JUMPS:
-            worst = int(jumps[np.argmax(back[jumps])])
-            raise InputError(
-                f"定位点时间顺序混乱，文件像是被打乱：有 {len(jumps)} 处下一个定位点的时间更早"
-                f"（最严重的是第 {worst + 2} 个定位点，早了 {back[worst]:.0f} 秒）；"
-                "少数几段顺序颠倒会自动排好，整个文件打乱则不行 "
-                f"timestamps out of order: {len(jumps)} times the next point is "
-                f"earlier (point {worst + 2} by {back[worst]:.0f} s); a few blocks out of "
-                "order are sorted, a shuffled file is not"
-            )
-
-
-def local_iso(t: Any) -> str | None:
-    """An instant as the city's local time, as every other answer about tracks gives it."""
-    if t is None or t is pd.NaT:
-        return None
-    ts = pd.Timestamp(t)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(get_settings().timezone)
-    return ts.isoformat()
-
-
-# --------------------------------------------------------------------------------------------
-# the walkable network, built once per process and rebuilt when the segments change
-# --------------------------------------------------------------------------------------------
-
-
-_net_lock = threading.Lock()
-
-
-DbBind = Engine | Connection
-
-
-@contextmanager
-def _connected(bind: DbBind) -> Iterator[Connection]:
-    """A connection of ``bind``: a new one from an engine, or the caller's own connection.
-    WHY the caller's: a match that holds its track locked (:func:`match_stored_track`) keeps
-    one connection; reading the network on a second one from the same pool made every such
-    match hold one connection while it waited for another, which can exhaust the pool."""
-    if isinstance(bind, Connection):
-        yield bind
-    else:
-        with bind.connect() as conn:
-            yield conn
-
-
-def _segments_version(engine: DbBind) -> str:
-    """A key that changes whenever a segment is added, removed, changed, retired or restored.
-    WHY xmin: it is the transaction that last wrote the row, so an UPDATE in place (a
-    corrected alley's geometry, or ``retired_at`` set by a re-import) changes it; count, ids
-    and lengths alone missed that, and a running server kept matching, and re-matching,
-    against the old network until restarted. The live count and length say the same for
-    retirement in so many words (the key does not rest on xmin alone there)."""
-    with _connected(engine) as conn:
-        row = conn.execute(
-            text(
-                "SELECT count(*), count(*) FILTER (WHERE retired_at IS NULL), "
-                "coalesce(max(id), 0), "
-                "coalesce(sum(length_m) FILTER (WHERE retired_at IS NULL), 0), "
-                "coalesce(max(xmin::text::bigint), 0) FROM street_segments"
-            )
-        ).one()
-    return "|".join(str(v) for v in row)
-
-
-def walk_network(engine: DbBind, day: dt.date | None = None) -> Any:
-    """The matcher's network (edge_id = street_segments.id), built once per database and
-    segment version (a new import makes a new network).
-
-    ``day`` None: the live segments (a segment retired by a re-import is not matched any
-    more). A local ``day``: the network of that day as the reports judge it, the segments
-    live at its local end (:func:`geo.patrol_reports.segment_live_at`). WHY: a walk is
-    credited on its own day, and that day's report counts only the segments of that day. A
-    walk of last week uploaded (or re-matched) after a re-import re-split its alley was
-    matched onto the new pieces, which did not exist last week, and lost its credit there
-    (a tester's 387 m patrolled alley fell to 87 m). Most days' networks are the current
-    one (no import since); an older one is built only for days before an import that
-    changed the network, and kept by the instant of the last change before the day's end."""
-    return walk_networks(engine, [day])[day]
-
-
-def walk_networks(engine: DbBind, days: Any) -> dict[Any, Any]:
-    """:func:`walk_network` of each of ``days`` (local days, or None for the live one),
-    the segment version read once for all of them (a file of a month's walks asks for 30).
-    ``engine``: an engine, or a connection to read on (see :func:`_connected`)."""
-    version = f"{engine.engine.url}|{_segments_version(engine)}"
-    return {day: _network_of_day(engine, version, day) for day in dict.fromkeys(days)}
-
-
-def _network_of_day(engine: DbBind, version: str, day: dt.date | None) -> Any:
-    """The network of ``day`` (see :func:`walk_network`) at segment version ``version``."""
-    from geo.patrol_reports import segment_live_at
-    from geo.tracks.network import WalkNetwork, cached_network
-
-    live, params = "s.retired_at IS NULL", None
-    key = version
-    if day is not None:
-        end = local_days(day, day)["end"]
-        changes = _change_instants(engine, key)
-        later = bool(changes) and changes[-1] >= end
-        if later:  # the network changed after that day: the day's own
-            before = max((x for x in changes if x < end), default=None)
-            live, params = segment_live_at("s", "CAST(:end AS timestamptz)"), {"end": end}
-            key += f"|as of {before}"
-
-    def build() -> WalkNetwork:
-        with _connected(engine) as conn:
-            segs = read_geoframe(
-                text(
-                    f"SELECT s.id AS edge_id, s.geom FROM street_segments s WHERE {live} "
-                    "ORDER BY s.id"
-                ),
-                conn,
-                geom_col="geom",
-                crs="EPSG:4326",
-                params=params,
-            )
-        if segs.empty:
-            raise InputError(
-                "尚未导入路段，请先导入街巷路网 "
-                "no street segments stored: import a street network first"
-            )
-        return WalkNetwork.from_segments(segs, edge_id_col="edge_id")
-
-    with _net_lock:  # two uploads at once build it once
-        return cached_network(key, build)
-
-
-# The distinct instants the network changed (segments added, retired, restored), in order.
-_CHANGES_SQL = """
-SELECT DISTINCT x FROM (
-    SELECT added_at AS x FROM street_segments WHERE added_at IS NOT NULL
-    UNION ALL SELECT retired_at FROM street_segments WHERE retired_at IS NOT NULL
-    UNION ALL SELECT retired_at FROM segment_retirements
-    UNION ALL SELECT restored_at FROM segment_retirements
-) AS changes ORDER BY x
-"""
-_changes_cache: dict[str, list[dt.datetime]] = {}
-
-
-def _change_instants(engine: DbBind, version: str) -> list[dt.datetime]:
-    """The instants the network changed (:data:`_CHANGES_SQL`), read once per segment
-    version (``version``: the network key, which changes with every add, retirement and
-    restore, as each writes ``street_segments``). WHY cached: every upload asks for its
-    day's network; the query scans the segments (16-25 ms at 100,000 segments, measured),
-    the cache answers in microseconds until the next import."""
-    with _net_lock:
-        found = _changes_cache.get(version)
-    if found is None:
-        with _connected(engine) as conn:
-            found = list(conn.execute(text(_CHANGES_SQL)).scalars())
-        with _net_lock:
-            if len(_changes_cache) > 16:  # old versions of the network: never asked again
-                _changes_cache.clear()
-            _changes_cache[version] = found
-    return found
-
-
-def local_days_of(pieces: list[pd.DataFrame], timezone: str) -> list[dt.date]:
-    """The local days from a track's first fix to its last (its cleaned pieces), none
-    without fixes: the days it is credited on, each matched on its own network
-    (:func:`match_on_day_networks`)."""
-    times = [pd.to_datetime(pc["time"], utc=True) for pc in pieces if len(pc)]
-    if not times:
-        return []
-    first, last = min(t.min() for t in times), max(t.max() for t in times)
-    return local_midnights(first, last, timezone)[0]
-
-
-@dataclass
-class NetworkMatches:
-    """One track matched on the networks of its days: its :class:`DayMatches` and the
-    network of its first day (what its datum hint is judged on), None without fixes."""
-
-    matches: DayMatches
-    net: Any
-
-
-def match_on_day_networks(
-    engine: DbBind, tracks: list[list[pd.DataFrame]], params: Any, timezone: str
-) -> list[NetworkMatches]:
-    """Match many tracks' cleaned pieces, each day of each track on the network of that day
-    (:func:`walk_network`), batched: one :func:`match_by_day` call per network.
-
-    WHY per day and not per track: a walk over midnight, the night a re-import changed the
-    network (an alley re-split, a way gone), was matched whole on its first day's network,
-    so its second day's stretch went onto segments that day does not count (retired that
-    day) and was lost there. Now a track whose days have different networks is matched
-    whole on each (the path of each match is the whole walk's, as at noon) and each day
-    keeps its part from the match on its own network. Nearly always every day has today's
-    network: one call, as before."""
-    days = [local_days_of(pieces, timezone) for pieces in tracks]
-    nets = walk_networks(engine, sorted({d for ds in days for d in ds}))
-    on: dict[int, list[int]] = {}  # network (by identity) -> the tracks with a day on it
-    for i, ds in enumerate(days):
-        for k in dict.fromkeys(id(nets[d]) for d in ds):
-            on.setdefault(k, []).append(i)
-    by_net = {id(n): n for n in nets.values()}
-    kept: list[dict[dt.date, tuple[Any, tuple[int, int]]]] = [{} for _ in tracks]
-    for k, members in on.items():
-        found = match_by_day(by_net[k], [tracks[i] for i in members], params, timezone)
-        for i, res in zip(members, found, strict=True):
-            for (day, r), fixes in zip(res.days, res.fixes, strict=True):
-                if id(nets[day]) == k:
-                    kept[i][day] = (r, fixes)
-    out = []
-    for i, pieces in enumerate(tracks):
-        m = DayMatches([], sum(1 for pc in pieces if len(pc)))
-        for day in sorted(kept[i]):
-            r, fixes = kept[i][day]
-            m.days.append((day, r))
-            m.fixes.append(fixes)
-        out.append(NetworkMatches(m, nets[days[i][0]] if days[i] else None))
-    return out
-
-
 def match_stored_track(
     engine: Engine,
     track_id: int,
@@ -2011,7 +1241,7 @@ def _match_locked(
     conn: Connection, track: Any, mode: str | None, points: pd.DataFrame | None
 ) -> dict[str, Any]:
     """:func:`match_stored_track` of ``track`` (a row locked in ``conn``'s transaction), on
-    ``conn`` alone (network reads included: see :func:`_connected`)."""
+    ``conn`` alone (network reads included: see :func:`geo.day_networks._connected`)."""
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams
 
@@ -2044,407 +1274,6 @@ def _match_locked(
     if not rows:
         out["warning"] = why_nothing_matched(report, clean, params, result.matched_points)
     return out
-
-
-def why_nothing_matched(report: Any, clean: Any, params: Any, matched: int = 0) -> str:
-    """Why a stored track credits no street: "matched, 0 segments" alone leaves a steward
-    guessing whether the phone, the file or the map is at fault. ``matched``: fixes the
-    matcher placed on the network (then the datum is not the question)."""
-    n = report.points_in
-    if report.points_out == 0:
-        if n and report.poor_accuracy >= n / 2:
-            return (
-                f"定位精度太差，定位点已丢弃：{n} 个定位点中有 {report.poor_accuracy} 个的精度差于 "
-                f"{clean.max_accuracy_m:g} 米，已丢弃（GRIDWARD_MAX_ACCURACY_M） "
-                f"{report.poor_accuracy} of {n} fixes report an accuracy worse than "
-                f"{clean.max_accuracy_m:g} m and were dropped (GRIDWARD_MAX_ACCURACY_M)"
-            )
-        if n > 1 and report.duplicate_times >= n - 1:
-            return (
-                f"全部 {n} 个定位点时间相同，无法还原行走 all {n} fixes have the same time: "
-                "no walk to follow"
-            )
-        if report.short_pieces_points:
-            return (
-                f"定位点太少，无法还原行走（文件中共 {n} 个） "
-                f"too few fixes to follow a walk ({n} in the file)"
-            )
-        return (
-            "清洗后没有剩余定位点（见 cleaning） no fixes were left after cleaning (see cleaning)"
-        )
-    if matched > 0:
-        least = params.min_credit_sigmas * params.sigma_min_m
-        return (
-            f"走过的路段太短，无法计入：有 {matched} 个定位点落在街巷上，但在任何一个路段上走过的都"
-            f"太短（不足约 {least:g} 米：短于 GPS 误差的一段无法核实） "
-            f"{matched} fixes lie on the streets, but the walk covered too little of any "
-            f"street segment to credit (under about {least:g} m: a stretch shorter than the "
-            "GPS noise cannot be verified)"
-        )
-    return (
-        f"定位点 {params.search_radius_m:g} 米内没有街巷：请检查这次巡查是否在本市街巷范围内"
-        f"{_NO_STREET_CRS[0]}no street or alley within {params.search_radius_m:g} m of the "
-        f"fixes: is the walk inside the city's streets{_NO_STREET_CRS[1]}"
-    )
-
-
-# the datum clause of why_nothing_matched's "no street within" reason, and as the patrol
-# map's upload form says it (form_words)
-_NO_STREET_CRS = ("、坐标系（crs）是否正确 ", ", and its datum (crs) right?")
-_NO_STREET_FORM = (
-    "、“坐标 coordinates”是否选对 ",
-    ', and the "坐标 coordinates" choice right?',
-)
-_NO_STREET_HINTED = ("（坐标系见上方提示） ", " (the datum: see the note above)?")
-
-
-def form_words(warning: str, hinted: bool) -> str:
-    """A match's ``warning`` (:func:`why_nothing_matched`) as the patrol map's upload form
-    shows it: its datum clause names the form's own 坐标 choice, not ``crs``, a parameter
-    the steward on the page never sees; with a datum hint beside it (``hinted``: the hint
-    names the choice to make) the clause is left out. WHY (T41 #5): the form showed the
-    hint's right remedy, then "坐标系（crs）是否正确" under it. Other warnings: as they are."""
-    zh, en = _NO_STREET_CRS
-    if zh not in warning or not warning.endswith(en):
-        return warning
-    # hinted: "…是否在本市街巷范围内（坐标系见上方提示） … inside the city's streets (the
-    # datum: see the note above)?"
-    form_zh, form_en = _NO_STREET_HINTED if hinted else _NO_STREET_FORM
-    return warning.replace(zh, form_zh, 1).removesuffix(en) + form_en
-
-
-@dataclass(frozen=True)
-class MatchSummary:
-    """What one match of a track found, kept in ``track_matches``: fixes placed on the
-    network, pieces, and a datum hint when the fixes look like another datum's
-    (:mod:`geo.tracks.datum`)."""
-
-    matched_points: int
-    pieces: int
-    datum_hint: dict[str, Any] | None = None
-
-
-def summarize(net: Any, result: Any, points: pd.DataFrame, crs: str | None) -> MatchSummary:
-    """A :class:`MatchSummary` of ``result`` (a :class:`DayMatches`), the match of ``points``
-    (WGS-84, converted from the declared ``crs``)."""
-    from geo.tracks.datum import datum_hint
-
-    hint = datum_hint(
-        net, points["lon"].to_numpy(float), points["lat"].to_numpy(float), crs or "wgs84"
-    )
-    return MatchSummary(result.matched_points, result.pieces, hint.as_dict() if hint else None)
-
-
-@dataclass
-class DayMatches:
-    """One track's match: a :class:`~geo.tracks.match.MatchResult` per local day it has fixes
-    or walked stretches on (:func:`match_by_day`); the counts are the track's.
-
-    ``fixes``: per day, (fixes, fixes matched) of the track's fixes that day."""
-
-    days: list[tuple[dt.date, Any]]
-    pieces: int
-    fixes: list[tuple[int, int]] = field(default_factory=list)
-
-    @property
-    def matched_points(self) -> int:
-        return sum(m for _, m in self.fixes)
-
-    @property
-    def total_points(self) -> int:
-        return sum(n for n, _ in self.fixes)
-
-
-def local_midnights(
-    first: pd.Timestamp, last: pd.Timestamp, timezone: str
-) -> tuple[list[dt.date], np.ndarray]:
-    """The local days from ``first``'s to ``last``'s (tz-aware instants), and the instants
-    (ns since the epoch, UTC) at which each day after the first begins."""
-    zone = ZoneInfo(timezone)
-    d0, d1 = first.tz_convert(zone).date(), last.tz_convert(zone).date()
-    days = [d0 + dt.timedelta(days=i) for i in range((d1 - d0).days + 1)]
-    # the first instant of each day (zoneinfo puts a midnight skipped by a clock change at it
-    # too, as pandas' tz_convert dates the instants)
-    starts = [
-        pd.Timestamp(dt.datetime.combine(d, dt.time.min, tzinfo=zone)).value for d in days[1:]
-    ]
-    return days, np.asarray(starts, dtype=np.int64)
-
-
-def match_by_day(
-    net: Any, tracks: list[list[pd.DataFrame]], params: Any, timezone: str
-) -> list[DayMatches]:
-    """Match many tracks' cleaned pieces in one batched call
-    (:func:`~geo.tracks.match.match_tracks_split`), each track's coverage shared out to the
-    local days of the city's time zone.
-
-    WHY per day: coverage is per segment per day (日巡). A phone file may hold several days,
-    and a walk may run past midnight; matched as one and credited as one, every segment went
-    wholly to the day of its first fix, so a second day's walk of the same alley was lost and a
-    walk over midnight was credited by how the map happened to split its alleys.
-
-    WHY the track is matched whole and only its covered stretches are cut at midnight: cut
-    into days before matching, the path between the last fix before midnight and the first
-    after went to neither day (a tester's walk over midnight lost 21.7 m of a 1216 m alley,
-    enough to take an 81 % walk below the 80 % patrolled share). Each day's part then ended
-    at a fix interpolated at midnight, but still as any piece ends: the matcher saw no fix
-    beyond it, so its last metres went now and then to a stub at a junction or a parallel
-    way, and the stretch on either side of midnight was not credited when midnight fell
-    within the minimum credit (2 σ, ~16 m) of a segment's end: the two days added up to up
-    to 15 m less than the same walk at noon. Matched whole, the walk's path is the noon
-    walk's; the step over midnight is cut along that path where the walker was at midnight
-    (linear in time between its two fixes), the first day's visits ending 1 µs before
-    midnight, and the segment walked over midnight is credited on both days when the walk
-    as a whole passes the minimum credit there (:func:`~geo.tracks.match.match_tracks_split`).
-    No gap is bridged: the cleaner already cut the track into pieces wherever two fixes lie
-    more than its gap threshold (``CleanParams.gap_s``) apart, and no step runs between two
-    pieces."""
-    from geo.tracks.match import match_tracks_split
-
-    days_of: list[list[dt.date]] = []
-    cuts: list[np.ndarray] = []
-    for pieces in tracks:
-        times = [pd.to_datetime(pc["time"], utc=True) for pc in pieces if len(pc)]
-        if not times:
-            days_of.append([])
-            cuts.append(np.empty(0, dtype=np.int64))
-            continue
-        first = min(t.min() for t in times)
-        last = max(t.max() for t in times)
-        days, starts = local_midnights(first, last, timezone)
-        days_of.append(days)
-        cuts.append(starts)
-    results = match_tracks_split(net, tracks, params, cuts) if tracks else []
-    out = []
-    for pieces, days, spans in zip(tracks, days_of, results, strict=True):
-        found = DayMatches([], sum(1 for pc in pieces if len(pc)))
-        # one result per day; a track without fixes has one, empty, and no day
-        for day, res in zip(days, spans, strict=False):
-            if res.total_points or len(res.edges):  # a day the track was on
-                found.days.append((day, res))
-                found.fixes.append((res.total_points, res.matched_points))
-        out.append(found)
-    return out
-
-
-def visit_rows(track_id: int, person_id: int | None, matches: DayMatches) -> list[dict[str, Any]]:
-    """patrol_visits rows (one per matched segment and local day) of a track's match."""
-    rows: list[dict[str, Any]] = []
-    for day, result in matches.days:
-        intervals = result.intervals if result.intervals is not None else pd.DataFrame()
-        by_edge: dict[int, list[list[float]]] = {}
-        for r in intervals.itertuples(index=False):
-            by_edge.setdefault(int(r.edge_id), []).append(
-                [round(float(r.start_fraction), 6), round(float(r.end_fraction), 6)]
-            )
-        rows.extend(
-            {
-                "t": track_id,
-                "seg": int(e.edge_id),
-                "p": person_id,
-                "day": day,
-                "f": float(min(max(e.covered_fraction, 0.0), 1.0)),
-                "t0": pd.Timestamp(e.first_time).to_pydatetime(),
-                "t1": pd.Timestamp(e.last_time).to_pydatetime(),
-                "iv": json.dumps(sorted(by_edge.get(int(e.edge_id), []))),
-            }
-            for e in result.edges.itertuples(index=False)
-        )
-    return rows
-
-
-@dataclass(frozen=True)
-class Rematch:
-    """What one match changed. ``rematch``: the track had been matched before; ``now``: metres
-    walked now; ``gained_m`` / ``lost_m``: metres credited more / less than by the previous
-    match, summed per segment. Per segment, because a re-match that moves the credit from one
-    alley to a parallel one of the same length leaves the total as it was, while one steward's
-    alley lost its patrol and another's gained one."""
-
-    rematch: bool
-    now: float
-    gained_m: float = 0.0
-    lost_m: float = 0.0
-    # metres credited to other local days than before (a changed GRIDWARD_TIMEZONE, a time
-    # correction), within each segment: the metres alone hid such a move (tester Z3)
-    moved_m: float = 0.0
-
-
-# metres credited and visit rows per (track, segment, local day)
-_SEGMENT_METRES = (
-    "SELECT v.track_id, v.segment_id, v.day, sum(v.covered_fraction * s.length_m), count(*) "
-    "FROM patrol_visits v JOIN street_segments s ON s.id = v.segment_id "
-    "WHERE v.track_id = ANY(:t) GROUP BY v.track_id, v.segment_id, v.day"
-)
-
-
-def _credit_change(
-    ids: list[int],
-    old: dict[tuple[int, int, dt.date], float],
-    new: dict[tuple[int, int, dt.date], float],
-) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
-    """Per track: metres gained and lost, summed per segment, and metres moved to other
-    days within a segment: half of what the per-day differences add up to beyond the
-    segment's own (a segment's 0.6 of its length moved from one day to the next is 0.6 of it
-    moved, nothing gained or lost)."""
-    gained = dict.fromkeys(ids, 0.0)
-    lost = dict.fromkeys(ids, 0.0)
-    moved = dict.fromkeys(ids, 0.0)
-    per_day: dict[tuple[int, int], float] = {}
-    per_seg: dict[tuple[int, int], float] = {}
-    for key in old.keys() | new.keys():
-        d = new.get(key, 0.0) - old.get(key, 0.0)
-        per_day[key[:2]] = per_day.get(key[:2], 0.0) + abs(d)
-        per_seg[key[:2]] = per_seg.get(key[:2], 0.0) + d
-    for (t, seg), d in per_seg.items():
-        gained[t] += max(d, 0.0)
-        lost[t] += max(-d, 0.0)
-        moved[t] += (per_day[(t, seg)] - abs(d)) / 2
-    return gained, lost, moved
-
-
-def write_visits(
-    conn: Any, rows: list[dict[str, Any]], summaries: dict[int, MatchSummary]
-) -> dict[int, Rematch]:
-    """Replace the patrol visits of the tracks in ``summaries`` with ``rows``, mark them
-    matched and add their match to ``track_matches`` (in the caller's transaction: a crash
-    leaves the old visits and status, never half of the new).
-
-    Returns track id → :class:`Rematch`, so a re-match can say what it changed.
-
-    The tracks' rows are locked here and each visit takes its person from that locked read,
-    whatever ``rows`` say. WHY: a steward's claim of a file stored for nobody (:func:`_claim`)
-    sets the person of the track and of its visits under the same lock, so whichever commits
-    first, the visits end with the track's person; a person read before the match and written
-    after it undid a claim made in between (the visits stayed with nobody)."""
-    ids = list(summaries)
-    owner = dict(
-        conn.execute(
-            text("SELECT id, person_id FROM tracks WHERE id = ANY(:t) ORDER BY id FOR UPDATE"),
-            {"t": ids},
-        ).all()
-    )
-    rows = [{**r, "p": owner.get(r["t"])} for r in rows]
-    matched_before = set(
-        conn.execute(
-            text("SELECT DISTINCT track_id FROM track_matches WHERE track_id = ANY(:t)"),
-            {"t": ids},
-        ).scalars()
-    )
-    old = {
-        (t, seg, day): float(m)
-        for t, seg, day, m, _ in conn.execute(text(_SEGMENT_METRES), {"t": ids})
-    }
-    conn.execute(text("DELETE FROM patrol_visits WHERE track_id = ANY(:t)"), {"t": ids})
-    if rows:
-        conn.execute(
-            text(
-                "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
-                "covered_fraction, first_time, last_time, intervals) VALUES (:t, :seg, :p, "
-                ":day, :f, :t0, :t1, CAST(:iv AS jsonb)) ON CONFLICT (track_id, segment_id, "
-                "day) DO UPDATE SET covered_fraction = greatest(patrol_visits.covered_fraction,"
-                " EXCLUDED.covered_fraction), intervals = patrol_visits.intervals || "
-                "EXCLUDED.intervals"
-            ),
-            rows,
-        )
-    conn.execute(
-        text("UPDATE tracks SET status = 'matched', error = NULL WHERE id = ANY(:t)"), {"t": ids}
-    )
-    # the new visits, read once: each track's totals for its match row, and per segment the
-    # difference from the old visits
-    walked = dict.fromkeys(ids, 0.0)
-    visits = dict.fromkeys(ids, 0)
-    new: dict[tuple[int, int, dt.date], float] = {}
-    for t, seg, day, m, n in conn.execute(text(_SEGMENT_METRES), {"t": ids}):
-        walked[t] += float(m)
-        visits[t] += int(n)
-        new[(t, seg, day)] = float(m)
-    gained, lost, moved = _credit_change(ids, old, new)
-    conn.execute(
-        text(
-            "INSERT INTO track_matches (track_id, matched_points, pieces, datum_hint, "
-            "segments, walked_m) SELECT u.t, u.m, u.p, CAST(u.h AS jsonb), u.n, u.w "
-            "FROM unnest(CAST(:t AS int[]), CAST(:m AS int[]), CAST(:p AS int[]), "
-            "CAST(:h AS text[]), CAST(:n AS int[]), CAST(:w AS float8[])) AS u(t, m, p, h, n, w)"
-        ),
-        {
-            "t": ids,
-            "m": [x.matched_points for x in summaries.values()],
-            "p": [x.pieces for x in summaries.values()],
-            "h": [
-                json.dumps(x.datum_hint, ensure_ascii=False) if x.datum_hint else None
-                for x in summaries.values()
-            ],
-            "n": [visits[t] for t in ids],
-            "w": [walked[t] for t in ids],
-        },
-    )
-    return {
-        t: Rematch(True, walked[t], gained[t], lost[t], moved[t])
-        if t in matched_before
-        # a first match: nothing was credited before, so nothing was gained or lost
-        else Rematch(False, walked[t])
-        for t in ids
-    }
-
-
-def read_track_points(conn: Any, track_ids: list[int]) -> pd.DataFrame:
-    """Stored fixes of ``track_ids`` (track_id, time UTC, accuracy, lon, lat) in upload order."""
-    pts = read_frame(
-        text(
-            "SELECT track_id, t AS time, accuracy, ST_X(geom) AS lon, ST_Y(geom) AS lat "
-            "FROM track_points WHERE track_id = ANY(:ids) "
-            # the tracks' time span lets the planner skip every other day's partition
-            # (a track without a recorded span reads every day)
-            "AND t >= (SELECT CASE WHEN bool_or(started_at IS NULL) THEN '-infinity' "
-            "  ELSE min(started_at) END FROM tracks WHERE id = ANY(:ids)) "
-            "AND t <= (SELECT CASE WHEN bool_or(ended_at IS NULL) THEN 'infinity' "
-            "  ELSE max(ended_at) END FROM tracks WHERE id = ANY(:ids)) "
-            "ORDER BY track_id, seq"
-        ),
-        conn,
-        params={"ids": list(track_ids)},
-    )
-    pts["time"] = pd.to_datetime(pts["time"], utc=True)
-    pts["accuracy"] = pts["accuracy"].astype(float)
-    return _with_archived(conn, pts, track_ids)
-
-
-def _with_archived(conn: Any, pts: pd.DataFrame, track_ids: list[int]) -> pd.DataFrame:
-    """``pts`` completed from the uploads' raw bytes for tracks whose day tables were dropped
-    (:func:`geo.track_partitions.drop_days_before`), so re-matching an old track never sees
-    it empty. The bytes are parsed by today's parser: the same fixes unless a parsing rule
-    changed since the upload (e.g. zone-less GPX times, read as UTC since 2026-11, were read
-    in the city's time before), in which case the re-read is the corrected one."""
-    from geo.tracks.parse import parse_track
-
-    have = pts["track_id"].value_counts()
-    counts = conn.execute(
-        text("SELECT id, n_points FROM tracks WHERE id = ANY(:ids)"), {"ids": list(track_ids)}
-    ).all()
-    missing = [r.id for r in counts if int(have.get(r.id, 0)) < (r.n_points or 0)]
-    if not missing:  # the usual case: no upload's bytes are fetched
-        return pts
-    short = conn.execute(
-        text("SELECT id, raw, filename, crs FROM tracks WHERE id = ANY(:ids) ORDER BY id"),
-        {"ids": missing},
-    ).all()
-    s = get_settings()
-    kept = pts[~pts["track_id"].isin([r.id for r in short])]
-    parts = [kept] if len(kept) else []  # an empty read has object columns: leave it out
-    for r in short:
-        raw = bytes(r.raw)
-        # the upload limit, as when the file was taken: it bounds what a KMZ unpacks to, and
-        # a KMZ always unpacks to more than its own size (a limit of len(raw) + 1 refused every
-        # kept KMZ). Never below the stored size: a limit lowered since does not lock a kept
-        # upload out.
-        limit = max(s.max_upload_bytes, len(raw))
-        p = parse_track(raw, r.filename, r.crs or "wgs84", limit, s.timezone).points
-        parts.append(p[["time", "accuracy", "lon", "lat"]].assign(track_id=r.id))
-    out = pd.concat(parts, ignore_index=True)[list(pts.columns)]
-    out["track_id"] = out["track_id"].astype(np.int64)
-    return out.sort_values("track_id", kind="stable").reset_index(drop=True)
 
 
 def mark_failed(engine: Engine, track_id: int, reason: str) -> None:

@@ -47,7 +47,7 @@ from geo.area_paths import AreaPath, area_path
 from geo.duty_undo import parse_reason
 from geo.errors import ConflictError, GridwardError, NotFoundError, parse_row_id
 from geo.settings import get_settings
-from geo.track_store import local_iso
+from geo.track_days import local_iso
 from geo.walk_digest import NEAR_M
 
 # how long a withdrawal waits for a track's row: a claim or mode change holds it for
@@ -192,7 +192,8 @@ def restore_track(
     withdrawn, or when another track now holds the same walk (a corrected upload sent
     after the withdrawal: both would be credited; :func:`_refuse_a_second_copy`). Audit
     ``track.restore``."""
-    from geo.track_store import match_held, read_track_points, set_failed
+    from geo.track_points import read_track_points
+    from geo.track_store import match_held, set_failed
 
     track_id = parse_track_id(track)
     reason = parse_reason(reason)
@@ -244,7 +245,7 @@ def _fixes_back(conn: Connection, row: Any, pts: pd.DataFrame) -> None:
     fixes to delete). Days that retention dropped meanwhile stay dropped: their fixes are
     read from the file, as any old track's (:func:`geo.track_store.read_track_points`)."""
     from geo.track_partitions import day_partitions, days_between
-    from geo.track_store import copy_points
+    from geo.track_points import copy_points
 
     if not len(pts) or row.started_at is None or row.ended_at is None:
         return
@@ -399,7 +400,7 @@ def _refuse_a_second_copy(conn: Connection, row: Any, pts: pd.DataFrame) -> None
     under a metre, or these a part of its). WHY not the digest alone: a corrected file
     sent after the withdrawal (the whole walk, of which the withdrawn file was a part) was
     stored, and the restore credited the walk twice."""
-    from geo.track_store import OwnedByAnother, walk_holder
+    from geo.track_copies import OwnedByAnother, walk_holder
 
     if row.fixes_sha256 is None or not len(pts):  # too few positions to know a walk by
         return

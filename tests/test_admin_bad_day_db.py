@@ -23,8 +23,8 @@ from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from api.cli import INTERRUPTED, INTERRUPTED_IMPORT
+from geo.day_networks import walk_network
 from geo.embedded import EmbeddedCluster
-from geo.track_store import walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.test_tracks_db import _csv, demo  # noqa: F401
 

@@ -17,8 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from geo.day_networks import walk_network
 from geo.duties import person_leaves
-from geo.track_store import set_track_person, walk_network
+from geo.track_store import set_track_person
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.test_accounts_admin import cli as cli  # noqa: F401 (the fixture)
 from tests.test_tracks_db import _csv, _patrolled, _post, _walk_with_duty

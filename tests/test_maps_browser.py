@@ -349,7 +349,7 @@ def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noq
     from selenium.webdriver.support.ui import WebDriverWait
 
     from geo.crs import wgs84_to_gcj02
-    from geo.track_store import walk_network
+    from geo.day_networks import walk_network
     from geo.tracks.simulate import SimParams, simulate_patrol
     from tests.test_tracks_db import _csv
 

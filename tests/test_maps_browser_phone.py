@@ -181,7 +181,7 @@ def _send(drv, timeout: int = 90) -> dict[str, Any]:  # noqa: ANN001
 def _walk(live: dict[str, Any], tmp_path: Path) -> Path:  # noqa: F811
     import numpy as np
 
-    from geo.track_store import walk_network
+    from geo.day_networks import walk_network
     from geo.tracks.simulate import SimParams, simulate_patrol
     from tests.test_tracks_db import _csv
 

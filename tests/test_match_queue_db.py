@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from geo.day_networks import walk_network
 from geo.match_queue import drain_queue, queued_count
-from geo.track_store import ingest_track, store_track, walk_network
+from geo.track_store import ingest_track, store_track
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests import test_tracks_db
 from tests.test_tracks_db import _csv, _post, _visits
@@ -323,7 +324,7 @@ def test_credit_moved_between_days_is_told_apart_from_credit_gained_or_lost() ->
     (a zone change near midnight) was "0 changed". Moved metres are per segment, per day."""
     import datetime as dt
 
-    from geo.track_store import _credit_change
+    from geo.patrol_visits import _credit_change
 
     d1, d2 = dt.date(2026, 11, 19), dt.date(2026, 11, 20)
     # first credit, then all lost: gained / lost, nothing moved

@@ -309,7 +309,7 @@ def test_uploads_of_one_alley_combine_as_in_the_report(city, auth_headers) -> No
     """Two simulated walks uploaded by the steward, each over a little more than half of a
     one-segment alley: the map's share is their union, as the report's (old map: the best
     single upload, ~55 %, not patrolled)."""
-    from geo.track_store import walk_network
+    from geo.day_networks import walk_network
     from geo.tracks.simulate import SimParams, simulate_patrol
     from tests.test_tracks_db import _csv, _post
 

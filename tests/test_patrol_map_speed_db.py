@@ -18,7 +18,7 @@ import geo.patrol_days as patrol_days
 import geo.patrol_reports as patrol_reports
 from geo.map_data import patrols_of_day
 from geo.patrol_reports import build_report, daily_frames
-from geo.track_store import local_days
+from geo.track_days import local_days
 from tests.test_patrol_map_area_db import WEEK, _track, district  # noqa: F401
 from tests.test_patrol_map_db import DAY, SHARE, _today, city  # noqa: F401
 
@@ -199,7 +199,7 @@ def test_a_long_tracks_day_is_thinned_in_sql_and_said(district, monkeypatch) -> 
 
 def _whole_read(conn, rows, span):  # noqa: ANN001, ANN202
     """The drawn fixes as read before: every fix of the tracks' spans, cut to the day."""
-    from geo.track_store import read_track_points
+    from geo.track_points import read_track_points
 
     pts = read_track_points(conn, [r.id for r in rows])
     pts = pts[(pts["time"] >= span["start"]) & (pts["time"] < span["end"])]

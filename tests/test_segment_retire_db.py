@@ -23,6 +23,7 @@ from pyproj import Geod
 from sqlalchemy import Engine, text
 
 from geo.areas_import import import_areas
+from geo.day_networks import walk_network
 from geo.demo import track_csv
 from geo.export import read_layer
 from geo.features import feature_collection
@@ -30,7 +31,7 @@ from geo.importer import import_osm
 from geo.patrol_reports import build_report
 from geo.settings import city_today, get_settings
 from geo.staffing import coverage_rates, duties
-from geo.track_store import ingest_track, walk_network
+from geo.track_store import ingest_track
 from tests.conftest import FIXTURES
 
 OSM = FIXTURES / "haidian_demo.osm"

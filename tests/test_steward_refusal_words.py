@@ -8,7 +8,7 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from geo.track_store import walk_network
+from geo.day_networks import walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.dbcheck import fingerprint
 from tests.test_track_cut_copies import walked  # noqa: F401 (a fixture: a 1.5 km walk)
@@ -251,7 +251,7 @@ def test_the_forms_nothing_credited_line_names_no_crs(walked, auth_headers):  # 
     "nothing credited" line asked whether the "坐标系（crs）" was right, a parameter the
     page never shows. From the page it now leaves the datum to the hint above it; with no
     hint it names the form's choice. An API client reads the line as before."""
-    from geo.track_store import form_words
+    from geo.match_words import form_words
 
     db, _ = walked
     net = walk_network(db)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.track_store import walk_network
+from geo.day_networks import walk_network
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.dbcheck import fingerprint
 from tests.test_tracks_db import _csv, _post, _second_steward, demo  # noqa: F401 (a fixture)

@@ -12,8 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from api.app import create_app
+from geo.day_networks import walk_network
 from geo.track_partitions import ensure_day_partitions, partition_name
-from geo.track_store import match_stored_track, read_track_points, walk_network
+from geo.track_points import read_track_points
+from geo.track_store import match_stored_track
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.conftest import _throwaway_database
 from tests.dbcheck import fingerprint

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.track_store import ingest_track, walk_network
+from geo.day_networks import walk_network
+from geo.track_store import ingest_track
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.dbcheck import fingerprint
 from tests.test_tracks_db import _csv, _post, _second_steward, _walk_with_duty, demo, gpx_bytes  # noqa: F401

@@ -13,8 +13,9 @@ from sqlalchemy import text
 from api.app import create_app
 from geo.areas_import import import_areas
 from geo.crs import wgs84_to_gcj02
+from geo.day_networks import walk_network
 from geo.importer import import_osm
-from geo.track_store import ingest_track, walk_network
+from geo.track_store import ingest_track
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.conftest import FIXTURES
 from tests.dbcheck import fingerprint
@@ -552,7 +553,8 @@ def test_a_kept_kmz_is_read_again_after_retention_dropped_its_fixes(demo):
     import datetime as dt
 
     from geo.track_partitions import drop_days_before
-    from geo.track_store import ingest_track, match_stored_track, read_track_points
+    from geo.track_points import read_track_points
+    from geo.track_store import ingest_track, match_stored_track
     from tests.test_tracks_parse import _kml, _zip
 
     sp = SimParams(length_m=900, noise_m=5, start="2025-05-06T01:00:00Z")  # no other test's day

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from geo.track_store import ingest_track, match_by_day, walk_network
+from geo.day_networks import match_by_day, walk_network
+from geo.track_store import ingest_track
 from geo.tracks.clean import CleanParams, clean_track
 from geo.tracks.match import MatchParams
 from geo.tracks.network import WalkNetwork

@@ -825,7 +825,7 @@ def test_a_time_utc_column_is_read_as_utc():
 
 
 def test_an_upload_of_one_fix_is_refused():
-    from geo.track_store import check_upload
+    from geo.track_times import check_upload
 
     text = _csv("lon,lat,time", LOCAL)[: len("lon,lat,time\n") + 40].rsplit(b"\n", 1)[0]
     assert len(parse_track(text, "one.csv").points) == 1  # the file mode matches it (nothing)

@@ -22,8 +22,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.app import create_app
+from geo.day_networks import walk_network
 from geo.match_queue import drain_queue
-from geo.track_store import ingest_track, store_track, walk_network
+from geo.track_store import ingest_track, store_track
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests import test_tracks_db
 from tests.test_tracks_db import _csv, _post, _second_steward, _visits
@@ -80,9 +81,10 @@ def _paused_before_visits(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
     """The first match to reach ``summarize`` (after its visit rows are made, before they
     are written) waits there until ``gate["release"]`` is set; ``gate["paused"]`` is set
     when it does. Every other match runs through."""
+    import geo.patrol_visits as patrol_visits
     import geo.track_store as ts
 
-    real = ts.summarize
+    real = patrol_visits.summarize
     gate: dict[str, Any] = {"paused": threading.Event(), "release": threading.Event()}
     first = threading.Lock()
 
@@ -92,7 +94,8 @@ def _paused_before_visits(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
             assert gate["release"].wait(60), "the paused match was never released"
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ts, "summarize", summarize)
+    monkeypatch.setattr(ts, "summarize", summarize)  # an upload's match looks it up here
+    monkeypatch.setattr(patrol_visits, "summarize", summarize)  # the match queue's, here
     try:
         yield gate
     finally:

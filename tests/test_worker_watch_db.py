@@ -23,9 +23,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from geo.areas_import import import_areas
+from geo.day_networks import walk_network
 from geo.importer import import_osm
 from geo.match_queue import drain_queue
-from geo.track_store import store_track, walk_network
+from geo.track_store import store_track
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.conftest import FIXTURES, REPO
 from tests.test_tracks_db import _csv

@@ -45,17 +45,11 @@ from geo.accounts_models import STEWARD_ZH
 from geo.duty_undo import MAX_REASON
 from geo.errors import ConflictError, GridwardError, NotFoundError, chinese_first, db_failure
 from geo.late_uploads import late_upload
-from geo.track_store import (
-    LAST_MATCH,
-    SPAN_OVERLAPS,
-    OwnedByAnother,
-    clean_filename,
-    form_words,
-    ingest_track,
-    local_days,
-    read_track_points,
-    set_track_person,
-)
+from geo.match_words import form_words
+from geo.track_copies import OwnedByAnother
+from geo.track_days import SPAN_OVERLAPS, local_days
+from geo.track_points import read_track_points
+from geo.track_store import LAST_MATCH, clean_filename, ingest_track, set_track_person
 from geo.track_withdraw import (
     Authorize,
     TrackOwner,

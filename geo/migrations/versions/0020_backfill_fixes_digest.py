@@ -38,7 +38,7 @@ def _fixes(conn: Any, ids: list[int]) -> dict[int, pd.DataFrame | None]:
     leave its whole batch without a digest. A database error is not caught: it fails the
     upgrade, which then names it (geo.db.migrate)."""
     from geo.errors import db_failure
-    from geo.track_store import read_track_points
+    from geo.track_points import read_track_points
 
     try:
         pts = read_track_points(conn, ids)
