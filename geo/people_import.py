@@ -38,7 +38,7 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,10 @@ class _Sheet:
     warnings: list[str]
     # the file's columns that are not read, by their names in the file (T49 #1)
     left_out: list[str]
+    # an ``id`` column left out beside the registry id: per people row, (file row, its id
+    # cell, its registry-id cell), for :func:`_ids_misread` (T51 #2, #3)
+    system_ids: list[tuple[int, str, str]] = field(default_factory=list)
+    registry_column: str = ""
 
 
 def _sheet(path: Path) -> _Sheet:
@@ -219,6 +223,7 @@ def _sheet(path: Path) -> _Sheet:
     if not rows:
         return _Sheet(raw, path.name, None, [], 0, [], [])
     top = _header_row(rows)
+    system_ids, by = _system_ids(rows[top], rows[top + 1 :], top + 2)
     header, body, left_out, keyed = _keys(rows[top], rows[top + 1 :], path.name)
     xy = [j for j, c in enumerate(header) if c is not None and header_key(c) in _XY_KEYS]
     n_foot = _footer(body, xy)
@@ -242,10 +247,40 @@ def _sheet(path: Path) -> _Sheet:
     cleaned = _clean_invisible(header, kept, top + 2)
     if cleaned:  # the cleaned cells are read below, as the CSV of the rows kept
         warnings.append(cleaned)
+    system_ids = system_ids[: len(kept)]
     if not warnings and header == rows[top]:  # read as it is (else as the header read)
-        return _Sheet(raw, path.name, header, kept, top + 2, [], left_out)
+        return _Sheet(raw, path.name, header, kept, top + 2, [], left_out, system_ids, by)
     return _Sheet(
-        _as_csv(header, kept), f"{path.stem}.csv", header, kept, top + 2, warnings, left_out
+        _as_csv(header, kept),
+        f"{path.stem}.csv",
+        header,
+        kept,
+        top + 2,
+        warnings,
+        left_out,
+        system_ids,
+        by,
+    )
+
+
+def _system_ids(
+    header: list[str | None], body: list[list[str | None]], first_row: int
+) -> tuple[list[tuple[int, str, str]], str]:
+    """The cells of an ``id`` column beside a registry-id column (which :func:`_keys` leaves
+    out), each with its row's file number and registry-id cell; and that column's name.
+    Empty when the file has no such pair."""
+    keys = [header_key(c) if c is not None else "" for c in header]
+    system = [j for j, k in enumerate(keys) if k == _SYSTEM_KEY]
+    registry = [j for j, k in enumerate(keys) if k in _REGISTRY_KEYS]
+    if not system or not registry:
+        return [], ""
+    s, r = system[0], registry[0]
+
+    def cell(row: list[str | None], j: int) -> str:
+        return (row[j] or "").strip() if j < len(row) else ""
+
+    return [(first_row + i, cell(row, s), cell(row, r)) for i, row in enumerate(body)], str(
+        header[r]
     )
 
 
@@ -1304,6 +1339,9 @@ def import_people(
     source = home_crs(crs)
     sheet = _sheet(path)
     frame = _frame(sheet)
+    if sheet.system_ids:
+        with engine.connect() as conn:
+            _ids_misread(conn, sheet, frame)  # T51 #2, #3
     found = _file_problems(frame)
     try:
         df, first = read_people(sheet.data, sheet.name, home_required=False), None
@@ -1384,6 +1422,88 @@ def import_people(
     if warnings:
         out["warnings"] = warnings
     return out
+
+
+def _ids_misread(conn: Connection, sheet: _Sheet, frame: pd.DataFrame | None) -> None:
+    """Refuse a file whose left-out ``id`` column holds registry ids (InputError, before
+    anything is written): cells that are not the row's own system id (not a whole number,
+    no such person, or a person of another registry id) and equal a stored person's
+    registry id. WHY (T51 #2): ``id,人员编号`` holding ``DEMO0001,1`` was read by 人员编号,
+    the warning said id was the system id, and 5 duplicates of registered people were
+    created into the staffing pool; (#3) with 人员编号 blank, "no person_id" per row did not
+    say that id held exactly the registered ids. A GET /people answer (id = people.id of
+    the row's person) passes, also after ``people renumber`` made registry ids numbers."""
+    cells = [(row, v, reg) for row, v, reg in sheet.system_ids if v and v != reg]
+    if not cells:
+        return
+    ids = sorted({v for _, v, _ in cells} | {reg for _, _, reg in cells if reg})
+    nums = sorted({int(v) for _, v, _ in cells if v.isdigit() and int(v) < 2**31})
+    stored = dict(
+        conn.execute(
+            text("SELECT external_id, name FROM people WHERE external_id = ANY(:ids)"),
+            {"ids": ids},
+        ).all()
+    )
+    own = dict(
+        conn.execute(
+            text("SELECT id, external_id FROM people WHERE id = ANY(:ids)"), {"ids": nums}
+        ).all()
+    )
+    misread = [
+        (row, v, reg)
+        for row, v, reg in cells
+        if v in stored and not (v.isdigit() and reg and own.get(int(v)) == reg)
+    ]
+    if not misread:
+        return
+    name, by = sheet.name, sheet.registry_column
+    keyed = [c for c in misread if c[2]]
+    blank = [c for c in misread if not c[2]]
+
+    def shown(values: list[str]) -> str:
+        cut = [_cut(x, MAX_PERSON_ID) for x in values[:3]]
+        return "、".join(cut) + (" …" if len(values) > 3 else ""), ", ".join(cut) + (
+            " …" if len(values) > 3 else ""
+        )
+
+    if keyed:
+        n = len(keyed)
+        ex_zh, ex = shown([v for _, v, _ in keyed])
+        reg_zh, reg = shown([r for _, _, r in keyed])
+        same = 0
+        if frame is not None and "name" in frame:
+            same = sum(
+                1
+                for row, v, _ in keyed
+                if row in frame.index
+                and isinstance(frame.at[row, "name"], str)
+                and frame.at[row, "name"].strip() == stored[v]
+            )
+        same_zh = f"，其中 {same} 行姓名与已登记人员相同" if same else ""
+        same_en = f" ({same} with the stored person's name)" if same else ""
+        raise InputError(
+            f"人员文件 {name} 的 id 列像是人员编号：{n} 行的 id（{ex_zh}）是已登记人员的人员"
+            f"编号{same_zh}，而不是该行人员的系统编号；{by} 列却是另一套编号（{reg_zh}），按它"
+            f"导入会把这些人当作另外的人员新建或改动。未做任何更改：请核对哪一列是人员编号；"
+            f"如是 id 列，请删去 {by} 列并把 id 改名为 人员编号 后重新导入 "
+            f"the people file {name}: column id looks like registry ids: in "
+            f"{_count(n, 'row', 'rows')} id ({ex}) is a stored person's registry id{same_en}, "
+            f"not the system id of the row's person, while {by} holds other ids ({reg}); read "
+            "by it, these would be made or changed as other people. Nothing changed: check "
+            f"which column is the registry id; if it is id, remove the {by} column, rename id "
+            "to 人员编号 and import again"
+        )
+    n = len(blank)
+    ex_zh, ex = shown([v for _, v, _ in blank])
+    raise InputError(
+        f"人员文件 {name} 有 {n} 行缺少人员编号（{by} 列为空，如第 {blank[0][0]} 行），而这些"
+        f"行 id 列中的 {ex_zh} 是已登记的人员编号。未做任何更改：如 id 列是人员编号，请删去空的 "
+        f"{by} 列并把 id 改名为 人员编号 后重新导入 "
+        f"the people file {name}: {_count(n, 'row has', 'rows have')} no registry id ({by} "
+        f"is blank, e.g. row {blank[0][0]}), while their id column holds stored registry "
+        f"ids ({ex}). Nothing changed: if id is the registry id, remove the empty {by} column, "
+        "rename id to 人员编号 and import again"
+    )
 
 
 # --------------------------------------------------------------------------------------------

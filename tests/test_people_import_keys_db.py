@@ -164,3 +164,77 @@ def test_names_moving_between_people_are_warned(place, tmp_path) -> None:  # noq
         "编号，或编号与姓名错行）：W001 张三丰→李四，W002 李四→张三丰；已按文件导入。"
     ), warning
     assert "2 people of the file now bear the name another person of the file had" in warning
+
+
+def test_an_id_column_of_registry_ids_beside_a_serial_number_is_refused(
+    place,  # noqa: F811
+    tmp_path,
+    pg_url,
+) -> None:
+    """(T51 #2) ``id`` held the registry ids and 人员编号 a serial number: 5 duplicates of
+    registered people were created, under a warning calling id the system id. Now refused,
+    naming the column and its values; nothing written."""
+    db, xy = place
+    import_people(db, _full_roster(tmp_path, xy))
+    (ax, ay) = xy[next(iter(xy))]
+    path = tmp_path / "caseB.csv"
+    path.write_text(
+        "id,人员编号,姓名,角色,经度,纬度\n"
+        f"W001,1,张三,小巷管家,{ax},{ay}\nW002,2,李四,小巷管家,{ax},{ay}\n"
+        f"W003,3,王五,小巷管家,{ax},{ay}\nW004,4,赵六,小巷管家,{ax},{ay}\n",
+        "utf-8-sig",
+    )
+    before = fingerprint(db)
+    with pytest.raises(InputError) as exc:
+        import_people(db, path)
+    msg = exc.value.message
+    assert msg.startswith(
+        "人员文件 caseB.csv 的 id 列像是人员编号：3 行的 id（W001、W002、W003）是已登记人员的"
+        "人员编号，其中 3 行姓名与已登记人员相同，而不是该行人员的系统编号；人员编号 列却是另一套"
+        "编号（1、2、3）"
+    ), msg
+    assert "请删去 人员编号 列并把 id 改名为 人员编号 后重新导入 the people file" in msg, msg
+    assert "in 3 rows id (W001, W002, W003) is a stored person's registry id" in msg, msg
+    assert fingerprint(db) == before
+
+    # the CLI: refused, exit 2, nothing written
+    r = run_cli(["import", "people", str(path)], pg_url)
+    assert r.returncode == 2 and "id 列像是人员编号" in r.stderr, r.stderr
+    assert fingerprint(db) == before
+
+
+def test_a_blank_registry_column_with_registry_ids_in_id_says_so(place, tmp_path) -> None:  # noqa: F811
+    """(T51 #3) 人员编号 blank and id holding the registered ids: "no person_id" per row did
+    not say that id held them."""
+    db, xy = place
+    import_people(db, _full_roster(tmp_path, xy))
+    path = tmp_path / "caseA.csv"
+    path.write_text(
+        "id,人员编号,姓名,手机号\nW001,,张三,13800000000\nW002,,李四,13800000001\n", "utf-8-sig"
+    )
+    before = fingerprint(db)
+    with pytest.raises(InputError) as exc:
+        import_people(db, path)
+    msg = exc.value.message
+    assert msg.startswith(
+        "人员文件 caseA.csv 有 2 行缺少人员编号（人员编号 列为空，如第 2 行），而这些行 id 列中的 "
+        "W001、W002 是已登记的人员编号。未做任何更改：如 id 列是人员编号，请删去空的 人员编号 "
+        "列并把 id 改名为 人员编号 后重新导入 "
+    ), msg
+    assert "2 rows have no registry id (人员编号 is blank, e.g. row 2)" in msg, msg
+    assert fingerprint(db) == before
+
+
+def test_the_api_answer_with_numeric_registry_ids_still_imports(
+    place,  # noqa: F811
+    tmp_path,
+    auth_headers,
+) -> None:
+    """The GET /people answer (id = the row's own people.id) is not taken for a misread
+    column, also when registry ids are numbers equal to other people's system ids."""
+    db, xy = place
+    _numbered(db, tmp_path, xy)
+    before = _people(db)
+    path = _api_csv(db, tmp_path / "api.csv", auth_headers("viewer"))
+    out = import_people(db, path)
+    assert _people(db) == before and out["people_read"] == 3
