@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo.census_table import OTHER_SHEETS, TABLE_SUFFIXES, CensusTable, read_census
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
-from geo.errors import InputError
+from geo.errors import InputError, count_en
 from geo.importer import (
     Progress,
     copy_rows,
@@ -103,6 +103,9 @@ class _Rows:
     # count is an estimate (such rows are left out: _without_estimated)
     source_col: str | None = None
     estimated: list[bool] = field(default_factory=list)
+    # per row, whether that column is present but its cell blank: the source not stated
+    # (T51 #5; empty list: no such column)
+    unstated: list[bool] = field(default_factory=list)
 
 
 def _estimated(values: pd.Series) -> list[bool]:
@@ -112,16 +115,25 @@ def _estimated(values: pd.Series) -> list[bool]:
     ]
 
 
+def _unstated(values: pd.Series) -> list[bool]:
+    return [v is None or pd.isna(v) or not str(v).strip() for v in values]
+
+
 def _without_estimated(rows: _Rows) -> tuple[_Rows, int]:
     """``rows`` without those the file marks as estimated, and how many were left out."""
     if not any(rows.estimated):
         return rows, 0
     keep = [not e for e in rows.estimated]
+    return _subset(rows, keep), len(keep) - sum(keep)
+
+
+def _subset(rows: _Rows, keep: list[bool]) -> _Rows:
+    """The rows of ``rows`` where ``keep`` is true."""
 
     def kept(values: list) -> list:
         return [v for v, k in zip(values, keep, strict=True) if k]
 
-    out = _Rows(
+    return _Rows(
         rows.numbering,
         rows.mode,
         kept(rows.numbers),
@@ -132,9 +144,9 @@ def _without_estimated(rows: _Rows) -> tuple[_Rows, int]:
         None if rows.raw_xy is None else rows.raw_xy[np.asarray(keep)],
         rows.source,
         rows.source_col,
-        [False] * sum(keep),
+        kept(rows.estimated),
+        kept(rows.unstated) if rows.unstated else [],
     )
-    return out, len(keep) - sum(keep)
 
 
 def _refuse_type(path: Path) -> InputError:
@@ -237,6 +249,7 @@ def _table_rows(path: Path, census: CensusTable, crs: str | None) -> _Rows:
     rows = _Rows(numbering, mode, numbers=[int(n) for n in df.index], households=households)
     rows.source_col = pick_column(cols, SOURCE_COLUMNS)
     rows.estimated = _estimated(df[rows.source_col]) if rows.source_col else [False] * len(df)
+    rows.unstated = _unstated(df[rows.source_col]) if rows.source_col else []
     nums = rows.numbers
 
     def cell(col: str | None, i: int) -> str | None:
@@ -342,12 +355,13 @@ def _vector_rows(path: Path, crs: str | None) -> _Rows:
     nums = list(table.index)
     source_col = pick_column(table.columns, SOURCE_COLUMNS)
     estimated = _estimated(table[source_col]) if source_col else [False] * len(nums)
+    unstated = _unstated(table[source_col]) if source_col else []
     if id_col is not None:
         keys = [None if pd.isna(k) else str(k).strip() or None for k in table[id_col]]
         rows = _Rows(numbering, "id", nums, keys, households, [None] * len(nums))
         rows.labels = [(f"第 {n} 个要素（楼栋编号 '{k}'）", f"feature {n} (building id '{k}')")
                        for n, k in zip(nums, keys, strict=True)]  # fmt: skip
-        rows.source_col, rows.estimated = source_col, estimated
+        rows.source_col, rows.estimated, rows.unstated = source_col, estimated, unstated
         return rows
     geoms = np.asarray(table.geometry.to_numpy(), dtype=object)
     pts = shapely.point_on_surface(geoms)
@@ -359,7 +373,7 @@ def _vector_rows(path: Path, crs: str | None) -> _Rows:
     ]
     if crs is None:  # as the file gives them (WGS 84): a datum may be told
         rows.raw_xy, rows.source = xy, WGS84
-    rows.source_col, rows.estimated = source_col, estimated
+    rows.source_col, rows.estimated, rows.unstated = source_col, estimated, unstated
     return rows
 
 
@@ -430,6 +444,62 @@ def _building(bid: int, bname: str | None) -> tuple[str, str]:
     )
 
 
+_ON = {  # how a staged row names its building, by the file's mode
+    "id": (
+        "b.source_key = s.key OR b.id::text = s.key "
+        "OR b.source_key = 'osm:w' || s.key OR b.source_key = 'file:' || s.key"
+    ),
+    "name": "b.name = s.key",
+    "point": "ST_Intersects(b.geom, s.geom)",
+}
+EDITS_SHOWN = 5  # edited estimates a warning names, then how many
+
+
+def _edited_estimates(conn: Connection, marked: _Rows) -> str | None:
+    """A warning naming the rows marked estimated whose count differs from their building's
+    stored estimate (first EDITS_SHOWN, old→new, then how many), None for none. Such rows
+    are still not imported: the file says the count is an estimate. WHY (T51 #4): a clerk
+    added households to 3 buildings of the buildings export, left household_source as it was
+    (estimated), and the import said only that all 153 estimated rows were left out: her 3
+    edits were lost without being named. Rows naming no building or several are passed
+    by (they are not imported either way)."""
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE stage_hh_est (rownum int, key text, households int, "
+            "geom geometry) ON COMMIT DROP"
+        )
+    )
+    staged = zip(marked.numbers, marked.keys, marked.households, marked.geoms, strict=True)
+    copy_rows(conn, "stage_hh_est", ["rownum", "key", "households", "geom"], staged)
+    edits = conn.execute(
+        text(
+            "SELECT s.rownum, min(b.id) AS id, min(b.name) AS name, "
+            "min(b.households) AS old, min(s.households) AS new FROM stage_hh_est s "
+            f"JOIN buildings b ON ({_ON[marked.mode]}) GROUP BY s.rownum "
+            "HAVING count(b.id) = 1 AND bool_and(b.household_source = 'estimated') "
+            "AND min(b.households) IS DISTINCT FROM min(s.households) ORDER BY s.rownum"
+        )
+    ).all()
+    if not edits:
+        return None
+    col, n = marked.source_col, len(edits)
+    shown = [(_building(e.id, e.name), e.old, e.new) for e in edits[:EDITS_SHOWN]]
+    more_zh = f" 等 {n} {marked.numbering.zh}" if n > EDITS_SHOWN else ""
+    more = f" and {n - EDITS_SHOWN} more" if n > EDITS_SHOWN else ""
+    listed_zh = "、".join(f"{b[0]} {old}→{new}" for b, old, new in shown)
+    listed = ", ".join(f"{b[1]} {old}→{new}" for b, old, new in shown)
+    rows_en = f"{n} {marked.numbering.en}{'' if n == 1 else 's'}"
+    return (
+        f"{n} {marked.numbering.zh}标为 {col}=estimated 的户数与现存估算值不同（{listed_zh}"
+        f"{more_zh}），因标为估算值未导入；如是新的户数，请把这些行的 {col} 改为 given 后重新导入 "
+        f"{rows_en} marked {col}=estimated {'gives' if n == 1 else 'give'} households other "
+        "than the stored estimate "
+        f"({listed}{more}): not imported, being marked estimated; if they are new counts, "
+        f"set {col} to given on "
+        f"{'that row' if n == 1 else 'those rows'} and import again"
+    )
+
+
 def import_households(
     engine: Engine,
     path: str | Path,
@@ -463,6 +533,7 @@ def import_households(
         raise _refuse_type(path)
     name, numbering = path.name, rows.numbering
     read = len(rows.numbers)
+    marked = _subset(rows, rows.estimated) if any(rows.estimated) else None
     rows, n_estimated = _without_estimated(rows)
     if n_estimated:
         col = rows.source_col
@@ -484,15 +555,7 @@ def import_households(
         )
         staged = zip(rows.numbers, rows.keys, rows.households, rows.geoms, strict=True)
         copy_rows(conn, "stage_hh", ["rownum", "key", "households", "geom"], staged)
-        if rows.mode == "id":
-            on = (
-                "b.source_key = s.key OR b.id::text = s.key "
-                "OR b.source_key = 'osm:w' || s.key OR b.source_key = 'file:' || s.key"
-            )
-        elif rows.mode == "name":
-            on = "b.name = s.key"
-        else:
-            on = "ST_Intersects(b.geom, s.geom)"
+        on = _ON[rows.mode]
         matches = conn.execute(
             text(
                 "SELECT s.rownum, count(b.id) AS n, min(b.id) AS building_id, "
@@ -587,6 +650,9 @@ def import_households(
                 f"households; keep the right row: {listed} (nothing changed)"
             )
         new = {b: given[nums[0]] for b, nums in by_building.items()}
+        # the buildings whose every row leaves household_source blank (T51 #5)
+        unstated_rows = {n for n, u in zip(rows.numbers, rows.unstated, strict=False) if u}
+        unstated = {b for b, nums in by_building.items() if set(nums) <= unstated_rows}
         stored = dict(
             (r.id, (r.households, r.household_source))
             for r in conn.execute(
@@ -600,7 +666,13 @@ def import_households(
         # (T49 #2) a count equal to the stored one changes nothing when it is already given
         # (not "updated"); equal to an estimate, it confirms it: the building becomes given
         updated = [b for b in new if stored[b][0] != new[b]]
-        confirmed = [b for b in new if stored[b] == (new[b], "estimated")]
+        # (T51 #5) a blank household_source does not say "census": a count equal to the
+        # estimate leaves it an estimate (a blanked column turned all 150 into given), as
+        # an unchanged export writes nothing. An explicit source other than estimated, or
+        # a file without the column (a census table), confirms it
+        same = [b for b in new if stored[b] == (new[b], "estimated")]
+        kept_estimates = [b for b in same if b in unstated]
+        confirmed = [b for b in same if b not in unstated]
         ids = updated + confirmed
         conn.execute(
             text(
@@ -616,6 +688,20 @@ def import_households(
         counts["buildings_confirmed"] = len(confirmed)
         counts["buildings_unchanged"] = len(new) - len(ids)
         counts["rows_estimated"] = n_estimated
+        if marked is not None:
+            edited = _edited_estimates(conn, marked)
+            if edited:
+                warnings.append(edited)
+        if kept_estimates:
+            col, k = rows.source_col, len(kept_estimates)
+            warnings.append(
+                f"{k} 栋楼的 {col} 为空且户数与现存估算值相同，仍为估算值（未改为普查给定）；"
+                f"如是普查户数，请在这些行的 {col} 填 given 后重新导入 "
+                f"{count_en(k, 'building', 'buildings')} with a blank {col} "
+                f"{'gives' if k == 1 else 'give'} the stored estimate: kept as "
+                f"{'an estimate' if k == 1 else 'estimates'} (not made census-given); if "
+                f"they are census counts, write given in {col} and import again"
+            )
         record_import(conn, "households", path, sha, counts)
     progress(1.0, "完成 done")
     return {**counts, "warnings": warnings}

@@ -188,3 +188,85 @@ def test_an_areas_export_with_a_community_redrawn_keeps_the_parents_derived(db, 
     assert [c for c in after if after[c] != before[c]] == ["110108", "110108015", "110108015001"]
     assert after["110108015"][6] and after["110108"][6]
     assert _follow(db) == {"110108": (True, True), "110108015": (True, True)}
+
+
+def test_edited_counts_marked_estimated_are_named(db, tmp_path):
+    """T51 #4: 7 households added to 3 buildings of the export, household_source left as
+    exported (estimated): the edits were dropped without being named. Still not imported
+    (the file calls them estimates), but each is named with old→new."""
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    before = _buildings(db)
+    export = tmp_path / "b.gpkg"
+    export_layer(db, "buildings", export)
+    gdf = gpd.read_file(export)
+    edited = [r for r in before if r.household_source == "estimated"][:6]
+    for r in edited:
+        gdf.loc[gdf["id"] == r.id, "households"] = r.households + 7
+    gdf.to_file(export, driver="GPKG", layer="buildings")
+    with db.connect() as conn:
+        names = dict(conn.execute(text("SELECT id, name FROM buildings")).all())
+
+    def shown(r, zh: bool) -> str:
+        name = names[r.id]
+        b = (
+            (f"楼栋 {r.id}（{name}）" if zh else f"building {r.id} ({name})")
+            if name
+            else (f"楼栋 {r.id}" if zh else f"building {r.id}")
+        )
+        return f"{b} {r.households}→{r.households + 7}"
+
+    counts = import_households(db, export)
+    assert counts["buildings_updated"] == 0 and _buildings(db) == before
+    listed_zh = "、".join(shown(r, True) for r in edited[:5])
+    listed = ", ".join(shown(r, False) for r in edited[:5])
+    assert counts["warnings"][-1] == (
+        "6 个要素标为 household_source=estimated 的户数与现存估算值不同"
+        f"（{listed_zh} 等 6 个要素），因标为估算值未导入；"
+        "如是新的户数，请把这些行的 household_source 改为 given 后重新导入 "
+        f"6 features marked household_source=estimated give households other than the stored "
+        f"estimate ({listed} and 1 more): not imported, being marked estimated; if they are "
+        "new counts, set household_source to given on those rows and import again"
+    ), counts["warnings"]
+
+
+def test_a_blank_household_source_keeps_estimates(db, tmp_path):
+    """T51 #5: the export with household_source present but blank turned all 150 estimates
+    into census-given counts. A blank cell does not say census: an equal count stays an
+    estimate (nothing written); a changed count is an edit, stored as given."""
+    import_osm(db, FIXTURES / "haidian_demo.osm")
+    before = _buildings(db)
+    estimated = [r for r in before if r.household_source == "estimated"]
+    changed = estimated[0]
+    rows = [
+        f"{r.id},{r.households + (3 if r.id == changed.id else 0)},"
+        for r in before
+        if r.household_source == "estimated"
+    ]
+    path = tmp_path / "b_blanksrc.csv"
+    path.write_text("id,households,household_source\n" + "\n".join(rows) + "\n", "utf-8")
+    counts = import_households(db, path)
+    assert {k: v for k, v in counts.items() if k != "warnings"} == {
+        "rows": len(estimated),
+        "buildings_updated": 1,
+        "grids_updated": 0,
+        "buildings_confirmed": 0,
+        "buildings_unchanged": len(estimated) - 1,
+        "rows_estimated": 0,
+    }
+    k = len(estimated) - 1
+    assert counts["warnings"] == [
+        f"{k} 栋楼的 household_source 为空且户数与现存估算值相同，仍为估算值（未改为普查给定）；"
+        "如是普查户数，请在这些行的 household_source 填 given 后重新导入 "
+        f"{k} buildings with a blank household_source give the stored estimate: kept as "
+        "estimates (not made census-given); if they are census counts, write given in "
+        "household_source and import again"
+    ]
+    after = {r.id: r for r in _buildings(db)}
+    for r in before:
+        if r.id == changed.id:
+            assert (after[r.id].households, after[r.id].household_source) == (
+                r.households + 3,
+                "given",
+            )
+        else:
+            assert after[r.id] == r  # not even updated_at
