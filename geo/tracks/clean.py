@@ -15,7 +15,7 @@ import pandas as pd
 
 from geo.errors import InputError
 from geo.tracks.smooth import SIGMA_PER_MEDIAN_D2, second_differences
-from geo.tracks.stays import collapse, long_stays, tight_stays, windows_cover
+from geo.tracks.stays import collapse, long_stays, still_stretches, tight_stays, windows_cover
 
 _R = 6_371_008.8
 
@@ -78,6 +78,8 @@ class CleanParams:
     long_stay_s: float | None = 240.0
     long_stay_spread_m: float = 30.0
     long_stay_gyration_m: float = 25.0
+    still_s: float | None = 1800.0
+    still_gyration_m: float = 40.0
     max_rejects: int = 5
     burst_lookahead_s: float = 60.0
     min_piece_points: int = 2
@@ -323,13 +325,21 @@ def _rides(
 def _collapse_stays(
     lon: np.ndarray, lat: np.ndarray, xy: np.ndarray, t: np.ndarray, p: CleanParams
 ) -> np.ndarray:
-    """Row positions kept once the piece's stops are collapsed (long ones first, then tight
-    ones among what is left; :mod:`geo.tracks.stays`); a stop's two kept fixes are moved in
-    place in ``lon``/``lat``/``xy`` to its centre."""
-    found: list[tuple[int, int]] = []
+    """Row positions kept once the piece's stops are collapsed (half-hour still stretches
+    first, then long stops, then tight ones among what is left; :mod:`geo.tracks.stays`); a
+    stop's two kept fixes are moved in place in ``lon``/``lat``/``xy`` to its centre."""
+    rows = np.arange(len(t))
+    if p.still_s:
+        still = still_stretches(xy, t, p.still_s, p.still_gyration_m)
+        rows = collapse([lon, lat, xy], still, "median")
     if p.long_stay_s:
-        found = long_stays(xy, t, p.long_stay_s, p.long_stay_spread_m, p.long_stay_gyration_m)
-    rows = collapse([lon, lat, xy], found, "median")
+        sub = [lon[rows], lat[rows], xy[rows]]
+        found = long_stays(
+            sub[2], t[rows], p.long_stay_s, p.long_stay_spread_m, p.long_stay_gyration_m
+        )
+        kept = collapse(sub, found, "median")
+        lon[rows], lat[rows], xy[rows] = sub
+        rows = rows[kept]
     sub = [lon[rows], lat[rows], xy[rows]]
     kept = collapse(sub, tight_stays(sub[2], t[rows], p.stay_radius_m, p.stay_min_s))
     lon[rows], lat[rows] = sub[0], sub[1]
