@@ -471,6 +471,9 @@ def import_file(
     )
     for w in out["warnings"]:
         typer.echo(f"warning: {w}", err=True)
+    if "plan_id" not in out:  # the current grids: no draft stored, exit 0 (T51 #8)
+        typer.echo(out["message"])
+        return
     pid, n, name = out["plan_id"], len(out["grids"]), Path(file).name
     lo, hi = out["bounds"]
     now, moved = out["base_version"], out["moved_buildings"]

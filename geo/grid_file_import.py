@@ -287,6 +287,71 @@ def _gap_error(community: str, file_name: str, gone: Any) -> InputError:
     )
 
 
+def _datum_refusal(
+    path: Path,
+    frame: Any,
+    buildings: Any,
+    gaps: int,
+    community: str,
+    file_name: str,
+    version_now: int,
+    option: str,
+) -> InputError | None:
+    """InputError naming the CRS option to add (or to change, or to leave out) when the file
+    read in another phone datum (WGS-84, GCJ-02, BD-09) clearly covers the community's
+    buildings and read as given it does not: at least 95 % of them in a polygon, and at most
+    a third as many left out as read as given. None otherwise, or when the file was read from
+    another CRS (a projected or CGCS2000 file's datum is its own). ``option``: ``--crs`` or
+    the API's ``crs``.
+
+    WHY (T51 #6): gridward's own grids export written with ``--crs gcj02`` and imported
+    without it was refused as a gap "49 buildings outside the polygons: cover them in QGIS",
+    while the polygons were right and the datum was not (the people and households imports
+    already told a datum from the data)."""
+    from geo.crs import WGS84
+    from geo.people_import import _DATUM_NAMES, _crs_said
+    from geo.vector_io import read_vector
+
+    source, given = frame.attrs.get("source_crs"), bool(frame.attrs.get("crs_given"))
+    if source not in _DATUM_NAMES:
+        return None
+    n = len(buildings)
+    best, best_gaps = None, gaps
+    for datum in _DATUM_NAMES:
+        if datum == source:
+            continue
+        rows = _rows(read_vector(path, datum), community, file_name, version_now)
+        left = int((_assign(buildings, np.asarray(rows.geom, dtype=object)) < 0).sum())
+        if left < best_gaps:
+            best, best_gaps = datum, left
+    if best is None or 20 * (n - best_gaps) < 19 * n or 3 * best_gaps > gaps:
+        return None
+    zh, en = _DATUM_NAMES[best]
+    if source == WGS84:
+        as_zh, as_en = "不换算（按 WGS-84 读）时", "read as WGS-84 (not converted)"
+    else:
+        said = _crs_said(option, source)
+        as_zh, as_en = f"按 {said} 换算后", f"converted from {said}"
+    if best == WGS84:
+        said = _crs_said(option, source)
+        do_zh, do = f"请去掉 {said}", f"leave out {said}"
+        how_zh, how = "不换算时", "not converted"
+    else:
+        said = _crs_said(option, best)
+        how_zh, how = f"按 {best} 换算后", f"converted from {best}"
+        do_zh, do = (
+            (f"请改用 {said}", f"use {said} instead") if given else (f"请加 {said}", f"add {said}")
+        )
+    there = n - best_gaps
+    return InputError(
+        f"文件 {file_name} 的多边形{as_zh}，社区 {community} 有 {gaps}/{n} 栋楼不在其内：坐标像是 "
+        f"{zh}，{do_zh}（{how_zh} {there}/{n} 栋楼落在多边形内），未保存草案 "
+        f"the polygons of {file_name} {as_en} leave {gaps} of {n} buildings of community "
+        f"{community} out; the coordinates look like {en}: {do} ({how}, {there} of {n} "
+        "buildings lie in a polygon): no draft saved"
+    )
+
+
 def _match_codes(
     codes: list[str | None],
     members: list[list[int]],
@@ -313,6 +378,30 @@ def _match_codes(
     for i, j in source.items():
         codes[int(i)] = free[j]
     return {int(i) for i in source}
+
+
+def unchanged_words(community: str, file_name: str, version: int) -> str:
+    """What an import of a file identical to the current grids says (Chinese first)."""
+    return (
+        f"文件 {file_name} 与社区 {community} 的现行第 {version} 版网格相同（每个网格的楼栋都"
+        f"未变），未保存草案，无需提交 {file_name} is identical to the current grids of "
+        f"community {community} (version {version}: no building changes grid): no draft "
+        "saved, nothing to commit"
+    )
+
+
+def _unchanged(community: str, file_name: str, now: int) -> dict[str, Any]:
+    """The answer's own keys for a file whose grids are the current ones: no draft stored,
+    so no ``plan_id``. WHY (T51 #8): a draft was stored for every unchanged file (plans 5,
+    10, 11, 16, 18 in one afternoon) whose commit was then refused as identical, and the
+    output still ended "review it, then gridward plans commit 5"."""
+    return {
+        "unchanged": True,
+        "message": unchanged_words(community, file_name, now),
+        "base_version": now,
+        "moved_buildings": 0,
+        "note": REDRAWN_NOTE,
+    }
 
 
 def import_grid_file(
@@ -349,7 +438,12 @@ def import_grid_file(
     current grid they share most households with), ``moved_buildings`` (buildings whose grid
     code differs from the current
     grids'), ``unchanged`` (the same building sets under the same codes) and ``note``
-    (:data:`REDRAWN_NOTE`)."""
+    (:data:`REDRAWN_NOTE`). A file whose grids are the current ones stores no draft: the
+    answer has ``unchanged`` true, ``message`` (:func:`unchanged_words`), no ``plan_id``,
+    and ``grids`` with each grid's code, households and building count only (T51 #8).
+
+    A file that leaves buildings out, read in the datum given, while read in another phone
+    datum it covers them, is refused naming the CRS option (:func:`_datum_refusal`)."""
     from sqlalchemy import text
 
     from geo.crs import metric_crs_for_bounds
@@ -389,11 +483,18 @@ def import_grid_file(
         )
     check_bounds(lo, hi, names)
 
-    rows = _rows(read_vector(path, crs), community, file_name, now)
+    frame = read_vector(path, crs)
+    rows = _rows(frame, community, file_name, now)
     polys = np.asarray(rows.geom, dtype=object)
     best = _assign(buildings, polys)
+    option = "--crs" if names[0].startswith("-") else "crs"  # as the caller's users say it
+    if (best < 0).any():  # a wrong datum first: not "cover them in QGIS" (T51 #6)
+        refusal = _datum_refusal(
+            path, frame, buildings, int((best < 0).sum()), community, file_name, now, option
+        )
+        if refusal is not None:
+            raise refusal
     if (best < 0).all():
-        option = "--crs" if names[0].startswith("-") else "crs"  # as the caller's users say it
         raise InputError(
             f"文件 {file_name} 的多边形都不覆盖社区 {community} 的楼栋（坐标系不对，或是别处的"
             f"网格？可用 {option} 指定文件的坐标系），未保存草案 no polygon of {file_name} "
@@ -444,6 +545,37 @@ def import_grid_file(
 
     kept = [i for i in range(len(polys)) if members[i]]
     matched = _match_codes(codes, members, kept, current, buildings)
+    old_sets: dict[str, set[int]] = {}
+    for b, c in current.items():
+        old_sets.setdefault(c, set()).add(b)
+    said = {
+        "warnings": warnings,
+        "overlaps": [
+            {
+                "a": _label(rows.row[a], codes[a])[1],
+                "b": _label(rows.row[b], codes[b])[1],
+                "m2": round(m2, 1),
+            }
+            for a, b, m2 in overlaps
+        ],
+        "dropped": [_label(rows.row[i], codes[i])[1] for i in dropped],
+    }
+    if now and all(codes[i] for i in kept):
+        file_sets = {str(codes[i]): set(members[i]) for i in kept}
+        if len(file_sets) == len(kept) and file_sets == old_sets:
+            grids = [
+                {"code": codes[i], "households": int(hh[i]), "building_count": len(members[i])}
+                for i in kept
+            ]
+            return {
+                **_unchanged(community, file_name, now),
+                "bounds": [lo, hi],
+                "rows": [rows.row[i] for i in kept],
+                "grids": grids,
+                "new_grids": [False for _ in kept],
+                "matched": [_label(rows.row[i], None)[1] for i in kept if i in matched],
+                **said,
+            }
     out = save_draft(
         engine,
         community,
@@ -456,9 +588,6 @@ def import_grid_file(
     )
     new_code = {b: g["code"] for g, i in zip(out["grids"], kept, strict=True) for b in members[i]}
     moved = sum(1 for b, c in new_code.items() if current.get(b) != c)
-    old_sets = {}
-    for b, c in current.items():
-        old_sets.setdefault(c, set()).add(b)
     new_sets = {g["code"]: set(members[i]) for g, i in zip(out["grids"], kept, strict=True)}
     return {
         **out,
@@ -467,16 +596,7 @@ def import_grid_file(
         "rows": [rows.row[i] for i in kept],
         "new_grids": [codes[i] is None and i not in matched for i in kept],
         "matched": [_label(rows.row[i], None)[1] for i in kept if i in matched],
-        "warnings": warnings,
-        "overlaps": [
-            {
-                "a": _label(rows.row[a], codes[a])[1],
-                "b": _label(rows.row[b], codes[b])[1],
-                "m2": round(m2, 1),
-            }
-            for a, b, m2 in overlaps
-        ],
-        "dropped": [_label(rows.row[i], codes[i])[1] for i in dropped],
+        **said,
         "moved_buildings": moved,
         "unchanged": bool(now) and new_sets == old_sets,
         "note": REDRAWN_NOTE,

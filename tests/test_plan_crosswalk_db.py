@@ -97,9 +97,8 @@ def test_a_grids_file_without_codes_keeps_the_current_codes(demo, tmp_path):  # 
     grids[["geometry"]].to_file(tmp_path / "nocode.gpkg")  # polygons only, no code column
     out = import_grid_file(demo, tmp_path / "nocode.gpkg", COMMUNITY)
     assert {g["code"] for g in out["grids"]} == set(first)
-    assert out["unchanged"] and not any(out["new_grids"])
-    with demo.connect() as conn:
-        feats = conn.execute(
-            text("SELECT features FROM grid_plans WHERE id = :i"), {"i": out["plan_id"]}
-        ).scalar_one()["features"]
-    assert {f["properties"]["code"]: f["properties"]["building_ids"] for f in feats} == first
+    # the current grids: no draft stored (T51 #8)
+    assert out["unchanged"] and not any(out["new_grids"]) and "plan_id" not in out
+    assert len(out["matched"]) == len(first)
+    counts = {g["code"]: g["building_count"] for g in out["grids"]}
+    assert counts == {c: len(b) for c, b in first.items()}

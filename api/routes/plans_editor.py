@@ -99,6 +99,12 @@ def post_rebalance(
     "/import",
     status_code=201,
     summary="A grids file edited in QGIS as a draft 网格文件导入为草案",
+    responses={
+        200: {
+            "description": "the file's grids are the current ones: no draft saved "
+            "(unchanged: true, message, no plan_id) 与现行网格相同，未保存草案"
+        }
+    },
     openapi_extra=upload_openapi(
         {
             "community": {"type": "string", "pattern": "^[0-9]{12}$"},
@@ -118,7 +124,9 @@ async def post_import(
     of the community in the polygon covering most of its footprint, saved as a draft by the
     editor's path (its checks apply; nothing stored when refused). Planners of the community
     and admins, as POST /plans/draft. Grid outlines are redrawn from the buildings along the
-    streets: a boundary moved without moving any building changes nothing."""
+    streets: a boundary moved without moving any building changes nothing. A file whose
+    grids are the current ones stores no draft: 200 with ``unchanged`` true, ``message``
+    and no ``plan_id``."""
     from starlette.concurrency import run_in_threadpool
 
     from geo.grid_file_import import import_grid_file
@@ -148,7 +156,8 @@ async def post_import(
             crs=up.fields.get("crs") or None,
             created_by=user.username,
         )
-    return JSONResponse(out, status_code=201)
+    # the current grids: no draft stored (T51 #8), so 200, not 201 Created
+    return JSONResponse(out, status_code=201 if "plan_id" in out else 200)
 
 
 def _whole(fields: dict[str, str], key: str) -> int | None:
