@@ -426,6 +426,10 @@ class TrackMatch(Base):
     datum_hint: Mapped[dict | None] = mapped_column(JSONB)
     segments: Mapped[int] = mapped_column(Integer, nullable=False)
     walked_m: Mapped[float] = mapped_column(Float, nullable=False)
+    # GPS dropouts credited along the network when certain (geo.tracks.match._bridge; T52
+    # #9): how many and their metres; NULL for matches made before migration 0022
+    bridged_gaps: Mapped[int | None] = mapped_column(Integer)
+    bridged_m: Mapped[float | None] = mapped_column(Float)
 
 
 class TrackPoint(Base):

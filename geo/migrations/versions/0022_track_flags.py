@@ -12,6 +12,8 @@ and the patrol map: ``flags`` (a list of {code, message, other_track}). ``warnin
 what the upload answer said of the file (a GPX without a time zone, ...), which was shown
 once and lost. ``fixes_extent`` (the box of its fixes, indexed) finds the stored walks a new
 one may copy in part; the mean of the fixes (0019) finds only whole copies.
+``track_matches.bridged_gaps`` / ``bridged_m``: GPS dropouts the matcher now credits along
+the network when certain (T52 #9), kept with each match so the evaluator sees them.
 """
 
 from __future__ import annotations
@@ -40,9 +42,15 @@ def upgrade() -> None:
     op.execute(
         "CREATE INDEX IF NOT EXISTS ix_tracks_fixes_extent ON tracks USING gist (fixes_extent)"
     )
+    # GPS dropouts credited along the network when certain (geo.tracks.match._bridge): how
+    # many and how many metres, per match (NULL for matches made before)
+    op.execute("ALTER TABLE track_matches ADD COLUMN IF NOT EXISTS bridged_gaps integer")
+    op.execute("ALTER TABLE track_matches ADD COLUMN IF NOT EXISTS bridged_m double precision")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE track_matches DROP COLUMN IF EXISTS bridged_m")
+    op.execute("ALTER TABLE track_matches DROP COLUMN IF EXISTS bridged_gaps")
     op.drop_index("ix_tracks_fixes_extent", table_name="tracks")
     for name in ("fixes_extent", "warnings", "flags"):
         op.drop_column("tracks", name)
