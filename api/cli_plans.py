@@ -263,7 +263,10 @@ def history(
         "consecutive versions, by shared buildings",
     ),
     out_file: str | None = typer.Option(
-        None, "--out", help="对照表写入 CSV 文件 write the crosswalk to this CSV file"
+        None,
+        "--out",
+        help="对照表写入 .csv 或 .xlsx 文件（中文表头，编码为文本） write the crosswalk to this "
+        ".csv or .xlsx file (Chinese-first headers, codes as text)",
     ),
 ) -> None:
     """社区的网格历史版本（最新在前） A community's committed grid versions, newest first.
@@ -305,32 +308,29 @@ def history(
 
 
 def _echo_crosswalk(community: str, as_json: bool, out_file: str | None) -> None:
-    """The crosswalk of ``plans history --crosswalk``: CSV (UTF-8 with BOM, as the reports)
-    to ``out_file`` or stdout, or JSON (T49 #8)."""
+    """The crosswalk of ``plans history --crosswalk``: CSV to stdout, or JSON (T49 #8); with
+    ``out_file`` a .csv (UTF-8 with BOM) or .xlsx as the roster's (:func:`export_crosswalk`)."""
     import csv
     import io
     from pathlib import Path
 
     from geo.db import get_engine
-    from geo.errors import InputError
-    from geo.plan_history import CROSSWALK_COLUMNS, crosswalk
+    from geo.plan_history import CROSSWALK_COLUMNS, crosswalk, export_crosswalk
 
     rows = crosswalk(get_engine(), community)
     if as_json and not out_file:
         _echo_json(rows)
         return
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CROSSWALK_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({**r, "new_code": r["new_code"] or "", "successor": int(r["successor"])})
-    if not out_file:
+    if out_file:  # a file for Excel: Chinese-first headers, codes as text (T51 #10)
+        path = export_crosswalk(rows, Path(out_file))
+    else:  # stdout stays the plain CSV scripts read
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=CROSSWALK_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "new_code": r["new_code"] or "", "successor": int(r["successor"])})
         typer.echo(buf.getvalue(), nl=False)
         return
-    path = Path(out_file)
-    if not path.parent.is_dir():
-        raise InputError(f"输出目录 {path.parent} 不存在 the folder {path.parent} does not exist")
-    path.write_text(buf.getvalue(), encoding="utf-8-sig")
     pairs = len({(r["old_version"], r["new_version"]) for r in rows})
     typer.echo(
         f"已写入社区 {community} 的新旧网格编码对照：{len(rows)} 行（{pairs} 次提交）→ {path} "

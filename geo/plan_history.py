@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -334,6 +335,37 @@ CROSSWALK_COLUMNS = (
     "successor",
     "committed_at",
 )
+
+
+#: the crosswalk file's headers ("中文 key", as the roster's and the reports'): a clerk reads
+#: the Chinese, a script the last word (T51 #10: the file had English headers only)
+CROSSWALK_LABELS = {
+    "old_version": "旧版本",
+    "old_code": "旧编码",
+    "new_version": "新版本",
+    "new_code": "新编码",
+    "shared_buildings": "共有楼栋",
+    "shared_households": "共有户数",
+    "successor": "主要承接",
+    "committed_at": "提交时间",
+}
+
+
+def export_crosswalk(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write crosswalk ``rows`` to ``path`` (.csv: UTF-8 with a BOM; .xlsx) as the roster is
+    written (:func:`geo.roster_export.write_table`): Chinese-first headers, the codes as
+    text. WHY (T51 #10): Excel opened the CSV's 15-digit codes as 1.10108E+14. ``successor``
+    is 1 or 0, as in the CSV on stdout. The folder must exist."""
+    import pandas as pd
+
+    from geo.roster_export import check_table_file, headers, write_table
+
+    path = Path(path)
+    check_table_file(path, "编码对照", "crosswalk")
+    df = pd.DataFrame(
+        [{**r, "successor": int(r["successor"])} for r in rows], columns=list(CROSSWALK_COLUMNS)
+    )
+    return write_table(df, path, headers(CROSSWALK_LABELS), ("old_code", "new_code"), "编码对照")
 
 
 def crosswalk(engine: Engine, community: str) -> list[dict[str, Any]]:

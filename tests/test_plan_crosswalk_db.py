@@ -81,10 +81,31 @@ def test_a_crosswalk_of_codes_between_versions(demo, tmp_path, pg_url, monkeypat
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     with out.open(encoding="utf-8-sig") as f:
         read = list(csv.DictReader(f))
-    assert [(r["old_code"], r["new_code"]) for r in read] == [
-        (r["old_code"], r["new_code"]) for r in rows
+    # T51 #10: Chinese-first headers as the roster's, codes marked as text for Excel
+    assert list(read[0]) == [
+        "旧版本 old_version",
+        "旧编码 old_code",
+        "新版本 new_version",
+        "新编码 new_code",
+        "共有楼栋 shared_buildings",
+        "共有户数 shared_households",
+        "主要承接 successor",
+        "提交时间 committed_at",
     ]
-    assert read[0]["committed_at"] == rows[0]["committed_at"]
+    assert [(r["旧编码 old_code"], r["新编码 new_code"]) for r in read] == [
+        ("\t" + r["old_code"], "\t" + r["new_code"]) for r in rows
+    ]
+    assert read[0]["提交时间 committed_at"] == rows[0]["committed_at"]
+    assert {r["主要承接 successor"] for r in read} == {"0", "1"}
+    # stdout stays the plain CSV scripts read
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    try:
+        res = run_inproc("plans", "history", COMMUNITY, "--crosswalk")
+    finally:
+        get_settings.cache_clear()
+    assert res.stdout.startswith("old_version,old_code,new_version,new_code,"), res.stdout
+    assert f"\n1,{rows[0]['old_code']},2," in res.stdout
 
 
 def test_a_grids_file_without_codes_keeps_the_current_codes(demo, tmp_path):  # noqa: F811
