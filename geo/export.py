@@ -21,6 +21,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy import Engine
 
@@ -43,15 +44,22 @@ _BUILDING_GRID = (
     "ORDER BY bid, code) "
 )
 
-# a grid's label for maps and 公示 boards: its name, else "<社区> 第N网格" from the ordinal its
-# code ends with (T49 #12: level-1 grids have no name); the stored name is left as it is
-_GRID_LABEL = (
-    "COALESCE(g.name, a.name || ' 第' || CAST(substr(g.code, 13, 3) AS int) || '网格' "
-    "|| CASE WHEN g.level >= 2 THEN ' 二级网格' || CAST(substr(g.code, 16, 3) AS int) "
-    "ELSE '' END "
-    "|| CASE WHEN g.level = 3 THEN ' 三级网格' || CAST(substr(g.code, 19, 2) AS int) "
-    "ELSE '' END) AS label"
-)
+
+def grid_label_sql(area: str = "a") -> str:
+    """The SQL of a grid's label for maps and 公示 boards (grids ``g``, its community
+    ``area``): its name, else "<社区> 第N网格" from the ordinal its code ends with (T49 #12:
+    level-1 grids have no name); the stored name is left as it is. The grids export's
+    ``label`` and the roster's 名称 (T51 #11)."""
+    return (
+        f"COALESCE(g.name, {area}.name || ' 第' || CAST(substr(g.code, 13, 3) AS int) || '网格' "
+        "|| CASE WHEN g.level >= 2 THEN ' 二级网格' || CAST(substr(g.code, 16, 3) AS int) "
+        "ELSE '' END "
+        "|| CASE WHEN g.level = 3 THEN ' 三级网格' || CAST(substr(g.code, 19, 2) AS int) "
+        "ELSE '' END)"
+    )
+
+
+_GRID_LABEL = grid_label_sql() + " AS label"
 
 # layer name → SQL selecting the exported columns (phone numbers never leave through here)
 LAYER_SQL: dict[str, str] = {
@@ -252,18 +260,37 @@ def write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str = "UTF-8") 
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _fits_int32(values: pd.Series) -> bool:
+    """Whether a column is whole numbers (not flags) that all fit KML's 32-bit ``int``."""
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_integer_dtype(values):
+        return False
+    known = values.dropna()
+    return known.empty or (known.min() >= -(2**31) and known.max() < 2**31)
+
+
 def write_kml(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
-    """A KML (WGS 84): each feature's name (else its label, code or key) in ``<name>``, the
-    other fields in ExtendedData; written beside ``path`` and renamed."""
+    """A KML (WGS 84): each feature's name (else its label or code) in ``<name>``, empty for
+    a feature with none; the other fields in ExtendedData, whole numbers declared ``int`` and
+    fractions ``float``; written beside ``path`` and renamed.
+
+    WHY (T51 #12): an unnamed segment's or building's ``<name>`` was its id, which Google
+    Earth and 奥维 show as its name ("1"); and every SimpleField was ``string`` (GDAL's KML
+    writer declares 64-bit integers so), so ArcGIS and QGIS read households, version and
+    counts as text. Whole numbers that fit 32 bits are written as such (KML's ``int``)."""
     from geo.vector_io import atomic_file
 
     out = gdf.copy()
     shown = None
-    for col in ("name", "label", "code", "key", "id"):
+    for col in ("name", "label", "code"):
         if col in out.columns:
             vals = out[col].astype(object).where(out[col].notna(), None)
             shown = vals if shown is None else shown.where(shown.notna(), vals)
-    out.insert(0, "Name", shown.astype(object).map(lambda v: None if v is None else str(v)))
+    if shown is None:
+        shown = pd.Series([None] * len(out), index=out.index, dtype=object)
+    out.insert(0, "Name", shown.astype(object).map(lambda v: "" if v is None else str(v)))
     out = out.drop(columns=["name"], errors="ignore")
+    for col in out.columns:
+        if col != out.geometry.name and _fits_int32(out[col]):
+            out[col] = out[col].astype("Int32")
     with atomic_file(path) as tmp:
         out.to_file(tmp, driver="KML", engine="pyogrio", layer=layer)

@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from geo.errors import InputError, NotFoundError
+from geo.export import grid_label_sql
 from geo.settings import city_today
 from geo.street_areas import street_areas_sql
 
@@ -56,8 +57,11 @@ _CURRENT = (
     "a.valid_to >= CAST(:today AS date)) AND p.active"
 )
 
-_GRIDS_SQL = """
-SELECT 'grid' AS kind, g.id AS target, g.code, g.name, c.code AS community_code,
+# a grid's 名称 is its label, as the grids export's (T51 #11: level-1 grids have no name,
+# and the 公示 board's column was blank)
+_GRIDS_SQL = f"""
+SELECT 'grid' AS kind, g.id AS target, g.code, {grid_label_sql("c")} AS name,
+       c.code AS community_code,
        c.name AS community_name, s.code AS subdistrict_code, s.name AS subdistrict_name,
        g.households, s.parent_id AS district_id
 FROM grids g JOIN areas c ON c.id = g.community_id LEFT JOIN areas s ON s.id = c.parent_id

@@ -239,6 +239,15 @@ def test_roster_xlsx_and_csv(run, city, tmp_path):
         by_code = {r["编码 code"]: r for r in body}
         grid = by_code[leader.code]
         assert grid["类型 kind"] == "网格 grid"
+        with city.connect() as conn:  # T51 #11: the grid's label, as the grids export's
+            community = conn.execute(
+                text(
+                    "SELECT a.name FROM grids g JOIN areas a ON a.id = g.community_id "
+                    "WHERE g.code = :c AND g.name IS NULL"
+                ),
+                {"c": leader.code},
+            ).scalar_one()
+        assert grid["名称 name"] == f"{community} 第{int(leader.code[-3:])}网格", grid
         assert grid["网格长 grid_leader"] == f"{leader['name']}（{leader.external_id}）"
         assert "13912345678" not in out.read_bytes().decode("latin-1")
         assert isinstance(grid["社区编码 community_code"], str)
@@ -406,3 +415,42 @@ def test_gcj02_export_imports_back_within_centimetres(run, city, tmp_path):
     assert run("export", "areas", "--out", str(bd), "--crs", "bd09").returncode == 0
     assert _max_gap_m(gpd.read_file(bd), before) > _max_gap_m(shifted, before)
     assert pyogrio.read_info(bd)["crs"] == "EPSG:4326"
+
+
+def test_kml_leaves_a_nameless_feature_unnamed_and_types_its_numbers(run, city, tmp_path):
+    """T51 #12: an unnamed segment's or building's ``<name>`` was its numeric id (Google
+    Earth and 奥维 show "1" as its name), and every SimpleField was ``string``, so ArcGIS and
+    QGIS read households, version and lengths as text."""
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    numbers = {
+        "segments": {"id": "int", "edge_id": "int", "street_id": "int", "length_m": "float"},
+        "buildings": {"id": "int", "households": "int", "area_m2": "float"},
+        "grids": {"level": "int", "households": "int", "building_count": "int", "version": "int"},
+    }
+    for layer, want in numbers.items():
+        out = tmp_path / f"{layer}.kml"
+        r = run("export", layer, "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        root = ET.fromstring(out.read_text(encoding="utf-8"))
+        types = {f.get("name"): f.get("type") for f in root.iter(f"{{{ns['k']}}}SimpleField")}
+        assert {k: types.get(k) for k in want} == want, (layer, types)
+        assert types.get("code", "string") == "string" and types.get("uid", "string") == "string"
+        if layer == "grids":
+            continue
+        marks = root.findall(".//k:Placemark", ns)
+        with city.connect() as conn:
+            table = "street_segments" if layer == "segments" else "buildings"
+            nameless = {
+                str(i)
+                for (i,) in conn.execute(
+                    text(f"SELECT id FROM {table} WHERE name IS NULL OR name = ''")
+                )
+            }
+        assert nameless, layer
+        seen = 0
+        for m in marks:
+            fid = m.find(".//k:SimpleData[@name='id']", ns).text
+            if fid in nameless:
+                seen += 1
+                assert not (m.findtext("k:name", default="", namespaces=ns) or ""), (layer, fid)
+        assert seen == len(nameless), layer
