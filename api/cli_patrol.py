@@ -570,6 +570,8 @@ def _report(
             "compliance",
             "rank",
             "late_uploads",  # 迟传: tracks sent over GRIDWARD_LATE_UPLOAD_H after the walk
+            "late_days_max",  # the longest delay among them, in whole days (T52 #18)
+            "suspect_tracks",  # 可疑轨迹: flagged tracks that credited the row (T52 #12)
         )
         if c in people.columns
     ]

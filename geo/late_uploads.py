@@ -46,13 +46,48 @@ def late_upload(uploaded_at: dt.datetime | None, ended_at: dt.datetime | None) -
     return (uploaded_at - ended_at).total_seconds() > get_settings().late_upload_h * 3600.0
 
 
+# how late each late track was sent, in whole days after its last fix (T52 #18)
+LATE_DAYS_SQL = (
+    "SELECT id AS track_id, CAST(floor(extract(epoch FROM uploaded_at - ended_at) / 86400) "
+    "AS int) AS late_days FROM tracks WHERE id = ANY(CAST(:ids AS int[]))"
+)
+
+
+def late_days(conn: Any, late: pd.DataFrame) -> pd.DataFrame:
+    """``late`` (:func:`late_tracks`) with ``late_days``: whole days between each track's
+    last fix and its upload (a walk sent 25 hours after reads 1, three weeks after 21)."""
+    if not len(late):
+        return late.assign(late_days=pd.Series(dtype="int64"))
+    from sqlalchemy import text
+
+    from geo.sql_frames import read_frame
+
+    ids = sorted({int(t) for t in late["track_id"]})
+    days = read_frame(text(LATE_DAYS_SQL), conn, params={"ids": ids})
+    return late.merge(days, on="track_id", how="left")
+
+
 def with_late_uploads(people: pd.DataFrame, late: pd.DataFrame, daily: bool) -> pd.DataFrame:
     """``people`` with ``late_uploads``: each person's late tracks of the row's day (daily)
-    or of the whole period, each track once (a walk over midnight is on both its days)."""
+    or of the whole period, each track once (a walk over midnight is on both its days); and
+    ``late_days_max``: the longest delay among them in whole days (``late`` with
+    ``late_days``, :func:`late_days`), blank without a late track. WHY: a walk sent three
+    weeks late counted 1, as one sent 25 hours late (outside tester T52 #18)."""
     keys = ["day", "person_id"] if daily else ["person_id"]
     if not len(late) or not len(people):
-        return people.assign(late_uploads=0)
+        return people.assign(late_uploads=0, late_days_max=pd.array([pd.NA] * len(people), "Int64"))
     late = late.assign(day=pd.to_datetime(late["day"]).dt.date)  # as the rows' days
-    counts = late.groupby(keys)["track_id"].nunique().rename("late_uploads").reset_index()
+    if "late_days" not in late.columns:
+        late = late.assign(late_days=pd.NA)
+    grouped = late.groupby(keys)
+    counts = pd.DataFrame(
+        {
+            "late_uploads": grouped["track_id"].nunique(),
+            "late_days_max": grouped["late_days"].max(),
+        }
+    ).reset_index()
     out = people.merge(counts, on=keys, how="left")
-    return out.assign(late_uploads=out["late_uploads"].fillna(0).astype(int))
+    return out.assign(
+        late_uploads=out["late_uploads"].fillna(0).astype(int),
+        late_days_max=pd.to_numeric(out["late_days_max"], errors="coerce").astype("Int64"),
+    )

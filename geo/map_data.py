@@ -358,6 +358,7 @@ def patrols_of_day(
     tz: str = "Asia/Shanghai",
     today: dt.date | None = None,
     area: str | None = None,
+    flags: bool = False,
 ) -> PatrolData:
     """The 日巡 daily patrol of ``day`` for everyone or one person (a steward's alleys, a
     street chief's streets), from the rows :func:`geo.patrol_reports.build_report` makes
@@ -466,7 +467,7 @@ def patrols_of_day(
         walkers = None  # everyone's tracks; with an area, those of its duties' holders
         if area is not None and person_id is None:
             walkers = sorted({int(p) for ids in report["alleys"]["person_ids"] for p in ids or []})
-        tracks, n_tracks = _day_tracks(conn, day, tz, person_id, walkers)
+        tracks, n_tracks = _day_tracks(conn, day, tz, person_id, walkers, flags)
     features = []
     for r in rows.itertuples(index=False):
         aid, role = int(r.alley_id), str(r.role)
@@ -692,7 +693,12 @@ def _drawn_fixes(conn: Any, rows: list[Any], span: dict[str, Any]) -> tuple[Any,
 
 
 def _day_tracks(
-    conn: Any, day: dt.date, tz: str, person_id: int | None, walkers: list[int] | None = None
+    conn: Any,
+    day: dt.date,
+    tz: str,
+    person_id: int | None,
+    walkers: list[int] | None = None,
+    flags: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     """The day's tracks (of ``person_id``, or of ``walkers`` when given, else anyone's) and
     how many there are: tracks whose walk overlaps the local day (index ix_tracks_span), at
@@ -712,8 +718,9 @@ def _day_tracks(
     rows = conn.execute(
         text(
             # count(*) OVER (): every track of the view, counted before the limit
-            "SELECT t.id, p.name AS person, t.started_at, t.ended_at, "
-            "count(*) OVER () AS total FROM tracks t "
+            "SELECT t.id, p.name AS person, t.started_at, t.ended_at, t.flags, "
+            + UPLOADER
+            + "count(*) OVER () AS total FROM tracks t "
             "LEFT JOIN people p ON p.id = t.person_id "
             f"WHERE {SPAN_OVERLAPS} AND (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
             "AND (CAST(:walkers AS int[]) IS NULL OR t.person_id = ANY(:walkers)) "
@@ -750,9 +757,41 @@ def _day_tracks(
                 "n_points": n_fixes.get(r.id, len(idx)),
                 # fewer fixes read than the day has (a very long track): the page says so
                 "thinned": n_fixes.get(r.id, len(idx)) > len(idx),
+                # sent by another account than the walker's own (T52 #13): who, else None
+                "uploader": None if r.own_upload else uploader_label(r.uploaded_by, r.uploader),
+                # why the walk is doubtful (tracks.flags, T52 #12): for evaluators only
+                **({"flags": flag_messages(r.flags)} if flags else {}),
             }
         )
     return out, total
+
+
+# who uploaded a track (tracks.uploaded_by: an account's username, "cli", "demo"), the name of
+# that account's person, and whether it is the walker's own account (then nothing is said)
+UPLOADER = (
+    "t.uploaded_by, (SELECT up.name FROM users u JOIN people up ON up.id = u.person_id "
+    "WHERE u.username = t.uploaded_by) AS uploader, "
+    "(t.uploaded_by IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.username = t.uploaded_by "
+    "AND u.person_id = t.person_id)) AS own_upload, "
+)
+
+
+def uploader_label(username: str | None, name: str | None) -> str | None:
+    """Who uploaded a track as the patrol map says it: the account's person and username
+    ("王芳（wangfang）"), the username alone, or 命令行 cli for the operator's CLI."""
+    if username is None:
+        return None
+    if username == "cli":
+        return "命令行 cli"
+    return f"{name}（{username}）" if name else username
+
+
+def flag_messages(flags: Any) -> list[str]:
+    """The messages of a track's flags (tracks.flags: a list of {code, message, other_track}),
+    in order; a flag without a message by its code."""
+    if not isinstance(flags, list):
+        return []
+    return [str(f.get("message") or f.get("code")) for f in flags if isinstance(f, dict)]
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,13 @@ Rules the numbers follow:
 * Each table has the same columns whatever the data (:func:`table_columns`): an empty day's
   CSV has a full day's header.
 * ``late_uploads`` in the people rows: the person's tracks of the day (of the period) whose
-  upload came more than ``GRIDWARD_LATE_UPLOAD_H`` after their last fix. A marker for the
-  supervisor only: the credit of a late track is unchanged.
+  upload came more than ``GRIDWARD_LATE_UPLOAD_H`` after their last fix, and
+  ``late_days_max`` the longest of those delays in whole days (blank without one). A marker
+  for the supervisor only: the credit of a late track is unchanged.
+* ``suspect_tracks`` in the people and alley rows: the flagged tracks (``tracks.flags``,
+  :mod:`geo.suspect_tracks`) that credited the row, each once; a note names up to five with
+  their first flag. Flagged walks are credited as before (an evaluator withdraws a cheat);
+  a steward's own view has neither the column nor the note.
 * Area rows: per role, each subdistrict by code then its communities by code; the rows of
   streets outside every community/subdistrict come after the named ones of their level.
 * Notes (``meta["notes"]``) also say: the walks of people who held no street or alley duty
@@ -66,7 +71,7 @@ from sqlalchemy import Engine, text
 
 from geo import coverage
 from geo.errors import InputError, NotFoundError
-from geo.late_uploads import LATE_TRACK, late_tracks, with_late_uploads
+from geo.late_uploads import LATE_TRACK, late_days, late_tracks, with_late_uploads
 from geo.patrol_days import ROLES, SEGMENT_COLS, STRETCH_COLS, judge_days
 from geo.report_areas import (
     AREA_COLS,
@@ -94,6 +99,7 @@ from geo.settings import city_today, get_settings
 from geo.sql_frames import read_frame
 from geo.street_areas import AREA_CODES, AREA_COLUMNS, near_area_sql, street_areas_sql
 from geo.street_corridor import STRETCHES_FROM, chief_corridor
+from geo.suspect_tracks import flagged_walks, suspect_note, with_suspect_tracks
 
 _STREET_AREA_SQL = street_areas_sql()
 
@@ -262,6 +268,13 @@ def _load(
             duties = duties[duties["alley_id"].isin(streets)]
             scope = pd.Series(streets, dtype="int64") if scope is None else scope
         corridor = chief_corridor(conn, duties, start, end)  # only the area's chiefs
+        late = late_tracks(edges, segments, scope)
+        # what only a report shows (not the patrol map's days): how late each late track
+        # was (T52 #18) and the walks of flagged tracks (可疑轨迹, T52 #12)
+        suspect = tracks_flagged = None
+        if with_notes:
+            late = late_days(conn, late)
+            suspect, tracks_flagged = flagged_walks(conn, edges, segments)
         unmatched = unmatched_tracks(conn, start, end)
         moved_in = moved_in_stretches(conn, start, end, settings.timezone)
         unheld = unheld_walks(conn, edges, segments, start, end) if with_notes else None
@@ -277,17 +290,23 @@ def _load(
             else None
         )
         # streets a later network import brought (a second district's extract): the local
-        # day each came, where after the city's first network day and after the report's
-        # first day (T50 #5). WHY: unstaffed counted them on every day before they existed,
-        # so adding a district changed the past reports' unstaffed totals. The first
-        # network's streets are left out: a city that imports its streets after its staff
-        # started counts from its first duty, as before (migration 0013's reason)
+        # day each came, where after the report's first day (T50 #5). WHY: unstaffed counted
+        # them on every day before they existed, so adding a district changed the past
+        # reports' unstaffed totals. The first network's streets are left out: a city that
+        # imports its streets after its staff started counts from its first duty, as before
+        # (migration 0013's reason). "Later" is by import run, not by day: a street made
+        # after the first network import (its transaction's time, which its streets share;
+        # the oldest street's time when no import is recorded). WHY: a second district
+        # imported on the setup day itself, the same local day as the first network, read
+        # unstaffed on every day before (T51 #7)
         since = (
             read_frame(
                 text(
-                    "WITH s AS (SELECT id, CAST(created_at AT TIME ZONE :tz AS date) AS day "
-                    "FROM streets) SELECT s.id AS alley_id, s.day AS since FROM s "
-                    "WHERE s.day > :a AND s.day > (SELECT min(day) FROM s)"
+                    "WITH first AS (SELECT coalesce((SELECT min(created_at) FROM imports "
+                    "WHERE kind = 'osm'), (SELECT min(created_at) FROM streets)) AS at), "
+                    "s AS (SELECT id, created_at, CAST(created_at AT TIME ZONE :tz AS date) "
+                    "AS day FROM streets) SELECT s.id AS alley_id, s.day AS since FROM s, first "
+                    "WHERE s.day > :a AND s.created_at > first.at"
                 ),
                 conn,
                 params={"tz": settings.timezone, "a": start},
@@ -295,7 +314,6 @@ def _load(
             if with_notes
             else None
         )
-    late = late_tracks(edges, segments, scope)
     if scope is not None and len(moved_in):  # only the area's streets, as the rows
         street = moved_in["edge_id"].map(segments.set_index("edge_id")["alley_id"])
         moved_in = moved_in[street.isin(scope)]
@@ -319,6 +337,8 @@ def _load(
         "area_name": found.name if found is not None else None,
         "unmatched": unmatched,
         "late": late,
+        "suspect": suspect,
+        "tracks_flagged": tracks_flagged,
         "moved_in": moved_in,
         "unheld": unheld,
         "first_duty": first_duty,
@@ -359,6 +379,9 @@ ALLEY_COLS = [
     # the columns before them keep their places
     "covered_m",
     "covered_share",
+    # flagged tracks that credited the row (可疑轨迹, T52 #12): for evaluators, dropped from a
+    # steward's own view; last, so the columns before keep their places
+    "suspect_tracks",
 ]
 # who first: the database id, the registry id (人员编号) and the name
 _WHO = ["person_id", "person_code", "person_name"]
@@ -369,6 +392,13 @@ PEOPLE_PERIOD_COLS += ["compliance", "walked_m", "rank", "role", "late_uploads"]
 # the first and last day of the period the person held a duty (T43 #11): last, so the
 # columns before them keep their places (scripts read them)
 PEOPLE_PERIOD_COLS += ["first_day", "last_day"]
+# appended (T52): the longest delay of the row's late uploads in whole days (#18), and the
+# flagged tracks that credited the row (#12; for evaluators, not in a steward's own view)
+MARKER_COLS = ["late_days_max", "suspect_tracks"]
+PEOPLE_DAY_COLS += MARKER_COLS
+PEOPLE_PERIOD_COLS += MARKER_COLS
+# the columns a steward's own view leaves out (api.routes.reports._own_view)
+EVALUATOR_COLS = ("suspect_tracks",)
 
 
 def table_columns(kind: str) -> dict[str, list[str]]:
@@ -499,6 +529,9 @@ def build_report(
         per_person = pd.concat(parts) if parts else pd.DataFrame(columns=["person_id", "role"])
     per_person = per_person.merge(names, on="person_id", how="left")
     per_person = with_late_uploads(per_person, data["late"], daily=kind == "daily")
+    # flagged tracks (可疑轨迹) that credited each row: for evaluators; the credit is as before
+    walks = data["suspect"] if data["suspect"] is not None else pd.DataFrame(columns=["day"])
+    alleys, per_person, hits = with_suspect_tracks(alleys, per_person, walks, kind == "daily")
     counted = [d for d in days if d >= started]  # the days anyone could be in post
     spans = pd.DataFrame(columns=["person_id", "role"])
     if kind != "daily":  # the days each was in post (T43 #11): appended columns
@@ -530,6 +563,9 @@ def build_report(
     if kind != "daily":
         for note in part_period_notes(spans, names, counted):
             named[note] = ("part", (spans, names, counted))
+    # the flagged tracks: for evaluators only, so a steward's own view drops it (own_notes)
+    for note in suspect_note(hits, data["tracks_flagged"], readers):
+        named[note] = ("suspect", None)
     notes += [*named, *closed_notes(engine, period, data["duties"], started)]
     # the alley rows say it as the area rows do (their codes stay blank: there is no area)
     alleys["community_name"] = alleys["community_name"].where(
@@ -584,7 +620,8 @@ def build_report(
 def own_notes(report: Report, person_id: int | None) -> None:
     """The notes naming people (walks on days without a duty, part of the period in post)
     cut to one person's own, in place: a steward's view of the report names no one else.
-    A note that does not concern them is dropped."""
+    A note that does not concern them is dropped, and so is the suspect-tracks note (flags
+    are for evaluators, :mod:`geo.suspect_tracks`)."""
     named = report.meta.get("named_notes", {})
     readers = report.meta.setdefault("reader_notes", {})
     out: list[str] = []
@@ -593,6 +630,8 @@ def own_notes(report: Report, person_id: int | None) -> None:
             out.append(note)
             continue
         what, made_of = named[note]
+        if what == "suspect":  # flags are for evaluators: not in a steward's own view
+            continue
         if what == "unheld":
             mine = made_of[made_of["person_id"] == person_id]
             out += unheld_notes(mine, readers)

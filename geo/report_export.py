@@ -84,6 +84,10 @@ LABELS = {
     "kind": "类型",
     "walked_fraction": "走过比例",
     "late_uploads": "迟传轨迹",
+    # the longest delay of the row's late uploads, in whole days (T52 #18)
+    "late_days_max": "迟传最长天数",
+    # flagged tracks that credited the row (T52 #12): evaluators' views only
+    "suspect_tracks": "可疑轨迹",
     # walked_m counts the walking only; covered_* a chief's parallel ways beside it too,
     # and patrolled is judged on them (T40 #7)
     "covered_m": "覆盖长度(米)",

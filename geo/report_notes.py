@@ -279,6 +279,10 @@ def part_period_notes(
     ]
 
 
+# what a network import changes beside adding segments
+OTHER_CHANGES = ("segments_retired", "segments_restored", "segments_moved", "streets_renamed")
+
+
 def closed_notes(
     engine: Engine, period: Period, duties: pd.DataFrame, started: dt.date
 ) -> list[str]:
@@ -296,7 +300,13 @@ def closed_notes(
     with engine.connect() as conn:
         imports = conn.execute(
             text(
-                "SELECT i.kind, i.created_at, i.counts FROM imports i "
+                # the segments of the streets the import brought that count on every day
+                # (added_at NULL: a new area's extract, sharing nothing with the stored
+                # network; its streets share the import's transaction time)
+                "SELECT i.kind, i.created_at, i.counts, CASE WHEN i.kind = 'osm' THEN "
+                "(SELECT count(*) FROM street_segments s JOIN streets st ON st.id = s.street_id "
+                "WHERE st.created_at = i.created_at AND s.added_at IS NULL) ELSE 0 END "
+                "AS new_area_segments FROM imports i "
                 "WHERE i.kind IN ('osm', 'areas') AND i.created_at >= :t "
                 # a re-import: the first import of its kind changed nothing that was there
                 "AND EXISTS (SELECT 1 FROM imports j WHERE j.kind = i.kind AND j.id < i.id) "
@@ -323,6 +333,18 @@ def closed_notes(
     # days on its old street (absent from older imports' counts: 0)
     kinds = ("segments_retired", "segments_added", "segments_restored", "segments_moved")
     net = [r for r in net if any(changed(r, k) for k in (*kinds, "streets_renamed"))]
+    # a new area's extract only (every segment it added is of a street it brought, nothing
+    # else changed): it changed nothing of a closed period, whose days count no unstaffed
+    # day for its streets (the not-yet-imported note says so); said here it read as a
+    # re-import whose days "still count the segments they had" (T51 #7)
+    net = [
+        r
+        for r in net
+        if not (
+            changed(r, "segments_added") == int(r.new_area_segments or 0)
+            and not any(changed(r, k) for k in OTHER_CHANGES)
+        )
+    ]
     if net:
         n = {k: sum(changed(r, k) for r in net) for k in (*kinds, "streets_renamed")}
         when, when_en = days(r.created_at for r in net)

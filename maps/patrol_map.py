@@ -80,6 +80,20 @@ def thinned_note(track: dict) -> str:
     )
 
 
+def flags_note(track: dict) -> str:
+    """What the page says of a flagged track: ⚠, the track, whose walk, who uploaded it when
+    not the walker, and each flag's message (Chinese first, as stored), and that it is
+    credited as before."""
+    tid = int(track["id"])
+    who = f"（{track['person']}）" if track.get("person") else ""
+    by = f"，上传人 {track['uploader']}" if track.get("uploader") else ""
+    said = "；".join(str(m) for m in track.get("flags") or [])
+    return (
+        f"⚠ 轨迹 {tid}{who}{by}：{said}（仍计入巡查，请核实；确属作弊可撤回） "
+        f"track {tid}: doubtful, still credited; check it, and withdraw a cheat"
+    )
+
+
 def _rate(done: int, counted: int) -> str:
     """A day's rate as the report gives it: today's duty-days not done yet are left out of
     ``counted``; none left to count reads "—", not 0 %."""
@@ -118,10 +132,18 @@ def build_patrol_map(
         else "全市 whole city"
     )
     options = "".join(
-        f'<option value="{int(t["id"])}">轨迹 track {int(t["id"])}'
+        f'<option value="{int(t["id"])}">{"⚠ " if t.get("flags") else ""}轨迹 track {int(t["id"])}'
         f"{' · ' + esc(t['person']) if t['person'] else ''}"
+        f"{' · 上传人 uploaded by ' + esc(t['uploader']) if t.get('uploader') else ''}"
         f"{' · 已抽稀 thinned' if t.get('thinned') else ''}</option>"
         for t in data.tracks
+    )
+    # the flags of each doubtful walk, as text under the list (T52 #12): only in an
+    # evaluator's data (patrols_of_day(flags=True)), never on a steward's own page
+    flagged = "".join(
+        f'<p class="gw-note gw-flags" data-track="{int(t["id"])}">{esc(flags_note(t))}</p>'
+        for t in data.tracks
+        if t.get("flags")
     )
     # a track too long to draw whole (a week-long recording) is drawn from a sample: said
     thinned = "".join(
@@ -224,6 +246,7 @@ def build_patrol_map(
             else ""
         )
         + playback
+        + flagged
         + thinned
         + "<h2>达标率 Compliance</h2>"
         + compliance_chart(

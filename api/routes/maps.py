@@ -199,8 +199,16 @@ def patrols_page(
         raise InputError(f"日期 {day} 超出范围 date {day} is outside 2000-01-01..2100-12-31")
     person_id = person_for(user, _page_person(user, engine, person), refusal=PATROLS_REFUSAL)
     # the 日巡 daily report's numbers: a day after today is refused as the report refuses it
+    # the tracks' flags (可疑, T52 #12) are for evaluators: not on a steward's own page
     d = map_data.patrols_of_day(
-        engine, day, person_id, threshold=threshold, tz=s.timezone, today=today, area=area
+        engine,
+        day,
+        person_id,
+        threshold=threshold,
+        tz=s.timezone,
+        today=today,
+        area=area,
+        flags=user.role != "steward",
     )
     upload = passes(UPLOADERS, user)
     return _page(

@@ -16,6 +16,7 @@ from api.auth import Principal, allow
 from api.deps import get_engine
 from geo.errors import InputError
 from geo.patrol_reports import (
+    EVALUATOR_COLS,
     READER_ROLES,
     Report,
     build_report,
@@ -146,8 +147,12 @@ def _plain_query(request: Request) -> None:
 def _own_view(rep: Report, person_id: int | None) -> None:
     """A steward sees their own line, their own alleys (and daily segments), and the area
     rows (community and subdistrict) where those alleys lie, for their own roles: not
-    every community's totals."""
+    every community's totals. Not the flags (``suspect_tracks`` and its note): they are for
+    evaluators (admins, planners, viewers), so her tables leave the column out."""
     rep["people"] = rep["people"][rep["people"]["person_id"] == person_id]
+    for name in ("people", "alleys", "areas"):
+        if name in rep:
+            rep[name] = rep[name].drop(columns=list(EVALUATOR_COLS), errors="ignore")
     if "pending" in rep["people"].columns:  # theirs, not their alleys' (a co-holder may
         # have walked an alley whose own part this steward still owes)
         rep.meta["pending"] = int(rep["people"]["pending"].fillna(0).sum())

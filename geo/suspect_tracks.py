@@ -1,0 +1,148 @@
+"""Suspect tracks (可疑轨迹) in the reports: walks the match flagged as doubtful
+(``tracks.flags``, :mod:`geo.track_flags`: a replay, a copy walked alongside another person,
+a generated or virtual-location walk, a phone left lying still), counted in the people and
+alley rows they credited (``suspect_tracks``) and named in one note.
+
+Apart from :mod:`geo.patrol_reports` because it is a marker for evaluators only: a flagged
+walk is credited as before, and the evaluator decides (withdrawing a cheat with ``gridward
+tracks delete``, which takes its credit away; a withdrawn track's visits are gone, so it
+counts nowhere). A steward's own view shows neither the column nor the note
+(``api.routes.reports._own_view``). WHY: an outside tester (T52, the district inspection
+office) had eight kinds of cheat credited in full with nothing marking them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import text
+
+from geo.errors import count_en
+from geo.sql_frames import read_frame
+
+# the flagged tracks among the report's walks, with whose walk each is (withdrawn ones never:
+# their visits are deleted, and the status says so even while a withdrawal is under way)
+FLAGGED_SQL = (
+    "SELECT t.id AS track_id, t.flags, p.name AS walker_name, p.external_id AS walker_code "
+    "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
+    "WHERE t.id = ANY(CAST(:ids AS int[])) AND t.flags <> CAST('[]' AS jsonb) "
+    "AND t.status <> 'withdrawn'"
+)
+WALK_COLS = ["person_id", "day", "alley_id", "track_id"]
+TRACK_COLS = ["track_id", "flags", "walker_name", "walker_code"]
+# at most this many tracks are named in the note; the rest are counted
+NAMED_IN_NOTE = 5
+
+
+def flagged_walks(
+    conn: Any, edges: pd.DataFrame, segments: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The report's walking by flagged tracks: (person_id, day, alley_id, track_id), one row
+    per person, day, street and track (``edges``: the walked stretches with their track), and
+    the flagged tracks themselves (:data:`TRACK_COLS`). Few: flags are exceptions, so only
+    the flagged tracks' stretches are looked at."""
+    none = pd.DataFrame(columns=WALK_COLS), pd.DataFrame(columns=TRACK_COLS)
+    if not len(edges) or "track_id" not in edges.columns:
+        return none
+    ids = pd.unique(edges["track_id"].dropna().astype("int64")).tolist()  # a month: many stretches
+    tracks = read_frame(text(FLAGGED_SQL), conn, params={"ids": ids})
+    if not len(tracks):
+        return none
+    walked = edges[edges["track_id"].isin(tracks["track_id"])]
+    walks = walked.assign(
+        alley_id=walked["edge_id"].map(segments.set_index("edge_id")["alley_id"]),
+        day=pd.to_datetime(walked["day"]).dt.date,  # as the rows' days
+    )
+    walks = walks.dropna(subset=["alley_id"])[WALK_COLS].drop_duplicates()
+    walks = walks.astype({"person_id": "int64", "alley_id": "int64", "track_id": "int64"})
+    return walks.reset_index(drop=True), tracks[TRACK_COLS]
+
+
+def _hits(alleys: pd.DataFrame, walks: pd.DataFrame) -> pd.DataFrame:
+    """Each alley row (by position, ``row``) with the flagged tracks its holders walked on
+    it that day: the walks whose credit the row counts."""
+    cols = ["row", "day", "alley_id", "role", "person_id", "track_id"]
+    if not len(alleys) or not len(walks):
+        return pd.DataFrame(columns=cols)
+    held = alleys[["day", "alley_id", "role", "person_ids"]].reset_index(drop=True)
+    held = held.assign(row=range(len(held))).explode("person_ids")
+    held = held.dropna(subset=["person_ids"]).rename(columns={"person_ids": "person_id"})
+    held = held.astype({"person_id": "int64", "alley_id": "int64"})
+    return held.merge(walks, on=["day", "alley_id", "person_id"])[cols]
+
+
+def with_suspect_tracks(
+    alleys: pd.DataFrame, people: pd.DataFrame, walks: pd.DataFrame, daily: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``alleys`` and ``people`` with ``suspect_tracks``: how many flagged tracks credited
+    the row (an alley row: its holders' walks on it that day; a person row: their walks on
+    the streets they held in that role, that day or over the period, each track once), and
+    the hits themselves (which tracks, on which rows) for :func:`suspect_note`."""
+    hits = _hits(alleys, walks)
+    per_row = hits.groupby("row")["track_id"].nunique() if len(hits) else pd.Series(dtype=int)
+    alleys = alleys.assign(
+        suspect_tracks=pd.Series(range(len(alleys))).map(per_row).fillna(0).astype(int).to_numpy()
+    )
+    keys = ["day", "person_id", "role"] if daily else ["person_id", "role"]
+    if len(hits) and len(people):
+        counts = hits.groupby(keys)["track_id"].nunique().rename("suspect_tracks").reset_index()
+        people = people.merge(counts, on=keys, how="left")
+        people["suspect_tracks"] = people["suspect_tracks"].fillna(0).astype(int)
+    else:
+        people = people.assign(suspect_tracks=0)
+    return alleys, people, hits
+
+
+def suspect_note(
+    hits: pd.DataFrame, tracks: pd.DataFrame, readers: dict[str, str] | None = None
+) -> list[str]:
+    """The note naming the report's flagged tracks (up to :data:`NAMED_IN_NOTE`, the rest
+    counted): each with whose walk it is, its first day in the report and its first flag's
+    message; none without one. ``readers`` gets the note as a viewer reads it (ask an admin
+    to withdraw, not the command)."""
+    if not len(hits):
+        return []
+    first = hits.groupby("track_id")["day"].min()
+    shown = tracks[tracks["track_id"].isin(first.index)].assign(
+        first_day=lambda t: t["track_id"].map(first)
+    )
+    shown = shown.sort_values(["first_day", "track_id"], kind="stable")
+    n = len(shown)
+    items = []
+    for r in shown.head(NAMED_IN_NOTE).itertuples():
+        flags = list(r.flags) if isinstance(r.flags, list) else []
+        said = [str(f.get("message") or f.get("code")) for f in flags if isinstance(f, dict)]
+        message = said[0] if said else ""
+        more = f"（另有 {len(said) - 1} 项 {len(said) - 1} more）" if len(said) > 1 else ""
+        who = " ".join(str(v) for v in (r.walker_name, r.walker_code) if _given(v)) or "无人员"
+        day = r.first_day.strftime("%m-%d") if isinstance(r.first_day, dt.date) else r.first_day
+        items.append(f"轨迹 {int(r.track_id)}（{who}，{day}）：{message}{more}")
+    ids = ", ".join(str(int(t)) for t in shown["track_id"].head(NAMED_IN_NOTE))
+    rest = n - len(items)
+    tail_zh = f"；等共 {n} 条" if rest > 0 else ""
+    tail_en = f", and {rest} more" if rest > 0 else ""
+    head = (
+        f"可疑轨迹 {n} 条（均已计入；标记不改变记分，请评估人员核实）："
+        f"{'；'.join(items)}{tail_zh}；"
+    )
+    en = (
+        f"{count_en(n, 'suspect track', 'suspect tracks')}, all credited (a flag changes no "
+        f"credit: an evaluator judges it): track(s) {ids}{tail_en}, each with its reason as "
+        "given above; "
+    )
+    note = (
+        f"{head}核实后如属作弊，可用 gridward tracks delete ID 撤回其记分（API：DELETE "
+        f"/tracks/ID） {en}once checked, withdraw a cheat's credit with gridward tracks "
+        "delete ID (API: DELETE /tracks/ID)"
+    )
+    if readers is not None:
+        readers[note] = (
+            f"{head}核实后如属作弊，请联系管理员撤回其记分 "
+            f"{en}once checked, ask an admin to withdraw a cheat's credit"
+        )
+    return [note]
+
+
+def _given(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and pd.isna(v)) and str(v) != ""
