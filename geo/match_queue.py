@@ -411,6 +411,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
     from geo.day_networks import match_on_day_networks, walk_network
     from geo.match_words import why_nothing_matched
     from geo.patrol_visits import MatchSummary, summarize, visit_rows, write_visits
+    from geo.track_judging import judge_matched
     from geo.track_points import read_track_points
     from geo.track_store import set_failed
     from geo.tracks.clean import CleanParams, clean_with_report
@@ -474,6 +475,7 @@ def _drain_batch(engine: Engine, size: int, rep: DrainReport) -> int:
                 rep.per_track[r.id] = (res.total_points, len(new_rows))
         if summaries:
             rep.add_walked(write_visits(conn, rows, summaries))
+            judge_matched(conn, list(summaries))  # their flags, with their visits
         for tid, reason in failed.items():
             set_failed(conn, tid, reason)
         rep.errors.update(failed)

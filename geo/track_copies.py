@@ -28,9 +28,12 @@ class OwnedByAnother(ConflictError):
     steward; api.routes.tracks says it to her): WHY, the full one names the owner's track
     and person, and one steward must not learn another's ids by sending their file."""
 
-    def __init__(self, message: str, anonymous: str) -> None:
+    def __init__(self, message: str, anonymous: str, copies: int | None = None) -> None:
         super().__init__(message)
         self.anonymous = anonymous
+        # the stored track the file copies (or is), for the refusal's audit entry
+        # (geo.track_store: ``track.refused``)
+        self.copies = copies
 
 
 class TrackWithdrawn(OwnedByAnother):
@@ -252,7 +255,7 @@ def copy_refusal(
             f"一次巡查，未存储 the fixes are those of track {row.id} ({whose}, {when}) at other "
             "times: a copy of a walk, not a walk; not stored"
         )
-    return OwnedByAnother(full, full if mine else _ANONYMOUS_COPY[kind])
+    return OwnedByAnother(full, full if mine else _ANONYMOUS_COPY[kind], int(row.id))
 
 
 # what a steward hears of a stored walk not hers that her file is a part or a copy of
@@ -334,4 +337,4 @@ def withdrawn_refusal(row: Any, person_id: int | None, kind: str | None = "file"
             "planner to restore it and reassign it to you (the same file sent by them names it)"
         )
     )
-    return TrackWithdrawn(full, anonymous)
+    return TrackWithdrawn(full, anonymous, int(row.id))

@@ -17,6 +17,7 @@ day (:mod:`geo.track_days`).
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ from geo.track_copies import (
     withdrawn_refusal,
 )
 from geo.track_days import local_iso
+from geo.track_judging import EXTENT_SQL, extent_ewkt, judge_matched
 from geo.track_partitions import days_between, ensure_day_partitions
 from geo.track_points import copy_points, read_track_points
 from geo.track_times import check_upload, stored_times_trust, times_trust, zone_mistake
@@ -425,7 +427,68 @@ def _store(
     may_restore: Callable[[int], bool] | None = None,
 ) -> tuple[StoredTrack, pd.DataFrame | None]:
     """Store an upload; the parsed points come back for a new track or one whose datum was
-    corrected (None if it existed unchanged)."""
+    corrected (None if it existed unchanged). A file refused as a copy of a stored walk (or
+    as that walk's file, withdrawn or another person's: :class:`OwnedByAnother`) is recorded
+    in the audit log (:func:`_record_refusal`) and the refusal raised."""
+    seen: dict[str, Any] = {}
+    try:
+        return _store_file(
+            engine, data, filename, crs, person_id, uploaded_by, settings, mode, queue,
+            may_restore, seen,
+        )  # fmt: skip
+    except OwnedByAnother as exc:
+        _record_refusal(engine, exc, uploaded_by, filename, person_id, seen)
+        raise
+
+
+def _record_refusal(
+    engine: Engine,
+    exc: OwnedByAnother,
+    by: str | None,
+    filename: str | None,
+    person_id: int | None,
+    seen: dict[str, Any],
+) -> None:
+    """Audit ``track.refused`` for a refused copy (409: a copy, the same walk, a withdrawn
+    walk, another person's upload), in a transaction of its own: the refusal stores nothing
+    else. ``detail``: the file's name and sha256, the person it was sent for, the stored
+    track it copies (``copies``, also the entry's target) and the hours its first fix lies
+    from that track's (``shift_h``, when they differ). WHY (T52 #11): refused copies left
+    no trace, so an evaluator never learned that someone had tried."""
+    detail: dict[str, Any] = {
+        "filename": filename,
+        "sha256": seen.get("sha"),
+        "person_id": person_id,
+        "copies": exc.copies,
+        "message": exc.message,
+    }
+    with engine.begin() as conn:
+        if exc.copies is not None and seen.get("start") is not None:
+            start = conn.execute(
+                text("SELECT started_at FROM tracks WHERE id = :t"), {"t": exc.copies}
+            ).scalar()
+            if start is not None:
+                shift = (seen["start"] - pd.Timestamp(start)).total_seconds()
+                if shift:
+                    detail["shift_h"] = round(shift / 3600, 4)
+        audit.record(conn, by, "track.refused", "track", exc.copies, detail)
+
+
+def _store_file(
+    engine: Engine,
+    data: bytes,
+    filename: str | None,
+    crs: str,
+    person_id: int | None,
+    uploaded_by: str | None,
+    settings: Settings | None,
+    mode: str | None,
+    queue: bool,
+    may_restore: Callable[[int], bool] | None,
+    seen: dict[str, Any],
+) -> tuple[StoredTrack, pd.DataFrame | None]:
+    """:func:`_store`; ``seen`` gets the file's sha256 (``sha``) and first fix (``start``)
+    once known, for a refusal's audit entry."""
 
     if mode is not None and mode not in ("walk", "bike"):
         raise InputError(
@@ -439,6 +502,7 @@ def _store(
     if person_id is not None:
         _person_exists(engine, person_id)
     sha = hashlib.sha256(data).hexdigest()
+    seen["sha"] = sha
 
     def resent() -> tuple[StoredTrack, pd.DataFrame | None] | None:
         """The stored file's answer (its person and datum checked), None if it is new."""
@@ -476,6 +540,7 @@ def _store(
     parsed = check_upload(data, filename, crs, s)
     pts = parsed.points
     t0, t1 = pts["time"].min(), pts["time"].max()
+    seen["start"] = t0
     fixes = fixes_digest(pts)
     same = _same_walk(
         engine, fixes, parsed, data, sha, filename, crs, person_id, uploaded_by, mode, queue,
@@ -500,6 +565,10 @@ def _store(
         "by": uploaded_by,
         "fixes": fixes,
         "center": _center_ewkt(pts, fixes),
+        "extent": extent_ewkt(pts),
+        # what the upload answer says of the file, kept for whoever reads the track later
+        # (T52 #15: a GPX read as UTC was warned once, then a 02:00 patrol had no word)
+        "warnings": json.dumps(parsed.warnings, ensure_ascii=False),
     }
     walk_taken = False
     for attempt in range(2):
@@ -682,6 +751,7 @@ def _same_walk(
         return stored, None
     new = {"sha": sha, "raw": data, "fn": (filename or upload_name(parsed.format))[:255]}
     new.update(fmt=parsed.format, crs=str(crs)[:16], size=len(data), t0=t0, t1=t1)
+    new["warnings"] = json.dumps(parsed.warnings, ensure_ascii=False)  # the new file's
     stored = _shift_times(engine, stored, row, shift, new, pts, person_id, uploaded_by, queue)
     stored.warnings.extend(parsed.warnings)
     return stored, pts
@@ -761,7 +831,7 @@ def _shift_times(
             text(
                 "UPDATE tracks SET sha256 = :sha, raw = :raw, filename = :fn, format = :fmt, "
                 "crs = :crs, size_bytes = :size, started_at = :t0, ended_at = :t1, "
-                "status = :st WHERE id = :t"
+                "status = :st, warnings = CAST(:warnings AS jsonb) WHERE id = :t"
             ),
             {
                 **new,
@@ -870,6 +940,7 @@ def _taken(
             f"(the same bytes are one track; {reassign})",
             f"此文件已由他人上传（同一文件只算一条轨迹）{ASK_PLANNER[0]}another person "
             f"uploaded this file already (the same bytes are one track){ASK_PLANNER[1]}",
+            track_id,
         )
     same_zh, same = {
         "near": (f"定位点相差不到 {NEAR_M:g} 米、时间相同", f"fixes within {NEAR_M:g} m and times"),
@@ -883,6 +954,7 @@ def _taken(
         f"此文件与他人已上传的一次巡查是同一次巡查（{same_zh}，只是文件写法不同），"
         f"未存储{ASK_PLANNER[0]}another person uploaded this walk already: the file is the "
         f"same walk ({same}, written differently); not stored{ASK_PLANNER[1]}",
+        track_id,
     )
 
 
@@ -1107,9 +1179,9 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
         text(
             "INSERT INTO tracks (sha256, raw, filename, format, crs, size_bytes, person_id, "
             "started_at, ended_at, n_points, status, mode, uploaded_by, fixes_sha256, "
-            "fixes_center) VALUES "
+            "fixes_center, fixes_extent, warnings) VALUES "
             "(:sha, :raw, :fn, :fmt, :crs, :size, :person, :t0, :t1, :n, :status, :mode, :by, "
-            ":fixes, ST_GeomFromEWKT(:center)) "
+            f":fixes, ST_GeomFromEWKT(:center), {EXTENT_SQL}, CAST(:warnings AS jsonb)) "
             "ON CONFLICT (sha256) DO NOTHING RETURNING id"
         ),
         row,
@@ -1122,15 +1194,17 @@ def _insert_track(conn: Any, row: dict[str, Any], pts: pd.DataFrame) -> int | No
 
 def _replace_fixes(conn: Any, track_id: int, pts: pd.DataFrame) -> None:
     """A stored track's fixes replaced (a datum or time zone put right; their day tables must
-    exist), with the digest and mean that know the walk again (:func:`walk_holder`)."""
+    exist), with the digest and mean that know the walk again (:func:`walk_holder`) and the
+    box that finds the walks it may copy (:mod:`geo.track_judging`)."""
     conn.execute(text("DELETE FROM track_points WHERE track_id = :t"), {"t": track_id})
     copy_points(conn, track_id, pts)
     fixes = fixes_digest(pts)
     conn.execute(
         text(
-            "UPDATE tracks SET fixes_sha256 = :f, fixes_center = ST_GeomFromEWKT(:c) WHERE id = :t"
+            "UPDATE tracks SET fixes_sha256 = :f, fixes_center = ST_GeomFromEWKT(:c), "
+            f"fixes_extent = {EXTENT_SQL} WHERE id = :t"
         ),
-        {"f": fixes, "c": _center_ewkt(pts, fixes), "t": track_id},
+        {"f": fixes, "c": _center_ewkt(pts, fixes), "extent": extent_ewkt(pts), "t": track_id},
     )
 
 
@@ -1260,6 +1334,7 @@ def _match_locked(
     rows = visit_rows(track_id, track.person_id, result)
     summary = summarize(net, result, pts, track.crs)
     walked = write_visits(conn, rows, {track_id: summary})[track_id].now
+    judge_matched(conn, [track_id])  # its flags, with its visits (geo.track_judging)
     out = {
         "track_id": track_id,
         "points": result.total_points,

@@ -10,7 +10,8 @@ def fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
 
     ``last_used_at`` of API tokens is left out: signing a request touches it, and it is not
     data that the request writes. So are sign-in entries of the audit log (``signin.*``): a
-    refused sign-in is recorded by design, whatever else the request was refused.
+    refused sign-in is recorded by design, whatever else the request was refused; and so is
+    a refused copy of a stored walk (``track.refused``, T52 #11).
     """
     out: dict[str, tuple[int, str]] = {}
     with engine.connect() as conn:
@@ -29,7 +30,11 @@ def fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
                 text(
                     f"SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), '')) FROM "
                     f"(SELECT md5((to_jsonb(x) - 'last_used_at')::text) AS h FROM \"{t}\" x"
-                    + (" WHERE x.action NOT LIKE 'signin.%'" if t == "audit_log" else "")
+                    + (
+                        " WHERE x.action NOT LIKE 'signin.%' AND x.action <> 'track.refused'"
+                        if t == "audit_log"
+                        else ""
+                    )
                     + ") s"
                 )
             ).one()

@@ -223,6 +223,29 @@ class UploadAnswer(_Answer):
     job_url: str | None = Field(None, description="GET it for the job's progress and result")
 
 
+FLAG_CODES_DOC = (
+    "replay (the route and pace of an earlier walk: on the later one), alongside (another "
+    "person's walk at the same times: on both), steady_speed, on_centreline, white_noise "
+    "(generated or virtual-location files), stationary (a phone lying still), spans_midnight "
+    "(one outing counted on two days)"
+)
+FLAGS_DOC = (
+    "why the walk is doubtful 可疑标记 (empty: nothing seen); for evaluators: absent from a "
+    "steward's own view. A flag never changes credit: withdraw a cheat (DELETE /tracks/{id})"
+)
+WARNINGS_DOC = "what the upload answer warned of the file (kept), Chinese first"
+UPLOADED_BY_DOC = "the account that uploaded it (a planner may upload for a steward)"
+LATE_DAYS_DOC = "when late: whole days between the last fix and the upload; else null"
+
+
+class FlagOut(_Answer):
+    """One reason to doubt a walk (geo.track_flags, geo.track_judging)."""
+
+    code: str = Field(description=FLAG_CODES_DOC)
+    message: str = Field(description="what was seen, with its figures, Chinese first")
+    other_track: int | None = Field(description="the track it copies or went alongside")
+
+
 class TrackRow(_Answer):
     """One track of GET /tracks."""
 
@@ -245,6 +268,10 @@ class TrackRow(_Answer):
     matched_at: str | None
     segments: int = Field(description="segment visits credited")
     late: bool | None = Field(description="sent more than GRIDWARD_LATE_UPLOAD_H after the walk")
+    late_days: int | None = Field(description=LATE_DAYS_DOC)
+    uploaded_by: str | None = Field(description=UPLOADED_BY_DOC)
+    warnings: list[str] = Field(description=WARNINGS_DOC)
+    flags: list[FlagOut] | None = Field(None, description=FLAGS_DOC)
 
 
 class TrackList(_Answer):
@@ -297,7 +324,11 @@ class TrackDetail(_Answer):
     status_label: str = Field(description=LABEL_DOC)
     error: str | None
     uploaded_at: str | None
+    uploaded_by: str | None = Field(description=UPLOADED_BY_DOC)
     late: bool | None
+    late_days: int | None = Field(description=LATE_DAYS_DOC)
+    warnings: list[str] = Field(description=WARNINGS_DOC)
+    flags: list[FlagOut] | None = Field(None, description=FLAGS_DOC)
     withdrawn: Withdrawal | None = Field(description="when, by whom, why; null: not withdrawn")
     geometry: dict[str, Any] | None = Field(description="GeoJSON LineString, WGS 84")
     visits: list[Visit]
@@ -793,12 +824,25 @@ def list_tracks(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    flagged: Annotated[
+        bool | None,
+        Query(description="true: only tracks with flags 只列有可疑标记的轨迹 (not for stewards)"),
+    ] = None,
 ) -> dict[str, Any]:
     """Who uploaded what and how it went (a steward sees only their own tracks). ``segments``
     counts the segment visits the track's match produced, ``matched_points`` and ``pieces``
     summarise that match (few fixes matched: the walk was mostly off the alley network or the
     fixes were poor); ``error`` says why a match failed. Withdrawn tracks are listed only
-    with ``status=withdrawn``: they are no walks any more."""
+    with ``status=withdrawn``: they are no walks any more. ``flags`` (why a walk is doubtful,
+    for evaluators) are absent from a steward's own view; ``flagged=true`` lists only
+    flagged tracks."""
+    own_view = user.role == "steward"
+    if own_view and flagged is not None:
+        raise HTTPException(
+            403,
+            f"{STEWARD_ZH}不能按可疑标记（flagged）筛选轨迹 "
+            "stewards may not filter tracks by flags (flagged)",
+        )
     if status is not None and status not in TRACK_STATUSES:
         listed = ", ".join(TRACK_STATUSES)
         raise HTTPException(
@@ -810,9 +854,12 @@ def list_tracks(
         **local_days(since, until),
         "lim": limit,
         "off": offset,
+        "flagged": flagged,
     }
     where = (
         "WHERE (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
+        "AND (CAST(:flagged AS boolean) IS NULL "
+        "OR (t.flags <> CAST('[]' AS jsonb)) = CAST(:flagged AS boolean)) "
         "AND (CAST(:status AS text) IS NULL AND t.status <> 'withdrawn' OR t.status = :status) "
         "AND (CAST(:start AS timestamptz) IS NULL AND CAST(:end AS timestamptz) IS NULL "
         f"OR {SPAN_OVERLAPS}) "
@@ -829,7 +876,8 @@ def list_tracks(
                 "CASE WHEN t.status <> 'withdrawn' THEN m.datum_hint END AS datum_hint, "
                 "t.status, "
                 "t.error, t.uploaded_at, m.matched_at, "
-                "(SELECT count(*) FROM patrol_visits v WHERE v.track_id = t.id) AS segments "
+                "(SELECT count(*) FROM patrol_visits v WHERE v.track_id = t.id) AS segments, "
+                "t.uploaded_by, t.warnings, t.flags "
                 "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
                 f"LEFT JOIN LATERAL ({LAST_MATCH}) m ON true "
                 + where
@@ -838,11 +886,13 @@ def list_tracks(
             params,
         ).all()
     iso = ("started_at", "ended_at", "uploaded_at", "matched_at")
+    hidden = ("flags",) if own_view else ()
     tracks = [
         {
-            **{k: (_local(v) if k in iso else v) for k, v in r._mapping.items()},
+            **{k: (_local(v) if k in iso else v) for k, v in r._mapping.items() if k not in hidden},
             "status_label": status_label(r.status),
             "late": late_upload(r.uploaded_at, r.ended_at),
+            "late_days": late_days(r.uploaded_at, r.ended_at),
         }
         for r in rows
     ]
@@ -1074,7 +1124,7 @@ def get_track(
                 "SELECT id, sha256, filename, format, crs, mode, size_bytes, person_id, "
                 "started_at, "
                 "ended_at, n_points, status, error, uploaded_at, withdrawn_at, withdrawn_by, "
-                "withdraw_reason, "
+                "withdraw_reason, uploaded_by, warnings, flags, "
                 "ST_AsGeoJSON(ST_MakeLine(ARRAY(SELECT geom FROM track_points p "
                 "  WHERE p.track_id = tracks.id "
                 # the track's span: only its days' partitions are searched
@@ -1109,7 +1159,7 @@ def get_track(
         ).all()
 
     last = matches[0] if matches and t.status != "withdrawn" else None
-    return {
+    out: dict[str, Any] = {
         "track_id": t.id,
         "sha256": t.sha256,
         "filename": t.filename,
@@ -1129,7 +1179,10 @@ def get_track(
         "status_label": status_label(t.status),
         "error": t.error,
         "uploaded_at": _local(t.uploaded_at),
+        "uploaded_by": t.uploaded_by,
         "late": late_upload(t.uploaded_at, t.ended_at),
+        "late_days": late_days(t.uploaded_at, t.ended_at),
+        "warnings": t.warnings,
         # withdrawn (撤回): when, by whom, why; its visits are gone, its file kept
         "withdrawn": None
         if t.withdrawn_at is None
@@ -1162,6 +1215,19 @@ def get_track(
             for m in matches
         ],
     }
+    if user.role != "steward":  # for evaluators: not in a steward's own view
+        out["flags"] = t.flags
+    return out
+
+
+def late_days(uploaded_at: dt.datetime | None, ended_at: dt.datetime | None) -> int | None:
+    """Whole days between a late track's last fix and its upload (a walk sent 25 hours after
+    reads 1, three weeks after 21); None when not late (:func:`late_upload`). WHY (T52 #18):
+    ``late: true`` alone told a walk sent a day late from one sent weeks late."""
+    if not late_upload(uploaded_at, ended_at):
+        return None
+    assert uploaded_at is not None and ended_at is not None
+    return int((uploaded_at - ended_at).total_seconds() // 86400)
 
 
 def _line(engine: Engine, track_id: int, line: str | None, n_points: int) -> dict | None:

@@ -226,6 +226,10 @@ def parse_track(
             )
         parsed = _finish(raw, fmt, _with_file_crs(crs_name, raw.crs), zone)
         parsed.zoneless = guessed
+        times = parsed.points["time"]
+        night = table_night_warning(times, default_tz) if guessed and fmt in _TABLES else None
+        header = gpx_header_warning(data, times, default_tz) if fmt == "gpx" else None
+        parsed.warnings.extend(w for w in (night, header) if w)
         return parsed
     except _DATA_ERRORS as exc:
         # a library choking on odd data is still a bad file (4xx), not a server error
@@ -233,6 +237,85 @@ def parse_track(
         raise InputError(
             f"无法读取 {what} 文件（{_short(exc)}） {what} file could not be read: {_short(exc)}"
         ) from None
+
+
+def _city_time(tz: str) -> tuple[str, str]:
+    """The city's time as the warnings name it: 北京时间 / Beijing time, or the zone."""
+    if tz == "Asia/Shanghai":
+        return "北京时间", "Beijing time"
+    return f"本市时间（{tz}）", f"the city's time ({tz})"
+
+
+def _minute(ts: pd.Timestamp) -> int:
+    return ts.hour * 60 + ts.minute
+
+
+def table_night_warning(times: pd.Series, tz: str) -> str | None:
+    """A warning when a table's zone-less times, read in the city's zone ``tz`` (as a phone
+    writes them), put the walk at night (22:00–05:00 local) while read as UTC they would put
+    it in the day (06:00–20:00); else None. WHY (T52 #14): a logger writing UTC without a
+    zone had a morning's walk stored at 23:00 without a word, as a zone-less GPX is warned."""
+    if not len(times):
+        return None
+    a, b = times.min().tz_convert(tz), times.max().tz_convert(tz)
+    if b - a > pd.Timedelta(hours=7):
+        return None
+
+    def night(ts: pd.Timestamp) -> bool:
+        return _minute(ts) >= 22 * 60 or _minute(ts) < 5 * 60
+
+    def day(ts: pd.Timestamp) -> bool:
+        return 6 * 60 <= _minute(ts) <= 20 * 60
+
+    # the same clock times taken as UTC, in the city's time
+    ua, ub = (x.tz_localize(None).tz_localize("UTC").tz_convert(tz) for x in (a, b))
+    if not (night(a) and night(b) and day(ua) and day(ub)):
+        return None
+    zh, en = _city_time(tz)
+    read, utc = f"{a:%H:%M}–{b:%H:%M}", f"{ua:%H:%M}–{ub:%H:%M}"
+    return (
+        f"表格中的时间未注明时区，已按{zh}读取：巡查在 {read}（夜间）；若是 UTC 时间，巡查应在"
+        f"{zh} {utc}（白天），请在时间后加 Z 或 +00:00 后重新上传 the table's times carry no "
+        f"zone: read as {en}, the walk is at {read} (night); if they are UTC times (the walk at "
+        f"{utc} {en}, by day), add Z or +00:00 to them and upload again"
+    )
+
+
+# a GPX's <metadata><time> (GPX 1.1: metadata comes first, before any point)
+_GPX_METADATA = re.compile(
+    rb"<(?:\w+:)?metadata\b[^>]{0,500}>(.{0,4000}?)</(?:\w+:)?metadata\s*>", re.DOTALL
+)
+_GPX_TIME = re.compile(rb"<(?:\w+:)?time>\s*([^<\s]{4,64})\s*</")
+
+
+def gpx_header_warning(data: bytes, times: pd.Series, tz: str) -> str | None:
+    """A warning when a GPX's header time (``<metadata><time>``, when the file was made) lies
+    on another local day of ``tz`` than its fixes, a day or more away; else None. WHY (T52
+    #16): an old walk with its fixes' dates changed keeps the day it was exported in its
+    header, and was stored without a word."""
+    block = _GPX_METADATA.search(data[: 64 * 1024])
+    found = _GPX_TIME.search(block.group(1)) if block is not None else None
+    if found is None or not len(times):
+        return None
+    try:
+        meta = parse_times([found.group(1).decode("utf-8", "replace")], "UTC", field=None)[0]
+    except (InputError, *_DATA_ERRORS):
+        return None
+    if meta is pd.NaT or pd.isna(meta):
+        return None
+    day = meta.tz_convert(tz).date()
+    first, last = times.min().tz_convert(tz).date(), times.max().tz_convert(tz).date()
+    if first <= day <= last:
+        return None
+    apart = (first - day).days if day < first else (day - last).days
+    fixes = str(first) if first == last else f"{first} 至 {last}"
+    fixes_en = str(first) if first == last else f"{first} to {last}"
+    return (
+        f"GPX 文件头的时间（<metadata><time>）是 {day}，而定位点的日期是 {fixes}（相差 {apart} "
+        "天）：可能是改过日期的旧轨迹，或设备时钟有误，请核对 the GPX header time "
+        f"(<metadata><time>) is dated {day}, its fixes {fixes_en} ({apart} days apart): an old "
+        "walk with its dates changed, or a wrong device clock? check it"
+    )
 
 
 def _utf8_from_bom(data: bytes) -> bytes:
