@@ -28,6 +28,9 @@ class MatchSummary:
     matched_points: int
     pieces: int
     datum_hint: dict[str, Any] | None = None
+    # GPS dropouts credited along the network when certain (geo.tracks.match._bridge; T52 #9)
+    bridged_gaps: int = 0
+    bridged_m: float = 0.0
 
 
 def summarize(net: Any, result: Any, points: pd.DataFrame, crs: str | None) -> MatchSummary:
@@ -38,7 +41,13 @@ def summarize(net: Any, result: Any, points: pd.DataFrame, crs: str | None) -> M
     hint = datum_hint(
         net, points["lon"].to_numpy(float), points["lat"].to_numpy(float), crs or "wgs84"
     )
-    return MatchSummary(result.matched_points, result.pieces, hint.as_dict() if hint else None)
+    return MatchSummary(
+        result.matched_points,
+        result.pieces,
+        hint.as_dict() if hint else None,
+        sum(int(getattr(r, "bridged_gaps", 0)) for _, r in result.days),
+        sum(float(getattr(r, "bridged_m", 0.0)) for _, r in result.days),
+    )
 
 
 def visit_rows(track_id: int, person_id: int | None, matches: DayMatches) -> list[dict[str, Any]]:
@@ -179,9 +188,11 @@ def write_visits(
     conn.execute(
         text(
             "INSERT INTO track_matches (track_id, matched_points, pieces, datum_hint, "
-            "segments, walked_m) SELECT u.t, u.m, u.p, CAST(u.h AS jsonb), u.n, u.w "
+            "segments, walked_m, bridged_gaps, bridged_m) "
+            "SELECT u.t, u.m, u.p, CAST(u.h AS jsonb), u.n, u.w, u.bg, u.bm "
             "FROM unnest(CAST(:t AS int[]), CAST(:m AS int[]), CAST(:p AS int[]), "
-            "CAST(:h AS text[]), CAST(:n AS int[]), CAST(:w AS float8[])) AS u(t, m, p, h, n, w)"
+            "CAST(:h AS text[]), CAST(:n AS int[]), CAST(:w AS float8[]), "
+            "CAST(:bg AS int[]), CAST(:bm AS float8[])) AS u(t, m, p, h, n, w, bg, bm)"
         ),
         {
             "t": ids,
@@ -193,6 +204,8 @@ def write_visits(
             ],
             "n": [visits[t] for t in ids],
             "w": [walked[t] for t in ids],
+            "bg": [x.bridged_gaps for x in summaries.values()],
+            "bm": [round(x.bridged_m, 1) for x in summaries.values()],
         },
     )
     return {

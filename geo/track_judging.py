@@ -228,7 +228,11 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
             continue
         who = _who_zh(o.name, o.external_id)
         walks.append(OtherWalk(int(o.id), who, o.person_id, other_xy, f[:, 2]))
-    own = [f.as_json() for f in walk_flags(xy, t, lines, tz)]
+    own = [
+        f.as_json()
+        for f in walk_flags(xy, t, lines, tz)
+        if f.code != "stationary" or _credited_while_still(conn, track_id, xy, t)
+    ]
     midnight = spans_midnight(t, tz)
     if midnight is not None:
         own.append(midnight)
@@ -266,6 +270,34 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
     for other in sorted(naming_me | set(mirrored)):
         _mirror(conn, other, track_id, mirrored.get(other))
     return flags
+
+
+def _credited_while_still(conn: Connection, track_id: int, xy: np.ndarray, t: np.ndarray) -> bool:
+    """Whether a patrol visit of the track lies wholly inside a stretch in which the phone lay
+    still (:func:`geo.track_flags.still_stretches`, a minute's slack at each end).
+
+    WHY: the cleaner takes such stretches out before matching (a phone left at home credits
+    nothing, T52 #8), so a still stretch is suspect only where credit came from it anyway (a
+    drift the cleaner missed); an honest walk with a two-hour lunch stop, credited before and
+    after it, is not flagged (the detector alone flagged it, and 15 of 45 whole-day GeoLife
+    logs)."""
+    from geo.track_flags import still_stretches
+
+    windows = still_stretches(xy, t)
+    if not windows:
+        return False
+    return bool(
+        conn.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM patrol_visits v, "
+                "unnest(CAST(:s AS float8[]), CAST(:e AS float8[])) AS w(s, e) "
+                "WHERE v.track_id = :t AND v.first_time IS NOT NULL "
+                "AND v.first_time >= to_timestamp(w.s - 60) "
+                "AND v.last_time <= to_timestamp(w.e + 60))"
+            ),
+            {"t": track_id, "s": [w[0] for w in windows], "e": [w[1] for w in windows]},
+        ).scalar()
+    )
 
 
 def _lines(conn: Connection, box: str | None, lat: float, fwd: Any) -> list[Any]:

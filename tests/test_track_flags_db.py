@@ -241,3 +241,75 @@ def test_a_gpx_header_of_another_day_is_warned():
     assert "相差 7 天" in said[0] and "7 days apart" in said[0]
     same_day = gpx.replace(b"2026-11-13T02", b"2026-11-20T00")
     assert not [w for w in parse_track(same_day, "a.gpx").warnings if "<metadata>" in w]
+
+
+def test_a_lunch_stop_in_an_honest_walk_is_not_flagged_stationary(city, auth_headers):
+    """An honest walk with a 45-minute stop (phone lying on the table, drifting) between its
+    two halves: the detector sees a still stretch, but no credit came from it (the cleaner
+    takes still stretches out), so the walk is not flagged ``stationary`` (the tester's
+    honest lunch-stop walk was, before)."""
+    from geo.track_flags import still_stretches
+
+    db, net = city
+    admin = auth_headers("admin")
+    walk = _honest(net, 11, _local_start(2), length_m=1600)
+    half = len(walk) // 2
+    rng = np.random.default_rng(12)
+    n = 45 * 60 // 5
+    x0, y0 = net.to_metric(walk["lon"].to_numpy()[[half]], walk["lat"].to_numpy()[[half]])[0]
+    still_xy = np.array([x0, y0]) + drifting_noise(rng, n, 4.0, 5.0)
+    lon, lat = net.to_wgs84(still_xy)
+    t_mid = walk["time"].iloc[half]
+    still = pd.DataFrame(
+        {"lon": lon, "lat": lat, "time": t_mid + pd.to_timedelta(np.arange(1, n + 1) * 5, "s")}
+    )
+    after = walk.iloc[half:].assign(time=walk["time"].iloc[half:] + pd.Timedelta(seconds=n * 5 + 5))
+    pts = pd.concat([walk.iloc[:half], still, after], ignore_index=True)[["lon", "lat", "time"]]
+    xy = net.to_metric(pts["lon"].to_numpy(), pts["lat"].to_numpy())
+    secs = (pd.to_datetime(pts["time"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    assert still_stretches(xy, secs.to_numpy(dtype=float)), "the stop must look still"
+    with TestClient(create_app(db)) as client:
+        tid = _upload(client, admin, "lunch.csv", pts, 1)
+        assert "stationary" not in {f["code"] for f in _flags(client, admin, tid)}
+    with db.connect() as conn:
+        credited = conn.execute(
+            text("SELECT count(*) FROM patrol_visits WHERE track_id = :t"), {"t": tid}
+        ).scalar()
+    assert credited > 0
+
+
+def test_a_bridged_dropout_is_kept_with_the_match_and_shown(city, auth_headers):
+    """T52 #9 through the store: the 5-minute dropout on the straight alley 19, uploaded, is
+    credited across and the track's match says how many gaps and metres were bridged."""
+    from tests.test_match_t52 import ALLEY_19, _drift, _line, _walk
+
+    db, net = city
+    admin = auth_headers("admin")
+    with db.connect() as conn:
+        ids = dict(
+            conn.execute(
+                text("SELECT uid, id FROM street_segments WHERE uid = ANY(:u)"), {"u": ALLEY_19}
+            ).all()
+        )
+    rng = np.random.default_rng(4300)  # as test_match_t52._dropout_walk, on the stored network
+    t, xy = _walk(_line(net, [str(ids[u]) for u in ALLEY_19]), rng)
+    xy = xy + _drift(rng, t, 5.0, 60.0, 1.5)
+    kept = (t < 300.0) | (t >= 600.0)
+    lon, lat = net.to_wgs84(xy[kept])
+    start = pd.Timestamp(_local_start(2))
+    pts = pd.DataFrame({"lon": lon, "lat": lat, "time": start + pd.to_timedelta(t[kept], "s")})
+    with TestClient(create_app(db)) as client:
+        tid = _upload(client, admin, "dropout.csv", pts, 1)
+        match = client.get(f"/tracks/{tid}", headers=admin).json()["matches"][0]
+    assert match["pieces"] == 2 and match["bridged_gaps"] == 1, match
+    assert 300.0 <= match["bridged_m"] <= 500.0, match
+    with db.connect() as conn:
+        credited = conn.execute(
+            text(
+                "SELECT sum(v.covered_fraction * s.length_m) / sum(s.length_m) "
+                "FROM street_segments s LEFT JOIN patrol_visits v "
+                "ON v.segment_id = s.id AND v.track_id = :t WHERE s.uid = ANY(:u)"
+            ),
+            {"t": tid, "u": ALLEY_19},
+        ).scalar()
+    assert credited >= 0.8, credited

@@ -302,6 +302,12 @@ class MatchRecord(_Answer):
     datum_hint: DatumHintOut | None
     segments: int
     walked_m: float
+    bridged_gaps: int | None = Field(
+        None,
+        description="GPS dropouts (up to 10 min) credited along the network because the walk "
+        "could only have gone that way (补记); null for matches made before they were counted",
+    )
+    bridged_m: float | None = Field(None, description="metres credited across those dropouts")
 
 
 class TrackDetail(_Answer):
@@ -1143,8 +1149,8 @@ def get_track(
             )
         matches = conn.execute(
             text(
-                "SELECT matched_at, matched_points, pieces, datum_hint, segments, walked_m "
-                "FROM track_matches WHERE track_id = :t ORDER BY id DESC"
+                "SELECT matched_at, matched_points, pieces, datum_hint, segments, walked_m, "
+                "bridged_gaps, bridged_m FROM track_matches WHERE track_id = :t ORDER BY id DESC"
             ),
             {"t": track_id},
         ).all()
@@ -1210,6 +1216,8 @@ def get_track(
                     "datum_hint": m.datum_hint,
                     "segments": m.segments,
                     "walked_m": round(m.walked_m, 1),
+                    "bridged_gaps": m.bridged_gaps,
+                    "bridged_m": None if m.bridged_m is None else round(m.bridged_m, 1),
                 }
             )
             for m in matches
