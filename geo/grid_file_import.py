@@ -308,8 +308,7 @@ def _datum_refusal(
     without it was refused as a gap "49 buildings outside the polygons: cover them in QGIS",
     while the polygons were right and the datum was not (the people and households imports
     already told a datum from the data)."""
-    from geo.crs import WGS84
-    from geo.people_import import _DATUM_NAMES, _crs_said
+    from geo.people_import import _DATUM_NAMES, datum_remedy
     from geo.vector_io import read_vector
 
     source, given = frame.attrs.get("source_crs"), bool(frame.attrs.get("crs_given"))
@@ -327,21 +326,7 @@ def _datum_refusal(
     if best is None or 20 * (n - best_gaps) < 19 * n or 3 * best_gaps > gaps:
         return None
     zh, en = _DATUM_NAMES[best]
-    if source == WGS84:
-        as_zh, as_en = "不换算（按 WGS-84 读）时", "read as WGS-84 (not converted)"
-    else:
-        said = _crs_said(option, source)
-        as_zh, as_en = f"按 {said} 换算后", f"converted from {said}"
-    if best == WGS84:
-        said = _crs_said(option, source)
-        do_zh, do = f"请去掉 {said}", f"leave out {said}"
-        how_zh, how = "不换算时", "not converted"
-    else:
-        said = _crs_said(option, best)
-        how_zh, how = f"按 {best} 换算后", f"converted from {best}"
-        do_zh, do = (
-            (f"请改用 {said}", f"use {said} instead") if given else (f"请加 {said}", f"add {said}")
-        )
+    as_zh, as_en, do_zh, do, how_zh, how = datum_remedy(option, source, best, given)
     there = n - best_gaps
     return InputError(
         f"文件 {file_name} 的多边形{as_zh}，社区 {community} 有 {gaps}/{n} 栋楼不在其内：坐标像是 "

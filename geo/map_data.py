@@ -654,7 +654,7 @@ def _drawn_fixes(conn: Any, rows: list[Any], span: dict[str, Any]) -> tuple[Any,
     from every fix when matched).
 
     A track whose day tables were dropped (retention, ``tracks drop-fixes``) is read as
-    before, by :func:`geo.track_store.read_track_points`, which re-reads it from its kept
+    before, by :func:`geo.track_points.read_track_points`, which re-reads it from its kept
     upload, and cut to the day."""
     import pandas as pd
 

@@ -354,7 +354,7 @@ class Track(Base):
         ),
         CheckConstraint("mode IN ('walk', 'bike')", name="ck_tracks_mode"),
         Index("ix_tracks_queued", "id", postgresql_where=text("status = 'queued'")),
-        # tracks walked in a time range: geo.track_store.SPAN_OVERLAPS (migration 0007)
+        # tracks walked in a time range: geo.track_days.SPAN_OVERLAPS (migration 0007)
         Index(
             "ix_tracks_span",
             text("tstzrange(started_at, ended_at, '[]')"),

@@ -873,6 +873,32 @@ def _crs_said(option: str, value: str | None = None) -> str:
     return f"{option} {value}" if option.startswith("-") else f"{option}={value}"
 
 
+def datum_remedy(
+    option: str, source: str, best: str, given: bool
+) -> tuple[str, str, str, str, str, str]:
+    """The words of a refusal or warning that the data fit datum ``best`` better than
+    ``source`` (read as given; ``given``: named by the CRS option): how it was read (as_zh,
+    as_en), what to do (do_zh, do: leave the option out, or add it, or use another value,
+    never the one given, T48 #4) and how it would be read (how_zh, how). Shared by the people
+    import's homes and the plans import's polygons (:mod:`geo.grid_file_import`)."""
+    if source == WGS84:
+        as_zh, as_en = "不换算（按 WGS-84 读）时", "read as WGS-84 (not converted)"
+    else:
+        said = _crs_said(option, source)
+        as_zh, as_en = f"按 {said} 换算后", f"converted from {said}"
+    if best == WGS84:
+        said = _crs_said(option, source)
+        do_zh, do = f"请去掉 {said}", f"leave out {said}"
+        how_zh, how = "不换算时", "not converted"
+    else:
+        said = _crs_said(option, best)
+        how_zh, how = f"按 {best} 换算后", f"converted from {best}"
+        do_zh, do = (
+            (f"请改用 {said}", f"use {said} instead") if given else (f"请加 {said}", f"add {said}")
+        )
+    return as_zh, as_en, do_zh, do, how_zh, how
+
+
 def _datum_check(
     conn: Connection,
     df: pd.DataFrame,
@@ -918,23 +944,7 @@ def _datum_check(
     strong = there >= DATUM_REFUSE_MIN and 3 * here <= there
     what_zh, what = ("楼栋", "building") if basis == "buildings" else ("社区（村）", "community")
     zh, en = _DATUM_NAMES[best]
-    if source == WGS84:
-        as_zh, as_en = "不换算（按 WGS-84 读）时", "read as WGS-84 (not converted)"
-    else:
-        said = _crs_said(option, source)
-        as_zh, as_en = f"按 {said} 换算后", f"converted from {said}"
-    if best == WGS84:
-        said = _crs_said(option, source)
-        do_zh, do = f"请去掉 {said}", f"leave out {said}"
-        how_zh, how = "不换算时", "not converted"
-    else:
-        how_zh, how = f"按 {best} 换算后", f"converted from {best}"
-        if given:  # never the option given (T48 #4)
-            said = _crs_said(option, best)
-            do_zh, do = f"请改用 {said}", f"use {said} instead"
-        else:
-            said = _crs_said(option, best)
-            do_zh, do = f"请加 {said}", f"add {said}"
+    as_zh, as_en, do_zh, do, how_zh, how = datum_remedy(option, source, best, given)
     fit_zh = f"（{how_zh} {there}/{n} 个住址落在{what_zh}内）"
     fit = f" ({how}, {there} of {n} homes lie in a {what})"
     if strong:

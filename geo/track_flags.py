@@ -22,7 +22,7 @@ share of simulated cheats caught).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -132,12 +132,16 @@ STILL_MAX_SPEED = 0.7
 @dataclass(frozen=True)
 class Flag:
     """One reason to doubt a walk: ``code`` (one of CODES), the sentence in Chinese (``zh``)
-    and in English (``en``), with the figures, and the walk it copies or went alongside."""
+    and in English (``en``), with the figures, and the walk it copies or went alongside.
+    A ``stationary`` flag also keeps its still stretches (``spans``: first and last time of
+    each, :func:`still_stretches`), for :func:`geo.track_judging.judge_track` to ask whether
+    credit came from them without finding them again; never compared nor stored."""
 
     code: str
     zh: str
     en: str
     other_track: int | None = None
+    spans: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
 
     def message(self) -> str:
         return f"{self.zh} {self.en}"
@@ -394,7 +398,14 @@ def still_stretches(
     radius holding STILL_SHARE of their fixes around their median). Windows of ``min_s``
     judged every STILL_STEP_S (still: STILL_SHARE of the fixes within STILL_RADIUS_M of the
     median, and minute means moving at a median under STILL_MAX_SPEED), overlapping still
-    windows joined."""
+    windows joined.
+
+    Not :func:`geo.tracks.stays.still_stretches` (the cleaner's rule: every 30-minute
+    window's radius of gyration within 40 m, fix ranges taken out before matching so a
+    phone left still credits nothing). This one reads the RAW fixes (cleaning removes the
+    fixes that tell), gives time spans and a radius for the flag's sentence, and was set by
+    false flags on real GeoLife, Garmin and gpxpy tracks (bench/track_flags.py), the cleaner's
+    by what the matcher credits; one rule for both would move one of the two calibrations."""
     if len(t) < FLAG_MIN_FIXES or t[-1] - t[0] < min_s:
         return []
     # minute means and the speed between consecutive ones (m/s), at the minute they end
@@ -451,6 +462,7 @@ def _stationary(xy: np.ndarray, t: np.ndarray, tz: str, min_s: float) -> Flag | 
         "stationary",
         f"{zh_d}内未离开 {r} 米范围（{when}）{more_zh}：疑为手机未随身，放在一处",
         f"stayed within {r} m for {en_d} ({when}){more_en}: phone left lying, not carried?",
+        spans=tuple((a, b) for a, b, _r in spans),
     )
 
 

@@ -78,6 +78,13 @@ def _to_metres(crs: str) -> Any:
     return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
 
 
+def _projected(fwd: Any, lonlat: np.ndarray) -> np.ndarray:
+    """The first two columns (lon, lat) of ``lonlat`` in metres by transformer ``fwd`` (n×2):
+    the walks' fixes and the street segments' vertices alike."""
+    x, y = fwd.transform(lonlat[:, 0], lonlat[:, 1])
+    return np.column_stack([np.asarray(x), np.asarray(y)])
+
+
 def _fixes(conn: Connection, ids: list[int]) -> dict[int, np.ndarray]:
     """Raw stored fixes of ``ids``: track id → n×3 (lon, lat, epoch seconds) in upload order;
     only what track_points holds (no kept file re-read: see :func:`judge_track`). Each track
@@ -208,12 +215,7 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
     tz = get_settings().timezone
     lon0, lat0 = float(np.median(fixes[:, 0])), float(np.median(fixes[:, 1]))
     fwd = _to_metres(metric_crs(lon0, lat0))
-
-    def metres(f: np.ndarray) -> np.ndarray:
-        x, y = fwd.transform(f[:, 0], f[:, 1])
-        return np.column_stack([np.asarray(x), np.asarray(y)])
-
-    xy, t = metres(fixes), fixes[:, 2]
+    xy, t = _projected(fwd, fixes), fixes[:, 2]
     lines = _lines(conn, box, lat0, fwd)
     others = _others(conn, me, box)
     read = _fixes(conn, [int(o.id) for o in others])
@@ -223,7 +225,7 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
         f = read.get(int(o.id))
         if f is None:
             continue
-        other_xy = metres(f)
+        other_xy = _projected(fwd, f)
         if near_share(xy, other_xy) < MIN_NEAR_SHARE:
             continue
         who = _who_zh(o.name, o.external_id)
@@ -231,7 +233,7 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
     own = [
         f.as_json()
         for f in walk_flags(xy, t, lines, tz)
-        if f.code != "stationary" or _credited_while_still(conn, track_id, xy, t)
+        if f.code != "stationary" or _credited_while_still(conn, track_id, f.spans)
     ]
     midnight = spans_midnight(t, tz)
     if midnight is not None:
@@ -272,18 +274,18 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
     return flags
 
 
-def _credited_while_still(conn: Connection, track_id: int, xy: np.ndarray, t: np.ndarray) -> bool:
+def _credited_while_still(
+    conn: Connection, track_id: int, windows: tuple[tuple[float, float], ...]
+) -> bool:
     """Whether a patrol visit of the track lies wholly inside a stretch in which the phone lay
-    still (:func:`geo.track_flags.still_stretches`, a minute's slack at each end).
+    still (``windows``: the stationary flag's spans, found by
+    :func:`geo.track_flags.still_stretches`; a minute's slack at each end).
 
     WHY: the cleaner takes such stretches out before matching (a phone left at home credits
     nothing, T52 #8), so a still stretch is suspect only where credit came from it anyway (a
     drift the cleaner missed); an honest walk with a two-hour lunch stop, credited before and
     after it, is not flagged (the detector alone flagged it, and 15 of 45 whole-day GeoLife
     logs)."""
-    from geo.track_flags import still_stretches
-
-    windows = still_stretches(xy, t)
     if not windows:
         return False
     return bool(
@@ -314,12 +316,7 @@ def _lines(conn: Connection, box: str | None, lat: float, fwd: Any) -> list[Any]
     geoms = shapely.from_wkb([bytes(g) for g in wkb])
     if not len(geoms):
         return []
-
-    def project(coords: np.ndarray) -> np.ndarray:
-        x, y = fwd.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([x, y])
-
-    return list(shapely.transform(geoms, project))
+    return list(shapely.transform(geoms, lambda coords: _projected(fwd, coords)))
 
 
 def _others(conn: Connection, me: Any, box: str | None) -> list[Any]:

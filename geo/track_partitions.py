@@ -132,7 +132,7 @@ def drop_days_before(
 
     Retention for a city's fixes. Nothing is lost for good: every upload's bytes stay in
     ``tracks.raw``, and reading a track whose fixes are gone re-parses them
-    (:func:`geo.track_store.read_track_points`). Patrol visits and reports are untouched.
+    (:func:`geo.track_points.read_track_points`). Patrol visits and reports are untouched.
     Today (UTC) or a later day is refused: its table may still be receiving uploads.
     """
     today = dt.datetime.now(dt.UTC).date()

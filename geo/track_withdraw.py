@@ -243,7 +243,7 @@ def _fixes_back(conn: Connection, row: Any, pts: pd.DataFrame) -> None:
     ``track_points`` when its days' tables are there (the withdrawal deleted them; without
     them its page and every re-match re-parsed the file, and a second withdrawal had no
     fixes to delete). Days that retention dropped meanwhile stay dropped: their fixes are
-    read from the file, as any old track's (:func:`geo.track_store.read_track_points`)."""
+    read from the file, as any old track's (:func:`geo.track_points.read_track_points`)."""
     from geo.track_partitions import day_partitions, days_between
     from geo.track_points import copy_points
 
@@ -396,7 +396,7 @@ def _local_days(start: dt.datetime | None, end: dt.datetime | None) -> list[str]
 
 def _refuse_a_second_copy(conn: Connection, row: Any, pts: pd.DataFrame) -> None:
     """ConflictError when a live track holds the same walk, by the upload's rule
-    (:func:`geo.track_store.walk_holder`): the same fixes, or these fixes nudged (each by
+    (:func:`geo.track_copies.walk_holder`): the same fixes, or these fixes nudged (each by
     under a metre, or these a part of its). WHY not the digest alone: a corrected file
     sent after the withdrawal (the whole walk, of which the withdrawn file was a part) was
     stored, and the restore credited the walk twice."""

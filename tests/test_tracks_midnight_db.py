@@ -7,7 +7,7 @@ credit). Code after it matched each day's part, ending at a fix interpolated at 
 its own: the stretch on either side of midnight was still dropped by the minimum credit
 (~16 m) when midnight fell that close to a segment's end, and the parts' ends were matched
 without the fixes beyond them. The walk is now matched whole and only its covered
-stretches are cut at midnight (geo.track_store.match_by_day).
+stretches are cut at midnight (geo.day_networks.match_by_day).
 """
 
 from __future__ import annotations

@@ -529,7 +529,7 @@ def _say_hint(match: dict[str, Any], form: bool = False) -> dict[str, Any]:
     :func:`_from_page`), and "nothing credited" when the match credited no segment.
     For the form, its ``warning`` (why nothing was credited) names the form's 坐标 choice,
     not ``crs``, or leaves the datum to the hint beside it (T41 #5:
-    :func:`geo.track_store.form_words`).
+    :func:`geo.match_words.form_words`).
     ``match`` (an upload's match, a listed track, a track's match) is changed and returned."""
     from geo.tracks.datum import worded
 

@@ -57,33 +57,26 @@ def long_stays(
     n = len(t)
     if n < 6 or span_s <= 0:
         return []
-    c = xy - xy.mean(axis=0)
-    acc = np.zeros((n + 1, 3))
-    np.cumsum(np.column_stack([c, (c**2).sum(axis=1)]), axis=0, out=acc[1:])
+    acc = _sums(xy)
     i = np.arange(n)
     b1 = np.searchsorted(t, t + span_s / 3)
     b2 = np.searchsorted(t, t + 2 * span_s / 3)
     b3 = np.searchsorted(t, t + span_s, side="right")
     whole = (b3 < n) | (t[-1] - t >= span_s)  # the window fits in the piece
     counted = (b1 - i >= 2) & (b2 - b1 >= 2) & (b3 - b2 >= 2)
-
-    def mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return (acc[b] - acc[a]) / np.maximum(b - a, 1)[:, None]
-
-    m1, m2, m3, m = mean(i, b1), mean(b1, b2), mean(b2, b3), mean(i, b3)
+    m1, m2, m3 = _means(acc, i, b1), _means(acc, b1, b2), _means(acc, b2, b3)
+    m = _means(acc, i, b3)
     spread = np.maximum.reduce(
         [np.hypot(*(p - q)[:, :2].T) for p, q in ((m1, m2), (m2, m3), (m1, m3))]
     )
-    gyration = np.sqrt(np.maximum(m[:, 2] - (m[:, :2] ** 2).sum(axis=1), 0.0))
+    gyration = _gyration(m)
     still = whole & counted & (spread <= spread_m) & (gyration <= gyration_m)
     if not still.any():
         return []
     still &= ~_steady_pace(xy, t, span_s)
     if not still.any():
         return []
-    inside = windows_cover(n, i[still], b3[still])
-    edges = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
+    starts, ends = _runs(n, i[still], b3[still])
     # A window that passes may begin up to ~40 s before the walker stopped; the stop begins at
     # its first fix within half the spread of its centre (the walk up to it stays evidence for
     # the matcher: absorbed, the last 50 m of an alley walked in and out were lost with it).
@@ -120,25 +113,29 @@ def still_stretches(
     cluster of short dead ends walked round and round, neither a patrol of more than what
     the walk in and out of it shows. WHY no pace test: over that span the drift's pace looks
     steady often enough somewhere in 8 hours to let fragments through.
+
+    Not :func:`geo.track_flags.still_stretches` (the ``stationary`` flag's rule: 95 % of
+    the RAW fixes within 60 m of their median, minute means under 0.7 m/s, time spans with
+    their radius for the flag's sentence). This one cleans a piece before matching: it takes
+    fixes out, so it gives fix ranges trimmed to the stop's own noise (the walk in and out
+    stays evidence) and was set by what the matcher credits (CleanParams.still_s,
+    still_gyration_m); that one only marks a walk for an evaluator and was set by false flags
+    on real tracks (bench/track_flags.py). One rule for both would move one of the two
+    calibrations; :func:`geo.track_judging._credited_while_still` joins them (a stationary
+    flag stands only where a visit was credited inside the flag's stretch anyway).
     """
     n = len(t)
     if n < 6 or span_s <= 0:
         return []
-    c = xy - xy.mean(axis=0)
-    acc = np.zeros((n + 1, 3))
-    np.cumsum(np.column_stack([c, (c**2).sum(axis=1)]), axis=0, out=acc[1:])
+    acc = _sums(xy)
     i = np.arange(n)
     b = np.searchsorted(t, t + span_s, side="right")
     whole = (b < n) | (t[-1] - t >= span_s)
-    k = np.maximum(b - i, 1)[:, None]
-    m = (acc[b] - acc[i]) / k
-    gyration = np.sqrt(np.maximum(m[:, 2] - (m[:, :2] ** 2).sum(axis=1), 0.0))
+    gyration = _gyration(_means(acc, i, b))
     still = whole & (b - i >= 6) & (gyration <= gyration_m)
     if not still.any():
         return []
-    inside = windows_cover(n, i[still], b[still])
-    edges = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
+    starts, ends = _runs(n, i[still], b[still])
     out = []
     for a, z in zip(starts, ends, strict=True):
         d = np.hypot(*(xy[a:z] - np.median(xy[a:z], axis=0)).T)
@@ -155,6 +152,32 @@ def still_stretches(
             last = z - a - 1
         out.append((a + first, a + last + 1))
     return out
+
+
+def _sums(xy: np.ndarray) -> np.ndarray:
+    """Cumulative sums (n+1 rows) of the fixes' x, y and x² + y², centred on their mean (so
+    the squares stay small): window [a, b)'s means are ``(acc[b] - acc[a]) / (b - a)``."""
+    c = xy - xy.mean(axis=0)
+    acc = np.zeros((len(xy) + 1, 3))
+    np.cumsum(np.column_stack([c, (c**2).sum(axis=1)]), axis=0, out=acc[1:])
+    return acc
+
+
+def _means(acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The means of x, y and x² + y² over each window [a[k], b[k]) (:func:`_sums`)."""
+    return (acc[b] - acc[a]) / np.maximum(b - a, 1)[:, None]
+
+
+def _gyration(means: np.ndarray) -> np.ndarray:
+    """Each window's radius of gyration from its means of x, y and x² + y² (:func:`_means`)."""
+    return np.sqrt(np.maximum(means[:, 2] - (means[:, :2] ** 2).sum(axis=1), 0.0))
+
+
+def _runs(n: int, starts: np.ndarray, stops: np.ndarray) -> tuple[list[int], list[int]]:
+    """The [start, end) fix ranges that the windows [starts[k], stops[k]) cover together."""
+    inside = windows_cover(n, starts, stops)
+    edges = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
 
 
 def _steady_pace(xy: np.ndarray, t: np.ndarray, span_s: float) -> np.ndarray:

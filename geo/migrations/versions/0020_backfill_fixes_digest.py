@@ -5,12 +5,12 @@ Revises: 0019
 Create Date: 2026-11-28
 
 0017 added the digest of a track's fixes for new uploads only, and 0019 the mean of its
-fixes only where a digest was. Copy detection (geo.track_store.walk_holder) looks a walk up
+fixes only where a digest was. Copy detection (geo.track_copies.walk_holder) looks a walk up
 by these two, so on an upgraded install none of the tracks stored before it was ever found:
 an old walk sent again with its times moved was stored and credited, where a fresh install
 refused it (an outside tester). Each track lacking them gets both here, by the upload's own
 functions (geo.walk_digest.fixes_digest, geo.track_store._center_ewkt) on its fixes as
-re-matching reads them (geo.track_store.read_track_points: the stored fixes, or the kept file
+re-matching reads them (geo.track_points.read_track_points: the stored fixes, or the kept file
 re-read where retention dropped them). A track whose file cannot be read any more keeps none
 (named on stderr); the upgrade goes on.
 """
