@@ -455,6 +455,19 @@ _ON = {  # how a staged row names its building, by the file's mode
 EDITS_SHOWN = 5  # edited estimates a warning names, then how many
 
 
+def _stage(conn: Connection, table: str, rows: _Rows) -> None:
+    """``rows`` copied into a new temp table ``table`` (rownum, key, households, geom),
+    dropped at commit: the import's rows, and the rows marked estimated it checks for edits."""
+    conn.execute(
+        text(
+            f"CREATE TEMP TABLE {table} (rownum int, key text, households int, geom geometry) "
+            "ON COMMIT DROP"
+        )
+    )
+    staged = zip(rows.numbers, rows.keys, rows.households, rows.geoms, strict=True)
+    copy_rows(conn, table, ["rownum", "key", "households", "geom"], staged)
+
+
 def _edited_estimates(conn: Connection, marked: _Rows) -> str | None:
     """A warning naming the rows marked estimated whose count differs from their building's
     stored estimate (first EDITS_SHOWN, old→new, then how many), None for none. Such rows
@@ -463,14 +476,7 @@ def _edited_estimates(conn: Connection, marked: _Rows) -> str | None:
     (estimated), and the import said only that all 153 estimated rows were left out: her 3
     edits were lost without being named. Rows naming no building or several are passed
     by (they are not imported either way)."""
-    conn.execute(
-        text(
-            "CREATE TEMP TABLE stage_hh_est (rownum int, key text, households int, "
-            "geom geometry) ON COMMIT DROP"
-        )
-    )
-    staged = zip(marked.numbers, marked.keys, marked.households, marked.geoms, strict=True)
-    copy_rows(conn, "stage_hh_est", ["rownum", "key", "households", "geom"], staged)
+    _stage(conn, "stage_hh_est", marked)
     edits = conn.execute(
         text(
             "SELECT s.rownum, min(b.id) AS id, min(b.name) AS name, "
@@ -547,14 +553,7 @@ def import_households(
         )
     sha = file_sha256(path)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE TEMP TABLE stage_hh (rownum int, key text, households int, geom geometry) "
-                "ON COMMIT DROP"
-            )
-        )
-        staged = zip(rows.numbers, rows.keys, rows.households, rows.geoms, strict=True)
-        copy_rows(conn, "stage_hh", ["rownum", "key", "households", "geom"], staged)
+        _stage(conn, "stage_hh", rows)
         on = _ON[rows.mode]
         matches = conn.execute(
             text(

@@ -712,6 +712,7 @@ def _day_tracks(
     days still show)."""
     import pandas as pd
 
+    from geo.suspect_tracks import flag_messages
     from geo.track_days import SPAN_OVERLAPS, local_days
 
     span = local_days(day, day, tz)
@@ -784,14 +785,6 @@ def uploader_label(username: str | None, name: str | None) -> str | None:
     if username == "cli":
         return "命令行 cli"
     return f"{name}（{username}）" if name else username
-
-
-def flag_messages(flags: Any) -> list[str]:
-    """The messages of a track's flags (tracks.flags: a list of {code, message, other_track}),
-    in order; a flag without a message by its code."""
-    if not isinstance(flags, list):
-        return []
-    return [str(f.get("message") or f.get("code")) for f in flags if isinstance(f, dict)]
 
 
 @dataclass(frozen=True)

@@ -111,8 +111,7 @@ def suspect_note(
     n = len(shown)
     items = []
     for r in shown.head(NAMED_IN_NOTE).itertuples():
-        flags = list(r.flags) if isinstance(r.flags, list) else []
-        said = [str(f.get("message") or f.get("code")) for f in flags if isinstance(f, dict)]
+        said = flag_messages(r.flags)
         message = said[0] if said else ""
         more = f"（另有 {len(said) - 1} 项 {len(said) - 1} more）" if len(said) > 1 else ""
         who = " ".join(str(v) for v in (r.walker_name, r.walker_code) if _given(v)) or "无人员"
@@ -142,6 +141,14 @@ def suspect_note(
             f"{en}once checked, ask an admin to withdraw a cheat's credit"
         )
     return [note]
+
+
+def flag_messages(flags: Any) -> list[str]:
+    """The messages of a track's flags (tracks.flags: a list of {code, message, other_track}),
+    in order; a flag without a message by its code. Also the patrol map's (geo.map_data)."""
+    if not isinstance(flags, list):
+        return []
+    return [str(f.get("message") or f.get("code")) for f in flags if isinstance(f, dict)]
 
 
 def _given(v: Any) -> bool:
