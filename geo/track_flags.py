@@ -22,7 +22,7 @@ share of simulated cheats caught).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -133,15 +133,13 @@ STILL_MAX_SPEED = 0.7
 class Flag:
     """One reason to doubt a walk: ``code`` (one of CODES), the sentence in Chinese (``zh``)
     and in English (``en``), with the figures, and the walk it copies or went alongside.
-    A ``stationary`` flag also keeps its still stretches (``spans``: first and last time of
-    each, :func:`still_stretches`), for :func:`geo.track_judging.judge_track` to ask whether
-    credit came from them without finding them again; never compared nor stored."""
+    (``stationary`` is for the bench and the file-level check only: the store keeps none, as
+    the cleaner takes a still phone out before matching; see geo.track_judging.)"""
 
     code: str
     zh: str
     en: str
     other_track: int | None = None
-    spans: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
 
     def message(self) -> str:
         return f"{self.zh} {self.en}"
@@ -462,7 +460,6 @@ def _stationary(xy: np.ndarray, t: np.ndarray, tz: str, min_s: float) -> Flag | 
         "stationary",
         f"{zh_d}内未离开 {r} 米范围（{when}）{more_zh}：疑为手机未随身，放在一处",
         f"stayed within {r} m for {en_d} ({when}){more_en}: phone left lying, not carried?",
-        spans=tuple((a, b) for a, b, _r in spans),
     )
 
 

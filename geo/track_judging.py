@@ -230,28 +230,34 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
             continue
         who = _who_zh(o.name, o.external_id)
         walks.append(OtherWalk(int(o.id), who, o.person_id, other_xy, f[:, 2]))
-    own = [
-        f.as_json()
-        for f in walk_flags(xy, t, lines, tz)
-        if f.code != "stationary" or _credited_while_still(conn, track_id, f.spans)
-    ]
+    # no ``stationary`` kept (T53 N4): the cleaner takes a phone lying still for half an hour
+    # out before matching (T52 #8), so a still stretch credits nothing; the flag only ever
+    # marked honest walks with a rest (a lunch stop, a bench), whose credit came from walking
+    own = [f.as_json() for f in walk_flags(xy, t, lines, tz) if f.code != "stationary"]
     midnight = spans_midnight(t, tz)
     if midnight is not None:
         own.append(midnight)
     mine = OtherWalk(track_id, _who_zh(me.name, me.external_id), me.person_id, xy, t)
     starts = {w.track_id: float(np.min(w.t)) for w in walks}
+    persons = {w.track_id: w.person_id for w in walks}
     mirrored: dict[int, dict[str, Any]] = {}  # other track -> the flag it gets
     for flag in copy_flags(xy, t, me.person_id, walks, tz):
         other = flag.other_track
         if other is None:
             continue
-        if flag.code == "replay" and starts.get(other, np.inf) > float(np.min(t)):
-            # the other walk is the later one: the replay is that one, of this
-            mirrored[other] = _reversed(flag.code, other, walks, mine, tz)
+        same_person = me.person_id is not None and persons.get(other) == me.person_id
+        if flag.code == "replay" and same_person:
+            # one person's walk replayed: the later walk is the replay, the earlier honest
+            if starts.get(other, np.inf) > float(np.min(t)):
+                mirrored[other] = _reversed(flag.code, other, walks, mine, tz)
+                continue
+            own.append(flag.as_json())
             continue
+        # walking alongside, or another person's walk at another time: which of the two
+        # copied is not in the fixes (a copy dated a day EARLIER flagged only the honest
+        # original, T53 N1): both are flagged, each naming the other
         own.append(flag.as_json())
-        if flag.code == "alongside":
-            mirrored[other] = _reversed(flag.code, other, walks, mine, tz)
+        mirrored[other] = _reversed(flag.code, other, walks, mine, tz)
     # flags naming a walk not judged this time (withdrawn, too far now, beyond MAX_OTHERS,
     # or its fixes gone) are kept as they were; those naming a judged walk are replaced
     kept = [
@@ -272,34 +278,6 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
     for other in sorted(naming_me | set(mirrored)):
         _mirror(conn, other, track_id, mirrored.get(other))
     return flags
-
-
-def _credited_while_still(
-    conn: Connection, track_id: int, windows: tuple[tuple[float, float], ...]
-) -> bool:
-    """Whether a patrol visit of the track lies wholly inside a stretch in which the phone lay
-    still (``windows``: the stationary flag's spans, found by
-    :func:`geo.track_flags.still_stretches`; a minute's slack at each end).
-
-    WHY: the cleaner takes such stretches out before matching (a phone left at home credits
-    nothing, T52 #8), so a still stretch is suspect only where credit came from it anyway (a
-    drift the cleaner missed); an honest walk with a two-hour lunch stop, credited before and
-    after it, is not flagged (the detector alone flagged it, and 15 of 45 whole-day GeoLife
-    logs)."""
-    if not windows:
-        return False
-    return bool(
-        conn.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM patrol_visits v, "
-                "unnest(CAST(:s AS float8[]), CAST(:e AS float8[])) AS w(s, e) "
-                "WHERE v.track_id = :t AND v.first_time IS NOT NULL "
-                "AND v.first_time >= to_timestamp(w.s - 60) "
-                "AND v.last_time <= to_timestamp(w.e + 60))"
-            ),
-            {"t": track_id, "s": [w[0] for w in windows], "e": [w[1] for w in windows]},
-        ).scalar()
-    )
 
 
 def _lines(conn: Connection, box: str | None, lat: float, fwd: Any) -> list[Any]:
@@ -363,8 +341,8 @@ def _reversed(code: str, other: int, walks: list[Any], mine: Any, tz: str) -> di
         )
     else:
         message = (
-            f"与轨迹 {n}{who}路线和节奏相同，本轨迹较晚，疑为重放的轨迹（见轨迹 {n} 的比对） same "
-            f"route and pace as track {n}{who_en}, this one later: a replay? (see track {n})"
+            f"与轨迹 {n}{who}路线和节奏相同，疑为重放或复制的轨迹（见轨迹 {n} 的比对） same "
+            f"route and pace as track {n}{who_en}: a replay or a copy? (see track {n})"
         )
     return {"code": code, "message": message, "other_track": n}
 

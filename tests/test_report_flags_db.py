@@ -424,3 +424,18 @@ def test_a_district_imported_on_the_setup_day_counts_no_days_before(db, tmp_path
             text("SELECT count(*) FROM streets WHERE created_at = :t"), {"t": first}
         ).scalar_one()
     assert n_first > 3
+
+
+def test_a_walk_over_midnight_alone_is_not_a_suspect(town) -> None:  # noqa: ANN001, F811
+    """T53 N7: an honest night patrol flagged only ``spans_midnight`` (跨零点) was counted in
+    可疑轨迹 on both days. It is not a suspect: not counted, not named (its flag stays on the
+    track and the map)."""
+    db, people = town["db"], town["people"]
+    q = _track(db, people["Q"])
+    _flag(db, q, ("spans_midnight", "轨迹跨零点 spans midnight", None))
+    wed = build_report(db, "daily", WED, today=FAR)
+    assert _col(wed, "people", "suspect_tracks")[people["Q"]] == 0
+    assert not _notes(wed, "可疑轨迹")
+    _flag(db, q, ("spans_midnight", "轨迹跨零点 spans midnight", None), ("replay", REPLAY, 9))
+    wed = build_report(db, "daily", WED, today=FAR)
+    assert _col(wed, "people", "suspect_tracks")[people["Q"]] == 1

@@ -313,3 +313,19 @@ def test_a_bridged_dropout_is_kept_with_the_match_and_shown(city, auth_headers):
             {"t": tid, "u": ALLEY_19},
         ).scalar()
     assert credited >= 0.8, credited
+
+
+def test_a_colleagues_walk_copied_and_dated_earlier_flags_both(city, auth_headers):
+    """T53 N1: a colleague's walk copied with fresh noise and dated a day EARLIER flagged only
+    the honest original (as the later walk, a replay). Which of two people's walks copied the
+    other is not in the fixes: both are flagged, each naming the other. One person's own walk
+    replayed still flags only the later walk (the replay test above)."""
+    db, net = city
+    admin = auth_headers("admin")
+    walk = _honest(net, 13, _local_start(3))
+    copy = _nudged(net, walk, 14, pd.Timedelta(days=-1))
+    with TestClient(create_app(db)) as client:
+        honest = _upload(client, admin, "honest.csv", walk, 1)
+        cheat = _upload(client, admin, "earlier.csv", copy, 2)
+        assert ("replay", honest) in _codes(_flags(client, admin, cheat))
+        assert ("replay", cheat) in _codes(_flags(client, admin, honest))
