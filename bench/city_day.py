@@ -79,6 +79,28 @@ def _import_grid_areas(engine: Engine, folder: Path) -> None:
     import_areas(engine, path, level="community")
 
 
+def _timed_judging() -> dict[str, float]:
+    """Wrap geo.track_judging.judge_matched (as the queue and the upload path call it) to sum
+    the seconds spent judging walks and how many were judged: the flags' share of matching."""
+    import geo.track_judging as judging
+    import geo.track_store as track_store
+
+    spent = {"s": 0.0, "n": 0}
+    inner = judging.judge_matched
+
+    def timed(conn, track_ids):  # noqa: ANN001, ANN202
+        t0 = time.perf_counter()
+        try:
+            return inner(conn, track_ids)
+        finally:
+            spent["s"] += time.perf_counter() - t0
+            spent["n"] += len(track_ids)
+
+    judging.judge_matched = timed
+    track_store.judge_matched = timed
+    return spent
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stewards", type=int, default=4000)
@@ -154,13 +176,19 @@ def main() -> None:
             f"{n_points / ingest_s:,.0f} points/s"
         )
 
+        judging = _timed_judging()
         t = time.perf_counter()
         rep = drain_queue(engine, batch=args.batch)
         match_s = time.perf_counter() - t
         print(
             f"match queue, one worker, batches of {args.batch} (claim + read points + clean + "
-            f"match + patrol visits): {match_s:.1f} s, {n_points / match_s:,.0f} points/s; "
-            f"{rep.matched} matched, {rep.failed} failed, {rep.visits:,} segment visits"
+            f"match + patrol visits + flags): {match_s:.1f} s, {n_points / match_s:,.0f} "
+            f"points/s; {rep.matched} matched, {rep.failed} failed, {rep.visits:,} segment visits"
+        )
+        print(
+            f"  of which judging the walks (flags, geo.track_judging): {judging['s']:.1f} s, "
+            f"{1000 * judging['s'] / max(judging['n'], 1):.0f} ms per track; without it the "
+            f"queue would take {match_s - judging['s']:.1f} s"
         )
 
         t = time.perf_counter()
