@@ -712,7 +712,6 @@ def _day_tracks(
     days still show)."""
     import pandas as pd
 
-    from geo.suspect_tracks import flag_messages
     from geo.track_days import SPAN_OVERLAPS, local_days
 
     span = local_days(day, day, tz)
@@ -760,11 +759,21 @@ def _day_tracks(
                 "thinned": n_fixes.get(r.id, len(idx)) > len(idx),
                 # sent by another account than the walker's own (T52 #13): who, else None
                 "uploader": None if r.own_upload else uploader_label(r.uploaded_by, r.uploader),
-                # why the walk is doubtful (tracks.flags, T52 #12): for evaluators only
-                **({"flags": flag_messages(r.flags)} if flags else {}),
+                # why the walk is doubtful (tracks.flags, T52 #12): for evaluators only; the
+                # messages, and all their Chinese then all their English (T53 N10)
+                **(_flag_words(r.flags) if flags else {}),
             }
         )
     return out, total
+
+
+def _flag_words(flags: Any) -> dict[str, Any]:
+    """A track's ``flags`` (its flags' messages, as stored) and ``flags_said`` ([Chinese,
+    English]: :func:`geo.suspect_tracks.flags_said`, for the line's tooltip)."""
+    from geo.suspect_tracks import flag_messages, flags_said
+
+    said = flag_messages(flags)
+    return {"flags": said, **({"flags_said": list(flags_said(said))} if said else {})}
 
 
 # who uploaded a track (tracks.uploaded_by: an account's username, "cli", "demo"), the name of
@@ -779,11 +788,14 @@ UPLOADER = (
 
 def uploader_label(username: str | None, name: str | None) -> str | None:
     """Who uploaded a track as the patrol map says it: the account's person and username
-    ("王芳（wangfang）"), the username alone, or 命令行 cli for the operator's CLI."""
+    ("王芳（wangfang）"), the username alone, 命令行 cli for the operator's CLI, or 演示数据
+    demo for the demo city's own walks (``gridward demo``: no account sent them)."""
     if username is None:
         return None
     if username == "cli":
         return "命令行 cli"
+    if username == "demo" and not name:  # not an account named demo
+        return "演示数据 demo"
     return f"{name}（{username}）" if name else username
 
 

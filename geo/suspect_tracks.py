@@ -18,8 +18,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import text
 
-from geo.errors import count_en
+from geo.errors import _LEAD, count_en
 from geo.sql_frames import read_frame
+from geo.track_judging import COPY_CODES, SPANS_MIDNIGHT
 
 # the flagged tracks among the report's walks, with whose walk each is (withdrawn ones never:
 # their visits are deleted, and the status says so even while a withdrawal is under way)
@@ -100,21 +101,24 @@ def with_suspect_tracks(
 def suspect_note(
     hits: pd.DataFrame, tracks: pd.DataFrame, readers: dict[str, str] | None = None
 ) -> list[str]:
-    """The note naming the report's flagged tracks (up to :data:`NAMED_IN_NOTE`, the rest
-    counted): each with whose walk it is, its first day in the report and its first flag's
-    message; none without one. ``readers`` gets the note as a viewer reads it (ask an admin
-    to withdraw, not the command)."""
+    """The note naming the report's flagged tracks (up to :data:`NAMED_IN_NOTE`, copies of
+    another walk first, then by day; the rest counted, with where to see them all): each
+    with whose walk it is, its first day in the report and its weightiest flag's message;
+    none without one. ``readers`` gets the note as a viewer reads it (ask an admin to
+    withdraw, not the command; the rest on the patrol map, not the API)."""
     if not len(hits):
         return []
     first = hits.groupby("track_id")["day"].min()
     shown = tracks[tracks["track_id"].isin(first.index)].assign(
         first_day=lambda t: t["track_id"].map(first)
     )
-    shown = shown.sort_values(["first_day", "track_id"], kind="stable")
+    # copies first (T53 N6: five generated-looking walks were named and the copies were not)
+    shown = shown.assign(rank=shown["flags"].map(lambda f: min(map(_rank, _codes(f)), default=9)))
+    shown = shown.sort_values(["rank", "first_day", "track_id"], kind="stable")
     n = len(shown)
     items = []
     for r in shown.head(NAMED_IN_NOTE).itertuples():
-        said = flag_messages(r.flags)
+        said = flag_messages(_ordered(r.flags))
         message = said[0] if said else ""
         more = f"（另有 {len(said) - 1} 项 {len(said) - 1} more）" if len(said) > 1 else ""
         who = " ".join(str(v) for v in (r.walker_name, r.walker_code) if _given(v)) or "无人员"
@@ -122,28 +126,73 @@ def suspect_note(
         items.append(f"轨迹 {int(r.track_id)}（{who}，{day}）：{message}{more}")
     ids = ", ".join(str(int(t)) for t in shown["track_id"].head(NAMED_IN_NOTE))
     rest = n - len(items)
-    tail_zh = f"；等共 {n} 条" if rest > 0 else ""
-    tail_en = f", and {rest} more" if rest > 0 else ""
-    head = (
-        f"可疑轨迹 {n} 条（均已计入；标记不改变记分，请评估人员核实）："
-        f"{'；'.join(items)}{tail_zh}；"
+    # where the rest are (T53 N8: "and 37 more", and no way shown to see them): the API for
+    # an admin or planner, the patrol map for a viewer (for_readers), over the days they hit
+    since, until = (_day(hits["day"].min()), _day(hits["day"].max()))
+    listed = f"GET /tracks?flagged=true&since={since}&until={until}"
+    one_day = since == until
+    on_map = (
+        f"巡查图 /maps/patrols?date={since}（标 ⚠ 的轨迹）"
+        if one_day
+        else f"巡查图 /maps/patrols（{since} 至 {until} 逐日查看，标 ⚠ 的轨迹）"
     )
-    en = (
-        f"{count_en(n, 'suspect track', 'suspect tracks')}, all credited (a flag changes no "
-        f"credit: an evaluator judges it): track(s) {ids}{tail_en}, each with its reason as "
-        "given above; "
+    on_map_en = "all are marked ⚠ on the patrol map /maps/patrols" + (
+        f"?date={since}" if one_day else f", day by day from {since} to {until}"
     )
+
+    def head(where: str) -> str:
+        tail = f"；等共 {n} 条，全部见 {where}" if rest > 0 else ""
+        return (
+            f"可疑轨迹 {n} 条（均已计入；标记不改变记分，请评估人员核实）："
+            f"{'；'.join(items)}{tail}；"
+        )
+
+    def en(where: str) -> str:
+        tail = f", and {rest} more ({where})" if rest > 0 else ""
+        return (
+            f"{count_en(n, 'suspect track', 'suspect tracks')}, all credited (a flag changes no "
+            f"credit: an evaluator judges it): track(s) {ids}{tail}, each with its reason as "
+            "given above; "
+        )
+
     note = (
-        f"{head}核实后如属作弊，可用 gridward tracks delete ID 撤回其记分（API：DELETE "
-        f"/tracks/ID） {en}once checked, withdraw a cheat's credit with gridward tracks "
-        "delete ID (API: DELETE /tracks/ID)"
+        f"{head(listed)}核实后如属作弊，可用 gridward tracks delete ID 撤回其记分（API：DELETE "
+        f"/tracks/ID） {en(f'all are listed by {listed}')}once checked, withdraw a cheat's "
+        "credit with gridward tracks delete ID (API: DELETE /tracks/ID)"
     )
     if readers is not None:
         readers[note] = (
-            f"{head}核实后如属作弊，请联系管理员撤回其记分 "
-            f"{en}once checked, ask an admin to withdraw a cheat's credit"
+            f"{head(on_map)}核实后如属作弊，请联系管理员撤回其记分 "
+            f"{en(on_map_en)}once checked, ask an admin to withdraw a cheat's credit"
         )
     return [note]
+
+
+def _day(d: Any) -> str:
+    """A hit's day as YYYY-MM-DD (a date, or a pandas Timestamp)."""
+    return d.isoformat()[:10] if hasattr(d, "isoformat") else str(d)[:10]
+
+
+def _codes(flags: Any) -> list[str]:
+    if not isinstance(flags, list):
+        return []
+    return [str(f.get("code")) for f in flags if isinstance(f, dict)]
+
+
+def _rank(code: str) -> int:
+    """How much a flag matters to an evaluator: a copy of another walk (replay, alongside)
+    first, then a generated or virtual-location walk, a walk over midnight (no suspect on
+    its own: FLAGGED_SQL) last."""
+    if code in COPY_CODES:
+        return 0
+    return 2 if code == SPANS_MIDNIGHT else 1
+
+
+def _ordered(flags: Any) -> Any:
+    """A track's flags, copies first (the note gives the first one's message)."""
+    if not isinstance(flags, list):
+        return flags
+    return sorted(flags, key=lambda f: _rank(str(f.get("code")) if isinstance(f, dict) else ""))
 
 
 def flag_messages(flags: Any) -> list[str]:
@@ -152,6 +201,22 @@ def flag_messages(flags: Any) -> list[str]:
     if not isinstance(flags, list):
         return []
     return [str(f.get("message") or f.get("code")) for f in flags if isinstance(f, dict)]
+
+
+def flags_said(messages: list[str]) -> tuple[str, str]:
+    """A track's flag messages (each "中文 English", as stored) as one Chinese text and one
+    English: ("zh1；zh2", "en1; en2"), each message cut where its English begins (the first
+    English word, as geo.errors.reads_chinese_first finds it); a message without English
+    counts as Chinese. WHY: the patrol map's line read "zh en；zh en", Chinese and English
+    alternating (T53 N10); every other bilingual list gives all the Chinese first."""
+    zh, en = [], []
+    for m in messages:
+        lead = _LEAD.match(m)
+        cut = len(lead.group(1)) if lead else len(m)
+        zh.append(m[:cut].strip())
+        if m[cut:].strip():
+            en.append(m[cut:].strip())
+    return "；".join(z for z in zh if z), "; ".join(en)
 
 
 def _given(v: Any) -> bool:

@@ -15,6 +15,7 @@ import datetime as dt
 from geo.map_data import TRACK_DRAW_FIXES, PatrolData
 from geo.models import LEVEL_ZH
 from geo.report_period import RUNNING_NOTE_EN, RUNNING_NOTE_ZH
+from geo.suspect_tracks import flags_said
 from maps.charts import compliance_chart
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 
@@ -82,15 +83,16 @@ def thinned_note(track: dict) -> str:
 
 def flags_note(track: dict) -> str:
     """What the page says of a flagged track: ⚠, the track, whose walk, who uploaded it when
-    not the walker, and each flag's message (Chinese first, as stored), and that it is
-    credited as before."""
+    not the walker, its flags' messages and that it is credited as before: all the Chinese,
+    then all the English (T53 N10: each message "zh en" joined read zh en；zh en)."""
     tid = int(track["id"])
     who = f"（{track['person']}）" if track.get("person") else ""
     by = f"，上传人 {track['uploader']}" if track.get("uploader") else ""
-    said = "；".join(str(m) for m in track.get("flags") or [])
+    said, said_en = flags_said([str(m) for m in track.get("flags") or []])
     return (
         f"⚠ 轨迹 {tid}{who}{by}：{said}（仍计入巡查，请核实；确属作弊可撤回） "
         f"track {tid}: doubtful, still credited; check it, and withdraw a cheat"
+        + (f": {said_en}" if said_en else "")
     )
 
 

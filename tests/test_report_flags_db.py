@@ -25,6 +25,7 @@ from geo.patrol_reports import build_report
 from geo.report_export import export_report
 from geo.report_period import report_period
 from geo.track_partitions import ensure_day_partitions
+from maps.page import js_data
 from tests.test_patrol_reports_more_db import FAR, THU, WED, _at, town  # noqa: F401
 
 REPLAY = "与轨迹 9（管家S S）路线与节奏相同，晚 7 天 replays track 9 (管家S S) 7 days later"
@@ -162,8 +163,9 @@ def test_the_note_names_five_and_counts_the_rest(town) -> None:  # noqa: ANN001,
             )
     (note,) = _notes(build_report(db, "daily", WED, today=FAR), "可疑轨迹")
     assert note.startswith("可疑轨迹 6 条") and note.count("轨迹 ") == 6, note
-    assert "噪声4 noise 4；等共 6 条；核实后" in note and "噪声5" not in note
-    assert ", and 1 more, each with its reason" in note
+    listed = f"GET /tracks?flagged=true&since={WED}&until={WED}"  # where the sixth is (N8)
+    assert f"噪声4 noise 4；等共 6 条，全部见 {listed}；核实后" in note and "噪声5" not in note
+    assert f", and 1 more (all are listed by {listed}), each with its reason" in note
 
 
 def test_late_days_max_says_how_late(town) -> None:  # noqa: ANN001, F811
@@ -277,6 +279,79 @@ def _flag_lines(page: str) -> dict[int, str]:
     }
 
 
+def _many_flagged() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seven flagged tracks of one steward's rows (suspect_note's input): 1–5 generated-
+    looking on 11-23, 6 a replay on 11-24, 7 walked alongside another on 11-25 (its
+    white_noise flag stored first, as the match stores its own flags before the copies)."""
+    days = {1: 23, 2: 23, 3: 23, 4: 23, 5: 23, 6: 24, 7: 25}
+    hits = pd.DataFrame(
+        [(0, dt.date(2026, 11, d), 5, "alley_steward", 1, t) for t, d in days.items()],
+        columns=["row", "day", "alley_id", "role", "person_id", "track_id"],
+    )
+    noise = {"code": "white_noise", "message": "偏差逐点独立 noise", "other_track": None}
+    flags = {t: [noise] for t in range(1, 6)}
+    flags[6] = [{"code": "replay", "message": REPLAY, "other_track": 9}]
+    flags[7] = [
+        noise,
+        {"code": "alongside", "message": "与轨迹 8 同行 alongside 8", "other_track": 8},
+    ]
+    tracks = pd.DataFrame(
+        [(t, flags[t], "管家甲", "D1") for t in range(1, 8)],
+        columns=["track_id", "flags", "walker_name", "walker_code"],
+    )
+    return hits, tracks
+
+
+def test_the_note_names_copies_first_and_says_where_the_rest_are() -> None:
+    """T53 N6: the note named the first five tracks by day, all the demo's generated-looking
+    walks, and not the copies; now copies (replay, alongside) come first, each with its copy
+    flag's message. T53 N8: "and 2 more" said nowhere where they are; now the API for an
+    admin or planner, the patrol map for a viewer, over the days the tracks were walked."""
+    from geo.suspect_tracks import suspect_note
+
+    hits, tracks = _many_flagged()
+    readers: dict[str, str] = {}
+    (note,) = suspect_note(hits, tracks, readers)
+    named = (
+        f"可疑轨迹 7 条（均已计入；标记不改变记分，请评估人员核实）：轨迹 6（管家甲 D1，11-24）："
+        f"{REPLAY}；轨迹 7（管家甲 D1，11-25）：与轨迹 8 同行 alongside 8（另有 1 项 1 more）；"
+        "轨迹 1（管家甲 D1，11-23）：偏差逐点独立 noise；轨迹 2（管家甲 D1，11-23）：偏差逐点独立 "
+        "noise；轨迹 3（管家甲 D1，11-23）：偏差逐点独立 noise；等共 7 条，全部见 "
+    )
+    listed = "GET /tracks?flagged=true&since=2026-11-23&until=2026-11-25"
+    en = (
+        "7 suspect tracks, all credited (a flag changes no credit: an evaluator judges it): "
+        "track(s) 6, 7, 1, 2, 3, and 2 more ("
+    )
+    assert note == (
+        f"{named}{listed}；核实后如属作弊，可用 gridward tracks delete ID 撤回其记分（API：DELETE "
+        f"/tracks/ID） {en}all are listed by {listed}), each with its reason as given above; "
+        "once checked, withdraw a cheat's credit with gridward tracks delete ID (API: DELETE "
+        "/tracks/ID)"
+    ), note
+    assert readers[note] == (
+        f"{named}巡查图 /maps/patrols（2026-11-23 至 2026-11-25 逐日查看，标 ⚠ 的轨迹）；"
+        f"核实后如属作弊，请联系管理员撤回其记分 {en}all are marked ⚠ on the patrol map "
+        "/maps/patrols, day by day from 2026-11-23 to 2026-11-25), each with its reason as "
+        "given above; once checked, ask an admin to withdraw a cheat's credit"
+    ), readers[note]
+    # one day: the map's page of that day
+    (note,) = suspect_note(hits.assign(day=dt.date(2026, 11, 23)), tracks, readers)
+    assert (
+        "；等共 7 条，全部见 GET /tracks?flagged=true&since=2026-11-23&until=2026-11-23；" in note
+    )
+    assert (
+        "；等共 7 条，全部见 巡查图 /maps/patrols?date=2026-11-23（标 ⚠ 的轨迹）；" in readers[note]
+    )
+    assert (
+        "and 2 more (all are marked ⚠ on the patrol map /maps/patrols?date=2026-11-23)"
+        in (readers[note])
+    )
+    # five or fewer: all named, nothing to point to
+    (note,) = suspect_note(hits[hits["track_id"] <= 5], tracks, readers)
+    assert "全部见" not in note and "more" not in note and "/maps/patrols" not in readers[note]
+
+
 def _options(page: str) -> dict[int, str]:
     import html
 
@@ -290,26 +365,35 @@ def _options(page: str) -> dict[int, str]:
 
 def test_the_patrol_map_marks_flagged_tracks_and_who_uploaded(town, auth_headers) -> None:  # noqa: ANN001, F811
     """T52 #12, #13: the track list marks a flagged walk with ⚠ and shows its flags' messages
-    as text (escaped: a message with markup or template syntax is shown as it is), and names
-    the uploader when another account sent the walk; an evaluator (admin, viewer) sees the
-    flags, the steward's own page does not (the page's data holds none)."""
+    as text (escaped: a message with markup or template syntax is shown as it is), all their
+    Chinese first, then all their English (T53 N10: "zh en；zh en"), and names the uploader
+    when another account sent the walk (with the account's person when it has one; the demo
+    city's walks as 演示数据 demo); an evaluator (admin, viewer) sees the flags, the
+    steward's own page does not (the page's data holds none)."""
     db, people, alleys = town["db"], town["people"], town["alleys"]
-    q, r = people["Q"], people["R"]
-    tq, tr = _track(db, q), _track(db, r)
+    q, r, t = people["Q"], people["R"], people["T"]
+    tq, tr, tt, tx = _track(db, q), _track(db, r), _track(db, t), _track(db, people["X"])
     _fixes(db, tq, alleys["A"], _at(WED, 7))
     _fixes(db, tr, alleys["B"], _at(WED, 8))
+    _fixes(db, tt, alleys["B"], _at(WED, 9))
+    _fixes(db, tx, alleys["C"], _at(WED, 10))
     evil = "{{ 'gw' ~ 'flag' }}<b>重放</b> replay"
     _flag(db, tq, ("replay", REPLAY, 9), ("white_noise", evil, None))
     mine = auth_headers("steward", person_id=q)
+    auth_headers("admin", person_id=people["P"])  # an office account of P's
     with db.begin() as conn:
         own_name = conn.execute(
             text("SELECT username FROM users WHERE person_id = :p"), {"p": q}
         ).scalar_one()
-        # R's walk sent by an office account (linked to nobody); Q's by her own account
-        conn.execute(text("UPDATE tracks SET uploaded_by = 'office7' WHERE id = :t"), {"t": tr})
-        conn.execute(
-            text("UPDATE tracks SET uploaded_by = :u WHERE id = :t"), {"u": own_name, "t": tq}
-        )
+        p_login = conn.execute(
+            text("SELECT username FROM users WHERE person_id = :p"), {"p": people["P"]}
+        ).scalar_one()
+        # R's walk sent by an office account (linked to nobody), T's by P's account, X's by
+        # the demo; Q's by her own account
+        for by, track in (("office7", tr), (p_login, tt), ("demo", tx), (own_name, tq)):
+            conn.execute(
+                text("UPDATE tracks SET uploaded_by = :u WHERE id = :t"), {"u": by, "t": track}
+            )
     with TestClient(create_app(db)) as client:
         url = f"/maps/patrols?date={WED}"
         admin = client.get(url, headers=auth_headers("admin"))
@@ -321,10 +405,18 @@ def test_the_patrol_map_marks_flagged_tracks_and_who_uploaded(town, auth_headers
         options = _options(page)
         assert options[tq] == f"⚠ 轨迹 track {tq} · 管家Q"
         assert options[tr] == f"轨迹 track {tr} · 管家R · 上传人 uploaded by office7"
+        assert options[tt] == f"轨迹 track {tt} · 管家T · 上传人 uploaded by 管家P（{p_login}）"
+        assert options[tx] == f"轨迹 track {tx} · 管家X · 上传人 uploaded by 演示数据 demo"
+        zh, en = REPLAY.split(" replays ")
+        evil_zh = "{{ 'gw' ~ 'flag' }}<b>重放</b>"
         assert _flag_lines(page) == {
-            tq: f"⚠ 轨迹 {tq}（管家Q）：{REPLAY}；{evil}（仍计入巡查，请核实；确属作弊可撤回） "
-            f"track {tq}: doubtful, still credited; check it, and withdraw a cheat"
+            tq: f"⚠ 轨迹 {tq}（管家Q）：{zh}；{evil_zh}（仍计入巡查，请核实；确属作弊可撤回） "
+            f"track {tq}: doubtful, still credited; check it, and withdraw a cheat: "
+            f"replays {en}; replay"
         }
+        # the line's tooltip: the same two halves (patrol_map.js)
+        said = js_data({"flags_said": [f"{zh}；{evil_zh}", f"replays {en}; replay"]})
+        assert said[1:-1] in page
         assert "<b>重放</b>" not in page and "gwflag" not in page
     # the steward's own page: her track, no ⚠, no message, nothing in the page's data
     page = own.text

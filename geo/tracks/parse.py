@@ -25,7 +25,7 @@ from pyproj import CRS
 from pyproj.exceptions import ProjError
 
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
-from geo.errors import InputError, TooLargeError
+from geo.errors import InputError, TooLargeError, count_en
 from geo.library_words import json_zh, xml_en, xml_zh, zip_zh
 from geo.tracks.parse_nmea import looks_like_nmea
 from geo.tracks.parse_nmea import parse_nmea as _parse_nmea
@@ -313,7 +313,8 @@ def gpx_header_warning(data: bytes, times: pd.Series, tz: str) -> str | None:
     return (
         f"GPX 文件头的时间（<metadata><time>）是 {day}，而定位点的日期是 {fixes}（相差 {apart} "
         "天）：可能是改过日期的旧轨迹，或设备时钟有误，请核对 the GPX header time "
-        f"(<metadata><time>) is dated {day}, its fixes {fixes_en} ({apart} days apart): an old "
+        f"(<metadata><time>) is dated {day}, its fixes {fixes_en} "
+        f"({count_en(apart, 'day', 'days')} apart): an old "
         "walk with its dates changed, or a wrong device clock? check it"
     )
 

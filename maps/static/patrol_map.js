@@ -46,13 +46,16 @@ function gwPatrolMap(map, DATA) {
     lines[t.id] = L.polyline(ll, {color: gw.palette(i + 4), weight: 2, opacity: 0.7, dashArray: "3 4",
                                   className: "gw-track"})
       // the line is thinned (map_data: ~2 m); the count is of the fixes recorded that day
-      // ⚠ and the flags (an evaluator's page only: a steward's data has none), the uploader
-      // when not the walker's own account (map_data._day_tracks)
+      // ⚠ and the flags (an evaluator's page only: a steward's data has none): all their
+      // Chinese on one line, then all their English (flags_said); the uploader when not the
+      // walker's own account (map_data._day_tracks)
       .bindTooltip((t.flags && t.flags.length ? "⚠ " : "") + "轨迹 track " + t.id +
                    (t.person ? " · " + gw.esc(t.person) : "") +
                    (t.uploader ? " · 上传人 uploaded by " + gw.esc(t.uploader) : "") + " · " +
                    (t.n_points || t.points.length) + " 点 points" +
-                   (t.flags && t.flags.length ? "<br>" + t.flags.map(gw.esc).join("<br>") : ""))
+                   (t.flags_said ? t.flags_said.filter(Boolean).map(function (s) {
+                     return "<br>" + gw.esc(s);
+                   }).join("") : ""))
       .addTo(tracks);
   });
   gw.count("tracks", DATA.tracks.length);
