@@ -16,12 +16,16 @@ track is never judged nor changed: its flags stay as they were.
 Cost: one indexed read of the walk's fixes, one of the segments within LINES_M of its box,
 one of the fixes of at most MAX_OTHERS stored walks whose box meets its own within
 COPY_WINDOW_DAYS (each walk one 3-D line), the detectors on the walk alone, and a comparison
-(geo.track_flags.best_match, ~3-10 ms) with those of them near its path (:func:`near_share`).
-Measured on a small dense city-day (100 stewards × 60 min at 3 s on the Haidian extracts,
-two days, every box meeting tens of others; two shared cores): 168 ms a track on average
-on top of 24 ms for the queue's batched match, ~260 ms for a walk of the second day (47
-candidates, 9 compared); an upload's own match costs more than a batch's, so an upload
-takes ~0.2 s longer.
+(geo.track_flags.best_match, ~3-15 ms) with those of them near its path (:func:`near_share`).
+:func:`judge_matched` judges a batch (the queue's) with one :class:`_Reads`: the batch's
+fixes read in one query, every walk's fixes read, projected and cut into path cells once,
+every street segment read and projected once, however many walks it is near; the judging itself
+(the detectors, the comparisons) is per walk as before, and gives the same flags. WHY: the
+queue's 150 walks of a dense city-day (``bench/city_day.py --stewards 150 --minutes 30``)
+spent 106–131 ms a track judging, 85 % of the queue's time, a third of it re-reading,
+re-projecting and re-cutting the same walks for each walk that met them; batched, 72–87
+ms, nearly all of it the detectors (geo.track_flags: ~13 ms a comparison, 5.5 walks
+compared a track; the steady-speed rule ~25 ms). An upload judges one walk: ~the same.
 """
 
 from __future__ import annotations
@@ -96,11 +100,12 @@ def _fixes(conn: Connection, ids: list[int]) -> dict[int, np.ndarray]:
         text(
             "SELECT track_id, ST_AsBinary(ST_MakeLine(ST_MakePoint(ST_X(geom), ST_Y(geom), "
             "extract(epoch FROM t)) ORDER BY seq)) FROM track_points WHERE track_id = ANY(:ids) "
-            # the tracks' spans: only their days' partitions are searched
-            "AND t >= (SELECT coalesce(min(started_at), '-infinity') FROM tracks "
-            "  WHERE id = ANY(:ids)) "
-            "AND t <= (SELECT coalesce(max(ended_at), 'infinity') FROM tracks "
-            "  WHERE id = ANY(:ids)) "
+            # the tracks' spans: only their days' partitions are searched (a track without a
+            # recorded span reads every day, as geo.track_points.read_track_points)
+            "AND t >= (SELECT CASE WHEN bool_or(started_at IS NULL) THEN '-infinity' "
+            "  ELSE min(started_at) END FROM tracks WHERE id = ANY(:ids)) "
+            "AND t <= (SELECT CASE WHEN bool_or(ended_at IS NULL) THEN 'infinity' "
+            "  ELSE max(ended_at) END FROM tracks WHERE id = ANY(:ids)) "
             "GROUP BY track_id HAVING count(*) >= 2"
         ),
         {"ids": ids},
@@ -134,15 +139,34 @@ def near_share(xy: np.ndarray, other: np.ndarray) -> float:
     ``other``'s path or its 8 neighbours: under MIN_NEAR_SHARE it cannot be a copy."""
     if len(xy) == 0 or len(other) == 0:
         return 0.0
+    return _share_in(_sample_cells(xy), _path_cells(other))
+
+
+def _path_cells(other: np.ndarray) -> np.ndarray:
+    """The cells (:func:`_cell_keys`) of ``other``'s path (its fixes joined every
+    NEAR_STEP_M) and their 8 neighbours, sorted: :func:`near_share`'s side of the other walk,
+    cut once a batch (:class:`_Reads`). ``other`` has at least one fix."""
     step = np.hypot(*np.diff(other, axis=0).T) if len(other) > 1 else np.zeros(0)
     k = np.clip(np.ceil(step / NEAR_STEP_M), 1, 20).astype(np.int64)
     seg = np.repeat(np.arange(len(step)), k)
     frac = (np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)) / np.repeat(k, k)
     path = other[seg] + (other[seg + 1] - other[seg]) * frac[:, None] if len(seg) else other
     cells = np.unique(_cell_keys(np.vstack([path, other[-1:]])))
-    near = np.unique((cells[:, None] + _NEIGHBOURS[None, :]).ravel())
+    return np.unique((cells[:, None] + _NEIGHBOURS[None, :]).ravel())
+
+
+def _sample_cells(xy: np.ndarray) -> np.ndarray:
+    """The cells of ``xy``'s fixes that :func:`near_share` looks up (at most _NEAR_SAMPLE,
+    evenly spread); ``xy`` has at least one fix."""
     pick = np.unique(np.linspace(0, len(xy) - 1, min(len(xy), _NEAR_SAMPLE)).astype(np.int64))
-    return float(np.isin(_cell_keys(xy[pick]), near).mean())
+    return _cell_keys(xy[pick])
+
+
+def _share_in(keys: np.ndarray, near: np.ndarray) -> float:
+    """The share of ``keys`` in ``near`` (sorted, not empty): ``np.isin``'s answer by a
+    binary search, without its sort of both."""
+    at = np.minimum(np.searchsorted(near, keys), len(near) - 1)
+    return float((near[at] == keys).mean())
 
 
 _NEIGHBOURS = np.array([dx * _ROW + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)], np.int64)
@@ -175,9 +199,12 @@ def spans_midnight(t: np.ndarray, tz: str) -> dict[str, Any] | None:
     }
 
 
-def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
+def judge_track(
+    conn: Connection, track_id: int, reads: _Reads | None = None
+) -> list[dict[str, Any]]:
     """Judge track ``track_id`` and write its flags (``tracks.flags``), in ``conn``'s
-    transaction (the match's: its row locked there). Returns its flags.
+    transaction (the match's: its row locked there). Returns its flags. ``reads``: what
+    the batch judged with it has read (:func:`judge_matched`); None: a fresh one.
 
     Its raw fixes (as stored, not cleaned: cleaning removes exactly the fixes that tell) are
     projected to the UTM zone of their median (:func:`geo.crs.metric_crs`), with the current
@@ -192,6 +219,7 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
     one) or withdrawn (its flags stay)."""
     from geo.track_flags import OtherWalk, copy_flags, walk_flags
 
+    reads = reads if reads is not None else _Reads(conn)
     me = conn.execute(
         text(
             "SELECT t.id, t.person_id, t.status, t.started_at, t.n_points, t.flags, "
@@ -202,7 +230,7 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
     ).first()
     if me is None or me.status == "withdrawn" or me.started_at is None:
         return list(me.flags) if me is not None else []
-    fixes = _fixes(conn, [track_id]).get(track_id)
+    fixes = reads.fixes([track_id]).get(track_id)
     if fixes is None or len(fixes) < int(me.n_points or 0):  # retention dropped its days
         return list(me.flags)
     lonlat = pd.DataFrame({"lon": fixes[:, 0], "lat": fixes[:, 1]})
@@ -214,19 +242,21 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
         )
     tz = get_settings().timezone
     lon0, lat0 = float(np.median(fixes[:, 0])), float(np.median(fixes[:, 1]))
-    fwd = _to_metres(metric_crs(lon0, lat0))
-    xy, t = _projected(fwd, fixes), fixes[:, 2]
-    lines = _lines(conn, box, lat0, fwd)
+    crs = metric_crs(lon0, lat0)
+    xy, t = reads.projected(crs, track_id), fixes[:, 2]
+    lines = reads.lines(box, lat0, crs)
     others = _others(conn, me, box)
-    read = _fixes(conn, [int(o.id) for o in others])
+    read = reads.fixes([int(o.id) for o in others])
     judged = set(read)  # the walks compared (a walk far from this one's fixes is too)
+    keys = _sample_cells(xy) if len(xy) else None
     walks = []
     for o in others:
         f = read.get(int(o.id))
         if f is None:
             continue
-        other_xy = _projected(fwd, f)
-        if near_share(xy, other_xy) < MIN_NEAR_SHARE:
+        other_xy = reads.projected(crs, int(o.id))
+        # near_share(xy, other_xy), the other walk's cells cut once a batch
+        if keys is None or _share_in(keys, reads.path_cells(crs, int(o.id))) < MIN_NEAR_SHARE:
             continue
         who = _who_zh(o.name, o.external_id)
         walks.append(OtherWalk(int(o.id), who, o.person_id, other_xy, f[:, 2]))
@@ -280,21 +310,106 @@ def judge_track(conn: Connection, track_id: int) -> list[dict[str, Any]]:
     return flags
 
 
-def _lines(conn: Connection, box: str | None, lat: float, fwd: Any) -> list[Any]:
-    """The current street segments within LINES_M of the walk's box, in its metric CRS."""
+def _line_ids(conn: Connection, box: str | None, lat: float) -> list[int]:
+    """The ids of the current street segments within LINES_M of the walk's box, in id order
+    (the line rules' nearest segment among equals is then the same whoever reads them)."""
     dy = LINES_M / 111_320.0
     dx = dy / max(np.cos(np.radians(lat)), 0.01)
-    wkb = conn.execute(
-        text(
-            "SELECT ST_AsBinary(geom) FROM street_segments WHERE retired_at IS NULL "
-            f"AND geom && ST_Expand({EXTENT_SQL}, :dx, :dy)"
-        ),
-        {"extent": box, "dx": dx, "dy": dy},
-    ).scalars()
-    geoms = shapely.from_wkb([bytes(g) for g in wkb])
-    if not len(geoms):
-        return []
-    return list(shapely.transform(geoms, lambda coords: _projected(fwd, coords)))
+    return [
+        int(i)
+        for i in conn.execute(
+            text(
+                "SELECT id FROM street_segments WHERE retired_at IS NULL "
+                f"AND geom && ST_Expand({EXTENT_SQL}, :dx, :dy) ORDER BY id"
+            ),
+            {"extent": box, "dx": dx, "dy": dy},
+        ).scalars()
+    ]
+
+
+# the fixes :class:`_Reads` keeps beyond the batch's own (a batch's candidates from other
+# batches): past this many it forgets them and reads again what it needs (~40 bytes a fix)
+_KEEP_FIXES = 1_000_000
+
+
+class _Reads:
+    """What judging walks in one transaction reads, kept for the next walk judged with it
+    (:func:`judge_matched`): each walk's raw fixes (as :func:`_fixes` reads them), those
+    projected to a metric CRS, and their path cells (:func:`_path_cells`), and the street
+    segments projected. Only what judging never changes: fixes and segments, not flags or
+    rows (read afresh for each walk). Projection is per point, so a walk projected once is
+    the walk projected for each judgement."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._raw: dict[int, np.ndarray | None] = {}
+        self._xy: dict[tuple[str, int], np.ndarray] = {}
+        self._cells: dict[tuple[str, int], np.ndarray] = {}
+        self._segments: dict[tuple[str, int], Any] = {}
+        self._pinned: set[int] = set()
+        self._kept = 0
+
+    def pin(self, ids: list[int]) -> None:
+        """Read the fixes of ``ids`` (a batch) in one query and keep them for the batch."""
+        self._pinned.update(int(i) for i in ids)
+        self.fixes(ids)
+
+    def fixes(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """:func:`_fixes` of ``ids``: track id → n×3 (lon, lat, epoch seconds), tracks of
+        fewer than two stored fixes left out; only those not yet read are queried."""
+        missing = [int(i) for i in dict.fromkeys(ids) if int(i) not in self._raw]
+        if missing:
+            if self._kept > _KEEP_FIXES:
+                self._forget()
+            got = _fixes(self.conn, missing)
+            for i in missing:
+                f = got.get(i)
+                self._raw[i] = f
+                if f is not None and i not in self._pinned:
+                    self._kept += len(f)
+        return {int(i): f for i in ids if (f := self._raw[int(i)]) is not None}
+
+    def _forget(self) -> None:
+        gone = {i for i in self._raw if i not in self._pinned}
+        self._raw = {i: f for i, f in self._raw.items() if i not in gone}
+        self._xy = {k: v for k, v in self._xy.items() if k[1] not in gone}
+        self._cells = {k: v for k, v in self._cells.items() if k[1] not in gone}
+        self._kept = 0
+
+    def projected(self, crs: str, track_id: int) -> np.ndarray:
+        """Track ``track_id``'s fixes (read by :meth:`fixes`) in metres of ``crs`` (n×2)."""
+        key = (crs, track_id)
+        xy = self._xy.get(key)
+        if xy is None:
+            raw = self._raw[track_id]
+            assert raw is not None
+            xy = self._xy[key] = _projected(_to_metres(crs), raw)
+        return xy
+
+    def path_cells(self, crs: str, track_id: int) -> np.ndarray:
+        """:func:`_path_cells` of track ``track_id``'s fixes in ``crs``."""
+        key = (crs, track_id)
+        cells = self._cells.get(key)
+        if cells is None:
+            cells = self._cells[key] = _path_cells(self.projected(crs, track_id))
+        return cells
+
+    def lines(self, box: str | None, lat: float, crs: str) -> list[Any]:
+        """The current street segments within LINES_M of the walk's box (:func:`_line_ids`),
+        in ``crs``; each segment's geometry read and projected once."""
+        ids = _line_ids(self.conn, box, lat)
+        missing = [i for i in ids if (crs, i) not in self._segments]
+        if missing:
+            rows = self.conn.execute(
+                text("SELECT id, ST_AsBinary(geom) FROM street_segments WHERE id = ANY(:ids)"),
+                {"ids": missing},
+            ).all()
+            geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
+            fwd = _to_metres(crs)
+            projected = shapely.transform(geoms, lambda coords: _projected(fwd, coords))
+            for r, g in zip(rows, projected, strict=True):
+                self._segments[(crs, int(r[0]))] = g
+        return [self._segments[(crs, i)] for i in ids]
 
 
 def _others(conn: Connection, me: Any, box: str | None) -> list[Any]:
@@ -386,12 +501,23 @@ def _unique(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def judge_matched(conn: Connection, track_ids: list[int]) -> None:
     """:func:`judge_track` of each of ``track_ids``, just matched in ``conn``'s transaction,
-    each in a savepoint: a judgement that fails (a detector's bug, bad data) is logged and
-    leaves that track's flags as they were; the match and its credit stand. WHY: a flag is
-    advice to an evaluator, never a reason to lose a steward's upload."""
+    in that order, each in a savepoint: a judgement that fails (a detector's bug, bad data)
+    is logged and leaves that track's flags as they were; the match and its credit stand.
+    WHY: a flag is advice to an evaluator, never a reason to lose a steward's upload.
+
+    One :class:`_Reads` for all: their fixes read in one query, and each walk (of theirs or
+    a stored one they may copy) read, projected and cut into cells once; the same flags as
+    judging them one by one (tests/test_track_flags_db.py)."""
+    reads = _Reads(conn)
+    try:
+        with conn.begin_nested():
+            reads.pin(track_ids)
+    except Exception:  # noqa: BLE001 - advice only: each walk reads its own below
+        log.exception("读取轨迹 %s 的定位点失败 reading tracks %s failed", track_ids, track_ids)
+        reads = _Reads(conn)
     for tid in track_ids:
         try:
             with conn.begin_nested():
-                judge_track(conn, tid)
+                judge_track(conn, tid, reads)
         except Exception:  # noqa: BLE001 - advice only: the match must stand
             log.exception("轨迹 %s 的标记判断失败 judging track %s failed", tid, tid)
