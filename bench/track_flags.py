@@ -165,6 +165,40 @@ def generated(net, rng, legs, dt: float) -> tuple[np.ndarray, np.ndarray]:
     return shapely.get_coordinates(shapely.line_interpolate_point(line, d)), d / 1.3
 
 
+def steady_walk(
+    line: shapely.LineString,
+    rng: np.random.Generator,
+    speed: float,
+    t0: float,
+    stops: tuple[tuple[float, float], ...] = (),
+    sigma: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """T53's steady walker (N5): a fix every second, each second's pace ``speed`` ± 0.05 m/s
+    drawn afresh (no drift: the same pace every day), a good phone (σ drifting, τ 60 s, plus
+    1 m white); ``stops``: (metres along, seconds) where it stands still, the phone on."""
+    todo = sorted(stops)
+    s, d = 0.0, [0.0]
+    while s < line.length:
+        if todo and s >= todo[0][0]:
+            d += [s] * int(todo.pop(0)[1])
+        s = min(line.length, s + max(0.6, speed + rng.normal(0, 0.05)))
+        d.append(s)
+    xy = shapely.get_coordinates(shapely.line_interpolate_point(line, np.asarray(d)))
+    xy = xy + drifting_noise(rng, len(d), sigma, 1.0, tau=60.0) + rng.normal(0, 1.0, xy.shape)
+    return xy, t0 + np.arange(len(d), dtype=float)
+
+
+def fresh_noise(rng: np.random.Generator, xy: np.ndarray) -> np.ndarray:
+    """T53's copies: phone-like drifting noise drawn afresh (σ 5 m, τ 60 s, every 2 s)."""
+    return xy + drifting_noise(rng, len(xy), 5.0, 2.0, tau=60.0) + rng.normal(0, 1.0, xy.shape)
+
+
+def wandering(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    """T53's r28_p4_warp: the times played at a pace drifting within 0.85-1.15."""
+    f = np.clip(1.0 + np.cumsum(rng.normal(0, 0.03, len(t) - 1)), 0.85, 1.15)
+    return t[0] + np.concatenate([[0.0], np.cumsum(np.diff(t) * f)])
+
+
 DAY = 86400.0
 T0 = pd.Timestamp("2026-11-18T01:00:00Z").timestamp()
 
@@ -286,6 +320,26 @@ def main() -> None:
                 real_found.append(f"{na} vs {nb}: {got[0].message()[:150]}")
             if got and same and len(same_found) < 2:
                 same_found.append(f"{na} vs {nb}: {got[0].message()[:150]}")
+    # T53 N5: one steward, one route, the same hour and steady pace every day (1-3 % apart),
+    # some with stops at the same places every day (a gate, a crossing: 10-60 s, as it comes)
+    steady_pairs = steady_copies = 0
+    steady_share = []
+    for _ in range(n_sim):
+        line = route_line(demo, random_route(demo, rng, float(rng.uniform(150, 900))))
+        places = tuple(float(x) for x in rng.uniform(0.1, 0.9, int(rng.integers(0, 3))))
+        walks = []
+        for k in range(5):
+            stops = tuple((p * line.length, float(rng.uniform(10, 60))) for p in places)
+            speed = 1.30 * (1 + float(rng.uniform(-0.03, 0.03)))
+            walks.append(steady_walk(line, rng, speed, T0 + k * DAY, stops))
+        for a in range(5):
+            others = [tf.OtherWalk(b, "", 1, *walks[b]) for b in range(5) if b != a]
+            got = tf.copy_flags(*walks[a], 1, others)
+            steady_pairs += len(others)
+            steady_copies += len(got)
+            for o in others:
+                m = tf.best_match(*walks[a], o.xy, o.t)
+                steady_share.append(m.share if m is not None else 0.0)
     sh = np.asarray(shares)
     print("\n[2] false replay/alongside flags")
     print(
@@ -294,6 +348,13 @@ def main() -> None:
         f"{copies} of {pairs} pairs flagged; share within {tf.COPY_TOL_M:g} m at the best "
         f"offset: max {sh.max():.2f}, p99 {np.percentile(sh, 99):.2f} (flag at "
         f"{tf.COPY_MIN_SHARE})"
+    )
+    ss = np.asarray(steady_share)
+    print(
+        f"  steady same-hour walker (T53 N5): {n_sim} routes of 150-900 m × 5 days, 1 s fixes, "
+        "σ 3 m drifting, pace 1.30 m/s ±3 % a day, 0-2 stops of 10-60 s at the same places: "
+        f"{steady_copies} of {steady_pairs} pairs flagged; share within {tf.COPY_TOL_M:g} m at "
+        f"the best offset: max {ss.max():.2f}, median {np.median(ss):.2f}"
     )
     print(
         f"  real: {real_copies} of {real_pairs} overlapping pairs of GeoLife walking/unlabelled "
@@ -329,6 +390,38 @@ def main() -> None:
         )
         ax, at = resampled(xy, t, 2.0, t[0])
         cheat("colleague's copy resampled 2 s", "alongside", tf.copy_flags(ax, at, 2, orig))
+        # T53 N2: replays resampled every 2 s with fresh drifting noise, as they are, 10 %
+        # slower, at a wandering pace; split by whether the original stood still anywhere
+        stops = "original with stops" if (np.diff(t) > 9.5).any() else "original w/o stops"
+        qx, qt = resampled(xy, t, 2.0, t[0] + 6 * DAY)
+        cheat(
+            f"T53 resampled+drift noise, {stops}",
+            "replay",
+            tf.copy_flags(fresh_noise(rng, qx), qt, 1, orig),
+        )
+        cheat(
+            f"T53 10 % slower+noise, {stops}",
+            "replay",
+            tf.copy_flags(fresh_noise(rng, qx), qt[0] - DAY + (qt - qt[0]) * 1.1, 1, orig),
+        )
+        cheat(
+            f"T53 wandering pace+noise, {stops}",
+            "replay",
+            tf.copy_flags(fresh_noise(rng, qx), wandering(rng, qt) - 2 * DAY, 1, orig),
+        )
+        cheat(
+            "replay 10 % slower, resampled 2 s",
+            "replay",
+            tf.copy_flags(qx, qt[0] - 3 * DAY + (qt - qt[0]) * 1.1, 1, orig),
+        )
+        # T53 N3: 1.5-3 minutes of a colleague's walk, same times, fresh drifting noise
+        a0 = t[0] + float(rng.uniform(0, max(1.0, t[-1] - t[0] - 200)))
+        part = (qt - 6 * DAY >= a0) & (qt - 6 * DAY <= a0 + float(rng.uniform(90, 180)))
+        cheat(
+            "T53 part of a colleague's, same times",
+            "alongside",
+            tf.copy_flags(fresh_noise(rng, qx[part]), qt[part] - 6 * DAY, 2, orig),
+        )
         gx, gt = generated(demo, rng, legs, float(rng.integers(1, 11)))
         cheat("centreline-generated", "on_centreline", tf.walk_flags(gx, T0 + gt, demo_lines))
         for lo, hi, kind in ((1, 6, "1-6 s"), (7, 10, "7-10 s (not judged)")):
@@ -362,10 +455,10 @@ def main() -> None:
 
     print("\n[3] simulated cheats caught (share of walks with the expected flag)")
     print(
-        f"  {'cheat':36s} {'flag':14s} {'n':>4s} {'geo.track_flags':>16s} {'no flags (today)':>17s}"
+        f"  {'cheat':46s} {'flag':14s} {'n':>4s} {'geo.track_flags':>16s} {'no flags (today)':>17s}"
     )
     for kind, got in caught.items():
-        print(f"  {kind:36s} {expect[kind]:14s} {len(got):>4d} {np.mean(got):>16.2f} {0.0:>17.2f}")
+        print(f"  {kind:46s} {expect[kind]:14s} {len(got):>4d} {np.mean(got):>16.2f} {0.0:>17.2f}")
 
     print("\n[4] speed")
     print(f"  walk_flags: {walks_n / walks_s:,.0f} walks/s ({walks_n} real and simulated walks)")

@@ -31,38 +31,76 @@ import shapely
 CODES = ("replay", "alongside", "steady_speed", "on_centreline", "white_noise", "stationary")
 
 # ---------------------------------------------------------------- copies (replay, alongside)
-# A copy's fixes lie within COPY_TOL_M of the copied walk's position at t − δ (interpolated
-# between its fixes) for COPY_MIN_SHARE of the span they share. WHY 8 m: fresh noise of 2–5 m
-# on every fix (the tester's `nudge`) leaves a copy 2–5 m from the original, a resampled copy
-# under 1 m; two honest walks of one route, even aligned in pace, are apart by both phones'
-# errors (σ 5 m drifting each: 7 m per axis between them, half the fixes beyond 8 m; σ 3 m:
-# 17 % beyond), and their paces drift apart by tens of seconds (stops, crossings, ±10 % pace:
-# 13 m for every 10 s), so they never hold 90 % within 8 m at one offset (bench: 0 of 960
-# simulated pairs, the closest at 0.78, and 0 of 4,908 overlapping pairs of real GeoLife
-# tracks; the tester's copies and 200 simulated ones at 1.0).
+# Fixes lying near another walk's at one time offset are WEAK evidence on their own: one
+# steward walking one alley at one steady pace every morning lies within 8 m of yesterday's
+# walk for 94-98 % of it (T53 N5: 3 of 5 days flagged; bench: simulated steady same-hour
+# walkers, σ 3 m drifting, paces 1-3 % apart: 44 of 800 pairs flagged by the old rule, 0 by
+# this one). A copy is called on one of three grounds (CopyMatch.kind):
+#   "fixes": COPY_MIN_SHARE within COPY_TOL_M at the best offset and pace scale, and the
+#     distances are what a copy leaves and two phones never do: under COPY_TINY_M at the
+#     median (a resampled or re-timed file: under 1 m; 1,200 simulated honest pairs, steady
+#     walkers included: 3.2 m or more), or drawn afresh on each fix, their components' lag-1
+#     correlation under COPY_WHITE_R, over consecutive fixes COPY_WHITE_DT_S apart at most
+#     (T52's `nudge`: -0.07 to 0.08; the 97 simulated honest pairs that do hold 90 % within
+#     8 m, all steady walkers: 0.67 or more; a phone's drift of τ 30 s keeps e^-1/3 = 0.72
+#     over 10 s);
+#   "same_time": at under ALONGSIDE_S (pace scale 1 ± SAME_TIME_MAX_SCALE) the positions
+#     alone say it (two people at one place at the same seconds walked together or copied):
+#     COPY_MIN_SHARE within COPY_TOL_M, as before;
+#   "inside": a short walk (INSIDE_MIN_S, INSIDE_MIN_MOVED_M) lying wholly within another
+#     person's at the same times (|δ| ≤ INSIDE_MAX_DELTA_S, INSIDE_MIN_PART of its fixes
+#     shared) with INSIDE_MIN_SHARE within COPY_TOL_M (T53 N3: the 2.8 minutes of a
+#     colleague's walk on one's own alleys, σ 5 m noise: 0.82).
+# NOT caught: a replay on another day with fresh DRIFTING noise (T53 N2: resampled with σ 5 m
+# drifting noise, 10 % slower, at a wandering pace). Its distances are those of two phones,
+# so only a pace structure the two walks could not share by chance would tell it, and stops
+# are no such thing: a steward stopping at the same gates every day, 10-60 s as it comes,
+# matched a copy's stops (place, moment, and length within 20 %) in 6 of 75 simulated pairs
+# at thresholds catching 20-25 % of such replays of walks with stops; thresholds flagging
+# none of them caught 1-2 of 40 (a rule on stops was tried for T53 and left out).
+# WHY 8 m: fresh noise of 2–5 m on every fix (the tester's `nudge`) leaves a copy 2–5 m from
+# the original, a resampled copy under 1 m; two honest phones (σ 5 m drifting each) are 7 m
+# per axis apart.
 COPY_TOL_M = 8.0
 COPY_MIN_SHARE = 0.9
+COPY_TINY_M = 1.5
+COPY_WHITE_R = 0.3
+COPY_WHITE_DT_S = 10.0
+COPY_WHITE_MIN_PAIRS = 20
 # the shared span must be a walk, not a glance: at least this long, this far moved (30-s means,
 # so noise does not add metres), and this share of the new walk's fixes (a copy cut short is
 # a copy; a walk that only passes through a stretch of another is not)
 COPY_MIN_S = 180.0
 COPY_MIN_MOVED_M = 150.0
 COPY_MIN_PART = 0.5
-# δ is found by votes: every pair of fixes (new, other) within VOTE_M votes for the difference
-# of their times, in VOTE_BIN_S bins; the VOTE_CANDIDATES best bins are refined by a search
-# ±REFINE_S around them (1 s steps, then 0.1 s). WHY 15 m: a copy with 5 m noise has its
-# original fix within 5 m; 15 m also pairs a resampled copy's fixes with the original's on
-# either side at walking pace (3 s × 1.35 m/s); wider pairs honest walks of other routes.
+# δ and the pace scale are found by votes: every pair of fixes (new, other) within VOTE_M
+# votes, for each scale in COPY_SCALES (the new walk's seconds per second of the other: a
+# replay played 10 % slower is 1.10), for the offset at the other walk's middle, in VOTE_BIN_S
+# bins; the VOTE_CANDIDATES best are refined (offset ±REFINE_S by 1.5 s, scale ±0.02 by
+# 0.005, offset ±1.5 s by 0.25 s). Scale 1 is kept when it explains COPY_SCALE_ONE of the
+# fixes the best scale does. WHY 15 m: a copy with 5 m noise has its original fix within 5 m;
+# 15 m also pairs a resampled copy's fixes with the original's on either side at walking pace
+# (3 s × 1.35 m/s); wider pairs honest walks of other routes.
 VOTE_M = 15.0
 VOTE_BIN_S = 10.0
 VOTE_CANDIDATES = 3
 REFINE_S = 15.0
+COPY_SCALES = np.round(np.arange(0.80, 1.2501, 0.02), 3)
+COPY_SCALE_ONE = 0.97
+SAME_TIME_MAX_SCALE = 0.03
 # interpolating the other walk across a gap longer than this says nothing about where it was
 COPY_MAX_GAP_S = 60.0
 # at most this many fixes of the new walk are compared (evenly spread), at most VOTE_OTHER of
 # the other's vote (it is interpolated in full): called against tens of candidates per upload
 COPY_SAMPLE = 200
 VOTE_OTHER = 2000
+# the inside rule (see above). WHY 0.7: two people really walking together with σ 6 m phones
+# each hold 0.36 (T53's together_s2/s36); 60 s and 50 m: an alley of 80 m walked
+INSIDE_MAX_DELTA_S = 10.0
+INSIDE_MIN_PART = 0.95
+INSIDE_MIN_S = 60.0
+INSIDE_MIN_MOVED_M = 50.0
+INSIDE_MIN_SHARE = 0.7
 # |δ| under this: the same time, so "alongside" (walking together, or a copy at the same
 # times), flagged only between different people; at least this: "replay" (any person)
 ALONGSIDE_S = 60.0
@@ -466,24 +504,54 @@ def _stationary(xy: np.ndarray, t: np.ndarray, tz: str, min_s: float) -> Flag | 
 # ================================================================= against other walks
 @dataclass(frozen=True)
 class CopyMatch:
-    """How a walk lines up with another at its best time offset: ``delta`` (s; new time −
-    other's), ``share`` of the shared fixes within COPY_TOL_M, the shared ``seconds``, metres
-    ``moved`` over them and the ``part`` of the new walk's fixes they are."""
+    """How a walk lines up with another at its best time offset and pace scale: ``delta``
+    (s; new time − other's, at the first shared fix), ``scale`` (the new walk's seconds per
+    second of the other: 1.10 is played 10 % slower), ``share`` of the shared fixes within
+    COPY_TOL_M, the shared ``seconds``, metres ``moved`` over them and the ``part`` of the new
+    walk's fixes they are; ``median_m`` of the distances and ``white``, their components'
+    lag-1 correlation; ``contained``: the new walk lies wholly inside the other's time span."""
 
     delta: float
     share: float
     seconds: float
     moved: float
     part: float
+    scale: float = 1.0
+    median_m: float = float("inf")
+    white: float = float("nan")
+    contained: bool = False
 
     @property
-    def is_copy(self) -> bool:
-        return (
-            self.share >= COPY_MIN_SHARE
-            and self.seconds >= COPY_MIN_S
+    def kind(self) -> str | None:
+        """Why it is a copy, or None: "fixes" (the same positions, or the same positions
+        with noise drawn afresh on each fix), "same_time" (at the same times: the positions
+        alone say it), "inside" (a short walk wholly inside another's at the same times)."""
+        walk = (
+            self.seconds >= COPY_MIN_S
             and self.moved >= COPY_MIN_MOVED_M
             and self.part >= COPY_MIN_PART
         )
+        same_time = abs(self.delta) < ALONGSIDE_S and abs(self.scale - 1.0) <= SAME_TIME_MAX_SCALE
+        if walk and self.share >= COPY_MIN_SHARE:
+            if self.median_m <= COPY_TINY_M or self.white < COPY_WHITE_R:
+                return "fixes"
+            if same_time:
+                return "same_time"
+        if (
+            same_time
+            and abs(self.delta) <= INSIDE_MAX_DELTA_S
+            and self.contained
+            and self.part >= INSIDE_MIN_PART
+            and self.seconds >= INSIDE_MIN_S
+            and self.moved >= INSIDE_MIN_MOVED_M
+            and self.share >= INSIDE_MIN_SHARE
+        ):
+            return "inside"
+        return None
+
+    @property
+    def is_copy(self) -> bool:
+        return self.kind is not None
 
 
 def _dedupe_times(xy: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -491,12 +559,17 @@ def _dedupe_times(xy: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return xy[keep], t[keep]
 
 
+def _other_time(ts: np.ndarray, delta: float, scale: float, centre: float) -> np.ndarray:
+    """The other walk's time matching each new time: ``delta`` is the offset at ``centre``
+    (the other walk's middle), ``scale`` the new walk's seconds per second of the other."""
+    return centre + (ts - delta - centre) / scale
+
+
 def _aligned(
-    xs: np.ndarray, ts: np.ndarray, ox: np.ndarray, ot: np.ndarray, delta: float
+    xs: np.ndarray, ts: np.ndarray, ox: np.ndarray, ot: np.ndarray, q: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(shared: the new fixes whose time − δ falls inside the other walk, not in a gap;
-    distance to the other's interpolated position there)."""
-    q = ts - delta
+    """(shared: the new fixes whose other time ``q`` falls inside the other walk, not in a
+    gap; distance to the other's interpolated position there)."""
     k = np.searchsorted(ot, q)
     inside = (k > 0) & (k < len(ot))
     kk = np.clip(k, 1, len(ot) - 1)
@@ -507,15 +580,34 @@ def _aligned(
     return shared, np.hypot(xs[:, 0] - px, xs[:, 1] - py)
 
 
-def _score(xs, ts, ox, ot, delta) -> tuple[int, float]:
-    shared, d = _aligned(xs, ts, ox, ot, delta)
+def _score(xs, ts, ox, ot, delta, scale, centre) -> tuple[int, float]:
+    shared, d = _aligned(xs, ts, ox, ot, _other_time(ts, delta, scale, centre))
     hit = shared & (d <= COPY_TOL_M)
     return int(hit.sum()), -float(np.median(d[hit])) if hit.any() else 0.0
 
 
+def _white(xy: np.ndarray, t: np.ndarray, ox: np.ndarray, ot: np.ndarray, q: np.ndarray) -> float:
+    """The lag-1 correlation of the offsets (new fix − the other's position at ``q``, per
+    axis, averaged) over pairs of consecutive fixes at most COPY_WHITE_DT_S apart (all the
+    new walk's fixes, not the sample: noise drawn afresh on each fix shows fix to fix, a
+    phone's drift fades over tens of seconds); NaN under COPY_WHITE_MIN_PAIRS pairs."""
+    shared, _ = _aligned(xy, t, ox, ot, q)
+    off = xy - np.column_stack([np.interp(q, ot, ox[:, 0]), np.interp(q, ot, ox[:, 1])])
+    pair = shared[:-1] & shared[1:] & (np.diff(t) <= COPY_WHITE_DT_S)
+    if pair.sum() < COPY_WHITE_MIN_PAIRS:
+        return float("nan")
+    rs = []
+    for axis in (0, 1):
+        a, b = off[:-1, axis][pair], off[1:, axis][pair]
+        if np.std(a) > 0 and np.std(b) > 0:
+            rs.append(float(np.corrcoef(a, b)[0, 1]))
+    return float(np.mean(rs)) if rs else float("nan")
+
+
 def best_match(xy: np.ndarray, t: np.ndarray, other_xy: np.ndarray, other_t: np.ndarray):
-    """The other walk's best time offset against this one (:class:`CopyMatch`), or None when
-    no fixes come within VOTE_M. Exposed for the benchmark's calibration."""
+    """The other walk's best time offset and pace scale against this one
+    (:class:`CopyMatch`), or None when no fixes come within VOTE_M. Exposed for the
+    benchmark's calibration."""
     from scipy.spatial import cKDTree
 
     xy, t = _prep(xy, t)
@@ -528,36 +620,68 @@ def best_match(xy: np.ndarray, t: np.ndarray, other_xy: np.ndarray, other_t: np.
     pairs = cKDTree(xs).sparse_distance_matrix(cKDTree(ox[vote]), VOTE_M, output_type="coo_matrix")
     if pairs.nnz == 0:
         return None
-    deltas = ts[pairs.row] - ot[vote][pairs.col]
-    bins, counts = np.unique(np.floor(deltas / VOTE_BIN_S).astype(np.int64), return_counts=True)
+    centre = float(ot[0] + ot[-1]) / 2.0
+    tn, to = ts[pairs.row], ot[vote][pairs.col] - centre
+    # under COPY_MIN_S a pace scale is not measured (2 % is 3 s): scale 1 only, the same
+    # times or none (the one rule for so short a walk is "inside")
+    short = t[-1] - t[0] < COPY_MIN_S
+    keys = []
+    for i, k in enumerate(COPY_SCALES.tolist()):
+        if short and k != 1.0:
+            continue
+        b = np.floor((tn - centre - k * to) / VOTE_BIN_S).astype(np.int64)
+        keys.append(b * len(COPY_SCALES) + i)
+    bins, counts = np.unique(np.concatenate(keys), return_counts=True)
     top = bins[np.argsort(-counts, kind="stable")[:VOTE_CANDIDATES]]
     # each fix of a copy votes at least once within VOTE_M / walking pace (±11 s) of δ: a
     # candidate whose 5 bins around hold fewer votes than the fixes a copy shares is none
     need = COPY_MIN_PART * COPY_MIN_SHARE * len(xs)
-    near = [int(counts[np.abs(bins - b) <= 2].sum()) for b in top.tolist()]
-    top = np.asarray([b for b, c in zip(top.tolist(), near, strict=True) if c >= need])
-    if not len(top):
-        return CopyMatch(float((bins[np.argmax(counts)] + 0.5) * VOTE_BIN_S), 0.0, 0.0, 0.0, 0.0)
-    best: tuple[tuple[int, float], float] | None = None
-    for b in top.tolist():
-        centre = (b + 0.5) * VOTE_BIN_S
-        for grid in (np.arange(-REFINE_S, REFINE_S + 0.1, 1.5), np.arange(-1.5, 1.6, 0.25)):
-            scores = [(_score(xs, ts, ox, ot, centre + g), centre + g) for g in grid]
-            sc, centre = max(scores, key=lambda s: s[0])
-        if best is None or sc > best[0]:
-            best = (sc, centre)
+    n_k = len(COPY_SCALES)
+    cand = []
+    for key in top.tolist():
+        b, i = divmod(key, n_k)
+        around = (bins % n_k == i) & (np.abs(bins // n_k - b) <= 2)
+        if int(counts[around].sum()) >= need:
+            cand.append(((b + 0.5) * VOTE_BIN_S, float(COPY_SCALES[i])))
+    if not cand:
+        return CopyMatch(0.0, 0.0, 0.0, 0.0, 0.0)
+    best: tuple[tuple[int, float], float, float] | None = None
+    for delta, scale in cand:
+
+        def sc(d: float, k: float) -> tuple[int, float]:
+            return _score(xs, ts, ox, ot, d, k, centre)
+
+        delta = max((sc(delta + g, scale), delta + g) for g in np.arange(-15, 15.1, 1.5))[1]
+        if not short:
+            scale = max((sc(delta, k), k) for k in scale + np.arange(-0.02, 0.021, 0.005))[1]
+        got, delta = max((sc(delta + g, scale), delta + g) for g in np.arange(-1.5, 1.6, 0.25))
+        if best is None or got > best[0]:
+            best = (got, delta, scale)
     assert best is not None
-    delta = best[1]
-    shared, d = _aligned(xs, ts, ox, ot, delta)
+    got, delta, scale = best
+    if scale != 1.0:  # the simplest reading when it explains (nearly) as many fixes
+        one = max(
+            (_score(xs, ts, ox, ot, delta + g, 1.0, centre), delta + g)
+            for g in np.arange(-3.0, 3.1, 0.25)
+        )
+        if one[0][0] >= COPY_SCALE_ONE * got[0]:
+            delta, scale = one[1], 1.0
+    q = _other_time(ts, delta, scale, centre)
+    shared, d = _aligned(xs, ts, ox, ot, q)
     if not shared.any():
-        return CopyMatch(delta, 0.0, 0.0, 0.0, 0.0)
-    st = ts[shared]
+        return CopyMatch(float(delta), 0.0, 0.0, 0.0, 0.0, scale)
+    st, ds = ts[shared], d[shared]
+    share = float((ds <= COPY_TOL_M).mean())
     return CopyMatch(
-        delta=float(delta),
-        share=float((d[shared] <= COPY_TOL_M).mean()),
+        delta=float(st[0] - q[shared][0]),
+        share=share,
         seconds=float(st[-1] - st[0]),
         moved=_moved_m(xs[shared], st),
         part=float(shared.mean()),
+        scale=float(scale),
+        median_m=float(np.median(ds)),
+        white=_white(xy, t, ox, ot, _other_time(t, delta, scale, centre)),
+        contained=bool(q[0] >= ot[0] - 1.0 and q[-1] <= ot[-1] + 1.0),
     )
 
 
@@ -605,13 +729,20 @@ def copy_flags(
         else:
             zh_off, en_off = _offset(m.delta)
             later_zh, later_en = ("晚", "later") if m.delta > 0 else ("早", "earlier")
+            pace_zh = pace_en = ""
+            if abs(m.scale - 1.0) >= 0.005:
+                slow = m.scale > 1.0
+                pct = f"{abs(m.scale - 1.0):.0%}"
+                pace_zh = f"，整体{'放慢' if slow else '加快'} {pct}"
+                pace_en = f", played {pct} {'slower' if slow else 'faster'}"
             flag = Flag(
                 "replay",
                 f"与轨迹 {o.track_id}（{who}）路线和节奏相同，"
-                f"时间相差 {zh_off}（本轨迹{later_zh}）："
+                f"时间相差 {zh_off}（本轨迹{later_zh}）{pace_zh}："
                 f"{zh_d}内 {share} 的定位点与其相距不到 {COPY_TOL_M:g} 米；疑为重放的轨迹",
-                f"same route and pace as track {o.track_id} ({who_en}), {en_off} {later_en}: "
-                f"{share} of the fixes within {COPY_TOL_M:g} m of it over {en_d}; a replay?",
+                f"same route and pace as track {o.track_id} ({who_en}), {en_off} {later_en}"
+                f"{pace_en}: {share} of the fixes within {COPY_TOL_M:g} m of it over {en_d}; "
+                "a replay?",
                 o.track_id,
             )
         found.append((m.share, flag))

@@ -144,6 +144,70 @@ def test_a_short_or_unrelated_walk_is_no_copy(demo):
     )
 
 
+def _fresh(rng, xy, dt=3.0):
+    """Phone-like noise drawn afresh on a copy (T53): σ 5 m drifting, τ 60 s, plus 1 m."""
+    return xy + drifting_noise(rng, len(xy), 5.0, dt, tau=60.0) + rng.normal(0, 1.0, xy.shape)
+
+
+def _steady(rng, line, speed, t0):
+    """T53's steady walker (N5): a fix a second, each second's pace ``speed`` ± 0.05 m/s
+    afresh, a good phone (σ 3 m drifting, τ 60 s, plus 1 m)."""
+    d = np.minimum(np.cumsum(np.maximum(0.6, speed + rng.normal(0, 0.05, 2000))), line.length)
+    d = np.concatenate([[0.0], d[: int(np.searchsorted(d, line.length)) + 1]])
+    xy = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
+    xy = xy + drifting_noise(rng, len(d), 3.0, 1.0, tau=60.0) + rng.normal(0, 1.0, xy.shape)
+    return xy, t0 + np.arange(len(d), dtype=float)
+
+
+def test_a_steady_walker_on_one_alley_every_morning_is_no_replay(demo):
+    """T53 N5: one steward, one alley, 09:00 every day at one steady pace (1-3 % apart):
+    yesterday's walk lies within 8 m for most of today's, but the distances are two phones'
+    drifting errors, not what a copy leaves (the same fixes, or noise drawn afresh on each
+    fix)."""
+    rng = np.random.default_rng(53)
+    for _ in range(3):
+        line = _line(demo, rng, float(rng.uniform(300, 700)))
+        days = [_steady(rng, line, 1.30 * rng.uniform(0.97, 1.03), T0 + k * DAY) for k in range(5)]
+        for a in range(5):
+            others = [tf.OtherWalk(b, "", 25, *days[b]) for b in range(5) if b != a]
+            assert tf.copy_flags(*days[a], 25, others) == [], a
+
+
+def test_a_replay_played_slower_or_faster_is_a_replay(demo):
+    """T53 N2 in part: a stored walk played 10 % slower (or 8 % faster), resampled every 2 s
+    or with fresh 2-5 m noise on each fix, lines up at a free pace scale. (With fresh
+    DRIFTING noise it is not told from an honest walk: see test_a_steady_walker…)"""
+    rng = np.random.default_rng(28)
+    xy, t = _honest(rng, _line(demo, rng, 800), dt=3.0)
+    stored = [tf.OtherWalk(32, "孙兰 DEMO0028", 28, xy, t)]
+    q = np.arange(t[0] + 0.4, t[-1], 2.0)
+    copy = np.column_stack([np.interp(q, t, xy[:, 0]), np.interp(q, t, xy[:, 1])])
+    for fixes, times, said in (
+        (copy, q[0] + 5 * DAY + (q - q[0]) * 1.10, ("整体放慢 10%", "played 10% slower")),
+        (_nudged(rng, xy), t[0] + 4 * DAY + (t - t[0]) * 1.10, ("整体放慢 10%", "10% slower")),
+        (_nudged(rng, xy), t[0] + 3 * DAY + (t - t[0]) / 1.08, ("整体加快 7%", "7% faster")),
+    ):
+        flags = tf.copy_flags(fixes, times, 28, stored)
+        assert _codes(flags) == ["replay"] and flags[0].other_track == 32
+        _chinese_first(flags, "与轨迹 32（孙兰 DEMO0028，11-18 08:02）路线和节奏相同")
+        assert said[0] in flags[0].zh and said[1] in flags[0].en, flags[0].message()
+
+
+def test_a_short_copy_of_a_colleagues_stretch_at_the_same_times_is_alongside(demo):
+    """T53 N3: 2.8 minutes of a colleague's walk (the stretch on one's own alleys), at the
+    same times, with fresh noise: under the 3 minutes a whole walk needs, but wholly inside
+    the colleague's walk at the same seconds."""
+    rng = np.random.default_rng(54)
+    xy, t = _honest(rng, _line(demo, rng, 900), dt=3.0)
+    stored = [tf.OtherWalk(37, "朱秀霞 DEMO0014", 14, xy, t)]
+    part = (t >= t[0] + 240) & (t <= t[0] + 410)
+    flags = tf.copy_flags(_fresh(rng, xy[part], 3.0), t[part], 54, stored)
+    assert _codes(flags) == ["alongside"] and flags[0].other_track == 37
+    _chinese_first(flags, "与轨迹 37（朱秀霞 DEMO0014，11-18 08:02）同时同路")
+    # the same person's stretch (two apps at once) is nothing to flag
+    assert tf.copy_flags(_fresh(rng, xy[part], 3.0), t[part], 14, stored) == []
+
+
 # ---------------------------------------------------------------- the walk alone
 def test_a_track_generated_on_the_centrelines_is_flagged(demo):
     rng = np.random.default_rng(6)
