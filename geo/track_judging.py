@@ -120,8 +120,11 @@ def _fixes(conn: Connection, ids: list[int]) -> dict[int, np.ndarray]:
 # A stored walk is compared (geo.track_flags.best_match, ~3 ms) only when at least this share
 # of this walk's fixes lie in or next to NEAR_CELL_M cells its path passes through (its fixes
 # joined every NEAR_STEP_M): a copy has half its fixes or more within 8 m of the other walk
-# (COPY_MIN_PART × COPY_MIN_SHARE = 0.45), so never less. WHY: a city-day's walks mostly
-# share a box with tens of others and a route with few; comparing each cost ~150 ms a walk.
+# (COPY_MIN_PART × COPY_MIN_SHARE = 0.45), so never less; nor does a copy at another pace
+# (cells are places, not times), and one "inside" has INSIDE_MIN_PART × INSIDE_MIN_SHARE =
+# 0.67 (tests/test_track_flags.py: the least near copies flagged hold 0.5 and more). WHY: a
+# city-day's walks mostly share a box with tens of others and a route with few; comparing
+# each cost ~150 ms a walk.
 MIN_NEAR_SHARE = 0.4
 NEAR_CELL_M = 20.0
 NEAR_STEP_M = 10.0

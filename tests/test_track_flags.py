@@ -315,3 +315,54 @@ def test_real_geolife_walks_are_not_flagged_nor_copies_of_each_other(shared_data
     for i, (name, xy, t) in enumerate(walks[:20]):
         rest = [o for o in others if not np.isin(t, o.t).any()]
         assert tf.copy_flags(xy, t, i, rest) == [], name
+
+
+def test_the_judging_pre_filter_keeps_the_copies_least_near_the_other_walk(demo):
+    """geo.track_judging compares a stored walk only when MIN_NEAR_SHARE of the new walk's
+    fixes lie near its path. The copies with the fewest such fixes that are still flagged
+    pass it: a whole walk replayed 10 % slower with fresh noise and then walked on elsewhere
+    for nearly as long (COPY_MIN_PART: a copy is half the walk or more), resampled or not,
+    and a short stretch wholly inside a colleague's walk (the "inside" kind)."""
+    from geo.track_judging import MIN_NEAR_SHARE, near_share
+
+    rng = np.random.default_rng(56)
+    xy, t = _honest(rng, _line(demo, rng, 700), dt=3.0)
+    stored = [tf.OtherWalk(41, "", 7, xy, t)]
+    more_xy, more_t = _honest(rng, _line(demo, rng, 800), dt=3.0)
+    q = np.arange(t[0] + 0.4, t[-1], 2.0)
+    resampled = np.column_stack([np.interp(q, t, xy[:, 0]), np.interp(q, t, xy[:, 1])])
+    for fixes, times in ((_nudged(rng, xy), t), (resampled, q)):
+        slow = times[0] + 2 * DAY + (times - times[0]) * 1.10
+        n = int(len(fixes) * 0.85)  # walked on: 46 % of the fixes, 3 km away
+        on_xy = more_xy[:n] + 3000.0
+        on_t = slow[-1] + 30.0 + (more_t[:n] - more_t[0])
+        walk_xy, walk_t = np.vstack([fixes, on_xy]), np.concatenate([slow, on_t])
+        flags = tf.copy_flags(walk_xy, walk_t, 8, stored)
+        assert _codes(flags) == ["replay"], flags
+        share = near_share(walk_xy, xy)
+        assert MIN_NEAR_SHARE <= share < 0.6, share
+    part = (t >= t[0] + 240) & (t <= t[0] + 410)
+    inside_xy = _fresh(rng, xy[part], 3.0)
+    assert _codes(tf.copy_flags(inside_xy, t[part], 8, stored)) == ["alongside"]
+    assert near_share(inside_xy, xy) >= MIN_NEAR_SHARE
+
+
+def test_the_vectorised_medians_are_np_medians_exactly():
+    """steady_stretch's windows and best_match's tries take their medians from sorted rows
+    (one numpy pass for all, for speed): the same numbers as np.median, to the last bit."""
+    rng = np.random.default_rng(7)
+    v = rng.gamma(2.0, 0.7, 500)
+    v[100:140] = 1.3  # ties
+    lo = np.sort(rng.integers(0, 450, 80))
+    hi = lo + rng.integers(1, 50, 80)
+    med, mad = tf._window_medians(v, lo, hi)
+    for a, b, m, d in zip(lo, hi, med, mad, strict=True):
+        assert m == np.median(v[a:b]) and d == np.median(np.abs(v[a:b] - m))
+    xy, t = rng.normal(0, 5, (200, 2)), np.cumsum(rng.uniform(1, 4, 200))
+    ox, ot = xy + rng.normal(0, 4, xy.shape), t + 0.5
+    deltas = np.arange(-3.0, 3.1, 0.25)
+    centre = float(ot[0] + ot[-1]) / 2.0
+    for (n, m), delta in zip(tf._scores(xy, t, ox, ot, deltas, 1.02, centre), deltas, strict=True):
+        shared, d = tf._aligned(xy, t, ox, ot, tf._other_time(t, delta, 1.02, centre))
+        hit = shared & (d <= tf.COPY_TOL_M)
+        assert (n, m) == (int(hit.sum()), -float(np.median(d[hit])))
