@@ -437,8 +437,8 @@ def import_grid_file(
     from geo.plans import (
         BOUND_NAMES,
         _no_buildings,
-        check_bounds,
         current_version,
+        given_or_stored_bounds,
         load_inputs,
         plan_bounds,
     )
@@ -458,15 +458,13 @@ def import_grid_file(
                     current[int(r.bid)] = r.code
     if buildings.empty:
         raise _no_buildings(community)
-    lo = min_households if min_households is not None else (stored or (None, None))[0]
-    hi = max_households if max_households is not None else (stored or (None, None))[1]
-    if lo is None or hi is None:
-        raise InputError(
-            f"社区 {community} 的现行网格没有记录户数上下限，请给出 {names[0]} 和 {names[1]} "
-            f"community {community} has no household bounds on record: give {names[0]} and "
-            f"{names[1]}"
-        )
-    check_bounds(lo, hi, names)
+    lo, hi = given_or_stored_bounds(
+        min_households,
+        max_households,
+        stored,
+        names,
+        (f"社区 {community} 的现行网格", f"community {community}"),
+    )
 
     frame = read_vector(path, crs)
     rows = _rows(frame, community, file_name, now)

@@ -253,9 +253,9 @@ def revert_plan(
     and ``grids_dropped``. ``names``: what the caller's user calls the bounds (default the
     JSON body's; :data:`geo.plans.CLI_BOUND_NAMES` on the command line)."""
     from geo.plan_drafts import DraftGrid, save_draft
-    from geo.plans import BOUND_NAMES, check_bounds, plan_bounds
+    from geo.plans import BOUND_NAMES, given_or_stored_bounds, plan_bounds
 
-    lo_name, hi_name = names = names or BOUND_NAMES
+    names = names or BOUND_NAMES
 
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InputError(
@@ -279,16 +279,9 @@ def revert_plan(
             else []
         )
         stored = plan_bounds(conn, area.id, plan_id) if plan_id is not None else None
-    lo, hi = stored or (None, None)
-    lo = min_households if min_households is not None else lo
-    hi = max_households if max_households is not None else hi
-    if lo is None or hi is None:
-        raise InputError(
-            f"第 {version} 版没有记录户数上下限，请给出 {lo_name} 和 {hi_name} "
-            f"version {version} has no household bounds on record: give {lo_name} and "
-            f"{hi_name}"
-        )
-    check_bounds(lo, hi, names)
+    lo, hi = given_or_stored_bounds(
+        min_households, max_households, stored, names, (f"第 {version} 版", f"version {version}")
+    )
     gone = sorted(held - known)
     kept = {code: [b for b in ids if b in known] for code, ids in grids.items()}
     moved_in = []

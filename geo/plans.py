@@ -193,6 +193,29 @@ def check_bounds(lo: object, hi: object, names: tuple[str, str] = BOUND_NAMES) -
         raise InputError(problem)
 
 
+def given_or_stored_bounds(
+    lo: int | None,
+    hi: int | None,
+    stored: tuple[int, int] | None,
+    names: tuple[str, str],
+    whose: tuple[str, str],
+) -> tuple[int, int]:
+    """The household bounds given (``lo``/``hi``), each missing one taken from ``stored``
+    (the plan the grids came from), checked (:func:`check_bounds`); InputError naming the
+    options ``names`` when neither gives one. ``whose``: what has no bounds on record, in
+    Chinese and English (``社区 C 的现行网格`` / ``community C``). One rule for a grids file
+    brought back and a revert (both default to the bounds of the grids they start from)."""
+    lo = lo if lo is not None else (stored or (None, None))[0]
+    hi = hi if hi is not None else (stored or (None, None))[1]
+    if lo is None or hi is None:
+        raise InputError(
+            f"{whose[0]}没有记录户数上下限，请给出 {names[0]} 和 {names[1]} "
+            f"{whose[1]} has no household bounds on record: give {names[0]} and {names[1]}"
+        )
+    check_bounds(lo, hi, names)
+    return lo, hi
+
+
 def bounds_of(params: Any) -> tuple[int, int] | None:
     """A plan's household bounds (min, max) from its stored params, or None when it has
     none that make sense (grids from before plans kept them; a draft saved with max 0
