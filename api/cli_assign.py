@@ -749,7 +749,8 @@ def set_duty(
         who = c["before"] or c["after"]
         parts.append(f"{label}: {who['name']} ({who['person']}) {detail(c)}")
     if out["co_holders"]:
-        names = "、".join(f"{c['name']} ({c['person']})" for c in out["co_holders"])
+        # once each: a co-holder with two duty rows there was named twice (T55 #7)
+        names = "、".join(dict.fromkeys(f"{c['name']} ({c['person']})" for c in out["co_holders"]))
         parts.append(f"仍共管 co-holders kept: {names}")
     typer.echo("; ".join(parts))
     for w in out.get("warnings", []):

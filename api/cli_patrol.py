@@ -553,6 +553,7 @@ def _report(
         typer.echo(f"已写入报表 {out}（{title_zh}） wrote {out}: {title}")
         for note in summary["notes"]:
             typer.echo(f"说明 note: {note}")
+        typer.echo(_as_of(summary))
         return
     people = report["people"]
     table_ = Table(title=title)
@@ -589,6 +590,14 @@ def _report(
     console.print(_table(Table(title="区域 areas"), areas, cols, role_label))
     for note in summary["notes"]:
         console.print(f"说明 note: {note}", markup=False, soft_wrap=True)
+    console.print(_as_of(summary), markup=False, soft_wrap=True)
+
+
+def _as_of(summary: dict[str, Any]) -> str:
+    """The line naming when the report's data last changed (T55 #3: which data was signed)."""
+    from geo.report_export import local_text
+
+    return f"数据更新于 data as of: {local_text(summary['data_as_of']) or '尚无数据 no data yet'}"
 
 
 # the width of a report printed to a file or a pipe (rich assumes 80 columns there)

@@ -727,11 +727,15 @@ def _cut_out(
             raise ConflictError(
                 f"从 {start} 起替换会完全抹去 {_who(r)} 在{_zh_mid_label(t)}的职责"
                 f"（{_zspan(r.valid_from, r.valid_to)}），该职责自 {r.valid_from} 起已生效，"
-                f"以往报表依据它，未做更改；请从 {r.valid_from + _DAY} 或之后替换，以保留其记录 "
+                f"以往报表依据它，未做更改；请从 {r.valid_from + _DAY} 或之后替换，以保留其记录；"
+                f"若该职责本是误设，可先撤销（gridward assign undo --duty {r.id}，"
+                f"API DELETE /assignments/{r.id}）再安排 "
                 f"replacing {_who(r)} from {start} would erase their duty on {_label(t)} "
                 f"({_span(r.valid_from, r.valid_to)}) entirely, and it has been in force since "
                 f"{r.valid_from} (past reports read it): nothing changed. Replace from "
-                f"{r.valid_from + _DAY} or later to keep it as history"
+                f"{r.valid_from + _DAY} or later to keep it as history; if it was set by "
+                f"mistake, undo it first (gridward assign undo --duty {r.id}, API DELETE "
+                f"/assignments/{r.id}) and set the new one"
             )
     changes: list[dict[str, Any]] = []
     for r in others:

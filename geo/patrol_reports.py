@@ -70,6 +70,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from geo import coverage
+from geo.closed_changes import data_as_of
 from geo.errors import InputError, NotFoundError
 from geo.late_uploads import LATE_TRACK, late_days, late_tracks, with_late_uploads
 from geo.patrol_days import ROLES, SEGMENT_COLS, STRETCH_COLS, judge_days
@@ -566,7 +567,10 @@ def build_report(
     # the flagged tracks: for evaluators only, so a steward's own view drops it (own_notes)
     for note in suspect_note(hits, data["tracks_flagged"], readers):
         named[note] = ("suspect", None)
-    notes += [*named, *closed_notes(engine, period, data["duties"], started)]
+    notes += [
+        *named,
+        *closed_notes(engine, period, data["duties"], started, data["areas"]["alley_id"].tolist()),
+    ]
     # the alley rows say it as the area rows do (their codes stay blank: there is no area)
     alleys["community_name"] = alleys["community_name"].where(
         alleys["community_code"].notna(), OUTSIDE_COMMUNITY
@@ -605,8 +609,11 @@ def build_report(
         tables["segments"] = frames["segments"]
     columns = table_columns(kind)
     tables = {name: _whole_seconds(_fixed(df, columns[name], name)) for name, df in tables.items()}
+    with engine.connect() as conn:
+        as_of = data_as_of(conn)
     meta = {
         "area": area,
+        "data_as_of": as_of,
         "area_level": data["level"],
         "area_name": data["area_name"],
         "today": period.today,
@@ -710,4 +717,16 @@ def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> 
             "name": meta.get("area_name"),
             "level": meta.get("area_level"),
         }
-    return {"running": period.running, "pending": pending, "notes": notes, "area": area}
+    as_of = meta.get("data_as_of")
+    return {
+        "running": period.running,
+        "pending": pending,
+        "notes": notes,
+        "area": area,
+        # the newest change of the data it is made from, in the city's zone (T55 #3)
+        "data_as_of": (
+            None
+            if as_of is None
+            else pd.Timestamp(as_of).tz_convert(get_settings().timezone).isoformat()
+        ),
+    }

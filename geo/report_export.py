@@ -145,6 +145,11 @@ def export_report(
         if people is not None and {"person_id", "person_name"} <= set(people.columns)
         else {}
     )
+    codes: dict[Any, Any] = (
+        dict(zip(people["person_id"], people["person_code"], strict=True))
+        if people is not None and {"person_id", "person_code"} <= set(people.columns)
+        else {}
+    )
     labelled = {}
     for name, df in report.items():
         if suffix == ".csv" and name != table:
@@ -159,6 +164,13 @@ def export_report(
                     out["holder_walked_m"],
                     strict=True,
                 )
+            ]
+        if "credited" in out.columns and "credited_ids" in out.columns:
+            # 张兰玉（DEMO0030）: the holders have their 责任人编号 column, the credited had
+            # names only (T55 #9)
+            out["credited"] = [
+                _with_codes(ids, joined, names, codes)
+                for ids, joined in zip(out["credited_ids"], out["credited"], strict=True)
             ]
         # the names say it for people
         out = out.drop(columns=["person_ids", "credited_ids"], errors="ignore")
@@ -349,6 +361,17 @@ def check_table(
     return table
 
 
+def _with_codes(ids: Any, joined: Any, names: dict[Any, Any], codes: dict[Any, Any]) -> Any:
+    """ "王小巷（DEMO0001）、李小巷（DEMO0002）": the row's people with their registry ids, as
+    the people table names them (two stewards of one name told apart); the row's own text
+    where the ids are not all known (a steward's own view)."""
+    if not isinstance(ids, list) or not ids or not all(codes.get(i) for i in ids):
+        return joined
+    row = str(joined).split("、") if isinstance(joined, str) else []
+    own = dict(zip(ids, row, strict=True)) if len(row) == len(ids) else {}
+    return "、".join(f"{names.get(i) or own.get(i) or i}（{codes[i]}）" for i in ids)
+
+
 def _holders_walked(ids: Any, joined: Any, walked: Any, names: dict[Any, Any]) -> str | None:
     """ "王小巷 0、李小巷 600": each holder's own metres, named by id (the report's people
     table; a steward's own view has only them, so the row's own list of names fills in
@@ -394,6 +417,15 @@ def _about(
     if share is not None:
         rows.append(("达标比例 patrolled share", float(share)))
     if summary is not None:
+        # which data, and when the file was made: a checker signs the file, not the server
+        # (T55 #3); the data's time stays the same when the report is made again unchanged
+        rows.append(
+            (
+                "数据更新于 data as of",
+                local_text(summary.get("data_as_of")) or "尚无数据 no data yet",
+            )
+        )
+        rows.append(("生成时间 made at", local_text(pd.Timestamp.now(tz="UTC").isoformat())))
         if period.running:
             rows.append(
                 (
@@ -405,6 +437,15 @@ def _about(
         notes = [n for n in summary["notes"] if not n.startswith(RUNNING_NOTE_ZH)]
         rows += [("说明 note", n) for n in notes]
     return pd.DataFrame(rows, columns=["项目 item", "值 value"])
+
+
+def local_text(iso: str | None) -> str | None:
+    """An instant as the city's local wall clock with its zone: ``2026-11-23 09:12:05
+    Asia/Shanghai``."""
+    if not iso:
+        return None
+    tz = get_settings().timezone
+    return f"{pd.Timestamp(iso).tz_convert(tz).strftime('%Y-%m-%d %H:%M:%S')} {tz}"
 
 
 def report_json(report: dict[str, pd.DataFrame]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ for a steward or viewer (``readers``) the remedy they can ask for."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from geo import coverage
+from geo.closed_changes import later_changes
 from geo.errors import count_en, verb_en
 from geo.patrol_days import ROLES
 from geo.report_areas import OUTSIDE_COMMUNITY
@@ -284,11 +286,18 @@ OTHER_CHANGES = ("segments_retired", "segments_restored", "segments_moved", "str
 
 
 def closed_notes(
-    engine: Engine, period: Period, duties: pd.DataFrame, started: dt.date
+    engine: Engine,
+    period: Period,
+    duties: pd.DataFrame,
+    started: dt.date,
+    alleys: Sequence[int] = (),
 ) -> list[str]:
     """A note on a closed period (ended before today) when what it is computed from changed
     after it ended: the network re-imported with segments retired, added or restored, the
-    areas re-imported, duties set afterwards that reach back into it. WHY: a report is
+    areas re-imported, duties set afterwards that reach back into it, and in the report's
+    scope (``alleys``, the holders in ``duties``) walks uploaded late, walks withdrawn,
+    restored or changed, duties ended, undone or closed by a leave
+    (:mod:`geo.closed_changes`). WHY: a report is
     recomputed whenever it is asked for, and a closed month's figures changed after a
     re-import with nothing saying so; only files saved earlier showed it (T43 #4). Each day
     keeps the segments it had (:class:`geo.patrol_days._NetworkByDay`), but street names, the
@@ -314,6 +323,8 @@ def closed_notes(
             ),
             {"t": closed},
         ).all()
+        people = duties["person_id"].tolist() if len(duties) else []
+        later = later_changes(conn, period.start, period.end, closed, people, alleys)
 
     def days(stamps: Any) -> tuple[str, str]:  # the local days, in Chinese and English
         shown = sorted({pd.Timestamp(t).tz_convert(tz).date().isoformat() for t in stamps})
@@ -391,6 +402,9 @@ def closed_notes(
             f"{when_en}, after the period ended, yet start in "
             "it or earlier (backdated)"
         )
+    more_zh, more_en = later.sentences(days)
+    zh += more_zh
+    en += more_en
     if not zh:
         return []
     return [

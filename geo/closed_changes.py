@@ -1,0 +1,216 @@
+"""What changed a closed period's walks and duties after it ended: walks uploaded late,
+walks withdrawn, restored or changed, duties ended, undone or closed by a person leaving;
+and when the data a report is made from last changed (:func:`data_as_of`).
+
+Apart from :mod:`geo.report_notes` because it is one question with its own reads (the tracks
+and the audit log) and its own rule of which change reaches a period. WHY: a weekly checker
+signed a report, then a late walk, a withdrawal, an ended duty and a leave changed its
+figures and ranks while the "changed since this period ended" note named only backdated
+duties and re-imports (T55 #2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from geo.errors import count_en, verb_en
+from geo.settings import get_settings
+
+# what a walk's audit entry changed, Chinese and English (the order they are said in)
+TRACK_ACTIONS = {
+    "track.withdraw": ("撤回", "withdrawn"),
+    "track.restore": ("恢复", "restored"),
+    "track.person": ("改人员", "given to another person"),
+    "track.times": ("改时间", "re-timed"),
+    "track.mode": ("改方式", "mode changed"),
+    "track.crs": ("改坐标系", "datum changed"),
+}
+DUTY_ACTIONS = ("assignments.end", "assignments.undo", "person.leave")
+_FAR = dt.date.max
+
+
+@dataclass
+class LaterChanges:
+    """Changes after a period ended that reach into it, each with when it was made."""
+
+    uploads: list[dt.datetime] = field(default_factory=list)
+    walks: dict[str, list[dt.datetime]] = field(default_factory=dict)  # action → times
+    duties: list[dt.datetime] = field(default_factory=list)
+
+    def sentences(self, days: Any) -> tuple[list[str], list[str]]:
+        """Chinese and English clauses; ``days(stamps)`` names the local days of times."""
+        zh: list[str] = []
+        en: list[str] = []
+        if self.uploads:
+            n = len(self.uploads)
+            when, when_en = days(self.uploads)
+            zh.append(f"{n} 条本期的轨迹于 {when} 才上传（迟传，本期结束之后）")
+            en.append(
+                f"{count_en(n, 'walk', 'walks')} of this period {verb_en(n, 'was', 'were')} "
+                f"uploaded late on {when_en}, after the period ended"
+            )
+        if self.walks:
+            n = sum(len(v) for v in self.walks.values())
+            when, when_en = days([t for v in self.walks.values() for t in v])
+            kinds = [a for a in TRACK_ACTIONS if a in self.walks]
+            what_zh = "、".join(f"{TRACK_ACTIONS[a][0]} {len(self.walks[a])}" for a in kinds)
+            what_en = ", ".join(f"{len(self.walks[a])} {TRACK_ACTIONS[a][1]}" for a in kinds)
+            zh.append(f"本期的轨迹于 {when} 有 {n} 次改动（{what_zh}）")
+            en.append(
+                f"{count_en(n, 'change', 'changes')} to walks of this period on {when_en} "
+                f"({what_en})"
+            )
+        if self.duties:
+            n = len(self.duties)
+            when, when_en = days(self.duties)
+            zh.append(f"{n} 条职责于 {when} 被结束、撤销或因离岗而结束，本期内的在岗日子随之改变")
+            en.append(
+                f"{count_en(n, 'duty', 'duties')} {verb_en(n, 'was', 'were')} ended, undone "
+                f"or closed by a leave on {when_en}, changing who held them on days of this period"
+            )
+        return zh, en
+
+
+def later_changes(
+    conn: Connection,
+    start: dt.date,
+    end: dt.date,
+    closed: dt.datetime,
+    people: Iterable[int],
+    alleys: Iterable[int],
+) -> LaterChanges:
+    """The changes made from ``closed`` (the local midnight after ``end``) on that reach the
+    days ``start``..``end`` of the report's scope: walks of ``people`` (who held a duty in
+    it), duties on ``alleys`` (its streets) or of ``people``."""
+    opened = closed - dt.timedelta(days=(end - start).days + 1)
+    who = sorted({int(p) for p in people})
+    where = {int(a) for a in alleys}
+    out = LaterChanges()
+    out.uploads = [
+        r.uploaded_at
+        for r in conn.execute(
+            text(
+                # late (迟传) too: a walk sent the next morning, within the grace the
+                # reports allow, is how phones upload, not a change to a signed report
+                "SELECT uploaded_at FROM tracks WHERE uploaded_at >= :closed "
+                "AND uploaded_at > ended_at + make_interval(secs => :late_s) "
+                "AND status <> 'withdrawn' AND person_id = ANY(CAST(:who AS int[])) "
+                "AND started_at < :closed AND ended_at >= :opened ORDER BY id"
+            ),
+            {
+                "closed": closed,
+                "opened": opened,
+                "who": who,
+                "late_s": get_settings().late_upload_h * 3600.0,
+            },
+        )
+    ]
+    rows = conn.execute(
+        text(
+            "SELECT a.action, a.at, a.target_type, a.target_id, a.detail, t.person_id, "
+            "t.started_at, t.ended_at FROM audit_log a LEFT JOIN tracks t "
+            "ON a.target_type = 'track' AND t.id::text = a.target_id "
+            "WHERE a.at >= :closed AND a.action = ANY(CAST(:actions AS text[])) ORDER BY a.id"
+        ),
+        {"closed": closed, "actions": [*TRACK_ACTIONS, *DUTY_ACTIONS]},
+    ).all()
+    for r in rows:
+        detail = r.detail or {}
+        if r.action in TRACK_ACTIONS:
+            if _walk_reaches(r, detail, start, end, closed, opened, who):
+                out.walks.setdefault(r.action, []).append(r.at)
+        else:  # one entry per duty row (a leave ends every duty of the person)
+            out.duties += [r.at] * _duties_reached(r, detail, start, end, who, where)
+    return out
+
+
+def _walk_reaches(
+    r: Any,
+    detail: dict[str, Any],
+    start: dt.date,
+    end: dt.date,
+    closed: dt.datetime,
+    opened: dt.datetime,
+    who: list[int],
+) -> bool:
+    """A walk's change reaches the period: the walk (now, or before it was re-timed or
+    withdrawn) lies in it and its person (before or after a reassignment) held a duty."""
+    persons = {r.person_id, detail.get("person_id"), detail.get("from"), detail.get("to")}
+    if not persons & set(who):
+        return False
+    if r.started_at is not None and r.started_at < closed and r.ended_at >= opened:
+        return True
+    days = [*detail.get("days", []), str(detail.get("from") or "")[:10]]
+    return any(start.isoformat() <= d <= end.isoformat() for d in days if len(d) == 10)
+
+
+def _duties_reached(
+    r: Any, detail: dict[str, Any], start: dt.date, end: dt.date, who: list[int], where: set[int]
+) -> int:
+    """How many duties a duty's end, undo or a leave took days of the period from (or gave
+    them back)."""
+    if r.action == "person.leave":
+        if r.target_id is None or int(r.target_id) not in who:
+            return 0
+    elif r.target_type not in ("alley", "street") or int(r.target_id or -1) not in where:
+        return 0
+    before = {d.get("id"): d for d in detail.get("before", []) if isinstance(d, dict)}
+    after = {d.get("id"): d for d in detail.get("after", []) if isinstance(d, dict)}
+    spans = [(before.get(k), after.get(k)) for k in before.keys() | after.keys()]
+    removed = detail.get("removed")
+    if isinstance(removed, dict):
+        spans.append((removed, None))
+    return sum(_changed_days_reach(a, b, start, end) for a, b in spans)
+
+
+def _span(d: dict[str, Any] | None) -> tuple[dt.date, dt.date] | None:
+    if d is None or not d.get("valid_from"):
+        return None
+    vt = d.get("valid_to")
+    return dt.date.fromisoformat(d["valid_from"][:10]), (
+        dt.date.fromisoformat(vt[:10]) if vt else _FAR
+    )
+
+
+def _changed_days_reach(
+    a: dict[str, Any] | None, b: dict[str, Any] | None, start: dt.date, end: dt.date
+) -> bool:
+    """Some day of ``start``..``end`` is held in one of the duty's two spans, not the other."""
+    sa, sb = _span(a), _span(b)
+    if sa == sb:
+        return False
+    lo, hi = max(start, min(s[0] for s in (sa, sb) if s)), end
+    day = lo
+    while day <= hi:  # a report's period: at most a month of days
+        held_a = sa is not None and sa[0] <= day <= sa[1]
+        held_b = sb is not None and sb[0] <= day <= sb[1]
+        if held_a != held_b:
+            return True
+        day += dt.timedelta(days=1)
+    return False
+
+
+# audit actions that change no figure of a report: signing in, tokens, accounts
+_NOT_DATA = ("signin.%", "token.%", "user.%")
+
+
+def data_as_of(conn: Connection) -> dt.datetime | None:
+    """When the data a report is made from last changed: the newest audited change (an
+    upload, a duty, an import, a withdrawal, a plan) or finished match, whichever is later.
+    WHY: a checker signing a weekly file could not tell from it which data it was made from,
+    and a re-run weeks later reads the same only if nothing changed since (T55 #3); the time
+    is the data's, not the run's, so an unchanged report stays byte-identical. Read from each
+    table's newest rows by id (its primary key), not a scan."""
+    return conn.execute(
+        text(
+            "SELECT GREATEST("
+            "(SELECT at FROM audit_log WHERE NOT action LIKE ANY(CAST(:skip AS text[])) "
+            "ORDER BY id DESC LIMIT 1), "
+            "(SELECT matched_at FROM track_matches ORDER BY id DESC LIMIT 1))"
+        ),
+        {"skip": list(_NOT_DATA)},
+    ).scalar()
