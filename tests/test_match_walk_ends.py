@@ -28,7 +28,7 @@ def _metres(res, uids) -> float:  # noqa: ANN001
 
 def test_a_walk_setting_out_from_a_streets_end_credits_its_end_stub(demo) -> None:  # noqa: ANN001
     """The tester's walk (north end, 85 % of the street, drifting noise σ 4 m): 40 seeds.
-    Old code credited the stub (either carriageway's) on 26 of 40; now on at least 32."""
+    Old code credited the stub (either carriageway's) on 29 of 40; now on 35."""
     net = demo
     line = _line(net, [STUB_12, REST_12])
     credited = 0
