@@ -37,6 +37,7 @@ from geo.tracks.simulate import (  # noqa: E402
     corridor_score,
     courtyard_cuts,
     dead_end_shares,
+    drifting_noise,
     score,
     simulate_patrol,
 )
@@ -345,6 +346,89 @@ def bench_simulated(
             )
 
 
+def _patrol_params(rng: np.random.Generator, noise: float, i: int) -> SimParams:
+    """bench_simulated's walker (1–10 s sampling, stops, U-turns, a gap in every 4th, outliers)."""
+    return SimParams(
+        noise_m=noise,
+        dt_s=float(rng.integers(1, 11)),
+        length_m=float(rng.uniform(800, 2500)),
+        stops=int(rng.integers(0, 3)),
+        uturns=int(rng.integers(0, 3)),
+        gap_s=600.0 if i % 4 == 0 else 0.0,
+        outliers=int(rng.integers(0, 4)),
+    )
+
+
+def bench_drifting(net: WalkNetwork, n_tracks: int) -> None:
+    """bench_simulated's walks with a phone's drifting error instead of white noise
+    (:func:`geo.tracks.simulate.drifting_noise`: AR(1), τ 30 s, σ per axis): real phones drift,
+    and an outside tester (T54 #15) found 10 m drifting noise costs 0.05–0.15 of precision
+    that white noise does not. Same walks at each noise level (one seed)."""
+    lengths = pd.Series(net.length, index=net.edge_ids)
+    row = []
+    for noise in (5.0, 10.0, 20.0):
+        rng = np.random.default_rng(54)
+        ps, rs = [], []
+        for i in range(n_tracks):
+            sp = _patrol_params(rng, noise, i)
+            clean_sp = SimParams(**{**sp.__dict__, "noise_m": 0.0})
+            pts, truth = simulate_patrol(net, rng, clean_sp)
+            # the error over the whole timeline (a gap's fixes are dropped afterwards anyway)
+            xy = net.to_metric(pts["lon"].to_numpy(), pts["lat"].to_numpy())
+            xy = xy + drifting_noise(rng, len(xy), noise, sp.dt_s)
+            pts["lon"], pts["lat"] = net.to_wgs84(xy)
+            res = match_track(net, clean_track(pts, CleanParams()), MatchParams())
+            p, r = score(res.edges, truth, lengths)
+            ps.append(p)
+            rs.append(r)
+        row.append(
+            f"{noise:.0f} m P {np.mean(ps):.3f} R {np.mean(rs):.3f} "
+            f"(min {np.min(ps):.2f}/{np.min(rs):.2f})"
+        )
+    print(f"  drifting phone noise (AR(1), τ 30 s; {n_tracks} walks each): " + " | ".join(row))
+
+
+def bench_network_size(segs: pd.DataFrame, net: WalkNetwork, n_tracks: int) -> None:
+    """The same walks matched on the Haidian network and on it padded past
+    ``WalkNetwork.dense_max_nodes`` (copies of it 9–36 km east, no walk goes there): the
+    figures must agree. WHY: an ``else`` under the wrong ``if`` emptied the route table of every
+    network over 4,096 nodes, and a perfect walk read 0.61 recall on a 12,631-edge network
+    (T54 #1); every bench row ran on the 980-node Haidian network and could not see it."""
+    import geopandas as gpd
+    import shapely
+
+    copies = [segs]
+    k = 1
+    while len(copies) * net.n_nodes <= net.dense_max_nodes:
+        c = segs.copy()
+        c["geometry"] = shapely.transform(segs.geometry.to_numpy(), lambda x, k=k: x + [0.1 * k, 0])
+        c["edge_id"] = [f"pad{k}:{e}" for e in segs["edge_id"]]
+        copies.append(c)
+        k += 1
+    big_segs = gpd.GeoDataFrame(pd.concat(copies, ignore_index=True), crs=segs.crs)
+    big = WalkNetwork.from_segments(big_segs)
+    lengths = pd.Series(net.length, index=net.edge_ids)
+    got = {}
+    for name, n in (("small", net), ("large", big)):
+        rng = np.random.default_rng(4096)
+        ps, rs = [], []
+        for i in range(n_tracks):
+            pts, truth = simulate_patrol(net, rng, _patrol_params(rng, 10.0, i))
+            res = match_track(n, clean_track(pts, CleanParams()), MatchParams())
+            p, r = score(res.edges, truth, lengths)
+            ps.append(p)
+            rs.append(r)
+        s = n.summary()
+        got[name] = (
+            f"{s['nodes']:,} nodes, {s['ubodt_entries']:,} route-table entries: "
+            f"P {np.mean(ps):.3f} R {np.mean(rs):.3f}"
+        )
+    print(
+        f"  same {n_tracks} walks (10 m noise) on the Haidian network ({got['small']}) | padded "
+        f"past {net.dense_max_nodes:,} nodes ({got['large']})"
+    )
+
+
 def bench_sampling(net: WalkNetwork, n_tracks: int) -> None:
     """Phones in power-saving mode send a fix every 30–120 s. Between sparse fixes the
     walker's path is unknown (a loop round a block leaves no trace), so recall falls whatever
@@ -624,6 +708,8 @@ def main() -> None:
         f"{8 if args.quick else 30} walks per row):"
     )
     bench_sampling(net, 8 if args.quick else 30)
+    bench_drifting(net, 8 if args.quick else 60)
+    bench_network_size(segs, net, 8 if args.quick else 30)
     bench_dead_ends(net, 1 if args.quick else 3)
     bench_courtyards(net, 20 if args.quick else 80)
     print("\n[3] Real GeoLife tracks on the Haidian network (no ground truth)")

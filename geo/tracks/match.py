@@ -195,9 +195,11 @@ class MatchParams:
 class MatchResult:
     """Matched edges of one track.
 
-    ``edges`` columns: ``edge_id`` (the network's id), ``seq`` (order of first traversal, 0-based),
-    ``covered_fraction`` (0–1, share of the edge's length traversed), ``covered_m``,
-    ``first_time``, ``last_time`` (UTC). ``intervals``: the covered stretches (``edge_id``,
+    ``edges`` columns: ``edge_id`` (the network's id), ``seq`` (order of first traversal, 0-based:
+    the first that covers the minimum credit, not a touch at a junction), ``covered_fraction``
+    (0–1, share of the edge's length traversed), ``covered_m``, ``first_time`` (UTC: when that
+    traversal began, so ``seq`` and ``first_time`` agree), ``last_time`` (UTC: the last moment
+    on the edge). ``intervals``: the covered stretches (``edge_id``,
     ``start_fraction``, ``end_fraction``) so coverage over several tracks is an exact union.
     ``runs`` counts on-network stretches (off-network stretches split a piece into runs).
     ``bridged_gaps``, ``bridged_m``: GPS dropouts between pieces whose stretch was credited as
@@ -1109,17 +1111,29 @@ def _credited(
 
 
 def _first_walked(
-    e: np.ndarray, length: np.ndarray, rank: np.ndarray, least_m: float
-) -> np.ndarray:
+    e: np.ndarray,
+    length: np.ndarray,
+    rank: np.ndarray,
+    least_m: float,
+    t0: np.ndarray,
+    t1: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per edge (ascending ids), the time rank of the interval at which the walk has covered
-    ``least_m`` of it (or half its covered metres, if less): the edge's place in ``seq``.
+    ``least_m`` of it (or half its covered metres, if less), and the time (ns) the traversal
+    that reached it began: the edge's ``first_time``, and with the rank its place in ``seq``.
+    A traversal is the edge's intervals that follow one another without a pause in time.
 
     WHY not its first interval: fixes at a junction the walker passes first put a metre or two
     on every edge there, long before the walker turns into them; ``seq`` then listed edges
     walked later before the ones walked first (an outside tester found it in 28 of 72 walks).
+    WHY the same moment for both: ``first_time`` was the first touch (a walk's first fix on the
+    node where an edge ends, 0 m of it) while ``seq`` was the traversal that counts, and the
+    two disagreed in 22 of an outside tester's 140 outputs (T54 #5: a loop walked twice, its
+    closing edge touched at the start read 01:00:00 and seq 5).
     """
     o = np.lexsort((rank, e))
     e_s, len_s = e[o], length[o]
+    t0_s, t1_s = t0[o], t1[o]
     starts = np.flatnonzero(np.concatenate([[True], e_s[1:] != e_s[:-1]]))
     counts = np.diff(np.append(starts, len(e_s)))
     cum = np.cumsum(len_s)
@@ -1127,8 +1141,13 @@ def _first_walked(
     total = np.add.reduceat(len_s, starts)
     need = np.repeat(np.minimum(max(least_m, 1.0), 0.5 * total), counts)
     at = np.where(within >= need - 1e-9, np.arange(len(e_s)), len(e_s))
-    first = np.minimum.reduceat(at, starts)
-    return rank[o][np.minimum(first, len(e_s) - 1)]
+    first = np.minimum(np.minimum.reduceat(at, starts), len(e_s) - 1)
+    # a traversal begins at an edge's first interval and wherever an interval starts after
+    # the previous one of the same edge ended (the walker was elsewhere in between)
+    fresh = np.ones(len(e_s), dtype=bool)
+    fresh[1:] = (e_s[1:] != e_s[:-1]) | (t0_s[1:] > t1_s[:-1])
+    began = np.maximum.accumulate(np.where(fresh, np.arange(len(e_s)), 0))
+    return rank[o][first], t0_s[began[first]]
 
 
 def _coverage(
@@ -1180,14 +1199,13 @@ def _coverage(
     es = e[oe]
     st = np.flatnonzero(np.concatenate([[True], es[1:] != es[:-1]]))
     assert np.array_equal(es[st], uniq)
-    first_t = np.minimum.reduceat(t0[oe], st)
     last_t = np.maximum.reduceat(t1[oe], st)
-    first_rank = _first_walked(e, hi - lo, rank, min_credit_m)
+    first_rank, first_t = _first_walked(e, hi - lo, rank, min_credit_m, t0, t1)
     covered_m, fraction, keep = _credit(net, uniq, covered, min_credit_m, ends)
     if exempt is not None and len(exempt):
         keep |= np.isin(uniq, exempt) & (covered_m > 0)
     o = np.flatnonzero(keep)
-    o = o[np.argsort(first_rank[o], kind="stable")]
+    o = o[np.lexsort((first_rank[o], first_t[o]))]
     ids = net.edge_ids[uniq[o]]
     out = pd.DataFrame(
         {
