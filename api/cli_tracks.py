@@ -7,6 +7,8 @@ No database: a network file and a track file in, matched edges out. The lead's D
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from api.out_files import check_out
-from geo.errors import InputError, chinese_first
+from geo.errors import GridwardError, InputError, chinese_first
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -30,6 +32,16 @@ tracks_app = typer.Typer(
     "worker (match queued uploads), rematch (stored tracks again), drop-fixes (retention), "
     "reassign (to another person), delete / restore (withdraw one uploaded by mistake).",
     no_args_is_help=True,
+)
+
+NETWORK_CRS_HELP = (
+    "路网坐标系 Datum of a longitude/latitude network file: wgs84 (GPS, OSM), gcj02 "
+    "(Amap/Tencent 高德/腾讯) or bd09 (Baidu 百度); read into WGS-84, so the output stays "
+    "WGS-84. A network declaring a projected CRS in the file (a crs member) needs none."
+)
+REQUIRE_MATCH_HELP = (
+    "无匹配即失败 Exit 3, writing nothing, when no segment is credited (by default that "
+    "exits 0 with a warning: line and an empty file)."
 )
 
 CRS_HELP = (
@@ -84,29 +96,98 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _read_network(path: Path) -> gpd.GeoDataFrame:
+# a table, not a vector file: GDAL reads it as features without geometry, and the network was
+# refused as "segments without geometry", never saying it is no GeoJSON (T54 #12)
+TABLE_SUFFIXES = {".csv": "CSV", ".tsv": "TSV", ".txt": "text", ".xlsx": "Excel",
+                  ".xls": "Excel", ".ods": "ODS"}  # fmt: skip
+
+
+def _read_network(path: Path, network_crs: str = "wgs84") -> gpd.GeoDataFrame:
     """The network file, its ``edge_id`` values typed as the file types them
-    (:func:`geo.vector_io.json_property_values`) and checked (:func:`_check_edge_ids`)."""
+    (:func:`geo.vector_io.json_property_values`) and checked (:func:`_check_edge_ids`);
+    longitude/latitude in ``network_crs`` (wgs84, gcj02, bd09) converted to WGS-84."""
     import geopandas as gpd
     import pandas as pd
 
     from geo.vector_io import json_property_values
 
     check_input_file(path, "network file")
+    table = TABLE_SUFFIXES.get(path.suffix.lower())
+    if table is not None:
+        raise InputError(
+            f"路网文件 {path} 是 {table} 表格，不是 GeoJSON 或 GeoPackage：路网须为线段"
+            f"（LineString）的矢量文件，每段带 {EDGE_ID} "
+            f"cannot read network {path}: a {table} table is not GeoJSON or GeoPackage; the "
+            f"network must be a vector file of LineString segments, each with an {EDGE_ID}"
+        )
     try:
         with _quiet():
             gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
         why = _first_line(exc)
+        why_zh = _read_problem_zh(why)
         raise InputError(
-            f"无法读取路网文件 {path}（{why}），请确认它是 GeoJSON 等矢量文件 "
+            f"无法读取路网文件 {path}：{why_zh}，请确认它是 GeoJSON 或 GeoPackage 文件 "
             f"cannot read network {path}: {why}"
         ) from None
+    gdf = _network_to_wgs84(gdf, path, network_crs)
     if EDGE_ID in gdf.columns and len(gdf):
         if not pd.api.types.is_numeric_dtype(gdf[EDGE_ID]):  # text (str or object dtype)
             gdf[EDGE_ID] = json_property_values(path, gdf[EDGE_ID])
         _check_edge_ids(gdf[EDGE_ID])
     return gdf
+
+
+def _read_problem_zh(why: str) -> str:
+    """GDAL's reason a network file could not be read, as a short Chinese reason (its English
+    stays in the message's English part)."""
+    low = why.lower()
+    if "not recognized as" in low or "not recognised as" in low:
+        return "文件内容不是 GeoJSON、GeoPackage 等可识别的矢量格式"
+    if "no such file" in low:
+        return "文件不存在"
+    if "permission denied" in low:
+        return "没有读取权限"
+    return "文件内容有误或不完整，无法按矢量文件读取"
+
+
+def _network_to_wgs84(gdf: gpd.GeoDataFrame, path: Path, network_crs: str) -> gpd.GeoDataFrame:
+    """A longitude/latitude network drawn in GCJ-02 or BD-09 (``network_crs``), as WGS-84.
+    A file declaring a projected CRS is left to :class:`WalkNetwork` (it reads any CRS) and
+    refused with a datum given: its coordinates are no map app's longitude/latitude."""
+    import geopandas as gpd
+
+    from geo.crs import WGS84, geometries_to_wgs84, normalize_crs
+
+    datum = normalize_crs(network_crs)
+    if datum == WGS84:
+        return gdf
+    declared = gdf.crs
+    if declared is not None and normalize_crs(declared.to_string()) != WGS84:
+        name = declared.to_string()
+        raise InputError(
+            f"路网文件 {path} 声明了坐标系 {name}，--network-crs {network_crs} 只用于经纬度"
+            f"路网（WGS-84、GCJ-02、BD-09）：请去掉 --network-crs "
+            f"network {path} declares its CRS, {name}: --network-crs {network_crs} is for "
+            "longitude/latitude networks (WGS-84, GCJ-02, BD-09); leave it out"
+        )
+    geoms = geometries_to_wgs84(gdf.geometry.to_numpy(), datum)
+    return gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs="EPSG:4326"))
+
+
+def _check_network_crs(network_crs: str) -> None:
+    """Refuse a --network-crs that is not a map datum: a network in metres says so in its
+    file (a ``crs`` member), which is read as it is."""
+    from geo.crs import normalize_crs
+    from geo.tracks.datum import DATUMS
+
+    if normalize_crs(network_crs) not in DATUMS:
+        raise InputError(
+            f"路网坐标系 --network-crs {network_crs} 不支持，请用 wgs84、gcj02 或 bd09"
+            f"（投影坐标的路网请在文件中声明坐标系，如 GeoJSON 的 crs 成员） "
+            f"--network-crs {network_crs} is not supported: use wgs84, gcj02 or bd09 "
+            "(a projected network declares its CRS in the file, e.g. a GeoJSON crs member)"
+        )
 
 
 def _id_problem(value: Any) -> str | None:
@@ -188,15 +269,29 @@ def _check_max_mb(max_mb: float | None) -> None:
         )
 
 
-def _check_out(out: Path, network: Path, track: Path) -> str:
-    """The driver for ``out``, checked before any work (:func:`api.out_files.check_out`): a
-    bad path must not cost a match, and the atomic write must not replace an input."""
-    from geo.vector_io import DRIVERS  # every choice keeps the matched lines' geometry
+def _check_out(given: str, network: Path, track: Path) -> tuple[Path, str]:
+    """``--out`` as a path and its driver, checked before any work
+    (:func:`api.out_files.check_out`): a bad path must not cost a match, and the atomic write
+    must replace neither an input nor anything but a regular file
+    (:func:`geo.vector_io.check_replaceable`: a device, a FIFO, a symbolic link, T54 #4).
 
+    ``given`` as typed: a trailing ``/`` names a folder, which a Path drops (``x.geojson/``
+    wrote a file ``x.geojson``, T54 #11). A missing folder is made, as in the other
+    file-mode commands (:func:`geo.vector_io.write_vector`)."""
+    from geo.vector_io import DRIVERS, check_replaceable  # every choice keeps the geometry
+
+    out = Path(given)
+    if given.endswith(("/", os.sep)) and not out.is_dir():
+        example = out / "matched.geojson"
+        raise InputError(
+            f"输出路径 --out {given} 以 / 结尾，指的是文件夹，请给文件名（如 {example}） "
+            f"--out {given} ends in /, naming a folder: give a file name, e.g. {example}"
+        )
     # no suffix: GeoJSON, as before --out learned other formats (scripts rely on it)
     check_out(out, (".geojson", ".gpkg", ".csv", ".json", ""), {"network": network,
               "track": track}, example_stem="matched")  # fmt: skip
-    return DRIVERS.get(out.suffix.lower(), "GeoJSON")
+    check_replaceable(out)
+    return out, DRIVERS.get(out.suffix.lower(), "GeoJSON")
 
 
 def _write(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
@@ -207,15 +302,45 @@ def _write(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
     try:
         with _quiet():
             write_vector(gdf, out, "matched", driver, allowed=("GeoJSON", "GPKG", "CSV"))
+    except InputError:  # said for the user already (a path that is not a regular file)
+        raise
     except Exception as exc:  # OSError, pyogrio's DataSourceError, ...
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
         why = why.replace(str(tmp), str(out))
-        raise InputError(f"无法写入文件 {out}（{why}） cannot write {out}: {why}") from None
+        # GDAL's "Failed to create GeoJSON datasource: P: P: No such file or directory": the
+        # reason is the last part (an outside tester read the path twice, T54 #12)
+        if why.startswith("Failed to create") and ": " in why:
+            why = why.rsplit(": ", 1)[1]
+        why_zh = _WRITE_PROBLEM_ZH.get(why.lower(), "写入失败")
+        raise InputError(
+            f"无法写入文件 {out}：{why_zh}，请换一个可写的路径 cannot write {out}: {why}"
+        ) from None
+
+
+# the reasons a write fails, as the system says them, in Chinese (others: 写入失败)
+_WRITE_PROBLEM_ZH = {
+    "no such file or directory": "不能在那里创建文件（路径不存在，或该处不能建文件）",
+    "permission denied": "没有写入权限",
+    "operation not permitted": "没有写入权限",
+    "read-only file system": "文件系统只读",
+    "no space left on device": "磁盘空间已满",
+    "is a directory": "这是文件夹，须为文件",
+    "not a directory": "路径中有一段不是文件夹",
+    "file name too long": "文件名太长",
+}
 
 
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class NothingCredited(GridwardError):
+    """``gridward match --require-match`` credited no segment: exit 3, nothing written (a
+    batch script checking ``$?`` took an empty result for a good one, T54 #10)."""
+
+    status_code = 422
+    exit_code = 3
 
 
 def match(
@@ -225,13 +350,15 @@ def match(
     track: Path = typer.Option(
         ..., "--track", help="轨迹文件 Track file: .csv (lon,lat,time), .gpx or .geojson."
     ),
-    out: Path = typer.Option(
+    out: str = typer.Option(  # text, not a Path: a Path drops a trailing / (_check_out)
         ...,
         "--out",
+        metavar="<path>",
         help="输出文件 Matched edges: .geojson (GeoJSON), .gpkg (GeoPackage) "
         "or .csv (geometry as WKT).",
     ),
     crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
+    network_crs: str = typer.Option("wgs84", "--network-crs", help=NETWORK_CRS_HELP),
     mode: str = typer.Option(
         "walk", "--mode", help="出行方式 walk or bike (cleaning speeds, matcher defaults)."
     ),
@@ -241,17 +368,23 @@ def match(
         help="文件大小上限（MB） Size limit of the track file in MB (default: the upload limit, "
         "GRIDWARD_MAX_UPLOAD_BYTES, 20 MB unless set).",
     ),
+    require_match: bool = typer.Option(False, "--require-match", help=REQUIRE_MATCH_HELP),
 ) -> None:
-    """匹配轨迹到路网 Map-match one track to a network file: matched edges with covered share."""
+    """匹配轨迹到路网 Map-match one track to a network file: matched edges with covered share.
+
+    退出码 Exit codes: 0 written (also when nothing is credited, with a warning: line, unless
+    --require-match); 2 bad input or option, nothing written; 3 nothing credited with
+    --require-match, nothing written."""
     import geopandas as gpd
     from rich.console import Console
 
     from geo.crs import normalize_crs
     from geo.match_words import why_nothing_matched
     from geo.settings import get_settings
+    from geo.track_times import _check_times
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams, match_track
-    from geo.tracks.network import NEAR_MISS_M, WalkNetwork
+    from geo.tracks.network import WalkNetwork
     from geo.tracks.parse import parse_track
 
     if mode not in ("walk", "bike"):
@@ -261,16 +394,22 @@ def match(
         )
     _check_max_mb(max_mb)
     normalize_crs(crs)  # an unknown name fails before any file is read
-    driver = _check_out(out, network, track)
+    _check_network_crs(network_crs)
+    out_path, driver = _check_out(out, network, track)
     s = get_settings()
     # the upload limit unless --max-mb says otherwise: a file `tracks upload` takes matches here
     limit = s.max_upload_bytes if max_mb is None else int(max_mb * 1024 * 1024)
-    data = read_track_file(track, limit)
+    data = _read_track_within(track, limit)
     err = Console(stderr=True)
     with err.status("读取路网 reading network…"):
-        net = WalkNetwork.from_segments(_read_network(network), EDGE_ID)
+        net = WalkNetwork.from_segments(_read_network(network, network_crs), EDGE_ID)
     with err.status("解析、清洗轨迹 parsing and cleaning the track…"), _quiet():
         parsed = parse_track(data, track.name, crs=crs, max_bytes=limit, default_tz=s.timezone)
+        if len(parsed.points):
+            # upload's refusals of a clock in the future and of shuffled times, in its words:
+            # a shuffled file was matched here, 31 of 245 fixes, with nothing said (T54 #9)
+            gpx_utc = parsed.zoneless and parsed.format == "gpx"
+            _check_times(parsed.points, s, zoneless_utc=gpx_utc)
         clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
         pieces, rep = clean_with_report(parsed.points, clean)
     params = MatchParams.for_mode(mode)
@@ -282,7 +421,9 @@ def match(
         for c in ("first_time", "last_time"):
             edges[c] = edges[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     gdf = gpd.GeoDataFrame(edges, geometry=[geom[e] for e in edges[EDGE_ID]], crs="EPSG:4326")
-    _write(gdf, out, driver)
+    refused = require_match and not len(edges)
+    if not refused:
+        _write(gdf, out_path, driver)
     walked = float((edges["covered_m"]).sum()) if len(edges) else 0.0
     typer.echo(
         f"points 点数 {res.total_points} (of {len(parsed.points)} parsed) · matched 已匹配 "
@@ -293,7 +434,45 @@ def match(
     typer.echo(f"cleaning 清洗: {dropped}")
     for w in parsed.warnings:
         typer.echo(f"warning: {w}", err=True)
-    _warn_text_ids(gdf, out, driver)
+    _warn_text_ids(gdf, out_path, driver)
+    _warn_network(net)
+    # an empty output alone leaves the planner guessing why (the datum line says it already)
+    if not _warn_datum(net, parsed.points, crs, network_crs, len(edges)) and not len(edges):
+        why = why_nothing_matched(rep, clean, params, res.matched_points)
+        typer.echo(f"warning: {why}", err=True)
+    if refused:
+        raise NothingCredited(
+            f"未计入任何路段（--require-match），未写入 {out_path}，原因见上面的 warning 行 "
+            f"nothing was credited (--require-match): {out_path} not written; see the "
+            "warning above"
+        )
+    typer.echo(f"wrote {out_path}")
+
+
+def _read_track_within(track: Path, limit: int) -> bytes:
+    """:func:`read_track_file`, a file over ``limit`` refused naming the limit in MB and the
+    remedy, ``--max-mb`` (T54 #13: it gave the bytes alone); the English as it was, then both."""
+    from geo.errors import TooLargeError
+
+    try:
+        return read_track_file(track, limit)
+    except TooLargeError:
+        mib = 1024 * 1024
+        limit_mb = f"{limit / mib:.6g} MB"
+        need = max(1, math.ceil(track.stat().st_size / mib))
+        raise TooLargeError(
+            f"文件过大：轨迹文件 {track} 超过 {limit:,} 字节（{limit_mb}）的上限；如确需匹配，"
+            f"请用 --max-mb {need} 调高上限 "
+            f"file too large: more than {limit:,} bytes (limit), {limit_mb}: {track} needs "
+            f"--max-mb {need}"
+        ) from None
+
+
+def _warn_network(net: WalkNetwork) -> None:
+    """The network's own faults, each as one ``warning:`` line: ends that nearly meet, ways
+    not split at junctions, and segments drawn twice."""
+    from geo.tracks.network import NEAR_MISS_M
+
     if net.near_misses:  # a cut network loses recall silently where a walk crosses the gap
         typer.echo(
             f"warning: 有 {net.near_misses} 个路段端点与另一端点相距不到 {NEAR_MISS_M:g} 米却未"
@@ -315,11 +494,58 @@ def match(
             "they meet)",
             err=True,
         )
-    # an empty output alone leaves the planner guessing why (the datum line says it already)
-    if not _warn_datum(net, parsed.points, crs, len(edges)) and not len(edges):
-        why = why_nothing_matched(rep, clean, params, res.matched_points)
-        typer.echo(f"warning: {why}", err=True)
-    typer.echo(f"wrote {out}")
+    twice = duplicate_edges(net)
+    if twice:
+        shown = [f"{net.edge_ids[a]} & {net.edge_ids[b]}" for a, b in twice[:2]]
+        pairs, pairs_zh = ", ".join(shown), "、".join(s.replace(" & ", " 与 ") for s in shown)
+        typer.echo(
+            f"warning: 有 {len(twice)} 对路段几何相同（正向或反向，每个点相距不到 "
+            f"{SAME_M:g} 米），如 {pairs_zh}：同一条街巷画了两次（可能每个方向各一次），走过的"
+            "街巷可能记在任一份上，往返走过的会两份都计入，按路段汇总会重复计算；请删去重复的"
+            f"一份 {len(twice)} pair{'s' if len(twice) > 1 else ''} of segments have the "
+            "same geometry (either direction, "
+            f"within {SAME_M:g} m at every point), e.g. {pairs}: a street drawn twice "
+            "(perhaps once each way) is credited on either copy, on both when walked there "
+            "and back, so totals per segment count it twice; remove one copy",
+            err=True,
+        )
+
+
+# two segments whose every point lies this close to the other are one street drawn twice
+SAME_M = 0.5
+
+
+def duplicate_edges(net: WalkNetwork) -> list[tuple[int, int]]:
+    """Pairs of edges (internal indices, in file order) with the same geometry, drawn either
+    way: between the same two nodes (ends within the network's snap distance are one node),
+    every point of each within ``SAME_M`` of the other (Hausdorff distance). WHY: a network
+    with each street drawn once per direction (ids ``N-f``/``N-r``) was taken without a word,
+    and a spur walked in and out was credited on both copies (T54 #8)."""
+    import numpy as np
+    import shapely
+
+    if len(net.u) < 2:
+        return []
+    lo, hi = np.minimum(net.u, net.v), np.maximum(net.u, net.v)
+    key = lo * max(net.n_nodes, 1) + hi
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    sizes = np.diff(np.r_[starts, len(k)])
+    left: list[int] = []
+    right: list[int] = []
+    for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
+        group = order[start : start + size]
+        for i in range(size):
+            for j in range(i + 1, size):
+                left.append(int(group[i]))
+                right.append(int(group[j]))
+    if not left:
+        return []
+    a, b = np.asarray(left), np.asarray(right)
+    d = shapely.hausdorff_distance(net.geoms_m[a], net.geoms_m[b])
+    same = d <= SAME_M
+    return sorted(zip(a[same].tolist(), b[same].tolist(), strict=True))
 
 
 def _warn_text_ids(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
@@ -337,17 +563,67 @@ def _warn_text_ids(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
         )
 
 
-def _warn_datum(net: WalkNetwork, points: pd.DataFrame, crs: str, matched: int) -> bool:
+def _warn_datum(
+    net: WalkNetwork, points: pd.DataFrame, crs: str, network_crs: str, matched: int
+) -> bool:
     """The upload path's datum hint (:mod:`geo.tracks.datum`) as one stderr line: a track in
     another datum still matches, to the wrong streets, so exit code and output stay as asked.
     ``matched``: the segments matched (none: the hint says nothing was matched, not that the
-    alleys matched are wrong: T41 #4). True when it warned."""
+    alleys matched are wrong: T41 #4). Else, the other way round, the network's: a track that
+    fits the network far better moved into GCJ-02 or BD-09 says the network file is drawn in
+    that datum (``--network-crs``; T54 #3: a 高德-based network file and an honest GPS track
+    matched 7 wrong edges with nothing said). True when it warned."""
+    from geo.tracks.datum import DATUMS
+
     hint = _datum_hint(net, points, crs)
+    drawn = _network_datum_hint(net, points, network_crs)
     if hint is not None:
         # its remedy once, as this command takes it (T37 F14: crs=… too, the API's)
-        said = hint.message(hint.cli_remedy("match"), MATCHED, matched, MATCHED_NONE)
+        todo_zh, todo = hint.cli_remedy("match")
+        if drawn is not None:
+            # the same shift either way (a network declared gcj02 that is GPS): which file
+            # is off, only the user knows, so both remedies
+            opt, other = f"--network-crs {drawn.name}", DATUMS[drawn.crs]
+            todo_zh += f"；若是路网画在 {other} 中，则请改用 {opt}"
+            todo += f"; or, if the network is the one drawn in {other}, with {opt}"
+        said = hint.message((todo_zh, todo), MATCHED, matched, MATCHED_NONE)
         typer.echo(f"warning: {said}", err=True)
-    return hint is not None
+        return True
+    if drawn is not None:
+        typer.echo(f"warning: {_network_datum_words(drawn, matched)}", err=True)
+    return drawn is not None
+
+
+def _network_datum_hint(net: WalkNetwork, points: pd.DataFrame, network_crs: str):
+    """:func:`geo.tracks.datum.network_datum_hint` of a parsed track (None without fixes)."""
+    from geo.tracks.datum import network_datum_hint
+
+    if not len(points):
+        return None
+    lon, lat = points["lon"].to_numpy(float), points["lat"].to_numpy(float)
+    return network_datum_hint(net, lon, lat, network_crs)
+
+
+def _network_datum_words(hint: Any, matched: int) -> str:
+    """The network datum hint (a :class:`geo.tracks.datum.DatumHint` whose ``crs`` is the
+    datum the network looks drawn in), Chinese first, ending in ``--network-crs``."""
+    from geo.tracks.datum import DATUMS
+
+    mine, other = DATUMS[hint.declared], DATUMS[hint.crs]
+    near, far = round(hint.declared_m, 1), round(hint.other_m, 1)
+    opt = f"--network-crs {hint.name}"
+    wrong_zh, wrong = (
+        ("匹配出的街巷多半不是您走过的，输出的几何也不是 WGS-84", "the alleys matched are most "
+         "likely not the ones walked, and the output's geometry is not WGS-84")
+        if matched else MATCHED_NONE
+    )  # fmt: skip
+    return (
+        f"路网坐标像是 {other}，不是 {mine}：定位点离路网的街巷平均 {near:.0f} 米，把路网按 "
+        f"{hint.name} 读为 {far:.0f} 米；{wrong_zh}：请用 {opt} 重新匹配 "
+        f"the network looks drawn in {other}, not {mine}: the fixes lie {near:.0f} m from its "
+        f"streets on average, {far:.0f} m with the network read as {hint.name}; {wrong}: "
+        f"match it again with {opt}"
+    )
 
 
 def upload_checks(path: Path, crs: str, settings: Settings | None = None) -> ParsedTrack:

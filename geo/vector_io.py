@@ -13,6 +13,7 @@ import io
 import json
 import numbers
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -588,15 +589,59 @@ def _restore_json_types(path: Path, gdf: gpd.GeoDataFrame, columns: list[str]) -
     path.write_text(f'{head[:-1]}, "features": [\n{rows}\n]}}\n', encoding="utf-8")
 
 
+# what an existing path is when it is not a regular file (English, Chinese), by stat's test
+_NOT_REGULAR = (
+    (stat.S_ISLNK, "a symbolic link", "符号链接"),
+    (stat.S_ISDIR, "a folder", "文件夹"),
+    (stat.S_ISCHR, "a character device", "字符设备"),
+    (stat.S_ISBLK, "a block device", "块设备"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)", "命名管道（FIFO）"),
+    (stat.S_ISSOCK, "a socket", "套接字"),
+)
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse (InputError) an existing ``path`` that is not a regular file: the rename of
+    :func:`atomic_file` would put a regular file in its place. WHY: an outside tester's
+    ``--out /dev/full``, run as root, replaced the device node with a file (T54 #4), and a
+    FIFO or a socket a script reads would go the same way.
+
+    A symbolic link is refused too, whatever it points at: the rename replaces the link, not
+    its target, so a link's owner would find a file where the link was and the target
+    unchanged; following it instead would write wherever the link points (another user's
+    file, a device). Refusing is the simple rule that cannot surprise either way."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:  # nothing there (or unreachable: the write itself says why)
+        return
+    if stat.S_ISREG(mode):
+        return
+    found = ((en, zh) for test, en, zh in _NOT_REGULAR if test(mode))
+    kind, kind_zh = next(found, ("not a regular file", "特殊文件"))
+    raise InputError(
+        f"输出路径 {path} 是{kind_zh}，不是普通文件，不能被覆盖；"
+        "请换一个输出路径（新文件或普通文件） "
+        f"{path} is {kind}, not a regular file: it cannot be replaced; "
+        "choose another output path (a new or a regular file)"
+    )
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; once the block ends, it is renamed over
     ``path``. A failed or interrupted write leaves an older file as it was (or none), never a
-    half-written one; errors propagate. The one place every written output goes through."""
+    half-written one; errors propagate. The one place every written output goes through.
+
+    Only a regular file (or nothing) at ``path`` is replaced: anything else (a device, a
+    FIFO, a socket, a folder, a symbolic link) is refused before anything is written
+    (:func:`check_replaceable`)."""
+    path = Path(path)
+    check_replaceable(path)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
         tmp.unlink(missing_ok=True)
         yield tmp
+        check_replaceable(path)  # again: something may have been put there while writing
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

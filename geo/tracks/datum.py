@@ -209,6 +209,34 @@ def datum_hint(
     return _plain_hint(net, readings, declared)
 
 
+def network_datum_hint(
+    net: WalkNetwork, lon: np.ndarray, lat: np.ndarray, declared: str = WGS84
+) -> DatumHint | None:
+    """The other way round from :func:`datum_hint`: the track taken as right, is the network
+    file drawn in another datum than ``declared`` (wgs84, gcj02, bd09: how it was read)? A
+    :class:`DatumHint` whose ``crs`` is the datum the network looks drawn in, else None.
+
+    ``lon``/``lat``: the fixes in WGS-84 (the track's own datum already put right). A network
+    drawn in datum D but read as ``declared`` lies where the fixes would, written in D and
+    read as ``declared``; the same rules as :func:`datum_hint` compare those readings. WHY:
+    district network files from 高德-based tools are GCJ-02, and an honest GPS track on one
+    matched, to wrong streets only, with nothing said (T54 #3). The shifts are the track
+    hint's reversed, so a track in the wrong datum is never taken for a network in one."""
+    declared = normalize_crs(declared)
+    if declared not in DATUMS or len(lon) == 0:
+        return None
+    lon, lat = _sample(lon, lat)
+    readings = {
+        d: (lon, lat) if d == declared else lonlat_to_wgs84(*_as_written(lon, lat, d), declared)
+        for d in DATUMS
+    }
+    heading = _headings(net.to_metric(lon, lat))
+    moving = np.isfinite(heading)
+    if moving.sum() >= MIN_MOVING:
+        return _aligned_hint(net, readings, declared, heading[moving], moving)
+    return _plain_hint(net, readings, declared)
+
+
 def old_datum_hint(
     net: WalkNetwork, lon: np.ndarray, lat: np.ndarray, declared: str
 ) -> DatumHint | None:
