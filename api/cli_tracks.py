@@ -381,7 +381,7 @@ def match(
     from geo.crs import normalize_crs
     from geo.match_words import why_nothing_matched
     from geo.settings import get_settings
-    from geo.track_times import _check_times
+    from geo.track_times import check_times
     from geo.tracks.clean import CleanParams, clean_with_report
     from geo.tracks.match import MatchParams, match_track
     from geo.tracks.network import WalkNetwork
@@ -409,7 +409,7 @@ def match(
             # upload's refusals of a clock in the future and of shuffled times, in its words:
             # a shuffled file was matched here, 31 of 245 fixes, with nothing said (T54 #9)
             gpx_utc = parsed.zoneless and parsed.format == "gpx"
-            _check_times(parsed.points, s, zoneless_utc=gpx_utc)
+            check_times(parsed.points, s, zoneless_utc=gpx_utc)
         clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
         pieces, rep = clean_with_report(parsed.points, clean)
     params = MatchParams.for_mode(mode)

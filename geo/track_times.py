@@ -91,7 +91,7 @@ def check_upload(
             "only 1 point with a time: a patrol track needs at least 2 to show a walk"
         )
     # zone-less GPX times are read as UTC: local clock times written so are hours ahead
-    _check_times(parsed.points, s, zoneless_utc=parsed.zoneless and parsed.format == "gpx")
+    check_times(parsed.points, s, zoneless_utc=parsed.zoneless and parsed.format == "gpx")
     for warning in (sparse_warning(parsed.points["time"]), old_walk_warning(parsed.points, s)):
         if warning:
             parsed.warnings.append(warning)
@@ -144,7 +144,7 @@ def sparse_warning(times: pd.Series) -> str | None:
 
 
 # jumps back in time (beyond GRIDWARD_TRACK_BACKWARDS_TOLERANCE_S) a file may have: its
-# blocks are sorted by time; more is a shuffled file (see _check_times)
+# blocks are sorted by time; more is a shuffled file (see check_times)
 MAX_BACK_JUMPS = 3
 
 
@@ -191,7 +191,7 @@ def _future_refusal(
     )
 
 
-def _check_times(pts: pd.DataFrame, s: Settings, zoneless_utc: bool = False) -> None:
+def check_times(pts: pd.DataFrame, s: Settings, zoneless_utc: bool = False) -> None:
     """Refuse tracks from a clock in the future or with times out of order (hostile or broken).
     The messages do not name the file: the callers do, as for the reader's refusals."""
     latest = pts["time"].max()
