@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from geo.errors import InputError
+from geo.vector_io import check_replaceable
 
 # the inputs a command names (check_out's labels), in the Chinese part of its refusal
 _INPUT_ZH = {
@@ -53,6 +54,7 @@ def check_out(
             f"输出路径 --out {out} 是文件夹，请给文件名（如 {example}） "
             f"--out {out} is a folder: give a file name, e.g. {example}"
         )
+    check_replaceable(out)  # a device, FIFO, socket or link: refused before the work too
     if out.suffix.lower() not in suffixes:
         shown = [s for s in suffixes if s]
         listed = ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]

@@ -317,3 +317,22 @@ def test_too_large_names_the_limit_in_mb_and_max_mb(gw, files, settings_env):  #
     _one_error(r, "文件过大", "file too large: more than 1,048,576 bytes (limit)", "1 MB",
                "--max-mb 3")  # fmt: skip
     assert r.stderr.index("--max-mb") < r.stderr.index("file too large")  # said in Chinese too
+
+
+def test_every_file_mode_out_refuses_a_link_before_any_work(tmp_path):
+    """The shared check of a file-mode ``--out`` (partition, assign, report) refuses a FIFO or
+    a symbolic link before the command's work, not only at the final rename."""
+    from api.out_files import check_out
+
+    target = tmp_path / "target.csv"
+    target.write_text("kept\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for out in (link, fifo):
+        with pytest.raises(InputError) as err:
+            check_out(out, (".csv",), {})
+        assert "不是普通文件" in err.value.message and "not a regular file" in err.value.message
+    assert link.is_symlink() and target.read_text() == "kept\n"
+    check_out(tmp_path / "new.csv", (".csv",), {})  # a new path is fine
