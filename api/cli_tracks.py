@@ -458,7 +458,7 @@ def _read_track_within(track: Path, limit: int) -> bytes:
         return read_track_file(track, limit)
     except TooLargeError:
         mib = 1024 * 1024
-        limit_mb = f"{limit / mib:.6g} MB"
+        limit_mb = f"{limit / mib:.3g} MB"  # 0.01, not 0.00999928 (T56 #9)
         need = max(1, math.ceil(track.stat().st_size / mib))
         raise TooLargeError(
             f"文件过大：轨迹文件 {track} 超过 {limit:,} 字节（{limit_mb}）的上限；如确需匹配，"

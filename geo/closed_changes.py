@@ -30,6 +30,9 @@ TRACK_ACTIONS = {
     "track.crs": ("改坐标系", "datum changed"),
 }
 DUTY_ACTIONS = ("assignments.end", "assignments.undo", "person.leave")
+# a walk matched again after the period ended (not an audit action: track_matches says it)
+REMATCH = "rematch"
+_WALK_WORDS = {**TRACK_ACTIONS, REMATCH: ("重新匹配", "matched again")}
 _FAR = dt.date.max
 
 
@@ -56,9 +59,9 @@ class LaterChanges:
         if self.walks:
             n = sum(len(v) for v in self.walks.values())
             when, when_en = days([t for v in self.walks.values() for t in v])
-            kinds = [a for a in TRACK_ACTIONS if a in self.walks]
-            what_zh = "、".join(f"{TRACK_ACTIONS[a][0]} {len(self.walks[a])}" for a in kinds)
-            what_en = ", ".join(f"{len(self.walks[a])} {TRACK_ACTIONS[a][1]}" for a in kinds)
+            kinds = [a for a in _WALK_WORDS if a in self.walks]
+            what_zh = "、".join(f"{_WALK_WORDS[a][0]} {len(self.walks[a])}" for a in kinds)
+            what_en = ", ".join(f"{len(self.walks[a])} {_WALK_WORDS[a][1]}" for a in kinds)
             zh.append(f"本期的轨迹于 {when} 有 {n} 次改动（{what_zh}）")
             en.append(
                 f"{count_en(n, 'change', 'changes')} to walks of this period on {when_en} "
@@ -84,64 +87,117 @@ def later_changes(
     alleys: Iterable[int],
 ) -> LaterChanges:
     """The changes made from ``closed`` (the local midnight after ``end``) on that reach the
-    days ``start``..``end`` of the report's scope: walks of ``people`` (who held a duty in
-    it), duties on ``alleys`` (its streets) or of ``people``."""
+    days ``start``..``end`` of the report's scope: walks that credited its streets
+    (``alleys``; a walk with no visits: of ``people``, who held a duty in it), duties on its
+    streets or of ``people``."""
     opened = closed - dt.timedelta(days=(end - start).days + 1)
     who = sorted({int(p) for p in people})
     where = {int(a) for a in alleys}
-    out = LaterChanges()
-    out.uploads = [
-        r.uploaded_at
-        for r in conn.execute(
-            text(
-                # late (迟传) too: a walk sent the next morning, within the grace the
-                # reports allow, is how phones upload, not a change to a signed report
-                "SELECT uploaded_at FROM tracks WHERE uploaded_at >= :closed "
-                "AND uploaded_at > ended_at + make_interval(secs => :late_s) "
-                "AND status <> 'withdrawn' AND person_id = ANY(CAST(:who AS int[])) "
-                "AND started_at < :closed AND ended_at >= :opened ORDER BY id"
-            ),
-            {
-                "closed": closed,
-                "opened": opened,
-                "who": who,
-                "late_s": get_settings().late_upload_h * 3600.0,
-            },
-        )
-    ]
+    span = {"closed": closed, "opened": opened}
+    late = conn.execute(
+        text(
+            # late (迟传) too: a walk sent the next morning, within the grace the reports
+            # allow, is how phones upload, not a change to a signed report
+            "SELECT id, person_id, uploaded_at FROM tracks WHERE uploaded_at >= :closed "
+            "AND uploaded_at > ended_at + make_interval(secs => :late_s) "
+            "AND status <> 'withdrawn' AND started_at < :closed AND ended_at >= :opened "
+            "ORDER BY id"
+        ),
+        {**span, "late_s": get_settings().late_upload_h * 3600.0},
+    ).all()
     rows = conn.execute(
         text(
-            "SELECT a.action, a.at, a.target_type, a.target_id, a.detail, t.person_id, "
-            "t.started_at, t.ended_at FROM audit_log a LEFT JOIN tracks t "
+            "SELECT a.action, a.at, a.target_type, a.target_id, a.detail, t.id AS track_id, "
+            "t.person_id, t.started_at, t.ended_at FROM audit_log a LEFT JOIN tracks t "
             "ON a.target_type = 'track' AND t.id::text = a.target_id "
             "WHERE a.at >= :closed AND a.action = ANY(CAST(:actions AS text[])) ORDER BY a.id"
         ),
         {"closed": closed, "actions": [*TRACK_ACTIONS, *DUTY_ACTIONS]},
     ).all()
+    # walks of the period matched again after it ended (tracks rematch, a re-import), other
+    # than their first match: the credit may have moved (T56 #2)
+    again = conn.execute(
+        text(
+            "SELECT m.track_id, t.person_id, max(m.matched_at) AS at FROM track_matches m "
+            "JOIN tracks t ON t.id = m.track_id WHERE m.matched_at >= :closed "
+            "AND t.status <> 'withdrawn' AND t.started_at < :closed AND t.ended_at >= :opened "
+            "AND EXISTS (SELECT 1 FROM track_matches e WHERE e.track_id = m.track_id "
+            "AND e.id < m.id) GROUP BY m.track_id, t.person_id"
+        ),
+        span,
+    ).all()
+    ids = {r.id for r in late} | {r.track_id for r in again}
+    ids |= {r.track_id for r in rows if r.track_id is not None}
+    here = _credited_here(conn, sorted(ids), where)
+    out = LaterChanges()
+    out.uploads = [
+        r.uploaded_at for r in late if _in_scope(r.id, [r.person_id], None, here, who, where)
+    ]
+    named = {r.id for r in late}
     for r in rows:
         detail = r.detail or {}
         if r.action in TRACK_ACTIONS:
-            if _walk_reaches(r, detail, start, end, closed, opened, who):
+            persons = [r.person_id, detail.get("person_id"), detail.get("from"), detail.get("to")]
+            streets = detail.get("streets") if r.action == "track.withdraw" else None
+            if _walk_in_period(r, detail, start, end, closed, opened) and _in_scope(
+                r.track_id, persons, streets, here, who, where
+            ):
                 out.walks.setdefault(r.action, []).append(r.at)
+                named.add(r.track_id)
         else:  # one entry per duty row (a leave ends every duty of the person)
             out.duties += [r.at] * _duties_reached(r, detail, start, end, who, where)
+    for r in again:  # a change named above re-matches its walk: said once
+        if r.track_id not in named and _in_scope(r.track_id, [r.person_id], None, here, who, where):
+            out.walks.setdefault(REMATCH, []).append(r.at)
     return out
 
 
-def _walk_reaches(
+def _credited_here(conn: Connection, ids: list[int], where: set[int]) -> dict[int, bool]:
+    """Per track with patrol visits, whether any credited a street of ``where``."""
+    if not ids:
+        return {}
+    return {
+        int(r.track_id): bool(r.here)
+        for r in conn.execute(
+            text(
+                "SELECT v.track_id, bool_or(s.street_id = ANY(CAST(:w AS int[]))) AS here "
+                "FROM patrol_visits v JOIN street_segments s ON s.id = v.segment_id "
+                "WHERE v.track_id = ANY(CAST(:ids AS int[])) GROUP BY v.track_id"
+            ),
+            {"ids": ids, "w": sorted(where)},
+        )
+    }
+
+
+def _in_scope(
+    track_id: int | None,
+    persons: list[Any],
+    streets: list[int] | None,
+    here: dict[int, bool],
+    who: list[int],
+    where: set[int],
+) -> bool:
+    """A walk is the report's when it credited one of its streets (the streets a withdrawn
+    walk had credited, kept in its audit entry, or its visits now); a walk with neither (not
+    matched yet, or withdrawn before its streets were kept) when its person held a duty in it.
+    WHY by streets: a steward holding alleys in two communities had her walks in the other
+    one named in this one's note (T56 #1)."""
+    if streets:
+        return bool({int(x) for x in streets} & where)
+    if track_id is not None and track_id in here:
+        return here[track_id]
+    return bool({p for p in persons if isinstance(p, int)} & set(who))
+
+
+def _walk_in_period(
     r: Any,
     detail: dict[str, Any],
     start: dt.date,
     end: dt.date,
     closed: dt.datetime,
     opened: dt.datetime,
-    who: list[int],
 ) -> bool:
-    """A walk's change reaches the period: the walk (now, or before it was re-timed or
-    withdrawn) lies in it and its person (before or after a reassignment) held a duty."""
-    persons = {r.person_id, detail.get("person_id"), detail.get("from"), detail.get("to")}
-    if not persons & set(who):
-        return False
+    """The walk lies in the period: now, or before it was re-timed or withdrawn."""
     if r.started_at is not None and r.started_at < closed and r.ended_at >= opened:
         return True
     days = [*detail.get("days", []), str(detail.get("from") or "")[:10]]
@@ -194,8 +250,9 @@ def _changed_days_reach(
     return False
 
 
-# audit actions that change no figure of a report: signing in, tokens, accounts
-_NOT_DATA = ("signin.%", "token.%", "user.%")
+# audit actions that change no figure of a report: signing in, tokens, accounts, a refused
+# upload (nothing stored), a restore (the data comes back as it was backed up)
+_NOT_DATA = ("signin.%", "token.%", "user.%", "track.refused", "db.%")
 
 
 def data_as_of(conn: Connection) -> dt.datetime | None:

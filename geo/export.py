@@ -240,7 +240,13 @@ def write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str = "UTF-8") 
     out = gdf.rename(columns=SHP_FIELDS)
     too_long = [c for c in out.columns if c != out.geometry.name and len(c.encode()) > 10]
     assert not too_long, too_long  # a new column needs its short name in SHP_FIELDS
+    from geo.vector_io import check_replaceable
+
     stem = path.stem
+    # every sidecar the write replaces or removes is checked as the .shp is (T56 #7: a
+    # linked .dbf or a FIFO .shx beside it was replaced by a regular file)
+    for side in (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx"):
+        check_replaceable(path.with_suffix(side))
     work = Path(tempfile.mkdtemp(prefix=f".{stem}.partial-", dir=path.parent))
     try:
         out.to_file(

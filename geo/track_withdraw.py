@@ -159,6 +159,7 @@ def withdraw_track(
             "status_before": row.status,
             "visits": credit["visits"],
             "walked_m": credit["walked_m"],
+            "streets": credit["streets"],
             # the walk's fixes, and how many rows of them were deleted (none for a restored
             # track or one past retention: those are read from the kept file)
             "fixes": row.n_points,
@@ -364,13 +365,20 @@ def _credit(conn: Connection, track_id: int) -> dict[str, Any]:
     them), before they go."""
     row = conn.execute(
         text(
-            "SELECT count(*) AS n, coalesce(sum(v.covered_fraction * s.length_m), 0) AS m "
+            "SELECT count(*) AS n, coalesce(sum(v.covered_fraction * s.length_m), 0) AS m, "
+            # the streets it credited: a closed period's note names the withdrawal only in
+            # the reports of their areas (geo.closed_changes; T56 #1)
+            "coalesce(array_agg(DISTINCT s.street_id ORDER BY s.street_id), '{}') AS streets "
             "FROM patrol_visits v JOIN street_segments s ON s.id = v.segment_id "
             "WHERE v.track_id = :t"
         ),
         {"t": track_id},
     ).one()
-    return {"visits": int(row.n), "walked_m": round(float(row.m), 1)}
+    return {
+        "visits": int(row.n),
+        "walked_m": round(float(row.m), 1),
+        "streets": [int(x) for x in row.streets if x is not None],
+    }
 
 
 def _drop_fixes(conn: Connection, row: Any) -> int:

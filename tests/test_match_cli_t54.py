@@ -336,3 +336,25 @@ def test_every_file_mode_out_refuses_a_link_before_any_work(tmp_path):
         assert "不是普通文件" in err.value.message and "not a regular file" in err.value.message
     assert link.is_symlink() and target.read_text() == "kept\n"
     check_out(tmp_path / "new.csv", (".csv",), {})  # a new path is fine
+
+
+def test_a_shapefile_export_refuses_a_linked_or_special_sidecar(tmp_path):
+    """T56 #7: a symlinked .dbf (or a FIFO .shx) beside the .shp was replaced by a regular
+    file; only the .shp itself was checked. Every sidecar is checked before anything is
+    written, and the link and its target stay as they were."""
+    from geo.export import write_shapefile
+
+    gdf = gpd.GeoDataFrame({"name": ["甲"]}, geometry=[shapely.Point(116.3, 40.0)], crs=4326)
+    target = tmp_path / "elsewhere.dbf"
+    target.write_bytes(b"kept")
+    (tmp_path / "grids.dbf").symlink_to(target)
+    with pytest.raises(InputError) as err:
+        write_shapefile(gdf, tmp_path / "grids.shp")
+    assert "grids.dbf" in err.value.message and "not a regular file" in err.value.message
+    assert (tmp_path / "grids.dbf").is_symlink() and target.read_bytes() == b"kept"
+    assert not (tmp_path / "grids.shp").exists()
+    (tmp_path / "grids.dbf").unlink()
+    os.mkfifo(tmp_path / "grids.shx")
+    with pytest.raises(InputError):
+        write_shapefile(gdf, tmp_path / "grids.shp")
+    assert not (tmp_path / "grids.shp").exists()

@@ -130,3 +130,61 @@ def test_the_report_says_which_data_it_was_made_from(town, tmp_path, pg_url) -> 
     out = _cli(["report", "weekly", "--date", str(WED)], pg_url)
     assert out.returncode == 0, out.stderr
     assert "数据更新于 data as of: 2025-06-20 09:15:00 Asia/Shanghai" in out.stdout, out.stdout
+
+
+def _later(db: Any, alleys: list[int]) -> Any:
+    from geo.closed_changes import later_changes
+
+    closed = _at(SUN + dt.timedelta(days=1), 0)
+    with db.connect() as conn:
+        people = [r[0] for r in conn.execute(text("SELECT DISTINCT person_id FROM assignments"))]
+        return later_changes(conn, WED - dt.timedelta(days=2), SUN, closed, people, alleys)
+
+
+def test_a_walk_is_named_only_in_the_reports_of_the_streets_it_credited(town) -> None:  # noqa: ANN001, F811
+    """T56 #1: a steward holding alleys in two areas had a withdrawal of her walk in one
+    named in the other's note (matched by person). Now by the streets the walk credited
+    (kept in the withdrawal's audit entry): T's walk of alley B is named for B, not for D."""
+    db, people, alleys = town["db"], town["people"], town["alleys"]
+    _before_the_week(db)
+    _walk_times(db, people["T"], _at(WED, 9), _at(WED, 9, 30), _at(WED, 10))
+    with db.connect() as conn:
+        t_track = conn.execute(
+            text("SELECT id FROM tracks WHERE person_id = :p"), {"p": people["T"]}
+        ).scalar_one()
+    withdraw_track(db, t_track, reason="wrong file", actor="cli")
+    assert len(_later(db, [alleys["B"]]).walks.get("track.withdraw", [])) == 1
+    assert _later(db, [alleys["D"]]).walks == {}
+
+
+def test_a_walk_matched_again_after_the_week_is_named(town) -> None:  # noqa: ANN001, F811
+    """T56 #2: `tracks rematch` after the week moved a chief's credit and the note said
+    nothing. A walk of the period with a second match made after it ended is named
+    (重新匹配); its first match (a late upload's) is not a change of its own."""
+    db, people, alleys = town["db"], town["people"], town["alleys"]
+    _before_the_week(db)
+    _walk_times(db, people["Q"], _at(WED, 7), _at(WED, 7, 40), _at(WED, 8))
+    with db.begin() as conn:
+        track = conn.execute(
+            text("SELECT id FROM tracks WHERE person_id = :p"), {"p": people["Q"]}
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO track_matches (track_id, matched_at, segments, walked_m) "
+                "VALUES (:t, :a, 1, 100)"
+            ),
+            {"t": track, "a": _at(WED, 8, 5)},
+        )
+    assert _changed(db) is None
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO track_matches (track_id, matched_at, segments, walked_m) "
+                "VALUES (:t, :a, 1, 120)"
+            ),
+            {"t": track, "a": _at(NEXT_WED, 9)},
+        )
+    note = _changed(db)
+    assert f"本期的轨迹于 {NEXT_WED} 有 1 次改动（重新匹配 1）" in note, note
+    assert f"1 change to walks of this period on {NEXT_WED} (1 matched again)" in note, note
+    assert _later(db, [alleys["D"]]).walks == {}

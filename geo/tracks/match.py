@@ -107,6 +107,10 @@ class MatchParams:
     min_credit_sigmas: a partially covered edge with less than this many σ of covered length
         is not credited: noise near a junction projects a few fixes past the corner onto the
         next edge, and a walked stretch shorter than the noise cannot be verified anyway.
+    end_credit_max_noise_m: where a piece's walking begins or ends, half that minimum (and
+        half the edge) suffices (see ``_credit``), on tracks whose noise is at most this;
+        None: never. WHY a bound: at 20 m noise a walk's first fixes reached half a short
+        edge beside its start in 4 of an outside tester's 96 walks (T56 #3), none at 5–10 m.
 
     Walk defaults (smooth_accel_psd 0.2, min_credit_sigmas 2) were chosen on 8 × 60 simulated
     walks per noise level (two sets of four seeds, neither the benchmark's): against the
@@ -128,6 +132,7 @@ class MatchParams:
     min_step_m: float | None = None
     max_route_m: float = 5_000.0
     min_credit_sigmas: float = 2.0
+    end_credit_max_noise_m: float | None = 12.0
     beta_sigmas: float = 0.0
     min_step_sigmas: float = 1.0
     smooth_accel_psd: float | None = 0.2
@@ -306,7 +311,8 @@ def match_tracks_split(
                     net, iv, reach, depth, pc.turn_t, pc.turn_xy, p.reversal_window_s
                 )
             intervals.extend(iv)
-            ends.extend(_end_edges(iv))
+            if p.end_credit_max_noise_m is not None and credit_sigma <= p.end_credit_max_noise_m:
+                ends.extend(_end_edges(iv))
             matched += int(on_raw.sum())
             runs += r
             states.append(on_raw)
