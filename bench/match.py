@@ -274,16 +274,7 @@ def bench_simulated(
         cps, crs = [], []
         tracks = []
         for i in range(n_tracks):
-            sp = SimParams(
-                noise_m=noise,
-                dt_s=float(rng.integers(1, 11)),
-                length_m=float(rng.uniform(800, 2500)),
-                stops=int(rng.integers(0, 3)),
-                uturns=int(rng.integers(0, 3)),
-                gap_s=600.0 if i % 4 == 0 else 0.0,
-                outliers=int(rng.integers(0, 4)),
-            )
-            pts, truth = simulate_patrol(net, rng, sp)
+            pts, truth = simulate_patrol(net, rng, _patrol_params(rng, noise, i))
             tracks.append((pts, truth))
             t = time.perf_counter()
             pcs = clean_track(pts, CleanParams())
