@@ -54,7 +54,6 @@ def check_out(
             f"输出路径 --out {out} 是文件夹，请给文件名（如 {example}） "
             f"--out {out} is a folder: give a file name, e.g. {example}"
         )
-    check_replaceable(out)  # a device, FIFO, socket or link: refused before the work too
     if out.suffix.lower() not in suffixes:
         shown = [s for s in suffixes if s]
         listed = ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]
@@ -71,6 +70,9 @@ def check_out(
                 f"输出文件与输入文件相同：--out {out} 就是{what_zh}文件，请换一个输出路径 "
                 f"--out {out} is the {what} file; choose another output path"
             )
+    # a device, FIFO, socket or link: refused before the work too (a link to an input is
+    # named as that input above)
+    check_replaceable(out)
     parent = next((p for p in out.absolute().parents if p.exists()), None)
     if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(
