@@ -6,7 +6,6 @@ Every command module exposes ``register(app)``; this module only wires them toge
 
 from __future__ import annotations
 
-import errno
 import importlib
 import logging
 import os
@@ -18,7 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from api.usage_words import ZH_BY_TYPE, click_zh, zh_detail
-from geo.errors import GridwardError, chinese_first, db_failure, reads_chinese_first
+from geo.errors import ERRNO_ZH, GridwardError, chinese_first, db_failure, reads_chinese_first
 
 HELP_OPTION_HELP = "显示本帮助并退出 Show this message and exit."
 
@@ -260,7 +259,7 @@ def main() -> None:
         sys.exit(1)
     except OSError as exc:  # e.g. --out into a folder that does not exist
         where = f": {exc.filename}" if exc.filename else ""
-        why = _ERRNO_ZH.get(exc.errno or 0, "")
+        why = ERRNO_ZH.get(exc.errno or 0, "")
         zh = "无法读写文件" + (f" {exc.filename}" if exc.filename else "")
         zh += f"：{why}" if why else ""
         typer.echo(f"error: {zh} {exc.strerror or exc}{where}", err=True)
@@ -275,20 +274,6 @@ def main() -> None:
             typer.echo(f"error: {failure_line(failed)}", err=True)
             sys.exit(1)
         raise
-
-
-# the operating system's reasons a file could not be read or written, in Chinese
-_ERRNO_ZH = {
-    errno.ENOENT: "文件或文件夹不存在",
-    errno.EACCES: "没有权限",
-    errno.EPERM: "没有权限",
-    errno.EISDIR: "这是文件夹，须为文件",
-    errno.ENOTDIR: "路径中有一段不是文件夹",
-    errno.ENOSPC: "磁盘空间已满",
-    errno.EROFS: "文件系统只读",
-    errno.EEXIST: "文件已存在",
-    errno.ENAMETOOLONG: "文件名太长",
-}
 
 
 def _setting_problem(exc: ValidationError) -> str:

@@ -595,9 +595,9 @@ def _report(
 
 def _as_of(summary: dict[str, Any]) -> str:
     """The line naming when the report's data last changed (T55 #3: which data was signed)."""
-    from geo.report_export import local_text
+    from geo.report_export import AS_OF_LABEL, as_of_text
 
-    return f"数据更新于 data as of: {local_text(summary['data_as_of']) or '尚无数据 no data yet'}"
+    return f"{AS_OF_LABEL}: {as_of_text(summary)}"
 
 
 # the width of a report printed to a file or a pipe (rich assumes 80 columns there)

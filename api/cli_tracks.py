@@ -7,6 +7,7 @@ No database: a network file and a track file in, matched edges out. The lead's D
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import warnings
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from api.out_files import check_out
-from geo.errors import GridwardError, InputError, chinese_first
+from geo.errors import ERRNO_ZH, GridwardError, InputError, chinese_first, os_reason_zh
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -144,11 +145,7 @@ def _read_problem_zh(why: str) -> str:
     low = why.lower()
     if "not recognized as" in low or "not recognised as" in low:
         return "文件内容不是 GeoJSON、GeoPackage 等可识别的矢量格式"
-    if "no such file" in low:
-        return "文件不存在"
-    if "permission denied" in low:
-        return "没有读取权限"
-    return "文件内容有误或不完整，无法按矢量文件读取"
+    return os_reason_zh(why.rsplit(": ", 1)[-1]) or "文件内容有误或不完整，无法按矢量文件读取"
 
 
 def _network_to_wgs84(gdf: gpd.GeoDataFrame, path: Path, network_crs: str) -> gpd.GeoDataFrame:
@@ -278,7 +275,7 @@ def _check_out(given: str, network: Path, track: Path) -> tuple[Path, str]:
     ``given`` as typed: a trailing ``/`` names a folder, which a Path drops (``x.geojson/``
     wrote a file ``x.geojson``, T54 #11). A missing folder is made, as in the other
     file-mode commands (:func:`geo.vector_io.write_vector`)."""
-    from geo.vector_io import DRIVERS, check_replaceable  # every choice keeps the geometry
+    from geo.vector_io import DRIVERS  # every choice keeps the geometry
 
     out = Path(given)
     if given.endswith(("/", os.sep)) and not out.is_dir():
@@ -290,7 +287,6 @@ def _check_out(given: str, network: Path, track: Path) -> tuple[Path, str]:
     # no suffix: GeoJSON, as before --out learned other formats (scripts rely on it)
     check_out(out, (".geojson", ".gpkg", ".csv", ".json", ""), {"network": network,
               "track": track}, example_stem="matched")  # fmt: skip
-    check_replaceable(out)
     return out, DRIVERS.get(out.suffix.lower(), "GeoJSON")
 
 
@@ -311,23 +307,14 @@ def _write(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
         # reason is the last part (an outside tester read the path twice, T54 #12)
         if why.startswith("Failed to create") and ": " in why:
             why = why.rsplit(": ", 1)[1]
-        why_zh = _WRITE_PROBLEM_ZH.get(why.lower(), "写入失败")
+        # "no such file" when writing: the place cannot hold a new file (a missing or
+        # virtual folder such as /proc), not a file that is missing
+        why_zh = os_reason_zh(why) or "写入失败"
+        if why_zh == ERRNO_ZH[errno.ENOENT]:
+            why_zh = "不能在那里创建文件（路径不存在，或该处不能建文件）"
         raise InputError(
             f"无法写入文件 {out}：{why_zh}，请换一个可写的路径 cannot write {out}: {why}"
         ) from None
-
-
-# the reasons a write fails, as the system says them, in Chinese (others: 写入失败)
-_WRITE_PROBLEM_ZH = {
-    "no such file or directory": "不能在那里创建文件（路径不存在，或该处不能建文件）",
-    "permission denied": "没有写入权限",
-    "operation not permitted": "没有写入权限",
-    "read-only file system": "文件系统只读",
-    "no space left on device": "磁盘空间已满",
-    "is a directory": "这是文件夹，须为文件",
-    "not a directory": "路径中有一段不是文件夹",
-    "file name too long": "文件名太长",
-}
 
 
 def _first_line(exc: Exception) -> str:

@@ -109,7 +109,9 @@ def later_changes(
         text(
             "SELECT a.action, a.at, a.target_type, a.target_id, a.detail, t.id AS track_id, "
             "t.person_id, t.started_at, t.ended_at FROM audit_log a LEFT JOIN tracks t "
-            "ON a.target_type = 'track' AND t.id::text = a.target_id "
+            # on the track's key (t.id::text = a.target_id read every track)
+            "ON t.id = CASE WHEN a.target_type = 'track' AND a.target_id ~ '^[0-9]{1,9}$' "
+            "THEN a.target_id::int END "
             "WHERE a.at >= :closed AND a.action = ANY(CAST(:actions AS text[])) ORDER BY a.id"
         ),
         {"closed": closed, "actions": [*TRACK_ACTIONS, *DUTY_ACTIONS]},
@@ -235,19 +237,16 @@ def _span(d: dict[str, Any] | None) -> tuple[dt.date, dt.date] | None:
 def _changed_days_reach(
     a: dict[str, Any] | None, b: dict[str, Any] | None, start: dt.date, end: dt.date
 ) -> bool:
-    """Some day of ``start``..``end`` is held in one of the duty's two spans, not the other."""
-    sa, sb = _span(a), _span(b)
-    if sa == sb:
-        return False
-    lo, hi = max(start, min(s[0] for s in (sa, sb) if s)), end
-    day = lo
-    while day <= hi:  # a report's period: at most a month of days
-        held_a = sa is not None and sa[0] <= day <= sa[1]
-        held_b = sb is not None and sb[0] <= day <= sb[1]
-        if held_a != held_b:
-            return True
-        day += dt.timedelta(days=1)
-    return False
+    """Some day of ``start``..``end`` is held in one of the duty's two spans, not the other:
+    the two spans cut to the period differ (each is one run of days, or nothing)."""
+
+    def within(d: dict[str, Any] | None) -> tuple[dt.date, dt.date] | None:
+        got = _span(d)
+        if got is None or got[0] > end or got[1] < start:
+            return None
+        return max(got[0], start), min(got[1], end)
+
+    return within(a) != within(b)
 
 
 # audit actions that change no figure of a report: signing in, tokens, accounts, a refused

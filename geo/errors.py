@@ -7,6 +7,8 @@ layer has to guess whether a message is safe and meaningful to show.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -208,3 +210,24 @@ def count_en(n: int, one: str, many: str) -> str:
 def verb_en(n: int, one: str, many: str) -> str:
     """The English word agreeing with a count of ``n``: ``one`` for 1, else ``many``."""
     return one if n == 1 else many
+
+
+# the operating system's reasons a file could not be read or written, in Chinese
+ERRNO_ZH = {
+    errno.ENOENT: "文件或文件夹不存在",
+    errno.EACCES: "没有权限",
+    errno.EPERM: "没有权限",
+    errno.EISDIR: "这是文件夹，须为文件",
+    errno.ENOTDIR: "路径中有一段不是文件夹",
+    errno.ENOSPC: "磁盘空间已满",
+    errno.EROFS: "文件系统只读",
+    errno.EEXIST: "文件已存在",
+    errno.ENAMETOOLONG: "文件名太长",
+}
+
+
+def os_reason_zh(reason: str) -> str | None:
+    """:data:`ERRNO_ZH` for a reason given as the system's text ("No such file or
+    directory"), as GDAL passes it on without the errno; None when it is none of them."""
+    low = reason.strip().lower()
+    return next((zh for code, zh in ERRNO_ZH.items() if os.strerror(code).lower() == low), None)

@@ -279,6 +279,7 @@ def _load(
         unmatched = unmatched_tracks(conn, start, end)
         moved_in = moved_in_stretches(conn, start, end, settings.timezone)
         unheld = unheld_walks(conn, edges, segments, start, end) if with_notes else None
+        as_of = data_as_of(conn) if with_notes else None  # which data (T55 #3)
         # the first day any street or alley duty began, city-wide (T43 #9)
         first_duty = (
             conn.execute(
@@ -343,6 +344,7 @@ def _load(
         "moved_in": moved_in,
         "unheld": unheld,
         "first_duty": first_duty,
+        "as_of": as_of,
         "since": since,
     }
 
@@ -609,11 +611,9 @@ def build_report(
         tables["segments"] = frames["segments"]
     columns = table_columns(kind)
     tables = {name: _whole_seconds(_fixed(df, columns[name], name)) for name, df in tables.items()}
-    with engine.connect() as conn:
-        as_of = data_as_of(conn)
     meta = {
         "area": area,
-        "data_as_of": as_of,
+        "data_as_of": data["as_of"],
         "area_level": data["level"],
         "area_name": data["area_name"],
         "today": period.today,

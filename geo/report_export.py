@@ -367,9 +367,16 @@ def _with_codes(ids: Any, joined: Any, names: dict[Any, Any], codes: dict[Any, A
     where the ids are not all known (a steward's own view)."""
     if not isinstance(ids, list) or not ids or not all(codes.get(i) for i in ids):
         return joined
+    named = _names_of(ids, joined, names)
+    return "、".join(f"{named[i]}（{codes[i]}）" for i in ids)
+
+
+def _names_of(ids: list[Any], joined: Any, names: dict[Any, Any]) -> dict[Any, Any]:
+    """Each of a row's person ``ids`` named as the people table names them, else by the row's
+    own "、"-joined names when they split into as many, else by the id."""
     row = str(joined).split("、") if isinstance(joined, str) else []
     own = dict(zip(ids, row, strict=True)) if len(row) == len(ids) else {}
-    return "、".join(f"{names.get(i) or own.get(i) or i}（{codes[i]}）" for i in ids)
+    return {i: names.get(i) or own.get(i) or i for i in ids}
 
 
 def _holders_walked(ids: Any, joined: Any, walked: Any, names: dict[Any, Any]) -> str | None:
@@ -378,11 +385,8 @@ def _holders_walked(ids: Any, joined: Any, walked: Any, names: dict[Any, Any]) -
     when it splits into as many names as there are holders)."""
     if not isinstance(walked, list) or not isinstance(ids, list) or len(ids) != len(walked):
         return None
-    row = str(joined).split("、") if isinstance(joined, str) else []
-    own = dict(zip(ids, row, strict=True)) if len(row) == len(ids) else {}
-    return "、".join(
-        f"{names.get(i) or own.get(i) or i} {m:g}" for i, m in zip(ids, walked, strict=True)
-    )
+    named = _names_of(ids, joined, names)
+    return "、".join(f"{named[i]} {m:g}" for i, m in zip(ids, walked, strict=True))
 
 
 def _about(
@@ -419,12 +423,7 @@ def _about(
     if summary is not None:
         # which data, and when the file was made: a checker signs the file, not the server
         # (T55 #3); the data's time stays the same when the report is made again unchanged
-        rows.append(
-            (
-                "数据更新于 data as of",
-                local_text(summary.get("data_as_of")) or "尚无数据 no data yet",
-            )
-        )
+        rows.append((AS_OF_LABEL, as_of_text(summary)))
         rows.append(("生成时间 made at", local_text(pd.Timestamp.now(tz="UTC").isoformat())))
         if period.running:
             rows.append(
@@ -437,6 +436,14 @@ def _about(
         notes = [n for n in summary["notes"] if not n.startswith(RUNNING_NOTE_ZH)]
         rows += [("说明 note", n) for n in notes]
     return pd.DataFrame(rows, columns=["项目 item", "值 value"])
+
+
+AS_OF_LABEL = "数据更新于 data as of"
+
+
+def as_of_text(summary: dict[str, Any]) -> str:
+    """A report summary's ``data_as_of`` as the XLSX and the CLI say it."""
+    return local_text(summary.get("data_as_of")) or "尚无数据 no data yet"
 
 
 def local_text(iso: str | None) -> str | None:

@@ -201,7 +201,19 @@ def datum_hint(
     lon, lat = _sample(lon, lat)  # convert only the fixes looked at
     written = _as_written(lon, lat, declared)
     readings = {d: (lon, lat) if d == declared else lonlat_to_wgs84(*written, d) for d in DATUMS}
-    # the readings differ by a near-constant shift: one set of headings serves all three
+    return _judge(net, readings, declared, lon, lat)
+
+
+def _judge(
+    net: WalkNetwork,
+    readings: dict[str, tuple[np.ndarray, np.ndarray]],
+    declared: str,
+    lon: np.ndarray,
+    lat: np.ndarray,
+) -> DatumHint | None:
+    """The hint of the fixes' ``readings`` (datum → WGS-84 lon/lat), by their headings along
+    the ways when the walk moves enough, else by distance alone. The readings differ by a
+    near-constant shift: one set of headings (of ``lon``/``lat``) serves all three."""
     heading = _headings(net.to_metric(lon, lat))
     moving = np.isfinite(heading)
     if moving.sum() >= MIN_MOVING:
@@ -230,11 +242,7 @@ def network_datum_hint(
         d: (lon, lat) if d == declared else lonlat_to_wgs84(*_as_written(lon, lat, d), declared)
         for d in DATUMS
     }
-    heading = _headings(net.to_metric(lon, lat))
-    moving = np.isfinite(heading)
-    if moving.sum() >= MIN_MOVING:
-        return _aligned_hint(net, readings, declared, heading[moving], moving)
-    return _plain_hint(net, readings, declared)
+    return _judge(net, readings, declared, lon, lat)
 
 
 def old_datum_hint(

@@ -326,10 +326,11 @@ def match_tracks_split(
                         (int(before.t[-1]), float(sum((iv[2] - iv[1]).sum() for iv in got)))
                     )
         least = p.min_credit_sigmas * credit_sigma
+        end_edges = np.asarray(ends, dtype=np.int64)
         cut = np.asarray(cuts[i] if cuts is not None else [], dtype=np.int64)
         if len(cut):
             spans = _split_spans(
-                net, prep, states, intervals, cut, least, p.k, float(sigma), np.array(ends)
+                net, prep, states, intervals, cut, least, p.k, float(sigma), end_edges
             )
             for t0, metres in bridges:
                 s = int(np.searchsorted(cut, t0, side="right"))
@@ -340,7 +341,7 @@ def match_tracks_split(
                 )
             out.append(spans)
             continue
-        edges, blocks = _coverage(net, intervals, least, ends=np.array(ends, dtype=np.int64))
+        edges, blocks = _coverage(net, intervals, least, ends=end_edges)
         total = int(sum(len(pc) for pc in pieces))
         res = MatchResult(edges, matched, total, len(pieces), runs, float(sigma), states, blocks)
         res.bridged_gaps, res.bridged_m = len(bridges), sum(m for _, m in bridges)
