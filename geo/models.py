@@ -362,6 +362,8 @@ class Track(Base):
         ),
         _gist("tracks", "fixes_center"),  # stored walks near a new one's fixes (0019)
         _gist("tracks", "fixes_extent"),  # stored walks a new one may copy in part (0022)
+        # walks uploaded after a period closed: geo.closed_changes (migration 0023)
+        Index("ix_tracks_uploaded_at", "uploaded_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -412,7 +414,11 @@ class TrackMatch(Base):
     past compliance, and a supervisor must be able to see when and by how many metres."""
 
     __tablename__ = "track_matches"
-    __table_args__ = (Index("ix_track_matches_track", "track_id", "id"),)
+    __table_args__ = (
+        Index("ix_track_matches_track", "track_id", "id"),
+        # walks matched again after a period closed: geo.closed_changes (migration 0023)
+        Index("ix_track_matches_matched_at", "matched_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     track_id: Mapped[int] = mapped_column(
@@ -542,6 +548,8 @@ class AuditEntry(Base):
             postgresql_ops={"started_ids": "jsonb_path_ops"},
             postgresql_where=text("action = 'assignments.commit'"),
         ),
+        # changes of some actions after a period closed: geo.closed_changes (migration 0023)
+        Index("ix_audit_log_action_at", "action", "at"),
         # the sign-ins of an address, for the lockout count (api.ratelimit; migration 0021)
         Index(
             "ix_audit_log_signin",
