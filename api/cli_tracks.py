@@ -11,7 +11,8 @@ import errno
 import math
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -330,20 +331,68 @@ class NothingCredited(GridwardError):
     exit_code = 3
 
 
+OUT_HELP = (
+    "输出文件 Matched edges of one track: .geojson (GeoJSON), .gpkg (GeoPackage) or .csv "
+    "(geometry as WKT)."
+)
+TRACK_HELP = (
+    "轨迹文件 Track file: .csv (lon,lat,time), .gpx or .geojson. Give it several times, or "
+    "a folder (its .csv, .gpx, .geojson and .json files), to match many with --out-dir."
+)
+OUT_DIR_HELP = (
+    "输出文件夹 Folder for several tracks (made if missing): one <track name>.matched.geojson "
+    "(or --format's suffix) per track, and summary.csv."
+)
+FORMAT_HELP = "输出格式 File type written into --out-dir: geojson, gpkg or csv (default geojson)."
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """What ``gridward match`` asks of every track (its options, checked)."""
+
+    crs: str
+    network_crs: str
+    mode: str
+    limit: int  # bytes a track file may have
+    require_match: bool
+    settings: Settings
+
+
+@dataclass
+class TrackMatched:
+    """One track matched by :func:`match_file`: its figures and what to say about it."""
+
+    points: int  # fixes the matcher took (after cleaning)
+    parsed: int  # fixes read from the file
+    matched: int
+    pieces: int
+    edges: int
+    walked_m: float
+    sigma_m: float
+    cleaning: dict[str, int]
+    notes: list[str]  # warnings about the file: the reader's, ids written as text
+    why: str | None  # a datum hint, or why nothing was credited
+    written: bool  # False: nothing credited with --require-match
+
+    def figures(self) -> str:
+        """The figures, as ``gridward match`` prints them for one track (its first line)."""
+        return (
+            f"points 点数 {self.points} (of {self.parsed} parsed) · matched 已匹配 "
+            f"{self.matched} · pieces 分段 {self.pieces} · edges 路段 {self.edges} · "
+            f"walked 步行 {self.walked_m:,.0f} m · σ {self.sigma_m:.1f} m"
+        )
+
+
 def match(
     network: Path = typer.Option(
         ..., "--network", help="路网文件 GeoJSON of LineString segments with a unique edge_id."
     ),
-    track: Path = typer.Option(
-        ..., "--track", help="轨迹文件 Track file: .csv (lon,lat,time), .gpx or .geojson."
+    track: list[Path] = typer.Option(..., "--track", metavar="<path>", help=TRACK_HELP),
+    out: str | None = typer.Option(  # text, not a Path: a Path drops a trailing / (_check_out)
+        None, "--out", metavar="<path>", help=OUT_HELP
     ),
-    out: str = typer.Option(  # text, not a Path: a Path drops a trailing / (_check_out)
-        ...,
-        "--out",
-        metavar="<path>",
-        help="输出文件 Matched edges: .geojson (GeoJSON), .gpkg (GeoPackage) "
-        "or .csv (geometry as WKT).",
-    ),
+    out_dir: str | None = typer.Option(None, "--out-dir", metavar="<folder>", help=OUT_DIR_HELP),
+    out_format: str | None = typer.Option(None, "--format", metavar="<type>", help=FORMAT_HELP),
     crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
     network_crs: str = typer.Option("wgs84", "--network-crs", help=NETWORK_CRS_HELP),
     mode: str = typer.Option(
@@ -357,22 +406,19 @@ def match(
     ),
     require_match: bool = typer.Option(False, "--require-match", help=REQUIRE_MATCH_HELP),
 ) -> None:
-    """匹配轨迹到路网 Map-match one track to a network file: matched edges with covered share.
+    """匹配轨迹到路网 Map-match tracks to a network file: matched edges with covered share.
+
+    One track: --track FILE --out FILE. Several (--track given again, or a folder): --out-dir
+    DIR, the network read once, one line per track and summary.csv (track, out, status, points,
+    matched, edges, walked_m, sigma_m, reason, warnings).
 
     退出码 Exit codes: 0 written (also when nothing is credited, with a warning: line, unless
     --require-match); 2 bad input or option, nothing written; 3 nothing credited with
-    --require-match, nothing written."""
-    import geopandas as gpd
-    from rich.console import Console
-
+    --require-match, nothing written. With several tracks: 0 every track written; 2 a bad
+    option (nothing done) or a track failed (its line says why; the others written); 3 with
+    --require-match, a track credited nothing (its file not written) and none failed."""
     from geo.crs import normalize_crs
-    from geo.match_words import why_nothing_matched
     from geo.settings import get_settings
-    from geo.track_times import check_times
-    from geo.tracks.clean import CleanParams, clean_with_report
-    from geo.tracks.match import MatchParams, match_track
-    from geo.tracks.network import WalkNetwork
-    from geo.tracks.parse import parse_track
 
     if mode not in ("walk", "bike"):
         raise InputError(
@@ -382,25 +428,91 @@ def match(
     _check_max_mb(max_mb)
     normalize_crs(crs)  # an unknown name fails before any file is read
     _check_network_crs(network_crs)
-    out_path, driver = _check_out(out, network, track)
-    s = get_settings()
-    # the upload limit unless --max-mb says otherwise: a file `tracks upload` takes matches here
-    limit = s.max_upload_bytes if max_mb is None else int(max_mb * 1024 * 1024)
-    data = _read_track_within(track, limit)
+
+    def options() -> MatchOptions:
+        s = get_settings()
+        # the upload limit unless --max-mb says otherwise: a file `tracks upload` takes
+        # matches here
+        limit = s.max_upload_bytes if max_mb is None else int(max_mb * 1024 * 1024)
+        return MatchOptions(crs, network_crs, mode, limit, require_match, s)
+
+    if out_dir is not None or len(track) > 1 or out is None or track[0].is_dir():
+        from api.cli_match_batch import match_batch
+
+        match_batch(network, track, out, out_dir, out_format, options())
+        return
+    if out_format is not None:
+        raise InputError(
+            f"--format {out_format} 只用于 --out-dir；一条轨迹的输出类型由 --out 的后缀决定"
+            f"（如 matched.gpkg） --format {out_format} goes with --out-dir: one track's "
+            "file type is the suffix of --out (e.g. matched.gpkg)"
+        )
+    out_path, driver = _check_out(out, network, track[0])
+    _match_one(network, track[0], out_path, driver, options())
+
+
+def _match_one(network: Path, track: Path, out_path: Path, driver: str, o: MatchOptions) -> None:
+    """One track, ``--out`` checked: its lines on stdout, its warnings on stderr."""
+    from rich.console import Console
+
+    from geo.tracks.network import WalkNetwork
+
+    data = _read_track_within(track, o.limit)
     err = Console(stderr=True)
     with err.status("读取路网 reading network…"):
-        net = WalkNetwork.from_segments(_read_network(network, network_crs), EDGE_ID)
-    with err.status("解析、清洗轨迹 parsing and cleaning the track…"), _quiet():
-        parsed = parse_track(data, track.name, crs=crs, max_bytes=limit, default_tz=s.timezone)
+        net = WalkNetwork.from_segments(_read_network(network, o.network_crs), EDGE_ID)
+    done = match_file(net, track, data, out_path, driver, o, err.status)
+    typer.echo(done.figures())
+    typer.echo(f"cleaning 清洗: {done.cleaning}")
+    for w in done.notes:
+        typer.echo(f"warning: {w}", err=True)
+    _warn_network(net)
+    if done.why:
+        typer.echo(f"warning: {done.why}", err=True)
+    if not done.written:
+        raise NothingCredited(
+            f"未计入任何路段（--require-match），未写入 {out_path}，原因见上面的 warning 行 "
+            f"nothing was credited (--require-match): {out_path} not written; see the "
+            "warning above"
+        )
+    typer.echo(f"wrote {out_path}")
+
+
+def match_file(
+    net: WalkNetwork,
+    track: Path,
+    data: bytes,
+    out_path: Path,
+    driver: str,
+    o: MatchOptions,
+    step: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None,
+) -> TrackMatched:
+    """Parse, check (times as upload checks them), clean and match one track file's bytes
+    (:func:`_read_track_within`), and write its matched edges to ``out_path`` (checked:
+    :func:`_check_out`) unless nothing is credited with ``--require-match``. The one per-track
+    path of ``gridward match``, one track or many; ``step``: a status line around each stage.
+    Raises what a refused track raises (InputError, TooLargeError)."""
+    import geopandas as gpd
+
+    from geo.match_words import why_nothing_matched
+    from geo.track_times import check_times
+    from geo.tracks.clean import CleanParams, clean_with_report
+    from geo.tracks.match import MatchParams, match_track
+    from geo.tracks.parse import parse_track
+
+    stage = step or (lambda _text: contextlib.nullcontext())
+    s = o.settings
+    with stage("解析、清洗轨迹 parsing and cleaning the track…"), _quiet():
+        parsed = parse_track(data, track.name, crs=o.crs, max_bytes=o.limit, default_tz=s.timezone)
         if len(parsed.points):
             # upload's refusals of a clock in the future and of shuffled times, in its words:
             # a shuffled file was matched here, 31 of 245 fixes, with nothing said (T54 #9)
             gpx_utc = parsed.zoneless and parsed.format == "gpx"
             check_times(parsed.points, s, zoneless_utc=gpx_utc)
-        clean = CleanParams(mode=mode, max_accuracy_m=s.max_accuracy_m)
+        clean = CleanParams(mode=o.mode, max_accuracy_m=s.max_accuracy_m)
         pieces, rep = clean_with_report(parsed.points, clean)
-    params = MatchParams.for_mode(mode)
-    with err.status("匹配中 matching…"):
+    params = MatchParams.for_mode(o.mode)
+    with stage("匹配中 matching…"):
         res = match_track(net, pieces, params)
     geom = dict(zip(net.edge_ids.tolist(), net.geoms_wgs84, strict=True))
     edges = res.edges.copy()
@@ -408,32 +520,30 @@ def match(
         for c in ("first_time", "last_time"):
             edges[c] = edges[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     gdf = gpd.GeoDataFrame(edges, geometry=[geom[e] for e in edges[EDGE_ID]], crs="EPSG:4326")
-    refused = require_match and not len(edges)
+    refused = o.require_match and not len(edges)
     if not refused:
         _write(gdf, out_path, driver)
-    walked = float((edges["covered_m"]).sum()) if len(edges) else 0.0
-    typer.echo(
-        f"points 点数 {res.total_points} (of {len(parsed.points)} parsed) · matched 已匹配 "
-        f"{res.matched_points} · pieces 分段 {res.pieces} · edges 路段 {len(edges)} · "
-        f"walked 步行 {walked:,.0f} m · σ {res.sigma_m:.1f} m"
-    )
-    dropped = {k: v for k, v in rep.as_dict().items() if k not in ("gaps",) and v}
-    typer.echo(f"cleaning 清洗: {dropped}")
-    for w in parsed.warnings:
-        typer.echo(f"warning: {w}", err=True)
-    _warn_text_ids(gdf, out_path, driver)
-    _warn_network(net)
+    notes = list(parsed.warnings)
+    text_ids = _text_ids_words(gdf, out_path, driver)
+    if text_ids:
+        notes.append(text_ids)
     # an empty output alone leaves the planner guessing why (the datum line says it already)
-    if not _warn_datum(net, parsed.points, crs, network_crs, len(edges)) and not len(edges):
+    why = _datum_words(net, parsed.points, o.crs, o.network_crs, len(edges))
+    if why is None and not len(edges):
         why = why_nothing_matched(rep, clean, params, res.matched_points)
-        typer.echo(f"warning: {why}", err=True)
-    if refused:
-        raise NothingCredited(
-            f"未计入任何路段（--require-match），未写入 {out_path}，原因见上面的 warning 行 "
-            f"nothing was credited (--require-match): {out_path} not written; see the "
-            "warning above"
-        )
-    typer.echo(f"wrote {out_path}")
+    return TrackMatched(
+        points=res.total_points,
+        parsed=len(parsed.points),
+        matched=res.matched_points,
+        pieces=res.pieces,
+        edges=len(edges),
+        walked_m=float(edges["covered_m"].sum()) if len(edges) else 0.0,
+        sigma_m=res.sigma_m,
+        cleaning={k: v for k, v in rep.as_dict().items() if k not in ("gaps",) and v},
+        notes=notes,
+        why=why,
+        written=not refused,
+    )
 
 
 def _read_track_within(track: Path, limit: int) -> bytes:
@@ -535,31 +645,31 @@ def duplicate_edges(net: WalkNetwork) -> list[tuple[int, int]]:
     return sorted(zip(a[same].tolist(), b[same].tolist(), strict=True))
 
 
-def _warn_text_ids(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> None:
+def _text_ids_words(gdf: gpd.GeoDataFrame, out: Path, driver: str) -> str | None:
     """Say so when ids mixing numbers and strings were written as text: GeoJSON keeps each
     id's type (:func:`geo.vector_io.write_vector`), a GeoPackage or CSV column holds one."""
     from geo.vector_io import mixed_type_columns
 
     if driver != "GeoJSON" and EDGE_ID in mixed_type_columns(gdf):
-        typer.echo(
-            f"warning: 路网的 {EDGE_ID} 混有数字和文本；{out.name} 把它们都存为文本（.geojson "
+        return (
+            f"路网的 {EDGE_ID} 混有数字和文本；{out.name} 把它们都存为文本（.geojson "
             "会保留各自的类型） "
             f"the network's {EDGE_ID} mixes numbers and strings; {out.name} holds "
-            f"them all as text (.geojson keeps each one's type)",
-            err=True,
+            f"them all as text (.geojson keeps each one's type)"
         )
+    return None
 
 
-def _warn_datum(
+def _datum_words(
     net: WalkNetwork, points: pd.DataFrame, crs: str, network_crs: str, matched: int
-) -> bool:
-    """The upload path's datum hint (:mod:`geo.tracks.datum`) as one stderr line: a track in
+) -> str | None:
+    """The upload path's datum hint (:mod:`geo.tracks.datum`) as one warning's words: a track in
     another datum still matches, to the wrong streets, so exit code and output stay as asked.
     ``matched``: the segments matched (none: the hint says nothing was matched, not that the
     alleys matched are wrong: T41 #4). Else, the other way round, the network's: a track that
     fits the network far better moved into GCJ-02 or BD-09 says the network file is drawn in
     that datum (``--network-crs``; T54 #3: a 高德-based network file and an honest GPS track
-    matched 7 wrong edges with nothing said). True when it warned."""
+    matched 7 wrong edges with nothing said). None: nothing to say."""
     from geo.tracks.datum import DATUMS
 
     hint = _datum_hint(net, points, crs)
@@ -573,12 +683,8 @@ def _warn_datum(
             opt, other = f"--network-crs {drawn.name}", DATUMS[drawn.crs]
             todo_zh += f"；若是路网画在 {other} 中，则请改用 {opt}"
             todo += f"; or, if the network is the one drawn in {other}, with {opt}"
-        said = hint.message((todo_zh, todo), MATCHED, matched, MATCHED_NONE)
-        typer.echo(f"warning: {said}", err=True)
-        return True
-    if drawn is not None:
-        typer.echo(f"warning: {_network_datum_words(drawn, matched)}", err=True)
-    return drawn is not None
+        return hint.message((todo_zh, todo), MATCHED, matched, MATCHED_NONE)
+    return None if drawn is None else _network_datum_words(drawn, matched)
 
 
 def _network_datum_hint(net: WalkNetwork, points: pd.DataFrame, network_crs: str):
