@@ -513,6 +513,7 @@ def _report(
     from geo.report_areas import AREA_LEVELS
     from geo.report_export import check_table, export_report
     from geo.report_period import report_period
+    from geo.report_signoffs import attach_signoff
     from geo.settings import city_today
 
     try:
@@ -542,7 +543,9 @@ def _report(
     today = city_today()  # once: the title and the report must agree near midnight
     period = report_period(kind, when, today)  # a future or pre-1990 period is an error
     share = share_used(share)
-    report = build_report(get_engine(), kind, when, area, share, today)
+    engine = get_engine()
+    report = build_report(engine, kind, when, area, share, today)
+    attach_signoff(engine, report, period, share)  # signed (签发): which, what changed since
     summary = report_summary(report, period)
     place = summary["area"]
     where = f" · {place['name'] or ''} {place['code']}".rstrip() if place else ""
@@ -554,6 +557,8 @@ def _report(
         for note in summary["notes"]:
             typer.echo(f"说明 note: {note}")
         typer.echo(_as_of(summary))
+        if report.meta.get("signed"):
+            typer.echo(_signed_line(report.meta["signed"]))
         return
     people = report["people"]
     table_ = Table(title=title)
@@ -591,6 +596,25 @@ def _report(
     for note in summary["notes"]:
         console.print(f"说明 note: {note}", markup=False, soft_wrap=True)
     console.print(_as_of(summary), markup=False, soft_wrap=True)
+    if report.meta.get("signed"):
+        console.print(_signed_line(report.meta["signed"]), markup=False, soft_wrap=True)
+
+
+def _signed_line(signed: dict[str, Any]) -> str:
+    """The line saying the period's report was signed (签发): which version, when, by whom."""
+    from geo.report_export import local_text
+
+    at, v, by, sid = (
+        local_text(signed["signed_at"]),
+        signed["version"],
+        signed["signed_by"],
+        signed["id"],
+    )
+    return (
+        f"已签发：第 {v} 版，{at} 由 {by} 签发，原件：gridward report signed --id {sid} "
+        f"--out 文件.xlsx signed: version {v}, at {at} by {by}; the signed copy: gridward "
+        f"report signed --id {sid} --out FILE.xlsx"
+    )
 
 
 def _as_of(summary: dict[str, Any]) -> str:
@@ -666,6 +690,157 @@ for _kind, _doc in (
     ("monthly", "月评 Monthly evaluation: compliance per person over the month, ranked."),
 ):
     report_app.command(_kind)(_report_command(_kind, _doc))
+
+
+KIND_HELP = "报表类型 daily（日巡）, weekly（周查）or monthly（月评）"
+
+
+@report_app.command("sign")
+def sign_command(
+    kind: str = typer.Argument(..., help=KIND_HELP, metavar="KIND"),
+    date: str = typer.Option(
+        ..., "--date", help="报表日期 a day of the closed period (YYYY-MM-DD)"
+    ),
+    area: str = typer.Option(
+        None, "--area", help="社区或街道编码 community or subdistrict code (default: whole city)"
+    ),
+    note: str = typer.Option(
+        None, "--note", help="签发说明 a note kept with the signoff (at most 500 characters)"
+    ),
+) -> None:
+    """签发报表 Sign a closed period's report: keep it as signed.
+
+    The report (JSON) and its XLSX are stored as they are now, as version N+1 of the kind,
+    period and area; signing again is a correction and never overwrites the earlier one.
+    Later changes to the data change the live report, which then says what changed since the
+    signing; gridward report signed gives the signed copy back byte for byte."""
+    from geo.db import get_engine
+    from geo.report_export import local_text
+    from geo.report_period import KINDS
+    from geo.report_signoffs import check_kind, sign_report
+
+    check_kind(kind)
+    when = _day(date, "--date")
+    row = sign_report(get_engine(), kind, when, area, note, "cli")
+    where = f"，区域 {row['area']}" if row["area"] else "，全市"
+    where_en = f", area {row['area']}" if row["area"] else ", whole city"
+    span = _span(row)
+    as_of = local_text(row["data_as_of"])
+    typer.echo(
+        f"已签发{KINDS[kind].split()[0]} {span}{where}：第 {row['version']} 版，"
+        f"编号 id:{row['id']}，sha256 {row['sha256']}，数据更新于 {as_of or '尚无数据'} "
+        f"signed {row['kind']} {span}{where_en}: version {row['version']}, id {row['id']}, "
+        f"sha256 {row['sha256']}, data as of {as_of or 'no data yet'}"
+    )
+
+
+def _span(row: dict[str, Any]) -> str:
+    a, b = row["period_from"], row["period_to"]
+    return a if a == b else f"{a} – {b}"
+
+
+@report_app.command("signed")
+def signed_command(
+    kind: str = typer.Option(None, "--kind", help=f"只列此类 only this kind: {KIND_HELP}"),
+    area: str = typer.Option(None, "--area", help="只列此区域 only this area code's signoffs"),
+    as_json: bool = typer.Option(False, "--json", help="输出 JSON print the list as JSON"),
+    sid: int = typer.Option(
+        None, "--id", min=1, max=2**31 - 1, help="签发编号 one signoff's id (with --out: its copy)"
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="写出原件 write the signed copy: .xlsx or .json (with --id)"
+    ),
+) -> None:
+    """已签发的报表 List signed reports, or write one's signed copy (--id N --out F).
+
+    The list: id, kind, period, area, version, signed_at, signed_by and the start of the
+    XLSX's sha256. --out F.xlsx writes the XLSX exactly as it was signed (the same bytes);
+    --out F.json the report's JSON as signed, with a signed block."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from geo.db import get_engine
+    from geo.report_signoffs import document_bytes, list_signoffs, read_signoff
+
+    if out is not None and sid is None:
+        raise InputError(
+            "--out 须与 --id 一起用：要写出哪一份签发的原件？请加 --id N（编号见 gridward "
+            "report signed） --out needs --id: which signoff's copy? add --id N (gridward "
+            "report signed lists them)"
+        )
+    if out is not None:  # a folder, a wrong suffix or an unwritable place: before any work
+        check_out(out, (".xlsx", ".json"), {}, example_stem="signed-report")
+    engine = get_engine()
+    if sid is not None:
+        part = "json" if out is not None and out.suffix.lower() == ".json" else "xlsx"
+        meta, data = read_signoff(engine, sid, part)
+        if out is None:
+            rows = [meta]
+        else:
+            _write_atomic(out, data if part == "xlsx" else document_bytes(data))
+            typer.echo(
+                f"已写出签发的原件 {out}（编号 id:{sid}，第 {meta['version']} 版） "
+                f"wrote {out}: signed report {sid}, version {meta['version']}"
+                + (f", sha256 {meta['sha256']}" if part == "xlsx" else "")
+            )
+            return
+    else:
+        rows = list_signoffs(engine, kind, area)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    table = Table(title="已签发的报表 signed reports")
+    heads = (
+        ("编号 id", "id"),
+        ("类型 kind", "kind"),
+        ("周期 period", None),
+        ("区域 area", "area"),
+        ("版本 version", "version"),
+        ("签发时间 signed_at", "signed_at"),
+        ("签发人 signed_by", "signed_by"),
+        ("sha256", "sha256"),
+        ("说明 note", "note"),
+    )
+    for head, _ in heads:
+        table.add_column(head, overflow="fold")
+    from geo.report_export import local_text
+
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["kind"],
+            _span(r),
+            r["area"] or "全市 whole city",
+            str(r["version"]),
+            local_text(r["signed_at"]) or "",
+            r["signed_by"],
+            r["sha256"][:12],
+            r["note"] or "",
+        )
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: as wide as the rows, not cut at 80
+        console = Console(width=PIPE_WIDTH)
+    if not rows:
+        console.print("尚无签发的报表 no signed reports", markup=False)
+        return
+    console.print(table)
+
+
+def _write_atomic(out: Path, data: bytes) -> None:
+    """``data`` to ``out``, beside its name and renamed (never half-written)."""
+    from geo.vector_io import atomic_file
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(out) as tmp:
+            tmp.write_bytes(data)
+    except OSError as exc:  # a folder under a file, a read-only place, a full disk
+        why = exc.strerror or type(exc).__name__
+        raise InputError(
+            f"无法写入文件 {out}（{why}）：请换一个可写的文件夹 cannot write {out}: {why}"
+        ) from None
 
 
 def register(app: typer.Typer) -> None:

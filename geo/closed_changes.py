@@ -85,25 +85,28 @@ def later_changes(
     closed: dt.datetime,
     people: Iterable[int],
     alleys: Iterable[int],
+    since: dt.datetime | None = None,
 ) -> LaterChanges:
     """The changes made from ``closed`` (the local midnight after ``end``) on that reach the
     days ``start``..``end`` of the report's scope: walks that credited its streets
     (``alleys``; a walk with no visits: of ``people``, who held a duty in it), duties on its
-    streets or of ``people``."""
+    streets or of ``people``. ``since``: the changes made from then on instead (a signed
+    report's signing time, :mod:`geo.report_signoffs`), every upload of the period's walks
+    among them: the figures were signed without it, within the late-upload grace or not."""
     opened = closed - dt.timedelta(days=(end - start).days + 1)
     who = sorted({int(p) for p in people})
     where = {int(a) for a in alleys}
-    span = {"closed": closed, "opened": opened}
+    span = {"closed": closed, "opened": opened, "since": since or closed}
     late = conn.execute(
         text(
             # late (迟传) too: a walk sent the next morning, within the grace the reports
             # allow, is how phones upload, not a change to a signed report
-            "SELECT id, person_id, uploaded_at FROM tracks WHERE uploaded_at >= :closed "
+            "SELECT id, person_id, uploaded_at FROM tracks WHERE uploaded_at >= :since "
             "AND uploaded_at > ended_at + make_interval(secs => :late_s) "
             "AND status <> 'withdrawn' AND started_at < :closed AND ended_at >= :opened "
             "ORDER BY id"
         ),
-        {**span, "late_s": get_settings().late_upload_h * 3600.0},
+        {**span, "late_s": 0.0 if since else get_settings().late_upload_h * 3600.0},
     ).all()
     rows = conn.execute(
         text(
@@ -112,21 +115,22 @@ def later_changes(
             # on the track's key (t.id::text = a.target_id read every track)
             "ON t.id = CASE WHEN a.target_type = 'track' AND a.target_id ~ '^[0-9]{1,9}$' "
             "THEN a.target_id::int END "
-            "WHERE a.at >= :closed AND a.action = ANY(CAST(:actions AS text[])) ORDER BY a.id"
+            "WHERE a.at >= :since AND a.action = ANY(CAST(:actions AS text[])) ORDER BY a.id"
         ),
-        {"closed": closed, "actions": [*TRACK_ACTIONS, *DUTY_ACTIONS]},
+        {"since": since or closed, "actions": [*TRACK_ACTIONS, *DUTY_ACTIONS]},
     ).all()
     # walks of the period matched again after it ended (tracks rematch, a re-import), other
-    # than their first match: the credit may have moved (T56 #2)
+    # than their first match: the credit may have moved (T56 #2). After a signing, a first
+    # match too (a walk stored before it, matched after: the signed figures lacked it)
     again = conn.execute(
         text(
             "SELECT m.track_id, t.person_id, max(m.matched_at) AS at FROM track_matches m "
-            "JOIN tracks t ON t.id = m.track_id WHERE m.matched_at >= :closed "
+            "JOIN tracks t ON t.id = m.track_id WHERE m.matched_at >= :since "
             "AND t.status <> 'withdrawn' AND t.started_at < :closed AND t.ended_at >= :opened "
-            "AND EXISTS (SELECT 1 FROM track_matches e WHERE e.track_id = m.track_id "
-            "AND e.id < m.id) GROUP BY m.track_id, t.person_id"
+            "AND (CAST(:first AS boolean) OR EXISTS (SELECT 1 FROM track_matches e "
+            "WHERE e.track_id = m.track_id AND e.id < m.id)) GROUP BY m.track_id, t.person_id"
         ),
-        span,
+        {**span, "first": since is not None},
     ).all()
     ids = {r.id for r in late} | {r.track_id for r in again}
     ids |= {r.track_id for r in rows if r.track_id is not None}
@@ -250,8 +254,9 @@ def _changed_days_reach(
 
 
 # audit actions that change no figure of a report: signing in, tokens, accounts, a refused
-# upload (nothing stored), a restore (the data comes back as it was backed up)
-_NOT_DATA = ("signin.%", "token.%", "user.%", "track.refused", "db.%")
+# upload (nothing stored), a restore (the data comes back as it was backed up), a report
+# signed (report.sign: a signed report's data_as_of stays what it was)
+_NOT_DATA = ("signin.%", "token.%", "user.%", "track.refused", "db.%", "report.%")
 
 
 def data_as_of(conn: Connection) -> dt.datetime | None:

@@ -568,3 +568,41 @@ class AuditEntry(Base):
     target_type: Mapped[str | None] = mapped_column(Text)
     target_id: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+
+
+class ReportSignoff(Base):
+    """A period's report as it was signed (签发): the JSON and XLSX of that moment, kept as
+    signed; signing the same kind, period and area again adds version N+1 (geo.report_signoffs,
+    migration 0024)."""
+
+    __tablename__ = "report_signoffs"
+    __table_args__ = (
+        CheckConstraint("kind IN ('daily', 'weekly', 'monthly')", name="ck_report_signoffs_kind"),
+        CheckConstraint("version >= 1", name="ck_report_signoffs_version"),
+        # a city-wide signoff (area_code NULL) is kept unique by the signing's lock
+        UniqueConstraint(
+            "kind", "period_start", "area_code", "version", name="uq_report_signoffs_version"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    period_start: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    period_end: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    area_code: Mapped[str | None] = mapped_column(Text)  # NULL: the whole city
+    share: Mapped[float] = mapped_column(Float, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    signed_at: Mapped[dt.datetime] = _now()
+    signed_by: Mapped[str] = mapped_column(Text, nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    data_as_of: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    report: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    xlsx: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    # the signed report's people and streets: the scope of its "changed since signing" note
+    person_ids: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), nullable=False, default=list, server_default=text("'{}'::integer[]")
+    )
+    street_ids: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), nullable=False, default=list, server_default=text("'{}'::integer[]")
+    )

@@ -227,7 +227,9 @@ def _write_xlsx(
             df.to_excel(xl, sheet_name=sheet, index=False)
             _lay_out(xl.sheets[sheet], df, formats)
         if period is not None:  # last, as before (scripts read the people table first)
-            about = _about(period, share, report_summary(report, period))
+            summary = report_summary(report, period)
+            summary["signed"] = getattr(report, "meta", {}).get("signed")  # geo.report_signoffs
+            about = _about(period, share, summary)
             about.to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
             _lay_out(xl.sheets[ABOUT_SHEET], about, formats, max_width=90)
 
@@ -425,6 +427,16 @@ def _about(
         # (T55 #3); the data's time stays the same when the report is made again unchanged
         rows.append((AS_OF_LABEL, as_of_text(summary)))
         rows.append(("生成时间 made at", local_text(pd.Timestamp.now(tz="UTC").isoformat())))
+        signed = summary.get("signed")
+        if signed:  # the period's newest signoff (签发, geo.report_signoffs)
+            at, v, by = local_text(signed["signed_at"]), signed["version"], signed["signed_by"]
+            rows.append(
+                (
+                    "签发 signed",
+                    f"已签发：第 {v} 版，{at} 由 {by} 签发（编号 id:{signed['id']}） "
+                    f"signed: version {v}, at {at} by {by} (id {signed['id']})",
+                )
+            )
         if period.running:
             rows.append(
                 (

@@ -92,6 +92,14 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/tracks/{track_id}/restore"): Case(UPLOADERS),
     ("GET", "/tracks"): Case(MAP_READERS),
     ("GET", "/reports/{kind}"): Case(MAP_READERS, path="/reports/daily"),
+    # signing: planners of the area (the date is then missing: a 422), admins; the city-wide
+    # one (no area) admins only (test_report_signed)
+    ("POST", "/reports/{kind}/sign"): Case(
+        PLANNERS_IN_AREA, path="/reports/weekly/sign", query={"area": "110108020001"}
+    ),
+    ("GET", "/reports/signed"): Case(OFFICE),  # a planner lists their areas' only
+    # a planner reads their areas' only (test_report_signed); the sample id is none: 404
+    ("GET", "/reports/signed/{signoff_id}"): Case(OFFICE),
     # the roster and the people registry (phones, homes): planners of the area, admins (T49)
     ("GET", "/exports/roster"): Case(PLANNERS_IN_AREA, query={"area": "110108020001"}),
     ("GET", "/exports/people"): Case(PLANNERS_IN_AREA, query={"area": "110108020001"}),

@@ -1,4 +1,6 @@
-"""Patrol reports: GET /reports/{daily|weekly|monthly} as JSON, CSV or XLSX."""
+"""Patrol reports: GET /reports/{daily|weekly|monthly} as JSON, CSV or XLSX; a closed
+period's report signed (签发, POST /reports/{kind}/sign) and read back as it was signed
+(GET /reports/signed, GET /reports/signed/{id})."""
 
 from __future__ import annotations
 
@@ -7,13 +9,16 @@ import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import Field
 from sqlalchemy import Engine
 from starlette.background import BackgroundTask
 
-from api.auth import Principal, allow
-from api.deps import get_engine
+from api.auth import Principal, allow, require_area
+from api.bodies import StrictBody
+from api.deps import get_engine, given_once
+from geo.area_paths import area_path
 from geo.errors import InputError
 from geo.patrol_reports import (
     EVALUATOR_COLS,
@@ -22,17 +27,151 @@ from geo.patrol_reports import (
     build_report,
     for_readers,
     own_notes,
-    report_summary,
     share_used,
 )
-from geo.report_export import check_table, export_report, report_json
+from geo.report_export import check_table, export_report
 from geo.report_period import report_period
-from geo.settings import city_today, get_settings
+from geo.report_signoffs import (
+    MAX_NOTE,
+    attach_signoff,
+    document_bytes,
+    list_signoffs,
+    read_signoff,
+    report_body,
+    sign_report,
+)
+from geo.settings import city_today
 
 router = APIRouter(tags=["reports"])
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+AREA_PATTERN = r"^[0-9]{6,12}$"
+
+
+class SignRequest(StrictBody):
+    """What a signing names, if not in the query: the period (a day of it) and the area."""
+
+    date: dt.date | None = Field(default=None, description="a day of the closed period")
+    area: str | None = Field(default=None, pattern=AREA_PATTERN, description="area code")
+    note: str | None = Field(default=None, max_length=MAX_NOTE, description="签发说明 note")
+
+
+@router.post(
+    "/reports/{kind}/sign",
+    status_code=201,
+    summary="Sign a closed period's report 签发报表 (kept as signed)",
+)
+def sign(
+    request: Request,
+    kind: Annotated[Literal["daily", "weekly", "monthly"], Path()],
+    user: Annotated[Principal, Depends(allow("planner"))],
+    engine: Engine = Depends(get_engine),
+    body: Annotated[SignRequest | None, Body()] = None,
+    date: Annotated[
+        dt.date | None, Query(description="a day of the closed period (or in the body)")
+    ] = None,
+    area: Annotated[str | None, Query(pattern=AREA_PATTERN)] = None,
+    note: Annotated[str | None, Query(max_length=MAX_NOTE)] = None,
+) -> JSONResponse:
+    """The closed day's, week's or month's report as an evaluator's GET /reports gives it,
+    stored with its XLSX as version N+1 of the kind, period and area (a correction never
+    overwrites). Admins anywhere; planners for an area of theirs; the whole city (no area):
+    admins only."""
+    _plain_query(request, _SIGN_QUERY, "签发", "signing")
+    day = given_once("date", "in the query", body and body.date, date)
+    area = given_once("area", "in the query", body and body.area, area)
+    note = given_once("note", "in the query", body and body.note, note)
+    if user.role != "admin":
+        if area is None:
+            raise HTTPException(
+                403,
+                "全市报表（未给 area）只有管理员能签发；请给出您管辖区域的 area "
+                "a city-wide report (no area) is signed by an admin only: give an area of yours",
+            )
+        require_area(user, area, engine)
+    if day is None:
+        raise InputError(
+            "请给出 date：要签发的报表期中的一天（YYYY-MM-DD），如 date=2026-05-12 "
+            "give date: a day of the period to sign (YYYY-MM-DD), e.g. date=2026-05-12"
+        )
+    return JSONResponse(sign_report(engine, kind, day, area, note, user.username), status_code=201)
+
+
+@router.get("/reports/signed", summary="Signed reports 已签发的报表")
+def signed_list(
+    request: Request,
+    user: Annotated[Principal, Depends(allow("viewer"))],
+    engine: Engine = Depends(get_engine),
+    kind: Annotated[Literal["daily", "weekly", "monthly"] | None, Query()] = None,
+    area: Annotated[str | None, Query(pattern=AREA_PATTERN)] = None,
+    since: Annotated[
+        dt.date | None, Query(description="periods that end on or after this day")
+    ] = None,
+    until: Annotated[
+        dt.date | None, Query(description="periods that begin on or before this day")
+    ] = None,
+) -> dict:
+    """Each signoff (not its files): id, kind, period, area, version, signed_at, signed_by,
+    note, data_as_of, sha256. A planner sees those of their areas."""
+    _plain_query(request, _SIGNED_QUERY, "已签发列表", "the signed list")
+    rows = list_signoffs(engine, kind, area, since, until)
+    if user.role == "planner":
+        rows = [r for r in rows if _covers(user, r["area"], engine)]
+    return {"signoffs": rows}
+
+
+@router.get(
+    "/reports/signed/{signoff_id}",
+    summary="A signed report as it was signed 签发的报表原件",
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                XLSX: {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+)
+def signed_copy(
+    request: Request,
+    signoff_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: Annotated[Principal, Depends(allow("viewer"))],
+    engine: Engine = Depends(get_engine),
+    format: Annotated[Literal["json", "xlsx"], Query()] = "json",
+) -> Response:
+    """The stored copy: the XLSX's bytes as signed, or the JSON as signed with a ``signed``
+    block (the signoff: version, time, who, note, sha256 of the XLSX)."""
+    _plain_query(request, frozenset({"format"}), "签发的报表", "a signed report")
+    meta, part = read_signoff(engine, signoff_id, format)
+    if user.role == "planner" and not _covers(user, meta["area"], engine):
+        where = meta["area"] or "全市"
+        where_en = meta["area"] or "the whole city"
+        raise HTTPException(
+            403,
+            f"不在您的管辖区域内：签发的报表 {signoff_id} 属于 {where} "
+            f"outside your areas: signed report {signoff_id} is of {where_en}",
+        )
+    if format == "json":
+        return Response(document_bytes(part), media_type="application/json")
+    span = meta["period_from"] + (f"_{meta['period_to']}" if meta["kind"] != "daily" else "")
+    name = f"{meta['kind']}_{span}" + (f"_{meta['area']}" if meta["area"] else "")
+    name += f"_signed_v{meta['version']}.xlsx"
+    return Response(
+        part,
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _covers(user: Principal, code: str | None, engine: Engine) -> bool:
+    """A planner's scope holds ``code`` (by parent link); a city-wide signoff is no one's."""
+    if not code:
+        return False
+    with engine.connect() as conn:
+        return user.covers_area(area_path(conn, code))
 
 
 @router.get(
@@ -60,7 +199,7 @@ def report(
             "today (see from/to/days), a future one is a 422"
         ),
     ] = None,
-    area: Annotated[str | None, Query(pattern=r"^[0-9]{6,12}$")] = None,
+    area: Annotated[str | None, Query(pattern=AREA_PATTERN)] = None,
     share: Annotated[float | None, Query(gt=0, le=1, description="default: setting")] = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
     table: Annotated[
@@ -84,23 +223,13 @@ def report(
     period = report_period(kind, day, today)  # a future or pre-1990 period is a 422
     share = share_used(share)  # None → the setting; every format says which was used
     rep = build_report(engine, kind, day, area, share, today)
+    attach_signoff(engine, rep, period, share)  # signed (签发): which, and what changed since
     if user.role == "steward":
         _own_view(rep, user.person_id)
     if user.role in READER_ROLES:  # no shell command on a steward's phone (T40 #12)
         for_readers(rep)
     if format == "json":
-        body = {
-            "kind": kind,
-            "date": day.isoformat(),
-            **period.meta(),
-            "share": share,
-            # the zone the times and days are in (T40 #9): the times carry their offset,
-            # the days (day, from, to) do not
-            "time_zone": get_settings().timezone,
-            **report_summary(rep, period),
-            **report_json(rep),
-        }
-        return JSONResponse(body)
+        return JSONResponse(report_body(rep, kind, day, period, share))
     folder = FsPath(tempfile.mkdtemp(prefix="gridward-report-"))
     span = f"{period.start}_{period.through}" if kind != "daily" else f"{day}"
     name = (
@@ -122,19 +251,26 @@ def report(
 
 
 _QUERY = frozenset({"date", "area", "share", "format", "table"})
+_SIGN_QUERY = frozenset({"date", "area", "note"})
+_SIGNED_QUERY = frozenset({"kind", "area", "since", "until"})
 
 
-def _plain_query(request: Request) -> None:
+def _plain_query(
+    request: Request,
+    allowed: frozenset[str] = _QUERY,
+    what_zh: str = "报表",
+    what: str = "a report",
+) -> None:
     """A misspelt parameter (``?data=2026-11-05``) gave this week's running report as if it
     were the one asked for, and a repeated one took its last value: both are a 422 now, as
-    they are for uploads."""
+    they are for uploads. ``allowed``: the parameters of ``what`` (a signing, the list)."""
     keys = request.query_params.keys()
-    unknown = sorted(set(keys) - _QUERY)
+    unknown = sorted(set(keys) - allowed)
     if unknown:
-        known = ", ".join(sorted(_QUERY))
+        known = ", ".join(sorted(allowed))
         raise InputError(
-            f"未知参数 {unknown[0]!r}，报表只接受 {known} "
-            f"unknown parameter {unknown[0]!r}: a report takes {known}"
+            f"未知参数 {unknown[0]!r}，{what_zh}只接受 {known} "
+            f"unknown parameter {unknown[0]!r}: {what} takes {known}"
         )
     twice = sorted(k for k in set(keys) if len(request.query_params.getlist(k)) > 1)
     if twice:

@@ -1,0 +1,466 @@
+"""Signed (签发) period reports: a closed day's, week's or month's report kept as it was signed.
+
+The district's monthly evaluation (月评) and the subdistrict's weekly check (周查) are signed
+and published (公示). A report is recomputed whenever it is asked for, so a late withdrawal or
+a re-match afterwards changed the live figures and ranks, and nothing in gridward gave back
+the figures that were signed. :func:`sign_report` keeps the report as ``GET /reports/{kind}``
+gives it to an evaluator (the JSON) and its XLSX (the bytes and their sha256) in
+``report_signoffs``; signing the same kind, period and area again adds version N+1 (a
+correction), never overwriting. :func:`attach_signoff` gives a live report of a signed period
+its newest signoff and, when the data changed since, a note naming what changed since the
+signing (:func:`geo.closed_changes.later_changes` with the signing time as the cut).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from geo.audit import actor_name, record
+from geo.closed_changes import data_as_of, later_changes
+from geo.errors import ConflictError, InputError, NotFoundError, count_en, verb_en
+from geo.patrol_reports import TABLES, Report, build_report, report_summary, share_used
+from geo.report_export import export_report, report_json
+from geo.report_period import KINDS, Period, report_period
+from geo.settings import city_today, get_settings
+
+MAX_NOTE = 500  # characters of a signing's note
+SIGN_ACTION = "report.sign"  # the audit entry of a signing (data_as_of skips report.*)
+_LOCK = 0x5EF0  # with the period's own key: one signing of a kind, period and area at a time
+_TRIES = 3  # data changed while the report was made: made again, then refused
+
+
+def report_body(rep: Report, kind: str, day: dt.date, period: Period, share: float) -> dict:
+    """The JSON of ``GET /reports/{kind}`` (after a steward's or viewer's cut, if any): the
+    period, the share, the zone, the summary, the newest signoff (``signed``) and the tables."""
+    return {
+        "kind": kind,
+        "date": day.isoformat(),
+        **period.meta(),
+        "share": share,
+        # the zone the times and days are in (T40 #9): the times carry their offset,
+        # the days (day, from, to) do not
+        "time_zone": get_settings().timezone,
+        **report_summary(rep, period),
+        "signed": rep.meta.get("signed"),
+        **report_json(rep),
+    }
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise InputError(
+            f"报表类型 '{kind}' 有误，请用 daily（日巡）、weekly（周查）或 monthly（月评） "
+            f"unknown report '{kind}': use daily, weekly or monthly"
+        )
+    return kind
+
+
+def check_note(note: str | None) -> str | None:
+    """The signing's note as given (blank: none); over :data:`MAX_NOTE` characters or with a
+    control character (a NUL cannot be stored) refused."""
+    if note is None or not note.strip():
+        return None
+    if len(note) > MAX_NOTE:
+        raise InputError(
+            f"签发说明过长：{len(note)} 个字符，最多 {MAX_NOTE} 个，请缩短 "
+            f"the note is {len(note)} characters long: at most {MAX_NOTE}"
+        )
+    bad = next((c for c in note if ord(c) < 32 and c not in "\n\t"), None)
+    if bad is not None:
+        raise InputError(
+            f"签发说明含控制字符 {bad!r}，请删去 the note holds the control character {bad!r}: "
+            "remove it"
+        )
+    return note
+
+
+def closed_period(kind: str, day: dt.date, today: dt.date | None = None) -> Period:
+    """The period of ``kind`` holding ``day``, refused unless it has ended (a running day,
+    week or month is still changing: it is signed once it is over)."""
+    today = today or city_today()
+    period = report_period(check_kind(kind), day, today)  # a future one: refused there
+    if period.end >= today:
+        tz = get_settings().timezone
+        after = period.end + dt.timedelta(days=1)
+        what_zh = KINDS[kind].split()[0]
+        raise InputError(
+            f"报表期尚未结束，不能签发：{what_zh}（{kind}）{period.span()} 到 {period.end} "
+            f"结束（{tz}），今天是 {today}；请在 {after} 或之后签发 "
+            f"the {kind} period {period.span()} is still running: it ends with {period.end} "
+            f"({tz}), today is {today}; sign it on {after} or later"
+        )
+    return period
+
+
+def _local(t: Any) -> str | None:
+    if t is None:
+        return None
+    return pd.Timestamp(t).tz_convert(get_settings().timezone).isoformat()
+
+
+def _xlsx_bytes(rep: Report, period: Period, share: float) -> bytes:
+    """The XLSX ``GET /reports/{kind}?format=xlsx`` gives for ``rep``, as bytes."""
+    import shutil
+
+    folder = Path(tempfile.mkdtemp(prefix="gridward-sign-"))
+    try:
+        return export_report(rep, folder / "signed.xlsx", period, share).read_bytes()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sign_report(
+    engine: Engine,
+    kind: str,
+    day: dt.date,
+    area: str | None,
+    note: str | None,
+    actor: str,
+    today: dt.date | None = None,
+    share: float | None = None,
+) -> dict[str, Any]:
+    """Sign the closed period of ``kind`` holding ``day`` (``area`` None: the whole city): its
+    report as an evaluator's ``GET /reports/{kind}`` gives it, stored with its XLSX as version
+    N+1 of the kind, period and area, in one transaction with its ``report.sign`` audit entry.
+    The stored JSON and XLSX say they are this signoff (``signed``, the 报表 sheet); the JSON
+    also carries the XLSX's sha256. Returns the signoff's row (:func:`signoff_row`)."""
+    today = today or city_today()
+    period = closed_period(kind, day, today)
+    note = check_note(note)
+    share = share_used(share)
+    who = actor_name(actor) or "?"
+    key = f"{kind}|{period.start}|{area or ''}"
+    for _ in range(_TRIES):
+        rep = build_report(engine, kind, day, area, share, today)
+        with engine.begin() as conn:
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:a, hashtext(:k))"), {"a": _LOCK, "k": key}
+            )
+            if data_as_of(conn) != rep.meta.get("data_as_of"):
+                continue  # the data changed while the report was made: made again
+            version, sid, signed_at = conn.execute(
+                text(
+                    "SELECT coalesce(max(version), 0) + 1, "
+                    "nextval(pg_get_serial_sequence('report_signoffs', 'id')), now() "
+                    "FROM report_signoffs WHERE kind = :k AND period_start = :s "
+                    "AND area_code IS NOT DISTINCT FROM :a"
+                ),
+                {"k": kind, "s": period.start, "a": area},
+            ).one()
+            signed = {
+                "id": int(sid),
+                "version": int(version),
+                "signed_at": _local(signed_at),
+                "signed_by": who,
+            }
+            rep.meta["signed"] = signed  # the 报表 sheet says 已签发, this version
+            xlsx = _xlsx_bytes(rep, period, share)
+            sha = hashlib.sha256(xlsx).hexdigest()
+            rep.meta["signed"] = {**signed, "sha256": sha}
+            body = report_body(rep, kind, day, period, share)
+            people = sorted({int(p) for p in rep["people"]["person_id"].dropna()})
+            streets = sorted({int(s) for s in rep["alleys"]["alley_id"].dropna()})
+            conn.execute(
+                text(
+                    "INSERT INTO report_signoffs (id, kind, period_start, period_end, area_code, "
+                    "share, version, signed_at, signed_by, note, data_as_of, report, xlsx, "
+                    "sha256, person_ids, street_ids) VALUES (:id, :k, :s, :e, :a, :share, :v, "
+                    ":at, :by, :note, :as_of, CAST(:report AS jsonb), :xlsx, :sha, "
+                    "CAST(:people AS int[]), CAST(:streets AS int[]))"
+                ),
+                {
+                    "id": sid,
+                    "k": kind,
+                    "s": period.start,
+                    "e": period.end,
+                    "a": area,
+                    "share": share,
+                    "v": version,
+                    "at": signed_at,
+                    "by": who,
+                    "note": note,
+                    "as_of": rep.meta.get("data_as_of"),
+                    "report": json.dumps(body, ensure_ascii=False, allow_nan=False),
+                    "xlsx": xlsx,
+                    "sha": sha,
+                    "people": people,
+                    "streets": streets,
+                },
+            )
+            record(
+                conn,
+                actor,
+                SIGN_ACTION,
+                "report_signoff",
+                sid,
+                {
+                    "kind": kind,
+                    "period": period.span(),
+                    "period_from": period.start.isoformat(),
+                    "period_to": period.end.isoformat(),
+                    "area": area,
+                    "version": int(version),
+                    "sha256": sha,
+                },
+            )
+            return signoff_row(conn, int(sid))
+    raise ConflictError(
+        f"签发时数据一直在变（试了 {_TRIES} 次），未签发；请稍后再签发 "
+        f"the data kept changing while the report was made ({_TRIES} tries): nothing signed; "
+        "sign it again in a moment"
+    )
+
+
+# the columns of a signoff's row (not its report or XLSX)
+_ROW = (
+    "id, kind, period_start, period_end, area_code, share, version, signed_at, signed_by, "
+    "note, data_as_of, sha256"
+)
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "id": int(r.id),
+        "kind": r.kind,
+        "period_from": r.period_start.isoformat(),
+        "period_to": r.period_end.isoformat(),
+        "area": r.area_code,
+        "share": float(r.share),
+        "version": int(r.version),
+        "signed_at": _local(r.signed_at),
+        "signed_by": r.signed_by,
+        "note": r.note,
+        "data_as_of": _local(r.data_as_of),
+        "sha256": r.sha256,
+    }
+
+
+def signoff_row(conn: Connection, sid: int) -> dict[str, Any]:
+    row = conn.execute(
+        text(f"SELECT {_ROW} FROM report_signoffs WHERE id = :i"), {"i": sid}
+    ).first()
+    if row is None:
+        raise NotFoundError(f"签发的报表 {sid} 不存在 signed report {sid} not found")
+    return _row(row)
+
+
+def list_signoffs(
+    engine: Engine,
+    kind: str | None = None,
+    area: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> list[dict[str, Any]]:
+    """The signoffs, by period then area then version: of ``kind``, of ``area`` (a code; the
+    whole city's have none), of periods that reach ``since``..``until``."""
+    if kind is not None:
+        check_kind(kind)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                f"SELECT {_ROW} FROM report_signoffs WHERE "
+                "(CAST(:k AS text) IS NULL OR kind = :k) "
+                "AND (CAST(:a AS text) IS NULL OR area_code = :a) "
+                "AND (CAST(:since AS date) IS NULL OR period_end >= :since) "
+                "AND (CAST(:until AS date) IS NULL OR period_start <= :until) "
+                "ORDER BY period_start, kind, area_code NULLS FIRST, version, id"
+            ),
+            {"k": kind, "a": area, "since": since, "until": until},
+        ).all()
+    return [_row(r) for r in rows]
+
+
+def read_signoff(engine: Engine, sid: int, part: str) -> tuple[dict[str, Any], Any]:
+    """A signoff's row and its stored ``part``: ``json`` (the report as signed, with the row
+    as its ``signed`` block, :func:`signed_document`) or ``xlsx`` (the bytes)."""
+    column = {"json": "report", "xlsx": "xlsx"}[part]
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(f"SELECT {_ROW}, {column} AS part FROM report_signoffs WHERE id = :i"),
+            {"i": sid},
+        ).first()
+    if row is None:
+        raise NotFoundError(f"签发的报表 {sid} 不存在 signed report {sid} not found")
+    meta = _row(row)
+    if part == "xlsx":
+        return meta, bytes(row.part)
+    return meta, signed_document(row.part, meta)
+
+
+def signed_document(stored: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """The stored JSON with ``signed`` the whole signoff row; each table row's keys in its
+    columns' order (jsonb keeps keys in an order of its own)."""
+    doc = dict(stored)
+    tables = sorted(
+        (k for k in doc.get("columns") or {} if isinstance(doc.get(k), list)),
+        key=lambda k: (TABLES.index(k) if k in TABLES else len(TABLES), k),
+    )
+    columns = {k: doc["columns"][k] for k in tables}
+    for name in tables:
+        order = columns[name]
+        doc[name] = [{k: row[k] for k in order if k in row} | row for row in doc[name]]
+    # the live report's order: its head, the signoff, then the tables
+    rest = [k for k in doc if k not in ("columns", "signed", *tables)]
+    head = sorted(rest, key=lambda k: (_HEAD.index(k) if k in _HEAD else len(_HEAD), k))
+    return {
+        **{k: doc[k] for k in head},
+        "signed": meta,
+        "columns": columns,
+        **{k: doc[k] for k in tables},
+    }
+
+
+# the head of report_body's JSON, in its order (jsonb keeps keys in an order of its own)
+_HEAD = (
+    "kind",
+    "date",
+    "label",
+    "from",
+    "to",
+    "days",
+    "period_from",
+    "period_to",
+    "partial",
+    "running",
+    "share",
+    "time_zone",
+    "pending",
+    "notes",
+    "area",
+    "data_as_of",
+)
+
+
+def document_bytes(doc: dict[str, Any]) -> bytes:
+    """A signed report's JSON as the API sends it (and ``report signed --out F.json`` writes)."""
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def attach_signoff(engine: Engine, rep: Report, period: Period, share: float) -> None:
+    """Give a live report its period's newest signoff (``rep.meta["signed"]``: id, version,
+    signed_at, signed_by, sha256, share, ``changed``; None when never signed) and, when the
+    data changed after the signing, a note naming what changed since (in place). Before a
+    steward's or viewer's cut: the note's counts are the whole report's, as the changed-since-
+    the-period-ended note's."""
+    rep.meta["signed"] = None
+    if period.today is None or period.end >= period.today:
+        return  # a running period is never signed
+    area = rep.meta.get("area")
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT id, version, signed_at, signed_by, sha256, share, person_ids, "
+                "street_ids FROM report_signoffs WHERE kind = :k AND period_start = :s "
+                "AND area_code IS NOT DISTINCT FROM :a ORDER BY version DESC LIMIT 1"
+            ),
+            {"k": period.kind, "s": period.start, "a": area},
+        ).first()
+        if row is None:
+            return
+        zh, en = _since_signing(conn, rep, period, row)
+    signed = {
+        "id": int(row.id),
+        "version": int(row.version),
+        "signed_at": _local(row.signed_at),
+        "signed_by": row.signed_by,
+        "sha256": row.sha256,
+        "share": float(row.share),
+        "changed": bool(zh),
+    }
+    rep.meta["signed"] = signed
+    notes = rep.meta.setdefault("notes", [])
+    when = _clock(row.signed_at)
+    v = signed["version"]
+    if zh:
+        notes.append(
+            f"签发后有改动（第 {v} 版，{when} 签发，编号 id:{signed['id']}），现在的数字可能与"
+            f"签发的报表不同：{'；'.join(zh)} "
+            f"changed since it was signed (version {v}, signed {when}, id {signed['id']}), so "
+            f"figures may differ from the signed report: {'; '.join(en)}"
+        )
+    if abs(float(row.share) - share) > 1e-12:
+        notes.append(
+            f"本报表的达标比例 {share:g} 与签发时的 {float(row.share):g} 不同，数字不可直接比较 "
+            f"this report's share {share:g} differs from the {float(row.share):g} it was "
+            "signed with: the figures do not compare"
+        )
+
+
+def _clock(t: Any) -> str:
+    tz = get_settings().timezone
+    return f"{pd.Timestamp(t).tz_convert(tz).strftime('%Y-%m-%d %H:%M')} {tz}"
+
+
+def _since_signing(
+    conn: Connection, rep: Report, period: Period, row: Any
+) -> tuple[list[str], list[str]]:
+    """What changed from the signing on that reaches the period and the report's scope: the
+    people and streets of the signed report and of the live one (a duty undone since is in
+    the first only, one set since in the second only). Chinese and English clauses."""
+    tz = ZoneInfo(get_settings().timezone)
+    closed = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    people = set(row.person_ids or []) | {int(p) for p in rep["people"]["person_id"].dropna()}
+    streets = set(row.street_ids or []) | {int(s) for s in rep["alleys"]["alley_id"].dropna()}
+    since = row.signed_at
+    later = later_changes(conn, period.start, period.end, closed, people, streets, since=since)
+
+    def days(stamps: Any) -> tuple[str, str]:  # the local days, in Chinese and English
+        shown = sorted({pd.Timestamp(t).tz_convert(tz).date().isoformat() for t in stamps})
+        more = len(shown) > 3
+        return (
+            "、".join(shown[:3]) + (" 等" if more else ""),
+            ", ".join(shown[:3]) + (" and later" if more else ""),
+        )
+
+    zh: list[str] = []
+    en: list[str] = []
+    imports = conn.execute(
+        text(
+            "SELECT kind, created_at FROM imports WHERE kind IN ('osm', 'areas') "
+            "AND created_at >= :t ORDER BY id"
+        ),
+        {"t": since},
+    ).all()
+    for kind, zh_what, en_what in (
+        ("osm", "重新导入路网", "the network was re-imported"),
+        ("areas", "重新导入区域（社区、街道行按现在的边界计）", "the areas were re-imported"),
+    ):
+        at = [r.created_at for r in imports if r.kind == kind]
+        if at:
+            when, when_en = days(at)
+            zh.append(f"{when} {zh_what}")
+            en.append(f"{en_what} on {when_en}")
+    backdated = conn.execute(
+        text(
+            "SELECT created_at FROM assignments WHERE created_at >= :t "
+            "AND role IN ('alley_steward', 'street_chief') AND valid_from <= :e "
+            "AND (valid_to IS NULL OR valid_to >= :s) "
+            "AND (street_id = ANY(CAST(:streets AS int[])) OR person_id = ANY(CAST(:who AS int[])))"
+        ),
+        {
+            "t": since,
+            "s": period.start,
+            "e": period.end,
+            "streets": sorted(streets),
+            "who": sorted(people),
+        },
+    ).all()
+    if backdated:
+        n = len(backdated)
+        when, when_en = days(r.created_at for r in backdated)
+        zh.append(f"{n} 条职责于 {when} 补设，其在岗日子落在本期内")
+        en.append(
+            f"{count_en(n, 'duty', 'duties')} {verb_en(n, 'was', 'were')} set on {when_en} "
+            "with days in this period"
+        )
+    more_zh, more_en = later.sentences(days)
+    return zh + more_zh, en + more_en
