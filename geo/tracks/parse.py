@@ -27,6 +27,7 @@ from pyproj.exceptions import ProjError
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError, TooLargeError, count_en
 from geo.library_words import json_zh, xml_en, xml_zh, zip_zh
+from geo.tracks.clock_steps import clock_steps
 from geo.tracks.parse_nmea import looks_like_nmea
 from geo.tracks.parse_nmea import parse_nmea as _parse_nmea
 from geo.tracks.parse_ods import ODS_MIME, flat_opendocument_type, opendocument_type
@@ -1065,9 +1066,63 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
             "source_index": idx.astype(np.int64),
         }
     )
+    if not pts["time"].is_monotonic_increasing:
+        _undo_clock_steps(pts, warnings)  # a clock set back mid-walk: file order (T57 #1)
     if not pts["time"].is_monotonic_increasing:  # tracks or fixes out of order: by time
         pts = pts.sort_values(["time", "source_index"], kind="stable").reset_index(drop=True)
+    _warn_same_times(pts, warnings)
     return ParsedTrack(points=pts, format=fmt, name=raw.name, warnings=warnings)
+
+
+def _undo_clock_steps(pts: pd.DataFrame, warnings: list[str]) -> None:
+    """Move the fixes after a phone's clock step back later (:mod:`geo.tracks.clock_steps`),
+    in place, saying so: their times change, so the uploader is told by how much."""
+    unit = pts["time"].dt.unit
+    t_ns = pts["time"].dt.as_unit("ns").astype("int64").to_numpy()
+    t_new, steps = clock_steps(t_ns, pts["lon"].to_numpy(), pts["lat"].to_numpy())
+    if not steps:
+        return
+    pts["time"] = pd.to_datetime(t_new, utc=True).as_unit(unit)
+    for st in steps:
+        at = int(pts["source_index"].iloc[st.index]) + 1
+        moved_s = (t_new[st.index] - t_ns[st.index]) / 1e9
+        warnings.append(
+            f"第 {at} 个定位点的时间比前一个定位点早 {st.back_s:.0f} 秒（手机自动校时？）：从这里起"
+            f"的 {st.moved} 个定位点按文件中的顺序接在后面，时间后移 {moved_s:.0f} 秒 "
+            f"point {at} is {st.back_s:.0f} s earlier than the one before (the phone clock "
+            f"set by the network?): the {st.moved} fixes from there keep the file's order, "
+            f"{moved_s:.0f} s later"
+        )
+
+
+# fixes at one instant farther apart than this are two places, not a fix written twice
+_SAME_TIME_APART_M = 5.0
+
+
+def _warn_same_times(pts: pd.DataFrame, warnings: list[str]) -> None:
+    """Say how many fixes share their instant with another at a different place: the cleaner
+    keeps the first of each instant, and a file with two positions per second (two sources
+    merged, a phone writing GPS and network fixes) loses half its fixes (T57 #9). Fixes written
+    twice at one place are common and harmless: not said."""
+    if len(pts) < 2:
+        return
+    t = pts["time"].to_numpy()
+    same = np.flatnonzero(t[1:] == t[:-1])
+    if not len(same):
+        return
+    k = np.cos(np.radians(float(pts["lat"].mean())))
+    lon, lat = pts["lon"].to_numpy(), pts["lat"].to_numpy()
+    d = np.hypot(
+        (lon[same + 1] - lon[same]) * 111_320.0 * k, (lat[same + 1] - lat[same]) * 110_540.0
+    )
+    n = int((d > _SAME_TIME_APART_M).sum())
+    if n:
+        warnings.append(
+            f"有 {n} 个定位点与前一个定位点时间相同、位置不同（两种定位来源合在一个文件里？），"
+            "同一时刻只保留第一个定位点 "
+            f"{count_en(n, 'fix has', 'fixes have')} the time of the fix before but another "
+            "place (two sources in one file?): the first fix of each instant is kept"
+        )
 
 
 def _usable_rows(
