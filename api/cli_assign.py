@@ -673,17 +673,9 @@ def _target(alley: str | None, street: str | None, grid: str | None):
 
 
 def _date(value: str | None, option: str):
-    import datetime as dt
+    from api.cli_dates import cli_day
 
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise InputError(
-            f"{option} 的值 '{value[:40]}' 不是有效日期，请写成 YYYY-MM-DD（如 2026-05-12） "
-            f"{option} '{value[:40]}' is not a date (YYYY-MM-DD)"
-        ) from None
+    return cli_day(value, option)
 
 
 def _duty_line(duty: dict) -> str:

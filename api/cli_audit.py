@@ -31,21 +31,15 @@ def audit(
     import datetime as dt
     from zoneinfo import ZoneInfo
 
+    from api.cli_dates import cli_day
     from geo.audit import search, target_labels
     from geo.db import get_engine
-    from geo.errors import InputError
     from geo.settings import get_settings
 
     tz = ZoneInfo(get_settings().timezone)
     start = None
     if since is not None:
-        try:
-            start = dt.datetime.combine(dt.date.fromisoformat(since), dt.time(), tz)
-        except ValueError:
-            raise InputError(
-                f"起始日期有误：--since '{since}' 不是日期，请写成 YYYY-MM-DD（如 2026-05-12） "
-                f"--since '{since}' is not a date (YYYY-MM-DD)"
-            ) from None
+        start = dt.datetime.combine(cli_day(since, "--since"), dt.time(), tz)
     with get_engine().connect() as conn:
         rows = search(conn, start, actor, action, limit)
         if not rows:

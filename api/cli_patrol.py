@@ -341,15 +341,22 @@ def _print_drain(rep: Any, watching: bool) -> None:
 
 
 def _day(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
+    from api.cli_dates import cli_day
+
+    return cli_day(value, option)
+
+
+def _not_ahead(day: dt.date | None, option: str) -> None:
+    """Refuse a day after the city's today, as reports refuse a period not begun."""
+    from geo.settings import city_today, get_settings
+
+    today = city_today()
+    if day is not None and day > today:
+        tz = get_settings().timezone
         raise InputError(
-            f"{option} '{value}' 不是日期，请写成 YYYY-MM-DD（如 2026-05-12） "
-            f"{option} '{value}' is not a date (YYYY-MM-DD)"
-        ) from None
+            f"{option} {day} 还没到（本市今天是 {today}，{tz}），这天还没有巡查轨迹 "
+            f"{option} {day} is after today ({today} in {tz}): no walks on that day yet"
+        )
 
 
 @tracks_app.command("rematch")
@@ -376,10 +383,10 @@ def rematch(
     from geo.db import get_engine
     from geo.match_queue import requeue_tracks
 
+    first, last = _day(since, "--since"), _day(until, "--until")
+    _not_ahead(first, "--since")  # a future day matched nothing and said so as done (T57 #7)
     engine = get_engine()
-    queued, already = requeue_tracks(
-        engine, track or None, _day(since, "--since"), _day(until, "--until"), "cli"
-    )
+    queued, already = requeue_tracks(engine, track or None, first, last, "cli")
     days = ""  # say which days: --since alone is one day, which a reader took for "onward"
     days_zh = ""
     if since is not None:
@@ -432,13 +439,7 @@ def drop_fixes(
     if keep_days is not None:
         day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=keep_days - 1)
     else:
-        try:
-            day = dt.date.fromisoformat(before)
-        except ValueError:
-            raise InputError(
-                f"--before '{before}' 不是日期，请写成 YYYY-MM-DD（如 2026-05-12） "
-                f"--before '{before}' is not a date (YYYY-MM-DD)"
-            ) from None
+        day = _day(before, "--before")
     dropped = drop_days_before(get_engine(), day, dry_run=dry_run)
     out = Console()
     verb = "would drop" if dry_run else "dropped"
@@ -516,12 +517,7 @@ def _report(
     from geo.report_signoffs import attach_signoff
     from geo.settings import city_today
 
-    try:
-        when = dt.date.fromisoformat(day)
-    except ValueError:
-        raise InputError(
-            f"日期 '{day}' 有误，请写成 YYYY-MM-DD（如 2026-05-12） date '{day}' is not YYYY-MM-DD"
-        ) from None
+    when = _day(day, "--date")
     if share is not None and not 0 < share <= 1:
         raise InputError(
             f"达标比例 --share {share} 有误：须大于 0 且不超过 1（巷长度中走过多大比例算已巡查） "
@@ -678,7 +674,8 @@ def _report_command(kind: str, doc: str):
             "(daily: per segment walked fraction, first and last time)",
         ),
     ) -> None:
-        _report(kind, date or _today(), area, out, share, table)
+        # '' is a mistyped date, not today (T57 #6)
+        _report(kind, _today() if date is None else date, area, out, share, table)
 
     command.__doc__ = doc
     return command
