@@ -495,12 +495,14 @@ def token(
 ) -> None:
     """签发令牌 Issue a long-lived API token (printed once) for a phone app or a script."""
     import datetime as dt
+    from zoneinfo import ZoneInfo
 
     from sqlalchemy import select
 
     from geo.accounts import issue_token
     from geo.accounts_models import User
     from geo.errors import NotFoundError
+    from geo.settings import get_settings
 
     users = User.__table__
     with _engine().begin() as conn:
@@ -513,9 +515,13 @@ def token(
             )
         life = dt.timedelta(days=days) if days else None
         tid, secret, expires = issue_token(conn, row.id, "api", name, life, actor="cli")
+    # the city's time with its zone, as `users tokens` lists it (T57 #10: the UTC date, a
+    # day before the listing's in Shanghai's small hours)
+    tz = get_settings().timezone
+    local = expires.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
     typer.echo(
-        f"已签发令牌 {tid}（账号 {username}，{expires:%Y-%m-%d} 到期） "
-        f"token {tid} for {username}, expires {expires:%Y-%m-%d}"
+        f"已签发令牌 {tid}（账号 {username}，{tz} 时间 {local} 到期） "
+        f"token {tid} for {username}, expires {local} ({tz})"
     )
     typer.echo(secret)  # alone on the last line: scripts read it
 

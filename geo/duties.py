@@ -68,6 +68,7 @@ from geo.errors import (
 )
 from geo.settings import city_today, get_settings
 from geo.street_areas import street_area_path
+from geo.track_days import EARLIEST_DAY, LATEST_DAY
 
 # role → what it is held on
 ROLE_TARGET = {
@@ -89,8 +90,7 @@ GRID_ROLES = ("grid_leader", "grid_worker", "part_time_worker")
 # roles a target has one holder of at a time (1+N: one leader per grid)
 SOLE_ROLES = frozenset({"grid_leader"})
 _ZLEVEL = {1: "一", 2: "二", 3: "三"}
-EARLIEST = dt.date(1990, 1, 1)
-LATEST = dt.date(2100, 12, 31)
+EARLIEST, LATEST = EARLIEST_DAY, LATEST_DAY  # the days a walk can fall on
 _DAY = dt.timedelta(days=1)
 
 Authorize = Callable[[AreaPath | None], None]

@@ -12,6 +12,7 @@ from typing import Any
 
 from geo.errors import InputError
 from geo.settings import city_today, get_settings
+from geo.track_days import EARLIEST_DAY
 
 KINDS = {
     "daily": "日巡 daily patrol",
@@ -20,7 +21,7 @@ KINDS = {
 }
 # Upload refuses fix times before 1990 (geo.tracks.parse), so no patrol is older; pandas
 # could not hold year 1 anyway. 1990-01-01 is a Monday, so no week or month straddles it.
-EARLIEST = dt.date(1990, 1, 1)
+EARLIEST = EARLIEST_DAY
 
 
 RUNNING_NOTE_ZH, RUNNING_NOTE_EN = "今天未完成的不计", "today not counted unless done"

@@ -25,7 +25,9 @@ SPAN_OVERLAPS = (
 
 
 # the days a walk can fall on (uploads refuse fixes before 1990 or after 2100): a date outside
-# is a typo, and year 9999 + 1 day overflowed into a 500
+# is a typo, and year 9999 + 1 day overflowed into a 500. The one place of these bounds:
+# reports, duties and the patrol map take them from here (T57 #8: the map refused days before
+# 2000 that uploads and reports took)
 EARLIEST_DAY, LATEST_DAY = dt.date(1990, 1, 1), dt.date(2100, 12, 31)
 
 

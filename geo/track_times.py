@@ -162,9 +162,10 @@ def _future_refusal(
     local = latest.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
     why = "the device clock is wrong, or the walk is dated ahead"
     why_zh = "可能是设备时钟不准，或巡查的日期写到了将来；请检查设备时间后重新导出"
-    meant = latest.tz_convert("UTC").tz_localize(None).tz_localize(tz, nonexistent="shift_forward")
     if zoneless_utc and offset_h > 0 and ahead_h <= offset_h + 0.25:
-        shown = meant.strftime("%Y-%m-%d %H:%M")
+        # the clock time as written, read as local: no instant needed (tz_localize raised on a
+        # time in a repeated hour and moved one in a skipped hour, T57 #3)
+        shown = latest.tz_convert("UTC").strftime("%Y-%m-%d %H:%M")
         why = (
             f"the GPX times carry no zone, so they were read as UTC (GPX's rule); read as local "
             f"time the walk ended at {shown}, which has passed: the file holds local clock "

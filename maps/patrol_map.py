@@ -16,6 +16,7 @@ from geo.map_data import TRACK_DRAW_FIXES, PatrolData
 from geo.models import LEVEL_ZH
 from geo.report_period import RUNNING_NOTE_EN, RUNNING_NOTE_ZH
 from geo.suspect_tracks import flags_said
+from geo.track_days import EARLIEST_DAY
 from maps.charts import compliance_chart
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 
@@ -194,7 +195,8 @@ def build_patrol_map(
     panel = (
         title_block("巡查图", "Patrols")
         + f'<form method="get" class="gw-note">日期 date <input name="date" type="date" '
-        f'value="{data.day.isoformat()}" min="2000-01-01" max="{(today or data.day).isoformat()}"> '
+        f'value="{data.day.isoformat()}" min="{EARLIEST_DAY.isoformat()}" '
+        f'max="{(today or data.day).isoformat()}"> '
         # the people.id as id:N: ?person= takes registry ids too, and a bare number that is
         # also someone's 人员编号 named two people (admin: 422; the steward herself: 403) (T39 M3)
         + (

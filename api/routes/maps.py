@@ -26,6 +26,7 @@ from api.routes.tracks import UPLOADERS
 from geo import map_data
 from geo.errors import InputError, NotFoundError
 from geo.settings import city_today, get_settings
+from geo.track_days import EARLIEST_DAY, LATEST_DAY
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 # Map pages: everyone signed in (each page takes the principal: its name is in the page's
@@ -195,8 +196,11 @@ def patrols_page(
     # in the morning sees yesterday's whole day, not an empty map.
     latest = date is None and user.role != "steward"
     day = date or (map_data.latest_patrol_day(engine, today) if latest else None) or today
-    if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
-        raise InputError(f"日期 {day} 超出范围 date {day} is outside 2000-01-01..2100-12-31")
+    if not EARLIEST_DAY <= day <= LATEST_DAY:  # the days uploads and reports take (T57 #8)
+        raise InputError(
+            f"日期 {day} 超出范围，巡查日期须在 {EARLIEST_DAY} 至 {LATEST_DAY} 之间 "
+            f"date {day} is outside {EARLIEST_DAY}..{LATEST_DAY}"
+        )
     person_id = person_for(user, _page_person(user, engine, person), refusal=PATROLS_REFUSAL)
     # the 日巡 daily report's numbers: a day after today is refused as the report refuses it
     # the tracks' flags (可疑, T52 #12) are for evaluators: not on a steward's own page

@@ -39,7 +39,16 @@ from geo.tracks.parse_table import ACC_NAMES as _ACC_NAMES
 from geo.tracks.parse_table import csv_error
 from geo.tracks.parse_table import parse_csv as _parse_csv
 from geo.tracks.parse_table import parse_xlsx as _parse_xlsx
-from geo.tracks.parse_time import DEFAULT_TZ, TimeValueError, cut_short, parse_times, zoneless
+from geo.tracks.parse_time import (
+    DEFAULT_TZ,
+    GPS_ROLLOVER,
+    TimeValueError,
+    cut_short,
+    gps_rollover,
+    parse_times,
+    rollover_warning,
+    zoneless,
+)
 from geo.tracks.parse_xls import parse_xls as _parse_xls
 
 __all__ = [
@@ -164,6 +173,7 @@ def parse_track(
     crs: str = "wgs84",
     max_bytes: int = DEFAULT_MAX_BYTES,
     default_tz: str = DEFAULT_TZ,
+    now: pd.Timestamp | None = None,
 ) -> ParsedTrack:
     """Parse one uploaded track file; the format comes from its content (a zip is an XLSX, an
     ODS or a KMZ, an OLE2 compound file an old Excel workbook, text is XML (GPX, KML or a
@@ -172,6 +182,9 @@ def parse_track(
     Times without a zone are taken as ``default_tz`` (local time of the city), except in
     GPX and NMEA, whose standards say their times are UTC. ``crs`` is the
     datum of the coordinates (wgs84, gcj02, bd09 or EPSG); output is always WGS 84.
+    Fixes dated early by a GPS week-number rollover are moved on, with a warning (see
+    :func:`~geo.tracks.parse_time.gps_rollover`; ``now``: when the file was received,
+    default the current time).
     """
     if len(data) > max_bytes:
         raise TooLargeError(
@@ -228,6 +241,11 @@ def parse_track(
         parsed = _finish(raw, fmt, _with_file_crs(crs_name, raw.crs), zone)
         parsed.zoneless = guessed
         times = parsed.points["time"]
+        meta = gpx_header_time(data) if fmt == "gpx" else None
+        weeks = gps_rollover(times, meta, now)
+        if weeks:  # one shift for every fix: their order and spacing stay (T57 #4)
+            parsed.warnings.append(rollover_warning(times, weeks, default_tz, meta is not None))
+            times = parsed.points["time"] = times + weeks * GPS_ROLLOVER
         night = table_night_warning(times, default_tz) if guessed and fmt in _TABLES else None
         header = gpx_header_warning(data, times, default_tz) if fmt == "gpx" else None
         parsed.warnings.extend(w for w in (night, header) if w)
@@ -289,20 +307,27 @@ _GPX_METADATA = re.compile(
 _GPX_TIME = re.compile(rb"<(?:\w+:)?time>\s*([^<\s]{4,64})\s*</")
 
 
-def gpx_header_warning(data: bytes, times: pd.Series, tz: str) -> str | None:
-    """A warning when a GPX's header time (``<metadata><time>``, when the file was made) lies
-    on another local day of ``tz`` than its fixes, a day or more away; else None. WHY (T52
-    #16): an old walk with its fixes' dates changed keeps the day it was exported in its
-    header, and was stored without a word."""
+def gpx_header_time(data: bytes) -> pd.Timestamp | None:
+    """A GPX's header time (``<metadata><time>``, when the file was made; UTC), None when it
+    has none or it cannot be read."""
     block = _GPX_METADATA.search(data[: 64 * 1024])
     found = _GPX_TIME.search(block.group(1)) if block is not None else None
-    if found is None or not len(times):
+    if found is None:
         return None
     try:
         meta = parse_times([found.group(1).decode("utf-8", "replace")], "UTC", field=None)[0]
     except (InputError, *_DATA_ERRORS):
         return None
-    if meta is pd.NaT or pd.isna(meta):
+    return None if meta is pd.NaT or pd.isna(meta) else meta
+
+
+def gpx_header_warning(data: bytes, times: pd.Series, tz: str) -> str | None:
+    """A warning when a GPX's header time (``<metadata><time>``, when the file was made) lies
+    on another local day of ``tz`` than its fixes, a day or more away; else None. WHY (T52
+    #16): an old walk with its fixes' dates changed keeps the day it was exported in its
+    header, and was stored without a word."""
+    meta = gpx_header_time(data)
+    if meta is None or not len(times):
         return None
     day = meta.tz_convert(tz).date()
     first, last = times.min().tz_convert(tz).date(), times.max().tz_convert(tz).date()
@@ -998,7 +1023,7 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
     # what holds the times, for the remedies: a GeoJSON's are properties, not columns (T39 L15)
     field = "column" if fmt in _TABLES else "property" if fmt == "geojson" else None
     try:
-        times = parse_times(raw.time, default_tz, raw.mac_1904, field)
+        times = parse_times(raw.time, default_tz, raw.mac_1904, field, warnings)
     except TimeValueError as exc:  # the value, and where it stands in the file (T39 L11)
         if exc.index is None:
             raise
@@ -1162,9 +1187,9 @@ def _usable_rows(
                 f"{m} of {n} points are at 0,0 (no GPS fix)"
             )
         raise InputError(
-            f"时间 {times.iloc[i]:%Y-%m-%d %H:%M} 超出范围（早于 1990 年或晚于 2100 年）："
+            f"时间 {times.iloc[i]:%Y-%m-%d %H:%M}（UTC）超出范围（早于 1990 年或晚于 2100 年）："
             "设备时钟有误或时间单位不对 "
-            f"time {times.iloc[i]:%Y-%m-%d %H:%M} out of range (before 1990 or after 2100): "
+            f"time {times.iloc[i]:%Y-%m-%d %H:%M} UTC out of range (before 1990 or after 2100): "
             "invalid device clock or wrong time unit"
         )
     untimed = ~timed

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from geo.errors import InputError
+from geo.errors import InputError, count_en
 from geo.library_words import time_zh
 from geo.tracks.parse_raw import short as _short
 
@@ -112,6 +113,7 @@ def parse_times(
     default_tz: str = DEFAULT_TZ,
     mac_1904: bool = False,
     field: str | None = "column",
+    warnings: list[str] | None = None,
 ) -> pd.Series:
     """Times as tz-aware UTC; NaT where missing. ISO 8601 and the usual local forms, compact
     ``yyyymmddHHMMSS``, epoch seconds / ms / µs / ns (told apart by magnitude), Excel serial
@@ -125,6 +127,10 @@ def parse_times(
 
     ``field`` is what holds the times in the file, for the remedies: "column" (a table's:
     add a date column), "property" (a GeoJSON feature's: 属性, not 列), None (GPX, KML, NMEA).
+
+    Zone-less times on a day ``default_tz`` changes its clocks are read by
+    :func:`localize`: those in the skipped hour with the offset before the switch (a warning
+    is appended to ``warnings``), those in the repeated hour by their order, else refused.
 
     Plain Python over the values where pandas' string accessors would run (strip, the zone
     test) and one assignment per kind into a numpy array: pandas spent ~11 ms on a
@@ -142,7 +148,7 @@ def parse_times(
         if all(_COMPACT_RE.fullmatch(t) for t in text):
             text = [_COMPACT_RE.sub(r"\1-\2-\3 \4:\5:\6\7", t) for t in text]
         else:
-            serial = _excel_serial_ns(text, default_tz, excel_day0(mac_1904), field)
+            serial = _excel_serial_ns(text, default_tz, excel_day0(mac_1904), field, warnings)
             if serial is not None:
                 out[where] = serial
                 return _utc_series(out)
@@ -163,13 +169,11 @@ def parse_times(
             except ValueError:  # "2026/11/20 08:00:00+08:00" (a zone word rewritten)
                 z = pd.to_datetime(zt, utc=True, format="mixed")
             out[where[zoned]] = _naive_utc(z)
+        local = None
         if not zoned.all():
             local = pd.to_datetime(
                 [t for t, k in zip(text, zoned, strict=True) if not k], format="mixed"
             )
-            if local.tz is None:  # a zone pandas found itself ("… UTC") is kept
-                local = local.tz_localize(default_tz, ambiguous="NaT", nonexistent="shift_forward")
-            out[where[~zoned]] = _naive_utc(local)
     except (ValueError, TypeError, OverflowError) as exc:
         msg = _short(exc)
         # the value pandas could not read, by its index among ``values`` (T39 L11: the
@@ -183,7 +187,151 @@ def parse_times(
             msg_zh = f"时区混杂或无法识别，如 {text[0]!r}"
         value = texts[index] if index is not None else None
         raise TimeValueError(msg, msg_zh, index, value) from None
+    if local is not None:
+        if local.tz is None:  # a zone pandas found itself ("… UTC") is kept
+            local = localize(local, default_tz, warnings)
+        out[where[~zoned]] = _naive_utc(local)
     return _utc_series(out)
+
+
+def _offsets(t: datetime, zone: ZoneInfo) -> tuple[timedelta, timedelta]:
+    """The UTC offsets in force before and after the clock change at the wall-clock time
+    ``t`` (naive) that is skipped or repeated in ``zone`` (PEP 495: fold 0 reads such a time
+    with the offset before the change, fold 1 with the one after)."""
+    before = t.replace(tzinfo=zone, fold=0).utcoffset()
+    after = t.replace(tzinfo=zone, fold=1).utcoffset()
+    assert before is not None and after is not None
+    return before, after
+
+
+def _switch_hours(t: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The wall-clock span skipped (clocks forward) or repeated (clocks back) by the change
+    at ``t`` in ``zone``, e.g. 02:00 and 03:00: the change's instant found to the second
+    between the two readings of ``t``."""
+    before, after = _offsets(t, zone)
+    lo, hi = t - max(before, after), t - min(before, after)  # naive UTC
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.replace(tzinfo=UTC).astimezone(zone).utcoffset() == before:
+            lo = mid
+        else:
+            hi = mid
+    change = hi.replace(microsecond=0)
+    return change + min(before, after), change + max(before, after)
+
+
+def _hhmm(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _span(a: datetime, b: datetime) -> str:
+    """The span as 2026-03-29 02:20:00–02:27:00 (the day once when both lie on it; one time
+    alone)."""
+    if a == b:
+        return f"{a:%Y-%m-%d %H:%M:%S}"
+    if a.date() == b.date():
+        return f"{a:%Y-%m-%d %H:%M:%S}–{b:%H:%M:%S}"
+    return f"{a:%Y-%m-%d %H:%M:%S}–{b:%Y-%m-%d %H:%M:%S}"
+
+
+def localize(
+    local: pd.DatetimeIndex, tz: str, warnings: list[str] | None = None
+) -> pd.DatetimeIndex:
+    """Zone-less wall-clock times (``local``, in file order) as instants of the zone ``tz``,
+    on the days its clocks change too (T57 #2, #3: an outside tester in Europe/Berlin).
+
+    * A time the clocks skip (02:20 on the spring-forward day) is read with the offset in
+      force before the switch: 02:20 +01:00, i.e. 03:20 summer time. WHY not refused: only a
+      clock that did not switch (a logger kept on standard time) writes such times, and for
+      it this is the right reading; the fixes stay as far apart as written (pandas'
+      ``shift_forward`` had put them all at 03:00, a walk "with one time", credited on no
+      day). The uploader is warned (``warnings``) with the span, the offset and the remedy.
+    * A time the clocks repeat (02:30 on the fall-back day) is told by the order of the
+      file: a walk running through the switch (02:56 summer time, then 02:01 standard) has
+      one reading with its times in order (pandas' ``infer``; a file newest first is read
+      backwards). A run that gives no such reading (all of it in the repeated hour, no
+      switch seen) is refused naming the repeated hour and the remedy, never read as "no
+      times" (``ambiguous="NaT"`` did that).
+
+    Zones without such changes (Asia/Shanghai since 1991) take the first, unchanged path."""
+    n = len(local)
+    try:
+        return local.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+    except ValueError:  # a skipped or repeated time (pandas says which in words only)
+        pass
+    zone = ZoneInfo(tz)
+    every = np.ones(n, dtype=bool)  # a repeated time read as its first: only gaps are NaT
+    gap = local.tz_localize(tz, ambiguous=every, nonexistent="NaT").isna() & local.notna()
+    read = local.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    repeated = read.isna() & local.notna() & ~gap
+    if repeated.any():
+        read = _infer_repeated(local, tz, zone, repeated)
+    out = read.tz_convert("UTC").tz_localize(None).to_numpy().copy()
+    if gap.any():
+        at = np.flatnonzero(gap)
+        walls = [local[i].to_pydatetime() for i in at]
+        out[at] = [np.datetime64(w - _offsets(w, zone)[0], "ns") for w in walls]
+        if warnings is not None:
+            warnings.append(_gap_warning(walls, tz, zone))
+    return pd.DatetimeIndex(out).tz_localize("UTC").tz_convert(tz)
+
+
+def _infer_repeated(
+    local: pd.DatetimeIndex, tz: str, zone: ZoneInfo, repeated: np.ndarray
+) -> pd.DatetimeIndex:
+    """``local`` read in ``tz`` with its repeated times told by their order (see
+    :func:`localize`); refused when neither the file's order nor its reverse tells them, or
+    the reading puts them out of order."""
+    for order in (slice(None), slice(None, None, -1)):
+        try:
+            read = local[order].tz_localize(tz, ambiguous="infer", nonexistent="NaT")[order]
+        except ValueError:
+            continue
+        instants = read[repeated].asi8
+        step = np.diff(instants[order])
+        if len(instants) and (step >= 0).all():
+            return read
+    first = local[np.flatnonzero(repeated)[0]].to_pydatetime()
+    a, b = _switch_hours(first, zone)
+    before, after = _offsets(first, zone)
+    hours = f"{a:%Y-%m-%d %H:%M}–{b:%H:%M}"
+    x, y = _hhmm(before), _hhmm(after)
+    raise InputError(
+        f"时间 {first:%Y-%m-%d %H:%M:%S} 没有写时区，而它落在本市时区 {tz} 夏令时结束、时钟回拨时"
+        f"重复的一小时（{hours}）内：这一小时先按 {x}、再按 {y} 各过一次，文件中的时间顺序"
+        f"也看不出是哪一次，无法确定时刻；请把时间连同时区一起写出（如 {x} 或 {y}）后重新上传 "
+        f"time {first:%Y-%m-%d %H:%M:%S} carries no zone and falls in the hour repeated when "
+        f"clocks went back in {tz} ({hours}, once at {x}, then at {y}); the order of the "
+        f"file's times does not tell which: write the times with their zone (e.g. {x} or {y}) "
+        "and upload again"
+    )
+
+
+def _gap_warning(walls: list[datetime], tz: str, zone: ZoneInfo) -> str:
+    """What the uploader is told of zone-less times the clocks skipped (see :func:`localize`):
+    the span written, the skipped hour, the offset they were read with, where they land."""
+    lo, hi = min(walls), max(walls)
+    before, after = _offsets(lo, zone)
+    a, b = _switch_hours(lo, zone)
+    skipped = f"{a:%Y-%m-%d %H:%M}–{b:%H:%M}"
+    shift = after - before
+    landed = _span(lo + shift, hi + shift)
+    x, y = _hhmm(before), _hhmm(after)
+    n = len(walls)
+    return (
+        f"{n} 个定位点的时间（{_span(lo, hi)}）没有写时区，而它们落在本市时区 {tz} 夏令时开始、"
+        f"时钟拨快时跳过的时段（{skipped}）内，本地并不存在这些时刻：已按拨快前的时差 {x} 读取"
+        f"（即本地时间 {landed}，{y}），定位点之间的间隔不变；如不对，请把时间连同时区一起写出"
+        f"（如 {x} 或 {y}）后重新上传 "
+        f"the times of {count_en(n, 'fix', 'fixes')} ({_span(lo, hi)}) carry no zone and "
+        f"fall in the span skipped when clocks went forward in {tz} ({skipped}), which does "
+        "not exist there: "
+        f"read with the offset before the switch, {x} (local {landed}, {y}), the fixes as far "
+        f"apart as written; if that is wrong, write the times with their zone (e.g. {x} or "
+        f"{y}) and upload again"
+    )
 
 
 _AT_POSITION_RE = re.compile(r",? at position \d+\s*$")
@@ -235,6 +383,83 @@ class TimeValueError(InputError):
         )
 
 
+# GPS week numbers are sent in 10 bits: they count 1024 weeks from 1980-01-06 and start
+# again. A receiver whose firmware does not know how often the count has wrapped dates its
+# fixes exactly 1024 weeks (7168 days, 19.6 years) early (T57 #4: a walk of 2026-11-24
+# stamped 2007-04-10, stored and reported on 2007).
+GPS_ROLLOVER = pd.Timedelta(weeks=1024)
+# a walk that, read 1024 weeks later, ends within this many days before the upload is such a
+# walk: a genuine walk exactly 7168 days old, less a month, is not a patrol sent to this
+# product (kept short so that no genuine old walk is mistaken)
+ROLLOVER_RECENT_DAYS = 31
+# nor may it then end further after now than an upload allows a clock ahead
+# (GRIDWARD_TRACK_FUTURE_TOLERANCE_S's default)
+_ROLLOVER_AHEAD = pd.Timedelta(seconds=900)
+
+
+def gps_rollover(
+    times: pd.Series, header: pd.Timestamp | None = None, now: pd.Timestamp | None = None
+) -> int:
+    """How many times 1024 weeks (:data:`GPS_ROLLOVER`) a walk's ``times`` (UTC) read early
+    for a GPS week-number rollover; 0 when they do not. A rollover when, moved on by k×1024
+    weeks (k 1 or 2), the walk lies on the day its GPX header time (``header``,
+    ``<metadata><time>``, written by the phone or app, not the receiver) is dated, within a
+    day, or ends within the last ROLLOVER_RECENT_DAYS days before ``now`` (when the file was
+    received; default the current time) and not in the future.
+
+    Times before 1990 never reach here (dropped as a clock not set), so k = 2 (from 1987)
+    is refused as that until 2029."""
+    if not len(times):
+        return 0
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    start, end = times.min(), times.max()
+    day = pd.Timedelta(days=1)
+    for k in (1, 2):
+        shift = k * GPS_ROLLOVER
+        if header is not None and start + shift - day <= header <= end + shift + day:
+            return k
+        recent = now - pd.Timedelta(days=ROLLOVER_RECENT_DAYS)
+        if recent <= end + shift <= now + _ROLLOVER_AHEAD:
+            return k
+    return 0
+
+
+def rollover_warning(times: pd.Series, k: int, tz: str, header: bool) -> str:
+    """What the uploader is told of fixes moved on by ``k`` × 1024 weeks (see
+    :func:`gps_rollover`): the day written, the shift, the day counted (local days of
+    ``tz``) and what told it (``header``: the GPX header time, else the upload's time)."""
+
+    def days(t: pd.Series) -> tuple[str, str]:
+        a, b = t.min().tz_convert(tz).date(), t.max().tz_convert(tz).date()
+        return (str(a), str(a)) if a == b else (f"{a} 至 {b}", f"{a} to {b}")
+
+    weeks, n_days = 1024 * k, 7168 * k
+    (was_zh, was), (now_zh, now) = days(times), days(times + k * GPS_ROLLOVER)
+    if header:
+        why_zh = (
+            f"比 GPX 文件头的时间（<metadata><time>，{now_zh}）正好早 {weeks} 周（{n_days} 天）"
+        )
+        why = f"exactly {weeks} weeks ({n_days} days) before the GPX header time ({now})"
+    else:
+        why_zh = (
+            f"后移正好 {weeks} 周（{n_days} 天）即是最近 {ROLLOVER_RECENT_DAYS} 天内的巡查"
+            f"（{now_zh}）"
+        )
+        why = (
+            f"moved on by exactly {weeks} weeks ({n_days} days) they are a walk of the last "
+            f"{ROLLOVER_RECENT_DAYS} days ({now})"
+        )
+    return (
+        f"GPS 周数翻转：定位点的日期是 {was_zh}，{why_zh}：旧 GPS 设备的周数计数每 1024 周"
+        f"从头开始，把日期算早了；已把全部定位点的时间后移 {weeks} 周，计入 {now_zh}；"
+        "请更新 GPS 设备的固件或换用新设备 "
+        f"GPS week-number rollover: the fixes are dated {was}, {why}: an old GPS receiver's"
+        " week count starts again every 1024 weeks and dated the walk early; all fix "
+        f"times were moved on by {weeks} weeks and counted on {now}: update the receiver's "
+        "firmware or use another one"
+    )
+
+
 def _epoch_ns(text: list[str]) -> np.ndarray | None:
     """Epoch numbers as datetime64[ns] UTC, or None when some value is not a number. The unit
     follows the typical magnitude (the median, so one stray value does not decide it):
@@ -261,6 +486,7 @@ def _excel_serial_ns(
     default_tz: str,
     day0: np.datetime64 = _EXCEL_DAY0,
     field: str | None = "column",
+    warnings: list[str] | None = None,
 ) -> np.ndarray | None:
     """Excel serial days as datetime64[ns] UTC, or None when the values are not such numbers.
 
@@ -292,7 +518,7 @@ def _excel_serial_ns(
     days = np.clip(np.nan_to_num(vals, nan=0.0, posinf=0.0, neginf=0.0), 0.0, 120_000.0)
     local = day0 + np.round(days * 86400.0).astype(np.int64).astype("timedelta64[s]")
     idx = pd.DatetimeIndex(local.astype("datetime64[ns]"))
-    return _naive_utc(idx.tz_localize(default_tz, ambiguous="NaT", nonexistent="shift_forward"))
+    return _naive_utc(localize(idx, default_tz, warnings))
 
 
 def _zone_words(t: str) -> str:
