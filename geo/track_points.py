@@ -87,7 +87,10 @@ def _with_archived(conn: Any, pts: pd.DataFrame, track_ids: list[int]) -> pd.Dat
     if not missing:  # the usual case: no upload's bytes are fetched
         return pts
     short = conn.execute(
-        text("SELECT id, raw, filename, crs FROM tracks WHERE id = ANY(:ids) ORDER BY id"),
+        text(
+            "SELECT id, raw, filename, crs, uploaded_at FROM tracks WHERE id = ANY(:ids) "
+            "ORDER BY id"
+        ),
         {"ids": missing},
     ).all()
     s = get_settings()
@@ -100,7 +103,9 @@ def _with_archived(conn: Any, pts: pd.DataFrame, track_ids: list[int]) -> pd.Dat
         # kept KMZ). Never below the stored size: a limit lowered since does not lock a kept
         # upload out.
         limit = max(s.max_upload_bytes, len(raw))
-        p = parse_track(raw, r.filename, r.crs or "wgs84", limit, s.timezone).points
+        # read as at its upload: a GPS week rollover is judged by the days before the upload
+        at = pd.Timestamp(r.uploaded_at)
+        p = parse_track(raw, r.filename, r.crs or "wgs84", limit, s.timezone, now=at).points
         parts.append(p[["time", "accuracy", "lon", "lat"]].assign(track_id=r.id))
     out = pd.concat(parts, ignore_index=True)[list(pts.columns)]
     out["track_id"] = out["track_id"].astype(np.int64)

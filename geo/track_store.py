@@ -16,6 +16,7 @@ day (:mod:`geo.track_days`).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import unicodedata
@@ -510,7 +511,7 @@ def _store_file(
             existing = conn.execute(
                 text(
                     "SELECT id, n_points, format, started_at, ended_at, crs, person_id, mode, "
-                    "status, withdrawn_at, withdrawn_by, withdraw_reason "
+                    "status, withdrawn_at, withdrawn_by, withdraw_reason, uploaded_at "
                     "FROM tracks WHERE sha256 = :s"
                 ),
                 {"s": sha},
@@ -528,7 +529,17 @@ def _store_file(
             changed = stored.mode_change is not None
             return stored, (_points_of(engine, stored.track_id) if changed else None)
         stored, pts = _correct_crs(
-            engine, stored, existing.crs, data, filename, crs, person_id, uploaded_by, s, queue
+            engine,
+            stored,
+            existing.crs,
+            data,
+            filename,
+            crs,
+            person_id,
+            uploaded_by,
+            s,
+            queue,
+            existing.uploaded_at,
         )
         if pts is None and stored.mode_change is not None:
             pts = _points_of(engine, stored.track_id)
@@ -1078,6 +1089,7 @@ def _correct_crs(
     uploaded_by: str | None,
     s: Settings,
     queue: bool,
+    uploaded_at: dt.datetime,
 ) -> tuple[StoredTrack, pd.DataFrame | None]:
     """The same file uploaded again with another datum: the uploader says the first choice
     was wrong (a datum hint may have told them). The fixes are read again in the new datum,
@@ -1090,8 +1102,8 @@ def _correct_crs(
     from geo.tracks.datum import street_distance
     from geo.tracks.parse import parse_track
 
-    pts = parse_track(
-        data, filename, crs=crs, max_bytes=s.max_upload_bytes, default_tz=s.timezone
+    pts = parse_track(  # read as at its first upload, as the fixes stored (a GPS rollover)
+        data, filename, crs, s.max_upload_bytes, s.timezone, now=pd.Timestamp(uploaded_at)
     ).points
     change: dict[str, Any] = {"from": old_crs, "to": str(crs)[:16]}
     try:
