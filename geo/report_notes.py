@@ -10,7 +10,7 @@ for a steward or viewer (``readers``) the remedy they can ask for."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -285,48 +285,11 @@ def part_period_notes(
 OTHER_CHANGES = ("segments_retired", "segments_restored", "segments_moved", "streets_renamed")
 
 
-def closed_notes(
-    engine: Engine,
-    period: Period,
-    duties: pd.DataFrame,
-    started: dt.date,
-    alleys: Sequence[int] = (),
-) -> list[str]:
-    """A note on a closed period (ended before today) when what it is computed from changed
-    after it ended: the network re-imported with segments retired, added or restored, the
-    areas re-imported, duties set afterwards that reach back into it, and in the report's
-    scope (``alleys``, the holders in ``duties``) walks uploaded late, walks withdrawn,
-    restored or changed, duties ended, undone or closed by a leave
-    (:mod:`geo.closed_changes`). WHY: a report is
-    recomputed whenever it is asked for, and a closed month's figures changed after a
-    re-import with nothing saying so; only files saved earlier showed it (T43 #4). Each day
-    keeps the segments it had (:class:`geo.patrol_days._NetworkByDay`), but street names, the
-    streets' communities and backdated duties are today's."""
-    if period.today is None or period.end >= period.today or period.end < started:
-        return []
-    tz = ZoneInfo(get_settings().timezone)
-    closed = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
-    with engine.connect() as conn:
-        imports = conn.execute(
-            text(
-                # the segments of the streets the import brought that count on every day
-                # (added_at NULL: a new area's extract, sharing nothing with the stored
-                # network; its streets share the import's transaction time)
-                "SELECT i.kind, i.created_at, i.counts, CASE WHEN i.kind = 'osm' THEN "
-                "(SELECT count(*) FROM street_segments s JOIN streets st ON st.id = s.street_id "
-                "WHERE st.created_at = i.created_at AND s.added_at IS NULL) ELSE 0 END "
-                "AS new_area_segments FROM imports i "
-                "WHERE i.kind IN ('osm', 'areas') AND i.created_at >= :t "
-                # a re-import: the first import of its kind changed nothing that was there
-                "AND EXISTS (SELECT 1 FROM imports j WHERE j.kind = i.kind AND j.id < i.id) "
-                "ORDER BY i.id"
-            ),
-            {"t": closed},
-        ).all()
-        people = duties["person_id"].tolist() if len(duties) else []
-        later = later_changes(conn, period.start, period.end, closed, people, alleys)
+def local_days(tz: ZoneInfo) -> Callable[[Iterable[Any]], tuple[str, str]]:
+    """``days(stamps)``: the local days of some times, at most three named, in Chinese and in
+    English (``2026-11-20、2026-11-21 等``), for the notes on what changed after a time."""
 
-    def days(stamps: Any) -> tuple[str, str]:  # the local days, in Chinese and English
+    def days(stamps: Iterable[Any]) -> tuple[str, str]:
         shown = sorted({pd.Timestamp(t).tz_convert(tz).date().isoformat() for t in stamps})
         more = len(shown) > 3
         return (
@@ -334,7 +297,32 @@ def closed_notes(
             ", ".join(shown[:3]) + (" and later" if more else ""),
         )
 
-    zh, en = [], []
+    return days
+
+
+def reimport_clauses(
+    conn: Connection, cut: dt.datetime, days: Callable[[Iterable[Any]], tuple[str, str]]
+) -> tuple[list[str], list[str]]:
+    """Chinese and English clauses on the network and the areas re-imported from ``cut`` on
+    (a period's end, or a report's signing): what each network import changed, the days."""
+    imports = conn.execute(
+        text(
+            # the segments of the streets the import brought that count on every day
+            # (added_at NULL: a new area's extract, sharing nothing with the stored
+            # network; its streets share the import's transaction time)
+            "SELECT i.kind, i.created_at, i.counts, CASE WHEN i.kind = 'osm' THEN "
+            "(SELECT count(*) FROM street_segments s JOIN streets st ON st.id = s.street_id "
+            "WHERE st.created_at = i.created_at AND s.added_at IS NULL) ELSE 0 END "
+            "AS new_area_segments FROM imports i "
+            "WHERE i.kind IN ('osm', 'areas') AND i.created_at >= :t "
+            # a re-import: the first import of its kind changed nothing that was there
+            "AND EXISTS (SELECT 1 FROM imports j WHERE j.kind = i.kind AND j.id < i.id) "
+            "ORDER BY i.id"
+        ),
+        {"t": cut},
+    ).all()
+    zh: list[str] = []
+    en: list[str] = []
     net = [r for r in imports if r.kind == "osm"]
 
     def changed(r: Any, k: str) -> int:
@@ -389,6 +377,35 @@ def closed_notes(
             f"the areas were re-imported on {when_en} "
             "(community and subdistrict rows follow today's boundaries)"
         )
+    return zh, en
+
+
+def closed_notes(
+    engine: Engine,
+    period: Period,
+    duties: pd.DataFrame,
+    started: dt.date,
+    alleys: Sequence[int] = (),
+) -> list[str]:
+    """A note on a closed period (ended before today) when what it is computed from changed
+    after it ended: the network re-imported with segments retired, added or restored, the
+    areas re-imported, duties set afterwards that reach back into it, and in the report's
+    scope (``alleys``, the holders in ``duties``) walks uploaded late, walks withdrawn,
+    restored or changed, duties ended, undone or closed by a leave
+    (:mod:`geo.closed_changes`). WHY: a report is
+    recomputed whenever it is asked for, and a closed month's figures changed after a
+    re-import with nothing saying so; only files saved earlier showed it (T43 #4). Each day
+    keeps the segments it had (:class:`geo.patrol_days._NetworkByDay`), but street names, the
+    streets' communities and backdated duties are today's."""
+    if period.today is None or period.end >= period.today or period.end < started:
+        return []
+    tz = ZoneInfo(get_settings().timezone)
+    closed = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    days = local_days(tz)
+    with engine.connect() as conn:
+        zh, en = reimport_clauses(conn, closed, days)
+        people = duties["person_id"].tolist() if len(duties) else []
+        later = later_changes(conn, period.start, period.end, closed, people, alleys)
     late = (
         duties[pd.to_datetime(duties["created_at"], utc=True) >= closed] if len(duties) else duties
     )

@@ -29,6 +29,7 @@ from geo.closed_changes import data_as_of, later_changes
 from geo.errors import ConflictError, InputError, NotFoundError, count_en, verb_en
 from geo.patrol_reports import TABLES, Report, build_report, report_summary, share_used
 from geo.report_export import export_report, report_json
+from geo.report_notes import local_days, reimport_clauses
 from geo.report_period import KINDS, Period, report_period
 from geo.settings import city_today, get_settings
 
@@ -413,32 +414,8 @@ def _since_signing(
     since = row.signed_at
     later = later_changes(conn, period.start, period.end, closed, people, streets, since=since)
 
-    def days(stamps: Any) -> tuple[str, str]:  # the local days, in Chinese and English
-        shown = sorted({pd.Timestamp(t).tz_convert(tz).date().isoformat() for t in stamps})
-        more = len(shown) > 3
-        return (
-            "、".join(shown[:3]) + (" 等" if more else ""),
-            ", ".join(shown[:3]) + (" and later" if more else ""),
-        )
-
-    zh: list[str] = []
-    en: list[str] = []
-    imports = conn.execute(
-        text(
-            "SELECT kind, created_at FROM imports WHERE kind IN ('osm', 'areas') "
-            "AND created_at >= :t ORDER BY id"
-        ),
-        {"t": since},
-    ).all()
-    for kind, zh_what, en_what in (
-        ("osm", "重新导入路网", "the network was re-imported"),
-        ("areas", "重新导入区域（社区、街道行按现在的边界计）", "the areas were re-imported"),
-    ):
-        at = [r.created_at for r in imports if r.kind == kind]
-        if at:
-            when, when_en = days(at)
-            zh.append(f"{when} {zh_what}")
-            en.append(f"{en_what} on {when_en}")
+    days = local_days(tz)
+    zh, en = reimport_clauses(conn, since, days)
     backdated = conn.execute(
         text(
             "SELECT created_at FROM assignments WHERE created_at >= :t "
