@@ -38,14 +38,30 @@ def _gpx(t_ns: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> bytes:
 
 
 def test_a_clock_set_back_mid_walk_keeps_the_file_order():
+    """A network correction sets the clock right: the fixes after it hold the true time and
+    those before it were ahead (T58 F1: moving the later ones on put a walk past midnight)."""
     t, lon, lat = _walk()
     stamped = t.copy()
-    stamped[40:] -= np.int64(90e9)  # the phone's clock set back 90 s at the 41st fix
+    stamped[:40] += np.int64(90e9)  # the phone 90 s ahead until corrected at the 41st fix
     fixed, steps = clock_steps(stamped, lon, lat)
     assert len(steps) == 1 and steps[0].index == 40 and steps[0].moved == 40
     assert steps[0].back_s == 87.0  # 90 s back, less the 3 s the walk went on
-    assert (np.diff(fixed) > 0).all()
-    assert (fixed[:40] == t[:40]).all() and (fixed[40:] == t[40:]).all()
+    assert (fixed == t).all()
+
+
+def test_a_step_back_of_hours_or_between_recordings_is_sorted():
+    """Recordings of one day written out of order (08:00, 23:57, 12:00) are not a clock step,
+    however the walk joins up: sorted by time (T58 F2, which put the noon walk past midnight)."""
+    t, lon, lat = _walk(90)
+    rec = np.repeat([8 * 3600, 23 * 3600 + 57 * 60, 12 * 3600], 30) * np.int64(10**9)
+    walked = t - t[0] + T0.normalize().value + rec - np.repeat([0, 30, 60], 30) * np.int64(3e9)
+    out, steps = clock_steps(walked, lon, lat)
+    assert steps == [] and (out == walked).all()
+    # three recordings minutes apart, one in the middle sent last (17:00, 17:10, 17:05)
+    rec = np.repeat([0, 600, 300], 30) * np.int64(10**9)
+    walked = t - t[0] + T0.value + rec - np.repeat([0, 30, 60], 30) * np.int64(3e9)
+    out, steps = clock_steps(walked, lon, lat)
+    assert steps == [] and (out == walked).all()
 
 
 def test_recordings_out_of_order_and_late_fixes_are_left_to_sorting():
@@ -71,9 +87,11 @@ def test_an_uploaded_walk_with_its_clock_set_back_keeps_its_fixes():
     """Before: sorted by time, the two halves interleaved 117 m apart and the cleaner dropped
     about half the fixes as jumps, with nothing said."""
     t, lon, lat = _walk()
-    t[40:] -= np.int64(90e9)
-    parsed = parse_track(_gpx(t, lon, lat), "ntp.gpx")
-    assert any("早 87 秒" in w and "90 s later" in w for w in parsed.warnings), parsed.warnings
+    stamped = t.copy()
+    stamped[:40] += np.int64(90e9)
+    parsed = parse_track(_gpx(stamped, lon, lat), "ntp.gpx")
+    assert any("早 87 秒" in w and "90 s earlier" in w for w in parsed.warnings), parsed.warnings
+    assert (parsed.points["time"].astype("int64").to_numpy() == t).all()
     pieces, rep = clean_with_report(parsed.points, CleanParams())
     assert rep.jumps == 0 and sum(len(p) for p in pieces) == 80
 

@@ -178,6 +178,22 @@ def test_a_genuine_old_walk_is_not_moved() -> None:
     assert not any("GPS 周数翻转" in w for w in parsed.warnings)
 
 
+def test_a_walk_whose_header_agrees_with_its_fixes_is_not_moved() -> None:
+    """T58 F3: a walk dated 2007 whose GPX header says 2007 too was moved to 2026 by the
+    recency rule, with a warning quoting the header as 2026. The phone's own clock agrees with
+    the fixes: the walk keeps its day."""
+    now = pd.Timestamp("2026-11-25 12:00", tz="UTC")
+    walked = now - pd.Timedelta(days=6) - GPS_ROLLOVER
+    data = _gpx(walked, header=walked + pd.Timedelta(minutes=5))
+    parsed = parse_track(data, "k4.gpx", now=now)
+    assert parsed.points["time"].iloc[0] == walked
+    assert not any("GPS 周数翻转" in w for w in parsed.warnings)
+    # a header on neither day: the recency rule moves it, and the warning does not cite it
+    data = _gpx(walked, header=pd.Timestamp("2015-06-01", tz="UTC"))
+    (w,) = [w for w in parse_track(data, "k4b.gpx", now=now).warnings if "GPS 周数翻转" in w]
+    assert "GPX 文件头" not in w and "最近 31 天内的巡查" in w
+
+
 # ---------------------------------------------------------------- #10 the zone named
 def test_the_1970_refusal_names_its_zone() -> None:
     with pytest.raises(InputError) as refused:

@@ -45,6 +45,7 @@ from geo.tracks.parse_time import (
     TimeValueError,
     cut_short,
     gps_rollover,
+    header_dates,
     parse_times,
     rollover_warning,
     zoneless,
@@ -244,7 +245,9 @@ def parse_track(
         meta = gpx_header_time(data) if fmt == "gpx" else None
         weeks = gps_rollover(times, meta, now)
         if weeks:  # one shift for every fix: their order and spacing stay (T57 #4)
-            parsed.warnings.append(rollover_warning(times, weeks, default_tz, meta is not None))
+            # what told it: the header only when the header is on the walk's moved days
+            told = meta is not None and header_dates(times, meta, weeks)
+            parsed.warnings.append(rollover_warning(times, weeks, default_tz, told))
             times = parsed.points["time"] = times + weeks * GPS_ROLLOVER
         night = table_night_warning(times, default_tz) if guessed and fmt in _TABLES else None
         header = gpx_header_warning(data, times, default_tz) if fmt == "gpx" else None
@@ -1100,7 +1103,7 @@ def _finish(raw: _Raw, fmt: str, crs_name: str, default_tz: str) -> ParsedTrack:
 
 
 def _undo_clock_steps(pts: pd.DataFrame, warnings: list[str]) -> None:
-    """Move the fixes after a phone's clock step back later (:mod:`geo.tracks.clock_steps`),
+    """Move the fixes before a phone's clock step back earlier (:mod:`geo.tracks.clock_steps`),
     in place, saying so: their times change, so the uploader is told by how much."""
     unit = pts["time"].dt.unit
     t_ns = pts["time"].dt.as_unit("ns").astype("int64").to_numpy()
@@ -1110,13 +1113,13 @@ def _undo_clock_steps(pts: pd.DataFrame, warnings: list[str]) -> None:
     pts["time"] = pd.to_datetime(t_new, utc=True).as_unit(unit)
     for st in steps:
         at = int(pts["source_index"].iloc[st.index]) + 1
-        moved_s = (t_new[st.index] - t_ns[st.index]) / 1e9
+        moved_s = (t_ns[st.index - 1] - t_new[st.index - 1]) / 1e9
         warnings.append(
-            f"第 {at} 个定位点的时间比前一个定位点早 {st.back_s:.0f} 秒（手机自动校时？）：从这里起"
-            f"的 {st.moved} 个定位点按文件中的顺序接在后面，时间后移 {moved_s:.0f} 秒 "
+            f"第 {at} 个定位点的时间比前一个定位点早 {st.back_s:.0f} 秒（手机自动校时？）：它之前"
+            f"的 {st.moved} 个定位点按文件中的顺序排在它前面，时间提前 {moved_s:.0f} 秒 "
             f"point {at} is {st.back_s:.0f} s earlier than the one before (the phone clock "
-            f"set by the network?): the {st.moved} fixes from there keep the file's order, "
-            f"{moved_s:.0f} s later"
+            f"set by the network?): the {st.moved} fixes before it keep the file's order, "
+            f"{moved_s:.0f} s earlier"
         )
 
 

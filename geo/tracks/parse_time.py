@@ -405,23 +405,33 @@ def gps_rollover(
     weeks (k 1 or 2), the walk lies on the day its GPX header time (``header``,
     ``<metadata><time>``, written by the phone or app, not the receiver) is dated, within a
     day, or ends within the last ROLLOVER_RECENT_DAYS days before ``now`` (when the file was
-    received; default the current time) and not in the future.
+    received; default the current time) and not in the future. Never when the header lies on
+    the walk's days as written: the phone's own clock agrees with the fixes (a walk dated 2007
+    with a 2007 header is not moved, T58 F3).
 
     Times before 1990 never reach here (dropped as a clock not set), so k = 2 (from 1987)
     is refused as that until 2029."""
     if not len(times):
         return 0
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
-    start, end = times.min(), times.max()
-    day = pd.Timedelta(days=1)
+    end = times.max()
+    if header is not None and header_dates(times, header, 0):
+        return 0  # the phone's own header agrees with the fixes: a walk of that day (T58 F3)
     for k in (1, 2):
         shift = k * GPS_ROLLOVER
-        if header is not None and start + shift - day <= header <= end + shift + day:
+        if header is not None and header_dates(times, header, k):
             return k
         recent = now - pd.Timedelta(days=ROLLOVER_RECENT_DAYS)
         if recent <= end + shift <= now + _ROLLOVER_AHEAD:
             return k
     return 0
+
+
+def header_dates(times: pd.Series, header: pd.Timestamp, k: int) -> bool:
+    """Whether the GPX header time lies on the walk's days (within a day) once the walk is
+    moved on by ``k`` × 1024 weeks (``k`` 0: as written)."""
+    shift, day = k * GPS_ROLLOVER, pd.Timedelta(days=1)
+    return bool(times.min() + shift - day <= header <= times.max() + shift + day)
 
 
 def rollover_warning(times: pd.Series, k: int, tz: str, header: bool) -> str:
