@@ -11,6 +11,9 @@ track does not stop the others, and ``summary.csv`` tells a script what became o
 from __future__ import annotations
 
 import csv
+import errno
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +30,9 @@ from api.cli_tracks import (
     check_input_file,
     match_file,
 )
-from api.out_files import check_out
+from api.out_files import check_out, same_file
 from geo.errors import ERRNO_ZH, GridwardError, InputError, chinese_first
+from geo.report_export import _csv_cell
 
 if TYPE_CHECKING:
     from api.cli_tracks import TrackMatched
@@ -37,6 +41,9 @@ if TYPE_CHECKING:
 TRACK_SUFFIXES = (".csv", ".gpx", ".geojson", ".json")
 FORMATS = {"geojson": (".geojson", "GeoJSON"), "gpkg": (".gpkg", "GPKG"), "csv": (".csv", "CSV")}
 SUMMARY = "summary.csv"
+# what a batch writes into --out-dir (its outputs, summary.csv): never read from a folder as
+# tracks, so an --out-dir among the tracks does not feed the next run (T58 F6)
+WRITTEN_SUFFIXES = tuple(f".matched{suffix}" for suffix, _ in FORMATS.values())
 COLUMNS = ["track", "out", "status", "points", "matched", "edges", "walked_m", "sigma_m",
            "reason", "warnings"]  # fmt: skip
 
@@ -61,8 +68,12 @@ class _Row:
                   f"{d.sigma_m:.1f}"]
         )  # fmt: skip
         written = d is not None and d.written
-        return [str(self.track), str(self.out) if written else "", self.status, *figures,
-                self.reason, " | ".join(self.warnings)]  # fmt: skip
+        # text cells as the product's other CSVs write them: a track named "=HYPERLINK(…)"
+        # is no formula in Excel or WPS (T58 F7); the figures are numbers
+        text = [str(self.track), str(self.out) if written else "", self.reason,
+                " | ".join(self.warnings)]  # fmt: skip
+        track, out, reason, warnings = (_csv_cell(cell) for cell in text)
+        return [track, out, self.status, *figures, reason, warnings]
 
 
 def match_batch(
@@ -80,6 +91,7 @@ def match_batch(
     suffix, driver = _format(out_format)
     tracks = _expand(given)
     folder = _check_out_dir(out_dir, given)
+    _probe(folder)
     outs, summary = _check_outs(folder, tracks, network, suffix)
 
     from rich.console import Console
@@ -109,7 +121,7 @@ def match_batch(
         f"轨迹 {n} 条 · 已写入 {written} · 失败 {failed} · 未计入任何路段 {empty} "
         f"{n} tracks · written {written} · failed {failed} · nothing credited {empty}"
     )
-    typer.echo(f"wrote {summary}")
+    typer.echo(f"已写入汇总 {summary} wrote {summary}")
     if failed:
         raise InputError(
             f"{n} 条轨迹中有 {failed} 条失败、未写入，原因见上面各行及 {summary} "
@@ -169,8 +181,10 @@ def _format(out_format: str | None) -> tuple[str, str]:
 
 def _expand(given: list[Path]) -> list[Path]:
     """The track files: each file as given, each folder's track files sorted by name (hidden
-    files left out). A missing file, or a folder without tracks, is refused before any work;
-    so are two tracks of one name (their outputs would be one file)."""
+    files and what a batch writes left out, their count said). A missing file, or a folder
+    without tracks, is refused before any work; so are two tracks of one name (their outputs
+    would be one file) and a name no output can carry. One file given twice is taken once,
+    with a warning (a shell glob overlapping a name given too)."""
     tracks: list[Path] = []
     for path in given:
         if not path.is_dir():
@@ -183,32 +197,79 @@ def _expand(given: list[Path]) -> list[Path]:
              and p.is_file()),
             key=lambda p: p.name,
         )  # fmt: skip
-        if not found:
+        kept = [p for p in found if not _batch_output(p)]
+        if skipped := len(found) - len(kept):
+            typer.echo(
+                f"warning: 文件夹 {path} 中有 {skipped} 个文件是批量匹配写出的"
+                f"（*.matched.*、{SUMMARY}），未当作轨迹读入 skipped {skipped} file(s) in "
+                f"{path} that a batch match writes (*.matched.*, {SUMMARY}): not read as "
+                "tracks",
+                err=True,
+            )
+        if not kept:
             kinds = ", ".join(TRACK_SUFFIXES)
             raise InputError(
                 f"文件夹 {path} 中没有轨迹文件（{kinds.replace(', ', '、')}） "
                 f"no track files ({kinds}) in the folder {path}"
             )
-        tracks += found
+        tracks += kept
     seen: dict[str, Path] = {}
+    once = []
     for path in tracks:
+        _check_name(path)
         first = seen.setdefault(path.stem, path)
-        if first is not path:
-            out = f"{path.stem}.matched"
-            raise InputError(
-                f"轨迹 {first} 与 {path} 同名，输出会是同一个文件 {out}.*：请改名其中一个 "
-                f"tracks {first} and {path} share a name: both would be written to {out}.*; "
-                "rename one"
-            )
-    return tracks
+        if first is path:
+            once.append(path)
+            continue
+        if same_file(first, path):  # the same file again: matched once (T58 F11)
+            if str(first) == str(path):
+                zh, en = f"轨迹文件 {path} 重复给出", f"track file {path} given more than once"
+            else:
+                zh, en = f"{first} 与 {path} 是同一个文件", f"{first} and {path} are one file"
+            typer.echo(f"warning: {zh}，只匹配一次 {en}: matched once", err=True)
+            continue
+        out = f"{path.stem}.matched"
+        raise InputError(
+            f"轨迹 {first} 与 {path} 同名，输出会是同一个文件 {out}.*：请改名其中一个 "
+            f"tracks {first} and {path} share a name: both would be written to {out}.*; "
+            "rename one"
+        )
+    return once
+
+
+def _batch_output(path: Path) -> bool:
+    """Whether ``path`` (in a folder read as tracks) is what a batch writes."""
+    name = path.name.lower()
+    return name == SUMMARY or name.endswith(WRITTEN_SUFFIXES)
+
+
+def _control(text: str) -> bool:
+    """Whether ``text`` holds a control character (GDAL cannot write such a path)."""
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+def _check_name(track: Path) -> None:
+    """Refuse a track whose name holds a control character (a line break, a tab): its
+    output could not be named after it (GDAL dropped the line break from the name and failed,
+    after the other tracks were matched, T58 F12), nor its stdout line read."""
+    if _control(track.name):
+        raise InputError(
+            f"轨迹文件名 {track.name!r}（在 {track.parent} 中）含换行等控制字符，输出文件无法以"
+            f"此命名：请改名 track file name {track.name!r} in {track.parent} holds a control "
+            "character (a line break, a tab): its output cannot be named after it; rename it"
+        )
 
 
 def _check_out_dir(out_dir: str, given: list[Path]) -> Path:
     """``--out-dir``: a folder, or nothing yet (made later), not a folder of tracks read
     (the next run would read the outputs as tracks)."""
-    from api.out_files import same_file
-
     folder = Path(out_dir)
+    if _control(str(folder.absolute())):
+        raise InputError(
+            f"输出文件夹 --out-dir {str(folder)!r} 的路径含换行等控制字符，无法在其中写文件："
+            f"请换一个文件夹 --out-dir {str(folder)!r}: its path holds a control character "
+            "(a line break, a tab), no file can be written there; choose another folder"
+        )
     if folder.exists() and not folder.is_dir():
         raise InputError(
             f"输出文件夹 --out-dir {folder} 已存在，但不是文件夹，请给一个文件夹 "
@@ -222,6 +283,31 @@ def _check_out_dir(out_dir: str, given: list[Path]) -> Path:
                 "outputs would be read as tracks next time; choose another folder"
             )
     return folder
+
+
+def _probe(folder: Path) -> None:
+    """Make and remove a file in ``folder`` (a folder in its nearest existing one, when it is
+    still to be made): a place that refuses new files is told now, naming ``--out-dir``, not
+    after every track is matched. WHY not ``os.access``: root passes it where the file system
+    refuses (``/sys/kernel``, ``/proc/1``: T58 F9, F10)."""
+    where = next((p for p in (folder, *folder.absolute().parents) if p.exists()), folder)
+    try:
+        if where is folder:
+            fd, name = tempfile.mkstemp(prefix=".gridward-probe-", dir=folder)
+            os.close(fd)
+            os.unlink(name)
+        else:
+            os.rmdir(tempfile.mkdtemp(prefix=".gridward-probe-", dir=where))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        # "no such file" in a folder that is there: a virtual one (/proc/1)
+        zh = {errno.ENOENT: "该处为虚拟文件夹，不接受新文件"}
+        raise InputError(
+            f"无法写入输出文件夹 --out-dir {folder}：在 {where} 中无法新建文件"
+            f"（{zh.get(exc.errno or 0) or ERRNO_ZH.get(exc.errno or 0, reason)}），请换一个"
+            f"可写的文件夹 cannot write in --out-dir {folder}: no new file can be made in "
+            f"{where} ({reason}); choose a writable folder"
+        ) from None
 
 
 def _file_keys(paths: list[Path]) -> dict[tuple[int, int], Path]:
@@ -297,7 +383,8 @@ def _one(net, track: Path, out: Path, driver: str, o: MatchOptions) -> _Row:
         done = match_file(net, track, data, out, driver, o)
     except (GridwardError, OSError) as exc:
         row.reason = _failure(exc)
-        typer.echo(f"{track.name} 失败 failed: {row.reason}")
+        # Chinese first as a whole: the reason is "中文 English" (T58 F8)
+        typer.echo(f"{track.name} 失败，未写入：{row.reason} (failed, not written)")
         return row
     row.done = done
     row.warnings = (*done.notes, *([done.why] if done.why else []))

@@ -87,7 +87,7 @@ def test_a_batch_writes_what_single_runs_write_and_warns_of_the_network_once(gw,
         "轨迹 3 条 · 已写入 3 · 失败 0 · 未计入任何路段 0 "
         "3 tracks · written 3 · failed 0 · nothing credited 0"
     )
-    assert lines[4] == f"wrote {out / 'summary.csv'}"
+    assert lines[4] == f"已写入汇总 {out / 'summary.csv'} wrote {out / 'summary.csv'}"
     rows = _summary(out)
     assert [row["track"] for row in rows] == [str(w) for w in walks]
     assert {row["status"] for row in rows} == {"written"}
@@ -137,7 +137,7 @@ def test_a_bad_track_fails_alone_and_summary_says_why(gw, demo):  # noqa: F811
     r = gw("match", "--network", net, "--track", walks[0], "--track", bad,
            "--track", walks[1], "--out-dir", out)  # fmt: skip
     assert r.returncode == 2, r.stderr
-    assert f"broken.csv 失败 failed: {said}" in r.stdout.splitlines()
+    assert f"broken.csv 失败，未写入：{said} (failed, not written)" in r.stdout.splitlines()
     assert "3 tracks · written 2 · failed 1 · nothing credited 0" in r.stdout
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: 3 条轨迹中有 1 条失败") and "1 of 3 tracks failed" in last
@@ -233,4 +233,96 @@ def test_outputs_are_checked_before_any_matching(gw, demo):  # noqa: F811
     r = gw("match", "--network", net, *args, "--out-dir", out)
     _one_error(r, "is the track file; choose another output path")
     assert (out / "w0.matched.geojson").read_bytes() == walks[2].read_bytes()
+    assert r.stdout == ""
+
+
+def test_a_folder_skips_what_a_batch_wrote_there(gw, demo):  # noqa: F811
+    """T58 F6: --out-dir the folder of the --track files (given one by one) is accepted; the
+    next run reading that folder skips the outputs and summary.csv, saying how many."""
+    tmp, net, walks = demo
+    folder = tmp / "polluted"
+    folder.mkdir()
+    for w in walks[:2]:
+        (folder / w.name).write_bytes(w.read_bytes())
+    args = [a for w in walks[:2] for a in ("--track", folder / w.name)]
+    r = gw("match", "--network", net, *args, "--out-dir", folder, "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    r = gw("match", "--network", net, "--track", folder, "--out-dir", tmp / "polluted_out")
+    assert r.returncode == 0, r.stderr
+    assert "2 tracks · written 2 · failed 0" in r.stdout
+    assert [row["track"] for row in _summary(tmp / "polluted_out")] == [
+        str(folder / w.name) for w in walks[:2]
+    ]
+    said = [line for line in r.stderr.splitlines() if "skipped" in line]
+    assert said == [
+        f"warning: 文件夹 {folder} 中有 3 个文件是批量匹配写出的（*.matched.*、summary.csv），"
+        f"未当作轨迹读入 skipped 3 file(s) in {folder} that a batch match writes "
+        "(*.matched.*, summary.csv): not read as tracks"
+    ]
+
+
+def test_summary_cells_are_no_formulas(gw, demo, monkeypatch):  # noqa: F811
+    """T58 F7: a track named like a formula is written with a leading ' in summary.csv, as
+    the report CSVs write it."""
+    tmp, net, walks = demo
+    inj = tmp / "inj"
+    inj.mkdir()
+    names = ['=HYPERLINK("http:x","y").csv', "+SUM(1,2).csv", "@cmd.csv"]
+    for name in names:
+        (inj / name).write_bytes(walks[0].read_bytes())
+    monkeypatch.chdir(inj)
+    args = [a for name in names for a in ("--track", name)]
+    r = gw("match", "--network", net, *args, "--out-dir", "=out")
+    assert r.returncode == 0, r.stderr
+    rows = _summary(inj / "=out")
+    assert [row["track"] for row in rows] == ["'" + name for name in names]
+    assert rows[0]["out"] == '\'=out/=HYPERLINK("http:x","y").matched.geojson'
+    assert rows[0]["walked_m"] == str(float(rows[0]["walked_m"]))  # figures as they were
+    raw = (inj / "=out" / "summary.csv").read_text(encoding="utf-8-sig")
+    assert "\n=" not in raw and ',"=' not in raw and ",=" not in raw
+
+
+@pytest.mark.parametrize("place", ["/proc/1", "/sys/kernel"])
+def test_an_out_dir_that_takes_no_file_is_refused_before_matching(gw, demo, place):  # noqa: F811
+    """T58 F9, F10: a place the file system refuses (even to root, which os.access lets
+    through) is told before any matching, naming --out-dir."""
+    if not Path(place).is_dir():
+        pytest.skip(f"no {place} here")
+    tmp, net, walks = demo
+    args = [a for w in walks for a in ("--track", w)]
+    r = gw("match", "--network", net, *args, "--out-dir", place)
+    _one_error(r, f"无法写入输出文件夹 --out-dir {place}", f"cannot write in --out-dir {place}")
+    assert "--out " not in r.stderr and r.stdout == ""
+    r = gw("match", "--network", net, *args, "--out-dir", f"{place}/new/folder")
+    _one_error(r, f"cannot write in --out-dir {place}/new/folder", f"made in {place} (")
+    assert r.stdout == ""
+
+
+def test_one_file_given_twice_is_matched_once_with_a_warning(gw, demo):  # noqa: F811
+    """T58 F11: the same file twice (or again through its folder) is no name clash."""
+    tmp, net, walks = demo
+    out = tmp / "twice"
+    r = gw("match", "--network", net, "--track", walks[0], "--track", walks[0],
+           "--track", walks[0].parent, "--out-dir", out)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    warned = f"warning: 轨迹文件 {walks[0]} 重复给出，只匹配一次 track file {walks[0]} given "
+    assert r.stderr.count(warned + "more than once: matched once") == 2, r.stderr
+    assert [row["track"] for row in _summary(out)] == [str(w) for w in walks]
+    assert "3 tracks · written 3" in r.stdout
+
+
+def test_a_name_with_a_line_break_is_refused_before_matching(gw, demo):  # noqa: F811
+    """T58 F12: GDAL cannot write an output named after it: refused up front, not after
+    the other tracks were matched (leaving a partial file)."""
+    tmp, net, walks = demo
+    weird = tmp / "weird"
+    weird.mkdir()
+    (weird / "line\nbreak.csv").write_bytes(walks[0].read_bytes())
+    (weird / "ok.csv").write_bytes(walks[1].read_bytes())
+    out = tmp / "weird_out"
+    r = gw("match", "--network", net, "--track", weird, "--out-dir", out)
+    _one_error(r, "track file name 'line\\nbreak.csv' in", "rename it", "轨迹文件名")
+    assert r.stdout == "" and not out.exists()
+    r = gw("match", "--network", net, "--track", walks[0], "--out-dir", tmp / "a\nb")
+    _one_error(r, "--out-dir", "holds a control character")
     assert r.stdout == ""
