@@ -29,17 +29,36 @@ def cli_day(value: str | None, option: str) -> dt.date | None:
             f"{option} '{shown}' 不是日期，请写成 YYYY-MM-DD（如 2026-05-12） "
             f"{option} '{shown}' is not a date (YYYY-MM-DD)"
         )
+    off = off_calendar(value.strip())
+    if off is None:
+        year, month, day = (int(g) for g in m.groups())
+        return dt.date(year, month, day)
+    why_zh, why = off
+    raise InputError(
+        f"{option} '{shown}' 不是日历上的日期：{why_zh} {option} '{shown}' is not a date: {why}"
+    )
+
+
+def off_calendar(value: str) -> tuple[str, str] | None:
+    """Why ``value``, written ``YYYY-MM-DD``, is not on the calendar (Chinese, English:
+    "2025 年 2 月只有 28 天", "February 2025 has 28 days"); None for a real day or for any
+    other text. Shared with the API's reports (:mod:`api.routes.reports`, T58 F13): the API
+    said only "write it as YYYY-MM-DD" of a day written so."""
+    m = _DAY.fullmatch(value)
+    if m is None:
+        return None
     year, month, day = (int(g) for g in m.groups())
     try:
-        return dt.date(year, month, day)
+        dt.date(year, month, day)
+        return None
     except ValueError:
         pass
     if not 1 <= month <= 12:
-        why_zh, why = f"没有 {month} 月", f"there is no month {month}"
-    else:
-        days = calendar.monthrange(max(year, 1), month)[1]
-        why_zh = f"{year} 年 {month} 月只有 {days} 天"
-        why = f"{calendar.month_name[month]} {year} has {days} days"
-    raise InputError(
-        f"{option} '{shown}' 不是日历上的日期：{why_zh} {option} '{shown}' is not a date: {why}"
+        return f"没有 {month} 月", f"there is no month {month}"
+    if year < 1:
+        return "没有公元 0 年", "there is no year 0"
+    days = calendar.monthrange(year, month)[1]
+    return (
+        f"{year} 年 {month} 月只有 {days} 天",
+        f"{calendar.month_name[month]} {year} has {days} days",
     )

@@ -426,17 +426,9 @@ def _about(
         # which data, and when the file was made: a checker signs the file, not the server
         # (T55 #3); the data's time stays the same when the report is made again unchanged
         rows.append((AS_OF_LABEL, as_of_text(summary)))
-        rows.append(("生成时间 made at", local_text(pd.Timestamp.now(tz="UTC").isoformat())))
-        signed = summary.get("signed")
-        if signed:  # the period's newest signoff (签发, geo.report_signoffs)
-            at, v, by = local_text(signed["signed_at"]), signed["version"], signed["signed_by"]
-            rows.append(
-                (
-                    "签发 signed",
-                    f"已签发：第 {v} 版，{at} 由 {by} 签发（编号 id:{signed['id']}） "
-                    f"signed: version {v}, at {at} by {by} (id {signed['id']})",
-                )
-            )
+        made = local_text(pd.Timestamp.now(tz="UTC").isoformat())
+        rows.append(("生成时间 made at", made))
+        rows += _signed_rows(summary.get("signed"), made)
         if period.running:
             rows.append(
                 (
@@ -448,6 +440,38 @@ def _about(
         notes = [n for n in summary["notes"] if not n.startswith(RUNNING_NOTE_ZH)]
         rows += [("说明 note", n) for n in notes]
     return pd.DataFrame(rows, columns=["项目 item", "值 value"])
+
+
+def _signed_rows(signed: dict[str, Any] | None, made: str | None) -> list[tuple[str, str]]:
+    """The 报表 sheet's rows on the period's signoff (签发, :mod:`geo.report_signoffs`): the
+    signed copy says it is one (签发件: version, time, signer) with the signer's note; a live
+    file of a signed period says the period was signed and that it is live data made at
+    ``made``. WHY: both said 已签发 alike, so a printout could not tell them apart, and the
+    note (why version 2 was signed) was in no file (T58 F16, F17)."""
+    if not signed:
+        return []
+    at, v, sid = local_text(signed["signed_at"]), signed["version"], signed["id"]
+    if not signed.get("copy"):
+        return [
+            (
+                "签发 signed",
+                f"本期已签发（第 {v} 版，{at} 签发，编号 id:{sid}）；本文件是 {made} 生成的实时"
+                f"数据，非签发件，数字可能与签发件不同 the period was signed (version {v}, at "
+                f"{at}, id {sid}); this file is live data made at {made}, not the signed copy, "
+                "and its figures may differ from it",
+            )
+        ]
+    by = signed["signed_by"]
+    rows = [
+        (
+            "签发 signed",
+            f"签发件：第 {v} 版，{at} 由 {by} 签发（编号 id:{sid}） "
+            f"the signed copy: version {v}, signed at {at} by {by} (id {sid})",
+        )
+    ]
+    if signed.get("note"):
+        rows.append(("签发说明 signing note", signed["note"]))
+    return rows
 
 
 AS_OF_LABEL = "数据更新于 data as of"

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
+from geo.assign.people import has_invisible
 from geo.audit import actor_name, record
 from geo.closed_changes import data_as_of, later_changes
 from geo.errors import ConflictError, InputError, NotFoundError, count_en, verb_en
@@ -66,8 +68,11 @@ def check_kind(kind: str) -> str:
 
 
 def check_note(note: str | None) -> str | None:
-    """The signing's note as given (blank: none); over :data:`MAX_NOTE` characters or with a
-    control character (a NUL cannot be stored) refused."""
+    """The signing's note as given (blank: none); over :data:`MAX_NOTE` characters, with a
+    control character (a NUL cannot be stored; C1 controls and DEL too) or an invisible one
+    (bidi controls, zero-width characters: refused as in names,
+    :func:`geo.assign.people.has_invisible`) refused. WHY the invisible ones: U+202E turned
+    the note around in ``report signed`` and U+200B hid in it (T58 F15)."""
     if note is None or not note.strip():
         return None
     if len(note) > MAX_NOTE:
@@ -75,11 +80,19 @@ def check_note(note: str | None) -> str | None:
             f"签发说明过长：{len(note)} 个字符，最多 {MAX_NOTE} 个，请缩短 "
             f"the note is {len(note)} characters long: at most {MAX_NOTE}"
         )
-    bad = next((c for c in note if ord(c) < 32 and c not in "\n\t"), None)
+    bad = next((c for c in note if unicodedata.category(c) == "Cc" and c not in "\n\t"), None)
     if bad is not None:
         raise InputError(
             f"签发说明含控制字符 {bad!r}，请删去 the note holds the control character {bad!r}: "
             "remove it"
+        )
+    hidden = next((c for c in note if has_invisible(c)), None)
+    if hidden is not None:
+        code = f"U+{ord(hidden):04X}"
+        raise InputError(
+            f"签发说明含不可见字符 {code}（文字方向控制符、零宽字符等会使说明显示颠倒或藏字），"
+            f"请删去 the note holds the invisible character {code} (a bidi control, a "
+            "zero-width or other format character): remove it"
         )
     return note
 
@@ -163,7 +176,8 @@ def sign_report(
                 "signed_at": _local(signed_at),
                 "signed_by": who,
             }
-            rep.meta["signed"] = signed  # the 报表 sheet says 已签发, this version
+            # the 报表 sheet says it is this signoff's copy (签发件), with the note (T58 F16, F17)
+            rep.meta["signed"] = {**signed, "copy": True, "note": note}
             xlsx = _xlsx_bytes(rep, period, share)
             sha = hashlib.sha256(xlsx).hexdigest()
             rep.meta["signed"] = {**signed, "sha256": sha}
@@ -350,8 +364,9 @@ def attach_signoff(engine: Engine, rep: Report, period: Period, share: float) ->
     """Give a live report its period's newest signoff (``rep.meta["signed"]``: id, version,
     signed_at, signed_by, sha256, share, ``changed``; None when never signed) and, when the
     data changed after the signing, a note naming what changed since (in place). Before a
-    steward's or viewer's cut: the note's counts are the whole report's, as the changed-since-
-    the-period-ended note's."""
+    viewer's cut: the note's counts are the whole report's, as the changed-since-the-period-
+    ended note's. Not for a steward: she neither signs nor reads signed copies, and the note
+    counts everyone's walks (:mod:`api.routes.reports` leaves it out, T58 F4)."""
     rep.meta["signed"] = None
     if period.today is None or period.end >= period.today:
         return  # a running period is never signed

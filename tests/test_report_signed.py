@@ -79,13 +79,13 @@ def test_a_signed_week_keeps_its_figures_after_a_withdrawal(town, auth_headers, 
         assert hashlib.sha256(xlsx_at_signing.content).hexdigest() == first["sha256"]
         about = pd.read_excel(io.BytesIO(xlsx_at_signing.content), sheet_name="报表 report")
         said = about.set_index("项目 item")["值 value"]
-        assert said["签发 signed"].startswith("已签发：第 1 版"), said["签发 signed"]
+        assert said["签发 signed"].startswith("签发件：第 1 版"), said["签发 signed"]
         # the live XLSX says it was signed too
         live_xlsx = client.get(
             "/reports/weekly", params={**week, "format": "xlsx"}, headers=admin
         ).content
         live_about = pd.read_excel(io.BytesIO(live_xlsx), sheet_name="报表 report")
-        assert live_about["值 value"].astype(str).str.startswith("已签发：第 1 版").any()
+        assert live_about["值 value"].astype(str).str.startswith("本期已签发（第 1 版").any()
 
         # T's walk withdrawn after the signing: the live figures change, the signed stay
         withdraw_track(db, t_track, reason="wrong file", actor="cli")
@@ -253,8 +253,10 @@ def test_who_may_sign_and_read(town, auth_headers) -> None:  # noqa: ANN001, F81
         assert got.status_code == 403, got.text
         for path in ("/reports/signed", f"/reports/signed/{sid}"):
             assert client.get(path, headers=steward).status_code == 403
-        # the steward's live report still says it was signed
+        # stewards do not read signoffs: not in their live report either (T58 F4)
         live = client.get("/reports/weekly", params=week, headers=steward).json()
+        assert live["signed"] is None
+        live = client.get("/reports/weekly", params=week, headers=viewer).json()
         assert live["signed"]["id"] == sid
         listed = client.get("/reports/signed", params={"area": COMMUNITY}, headers=admin).json()
         assert [r["id"] for r in listed["signoffs"]] == [sid]
@@ -265,3 +267,95 @@ def test_who_may_sign_and_read(town, auth_headers) -> None:  # noqa: ANN001, F81
         assert client.get("/reports/signed/99999", headers=admin).status_code == 404
         got = client.get("/reports/signed", params={"knd": "weekly"}, headers=admin)
         assert got.status_code == 422
+
+
+def test_a_steward_reads_no_signoff_nor_others_changes(town, auth_headers) -> None:  # noqa: ANN001, F811
+    """T58 F4: a steward's live report carried the signoff (its signer, sha256) and the
+    since-signing note on another person's withdrawn walk."""
+    db, people = town["db"], town["people"]
+    t_track = _prepare(db, people)
+    week = {"date": str(WED), "area": COMMUNITY}
+    admin, viewer = auth_headers("admin"), auth_headers("viewer")
+    steward = auth_headers("steward", person_id=people["S"])
+    with TestClient(create_app(db)) as client:
+        got = client.post("/reports/weekly/sign", params=week, headers=admin)
+        assert got.status_code == 201, got.text
+        withdraw_track(db, t_track, reason="wrong file", actor="cli")
+        seen = client.get("/reports/weekly", params=week, headers=viewer).json()
+        assert seen["signed"]["changed"] is True
+        assert any(SINCE_SIGNED in n for n in seen["notes"]), seen["notes"]
+        own = client.get("/reports/weekly", params=week, headers=steward).json()
+        assert own["signed"] is None, own["signed"]
+        assert not any(SINCE_SIGNED in n or "签发" in n for n in own["notes"]), own["notes"]
+        xlsx = client.get(
+            "/reports/weekly", params={**week, "format": "xlsx"}, headers=steward
+        ).content
+        about = pd.read_excel(io.BytesIO(xlsx), sheet_name="报表 report")
+        assert not about["值 value"].astype(str).str.contains("签发").any()
+
+
+def test_a_day_off_the_calendar_is_told_why(town, auth_headers) -> None:  # noqa: ANN001, F811
+    """T58 F13: the API said only "YYYY-MM-DD" of 2025-02-29; the CLI says why."""
+    admin = auth_headers("admin")
+    why = ("2025 年 2 月只有 28 天", "February 2025 has 28 days")
+    with TestClient(create_app(town["db"])) as client:
+        for got in (
+            client.get("/reports/daily", params={"date": "2025-02-29"}, headers=admin),
+            client.post("/reports/daily/sign", params={"date": "2025-02-29"}, headers=admin),
+            client.post("/reports/daily/sign", json={"date": "2025-02-29"}, headers=admin),
+            client.get("/reports/signed", params={"since": "2025-02-29"}, headers=admin),
+        ):
+            said = got.json()["error"]
+            assert got.status_code == 422 and all(w in said for w in why), said
+            assert said.startswith(("参数 date", "字段 date", "参数 since")), said
+        got = client.get("/reports/monthly", params={"date": "2025-13-01"}, headers=admin)
+        assert got.status_code == 422 and "没有 13 月" in got.json()["error"], got.text
+        got = client.get("/reports/daily", params={"date": "20250228"}, headers=admin)
+        assert got.status_code == 422 and "YYYY-MM-DD" in got.json()["error"], got.text
+    assert _count(town["db"]) == 0
+
+
+def test_a_note_with_invisible_characters_is_refused(town, auth_headers) -> None:  # noqa: ANN001, F811
+    """T58 F15: U+202E, U+200B, DEL and U+0085 were stored and printed as they were."""
+    admin = auth_headers("admin")
+    with TestClient(create_app(town["db"])) as client:
+        for note, said in (
+            ("周查\u202e签发", "U+202E"),
+            ("周查\u200b签发", "U+200B"),
+            ("周查\x7f签发", "\\x7f"),
+            ("周查\x85签发", "\\x85"),
+        ):
+            got = client.post(
+                "/reports/weekly/sign", json={"date": str(WED), "note": note}, headers=admin
+            )
+            assert got.status_code == 422 and said in got.json()["error"], got.text
+            assert got.json()["error"].startswith("签发说明含"), got.text
+    assert _count(town["db"]) == 0
+
+
+def test_the_signed_copy_and_a_live_file_tell_themselves_apart(town, auth_headers) -> None:  # noqa: ANN001, F811
+    """T58 F16, F17: the live XLSX of a signed period said 已签发 as the signed copy did, and
+    the signer's note was in neither."""
+    db = town["db"]
+    _prepare(db, town["people"])
+    admin = auth_headers("admin")
+    week = {"date": str(WED)}
+    with TestClient(create_app(db)) as client:
+        got = client.post(
+            "/reports/weekly/sign", json={**week, "note": "更正：撤回后重签"}, headers=admin
+        )
+        assert got.status_code == 201, got.text
+        sid = got.json()["id"]
+        copy = client.get(f"/reports/signed/{sid}", params={"format": "xlsx"}, headers=admin)
+        said = pd.read_excel(io.BytesIO(copy.content), sheet_name="报表 report")
+        said = said.set_index("项目 item")["值 value"]
+        assert said["签发 signed"].startswith("签发件：第 1 版"), said["签发 signed"]
+        assert "the signed copy: version 1" in said["签发 signed"]
+        assert said["签发说明 signing note"] == "更正：撤回后重签"
+        live = client.get("/reports/weekly", params={**week, "format": "xlsx"}, headers=admin)
+        said = pd.read_excel(io.BytesIO(live.content), sheet_name="报表 report")
+        said = said.set_index("项目 item")["值 value"]
+        line = said["签发 signed"]
+        assert "实时数据，非签发件" in line and "not the signed copy" in line, line
+        assert str(said["生成时间 made at"]) in line, line
+        assert "签发说明 signing note" not in said.index
