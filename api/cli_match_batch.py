@@ -32,7 +32,7 @@ from api.cli_tracks import (
 )
 from api.out_files import check_out, same_file
 from geo.errors import ERRNO_ZH, GridwardError, InputError, chinese_first
-from geo.report_export import _csv_cell
+from geo.report_export import csv_cell
 
 if TYPE_CHECKING:
     from api.cli_tracks import TrackMatched
@@ -72,7 +72,7 @@ class _Row:
         # is no formula in Excel or WPS (T58 F7); the figures are numbers
         text = [str(self.track), str(self.out) if written else "", self.reason,
                 " | ".join(self.warnings)]  # fmt: skip
-        track, out, reason, warnings = (_csv_cell(cell) for cell in text)
+        track, out, reason, warnings = (csv_cell(cell) for cell in text)
         return [track, out, self.status, *figures, reason, warnings]
 
 

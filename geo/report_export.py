@@ -100,7 +100,7 @@ LABELS = {
 HEADERS = {key: f"{label} {key}" for key, label in LABELS.items()}
 
 # Codes: identifiers made of digits (area codes such as 110108015002, registry ids such as
-# 007) that Excel and WPS read as numbers when they open a CSV: 1.10108E+11, 7. See _csv_cell.
+# 007) that Excel and WPS read as numbers when they open a CSV: 1.10108E+11, 7. See csv_cell.
 CODE_COLUMNS = (
     "person_code",
     "person_codes",
@@ -191,7 +191,7 @@ def export_report(
         if "kind" in out.columns:
             out["kind"] = out["kind"].map(lambda k: KIND_LABELS.get(k, k))
         out = _codes_as_text(out)
-        labelled[name] = (_for_csv(out) if suffix == ".csv" else out).rename(columns=HEADERS)
+        labelled[name] = (for_csv(out) if suffix == ".csv" else out).rename(columns=HEADERS)
     try:
         # as every file-mode --out: a missing folder is made, and the file is written beside
         # its name and renamed (a failed write leaves no half-written report)
@@ -286,19 +286,19 @@ def _codes_as_text(df: pd.DataFrame, code_columns: tuple[str, ...] = CODE_COLUMN
     return out
 
 
-def _for_csv(df: pd.DataFrame, code_columns: tuple[str, ...] = CODE_COLUMNS) -> pd.DataFrame:
-    """A CSV table as Excel and WPS must read it when they open it (see :func:`_csv_cell`).
+def for_csv(df: pd.DataFrame, code_columns: tuple[str, ...] = CODE_COLUMNS) -> pd.DataFrame:
+    """A CSV table as Excel and WPS must read it when they open it (see :func:`csv_cell`).
     Numbers are left alone: -3.5 is a number."""
     out = df.copy()
     for col in out.columns:
         if not (pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col])):
             continue
         code = col in code_columns
-        out[col] = out[col].map(lambda v, code=code: _csv_cell(v, code))
+        out[col] = out[col].map(lambda v, code=code: csv_cell(v, code))
     return out
 
 
-def _csv_cell(v: Any, code: bool = False) -> Any:
+def csv_cell(v: Any, code: bool = False) -> Any:
     """One text cell of a CSV, at most one mark:
 
     * starting with = + - @ (or a tab or carriage return): a leading ' so it cannot run as a

@@ -180,15 +180,15 @@ def write_table(
     """Write ``df`` to ``path`` (.csv: UTF-8 with a BOM, Excel's reading; .xlsx: one sheet,
     codes as text cells) under ``headers`` (key → header). In a CSV, a code starting with a
     digit gets a leading tab and a cell starting like a formula a leading ' (the rules of the
-    report exports, :func:`geo.report_export._csv_cell`); XLSX text is never a formula."""
-    from geo.report_export import XLSX_OPTIONS, _codes_as_text, _for_csv, _lay_out
+    report exports, :func:`geo.report_export.csv_cell`); XLSX text is never a formula."""
+    from geo.report_export import XLSX_OPTIONS, _codes_as_text, _lay_out, for_csv
     from geo.vector_io import atomic_file
 
     out = _codes_as_text(df, code_columns)
     suffix = path.suffix.lower()
     with atomic_file(path) as tmp:
         if suffix == ".csv":
-            labelled = _for_csv(out, code_columns).rename(columns=headers)
+            labelled = for_csv(out, code_columns).rename(columns=headers)
             labelled.to_csv(tmp, index=False, encoding="utf-8-sig")
         else:
             options = {"options": XLSX_OPTIONS}
