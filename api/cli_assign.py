@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from api.cli_dates import cli_day
 from api.cli_people import PERSON_HELP, person_option, resolve_person
 from geo.errors import InputError
 
@@ -672,12 +673,6 @@ def _target(alley: str | None, street: str | None, grid: str | None):
     return Target(*given[0])
 
 
-def _date(value: str | None, option: str):
-    from api.cli_dates import cli_day
-
-    return cli_day(value, option)
-
-
 def _duty_line(duty: dict) -> str:
     from geo.duties import ROLE_LABELS, TARGET_LABELS
 
@@ -730,7 +725,7 @@ def set_duty(
     from geo.duties import assign_duty
 
     target = _target(alley, street, grid)
-    start, end = _date(valid_from, "--from"), _date(valid_to, "--to")
+    start, end = cli_day(valid_from, "--from"), cli_day(valid_to, "--to")
     if start is None:  # typer requires it; an empty string still reaches here
         raise InputError("缺少开始日期 --from is required (YYYY-MM-DD)")
     who = resolve_person(get_engine(), person).id
@@ -765,7 +760,7 @@ def end_duty_command(
     from geo.duties import end_duty
 
     target = _target(alley, street, grid)
-    last = _date(last_day, "--last-day")
+    last = cli_day(last_day, "--last-day")
     who = resolve_person(get_engine(), person).id
     out = end_duty(get_engine(), who, target, role, last, actor="cli")
     was = out["was_valid_to"] or "长期 open-ended"

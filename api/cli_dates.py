@@ -8,11 +8,11 @@ told "not YYYY-MM-DD" though it was written so. One reader for every command's d
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 
 from geo.errors import InputError
+from geo.track_days import off_calendar
 
 _DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
@@ -36,29 +36,4 @@ def cli_day(value: str | None, option: str) -> dt.date | None:
     why_zh, why = off
     raise InputError(
         f"{option} '{shown}' 不是日历上的日期：{why_zh} {option} '{shown}' is not a date: {why}"
-    )
-
-
-def off_calendar(value: str) -> tuple[str, str] | None:
-    """Why ``value``, written ``YYYY-MM-DD``, is not on the calendar (Chinese, English:
-    "2025 年 2 月只有 28 天", "February 2025 has 28 days"); None for a real day or for any
-    other text. Shared with the API's reports (:mod:`api.routes.reports`, T58 F13): the API
-    said only "write it as YYYY-MM-DD" of a day written so."""
-    m = _DAY.fullmatch(value)
-    if m is None:
-        return None
-    year, month, day = (int(g) for g in m.groups())
-    try:
-        dt.date(year, month, day)
-        return None
-    except ValueError:
-        pass
-    if not 1 <= month <= 12:
-        return f"没有 {month} 月", f"there is no month {month}"
-    if year < 1:
-        return "没有公元 0 年", "there is no year 0"
-    days = calendar.monthrange(year, month)[1]
-    return (
-        f"{year} 年 {month} 月只有 {days} 天",
-        f"{calendar.month_name[month]} {year} has {days} days",
     )

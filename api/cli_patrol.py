@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from api.cli_dates import cli_day
 from api.cli_people import PERSON_HELP, person_option, resolve_person
 from api.cli_tracks import CRS_HELP, read_track_file, tracks_app
 from api.out_files import check_out
@@ -340,12 +341,6 @@ def _print_drain(rep: Any, watching: bool) -> None:
         typer.echo(f"{stamp()} {line}")
 
 
-def _day(value: str | None, option: str) -> dt.date | None:
-    from api.cli_dates import cli_day
-
-    return cli_day(value, option)
-
-
 def _not_ahead(day: dt.date | None, option: str) -> None:
     """Refuse a day after the city's today, as reports refuse a period not begun."""
     from geo.settings import city_today, get_settings
@@ -383,7 +378,7 @@ def rematch(
     from geo.db import get_engine
     from geo.match_queue import requeue_tracks
 
-    first, last = _day(since, "--since"), _day(until, "--until")
+    first, last = cli_day(since, "--since"), cli_day(until, "--until")
     _not_ahead(first, "--since")  # a future day matched nothing and said so as done (T57 #7)
     engine = get_engine()
     queued, already = requeue_tracks(engine, track or None, first, last, "cli")
@@ -439,7 +434,7 @@ def drop_fixes(
     if keep_days is not None:
         day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=keep_days - 1)
     else:
-        day = _day(before, "--before")
+        day = cli_day(before, "--before")
     dropped = drop_days_before(get_engine(), day, dry_run=dry_run)
     out = Console()
     verb = "would drop" if dry_run else "dropped"
@@ -517,7 +512,7 @@ def _report(
     from geo.report_signoffs import attach_signoff
     from geo.settings import city_today
 
-    when = _day(day, "--date")
+    when = cli_day(day, "--date")
     if share is not None and not 0 < share <= 1:
         raise InputError(
             f"达标比例 --share {share} 有误：须大于 0 且不超过 1（巷长度中走过多大比例算已巡查） "
@@ -717,7 +712,7 @@ def sign_command(
     from geo.report_signoffs import check_kind, sign_report
 
     check_kind(kind)
-    when = _day(date, "--date")
+    when = cli_day(date, "--date")
     row = sign_report(get_engine(), kind, when, area, note, "cli")
     where = f"，区域 {row['area']}" if row["area"] else "，全市"
     where_en = f", area {row['area']}" if row["area"] else ", whole city"

@@ -221,11 +221,11 @@ def leave(
     ),
 ) -> None:
     """人员离岗 A person leaves (the page: :data:`LEAVE_HELP`)."""
-    from api.cli_assign import _date
+    from api.cli_dates import cli_day
     from geo.db import get_engine
     from geo.duties import person_leaves
 
-    day = _date(last_day, "--last-day")  # a bad date named as the option, before connecting
+    day = cli_day(last_day, "--last-day")  # a bad date named as the option, before connecting
     engine = get_engine()
     who = resolve_person(engine, person, "PERSON")
     # WHY a command (T43 #7): a leave was POST /people/{id}/leave only, always yesterday

@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect
 
 from api.usage_words import EN_BY_TYPE, ZH_BY_TYPE, pattern_words, zh_detail
 from geo.errors import GridwardError, chinese_first, db_failure, reads_chinese_first
+from geo.track_days import off_calendar
 
 log = logging.getLogger("gridward.api")
 # the 503 while the database is down or restarting (each caller adds Retry-After)
@@ -301,6 +302,10 @@ def _validation_part(err: Mapping[str, Any]) -> str:
         # given and the form, in Chinese too (T37, F6)
         msg = f"{given!r} is not a date: give it as YYYY-MM-DD, e.g. 2026-11-20"
         zh = f"{of}日期 {given!r} 无效，请写成 YYYY-MM-DD（如 2026-11-20）"
+        off = off_calendar(given.strip())
+        if off is not None:  # written so, but not a day: why (as the CLI, T58 F13)
+            msg = f"{given!r} is not a date: {off[1]}"
+            zh = f"{of}日期 {given!r} 不是日历上的日期：{off[0]}"
     elif kind.startswith("datetime_"):
         msg = f"{msg} (give a time as YYYY-MM-DDTHH:MM:SS+08:00)"
         zh = f"{of}时间 {given!r} 无效，请写成 YYYY-MM-DDTHH:MM:SS+08:00"

@@ -101,6 +101,7 @@ from geo.sql_frames import read_frame
 from geo.street_areas import AREA_CODES, AREA_COLUMNS, near_area_sql, street_areas_sql
 from geo.street_corridor import STRETCHES_FROM, chief_corridor
 from geo.suspect_tracks import flagged_walks, suspect_note, with_suspect_tracks
+from geo.track_days import local_iso
 
 _STREET_AREA_SQL = street_areas_sql()
 
@@ -724,9 +725,5 @@ def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> 
         "notes": notes,
         "area": area,
         # the newest change of the data it is made from, in the city's zone (T55 #3)
-        "data_as_of": (
-            None
-            if as_of is None
-            else pd.Timestamp(as_of).tz_convert(get_settings().timezone).isoformat()
-        ),
+        "data_as_of": local_iso(as_of),
     }

@@ -482,13 +482,14 @@ def as_of_text(summary: dict[str, Any]) -> str:
     return local_text(summary.get("data_as_of")) or "尚无数据 no data yet"
 
 
-def local_text(iso: str | None) -> str | None:
-    """An instant as the city's local wall clock with its zone: ``2026-11-23 09:12:05
-    Asia/Shanghai``."""
-    if not iso:
+def local_text(iso: Any, seconds: bool = True) -> str | None:
+    """An instant (ISO text or a datetime) as the city's local wall clock with its zone:
+    ``2026-11-23 09:12:05 Asia/Shanghai`` (without the seconds: ``2026-11-23 09:12 …``)."""
+    if iso is None or (isinstance(iso, str) and not iso):
         return None
     tz = get_settings().timezone
-    return f"{pd.Timestamp(iso).tz_convert(tz).strftime('%Y-%m-%d %H:%M:%S')} {tz}"
+    form = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return f"{pd.Timestamp(iso).tz_convert(tz).strftime(form)} {tz}"
 
 
 def report_json(report: dict[str, pd.DataFrame]) -> dict[str, Any]:

@@ -285,7 +285,7 @@ def part_period_notes(
 OTHER_CHANGES = ("segments_retired", "segments_restored", "segments_moved", "streets_renamed")
 
 
-def local_days(tz: ZoneInfo) -> Callable[[Iterable[Any]], tuple[str, str]]:
+def days_named(tz: ZoneInfo) -> Callable[[Iterable[Any]], tuple[str, str]]:
     """``days(stamps)``: the local days of some times, at most three named, in Chinese and in
     English (``2026-11-20、2026-11-21 等``), for the notes on what changed after a time."""
 
@@ -401,7 +401,7 @@ def closed_notes(
         return []
     tz = ZoneInfo(get_settings().timezone)
     closed = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
-    days = local_days(tz)
+    days = days_named(tz)
     with engine.connect() as conn:
         zh, en = reimport_clauses(conn, closed, days)
         people = duties["person_id"].tolist() if len(duties) else []

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from geo.assign.people import has_invisible
@@ -30,10 +29,11 @@ from geo.audit import actor_name, record
 from geo.closed_changes import data_as_of, later_changes
 from geo.errors import ConflictError, InputError, NotFoundError, count_en, verb_en
 from geo.patrol_reports import TABLES, Report, build_report, report_summary, share_used
-from geo.report_export import export_report, report_json
-from geo.report_notes import local_days, reimport_clauses
+from geo.report_export import export_report, local_text, report_json
+from geo.report_notes import days_named, reimport_clauses
 from geo.report_period import KINDS, Period, report_period
 from geo.settings import city_today, get_settings
+from geo.track_days import local_iso
 
 MAX_NOTE = 500  # characters of a signing's note
 SIGN_ACTION = "report.sign"  # the audit entry of a signing (data_as_of skips report.*)
@@ -115,12 +115,6 @@ def closed_period(kind: str, day: dt.date, today: dt.date | None = None) -> Peri
     return period
 
 
-def _local(t: Any) -> str | None:
-    if t is None:
-        return None
-    return pd.Timestamp(t).tz_convert(get_settings().timezone).isoformat()
-
-
 def _xlsx_bytes(rep: Report, period: Period, share: float) -> bytes:
     """The XLSX ``GET /reports/{kind}?format=xlsx`` gives for ``rep``, as bytes."""
     import shutil
@@ -173,7 +167,7 @@ def sign_report(
             signed = {
                 "id": int(sid),
                 "version": int(version),
-                "signed_at": _local(signed_at),
+                "signed_at": local_iso(signed_at),
                 "signed_by": who,
             }
             # the 报表 sheet says it is this signoff's copy (签发件), with the note (T58 F16, F17)
@@ -251,10 +245,10 @@ def _row(r: Any) -> dict[str, Any]:
         "area": r.area_code,
         "share": float(r.share),
         "version": int(r.version),
-        "signed_at": _local(r.signed_at),
+        "signed_at": local_iso(r.signed_at),
         "signed_by": r.signed_by,
         "note": r.note,
-        "data_as_of": _local(r.data_as_of),
+        "data_as_of": local_iso(r.data_as_of),
         "sha256": r.sha256,
     }
 
@@ -386,7 +380,7 @@ def attach_signoff(engine: Engine, rep: Report, period: Period, share: float) ->
     signed = {
         "id": int(row.id),
         "version": int(row.version),
-        "signed_at": _local(row.signed_at),
+        "signed_at": local_iso(row.signed_at),
         "signed_by": row.signed_by,
         "sha256": row.sha256,
         "share": float(row.share),
@@ -394,7 +388,7 @@ def attach_signoff(engine: Engine, rep: Report, period: Period, share: float) ->
     }
     rep.meta["signed"] = signed
     notes = rep.meta.setdefault("notes", [])
-    when = _clock(row.signed_at)
+    when = local_text(row.signed_at, seconds=False)
     v = signed["version"]
     if zh:
         notes.append(
@@ -411,11 +405,6 @@ def attach_signoff(engine: Engine, rep: Report, period: Period, share: float) ->
         )
 
 
-def _clock(t: Any) -> str:
-    tz = get_settings().timezone
-    return f"{pd.Timestamp(t).tz_convert(tz).strftime('%Y-%m-%d %H:%M')} {tz}"
-
-
 def _since_signing(
     conn: Connection, rep: Report, period: Period, row: Any
 ) -> tuple[list[str], list[str]]:
@@ -429,7 +418,7 @@ def _since_signing(
     since = row.signed_at
     later = later_changes(conn, period.start, period.end, closed, people, streets, since=since)
 
-    days = local_days(tz)
+    days = days_named(tz)
     zh, en = reimport_clauses(conn, since, days)
     backdated = conn.execute(
         text(

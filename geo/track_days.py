@@ -7,7 +7,9 @@ all select or show walks by local day, and none of them needs the upload path to
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,3 +72,32 @@ def local_iso(t: Any) -> str | None:
     if ts.tzinfo is not None:
         ts = ts.tz_convert(get_settings().timezone)
     return ts.isoformat()
+
+
+_YMD = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def off_calendar(value: str) -> tuple[str, str] | None:
+    """Why ``value``, written ``YYYY-MM-DD``, is not on the calendar (Chinese, English:
+    "2025 年 2 月只有 28 天", "February 2025 has 28 days"); None for a real day or for any
+    other text. The CLI's days (:mod:`api.cli_dates`) and every API date (the validation
+    errors, :mod:`api.errors`) say it alike (T58 F13: the API said only "write it as
+    YYYY-MM-DD" of a day written so)."""
+    m = _YMD.fullmatch(value)
+    if m is None:
+        return None
+    year, month, day = (int(g) for g in m.groups())
+    try:
+        dt.date(year, month, day)
+        return None
+    except ValueError:
+        pass
+    if not 1 <= month <= 12:
+        return f"没有 {month} 月", f"there is no month {month}"
+    if year < 1:
+        return "没有公元 0 年", "there is no year 0"
+    days = calendar.monthrange(year, month)[1]
+    return (
+        f"{year} 年 {month} 月只有 {days} 天",
+        f"{calendar.month_name[month]} {year} has {days} days",
+    )

@@ -11,13 +11,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 from sqlalchemy import Engine
 from starlette.background import BackgroundTask
 
 from api.auth import Principal, allow, require_area
 from api.bodies import StrictBody
-from api.cli_dates import off_calendar
 from api.deps import get_engine, given_once
 from geo.area_paths import area_path
 from geo.errors import InputError
@@ -52,27 +51,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 AREA_PATTERN = r"^[0-9]{6,12}$"
 
 
-def _on_calendar(value: object) -> object:
-    """A day written YYYY-MM-DD that is not on the calendar (2025-02-29) refused saying why,
-    as the CLI says it (:func:`api.cli_dates.off_calendar`; T58 F13: the API said only
-    "write it as YYYY-MM-DD"); anything else is read as a date by pydantic."""
-    off = off_calendar(value.strip()) if isinstance(value, str) else None
-    if off is not None:
-        shown, (why_zh, why) = str(value)[:40], off
-        raise ValueError(
-            f"日期 '{shown}' 不是日历上的日期：{why_zh} date '{shown}' is not a date: {why}"
-        )
-    return value
-
-
-# a day of the reports' API: YYYY-MM-DD, a day off the calendar told why
-Day = Annotated[dt.date, BeforeValidator(_on_calendar)]
-
-
 class SignRequest(StrictBody):
     """What a signing names, if not in the query: the period (a day of it) and the area."""
 
-    date: Day | None = Field(default=None, description="a day of the closed period")
+    date: dt.date | None = Field(default=None, description="a day of the closed period")
     area: str | None = Field(default=None, pattern=AREA_PATTERN, description="area code")
     note: str | None = Field(default=None, max_length=MAX_NOTE, description="签发说明 note")
 
@@ -89,7 +71,7 @@ def sign(
     engine: Engine = Depends(get_engine),
     body: Annotated[SignRequest | None, Body()] = None,
     date: Annotated[
-        Day | None, Query(description="a day of the closed period (or in the body)")
+        dt.date | None, Query(description="a day of the closed period (or in the body)")
     ] = None,
     area: Annotated[str | None, Query(pattern=AREA_PATTERN)] = None,
     note: Annotated[str | None, Query(max_length=MAX_NOTE)] = None,
@@ -125,9 +107,11 @@ def signed_list(
     engine: Engine = Depends(get_engine),
     kind: Annotated[Literal["daily", "weekly", "monthly"] | None, Query()] = None,
     area: Annotated[str | None, Query(pattern=AREA_PATTERN)] = None,
-    since: Annotated[Day | None, Query(description="periods that end on or after this day")] = None,
+    since: Annotated[
+        dt.date | None, Query(description="periods that end on or after this day")
+    ] = None,
     until: Annotated[
-        Day | None, Query(description="periods that begin on or before this day")
+        dt.date | None, Query(description="periods that begin on or before this day")
     ] = None,
 ) -> dict:
     """Each signoff (not its files): id, kind, period, area, version, signed_at, signed_by,
@@ -209,7 +193,7 @@ def report(
     user: Annotated[Principal, Depends(allow("viewer", "steward"))],
     engine: Engine = Depends(get_engine),
     date: Annotated[
-        Day | None,
+        dt.date | None,
         Query(
             description="a day of the period (default today); a running period stops at "
             "today (see from/to/days), a future one is a 422"

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geo.tracks.clean import local_xy
+
 # a step back shorter than this interleaves a few fixes a few metres apart: sorting is harmless
 MIN_STEP_S = 10.0
 # a phone's clock correction is seconds to minutes; hours back is recordings out of order
@@ -81,10 +83,8 @@ def clock_steps(
         return t, []
     forward = dt[dt > 0]
     interval = int(np.median(forward)) if len(forward) else int(1e9)
-    # metres, equirectangular: distances of a few hundred metres, not lengths
-    k = np.cos(np.radians(float(np.nanmean(lat))))
-    x = np.asarray(lon, float) * 111_320.0 * k
-    y = np.asarray(lat, float) * 110_540.0
+    xy = local_xy(np.asarray(lon, float), np.asarray(lat, float))
+    x, y = xy[:, 0], xy[:, 1]
     gap_m = np.hypot(np.diff(x), np.diff(y))
     near = NEAR_M + NEAR_SPEED_MPS * interval / 1e9
     same_ns = max(SAME_INTERVALS * interval, SAME_MIN_S * 1e9)

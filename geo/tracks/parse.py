@@ -27,6 +27,7 @@ from pyproj.exceptions import ProjError
 from geo.crs import WGS84, lonlat_to_wgs84, normalize_crs
 from geo.errors import InputError, TooLargeError, count_en
 from geo.library_words import json_zh, xml_en, xml_zh, zip_zh
+from geo.tracks.clean import local_xy
 from geo.tracks.clock_steps import clock_steps
 from geo.tracks.parse_nmea import looks_like_nmea
 from geo.tracks.parse_nmea import parse_nmea as _parse_nmea
@@ -1138,11 +1139,8 @@ def _warn_same_times(pts: pd.DataFrame, warnings: list[str]) -> None:
     same = np.flatnonzero(t[1:] == t[:-1])
     if not len(same):
         return
-    k = np.cos(np.radians(float(pts["lat"].mean())))
-    lon, lat = pts["lon"].to_numpy(), pts["lat"].to_numpy()
-    d = np.hypot(
-        (lon[same + 1] - lon[same]) * 111_320.0 * k, (lat[same + 1] - lat[same]) * 110_540.0
-    )
+    xy = local_xy(pts["lon"].to_numpy(), pts["lat"].to_numpy())
+    d = np.hypot(*(xy[same + 1] - xy[same]).T)
     n = int((d > _SAME_TIME_APART_M).sum())
     if n:
         warnings.append(
