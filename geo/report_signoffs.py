@@ -69,10 +69,13 @@ def check_kind(kind: str) -> str:
 
 def check_note(note: str | None) -> str | None:
     """The signing's note as given (blank: none); over :data:`MAX_NOTE` characters, with a
-    control character (a NUL cannot be stored; C1 controls and DEL too) or an invisible one
-    (bidi controls, zero-width characters: refused as in names,
-    :func:`geo.assign.people.has_invisible`) refused. WHY the invisible ones: U+202E turned
-    the note around in ``report signed`` and U+200B hid in it (T58 F15)."""
+    control character other than a newline or a tab (a NUL cannot be stored; C1 controls and
+    DEL too), a Unicode line or paragraph separator or an invisible character (bidi controls,
+    zero-width characters: refused as in names, :func:`geo.assign.people.has_invisible`)
+    refused. WHY the invisible ones: U+202E turned the note around in ``report signed`` and
+    U+200B hid in it (T58 F15); the separators: U+2028 and U+2029 end a line for some
+    readers (editors, Python's splitlines) and not for others (CSV, terminals), and broke the
+    CSV and terminal output of ``report signed``."""
     if note is None or not note.strip():
         return None
     if len(note) > MAX_NOTE:
@@ -82,9 +85,19 @@ def check_note(note: str | None) -> str | None:
         )
     bad = next((c for c in note if unicodedata.category(c) == "Cc" and c not in "\n\t"), None)
     if bad is not None:
+        code = f"U+{ord(bad):04X}"
         raise InputError(
-            f"签发说明含控制字符 {bad!r}，请删去 the note holds the control character {bad!r}: "
-            "remove it"
+            f"签发说明含控制字符 {bad!r}（{code}），请删去 the note holds the control character "
+            f"{bad!r} ({code}): remove it"
+        )
+    sep = next((c for c in note if unicodedata.category(c) in _SEPARATORS), None)
+    if sep is not None:
+        code = f"U+{ord(sep):04X}"
+        raise InputError(
+            f"签发说明含{_SEPARATORS[unicodedata.category(sep)]} {code}，它不是普通换行，会打乱 "
+            f"report signed 的表格和终端显示，请改用普通换行或删去 the note holds {code}, a "
+            "Unicode line or paragraph separator: no ordinary newline, it breaks the table and "
+            "terminal output of report signed; use an ordinary newline or remove it"
         )
     hidden = next((c for c in note if has_invisible(c)), None)
     if hidden is not None:
@@ -95,6 +108,11 @@ def check_note(note: str | None) -> str | None:
             "zero-width or other format character): remove it"
         )
     return note
+
+
+# the Unicode line and paragraph separators by category (Zl: U+2028, Zp: U+2029, the only
+# ones), as a note holding one names them
+_SEPARATORS = {"Zl": "行分隔符", "Zp": "段落分隔符"}
 
 
 def closed_period(kind: str, day: dt.date, today: dt.date | None = None) -> Period:

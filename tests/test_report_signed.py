@@ -333,6 +333,38 @@ def test_a_note_with_invisible_characters_is_refused(town, auth_headers) -> None
     assert _count(town["db"]) == 0
 
 
+def test_a_note_with_a_line_or_paragraph_separator_is_refused(town, auth_headers, pg_url) -> None:  # noqa: ANN001, E501, F811
+    """U+2028 and U+2029 were stored and broke the rows and lines of ``report signed``: they
+    are refused as the invisible ones are, named, Chinese first, by the API and the CLI (one
+    ``error:`` line, exit 2, nothing signed). An ordinary newline and a tab stay allowed."""
+    admin = auth_headers("admin")
+    with TestClient(create_app(town["db"])) as client:
+        for note, code, zh in (
+            ("周查\u2028签发", "U+2028", "行分隔符"),
+            ("周查\u2029签发", "U+2029", "段落分隔符"),
+        ):
+            got = client.post(
+                "/reports/weekly/sign", json={"date": str(WED), "note": note}, headers=admin
+            )
+            said = got.json()["error"]
+            assert got.status_code == 422 and said.startswith(f"签发说明含{zh} {code}"), said
+            assert f"the note holds {code}, a Unicode line or paragraph separator" in said, said
+        assert _count(town["db"]) == 0
+        res = _cli(
+            ["report", "sign", "weekly", "--date", str(WED), "--note", "周查\u2028签发"], pg_url
+        )
+        assert res.returncode == 2 and "签发说明含行分隔符 U+2028" in res.stderr, res.stderr
+        assert [ln for ln in res.stderr.splitlines() if ln.strip()][0].startswith("error: ")
+        assert len([ln for ln in res.stderr.splitlines() if ln.strip()]) == 1, res.stderr
+        assert _count(town["db"]) == 0
+        got = client.post(
+            "/reports/weekly/sign",
+            json={"date": str(WED), "note": "第一行\n第二行\t完"},
+            headers=admin,
+        )
+        assert got.status_code == 201 and got.json()["note"] == "第一行\n第二行\t完", got.text
+
+
 def test_the_signed_copy_and_a_live_file_tell_themselves_apart(town, auth_headers) -> None:  # noqa: ANN001, F811
     """T58 F16, F17: the live XLSX of a signed period said 已签发 as the signed copy did, and
     the signer's note was in neither."""
