@@ -86,15 +86,24 @@ def later_changes(
     people: Iterable[int],
     alleys: Iterable[int],
     since: dt.datetime | None = None,
+    person: int | None = None,
 ) -> LaterChanges:
     """The changes made from ``closed`` (the local midnight after ``end``) on that reach the
     days ``start``..``end`` of the report's scope: walks that credited its streets
     (``alleys``; a walk with no visits: of ``people``, who held a duty in it), duties on its
     streets or of ``people``. ``since``: the changes made from then on instead (a signed
     report's signing time, :mod:`geo.report_signoffs`), every upload of the period's walks
-    among them: the figures were signed without it, within the late-upload grace or not."""
+    among them: the figures were signed without it, within the late-upload grace or not.
+    ``person``: only that person's walks (theirs before or after a change) and duties, for a
+    steward's own report: her rate is her own walking, and the counts of everyone's walks
+    told her of other stewards' late uploads and withdrawals."""
     opened = closed - dt.timedelta(days=(end - start).days + 1)
-    who = sorted({int(p) for p in people})
+    who = sorted({int(p) for p in people} if person is None else {int(person)})
+
+    def mine(persons: list[Any]) -> bool:
+        """The walk is ``person``'s (any walk when there is none)."""
+        return person is None or int(person) in persons
+
     where = {int(a) for a in alleys}
     span = {"closed": closed, "opened": opened, "since": since or closed}
     late = conn.execute(
@@ -137,7 +146,9 @@ def later_changes(
     here = _credited_here(conn, sorted(ids), where)
     out = LaterChanges()
     out.uploads = [
-        r.uploaded_at for r in late if _in_scope(r.id, [r.person_id], None, here, who, where)
+        r.uploaded_at
+        for r in late
+        if mine([r.person_id]) and _in_scope(r.id, [r.person_id], None, here, who, where)
     ]
     named = {r.id for r in late}
     for r in rows:
@@ -145,15 +156,21 @@ def later_changes(
         if r.action in TRACK_ACTIONS:
             persons = [r.person_id, detail.get("person_id"), detail.get("from"), detail.get("to")]
             streets = detail.get("streets") if r.action == "track.withdraw" else None
-            if _walk_in_period(r, detail, start, end, closed, opened) and _in_scope(
-                r.track_id, persons, streets, here, who, where
+            if (
+                mine(persons)
+                and _walk_in_period(r, detail, start, end, closed, opened)
+                and _in_scope(r.track_id, persons, streets, here, who, where)
             ):
                 out.walks.setdefault(r.action, []).append(r.at)
                 named.add(r.track_id)
         else:  # one entry per duty row (a leave ends every duty of the person)
-            out.duties += [r.at] * _duties_reached(r, detail, start, end, who, where)
+            out.duties += [r.at] * _duties_reached(r, detail, start, end, who, where, person)
     for r in again:  # a change named above re-matches its walk: said once
-        if r.track_id not in named and _in_scope(r.track_id, [r.person_id], None, here, who, where):
+        if (
+            r.track_id not in named
+            and mine([r.person_id])
+            and _in_scope(r.track_id, [r.person_id], None, here, who, where)
+        ):
             out.walks.setdefault(REMATCH, []).append(r.at)
     return out
 
@@ -211,10 +228,16 @@ def _walk_in_period(
 
 
 def _duties_reached(
-    r: Any, detail: dict[str, Any], start: dt.date, end: dt.date, who: list[int], where: set[int]
+    r: Any,
+    detail: dict[str, Any],
+    start: dt.date,
+    end: dt.date,
+    who: list[int],
+    where: set[int],
+    person: int | None = None,
 ) -> int:
     """How many duties a duty's end, undo or a leave took days of the period from (or gave
-    them back)."""
+    them back); ``person``: only that person's duties."""
     if r.action == "person.leave":
         if r.target_id is None or int(r.target_id) not in who:
             return 0
@@ -226,6 +249,8 @@ def _duties_reached(
     removed = detail.get("removed")
     if isinstance(removed, dict):
         spans.append((removed, None))
+    if person is not None:
+        spans = [(a, b) for a, b in spans if person in {(d or {}).get("person_id") for d in (a, b)}]
     return sum(_changed_days_reach(a, b, start, end) for a, b in spans)
 
 

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -570,10 +571,14 @@ def build_report(
     # the flagged tracks: for evaluators only, so a steward's own view drops it (own_notes)
     for note in suspect_note(hits, data["tracks_flagged"], readers):
         named[note] = ("suspect", None)
-    notes += [
-        *named,
-        *closed_notes(engine, period, data["duties"], started, data["areas"]["alley_id"].tolist()),
-    ]
+    # what changed after a closed period: a steward's own view counts her walks and duties
+    # only (own_notes makes it again for her), not everyone's late uploads and withdrawals
+    closed = partial(
+        closed_notes, engine, period, data["duties"], started, data["areas"]["alley_id"].tolist()
+    )
+    for note in closed():
+        named[note] = ("closed", closed)
+    notes += [*named]
     # the alley rows say it as the area rows do (their codes stay blank: there is no area)
     alleys["community_name"] = alleys["community_name"].where(
         alleys["community_code"].notna(), OUTSIDE_COMMUNITY
@@ -629,7 +634,8 @@ def own_notes(report: Report, person_id: int | None) -> None:
     """The notes naming people (walks on days without a duty, part of the period in post)
     cut to one person's own, in place: a steward's view of the report names no one else.
     A note that does not concern them is dropped, and so is the suspect-tracks note (flags
-    are for evaluators, :mod:`geo.suspect_tracks`)."""
+    are for evaluators, :mod:`geo.suspect_tracks`); the note on what changed after a closed
+    period counts their own walks and duties (:func:`geo.report_notes.closed_notes`)."""
     named = report.meta.get("named_notes", {})
     readers = report.meta.setdefault("reader_notes", {})
     out: list[str] = []
@@ -639,6 +645,9 @@ def own_notes(report: Report, person_id: int | None) -> None:
             continue
         what, made_of = named[note]
         if what == "suspect":  # flags are for evaluators: not in a steward's own view
+            continue
+        if what == "closed":  # made again of her own walks and duties
+            out += made_of(person=person_id) if person_id is not None else []
             continue
         if what == "unheld":
             mine = made_of[made_of["person_id"] == person_id]

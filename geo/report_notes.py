@@ -386,6 +386,7 @@ def closed_notes(
     duties: pd.DataFrame,
     started: dt.date,
     alleys: Sequence[int] = (),
+    person: int | None = None,
 ) -> list[str]:
     """A note on a closed period (ended before today) when what it is computed from changed
     after it ended: the network re-imported with segments retired, added or restored, the
@@ -396,16 +397,19 @@ def closed_notes(
     recomputed whenever it is asked for, and a closed month's figures changed after a
     re-import with nothing saying so; only files saved earlier showed it (T43 #4). Each day
     keeps the segments it had (:class:`geo.patrol_days._NetworkByDay`), but street names, the
-    streets' communities and backdated duties are today's."""
+    streets' communities and backdated duties are today's. ``person``: a steward's own note,
+    of her walks and duties only (the re-imports stay: they change her streets)."""
     if period.today is None or period.end >= period.today or period.end < started:
         return []
+    if person is not None and len(duties):
+        duties = duties[duties["person_id"] == person]
     tz = ZoneInfo(get_settings().timezone)
     closed = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
     days = days_named(tz)
     with engine.connect() as conn:
         zh, en = reimport_clauses(conn, closed, days)
         people = duties["person_id"].tolist() if len(duties) else []
-        later = later_changes(conn, period.start, period.end, closed, people, alleys)
+        later = later_changes(conn, period.start, period.end, closed, people, alleys, person=person)
     late = (
         duties[pd.to_datetime(duties["created_at"], utc=True) >= closed] if len(duties) else duties
     )

@@ -324,3 +324,67 @@ def test_the_notes_are_in_the_xlsx_and_the_cli(town, tmp_path, pg_url) -> None: 
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("说明 note: ")]
     assert any(ln.startswith("说明 note: 另有 1 人的 1 条轨迹") for ln in lines), out.stdout
     assert any(ln.startswith("说明 note: 本期结束后有改动") for ln in lines), out.stdout
+
+
+def _sent(db: Any, who: int, day: dt.date, hh: int, sent: dt.datetime) -> int:
+    """``who``'s walk timed on ``day`` at ``hh`` and sent at ``sent``: its track id."""
+    with db.begin() as conn:
+        return conn.execute(
+            text(
+                "UPDATE tracks SET started_at = :a, ended_at = :b, uploaded_at = :u "
+                "WHERE person_id = :p RETURNING id"
+            ),
+            {"a": _at(day, hh), "b": _at(day, hh, 30), "u": sent, "p": who},
+        ).scalar_one()
+
+
+def test_a_stewards_closed_period_note_counts_her_own_walks_and_duties(town, auth_headers) -> None:  # noqa: ANN001, E501, F811
+    """A steward's own report kept only the notes about her, but its "changed since this
+    period ended" note counted everyone's walks and duties: R read "2 walks uploaded late"
+    and "1 withdrawn" when only one late walk was hers and the withdrawn walk was her
+    co-steward T's. Old code: R's note is the admin's. Now R's note counts her own late walk
+    only, T's his withdrawal, S his ended duty; the admin's counts them all."""
+    from geo.duties import end_duty
+    from geo.track_withdraw import withdraw_track
+
+    db, people = town["db"], town["people"]
+    with db.begin() as conn:  # the duties were set before the week: no backdating to say
+        conn.execute(text("UPDATE assignments SET created_at = TIMESTAMPTZ '2025-05-01 09:00+08'"))
+    late_q, late_r = WED + dt.timedelta(days=7), WED + dt.timedelta(days=8)
+    _sent(db, people["Q"], WED, 7, _at(late_q, 10))  # Q's walk of A, sent a week later
+    _sent(db, people["R"], WED, 8, _at(late_r, 10))  # R's half of B, sent later still
+    t_track = _sent(db, people["T"], WED, 9, _at(WED, 10))  # T's half of B, sent in time
+    withdraw_track(db, t_track, reason="wrong file", actor="cli")
+    end_duty(db, people["S"], town["alleys"]["D"], "alley_steward", TUE, actor="cli")
+    changed = "本期结束后有改动"
+    with TestClient(create_app(db)) as client:
+
+        def note(headers: dict[str, str]) -> str:
+            got = client.get("/reports/weekly", params={"date": str(WED)}, headers=headers)
+            assert got.status_code == 200, got.text
+            (said,) = _notes(got.json(), changed)
+            return said
+
+        every = note(auth_headers())
+        mine = {k: note(auth_headers("steward", person_id=people[k])) for k in ("R", "T", "S")}
+    head = every.split(" changed since")[0]
+    assert f"2 条本期的轨迹于 {late_q}、{late_r} 才上传" in head, every
+    assert "撤回 1" in head and "1 条职责于" in head, every
+    assert "2 walks of this period were uploaded late" in every, every
+    r = mine["R"]
+    assert f"1 条本期的轨迹于 {late_r} 才上传" in r and str(late_q) not in r, r
+    assert f"1 walk of this period was uploaded late on {late_r}" in r, r
+    assert "撤回" not in r and "withdrawn" not in r and "职责" not in r, r
+    t = mine["T"]
+    assert "撤回 1" in t and "1 withdrawn" in t and "才上传" not in t and "职责" not in t, t
+    s = mine["S"]
+    assert "1 条职责于" in s and "1 duty was ended" in s, s
+    assert "才上传" not in s and "撤回" not in s, s
+    # a steward with none of it: no note (the re-imports, none here, would stay)
+    with TestClient(create_app(db)) as client:
+        got = client.get(
+            "/reports/weekly",
+            params={"date": str(WED)},
+            headers=auth_headers("steward", person_id=people["S2"]),
+        ).json()
+    assert not _notes(got, changed), got["notes"]
