@@ -11,9 +11,6 @@ track does not stop the others, and ``summary.csv`` tells a script what became o
 from __future__ import annotations
 
 import csv
-import errno
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +27,7 @@ from api.cli_tracks import (
     check_input_file,
     match_file,
 )
-from api.out_files import check_out, same_file
+from api.out_files import check_out, check_typed_path, same_file, unnameable_char, unwritable
 from geo.errors import ERRNO_ZH, GridwardError, InputError, chinese_first
 from geo.report_export import csv_cell
 
@@ -243,33 +240,26 @@ def _batch_output(path: Path) -> bool:
     return name == SUMMARY or name.endswith(WRITTEN_SUFFIXES)
 
 
-def _control(text: str) -> bool:
-    """Whether ``text`` holds a control character (GDAL cannot write such a path)."""
-    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
-
-
 def _check_name(track: Path) -> None:
-    """Refuse a track whose name holds a control character (a line break, a tab): its
-    output could not be named after it (GDAL dropped the line break from the name and failed,
-    after the other tracks were matched, T58 F12), nor its stdout line read."""
-    if _control(track.name):
+    """Refuse a track whose name GDAL cannot name its output after
+    (:func:`api.out_files.unnameable_char`: a line break, a byte that is not UTF-8): GDAL
+    dropped the line break from the name and failed, after the other tracks were matched
+    (T58 F12), nor could its stdout line be read."""
+    bad = unnameable_char(track.name)
+    if bad is not None:
+        what_zh, what = bad
         raise InputError(
-            f"轨迹文件名 {track.name!r}（在 {track.parent} 中）含换行等控制字符，输出文件无法以"
-            f"此命名：请改名 track file name {track.name!r} in {track.parent} holds a control "
-            "character (a line break, a tab): its output cannot be named after it; rename it"
+            f"轨迹文件名 {track.name!r}（在 {track.parent} 中）含{what_zh}，输出文件无法以此命名："
+            f"请改名 track file name {track.name!r} in {track.parent} holds {what}: its "
+            "output cannot be named after it; rename it"
         )
 
 
 def _check_out_dir(out_dir: str, given: list[Path]) -> Path:
     """``--out-dir``: a folder, or nothing yet (made later), not a folder of tracks read
     (the next run would read the outputs as tracks)."""
+    check_typed_path(out_dir, "--out-dir")
     folder = Path(out_dir)
-    if _control(str(folder.absolute())):
-        raise InputError(
-            f"输出文件夹 --out-dir {str(folder)!r} 的路径含换行等控制字符，无法在其中写文件："
-            f"请换一个文件夹 --out-dir {str(folder)!r}: its path holds a control character "
-            "(a line break, a tab), no file can be written there; choose another folder"
-        )
     if folder.exists() and not folder.is_dir():
         raise InputError(
             f"输出文件夹 --out-dir {folder} 已存在，但不是文件夹，请给一个文件夹 "
@@ -286,28 +276,16 @@ def _check_out_dir(out_dir: str, given: list[Path]) -> Path:
 
 
 def _probe(folder: Path) -> None:
-    """Make and remove a file in ``folder`` (a folder in its nearest existing one, when it is
-    still to be made): a place that refuses new files is told now, naming ``--out-dir``, not
-    after every track is matched. WHY not ``os.access``: root passes it where the file system
-    refuses (``/sys/kernel``, ``/proc/1``: T58 F9, F10)."""
-    where = next((p for p in (folder, *folder.absolute().parents) if p.exists()), folder)
-    try:
-        if where is folder:
-            fd, name = tempfile.mkstemp(prefix=".gridward-probe-", dir=folder)
-            os.close(fd)
-            os.unlink(name)
-        else:
-            os.rmdir(tempfile.mkdtemp(prefix=".gridward-probe-", dir=where))
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        # "no such file" in a folder that is there: a virtual one (/proc/1)
-        zh = {errno.ENOENT: "该处为虚拟文件夹，不接受新文件"}
+    """A place that refuses new files (:func:`api.out_files.unwritable`) is told now, naming
+    ``--out-dir``, not after every track is matched."""
+    refused = unwritable(folder)
+    if refused is not None:
+        where, reason, reason_zh = refused
         raise InputError(
-            f"无法写入输出文件夹 --out-dir {folder}：在 {where} 中无法新建文件"
-            f"（{zh.get(exc.errno or 0) or ERRNO_ZH.get(exc.errno or 0, reason)}），请换一个"
-            f"可写的文件夹 cannot write in --out-dir {folder}: no new file can be made in "
-            f"{where} ({reason}); choose a writable folder"
-        ) from None
+            f"无法写入输出文件夹 --out-dir {folder}：在 {where} 中无法新建文件（{reason_zh}），"
+            f"请换一个可写的文件夹 cannot write in --out-dir {folder}: no new file can be made "
+            f"in {where} ({reason}); choose a writable folder"
+        )
 
 
 def _file_keys(paths: list[Path]) -> dict[tuple[int, int], Path]:
@@ -343,10 +321,11 @@ def _check_outs(
     for track in tracks:
         out = folder / f"{track.stem}.matched{suffix}"
         inputs = {"network": network, "track": _input_at(out, keys) or track}
-        check_out(out, (suffix,), inputs, example_stem="matched")
+        check_out(out, (suffix,), inputs, option="--out-dir")
         outs.append(out)
     summary = folder / SUMMARY
-    check_out(summary, (".csv",), {"network": network, "track": _input_at(summary, keys)})
+    inputs = {"network": network, "track": _input_at(summary, keys)}
+    check_out(summary, (".csv",), inputs, option="--out-dir")
     return outs, summary
 
 

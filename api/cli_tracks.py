@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from api.out_files import check_out
+from api.out_files import check_out, check_typed_path
 from geo.errors import ERRNO_ZH, GridwardError, InputError, chinese_first, os_reason_zh
 
 if TYPE_CHECKING:
@@ -275,9 +275,12 @@ def _check_out(given: str, network: Path, track: Path) -> tuple[Path, str]:
 
     ``given`` as typed: a trailing ``/`` names a folder, which a Path drops (``x.geojson/``
     wrote a file ``x.geojson``, T54 #11). A missing folder is made, as in the other
-    file-mode commands (:func:`geo.vector_io.write_vector`)."""
+    file-mode commands (:func:`geo.vector_io.write_vector`). An empty path, or one GDAL cannot
+    name a file with (a line break, a byte that is not UTF-8), is refused here too: the latter
+    failed at the write, after the match (:func:`api.out_files.check_typed_path`)."""
     from geo.vector_io import DRIVERS  # every choice keeps the geometry
 
+    check_typed_path(given, "--out")
     out = Path(given)
     if given.endswith(("/", os.sep)) and not out.is_dir():
         example = out / "matched.geojson"

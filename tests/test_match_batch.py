@@ -231,7 +231,9 @@ def test_outputs_are_checked_before_any_matching(gw, demo):  # noqa: F811
     # an output that is an input (here through a hard link): named as that input
     os.link(walks[2], out / "w0.matched.geojson")
     r = gw("match", "--network", net, *args, "--out-dir", out)
-    _one_error(r, "is the track file; choose another output path")
+    _one_error(r, f"--out-dir output {out / 'w0.matched.geojson'} is the track file; choose "
+               "another --out-dir", "就是轨迹文件，请换一个输出文件夹")  # fmt: skip
+    assert "--out " not in r.stderr  # the option given, not --out (H1)
     assert (out / "w0.matched.geojson").read_bytes() == walks[2].read_bytes()
     assert r.stdout == ""
 
