@@ -98,7 +98,7 @@ def later_changes(
     steward's own report: her rate is her own walking, and the counts of everyone's walks
     told her of other stewards' late uploads and withdrawals."""
     opened = closed - dt.timedelta(days=(end - start).days + 1)
-    who = sorted({int(p) for p in people} if person is None else {int(person)})
+    who = sorted({int(p) for p in people if person is None or int(p) == person})
 
     def mine(persons: list[Any]) -> bool:
         """The walk is ``person``'s (any walk when there is none)."""
