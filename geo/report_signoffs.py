@@ -75,9 +75,13 @@ def check_note(note: str | None) -> str | None:
     refused. WHY the invisible ones: U+202E turned the note around in ``report signed`` and
     U+200B hid in it (T58 F15); the separators: U+2028 and U+2029 end a line for some
     readers (editors, Python's splitlines) and not for others (CSV, terminals), and broke the
-    CSV and terminal output of ``report signed``."""
+    CSV and terminal output of ``report signed``. A Windows line end (CR LF) is stored as a
+    newline."""
     if note is None or not note.strip():
         return None
+    # Windows line ends (a note typed in Notepad, a browser form's textarea) are ordinary
+    # newlines, not a carriage return to refuse
+    note = note.replace("\r\n", "\n")
     if len(note) > MAX_NOTE:
         raise InputError(
             f"签发说明过长：{len(note)} 个字符，最多 {MAX_NOTE} 个，请缩短 "

@@ -363,6 +363,13 @@ def test_a_note_with_a_line_or_paragraph_separator_is_refused(town, auth_headers
             headers=admin,
         )
         assert got.status_code == 201 and got.json()["note"] == "第一行\n第二行\t完", got.text
+        # a Windows line end (a browser form, Notepad) is a newline, not a refused CR
+        got = client.post(
+            "/reports/weekly/sign",
+            json={"date": str(WED), "note": "第一行\r\n第二行"},
+            headers=admin,
+        )
+        assert got.status_code == 201 and got.json()["note"] == "第一行\n第二行", got.text
 
 
 def test_the_signed_copy_and_a_live_file_tell_themselves_apart(town, auth_headers) -> None:  # noqa: ANN001, F811
