@@ -341,25 +341,14 @@ def _print_drain(rep: Any, watching: bool) -> None:
         typer.echo(f"{stamp()} {line}")
 
 
-def _not_ahead(day: dt.date | None, option: str) -> None:
-    """Refuse a day after the city's today, as reports refuse a period not begun."""
-    from geo.settings import city_today, get_settings
-
-    today = city_today()
-    if day is not None and day > today:
-        tz = get_settings().timezone
-        raise InputError(
-            f"{option} {day} 还没到（本市今天是 {today}，{tz}），这天还没有巡查轨迹 "
-            f"{option} {day} is after today ({today} in {tz}): no walks on that day yet"
-        )
-
-
 @tracks_app.command("rematch")
 def rematch(
     since: str = typer.Option(
         None, "--since", help="起始日期 first local day (YYYY-MM-DD) whose tracks are matched again"
     ),
-    until: str = typer.Option(None, "--until", help="结束日期 last local day (default: --since)"),
+    until: str = typer.Option(
+        None, "--until", help="结束日期 last local day (default: today 默认到今天)"
+    ),
     track: list[int] = typer.Option(
         None, "--track", help="或指定轨迹编号 or: a track id (repeatable)"
     ),
@@ -377,18 +366,17 @@ def rematch(
 
     from geo.db import get_engine
     from geo.match_queue import requeue_tracks
+    from geo.settings import city_today
+    from geo.track_days import refuse_ahead
 
     first, last = cli_day(since, "--since"), cli_day(until, "--until")
-    _not_ahead(first, "--since")  # a future day matched nothing and said so as done (T57 #7)
+    refuse_ahead(first, "--since")
+    if first is not None and last is None:
+        last = city_today()  # --since alone: from that day on, as audit --since (T59 #5)
     engine = get_engine()
     queued, already = requeue_tracks(engine, track or None, first, last, "cli")
-    days = ""  # say which days: --since alone is one day, which a reader took for "onward"
-    days_zh = ""
-    if since is not None:
-        days = f" of {since}" if until in (None, since) else f" of {since} to {until}"
-        days += " (one day: add --until for more)" if until is None else ""
-        days_zh = f"{since} " if until in (None, since) else f"{since} 至 {until} "
-        days_zh += "（只一天：要更多天请加 --until）" if until is None else ""
+    days = f" of {first} to {last}" if first is not None else ""  # which days, said
+    days_zh = f"{first} 至 {last} " if first is not None else ""
     Console().print(
         f"已将 {days_zh}{queued} 条轨迹排队重新匹配（另有 {already} 条此前已在排队） "
         f"queued {queued} tracks{days} ({already} were queued already)",

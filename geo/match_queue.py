@@ -241,7 +241,8 @@ def requeue_tracks(
     Patrol visits come from matching against the network of the day they were matched, and
     the uploads' bytes are kept so they can be recomputed. Give the tracks by id, or by the
     city's local days their walks fall on (``since`` to ``until``, both included; ``until``
-    defaults to ``since``).
+    defaults to the city's today: "since" means from that day on, as everywhere else, T59 #5;
+    a ``since`` after today is refused).
 
     Each batch replaces its tracks' visits in one transaction, so a report never sees a track
     half re-matched; until its batch is done, a track keeps its old visits.
@@ -257,7 +258,11 @@ def requeue_tracks(
             "give track ids or a first day (since), not both and not neither"
         )
     if since is not None:
-        until = until or since
+        from geo.settings import city_today
+        from geo.track_days import refuse_ahead
+
+        refuse_ahead(since, "since")
+        until = until or city_today()
     elif not track_ids:
         raise InputError("未给出轨迹编号，请至少给出一个 no track ids given")
     with engine.begin() as conn:

@@ -101,3 +101,17 @@ def off_calendar(value: str) -> tuple[str, str] | None:
         f"{year} 年 {month} 月只有 {days} 天",
         f"{calendar.month_name[month]} {year} has {days} days",
     )
+
+
+def refuse_ahead(day: dt.date | None, option: str) -> None:
+    """Refuse a day after the city's today, as reports refuse a period not begun: a re-match
+    of a future day matched nothing and said so as done (T57 #7)."""
+    from geo.settings import city_today
+
+    today = city_today()
+    if day is not None and day > today:
+        tz = get_settings().timezone
+        raise InputError(
+            f"{option} {day} 还没到（本市今天是 {today}，{tz}），这天还没有巡查轨迹 "
+            f"{option} {day} is after today ({today} in {tz}): no walks on that day yet"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from api.app import create_app
 from geo.day_networks import walk_network
 from geo.match_queue import drain_queue, queued_count
+from geo.settings import city_today
 from geo.track_store import ingest_track, store_track
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests import test_tracks_db
@@ -376,8 +378,14 @@ def test_rematch_api_and_cli(demo, auth_headers, pg_url):
         ):
             bad = client.post("/tracks/rematch", json=body, headers=admin)
             assert bad.status_code == code and words in bad.json()["error"], (body, bad.text)
-        far = client.post("/tracks/rematch", json={"since": "2020-01-01"}, headers=admin)
+        far = client.post(
+            "/tracks/rematch", json={"since": "2020-01-01", "until": "2020-01-31"}, headers=admin
+        )
         assert far.status_code == 200 and far.json() == {"queued": 0, "already_queued": 0}
+        # since alone runs to today (T59 #5); a day after today is refused, naming today
+        ahead = str(city_today() + dt.timedelta(days=1))
+        bad = client.post("/tracks/rematch", json={"since": ahead}, headers=admin)
+        assert bad.status_code == 422 and f"since {ahead} is after today" in bad.json()["error"]
     day = _local_day(demo, tid)
     res = run_cli(["tracks", "rematch", "--since", day], pg_url)
     assert res.returncode == 0, res.stderr

@@ -205,11 +205,16 @@ def test_the_day_a_walk_was_really_on_says_where_it_is_stored(town, monkeypatch)
     assert read[0].endswith("ask an admin to re-match the tracks of 2025-06-15 to 2025-06-15")
 
 
-def test_rematch_since_alone_says_it_is_one_day(town, pg_url) -> None:  # noqa: ANN001, F811
+def test_rematch_since_alone_runs_to_today_and_says_so(town, pg_url) -> None:  # noqa: ANN001, F811
+    """--since alone was one day, said in a note a reader could miss (T59 #5): "since" means
+    from that day on, as in audit --since and GET /tracks?since=, and the line names both."""
+    from geo.settings import city_today
+
     res = _cli(["tracks", "rematch", "--since", str(WED), "--queue-only"], pg_url)
     assert res.returncode == 0, res.stderr
     # one line, though printed to a pipe (rich wrapped it at 80 columns there)
-    assert f"of {WED} (one day: add --until for more) (0 were queued already)\n" in res.stdout
+    assert f"of {WED} to {city_today()} (0 were queued already)\n" in res.stdout, res.stdout
+    assert f"已将 {WED} 至 {city_today()} " in res.stdout, res.stdout
 
 
 def test_exports_keep_text_inert_fitted_and_name_their_area(town, tmp_path) -> None:  # noqa: ANN001, F811

@@ -781,7 +781,7 @@ class RematchRequest(StrictBody):
     # DbId (T39 M4, T40): a whole JSON number only; true was track 1
     track_ids: list[DbId] | None = Field(default=None, max_length=100_000, description="track ids")
     since: dt.date | None = Field(default=None, description="first local day (YYYY-MM-DD)")
-    until: dt.date | None = Field(default=None, description="last local day (default: since)")
+    until: dt.date | None = Field(default=None, description="last local day (default: today)")
 
 
 @router.post("/tracks/rematch", summary="Match stored tracks again 重新匹配轨迹")
