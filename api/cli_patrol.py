@@ -706,6 +706,14 @@ def sign_command(
     where_en = f", area {row['area']}" if row["area"] else ", whole city"
     span = _span(row)
     as_of = local_text(row["data_as_of"])
+    if row.get("repeated"):  # the same signing again: nothing new stored
+        typer.echo(
+            f"此前已签发（同一数据、同一签发人、同一说明），未另存新版：第 {row['version']} 版，"
+            f"编号 id:{row['id']}，sha256 {row['sha256']} already signed (the same data, signer "
+            f"and note): nothing new stored; version {row['version']}, id {row['id']}, "
+            f"sha256 {row['sha256']}"
+        )
+        return
     typer.echo(
         f"已签发{KINDS[kind].split()[0]} {span}{where}：第 {row['version']} 版，"
         f"编号 id:{row['id']}，sha256 {row['sha256']}，数据更新于 {as_of or '尚无数据'} "

@@ -169,6 +169,11 @@ def sign_report(
     share = share_used(share)
     who = actor_name(actor) or "?"
     key = f"{kind}|{period.start}|{area or ''}"
+    same = (kind, period.start, area, who, note, share)
+    with engine.connect() as conn:  # a retry answered at once, the report not made again
+        repeated = _repeat_of(conn, *same, data_as_of(conn))
+        if repeated is not None:
+            return repeated
     for _ in range(_TRIES):
         rep = build_report(engine, kind, day, area, share, today)
         with engine.begin() as conn:
@@ -177,6 +182,9 @@ def sign_report(
             )
             if data_as_of(conn) != rep.meta.get("data_as_of"):
                 continue  # the data changed while the report was made: made again
+            repeated = _repeat_of(conn, *same, rep.meta.get("data_as_of"))
+            if repeated is not None:  # the same request, sent again while this one ran
+                return repeated
             version, sid, signed_at = conn.execute(
                 text(
                     "SELECT coalesce(max(version), 0) + 1, "
@@ -249,6 +257,37 @@ def sign_report(
         f"the data kept changing while the report was made ({_TRIES} tries): nothing signed; "
         "sign it again in a moment"
     )
+
+
+def _repeat_of(
+    conn: Connection,
+    kind: str,
+    start: dt.date,
+    area: str | None,
+    who: str,
+    note: str | None,
+    share: float,
+    as_of: Any,
+) -> dict[str, Any] | None:
+    """The latest version of this kind, period and area when it is this very signing (the
+    same signer, note and share, of the same data), marked ``repeated``; else None.
+
+    WHY (T59 #4): a city month takes tens of seconds to sign; a browser or proxy that gave up
+    waiting, retried, stored version 2, identical but for its time, and a reader then took it
+    for a correction. A signing sent again changes nothing; a correction (another note,
+    another signer, or changed data) is still version N+1."""
+    row = conn.execute(
+        text(
+            f"SELECT {_ROW} FROM report_signoffs WHERE kind = :k AND period_start = :s "
+            "AND area_code IS NOT DISTINCT FROM :a ORDER BY version DESC LIMIT 1"
+        ),
+        {"k": kind, "s": start, "a": area},
+    ).first()
+    if row is None or (row.signed_by, row.note, float(row.share)) != (who, note, share):
+        return None
+    if row.data_as_of != as_of:
+        return None
+    return {**_row(row), "repeated": True}
 
 
 # the columns of a signoff's row (not its report or XLSX)

@@ -398,3 +398,33 @@ def test_the_signed_copy_and_a_live_file_tell_themselves_apart(town, auth_header
         assert "实时数据，非签发件" in line and "not the signed copy" in line, line
         assert str(said["生成时间 made at"]) in line, line
         assert "签发说明 signing note" not in said.index
+
+
+def test_the_same_signing_sent_again_stores_nothing_new(town, auth_headers, pg_url) -> None:  # noqa: ANN001, F811
+    """T59 #4: a city month takes tens of seconds to sign; a client that gave up waiting and
+    sent it again stored version N+1, identical but for its time. The same signer, note and
+    data again get the version already stored (200, ``repeated``); another note, another
+    signer or changed data is a correction, version N+1, as before."""
+    db = town["db"]
+    admin = auth_headers("admin")
+    week = {"date": str(WED), "note": "月底签发（重试）"}
+    with TestClient(create_app(db)) as client:
+        first = client.post("/reports/weekly/sign", json=week, headers=admin)
+        assert first.status_code == 201 and "repeated" not in first.json(), first.text
+        stored = _count(db)
+        again = client.post("/reports/weekly/sign", json=week, headers=admin)
+        assert again.status_code == 200, again.text
+        assert again.json() == {**first.json(), "repeated": True}
+        assert _count(db) == stored
+        # the CLI signs as cli:<OS user>: another signer, so a new version; then it repeats
+        args = ["report", "sign", "weekly", "--date", str(WED), "--note", week["note"]]
+        res = _cli(args, pg_url)
+        assert res.returncode == 0 and "已签发" in res.stdout, res.stderr
+        assert _count(db) == stored + 1
+        res = _cli(args, pg_url)
+        assert res.returncode == 0 and res.stdout.startswith("此前已签发"), res.stdout
+        assert "nothing new stored" in res.stdout and _count(db) == stored + 1
+        # another note is a correction
+        other = client.post("/reports/weekly/sign", json={**week, "note": "更正"}, headers=admin)
+        assert other.status_code == 201 and other.json()["version"] > first.json()["version"]
+        assert _count(db) == stored + 2

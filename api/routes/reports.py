@@ -63,6 +63,12 @@ class SignRequest(StrictBody):
     "/reports/{kind}/sign",
     status_code=201,
     summary="Sign a closed period's report 签发报表 (kept as signed)",
+    responses={
+        200: {
+            "description": "已签发过 the same signing again (same data, signer and note): the "
+            "version already stored, with repeated: true; nothing new stored"
+        }
+    },
 )
 def sign(
     request: Request,
@@ -78,8 +84,9 @@ def sign(
 ) -> JSONResponse:
     """The closed day's, week's or month's report as an evaluator's GET /reports gives it,
     stored with its XLSX as version N+1 of the kind, period and area (a correction never
-    overwrites). Admins anywhere; planners for an area of theirs; the whole city (no area):
-    admins only."""
+    overwrites). The same signing sent again (the same data, signer and note: a retry after a
+    timeout) answers 200 with the version already stored and ``repeated: true``. Admins
+    anywhere; planners for an area of theirs; the whole city (no area): admins only."""
     _plain_query(request, _SIGN_QUERY, "签发", "signing")
     day = given_once("date", "in the query", body and body.date, date)
     area = given_once("area", "in the query", body and body.area, area)
@@ -97,7 +104,9 @@ def sign(
             "请给出 date：要签发的报表期中的一天（YYYY-MM-DD），如 date=2026-05-12 "
             "give date: a day of the period to sign (YYYY-MM-DD), e.g. date=2026-05-12"
         )
-    return JSONResponse(sign_report(engine, kind, day, area, note, user.username), status_code=201)
+    row = sign_report(engine, kind, day, area, note, user.username)
+    # the same signing sent again (a retry after a timeout): the version it made, 200 not 201
+    return JSONResponse(row, status_code=200 if row.get("repeated") else 201)
 
 
 @router.get("/reports/signed", summary="Signed reports 已签发的报表")
