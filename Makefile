@@ -26,6 +26,7 @@ bench: system-deps venv
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/assign.py
 	$(BIN)/python bench/tiles.py
+	$(BIN)/python bench/report_month.py
 
 lint: venv
 	$(BIN)/ruff check .
