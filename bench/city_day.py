@@ -50,6 +50,14 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm_beijing_ha
 SUBDISTRICT, COMMUNITY = "110108001", "110108001016"  # its corner is the centre
 
 
+def import_city(engine: Engine, folder: Path) -> None:
+    """The city every city-scale benchmark runs on: both Haidian OSM extracts and the
+    synthetic areas over them (:func:`_import_grid_areas`)."""
+    for name in ("tsinghua_wudaokou_2017.osm", "cau_xueqinglu_2026.osm"):
+        import_osm(engine, DATA / name)
+    _import_grid_areas(engine, folder)
+
+
 def _import_grid_areas(engine: Engine, folder: Path) -> None:
     """Areas over the network: the extent cut into 8 × 8 communities, 4 subdistricts of
     4 × 4 (codes 110108SSSCCC). Synthetic: the OSM extracts hold no official boundaries, and
@@ -120,9 +128,7 @@ def main() -> None:
     state = cluster.start()
     try:
         engine = get_engine(state.url)
-        for name in ("tsinghua_wudaokou_2017.osm", "cau_xueqinglu_2026.osm"):
-            import_osm(engine, DATA / name)
-        _import_grid_areas(engine, folder)
+        import_city(engine, folder)
         day = dt.date(2026, 3, 2)
         with engine.begin() as conn:
             conn.execute(

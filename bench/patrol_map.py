@@ -72,7 +72,7 @@ from sqlalchemy import Engine, create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from city_day import COMMUNITY, DATA, _import_grid_areas  # noqa: E402
+from city_day import COMMUNITY, import_city  # noqa: E402
 
 import geo.map_data as map_data  # noqa: E402
 import geo.patrol_days as patrol_days  # noqa: E402
@@ -81,7 +81,6 @@ from geo.day_networks import walk_network  # noqa: E402
 from geo.db import dispose_engines, get_engine  # noqa: E402
 from geo.demo import track_csv  # noqa: E402
 from geo.embedded import EmbeddedCluster  # noqa: E402
-from geo.importer import import_osm  # noqa: E402
 from geo.map_data import patrols_of_day  # noqa: E402
 from geo.match_queue import drain_queue  # noqa: E402
 from geo.settings import get_settings  # noqa: E402
@@ -92,9 +91,7 @@ from geo.tracks.simulate import SimParams, route_through, simulate_patrol  # noq
 
 def _build(engine: Engine, folder: Path, args: argparse.Namespace, last: dt.date) -> None:
     """The city, its people and duties, and the days' uploads, matched."""
-    for name in ("tsinghua_wudaokou_2017.osm", "cau_xueqinglu_2026.osm"):
-        import_osm(engine, DATA / name)
-    _import_grid_areas(engine, folder)
+    import_city(engine, folder)
     since = last - dt.timedelta(days=20)
     rng = np.random.default_rng(args.seed)
     with engine.begin() as conn:

@@ -70,7 +70,7 @@ from sqlalchemy import Engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from city_day import DATA, _import_grid_areas  # noqa: E402
+from city_day import import_city  # noqa: E402
 
 import geo.street_corridor as street_corridor  # noqa: E402
 from geo.day_networks import walk_network  # noqa: E402
@@ -78,7 +78,6 @@ from geo.db import dispose_engines, get_engine  # noqa: E402
 from geo.demo import track_csv  # noqa: E402
 from geo.embedded import EmbeddedCluster  # noqa: E402
 from geo.errors import GridwardError  # noqa: E402
-from geo.importer import import_osm  # noqa: E402
 from geo.match_queue import drain_queue  # noqa: E402
 from geo.patrol_days import segment_live_at  # noqa: E402
 from geo.patrol_reports import Report, build_report, share_used  # noqa: E402
@@ -431,9 +430,7 @@ def main() -> None:
     state = cluster.start()
     try:
         engine = get_engine(state.url)
-        for name in ("tsinghua_wudaokou_2017.osm", "cau_xueqinglu_2026.osm"):
-            import_osm(engine, DATA / name)
-        _import_grid_areas(engine, folder)
+        import_city(engine, folder)
         staff = _staff(engine, stewards, chiefs, start)
         print(
             f"month {start:%Y-%m} (today {today}): {staff['stewards']} stewards on "
