@@ -361,6 +361,23 @@ class Track(Base):
             postgresql_using="gist",
         ),
         _gist("tracks", "fixes_center"),  # stored walks near a new one's fixes (0019)
+        # the walks a file holds, by time and place at once (its mean fix as an n-D box, so
+        # that the 2-D look near a mean fix keeps to ix_tracks_fixes_center); withdrawn walks
+        # near a new one's fixes (geo.track_copies, migration 0025)
+        Index(
+            "ix_tracks_span_center",
+            text("tstzrange(started_at, ended_at, '[]')"),
+            "fixes_center",
+            postgresql_using="gist",
+            postgresql_ops={"fixes_center": "gist_geometry_ops_nd"},
+            postgresql_where=text("fixes_center IS NOT NULL"),
+        ),
+        Index(
+            "ix_tracks_withdrawn_center",
+            "fixes_center",
+            postgresql_using="gist",
+            postgresql_where=text("status = 'withdrawn'"),
+        ),
         _gist("tracks", "fixes_extent"),  # stored walks a new one may copy in part (0022)
         # walks uploaded after a period closed: geo.closed_changes (migration 0023)
         Index("ix_tracks_uploaded_at", "uploaded_at"),

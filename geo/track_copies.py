@@ -19,7 +19,14 @@ from geo.errors import ConflictError
 from geo.sql_frames import read_frame
 from geo.track_days import local_iso
 from geo.track_points import read_track_points
-from geo.walk_digest import CENTER_RADIUS_DEG, NEAR_M, fixes_center, near_copy
+from geo.walk_digest import (
+    CENTER_RADIUS_DEG,
+    NEAR_M,
+    box_rules_out,
+    fixes_center,
+    may_be_copy,
+    near_copy,
+)
 
 
 class OwnedByAnother(ConflictError):
@@ -43,9 +50,13 @@ class TrackWithdrawn(OwnedByAnother):
     names no one."""
 
 
+# with the box of its fixes (box_*, NULL when not kept), which rules most walks out before
+# their fixes are read (geo.walk_digest.box_rules_out)
 _WALK_COLUMNS = (
     "t.id, t.sha256, t.n_points, t.format, t.started_at, t.ended_at, t.person_id, t.mode, "
-    "p.external_id, t.status, t.withdrawn_at, t.withdrawn_by, t.withdraw_reason "
+    "p.external_id, t.status, t.withdrawn_at, t.withdrawn_by, t.withdraw_reason, "
+    "ST_XMin(t.fixes_extent) AS box_x0, ST_YMin(t.fixes_extent) AS box_y0, "
+    "ST_XMax(t.fixes_extent) AS box_x1, ST_YMax(t.fixes_extent) AS box_y1 "
     "FROM tracks t LEFT JOIN people p ON p.id = t.person_id"
 )
 
@@ -77,25 +88,52 @@ def walk_holder(
     ).first()
     if row is not None:
         return row, False, None
-    center = fixes_center(pts)
-    span = (pts["time"].max() - pts["time"].min()).to_pytimedelta()
-    near = conn.execute(
-        text(
-            f"SELECT {_WALK_COLUMNS} WHERE ST_DWithin(t.fixes_center, "
-            f"ST_SetSRID(ST_MakePoint(:x, :y), 4326), :r) {live}"
-            "AND t.ended_at - t.started_at >= :span - interval '2 seconds' "
-            "ORDER BY t.status = 'withdrawn', "
-            "t.fixes_center <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 5"
-        ),
-        {"x": center[0], "y": center[1], "r": CENTER_RADIUS_DEG, "span": span,
-         "me": live_other_than},
-    ).all()  # fmt: skip
-    found = _nudged_holder(conn, pts, near)
-    if found is None:
-        found = _part_holder(conn, pts, live, live_other_than)
+    found = None
+    if may_be_copy(pts):  # else no stored walk's fixes need reading for a nudged copy
+        found = _nudged_holder(conn, pts, _near_walks(conn, pts, live_other_than))
+        if found is None:
+            found = _part_holder(conn, pts, live, live_other_than)
     if found is None:
         found = _whole_holder(conn, pts, live, live_other_than)
     return (found[0], True, found[1]) if found is not None else (None, False, None)
+
+
+# the stored walks a nudged copy is looked for among: the NEAR_WALKS whose mean fix is nearest
+# the new one's, within CENTER_RADIUS_DEG
+NEAR_WALKS = 5
+# the new walk's mean fix (:x, :y) in SQL
+_POINT = "ST_SetSRID(ST_MakePoint(:x, :y), 4326)"
+
+
+def _near_walks(conn: Connection, pts: pd.DataFrame, live_other_than: int | None) -> list:
+    """The NEAR_WALKS stored walks whose mean fix lies nearest ``pts``'s, within
+    CENTER_RADIUS_DEG, which last as long at least (a copy is the walk or part of it), live
+    ones first (``live_other_than``: live ones only, not that one; see :func:`walk_holder`).
+
+    WHY each kind by its own nearest-first index walk (``<->``): sorted together, live ones
+    first, every stored walk in the radius was read and sorted, the place's whole history
+    (a walk a day on one route: ~450 within 6.7 m at 1.4 million tracks, half a city's
+    year); each walk stops after NEAR_WALKS, withdrawn ones by their own small index."""
+    x, y = fixes_center(pts)
+    span = (pts["time"].max() - pts["time"].min()).to_pytimedelta()
+    if live_other_than is None:
+        kinds = [("false", "t.status <> 'withdrawn'"), ("true", "t.status = 'withdrawn'")]
+    else:
+        kinds = [("false", "t.status <> 'withdrawn' AND t.id <> :me")]
+    arms = " UNION ALL ".join(
+        f"(SELECT t.id, {gone} AS gone, t.fixes_center <-> {_POINT} AS d FROM tracks t "
+        f"WHERE {which} AND ST_DWithin(t.fixes_center, {_POINT}, :r) "
+        "AND t.ended_at - t.started_at >= :span - interval '2 seconds' "
+        f"ORDER BY t.fixes_center <-> {_POINT} LIMIT {NEAR_WALKS})"
+        for gone, which in kinds
+    )
+    return conn.execute(
+        text(
+            f"WITH near AS ({arms}) SELECT {_WALK_COLUMNS} JOIN near n ON n.id = t.id "
+            f"ORDER BY n.gone, n.d LIMIT {NEAR_WALKS}"
+        ),
+        {"x": x, "y": y, "r": CENTER_RADIUS_DEG, "span": span, "me": live_other_than},
+    ).all()
 
 
 def _nudged_holder(
@@ -108,6 +146,8 @@ def _nudged_holder(
     """The first of ``rows`` (stored walks) whose fixes ``pts`` are, nudged (``holds``: whose
     fixes are a stretch of ``pts``); with its fixes. ``read``: fixes of some of them read
     already (read_track_points), not read again."""
+    if not holds:  # the walks whose box leaves out too many of its fixes: not read
+        rows = [r for r in rows if r.box_x0 is None or not box_rules_out(pts, _box(r))]
     if not rows:
         return None
     ids = [int(c.id) for c in rows]
@@ -121,6 +161,11 @@ def _nudged_holder(
         if near_copy(old, pts) if holds else near_copy(pts, old):
             return cand, old.reset_index(drop=True)
     return None
+
+
+def _box(row: Any) -> tuple[float, float, float, float]:
+    """A stored walk's box (lon0, lat0, lon1, lat1) from its ``box_*`` columns."""
+    return float(row.box_x0), float(row.box_y0), float(row.box_x1), float(row.box_y1)
 
 
 # the first or last fix of a stretch of a stored walk lies this close to the walk's own fix
@@ -199,7 +244,8 @@ def _whole_holder(
         text(
             f"SELECT {_WALK_COLUMNS} WHERE t.fixes_center IS NOT NULL {live}"
             "AND tstzrange(t.started_at, t.ended_at, '[]') <@ tstzrange(:t0, :t1, '[]') "
-            "AND t.fixes_center && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) "
+            # &&& (n-D, for a point the same as &&): ix_tracks_span_center's operator
+            "AND t.fixes_center &&& ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) "
             "ORDER BY t.status = 'withdrawn', t.n_points DESC, t.id LIMIT 5"
         ),
         {"t0": pts["time"].min().to_pydatetime(), "t1": pts["time"].max().to_pydatetime(),

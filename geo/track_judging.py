@@ -43,6 +43,7 @@ from sqlalchemy import Connection, text
 
 from geo.crs import metric_crs
 from geo.settings import get_settings
+from geo.track_points import days_of, track_spans
 
 log = logging.getLogger("gridward.track_judging")
 
@@ -97,19 +98,16 @@ def _fixes(conn: Connection, ids: list[int]) -> dict[int, np.ndarray]:
     cost ~40 ms a judging)."""
     if not ids:
         return {}
+    # the tracks' spans: only their days' partitions are searched (a track without a
+    # recorded span reads every day, as geo.track_points.read_track_points)
+    where, params = days_of(track_spans(conn, ids))
     rows = conn.execute(
         text(
             "SELECT track_id, ST_AsBinary(ST_MakeLine(ST_MakePoint(ST_X(geom), ST_Y(geom), "
-            "extract(epoch FROM t)) ORDER BY seq)) FROM track_points WHERE track_id = ANY(:ids) "
-            # the tracks' spans: only their days' partitions are searched (a track without a
-            # recorded span reads every day, as geo.track_points.read_track_points)
-            "AND t >= (SELECT CASE WHEN bool_or(started_at IS NULL) THEN '-infinity' "
-            "  ELSE min(started_at) END FROM tracks WHERE id = ANY(:ids)) "
-            "AND t <= (SELECT CASE WHEN bool_or(ended_at IS NULL) THEN 'infinity' "
-            "  ELSE max(ended_at) END FROM tracks WHERE id = ANY(:ids)) "
-            "GROUP BY track_id HAVING count(*) >= 2"
+            "extract(epoch FROM t)) ORDER BY seq)) FROM track_points WHERE track_id = ANY(:ids)"
+            f"{where} GROUP BY track_id HAVING count(*) >= 2"
         ),
-        {"ids": ids},
+        {"ids": ids, **params},
     ).all()
     lines = shapely.from_wkb([bytes(r[1]) for r in rows])
     return {

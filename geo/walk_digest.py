@@ -89,6 +89,44 @@ def on_lines(xy: np.ndarray) -> bool:
     return bool(np.median(off[length > 0]) < SNAPPED_M) if (length > 0).any() else False
 
 
+def _scale(lonlat: np.ndarray) -> np.ndarray:
+    """Metres per degree (lon, lat) at the mean latitude of ``lonlat`` (n×2): the local
+    equirectangular scale :func:`near_copy` measures a walk in."""
+    return np.array([_M_PER_DEG * np.cos(np.radians(float(lonlat[:, 1].mean()))), _M_PER_DEG])
+
+
+def may_be_copy(new: pd.DataFrame) -> bool:
+    """Whether walk ``new`` passes what :func:`near_copy` asks of the new walk alone (two
+    fixes, MIN_NEAR_SPAN_S, MIN_NEAR_POSITIONS, not snapped to lines). WHY apart: when it
+    does not, no stored walk's fixes need reading to know it copies none of them."""
+    a = new[["lon", "lat"]].to_numpy(dtype=np.float64)
+    t = pd.to_datetime(new["time"], utc=True).to_numpy("datetime64[ns]").astype(np.int64)
+    if len(a) < 2 or (t.max() - t.min()) / 1e9 < MIN_NEAR_SPAN_S:
+        return False
+    xy = a * _scale(a)
+    return len(np.unique(np.round(xy, 1), axis=0)) >= MIN_NEAR_POSITIONS and not on_lines(xy)
+
+
+def box_rules_out(new: pd.DataFrame, box: tuple[float, float, float, float]) -> bool:
+    """Whether walk ``new`` cannot be a nudged copy (:func:`near_copy`) of a stored walk whose
+    fixes all lie in ``box`` (lon0, lat0, lon1, lat1: ``tracks.fixes_extent``): fewer than
+    NEAR_SHARE of its fixes lie within NEAR_M of the box, so fewer lie within NEAR_M of the
+    walk's fixes. WHY: the stored walks near a new one's mean (its place's history, a walk a
+    day) were each read and compared, from their kept files once retention dropped their
+    fixes; most are ruled out by their box. The margin is widened by 1 % (float rounding):
+    it may keep a walk, never drop a copy."""
+    a = new[["lon", "lat"]].to_numpy(dtype=np.float64)
+    mx, my = 1.01 * NEAR_M / _scale(a)
+    lon0, lat0, lon1, lat1 = box
+    inside = (
+        (a[:, 0] >= lon0 - mx)
+        & (a[:, 0] <= lon1 + mx)
+        & (a[:, 1] >= lat0 - my)
+        & (a[:, 1] <= lat1 + my)
+    )
+    return bool(inside.mean() < NEAR_SHARE)
+
+
 def near_copy(new: pd.DataFrame, old: pd.DataFrame) -> bool:
     """Whether the walk ``new`` (lon, lat, time) is the stored walk ``old`` with its fixes
     nudged: NEAR_SHARE of its fixes within NEAR_M of one of ``old``'s, and NEAR_SHARE of
@@ -97,18 +135,17 @@ def near_copy(new: pd.DataFrame, old: pd.DataFrame) -> bool:
     a walk's few kilometres."""
     from scipy.spatial import cKDTree
 
+    if not may_be_copy(new):
+        return False
     t_new = pd.to_datetime(new["time"], utc=True).to_numpy("datetime64[ns]").astype(np.int64)
     t_old = pd.to_datetime(old["time"], utc=True).to_numpy("datetime64[ns]").astype(np.int64)
     a = new[["lon", "lat"]].to_numpy(dtype=np.float64)
     b = old[["lon", "lat"]].to_numpy(dtype=np.float64)
-    if len(a) < 2 or len(b) < 2 or (t_new.max() - t_new.min()) / 1e9 < MIN_NEAR_SPAN_S:
+    if len(b) < 2:
         return False
-    scale = np.array([_M_PER_DEG * np.cos(np.radians(float(a[:, 1].mean()))), _M_PER_DEG])
+    scale = _scale(a)
     a, b = a * scale, b * scale
-    distinct = len(np.unique(np.round(a, 1), axis=0))
-    if distinct < MIN_NEAR_POSITIONS or len(np.unique(np.round(b, 1), axis=0)) < MIN_NEAR_POSITIONS:
-        return False
-    if on_lines(a):
+    if len(np.unique(np.round(b, 1), axis=0)) < MIN_NEAR_POSITIONS:
         return False
     dist, j = cKDTree(b).query(a, distance_upper_bound=NEAR_M)
     on = dist <= NEAR_M
