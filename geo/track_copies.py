@@ -26,6 +26,7 @@ from geo.walk_digest import (
     fixes_center,
     may_be_copy,
     near_copy,
+    nudged_from,
 )
 
 
@@ -158,7 +159,8 @@ def _nudged_holder(
     stored = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     for cand in rows:
         old = stored[stored["track_id"] == cand.id].drop(columns="track_id")
-        if near_copy(old, pts) if holds else near_copy(pts, old):
+        # pts passed may_be_copy before any look that is not ``holds`` (walk_holder)
+        if near_copy(old, pts) if holds else nudged_from(pts, old):
             return cand, old.reset_index(drop=True)
     return None
 

@@ -133,10 +133,14 @@ def near_copy(new: pd.DataFrame, old: pd.DataFrame) -> bool:
     those at the same time offset from it (±NEAR_TIME_S). WHY one-sided: a copy cut short
     is still a copy. Metres by a local equirectangular scale, exact enough at a metre over
     a walk's few kilometres."""
+    return may_be_copy(new) and nudged_from(new, old)
+
+
+def nudged_from(new: pd.DataFrame, old: pd.DataFrame) -> bool:
+    """:func:`near_copy` for a walk ``new`` that passed :func:`may_be_copy` already: the
+    comparison with ``old`` alone (a new upload checked once, not again per candidate)."""
     from scipy.spatial import cKDTree
 
-    if not may_be_copy(new):
-        return False
     t_new = pd.to_datetime(new["time"], utc=True).to_numpy("datetime64[ns]").astype(np.int64)
     t_old = pd.to_datetime(old["time"], utc=True).to_numpy("datetime64[ns]").astype(np.int64)
     a = new[["lon", "lat"]].to_numpy(dtype=np.float64)
