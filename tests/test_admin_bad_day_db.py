@@ -415,7 +415,13 @@ def test_backup_keeps_the_password_off_the_command_line_and_pg_dump_dies_with_it
                     break
                 time.sleep(0.05)
             assert found, proc.communicate()
-            argv = Path(f"/proc/{found[0]}/cmdline").read_bytes().split(b"\0")
+            # comm is "pg_dump" from the start of its exec, but its argv is readable only once
+            # the exec has set up the new stack: an empty read is that instant (a CI run met it)
+            for _ in range(200):
+                argv = Path(f"/proc/{found[0]}/cmdline").read_bytes().split(b"\0")
+                if argv[0]:
+                    break
+                time.sleep(0.01)
             assert argv[0].endswith(b"pg_dump") and b"-Fc" in argv
             assert not [a for a in argv if password.encode() in a], argv
             assert any(a.startswith(b"postgresql://gridward_app@127.0.0.1:") for a in argv), argv
