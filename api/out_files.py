@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from geo.errors import ERRNO_ZH, InputError
-from geo.vector_io import check_replaceable
+from geo.vector_io import not_regular
 
 # the inputs a command names (check_out's labels), in the Chinese part of its refusal
 _INPUT_ZH = {
@@ -171,8 +171,14 @@ def check_out(
                 f"{said} is the {what} file; {again}"
             )
     # a device, FIFO, socket or link: refused before the work too (a link to an input is
-    # named as that input above)
-    check_replaceable(out)
+    # named as that input above), naming the option as the other refusals do
+    found = not_regular(out)
+    if found is not None:
+        kind, kind_zh = found
+        raise InputError(
+            f"输出路径 {said_zh} 是{kind_zh}，不是普通文件，不能被覆盖；请{again_zh} "
+            f"{said} is {kind}, not a regular file: it cannot be replaced; {again}"
+        )
     refused = unwritable(out.parent)
     if refused is not None:
         where, why, why_zh = refused

@@ -600,6 +600,19 @@ _NOT_REGULAR = (
 )
 
 
+def not_regular(path: Path) -> tuple[str, str] | None:
+    """What stands at ``path`` when it is neither nothing nor a regular file (a link, a FIFO,
+    a device …), in English and Chinese; else None."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:  # nothing there (or unreachable: the write itself says why)
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    found = ((en, zh) for test, en, zh in _NOT_REGULAR if test(mode))
+    return next(found, ("not a regular file", "特殊文件"))
+
+
 def check_replaceable(path: Path) -> None:
     """Refuse (InputError) an existing ``path`` that is not a regular file: the rename of
     :func:`atomic_file` would put a regular file in its place. WHY: an outside tester's
@@ -610,14 +623,10 @@ def check_replaceable(path: Path) -> None:
     its target, so a link's owner would find a file where the link was and the target
     unchanged; following it instead would write wherever the link points (another user's
     file, a device). Refusing is the simple rule that cannot surprise either way."""
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:  # nothing there (or unreachable: the write itself says why)
+    found = not_regular(path)
+    if found is None:
         return
-    if stat.S_ISREG(mode):
-        return
-    found = ((en, zh) for test, en, zh in _NOT_REGULAR if test(mode))
-    kind, kind_zh = next(found, ("not a regular file", "特殊文件"))
+    kind, kind_zh = found
     raise InputError(
         f"输出路径 {path} 是{kind_zh}，不是普通文件，不能被覆盖；"
         "请换一个输出路径（新文件或普通文件） "

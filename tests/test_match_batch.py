@@ -225,6 +225,9 @@ def test_outputs_are_checked_before_any_matching(gw, demo):  # noqa: F811
     os.mkfifo(out / "w1.matched.geojson")
     r = gw("match", "--network", net, *args, "--out-dir", out)
     _one_error(r, "is a named pipe (FIFO), not a regular file", str(out / "w1.matched.geojson"))
+    # it names the option given (--out-dir), not an --out never typed, and the remedy
+    _one_error(r, f"--out-dir output {out / 'w1.matched.geojson'} is a named pipe", "--out-dir")
+    assert "choose another --out-dir" in r.stderr and "请换一个输出文件夹" in r.stderr, r.stderr
     assert r.stdout == "" and sorted(p.name for p in out.iterdir()) == ["w1.matched.geojson"]
     os.unlink(out / "w1.matched.geojson")
 
