@@ -473,6 +473,12 @@ def export(
         help="仅用于 roster：附手机号 （办公室留存用，公示只列姓名） roster only: add phone "
         "numbers (the office's copy; the 公示 board shows names only)",
     ),
+    with_leavers: bool = typer.Option(
+        False,
+        "--with-leavers",
+        help="仅用于 people：连同已离岗人员（加一列 在岗状态） people only: those who left too, "
+        "with a 在岗状态 column",
+    ),
 ) -> None:
     """导出 Export a stored layer (GeoJSON, GeoPackage, Shapefile, KML), the duty roster or
     the people registry.
@@ -480,7 +486,7 @@ def export(
     roster: one row per grid, street and alley with today's holders (names and 人员编号, no
     phones unless --with-phone). people: the registry with phones and homes (personal data),
     in the headers `gridward import people` reads: the unchanged file imports with no change;
-    people who left (已离岗) are not in it."""
+    people who left (已离岗) are in it only with --with-leavers."""
     from geo.db import get_engine
     from geo.errors import InputError
 
@@ -492,6 +498,8 @@ def export(
         for k, v in given.items()
         if v and (k in ("--crs", "--encoding") if table else k in ("--area", "--with-phone"))
     ]
+    if with_leavers and layer != "people":
+        wrong.append("--with-leavers")
     if wrong or (layer == "people" and (area or with_phone)):
         opt = (wrong or ["--area" if area else "--with-phone"])[0]
         raise InputError(f"选项 {opt} 不用于导出 {layer} option {opt} is not for exporting {layer}")
@@ -502,7 +510,7 @@ def export(
     elif layer == "people":
         from geo.people_export import export_people
 
-        n = export_people(get_engine(), out)
+        n = export_people(get_engine(), out, leavers=with_leavers)
     else:
         from geo.export import export_layer
 

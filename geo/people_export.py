@@ -6,8 +6,10 @@ WHY (T49 #6): there was no way to get the registry out: ``GET /people`` lacks ph
 and capacity, and names the registry id ``external_id``. This file holds phones and homes
 (personal data): planners and admins only.
 
-People still serving only: a person who left (已离岗) is not in it (re-imported, a leaver's
-row would only be kept inactive with a warning).
+People still serving only, unless asked for the leavers too (``leavers``: an office's
+record of everyone; a column 在岗状态 says 在岗 / 已离岗, which the import does not read: a
+leaver's row re-imported is kept inactive, named in a warning, and ``--reactivate`` brings
+them back).
 """
 
 from __future__ import annotations
@@ -37,22 +39,32 @@ CODE_COLUMNS = ("person_id", "phone")
 
 _SQL = """
 SELECT p.external_id AS person_id, p.name, p.phone, p.roles, ST_X(p.home) AS lon,
-       ST_Y(p.home) AS lat, p.home_building_id AS building_id, p.part_time, p.capacity
+       ST_Y(p.home) AS lat, p.home_building_id AS building_id, p.part_time, p.capacity,
+       p.active AS status
 FROM people p LEFT JOIN areas c ON c.id = p.area_id
 LEFT JOIN areas s ON s.id = c.parent_id LEFT JOIN areas d ON d.id = s.parent_id
-WHERE p.active AND (CAST(:a AS text) IS NULL OR :a IN (c.code, s.code, d.code))
+WHERE (p.active OR :leavers) AND (CAST(:a AS text) IS NULL OR :a IN (c.code, s.code, d.code))
 ORDER BY p.external_id
 """
 
 
-def people_table(engine: Engine, area: str | None = None) -> pd.DataFrame:
+#: the column a registry with leavers adds (not read by the import: a leaver stays inactive)
+STATUS = {"status": "在岗状态"}
+
+
+def people_table(engine: Engine, area: str | None = None, leavers: bool = False) -> pd.DataFrame:
     """The registry's serving people, one row each, columns :data:`HEADERS`' keys: roles in
     Chinese joined with 、 (网格长、专职网格员), part-time as 是/否, home as WGS 84 lon/lat (full
     precision) and its building id. ``area``: only those whose home lies in that community,
-    subdistrict or district (a planner's scope)."""
+    subdistrict or district (a planner's scope). ``leavers``: those who left too, and a last
+    column ``status`` (在岗 / 已离岗)."""
     with engine.connect() as conn:
-        rows = conn.execute(text(_SQL), {"a": area}).mappings().all()
-    df = pd.DataFrame(rows, columns=list(HEADERS))
+        rows = conn.execute(text(_SQL), {"a": area, "leavers": leavers}).mappings().all()
+    df = pd.DataFrame(rows, columns=[*HEADERS, "status"])
+    if leavers:
+        df["status"] = df["status"].map(lambda v: "在岗" if v else "已离岗")
+    else:
+        df = df.drop(columns="status")
     df["roles"] = df["roles"].map(lambda rs: "、".join(ROLES.get(r, r) for r in (rs or [])))
     df["part_time"] = df["part_time"].map(lambda v: "是" if v else "否")
     df["building_id"] = df["building_id"].map(lambda v: None if pd.isna(v) else str(int(v)))
@@ -60,10 +72,13 @@ def people_table(engine: Engine, area: str | None = None) -> pd.DataFrame:
     return df
 
 
-def export_people(engine: Engine, path: str | Path, area: str | None = None) -> int:
+def export_people(
+    engine: Engine, path: str | Path, area: str | None = None, leavers: bool = False
+) -> int:
     """Write the registry to .csv (UTF-8 with a BOM) or .xlsx; returns the number of people."""
     path = Path(path)
     check_table_file(path, "人员名册", "people registry")
-    df = people_table(engine, area)
-    write_table(df, path, HEADERS, CODE_COLUMNS, "人员名册")
+    df = people_table(engine, area, leavers)
+    headers = {**HEADERS, **STATUS} if leavers else HEADERS
+    write_table(df, path, headers, CODE_COLUMNS, "人员名册")
     return len(df)

@@ -454,3 +454,52 @@ def test_kml_leaves_a_nameless_feature_unnamed_and_types_its_numbers(run, city, 
                 seen += 1
                 assert not (m.findtext("k:name", default="", namespaces=ns) or ""), (layer, fid)
         assert seen == len(nameless), layer
+
+
+def _csv_rows(path) -> list[dict[str, str]]:  # noqa: ANN001
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+
+
+def test_people_export_with_leavers_names_them_and_imports_back_unchanged(run, city, tmp_path):
+    """The registry left out those who left, with no way to get them (an office keeps a
+    record of everyone who served). ``--with-leavers`` / ``?leavers=true`` adds them, with a
+    last column 在岗状态; re-imported, the file changes nothing (a leaver stays inactive, named
+    in a warning). The option is refused for other exports."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with city.begin() as conn:
+        left = conn.execute(
+            text("UPDATE people SET active = false WHERE id = 3 RETURNING external_id")
+        ).scalar_one()
+    try:
+        before = _people(city)
+        out = tmp_path / "名册.csv"
+        r = run("export", "people", "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        assert left not in [row["人员编号"] for row in _csv_rows(out)]
+        r = run("export", "people", "--with-leavers", "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        assert f"人员名册 {len(before)} 条" in r.stdout
+        rows = _csv_rows(out)
+        assert list(rows[0])[-1] == "在岗状态"
+        status = {row["人员编号"]: row["在岗状态"] for row in rows}
+        assert status.pop(left) == "已离岗" and set(status.values()) == {"在岗"}
+        r = run("import", "people", str(out))
+        assert r.returncode == 0, r.stderr
+        assert left in r.stderr  # named: kept inactive
+        assert _people(city) == before
+        r = run("export", "roster", "--with-leavers", "--out", str(tmp_path / "r.csv"))
+        assert r.returncode == 2 and "--with-leavers" in r.stderr, r.stderr
+        with TestClient(create_app(city)) as client:
+            admin = _headers(city, "admin")
+            got = client.get("/exports/people?format=csv&leavers=true", headers=admin)
+            assert got.status_code == 200, got.text
+            api_rows = list(csv.DictReader(io.StringIO(got.content.decode("utf-8-sig"))))
+            assert {row["人员编号"]: row["在岗状态"] for row in api_rows}[left] == "已离岗"
+            got = client.get("/exports/people?format=csv", headers=admin)
+            assert "在岗状态" not in got.content.decode("utf-8-sig").splitlines()[0]
+    finally:
+        with city.begin() as conn:
+            conn.execute(text("UPDATE people SET active = true WHERE id = 3"))

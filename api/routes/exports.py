@@ -119,8 +119,11 @@ def people_file(
     engine: Engine = Depends(get_engine),
     area: Area = None,
     format: Format = "xlsx",
+    leavers: Annotated[
+        bool, Query(description="also those who left (已离岗), with a 在岗状态 column")
+    ] = False,
 ):
     from geo.people_export import export_people
 
     area = _area_of(user, area, engine)
-    return _send(lambda p: export_people(engine, p, area), "people", area, format)
+    return _send(lambda p: export_people(engine, p, area, leavers), "people", area, format)
