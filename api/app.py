@@ -32,7 +32,17 @@ from api.errors import error_response, install_error_handlers, path_methods
 from api.limits import BodyLimitMiddleware, UploadSlots
 from api.routes import auth as auth_routes
 from api.routes import exports as export_routes
-from api.routes import features, login, plans, plans_editor, reports, staffing, tiles, tracks
+from api.routes import (
+    features,
+    login,
+    plans,
+    plans_editor,
+    report_jobs,
+    reports,
+    staffing,
+    tiles,
+    tracks,
+)
 from api.routes import maps as maps_routes
 from api.runtime import version
 from geo.accounts_models import USER_ROLES
@@ -474,10 +484,18 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         # and, every minute, tracks a dead upload left stored (T47 #1: only the start-up
         # looked, and a restart at once found them too fresh to take)
         sweeper = MatchSweeper(app.state.engine, sweep).start()
+        from api.background import stop_report_jobs
+        from api.job_keeper import JobKeeper
+
+        # this process's jobs kept alive (queued too), dead processes' failed, old report
+        # files purged, while it runs (T60 #1, #2)
+        keeper = JobKeeper(app.state.engine).start()
         try:
             yield
         finally:
             sweeper.stop()
+            keeper.stop()
+            stop_report_jobs(app.state.engine)  # not made after the service stopped (T60 #3)
 
     check_production(get_auth_settings())  # no default secret in production (SetupError)
     app = FastAPI(
@@ -538,6 +556,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(plans_editor.router)
     app.include_router(plans.router)
     app.include_router(tracks.router)
+    app.include_router(report_jobs.router)
     app.include_router(reports.router)
     app.include_router(export_routes.router)
     app.include_router(staffing.router)

@@ -9,13 +9,17 @@ marked failed at the next start-up (``recover_stale_jobs``), never left "running
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
+from api.job_keeper import Every, own, owned, release
 from geo.errors import GridwardError
 from geo.jobs import create_job, update_job
 from geo.match_queue import SWEEP_EVERY_S, AbandonedSweep, drain_queue
@@ -33,31 +37,45 @@ def run_job(
     engine: Engine, job_id: str, work: Work, pool: ThreadPoolExecutor | None = None
 ) -> Future:
     """Start ``work(progress)`` in ``pool`` (the shared one by default); its return value
-    becomes the job's result."""
+    becomes the job's result. The job is this process's until it ends (api.job_keeper
+    keeps it alive meanwhile, queued or running)."""
+    return _owned_while(job_id, (pool or _pool).submit(run_job_here, engine, job_id, work))
+
+
+def _owned_while(job_id: str, future: Future) -> Future:
+    own(job_id)
+    future.add_done_callback(lambda _f: release(job_id))
+    return future
+
+
+def run_job_here(engine: Engine, job_id: str, work: Work) -> None:
+    """Run ``work(progress)`` now, in this thread: the job row says running, its progress,
+    then done with the result or failed with a readable error (never left running)."""
 
     def progress(fraction: float, message: str) -> None:
         update_job(engine, job_id, progress=fraction, message=message[:200])
 
-    def target() -> None:
-        try:
-            update_job(engine, job_id, status="running", progress=0.0, message="已开始 started")
-            result = work(progress)
-            update_job(
-                engine, job_id, status="done", progress=1.0, message="已完成 done", result=result
-            )
-        except GridwardError as exc:
-            update_job(engine, job_id, status="failed", error=exc.message)
-        except Exception as exc:  # noqa: BLE001  (a job must never be left running)
-            log.exception("任务 %s 失败 job %s failed", job_id, job_id)
-            update_job(
-                engine,
-                job_id,
-                status="failed",
-                error=f"内部错误（{type(exc).__name__}），详见服务日志 "
-                f"internal error: {type(exc).__name__}",
-            )
+    try:
+        update_job(engine, job_id, status="running", progress=0.0, message="已开始 started")
+        result = work(progress)
+        update_job(
+            engine, job_id, status="done", progress=1.0, message="已完成 done", result=result
+        )
+    except GridwardError as exc:
+        update_job(engine, job_id, status="failed", message=FAILED, error=exc.message)
+    except Exception as exc:  # noqa: BLE001  (a job must never be left running)
+        log.exception("任务 %s 失败 job %s failed", job_id, job_id)
+        update_job(engine, job_id, status="failed", message=FAILED, error=internal_error(exc))
 
-    return (pool or _pool).submit(target)
+
+# a failed job's message: its last stage ("正在读取…") beside "failed" read as still working
+FAILED = "已失败 failed"
+
+
+def internal_error(exc: BaseException) -> str:
+    """A failed job's error for an unexpected exception: its kind, not its text (which may
+    hold SQL or paths); the log has the rest."""
+    return f"内部错误（{type(exc).__name__}），详见服务日志 internal error: {type(exc).__name__}"
 
 
 def job_url(job_id: str) -> str:
@@ -65,11 +83,15 @@ def job_url(job_id: str) -> str:
     return f"/jobs/{job_id}"
 
 
-def job_accepted(job_id: str) -> JSONResponse:
-    """202 Accepted for a job just started: its id and where to poll (also as Location)."""
+def job_accepted(job_id: str, status: str = "queued", repeated: bool = False) -> JSONResponse:
+    """202 Accepted for a job just started (or, ``repeated``, for a retry: the one already
+    started, saying so): its id and where to poll (also as Location)."""
     url = job_url(job_id)
+    body = {"job_id": job_id, "status": status, "job_url": url}
+    if repeated:
+        body["repeated"] = True
     return JSONResponse(
-        {"job_id": job_id, "status": "queued", "job_url": url},
+        body,
         status_code=202,
         headers={"Location": url},
     )
@@ -90,8 +112,6 @@ def resume_match_queue(engine: Engine, sweep: AbandonedSweep | None = None) -> s
     Two API processes starting at once may both start a job: the drain claims tracks with
     ``FOR UPDATE SKIP LOCKED``, so each track is still matched once, by one of them; tracks a
     running worker holds are skipped here (the probe below skips locked rows too)."""
-    from sqlalchemy import text
-
     abandoned = (sweep or AbandonedSweep()).queue(engine)
     if abandoned:
         _say_abandoned(abandoned)
@@ -159,39 +179,113 @@ def sweep_abandoned(engine: Engine, sweep: AbandonedSweep) -> str | None:
     return job_id
 
 
-class MatchSweeper:
+class MatchSweeper(Every):
     """A thread of the running API that calls :func:`sweep_abandoned` every ``every``
     seconds (default :data:`geo.match_queue.SWEEP_EVERY_S`), until :meth:`stop`. A failed
     look (the database away) is logged and tried again at the next one."""
 
+    name = "gridward-match-sweep"
+    failing = "查找未匹配的轨迹失败，稍后重试 looking for unmatched tracks failed, retrying"
+
     def __init__(self, engine: Engine, sweep: AbandonedSweep, every: float | None = None):
-        import threading
-
+        super().__init__(SWEEP_EVERY_S if every is None else every)
         self.engine, self.sweep = engine, sweep
-        self.every = SWEEP_EVERY_S if every is None else every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gridward-match-sweep", daemon=True)
 
-    def start(self) -> MatchSweeper:
-        self._thread.start()
-        return self
+    def tick(self) -> None:
+        sweep_abandoned(self.engine, self.sweep)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
 
-    def _run(self) -> None:
-        failing = False
-        while not self._stop.wait(self.every):
-            try:
-                sweep_abandoned(self.engine, self.sweep)
-            except Exception as exc:  # noqa: BLE001  (the next look tries again)
-                if not failing:
-                    log.warning(
-                        "查找未匹配的轨迹失败，稍后重试 looking for unmatched tracks failed, "
-                        "retrying: %s",
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                    )
-                failing = True
-            else:
-                failing = False
+# Report jobs (POST /reports/{kind}/jobs) run in processes of their own, two at a time.
+# WHY processes: building and writing a city's month is mostly Python (pandas, the XLSX
+# writer) and holds the GIL: four in threads took 3x as long each as one alone, and the
+# API's own matching beside them fell from 68 to 8 walks/s (bench/report_month.py --load).
+# A fresh process per report (max_tasks_per_child=1, ~2 s to start) gives its memory back
+# (a city month peaks at ~0.5 GB) and cannot take the API down if it is killed.
+_report_pool: ProcessPoolExecutor | None = None
+_report_pool_lock = threading.Lock()
+_pool_stopped = threading.Event()  # set when the current pool is stopped at shutdown
+REPORT_PROCESSES = 2
+
+
+def _report_processes(fresh: bool = False) -> ProcessPoolExecutor:
+    global _report_pool, _pool_stopped
+    with _report_pool_lock:
+        if _report_pool is None or fresh:
+            _pool_stopped = threading.Event()
+            _report_pool = ProcessPoolExecutor(
+                max_workers=REPORT_PROCESSES,
+                mp_context=multiprocessing.get_context("spawn"),
+                max_tasks_per_child=1,
+                initializer=_leave_interrupts,
+            )
+        return _report_pool
+
+
+def _leave_interrupts() -> None:
+    """A report process ignores Ctrl+C (sent to the terminal's whole process group): the
+    API's shutdown stops it (:func:`stop_report_jobs`), saying why, rather than each child
+    dying on its own as if out of memory."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_report_jobs(engine: Engine) -> int:
+    """At shutdown: the report jobs this process still holds (queued or being made) are
+    failed as interrupted, the queued ones dropped and the report processes stopped;
+    returns how many. WHY (T60 #3): the API closed its port, said it had finished, and then
+    lived on, silently, until every running and queued report was made (minutes at a city
+    month end; systemd kills it at 90 s), and a service started meanwhile failed those
+    jobs while the old one still stored their files."""
+    from geo.jobs import JOB_INTERRUPTED, fail_jobs
+
+    global _report_pool
+    with _report_pool_lock:
+        pool, _report_pool = _report_pool, None
+    if pool is None:
+        return 0
+    _pool_stopped.set()  # its processes' deaths are this stop, not a failure to report
+    n = fail_jobs(engine, owned(), JOB_INTERRUPTED, FAILED, kind="report")
+    if n:
+        log.warning("停止：%d 个报表任务已中断 stopping: %d report jobs interrupted", n, n)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:  # no public way before Python 3.14 (terminate_workers)
+        process.terminate()
+    return n
+
+
+def run_job_in_process(engine: Engine, job_id: str, fn: Callable[..., None], *args: Any) -> Future:
+    """Start ``fn(*args)`` (a module-level function that runs the job itself, e.g. through
+    :func:`run_job_here` on an engine of its own) in a report process. A process that dies
+    (killed, out of memory) fails its job with a reason; the next job gets a new pool."""
+    try:
+        future = _report_processes().submit(fn, *args)
+    except BrokenProcessPool:  # an earlier report's process died: the pool is spent
+        future = _report_processes(fresh=True).submit(fn, *args)
+
+    stopped = _pool_stopped  # this pool's (not the pool itself: a reference kept it alive,
+    # and its manager thread then failed on a pool shut down; CPython 3.11)
+
+    def died(f: Future) -> None:
+        if f.cancelled() or stopped.is_set():  # at shutdown: stop_report_jobs said so
+            return
+        exc = f.exception()
+        if exc is None:
+            return
+        log.error("报表进程失败 report process failed: job %s: %r", job_id, exc)
+        error = (
+            "报表进程意外退出（可能内存不足），请重新提交 the report's process died (out of "
+            "memory?): submit it again"
+            if isinstance(exc, BrokenProcessPool)
+            else internal_error(exc)
+        )
+        try:
+            update_job(engine, job_id, status="failed", error=error)
+        except Exception:  # noqa: BLE001  (the database away: recover_stale_jobs will)
+            log.exception(
+                "任务 %s 无法标记为失败 job %s could not be marked failed", job_id, job_id
+            )
+
+    future.add_done_callback(died)
+    return _owned_while(job_id, future)

@@ -487,6 +487,7 @@ def _report(
     from rich.console import Console
     from rich.table import Table
 
+    from api.progress import progress_bar
     from geo.db import get_engine
     from geo.patrol_reports import (
         build_report,
@@ -523,14 +524,22 @@ def _report(
     period = report_period(kind, when, today)  # a future or pre-1990 period is an error
     share = share_used(share)
     engine = get_engine()
-    report = build_report(engine, kind, when, area, share, today)
-    attach_signoff(engine, report, period, share)  # signed (签发): which, what changed since
-    summary = report_summary(report, period)
+    # a bar on a terminal only (a city's month: 10-20 s); scripts' stderr stays clean
+    with progress_bar(f"报表 {kind} report") as step:
+        step(0.0, "正在读取巡查数据 reading the patrols")  # the longest stage, named (T60 #12)
+        report = build_report(
+            engine, kind, when, area, share, today, progress=lambda f, m: step(0.9 * f, m)
+        )
+        attach_signoff(engine, report, period, share)  # signed (签发): which, what changed since
+        summary = report_summary(report, period)
+        if out is not None:
+            step(0.9, f"正在写文件 writing {out.name}")
+            export_report(report, out, period, share, table)
+        step(1.0, "已完成 done")
     place = summary["area"]
     where = f" · {place['name'] or ''} {place['code']}".rstrip() if place else ""
     title = f"{period.title()}{where} · 达标 share ≥ {share:g}"
     if out is not None:
-        export_report(report, out, period, share, table)
         title_zh = f"{period.title_zh()}{where}，达标比例 {share:g}"
         typer.echo(f"已写入报表 {out}（{title_zh}） wrote {out}: {title}")
         for note in summary["notes"]:

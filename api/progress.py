@@ -13,7 +13,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 def progress_bar(title: str) -> Iterator[Callable[[float, str], None]]:
     """Yield a callback that moves one bar, on a terminal only: on a file or a pipe (a
     script) stderr holds nothing but the ``error:`` / ``warning:`` lines (an outside tester
-    read the bar's last state, "0% 0:00:00", as the first line of an error)."""
+    read the bar's last state, "0% 0:00:00", as the first line of an error). A terminal is
+    stderr itself being one: rich also takes FORCE_COLOR or TTY_COMPATIBLE (set by CI
+    systems and some shells) for one, and wrote the bar's escape codes into a pipe (T60 #12)."""
+    import sys
+
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -23,7 +27,7 @@ def progress_bar(title: str) -> Iterator[Callable[[float, str], None]]:
         TimeElapsedColumn(),
         console=console,
         transient=False,
-        disable=not console.is_terminal,
+        disable=not (console.is_terminal and sys.stderr.isatty()),
     ) as bar:
         task = bar.add_task(title, total=1.0, step="")
 

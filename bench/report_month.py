@@ -1,6 +1,6 @@
 """A city month of reports (月评) on PostGIS, measured: the reports, their files, signing.
 
-    python bench/report_month.py [--stewards 1000] [--days 31] [--chiefs N] [--quick]
+    python bench/report_month.py [--stewards 1000] [--days 31] [--chiefs N] [--load N] [--quick]
 
 Real network (both Haidian OSM extracts in ../shared/data), synthetic areas (8 × 8
 communities in 4 subdistricts, bench/city_day.py's), a throwaway embedded PostGIS cluster.
@@ -31,20 +31,46 @@ times read from the whole period's stretches, quadratic in the period), run thro
 chief_corridor itself (same parameters), on a week and on the month, checked to give the
 same rows; and the monthly report made with it, checked to give the same tables.
 
+Under load (``--load N``, default 4; none with --quick, 0 turns it off): N evaluators
+asking for the city's monthly XLSX at once (GET /reports/monthly?format=xlsx, no area, as
+api.routes.reports.report does it: build_report, attach_signoff on the month signed above,
+export_report into a folder of its own), on N threads let go together, as FastAPI's thread
+pool runs sync endpoints, on the engine the API uses (geo.db.get_engine: a pool of 10 + 20
+overflow; the most connections checked out at once is printed). Against the named
+alternative, the same N calls one by one. Then the N calls at once again while a queue
+worker (drain_queue, batches of 50) drains the day before the month (its walks simulated and
+queued as the real day's; out of the month, so the report asked for stays the same), in a
+thread of this process, as the API's own drain and its uploads' matching run (sharing the
+GIL); its walks/s over the batches done before the last call ended, against a drain alone.
+Not measured: a ``gridward tracks worker`` in a process of its own (it would compete for the
+cores and the database, not the GIL) and uploads arriving meanwhile. Adds about 1.7 min.
+
 ``--days``: the days of the month with walks (the month's length at most); the reports
-cover the whole month. ``--quick``: 150 stewards, 30 chiefs, 7 days (about 25 s).
+cover the whole month. ``--quick``: 150 stewards, 30 chiefs, 7 days (about 25 s). The
+default run takes about 4.5 min with ``--load 4``.
 
-Figures (2 shared cores, one run; 1000 stewards on 677 alleys, 134 chiefs, October 2026,
-31 days: 94,581 visits, 29,388 tracks, the real day 964 walks, 63,562 fixes), s:
+Figures (2 shared cores, one run, 2026-11-26; 1000 stewards on 677 alleys, 134 chiefs,
+October 2026, 31 days: 94,581 visits, 29,388 tracks, the real day 964 walks, 63,562 fixes), s:
 
-    monthly report (build_report)            4.59   1,134 people, 25,141 alley rows
-    monthly as XLSX / CSV people / alleys    3.71 / 0.01 / 0.44   2.8 MB, 0.1 MB, 7.2 MB
-    sign the month (sign_report)             9.22   peak RSS 488 MB (+95)
-    daily / weekly report                    0.64 / 1.39
-    the 31 dailies one by one               13.77   mean 0.44
-    corridor, month: now / as before         1.31 / 15.59   the same 13,175 rows
-    corridor, week: now / as before          0.17 / 0.39    the same 1,700 rows
-    monthly with the corridor as before     17.82   the same tables; above the dailies' sum
+    monthly report (build_report)            4.28   1,134 people, 25,141 alley rows
+    monthly as XLSX / CSV people / alleys    3.14 / 0.02 / 0.43   2.8 MB, 0.1 MB, 7.2 MB
+    sign the month (sign_report)             8.70   peak RSS 556 MB (+137)
+    daily / weekly report                    0.37 / 0.84
+    the 31 dailies one by one               12.59   mean 0.41
+    corridor, month: now / as before         1.26 / 13.14   the same 13,175 rows
+    corridor, week: now / as before          0.17 / 0.30    the same 1,700 rows
+    monthly with the corridor as before     13.53   the same tables; above the dailies' sum
+
+    4 monthly XLSX one by one, in all       30.19   per call 6.55 / 7.69 / 8.24 (min/median/max)
+    4 monthly XLSX at once, in all          23.51   per call 23.36 / 23.47 / 23.50; 4 connections
+      the same while a drain runs           24.28   per call 22.12 / 23.99 / 24.27; 5 connections
+    drain alone / during those calls        68.5 / 8.2 walks/s   (250 walks; 200)
+    (at once, a call's median: build 14.02, signoff 0.15, XLSX 9.32; alone 4.25, 0.01, 3.42;
+    peak RSS 850 MB (+375) for the four)
+
+    --stewards 2400 (65,224 tracks, as T59's city month of 66k): one call alone 8.12
+    (build 5.14, XLSX 2.98); 4 at once 26.93 per call (27.00 in all), 29.08 while a drain
+    runs (65.9 → 4.5 walks/s); peak RSS 1,186 MB (+627) for the four.
 """
 
 from __future__ import annotations
@@ -55,11 +81,16 @@ import datetime as dt
 import os
 import platform
 import resource
+import shutil
+import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -83,7 +114,7 @@ from geo.patrol_days import segment_live_at  # noqa: E402
 from geo.patrol_reports import Report, build_report, share_used  # noqa: E402
 from geo.report_export import export_report  # noqa: E402
 from geo.report_period import Period, report_period  # noqa: E402
-from geo.report_signoffs import sign_report  # noqa: E402
+from geo.report_signoffs import attach_signoff, sign_report  # noqa: E402
 from geo.settings import city_today, get_settings  # noqa: E402
 from geo.street_corridor import STRETCHES_FROM  # noqa: E402
 from geo.track_store import store_track  # noqa: E402
@@ -265,6 +296,19 @@ def _real_day(engine: Engine, day: dt.date, seed: int, walking: float = 0.85) ->
     """The day's walks: each person on duty walks their own street or alley (share
     ``walking`` of them, 07:00-11:00 local, a fix per 5 s, 8 m noise), stored as uploads,
     matched by one queue worker, then marked sent an hour after each walk (not late)."""
+    _queue_walks(engine, day, seed, walking)
+    rep, match_s = _timed(lambda: drain_queue(engine, batch=200))
+    print(
+        f"matched in {match_s:.1f} s: {rep.matched} matched, {rep.failed} failed, "
+        f"{rep.visits:,} visits"
+    )
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE tracks SET uploaded_at = ended_at + interval '1 hour'"))
+
+
+def _queue_walks(engine: Engine, day: dt.date, seed: int, walking: float = 0.85) -> int:
+    """The day's walks (as :func:`_real_day`) simulated and stored as uploads left in the
+    match queue (store_track, as POST /tracks with ``defer``); how many were stored."""
     with engine.connect() as conn:
         held = conn.execute(
             text(
@@ -293,8 +337,8 @@ def _real_day(engine: Engine, day: dt.date, seed: int, walking: float = 0.85) ->
         files.append((int(pid), code, track_csv(pts)))
         fixes += len(pts)
     print(
-        f"simulated {len(files):,} walks of {len(held):,} people on duty, {fixes:,} fixes "
-        f"in {time.perf_counter() - t:.1f} s"
+        f"simulated {len(files):,} walks of {len(held):,} people on duty on {day}, "
+        f"{fixes:,} fixes in {time.perf_counter() - t:.1f} s"
     )
     t = time.perf_counter()
     refused: list[str] = []
@@ -307,13 +351,7 @@ def _real_day(engine: Engine, day: dt.date, seed: int, walking: float = 0.85) ->
         f"stored in {time.perf_counter() - t:.1f} s; {len(refused)} refused"
         + (f", the first: {refused[0][:160]}" if refused else "")
     )
-    rep, match_s = _timed(lambda: drain_queue(engine, batch=200))
-    print(
-        f"matched in {match_s:.1f} s: {rep.matched} matched, {rep.failed} failed, "
-        f"{rep.visits:,} visits"
-    )
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE tracks SET uploaded_at = ended_at + interval '1 hour'"))
+    return len(files) - len(refused)
 
 
 def _copy_day(engine: Engine, src: dt.date, dst: dt.date) -> None:
@@ -403,17 +441,224 @@ def _month_figures(engine: Engine, start: dt.date, end: dt.date) -> str:
     )
 
 
+# The load section. The queue worker's batch while the evaluators' calls run: smaller than
+# `gridward tracks worker`'s 200, so that the drain's rate is read over several batches
+# inside the calls' time, and it stops soon after them.
+DRAIN_BATCH = 50
+# one call of GET /reports/monthly?format=xlsx, its stages
+_STAGES = ("build", "signoff", "xlsx")
+
+
+def _evaluator_xlsx(engine: Engine, day: dt.date, today: dt.date) -> dict[str, float]:
+    """What GET /reports/monthly?format=xlsx does for an evaluator (an admin: no viewer's
+    note swap, a no-op here) asking for the whole city (api.routes.reports.report): the
+    report built, its signoff attached (the month is signed by then: what changed since is
+    looked up), written as XLSX into a folder of its own, removed after (the API removes it
+    once sent; sending 2.8 MB is not timed). The seconds of each stage and in all."""
+    t0 = time.perf_counter()
+    period = report_period("monthly", day, today)
+    share = share_used(None)
+    rep = build_report(engine, "monthly", day, None, share, today)
+    t1 = time.perf_counter()
+    attach_signoff(engine, rep, period, share)
+    t2 = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="gridward-report-"))
+    try:
+        export_report(rep, folder / f"monthly_{period.start}_{period.through}.xlsx", period, share)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    t3 = time.perf_counter()
+    return {"build": t1 - t0, "signoff": t2 - t1, "xlsx": t3 - t2, "call": t3 - t0}
+
+
+def _one_by_one(n: int, call: Callable[[], dict[str, float]]) -> tuple[list[dict], float]:
+    """``call`` ``n`` times, one after the other: each call's stages, and the whole time."""
+    t = time.perf_counter()
+    out = [call() for _ in range(n)]
+    return out, time.perf_counter() - t
+
+
+def _at_once(n: int, call: Callable[[], dict[str, float]]) -> tuple[list[dict], float]:
+    """``call`` on ``n`` threads let go together (a barrier), as n requests FastAPI's thread
+    pool runs at once: each call's stages, and the time until the last one ended."""
+    go = threading.Barrier(n)
+
+    def one() -> dict[str, float]:
+        go.wait()
+        return call()
+
+    with ThreadPoolExecutor(n, thread_name_prefix="evaluator") as pool:
+        t = time.perf_counter()
+        futures = [pool.submit(one) for _ in range(n)]
+        out = [f.result() for f in futures]
+    return out, time.perf_counter() - t
+
+
+def _drain(
+    engine: Engine, batch: int, enough: Callable[[int], bool]
+) -> tuple[float, list[tuple[float, int]]]:
+    """A queue worker's drain (drain_queue), ``batch`` tracks at a time, until ``enough(n)``
+    after a batch or the queue is empty: when it began, and when each batch ended with the
+    tracks it matched or failed (perf_counter seconds)."""
+    began, ends, n = time.perf_counter(), [], 0
+    while not enough(n):
+        rep = drain_queue(engine, batch=batch, max_tracks=batch)
+        done = rep.matched + rep.failed
+        if done == 0:
+            break
+        n += done
+        ends.append((time.perf_counter(), done))
+    return began, ends
+
+
+class _PoolWatch:
+    """The most connections the engine's pool had checked out at once meanwhile (looked at
+    every 20 ms): whether the pool (geo.db.get_engine: 10 + 20 overflow) held calls back."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine, self.most = engine, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.02):
+            self.most = max(self.most, self.engine.pool.checkedout())  # type: ignore[attr-defined]
+
+    def __enter__(self) -> _PoolWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _spread(calls: list[dict], key: str = "call") -> str:
+    """min / median / max of one stage over the calls."""
+    xs = [c[key] for c in calls]
+    return f"{min(xs):.2f} / {statistics.median(xs):.2f} / {max(xs):.2f}"
+
+
+def _stages(calls: list[dict]) -> str:
+    """Each stage's median over the calls."""
+    return ", ".join(f"{k} {statistics.median(c[k] for c in calls):.2f}" for k in _STAGES)
+
+
+def _load_section(
+    engine: Engine,
+    n: int,
+    day: dt.date,
+    today: dt.date,
+    queued: int,
+    batch: int,
+    rows: list[tuple[str, float, str, str]],
+) -> None:
+    """N evaluators asking for the month's XLSX: one by one, at once, and at once while a
+    queue worker drains ``queued`` walks (``batch`` at a time) in another thread, its
+    walks/s against a drain alone. Each a line of ``rows`` (total seconds, peak RSS, notes:
+    per call min / median / max and the stages' medians)."""
+    call = partial(_evaluator_xlsx, engine, day, today)
+    pool = engine.pool
+    print(
+        f"load: {n} evaluators; pool {pool.size()} + {pool._max_overflow} overflow "  # type: ignore[attr-defined]
+        f"connections; {os.cpu_count()} cores"
+    )
+
+    def add(name: str, runs: tuple[list[dict], float], before: float, note: str = "") -> None:
+        calls, total = runs
+        rows.append(
+            (
+                name,
+                total,
+                _peak_text(before),
+                f"per call min/median/max {_spread(calls)}; median {_stages(calls)}" + note,
+            )
+        )
+        print(f"  {name}: {total:.2f} s in all; {rows[-1][3]}")
+
+    _reset_peak()
+    before = _rss_mb()
+    add(f"load: {n} monthly XLSX calls one by one", _one_by_one(n, call), before)
+    _reset_peak()
+    before = _rss_mb()
+    with _PoolWatch(engine) as watch:
+        runs = _at_once(n, call)
+    add(f"load: {n} monthly XLSX calls at once", runs, before, f"; {watch.most} connections")
+    if queued <= 0:
+        return
+    # the drain alone: a quarter of the queue (the rest is left for the load)
+    began, ends = _drain(engine, batch, lambda k: k >= max(batch, queued // 4))
+    alone = sum(k for _, k in ends)
+    alone_s = ends[-1][0] - began if ends else 0.0
+    rows.append(
+        (
+            "load: queue drain alone",
+            alone_s,
+            "",
+            f"{alone} walks, {alone / max(alone_s, 1e-9):.1f} walks/s (batches of {batch})",
+        )
+    )
+    print(f"  {rows[-1][0]}: {alone_s:.2f} s; {rows[-1][3]}")
+    stop = threading.Event()
+    drained: list[tuple[float, list[tuple[float, int]]]] = []
+    worker = threading.Thread(
+        target=lambda: drained.append(_drain(engine, batch, lambda _k: stop.is_set())),
+        name="queue-worker",
+    )
+    _reset_peak()
+    before = _rss_mb()
+    with _PoolWatch(engine) as watch:
+        worker.start()
+        try:
+            runs = _at_once(n, call)
+            calls_end = time.perf_counter()
+        finally:
+            stop.set()  # the worker ends after the batch it is matching
+            worker.join()
+    add(
+        f"load: {n} monthly XLSX calls at once + a drain",
+        runs,
+        before,
+        f"; {watch.most} connections",
+    )
+    # the rate while the calls ran: the batches that ended before the last call did
+    began, ends = drained[0]
+    inside = [(t, k) for t, k in ends if t <= calls_end]
+    m = sum(k for _, k in inside)
+    m_s = (inside[-1][0] - began) if inside else calls_end - began
+    after = sum(k for _, k in ends) - m
+    dry = bool(ends) and sum(k for _, k in ends) + alone >= queued and ends[-1][0] < calls_end
+    rows.append(
+        (
+            "load: queue drain during those calls",
+            m_s,
+            "",
+            f"{m} walks in the batches done before the calls ended, "
+            f"{m / max(m_s, 1e-9):.1f} walks/s; {after} more in the batch running then"
+            + ("; the queue ran dry before the calls ended" if dry else ""),
+        )
+    )
+    print(f"  {rows[-1][0]}: {m_s:.2f} s; {rows[-1][3]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stewards", type=int, default=None, help="default 1000 (--quick: 150)")
     ap.add_argument("--days", type=int, default=None, help="days with walks, default 31 (7)")
     ap.add_argument("--chiefs", type=int, default=None, help="default one per street (30)")
     ap.add_argument("--quick", action="store_true", help="a small run: 150 stewards, 7 days")
+    ap.add_argument(
+        "--load",
+        type=int,
+        default=None,
+        help="evaluators asking for the monthly XLSX at once, default 4 (--quick: 0, none)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     quick = args.quick
     stewards = args.stewards or (150 if quick else 1000)
     chiefs = args.chiefs if args.chiefs is not None else (30 if quick else None)
+    load = max(0, args.load if args.load is not None else (0 if quick else 4))
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         "figures are wall-clock on a shared machine"
@@ -537,6 +782,12 @@ def main() -> None:
         below = "yes" if rows[-1][1] < sum(dailies) else "no"
         rows[-1] = (*rows[-1][:3], f"{rows[-1][3]}; below the dailies' sum: {below}")
         print(f"    below the dailies' sum: {below}")
+
+        if load:
+            # the day before the month: its walks left queued for the drain under load, out
+            # of the month (the report the evaluators ask for does not change meanwhile)
+            queued = _queue_walks(engine, start - dt.timedelta(days=1), args.seed + 1)
+            _load_section(engine, load, start, today, queued, DRAIN_BATCH, rows)
 
         width = max(len(r[0]) for r in rows)
         print(f"\n{'operation':<{width}}  {'seconds':>8}  {'peak RSS (rise)':>16}  notes")

@@ -587,6 +587,27 @@ class AuditEntry(Base):
     detail: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
 
 
+class ReportFile(Base):
+    """A report file a background job made (POST /reports/{kind}/jobs): its bytes until
+    GRIDWARD_REPORT_FILE_KEEP_H after they were made, then purged (geo.report_files,
+    migration 0026). Kept in the database, not on a disk of one API process, so that any
+    replica serves the download."""
+
+    __tablename__ = "report_files"
+
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    media_type: Mapped[str] = mapped_column(Text, nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[dt.datetime] = _now()
+    # set when made: every replica keeps it as long as the job's result promised
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class ReportSignoff(Base):
     """A period's report as it was signed (签发): the JSON and XLSX of that moment, kept as
     signed; signing the same kind, period and area again adds version N+1 (geo.report_signoffs,

@@ -63,12 +63,12 @@ Rules the numbers follow:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from geo import coverage
 from geo.closed_changes import data_as_of
@@ -139,6 +139,17 @@ def role_label(code: Any) -> Any:
 UNNAMED = "（无名 unnamed）"  # before the key of an unnamed way: （无名 unnamed）way:84273943
 
 
+def known_area(conn: Connection, area: str) -> Any:
+    """The stored area of ``code`` (id, level, name), else NotFoundError (a 404): checked
+    before a report's work, and before a background report is queued."""
+    found = conn.execute(
+        text("SELECT id, level, name FROM areas WHERE code = :c"), {"c": area}
+    ).first()
+    if found is None:
+        raise NotFoundError(f"区域 {area} 不存在，请检查区域代码 area {area} does not exist")
+    return found
+
+
 def _load(
     engine: Engine,
     days: list[dt.date],
@@ -166,13 +177,7 @@ def _load(
                     "区域代码为空，请给出社区或街道的代码 "
                     "the area code is empty: give a community or subdistrict code"
                 )
-            found = conn.execute(
-                text("SELECT id, level, name FROM areas WHERE code = :c"), {"c": area}
-            ).first()
-            if found is None:
-                raise NotFoundError(
-                    f"区域 {area} 不存在，请检查区域代码 area {area} does not exist"
-                )
+            found = known_area(conn, area)
             level = found.level
         if found is not None:  # only the streets that can be the area's: the rule per
             # street is the dear part of a report (geo.street_areas)
@@ -470,6 +475,7 @@ def build_report(
     patrolled_share: float | None = None,
     today: dt.date | None = None,
     streets: Sequence[int] | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> Report:
     """A report: ``people`` (per steward/chief, ranked, each by their own credit), ``alleys``
     (per alley and day, with who held it and who was credited), ``areas`` (per community
@@ -482,11 +488,15 @@ def build_report(
     and the ``people`` row of anyone whose every duty is among them, are those of the whole
     report; a co-holder's row counts only these. WHY: one steward's patrol map built the
     whole city's report and its 13 days before (2.7 s of a 4,000-steward city-day,
-    bench/city_day.py) to show their own few alleys."""
+    bench/city_day.py) to show their own few alleys.
+
+    ``progress(fraction, message)``: told as each stage ends (a background job's status)."""
+    say = progress or (lambda _f, _m: None)
     patrolled_share = share_used(patrolled_share)
     period = report_period(kind, day, today)
     days = period.days
     data = _load(engine, days, area, streets=streets)
+    say(0.4, f"已读取 {len(days)} 天的巡查数据 {len(days)} days of patrols read")
     # the city's start: its first street or alley duty (today while none has begun). WHY:
     # the days before it counted every alley unstaffed, in reports of a time before the
     # city had staff at all (T43 #9); the days since are counted as before
@@ -502,6 +512,7 @@ def build_report(
         with_unstaffed=True,
     )
     alleys, people = frames["alleys"], frames["people"]
+    say(0.7, "已判定各巷各日的巡查 each alley's days judged")
     # the registry id (人员编号, as the office knows them) beside the name: two stewards
     # of one name were told apart by nothing but the database id
     names = (
@@ -551,6 +562,7 @@ def build_report(
     ).reset_index(drop=True)
     unstaffed = frames["unstaffed"].merge(where, on="alley_id", how="left")
     areas = by_area(alleys, unstaffed, data["areas"])
+    say(0.8, "已汇总人员和区域 people and areas rolled up")
     readers: dict[str, str] = {}  # each note as a steward or viewer reads it (for_readers)
     notes = (
         started_note(engine, period, first_duty, started, readers)

@@ -165,6 +165,14 @@ class Settings(BaseSettings):
         "there rather than lose whole walks).",
     )
 
+    report_file_keep_h: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 365,
+        description="A report file a background job made (POST /reports/{kind}/jobs) is kept "
+        "this many hours for its download, then purged (make it again after that).",
+    )
+
     late_upload_h: float = Field(
         default=24.0,
         gt=0,

@@ -92,6 +92,9 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/tracks/{track_id}/restore"): Case(UPLOADERS),
     ("GET", "/tracks"): Case(MAP_READERS),
     ("GET", "/reports/{kind}"): Case(MAP_READERS, path="/reports/daily"),
+    # a job made in the background; a made-up job id: past the role check, a 404
+    ("POST", "/reports/{kind}/jobs"): Case(MAP_READERS, path="/reports/daily/jobs"),
+    ("GET", "/reports/files/{job_id}"): Case(MAP_READERS),
     # signing: planners of the area (the date is then missing: a 422), admins; the city-wide
     # one (no area) admins only (test_report_signed)
     ("POST", "/reports/{kind}/sign"): Case(

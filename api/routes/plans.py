@@ -149,14 +149,19 @@ def job_status(
 ) -> dict[str, Any]:
     with engine.connect() as conn:
         job = get_job(conn, job_id)
-    # its creator, admins, planners of its area (a steward: 404 for others' jobs)
-    require_job_reader(user, job, engine)
+        # its creator, admins, planners of its area (a steward: 404 for others' jobs)
+        require_job_reader(user, job, engine)
+        message = job["message"]
+        if job["kind"] == "report" and job["status"] == "queued":  # its place in the queue
+            from api.routes.report_jobs import queue_place
+
+            message = queue_place(conn, job)
     return {
         "job_id": job["id"],
         "kind": job["kind"],
         "status": job["status"],
         "progress": job["progress"],
-        "message": job["message"],
+        "message": message,
         "result": job["result"],
         "error": job["error"],
         "created_at": job["created_at"].isoformat(),

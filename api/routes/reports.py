@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Callable
 from pathlib import Path as FsPath
 from typing import Annotated, Literal
 
@@ -30,7 +31,7 @@ from geo.patrol_reports import (
     share_used,
 )
 from geo.report_export import check_table, export_report
-from geo.report_period import report_period
+from geo.report_period import Period, report_period
 from geo.report_signoffs import (
     MAX_NOTE,
     attach_signoff,
@@ -87,7 +88,7 @@ def sign(
     overwrites). The same signing sent again (the same data, signer and note: a retry after a
     timeout) answers 200 with the version already stored and ``repeated: true``. Admins
     anywhere; planners for an area of theirs; the whole city (no area): admins only."""
-    _plain_query(request, _SIGN_QUERY, "签发", "signing")
+    plain_query(request, _SIGN_QUERY, "签发", "signing")
     day = given_once("date", "in the query", body and body.date, date)
     area = given_once("area", "in the query", body and body.area, area)
     note = given_once("note", "in the query", body and body.note, note)
@@ -125,7 +126,7 @@ def signed_list(
 ) -> dict:
     """Each signoff (not its files): id, kind, period, area, version, signed_at, signed_by,
     note, data_as_of, sha256. A planner sees those of their areas."""
-    _plain_query(request, _SIGNED_QUERY, "已签发列表", "the signed list")
+    plain_query(request, _SIGNED_QUERY, "已签发列表", "the signed list")
     rows = list_signoffs(engine, kind, area, since, until)
     if user.role == "planner":
         rows = [r for r in rows if _covers(user, r["area"], engine)]
@@ -153,7 +154,7 @@ def signed_copy(
 ) -> Response:
     """The stored copy: the XLSX's bytes as signed, or the JSON as signed with a ``signed``
     block (the signoff: version, time, who, note, sha256 of the XLSX)."""
-    _plain_query(request, frozenset({"format"}), "签发的报表", "a signed report")
+    plain_query(request, frozenset({"format"}), "签发的报表", "a signed report")
     meta, part = read_signoff(engine, signoff_id, format)
     if user.role == "planner" and not _covers(user, meta["area"], engine):
         where = meta["area"] or "全市"
@@ -219,7 +220,35 @@ def report(
         ),
     ] = None,
 ):
-    _plain_query(request)
+    plain_query(request)
+    check_format(kind, format, table)
+    today = city_today()  # once: the period and the report must agree near midnight
+    day = date or today
+    period = report_period(kind, day, today)  # a future or pre-1990 period is a 422
+    share = share_used(share)  # None → the setting; every format says which was used
+    rep = made_report(engine, user, day, area, share, period)
+    if format == "json":
+        return JSONResponse(report_body(rep, kind, day, period, share))
+    folder = FsPath(tempfile.mkdtemp(prefix="gridward-report-"))
+    path = export_report(
+        rep, folder / report_name(kind, day, period, area, format, table), period, share, table
+    )
+
+    def cleanup() -> None:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return FileResponse(
+        path, media_type=MEDIA[format], filename=path.name, background=BackgroundTask(cleanup)
+    )
+
+
+MEDIA = {"json": "application/json", "csv": "text/csv", "xlsx": XLSX}
+
+
+def check_format(kind: str, format: str, table: str | None) -> None:
+    """A table names the table of a CSV only; a wrong table is a 422 before any work."""
     if table is not None and format != "csv":
         raise InputError(
             f"选表 table={table} 只用于 CSV，{format} 含全部表 "
@@ -227,11 +256,22 @@ def report(
         )
     if format == "csv":
         check_table(table, kind)  # segments of a week: a 422 before any work
-    today = city_today()  # once: the period and the report must agree near midnight
-    day = date or today
-    period = report_period(kind, day, today)  # a future or pre-1990 period is a 422
-    share = share_used(share)  # None → the setting; every format says which was used
-    rep = build_report(engine, kind, day, area, share, today)
+
+
+def made_report(
+    engine: Engine,
+    user: Principal,
+    day: dt.date,
+    area: str | None,
+    share: float,
+    period: Period,
+    progress: Callable[[float, str], None] | None = None,
+) -> Report:
+    """The report of ``period`` (its kind and today: the caller's checked period) as
+    ``user`` may read it: a steward's own view without signoff or flags; a signoff and its
+    since-signing note for evaluators; notes without shell commands for readers (viewers,
+    stewards)."""
+    rep = build_report(engine, period.kind, day, area, share, period.today, progress=progress)
     if user.role == "steward":
         # stewards neither sign nor read signed copies: no signoff (its signer, sha256) and
         # no since-signing note, which counts everyone's walks (T58 F4)
@@ -241,26 +281,21 @@ def report(
         attach_signoff(engine, rep, period, share)  # signed (签发): which, what changed since
     if user.role in READER_ROLES:  # no shell command on a steward's phone (T40 #12)
         for_readers(rep)
-    if format == "json":
-        return JSONResponse(report_body(rep, kind, day, period, share))
-    folder = FsPath(tempfile.mkdtemp(prefix="gridward-report-"))
+    return rep
+
+
+def report_name(
+    kind: str, day: dt.date, period: Period, area: str | None, format: str, table: str | None
+) -> str:
+    """The file's name: kind, period, area (four communities' files were named alike) and a
+    CSV's table other than people."""
     span = f"{period.start}_{period.through}" if kind != "daily" else f"{day}"
     name = (
         f"{kind}_{span}"
-        + (f"_{area}" if area else "")  # four communities' files were named alike
+        + (f"_{area}" if area else "")
         + (f"_{table}" if table not in (None, "people") else "")
     )
-    path = export_report(rep, folder / f"{name}.{format}", period, share, table)
-
-    def cleanup() -> None:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-
-    media = "text/csv" if format == "csv" else XLSX
-    return FileResponse(
-        path, media_type=media, filename=path.name, background=BackgroundTask(cleanup)
-    )
+    return f"{name}.{format}"
 
 
 _QUERY = frozenset({"date", "area", "share", "format", "table"})
@@ -268,7 +303,7 @@ _SIGN_QUERY = frozenset({"date", "area", "note"})
 _SIGNED_QUERY = frozenset({"kind", "area", "since", "until"})
 
 
-def _plain_query(
+def plain_query(
     request: Request,
     allowed: frozenset[str] = _QUERY,
     what_zh: str = "报表",
