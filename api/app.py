@@ -484,7 +484,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         # and, every minute, tracks a dead upload left stored (T47 #1: only the start-up
         # looked, and a restart at once found them too fresh to take)
         sweeper = MatchSweeper(app.state.engine, sweep).start()
-        from api.background import stop_report_jobs
+        from api.background import stop_report_jobs, stop_thread_jobs
         from api.job_keeper import JobKeeper
 
         # this process's jobs kept alive (queued too), dead processes' failed, old report
@@ -496,6 +496,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             sweeper.stop()
             keeper.stop()
             stop_report_jobs(app.state.engine)  # not made after the service stopped (T60 #3)
+            stop_thread_jobs(app.state.engine)  # nor partitions, staffing, match waits
 
     check_production(get_auth_settings())  # no default secret in production (SetupError)
     app = FastAPI(

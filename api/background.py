@@ -8,6 +8,7 @@ marked failed at the next start-up (``recover_stale_jobs``), never left "running
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import threading
@@ -39,7 +40,62 @@ def run_job(
     """Start ``work(progress)`` in ``pool`` (the shared one by default); its return value
     becomes the job's result. The job is this process's until it ends (api.job_keeper
     keeps it alive meanwhile, queued or running)."""
-    return _owned_while(job_id, (pool or _pool).submit(run_job_here, engine, job_id, work))
+    stop = threading.Event()
+    future = (pool or _pool).submit(run_job_here, engine, job_id, work, stop)
+    with _threads_lock:
+        _thread_jobs[job_id] = (future, stop)
+    future.add_done_callback(lambda _f: _forget_thread_job(job_id))
+    return _owned_while(job_id, future)
+
+
+class Interrupted(Exception):
+    """Raised by a thread job's progress once the API is stopping (:func:`stop_thread_jobs`)."""
+
+
+# this process's thread jobs, queued or running, each with the event that stops it at its
+# next progress report (one event a job, not one for the process: a test process starts and
+# stops many apps, and the CLI runs these functions without an app)
+_thread_jobs: dict[str, tuple[Future, threading.Event]] = {}
+_threads_lock = threading.Lock()
+
+
+def _forget_thread_job(job_id: str) -> None:
+    with _threads_lock:
+        _thread_jobs.pop(job_id, None)
+
+
+def stop_thread_jobs(engine: Engine, wait_s: float = 10.0) -> int:
+    """At shutdown: the partition, staffing and match jobs this process holds in its threads
+    are stopped: the queued never start, the running stop at their next progress report
+    (a partition before it stores its plan; a drain between batches, each batch already
+    stored; an upload's job waiting for a worker at once); those that do not finish are
+    failed as interrupted (a match job's tracks stay queued, for the next start). Returns
+    how many. WHY: the API closed its port and then lived on until they ended: an upload's
+    job waits up to GRIDWARD_MATCH_WAIT_S (30 min) for a worker, and systemd's kill left
+    the job "running" until another process's sweep failed it minutes later. A job that
+    finishes meanwhile keeps its result: it is true."""
+    import time
+
+    from geo.jobs import JOB_INTERRUPTED, QUEUE_INTERRUPTED, fail_jobs
+
+    with _threads_lock:
+        jobs = dict(_thread_jobs)  # before the stop: a job ends (and leaves) as it is told
+    for future, stop in jobs.values():
+        stop.set()
+        future.cancel()  # the queued: never started
+    end = time.monotonic() + wait_s
+    for future, _stop in jobs.values():
+        if not future.cancelled():
+            # a long stage without progress runs on past the wait: its job is failed below
+            with contextlib.suppress(TimeoutError):
+                future.exception(timeout=max(end - time.monotonic(), 0.0))
+    ids = sorted(jobs)
+    n = fail_jobs(engine, ids, QUEUE_INTERRUPTED, FAILED, kind="match_queue")
+    for kind in ("partition", "assignment"):
+        n += fail_jobs(engine, ids, JOB_INTERRUPTED, FAILED, kind=kind)
+    if n:
+        log.warning("停止：%d 个后台任务已中断 stopping: %d background jobs interrupted", n, n)
+    return n
 
 
 def _owned_while(job_id: str, future: Future) -> Future:
@@ -48,19 +104,29 @@ def _owned_while(job_id: str, future: Future) -> Future:
     return future
 
 
-def run_job_here(engine: Engine, job_id: str, work: Work) -> None:
+def run_job_here(
+    engine: Engine, job_id: str, work: Work, stopping: threading.Event | None = None
+) -> None:
     """Run ``work(progress)`` now, in this thread: the job row says running, its progress,
-    then done with the result or failed with a readable error (never left running)."""
+    then done with the result or failed with a readable error (never left running).
+    ``stopping`` set (the API is stopping): ``progress`` raises :class:`Interrupted` and the
+    row is left to :func:`stop_thread_jobs`."""
 
     def progress(fraction: float, message: str) -> None:
+        if stopping is not None and stopping.is_set():
+            raise Interrupted
         update_job(engine, job_id, progress=fraction, message=message[:200])
 
+    if stopping is not None and stopping.is_set():
+        return  # started as the API stopped: failed as interrupted by stop_thread_jobs
     try:
         update_job(engine, job_id, status="running", progress=0.0, message="已开始 started")
         result = work(progress)
         update_job(
             engine, job_id, status="done", progress=1.0, message="已完成 done", result=result
         )
+    except Interrupted:
+        return  # stop_thread_jobs fails the job as interrupted
     except GridwardError as exc:
         update_job(engine, job_id, status="failed", message=FAILED, error=exc.message)
     except Exception as exc:  # noqa: BLE001  (a job must never be left running)

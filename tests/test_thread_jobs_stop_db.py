@@ -1,0 +1,105 @@
+"""Stopping the API stops its thread jobs (partition, staffing, match drains), real PostGIS.
+
+WHY: the API closed its port and then lived on until those jobs ended (an upload's job waits
+up to 30 minutes for a worker holding its tracks), and a kill left their rows "running"
+until another process's sweep failed them minutes later.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from api.background import (
+    _pool,
+    match_pool,
+    run_job,
+    stop_thread_jobs,
+)
+from geo.jobs import JOB_INTERRUPTED, QUEUE_INTERRUPTED, create_job
+
+
+def _jobs(db, *kinds: str) -> list[str]:  # noqa: ANN001
+    with db.begin() as conn:
+        return [create_job(conn, k, {}, created_by="t") for k in kinds]
+
+
+def _rows(db) -> dict[str, tuple[str, str | None]]:  # noqa: ANN001
+    with db.connect() as conn:
+        rows = conn.execute(text("SELECT id, status, error FROM jobs")).all()
+    return {str(i): (s, e) for i, s, e in rows}
+
+
+def _until(check: Any, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def _endless(progress: Any) -> dict[str, Any]:
+    """A job that reports progress for good: only a stop ends it."""
+    while True:
+        progress(0.5, "工作中 working")
+        time.sleep(0.05)
+
+
+def test_a_stop_interrupts_running_and_queued_jobs_and_keeps_a_finished_ones_result(db) -> None:  # noqa: ANN001
+    part, staff, waiting, drain, quick = _jobs(
+        db, "partition", "assignment", "partition", "match_queue", "partition"
+    )
+    ran_waiting = threading.Event()
+    quick_started = threading.Event()
+
+    def never(progress: Any) -> dict[str, Any]:
+        ran_waiting.set()
+        return {}
+
+    def finishes(progress: Any) -> dict[str, Any]:
+        quick_started.set()
+        time.sleep(1.0)  # a stage without progress, ending within the stop's wait
+        return {"plan_id": 7}
+
+    futures = [
+        run_job(db, part, _endless),
+        run_job(db, staff, _endless),
+        run_job(db, waiting, never),  # the two job threads are busy: it waits
+        run_job(db, drain, _endless, match_pool),
+        run_job(db, quick, finishes, match_pool),
+    ]
+    _until(lambda: quick_started.is_set() and _rows(db)[drain][0] == "running")
+    _until(lambda: _rows(db)[part][0] == _rows(db)[staff][0] == "running")
+    assert stop_thread_jobs(db, wait_s=15.0) == 4
+    for future in futures:
+        _until(future.done)
+    assert not ran_waiting.is_set(), "a queued job started after the stop"
+    rows = _rows(db)
+    assert rows[part] == rows[staff] == rows[waiting] == ("failed", JOB_INTERRUPTED)
+    # a match job's tracks stay queued: its error says they are matched at the next start
+    assert rows[drain] == ("failed", QUEUE_INTERRUPTED)
+    assert rows[quick] == ("done", None)  # it finished: its result is true and kept
+    # the stop was of those jobs, not of the process (a test runs many apps, the CLI none)
+    (after,) = _jobs(db, "partition")
+    run_job(db, after, lambda progress: progress(0.5, "x") or {"ok": 1}).result(timeout=30)
+    assert _rows(db)[after] == ("done", None)
+    assert not _pool._shutdown and not match_pool._shutdown
+
+
+def test_the_apis_shutdown_stops_its_thread_jobs(db) -> None:  # noqa: ANN001
+    """Through the app's lifespan, as `gridward serve` stops on SIGTERM: the job is failed
+    as interrupted when the app has stopped, its thread ended; a new app runs jobs again."""
+    with TestClient(create_app(db)):
+        (job,) = _jobs(db, "partition")
+        future = run_job(db, job, _endless)
+        _until(lambda: _rows(db)[job][0] == "running")
+    assert future.done()
+    assert _rows(db)[job] == ("failed", JOB_INTERRUPTED)
+    with TestClient(create_app(db)):
+        (again,) = _jobs(db, "partition")
+        run_job(db, again, lambda progress: {"ok": 1}).result(timeout=30)
+    assert _rows(db)[again] == ("done", None)
