@@ -62,3 +62,6 @@ def test_a_job_is_read_by_its_creator_admins_and_its_areas_planners(db) -> None:
         assert status(upload, as_steward) == 200 and status(upload, admin) == 200
         assert status(upload, other_steward) == 404
         assert status(upload, as_a) == 403 and status(upload, viewer) == 403
+        # its times in the city's zone, as a report job's expires_at (they were UTC)
+        got = client.get(f"/jobs/{plan}", headers=admin).json()
+        assert got["created_at"].endswith("+08:00") and got["updated_at"].endswith("+08:00")

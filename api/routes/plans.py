@@ -32,6 +32,7 @@ from geo.plans import (
     require_buildings,
     require_community,
 )
+from geo.track_days import local_iso
 
 router = APIRouter(tags=["plans"])
 
@@ -164,8 +165,9 @@ def job_status(
         "message": message,
         "result": job["result"],
         "error": job["error"],
-        "created_at": job["created_at"].isoformat(),
-        "updated_at": job["updated_at"].isoformat(),
+        # in the city's zone, as a report job's expires_at and the tracks' times (T60 #13)
+        "created_at": local_iso(job["created_at"]),
+        "updated_at": local_iso(job["updated_at"]),
     }
 
 
