@@ -38,12 +38,16 @@ export_report into a folder of its own), on N threads let go together, as FastAP
 pool runs sync endpoints, on the engine the API uses (geo.db.get_engine: a pool of 10 + 20
 overflow; the most connections checked out at once is printed). Against the named
 alternative, the same N calls one by one. Then the N calls at once again while a queue
-worker (drain_queue, batches of 50) drains the day before the month (its walks simulated and
-queued as the real day's; out of the month, so the report asked for stays the same), in a
-thread of this process, as the API's own drain and its uploads' matching run (sharing the
-GIL); its walks/s over the batches done before the last call ended, against a drain alone.
+worker (drain_queue, batches of 50) drains the two days before the month (their walks
+simulated and queued as the real day's; out of the month, so the report asked for stays the
+same), in a thread of this process, as the API's own drain and its uploads' matching run
+(sharing the GIL); its walks/s over the batches done before the last call ended, against a
+drain alone. Last, what the API does since: the N reports as background jobs
+(``POST /reports/monthly/jobs``: api.background.run_job_in_process and the route's own job
+function, two report processes at a time, the file stored in the database), each timed from
+its start to its file, while the same drain runs, against the threads above.
 Not measured: a ``gridward tracks worker`` in a process of its own (it would compete for the
-cores and the database, not the GIL) and uploads arriving meanwhile. Adds about 1.7 min.
+cores and the database, not the GIL) and uploads arriving meanwhile. Adds about 3 min.
 
 ``--days``: the days of the month with walks (the month's length at most); the reports
 cover the whole month. ``--quick``: 150 stewards, 30 chiefs, 7 days (about 25 s). The
@@ -92,7 +96,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -109,6 +113,7 @@ from geo.db import dispose_engines, get_engine  # noqa: E402
 from geo.demo import track_csv  # noqa: E402
 from geo.embedded import EmbeddedCluster  # noqa: E402
 from geo.errors import GridwardError  # noqa: E402
+from geo.jobs import create_job  # noqa: E402
 from geo.match_queue import drain_queue  # noqa: E402
 from geo.patrol_days import segment_live_at  # noqa: E402
 from geo.patrol_reports import Report, build_report, share_used  # noqa: E402
@@ -494,6 +499,57 @@ def _at_once(n: int, call: Callable[[], dict[str, float]]) -> tuple[list[dict], 
     return out, time.perf_counter() - t
 
 
+def _jobs_in_processes(
+    engine: Engine, n: int, day: dt.date, today: dt.date
+) -> tuple[list[dict], float]:
+    """``n`` monthly XLSX report jobs as ``POST /reports/monthly/jobs`` starts them for ``n``
+    evaluators (admins, the whole city): through api.background.run_job_in_process and the
+    route's own job function (build, signoff, XLSX, the file stored in the database), two
+    processes at a time, the rest queued. Each job's time from its start to its file (its
+    wait in the queue included, as the evaluator waits), and the time until the last ended.
+    Every job must end done with a file, or the run stops."""
+    from api.background import run_job_in_process
+    from api.routes.report_jobs import make_report_file
+    from geo.accounts import Principal
+
+    period = report_period("monthly", day, today)
+    params: dict[str, Any] = {
+        "kind": "monthly",
+        "date": day.isoformat(),
+        "today": today.isoformat(),
+        "period_start": period.start.isoformat(),
+        "area": None,
+        "share": share_used(None),
+        "format": "xlsx",
+        "table": None,
+    }
+    users = [Principal(user_id=0, username=f"bench-evaluator-{i}", role="admin") for i in range(n)]
+    with engine.begin() as conn:
+        ids = [create_job(conn, "report", params, created_by=u.username) for u in users]
+    url = engine.url.render_as_string(hide_password=False)
+    ended: dict[str, float] = {}
+    t = time.perf_counter()
+    futures = []
+    for job_id, user in zip(ids, users, strict=True):
+        f = run_job_in_process(engine, job_id, make_report_file, url, job_id, user, params)
+        f.add_done_callback(lambda _f, j=job_id: ended.setdefault(j, time.perf_counter()))
+        futures.append(f)
+    for f in futures:
+        f.result()
+    total = time.perf_counter() - t
+    with engine.connect() as conn:
+        done = conn.execute(
+            text(
+                "SELECT count(*) FROM jobs j JOIN report_files f ON f.job_id = j.id "
+                "WHERE j.id = ANY(:ids) AND j.status = 'done'"
+            ),
+            {"ids": ids},
+        ).scalar_one()
+    if done != n:
+        raise SystemExit(f"report jobs in processes: {done} of {n} ended done with a file")
+    return [{"call": ended[j] - t} for j in ids], total
+
+
 def _drain(
     engine: Engine, batch: int, enough: Callable[[int], bool]
 ) -> tuple[float, list[tuple[float, int]]]:
@@ -599,46 +655,78 @@ def _load_section(
         )
     )
     print(f"  {rows[-1][0]}: {alone_s:.2f} s; {rows[-1][3]}")
+    for name, run in (
+        (f"load: {n} monthly XLSX calls at once + a drain", lambda: _at_once(n, call)),
+        (
+            f"load: {n} monthly XLSX report jobs (processes, 2 at a time) + a drain",
+            lambda: _jobs_in_processes(engine, n, day, today),
+        ),
+    ):
+        _reset_peak()
+        before = _rss_mb()
+        with _PoolWatch(engine) as watch:
+            runs, drained, calls_end = _with_drain(engine, batch, run)
+        note = f"; {watch.most} connections"
+        if "jobs" in name:  # the stages are the processes': the time is start to file
+            calls, total = runs
+            rows.append(
+                (
+                    name,
+                    total,
+                    _peak_text(before) + " (API's)",
+                    f"per job, its start to its file (queue wait included) min/median/max "
+                    f"{_spread(calls)}" + note,
+                )
+            )
+            print(f"  {name}: {total:.2f} s in all; {rows[-1][3]}")
+        else:
+            add(name, runs, before, note)
+        # the rate while the calls ran: the batches that ended before the last call did
+        began, ends = drained
+        inside = [(t, k) for t, k in ends if t <= calls_end]
+        m = sum(k for _, k in inside)
+        m_s = (inside[-1][0] - began) if inside else calls_end - began
+        after = sum(k for _, k in ends) - m
+        dry = bool(ends) and ends[-1][0] < calls_end and not _queued_left(engine)
+        rows.append(
+            (
+                "load: queue drain during those " + ("jobs" if "jobs" in name else "calls"),
+                m_s,
+                "",
+                f"{m} walks in the batches done before the last ended, "
+                f"{m / max(m_s, 1e-9):.1f} walks/s; {after} more in the batch running then"
+                + ("; the queue ran dry before they ended" if dry else ""),
+            )
+        )
+        print(f"  {rows[-1][0]}: {m_s:.2f} s; {rows[-1][3]}")
+
+
+def _with_drain(
+    engine: Engine, batch: int, run: Callable[[], T]
+) -> tuple[T, tuple[float, list[tuple[float, int]]], float]:
+    """``run()`` while a queue worker drains in a thread of this process (as the API's match
+    jobs do): its result, the drain's start and batches, and when ``run`` ended."""
     stop = threading.Event()
     drained: list[tuple[float, list[tuple[float, int]]]] = []
     worker = threading.Thread(
         target=lambda: drained.append(_drain(engine, batch, lambda _k: stop.is_set())),
         name="queue-worker",
     )
-    _reset_peak()
-    before = _rss_mb()
-    with _PoolWatch(engine) as watch:
-        worker.start()
-        try:
-            runs = _at_once(n, call)
-            calls_end = time.perf_counter()
-        finally:
-            stop.set()  # the worker ends after the batch it is matching
-            worker.join()
-    add(
-        f"load: {n} monthly XLSX calls at once + a drain",
-        runs,
-        before,
-        f"; {watch.most} connections",
-    )
-    # the rate while the calls ran: the batches that ended before the last call did
-    began, ends = drained[0]
-    inside = [(t, k) for t, k in ends if t <= calls_end]
-    m = sum(k for _, k in inside)
-    m_s = (inside[-1][0] - began) if inside else calls_end - began
-    after = sum(k for _, k in ends) - m
-    dry = bool(ends) and sum(k for _, k in ends) + alone >= queued and ends[-1][0] < calls_end
-    rows.append(
-        (
-            "load: queue drain during those calls",
-            m_s,
-            "",
-            f"{m} walks in the batches done before the calls ended, "
-            f"{m / max(m_s, 1e-9):.1f} walks/s; {after} more in the batch running then"
-            + ("; the queue ran dry before the calls ended" if dry else ""),
-        )
-    )
-    print(f"  {rows[-1][0]}: {m_s:.2f} s; {rows[-1][3]}")
+    worker.start()
+    try:
+        out = run()
+        end = time.perf_counter()
+    finally:
+        stop.set()  # the worker ends after the batch it is matching
+        worker.join()
+    return out, drained[0], end
+
+
+def _queued_left(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT count(*) FROM tracks WHERE status = 'queued'")
+        ).scalar_one()
 
 
 def main() -> None:
@@ -784,9 +872,12 @@ def main() -> None:
         print(f"    below the dailies' sum: {below}")
 
         if load:
-            # the day before the month: its walks left queued for the drain under load, out
-            # of the month (the report the evaluators ask for does not change meanwhile)
-            queued = _queue_walks(engine, start - dt.timedelta(days=1), args.seed + 1)
+            # the two days before the month: their walks left queued for the drains under
+            # load (threads, then processes), out of the month (the report the evaluators
+            # ask for does not change meanwhile)
+            queued = sum(
+                _queue_walks(engine, start - dt.timedelta(days=d), args.seed + d) for d in (1, 2)
+            )
             _load_section(engine, load, start, today, queued, DRAIN_BATCH, rows)
 
         width = max(len(r[0]) for r in rows)
