@@ -51,7 +51,7 @@ cores and the database, not the GIL) and uploads arriving meanwhile. Adds about 
 
 ``--days``: the days of the month with walks (the month's length at most); the reports
 cover the whole month. ``--quick``: 150 stewards, 30 chiefs, 7 days (about 25 s). The
-default run takes about 4.5 min with ``--load 4``.
+default run takes about 6 min with ``--load 4``.
 
 Figures (2 shared cores, one run, 2026-11-26; 1000 stewards on 677 alleys, 134 chiefs,
 October 2026, 31 days: 94,581 visits, 29,388 tracks, the real day 964 walks, 63,562 fixes), s:
@@ -71,6 +71,14 @@ October 2026, 31 days: 94,581 visits, 29,388 tracks, the real day 964 walks, 63,
     drain alone / during those calls        68.5 / 8.2 walks/s   (250 walks; 200)
     (at once, a call's median: build 14.02, signoff 0.15, XLSX 9.32; alone 4.25, 0.01, 3.42;
     peak RSS 850 MB (+375) for the four)
+
+    the same four as report jobs (processes, 2 at a time) while a drain runs, another run:
+      threads at once + drain, in all       26.70   per call 26.52 / 26.63 / 26.69
+      report jobs + drain, in all           28.40   per job (start to file) 13.13 / 20.93 / 28.40
+      drain alone / during threads / during jobs   45.1 / 3.8 / 29.4 walks/s
+    (the first two evaluators have their file in half the time, the last about when the
+    threads end; matching beside them keeps two thirds of its rate instead of a twelfth, and
+    the API process grows 12 MB instead of 165-375 MB)
 
     --stewards 2400 (65,224 tracks, as T59's city month of 66k): one call alone 8.12
     (build 5.14, XLSX 2.98); 4 at once 26.93 per call (27.00 in all), 29.08 while a drain
