@@ -3,14 +3,20 @@ or the query, once."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import Request
+from fastapi import Path, Request
 from sqlalchemy import Engine
 
 from geo.errors import InputError
 
 T = TypeVar("T")
+
+# a job's id in a path: a UUID however written (upper case, no dashes, braces, urn:uuid:),
+# read by geo.jobs.job_key; the length bounds only keep junk short
+JobId = Annotated[
+    str, Path(min_length=32, max_length=45, description="the job's id (任务编号), a UUID")
+]
 
 # given_once's ``what`` and ``where`` in the Chinese part of its refusal
 _WHAT_ZH = {"the reason": "reason（理由）"}

@@ -96,11 +96,23 @@ def update_job(
             raise NotFoundError(f"任务 {job_id} 不存在 job {job_id} not found")
 
 
+def job_key(job_id: str) -> str:
+    """A job id as stored (``str(uuid4())``: lower case, with dashes), however a client
+    wrote it: upper case (iOS; T40 #6: its ``GET /jobs/{ID}`` was a 404), its 32 hex digits
+    without dashes, in braces or as ``urn:uuid:`` (T60 #13: "too short"). InputError when it
+    is no UUID at all."""
+    try:
+        return str(uuid.UUID(job_id.strip()))
+    except ValueError:
+        raise InputError(
+            f"任务编号 {job_id[:60]!r} 不是有效的编号（应为 UUID，如 "
+            f"3f2b1c4e-0a1b-4c2d-9e8f-0123456789ab） job id {job_id[:60]!r} is not a UUID"
+        ) from None
+
+
 def get_job(conn: Connection, job_id: str) -> dict[str, Any]:
-    """The job row as a dict, or NotFoundError. The id in any case: ids are stored as
-    ``str(uuid4())``, lower case, and iOS writes UUIDs in upper case (T40 #6: its
-    ``GET /jobs/{ID}`` was a 404)."""
-    row = conn.execute(select(_jobs).where(_jobs.c.id == job_id.lower())).first()
+    """The job row as a dict, or NotFoundError; the id as :func:`job_key` reads it."""
+    row = conn.execute(select(_jobs).where(_jobs.c.id == job_key(job_id))).first()
     if row is None:
         raise NotFoundError(f"任务 {job_id} 不存在 job {job_id} not found")
     return dict(row._mapping)

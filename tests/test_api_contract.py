@@ -186,6 +186,13 @@ def test_a_job_id_in_upper_case_is_the_job(client, db) -> None:
     r = client.get(f"/jobs/{missing}")
     assert r.status_code == 404
     assert r.json()["error"] == f"任务 {missing} 不存在 job {missing} not found"
+    # (T60 #13) its 32 hex digits without dashes were "too short"; braces and urn:uuid: too
+    for written in (job_id.replace("-", ""), f"{{{job_id.upper()}}}", f"urn:uuid:{job_id}"):
+        r = client.get(f"/jobs/{written}")
+        assert r.status_code == 200 and r.json()["job_id"] == job_id, (written, r.text)
+    r = client.get("/jobs/" + "g" * 32)  # long enough, but no UUID: named, not a 404
+    assert r.status_code == 422 and r.json()["error"].startswith("任务编号 'gggg"), r.text
+    assert "is not a UUID" in r.json()["error"]
 
 
 def test_head_health_for_monitors(client) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, text
 from api.auth import Principal, allow, require_area, require_job_reader
 from api.background import job_accepted, run_job
 from api.bodies import StrictBody
-from api.deps import get_engine
+from api.deps import JobId, get_engine
 from geo.errors import NotFoundError
 from geo.jobs import create_job, get_job
 from geo.plan_history import list_plans, revert_plan
@@ -144,7 +144,7 @@ def create(
 
 @router.get("/jobs/{job_id}", summary="Status and progress of a job 任务状态")
 def job_status(
-    job_id: Annotated[str, Path(min_length=36, max_length=36)],
+    job_id: JobId,
     user: Annotated[Principal, Depends(allow("viewer", "steward"))],
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:

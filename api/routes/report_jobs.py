@@ -24,7 +24,7 @@ from sqlalchemy import Engine, text
 from api.auth import Principal, allow, require_job_reader
 from api.background import REPORT_PROCESSES, job_accepted, run_job_here, run_job_in_process
 from api.bodies import StrictBody
-from api.deps import get_engine, given_once
+from api.deps import JobId, get_engine, given_once
 from api.routes.reports import (
     AREA_PATTERN,
     MEDIA,
@@ -236,7 +236,7 @@ def _work(engine: Engine, user: Principal, job_id: str, params: dict[str, Any]):
 )
 def report_file(
     request: Request,
-    job_id: Annotated[str, Path(min_length=36, max_length=36)],
+    job_id: JobId,
     user: Annotated[Principal, Depends(allow("viewer", "steward"))],
     engine: Engine = Depends(get_engine),
 ) -> Response:

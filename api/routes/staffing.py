@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 from api.auth import Principal, allow, area_scope, person_for, require_area
 from api.background import job_accepted, run_job
 from api.bodies import DbId, StrictBody
-from api.deps import get_engine, given_once
+from api.deps import JobId, get_engine, given_once
 from api.limits import read_upload, upload_openapi
 from geo.duties import assign_duty, end_duty, person_leaves
 from geo.duty_undo import MAX_REASON, undo_duty
@@ -334,7 +334,7 @@ def create_proposal(
     "/assignments/proposals/{job_id}/commit", summary="Commit a reviewed proposal 确认分配"
 )
 def commit_proposal(
-    job_id: Annotated[str, Path(min_length=36, max_length=36)],
+    job_id: JobId,
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> dict[str, Any]:
