@@ -359,10 +359,13 @@ class _Reads:
     def fixes(self, ids: list[int]) -> dict[int, np.ndarray]:
         """:func:`_fixes` of ``ids``: track id → n×3 (lon, lat, epoch seconds), tracks of
         fewer than two stored fixes left out; only those not yet read are queried."""
-        missing = [int(i) for i in dict.fromkeys(ids) if int(i) not in self._raw]
+        asked = [int(i) for i in dict.fromkeys(ids)]
+        if self._kept > _KEEP_FIXES and any(i not in self._raw for i in asked):
+            # forget before deciding what is held: those asked again are read again (T61
+            # #10: forgotten after the decision, a walk asked again was a KeyError)
+            self._forget()
+        missing = [i for i in asked if i not in self._raw]
         if missing:
-            if self._kept > _KEEP_FIXES:
-                self._forget()
             got = _fixes(self.conn, missing)
             for i in missing:
                 f = got.get(i)

@@ -336,3 +336,33 @@ def test_a_colleagues_walk_copied_and_dated_earlier_flags_both(city, auth_header
         cheat = _upload(client, admin, "earlier.csv", copy, 2)
         assert ("replay", honest) in _codes(_flags(client, admin, cheat))
         assert ("replay", cheat) in _codes(_flags(client, admin, honest))
+
+
+def test_the_judges_reads_forget_old_walks_without_losing_those_asked_again(
+    city, auth_headers, monkeypatch
+):
+    """T61 #10: in a batch past a million fixes, judging failed with KeyError for walks of
+    a stored neighbour read earlier: the cache was emptied after it had decided which of the
+    asked walks it already held, and those were then missing. Now it forgets first and reads
+    what it no longer holds; the fixes given are the walks' own."""
+    import geo.track_judging as judging
+
+    db, net = city
+    admin = auth_headers("admin")
+    with TestClient(create_app(db)) as client:
+        ids = [
+            _upload(client, admin, f"w{i}.csv", _honest(net, 40 + i, _local_start(2 + i)), 1)
+            for i in range(3)
+        ]
+    with db.connect() as conn:
+        fresh = judging._fixes(conn, ids)
+        reads = judging._Reads(conn)
+        # past the keeping bound after two walks: the third read forgets the unpinned
+        monkeypatch.setattr(judging, "_KEEP_FIXES", len(fresh[ids[0]]) + 1)
+        reads.fixes([ids[0]])
+        reads.fixes([ids[1]])
+        got = reads.fixes([ids[0], ids[2]])  # was KeyError: ids[0] forgotten meanwhile
+        assert sorted(got) == [ids[0], ids[2]]
+        for i in (ids[0], ids[2]):
+            assert np.array_equal(got[i], fresh[i])
+            assert reads.projected("EPSG:32650", i).shape == (len(fresh[i]), 2)
