@@ -22,8 +22,9 @@ from sqlalchemy import Engine, text
 
 from api.job_keeper import Every, own, owned, release
 from geo.errors import GridwardError
-from geo.jobs import create_job, update_job
+from geo.jobs import DONE, FAILED, JobEnded, create_job, update_job
 from geo.match_queue import SWEEP_EVERY_S, AbandonedSweep, drain_queue
+from geo.settings import get_settings
 
 log = logging.getLogger("gridward.jobs")
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gridward-job")
@@ -43,7 +44,7 @@ def run_job(
     stop = threading.Event()
     future = (pool or _pool).submit(run_job_here, engine, job_id, work, stop)
     with _threads_lock:
-        _thread_jobs[job_id] = (future, stop)
+        _thread_jobs[job_id] = (future, stop, pool or _pool)
     future.add_done_callback(lambda _f: _forget_thread_job(job_id))
     return _owned_while(job_id, future)
 
@@ -55,8 +56,14 @@ class Interrupted(Exception):
 # this process's thread jobs, queued or running, each with the event that stops it at its
 # next progress report (one event a job, not one for the process: a test process starts and
 # stops many apps, and the CLI runs these functions without an app)
-_thread_jobs: dict[str, tuple[Future, threading.Event]] = {}
+_thread_jobs: dict[str, tuple[Future, threading.Event, ThreadPoolExecutor]] = {}
 _threads_lock = threading.Lock()
+
+
+def draining() -> bool:
+    """Whether a match job (a drain) of this process is queued or running."""
+    with _threads_lock:
+        return any(p is match_pool and not f.done() for f, _s, p in _thread_jobs.values())
 
 
 def _forget_thread_job(job_id: str) -> None:
@@ -80,11 +87,11 @@ def stop_thread_jobs(engine: Engine, wait_s: float = 10.0) -> int:
 
     with _threads_lock:
         jobs = dict(_thread_jobs)  # before the stop: a job ends (and leaves) as it is told
-    for future, stop in jobs.values():
+    for future, stop, _pool_of in jobs.values():
         stop.set()
         future.cancel()  # the queued: never started
     end = time.monotonic() + wait_s
-    for future, _stop in jobs.values():
+    for future, _stop, _pool_of in jobs.values():
         if not future.cancelled():
             # a long stage without progress runs on past the wait: its job is failed below
             with contextlib.suppress(TimeoutError):
@@ -122,20 +129,17 @@ def run_job_here(
     try:
         update_job(engine, job_id, status="running", progress=0.0, message="已开始 started")
         result = work(progress)
-        update_job(
-            engine, job_id, status="done", progress=1.0, message="已完成 done", result=result
-        )
+        # (a job that stored its work with geo.jobs.finish_job is done already: no change)
+        update_job(engine, job_id, status="done", progress=1.0, message=DONE, result=result)
     except Interrupted:
         return  # stop_thread_jobs fails the job as interrupted
+    except JobEnded:
+        return  # failed meanwhile (a stop, a sweep), as it says: its work was not stored
     except GridwardError as exc:
         update_job(engine, job_id, status="failed", message=FAILED, error=exc.message)
     except Exception as exc:  # noqa: BLE001  (a job must never be left running)
         log.exception("任务 %s 失败 job %s failed", job_id, job_id)
         update_job(engine, job_id, status="failed", message=FAILED, error=internal_error(exc))
-
-
-# a failed job's message: its last stage ("正在读取…") beside "failed" read as still working
-FAILED = "已失败 failed"
 
 
 def internal_error(exc: BaseException) -> str:
@@ -235,13 +239,51 @@ def sweep_abandoned(engine: Engine, sweep: AbandonedSweep) -> str | None:
     claim rows with ``FOR UPDATE SKIP LOCKED``, and a live match holds its row locked."""
     abandoned = sweep.queue(engine)
     if not abandoned:
-        return None
+        return _drain_left_queued(engine)
     _say_abandoned(abandoned)
     with engine.begin() as conn:
         job_id = create_job(
             conn, "match_queue", {"reason": "abandoned", "tracks": abandoned[:100]}, None
         )
     run_job(engine, job_id, _drain_work(engine, abandoned), match_pool)
+    return job_id
+
+
+def _drain_left_queued(engine: Engine) -> str | None:
+    """When this process drains nothing: if a track queued over GRIDWARD_STALE_UPLOAD_S ago
+    is held by no one, a job drains the queue; returns its id, else None. WHY (T61 #4): a
+    replica killed with its uploads' tracks queued left them to the next start of an API
+    process; the replicas still running never took them (their sweep took ``stored``
+    tracks only), and the jobs' "matched when the service starts" waited on a restart.
+    Claims skip locked rows, so a worker or another process draining meanwhile shares the
+    work and each track is still matched once."""
+    if draining():
+        return None
+    age = get_settings().stale_upload_s
+    with engine.begin() as conn:
+        left = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT id FROM tracks WHERE status = 'queued' AND "
+                "uploaded_at < now() - make_interval(secs => :age) "
+                "FOR UPDATE SKIP LOCKED) t"
+            ),
+            {"age": age},
+        ).scalar_one()
+        if not left:
+            return None
+        job_id = create_job(conn, "match_queue", {"reason": "left queued"}, created_by=None)
+    log.warning(
+        "%d 条轨迹排队已超过 %d 秒且无人匹配（其服务进程可能已退出），任务 %s 匹配它们 "
+        "%d tracks queued over %d s ago are held by no one (their process may have died): "
+        "job %s matches them",
+        left,
+        age,
+        job_id,
+        left,
+        age,
+        job_id,
+    )
+    run_job(engine, job_id, _drain_work(engine), match_pool)
     return job_id
 
 

@@ -15,19 +15,21 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from geo.errors import InputError, NotFoundError
+from geo.errors import ConflictError, InputError, NotFoundError
 from geo.models import Job
 
 _jobs = Job.__table__
 STATUSES = ("queued", "running", "done", "failed")
 _FINAL = ("done", "failed")
-INTERRUPTED = "interrupted: the service restarted while this job was unfinished"
-# (T47 #2) the uploader reads these in GET /jobs/{id}: Chinese first, the English unchanged
-INTERRUPTED_ZH = "已中断：任务完成前服务重启了"
+INTERRUPTED = "interrupted: the service stopped or restarted before this job was finished"
+# (T47 #2) the uploader reads these in GET /jobs/{id}: Chinese first;
+# (T61 #8) "restarted" alone was untrue of a plain stop and of another replica's sweep
+INTERRUPTED_ZH = "已中断：任务完成前服务停止或重启了"
 QUEUE_INTERRUPTED = (
-    f"{INTERRUPTED_ZH}；其轨迹仍在排队，服务启动时会自动匹配（要跟踪进度，请再上传同样的文件） "
-    f"{INTERRUPTED}; its tracks stay queued and are matched when the service starts "
-    "(send the same files again for a job that follows them)"
+    f"{INTERRUPTED_ZH}；其尚未匹配的轨迹仍在排队，会自动匹配（服务启动时，或稍后由仍在运行的"
+    f"服务进程匹配；要跟踪进度，请再上传同样的文件） {INTERRUPTED}; its tracks not yet "
+    "matched stay queued and are matched automatically (when the service starts, or later by "
+    "an API process still running; send the same files again for a job that follows them)"
 )
 JOB_INTERRUPTED = f"{INTERRUPTED_ZH}，请重新提交 {INTERRUPTED}; submit it again"
 
@@ -55,6 +57,44 @@ def create_job(
         )
     )
     return job_id
+
+
+DONE = "已完成 done"
+# a failed job's message: its last stage ("正在读取…") beside "failed" read as still working
+FAILED = "已失败 failed"
+
+
+class JobEnded(ConflictError):
+    """The job ended (failed: the service stopped, or its process was taken for dead) before
+    its work could store what it made: nothing is stored."""
+
+
+def hold_unfinished(conn: Connection, job_id: str, what_zh: str, what: str) -> None:
+    """Lock ``job_id``'s row in ``conn``'s transaction, which is about to store the job's
+    work (``what``: its plan, its file); JobEnded if the job is no longer unfinished. A stop
+    or a sweep failing the job waits for the lock, then finds it done and leaves it."""
+    status = conn.execute(
+        select(_jobs.c.status).where(_jobs.c.id == job_id).with_for_update()
+    ).scalar()
+    if status not in ("queued", "running"):
+        raise JobEnded(
+            f"任务 {job_id} 已结束（{status}），不再保存其{what_zh} "
+            f"job {job_id} has ended ({status}): its {what} is not kept"
+        )
+
+
+def finish_job(conn: Connection, job_id: str, result: dict[str, Any]) -> None:
+    """Mark ``job_id`` done with ``result`` in ``conn``'s transaction, the one that stores
+    what the job made. WHY (T61 #1, #3): stored in one transaction and "done" in another, a
+    stop or a kill between the two left a job "interrupted, submit it again" beside its
+    stored plan or file (resubmitted: a second draft). JobEnded if it ended meanwhile (the
+    caller's transaction then rolls back: nothing stored for a failed job)."""
+    hold_unfinished(conn, job_id, "结果", "result")
+    conn.execute(
+        update(_jobs)
+        .where(_jobs.c.id == job_id)
+        .values(status="done", progress=1.0, message=DONE, result=result, updated_at=func.now())
+    )
 
 
 def update_job(
@@ -203,6 +243,7 @@ def recover_stale_jobs(engine: Engine, stale_after: dt.timedelta | None = None) 
             n += conn.execute(
                 update(_jobs)
                 .where(*stale, kind)
-                .values(status="failed", error=error, updated_at=func.now())
+                # its last stage ("保存方案…") beside "failed" read as still working (T61 #7)
+                .values(status="failed", error=error, message=FAILED, updated_at=func.now())
             ).rowcount
     return n

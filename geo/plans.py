@@ -330,8 +330,11 @@ def create_plan(
     created_by: str | None = None,
     progress: Progress | None = None,
     names: tuple[str, str] = BOUND_NAMES,
+    on_stored: Callable[[Connection, int], None] | None = None,
 ) -> int:
     """Partition a community and store the result as a draft plan; returns the plan id.
+    ``on_stored(conn, plan_id)`` runs in the transaction that stores it (a job marked done
+    with it: the plan and "done" are one, T61 #1).
     ``names``: what the caller's user calls the bounds (:data:`CLI_BOUND_NAMES` on the
     command line)."""
     from geo.partition import PartitionParams, partition
@@ -401,6 +404,8 @@ def create_plan(
             plan_id,
             {"community": community, "source": "partition", "grids": len(features["features"])},
         )
+        if on_stored is not None:
+            on_stored(conn, int(plan_id))
     report(1.0, "完成 done")
     return int(plan_id)
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
-from geo.errors import ConflictError
+from geo.jobs import finish_job, hold_unfinished
 from geo.models import ReportFile
 from geo.settings import get_settings
 
@@ -29,25 +30,26 @@ def keep_for() -> dt.timedelta:
 
 
 def store_report_file(
-    engine: Engine, job_id: str, name: str, media_type: str, body: bytes
+    engine: Engine,
+    job_id: str,
+    name: str,
+    media_type: str,
+    body: bytes,
+    result: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Keep ``body`` as the file of ``job_id`` and purge files past their time (each new
     file clears old ones; the API's job keeper also purges every minute). Returns what the
-    job's result says of it: name, media type, size, sha256, when it expires.
+    job's result says of it: name, media type, size, sha256, when it expires; with
+    ``result`` (that to the job's result), the job is marked done with it in the same
+    transaction (geo.jobs.finish_job: T61 #3, a stop between the two failed a job whose
+    file was kept).
 
     A job no longer unfinished (failed meanwhile: its process was presumed dead, or the
-    service stopped) stores nothing: ConflictError. WHY: its files were kept for jobs that
-    said failed, and their download was a 409 (T60 #2, #3)."""
+    service stopped) stores nothing: JobEnded (a ConflictError). WHY: its files were kept
+    for jobs that said failed, and their download was a 409 (T60 #2, #3)."""
     digest = hashlib.sha256(body).hexdigest()
     with engine.begin() as conn:
-        status = conn.execute(
-            text("SELECT status FROM jobs WHERE id = :i FOR UPDATE"), {"i": job_id}
-        ).scalar()
-        if status not in ("queued", "running"):
-            raise ConflictError(
-                f"任务 {job_id} 已结束（{status}），不再保存其文件 "
-                f"job {job_id} has ended ({status}): its file is not kept"
-            )
+        hold_unfinished(conn, job_id, "文件", "file")
         purge_report_files(conn)
         expires = conn.execute(
             insert(_files)
@@ -62,13 +64,16 @@ def store_report_file(
             )
             .returning(_files.c.expires_at)
         ).scalar_one()
-    return {
-        "name": name,
-        "media_type": media_type,
-        "bytes": len(body),
-        "sha256": digest,
-        "expires_at": expires,
-    }
+        kept = {
+            "name": name,
+            "media_type": media_type,
+            "bytes": len(body),
+            "sha256": digest,
+            "expires_at": expires,
+        }
+        if result is not None:
+            finish_job(conn, job_id, result(kept))
+    return kept
 
 
 def purge_report_files(conn: Connection) -> int:

@@ -164,15 +164,50 @@ def test_an_interrupted_job_says_so_in_chinese_first(demo, auth_headers, kind):
     assert body["status"] == "failed", body
     error = body["error"]
     assert reads_chinese_first(error), error
+    assert body["message"] == "已失败 failed"  # not its last stage (T61 #7)
+    # (T61 #8) not "restarted" alone: a plain stop or another replica's sweep fails it too
     if kind == "match_queue":
         assert error == (
-            "已中断：任务完成前服务重启了；其轨迹仍在排队，服务启动时会自动匹配（要跟踪进度，"
-            "请再上传同样的文件） interrupted: the service restarted while this job was "
-            "unfinished; its tracks stay queued and are matched when the service starts "
-            "(send the same files again for a job that follows them)"
+            "已中断：任务完成前服务停止或重启了；其尚未匹配的轨迹仍在排队，会自动匹配（服务启动时，"
+            "或稍后由仍在运行的服务进程匹配；要跟踪进度，请再上传同样的文件） interrupted: the "
+            "service stopped or restarted before this job was finished; its tracks not yet "
+            "matched stay queued and are matched automatically (when the service starts, or "
+            "later by an API process still running; send the same files again for a job that "
+            "follows them)"
         )
     else:
         assert error == (
-            "已中断：任务完成前服务重启了，请重新提交 interrupted: the service restarted while "
-            "this job was unfinished; submit it again"
+            "已中断：任务完成前服务停止或重启了，请重新提交 interrupted: the service stopped or "
+            "restarted before this job was finished; submit it again"
         )
+
+
+def test_a_running_api_drains_tracks_a_killed_replica_left_queued(demo):
+    """T61 #4: replica A killed with its deferred uploads' tracks queued; replica B, running,
+    failed A's jobs ("matched when the service starts") and never matched the tracks: its
+    sweep took ``stored`` ones only, and the queue was drained at start-up alone. Now a look
+    that finds nothing abandoned drains the queue when a track queued over the stale age is
+    held by no one; fresh ones and ones a worker holds are left, and each is matched once."""
+    from api.background import sweep_abandoned
+    from geo.match_queue import AbandonedSweep
+
+    ids = [_left_stored(demo, 110 + i, f"q{i}.csv", hours=2 * i) for i in range(3)]
+    with demo.begin() as conn:
+        conn.execute(text("UPDATE tracks SET status = 'queued' WHERE id = ANY(:i)"), {"i": ids})
+    sweep = AbandonedSweep()
+    assert sweep_abandoned(demo, sweep) is None  # just queued: an upload's own job drains them
+    _age(demo, ids[0], _stale())
+    with demo.begin() as held:  # a worker holds the old one (its batch being matched)
+        held.execute(text("SELECT 1 FROM tracks WHERE id = :t FOR UPDATE"), {"t": ids[0]})
+        assert sweep_abandoned(demo, sweep) is None
+    job = sweep_abandoned(demo, sweep)  # released: its worker died after all
+    assert job is not None
+    assert sweep_abandoned(demo, sweep) is None  # this process drains already: not twice
+    assert _wait_db_job(demo, job)["status"] == "done"
+    assert _until(lambda: all(_status(demo, t) == "matched" for t in ids))
+    assert [_matches(demo, t) for t in ids] == [1, 1, 1]
+    with demo.connect() as conn:
+        reason = conn.execute(
+            text("SELECT params->>'reason' FROM jobs WHERE id = :j"), {"j": job}
+        ).scalar()
+    assert reason == "left queued"

@@ -377,3 +377,34 @@ def test_shutdown_stops_the_report_jobs_and_a_failed_job_keeps_no_file(town) -> 
         raise AssertionError("a failed job's file was stored")
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM report_files")).scalar_one() == 0
+
+
+def test_a_report_file_and_its_jobs_done_are_one(town) -> None:  # noqa: ANN001, F811
+    """T61 #3: the file was committed while the job still ran, a stop then failed the job,
+    and its download said "failed, no file" while the file was kept a day. Now the file
+    and the job's done are one transaction; a job failed first stores no file."""
+    from geo.jobs import FAILED, JOB_INTERRUPTED, JobEnded, fail_jobs, update_job
+    from geo.report_files import store_report_file
+
+    db = town["db"]
+    with db.begin() as conn:
+        made, stopped = (create_job(conn, "report", _params(), created_by="x") for _ in range(2))
+    update_job(db, made, status="running")
+    fail_jobs(db, [stopped], JOB_INTERRUPTED, FAILED, kind="report")
+    kept = store_report_file(db, made, "x.csv", "text/csv", b"a,b\n", lambda k: {"n": k["bytes"]})
+    assert kept["bytes"] == 4
+    try:
+        store_report_file(db, stopped, "y.csv", "text/csv", b"c\n", lambda k: {"n": k["bytes"]})
+    except JobEnded as exc:
+        assert "已结束（failed），不再保存其文件" in exc.message
+    else:
+        raise AssertionError("a failed job's file was stored")
+    with db.connect() as conn:
+        rows = {
+            r.id: (r.status, r.result, r.progress)
+            for r in conn.execute(text("SELECT id, status, result, progress FROM jobs"))
+        }
+        files = conn.execute(text("SELECT job_id FROM report_files")).scalars().all()
+    assert rows[made] == ("done", {"n": 4}, 1.0)
+    assert rows[stopped] == ("failed", None, 0.0)
+    assert files == [made]

@@ -17,11 +17,15 @@ from sqlalchemy import text
 from api.app import create_app
 from api.background import (
     _pool,
+    _thread_jobs,
+    _threads_lock,
     match_pool,
     run_job,
     stop_thread_jobs,
 )
 from geo.jobs import JOB_INTERRUPTED, QUEUE_INTERRUPTED, create_job
+from tests.test_plans_db import COMMUNITY as PLAN_COMMUNITY
+from tests.test_plans_db import demo as plan_demo  # noqa: F401
 
 
 def _jobs(db, *kinds: str) -> list[str]:  # noqa: ANN001
@@ -103,3 +107,63 @@ def test_the_apis_shutdown_stops_its_thread_jobs(db) -> None:  # noqa: ANN001
         (again,) = _jobs(db, "partition")
         run_job(db, again, lambda progress: {"ok": 1}).result(timeout=30)
     assert _rows(db)[again] == ("done", None)
+
+
+def _plans(db) -> int:  # noqa: ANN001
+    with db.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM grid_plans")).scalar_one()
+
+
+def _partition_with(db, auth_headers, monkeypatch, at: float, then: Any) -> dict[str, Any]:  # noqa: ANN001
+    """POST /plans for the demo community; when its partition reports stage ``at``,
+    ``then(job_id)`` runs (a stop, a sweep); the job's row once its thread has ended."""
+    import api.routes.plans as plans_route
+    from geo.plans import create_plan
+
+    def create(*args: Any, progress: Any, **kw: Any) -> int:
+        def told(fraction: float, message: str) -> None:
+            if fraction >= at:
+                then(job_id)
+            progress(fraction, message)
+
+        return create_plan(*args, progress=told, **kw)
+
+    monkeypatch.setattr(plans_route, "create_plan", create)
+    planner = auth_headers("admin")
+    with TestClient(create_app(db)) as client:
+        body = {"community": PLAN_COMMUNITY, "min_households": 300, "max_households": 500}
+        r = client.post("/plans", json=body, headers=planner)
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+        with _threads_lock:
+            future = _thread_jobs[job_id][0]
+        future.result(timeout=120)
+        stop_thread_jobs(db)  # the stop itself, after what the test made happen
+        return client.get(f"/jobs/{job_id}", headers=planner).json()
+
+
+def test_a_plan_stored_as_the_stop_comes_is_its_done_job(plan_demo, auth_headers, monkeypatch):  # noqa: ANN001, F811
+    """T61 #1: the plan was committed, then the partition's last progress report raised the
+    stop and the job was failed "interrupted, submit it again" beside its stored draft (a
+    resubmit: a second draft). Now the plan and the job's done are one transaction."""
+
+    def stop(job_id: str) -> None:  # the stop's event, right after the plan was stored
+        with _threads_lock:
+            _thread_jobs[job_id][1].set()
+
+    job = _partition_with(plan_demo, auth_headers, monkeypatch, 1.0, stop)
+    assert job["status"] == "done", job
+    assert _plans(plan_demo) == 1 and job["result"]["plan_id"] > 0
+
+
+def test_a_job_failed_before_its_plan_is_stored_stores_none(plan_demo, auth_headers, monkeypatch):  # noqa: ANN001, F811
+    """The other order: the job failed (another replica's sweep, a stop) while it was still
+    partitioning; its plan is not stored, and the job keeps the reason it was failed for."""
+    from geo.jobs import FAILED, fail_jobs
+
+    def swept(job_id: str) -> None:
+        fail_jobs(plan_demo, [job_id], JOB_INTERRUPTED, FAILED, kind="partition")
+
+    job = _partition_with(plan_demo, auth_headers, monkeypatch, 0.92, swept)
+    assert (job["status"], job["error"]) == ("failed", JOB_INTERRUPTED), job
+    assert _plans(plan_demo) == 0

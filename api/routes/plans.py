@@ -21,7 +21,7 @@ from api.background import job_accepted, run_job
 from api.bodies import StrictBody
 from api.deps import JobId, get_engine
 from geo.errors import NotFoundError
-from geo.jobs import create_job, get_job
+from geo.jobs import create_job, finish_job, get_job
 from geo.plan_history import list_plans, revert_plan
 from geo.plans import (
     MAX_GRID_HOUSEHOLDS,
@@ -135,11 +135,18 @@ def create(
             households_per_worker=body.households_per_worker,
             created_by=user.username,
             progress=progress,
+            # the plan and the job's "done" in one transaction (T61 #1)
+            on_stored=lambda conn, stored: finish_job(conn, job_id, _made(stored)),
         )
-        return {"plan_id": plan_id, "plan_url": f"/plans/{plan_id}"}
+        return _made(plan_id)
 
     run_job(engine, job_id, work)
     return job_accepted(job_id)
+
+
+def _made(plan_id: int) -> dict[str, Any]:
+    """A partition job's result."""
+    return {"plan_id": plan_id, "plan_url": f"/plans/{plan_id}"}
 
 
 @router.get("/jobs/{job_id}", summary="Status and progress of a job 任务状态")

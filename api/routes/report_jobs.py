@@ -208,17 +208,21 @@ def _work(engine: Engine, user: Principal, job_id: str, params: dict[str, Any]):
                 path = export_report(rep, FsPath(folder) / name, period, share, table)
                 body = path.read_bytes()
         progress(0.95, "正在保存文件 keeping the file")
-        kept = store_report_file(engine, job_id, name, MEDIA[fmt], bytes(body))
-        # in the city's zone, as the reports' times (T60 #13)
-        kept["expires_at"] = kept["expires_at"].astimezone(city_now().tzinfo).isoformat()
-        return {
-            "file_url": f"/reports/files/{job_id}",
-            **kept,
-            "kind": kind,
-            **period.meta(),
-            "area": area,
-            "share": share,
-        }
+
+        def made(kept: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "file_url": f"/reports/files/{job_id}",
+                **kept,
+                # in the city's zone, as the reports' times (T60 #13)
+                "expires_at": kept["expires_at"].astimezone(city_now().tzinfo).isoformat(),
+                "kind": kind,
+                **period.meta(),
+                "area": area,
+                "share": share,
+            }
+
+        # the file and the job's "done" in one transaction (T61 #3)
+        return made(store_report_file(engine, job_id, name, MEDIA[fmt], bytes(body), made))
 
     return work
 
