@@ -60,6 +60,12 @@ _thread_jobs: dict[str, tuple[Future, threading.Event, ThreadPoolExecutor]] = {}
 _threads_lock = threading.Lock()
 
 
+def thread_jobs_left() -> int:
+    """This process's thread jobs not yet ended (queued or running)."""
+    with _threads_lock:
+        return sum(not f.done() for f, _s, _p in _thread_jobs.values())
+
+
 def draining() -> bool:
     """Whether a match job (a drain) of this process is queued or running."""
     with _threads_lock:

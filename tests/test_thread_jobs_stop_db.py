@@ -7,8 +7,14 @@ until another process's sweep failed them minutes later.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -167,3 +173,69 @@ def test_a_job_failed_before_its_plan_is_stored_stores_none(plan_demo, auth_head
     job = _partition_with(plan_demo, auth_headers, monkeypatch, 0.92, swept)
     assert (job["status"], job["error"]) == ("failed", JOB_INTERRUPTED), job
     assert _plans(plan_demo) == 0
+
+
+def test_the_end_of_serve_does_not_wait_for_a_job_still_running(db, pg_url) -> None:  # noqa: ANN001
+    """T61 #2: after Ctrl+C the process lived on for minutes after "Finished server
+    process", the interpreter's exit waiting for a match batch past the stop's wait, which
+    then committed what its job said was left queued. The end of ``serve`` now ends the
+    process with a thread job still running (here one that would sleep ten minutes without
+    reporting progress), saying so; the timeout below is a bound, not a timing check."""
+    script = (
+        "import sys, time\n"
+        "from api.background import run_job\n"
+        "from api.cli_serve import _end\n"
+        "from geo.db import get_engine\n"
+        "from geo.jobs import create_job\n"
+        "engine = get_engine(sys.argv[1], run_migrations=False)\n"
+        "with engine.begin() as conn:\n"
+        "    job = create_job(conn, 'partition', {}, created_by='t')\n"
+        "run_job(engine, job, lambda progress: time.sleep(600) or {})\n"
+        "time.sleep(0.5)\n"
+        "_end(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, pg_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 个后台任务仍在运行，已放弃" in done.stderr, done.stderr
+
+
+def test_ctrl_c_on_serve_ends_it_through_its_end_with_the_log_kept(db, pg_url, tmp_path) -> None:  # noqa: ANN001, E501
+    """Ctrl+C on ``serve``: uvicorn stops (and swallows the KeyboardInterrupt: exit 0, as
+    before), then the process ends through ``_end`` (the path the test above checks) with
+    uvicorn's last log line flushed, not lost to the immediate exit."""
+    from tests.test_version_logging import CMD, REPO, _free_port
+
+    port, err = _free_port(), tmp_path / "serve.err"
+    env = {**os.environ, "DATABASE_URL": pg_url}
+    with err.open("w") as e:
+        server = subprocess.Popen(
+            [*CMD, "serve", "--port", str(port)],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=e,
+            env=env,
+        )
+    try:
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+                    return True
+            except OSError:
+                return server.poll() is not None
+
+        _until(healthy, timeout=120)
+        assert server.poll() is None, err.read_text()
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=120) == 0, err.read_text()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert "Finished server process" in err.read_text().splitlines()[-1]
