@@ -473,8 +473,10 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             from geo.db import get_engine
 
             app.state.engine = get_engine()
+        from api.job_keeper import warn_live_jobs
         from geo.jobs import recover_stale_jobs
 
+        warn_live_jobs(app.state.engine)  # a replica's live jobs about to be failed: say so
         recover_stale_jobs(app.state.engine)  # jobs left "running" by a dead process → failed
         from api.background import MatchSweeper, resume_match_queue
         from geo.match_queue import AbandonedSweep

@@ -77,6 +77,32 @@ def sweep(engine: Engine) -> int:
     return n
 
 
+def warn_live_jobs(engine: Engine) -> int:
+    """At start-up, before its recovery fails every unfinished job (GRIDWARD_JOB_STALE_SECONDS
+    0, the default): warn when some were touched within two heartbeats, as another running
+    replica's are; returns how many. WHY (T61 #6): adding a replica with the defaults failed
+    the running one's jobs, silently."""
+    from geo.auth_settings import get_auth_settings
+    from geo.jobs import fresh_jobs
+
+    if get_auth_settings().job_stale_seconds > 0:
+        return 0
+    n = fresh_jobs(engine, dt.timedelta(seconds=2 * HEARTBEAT_S))
+    if n:
+        log.warning(
+            "%d 个未完成的任务在 %d 秒内仍有心跳，可能属于另一个正在运行的服务进程，"
+            "现按已中断处理；多副本部署请设置 GRIDWARD_JOB_STALE_SECONDS（如 120） "
+            "%d unfinished jobs were touched "
+            "within %d s, perhaps by another API process still running, and are failed as "
+            "interrupted: with replicas set GRIDWARD_JOB_STALE_SECONDS (e.g. 120)",
+            n,
+            2 * HEARTBEAT_S,
+            n,
+            2 * HEARTBEAT_S,
+        )
+    return n
+
+
 class Every:
     """A daemon thread of the running API calling :meth:`tick` every ``every`` seconds until
     :meth:`stop`. A failed round (the database away) is logged once, as ``failing`` (its

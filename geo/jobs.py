@@ -193,6 +193,18 @@ def fail_jobs(engine: Engine, ids: list[str], error: str, message: str, kind: st
         ).rowcount
 
 
+def fresh_jobs(engine: Engine, within: dt.timedelta) -> int:
+    """How many unfinished jobs were touched within ``within``: live ones, by their
+    heartbeat (api.job_keeper)."""
+    cutoff = dt.datetime.now(dt.UTC) - within
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.count())
+            .select_from(_jobs)
+            .where(_jobs.c.status.not_in(_FINAL), _jobs.c.updated_at > cutoff)
+        ).scalar_one()
+
+
 def open_jobs(conn: Connection, kind: str, created_by: str) -> list[Any]:
     """``created_by``'s unfinished jobs of ``kind`` (id, status, params), oldest first."""
     return conn.execute(

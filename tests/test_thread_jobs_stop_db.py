@@ -239,3 +239,23 @@ def test_ctrl_c_on_serve_ends_it_through_its_end_with_the_log_kept(db, pg_url, t
             server.kill()
             server.wait()
     assert "Finished server process" in err.read_text().splitlines()[-1]
+
+
+def test_a_start_says_when_it_fails_jobs_a_live_process_touched(db, caplog) -> None:  # noqa: ANN001
+    """T61 #6: with GRIDWARD_JOB_STALE_SECONDS 0 (the default) a new replica's start failed
+    the running one's jobs, silently. It still does (the documented rule for one process),
+    but now says so, naming the setting; a dead process's old job alone is not warned of."""
+    (old,) = _jobs(db, "partition")
+    with db.begin() as conn:
+        conn.execute(text("UPDATE jobs SET updated_at = now() - interval '1 hour'"))
+    with caplog.at_level("WARNING", logger="gridward.jobs"), TestClient(create_app(db)):
+        pass
+    assert "可能属于另一个正在运行的服务进程" not in caplog.text
+    assert _rows(db)[old] == ("failed", JOB_INTERRUPTED)
+    caplog.clear()
+    (live,) = _jobs(db, "partition")  # touched just now, as a live replica's heartbeat does
+    with caplog.at_level("WARNING", logger="gridward.jobs"), TestClient(create_app(db)):
+        pass
+    assert "1 个未完成的任务在 40 秒内仍有心跳" in caplog.text, caplog.text
+    assert "GRIDWARD_JOB_STALE_SECONDS" in caplog.text
+    assert _rows(db)[live][0] == "failed"
