@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -30,9 +31,9 @@ def _raw(port: int, request_line: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
-@pytest.fixture()
-def served(db, pg_url, tmp_path):  # noqa: ANN001, ANN201
-    """``gridward serve`` on a free port against the test database: the port."""
+def start_serve(pg_url: str, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
+    """``gridward serve`` on a free port against the test database, once it listens: the
+    process, its port and the file its stderr goes to (the caller stops it)."""
     port, err = _free_port(), tmp_path / "serve.err"
     env = {**os.environ, "DATABASE_URL": pg_url}
     with err.open("w") as e:
@@ -54,6 +55,18 @@ def served(db, pg_url, tmp_path):  # noqa: ANN001, ANN201
 
     try:
         _until(up, "gridward serve listening")
+    except BaseException:
+        server.kill()
+        server.wait()
+        raise
+    return server, port, err
+
+
+@pytest.fixture()
+def served(db, pg_url, tmp_path):  # noqa: ANN001, ANN201
+    """``gridward serve`` on a free port against the test database: the port."""
+    server, port, _err = start_serve(pg_url, tmp_path)
+    try:
         yield port
     finally:
         server.terminate()

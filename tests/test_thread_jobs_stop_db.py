@@ -7,13 +7,11 @@ until another process's sweep failed them minutes later.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -209,29 +207,10 @@ def test_ctrl_c_on_serve_ends_it_through_its_end_with_the_log_kept(db, pg_url, t
     """Ctrl+C on ``serve``: uvicorn stops (and swallows the KeyboardInterrupt: exit 0, as
     before), then the process ends through ``_end`` (the path the test above checks) with
     uvicorn's last log line flushed, not lost to the immediate exit."""
-    from tests.test_version_logging import CMD, REPO, _free_port
+    from tests.test_http_protocol import start_serve
 
-    port, err = _free_port(), tmp_path / "serve.err"
-    env = {**os.environ, "DATABASE_URL": pg_url}
-    with err.open("w") as e:
-        server = subprocess.Popen(
-            [*CMD, "serve", "--port", str(port)],
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=e,
-            env=env,
-        )
+    server, _port, err = start_serve(pg_url, tmp_path)
     try:
-
-        def healthy() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
-                    return True
-            except OSError:
-                return server.poll() is not None
-
-        _until(healthy, timeout=120)
-        assert server.poll() is None, err.read_text()
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=120) == 0, err.read_text()
     finally:
