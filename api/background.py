@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 from api.job_keeper import Every, own, owned, release
 from geo.errors import GridwardError
 from geo.jobs import DONE, FAILED, JobEnded, create_job, update_job
-from geo.match_queue import SWEEP_EVERY_S, AbandonedSweep, drain_queue
+from geo.match_queue import SWEEP_EVERY_S, AbandonedSweep, drain_queue, left_queued
 from geo.settings import get_settings
 
 log = logging.getLogger("gridward.jobs")
@@ -89,7 +89,7 @@ def stop_thread_jobs(engine: Engine, wait_s: float = 10.0) -> int:
     finishes meanwhile keeps its result: it is true."""
     import time
 
-    from geo.jobs import JOB_INTERRUPTED, QUEUE_INTERRUPTED, fail_jobs
+    from geo.jobs import fail_interrupted
 
     with _threads_lock:
         jobs = dict(_thread_jobs)  # before the stop: a job ends (and leaves) as it is told
@@ -102,10 +102,7 @@ def stop_thread_jobs(engine: Engine, wait_s: float = 10.0) -> int:
             # a long stage without progress runs on past the wait: its job is failed below
             with contextlib.suppress(TimeoutError):
                 future.exception(timeout=max(end - time.monotonic(), 0.0))
-    ids = sorted(jobs)
-    n = fail_jobs(engine, ids, QUEUE_INTERRUPTED, FAILED, kind="match_queue")
-    for kind in ("partition", "assignment"):
-        n += fail_jobs(engine, ids, JOB_INTERRUPTED, FAILED, kind=kind)
+    n = fail_interrupted(engine, sorted(jobs))
     if n:
         log.warning("停止：%d 个后台任务已中断 stopping: %d background jobs interrupted", n, n)
     return n
@@ -266,17 +263,10 @@ def _drain_left_queued(engine: Engine) -> str | None:
     if draining():
         return None
     age = get_settings().stale_upload_s
+    left = left_queued(engine, age)
+    if not left:
+        return None
     with engine.begin() as conn:
-        left = conn.execute(
-            text(
-                "SELECT count(*) FROM (SELECT id FROM tracks WHERE status = 'queued' AND "
-                "uploaded_at < now() - make_interval(secs => :age) "
-                "FOR UPDATE SKIP LOCKED) t"
-            ),
-            {"age": age},
-        ).scalar_one()
-        if not left:
-            return None
         job_id = create_job(conn, "match_queue", {"reason": "left queued"}, created_by=None)
     log.warning(
         "%d 条轨迹排队已超过 %d 秒且无人匹配（其服务进程可能已退出），任务 %s 匹配它们 "

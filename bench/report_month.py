@@ -122,7 +122,7 @@ from geo.demo import track_csv  # noqa: E402
 from geo.embedded import EmbeddedCluster  # noqa: E402
 from geo.errors import GridwardError  # noqa: E402
 from geo.jobs import create_job  # noqa: E402
-from geo.match_queue import drain_queue  # noqa: E402
+from geo.match_queue import drain_queue, queued_count  # noqa: E402
 from geo.patrol_days import segment_live_at  # noqa: E402
 from geo.patrol_reports import Report, build_report, share_used  # noqa: E402
 from geo.report_export import export_report  # noqa: E402
@@ -695,7 +695,7 @@ def _load_section(
         m = sum(k for _, k in inside)
         m_s = (inside[-1][0] - began) if inside else calls_end - began
         after = sum(k for _, k in ends) - m
-        dry = bool(ends) and ends[-1][0] < calls_end and not _queued_left(engine)
+        dry = bool(ends) and ends[-1][0] < calls_end and not queued_count(engine)
         rows.append(
             (
                 "load: queue drain during those " + ("jobs" if "jobs" in name else "calls"),
@@ -728,13 +728,6 @@ def _with_drain(
         stop.set()  # the worker ends after the batch it is matching
         worker.join()
     return out, drained[0], end
-
-
-def _queued_left(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(
-            text("SELECT count(*) FROM tracks WHERE status = 'queued'")
-        ).scalar_one()
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, case, func, insert, select, update
 
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.models import Job
@@ -243,19 +243,30 @@ def recover_stale_jobs(engine: Engine, stale_after: dt.timedelta | None = None) 
         stale_after = dt.timedelta(seconds=get_auth_settings().job_stale_seconds)
     cutoff = dt.datetime.now(dt.UTC) - stale_after
     stale = (_jobs.c.status.in_(("queued", "running")), _jobs.c.updated_at <= cutoff)
-    # WHY a match job says more: its tracks are kept queued, and the service drains the queue
-    # when it starts (api.background.resume_match_queue); "submit it again" alone read as if
-    # the walks were lost; both Chinese first (T47 #2: English only, and the uploader reads it)
     with engine.begin() as conn:
-        n = 0
-        for kind, error in (
-            (_jobs.c.kind == "match_queue", QUEUE_INTERRUPTED),
-            (_jobs.c.kind != "match_queue", JOB_INTERRUPTED),
-        ):
-            n += conn.execute(
-                update(_jobs)
-                .where(*stale, kind)
-                # its last stage ("保存方案…") beside "failed" read as still working (T61 #7)
-                .values(status="failed", error=error, message=FAILED, updated_at=func.now())
-            ).rowcount
-    return n
+        return _fail_interrupted(conn, *stale)
+
+
+def fail_interrupted(engine: Engine, ids: list[str]) -> int:
+    """Fail those of ``ids`` still unfinished as interrupted (a shutdown's), each with the
+    words for its kind (:func:`_fail_interrupted`); returns how many."""
+    if not ids:
+        return 0
+    with engine.begin() as conn:
+        return _fail_interrupted(conn, _jobs.c.id.in_(ids), _jobs.c.status.not_in(_FINAL))
+
+
+def _fail_interrupted(conn: Connection, *where: Any) -> int:
+    """Fail the jobs ``where`` selects as interrupted: one rule for the start-up's recovery,
+    the running API's sweep and a shutdown. WHY a match job says more: its tracks are kept
+    queued, and a start or a running API process drains them
+    (api.background.resume_match_queue, sweep_abandoned); "submit it again" alone read as
+    if the walks were lost; both Chinese first (T47 #2: English only, and the uploader reads
+    it). Message 已失败: its last stage ("保存方案…") beside "failed" read as still working
+    (T61 #7)."""
+    error = case((_jobs.c.kind == "match_queue", QUEUE_INTERRUPTED), else_=JOB_INTERRUPTED)
+    return conn.execute(
+        update(_jobs)
+        .where(*where)
+        .values(status="failed", error=error, message=FAILED, updated_at=func.now())
+    ).rowcount

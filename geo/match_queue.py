@@ -228,6 +228,23 @@ def queued_count(engine: Engine) -> int:
         return int(conn.execute(q).one()[0])
 
 
+def left_queued(engine: Engine, age_s: float) -> int:
+    """How many tracks queued over ``age_s`` ago no one holds now (a worker's or a drain's
+    batch being matched holds its rows): left by a process that died, or waiting behind a
+    backlog nobody is draining."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT id FROM tracks WHERE status = 'queued' AND "
+                    "uploaded_at < now() - make_interval(secs => :age) "
+                    "FOR UPDATE SKIP LOCKED) t"
+                ),
+                {"age": age_s},
+            ).scalar_one()
+        )
+
+
 def requeue_tracks(
     engine: Engine,
     track_ids: list[int] | None = None,

@@ -30,6 +30,7 @@ from api.background import (
 from geo.jobs import JOB_INTERRUPTED, QUEUE_INTERRUPTED, create_job
 from tests.test_plans_db import COMMUNITY as PLAN_COMMUNITY
 from tests.test_plans_db import demo as plan_demo  # noqa: F401
+from tests.test_worker_watch_db import _until
 
 
 def _jobs(db, *kinds: str) -> list[str]:  # noqa: ANN001
@@ -41,13 +42,6 @@ def _rows(db) -> dict[str, tuple[str, str | None]]:  # noqa: ANN001
     with db.connect() as conn:
         rows = conn.execute(text("SELECT id, status, error FROM jobs")).all()
     return {str(i): (s, e) for i, s, e in rows}
-
-
-def _until(check: Any, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.02)
 
 
 def _endless(progress: Any) -> dict[str, Any]:
@@ -80,11 +74,11 @@ def test_a_stop_interrupts_running_and_queued_jobs_and_keeps_a_finished_ones_res
         run_job(db, drain, _endless, match_pool),
         run_job(db, quick, finishes, match_pool),
     ]
-    _until(lambda: quick_started.is_set() and _rows(db)[drain][0] == "running")
-    _until(lambda: _rows(db)[part][0] == _rows(db)[staff][0] == "running")
+    _until(lambda: quick_started.is_set() and _rows(db)[drain][0] == "running", "drains run")
+    _until(lambda: _rows(db)[part][0] == _rows(db)[staff][0] == "running", "jobs run")
     assert stop_thread_jobs(db, wait_s=15.0) == 4
     for future in futures:
-        _until(future.done)
+        _until(future.done, "each job ended")
     assert not ran_waiting.is_set(), "a queued job started after the stop"
     rows = _rows(db)
     assert rows[part] == rows[staff] == rows[waiting] == ("failed", JOB_INTERRUPTED)
@@ -104,7 +98,7 @@ def test_the_apis_shutdown_stops_its_thread_jobs(db) -> None:  # noqa: ANN001
     with TestClient(create_app(db)):
         (job,) = _jobs(db, "partition")
         future = run_job(db, job, _endless)
-        _until(lambda: _rows(db)[job][0] == "running")
+        _until(lambda: _rows(db)[job][0] == "running", "the job runs")
     assert future.done()
     assert _rows(db)[job] == ("failed", JOB_INTERRUPTED)
     with TestClient(create_app(db)):
