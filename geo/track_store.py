@@ -324,8 +324,10 @@ def _resume(item: dict[str, Any], engine: Engine, track_id: int, queue: bool) ->
     and one killed while draining a deferred upload left it ``queued`` with its job failed
     ("submit it again"); the re-send was answered "already stored" and nothing ever matched
     it. A track being matched right now (its row locked: :func:`match_stored_track`, the
-    queue) is left to whoever holds it; a deferred re-send of a queued track still gets a job
-    (its status ``queued``) that ends when the track is matched. A matched or failed track is
+    queue) is left to whoever holds it and said to be ``matching``, deferred or not (T61 #9:
+    a deferred re-send of a track a ``tracks worker`` held was answered ``queued``); a
+    deferred re-send of a queued track no one holds gets a job (its status ``queued``) that
+    ends when the track is matched. A matched or failed track is
     answered as before (re-matching is ``tracks rematch``)."""
     status = _status(engine, track_id)
     if status not in ("stored", "queued"):
@@ -342,9 +344,9 @@ def _resume(item: dict[str, Any], engine: Engine, track_id: int, queue: bool) ->
                     text("UPDATE tracks SET status = 'queued' WHERE id = :t"), {"t": track_id}
                 )
         status = _status(engine, track_id)
-        if status == "queued":  # locked or not: the upload's job waits for it
+        if status == "queued" and free is not None:  # waits in the queue: a job waits for it
             item.update(status="queued", resumed=RESUMED_QUEUED)
-        elif status == "stored":  # an upload is matching it now
+        elif status in ("stored", "queued"):  # held: an upload or a worker is matching it now
             _matching(item, track_id)
         else:  # matched meanwhile
             _as_it_is(item, engine, track_id, status)

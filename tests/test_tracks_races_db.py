@@ -274,6 +274,32 @@ def test_a_deferred_resend_of_a_track_left_queued_gets_a_job_that_matches_it(dem
         assert "stay queued" in get_job(conn, dead)["error"]
 
 
+def test_a_deferred_resend_of_a_track_a_worker_holds_says_it_is_being_matched(demo, auth_headers):
+    """T61 #9: a file sent again with defer=true while a ``tracks worker`` held its queued
+    track was answered ``queued`` with a job, as if it waited. Now it is ``matching`` with
+    the note, as the inline re-send says, and gets no job; once the worker lets go, a
+    re-send is ``queued`` with a job again."""
+    admin = auth_headers("admin")
+    walk = _walk(demo, 71, hours=3)
+    with TestClient(create_app(demo)) as client:
+        tid = store_track(demo, walk, "held.csv", queue=True).track_id
+        with demo.begin() as held:  # the worker's claim on the track
+            held.execute(text("SELECT 1 FROM tracks WHERE id = :t FOR UPDATE"), {"t": tid})
+            r = _post(client, admin, [("held.csv", walk)], defer="true")
+            assert r.status_code == 200, r.text
+            body = r.json()
+            item = body["files"][0]
+            assert item["status"] == "matching" and "being matched" in item["note"], item
+            assert "job_id" not in body and "resumed" not in item, body
+        assert _one(demo, "SELECT status FROM tracks WHERE id = :t", t=tid)[0][0] == "queued"
+        r = _post(client, admin, [("held.csv", walk)], defer="true")
+        assert r.status_code == 202, r.text
+        assert r.json()["files"][0]["status"] == "queued", r.text
+        job = _wait_job(client, r.json()["job_url"], admin)
+    assert job["status"] == "done", job
+    assert _matches(demo, tid) == 1
+
+
 def test_the_api_start_drains_tracks_left_queued_each_track_once(demo, monkeypatch):
     """At start-up, queued tracks that no one holds are drained by a job. Two API processes
     starting at once may both start one: the queue's SKIP LOCKED still matches each track
