@@ -26,19 +26,23 @@ def serve(
     host, port = host or s.host, port or s.port
     _check_free(host, port)  # before the database starts: nothing to undo
     app = create_app(get_engine(create=True))  # serving sets things up: a new cluster is made
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=level.lower(),
+        log_config=uvicorn_log_config(),
+        http=JsonErrorH11Protocol,  # an unparsable request's 400 is JSON, as every error
+        # requests still being answered at a stop get this long, then are cut off
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
+    # WHY uvicorn.Server, not uvicorn.run: run() swallows the KeyboardInterrupt the server
+    # raises again once it has stopped on Ctrl+C, so serve exited 0 where every other
+    # command exits 130; SIGTERM is raised again the same way and ends the process by it
     try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level=level.lower(),
-            log_config=uvicorn_log_config(),
-            http=JsonErrorH11Protocol,  # an unparsable request's 400 is JSON, as every error
-            # requests still being answered at a stop get this long, then are cut off
-            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
-        )
-    except KeyboardInterrupt:  # uvicorn swallows the Ctrl+C it stops on (exit 0); not one
-        _end(130)  # that came before it took the signals
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # Ctrl+C: uvicorn has stopped and logged it (its last line)
+        _end(130)
     _end(0)
 
 
@@ -69,10 +73,6 @@ def _end(code: int) -> None:
             left,
             left,
         )
-    if code == 130:
-        from api.cli import INTERRUPTED
-
-        typer.echo(INTERRUPTED, err=True)
     sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()
