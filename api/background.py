@@ -23,7 +23,13 @@ from sqlalchemy import Engine, text
 from api.job_keeper import Every, own, owned, release
 from geo.errors import GridwardError
 from geo.jobs import DONE, FAILED, JobEnded, create_job, update_job
-from geo.match_queue import SWEEP_EVERY_S, AbandonedSweep, drain_queue, left_queued
+from geo.match_queue import (
+    SWEEP_EVERY_S,
+    AbandonedSweep,
+    drain_queue,
+    left_queued,
+    worker_connected,
+)
 from geo.settings import get_settings
 
 log = logging.getLogger("gridward.jobs")
@@ -259,12 +265,15 @@ def _drain_left_queued(engine: Engine) -> str | None:
     process; the replicas still running never took them (their sweep took ``stored``
     tracks only), and the jobs' "matched when the service starts" waited on a restart.
     Claims skip locked rows, so a worker or another process draining meanwhile shares the
-    work and each track is still matched once."""
+    work and each track is still matched once. While a ``tracks worker`` is connected, the
+    tracks are its next batches and nothing is started: this process joined in when a
+    worker was busy with a backlog older than the stale age (a whole month's rematch), and
+    spent the API's time matching beside it."""
     if draining():
         return None
     age = get_settings().stale_upload_s
     left = left_queued(engine, age)
-    if not left:
+    if not left or worker_connected(engine):
         return None
     with engine.begin() as conn:
         job_id = create_job(conn, "match_queue", {"reason": "left queued"}, created_by=None)

@@ -245,6 +245,19 @@ def left_queued(engine: Engine, age_s: float) -> int:
         )
 
 
+def worker_connected(engine: Engine) -> bool:
+    """Whether a ``gridward tracks worker`` is connected to the database now (its
+    connections are named ``gridward worker [pid]``: :func:`geo.db.program_name`). A worker
+    drains the whole queue, oldest first, until it is empty (or, watching, for as long as
+    it runs), so tracks waiting behind its backlog are not left: they are its next batches."""
+    with engine.connect() as conn:
+        q = text(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name LIKE :worker)"
+        )
+        return bool(conn.execute(q, {"worker": "gridward worker [%]"}).scalar())
+
+
 def requeue_tracks(
     engine: Engine,
     track_ids: list[int] | None = None,

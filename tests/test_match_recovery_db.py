@@ -8,12 +8,13 @@ upload stored and never matched is ``stored`` with no match; a live match holds 
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from api.app import create_app
 from geo.settings import get_settings
@@ -187,7 +188,8 @@ def test_a_running_api_drains_tracks_a_killed_replica_left_queued(demo):
     failed A's jobs ("matched when the service starts") and never matched the tracks: its
     sweep took ``stored`` ones only, and the queue was drained at start-up alone. Now a look
     that finds nothing abandoned drains the queue when a track queued over the stale age is
-    held by no one; fresh ones and ones a worker holds are left, and each is matched once."""
+    held by no one; fresh ones, ones a worker holds and, while a ``tracks worker`` is
+    connected, all of them are left, and each is matched once."""
     from api.background import sweep_abandoned
     from geo.match_queue import AbandonedSweep
 
@@ -200,7 +202,18 @@ def test_a_running_api_drains_tracks_a_killed_replica_left_queued(demo):
     with demo.begin() as held:  # a worker holds the old one (its batch being matched)
         held.execute(text("SELECT 1 FROM tracks WHERE id = :t FOR UPDATE"), {"t": ids[0]})
         assert sweep_abandoned(demo, sweep) is None
-    job = sweep_abandoned(demo, sweep)  # released: its worker died after all
+    # a tracks worker is connected (busy with an older backlog): the tracks are its next
+    # batches, this process leaves them to it
+    worker = create_engine(
+        demo.url, connect_args={"application_name": f"gridward worker [{os.getpid()}]"}
+    )
+    try:
+        with worker.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            assert sweep_abandoned(demo, sweep) is None
+    finally:
+        worker.dispose()
+    job = sweep_abandoned(demo, sweep)  # no worker, nothing held: its process died after all
     assert job is not None
     assert sweep_abandoned(demo, sweep) is None  # this process drains already: not twice
     assert _wait_db_job(demo, job)["status"] == "done"
