@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
@@ -43,6 +44,18 @@ class LaterChanges:
     uploads: list[dt.datetime] = field(default_factory=list)
     walks: dict[str, list[dt.datetime]] = field(default_factory=dict)  # action → times
     duties: list[dt.datetime] = field(default_factory=list)
+    # the period's days each kind of change reaches (a walk's days, a duty's days changed)
+    reached: dict[str, set[dt.date]] = field(default_factory=dict)
+    period: tuple[dt.date, dt.date] | None = None
+
+    def _reach(self, kind: str) -> tuple[str, str]:
+        """``：2026-10-03、2026-10-05`` style words for the period days ``kind`` reaches
+        (WHY: a note said only the day a change was made; a weekly checker re-read all
+        seven days to find the ones it moved)."""
+        got = self.reached.get(kind)
+        if not got or self.period is None:
+            return "", ""
+        return period_days(got, *self.period)
 
     def sentences(self, days: Any) -> tuple[list[str], list[str]]:
         """Chinese and English clauses; ``days(stamps)`` names the local days of times."""
@@ -51,10 +64,15 @@ class LaterChanges:
         if self.uploads:
             n = len(self.uploads)
             when, when_en = days(self.uploads)
-            zh.append(f"{n} 条本期的轨迹于 {when} 才上传（迟传，本期结束之后）")
+            on, on_en = self._reach("uploads")
+            zh.append(
+                f"{n} 条本期的轨迹于 {when} 才上传（迟传，本期结束之后）"
+                + (f"，巡查日为 {on}" if on else "")
+            )
             en.append(
                 f"{count_en(n, 'walk', 'walks')} of this period {verb_en(n, 'was', 'were')} "
                 f"uploaded late on {when_en}, after the period ended"
+                + (f", walked on {on_en}" if on else "")
             )
         if self.walks:
             n = sum(len(v) for v in self.walks.values())
@@ -62,20 +80,59 @@ class LaterChanges:
             kinds = [a for a in _WALK_WORDS if a in self.walks]
             what_zh = "、".join(f"{_WALK_WORDS[a][0]} {len(self.walks[a])}" for a in kinds)
             what_en = ", ".join(f"{len(self.walks[a])} {_WALK_WORDS[a][1]}" for a in kinds)
-            zh.append(f"本期的轨迹于 {when} 有 {n} 次改动（{what_zh}）")
+            on, on_en = self._reach("walks")
+            zh.append(
+                f"本期的轨迹于 {when} 有 {n} 次改动（{what_zh}）"
+                + (f"，涉及巡查日 {on}" if on else "")
+            )
             en.append(
                 f"{count_en(n, 'change', 'changes')} to walks of this period on {when_en} "
-                f"({what_en})"
+                f"({what_en})" + (f", walks of {on_en}" if on else "")
             )
         if self.duties:
             n = len(self.duties)
             when, when_en = days(self.duties)
-            zh.append(f"{n} 条职责于 {when} 被结束、撤销或因离岗而结束，本期内的在岗日子随之改变")
+            on, on_en = self._reach("duties")
+            zh.append(
+                f"{n} 条职责于 {when} 被结束、撤销或因离岗而结束，本期内的在岗日子随之改变"
+                + (f"：{on}" if on else "")
+            )
             en.append(
                 f"{count_en(n, 'duty', 'duties')} {verb_en(n, 'was', 'were')} ended, undone "
                 f"or closed by a leave on {when_en}, changing who held them on days of this period"
+                + (f": {on_en}" if on else "")
             )
         return zh, en
+
+
+def period_days(days: Iterable[dt.date], start: dt.date, end: dt.date) -> tuple[str, str]:
+    """Days of ``start``..``end``, Chinese and English: runs of consecutive days as ranges,
+    at most four runs named (``2026-10-03、2026-10-05 至 2026-10-07 等``), or the whole
+    period said so."""
+    inside = sorted({d for d in days if start <= d <= end})
+    if not inside:
+        return "", ""
+    if len(inside) == (end - start).days + 1 and len(inside) > 1:
+        return "本期每一天", "every day of this period"
+    runs: list[list[dt.date]] = []
+    for d in inside:
+        if runs and (d - runs[-1][-1]).days == 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    named = [(r[0].isoformat(), r[-1].isoformat() if len(r) > 1 else None) for r in runs[:4]]
+    more = len(runs) > 4
+    zh = "、".join(f"{a} 至 {b}" if b else a for a, b in named) + (" 等" if more else "")
+    en = ", ".join(f"{a} to {b}" if b else a for a, b in named) + (" and more" if more else "")
+    return zh, en
+
+
+def _local_days(started: Any, ended: Any, tz: ZoneInfo) -> set[dt.date]:
+    """The city's days a walk from ``started`` to ``ended`` lies on."""
+    if started is None or ended is None:
+        return set()
+    first, last = started.astimezone(tz).date(), ended.astimezone(tz).date()
+    return {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
 
 
 def later_changes(
@@ -110,7 +167,8 @@ def later_changes(
         text(
             # late (迟传) too: a walk sent the next morning, within the grace the reports
             # allow, is how phones upload, not a change to a signed report
-            "SELECT id, person_id, uploaded_at FROM tracks WHERE uploaded_at >= :since "
+            "SELECT id, person_id, uploaded_at, started_at, ended_at FROM tracks "
+            "WHERE uploaded_at >= :since "
             "AND uploaded_at > ended_at + make_interval(secs => :late_s) "
             "AND status <> 'withdrawn' AND started_at < :closed AND ended_at >= :opened "
             "ORDER BY id"
@@ -133,23 +191,29 @@ def later_changes(
     # match too (a walk stored before it, matched after: the signed figures lacked it)
     again = conn.execute(
         text(
-            "SELECT m.track_id, t.person_id, max(m.matched_at) AS at FROM track_matches m "
+            "SELECT m.track_id, t.person_id, t.started_at, t.ended_at, "
+            "max(m.matched_at) AS at FROM track_matches m "
             "JOIN tracks t ON t.id = m.track_id WHERE m.matched_at >= :since "
             "AND t.status <> 'withdrawn' AND t.started_at < :closed AND t.ended_at >= :opened "
             "AND (CAST(:first AS boolean) OR EXISTS (SELECT 1 FROM track_matches e "
-            "WHERE e.track_id = m.track_id AND e.id < m.id)) GROUP BY m.track_id, t.person_id"
+            "WHERE e.track_id = m.track_id AND e.id < m.id)) "
+            "GROUP BY m.track_id, t.person_id, t.started_at, t.ended_at"
         ),
         {**span, "first": since is not None},
     ).all()
     ids = {r.id for r in late} | {r.track_id for r in again}
     ids |= {r.track_id for r in rows if r.track_id is not None}
     here = _credited_here(conn, sorted(ids), where)
-    out = LaterChanges()
-    out.uploads = [
-        r.uploaded_at
-        for r in late
-        if mine([r.person_id]) and _in_scope(r.id, [r.person_id], None, here, who, where)
-    ]
+    tz = ZoneInfo(get_settings().timezone)
+    out = LaterChanges(period=(start, end))
+
+    def reach(kind: str, days: set[dt.date]) -> None:
+        out.reached.setdefault(kind, set()).update(d for d in days if start <= d <= end)
+
+    for r in late:
+        if mine([r.person_id]) and _in_scope(r.id, [r.person_id], None, here, who, where):
+            out.uploads.append(r.uploaded_at)
+            reach("uploads", _local_days(r.started_at, r.ended_at, tz))
     named = {r.id for r in late}
     for r in rows:
         detail = r.detail or {}
@@ -163,8 +227,13 @@ def later_changes(
             ):
                 out.walks.setdefault(r.action, []).append(r.at)
                 named.add(r.track_id)
+                before = {dt.date.fromisoformat(d) for d in _iso_days(detail)}
+                reach("walks", _local_days(r.started_at, r.ended_at, tz) | before)
         else:  # one entry per duty row (a leave ends every duty of the person)
-            out.duties += [r.at] * _duties_reached(r, detail, start, end, who, where, person)
+            spans = _duty_spans(r, detail, who, where, person)
+            changed = [_changed_days(a, b, start, end) for a, b in spans]
+            out.duties += [r.at] * sum(1 for c in changed if c)
+            reach("duties", set().union(*changed))
     for r in again:  # a change named above re-matches its walk: said once
         if (
             r.track_id not in named
@@ -172,6 +241,7 @@ def later_changes(
             and _in_scope(r.track_id, [r.person_id], None, here, who, where)
         ):
             out.walks.setdefault(REMATCH, []).append(r.at)
+            reach("walks", _local_days(r.started_at, r.ended_at, tz))
     return out
 
 
@@ -223,35 +293,46 @@ def _walk_in_period(
     """The walk lies in the period: now, or before it was re-timed or withdrawn."""
     if r.started_at is not None and r.started_at < closed and r.ended_at >= opened:
         return True
+    return any(start.isoformat() <= d <= end.isoformat() for d in _iso_days(detail))
+
+
+def _iso_days(detail: dict[str, Any]) -> list[str]:
+    """The days a walk's audit entry says it lay on before the change (ISO dates)."""
     days = [*detail.get("days", []), str(detail.get("from") or "")[:10]]
-    return any(start.isoformat() <= d <= end.isoformat() for d in days if len(d) == 10)
+    return [d for d in days if isinstance(d, str) and len(d) == 10 and d[4] == "-"]
 
 
-def _duties_reached(
+def _duty_spans(
     r: Any,
     detail: dict[str, Any],
-    start: dt.date,
-    end: dt.date,
     who: list[int],
     where: set[int],
     person: int | None = None,
-) -> int:
-    """How many duties a duty's end, undo or a leave took days of the period from (or gave
-    them back); ``person``: only that person's duties."""
+) -> list[tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+    """The duties (before, after) a duty's end, undo or a leave changed that the report
+    reaches: its streets' or its people's; ``person``: only that person's duties."""
     if r.action == "person.leave":
         if r.target_id is None or int(r.target_id) not in who:
-            return 0
+            return []
     elif r.target_type not in ("alley", "street") or int(r.target_id or -1) not in where:
-        return 0
+        return []
     before = {d.get("id"): d for d in detail.get("before", []) if isinstance(d, dict)}
     after = {d.get("id"): d for d in detail.get("after", []) if isinstance(d, dict)}
+    last = str(detail.get("last_day") or "")[:10]
+    if r.action == "person.leave" and not after and len(last) == 10:
+        # a leave keeps each duty to its last day (one that began after it is removed)
+        after = {
+            k: dict(d, valid_to=min(d.get("valid_to") or last, last))
+            for k, d in before.items()
+            if str(d.get("valid_from") or "")[:10] <= last
+        }
     spans = [(before.get(k), after.get(k)) for k in before.keys() | after.keys()]
     removed = detail.get("removed")
     if isinstance(removed, dict):
         spans.append((removed, None))
     if person is not None:
         spans = [(a, b) for a, b in spans if person in {(d or {}).get("person_id") for d in (a, b)}]
-    return sum(_changed_days_reach(a, b, start, end) for a, b in spans)
+    return spans
 
 
 def _span(d: dict[str, Any] | None) -> tuple[dt.date, dt.date] | None:
@@ -263,19 +344,19 @@ def _span(d: dict[str, Any] | None) -> tuple[dt.date, dt.date] | None:
     )
 
 
-def _changed_days_reach(
+def _changed_days(
     a: dict[str, Any] | None, b: dict[str, Any] | None, start: dt.date, end: dt.date
-) -> bool:
-    """Some day of ``start``..``end`` is held in one of the duty's two spans, not the other:
-    the two spans cut to the period differ (each is one run of days, or nothing)."""
+) -> set[dt.date]:
+    """The days of ``start``..``end`` held in one of the duty's two spans, not the other."""
 
-    def within(d: dict[str, Any] | None) -> tuple[dt.date, dt.date] | None:
+    def held(d: dict[str, Any] | None) -> set[dt.date]:
         got = _span(d)
-        if got is None or got[0] > end or got[1] < start:
-            return None
-        return max(got[0], start), min(got[1], end)
+        if got is None:
+            return set()
+        first, last = max(got[0], start), min(got[1], end)
+        return {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
 
-    return within(a) != within(b)
+    return held(a) ^ held(b)
 
 
 # audit actions that change no figure of a report: signing in, tokens, accounts, a refused

@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from geo import coverage
-from geo.closed_changes import later_changes
+from geo.closed_changes import later_changes, period_days
 from geo.errors import count_en, verb_en
 from geo.patrol_days import ROLES
 from geo.report_areas import OUTSIDE_COMMUNITY
@@ -380,6 +380,17 @@ def reimport_clauses(
     return zh, en
 
 
+def held_days(duties: Iterable[Any], start: dt.date, end: dt.date) -> tuple[str, str]:
+    """The days of ``start``..``end`` some of ``duties`` (``valid_from``, ``valid_to``) hold,
+    named as :func:`geo.closed_changes.period_days` names them."""
+    held: set[dt.date] = set()
+    for d in duties:
+        first = max(pd.Timestamp(d.valid_from).date(), start)
+        last = end if pd.isna(d.valid_to) else min(pd.Timestamp(d.valid_to).date(), end)
+        held |= {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
+    return period_days(held, start, end)
+
+
 def closed_notes(
     engine: Engine,
     period: Period,
@@ -415,13 +426,16 @@ def closed_notes(
     )
     if len(late):
         when, when_en = days(late["created_at"])
+        on, on_en = held_days(late.itertuples(), period.start, period.end)
         # the day set comes first: in brackets after 本期结束后 it read as the period's end
         # (T45 #8)
-        zh.append(f"{len(late)} 条职责于 {when} 补设（本期结束之后），其开始日在本期或更早")
+        zh.append(
+            f"{len(late)} 条职责于 {when} 补设（本期结束之后），其开始日在本期或更早，在岗日为 {on}"
+        )
         en.append(
             f"{count_en(len(late), 'duty', 'duties')} {verb_en(len(late), 'was', 'were')} set on "
             f"{when_en}, after the period ended, yet start in "
-            "it or earlier (backdated)"
+            f"it or earlier (backdated), held on {on_en}"
         )
     more_zh, more_en = later.sentences(days)
     zh += more_zh

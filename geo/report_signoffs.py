@@ -30,7 +30,7 @@ from geo.closed_changes import data_as_of, later_changes
 from geo.errors import ConflictError, InputError, NotFoundError, count_en, verb_en
 from geo.patrol_reports import TABLES, Report, build_report, report_summary, share_used
 from geo.report_export import export_report, local_text, report_json
-from geo.report_notes import days_named, reimport_clauses
+from geo.report_notes import days_named, held_days, reimport_clauses
 from geo.report_period import KINDS, Period, report_period
 from geo.settings import city_today, get_settings
 from geo.track_days import local_iso
@@ -483,7 +483,7 @@ def _since_signing(
     zh, en = reimport_clauses(conn, since, days)
     backdated = conn.execute(
         text(
-            "SELECT created_at FROM assignments WHERE created_at >= :t "
+            "SELECT created_at, valid_from, valid_to FROM assignments WHERE created_at >= :t "
             "AND role IN ('alley_steward', 'street_chief') AND valid_from <= :e "
             "AND (valid_to IS NULL OR valid_to >= :s) "
             "AND (street_id = ANY(CAST(:streets AS int[])) OR person_id = ANY(CAST(:who AS int[])))"
@@ -499,10 +499,11 @@ def _since_signing(
     if backdated:
         n = len(backdated)
         when, when_en = days(r.created_at for r in backdated)
-        zh.append(f"{n} 条职责于 {when} 补设，其在岗日子落在本期内")
+        on, on_en = held_days(backdated, period.start, period.end)
+        zh.append(f"{n} 条职责于 {when} 补设，其在岗日子落在本期内：{on}")
         en.append(
             f"{count_en(n, 'duty', 'duties')} {verb_en(n, 'was', 'were')} set on {when_en} "
-            "with days in this period"
+            f"with days in this period: {on_en}"
         )
     more_zh, more_en = later.sentences(days)
     return zh + more_zh, en + more_en

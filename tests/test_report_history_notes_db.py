@@ -266,10 +266,19 @@ def test_a_closed_period_says_what_changed_after_it_ended(town, tmp_path) -> Non
     (note,) = _notes(rep, "本期结束后有改动")
     assert note == (
         f"本期结束后有改动，数字可能与当时导出的报表不同：7 条职责于 {set_on} 补设（本期结束"
-        f"之后），其开始日在本期或更早 changed since this period ended, so figures may differ "
-        f"from a report exported then: 7 duties were set on {set_on}, after the period ended, "
-        "yet start in it or earlier (backdated)"  # the day set first (T45 #8)
+        f"之后），其开始日在本期或更早，在岗日为 本期每一天 changed since this period ended, so "
+        f"figures may differ from a report exported then: 7 duties were set on {set_on}, after "
+        "the period ended, yet start in it or earlier (backdated), held on every day of this "
+        "period"  # the day set first (T45 #8)
     )
+    # the days they hold in the week are named (they said only the day they were set on)
+    fri, sun = WED + dt.timedelta(days=2), WED + dt.timedelta(days=4)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE assignments SET valid_from = :f"), {"f": fri})
+    (note,) = _notes(build_report(db, "weekly", WED, today=FAR), "本期结束后有改动")
+    assert f"在岗日为 {fri} 至 {sun}" in note and f"held on {fri} to {sun}" in note, note
+    with db.begin() as conn:
+        conn.execute(text("UPDATE assignments SET valid_from = DATE '2025-05-01'"))
     # running (today inside the week): nothing has ended yet
     assert not _notes(build_report(db, "weekly", WED, today=THU), "本期结束后有改动")
     with db.begin() as conn:  # the duties were set before the week: nothing to say

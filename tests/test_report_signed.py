@@ -164,6 +164,19 @@ def test_an_ended_duty_is_named_since_signing_and_the_cli_signs(town, pg_url) ->
     res = _cli(["report", "weekly", "--date", str(WED), "--area", COMMUNITY], pg_url)
     assert res.returncode == 0, res.stderr
     assert SINCE_SIGNED in res.stdout and "1 条职责于" in res.stdout, res.stdout
+    # a duty set after the signing, from Thursday: the days it holds in the week are named
+    thu, sun = WED + dt.timedelta(days=1), WED + dt.timedelta(days=4)
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO assignments (person_id, role, street_id, valid_from) "
+                "VALUES (:p, 'alley_steward', :s, :f)"
+            ),
+            {"p": people["X"], "s": alleys["A"], "f": thu},
+        )
+    res = _cli(["report", "weekly", "--date", str(WED), "--area", COMMUNITY], pg_url)
+    assert f"补设，其在岗日子落在本期内：{thu} 至 {sun}" in res.stdout, res.stdout
+    assert f"with days in this period: {thu} to {sun}" in res.stdout, res.stdout
     # the whole city's report was never signed: no note of it
     res = _cli(["report", "weekly", "--date", str(WED)], pg_url)
     assert SINCE_SIGNED not in res.stdout and "已签发：" not in res.stdout, res.stdout

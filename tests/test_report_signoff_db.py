@@ -65,6 +65,9 @@ def test_a_closed_week_names_late_uploads_withdrawals_and_ended_duties(town) -> 
     assert note is not None
     assert f"1 条本期的轨迹于 {NEXT_WED} 才上传（迟传，本期结束之后）" in note, note
     assert f"1 walk of this period was uploaded late on {NEXT_WED}, after the period ended" in note
+    # and the day of the week it was walked on (the note named only the day it was sent)
+    assert f"（迟传，本期结束之后），巡查日为 {WED}" in note, note
+    assert f"after the period ended, walked on {WED}" in note, note
     # T's walk withdrawn (today: after the close)
     with db.connect() as conn:
         t_track = conn.execute(
@@ -75,7 +78,7 @@ def test_a_closed_week_names_late_uploads_withdrawals_and_ended_duties(town) -> 
     note = _changed(db)
     today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
     assert f"本期的轨迹于 {today} 有 1 次改动（撤回 1）" in note, note
-    assert f"1 change to walks of this period on {today} (1 withdrawn)" in note, note
+    assert f"1 change to walks of this period on {today} (1 withdrawn), walks of {WED}" in note
     assert "职责" not in note.split(" changed since")[0], note
     # S's duty on D ended on Tuesday of the week; S2 leaves with Wednesday their last day
     end_duty(db, people["S"], alleys["D"], "alley_steward", dt.date(2025, 6, 17), actor="cli")
@@ -83,6 +86,10 @@ def test_a_closed_week_names_late_uploads_withdrawals_and_ended_duties(town) -> 
     note = _changed(db)
     assert f"2 条职责于 {today} 被结束、撤销或因离岗而结束，本期内的在岗日子随之改变" in note
     assert "2 duties were ended, undone or closed by a leave on" in note, note
+    # the days they no longer hold: S's from Wednesday (ended Tuesday), S2's from Thursday
+    # (a leave keeps each duty to its last day, Wednesday)
+    assert f"本期内的在岗日子随之改变：{WED} 至 {SUN}" in note, note
+    assert f"changing who held them on days of this period: {WED} to {SUN}" in note, note
 
 
 def test_changes_outside_the_week_or_its_area_are_not_named(town) -> None:  # noqa: ANN001, F811
