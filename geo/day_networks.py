@@ -282,6 +282,7 @@ def match_by_day(
     more than its gap threshold (``CleanParams.gap_s``) apart, and no step runs between two
     pieces."""
     from geo.tracks.match import match_tracks_split
+    from geo.tracks.twins import alongside
 
     days_of: list[list[dt.date]] = []
     cuts: list[np.ndarray] = []
@@ -303,6 +304,7 @@ def match_by_day(
         # one result per day; a track without fixes has one, empty, and no day
         for day, res in zip(days, spans, strict=False):
             if res.total_points or len(res.edges):  # a day the track was on
+                res.alongside = alongside(net, res.intervals)
                 found.days.append((day, res))
                 found.fixes.append((res.total_points, res.matched_points))
         out.append(found)

@@ -222,6 +222,9 @@ class MatchResult:
     intervals: pd.DataFrame | None = None
     bridged_gaps: int = 0
     bridged_m: float = 0.0
+    # stretches of ways beside the covered ones, closer than GPS tells apart
+    # (geo.tracks.twins.alongside; set by geo.day_networks.match_by_day)
+    alongside: pd.DataFrame | None = None
 
 
 def match_track(

@@ -90,6 +90,7 @@ class WalkNetwork:
         self.snap_m = 0.5  # endpoints closer than this are one node (from_segments)
         self.near_misses = 0  # nodes with another within NEAR_MISS_M they were not joined to
         self._dead_ends: tuple[np.ndarray, np.ndarray] | None = None
+        self._twins: Any = None  # geo.tracks.twins.twins, computed on first use
 
     # ------------------------------------------------------------------ building
     @classmethod
