@@ -67,7 +67,13 @@ def upload(
     limit = get_settings().max_upload_bytes
     failed = 0
     out = Console()
-    for path in progress(files, description="上传 uploading", console=Console(stderr=True)):
+    # the bar on a terminal only, and on stdout's console when that is one too, so the
+    # lines print above it; in a log (2>&1) it ran into a line (T62 #6)
+    err = Console(stderr=True)
+    bar = out if out.is_terminal else err
+    for path in progress(
+        files, description="上传 uploading", console=bar, disable=not err.is_terminal
+    ):
         try:
             data = read_track_file(path, limit)  # a folder is named as one
             item = ingest_track(engine, data, path.name, crs, person_id, "cli", mode, defer)

@@ -216,6 +216,8 @@ def test_upload_names_a_folder_and_prints_one_line_per_file(pg_url, tmp_path):
     assert f"{tmp_path} is a folder: pass the files" in res.stdout, res.stdout
     line = next(x for x in lines if x.startswith(bad.name))
     assert "malformed or truncated XML" in line and "no element found" in line, res.stdout
+    # no bar where nobody watches: in a log (2>&1) it ran into a file's line (T62 #6)
+    assert "uploading" not in res.stderr and "━" not in res.stderr, res.stderr
 
 
 def test_upload_help_lists_epsg_codes(gw):
