@@ -51,3 +51,16 @@ def test_demo_stewards_walk_their_own_alleys(db):
             text("SELECT id, flags FROM tracks WHERE flags <> CAST('[]' AS jsonb) ORDER BY id")
         ).all()
     assert flagged == [], flagged
+    # dated as the story tells (T62 #5): no walk of yesterday reads as a late upload, no
+    # duty of a week ago as set afterwards (backdated)
+    with db.connect() as conn:
+        late = conn.execute(
+            text("SELECT count(*) FROM tracks WHERE uploaded_at > ended_at + INTERVAL '1 hour'")
+        ).scalar_one()
+        afterwards = conn.execute(
+            text(
+                "SELECT count(*) FROM assignments WHERE created_at > "
+                "(valid_from + TIME '08:00') AT TIME ZONE 'Asia/Shanghai'"
+            )
+        ).scalar_one()
+    assert (late, afterwards) == (0, 0)
