@@ -127,12 +127,16 @@ def period_days(days: Iterable[dt.date], start: dt.date, end: dt.date) -> tuple[
     return zh, en
 
 
+def days_from(first: dt.date, last: dt.date) -> set[dt.date]:
+    """The days ``first``..``last`` (none when ``last`` is before ``first``)."""
+    return {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
+
+
 def _local_days(started: Any, ended: Any, tz: ZoneInfo) -> set[dt.date]:
     """The city's days a walk from ``started`` to ``ended`` lies on."""
     if started is None or ended is None:
         return set()
-    first, last = started.astimezone(tz).date(), ended.astimezone(tz).date()
-    return {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
+    return days_from(started.astimezone(tz).date(), ended.astimezone(tz).date())
 
 
 def later_changes(
@@ -353,8 +357,7 @@ def _changed_days(
         got = _span(d)
         if got is None:
             return set()
-        first, last = max(got[0], start), min(got[1], end)
-        return {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
+        return days_from(max(got[0], start), min(got[1], end))
 
     return held(a) ^ held(b)
 

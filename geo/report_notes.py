@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from geo import coverage
-from geo.closed_changes import later_changes, period_days
+from geo.closed_changes import days_from, later_changes, period_days
 from geo.errors import count_en, verb_en
 from geo.patrol_days import ROLES
 from geo.report_areas import OUTSIDE_COMMUNITY
@@ -387,7 +387,7 @@ def held_days(duties: Iterable[Any], start: dt.date, end: dt.date) -> tuple[str,
     for d in duties:
         first = max(pd.Timestamp(d.valid_from).date(), start)
         last = end if pd.isna(d.valid_to) else min(pd.Timestamp(d.valid_to).date(), end)
-        held |= {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
+        held |= days_from(first, last)
     return period_days(held, start, end)
 
 
