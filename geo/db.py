@@ -35,6 +35,10 @@ _DEFAULT = "<default>"  # the engine of the configured database, once resolved
 MIGRATION_LOCK = 727_141_001
 
 
+# the application_name of a ``gridward tracks worker``'s connections (with its pid)
+WORKER_NAME = "gridward worker"
+
+
 def program_name() -> str:
     """This process's ``application_name``: the program and its pid (``gridward cli report
     daily [4242]``). WHY: the 数据库正在使用 lists showed ``?`` for the API and workers
@@ -46,7 +50,7 @@ def program_name() -> str:
     elif words[:1] in (["serve"], ["demo"]):
         name = f"gridward {words[0]}"
     elif words == ["tracks", "worker"]:
-        name = "gridward worker"
+        name = WORKER_NAME
     else:
         name = " ".join(["gridward cli", *words])
     tag = f" [{os.getpid()}]"

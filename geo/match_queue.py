@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, text
 
 from geo import audit
+from geo.db import WORKER_NAME
 from geo.errors import ConflictError, GridwardError, InputError, NotFoundError
 from geo.settings import get_settings
 
@@ -255,7 +256,7 @@ def worker_connected(engine: Engine) -> bool:
             "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
             "AND application_name LIKE :worker)"
         )
-        return bool(conn.execute(q, {"worker": "gridward worker [%]"}).scalar())
+        return bool(conn.execute(q, {"worker": f"{WORKER_NAME} [%]"}).scalar())
 
 
 def requeue_tracks(

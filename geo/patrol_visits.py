@@ -77,9 +77,8 @@ def visit_rows(track_id: int, person_id: int | None, matches: DayMatches) -> lis
             )
             for e in result.edges.itertuples(index=False)
         }
-        side = getattr(result, "alongside", None)
-        if side is not None and len(side):
-            _credit_alongside(side, found, by_edge)
+        if result.alongside is not None and len(result.alongside):
+            _credit_alongside(result.alongside, found, by_edge)
         rows.extend(
             {
                 "t": track_id,

@@ -79,10 +79,8 @@ def _twins(net: WalkNetwork) -> Twins:
     piece = np.clip(np.searchsorted(g_sub, base[edge] + s, side="right") - 1, 0, len(sedge) - 1)
     t = np.clip((s - off[piece]) / np.maximum(seglen[piece], 1e-9), 0.0, 1.0)
     px, py = x0[piece] + t * dx[piece], y0[piece] + t * dy[piece]
-    ux, uy = (
-        dx[piece] / np.maximum(seglen[piece], 1e-9),
-        dy[piece] / np.maximum(seglen[piece], 1e-9),
-    )
+    norm = np.maximum(seglen[piece], 1e-9)
+    ux, uy = dx[piece] / norm, dy[piece] / norm
     pts = shapely.points(px, py)
     i, j = net.tree.query(pts, predicate="dwithin", distance=TWIN_M)
     keep = sedge[j] != edge[i]
@@ -113,11 +111,8 @@ def _twins(net: WalkNetwork) -> Twins:
     i, a, at = i[first_of], a[first_of], at[first_of]
     # pairs of ways alongside each other over at least TWIN_RUN_M
     b = edge[i]
-    pair = b.astype(np.int64) * n_e + a
-    uniq, inv, n = np.unique(pair, return_inverse=True, return_counts=True)
-    run = n * 0.0
-    np.add.at(run, inv, step[i])
-    long = run[inv] >= TWIN_RUN_M
+    _, pair = np.unique(b.astype(np.int64) * n_e + a, return_inverse=True)
+    long = np.bincount(pair, weights=step[i])[pair] >= TWIN_RUN_M
     i, a, at, b = i[long], a[long], at[long], b[long]
     return Twins(
         b=b,
@@ -134,57 +129,41 @@ def _empty() -> Twins:
     return Twins(zi, z, zi, z, z)
 
 
+ALONGSIDE_COLUMNS = ["edge_id", "by_edge_id", "start_fraction", "end_fraction"]
+
+
 def alongside(net: WalkNetwork, intervals: pd.DataFrame | None) -> pd.DataFrame:
     """The stretches of other ways that the covered ``intervals`` (``edge_id``,
     ``start_fraction``, ``end_fraction``: a match's) passed alongside: ``edge_id`` (the way
     beside), ``by_edge_id`` (the way walked), ``start_fraction``, ``end_fraction`` (of the
-    way beside, merged runs of samples)."""
-    cols = ["edge_id", "by_edge_id", "start_fraction", "end_fraction"]
-    if intervals is None or not len(intervals):
-        return pd.DataFrame(columns=cols)
+    way beside, merged runs of samples). Numpy throughout: it runs on every match."""
     tw = twins(net)
-    if not len(tw.b):
-        return pd.DataFrame(columns=cols)
+    if intervals is None or not len(intervals) or not len(tw.b):
+        return pd.DataFrame(columns=ALONGSIDE_COLUMNS)
     ids = np.asarray(net.edge_ids)
     pos = pd.Index(ids).get_indexer(intervals["edge_id"].to_numpy())
     lo = intervals["start_fraction"].to_numpy(float)
     hi = intervals["end_fraction"].to_numpy(float)
     walked = pos >= 0
     pos, lo, hi = pos[walked], lo[walked], hi[walked]
-    near = np.isin(tw.a, pos)
-    if not near.any():
-        return pd.DataFrame(columns=cols)
-    sb, fb, sa, fa, half = tw.b[near], tw.fb[near], tw.a[near], tw.fa[near], tw.half[near]
-    # a sample is passed when the point beside it lies in a covered interval of its way
-    inside = np.zeros(len(sb), dtype=bool)
-    for e, x, y in zip(pos, lo, hi, strict=True):
-        inside |= (sa == e) & (fa >= x) & (fa <= y)
-    sb, fb, sa, half = sb[inside], fb[inside], sa[inside], half[inside]
-    rows: list[tuple[int, int, float, float]] = []
+    # the twin samples beside a covered way, each against that way's covered intervals
+    near = np.flatnonzero(np.isin(tw.a, pos))
+    k, m = np.nonzero(tw.a[near, None] == pos[None, :])
+    passed = (tw.fa[near[k]] >= lo[m]) & (tw.fa[near[k]] <= hi[m])
+    k = np.unique(near[k[passed]])
+    sb, fb, sa, half = tw.b[k], tw.fb[k], tw.a[k], tw.half[k]
     o = np.lexsort((fb, sa, sb))
     sb, fb, sa, half = sb[o], fb[o], sa[o], half[o]
-    start = 0
-    for k in range(1, len(sb) + 1):
-        # a run: the same two ways, samples next to each other
-        if (
-            k == len(sb)
-            or sb[k] != sb[start]
-            or sa[k] != sa[start]
-            or fb[k] - fb[k - 1] > 2.5 * half[k]
-        ):
-            if k > start:
-                rows.append(
-                    (
-                        int(sb[start]),
-                        int(sa[start]),
-                        max(float(fb[start] - half[start]), 0.0),
-                        min(float(fb[k - 1] + half[k - 1]), 1.0),
-                    )
-                )
-            start = k
-    out = pd.DataFrame(rows, columns=cols)
-    out["edge_id"] = ids[out["edge_id"].to_numpy(dtype=np.int64)] if len(out) else out["edge_id"]
-    out["by_edge_id"] = (
-        ids[out["by_edge_id"].to_numpy(dtype=np.int64)] if len(out) else out["by_edge_id"]
+    # runs: the same two ways, samples next to each other
+    cut = (sb[1:] != sb[:-1]) | (sa[1:] != sa[:-1]) | (np.diff(fb) > 2.5 * half[1:])
+    first = np.flatnonzero(np.concatenate([[True], cut])) if len(sb) else np.empty(0, int)
+    last = np.concatenate([first[1:] - 1, [len(sb) - 1]]) if len(first) else first
+    return pd.DataFrame(
+        {
+            "edge_id": ids[sb[first]],
+            "by_edge_id": ids[sa[first]],
+            "start_fraction": np.maximum(fb[first] - half[first], 0.0),
+            "end_fraction": np.minimum(fb[last] + half[last], 1.0),
+        },
+        columns=ALONGSIDE_COLUMNS,
     )
-    return out
