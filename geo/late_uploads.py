@@ -67,16 +67,29 @@ def late_days(conn: Any, late: pd.DataFrame) -> pd.DataFrame:
     return late.merge(days, on="track_id", how="left")
 
 
-def with_late_uploads(people: pd.DataFrame, late: pd.DataFrame, daily: bool) -> pd.DataFrame:
+def with_late_uploads(
+    people: pd.DataFrame, late: pd.DataFrame, daily: bool, held: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """``people`` with ``late_uploads``: each person's late tracks of the row's day (daily)
     or of the whole period, each track once (a walk over midnight is on both its days); and
     ``late_days_max``: the longest delay among them in whole days (``late`` with
     ``late_days``, :func:`late_days`), blank without a late track. WHY: a walk sent three
-    weeks late counted 1, as one sent 25 hours late (outside tester T52 #18)."""
+    weeks late counted 1, as one sent 25 hours late (outside tester T52 #18).
+
+    ``held``: the daily rows (their day and person_id pairs: the days each person held a
+    duty); a period counts only the late walks of those days. WHY: a week counted a late
+    walk on a day its walker held no duty, which no daily row of the week showed (outside
+    tester T62 #4); the week now agrees with its days."""
     keys = ["day", "person_id"] if daily else ["person_id"]
     if not len(late) or not len(people):
         return people.assign(late_uploads=0, late_days_max=pd.array([pd.NA] * len(people), "Int64"))
     late = late.assign(day=pd.to_datetime(late["day"]).dt.date)  # as the rows' days
+    if held is not None:
+        pairs = held[["day", "person_id"]].drop_duplicates()
+        pairs = pairs.assign(day=pd.to_datetime(pairs["day"]).dt.date)
+        late = late.merge(pairs, on=["day", "person_id"])
+        if not len(late):
+            return with_late_uploads(people, late, daily)
     if "late_days" not in late.columns:
         late = late.assign(late_days=pd.NA)
     grouped = late.groupby(keys)

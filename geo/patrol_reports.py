@@ -544,7 +544,7 @@ def build_report(
             parts.append(rolled.assign(role=role))
         per_person = pd.concat(parts) if parts else pd.DataFrame(columns=["person_id", "role"])
     per_person = per_person.merge(names, on="person_id", how="left")
-    per_person = with_late_uploads(per_person, data["late"], daily=kind == "daily")
+    per_person = with_late_uploads(per_person, data["late"], daily=kind == "daily", held=people)
     # flagged tracks (可疑轨迹) that credited each row: for evaluators; the credit is as before
     walks = data["suspect"] if data["suspect"] is not None else pd.DataFrame(columns=["day"])
     alleys, per_person, hits = with_suspect_tracks(alleys, per_person, walks, kind == "daily")

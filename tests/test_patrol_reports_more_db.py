@@ -787,6 +787,46 @@ def test_late_uploads_are_marked_and_credit_the_same(town, auth_headers, monkeyp
         get_settings.cache_clear()
 
 
+def test_a_week_counts_the_late_walks_of_its_duty_days_only(town) -> None:  # noqa: ANN001
+    """Outside tester T62 #4: S's duty on alley D ends on Tuesday; S walks D late on Tuesday
+    (a duty day) and again late on Wednesday (no duty: the walk credits nobody). The daily
+    rows count the Tuesday walk only (S has no Wednesday row); the week counted both. Now
+    the week is the sum of its days: 1."""
+    db, ids, segs = town["db"], town["people"], town["segs"]
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE assignments SET valid_to = :d WHERE person_id = :p"),
+            {"d": TUE, "p": ids["S"]},
+        )
+        for n, day in enumerate((TUE, WED)):
+            end = _at(day, 9)
+            track = conn.execute(
+                text(
+                    "INSERT INTO tracks (sha256, raw, format, crs, size_bytes, n_points, "
+                    "person_id, status, started_at, ended_at, uploaded_at) VALUES (:h, 'x', "
+                    "'csv', 'wgs84', 1, 0, :p, 'matched', :e - interval '1 hour', :e, "
+                    ":e + interval '30 hours') RETURNING id"
+                ),
+                {"h": f"{n:x}".rjust(64, "f"), "p": ids["S"], "e": end},
+            ).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO patrol_visits (track_id, segment_id, person_id, day, "
+                    "covered_fraction, first_time, last_time, intervals) VALUES "
+                    "(:t, :s, :p, :d, 1.0, :a, :b, CAST('[[0, 1]]' AS jsonb))"
+                ),
+                {"t": track, "s": segs["D"][0].id, "p": ids["S"], "d": day, "a": end, "b": end},
+            )
+    days = [
+        _late(build_report(db, "daily", MON + dt.timedelta(days=i), today=FAR)) for i in range(7)
+    ]
+    assert [d.get(ids["S"], 0) for d in days] == [0, 1, 0, 0, 0, 0, 0]
+    assert ids["S"] not in days[2]  # no duty on Wednesday: no row
+    week = build_report(db, "weekly", WED, today=FAR)
+    assert _late(week)[ids["S"]] == 1
+    assert _person(week, ids["S"])["late_days_max"] == 1
+
+
 def test_an_area_report_counts_only_late_walks_on_its_streets(town) -> None:  # noqa: ANN001
     """Stop-30 open item: the late-upload column ignored the area filter. Q's walk of
     another community's alley, sent 30 h late, is Q's late upload in the city's report, not
