@@ -240,6 +240,7 @@ def register(app: typer.Typer) -> None:
             read_area,
             read_layer,
             straddle_warning,
+            streets_warning,
             write_grids,
         )
 
@@ -248,7 +249,7 @@ def register(app: typer.Typer) -> None:
             max_households=max_households,
             seed=seed,
             households_per_worker=households_per_worker,
-            code_prefix=code_prefix or area_code(area) or "110108000000",
+            code_prefix=code_prefix or area_code(area, crs) or "110108000000",
         )
         err = Console(stderr=True)
         with Progress(
@@ -260,12 +261,19 @@ def register(app: typer.Typer) -> None:
             disable=not err.is_terminal,  # a script's stderr: the error: line alone
         ) as bar:
             task = bar.add_task("读取 reading", total=1.0)
-            area_geom = read_area(area, crs)
+            notes: list[str | None] = []
+            area_geom = read_area(area, crs, notes)
             bdf = read_layer(buildings, "buildings", crs)
             overlaps = footprint_check(bdf, buildings)
-            if overlaps:
-                typer.echo(f"warning: {overlaps}", err=True)
             sdf = read_layer(streets, "streets", crs) if streets is not None else None
+            notes += [*bdf.attrs.get("warnings", []), overlaps]
+            if sdf is not None:
+                notes += sdf.attrs.get("warnings", [])
+                # WHY (T64 #2): streets of no use were dropped without a word
+                notes.append(streets_warning(area_geom, sdf, streets))
+            for note in notes:
+                if note:
+                    typer.echo(f"warning: {note}", err=True)
 
             def progress(frac: float, msg: str) -> None:
                 bar.update(task, completed=frac, description=msg)

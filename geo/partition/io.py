@@ -2,7 +2,10 @@
 
 Kept apart from the engine (which never touches files). Inputs may be in any CRS the file
 declares (converted to EPSG:4326); a file without a CRS is taken as EPSG:4326 unless the
-caller declares one — including GCJ-02 / BD-09, which no file format can declare.
+caller declares one — including GCJ-02 / BD-09, which no file format can declare. A file
+whose coordinates are not longitude/latitude once converted is refused, naming it; one all in
+longitude/latitude range while the caller names a projected CRS is read as WGS-84, with a
+warning (:func:`read_layer`).
 """
 
 from __future__ import annotations
@@ -49,15 +52,90 @@ def read_layer(path: Path, what: str, crs: str | None = None) -> gpd.GeoDataFram
         given = pick_column(gdf.columns, HOUSEHOLD_NAMES)  # 户数, as the importers read it
         if given is not None:
             gdf = gdf.rename(columns={given: "households"})
-    if crs is not None:
-        name = normalize_crs(crs)
-        geoms = geometries_to_wgs84(np.asarray(gdf.geometry.values, dtype=object), name)
+    raw = np.asarray(gdf.geometry.values, dtype=object)
+    name = normalize_crs(crs) if crs is not None else None
+    notes: list[str] = []
+    if name is not None and _projected(name) and _all_degrees(raw):
+        # WHY read as WGS-84, not refused (T64 #2): coordinates all within ±180 / ±90 are no
+        # real data in a projected CRS (they would lie within 200 m of its false origin, for
+        # China's Gauss-Krüger and UTM zones hundreds of kilometres outside the zone), so the
+        # file is plainly longitude/latitude; and a planner's files are often mixed (the
+        # survey's area and buildings in CGCS2000 Gauss-Krüger, streets gridward exported in
+        # RFC 7946 GeoJSON, WGS-84 by definition): a refusal would only make them convert one
+        # file. Converted as --crs says, the streets landed near the equator and were lost
+        # without a word (street share 0.0).
+        notes.append(
+            f"{what_zh}文件 {path} 的坐标都在经纬度范围内，不是 --crs 所说的平面坐标系 {name}："
+            f"按 WGS-84 经纬度读取 {what} file {path}: its coordinates all lie in "
+            f"longitude/latitude range, not in the projected CRS {name} --crs names: read "
+            "as WGS-84 longitude/latitude"
+        )
+        name = None
+    if name is not None:
+        geoms = geometries_to_wgs84(raw, name)
         gdf = gpd.GeoDataFrame(gdf.drop(columns="geometry"), geometry=geoms, crs=WGS84)
     elif gdf.crs is None:
         gdf = gdf.set_crs(WGS84)
     else:
         gdf = gdf.to_crs(WGS84)
+    _check_range(path, what, raw, np.asarray(gdf.geometry.values, dtype=object), name)
+    gdf.attrs["warnings"] = notes
     return gdf
+
+
+def _projected(name: str) -> bool:
+    """Whether CRS ``name`` (:func:`geo.crs.normalize_crs`'s) is projected (metres)."""
+    if name in ("gcj02", "bd09"):
+        return False
+    from pyproj import CRS
+
+    return bool(CRS.from_user_input(name).is_projected)
+
+
+def _coords(geoms: np.ndarray) -> np.ndarray:
+    ok = ~shapely.is_missing(geoms)
+    return shapely.get_coordinates(geoms[ok])
+
+
+def _all_degrees(geoms: np.ndarray) -> bool:
+    """Whether the file has coordinates and all of them lie in longitude/latitude range."""
+    xy = _coords(geoms)
+    return bool(len(xy)) and bool(
+        (np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all()
+    )
+
+
+def _check_range(
+    path: Path, what: str, raw: np.ndarray, geoms: np.ndarray, crs: str | None
+) -> None:
+    """InputError naming the file when its coordinates, converted to WGS-84, are not
+    longitude/latitude. WHY (T64 #1): a GeoJSON in Gauss-Krüger metres without a CRS (read as
+    RFC 7946 says, WGS-84) went on to a traceback deep in the engine; ``gridward import
+    areas`` refuses the same file (geo.vector_io.read_vector)."""
+    xy = _coords(geoms)
+    if not len(xy):
+        return
+    finite = np.isfinite(xy).all(axis=1)
+    bad = ~finite
+    bad[finite] = (np.abs(xy[finite, 0]) > 180) | (np.abs(xy[finite, 1]) > 90)
+    if not bad.any():
+        return
+    what_zh = _WHAT_ZH.get(what, what)
+    if crs is not None:
+        raise InputError(
+            f"{what_zh}文件 {path} 从 {crs} 换算后坐标超出经纬度范围：--crs 是否写对了？ "
+            f"{what} file {path}: coordinates outside longitude/latitude range after "
+            f"converting from {crs}: is --crs right?"
+        )
+    given = _coords(raw)  # as the file writes them (a conversion keeps every coordinate)
+    x, y = (f"{v:.10g}" for v in (given if len(given) == len(xy) else xy)[int(np.argmax(bad))])
+    raise InputError(
+        f"{what_zh}文件 {path} 的坐标（如 {x}, {y}）超出经纬度范围，像是平面坐标（米）："
+        "请用 --crs 声明其坐标系（如北京 CGCS2000 3度带 EPSG:4548） "
+        f"{what} file {path}: coordinates outside longitude/latitude range (e.g. {x}, {y}), "
+        "projected (metres) by the look of them: declare the file's CRS with --crs "
+        "(e.g. EPSG:4548, CGCS2000 3-degree zone, for Beijing)"
+    )
 
 
 def feature_names(gdf: gpd.GeoDataFrame) -> Callable[[Hashable], tuple[str, str]]:
@@ -109,6 +187,23 @@ def straddle_warning(area: shapely.Geometry, gdf: gpd.GeoDataFrame) -> str | Non
         f"与数据库模式相同）：{zh} "
         f"{len(straddle)} building(s) straddle the area boundary and are taken whole (their "
         f"grids cross the boundary by them, as in database mode): {en}"
+    )
+
+
+def streets_warning(area: shapely.Geometry, sdf: gpd.GeoDataFrame, path: Path) -> str | None:
+    """A warning when no street of the streets file lies in the area (EPSG:4326), or None.
+    WHY (T64 #2): streets read in the wrong CRS, or of another place, were dropped without a
+    word, and the grids followed no street (street share 0.0)."""
+    geoms = np.asarray(sdf.geometry.values, dtype=object)
+    geoms = geoms[~shapely.is_missing(geoms)]
+    shapely.prepare(area)
+    if len(geoms) and shapely.intersects(area, geoms).any():
+        return None
+    return (
+        f"街巷文件 {path} 的 {len(geoms)} 条街巷没有一条在区域内：网格无法沿街划分"
+        "（坐标系是否正确？是否为本区域的街巷？） "
+        f"streets file {path}: none of its {len(geoms)} streets lies in the area, so the "
+        "grids cannot follow streets (is its CRS right? are they this area's streets?)"
     )
 
 
@@ -217,11 +312,11 @@ def overlap_warning(gdf: gpd.GeoDataFrame, pairs: Pairs | None = None) -> str | 
 _AREA_CODE_NAMES = ("code", "编码", "代码")
 
 
-def area_code(path: Path) -> str | None:
+def area_code(path: Path, crs: str | None = None) -> str | None:
     """The 12-digit community code the area file's features carry, when they all carry
     the same one (None otherwise). WHY: file mode numbered grids with a made-up Haidian
     prefix though the area said which community it is (tester W's F16)."""
-    gdf = read_layer(path, "area")
+    gdf = read_layer(path, "area", crs)
     col = pick_column(gdf.columns, _AREA_CODE_NAMES)
     if col is None:
         return None
@@ -232,9 +327,14 @@ def area_code(path: Path) -> str | None:
     return code if len(code) == 12 and code.isdigit() else None
 
 
-def read_area(path: Path, crs: str | None = None) -> shapely.Geometry:
-    """The union of all polygon features of the area file."""
+def read_area(
+    path: Path, crs: str | None = None, notes: list[str] | None = None
+) -> shapely.Geometry:
+    """The union of all polygon features of the area file; its :func:`read_layer` warnings
+    appended to ``notes``."""
     gdf = read_layer(path, "area", crs)
+    if notes is not None:
+        notes += gdf.attrs.get("warnings", [])
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     geoms = geoms[~shapely.is_missing(geoms)]
     geoms = geoms[np.isin(shapely.get_type_id(geoms), [3, 6])]
