@@ -812,7 +812,11 @@ class EditorData:
     plan, the version its commit made (today's grids when nothing was committed since).
     ``bounds``: the household bounds of the plan the start came from (None when unknown).
     ``plan_id``/``plan_status``: the plan opened (draft, committed, discarded), so the page
-    says what it is from the start (it said "stale draft" until its script had asked)."""
+    says what it is from the start (it said "stale draft" until its script had asked).
+    ``streets``: the community's street segments (those the partition engine cuts it by) as
+    GeoJSON lines, each with its ``id``, ``kind`` (street / alley) and ``name``: the page
+    draws them under the buildings, so a boundary can follow a street where no basemap is
+    configured (outside tester T63 A: the editor drew none)."""
 
     community: dict[str, Any]
     buildings: dict[str, Any]
@@ -825,6 +829,9 @@ class EditorData:
     ground: dict[str, Any] | None = None
     plan_id: int | None = None
     plan_status: str | None = None
+    streets: dict[str, Any] = field(
+        default_factory=lambda: {"type": "FeatureCollection", "features": []}
+    )
 
     @property
     def stale(self) -> bool:
@@ -962,7 +969,50 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
         ground=land,
         plan_id=plan_id,
         plan_status=status,
+        streets=_street_lines(streets, outline),
     )
+
+
+# How far (degrees, about 50 m) past the community's box the editor draws its streets: a
+# segment that crosses the line runs on, but not across the neighbouring communities.
+_STREET_MARGIN_DEG = 0.0005
+
+
+def _street_lines(streets: Any, outline: Any) -> dict[str, Any]:
+    """Street segments (a GeoDataFrame of id, kind, name, geometry) as a GeoJSON
+    FeatureCollection for a page: cut at a margin around ``outline``'s box, simplified and
+    rounded to 6 decimals (~0.1 m), as the layers PostGIS hands out here are, so the
+    embedded layer stays small."""
+    import shapely
+    import shapely.geometry
+
+    if not len(streets):
+        return {"type": "FeatureCollection", "features": []}
+    x0, y0, x1, y1 = outline.bounds
+    d = _STREET_MARGIN_DEG
+    near = shapely.clip_by_rect(streets.geometry.to_numpy(), x0 - d, y0 - d, x1 + d, y1 + d)
+    geoms = shapely.transform(
+        shapely.simplify(near, _SIMPLIFY_DEG, preserve_topology=True),
+        lambda xy: np.round(xy, 6),
+    )
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(g),
+                "properties": {
+                    "id": int(sid),
+                    "kind": str(kind),
+                    "name": name if isinstance(name, str) else None,
+                },
+            }
+            for sid, kind, name, g in zip(
+                streets["id"], streets["kind"], streets["name"], geoms, strict=True
+            )
+            if g is not None and not g.is_empty
+        ],
+    }
 
 
 def drop_slivers(geom: dict[str, Any], min_width_m: float = 1.0) -> dict[str, Any] | None:

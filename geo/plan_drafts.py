@@ -274,8 +274,8 @@ def _refuse_strays(community: str, held: set[int], known: set[int], conn: Any = 
         raise InputError(f"楼栋 {ids} 不存在 building(s) {ids} do not exist")
     ids = ", ".join(map(str, stray[:10]))
     raise InputError(
-        f"方案中有 {len(stray)} 栋楼不属于社区 {community}（{ids}） "
-        f"buildings not in community {community}: {ids}"
+        f"方案中有 {len(stray)} 栋楼不属于社区 {community}（楼栋编号 {ids}） "
+        f"buildings not in community {community}: building id(s) {ids}"
     )
 
 

@@ -1,8 +1,18 @@
 """Grid editor 网格编辑器 (/maps/editor), in the spirit of Districtr: buildings are the pieces,
-grids are the colours. Click or paint buildings into the selected grid, draw or reshape a
-boundary (Leaflet.draw) to move every building inside it, see live household counts against
-[min, max] and the violations (gap, overlap, disconnected grid, split building, out of bounds),
-undo/redo, lock grids, ask the partition engine to rebalance the rest, save a draft plan.
+grids are the colours. Click or paint buildings into the selected grid, draw a boundary
+(Leaflet.draw) to move every building inside it, see live household counts against [min, max]
+and the violations (gap, overlap, disconnected grid, split building, out of bounds), undo/redo,
+lock grids, ask the partition engine to rebalance the rest, save a draft plan. The community's
+streets and alleys are drawn under the buildings (a boundary follows a street even with no
+basemap).
+
+A drawn boundary is a one-shot action: the buildings wholly inside it move into the grid
+selected at that moment (one step of the undo history, as a click is) and the shape is then
+taken off the map. So the draw toolbar offers no reshape or delete of old boundaries (WHY,
+outside tester T63 B: a reshaped boundary re-applied to the grid selected at the time of the
+reshape, not its own; buildings left outside stayed; the shapes outlived undo; and "delete
+one boundary" could not pick the click-through shapes). No shape on the map can disagree
+with the grids after an undo or redo: there is none.
 
 The editing state lives in the browser (one building → one grid), so no edit can split a
 building; geometric problems of the starting grids are computed by PostGIS (geo.map_data).
@@ -60,7 +70,9 @@ def build_editor(
             "circlemarker": False,
             "polygon": {"allowIntersection": False, "showArea": False},
         },
-        edit_options={"edit": True, "remove": True},
+        # one-shot boundaries (module docstring): nothing drawn stays to reshape or delete
+        edit_options={"edit": False, "remove": False},
+        show_geometry_on_click=False,
     )
     draw.default_js = [*DRAW_JS, DRAW_ZH_JS]
     draw.default_css = list(DRAW_CSS)
@@ -77,10 +89,12 @@ def build_editor(
         f'type="number" min="0" max="1000000" step="1" value="{int(min_households)}" '
         'style="width:6em"></label> <label>上限 max <input id="gw-max" type="number" min="0" '
         f'max="1000000" step="1" value="{int(max_households)}" style="width:6em"></label></div>'
-        + '<p class="gw-note">选中网格后点击楼栋归入该网格；“涂刷”后按住鼠标划过楼栋；'
-        "或用左侧工具画边界。<br>Select a grid, then click buildings to move them into it; "
-        "Paint and sweep with the button held; or draw a boundary with the tool on the left.</p>"
-        + '<div><button id="gw-undo" class="gw-btn" type="button">↶ 撤销 undo</button>'
+        + '<p class="gw-note" id="gw-hint">选中网格后点击楼栋归入该网格；“涂刷”后按住鼠标划过楼栋；'
+        "或用左侧工具画边界：边界内的楼栋归入当时所选的网格，边界随即消失（可撤销）。"
+        "<br>Select a grid, then click buildings to move them into it; Paint and sweep with "
+        "the button held; or draw a boundary with the tool on the left: the buildings inside "
+        "go to the grid selected then, and the boundary is removed (undo takes the move "
+        "back).</p>" + '<div><button id="gw-undo" class="gw-btn" type="button">↶ 撤销 undo</button>'
         '<button id="gw-redo" class="gw-btn" type="button">↷ 重做 redo</button>'
         '<button id="gw-paint" class="gw-btn" type="button">🖌 涂刷 paint</button>'
         '<button id="gw-new" class="gw-btn" type="button">＋ 新网格 new grid</button></div>'
@@ -110,6 +124,7 @@ def build_editor(
         {
             "community": data.community,
             "buildings": data.buildings,
+            "streets": data.streets,
             "grids": data.grids,
             "adjacency": data.adjacency,
             "ground": data.ground,

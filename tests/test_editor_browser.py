@@ -359,16 +359,12 @@ def test_rebalancing_an_unchanged_community_moves_nothing(live, browser) -> None
 
 def test_leaflet_draw_speaks_chinese_first(live, browser) -> None:  # noqa: F811
     """Tester, 10: the drawing tools said "Draw a polygon", "Click to start drawing shape.",
-    "Finish", "Delete last point", "Cancel" and "Edit layers" in English only."""
+    "Finish", "Delete last point", "Cancel" and "Edit layers" in English only. (The edit
+    tools are gone since T63 B: a drawn boundary is a one-shot action.)"""
     code = live["communities"][0]
     _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_draw_zh")
     polygon = browser.find_element("css selector", ".leaflet-draw-draw-polygon")
     assert polygon.get_attribute("title").startswith("画边界"), polygon.get_attribute("title")
-    # nothing drawn yet: the edit tools say there is nothing to edit
-    edit = browser.find_element("css selector", ".leaflet-draw-edit-edit")
-    assert edit.get_attribute("title") == "没有可修改的边界 no boundary to reshape"
-    remove = browser.find_element("css selector", ".leaflet-draw-edit-remove")
-    assert remove.get_attribute("title") == "没有可删除的边界 no boundary to delete"
     polygon.click()
     actions = [
         a.text
@@ -591,7 +587,8 @@ def test_a_grid_left_without_buildings_is_said_before_and_after_saving(live, bro
         f"新网格 {k} new grid {k}",
         "—",
         "—",
-        f"新网格 {k} 尚无楼栋，不会保存 new grid {k} has no buildings yet: it is not saved",
+        f"新网格 {k} 尚无楼栋，保存时将删除 new grid {k} has no buildings: it will be dropped "
+        "when saved",
     ]
     assert _console_errors(browser) == []
 
@@ -600,3 +597,188 @@ def _row(drv, i: int) -> list[str]:  # noqa: ANN001
     """The cells of grid row ``i`` of the panel's table (name, households, buildings, status)."""
     row = drv.find_element("css selector", f'#gw-grids tr.gw-grid-row[data-i="{i}"]')
     return [td.text for td in row.find_elements("tag name", "td")[:4]]
+
+
+# the shapes drawn with Leaflet.draw still on the map: paths that are no GeoJSON feature of
+# the page's own layers (buildings, grid outlines, streets, problems, the community)
+_DRAWN = (
+    "var n = 0; window.gwMap.eachLayer(function (l) {"
+    " if (l instanceof L.Path && !l.feature) n += 1; }); return n;"
+)
+
+
+def _draw_around(drv, ids: list[int]) -> None:  # noqa: ANN001
+    """Draw a boundary around buildings ``ids`` with the toolbar's polygon tool, by clicks on
+    the map as a planner draws it, and finish it with 完成 Finish."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    corners = drv.execute_script(
+        "var s = window.gwEditor.state, b = null;"
+        "arguments[0].forEach(function (id) { var lb = s.layers[id].getBounds();"
+        " b = b ? b.extend(lb) : L.latLngBounds(lb.getSouthWest(), lb.getNorthEast()); });"
+        "b = b.pad(0.15); var m = window.gwMap;"
+        "return [b.getSouthWest(), b.getNorthWest(), b.getNorthEast(), b.getSouthEast()]"
+        ".map(function (c) { var p = m.latLngToContainerPoint(c); return [p.x, p.y]; });",
+        ids,
+    )
+    box = drv.find_element("css selector", ".folium-map")
+    w, h = box.size["width"], box.size["height"]
+    drv.find_element("css selector", ".leaflet-draw-draw-polygon").click()
+    for x, y in corners:  # Selenium's offsets are from the element's centre
+        ActionChains(drv).move_to_element_with_offset(
+            box, int(x - w / 2), int(y - h / 2)
+        ).click().perform()
+    next(
+        a for a in drv.find_elements("css selector", ".leaflet-draw-actions a") if a.is_displayed()
+    ).click()
+
+
+def test_the_editor_draws_the_streets_and_alleys_under_the_buildings(live, browser) -> None:  # noqa: F811
+    """T63 A: the editor drew no streets (the grid map does), so without a basemap the
+    planner could not see the street a boundary should follow. Streets and alleys are drawn
+    beneath the buildings, styled apart as on the grid map, named in the layer list, and
+    let clicks through to the buildings and the draw tool."""
+    from geo.map_data import editor_data
+
+    code = live["communities"][1]
+    kinds = [f["properties"]["kind"] for f in editor_data(live["engine"], code).streets["features"]]
+    assert "street" in kinds and "alley" in kinds, kinds
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_streets")
+    counts = browser.execute_script("return window.gwState.counts")
+    assert (counts["streets"], counts["alleys"]) == (kinds.count("street"), kinds.count("alley"))
+    lines = browser.execute_script(
+        "return ['street', 'alley'].map(function (k) {"
+        " var p = document.querySelector('path.gw-' + k), s = getComputedStyle(p);"
+        " return [document.querySelectorAll('path.gw-' + k).length, s.stroke, s.strokeWidth,"
+        " s.pointerEvents, !!(p.compareDocumentPosition(document.querySelector('path.gw-bld'))"
+        " & Node.DOCUMENT_POSITION_FOLLOWING)]; });"
+    )
+    (ns, street_colour, street_w, street_pe, street_under), alley = lines
+    assert ns == kinds.count("street") and alley[0] == kinds.count("alley"), lines
+    assert street_colour != alley[1] and street_w != alley[2], lines  # styled apart
+    assert street_pe == alley[3] == "none", lines  # clicks go through to what is under
+    assert street_under and alley[4], lines  # drawn before (beneath) the buildings
+    legend = browser.find_element("css selector", ".leaflet-control-layers").get_attribute(
+        "textContent"
+    )
+    assert "街 streets" in legend and "小巷 alleys" in legend, legend
+    assert _console_errors(browser) == []
+
+
+def test_a_drawn_boundary_is_a_one_shot_move(live, browser) -> None:  # noqa: F811
+    """T63 B: a boundary drawn for grid 009, then reshaped with the edit tool while 003 was
+    selected, moved its building into 003 and left the one now outside in 009; boundaries
+    stayed on the map after undo, and the delete tool could not pick one. A drawn boundary
+    now moves the buildings inside it into the grid selected then and is taken off the map
+    (undo and redo as any move), and the toolbar has no reshape or delete."""
+    from geo.map_data import editor_data
+
+    code = live["communities"][1]
+    ed = editor_data(live["engine"], code)
+    grid_of = {f["id"]: f["properties"]["grid"] for f in ed.buildings["features"]}
+    a, b = next((x, y) for x, y in ed.adjacency if grid_of[x] == grid_of[y])
+    dst = next(g for g in range(len(ed.grids)) if g != grid_of[a])
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_one_shot")
+    # no reshape or delete of drawn boundaries: nothing drawn stays
+    assert _count(browser, ".leaflet-draw-edit-edit, .leaflet-draw-edit-remove") == 0
+    hint = browser.find_element("id", "gw-hint").text
+    assert "边界随即消失" in hint and "the boundary is removed" in hint, hint
+    browser.find_element("css selector", f'input[name="gw-active"][value="{dst}"]').click()
+    _draw_around(browser, [a, b])
+    assign = browser.execute_script("return window.gwEditor.state.assign")
+    assert (assign[str(a)], assign[str(b)]) == (dst, dst), (a, b, dst)
+    assert browser.execute_script(_DRAWN) == 0  # the boundary is gone once applied
+    browser.save_screenshot(str(ARTIFACTS / "editor_one_shot_drawn.png"))
+    browser.find_element("id", "gw-undo").click()
+    assign = browser.execute_script("return window.gwEditor.state.assign")
+    assert (assign[str(a)], assign[str(b)]) == (grid_of[a], grid_of[b])
+    assert browser.execute_script(_DRAWN) == 0
+    browser.find_element("id", "gw-redo").click()
+    assign = browser.execute_script("return window.gwEditor.state.assign")
+    assert (assign[str(a)], assign[str(b)]) == (dst, dst)
+    assert browser.execute_script(_DRAWN) == 0
+    assert _console_errors(browser) == []
+
+
+def test_a_new_action_replaces_the_last_message_and_note(live, browser) -> None:  # noqa: F811
+    """T63 D: after ＋新网格 the last boundary's 「已移动 6 栋楼，见下方提示」 and its
+    cut-building note stayed on screen."""
+    code = live["communities"][1]
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_messages")
+    n = len(browser.execute_script("return window.gwState.grids"))
+    a = browser.execute_script("return Number(Object.keys(window.gwEditor.state.layers)[0])")
+    browser.execute_script(  # a boundary across buildings
+        f"var b = window.gwEditor.state.layers[{a}].getBounds().pad(3); var poly = L.polygon("
+        "[b.getSouthWest(), b.getNorthWest(), b.getNorthEast(), b.getSouthEast()]); "
+        "window.gwMap.fire('draw:created', {layer: poly});"
+    )
+    msg = browser.find_element("id", "gw-msg")
+    assert "见下方提示" in msg.text, msg.text
+    assert _count(browser, '#gw-violations [data-kind="draw"]') == 1
+    browser.find_element("id", "gw-new").click()
+    assert msg.text == (
+        f"已添加新网格 {n + 1}并选中，点击楼栋归入 added new grid {n + 1} and selected it: "
+        "click buildings to move them into it"
+    ), msg.text
+    assert _count(browser, '#gw-violations [data-kind="draw"]') == 0
+    browser.find_element("id", "gw-undo").click()  # the boundary's move
+    browser.find_element("id", "gw-undo").click()  # nothing left: said so
+    assert msg.text == "没有可撤销的操作 nothing to undo", msg.text
+    assert _console_errors(browser) == []
+
+
+def test_new_grids_take_the_codes_the_saved_draft_gave_them(live, browser) -> None:  # noqa: F811
+    """T63 C: ＋新网格 twice, buildings into 新网格 11, save: the message said
+    「110108015002010 不足」 while the panel still listed 「新网格 10 … 尚无楼栋」 and
+    「新网格 11 62」. After a save the panel names each new grid by the code the draft gave
+    it, and the empty new grid is said to be dropped, before and after the save, in its row,
+    the problem list and the save message; a discard of the draft makes them new again."""
+    db = live["engine"]
+    code = live["communities"][3]
+    ed, grids = _groups(db, code)
+    n = len(ed.grids)
+    _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_new_codes")
+    browser.find_element("id", "gw-new").click()
+    browser.find_element("id", "gw-new").click()
+    empty, used = n, n + 1  # 新网格 n+1 stays empty, 新网格 n+2 takes buildings
+    moved = max(grids, key=lambda g: len(g[1]))[1][:2]
+    browser.execute_script(f"window.gwEditor.move({moved}, {used});")
+    will = (
+        f"新网格 {empty + 1} 尚无楼栋，保存时将删除 new grid {empty + 1} has no buildings: it "
+        "will be dropped when saved"
+    )
+    assert _row(browser, empty)[:3] == [f"新网格 {empty + 1} new grid {empty + 1}", "—", "—"]
+    before = (
+        _row(browser, empty)[3],
+        browser.execute_script(
+            "var e = document.querySelector('#gw-violations [data-kind=\"empty-new\"]');"
+            "return e && e.textContent;"
+        ),
+    )
+    saved = _save(browser)
+    pid = saved["plan_id"]
+    given = saved["grids"][-1]["code"]  # the grids are sent in the panel's order
+    assert given and given.startswith(code), saved["grids"]
+    row = _row(browser, used)
+    assert row[0] == given, row  # was 「新网格 12 new grid 12」
+    assert before == (will, will)  # was 「尚无楼栋，不会保存 … it is not saved」
+    was = (
+        f"新网格 {empty + 1} 尚无楼栋，已在草案 #{pid} 中删除 new grid {empty + 1} had no "
+        f"buildings: it was dropped from draft #{pid}"
+    )
+    assert _row(browser, empty)[3] == was
+    msg = browser.find_element("id", "gw-msg").text
+    zh, en = msg.split(" saved as draft plan ", 1)
+    assert f"已删除无楼栋的新网格 {empty + 1}" in zh, msg
+    assert f"dropped new grid {empty + 1} with no buildings" in en, msg
+    payload = browser.execute_script("return window.gwEditor.payload().grids")
+    assert payload[-1]["code"] == given  # saved again, it keeps its code
+
+    browser.find_element("id", "gw-discard").click()
+    browser.switch_to.alert.accept()
+    _wait(browser, "return window.gwState.planAction")
+    assert _status(db, pid) == "discarded"
+    # the code was the discarded draft's only: the grid is new again
+    assert _row(browser, used)[0] == f"新网格 {used + 1} new grid {used + 1}"
+    assert _row(browser, empty)[3] == will
+    assert _console_errors(browser) == []

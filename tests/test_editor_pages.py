@@ -177,3 +177,70 @@ def test_a_plan_alone_opens_its_own_community(demo) -> None:  # noqa: ANN001, F8
         assert f"方案 {plan} 属于社区 {COMMUNITY}，不属于所给的社区 {other}" in html.unescape(
             page.text
         ), page.text[:500]
+
+
+def test_the_page_carries_the_communitys_streets_and_alleys(demo) -> None:  # noqa: ANN001, F811
+    """T63 A: the editor drew no streets (the grid map draws them), so without a basemap a
+    boundary could not follow one. The page's data holds the community's street segments,
+    those the engine cuts it by, as lines with their kind and name, rounded to 6 decimals;
+    the draw toolbar offers no reshape or delete of a drawn boundary (T63 B)."""
+    from sqlalchemy import text
+
+    planner = {"Authorization": f"Bearer {token_for(demo, 'planner', ('110108015',))}"}
+    with demo.connect() as conn:
+        expected = dict(
+            conn.execute(
+                text(
+                    "SELECT s.id, s.kind FROM street_segments s JOIN areas a ON a.code = :c "
+                    "WHERE s.retired_at IS NULL AND ST_Intersects(s.geom, a.geom)"
+                ),
+                {"c": COMMUNITY},
+            ).all()
+        )
+    with TestClient(create_app(demo)) as client:
+        html = client.get(f"/maps/editor?community={COMMUNITY}", headers=planner).text
+    lines = _page_data(html)["streets"]["features"]
+    assert {f["properties"]["id"]: f["properties"]["kind"] for f in lines} == expected
+    assert {"street", "alley"} <= set(expected.values())
+    assert all(f["geometry"]["type"] in ("LineString", "MultiLineString") for f in lines)
+    assert any(f["properties"]["name"] for f in lines)
+    digits = re.findall(r"\d+\.(\d+)", json.dumps([f["geometry"] for f in lines]))
+    assert digits and max(len(d) for d in digits) <= 6
+    assert '"edit": false' in html and '"remove": false' in html  # the Draw control's options
+
+
+def test_a_building_of_another_community_is_named_by_its_id(demo) -> None:  # noqa: ANN001, F811
+    """T63 D: 「方案中有 1 栋楼不属于社区 110108015002（9）」 did not say 9 is a building id."""
+    from sqlalchemy import text
+
+    planner = {"Authorization": f"Bearer {token_for(demo, 'planner', ('110108015',))}"}
+    with demo.connect() as conn:
+        ours = list(
+            conn.execute(
+                text(
+                    "SELECT b.id FROM buildings b JOIN areas a ON a.id = b.community_id "
+                    "WHERE a.code = :c ORDER BY b.id"
+                ),
+                {"c": COMMUNITY},
+            ).scalars()
+        )
+        theirs = conn.execute(
+            text(
+                "SELECT b.id FROM buildings b JOIN areas a ON a.id = b.community_id "
+                "WHERE a.code <> :c ORDER BY b.id LIMIT 1"
+            ),
+            {"c": COMMUNITY},
+        ).scalar_one()
+    body = {
+        "community": COMMUNITY,
+        "min_households": 300,
+        "max_households": 500,
+        "grids": [{"code": None, "building_ids": [*ours, theirs]}],
+    }
+    with TestClient(create_app(demo)) as client:
+        r = client.post("/plans/draft", json=body, headers=planner)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == (
+        f"方案中有 1 栋楼不属于社区 {COMMUNITY}（楼栋编号 {theirs}） buildings not in "
+        f"community {COMMUNITY}: building id(s) {theirs}"
+    )

@@ -27,6 +27,30 @@ function gwEditor(map, DATA) {
       fillOpacity: 0.35, className: "gw-problem gw-problem-" + k}, interactive: false}).addTo(problemLayer);
   });
 
+  // Streets and alleys (DATA.streets: the segments the engine cuts the community by), styled
+  // as the grid map styles them (grid_map.js). Added before the buildings, so drawn beneath
+  // them, and not interactive: a click or a drawn boundary's point goes through to the
+  // building or the map (T63 A: without a basemap the planner could not see the street a
+  // boundary should follow).
+  var LINE_STYLE = {street: {color: "#666", weight: 2.5}, alley: {color: "#e6a100", weight: 1.5}};
+  function lines(kind) {
+    var style = L.extend({opacity: 0.9, className: "gw-way gw-" + kind}, LINE_STYLE[kind]);
+    return L.geoJSON(DATA.streets || null, {
+      interactive: false,
+      filter: function (f) { return f.properties.kind === kind; },
+      style: function () { return style; }
+    }).addTo(map);
+  }
+  var streets = lines("street"), alleys = lines("alley");
+  gw.count("streets", streets.getLayers().length);
+  gw.count("alleys", alleys.getLayers().length);
+  function swatch(kind) {
+    return '<span class="gw-line-swatch" style="border-top:' + LINE_STYLE[kind].weight + "px solid " +
+      LINE_STYLE[kind].color + '"></span>';
+  }
+  gw.layerControl({}).addOverlay(streets, swatch("street") + "街 streets")
+    .addOverlay(alleys, swatch("alley") + "小巷 alleys").addTo(map);
+
   // Buildings: the pieces being assigned.
   var buildings = L.geoJSON(DATA.buildings, {
     style: function (f) {
@@ -44,7 +68,7 @@ function gwEditor(map, DATA) {
         return "楼栋 building #" + id + '<br>户数 households: <span class="gw-hh">' +
           gw.esc(S.hh[id]) + "</span><br>网格 grid: " + (g === null ? "无 none" : gw.esc(gridName(g)));
       }, {sticky: true});
-      layer.on("click", function () { if (!S.paint) move([id], S.active); });
+      layer.on("click", function () { if (!S.paint) clickMove(id); });
       layer.on("mouseover", function () { if (S.paint && S.down) move([id], S.active); });
       // The stroke starts on the building under the pointer.
       layer.on("mousedown", function () { if (S.paint) { S.down = true; move([id], S.active); } });
@@ -117,11 +141,14 @@ function gwEditor(map, DATA) {
     });
     refresh();
   }
+  // Moves ``ids`` into grid ``to``: how many moved (-1: ``to`` is locked, and said so).
   function move(ids, to) {
-    if (to === null || to === undefined) return;
+    if (to === null || to === undefined) return 0;
+    clearDrawNotes();  // the last boundary's note is about the last action only
     if (S.grids[to].locked) {
       say(gridZh(to) + " 已锁定，不能移入楼栋 " + gridEn(to) + " is locked", true);
-      return;
+      refresh();
+      return -1;
     }
     var changes = [];
     ids.forEach(function (id) {
@@ -130,20 +157,33 @@ function gwEditor(map, DATA) {
       if (from !== null && S.grids[from].locked) return;
       changes.push([id, from, to]);
     });
-    if (!changes.length) return;
+    if (!changes.length) return 0;
     S.undo.push(changes); S.redo = [];
     apply(changes, false);
     say("已将 " + changes.length + " 栋楼移入" + gridZh(to) + " moved " + changes.length +
         " building(s) to " + gridEn(to));
+    return changes.length;
+  }
+  // A click on a building that moves nothing says why, in place of the last action's message.
+  function clickMove(id) {
+    var to = S.active, from = S.assign[id];
+    if (move([id], to) !== 0) return;
+    if (from === to) {
+      say("楼栋 #" + id + " 已在" + gridZh(to) + "中 building #" + id + " is already in " + gridEn(to));
+    } else if (from !== null && from !== undefined && S.grids[from].locked) {
+      say(gridZh(from) + " 已锁定，楼栋 #" + id + " 不能移出 " + gridEn(from) + " is locked: building #" +
+          id + " cannot leave it", true);
+    }
+    refresh();
   }
   function clearDrawNotes() { S.drawWarnings = {split: 0, outside: 0}; }
   function undo() {
     var c = S.undo.pop(); clearDrawNotes();
-    if (c) { S.redo.push(c); apply(c, true); say("撤销 undone"); } else refresh();
+    if (c) { S.redo.push(c); apply(c, true); say("撤销 undone"); } else { say("没有可撤销的操作 nothing to undo"); refresh(); }
   }
   function redo() {
     var c = S.redo.pop(); clearDrawNotes();
-    if (c) { S.undo.push(c); apply(c, false); say("重做 redone"); } else refresh();
+    if (c) { S.undo.push(c); apply(c, false); say("重做 redone"); } else { say("没有可重做的操作 nothing to redo"); refresh(); }
   }
 
   // Ground without buildings (a park, a yard, the strips beside a road) is given out atom by
@@ -265,19 +305,34 @@ function gwEditor(map, DATA) {
     return comps;
   }
 
-  // A grid with a code and no buildings left (its last building moved out) is not sent, so
-  // the saved draft has no such grid: said in its row, in the problem list, before saving
-  // and in the save message (T38 L6: it showed "0 … 不足 under" and vanished on save). A
-  // new grid not given a building yet is simply not saved.
-  function emptyGrids() {
+  // A grid with no buildings is not sent, so the saved draft has no such grid: said in its
+  // row, in the problem list, and in the save message; saving asks first when it is a grid
+  // with a code (T38 L6: it showed "0 … 不足 under" and vanished on save). A new grid not
+  // given a building is said to be dropped the same way (T63 C: it read 不会保存 before the
+  // save and nothing after it, while the save message had named the grids by the codes the
+  // draft gave them).
+  function heldGrids() {
     var held = S.grids.map(function () { return false; });
     Object.keys(S.assign).forEach(function (k) { if (S.assign[k] !== null) held[S.assign[k]] = true; });
-    return S.grids.filter(function (g, i) { return g.code && !held[i]; }).map(function (g) { return g.code; });
+    return held;
+  }
+  // A grid of the community (its code not one a draft saved here gave it) with no building.
+  function emptyGrids() {
+    var held = heldGrids();
+    return S.grids.filter(function (g, i) { return g.code && !g.givenBy && !held[i]; })
+      .map(function (g) { return g.code; });
+  }
+  // Positions of the new grids holding no building: never saved, or only in a draft saved
+  // here (its code is given up when a save leaves it out, so no later grid shares it).
+  function emptyNew() {
+    var held = heldGrids(), out = [];
+    S.grids.forEach(function (g, i) { if ((!g.code || g.givenBy) && !held[i]) out.push(i); });
+    return out;
   }
   // Once saved (or committed) without it, and nothing changed since, the grid was removed:
   // its row and note say so, not "will be removed when saved" (T39 L3). S.savedAs is the
-  // draft saved here, the grids it removed and the version it was committed as; a discard
-  // clears it.
+  // draft saved here, the grids it removed (codes), the new grids it dropped (positions)
+  // and the version it was committed as; a discard clears it.
   function removedNote(code) {
     var done = S.savedAs && !unsaved() && S.savedAs.removed.indexOf(code) >= 0 ? S.savedAs : null;
     if (done && done.version) {
@@ -292,12 +347,26 @@ function gwEditor(map, DATA) {
     return "网格 " + code + " 已无楼栋，保存时将删除 grid " + code +
       " has no buildings left: it will be removed when saved";
   }
+  function droppedNote(i) {
+    var done = S.savedAs && !unsaved() && S.savedAs.dropped.indexOf(i) >= 0 ? S.savedAs : null;
+    if (done && done.version) {
+      return gridZh(i) + " 尚无楼栋，已在第 " + done.version + " 版中删除（草案 #" + done.plan +
+        " 已提交） " + gridEn(i) + " had no buildings: it was dropped from version " +
+        done.version + " (draft #" + done.plan + " committed)";
+    }
+    if (done) {
+      return gridZh(i) + " 尚无楼栋，已在草案 #" + done.plan + " 中删除 " + gridEn(i) +
+        " had no buildings: it was dropped from draft #" + done.plan;
+    }
+    return gridZh(i) + " 尚无楼栋，保存时将删除 " + gridEn(i) +
+      " has no buildings: it will be dropped when saved";
+  }
   // A row's status when it holds no building: named, Chinese first (T39 L3: 「已无楼栋，保存时
   // 将删除 no buildings left: removed when saved」 named no grid and still said so after the
   // save had removed it).
   function emptyNote(i) {
-    return S.grids[i].code ? removedNote(S.grids[i].code)
-      : gridZh(i) + " 尚无楼栋，不会保存 " + gridEn(i) + " has no buildings yet: it is not saved";
+    var g = S.grids[i];
+    return g.code && !g.givenBy ? removedNote(g.code) : droppedNote(i);
   }
 
   function refresh() {
@@ -357,10 +426,19 @@ function gwEditor(map, DATA) {
     });
     document.getElementById("gw-grids").innerHTML = rows.join("");
     document.querySelectorAll("input[name=gw-active]").forEach(function (r) {
-      r.addEventListener("change", function () { S.active = Number(r.value); refresh(); });
+      r.addEventListener("change", function () {
+        S.active = Number(r.value); clearDrawNotes();
+        say("已选中" + gridZh(S.active) + " selected " + gridEn(S.active));
+        refresh();
+      });
     });
     document.querySelectorAll("input.gw-lock").forEach(function (c) {
-      c.addEventListener("change", function () { S.grids[Number(c.dataset.i)].locked = c.checked; });
+      c.addEventListener("change", function () {
+        var i = Number(c.dataset.i);
+        S.grids[i].locked = c.checked; clearDrawNotes();
+        say(c.checked ? gridZh(i) + " 已锁定 " + gridEn(i) + " locked" : gridZh(i) + " 已解锁 " + gridEn(i) + " unlocked");
+        refresh();
+      });
     });
     var splitStart = DATA.buildings.features.filter(function (f) { return f.properties.split; }).length;
     var v = {
@@ -388,6 +466,10 @@ function gwEditor(map, DATA) {
       html.push('<div class="gw-warn" data-kind="empty" data-code="' + gw.esc(code) + '">' +
                 gw.esc(removedNote(code)) + "</div>");
     });
+    emptyNew().forEach(function (i) {
+      html.push('<div class="gw-warn" data-kind="empty-new" data-i="' + i + '">' +
+                gw.esc(droppedNote(i)) + "</div>");
+    });
     document.getElementById("gw-violations").innerHTML = html.join("");
     window.gwState.emptyGrids = emptied;
     window.gwState.grids = per.map(function (p, i) {
@@ -397,7 +479,13 @@ function gwEditor(map, DATA) {
     window.gwState.bands = bands;
   }
 
-  // Leaflet.draw: a drawn or reshaped boundary moves every building inside it.
+  // Leaflet.draw: a drawn boundary is a one-shot action. The buildings wholly inside it move
+  // into the grid selected at that moment (one step of the undo history, as a click is),
+  // and the shape is then taken off the map: nothing drawn stays to be reshaped or deleted
+  // (the toolbar offers neither: maps/editor.py), so no shape can disagree with the grids
+  // after an undo or redo. WHY (T63 B): a kept boundary, reshaped later, moved its
+  // buildings into the grid selected at the time of the reshape, not its own; buildings
+  // now outside it stayed; shapes outlived undo; and the delete tool could not pick them.
   function inside(pt, ring) {
     var x = pt.lng, y = pt.lat, hit = false;
     for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
@@ -426,41 +514,55 @@ function gwEditor(map, DATA) {
     ring.forEach(function (p) {
       if (!communityRings.some(function (r) { return inside(p, r); })) outside += 1;
     });
-    move(ids, S.active);
+    var moved = move(ids, S.active);
     S.drawWarnings = {split: split, outside: outside ? 1 : 0};
-    if (split || outside) say("已移动 " + ids.length + " 栋楼，见下方提示 moved " + ids.length +
-                              " building(s); see the note below", true);
+    if (moved === 0) {  // nothing to move: said, not the last action's message left standing
+      var to = S.active;
+      say("边界内没有可移入" + gridZh(to) + "的楼栋（" + ids.length + " 栋在内） the boundary moved " +
+          "no building to " + gridEn(to) + " (" + ids.length + " inside)", true);
+    } else if (moved > 0 && (split || outside)) {
+      say("已移动 " + moved + " 栋楼，见下方提示 moved " + moved + " building(s); see the note below", true);
+    }
     refresh();
   }
-  // The drawn shape stays (so it can be reshaped) but lets clicks through to the buildings
-  // under it: folium's Draw plugin otherwise answers a click on it with an alert of its
-  // GeoJSON, and the building below cannot be clicked.
-  function passClicks(layer) {
-    setTimeout(function () {
-      layer.off("click");
-      var el = layer.getElement && layer.getElement();
-      if (el) el.style.pointerEvents = "none";
-      if (layer.setStyle) layer.setStyle({fill: false, dashArray: "6 4"});
-    }, 0);
+  // The shape as drawn goes: folium's Draw keeps it in its group of drawn items (added by
+  // its own handlers, which run before this one; again after them, whatever the order).
+  function dropShape(layer) {
+    function drop() {
+      var holders = [];
+      map.eachLayer(function (g) { if (g instanceof L.LayerGroup && g.hasLayer(layer)) holders.push(g); });
+      holders.forEach(function (g) { g.removeLayer(layer); });
+      if (map.hasLayer(layer)) map.removeLayer(layer);
+    }
+    drop();
+    setTimeout(drop, 0);
   }
-  map.on("draw:created", function (e) { byBoundary(e.layer); passClicks(e.layer); });
-  map.on("draw:edited", function (e) {
-    e.layers.eachLayer(function (l) { byBoundary(l); passClicks(l); });
-  });
+  map.on("draw:created", function (e) { byBoundary(e.layer); dropShape(e.layer); });
 
   // Paint mode: hold the mouse button and sweep over buildings.
   map.on("mousedown", function () { S.down = true; });
   map.on("mouseup", function () { S.down = false; });
   document.addEventListener("mouseup", function () { S.down = false; });
+  // Each action replaces the message line and the last boundary's note (T63 D: after ＋新网格
+  // the last boundary's 「已移动 6 栋楼，见下方提示」 and its note stayed on screen).
   document.getElementById("gw-paint").addEventListener("click", function (ev) {
     S.paint = !S.paint;
     ev.target.classList.toggle("gw-on", S.paint);
     if (S.paint) map.dragging.disable(); else map.dragging.enable();
+    clearDrawNotes();
+    say(S.paint ? "涂刷已开启：按住鼠标划过楼栋，归入" + gridZh(S.active) + " paint on: sweep over buildings " +
+        "with the button held to move them to " + gridEn(S.active)
+      : "涂刷已关闭 paint off");
+    refresh();
   });
   document.getElementById("gw-undo").addEventListener("click", undo);
   document.getElementById("gw-redo").addEventListener("click", redo);
   document.getElementById("gw-new").addEventListener("click", function () {
-    S.grids.push({code: null, locked: false}); S.active = S.grids.length - 1; refresh();
+    S.grids.push({code: null, locked: false}); S.active = S.grids.length - 1;
+    clearDrawNotes();
+    say("已添加" + gridZh(S.active) + "并选中，点击楼栋归入 added " + gridEn(S.active) +
+        " and selected it: click buildings to move them into it");
+    refresh();
   });
 
   // The plan as sent: grids without buildings are left out; index[k] is the editor's grid
@@ -562,14 +664,26 @@ function gwEditor(map, DATA) {
       return;
     }
     say("保存中 saving…");
-    var sent = snapshot();
+    var sent = snapshot(), body = payloadOf(), dropped = emptyNew();
+    var droppedNames = dropped.map(function (i) { return [gridZh(i), gridEn(i)]; });
     window.gwState.saveError = null;
-    call("POST", "/plans/draft", payload()).then(function (r) {
+    call("POST", "/plans/draft", body.body).then(function (r) {
       window.gwState.saved = r;
       S.baseline = sent;
-      S.savedAs = {plan: r.plan_id, removed: removed, version: null};
+      // A new grid is called by the code the draft gave it from now on, as the save message
+      // and the draft call it (T63 C: the message said 110108015002010 不足 of the grid the
+      // panel still called 新网格 11). Saved again, it keeps that code; a discard of the
+      // draft gives it back its 新网格 name (givenBy), and so does a save that leaves it out
+      // empty (the next draft may give its code to another new grid).
+      (r.grids || []).forEach(function (g, k) {
+        var mine = S.grids[body.index[k]];
+        if (!mine || !g.code) return;
+        if (!mine.code) { mine.code = g.code; mine.givenBy = r.plan_id; } else if (mine.givenBy) mine.givenBy = r.plan_id;
+      });
+      dropped.forEach(function (i) { S.grids[i].code = null; delete S.grids[i].givenBy; });
+      S.savedAs = {plan: r.plan_id, removed: removed, dropped: dropped, version: null};
       refresh();  // the removed grids' rows: removed, no longer "will be removed"
-      say(savedText(r, removed), savedFlagged(r).length > 0);
+      say(savedText(r, removed, droppedNames), savedFlagged(r).length > 0);
       showPlan(r.plan_id, r.grids || [], {commit: true, discard: true, review: true});
     }).catch(function (e) {
       window.gwState.saveError = e.message;
@@ -579,7 +693,7 @@ function gwEditor(map, DATA) {
   // The save's message: the draft's number, its flagged grids (each with what is wrong) and
   // the grids it removed, all in the Chinese, then in the English (T38 L5, L6).
   function savedFlagged(r) { return (r.grids || []).filter(function (g) { return (g.flags || []).length; }); }
-  function savedText(r, removed) {
+  function savedText(r, removed, dropped) {
     var flagged = savedFlagged(r), zh = [], en = [];
     function says(g, lang) {
       return g.code + " " + g.flags.map(function (f) { return flagText(f, lang); }).join(lang ? ", " : "、");
@@ -591,6 +705,10 @@ function gwEditor(map, DATA) {
     if (removed.length) {
       zh.push("已删除无楼栋的网格 " + removed.join("、"));
       en.push("removed grid(s) with no buildings: " + removed.join(", "));
+    }
+    if (dropped.length) {
+      zh.push("已删除无楼栋的" + dropped.map(function (n) { return n[0]; }).join("、"));
+      en.push("dropped " + dropped.map(function (n) { return n[1]; }).join(", ") + " with no buildings");
     }
     return "已存为草案 #" + r.plan_id + (zh.length ? "（" + zh.join("；") + "）" : "") +
       " saved as draft plan #" + r.plan_id + (en.length ? " (" + en.join("; ") + ")" : "");
@@ -617,7 +735,15 @@ function gwEditor(map, DATA) {
       S.baseline = snapshot();
       // a committed draft's removed grids are gone for good; a discarded one's are not
       S.savedAs = method === "POST" && S.savedAs && String(S.savedAs.plan) === String(id)
-        ? {plan: S.savedAs.plan, removed: S.savedAs.removed, version: r.version} : null;
+        ? {plan: S.savedAs.plan, removed: S.savedAs.removed, dropped: S.savedAs.dropped,
+           version: r.version} : null;
+      // the codes the draft gave new grids: theirs for good once committed; discarded, the
+      // grids are new again (their codes were the draft's only)
+      S.grids.forEach(function (g) {
+        if (String(g.givenBy) !== String(id)) return;
+        if (method !== "POST") g.code = null;
+        delete g.givenBy;
+      });
       window.gwState.planAction = {verb: what[1], result: r};
       say(done(r));
       refresh();

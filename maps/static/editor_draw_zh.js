@@ -40,6 +40,8 @@
         simpleshape: {tooltip: {end: "松开鼠标完成 release the mouse to finish."}}
       }
     },
+    // The edit toolbar (reshape, delete) is not offered: a drawn boundary is a one-shot
+    // action (maps/editor.py). Leaflet.draw still reads these texts when it makes its control.
     edit: {
       toolbar: {
         actions: {
