@@ -347,3 +347,44 @@ def test_an_old_version_shows_the_commits_households(live, browser, steward) -> 
         assert _console_errors(browser) == []
     finally:
         _headers(browser, steward["token"])
+
+
+# the polygon tool's button: its size, and its icon sprite's size and place; every grid
+# radio and lock box: [height, width]
+_DRAW_BUTTON = """
+var a = document.querySelector('.leaflet-draw-draw-polygon'), s = getComputedStyle(a);
+var r = a.getBoundingClientRect();
+var boxes = Array.from(document.querySelectorAll(
+  '#gw-grids input[type=radio], #gw-grids input[type=checkbox]'), function (e) {
+  var b = e.getBoundingClientRect(); return [b.height, b.width]; });
+return [r.width, r.height, s.backgroundSize, s.backgroundPosition, boxes];
+"""
+
+
+def test_the_editor_on_a_phone_scales_the_draw_icons_and_its_boxes(live, browser, steward) -> None:  # noqa: ANN001, F811
+    """T63 E at 390 px: Leaflet.draw's buttons were 44 px but its 30 px icon sprite was not
+    scaled, so pieces of the neighbouring icons showed; the grid radios and lock boxes were
+    22 px. The sprite is scaled with the button (ten icons, ten buttons wide, the polygon
+    the second), and the boxes are finger-sized (at least 32 px)."""
+    code = live["communities"][0]
+    _headers(browser, steward["admin"])
+    try:
+        _phone(browser, 390, 844)
+        _open(browser, f"{live['base']}/maps/editor?community={code}", "phone_390_editor")
+        width, height, size, place, boxes = browser.execute_script(_DRAW_BUTTON)
+        assert width >= 44 and height >= 44, (width, height)
+        # per background layer (the vendor's png under a gradient, or its svg)
+        assert set(size.split(", ")) == {"1000% 100%"}, size  # was 300px 30px on 44 px
+        assert {p.split()[0] for p in place.split(", ")} == {"11.111%"}, place  # 2nd of 10
+        assert boxes and all(h >= 32 and w >= 32 for h, w in boxes), boxes
+        assert _console_errors(browser) == []
+    finally:
+        _desktop(browser)
+        _headers(browser, steward["token"])
+    # a desktop keeps the vendor's sprite as drawn
+    _headers(browser, steward["admin"])
+    try:
+        _open(browser, f"{live['base']}/maps/editor?community={code}", "desktop_editor")
+        assert set(browser.execute_script(_DRAW_BUTTON)[2].split(", ")) == {"300px 30px"}
+    finally:
+        _headers(browser, steward["token"])
