@@ -25,9 +25,12 @@ def _bars(
     value_fmt: str = "{:g}",
     css_class: str = "gw-chart",
     tips: Sequence[str | None] | None = None,
+    stacks: Sequence[Sequence[tuple[float, str, str]]] | None = None,
 ) -> str:
     """Bars with an axis; ``tips`` replaces a bar's hover value where not None (a day with
-    no duties reads 无责任, not 0)."""
+    no duties reads 无责任, not 0). ``stacks``: per bar, its parts from the bottom up as
+    (value, colour, hover text), drawn in place of the one-colour bar (``values`` are then
+    the parts' sums, ``colors`` unused)."""
     left, bottom, top = 34, 34, 18
     plot_w, plot_h = width - left - 6, height - bottom - top
     top_value = y_max if y_max is not None else max([1.0, *values])
@@ -51,27 +54,53 @@ def _bars(
     step = max(1, math.ceil(n / 6))
     for i, (lab, v, c) in enumerate(zip(labels, values, colors, strict=True)):
         tip = tips[i] if tips is not None and tips[i] is not None else value_fmt.format(v)
-        h = 0.0 if top_value <= 0 else plot_h * min(v, top_value) / top_value
         x = left + i * bw
-        parts.append(
-            f'<rect class="gw-bar" x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" '
-            f'width="{max(bw - 2, 1):.1f}" height="{h:.1f}" fill="{c}">'
-            f"<title>{esc(lab)}: {esc(tip)}</title></rect>"
-        )
+        pieces = stacks[i] if stacks is not None else [(v, c, tip)]
+        base = 0.0
+        for pv, pc, ptip in pieces:
+            if stacks is not None and pv <= 0:
+                continue  # a part with no grid: nothing to draw or hover
+            h = 0.0 if top_value <= 0 else plot_h * min(pv, top_value) / top_value
+            cls = "gw-bar" if stacks is None else "gw-bar gw-bar-part"
+            parts.append(
+                f'<rect class="{cls}" x="{x + 1:.1f}" y="{top + plot_h - base - h:.1f}" '
+                f'width="{max(bw - 2, 1):.1f}" height="{h:.1f}" fill="{pc}">'
+                f"<title>{esc(lab)}: {esc(ptip)}</title></rect>"
+            )
+            base += h
         if i % step == 0:
             parts.append(f'<text x="{x + 1:.1f}" y="{top + plot_h + 14}">{esc(lab)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
+# the bands as the legend names them (maps/grid_map.py), bottom to top in a stacked bar
+_BANDS = (("under", "不足 under"), ("within", "达标 within"), ("over", "超出 over"))
+
+
 def household_histogram(
-    households: Sequence[int], lo: int, hi: int, colors: dict[str, str], bins: int = 10
+    households: Sequence[int],
+    lo: int,
+    hi: int,
+    colors: dict[str, str],
+    bins: int = 10,
+    bounds: Sequence[tuple[int, int]] | None = None,
 ) -> str:
     """Histogram of grid households, bars coloured under / within / over [lo, hi]. The
     bounds are bar edges too, so a bar is wholly under, within or over: a bar coloured by
-    its midpoint counted grids of 301–318 households as under 300 (outside tester M2)."""
+    its midpoint counted grids of 301–318 households as under 300 (outside tester M2).
+
+    ``bounds``: per grid (as ``households``), the (min, max) it is judged by, its
+    community's plan's. All alike, they are ``lo``–``hi``; when they differ, each bar is
+    stacked from its grids under, within and over their own bounds, so the grids of each
+    colour add up to the legend's counts (T63 F: grids of 247 and 224 households, within
+    their community's 200–500, sat in a blue "under" bar of the page's 300–500)."""
     if not households:
         return '<p class="gw-note">暂无网格 no grids yet</p>'
+    ranges = set(bounds) if bounds is not None else {(lo, hi)}
+    if len(ranges) > 1:
+        return _stacked_histogram(households, list(bounds or ()), colors, bins)
+    lo, hi = next(iter(ranges))
     top = max(max(households), hi + 1)
     width = max(1, math.ceil(top / bins))
     edges = sorted({i * width for i in range(bins)} | {lo, hi + 1})
@@ -89,6 +118,34 @@ def household_histogram(
         "网格户数分布 households per grid",
         "户 hh",
         css_class="gw-chart gw-histogram",
+    )
+
+
+def _stacked_histogram(
+    households: Sequence[int], bounds: Sequence[tuple[int, int]], colors: dict[str, str], bins: int
+) -> str:
+    """Grids judged by several bounds: regular bars, each stacked under / within / over, a
+    grid counted in the part of its own band."""
+    top = max(max(households), *(b[1] + 1 for b in bounds))
+    width = max(1, math.ceil(top / bins))
+    edges = [i * width for i in range(bins)]
+    counts = [dict.fromkeys(colors, 0) for _ in edges]
+    for h, (a, b) in zip(households, bounds, strict=True):
+        band = "under" if h < a else "over" if h > b else "within"
+        counts[max(0, bisect.bisect_right(edges, h) - 1)][band] += 1
+    stacks = [[(c[k], colors[k], f"{c[k]} {label}") for k, label in _BANDS] for c in counts]
+    return _bars(
+        [f"{a}" for a in edges],
+        [sum(c.values()) for c in counts],
+        [colors["within"]] * len(edges),
+        "网格户数分布 households per grid",
+        "户 hh",
+        css_class="gw-chart gw-histogram",
+        stacks=stacks,
+    ) + (
+        '<p class="gw-note" id="gw-histogram-note">各网格按其社区的户数范围着色，同一柱中可有'
+        "不足、达标、超出。 Each grid is coloured by its own community's bounds: a bar may hold "
+        "grids under, within and over.</p>"
     )
 
 

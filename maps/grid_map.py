@@ -143,7 +143,8 @@ def build_grid_map(
         + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
         + _label_note(grids, named)
         + "<h2>户数分布 Households</h2>"
-        + household_histogram(hh, min_households, max_households, COLORS)
+        # each grid by its own bounds, as the legend counts it (T63 F)
+        + household_histogram(hh, min_households, max_households, COLORS, bounds=pairs)
     )
     add_panel(m, panel, user)
     add_script(
