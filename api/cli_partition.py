@@ -227,7 +227,11 @@ def register(app: typer.Typer) -> None:
 
         from api.out_files import check_out
         from geo.partition import PartitionParams, partition
+        from geo.plans import CLI_BOUND_NAMES, check_bounds
 
+        # WHY (T64 #10): file mode took --max-households 99999999999, which database mode and
+        # the API refuse; one rule for the bounds everywhere
+        check_bounds(min_households, max_households, CLI_BOUND_NAMES)
         check_out(
             out,
             (".geojson", ".json", ""),

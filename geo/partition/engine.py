@@ -107,6 +107,22 @@ def _regions(
     return labels, single, enclosed, bis, comp
 
 
+def _cut_off(graph: AtomGraph, comp: np.ndarray) -> np.ndarray:
+    """Per piece of :func:`_regions` (atoms connected without over-max buildings): whether
+    it is cut off from the rest of its piece of the area by such buildings (the area piece,
+    atoms connected through any atom, holds more atoms than it), rather than being a
+    separate piece of the area itself."""
+    n = graph.n
+    ncomp = int(comp.max()) + 1 if (comp >= 0).any() else 0
+    g = coo_matrix((np.ones(len(graph.eu)), (graph.eu, graph.ev)), shape=(n, n))
+    piece = connected_components(g, directed=False)[1]
+    live = comp >= 0
+    comp_size = np.bincount(comp[live], minlength=ncomp)
+    comp_piece = np.zeros(ncomp, dtype=np.int64)
+    comp_piece[comp[live]] = piece[live]
+    return np.bincount(piece)[comp_piece] > comp_size
+
+
 def _resplit(
     labels: np.ndarray, graph, bis: Bisector, frozen: set[int], lo: int, hi: int
 ) -> np.ndarray:
@@ -234,6 +250,7 @@ def partition(
     # a region's piece is its heaviest atom's (ground it adopted may lie on another piece)
     heavy_last = np.argsort(graph.households, kind="stable")
     region_comp[labels[heavy_last]] = comp[heavy_last]
+    cut_off = _cut_off(graph, comp)
     flags: list[list[str]] = []
     reasons: list[list[str]] = []
     # each reason in Chinese too, for the CLI's and the editor's readers (T38 L1)
@@ -253,6 +270,18 @@ def partition(
             f.append(FLAG_AREA_BELOW)
             why.append(f"the whole area has {hh_total} households, fewer than {lo}")
             why_zh.append(f"整个区域只有 {hh_total} 户，少于下限 {lo}")
+        elif r in frozen_new and c >= 0 and cut_off[c]:
+            # WHY (T64 #8): "a separate piece of the area" was said of a piece of one polygon
+            # walled off by buildings over the maximum, each a grid of its own
+            f.append(FLAG_ENCLOSED)
+            why.append(
+                f"a piece of the area cut off from the rest by buildings of more than {hi} "
+                f"households (each a grid of its own) holds {piece} households, fewer than {lo}"
+            )
+            why_zh.append(
+                f"区域中被超过上限 {hi} 户的楼栋（各自成格）与其余部分隔开的一块只有 {piece} 户，"
+                f"少于下限 {lo}"
+            )
         elif r in frozen_new:
             f.append(FLAG_ENCLOSED)
             why.append(f"a separate piece of the area with {piece} households, fewer than {lo}")
