@@ -133,6 +133,21 @@ def _print_summary(summary: dict, out: Path | None, chinese: bool = False) -> No
         t.add_row(k, v)
     console = Console()
     console.print(t)
+    if summary.get("communities"):  # an area file of several communities
+        c = Table(title="各社区 Communities")
+        c.add_column("社区 Community")
+        for head in ("网格数 Grids", "楼栋数 Buildings", "户数合计 Households"):
+            c.add_column(head, justify="right")
+        c.add_column("界内网格 Within bounds", justify="right")
+        for item in summary["communities"]:
+            c.add_row(
+                item["community"],
+                str(item["n_grids"]),
+                str(item["n_buildings"]),
+                str(item["households_total"]),
+                f"{item['n_within_bounds']} ({pct(item['share_within_bounds'])})",
+            )
+        console.print(c)
     if summary["flagged"]:
         f = Table(title="标记网格 Flagged grids")
         f.add_column("编码 Code")
@@ -165,7 +180,10 @@ def register(app: typer.Typer) -> None:
             ..., "--max-households", help="最多户数 maximum households per grid"
         ),
         area: Path | None = typer.Option(
-            None, "--area", help="区域文件 area polygon file (GeoJSON…)"
+            None,
+            "--area",
+            help="区域文件 area polygon file (GeoJSON…); 多个社区 several features of "
+            "different 12-digit 'code': each a community, its grids numbered under its code",
         ),
         buildings: Path | None = typer.Option(
             None,
@@ -183,7 +201,8 @@ def register(app: typer.Typer) -> None:
             None,
             "--code-prefix",
             help="网格编码前缀 12 digits: 6 district + 3 subdistrict + 3 community "
-            "(default: the area feature's 'code', else 110108000000)",
+            "(default: the area feature's 'code', else 110108000000; not with several "
+            "communities)",
         ),
         households_per_worker: int = typer.Option(
             100,
@@ -222,6 +241,7 @@ def register(app: typer.Typer) -> None:
                 f"文件模式缺少 {', '.join(missing)}（或用 --community 按库中社区划分） "
                 f"file mode needs {', '.join(missing)} (or --community CODE for database mode)"
             )
+        import shapely
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -237,24 +257,18 @@ def register(app: typer.Typer) -> None:
             (".geojson", ".json", ""),
             {"area": area, "buildings": buildings, "streets": streets},
         )
+        from geo.partition.communities import partition_communities
         from geo.partition.io import (
-            area_code,
+            communities_straddle_warning,
             feature_names,
             footprint_check,
-            read_area,
+            read_areas,
             read_layer,
             straddle_warning,
             streets_warning,
             write_grids,
         )
 
-        params = PartitionParams(
-            min_households=min_households,
-            max_households=max_households,
-            seed=seed,
-            households_per_worker=households_per_worker,
-            code_prefix=code_prefix or area_code(area, crs) or "110108000000",
-        )
         err = Console(stderr=True)
         with Progress(
             TextColumn("{task.description}"),
@@ -265,16 +279,16 @@ def register(app: typer.Typer) -> None:
             disable=not err.is_terminal,  # a script's stderr: the error: line alone
         ) as bar:
             task = bar.add_task("读取 reading", total=1.0)
-            notes: list[str | None] = []
-            area_geom = read_area(area, crs, notes)
+            areas = read_areas(area, crs, code_prefix)
             bdf = read_layer(buildings, "buildings", crs)
             overlaps = footprint_check(bdf, buildings)
             sdf = read_layer(streets, "streets", crs) if streets is not None else None
-            notes += [*bdf.attrs.get("warnings", []), overlaps]
+            notes = [*areas.warnings, *bdf.attrs.get("warnings", []), overlaps]
             if sdf is not None:
                 notes += sdf.attrs.get("warnings", [])
                 # WHY (T64 #2): streets of no use were dropped without a word
-                notes.append(streets_warning(area_geom, sdf, streets))
+                whole = shapely.union_all([g for _, g in areas.communities])
+                notes.append(streets_warning(whole, sdf, streets))
             for note in notes:
                 if note:
                     typer.echo(f"warning: {note}", err=True)
@@ -282,10 +296,34 @@ def register(app: typer.Typer) -> None:
             def progress(frac: float, msg: str) -> None:
                 bar.update(task, completed=frac, description=msg)
 
-            result = partition(
-                area_geom, bdf, sdf, params, progress=progress, name=feature_names(bdf)
+            params = PartitionParams(
+                min_households=min_households,
+                max_households=max_households,
+                seed=seed,
+                households_per_worker=households_per_worker,
+                code_prefix=areas.communities[0][0],
             )
-            straddling = straddle_warning(area_geom, bdf)
+            if len(areas.communities) == 1:
+                area_geom = areas.communities[0][1]
+                result = partition(
+                    area_geom, bdf, sdf, params, progress=progress, name=feature_names(bdf)
+                )
+                straddling = straddle_warning(area_geom, bdf)
+            else:
+                several = partition_communities(
+                    areas.communities, bdf, sdf, params, progress=progress,
+                    name=feature_names(bdf),
+                )  # fmt: skip
+                result = several.result
+                straddling = communities_straddle_warning(several.straddling, bdf)
+                if several.empty:
+                    empty = ", ".join(several.empty)
+                    typer.echo(
+                        f"warning: 区域文件中的社区 {empty} 没有楼栋，未划分网格 "
+                        f"community {empty} of the area file holds no building: no grids "
+                        "made for it",
+                        err=True,
+                    )
             if straddling:
                 typer.echo(f"warning: {straddling}", err=True)
             bar.update(task, description="写出 writing")

@@ -392,4 +392,9 @@ def partition(
         "params": asdict(params),
     }
     report(1.0, "完成 done")
-    return PartitionResult(grids=frame, building_grid=building_grid, summary=summary)
+    return PartitionResult(
+        grids=frame,
+        building_grid=building_grid,
+        summary=summary,
+        boundary_m=(float(on_street.sum()), tot_internal),
+    )

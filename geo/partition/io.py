@@ -5,7 +5,7 @@ declares (converted to EPSG:4326); a file without a CRS is taken as EPSG:4326 un
 caller declares one — including GCJ-02 / BD-09, which no file format can declare. A file
 whose coordinates are not longitude/latitude once converted is refused, naming it; one all in
 longitude/latitude range while the caller names a projected CRS is read as WGS-84, with a
-warning (:func:`read_layer`).
+warning (:func:`read_layer`). An area file of several communities: :func:`read_areas`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import math
 import warnings
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,32 @@ def straddle_warning(area: shapely.Geometry, gdf: gpd.GeoDataFrame) -> str | Non
     )
 
 
+def communities_straddle_warning(
+    straddling: dict[Hashable, str], gdf: gpd.GeoDataFrame
+) -> str | None:
+    """:func:`straddle_warning` for an area file of several communities
+    (``geo.partition.communities``): the buildings straddling their community's line,
+    taken whole by it (label → its code), or None."""
+    if not straddling:
+        return None
+    name = feature_names(gdf)
+    shown = list(straddling.items())[:5]
+    more = len(straddling) - len(shown)
+    zh = "、".join(f"{name(i)[0]}（归 {c}）" for i, c in shown) + (
+        f"（另有 {more} 栋）" if more else ""
+    )
+    en = ", ".join(f"{name(i)[1]} (to {c})" for i, c in shown) + (
+        f" (+{more} more)" if more else ""
+    )
+    return (
+        f"{len(straddling)} 栋楼跨越社区边界，整栋划入其轮廓覆盖最多的社区（其网格随之越过社区"
+        f"边界，邻社区的网格让出该楼，与数据库模式相同）：{zh} "
+        f"{len(straddling)} building(s) straddle a community's line and are taken whole by the "
+        f"community holding most of the footprint (its grids cross the line by them, the "
+        f"neighbours' grids leave them out, as in database mode): {en}"
+    )
+
+
 def streets_warning(area: shapely.Geometry, sdf: gpd.GeoDataFrame, path: Path) -> str | None:
     """A warning when no street of the streets file lies in the area (EPSG:4326), or None.
     WHY (T64 #2): streets read in the wrong CRS, or of another place, were dropped without a
@@ -312,41 +339,133 @@ def overlap_warning(gdf: gpd.GeoDataFrame, pairs: Pairs | None = None) -> str | 
 _AREA_CODE_NAMES = ("code", "编码", "代码")
 
 
+#: the grid-code prefix of an area whose file gives no 12-digit code (and no --code-prefix)
+DEFAULT_PREFIX = "110108000000"
+
+# a community's code, as file mode and the area importer take it
+_CODE_RULE_ZH = "12 位社区编码（6 位区 + 3 位街道 + 3 位社区）"
+_CODE_RULE = "12-digit community code (6 district + 3 subdistrict + 3 community)"
+
+
+def _code_text(value: Any) -> str | None:
+    """An area code cell as text, None when blank. A whole number read as a float (a DBF
+    numeric field: 110108015003.0) is that number, as ``gridward import areas`` reads it."""
+    if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
+        return None
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _is_code(code: str | None) -> bool:
+    return code is not None and len(code) == 12 and code.isdigit()
+
+
+def _feature_codes(gdf: gpd.GeoDataFrame) -> list[str | None]:
+    col = pick_column(gdf.columns, _AREA_CODE_NAMES)
+    if col is None:
+        return [None] * len(gdf)
+    return [_code_text(v) for v in gdf[col].tolist()]
+
+
 def area_code(path: Path, crs: str | None = None) -> str | None:
     """The 12-digit community code the area file's features carry, when they all carry
     the same one (None otherwise). WHY: file mode numbered grids with a made-up Haidian
     prefix though the area said which community it is (tester W's F16)."""
-    gdf = read_layer(path, "area", crs)
-    col = pick_column(gdf.columns, _AREA_CODE_NAMES)
-    if col is None:
-        return None
-    codes = {str(v).strip() for v in gdf[col].dropna()}
-    if len(codes) != 1:
-        return None
-    code = codes.pop()
-    return code if len(code) == 12 and code.isdigit() else None
+    codes = {c for c in _feature_codes(read_layer(path, "area", crs)) if c is not None}
+    code = codes.pop() if len(codes) == 1 else None
+    return code if _is_code(code) else None
 
 
-def read_area(
-    path: Path, crs: str | None = None, notes: list[str] | None = None
-) -> shapely.Geometry:
-    """The union of all polygon features of the area file; its :func:`read_layer` warnings
-    appended to ``notes``."""
+@dataclass
+class AreaFile:
+    """What an area file holds: its communities, each (grid-code prefix, outline in
+    EPSG:4326), in the file's order; one for a file of one area (as file mode always read
+    it); and the ``warning:`` lines to give."""
+
+    communities: list[tuple[str, shapely.Geometry]]
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_areas(path: Path, crs: str | None = None, code_prefix: str | None = None) -> AreaFile:
+    """The area file's communities and their grid-code prefixes.
+
+    Its polygon features are grouped by their code (property ``code``, ``编码`` or ``代码``):
+    features of one code are one community, its outline their union.
+
+    * One feature, or features all of one code: one area, as file mode always read it,
+      numbered under ``code_prefix``, else its code, else :data:`DEFAULT_PREFIX`. A code that
+      is not 12 digits is named in a warning (it was passed over in silence, T64 #9).
+    * ``code_prefix`` with several features of one code or of none: one area under it, as
+      before (the planner said which community they are); with features of several codes it
+      is refused (it names one community).
+    * Otherwise each code is a community of its own, partitioned on its own and numbered
+      under its code (``geo.partition.communities``), so each feature needs a 12-digit code:
+      the first without one is refused, named by its number (features of no code at all
+      were merged into one area under the default prefix: which they are is the planner's to
+      say).
+
+    WHY (T64 #3, #9): two communities in one file were merged into one area under the
+    default prefix, and the empty one became part of a grid in two pieces."""
     gdf = read_layer(path, "area", crs)
-    if notes is not None:
-        notes += gdf.attrs.get("warnings", [])
+    notes = list(gdf.attrs.get("warnings", []))
     geoms = np.asarray(gdf.geometry.values, dtype=object)
-    geoms = geoms[~shapely.is_missing(geoms)]
-    geoms = geoms[np.isin(shapely.get_type_id(geoms), [3, 6])]
-    if len(geoms) == 0:
+    keep = ~shapely.is_missing(geoms)
+    keep[keep] = np.isin(shapely.get_type_id(geoms[keep]), [3, 6])
+    if not keep.any():
         raise InputError(f"区域文件 {path} 中没有面 area file {path} holds no polygon")
-    bad = ~shapely.is_valid(geoms)
+    bad = keep & ~shapely.is_valid(geoms)
     if bad.any():
         reason = shapely.is_valid_reason(geoms[bad][0])
         raise InputError(
             f"区域文件 {path} 中的面无效（{reason}） area file {path}: invalid polygon ({reason})"
         )
-    return shapely.union_all(geoms)
+    numbers = gdf.index[keep].tolist()
+    codes = [c for c, k in zip(_feature_codes(gdf), keep.tolist(), strict=True) if k]
+    polys = geoms[keep]
+    given = {c for c in codes if c is not None}
+    one = len(given) == 1 and None not in codes  # features of one code
+    if len(polys) == 1 or one or (code_prefix is not None and len(given) <= 1):
+        code = next(iter(given), None)
+        if code_prefix is None and code is not None and not _is_code(code):
+            notes.append(
+                f"区域文件 {path} 的编码 {code} 不是 {_CODE_RULE_ZH}：网格编码用默认前缀 "
+                f"{DEFAULT_PREFIX}；可用 --code-prefix 指定社区编码 area file {path}: code "
+                f"{code} is not a {_CODE_RULE}: the grids are numbered under the default prefix "
+                f"{DEFAULT_PREFIX}; give the community's code with --code-prefix"
+            )
+            code = None
+        if code_prefix is not None:
+            code = code_prefix  # checked by the engine (12 digits), as before
+        elif not _is_code(code):
+            code = None
+        return AreaFile([(code or DEFAULT_PREFIX, shapely.union_all(polys))], notes)
+    if code_prefix is not None:
+        shown = ", ".join(sorted(given))
+        raise InputError(
+            f"--code-prefix 只能给出一个社区的编码，而区域文件 {path} 的 {len(polys)} 个面要素带有 "
+            f"{len(given)} 个不同的编码（{shown}）：请去掉 --code-prefix，各要素按自己的编码划分 "
+            f"--code-prefix gives one community's code, but the {len(polys)} polygon features "
+            f"of area file {path} carry {len(given)} different codes ({shown}): leave "
+            "--code-prefix out, and each feature is partitioned under its own code"
+        )
+    for i, c in zip(numbers, codes, strict=True):
+        if not _is_code(c):
+            what_zh = "没有编码" if c is None else f"的编码 {c} 不是 12 位数字"
+            what = "has no code" if c is None else f"has code {c}, not 12 digits"
+            raise InputError(
+                f"区域文件 {path} 的第 {i} 个要素{what_zh}：区域文件有多个社区时，每个要素作为一个"
+                f"社区单独划分，须有 {_CODE_RULE_ZH}，如 110108015003（若都是同一区域，请合为"
+                f"一个要素，或用 --code-prefix 指定其编码） area file {path}: feature {i} "
+                f"{what}: in an area file of several communities each feature is partitioned as "
+                f"a community of its own and needs its {_CODE_RULE}, e.g. 110108015003 (if they "
+                "are all one area, make them one feature, or give its code with --code-prefix)"
+            )
+    groups: dict[str, list[int]] = {}
+    for k, c in enumerate(codes):
+        groups.setdefault(str(c), []).append(k)
+    return AreaFile([(c, shapely.union_all(polys[ks])) for c, ks in groups.items()], notes)
 
 
 def _clean(v: Any) -> Any:

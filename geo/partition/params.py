@@ -95,3 +95,6 @@ class PartitionResult:
     grids: gpd.GeoDataFrame
     building_grid: pd.Series
     summary: dict[str, Any] = field(default_factory=dict)
+    # the street share's terms (metres of grid boundary on streets, of internal boundary),
+    # not in the summary: to add up the runs of several communities (geo.partition.communities)
+    boundary_m: tuple[float, float] = (0.0, 0.0)
