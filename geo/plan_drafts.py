@@ -450,13 +450,26 @@ WHERE g.community_id = :a AND g.version = :v AND g.level = 1
 ORDER BY g.code
 """
 
-# How far (m²) the stored grids of a version may differ from today's territory and still be
-# kept: rounding, not a moved community line.
-_OUTLINE_SLACK_M2 = 1.0
+# Where the stored grids of a version and today's territory differ (their symmetric
+# difference): ``off`` m² in all, ``moved`` m² of it wider than rounding, i.e. what is left
+# once slivers thinner than 2 × :e degrees (about 2 cm) are taken off. WHY (T63 #2): every
+# editor commit leaves slivers of about 0.3 cm between and along its grids (the outlines
+# drawn afresh are rounded to 1e-7°, about 1 cm, and fitted to the kept ones), some 1.3 m²
+# after one commit inside a 48 ha community, with no community line moved: against 1 m²
+# of the whole difference, a revert to such a version said the community's outline had
+# changed and redrew every outline (and an edit saved on it redrew the unchanged grids'
+# too). A community line moved by an areas import moves by more than 1 cm (a nearer
+# outline is kept as stored) and leaves a band as wide as the move.
 _TERRITORY_SQL = """
-SELECT ST_Area(ST_SymDifference(ST_Union(g.geom), ST_GeomFromWKB(:o, 4326))::geography)
-FROM grids g WHERE g.community_id = :a AND g.version = :v AND g.level = 1
+SELECT ST_Area(d::geography) AS off,
+       coalesce(ST_Area(ST_Buffer(ST_CollectionExtract(d, 3), -:e)::geography), 0) AS moved
+FROM (SELECT ST_SymDifference(ST_Union(g.geom), ST_GeomFromWKB(:o, 4326)) AS d
+      FROM grids g WHERE g.community_id = :a AND g.version = :v AND g.level = 1) s
 """
+# Half the width (degrees, about 1 cm) of the slivers of rounding, and the m² wider than
+# them the stored grids may differ from today's territory by and still be kept.
+_SLIVER_DEG = 1e-7
+_OUTLINE_SLACK_M2 = 1.0
 
 _PIECE_FLAGS = ("disconnected", "multipart")
 # Ground (degrees², about 0.1 m²) too small to move a kept outline for.
@@ -502,7 +515,8 @@ def _keep_outlines(
     unchanged export sent back as a draft moved outlines by up to 67 m, while offices publish
     and dispatch by the polygon. The stored outlines are kept only when the community's
     buildings and streets (the fingerprint of the version's plan) and its territory are the
-    same as then; otherwise every outline is redrawn and ``why`` says so."""
+    same as then (the version's grids cover it but for slivers of rounding:
+    :data:`_TERRITORY_SQL`); otherwise every outline is redrawn and ``why`` says so."""
     from geo.plan_history import _VERSION_MEMBERS_SQL
     from geo.plans import fingerprint
 
@@ -521,10 +535,11 @@ def _keep_outlines(
             "grid outline is redrawn from its buildings"
         )
         return none
-    off = conn.execute(
-        text(_TERRITORY_SQL), {"a": area_id, "v": version, "o": shapely.to_wkb(outline)}
-    ).scalar_one()
-    if off is None or off > _OUTLINE_SLACK_M2:
+    off, moved = conn.execute(
+        text(_TERRITORY_SQL),
+        {"a": area_id, "v": version, "o": shapely.to_wkb(outline), "e": _SLIVER_DEG},
+    ).one()
+    if off is None or moved > _OUTLINE_SLACK_M2:
         none.why = (
             f"社区边界自第 {version} 版以来有变动（相差约 {off or 0:,.0f} 平方米），"
             "各网格轮廓已按楼栋重新绘制 "

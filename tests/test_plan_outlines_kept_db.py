@@ -7,15 +7,20 @@ OSM cut."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
+import shapely
+import shapely.geometry
 from sqlalchemy import text
 
+from geo.areas_import import import_areas
 from geo.errors import ConflictError
 from geo.plan_drafts import DraftGrid, save_draft
 from geo.plan_history import revert_plan
 from geo.plans import commit_plan, create_plan
 from geo.settings import city_today
+from tests.conftest import FIXTURES
 from tests.test_plan_history_db import _members
 from tests.test_plans_db import COMMUNITY
 from tests.test_plans_db import demo as demo  # noqa: F401 (the fixture)
@@ -188,3 +193,82 @@ def test_a_draft_changing_two_grids_keeps_the_others_outlines_and_duties(demo): 
             assert (rows[duty].valid_to, rows[duty].code, rows[duty].version) == (None, code, 2)
     assert total - union < 1.0
     assert union > 0.99 * outline
+
+
+def _edited(engine, version: int) -> list[DraftGrid]:  # noqa: ANN001
+    """Version ``version``'s grids with one building moved to the neighbour whose outline
+    it borders most (an editor's edit of two grids)."""
+    members = _members(engine, version)
+    with engine.connect() as conn:
+        a, b = conn.execute(
+            text(
+                "SELECT o.code, n.code FROM grids o JOIN grids n ON n.version = :v "
+                "AND n.level = 1 AND n.id <> o.id AND ST_Intersects(o.geom, n.geom) "
+                "WHERE o.version = :v AND o.level = 1 "
+                "AND jsonb_array_length(o.properties->'building_ids') > 1 "
+                "ORDER BY ST_Length(ST_Intersection(o.geom, n.geom)::geography) DESC, o.code "
+                "LIMIT 1"
+            ),
+            {"v": version},
+        ).one()
+        bid = conn.execute(
+            text(
+                "SELECT b.id FROM buildings b, grids n WHERE n.version = :v AND n.level = 1 "
+                "AND n.code = :n AND b.id = ANY(:ids) ORDER BY ST_Distance(b.geom, n.geom), "
+                "b.id LIMIT 1"
+            ),
+            {"n": b, "ids": members[a], "v": version},
+        ).scalar_one()
+    members[a].remove(bid)
+    members[b].append(bid)
+    return [DraftGrid(c, ids) for c, ids in members.items()]
+
+
+def test_a_revert_past_editor_commits_keeps_the_outlines_a_moved_line_is_said(
+    demo,  # noqa: F811
+    tmp_path,
+):
+    """T63 #2: after editor commits, `plans revert --version 2` said 社区边界自第 2 版以来有变动
+    （相差约 1 平方米） and redrew every outline, the community outline untouched: the
+    slivers of rounding between and along an edited version's grids (about 0.3 cm wide,
+    1.3 m² here) were taken for a moved community line. They are not; a line moved by an
+    areas import still is, and redraws the outlines."""
+    commit_plan(demo, create_plan(demo, COMMUNITY, 300, 500))
+    for version in (1, 2):  # two editor commits, each moving one building
+        out = save_draft(demo, COMMUNITY, 300, 500, _edited(demo, version), base_version=version)
+        if version == 2:  # the grids the edit left alone keep their outlines (were redrawn)
+            assert len(out["outlines"]["redrawn"]) == 2 and out["outlines"]["why"] is None, out
+        commit_plan(demo, out["plan_id"], allow_disconnected=True)
+    second = _members(demo, 2)
+    out = revert_plan(demo, COMMUNITY, 2)
+    assert out["outlines"]["why"] is None, out["outlines"]
+    assert sorted(out["outlines"]["kept"]) == sorted(second)
+    commit_plan(demo, out["plan_id"], allow_disconnected=True)
+    assert max(_moved(demo, 2, 4).values()) < 0.01
+
+    # the community's outline re-imported with a corner cut off (no street or building near)
+    with demo.connect() as conn:
+        x, y = conn.execute(
+            text(
+                "SELECT ST_X(p.geom), ST_Y(p.geom) FROM areas a, ST_DumpPoints(a.geom) p "
+                "WHERE a.code = :c ORDER BY least("
+                "(SELECT min(ST_Distance(p.geom::geography, s.geom::geography)) "
+                " FROM street_segments s WHERE s.retired_at IS NULL), "
+                "(SELECT min(ST_Distance(p.geom::geography, b.geom::geography)) "
+                " FROM buildings b)) DESC LIMIT 1"
+            ),
+            {"c": COMMUNITY},
+        ).one()
+    areas = json.loads((FIXTURES / "communities.geojson").read_text(encoding="utf-8"))
+    [feature] = [f for f in areas["features"] if f["properties"]["code"] == COMMUNITY]
+    corner = shapely.box(x - 1e-4, y - 1e-4, x + 1e-4, y + 1e-4)  # about 22 × 17 m
+    cut = shapely.difference(shapely.geometry.shape(feature["geometry"]), corner)
+    feature["geometry"] = shapely.geometry.mapping(cut)
+    moved = tmp_path / "communities.geojson"
+    moved.write_text(json.dumps(areas, ensure_ascii=False), encoding="utf-8")
+    assert import_areas(demo, moved, level="community")["areas_written"] == 1
+    out = revert_plan(demo, COMMUNITY, 1)
+    assert out["outlines"]["kept"] == [], out["outlines"]
+    why = out["outlines"]["why"]
+    assert why.startswith("社区边界自第 1 版以来有变动（相差约 "), why
+    assert "the community's outline changed since version 1" in why, why
