@@ -111,9 +111,17 @@ def save_draft(
     source: str = "editor",
     origin: dict[str, Any] | None = None,
     outlines_from: int | None = None,
+    repeats: bool = False,
 ) -> dict[str, Any]:
     """Store the plan as a draft; returns ``{"plan_id", "summary", "grids": [...],
     "outlines"}``.
+
+    ``repeats`` (the editor's save, POST /plans/draft): a plan the same as an open draft of
+    the community (each grid's code and buildings, and the bounds), made on the same grid
+    version and data, is not stored again: that draft is answered (:func:`_same_draft`,
+    ``existing`` true with a ``message``); one whose grids are the current grids (what a
+    commit refuses: :func:`geo.plans.same_as_current`) is a ConflictError, nothing stored.
+    The answer then always says ``existing``.
 
     Every building of the community must be in a grid (a plan that drops one would leave it
     in no grid once committed). ``base_version``: the grid version the editor page was opened
@@ -128,7 +136,7 @@ def save_draft(
     from their buildings in the rest (:func:`_keep_outlines`); ``outlines`` says which
     (``version``, ``kept``, ``redrawn`` codes) and ``why`` none could be kept."""
     from geo.partition.given import atoms, grid_areas
-    from geo.plans import current_version, fingerprint, load_inputs
+    from geo.plans import current_version, fingerprint, load_inputs, same_as_current
 
     _check(community, min_households, max_households, grids)
     codes = [g.code for g in grids if g.code]
@@ -149,6 +157,18 @@ def save_draft(
                 " (every building must be in a grid)"
             )
         named = _codes(conn, area.id, community, grids, codes)
+        fp = fingerprint(conn, area.id)
+        if repeats:
+            same = _same_draft(conn, area.id, version, fp, min_households, max_households)
+            members = {
+                c: sorted(int(b) for b in g.building_ids) for c, g in zip(named, grids, strict=True)
+            }
+            for row in same:
+                if _members_of(row.features) != members:
+                    continue
+                if same_as_current(conn, area.id, version, row.features):
+                    raise _unchanged(version)  # an older copy of the current grids
+                return _existing(row, named)
         label = buildings.index.map(held).to_numpy(dtype=np.int64)
         polys = grid_areas(atoms(outline, buildings, streets), label, len(grids))
         shape = _keep_outlines(
@@ -203,6 +223,9 @@ def save_draft(
             "flagged": sum(1 for g in out_grids if g["flags"]),
             "per_grid": [{"code": g["code"], "households": g["households"]} for g in out_grids],
         }
+        collection = {"type": "FeatureCollection", "features": features}
+        if repeats and same_as_current(conn, area.id, version, collection):
+            raise _unchanged(version)
         params = {
             "min_households": min_households,
             "max_households": max_households,
@@ -220,10 +243,10 @@ def save_draft(
             {
                 "a": area.id,
                 "v": version,
-                "fp": fingerprint(conn, area.id),
+                "fp": fp,
                 "pa": json.dumps(params),
                 "s": json.dumps(summary, ensure_ascii=False),
-                "f": json.dumps({"type": "FeatureCollection", "features": features}),
+                "f": json.dumps(collection),
                 "by": audit.actor_name(created_by),
             },
         ).scalar_one()
@@ -241,7 +264,68 @@ def save_draft(
             "redrawn": [g["code"] for g, k in zip(out_grids, shape.kept, strict=True) if not k],
             "why": shape.why,
         },
+        **({"existing": False} if repeats else {}),
     }
+
+
+# The open drafts of a community made on grid version :v from the data of fingerprint :fp
+# with bounds :lo–:hi, newest first: those a save of the same grids would repeat.
+_SAME_DRAFT_SQL = """
+SELECT id, summary, features FROM grid_plans
+WHERE area_id = :a AND status = 'draft' AND base_version = :v AND data_fingerprint = :fp
+  AND (params->>'min_households')::int = :lo AND (params->>'max_households')::int = :hi
+ORDER BY id DESC
+"""
+
+
+def _same_draft(conn: Connection, area_id: int, version: int, fp: str, lo: int, hi: int) -> Any:
+    """The open drafts a save of the community's grids on ``version`` might repeat
+    (:data:`_SAME_DRAFT_SQL`); their grids are compared by the caller."""
+    return conn.execute(
+        text(_SAME_DRAFT_SQL), {"a": area_id, "v": version, "fp": fp, "lo": lo, "hi": hi}
+    ).all()
+
+
+def _members_of(features: Any) -> dict[str, list[int]]:
+    """A stored plan's grids: code → its building ids, sorted."""
+    return {
+        str(f["properties"].get("code")): sorted(
+            int(b) for b in f["properties"].get("building_ids") or []
+        )
+        for f in (features or {}).get("features") or []
+    }
+
+
+def _existing(row: Any, named: list[str]) -> dict[str, Any]:
+    """The answer of a save that repeats the open draft ``row``: that draft, its grids in the
+    order they were sent (the editor pairs each answered grid with the grid it sent), and
+    ``existing`` with a message. WHY (T63 #3): saving an unchanged page stored draft #6, a
+    copy of #5. ``outlines`` is None: what they are was said when the draft was saved."""
+    pid = int(row.id)
+    props = {
+        str(f["properties"].get("code")): f["properties"]
+        for f in (row.features or {}).get("features") or []
+    }
+    keys = ("code", "households", "building_count", "flags")
+    return {
+        "plan_id": pid,
+        "summary": row.summary,
+        "grids": [{k: props[code].get(k) for k in keys} for code in named],
+        "outlines": None,
+        "existing": True,
+        "message": f"与草案 #{pid} 相同，未另存 identical to draft #{pid}: not saved again",
+    }
+
+
+def _unchanged(version: int) -> ConflictError:
+    """The refusal of an editor save whose grids are the current grids, in the commit's
+    words (:func:`geo.plans._refuse_unchanged`). WHY (T63 #3): such a draft was stored and
+    refused only at commit, and saving the unchanged page again stored another."""
+    return ConflictError(
+        f"草案与现行网格相同，无需提交：每个网格的编码、楼栋和轮廓都与第 {version} 版相同，"
+        f"未保存 the draft is the same as the current grids (version {version}: every grid "
+        "has the same code, buildings and outline): nothing to commit, not saved"
+    )
 
 
 def _over_flag(ids: list[int], buildings: Any, max_households: int) -> str:

@@ -692,18 +692,24 @@ SELECT (SELECT count(*) FROM f) AS plan, (SELECT count(*) FROM g) AS now,
 """
 
 
+def same_as_current(conn: Connection, area_id: int, version: int, features: dict[str, Any]) -> bool:
+    """Whether a plan's grids (its GeoJSON ``features``) are the community's current grids of
+    ``version``: every grid the same code, buildings and outline (:data:`_UNCHANGED_SQL`)."""
+    if not version:
+        return False
+    r = conn.execute(
+        text(_UNCHANGED_SQL), {"f": json.dumps(features), "a": area_id, "v": version}
+    ).one()
+    return bool(r.plan and r.plan == r.now == r.same)
+
+
 def _refuse_unchanged(
     conn: Connection, plan_id: int, area_id: int, version: int, features: dict[str, Any]
 ) -> None:
     """ConflictError when the plan's grids are the current grids: every grid the same code,
     buildings and outline. WHY (T49 #3): an unchanged export sent back as a draft made a new
     version and ended and restarted every grid duty of the community."""
-    if not version:
-        return
-    r = conn.execute(
-        text(_UNCHANGED_SQL), {"f": json.dumps(features), "a": area_id, "v": version}
-    ).one()
-    if r.plan and r.plan == r.now == r.same:
+    if same_as_current(conn, area_id, version, features):
         raise ConflictError(
             f"方案 {plan_id} 与现行网格相同，无需提交：每个网格的编码、楼栋和轮廓都与第 {version} "
             f"版相同；可用 gridward plans discard {plan_id} 放弃 "

@@ -243,7 +243,18 @@ def test_the_committed_plan_is_not_called_a_stale_draft(live, browser) -> None: 
     assert start.startswith(f"已提交的方案 #{plan}（第 {version} 版），即现行网格 "), start
     assert f"(version {version})" in start and "草案" not in start
     assert _count(browser, "#gw-stale") == 0 and not _shown(browser, "gw-plan")
-    saved = _save(browser)  # on today's grids: a save is taken (was a 409 "reload")
+    # on today's grids the page is not stale (its save was a 409 "reload"): saved unchanged,
+    # it is refused as the current grids (nothing stored, T63 #3); an edit is saved
+    from geo.map_data import editor_data
+
+    plans = _scalar(db, "SELECT count(*) FROM grid_plans")
+    browser.find_element("id", "gw-save").click()
+    said = _wait(browser, "return window.gwState.saveError")
+    assert "与现行网格相同，无需提交" in said and "请刷新" not in said, said
+    assert _scalar(db, "SELECT count(*) FROM grid_plans") == plans
+    moved, far = far_move(editor_data(db, code, plan))
+    browser.execute_script(f"window.gwEditor.move([{moved}], {far});")
+    saved = _save(browser)
     assert _status(db, saved["plan_id"]) == "draft"
     _commit_copy(db, code)  # replaced: now it is said to be replaced, not a stale draft
     _open(browser, f"{live['base']}/maps/editor?community={code}&plan={plan}", "editor_replaced")
@@ -420,8 +431,15 @@ def test_ground_nobody_lives_on_does_not_join_a_grid_on_the_page(live, browser) 
     _open(browser, f"{live['base']}/maps/editor?community={code}", "editor_ground_start")
     assert _panel_disconnected(browser) == (0, [])
     assert browser.execute_script("return window.gwState.violations.disconnected") == 0
-    start = _save(browser)  # the server agrees: no grid of the engine's is in pieces
-    assert _saved_disconnected(browser, start) == []
+    # the server agrees: no grid of the engine's is in pieces (they are the current grids:
+    # saved unchanged, nothing would be stored since T63 #3)
+    pieces = _scalar(
+        db,
+        "SELECT count(*) FROM grids g JOIN areas a ON a.id = g.community_id WHERE a.code = :c "
+        "AND g.level = 1 AND g.retired_at IS NULL AND g.flags ? 'disconnected'",
+        c=code,
+    )
+    assert pieces == 0
     grid_of = browser.execute_script("return window.gwEditor.state.assign")
     assert [grid_of[str(b)] for b in (47, 104, 1, 7, 151)] == [0, 4, 2, 2, 2], grid_of
 

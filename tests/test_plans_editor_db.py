@@ -21,6 +21,16 @@ def _page_data(html: str) -> dict:
     return json.loads(m.group(1))
 
 
+def _edited(grids: dict[str, list[int]]) -> dict[str, list[int]]:
+    """``grids`` with one building moved (the last of the grid holding most) to another
+    grid: a draft of the current grids unchanged is refused when saved (T63 #3)."""
+    out = {c: list(ids) for c, ids in grids.items()}
+    give = max(sorted(out), key=lambda c: len(out[c]))
+    take = next(c for c in sorted(out) if c != give)
+    out[take].append(out[give].pop())
+    return out
+
+
 def _draft_body(grids: dict[str, list[int]], version: int, lo: int, hi: int) -> dict:
     return {
         "community": COMMUNITY,
@@ -43,7 +53,7 @@ def test_a_stale_draft_opened_in_the_editor_cannot_be_saved_over_a_newer_commit(
     with TestClient(create_app(demo)) as client:
         first = _plan(client, planner, 300, 500)
         assert client.post(f"/plans/{first}/commit", headers=planner).status_code == 200
-        grids = _grids(client, planner, first)
+        grids = _edited(_grids(client, planner, first))
         r = client.post("/plans/draft", json=_draft_body(grids, 1, 300, 500), headers=planner)
         assert r.status_code == 201, r.text
         old_draft = r.json()["plan_id"]
@@ -87,7 +97,7 @@ def test_the_editor_judges_by_the_plans_own_bounds_and_lets_them_change(
         assert 'id="gw-min"' in page and 'value="150"' in page
         assert 'id="gw-max"' in page and 'value="300"' in page
 
-        body = _draft_body(_grids(client, planner, plan), 1, 120, 640)
+        body = _draft_body(_edited(_grids(client, planner, plan)), 1, 120, 640)
         r = client.post("/plans/draft", json=body, headers=planner)
         assert r.status_code == 201, r.text
         draft = r.json()["plan_id"]
@@ -135,7 +145,8 @@ def test_a_base_version_the_community_never_had_is_a_bad_input(demo, auth_header
         r = client.post("/plans/draft", json=_draft_body(grids, 0, 300, 500), headers=planner)
         assert r.status_code == 409 and "version 0 → 1" in r.json()["error"], r.text
         assert _plans_stored(demo) == before
-        r = client.post("/plans/draft", json=_draft_body(grids, 1, 300, 500), headers=planner)
+        body = _draft_body(_edited(grids), 1, 300, 500)
+        r = client.post("/plans/draft", json=body, headers=planner)
         assert r.status_code == 201, r.text
 
 

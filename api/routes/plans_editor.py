@@ -55,12 +55,30 @@ class DraftIn(HouseholdBounds):
     )
 
 
-@router.post("/draft", status_code=201, summary="Save an edited plan as a draft 存为草案")
+@router.post(
+    "/draft",
+    status_code=201,
+    summary="Save an edited plan as a draft 存为草案",
+    responses={
+        200: {
+            "description": "the same grids (codes, buildings) and bounds as an open draft made "
+            "on the same grid version: that draft, not stored again (existing: true, message) "
+            "与草案 #N 相同，未另存"
+        },
+        409: {
+            "description": "the grids are the current grids (nothing to commit: not saved), "
+            "or the page was opened before another commit 与现行网格相同，无需提交"
+        },
+    },
+)
 def post_draft(
     body: DraftIn,
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> JSONResponse:
+    """201 with the new draft (``existing`` false). A save repeating an open draft answers
+    that draft (200, ``existing`` true, ``message``); one of the current grids is a 409 in
+    the commit's words. WHY (T63 #3): saving an unchanged page stored copies."""
     require_area(user, body.community, engine)
     body_community(engine, body.community)
     out = save_draft(
@@ -71,8 +89,9 @@ def post_draft(
         [DraftGrid(g.code, list(g.building_ids), g.locked) for g in body.grids],
         created_by=user.username,
         base_version=body.base_version,
+        repeats=True,
     )
-    return JSONResponse(out, status_code=201)
+    return JSONResponse(out, status_code=200 if out["existing"] else 201)
 
 
 @router.post(
