@@ -16,24 +16,26 @@ checks, duties carried by place), or discarded.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, text
 
 from geo.errors import InputError
-from geo.plans import STATUS_ZH, _community, bounds_of, current_version
-from geo.settings import get_settings
+from geo.plans import STATUS_ZH, _community, bounds_of, current_version, local_time
 
 #: a plan's source (what made it) in the planners' words
 SOURCE_ZH = {"partition": "自动划分", "editor": "编辑器", "revert": "恢复旧版", "file": "文件导入"}
 
-_PLANS_SQL = """
+# What made plan ``p`` (partition, editor, revert, file): the summary's source, else the
+# params', else the engine's (a partition's summary names none). The plans list and the
+# versions both (T63 #4: the history said null where the list said partition).
+_SOURCE_SQL = "coalesce(p.summary->>'source', p.params->>'source', 'partition')"
+
+_PLANS_SQL = f"""
 SELECT p.id, a.code AS community, a.name AS community_name, p.status, p.params,
-       coalesce(p.summary->>'source', p.params->>'source', 'partition') AS source,
+       {_SOURCE_SQL} AS source,
        p.created_by, p.created_at, p.committed_at, p.base_version,
        (SELECT coalesce(max(g.version), 0) FROM grids g WHERE g.community_id = a.id) AS now_v,
        (SELECT l.actor FROM audit_log l WHERE l.target_type = 'grid_plan'
@@ -50,13 +52,6 @@ CROSS JOIN LATERAL (
 WHERE (CAST(:c AS text) IS NULL OR a.code = :c) AND (CAST(:s AS text) IS NULL OR p.status = :s)
 ORDER BY p.id DESC
 """
-
-
-def _local(at: dt.datetime | None) -> str | None:
-    """A time in the city's time zone, ISO 8601 to the second (None stays None)."""
-    if at is None:
-        return None
-    return at.astimezone(ZoneInfo(get_settings().timezone)).isoformat(timespec="seconds")
 
 
 def check_status(status: str | None) -> None:
@@ -107,9 +102,9 @@ def list_plans(
                 "status": r.status,
                 "source": r.source,
                 "created_by": r.created_by,
-                "created_at": _local(r.created_at),
+                "created_at": local_time(r.created_at),
                 "committed_by": r.committed_by if committed else None,
-                "committed_at": _local(r.committed_at),
+                "committed_at": local_time(r.committed_at),
                 "base_version": int(r.base_version),
                 "version": version,
                 "current": committed and version == int(r.now_v),
@@ -126,13 +121,14 @@ def list_plans(
     return out
 
 
-_VERSIONS_SQL = """
+_VERSIONS_SQL = f"""
 WITH v AS (
   SELECT version, max(plan_id) AS plan_id, count(*) AS grids,
-         coalesce(sum(households), 0) AS households, min(created_at) AS made,
+         coalesce(sum(households), 0) AS households, min(households) AS hh_min,
+         max(households) AS hh_max, min(created_at) AS made,
          max(retired_at) AS retired_at, bool_and(retired_at IS NULL) AS current
   FROM grids WHERE community_id = :a AND level = 1 GROUP BY version)
-SELECT v.*, p.committed_at, p.summary->>'source' AS source,
+SELECT v.*, p.committed_at, CASE WHEN p.id IS NOT NULL THEN {_SOURCE_SQL} END AS source,
        (SELECT l.actor FROM audit_log l WHERE l.target_type = 'grid_plan'
           AND l.target_id = v.plan_id::text AND l.action = 'plan.commit'
         ORDER BY l.id DESC LIMIT 1) AS committed_by
@@ -144,9 +140,10 @@ ORDER BY v.version DESC
 def grid_versions(engine: Engine, community: str) -> dict[str, Any]:
     """A community's committed grid versions, newest first: ``{"community", "name",
     "current_version", "versions": [{"version", "plan_id", "committed_at", "committed_by",
-    "grids", "households", "current", "replaced_at", "source"}]}`` (level-1 grids; who
-    committed from the audit log, None before it was kept; ``plan_id`` None for grids whose
-    plan is gone)."""
+    "grids", "households", "households_min", "households_max", "current", "replaced_at",
+    "source"}]}`` (level-1 grids; who committed from the audit log, None before it was kept;
+    ``plan_id`` None for grids whose plan is gone, and ``source`` then too; ``source`` as
+    :func:`list_plans` gives it)."""
     with engine.connect() as conn:
         area = _community(conn, community)
         rows = conn.execute(text(_VERSIONS_SQL), {"a": area.id}).all()
@@ -159,12 +156,14 @@ def grid_versions(engine: Engine, community: str) -> dict[str, Any]:
             {
                 "version": int(r.version),
                 "plan_id": None if r.plan_id is None else int(r.plan_id),
-                "committed_at": _local(r.committed_at or r.made),
+                "committed_at": local_time(r.committed_at or r.made),
                 "committed_by": r.committed_by,
                 "grids": int(r.grids),
                 "households": int(r.households),
+                "households_min": None if r.hh_min is None else int(r.hh_min),
+                "households_max": None if r.hh_max is None else int(r.hh_max),
                 "current": bool(r.current),
-                "replaced_at": None if r.current else _local(r.retired_at),
+                "replaced_at": None if r.current else local_time(r.retired_at),
                 "source": r.source,
             }
             for r in rows
@@ -380,7 +379,7 @@ def crosswalk(engine: Engine, community: str) -> list[dict[str, Any]]:
             ).all()
         )
         made = {
-            int(r.version): _local(r.committed_at or r.made)
+            int(r.version): local_time(r.committed_at or r.made)
             for r in conn.execute(text(_VERSIONS_SQL), {"a": area.id})
         }
         members: dict[int, dict[str, set[int]]] = {}

@@ -10,9 +10,11 @@ with a plan made from stale data or on top of someone else's commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -72,6 +74,15 @@ _OUTLINE_SQL = f"SELECT ST_AsBinary({OUTLINE_GEOM}) FROM areas a WHERE a.id = :a
 
 #: a plan's status in the planners' words (messages, ``gridward plans`` lines)
 STATUS_ZH = {"draft": "草案", "committed": "已提交", "discarded": "已放弃"}
+
+
+def local_time(at: dt.datetime | None) -> str | None:
+    """A time in the city's time zone, ISO 8601 to the second with its offset (None stays
+    None): every plan time the plans API and ``gridward plans`` give (T63 #4: GET /plans/{id}
+    gave UTC with microseconds, GET /plans the city's time)."""
+    if at is None:
+        return None
+    return at.astimezone(ZoneInfo(get_settings().timezone)).isoformat(timespec="seconds")
 
 
 def _community(conn: Connection, code: str, lock: bool = False) -> Any:
@@ -431,8 +442,8 @@ def get_plan(engine: Engine, plan_id: int) -> dict[str, Any]:
         "summary": row.summary,
         "base_version": row.base_version,
         "created_by": row.created_by,
-        "created_at": row.created_at.isoformat(),
-        "committed_at": row.committed_at.isoformat() if row.committed_at else None,
+        "created_at": local_time(row.created_at),
+        "committed_at": local_time(row.committed_at),
         "features": row.features,
     }
 
