@@ -67,6 +67,7 @@ RULES: dict[tuple[str, str], Case] = {
     ("GET", "/maps/stewards"): Case(MAP_READERS),
     ("GET", "/maps/patrols"): Case(MAP_READERS),
     ("GET", "/maps/editor"): Case(PLANNERS),
+    ("GET", "/maps/editor/history"): Case(PLANNERS_IN_AREA, query={"community": "110108020001"}),
     ("GET", "/maps/static/{path:path}"): Case(PUBLIC, path="/maps/static/gridward.css"),
     ("POST", "/plans/draft"): Case(PLANNERS),
     ("GET", "/plans/{plan_id}"): Case(PLANNERS_IN_AREA, path="/plans/{plan_in_area}"),

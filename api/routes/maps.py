@@ -298,6 +298,31 @@ def editor_page(
     )
 
 
+@router.get(
+    "/editor/history",
+    response_class=HTMLResponse,
+    summary="A community's grid versions 网格历史版本: open one, or revert to it as a new draft",
+)
+def editor_history_page(
+    # planners of the community's areas (the editor's rule, as GET /plans/history), admins
+    user: Annotated[Principal, Depends(allow("planner", area_param="community"))],
+    community: Annotated[
+        str, Query(max_length=12, pattern=r"^[0-9]{12}$", description="community code 社区编码")
+    ],
+    engine: Engine = Depends(get_engine),
+) -> HTMLResponse:
+    """The community's committed versions, newest first (``gridward plans history``): each
+    opens read-only in the editor, and one not current is brought back as a new draft by
+    its 恢复此版 button (POST /plans/revert, then the editor on the draft). Planners of the
+    community's areas and admins, as the editor (T63 #1: history and revert were on the
+    command line and the API only); an unknown community is then a 404."""
+    from geo.plan_history import grid_versions
+    from maps.plan_history_page import build_history
+
+    data = grid_versions(engine, community)  # 404 for no such area, 422 for no community
+    return _page(build_history(data, get_settings().timezone, user=user.username))
+
+
 def _plan_households(engine: Engine, plan: int) -> dict[str, dict]:
     """Each grid's households and flags as the plan holds them (what `gridward plans show N`
     prints: the counts when it was saved, which a commit keeps): the editor's page on a
