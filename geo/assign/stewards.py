@@ -272,6 +272,7 @@ def assign_stewards(
         idle_min_items=params.idle_min_items,
         idle_near=params.idle_near_m,
         solo_size=params.long_alley_factor * fair,
+        progress=lambda f, step: tell(0.4 + 0.55 * f, step),
     )
     res = solve_balanced(pb)
     tell(1.0, "完成 done")
