@@ -54,6 +54,15 @@ def show(plan_id: int = typer.Argument(..., help="方案编号 plan id")) -> Non
         flags = ", ".join(p.get("flags") or []) or "ok"
         flags_zh, hh = _flags_zh(p.get("flags") or []), p["households"]
         typer.echo(f"  {p['code']}  {hh:>6} 户（{flags_zh}）  {hh} households  {flags}")
+    if plan["outdated"]:  # the counts above are the saved ones (T63 #1)
+        typer.echo(
+            f"注意：方案 {plan_id} 保存后社区 {community} 的楼栋、户数或街巷有变动，"
+            "以上为保存时的户数；须在网格编辑器中打开并重新保存"
+            f"（/maps/editor?plan={plan_id}）后才能提交 "
+            f"note: community {community}'s buildings, households or streets changed since plan "
+            f"{plan_id} was saved; the counts above are as saved. Open it in the grid editor "
+            f"(/maps/editor?plan={plan_id}) and save it again before committing"
+        )
 
 
 @plans_app.command("commit")
@@ -235,6 +244,8 @@ def list_(
         shown = f"{STATUS_ZH.get(st, st)} {st}"
         if p["stale"]:
             shown = f"{STATUS_ZH[st]}（已过时） {st} (stale)"
+        elif p["outdated"]:  # T63 #1: its commit is refused until saved again
+            shown = f"{STATUS_ZH[st]}（数据已变动，须重新保存） {st} (data changed: save it again)"
         version = "-"
         if p["version"] is not None:
             version = f"{p['version']}（现行 current）" if p["current"] else str(p["version"])

@@ -78,8 +78,9 @@ def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
     open draft plans (id, who, when, from the engine or the editor): the grid editor's
     starting page, so a planner picks a community or a draft instead of typing a code.
     Each community and draft comes with its household bounds (``bounds``, None when
-    unknown) and each draft says whether it is ``stale``."""
-    from geo.plans import bounds_of, current_plan_params_sql
+    unknown) and each draft says whether it is ``stale`` and ``outdated`` (its community's
+    buildings, households or streets changed since: save it again, T63 #1)."""
+    from geo.plans import bounds_of, current_plan_params_sql, outdated_sql
 
     with engine.connect() as conn:
         rows = conn.execute(
@@ -92,7 +93,8 @@ def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
                 "(SELECT coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'by', d.created_by, "
                 "  'at', to_char(d.created_at AT TIME ZONE :tz, 'YYYY-MM-DD HH24:MI'), "
                 "  'source', coalesce(d.summary->>'source', 'partition'), "
-                "  'base_version', d.base_version, 'params', d.params) ORDER BY d.id DESC), "
+                "  'base_version', d.base_version, 'params', d.params, "
+                f"  'outdated', {outdated_sql('d')}) ORDER BY d.id DESC), "
                 "  '[]'::jsonb) FROM grid_plans d WHERE d.area_id = a.id AND d.status = 'draft') "
                 " AS drafts, "
                 "(SELECT coalesce(max(g.version), 0) FROM grids g WHERE g.community_id = a.id) "
@@ -816,7 +818,9 @@ class EditorData:
     ``streets``: the community's street segments (those the partition engine cuts it by) as
     GeoJSON lines, each with its ``id``, ``kind`` (street / alley) and ``name``: the page
     draws them under the buildings, so a boundary can follow a street where no basemap is
-    configured (outside tester T63 A: the editor drew none)."""
+    configured (outside tester T63 A: the editor drew none). ``outdated``: a draft made on
+    other buildings, households or streets than the community has now (its commit is
+    refused; saved again here, it counts today's: T63 #1)."""
 
     community: dict[str, Any]
     buildings: dict[str, Any]
@@ -832,6 +836,7 @@ class EditorData:
     streets: dict[str, Any] = field(
         default_factory=lambda: {"type": "FeatureCollection", "features": []}
     )
+    outdated: bool = False
 
     @property
     def stale(self) -> bool:
@@ -849,13 +854,13 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
     grids), their neighbours on the partition engine's atoms, and the gaps, overlaps,
     out-of-bounds parts and split buildings of the starting grids."""
     from geo.partition.given import atoms, ground, neighbours
-    from geo.plans import OUTLINE_GEOM, current_version, load_inputs, plan_bounds
+    from geo.plans import OUTLINE_GEOM, current_version, load_inputs, outdated_sql, plan_bounds
 
     cid = community_id(engine, community)
     with engine.connect() as conn:
         _, outline, bframe, streets = load_inputs(conn, community)
         version = now = current_version(conn, cid)
-        status = None
+        status, outdated = None, False
         area = conn.execute(
             text(
                 "SELECT code, name, ST_AsGeoJSON(geom, 6) AS g, "
@@ -871,7 +876,10 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
             )
         else:
             plan = conn.execute(
-                text("SELECT area_id, base_version, status FROM grid_plans WHERE id = :p"),
+                text(
+                    "SELECT p.area_id, p.base_version, p.status, "
+                    f"{outdated_sql('p')} AS outdated FROM grid_plans p WHERE p.id = :p"
+                ),
                 {"p": plan_id},
             ).first()
             if plan is None:
@@ -881,7 +889,7 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
                     f"方案 {plan_id} 不属于社区 {community} "
                     f"plan {plan_id} is not a plan of community {community}"
                 )
-            status = str(plan.status)
+            status, outdated = str(plan.status), bool(plan.outdated)
             # a commit makes version base_version + 1 (geo.plans.commit_plan): the
             # committed plan's grids are that version, today's unless committed over since
             version = int(plan.base_version) + (status == "committed")
@@ -970,6 +978,7 @@ def editor_data(engine: Engine, community: str, plan_id: int | None = None) -> E
         plan_id=plan_id,
         plan_status=status,
         streets=_street_lines(streets, outline),
+        outdated=outdated,
     )
 
 

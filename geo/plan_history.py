@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from geo.errors import InputError
-from geo.plans import STATUS_ZH, _community, bounds_of, current_version, local_time
+from geo.plans import STATUS_ZH, _community, bounds_of, current_version, local_time, outdated_sql
 
 #: a plan's source (what made it) in the planners' words
 SOURCE_ZH = {"partition": "自动划分", "editor": "编辑器", "revert": "恢复旧版", "file": "文件导入"}
@@ -41,7 +41,7 @@ SELECT p.id, a.code AS community, a.name AS community_name, p.status, p.params,
        (SELECT l.actor FROM audit_log l WHERE l.target_type = 'grid_plan'
           AND l.target_id = p.id::text AND l.action = 'plan.commit'
         ORDER BY l.id DESC LIMIT 1) AS committed_by,
-       f.grids, f.hh_min, f.hh_max, f.hh
+       f.grids, f.hh_min, f.hh_max, f.hh, {outdated_sql("p")} AS outdated
 FROM grid_plans p JOIN areas a ON a.id = p.area_id
 CROSS JOIN LATERAL (
   SELECT count(*) AS grids, min((e->'properties'->>'households')::int) AS hh_min,
@@ -76,7 +76,8 @@ def list_plans(
     discarded). ``allowed``: whether a community's plans may be shown (a planner's areas),
     judged once per community before the limit. Each plan: id, community, status, source,
     who and when made and committed, the version a commit made (``version``; ``current``:
-    still the community's grids), a draft's ``stale`` (made on grids no longer current),
+    still the community's grids), a draft's ``stale`` (made on grids no longer current) and
+    ``outdated`` (made on other buildings, households or streets: save it again),
     its grid count, its grids' households (``households_min``–``households_max``, total)
     and its household bounds."""
     check_status(status)
@@ -109,6 +110,8 @@ def list_plans(
                 "version": version,
                 "current": committed and version == int(r.now_v),
                 "stale": r.status == "draft" and int(r.base_version) != int(r.now_v),
+                # its community's data changed since (T63 #1): save it again to commit
+                "outdated": bool(r.outdated),
                 "grids": int(r.grids),
                 "households_min": None if r.hh_min is None else int(r.hh_min),
                 "households_max": None if r.hh_max is None else int(r.hh_max),

@@ -252,6 +252,16 @@ def plan_bounds(
     return bounds_of(conn.execute(text(sql), {"p": plan_id, "a": area_id}).scalar())
 
 
+def outdated_sql(plan: str = "p") -> str:
+    """SQL: whether the draft ``plan`` (a ``grid_plans`` alias) was made on other buildings,
+    households or streets than its community has now (its commit is refused). A correlated
+    subquery, for every row of a list. WHY (outside tester T63 #1): after a household import
+    every open draft failed at commit with "make a new plan", while the picker, the editor
+    and ``plans show`` said nothing; saving the draft again from the editor is enough."""
+    now = _FINGERPRINT_SQL.replace(":area_id", f"{plan}.area_id")
+    return f"({plan}.status = 'draft' AND {plan}.data_fingerprint IS DISTINCT FROM ({now}))"
+
+
 def current_plan_params_sql(area_id: str) -> str:
     """SQL for the params of the plan a community's current level-1 grids came from
     (``area_id``: an SQL expression of the community's id; a subquery for every row of a
@@ -427,7 +437,8 @@ def get_plan(engine: Engine, plan_id: int) -> dict[str, Any]:
         row = conn.execute(
             text(
                 "SELECT p.id, p.status, p.params, p.summary, p.features, p.base_version, "
-                "p.created_by, p.created_at, p.committed_at, a.code AS community "
+                "p.created_by, p.created_at, p.committed_at, a.code AS community, "
+                f"{outdated_sql('p')} AS outdated "
                 "FROM grid_plans p JOIN areas a ON a.id = p.area_id WHERE p.id = :id"
             ),
             {"id": plan_id},
@@ -441,6 +452,9 @@ def get_plan(engine: Engine, plan_id: int) -> dict[str, Any]:
         "params": row.params,
         "summary": row.summary,
         "base_version": row.base_version,
+        # a draft whose community's buildings, households or streets changed since it was
+        # made: its commit is refused until it is saved again (T63 #1)
+        "outdated": bool(row.outdated),
         "created_by": row.created_by,
         "created_at": local_time(row.created_at),
         "committed_at": local_time(row.committed_at),
@@ -495,10 +509,18 @@ def commit_plan(
                 f"made on version {plan.base_version}: make a new plan"
             )
         if fingerprint(conn, plan.area_id) != plan.data_fingerprint:
+            # the remedy that works (T63 #1): the editor opens the draft on today's data and
+            # a save stores it again with today's counts; "make a new plan" lost the edits
             raise ConflictError(
-                f"社区 {plan.code} 的楼栋或街巷在方案 {plan_id} 生成后有变动，请重新生成方案 "
-                f"the buildings or streets of community {plan.code} changed since plan "
-                f"{plan_id} was made: make a new plan"
+                f"社区 {plan.code} 的楼栋、户数或街巷在方案 {plan_id} 生成后有变动（如导入了新"
+                f"户数），不能提交：请在网格编辑器中打开草案 {plan_id}（/maps/editor?plan="
+                f"{plan_id}），核对按当前户数计算的结果后重新保存（存为草案），再提交新草案；"
+                "或重新生成方案 "
+                f"the buildings, households or streets of community {plan.code} changed since "
+                f"plan {plan_id} was made (e.g. new household counts imported), so it cannot "
+                f"be committed: open draft {plan_id} in the grid editor (/maps/editor?plan="
+                f"{plan_id}), check it with today's counts, save it again (save as draft) and "
+                "commit the new draft; or make a new plan"
             )
         _refuse_unchanged(conn, plan_id, plan.area_id, version, plan.features)
         _refuse_over_neighbours(conn, plan_id, plan.area_id, plan.code, plan.features)

@@ -82,7 +82,8 @@ def build_editor(
             "网格编辑器",
             "Grid editor",
             f"社区：{esc(data.community['name'])}（{esc(data.community['code'])}） community"
-            f'<br>起点：<span id="gw-start">{esc(start_text(data))}</span>',
+            f'<br>起点：<span id="gw-start">{esc(start_text(data))}</span>'
+            f"<br>{_history_link(data.community['code'])}",
         )
         + _stale_note(data)
         + '<div class="gw-bounds">户数范围 households: <label>下限 min <input id="gw-min" '
@@ -140,6 +141,15 @@ def build_editor(
     return render(m)
 
 
+def _history_link(code: str) -> str:
+    """The link to the community's grid versions (/maps/editor/history): open one, or bring
+    one back as a draft (T63 #2: history and revert were on the command line only)."""
+    return (
+        f'<a class="gw-history" href="/maps/editor/history?community={esc(code)}">'
+        "🕘 历史版本 grid versions</a>"
+    )
+
+
 def _households_heads(data: EditorData, stored: dict[str, dict] | None) -> str:
     """The grid list's household column(s). On an old version or a stale draft the live
     counts are today's buildings', not the plan's: labelled so, with the plan's own numbers
@@ -179,7 +189,21 @@ def start_text(data: EditorData) -> str:
 
 def _stale_note(data: EditorData) -> str:
     """A warning when the start was made on grids that are no longer the community's: its
-    save or commit is refused (409), so the planner knows before editing (tester W, F3)."""
+    save or commit is refused (409), so the planner knows before editing (tester W, F3). A
+    draft made on other buildings, households or streets (T63 #1: a household import made
+    every open draft fail at commit, and the page said nothing): saved again, it counts
+    today's."""
+    if not data.stale and data.outdated:
+        pid = int(data.plan_id or 0)
+        return (
+            f'<p id="gw-outdated" class="gw-bad">⚠ 草案 #{pid} 保存后，社区的楼栋、户数或街巷有'
+            "变动（如导入了新户数），不能直接提交：表中按当前户数计算，旁列为保存时的户数；核对后"
+            f"请重新保存（存为草案），再提交新草案。 The community's buildings, households or "
+            f"streets changed since draft #{pid} was saved (e.g. new household counts), so it "
+            "cannot be committed as it is: the table counts today's households, beside those "
+            "when it was saved; check them, save it again (save as draft) and commit the new "
+            "draft.</p>"
+        )
     if not data.stale:
         return ""
     current = (
@@ -238,6 +262,13 @@ def _draft_link(code: str, d: dict, q: str) -> str:
         f"#{pid}</a> <small>（{made}，{by}{esc(d['at'])}，户数 {_range(d['bounds'])} "
         "households）</small>"
     )
+    if d.get("outdated") and not d["stale"]:  # T63 #1: commit refused until saved again
+        return (
+            f'<span class="gw-outdated gw-draft" data-plan="{pid}">{link} <small class="gw-bad">'
+            "数据已变动：楼栋、户数或街巷在保存后有变动，打开后重新保存才能提交 "
+            "data changed: buildings, households or streets changed since it was saved; open "
+            "it and save it again to commit it</small></span>"
+        )
     if d["stale"]:
         return (
             f'<span class="gw-stale gw-draft" data-plan="{pid}">{link} <small class="gw-bad">'
@@ -276,7 +307,8 @@ def build_picker(
         )
         body.append(
             # data-label: on a phone each row is a card, each cell named (gridward.css)
-            f'<tr><td><a href="/maps/editor?community={code}{q}">{esc(r["name"])}</a></td>'
+            f'<tr><td><a href="/maps/editor?community={code}{q}">{esc(r["name"])}</a> '
+            f"<small>{_history_link(r['code'])}</small></td>"
             f'<td data-label="编码 code">{code}</td>'
             f'<td data-label="街道 subdistrict">{esc(r["parent"] or "")}</td>'
             f'<td class="gw-num" data-label="网格 grids">{r["grids"]}</td>'

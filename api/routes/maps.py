@@ -292,7 +292,10 @@ def editor_page(
     lo, hi = data.bounds or EDITOR_BOUNDS
     lo, hi = lo if min is None else min, hi if max is None else max
     _bounds_check(lo, hi)
-    stored = _plan_households(engine, plan) if plan is not None and data.stale else None
+    # a replaced version, a stale draft or one made on other data (T63 #1): the plan's own
+    # counts beside today's
+    shown = data.stale or data.outdated
+    stored = _plan_households(engine, plan) if plan is not None and shown else None
     return _page(
         build_editor(data, lo, hi, get_settings().tile_url, user=user.username, stored=stored)
     )

@@ -710,6 +710,9 @@ function gwEditor(map, DATA) {
       zh.push("已删除无楼栋的" + dropped.map(function (n) { return n[0]; }).join("、"));
       en.push("dropped " + dropped.map(function (n) { return n[1]; }).join(", ") + " with no buildings");
     }
+    // the same grids as an open draft: the server stored no copy and says which draft it
+    // is (与草案 #N 相同，未另存: POST /plans/draft's existing answer, T63 #3)
+    if (r.existing && r.message) return r.message + (zh.length ? "（" + zh.join("；") + "） " + en.join("; ") : "");
     return "已存为草案 #" + r.plan_id + (zh.length ? "（" + zh.join("；") + "）" : "") +
       " saved as draft plan #" + r.plan_id + (en.length ? " (" + en.join("; ") + ")" : "");
   }
@@ -814,7 +817,9 @@ function gwEditor(map, DATA) {
   // said in the page (maps/editor.py), so it is right before this runs.
   function openedOn(id) {
     call("GET", "/plans/" + encodeURIComponent(id)).then(function (p) {
-      var stale = p.base_version !== DATA.current_version;
+      // a stale draft, or one made on other buildings, households or streets (T63 #1: its
+      // commit is refused; saved again, it counts today's): discard or save, no commit
+      var stale = p.base_version !== DATA.current_version || !!p.outdated;
       var grids = ((p.features && p.features.features) || []).map(function (f) {
         return {code: f.properties.code, flags: f.properties.flags || []};
       });
