@@ -59,18 +59,7 @@ _SUMMARY_ROWS = {
             "longer than {long_alley_m} m ({long_factor:g} × the fair share): each one "
             "steward's whole load",
         ),
-        (
-            "handed_to_idle",
-            "空闲人员接手",
-            "taken over by idle people",
-            "people who held no alley now hold one (from stewards of 2+)",
-        ),
-        (
-            "levelled",
-            "均衡转出",
-            "levelled",
-            "alleys handed on by stewards above {spread_bound} × the median load",
-        ),
+        ("handed_to_idle", "转给空闲人员", "handed to idle people", "alleys, from stewards of 3+"),
         *_ELSEWHERE,
         _WALK,
         _OBJECTIVE,
@@ -84,12 +73,6 @@ _SUMMARY_ROWS = {
         ("chiefs", "在岗街巷长", "street chiefs assigned", ""),
         _PEOPLE,
         ("streets_per_chief_max", "每人最多街数", "most streets per chief", ""),
-        (
-            "handed_to_idle",
-            "空闲人员接手",
-            "taken over by idle people",
-            "chiefs who held no street now hold one (from chiefs of 2+)",
-        ),
         *_ELSEWHERE,
         _WALK,
         _OBJECTIVE,
@@ -117,14 +100,7 @@ _SUMMARY_ROWS = {
 
 # rows the file mode never printed: its stdout keeps its rows (a planner's script may count
 # them); the database mode explains its load spread with them (T38 L10)
-_DB_ONLY = {
-    "fair_share_m",
-    "long_alleys",
-    "handed_to_idle",
-    "levelled",
-    "held_elsewhere",
-    "full_elsewhere",
-}
+_DB_ONLY = {"fair_share_m", "long_alleys", "handed_to_idle", "held_elsewhere", "full_elsewhere"}
 
 
 # per kind: the table's title and the items left without anyone
@@ -144,12 +120,7 @@ _NOTES_ZH = {
     "longer than {long_alley_m} m ({long_factor:g} × the fair share): each one "
     "steward's whole load": "长于 {long_alley_m} 米（公平份额的 {long_factor:g} 倍），"
     "每条由一名管家独管",
-    "people who held no alley now hold one (from stewards of 2+)": "人，原无小巷，现各接手一条"
-    "（来自管 2 条及以上的管家）",
-    "alleys handed on by stewards above {spread_bound} × the median load": "条，由负荷超过中位数 "
-    "{spread_bound} 倍的管家转给附近负荷较轻的人",
-    "chiefs who held no street now hold one (from chiefs of 2+)": "人，原无街，现各接手一条"
-    "（来自管 2 条及以上的街巷长）",
+    "alleys, from stewards of 3+": "条，由管 3 条及以上的管家转出",
     "people: less room here": "人，在区域外已有职责，此处余量相应减少",
     "people: at a limit, none here": "人，在区域外已达上限，此处不再分配",
     "max / median alley metres per steward": "每名管家所管小巷长度的最大值 / 中位数",
@@ -280,11 +251,10 @@ def _print_summary(
 
 def _explain_spread(s: dict) -> None:
     """Why the load spread stands above its bound (geo.assign.stewards.spread_causes): the
-    levelling keeps stewards of 2 alleys or more within 1.5 × the median (the README's
-    bound), yet the table showed 5.506 with nothing to say why (outside tester T38, L10).
-    Stewards whose whole load is one long alley, and stewards above their capacity, are left
-    out of that bound; what is left above it is one alley alone (the least a steward holds)
-    or a levelling that found nobody near (or, without --rebalance, duties kept)."""
+    alleys' hand-on to idle people keeps it within 1.5 (the README's bound), yet the table
+    showed 5.506 with nothing to say why (outside tester T38, L10). Stewards whose whole load
+    is one long alley, and stewards above their capacity, are left out of that bound; what
+    is left above it is a hand-on that found nobody (or, without --rebalance, duties kept)."""
     spread, bound = s.get("load_spread"), s.get("spread_bound")
     if spread is None or bound is None or not spread > bound:  # nan: nobody holds an alley
         return
@@ -295,12 +265,11 @@ def _explain_spread(s: dict) -> None:
     zh = [
         f"负荷差异（最重负荷与中位负荷之比）为 {spread}：负荷最重的管家所管小巷共 {top} 米，"
         f"是各管家中位数 {median} 米的 {spread} 倍，高于上限 {bound}"
-        f"（管 2 条及以上小巷的管家负荷超过中位数的 {bound} 倍时，把小巷转给附近负荷较轻的人）"
+        f"（把小巷转给空闲人员时，系统让负荷差异不超过 {bound}）"
     ]
     en = [
         f"load spread {spread} (max {top} m / median {median} m) is "
-        f"above the bound {bound} (stewards of 2 alleys or more above it hand alleys on to "
-        "lighter neighbours)"
+        f"above the bound {bound} (kept when alleys are handed to idle people)"
     ]
     alone, over, rest = s.get("long_alone", 0), s.get("over_capacity", 0), s.get("load_spread_rest")
     why_zh, left = [], []
@@ -332,26 +301,19 @@ def _explain_spread(s: dict) -> None:
             en.append(f"without them the spread is {rest}")
     if rest is not None and rest > bound:
         kept = bool(s.get("kept"))
-        near = s.get("take_over_m")
-        if s.get("rest_top_alleys") == 1:
-            zh.append("仍高于上限：其中负荷最重的管家只管一条小巷，一条小巷已是管家最少的负荷")
-            en.append(
-                "still above the bound: the busiest of them holds a single alley, the least a "
-                "steward can hold"
+        zh.append(
+            "仍高于上限：只有管 3 条及以上小巷的管家才会把小巷转给住在附近、尚有余量的空闲人员"
+            + ("，保留的现有职责也不转出（可加 --rebalance 全部重新分配）" if kept else "")
+        )
+        en.append(
+            "still above the bound: only stewards of 3 alleys or more hand alleys on, to idle "
+            "people with room living near them"
+            + (
+                ", and duties kept are not handed on (--rebalance reassigns them all)"
+                if kept
+                else ""
             )
-        else:
-            walk_zh = f"（步行不超过其本人或 {near:g} 米）" if near is not None else ""
-            walk_en = f" (no farther than they walk, or {near:g} m)" if near is not None else ""
-            zh.append(
-                f"仍高于上限：负荷最重的管家附近{walk_zh}没有人能接手其一条小巷而负荷仍低于他"
-            )
-            en.append(
-                f"still above the bound: nobody within the take-over walk of the busiest "
-                f"stewards{walk_en} can take one of their alleys and still carry less than they do"
-            )
-        if kept:
-            zh[-1] += "，保留的现有职责也不转出（可加 --rebalance 全部重新分配）"
-            en[-1] += ", and duties kept are not handed on (--rebalance reassigns them all)"
+        )
     typer.echo("；".join(zh) + " " + "; ".join(en))
 
 

@@ -36,14 +36,6 @@ class ChiefParams:
     - ``uncovered_cost_m`` (100000): penalty per street without a chief (coverage first).
     - ``candidates_per_street`` (12), ``candidates_per_person`` (6).
     - ``time_limit_s`` (10): local improvement budget.
-    - ``hand_to_idle`` (True): after solving, nobody with room stays idle while a chief holding
-      2 streets or more has one they could take over within the take-over walk: no farther
-      than that chief walks to it, or at most ``idle_near_m`` (1000; chiefs are fewer and
-      live farther from their streets than stewards from their alleys); an idle chief takes
-      one such street (or a lone chief's street within that walk, that chief then taking one
-      over from a chief of 2+ by the same rule), the cheapest in walk first
-      (``handed_to_idle`` in the summary). WHY: the balance weight left 4 of 20 chiefs idle
-      while two held 2 streets (outside tester T64, F7).
     """
 
     max_streets_per_chief: int = 3
@@ -56,8 +48,6 @@ class ChiefParams:
     candidates_per_street: int = 12
     candidates_per_person: int = 6
     time_limit_s: float = 10.0
-    hand_to_idle: bool = True
-    idle_near_m: float = 1000.0
 
 
 @dataclass
@@ -162,8 +152,6 @@ def assign_chiefs(
         time_limit_s=params.time_limit_s,
         flow_segments=max(1, cap),
         expand=reach.pairs_for,
-        idle_take=params.hand_to_idle,
-        idle_near=params.idle_near_m,
     )
     res = solve_balanced(pb)
     out, pi, walk = pair_frame(reach, res.pairs, street_ids, person_ids, "street_id")
@@ -180,7 +168,6 @@ def assign_chiefs(
         "mean_walk_m": round(float(np.nanmean(walk)), 1) if len(walk) else math.nan,
         "objective": round(res.objective, 1),
         "kept": len(kept),
-        "handed_to_idle": res.handed_to_idle,
         "runtime_s": round(time.perf_counter() - t0, 3),
         "solver": "ortools min-cost flow + local search",
     }

@@ -25,13 +25,13 @@ class StewardParams:
 
     - ``stewards_per_alley`` (1): how many stewards each alley needs.
     - ``capacity_slack`` (1.4): a steward may carry up to slack × the target load. The target is
-      the fair share (total alley length × stewards_per_alley / the people with room), raised
-      only when ``long_alley_factor`` is above the slack (below).
-    - ``long_alley_factor`` (1.4): an alley longer than this × the fair share is a long alley:
-      one steward's whole load (an idle steward's first alley may exceed the capacity). Set
-      above ``capacity_slack``, the target is raised so the longest alley that is not long
-      fits the capacity (the former rule, 2.5: fewer stewards, each carrying more, the others
-      idle; bench/assign.py's "old target rule" is ``math.inf``).
+      the fair share (total alley length × stewards_per_alley / the people with room) or, when
+      larger, the longest alley that is not an outlier / slack, so a steward holding one long
+      alley is not far above the others (the spread is max/median); people beyond those needed
+      then stay in reserve.
+    - ``long_alley_factor`` (2.5): an alley longer than this × the fair share is an outlier: one
+      steward's whole load (an idle steward's first alley may exceed the capacity), which does
+      not raise everyone's target. 1: the target is the fair share.
     - ``max_length_per_person_m`` (3000): absolute ceiling on a steward's alley length; the soft
       capacity above is exceeded (up to this) only to cover an alley nobody else can take, when
       ``overflow_to_cover`` (True: coverage before fairness).
@@ -54,23 +54,19 @@ class StewardParams:
     - ``candidates_per_alley`` (12), ``candidates_per_person`` (6): nearest pairs kept for solving.
     - ``flow_unit_m`` (None → fair share / 40, at least 1 m): length unit of the flow relaxation.
     - ``time_limit_s`` (3): budget of the local improvement pass.
-    - ``idle_spread`` (1.5): after solving, (1) nobody with room stays idle while a steward
-      holding ``idle_min_items`` (2) alleys or more has one they could take over within the
-      take-over walk: no farther than that steward walks to it, or at most ``idle_near_m``
-      (500); an idle person takes one such alley (or a lone steward's alley within that walk,
-      that steward then taking one over from a steward of 2+ by the same rule), the cheapest
-      in walk and load first, so from the most loaded; (2) a steward of 2 alleys or more whose
-      load is above ``idle_spread`` × the median hands alleys on, by the same walk, to people
-      who then carry less than they do (``handed_to_idle``, ``levelled`` in the summary).
-      None: neither. WHY: the solver's load cost leaves idle people free, so it packs alleys
-      onto few stewards; the former hand-on (from stewards of 3+, while max/median stayed
-      within 1.5) handed nothing, a newcomer's one short alley lowering the median: 19 of 100
-      stewards idle, 69 at the 5-alley cap (outside tester T64, F7).
+    - ``idle_spread`` (1.5): after solving, a steward holding ``idle_min_items`` (3) alleys or
+      more hands alleys, one at a time, to idle people with room who live near them (a walk no
+      longer than the steward's, or at most ``idle_near_m``, 300), while the load spread
+      (max/median; lone holders of a long alley, and a steward put above capacity to cover,
+      not counted in the max) stays within this. None: no hand-on. WHY: the target fits the
+      longest usual alley, so the solver packs short alleys onto few stewards (outside tester,
+      F11: 5 alleys for one steward, their neighbour idle); the spread bound is what keeps the
+      others' loads comparable to that alley's (raise it to use more people still).
     """
 
     stewards_per_alley: int = 1
     capacity_slack: float = 1.4
-    long_alley_factor: float = 1.4
+    long_alley_factor: float = 2.5
     max_length_per_person_m: float = 3000.0
     max_alleys_per_person: int = 5
     max_walk_m: float = 2000.0
@@ -85,8 +81,8 @@ class StewardParams:
     time_limit_s: float = 3.0
     overflow_to_cover: bool = True
     idle_spread: float | None = 1.5
-    idle_min_items: int = 2
-    idle_near_m: float = 500.0
+    idle_min_items: int = 3
+    idle_near_m: float = 300.0
 
     def validate(self) -> None:
         if self.stewards_per_alley < 1:
@@ -161,14 +157,10 @@ def _kept_pairs(
 
 def balance_target(length: np.ndarray, fair: float, params: StewardParams) -> float:
     """The target load per steward: the fair share, raised so that the longest alley that is
-    not long (``long_alley_factor``) fits the capacity; with the default factor, equal to the
-    capacity slack, never raised. WHY not raised: the raise kept max/median low by giving
-    each steward more (the median rose) and leaving the rest idle: T64's 清华园 (fair share
-    574 m, a 1,361 m alley) got a target of 972 m, 69 of 100 stewards at the 5-alley cap and
-    19 idle. A steward whose whole load is one alley cannot carry less; the spread's bound
-    (``idle_spread``) is kept among the others. WHY not the longest alley: one 1216 m alley
-    in the demo city (fair share 259 m) raised everyone's target to 869 m, giving 21
-    stewards 3-5 alleys each while 39 of 60 volunteers stayed idle (outside tester)."""
+    not an outlier fits the capacity. WHY not the longest alley: one 1216 m alley in the demo
+    city (fair share 259 m) raised everyone's target to 869 m, giving 21 stewards 3-5 alleys
+    each while 39 of 60 volunteers stayed idle (outside tester); sections of about 300 m, as
+    districts cut their ways (geo.assign.sections), have no outliers and keep the old rule."""
     usual = length[length <= params.long_alley_factor * fair]
     longest = float(usual.max()) if len(usual) else 0.0
     return max(fair, longest / params.capacity_slack)
@@ -276,10 +268,9 @@ def assign_stewards(
         fixed=kept,
         time_limit_s=params.time_limit_s,
         expand=reach.pairs_for,
-        idle_take=params.idle_spread is not None,
+        idle_spread=params.idle_spread,
         idle_min_items=params.idle_min_items,
         idle_near=params.idle_near_m,
-        idle_spread=params.idle_spread,
         solo_size=params.long_alley_factor * fair,
         progress=lambda f, step: tell(0.4 + 0.55 * f, step),
     )
@@ -301,7 +292,6 @@ def assign_stewards(
         flow=res.flow_status,
         improve_passes=res.improve_passes,
         handed_to_idle=res.handed_to_idle,
-        levelled=res.levelled,
         runtime_s=round(time.perf_counter() - t0, 3),
         solver="ortools min-cost flow + local search",
     )
@@ -320,34 +310,27 @@ def spread_causes(
     params: StewardParams,
 ) -> dict:
     """Why the load spread (max / median) may stand above ``idle_spread``, for the summary:
-    ``spread_bound`` (``idle_spread``, the bound the levelling keeps; None: no take-over nor
-    levelling), ``long_alley_m`` (an alley longer than this is a long alley), ``long_alone``
+    ``spread_bound`` (``idle_spread``, the bound the hand-on to idle people keeps; None: no
+    hand-on), ``long_alley_m`` (an alley longer than this is a long alley), ``long_alone``
     (stewards whose whole load is one long alley), ``over_capacity`` (other stewards above
     their capacity, put there to cover an alley nobody else could take, or keeping duties
-    held before), ``load_spread_rest``: the spread with those two left out of the max,
-    ``rest_top_alleys``: how many alleys the busiest of the rest holds (1: that alley is
-    their whole load, nobody can lighten it) and ``take_over_m``: the walk within which
-    idle people take alleys over and loads are levelled (``idle_near_m``). WHY: the CLI
-    showed a spread of 5.5 next to a documented bound of 1.5 with nothing to say why
-    (outside tester T38, L10)."""
+    held before) and ``load_spread_rest``: the spread with those two left out of the max, as
+    :func:`geo.assign.balanced._hand_to_idle` counts it. WHY: the CLI showed a spread of 5.5
+    next to a documented bound of 1.5 with nothing to say why (outside tester T38, L10)."""
     per: dict[int, list[float]] = {}
     for i, p in pairs:
         per.setdefault(int(p), []).append(float(length[i]))
     loads = np.array([sum(v) for v in per.values()])
-    count = np.array([len(v) for v in per.values()])
     alone = np.array([len(v) == 1 and sum(v) > solo_size for v in per.values()], dtype=bool)
     over = np.array([sum(v) > cap_size[p] + 1e-9 for p, v in per.items()], dtype=bool) & ~alone
     med = float(np.median(loads)) if len(loads) else 0.0
     rest = loads[~alone & ~over]
-    top = int(count[~alone & ~over][np.argmax(rest)]) if len(rest) else None
     return {
         "spread_bound": params.idle_spread,
         "long_alley_m": round(float(solo_size), 1),
         "long_alone": int(alone.sum()),
         "over_capacity": int(over.sum()),
         "load_spread_rest": round(float(rest.max()) / med, 3) if len(rest) and med > 0 else None,
-        "rest_top_alleys": top,
-        "take_over_m": params.idle_near_m,
     }
 
 
