@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.cli import app as cli
 from geo.households_import import import_households
-from tests.test_plan_commit_duties_db import COMMUNITY, _grids, _plan, demo  # noqa: F401
 from tests.test_editor_pages import _page_data
+from tests.test_plan_commit_duties_db import COMMUNITY, _grids, _plan, demo  # noqa: F401
 from tests.test_plans_editor_db import _draft_body
 
 
