@@ -81,15 +81,14 @@ def with_late_uploads(
     walk on a day its walker held no duty, which no daily row of the week showed (outside
     tester T62 #4); the week now agrees with its days."""
     keys = ["day", "person_id"] if daily else ["person_id"]
+    if len(late) and len(people):
+        late = late.assign(day=pd.to_datetime(late["day"]).dt.date)  # as the rows' days
+        if held is not None:
+            pairs = held[["day", "person_id"]].drop_duplicates()
+            pairs = pairs.assign(day=pd.to_datetime(pairs["day"]).dt.date)
+            late = late.merge(pairs, on=["day", "person_id"])
     if not len(late) or not len(people):
         return people.assign(late_uploads=0, late_days_max=pd.array([pd.NA] * len(people), "Int64"))
-    late = late.assign(day=pd.to_datetime(late["day"]).dt.date)  # as the rows' days
-    if held is not None:
-        pairs = held[["day", "person_id"]].drop_duplicates()
-        pairs = pairs.assign(day=pd.to_datetime(pairs["day"]).dt.date)
-        late = late.merge(pairs, on=["day", "person_id"])
-        if not len(late):
-            return with_late_uploads(people, late, daily)
     if "late_days" not in late.columns:
         late = late.assign(late_days=pd.NA)
     grouped = late.groupby(keys)

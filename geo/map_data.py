@@ -80,7 +80,7 @@ def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
     Each community and draft comes with its household bounds (``bounds``, None when
     unknown) and each draft says whether it is ``stale`` and ``outdated`` (its community's
     buildings, households or streets changed since: save it again, T63 #1)."""
-    from geo.plans import bounds_of, current_plan_params_sql, outdated_sql
+    from geo.plans import bounds_of, current_plan_params_sql, outdated_sql, source_sql
 
     with engine.connect() as conn:
         rows = conn.execute(
@@ -92,7 +92,7 @@ def communities_with_drafts(engine: Engine) -> list[dict[str, Any]]:
                 " WHERE b.community_id = a.id) AS households, "
                 "(SELECT coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'by', d.created_by, "
                 "  'at', to_char(d.created_at AT TIME ZONE :tz, 'YYYY-MM-DD HH24:MI'), "
-                "  'source', coalesce(d.summary->>'source', 'partition'), "
+                f"  'source', {source_sql('d')}, "
                 "  'base_version', d.base_version, 'params', d.params, "
                 f"  'outdated', {outdated_sql('d')}) ORDER BY d.id DESC), "
                 "  '[]'::jsonb) FROM grid_plans d WHERE d.area_id = a.id AND d.status = 'draft') "

@@ -23,15 +23,20 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from geo.errors import InputError
-from geo.plans import STATUS_ZH, _community, bounds_of, current_version, local_time, outdated_sql
+from geo.plans import (
+    STATUS_ZH,
+    _community,
+    bounds_of,
+    current_version,
+    local_time,
+    outdated_sql,
+    source_sql,
+)
 
 #: a plan's source (what made it) in the planners' words
 SOURCE_ZH = {"partition": "自动划分", "editor": "编辑器", "revert": "恢复旧版", "file": "文件导入"}
 
-# What made plan ``p`` (partition, editor, revert, file): the summary's source, else the
-# params', else the engine's (a partition's summary names none). The plans list and the
-# versions both (T63 #4: the history said null where the list said partition).
-_SOURCE_SQL = "coalesce(p.summary->>'source', p.params->>'source', 'partition')"
+_SOURCE_SQL = source_sql("p")
 
 _PLANS_SQL = f"""
 SELECT p.id, a.code AS community, a.name AS community_name, p.status, p.params,

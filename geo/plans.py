@@ -252,6 +252,14 @@ def plan_bounds(
     return bounds_of(conn.execute(text(sql), {"p": plan_id, "a": area_id}).scalar())
 
 
+def source_sql(plan: str = "p") -> str:
+    """SQL: what made the plan ``plan`` (a ``grid_plans`` alias): partition, editor, revert
+    or file; the summary's source, else the params', else the engine's (a partition's
+    summary names none). One rule for the plans list, the versions and the editor's picker
+    (T63 #4: the history said null where the list said partition)."""
+    return f"coalesce({plan}.summary->>'source', {plan}.params->>'source', 'partition')"
+
+
 def outdated_sql(plan: str = "p") -> str:
     """SQL: whether the draft ``plan`` (a ``grid_plans`` alias) was made on other buildings,
     households or streets than its community has now (its commit is refused). A correlated

@@ -33,6 +33,7 @@ from maps.page import (
     render,
     title_block,
 )
+from maps.plan_history_page import SOURCE_WORDS
 from maps.shell import STATIC, top_bar
 
 _JS = "gwEditor(map, DATA);"
@@ -237,14 +238,6 @@ def _coords(geom: dict) -> list[list[float]]:
     return [c for poly in polys for ring in poly for c in ring]
 
 
-# how a draft was made (grid_plans.summary's source), as the picker says it
-_SOURCE = {
-    "editor": "编辑器保存 editor",
-    "partition": "自动划分 partition",
-    "revert": "恢复旧版 revert",
-}
-
-
 def _range(bounds: tuple[int, int] | None) -> str:
     return f"{bounds[0]}–{bounds[1]}" if bounds else "—"
 
@@ -255,7 +248,7 @@ def _draft_link(code: str, d: dict, q: str) -> str:
     button to discard it (stale drafts piled up: nothing could take them off the list)."""
     pid = int(d["id"])
     # Chinese first, values in the Chinese (T38 L5: 「草案 draft #9 (editor, …)」)
-    made = _SOURCE.get(d["source"], esc(d["source"]))
+    made = SOURCE_WORDS.get(d["source"], esc(d["source"]))
     by = f"{esc(d['by'])}，" if d["by"] else ""
     link = (
         f'<a href="/maps/editor?community={code}&plan={pid}{q}">草案 #{pid} draft '

@@ -19,7 +19,7 @@ from typing import Any
 
 from maps.shell import STATIC, esc, top_bar
 
-#: what made a version's plan, as the editor's picker words a draft's source
+#: what made a plan (geo.plans.source_sql), in the words of this page and the editor's picker
 SOURCE_WORDS = {
     "partition": "自动划分 partition",
     "editor": "编辑器保存 editor",
