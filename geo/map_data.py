@@ -130,10 +130,29 @@ def _draft_entry(d: dict[str, Any], version: int) -> dict[str, Any]:
     return {**entry, "bounds": bounds_of(d.get("params")), "stale": d["base_version"] != version}
 
 
+# households of a grid's buildings (its stored building_ids, else the buildings whose inner
+# point it covers, as geo.export reads them) that are estimated, not census counts
+_ESTIMATED_OF_GRID = (
+    "SELECT COALESCE(sum(b.households), 0) FROM buildings b "
+    "WHERE b.household_source = 'estimated' AND b.id IN ("
+    " SELECT (jsonb_array_elements_text(g.properties -> 'building_ids'))::int "
+    " WHERE jsonb_typeof(g.properties -> 'building_ids') = 'array' "
+    " UNION ALL SELECT b2.id FROM buildings b2 "
+    " WHERE jsonb_typeof(g.properties -> 'building_ids') IS DISTINCT FROM 'array' "
+    " AND b2.geom && g.geom AND ST_Intersects(g.geom, ST_PointOnSurface(b2.geom)))"
+)
+
+
 def grids_with_staff(
     engine: Engine, level: int = 1, community: str | None = None, today: dt.date | None = None
 ) -> dict[str, Any]:
-    """Current grids of ``level`` with households, buildings, leader and workers (names)."""
+    """Current grids of ``level`` with households, buildings, leader and workers (names);
+    ``households_estimated``: how many of its households are estimates (buildings with no
+    census count, T65 F4); ``workers_needed`` and ``short`` (what is missing: no leader,
+    full-time workers under 1 per ``households_per_worker``), judged as GET /coverage judges
+    a grid fully staffed, so the map marks the grids /coverage counts short (T65 F13)."""
+    from geo.assign.grids import workers_needed
+
     cid = community_id(engine, community)
     sql = text(
         "SELECT g.id, " + _geojson() + ", jsonb_build_object("
@@ -146,7 +165,12 @@ def grids_with_staff(
         " 'workers', COALESCE((SELECT jsonb_agg(p.name ORDER BY p.name) FROM assignments a"
         "   JOIN people p ON p.id = a.person_id WHERE a.grid_id = g.id"
         "   AND a.role IN ('grid_worker', 'part_time_worker') AND " + _CURRENT + "),"
-        "   '[]'::jsonb)) AS p "
+        "   '[]'::jsonb),"
+        " 'leaders', (SELECT count(*) FROM assignments a WHERE a.grid_id = g.id"
+        "   AND a.role = 'grid_leader' AND " + _CURRENT + "),"
+        " 'full_time', (SELECT count(*) FROM assignments a WHERE a.grid_id = g.id"
+        "   AND a.role = 'grid_worker' AND " + _CURRENT + "),"
+        " 'households_estimated', (" + _ESTIMATED_OF_GRID + ")) AS p "
         "FROM grids g JOIN areas ar ON ar.id = g.community_id "
         "WHERE g.retired_at IS NULL AND g.level = :level "
         "AND (CAST(:cid AS int) IS NULL OR g.community_id = :cid) "
@@ -157,17 +181,32 @@ def grids_with_staff(
             sql,
             {"level": level, "cid": cid, "today": today or city_today(), "lim": MAX_EMBEDDED},
         ).all()
-    return _fc(rows)
+    fc = _fc(rows)
+    ratio = get_settings().households_per_worker
+    for f in fc["features"]:
+        p = f["properties"]
+        p["households_estimated"] = min(int(p["households_estimated"]), int(p["households"]))
+        need = int(workers_needed(np.array([p["households"]]), ratio)[0])
+        p["workers_needed"] = need
+        short = {"leader": p["leaders"] < 1, "workers": max(0, need - int(p["full_time"]))}
+        p["short"] = short if short["leader"] or short["workers"] else None
+    return fc
 
 
 def community_outlines(engine: Engine) -> dict[str, Any]:
     """Every community (or village) outline with its code and name, simplified to ~1 m: the
     grid map draws them with their names, since grid codes repeat from one community to the
-    next ("001" four times on a subdistrict's map: tester)."""
+    next ("001" four times on a subdistrict's map: tester). With its buildings' households
+    and how many of them are estimated: a level-2/3 grid's hover says whether its count can
+    be an estimate (T65 F4)."""
     sql = text(
         "SELECT a.id, ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, 0.00001), 6) AS geometry, "
-        "jsonb_build_object('code', a.code, 'name', a.name) AS p FROM areas a "
-        "WHERE a.level IN ('community', 'village') ORDER BY a.code LIMIT :lim"
+        "jsonb_build_object('code', a.code, 'name', a.name, "
+        " 'households', (SELECT COALESCE(sum(b.households), 0) FROM buildings b "
+        "  WHERE b.community_id = a.id), "
+        " 'households_estimated', (SELECT COALESCE(sum(b.households), 0) FROM buildings b "
+        "  WHERE b.community_id = a.id AND b.household_source = 'estimated')) AS p "
+        "FROM areas a WHERE a.level IN ('community', 'village') ORDER BY a.code LIMIT :lim"
     )
     with engine.connect() as conn:
         return _fc(conn.execute(sql, {"lim": MAX_EMBEDDED}).all())
@@ -217,8 +256,8 @@ class StewardData:
     alleys: dict[str, Any]
     stewards: list[dict[str, Any]]
     rates: dict[str, float | int]
-    # pairs of stewards (ids, lower first) with alleys within ~30 m of each other: they
-    # must not share a colour on the map
+    # pairs of stewards (ids, lower first) with alleys within NEIGHBOUR_M of each other:
+    # they must not share a colour on the map
     neighbours: list[tuple[int, int]] = field(default_factory=list)
 
 
@@ -228,7 +267,12 @@ _STEWARDS_OF_STREET = (
     "FROM assignments a JOIN people p ON p.id = a.person_id "
     "WHERE a.role = 'alley_steward' AND " + _CURRENT + " GROUP BY a.street_id"
 )
-NEIGHBOUR_DEG = 0.0003  # ~30 m north-south, ~25 m east-west at Beijing's latitude
+# Stewards whose alleys come this close get different colours. WHY 100 m, not ~30 m: two
+# stewards of one colour a street apart read as one person's alleys (T65 F9); the demo's 35
+# stewards still need only 6 colours. NEIGHBOUR_DEG is the index's first cut (>= 100 m up
+# to ~60 degrees of latitude), the metres are then measured on the sphere.
+NEIGHBOUR_M = 100.0
+NEIGHBOUR_DEG = 0.002
 
 
 def alleys_with_stewards(engine: Engine, today: dt.date | None = None) -> StewardData:
@@ -260,6 +304,7 @@ def alleys_with_stewards(engine: Engine, today: dt.date | None = None) -> Stewar
         "SELECT DISTINCT least(p1, p2) AS a, greatest(p1, p2) AS b "
         "FROM seg x JOIN street_segments y ON y.id > x.id AND y.kind = 'alley' "
         " AND y.retired_at IS NULL AND ST_DWithin(x.geom, y.geom, :deg) "
+        " AND ST_DWithin(x.geom::geography, y.geom::geography, :m) "
         "JOIN seg z ON z.id = y.id, unnest(x.ids) p1, unnest(z.ids) p2 WHERE p1 <> p2"
     )
     people_sql = text(
@@ -274,7 +319,8 @@ def alleys_with_stewards(engine: Engine, today: dt.date | None = None) -> Stewar
         alleys = _fc(conn.execute(sql, params).all())
         people = conn.execute(people_sql, params).all()
         pairs = [
-            (int(r.a), int(r.b)) for r in conn.execute(near_sql, {**params, "deg": NEIGHBOUR_DEG})
+            (int(r.a), int(r.b))
+            for r in conn.execute(near_sql, {**params, "deg": NEIGHBOUR_DEG, "m": NEIGHBOUR_M})
         ]
     stewards = [
         {"id": r.id, "name": r.name, "segments": int(r.segments), "length_m": float(r.length_m)}
@@ -296,6 +342,11 @@ def alleys_with_stewards(engine: Engine, today: dt.date | None = None) -> Stewar
         # inside communities (what GET /coverage counts, by whole alleys) and outside
         "inside": len(inside),
         "inside_with_steward": sum(1 for p in inside if p["stewards"]),
+        # the headline's by-length share: of the alleys that need a steward (T65 F8)
+        "inside_length": float(sum(p["length_m"] or 0 for p in inside)),
+        "inside_length_with_steward": float(
+            sum(p["length_m"] or 0 for p in inside if p["stewards"])
+        ),
         "outside": len(outside),
         "outside_with_steward": sum(1 for p in outside if p["stewards"]),
         "alley_streets_inside": len(streets_in),
