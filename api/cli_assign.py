@@ -23,6 +23,29 @@ CRS_HELP = (
     "坐标系 CRS of the input coordinates: wgs84 (default), gcj02, bd09, cgcs2000 or EPSG:xxxx"
 )
 
+# --fill-idle (geo.assign.stewards.StewardParams.fill_idle, ChiefParams.fill_idle; T64 F7)
+FILL_IDLE_HELP = {  # short Chinese runs: a help page wraps at spaces (tests/test_cli_help_whole)
+    "alleys": "让空闲人员接手：管 2 条及以上的管家， 其小巷由步行不超过 他本人或 500 米的 "
+    "空闲人员接手； 负荷超过中位数 1.5 倍者再转出 （目标为公平份额， 步行会变长） "
+    "Let idle people take over alleys from holders of 2 or more, walking no farther than the "
+    "holder or 500 m; stewards above 1.5 × the median hand alleys on (the target load is the "
+    "fair share; walks grow longer)",
+    "streets": "让空闲人员接手：管 2 条及以上街的 街巷长，其街由步行 不超过他本人或 1000 米的 "
+    "空闲人员接手 （步行会变长） Let idle people take over streets from holders of 2 or more, "
+    "walking no farther than the holder or 1000 m (walks grow longer)",
+}
+
+
+def _fill_params(kind: str, fill_idle: bool):
+    """The solver's parameters with --fill-idle; None (the defaults) without it."""
+    if not fill_idle:
+        return None
+    from geo.assign.chiefs import ChiefParams
+    from geo.assign.stewards import StewardParams
+
+    return StewardParams(fill_idle=True) if kind == "alleys" else ChiefParams(fill_idle=True)
+
+
 # Summary rows per kind: key, Chinese label, English label, unit.
 _RUNTIME = ("runtime_s", "运行时间", "runtime", "s")
 _PEOPLE = ("people", "可用人员", "people available", "")
@@ -102,6 +125,51 @@ _SUMMARY_ROWS = {
 # them); the database mode explains its load spread with them (T38 L10)
 _DB_ONLY = {"fair_share_m", "long_alleys", "handed_to_idle", "held_elsewhere", "full_elsewhere"}
 
+# with --fill-idle (the summary's fill_idle, geo.assign.balanced._take_over_idle and _level):
+# the take-over's rows, in place of the hand-on's (alleys) or after the most streets per chief
+# (streets); in file mode too, its output being new (T64 F7)
+_FILL_ROWS = {
+    "alleys": (
+        (
+            "handed_to_idle",
+            "空闲人员接手",
+            "taken over by idle people",
+            "people who held no alley now hold one (from stewards of 2+)",
+        ),
+        (
+            "levelled",
+            "均衡转出",
+            "levelled",
+            "alleys handed on by stewards above {spread_bound} × the median load",
+        ),
+    ),
+    "streets": (
+        (
+            "handed_to_idle",
+            "空闲人员接手",
+            "taken over by idle people",
+            "chiefs who held no street now hold one (from chiefs of 2+)",
+        ),
+    ),
+}
+_FILL_AFTER = {"alleys": "long_alleys", "streets": "streets_per_chief_max"}
+
+
+def _summary_rows(kind: str, summary: dict) -> tuple:
+    """The table's rows: as ever without --fill-idle; with it, the take-over's rows (and no
+    levelled row when there is no levelling bound)."""
+    rows = _SUMMARY_ROWS[kind]
+    if not summary.get("fill_idle") or kind not in _FILL_ROWS:
+        return rows
+    fill = tuple(r for r in _FILL_ROWS[kind] if r[0] != "levelled" or summary.get("spread_bound"))
+    out: list = []
+    for row in rows:
+        if row[0] != "handed_to_idle":  # the hand-on's row: not run with --fill-idle
+            out.append(row)
+        if row[0] == _FILL_AFTER[kind]:
+            out.extend(fill)
+    return tuple(out)
+
 
 # per kind: the table's title and the items left without anyone
 _KIND_WORDS = {
@@ -121,6 +189,12 @@ _NOTES_ZH = {
     "steward's whole load": "长于 {long_alley_m} 米（公平份额的 {long_factor:g} 倍），"
     "每条由一名管家独管",
     "alleys, from stewards of 3+": "条，由管 3 条及以上的管家转出",
+    "people who held no alley now hold one (from stewards of 2+)": "人，原无小巷，现各接手一条"
+    "（来自管 2 条及以上的管家）",
+    "alleys handed on by stewards above {spread_bound} × the median load": "条，由负荷超过中位数 "
+    "{spread_bound} 倍的管家转给附近负荷较轻的人",
+    "chiefs who held no street now hold one (from chiefs of 2+)": "人，原无街，现各接手一条"
+    "（来自管 2 条及以上的街巷长）",
     "people: less room here": "人，在区域外已有职责，此处余量相应减少",
     "people: at a limit, none here": "人，在区域外已达上限，此处不再分配",
     "max / median alley metres per steward": "每名管家所管小巷长度的最大值 / 中位数",
@@ -224,9 +298,10 @@ def _print_summary(
     figures = dict(summary)
     if summary.get("long_alley_m") and summary.get("fair_share_m"):
         figures["long_factor"] = round(summary["long_alley_m"] / summary["fair_share_m"], 1)
-    for key, zh, en, note in _SUMMARY_ROWS[kind]:
+    fill = {r[0] for r in _FILL_ROWS.get(kind, ())} if summary.get("fill_idle") else set()
+    for key, zh, en, note in _summary_rows(kind, summary):
         value = summary.get(key)
-        if value is None or (file_mode and key in _DB_ONLY):
+        if value is None or (file_mode and key in _DB_ONLY and key not in fill):
             continue
         shown = f"{value:.1%}" if key in ("coverage", "staffed_rate") else str(value)
         if note in _NOTES_ZH:  # file mode too (T38 L11)
@@ -254,22 +329,35 @@ def _explain_spread(s: dict) -> None:
     alleys' hand-on to idle people keeps it within 1.5 (the README's bound), yet the table
     showed 5.506 with nothing to say why (outside tester T38, L10). Stewards whose whole load
     is one long alley, and stewards above their capacity, are left out of that bound; what
-    is left above it is a hand-on that found nobody (or, without --rebalance, duties kept)."""
+    is left above it is a hand-on that found nobody (or, without --rebalance, duties kept).
+    With --fill-idle (``fill_idle``) the bound is the levelling's: stewards of 2 alleys or
+    more above it hand alleys on (T64 F7), and what is left above it is one alley alone or a
+    levelling that found nobody within the take-over walk."""
     spread, bound = s.get("load_spread"), s.get("spread_bound")
     if spread is None or bound is None or not spread > bound:  # nan: nobody holds an alley
         return
     top, median = s["load_max_m"], s["load_median_m"]
+    fill = bool(s.get("fill_idle"))
     # WHY in these words (T39 L6): "负荷差异 5.506（最大负荷 … / 中位数 …）高于上限 1.5（把小巷
     # 转给空闲人员时守的上限）" did not say what the figure is (a ratio, not a difference) nor
     # plainly why it stands above its bound
+    kept_zh = (
+        f"（管 2 条及以上小巷的管家负荷超过中位数的 {bound} 倍时，把小巷转给附近负荷较轻的人）"
+        if fill
+        else f"（把小巷转给空闲人员时，系统让负荷差异不超过 {bound}）"
+    )
+    kept_en = (
+        "(stewards of 2 alleys or more above it hand alleys on to lighter neighbours)"
+        if fill
+        else "(kept when alleys are handed to idle people)"
+    )
     zh = [
         f"负荷差异（最重负荷与中位负荷之比）为 {spread}：负荷最重的管家所管小巷共 {top} 米，"
-        f"是各管家中位数 {median} 米的 {spread} 倍，高于上限 {bound}"
-        f"（把小巷转给空闲人员时，系统让负荷差异不超过 {bound}）"
+        f"是各管家中位数 {median} 米的 {spread} 倍，高于上限 {bound}{kept_zh}"
     ]
     en = [
-        f"load spread {spread} (max {top} m / median {median} m) is "
-        f"above the bound {bound} (kept when alleys are handed to idle people)"
+        f"load spread {spread} (max {top} m / median {median} m) is above the bound {bound} "
+        + kept_en
     ]
     alone, over, rest = s.get("long_alone", 0), s.get("over_capacity", 0), s.get("load_spread_rest")
     why_zh, left = [], []
@@ -299,7 +387,9 @@ def _explain_spread(s: dict) -> None:
             within = "，在上限以内" if rest <= bound else ""
             zh.append(f"不计这些管家时负荷差异为 {rest}{within}")
             en.append(f"without them the spread is {rest}")
-    if rest is not None and rest > bound:
+    if rest is not None and rest > bound and fill:
+        _still_above_filled(s, zh, en)
+    elif rest is not None and rest > bound:
         kept = bool(s.get("kept"))
         zh.append(
             "仍高于上限：只有管 3 条及以上小巷的管家才会把小巷转给住在附近、尚有余量的空闲人员"
@@ -315,6 +405,68 @@ def _explain_spread(s: dict) -> None:
             )
         )
     typer.echo("；".join(zh) + " " + "; ".join(en))
+
+
+def _still_above_filled(s: dict, zh: list, en: list) -> None:
+    """With --fill-idle: why the spread without long alleys held alone stays above the bound:
+    the busiest holds one alley (the least a steward holds), or nobody within the take-over
+    walk can take one of theirs and still carry less (T64 F7)."""
+    near = s.get("take_over_m")
+    if s.get("rest_top_alleys") == 1:
+        zh.append("仍高于上限：其中负荷最重的管家只管一条小巷，一条小巷已是管家最少的负荷")
+        en.append(
+            "still above the bound: the busiest of them holds a single alley, the least a "
+            "steward can hold"
+        )
+    else:
+        walk_zh = f"（步行不超过其本人或 {near:g} 米）" if near is not None else ""
+        walk_en = f" (no farther than they walk, or {near:g} m)" if near is not None else ""
+        zh.append(f"仍高于上限：负荷最重的管家附近{walk_zh}没有人能接手其一条小巷而负荷仍低于他")
+        en.append(
+            f"still above the bound: nobody within the take-over walk of the busiest "
+            f"stewards{walk_en} can take one of their alleys and still carry less than they do"
+        )
+    if s.get("kept"):
+        zh[-1] += "，保留的现有职责也不转出（可加 --rebalance 全部重新分配）"
+        en[-1] += ", and duties kept are not handed on (--rebalance reassigns them all)"
+
+
+def _idle_hint(kind: str, summary: dict, holders: list) -> str | None:
+    """Without --fill-idle: people idle while holders of 2 items or more are there, and the
+    option that lets the idle ones within the take-over walk take one over (T64 F7: 19 of 100
+    stewards idle, 69 at the 5-alley cap). ``holders``: the person of each pair. Counted from
+    the summary and pairs alone (no walk is measured again): the people idle are those
+    available minus those holding one, those full elsewhere and those left out."""
+    from collections import Counter
+
+    from geo.assign.chiefs import ChiefParams
+    from geo.assign.stewards import StewardParams
+
+    if summary.get("fill_idle") or kind not in ("alleys", "streets"):
+        return None
+    busy = summary.get("stewards" if kind == "alleys" else "chiefs") or 0
+    idle = (summary.get("people") or 0) - busy - (summary.get("full_elsewhere") or 0)
+    idle -= len(summary.get("outside_area") or [])
+    many = sum(1 for n in Counter(holders).values() if n >= 2)
+    if idle <= 0 or not many:
+        return None
+    if kind == "alleys":
+        near = StewardParams().take_over_near_m
+        return (
+            f"{idle} 人未分到小巷，{many} 名管家各管 2 条及以上；加 --fill-idle 可让空闲"
+            f"人员接手其中步行可及的小巷（步行不超过原管家或 {near:g} 米；步行会变长） "
+            f"{idle} people hold no alley while {many} stewards hold 2 or more: "
+            f"--fill-idle lets idle people take alleys over within their walk (no farther than "
+            f"the holder, or {near:g} m; walks grow longer)"
+        )
+    near = ChiefParams().take_over_near_m
+    return (
+        f"{idle} 人未分到街，{many} 名街巷长各管 2 条及以上；加 --fill-idle 可让空闲"
+        f"人员接手其中步行可及的街（步行不超过原街巷长或 {near:g} 米；步行会变长） "
+        f"{idle} people hold no street while {many} street chiefs hold 2 or more: "
+        f"--fill-idle lets idle people take streets over within their walk (no farther than "
+        f"the holder, or {near:g} m; walks grow longer)"
+    )
 
 
 def _print_short_later(short: list[dict], labels: dict | None) -> None:
@@ -417,6 +569,7 @@ def stewards(
     max_walk: float = typer.Option(
         2000.0, "--max-walk", help="最远步行距离 Longest home→alley walk, metres"
     ),
+    fill_idle: bool = typer.Option(False, "--fill-idle", help=FILL_IDLE_HELP["alleys"]),
 ) -> None:
     """分配小巷管家 Assign alley stewards near home with fair loads (file mode)."""
     import pandas as pd
@@ -450,7 +603,10 @@ def stewards(
             else alley_gdf
         )
     params = StewardParams(
-        stewards_per_alley=stewards_per_alley, max_walk_m=max_walk, max_alleys_per_person=max_alleys
+        stewards_per_alley=stewards_per_alley,
+        max_walk_m=max_walk,
+        max_alleys_per_person=max_alleys,
+        fill_idle=fill_idle,
     )
     with progress_bar("分配小巷管家 assign stewards") as bar:
         result = assign_stewards(
@@ -472,6 +628,9 @@ def stewards(
             f"无法写入文件 {out}（{why}），请检查目录和权限 cannot write {out}: {why}"
         ) from None
     _print_summary(result.summary, result.uncovered, file_mode=True)
+    hint = _idle_hint("alleys", result.summary, result.assignments["person_id"].tolist())
+    if hint:  # stderr: the lines after the table stay as they were (T38 L11)
+        typer.echo(f"warning: {hint}", err=True)
     held = result.assignments["person_id"].value_counts()
     full = int((held >= max_alleys).sum())
     if len(result.uncovered) and full:
@@ -582,17 +741,21 @@ def _rebalance_hint(engine, area: str, proposal: dict, alt: dict, dry_run: bool)
     )
 
 
+_AREA_OPTION = typer.Option(
+    ..., "--area", help="区域编码 Area code (district/subdistrict/community)"
+)
+_REBALANCE_OPTION = typer.Option(False, "--rebalance", help="全部重新分配 Reassign everything")
+_DRY_RUN_OPTION = typer.Option(
+    False, "--dry-run", help="只看方案不提交 Show the proposal without committing it"
+)
+
+
 def _database_mode(kind: str):
     def command(
-        area: str = typer.Option(
-            ..., "--area", help="区域编码 Area code (district/subdistrict/community)"
-        ),
-        rebalance: bool = typer.Option(
-            False, "--rebalance", help="全部重新分配 Reassign everything"
-        ),
-        dry_run: bool = typer.Option(
-            False, "--dry-run", help="只看方案不提交 Show the proposal without committing it"
-        ),
+        area: str = _AREA_OPTION,
+        rebalance: bool = _REBALANCE_OPTION,
+        dry_run: bool = _DRY_RUN_OPTION,
+        fill_idle: bool = typer.Option(False, "--fill-idle", help=FILL_IDLE_HELP.get(kind, "")),
     ) -> None:
         from api.progress import progress_bar
         from geo.db import get_engine
@@ -600,9 +763,10 @@ def _database_mode(kind: str):
 
         engine = get_engine()
         alt = None
+        params = _fill_params(kind, fill_idle)
         with progress_bar(f"分配 assign {kind}") as bar:
             bar(0.1, "求解中 solving")
-            proposal = propose(engine, kind, area, rebalance=rebalance)
+            proposal = propose(engine, kind, area, rebalance=rebalance, params=params)
             if kind == "grids" and not rebalance and proposal["uncovered"]:
                 # grids short: would --rebalance leave fewer short? (T38 M3) nothing written
                 bar(0.6, "比较 --rebalance comparing --rebalance")
@@ -619,6 +783,9 @@ def _database_mode(kind: str):
         hint = alt and _rebalance_hint(engine, area, proposal, alt, dry_run)
         if hint:
             typer.echo(hint)
+        idle = _idle_hint(kind, proposal["summary"], [r["person_id"] for r in proposal["pairs"]])
+        if idle:
+            typer.echo(idle)
         ch = proposal["changes"]
         typer.echo(
             f"职责：保留 {ch['keep']} 项，结束 {ch['end']} 项，新增 {ch['start']} 项 "
@@ -638,12 +805,24 @@ def _database_mode(kind: str):
             + f", {done['ended']} ended yesterday, {done['kept']} kept"
         )
 
-    command.__doc__ = {
+    doc = {
         "grids": "网格定人 Staff the grids of an area from the database.",
         "streets": "分配街巷长 Assign street chiefs in an area from the database.",
         "alleys": "分配小巷管家 Assign alley stewards in an area from the database.",
     }[kind]
-    return command
+    if kind != "grids":
+        command.__doc__ = doc
+        return command
+
+    def grids(  # nobody takes a grid over: no --fill-idle
+        area: str = _AREA_OPTION,
+        rebalance: bool = _REBALANCE_OPTION,
+        dry_run: bool = _DRY_RUN_OPTION,
+    ) -> None:
+        command(area, rebalance, dry_run, False)
+
+    grids.__doc__ = doc
+    return grids
 
 
 for _kind in ("grids", "streets", "alleys"):

@@ -23,7 +23,13 @@ distance reference (it ignores fairness and covers at most one alley per person)
 Targets (issue 5): < 30 s for the district case; every alley covered when people suffice; load
 spread (max/median alley metres per steward) ≤ 1.5; mean walk ≤ 1.5 × the Hungarian mean.
 
-Each case also runs without the hand-on to idle people (StewardParams.idle_spread=None).
+Each case also runs without the hand-on to idle people (StewardParams.idle_spread=None), and
+with a planner's option, --fill-idle (StewardParams(fill_idle=True): idle people take alleys
+over from stewards of 2+, stewards of 2+ levelled to 1.5 × the median, the target the fair
+share; outside tester T64, F7): its figures (people idle, idle within the take-over walk of an
+alley of a steward of 2+, spread, spread of stewards of 2+, mean walk against the Hungarian)
+are printed beside the default's. Targets are checked on the default only; the option's row
+is reported.
 --demo adds the demo city (geo.demo in a throwaway embedded cluster, its alleys proposed as
 `gridward demo` staffs them): current, no hand-on, old target rule.
 
@@ -222,6 +228,39 @@ def _packed(assignments: pd.DataFrame, min_items: int) -> int:
     return int((assignments.groupby("person_id").size() >= min_items).sum())
 
 
+def idle_figures(
+    assignments: pd.DataFrame, reach, alley_ids: list, person_ids: list, near_m: float,
+    h_mean: float,
+) -> dict:  # fmt: skip
+    """What --fill-idle is about, for one assignment: people idle (holding no alley), those of
+    them within the take-over walk of an alley of a steward of 2+ (walking to it no farther
+    than that steward, or at most ``near_m``), the load spread (max/median over everyone
+    holding an alley), that of stewards of 2+ (their max over the same median) and the mean
+    walk against the Hungarian's."""
+    a = assignments
+    a_ix = {x: i for i, x in enumerate(alley_ids)}
+    load = a.assign(m=reach.item_length_m[a["alley_id"].map(a_ix).to_numpy(int)])
+    load = load.groupby("person_id")["m"].sum()
+    count = a.groupby("person_id").size()
+    med = float(load.median()) if len(load) else math.nan
+    p_ix = {p: i for i, p in enumerate(person_ids)}
+    idle = [p_ix[q] for q in set(person_ids) - set(a["person_id"])]
+    shared = a[a["person_id"].map(count) >= 2]
+    walk_to = np.full(len(alley_ids), np.nan)  # each shared alley's take-over walk
+    for alley, walk in zip(shared["alley_id"], shared["walk_m"], strict=True):
+        walk_to[a_ix[alley]] = np.fmax(walk_to[a_ix[alley]], np.fmax(float(walk), near_m))
+    on = np.isin(reach.person, idle) & np.isfinite(walk_to[reach.item])
+    near = reach.person[on][reach.metres[on] <= walk_to[reach.item[on]] + 1e-9]
+    two = load[count >= 2]
+    return {
+        "idle": len(idle),
+        "idle_near": int(len(np.unique(near))),
+        "spread": float(load.max()) / med if len(load) else math.nan,
+        "spread_2": float(two.max()) / med if len(two) else math.nan,
+        "walk_x": float(np.nanmean(a["walk_m"].to_numpy(float))) / h_mean,
+    }
+
+
 def demo_case(params: StewardParams) -> None:
     """The demo city's own steward proposal (``gridward demo``: geo.demo, then geo.staffing's
     proposal for the subdistrict's alleys), in a throwaway embedded cluster; compared with no
@@ -297,6 +336,7 @@ def run_case(name, alleys, network, people, params, do_hungarian=True) -> bool:
         alleys, people, replace(params, overflow_to_cover=False), network=network
     ).summary
     packed = assign_stewards(alleys, people, replace(params, idle_spread=None), network=network)
+    filled = assign_stewards(alleys, people, replace(params, fill_idle=True), network=network)
     rows = [
         ("gridward flow+local search", s, t_ours),
         ("gridward, no hand-on to idle people", packed.summary, packed.summary["runtime_s"]),
@@ -363,6 +403,25 @@ def run_case(name, alleys, network, people, params, do_hungarian=True) -> bool:
         f"≥ {params.idle_min_items} alleys: {int((loads['size'] >= params.idle_min_items).sum())} "
         f"(without the hand-on: {_packed(packed.assignments, params.idle_min_items)})"
     )
+    print(
+        f"the option --fill-idle (StewardParams.fill_idle; reported, not checked), idle within "
+        f"the take-over walk: of an alley of a steward of 2+, no farther than that steward or "
+        f"{params.take_over_near_m:.0f} m"
+    )
+    print(f"{'method':34s} {'time s':>7s} {'idle':>5s} {'idle within walk':>16s} {'spread':>7s} "
+          f"{'spread of 2+':>12s} {'walk / Hungarian':>16s} {'taken over':>10s} "
+          f"{'levelled':>8s}")  # fmt: skip
+    for label, r in (("gridward (default)", ours), ("gridward --fill-idle", filled)):
+        f = idle_figures(
+            r.assignments, reach, alley_ids, person_ids, params.take_over_near_m, h_mean
+        )
+        took = r.summary["handed_to_idle"] if r is filled else "-"
+        lev = r.summary.get("levelled", "-")
+        print(
+            f"{label:34s} {r.summary['runtime_s']:7.2f} {f['idle']:5d} {f['idle_near']:16d} "
+            f"{f['spread']:7.3f} {f['spread_2']:12.3f} {f['walk_x']:15.2f}× {took!s:>10s} "
+            f"{lev!s:>8s}"
+        )
     ratio = s["mean_walk_m"] / h_mean if do_hungarian else float("nan")
     checks = {
         "every alley covered that people suffice for (max-flow bound)": s["covered"] >= bound,

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, area_scope, person_for, require_area
@@ -58,6 +58,27 @@ class ProposalRequest(StrictBody):
     kind: Literal["grids", "streets", "alleys"] = Field(description="what to staff")
     area: str = Field(pattern=r"^[0-9]{6,12}$", description="district/subdistrict/community code")
     rebalance: bool = Field(default=False, description="re-solve everything, not only the gaps")
+    fill_idle: bool = Field(
+        default=False,
+        description="让空闲人员接手（仅 streets 街、alleys 小巷）：管 2 条及以上者的街或小巷，"
+        "由步行不超过其本人或 500 米（小巷管家）/ 1000 米（街巷长）的空闲人员接手；"
+        "负荷超过中位数 1.5 倍的管家再转出，目标负荷为公平份额；用人更多，步行更长"
+        "（见 summary 的 handed_to_idle、levelled）；默认 false，与不加此项相同 "
+        "let idle people take over alleys/streets from "
+        "holders of 2 or more (streets and alleys only), walking no farther than the holder or "
+        "500 m (stewards) / 1000 m (street chiefs); stewards above 1.5 × the median load hand "
+        "alleys on, the target load is the fair share. More people used, longer walks (the "
+        "summary's handed_to_idle, levelled). Default false: as without the option",
+    )
+
+    @model_validator(mode="after")
+    def _fill_idle_kind(self) -> ProposalRequest:
+        if self.fill_idle and self.kind == "grids":
+            raise ValueError(
+                "空闲人员接手 fill_idle 只用于 streets（街）和 alleys（小巷），网格人员不按此接手 "
+                "fill_idle applies to streets and alleys only, not to grids"
+            )
+        return self
 
 
 # a registry id or key (text), or a database id (a whole JSON number: true is not id 1)
@@ -319,12 +340,21 @@ def create_proposal(
     engine: Engine = Depends(get_engine),
 ) -> JSONResponse:
     require_area(user, body.area, engine)
+    # the job's params as before unless the option is on (T64 F7)
+    shown = body.model_dump(exclude=None if body.fill_idle else {"fill_idle"})
     with engine.begin() as conn:
-        job_id = create_job(conn, "assignment", body.model_dump(), created_by=user.username)
+        job_id = create_job(conn, "assignment", shown, created_by=user.username)
+    params = None
+    if body.fill_idle:
+        from geo.assign.chiefs import ChiefParams
+        from geo.assign.stewards import StewardParams
+
+        fill = StewardParams if body.kind == "alleys" else ChiefParams
+        params = fill(fill_idle=True)
 
     def work(progress: Any) -> dict[str, Any]:
         progress(0.1, "求解中 solving")
-        return propose(engine, body.kind, body.area, body.rebalance)
+        return propose(engine, body.kind, body.area, body.rebalance, params=params)
 
     run_job(engine, job_id, work)
     return job_accepted(job_id)

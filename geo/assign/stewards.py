@@ -62,6 +62,29 @@ class StewardParams:
       longest usual alley, so the solver packs short alleys onto few stewards (outside tester,
       F11: 5 alleys for one steward, their neighbour idle); the spread bound is what keeps the
       others' loads comparable to that alley's (raise it to use more people still).
+    - ``fill_idle`` (False): a planner's option (``--fill-idle``, the API's ``fill_idle``),
+      instead of the hand-on above: (1) nobody with room stays idle while a steward holding 2
+      alleys or more has one they could take over within the take-over walk: no farther than
+      that steward walks to it, or at most ``take_over_near_m`` (500); an idle person takes one
+      such alley (or a lone steward's alley within that walk, that steward then taking one over
+      from a steward of 2+ by the same rule), the cheapest in walk and load first, so from the
+      most loaded; (2) with ``idle_spread``, a steward of 2 alleys or more whose load is above
+      ``idle_spread`` × the median hands alleys on, by the same walk, to people who then carry
+      less than they do (``handed_to_idle``: people who took one over, ``levelled``: alleys
+      handed on, in the summary). WHY: the solver's load cost leaves idle people free, so it
+      packs alleys onto few stewards, and the hand-on (from stewards of 3+, while max/median
+      stays within 1.5) hands little: a newcomer's one short alley lowers the median; 19 of 100
+      stewards idle, 69 at the 5-alley cap (outside tester T64, F7). WHY not the default: more
+      volunteers, each nearer the median, but longer walks and a higher max/median over
+      everyone holding an alley (bench/assign.py: issue 5's targets are met without it).
+    - ``take_over_near_m`` (500): the take-over walk's reach with ``fill_idle``.
+    - ``fill_idle_long_alley_factor`` (1.4, the capacity slack): ``long_alley_factor`` with
+      ``fill_idle``: the target is the fair share, never raised to fit a longer alley (an alley
+      longer than the capacity is one steward's whole load). WHY: with the raised target the
+      solver packs stewards up to the 5-alley cap, and the levelling finds nobody with room:
+      max/median among stewards of 2+ stayed 2.01 on T64's 清华园 (1.38 with the fair share),
+      2.08 on bench/assign.py's Haidian sections (1.37), for a walk 1.68 × the Hungarian's
+      there against 1.71 ×.
     """
 
     stewards_per_alley: int = 1
@@ -83,6 +106,14 @@ class StewardParams:
     idle_spread: float | None = 1.5
     idle_min_items: int = 3
     idle_near_m: float = 300.0
+    fill_idle: bool = False
+    take_over_near_m: float = 500.0
+    fill_idle_long_alley_factor: float = 1.4
+
+    def long_factor(self) -> float:
+        """The long-alley factor in force: ``fill_idle_long_alley_factor`` with ``fill_idle``,
+        else ``long_alley_factor``."""
+        return self.fill_idle_long_alley_factor if self.fill_idle else self.long_alley_factor
 
     def validate(self) -> None:
         if self.stewards_per_alley < 1:
@@ -101,14 +132,19 @@ class StewardParams:
                 )
         if self.capacity_slack < 1:
             raise InputError("容量余量 capacity_slack 至少为 1 capacity slack must be at least 1")
-        if not self.long_alley_factor >= 1:
-            raise InputError(
-                "长巷系数 long_alley_factor 至少为 1 long alley factor must be at least 1"
-            )
+        for name in ("long_alley_factor", "fill_idle_long_alley_factor"):
+            if not getattr(self, name) >= 1:
+                raise InputError(
+                    f"长巷系数 {name} 至少为 1 {name.replace('_', ' ')} must be at least 1"
+                )
         if self.max_alleys_per_person < 1:
             raise InputError(
                 "每人最多负责的巷数（--max-alleys-per-person）至少为 1 "
                 "max alleys per person must be at least 1"
+            )
+        if not self.take_over_near_m >= 0:
+            raise InputError(
+                "接手步行距离 take_over_near_m 不能为负 take-over walk must not be negative"
             )
         if self.idle_spread is not None and not self.idle_spread >= 1:
             raise InputError(
@@ -160,8 +196,10 @@ def balance_target(length: np.ndarray, fair: float, params: StewardParams) -> fl
     not an outlier fits the capacity. WHY not the longest alley: one 1216 m alley in the demo
     city (fair share 259 m) raised everyone's target to 869 m, giving 21 stewards 3-5 alleys
     each while 39 of 60 volunteers stayed idle (outside tester); sections of about 300 m, as
-    districts cut their ways (geo.assign.sections), have no outliers and keep the old rule."""
-    usual = length[length <= params.long_alley_factor * fair]
+    districts cut their ways (geo.assign.sections), have no outliers and keep the old rule.
+    With ``fill_idle`` (:meth:`StewardParams.long_factor`, 1.4 = the capacity slack) never
+    raised: the fair share."""
+    usual = length[length <= params.long_factor() * fair]
     longest = float(usual.max()) if len(usual) else 0.0
     return max(fair, longest / params.capacity_slack)
 
@@ -269,9 +307,11 @@ def assign_stewards(
         time_limit_s=params.time_limit_s,
         expand=reach.pairs_for,
         idle_spread=params.idle_spread,
-        idle_min_items=params.idle_min_items,
-        idle_near=params.idle_near_m,
-        solo_size=params.long_alley_factor * fair,
+        # the take-over (fill_idle) takes from stewards of 2+, within its own walk
+        idle_min_items=2 if params.fill_idle else params.idle_min_items,
+        idle_near=params.take_over_near_m if params.fill_idle else params.idle_near_m,
+        idle_take=params.fill_idle,
+        solo_size=params.long_factor() * fair,
         progress=lambda f, step: tell(0.4 + 0.55 * f, step),
     )
     res = solve_balanced(pb)
@@ -285,7 +325,7 @@ def assign_stewards(
         fair_share_m=round(fair, 1),
         target_m=round(target, 1),
         # alleys each one steward's whole load, above the others (they set load_max_m)
-        long_alleys=int((length > params.long_alley_factor * fair).sum()),
+        long_alleys=int((length > params.long_factor() * fair).sum()),
         capacity_m=round(cap_len, 1),
         kept=len(kept),
         new=len(res.pairs) - len(kept),
@@ -295,6 +335,8 @@ def assign_stewards(
         runtime_s=round(time.perf_counter() - t0, 3),
         solver="ortools min-cost flow + local search",
     )
+    if params.fill_idle:  # the option's figures; without it the summary stays as it was
+        summary.update(fill_idle=True, levelled=res.levelled)
     if busy.any():
         summary.update(held_elsewhere=int(busy.sum()), full_elsewhere=int(full.sum()))
     summary.update(spread_causes(res.pairs, length, pb.cap_size, pb.solo_size, params))
@@ -315,23 +357,32 @@ def spread_causes(
     (stewards whose whole load is one long alley), ``over_capacity`` (other stewards above
     their capacity, put there to cover an alley nobody else could take, or keeping duties
     held before) and ``load_spread_rest``: the spread with those two left out of the max, as
-    :func:`geo.assign.balanced._hand_to_idle` counts it. WHY: the CLI showed a spread of 5.5
-    next to a documented bound of 1.5 with nothing to say why (outside tester T38, L10)."""
+    :func:`geo.assign.balanced._hand_to_idle` counts it. With ``fill_idle`` (the bound is then
+    the levelling's), also ``rest_top_alleys``: how many alleys the busiest of the rest holds
+    (1: that alley is their whole load, nobody can lighten it) and ``take_over_m``: the walk
+    within which idle people take alleys over and loads are levelled. WHY: the CLI showed a
+    spread of 5.5 next to a documented bound of 1.5 with nothing to say why (outside tester
+    T38, L10)."""
     per: dict[int, list[float]] = {}
     for i, p in pairs:
         per.setdefault(int(p), []).append(float(length[i]))
     loads = np.array([sum(v) for v in per.values()])
+    count = np.array([len(v) for v in per.values()])
     alone = np.array([len(v) == 1 and sum(v) > solo_size for v in per.values()], dtype=bool)
     over = np.array([sum(v) > cap_size[p] + 1e-9 for p, v in per.items()], dtype=bool) & ~alone
     med = float(np.median(loads)) if len(loads) else 0.0
     rest = loads[~alone & ~over]
-    return {
+    out = {
         "spread_bound": params.idle_spread,
         "long_alley_m": round(float(solo_size), 1),
         "long_alone": int(alone.sum()),
         "over_capacity": int(over.sum()),
         "load_spread_rest": round(float(rest.max()) / med, 3) if len(rest) and med > 0 else None,
     }
+    if params.fill_idle:
+        top = int(count[~alone & ~over][np.argmax(rest)]) if len(rest) else None
+        out.update(rest_top_alleys=top, take_over_m=params.take_over_near_m)
+    return out
 
 
 def steward_summary(
