@@ -3,9 +3,11 @@
 alleys highlighted on selection, coverage rates in the panel.
 
 Colours: a greedy colouring of the stewards' neighbour graph (stewards with alleys within
-~30 m of each other never share a colour) over a palette of 20, the least used free colour
-first. WHY: 14 colours handed out in turn to 35 stewards gave neighbouring alleys of two
-stewards one colour (tester).
+100 m of each other, geo.map_data.NEIGHBOUR_M, never share a colour) over a palette of 20,
+the least used free colour first. WHY: 14 colours handed out in turn to 35 stewards gave
+neighbouring alleys of two stewards one colour (tester). Far-apart stewards may share one,
+and the legend says so (T65 F9: it promised one colour per steward); hovering an alley or
+a name shows all of that steward's alleys.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from geo.map_data import NEIGHBOUR_M
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 
 NO_STEWARD = "#d62728"
@@ -51,45 +54,62 @@ def steward_colours(
     return {i: palette[c] for i, c in pick.items()}
 
 
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "—"
+
+
 def _rates_table(rates: dict[str, Any]) -> str:
-    """The coverage figures, inside communities (what GET /coverage counts) and outside."""
+    """The coverage figures of the alleys that need a steward, those inside communities, as
+    the coverage rates count them (by alley, by segment, by length); the alleys outside every
+    community on a line of their own. WHY: the headline counted those 26 segments too
+    (87.3 % / 75.6 %) while the line below and the coverage rates said 100 % (T65 F8)."""
 
     def row(label: str, value: str, ident: str = "") -> str:
         attr = f' id="{ident}"' if ident else ""
         return f'<tr><td>{label}</td><td class="gw-num"{attr}>{value}</td></tr>'
 
     inside, staffed_in = rates["inside"], rates["inside_with_steward"]
-    share_in = f" ({100 * staffed_in / inside:.1f}%)" if inside else ""
-    outside = rates["outside"]
+    streets = rates["alley_streets_inside"]
+    staffed_streets = rates["alley_streets_inside_with_steward"]
+    length = rates.get("inside_length", 0.0)
+    staffed_length = rates.get("inside_length_with_steward", 0.0)
+    outside, outside_staffed = rates["outside"], rates["outside_with_steward"]
+    # 0 of them: said only when some are staffed (a steward given an alley nobody needs)
+    staffed_words = f"（其中有管家 {outside_staffed} of them with a steward）"
     return (
         '<table class="gw-table">'
-        + row("小巷段 alley segments", str(rates["alleys"]))
-        + row("有管家 with a steward", str(rates["alleys_with_steward"]), "gw-staffed")
-        + row("按段 share by count", f"{100 * rates['share_alleys']:.1f}%")
-        + row("按长度 share by length", f"{100 * rates['share_length']:.1f}%")
         + row(
-            "社区内 in communities: 有管家 with a steward",
-            f"{staffed_in} / {inside} 段{share_in}",
+            "按条 alleys with a steward",
+            f"{staffed_streets} / {streets} 条 ({_pct(staffed_streets, streets)})",
+            "gw-by-alley",
+        )
+        + row(
+            "按段 segments with a steward",
+            f"{staffed_in} / {inside} 段 ({_pct(staffed_in, inside)})",
             "gw-inside",
         )
         + row(
-            "社区外 not in any community",
-            f"{outside} 段" + (f", 有管家 {rates['outside_with_steward']}" if outside else ""),
-            "gw-outside",
-        )
-        + row(
-            "按条 alleys in communities (as GET /coverage)",
-            f"{rates['alley_streets_inside_with_steward']} / {rates['alley_streets_inside']}",
+            "按长度 length with a steward",
+            f"{staffed_length:.0f} / {length:.0f} 米 m ({_pct(staffed_length, length)})",
+            "gw-by-length",
         )
         + row("管家人数 stewards", str(rates["stewards"]))
+        + row(
+            "社区外小巷段 segments outside every community",
+            f"{outside} 段" + (staffed_words if outside_staffed else ""),
+            "gw-outside",
+        )
         + "</table>"
+        + '<p class="gw-note">覆盖率只算社区内、需要管家的小巷'
+        + (f"；社区外的 {outside} 段小巷不属任何社区，无需管家，不计入" if outside else "")
+        + " · coverage counts the alleys inside communities, which need a steward"
         + (
-            '<p class="gw-note">社区外的小巷不属任何社区，不安排管家，覆盖率只算社区内的小巷'
-            " · alleys outside every community are nobody's to staff: coverage "
-            "(GET /coverage) counts the alleys inside communities</p>"
+            f"; the {outside} segments outside every community are nobody's to staff and "
+            "are not counted"
             if outside
             else ""
         )
+        + "</p>"
     )
 
 
@@ -125,7 +145,11 @@ def build_steward_map(
         "无管家 no steward</div>"
         + f'<div><span class="gw-swatch" style="background:{OUTSIDE}"></span>'
         "社区外 not in any community (无需管家 none expected)</div>"
-        + "<div>其他颜色 other colours: 各管家 one per steward</div></div>"
+        + f"<div>其他颜色：各管家一色，相距 {NEIGHBOUR_M:.0f} 米内的管家颜色不同，相距远的"
+        "可能同色；悬停小巷或姓名可看该管家的全部小巷 other colours: one per steward, "
+        "different for "
+        f"stewards within {NEIGHBOUR_M:.0f} m of each other; far-apart stewards may share "
+        "one: hover an alley or a name to see all of that steward's alleys</div></div>"
         + '<h2>管家 Stewards</h2><p class="gw-note">选择查看其小巷 select to highlight: '
         f'<select id="gw-person"><option value="">全部 all</option>{options}</select></p>'
         + '<table class="gw-table"><tr><th>姓名 name</th><th class="gw-num">段 segs</th>'

@@ -24,6 +24,11 @@ function gwStewardMap(map, DATA) {
       if (!ids.length) unstaffed += 1;
       ids.forEach(function (id) { (byPerson[id] = byPerson[id] || []).push(layer); });
       var names = ids.map(function (id) { return gw.esc(DATA.names[id] || id); }).join("、");
+      // hover: all of this steward's alleys stand out (colours repeat far apart, T65 F9)
+      if (ids.length) {
+        layer.on("mouseover", function () { highlight(ids[0]); });
+        layer.on("mouseout", function () { highlight(null); });
+      }
       layer.bindTooltip("<b>" + (f.properties.name ? gw.esc(f.properties.name) : "无名小巷 unnamed alley") +
         "</b><br>长度 length: " + gw.esc(f.properties.length_m) + " m<br>小巷管家 steward: " +
         (names || (f.properties.community ? '<span class="gw-bad">无 none</span>'
@@ -32,7 +37,20 @@ function gwStewardMap(map, DATA) {
   }).addTo(map);
   gw.count("alleys", drawn);
   gw.count("unstaffed", unstaffed);
-  var selected = null;
+  var selected = null, hovered = null;
+  /* One steward's alleys drawn wide, the rest faded, while the pointer is on one of them or
+     on the steward's row; off it, back to the selection (select below) or to all. */
+  function highlight(id) {
+    if (id === hovered) return;
+    hovered = id;
+    var shown = id === null ? selected : id;
+    alleys.eachLayer(function (l) {
+      alleys.resetStyle(l);
+      l.setStyle({opacity: shown === null ? 1 : 0.25});
+    });
+    (byPerson[shown] || []).forEach(function (l) { l.setStyle({opacity: 1, weight: 8}); l.bringToFront(); });
+    window.gwState.highlighted = id === null ? null : {person: id, alleys: (byPerson[id] || []).length};
+  }
   function select(id) {
     alleys.eachLayer(function (l) { alleys.resetStyle(l); l.setStyle({opacity: id === null ? 1 : 0.25}); });
     document.querySelectorAll("tr.gw-click").forEach(function (tr) {
@@ -48,8 +66,11 @@ function gwStewardMap(map, DATA) {
   document.querySelectorAll("tr.gw-click").forEach(function (tr) {
     tr.addEventListener("click", function () {
       var id = Number(tr.dataset.person);
+      hovered = null;
       select(selected === id ? null : id);
     });
+    tr.addEventListener("mouseenter", function () { highlight(Number(tr.dataset.person)); });
+    tr.addEventListener("mouseleave", function () { highlight(null); });
   });
   var sel = document.getElementById("gw-person");
   if (sel) sel.addEventListener("change", function () { select(sel.value === "" ? null : Number(sel.value)); });
