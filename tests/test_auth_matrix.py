@@ -66,6 +66,7 @@ RULES: dict[tuple[str, str], Case] = {
     ("GET", "/maps/grids"): Case(MAP_READERS),
     ("GET", "/maps/stewards"): Case(MAP_READERS),
     ("GET", "/maps/patrols"): Case(MAP_READERS),
+    ("GET", "/maps/reports"): Case(MAP_READERS),  # as GET /reports/{kind}
     ("GET", "/maps/editor"): Case(PLANNERS),
     ("GET", "/maps/editor/history"): Case(PLANNERS_IN_AREA, query={"community": "110108020001"}),
     ("GET", "/maps/static/{path:path}"): Case(PUBLIC, path="/maps/static/gridward.css"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import mimetypes
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BeforeValidator, StringConstraints
 from sqlalchemy import Engine
@@ -65,6 +65,8 @@ def index(user: Annotated[Principal, Depends(allow("viewer", "steward"))]) -> HT
         ("grids", "网格图", "Grid map"),
         ("stewards", "小巷管家图", "Alley stewards"),
         ("patrols", "巡查图", "Patrols"),
+        # the 日巡/周查/月评 reports and their files (T65 F1: no page led to them)
+        ("reports", "巡查报表", "Patrol reports"),
     ]
     if passes(allow("planner"), user):  # the editor saves plans: planners and admins only
         links.append(("editor", "网格编辑器", "Grid editor"))
@@ -226,6 +228,69 @@ def patrols_page(
             user=user.username,
             areas=map_data.area_choices(engine),
             latest=latest,
+        )
+    )
+
+
+@router.get("/reports", response_class=HTMLResponse, summary="Patrol reports page 巡查报表")
+def reports_page(
+    request: Request,
+    # who reads GET /reports/{kind}, and as it answers them (a steward: her own lines)
+    user: Annotated[Principal, Depends(allow("viewer", "steward"))],
+    engine: Engine = Depends(get_engine),
+    kind: Annotated[
+        Literal["daily", "weekly", "monthly"],
+        Query(description="日巡 daily, 周查 weekly or 月评 monthly"),
+    ] = "daily",
+    date: Annotated[
+        dt.date | None,
+        _EMPTY_IS_NONE,
+        Query(description="a day of the period (default: the city's today)"),
+    ] = None,
+    area: Annotated[
+        Annotated[str, StringConstraints(pattern=r"^[0-9]{6,12}$")] | None,
+        _EMPTY_IS_NONE,
+        Query(description="district, subdistrict or community code (none: 全市 whole city)"),
+    ] = None,
+) -> HTMLResponse:
+    """The report ``GET /reports/{kind}?date=&area=`` gives this reader, as tables, with its
+    downloads, the previous and next periods and the period's signed copies (T65 F1: a viewer
+    had no page to a report). Its figures are that route's own JSON (made_report,
+    report_body), rendered and never recomputed; its refusals (a future day, an unknown
+    area, a misspelt parameter) are the site's error pages."""
+    from api.routes.reports import _covers, made_report, plain_query
+    from geo.patrol_reports import share_used
+    from geo.report_period import report_period
+    from geo.report_signoffs import list_signoffs, report_body
+    from maps.reports_page import build_reports_page
+
+    plain_query(request, frozenset({"kind", "date", "area"}), "巡查报表页", "the reports page")
+    today = city_today()  # once: the period and the report must agree near midnight
+    day = date or today
+    period = report_period(kind, day, today)  # a future or pre-1990 period is a 422
+    share = share_used(None)
+    body = report_body(
+        made_report(engine, user, day, area, share, period), kind, day, period, share
+    )
+    signoffs = None
+    if user.role != "steward":  # GET /reports/signed's readers, a planner their areas' only
+        rows = list_signoffs(engine, kind, area, period.start, period.end)
+        signoffs = [
+            r
+            for r in rows
+            if r["area"] == area
+            and r["period_from"] == period.start.isoformat()
+            and (user.role != "planner" or _covers(user, r["area"], engine))
+        ]
+    return _page(
+        build_reports_page(
+            body,
+            day,
+            today,
+            map_data.area_choices(engine),
+            user=user.username,
+            steward=user.role == "steward",
+            signoffs=signoffs,
         )
     )
 
