@@ -7,10 +7,16 @@ levels 2/3, buildings, streets and alleys load from the API for the current view
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
+import numpy as np
+import shapely
+from shapely.geometry import shape
+
 from geo.plans import MAX_GRID_HOUSEHOLDS
+from geo.settings import get_settings
 from maps.charts import household_histogram
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 
@@ -20,6 +26,16 @@ _SUFFIXES = ("社区居民委员会", "社区居委会", "村民委员会", "村
 
 _JS = "gwGridMap(map, DATA);"
 PAGE_JS = "grid_map.js"
+# a grid short of staff: its outline (grid_map.js) and the legend's swatch
+SHORT_LINE = {"color": "#000", "weight": 4, "dashArray": "10 6"}
+ESTIMATED = "（估算 estimated）"
+# the page's own styles (gridward.css is shared): a short-staffed grid's label says 缺员
+_STYLE = (
+    "<style>.gw-label.gw-label-short{color:#b00020;border:1.5px solid #b00020}"
+    '.gw-label.gw-label-short::after{content:" 缺员"}'
+    ".gw-swatch-short{background:transparent;border:2px dashed #000;box-sizing:border-box}"
+    "</style>"
+)
 
 
 def short_names(names: dict[str, str]) -> dict[str, str]:
@@ -57,6 +73,112 @@ def grid_labels(grids: dict[str, Any], shorts: dict[str, str]) -> dict[str, str]
         # a grid whose community has no outline here: its full code, never a bare number
         out[code] = (f"{short} {code[-3:]}" if short else code) if several else code[-3:]
     return out
+
+
+def _metric(geom: Any) -> tuple[Any, float]:
+    """``geom`` with longitudes shrunk by cos(latitude), so a circle in it is a circle on
+    the ground (a degree of longitude is ~0.77 of one of latitude in Beijing), and the factor."""
+    k = math.cos(math.radians(shapely.get_y(geom.centroid)))
+    return shapely.transform(geom, lambda xy: xy * np.array([k, 1.0])), k
+
+
+def label_point(geometry: dict[str, Any]) -> list[float] | None:
+    """[lat, lon] of the centre of the widest circle inside the polygon (its pole of
+    inaccessibility), None for no area. WHY not the bounding box's centre: that lies in
+    another grid when a grid is L-shaped or bent (T65 F3: 东北 004's label sat inside
+    东北 003, 西南 004's inside 西南 001); point_on_surface is inside but can hug an edge."""
+    geom = shape(geometry)
+    if geom.is_empty or geom.area <= 0:
+        return None
+    flat, k = _metric(geom)
+    x0, y0, x1, y1 = flat.bounds
+    centre = shapely.get_point(
+        shapely.maximum_inscribed_circle(flat, max(x1 - x0, y1 - y0) / 500), 0
+    )
+    point = shapely.Point(shapely.get_x(centre) / k, shapely.get_y(centre))
+    if not geom.contains(point):  # a sliver the tolerance missed
+        point = geom.point_on_surface()
+    return [round(float(shapely.get_y(point)), 6), round(float(shapely.get_x(point)), 6)]
+
+
+def label_spots(geometry: dict[str, Any], n: int = 12) -> list[list[float]]:
+    """Up to ``n`` [lat, lon] inside the polygon, spread apart, the most inward first (the
+    pole of inaccessibility): where a community's name may go. The page takes the first
+    that covers no other community's name, no control and the fewest grid labels. WHY: one
+    fixed spot per community put 清华园东南社区 on another community's name at the opening
+    zoom, and its name was hidden on every screen size (T65 F3)."""
+    first = label_point(geometry)
+    if first is None:
+        return []
+    geom = shape(geometry)
+    flat, k = _metric(geom)
+    x0, y0, x1, y1 = flat.bounds
+    xs, ys = np.meshgrid(np.linspace(x0, x1, 18)[1:-1], np.linspace(y0, y1, 18)[1:-1])
+    pts = shapely.points(xs.ravel(), ys.ravel())
+    pts = pts[shapely.contains(flat, pts)]
+    depth = shapely.distance(pts, flat.boundary)
+    spread = max(x1 - x0, y1 - y0) / 6
+    chosen = [shapely.Point(first[1] * k, first[0])]
+    for i in np.argsort(-depth, kind="stable"):
+        if len(chosen) >= n:
+            break
+        if all(pts[i].distance(c) >= spread for c in chosen):
+            chosen.append(pts[i])
+    return [first] + [
+        [round(float(shapely.get_y(c)), 6), round(float(shapely.get_x(c)) / k, 6)]
+        for c in chosen[1:]
+    ]
+
+
+def estimate_words(households: int, estimated: int) -> str:
+    """How much of a household count is estimated, said where the count is shown (T65 F4:
+    all 8,571 of the demo's were estimates from floor area, 李兆基科技大楼 401 户, and the
+    map said nothing, yet they decide which grids are over and how many workers they get)."""
+    if estimated <= 0 or households <= 0:
+        return ""
+    if estimated >= households:
+        return ESTIMATED
+    if 2 * estimated > households:
+        return f"（多为估算：其中 {estimated} 户为估算 mostly estimated: {estimated} of them）"
+    return f"（其中估算 {estimated} 户 of which {estimated} estimated）"
+
+
+def community_estimate_words(households: int, estimated: int) -> str:
+    """What a level-2/3 grid's hover adds to its households: its own buildings' sources are
+    not on the page, its community's are (all, none or some estimated)."""
+    if estimated <= 0 or households <= 0:
+        return ""
+    if estimated >= households:
+        return ESTIMATED
+    return "（本社区部分楼栋户数为估算 some of this community's counts are estimated）"
+
+
+def staff_words(p: dict[str, Any], ratio: int) -> list[str]:
+    """The hover's staffing lines: what is short, when anything is (no leader, too few
+    full-time workers), then the full-time workers against 1 per ``ratio`` households (T65
+    F13: 西南 003, 1019 户 with 10 workers, was short only in GET /coverage's 18/19). None
+    for a grid with no staffing figures."""
+    if "workers_needed" not in p:
+        return []
+    have, need = int(p.get("full_time", 0)), int(p["workers_needed"])
+    figures = (
+        f"专职网格员 full-time workers: {have} / 需 needed {need}"
+        f"（每 {ratio} 户 1 名 1 per {ratio} households）"
+    )
+    short = p.get("short")
+    if not short:
+        return [figures]
+    missing = []
+    if short.get("leader"):
+        missing.append(("无网格长", "no leader"))
+    if short.get("workers"):
+        n = int(short["workers"])
+        missing.append(
+            (f"专职网格员缺 {n} 名", f"{n} full-time worker{'s' if n > 1 else ''} short")
+        )
+    zh = "、".join(m[0] for m in missing)
+    en = ", ".join(m[1] for m in missing)
+    return [f"缺员 short-staffed: {zh} {en}", figures]
 
 
 def build_grid_map(
@@ -101,11 +223,21 @@ def build_grid_map(
     for f in areas["features"]:
         f["properties"]["short"] = shorts[f["properties"]["code"]]
     named = grid_labels(grids, shorts)
+    ratio = get_settings().households_per_worker
     names = {f["properties"]["code"]: f["properties"]["name"] for f in areas["features"]}
     for f in grids["features"]:
         p = f["properties"]
         p["label"] = named[p["code"]]
         p["community_name"] = names.get(p.get("community"))
+        p["label_at"] = label_point(f["geometry"])
+        p["estimate"] = estimate_words(int(p["households"]), int(p.get("households_estimated", 0)))
+        p["staff"] = staff_words(p, ratio)
+    for f in areas["features"]:
+        q = f["properties"]
+        q["label_at"] = label_spots(f["geometry"])
+        q["estimate"] = community_estimate_words(
+            int(q.get("households", 0)), int(q.get("households_estimated", 0))
+        )
     m = base_map(bounds, "网格图 grid map", tile_url, page_js=PAGE_JS)
     if len(ranges) == 1:
         labels = (
@@ -123,16 +255,28 @@ def build_grid_map(
         f'<div><span class="gw-swatch" style="background:{COLORS[k]}"></span>{esc(label)} '
         f'<span class="gw-num" id="gw-n-{k}">{bands[k]}</span></div>'
         for k, label in labels
-    ) + _bounds_note(grids, judged, ranges, (min_households, max_households))
+    )
+    short = [f["properties"] for f in grids["features"] if f["properties"].get("short")]
+    legend += (
+        '<div><span class="gw-swatch gw-swatch-short"></span>缺员 short-staffed（无网格长，或专职'
+        f"网格员少于每 {ratio} 户 1 名） (no leader, or fewer full-time workers than 1 per "
+        f'{ratio} households) <span class="gw-num" id="gw-n-short">{len(short)}</span></div>'
+    )
+    legend += _bounds_note(grids, judged, ranges, (min_households, max_households))
     total = sum(hh)
+    estimated = sum(int(f["properties"].get("households_estimated", 0)) for f in grids["features"])
     top = MAX_GRID_HOUSEHOLDS
     panel = (
-        title_block("网格图", "Grid map")
+        _STYLE
+        + title_block("网格图", "Grid map")
         + f'<p class="gw-note">一级网格 level-1 grids: <b id="gw-grid-count">{len(hh)}</b>, '
-        f"户数合计 households: <b>{total}</b></p>"
+        f"户数合计 households: <b>{total}</b>"
+        f'<span id="gw-total-estimate">{esc(estimate_words(total, estimated))}</span></p>'
+        + _short_line(short)
+        + _estimate_note(grids, total, estimated)
         # checked in the page before it is sent (as the editor checks its bounds): a range
         # the server refuses never leaves the page
-         + '<form id="gw-range" method="get" class="gw-note">户数范围 households '
+        + '<form id="gw-range" method="get" class="gw-note">户数范围 households '
         f'<input id="gw-range-min" name="min" type="number" min="0" max="{top}" step="1" '
         f'required value="{min_households}" style="width:5em"> – '
         f'<input id="gw-range-max" name="max" type="number" min="1" max="{top}" step="1" '
@@ -142,7 +286,9 @@ def build_grid_map(
         '<div id="gw-range-msg" role="alert"></div></form>'
         + f'<h2>图例 Legend</h2><div class="gw-legend">{legend}</div>'
         + _label_note(grids, named)
-        + "<h2>户数分布 Households</h2>"
+        # filled in by the page when a community's name has no room at the zoom shown
+        + '<p class="gw-note" id="gw-area-note" role="status"></p>'
+        + f"<h2>户数分布 Households{_histogram_mark(total, estimated)}</h2>"
         # each grid by its own bounds, as the legend counts it (T63 F)
         + household_histogram(hh, min_households, max_households, COLORS, bounds=pairs)
     )
@@ -157,6 +303,8 @@ def build_grid_map(
             "maxHouseholds": top,
             "communities": areas,
             "community": community,
+            "estimated": ESTIMATED,
+            "shortLine": SHORT_LINE,
         },
     )
     return render(m)
@@ -222,3 +370,48 @@ def _label_note(grids: dict[str, Any], named: dict[str, str]) -> str:
         f"digits of its code), e.g. {example}, all in community {name}; hover for the full "
         "code.</p>"
     )
+
+
+def _short_line(short: list[dict[str, Any]]) -> str:
+    """The panel's 缺员网格 line: how many grids are short of staff and which (their labels,
+    10 at most), so the one /coverage counts short is found on the map (T65 F13)."""
+    names = [esc(p.get("label") or p["code"]) for p in short]
+    more = f" 等，共 {len(names)} 个 {len(names)} in all" if len(names) > 10 else ""
+    which = "、".join(names[:10]) + more
+    return (
+        f'<p class="gw-note" id="gw-short">缺员网格 short-staffed grids: <b id="gw-short-count">'
+        f"{len(short)}</b>" + (f"（{which}）" if short else "") + "</p>"
+    )
+
+
+def _estimate_note(grids: dict[str, Any], total: int, estimated: int) -> str:
+    """Under the totals, when any count is an estimate: where estimates come from, that the
+    bands and the staffing are judged on them, and how many grids are mostly estimated."""
+    if estimated <= 0:
+        return ""
+    props = [f["properties"] for f in grids["features"]]
+    mostly = sum(
+        1 for p in props if 2 * int(p.get("households_estimated", 0)) > int(p["households"]) > 0
+    )
+    if estimated >= total:
+        share, share_en, grids_zh, grids_en = "户数全部", "all", "", ""
+    else:
+        share, share_en = f"{total} 户中 {estimated} 户", f"{estimated} of {total}"
+        grids_zh = f"{mostly} / {len(props)} 个网格的户数多为估算。"
+        grids_en = f"{mostly} of {len(props)} grids are mostly estimated. "
+    return (
+        f'<p class="gw-note" id="gw-estimate-note">{share}为估算：未导入普查户数的楼栋按'
+        "建筑面积估算，非住宅楼（教学楼、办公楼等）也会算出户数；网格的不足/超出和需配网格员"
+        f"人数都按这些户数判断。{grids_zh}管理员导入普查户数后即按实数计。 Households: "
+        f"{share_en} estimated. A building with no census count gets one estimated from its "
+        "floor area, non-residential ones (teaching, offices) too; under/over and the workers "
+        f"a grid needs are judged on these counts. {grids_en}Once an administrator imports "
+        "census counts, the real ones are used.</p>"
+    )
+
+
+def _histogram_mark(total: int, estimated: int) -> str:
+    """The histogram's heading mark: its counts are the estimates the note explains."""
+    if estimated <= 0:
+        return ""
+    return ESTIMATED if estimated >= total else "（含估算 incl. estimates）"

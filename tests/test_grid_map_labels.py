@@ -85,3 +85,25 @@ def test_the_map_script_takes_the_servers_label() -> None:
     js = (Path(__file__).resolve().parents[1] / "maps/static/grid_map.js").read_text()
     assert "function label(p) { return p.label || p.code; }" in js
     assert "seen[n] > 1" not in js  # the rule that named repeated numbers only
+
+
+def test_a_bent_grids_label_point_is_inside_it_where_its_box_centre_is_not() -> None:
+    """T65 F3: the label went to the bounding box's centre, which lies outside an L- or
+    U-shaped grid (in the neighbour it wraps round): now the centre of its widest circle."""
+    from shapely.geometry import Point, shape
+
+    from maps.grid_map import label_point, label_spots
+
+    ell = [[116, 40], [116.003, 40], [116.003, 40.0005], [116.0005, 40.0005], [116.0005, 40.003]]
+    you = [[116, 40], [116.003, 40], [116.003, 40.003], [116.0025, 40.003], [116.0025, 40.0005]]
+    you += [[116.0005, 40.0005], [116.0005, 40.003], [116, 40.003]]
+    for ring in (ell + [[116, 40.003]], you):
+        poly = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+        geom = shape(poly)
+        assert not geom.contains(geom.envelope.centroid)
+        lat, lon = label_point(poly)
+        assert geom.contains(Point(lon, lat))
+        # a community's name: every spot it may take is inside, the first is the label point
+        spots = label_spots(poly)
+        assert spots[0] == [lat, lon] and len(spots) > 3
+        assert all(geom.contains(Point(x, y)) for y, x in spots)
