@@ -133,8 +133,10 @@ def test_one_area_feature_is_partitioned_as_before(tmp_path) -> None:
     assert "community" not in got.columns
     assert got["code"].tolist() == want.grids["code"].tolist()
     assert got["households"].tolist() == want.grids["households"].tolist()
+    # the engine's grids to the written 1e-8° grid: snap-rounded together as one coverage
+    # (geo.partition.coverage, T64 F5), a ring may gain a neighbour's vertex or start elsewhere
     for x, y in zip(got.geometry, want.grids.geometry, strict=True):
-        assert shapely.equals_exact(x, y, 1e-8)
+        assert shapely.hausdorff_distance(x, y) < 2e-8
     summary = json.loads(out.read_text(encoding="utf-8"))["summary"]
     assert "communities" not in summary and summary["params"]["code_prefix"] == "110108015003"
 

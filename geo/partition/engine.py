@@ -23,11 +23,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from geo.crs import WGS84
-from geo.partition.assemble import grid_polygons, to_wgs84_valid
+from geo.partition.assemble import grid_polygons, to_wgs84_closed
 from geo.partition.bisect import Bisector, feasible_total, street_angles
 from geo.partition.codes import grid_codes, sequence_order
 from geo.partition.graph import AtomGraph, adopt_unheld, build_graph
@@ -229,6 +230,14 @@ def partition(
 
     report(0.65, "生成网格面 grid polygons")
     polys = grid_polygons(blocks, units, graph, labels, n_regions)
+    polys_wgs, closed = to_wgs84_closed(polys, back)
+    if len(closed):
+        # a hairline inlet the reprojection closed into a hole, and the hole closed (T64 F5):
+        # the figures below (area, compactness, street share) are read off what is delivered
+        fwd = Transformer.from_crs(WGS84, metric, always_xy=True)
+        polys[closed] = shapely.transform(
+            polys_wgs[closed], lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1]))
+        )
 
     report(0.85, "编码与质量 codes and quality")
     order = sequence_order(polys)
@@ -301,7 +310,6 @@ def partition(
         reasons.append(why)
         reasons_zh.append(why_zh)
 
-    polys_wgs = to_wgs84_valid(polys, back)
     # Connectivity is judged on what is delivered (a ring pinched at one point comes out
     # of the repair as two polygons: the grid is then flagged, never silently split).
     for r in range(n_regions):

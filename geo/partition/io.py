@@ -25,6 +25,7 @@ import shapely
 
 from geo.crs import WGS84, geometries_to_wgs84, normalize_crs
 from geo.errors import InputError
+from geo.partition.coverage import clean_coverage
 from geo.vector_io import HOUSEHOLD_NAMES, atomic_file, pick_column
 
 # what a file holds, in the Chinese lead of a message
@@ -480,21 +481,14 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def _rounded(geoms: np.ndarray, digits: int = 8) -> np.ndarray:
-    """Coordinates to ``digits`` decimals (1e-8° ≈ 1 mm): the engine's reprojection leaves
-    float noise (116.31300000000002) in the file. Grids sharing a vertex round it alike, so no
-    gap opens; a grid that rounding would make invalid keeps its exact coordinates."""
-    out = shapely.transform(geoms, lambda c: np.round(c, digits))
-    bad = ~shapely.is_valid(out)
-    out[bad] = geoms[bad]
-    return out
-
-
 def write_grids(grids: gpd.GeoDataFrame, summary: dict[str, Any], path: Path) -> None:
     """GeoJSON FeatureCollection of the grids, with the plan summary as a foreign member."""
+    # coordinates to 1e-8° (about 1 mm: the engine's reprojection leaves float noise such as
+    # 116.31300000000002), all grids together so that they stay a clean coverage
+    # (geo.partition.coverage: rounding each grid on its own opened slivers, T64 F5)
     grids = grids.set_geometry(
         gpd.GeoSeries(
-            _rounded(np.asarray(grids.geometry.values, dtype=object)),
+            clean_coverage(np.asarray(grids.geometry.values, dtype=object)),
             index=grids.index,
             crs=grids.crs,
         )
