@@ -37,6 +37,9 @@ def _partition_database(
     plan = get_plan(engine, plan_id)
     _print_summary(plan["summary"], None, chinese=True)
     _warn_outside_bounds(plan["summary"], min_households, max_households)
+    _warn_elongated(
+        [f["properties"] for f in plan["features"]["features"]], plan["summary"]["params"]
+    )
     # WHY (T38 L4): "/plans/5" is an API path, which a shell user cannot open
     editor = f"/maps/editor?community={community}&plan={plan_id}"
     typer.echo(
@@ -78,6 +81,7 @@ FLAG_ZH = {
     "area_below_min": "区域总户数不足下限",
     "no_whole_number_of_grids": "户数无法整分",
     "unresolved": "未找到合适划分",
+    "elongated": "狭长",
 }
 
 
@@ -124,6 +128,8 @@ def _print_summary(summary: dict, out: Path | None, chinese: bool = False) -> No
         ),
         ("不可行 (已标记) Infeasible, flagged", str(summary["n_infeasible"])),
         ("多块网格 Multipart", str(summary["n_multipart"])),
+        # a plan stored before the flag (T64 F6) has no count
+        ("狭长网格 Elongated", str(summary.get("n_elongated", "-"))),
         ("平均紧凑度 Mean Polsby–Popper", f"{summary['mean_polsby_popper']:.3f}"),
         ("沿街边界占比 Boundary on streets", pct(summary["street_boundary_share"])),
         ("网格长 / 专职网格员 Leaders / workers", f"{summary['leaders']} / {summary['workers']}"),
@@ -330,6 +336,7 @@ def register(app: typer.Typer) -> None:
             write_grids(result.grids, result.summary, out)
         _print_summary(result.summary, out)
         _warn_outside_bounds(result.summary, min_households, max_households)
+        _warn_elongated(result.grids.to_dict("records"), result.summary["params"])
 
 
 def _warn_outside_bounds(summary: dict, lo: int, hi: int) -> None:
@@ -346,3 +353,30 @@ def _warn_outside_bounds(summary: dict, lo: int, hi: int) -> None:
             "see each grid's flags)",
             err=True,
         )
+
+
+def _warn_elongated(grids: list[dict], params: dict) -> None:
+    """One ``warning:`` line naming the grids flagged ``elongated`` (狭长), each with its
+    Polsby–Popper compactness (exit stays 0: the grid is kept, flagged). WHY (outside tester
+    T64, F6): nothing flagged a strip of 383 households along the 街道 outline, PP 0.087."""
+    from geo.partition.engine import FLAG_ELONGATED
+
+    thin = [g for g in grids if FLAG_ELONGATED in (g.get("flags") or [])]
+    if not thin:
+        return
+    shown = [f"{g['code']}（{float(g['polsby_popper']):.3f}）" for g in thin[:10]]
+    shown_en = [f"{g['code']} ({float(g['polsby_popper']):.3f})" for g in thin[:10]]
+    more = len(thin) - len(shown)
+    bound = f"{float(params.get('elongated_pp', 0)):g}"
+    typer.echo(
+        f"warning: {len(thin)} 个网格狭长（紧凑度 Polsby–Popper 低于 {bound}，正方形为 0.785）："
+        + "、".join(shown)
+        + (f"（另有 {more} 个）" if more else "")
+        + "；请在地图上核对其范围是否便于巡查 "
+        f"{len(thin)} grid(s) elongated (Polsby–Popper compactness under {bound}; a square "
+        "is 0.785): "
+        + ", ".join(shown_en)
+        + (f" (+{more} more)" if more else "")
+        + "; check on the map that each is a workable patrol area",
+        err=True,
+    )

@@ -17,13 +17,15 @@ _FLAG_ZH = {
     "over_max": "户数超出",
     "multipart": "多块",
     "disconnected": "不连通",
+    "elongated": "狭长",
 }
 
 
-def _flags_zh(flags: list[str]) -> str:
+def _flags_zh(flags: list[str], pp: float | None = None) -> str:
     """A grid's flags in Chinese ("达标" for none), to stand before the flag names; a flag's
     reason too ("户数超出：单栋楼超上限，无法拆分" for over_max:single_building). WHY the
-    reason (T39 L7): only the flag name after the Chinese said why no edit helps that grid."""
+    reason (T39 L7): only the flag name after the Chinese said why no edit helps that grid.
+    ``pp``: the grid's Polsby–Popper compactness, said with ``elongated`` (狭长：紧凑度 0.087)."""
     from api.cli_partition import FLAG_ZH as REASON_ZH
 
     if not flags:
@@ -32,6 +34,8 @@ def _flags_zh(flags: list[str]) -> str:
     for f in flags:
         kind, _, reason = f.partition(":")
         zh = _FLAG_ZH.get(kind, f)
+        if kind == "elongated" and pp is not None:  # its compactness, as the flag is given
+            zh = f"{zh}：紧凑度 {pp:.3f}"
         words.append(f"{zh}：{REASON_ZH[reason]}" if reason in REASON_ZH else zh)
     # a reason holds a comma: flags then part with a semicolon
     return ("；" if any("：" in w for w in words) else "、").join(dict.fromkeys(words))
@@ -51,8 +55,13 @@ def show(plan_id: int = typer.Argument(..., help="方案编号 plan id")) -> Non
     )
     for f in plan["features"]["features"]:
         p = f["properties"]
-        flags = ", ".join(p.get("flags") or []) or "ok"
-        flags_zh, hh = _flags_zh(p.get("flags") or []), p["households"]
+        pp = p.get("polsby_popper")
+        flags = ", ".join(
+            f"elongated (Polsby–Popper {pp:.3f})" if f == "elongated" and pp is not None else f
+            for f in p.get("flags") or []
+        )
+        flags_zh, hh = _flags_zh(p.get("flags") or [], pp), p["households"]
+        flags = flags or "ok"
         typer.echo(f"  {p['code']}  {hh:>6} 户（{flags_zh}）  {hh} households  {flags}")
     if plan["outdated"]:  # the counts above are the saved ones (T63 #1)
         typer.echo(

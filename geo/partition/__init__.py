@@ -6,6 +6,7 @@ pipeline and ``bisect`` for why it reaches the household bounds and compactness 
 
 from geo.partition.engine import (
     FLAG_AREA_BELOW,
+    FLAG_ELONGATED,
     FLAG_ENCLOSED,
     FLAG_MULTI,
     FLAG_NO_K_OVER,
@@ -20,6 +21,7 @@ from geo.partition.validate import validate_inputs
 
 __all__ = [
     "FLAG_AREA_BELOW",
+    "FLAG_ELONGATED",
     "FLAG_ENCLOSED",
     "FLAG_MULTI",
     "FLAG_NO_K_OVER",

@@ -51,6 +51,7 @@ _SUMS = (
     "n_feasible_within_bounds",
     "n_infeasible",
     "n_multipart",
+    "n_elongated",
     "leaders",
     "workers",
     "n_blocks",

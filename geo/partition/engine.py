@@ -48,6 +48,9 @@ FLAG_MULTI = "multipart"
 FLAG_AREA_BELOW = "under_min:area_below_min"
 FLAG_NO_K_UNDER = "under_min:no_whole_number_of_grids"
 FLAG_NO_K_OVER = "over_max:no_whole_number_of_grids"
+# far from compact (Polsby–Popper under params.elongated_pp): for the planner to look at;
+# not out of bounds, not infeasible (outside tester T64, F6)
+FLAG_ELONGATED = "elongated"
 INFEASIBLE = (FLAG_SINGLE, FLAG_ENCLOSED, FLAG_AREA_BELOW, FLAG_NO_K_UNDER, FLAG_NO_K_OVER)
 
 
@@ -326,6 +329,21 @@ def partition(
                 "not counted as within bounds"
             )
             reasons_zh[r].append(f"网格分成 {k} 块（相距最远 {gap:.0f} 米），不计为界内")
+    perimeter = shapely.length(polys)
+    for r in np.flatnonzero(pp < params.elongated_pp).tolist():
+        # the numbers of the English in the Chinese too; a strip's mean width is 2A / P
+        flags[r].append(FLAG_ELONGATED)
+        v, bound = f"{pp[r]:.3f}", f"{params.elongated_pp:g}"
+        p_m = f"{perimeter[r]:.0f}"
+        w_m = f"{2.0 * shapely.area(polys[r]) / max(perimeter[r], 1e-9):.0f}"
+        reasons[r].append(
+            f"the grid is elongated: Polsby–Popper compactness {v}, under {bound} (a square is "
+            f"0.785); its {p_m} m boundary encloses a strip {w_m} m wide on average"
+        )
+        reasons_zh[r].append(
+            f"网格狭长：紧凑度（Polsby–Popper）{v}，低于 {bound}（正方形为 0.785）；"
+            f"边界长 {p_m} 米，平均宽约 {w_m} 米"
+        )
     code_of = np.array([codes[rank[r]] for r in range(n_regions)], dtype=object)
     frame = gpd.GeoDataFrame(
         {
@@ -367,6 +385,7 @@ def partition(
         ),
         "n_infeasible": int(infeasible.sum()),
         "n_multipart": int(multipart.sum()),
+        "n_elongated": int(frame["flags"].map(lambda f: FLAG_ELONGATED in f).sum()),
         "mean_polsby_popper": float(np.mean(pp)) if n_regions else 0.0,
         "min_polsby_popper": float(np.min(pp)) if n_regions else 0.0,
         "street_boundary_share": (

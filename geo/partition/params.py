@@ -8,6 +8,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from geo.partition.metrics import ELONGATED_PP
+
 
 @dataclass(frozen=True)
 class PartitionParams:
@@ -39,6 +41,10 @@ class PartitionParams:
         (street-network slivers such as traffic islands).
     code_overflow: "error" (more than 999 grids is an InputError, the DB11 code has 3
         sequence digits) or "extend" (wider sequence, for benchmarks on whole cities).
+    elongated_pp: a grid whose Polsby–Popper compactness (4πA/P²: 0.785 for a square, about
+        0.12 for a 23:1 strip) is under this is flagged ``elongated`` (狭长) for the planner to
+        look at (its bounds unaffected); 0 flags none. Default 0.12 from the engine's grids on
+        real Haidian data (``geo.partition.metrics.ELONGATED_PP``).
     """
 
     min_households: int
@@ -57,6 +63,7 @@ class PartitionParams:
     cell_sample_spacing_m: float = 10.0
     min_block_area_m2: float = 200.0
     code_overflow: str = "error"
+    elongated_pp: float = ELONGATED_PP
 
     @property
     def fewest(self) -> bool:

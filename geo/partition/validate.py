@@ -108,6 +108,11 @@ def _check_params(params: PartitionParams) -> None:
         raise InputError(
             "编码溢出方式须为 error 或 extend code_overflow must be 'error' or 'extend'"
         )
+    if not 0.0 <= params.elongated_pp < 1.0:
+        raise InputError(
+            f"狭长标记阈值 elongated_pp 须在 0 到 1 之间（不含 1；现为 {params.elongated_pp!r}） "
+            f"elongated_pp must be in [0, 1), got {params.elongated_pp!r}"
+        )
     if params.n_directions < 1 or params.cell_sample_spacing_m <= 0:
         raise InputError(
             "划分参数有误：n_directions 须至少为 1，cell_sample_spacing_m 须大于 0 "

@@ -109,7 +109,8 @@ function gwEditor(map, DATA) {
   // A plan's flags as the panel words them (the commit confirm listed raw keys).
   // [Chinese, English] of each flag and of each reason after its colon.
   var FLAG_LABEL = {under_min: ["不足", "under"], over_max: ["超出", "over"],
-                    disconnected: ["不连通", "disconnected"], multipart: ["多块", "in several parts"]};
+                    disconnected: ["不连通", "disconnected"], multipart: ["多块", "in several parts"],
+                    elongated: ["狭长", "elongated"]};
   var FLAG_WHY = {single_building: ["单栋楼超上限，无法拆分", "one building over max, cannot be split"],
                   enclosed_block: ["独立地块户数不足", "a separate piece with too few households"],
                   area_below_min: ["区域总户数不足下限", "the whole area has too few households"],
