@@ -565,16 +565,18 @@ def patrols_of_day(
     for d in chart:
         if d in frames:
             counts = _report_counts(frames[d], person_id)
-            pending = pending_count(frames[d], person_id)
+            by_role = pending_by_role(frames[d], person_id)
         else:
-            counts, pending = {}, 0
+            counts, by_role = {}, {}
         compliance.append(
             {
                 "day": d.isoformat(),
                 "alleys": sum(c["alleys"] for c in counts.values()),
                 "patrolled": sum(c["patrolled"] for c in counts.values()),
-                "pending": pending,  # today's not done yet: out of the day's rate
+                "pending": sum(by_role.values()),  # today's not done yet: out of the rate
                 "roles": counts,
+                # per role, as the report gives each role's rate apart (T65 F7)
+                "pending_roles": by_role,
             }
         )
     return PatrolData(

@@ -11,22 +11,37 @@ from CDNs (four more vendored libraries) for what is a marker moving along one l
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from geo.map_data import TRACK_DRAW_FIXES, PatrolData
 from geo.models import LEVEL_ZH
 from geo.report_period import RUNNING_NOTE_EN, RUNNING_NOTE_ZH
 from geo.suspect_tracks import flags_said
 from geo.track_days import EARLIEST_DAY
-from maps.charts import compliance_chart
+from maps.charts import SO_FAR, compliance_chart, rate_text
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 
-WALKED = {"done": "#2ca02c", "part": "#ff9f1c", "none": "#d62728"}
+# pending: today's duty not done yet, neither failed nor done (the daily report's ``pending``):
+# drawn red 未走 it read as missed beside a "100 %" rate before the day was over (T65 F2)
+WALKED = {"done": "#2ca02c", "part": "#ff9f1c", "none": "#d62728", "pending": SO_FAR}
 # The report's roles, as counted on the map: what each role is judged on.
 ROLE_COUNTS = {
     "alley_steward": "小巷管家·小巷 alley stewards' alleys",
     # 街 is a street; 街道 is the subdistrict (the glossary)
     "street_chief": "街巷长·街 street chiefs' streets",
 }
+
+# a rate while its day runs: today's duties not done yet are in no rate, as in the report
+RUNNING_RATE = "（不计待巡 pending left out）"
+# what the compliance charts' three kinds of day look like (maps.charts.compliance_chart)
+CHART_NOTE = (
+    '<p class="gw-note" id="gw-chart-note">每天按当天的责任与日巡报表计算，小巷管家与街巷长分列'
+    "（同日巡报表）；无柱：当天无责任；红色短柱 0%：有责任，无一巡到；蓝色斜纹：今天截至目前已巡占"
+    "今天全部责任的比例（虚框为今天全部责任） · each day by that day's duties and daily report, "
+    "alley stewards and street chiefs apart (as the report); no bar: no duties that day; a red "
+    "stub marked 0%: duties, none patrolled; blue hatched: today so far, the share done of all "
+    "today's duties (the dashed box: all of them)</p>"
+)
 
 _JS = "gwPatrolMap(map, DATA);"
 PAGE_JS = "patrol_map.js"
@@ -97,10 +112,67 @@ def flags_note(track: dict) -> str:
     )
 
 
-def _rate(done: int, counted: int) -> str:
-    """A day's rate as the report gives it: today's duty-days not done yet are left out of
-    ``counted``; none left to count reads "—", not 0 %."""
-    return f"{done / counted:.0%}" if counted > 0 else "—"
+def headline(n_all: int, done: int, pending: int) -> str:
+    """The panel's first count line: every duty of the view, patrolled and (today) pending.
+    No rate: the daily report gives stewards' and street chiefs' rates apart, and the 57 %
+    of both together the page gave was in no report (T65 F7); the lines per role carry the
+    rates. Today with duties pending, it is what is done so far of all that is due: the
+    rate alone (pending left out) read 100 % beside 49 alleys still to walk (T65 F2)."""
+    if not pending:
+        return (
+            f'<p class="gw-note">责任街巷 assigned alleys/streets: <b id="gw-alleys">{n_all}</b>，'
+            f'已巡 patrolled: <b id="gw-done">{done}</b></p>'
+        )
+    return (
+        f'<p class="gw-note" id="gw-so-far">责任街巷 assigned alleys/streets: '
+        f'<b id="gw-alleys">{n_all}</b>；今天截至目前已巡 patrolled so far today: '
+        f'<b id="gw-done">{done}</b> / {n_all}（{rate_text(done, n_all)}）；待巡 pending: '
+        f'<b id="gw-pending">{pending}</b>（{RUNNING_NOTE_ZH} {RUNNING_NOTE_EN}）</p>'
+    )
+
+
+def role_line(role: str, alleys: int, done: int, pending: int) -> str:
+    """One role's line, with the rate its rows of the daily report give (one decimal, as its
+    XLSX: 62.5 %, not 62 %: T65 F7): patrolled / (duties − pending); today with duties
+    pending, what is done so far beside it."""
+    label = esc(ROLE_COUNTS.get(role, role))
+    rate = f'达标率 compliance <b class="gw-rate">{rate_text(done, alleys - pending)}</b>'
+    if pending:
+        counts = (
+            f'截至目前已巡 so far <b class="gw-num">{done}</b> / <b class="gw-num">{alleys}</b>，'
+            f"待巡 pending {pending}；{rate}{RUNNING_RATE}"
+        )
+    else:
+        counts = (
+            f'已巡 patrolled <b class="gw-num">{done}</b> / <b class="gw-num">{alleys}</b>，{rate}'
+        )
+    return f'<div class="gw-role" data-role="{esc(role)}">{label}: {counts}</div>'
+
+
+def role_charts(compliance: list[dict[str, Any]], roles: list[str]) -> str:
+    """The compliance chart of each role with a duty on a day of the chart (alley stewards'
+    alleys, street chiefs' streets), each day's bar from that day's report: one chart of
+    both together drew a rate no report has (T65 F7: 57 % where the report gives 66.3 %
+    and 0 %). No duty on any day: one empty chart."""
+    held = [r for r in roles if any(c["roles"].get(r, {}).get("alleys") for c in compliance)]
+    days = [c["day"] for c in compliance]
+    if not held:
+        return compliance_chart(days, [0] * len(days), [0] * len(days))
+    out = []
+    for role in held:
+        counts = [c["roles"].get(role, {}) for c in compliance]
+        out.append(
+            f'<p class="gw-note gw-chart-role" data-role="{esc(role)}">'
+            f"<b>{esc(ROLE_COUNTS.get(role, role))}</b></p>"
+            + compliance_chart(
+                days,
+                [int(k.get("patrolled", 0)) for k in counts],
+                [int(k.get("alleys", 0)) for k in counts],
+                [int((c.get("pending_roles") or {}).get(role, 0)) for c in compliance],
+                key=role,
+            )
+        )
+    return "".join(out)
 
 
 def build_patrol_map(
@@ -122,7 +194,6 @@ def build_patrol_map(
     m = base_map(bounds, "巡查图 patrol map", tile_url, page_js=PAGE_JS)
     n_all = sum(c["alleys"] for c in data.counts.values())
     done = sum(c["patrolled"] for c in data.counts.values())
-    counted = n_all - data.pending  # today's alleys not done yet are in no rate
     who = (
         f"{esc(data.person['name'])} (#{int(data.person['id'])})"
         if data.person
@@ -171,27 +242,18 @@ def build_patrol_map(
             ("part", "部分走过 partly walked"),
             ("none", "未走 not walked"),
         )
+    ) + (
+        # dashed as the lines are (patrol_map.js): today's duties not done yet
+        '<div id="gw-legend-pending"><span class="gw-swatch" style="background:'
+        f"repeating-linear-gradient(90deg, {WALKED['pending']} 0 5px, transparent 5px 8px)"
+        '"></span>待巡 pending（今天尚未完成，不计入达标率 not done yet today, in no rate）</div>'
+        if data.pending
+        else ""
     )
     by_role = "".join(
-        f'<div class="gw-role" data-role="{esc(role)}">{esc(ROLE_COUNTS.get(role, role))}: '
-        f'<b class="gw-num">{c["patrolled"]}</b> / <b class="gw-num">{c["alleys"]}</b> '
-        f"({_rate(c['patrolled'], c['alleys'] - data.pending_roles.get(role, 0))})"
-        + (
-            f"; 今天待巡 pending today: {data.pending_roles[role]}"
-            if data.pending_roles.get(role)
-            else ""
-        )
-        + "</div>"
+        role_line(role, c["alleys"], c["patrolled"], data.pending_roles.get(role, 0))
         for role, c in sorted(data.counts.items())
     )
-    comp = data.compliance
-    # a day's rate leaves out its pending alleys (today's, not done yet)
-    shares = [
-        c["patrolled"] / (c["alleys"] - c.get("pending", 0))
-        if c["alleys"] - c.get("pending", 0) > 0
-        else None
-        for c in comp
-    ]
     panel = (
         title_block("巡查图", "Patrols")
         + f'<form method="get" class="gw-note">日期 date <input name="date" type="date" '
@@ -220,16 +282,7 @@ def build_patrol_map(
             if data.person and data.area and not n_all
             else ""
         )
-        + f'<p class="gw-note">责任街巷 assigned alleys/streets: <b id="gw-alleys">{n_all}</b>, '
-        f'已巡 patrolled: <b id="gw-done">{done}</b> '
-        + f"({_rate(done, counted)})"
-        + (
-            f'; 今天待巡 pending today: <b id="gw-pending">{data.pending}</b> '
-            f"({RUNNING_NOTE_ZH} {RUNNING_NOTE_EN})"
-            if data.pending
-            else ""
-        )
-        + "</p>"
+        + headline(n_all, done, data.pending)
         + (f'<div class="gw-note gw-roles">{by_role}</div>' if by_role else "")
         + '<p class="gw-note">按日巡报表口径：只算责任人自己走过的长度 · as the daily report: '
         "only the assigned steward's or chief's own walking counts</p>"
@@ -253,12 +306,9 @@ def build_patrol_map(
         + flagged
         + thinned
         + "<h2>达标率 Compliance</h2>"
-        + compliance_chart(
-            [c["day"] for c in comp], shares, pending=[c.get("pending", 0) for c in comp]
-        )
-        + '<p class="gw-note">每天按当天的责任与日巡报表计算；灰色：当天无责任（或今天尚无完成）'
-        "· each day by that day's duties and daily report; grey: no duties that day (or, "
-        "today, none done yet)</p>" + (UPLOAD_FORM if upload else "")
+        + role_charts(data.compliance, list(ROLE_COUNTS))
+        + CHART_NOTE
+        + (UPLOAD_FORM if upload else "")
     )
     add_panel(m, panel, user)
     add_script(

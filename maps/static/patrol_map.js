@@ -3,18 +3,24 @@ function gwPatrolMap(map, DATA) {
   "use strict";
   // Each feature is one assigned alley (or a street chief's street) with the 日巡 daily
   // report's walked share and patrolled flag for the day: coloured as the report says.
-  function shareClass(p) { return p.patrolled ? "done" : (p.walked > 0 ? "part" : "none"); }
-  var drawn = 0, done = 0;
+  // Today's duty not done yet is pending (the report's word): neither missed nor done, so
+  // its own colour, dashed, not the red 未走 of a day that is over (T65 F2).
+  function shareClass(p) {
+    return p.patrolled ? "done" : p.pending ? "pending" : (p.walked > 0 ? "part" : "none");
+  }
+  var drawn = 0, done = 0, pending = 0;
   var alleys = L.geoJSON(DATA.alleys, {
     style: function (f) {
       var c = shareClass(f.properties);
       return {color: DATA.colors[c], weight: f.properties.role === "street_chief" ? 7 : 5,
-              opacity: 0.85, className: "gw-alley gw-walk-" + c + " gw-role-" + f.properties.role};
+              opacity: 0.85, dashArray: c === "pending" ? "8 6" : null,
+              className: "gw-alley gw-walk-" + c + " gw-role-" + f.properties.role};
     },
     onEachFeature: function (f, layer) {
       var p = f.properties;
       drawn += 1;
       if (p.patrolled) done += 1;
+      else if (p.pending) pending += 1;
       var unnamed = p.kind === "street" ? "无名街 unnamed street" : "无名小巷 unnamed alley";
       layer.bindTooltip("<b>" + (p.name ? gw.esc(p.name) : unnamed) + "</b><br>" +
         gw.esc(p.role_label) + ": " + p.people.map(gw.esc).join("、") + "<br>" +
@@ -34,11 +40,14 @@ function gwPatrolMap(map, DATA) {
           ? "含 20 米内并行道路覆盖 covered with parallel ways within 20 m: " +
             Math.round(100 * p.covered) + "%<br>" : "") +
         (DATA.person ? "本人记分 credited to this person: " : "") +
-        (p.patrolled ? "已巡 patrolled" : "未巡 not patrolled"), {sticky: true});
+        (p.patrolled ? "已巡 patrolled"
+          : p.pending ? "待巡 pending（今天尚未完成，不计入达标率 not done yet today, in no rate）"
+          : "未巡 not patrolled"), {sticky: true});
     }
   }).addTo(map);
   gw.count("alleys", drawn);
   gw.count("patrolled", done);
+  gw.count("pending", pending);
   var tracks = L.layerGroup().addTo(map);
   var lines = {};
   DATA.tracks.forEach(function (t, i) {
