@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.geometry
+from pyproj import Transformer
 from sqlalchemy import Connection, Engine, text
 
 from geo import audit
+from geo.crs import metric_crs_for_bounds
 from geo.errors import ConflictError, InputError
 
 
@@ -135,6 +137,7 @@ def save_draft(
     (default: the current version) keeps that grid's stored outline, the others are drawn
     from their buildings in the rest (:func:`_keep_outlines`); ``outlines`` says which
     (``version``, ``kept``, ``redrawn`` codes) and ``why`` none could be kept."""
+    from geo.partition.engine import FLAG_ELONGATED
     from geo.partition.given import atoms, grid_areas
     from geo.plans import current_version, fingerprint, load_inputs, same_as_current
 
@@ -185,12 +188,15 @@ def save_draft(
         hh = np.bincount(label, weights=weights, minlength=len(grids))
         count = np.bincount(label, minlength=len(grids))
         out_grids, features = [], []
+        stretched = _elongated(shape.polys if any_kept else polys)
         for i, g in enumerate(grids):
             flags = []
             if hh[i] < min_households:
                 flags.append("under_min")
             if hh[i] > max_households:
                 flags.append(_over_flag(g.building_ids, buildings, max_households))
+            if stretched[i]:
+                flags.append(FLAG_ELONGATED)
             if shape.kept[i]:
                 # a kept outline in pieces: the stored grid's flag (the engine's multipart
                 # is no hand edit to refuse)
@@ -326,6 +332,23 @@ def _unchanged(version: int) -> ConflictError:
         f"未保存 the draft is the same as the current grids (version {version}: every grid "
         "has the same code, buildings and outline): nothing to commit, not saved"
     )
+
+
+def _elongated(polys: Any) -> np.ndarray:
+    """Per grid: is it far from compact (Polsby–Popper under the engine's ELONGATED_PP)?
+    Measured in metres (in degrees a strip's compactness would depend on its heading). WHY:
+    an engine draft re-saved from the editor rebuilt its flags and lost ``elongated``
+    (outside tester T64, F6), and a planner can draw such a strip by hand as well."""
+    from geo.partition.metrics import ELONGATED_PP, polsby_popper
+
+    geoms = np.asarray(list(polys), dtype=object)
+    if not len(geoms):
+        return np.zeros(0, bool)
+    to_m = Transformer.from_crs(
+        "EPSG:4326", metric_crs_for_bounds(shapely.total_bounds(geoms)), always_xy=True
+    )
+    metric = shapely.transform(geoms, lambda xy: np.column_stack(to_m.transform(*xy.T)))
+    return polsby_popper(metric) < ELONGATED_PP
 
 
 def _over_flag(ids: list[int], buildings: Any, max_households: int) -> str:

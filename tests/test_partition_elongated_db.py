@@ -80,3 +80,33 @@ def test_database_mode_flags_an_elongated_grid_and_plans_show_says_so(
         if shapely.Polygon(ring).area < 1.0
     ]
     assert not small, small
+
+
+def test_a_draft_saved_from_the_editor_flags_its_elongated_grids(tsinghua, pg_url) -> None:
+    """The editor's save rebuilds every flag (geo.plan_drafts.save_draft): it dropped
+    ``elongated``, so an engine draft re-saved from the editor hid its strips again. The
+    flag is judged on the outline the draft stores, measured in metres."""
+    from geo.partition.metrics import polsby_popper
+    from geo.plan_drafts import DraftGrid, save_draft
+    from geo.plans import get_plan
+
+    res = run_cli(
+        ["partition", "--community", CODE, "--min-households", "100",
+         "--max-households", "200", "--seed", "0"],
+        pg_url,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    plan_id = int(res.stdout.split("draft plan ")[1].split()[0])
+    engine_props = [f["properties"] for f in get_plan(tsinghua, plan_id)["features"]["features"]]
+    grids = [DraftGrid(p["code"], list(p["building_ids"])) for p in engine_props]
+    saved = save_draft(tsinghua, CODE, 100, 200, grids, created_by="test")
+    feats = get_plan(tsinghua, saved["plan_id"])["features"]["features"]
+    codes = [f["properties"]["code"] for f in feats]
+    metric = gpd.GeoSeries([shapely.geometry.shape(f["geometry"]) for f in feats], crs=4326)
+    pp = polsby_popper(metric.to_crs(32650).values)
+    thin = [FLAG_ELONGATED in f["properties"]["flags"] for f in feats]
+    assert thin == (pp < 0.12).tolist() and any(thin)
+    was = {p["code"] for p in engine_props if FLAG_ELONGATED in p["flags"]}
+    assert was and was <= {c for c, t in zip(codes, thin, strict=True) if t}
+    answered = {g["code"] for g in saved["grids"] if FLAG_ELONGATED in g["flags"]}
+    assert answered == {c for c, t in zip(codes, thin, strict=True) if t}
