@@ -81,7 +81,11 @@ def test_touch_screens_get_finger_sized_controls_none_past_the_edge(demo_city, b
                 found = browser.execute_script(_MEASURE)
                 kinds = {c[0].split(" ")[0] for c in found["controls"]}
                 assert {"panel", "zoom"} <= kinds, (page, found["controls"])
-                if width == 768:  # the layer list is open beside a tablet's map
+                if width == 768:  # the layer list starts folded on a tablet; a tap opens it
+                    assert _count(browser, ".leaflet-control-layers-expanded") == 0, page
+                    browser.find_element("css selector", ".leaflet-control-layers-toggle").click()
+                    found = browser.execute_script(_MEASURE)
+                    kinds = {c[0].split(" ")[0] for c in found["controls"]}
                     assert "layer" in kinds, (page, found["controls"])
                 assert _small(found) == [], (width, page)
                 assert found["past"] == [] and found["sideways"] <= 0, (width, page, found)

@@ -25,8 +25,12 @@
   gw.palette = function (i) { return PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length]; };
 
   // layer lists start folded on a phone (the page's narrow layout): open, they cover the map
+  /* The layer list starts folded where the controls are finger-sized (gridward.css: a touch
+     screen or a window up to 1024 px): open, its 44 px rows covered a tablet's map and the
+     grid labels under it (outside tester T65). A tap opens it. */
   gw.layerControl = function (overlays) {
-    return L.control.layers(null, overlays, {collapsed: window.matchMedia("(max-width: 700px)").matches});
+    var small = window.matchMedia("(max-width: 1024px), (pointer: coarse)").matches;
+    return L.control.layers(null, overlays, {collapsed: small});
   };
   gw.count = function (name, n) { window.gwState.counts[name] = n; };
 
