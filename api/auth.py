@@ -182,7 +182,7 @@ def allow(
                         f"区域无效：{rule.area_param} 的值 {str(value)[:40]!r} 不是有效的区域 "
                         f"{rule.area_param} {str(value)[:40]!r} is not valid",
                     ) from None
-            if not _covers(principal, value, request.app.state.engine):
+            if not covers(principal, value, request.app.state.engine):
                 given, given_zh = value or "(missing)", value or "（未给出）"
                 raise HTTPException(
                     403,
@@ -228,7 +228,7 @@ def public() -> Callable[[], None]:
     return dependency
 
 
-def _covers(principal: Principal, code: str | None, engine: Engine | None) -> bool:
+def covers(principal: Principal, code: str | None, engine: Engine | None) -> bool:
     """Whether ``code`` is in a planner's scope, looked up by parent link when there is a
     database (a community linked to another subdistrict than its code begins with is that
     one's, :mod:`geo.area_paths`); by code prefix alone without one."""
@@ -242,7 +242,7 @@ def require_area(
     principal: Principal, code: str | AreaPath | None, engine: Engine | None = None
 ) -> None:
     """403 unless ``code`` (an area or grid code, or an area path) is inside the principal's
-    scope; with ``engine``, a code is looked up by parent link (:func:`_covers`).
+    scope; with ``engine``, a code is looked up by parent link (:func:`covers`).
 
     For planners; admins pass; other roles never edit areas. An empty path is a street that
     lies in no imported area: only an admin may edit it."""
@@ -250,7 +250,7 @@ def require_area(
         return
     is_path = isinstance(code, tuple)
     if principal.role == "planner" and (
-        principal.covers_area(code) if is_path else _covers(principal, code, engine)
+        principal.covers_area(code) if is_path else covers(principal, code, engine)
     ):
         return
     if is_path and not code:
@@ -294,7 +294,7 @@ def require_job_reader(principal: Principal, job: dict[str, Any], engine: Engine
     if principal.role == "admin" or job.get("created_by") == principal.username:
         return
     area = job_area(job)
-    if principal.role == "planner" and area and _covers(principal, area, engine):
+    if principal.role == "planner" and area and covers(principal, area, engine):
         return
     if principal.role == "steward":
         raise NotFoundError(f"任务 {job['id']} 不存在 job {job['id']} not found")

@@ -16,6 +16,7 @@ from api.auth import (
     PATROLS_REFUSAL,
     Principal,
     allow,
+    covers,
     passes,
     person_for,
     public,
@@ -258,7 +259,7 @@ def reports_page(
     had no page to a report). Its figures are that route's own JSON (made_report,
     report_body), rendered and never recomputed; its refusals (a future day, an unknown
     area, a misspelt parameter) are the site's error pages."""
-    from api.routes.reports import _covers, made_report, plain_query
+    from api.routes.reports import made_report, plain_query
     from geo.patrol_reports import share_used
     from geo.report_period import report_period
     from geo.report_signoffs import list_signoffs, report_body
@@ -280,7 +281,7 @@ def reports_page(
             for r in rows
             if r["area"] == area
             and r["period_from"] == period.start.isoformat()
-            and (user.role != "planner" or _covers(user, r["area"], engine))
+            and (user.role != "planner" or covers(user, r["area"], engine))
         ]
     return _page(
         build_reports_page(

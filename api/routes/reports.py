@@ -16,10 +16,9 @@ from pydantic import Field
 from sqlalchemy import Engine
 from starlette.background import BackgroundTask
 
-from api.auth import Principal, allow, require_area
+from api.auth import Principal, allow, covers, require_area
 from api.bodies import StrictBody
 from api.deps import get_engine, given_once
-from geo.area_paths import area_path
 from geo.errors import InputError
 from geo.patrol_reports import (
     EVALUATOR_COLS,
@@ -129,7 +128,7 @@ def signed_list(
     plain_query(request, _SIGNED_QUERY, "已签发列表", "the signed list")
     rows = list_signoffs(engine, kind, area, since, until)
     if user.role == "planner":
-        rows = [r for r in rows if _covers(user, r["area"], engine)]
+        rows = [r for r in rows if covers(user, r["area"], engine)]
     return {"signoffs": rows}
 
 
@@ -156,7 +155,7 @@ def signed_copy(
     block (the signoff: version, time, who, note, sha256 of the XLSX)."""
     plain_query(request, frozenset({"format"}), "签发的报表", "a signed report")
     meta, part = read_signoff(engine, signoff_id, format)
-    if user.role == "planner" and not _covers(user, meta["area"], engine):
+    if user.role == "planner" and not covers(user, meta["area"], engine):
         where = meta["area"] or "全市"
         where_en = meta["area"] or "the whole city"
         raise HTTPException(
@@ -174,14 +173,6 @@ def signed_copy(
         media_type=XLSX,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
-
-
-def _covers(user: Principal, code: str | None, engine: Engine) -> bool:
-    """A planner's scope holds ``code`` (by parent link); a city-wide signoff is no one's."""
-    if not code:
-        return False
-    with engine.connect() as conn:
-        return user.covers_area(area_path(conn, code))
 
 
 @router.get(
