@@ -246,7 +246,13 @@ def _summary(body: dict[str, Any], steward: bool) -> str:
             f"{body['from']} to {body['to']}, {body['days']} of {total} days",
         ),
         ("进行中 running", running),
-        ("达标比例 patrolled share", f"{body['share'] * 100:g}%"),
+        # the rule, not a result (T66 N6: "达标比例 80%" was quoted as the day's compliance)
+        (
+            "达标线 patrolled when",
+            f"一条街巷当天走过其长度的 {body['share'] * 100:g}% 即为已巡（标准，非结果） "
+            f"a street or alley is patrolled on a day when {body['share'] * 100:g}% of its "
+            "length is walked (the rule, not a result)",
+        ),
     ]
     if body["running"]:
         rows.append(
@@ -318,17 +324,23 @@ def _downloads(body: dict[str, Any], day: dt.date, area: str | None) -> str:
     )
 
 
-def _signoffs(rows: list[dict[str, Any]] | None, running: bool) -> str:
+def _signoffs(rows: list[dict[str, Any]] | None, running: bool, signed: bool = False) -> str:
     """The period's signed copies (签发件) as stored, each version's XLSX and JSON; None: the
-    reader may not list them (a steward)."""
+    reader may not list them (a steward). ``signed``: the report says the period is signed,
+    though the reader may not read its copy (a planner, the city's copy: T66 N3 read "signed"
+    in the summary and "not signed" here)."""
     if rows is None:
         return ""
     if not rows:
-        said = (
-            "本期进行中，结束后才能签发 a running period is signed after it ends"
-            if running
-            else "本期尚未签发 this period has not been signed"
-        )
+        if running:
+            said = "本期进行中，结束后才能签发 a running period is signed after it ends"
+        elif signed:
+            said = (
+                "本期已签发，其签发件不在您的管辖区域内，您无权查看 signed; the signed copy is "
+                "outside your areas, so you may not read it"
+            )
+        else:
+            said = "本期尚未签发 this period has not been signed"
         return (
             '<section id="gw-signed"><h2>签发件 Signed copies</h2>'
             f'<p class="gw-note">{said}</p></section>'
@@ -342,7 +354,9 @@ def _signoffs(rows: list[dict[str, Any]] | None, running: bool) -> str:
         f'<td data-label="说明 note">{esc(r.get("note") or "—")}</td>'
         f'<td class="gw-rep-actions"><a class="gw-btn" '
         f'href="/reports/signed/{int(r["id"])}?format=xlsx">XLSX</a> '
-        f'<a class="gw-btn" href="/reports/signed/{int(r["id"])}">JSON</a></td></tr>'
+        # download, as the XLSX: opened, 262 KB of JSON filled the tab (T66 N7)
+        f'<a class="gw-btn" download="signed_{int(r["id"])}.json" '
+        f'href="/reports/signed/{int(r["id"])}">JSON</a></td></tr>'
         for r in reversed(rows)  # newest version first
     )
     return (
@@ -456,7 +470,7 @@ def build_reports_page(
         f'<h2 id="gw-heading">{esc(heading)}</h2>',
         _summary(body, steward),
         _downloads(body, day, code),
-        _signoffs(signoffs, bool(body["running"])),
+        _signoffs(signoffs, bool(body["running"]), bool(body.get("signed"))),
         '<section id="gw-people"><h2>人员排名 People ranking</h2>'
         '<p class="gw-note">排名按达标率，各职责分别排名，并列同名次；'
         "一条也未巡或尚无可计的不排名（—）。 "

@@ -240,6 +240,11 @@ def test_the_page_shows_what_the_api_answers(city, kind: str, back: int, area: s
         assert heading.endswith("· 全市 whole city"), heading
     for note in body["notes"]:
         assert html.escape(note) in page, note
+    # the share is the rule, said as one, never a bare "达标比例 80%" beside the results (T66 N6)
+    summary = page.split('id="gw-summary"')[1].split("</dl>")[0]
+    share = f"{body['share'] * 100:g}%"
+    assert f"一条街巷当天走过其长度的 {share} 即为已巡（标准，非结果）" in summary
+    assert "达标比例" not in summary
     assert body["notes"]  # the demo has some (outside every community; running)
     # the downloads: the API's own URLs, which answer the files
     q = f"date={day.isoformat()}" + (f"&amp;area={area}" if area else "")
@@ -327,6 +332,13 @@ def test_signed_copies_are_listed_to_their_readers(city) -> None:  # noqa: ANN00
     assert c.get(f"/reports/signed/{sid}?format=xlsx", headers=heads["viewer"]).status_code == 200
     page = c.get(f"/maps/reports?kind=weekly&date={last_week}", headers=heads["planner"]).text
     assert 'data-signoff="' not in page and "本期尚未签发" not in page.split('id="gw-signed"')[0]
+    # signed, said so in the summary: the copies' section must not say "not signed" (T66 N3)
+    section = page.split('id="gw-signed"')[1]
+    assert "本期已签发，其签发件不在您的管辖区域内" in section and "尚未签发" not in section
+    assert (
+        f'download="signed_{sid}.json"'
+        in c.get(f"/maps/reports?kind=weekly&date={last_week}", headers=heads["viewer"]).text
+    )  # the JSON copy downloads, as the XLSX (T66 N7)
     listed = c.get(f"/reports/signed?kind=weekly&since={last_week}", headers=heads["planner"])
     assert listed.json()["signoffs"] == []  # the API's rule, which the page follows
     # his subdistrict's signed copy he sees (and only on its own area's page)
