@@ -145,6 +145,14 @@ def test_names_and_labels_where_they_belong(city, browser, screen: str) -> None:
     )
     assert after == '" 缺员"'
     assert browser.execute_script("return document.querySelectorAll('path.gw-short').length") == 1
+    # its dashes drawn again above the streets and alleys, which hid half of them (T66 N5)
+    above = browser.execute_script(
+        "var e = document.querySelectorAll('.leaflet-gwShort-pane path.gw-short-edge');"
+        "var s = document.querySelector('.leaflet-overlay-pane path.gw-street');"
+        "return [e.length, getComputedStyle(e[0].closest('.leaflet-pane')).zIndex,"
+        " getComputedStyle(s.closest('.leaflet-pane')).zIndex];"
+    )
+    assert above[0] == 1 and int(above[1]) > int(above[2]), above
 
 
 def _grid_features(browser) -> list[dict[str, Any]]:  # noqa: ANN001, F811

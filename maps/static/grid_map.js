@@ -69,6 +69,17 @@ function gwGridMap(map, DATA) {
       toLabel.push({p: p, layer: layer});
     }
   }).addTo(map);
+  // A short grid's outline again, in a pane above the streets and alleys: they load later
+  // into the same pane as the grids and hid half of its dashes (T66 N5). Not clickable (the
+  // grid under it answers the hover); part of the level-1 layer, so it toggles with it.
+  map.createPane("gwShort");
+  map.getPane("gwShort").style.zIndex = 450;
+  map.getPane("gwShort").style.pointerEvents = "none";
+  level1.addLayer(L.geoJSON({type: "FeatureCollection", features: DATA.grids.features.filter(
+    function (f) { return f.properties.short; })}, {pane: "gwShort", interactive: false,
+    style: function () {
+      return Object.assign({}, DATA.shortLine, {fill: false, className: "gw-short-edge"});
+    }}));
   // Short-staffed grids' labels first, so the declutter keeps them when room is short (it
   // keeps the earlier of two labels), and their outlines on top of their neighbours'.
   toLabel.sort(function (a, b) { return (b.p.short ? 1 : 0) - (a.p.short ? 1 : 0); });
