@@ -130,11 +130,27 @@ _DB_ONLY = {"fair_share_m", "long_alleys", "handed_to_idle", "held_elsewhere", "
 # (streets); in file mode too, its output being new (T64 F7)
 _FILL_ROWS = {
     "alleys": (
+        # WHY two rows (outside tester T66, N2): the take-over's count (10 on the demo's
+        # 110108015) was read as the people new to the alleys (18: the fair-share target and
+        # the levelling bring people in too), they counted against the default's own solve
         (
             "handed_to_idle",
-            "空闲人员接手",
-            "taken over by idle people",
-            "people who held no alley now hold one (from stewards of 2+)",
+            "接手规则接手",
+            "taken over by the take-over rule",
+            "people idle after the solve who each took one alley over from a steward of 2+",
+        ),
+        (
+            "new_stewards",
+            "新增管家",
+            "new stewards",
+            "people who hold an alley with --fill-idle and would hold none without it "
+            "(stewards: {stewards_without_fill_idle} without it, {stewards} with it)",
+        ),
+        (
+            "no_longer_stewards",
+            "不再任管家",
+            "no longer stewards",
+            "people who would hold an alley without --fill-idle and hold none with it",
         ),
         (
             "levelled",
@@ -157,11 +173,16 @@ _FILL_AFTER = {"alleys": "long_alleys", "streets": "streets_per_chief_max"}
 
 def _summary_rows(kind: str, summary: dict) -> tuple:
     """The table's rows: as ever without --fill-idle; with it, the take-over's rows (and no
-    levelled row when there is no levelling bound)."""
+    levelled row when there is no levelling bound, no "no longer stewards" row when none)."""
     rows = _SUMMARY_ROWS[kind]
     if not summary.get("fill_idle") or kind not in _FILL_ROWS:
         return rows
-    fill = tuple(r for r in _FILL_ROWS[kind] if r[0] != "levelled" or summary.get("spread_bound"))
+    fill = tuple(
+        r
+        for r in _FILL_ROWS[kind]
+        if (r[0] != "levelled" or summary.get("spread_bound"))
+        and (r[0] != "no_longer_stewards" or summary.get(r[0]))  # shown where there are some
+    )
     out: list = []
     for row in rows:
         if row[0] != "handed_to_idle":  # the hand-on's row: not run with --fill-idle
@@ -189,8 +210,14 @@ _NOTES_ZH = {
     "steward's whole load": "长于 {long_alley_m} 米（公平份额的 {long_factor:g} 倍），"
     "每条由一名管家独管",
     "alleys, from stewards of 3+": "条，由管 3 条及以上的管家转出",
-    "people who held no alley now hold one (from stewards of 2+)": "人，原无小巷，现各接手一条"
-    "（来自管 2 条及以上的管家）",
+    "people idle after the solve who each took one alley over from a steward of 2+": "人，"
+    "求解后仍空闲，按接手规则从管 2 条及以上的管家处各接手一条",
+    "people who hold an alley with --fill-idle and would hold none without it "
+    "(stewards: {stewards_without_fill_idle} without it, {stewards} with it)": "人，加 "
+    "--fill-idle 后管小巷、不加时不管（在岗管家：不加 {stewards_without_fill_idle} 人，"
+    "加后 {stewards} 人）",
+    "people who would hold an alley without --fill-idle and hold none with it": "人，不加 "
+    "--fill-idle 时管小巷、加后不管",
     "alleys handed on by stewards above {spread_bound} × the median load": "条，由负荷超过中位数 "
     "{spread_bound} 倍的管家转给附近负荷较轻的人",
     "chiefs who held no street now hold one (from chiefs of 2+)": "人，原无街，现各接手一条"
@@ -431,15 +458,18 @@ def _still_above_filled(s: dict, zh: list, en: list) -> None:
         en[-1] += ", and duties kept are not handed on (--rebalance reassigns them all)"
 
 
-def _idle_hint(kind: str, summary: dict, holders: list) -> str | None:
+def _idle_hint(kind: str, summary: dict, holders: list, file_mode: bool = False) -> str | None:
     """Without --fill-idle: people idle while holders of 2 items or more are there, and the
     option that lets the idle ones within the take-over walk take one over (T64 F7: 19 of 100
     stewards idle, 69 at the 5-alley cap). ``holders``: the person of each pair. Counted from
     the summary and pairs alone (no walk is measured again): the people idle are those
-    available minus those holding one, those full elsewhere and those left out."""
+    available minus those holding one, those full elsewhere and those left out. Where duties
+    are kept (no --rebalance), it names --rebalance --fill-idle: a kept duty is never taken
+    over, and --fill-idle alone changed nothing there (outside tester T66, N1)."""
     from collections import Counter
 
     from geo.assign.chiefs import ChiefParams
+    from geo.assign.fill_idle import how_to_take_over
     from geo.assign.stewards import StewardParams
 
     if summary.get("fill_idle") or kind not in ("alleys", "streets"):
@@ -450,22 +480,29 @@ def _idle_hint(kind: str, summary: dict, holders: list) -> str | None:
     many = sum(1 for n in Counter(holders).values() if n >= 2)
     if idle <= 0 or not many:
         return None
+    opt, kept_zh, kept_en, then_zh, then_en = "--fill-idle", "", "", "", ""
+    if summary.get("kept"):  # gap filling: the duties held stay, never taken over
+        opt = "--rebalance --fill-idle"
+        kept_zh, kept_en = "现有职责保留时从不被接手；", "duties kept are never taken over; "
+        how_zh, how_en = how_to_take_over("file" if file_mode else "cli")
+        then_zh = "；" + how_zh[how_zh.index("（") + 1 : -1]  # what --rebalance does
+        then_en = "; " + how_en[how_en.index("(") + 1 : -1]
     if kind == "alleys":
         near = StewardParams().take_over_near_m
         return (
-            f"{idle} 人未分到小巷，{many} 名管家各管 2 条及以上；加 --fill-idle 可让空闲"
-            f"人员接手其中步行可及的小巷（步行不超过原管家或 {near:g} 米；步行会变长） "
-            f"{idle} people hold no alley while {many} stewards hold 2 or more: "
-            f"--fill-idle lets idle people take alleys over within their walk (no farther than "
-            f"the holder, or {near:g} m; walks grow longer)"
+            f"{idle} 人未分到小巷，{many} 名管家各管 2 条及以上；{kept_zh}加 {opt} 可让空闲"
+            f"人员接手其中步行可及的小巷（步行不超过原管家或 {near:g} 米；步行会变长{then_zh}） "
+            f"{idle} people hold no alley while {many} stewards hold 2 or more: {kept_en}"
+            f"{opt} lets idle people take alleys over within their walk (no farther than "
+            f"the holder, or {near:g} m; walks grow longer{then_en})"
         )
     near = ChiefParams().take_over_near_m
     return (
-        f"{idle} 人未分到街，{many} 名街巷长各管 2 条及以上；加 --fill-idle 可让空闲"
-        f"人员接手其中步行可及的街（步行不超过原街巷长或 {near:g} 米；步行会变长） "
-        f"{idle} people hold no street while {many} street chiefs hold 2 or more: "
-        f"--fill-idle lets idle people take streets over within their walk (no farther than "
-        f"the holder, or {near:g} m; walks grow longer)"
+        f"{idle} 人未分到街，{many} 名街巷长各管 2 条及以上；{kept_zh}加 {opt} 可让空闲"
+        f"人员接手其中步行可及的街（步行不超过原街巷长或 {near:g} 米；步行会变长{then_zh}） "
+        f"{idle} people hold no street while {many} street chiefs hold 2 or more: {kept_en}"
+        f"{opt} lets idle people take streets over within their walk (no farther than "
+        f"the holder, or {near:g} m; walks grow longer{then_en})"
     )
 
 
@@ -628,7 +665,13 @@ def stewards(
             f"无法写入文件 {out}（{why}），请检查目录和权限 cannot write {out}: {why}"
         ) from None
     _print_summary(result.summary, result.uncovered, file_mode=True)
-    hint = _idle_hint("alleys", result.summary, result.assignments["person_id"].tolist())
+    hint = _idle_hint(
+        "alleys", result.summary, result.assignments["person_id"].tolist(), file_mode=True
+    )
+    if not hint:
+        from geo.assign.fill_idle import kept_note
+
+        hint = kept_note("alleys", result.summary, style="file")
     if hint:  # stderr: the lines after the table stay as they were (T38 L11)
         typer.echo(f"warning: {hint}", err=True)
     held = result.assignments["person_id"].value_counts()
@@ -786,6 +829,11 @@ def _database_mode(kind: str):
         idle = _idle_hint(kind, proposal["summary"], [r["person_id"] for r in proposal["pairs"]])
         if idle:
             typer.echo(idle)
+        from geo.assign.fill_idle import kept_note
+
+        note = kept_note(kind, proposal["summary"])  # --fill-idle while duties are kept
+        if note:
+            typer.echo(note)
         ch = proposal["changes"]
         typer.echo(
             f"职责：保留 {ch['keep']} 项，结束 {ch['end']} 项，新增 {ch['start']} 项 "

@@ -161,10 +161,17 @@ def test_file_mode_fill_idle(whole_ways, tmp_path, capsys, monkeypatch):
     assert _pairs_sha256(on_pairs) == _pairs_sha256(filled.assignments)
     rows, plain = _table(on.out), _table(off.out)
     s = filled.summary
-    assert rows["空闲人员接手 taken over by idle people"] == (
+    assert rows["接手规则接手 taken over by the take-over rule"] == (
         str(s["handed_to_idle"]),
-        "人，原无小巷，现各接手一条（来自管 2 条及以上的管家） people who held no alley now "
-        "hold one (from stewards of 2+)",
+        "人，求解后仍空闲，按接手规则从管 2 条及以上的管家处各接手一条 people idle after the "
+        "solve who each took one alley over from a steward of 2+",
+    )
+    # the people new to the alleys, against the default's pairs (T66 N2)
+    now, before = set(on_pairs["person_id"]), set(off_pairs["person_id"])
+    assert rows["新增管家 new stewards"][0] == str(len(now - before))
+    assert (
+        f"（在岗管家：不加 {len(before)} 人，加后 {len(now)} 人）"
+        in rows["新增管家 new stewards"][1]
     )
     assert rows["均衡转出 levelled"][0] == str(s["levelled"])
     assert rows["在岗管家 stewards assigned"][0] == str(s["stewards"])
@@ -185,6 +192,18 @@ def test_file_mode_fill_idle(whole_ways, tmp_path, capsys, monkeypatch):
     )
     assert hint in off.err.splitlines(), off.err
     assert "--fill-idle" not in on.err and "--fill-idle" not in off.out
+    # duties kept (--existing, no --rebalance): the hint names --rebalance --fill-idle, and
+    # --fill-idle alone says that it took no kept duty over (T66 N1)
+    kept, _ = run("kept.csv", "--existing", str(tmp_path / "off.csv"))
+    assert "；现有职责保留时从不被接手；加 --rebalance --fill-idle 可让空闲人员" in kept.err
+    assert "--rebalance keeps none of the duties in --existing: it reassigns them all" in kept.err
+    alone, alone_pairs = run("alone.csv", "--existing", str(tmp_path / "off.csv"), "--fill-idle")
+    assert _pairs_sha256(alone_pairs) == DEFAULT_PAIRS_SHA256  # nothing taken over
+    assert (
+        f"warning: --fill-idle 未让空闲人员接手任何小巷：未加 --rebalance 时保留现有 "
+        f"{len(off_pairs)} 项职责、只补空缺，保留的职责从不被接手；要让空闲人员接手，请加 "
+        "--rebalance --fill-idle（--rebalance 不保留 --existing 中的职责，全部重新分配）"
+    ) in alone.err, alone.err
 
 
 def test_stewards_of_two_alleys_or_more_within_the_bound(whole_ways):

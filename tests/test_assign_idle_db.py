@@ -88,11 +88,12 @@ def test_assign_alleys_fill_idle(city, pg_url, monkeypatch) -> None:
     s = filled["summary"]
     assert s["fill_idle"] is True and s["stewards"] > default["summary"]["stewards"]
     rows = _table(on.stdout)
-    assert rows["空闲人员接手 taken over by idle people"] == (
+    assert rows["接手规则接手 taken over by the take-over rule"] == (
         str(s["handed_to_idle"]),
-        "人，原无小巷，现各接手一条（来自管 2 条及以上的管家） people who held no alley now "
-        "hold one (from stewards of 2+)",
+        "人，求解后仍空闲，按接手规则从管 2 条及以上的管家处各接手一条 people idle after the "
+        "solve who each took one alley over from a steward of 2+",
     )
+    assert "空闲人员接手 taken over by idle people" not in rows
     assert rows["均衡转出 levelled"] == (
         str(s["levelled"]),
         "条，由负荷超过中位数 1.5 倍的管家转给附近负荷较轻的人 alleys handed on by stewards "
@@ -100,7 +101,7 @@ def test_assign_alleys_fill_idle(city, pg_url, monkeypatch) -> None:
     )
     assert rows["在岗管家 stewards assigned"][0] == str(s["stewards"])
     assert "转给空闲人员 handed to idle people" not in rows
-    assert "--fill-idle" not in on.stdout  # no hint: the option is on
+    assert "可让空闲人员接手" not in on.stdout  # no hint: the option is on
     plain = _table(off.stdout)
     assert (
         "空闲人员接手 taken over by idle people" not in plain and "均衡转出 levelled" not in plain

@@ -63,12 +63,19 @@ class ProposalRequest(StrictBody):
         description="让空闲人员接手（仅 streets 街、alleys 小巷）：管 2 条及以上者的街或小巷，"
         "由步行不超过其本人或 500 米（小巷管家）/ 1000 米（街巷长）的空闲人员接手；"
         "负荷超过中位数 1.5 倍的管家再转出，目标负荷为公平份额；用人更多，步行更长"
-        "（见 summary 的 handed_to_idle、levelled）；默认 false，与不加此项相同 "
+        "（见 summary 的 handed_to_idle、levelled；小巷管家另有 new_stewards：加此项后管小巷、"
+        "不加时不管的人数，stewards_without_fill_idle：不加时的在岗管家数）；只在 rebalance "
+        "为 true 时接手现有职责：不重新分配时保留的职责从不被接手（见结果的 notes）；"
+        "默认 false，与不加此项相同 "
         "let idle people take over alleys/streets from "
         "holders of 2 or more (streets and alleys only), walking no farther than the holder or "
         "500 m (stewards) / 1000 m (street chiefs); stewards above 1.5 × the median load hand "
         "alleys on, the target load is the fair share. More people used, longer walks (the "
-        "summary's handed_to_idle, levelled). Default false: as without the option",
+        "summary's handed_to_idle, levelled; for stewards also new_stewards: people holding "
+        "an alley with the option and none without it, stewards_without_fill_idle: stewards "
+        "without it). Takes existing duties over only with rebalance true: without it the "
+        "duties kept are never taken over (the result's notes). Default false: as without "
+        "the option",
     )
 
     @model_validator(mode="after")
@@ -354,7 +361,14 @@ def create_proposal(
 
     def work(progress: Any) -> dict[str, Any]:
         progress(0.1, "求解中 solving")
-        return propose(engine, body.kind, body.area, body.rebalance, params=params)
+        proposal = propose(engine, body.kind, body.area, body.rebalance, params=params)
+        if body.fill_idle:  # duties kept are never taken over: say so (T66 N1)
+            from geo.assign.fill_idle import kept_note
+
+            note = kept_note(body.kind, proposal["summary"], style="api")
+            if note:
+                proposal["notes"] = [note]
+        return proposal
 
     run_job(engine, job_id, work)
     return job_accepted(job_id)

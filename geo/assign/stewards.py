@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -252,8 +252,6 @@ def assign_stewards(
     # here; counting them would shrink the fair share and the soft capacity of everyone else,
     # pushing alleys into overflow or leaving them uncovered while those people stay idle.
     fair = k * float(length.sum()) / max(n_p - int(no_room.sum()), 1)
-    target = min(balance_target(length, fair, params), params.max_length_per_person_m)
-    cap_len = min(params.capacity_slack * target, params.max_length_per_person_m)
 
     alley_ids = alleys["alley_id"].tolist()
     person_ids = people["person_id"].tolist()
@@ -283,37 +281,55 @@ def assign_stewards(
         _, first = np.unique(key, return_index=True)
         ci, cp, cd = ci[first], cp[first], cd[first]
 
-    unit = params.flow_unit_m or max(1.0, target / 40.0)
-    pb = BalanceProblem(
-        size=length,
-        need=need,
-        cand_item=ci,
-        cand_person=cp,
-        cand_cost=cd,
-        n_people=n_p,
-        target=target,
-        cap_size=np.maximum(cap_len - held_m, 0.0),
-        hard_cap_size=np.maximum(params.max_length_per_person_m - held_m, 0.0)
-        if params.overflow_to_cover
-        else None,
-        cap_count=count_cap,
-        strict=busy,
-        balance_weight=params.balance_weight,
-        uncovered_cost=params.uncovered_cost_m,
-        compact_weight=params.compact_weight,
-        item_xy=reach.item_xy,
-        unit=unit,
-        fixed=kept,
-        time_limit_s=params.time_limit_s,
-        expand=reach.pairs_for,
-        idle_spread=params.idle_spread,
-        # the take-over (fill_idle) takes from stewards of 2+, within its own walk
-        idle_min_items=2 if params.fill_idle else params.idle_min_items,
-        idle_near=params.take_over_near_m if params.fill_idle else params.idle_near_m,
-        idle_take=params.fill_idle,
-        solo_size=params.long_factor() * fair,
-        progress=lambda f, step: tell(0.4 + 0.55 * f, step),
-    )
+    def problem(prm: StewardParams, tell_to: Callable[[float, str], None]) -> BalanceProblem:
+        """The balance problem under ``prm`` (the target and walks their option's)."""
+        target = min(balance_target(length, fair, prm), prm.max_length_per_person_m)
+        cap_len = min(prm.capacity_slack * target, prm.max_length_per_person_m)
+        unit = prm.flow_unit_m or max(1.0, target / 40.0)
+        return BalanceProblem(
+            size=length,
+            need=need,
+            cand_item=ci,
+            cand_person=cp,
+            cand_cost=cd,
+            n_people=n_p,
+            target=target,
+            cap_size=np.maximum(cap_len - held_m, 0.0),
+            hard_cap_size=np.maximum(prm.max_length_per_person_m - held_m, 0.0)
+            if prm.overflow_to_cover
+            else None,
+            cap_count=count_cap,
+            strict=busy,
+            balance_weight=prm.balance_weight,
+            uncovered_cost=prm.uncovered_cost_m,
+            compact_weight=prm.compact_weight,
+            item_xy=reach.item_xy,
+            unit=unit,
+            fixed=kept,
+            time_limit_s=prm.time_limit_s,
+            expand=reach.pairs_for,
+            idle_spread=prm.idle_spread,
+            # the take-over (fill_idle) takes from stewards of 2+, within its own walk
+            idle_min_items=2 if prm.fill_idle else prm.idle_min_items,
+            idle_near=prm.take_over_near_m if prm.fill_idle else prm.idle_near_m,
+            idle_take=prm.fill_idle,
+            solo_size=prm.long_factor() * fair,
+            progress=tell_to,
+        )
+
+    # WHY the default solved too with the option (outside tester T66, N2): the take-over
+    # counts only the people it brings in; the fair-share target and the levelling bring in
+    # more (10 took over, 18 new stewards on the demo's 110108015), so the people new to the
+    # alleys, those a planner must brief, are counted against the default's own solve
+    default: list[tuple[int, int]] = []
+    if params.fill_idle:
+        plain = replace(params, fill_idle=False)
+        default = solve_balanced(problem(plain, lambda f, step: tell(0.4 + 0.27 * f, step))).pairs
+        pb = problem(params, lambda f, step: tell(0.67 + 0.28 * f, step))
+    else:
+        pb = problem(params, lambda f, step: tell(0.4 + 0.55 * f, step))
+    target = pb.target
+    cap_len = min(params.capacity_slack * target, params.max_length_per_person_m)
     res = solve_balanced(pb)
     tell(1.0, "完成 done")
     out, pi, _ = pair_frame(reach, res.pairs, alley_ids, person_ids, "alley_id")
@@ -337,11 +353,29 @@ def assign_stewards(
     )
     if params.fill_idle:  # the option's figures; without it the summary stays as it was
         summary.update(fill_idle=True, levelled=res.levelled)
+        summary.update(_against_default(res.pairs, default))
     if busy.any():
         summary.update(held_elsewhere=int(busy.sum()), full_elsewhere=int(full.sum()))
     summary.update(spread_causes(res.pairs, length, pb.cap_size, pb.solo_size, params))
     summary.update(reach_notes(reach, held, alley_ids, person_ids))
     return StewardAssignment(assignments=out, uncovered=uncovered, summary=summary)
+
+
+def _against_default(
+    pairs: list[tuple[int, int]], default: list[tuple[int, int]]
+) -> dict[str, int]:
+    """The option's stewards against the default's, solved on the same alleys and people:
+    ``stewards_without_fill_idle`` (how many the default uses), ``new_stewards`` (people who
+    hold an alley with the option and none without it: the people a planner must brief) and
+    ``no_longer_stewards`` (the other way round). WHY: ``handed_to_idle`` counts only the
+    take-over's people; the fair-share target and the levelling bring others in (outside
+    tester T66, N2: 10 taken over, 18 new stewards, 35 → 53)."""
+    on, off = {p for _, p in pairs}, {p for _, p in default}
+    return {
+        "stewards_without_fill_idle": len(off),
+        "new_stewards": len(on - off),
+        "no_longer_stewards": len(off - on),
+    }
 
 
 def spread_causes(
