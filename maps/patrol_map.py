@@ -20,6 +20,7 @@ from geo.suspect_tracks import flags_said
 from geo.track_days import EARLIEST_DAY
 from maps.charts import SO_FAR, compliance_chart, rate_text
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
+from maps.shell import area_options
 
 # pending: today's duty not done yet, neither failed nor done (the daily report's ``pending``):
 # drawn red 未走 it read as missed beside a "100 %" rate before the day was over (T65 F2)
@@ -67,20 +68,8 @@ UPLOAD_FORM = (
 
 
 def _area_picker(areas: list[dict], chosen: dict | None) -> str:
-    """The area filter's select: the whole city, then each area under the one it lies in
-    (indented by level), the chosen one selected. A chosen area the list does not hold (past
-    the list's limit) is offered first, so the form keeps it."""
-    depth = {"district": 0, "subdistrict": 1, "township": 1, "community": 2, "village": 2}
-    code = chosen["code"] if chosen else None
-    options = ['<option value="">全市 whole city</option>']
-    if chosen and not any(a["code"] == code for a in areas):
-        areas = [{"code": code, "name": chosen.get("name"), "level": chosen.get("level")}, *areas]
-    for a in areas:
-        pad = "\u3000" * depth.get(str(a["level"]), 0)
-        label = f"{pad}{a['name'] or a['code']} {LEVEL_ZH.get(str(a['level']), '')} {a['code']}"
-        sel = " selected" if a["code"] == code else ""
-        options.append(f'<option value="{esc(a["code"])}"{sel}>{esc(label)}</option>')
-    return f'<br>区域 area <select name="area">{"".join(options)}</select> '
+    """The area filter's select (:func:`maps.shell.area_options`)."""
+    return f'<br>区域 area <select name="area">{area_options(areas, chosen)}</select> '
 
 
 def thinned_note(track: dict) -> str:

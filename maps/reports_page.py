@@ -25,11 +25,10 @@ import math
 from typing import Any
 from urllib.parse import urlencode
 
-from geo.models import LEVEL_ZH
 from geo.report_areas import AREA_LEVELS
 from geo.report_export import HEADERS, YES_NO, local_text
 from geo.track_days import EARLIEST_DAY
-from maps.shell import STATIC, esc, top_bar
+from maps.shell import STATIC, area_options, esc, top_bar
 
 PAGE = "/maps/reports"
 PAGE_JS = "reports.js"
@@ -368,20 +367,8 @@ def _signoffs(rows: list[dict[str, Any]] | None, running: bool, signed: bool = F
 
 
 def area_select(areas: list[dict[str, Any]], chosen: dict[str, Any] | None) -> str:
-    """The area picker as the patrol map's (:func:`geo.map_data.area_choices`, each area under
-    the one it lies in, indented by level): 全市 whole city first; a chosen area the list does
-    not hold (past its limit) offered first so the form keeps it."""
-    depth = {"district": 0, "subdistrict": 1, "township": 1, "community": 2, "village": 2}
-    code = chosen["code"] if chosen else None
-    if chosen and not any(a["code"] == code for a in areas):
-        areas = [chosen, *areas]
-    options = ['<option value="">全市 whole city</option>']
-    for a in areas:
-        pad = "\u3000" * depth.get(str(a["level"]), 0)
-        label = f"{pad}{a['name'] or a['code']} {LEVEL_ZH.get(str(a['level']), '')} {a['code']}"
-        sel = " selected" if a["code"] == code else ""
-        options.append(f'<option value="{esc(a["code"])}"{sel}>{esc(label)}</option>')
-    return f'<select name="area" id="gw-area">{"".join(options)}</select>'
+    """The area picker as the patrol map's (:func:`maps.shell.area_options`)."""
+    return f'<select name="area" id="gw-area">{area_options(areas, chosen)}</select>'
 
 
 def _picker(body: dict[str, Any], day: dt.date, today: dt.date, areas: list[dict[str, Any]]) -> str:

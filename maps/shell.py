@@ -100,3 +100,23 @@ def error_page(
     # account sign in; a 401 is no one
     bar = top_bar(user) if user or status == 403 else ""
     return plain_page(f"{heading} · {status}", body, bar)
+
+
+def area_options(areas: list[dict[str, Any]], chosen: dict[str, Any] | None) -> str:
+    """An area picker's options (:func:`geo.map_data.area_choices`): 全市 whole city first,
+    then each area under the one it lies in, indented by level, the chosen one selected; a
+    chosen area the list does not hold (past its limit) is offered first, so the form keeps
+    it. One list for the patrol map and the reports page."""
+    from geo.models import LEVEL_ZH
+
+    depth = {"district": 0, "subdistrict": 1, "township": 1, "community": 2, "village": 2}
+    code = chosen["code"] if chosen else None
+    if chosen and not any(a["code"] == code for a in areas):
+        areas = [{"code": code, "name": chosen.get("name"), "level": chosen.get("level")}, *areas]
+    options = ['<option value="">全市 whole city</option>']
+    for a in areas:
+        pad = "\u3000" * depth.get(str(a["level"]), 0)
+        label = f"{pad}{a['name'] or a['code']} {LEVEL_ZH.get(str(a['level']), '')} {a['code']}"
+        sel = " selected" if a["code"] == code else ""
+        options.append(f'<option value="{esc(a["code"])}"{sel}>{esc(label)}</option>')
+    return "".join(options)

@@ -73,6 +73,18 @@
     document.body.insertBefore(div, document.body.firstChild);
   };
 
+  /* A button's write refused because the sign-in ended (401): the message box says what was
+     not done and links the sign-in page in a new tab, so this page keeps its state, then the
+     same button works. ``done``/``again``: the Chinese of what was not done and of what to
+     press again; ``en``: the English after "Your sign-in has expired: ". */
+  gw.signInAgain = function (msg, done, again, en) {
+    var here = window.location.pathname + window.location.search;
+    msg.className = "gw-msg gw-bad";
+    msg.innerHTML = "登录已过期，" + done + '。请<a id="gw-signin" href="/login?next=' +
+      encodeURIComponent(here) + '" target="_blank" rel="noopener">在新标签页重新登录 sign in ' +
+      "again in a new tab</a>，" + again + "。 Your sign-in has expired: " + en;
+  };
+
   /* A layer that loads GeoJSON from the API for the current view (bbox) whenever the map
      stops moving, so pages never embed big layers. */
   gw.bboxLayer = function (map, name, url, options) {

@@ -17,12 +17,8 @@
   function busy(on) { buttons.forEach(function (b) { b.disabled = on; }); }
 
   function expired() {
-    var here = window.location.pathname + window.location.search;
-    msg.className = "gw-msg gw-bad";
-    msg.innerHTML = '登录已过期，未生成草案。请<a id="gw-signin" href="/login?next=' +
-      encodeURIComponent(here) + '" target="_blank" rel="noopener">在新标签页重新登录 sign in ' +
-      "again in a new tab</a>，再点“恢复此版”。 Your sign-in has expired: no draft was made; " +
-      "sign in again, then press revert again.";
+    gw.signInAgain(msg, "未生成草案", "再点“恢复此版”",
+                   "no draft was made; sign in again, then press revert again.");
   }
 
   buttons.forEach(function (b) {

@@ -17,12 +17,8 @@
   }
 
   function expired() {
-    var here = window.location.pathname + window.location.search;
-    msg.className = "gw-msg gw-bad";
-    msg.innerHTML = '登录已过期，未生成报表。请<a id="gw-signin" href="/login?next=' +
-      encodeURIComponent(here) + '" target="_blank" rel="noopener">在新标签页重新登录 sign in ' +
-      "again in a new tab</a>，再点“后台生成”。 Your sign-in has expired: sign in again, then " +
-      "press the button again.";
+    gw.signInAgain(msg, "未生成报表", "再点“后台生成”",
+                   "sign in again, then press the button again.");
   }
 
   function failed(res) {
