@@ -183,6 +183,16 @@ def geometries_to_wgs84(geoms: Any, crs: str | None) -> np.ndarray:
     return shapely.transform(arr, _tx)
 
 
+def reproject(geoms: Any, src: str, dst: str) -> Any:
+    """Shapely geometries (one or an array) from ``src`` to ``dst``, lon/lat axis order,
+    vectorised over every coordinate at once: the one way the modules that measure in metres
+    project WGS 84 outlines (and back) without a GeoSeries round trip."""
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs(src, dst, always_xy=True)
+    return shapely.transform(geoms, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1])))
+
+
 def metric_crs(lon: float, lat: float) -> str:
     """The UTM zone (EPSG code) for a point: where gridward measures metres and m²."""
     zone = int(np.floor((lon + 180.0) / 6.0)) % 60 + 1

@@ -151,7 +151,7 @@ def grids_with_staff(
     census count, T65 F4); ``workers_needed`` and ``short`` (what is missing: no leader,
     full-time workers under 1 per ``households_per_worker``), judged as GET /coverage judges
     a grid fully staffed, so the map marks the grids /coverage counts short (T65 F13)."""
-    from geo.assign.grids import workers_needed
+    from geo.assign.grids import staff_shortfall, workers_needed
 
     cid = community_id(engine, community)
     sql = text(
@@ -188,8 +188,7 @@ def grids_with_staff(
         p["households_estimated"] = min(int(p["households_estimated"]), int(p["households"]))
         need = int(workers_needed(np.array([p["households"]]), ratio)[0])
         p["workers_needed"] = need
-        short = {"leader": p["leaders"] < 1, "workers": max(0, need - int(p["full_time"]))}
-        p["short"] = short if short["leader"] or short["workers"] else None
+        p["short"] = staff_shortfall(int(p["leaders"]), int(p["full_time"]), need)
     return fc
 
 

@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.geometry
-from pyproj import Transformer
 from sqlalchemy import Connection, Engine, text
 
 from geo import audit
-from geo.crs import metric_crs_for_bounds
+from geo.crs import WGS84, metric_crs_for_bounds, reproject
 from geo.errors import ConflictError, InputError
 
 
@@ -344,10 +343,7 @@ def _elongated(polys: Any) -> np.ndarray:
     geoms = np.asarray(list(polys), dtype=object)
     if not len(geoms):
         return np.zeros(0, bool)
-    to_m = Transformer.from_crs(
-        "EPSG:4326", metric_crs_for_bounds(shapely.total_bounds(geoms)), always_xy=True
-    )
-    metric = shapely.transform(geoms, lambda xy: np.column_stack(to_m.transform(*xy.T)))
+    metric = reproject(geoms, WGS84, metric_crs_for_bounds(shapely.total_bounds(geoms)))
     return polsby_popper(metric) < ELONGATED_PP
 
 

@@ -1064,6 +1064,7 @@ def duties(
 def coverage_rates(engine: Engine, area: str, day: dt.date | None = None) -> dict[str, Any]:
     """覆盖率 for an area on a day: alleys with a steward, streets with a chief, grids fully
     staffed, households per full-time worker."""
+    from geo.assign.grids import staff_shortfall, workers_needed
     from geo.settings import get_settings
 
     day = day or city_today()
@@ -1096,9 +1097,9 @@ def coverage_rates(engine: Engine, area: str, day: dt.date | None = None) -> dic
         )
     lead = staff[staff["role"] == "grid_leader"].set_index("grid_id")["n"]
     work = staff[staff["role"] == "grid_worker"].set_index("grid_id")["n"]
-    need = np.ceil(grids["households"].to_numpy(float) / ratio)
+    need = workers_needed(grids["households"].to_numpy(float), ratio)
     full = [
-        (lead.get(g, 0) >= 1) and (work.get(g, 0) >= n)
+        staff_shortfall(int(lead.get(g, 0)), int(work.get(g, 0)), n) is None
         for g, n in zip(grids["item_id"], need, strict=True)
     ]
     out["grids"] = len(grids)

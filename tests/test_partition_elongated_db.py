@@ -5,6 +5,8 @@ line, ``plans show`` says 狭长：紧凑度 0.xxx, and the stored grid keeps no
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -32,19 +34,24 @@ def tsinghua(db, shared_data, tmp_path):
     return db
 
 
-def test_database_mode_flags_an_elongated_grid_and_plans_show_says_so(
-    tsinghua, pg_url, monkeypatch
-) -> None:
-    from geo.plans import get_plan
-
-    monkeypatch.setenv("COLUMNS", "400")  # one table row per line
+def _engine_draft(pg_url: str) -> tuple[Any, int]:
+    """``partition --community`` at 100–200 (seed 0): its CLI result and draft plan id."""
     res = run_cli(
         ["partition", "--community", CODE, "--min-households", "100",
          "--max-households", "200", "--seed", "0"],
         pg_url,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    plan_id = int(res.stdout.split("draft plan ")[1].split()[0])
+    return res, int(res.stdout.split("draft plan ")[1].split()[0])
+
+
+def test_database_mode_flags_an_elongated_grid_and_plans_show_says_so(
+    tsinghua, pg_url, monkeypatch
+) -> None:
+    from geo.plans import get_plan
+
+    monkeypatch.setenv("COLUMNS", "400")  # one table row per line
+    res, plan_id = _engine_draft(pg_url)
     plan = get_plan(tsinghua, plan_id)
     props = [f["properties"] for f in plan["features"]["features"]]
     pp = np.array([p["polsby_popper"] for p in props])
@@ -90,13 +97,7 @@ def test_a_draft_saved_from_the_editor_flags_its_elongated_grids(tsinghua, pg_ur
     from geo.plan_drafts import DraftGrid, save_draft
     from geo.plans import get_plan
 
-    res = run_cli(
-        ["partition", "--community", CODE, "--min-households", "100",
-         "--max-households", "200", "--seed", "0"],
-        pg_url,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    plan_id = int(res.stdout.split("draft plan ")[1].split()[0])
+    _, plan_id = _engine_draft(pg_url)
     engine_props = [f["properties"] for f in get_plan(tsinghua, plan_id)["features"]["features"]]
     grids = [DraftGrid(p["code"], list(p["building_ids"])) for p in engine_props]
     saved = save_draft(tsinghua, CODE, 100, 200, grids, created_by="test")

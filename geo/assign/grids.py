@@ -60,6 +60,14 @@ def workers_needed(households: np.ndarray, households_per_worker: int) -> np.nda
     return np.ceil(np.maximum(h, 0) / households_per_worker).astype(np.int64)
 
 
+def staff_shortfall(leaders: int, full_time: int, needed: int) -> dict[str, bool | int] | None:
+    """What a grid lacks of its "1+N": ``{"leader": no leader, "workers": full-time workers
+    missing}``, None when fully staffed. The one rule of GET /coverage's
+    ``grids_fully_staffed`` and the grid map's 缺员 mark (T65 F13), so they never disagree."""
+    short = {"leader": leaders < 1, "workers": max(0, int(needed) - int(full_time))}
+    return short if short["leader"] or short["workers"] else None
+
+
 def _in_metres(grids: gpd.GeoDataFrame, people: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Grid outlines and homes in the grids' local metric CRS, as distances are measured."""
     g4326 = grids if grids.crs is not None else grids.set_crs(WGS84)

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from pyproj import Transformer
 
-from geo.crs import WGS84, metric_crs_for_bounds
+from geo.crs import WGS84, metric_crs_for_bounds, reproject
 
 #: coordinates written to 1e-8° (about a millimetre), as file mode always wrote them
 GRID_DEG = 1e-8
@@ -100,10 +99,7 @@ def _narrow(faces: np.ndarray) -> np.ndarray:
     """Whether each face is narrower than a hairline (mean width, in metres)."""
     if not len(faces):
         return np.zeros(0, dtype=bool)
-    x0, y0, x1, y1 = shapely.total_bounds(faces)
-    crs = metric_crs_for_bounds((x0, y0, x1, y1))
-    fwd = Transformer.from_crs(WGS84, crs, always_xy=True)
-    m = shapely.transform(faces, lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1])))
+    m = reproject(faces, WGS84, metric_crs_for_bounds(shapely.total_bounds(faces)))
     width = 2.0 * shapely.area(m) / np.maximum(shapely.length(m), 1e-300)
     return width < _HAIRLINE_M
 

@@ -23,11 +23,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from geo.crs import WGS84
+from geo.crs import WGS84, reproject
 from geo.partition.assemble import grid_polygons, to_wgs84_closed
 from geo.partition.bisect import Bisector, feasible_total, street_angles
 from geo.partition.codes import grid_codes, sequence_order
@@ -237,10 +236,7 @@ def partition(
     if len(closed):
         # a hairline inlet the reprojection closed into a hole, and the hole closed (T64 F5):
         # the figures below (area, compactness, street share) are read off what is delivered
-        fwd = Transformer.from_crs(WGS84, metric, always_xy=True)
-        polys[closed] = shapely.transform(
-            polys_wgs[closed], lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1]))
-        )
+        polys[closed] = reproject(polys_wgs[closed], WGS84, metric)
 
     report(0.85, "编码与质量 codes and quality")
     order = sequence_order(polys)
