@@ -130,17 +130,15 @@ def _draft_entry(d: dict[str, Any], version: int) -> dict[str, Any]:
     return {**entry, "bounds": bounds_of(d.get("params")), "stale": d["base_version"] != version}
 
 
-# households of a grid's buildings (its stored building_ids, else the buildings whose inner
-# point it covers, as geo.export reads them) that are estimated, not census counts
-_ESTIMATED_OF_GRID = (
-    "SELECT COALESCE(sum(b.households), 0) FROM buildings b "
-    "WHERE b.household_source = 'estimated' AND b.id IN ("
-    " SELECT (jsonb_array_elements_text(g.properties -> 'building_ids'))::int "
-    " WHERE jsonb_typeof(g.properties -> 'building_ids') = 'array' "
-    " UNION ALL SELECT b2.id FROM buildings b2 "
-    " WHERE jsonb_typeof(g.properties -> 'building_ids') IS DISTINCT FROM 'array' "
-    " AND b2.geom && g.geom AND ST_Intersects(g.geom, ST_PointOnSurface(b2.geom)))"
-)
+def _estimated_of_grid() -> str:
+    """Households of grid ``g``'s buildings (geo.plan_history.grid_members_sql) that are
+    estimated, not census counts."""
+    from geo.plan_history import grid_members_sql
+
+    return (
+        "SELECT COALESCE(sum(e.households), 0) FROM buildings e "
+        f"WHERE e.household_source = 'estimated' AND e.id IN ({grid_members_sql('g')})"
+    )
 
 
 def grids_with_staff(
@@ -170,7 +168,7 @@ def grids_with_staff(
         "   AND a.role = 'grid_leader' AND " + _CURRENT + "),"
         " 'full_time', (SELECT count(*) FROM assignments a WHERE a.grid_id = g.id"
         "   AND a.role = 'grid_worker' AND " + _CURRENT + "),"
-        " 'households_estimated', (" + _ESTIMATED_OF_GRID + ")) AS p "
+        " 'households_estimated', (" + _estimated_of_grid() + ")) AS p "
         "FROM grids g JOIN areas ar ON ar.id = g.community_id "
         "WHERE g.retired_at IS NULL AND g.level = :level "
         "AND (CAST(:cid AS int) IS NULL OR g.community_id = :cid) "

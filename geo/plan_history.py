@@ -181,16 +181,23 @@ def grid_versions(engine: Engine, community: str) -> dict[str, Any]:
 
 # A version's level-1 grids and their buildings: the stored building_ids (every plan
 # committed since plans kept them), else the buildings whose inner point the grid covers
-_VERSION_MEMBERS_SQL = """
+def grid_members_sql(g: str = "g") -> str:
+    """A subquery of the ids (``bid``) of grid ``g``'s buildings: its stored building_ids,
+    else (a grid stored without them) the buildings whose inner point it covers. One rule
+    for a version's members and the grid map's estimated households."""
+    return (
+        f"SELECT (jsonb_array_elements_text({g}.properties->'building_ids'))::int AS bid "
+        f"WHERE jsonb_typeof({g}.properties->'building_ids') = 'array' "
+        "UNION ALL SELECT b.id FROM buildings b "
+        f"WHERE jsonb_typeof({g}.properties->'building_ids') IS DISTINCT FROM 'array' "
+        f"AND b.geom && {g}.geom AND ST_Intersects({g}.geom, ST_PointOnSurface(b.geom))"
+    )
+
+
+_VERSION_MEMBERS_SQL = f"""
 SELECT g.id, g.code, g.plan_id, m.bid
 FROM grids g
-LEFT JOIN LATERAL (
-  SELECT (jsonb_array_elements_text(g.properties->'building_ids'))::int AS bid
-  WHERE jsonb_typeof(g.properties->'building_ids') = 'array'
-  UNION ALL
-  SELECT b.id FROM buildings b
-  WHERE jsonb_typeof(g.properties->'building_ids') IS DISTINCT FROM 'array'
-    AND b.geom && g.geom AND ST_Intersects(g.geom, ST_PointOnSurface(b.geom))) m ON true
+LEFT JOIN LATERAL ({grid_members_sql("g")}) m ON true
 WHERE g.community_id = :a AND g.version = :v AND g.level = 1
 ORDER BY g.code, m.bid
 """
