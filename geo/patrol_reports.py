@@ -618,12 +618,14 @@ def build_report(
         # each person's row counts their duties inside the area only (an outside tester read
         # a steward's monthly rate under a community filter for their whole rate)
         n = len(data["split"])
-        notes.append(
+        note = (
             f"人员行仅计本区域 {area} 内的职责：其中 {n} 人在区域外也有职责；要看他们的完整比率，"
             f"请去掉区域筛选再运行报表 people rows count only duties in area {area}: {n} of these "
             f"people hold duties outside it too; their whole rates: the report without the "
             "area filter"
         )
+        notes.append(note)
+        named[note] = ("split", (area, set(data["split"])))
     tables = {"people": per_person, "alleys": alleys, "areas": areas}
     if kind == "daily":
         tables["segments"] = frames["segments"]
@@ -661,6 +663,11 @@ def own_notes(report: Report, person_id: int | None) -> None:
         if what == "closed":  # made again of her own walks and duties
             out += made_of(person=person_id) if person_id is not None else []
             continue
+        if what == "split":  # about others' rows: only hers, if she is one of them
+            where, split = made_of
+            if person_id in split:
+                out.append(split_note_for_one(where))
+            continue
         if what == "unheld":
             mine = made_of[made_of["person_id"] == person_id]
             out += unheld_notes(mine, readers)
@@ -668,6 +675,17 @@ def own_notes(report: Report, person_id: int | None) -> None:
             spans, names, counted = made_of
             out += part_period_notes(spans[spans["person_id"] == person_id], names, counted)
     report.meta["notes"] = out
+
+
+def split_note_for_one(area: str) -> str:
+    """The area filter's note on split duties, for the one person it concerns. WHY (T66
+    N4): a steward's own view of a community kept the note on how many people hold duties
+    outside it, although it showed her none of those rows."""
+    return (
+        f"您的行仅计本区域 {area} 内的职责，您在区域外也有职责；要看完整比率，请去掉区域筛选 "
+        f"your row counts only your duties in area {area}: you hold duties outside it too; "
+        "your whole rate: the report without the area filter"
+    )
 
 
 def _whole_seconds(df: pd.DataFrame) -> pd.DataFrame:

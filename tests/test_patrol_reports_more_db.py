@@ -228,6 +228,22 @@ def test_an_area_filter_says_whose_rows_count_only_its_duties(town, auth_headers
     said = [n for n in rep["notes"] if "people rows count only duties" in n]
     assert len(said) == 1 and "1 of these people" in said[0], rep["notes"]
     assert not any("people rows count only" in n for n in whole["notes"]), whole["notes"]
+    # T66 N4: a steward's own view says it of her own row only, and only if it is hers
+    others = sorted({r["person_id"] for r in rep["people"]} - {town["people"]["P"]})
+    assert others, rep["people"]
+    with TestClient(create_app(db)) as client:
+        seen = {
+            who: client.get(
+                "/reports/weekly",
+                params=params,
+                headers=auth_headers("steward", person_id=who),
+            ).json()["notes"]
+            for who in (town["people"]["P"], others[0])
+        }
+    mine = [n for n in seen[town["people"]["P"]] if "仅计本区域" in n]
+    assert mine == [n for n in mine if "your row counts only your duties" in n] and len(mine) == 1
+    assert "您的行仅计本区域" in mine[0] and COMMUNITY in mine[0], mine
+    assert not any("仅计本区域" in n for n in seen[others[0]]), seen[others[0]]
 
 
 def test_a_community_filter_prints_no_subdistrict_row(town, auth_headers, pg_url) -> None:  # noqa: ANN001
