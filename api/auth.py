@@ -427,10 +427,16 @@ def iter_routes(app: Any) -> Iterator[RouteInfo]:
 
 ERROR_SCHEMA = {
     "type": "object",
-    "required": ["error", "status"],
+    "required": ["error", "status", "code"],
     "properties": {
         "error": {"type": "string", "description": "what is wrong, for people"},
         "status": {"type": "integer", "description": "the HTTP status code again"},
+        "code": {
+            "type": "string",
+            "description": "what is wrong, for programs: a stable word such as not_found, "
+            "conflict, invalid_input, too_large, or one naming the refusal "
+            "(track_copy, track_withdrawn …)",
+        },
     },
 }
 
@@ -455,7 +461,7 @@ def document_error_responses(app: Any) -> None:
                     op["responses"].setdefault(
                         "default",
                         {
-                            "description": "error 错误: JSON {error, status}",
+                            "description": "error 错误: JSON {error, status, code}",
                             "content": {"application/json": {"schema": ref}},
                         },
                     )

@@ -1,4 +1,5 @@
-"""Every error leaves the API as JSON ``{"error": "...", "status": N}`` with a 4xx/5xx code;
+"""Every error leaves the API as JSON ``{"error": "...", "status": N, "code": "..."}`` with a
+4xx/5xx status;
 a browser opening a page (/maps, /login) gets the same words as a small HTML page instead.
 
 Bad input is a 4xx that names the problem; a database that went away is a 503 with
@@ -24,7 +25,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from api.usage_words import EN_BY_TYPE, ZH_BY_TYPE, pattern_words, zh_detail
-from geo.errors import GridwardError, chinese_first, db_failure, reads_chinese_first
+from geo.errors import (
+    GridwardError,
+    chinese_first,
+    db_failure,
+    error_code,
+    reads_chinese_first,
+)
 from geo.track_days import off_calendar
 
 log = logging.getLogger("gridward.api")
@@ -49,10 +56,16 @@ _DISK_FULL_OTHER = (
 
 
 def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None
+    status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None
 ) -> JSONResponse:
+    """The JSON error body: the words for people (Chinese first), the status again, and a
+    ``code`` for programs (:func:`geo.errors.error_code`: the raiser's, else the status's)."""
     return JSONResponse(
-        {"error": chinese_first(message, status), "status": status},
+        {
+            "error": chinese_first(message, status),
+            "status": status,
+            "code": error_code(status, code),
+        },
         status_code=status,
         headers=headers,
     )
@@ -100,11 +113,15 @@ def _unrouted(req: Request) -> bool:
 
 
 def _reply(
-    req: Request, status: int, message: str, headers: dict[str, str] | None = None
+    req: Request,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    code: str | None = None,
 ) -> Response:
     """The error as JSON, or as an HTML page for a browser opening a page route."""
     if not _wants_page(req):
-        return error_response(status, message, headers)
+        return error_response(status, message, headers, code)
     from maps.shell import error_page
 
     user = _page_user(req) if status < 500 and status != 401 else None
@@ -438,7 +455,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GridwardError)
     async def _gridward(req: Request, exc: GridwardError) -> Response:
-        return _reply(req, exc.status_code, exc.message)
+        return _reply(req, exc.status_code, exc.message, code=exc.code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(req: Request, exc: RequestValidationError) -> Response:

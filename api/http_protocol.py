@@ -31,7 +31,7 @@ BAD_REQUEST_EN = (
 
 def bad_request_body() -> bytes:
     """The JSON body of that 400: the same shape as every other error of the app."""
-    words = {"error": f"{BAD_REQUEST_ZH} {BAD_REQUEST_EN}", "status": 400}
+    words = {"error": f"{BAD_REQUEST_ZH} {BAD_REQUEST_EN}", "status": 400, "code": "bad_request"}
     return json.dumps(words, ensure_ascii=False).encode("utf-8")
 
 

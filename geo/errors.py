@@ -15,14 +15,20 @@ from typing import Any
 
 
 class GridwardError(Exception):
-    """Base class: an error whose message is written for the user."""
+    """Base class: an error whose message is written for the user. ``code``: what a program
+    reads instead of the words (the API body's ``code``; default: by status,
+    :func:`error_code`), for refusals a client must tell apart under one status (a copy of
+    another walk and a withdrawn walk are both 409)."""
 
     status_code: int = 400
     exit_code: int = 2
+    code: str | None = None  # a subclass's own; else the status's word
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if code is not None:
+            self.code = code
 
 
 class InputError(GridwardError):
@@ -120,6 +126,38 @@ _TAGS = {
     500: "内部错误",
     503: "服务暂不可用",
 }
+
+
+# The API error body's ``code`` by status, where the raiser gave none: stable words a program
+# matches on (T67 #7: an integrator had only the sentence to tell refusals apart)
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    409: "conflict",
+    410: "gone",
+    411: "length_required",
+    412: "precondition_failed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    428: "precondition_required",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+    507: "disk_full",
+}
+
+
+def error_code(status: int, code: str | None = None) -> str:
+    """``code`` when given, else the status's word (:data:`ERROR_CODES`; ``client_error`` /
+    ``server_error`` for a status without one)."""
+    if code:
+        return code
+    return ERROR_CODES.get(status) or ("client_error" if status < 500 else "server_error")
 
 
 _CJK = "\u3400-\u9fff\uf900-\ufaff"

@@ -36,8 +36,12 @@ class OwnedByAnother(ConflictError):
     steward; api.routes.tracks says it to her): WHY, the full one names the owner's track
     and person, and one steward must not learn another's ids by sending their file."""
 
-    def __init__(self, message: str, anonymous: str, copies: int | None = None) -> None:
-        super().__init__(message)
+    code = "walk_of_another"  # the API body's code (T67 #7), a kind's own where told apart
+
+    def __init__(
+        self, message: str, anonymous: str, copies: int | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, code)
         self.anonymous = anonymous
         # the stored track the file copies (or is), for the refusal's audit entry
         # (geo.track_store: ``track.refused``)
@@ -49,6 +53,8 @@ class TrackWithdrawn(OwnedByAnother):
     not stored again or restored: a phone's retry or a folder sent again must not bring back
     what a supervisor withdrew. ``anonymous`` (for a steward sending someone else's file)
     names no one."""
+
+    code = "track_withdrawn"
 
 
 # with the box of its fixes (box_*, NULL when not kept), which rules most walks out before
@@ -303,7 +309,8 @@ def copy_refusal(
             f"一次巡查，未存储 the fixes are those of track {row.id} ({whose}, {when}) at other "
             "times: a copy of a walk, not a walk; not stored"
         )
-    return OwnedByAnother(full, full if mine else _ANONYMOUS_COPY[kind], int(row.id))
+    code = "track_part" if part else "track_copy"
+    return OwnedByAnother(full, full if mine else _ANONYMOUS_COPY[kind], int(row.id), code)
 
 
 # what a steward hears of a stored walk not hers that her file is a part or a copy of

@@ -50,7 +50,7 @@ def test_openapi_documents_errors_as_the_app_sends_them(client) -> None:
     assert "HTTPValidationError" not in json.dumps(spec)
     assert "ValidationError" not in spec["components"]["schemas"]
     error = spec["components"]["schemas"]["Error"]
-    assert set(error["required"]) == {"error", "status"}
+    assert set(error["required"]) == {"error", "status", "code"}
     checked = 0
     for path, item in spec["paths"].items():
         for method, op in item.items():
@@ -75,7 +75,7 @@ def test_openapi_documents_errors_as_the_app_sends_them(client) -> None:
     # and the real 422 is that body
     r = client.get("/buildings", params={"limit": 0})
     assert r.status_code == 422
-    assert set(r.json()) == {"error", "status"} and r.json()["status"] == 422
+    assert set(r.json()) == {"error", "status", "code"} and r.json()["status"] == 422
     assert r.json()["error"].startswith("参数 limit")
 
 
@@ -117,6 +117,7 @@ def test_no_cors_by_default_and_405_names_every_method_of_the_path(client) -> No
         "error": "不支持此请求方法 PUT（路径 /tracks 可用：GET、HEAD、POST） "
         "Method Not Allowed: PUT /tracks; this path takes GET, HEAD, POST",
         "status": 405,
+        "code": "method_not_allowed",
     }
     r = client.delete("/health")
     assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"

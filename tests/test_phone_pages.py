@@ -130,7 +130,11 @@ def test_an_unknown_address_is_a_page_for_a_browser_and_json_for_a_script(site) 
         assert '<meta name="viewport"' in r.text
     for headers in ({}, {"Accept": "application/json"}, {"Accept": "*/*"}):
         j = c.get("/nope", headers=headers)
-        assert j.status_code == 404 and j.json() == {"error": "未找到 Not Found", "status": 404}
+        assert j.status_code == 404 and j.json() == {
+            "error": "未找到 Not Found",
+            "status": 404,
+            "code": "not_found",
+        }
     missing = c.get("/tracks/999999", headers={**site["auth"], **BROWSER})
     assert missing.status_code == 404 and missing.headers["content-type"].startswith(
         "application/json"

@@ -72,7 +72,7 @@ def test_every_plans_endpoint_refuses_the_same_bodies_with_a_422(
         before = _stored(demo)
         r = client.post(endpoint, json=_body(demo, endpoint, **over), headers=admin)
         assert r.status_code == 422, r.text
-        assert set(r.json()) == {"error", "status"} and r.json()["status"] == 422
+        assert set(r.json()) == {"error", "status", "code"} and r.json()["status"] == 422
         assert words in r.json()["error"], r.text
         assert "Traceback" not in r.text
         assert _stored(demo) == before

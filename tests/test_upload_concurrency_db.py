@@ -124,7 +124,7 @@ def test_one_account_has_one_upload_in_progress(env) -> None:  # noqa: ANN001
 
     r = _post(c, env["a"], "two.gpx", two)  # the same account meanwhile
     assert r.status_code == 429, r.text
-    assert r.json() == {"error": PER_USER, "status": 429}
+    assert r.json() == {"error": PER_USER, "status": 429, "code": "too_many_requests"}
     assert r.headers["retry-after"] == "5"
     assert held.calls == 1  # never parsed
 
@@ -158,7 +158,7 @@ def test_the_process_parses_a_few_at_once(env, monkeypatch) -> None:  # noqa: AN
 
     r = _post(c, env["b"], "two.gpx", _gpx(4000, 2))  # no wait: refused at once
     assert r.status_code == 429, r.text
-    assert r.json() == {"error": _busy(1, 0), "status": 429}
+    assert r.json() == {"error": _busy(1, 0), "status": 429, "code": "too_many_requests"}
     assert r.headers["retry-after"] == "5"
     assert held.calls == 1
 
@@ -259,7 +259,7 @@ def test_a_stalled_upload_says_when_it_is_dropped(env) -> None:  # noqa: ANN001
     assert retry.status_code == 429, retry.text
     n = int(retry.headers["retry-after"])
     assert 1 <= n <= grace + 1, n
-    assert retry.json() == {"error": _stalled(n), "status": 429}
+    assert retry.json() == {"error": _stalled(n), "status": 429, "code": "too_many_requests"}
     assert retry.headers["connection"] == "close"
     assert first.status_code == 201, first.text  # the rest came: stored
     assert _tracks(db) == ["slow.gpx"]
