@@ -23,50 +23,33 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from geo.crs import WGS84, gcj02_to_bd09, normalize_crs, wgs84_to_gcj02
 from geo.errors import InputError
-from geo.sql_frames import read_geoframe
-
-# the current level-1 grid of each building: its stored building_ids, else (a grid stored
-# without them) the grid covering the building's inner point, as plan_duties reads them.
-# WHY (T49 #7): a clerk matching buildings to grids had to do the spatial join himself
-_BUILDING_GRID = (
-    "WITH m AS (SELECT DISTINCT ON (bid) bid, code FROM ("
-    "SELECT (jsonb_array_elements_text(g.properties -> 'building_ids'))::int AS bid, g.code "
-    "FROM grids g WHERE g.level = 1 AND g.retired_at IS NULL "
-    "AND jsonb_typeof(g.properties -> 'building_ids') = 'array' "
-    "UNION ALL SELECT b.id, g.code FROM grids g JOIN buildings b ON b.geom && g.geom "
-    "AND ST_Intersects(g.geom, ST_PointOnSurface(b.geom)) WHERE g.level = 1 "
-    "AND g.retired_at IS NULL "
-    "AND jsonb_typeof(g.properties -> 'building_ids') IS DISTINCT FROM 'array') x "
-    "ORDER BY bid, code) "
+from geo.features import (
+    GRID_FIELDS,
+    GRID_JOINS,
+    GRID_STAFF,
+    building_grid_sql,
+    grid_label_sql,  # noqa: F401 (geo.roster_export reads it from here)
+    grid_staff_columns,
+    grid_staff_sql,
+    judge_staff,
 )
+from geo.sql_frames import read_frame, read_geoframe
 
-
-def grid_label_sql(area: str = "a") -> str:
-    """The SQL of a grid's label for maps and 公示 boards (grids ``g``, its community
-    ``area``): its name, else "<社区> 第N网格" from the ordinal its code ends with (T49 #12:
-    level-1 grids have no name); the stored name is left as it is. The grids export's
-    ``label`` and the roster's 名称 (T51 #11)."""
-    return (
-        f"COALESCE(g.name, {area}.name || ' 第' || CAST(substr(g.code, 13, 3) AS int) || '网格' "
-        "|| CASE WHEN g.level >= 2 THEN ' 二级网格' || CAST(substr(g.code, 16, 3) AS int) "
-        "ELSE '' END "
-        "|| CASE WHEN g.level = 3 THEN ' 三级网格' || CAST(substr(g.code, 19, 2) AS int) "
-        "ELSE '' END)"
-    )
-
-
-_GRID_LABEL = grid_label_sql() + " AS label"
+# the current level-1 grid of each building, by the rule GET /buildings gives it by.
+# WHY (T49 #7): a clerk matching buildings to grids had to do the spatial join himself
+_BUILDING_GRID = f"WITH m AS ({building_grid_sql()}) "
 
 # layer name → SQL selecting the exported columns (phone numbers never leave through here)
 LAYER_SQL: dict[str, str] = {
+    # the fields of GET /grids (geo.features), today's staff joined by read_layer (T67 #2)
     "grids": (
-        "SELECT g.code, g.level, g.name, " + _GRID_LABEL + ", g.households, g.building_count, "
-        "g.version, g.flags::text AS flags, a.code AS community_code, g.geom FROM grids g "
-        "JOIN areas a ON a.id = g.community_id WHERE g.retired_at IS NULL ORDER BY g.code"
+        "SELECT g.code, g.level, g.name, g.households, g.building_count, g.version, "
+        f"g.flags::text AS flags, {GRID_FIELDS}, g.geom {GRID_JOINS} "
+        "WHERE g.retired_at IS NULL ORDER BY g.code"
     ),
     "buildings": (
         _BUILDING_GRID + "SELECT b.id, b.source_key, b.name, b.building_type, b.levels, "
@@ -101,6 +84,11 @@ SHP_FIELDS: dict[str, str] = {
     "building_type": "bldg_type",
     "household_source": "hh_source",
     "parent_code": "parent_cd",
+    "street_share": "st_share",
+    "polsby_popper": "polsby_pp",
+    "part_time_workers": "pt_workers",
+    "workers_needed": "wrk_needed",
+    "short_staffed": "short_staf",
 }
 
 # the text columns of a .dbf are 80 characters wide (GDAL's default): a 20-digit grid code fits
@@ -123,7 +111,38 @@ def read_layer(engine: Engine, layer: str) -> gpd.GeoDataFrame:
             f"unknown layer '{layer}': choose one of {', '.join(LAYER_SQL)}"
         )
     with engine.connect() as conn:
-        return read_geoframe(LAYER_SQL[layer], conn, geom_col="geom", crs="EPSG:4326")
+        gdf = read_geoframe(LAYER_SQL[layer], conn, geom_col="geom", crs="EPSG:4326")
+        return with_staff(conn, gdf) if layer == "grids" else gdf
+
+
+# today's staff of every current level-1 grid, by the SQL GET /grids joins onto its page
+_GRID_STAFF_SQL = (
+    f"SELECT g.code, {grid_staff_columns('g')} FROM grids g "
+    + grid_staff_sql("SELECT id FROM grids WHERE level = 1 AND retired_at IS NULL", "g")
+    + " WHERE g.retired_at IS NULL"
+)
+
+
+def with_staff(conn: Connection, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``grids`` (the grids layer) with today's staff, ``workers_needed`` and
+    ``short_staffed``, as GET /grids gives them (:func:`geo.features.judge_staff`), null on
+    level-2/3 grids. WHY (T67 #2): an integrator compared the API and the export field by
+    field; the export had no staff at all. Whole numbers stay whole where null (Int64)."""
+    from geo.settings import city_today, get_settings
+
+    staff = read_frame(text(_GRID_STAFF_SQL), conn, params={"today": city_today()})
+    out = grids.merge(staff, on="code", how="left")
+    for col in GRID_STAFF:
+        out[col] = out[col].astype("Int64")
+    ratio = get_settings().households_per_worker
+    judged = [
+        judge_staff(h, None if pd.isna(lead) else lead, None if pd.isna(w) else w, ratio)
+        for h, lead, w in zip(out["households"], out["leaders"], out["workers"], strict=True)
+    ]
+    out["workers_needed"] = pd.array([j[0] for j in judged], dtype="Int64")
+    out["short_staffed"] = pd.array([j[1] for j in judged], dtype="boolean")
+    cols = [c for c in out.columns if c != "geom"] + ["geom"]
+    return gpd.GeoDataFrame(out[cols], geometry="geom", crs=grids.crs)
 
 
 def out_format(path: Path) -> str:
@@ -195,6 +214,16 @@ def to_crs(gdf: gpd.GeoDataFrame, target: str) -> gpd.GeoDataFrame:
     return gdf.to_crs(target)
 
 
+def oriented(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` with its polygons' exteriors counter-clockwise and holes clockwise. WHY (T67
+    #17): only the WGS 84 GeoJSON was written so (GDAL's RFC 7946 mode); a GeoJSON in
+    another CRS, a GeoPackage and a KML (whose reference asks counter-clockwise) kept the
+    stored order, mixed. shapely.orient_polygons orients 10,000 grids in ~10 ms; a Shapefile
+    is still written clockwise, as its format requires (GDAL rewinds it)."""
+    geoms = shapely.orient_polygons(np.asarray(gdf.geometry.to_numpy(), dtype=object))
+    return gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+
+
 def export_layer(
     engine: Engine,
     layer: str,
@@ -207,7 +236,7 @@ def export_layer(
     path = Path(path)
     kind, target, enc = check_options(path, crs, encoding)
     check_out_folder(path)
-    gdf = to_crs(read_layer(engine, layer), target)
+    gdf = oriented(to_crs(read_layer(engine, layer), target))
     if kind == "SHP":
         write_shapefile(gdf, path, enc)
     elif kind == "KML":

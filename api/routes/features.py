@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
 from api.auth import allow, public
@@ -98,6 +99,8 @@ def areas(
     tags=["layers"],
     response_class=GeoJSONResponse,
     summary="Buildings with households 楼栋 (GeoJSON)",
+    description="楼栋；`grid_code` 为所在的现行一级网格 buildings; `grid_code`: the current "
+    "level-1 grid holding each one.",
     dependencies=MAP_READERS,
 )
 def buildings(
@@ -128,11 +131,96 @@ def streets(
     return _fc(engine, "streets", bbox, limit, offset, kind=kind, name=name)
 
 
+class GridProperties(BaseModel):
+    """A grid's properties in GET /grids: documented so an integrator reads today's staff,
+    not the plan's figures (T67 #2: the old ``worker_count`` was the plan's need)."""
+
+    id: int
+    code: str = Field(
+        description="网格编码，15/18/20 位（一/二/三级） 15/18/20 digits (level 1/2/3)"
+    )
+    level: int = Field(description="网格层级 1、2、3 level 1, 2 or 3")
+    name: str | None
+    label: str = Field(
+        description="名称：网格名，否则为“社区 第N网格” the name, else ‹社区› 第N网格"
+    )
+    households: int = Field(description="户数（今日） today's households of its buildings")
+    building_count: int
+    version: int = Field(description="社区网格版本 the community's grid version")
+    flags: Any = Field(description="方案标记（不足、超出、狭长…） the plan's flags")
+    community_code: str = Field(description="所属社区编码，12 位 community code, 12 digits")
+    parent_code: str | None = Field(
+        description="上级网格编码（一级网格为空） the parent grid's code, null on level 1"
+    )
+    code_path: str = Field(
+        description="编码路径，如 110108015002001-003-02 the code with its levels apart, "
+        "e.g. 110108015002001-003-02"
+    )
+    area_m2: float | None = Field(description="面积（平方米，划分时） m², as the plan measured it")
+    street_share: float | None = Field(description="沿街边界占比（划分时） the plan's street share")
+    polsby_popper: float | None = Field(
+        description="紧凑度 Polsby–Popper（划分时） the plan's Polsby–Popper compactness"
+    )
+    leaders: int | None = Field(
+        description="今日在岗网格长人数（按城市当地日期；二、三级网格为空） grid leaders in force "
+        "today (the city's day); null on level 2/3"
+    )
+    workers: int | None = Field(
+        description="今日在岗专职网格员人数（二、三级网格为空） full-time grid workers in force "
+        "today; null on level 2/3"
+    )
+    part_time_workers: int | None = Field(
+        description="今日在岗兼职网格员人数，不计入应配专职人数（二、三级网格为空） "
+        "part-time workers in force today, not counted against workers_needed; null on "
+        "level 2/3"
+    )
+    workers_needed: int | None = Field(
+        description="应配专职网格员：今日户数 ÷ GRIDWARD_HOUSEHOLDS_PER_WORKER 向上取整"
+        "（二、三级网格为空） ceil(today's households / GRIDWARD_HOUSEHOLDS_PER_WORKER); "
+        "null on level 2/3"
+    )
+    short_staffed: bool | None = Field(
+        description="缺员：无网格长或专职网格员少于应配人数，即 GET /coverage 未计入 "
+        "grids_fully_staffed 的网格（二、三级网格为空） no leader, or fewer workers than "
+        "workers_needed: the grids GET /coverage leaves out of grids_fully_staffed; null on "
+        "level 2/3"
+    )
+
+
+class GridFeature(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: dict[str, Any]
+    properties: GridProperties
+
+
+class GridCollection(BaseModel):
+    """GET /grids' answer (RFC 7946: exterior rings counter-clockwise, holes clockwise)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[GridFeature]
+    bbox: list[float] | None = None
+    numberReturned: int  # noqa: N815 (the OGC API's name)
+    numberMatched: int  # noqa: N815
+
+
 @router.get(
     "/grids",
     tags=["layers"],
     response_class=GeoJSONResponse,
     summary="Current grids 网格 (GeoJSON)",
+    description=(
+        "当前网格及今日在岗人员：`leaders`、`workers`（专职）、`part_time_workers` 为城市当地今日"
+        "在岗的职责，`workers_needed` 为户数 ÷ GRIDWARD_HOUSEHOLDS_PER_WORKER 向上取整，"
+        "`short_staffed` 即 GET /coverage 计为缺员的网格（一级网格；二、三级网格不设职责，为空）；"
+        "`parent_code`、`code_path` 标明二、三级网格的位置。 "
+        "Current grids with today's staff: `leaders`, `workers` "
+        "(full-time) and `part_time_workers` are the duties in force on the city's day, "
+        "`workers_needed` is ceil(households / GRIDWARD_HOUSEHOLDS_PER_WORKER) and "
+        "`short_staffed` is what GET /coverage counts short (level-1 grids; null on level 2/3, "
+        "which hold no duties). `parent_code` and `code_path` place a level-2/3 grid."
+    ),
+    responses={200: {"model": GridCollection}},
     dependencies=MAP_READERS,
 )
 def grids(
@@ -143,25 +231,4 @@ def grids(
     level: Annotated[int | None, Query(ge=1, le=3)] = None,
     community: Annotated[str | None, Query(max_length=12, pattern=r"^[0-9]{12}$")] = None,
 ) -> JSONResponse:
-    fc = feature_collection(
-        engine, "grids", parse_bbox(bbox), limit, offset, {"level": level, "community": community}
-    )
-    for f in fc["features"]:
-        _flatten_grid(f["properties"])
-    return GeoJSONResponse(fc)
-
-
-# what a grid's stored plan figures give a map reader, beside its own columns
-_GRID_FIGURES = ("area_m2", "street_share", "polsby_popper", "leader_count", "worker_count")
-
-
-def _flatten_grid(props: dict[str, Any]) -> None:
-    """A grid's stored ``properties`` (the plan's figures, its building ids, the editor's
-    lock) came nested as ``properties.properties`` (tester): its figures join the grid's own
-    properties, and the building id list and lock, the editor's working data (the editor
-    reads them from its own page and the plan, never from /grids), are left out."""
-    nested = props.pop("properties", None)
-    if isinstance(nested, dict):
-        for key in _GRID_FIGURES:
-            if key in nested and key not in props:
-                props[key] = nested[key]
+    return _fc(engine, "grids", bbox, limit, offset, level=level, community=community)
