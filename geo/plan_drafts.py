@@ -113,6 +113,7 @@ def save_draft(
     origin: dict[str, Any] | None = None,
     outlines_from: int | None = None,
     repeats: bool = False,
+    outlines_plan: int | None = None,
 ) -> dict[str, Any]:
     """Store the plan as a draft; returns ``{"plan_id", "summary", "grids": [...],
     "outlines"}``.
@@ -133,9 +134,12 @@ def save_draft(
     ``created_by``, as the engine's drafts are (T38 M4: the editor's were not).
 
     Outlines: a grid holding the same buildings as a grid of version ``outlines_from``
-    (default: the current version) keeps that grid's stored outline, the others are drawn
-    from their buildings in the rest (:func:`_keep_outlines`); ``outlines`` says which
-    (``version``, ``kept``, ``redrawn`` codes) and ``why`` none could be kept."""
+    (default: the current version), or of the stored plan ``outlines_plan`` when given (the
+    draft the editor was opened on: its outlines, not the version's), keeps that grid's
+    stored outline, the others are drawn from their buildings in the rest
+    (:func:`_keep_outlines`); ``outlines`` says which (``version`` or ``plan``, ``kept``,
+    ``redrawn`` codes) and ``why`` none could be kept. An ``outlines_plan`` that does not
+    exist or is another community's is an InputError, nothing stored."""
     from geo.partition.engine import FLAG_ELONGATED
     from geo.partition.given import atoms, grid_areas
     from geo.plans import current_version, fingerprint, load_inputs, same_as_current
@@ -146,6 +150,10 @@ def save_draft(
         area, outline, buildings, streets = load_inputs(conn, community)
         version = current_version(conn, area.id)
         check_base_version(community, base_version, version)
+        # the plan asked for is checked first: a wrong one refuses the save, nothing stored
+        from_plan = (
+            None if outlines_plan is None else _plan_grids(conn, area.id, community, outlines_plan)
+        )
         held = {int(b): i for i, g in enumerate(grids) for b in g.building_ids}
         known = set(buildings.index.tolist())
         _refuse_strays(community, set(held), known, conn)
@@ -176,7 +184,8 @@ def save_draft(
         shape = _keep_outlines(
             conn,
             area.id,
-            version if outlines_from is None else outlines_from,
+            from_plan
+            or _version_grids(conn, area.id, version if outlines_from is None else outlines_from),
             outline,
             [frozenset(int(b) for b in g.building_ids) for g in grids],
             polys,
@@ -265,6 +274,7 @@ def save_draft(
         "grids": out_grids,
         "outlines": {
             "version": shape.version,
+            "plan": shape.plan,
             "kept": [g["code"] for g, k in zip(out_grids, shape.kept, strict=True) if k],
             "redrawn": [g["code"] for g, k in zip(out_grids, shape.kept, strict=True) if not k],
             "why": shape.why,
@@ -553,25 +563,37 @@ WHERE g.community_id = :a AND g.version = :v AND g.level = 1
 ORDER BY g.code
 """
 
-# Where the stored grids of a version and today's territory differ (their symmetric
-# difference): ``off`` m² in all, ``moved`` m² of it wider than rounding, i.e. what is left
-# once slivers thinner than 2 × :e degrees (about 2 cm) are taken off. WHY (T63 #2): every
-# editor commit leaves slivers of about 0.3 cm between and along its grids (the outlines
-# drawn afresh are rounded to 1e-7°, about 1 cm, and fitted to the kept ones), some 1.3 m²
-# after one commit inside a 48 ha community, with no community line moved: against 1 m²
-# of the whole difference, a revert to such a version said the community's outline had
+# A stored plan's community and what it was drawn on (its grids are in ``features``).
+_PLAN_SQL = """
+SELECT p.area_id, a.code AS community, p.data_fingerprint AS fp, p.features
+FROM grid_plans p JOIN areas a ON a.id = p.area_id WHERE p.id = :p
+"""
+
+# Where stored grids (:ws, their outlines as WKB) and today's territory differ (their
+# symmetric difference): ``off`` m² in all, ``moved`` m² of it wider than rounding, i.e. what
+# is left once slivers thinner than 2 × :e degrees (about 10 cm) are taken off. WHY (T63 #2):
+# every editor commit leaves slivers of about 0.3 cm between and along its grids (the
+# outlines drawn afresh are rounded to 1e-7°, about 1 cm, and fitted to the kept ones), some
+# 1.3 m² after one commit inside a 48 ha community, with no community line moved: against
+# 1 m² of the whole difference, a revert to such a version said the community's outline had
 # changed and redrew every outline (and an edit saved on it redrew the unchanged grids'
-# too). A community line moved by an areas import moves by more than 1 cm (a nearer
-# outline is kept as stored) and leaves a band as wide as the move.
+# too). A community line moved by an areas import leaves a band as wide as the move; one
+# moved by less than the slivers (a nearer outline is kept as stored by the import anyway)
+# leaves the kept outlines as far off the line as the engine's own drift. The outlines are
+# given, not read here: a committed version's and a stored draft plan's are checked alike.
 _TERRITORY_SQL = """
 SELECT ST_Area(d::geography) AS off,
        coalesce(ST_Area(ST_Buffer(ST_CollectionExtract(d, 3), -:e)::geography), 0) AS moved
-FROM (SELECT ST_SymDifference(ST_Union(g.geom), ST_GeomFromWKB(:o, 4326)) AS d
-      FROM grids g WHERE g.community_id = :a AND g.version = :v AND g.level = 1) s
+FROM (SELECT ST_SymDifference(ST_Union(ST_GeomFromWKB(w, 4326)), ST_GeomFromWKB(:o, 4326)) AS d
+      FROM unnest(CAST(:ws AS bytea[])) AS w) s
 """
-# Half the width (degrees, about 1 cm) of the slivers of rounding, and the m² wider than
-# them the stored grids may differ from today's territory by and still be kept.
-_SLIVER_DEG = 1e-7
+# Half the width (degrees, about 5 cm) of the slivers of rounding and drift, and the m² wider
+# than them the stored grids may differ from today's territory by and still be kept. WHY 5 cm,
+# not the 1 cm of the editor's rounding: the engine draws in metres, so its grids' outer
+# edges leave a long straight WGS-84 community edge by that edge's sag in the metric CRS (up
+# to 3.5 cm along the Tsinghua extract's 2.4 km edges: about 2 m² wider than 2 cm), and an
+# engine draft, or a version committed from one, was taken for a moved community line.
+_SLIVER_DEG = 5e-7
 _OUTLINE_SLACK_M2 = 1.0
 
 _PIECE_FLAGS = ("disconnected", "multipart")
@@ -582,15 +604,98 @@ _SPECK_DEG2 = 1e-11
 @dataclass
 class _Outlines:
     """The outline each grid of a draft gets: ``polys`` (one per grid), ``kept`` (per grid:
-    its stored outline of ``version`` kept, as its building set is that version's),
-    ``flags`` (per kept grid in pieces: the stored grid's piece flags) and ``why`` (Chinese
-    first: why no stored outline could be kept, None when none was asked for)."""
+    its stored outline kept, as its building set is that of a grid of the source), ``flags``
+    (per kept grid in pieces: the stored grid's piece flags), where they came from
+    (committed ``version`` or stored ``plan``) and ``why`` (Chinese first: why no stored
+    outline could be kept, None when none was asked for)."""
 
     polys: np.ndarray
     kept: list[bool]
     flags: dict[int, list[str]]
-    version: int
+    version: int | None
     why: str | None = None
+    plan: int | None = None
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The grids a draft may keep outlines from, as stored: those of committed ``version``
+    or of the stored plan ``plan`` (one of the two is set). Per grid: its buildings, outline
+    and piece flags; ``fps``: the data fingerprint(s) they were drawn on. ``since``: how the
+    reasons name the source (Chinese, English). WHY one shape for both: an engine draft
+    re-saved from the editor redrew every outline (T64 follow-up: a grid's Polsby–Popper
+    0.39 → 0.05), as only a committed version's outlines could be kept."""
+
+    members: list[frozenset[int]]
+    geoms: list[Any]
+    flags: list[list[str]]
+    fps: set[str | None]
+    since: tuple[str, str]
+    version: int | None = None
+    plan: int | None = None
+
+
+def _version_grids(conn: Connection, area_id: int, version: int) -> _Stored:
+    """The level-1 grids of committed ``version`` (none for version 0: nothing committed)."""
+    from geo.plan_history import _VERSION_MEMBERS_SQL
+
+    since = (f"第 {version} 版", f"version {version}")
+    if not version:
+        return _Stored([], [], [], set(), since, version=version)
+    rows = conn.execute(text(_STORED_SQL), {"a": area_id, "v": version}).all()
+    sets: dict[str, set[int]] = {}
+    if rows:
+        for r in conn.execute(text(_VERSION_MEMBERS_SQL), {"a": area_id, "v": version}):
+            ids = sets.setdefault(r.code, set())
+            if r.bid is not None:
+                ids.add(int(r.bid))
+    return _Stored(
+        [frozenset(sets.get(r.code, ())) for r in rows],
+        [shapely.from_wkb(bytes(r.wkb)) for r in rows],
+        [[f for f in (r.flags or []) if f in _PIECE_FLAGS] for r in rows],
+        {r.fp for r in rows},
+        since,
+        version=version,
+    )
+
+
+def _plan_grids(conn: Connection, area_id: int, community: str, plan_id: int) -> _Stored:
+    """The grids of stored plan ``plan_id`` (a draft, engine or editor made, the editor was
+    opened on); InputError naming the problem when there is no such plan or it is another
+    community's (its outlines would be another place's)."""
+    row = conn.execute(text(_PLAN_SQL), {"p": plan_id}).first()
+    if row is None:
+        raise InputError(
+            f"outlines_plan：方案 {plan_id} 不存在，轮廓无从保留 "
+            f"outlines_plan: plan {plan_id} does not exist, no outline can be kept from it"
+        )
+    if row.area_id != area_id:
+        raise InputError(
+            f"outlines_plan：方案 {plan_id} 属于社区 {row.community}，不是社区 {community} "
+            f"的方案，不能沿用其轮廓 outlines_plan: plan {plan_id} is a plan of community "
+            f"{row.community}, not of community {community}: its outlines cannot be kept"
+        )
+    feats = [f for f in (row.features or {}).get("features") or [] if f.get("geometry")]
+    props = [f.get("properties") or {} for f in feats]
+    return _Stored(
+        [frozenset(int(b) for b in p.get("building_ids") or []) for p in props],
+        [shapely.geometry.shape(f["geometry"]) for f in feats],
+        [[f for f in (p.get("flags") or []) if f in _PIECE_FLAGS] for p in props],
+        {row.fp},
+        (f"方案 #{plan_id} 制作", f"plan #{plan_id} was made"),
+        plan=plan_id,
+    )
+
+
+def _sliver(piece: Any) -> bool:
+    """Whether ``piece`` is too small or thin to move a kept outline for: a speck, or a
+    sliver thinner than the territory check lets pass (:data:`_SLIVER_DEG`). WHY: an engine
+    draft's grids leave slivers of drift (up to 3.5 cm wide, 0.06 m²) along a long straight
+    community edge; a draft keeping its outlines gave them to the kept grids beside them, so
+    two grids no edit had touched moved."""
+    return bool(
+        shapely.area(piece) < _SPECK_DEG2 or shapely.is_empty(shapely.buffer(piece, -_SLIVER_DEG))
+    )
 
 
 def _polygonal(geom: Any) -> Any:
@@ -604,69 +709,66 @@ def _polygonal(geom: Any) -> Any:
 def _keep_outlines(
     conn: Connection,
     area_id: int,
-    version: int,
+    source: _Stored,
     outline: Any,
     members: list[frozenset[int]],
     polys: np.ndarray,
     buildings_of: list[list[Any]] | None = None,
 ) -> _Outlines:
-    """Each draft grid holding the same buildings as a grid of ``version`` keeps that grid's
-    stored outline; the others share the rest of the territory as drawn from the buildings.
+    """Each draft grid holding the same buildings as a grid of ``source`` (a committed
+    version, or a stored draft plan) keeps that grid's stored outline; the others share the
+    rest of the territory as drawn from the buildings.
 
     WHY (T49 #3): every draft was drawn afresh from its buildings, so a revert brought back
     each grid's buildings but not its outline (13,919 m² moved between two grids), and an
     unchanged export sent back as a draft moved outlines by up to 67 m, while offices publish
-    and dispatch by the polygon. The stored outlines are kept only when the community's
-    buildings and streets (the fingerprint of the version's plan) and its territory are the
-    same as then (the version's grids cover it but for slivers of rounding:
-    :data:`_TERRITORY_SQL`); otherwise every outline is redrawn and ``why`` says so."""
-    from geo.plan_history import _VERSION_MEMBERS_SQL
+    and dispatch by the polygon; likewise an engine draft re-saved from the editor. The
+    stored outlines are kept only when the community's buildings and streets (the
+    fingerprint they were drawn on) and its territory are the same as then (the stored grids
+    cover it but for slivers of rounding: :data:`_TERRITORY_SQL`); otherwise every outline is
+    redrawn and ``why`` says so."""
     from geo.plans import fingerprint
 
     n = len(polys)
-    none = _Outlines(polys, [False] * n, {}, version)
-    if not version:
+    none = _Outlines(polys, [False] * n, {}, source.version, plan=source.plan)
+    if not source.geoms:
         return none
-    rows = conn.execute(text(_STORED_SQL), {"a": area_id, "v": version}).all()
-    if not rows:
-        return none
-    fps = {r.fp for r in rows}
-    if fps != {fingerprint(conn, area_id)}:
+    since_zh, since_en = source.since
+    if source.fps != {fingerprint(conn, area_id)}:
         none.why = (
-            f"社区的楼栋或街巷自第 {version} 版以来有变动，各网格轮廓已按楼栋重新绘制 "
-            f"the community's buildings or streets changed since version {version}: every "
+            f"社区的楼栋或街巷自{since_zh}以来有变动，各网格轮廓已按楼栋重新绘制 "
+            f"the community's buildings or streets changed since {since_en}: every "
             "grid outline is redrawn from its buildings"
         )
         return none
     off, moved = conn.execute(
         text(_TERRITORY_SQL),
-        {"a": area_id, "v": version, "o": shapely.to_wkb(outline), "e": _SLIVER_DEG},
+        {
+            "ws": [shapely.to_wkb(g) for g in source.geoms],
+            "o": shapely.to_wkb(outline),
+            "e": _SLIVER_DEG,
+        },
     ).one()
     if off is None or moved > _OUTLINE_SLACK_M2:
         none.why = (
-            f"社区边界自第 {version} 版以来有变动（相差约 {off or 0:,.0f} 平方米），"
+            f"社区边界自{since_zh}以来有变动（相差约 {off or 0:,.0f} 平方米），"
             "各网格轮廓已按楼栋重新绘制 "
-            f"the community's outline changed since version {version} (by about "
+            f"the community's outline changed since {since_en} (by about "
             f"{off or 0:,.0f} m²): every grid outline is redrawn from its buildings"
         )
         return none
-    sets: dict[str, set[int]] = {}
-    for r in conn.execute(text(_VERSION_MEMBERS_SQL), {"a": area_id, "v": version}):
-        ids = sets.setdefault(r.code, set())
-        if r.bid is not None:
-            ids.add(int(r.bid))
-    stored = {frozenset(sets.get(r.code, ())): r for r in rows}
+    stored = {m: k for k, m in enumerate(source.members) if m}
     kept = [m in stored for m in members]
     out = np.array(polys, dtype=object)
     flags: dict[int, list[str]] = {}
     for i in range(n):
         if kept[i]:
-            r = stored[members[i]]
-            out[i] = shapely.from_wkb(bytes(r.wkb))
-            flags[i] = [f for f in (r.flags or []) if f in _PIECE_FLAGS]
+            k = stored[members[i]]
+            out[i] = source.geoms[k]
+            flags[i] = list(source.flags[k])
     changed = [j for j in range(n) if not kept[j]]
     if not changed:
-        return _Outlines(out, kept, flags, version)
+        return _Outlines(out, kept, flags, source.version, plan=source.plan)
     # The changed grids share the rest of the territory, as drawn from their buildings;
     # ground there that the drawing gave to a kept grid (its redrawn outline reaching past
     # its stored one) goes to the changed grid it borders most, so the grids still tile.
@@ -686,8 +788,8 @@ def _keep_outlines(
             # two pieces)
             others = [i for i in range(n) if kept[i]]
             touch = [shapely.area(shapely.intersection(near, out[i])) for i in others]
-            if not touch or max(touch) <= 0 or shapely.area(piece) < _SPECK_DEG2:
-                continue  # a speck of rounding: left out rather than move a kept outline
+            if not touch or max(touch) <= 0 or _sliver(piece):
+                continue  # rounding or drift: left out rather than move a kept outline
             j = others[int(np.argmax(touch))]
         out[j] = _polygonal(shapely.union(out[j], piece))
     # a changed grid cut in pieces by the kept outlines: its pieces without its buildings go
@@ -713,7 +815,7 @@ def _keep_outlines(
                 for i in range(n)
             ]
             k = int(np.argmax(touch)) if max(touch) > 0 else j
-            if kept[k] and shapely.area(piece) < _SPECK_DEG2:
-                continue  # a speck: not worth moving a kept outline
+            if kept[k] and _sliver(piece):
+                continue  # a speck or sliver: not worth moving a kept outline
             out[k] = _polygonal(shapely.union(out[k], piece))
-    return _Outlines(out, kept, flags, version)
+    return _Outlines(out, kept, flags, source.version, plan=source.plan)

@@ -137,9 +137,22 @@ def build_editor(
             "max": max_households,
             "stale": data.stale,
             "stored": stored,
+            "outlines_plan": outlines_plan(data),
         },
     )
     return render(m)
+
+
+def outlines_plan(data: EditorData) -> int | None:
+    """The stored plan whose outlines the page's saves keep (sent as POST /plans/draft's
+    ``outlines_plan``): the draft it was opened on, engine or editor made (a discarded one
+    too). None for the current grids or a committed plan: the server keeps the current
+    version's outlines then. WHY: an engine draft saved unchanged from here was redrawn
+    from its buildings (a grid's Polsby–Popper 0.39 → 0.05), while offices publish by the
+    polygon."""
+    if data.plan_id is None or data.plan_status == "committed":
+        return None
+    return int(data.plan_id)
 
 
 def _history_link(code: str) -> str:

@@ -55,6 +55,20 @@ class DraftIn(HouseholdBounds):
     )
 
 
+class DraftSaveIn(DraftIn):
+    """The editor's save: the plan, and the stored plan whose outlines it keeps (the
+    rebalance, which stores nothing, takes no such field)."""
+
+    outlines_plan: DbId | None = Field(
+        default=None,
+        description="the stored plan (a draft, engine or editor made) the editor was opened "
+        "on: each grid holding the same buildings as one of its grids keeps that grid's "
+        "outline, the others are drawn from their buildings in the rest (answer: outlines."
+        "plan). Left out, the outlines kept are those of the current grid version. A plan "
+        "that does not exist or is another community's is a 422 naming it, nothing stored",
+    )
+
+
 @router.post(
     "/draft",
     status_code=201,
@@ -72,13 +86,15 @@ class DraftIn(HouseholdBounds):
     },
 )
 def post_draft(
-    body: DraftIn,
+    body: DraftSaveIn,
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
 ) -> JSONResponse:
     """201 with the new draft (``existing`` false). A save repeating an open draft answers
     that draft (200, ``existing`` true, ``message``); one of the current grids is a 409 in
-    the commit's words. WHY (T63 #3): saving an unchanged page stored copies."""
+    the commit's words. WHY (T63 #3): saving an unchanged page stored copies.
+    ``outlines_plan``: the draft the page was opened on, whose outlines unchanged grids
+    keep (an engine draft re-saved unchanged was redrawn from its buildings)."""
     require_area(user, body.community, engine)
     body_community(engine, body.community)
     out = save_draft(
@@ -90,6 +106,7 @@ def post_draft(
         created_by=user.username,
         base_version=body.base_version,
         repeats=True,
+        outlines_plan=body.outlines_plan,
     )
     return JSONResponse(out, status_code=200 if out["existing"] else 201)
 

@@ -666,6 +666,10 @@ function gwEditor(map, DATA) {
     }
     say("保存中 saving…");
     var sent = snapshot(), body = payloadOf(), dropped = emptyNew();
+    // opened on a stored draft: its grids left as they were keep its outlines, not ones
+    // redrawn from their buildings (maps/editor.py outlines_plan); the answer's
+    // outlines.plan says so
+    if (DATA.outlines_plan) body.body.outlines_plan = DATA.outlines_plan;
     var droppedNames = dropped.map(function (i) { return [gridZh(i), gridEn(i)]; });
     window.gwState.saveError = null;
     call("POST", "/plans/draft", body.body).then(function (r) {
