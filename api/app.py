@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import document_error_responses, iter_routes
 from api.errors import error_response, install_error_handlers, path_methods
 from api.limits import BodyLimitMiddleware, UploadSlots
+from api.query_check import refuse_unknown_query
 from api.routes import auth as auth_routes
 from api.routes import exports as export_routes
 from api.routes import (
@@ -508,6 +509,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # added by _add_docs_pages, with vendored scripts
         redoc_url=None,
+        # an unknown query parameter on a reading route is a 422, not ignored (T67 #13)
+        dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.engine = engine
     from api.ratelimit import FailureLimiter

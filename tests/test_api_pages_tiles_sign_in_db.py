@@ -71,6 +71,7 @@ def test_a_bad_tile_address_is_a_422_in_chinese_first(db, auth_headers) -> None:
         assert r.json() == {
             "error": "瓦片 z 须为整数（现为 'a'） tile z must be an integer, got 'a'",
             "status": 422,
+            "code": "invalid_input",
         }
         r = client.get("/tiles/parcels/14/1/1.pbf", headers=viewer)
         assert r.status_code == 422 and r.json()["error"].startswith("瓦片图层 'parcels' 不存在")
@@ -98,6 +99,7 @@ def test_a_sign_in_sent_as_json_is_told_to_send_a_form(db) -> None:  # noqa: ANN
             "application/x-www-form-urlencoded with the fields username and password (OAuth2 "
             "password flow, e.g. username=li&password=…); got content type 'application/json'",
             "status": 415,
+            "code": "unsupported_media_type",
         }
         assert "correct horse" not in r.text
         # no body at all, or another type: the same words, without the JSON part
