@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import document_error_responses, iter_routes
 from api.errors import error_response, install_error_handlers, path_methods
+from api.etag import ConditionalGet
 from api.limits import BodyLimitMiddleware, UploadSlots
 from api.query_check import refuse_unknown_query
 from api.routes import auth as auth_routes
@@ -520,6 +521,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)  # cap every body while it streams in (413)
     app.add_middleware(PageNonce)  # inside gzip: it reads the page's own bytes (T42 #5)
+    app.add_middleware(ConditionalGet)  # ETag, If-None-Match → 304; inside gzip (T67 #4)
     app.add_middleware(
         GZipMiddleware,
         minimum_size=GZIP_MIN_BYTES,
