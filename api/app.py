@@ -466,6 +466,29 @@ class SecurityHeaders:
         await self.app(scope, receive, headed)
 
 
+def _json_bodies_take_json(app: FastAPI) -> None:
+    """A JSON route's body sent as another type (a form, text) answered 415 naming the type
+    to send (:func:`api.bodies.not_json_words`), ahead of the validation handler's 422; every
+    other validation error as before. WHY here: POST /auth/token (a form route) and the upload
+    routes answer a wrong type 415 already; JSON routes said 请求体须为 JSON 对象 (T67 #19)."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from api.bodies import not_json_words
+
+    validation = app.exception_handlers[RequestValidationError]
+    http = app.exception_handlers[StarletteHTTPException]
+
+    async def handler(req: Request, exc: Exception) -> Response:
+        if isinstance(exc, RequestValidationError):
+            words = not_json_words(exc, req.headers.get("content-type"))
+            if words is not None:
+                return await http(req, StarletteHTTPException(415, words))
+        return await validation(req, exc)
+
+    app.add_exception_handler(RequestValidationError, handler)
+
+
 def create_app(engine: Engine | None = None) -> FastAPI:
     """Build the app; with no engine, the configured database is started and migrated."""
 
@@ -519,6 +542,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.signin_limiter = FailureLimiter()
     app.state.upload_slots = UploadSlots()  # track uploads at once (T42 #3)
     install_error_handlers(app)
+    _json_bodies_take_json(app)  # a form sent to a JSON route: 415, not 422 (T67 #19)
     app.add_middleware(BodyLimitMiddleware)  # cap every body while it streams in (413)
     app.add_middleware(PageNonce)  # inside gzip: it reads the page's own bytes (T42 #5)
     app.add_middleware(ConditionalGet)  # ETag, If-None-Match → 304; inside gzip (T67 #4)

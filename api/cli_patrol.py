@@ -75,7 +75,7 @@ def upload(
         files, description="上传 uploading", console=bar, disable=not err.is_terminal
     ):
         try:
-            data = read_track_file(path, limit)  # a folder is named as one
+            data = _read_within(path, limit)  # a folder is named as one
             item = ingest_track(engine, data, path.name, crs, person_id, "cli", mode, defer)
         except GridwardError as exc:
             failed += 1
@@ -113,6 +113,21 @@ def upload(
             f"{len(files)} 个轨迹文件中有 {failed} 个未存储，原因见上面各行 "
             f"{failed} of {len(files)} track file(s) not stored: see their lines above"
         )
+
+
+def _read_within(path: Path, limit: int) -> bytes:
+    """The file's bytes, at most ``limit`` (GRIDWARD_MAX_UPLOAD_BYTES, read no further): one
+    over it is refused in the words ``POST /tracks`` gives such a file (文件 X 过大：每个文件
+    最多 20 MB…), and the upload goes on to the next file, as the API stores the others
+    (T67 #3: the API refused the whole request, the command said it in other words)."""
+    from geo.errors import TooLargeError
+
+    try:
+        return read_track_file(path, limit)
+    except TooLargeError:
+        from api.limits import file_too_large
+
+        raise TooLargeError(str(file_too_large(path.name, limit).detail)) from None
 
 
 def _upload_line(name: str, item: dict, path: str | None = None) -> str:

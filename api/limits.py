@@ -22,9 +22,9 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
@@ -40,6 +40,7 @@ FORM_OVERHEAD = 64 * 1024  # multipart boundaries and small fields around the fi
 # Many small files (50 phone tracks of 2 MB) fit; five big ones at a time do too.
 TOTAL_FILES = 5
 _SCOPE_KEY = "gridward.body_cap"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 # A request body must keep coming: after GRIDWARD_BODY_GRACE_S (30 s) it must have averaged
@@ -132,7 +133,12 @@ def file_too_large(filename: str | None, limit: int) -> BodyTooLarge:
     )
 
 
-def _request_too_large(per_file: int, max_files: int) -> BodyTooLarge:
+def _request_too_large(
+    per_file: int, max_files: int, oversized: tuple[str, ...] = ()
+) -> BodyTooLarge:
+    """413 for a whole request past :func:`request_limit`: nothing of it is stored. ``oversized``:
+    the files seen over the per-file limit before the cut, named (T67 #3: a single file over
+    the limit was told to "send fewer files")."""
     total = request_limit(per_file, max_files)
     if max_files <= 1:
         return BodyTooLarge(
@@ -141,13 +147,55 @@ def _request_too_large(per_file: int, max_files: int) -> BodyTooLarge:
             f"request body too large: the limit is {describe_bytes(total)}",
         )
     files = total - FORM_OVERHEAD
+    each_zh, each = describe_bytes_zh(per_file), describe_bytes(per_file)
+    if oversized:
+        names = [n[:200] for n in oversized[:5]]
+        many = len(oversized) > 1
+        return BodyTooLarge(
+            total,
+            f"请求体过大，未存储任何文件：文件 {'、'.join(names)} 超过每个文件 {each_zh} 的"
+            f"上限，整个请求也超过了文件合计 {describe_bytes_zh(files)} 的上限；请去掉过大的"
+            "文件后重新上传 "
+            f"request body too large, nothing was stored: {', '.join(names)} "
+            f"{'are' if many else 'is'} over the limit of {each} per file, and the request "
+            f"went past the limit of {describe_bytes(files)} for all files together: send it "
+            f"again without {'them' if many else 'it'}",
+        )
     return BodyTooLarge(
         total,
-        f"请求体过大，请分批上传：每次请求的文件合计最多 {describe_bytes_zh(files)}（每个文件最多 "
-        f"{describe_bytes_zh(per_file)}），请一次少传几个文件 "
-        f"request body too large: the files together may be at most {describe_bytes(files)} "
-        f"per request (each file at most {describe_bytes(per_file)}): send fewer files at a time",
+        f"请求体过大，未存储任何文件：每次请求的文件合计最多 {describe_bytes_zh(files)}"
+        f"（每个文件最多 {each_zh}），请分批上传，一次少传几个文件（超过 {each_zh} 的文件"
+        "无法上传） "
+        f"request body too large, nothing was stored: the files together may be at most "
+        f"{describe_bytes(files)} per request (each file at most {each}): send fewer files at a "
+        f"time (a file over {each} cannot be uploaded)",
     )
+
+
+_MANY_FILES = "gridward_many_files"  # the mark many_files puts on a route's endpoint
+
+
+def many_files(endpoint: F) -> F:
+    """Mark a route's endpoint as one reading several files (:func:`read_uploads` with
+    ``max_files`` > 1), whose whole body may be :func:`request_limit`: the body limit's door
+    then says so, and to no other route."""
+    setattr(endpoint, _MANY_FILES, True)
+    return endpoint
+
+
+def reads_many_files(scope: Scope) -> bool:
+    """Whether the route ``scope`` goes to is marked by :func:`many_files`."""
+    from starlette.routing import Match
+
+    from api.auth import iter_routes
+
+    app = scope.get("app")
+    if app is None:
+        return False
+    for info in iter_routes(app):
+        if info.route.matches(scope)[0] is Match.FULL:
+            return bool(getattr(getattr(info.route, "endpoint", None), _MANY_FILES, False))
+    return False
 
 
 def _declared_length(headers: list[tuple[bytes, bytes]] | object) -> int | None:
@@ -229,6 +277,15 @@ class BodyLimitMiddleware:
                 self.door = _request_too_large(default_limit(), TOTAL_FILES)
         return self.max_bytes, self.ceiling or self.max_bytes
 
+    def _at_door(self, scope: Scope, limit: int) -> BodyTooLarge:
+        """The 413 for a declared length over the ceiling: the many-files words ("send fewer
+        files") on a route that reads several files (:func:`many_files`) only; any other
+        route's own cap, as a body between the two is told. WHY (T67 #18): a 120 MB JSON body
+        to POST /auth/api-tokens was told to send fewer files, a 60 MB one its 20.06 MB."""
+        if self.door is not None and reads_many_files(scope):
+            return self.door
+        return BodyTooLarge(limit)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -243,7 +300,7 @@ class BodyLimitMiddleware:
         limit, ceiling = self._limits()
         declared = _declared_length(scope.get("headers", []))
         if declared is not None and (declared < 0 or declared > ceiling):
-            too_large = self.door or BodyTooLarge(ceiling)
+            too_large = self._at_door(scope, limit)
             msg = (
                 "请求头 Content-Length 无效 invalid Content-Length"
                 if declared < 0
@@ -333,12 +390,20 @@ async def read_limited(
 
 class _LimitedParser(MultiPartParser):
     """Starlette's multipart parser with a size limit on each FILE, counted as its bytes arrive
-    (Starlette limits only the other fields), and a plain message for too many files."""
+    (Starlette limits only the other fields), and a plain message for too many files.
 
-    def __init__(self, *args: Any, max_file_bytes: int, **kwargs: Any) -> None:
+    ``keep_going``: a file over the limit is refused on its own (:attr:`oversized`) and the
+    rest of its bytes dropped as they arrive, not kept, so the files after it are still read;
+    else the first such file ends the parse (413)."""
+
+    def __init__(
+        self, *args: Any, max_file_bytes: int, keep_going: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.max_file_bytes = max_file_bytes
+        self.keep_going = keep_going
         self._file_bytes = 0
+        self.oversized: dict[int, str] = {}  # id() of each file over the limit: its name
 
     def on_part_begin(self) -> None:
         super().on_part_begin()
@@ -349,7 +414,12 @@ class _LimitedParser(MultiPartParser):
         if part.file is not None:
             self._file_bytes += end - start
             if self._file_bytes > self.max_file_bytes:
-                raise file_too_large(part.file.filename, self.max_file_bytes)
+                if not self.keep_going:
+                    raise file_too_large(part.file.filename, self.max_file_bytes)
+                # dropped: what came before the limit stays in its spool file (on disk past
+                # 1 MB) until the form is closed, the rest is never held
+                self.oversized[id(part.file)] = part.file.filename or ""
+                return
         super().on_part_data(data, start, end)
 
     def on_headers_finished(self) -> None:
@@ -367,12 +437,14 @@ class _LimitedParser(MultiPartParser):
 
 @dataclass
 class Upload:
-    """One uploaded file and the form's other fields."""
+    """One uploaded file and the form's other fields; ``refused``: the file's own 413 when it
+    was over the limit (:func:`read_uploads` with ``keep_oversized``; ``data`` is empty)."""
 
     filename: str | None
     content_type: str | None
     data: bytes
     fields: dict[str, str] = field(default_factory=dict)
+    refused: BodyTooLarge | None = None
 
 
 RAW_TYPES = (
@@ -494,7 +566,23 @@ class _FormEnd:
         return message
 
     @staticmethod
-    def cut_off() -> HTTPException:
+    def cut_off(dropped: dict[int, str] | None = None, limit: int = 0) -> HTTPException:
+        """422: the form was cut off, nothing stored; 413 naming the file(s) when some file
+        was over ``limit`` before the cut (sent again whole, it would be refused all the
+        same: "send it again" alone was the wrong remedy for it)."""
+        if dropped:
+            names = [n[:200] or "upload" for n in list(dropped.values())[:5]]
+            # named alike, so the guard (tests/test_messages_chinese_first.py) sees the
+            # Chinese name what the English does
+            files, files_zh = ", ".join(names), "、".join(names)
+            each, each_zh = describe_bytes(limit), describe_bytes_zh(limit)
+            return HTTPException(
+                413,
+                f"文件 {files_zh} 过大：每个文件最多 {each_zh}；上传的表单也不完整（请求体在结尾"
+                "分隔线之前就结束了），未存储任何文件 "
+                f"{files}: file too large: the limit is {each} per file; the upload body was "
+                "also cut off before its closing boundary: no file was stored",
+            )
         return HTTPException(
             422,
             "上传的表单不完整：请求体在表单的结尾分隔线（--boundary--）之前就结束了，上传可能被"
@@ -505,28 +593,40 @@ class _FormEnd:
 
 
 async def read_uploads(
-    request: Request, max_bytes: int | None = None, file_field: str = "file", max_files: int = 1
+    request: Request,
+    max_bytes: int | None = None,
+    file_field: str = "file",
+    max_files: int = 1,
+    keep_oversized: bool = False,
 ) -> list[Upload]:
     """Read up to ``max_files`` uploaded files: ``multipart/form-data`` (field ``file_field``,
     repeated) or one raw body of a file type (GPX/KML/KMZ/GeoJSON/CSV). 413 while streaming:
     past ``max_bytes`` in any one file (the message names it), past :func:`request_limit` for
     the whole request, or more than ``max_files`` files; 415 for other content types; 422 when
     the form has no such file or one is empty. Each Upload carries the form's other fields (or
-    the query parameters)."""
+    the query parameters).
+
+    ``keep_oversized`` (a form of several files): a file past ``max_bytes`` does not refuse
+    the request; it is an Upload with its 413 in ``refused`` (its bytes past the limit read
+    and dropped), so the route stores the others (T67 #3). The whole request's limit still
+    refuses the request."""
     limit = default_limit() if max_bytes is None else max_bytes
     ctype = request.headers.get("content-type", "")
     main = ctype.split(";")[0].strip().lower()
     out: list[Upload] = []
     if main == "multipart/form-data":
         watch = _FormEnd(request)
+        dropped: dict[int, str] = {}  # the files over the limit (keep_oversized), by id()
         try:
-            out = await _read_form(watch.request, limit, file_field, max_files)
+            out = await _read_form(
+                watch.request, limit, file_field, max_files, keep_oversized, dropped
+            )
         except HTTPException as exc:  # a form cut inside its first file has no file field
             if exc.status_code == 422 and not watch.seen:
-                raise watch.cut_off() from None
+                raise watch.cut_off(dropped, limit) from None
             raise
         if not watch.seen:  # the last file(s) were dropped by the parser without a word
-            raise watch.cut_off()
+            raise watch.cut_off(dropped, limit)
     elif main in RAW_TYPES:
         given = request.headers.get("x-filename")
         data = await read_limited(request, limit, file_too_large(given, limit))
@@ -543,30 +643,47 @@ async def read_uploads(
             f"'{file_field}' field, or the file itself as application/gpx+xml, "
             "application/geo+json or text/csv",
         )
-    if len(out) == 1 and not out[0].data:
+    if len(out) == 1 and not out[0].data and out[0].refused is None:
         raise HTTPException(422, "上传的文件是空的 the uploaded file is empty")
     return out
 
 
-async def _read_form(request: Request, limit: int, file_field: str, max_files: int) -> list[Upload]:
-    """The files of a ``multipart/form-data`` body (see :func:`read_uploads`)."""
+async def _read_form(
+    request: Request,
+    limit: int,
+    file_field: str,
+    max_files: int,
+    keep_oversized: bool = False,
+    dropped: dict[int, str] | None = None,
+) -> list[Upload]:
+    """The files of a ``multipart/form-data`` body (see :func:`read_uploads`); ``dropped``
+    gets the files over ``limit`` (``keep_oversized``) as they are seen."""
     out: list[Upload] = []
+    whole = _request_too_large(limit, max_files)
     parser = _LimitedParser(
         request.headers,
-        stream_limited(
-            request, request_limit(limit, max_files), _request_too_large(limit, max_files)
-        ),
+        stream_limited(request, request_limit(limit, max_files), whole),
         max_files=max_files,
         max_fields=20,
         max_part_size=64 * 1024,
         max_file_bytes=limit,
+        keep_going=keep_oversized,
     )
+    if dropped is not None:
+        parser.oversized = dropped
     try:
         form = await parser.parse()
     except MultiPartException as exc:
         raise HTTPException(
             422, f"表单格式有误（{exc.message}） malformed multipart form: {exc.message}"
         ) from None
+    except BodyTooLarge as exc:
+        if exc.detail == whole.detail and parser.oversized:
+            # the whole request's limit, reached while a file over its own was dropped: name
+            # it (the request's words alone said "send fewer files" to one big file)
+            names = tuple(n or "upload" for n in parser.oversized.values())
+            raise _request_too_large(limit, max_files, names) from None
+        raise
     try:
         given = _once([(k, v) for k, v in form.multi_items() if isinstance(v, str)], "form")
         stray = sorted({k for k, v in form.multi_items() if not isinstance(v, str)} - {file_field})
@@ -596,6 +713,10 @@ async def _read_form(request: Request, limit: int, file_field: str, max_files: i
                     422,
                     f"表单字段 {file_field!r} 须为文件 form field {file_field!r} must carry a file",
                 )
+            if id(item) in parser.oversized:  # its bytes were dropped: refused on its own
+                refused = file_too_large(item.filename, limit)
+                out.append(Upload(item.filename, item.content_type, b"", fields, refused))
+                continue
             data = await item.read(limit + 1)
             if len(data) > limit:  # counted while streaming already: a second guard
                 raise file_too_large(item.filename, limit)

@@ -702,6 +702,11 @@ def _same_walk(
         row, near, old = walk_holder(conn, fixes, parsed.points)
     if row is None:
         return None
+    if row.sha256 == sha:
+        # these very bytes, stored by a concurrent upload since this one looked for them
+        # (two accounts sending one file at once): not "the same walk"; the insert finds the
+        # walk (or the bytes) taken and answers as a re-send, same_file (T67 #20)
+        return None
     pts = parsed.points
     t0, t1 = pts["time"].min(), pts["time"].max()
     if row.status == "withdrawn":

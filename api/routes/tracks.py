@@ -7,7 +7,9 @@ refused (422).
 With ``defer=true`` the tracks are stored and queued (202 with a ``job_id``): a background job, or
 ``gridward tracks worker`` on any machine, matches them in batches (geo.match_queue).
 The size limit holds while the body streams in (413). Each file is stored on its own: a bad file
-gets its own error and does not stop the others; when every file is bad the answer is 422.
+gets its own error and does not stop the others, a file over the per-file limit too (its own 413,
+its bytes past the limit dropped as they arrive); when every file is bad the answer is that
+error (422, 413 …). Only the whole request past its own limit refuses every file.
 The same bytes uploaded again return the same track (200, ``created: false``).
 POST /tracks/rematch (admin) queues stored tracks again, by id or by local day, after the street
 network changed; a background job matches them (202 with a ``job_url``).
@@ -37,6 +39,8 @@ from api.limits import (
     UploadSlots,
     body_progress,
     default_limit,
+    file_too_large,
+    many_files,
     read_uploads,
     upload_openapi,
     upload_slots,
@@ -357,6 +361,15 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": UploadAnswer,
         "description": "已存储并排队 stored and queued for matching (defer=true): job_id, job_url",
     },
+    413: {
+        "description": "请求过大：所有文件合计超过 5 × GRIDWARD_MAX_UPLOAD_BYTES（默认 100 MB），"
+        "或超过 50 个文件：未存储任何文件。单个文件超过 GRIDWARD_MAX_UPLOAD_BYTES（默认 20 MB）"
+        "时只拒绝该文件（files 中它的 status 为 413），其余照常存储；每个文件都过大时为 413 并附 "
+        "files request too large: the files together over 5 × GRIDWARD_MAX_UPLOAD_BYTES (100 MB "
+        "by default), or more than 50 files: nothing stored. A file over "
+        "GRIDWARD_MAX_UPLOAD_BYTES (20 MB by default) is refused alone (its entry in files has "
+        "status 413) and the others are stored; every file over it: 413 with files (T67 #3)",
+    },
     429: {
         "description": "正在处理您的另一批上传，或服务器正忙于其他上传：未存储任何文件，请按 "
         "Retry-After 的秒数后再传 another upload of this account is in progress "
@@ -396,6 +409,7 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     "每个文件单独存储，files 逐个给出结果：已存储的轨迹，或未存储的文件（error 与 status）；"
     "201/202 中也可能有未存储的文件。",
 )
+@many_files
 async def upload(
     request: Request,
     user: Annotated[Principal, Depends(UPLOADERS)],
@@ -414,8 +428,10 @@ async def _upload(
 ) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    uploads = await read_uploads(request, default_limit(), max_files=MAX_FILES)
-    files = [(u.filename, u.data) for u in uploads]
+    # a file over the limit is refused on its own, the others stored (T67 #3)
+    limit = default_limit()
+    uploads = await read_uploads(request, limit, max_files=MAX_FILES, keep_oversized=True)
+    files = [(u.filename, u.data, u.refused is not None) for u in uploads]
     fields = uploads[0].fields
     crs = fields.get("crs", "wgs84")
     mode = fields.get("mode")  # None: not named (a re-send keeps the stored track's mode)
@@ -437,8 +453,12 @@ async def _upload(
     store = partial(ingest_track, may_restore=restorable)
     results: list[dict[str, Any]] = []
     async with slots.running():  # the memory: parse and match, file after file
-        for raw_name, data in files:
+        for raw_name, data, too_large in files:
             filename = clean_filename(raw_name)
+            if too_large:  # named as stored names it (control characters as _)
+                said = str(file_too_large(filename, limit).detail)
+                results.append({"filename": filename or NAMELESS, "error": said, "status": 413})
+                continue
             if not data:
                 results.append(
                     {
@@ -473,7 +493,7 @@ async def _upload(
         if len(results) > 1 and len(errors) == 1:  # e.g. an unknown person: say it once
             message = f"全部 {len(results)} 个文件均未存储 all {len(results)} files: {errors.pop()}"
         else:
-            message = "; ".join(f"{r['filename'] or 'file'}: {r['error']}" for r in results)
+            message = "; ".join(_file_words(r) for r in results)
         message = chinese_first(message, status)
         _tag_file_errors(results)
         return JSONResponse(
@@ -495,6 +515,13 @@ async def _upload(
 # the name of a file sent without one, when it could not be read (one that is read is named
 # upload.<format>: geo.track_store.upload_name) (T40 #16)
 NAMELESS = "upload"
+
+
+def _file_words(result: dict[str, Any]) -> str:
+    """A refused file's part of the request's own error: its name, then its error, unless the
+    error opens naming it already (文件 big.gpx 过大…: said twice, it read as a stutter)."""
+    name, error = result["filename"] or "file", str(result["error"])
+    return error if error.startswith(f"文件 {name} ") else f"{name}: {error}"
 
 
 def _labelled(item: dict[str, Any]) -> dict[str, Any]:
