@@ -154,6 +154,53 @@ _403 = _error_answer(
 _404 = _error_answer(
     "未找到：路径中的编号或编码不存在 not found: nothing has the id or code in the path"
 )
+_413 = _error_answer(
+    "请求体过大：超过 GRIDWARD_MAX_BODY_BYTES（上传为每个文件的上限与每次请求的合计上限） "
+    "body too large: over GRIDWARD_MAX_BODY_BYTES (uploads: the per-file and per-request limits)"
+)
+_415 = _error_answer(
+    "格式不支持：请求体的内容类型不是此接口接受的（JSON、表单或文件） "
+    "unsupported media type: the body's content type is not the one this route takes"
+)
+_503 = _error_answer(
+    "服务暂不可用：数据库暂不可用或正忙于冲突的修改，按 Retry-After 重试 "
+    "unavailable: the database is away or was busy with a conflicting change; retry after "
+    "Retry-After"
+)
+# Refusals particular to some operations, beside those every one of its kind has (T67 #5: a
+# client read 409s and 404s the schema never named): (method, path) → {status: words}
+_OWN_ERRORS: dict[tuple[str, str], dict[str, str]] = {
+    ("post", "/tracks"): {
+        "404": "未找到：person / person_id 指定的人员不存在 not found: no such person",
+        "408": "请求超时：请求体到达过慢 request timeout: the body arrived too slowly",
+        "409": "冲突：整个请求只有一个文件且被拒（他人的文件或巡查、复制、已撤回；code 说明是哪种）"
+        " conflict: the one file was refused (another's file or walk, a copy, withdrawn: "
+        "see code)",
+    },
+    ("post", "/assignments"): {
+        "404": "未找到：人员或对象不存在 not found: no such person or target",
+        "409": "冲突：与已有职责重叠，或人员已离岗 conflict: overlaps a duty, or the person left",
+    },
+    ("delete", "/tracks/{track_id}"): {
+        "409": "冲突：已撤回，或正在匹配 conflict: withdrawn already, or being matched",
+    },
+    ("post", "/tracks/{track_id}/restore"): {
+        "409": "冲突：未撤回，或同一次巡查已由另一条轨迹记录 conflict: not withdrawn, or "
+        "another track holds the walk",
+    },
+    ("get", "/tracks/{track_id}"): {
+        "403": "无权限：巡查人员只能查看自己的轨迹 forbidden: a steward reads her own tracks",
+    },
+    ("get", "/jobs/{job_id}"): {
+        "403": "无权限：只有任务的发起人、管理员和所辖区域的规划员可以查看 forbidden: the "
+        "job's starter, admins and planners of its area read it",
+    },
+    ("get", "/coverage"): {"404": "未找到：区域不存在 not found: no such area"},
+    ("post", "/plans/{plan_id}/commit"): {
+        "409": "冲突：草案所依据的网格版本已不是现行版本，或网格不连通 conflict: the draft's "
+        "grid version is no longer current, or a grid is in pieces",
+    },
+}
 _CONVERTER = re.compile(r"\{(\w+):\w+\}")  # "{path:path}" as OpenAPI writes it: "{path}"
 
 
@@ -189,6 +236,13 @@ def document_error_codes(app: FastAPI) -> None:
                     answers.setdefault("403", _403)
                 if any(p.get("in") == "path" for p in params):
                     answers.setdefault("404", _404)
+                if "requestBody" in op:  # the body limit, and a body of another type
+                    answers.setdefault("413", _413)
+                    answers.setdefault("415", _415)
+                if path != "/login":  # every answer reads the database (/health's too)
+                    answers.setdefault("503", _503)
+                for code, words in _OWN_ERRORS.get((method, path), {}).items():
+                    answers.setdefault(code, _error_answer(words))
                 for code, answer in answers.items():  # a route's own (401 wrong password)
                     if code[:1] in "45" and "content" not in answer:
                         answer["content"] = _error_answer("")["content"]

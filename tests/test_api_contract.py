@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from api.app import create_app
+from geo.errors import reads_chinese_first
 from geo.jobs import create_job
 from geo.settings import Settings, get_settings
 
@@ -224,3 +225,27 @@ def test_a_write_to_a_path_with_a_trailing_slash_is_a_404_naming_the_path(client
     assert r.status_code == 307 and r.headers["location"].endswith("/tracks")
     r = client.post("/no-such-thing/", follow_redirects=False)
     assert r.status_code == 404 and "/tracks" not in r.json()["error"]
+
+
+def test_openapi_names_the_refusals_clients_meet(client) -> None:
+    """(T67 #5) an integrator met 404, 408, 409, 413 and 415 from POST /tracks, 404 and 409
+    from POST /assignments, 409 from a withdrawal, 403 from a track or a job and 404 from
+    /coverage, none of them in the schema: each is named now, with the Error body; every body
+    may be too large or of another type, and every answer may be a 503 while the database
+    is away."""
+    from api.app import _OWN_ERRORS
+
+    spec = client.get("/openapi.json").json()
+    for (method, path), own in _OWN_ERRORS.items():
+        answers = spec["paths"][path][method]["responses"]  # a renamed path fails here
+        for code in own:
+            assert _error_schema_of(answers[code]) == ERROR_REF, (method, path, code)
+            assert reads_chinese_first(own[code]), (method, path, code)
+    post_tracks = spec["paths"]["/tracks"]["post"]["responses"]
+    assert {"404", "408", "409", "413", "415", "429"} <= set(post_tracks)
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if "requestBody" in op:
+                assert {"413", "415"} <= set(op["responses"]), (method, path)
+            if path != "/login":
+                assert "503" in op["responses"], (method, path)
