@@ -959,6 +959,7 @@ def _taken(
             f"此文件已由他人上传（同一文件只算一条轨迹）{ASK_PLANNER[0]}another person "
             f"uploaded this file already (the same bytes are one track){ASK_PLANNER[1]}",
             track_id,
+            "file_of_another",
         )
     same_zh, same = {
         "near": (f"定位点相差不到 {NEAR_M:g} 米、时间相同", f"fixes within {NEAR_M:g} m and times"),
@@ -973,6 +974,7 @@ def _taken(
         f"未存储{ASK_PLANNER[0]}another person uploaded this walk already: the file is the "
         f"same walk ({same}, written differently); not stored{ASK_PLANNER[1]}",
         track_id,
+        "walk_of_another",
     )
 
 

@@ -129,12 +129,16 @@ def test_a_steward_withdraws_their_walk_and_its_credit_leaves_the_report(demo, a
         # again: 409, it is withdrawn already
         r = client.delete(f"/tracks/{tid}", headers=steward)
         assert r.status_code == 409 and "已撤回" in r.json()["error"], r.text
+        assert r.json()["code"] == "conflict"
 
         # the same file again (a retry, a folder sent again) does not bring it back
         before_resend = fingerprint(demo)
         r = _post(client, steward, [("mistake.csv", data)])
         assert r.status_code == 409, r.text
         assert "已撤回" in r.json()["error"] and "restore" in r.json()["error"]
+        # a program tells this refusal by its code, in the answer and the file's entry (T67 #7)
+        assert r.json()["code"] == "track_withdrawn"
+        assert [f["code"] for f in r.json()["files"]] == ["track_withdrawn"]
         assert fingerprint(demo) == before_resend and _walked_m(demo, day) == 0.0
 
         # nor does another file of its fixes: re-exported (CRLF line ends), or moved to

@@ -452,6 +452,7 @@ def test_a_stewards_job_and_conflicts_name_no_other_persons_tracks(demo, auth_he
             "uploaded this file already (the same bytes are one track): if it is yours, ask a "
             "planner to reassign it to you (the same file sent by them names the track)",
             "status": 409,
+            "code": "file_of_another",
         }
         told = _post(client, admin, [("theirs.csv", theirs)], person_id=1)
         assert told.status_code == 409 and f"track {other}" in told.json()["error"]
@@ -546,6 +547,7 @@ def test_one_files_database_error_is_its_own_and_an_empty_file_has_a_status(
             "filename": "empty.csv",
             "error": "上传的文件是空的 the uploaded file is empty",
             "status": 422,
+            "code": "invalid_input",
         }
         r = _post(client, admin, [("e1.csv", b""), ("e2.csv", b"")])
         assert r.status_code == 422, r.text

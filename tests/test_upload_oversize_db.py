@@ -110,7 +110,12 @@ def test_a_file_over_the_limit_is_refused_alone_and_the_other_is_stored(
     assert r.status_code == 201, r.text  # as a truncated GPX beside a good one
     files = {f["filename"]: f for f in r.json()["files"]}
     assert [f["filename"] for f in r.json()["files"]] == [name for name, _ in sent]
-    assert files[BIG] == {"filename": BIG, "error": _too_big(BIG), "status": 413}
+    assert files[BIG] == {
+        "filename": BIG,
+        "error": _too_big(BIG),
+        "status": 413,
+        "code": "too_large",
+    }
     good = files[GOOD]
     assert good["created"] is True and good["status"] == "matched", good
     assert good["n_points"] == samples[GOOD].count(b"<trkpt") == 68
@@ -131,7 +136,7 @@ def test_deferred_the_file_over_the_limit_is_refused_alone_and_the_other_queued(
     r = _post(c, admin, [(BIG, samples[BIG]), (GOOD, samples[GOOD])], defer="true")
     assert r.status_code == 202, r.text
     big, good = r.json()["files"]
-    assert big == {"filename": BIG, "error": _too_big(BIG), "status": 413}
+    assert big == {"filename": BIG, "error": _too_big(BIG), "status": 413, "code": "too_large"}
     assert good["filename"] == GOOD and good["created"] is True, good
     assert good["status"] in ("queued", "matching", "matched"), good
     assert r.json()["job_id"] and r.json()["job_url"]
@@ -146,7 +151,9 @@ def test_only_files_over_the_limit_are_each_named_and_nothing_is_stored(client, 
     r = _post(c, admin, [(BIG, samples[BIG])])
     assert r.status_code == 413, r.text
     assert r.json()["error"] == _too_big(BIG)  # named once, not "220267559.gpx: 文件 …"
-    assert r.json()["files"] == [{"filename": BIG, "error": _too_big(BIG), "status": 413}]
+    assert r.json()["files"] == [
+        {"filename": BIG, "error": _too_big(BIG), "status": 413, "code": "too_large"}
+    ]
     r = _post(c, admin, [(BIG, samples[BIG]), ("copy.gpx", samples[BIG])])
     assert r.status_code == 413, r.text
     assert r.json()["error"] == f"{_too_big(BIG)}; {_too_big('copy.gpx')}"

@@ -47,7 +47,14 @@ from api.limits import (
 )
 from geo.accounts_models import STEWARD_ZH
 from geo.duty_undo import MAX_REASON
-from geo.errors import ConflictError, GridwardError, NotFoundError, chinese_first, db_failure
+from geo.errors import (
+    ConflictError,
+    GridwardError,
+    NotFoundError,
+    chinese_first,
+    db_failure,
+    error_code,
+)
 from geo.late_uploads import late_upload
 from geo.match_words import form_words
 from geo.track_copies import OwnedByAnother
@@ -496,8 +503,15 @@ async def _upload(
             message = "; ".join(_file_words(r) for r in results)
         message = chinese_first(message, status)
         _tag_file_errors(results)
+        codes = {r["code"] for r in results}
         return JSONResponse(
-            {"error": message, "status": status, "files": results},
+            {
+                "error": message,
+                "status": status,
+                # the files' own code when they share one (one file: its refusal's)
+                "code": codes.pop() if len(codes) == 1 else error_code(status),
+                "files": results,
+            },
             status_code=status,
             headers={"Retry-After": "5"} if status == 503 else None,
         )
@@ -538,6 +552,7 @@ def _tag_file_errors(results: list[dict[str, Any]]) -> None:
     for r in results:
         if "error" in r:
             r["error"] = chinese_first(r["error"], int(r.get("status") or 422))
+            r.setdefault("code", error_code(int(r.get("status") or 422)))  # (T67 #7)
 
 
 def _from_page(request: Request) -> bool:
@@ -576,7 +591,12 @@ def _file_error(filename: str | None, exc: GridwardError, user: Principal) -> di
     message = exc.message
     if isinstance(exc, OwnedByAnother) and user.role == "steward":
         message = exc.anonymous
-    return {"filename": filename, "error": message, "status": exc.status_code}
+    return {
+        "filename": filename,
+        "error": message,
+        "status": exc.status_code,
+        "code": error_code(exc.status_code, exc.code),
+    }
 
 
 def _file_failure(filename: str | None, exc: Exception) -> dict[str, Any]:
@@ -1137,7 +1157,7 @@ def restore(
         # another person's track holds the walk: a steward is not told which (T40 leftover,
         # as T39 M2 for uploads); admins and planners are
         if user.role == "steward":
-            raise ConflictError(exc.anonymous) from None
+            raise ConflictError(exc.anonymous, exc.code) from None
         raise
 
 
