@@ -380,6 +380,9 @@ import_app.command("households")(
 
 # the counts of gridward import people, in Chinese
 _PEOPLE_ZH = {
+    "created": "新增",
+    "updated": "更新",
+    "unchanged": "未变",
     "columns_left_out": "未读入的列",
     "reactivated": "重新启用",
     "kept_inactive": "仍离岗",
@@ -416,6 +419,9 @@ def import_people(
     from geo.assign.people import shown_columns
 
     warnings = out.pop("warnings", [])
+    # the ids of the new and updated people are the API's (T67 #9): the line counts them
+    for key in ("created_ids", "updated_ids"):
+        out.pop(key, None)
     # columns_left_out=N counts every column left out, not the (cut) names (T45 #3: 11 for 100)
     n_left_out = out.pop("columns_left_out_count", None)
     counts = {k: (len(v) if isinstance(v, list) else v) for k, v in out.items()}

@@ -9,8 +9,12 @@ re-import must neither wipe the names and phones the file does not carry, nor un
 
 Rules:
 
-* a column absent from the file leaves the stored value alone (a blank name cell too: a new
-  person without a name is named by their id, and named in a warning). A home (lon/lat or
+* a column absent from the file leaves the stored value alone, and so does a blank cell of a
+  registered person (name, phone, roles, capacity, part-time, home: :func:`_said_cells`,
+  T67 #1); a new person without a name is named by their id, and named in a warning. A
+  roles cell of 无 / none / - removes the roles, a capacity of 默认 / default clears it
+  (back to the staffing default), a phone of 无 / - clears it; a role that a duty in force or
+  planned needs is kept, and named in a warning (:func:`_duty_roles`). A home (lon/lat or
   building) is needed only for people not registered yet: a sheet of ids and phones, or a
   row with blank home cells, keeps a registered person's stored home; a new person without
   one refuses the whole file, naming them, nothing written (as every other bad row does: no
@@ -29,7 +33,10 @@ Rules:
   ``reactivate`` brings the listed leavers back, and the answer says so;
 * with ``covers`` (a planner's scope), every imported person's new home, and an existing
   person's stored one, must be in the planner's areas: otherwise ForbiddenError naming them,
-  nothing written.
+  nothing written;
+* the answer counts the people ``created``, ``updated`` (anything stored about them changed)
+  and ``unchanged``, with the registry ids of the first two (:data:`IDS_LISTED`), so a sync
+  job tells a new person, a change and a file imported twice apart (T67 #9).
 """
 
 from __future__ import annotations
@@ -83,7 +90,7 @@ from geo.errors import (
 )
 from geo.errors import count_en as _count
 from geo.errors import verb_en as _verb
-from geo.settings import get_settings
+from geo.settings import city_today, get_settings
 from geo.tracks.parse_table import HEAD_ROWS
 
 Covers = Callable[[AreaPath], bool]
@@ -99,6 +106,7 @@ _SYSTEM_KEY = header_key("id")
 _API_ID_KEYS = frozenset(header_key(a) for a in ("external_id", "person_code"))
 _REGISTRY_KEYS = (_ID_KEYS - {_SYSTEM_KEY}) | _API_ID_KEYS
 _KNOWN_KEYS = frozenset(header_key(a) for aliases in COLUMNS.values() for a in aliases)
+_CANON = {header_key(a): canon for canon, aliases in COLUMNS.items() for a in aliases}
 _NAME_KEYS = frozenset(header_key(a) for a in COLUMNS["name"])
 _XY_KEYS = frozenset(header_key(a) for a in COLUMNS["lon"] + COLUMNS["lat"])
 # a summary or note row at the end of an office sheet: the whole cell is the label, with at
@@ -111,14 +119,26 @@ _SUMMARY_RE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 FOOTER_ROWS = 20
-# what a present column writes over on a re-import (name: a blank cell keeps the old one)
+# what a present column writes over on a re-import; a blank cell keeps the old value (name:
+# no name; the others: the row's keep_* flag, see _said_cells)
 _UPDATES = {
     "name": "name = COALESCE(:name, people.name)",
-    "phone": "phone = EXCLUDED.phone",
-    "roles": "roles = EXCLUDED.roles",
-    "capacity": "capacity = EXCLUDED.capacity",
-    "part_time": "part_time = EXCLUDED.part_time",
+    "phone": "phone = CASE WHEN :keep_phone THEN people.phone ELSE EXCLUDED.phone END",
+    "roles": "roles = CASE WHEN :keep_roles THEN people.roles ELSE EXCLUDED.roles END",
+    "capacity": "capacity = CASE WHEN :keep_cap THEN people.capacity ELSE EXCLUDED.capacity END",
+    "part_time": "part_time = CASE WHEN :keep_pt THEN people.part_time ELSE EXCLUDED.part_time END",
 }
+# a cell that says "none" (T67 #1): in the roles column it removes every role, where a blank
+# cell keeps them; the phone column reads these as no phone (geo.assign.people.phone_ok)
+NONE_CELLS = frozenset({"无", "暂无", "没有", "-", "--", "—", "/", "none", "n/a", "na", "null"})
+# a capacity cell that puts a person back on the staffing default (no capacity stored)
+DEFAULT_CELLS = frozenset({"默认", "default"})
+# the columns whose blank cell keeps a registered person's stored value, as a blank name and
+# blank home cells do (T67 #1: a blank role cell removed the roles of a steward on duty)
+_KEPT_WHEN_BLANK = ("phone", "roles", "capacity", "part_time")
+IDS_LISTED = 100
+"""The answer's ``created_ids`` and ``updated_ids`` list at most this many registry ids (the
+counts say how many in all)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,6 +425,62 @@ def read_roster(path: Path) -> tuple[pd.DataFrame, list[str]]:
     return df, sheet.warnings
 
 
+@dataclass
+class _Said:
+    """What the cells of :data:`_KEPT_WHEN_BLANK` say: per registry id, the columns whose
+    cell is blank (the stored value stays); ``columns``: those of the columns the file has."""
+
+    blank: dict[str, set[str]] = field(default_factory=dict)
+    columns: set[str] = field(default_factory=set)
+
+
+def _clears(column: str, cell: str) -> bool:
+    """Whether a roles cell says none (:data:`NONE_CELLS`) or a capacity cell says back to
+    the default (:data:`DEFAULT_CELLS`). A phone cell's words need no help: read_people
+    keeps only a phone's digits, so 无 is already no phone."""
+    word = cell.strip().lower()
+    if column == "roles":
+        return word in NONE_CELLS
+    return column == "capacity" and word in DEFAULT_CELLS
+
+
+def _said_cells(sheet: _Sheet) -> _Said:
+    """Which of the phone, roles, capacity and part-time cells are blank, per registry id.
+    The roles and capacity cells that clear the value (:func:`_clears`) are emptied in
+    ``sheet`` (read again as CSV): :func:`read_people` reads 无 as an unknown role and 默认
+    as no number, and an emptied cell, not blank in the file, sets no roles / no capacity.
+
+    WHY (T67 #1): read_people reads a blank roles cell as no roles, a blank phone as "", a
+    blank part-time flag as 否, a blank capacity as none, and the import wrote them over
+    the stored values: a row meant to change a steward's phone took her role away while she
+    held her alley. A blank cell now says nothing, as a blank name always did; a word clears."""
+    if sheet.header is None:
+        return _Said()
+    where: dict[str, int] = {}
+    for j, c in enumerate(sheet.header):
+        canon = _CANON.get(header_key(c)) if c is not None else None
+        if canon is not None:
+            where.setdefault(canon, j)
+    said = _Said(columns={c for c in _KEPT_WHEN_BLANK if c in where})
+    if "person_id" not in where or not said.columns:
+        return said
+    emptied = False
+    for r in sheet.body:
+        cells = {c: (r[j] or "").strip() if j < len(r) else "" for c, j in where.items()}
+        if not cells["person_id"]:
+            continue
+        blank = {c for c in said.columns if not cells[c]}
+        for c in said.columns - blank:
+            if _clears(c, cells[c]):
+                r[where[c]] = None
+                emptied = True
+        said.blank[cells["person_id"]] = blank
+    if emptied:
+        sheet.data = _as_csv(sheet.header, sheet.body)
+        sheet.name = f"{Path(sheet.name).stem}.csv"
+    return said
+
+
 # --------------------------------------------------------------------------------------------
 # every problem of the file at once
 # --------------------------------------------------------------------------------------------
@@ -446,10 +522,9 @@ def _frame(sheet: _Sheet) -> pd.DataFrame | None:
     )
     df.index = range(sheet.first_row, sheet.first_row + len(df))
     df = df.dropna(how="all")
-    lookup = {header_key(a): canon for canon, aliases in COLUMNS.items() for a in aliases}
     rename: dict[str, str] = {}
     for col in df.columns:
-        canon = lookup.get(header_key(col))
+        canon = _CANON.get(header_key(col))
         if canon is not None and canon in rename.values():
             return None
         if canon is not None:
@@ -786,6 +861,12 @@ def home_crs(crs: str | None) -> str:
     return source
 
 
+def _part_time(roles: list[str]) -> bool:
+    """The part-time flag roles imply, as :func:`read_people` derives it without a 兼职
+    column: a part-time grid worker who is not also a full-time one."""
+    return "part_time_worker" in roles and "grid_worker" not in roles
+
+
 def _rows(df: pd.DataFrame, crs: str | None = None) -> list[dict[str, Any]]:
     """The upsert's parameters, one dict per person; homes converted from ``crs`` (a name
     :func:`home_crs` gave) to WGS 84."""
@@ -822,6 +903,25 @@ def _rows(df: pd.DataFrame, crs: str | None = None) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _keep_blanks(rows: list[dict[str, Any]], said: _Said) -> None:
+    """Mark in each row (:func:`_rows`) what its blank cells keep (``keep_phone``,
+    ``keep_roles``, ``keep_cap``, ``keep_pt``: the upsert leaves the stored value); a blank
+    part-time flag beside a roles cell is what the roles imply (``pt_from_roles``), as when
+    the file has no 兼职 column (T67 #1, :func:`_said_cells`)."""
+    for row in rows:
+        blank = said.blank.get(row["ext"], set())
+        roles_given = "roles" in said.columns and "roles" not in blank
+        pt_given = "part_time" in said.columns and "part_time" not in blank
+        from_roles = roles_given and not pt_given
+        if from_roles:
+            row["pt"] = _part_time(row["roles"])
+        row["keep_phone"] = "phone" in blank
+        row["keep_roles"] = "roles" in blank
+        row["keep_cap"] = "capacity" in blank
+        row["keep_pt"] = not (pt_given or from_roles)
+        row["pt_from_roles"] = from_roles
 
 
 # --------------------------------------------------------------------------------------------
@@ -986,15 +1086,117 @@ def _resolve_buildings(conn: Connection, rows: list[dict[str, Any]], filename: s
 
 
 def _stored(conn: Connection, ids: list[str]) -> dict[str, Any]:
-    """The people of the file already registered: active, name, home community."""
+    """The people of the file already registered: active, name, roles, home community."""
     rows = conn.execute(
         text(
-            "SELECT p.external_id, p.name, p.active, a.code FROM people p LEFT JOIN areas a "
+            "SELECT p.external_id, p.name, p.active, p.roles, a.code FROM people p "
+            "LEFT JOIN areas a "
             "ON a.id = p.area_id WHERE p.external_id = ANY(CAST(:ids AS text[])) FOR UPDATE OF p"
         ),
         {"ids": ids},
     ).all()
     return {r.external_id: r for r in rows}
+
+
+# everything the import may change about a person, to tell an update from an unchanged row
+# (the home as its exact EWKB: a re-import of the same lon/lat writes the same point)
+_SNAPSHOT_SQL = (
+    "SELECT external_id, name, phone, roles, home::text AS home, home_building_id, capacity, "
+    "part_time, active, area_id FROM people WHERE external_id = ANY(CAST(:ids AS text[]))"
+)
+
+
+def _snapshot(conn: Connection, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """What is stored about the people of ``ids``, by registry id. WHY (T67 #9): the answer
+    said ``people_read`` alone, so a new person, a change and a file imported twice read
+    the same; comparing what is stored before and after tells them apart."""
+    rows = conn.execute(text(_SNAPSHOT_SQL), {"ids": ids}).all()
+    return {r.external_id: tuple(r) for r in rows}
+
+
+# the target option of ``gridward assign end`` for a duty of each role
+_END_TARGET = {"alley_steward": "--alley", "street_chief": "--street"}
+_KIND_ZH = {"alley_steward": "小巷", "street_chief": "街道"}
+_KIND_EN = {"alley_steward": "alley", "street_chief": "street"}
+
+
+def _duty_roles(conn: Connection, rows: list[dict[str, Any]], before: dict[str, Any]) -> str | None:
+    """Keep, in ``rows``, the roles the file would take from registered people while a duty
+    of theirs in force or planned needs them; the warning naming them, with the duty and the
+    command that ends it, or None.
+
+    WHY (T67 #1): a row's roles were written whatever the person held, so a steward on duty
+    lost her role, a state ``POST /assignments`` refuses to create ("does not hold the
+    role"). Kept for that person, the rest of the row imported, said in a warning (as a
+    leaver listed again stays inactive): the file cannot say when the duty ends."""
+    lost = {
+        r["ext"]: set(before[r["ext"]].roles or []) - set(r["roles"])
+        for r in rows
+        if r["ext"] in before and not r["keep_roles"]
+    }
+    lost = {ext: roles for ext, roles in lost.items() if roles}
+    if not lost:
+        return None
+    duties = conn.execute(
+        text(
+            "SELECT p.external_id AS ext, p.name, a.id, a.role, a.valid_from, g.code AS grid, "
+            "s.id AS street_id, s.name AS street FROM assignments a "
+            "JOIN people p ON p.id = a.person_id LEFT JOIN grids g ON g.id = a.grid_id "
+            "LEFT JOIN streets s ON s.id = a.street_id "
+            "WHERE p.external_id = ANY(CAST(:ids AS text[])) "
+            "AND (a.valid_to IS NULL OR a.valid_to >= :today) "
+            "ORDER BY p.external_id, a.valid_from, a.id"
+        ),
+        {"ids": list(lost), "today": city_today()},
+    ).all()
+    needed = [d for d in duties if d.role in lost[d.ext]]
+    if not needed:
+        return None
+    by_ext = {r["ext"]: r for r in rows}
+    items: list[tuple[str, str]] = []
+    for ext in dict.fromkeys(d.ext for d in needed):
+        row = by_ext[ext]
+        held = [d for d in needed if d.ext == ext]
+        for role in dict.fromkeys(d.role for d in held):
+            row["roles"].append(role)
+        if row["pt_from_roles"]:
+            row["pt"] = _part_time(row["roles"])
+        zh = "；".join(f"{ROLES[d.role]}（{d.role}），{_duty_zh(d)}" for d in held)
+        en = "; ".join(f"{d.role}, {_duty_en(d)}" for d in held)
+        items.append((f"{ext} {held[0].name}：{zh}", f"{ext} {held[0].name}: {en}"))
+    first = needed[0]
+    end = f"gridward assign end --person {first.ext} {_end_target(first)} --last-day YYYY-MM-DD"
+    shown_zh, shown = _shown_rows(items)
+    n = len(items)
+    return (
+        f"{n} 人的角色未按文件去掉：其在岗或已安排的职责需要该角色，已保留（{shown_zh}），"
+        f"其行的其余内容已导入；如确要去掉，请先结束这些职责（如 {end}；尚未开始的用 "
+        "gridward assign undo --duty 职责编号 撤销），再重新导入 "
+        f"{_count(n, 'person keeps a role', 'people keep roles')} the file removes: a duty in "
+        f"force or planned needs {_verb(n, 'it', 'them')}, so {_verb(n, 'it is', 'they are')} "
+        f"kept: {shown}; the rest of their rows is imported; to remove "
+        f"{_verb(n, 'it', 'them')}, end those duties first (e.g. {end}; undo one not begun yet "
+        "with gridward assign undo --duty ID), then import again"
+    )
+
+
+def _duty_zh(d: Any) -> str:
+    """A duty in a warning, in Chinese: 职责 12：小巷 345 某胡同，自 2026-06-01 起."""
+    where = f"网格 {d.grid}" if d.grid else f"{_KIND_ZH[d.role]} {d.street_id} {d.street or ''}"
+    return f"职责 {d.id}：{where.strip()}，自 {d.valid_from} 起"
+
+
+def _duty_en(d: Any) -> str:
+    """A duty in a warning, in English: duty 12 on alley 345 某胡同 from 2026-06-01."""
+    where = f"grid {d.grid}" if d.grid else f"{_KIND_EN[d.role]} {d.street_id} {d.street or ''}"
+    return f"duty {d.id} on {where.strip()} from {d.valid_from}"
+
+
+def _end_target(d: Any) -> str:
+    """The target options of ``gridward assign end`` for duty ``d``."""
+    if d.grid:
+        return f"--grid {d.grid} --role {d.role}"
+    return f"{_END_TARGET[d.role]} {d.street_id}"
 
 
 def _refuse_unregistered_homeless(
@@ -1344,10 +1546,13 @@ def import_people(
     name it. The
     file's other columns (notes ...) are left out and named in
     ``columns_left_out`` (at most 10 names) and ``columns_left_out_count``; ``warnings``
-    names rows left out and leavers kept inactive."""
+    names rows left out and leavers kept inactive. ``created``, ``updated``, ``unchanged``
+    count the people of the file by what the import did to them (``created_ids``,
+    ``updated_ids``: their registry ids in file order, at most :data:`IDS_LISTED`)."""
     path = Path(path)
     source = home_crs(crs)
     sheet = _sheet(path)
+    said = _said_cells(sheet)  # before the rows are read: 无 in roles is no unknown role
     frame = _frame(sheet)
     if sheet.system_ids:
         with engine.connect() as conn:
@@ -1374,6 +1579,7 @@ def import_people(
             raise first
         assert df is not None
         rows = _rows(df, source)
+        _keep_blanks(rows, said)
         present = set(df.columns)
         ids = [r["ext"] for r in rows]
         _resolve_buildings(conn, rows, path.name)
@@ -1381,7 +1587,12 @@ def import_people(
         before = _stored(conn, ids)
         _refuse_unregistered_homeless(rows, before, path.name, sheet.left_out)
         moved = _names_moved(rows, before)  # T49 #1 (c)
+        kept_roles = _duty_roles(conn, rows, before) if "roles" in present else None  # T67 #1
+        was = _snapshot(conn, ids)
         _upsert(conn, rows, present, reactivate)
+        now = _snapshot(conn, ids)
+        created = [e for e in ids if e not in was]
+        updated = [e for e in ids if e in was and was[e] != now.get(e)]
         homes = [r["ext"] for r in rows if r["home"] is not None]
         lost = _homes_outside(conn, homes, source, bool(crs), crs_option)
         if covers is not None:
@@ -1398,7 +1609,7 @@ def import_people(
                     "an admin imports them, or leave their rows out"
                 )
         left = [f"{r.name} ({ext})" for ext, r in before.items() if not r.active]
-        warnings += [w for w in (datum, lost, moved) if w]
+        warnings += [w for w in (datum, lost, moved, kept_roles) if w]
         # T43 #5, #6: a renumbered person, and a roster without some active people
         renumbered = _renumbered(conn, [e for e in ids if e not in before], ids)
         missing = _not_in_file(conn, ids, covers)
@@ -1410,10 +1621,23 @@ def import_people(
             "people.import",
             "people",
             path.name,
-            {"rows": len(rows), "reactivated" if reactivate else "kept_inactive": len(left)}
+            {
+                "rows": len(rows),
+                "reactivated" if reactivate else "kept_inactive": len(left),
+                "created": len(created),
+                "updated": len(updated),
+            }
             | ({"crs": source} if source != WGS84 else {}),
         )
-    out: dict[str, Any] = {"people_read": len(rows)}
+    # T67 #9: what the file changed, for a sync job; the ids of the new and changed people
+    out: dict[str, Any] = {
+        "people_read": len(rows),
+        "created": len(created),
+        "updated": len(updated),
+        "unchanged": len(rows) - len(created) - len(updated),
+        "created_ids": created[:IDS_LISTED],
+        "updated_ids": updated[:IDS_LISTED],
+    }
     if sheet.left_out:  # the names cut, and how many (T45 #3); a system id too (T49 #1)
         out["columns_left_out"] = cut_columns(sheet.left_out)
         out["columns_left_out_count"] = len(sheet.left_out)

@@ -174,7 +174,8 @@ def test_the_cli_prints_warnings_on_stderr(place, tmp_path, pg_url) -> None:
     _office_sheet(xy).to_excel(xlsx, header=False, index=False)
     res = run_cli(["import", "people", str(xlsx)], pg_url)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "已导入人员：读入 2 人 people_read=2", res.stdout
+    line = "已导入人员：读入 2 人，新增 2 人，更新 0 人，未变 0 人 "  # T67 #9: the counts
+    assert res.stdout.strip() == line + "people_read=2, created=2, updated=0, unchanged=0"
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 2 and all(x.startswith("warning: 表") for x in lines), res.stderr
 
@@ -225,12 +226,16 @@ def test_a_sheet_without_homes_updates_the_registered_people(place, tmp_path, au
     db, xy = place
     import_people(db, _full_roster(tmp_path, xy))
     with TestClient(create_app(db)) as client:
-        for who in (auth_headers("planner", (A, B)), auth_headers("admin")):
+        # T67 #9: the answer counts the update, then the same file again as unchanged
+        for who, ids in ((auth_headers("planner", (A, B)), ["W001"]), (auth_headers("admin"), [])):
             r = _send(client, "人员编号,姓名\nW001,张三改\n", who)
-            assert r.status_code == 200 and r.json() == {"people_read": 1}, r.text
+            want = {"people_read": 1, "created": 0, "updated": len(ids), "created_ids": [],
+                    "unchanged": 1 - len(ids), "updated_ids": ids}  # fmt: skip
+            assert r.status_code == 200 and r.json() == want, r.text
     p = tmp_path / "phones.csv"
     p.write_text("人员编号,手机号\nW001,13800000001\nW003,13700000003\n", "utf-8")
-    assert import_people(db, p) == {"people_read": 2}
+    assert import_people(db, p) == {"people_read": 2, "created": 0, "updated": 2, "unchanged": 0,
+                                    "created_ids": [], "updated_ids": ["W001", "W003"]}  # fmt: skip
     got = _people(db)
     assert got["W001"] == ("张三改", "13800000001", ["grid_worker"], True, A, False)
     assert got["W003"] == ("王五", "13700000003", ["alley_steward"], True, B, False)
@@ -285,7 +290,8 @@ def test_a_home_in_no_community_is_named_and_one_far_away_refused(place, tmp_pat
     assert fingerprint(db) == before
     # a sheet that gives no home warns about nobody's stored one
     p.write_text("person_id,name\nN2,乙乙\n", "utf-8")
-    assert import_people(db, p) == {"people_read": 1}
+    assert import_people(db, p) == {"people_read": 1, "created": 0, "updated": 1, "unchanged": 0,
+                                    "created_ids": [], "updated_ids": ["N2"]}  # fmt: skip
 
 
 @pytest.fixture()
@@ -462,7 +468,8 @@ def test_the_cli_names_the_columns_it_left_out(place, tmp_path, pg_url) -> None:
     db, xy = place
     res = run_cli(["import", "people", str(_full_roster(tmp_path, xy))], pg_url)
     assert res.returncode == 0, res.stderr
-    line = "已导入人员：读入 3 人，未读入的列：备注 people_read=3, columns_left_out=1"
+    line = ("已导入人员：读入 3 人，新增 3 人，更新 0 人，未变 0 人，未读入的列：备注 "
+            "people_read=3, created=3, updated=0, unchanged=0, columns_left_out=1")  # fmt: skip
     assert res.stdout.strip() == line, res.stdout
 
 

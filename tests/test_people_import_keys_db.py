@@ -148,12 +148,16 @@ def test_names_moving_between_people_are_warned(place, tmp_path) -> None:  # noq
     db, xy = place
     roster = _full_roster(tmp_path, xy)
     first = import_people(db, roster)
-    # a real roster re-imported: unchanged, and nothing new said
-    assert import_people(db, roster) == first
-    assert first == {"people_read": 3, "columns_left_out": ["备注"], "columns_left_out_count": 1}
+    # a real roster re-imported: unchanged (T67 #9: and said so), and nothing new said
+    assert import_people(db, roster) == first | {"created": 0, "unchanged": 3, "created_ids": []}
+    assert first == {"people_read": 3, "created": 3, "updated": 0, "unchanged": 0,
+                     "created_ids": ["W001", "W002", "W003"], "updated_ids": [],
+                     "columns_left_out": ["备注"], "columns_left_out_count": 1}  # fmt: skip
     path = tmp_path / "names.csv"
     path.write_text("人员编号,姓名\nW001,张三丰\n", "utf-8")  # a rename: not warned
-    assert import_people(db, path) == {"people_read": 1}
+    assert import_people(db, path) == {"people_read": 1, "created": 0, "updated": 1,
+                                       "unchanged": 0, "created_ids": [],
+                                       "updated_ids": ["W001"]}  # fmt: skip
     path.write_text("人员编号,姓名\nW001,李四\nW002,张三丰\nW003,王五\n", "utf-8")
     out = import_people(db, path)
     got = _people(db)

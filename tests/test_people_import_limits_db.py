@@ -110,5 +110,7 @@ def test_the_cli_counts_every_column_left_out(db, tmp_path, pg_url) -> None:
     res = run_cli(["import", "people", str(path)], pg_url)
     assert res.returncode == 0, res.stderr
     names = "、".join(f"附加列{i}" for i in range(10))
-    line = f"已导入人员：读入 1 人，未读入的列：{names}、另 90 列 90 more "
-    assert res.stdout.strip() == line + "people_read=1, columns_left_out=100", res.stdout
+    line = "已导入人员：读入 1 人，新增 1 人，更新 0 人，未变 0 人，"  # T67 #9: the counts
+    line += f"未读入的列：{names}、另 90 列 90 more "
+    counts = "people_read=1, created=1, updated=0, unchanged=0, "  # T67 #9
+    assert res.stdout.strip() == line + counts + "columns_left_out=100", res.stdout

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 from sqlalchemy import Engine, text
 
 from api.auth import Principal, allow, area_scope, person_for, require_area
@@ -30,7 +30,7 @@ from geo.duty_undo import MAX_REASON, undo_duty
 from geo.errors import ConflictError, InputError
 from geo.jobs import create_job, get_job
 from geo.models import ROLES
-from geo.people_import import import_people
+from geo.people_import import IDS_LISTED, import_people
 from geo.staffing import commit, coverage_rates, duties, propose
 
 router = APIRouter(tags=["people and duties"])
@@ -231,9 +231,45 @@ def undo_assignment(
     )
 
 
+class PeopleImportAnswer(BaseModel):
+    """What a people registry import did 人员名册导入结果. WHY a model (T67 #9): the answer
+    was ``{"people_read": N}`` alone, so a sync job could not tell a new person, a change and
+    a file imported twice apart, and the OpenAPI document did not say what came back."""
+
+    people_read: int = Field(description="people rows read 读入人数")
+    created: int = Field(description="people registered by this file 新增人数")
+    updated: int = Field(
+        description="registered people of whom anything stored changed (name, phone, roles, "
+        "home, capacity, part-time, active) 更新人数"
+    )
+    unchanged: int = Field(description="people of the file whom it left as they were 未变人数")
+    created_ids: list[str] = Field(
+        description=f"the new people's registry ids 人员编号, in file order, at most {IDS_LISTED}"
+    )
+    updated_ids: list[str] = Field(
+        description=f"the updated people's registry ids 人员编号, in file order, at most "
+        f"{IDS_LISTED}"
+    )
+    columns_left_out: list[str] | None = Field(
+        default=None, description="the file's columns not read 未读入的列 (10 named, cut)"
+    )
+    columns_left_out_count: int | None = Field(
+        default=None, description="how many columns were not read in all"
+    )
+    kept_inactive: list[str] | None = Field(
+        default=None, description="people of the file who had left and stay inactive 仍离岗"
+    )
+    reactivated: list[str] | None = Field(
+        default=None, description="people of the file brought back (reactivate=true) 重新启用"
+    )
+    warnings: list[str] | None = Field(default=None, description="warnings 警告, Chinese first")
+
+
 @router.post(
     "/people/import",
     summary="Import the people registry (CSV/XLSX) 导入人员名册",
+    response_model=PeopleImportAnswer,
+    response_model_exclude_unset=True,  # no columns_left_out, warnings … key when none
     # WHY crs (T46 #14): homes geocoded in 高德 (GCJ-02) were stored about 500 m off
     openapi_extra=upload_openapi(
         {
