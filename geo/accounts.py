@@ -62,6 +62,9 @@ class Principal:
     area_codes: tuple[str, ...] = ()
     person_id: int | None = None
     token_id: int | None = None
+    # the kind of the token it signed in with (access: a sign-in, api: a long-lived token);
+    # None when not signed in by a token (the CLI). WHY: an API token may not mint others
+    token_kind: str | None = None
 
     def covers_area(self, code: str | Sequence[str] | None) -> bool:
         """True when ``code`` lies inside this user's scope.
@@ -311,7 +314,11 @@ def authenticate(conn: Connection, username: str, password: str) -> Principal | 
     return _principal(row)
 
 
-def _principal(row, token_id: int | None = None) -> Principal:  # noqa: ANN001
+def _principal(
+    row,  # noqa: ANN001 - a Row of users
+    token_id: int | None = None,
+    token_kind: str | None = None,
+) -> Principal:
     return Principal(
         user_id=row.id,
         username=row.username,
@@ -319,6 +326,7 @@ def _principal(row, token_id: int | None = None) -> Principal:  # noqa: ANN001
         area_codes=tuple(row.area_codes or ()),
         person_id=row.person_id,
         token_id=token_id,
+        token_kind=token_kind,
     )
 
 
@@ -385,7 +393,13 @@ def verify_token(engine: Engine, token: str) -> Principal | None:
     old = legacy_token_hash(token, s)
     now = dt.datetime.now(dt.UTC)
     q = (
-        select(_users, _tokens.c.id.label("tid"), _tokens.c.last_used_at, _tokens.c.token_hash)
+        select(
+            _users,
+            _tokens.c.id.label("tid"),
+            _tokens.c.kind.label("tkind"),
+            _tokens.c.last_used_at,
+            _tokens.c.token_hash,
+        )
         .join(_tokens, _tokens.c.user_id == _users.c.id)
         .where(
             _tokens.c.token_hash.in_((h, old)),
@@ -410,7 +424,7 @@ def verify_token(engine: Engine, token: str) -> Principal | None:
                 update(_tokens).where(_tokens.c.id == row.tid).values(last_used_at=func.now())
             )
             conn.commit()
-    return _principal(row, token_id=row.tid)
+    return _principal(row, token_id=row.tid, token_kind=row.tkind)
 
 
 def revoke_token(

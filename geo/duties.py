@@ -465,12 +465,15 @@ def assign_duty(
     actor: str | None = None,
     authorize: Authorize | None = None,
     today: dt.date | None = None,
+    repeat: bool = False,
 ) -> dict[str, Any]:
     """Give ``person`` the duty ``role`` on ``target`` from ``valid_from`` to ``valid_to``
     (inclusive; None: open-ended), beside the other holders or (``replace``) instead of them
     for that period. See the module docstring for the rules. ``authorize(path)`` is called
     with the target's area path (:func:`_area_path`) before anything is written (an API planner's
-    scope). Returns the new duty and what happened to the others, JSON-ready."""
+    scope). Returns the new duty and what happened to the others, JSON-ready.
+    ``repeat``: a duty the person already holds with exactly these days is answered as it
+    is, ``created`` false, nothing written (the API's retries), instead of the overlap's 409."""
     role = parse_role(role, target.kind if isinstance(target, Target) else None)
     if role not in ROLE_TARGET:
         raise InputError(f"角色 '{role}' 无效 unknown role '{role}'")
@@ -517,6 +520,8 @@ def assign_duty(
                 f"{gone - _DAY}"
             )
         own = _duties(conn, t, role, start, end, person_id=p.id)
+        if repeat and [(r.valid_from, r.valid_to) for r in own] == [(start, end)]:
+            return _repeated(conn, t, role, own[0], bool(replace))
         if own:
             spans = "; ".join(_span(r.valid_from, r.valid_to) for r in own)
             hint = hint_zh = ""
@@ -609,6 +614,31 @@ def assign_duty(
         )
     out = {"duty": duty, "replace": bool(replace), "changes": changes, "co_holders": kept}
     return {**out, "warnings": warnings} if warnings else out
+
+
+def _repeated(
+    conn: Connection, t: dict[str, Any], role: str, held: Any, replace: bool
+) -> dict[str, Any]:
+    """The answer to a duty asked again with the days it already has: that duty, who else
+    holds the target in its days now, ``created`` false. WHY (T67 #8): a nightly sync job
+    retried after a timeout got 409 "overlaps" for the duty its first try had set."""
+    others = _duties(conn, t, role, held.valid_from, held.valid_to, held.person_id, others=True)
+    row = _row(held)  # the keys of a new duty's answer, in its order
+    duty = {
+        **{k: row[k] for k in ("id", "person_id", "person", "name")},
+        "role": role,
+        "target": _target_json(t),
+        **{k: row[k] for k in ("valid_from", "valid_to")},
+    }
+    return {
+        "duty": duty,
+        "replace": replace,
+        "changes": [],
+        "co_holders": [_row(r) for r in others],
+        "created": False,
+        "message": f"与已有职责 {held.id} 相同，未重复安排 "
+        f"identical to duty {held.id}: not set again",
+    }
 
 
 def _zh(role: str) -> str:

@@ -77,7 +77,8 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/plans/revert"): Case(PLANNERS),  # likewise
     ("POST", "/plans/import"): Case(PLANNERS),  # likewise (a form field, T49 #7)
     ("GET", "/plans"): Case(PLANNERS),  # a planner sees the plans of their areas only
-    ("GET", "/plans/history"): Case(PLANNERS_IN_AREA, query={"community": "110108020001"}),
+    # read-only grid versions and their crosswalk: viewers and every planner too (T67 #11)
+    ("GET", "/plans/history"): Case(OFFICE, query={"community": "110108020001"}),
     ("POST", "/plans/{plan_id}/commit"): Case(
         PLANNERS_IN_AREA, path="/plans/{plan_in_area}/commit"
     ),
@@ -125,6 +126,8 @@ RULES: dict[tuple[str, str], Case] = {
         PLANNERS_IN_AREA, path="/assignments/{duty_in_area}"
     ),
     ("GET", "/people/{person_id}/duties"): Case(MAP_READERS, path="/people/{own_person}/duties"),
+    # everyone's duties of a day; a steward her own only (T67 #10)
+    ("GET", "/assignments"): Case(MAP_READERS),
 }
 
 # Values for path parameters by name (a code inside planner_in's area), else by type.

@@ -456,7 +456,13 @@ def test_api_sets_and_ends_duties_for_planners_only(town, auth_headers):
         assert PHONE not in r.text
 
         before = fingerprint(db)
+        # the same duty again (a retry) is that duty, nothing written (T67 #8); with other
+        # days it overlaps: 409
         r = client.post("/assignments", json=body, headers=planner)
+        assert r.status_code == 200 and r.json()["created"] is False, r.text
+        assert r.json()["duty"] == duty
+        later = str(monday + dt.timedelta(days=3))
+        r = client.post("/assignments", json={**body, "valid_to": later}, headers=planner)
         assert r.status_code == 409 and str(monday) in r.json()["error"]
         r = client.post("/assignments", json={**body, "person": "NOBODY"}, headers=planner)
         assert r.status_code == 404 and "NOBODY" in r.json()["error"]

@@ -20,6 +20,7 @@ from geo import accounts, audit
 from geo.accounts import Principal
 from geo.auth_settings import get_auth_settings
 from geo.settings import get_settings
+from geo.track_days import local_iso
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 _log = logging.getLogger("gridward.auth")
@@ -38,8 +39,14 @@ class ApiTokenIn(StrictBody):
     name: str = Field(
         min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="e.g. the phone's name"
     )
+    # strict (T67 #12): JSON true was taken as 1 day, 1.0 as 1
     days: int | None = Field(
-        default=None, ge=1, le=3650, description="lifetime in days (default from settings)"
+        default=None,
+        ge=1,
+        le=3650,
+        strict=True,
+        description="有效天数（整数，默认见 GRIDWARD_API_TOKEN_DAYS） lifetime in whole days "
+        "(default: GRIDWARD_API_TOKEN_DAYS)",
     )
 
 
@@ -47,7 +54,7 @@ class ApiTokenOut(BaseModel):
     id: int
     name: str | None
     token: str = Field(description="shown once: store it in the phone app")
-    expires_at: dt.datetime
+    expires_at: dt.datetime = Field(description="in the city's time zone (GRIDWARD_TIMEZONE)")
 
 
 class TokenInfo(BaseModel):
@@ -211,13 +218,41 @@ def _record_failed_signin(
             )
 
 
+def _signed_in_by_password(user: Principal) -> None:
+    """403 when the caller signed in with an API token: only a sign-in (a password, POST
+    /auth/token, or its cookie) or the server's CLI mints API tokens. WHY (T67 #12): a token
+    minted by a token outlived it, so revoking a leaked token left its children working
+    (each good for up to 10 years). The simplest rule an admin expects: revoking a token
+    ends all it can do; a parent link to revoke children with would still let a leaked
+    token keep itself alive through them until someone noticed."""
+    if user.token_kind != "api":
+        return
+    raise HTTPException(
+        403,
+        "API 令牌不能再签发 API 令牌：请用账号和密码登录（POST /auth/token）后以登录所得的令牌"
+        "签发，或在服务器上用命令行 gridward users token 账号名 签发；这样吊销一个泄露的令牌"
+        "即可终止它能做的一切 "
+        "an API token may not issue API tokens: sign in with the password (POST /auth/token) "
+        "and issue it with that sign-in's token, or use the CLI on the server, 'gridward "
+        "users token NAME'; so revoking a leaked token ends all it can do",
+    )
+
+
 @router.post(
     "/api-tokens",
     response_model=ApiTokenOut,
     status_code=201,
-    summary="Create a long-lived API token for a phone app 创建令牌",
+    summary="Create a long-lived API token for a phone app 创建令牌 (from a sign-in, "
+    "not from an API token)",
+    responses={
+        403: {
+            "description": "the request was signed with an API token: API tokens are issued "
+            "from a sign-in (POST /auth/token) or by the CLI 'gridward users token'"
+        }
+    },
 )
 def create_api_token(request: Request, body: ApiTokenIn, user: SignedIn) -> ApiTokenOut:
+    _signed_in_by_password(user)
     days = body.days or get_auth_settings().api_token_days
     with request.app.state.engine.begin() as conn:
         tid, secret, expires = accounts.issue_token(
@@ -228,13 +263,19 @@ def create_api_token(request: Request, body: ApiTokenIn, user: SignedIn) -> ApiT
             lifetime=dt.timedelta(days=days),
             actor=user.username,
         )
-    return ApiTokenOut(id=tid, name=body.name, token=secret, expires_at=expires)
+    # in the city's zone, as the tracks', jobs' and reports' times (T67 #15: it was UTC, …Z)
+    return ApiTokenOut(id=tid, name=body.name, token=secret, expires_at=local_iso(expires))
+
+
+_TOKEN_TIMES = ("created_at", "last_used_at", "expires_at", "revoked_at")
 
 
 @router.get("/api-tokens", response_model=list[TokenInfo], summary="My tokens 我的令牌")
 def list_api_tokens(request: Request, user: SignedIn) -> list[TokenInfo]:
+    """Times in the city's zone, as the tracks', jobs' and reports' (T67 #15)."""
     with request.app.state.engine.connect() as conn:
-        return [TokenInfo(**t) for t in accounts.list_tokens(conn, user.user_id)]
+        tokens = accounts.list_tokens(conn, user.user_id)
+    return [TokenInfo(**{**t, **{k: local_iso(t[k]) for k in _TOKEN_TIMES}}) for t in tokens]
 
 
 @router.delete(

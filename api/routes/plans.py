@@ -4,7 +4,9 @@ POST /plans → 202 with a job; GET /jobs/{id} → status and progress; the fini
 names the plan; GET /plans/{id} (see plans_editor) → GeoJSON + summary; POST /plans/{id}/commit
 replaces the community's grids atomically (409 when the data or the grids changed since);
 DELETE /plans/{id} discards the draft. GET /plans lists plans, POST /plans/revert makes a
-draft of an earlier grid version (GET /plans/history, its versions: see plans_editor).
+draft of an earlier grid version. GET /plans/history, a community's grid versions and the
+crosswalk of its codes between them (read-only: viewers too), is defined here and registered
+on plans_editor's router (:func:`add_history_route`), before its /plans/{plan_id}.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Connection, Engine, text
 
 from api.auth import Principal, allow, require_area, require_job_reader
@@ -22,7 +24,8 @@ from api.bodies import StrictBody
 from api.deps import JobId, get_engine
 from geo.errors import NotFoundError
 from geo.jobs import create_job, finish_job, get_job
-from geo.plan_history import list_plans, revert_plan
+from geo.plan_history import crosswalk as code_crosswalk
+from geo.plan_history import grid_versions, list_plans, revert_plan
 from geo.plans import (
     MAX_GRID_HOUSEHOLDS,
     bounds_problem,
@@ -281,3 +284,86 @@ def revert(
         max_households=body.max_households,
     )
     return JSONResponse(out, status_code=201)
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")  # a key geo adds later is not dropped
+
+
+class GridVersion(_Answer):
+    version: int
+    plan_id: int | None
+    committed_at: str | None = Field(description="the city's time with its offset")
+    committed_by: str | None
+    grids: int
+    households: int
+    households_min: int | None
+    households_max: int | None
+    current: bool
+    replaced_at: str | None
+    source: str | None = Field(description="partition, editor, revert or file")
+
+
+class CrosswalkRow(_Answer):
+    """One pair of level-1 grids of two consecutive versions sharing buildings 新旧编码对照."""
+
+    old_version: int
+    old_code: str
+    new_version: int
+    new_code: str | None = Field(description="null: none of the old grid's buildings is left")
+    shared_buildings: int
+    shared_households: int = Field(description="today's households of the shared buildings")
+    successor: bool = Field(description="the new grid holding most of the old one's households")
+    committed_at: str | None = Field(description="when the new version was committed")
+
+
+class GridHistory(_Answer):
+    community: str
+    name: str | None
+    current_version: int | None
+    versions: list[GridVersion]
+    crosswalk: list[CrosswalkRow] | None = Field(
+        default=None, description="with crosswalk=true only: old code → new code"
+    )
+
+
+def read_history(
+    community: Annotated[
+        str, Query(max_length=12, pattern=r"^[0-9]{12}$", description="社区编码 community")
+    ],
+    crosswalk: Annotated[
+        bool,
+        Query(
+            description="also the crosswalk 新旧编码对照: old code and version → new code and "
+            "version for each two consecutive versions, as 'gridward plans history C "
+            "--crosswalk --json' gives it",
+        ),
+    ] = False,
+    engine: Engine = Depends(get_engine),
+) -> dict[str, Any]:
+    """As ``gridward plans history COMMUNITY --json``: each committed version, newest first
+    (version, plan, committed when and by whom, grids, households, current or replaced
+    when); with ``crosswalk=true`` also ``crosswalk``, the CLI's ``--crosswalk`` rows.
+    Read-only, so viewers read it as planners of any area do (drafts stay in GET /plans,
+    planners'). WHY (T67 #11): a read-only sync account was refused the grid versions, and
+    systems keyed on grid codes had the crosswalk only from the CLI."""
+    out = grid_versions(engine, community)
+    if crosswalk:  # the CLI's own rows (geo.plan_history.crosswalk)
+        out["crosswalk"] = code_crosswalk(engine, community)
+    return out
+
+
+def add_history_route(router: APIRouter) -> None:
+    """GET /history on ``router``: plans_editor's (prefix /plans), where it is declared
+    before /{plan_id}, which would take "history" for a plan id (T38 M5)."""
+    router.add_api_route(
+        "/history",
+        read_history,
+        methods=["GET"],
+        summary="A community's grid versions and code crosswalk 网格历史版本 (viewers, "
+        "planners, admins)",
+        response_model=GridHistory,
+        response_model_exclude_unset=True,  # no crosswalk key unless asked for
+        # an unknown parameter (a misspelt crosswalk) is a 422: api.query_check, app-wide
+        dependencies=[Depends(allow("viewer"))],
+    )

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import Engine
@@ -21,10 +21,15 @@ from api.auth import Principal, allow, require_area
 from api.bodies import DbId, StrictBody
 from api.deps import get_engine
 from api.limits import read_upload, upload_openapi
-from api.routes.plans import HouseholdBounds, PlanId, body_community, plan_planner
+from api.routes.plans import (
+    HouseholdBounds,
+    PlanId,
+    add_history_route,
+    body_community,
+    plan_planner,
+)
 from geo.errors import InputError
 from geo.plan_drafts import DraftGrid, rebalance, save_draft
-from geo.plan_history import grid_versions
 from geo.plans import get_plan
 
 router = APIRouter(prefix="/plans", tags=["plans"])
@@ -209,21 +214,9 @@ def _whole(fields: dict[str, str], key: str) -> int | None:
         ) from None
 
 
-@router.get(
-    "/history",
-    summary="A community's grid versions 网格历史版本 (planners of its area, admins)",
-    dependencies=[Depends(allow("planner", area_param="community"))],
-)
-def read_history(
-    community: Annotated[
-        str, Query(max_length=12, pattern=r"^[0-9]{12}$", description="社区编码 community")
-    ],
-    engine: Engine = Depends(get_engine),
-) -> dict[str, Any]:
-    """As ``gridward plans history COMMUNITY --json``: each committed version, newest first
-    (version, plan, committed when and by whom, grids, households, current or replaced
-    when). Declared before /{plan_id}, which would take "history" for a plan id (T38 M5)."""
-    return grid_versions(engine, community)
+# GET /plans/history: a community's grid versions and their code crosswalk (viewers too),
+# defined in api.routes.plans; registered here, before /{plan_id} would take "history"
+add_history_route(router)
 
 
 @router.get(

@@ -31,7 +31,8 @@ from geo.errors import ConflictError, InputError
 from geo.jobs import create_job, get_job
 from geo.models import ROLES
 from geo.people_import import IDS_LISTED, import_people
-from geo.staffing import commit, coverage_rates, duties, propose
+from geo.staffing import commit, coverage_rates, duties, duties_in_force, propose
+from geo.track_days import local_iso
 
 router = APIRouter(tags=["people and duties"])
 
@@ -160,13 +161,25 @@ class DutyUndoRequest(StrictBody):
     "/assignments",
     status_code=201,
     summary="Set a dated duty by hand 手工安排职责 (backdated, planned, co-holder or replace)",
+    responses={
+        200: {
+            "description": "the person already holds this duty with exactly these days "
+            "(a retry): that duty, created false, nothing changed"
+        },
+        201: {"description": "the duty set, created true"},
+        409: {"description": "it overlaps a duty of theirs with other days, or a clash"},
+    },
 )
 def set_duty(
     body: DutyRequest,
     user: Annotated[Principal, Depends(allow("planner"))],
     engine: Engine = Depends(get_engine),
-) -> dict[str, Any]:
-    return assign_duty(
+) -> JSONResponse:
+    """201 with the duty set (``created`` true). The same duty asked again, the same
+    person, target, role, valid_from and valid_to (or none), is 200 with the duty as it is
+    (``created`` false, ``message``), nothing written; one overlapping it with other days
+    stays a 409. WHY (T67 #8): a sync job's retry of a duty it had set was a 409."""
+    out = assign_duty(
         engine,
         body.person,
         body.target,
@@ -176,7 +189,11 @@ def set_duty(
         replace=body.replace,
         actor=user.username,
         authorize=area_scope(user),
+        repeat=True,
     )
+    if out.get("created") is False:
+        return JSONResponse(out, status_code=200)
+    return JSONResponse({**out, "created": True}, status_code=201)
 
 
 @router.post("/assignments/end", summary="End a duty on a day 结束职责")
@@ -221,7 +238,7 @@ def undo_assignment(
         f"duty {duty_id} is not in your areas (or does not exist)",
     )
 
-    return undo_duty(
+    out = undo_duty(
         engine,
         duty_id,
         reason,
@@ -229,6 +246,9 @@ def undo_assignment(
         actor=user.username,
         authorize=authorize,
     )
+    # in the city's zone, as the tracks', jobs' and reports' times (T67 #15: it was UTC)
+    out["undone"]["created_at"] = local_iso(out["undone"]["created_at"])
+    return out
 
 
 class PeopleImportAnswer(BaseModel):
@@ -480,6 +500,95 @@ def leave(
         "planned, or their home when they hold none), or does not exist",
     )
     return person_leaves(engine, person_id, actor=user.username, authorize=authorize, last_day=day)
+
+
+class DutyTarget(BaseModel):
+    """What a duty is held on 职责对象, as POST /assignments answers it."""
+
+    kind: str = Field(description="grid 网格, street 街 or alley 小巷")
+    id: int = Field(description="grids.id or streets.id")
+    code: str | None = Field(default=None, description="a grid's code 网格编码")
+    key: str | None = Field(default=None, description="a street's or alley's key")
+    name: str | None = Field(
+        description="the street's or alley's name; a grid's label (its name, else "
+        "'<社区> 第N网格', as the roster's 名称)"
+    )
+
+
+class DutyRow(BaseModel):
+    """A duty in force 在岗职责: the row GET /people/{id}/duties gives, with its holder and
+    its target."""
+
+    id: int = Field(description="the duty's id 职责编号 (DELETE /assignments/{id} takes it)")
+    person_id: int = Field(description="the holder's system id 人员系统编号 (people.id)")
+    person: str = Field(description="the holder's registry id 人员编号")
+    name: str = Field(description="the holder's name 姓名")
+    role: str = Field(
+        description="grid_leader, grid_worker, part_time_worker, street_chief or alley_steward"
+    )
+    valid_from: str = Field(description="first day (YYYY-MM-DD)")
+    valid_to: str | None = Field(description="last day, inclusive; null: open-ended")
+    grid_code: str | None
+    street_id: int | None
+    street_name: str | None
+    kind: str | None = Field(description="street or alley (null for a grid)")
+    length_m: float | None
+    street_retired: bool | None = Field(
+        description="the street left the network at a re-import (null for a grid)"
+    )
+    target: DutyTarget
+
+
+class DutyList(BaseModel):
+    """Duties in force on a day 某日在岗职责, paged."""
+
+    date: str = Field(description="the day (YYYY-MM-DD, the city's)")
+    area: str | None
+    total: int = Field(description="duties matching the filters (limit/offset page them)")
+    limit: int
+    offset: int
+    duties: list[DutyRow]
+
+
+@router.get(
+    "/assignments",
+    summary="Duties in force on a day, everyone's (by area, role, person; paged) 在岗职责",
+    response_model=DutyList,
+    response_model_exclude_unset=True,  # a grid's target has no key, a street's no code
+)
+def list_duties(
+    user: Annotated[Principal, Depends(allow("viewer", "steward", own_person=True))],
+    engine: Engine = Depends(get_engine),
+    date: Annotated[
+        dt.date | None, Query(description="the day the duties are in force (default today)")
+    ] = None,
+    area: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9]{6,12}$",
+            description="community, subdistrict or district code: the duties on its grids, "
+            "streets and alleys",
+        ),
+    ] = None,
+    role: Annotated[
+        PersonRole | None,
+        BeforeValidator(_empty_is_none),
+        Query(description="one of " + ", ".join(ROLES) + "; empty: every role"),
+    ] = None,
+    person_id: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="one person's (people.id)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="skip this many")] = 0,
+) -> dict[str, Any]:
+    """Everyone's duties in force on ``date``, each as GET /people/{id}/duties gives it with
+    the holder (``person_id``, registry id ``person``, ``name``) and ``target`` (kind, id,
+    code or key, name), ordered by person; ``total`` counts all that match. Admins,
+    planners and viewers read everyone's (as /people/{id}/duties); a steward only her own
+    (another ``person_id`` is a 403). WHY (T67 #10): a sync job read them with one call per
+    person, and the roster export is a file, for planners only."""
+    pid = person_for(user, person_id)  # a steward's own (the rule refused another's)
+    return duties_in_force(engine, date, area, role, pid, limit, offset)
 
 
 @router.get("/people/{person_id}/duties", summary="A person's duties 职责")
