@@ -82,6 +82,7 @@ def test_an_upload_on_a_full_disk_is_a_507_that_says_so(full_disk, auth_headers)
             "error": "服务器磁盘已满，本次上传未保存；请通知管理员清理空间 the server's disk is "
             "full: nothing was stored; ask the administrator to free space",
             "status": 507,
+            "code": "disk_full",
         }
         pts2 = simulate_patrol(net, np.random.default_rng(4), SimParams(length_m=300))[0]
         two = client.post(

@@ -220,6 +220,7 @@ class FileRefused(_Answer):
     filename: str | None = Field(description="as sent; upload for a raw body without a name")
     error: str
     status: int = Field(description="the HTTP status this file alone would have had")
+    code: str = Field(description="the refusal for programs, as the Error body's code")
 
 
 class UploadAnswer(_Answer):
