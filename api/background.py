@@ -361,11 +361,28 @@ def stop_report_jobs(engine: Engine) -> int:
     n = fail_jobs(engine, owned(), JOB_INTERRUPTED, FAILED, kind="report")
     if n:
         log.warning("停止：%d 个报表任务已中断 stopping: %d report jobs interrupted", n, n)
+    _terminate(pool)
+    return n
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:  # no public way before Python 3.14 (terminate_workers)
         process.terminate()
-    return n
+
+
+def terminate_report_processes() -> None:
+    """The report processes stopped at once, their jobs left as they are. For a process
+    that ends without the API's shutdown (a test session): Python's exit otherwise waits
+    on the pool's manager thread, and a report process still starting or making a report
+    (against a database already gone) held a whole test run at its end."""
+    global _report_pool
+    with _report_pool_lock:
+        pool, _report_pool = _report_pool, None
+    if pool is not None:
+        _pool_stopped.set()
+        _terminate(pool)
 
 
 def run_job_in_process(engine: Engine, job_id: str, fn: Callable[..., None], *args: Any) -> Future:
