@@ -200,8 +200,8 @@ class AbandonedSweep:
         with engine.begin() as conn:
             queued = conn.execute(
                 text(
-                    "UPDATE tracks SET status = 'queued' WHERE id IN (SELECT id FROM tracks "
-                    f"WHERE id > :floor AND status = 'stored' AND {stale} "
+                    "UPDATE tracks SET status = 'queued', changed_at = now() WHERE id IN "
+                    f"(SELECT id FROM tracks WHERE id > :floor AND status = 'stored' AND {stale} "
                     "FOR UPDATE SKIP LOCKED) RETURNING id"
                 ),
                 {"age": age, "floor": floor},
@@ -329,7 +329,7 @@ def requeue_tracks(
         ).scalar_one()
         queued = conn.execute(
             text(
-                f"UPDATE tracks t SET status = 'queued', error = NULL "
+                f"UPDATE tracks t SET status = 'queued', error = NULL, changed_at = now() "
                 f"WHERE {where} AND t.status <> 'queued'"
             ),
             params,

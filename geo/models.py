@@ -381,6 +381,9 @@ class Track(Base):
         _gist("tracks", "fixes_extent"),  # stored walks a new one may copy in part (0022)
         # walks uploaded after a period closed: geo.closed_changes (migration 0023)
         Index("ix_tracks_uploaded_at", "uploaded_at"),
+        # a sync's tracks changed since a time, in its paging order (GET /tracks
+        # ?changed_since=, migration 0027)
+        Index("ix_tracks_changed_at", "changed_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -422,6 +425,11 @@ class Track(Base):
     )
     # the box of its fixes: stored walks a new one may copy in part (0022)
     fixes_extent = mapped_column(_geom("GEOMETRY"), nullable=True)
+    # when a client last saw it change (uploaded, queued, matched, failed, withdrawn,
+    # restored, given to another person, flags re-judged …): a sync job's GET /tracks
+    # ?changed_since=. Set to now() by every UPDATE of what a client sees, in the code, not
+    # by a trigger (restores and hand-overs run as a superuser) (migration 0027; T67 #4)
+    changed_at: Mapped[dt.datetime] = _now()
 
 
 class TrackMatch(Base):

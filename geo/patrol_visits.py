@@ -224,7 +224,11 @@ def write_visits(
             rows,
         )
     conn.execute(
-        text("UPDATE tracks SET status = 'matched', error = NULL WHERE id = ANY(:t)"), {"t": ids}
+        text(
+            "UPDATE tracks SET status = 'matched', error = NULL, changed_at = now() "
+            "WHERE id = ANY(:t)"
+        ),
+        {"t": ids},
     )
     # the new visits, read once: each track's totals for its match row, and per segment the
     # difference from the old visits

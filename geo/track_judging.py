@@ -298,7 +298,11 @@ def judge_track(
     ]  # fmt: skip
     flags = _unique(own + kept)
     conn.execute(
-        text("UPDATE tracks SET flags = CAST(:f AS jsonb) WHERE id = :t"),
+        # changed_at only when the flags did (the match that judged it stamps it anyway)
+        text(
+            "UPDATE tracks SET changed_at = CASE WHEN flags IS DISTINCT FROM CAST(:f AS jsonb) "
+            "THEN now() ELSE changed_at END, flags = CAST(:f AS jsonb) WHERE id = :t"
+        ),
         {"f": json.dumps(flags, ensure_ascii=False), "t": track_id},
     )
     naming_me = {
@@ -486,8 +490,8 @@ def _mirror(conn: Connection, other: int, me: int, flag: dict[str, Any] | None) 
         flags.append(flag)
     flags = _unique(flags)
     if flags != list(row.flags):
-        conn.execute(
-            text("UPDATE tracks SET flags = CAST(:f AS jsonb) WHERE id = :t"),
+        conn.execute(  # another track re-judged: a change its sync must learn of
+            text("UPDATE tracks SET flags = CAST(:f AS jsonb), changed_at = now() WHERE id = :t"),
             {"f": json.dumps(flags, ensure_ascii=False), "t": other},
         )
 

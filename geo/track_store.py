@@ -341,7 +341,8 @@ def _resume(item: dict[str, Any], engine: Engine, track_id: int, queue: bool) ->
             ).first()
             if free is not None and free.status == "stored":
                 conn.execute(
-                    text("UPDATE tracks SET status = 'queued' WHERE id = :t"), {"t": track_id}
+                    text("UPDATE tracks SET status = 'queued', changed_at = now() WHERE id = :t"),
+                    {"t": track_id},
                 )
         status = _status(engine, track_id)
         if status == "queued" and free is not None:  # waits in the queue: a job waits for it
@@ -849,7 +850,8 @@ def _shift_times(
             text(
                 "UPDATE tracks SET sha256 = :sha, raw = :raw, filename = :fn, format = :fmt, "
                 "crs = :crs, size_bytes = :size, started_at = :t0, ended_at = :t1, "
-                "status = :st, warnings = CAST(:warnings AS jsonb) WHERE id = :t"
+                "status = :st, warnings = CAST(:warnings AS jsonb), changed_at = now() "
+                "WHERE id = :t"
             ),
             {
                 **new,
@@ -997,7 +999,7 @@ def _change_mode(
         if old == mode:  # a concurrent re-send changed it already
             return replace(stored, mode=mode)
         conn.execute(
-            text("UPDATE tracks SET mode = :m, status = :st WHERE id = :t"),
+            text("UPDATE tracks SET mode = :m, status = :st, changed_at = now() WHERE id = :t"),
             {"m": mode, "st": "queued" if queue else "stored", "t": stored.track_id},
         )
         change = {"from": old, "to": mode}
@@ -1074,7 +1076,7 @@ def set_track_person(
 def _give_track(conn: Connection, track_id: int, person_id: int) -> None:
     """The track and the credit of its visits become ``person_id``'s (its row locked)."""
     for sql in (
-        "UPDATE tracks SET person_id = :p WHERE id = :t",
+        "UPDATE tracks SET person_id = :p, changed_at = now() WHERE id = :t",
         "UPDATE patrol_visits SET person_id = :p WHERE track_id = :t",
     ):
         conn.execute(text(sql), {"p": person_id, "t": track_id})
@@ -1145,7 +1147,10 @@ def _correct_crs(
         _replace_fixes(conn, stored.track_id, pts)
         conn.execute(
             # its visits are stale until matched again (ingest_track, or the queue)
-            text("UPDATE tracks SET crs = :c, n_points = :n, status = :st WHERE id = :t"),
+            text(
+                "UPDATE tracks SET crs = :c, n_points = :n, status = :st, changed_at = now() "
+                "WHERE id = :t"
+            ),
             {
                 "c": change["to"],
                 "n": len(pts),
@@ -1382,7 +1387,7 @@ def set_failed(conn: Any, track_id: int, reason: str) -> None:
     """:func:`mark_failed` inside the caller's transaction (the match queue's batch)."""
     conn.execute(
         text(
-            "UPDATE tracks SET status = 'failed', error = :e WHERE id = :t "
+            "UPDATE tracks SET status = 'failed', error = :e, changed_at = now() WHERE id = :t "
             "AND status <> 'withdrawn'"
         ),
         {"t": track_id, "e": reason[:500]},

@@ -145,7 +145,8 @@ def withdraw_track(
         when = conn.execute(
             text(
                 "UPDATE tracks SET status = 'withdrawn', withdrawn_at = now(), "
-                "withdrawn_by = :by, withdraw_reason = :why WHERE id = :t RETURNING withdrawn_at"
+                "withdrawn_by = :by, withdraw_reason = :why, changed_at = now() "
+                "WHERE id = :t RETURNING withdrawn_at"
             ),
             {"t": track_id, "by": actor, "why": reason},
         ).scalar_one()
@@ -212,7 +213,7 @@ def restore_track(
         conn.execute(
             text(
                 "UPDATE tracks SET status = 'stored', error = NULL, withdrawn_at = NULL, "
-                "withdrawn_by = NULL, withdraw_reason = NULL WHERE id = :t"
+                "withdrawn_by = NULL, withdraw_reason = NULL, changed_at = now() WHERE id = :t"
             ),
             {"t": track_id},
         )

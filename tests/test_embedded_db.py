@@ -967,7 +967,7 @@ def test_status_names_where_what_is_pending_and_stop_without_a_cluster(
         out = _cli({**env, "DATABASE_URL": root + "/status_old"}, "db", "status")
         assert out.returncode == 0, out.stderr
         assert "host 127.0.0.1" in out.stdout and "database status_old" in out.stdout
-        assert "migration pending (0019 → 0026)" in out.stdout, out.stdout
+        assert "migration pending (0019 → 0027)" in out.stdout, out.stdout
         password = cluster.read_state().password  # type: ignore[union-attr]
         assert password not in out.stdout
         closed = f"postgresql://gridward:pw@127.0.0.1:{_free_port()}/gridward"

@@ -115,7 +115,7 @@ def test_an_upgrade_gives_old_tracks_their_digest_and_a_redated_copy_is_refused(
     after = _walk_keys(eng)
     assert after[ta] == upload[ta] and after[tb] == upload[tb], (after, upload)
     assert after[tc] == (None, None, None)
-    assert "升级数据库：数据库结构 0019 → 0026 migrating the database schema 0019 → 0026" in err
+    assert "升级数据库：数据库结构 0019 → 0027 migrating the database schema 0019 → 0027" in err
     assert "补算轨迹指纹" in err and f"cannot be read; copies of them are not found): {tc}" in err
     # the old walks sent again a day and 21 h on: refused as on a fresh install
     for walk, name, make in ((a, "a2.csv", _csv), (b, "b2.gpx", _gpx)):
@@ -140,7 +140,7 @@ def test_an_up_to_date_database_migrates_silently(
     capsys.readouterr()
     migrate(eng)
     assert capsys.readouterr().err.splitlines() == [
-        "升级数据库：数据库结构 0014 → 0026 migrating the database schema 0014 → 0026"
+        "升级数据库：数据库结构 0014 → 0027 migrating the database schema 0014 → 0027"
     ]
     migrate(eng)
     assert capsys.readouterr().err == ""
@@ -218,9 +218,9 @@ def test_a_database_newer_than_the_code_is_one_line(
             conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
         r = client.get("/health")
     want = (
-        "数据库版本较新：数据库结构（0999）比本 gridward 的（0026）新；请安装较新的 gridward，"
+        "数据库版本较新：数据库结构（0999）比本 gridward 的（0027）新；请安装较新的 gridward，"
         "或恢复升级前做的备份 "
-        "the database schema (0999) is newer than this gridward (0026): install "
+        "the database schema (0999) is newer than this gridward (0027): install "
         "the newer gridward or restore a backup made before the upgrade"
     )
     assert r.status_code == 503 and r.json()["error"] == want, r.text

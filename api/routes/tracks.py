@@ -22,14 +22,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, text
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from sqlalchemy import Connection, Engine, text
 
 from api.auth import Principal, action_of, allow, area_scope, person_for
 from api.background import job_url, match_pool, run_job
@@ -258,6 +259,22 @@ class FlagOut(_Answer):
     other_track: int | None = Field(description="the track it copies or went alongside")
 
 
+CHANGED_AT_DOC = (
+    "最后变更时间 when the track last changed as a client sees it (uploaded, queued, matched, "
+    "failed, withdrawn, restored, given to another person, mode or datum changed, flags "
+    "re-judged, its file replaced), ISO 8601 in the city's time zone"
+)
+AS_OF_DOC = (
+    "只在给出 changed_since 时出现：下次同步时作为 changed_since 传回的时间，不会漏掉任何变更 "
+    "with changed_since only: the time to pass as the next changed_since so that no change "
+    "is missed. Not simply now(): a change is stamped with the start of the transaction that "
+    "made it, which may commit after this read; so it is the earliest start (xact_start in "
+    "pg_stat_activity) of the transactions open in this database when the read began, at "
+    "most the read's own now(). Tracks changed just before it are listed again next time "
+    "(by id: keep the newest)"
+)
+
+
 class TrackRow(_Answer):
     """One track of GET /tracks."""
 
@@ -278,6 +295,7 @@ class TrackRow(_Answer):
     error: str | None = Field(description="why the match failed")
     uploaded_at: str | None
     matched_at: str | None
+    changed_at: str = Field(description=CHANGED_AT_DOC)
     segments: int = Field(description="segment visits credited")
     late: bool | None = Field(description="sent more than GRIDWARD_LATE_UPLOAD_H after the walk")
     late_days: int | None = Field(description=LATE_DAYS_DOC)
@@ -289,6 +307,7 @@ class TrackRow(_Answer):
 class TrackList(_Answer):
     total: int = Field(description="tracks matching the filters (limit/offset page them)")
     tracks: list[TrackRow]
+    as_of: str | None = Field(None, description=AS_OF_DOC)
 
 
 class Withdrawal(_Answer):
@@ -832,7 +851,35 @@ class RematchRequest(StrictBody):
     until: dt.date | None = Field(default=None, description="last local day (default: today)")
 
 
-@router.post("/tracks/rematch", summary="Match stored tracks again 重新匹配轨迹")
+class RematchAnswer(_Answer):
+    """POST /tracks/rematch: how many tracks were queued, and the job that matches them."""
+
+    queued: int = Field(description="tracks put in the match queue now 本次排队的轨迹数")
+    already_queued: int = Field(description="tracks of the request waiting there already")
+    job_id: str | None = Field(None, description="202 only: the job draining the queue")
+    job_url: str | None = Field(None, description="202 only: GET it for the job's result")
+
+
+REMATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": RematchAnswer,
+        "description": "没有需要重新匹配的轨迹 nothing to match: queued and already_queued are "
+        "0, no job",
+    },
+    202: {
+        "model": RematchAnswer,
+        "description": "已排队 queued: a job matches them (job_id, job_url); its result counts "
+        "the tracks whose credit changed",
+    },
+}
+
+
+@router.post(
+    "/tracks/rematch",
+    summary="Match stored tracks again 重新匹配轨迹",
+    responses=REMATCH_RESPONSES,
+    response_model=None,
+)
 def rematch(
     body: RematchRequest,
     user: Annotated[Principal, Depends(allow("admin"))],
@@ -850,6 +897,56 @@ def rematch(
 
 
 TRACK_STATUSES = ("stored", "queued", "matched", "failed", "withdrawn")
+
+# A plain number is no ISO 8601 time: pydantic read 20261127 as Unix seconds (1970-08-23)
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+
+
+def _no_unix_time(value: Any) -> Any:
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        raise ValueError(
+            f"时间 {value[:40]!r} 无效，请写成 ISO 8601，如 2026-11-20T08:00:00+08:00 "
+            f"{value[:40]!r} is not an ISO 8601 time: write e.g. 2026-11-20T08:00:00+08:00"
+        )
+    return value
+
+
+CHANGED_SINCE_DOC = (
+    "增量同步：只列出此时刻以来有变更的轨迹（含已撤回的），按 changed_at、id 升序 "
+    "incremental sync: only tracks whose changed_at is at or after this ISO 8601 time "
+    "(2026-11-20T08:00:00+08:00; without an offset, the city's local time), withdrawn ones "
+    "too unless status says otherwise, ordered by changed_at then id; the answer's as_of is "
+    "the next sync's changed_since. A first sync: an early time, e.g. 2000-01-01T00:00:00"
+)
+
+# The sync point (see AS_OF_DOC): the other sessions' open transactions, read before the rows
+# are (a transaction begun before the read may commit after it, stamped with its start)
+AS_OF_SQL = (
+    "SELECT least(now(), min(a.xact_start)) FROM pg_stat_activity a "
+    "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+    "AND a.backend_type = 'client backend' AND a.xact_start IS NOT NULL"
+)
+
+
+def _sync_point(conn: Connection) -> dt.datetime:
+    """The ``as_of`` of a read in ``conn``, run before its rows are read. WHY not now(): a
+    change is stamped with its transaction's start (``changed_at = now()``), and a
+    transaction that began before this read but commits after it would be behind a now()
+    the client kept, never listed. The app's role sees its own sessions' transactions;
+    autovacuum and other server processes write no tracks (left out)."""
+    return conn.execute(text(AS_OF_SQL)).scalar_one()
+
+
+def _city_time(value: dt.datetime) -> dt.datetime:
+    """``value`` with an offset: one written without is the city's local time (as every
+    time the API answers is)."""
+    from zoneinfo import ZoneInfo
+
+    from geo.settings import get_settings
+
+    if value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=ZoneInfo(get_settings().timezone))
 
 
 @router.get(
@@ -873,7 +970,7 @@ def list_tracks(
         Query(
             max_length=16,
             description="stored, queued, matched, failed or withdrawn (撤回: listed only when "
-            "asked for)",
+            "asked for, or with changed_since)",
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -885,6 +982,11 @@ def list_tracks(
             "without; ignored for a steward (her own list, as without it)"
         ),
     ] = None,
+    changed_since: Annotated[
+        dt.datetime | None,
+        BeforeValidator(_no_unix_time),
+        Query(description=CHANGED_SINCE_DOC),
+    ] = None,
 ) -> dict[str, Any]:
     """Who uploaded what and how it went (a steward sees only their own tracks). ``segments``
     counts the segment visits the track's match produced, ``matched_points`` and ``pieces``
@@ -894,7 +996,13 @@ def list_tracks(
     for evaluators) are absent from a steward's own view; ``flagged=true`` lists only
     flagged tracks, ``false`` only unflagged ones. A steward's ``flagged`` is ignored: she
     gets her own list as without it. WHY not a refusal: a 403 naming the filter told her
-    that walks are judged (T53 N11)."""
+    that walks are judged (T53 N11).
+
+    ``changed_since`` (T67 #4: a nightly sync pulled every track every night) lists the
+    tracks changed since then, withdrawn ones too (a withdrawal is a change the client must
+    learn of), oldest change first (limit/offset pages keep their place while nothing
+    changes; a track changed meanwhile moves to the end), and answers ``as_of``, the next
+    sync's ``changed_since`` (:func:`_sync_point`)."""
     own_view = user.role == "steward"
     if own_view:
         flagged = None
@@ -903,6 +1011,7 @@ def list_tracks(
         raise HTTPException(
             422, f"状态 {status[:20]!r} 有误，须为 {listed} 之一 status must be one of {listed}"
         )
+    syncing = changed_since is not None
     params = {
         "pid": person_for(user, person_id),
         "status": status,
@@ -910,16 +1019,28 @@ def list_tracks(
         "lim": limit,
         "off": offset,
         "flagged": flagged,
+        "changed": _city_time(changed_since) if changed_since is not None else None,
     }
     where = (
         "WHERE (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
         "AND (CAST(:flagged AS boolean) IS NULL "
         "OR (t.flags <> CAST('[]' AS jsonb)) = CAST(:flagged AS boolean)) "
-        "AND (CAST(:status AS text) IS NULL AND t.status <> 'withdrawn' OR t.status = :status) "
-        "AND (CAST(:start AS timestamptz) IS NULL AND CAST(:end AS timestamptz) IS NULL "
+        + (
+            # a sync lists withdrawals too: the client must drop what it holds of them
+            "AND (CAST(:status AS text) IS NULL OR t.status = :status) "
+            "AND t.changed_at >= CAST(:changed AS timestamptz) "
+            if syncing
+            else "AND (CAST(:status AS text) IS NULL AND t.status <> 'withdrawn' "
+            "OR t.status = :status) "
+        )
+        + "AND (CAST(:start AS timestamptz) IS NULL AND CAST(:end AS timestamptz) IS NULL "
         f"OR {SPAN_OVERLAPS}) "
     )
+    # a sync's pages in the order of ix_tracks_changed_at (a track changed meanwhile moves
+    # to the end, where a later page or the next sync finds it)
+    order = "t.changed_at, t.id" if syncing else "t.started_at DESC NULLS LAST, t.id DESC"
     with engine.connect() as conn:
+        as_of = _sync_point(conn) if syncing else None  # first: before the rows are read
         total = conn.execute(text("SELECT count(*) FROM tracks t " + where), params).scalar()
         rows = conn.execute(
             text(
@@ -930,17 +1051,17 @@ def list_tracks(
                 "CASE WHEN t.status <> 'withdrawn' THEN m.pieces END AS pieces, "
                 "CASE WHEN t.status <> 'withdrawn' THEN m.datum_hint END AS datum_hint, "
                 "t.status, "
-                "t.error, t.uploaded_at, m.matched_at, "
+                "t.error, t.uploaded_at, m.matched_at, t.changed_at, "
                 "(SELECT count(*) FROM patrol_visits v WHERE v.track_id = t.id) AS segments, "
                 "t.uploaded_by, t.warnings, t.flags "
                 "FROM tracks t LEFT JOIN people p ON p.id = t.person_id "
                 f"LEFT JOIN LATERAL ({LAST_MATCH}) m ON true "
                 + where
-                + "ORDER BY t.started_at DESC NULLS LAST, t.id DESC LIMIT :lim OFFSET :off"
+                + f"ORDER BY {order} LIMIT :lim OFFSET :off"
             ),
             params,
         ).all()
-    iso = ("started_at", "ended_at", "uploaded_at", "matched_at")
+    iso = ("started_at", "ended_at", "uploaded_at", "matched_at", "changed_at")
     hidden = ("flags",) if own_view else ()
     tracks = [
         {
@@ -953,7 +1074,10 @@ def list_tracks(
     ]
     for t in tracks:
         _say_hint(t)  # none credited: said so (T39 L10)
-    return {"total": int(total or 0), "tracks": tracks}
+    out: dict[str, Any] = {"total": int(total or 0), "tracks": tracks}
+    if as_of is not None:
+        out["as_of"] = _local(as_of)
+    return out
 
 
 def _local(v: dt.datetime | None) -> str | None:
