@@ -919,6 +919,13 @@ CHANGED_SINCE_DOC = (
     "the next sync's changed_since. A first sync: an early time, e.g. 2000-01-01T00:00:00"
 )
 
+AFTER_ID_DOC = (
+    "与 changed_since 一起：下一页从上一页最后一行之后开始（changed_since 取该行的 changed_at，"
+    "after_id 取其 id） with changed_since: the page after a row, its changed_at as "
+    "changed_since and its id as after_id. WHY not offset: a track changed while the pages are "
+    "read moves to the end, and with offset another track would slip onto a page already read"
+)
+
 # The sync point (see AS_OF_DOC): the other sessions' open transactions, read before the rows
 # are (a transaction begun before the read may commit after it, stamped with its start)
 AS_OF_SQL = (
@@ -987,6 +994,7 @@ def list_tracks(
         BeforeValidator(_no_unix_time),
         Query(description=CHANGED_SINCE_DOC),
     ] = None,
+    after_id: Annotated[int | None, Query(ge=0, le=2**31 - 1, description=AFTER_ID_DOC)] = None,
 ) -> dict[str, Any]:
     """Who uploaded what and how it went (a steward sees only their own tracks). ``segments``
     counts the segment visits the track's match produced, ``matched_points`` and ``pieces``
@@ -1012,6 +1020,13 @@ def list_tracks(
             422, f"状态 {status[:20]!r} 有误，须为 {listed} 之一 status must be one of {listed}"
         )
     syncing = changed_since is not None
+    if after_id is not None and not syncing:
+        raise HTTPException(
+            422,
+            "after_id 只能与 changed_since 一起使用（上一页最后一行的 changed_at 与 id） "
+            "after_id goes with changed_since (the last row's changed_at and id of the page "
+            "before)",
+        )
     params = {
         "pid": person_for(user, person_id),
         "status": status,
@@ -1020,6 +1035,7 @@ def list_tracks(
         "off": offset,
         "flagged": flagged,
         "changed": _city_time(changed_since) if changed_since is not None else None,
+        "after": after_id,
     }
     where = (
         "WHERE (CAST(:pid AS int) IS NULL OR t.person_id = :pid) "
@@ -1029,6 +1045,10 @@ def list_tracks(
             # a sync lists withdrawals too: the client must drop what it holds of them
             "AND (CAST(:status AS text) IS NULL OR t.status = :status) "
             "AND t.changed_at >= CAST(:changed AS timestamptz) "
+            # the page after the row (changed_since, after_id): a key, not a place, so a
+            # track changed meanwhile (moved to the end) shifts no other past the client
+            "AND (CAST(:after AS int) IS NULL "
+            "OR (t.changed_at, t.id) > (CAST(:changed AS timestamptz), :after)) "
             if syncing
             else "AND (CAST(:status AS text) IS NULL AND t.status <> 'withdrawn' "
             "OR t.status = :status) "
