@@ -10,6 +10,7 @@ schema.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -71,14 +72,47 @@ def check_url(url: str) -> str:
     loading (an outside tester); the scheme alone is shown, never the password."""
     url = normalize_url(url)
     if not url.startswith("postgresql+psycopg://"):
-        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        scheme = _scheme_shown(url)
         raise InputError(
             "设置有误：DATABASE_URL 须为装有 PostGIS 的 PostgreSQL 的网址，以 postgresql:// 或 "
             f"postgresql+psycopg:// 开头（现为 {scheme}://…） "
             f"setting DATABASE_URL: gridward needs PostgreSQL with PostGIS: give a "
             f"postgresql:// or postgresql+psycopg:// URL (got {scheme}://…)"
         )
+    _check_url_parts(url)
     return url
+
+
+def _scheme_shown(url: str) -> str:
+    """What may be shown of a URL that is not a PostgreSQL one: its scheme, the leading
+    letters before any ``:`` or ``@``. WHY (T68 #1): with ``://`` mistyped, the first 20
+    characters were shown, and ``pg:Pa55word@host`` put the password in the journal."""
+    head = url.split("://", 1)[0] if "://" in url else url
+    return re.match(r"[A-Za-z0-9_+.\-]{0,20}", head).group(0)  # type: ignore[union-attr]
+
+
+def _check_url_parts(url: str) -> None:
+    """InputError for a port that is not a number or an ``@`` left in the password, naming
+    the part and never its text. WHY (T68 #1, #2): a port ``55x69`` ended every command in
+    a 40-line traceback, and a password with an ``@`` was read as a host name, shown."""
+    from sqlalchemy.engine import make_url
+
+    rest = url.split("://", 1)[1]
+    authority = rest.split("/", 1)[0]
+    if authority.count("@") > 1:
+        raise InputError(
+            "设置有误：DATABASE_URL 中的用户名或密码含有 @，须写成 %40（其他特殊字符 : / ? # "
+            "同样须百分号编码） setting DATABASE_URL: the user name or password holds an @: "
+            "write it as %40 (percent-encode : / ? # in them too)"
+        )
+    try:
+        make_url(url).port  # noqa: B018  (parsed here: a bad port raises)
+    except ValueError:
+        raise InputError(
+            "设置有误：DATABASE_URL 的端口须为数字（如 postgresql://用户@主机:5432/数据库） "
+            "setting DATABASE_URL: its port must be a number (e.g. "
+            "postgresql://user@host:5432/database)"
+        ) from None
 
 
 def embedded_cluster(settings: Settings | None = None):  # -> EmbeddedCluster

@@ -269,3 +269,25 @@ def test_a_url_of_another_database_says_postgresql_is_needed() -> None:
         "setting DATABASE_URL: gridward needs PostgreSQL with PostGIS: give a "
         "postgresql:// or postgresql+psycopg:// URL (got mysql://…)"
     ], res.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("pg:Pa55word-XYZ@127.0.0.1", "（现为 pg://…）"),  # the scheme's :// mistyped
+        ("gw_app:S3cret-District!pw@127.0.0.1", "（现为 gw_app://…）"),
+        ("postgresql://gw_app:S3cret@Distr@127.0.0.1:55769/gw", "须写成 %40"),
+        ("postgresql://gw_app:S3cret-pw@127.0.0.1:55x69/gw", "端口须为数字"),
+    ],
+)
+def test_a_mistyped_url_is_one_line_without_its_password(url: str, said: str) -> None:
+    """T68 #1, #2: without ``://`` the line showed the URL's first 20 characters, password
+    and all (into the journal under systemd); an ``@`` in the password was shown as a host;
+    a port ``55x69`` ended every command in a traceback."""
+    for command in (("db", "status"), ("report", "daily")):
+        res = _cli(url, *command)
+        lines = res.stderr.splitlines()
+        assert res.returncode == 2 and len(lines) == 1, res.stderr
+        assert lines[0].startswith("error: 设置有误：DATABASE_URL") and said in lines[0], lines
+        for secret in ("Pa55", "S3cret", "Distr"):
+            assert secret not in res.stderr + res.stdout, res.stderr
