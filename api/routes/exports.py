@@ -93,6 +93,8 @@ def _send(write, what: str, area: str | None, format: str) -> FileResponse:  # n
 
 @router.get(
     "/exports/roster",
+    # a file, never JSON: without it the schema listed an application/json answer as {}
+    response_class=FileResponse,
     summary="Duty roster 职责名册 (网格/街/巷 and who holds them)",
     responses=_FILE,
 )
@@ -111,6 +113,8 @@ def roster_file(
 
 @router.get(
     "/exports/people",
+    # a file, never JSON: without it the schema listed an application/json answer as {}
+    response_class=FileResponse,
     summary="People registry 人员名册 as `import people` reads it (phones, homes)",
     responses=_FILE,
 )

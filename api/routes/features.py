@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
+from api.answers import maybe
 from api.auth import allow, public
 from api.deps import get_engine
 from api.runtime import version
@@ -76,10 +77,123 @@ def health(engine: Engine = Depends(get_engine)) -> dict[str, Any]:
     }
 
 
+class MultiPolygon(BaseModel):
+    """A GeoJSON MultiPolygon (RFC 7946: exterior rings counter-clockwise, holes clockwise)."""
+
+    type: Literal["MultiPolygon"]
+    coordinates: list[list[list[list[float]]]] = Field(description="经纬度 [lon, lat]（WGS 84）")
+
+
+class LineString(BaseModel):
+    type: Literal["LineString"]
+    coordinates: list[list[float]] = Field(description="经纬度 [lon, lat]（WGS 84）")
+
+
+class _Collection(BaseModel):
+    """What every layer's FeatureCollection has beside its features (geo.features)."""
+
+    type: Literal["FeatureCollection"]
+    bbox: list[float] = maybe(
+        "本页要素的范围 [minlon, minlat, maxlon, maxlat]，无要素时无此键 the page's extent; "
+        "left out when it has no feature"
+    )
+    numberReturned: int = Field(description="本页要素数 features on this page")  # noqa: N815
+    numberMatched: int = Field(  # noqa: N815 (the OGC API's names)
+        description="符合筛选的要素总数（不计 limit/offset） features matching, whatever the page"
+    )
+
+
+class AreaProperties(BaseModel):
+    """An administrative area's properties in GET /areas."""
+
+    id: int
+    code: str = Field(description="区划代码，6/9/12 位 the area's code, 6, 9 or 12 digits")
+    level: Literal["district", "subdistrict", "township", "community", "village"] = Field(
+        description="层级：区、街道、乡镇、社区、村 the level"
+    )
+    name: str
+    name_en: str | None
+    parent_code: str | None = Field(description="上级区划代码 the parent area's code")
+    area_m2: float | None = Field(description="面积（平方米） area in m²")
+
+
+class AreaFeature(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: MultiPolygon
+    properties: AreaProperties
+
+
+class AreaCollection(_Collection):
+    """GET /areas' answer."""
+
+    features: list[AreaFeature]
+
+
+class BuildingProperties(BaseModel):
+    """A building's properties in GET /buildings."""
+
+    id: int
+    source_key: str = Field(description="来源中的键，如 way:123 the key in its source")
+    name: str | None
+    building_type: str | None = Field(description="建筑类型（OSM building） the building type")
+    levels: float | None = Field(description="层数 levels")
+    households: int = Field(description="户数 households")
+    household_source: Literal["given", "estimated"] = Field(
+        description="户数来源：给定 given、估算 estimated where the count came from"
+    )
+    units: int | None = Field(description="单元数 units (stairwells)")
+    area_m2: float | None = Field(description="占地面积（平方米） footprint in m²")
+    community_code: str | None = Field(description="所在社区编码 its community's code")
+    grid_code: str | None = Field(
+        description="所在的现行一级网格编码 the current level-1 grid holding it"
+    )
+
+
+class BuildingFeature(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: MultiPolygon
+    properties: BuildingProperties
+
+
+class BuildingCollection(_Collection):
+    """GET /buildings' answer."""
+
+    features: list[BuildingFeature]
+
+
+class StreetProperties(BaseModel):
+    """A street or alley segment's properties in GET /streets."""
+
+    id: int
+    uid: str = Field(description="路段的稳定编号 the segment's stable id")
+    name: str | None
+    highway: str | None = Field(description="道路类型（OSM highway） the OSM highway type")
+    kind: Literal["street", "alley"] = Field(description="类型：街 street 或巷 alley")
+    length_m: float = Field(description="长度（米） length in metres")
+    street_id: int = Field(description="所属街巷编号 streets.id of its street or alley")
+    street_key: str = Field(description="所属街巷的键 its street's key")
+
+
+class StreetFeature(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: LineString
+    properties: StreetProperties
+
+
+class StreetCollection(_Collection):
+    """GET /streets' answer."""
+
+    features: list[StreetFeature]
+
+
 @router.get(
     "/areas",
     tags=["layers"],
     response_class=GeoJSONResponse,
+    responses={200: {"model": AreaCollection}},
     summary="Administrative areas 行政区划 (GeoJSON)",
     dependencies=MAP_READERS,
 )
@@ -98,6 +212,7 @@ def areas(
     "/buildings",
     tags=["layers"],
     response_class=GeoJSONResponse,
+    responses={200: {"model": BuildingCollection}},
     summary="Buildings with households 楼栋 (GeoJSON)",
     description="楼栋；`grid_code` 为所在的现行一级网格 buildings; `grid_code`: the current "
     "level-1 grid holding each one.",
@@ -117,6 +232,7 @@ def buildings(
     "/streets",
     tags=["layers"],
     response_class=GeoJSONResponse,
+    responses={200: {"model": StreetCollection}},
     summary="Street and alley segments 街巷 (GeoJSON)",
     dependencies=MAP_READERS,
 )

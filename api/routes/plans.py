@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Connection, Engine, text
 
+from api.answers import JobAccepted, RevertedDraft
 from api.auth import Principal, allow, require_area, require_job_reader
 from api.background import job_accepted, run_job
 from api.bodies import StrictBody
@@ -115,7 +116,12 @@ def plan_planner(
     return user
 
 
-@router.post("/plans", status_code=202, summary="Partition a community into grids 生成网格方案")
+@router.post(
+    "/plans",
+    status_code=202,
+    summary="Partition a community into grids 生成网格方案",
+    responses={202: {"model": JobAccepted}},
+)
 def create(
     body: PlanRequest,
     user: Annotated[Principal, Depends(allow("planner"))],
@@ -262,7 +268,10 @@ class RevertRequest(StrictBody):
 
 
 @router.post(
-    "/plans/revert", status_code=201, summary="A draft from an earlier grid version 恢复旧版"
+    "/plans/revert",
+    status_code=201,
+    summary="A draft from an earlier grid version 恢复旧版",
+    responses={201: {"model": RevertedDraft}},
 )
 def revert(
     body: RevertRequest,

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import Engine
 
+from api.answers import ExistingDraft, FileDraft, FileUnchanged, NewDraft
 from api.auth import Principal, allow, require_area
 from api.bodies import DbId, StrictBody
 from api.deps import get_engine
@@ -79,10 +80,12 @@ class DraftSaveIn(DraftIn):
     status_code=201,
     summary="Save an edited plan as a draft 存为草案",
     responses={
+        201: {"model": NewDraft},
         200: {
+            "model": ExistingDraft,
             "description": "the same grids (codes, buildings) and bounds as an open draft made "
             "on the same grid version: that draft, not stored again (existing: true, message) "
-            "与草案 #N 相同，未另存"
+            "与草案 #N 相同，未另存",
         },
         409: {
             "description": "the grids are the current grids (nothing to commit: not saved), "
@@ -141,10 +144,12 @@ def post_rebalance(
     status_code=201,
     summary="A grids file edited in QGIS as a draft 网格文件导入为草案",
     responses={
+        201: {"model": FileDraft},
         200: {
+            "model": FileUnchanged,
             "description": "the file's grids are the current ones: no draft saved "
-            "(unchanged: true, message, no plan_id) 与现行网格相同，未保存草案"
-        }
+            "(unchanged: true, message, no plan_id) 与现行网格相同，未保存草案",
+        },
     },
     openapi_extra=upload_openapi(
         {

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 from sqlalchemy import Engine, text
 
+from api.answers import JobAccepted, PatrolReport
 from api.auth import Principal, allow, require_job_reader
 from api.background import REPORT_PROCESSES, job_accepted, run_job_here, run_job_in_process
 from api.bodies import StrictBody
@@ -60,6 +61,7 @@ class ReportJobRequest(StrictBody):
 
 
 _JOB_ANSWERS: dict[int | str, dict[str, Any]] = {
+    202: {"model": JobAccepted},
     404: {"description": "区域不存在 no such area"},
     429: {"description": "已有 3 个报表任务未完成 three report jobs of yours are unfinished"},
 }
@@ -231,7 +233,12 @@ def _work(engine: Engine, user: Principal, job_id: str, params: dict[str, Any]):
     "/reports/files/{job_id}",
     summary="The file a report job made 下载后台生成的报表",
     responses={
-        200: {"content": {"application/octet-stream": {}}},
+        200: {
+            "description": "报表文件：format=json 时为 JSON（同 GET /reports/{kind}），否则为 CSV "
+            "或 XLSX the file: with format=json GET /reports/{kind}'s JSON, else a CSV or XLSX",
+            "model": PatrolReport,
+            "content": {"application/octet-stream": {}},
+        },
         304: {"description": "未改变 unchanged (If-None-Match: its sha256)"},
         403: {"description": "无权查看此任务 not a reader of this job"},
         409: {"description": "尚未生成完或任务失败 not made yet, or the job failed"},

@@ -16,6 +16,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 from starlette.background import BackgroundTask
 
+from api.answers import PatrolReport, RepeatedSignoff, SignedReport, Signoff
 from api.auth import Principal, allow, covers, require_area
 from api.bodies import StrictBody
 from api.deps import get_engine, given_once
@@ -64,10 +65,12 @@ class SignRequest(StrictBody):
     status_code=201,
     summary="Sign a closed period's report 签发报表 (kept as signed)",
     responses={
+        201: {"model": Signoff},
         200: {
+            "model": RepeatedSignoff,
             "description": "已签发过 the same signing again (same data, signer and note): the "
-            "version already stored, with repeated: true; nothing new stored"
-        }
+            "version already stored, with repeated: true; nothing new stored",
+        },
     },
 )
 def sign(
@@ -137,10 +140,11 @@ def signed_list(
     summary="A signed report as it was signed 签发的报表原件",
     responses={
         200: {
+            "model": SignedReport,
             "content": {
                 "application/json": {},
                 XLSX: {"schema": {"type": "string", "format": "binary"}},
-            }
+            },
         }
     },
 )
@@ -180,11 +184,12 @@ def signed_copy(
     summary="Patrol report 巡查报表 (日巡/周查/月评)",
     responses={
         200: {
+            "model": PatrolReport,
             "content": {
                 "application/json": {},
                 "text/csv": {"schema": {"type": "string"}},
                 XLSX: {"schema": {"type": "string", "format": "binary"}},
-            }
+            },
         }
     },
 )

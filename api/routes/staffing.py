@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 from sqlalchemy import Engine, text
 
+from api.answers import DutyAlreadySet, DutySet, JobAccepted
 from api.auth import Principal, allow, area_scope, person_for, require_area
 from api.background import job_accepted, run_job
 from api.bodies import DbId, StrictBody
@@ -163,10 +164,11 @@ class DutyUndoRequest(StrictBody):
     summary="Set a dated duty by hand 手工安排职责 (backdated, planned, co-holder or replace)",
     responses={
         200: {
+            "model": DutyAlreadySet,
             "description": "the person already holds this duty with exactly these days "
-            "(a retry): that duty, created false, nothing changed"
+            "(a retry): that duty, created false, nothing changed",
         },
-        201: {"description": "the duty set, created true"},
+        201: {"model": DutySet, "description": "the duty set, created true"},
         409: {"description": "it overlaps a duty of theirs with other days, or a clash"},
     },
 )
@@ -395,7 +397,10 @@ def people(
 
 
 @router.post(
-    "/assignments/proposals", status_code=202, summary="Propose duties for an area 生成分配方案"
+    "/assignments/proposals",
+    status_code=202,
+    summary="Propose duties for an area 生成分配方案",
+    responses={202: {"model": JobAccepted}},
 )
 def create_proposal(
     body: ProposalRequest,

@@ -1,0 +1,511 @@
+"""Models of the answers routes build themselves (a ``JSONResponse``), for /openapi.json.
+
+WHY (outside tester T67): these answers were documented as an untyped ``{}``, so a client
+generated from the schema had no types. Routes name these models in ``responses={code:
+{"model": ...}}`` only: a route returns its own Response, which FastAPI sends as built, so
+no model here can drop, rename, add or re-type a key of what is sent. A key left out of some
+answers is optional (not ``required``; :func:`maybe`); a key always sent that may be null is
+``X | None`` without a default. The layers' GeoJSON models are in :mod:`api.routes.features`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def maybe(description: str | None = None) -> Any:
+    """An optional key: left out of some answers, never null when sent. (Pydantic's default
+    None is not written into the schema, where it would read as a null value.)"""
+    return Field(default=None, description=description, json_schema_extra=_no_default)
+
+
+# ------------------------------------------------------------------------------------------
+# jobs
+# ------------------------------------------------------------------------------------------
+
+
+class JobAccepted(BaseModel):
+    """202: a job started (also the ``Location`` header); poll ``job_url`` for its result."""
+
+    job_id: str = Field(description="任务编号（UUID） the job's id, a UUID")
+    status: Literal["queued", "running"] = Field(
+        description="任务状态：排队中 queued，进行中 running（仅重复请求时） the job's status: "
+        "queued; running only for a repeated request whose job has started"
+    )
+    job_url: str = Field(description="查询进度的地址 where to poll: /jobs/{job_id}")
+    repeated: bool = maybe(
+        "重复请求：同一报表的任务尚未完成，答复即该任务（仅此时出现，为 true） a retry: the "
+        "unfinished job of the same report (sent only then, true)"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# draft plans (POST /plans/draft, /plans/import, /plans/revert)
+# ------------------------------------------------------------------------------------------
+
+
+class GridHouseholds(BaseModel):
+    code: str = Field(description="网格编码 the grid's code")
+    households: int = Field(description="户数 households")
+
+
+class DraftSummary(BaseModel):
+    """What a draft saved by the editor's path holds."""
+
+    source: str = Field(
+        description="来源：编辑器 editor、恢复旧版 revert、文件导入 file what made it"
+    )
+    grids: int = Field(description="网格数 grids")
+    households: int = Field(description="户数合计 households in all")
+    within_bounds: int = Field(description="户数在上下限内的网格数 grids within the bounds")
+    flagged: int = Field(description="有标记的网格数 grids with a flag")
+    per_grid: list[GridHouseholds] = Field(description="各网格户数 each grid's households")
+
+
+class DraftGridOut(BaseModel):
+    code: str = Field(description="网格编码 the grid's code (new grids named anew)")
+    households: int = Field(description="户数 households")
+    building_count: int = Field(description="楼栋数 buildings")
+    flags: list[str] = Field(
+        description="标记：不足 under_min、超出 over_max（一栋楼即超出："
+        "over_max:single_building）、狭长 elongated、不连通 disconnected（保留的轮廓可带原网格"
+        "的标记） flags; a kept outline in pieces may carry its stored grid's"
+    )
+
+
+class Outlines(BaseModel):
+    """Which grids kept a stored outline and which were drawn from their buildings."""
+
+    version: int | None = Field(description="保留轮廓所依据的网格版本 the grid version kept from")
+    plan: int | None = Field(description="保留轮廓所依据的方案（outlines_plan） the plan kept from")
+    kept: list[str] = Field(description="保留原轮廓的网格 grids that kept their outline")
+    redrawn: list[str] = Field(description="按楼栋重绘的网格 grids drawn from their buildings")
+    why: str | None = Field(description="为何未能保留轮廓（中文在前） why none could be kept")
+
+
+class DraftAnswer(BaseModel):
+    """A draft just stored (:func:`geo.plan_drafts.save_draft`)."""
+
+    plan_id: int = Field(description="草案编号：提交 POST /plans/{id}/commit the draft's id")
+    summary: DraftSummary
+    grids: list[DraftGridOut] = Field(description="各网格，按提交顺序 each grid, as sent")
+    outlines: Outlines
+
+
+class NewDraft(DraftAnswer):
+    """201: the editor's plan stored as a new draft."""
+
+    existing: bool = Field(description="新存的草案为 false false: a new draft")
+
+
+class ExistingDraft(BaseModel):
+    """200: the same grids and bounds as an open draft on the same grid version: that draft,
+    not stored again."""
+
+    plan_id: int = Field(description="已有草案的编号 the open draft's id")
+    summary: DraftSummary | dict[str, Any] = Field(
+        description="该草案保存时的摘要；划分引擎生成的草案为其自己的摘要（同 GET /plans/{id}） "
+        "the draft's summary as stored; a partition engine's draft has the engine's own"
+    )
+    grids: list[DraftGridOut] = Field(description="各网格，按提交顺序 each grid, as sent")
+    outlines: None = Field(description="为空：轮廓已在保存时说明 null: said when it was saved")
+    existing: bool = Field(description="已有草案，未另存：true true: not stored again")
+    message: str = Field(description="说明（中文在前），如 与草案 #N 相同，未另存 what was done")
+
+
+class Overlap(BaseModel):
+    a: str = Field(description="网格编码，或行号 row N a grid's code, else its row")
+    b: str = Field(description="另一网格 the other")
+    m2: float = Field(description="重叠面积（平方米） overlap in m²")
+
+
+class _FileRead(BaseModel):
+    """What a grids file said, in every answer of POST /plans/import."""
+
+    bounds: list[int] = Field(description="户数下限、上限 [min, max] households per grid")
+    base_version: int = Field(description="社区现行网格版本 the community's grid version")
+    rows: list[int] = Field(description="各网格在文件中的行号 each grid's row in the file")
+    new_grids: list[bool] = Field(description="各网格是否为新网格（编码重编） each grid is new")
+    matched: list[str] = Field(
+        description="无本社区编码、按共有户数最多的现行网格定编码的行 rows without a code of the "
+        "community given the code of the current grid they share most households with"
+    )
+    warnings: list[str] = Field(description="警告（中文在前） warnings, Chinese first")
+    overlaps: list[Overlap] = Field(description="重叠的多边形 overlapping polygons")
+    dropped: list[str] = Field(description="无楼栋而略去的行 rows without a building, left out")
+    moved_buildings: int = Field(description="所属网格改变的楼栋数 buildings that change grid")
+    unchanged: bool = Field(description="与现行网格相同 the same as the current grids")
+    note: str = Field(description="轮廓按楼栋重绘的说明 how outlines are redrawn")
+
+
+class FileDraft(_FileRead, DraftAnswer):
+    """201: a grids file stored as a draft."""
+
+
+class GridCount(BaseModel):
+    code: str = Field(description="网格编码 the grid's code")
+    households: int = Field(description="户数 households")
+    building_count: int = Field(description="楼栋数 buildings")
+
+
+class FileUnchanged(_FileRead):
+    """200: the file's grids are the current ones: no draft stored, no ``plan_id``."""
+
+    message: str = Field(description="说明（中文在前） what was done, Chinese first")
+    grids: list[GridCount] = Field(description="文件中的网格 the file's grids")
+
+
+class RevertedFrom(BaseModel):
+    version: int = Field(description="恢复的网格版本 the version reverted to")
+    plan_id: int | None = Field(description="该版本的方案 its plan")
+
+
+class BuildingPlaced(BaseModel):
+    building: int = Field(description="楼栋编号 buildings.id")
+    grid: str = Field(description="归入的网格 the grid it went to")
+    how: Literal["inside", "nearest"] = Field(
+        description="位于其内 inside，或最近 nearest（提交前请查看） inside it, or the nearest"
+    )
+
+
+class RevertedDraft(DraftAnswer):
+    """201: a new draft with the grids of an earlier version (POST /plans/revert)."""
+
+    community: str = Field(description="社区编码 community code")
+    base_version: int = Field(description="现行网格版本 the current grid version")
+    reverted_from: RevertedFrom
+    bounds: list[int] = Field(description="户数下限、上限 [min, max] households per grid")
+    buildings_added: list[BuildingPlaced] = Field(
+        description="该版本之后新增的楼栋 buildings added since that version"
+    )
+    buildings_gone: list[int] = Field(description="已不存在的楼栋 buildings gone since")
+    grids_dropped: list[str] = Field(description="无楼栋而略去的网格 grids left with none")
+
+
+# ------------------------------------------------------------------------------------------
+# patrol reports (GET /reports/{kind}, a report job's JSON file, signed copies)
+# ------------------------------------------------------------------------------------------
+
+_ROLE = "角色：小巷管家 alley_steward 或街巷长 street_chief"
+_ROLE_LABEL = "角色中文名与代码，如 小巷管家 alley steward the role, Chinese first"
+_SUSPECT = (
+    "计入此行的可疑轨迹数（评价人员可见；巡查人员本人视图无此键） flagged tracks that credited "
+    "the row (for evaluators; not in a steward's own view)"
+)
+_TIME = "城市时区的时间，带时差 a time in the city's zone with its offset"
+
+
+class ReportArea(BaseModel):
+    """The area a filtered report covers."""
+
+    code: str = Field(description="区域编码 area code")
+    name: str | None = Field(description="区域名称 area name")
+    level: str = Field(
+        description="层级：区 district、街道 subdistrict、乡镇 township、社区 community、村 village"
+    )
+
+
+class SignedNow(BaseModel):
+    """The period's newest signoff (签发), in a live report."""
+
+    id: int = Field(description="签发编号：GET /reports/signed/{id} the signoff's id")
+    version: int = Field(description="签发版本（更正为 N+1） version, a correction is N+1")
+    signed_at: str = Field(description="签发时间 " + _TIME)
+    signed_by: str = Field(description="签发人 who signed")
+    sha256: str = Field(description="签发的 XLSX 的 SHA-256 the signed XLSX's SHA-256")
+    share: float = Field(description="签发时的达标比例 the share it was signed with")
+    changed: bool = Field(description="签发后数据有改动（见 notes） data changed since (notes)")
+
+
+class Signoff(BaseModel):
+    """A signoff (签发): POST /reports/{kind}/sign's answer, a signed copy's ``signed``."""
+
+    id: int = Field(description="签发编号 the signoff's id")
+    kind: Literal["daily", "weekly", "monthly"]
+    period_from: str = Field(description="报表期首日 the period's first day (YYYY-MM-DD)")
+    period_to: str = Field(description="报表期末日 the period's last day")
+    area: str | None = Field(description="区域编码，全市为空 area code; null: the whole city")
+    share: float = Field(description="达标比例 the share of an alley's length that counts")
+    version: int = Field(description="签发版本（更正为 N+1） version, a correction is N+1")
+    signed_at: str = Field(description="签发时间 " + _TIME)
+    signed_by: str = Field(description="签发人 who signed")
+    note: str | None = Field(description="签发说明 the note")
+    data_as_of: str | None = Field(description="所依据数据的最后改动时间 the data's last change")
+    sha256: str = Field(description="签发的 XLSX 的 SHA-256 the signed XLSX's SHA-256")
+
+
+class RepeatedSignoff(Signoff):
+    """200: the same signing sent again: the version already stored, nothing new."""
+
+    repeated: bool = Field(description="已签发过，未另存：true true: signed before, not again")
+
+
+class _PersonRow(BaseModel):
+    person_id: int = Field(description="人员系统编号 people.id")
+    person_code: str = Field(description="人员编号 the registry id")
+    person_name: str = Field(description="姓名 name")
+    pending: int = Field(description="今日待巡的街巷·天，不计入比率 today's duty-days not done yet")
+    compliance: float | None = Field(
+        description="达标率 0–1，无可计时为空 patrolled share of the duty-days counted; null: none"
+    )
+    walked_m: float = Field(description="本人步行长度（米） metres walked")
+    role: str = Field(description=_ROLE)
+    rank: int | None = Field(description="角色内排名 rank within the role")
+    late_uploads: int = Field(description="迟传轨迹数 tracks uploaded late")
+    late_days_max: int | None = Field(description="最长迟传天数 the longest delay in whole days")
+    suspect_tracks: int = maybe(_SUSPECT)
+    role_label: str = Field(description=_ROLE_LABEL)
+
+
+class PersonDayRow(_PersonRow):
+    """A steward's or chief's day (日巡)."""
+
+    day: str = Field(description="日期 the day (YYYY-MM-DD)")
+    alleys: int = Field(description="负责的街巷数 alleys or streets held")
+    patrolled_alleys: int = Field(description="已巡的街巷数 of them patrolled by this person")
+    assigned_m: float = Field(description="负责的街巷长度（米） metres held")
+
+
+class PersonPeriodRow(_PersonRow):
+    """A steward's or chief's week (周查) or month (月评)."""
+
+    period: str = Field(description="周一或月初 the week's Monday or the month's first day")
+    days: int = Field(description="在岗天数 days with a duty")
+    alley_days: int = Field(description="街巷·天 duty-days")
+    patrolled_alley_days: int = Field(description="已巡街巷·天 patrolled duty-days")
+    first_day: str = Field(description="本期首个在岗日 first day in post in the period")
+    last_day: str = Field(description="本期最后在岗日 last day in post in the period")
+
+
+class AlleyRow(BaseModel):
+    """An alley or street on a day, with who held it and who was credited."""
+
+    day: str = Field(description="日期 the day")
+    alley_id: int = Field(description="街巷编号 streets.id")
+    length_m: float = Field(description="长度（米） length")
+    walked_m: float = Field(description="持有人步行长度（合并） metres walked by its holders")
+    walked_share: float = Field(description="步行比例 share walked")
+    patrolled: bool = Field(description="已巡（达到比例） patrolled: the share was reached")
+    first_time: str | None = Field(description="首次巡查时间 first visit, " + _TIME)
+    last_time: str | None = Field(description="末次巡查时间 last visit")
+    pending: bool = Field(description="今日待巡 today's, not done yet (in no rate)")
+    person_ids: list[int] = Field(description="持有人 people.id the holders")
+    people: str = Field(description="持有人姓名 the holders' names")
+    person_codes: str = Field(description="持有人编号 the holders' registry ids")
+    holder_walked_m: list[float] = Field(description="各持有人步行长度 each holder's metres")
+    credited_ids: list[int] = Field(description="计为已巡的持有人 holders credited")
+    credited: str | None = Field(description="计为已巡者姓名 names of those credited")
+    role: str = Field(description=_ROLE)
+    community_code: str | None = Field(description="社区编码，不属任何社区为空 community code")
+    community_name: str = Field(description="社区 community (or 不属任何社区)")
+    subdistrict_code: str | None = Field(description="街道编码 subdistrict code")
+    subdistrict_name: str = Field(description="街道 subdistrict (or 不属任何街道)")
+    alley_name: str = Field(description="街巷名称 the alley's or street's name")
+    covered_m: float = Field(description="计入街巷长并行道路后的覆盖长度 metres covered")
+    covered_share: float = Field(description="覆盖比例（判定已巡所用） share covered")
+    suspect_tracks: int = maybe(_SUSPECT)
+    role_label: str = Field(description=_ROLE_LABEL)
+
+
+class AreaRow(BaseModel):
+    """A community's, subdistrict's (or district's) totals for one role."""
+
+    role: str = Field(description=_ROLE)
+    level: str = Field(description="层级：区 district、街道 subdistrict 或社区 community")
+    subdistrict_code: str | None = Field(description="街道编码 subdistrict code")
+    subdistrict_name: str | None = Field(description="街道 subdistrict")
+    community_code: str | None = Field(description="社区编码（街道行为空） community code")
+    community_name: str | None = Field(description="社区 community")
+    alley_days: int = Field(description="有人负责的街巷·天 staffed duty-days")
+    patrolled: int = Field(description="已巡街巷·天 patrolled duty-days")
+    pending: int = Field(description="今日待巡 today's not done yet")
+    compliance: float | None = Field(description="达标率 0–1 patrolled share; null: none")
+    unstaffed: int = Field(description="无人负责的街巷·天 unstaffed street/alley-days")
+    walked_m: float = Field(description="步行长度（米） metres walked")
+    length_m: float = Field(description="街巷长度·天（米） metres held")
+    rank: int | None = Field(description="同层级排名 rank within the level")
+    district_code: str | None = Field(description="区编码 district code")
+    district_name: str | None = Field(description="区 district")
+    role_label: str = Field(description=_ROLE_LABEL)
+
+
+class SegmentRow(BaseModel):
+    """A segment of a duty alley or street on the day (日巡 only)."""
+
+    day: str = Field(description="日期 the day")
+    role: str = Field(description=_ROLE)
+    segment_id: int = Field(description="路段编号 street_segments.id")
+    alley_id: int = Field(description="街巷编号 streets.id")
+    alley_name: str = Field(description="街巷名称 the alley's name")
+    kind: str = Field(description="类型：街 street 或巷 alley")
+    length_m: float = Field(description="长度（米） length")
+    walked_fraction: float = Field(description="步行比例 share walked")
+    walked_m: float = Field(description="步行长度（米） metres walked")
+    first_time: str | None = Field(description="首次巡查时间 first visit, " + _TIME)
+    last_time: str | None = Field(description="末次巡查时间 last visit")
+    person_ids: list[int] = Field(description="持有人 people.id the holders")
+    people: str = Field(description="持有人姓名 the holders' names")
+    covered_fraction: float = Field(description="覆盖比例 share covered")
+    covered_m: float = Field(description="覆盖长度（米） metres covered")
+    role_label: str = Field(description=_ROLE_LABEL)
+
+
+_TABLE_KEYS = "各表的键，按顺序（空表也有） each table's keys, in order (an empty one's too)"
+
+
+class PeriodColumns(BaseModel):
+    """Each table's keys, in order (an empty table's ``[]`` cannot say them)."""
+
+    people: list[str]
+    alleys: list[str]
+    areas: list[str]
+
+
+class DailyColumns(PeriodColumns):
+    segments: list[str]
+
+
+class _ReportHead(BaseModel):
+    """What a report says about itself (:func:`geo.report_signoffs.report_body`)."""
+
+    kind: str = Field(description="日巡 daily、周查 weekly 或月评 monthly")
+    date: str = Field(description="所请求的日期 the day asked for")
+    label: str = Field(description="报表名，如 周查 weekly check the report's name")
+    from_: str = Field(alias="from", description="所含首日 first day covered (YYYY-MM-DD)")
+    to: str = Field(description="所含末日（进行中的报表期止于今天） last day covered")
+    days: int = Field(description="所含天数 days covered")
+    period_from: str = Field(description="报表期首日 the whole period's first day")
+    period_to: str = Field(description="报表期末日 the whole period's last day")
+    partial: bool = Field(description="只含报表期的一部分 covers part of the period only")
+    running: bool = Field(description="报表期进行中（含今天） the period holds today")
+    share: float = Field(description="达标比例 the share of an alley's length that counts")
+    time_zone: str = Field(description="时间所在的时区 the zone times and days are in")
+    pending: int = Field(description="今日待巡的街巷·天 today's duty-days not done yet")
+    notes: list[str] = Field(description="说明（中文在前） notes, Chinese first")
+    area: ReportArea | None = Field(description="筛选的区域，全市为空 the area; null: the city")
+    data_as_of: str | None = Field(description="数据最后改动时间 the data's last change")
+
+
+class DailyReport(_ReportHead):
+    """日巡 daily patrol."""
+
+    kind: Literal["daily"] = Field(description="日巡 daily")
+    signed: SignedNow | None = Field(
+        description="本期最新签发，未签发或巡查人员本人视图为空 the newest signoff; null when "
+        "none, and in a steward's own view"
+    )
+    columns: DailyColumns = Field(description=_TABLE_KEYS)
+    people: list[PersonDayRow]
+    alleys: list[AlleyRow]
+    areas: list[AreaRow]
+    segments: list[SegmentRow]
+
+
+class PeriodReport(_ReportHead):
+    """周查 weekly check, 月评 monthly evaluation."""
+
+    kind: Literal["weekly", "monthly"] = Field(description="周查 weekly 或月评 monthly")
+    signed: SignedNow | None = Field(
+        description="本期最新签发，未签发或巡查人员本人视图为空 the newest signoff; null when "
+        "none, and in a steward's own view"
+    )
+    columns: PeriodColumns = Field(description=_TABLE_KEYS)
+    people: list[PersonPeriodRow]
+    alleys: list[AlleyRow]
+    areas: list[AreaRow]
+
+
+class SignedDailyReport(DailyReport):
+    """A daily report as it was signed."""
+
+    signed: Signoff  # type: ignore[assignment]
+
+
+class SignedPeriodReport(PeriodReport):
+    """A weekly or monthly report as it was signed."""
+
+    signed: Signoff  # type: ignore[assignment]
+
+
+# one answer per kind: a client reads ``kind`` to know its tables
+PatrolReport = Annotated[DailyReport | PeriodReport, Field(discriminator="kind")]
+SignedReport = Annotated[SignedDailyReport | SignedPeriodReport, Field(discriminator="kind")]
+
+
+# ------------------------------------------------------------------------------------------
+# duties (POST /assignments)
+# ------------------------------------------------------------------------------------------
+
+
+class DutyHolding(BaseModel):
+    """A duty's holder and days."""
+
+    id: int = Field(description="职责编号 the duty's id")
+    person_id: int = Field(description="人员系统编号 people.id")
+    person: str = Field(description="人员编号 the registry id")
+    name: str = Field(description="姓名 name")
+    valid_from: str = Field(description="首日 first day (YYYY-MM-DD)")
+    valid_to: str | None = Field(description="末日（含），长期为空 last day; null: open-ended")
+
+
+class DutyTargetRef(BaseModel):
+    """What the duty is held on: a grid (``code``) or a street or alley (``key``, ``name``)."""
+
+    kind: Literal["grid", "street", "alley"] = Field(description="网格 grid、街 street 或巷 alley")
+    id: int = Field(description="网格编号 grids.id 或街巷编号 streets.id")
+    code: str = maybe("网格编码（仅网格） a grid's code (grids only)")
+    key: str = maybe("街巷键（仅街巷） a street's or alley's key (streets and alleys only)")
+    name: str | None = maybe("街巷名称，无名为空（仅街巷） its name (streets and alleys only)")
+
+
+class NewDuty(BaseModel):
+    id: int = Field(description="职责编号（DELETE /assignments/{id} 撤销） the duty's id")
+    person_id: int = Field(description="人员系统编号 people.id")
+    person: str = Field(description="人员编号 the registry id")
+    name: str = Field(description="姓名 name")
+    role: str = Field(
+        description="职责：网格长 grid_leader、专职网格员 grid_worker、兼职网格员 "
+        "part_time_worker、街巷长 street_chief 或小巷管家 alley_steward"
+    )
+    target: DutyTargetRef
+    valid_from: str = Field(description="首日 first day (YYYY-MM-DD)")
+    valid_to: str | None = Field(description="末日（含），长期为空 last day; null: open-ended")
+
+
+class DutyChange(BaseModel):
+    """What a replacement did to another holder's duty."""
+
+    action: Literal["ended", "resumes", "moved", "deleted"] = Field(
+        description="提前结束 ended、替换后恢复（新职责） resumes、推后 moved、删除 deleted "
+        "ended the day before, resumes after, moved after, or deleted"
+    )
+    id: int = Field(description="该职责编号 that duty's id")
+    before: DutyHolding | None = Field(description="之前，新职责为空 before; null: a new one")
+    after: DutyHolding | None = Field(description="之后，删除为空 after; null: deleted")
+
+
+class _DutyAnswer(BaseModel):
+    duty: NewDuty
+    replace: bool = Field(description="是否为替换 whether it replaced the other holders")
+    changes: list[DutyChange] = Field(description="其他持有人职责的变化 others' duties changed")
+    co_holders: list[DutyHolding] = Field(description="同期共管者 co-holders in its days")
+
+
+class DutySet(_DutyAnswer):
+    """201: the duty set."""
+
+    warnings: list[str] = maybe("警告（中文在前，仅有警告时） warnings, Chinese first (when any)")
+    created: bool = Field(description="新安排的职责为 true true: a new duty")
+
+
+class DutyAlreadySet(_DutyAnswer):
+    """200: the person already holds this duty with exactly these days (a retry)."""
+
+    created: bool = Field(description="未重复安排：false false: nothing changed")
+    message: str = Field(description="说明（中文在前） what was done, Chinese first")
