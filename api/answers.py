@@ -509,3 +509,330 @@ class DutyAlreadySet(_DutyAnswer):
 
     created: bool = Field(description="未重复安排：false false: nothing changed")
     message: str = Field(description="说明（中文在前） what was done, Chinese first")
+
+
+# ------------------------------------------------------------------------------------------
+# a job's status and result (GET /jobs/{id}), one model per kind of job
+# ------------------------------------------------------------------------------------------
+
+
+class PartitionResult(BaseModel):
+    """A partition job's result (POST /plans): the draft it made."""
+
+    plan_id: int = Field(description="生成的草案编号 the draft made")
+    plan_url: str = Field(description="草案地址 where to read it: /plans/{plan_id}")
+
+
+class ReportFileResult(BaseModel):
+    """A report job's result (POST /reports/{kind}/jobs): the file it kept, and its report."""
+
+    file_url: str = Field(description="下载地址 where to fetch it: /reports/files/{job_id}")
+    name: str = Field(description="文件名 the file's name")
+    media_type: str = Field(description="文件类型 its media type (JSON, CSV, XLSX)")
+    bytes: int = Field(description="文件大小（字节） its size in bytes")
+    sha256: str = Field(description="文件的 SHA-256（If-None-Match） the file's SHA-256")
+    expires_at: str = Field(description="保留至 kept until, " + _TIME)
+    kind: Literal["daily", "weekly", "monthly"] = Field(description="日巡、周查或月评 the report")
+    label: str = Field(description="报表名，如 周查 weekly check the report's name")
+    from_: str = Field(alias="from", description="所含首日 first day covered (YYYY-MM-DD)")
+    to: str = Field(description="所含末日 last day covered")
+    days: int = Field(description="所含天数 days covered")
+    period_from: str = Field(description="报表期首日 the whole period's first day")
+    period_to: str = Field(description="报表期末日 the whole period's last day")
+    partial: bool = Field(description="只含报表期的一部分 covers part of the period only")
+    running: bool = Field(description="报表期进行中（含今天） the period holds today")
+    area: str | None = Field(description="区域编码，全市为空 area code; null: the whole city")
+    share: float = Field(description="达标比例 the share of an alley's length that counts")
+
+
+class TrackOutcome(BaseModel):
+    """One of the uploader's tracks once the match job ended."""
+
+    track_id: int = Field(description="轨迹编号 tracks.id")
+    status: str = Field(description="状态：matched、queued、failed 等 the track's status")
+    status_label: str = Field(description="状态中文名与代码，如 已匹配 matched")
+    segments: int = Field(description="计入的路段数 segments credited")
+    error: str | None = Field(description="匹配失败的原因（中文在前） why matching failed")
+
+
+class MatchResult(BaseModel):
+    """A match job's result (a deferred upload, POST /tracks/rematch, the queue drained by
+    the service itself): what the drain matched."""
+
+    matched: int = Field(description="匹配成功的轨迹数 tracks matched")
+    failed: int = Field(description="匹配失败的轨迹数 tracks that failed")
+    points: int = Field(description="读入的轨迹点数 points read")
+    visits: int = Field(description="计入的路段巡查数 segment visits credited")
+    rematched: int = Field(description="重新匹配的轨迹数 tracks matched again")
+    changed: int = Field(description="重新匹配后结果改变的轨迹数 re-matched tracks that changed")
+    days_moved: int = Field(description="重新匹配后改变的街巷·天 duty-days that changed")
+    moved_m: float = Field(description="改变的长度（米） metres moved")
+    gained_m: float = Field(description="增加的巡查长度（米） metres gained")
+    lost_m: float = Field(description="减少的巡查长度（米） metres lost")
+    errors: dict[str, str] = Field(
+        description="失败的轨迹：轨迹编号 → 原因（中文在前） track id → why it failed"
+    )
+    uncredited: dict[str, str] = Field(
+        description="已匹配但未计入任何路段的轨迹：轨迹编号 → 原因 track id → why nothing "
+        "was credited"
+    )
+    others_matched: int = maybe(
+        "同时匹配的他人轨迹数（仅上传的任务） other tracks the drain matched too (an "
+        "upload's job only)"
+    )
+    tracks: list[TrackOutcome] = maybe(
+        "上传的各条轨迹的结果（仅上传的任务） each uploaded track's outcome (an upload's job only)"
+    )
+
+
+class ProposalPair(BaseModel):
+    """A duty the proposal gives: an item (grid, street or alley) and a person."""
+
+    item_id: int = Field(description="网格编号 grids.id 或街巷编号 streets.id")
+    person_id: int = Field(description="人员系统编号 people.id")
+    role: str = Field(
+        description="职责：网格长 grid_leader、专职网格员 grid_worker、街巷长 street_chief、"
+        "小巷管家 alley_steward 等 the duty"
+    )
+    walk_m: float | None = maybe("住址到街巷的步行距离（米，仅街巷） walk from home (lines)")
+    distance_m: float | None = maybe("住址到网格的距离（米，仅网格） distance from home (grids)")
+    valid_from: str | None = Field(description="首日，提交之日为空 first day; null: the commit's")
+    valid_to: str | None = Field(description="末日（代班），长期为空 a stand-in's last day")
+
+
+class ShortLater(BaseModel):
+    """A slot that falls short on a later day."""
+
+    item_id: int | str = Field(description="街巷编号，或网格编码 streets.id, or a grid's code")
+    role: str = Field(description="职责 the duty")
+    from_: str = Field(alias="from", description="自该日起不足 short from that day")
+    holders: int = Field(description="届时的持有人数 holders then")
+    needed: int = Field(description="所需人数 holders needed")
+
+
+class PlannedDutyRow(BaseModel):
+    """A duty planned by hand to start later, which the commit leaves or brings forward."""
+
+    item_id: int = Field(description="网格编号 grids.id 或街巷编号 streets.id")
+    person_id: int = Field(description="人员系统编号 people.id")
+    role: str = Field(description="职责 the duty")
+    valid_from: str = Field(description="首日 first day")
+    valid_to: str | None = Field(description="末日，长期为空 last day; null: open-ended")
+
+
+class DutyChanges(BaseModel):
+    keep: int = Field(description="保留的职责数 duties kept")
+    end: int = Field(description="结束的职责数 duties ended")
+    start: int = Field(description="新增的职责数 duties started")
+
+
+class ProposalResult(BaseModel):
+    """A staffing proposal job's result (POST /assignments/proposals): nothing written until
+    POST /assignments/commit."""
+
+    kind: Literal["grids", "streets", "alleys"] = Field(description="网格、街或巷 what is staffed")
+    area: str = Field(description="区域编码 area code")
+    day: str = Field(description="所依据的日期 the day it was solved for")
+    rebalance: bool = Field(description="是否重新平衡 whether all duties were solved anew")
+    base_fingerprint: str = Field(description="所依据的职责的指纹（提交时核对） the duties' hash")
+    pairs: list[ProposalPair] = Field(description="提交后的职责 the duties after the commit")
+    uncovered: list[int | str] = Field(
+        description="无人负责的街巷编号或网格编码 streets' ids or grids' codes left without"
+    )
+    short_from: list[ShortLater] = Field(description="日后不足的职位 slots short later")
+    summary: dict[str, Any] = Field(
+        description="求解的统计（按类型不同：覆盖率、负担、运行时间等） the solver's figures, "
+        "which differ by kind (coverage, loads, runtime …)"
+    )
+    changes: DutyChanges
+    holders_per_item: int = Field(description="每条街巷最多的持有人数 holders per street")
+    planned: list[PlannedDutyRow] = Field(description="手工安排、日后开始的职责 planned duties")
+    notes: list[str] = maybe("说明（中文在前，仅 fill_idle 时） notes (fill_idle only)")
+
+
+_JOB_STATUS = "任务状态：排队中 queued、进行中 running、已完成 done、已失败 failed"
+
+
+class _Job(BaseModel):
+    """A job's row (:func:`geo.jobs.get_job`); ``result`` is null until it is done."""
+
+    job_id: str = Field(description="任务编号（UUID） the job's id")
+    status: Literal["queued", "running", "done", "failed"] = Field(description=_JOB_STATUS)
+    progress: float = Field(description="进度 0–1 progress")
+    message: str | None = Field(
+        description="当前阶段或排队位置（中文在前） its stage, or its place in the queue"
+    )
+    error: str | None = Field(description="失败原因（中文在前），未失败为空 why it failed")
+    created_at: str = Field(description="创建时间 created, " + _TIME)
+    updated_at: str = Field(description="最后更新时间 last changed, " + _TIME)
+
+
+class PartitionJob(_Job):
+    """划分网格 a partition (POST /plans)."""
+
+    kind: Literal["partition"]
+    result: PartitionResult | None = Field(description="完成后的结果 the result once done")
+
+
+class ReportJob(_Job):
+    """后台报表 a report file (POST /reports/{kind}/jobs)."""
+
+    kind: Literal["report"]
+    result: ReportFileResult | None = Field(description="完成后的结果 the result once done")
+
+
+class MatchJob(_Job):
+    """轨迹匹配 track matching (a deferred upload, a rematch, the queue drained)."""
+
+    kind: Literal["match_queue"]
+    result: MatchResult | None = Field(description="完成后的结果 the result once done")
+
+
+class ProposalJob(_Job):
+    """人员分配方案 a staffing proposal (POST /assignments/proposals)."""
+
+    kind: Literal["assignment"]
+    result: ProposalResult | None = Field(description="完成后的结果 the result once done")
+
+
+# one answer per kind of job: a client reads ``kind`` to know its ``result``
+JobStatus = Annotated[
+    PartitionJob | ReportJob | MatchJob | ProposalJob, Field(discriminator="kind")
+]
+
+
+# ------------------------------------------------------------------------------------------
+# a person's duties, a duty ended or undone (GET /people/{id}/duties, POST /assignments/end,
+# DELETE /assignments/{id}); coverage (GET /coverage)
+# ------------------------------------------------------------------------------------------
+
+
+class PersonDuty(BaseModel):
+    """A duty of the person: on a grid (``grid_code``) or a street or alley (``street_*``)."""
+
+    id: int = Field(description="职责编号（DELETE /assignments/{id} 撤销） the duty's id")
+    role: str = Field(
+        description="职责：网格长 grid_leader、专职网格员 grid_worker、兼职网格员 "
+        "part_time_worker、街巷长 street_chief 或小巷管家 alley_steward"
+    )
+    valid_from: str = Field(description="首日 first day (YYYY-MM-DD)")
+    valid_to: str | None = Field(description="末日（含），长期为空 last day; null: open-ended")
+    grid_code: str | None = Field(description="网格编码，街巷职责为空 the grid's code")
+    street_id: int | None = Field(description="街巷编号，网格职责为空 streets.id")
+    street_name: str | None = Field(description="街巷名称，无名或网格职责为空 its name")
+    kind: Literal["street", "alley"] | None = Field(description="街 street 或巷 alley")
+    length_m: float | None = Field(description="街巷长度（米） its length in metres")
+    street_retired: bool | None = Field(
+        description="街巷已不在路网中（重新导入后），网格职责为空 gone from the network"
+    )
+
+
+class PersonDuties(BaseModel):
+    """GET /people/{id}/duties: in force on the day, or every one (``all=true``)."""
+
+    person_id: int = Field(description="人员系统编号 people.id")
+    duties: list[PersonDuty] = Field(description="职责，按职责、首日排序 by role, first day")
+
+
+class DutyEnded(BaseModel):
+    """POST /assignments/end: the duty with its new last day."""
+
+    duty: NewDuty
+    was_valid_to: str | None = Field(description="原末日，长期为空 its last day before")
+    changed: bool = Field(description="末日是否改变（已是该日则为 false） whether it changed")
+    later_duties: list[DutyHolding] = Field(
+        description="该人员此后在同一对象上的职责 their later duties on the same target"
+    )
+    warnings: list[str] = maybe("警告（中文在前，有后续职责时） warnings (later duties)")
+
+
+class UndoneDuty(NewDuty):
+    """The duty undone, as it was."""
+
+    created_by: str | None = Field(description="录入人 who entered it")
+    created_at: str | None = Field(description="录入时间 entered at, " + _TIME)
+
+
+class MovedBack(DutyHolding):
+    """A duty a commit brought forward, moved back to its planned first day (not deleted)."""
+
+    was_valid_from: str = Field(description="提前后的首日 its first day before")
+
+
+class DutyRestored(BaseModel):
+    """Another holder's duty given back what a replacement took."""
+
+    action: str = Field(
+        description="接续 continues、重新开始 starts again 或恢复 reinstated（原编号） how it "
+        "was given back"
+    )
+    id: int = Field(description="该职责编号 that duty's id")
+    before: list[DutyHolding] = Field(description="之前（恢复的为空） before; [] if reinstated")
+    after: DutyHolding = Field(description="之后 after")
+    merged: int = maybe("并入而删除的职责编号 the duty merged into it, deleted")
+
+
+class DutyLeft(BaseModel):
+    """A change of the replacement left as it is (``leave_others``)."""
+
+    action: str = Field(description="替换时的变化：ended、resumes、moved、deleted what it did")
+    id: int = Field(description="该职责编号 that duty's id")
+
+
+class GridVersionRef(BaseModel):
+    id: int = Field(description="网格编号 grids.id")
+    code: str = Field(description="网格编码 the grid's code")
+    version: int = Field(description="网格版本 its version")
+
+
+class CarriedBy(BaseModel):
+    plan: int = Field(description="方案编号 the plan whose commit carried it")
+    audit_entry: int = Field(description="审计记录编号 the audit entry")
+
+
+class CarriedCopy(DutyHolding):
+    """The copy of a grid duty a plan's commit carried to the successor grid: still held."""
+
+    role: str = Field(description="职责 the duty")
+    grid: GridVersionRef
+    carried_by: CarriedBy
+    end_command: str | None = Field(description="结束它的命令，已结束为空 how to end it")
+
+
+class DutyUndone(BaseModel):
+    """DELETE /assignments/{id}: what was undone and what was given back."""
+
+    undone: UndoneDuty
+    moved_back: MovedBack | None = Field(
+        description="提交提前的职责改回原计划首日（未删除），否则为空 moved back, not deleted"
+    )
+    reason: str | None = Field(description="撤销原因 why")
+    restored: list[DutyRestored] = Field(description="恢复的他人职责 others' duties given back")
+    left_as_is: list[DutyLeft] = Field(description="保持现状的变化 changes left as they are")
+    still_holds: list[DutyHolding] = Field(
+        description="该人员在同一对象上的其他职责 the person's other duties on the target"
+    )
+    carried_copy: CarriedCopy | None = Field(
+        description="提交顺延到新网格、仍在的副本 a copy carried to the successor grid"
+    )
+    note: str | None = Field(description="说明（中文在前） a note, Chinese first")
+
+
+class Coverage(BaseModel):
+    """GET /coverage: an area's coverage rates on a day."""
+
+    area: str = Field(description="区域编码 area code")
+    day: str = Field(description="日期 the day (YYYY-MM-DD)")
+    alleys: int = Field(description="小巷数 alleys")
+    alleys_covered: int = Field(description="有小巷管家的小巷数 alleys with a steward")
+    alley_coverage: float | None = Field(description="小巷覆盖率，无小巷为空 the share")
+    streets: int = Field(description="街数 streets")
+    streets_covered: int = Field(description="有街巷长的街数 streets with a chief")
+    street_coverage: float | None = Field(description="街覆盖率，无街为空 the share")
+    grids: int = Field(description="现行网格数 current grids")
+    grids_fully_staffed: int = Field(description="人员配齐的网格数 grids fully staffed")
+    grid_staffing_rate: float | None = Field(description="网格配齐率，无网格为空 the share")
+    households: int = Field(description="网格户数合计 households in the grids")
+    households_per_worker: float | None = Field(
+        description="每名专职网格员的户数，无网格员为空 households per full-time worker"
+    )

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Connection, Engine, text
 
-from api.answers import JobAccepted, RevertedDraft
+from api.answers import JobAccepted, JobStatus, RevertedDraft
 from api.auth import Principal, allow, require_area, require_job_reader
 from api.background import job_accepted, run_job
 from api.bodies import StrictBody
@@ -158,7 +158,13 @@ def _made(plan_id: int) -> dict[str, Any]:
     return {"plan_id": plan_id, "plan_url": f"/plans/{plan_id}"}
 
 
-@router.get("/jobs/{job_id}", summary="Status and progress of a job 任务状态")
+@router.get(
+    "/jobs/{job_id}",
+    summary="Status and progress of a job 任务状态",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": JobStatus}},
+)
 def job_status(
     job_id: JobId,
     user: Annotated[Principal, Depends(allow("viewer", "steward"))],

@@ -20,7 +20,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 from sqlalchemy import Engine, text
 
-from api.answers import DutyAlreadySet, DutySet, JobAccepted
+from api.answers import (
+    Coverage,
+    DutyAlreadySet,
+    DutyEnded,
+    DutySet,
+    DutyUndone,
+    JobAccepted,
+    PersonDuties,
+)
 from api.auth import Principal, allow, area_scope, person_for, require_area
 from api.background import job_accepted, run_job
 from api.bodies import DbId, StrictBody
@@ -198,7 +206,13 @@ def set_duty(
     return JSONResponse({**out, "created": True}, status_code=201)
 
 
-@router.post("/assignments/end", summary="End a duty on a day 结束职责")
+@router.post(
+    "/assignments/end",
+    summary="End a duty on a day 结束职责",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": DutyEnded}},
+)
 def end_assignment(
     body: DutyEndRequest,
     user: Annotated[Principal, Depends(allow("planner"))],
@@ -218,6 +232,9 @@ def end_assignment(
 @router.delete(
     "/assignments/{duty_id}",
     summary="Undo a duty entered by mistake 撤销职责 (a replacement gives back what it took)",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": DutyUndone}},
 )
 def undo_assignment(
     duty_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="the duty's id (职责编号)")],
@@ -596,7 +613,13 @@ def list_duties(
     return duties_in_force(engine, date, area, role, pid, limit, offset)
 
 
-@router.get("/people/{person_id}/duties", summary="A person's duties 职责")
+@router.get(
+    "/people/{person_id}/duties",
+    summary="A person's duties 职责",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": PersonDuties}},
+)
 def person_duties(
     person_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     user: Annotated[Principal, Depends(allow("viewer", "steward", own_person=True))],
@@ -614,7 +637,13 @@ def person_duties(
     return {"person_id": pid, "duties": duties(engine, pid, date, every=all)}
 
 
-@router.get("/coverage", summary="Coverage rates 覆盖率 of an area")
+@router.get(
+    "/coverage",
+    summary="Coverage rates 覆盖率 of an area",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": Coverage}},
+)
 def coverage(
     _user: Annotated[Principal, Depends(allow("viewer"))],
     area: Annotated[str, Query(pattern=r"^[0-9]{6,12}$")],

@@ -1,0 +1,217 @@
+"""More answers outside tester T67 found documented as an untyped object in /openapi.json: a
+job (GET /jobs/{id}, its ``result`` by the job's kind), a plan (GET /plans/{id}), coverage
+(GET /coverage), a person's duties (GET /people/{id}/duties), a duty ended (POST
+/assignments/end) and undone (DELETE /assignments/{id}). As tests/test_api_answer_schemas_db.py:
+each operation called for real on the demo city and each answer validated against
+/openapi.json with every object closed (``additionalProperties: false``). Real PostGIS."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from geo.settings import city_today
+from tests.conftest import empty_database
+from tests.test_api_answer_schemas_db import Contract, _done, _token
+
+TYPED = [
+    ("get", "/jobs/{job_id}"),
+    ("get", "/coverage"),
+    ("get", "/people/{person_id}/duties"),
+    ("post", "/assignments/end"),
+    ("delete", "/assignments/{duty_id}"),
+]
+
+
+class Typed(Contract):
+    """The contract, refusing an answer whose schema is an object of anything (FastAPI's
+    ``dict[str, Any]``: every answer valid, closed or not)."""
+
+    def check(self, method: str, path: str, answer: Any) -> Any:
+        media = answer.headers["content-type"].split(";")[0].strip()
+        schema = self.schema(method, path, answer.status_code, media) or {}
+        assert schema.get("additionalProperties") is not True, f"{method} {path}: {schema}"
+        return super().check(method, path, answer)
+
+
+@pytest.fixture(scope="module")
+def town(engine) -> Iterator[dict[str, Any]]:  # noqa: ANN001
+    """The demo city once for the module, an admin, a planner of a subdistrict, a steward
+    and the contract read from the app."""
+    from api.app import create_app
+    from geo.demo import populate
+
+    db = empty_database(engine)
+    populate(db, seed=0)
+    with db.connect() as conn:
+        person = conn.execute(
+            text(
+                "SELECT t.person_id FROM tracks t JOIN assignments a ON a.person_id = "
+                "t.person_id AND a.role = 'alley_steward' ORDER BY t.id LIMIT 1"
+            )
+        ).scalar_one()
+        communities = list(
+            conn.execute(text("SELECT code FROM areas WHERE level = 'community' ORDER BY code"))
+            .scalars()
+            .all()
+        )
+        sub = conn.execute(
+            text("SELECT code FROM areas WHERE level = 'subdistrict' ORDER BY code LIMIT 1")
+        ).scalar_one()
+        district = conn.execute(
+            text("SELECT code FROM areas WHERE level = 'district' ORDER BY code LIMIT 1")
+        ).scalar_one()
+    heads = {
+        "admin": _token(db, "more-admin", "admin"),
+        "viewer": _token(db, "more-viewer", "viewer"),
+        "planner": _token(db, "more-planner", "planner", (sub,)),
+        "steward": _token(db, "more-steward", "steward", (), person),
+    }
+    with TestClient(create_app(db)) as client:
+        yield {
+            "client": client,
+            "db": db,
+            "heads": heads,
+            "person": person,
+            "communities": communities,
+            "sub": sub,
+            "district": district,
+            "contract": Typed(client.get("/openapi.json").json()),
+        }
+
+
+def test_no_answer_of_these_operations_is_an_untyped_object(town) -> None:  # noqa: ANN001
+    """T67: each 2xx JSON answer names its keys (not ``{}``, not an object of anything)."""
+    paths = town["contract"].spec["paths"]
+    for method, path in TYPED:
+        for status, answer in paths[path][method]["responses"].items():
+            if not status.startswith("2"):
+                continue
+            for media, body in answer.get("content", {}).items():
+                schema = body.get("schema")
+                assert schema not in (None, {}), f"{method} {path} {status} {media}: untyped"
+                assert schema.get("additionalProperties") is not True, (method, path, schema)
+                assert "$ref" in schema or "oneOf" in schema or "anyOf" in schema, schema
+
+
+def test_the_jobs(town) -> None:  # noqa: ANN001
+    """GET /jobs/{id} of each kind of job (a partition, a report as JSON and as CSV, a
+    rematch, staffing proposals of alleys, streets and grids), as first polled and once
+    done: ``kind`` says which ``result`` it has."""
+    contract, client, heads = town["contract"], town["client"], town["heads"]
+    admin = heads["admin"]
+    yesterday = city_today() - dt.timedelta(days=1)
+    started = []
+    body = {"community": town["communities"][1], "min_households": 300, "max_households": 500}
+    started.append(("partition", admin, client.post("/plans", json=body, headers=admin)))
+    for who, kind, fmt in (("viewer", "weekly", "json"), ("steward", "daily", "csv")):
+        query = {"date": str(yesterday), "format": fmt}
+        answer = client.post(f"/reports/{kind}/jobs", params=query, headers=heads[who])
+        started.append(("report", heads[who], answer))
+    for what in ("alleys", "streets", "grids"):  # each its own pairs and summary
+        proposal = {"kind": what, "area": town["sub"], "rebalance": what == "grids"}
+        answer = client.post("/assignments/proposals", json=proposal, headers=admin)
+        started.append(("assignment", admin, answer))
+    rematch = {"since": str(yesterday - dt.timedelta(days=1)), "until": str(yesterday)}
+    started.append(
+        ("match_queue", admin, client.post("/tracks/rematch", json=rematch, headers=admin))
+    )
+    for kind, who, answer in started:
+        assert answer.status_code == 202, answer.text
+        url = answer.json()["job_url"]
+        first = client.get(url, headers=who)
+        assert first.status_code == 200, first.text
+        assert contract.check("get", "/jobs/{job_id}", first)["kind"] == kind
+        finished = _done(client, url, who)
+        assert finished["status"] == "done", finished
+        last = client.get(url, headers=who)
+        job = contract.check("get", "/jobs/{job_id}", last)
+        assert job["result"], job
+
+
+def test_coverage(town) -> None:  # noqa: ANN001
+    """GET /coverage of a district, a subdistrict and a community, today and a day before."""
+    contract, client, viewer = town["contract"], town["client"], town["heads"]["viewer"]
+    week_ago = city_today() - dt.timedelta(days=7)
+    for area in (town["district"], town["sub"], town["communities"][0]):
+        for query in ({"area": area}, {"area": area, "date": str(week_ago)}):
+            answer = client.get("/coverage", params=query, headers=viewer)
+            assert answer.status_code == 200, answer.text
+            contract.check("get", "/coverage", answer)
+
+
+def test_a_persons_duties_ended_and_undone(town) -> None:  # noqa: ANN001
+    """GET /people/{id}/duties (today's, every one, a steward's own), POST /assignments/end,
+    DELETE /assignments/{id} of a duty set by hand and of a replacement (what it gave back)."""
+    contract, client, heads = town["contract"], town["client"], town["heads"]
+    admin = heads["admin"]
+    today = city_today()
+    with town["db"].connect() as conn:
+        worker = conn.execute(
+            text("SELECT person_id FROM assignments WHERE grid_id IS NOT NULL ORDER BY id LIMIT 1")
+        ).scalar_one()
+    for pid, who, query in (
+        (town["person"], "viewer", {}),
+        (town["person"], "admin", {"all": "true"}),
+        (town["person"], "steward", {}),
+        (worker, "viewer", {"all": "true"}),
+        (worker, "viewer", {"date": str(today - dt.timedelta(days=3))}),
+    ):
+        answer = client.get(f"/people/{pid}/duties", params=query, headers=heads[who])
+        assert answer.status_code == 200, answer.text
+        body = contract.check("get", "/people/{person_id}/duties", answer)
+        assert body["duties"], body
+
+    with town["db"].connect() as conn:
+        pid, ext = conn.execute(
+            text(
+                "SELECT id, external_id FROM people WHERE 'alley_steward' = ANY(roles) "
+                "ORDER BY id LIMIT 1"
+            )
+        ).one()
+        free = (
+            conn.execute(
+                text(
+                    "SELECT s.id FROM streets s WHERE s.kind = 'alley' AND NOT EXISTS (SELECT 1 "
+                    "FROM assignments a WHERE a.street_id = s.id) ORDER BY s.id LIMIT 2"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        held = conn.execute(
+            text(
+                "SELECT street_id FROM assignments WHERE role = 'alley_steward' "
+                "AND person_id <> :p AND valid_to IS NULL ORDER BY id LIMIT 1"
+            ),
+            {"p": pid},
+        ).scalar_one()
+
+    def day(n: int) -> str:
+        return str(today + dt.timedelta(days=n))
+
+    duty = {"person": ext, "target": free[0], "role": "alley_steward", "valid_from": day(-5)}
+    assert client.post("/assignments", json=duty, headers=admin).status_code == 201
+    end = {"person": ext, "target": free[0], "role": "alley_steward", "last_day": day(3)}
+    answer = client.post("/assignments/end", json=end, headers=admin)
+    assert answer.status_code == 200, answer.text
+    contract.check("post", "/assignments/end", answer)
+
+    plain = duty | {"target": free[1], "valid_from": day(2)}
+    made = client.post("/assignments", json=plain, headers=admin)
+    assert made.status_code == 201, made.text
+    swap = duty | {"target": held, "valid_from": day(3), "valid_to": day(9), "replace": True}
+    stand_in = client.post("/assignments", json=swap, headers=admin)
+    assert stand_in.status_code == 201, stand_in.text
+    for duty_id, query in (
+        (made.json()["duty"]["id"], {"reason": "录错 entered by mistake"}),
+        (stand_in.json()["duty"]["id"], {}),
+    ):
+        answer = client.delete(f"/assignments/{duty_id}", params=query, headers=admin)
+        assert answer.status_code == 200, answer.text
+        contract.check("delete", "/assignments/{duty_id}", answer)
