@@ -104,12 +104,52 @@ class NewDraft(DraftAnswer):
     existing: bool = Field(description="新存的草案为 false false: a new draft")
 
 
+class FlaggedGrid(BaseModel):
+    """A grid the partition engine flagged, with why."""
+
+    code: str = Field(description="网格编码 the grid's code")
+    households: int = Field(description="户数 households")
+    flags: list[str] = Field(description="标记，如 不足 under_min、超出 over_max the flags")
+    reasons: list[str] = Field(description="原因（英文） why, in English")
+    reasons_zh: list[str] = Field(description="原因（中文） why, in Chinese")
+
+
+class PartitionSummary(BaseModel):
+    """What the partition engine said of the grids it drew (a plan of POST /plans)."""
+
+    n_grids: int = Field(description="网格数 grids")
+    n_buildings: int = Field(description="楼栋数 buildings")
+    households_total: int = Field(description="户数合计 households in all")
+    n_within_bounds: int = Field(description="户数在上下限内的网格数 grids within the bounds")
+    share_within_bounds: float = Field(description="在上下限内的比例 their share")
+    n_feasible: int = Field(description="可达标的网格数 grids that can meet the bounds")
+    n_feasible_within_bounds: int = Field(description="其中在上下限内的 of them within")
+    share_feasible_within_bounds: float = Field(description="其比例 their share")
+    n_infeasible: int = Field(description="无法达标的网格数（如单栋楼超出） grids that cannot")
+    n_multipart: int = Field(description="不连通的网格数 grids in pieces")
+    n_elongated: int = Field(description="狭长的网格数 elongated grids")
+    mean_polsby_popper: float = Field(description="平均紧凑度 mean Polsby–Popper")
+    min_polsby_popper: float = Field(description="最小紧凑度 least Polsby–Popper")
+    street_boundary_share: float | None = Field(
+        description="沿街的边界比例，无内部边界为空 share of inner boundaries on streets"
+    )
+    leaders: int = Field(description="所需网格长数 grid leaders needed")
+    workers: int = Field(description="所需专职网格员数 full-time workers needed")
+    flagged: list[FlaggedGrid] = Field(description="有标记的网格 flagged grids")
+    n_blocks: int = Field(description="街区数 street blocks")
+    n_divided_blocks: int = Field(description="被拆分的街区数 blocks divided")
+    n_atoms: int = Field(description="划分单元数 units partitioned")
+    metric_crs: str = Field(description="计算所用的投影坐标系 the metric CRS used")
+    runtime_s: float = Field(description="运行时间（秒） runtime in seconds")
+    params: dict[str, Any] = Field(description="划分引擎的参数 the engine's parameters as run")
+
+
 class ExistingDraft(BaseModel):
     """200: the same grids and bounds as an open draft on the same grid version: that draft,
     not stored again."""
 
     plan_id: int = Field(description="已有草案的编号 the open draft's id")
-    summary: DraftSummary | dict[str, Any] = Field(
+    summary: DraftSummary | PartitionSummary = Field(
         description="该草案保存时的摘要；划分引擎生成的草案为其自己的摘要（同 GET /plans/{id}） "
         "the draft's summary as stored; a partition engine's draft has the engine's own"
     )
@@ -836,3 +876,89 @@ class Coverage(BaseModel):
     households_per_worker: float | None = Field(
         description="每名专职网格员的户数，无网格员为空 households per full-time worker"
     )
+
+
+# ------------------------------------------------------------------------------------------
+# a plan (GET /plans/{id})
+# ------------------------------------------------------------------------------------------
+
+
+class PlanParams(BaseModel):
+    """What the plan was made with: a partition's request, or an edited draft's bounds and
+    origin (a file, an earlier version)."""
+
+    min_households: int = Field(description="户数下限 households per grid, at least")
+    max_households: int = Field(description="户数上限 households per grid, at most")
+    source: str = maybe(
+        "来源：划分引擎 partition、文件导入 file、恢复旧版 revert（编辑器的草案无此键） what "
+        "made it (left out of an editor's draft)"
+    )
+    community: str = maybe("社区编码（划分） community code (a partition)")
+    seed: int = maybe("随机种子（划分） the seed (a partition)")
+    households_per_worker: int | None = maybe(
+        "每名网格员的户数（划分），未给为空 households per worker (a partition)"
+    )
+    locked: list[str] = maybe("锁定的网格（编辑器） grids locked in the editor")
+    file: str = maybe("导入的文件名（文件导入） the file's name (a file)")
+    reverted_from: RevertedFrom = maybe("恢复的网格版本（恢复旧版） the version reverted to")
+
+
+class Polygon(BaseModel):
+    type: Literal["Polygon"]
+    coordinates: list[list[list[float]]] = Field(description="经纬度 [lon, lat]（WGS 84）")
+
+
+class PlanMultiPolygon(BaseModel):
+    type: Literal["MultiPolygon"]
+    coordinates: list[list[list[list[float]]]] = Field(description="经纬度 [lon, lat]（WGS 84）")
+
+
+class PlanGridProperties(BaseModel):
+    """A grid of the plan; the engine's grids have their measures, an edited draft's its
+    ``locked``."""
+
+    code: str = Field(description="网格编码 the grid's code")
+    households: int = Field(description="户数 households")
+    building_count: int = Field(description="楼栋数 buildings")
+    flags: list[str] = Field(description="标记 flags (under_min, over_max, elongated …)")
+    building_ids: list[int] = Field(description="楼栋编号 buildings.id of its buildings")
+    locked: bool = maybe("编辑器中锁定（编辑的草案） locked in the editor (an edited draft)")
+    area_m2: float = maybe("面积（平方米，划分） area in m² (a partition)")
+    polsby_popper: float = maybe("紧凑度（划分） Polsby–Popper (a partition)")
+    street_share: float = maybe("沿街边界比例（划分） boundary on streets (a partition)")
+    leader_count: int = maybe("所需网格长数（划分） leaders needed (a partition)")
+    worker_count: int = maybe("所需网格员数（划分） workers needed (a partition)")
+
+
+class PlanGrid(BaseModel):
+    type: Literal["Feature"]
+    geometry: Polygon | PlanMultiPolygon
+    properties: PlanGridProperties
+
+
+class PlanGrids(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[PlanGrid] = Field(description="各网格 the plan's grids")
+
+
+class Plan(BaseModel):
+    """GET /plans/{id}: a plan, its summary and grids."""
+
+    plan_id: int = Field(description="方案编号 the plan's id")
+    community: str = Field(description="社区编码 community code")
+    status: Literal["draft", "committed", "discarded"] = Field(
+        description="草案 draft、已提交 committed 或已放弃 discarded"
+    )
+    params: PlanParams
+    summary: PartitionSummary | DraftSummary = Field(
+        description="划分引擎的摘要，或编辑、导入、恢复的草案的摘要 the engine's summary, or "
+        "an edited, imported or reverted draft's"
+    )
+    base_version: int = Field(description="所依据的网格版本 the grid version it was made on")
+    outdated: bool = Field(
+        description="草案生成后楼栋、户数或街巷有变，须重新保存才能提交 made before a change"
+    )
+    created_by: str | None = Field(description="创建人 who made it")
+    created_at: str = Field(description="创建时间 made, " + _TIME)
+    committed_at: str | None = Field(description="提交时间，未提交为空 committed, " + _TIME)
+    features: PlanGrids

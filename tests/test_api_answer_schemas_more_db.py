@@ -21,6 +21,7 @@ from tests.test_api_answer_schemas_db import Contract, _done, _token
 
 TYPED = [
     ("get", "/jobs/{job_id}"),
+    ("get", "/plans/{plan_id}"),
     ("get", "/coverage"),
     ("get", "/people/{person_id}/duties"),
     ("post", "/assignments/end"),
@@ -215,3 +216,77 @@ def test_a_persons_duties_ended_and_undone(town) -> None:  # noqa: ANN001
         answer = client.delete(f"/assignments/{duty_id}", params=query, headers=admin)
         assert answer.status_code == 200, answer.text
         contract.check("delete", "/assignments/{duty_id}", answer)
+
+
+def test_the_plans(town, tmp_path) -> None:  # noqa: ANN001
+    """GET /plans/{id} of each kind of plan: committed by the engine (the demo's), an
+    engine's draft, an editor's draft (then committed), a grids file's draft, a revert's
+    draft and a discarded one."""
+    import io
+
+    import geopandas as gpd
+    import shapely
+
+    from geo.export import export_layer
+
+    contract, client, admin = town["contract"], town["client"], town["heads"]["admin"]
+    community, other = town["communities"][0], town["communities"][2]
+    body = {"community": other, "min_households": 300, "max_households": 500}
+    job = client.post("/plans", json=body, headers=admin)
+    assert job.status_code == 202, job.text
+    made = _done(client, job.json()["job_url"], admin)["result"]["plan_id"]
+
+    plans = client.get("/plans", params={"community": community}, headers=admin).json()
+    committed = next(p["plan_id"] for p in plans if p["status"] == "committed")
+    plan = client.get(f"/plans/{committed}", headers=admin).json()
+    grids = [
+        {"code": f["properties"]["code"], "building_ids": list(f["properties"]["building_ids"])}
+        for f in plan["features"]["features"]
+    ]
+    grids[1]["building_ids"].append(grids[0]["building_ids"].pop())
+    edit = {"community": community, "min_households": 300, "max_households": 500}
+    edit |= {"grids": grids, "base_version": 1}
+    draft = client.post("/plans/draft", json=edit, headers=admin)
+    assert draft.status_code == 201, draft.text
+    edited = draft.json()["plan_id"]
+    seen = {}
+    for plan_id in (committed, made, edited):
+        seen[plan_id] = client.get(f"/plans/{plan_id}", headers=admin)
+
+    done = client.post(f"/plans/{edited}/commit", json={"allow_disconnected": True}, headers=admin)
+    assert done.status_code == 200, done.text
+    back = client.post("/plans/revert", json={"community": community, "version": 1}, headers=admin)
+    assert back.status_code == 201, back.text
+    reverted = back.json()["plan_id"]
+
+    path = tmp_path / "grids.geojson"
+    export_layer(town["db"], "grids", path)
+    current = gpd.read_file(path)
+    current = current[(current.level == 1) & (current.community_code == community)]
+    current = current.reset_index(drop=True)
+    geoms = list(current.geometry)
+    merged = current.drop(index=1).reset_index(drop=True)
+    merged.loc[0, "geometry"] = shapely.union(geoms[0], geoms[1])
+    buf = io.BytesIO()
+    merged.to_file(buf, driver="GeoJSON")
+    file = ("grids.geojson", buf.getvalue(), "application/geo+json")
+    sent = client.post(
+        "/plans/import", files={"file": file}, data={"community": community}, headers=admin
+    )
+    assert sent.status_code == 201, sent.text
+    imported = sent.json()["plan_id"]
+    assert client.delete(f"/plans/{made}", headers=admin).status_code == 200
+    for plan_id in (edited, reverted, imported, made):
+        seen[f"{plan_id} now"] = client.get(f"/plans/{plan_id}", headers=admin)
+
+    sources = set()
+    for answer in seen.values():
+        assert answer.status_code == 200, answer.text
+        plan = contract.check("get", "/plans/{plan_id}", answer)
+        sources.add((plan["status"], plan["params"].get("source", "editor")))
+    assert {
+        ("committed", "partition"),
+        ("draft", "partition"),
+        ("discarded", "partition"),
+    } <= sources
+    assert {("committed", "editor"), ("draft", "revert"), ("draft", "file")} <= sources, sources

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import Engine
 
-from api.answers import ExistingDraft, FileDraft, FileUnchanged, NewDraft
+from api.answers import ExistingDraft, FileDraft, FileUnchanged, NewDraft, Plan
 from api.auth import Principal, allow, require_area
 from api.bodies import DbId, StrictBody
 from api.deps import get_engine
@@ -230,6 +230,9 @@ add_history_route(router)
     # a plan is a planner's working paper (drafts, discarded ones): viewers and stewards see
     # the committed grids on the maps and /grids instead
     dependencies=[Depends(plan_planner)],
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": Plan}},
 )
 def read_plan(plan_id: PlanId, engine: Engine = Depends(get_engine)) -> dict[str, Any]:
     return get_plan(engine, plan_id)
