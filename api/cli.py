@@ -15,6 +15,7 @@ from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings.exceptions import SettingsError
 
 from api.usage_words import ZH_BY_TYPE, click_zh, zh_detail
 from geo.errors import ERRNO_ZH, GridwardError, chinese_first, db_failure, reads_chinese_first
@@ -254,6 +255,15 @@ def main() -> None:
     except ValidationError as exc:  # a GRIDWARD_* setting that does not parse, or bad input
         typer.echo(f"error: {chinese_first(_setting_problem(exc), 422)}", err=True)
         sys.exit(2)
+    except SettingsError as exc:  # one pydantic-settings could not read (invalid JSON) in a
+        # settings class that does not turn it into a ValidationError itself, as Settings does
+        from geo.settings import unparsed_setting
+
+        named = unparsed_setting(exc)
+        if not isinstance(named, ValidationError):
+            raise
+        typer.echo(f"error: {chinese_first(_setting_problem(named), 422)}", err=True)
+        sys.exit(2)
     except BrokenPipeError:  # `gridward report daily | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
@@ -287,10 +297,15 @@ def _setting_problem(exc: ValidationError) -> str:
     kind = str(err.get("type", ""))
     zh = next((z for prefix, z in ZH_BY_TYPE if kind.startswith(prefix)), "取值无效")
     if exc.title in ("Settings", "AuthSettings") and field:
-        name = f"GRIDWARD_{field.upper()}"
+        # the variable, and for a JSON setting the key whose value is wrong: it read
+        # GRIDWARD_DEFAULT_LEVELS.YES, no variable's name (tester T68)
+        loc = [str(x) for x in err.get("loc", ())]
+        name = f"GRIDWARD_{loc[0].upper()}"
+        where = f"{name} 中 {loc[1]!r} 的值" if len(loc) > 1 else f"{name} "
+        key = f" key {loc[1]!r}" if len(loc) > 1 else ""
         if reads_chinese_first(msg):  # our own validator's words: Chinese first already
-            return f"设置有误：{name} {msg}{got}"
-        return f"设置有误：{name} {zh}{zh_detail(kind, err)} setting {name}: {msg}{got}"
+            return f"设置有误：{where}{msg}{got}"
+        return f"设置有误：{where}{zh}{zh_detail(kind, err)} setting {name}{key}: {msg}{got}"
     return f"{exc.title} {field}: {msg}{got}" if field else f"{exc.title}: {msg}{got}"
 
 

@@ -7,11 +7,13 @@ Separate from :mod:`geo.settings` so the accounts layer owns its own knobs. Valu
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.errors import SetupError
+from geo.settings import empty_is_unset
 
 # The development secret: fine on a laptop, refused in production (see check_production).
 DEV_SECRET = "gridward-development-secret-not-for-production"
@@ -52,10 +54,20 @@ class AuthSettings(BaseSettings):
             "one API process; with replicas, set it above the jobs' heartbeat interval."
         ),
     )
+    # WHY ge: -1 started fine, then every request, sign-in too, was a 413 "the limit is
+    # -0.000977 KB" (tester T68 #5); 64 KiB is what the code allows a form beside its files
     max_body_bytes: int | None = Field(
         default=None,
-        description="Largest request body; default: max_upload_bytes plus 64 KiB for forms.",
+        ge=64 * 1024,
+        description="Largest request body, at least 64 KiB; default (unset or empty): "
+        "max_upload_bytes plus 64 KiB for forms.",
     )
+
+    @field_validator("max_body_bytes", mode="before")
+    @classmethod
+    def _default_when_empty(cls, v: Any) -> Any:
+        """Empty is unset, the default cap (:func:`geo.settings.empty_is_unset`)."""
+        return empty_is_unset(v)
 
     @property
     def production(self) -> bool:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 # Storeys assumed by building type when OSM has no building:levels (Beijing stock: 6-storey walk-
 # ups, 12+ storey towers, 5-storey dormitories); "yes" is an untyped building.
@@ -64,12 +68,70 @@ def default_data_dir(package_dir: Path | None = None) -> Path:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # an origin as browsers send it: scheme://host[:port], no path (capacitor://localhost too)
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s?#,]+")
+# a basemap tile URL as Leaflet takes it and api.app.tile_source reads it: http(s)://host/…,
+# //host/… (the page's scheme) or /… (this site), no spaces
+_TILE_URL = re.compile(r"(?:(?:https?:)?//[^/\s?#]+)?[/?]\S*", re.IGNORECASE)
+# storeys a building type may be given (DEFAULT_LEVELS, FALLBACK_LEVELS): the tallest
+# buildings have ~160; more is a typo (60 for 6), and it multiplies every estimate
+MAX_LEVELS = 200
+# a year, in seconds: the most a time tolerance or wait may be (pandas' Timedelta and
+# PostgreSQL's make_interval overflow on huge values; a longer tolerance means "never")
+YEAR_S = 366 * 24 * 3600
+# the field a SettingsError names: 'error parsing value for field "x" from source "…"'
+_SETTING_ERROR = re.compile(r'for field "(\w+)" from source "(\w+)"')
+
+
+def empty_is_unset(v: Any) -> Any:
+    """None for an empty (or blank) value, else ``v``. WHY: a templated unit or env file
+    leaves ``GRIDWARD_X=`` where the admin set nothing; for a setting whose default is
+    *unset* (a free port, no basemap, no cap of its own) empty can mean nothing else. A
+    setting with a stated default (GRIDWARD_PORT=8000) still refuses empty: there it is a
+    value that failed to fill in, and a silent default would hide it (tester T68 #16)."""
+    return None if isinstance(v, str) and not v.strip() else v
+
+
+def unparsed_setting(
+    exc: SettingsError,
+    title: str = "Settings",
+    prefix: str = "GRIDWARD_",
+    example: Callable[[str], str] = lambda field: "",
+) -> ValidationError | SettingsError:
+    """A setting pydantic-settings could not read (invalid JSON in GRIDWARD_DEFAULT_LEVELS)
+    as the ValidationError a bad value gives, so the CLI, ``serve`` and the API say it in the
+    same one line naming the variable. WHY: SettingsError is no ValidationError, and ended
+    in a traceback naming the field (tester T68 #3). ``exc`` unchanged when it names none."""
+    found = _SETTING_ERROR.search(str(exc))
+    if found is None:
+        return exc
+    field = found.group(1)
+    name = f"{prefix}{field.upper()}"
+    given = next((v for k, v in os.environ.items() if k.upper() == name), "")
+    why = str(exc.__cause__ or exc)[:120]
+    shown = example(field)
+    like = f"，请照 {shown} 这样写" if shown else ""
+    like_en = f": write it like {shown}" if shown else ""
+    words = (
+        f"不是有效的 JSON{like} is not valid JSON ({why}){like_en}"
+        if isinstance(exc.__cause__, ValueError)
+        else f"无法读取 could not be read ({why})"
+    )
+    line = {"type": "value_error", "loc": (field,), "input": given}
+    errors = [{**line, "ctx": {"error": ValueError(words)}}]
+    return ValidationError.from_exception_data(title, errors)
 
 
 class Settings(BaseSettings):
     """All gridward settings with their documented defaults."""
 
     model_config = SettingsConfigDict(env_prefix="GRIDWARD_", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        """Read the settings; a value that is not even parsed (invalid JSON) is refused as
+        a ValidationError naming its variable (:func:`unparsed_setting`)."""
+        try:
+            super().__init__(**values)
+        except SettingsError as exc:
+            raise unparsed_setting(exc, example=_example) from None
 
     # --- storage -----------------------------------------------------------------------
     database_url: str | None = Field(
@@ -82,6 +144,15 @@ class Settings(BaseSettings):
         description="Folder of the embedded PostgreSQL cluster and other local state (default: "
         "the checkout's .gridward, else $XDG_DATA_HOME/gridward; never the current directory).",
     )
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _empty_folder_is_default(cls, v: Any) -> Any:
+        """``GRIDWARD_DATA_DIR=`` (empty, as a templated systemd unit leaves it) is the default
+        folder, as if unset. WHY: it was read as ".", refused as relative and the checkout
+        named as what was meant (tester T68 #16); the default is the same folder whatever the
+        current directory, and one an admin cannot easily spell out."""
+        return default_data_dir() if empty_is_unset(v) is None else v
 
     @field_validator("data_dir")
     @classmethod
@@ -100,18 +171,40 @@ class Settings(BaseSettings):
         return v
 
     pg_port: int | None = Field(
-        default=None, description="Port for the embedded cluster; a free one when unset."
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port for the embedded cluster; a free one when unset (or empty).",
     )
 
+    @field_validator("pg_port", mode="before")
+    @classmethod
+    def _free_port_when_empty(cls, v: Any) -> Any:
+        """``GRIDWARD_PG_PORT=`` (empty) is unset: a free port (:func:`empty_is_unset`)."""
+        return empty_is_unset(v)
+
     # --- households estimation (issue: foundation) --------------------------------------
+    # WHY bounds: -1 was refused only by the first import, without the variable's name
+    # (tester T68 #12), and 0.01 m² makes a block millions of households; 5 to 1000 m² holds
+    # any real mean (a dormitory room, a villa)
     dwelling_size_m2: float = Field(
-        default=90.0, description="Mean floor area of one dwelling, m², for estimates."
+        default=90.0,
+        ge=5,
+        le=1000,
+        allow_inf_nan=False,
+        description="Mean floor area of one dwelling, m², for estimates (5 to 1000).",
     )
     default_levels: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_LEVELS),
-        description="Storeys assumed by building type when building:levels is untagged.",
+        description="Storeys assumed by building type when building:levels is untagged "
+        f"(each 1 to {MAX_LEVELS}).",
     )
-    fallback_levels: int = Field(default=3, description="Storeys for a type not listed above.")
+    fallback_levels: int = Field(
+        default=3,
+        ge=1,
+        le=MAX_LEVELS,
+        description=f"Storeys for a type not listed above (1 to {MAX_LEVELS}).",
+    )
     residential_share: dict[str, float] = Field(
         default_factory=lambda: dict(RESIDENTIAL_SHARE),
         description=(
@@ -120,16 +213,51 @@ class Settings(BaseSettings):
         ),
     )
 
+    @field_validator("default_levels")
+    @classmethod
+    def _storeys(cls, v: dict[str, int]) -> dict[str, int]:
+        """Each type's storeys within 1..MAX_LEVELS, the types named. WHY: -3 storeys made
+        negative households, refused by the database mid-import (tester T68 #12)."""
+        bad = {k: n for k, n in v.items() if not 1 <= n <= MAX_LEVELS}
+        if bad:
+            shown = json.dumps(bad, ensure_ascii=False)[:80]
+            raise ValueError(
+                f"各类型的层数须在 1 到 {MAX_LEVELS} 之间（有误的：{shown}） "
+                f"storeys of each type must be 1 to {MAX_LEVELS} (wrong: {shown})"
+            )
+        return v
+
+    @field_validator("residential_share")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        """Each type's dwelling share within 0..1, refused when settings are read (it was
+        refused at the first estimate only, without the variable's name)."""
+        bad = {k: x for k, x in v.items() if not 0 <= x <= 1}
+        if bad:
+            shown = json.dumps(bad, ensure_ascii=False)[:80]
+            raise ValueError(
+                f"各类型的住宅比例须在 0 到 1 之间（有误的：{shown}） "
+                f"the share of each type must be 0 to 1 (wrong: {shown})"
+            )
+        return v
+
     # --- nested grids ----------------------------------------------------------------------
     households_per_unit: int = Field(
         default=12,
+        ge=1,
+        le=1000,
         description="Level-3 grids: households of one stairwell (单元) when a building's unit "
         "count is unknown (12 ≈ a 6-storey walk-up with 2 flats per landing).",
     )
 
     # --- staffing ------------------------------------------------------------------------
+    # WHY ge=1: 0 divided by zero, /grids answered workers_needed -9223372036854775808
+    # (tester T68 #5); 100,000 is the API's own bound on the same ratio (POST /plans/draft)
     households_per_worker: int = Field(
-        default=100, description="Full-time grid workers: one per this many households."
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Full-time grid workers: one per this many households.",
     )
     home_far_km: float = Field(
         default=50.0,
@@ -160,6 +288,7 @@ class Settings(BaseSettings):
     max_accuracy_m: float = Field(
         default=50.0,
         gt=0,
+        allow_inf_nan=False,
         description="Fixes whose reported accuracy radius is worse than this many metres are "
         "dropped before matching (phones between hutong walls often report 30-100 m: raise it "
         "there rather than lose whole walks).",
@@ -176,6 +305,7 @@ class Settings(BaseSettings):
     late_upload_h: float = Field(
         default=24.0,
         gt=0,
+        le=24 * 365,  # PostgreSQL's make_interval overflows on huge values
         description="A track uploaded more than this many hours after its last fix is a late "
         "upload (迟传): the daily report counts them per person and day (a marker for the "
         "supervisor; the track's credit is unchanged).",
@@ -204,11 +334,18 @@ class Settings(BaseSettings):
         return v
 
     # --- uploads -------------------------------------------------------------------------
+    # WHY bounds: 0 or -1 refused every upload (tester T68 #5); under 1 KiB no real track
+    # fits, and files are held in memory while stored (5 per request), so at most 1 GiB
     max_upload_bytes: int = Field(
-        default=20 * 1024 * 1024, description="Largest accepted upload file, bytes."
+        default=20 * 1024 * 1024,
+        ge=1024,
+        le=1024**3,
+        description="Largest accepted upload file, bytes (1 KiB to 1 GiB).",
     )
     track_future_tolerance_s: float = Field(
         default=900.0,
+        ge=0,
+        le=YEAR_S,
         description="A track whose last fix is later than now plus this is refused (a wrong "
         "clock, local times marked as UTC, or a walk dated ahead to claim a day not walked).",
     )
@@ -221,6 +358,9 @@ class Settings(BaseSettings):
     )
     track_backwards_tolerance_s: float = Field(
         default=60.0,
+        ge=0,
+        le=YEAR_S,
+        allow_inf_nan=False,
         description=(
             "A track whose times, in file order, go back by more than this more than 3 times "
             "is refused as shuffled; fewer such jumps (blocks out of order) and small backward "
@@ -231,6 +371,7 @@ class Settings(BaseSettings):
     body_grace_s: float = Field(
         default=30.0,
         gt=0,
+        le=24 * 3600,
         description="A request body must have averaged body_min_rate bytes/s after this many "
         "seconds (408 otherwise, nothing stored). WHY: clients trickling a few bytes a second "
         "held requests open for good (slowloris).",
@@ -242,7 +383,10 @@ class Settings(BaseSettings):
         "phone on 2G sends ~10 KB/s).",
     )
     body_max_s: float = Field(
-        default=900.0, gt=0, description="A request body must be whole within this many seconds."
+        default=900.0,
+        gt=0,
+        le=24 * 3600,
+        description="A request body must be whole within this many seconds.",
     )
 
     # how many uploads are parsed at once (T42 #3): one steward's four 19 MB files sent in
@@ -264,6 +408,7 @@ class Settings(BaseSettings):
     upload_wait_s: float = Field(
         default=10.0,
         ge=0,
+        le=3600,
         allow_inf_nan=False,
         description="How long an upload whose files have arrived waits for one of the "
         "uploads_at_once places before it is answered 429.",
@@ -273,6 +418,7 @@ class Settings(BaseSettings):
     match_wait_s: float = Field(
         default=1800.0,
         ge=0,
+        le=24 * 3600,  # a longer wait holds the upload's job for good
         description="How long a deferred upload's job waits while another worker holds its "
         "tracks (a worker's batch of long walks takes minutes) before it ends failed, naming "
         "them.",
@@ -280,6 +426,7 @@ class Settings(BaseSettings):
     stale_upload_s: float = Field(
         default=600.0,
         gt=0,
+        le=YEAR_S,  # PostgreSQL's make_interval overflows on huge values
         description="Tracks an upload stored this many seconds ago or more but never matched "
         "(the server stopped mid-match), and that no one is matching, are queued and matched: "
         "by the API when it starts and every minute while it runs, and by each tracks worker "
@@ -291,7 +438,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port the API binds to.")
     tile_url: str | None = Field(
         default=None,
-        description="Basemap tile URL template for the maps; none means vector layers only.",
+        description="Basemap tile URL template for the maps, with {z}, {x} and {y}; none "
+        "(or empty) means vector layers only.",
     )
     cors_origins: str = Field(
         default="",
@@ -305,6 +453,39 @@ class Settings(BaseSettings):
         description="Level of the timestamped log lines serve, demo and tracks worker write "
         "to stderr: DEBUG, INFO, WARNING or ERROR (their --log-level overrides it).",
     )
+
+    @field_validator("host")
+    @classmethod
+    def _some_host(cls, v: str) -> str:
+        """An empty address is refused. WHY: the server took "" as every interface, so a
+        templated unit that left GRIDWARD_HOST= empty put the API on the network."""
+        if not v.strip():
+            raise ValueError(
+                "监听地址不能为空（默认 127.0.0.1，对外服务可写 0.0.0.0） "
+                "must not be empty (default 127.0.0.1; 0.0.0.0 to serve other machines)"
+            )
+        return v.strip()
+
+    @field_validator("tile_url", mode="before")
+    @classmethod
+    def _tile_template(cls, v: Any) -> Any:
+        """A tile URL template Leaflet can fill (http(s)://…, //… or this site's /…, with
+        {z}, {x} and {y} or {-y}); empty is none. WHY: "notaurl" started fine, and the maps
+        then asked this site for every tile at one path, never showing a basemap (T68 #5)."""
+        v = empty_is_unset(v)
+        if not isinstance(v, str):
+            return v
+        url = v.strip()
+        has_y = "{y}" in url or "{-y}" in url
+        if _TILE_URL.fullmatch(url) is None or "{z}" not in url or "{x}" not in url or not has_y:
+            raise ValueError(
+                f"底图网址 {url[:80]!r} 无效：须为瓦片网址模板，以 http:// 或 https:// 开头，"
+                "含 {z}、{x}、{y}，如 https://tile.example.cn/{z}/{x}/{y}.png "
+                f"invalid tile URL {url[:80]!r}: write a tile URL template starting with "
+                "http:// or https://, holding {z}, {x} and {y}, e.g. "
+                "https://tile.example.cn/{z}/{x}/{y}.png"
+            )
+        return url
 
     @field_validator("cors_origins")
     @classmethod
@@ -343,10 +524,28 @@ class Settings(BaseSettings):
         return name
 
 
+def _example(field: str) -> str:
+    """Two items of a JSON setting's default as JSON (``{"residential": 6, …}``), to show
+    how it is written; "" for any other field."""
+    info = Settings.model_fields.get(field)
+    factory = info.default_factory if info is not None else None
+    value = factory() if factory is not None else None
+    if not isinstance(value, dict):
+        return ""
+    return json.dumps(dict(list(value.items())[:2]), ensure_ascii=False)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (read once from the environment)."""
-    return Settings()
+    """The process-wide settings (read once from the environment). The accounts' settings
+    (:mod:`geo.auth_settings`) are checked here too. WHY: most commands never read them, so
+    GRIDWARD_MAX_BODY_BYTES=-1 started fine and no one could then sign in (tester T68 #5);
+    every command now refuses any bad GRIDWARD_* value at start."""
+    from geo.auth_settings import AuthSettings
+
+    settings = Settings()
+    AuthSettings()
+    return settings
 
 
 def city_now(settings: Settings | None = None) -> dt.datetime:
