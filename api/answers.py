@@ -858,6 +858,19 @@ class DutyUndone(BaseModel):
     note: str | None = Field(description="说明（中文在前） a note, Chinese first")
 
 
+class PersonLeft(BaseModel):
+    """POST /people/{id}/leave: the person inactive from today, their duties ended."""
+
+    duties_ended: int = Field(description="结束或删除的职责数 duties ended or removed")
+    ended: int = Field(description="在最后一天结束的职责数 duties ending on the last day")
+    removed: int = Field(description="删除的尚未生效的职责数 planned duties removed")
+    person_id: int = Field(description="人员系统编号 people.id")
+    person: str = Field(description="人员编号 the registry id")
+    name: str = Field(description="姓名 name")
+    last_day: str = Field(description="最后一天 the last day (YYYY-MM-DD)")
+    message: str = Field(description="说明（中文在前） what was done, Chinese first")
+
+
 class Coverage(BaseModel):
     """GET /coverage: an area's coverage rates on a day."""
 

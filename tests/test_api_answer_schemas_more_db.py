@@ -1,7 +1,8 @@
 """More answers outside tester T67 found documented as an untyped object in /openapi.json: a
 job (GET /jobs/{id}, its ``result`` by the job's kind), a plan (GET /plans/{id}), coverage
 (GET /coverage), a person's duties (GET /people/{id}/duties), a duty ended (POST
-/assignments/end) and undone (DELETE /assignments/{id}). As tests/test_api_answer_schemas_db.py:
+/assignments/end), undone (DELETE /assignments/{id}), a person leaving (POST
+/people/{id}/leave). As tests/test_api_answer_schemas_db.py:
 each operation called for real on the demo city and each answer validated against
 /openapi.json with every object closed (``additionalProperties: false``). Real PostGIS."""
 
@@ -26,6 +27,7 @@ TYPED = [
     ("get", "/people/{person_id}/duties"),
     ("post", "/assignments/end"),
     ("delete", "/assignments/{duty_id}"),
+    ("post", "/people/{person_id}/leave"),
 ]
 
 
@@ -290,3 +292,38 @@ def test_the_plans(town, tmp_path) -> None:  # noqa: ANN001
         ("discarded", "partition"),
     } <= sources
     assert {("committed", "editor"), ("draft", "revert"), ("draft", "file")} <= sources, sources
+
+
+def test_a_person_leaves(town) -> None:  # noqa: ANN001
+    """POST /people/{id}/leave: a steward with duties (the body's last day), then a worker
+    by a planner of the area (the default last day, yesterday)."""
+    contract, client, heads = town["contract"], town["client"], town["heads"]
+    today = city_today()
+    with town["db"].connect() as conn:
+        steward = conn.execute(
+            text(
+                "SELECT a.person_id FROM assignments a JOIN people p ON p.id = a.person_id "
+                "WHERE a.role = 'alley_steward' AND p.active AND a.person_id <> :p "
+                "ORDER BY a.person_id DESC LIMIT 1"
+            ),
+            {"p": town["person"]},
+        ).scalar_one()
+        worker = conn.execute(
+            text(
+                "SELECT a.person_id FROM assignments a JOIN grids g ON g.id = a.grid_id "
+                "JOIN areas c ON c.id = g.community_id JOIN areas s ON s.id = c.parent_id "
+                "JOIN people p ON p.id = a.person_id WHERE a.role = 'grid_worker' AND p.active "
+                "AND s.code = :s AND NOT EXISTS (SELECT 1 FROM assignments o WHERE "
+                "o.person_id = a.person_id AND o.grid_id IS NULL) "
+                "ORDER BY a.person_id DESC LIMIT 1"
+            ),
+            {"s": town["sub"]},
+        ).scalar_one()
+    for pid, who, body in (
+        (steward, "admin", {"last_day": str(today)}),
+        (worker, "planner", None),
+    ):
+        answer = client.post(f"/people/{pid}/leave", json=body, headers=heads[who])
+        assert answer.status_code == 200, answer.text
+        left = contract.check("post", "/people/{person_id}/leave", answer)
+        assert left["person_id"] == pid and left["duties_ended"] >= 1, left

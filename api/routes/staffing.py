@@ -28,6 +28,7 @@ from api.answers import (
     DutyUndone,
     JobAccepted,
     PersonDuties,
+    PersonLeft,
 )
 from api.auth import Principal, allow, area_scope, person_for, require_area
 from api.background import job_accepted, run_job
@@ -500,6 +501,9 @@ class LeaveRequest(StrictBody):
 @router.post(
     "/people/{person_id}/leave",
     summary="A person leaves; their duties end 人员离岗 (planners: every duty in their areas)",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": PersonLeft}},
 )
 def leave(
     person_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
