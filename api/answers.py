@@ -504,7 +504,10 @@ class DutyTargetRef(BaseModel):
     name: str | None = maybe("街巷名称，无名为空（仅街巷） its name (streets and alleys only)")
 
 
-class NewDuty(BaseModel):
+class DutyHeld(BaseModel):
+    """A duty and its holder: the keys every duty row of the API starts with (a duty set,
+    the duties in force)."""
+
     id: int = Field(description="职责编号（DELETE /assignments/{id} 撤销） the duty's id")
     person_id: int = Field(description="人员系统编号 people.id")
     person: str = Field(description="人员编号 the registry id")
@@ -513,9 +516,12 @@ class NewDuty(BaseModel):
         description="职责：网格长 grid_leader、专职网格员 grid_worker、兼职网格员 "
         "part_time_worker、街巷长 street_chief 或小巷管家 alley_steward"
     )
-    target: DutyTargetRef
     valid_from: str = Field(description="首日 first day (YYYY-MM-DD)")
     valid_to: str | None = Field(description="末日（含），长期为空 last day; null: open-ended")
+
+
+class NewDuty(DutyHeld):
+    target: DutyTargetRef
 
 
 class DutyChange(BaseModel):

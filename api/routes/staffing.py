@@ -24,6 +24,7 @@ from api.answers import (
     Coverage,
     DutyAlreadySet,
     DutyEnded,
+    DutyHeld,
     DutySet,
     DutyUndone,
     JobAccepted,
@@ -541,19 +542,10 @@ class DutyTarget(BaseModel):
     )
 
 
-class DutyRow(BaseModel):
+class DutyRow(DutyHeld):
     """A duty in force 在岗职责: the row GET /people/{id}/duties gives, with its holder and
     its target."""
 
-    id: int = Field(description="the duty's id 职责编号 (DELETE /assignments/{id} takes it)")
-    person_id: int = Field(description="the holder's system id 人员系统编号 (people.id)")
-    person: str = Field(description="the holder's registry id 人员编号")
-    name: str = Field(description="the holder's name 姓名")
-    role: str = Field(
-        description="grid_leader, grid_worker, part_time_worker, street_chief or alley_steward"
-    )
-    valid_from: str = Field(description="first day (YYYY-MM-DD)")
-    valid_to: str | None = Field(description="last day, inclusive; null: open-ended")
     grid_code: str | None
     street_id: int | None
     street_name: str | None
