@@ -47,27 +47,39 @@ def start(
     from geo.db import get_engine
 
     if _external():
-        get_engine(create=True)
-        typer.echo(
-            "使用 DATABASE_URL，数据库结构已是最新（无需启动） "
-            "using DATABASE_URL; schema is up to date (nothing to start)"
-        )
+        _start_external()
         return
     from geo.db import embedded_cluster
 
     cluster = embedded_cluster()
     state = cluster.start(adopt=adopt)
     get_engine(state.url)
-    # T47 #12: "数据库已在 … 运行" read as "was already running" right after this command
-    # started (and recovered) it; the English stays as it was
-    where = f"127.0.0.1:{state.port}"
-    if cluster.recovered:
-        said = f"数据库已启动（上次未正常停止，已自动恢复），运行于 {where}"
-    elif cluster.started:
-        said = f"数据库已启动，运行于 {where}"
+    typer.echo(cluster.start_line(state.port))  # T68 #10: the English says a recovery too
+
+
+def _start_external() -> None:
+    """``db start`` with DATABASE_URL: migrate, and say what was done to the schema. WHY
+    (T68 #9): it said "schema is up to date (nothing to start)" right after building the
+    schema from nothing."""
+    from geo.db import get_engine, migrate, migration_scripts
+
+    before = migrate(get_engine(create=True, run_migrations=False))
+    head = migration_scripts().get_current_head()
+    if before is None:
+        typer.echo(
+            f"使用 DATABASE_URL，已建立数据库结构 无 → {head} "
+            f"using DATABASE_URL; created the schema none → {head}"
+        )
+    elif before != head:
+        typer.echo(
+            f"使用 DATABASE_URL，已升级数据库结构 {before} → {head} "
+            f"using DATABASE_URL; migrated the schema {before} → {head}"
+        )
     else:
-        said = f"数据库已在 {where} 运行"
-    typer.echo(f"{said}，数据在 {cluster.pgdata} 中 running on {where}, data in {cluster.pgdata}")
+        typer.echo(
+            f"使用 DATABASE_URL，数据库结构 {head} 已是最新（无需启动） "
+            f"using DATABASE_URL; schema {head} is up to date (nothing to start)"
+        )
 
 
 @db_app.command("stop")
@@ -131,9 +143,12 @@ def _status_help() -> str:
         "0 运行中且正常 running and healthy.\n\n"
         "1 已停止、未正常停止（崩溃）或无法连接 stopped, not stopped cleanly (a crash), or "
         "unreachable.\n\n"
-        "3 设置有误：没有数据库集群、cluster.json 丢失或损坏、登录被拒、集群在别处运行、数据库"
-        "结构版本本版本无法使用 set-up wrong: no cluster, cluster.json missing or damaged, "
-        "login refused, the cluster runs elsewhere, or a schema this version cannot use.\n\n"
+        "3 设置有误：没有数据库集群、cluster.json 丢失或损坏、登录被拒（用户名或密码错误、"
+        "pg_hba.conf 不允许）、DATABASE_URL 的数据库不存在、缺少 PostGIS、集群在别处运行、数据库"
+        "结构版本本版本无法使用（原因写在输出中） set-up wrong: no cluster, cluster.json missing "
+        "or damaged, login refused (user or password wrong, pg_hba.conf), DATABASE_URL's "
+        "database missing, no PostGIS, the cluster runs elsewhere, or a schema this version "
+        "cannot use (the output says which).\n\n"
         f"{STATUS_DISK_FULL} 运行中，但数据文件夹所在磁盘已满（可用空间不足 {full} 且不足磁盘的 "
         f"5%）：上传和导入无法保存 running, but the data folder's disk is full (under {full} "
         "and under 5% of the disk free): uploads and imports cannot be stored.\n\n"
@@ -147,7 +162,8 @@ def _status_help() -> str:
 @db_app.command("status", help=_status_help())
 def status() -> None:
     """数据库状态 Say whether the database runs, where, and the schema version (exit codes:
-    :func:`_status_help`)."""
+    :func:`_status_help`). Every exit 3 names its reason: a set-up error on stderr, a login
+    refused in the status line."""
     from sqlalchemy import create_engine, text
 
     from geo.db import database_url, embedded_cluster, migration_scripts, schema_problem
@@ -169,6 +185,11 @@ def status() -> None:
         cluster.check_folder()
         if not (cluster.pgdata / "PG_VERSION").exists():
             raise cluster.no_cluster_error()
+        state, why = cluster.state_and_problem()
+        if state is None:
+            # WHY first (T68 #8): on a stopped cluster a damaged cluster.json read as any
+            # stop (exit 1, "start it"), and `db start` then refused it
+            raise cluster.lost_state_error(why)
         if not cluster.is_running():
             if cluster.runs_elsewhere():
                 raise cluster.elsewhere_error()
@@ -196,9 +217,6 @@ def status() -> None:
                 f"stopped{by} (data folder {cluster.pgdata}): start it with 'gridward db start'"
             )
             raise typer.Exit(1)
-        state, why = cluster.state_and_problem()
-        if state is None:
-            raise cluster.lost_state_error(why)
         url = state.url
         where = f"embedded, 127.0.0.1:{state.port}, data in {cluster.pgdata}"
         where_zh = f"内置数据库，127.0.0.1:{state.port}，数据在 {cluster.pgdata}"
@@ -212,6 +230,9 @@ def status() -> None:
 
             psycopg.connect(admin, connect_timeout=10).close()
         with engine.connect() as conn:
+            postgis = _postgis_problem(conn, engine.url.database or "gridward")
+            if postgis is not None:
+                raise SetupError(postgis)
             version = conn.execute(text("SELECT postgis_lib_version()")).scalar()
             role, superuser = conn.execute(
                 text("SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user")
@@ -221,6 +242,8 @@ def status() -> None:
                 if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar()
                 else None
             )
+    except SetupError:
+        raise
     except Exception as exc:  # connection refused etc.
         why = None if _external() else refusal(exc)
         if why is not None:  # a stale cluster.json (N6): the folder and the fix
@@ -234,22 +257,27 @@ def status() -> None:
             if _external()
             else ("start it with 'gridward db start'", "请用 'gridward db start' 启动")
         )
+        code = 1
         if _external():
             # the remedy follows the cause: a wrong password read "is the server running?"
             # (T39 M6); a server down, refusing or timing out keeps that question
             cause_hint, cause_hint_zh, cause = connection_remedy(said)
             if cause is not None:
                 hint, hint_zh = cause_hint, cause_hint_zh
+            # T68 #8: a login refused (password, pg_hba) or a database that is not there is
+            # set-up (3), as documented; a host that does not resolve may be DNS away (1)
+            code = 3 if cause in _SETUP_CAUSES else 1
         typer.echo(
             f"无法连接（{where_zh}）：{connection_zh(said)}；{hint_zh}。 "
             f"unreachable ({where}): {said}: {hint}"
         )
-        raise typer.Exit(1) from None
+        raise typer.Exit(code) from None
     finally:
         engine.dispose()
     head = migration_scripts().get_current_head()
+    problem = schema_problem(rev)
     pending = pending_zh = ""
-    if rev is not None and rev != head and schema_problem(rev) is None:
+    if rev is not None and rev != head and problem is None:
         pending = (
             f"; migration pending ({rev} → {head}): the next gridward command migrates it "
             "(stop the API and workers first)"
@@ -257,6 +285,9 @@ def status() -> None:
         pending_zh = (
             f"；有待升级（{rev} → {head}）：下一个 gridward 命令会升级它（请先停止 API 和 worker）"
         )
+    elif problem is not None:  # T68 #8: the status line itself says why it exits 3
+        pending = f"; newer than this gridward ({head}): it cannot use it"
+        pending_zh = f"；数据库版本较新：比本 gridward 的（{head}）新，本版本无法使用"
     rev_shown, rev_shown_zh = rev or "none", rev or "无"
     typer.echo(
         f"运行中（{where_zh}）；PostGIS {version}；数据库结构版本 {rev_shown_zh}{pending_zh}。 "
@@ -266,11 +297,36 @@ def status() -> None:
         _warn_superuser(role, bool(_external()))
     level = None if _external() else _warn_disk(cluster.pgdata)
     _say_leftovers(url)
-    problem = schema_problem(rev)
     if problem:  # WHY: it exited 0 on a schema this code cannot use (outside tester Z2)
         raise SetupError(problem)
     if level is not None:  # running, its disk full or nearly (STATUS_DISK_FULL, _LOW)
         raise typer.Exit(STATUS_DISK_FULL if level == "full" else STATUS_DISK_LOW)
+
+
+# connection_remedy's causes that are set-up errors for `db status` (exit 3): a login refused
+# (a wrong password or user, pg_hba.conf), a database that is not there
+_SETUP_CAUSES = ("数据库登录失败", "数据库服务器不接受此连接", "数据库不存在")
+
+
+def _postgis_problem(conn: object, name: str) -> str | None:
+    """Why database ``name`` (on ``conn``) has no PostGIS, as `db start` says it, or None.
+    WHY (T68 #4): `db status` read postgis_lib_version()'s "does not exist" as "is the server
+    running?" (exit 1) on a server that ran fine."""
+    from sqlalchemy import text
+
+    from geo.db import postgis_missing
+
+    found = conn.execute(  # type: ignore[attr-defined]
+        text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")
+    ).first()
+    if found is not None:
+        return None
+    available = conn.execute(  # type: ignore[attr-defined]
+        text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")
+    ).first()
+    said = f'extension "postgis" is not installed in database {name}'
+    said_zh = f"数据库 {name} 中没有安装 postgis 扩展"
+    return postgis_missing(name, said, said_zh, available is not None)
 
 
 def _warn_superuser(role: str, external: bool) -> None:
@@ -301,11 +357,21 @@ def _warn_disk(pgdata: Path) -> str | None:
     """A warning on stderr when the data folder's disk is full or nearly so (the status line
     is unchanged); returns how full (``full``, ``low`` or None). WHY: uploads failed on a full
     disk while `db status` said 运行中 with no word of it (T47 #3)."""
+    level, line = disk_warning(pgdata)
+    if line:
+        typer.echo(line, err=True)
+    return level
+
+
+def disk_warning(pgdata: Path) -> tuple[str | None, str]:
+    """How full the data folder's disk is (``full``, ``low`` or None) and the warning line
+    for it ("" when there is room); `db status` prints it, `serve` logs it at start (T68
+    #18: a serve on a full disk started without a word)."""
     from geo.db import disk_space
 
     space = disk_space(pgdata)
     if space is None or space.level is None:
-        return None
+        return None, ""
     free, total = _size(space.free), _size(space.total)
     if space.level == "full":
         zh, en = "磁盘已满", "disk full"
@@ -316,13 +382,11 @@ def _warn_disk(pgdata: Path) -> str | None:
             "磁盘满时上传和导入都无法保存",
             "on a full disk uploads and imports cannot be stored",
         )
-    typer.echo(
+    return space.level, (
         f"warning: {zh}：数据文件夹 {pgdata} 所在磁盘只剩 {free}（共 {total}）；{why_zh}，请清理"
         f"该磁盘的空间 {en}: the disk of the data folder {pgdata} has {free} free of "
-        f"{total}: {why}; free space on it",
-        err=True,
+        f"{total}: {why}; free space on it"
     )
-    return space.level
 
 
 def _say_leftovers(url: str) -> None:
@@ -654,6 +718,15 @@ def restore(
     if not file.is_file():
         raise InputError(f"备份文件有误：{file} 不是文件 {file} is not a file")
     _check_archive(file)
+    if not _external():
+        from geo.db import embedded_cluster, say
+
+        # WHY quiet (T68 #17): a missing database is the restore's to fill; "新建空数据库 …
+        # (要找回数据：gridward db restore FILE)" mid-restore read as if it had failed
+        cluster = embedded_cluster()
+        state = cluster.start(create=True, quiet=True)
+        if cluster.recovered:  # as database_url says it (T68 #10)
+            say(cluster.start_line(state.port))
     url = database_url(create=True)
     name = make_url(url).database or "gridward"
     listing = _pg(
@@ -1022,12 +1095,12 @@ def _refuse_if_in_use(admin: str, name: str) -> None:
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
             rows = conn.execute(
                 "SELECT coalesce(nullif(application_name, ''), '?'), "
-                "coalesce(host(client_addr), 'local') FROM pg_stat_activity "
+                "coalesce(host(client_addr), 'local'), pid FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid() "
                 "AND (backend_type = 'client backend' OR backend_type IS NULL)",
                 (name,),
             ).fetchall()
-        return [Client.of(app, addr) for app, addr in rows]
+        return [Client.of(app, addr, pid=pid) for app, addr, pid in rows]
 
     refuse_if_in_use(
         clients,

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from api.runtime import LOG_LEVEL_HELP
 
+if TYPE_CHECKING:
+    from geo.settings import Settings
+
+
+# T68 #11: the defaults come from GRIDWARD_HOST and GRIDWARD_PORT, which --help did not say
+HOST_HELP = (
+    "监听地址（默认取 GRIDWARD_HOST，未设置时为 127.0.0.1） bind address (default "
+    "GRIDWARD_HOST, else 127.0.0.1)"
+)
+PORT_HELP = "端口（默认取 GRIDWARD_PORT，未设置时为 8000） port (default GRIDWARD_PORT, else 8000)"
+
 
 def serve(
-    host: str = typer.Option(None, help="监听地址 bind address (default 127.0.0.1)"),
-    port: int = typer.Option(None, min=1, max=65535, help="端口 port (default 8000)"),
+    host: str = typer.Option(None, help=HOST_HELP),
+    port: int = typer.Option(None, min=1, max=65535, help=PORT_HELP),
     log_level: str = typer.Option(None, "--log-level", help=f"日志级别 {LOG_LEVEL_HELP}"),
 ) -> None:
     """启动服务 Serve the API and maps."""
@@ -26,6 +39,7 @@ def serve(
     host, port = host or s.host, port or s.port
     _check_free(host, port)  # before the database starts: nothing to undo
     app = create_app(get_engine(create=True))  # serving sets things up: a new cluster is made
+    _log_disk(s)
     config = uvicorn.Config(
         app,
         host=host,
@@ -79,6 +93,22 @@ def _end(code: int) -> None:
     os._exit(code)
 
 
+def _log_disk(settings: Settings) -> None:
+    """The `db status` warning in the log when the embedded cluster's disk is full or nearly
+    so. WHY (T68 #18): serve started on a full disk without a word; the first sign was an
+    upload's 507."""
+    import logging
+
+    from api.cli_db import disk_warning
+    from geo.db import embedded_cluster
+
+    if settings.database_url:  # its disk is the server's, not this machine's
+        return
+    _, line = disk_warning(embedded_cluster(settings).pgdata)
+    if line:
+        logging.getLogger("gridward.serve").warning(line.removeprefix("warning: "))
+
+
 def _check_free(host: str, port: int) -> None:
     """SetupError (exit 3) when ``host:port`` cannot be bound: taken by another program, or
     an address this machine does not have. WHY: uvicorn said it in English after starting
@@ -103,9 +133,10 @@ def _check_free(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise SetupError(
-                    f"端口 {port} 已被占用（{host}:{port}）：请用 --port 换一个端口，或先停止占用"
-                    f"它的程序（如另一个 gridward serve） port {port} on {host} is in use: "
-                    "choose another with --port, or stop the program using it"
+                    f"端口 {port} 已被占用（{host}:{port}）：请用 --port 或 GRIDWARD_PORT 换一个"
+                    f"端口，或先停止占用它的程序（如另一个 gridward serve） port {port} on "
+                    f"{host} is in use: choose another with --port or GRIDWARD_PORT, or stop "
+                    "the program using it"
                 ) from None
             raise SetupError(
                 f"无法监听 {host}:{port}（{exc.strerror or exc}）；请换 --host 或 --port "
@@ -133,8 +164,8 @@ _DEMO_ZH = {
 
 
 def demo(
-    host: str = typer.Option(None, help="监听地址 bind address (default 127.0.0.1)"),
-    port: int = typer.Option(None, min=1, max=65535, help="端口 port (default 8000)"),
+    host: str = typer.Option(None, help=HOST_HELP),
+    port: int = typer.Option(None, min=1, max=65535, help=PORT_HELP),
     no_serve: bool = typer.Option(
         False, "--no-serve", help="只导入不启动服务 import only, do not serve"
     ),
@@ -146,6 +177,11 @@ def demo(
     from geo.db import get_engine
 
     configure_logging(log_level)
+    if not no_serve:  # WHY first (T68 #11): a second demo imported everything, then failed
+        from geo.settings import get_settings
+
+        s = get_settings()
+        _check_free(host or s.host, port or s.port)
     counts = load_demo()
     for what, c in counts.items():
         counted = ", ".join(f"{k}={v}" for k, v in c.items())  # type: ignore[union-attr]

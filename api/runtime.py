@@ -12,8 +12,10 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
+import re
 import sys
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from geo.errors import InputError
@@ -27,16 +29,72 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 @lru_cache(maxsize=1)
 def version() -> str:
-    """The installed gridward's version (its package metadata, so one number in pyproject),
-    read once: ``GET /health`` gives it on every request, and it is the version of the code
-    this process started with, even after a newer one is installed beside it."""
+    """The installed gridward's version (its package metadata, so one number in pyproject)
+    and, run from a git checkout, its commit as a local version (``0.1.0+g863a6a6``); read
+    once: ``GET /health`` gives it on every request, and it is the version of the code this
+    process started with, even after a newer one is installed beside it. WHY the commit (T68
+    #7): every commit said 0.1.0, and an operator could not tell which build ran or confirm
+    that an upgrade went in."""
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as dist_version
 
     try:
-        return dist_version("gridward")
+        found = dist_version("gridward")
     except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0+unknown"
+        found = "0+unknown"
+    sha = commit()
+    if sha is None:
+        return found
+    return f"{found}{'.' if '+' in found else '+'}g{sha}"
+
+
+# the checkout this code runs from (api/ is one level down), if it is one
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+@lru_cache(maxsize=1)
+def commit(checkout: Path = _CHECKOUT) -> str | None:
+    """The short commit (7 hex digits) of the git checkout ``checkout``, read from its
+    ``.git`` files (no git program needed, no subprocess); None when it is not a checkout
+    (an install in site-packages) or cannot be read."""
+    git = checkout / ".git"
+    try:
+        if git.is_file():  # a worktree: "gitdir: PATH"
+            text_ = git.read_text(encoding="utf-8").strip()
+            if not text_.startswith("gitdir:"):
+                return None
+            git = (checkout / text_.removeprefix("gitdir:").strip()).resolve()
+        if not git.is_dir():
+            return None
+        head = (git / "HEAD").read_text(encoding="utf-8").strip()
+        common = git
+        if (git / "commondir").is_file():  # a worktree's refs live in the main .git
+            common = (git / (git / "commondir").read_text(encoding="utf-8").strip()).resolve()
+        sha = _ref(head, git, common)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if sha is None or not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", sha):
+        return None
+    return sha[:7]
+
+
+def _ref(head: str, git: Path, common: Path) -> str | None:
+    """The commit ``head`` (HEAD's text: a commit, or ``ref: refs/heads/…``) names: the
+    loose ref file, else the line of packed-refs."""
+    if not head.startswith("ref:"):
+        return head
+    name = head.removeprefix("ref:").strip()
+    for folder in (git, common):
+        loose = folder / name
+        if loose.is_file():
+            return loose.read_text(encoding="utf-8").strip()
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            sha, _, ref = line.partition(" ")
+            if ref.strip() == name:
+                return sha
+    return None
 
 
 def stamp() -> str:
@@ -98,6 +156,29 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class _DownHint(logging.Filter):
+    """A "database unavailable" warning gets what to run when the embedded cluster is not
+    running (:func:`geo.db.down_hint`: ``gridward db start``). WHY (T68 #6): after the
+    cluster died under the API, its log repeated the warning and never named the fix. One
+    line per failed request, as before; the look at the cluster is cached."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or "database unavailable" not in str(record.msg):
+            return True
+        said = record.getMessage()
+        if "gridward db start" in said:  # named already (a worker's 数据库已停止)
+            return True
+        try:
+            from geo.db import down_hint
+
+            hint = down_hint()
+        except Exception:  # noqa: BLE001 (a hint only: never lose the line for it)
+            return True
+        if hint:
+            record.msg, record.args = f"{said}；{hint}", None
+        return True
+
+
 def configure_logging(level: str | None = None) -> str:
     """Send ``gridward.*`` log lines to stderr with a timestamp at ``level`` (default: the
     ``log_level`` setting); idempotent. Returns the level used."""
@@ -108,6 +189,7 @@ def configure_logging(level: str | None = None) -> str:
     if not any(isinstance(h, _Stderr) for h in log.handlers):
         handler = _Stderr()
         handler.setFormatter(CityFormatter(LOG_FORMAT, DATE_FORMAT))
+        handler.addFilter(_DownHint())
         log.addHandler(handler)
     log.setLevel(name)
     log.propagate = False  # a root handler someone set up would print each line twice

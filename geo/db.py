@@ -136,7 +136,10 @@ def database_url(settings: Settings | None = None, start: bool = True, create: b
         return check_url(s.database_url)
     cluster = embedded_cluster(s)
     if start:
-        return cluster.start(create=create).url
+        state = cluster.start(create=create)
+        if cluster.recovered:  # WHY (T68 #10): serve's log said nothing of a crash recovered
+            say(cluster.start_line(state.port))
+        return state.url
     state, why = cluster.state_and_problem()
     if state is None:
         if cluster.pgdata.joinpath("PG_VERSION").exists():  # a real cluster, its file lost
@@ -223,25 +226,37 @@ def _ensure_postgis(engine: Engine) -> None:
         line = failed.line if failed is not None else ""
         name = engine.url.database or "the database"
         if "permission denied to create extension" in line:
-            raise SetupError(
-                f"缺少 PostGIS 扩展（{line}）：须先由超级用户在数据库 {name} 中执行 CREATE "
-                f'EXTENSION postgis（psql -U postgres -d {name} -c "CREATE EXTENSION postgis"） '
-                f"{line}: a superuser must run CREATE EXTENSION postgis in "
-                f'database {name} first (psql -U postgres -d {name} -c "CREATE EXTENSION postgis")'
-            ) from exc
+            raise SetupError(postgis_missing(name, line)) from exc
         if "is not available" in line:
-            raise SetupError(
-                f"缺少 PostGIS 扩展（{line}）：请在数据库服务器上安装 PostGIS（Debian："
-                "postgresql-15-postgis-3） "
-                f"{line}: install PostGIS on the database server "
-                "(Debian: postgresql-15-postgis-3)"
-            ) from exc
+            raise SetupError(postgis_missing(name, line, available=False)) from exc
         raise
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
+def postgis_missing(name: str, line: str, line_zh: str = "", available: bool = True) -> str:
+    """The one line for database ``name`` without PostGIS (``line``: why, the server's words;
+    ``line_zh`` their Chinese, else ``line`` stands in the Chinese too): who must install it,
+    or, when the server has no PostGIS to install (``available`` False), the package. WHY one
+    place: `db status` said "is the server running?" where `db start` named the fix (T68 #4)."""
+    said_zh = line_zh or line
+    if not available:
+        return (
+            f"缺少 PostGIS 扩展（{said_zh}）：请在数据库服务器上安装 PostGIS（Debian："
+            f"postgresql-15-postgis-3） {line}: install PostGIS on the database server "
+            "(Debian: postgresql-15-postgis-3)"
+        )
+    return (
+        f"缺少 PostGIS 扩展（{said_zh}）：须先由超级用户在数据库 {name} 中执行 CREATE "
+        f'EXTENSION postgis（psql -U postgres -d {name} -c "CREATE EXTENSION postgis"） '
+        f"{line}: a superuser must run CREATE EXTENSION postgis in "
+        f'database {name} first (psql -U postgres -d {name} -c "CREATE EXTENSION postgis")'
+    )
+
+
+def migrate(engine: Engine, revision: str = "head") -> str | None:
     """Upgrade the schema to ``revision`` (default the newest; idempotent, safe under
     concurrency). An older revision serves migration tests that load data into it first.
+    Returns the revision found before (None: an empty database), so that a caller can say
+    what was done (T68 #9: `db start` said "up to date" after building the schema).
 
     A database newer than this code, or a migration that fails, is one SetupError naming the
     revision and the database's own reason; an upgrade says so on stderr first."""
@@ -282,6 +297,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             raise SetupError(
                 f"数据库升级失败：迁移 {failing} 失败（{why}） migration {failing} failed: {why}"
             ) from exc
+    return current
 
 
 def _own_client_ports() -> set[int]:
@@ -325,7 +341,7 @@ def _refuse_migration_in_use(conn: Connection, current: str, target: str) -> Non
         rows = conn.execute(
             text(
                 "SELECT coalesce(nullif(a.application_name, ''), '?'), "
-                "coalesce(host(a.client_addr), 'local') FROM pg_stat_activity a "
+                "coalesce(host(a.client_addr), 'local'), a.pid FROM pg_stat_activity a "
                 "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
                 "AND (a.backend_type = 'client backend' OR a.backend_type IS NULL) "
                 "AND a.application_name NOT LIKE :own "
@@ -337,7 +353,7 @@ def _refuse_migration_in_use(conn: Connection, current: str, target: str) -> Non
             ),
             {"own": own, "ports": sorted(_own_client_ports()), "lock": MIGRATION_LOCK},
         ).fetchall()
-        return [Client.of(app, addr) for app, addr in rows]
+        return [Client.of(app, addr, pid=pid) for app, addr, pid in rows]
 
     name = conn.engine.url.database
     try:
@@ -576,20 +592,61 @@ def data_disk_full(settings: Settings | None = None) -> bool:
     return space is not None and space.level is not None
 
 
+# how long :func:`down_hint`'s look at the embedded cluster is reused: the API logs a warning
+# per failed request, and each look runs pg_ctl
+_DOWN_HINT_TTL_S = 10.0
+_down_hint: tuple[float, str] | None = None
+
+
+def down_hint(settings: Settings | None = None) -> str:
+    """What to run when the database is unavailable: "" with DATABASE_URL, or while the
+    embedded cluster runs (a restart, a passing fault); else the line naming ``gridward db
+    start``. Looked at most every :data:`_DOWN_HINT_TTL_S` s. WHY (T68 #6): after the embedded
+    cluster died under a running API, its log repeated "数据库不可用 database unavailable"
+    and never said how to bring it back."""
+    global _down_hint
+    now = time.monotonic()
+    if _down_hint is not None and now - _down_hint[0] < _DOWN_HINT_TTL_S:
+        return _down_hint[1]
+    s = settings or get_settings()
+    hint = ""
+    if not s.database_url:
+        cluster = embedded_cluster(s)
+        try:
+            down = (cluster.pgdata / "PG_VERSION").exists() and not cluster.is_running()
+        except Exception:  # noqa: BLE001 (a hint only: pg_ctl missing, the folder unreadable)
+            down = False
+        if down:
+            hint = (
+                f"内置数据库未运行（数据文件夹 {cluster.pgdata}）：请运行 'gridward db start' "
+                f"启动它 the embedded database is not running (data folder {cluster.pgdata}): "
+                "start it with 'gridward db start'"
+            )
+    _down_hint = (now, hint)
+    return hint
+
+
 class Client(NamedTuple):
     """A program connected to the database, as a refusal names it: ``en`` ("gridward serve
-    [4242] from 127.0.0.1 on database gridward") and ``zh`` ("gridward serve [4242]，来自
-    127.0.0.1，数据库 gridward")."""
+    [4242] from 127.0.0.1 on database gridward, backend pid 5151") and ``zh`` ("gridward
+    serve [4242]，来自 127.0.0.1，数据库 gridward，后端进程号 5151")."""
 
     en: str
     zh: str
 
     @classmethod
-    def of(cls, app: str, addr: str, db: str | None = None) -> Client:
-        """A program by its application name, address and (when told) database."""
-        if db is None:
-            return cls(f"{app} from {addr}", f"{app}，来自 {addr}")
-        return cls(f"{app} from {addr} on database {db}", f"{app}，来自 {addr}，数据库 {db}")
+    def of(cls, app: str, addr: str, db: str | None = None, pid: int | None = None) -> Client:
+        """A program by its application name, address and (when told) database and server
+        process (``pg_stat_activity.pid``). WHY the pid (T68 #15): a program that sets no
+        application name (an older gridward, a script) read ``?，来自 local``, which nobody
+        could look up; the pid is in pg_stat_activity and ``ps``, and ends it
+        (``SELECT pg_terminate_backend(pid)``)."""
+        en, zh = f"{app} from {addr}", f"{app}，来自 {addr}"
+        if db is not None:
+            en, zh = f"{en} on database {db}", f"{zh}，数据库 {db}"
+        if pid is not None:
+            en, zh = f"{en}, backend pid {pid}", f"{zh}，后端进程号 {pid}"
+        return cls(en, zh)
 
 
 def clients_shown(found: list[Client]) -> tuple[str, str]:

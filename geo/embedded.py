@@ -674,11 +674,11 @@ class EmbeddedCluster:
             if stat.rsplit(")", 1)[-1].split()[1] != postmaster:  # field 4: the parent's pid
                 continue
             m = _BACKEND_TITLE.match(title.strip())
-            if m:
+            if m:  # the backend's pid: the process found (T68 #15)
                 found.append(
                     Client(
-                        f"{m[1]} on database {m[2]} from {m[3]}",
-                        f"用户 {m[1]}，来自 {m[3]}，数据库 {m[2]}",
+                        f"{m[1]} on database {m[2]} from {m[3]}, backend pid {proc.name}",
+                        f"用户 {m[1]}，来自 {m[3]}，数据库 {m[2]}，后端进程号 {proc.name}",
                     )
                 )
         return found
@@ -726,10 +726,11 @@ class EmbeddedCluster:
         proc = self._run([self.bins["pg_ctl"], "-D", str(self.pgdata), "status"], check=False)
         return proc.returncode == 0
 
-    def start(self, adopt: bool = False, create: bool = True) -> ClusterState:
+    def start(self, adopt: bool = False, create: bool = True, quiet: bool = False) -> ClusterState:
         """Start (initialising first if needed) and return the connection state; reuse if up.
         ``adopt``: see :meth:`init`. Without ``create``, a folder with no cluster is refused
-        (:meth:`no_cluster_error`) and left as it was."""
+        (:meth:`no_cluster_error`) and left as it was. ``quiet``: a missing database is made
+        without the 新建空数据库 line (a restore, about to fill it)."""
         self.check_folder()
         if not create or adopt:
             # before the lock, which makes the folder (a mistyped folder given to --adopt was
@@ -737,6 +738,13 @@ class EmbeddedCluster:
             with contextlib.suppress(PermissionError):
                 if not self._has_cluster():
                     raise self._nothing_to_adopt() if adopt else self.no_cluster_error()
+        if self.requested_port and not _port_free(self.requested_port):
+            # before anything is made (the lock makes the folder): WHY (T68 #17) initdb ran
+            # first, the start then failed on the port, and a cluster with no database was
+            # left behind. A cluster of this folder on that port has PG_VERSION by then.
+            with contextlib.suppress(PermissionError):
+                if not self._has_cluster():
+                    raise self.port_taken_error(self.requested_port)
         with self._locked():
             new = not self._has_cluster()
             if new and not create and not adopt:
@@ -751,7 +759,7 @@ class EmbeddedCluster:
                 self._start_server(state)
                 self.started, self.recovered = True, crashed
             self.stop_marker.unlink(missing_ok=True)
-            self._ensure_database(state, quiet=new, create=create or adopt)
+            self._ensure_database(state, quiet=new or quiet, create=create or adopt)
             if adopt:  # WHY after: it said so, then the start failed (outside tester, item 5)
                 say(
                     f"已接管数据库：{self.pgdata} 中的数据库集群 "
@@ -814,12 +822,7 @@ class EmbeddedCluster:
             lines += fh.read().decode("utf-8", "replace").splitlines()
         text = "\n".join(lines)
         if "Address already in use" in text or "could not bind" in text:
-            return SetupError(
-                f"端口已被占用：端口 {state.port} 已被占用；请把 GRIDWARD_PG_PORT 设为空闲端口，"
-                "或停止占用它的程序 "
-                f"port {state.port} is already in use: set GRIDWARD_PG_PORT to a "
-                "free port or stop what uses it"
-            )
+            return self.port_taken_error(state.port)
         elsewhere = self._running_elsewhere(text)
         if elsewhere is not None:
             return elsewhere
@@ -838,6 +841,33 @@ class EmbeddedCluster:
             f"数据库无法启动：PostgreSQL 未能启动：{shown}（日志：{self.logfile}） "
             f"PostgreSQL did not start: {shown} (log: {self.logfile})"
         )
+
+    @staticmethod
+    def port_taken_error(port: int) -> SetupError:
+        """The refusal when another program listens on the cluster's port."""
+        return SetupError(
+            f"端口已被占用：端口 {port} 已被占用；请把 GRIDWARD_PG_PORT 设为空闲端口，"
+            "或停止占用它的程序 "
+            f"port {port} is already in use: set GRIDWARD_PG_PORT to a "
+            "free port or stop what uses it"
+        )
+
+    def start_line(self, port: int) -> str:
+        """What the last :meth:`start` did, one line: started (after an unclean stop:
+        recovered) or found running, where, and the data folder. WHY one line for every
+        command (T68 #10): only `db start` said a crash was recovered, in its Chinese only;
+        serve, which systemd restarts, said nothing."""
+        where = f"127.0.0.1:{port}"
+        # T47 #12: "数据库已在 … 运行" read as "was already running" right after this command
+        # started (and recovered) it
+        if self.recovered:
+            zh = f"数据库已启动（上次未正常停止，已自动恢复），运行于 {where}"
+            en = f"started after an unclean stop (recovered), running on {where}"
+        elif self.started:
+            zh, en = f"数据库已启动，运行于 {where}", f"started, running on {where}"
+        else:
+            zh, en = f"数据库已在 {where} 运行", f"already running on {where}"
+        return f"{zh}，数据在 {self.pgdata} 中 {en}, data in {self.pgdata}"
 
     def crashed(self) -> bool:
         """Whether the cluster, found not running, was not shut down cleanly: its
@@ -897,14 +927,14 @@ class EmbeddedCluster:
             with self._connect(state, "postgres", autocommit=True) as conn:
                 rows = conn.execute(
                     "SELECT coalesce(nullif(application_name, ''), '?'), "
-                    "coalesce(host(client_addr), 'local'), datname FROM pg_stat_activity "
+                    "coalesce(host(client_addr), 'local'), datname, pid FROM pg_stat_activity "
                     "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' "
                     "AND application_name NOT LIKE %s",
                     (own,),
                 ).fetchall()
         except (LoginRefused, psycopg.Error):
             return self._client_backends()
-        return [Client.of(app, addr, db) for app, addr, db in rows]
+        return [Client.of(app, addr, db, pid) for app, addr, db, pid in rows]
 
     def stop_by_admin(self, force: bool = False) -> tuple[bool, list[Client]]:
         """``gridward db stop``: stop the server and mark it stopped, so that a command that

@@ -15,6 +15,7 @@ from importlib.metadata import version
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.runtime import version as built
 from tests.test_assign_cli import GRIDWARD, REPO, run
 from tests.test_tracks_db import demo as demo  # the fixture: demo streets, one steward
 from tests.test_worker_watch_db import STAMP, _until, _walks
@@ -23,15 +24,17 @@ CMD = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"
 
 
 def test_version_option_prints_the_package_version() -> None:
+    """The package's version, and from a git checkout its commit (T68 #7)."""
     res = run("--version")
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == f"gridward {version('gridward')}" and not res.stderr
+    assert res.stdout.strip() == f"gridward {built()}" and not res.stderr
+    assert built().startswith(version("gridward"))
 
 
 def test_health_names_the_version(db) -> None:
     with TestClient(create_app(db)) as client:
         body = client.get("/health").json()
-    assert body["version"] == version("gridward") and body["database"] == "ok"
+    assert body["version"] == built() and body["database"] == "ok"
 
 
 def _free_port() -> int:
@@ -73,7 +76,7 @@ def test_serve_writes_timestamped_log_lines(demo, pg_url, tmp_path) -> None:
                 return False
 
         _until(healthy, "an answer on /health")
-        assert answer["version"] == version("gridward")
+        assert answer["version"] == built()
     finally:
         server.terminate()
         server.wait(timeout=30)
