@@ -109,10 +109,12 @@ def _token(
         return {"Authorization": f"Bearer {issue_token(conn, uid)[1]}"}
 
 
-@pytest.fixture(scope="module")
-def city(engine) -> Iterator[dict[str, Any]]:  # noqa: ANN001
-    """The demo city once for the module, an account of each role (a planner of the
-    subdistrict, a steward who walked yesterday) and the contract read from the app."""
+def demo_city_readers(
+    engine: Any, prefix: str, contract: type[Contract]
+) -> Iterator[dict[str, Any]]:
+    """The demo city in emptied tables, an account of each role (a planner of the first
+    subdistrict, a steward who walked), a client and the contract read from the app: what
+    the answer-schema test modules share."""
     from api.app import create_app
     from geo.demo import populate
 
@@ -125,29 +127,41 @@ def city(engine) -> Iterator[dict[str, Any]]:  # noqa: ANN001
                 "t.person_id AND a.role = 'alley_steward' ORDER BY t.id LIMIT 1"
             )
         ).scalar_one()
-        communities = conn.execute(
-            text("SELECT code FROM areas WHERE level = 'community' ORDER BY code")
-        ).scalars()
-        communities = list(communities)
-        sub = conn.execute(
-            text("SELECT code FROM areas WHERE level = 'subdistrict' ORDER BY code LIMIT 1")
-        ).scalar_one()
+        codes = {
+            level: list(
+                conn.execute(
+                    text("SELECT code FROM areas WHERE level = :l ORDER BY code"), {"l": level}
+                ).scalars()
+            )
+            for level in ("community", "subdistrict", "district")
+        }
+    sub = codes["subdistrict"][0]
     heads = {
-        "admin": _token(db, "schemas-admin", "admin"),
-        "viewer": _token(db, "schemas-viewer", "viewer"),
-        "planner": _token(db, "schemas-planner", "planner", (sub,)),
-        "steward": _token(db, "schemas-steward", "steward", (), person),
+        "admin": _token(db, f"{prefix}-admin", "admin"),
+        "viewer": _token(db, f"{prefix}-viewer", "viewer"),
+        "planner": _token(db, f"{prefix}-planner", "planner", (sub,)),
+        "steward": _token(db, f"{prefix}-steward", "steward", (), person),
     }
     with TestClient(create_app(db)) as client:
         yield {
             "client": client,
             "db": db,
             "heads": heads,
-            "community": communities[0],
-            "other": communities[1],
+            "person": person,
+            "communities": codes["community"],
+            "community": codes["community"][0],
+            "other": codes["community"][1],
             "sub": sub,
-            "contract": Contract(client.get("/openapi.json").json()),
+            "district": codes["district"][0],
+            "contract": contract(client.get("/openapi.json").json()),
         }
+
+
+@pytest.fixture(scope="module")
+def city(engine) -> Iterator[dict[str, Any]]:  # noqa: ANN001
+    """The demo city once for the module, an account of each role (a planner of the
+    subdistrict, a steward who walked yesterday) and the contract read from the app."""
+    yield from demo_city_readers(engine, "schemas", Contract)
 
 
 def _done(client: TestClient, url: str, headers: dict[str, str]) -> dict[str, Any]:

@@ -13,12 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from geo.settings import city_today
-from tests.conftest import empty_database
-from tests.test_api_answer_schemas_db import Contract, _done, _token
+from tests.test_api_answer_schemas_db import Contract, _done, demo_city_readers
 
 TYPED = [
     ("get", "/jobs/{job_id}"),
@@ -46,46 +44,7 @@ class Typed(Contract):
 def town(engine) -> Iterator[dict[str, Any]]:  # noqa: ANN001
     """The demo city once for the module, an admin, a planner of a subdistrict, a steward
     and the contract read from the app."""
-    from api.app import create_app
-    from geo.demo import populate
-
-    db = empty_database(engine)
-    populate(db, seed=0)
-    with db.connect() as conn:
-        person = conn.execute(
-            text(
-                "SELECT t.person_id FROM tracks t JOIN assignments a ON a.person_id = "
-                "t.person_id AND a.role = 'alley_steward' ORDER BY t.id LIMIT 1"
-            )
-        ).scalar_one()
-        communities = list(
-            conn.execute(text("SELECT code FROM areas WHERE level = 'community' ORDER BY code"))
-            .scalars()
-            .all()
-        )
-        sub = conn.execute(
-            text("SELECT code FROM areas WHERE level = 'subdistrict' ORDER BY code LIMIT 1")
-        ).scalar_one()
-        district = conn.execute(
-            text("SELECT code FROM areas WHERE level = 'district' ORDER BY code LIMIT 1")
-        ).scalar_one()
-    heads = {
-        "admin": _token(db, "more-admin", "admin"),
-        "viewer": _token(db, "more-viewer", "viewer"),
-        "planner": _token(db, "more-planner", "planner", (sub,)),
-        "steward": _token(db, "more-steward", "steward", (), person),
-    }
-    with TestClient(create_app(db)) as client:
-        yield {
-            "client": client,
-            "db": db,
-            "heads": heads,
-            "person": person,
-            "communities": communities,
-            "sub": sub,
-            "district": district,
-            "contract": Typed(client.get("/openapi.json").json()),
-        }
+    yield from demo_city_readers(engine, "more", Typed)
 
 
 def test_no_answer_of_these_operations_is_an_untyped_object(town) -> None:  # noqa: ANN001
