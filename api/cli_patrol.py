@@ -254,7 +254,7 @@ def _watch(batch: int, every: float, sweep: Any = None) -> None:
     import logging
     import time
 
-    from geo.db import database_url, get_engine
+    from geo.db import database_url, down_note, get_engine
     from geo.match_queue import OUTAGE_STEPS_S, outage
 
     log = logging.getLogger("gridward.worker")
@@ -277,10 +277,11 @@ def _watch(batch: int, every: float, sweep: Any = None) -> None:
                 down = time.monotonic()
                 log.warning(
                     "数据库不可用 database unavailable (%s): retrying in %g s, then up to every "
-                    "%g s",
+                    "%g s%s",
                     why,
                     pause,
                     OUTAGE_STEPS_S[-1],
+                    "" if "gridward db start" in why else down_note(),
                 )
             tries += 1
             time.sleep(pause)

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from api.usage_words import EN_BY_TYPE, ZH_BY_TYPE, pattern_words, zh_detail
+from geo.db import down_note
 from geo.errors import (
     GridwardError,
     chinese_first,
@@ -492,8 +493,9 @@ def install_error_handlers(app: FastAPI) -> None:
                 {"Retry-After": "1"},
             )
         log.warning(
-            "数据库不可用 database unavailable: %s",
+            "数据库不可用 database unavailable: %s%s",
             str(exc.orig).splitlines()[0] if exc.orig else exc,
+            down_note(),
         )
         return _reply(req, 503, _DB_DOWN, {"Retry-After": "5"})
 

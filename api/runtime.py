@@ -156,29 +156,6 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-class _DownHint(logging.Filter):
-    """A "database unavailable" warning gets what to run when the embedded cluster is not
-    running (:func:`geo.db.down_hint`: ``gridward db start``). WHY (T68 #6): after the
-    cluster died under the API, its log repeated the warning and never named the fix. One
-    line per failed request, as before; the look at the cluster is cached."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING or "database unavailable" not in str(record.msg):
-            return True
-        said = record.getMessage()
-        if "gridward db start" in said:  # named already (a worker's 数据库已停止)
-            return True
-        try:
-            from geo.db import down_hint
-
-            hint = down_hint()
-        except Exception:  # noqa: BLE001 (a hint only: never lose the line for it)
-            return True
-        if hint:
-            record.msg, record.args = f"{said}；{hint}", None
-        return True
-
-
 def configure_logging(level: str | None = None) -> str:
     """Send ``gridward.*`` log lines to stderr with a timestamp at ``level`` (default: the
     ``log_level`` setting); idempotent. Returns the level used."""
@@ -189,7 +166,6 @@ def configure_logging(level: str | None = None) -> str:
     if not any(isinstance(h, _Stderr) for h in log.handlers):
         handler = _Stderr()
         handler.setFormatter(CityFormatter(LOG_FORMAT, DATE_FORMAT))
-        handler.addFilter(_DownHint())
         log.addHandler(handler)
     log.setLevel(name)
     log.propagate = False  # a root handler someone set up would print each line twice

@@ -626,6 +626,16 @@ def down_hint(settings: Settings | None = None) -> str:
     return hint
 
 
+def down_note() -> str:
+    """``；`` and :func:`down_hint`, or "": the end of a "database unavailable" log line.
+    A hint only: a failure to look (pg_ctl missing) never costs the line."""
+    try:
+        hint = down_hint()
+    except Exception:  # noqa: BLE001
+        return ""
+    return f"；{hint}" if hint else ""
+
+
 class Client(NamedTuple):
     """A program connected to the database, as a refusal names it: ``en`` ("gridward serve
     [4242] from 127.0.0.1 on database gridward, backend pid 5151") and ``zh`` ("gridward

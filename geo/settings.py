@@ -120,6 +120,19 @@ def unparsed_setting(
     return ValidationError.from_exception_data(title, errors)
 
 
+def _each_within(v: dict[str, Any], lo: float, hi: float, zh: str, en: str) -> dict[str, Any]:
+    """``v`` (a value per building type) when each value lies in ``lo..hi``; else a
+    ValueError naming the wrong types, in the words ``zh`` / ``en`` of the value."""
+    bad = {k: x for k, x in v.items() if not lo <= x <= hi}
+    if bad:
+        shown = json.dumps(bad, ensure_ascii=False)[:80]
+        raise ValueError(
+            f"各类型的{zh}须在 {lo} 到 {hi} 之间（有误的：{shown}） "
+            f"{en} of each type must be {lo} to {hi} (wrong: {shown})"
+        )
+    return v
+
+
 class Settings(BaseSettings):
     """All gridward settings with their documented defaults."""
 
@@ -218,28 +231,14 @@ class Settings(BaseSettings):
     def _storeys(cls, v: dict[str, int]) -> dict[str, int]:
         """Each type's storeys within 1..MAX_LEVELS, the types named. WHY: -3 storeys made
         negative households, refused by the database mid-import (tester T68 #12)."""
-        bad = {k: n for k, n in v.items() if not 1 <= n <= MAX_LEVELS}
-        if bad:
-            shown = json.dumps(bad, ensure_ascii=False)[:80]
-            raise ValueError(
-                f"各类型的层数须在 1 到 {MAX_LEVELS} 之间（有误的：{shown}） "
-                f"storeys of each type must be 1 to {MAX_LEVELS} (wrong: {shown})"
-            )
-        return v
+        return _each_within(v, 1, MAX_LEVELS, "层数", "storeys")
 
     @field_validator("residential_share")
     @classmethod
     def _shares(cls, v: dict[str, float]) -> dict[str, float]:
         """Each type's dwelling share within 0..1, refused when settings are read (it was
         refused at the first estimate only, without the variable's name)."""
-        bad = {k: x for k, x in v.items() if not 0 <= x <= 1}
-        if bad:
-            shown = json.dumps(bad, ensure_ascii=False)[:80]
-            raise ValueError(
-                f"各类型的住宅比例须在 0 到 1 之间（有误的：{shown}） "
-                f"the share of each type must be 0 to 1 (wrong: {shown})"
-            )
-        return v
+        return _each_within(v, 0, 1, "住宅比例", "the share")
 
     # --- nested grids ----------------------------------------------------------------------
     households_per_unit: int = Field(

@@ -157,6 +157,23 @@ def demo_city_readers(
         }
 
 
+def committed_plan_edited(
+    client: TestClient, admin: dict[str, str], community: str
+) -> tuple[int, dict[str, Any]]:
+    """The community's committed plan id, and an editor draft of it with one building moved
+    from its first grid to its second (the body of POST /plans/draft)."""
+    plans = client.get("/plans", params={"community": community}, headers=admin).json()
+    committed = next(p["plan_id"] for p in plans if p["status"] == "committed")
+    plan = client.get(f"/plans/{committed}", headers=admin).json()
+    grids = [
+        {"code": f["properties"]["code"], "building_ids": list(f["properties"]["building_ids"])}
+        for f in plan["features"]["features"]
+    ]
+    grids[1]["building_ids"].append(grids[0]["building_ids"].pop())
+    edit = {"community": community, "min_households": 300, "max_households": 500}
+    return committed, edit | {"grids": grids, "base_version": 1}
+
+
 @pytest.fixture(scope="module")
 def city(engine) -> Iterator[dict[str, Any]]:  # noqa: ANN001
     """The demo city once for the module, an account of each role (a planner of the
@@ -240,16 +257,7 @@ def test_the_plans_answers(city, tmp_path) -> None:  # noqa: ANN001
     job = contract.check("post", "/plans", client.post("/plans", json=body, headers=admin))
     assert _done(client, job["job_url"], admin)["status"] == "done"
 
-    plans = client.get("/plans", params={"community": community}, headers=admin).json()
-    committed = next(p for p in plans if p["status"] == "committed")
-    plan = client.get(f"/plans/{committed['plan_id']}", headers=admin).json()
-    grids = [
-        {"code": f["properties"]["code"], "building_ids": list(f["properties"]["building_ids"])}
-        for f in plan["features"]["features"]
-    ]
-    grids[1]["building_ids"].append(grids[0]["building_ids"].pop())
-    edit = {"community": community, "min_households": 300, "max_households": 500}
-    edit |= {"grids": grids, "base_version": 1}
+    _committed, edit = committed_plan_edited(client, admin, community)
     first = client.post("/plans/draft", json=edit, headers=admin)
     assert first.status_code == 201, first.text
     draft = contract.check("post", "/plans/draft", first)

@@ -16,7 +16,12 @@ import pytest
 from sqlalchemy import text
 
 from geo.settings import city_today
-from tests.test_api_answer_schemas_db import Contract, _done, demo_city_readers
+from tests.test_api_answer_schemas_db import (
+    Contract,
+    _done,
+    committed_plan_edited,
+    demo_city_readers,
+)
 
 TYPED = [
     ("get", "/jobs/{job_id}"),
@@ -197,16 +202,7 @@ def test_the_plans(town, tmp_path) -> None:  # noqa: ANN001
     assert job.status_code == 202, job.text
     made = _done(client, job.json()["job_url"], admin)["result"]["plan_id"]
 
-    plans = client.get("/plans", params={"community": community}, headers=admin).json()
-    committed = next(p["plan_id"] for p in plans if p["status"] == "committed")
-    plan = client.get(f"/plans/{committed}", headers=admin).json()
-    grids = [
-        {"code": f["properties"]["code"], "building_ids": list(f["properties"]["building_ids"])}
-        for f in plan["features"]["features"]
-    ]
-    grids[1]["building_ids"].append(grids[0]["building_ids"].pop())
-    edit = {"community": community, "min_households": 300, "max_households": 500}
-    edit |= {"grids": grids, "base_version": 1}
+    committed, edit = committed_plan_edited(client, admin, community)
     draft = client.post("/plans/draft", json=edit, headers=admin)
     assert draft.status_code == 201, draft.text
     edited = draft.json()["plan_id"]

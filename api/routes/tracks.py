@@ -47,6 +47,7 @@ from api.limits import (
     upload_slots,
 )
 from geo.accounts_models import STEWARD_ZH
+from geo.db import down_note
 from geo.duty_undo import MAX_REASON
 from geo.errors import (
     ConflictError,
@@ -642,10 +643,11 @@ def _file_failure(filename: str | None, exc: Exception) -> dict[str, Any]:
         )
     elif failed is not None and failed.kind == "unavailable":
         log.warning(
-            "上传 %r 时数据库不可用 upload of %r: database unavailable: %s",
+            "上传 %r 时数据库不可用 upload of %r: database unavailable: %s%s",
             filename,
             filename,
             failed.line,
+            down_note(),
         )
         error = (
             "数据库暂不可用，请稍后重新发送此文件 "
