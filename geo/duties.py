@@ -69,6 +69,7 @@ from geo.errors import (
 from geo.settings import city_today, get_settings
 from geo.street_areas import street_area_path
 from geo.track_days import EARLIEST_DAY, LATEST_DAY
+from geo.track_touch import shown_of, touch_changed
 
 # role → what it is held on
 ROLE_TARGET = {
@@ -1146,7 +1147,9 @@ def person_leaves(
         rows = _leaving(conn, person_id, y)
         _refuse_erasing(found, y, [r for r in rows if y < r.valid_from < day])
         was_active = bool(found.active)
+        shown = shown_of(conn, ids=[person_id])  # their tracks restamped if their rows change
         conn.execute(text("UPDATE people SET active = false WHERE id = :p"), {"p": person_id})
+        touch_changed(conn, shown)
         ended = conn.execute(
             text(
                 "UPDATE assignments SET valid_to = :y WHERE person_id = :p "

@@ -36,7 +36,10 @@ Rules:
   nothing written;
 * the answer counts the people ``created``, ``updated`` (anything stored about them changed)
   and ``unchanged``, with the registry ids of the first two (:data:`IDS_LISTED`), so a sync
-  job tells a new person, a change and a file imported twice apart (T67 #9).
+  job tells a new person, a change and a file imported twice apart (T67 #9);
+* a new name stamps the person's tracks (``changed_at``, :mod:`geo.track_touch`) in the
+  import's transaction, so a sync by ``GET /tracks?changed_since=`` sees the name their rows
+  now show; a file imported twice stamps nothing.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ from geo.errors import (
 from geo.errors import count_en as _count
 from geo.errors import verb_en as _verb
 from geo.settings import city_today, get_settings
+from geo.track_touch import shown_of, touch_changed
 from geo.tracks.parse_table import HEAD_ROWS
 
 Covers = Callable[[AreaPath], bool]
@@ -1589,7 +1593,9 @@ def import_people(
         moved = _names_moved(rows, before)  # T49 #1 (c)
         kept_roles = _duty_roles(conn, rows, before) if "roles" in present else None  # T67 #1
         was = _snapshot(conn, ids)
+        shown = shown_of(conn, registry_ids=ids)  # their tracks' rows: a sync must see a rename
         _upsert(conn, rows, present, reactivate)
+        touched = touch_changed(conn, shown)
         now = _snapshot(conn, ids)
         created = [e for e in ids if e not in was]
         updated = [e for e in ids if e in was and was[e] != now.get(e)]
@@ -1627,7 +1633,8 @@ def import_people(
                 "created": len(created),
                 "updated": len(updated),
             }
-            | ({"crs": source} if source != WGS84 else {}),
+            | ({"crs": source} if source != WGS84 else {})
+            | ({"tracks_touched": touched} if touched else {}),
         )
     # T67 #9: what the file changed, for a sync job; the ids of the new and changed people
     out: dict[str, Any] = {
@@ -1974,9 +1981,11 @@ def renumber_person(
                 "roles": list(q.roles or []),
                 "active": bool(q.active),
             }
+        shown = shown_of(conn, ids=[p.id])  # their tracks restamped if their rows change
         conn.execute(
             text("UPDATE people SET external_id = :e WHERE id = :i"), {"e": new, "i": p.id}
         )
+        touch_changed(conn, shown)
         audit.record(
             conn,
             actor,

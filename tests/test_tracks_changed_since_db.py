@@ -7,6 +7,7 @@ Real PostGIS, simulated walks through the API."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,7 +19,9 @@ from api.app import create_app
 from geo.day_networks import walk_network
 from geo.db import migrate
 from geo.match_queue import AbandonedSweep
+from geo.people_import import renumber_person
 from geo.track_store import set_failed
+from geo.track_touch import shown_of, touch_changed
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.test_migrations_db import scratch  # noqa: F401 (a fixture)
 from tests.test_tracks_db import _csv, _post, _second_steward, demo  # noqa: F401
@@ -50,12 +53,13 @@ def _changed(client: TestClient, headers: dict, since: str, **params) -> dict:
     return r.json()
 
 
-def _settled(client: TestClient, headers: dict) -> dict:
-    """A full sync whose ``as_of`` lies after every change listed. WHY a retry: a
-    transaction of the app's own (the minute's stale-upload look, a job's bookkeeping) open
-    during the read holds ``as_of`` back, rightly; the test wants a clean cut."""
+def _settled(client: TestClient, headers: dict, since: str = EARLY) -> dict:
+    """A sync (a full one by default) whose ``as_of`` lies after every change listed. WHY a
+    retry: a transaction of the app's own (the minute's stale-upload look, a job's
+    bookkeeping) open during the read holds ``as_of`` back, rightly; the test wants a clean
+    cut."""
     for _ in range(50):
-        out = _changed(client, headers, EARLY, limit=1000)
+        out = _changed(client, headers, since, limit=1000)
         if all(_at(t["changed_at"]) < _at(out["as_of"]) for t in out["tracks"]):
             return out
     raise AssertionError(out)
@@ -343,3 +347,106 @@ def test_after_id_without_changed_since_is_a_422(synced) -> None:
     r = client.get("/tracks", params={"after_id": 3}, headers=admin)
     assert r.status_code == 422 and r.json()["code"] == "invalid_input"
     assert "after_id" in r.json()["error"] and "changed_since" in r.json()["error"]
+
+
+def _import_people(client: TestClient, headers: dict, body: str) -> dict:
+    """The roster import of POST /people/import (a CSV of ``body``)."""
+    f = io.BytesIO(body.encode("utf-8"))
+    r = client.post("/people/import", files={"file": ("p.csv", f, "text/csv")}, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_person_renamed_by_the_roster_import_comes_back_in_the_next_sync(synced, demo) -> None:  # noqa: F811
+    """A roster renaming 王小巷 (S1) to 王大巷 stamps her four tracks, not the other
+    steward's: the next sync lists them with the new name (it kept the old one for good, the
+    row's person read from people and changed_at never moved). The same roster again, a
+    renumber and a leave change nothing a track's row shows: the sync after them is empty."""
+    client, admin, (a, b, c, d) = synced
+    _second_steward(demo)
+    r = _post(client, admin, [("w75.csv", _walk(demo, 75, 6))], person_id=2)
+    assert r.status_code == 201, r.text
+    e = int(r.json()["files"][0]["track_id"])
+    first = _settled(client, admin)
+    assert {t["person"] for t in first["tracks"]} == {"王小巷", "李小巷"}
+
+    roster = "人员编号,姓名\nS1,王大巷\nS2,李小巷\n"
+    done = _import_people(client, admin, roster)
+    assert (done["updated"], done["unchanged"], done["updated_ids"]) == (1, 1, ["S1"]), done
+    out = _settled(client, admin, first["as_of"])
+    assert sorted(t["id"] for t in out["tracks"]) == [a, b, c, d] and out["total"] == 4, out
+    assert {t["person"] for t in out["tracks"]} == {"王大巷"}
+    assert e not in {t["id"] for t in out["tracks"]}
+    with demo.connect() as conn:
+        detail = conn.execute(
+            text(
+                "SELECT detail FROM audit_log WHERE action = 'people.import' ORDER BY id DESC "
+                "LIMIT 1"
+            )
+        ).scalar_one()
+    assert detail["tracks_touched"] == 4, detail
+
+    again = _import_people(client, admin, roster)
+    assert (again["updated"], again["unchanged"]) == (0, 2), again
+    assert _changed(client, admin, out["as_of"])["total"] == 0
+    assert renumber_person(demo, 1, "S1-2026", actor="cli")["person_id"] == 1
+    r = client.post("/people/1/leave", headers=admin)
+    assert r.status_code == 200, r.text
+    assert _changed(client, admin, out["as_of"])["total"] == 0
+
+
+# every column of people, and a change of it (a test of its own per column would be 11
+# demo cities)
+_PEOPLE_CHANGES = {
+    "external_id": "'S1-X'",
+    "name": "'王大巷'",
+    "phone": "'13900009999'",
+    "roles": "ARRAY['street_chief']",
+    "home": "ST_SetSRID(ST_MakePoint(116.31, 39.99), 4326)",
+    "home_building_id": "(SELECT min(id) FROM buildings)",
+    "capacity": "7",
+    "part_time": "NOT part_time",
+    "active": "NOT active",
+    "area_id": "(SELECT min(id) FROM areas)",
+    "created_at": "'2001-01-01T00:00:00+08:00'",
+}
+
+
+def test_a_change_of_people_stamps_the_tracks_exactly_when_their_rows_move(synced, demo) -> None:  # noqa: F811
+    """Each column of people changed in turn, bracketed as the code that changes people
+    brackets it (geo.track_touch: shown_of before, touch_changed after, one transaction);
+    GET /tracks and GET /tracks/{id} read before and after: the person's four tracks are
+    stamped exactly when the change moves what they show (the name), and for nothing else.
+    WHY: the list's SELECT and PERSON_SHOWN must agree, or a sync misses a change (a
+    registry id added to the row would be stamped by nobody) or downloads the city again;
+    a new column of people must be placed here too."""
+    client, admin, (a, _b, _c, _d) = synced
+    with demo.connect() as conn:
+        columns = set(
+            conn.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'people' AND column_name <> 'id'"
+                )
+            ).scalars()
+        )
+    assert columns == set(_PEOPLE_CHANGES), columns ^ set(_PEOPLE_CHANGES)
+
+    def seen() -> tuple[list[dict], dict]:
+        rows = client.get("/tracks", params={"person_id": 1}, headers=admin).json()["tracks"]
+        one = client.get(f"/tracks/{a}", headers=admin).json()
+        return [{k: v for k, v in t.items() if k != "changed_at"} for t in rows], one
+
+    moved, stamped = set(), set()
+    for column, value in _PEOPLE_CHANGES.items():
+        was, stamp = seen(), _changed_at(demo, a)
+        with demo.begin() as conn:
+            shown = shown_of(conn, ids=[1])
+            n = conn.execute(text(f"UPDATE people SET {column} = {value} WHERE id = 1")).rowcount
+            assert n == 1, column
+            assert touch_changed(conn, shown) in (0, 4), column
+        if seen() != was:
+            moved.add(column)
+        if _changed_at(demo, a) > stamp:
+            stamped.add(column)
+    assert moved == stamped and "name" in moved, (moved, stamped)
