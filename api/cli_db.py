@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import typer
 
@@ -803,10 +804,16 @@ def restore(
             )
         scratch_url = make_url(url).set(database=scratch).render_as_string(hide_password=False)
         old, new = _migrate_restored(_libpq(url, scratch), scratch_url)
-        carried = _carry_audit(_libpq(url), _libpq(url, scratch), file) if exists else 0
-        if exists:
+        replaced = _replaced(_libpq(url), _libpq(url, scratch)) if exists else None
+        carried, dropped = 0, 0
+        if replaced is not None and replaced.own:
+            carried = _carry_audit(_libpq(url), _libpq(url, scratch), file)
             _carry_sequences(_libpq(url), _libpq(url, scratch))
-        _record_restore(scratch_url, file, made, old, new, carried)
+        elif replaced is not None:
+            # another installation's (T68 #14): its entries go with it, and the ids go on
+            # from the backup's own, as in a new database: nothing restored names its ids
+            dropped = replaced.entries
+        _record_restore(scratch_url, file, made, old, new, carried, dropped)
         _swap(admin, scratch, name, exists is not None)
     except BaseException as exc:
         left, left_zh = _drop_scratch(admin, scratch)
@@ -836,6 +843,8 @@ def restore(
             f"{carried} audit entries made after the backup were carried over into the "
             "restored database (new ids; detail.carried_over says so)"
         )
+    if dropped and replaced is not None:
+        typer.echo(_not_carried(dropped, replaced.own is None))
     if any(" ACL " in ln for ln in listing if not ln.startswith(";")):
         typer.echo(
             "未恢复授权：授予其他角色的权限（如只读报表角色）不会恢复，请重新授权 "
@@ -991,6 +1000,66 @@ def _full_disk(exc: BaseException) -> str | None:
     return disk_full(str(words))
 
 
+class _Replaced(NamedTuple):
+    """The database a restore replaces, as its audit log tells it."""
+
+    own: bool | None  # it descends from the backup (None: the backup has no entry to tell by)
+    entries: int  # the audit entries it holds
+
+
+def _replaced(current: str, restored: str) -> _Replaced:
+    """Whether the database being replaced descends from the backup: the backup's newest
+    audit entry (its time, to the microsecond, actor, action and target) is in it, and how
+    many entries it holds. WHY: a backup of one installation restored over another's
+    database carried that one's audit entries into the restored log, naming tracks and users
+    it does not hold (outside tester T68 #14). Not by id: an entry an earlier restore carried
+    over has a new one, and its time, actor, action and target are kept."""
+    import psycopg
+
+    with psycopg.connect(restored, connect_timeout=10) as dst:
+        newest = dst.execute(
+            "SELECT at, actor, action, target_type, target_id FROM audit_log "
+            "ORDER BY at DESC, id DESC LIMIT 1"
+        ).fetchone()
+    with psycopg.connect(current, connect_timeout=10) as src:
+        if src.execute("SELECT to_regclass('audit_log')").fetchone()[0] is None:
+            return _Replaced(None if newest is None else False, 0)
+        entries = int(src.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+        if newest is None:
+            return _Replaced(None, entries)
+        found = src.execute(
+            "SELECT EXISTS (SELECT FROM audit_log WHERE at = %s "
+            "AND actor IS NOT DISTINCT FROM %s AND action = %s "
+            "AND target_type IS NOT DISTINCT FROM %s AND target_id IS NOT DISTINCT FROM %s)",
+            newest,
+        ).fetchone()[0]
+    return _Replaced(bool(found), entries)
+
+
+def _not_carried(dropped: int, unknown: bool) -> str:
+    """The line saying a restore did not carry the replaced database's ``dropped`` audit
+    entries over, and why (``unknown``: the backup has no entry to tell its lineage by).
+    WHY said: carrying them was the rule, and they are gone unless it was backed up first."""
+    why_zh, why = (
+        (
+            "备份中没有审计记录，无法确认被替换的数据库由这份备份而来",
+            "the backup holds no audit entries, so the replaced database cannot be shown to "
+            "come from it",
+        )
+        if unknown
+        else (
+            "被替换的数据库属于另一套安装（备份中最新的审计记录不在其中）",
+            "the replaced database was another installation's (the backup's newest audit "
+            "entry is not in it)",
+        )
+    )
+    return (
+        f"审计记录未转入：{why_zh}；其 {dropped} 条审计记录未转入恢复后的数据库，已随它删除"
+        f"（除非替换前已备份它） {why}: its {dropped} audit entries were not carried over "
+        "into the restored database and are gone with it (unless it was backed up first)"
+    )
+
+
 def _carry_audit(current: str, restored: str, file: Path) -> int:
     """Copy the audit entries the database being replaced holds from after the backup's
     newest one into the restored copy (new ids; ``detail.carried_over`` and the entry's old
@@ -1060,10 +1129,13 @@ def _carry_sequences(current: str, restored: str) -> None:
                 )
 
 
-def _record_restore(url: str, file: Path, made: str, old: str, new: str, carried: int = 0) -> None:
+def _record_restore(
+    url: str, file: Path, made: str, old: str, new: str, carried: int = 0, dropped: int = 0
+) -> None:
     """The restore in the audit log (``db.restore``), written into the restored copy before
     it replaces the old database: it is there exactly when the restore took place. WHY: an
-    admin reading the log after a restore saw the backup's history with no sign of it."""
+    admin reading the log after a restore saw the backup's history with no sign of it.
+    ``dropped``: the entries of a database of another installation, not carried over."""
     import getpass
 
     from sqlalchemy import create_engine
@@ -1079,6 +1151,8 @@ def _record_restore(url: str, file: Path, made: str, old: str, new: str, carried
         detail = {"os_user": who, "file": str(file.absolute()), "backup_made": made}
         detail.update(schema=new, **({"migrated_from": old} if old != new else {}))
         detail["carried_over"] = carried  # audit entries kept from after the backup
+        if dropped:  # the replaced database was another installation's (T68 #14)
+            detail["not_carried_over"] = dropped
         with engine.begin() as conn:
             record(conn, "cli", DB_RESTORE, detail=detail)
     finally:
