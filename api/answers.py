@@ -5,7 +5,8 @@ generated from the schema had no types. Routes name these models in ``responses=
 {"model": ...}}`` only: a route returns its own Response, which FastAPI sends as built, so
 no model here can drop, rename, add or re-type a key of what is sent. A key left out of some
 answers is optional (not ``required``; :func:`maybe`); a key always sent that may be null is
-``X | None`` without a default. The layers' GeoJSON models are in :mod:`api.routes.features`.
+``X | None`` without a default. The layers' GeoJSON models are in :mod:`api.routes.features`,
+the tracks' answers in :mod:`api.routes.tracks`.
 """
 
 from __future__ import annotations
@@ -672,28 +673,158 @@ class DutyChanges(BaseModel):
     start: int = Field(description="新增的职责数 duties started")
 
 
-class ProposalResult(BaseModel):
-    """A staffing proposal job's result (POST /assignments/proposals): nothing written until
-    POST /assignments/commit."""
+class _ProposalSummary(BaseModel):
+    """What :func:`geo.staffing.propose` adds to every solver's figures."""
 
-    kind: Literal["grids", "streets", "alleys"] = Field(description="网格、街或巷 what is staffed")
+    starting_tomorrow: int = Field(
+        description="明天才开始的职责数（人员或职位今天仍被占用） duties starting tomorrow"
+    )
+    ending_today: int = Field(description="今天结束的现有职责数 duties in force ending today")
+    until_planned: int = Field(
+        description="代班到已安排职责开始前的职责数 stand-ins until a planned duty"
+    )
+    short_later: int = Field(description="日后不足的职位数（见 short_from） slots short later")
+    runtime_s: float = Field(description="求解时间（秒） the solver's time in seconds")
+    solver: str = Field(description="求解器 the solver used")
+
+
+class GridsSummary(_ProposalSummary):
+    """网格长、专职网格员的求解统计 (:func:`geo.assign.grids.staff_grids`); without a
+    rebalance, the grids' staff after the commit, not only the new picks."""
+
+    grids: int = Field(description="网格数 grids")
+    fully_staffed: int = Field(description="人员配齐的网格数 grids fully staffed")
+    staffed_rate: float = Field(description="配齐率 0–1 their share")
+    leaders: int = Field(description="网格长数 grid leaders")
+    workers: int = Field(description="专职网格员数 full-time workers")
+    households_per_worker: float | None = Field(
+        description="每名专职网格员的户数，无网格员为空 households per worker"
+    )
+    mean_distance_m: float | None = Field(
+        description="住址到网格的平均距离（米），无人为空 mean distance from home"
+    )
+    new: int = maybe("新选的职责数（只补缺时） duties newly picked (gaps filled, no rebalance)")
+
+
+_ACROSS = "仅隔着路网缺口才能到达的已配人员街巷编号（请核实有路） staffed only across a gap"
+_UNREACHABLE = "步行可达范围内无人的街巷编号 streets.id nobody can walk to"
+_OUTSIDE = "住址离任何可步行道路太远而未计入的人员 people.id living too far from any way"
+
+
+class _LineSummary(_ProposalSummary):
+    """What the street chiefs' and alley stewards' solvers both say."""
+
+    people: int = Field(description="可用人数 people available")
+    covered: int = Field(description="有人负责的街巷数 streets or alleys with a holder")
+    coverage: float = Field(description="覆盖率 0–1 their share")
+    mean_walk_m: float | None = Field(description="平均步行距离（米），无人为空 mean walk")
+    objective: float = Field(description="目标函数值 the solver's objective")
+    kept: int = Field(description="保留的现有职责数 duties kept")
+    across_gaps: list[int] = Field(description=_ACROSS)
+    unreachable: list[int] = Field(description=_UNREACHABLE)
+    outside_area: list[int] = Field(description=_OUTSIDE)
+    fill_idle: bool = maybe("空闲人员接手（仅加此项时，为 true） fill_idle was asked (only then)")
+    held_elsewhere: int = maybe("在别处已有职责的人数（仅有此类人时） people with duties elsewhere")
+    full_elsewhere: int = maybe("在别处已满负荷的人数（同上） of them with no room left")
+    solved_again: int = maybe(
+        "今天结束职责的人被选回、重新求解的街巷数（仅此时） items solved again without the "
+        "people whose duty there ends today"
+    )
+
+
+class StreetsSummary(_LineSummary):
+    """街巷长的求解统计 (:func:`geo.assign.chiefs.assign_chiefs`)."""
+
+    streets: int = Field(description="街数 streets")
+    chiefs: int = Field(description="街巷长数 street chiefs")
+    streets_per_chief_max: int = Field(description="每名街巷长最多的街数 most streets per chief")
+    streets_per_chief_median: float = Field(description="每名街巷长的街数中位数 the median")
+    handed_to_idle: int = maybe(
+        "交给空闲人员的街数（仅 fill_idle） streets handed to idle people (fill_idle only)"
+    )
+
+
+class AlleysSummary(_LineSummary):
+    """小巷管家的求解统计 (:func:`geo.assign.stewards.assign_stewards`)."""
+
+    alleys: int = Field(description="小巷数 alleys")
+    stewards: int = Field(description="小巷管家数 alley stewards")
+    fully_staffed: float = Field(description="管家人数配齐的小巷比例 0–1 alleys fully staffed")
+    load_max_m: float = Field(description="最重负荷（米） the heaviest load in metres")
+    load_median_m: float = Field(description="负荷中位数（米） the median load")
+    load_spread: float | None = Field(description="最重 / 中位数，无负荷为空 max / median")
+    fair_share_m: float = Field(description="公平份额（米） the fair share")
+    target_m: float = Field(description="目标负荷（米） the target load")
+    long_alleys: int = Field(description="超过一人负荷的长巷数 alleys longer than a load")
+    capacity_m: float = Field(description="每人负荷上限（米） the load cap per person")
+    new: int = Field(description="新安排的职责数 duties new")
+    flow: str = Field(description="最小费用流的状态 the min-cost flow's status")
+    improve_passes: int = Field(description="局部搜索轮数 local-search passes")
+    handed_to_idle: int = Field(description="交给空闲人员的小巷数 alleys handed to idle people")
+    spread_bound: float | None = Field(
+        description="负荷差的界（idle_spread），不交接为空 the spread bound; null: no hand-on"
+    )
+    long_alley_m: float = Field(description="长巷的长度界（米） an alley longer is long")
+    long_alone: int = Field(description="只管一条长巷的管家数 stewards whose load is one alley")
+    over_capacity: int = Field(description="超出负荷上限的其他管家数 others above their cap")
+    load_spread_rest: float | None = Field(
+        description="除上述两类外的负荷差，无则为空 the spread of the rest"
+    )
+    levelled: int = maybe("均衡负荷转出的小巷数（仅 fill_idle） alleys handed on by levelling")
+    stewards_without_fill_idle: int = maybe("不加 fill_idle 时的管家数（仅 fill_idle）")
+    new_stewards: int = maybe("加 fill_idle 才管小巷的人数（仅 fill_idle） people new to alleys")
+    no_longer_stewards: int = maybe("加 fill_idle 后不再管小巷的人数（仅 fill_idle）")
+    rest_top_alleys: int | None = maybe(
+        "其余管家中负荷最重者的小巷数（仅 fill_idle） alleys of the busiest of the rest"
+    )
+    take_over_m: float = maybe("接手的步行范围（米，仅 fill_idle） the take-over walk")
+
+
+class _Proposal(BaseModel):
+    """A staffing proposal job's result (POST /assignments/proposals): nothing written until
+    POST /assignments/proposals/{job_id}/commit. ``kind`` says what its summary holds."""
+
     area: str = Field(description="区域编码 area code")
     day: str = Field(description="所依据的日期 the day it was solved for")
     rebalance: bool = Field(description="是否重新平衡 whether all duties were solved anew")
     base_fingerprint: str = Field(description="所依据的职责的指纹（提交时核对） the duties' hash")
     pairs: list[ProposalPair] = Field(description="提交后的职责 the duties after the commit")
-    uncovered: list[int | str] = Field(
-        description="无人负责的街巷编号或网格编码 streets' ids or grids' codes left without"
-    )
     short_from: list[ShortLater] = Field(description="日后不足的职位 slots short later")
-    summary: dict[str, Any] = Field(
-        description="求解的统计（按类型不同：覆盖率、负担、运行时间等） the solver's figures, "
-        "which differ by kind (coverage, loads, runtime …)"
-    )
     changes: DutyChanges
     holders_per_item: int = Field(description="每条街巷最多的持有人数 holders per street")
     planned: list[PlannedDutyRow] = Field(description="手工安排、日后开始的职责 planned duties")
     notes: list[str] = maybe("说明（中文在前，仅 fill_idle 时） notes (fill_idle only)")
+    committed: bool = maybe("已提交（提交后才有，为 true） committed (only once it is: true)")
+
+
+class GridsProposal(_Proposal):
+    """网格长与专职网格员 grid leaders and workers."""
+
+    kind: Literal["grids"] = Field(description="网格 grids")
+    uncovered: list[str] = Field(description="人员不足的网格编码 grids' codes left short")
+    summary: GridsSummary
+
+
+class StreetsProposal(_Proposal):
+    """街巷长 street chiefs."""
+
+    kind: Literal["streets"] = Field(description="街 streets")
+    uncovered: list[int] = Field(description="无人负责的街编号 streets.id left without")
+    summary: StreetsSummary
+
+
+class AlleysProposal(_Proposal):
+    """小巷管家 alley stewards."""
+
+    kind: Literal["alleys"] = Field(description="小巷 alleys")
+    uncovered: list[int] = Field(description="无人负责的小巷编号 streets.id left without")
+    summary: AlleysSummary
+
+
+# one result per kind of proposal: a client reads ``kind`` to know its ``summary``
+ProposalResult = Annotated[
+    GridsProposal | StreetsProposal | AlleysProposal, Field(discriminator="kind")
+]
 
 
 _JOB_STATUS = "任务状态：排队中 queued、进行中 running、已完成 done、已失败 failed"
@@ -981,3 +1112,227 @@ class Plan(BaseModel):
     created_at: str = Field(description="创建时间 made, " + _TIME)
     committed_at: str | None = Field(description="提交时间，未提交为空 committed, " + _TIME)
     features: PlanGrids
+
+
+# ------------------------------------------------------------------------------------------
+# plans: the list, a rebalance, a commit, a discard (GET /plans, POST /plans/rebalance,
+# POST /plans/{id}/commit, DELETE /plans/{id})
+# ------------------------------------------------------------------------------------------
+
+
+class PlanListed(BaseModel):
+    """A plan in GET /plans (:func:`geo.plan_history.list_plans`)."""
+
+    plan_id: int = Field(description="方案编号 the plan's id")
+    community: str = Field(description="社区编码 community code")
+    community_name: str = Field(description="社区名称 community name")
+    status: Literal["draft", "committed", "discarded"] = Field(
+        description="草案 draft、已提交 committed 或已放弃 discarded"
+    )
+    source: str = Field(
+        description="来源：划分引擎 partition、编辑器 editor、恢复旧版 revert、文件导入 file"
+    )
+    created_by: str | None = Field(description="创建人 who made it")
+    created_at: str | None = Field(description="创建时间 made, " + _TIME)
+    committed_by: str | None = Field(description="提交人，未提交为空 who committed it")
+    committed_at: str | None = Field(description="提交时间，未提交为空 committed, " + _TIME)
+    base_version: int = Field(description="所依据的网格版本 the grid version it was made on")
+    version: int | None = Field(description="提交产生的版本，未提交为空 the version it made")
+    current: bool = Field(description="仍是社区的现行网格 still the community's grids")
+    stale: bool = Field(description="草案所依据的网格已不是现行的 a draft on grids replaced")
+    outdated: bool = Field(
+        description="草案生成后楼栋、户数或街巷有变，须重新保存才能提交 made before a change"
+    )
+    grids: int = Field(description="网格数 grids")
+    households_min: int | None = Field(description="网格户数最小值 fewest households a grid")
+    households_max: int | None = Field(description="网格户数最大值 most households a grid")
+    households: int = Field(description="户数合计 households in all")
+    bounds: list[int] | None = Field(
+        description="户数下限、上限 [min, max]，无有效界限为空 the household bounds"
+    )
+
+
+class RebalancedGrid(BaseModel):
+    """A grid of a rebalance: a locked one as it was, or one the engine drew."""
+
+    code: str | None = Field(
+        description="所延续的网格的编码；不延续任何网格的新网格为空（保存时编号） the code of "
+        "the grid it continues; null: a new grid, named when saved"
+    )
+    building_ids: list[int] = Field(description="楼栋编号 buildings.id")
+    locked: bool = Field(description="锁定（原样保留） locked: kept as it was")
+    households: int = Field(description="户数 households")
+    source: int | None = Field(
+        description="所延续的网格在请求 grids 中的序号（从 0 起），新网格为空 the index in the "
+        "request's grids of the grid it continues"
+    )
+
+
+class RebalanceSummary(BaseModel):
+    grids: int = Field(description="网格数 grids")
+    locked: int = Field(description="锁定的网格数 grids locked")
+    within_bounds: int = Field(description="户数在上下限内的网格数 grids within the bounds")
+    moved_buildings: int = Field(description="所属网格改变的楼栋数 buildings that change grid")
+
+
+class Rebalanced(BaseModel):
+    """POST /plans/rebalance: the grids, nothing stored (save them as a draft to keep)."""
+
+    grids: list[RebalancedGrid] = Field(description="锁定的网格在前 the locked grids first")
+    summary: RebalanceSummary
+
+
+class CommitDuty(BaseModel):
+    """A grid duty through a plan's commit, as it was on its old grid."""
+
+    duty: int = Field(description="职责编号 the duty's id")
+    person_id: int = Field(description="人员系统编号 people.id")
+    person: str = Field(description="人员编号 the registry id")
+    name: str = Field(description="姓名 name")
+    role: str = Field(description="职责：网格长 grid_leader、专职网格员 grid_worker 等 the duty")
+    grid: str = Field(description="原网格编码 the old grid's code")
+    valid_from: str = Field(description="首日 first day (YYYY-MM-DD)")
+    valid_to: str | None = Field(description="末日，长期为空 last day; null: open-ended")
+
+
+class CommitDutyCarried(CommitDuty):
+    """A duty carried to its old grid's successor (valid_from: the new duty's first day)."""
+
+    to_grid: str = Field(description="接续网格的编码 the successor's code")
+    new_duty: int = Field(description="新职责编号（从未生效的职责原样移动时同原编号） new id")
+    old_valid_from: str = Field(description="原职责首日 the old duty's first day")
+    old_last_day: str | None = Field(
+        description="原职责末日（昨天）；原样移动为空 the old duty's last day; null: moved"
+    )
+
+
+class CommitDutyEnded(CommitDuty):
+    """A duty not carried (no successor, or a clash there): ended yesterday."""
+
+    last_day: str = Field(description="末日（昨天） its last day, yesterday")
+
+
+class CommitDutyRemoved(CommitDuty):
+    """A duty never in force, not carried: removed."""
+
+    planned: bool = Field(description="日后才开始（非今天） it was to start after today")
+
+
+class CommitDutyCounts(BaseModel):
+    continued: int = Field(description="同一网格（编码、楼栋相同）原样保留的 kept as they are")
+    carried: int = Field(description="顺延到接续网格的 carried to a successor")
+    ended: int = Field(description="结束的 ended")
+    removed: int = Field(description="删除的 removed")
+
+
+class StaffingGap(BaseModel):
+    """A grid of the new version with no leader or too few full-time workers today."""
+
+    grid: str = Field(description="网格编码 the grid's code")
+    households: int = Field(description="户数 households")
+    leader: bool = Field(description="有网格长 it has a leader")
+    workers: int = Field(description="专职网格员数 full-time workers")
+    workers_needed: int = Field(description="所需专职网格员数 workers needed")
+
+
+class StaffingSurplus(BaseModel):
+    """A grid of the new version with more staff than it needs today."""
+
+    grid: str = Field(description="网格编码 the grid's code")
+    households: int = Field(description="户数 households")
+    leaders: int = Field(description="网格长数 leaders")
+    workers: int = Field(description="专职网格员数 full-time workers")
+    workers_needed: int = Field(description="所需专职网格员数 workers needed")
+
+
+class OutlineMoved(BaseModel):
+    grid: str = Field(description="网格编码 the grid's code")
+    m2: float = Field(description="变动的面积（平方米） ground that changed hands, m²")
+
+
+class PlanCommitted(BaseModel):
+    """POST /plans/{id}/commit: the new grid version and what became of the grid duties."""
+
+    plan_id: int = Field(description="方案编号 the plan's id")
+    community: str = Field(description="社区编码 community code")
+    version: int = Field(description="新的网格版本 the new grid version")
+    grids: int = Field(description="一级网格数 level-1 grids")
+    level2: int = Field(description="二级网格数 level-2 grids")
+    level3: int = Field(description="三级网格数 level-3 grids")
+    retired: int = Field(description="停用的旧网格数（各级） old grids retired, every level")
+    duties: CommitDutyCounts
+    duties_continued: list[CommitDuty] = Field(description="原样保留的职责 duties kept")
+    duties_carried: list[CommitDutyCarried] = Field(description="顺延的职责 duties carried")
+    duties_ended: list[CommitDutyEnded] = Field(description="结束的职责 duties ended")
+    duties_removed: list[CommitDutyRemoved] = Field(description="删除的职责 duties removed")
+    successors: dict[str, str] = Field(
+        description="旧网格编码 → 接续网格编码 each old code → its successor's code"
+    )
+    staffing_gaps: list[StaffingGap] = Field(
+        description="缺网格长或网格员的网格（请配置人员） grids short of staff"
+    )
+    staffing_surplus: list[StaffingSurplus] = Field(
+        description="人员多于所需的网格 grids with more staff than needed"
+    )
+    reverted_from: int | None = Field(
+        description="恢复的旧版本（恢复旧版的方案），否则为空 the version a revert brought back"
+    )
+    grids_in_pieces: list[str] = Field(description="不连通或多块的网格 grids in pieces")
+    outlines_redrawn: list[OutlineMoved] = Field(
+        description="编码、楼栋未变而轮廓有变的网格 same grid, outline moved"
+    )
+
+
+class PlanDiscarded(BaseModel):
+    """DELETE /plans/{id}: the draft discarded."""
+
+    plan_id: int = Field(description="方案编号 the plan's id")
+    status: Literal["discarded"] = Field(description="已放弃 discarded")
+
+
+# ------------------------------------------------------------------------------------------
+# people (GET /people), signed reports (GET /reports/signed), a proposal committed
+# (POST /assignments/proposals/{job_id}/commit), health (GET /health)
+# ------------------------------------------------------------------------------------------
+
+
+class PersonListed(BaseModel):
+    """A person in GET /people: names and roles, no phone number or home."""
+
+    id: int = Field(description="人员系统编号 people.id")
+    external_id: str = Field(description="人员编号 the registry id")
+    name: str = Field(description="姓名 name")
+    roles: list[str] = Field(
+        description="角色：网格长 grid_leader、专职网格员 grid_worker、街巷长 street_chief、"
+        "小巷管家 alley_steward 等 the roles"
+    )
+    active: bool = Field(description="在岗（离岗为 false） active; false once they left")
+    part_time: bool = Field(description="兼职 part-time")
+    community_code: str | None = Field(description="住址所在社区编码，无为空 home community")
+
+
+class SignedList(BaseModel):
+    """GET /reports/signed: each signoff (not its files), by period, area, version."""
+
+    signoffs: list[Signoff] = Field(description="签发记录 the signoffs")
+
+
+class ProposalCommitted(BaseModel):
+    """POST /assignments/proposals/{job_id}/commit: the duties changed."""
+
+    started: int = Field(description="开始（新增或提前）的职责数 duties started")
+    ended: int = Field(description="结束的职责数 duties ended")
+    kept: int = Field(description="保留的职责数 duties kept")
+    starting_tomorrow: int = Field(description="其中明天开始的 of those started, tomorrow")
+
+
+class Health(BaseModel):
+    """GET /health: the service and its database are up."""
+
+    status: Literal["ok"] = Field(description="正常 ok")
+    version: str = Field(description="gridward 的版本，如 0.1.0+g1a2b3c4 the build answering")
+    database: Literal["ok"] = Field(description="数据库正常 ok")
+    postgis: str = Field(description="PostGIS 版本 its version")
+    schema_: str | None = Field(
+        alias="schema", description="数据库迁移版本，未迁移为空 the migration revision"
+    )

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
-from api.answers import maybe
+from api.answers import Health, maybe
 from api.auth import allow, public
 from api.deps import get_engine
 from api.runtime import version
@@ -52,6 +52,9 @@ def _fc(
     tags=["system"],
     summary="Service and database health 健康检查",
     dependencies=[Depends(public())],
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": Health}},
 )
 # uptime monitors send HEAD, which was a 405 (T40 #15); the same checks, no body
 @router.head(
@@ -60,6 +63,9 @@ def _fc(
     summary="Health as the status code alone 健康检查（仅状态码，供监控）",
     description="200 when the service and its database are up, 503 otherwise; no body.",
     dependencies=[Depends(public())],
+    # the GET's answer, whose headers a HEAD carries: typed as it, not an open object
+    response_model=None,
+    responses={200: {"model": Health, "description": "无正文 no body (GET's headers)"}},
 )
 def health(engine: Engine = Depends(get_engine)) -> dict[str, Any]:
     with engine.connect() as conn:

@@ -18,7 +18,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Connection, Engine, text
 
-from api.answers import JobAccepted, JobStatus, RevertedDraft
+from api.answers import (
+    JobAccepted,
+    JobStatus,
+    PlanCommitted,
+    PlanDiscarded,
+    PlanListed,
+    RevertedDraft,
+)
 from api.auth import Principal, allow, require_area, require_job_reader
 from api.background import job_accepted, run_job
 from api.bodies import StrictBody
@@ -203,7 +210,13 @@ class CommitRequest(StrictBody):
     )
 
 
-@router.post("/plans/{plan_id}/commit", summary="Commit a draft plan 提交方案")
+@router.post(
+    "/plans/{plan_id}/commit",
+    summary="Commit a draft plan 提交方案",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": PlanCommitted}},
+)
 def commit(
     plan_id: PlanId,
     user: Annotated[Principal, Depends(plan_planner)],
@@ -217,7 +230,13 @@ def commit(
     return commit_plan(engine, plan_id, actor=user.username, allow_disconnected=allow_pieces)
 
 
-@router.delete("/plans/{plan_id}", summary="Discard a draft plan 放弃方案")
+@router.delete(
+    "/plans/{plan_id}",
+    summary="Discard a draft plan 放弃方案",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": PlanDiscarded}},
+)
 def discard(
     plan_id: PlanId,
     user: Annotated[Principal, Depends(plan_planner)],
@@ -227,7 +246,13 @@ def discard(
     return {"plan_id": plan_id, "status": "discarded"}
 
 
-@router.get("/plans", summary="Grid plans, newest first 方案列表 (planners of their areas)")
+@router.get(
+    "/plans",
+    summary="Grid plans, newest first 方案列表 (planners of their areas)",
+    # documentation only: the list below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": list[PlanListed]}},
+)
 def list_all(
     user: Annotated[Principal, Depends(allow("planner"))],
     community: Annotated[

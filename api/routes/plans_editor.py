@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import Engine
 
-from api.answers import ExistingDraft, FileDraft, FileUnchanged, NewDraft, Plan
+from api.answers import ExistingDraft, FileDraft, FileUnchanged, NewDraft, Plan, Rebalanced
 from api.auth import Principal, allow, require_area
 from api.bodies import DbId, StrictBody
 from api.deps import get_engine
@@ -120,7 +120,11 @@ def post_draft(
 
 
 @router.post(
-    "/rebalance", summary="Re-partition all but the locked grids 平衡其余网格 (not stored)"
+    "/rebalance",
+    summary="Re-partition all but the locked grids 平衡其余网格 (not stored)",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": Rebalanced}},
 )
 def post_rebalance(
     body: DraftIn,

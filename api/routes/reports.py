@@ -16,7 +16,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 from starlette.background import BackgroundTask
 
-from api.answers import PatrolReport, RepeatedSignoff, SignedReport, Signoff
+from api.answers import PatrolReport, RepeatedSignoff, SignedList, SignedReport, Signoff
 from api.auth import Principal, allow, covers, require_area
 from api.bodies import StrictBody
 from api.deps import get_engine, given_once
@@ -112,7 +112,13 @@ def sign(
     return JSONResponse(row, status_code=200 if row.get("repeated") else 201)
 
 
-@router.get("/reports/signed", summary="Signed reports 已签发的报表")
+@router.get(
+    "/reports/signed",
+    summary="Signed reports 已签发的报表",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": SignedList}},
+)
 def signed_list(
     request: Request,
     user: Annotated[Principal, Depends(allow("viewer"))],

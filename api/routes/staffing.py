@@ -30,6 +30,8 @@ from api.answers import (
     JobAccepted,
     PersonDuties,
     PersonLeft,
+    PersonListed,
+    ProposalCommitted,
 )
 from api.auth import Principal, allow, area_scope, person_for, require_area
 from api.background import job_accepted, run_job
@@ -369,14 +371,17 @@ async def people_import(
 @router.get(
     "/people",
     summary="People (names and roles; no phone numbers) 人员",
+    # documentation only: the list below is sent as built (no response model filters it)
+    response_model=None,
     responses={
         200: {
+            "model": list[PersonListed],
             "headers": {
                 "X-Total-Count": {
                     "description": "how many people match (role), whatever limit and offset",
                     "schema": {"type": "integer"},
                 }
-            }
+            },
         }
     },
 )
@@ -455,7 +460,11 @@ def create_proposal(
 
 
 @router.post(
-    "/assignments/proposals/{job_id}/commit", summary="Commit a reviewed proposal 确认分配"
+    "/assignments/proposals/{job_id}/commit",
+    summary="Commit a reviewed proposal 确认分配",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": ProposalCommitted}},
 )
 def commit_proposal(
     job_id: JobId,

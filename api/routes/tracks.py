@@ -145,6 +145,21 @@ class DatumHintOut(_Answer):
     message: str = Field(description="what it means and what to do, Chinese first")
 
 
+class CleaningCounts(_Answer):
+    """How many fixes each cleaning rule removed (geo.tracks.clean.CleanReport)."""
+
+    points_in: int = Field(description="读入的定位点 fixes read")
+    duplicate_times: int = Field(description="时间重复 same time as another fix")
+    poor_accuracy: int = Field(description="精度差 poor accuracy")
+    jumps: int = Field(description="跳点 jumps")
+    too_fast: int = Field(description="速度过快（骑行、乘车） faster than walking")
+    stay_jitter: int = Field(description="停留时的漂移 drift while standing still")
+    short_pieces_points: int = Field(description="过短片段中的点 fixes of pieces too short")
+    points_out: int = Field(description="保留的定位点 fixes kept")
+    pieces: int = Field(description="片段数 pieces")
+    gaps: list[float] = Field(description="断开处的时长（秒） each dropout that split it, s")
+
+
 class UploadMatch(_Answer):
     """The match an upload ran (or found done by a re-send of the same file: ``note``)."""
 
@@ -154,7 +169,7 @@ class UploadMatch(_Answer):
     pieces: int | None = Field(None, description="pieces the walk broke into (lost fix)")
     segments: int | None = Field(None, description="segment visits credited")
     walked_m: float | None = Field(None, description="metres credited")
-    cleaning: dict[str, Any] | None = Field(None, description="fixes each cleaning rule removed")
+    cleaning: CleaningCounts | None = Field(None, description="fixes each cleaning rule removed")
     datum_hint: DatumHintOut | None = None
     warning: str | None = Field(None, description="why nothing was credited")
     note: str | None = Field(None, description="matched meanwhile by a re-send of the same file")
@@ -371,6 +386,64 @@ class TrackDetail(_Answer):
     geometry: dict[str, Any] | None = Field(description="GeoJSON LineString, WGS 84")
     visits: list[Visit]
     matches: list[MatchRecord] = Field(description="every match, newest first")
+
+
+class TrackGiven(_Answer):
+    """PATCH /tracks/{id}: the track and its credit given to another person."""
+
+    track_id: int
+    person_id: int = Field(description="whose walk it is now (people.id)")
+    before: int | None = Field(description="whose it was (people.id); null: nobody's")
+    changed: bool = Field(description="false: it was this person's already")
+    warning: str | None = Field(
+        None, description="the person has left (inactive): what it credits, Chinese first"
+    )
+
+
+class TrackWithdrawn(_Answer):
+    """DELETE /tracks/{id}: the track withdrawn, and the credit taken away."""
+
+    track_id: int
+    status: Literal["withdrawn"] = Field(description="已撤回 withdrawn")
+    status_label: str = Field(description=LABEL_DOC)
+    withdrawn_at: str = Field(description="ISO 8601 in the city's time zone")
+    withdrawn_by: str | None
+    sha256: str
+    filename: str | None
+    person_id: int | None = Field(description="whose walk it was (people.id)")
+    person: str | None = Field(description="their registry id 人员编号")
+    uploaded_by: str | None
+    days: list[str] = Field(description="the local days whose reports it credited")
+    status_before: TrackStatus = Field(description=STATUS_DOC)
+    visits: int = Field(description="segment visits taken away")
+    walked_m: float = Field(description="metres of credit taken away")
+    streets: list[int] = Field(description="the streets and alleys it credited (streets.id)")
+    fixes: int = Field(description="fixes in the walk")
+    fixes_deleted: int = Field(description="rows of fixes deleted (0: read from the file)")
+    reason: str | None = Field(description="why 原因")
+    dequeued: bool = Field(description="taken out of the match queue (a deferred upload)")
+    audit_id: int = Field(description="the audit log's entry")
+
+
+class WithdrawalUndone(_Answer):
+    """The withdrawal a restore undid."""
+
+    withdrawn_at: str | None
+    withdrawn_by: str | None
+    withdraw_reason: str | None
+
+
+class TrackRestored(_Answer):
+    """POST /tracks/{id}/restore: stored again and matched (``match``), or, when the match
+    fails, restored with its reason (``match_error``)."""
+
+    track_id: int
+    restored: WithdrawalUndone
+    audit_id: int = Field(description="the audit log's entry")
+    status: Literal["matched", "failed"] = Field(description=STATUS_DOC)
+    status_label: str = Field(description=LABEL_DOC)
+    match: UploadMatch | None = Field(None, description="the match (status matched)")
+    match_error: str | None = Field(None, description="why the match failed (status failed)")
 
 
 UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -1126,7 +1199,13 @@ class TrackPersonRequest(StrictBody):
     person_id: DbId | None = Field(default=None, description="people.id")
 
 
-@router.patch("/tracks/{track_id}", summary="Give a track to another person 轨迹改归属")
+@router.patch(
+    "/tracks/{track_id}",
+    summary="Give a track to another person 轨迹改归属",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": TrackGiven}},
+)
 def reassign_track(
     track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: TrackPersonRequest,
@@ -1272,7 +1351,13 @@ def _not_your_persons_track(user: Principal, owner: TrackOwner, what: str, what_
 WITHDRAWERS = allow("steward", "planner")
 
 
-@router.delete("/tracks/{track_id}", summary="Withdraw a track uploaded by mistake 撤回轨迹")
+@router.delete(
+    "/tracks/{track_id}",
+    summary="Withdraw a track uploaded by mistake 撤回轨迹",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": TrackWithdrawn}},
+)
 def withdraw(
     track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     user: Annotated[Principal, Depends(WITHDRAWERS)],
@@ -1287,7 +1372,11 @@ def withdraw(
 
 
 @router.post(
-    "/tracks/{track_id}/restore", summary="Restore a track withdrawn by mistake 恢复撤回的轨迹"
+    "/tracks/{track_id}/restore",
+    summary="Restore a track withdrawn by mistake 恢复撤回的轨迹",
+    # documentation only: the dict below is sent as built (no response model filters it)
+    response_model=None,
+    responses={200: {"model": TrackRestored}},
 )
 def restore(
     track_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
