@@ -18,6 +18,7 @@ from geo.models import LEVEL_ZH
 from geo.report_period import RUNNING_NOTE_EN, RUNNING_NOTE_ZH
 from geo.suspect_tracks import flags_said
 from geo.track_days import EARLIEST_DAY
+from geo.track_history import restored_words
 from maps.charts import SO_FAR, compliance_chart, rate_text
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 from maps.shell import area_options
@@ -101,6 +102,17 @@ def flags_note(track: dict) -> str:
     )
 
 
+def restored_note(track: dict, events: list[dict[str, Any]]) -> str:
+    """What the page says of a walk withdrawn and restored (evaluators' pages only): the
+    track, whose walk, when, by whom and why it was withdrawn and restored, all the Chinese
+    then all the English. WHY (T69 #4): drawn as any other walk, nothing told that its
+    credit was once taken away."""
+    tid = int(track["id"])
+    who = f"（{track['person']}）" if track.get("person") else ""
+    zh, en = restored_words(events)
+    return f"↺ 轨迹 {tid}{who}{zh} track {tid}: {en}"
+
+
 def headline(n_all: int, done: int, pending: int) -> str:
     """The panel's first count line: every duty of the view, patrolled and (today) pending.
     No rate: the daily report gives stewards' and street chiefs' rates apart, and the 57 %
@@ -174,12 +186,16 @@ def build_patrol_map(
     user: str | None = None,
     areas: list[dict] | None = None,
     latest: bool = False,
+    restored: dict[int, list[dict[str, Any]]] | None = None,
 ) -> str:
     """The patrol map page as HTML; ``upload`` adds the form that uploads track files from a
     phone or PC (POST /tracks) for those allowed to; ``today`` (the city's) is the last day
     the date input offers (a later one is refused); ``areas`` (code, name, level) fill the
     area picker, the filter ``data.area`` chose selected. ``latest``: no day was asked for
-    and the page opened on the latest day with patrols (said when it is not today)."""
+    and the page opened on the latest day with patrols (said when it is not today).
+    ``restored``: the withdrawals and restores of the day's walks that were withdrawn and
+    restored (:func:`geo.track_history.restored_walks`; evaluators' pages), each said."""
+    restored = restored or {}
     m = base_map(bounds, "巡查图 patrol map", tile_url, page_js=PAGE_JS)
     n_all = sum(c["alleys"] for c in data.counts.values())
     done = sum(c["patrolled"] for c in data.counts.values())
@@ -198,8 +214,16 @@ def build_patrol_map(
         f'<option value="{int(t["id"])}">{"⚠ " if t.get("flags") else ""}轨迹 track {int(t["id"])}'
         f"{' · ' + esc(t['person']) if t['person'] else ''}"
         f"{' · 上传人 uploaded by ' + esc(t['uploader']) if t.get('uploader') else ''}"
-        f"{' · 已抽稀 thinned' if t.get('thinned') else ''}</option>"
+        f"{' · 已抽稀 thinned' if t.get('thinned') else ''}"
+        f"{' · 曾撤回 once withdrawn' if int(t['id']) in restored else ''}</option>"
         for t in data.tracks
+    )
+    # a walk withdrawn and restored: when, by whom, why (T69 #4), as text under the list
+    once_withdrawn = "".join(
+        f'<p class="gw-note gw-restored" data-track="{int(t["id"])}">'
+        f"{esc(restored_note(t, restored[int(t['id'])]))}</p>"
+        for t in data.tracks
+        if int(t["id"]) in restored
     )
     # the flags of each doubtful walk, as text under the list (T52 #12): only in an
     # evaluator's data (patrols_of_day(flags=True)), never on a steward's own page
@@ -293,6 +317,7 @@ def build_patrol_map(
         )
         + playback
         + flagged
+        + once_withdrawn
         + thinned
         + "<h2>达标率 Compliance</h2>"
         + role_charts(data.compliance, list(ROLE_COUNTS))

@@ -187,6 +187,7 @@ def patrols_page(
         ),
     ] = None,
 ) -> HTMLResponse:
+    from geo.track_history import restored_walks
     from maps.patrol_map import build_patrol_map
 
     s = get_settings()
@@ -218,6 +219,8 @@ def patrols_page(
         flags=user.role != "steward",
     )
     upload = passes(UPLOADERS, user)
+    # walks withdrawn and restored, said for evaluators as the flags are (T69 #4)
+    evaluated = [t["id"] for t in d.tracks] if user.role != "steward" else []
     return _page(
         build_patrol_map(
             d,
@@ -229,6 +232,7 @@ def patrols_page(
             user=user.username,
             areas=map_data.area_choices(engine),
             latest=latest,
+            restored=restored_walks(engine, evaluated),
         )
     )
 

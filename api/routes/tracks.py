@@ -61,6 +61,7 @@ from geo.late_uploads import late_upload
 from geo.match_words import form_words
 from geo.track_copies import OwnedByAnother
 from geo.track_days import SPAN_OVERLAPS, local_days
+from geo.track_history import HistoryAction, track_history
 from geo.track_points import read_track_points
 from geo.track_store import LAST_MATCH, clean_filename, ingest_track, set_track_person
 from geo.track_withdraw import (
@@ -357,6 +358,34 @@ class MatchRecord(_Answer):
     bridged_m: float | None = Field(None, description="metres credited across those dropouts")
 
 
+HISTORY_DOC = (
+    "轨迹记录 what was done to the track since its upload, newest first, from the audit log: "
+    "withdrawn 撤回, restored 恢复, given to another person 改归属, its file replaced with "
+    "its times put right, its mode or datum changed, and (not on a steward's own page) files "
+    "of its walk refused. Kept after a restore, which clears withdrawn; empty: nothing done"
+)
+BY_DOC = (
+    "the account that did it (cli:USER for the command line); null: not recorded, or on a "
+    "steward's own page another steward's account (not named, nor their reason)"
+)
+
+
+class TrackEvent(_Answer):
+    """One entry of a track's history (geo.track_history, T69 #4)."""
+
+    audit_id: int = Field(description="the audit log's entry (gridward audit)")
+    at: str = Field(description="ISO 8601 in the city's time zone")
+    action: HistoryAction = Field(description="the audit log's action")
+    action_label: str = Field(description="the action in Chinese, then English: 撤回 withdrawn")
+    by: str | None = Field(description=BY_DOC)
+    reason: str | None = Field(description="why 原因, as given to a withdrawal or restore")
+    note: str | None = Field(
+        description="what changed, Chinese first: the credit a withdrawal took away, whom the "
+        "walk was given from and to (他人 another person on a steward's page), the times, mode "
+        "or datum before and after, a refused file's words"
+    )
+
+
 class TrackDetail(_Answer):
     """GET /tracks/{id}."""
 
@@ -383,6 +412,7 @@ class TrackDetail(_Answer):
     warnings: list[str] = Field(description=WARNINGS_DOC)
     flags: list[FlagOut] | None = Field(None, description=FLAGS_DOC)
     withdrawn: Withdrawal | None = Field(description="when, by whom, why; null: not withdrawn")
+    history: list[TrackEvent] = Field(description=HISTORY_DOC)
     geometry: dict[str, Any] | None = Field(description="GeoJSON LineString, WGS 84")
     visits: list[Visit]
     matches: list[MatchRecord] = Field(description="every match, newest first")
@@ -1447,6 +1477,8 @@ def get_track(
             ),
             {"t": track_id},
         ).all()
+        # a restore clears ``withdrawn``: the audit log keeps who did what, and why (T69 #4)
+        history = track_history(conn, t.id, user)
 
     last = matches[0] if matches and t.status != "withdrawn" else None
     out: dict[str, Any] = {
@@ -1477,6 +1509,7 @@ def get_track(
         "withdrawn": None
         if t.withdrawn_at is None
         else {"at": _local(t.withdrawn_at), "by": t.withdrawn_by, "reason": t.withdraw_reason},
+        "history": history,
         "geometry": _line(engine, t.id, t.line, t.n_points or 0),
         "visits": [
             {
