@@ -301,6 +301,10 @@ class _PersonRow(BaseModel):
     late_uploads: int = Field(description="迟传轨迹数 tracks uploaded late")
     late_days_max: int | None = Field(description="最长迟传天数 the longest delay in whole days")
     suspect_tracks: int = maybe(_SUSPECT)
+    midnight_alley_days: int = Field(
+        description="其中由跨零点巡查计入的已巡街巷·天 patrolled duty-days earned by walks over "
+        "midnight (each such walk counts on every day it walked)"
+    )
     role_label: str = Field(description=_ROLE_LABEL)
 
 

@@ -51,6 +51,11 @@ Rules the numbers follow:
   :mod:`geo.suspect_tracks`) that credited the row, each once; a note names up to five with
   their first flag. Flagged walks are credited as before (an evaluator withdraws a cheat);
   a steward's own view has neither the column nor the note.
+* ``midnight_alley_days`` in the people rows: the row's patrolled street/alley-days that a
+  walk over midnight (跨零点: its first and last fix on two local days) earned; such a walk
+  is credited on each day for the part walked that day (the rule stays), and a note says
+  how many days and whose (T69 #5). Not a flag: a steward's own view keeps the column and
+  the note of her own walks.
 * Area rows: per role, each subdistrict by code then its communities by code; the rows of
   streets outside every community/subdistrict come after the named ones of their level.
 * Notes (``meta["notes"]``) also say: the walks of people who held no street or alley duty
@@ -83,7 +88,10 @@ from geo.report_areas import (
     by_area,
 )
 from geo.report_notes import (
+    MIDNIGHT_COL,
     closed_notes,
+    midnight_note,
+    midnight_walks,
     moved_in_notes,
     moved_in_stretches,
     not_yet_note,
@@ -94,6 +102,7 @@ from geo.report_notes import (
     unheld_walks,
     unmatched_notes,
     unmatched_tracks,
+    with_midnight_days,
     zone_notes,
 )
 from geo.report_period import RUNNING_NOTE_EN, RUNNING_NOTE_ZH, Period, report_period
@@ -279,10 +288,12 @@ def _load(
         late = late_tracks(edges, segments, scope)
         # what only a report shows (not the patrol map's days): how late each late track
         # was (T52 #18) and the walks of flagged tracks (可疑轨迹, T52 #12)
-        suspect = tracks_flagged = None
+        suspect = tracks_flagged = midnight = tracks_midnight = None
         if with_notes:
             late = late_days(conn, late)
             suspect, tracks_flagged = flagged_walks(conn, edges, segments)
+            # walks over midnight, credited on each day (跨零点, T69 #5)
+            midnight, tracks_midnight = midnight_walks(conn, edges, segments, settings.timezone)
         unmatched = unmatched_tracks(conn, start, end)
         moved_in = moved_in_stretches(conn, start, end, settings.timezone)
         unheld = unheld_walks(conn, edges, segments, start, end) if with_notes else None
@@ -348,6 +359,8 @@ def _load(
         "late": late,
         "suspect": suspect,
         "tracks_flagged": tracks_flagged,
+        "midnight": midnight,
+        "tracks_midnight": tracks_midnight,
         "moved_in": moved_in,
         "unheld": unheld,
         "first_duty": first_duty,
@@ -407,6 +420,10 @@ PEOPLE_PERIOD_COLS += ["first_day", "last_day"]
 MARKER_COLS = ["late_days_max", "suspect_tracks"]
 PEOPLE_DAY_COLS += MARKER_COLS
 PEOPLE_PERIOD_COLS += MARKER_COLS
+# appended (T69 #5): the row's patrolled street/alley-days credited by walks over midnight
+# (跨零点, one outing counted on each day it walked); in a steward's own view too
+PEOPLE_DAY_COLS += [MIDNIGHT_COL]
+PEOPLE_PERIOD_COLS += [MIDNIGHT_COL]
 # the columns a steward's own view leaves out (api.routes.reports._own_view)
 EVALUATOR_COLS = ("suspect_tracks",)
 
@@ -548,6 +565,8 @@ def build_report(
     # flagged tracks (可疑轨迹) that credited each row: for evaluators; the credit is as before
     walks = data["suspect"] if data["suspect"] is not None else pd.DataFrame(columns=["day"])
     alleys, per_person, hits = with_suspect_tracks(alleys, per_person, walks, kind == "daily")
+    # patrolled days earned by walks over midnight (跨零点): a marker, the credit is as before
+    per_person, midnight = with_midnight_days(alleys, per_person, data["midnight"], kind == "daily")
     counted = [d for d in days if d >= started]  # the days anyone could be in post
     spans = pd.DataFrame(columns=["person_id", "role"])
     if kind != "daily":  # the days each was in post (T43 #11): appended columns
@@ -583,6 +602,10 @@ def build_report(
     # the flagged tracks: for evaluators only, so a steward's own view drops it (own_notes)
     for note in suspect_note(hits, data["tracks_flagged"], readers):
         named[note] = ("suspect", None)
+    # walks over midnight: everyone's for evaluators, her own for a steward (own_notes)
+    over = (midnight, data["tracks_midnight"], names)
+    for note in midnight_note(*over):
+        named[note] = ("midnight", over)
     # what changed after a closed period: a steward's own view counts her walks and duties
     # only (own_notes makes it again for her), not everyone's late uploads and withdrawals
     closed = partial(
@@ -648,8 +671,9 @@ def own_notes(report: Report, person_id: int | None) -> None:
     """The notes naming people (walks on days without a duty, part of the period in post)
     cut to one person's own, in place: a steward's view of the report names no one else.
     A note that does not concern them is dropped, and so is the suspect-tracks note (flags
-    are for evaluators, :mod:`geo.suspect_tracks`); the note on what changed after a closed
-    period counts their own walks and duties (:func:`geo.report_notes.closed_notes`)."""
+    are for evaluators, :mod:`geo.suspect_tracks`); the walks-over-midnight note keeps her
+    own walks; the note on what changed after a closed period counts their own walks and
+    duties (:func:`geo.report_notes.closed_notes`)."""
     named = report.meta.get("named_notes", {})
     readers = report.meta.setdefault("reader_notes", {})
     out: list[str] = []
@@ -667,6 +691,10 @@ def own_notes(report: Report, person_id: int | None) -> None:
             where, split = made_of
             if person_id in split:
                 out.append(split_note_for_one(where))
+            continue
+        if what == "midnight":  # her own walks over midnight only
+            hits, tracks, names = made_of
+            out += midnight_note(hits[hits["person_id"] == person_id], tracks, names)
             continue
         if what == "unheld":
             mine = made_of[made_of["person_id"] == person_id]

@@ -92,6 +92,8 @@ LABELS = {
     "late_days_max": "迟传最长天数",
     # flagged tracks that credited the row (T52 #12): evaluators' views only
     "suspect_tracks": "可疑轨迹",
+    # the row's patrolled street/alley-days earned by walks over midnight (T69 #5)
+    "midnight_alley_days": "跨零点已巡街巷·天",
     # walked_m counts the walking only; covered_* a chief's parallel ways beside it too,
     # and patrolled is judged on them (T40 #7)
     "covered_m": "覆盖长度(米)",
@@ -183,6 +185,8 @@ def export_report(
                 out[col] = pd.to_datetime(out[col], utc=True)  # all-missing columns
             if isinstance(out[col].dtype, pd.DatetimeTZDtype):
                 out[col] = out[col].dt.tz_convert(tz).dt.tz_localize(None)
+                if suffix == ".csv":
+                    out[col] = csv_times(out[col])
             elif col in ROUND and pd.api.types.is_numeric_dtype(out[col]):
                 out[col] = out[col].astype(float).round(ROUND[col])
         for col in out.columns:  # yes/no as the 报表 sheet says it, not TRUE/FALSE
@@ -399,6 +403,17 @@ def _codes_as_text(df: pd.DataFrame, code_columns: tuple[str, ...] = CODE_COLUMN
         if col in out.columns:
             out[col] = out[col].map(lambda v: v if pd.isna(v) else str(v))
     return out
+
+
+# how a CSV writes a time: always with its clock, whatever the other times of its column
+CSV_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def csv_times(col: pd.Series) -> pd.Series:
+    """A naive time column as a CSV's text (``2026-11-01 00:00:00``, missing: empty). WHY
+    (outside tester T69 #1): pandas writes a column whose times are all at midnight as bare
+    dates (``2026-11-01``), so one day's first_time read as a date and another's as a time."""
+    return col.dt.strftime(CSV_TIME).astype(object).where(col.notna(), None)
 
 
 def for_csv(df: pd.DataFrame, code_columns: tuple[str, ...] = CODE_COLUMNS) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """The sentences a report adds about what its tables cannot show: walks that credit
 nobody, days before the city's first duty or before a street was imported, people in post
 part of the period, what changed after a closed period, tracks not matched yet, walks put
-on their days in another time zone, streets outside every community.
+on their days in another time zone, streets outside every community, patrolled days earned
+by walks over midnight (and that count's column of the people rows).
 
 Apart from :mod:`geo.patrol_reports` because none of it changes a number: each note reads
 what it needs (some a query of its own) and says it, Chinese first, with its remedy, and
@@ -605,3 +606,128 @@ def outside_notes(
             f"{en}ask an admin to import the missing communities to count them"
         )
     return [note]
+
+
+# Walks over midnight (跨零点): one outing credited on each day it walked (README: each day is
+# credited for its part), the rule of the track flag ``spans_midnight``
+# (:func:`geo.track_judging.spans_midnight`: its first and last fix on two local days)
+MIDNIGHT_SQL = (
+    "SELECT t.id AS track_id, t.started_at, t.ended_at FROM tracks t "
+    "WHERE t.id = ANY(CAST(:ids AS int[])) AND t.status <> 'withdrawn' "
+    "AND CAST(t.started_at AT TIME ZONE :tz AS date) < CAST(t.ended_at AT TIME ZONE :tz AS date)"
+)
+MIDNIGHT_WALK_COLS = ["person_id", "day", "alley_id", "track_id"]
+MIDNIGHT_TRACK_COLS = ["track_id", "started_at", "ended_at"]
+MIDNIGHT_HIT_COLS = ["day", "alley_id", "role", "person_id", "track_id"]
+# the column of the people rows: their patrolled street/alley-days credited by such walks
+MIDNIGHT_COL = "midnight_alley_days"
+
+
+def midnight_walks(
+    conn: Connection, edges: pd.DataFrame, segments: pd.DataFrame, tz: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The report's walking by walks over midnight: (person_id, day, alley_id, track_id),
+    one row per person, day, street and track, and those tracks (:data:`MIDNIGHT_TRACK_COLS`).
+    Judged from the track's first and last fix (``started_at``, ``ended_at``) in the city's
+    zone, as the flag is, so a walk matched before the flag existed counts too."""
+    none = pd.DataFrame(columns=MIDNIGHT_WALK_COLS), pd.DataFrame(columns=MIDNIGHT_TRACK_COLS)
+    if not len(edges) or "track_id" not in edges.columns:
+        return none
+    ids = pd.unique(edges["track_id"].dropna().astype("int64")).tolist()
+    tracks = read_frame(text(MIDNIGHT_SQL), conn, params={"ids": ids, "tz": tz})
+    if not len(tracks):
+        return none
+    walked = edges[edges["track_id"].isin(tracks["track_id"])]
+    walks = walked.assign(
+        alley_id=walked["edge_id"].map(segments.set_index("edge_id")["alley_id"]),
+        day=pd.to_datetime(walked["day"]).dt.date,  # as the rows' days
+    )
+    walks = walks.dropna(subset=["alley_id"])[MIDNIGHT_WALK_COLS].drop_duplicates()
+    walks = walks.astype({"person_id": "int64", "alley_id": "int64", "track_id": "int64"})
+    return walks.reset_index(drop=True), tracks[MIDNIGHT_TRACK_COLS]
+
+
+def with_midnight_days(
+    alleys: pd.DataFrame, people: pd.DataFrame, walks: pd.DataFrame | None, daily: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``people`` with :data:`MIDNIGHT_COL`: how many of the row's patrolled street/alley-days
+    (the alley rows crediting the person) the person walked that day by a walk over
+    midnight, and those hits (:data:`MIDNIGHT_HIT_COLS`) for :func:`midnight_note`. WHY
+    (outside tester T69 #5): a 7-minute walk 23:57–00:03 earned two patrolled days, and
+    the 月评 reader, who pays allowances on them, was not told."""
+    hits = pd.DataFrame(columns=MIDNIGHT_HIT_COLS)
+    if walks is not None and len(walks) and len(alleys):
+        rows = alleys[["day", "alley_id", "role", "credited_ids"]].explode("credited_ids")
+        rows = rows.dropna(subset=["credited_ids"]).rename(columns={"credited_ids": "person_id"})
+        rows = rows.astype({"person_id": "int64", "alley_id": "int64"})
+        rows = rows.assign(day=pd.to_datetime(rows["day"]).dt.date)
+        hits = rows.merge(walks, on=["day", "alley_id", "person_id"])[MIDNIGHT_HIT_COLS]
+    if not len(hits) or not len(people):
+        return people.assign(**{MIDNIGHT_COL: 0}), hits
+    days = hits.drop_duplicates(["day", "alley_id", "role", "person_id"])
+    keys = ["person_id", "role"]
+    on = people.assign(_day=None)
+    if daily:  # per day, whatever type the people rows hold their day in
+        keys = ["_day", *keys]
+        on["_day"] = pd.to_datetime(people["day"]).dt.date
+        days = days.rename(columns={"day": "_day"})
+    counts = days.groupby(keys).size().rename(MIDNIGHT_COL).reset_index()
+    out = on.merge(counts, on=keys, how="left").drop(columns="_day")
+    return out.assign(**{MIDNIGHT_COL: out[MIDNIGHT_COL].fillna(0).astype(int)}), hits
+
+
+# tracks named for one person in the note; the rest counted
+TRACKS_PER_PERSON = 3
+
+
+def midnight_note(hits: pd.DataFrame, tracks: pd.DataFrame, names: pd.DataFrame) -> list[str]:
+    """The note on the patrolled street/alley-days walks over midnight earned (none without
+    one): how many and by how many walks, then whose (up to :data:`NAMED_IN_NOTE` people,
+    most days first, each with up to :data:`TRACKS_PER_PERSON` tracks and their times), the
+    rest counted with where to read them (the people rows' column). ``names``: person_id,
+    person_code, person_name. WHY (T69 #5): the rule stays (each day is credited for its
+    part), but a habit of 23:57–00:03 walks was visible only track by track on the map."""
+    if not len(hits):
+        return []
+    tz = ZoneInfo(get_settings().timezone)
+    days = hits.drop_duplicates(["day", "alley_id", "role", "person_id"])
+    n_days, n_tracks = len(days), int(hits["track_id"].nunique())
+    per = days.groupby("person_id").size().rename("n").reset_index()
+    per = per.merge(names.drop_duplicates("person_id"), on="person_id", how="left")
+    per = per.sort_values(["n", "person_code", "person_id"], ascending=[False, True, True])
+    when = tracks.drop_duplicates("track_id").set_index("track_id")
+
+    def span(t: int) -> str:
+        a, b = (pd.Timestamp(when.at[t, c]).tz_convert(tz) for c in ("started_at", "ended_at"))
+        return f"{a:%m-%d %H:%M}", f"{b:%m-%d %H:%M}"
+
+    zh, en = [], []
+    for r in per.head(NAMED_IN_NOTE).itertuples():
+        mine = hits.loc[hits["person_id"] == r.person_id, "track_id"].drop_duplicates()
+        mine = sorted(mine, key=lambda t: (pd.Timestamp(when.at[t, "started_at"]), t))
+        shown = [(int(t), *span(t)) for t in mine[:TRACKS_PER_PERSON]]
+        more = len(mine) - len(shown)
+        who_zh = f"{r.person_name}（{r.person_code}）"
+        who_en = f"{r.person_name} ({r.person_code})"
+        zh.append(
+            f"{who_zh}{int(r.n)} 个街巷·天："
+            + "、".join(f"轨迹 {t}（{a} 至 {b}）" for t, a, b in shown)
+            + (f" 等 {len(mine)} 条" if more > 0 else "")
+        )
+        en.append(
+            f"{who_en} {int(r.n)} street/alley-day(s): "
+            + ", ".join(f"track {t} ({a} to {b})" for t, a, b in shown)
+            + (f" and {more} more" if more > 0 else "")
+        )
+    rest = len(per) - len(zh)
+    tail_zh = f"；等共 {len(per)} 人" if rest > 0 else ""
+    tail_en = f"; and {count_en(rest, 'person', 'people')} more" if rest > 0 else ""
+    return [
+        f"跨零点巡查：本报表有 {n_days} 个已巡街巷·天来自 {n_tracks} 条跨零点的轨迹"
+        "（按规定一次巡查计入所跨各天的日巡，各计其当天走过的部分；不属可疑轨迹）："
+        f"{'；'.join(zh)}{tail_zh}；每人的数目见人员行“跨零点已巡街巷·天 {MIDNIGHT_COL}” "
+        f"walks over midnight: {n_days} patrolled street/alley-day(s) of this report came from "
+        f"{count_en(n_tracks, 'walk', 'walks')} over midnight (as the rules say, one outing "
+        "counts on each day it walked, for the part walked that day; not a suspect track): "
+        f"{'; '.join(en)}{tail_en}; each person's count is in the people rows' {MIDNIGHT_COL}"
+    ]

@@ -9,6 +9,7 @@ and none of it reads or writes a track but :func:`stored_times_trust`'s one look
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -109,11 +110,31 @@ def old_walk_warning(pts: pd.DataFrame, s: Settings) -> str | None:
     ago = (city_today(s) - day).days
     if ago <= s.old_walk_warn_days:
         return None
+    first = pd.Timestamp(pts["time"].min()).tz_convert(s.timezone).date()
+    if first < day:  # over midnight: credited on each day it walked (T69 #2)
+        return _old_days_warning(first, day, ago)
     return (
         f"轨迹日期较早：这次巡查的日期是 {day}（{ago} 天前，计入那一天），"
         "如日期不对，请检查手机日期 "
         f"this walk is dated {day} ({ago} days ago, counted on that day): check "
         "the phone's date if that is wrong"
+    )
+
+
+def _old_days_warning(first: dt.date, last: dt.date, ago: int) -> str:
+    """:func:`old_walk_warning` for a walk over midnight (first and last fix on two or more
+    local days), naming every day it is credited on. WHY (outside tester T69 #2): a walk of
+    10-14 23:40 to 10-15 00:24 was told "counted on 10-15" while the reports credit both
+    10-14 and 10-15, each for the part walked that day."""
+    n = (last - first).days + 1
+    days_zh = f"{first} 和 {last}" if n == 2 else f"{first} 至 {last}（共 {n} 天）"
+    days_en = f"{first} and {last}" if n == 2 else f"{first} to {last} ({n} days)"
+    return (
+        f"轨迹日期较早：这次巡查跨零点，日期是 {days_zh}（最后一天为 {ago} 天前），分别计入这"
+        f"{'两' if n == 2 else '几'}天，每天计当天走过的部分；如日期不对，请检查手机日期 "
+        f"this walk spans midnight and is dated {days_en} (the last day {ago} days ago), "
+        "counted on each of those days for the part walked that day: check the phone's date "
+        "if that is wrong"
     )
 
 

@@ -200,13 +200,15 @@ def test_files_and_views(town, auth_headers, tmp_path: Path) -> None:  # noqa: A
     csv = export_report(rep, tmp_path / "p.csv").read_bytes().decode("utf-8-sig")
     assert csv.splitlines()[0].endswith(
         ",迟传轨迹 late_uploads,迟传最长天数 late_days_max,可疑轨迹 suspect_tracks"
+        ",跨零点已巡街巷·天 midnight_alley_days"  # T69 #5: appended after them
     )
     period = report_period("daily", WED, FAR)
     sheets = pd.read_excel(export_report(rep, tmp_path / "r.xlsx", period), sheet_name=None)
-    assert list(sheets["人员 people"].columns[-3:]) == [
+    assert list(sheets["人员 people"].columns[-4:]) == [
         "迟传轨迹 late_uploads",
         "迟传最长天数 late_days_max",
         "可疑轨迹 suspect_tracks",
+        "跨零点已巡街巷·天 midnight_alley_days",
     ]
     assert sheets["街巷 alleys"].columns[-1] == "可疑轨迹 suspect_tracks"
     about = sheets["报表 report"]
@@ -215,6 +217,7 @@ def test_files_and_views(town, auth_headers, tmp_path: Path) -> None:  # noqa: A
     header = export_report(week, tmp_path / "w.csv").read_bytes().decode("utf-8-sig")
     assert header.splitlines()[0].endswith(
         ",在岗首日 first_day,在岗末日 last_day,迟传最长天数 late_days_max,可疑轨迹 suspect_tracks"
+        ",跨零点已巡街巷·天 midnight_alley_days"
     )
     q = people["Q"]
     with TestClient(create_app(db)) as client:
@@ -228,7 +231,9 @@ def test_files_and_views(town, auth_headers, tmp_path: Path) -> None:  # noqa: A
             "/reports/daily", params={**params, "format": "csv", "table": "alleys"}, headers=mine
         )
     assert {p["person_id"]: p["suspect_tracks"] for p in admin["people"]}[q] == 1
-    assert admin["columns"]["people"][-3:] == ["late_days_max", "suspect_tracks", "role_label"]
+    assert admin["columns"]["people"][-4:] == [
+        "late_days_max", "suspect_tracks", "midnight_alley_days", "role_label",
+    ]  # fmt: skip
     assert _note(ids["Q"], ids["T"]) in admin["notes"]
     (seen,) = [n for n in viewer["notes"] if "可疑轨迹" in n]
     assert "gridward tracks delete" not in seen and "请联系管理员撤回其记分" in seen

@@ -222,8 +222,8 @@ def test_people_in_post_part_of_the_period_are_named(town, auth_headers) -> None
         "管家N (N) 4 of 7 days (from 06-19)"
     )
     cols = list(rep["people"].columns)
-    # T52's late_days_max and suspect_tracks appended after them
-    assert cols[-4:-2] == ["first_day", "last_day"] and cols[:-4] == [
+    # T52's late_days_max and suspect_tracks, T69's midnight_alley_days appended after them
+    assert cols[-5:-3] == ["first_day", "last_day"] and cols[:-5] == [
         "period", "person_id", "person_code", "person_name", "days", "alley_days",
         "patrolled_alley_days", "pending", "compliance", "walked_m", "rank", "role",
         "late_uploads",
@@ -245,7 +245,7 @@ def test_people_in_post_part_of_the_period_are_named(town, auth_headers) -> None
         ).json()
     n = next(p for p in js["people"] if p["person_id"] == people["N"])
     assert (n["first_day"], n["last_day"]) == ("2025-06-19", "2025-06-22")
-    assert js["columns"]["people"][-5:-3] == ["first_day", "last_day"]
+    assert js["columns"]["people"][-6:-4] == ["first_day", "last_day"]
     header = csv.content.decode("utf-8-sig").splitlines()[0]
     assert ",迟传轨迹 late_uploads,在岗首日 first_day,在岗末日 last_day," in header, header
     (own,) = _notes(mine, "只部分日子在岗")
