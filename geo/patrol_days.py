@@ -275,7 +275,10 @@ def judge_days(
             valid = duty_days[duty_days["alley_id"].isin(segments["alley_id"])]
             if valid.empty:
                 continue
+            # in (day, alley, person) order: the duties' order as read is the database's, and
+            # an alley's rows moved between runs (a full CI run saw alleys 1 and 3 swap)
             a = valid[["day", "alley_id", "person_id"]].drop_duplicates()
+            a = a.sort_values(["day", "alley_id", "person_id"], kind="stable")
             sd = seg_day[seg_day["day"].isin(run)]
             walked_sd = sd[sd["walked"].astype(bool)]  # without the chief corridor's stretches
             if role != "street_chief":  # stewards keep exact credit: no corridor
