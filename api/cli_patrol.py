@@ -588,6 +588,7 @@ def _report(
             "late_uploads",  # 迟传: tracks sent over GRIDWARD_LATE_UPLOAD_H after the walk
             "late_days_max",  # the longest delay among them, in whole days (T52 #18)
             "suspect_tracks",  # 可疑轨迹: flagged tracks that credited the row (T52 #12)
+            "midnight_alley_days",  # 跨零点已巡街巷·天: days earned by walks over midnight (T69 #5)
         )
         if c in people.columns
     ]

@@ -19,7 +19,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +40,7 @@ from geo.demo import _phone_error, track_csv
 from geo.settings import city_today
 from geo.tracks.simulate import SimParams, simulate_patrol
 from tests.conftest import _cheap_password_hash, demo_with_duties
+from tests.test_import import GRIDWARD
 
 TZ = ZoneInfo("Asia/Shanghai")
 COL = "midnight_alley_days"
@@ -345,3 +348,22 @@ def test_an_old_walk_over_midnight_is_warned_with_both_its_days(city) -> None:  
     (old,) = [w for w in city["warnings"]["b_morning.csv"] if w.startswith("轨迹日期较早")]
     assert old.startswith(f"轨迹日期较早：这次巡查的日期是 {day}（"), old
     assert "计入那一天" in old
+
+
+def test_the_cli_report_table_shows_the_midnight_days(city, pg_url) -> None:  # noqa: ANN001
+    """T69 #5 in the terminal: `gridward report weekly` ends its people table with the
+    column, DEMO0038's row reading 2 (her 7-minute walk over midnight), and prints the note."""
+    env = {**os.environ, "DATABASE_URL": pg_url, "COLUMNS": "400"}
+    res = subprocess.run(
+        [*GRIDWARD, "report", "weekly", "--date", str(city["day"])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    head = next(line for line in res.stdout.splitlines() if "可疑轨迹" in line)
+    assert head.index("跨零点已巡街巷·天") > head.index("可疑轨迹"), head
+    row = next(line for line in res.stdout.splitlines() if "DEMO0038" in line)
+    assert row.rstrip(" │|").split()[-1] == "2", row
+    assert "跨零点巡查：" in res.stdout
