@@ -10,5 +10,6 @@ Pure functions over GeoDataFrames and arrays, no database:
 - :mod:`geo.assign.balanced` — the shared solver (min-cost flow with slope scaling + local search).
 - :mod:`geo.assign.reach`, :mod:`geo.assign.walk` — walking distances along the network.
 - :mod:`geo.assign.fill_idle` — what the take-over option says where duties are kept.
+- :mod:`geo.assign.level` — the take-over option's levelling: chains of hand-ons and swaps.
 - :mod:`geo.assign.baselines` — greedy and Hungarian references for benchmarks.
 """

@@ -69,9 +69,18 @@ class StewardParams:
       such alley (or a lone steward's alley within that walk, that steward then taking one over
       from a steward of 2+ by the same rule), the cheapest in walk and load first, so from the
       most loaded; (2) with ``idle_spread``, a steward of 2 alleys or more whose load is above
-      ``idle_spread`` × the median hands alleys on, by the same walk, to people who then carry
-      less than they do (``handed_to_idle``: people who took one over, ``levelled``: alleys
-      handed on, in the summary). WHY: the solver's load cost leaves idle people free, so it
+      ``idle_spread`` × the median is lightened by chains: they hand an alley to a neighbour,
+      who may hand one of theirs on (up to 3 hand-ons), or swap, as long as everyone touched
+      ends below the steward's load before (a neighbour may then exceed the soft capacity,
+      never the hard one); first by the same walk, then, for whom that levels nothing, by any
+      walk within ``max_walk_m`` (:mod:`geo.assign.level`; ``handed_to_idle``: people who took
+      one over, ``levelled``: alleys that changed hands levelling, in the summary). WHY the
+      chains and the wider walk: the fair-share target's capacity (378 m on bench/assign.py's
+      district) is below most ~300 m sections' pairs, so only idle people "had room", and the
+      take-over had taken the near ones: 0 levelled, 14 stewards of 2+ above what their
+      neighbourhood forces (840 m where 570 m is possible); now 69 alleys levelled, none
+      above, mean walk 155.7 → 158.2 m. WHY the option: the solver's load cost leaves idle
+      people free, so it
       packs alleys onto few stewards, and the hand-on (from stewards of 3+, while max/median
       stays within 1.5) hands little: a newcomer's one short alley lowers the median; 19 of 100
       stewards idle, 69 at the 5-alley cap (outside tester T64, F7). WHY not the default: more
@@ -394,7 +403,8 @@ def spread_causes(
     :func:`geo.assign.balanced._hand_to_idle` counts it. With ``fill_idle`` (the bound is then
     the levelling's), also ``rest_top_alleys``: how many alleys the busiest of the rest holds
     (1: that alley is their whole load, nobody can lighten it) and ``take_over_m``: the walk
-    within which idle people take alleys over and loads are levelled. WHY: the CLI showed a
+    within which idle people take alleys over and loads are levelled first (then within
+    ``max_walk_m``: :mod:`geo.assign.level`). WHY: the CLI showed a
     spread of 5.5 next to a documented bound of 1.5 with nothing to say why (outside tester
     T38, L10)."""
     per: dict[int, list[float]] = {}
