@@ -142,6 +142,39 @@ def distinct(conn: Connection, column: str) -> list[str]:
     return list(conn.execute(q).scalars())
 
 
+PERSON_RENUMBER = "person.renumber"  # geo.people_import.renumber_person: {from, to, removed}
+
+
+def renumbers(
+    conn: Connection, since: dt.datetime, person_ids: Iterable[int]
+) -> list[dict[str, Any]]:
+    """The registry ids (人员编号) of ``person_ids`` changed from ``since`` on, one row per
+    person: ``person_id``, ``name`` (today's; None if the record is gone), ``was`` (before
+    the first change), ``now`` (after the last) and ``at`` (the last change); a person
+    renumbered and back again is left out. Read from the audit log, which keeps every
+    renumber, so no table of old ids is needed. WHY: a report of a period signed before a
+    renumber lists the person by the new id while the signed copy has the old one, and
+    nothing said so (outside tester T69 #3)."""
+    ids = sorted({str(int(p)) for p in person_ids})
+    if not ids:
+        return []
+    rows = conn.execute(
+        text(
+            "SELECT a.target_id, a.at, a.detail ->> 'from' AS was, a.detail ->> 'to' AS now, "
+            "p.name FROM audit_log a LEFT JOIN people p ON p.id::text = a.target_id "
+            "WHERE a.action = :action AND a.at >= :since AND a.target_type = 'person' "
+            "AND a.target_id = ANY(CAST(:ids AS text[])) ORDER BY a.id"
+        ),
+        {"action": PERSON_RENUMBER, "since": since, "ids": ids},
+    ).all()
+    chains: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        pid = int(r.target_id)
+        got = chains.setdefault(pid, {"person_id": pid, "name": r.name, "was": r.was})
+        got.update(now=r.now, at=r.at)
+    return [c for c in chains.values() if c["was"] != c["now"]]
+
+
 # target types whose id is a database id with a name people use: (table, SQL of the name)
 _NAMED = {
     "grid": "SELECT id, code AS label FROM grids WHERE id = ANY(:ids)",

@@ -6,7 +6,12 @@ Apart from :mod:`geo.report_notes` because it is one question with its own reads
 and the audit log) and its own rule of which change reaches a period. WHY: a weekly checker
 signed a report, then a late walk, a withdrawal, an ended duty and a leave changed its
 figures and ranks while the "changed since this period ended" note named only backdated
-duties and re-imports (T55 #2)."""
+duties and re-imports (T55 #2).
+
+Said apart (T69): an upload after a signing within the late-upload grace is not called late
+(迟传 is the reports' term for one over ``GRIDWARD_LATE_UPLOAD_H``); a re-match that credits
+what the walk credited before moves no figure; a person renumbered keeps every figure but is
+listed under the new registry id."""
 
 from __future__ import annotations
 
@@ -18,7 +23,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
+from geo.audit import renumbers
 from geo.errors import count_en, verb_en
+from geo.late_uploads import late_upload
 from geo.settings import get_settings
 
 # what a walk's audit entry changed, Chinese and English (the order they are said in)
@@ -35,15 +42,27 @@ DUTY_ACTIONS = ("assignments.end", "assignments.undo", "person.leave")
 REMATCH = "rematch"
 _WALK_WORDS = {**TRACK_ACTIONS, REMATCH: ("重新匹配", "matched again")}
 _FAR = dt.date.max
+# metres within which a walk's credit after a re-match is the same as before (its match rows'
+# totals: a deterministic re-match of the same fixes on the same day's network sums the same
+# visits, up to the order of a float sum)
+SAME_M = 0.01
+# renumbered people named in a note, the rest counted
+_NAMED_PEOPLE = 5
 
 
 @dataclass
 class LaterChanges:
     """Changes after a period ended that reach into it, each with when it was made."""
 
-    uploads: list[dt.datetime] = field(default_factory=list)
+    uploads: list[dt.datetime] = field(default_factory=list)  # late ones (迟传)
+    # uploads after a signing within GRIDWARD_LATE_UPLOAD_H of the walk: not late
+    sent: list[dt.datetime] = field(default_factory=list)
     walks: dict[str, list[dt.datetime]] = field(default_factory=dict)  # action → times
+    # walks matched again that credit what they credited before: no figure moved
+    same: list[dt.datetime] = field(default_factory=list)
     duties: list[dt.datetime] = field(default_factory=list)
+    # people of the report whose registry id changed (geo.audit.renumbers rows)
+    renumbered: list[dict[str, Any]] = field(default_factory=list)
     # the period's days each kind of change reaches (a walk's days, a duty's days changed)
     reached: dict[str, set[dt.date]] = field(default_factory=dict)
     period: tuple[dt.date, dt.date] | None = None
@@ -58,7 +77,17 @@ class LaterChanges:
         return period_days(got, *self.period)
 
     def sentences(self, days: Any) -> tuple[list[str], list[str]]:
-        """Chinese and English clauses; ``days(stamps)`` names the local days of times."""
+        """Chinese and English clauses of what makes the report read otherwise than before:
+        the changes that may move figures (:meth:`moved`), then the renumbers
+        (:meth:`renumber_clauses`); ``days(stamps)`` names the local days of times. Not the
+        re-matches that credit the same (:meth:`same_clauses`): one that left every figure as
+        it was was named as a reason the figures may differ (T69 #6)."""
+        zh, en = self.moved(days)
+        more_zh, more_en = self.renumber_clauses(days)
+        return zh + more_zh, en + more_en
+
+    def moved(self, days: Any) -> tuple[list[str], list[str]]:
+        """Chinese and English clauses of the changes that may move the period's figures."""
         zh: list[str] = []
         en: list[str] = []
         if self.uploads:
@@ -73,6 +102,22 @@ class LaterChanges:
                 f"{count_en(n, 'walk', 'walks')} of this period {verb_en(n, 'was', 'were')} "
                 f"uploaded late on {when_en}, after the period ended"
                 + (f", walked on {on_en}" if on else "")
+            )
+        if self.sent:
+            n = len(self.sent)
+            when, when_en = days(self.sent)
+            on, on_en = self._reach("sent")
+            h = get_settings().late_upload_h
+            # not 迟传: the reports' term for a walk sent over the grace, a mark against the
+            # steward; this one counts as on time in every report (T69 #7)
+            zh.append(
+                f"{n} 条本期的轨迹于 {when} 在签发之后上传（在 {h:g} 小时上传时限内，不算迟传）"
+                + (f"，巡查日为 {on}" if on else "")
+            )
+            en.append(
+                f"{count_en(n, 'walk', 'walks')} of this period {verb_en(n, 'was', 'were')} "
+                f"uploaded on {when_en}, after the signing, within the {h:g}-hour upload limit "
+                "(not late)" + (f", walked on {on_en}" if on else "")
             )
         if self.walks:
             n = sum(len(v) for v in self.walks.values())
@@ -103,6 +148,52 @@ class LaterChanges:
                 + (f": {on_en}" if on else "")
             )
         return zh, en
+
+    def renumber_clauses(self, days: Any) -> tuple[list[str], list[str]]:
+        """The people of the report given a new registry id (人员编号), old → new with their
+        name and system id, so a reader matching this report with one made before (a signed
+        copy) by registry id finds them (T69 #3). No figure moves: said so."""
+        if not self.renumbered:
+            return [], []
+        n = len(self.renumbered)
+        when, when_en = days([r["at"] for r in self.renumbered])
+        shown = self.renumbered[:_NAMED_PEOPLE]
+        zh = "、".join(f"{r['was']} → {r['now']}（{_who(r, True)}）" for r in shown)
+        en = ", ".join(f"{r['was']} → {r['now']} ({_who(r, False)})" for r in shown)
+        if n > len(shown):
+            zh += f" 等 {n} 人"
+            en += f" and {n - len(shown)} more"
+        return (
+            [f"{n} 人的人员编号于 {when} 变更（本表按新编号列出，所计巡查不变）：{zh}"],
+            [
+                f"{count_en(n, 'registry id', 'registry ids')} changed on {when_en} (this "
+                f"report lists people by the new one; credit unchanged): {en}"
+            ],
+        )
+
+    def same_clauses(self, days: Any) -> tuple[list[str], list[str]]:
+        """The walks matched again that credit what they credited before: said as such, not
+        as a reason the figures may differ (T69 #6: a re-match of a month that moved no metre
+        told an evaluator to re-check 31 days)."""
+        if not self.same:
+            return [], []
+        n = len(self.same)
+        when, when_en = days(self.same)
+        return (
+            [f"本期的轨迹于 {when} 重新匹配 {n} 条，所计巡查与之前相同"],
+            [
+                f"{count_en(n, 'walk', 'walks')} of this period matched again on {when_en}, "
+                f"crediting what {verb_en(n, 'it', 'they')} did before"
+            ],
+        )
+
+
+def _who(r: dict[str, Any], zh: bool) -> str:
+    """A renumbered person as the note names them: 徐秀，系统编号 id:18 (English: 徐秀, id:18;
+    no name when the record is gone)."""
+    pid = f"系统编号 id:{r['person_id']}" if zh else f"id:{r['person_id']}"
+    name = r.get("name")
+    return f"{name}{'，' if zh else ', '}{pid}" if name else pid
 
 
 def period_days(days: Iterable[dt.date], start: dt.date, end: dt.date) -> tuple[str, str]:
@@ -154,10 +245,12 @@ def later_changes(
     (``alleys``; a walk with no visits: of ``people``, who held a duty in it), duties on its
     streets or of ``people``. ``since``: the changes made from then on instead (a signed
     report's signing time, :mod:`geo.report_signoffs`), every upload of the period's walks
-    among them: the figures were signed without it, within the late-upload grace or not.
-    ``person``: only that person's walks (theirs before or after a change) and duties, for a
-    steward's own report: her rate is her own walking, and the counts of everyone's walks
-    told her of other stewards' late uploads and withdrawals."""
+    among them: the figures were signed without it, within the late-upload grace or not
+    (those within it kept apart, ``sent``: not late). ``person``: only that person's walks
+    (theirs before or after a change), duties and renumber, for a steward's own report: her
+    rate is her own walking, and the counts of everyone's walks told her of other stewards'
+    late uploads and withdrawals. Also the people of ``people`` renumbered from the cut on,
+    and apart (``same``) the walks matched again that credit what they did before."""
     opened = closed - dt.timedelta(days=(end - start).days + 1)
     who = sorted({int(p) for p in people if person is None or int(p) == person})
 
@@ -193,18 +286,9 @@ def later_changes(
     # walks of the period matched again after it ended (tracks rematch, a re-import), other
     # than their first match: the credit may have moved (T56 #2). After a signing, a first
     # match too (a walk stored before it, matched after: the signed figures lacked it)
-    again = conn.execute(
-        text(
-            "SELECT m.track_id, t.person_id, t.started_at, t.ended_at, "
-            "max(m.matched_at) AS at FROM track_matches m "
-            "JOIN tracks t ON t.id = m.track_id WHERE m.matched_at >= :since "
-            "AND t.status <> 'withdrawn' AND t.started_at < :closed AND t.ended_at >= :opened "
-            "AND (CAST(:first AS boolean) OR EXISTS (SELECT 1 FROM track_matches e "
-            "WHERE e.track_id = m.track_id AND e.id < m.id)) "
-            "GROUP BY m.track_id, t.person_id, t.started_at, t.ended_at"
-        ),
-        {**span, "first": since is not None},
-    ).all()
+    again = [
+        r for r in conn.execute(text(_MATCHED_AGAIN), span).all() if _before(r, since) is not None
+    ]
     ids = {r.id for r in late} | {r.track_id for r in again}
     ids |= {r.track_id for r in rows if r.track_id is not None}
     here = _credited_here(conn, sorted(ids), where)
@@ -216,8 +300,10 @@ def later_changes(
 
     for r in late:
         if mine([r.person_id]) and _in_scope(r.id, [r.person_id], None, here, who, where):
-            out.uploads.append(r.uploaded_at)
-            reach("uploads", _local_days(r.started_at, r.ended_at, tz))
+            # late (迟传) as the reports count it, or sent after a signing within the grace
+            kind = "uploads" if late_upload(r.uploaded_at, r.ended_at) else "sent"
+            getattr(out, kind).append(r.uploaded_at)
+            reach(kind, _local_days(r.started_at, r.ended_at, tz))
     named = {r.id for r in late}
     for r in rows:
         detail = r.detail or {}
@@ -244,9 +330,59 @@ def later_changes(
             and mine([r.person_id])
             and _in_scope(r.track_id, [r.person_id], None, here, who, where)
         ):
+            if _same_credit(r, _before(r, since)):
+                out.same.append(r.at)
+                continue
             out.walks.setdefault(REMATCH, []).append(r.at)
             reach("walks", _local_days(r.started_at, r.ended_at, tz))
+    out.renumbered = renumbers(conn, since or closed, who)
     return out
+
+
+# per walk of the period matched since the cut: its newest match (``at``: when), its last
+# match before the cut (b_*) and its first one after it (f_*), each match's totals (visit
+# rows and metres credited)
+_MATCHED_AGAIN = (
+    "SELECT t.id AS track_id, t.person_id, t.started_at, t.ended_at, n.id AS n_id, "
+    "n.matched_at AS at, n.segments, n.walked_m, b.segments AS b_segments, "
+    "b.walked_m AS b_walked_m, f.id AS f_id, f.segments AS f_segments, f.walked_m AS f_walked_m "
+    "FROM (SELECT DISTINCT track_id FROM track_matches WHERE matched_at >= :since) h "
+    "JOIN tracks t ON t.id = h.track_id "
+    "CROSS JOIN LATERAL (SELECT id, matched_at, segments, walked_m FROM track_matches "
+    "WHERE track_id = t.id ORDER BY id DESC LIMIT 1) n "
+    "LEFT JOIN LATERAL (SELECT segments, walked_m FROM track_matches "
+    "WHERE track_id = t.id AND matched_at < :since ORDER BY id DESC LIMIT 1) b ON true "
+    "LEFT JOIN LATERAL (SELECT id, segments, walked_m FROM track_matches "
+    "WHERE track_id = t.id AND matched_at >= :since ORDER BY id LIMIT 1) f ON true "
+    "WHERE t.status <> 'withdrawn' AND t.started_at < :closed AND t.ended_at >= :opened"
+)
+
+
+def _before(r: Any, since: dt.datetime | None) -> tuple[int, float] | None:
+    """What a walk matched since the cut credited at the cut (visit rows, metres): its last
+    match before it. With none: after a signing, nothing (the signed figures lacked the
+    walk); after a period's end, its first match since (a late upload's is said as an
+    upload, one within the grace is how phones upload). None: matched once, after the
+    period's end, so not matched again."""
+    if r.b_segments is not None:
+        return int(r.b_segments), float(r.b_walked_m)
+    if since is not None:
+        return 0, 0.0
+    if r.f_id != r.n_id:
+        return int(r.f_segments), float(r.f_walked_m)
+    return None
+
+
+def _same_credit(r: Any, before: tuple[int, float] | None) -> bool:
+    """The walk's newest match credits what it credited before: as many visit rows and the
+    same metres (within :data:`SAME_M`). WHY from the match rows' totals: a re-match keeps no
+    per-segment record, and a deterministic re-match of the same fixes on the same day's
+    network writes the same visits; a credit moved to other streets of exactly the same
+    metres, or to other days within a segment (a changed GRIDWARD_TIMEZONE), would read as
+    the same."""
+    if before is None:
+        return False
+    return int(r.segments) == before[0] and abs(float(r.walked_m) - before[1]) < SAME_M
 
 
 def _credited_here(conn: Connection, ids: list[int], where: set[int]) -> dict[int, bool]:

@@ -18,6 +18,7 @@ import hashlib
 import json
 import tempfile
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -437,7 +438,7 @@ def attach_signoff(engine: Engine, rep: Report, period: Period, share: float) ->
         ).first()
         if row is None:
             return
-        zh, en = _since_signing(conn, rep, period, row)
+        since = _since_signing(conn, rep, period, row)
     signed = {
         "id": int(row.id),
         "version": int(row.version),
@@ -445,19 +446,14 @@ def attach_signoff(engine: Engine, rep: Report, period: Period, share: float) ->
         "signed_by": row.signed_by,
         "sha256": row.sha256,
         "share": float(row.share),
-        "changed": bool(zh),
+        # the live report may read otherwise than the signed copy: figures or registry ids
+        "changed": bool(since.moved[0] or since.renumbered[0]),
     }
     rep.meta["signed"] = signed
     notes = rep.meta.setdefault("notes", [])
-    when = local_text(row.signed_at, seconds=False)
-    v = signed["version"]
-    if zh:
-        notes.append(
-            f"签发后有改动（第 {v} 版，{when} 签发，编号 id:{signed['id']}），现在的数字可能与"
-            f"签发的报表不同：{'；'.join(zh)} "
-            f"changed since it was signed (version {v}, signed {when}, id {signed['id']}), so "
-            f"figures may differ from the signed report: {'; '.join(en)}"
-        )
+    note = since.note(signed["version"], local_text(row.signed_at, seconds=False), signed["id"])
+    if note:
+        notes.append(note)
     if abs(float(row.share) - share) > 1e-12:
         notes.append(
             f"本报表的达标比例 {share:g} 与签发时的 {float(row.share):g} 不同，数字不可直接比较 "
@@ -466,12 +462,42 @@ def attach_signoff(engine: Engine, rep: Report, period: Period, share: float) ->
         )
 
 
-def _since_signing(
-    conn: Connection, rep: Report, period: Period, row: Any
-) -> tuple[list[str], list[str]]:
+Clauses = tuple[list[str], list[str]]  # Chinese and English
+
+
+@dataclass(frozen=True)
+class SinceSigning:
+    """What changed from a signing on, in three kinds of Chinese and English clauses: what
+    may move the figures (``moved``), people renumbered (``renumbered``: the figures stay,
+    the registry ids differ from the signed copy's) and walks matched again crediting what
+    they did (``same``: nothing differs, said so the newer ``data_as_of`` is explained)."""
+
+    moved: Clauses
+    renumbered: Clauses
+    same: Clauses
+
+    def note(self, version: int, when: str, sid: int) -> str | None:
+        """The note, or None when nothing changed. It says the figures may differ only when
+        some change may move them. WHY: a re-match that moved no metre, said as a reason
+        they may differ, sent an evaluator to re-check 31 days for nothing (T69 #6)."""
+        zh = self.moved[0] + self.renumbered[0] + self.same[0]
+        en = self.moved[1] + self.renumbered[1] + self.same[1]
+        if not zh:
+            return None
+        head = f"签发后有改动（第 {version} 版，{when} 签发，编号 id:{sid}）"
+        head_en = f"changed since it was signed (version {version}, signed {when}, id {sid})"
+        if self.moved[0]:
+            return (
+                f"{head}，现在的数字可能与签发的报表不同：{'；'.join(zh)} "
+                f"{head_en}, so figures may differ from the signed report: {'; '.join(en)}"
+            )
+        return f"{head}，数字未变：{'；'.join(zh)} {head_en}, figures unchanged: {'; '.join(en)}"
+
+
+def _since_signing(conn: Connection, rep: Report, period: Period, row: Any) -> SinceSigning:
     """What changed from the signing on that reaches the period and the report's scope: the
     people and streets of the signed report and of the live one (a duty undone since is in
-    the first only, one set since in the second only). Chinese and English clauses."""
+    the first only, one set since in the second only)."""
     tz = ZoneInfo(get_settings().timezone)
     closed = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
     people = set(row.person_ids or []) | {int(p) for p in rep["people"]["person_id"].dropna()}
@@ -505,5 +531,7 @@ def _since_signing(
             f"{count_en(n, 'duty', 'duties')} {verb_en(n, 'was', 'were')} set on {when_en} "
             f"with days in this period: {on_en}"
         )
-    more_zh, more_en = later.sentences(days)
-    return zh + more_zh, en + more_en
+    more_zh, more_en = later.moved(days)
+    return SinceSigning(
+        (zh + more_zh, en + more_en), later.renumber_clauses(days), later.same_clauses(days)
+    )
