@@ -26,6 +26,7 @@ from geo.report_areas import OUTSIDE_COMMUNITY
 from geo.report_period import Period
 from geo.settings import get_settings
 from geo.sql_frames import read_frame
+from geo.suspect_tracks import walks_of_tracks
 
 
 def moved_in_stretches(conn: Connection, start: dt.date, end: dt.date, tz: str) -> pd.DataFrame:
@@ -616,7 +617,6 @@ MIDNIGHT_SQL = (
     "WHERE t.id = ANY(CAST(:ids AS int[])) AND t.status <> 'withdrawn' "
     "AND CAST(t.started_at AT TIME ZONE :tz AS date) < CAST(t.ended_at AT TIME ZONE :tz AS date)"
 )
-MIDNIGHT_WALK_COLS = ["person_id", "day", "alley_id", "track_id"]
 MIDNIGHT_TRACK_COLS = ["track_id", "started_at", "ended_at"]
 MIDNIGHT_HIT_COLS = ["day", "alley_id", "role", "person_id", "track_id"]
 # the column of the people rows: their patrolled street/alley-days credited by such walks
@@ -630,21 +630,7 @@ def midnight_walks(
     one row per person, day, street and track, and those tracks (:data:`MIDNIGHT_TRACK_COLS`).
     Judged from the track's first and last fix (``started_at``, ``ended_at``) in the city's
     zone, as the flag is, so a walk matched before the flag existed counts too."""
-    none = pd.DataFrame(columns=MIDNIGHT_WALK_COLS), pd.DataFrame(columns=MIDNIGHT_TRACK_COLS)
-    if not len(edges) or "track_id" not in edges.columns:
-        return none
-    ids = pd.unique(edges["track_id"].dropna().astype("int64")).tolist()
-    tracks = read_frame(text(MIDNIGHT_SQL), conn, params={"ids": ids, "tz": tz})
-    if not len(tracks):
-        return none
-    walked = edges[edges["track_id"].isin(tracks["track_id"])]
-    walks = walked.assign(
-        alley_id=walked["edge_id"].map(segments.set_index("edge_id")["alley_id"]),
-        day=pd.to_datetime(walked["day"]).dt.date,  # as the rows' days
-    )
-    walks = walks.dropna(subset=["alley_id"])[MIDNIGHT_WALK_COLS].drop_duplicates()
-    walks = walks.astype({"person_id": "int64", "alley_id": "int64", "track_id": "int64"})
-    return walks.reset_index(drop=True), tracks[MIDNIGHT_TRACK_COLS]
+    return walks_of_tracks(conn, edges, segments, MIDNIGHT_SQL, {"tz": tz}, MIDNIGHT_TRACK_COLS)
 
 
 def with_midnight_days(

@@ -39,18 +39,24 @@ TRACK_COLS = ["track_id", "flags", "walker_name", "walker_code"]
 NAMED_IN_NOTE = 5
 
 
-def flagged_walks(
-    conn: Any, edges: pd.DataFrame, segments: pd.DataFrame
+def walks_of_tracks(
+    conn: Any,
+    edges: pd.DataFrame,
+    segments: pd.DataFrame,
+    sql: str,
+    params: dict[str, Any],
+    track_cols: list[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The report's walking by flagged tracks: (person_id, day, alley_id, track_id), one row
-    per person, day, street and track (``edges``: the walked stretches with their track), and
-    the flagged tracks themselves (:data:`TRACK_COLS`). Few: flags are exceptions, so only
-    the flagged tracks' stretches are looked at."""
-    none = pd.DataFrame(columns=WALK_COLS), pd.DataFrame(columns=TRACK_COLS)
+    """The report's walking by the tracks ``sql`` picks out of its walks (``:ids``, the
+    walks' track ids, with ``params``): (person_id, day, alley_id, track_id), one row per
+    person, day, street and track (``edges``: the walked stretches with their track), and
+    those tracks (``track_cols``). WHY one reader: the flagged walks and the walks over
+    midnight are both few tracks among a month's many stretches, read the same way."""
+    none = pd.DataFrame(columns=WALK_COLS), pd.DataFrame(columns=track_cols)
     if not len(edges) or "track_id" not in edges.columns:
         return none
     ids = pd.unique(edges["track_id"].dropna().astype("int64")).tolist()  # a month: many stretches
-    tracks = read_frame(text(FLAGGED_SQL), conn, params={"ids": ids})
+    tracks = read_frame(text(sql), conn, params={**params, "ids": ids})
     if not len(tracks):
         return none
     walked = edges[edges["track_id"].isin(tracks["track_id"])]
@@ -60,7 +66,16 @@ def flagged_walks(
     )
     walks = walks.dropna(subset=["alley_id"])[WALK_COLS].drop_duplicates()
     walks = walks.astype({"person_id": "int64", "alley_id": "int64", "track_id": "int64"})
-    return walks.reset_index(drop=True), tracks[TRACK_COLS]
+    return walks.reset_index(drop=True), tracks[track_cols]
+
+
+def flagged_walks(
+    conn: Any, edges: pd.DataFrame, segments: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The report's walking by flagged tracks (:func:`walks_of_tracks`) and the flagged
+    tracks themselves (:data:`TRACK_COLS`). Few: flags are exceptions, so only the flagged
+    tracks' stretches are looked at."""
+    return walks_of_tracks(conn, edges, segments, FLAGGED_SQL, {}, TRACK_COLS)
 
 
 def _hits(alleys: pd.DataFrame, walks: pd.DataFrame) -> pd.DataFrame:
