@@ -67,12 +67,12 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from geo.assign.baselines import greedy_nearest, hungarian  # noqa: E402
+from geo.assign.bounds import min_max_milp  # noqa: E402
 from geo.assign.reach import compute_reach  # noqa: E402
 from geo.assign.sections import patrol_sections as sections  # noqa: E402
 from geo.assign.stewards import StewardParams, assign_stewards, steward_summary  # noqa: E402
@@ -262,24 +262,7 @@ def min_max_share(
     reachers = [_row(by_item, int(j)) for j in closed]
     ji = np.repeat(np.arange(len(closed)), [len(r) for r in reachers])  # pair → alley
     slot = np.searchsorted(people, np.concatenate(reachers))  # pair → person among R
-    n, cols, n_r = len(ji), np.arange(len(ji)), len(people)
-    each = sparse.csr_array((np.ones(n), (ji, cols)), shape=(len(closed), n + 1))
-    heavy = sparse.hstack([
-        sparse.csr_array((length[closed][ji], (slot, cols)), shape=(n_r, n)),
-        sparse.csr_array(-np.ones((n_r, 1))),
-    ])  # fmt: skip
-    count = sparse.csr_array((np.ones(n), (slot, cols)), shape=(n_r, n + 1))
-    res = milp(
-        c=np.r_[np.zeros(n), 1.0],
-        constraints=[
-            LinearConstraint(each, 1, 1),
-            LinearConstraint(heavy, -np.inf, 0),
-            LinearConstraint(count, 0, max_alleys),
-        ],
-        integrality=np.r_[np.ones(n), 0],
-        bounds=Bounds(np.zeros(n + 1), np.r_[np.ones(n), np.inf]),
-        options={"time_limit": 20},
-    )
+    res = min_max_milp(ji, slot, length[closed], len(people), max_alleys, time_limit=20)
     bound = getattr(res, "mip_dual_bound", None)
     ok = res.status in (0, 1) and bound is not None and np.isfinite(bound)
     return float(bound) if ok else math.nan

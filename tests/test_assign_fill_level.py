@@ -16,9 +16,9 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pytest
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 import geo.assign.balanced as balanced
+from geo.assign.bounds import min_max_milp
 from geo.assign.stewards import StewardParams, assign_stewards
 from tests.test_assign_cases import (
     UTM,
@@ -27,7 +27,7 @@ from tests.test_assign_cases import (
     independent_walks,
     people_on_nodes,
 )
-from tests.test_assign_idle import _problem, _state, _takers
+from tests.test_assign_idle import _problem, _state, _takers, whole_way_alleys
 
 MAX_ALLEYS = StewardParams().max_alleys_per_person
 
@@ -48,25 +48,8 @@ def _least_max(walks: dict, length: dict, alleys: list) -> float:
     inside = set(r)
     s = [a for a, w in walks.items() if w and set(w) <= inside]
     pairs = [(k, r.index(q)) for k, a in enumerate(s) for q in walks[a]]
-    n = len(pairs)
-    each = np.zeros((len(s), n + 1))
-    heavy = np.zeros((len(r), n + 1))
-    count = np.zeros((len(r), n + 1))
-    for c, (k, i) in enumerate(pairs):
-        each[k, c] = 1.0
-        heavy[i, c] = length[s[k]]
-        count[i, c] = 1.0
-    heavy[:, n] = -1.0
-    res = milp(
-        c=np.r_[np.zeros(n), 1.0],
-        constraints=[
-            LinearConstraint(each, 1, 1),
-            LinearConstraint(heavy, -np.inf, 0),
-            LinearConstraint(count, 0, MAX_ALLEYS),
-        ],
-        integrality=np.r_[np.ones(n), 0],
-        bounds=Bounds(np.zeros(n + 1), np.r_[np.ones(n), np.inf]),
-    )
+    k, i = np.array(pairs).T
+    res = min_max_milp(k, i, np.array([length[a] for a in s]), len(r), MAX_ALLEYS)
     assert res.status == 0, res.message
     return float(res.fun)
 
@@ -88,11 +71,7 @@ def whole_ways(shared_data):
     """The extract's alleys whole, as the database holds them (one per street key, up to
     2.8 km), 186 people on alley vertices (0.4 per alley), staffed with --fill-idle."""
     segs = haidian_segments(shared_data)
-    al = segs[segs["kind"] == "alley"].to_crs(UTM)
-    geoms = al[["street_key", "geometry"]].dissolve(by="street_key").geometry.to_numpy()
-    alleys = gpd.GeoDataFrame(
-        {"alley_id": [f"a{i:04d}" for i in range(len(geoms))]}, geometry=geoms, crs=UTM
-    ).to_crs("EPSG:4326")
+    alleys = whole_way_alleys(segs)
     people = people_on_nodes(alleys, 186, seed=1)
     result = assign_stewards(
         alleys, people, StewardParams(fill_idle=True), network=segs[["geometry"]]

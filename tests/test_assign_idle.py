@@ -75,17 +75,22 @@ def _takers(result, people: pd.DataFrame, walks: dict, near_m: float) -> dict:
     return out
 
 
+def whole_way_alleys(segs: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The extract's alleys whole, as the database holds them (one per street key), WGS 84."""
+    al = segs[segs["kind"] == "alley"].to_crs(UTM)
+    geoms = al[["street_key", "geometry"]].dissolve(by="street_key").geometry.to_numpy()
+    return gpd.GeoDataFrame(
+        {"alley_id": [f"a{i:04d}" for i in range(len(geoms))]}, geometry=geoms, crs=UTM
+    ).to_crs("EPSG:4326")
+
+
 @pytest.fixture(scope="module")
 def whole_ways(shared_data):
     """The Haidian extract's alleys as the database holds them (one per street key, 3 m to
     2.8 km), and 122 stewards on alley vertices: about T64's 3.8 alleys per steward; staffed
     with the option and by default."""
     segs = haidian_segments(shared_data)
-    al = segs[segs["kind"] == "alley"].to_crs(UTM)
-    geoms = al[["street_key", "geometry"]].dissolve(by="street_key").geometry.to_numpy()
-    alleys = gpd.GeoDataFrame(
-        {"alley_id": [f"a{i:04d}" for i in range(len(geoms))]}, geometry=geoms, crs=UTM
-    ).to_crs("EPSG:4326")
+    alleys = whole_way_alleys(segs)
     people = people_on_nodes(alleys, 122, seed=1)
     network = segs[["geometry"]]
     filled = assign_stewards(alleys, people, StewardParams(fill_idle=True), network=network)

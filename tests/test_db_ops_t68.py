@@ -99,12 +99,19 @@ def district(pg_admin_url: str) -> Iterator[tuple[str, str]]:
         from geo.db import dispose_engines
 
         dispose_engines()
+        drop_databases_like(admin, role)
         with psycopg.connect(admin, autocommit=True) as conn:
-            for (db,) in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{role}%",)
-            ).fetchall():
-                conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
             conn.execute(f"DROP ROLE {role}")
+
+
+def drop_databases_like(admin: str, prefix: str) -> None:
+    """Drop every database whose name starts with ``prefix`` (a test's own, by its random
+    prefix), connections and all."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for (db,) in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{prefix}%",)
+        ).fetchall():
+            conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
 
 
 def _database(district: tuple[str, str], suffix: str, postgis: bool) -> str:

@@ -22,16 +22,11 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 
+from tests.test_db_ops_t68 import _libpq, drop_databases_like
+
 REPO = Path(__file__).resolve().parents[1]
 GRIDWARD = str(Path(sys.executable).with_name("gridward"))
 ENTRY = "SELECT id, at, actor, action, target_type, target_id FROM audit_log ORDER BY id"
-
-
-def _libpq(url: str, database: str | None = None) -> str:
-    u = make_url(url).set(drivername="postgresql")
-    return (u if database is None else u.set(database=database)).render_as_string(
-        hide_password=False
-    )
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess:
@@ -76,11 +71,7 @@ def databases(pg_admin_url: str) -> Iterator[Callable[[], str]]:
         yield make
     finally:
         dispose_engines()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            for (db,) in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{prefix}%",)
-            ).fetchall():
-                conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
+        drop_databases_like(admin, prefix)
 
 
 def _built(url: str, build: Callable[[Engine], object]) -> None:
