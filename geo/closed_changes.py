@@ -76,16 +76,6 @@ class LaterChanges:
             return "", ""
         return period_days(got, *self.period)
 
-    def sentences(self, days: Any) -> tuple[list[str], list[str]]:
-        """Chinese and English clauses of what makes the report read otherwise than before:
-        the changes that may move figures (:meth:`moved`), then the renumbers
-        (:meth:`renumber_clauses`); ``days(stamps)`` names the local days of times. Not the
-        re-matches that credit the same (:meth:`same_clauses`): one that left every figure as
-        it was was named as a reason the figures may differ (T69 #6)."""
-        zh, en = self.moved(days)
-        more_zh, more_en = self.renumber_clauses(days)
-        return zh + more_zh, en + more_en
-
     def moved(self, days: Any) -> tuple[list[str], list[str]]:
         """Chinese and English clauses of the changes that may move the period's figures."""
         zh: list[str] = []

@@ -439,15 +439,24 @@ def closed_notes(
             f"{when_en}, after the period ended, yet start in "
             f"it or earlier (backdated), held on {on_en}"
         )
-    more_zh, more_en = later.sentences(days)
+    more_zh, more_en = later.moved(days)
     zh += more_zh
     en += more_en
-    if not zh:
+    ren_zh, ren_en = later.renumber_clauses(days)
+    if not zh and not ren_zh:
         return []
+    if not zh:
+        # only registry ids changed: every figure is as it was, and saying they may differ
+        # sent the reader to re-check the period for nothing (as the since-signing note,
+        # geo.report_signoffs.SinceSigning.note, already says it)
+        return [
+            f"本期结束后有改动，数字未变：{'；'.join(ren_zh)} "
+            f"changed since this period ended, figures unchanged: {'; '.join(ren_en)}"
+        ]
     return [
-        f"本期结束后有改动，数字可能与当时导出的报表不同：{'；'.join(zh)} "
+        f"本期结束后有改动，数字可能与当时导出的报表不同：{'；'.join(zh + ren_zh)} "
         f"changed since this period ended, so figures may differ from a report exported "
-        f"then: {'; '.join(en)}"
+        f"then: {'; '.join(en + ren_en)}"
     ]
 
 

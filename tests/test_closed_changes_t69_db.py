@@ -135,9 +135,14 @@ def test_a_renumber_after_the_signing_is_said_to_whom_it_concerns(demo, auth_hea
     registry id while the signed copies had the old one, and no note said so. Now the signed
     and the closed period's notes name old → new with the name and system id, figures said
     unchanged; a steward's own view names only her own; a renumber undone is not said."""
-    _upload(demo, _walk(demo, 26, "2026-03-02T01:00:00Z"), "w.csv")
+    tid = _upload(demo, _walk(demo, 26, "2026-03-02T01:00:00Z"), "w.csv")
     _second_steward(demo)  # person 2, S2 李小巷, holding an alley of her own that week
     with demo.begin() as conn:
+        # sent on time that evening: the renumber is the one change after the week ended
+        conn.execute(
+            text("UPDATE tracks SET uploaded_at = TIMESTAMPTZ '2026-03-02 18:00+08' WHERE id = :i"),
+            {"i": tid},
+        )
         conn.execute(
             text(
                 "INSERT INTO assignments (person_id, role, street_id, valid_from, created_at) "
@@ -180,8 +185,14 @@ def test_a_renumber_after_the_signing_is_said_to_whom_it_concerns(demo, auth_hea
     ]
     closed = _note(body, SINCE_CLOSED)
     assert said in closed and said_en in closed, closed
+    # the period's own note: a renumber alone moves no figure, said so (it said they may
+    # differ, sending the reader to re-check the week for nothing)
+    assert closed.startswith("本期结束后有改动，数字未变："), closed
+    assert "changed since this period ended, figures unchanged: " in closed, closed
+    assert "数字可能" not in closed and "may differ" not in closed, closed
     mine = _note(own, SINCE_CLOSED)
     assert "1 人的人员编号" in mine and "S1 → HD-2026-001（王小巷，系统编号 id:1）" in mine, mine
+    assert mine.startswith("本期结束后有改动，数字未变："), mine
     assert "HD-2026-002" not in mine and "李小巷" not in mine, mine
     assert not any(SINCE_SIGNED in n for n in own["notes"]), own["notes"]
     again = _note(back, SINCE_SIGNED)
