@@ -153,10 +153,13 @@ _FILL_ROWS = {
             "people who would hold an alley without --fill-idle and hold none with it",
         ),
         (
+            # every alley that changed hands in a levelling chain (hand-ons and swaps), not
+            # only those the busiest gave away
             "levelled",
-            "均衡转出",
+            "均衡换手",
             "levelled",
-            "alleys handed on by stewards above {spread_bound} × the median load",
+            "alleys that changed hands to lighten stewards above {spread_bound} × the median "
+            "load (hand-ons and swaps)",
         ),
     ),
     "streets": (
@@ -218,8 +221,9 @@ _NOTES_ZH = {
     "加后 {stewards} 人）",
     "people who would hold an alley without --fill-idle and hold none with it": "人，不加 "
     "--fill-idle 时管小巷、加后不管",
-    "alleys handed on by stewards above {spread_bound} × the median load": "条，由负荷超过中位数 "
-    "{spread_bound} 倍的管家转给附近负荷较轻的人",
+    "alleys that changed hands to lighten stewards above {spread_bound} × the median "
+    "load (hand-ons and swaps)": "条，为减轻负荷超过中位数 {spread_bound} 倍的管家而换手"
+    "（转给附近负荷较轻的人或互换）",
     "chiefs who held no street now hold one (from chiefs of 2+)": "人，原无街，现各接手一条"
     "（来自管 2 条及以上的街巷长）",
     "people: less room here": "人，在区域外已有职责，此处余量相应减少",
@@ -359,7 +363,8 @@ def _explain_spread(s: dict) -> None:
     is left above it is a hand-on that found nobody (or, without --rebalance, duties kept).
     With --fill-idle (``fill_idle``) the bound is the levelling's: stewards of 2 alleys or
     more above it hand alleys on (T64 F7), and what is left above it is one alley alone or a
-    levelling that found nobody within the take-over walk."""
+    levelling that found nobody within reach (the take-over walk first, then the longest
+    walk)."""
     spread, bound = s.get("load_spread"), s.get("spread_bound")
     if spread is None or bound is None or not spread > bound:  # nan: nobody holds an alley
         return
@@ -436,9 +441,11 @@ def _explain_spread(s: dict) -> None:
 
 def _still_above_filled(s: dict, zh: list, en: list) -> None:
     """With --fill-idle: why the spread without long alleys held alone stays above the bound:
-    the busiest holds one alley (the least a steward holds), or nobody within the take-over
-    walk can take one of theirs and still carry less (T64 F7)."""
-    near = s.get("take_over_m")
+    the busiest holds one alley (the least a steward holds), or nobody within reach can take
+    one of theirs and still carry less (T64 F7). The levelling looks within the take-over walk
+    first, then as far as the longest walk (``level_reach_m``, geo.assign.level): the words
+    said the take-over walk alone."""
+    near, far = s.get("take_over_m"), s.get("level_reach_m")
     if s.get("rest_top_alleys") == 1:
         zh.append("仍高于上限：其中负荷最重的管家只管一条小巷，一条小巷已是管家最少的负荷")
         en.append(
@@ -446,12 +453,22 @@ def _still_above_filled(s: dict, zh: list, en: list) -> None:
             "steward can hold"
         )
     else:
-        walk_zh = f"（步行不超过其本人或 {near:g} 米）" if near is not None else ""
-        walk_en = f" (no farther than they walk, or {near:g} m)" if near is not None else ""
-        zh.append(f"仍高于上限：负荷最重的管家附近{walk_zh}没有人能接手其一条小巷而负荷仍低于他")
+        walk_zh = walk_en = ""
+        if near is not None and far is not None:
+            walk_zh = f"（先找步行不超过其本人或 {near:g} 米的人，再找步行 {far:g} 米以内的人）"
+            walk_en = (
+                f" (first among people walking no farther than they do or {near:g} m, then "
+                f"within {far:g} m)"
+            )
+        elif near is not None:
+            walk_zh = f"（步行不超过其本人或 {near:g} 米）"
+            walk_en = f" (no farther than they walk, or {near:g} m)"
+        zh.append(
+            f"仍高于上限：负荷最重的管家附近{walk_zh}没有人能接手或换走其一条小巷而负荷仍低于他"
+        )
         en.append(
-            f"still above the bound: nobody within the take-over walk of the busiest "
-            f"stewards{walk_en} can take one of their alleys and still carry less than they do"
+            f"still above the bound: nobody within reach of the busiest stewards{walk_en} can "
+            "take or swap one of their alleys and still carry less than they do"
         )
     if s.get("kept"):
         zh[-1] += "，保留的现有职责也不转出（可加 --rebalance 全部重新分配）"

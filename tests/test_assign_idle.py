@@ -178,7 +178,7 @@ def test_file_mode_fill_idle(whole_ways, tmp_path, capsys, monkeypatch):
         f"（在岗管家：不加 {len(before)} 人，加后 {len(now)} 人）"
         in rows["新增管家 new stewards"][1]
     )
-    assert rows["均衡转出 levelled"][0] == str(s["levelled"])
+    assert rows["均衡换手 levelled"][0] == str(s["levelled"])
     assert rows["在岗管家 stewards assigned"][0] == str(s["stewards"])
     assert list(plain) == [
         "覆盖率 coverage", "已覆盖小巷 alleys covered", "小巷数 alleys",
@@ -366,7 +366,7 @@ def test_the_spread_line_says_why_when_above_the_bound(capsys):
     s = {
         "load_spread": 2.0, "spread_bound": 1.5, "load_max_m": 1000.0, "load_median_m": 500.0,
         "long_alone": 0, "over_capacity": 0, "load_spread_rest": 2.0, "take_over_m": 500.0,
-        "fill_idle": True,
+        "level_reach_m": 2000.0, "fill_idle": True,
     }  # fmt: skip
     _explain_spread({**s, "rest_top_alleys": 1})
     line = capsys.readouterr().out
@@ -375,11 +375,18 @@ def test_the_spread_line_says_why_when_above_the_bound(capsys):
     assert "still above the bound: the busiest of them holds a single alley" in line
     _explain_spread({**s, "rest_top_alleys": 3})
     line = capsys.readouterr().out
-    assert "（步行不超过其本人或 500 米）没有人能接手其一条小巷而负荷仍低于他" in line
-    assert "nobody within the take-over walk of the busiest stewards (no farther than they " in line
-    assert "walk, or 500 m) can take one of their alleys" in line
+    assert (
+        "（先找步行不超过其本人或 500 米的人，再找步行 2000 米以内的人）没有人能接手或换走其一条"
+        "小巷而负荷仍低于他" in line
+    )
+    assert (
+        "nobody within reach of the busiest stewards (first among people walking no farther "
+        "than they do or 500 m, then within 2000 m) can take or swap one of their alleys" in line
+    )
     assert "3 条" not in line and "3 alleys or more" not in line
-    _explain_spread({k: v for k, v in s.items() if k not in ("fill_idle", "take_over_m")})
+    _explain_spread(
+        {k: v for k, v in s.items() if k not in ("fill_idle", "take_over_m", "level_reach_m")}
+    )
     line = capsys.readouterr().out
     assert (
         "仍高于上限：只有管 3 条及以上小巷的管家才会把小巷转给住在附近、尚有余量的空闲人员" in line

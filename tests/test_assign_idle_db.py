@@ -94,17 +94,17 @@ def test_assign_alleys_fill_idle(city, pg_url, monkeypatch) -> None:
         "solve who each took one alley over from a steward of 2+",
     )
     assert "空闲人员接手 taken over by idle people" not in rows
-    assert rows["均衡转出 levelled"] == (
+    assert rows["均衡换手 levelled"] == (
         str(s["levelled"]),
-        "条，由负荷超过中位数 1.5 倍的管家转给附近负荷较轻的人 alleys handed on by stewards "
-        "above 1.5 × the median load",
+        "条，为减轻负荷超过中位数 1.5 倍的管家而换手（转给附近负荷较轻的人或互换） alleys that "
+        "changed hands to lighten stewards above 1.5 × the median load (hand-ons and swaps)",
     )
     assert rows["在岗管家 stewards assigned"][0] == str(s["stewards"])
     assert "转给空闲人员 handed to idle people" not in rows
     assert "可让空闲人员接手" not in on.stdout  # no hint: the option is on
     plain = _table(off.stdout)
     assert (
-        "空闲人员接手 taken over by idle people" not in plain and "均衡转出 levelled" not in plain
+        "空闲人员接手 taken over by idle people" not in plain and "均衡换手 levelled" not in plain
     )
     assert plain["转给空闲人员 handed to idle people"][0] == str(
         default["summary"]["handed_to_idle"]

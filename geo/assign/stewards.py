@@ -403,8 +403,9 @@ def spread_causes(
     :func:`geo.assign.balanced._hand_to_idle` counts it. With ``fill_idle`` (the bound is then
     the levelling's), also ``rest_top_alleys``: how many alleys the busiest of the rest holds
     (1: that alley is their whole load, nobody can lighten it) and ``take_over_m``: the walk
-    within which idle people take alleys over and loads are levelled first (then within
-    ``max_walk_m``: :mod:`geo.assign.level`). WHY: the CLI showed a
+    within which idle people take alleys over and loads are levelled first, and
+    ``level_reach_m`` (``max_walk_m``) the one within which they are levelled then
+    (:mod:`geo.assign.level`). WHY: the CLI showed a
     spread of 5.5 next to a documented bound of 1.5 with nothing to say why (outside tester
     T38, L10)."""
     per: dict[int, list[float]] = {}
@@ -425,7 +426,11 @@ def spread_causes(
     }
     if params.fill_idle:
         top = int(count[~alone & ~over][np.argmax(rest)]) if len(rest) else None
-        out.update(rest_top_alleys=top, take_over_m=params.take_over_near_m)
+        out.update(
+            rest_top_alleys=top,
+            take_over_m=params.take_over_near_m,
+            level_reach_m=params.max_walk_m,
+        )
     return out
 
 
