@@ -774,7 +774,9 @@ class AlleysSummary(_LineSummary):
     load_spread_rest: float | None = Field(
         description="除上述两类外的负荷差，无则为空 the spread of the rest"
     )
-    levelled: int = maybe("均衡负荷转出的小巷数（仅 fill_idle） alleys handed on by levelling")
+    levelled: int = maybe(
+        "均衡换手的小巷数（转出或互换，仅 fill_idle） alleys that changed hands levelling"
+    )
     stewards_without_fill_idle: int = maybe("不加 fill_idle 时的管家数（仅 fill_idle）")
     new_stewards: int = maybe("加 fill_idle 才管小巷的人数（仅 fill_idle） people new to alleys")
     no_longer_stewards: int = maybe("加 fill_idle 后不再管小巷的人数（仅 fill_idle）")
@@ -782,6 +784,9 @@ class AlleysSummary(_LineSummary):
         "其余管家中负荷最重者的小巷数（仅 fill_idle） alleys of the busiest of the rest"
     )
     take_over_m: float = maybe("接手的步行范围（米，仅 fill_idle） the take-over walk")
+    level_reach_m: float = maybe(
+        "均衡负荷其次查找的步行范围（米，仅 fill_idle） the walk levelling looks within next"
+    )
 
 
 class _Proposal(BaseModel):

@@ -32,6 +32,7 @@ from api.errors import error_response, install_error_handlers, path_methods
 from api.etag import ConditionalGet
 from api.limits import BodyLimitMiddleware, UploadSlots
 from api.query_check import refuse_unknown_query
+from api.routes import audit as audit_routes
 from api.routes import auth as auth_routes
 from api.routes import exports as export_routes
 from api.routes import (
@@ -647,4 +648,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(export_routes.router)
     app.include_router(staffing.router)
     app.include_router(login.router)
+    app.include_router(audit_routes.router)
     return app

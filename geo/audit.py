@@ -112,15 +112,30 @@ def search(
     actor: str | None = None,
     action: str | None = None,
     limit: int = 50,
+    *,
+    before: dt.datetime | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    before_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Entries newest first, at most ``limit``: from ``since`` on, by ``actor``, of ``action``
-    (``track`` also finds ``track.upload``, ``track.withdraw`` …; in any case: ``User.Update``
-    finds ``user.update``). WHY: an admin had no way to read the log short of SQL
-    (``gridward audit``). ``actor`` ``cli`` finds every command-line entry, the older ``cli``
-    and the ``cli:<OS user>`` written since (T38 M4); ``cli:root`` finds that user's."""
+    """Entries newest first, at most ``limit``: from ``since`` on and before ``before``, by
+    ``actor``, of ``action`` (``track`` also finds ``track.upload``, ``track.withdraw`` …; in
+    any case: ``User.Update`` finds ``user.update``), on one target (``target_type``, and
+    ``target_id`` as stored), older than entry ``before_id`` (the next page). WHY: an admin
+    had no way to read the log short of SQL (``gridward audit``, ``GET /audit``). ``actor``
+    ``cli`` finds every command-line entry, the older ``cli`` and the ``cli:<OS user>``
+    written since (T38 M4); ``cli:root`` finds that user's."""
     q = select(_audit).order_by(_audit.c.id.desc()).limit(limit)
     if since is not None:
         q = q.where(_audit.c.at >= since)
+    if before is not None:
+        q = q.where(_audit.c.at < before)
+    if target_type is not None:
+        q = q.where(_audit.c.target_type == target_type)
+    if target_id is not None:
+        q = q.where(_audit.c.target_id == target_id)
+    if before_id is not None:
+        q = q.where(_audit.c.id < before_id)
     if actor == CLI:
         q = q.where(or_(_audit.c.actor == CLI, _audit.c.actor.like(CLI + ":%")))
     elif actor is not None:
@@ -140,6 +155,72 @@ def distinct(conn: Connection, column: str) -> list[str]:
     col = _audit.c[column]
     q = select(col).where(col.is_not(None)).distinct().order_by(col)
     return list(conn.execute(q).scalars())
+
+
+def check_filters(
+    conn: Connection, actor: str | None, action: str | None, example: str = "--action track"
+) -> str | None:
+    """For a search that found nothing: an ``action`` that never occurs in the log, and is
+    none of those :data:`ANNOUNCED` (sign-ins, restores), is refused (:class:`InputError`)
+    with the known actions; an ``actor`` that never occurs is refused too, with the name in
+    the log's case when only the case differs, unless it is an account that changed nothing
+    (a valid, empty answer: the words to say so are returned). WHY: ``--action user.set``
+    (the action is ``user.update``) or ``--actor CLI`` printed an empty table, read as
+    "nothing happened" (outside tester Z2, N9); ``gridward audit`` and ``GET /audit`` alike
+    (``example``: a family asked as the caller asks it, ``--action track`` or ``action=track``)."""
+    from geo.errors import InputError
+
+    wanted = (action or "").lower()
+    announced = any(a == wanted or a.startswith(wanted + ".") for a in ANNOUNCED)
+    if action is not None and not announced and not search(conn, action=action, limit=1):
+        known = ", ".join(sorted({*distinct(conn, "action"), *ANNOUNCED}))
+        raise InputError(
+            f"未知操作：审计日志中没有操作 {action!r}；已知的操作：{known}（只写点号前的部分可查"
+            f"整类，如 {example}） "
+            f"no such action {action!r} in the audit log; known: {known} "
+            f"(a part before the dot finds its family: {example})"
+        )
+    if actor is None or search(conn, actor=actor, limit=1):
+        return None
+    q = text("SELECT 1 FROM users WHERE username = :n")
+    if conn.execute(q, {"n": actor}).first() is not None:
+        return (
+            f"无审计记录：账号 {actor!r} 在审计日志中没有记录 "
+            f"account {actor!r} has no entries in the audit log"
+        )
+    # accounts too: an account with no entries yet was no hint for its miscased name (Z3)
+    accounts = conn.execute(
+        text("SELECT username FROM users WHERE lower(username) = lower(:n) ORDER BY username"),
+        {"n": actor},
+    ).scalars()
+    actors = distinct(conn, "actor")
+    same = [a for a in actors if a.lower() == actor.lower()]
+    same += [a for a in accounts if a not in same]
+    # T39 L12: CLI (or Cli) matched nothing and was told nothing when the log held only the
+    # new cli:<OS user> spelling; the hint names 'cli', which finds them all. WHY a hint and
+    # not a match in any case: every other name here matches as written (an account's,
+    # an OS user's), and the hint has always been the answer to a name in the wrong case
+    cli = actor.lower() == CLI and any(a == CLI or a.startswith(CLI + ":") for a in actors)
+    # and a bare OS user (root) for the shell entries it wrote (cli:root)
+    shell = [a for a in actors if a.lower() == f"{CLI}:{actor.lower()}"]
+    hint = f" (names match case: did you mean {same[0]!r}?)" if same else ""
+    hint_zh = f"（名称区分大小写：是否想找 {same[0]!r}？）" if same else ""
+    if cli:
+        hint = (
+            f" (names match case: did you mean {CLI!r}? it finds every command-line entry, "
+            f"stored as {CLI}:<OS user>)"
+        )
+        hint_zh = (
+            f"（名称区分大小写：是否想找 {CLI!r}？它可查出所有命令行操作，"
+            f"审计日志中记为 {CLI}:<操作系统用户名>）"
+        )
+    elif shell and not same:
+        hint = f" (the shell's entries are stored as {CLI}:<OS user>: did you mean {shell[0]!r}?)"
+        hint_zh = f"（命令行操作在审计日志中记为 {CLI}:<操作系统用户名>：是否想找 {shell[0]!r}？）"
+    raise InputError(
+        f"无此操作者：审计日志中没有 {actor!r}{hint_zh}。 "
+        f"no such actor {actor!r} in the audit log{hint}"
+    )
 
 
 PERSON_RENUMBER = "person.renumber"  # geo.people_import.renumber_person: {from, to, removed}

@@ -87,6 +87,7 @@ RULES: dict[tuple[str, str], Case] = {
     ("POST", "/tracks"): Case(UPLOADERS),
     ("GET", "/tracks/{track_id}"): Case(MAP_READERS),
     ("POST", "/tracks/rematch"): Case(ADMIN),
+    ("GET", "/audit"): Case(ADMIN),  # sign-in failures with addresses, account changes
     # the people are in the body: their homes' areas checked inside (test_tracks_db)
     ("PATCH", "/tracks/{track_id}"): Case(PLANNERS),
     # whose track it is (own walk, a planner's areas or uploads) is checked inside
