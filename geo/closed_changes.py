@@ -48,6 +48,8 @@ _FAR = dt.date.max
 SAME_M = 0.01
 # renumbered people named in a note, the rest counted
 _NAMED_PEOPLE = 5
+# changed walks named by track id in a note, the rest counted
+_NAMED_WALKS = 8
 
 
 @dataclass
@@ -58,6 +60,7 @@ class LaterChanges:
     # uploads after a signing within GRIDWARD_LATE_UPLOAD_H of the walk: not late
     sent: list[dt.datetime] = field(default_factory=list)
     walks: dict[str, list[dt.datetime]] = field(default_factory=dict)  # action → times
+    walk_ids: set[int] = field(default_factory=set)  # the tracks of ``walks``
     # walks matched again that credit what they credited before: no figure moved
     same: list[dt.datetime] = field(default_factory=list)
     duties: list[dt.datetime] = field(default_factory=list)
@@ -116,13 +119,14 @@ class LaterChanges:
             what_zh = "、".join(f"{_WALK_WORDS[a][0]} {len(self.walks[a])}" for a in kinds)
             what_en = ", ".join(f"{len(self.walks[a])} {_WALK_WORDS[a][1]}" for a in kinds)
             on, on_en = self._reach("walks")
+            ids_zh, ids_en = self._walks_named()
             zh.append(
-                f"本期的轨迹于 {when} 有 {n} 次改动（{what_zh}）"
+                f"本期的轨迹于 {when} 有 {n} 次改动（{what_zh}{ids_zh}）"
                 + (f"，涉及巡查日 {on}" if on else "")
             )
             en.append(
                 f"{count_en(n, 'change', 'changes')} to walks of this period on {when_en} "
-                f"({what_en})" + (f", walks of {on_en}" if on else "")
+                f"({what_en}{ids_en})" + (f", walks of {on_en}" if on else "")
             )
         if self.duties:
             n = len(self.duties)
@@ -138,6 +142,22 @@ class LaterChanges:
                 + (f": {on_en}" if on else "")
             )
         return zh, en
+
+    def _walks_named(self) -> tuple[str, str]:
+        """``；轨迹 id:48、id:51`` / ``; tracks id:48, id:51``: the walks changed, by track id,
+        the first few named and the rest counted. WHY: the note said 撤回 1、恢复 1 and which
+        day, not which walk; an evaluator could not open it (``GET /tracks/{id}``: its
+        history says who and why) without searching the day's tracks (T69 #4)."""
+        ids = sorted(i for i in self.walk_ids if i is not None)
+        if not ids:
+            return "", ""
+        shown = ids[:_NAMED_WALKS]
+        zh = "、".join(f"id:{i}" for i in shown)
+        en = ", ".join(f"id:{i}" for i in shown)
+        if len(ids) > len(shown):
+            zh += f" 等 {len(ids)} 条"
+            en += f" and {len(ids) - len(shown)} more"
+        return f"；轨迹 {zh}", f"; {'track' if len(ids) == 1 else 'tracks'} {en}"
 
     def renumber_clauses(self, days: Any) -> tuple[list[str], list[str]]:
         """The people of the report given a new registry id (人员编号), old → new with their
@@ -306,6 +326,7 @@ def later_changes(
                 and _in_scope(r.track_id, persons, streets, here, who, where)
             ):
                 out.walks.setdefault(r.action, []).append(r.at)
+                out.walk_ids.add(r.track_id)
                 named.add(r.track_id)
                 before = {dt.date.fromisoformat(d) for d in _iso_days(detail)}
                 reach("walks", _local_days(r.started_at, r.ended_at, tz) | before)
@@ -324,6 +345,7 @@ def later_changes(
                 out.same.append(r.at)
                 continue
             out.walks.setdefault(REMATCH, []).append(r.at)
+            out.walk_ids.add(r.track_id)
             reach("walks", _local_days(r.started_at, r.ended_at, tz))
     out.renumbered = renumbers(conn, since or closed, who)
     return out

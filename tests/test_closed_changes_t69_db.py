@@ -237,7 +237,7 @@ def test_a_rematch_that_moved_no_credit_is_not_a_reason_the_figures_may_differ(
         body = same[kind]
         assert body["signed"]["id"] == sid and body["signed"]["changed"] is False, body["signed"]
         note = _note(body, SINCE_SIGNED)
-        assert MAY_DIFFER not in note and "重新匹配 1）" not in note, note
+        assert MAY_DIFFER not in note and "次改动（重新匹配" not in note, note
         assert f"，数字未变：本期的轨迹于 {today} 重新匹配 1 条，所计巡查与之前相同" in note
         assert (
             f"figures unchanged: 1 walk of this period matched again on {today}, crediting "
@@ -247,5 +247,8 @@ def test_a_rematch_that_moved_no_credit_is_not_a_reason_the_figures_may_differ(
     assert same["weekly"]["people"] == signed["people"]  # indeed unchanged
     note = _note(changed, SINCE_SIGNED)
     assert MAY_DIFFER in note, note
-    assert f"本期的轨迹于 {today} 有 1 次改动（重新匹配 1），涉及巡查日 2026-03-02" in note, note
+    assert (
+        f"本期的轨迹于 {today} 有 1 次改动（重新匹配 1；轨迹 id:{tid}），涉及巡查日 2026-03-02"
+        in note
+    ), note
     assert "数字未变" not in note and changed["signed"]["changed"] is True, note

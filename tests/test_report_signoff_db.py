@@ -77,8 +77,12 @@ def test_a_closed_week_names_late_uploads_withdrawals_and_ended_duties(town) -> 
     _walk_times(db, people["T"], _at(WED, 9), _at(WED, 9, 30), _at(WED, 10))  # sent in time
     note = _changed(db)
     today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
-    assert f"本期的轨迹于 {today} 有 1 次改动（撤回 1）" in note, note
-    assert f"1 change to walks of this period on {today} (1 withdrawn), walks of {WED}" in note
+    # the walk named by its track id, to be opened (its history says who and why: T69 #4)
+    assert f"本期的轨迹于 {today} 有 1 次改动（撤回 1；轨迹 id:{t_track}）" in note, note
+    assert (
+        f"1 change to walks of this period on {today} (1 withdrawn; track id:{t_track}), "
+        f"walks of {WED}" in note
+    ), note
     assert "职责" not in note.split(" changed since")[0], note
     # S's duty on D ended on Tuesday of the week; S2 leaves with Wednesday their last day
     end_duty(db, people["S"], alleys["D"], "alley_steward", dt.date(2025, 6, 17), actor="cli")
@@ -192,6 +196,9 @@ def test_a_walk_matched_again_after_the_week_is_named(town) -> None:  # noqa: AN
             {"t": track, "a": _at(NEXT_WED, 9)},
         )
     note = _changed(db)
-    assert f"本期的轨迹于 {NEXT_WED} 有 1 次改动（重新匹配 1）" in note, note
-    assert f"1 change to walks of this period on {NEXT_WED} (1 matched again)" in note, note
+    assert f"本期的轨迹于 {NEXT_WED} 有 1 次改动（重新匹配 1；轨迹 id:{track}）" in note, note
+    assert (
+        f"1 change to walks of this period on {NEXT_WED} (1 matched again; track id:{track})"
+        in note
+    ), note
     assert _later(db, [alleys["D"]]).walks == {}
