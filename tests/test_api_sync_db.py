@@ -245,9 +245,17 @@ def test_filters_and_pages(client, city) -> None:
     assert _all(client, viewer, role="")["duties"] == every  # a form's "every role"
     # person
     pid = stewards[0]["person_id"]
-    assert _all(client, viewer, person_id=str(pid))["duties"] == [
-        r for r in every if r["person_id"] == pid
-    ]
+    theirs = [r for r in every if r["person_id"] == pid]
+    assert _all(client, viewer, person_id=str(pid))["duties"] == theirs
+    # or by registry id (人员编号), as every other route takes people; id:N too
+    code = stewards[0]["person"]
+    assert _all(client, viewer, person=code)["duties"] == theirs
+    assert _all(client, viewer, person=f"id:{pid}", person_id=str(pid))["duties"] == theirs
+    r = client.get("/assignments", params={"person": "NOBODY-1"}, headers=viewer)
+    assert r.status_code == 404 and "NOBODY-1" in r.json()["error"], r.text
+    other = next(r["person_id"] for r in every if r["person_id"] != pid)
+    r = client.get("/assignments", params={"person": code, "person_id": other}, headers=viewer)
+    assert r.status_code == 422 and r.json()["error"].startswith("人员指定不一致：person ")
     # area: a grid by its community, a street or alley by the community holding most of it
     with city.connect() as conn:
         communities = list(
@@ -309,6 +317,15 @@ def test_a_steward_reads_only_her_own(client, city) -> None:
     ]
     r = client.get("/assignments", params={"person_id": other}, headers=steward)
     assert r.status_code == 403, r.text
+    # by registry id: her own reads as without it; another's, or one nobody has, the same 403
+    # (her answer does not tell which registry ids exist)
+    codes = {r["person_id"]: r["person"] for r in every}
+    assert _all(client, steward, person=codes[mine])["duties"] == own
+    theirs = client.get("/assignments", params={"person": codes[other]}, headers=steward)
+    nobody = client.get("/assignments", params={"person": "NOBODY-1"}, headers=steward)
+    assert theirs.status_code == nobody.status_code == 403, (theirs.text, nobody.text)
+    assert theirs.json()["error"] == nobody.json()["error"]
+    assert codes[other] not in theirs.json()["error"]
     anonymous = client.get("/assignments")
     assert anonymous.status_code == 401
 

@@ -605,6 +605,15 @@ def list_duties(
     person_id: Annotated[
         int | None, Query(ge=1, le=2**31 - 1, description="one person's (people.id)")
     ] = None,
+    person: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=80,
+            description="one person's, by registry id 人员编号 (people.external_id, e.g. S12), "
+            "or id:N / ext:X; instead of person_id",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="skip this many")] = 0,
 ) -> dict[str, Any]:
@@ -612,10 +621,38 @@ def list_duties(
     the holder (``person_id``, registry id ``person``, ``name``) and ``target`` (kind, id,
     code or key, name), ordered by person; ``total`` counts all that match. Admins,
     planners and viewers read everyone's (as /people/{id}/duties); a steward only her own
-    (another ``person_id`` is a 403). WHY (T67 #10): a sync job read them with one call per
-    person, and the roster export is a file, for planners only."""
+    (another ``person_id`` or ``person`` is a 403). WHY (T67 #10): a sync job read them with
+    one call per person, and the roster export is a file, for planners only. ``person``: a
+    client knows people by registry id, as every other route takes them (T67)."""
+    if person is not None:
+        person_id = _person_filter(engine, user, person, person_id)
     pid = person_for(user, person_id)  # a steward's own (the rule refused another's)
     return duties_in_force(engine, date, area, role, pid, limit, offset)
+
+
+def _person_filter(engine: Engine, user: Principal, person: str, person_id: int | None) -> int:
+    """The people.id the ``person`` filter names: 422 when ``person_id`` names someone else
+    too, 404 when nobody has it. A steward naming anyone but herself is a 403 whether that
+    person exists or not: her answer must not tell which registry ids exist."""
+    from api.cli_people import resolve_person
+    from geo.errors import NotFoundError
+
+    try:
+        got = resolve_person(engine, person, "person").id
+    except NotFoundError:
+        if user.role != "steward":
+            raise
+        got = None
+    if user.role == "steward" and got != user.person_id:
+        person_for(user, -1, "查看职责")  # her 403, naming no one
+    if person_id is not None and person_id != got:
+        raise HTTPException(
+            422,
+            f"人员指定不一致：person {person[:40]!r} 与 person_id {person_id} 指向不同的人员，"
+            "请只给一个 "
+            f"person {person[:40]!r} and person_id {person_id} name different people: give one",
+        )
+    return int(got)
 
 
 @router.get(
