@@ -14,7 +14,7 @@ from geo.auth_settings import AuthSettings
 from geo.settings import Settings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-SETTINGS = README.split("## Settings", 1)[1].split("\n## ", 1)[0]
+SETTINGS = README.split("## 设置 Settings", 1)[1].split("\n## ", 1)[0]
 
 
 @pytest.mark.parametrize(
