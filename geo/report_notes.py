@@ -371,15 +371,27 @@ def reimport_clauses(
             f"the network was re-imported on {when_en} ({what_en}; each day still counts the "
             "segments it had, street names and communities are today's)"
         )
-    areas = [r for r in imports if r.kind == "areas"]
+    areas = [r for r in imports if r.kind == "areas" and _areas_changed(r.counts)]
     if areas:
         when, when_en = days(r.created_at for r in areas)
-        zh.append(f"{when} 重新导入区域（社区、街道行按现在的边界计）")
+        zh.append(f"{when} 重新导入区划（社区、街道行按现在的边界计）")
         en.append(
             f"the areas were re-imported on {when_en} "
             "(community and subdistrict rows follow today's boundaries)"
         )
     return zh, en
+
+
+def _areas_changed(counts: dict[str, Any] | None) -> bool:
+    """An areas import wrote an area or made a parent (``areas_written``, ``parents`` of
+    :func:`geo.areas_import.import_areas`). WHY: a re-import of the same file (写入 0) was
+    named in every closed report and the signed copy as a change that may move the figures
+    (T71 #18), as a network import that changed nothing no longer is. An import recorded
+    without those counts is kept: what it changed is unknown."""
+    got = counts or {}
+    if "areas_written" not in got:
+        return True
+    return bool(int(got.get("areas_written") or 0) or int(got.get("parents") or 0))
 
 
 def held_days(duties: Iterable[Any], start: dt.date, end: dt.date) -> tuple[str, str]:
