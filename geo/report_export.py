@@ -563,8 +563,10 @@ def _about(
             rows.append(
                 (
                     "待巡 pending",
+                    # the count in both languages (T71 #23: the English had none)
                     f"{summary['pending']} 个街巷·天今天未完成，不计入任何达标率 "
-                    "today's street/alley-days not done yet, not in any rate",
+                    f"{summary['pending']} street/alley-days of today not done yet, "
+                    "in no rate",
                 )
             )
         notes = [n for n in summary["notes"] if not n.startswith(RUNNING_NOTE_ZH)]

@@ -42,3 +42,27 @@ def test_an_areas_import_that_wrote_nothing_is_no_change(demo: Any, tmp_path: Pa
     zh, en = _clauses(demo, cut)
     assert len(zh) == 1 and zh[0].endswith(" 重新导入区划（社区、街道行按现在的边界计）"), zh
     assert en[0].startswith("the areas were re-imported on "), en
+
+
+def _about_rows(period: Any, summary: dict[str, Any]) -> dict[str, Any]:
+    """The XLSX 报表 sheet's rows (item → value) of ``period`` with ``summary``."""
+    from geo.report_export import _about
+
+    return dict(_about(period, 0.8, summary).to_numpy().tolist())
+
+
+def _running_week() -> Any:
+    import datetime as dt
+
+    from geo.report_period import report_period
+
+    return report_period("weekly", dt.date(2026, 11, 27), dt.date(2026, 11, 27))
+
+
+SUMMARY = {"pending": 100, "notes": [], "area": None, "data_as_of": None, "signed": None}
+
+
+def test_the_pending_row_gives_its_count_in_both_languages() -> None:
+    """#23: the XLSX 待巡 row said 100 in Chinese and no number in English."""
+    said = _about_rows(_running_week(), SUMMARY)["待巡 pending"]
+    assert "100 street/alley-days of today" in said, said
