@@ -26,6 +26,20 @@ LEAFLET_CSS = [
 DRAW_JS = [("leaflet_draw_js", f"{STATIC}/vendor/leaflet-draw/leaflet.draw.js")]
 DRAW_CSS = [("leaflet_draw_css", f"{STATIC}/vendor/leaflet-draw/leaflet.draw.css")]
 PANEL_WIDTH = 34  # per cent of the page, beside the map
+# Leaflet's controls as the users read them (T71 #11): its zoom buttons said "Zoom in" /
+# "Zoom out" only and its scale bar gave feet under the metres ("100 m" over "500 ft"), which
+# no Chinese office measures in. Chinese-first titles, a metric bar written in 米 / 公里, and
+# the attribution's tooltip in Chinese too. (The layer list's "Layers": gridward.js.)
+LEAFLET_CONTROLS_JS = (
+    'L.control.zoom({zoomInTitle: "放大 Zoom in", zoomOutTitle: "缩小 Zoom out"}).addTo({map});\n'
+    "(new (L.Control.Scale.extend({_updateMetric: function (maxMeters) {\n"
+    "  var m = this._getRoundNum(maxMeters);\n"
+    '  this._updateScale(this._mScale, m < 1000 ? m + " 米" : m / 1000 + " 公里", m / maxMeters);\n'
+    "}}))({imperial: false, metric: true})).addTo({map});\n"
+    "if ({map}.attributionControl) {map}.attributionControl.setPrefix("
+    '\'<a href="https://leafletjs.com" title="Leaflet：交互式地图程序库 '
+    "a JavaScript library for interactive maps\">Leaflet</a>');"
+)
 
 
 def js_data(value: Any) -> str:
@@ -92,7 +106,10 @@ def base_map(
         zoom_start=15,
         tiles=None,
         width=f"{100 - PANEL_WIDTH}%",
-        control_scale=True,
+        # Leaflet's own zoom and scale controls speak English and feet; the page adds its
+        # own (LEAFLET_CONTROLS_JS) instead
+        control_scale=False,
+        zoom_control=False,
         prefer_canvas=False,
         # fits land between whole zoom levels: on a phone's narrow map a whole level is
         # often the difference between the city filling the map and half of it
@@ -115,6 +132,7 @@ def base_map(
     # fitted at once, not animated: Leaflet drops a fit asked for while a zoom animation
     # runs, so the page's own fit (to what it draws) was lost on a phone and the page
     # opened a zoom level out, the city in a third of the map (tester)
+    m.add_child(_Script(LEAFLET_CONTROLS_JS.replace("{map}", m.get_name())))
     fit = js_data([[miny, minx], [maxy, maxx]])
     m.add_child(_Script(f"{m.get_name()}.fitBounds({fit}, {{animate: false}});"))
     root = m.get_root()

@@ -30,8 +30,19 @@
      grid labels under it (outside tester T65). A tap opens it. */
   gw.layerControl = function (overlays) {
     var small = window.matchMedia("(max-width: 1024px), (pointer: coarse)").matches;
-    return L.control.layers(null, overlays, {collapsed: small});
+    var ctl = L.control.layers(null, overlays, {collapsed: small});
+    // Leaflet writes the folded list's button title as "Layers" only (no option): Chinese
+    // first, as every other label (T71 #11)
+    var onAdd = ctl.onAdd;
+    ctl.onAdd = function (map) {
+      var box = onAdd.call(this, map);
+      var toggle = box.querySelector(".leaflet-control-layers-toggle");
+      if (toggle) { toggle.title = gw.LAYERS_TITLE; toggle.setAttribute("aria-label", gw.LAYERS_TITLE); }
+      return box;
+    };
+    return ctl;
   };
+  gw.LAYERS_TITLE = "图层 Layers";
   gw.count = function (name, n) { window.gwState.counts[name] = n; };
 
   /* fetch resolving to {ok, status, body}: a 4xx answer's JSON body (what was wrong) too. */
