@@ -271,7 +271,7 @@ def compliance_chart(
             so_far = k / d
             tip = (
                 f"今天截至目前 so far: 已巡 patrolled {k} / {d}（{so_far:.1%}），待巡 pending {p}；"
-                f"日巡达标率 daily compliance {rate_text(k, counted)}（不计待巡 pending left out）"
+                "日巡达标率 daily compliance —（今天未结束 the day is not over）"
             )
             parts.append(
                 f'<rect class="gw-bar-due" x="{x + 1:.1f}" y="{top:.1f}" '

@@ -33,8 +33,10 @@ ROLE_COUNTS = {
     "street_chief": "街巷长·街 street chiefs' streets",
 }
 
-# a rate while its day runs: today's duties not done yet are in no rate, as in the report
-RUNNING_RATE = "（不计待巡 pending left out）"
+# the rate while its day runs. Today's duties not done yet are pending, in no rate, so the
+# rate counted only what was done: "达标率 100.0%" at the start of the day beside 5 / 86
+# patrolled so far (T71 #17). It is given when the day is over; until then the so-far share.
+RUNNING_RATE = "—（今天未结束 the day is not over）"
 # what the compliance charts' three kinds of day look like (maps.charts.compliance_chart)
 CHART_NOTE = (
     '<p class="gw-note" id="gw-chart-note">每天按当天的责任与日巡报表计算，小巷管家与街巷长分列'
@@ -134,16 +136,19 @@ def headline(n_all: int, done: int, pending: int) -> str:
 
 def role_line(role: str, alleys: int, done: int, pending: int) -> str:
     """One role's line, with the rate its rows of the daily report give (one decimal, as its
-    XLSX: 62.5 %, not 62 %: T65 F7): patrolled / (duties − pending); today with duties
-    pending, what is done so far beside it."""
+    XLSX: 62.5 %, not 62 %: T65 F7): patrolled / (duties − pending). Today with duties
+    pending, what is done so far of all due, and a dash for the rate: pending left out, it
+    counted only what was done and read 100.0 % beside 5 / 86 (T71 #17)."""
     label = esc(ROLE_COUNTS.get(role, role))
-    rate = f'达标率 compliance <b class="gw-rate">{rate_text(done, alleys - pending)}</b>'
     if pending:
+        # the so-far share first; no rate until the day is over (T71 #17)
         counts = (
-            f'截至目前已巡 so far <b class="gw-num">{done}</b> / <b class="gw-num">{alleys}</b>，'
-            f"待巡 pending {pending}；{rate}{RUNNING_RATE}"
+            f'截至目前已巡 so far <b class="gw-num">{done}</b> / <b class="gw-num">{alleys}</b>'
+            f'（<b class="gw-so-far">{rate_text(done, alleys)}</b>），待巡 pending {pending}；'
+            f'达标率 compliance <b class="gw-rate">{RUNNING_RATE}</b>'
         )
     else:
+        rate = f'达标率 compliance <b class="gw-rate">{rate_text(done, alleys - pending)}</b>'
         counts = (
             f'已巡 patrolled <b class="gw-num">{done}</b> / <b class="gw-num">{alleys}</b>，{rate}'
         )

@@ -129,7 +129,7 @@ def test_today_is_drawn_as_so_far_not_a_finished_rate() -> None:
     assert fill.startswith("url(#gw-sofar-") and "#59a14f" not in svg  # no finished green bar
     assert tip == (
         "11-26: 今天截至目前 so far: 已巡 patrolled 51 / 100（51.0%），待巡 pending 49；"
-        "日巡达标率 daily compliance 100.0%（不计待巡 pending left out）"
+        "日巡达标率 daily compliance —（今天未结束 the day is not over）"
     ), tip
     assert re.search(r'class="gw-sofar-label"[^>]*>今天截至目前 so far 51.0%</text>', svg)
     none_yet = compliance_chart(days[1:], [0], [10], pending=[10])

@@ -406,10 +406,13 @@ def test_the_line_per_role_leaves_todays_pending_out_of_its_rate(city) -> None: 
     line = re.sub(
         r"<[^>]+>", "", re.search(r'data-role="alley_steward">(.*?)</div>', page).group(1)
     )
-    # the rate leaves the 2 pending out (3 / 3), and says so beside what is done so far
+    # what is done so far of all due first; no rate while the day runs: with the 2 pending
+    # left out it read 100.0% (3 / 3) beside 3 / 5 (T71 #17)
     assert (
-        "截至目前已巡 so far 3 / 5，待巡 pending 2；达标率 compliance 100.0%（不计待巡" in line
+        "截至目前已巡 so far 3 / 5（60.0%），待巡 pending 2；"
+        "达标率 compliance —（今天未结束 the day is not over）" in line
     ), line
+    assert "100.0%" not in line, line
     s3 = patrols_of_day(db, DAY, city["s3"], threshold=SHARE, today=DAY)
     line = re.search(r'data-role="alley_steward">(.*?)</div>', build_patrol_map(s3, (0, 0, 1, 1)))
     line = re.sub(r"<[^>]+>", "", line.group(1))

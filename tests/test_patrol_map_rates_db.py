@@ -124,6 +124,6 @@ def test_a_rate_reads_as_the_reports_xlsx() -> None:
 
     assert _text(role_line("alley_steward", 24, 15, 0)).endswith("达标率 compliance 62.5%")
     assert _text(role_line("street_chief", 14, 0, 14)).startswith(
-        "街巷长·街 street chiefs' streets: 截至目前已巡 so far 0 / 14，待巡 pending 14；"
-        "达标率 compliance —（不计待巡"
+        "街巷长·街 street chiefs' streets: 截至目前已巡 so far 0 / 14（0.0%），待巡 pending 14；"
+        "达标率 compliance —（今天未结束 the day is not over）"
     )
