@@ -18,6 +18,18 @@ LEFT, RIGHT, BOTTOM, TOP = 34, 6, 34, 18
 # today's bar, not done yet (the patrol map's 待巡 pending colour, patrol_map.WALKED)
 SO_FAR = "#4e79a7"
 ZERO_STUB = 3.0  # px: a day at 0 % is a red stub, not nothing (T65 F6)
+# a finished day's bar by its rate: all patrolled, half or more, under half. One table for
+# the bars and the caption that explains them (maps.patrol_map.CHART_NOTE): the yellow 66.3 %
+# bar was explained nowhere, and a red 45 % day read as the map legend's red 未走 (T71 #20)
+RATE_COLORS = {"full": "#59a14f", "half": "#edc948", "low": "#e15759"}
+HALF = 0.5
+
+
+def rate_color(share: float, target: float = 1.0) -> str:
+    """A finished day's bar colour: green at ``target`` (all), yellow from half, red below."""
+    if share >= target:
+        return RATE_COLORS["full"]
+    return RATE_COLORS["half"] if share >= HALF else RATE_COLORS["low"]
 
 
 def _frame(
@@ -289,7 +301,7 @@ def compliance_chart(
             )
         else:
             share = k / counted
-            color = "#59a14f" if share >= target else "#e15759" if share < 0.5 else "#edc948"
+            color = rate_color(share, target)
             h = max(plot_h * share, ZERO_STUB)
             tip = f"{share:.1%}（已巡 patrolled {k} / {counted}）"
             parts.append(_rect("gw-bar", x, base, bw, h, color, md, tip))

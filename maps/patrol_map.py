@@ -19,7 +19,7 @@ from geo.report_period import RUNNING_NOTE_EN, RUNNING_NOTE_ZH
 from geo.suspect_tracks import flags_said
 from geo.track_days import EARLIEST_DAY
 from geo.track_history import restored_words
-from maps.charts import SO_FAR, compliance_chart, rate_text
+from maps.charts import RATE_COLORS, SO_FAR, compliance_chart, rate_text
 from maps.page import add_panel, add_script, base_map, esc, render, title_block
 from maps.shell import area_options
 
@@ -37,12 +37,24 @@ ROLE_COUNTS = {
 # rate counted only what was done: "达标率 100.0%" at the start of the day beside 5 / 86
 # patrolled so far (T71 #17). It is given when the day is over; until then the so-far share.
 RUNNING_RATE = "—（今天未结束 the day is not over）"
+
+
 # what the compliance charts' three kinds of day look like (maps.charts.compliance_chart)
+def _swatch(color: str) -> str:
+    """A colour square as the legend draws them, before the words it stands for."""
+    return f'<span class="gw-swatch" style="background:{color}"></span>'
+
+
+# the bar colours (T71 #20: yellow was explained nowhere), from the table the bars use
 CHART_NOTE = (
     '<p class="gw-note" id="gw-chart-note">每天按当天的责任与日巡报表计算，小巷管家与街巷长分列'
-    "（同日巡报表）；无柱：当天无责任；红色短柱 0%：有责任，无一巡到；蓝色斜纹：今天截至目前已巡占"
+    f"（同日巡报表）。柱色：{_swatch(RATE_COLORS['full'])}绿＝全部巡到（100%），"
+    f"{_swatch(RATE_COLORS['half'])}黄＝50% 及以上、不足 100%，"
+    f"{_swatch(RATE_COLORS['low'])}红＝低于 50%；"
+    "无柱：当天无责任；红色短柱 0%：有责任，无一巡到；蓝色斜纹：今天截至目前已巡占"
     "今天全部责任的比例（虚框为今天全部责任） · each day by that day's duties and daily report, "
-    "alley stewards and street chiefs apart (as the report); no bar: no duties that day; a red "
+    "alley stewards and street chiefs apart (as the report). Bar colours: green 100 %, yellow "
+    "50 % to under 100 %, red under 50 %; no bar: no duties that day; a red "
     "stub marked 0%: duties, none patrolled; blue hatched: today so far, the share done of all "
     "today's duties (the dashed box: all of them)</p>"
 )
@@ -113,6 +125,14 @@ def restored_note(track: dict, events: list[dict[str, Any]]) -> str:
     who = f"（{track['person']}）" if track.get("person") else ""
     zh, en = restored_words(events)
     return f"↺ 轨迹 {tid}{who}{zh} track {tid}: {en}"
+
+
+def person_words(person: dict[str, Any], registry_id: str | None) -> str:
+    """The person the page is about, as the people list and the CLI name them: 李静（DEMO0002）.
+    WHY (T71 #34): 「李静 (#2)」 gave the system id, which means nothing to a steward; only a
+    person without a registry id falls back to it, said as such."""
+    ident = esc(registry_id) if registry_id else f"系统编号 id:{int(person['id'])}"
+    return f"{esc(person['name'])}（{ident}）"
 
 
 def headline(n_all: int, done: int, pending: int) -> str:
@@ -192,6 +212,7 @@ def build_patrol_map(
     areas: list[dict] | None = None,
     latest: bool = False,
     restored: dict[int, list[dict[str, Any]]] | None = None,
+    registry_id: str | None = None,
 ) -> str:
     """The patrol map page as HTML; ``upload`` adds the form that uploads track files from a
     phone or PC (POST /tracks) for those allowed to; ``today`` (the city's) is the last day
@@ -199,16 +220,13 @@ def build_patrol_map(
     area picker, the filter ``data.area`` chose selected. ``latest``: no day was asked for
     and the page opened on the latest day with patrols (said when it is not today).
     ``restored``: the withdrawals and restores of the day's walks that were withdrawn and
-    restored (:func:`geo.track_history.restored_walks`; evaluators' pages), each said."""
+    restored (:func:`geo.track_history.restored_walks`; evaluators' pages), each said.
+    ``registry_id``: the 人员编号 of ``data.person``, the id the panel names them by."""
     restored = restored or {}
     m = base_map(bounds, "巡查图 patrol map", tile_url, page_js=PAGE_JS)
     n_all = sum(c["alleys"] for c in data.counts.values())
     done = sum(c["patrolled"] for c in data.counts.values())
-    who = (
-        f"{esc(data.person['name'])} (#{int(data.person['id'])})"
-        if data.person
-        else "全部人员 everyone"
-    )
+    who = person_words(data.person, registry_id) if data.person else "全部人员 everyone"
     where = (
         f"{esc(data.area['name'] or '')} {LEVEL_ZH.get(str(data.area['level']), '')} "
         f"{esc(data.area['code'])}"
@@ -258,7 +276,8 @@ def build_patrol_map(
         for k, label in (
             ("done", f"已巡 patrolled (≥ {data.threshold:.0%})"),
             ("part", "部分走过 partly walked"),
-            ("none", "未走 not walked"),
+            # the hover's word first, the colour's meaning beside it (T71 #34)
+            ("none", "未巡（未走）not walked"),
         )
     ) + (
         # dashed as the lines are (patrol_map.js): today's duties not done yet
@@ -293,7 +312,7 @@ def build_patrol_map(
             if latest and today is not None and data.day != today
             else ""
         )
-        + f'<p class="gw-note">人员 person: {who}; 区域 area: <b id="gw-area">{where}</b></p>'
+        + f'<p class="gw-note">人员 person：{who}；区域 area：<b id="gw-area">{where}</b></p>'
         + (
             '<p class="gw-note" id="gw-none-here">此人在本区域无责任街巷 '
             "this person holds no alley or street in this area</p>"

@@ -336,7 +336,9 @@ def test_patrol_map_tooltips_say_whose_walking(live, browser) -> None:  # noqa: 
     everyone = first_tip(f"{live['base']}/maps/patrols?date={PATROL_DAY}")
     assert "责任人走过 walked by assigned" in everyone and "本人" not in everyone, everyone
     own = first_tip(f"{live['base']}/maps/patrols?date={PATROL_DAY}&person={live['walker']}")
-    assert "本人走过 walked by this person" in own and "本人记分" in own, own
+    assert "本人走过 walked by this person" in own and "计入本人 credited to this person" in own, (
+        own
+    )
 
 
 def test_patrol_map_upload_from_a_phone(live, browser, tmp_path) -> None:  # noqa: ANN001

@@ -586,8 +586,8 @@ def _form_person(page: str) -> str:
 
 
 def _shown_person(page: str) -> str:
-    """The panel's 人员 person line: 「name (#id)」."""
-    found = re.search(r"人员 person: ([^;<]*);", page)
+    """The panel's 人员 person line: 「name（registry id）」 (T71 #34: was 「name (#id)」)."""
+    found = re.search(r"人员 person：([^；<]*)；", page)
     assert found, page[:300]
     return html.unescape(found.group(1))
 
@@ -602,19 +602,19 @@ def test_the_pages_form_names_its_person_by_people_id(city, auth_headers) -> Non
     db, s1 = city["db"], city["s1"]
     with db.begin() as conn:  # a registry id that is a number: s1's people.id
         numeric = _person(conn, str(s1), "钱数字", "alley_steward")
-    names = {s1: "王小巷", numeric: "钱数字"}
+    names = {s1: "王小巷（S1）", numeric: f"钱数字（{s1}）"}
     admin = auth_headers("admin")
     with TestClient(create_app(db)) as client:
         for opened, pid in ((f"id:{s1}", s1), (f"ext:{s1}", numeric), (f"id:{numeric}", numeric)):
             page = client.get(f"/maps/patrols?date={DAY}&person={opened}", headers=admin)
             assert page.status_code == 200, (opened, page.text[:300])
-            assert _shown_person(page.text) == f"{names[pid]} (#{pid})", opened
+            assert _shown_person(page.text) == names[pid], opened
             sent = _form_person(page.text)
             again = client.get(
                 "/maps/patrols", params={"date": str(DAY), "person": sent}, headers=admin
             )
             assert again.status_code == 200, (opened, again.text[:300])
-            assert _shown_person(again.text) == f"{names[pid]} (#{pid})", opened
+            assert _shown_person(again.text) == names[pid], opened
             assert sent == f"id:{pid}", (opened, sent)
         for pid in (s1, numeric):
             steward = auth_headers("steward", person_id=pid)
@@ -626,7 +626,7 @@ def test_the_pages_form_names_its_person_by_people_id(city, auth_headers) -> Non
                 headers={**steward, **BROWSER},
             )
             assert again.status_code == 200, (pid, again.text[:300])
-            assert _shown_person(again.text) == f"{names[pid]} (#{pid})", pid
+            assert _shown_person(again.text) == names[pid], pid
             assert _form_person(own.text) == f"id:{pid}"
     js = (Path(__file__).resolve().parents[1] / "maps" / "static" / "patrol_map.js").read_text()
     assert '"&person=id:" + DATA.uploadPerson' in js

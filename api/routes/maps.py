@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BeforeValidator, StringConstraints
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from api.auth import (
     PATROLS_REFUSAL,
@@ -233,8 +233,20 @@ def patrols_page(
             areas=map_data.area_choices(engine),
             latest=latest,
             restored=restored_walks(engine, evaluated),
+            registry_id=_registry_id(engine, person_id),
         )
     )
+
+
+def _registry_id(engine: Engine, person_id: int | None) -> str | None:
+    """The 人员编号 the patrol page names its person by (李静（DEMO0002）, as ``users list``
+    and the CLI do; T71 #34: the page showed the system id, 「李静 (#2)」)."""
+    if person_id is None:
+        return None
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT external_id FROM people WHERE id = :i"), {"i": person_id}
+        ).scalar_one_or_none()
 
 
 @router.get("/reports", response_class=HTMLResponse, summary="Patrol reports page 巡查报表")

@@ -39,7 +39,7 @@ function gwPatrolMap(map, DATA) {
         (p.covered - p.alley_walked > 0.005
           ? "含 20 米内并行道路覆盖 covered with parallel ways within 20 m: " +
             Math.round(100 * p.covered) + "%<br>" : "") +
-        (DATA.person ? "本人记分 credited to this person: " : "") +
+        (DATA.person ? "计入本人 credited to this person: " : "") +
         (p.patrolled ? "已巡 patrolled"
           : p.pending ? "待巡 pending（今天尚未完成，不计入达标率 not done yet today, in no rate）"
           : "未巡 not patrolled"), {sticky: true});

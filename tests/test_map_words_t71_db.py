@@ -1,0 +1,93 @@
+"""The map pages' words as the district's text reviewer T71 (林老师) read them, on the demo
+city (real PostGIS: geo.demo.populate with its duties and walks), each page as an admin
+fetches it:
+
+- #20: the patrol page's 达标率 bars are green, yellow and red by rate, and the caption
+  explained only the red 0 % stub and the hatch: the yellow 66.3 % bar was explained nowhere;
+- #34: the legend said 未走 where the hover says 未巡, and the panel named a person by the
+  system id (李静 (#2)), not by the 人员编号 (李静（DEMO0002）).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import demo_with_duties
+from tests.test_maps_pages import token_for
+
+STATIC = Path(__file__).resolve().parents[1] / "maps" / "static"
+
+
+@pytest.fixture(scope="module")
+def city(engine) -> Iterator[dict[str, Any]]:  # noqa: ANN001
+    """The demo city (grids, people, duties, walks) and an admin's client."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    demo_with_duties(engine)
+    headers = {"Authorization": f"Bearer {token_for(engine, 'admin', name='t71-admin')}"}
+    with TestClient(create_app(engine)) as client:
+        yield {"client": client, "engine": engine, "headers": headers}
+
+
+def _get(city: dict[str, Any], url: str) -> str:
+    r = city["client"].get(url, headers=city["headers"])
+    assert r.status_code == 200, r.text[:500]
+    return r.text
+
+
+def _words(html: str) -> str:
+    """The text a reader sees: tags dropped."""
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def _by_id(html: str, ident: str) -> str:
+    m = re.search(rf'<(\w+)[^>]*\bid="{ident}"[^>]*>(.*?)</\1>', html, re.S)
+    assert m, f"no #{ident}"
+    return m.group(2)
+
+
+def test_patrol_chart_caption_explains_every_bar_colour(city) -> None:  # noqa: ANN001
+    """T71 #20: each colour a finished day's bar is drawn in has a swatch and its meaning in
+    the caption under the charts, Chinese then English."""
+    page = _get(city, "/maps/patrols")
+    note = _by_id(page, "gw-chart-note")
+    said = _words(note)
+    assert "柱色：绿＝全部巡到（100%），黄＝50% 及以上、不足 100%，红＝低于 50%" in said, said
+    assert "Bar colours: green 100 %, yellow 50 % to under 100 %, red under 50 %" in said, said
+    swatches = re.findall(r'class="gw-swatch" style="background:(#\w+)"', note)
+    charts = page[: page.index('id="gw-chart-note"')]
+    bars = set(re.findall(r'<rect class="gw-bar" [^>]*fill="(#\w+)"', charts))
+    assert bars, "no finished day's bar on the page"
+    assert bars <= set(swatches), (bars, swatches)
+
+
+def test_patrol_map_legend_and_person_say_what_the_hover_and_registry_say(city) -> None:  # noqa: ANN001
+    """T71 #34: the legend's red is 未巡（未走）, the word the hover uses; one person's page
+    names them by their 人员编号 in full-width brackets, and the hover credits 计入本人."""
+    db = city["engine"]
+    with db.connect() as conn:
+        pid, ext, name = conn.execute(
+            text(
+                "SELECT p.id, p.external_id, p.name FROM people p JOIN assignments a "
+                "ON a.person_id = p.id WHERE a.role = 'alley_steward' ORDER BY p.id LIMIT 1"
+            )
+        ).one()
+    everyone = _words(_get(city, "/maps/patrols"))
+    assert "未巡（未走）not walked" in everyone and "未走 not walked" not in everyone
+    assert "人员 person：全部人员 everyone；区域 area：全市 whole city" in everyone, everyone
+    own = _words(_get(city, f"/maps/patrols?person=id:{pid}"))
+    assert f"人员 person：{name}（{ext}）；" in own, own
+    assert f"(#{pid})" not in own
+    from maps.patrol_map import person_words
+
+    assert person_words({"id": 7, "name": "无编号"}, None) == "无编号（系统编号 id:7）"
+    js = (STATIC / "patrol_map.js").read_text(encoding="utf-8")
+    assert "计入本人 credited to this person" in js and "记分" not in js
