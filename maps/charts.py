@@ -178,7 +178,7 @@ def household_histogram(
         counts,
         cols,
         "网格户数分布 households per grid",
-        "户 hh",
+        "户数 households",
         css_class="gw-chart gw-histogram",
         spans=[(a / end, b / end) for a, b in zip(edges, stops, strict=True)],
         ticks=[(t / end, f"{t:g}") for t in _nice_ticks(end)],
@@ -219,7 +219,7 @@ def _stacked_histogram(
         [sum(c.values()) for c in counts],
         [colors["within"]] * len(edges),
         "网格户数分布 households per grid",
-        "户 hh",
+        "户数 households",
         css_class="gw-chart gw-histogram",
         stacks=stacks,
     ) + (

@@ -111,7 +111,7 @@ def build_editor(
         'id="gw-discard" class="gw-btn" type="button">✖ 放弃 discard</button></div>'
         + '<h2>网格 Grids</h2><table class="gw-table"><thead><tr><th>网格 grid</th>'
         + _households_heads(data, stored)
-        + '<th class="gw-num">楼 bld</th><th>状态 status</th>'
+        + '<th class="gw-num">楼栋 buildings</th><th>状态 status</th>'
         '<th>🔒</th></tr></thead><tbody id="gw-grids"></tbody></table>'
         + '<h2>问题 Violations</h2><div id="gw-violations"></div>'
     )
@@ -160,7 +160,7 @@ def _history_link(code: str) -> str:
     one back as a draft (T63 #2: history and revert were on the command line only)."""
     return (
         f'<a class="gw-history" href="/maps/editor/history?community={esc(code)}">'
-        "🕘 历史版本 grid versions</a>"
+        "🕘 网格历史版本 grid versions</a>"
     )
 
 
@@ -170,12 +170,12 @@ def _households_heads(data: EditorData, stored: dict[str, dict] | None) -> str:
     (as `gridward plans show N` prints them) in a column beside (T43 #10: 500 and 399 shown
     where the commit had 1080 and 339, nothing saying they were today's)."""
     if stored is None:
-        return '<th class="gw-num">户 hh</th>'
+        return '<th class="gw-num">户数 households</th>'
     when = ("提交时", "at commit") if data.committed else ("保存时", "when saved")
     return (
-        '<th class="gw-num" id="gw-hh-now">户（按当前户数） hh (current households)</th>'
+        '<th class="gw-num" id="gw-hh-now">当前户数 current households</th>'
         f'<th class="gw-num" id="gw-hh-stored" title="gridward plans show '
-        f'{int(data.plan_id or 0)}">{when[0]}户数 hh {when[1]}</th>'
+        f'{int(data.plan_id or 0)}">{when[0]}户数 households {when[1]}</th>'
     )
 
 

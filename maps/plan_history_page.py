@@ -109,11 +109,11 @@ def build_history(data: dict[str, Any], tz: str, user: str | None = None) -> str
     return (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>网格历史版本 {name} grid history</title>"
+        f"<title>网格历史版本 {name} grid versions</title>"
         f'<link rel="icon" href="data:,"><link rel="stylesheet" href="{STATIC}/gridward.css">'
         f'<script src="{STATIC}/gridward.js"></script>{_STYLE}</head>'
         f'<body class="gw-picker gw-history" data-community="{code}">{top_bar(user)}'
-        f"<h1>网格历史版本 Grid history</h1>"
+        f"<h1>网格历史版本 grid versions</h1>"
         f"<p>社区：{name}（{code}） community</p>"
         '<p class="gw-note">每次提交生成一个新版本。“恢复此版”按该版网格生成新草案'
         "并在编辑器中打开，核对并提交后才生效，现行网格在此之前不变。 "

@@ -222,6 +222,13 @@ def _span(body: dict[str, Any]) -> str:
     return f"{start} – {end}"
 
 
+def page_title(body: dict[str, Any]) -> str:
+    """The tab's title, Chinese first then English (T71 #29: 「巡查报表 日巡 daily patrol
+    2026-11-27 patrol report」 mixed the two): 日巡 2026-11-27 · 巡查报表 daily patrol report."""
+    zh, _, en = str(body["label"]).partition(" ")
+    return f"{zh} {_span(body)} · 巡查报表 {en} report".replace("  ", " ")
+
+
 def _area_words(area: dict[str, Any] | None) -> str:
     """The report's area as the XLSX's 报表 sheet names it: name, level, code; or 全市."""
     if not area:
@@ -470,7 +477,7 @@ def build_reports_page(
         + "</section>",
         _alleys_note(body, code),
     ]
-    title = f"巡查报表 {body['label']} {_span(body)} patrol report"
+    title = page_title(body)
     return (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -90,7 +90,7 @@ def _rates_table(rates: dict[str, Any]) -> str:
         )
         + row(
             "按长度 length with a steward",
-            f"{staffed_length:.0f} / {length:.0f} 米 m ({_pct(staffed_length, length)})",
+            f"{staffed_length:.0f} / {length:.0f} 米 ({_pct(staffed_length, length)})",
             "gw-by-length",
         )
         + row("管家人数 stewards", str(rates["stewards"]))
@@ -152,8 +152,8 @@ def build_steward_map(
         "one: hover an alley or a name to see all of that steward's alleys</div></div>"
         + '<h2>管家 Stewards</h2><p class="gw-note">选择查看其小巷 select to highlight: '
         f'<select id="gw-person"><option value="">全部 all</option>{options}</select></p>'
-        + '<table class="gw-table"><tr><th>姓名 name</th><th class="gw-num">段 segs</th>'
-        f'<th class="gw-num">米 m</th></tr>{rows}</table>'
+        + '<table class="gw-table"><tr><th>姓名 name</th><th class="gw-num">路段 segments</th>'
+        f'<th class="gw-num">长度（米）length (m)</th></tr>{rows}</table>'
     )
     add_panel(m, panel, user)
     names = {s["id"]: s["name"] for s in stewards}

@@ -5,7 +5,8 @@ fetches it:
 - #20: the patrol page's 达标率 bars are green, yellow and red by rate, and the caption
   explained only the red 0 % stub and the hatch: the yellow 66.3 % bar was explained nowhere;
 - #34: the legend said 未走 where the hover says 未巡, and the panel named a person by the
-  system id (李静 (#2)), not by the 人员编号 (李静（DEMO0002）).
+  system id (李静 (#2)), not by the 人员编号 (李静（DEMO0002）);
+- #29: page titles and links named one page two ways; #25: abbreviated English headers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.conftest import demo_with_duties
 from tests.test_maps_pages import token_for
 
 STATIC = Path(__file__).resolve().parents[1] / "maps" / "static"
+COMMUNITY = "110108015001"  # 清华园西北社区
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +93,37 @@ def test_patrol_map_legend_and_person_say_what_the_hover_and_registry_say(city) 
     assert person_words({"id": 7, "name": "无编号"}, None) == "无编号（系统编号 id:7）"
     js = (STATIC / "patrol_map.js").read_text(encoding="utf-8")
     assert "计入本人 credited to this person" in js and "记分" not in js
+
+
+def test_page_titles_and_links_name_one_thing_one_way(city) -> None:  # noqa: ANN001
+    """T71 #29: the report tab's title mixed the languages (「巡查报表 日巡 daily patrol
+    2026-11-27 patrol report」); the editor's link said 历史版本 grid versions and the page
+    it opens 网格历史版本 Grid history; the grid map's label layer said 编号 was "codes"."""
+    day = "2026-11-20"
+    report = _get(city, f"/maps/reports?kind=daily&date={day}")
+    title = re.search(r"<title>(.*?)</title>", report).group(1)
+    assert title == f"日巡 {day} · 巡查报表 daily patrol report", title
+    editor = _get(city, f"/maps/editor?community={COMMUNITY}")
+    link = re.search(r'<a class="gw-history"[^>]*>(.*?)</a>', editor).group(1)
+    assert link == "🕘 网格历史版本 grid versions", link
+    history = _get(city, f"/maps/editor/history?community={COMMUNITY}")
+    assert "<h1>网格历史版本 grid versions</h1>" in history
+    assert "Grid history" not in history and "grid history" not in history
+    js = (STATIC / "grid_map.js").read_text(encoding="utf-8")
+    assert '"网格编号 grid numbers"' in js and '"网格编号 grid codes"' not in js
+
+
+def test_headers_spell_their_english_out(city) -> None:  # noqa: ANN001
+    """T71 #25: 户 hh, 楼 bld, 段 segs and 米 m were abbreviations a reader cannot decode,
+    and the steward panel gave its unit twice (15272 / 15272 米 m)."""
+    grids = _get(city, "/maps/grids")
+    histogram = re.search(r'<svg class="gw-chart gw-histogram".*?</svg>', grids, re.S).group(0)
+    assert ">户数 households</text>" in histogram and "hh" not in histogram, histogram[-300:]
+    editor = _get(city, f"/maps/editor?community={COMMUNITY}")
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", editor)
+    assert "户数 households" in heads and "楼栋 buildings" in heads, heads
+    stewards = _get(city, "/maps/stewards")
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", stewards)
+    assert "路段 segments" in heads and "长度（米）length (m)" in heads, heads
+    by_length = _words(_by_id(stewards, "gw-by-length"))
+    assert re.fullmatch(r"\d+ / \d+ 米 \(\d+\.\d%\)", by_length), by_length

@@ -343,7 +343,7 @@ def test_an_old_version_shows_the_commits_households(live, browser, steward) -> 
             assert int(then.split()[0]) == stored[name.strip()], (name, then)
         assert sum(int(now) - int(then.split()[0]) for _n, now, then in rows) == 700, rows
         head = browser.find_element(By.ID, "gw-hh-now").text
-        assert head == "户（按当前户数） hh (current households)"
+        assert head == "当前户数 current households"
         assert _console_errors(browser) == []
     finally:
         _headers(browser, steward["token"])

@@ -244,9 +244,9 @@ def test_an_old_version_in_the_editor_shows_the_commits_counts(site) -> None:  #
             html.unescape(
                 re.search(r'<th class="gw-num" id="gw-hh-now">(.*?)</th>', old.text).group(1)
             )
-            == "户（按当前户数） hh (current households)"
+            == "当前户数 current households"
         )
-        assert _stored_column(old.text) == "提交时户数 hh at commit"
+        assert _stored_column(old.text) == "提交时户数 households at commit"
         assert f'title="gridward plans show {first}"' in old.text
         data = _page_data(old.text)
         assert {k: v["households"] for k, v in data["stored"].items()} == shown

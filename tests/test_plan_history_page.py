@@ -71,7 +71,7 @@ def test_the_history_page_lists_the_versions_and_offers_a_revert(demo) -> None: 
         r = client.get(URL, headers=planner)
         assert r.status_code == 200, r.text
         page = r.text
-    assert "网格历史版本 Grid history" in page and "清华园" in page  # the community's name
+    assert "网格历史版本 grid versions" in page and "清华园" in page  # the community's name
     assert f'data-community="{COMMUNITY}"' in page
     assert 'class="gw-signout"' in page and '<span class="gw-user">li</span>' in page
     assert 'src="/maps/static/plan_history.js"></script>' in page

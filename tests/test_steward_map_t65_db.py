@@ -85,7 +85,7 @@ def _headline_is_coverages(city: dict[str, Any]) -> str:
     assert _cell(html, "gw-by-alley") == f"{covered} / {alleys} 条 ({_pct(covered, alleys)})"
     assert _cell(html, "gw-inside") == f"{seg.staffed} / {seg.n} 段 ({_pct(seg.staffed, seg.n)})"
     # by length: the page adds up the lengths it draws, each to 0.1 m
-    m = re.fullmatch(r"(\d+) / (\d+) 米 m \((\d+\.\d)%\)", _cell(html, "gw-by-length"))
+    m = re.fullmatch(r"(\d+) / (\d+) 米 \((\d+\.\d)%\)", _cell(html, "gw-by-length"))
     assert m, _cell(html, "gw-by-length")
     staffed_m, total_m = float(seg.staffed_m or 0), float(seg.m)
     slack = 0.05 * seg.n + 0.5

@@ -131,7 +131,7 @@ function gwGridMap(map, DATA) {
   gw.layerControl({
     "社区 communities": communities,
     "一级网格 level-1 grids": level1,
-    "网格编号 grid codes": labels,
+    "网格编号 grid numbers": labels,
     "二级网格 level-2 grids": level2,
     "三级网格 level-3 grids": level3,
     "楼栋 buildings": buildings,
