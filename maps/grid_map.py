@@ -401,11 +401,11 @@ def _estimate_note(grids: dict[str, Any], total: int, estimated: int) -> str:
         grids_en = f"{mostly} of {len(props)} grids are mostly estimated. "
     return (
         f'<p class="gw-note" id="gw-estimate-note">{share}为估算：未导入普查户数的楼栋按'
-        "建筑面积估算，非住宅楼（教学楼、办公楼等）也会算出户数；网格的不足/超出和需配网格员"
-        f"人数都按这些户数判断。{grids_zh}管理员导入普查户数后即按实数计。 Households: "
+        "建筑面积估算，非住宅楼（教学楼、办公楼等）也会算出户数；网格的不足/超出和需配专职"
+        f"网格员人数都按这些户数判断。{grids_zh}管理员导入普查户数后即按实数计。 Households: "
         f"{share_en} estimated. A building with no census count gets one estimated from its "
-        "floor area, non-residential ones (teaching, offices) too; under/over and the workers "
-        f"a grid needs are judged on these counts. {grids_en}Once an administrator imports "
+        "floor area, non-residential ones (teaching, offices) too; under/over and the full-time "
+        f"workers a grid needs are judged on these counts. {grids_en}Once an administrator imports "
         "census counts, the real ones are used.</p>"
     )
 

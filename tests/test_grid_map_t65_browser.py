@@ -183,6 +183,12 @@ def test_hovers_say_short_and_estimated(city, browser) -> None:  # noqa: ANN001,
     tip = browser.find_element("css selector", f'.leaflet-tooltip .gw-tip[data-code="{SHORT}"]')
     said = tip.text
     assert "户数 households: 1019（估算 estimated）" in said, said
+    # the names: 专职网格员 (or both kinds said), never a bare 网格员 beside it (T71 #10)
+    names = [ln for ln in said.splitlines() if "workers: " in ln and "needed" not in ln]
+    assert len(names) == 1 and names[0].startswith(
+        ("专职网格员 full-time workers: ", "专职、兼职网格员 full- and part-time workers: ")
+    ), said
+    assert not any(ln.startswith("网格员") for ln in said.splitlines()), said
     assert "缺员 short-staffed: 专职网格员缺 1 名 1 full-time worker short\n" in said, said
     assert "专职网格员 full-time workers: 10 / 需 needed 11" in said, said
     browser.save_screenshot(str(ARTIFACTS / "t65_grids_hover_short.png"))

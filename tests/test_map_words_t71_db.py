@@ -127,3 +127,17 @@ def test_headers_spell_their_english_out(city) -> None:  # noqa: ANN001
     assert "路段 segments" in heads and "长度（米）length (m)" in heads, heads
     by_length = _words(_by_id(stewards, "gw-by-length"))
     assert re.fullmatch(r"\d+ / \d+ 米 \(\d+\.\d%\)", by_length), by_length
+
+
+def test_full_time_workers_and_short_staffed_grids_have_one_name(city) -> None:  # noqa: ANN001
+    """T71 #10: the grid hover listed 网格员 workers, then counted 专职网格员 full-time
+    workers (one tooltip, two names); the estimate note said 需配网格员. T71 #3: the editor's
+    commit message said 人手不足 where the grid map says 缺员网格 short-staffed grids."""
+    grids = _get(city, "/maps/grids")
+    note = _words(_by_id(grids, "gw-estimate-note"))
+    assert "需配专职网格员人数" in note and "the full-time workers a grid needs" in note, note
+    js = (STATIC / "grid_map.js").read_text(encoding="utf-8")
+    assert '"网格员 workers: "' not in js and '"专职网格员 full-time workers: "' in js
+    editor = (STATIC / "editor.js").read_text(encoding="utf-8")
+    assert "人手不足" not in editor and "short of staff" not in editor
+    assert '"；缺员网格："' in editor and '"; short-staffed grids: "' in editor

@@ -777,16 +777,17 @@ function gwEditor(map, DATA) {
     window.gwState.commitQuestion = text;
     return {text: text, pieces: pieces.length > 0};
   }
+  // one term for a short-staffed grid: the grid map's 缺员网格 (T71 #3)
   if (commitBtn) commitBtn.addEventListener("click", function () {
     var q = commitQuestion();
     if (!window.confirm(q.text)) return;
     planAction("POST", ["提交", "commit"], function (r) {
       var d = r.duties || {}, gaps = (r.staffing_gaps || []).map(function (g) { return g.grid; });
       return "已提交：第 " + r.version + " 版，" + r.grids + " 个网格；职责 " + (d.carried || 0) +
-        " 项随辖区转入，" + (d.ended || 0) + " 项结束" + (gaps.length ? "；人手不足：" + gaps.join("、") : "") +
+        " 项随辖区转入，" + (d.ended || 0) + " 项结束" + (gaps.length ? "；缺员网格：" + gaps.join("、") : "") +
         "。刷新页面查看。 committed: version " + r.version + ", " + r.grids + " grids; duties: " +
         (d.carried || 0) + " carried, " + (d.ended || 0) + " ended" +
-        (gaps.length ? "; short of staff: " + gaps.join(", ") : "") + ". Reload to see it.";
+        (gaps.length ? "; short-staffed grids: " + gaps.join(", ") : "") + ". Reload to see it.";
     }, q.pieces ? {allow_disconnected: true} : null);
   });
   var discardBtn = document.getElementById("gw-discard");

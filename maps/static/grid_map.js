@@ -48,6 +48,10 @@ function gwGridMap(map, DATA) {
       var p = f.properties;
       drawn += 1;
       var workers = (p.workers || []).map(gw.esc).join("、") || "—";
+      // the names are of full-time and part-time workers together (map_data.grids_geojson);
+      // the bare 网格员 beside 专职网格员 read as two kinds of staff (T71 #10)
+      var workersLabel = (p.workers || []).length > Number(p.full_time || 0)
+        ? "专职、兼职网格员 full- and part-time workers: " : "专职网格员 full-time workers: ";
       layer.bindTooltip(
         '<div class="gw-tip" data-code="' + gw.esc(p.code) + '">' +
         "<b>网格 grid " + gw.esc(p.code) + "</b><br>" +
@@ -57,7 +61,7 @@ function gwGridMap(map, DATA) {
         "楼栋 buildings: " + gw.esc(p.building_count) + "<br>" +
         "网格长 leader: " + (p.leader ? gw.esc(p.leader) : '<span class="gw-bad">无 none</span>') +
         "<br>" +
-        "网格员 workers: " + workers + "<br>" +
+        workersLabel + workers + "<br>" +
         // what is short first (in red), then the full-time workers against the ratio
         (p.staff || []).map(function (line, i) {
           return '<span class="gw-staff' + (p.short && i === 0 ? " gw-bad" : "") + '">' +
