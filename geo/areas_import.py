@@ -127,13 +127,18 @@ def import_areas(
 
     Refused, nothing stored, when buildings or streets are stored and none of the file's
     areas lies within AREA_FAR_M of them, or when every area of the file that has a stored
-    parent or child lies further than that from them (a wrong CRS); also when an area of a
-    stored code would take that area over (another name far from it, another parent, or
-    stored children left outside, :func:`_takeovers`) unless ``replace_codes`` names it. The
-    result's
-    ``warnings`` (present only when there are any; not counts): a .dbf read as GBK, areas
-    far from the others or from their stored parents or children, communities overlapping
-    each other, buildings in no community (:func:`geo.importer.buildings_in_no_community`).
+    parent or child lies further than that from them (a wrong CRS); when, no ``crs`` given,
+    the file read from another phone datum (GCJ-02, BD-09) fits the stored buildings clearly
+    better (:func:`_datum_check`); also when an area of a stored code would take that area
+    over (another name far from it, another parent, stored children left outside, or
+    buildings of its current grids left outside when it is no datum correction,
+    :func:`_takeovers`) unless ``replace_codes`` names it. The result's ``warnings``
+    (present only when there are any; not counts): a .dbf read as GBK, areas far from the
+    others or from their stored parents or children, a ``crs`` given that another datum
+    fits clearly better, an area of a stored code moved off its buildings (no grids),
+    communities overlapping each other, buildings in no community
+    (:func:`geo.importer.buildings_in_no_community`). A parent made from its children is one
+    polygon where they meet (:func:`_dissolved`).
     """
     from geo.vector_io import read_vector
 
@@ -281,6 +286,8 @@ def import_areas(
         )
         warnings += _far_areas(conn, path.name, source_crs, crs_given)
         warnings += _far_from_relatives(conn, path.name, source_crs, crs_given)
+        finest = _finest(geoms, gdf["level"].to_numpy())
+        warnings += _datum_check(conn, path.name, finest, source_crs, crs_given)
         _same_outlines(conn)
         warnings += _takeovers(conn, path.name, numbers, parents, set(replace_codes))
         # an outline the same as stored (or, for one made from its children, as their union)
@@ -326,17 +333,17 @@ def import_areas(
                         text(
                             "INSERT INTO areas (code, level, name, geom, area_m2, "
                             "outline_from_children) "
-                            "SELECT CAST(:code AS text), :lvl, :name, ST_Multi(ST_Union(geom)), "
-                            "ST_Area(ST_Union(geom)::geography), true FROM areas "
+                            "SELECT CAST(:code AS text), :lvl, :name, ST_Multi(u), "
+                            "ST_Area(u::geography), true FROM ("
+                            f"SELECT {_dissolved('geom')} AS u, count(*) AS n FROM areas "
                             "WHERE code IN (SELECT code FROM stage_areas "
                             "  WHERE parent_code = CAST(:code AS text)) "
                             "OR (code LIKE :prefix AND length(code) > :n "
                             "AND length(code) = (SELECT min(length(code)) FROM areas "
                             "  WHERE code LIKE :prefix AND length(code) > :n) "
                             "AND code NOT IN (SELECT code FROM stage_areas "
-                            "  WHERE parent_code IS DISTINCT FROM CAST(:code AS text))) "
-                            "HAVING count(*) > 0 "
-                            "ON CONFLICT (code) DO NOTHING"
+                            "  WHERE parent_code IS DISTINCT FROM CAST(:code AS text)))) k "
+                            "WHERE n > 0 ON CONFLICT (code) DO NOTHING"
                         ),
                         {
                             "code": code,
@@ -625,6 +632,115 @@ def _far_from_relatives(
     )
 
 
+#: the levels of an areas file from the finest: the datum is told by the finest it has
+_FINE_FIRST = (("community", "village"), ("subdistrict", "township"), ("district",))
+#: another phone datum's reading of an areas file is taken as the file's datum when it is no
+#: worse by either measure of :func:`_fit` and clearly better by one: its outlines cut at most
+#: half as many stored buildings, or hold half as many again, by at least this many (T70 #1)
+DATUM_MIN_BUILDINGS = 5
+
+
+def _finest(geoms: np.ndarray, levels: np.ndarray) -> tuple[str, np.ndarray]:
+    """(level, outlines) of the file's finest level: communities and villages, else
+    subdistricts and townships, else districts. WHY: a 540 m shift moves few buildings in or
+    out of a district, and many out of a community."""
+    for lvls in _FINE_FIRST:
+        mask = np.isin(levels, lvls)
+        if mask.any():
+            return lvls[0], geoms[mask]
+    return str(levels[0]), geoms
+
+
+def _fit(conn: Connection, outlines: np.ndarray) -> tuple[int, int]:
+    """(inside, cut): the stored buildings whose inner point lies in one of ``outlines``, and
+    those an outline's boundary crosses. WHY both: outlines drawn on a base map follow
+    streets and hold their buildings whole; shifted by a datum they cut buildings, and hold
+    fewer of them where the data end (T70: 83 inside, 17 cut as given; 184 and 6 as gcj02)."""
+    inside, cut = conn.execute(
+        text(
+            "WITH a AS (SELECT ST_GeomFromEWKB(decode(g, 'hex')) AS geom "
+            "  FROM unnest(CAST(:g AS text[])) AS g) "
+            "SELECT (SELECT count(DISTINCT b.id) FROM a JOIN buildings b ON b.geom && a.geom "
+            "  AND ST_Intersects(a.geom, ST_PointOnSurface(b.geom))), "
+            "(SELECT count(DISTINCT b.id) FROM a JOIN buildings b ON b.geom && a.geom "
+            "  AND ST_Intersects(ST_Boundary(a.geom), b.geom))"
+        ),
+        {"g": ewkb_hex(outlines)},
+    ).one()
+    return int(inside), int(cut)
+
+
+def _clearly_better(here: tuple[int, int], there: tuple[int, int]) -> bool:
+    """Whether the fit ``there`` (inside, cut) is no worse than ``here`` by either measure and
+    clearly better by one (:data:`DATUM_MIN_BUILDINGS`). WHY both: a right outline read in
+    the wrong datum can hold more buildings (a dense campus next door: T70's right file read
+    as gcj02 held 195, not 184), but then it cuts many more (35, not 6)."""
+    (inside, cut), (inside2, cut2) = here, there
+    no_worse = cut2 <= cut and 10 * inside2 >= 9 * inside
+    fewer_cut = 2 * cut2 <= cut and cut - cut2 >= DATUM_MIN_BUILDINGS
+    more_inside = 2 * inside2 >= 3 * inside and inside2 - inside >= DATUM_MIN_BUILDINGS
+    return no_worse and (fewer_cut or more_inside)
+
+
+def _datum_check(
+    conn: Connection,
+    name: str,
+    finest: tuple[str, np.ndarray],
+    source: str | None,
+    given: bool,
+) -> list[str]:
+    """The file's finest areas fitted to the stored buildings read as given and from the other
+    phone datums (WGS-84, GCJ-02, BD-09), as the households, people and plans imports tell a
+    datum from the data. Another reading clearly better (:func:`_clearly_better`): refused,
+    nothing stored, naming the ``--crs`` to add; when ``--crs`` was given, a warning only
+    (the user declared it; a right file that happens to fit another reading better must go
+    in somehow). [] otherwise, and for a file in another CRS (a projected or CGCS2000 file's
+    datum is its own) or with no building stored.
+
+    WHY (T70 #1): communities drawn on a 高德 base map, imported without --crs, were stored
+    about 540 m off with no word: 88 of 185 buildings in a community, too many for the
+    "no building in any community" warning to fire."""
+    from geo.crs import PHONE_DATUMS, WGS84, reread_geometries
+    from geo.people_import import _DATUM_NAMES, datum_remedy
+
+    if source not in PHONE_DATUMS:
+        return []
+    if not conn.execute(text("SELECT EXISTS (SELECT 1 FROM buildings)")).scalar_one():
+        return []
+    level, outlines = finest
+    here = _fit(conn, outlines)
+    fits = {d: _fit(conn, reread_geometries(outlines, source, d)) for d in PHONE_DATUMS}
+    better = [d for d in PHONE_DATUMS if d != source and _clearly_better(here, fits[d])]
+    if not better:
+        return []
+    best = min(better, key=lambda d: (fits[d][1], -fits[d][0]))
+    (inside, cut), (inside2, cut2) = here, fits[best]
+    zh, en = _DATUM_NAMES[best]
+    as_zh, as_en, do_zh, do, how_zh, how = datum_remedy("--crs", source, best, given)
+    lvl_zh = LEVEL_ZH.get(level, level)
+    got_zh = f"有 {inside} 栋楼落在{lvl_zh}内、{cut} 栋被{lvl_zh}边界切开"
+    got = (
+        f"hold {inside} stored building{'s' if inside != 1 else ''} and their boundaries cut {cut}"
+    )
+    fit_zh = f"（{how_zh} {inside2} 栋在内、{cut2} 栋被切开）"
+    fit = f" ({how}, {inside2} lie inside and {cut2} are cut)"
+    if given:
+        return [
+            f"文件 {name} 的{lvl_zh}{as_zh}，{got_zh}，坐标可能是 {zh}{fit_zh}："
+            f"已照此导入，请核对；若是，{do_zh}，再重新导入 "
+            f"{name}: its {level} outlines {as_en} {got}; the coordinates may be {en}{fit}: "
+            f"imported as they were read; check them, and if so, {do} and import again"
+        ]
+    src_zh, src = _DATUM_NAMES[source]
+    keep = "--crs " + ("wgs84" if source == WGS84 else source)
+    raise InputError(
+        f"文件 {name} 的{lvl_zh}{as_zh}，{got_zh}：坐标像是 {zh}，{do_zh}{fit_zh}；若坐标确是 "
+        f"{src_zh}，请加 {keep} 重新导入；未导入任何数据 "
+        f"{name}: its {level} outlines {as_en} {got}; the coordinates look like {en}: "
+        f"{do}{fit}; if they really are {src}, import again with {keep}; nothing was imported"
+    )
+
+
 def _overlapping_communities(conn: Connection) -> list[str]:
     """A warning naming the communities (villages) that overlap each other by more than
     AREA_OVERLAP_M2, one of them at least in this import, with the overlap's area; [] when
@@ -714,8 +830,29 @@ def _same_outlines(conn: Connection) -> None:
     )
 
 
+#: a parent made from its children whose exact union leaves them apart where they meet (in
+#: parts, or with sliver holes) is their union snap-rounded to this grid (degrees, about
+#: 1 mm, as the grids' coverage is): edges that meet within it are one edge. WHY (T70 #20):
+#: communities put right from GCJ-02 meet 1e-13° apart, and their exact union was a
+#: subdistrict of 2 parts sharing an edge, invalid once the API rounded it
+DISSOLVE_GRID = 1e-8
+
+
+def _dissolved(geom: str) -> str:
+    """SQL of the union of the column ``geom`` over a group: exact, unless snapping it to
+    DISSOLVE_GRID joins parts or closes holes (children meeting a hair apart). WHY exact
+    otherwise: children that share their vertices make a parent that is exactly their union
+    and covers each of them (T49 #9: an unchanged export re-imported is no change)."""
+    exact, snapped = f"ST_Union({geom})", f"ST_Union({geom}, {DISSOLVE_GRID!r})"
+    return (
+        f"(CASE WHEN ST_NumGeometries({snapped}) < ST_NumGeometries({exact}) "
+        f"OR ST_NRings({snapped}) < ST_NRings({exact}) THEN {snapped} ELSE {exact} END)"
+    )
+
+
 def _follow_children(conn: Connection) -> int:
-    """Outline every area made from its children as the union of those linked now.
+    """Outline every area made from its children as the union of those linked now, one
+    polygon where they meet (:func:`_dissolved`).
 
     Deepest first, so a district made from subdistricts made from communities follows a
     community linked to it today. An area with no child left keeps its outline (there is
@@ -728,7 +865,7 @@ def _follow_children(conn: Connection) -> int:
                 text(
                     "UPDATE areas p SET geom = u.geom, area_m2 = ST_Area(u.geom::geography), "
                     "updated_at = now() FROM ("
-                    "  SELECT c.parent_id, ST_Multi(ST_Union(c.geom)) AS geom FROM areas c "
+                    f"  SELECT c.parent_id, ST_Multi({_dissolved('c.geom')}) AS geom FROM areas c "
                     "  JOIN areas pp ON pp.id = c.parent_id "
                     "  WHERE pp.outline_from_children AND pp.level = :lvl "
                     "  GROUP BY c.parent_id) u "
@@ -760,24 +897,30 @@ def _takeovers(
     (a) another name and an outline overlapping the stored one by less than TAKEOVER_OVERLAP
     of the smaller; (b) another parent than the stored one (given or by the code's prefix,
     when that parent exists or is made here); (c) a new outline leaving stored child areas
-    (by parent link, as the file leaves them) mostly outside it. Codes in ``replace``
-    (``--replace-codes``) go through and are named in a warning.
+    (by parent link, as the file leaves them) mostly outside it; (d) a new outline taking
+    buildings of the area's current grids out of it, unless it is the stored outline read
+    from another phone datum (a wrong --crs put right, :func:`_put_right_by_datum`). Codes in
+    ``replace`` (``--replace-codes``) go through and are named in a warning. An area moved
+    away from its buildings (overlapping its stored outline by less than TAKEOVER_OVERLAP)
+    with no current grid is taken as a correction, and named in a warning.
 
     WHY (T50 #1, #2, #7): an existing code was taken as an update, silently: a second
     district's file with one community coded 110108015001 by mistake turned the demo's
     清华园西北社区 into 小月河社区 2 km away (its buildings left every community, past reports
     changed); with another parent_code it was moved to another subdistrict (its planner's
     scope); a district row drawn as the new area only left 清华园街道 outside its district.
-    A same-code, same-name area moved far is still a correction (a wrong --crs put right)."""
-    # (a) and (b): each staged area with its stored namesake
+    (T70 #2) with its name kept, such a move went through: 54 buildings left the 2 grids of
+    清华东路南社区, coverage fell from 53 covered alleys to none, and nothing was said."""
+    # (a), (b) and (d): each staged area with its stored namesake
     rows = conn.execute(
         text(
             "SELECT s.code, s.level, a.name AS a_name, s.name AS s_name, "
             "p.code AS ap_code, p.name AS ap_name, s.parent_code AS sp_code, "
-            "coalesce(np.name, ns.name) AS sp_name, "
+            "coalesce(np.name, ns.name) AS sp_name, s.same_outline, "
             "coalesce(ST_Area(ST_Intersection(a.geom, s.geom)::geography) / NULLIF(least("
             "  ST_Area(a.geom::geography), ST_Area(s.geom::geography)), 0), 0) AS share, "
             "ST_Distance(ST_Centroid(a.geom)::geography, ST_Centroid(s.geom)::geography) AS m, "
+            "ST_AsBinary(a.geom) AS a_wkb, ST_AsBinary(s.geom) AS s_wkb, "
             "a.id AS aid FROM stage_areas s JOIN areas a ON a.code = s.code "
             "LEFT JOIN areas p ON p.id = a.parent_id "
             "LEFT JOIN areas np ON np.code = s.parent_code "
@@ -786,19 +929,26 @@ def _takeovers(
         )
     ).all()
     problems: list[tuple[str, str, str]] = []  # (code, Chinese, English)
+    moves: list[str] = []  # warnings: areas moved away from their buildings, no grid held
     for r in rows:
         # the parent the file links it to, when that link will be made
         new_parent = r.sp_code if (r.sp_name is not None or r.sp_code in to_create) else None
         moved = r.ap_code is not None and new_parent is not None and new_parent != r.ap_code
         renamed_away = r.a_name != r.s_name and r.share < TAKEOVER_OVERLAP
-        if not (moved or renamed_away):
+        # what leaves the area with the new outline (an outline kept as stored moves nothing)
+        out = None if r.same_outline else _leaving(conn, r.aid, r.code)
+        by_datum = bool(out and out.n) and _put_right_by_datum(r.a_wkb, r.s_wkb)
+        shifted = bool(out and out.gn) and not by_datum
+        where_zh, where = numbers[r.code]
+        lvl_zh = LEVEL_ZH.get(r.level, r.level)
+        pct, km = f"{r.share * 100:.0f}%", f"{r.m / 1000:.1f}"
+        if not (moved or renamed_away or shifted):
+            if out and out.n and r.share < TAKEOVER_OVERLAP and not by_datum:
+                moves.append(_moved_words(r, out, where_zh, where, pct, km))
             continue
         sp_name = r.sp_name or to_create.get(r.sp_code, ("", ""))[1]
         ap_zh, ap = (f"{r.ap_code} {r.ap_name}",) * 2 if r.ap_code else ("无", "none")
         sp_zh, sp = (f"{r.sp_code} {sp_name}".strip(),) * 2 if new_parent else ("无", "none")
-        where_zh, where = numbers[r.code]
-        lvl_zh = LEVEL_ZH.get(r.level, r.level)
-        pct, km = f"{r.share * 100:.0f}%", f"{r.m / 1000:.1f}"
         zh = (
             f"{where_zh}，{lvl_zh} {r.code}：已存为 {r.a_name}（上级 {ap_zh}），文件中为 "
             f"{r.s_name}（上级 {sp_zh}）；两者边界重叠 {pct}，中心相距 {km} 公里"
@@ -818,20 +968,16 @@ def _takeovers(
         if g.n:
             zh += f"；它有 {g.n} 个现行网格（{g.hh} 户）"
             en += f"; it has {g.n} current grid{'s' if g.n != 1 else ''} ({g.hh} households)"
-        b = conn.execute(
-            text(
-                "SELECT count(*) AS n, coalesce(sum(b.households), 0) AS hh FROM buildings b "
-                "JOIN stage_areas s ON s.code = :c WHERE b.community_id = :a "
-                "AND NOT ST_Intersects(s.geom, ST_PointOnSurface(b.geom))"
-            ),
-            {"a": r.aid, "c": r.code},
-        ).one()
+        b = out or _leaving(conn, r.aid, r.code)
         if b.n:
             zh += f"；按新边界，其 {b.n} 栋楼（{b.hh} 户）将离开该社区"
             en += (
                 f"; {b.n} building{'s' if b.n != 1 else ''} ({b.hh} households) would fall "
                 "outside the new outline and leave it"
             )
+            if b.gn and b.gn != b.n:
+                zh += f"（其中 {b.gn} 栋在现行网格中）"
+                en += f" ({b.gn} of them in its current grids)"
         problems.append((r.code, zh, en))
     # (c) stored children the new outline leaves mostly outside
     kids = conn.execute(
@@ -876,7 +1022,7 @@ def _takeovers(
         )
         problems.append((code, zh, en))
     if not problems:
-        return []
+        return moves
     warned = [p for p in problems if p[0] in replace]
     refused = [p for p in problems if p[0] not in replace]
     if not refused:
@@ -886,24 +1032,90 @@ def _takeovers(
             f"已按 --replace-codes 替换 {n} 个已存的同代码区划：{'；'.join(p[1] for p in warned)} "
             f"replaced {n} stored area{'s' if n != 1 else ''} of the same code as "
             f"--replace-codes says: {'; '.join(p[2] for p in warned)}"
-        ]
+        ] + moves
     codes = sorted({p[0] for p in refused})
     n = len(codes)
     listed = ",".join(codes)
     raise InputError(
         f"文件 {name} 中有 {n} 个区划会改掉已存的同代码区划：{'；'.join(p[1] for p in refused)}。"
-        "同一代码而名称不同且边界几乎不重叠（不足较小者的 50%）、改换上级、或新边界使已存的下级"
-        "区划大多落在其外，多半是区划代码写错或边界画错了：请核对后重新导入（上级区划的边界可由"
-        "其下级生成，文件中不给该行即可）；若确是政府调整（社区更名并重划边界、划归另一街道，"
-        f"或重划边界），请加 --replace-codes {listed} 重新导入；未导入任何数据 "
+        "同一代码而名称不同且边界几乎不重叠（不足较小者的 50%）、改换上级、新边界使已存的下级"
+        "区划大多落在其外、或新边界使现行网格中的楼栋离开该社区（且新边界不是已存边界按 "
+        "GCJ-02/BD-09 换算的坐标系改正），多半是区划代码写错或边界画错了：请核对后重新导入"
+        "（上级区划的边界可由其下级生成，文件中不给该行即可）；若确是政府调整（社区更名并重划"
+        f"边界、划归另一街道，或重划边界），请加 --replace-codes {listed} 重新导入；未导入任何"
+        "数据 "
         f"{name}: {n} area{'s' if n != 1 else ''} would take over a stored area of the same "
         f"code: {'; '.join(p[2] for p in refused)}. The same code with another name and an "
         "outline barely overlapping the stored one (under 50 % of the smaller), another "
-        "parent, or a new outline leaving stored child areas mostly outside, is most likely "
-        "a mistyped code or a wrong outline: check them and import again (a parent area's "
-        "outline can be made from its children: leave its row out of the file); if it is a "
-        "real change (a community renamed and redrawn, moved to another subdistrict, or a "
-        f"boundary redrawn), import again with --replace-codes {listed}; nothing was imported"
+        "parent, a new outline leaving stored child areas mostly outside, or a new outline "
+        "taking buildings of current grids out of the community (and not the stored outline "
+        "put right by a GCJ-02/BD-09 datum), is most likely a mistyped code or a wrong "
+        "outline: check them and import again (a parent area's outline can be made from its "
+        "children: leave its row out of the file); if it is a real change (a community "
+        "renamed and redrawn, moved to another subdistrict, or a boundary redrawn), import "
+        f"again with --replace-codes {listed}; nothing was imported"
+    )
+
+
+def _leaving(conn: Connection, aid: int, code: str) -> Any:
+    """(n, hh, gn, ghh) of the buildings of area ``aid`` whose inner point the staged outline
+    of ``code`` leaves out: all of them, and those in its current level-1 grids (by the grids'
+    own members, :func:`geo.plan_history.grid_members_sql`), with their households."""
+    from geo.plan_history import grid_members_sql
+
+    return conn.execute(
+        text(
+            "WITH m AS (SELECT m.bid FROM grids g "
+            f"  CROSS JOIN LATERAL ({grid_members_sql('g')}) m "
+            "  WHERE g.community_id = :a AND g.level = 1 AND g.retired_at IS NULL) "
+            "SELECT count(*) AS n, coalesce(sum(b.households), 0) AS hh, "
+            "count(*) FILTER (WHERE b.id IN (SELECT bid FROM m)) AS gn, "
+            "coalesce(sum(b.households) FILTER (WHERE b.id IN (SELECT bid FROM m)), 0) AS ghh "
+            "FROM buildings b JOIN stage_areas s ON s.code = :c WHERE b.community_id = :a "
+            "AND NOT ST_Intersects(s.geom, ST_PointOnSurface(b.geom))"
+        ),
+        {"a": aid, "c": code},
+    ).one()
+
+
+#: a new outline within this of the stored one read from another phone datum is that
+#: outline put right (BD-09 is converted to about 0.15 m, GCJ-02 to well under 1 mm)
+DATUM_SAME_M = 1.0
+
+
+def _put_right_by_datum(stored: bytes, new: bytes) -> bool:
+    """Whether the ``new`` outline (WKB) is the ``stored`` one read from another phone datum
+    (WGS-84, GCJ-02, BD-09), within DATUM_SAME_M: a wrong --crs put right, whatever buildings
+    it moves. WHY (T70 #2): 五道口's file moved 清华东路南社区 2 km with its name kept, taking
+    54 buildings out of its 2 grids with no word, while T70's own GCJ-02 correction (540 m)
+    must go through."""
+    from geo.crs import PHONE_DATUMS, reread_geometries
+
+    old, now = shapely.from_wkb(stored), shapely.from_wkb(new)
+    tol = DATUM_SAME_M / _M_PER_DEGREE
+    return any(
+        shapely.hausdorff_distance(reread_geometries([old], src, dst)[0], now) < tol
+        for src in PHONE_DATUMS
+        for dst in PHONE_DATUMS
+        if src != dst
+    )
+
+
+def _moved_words(r: Any, out: Any, where_zh: str, where: str, pct: str, km: str) -> str:
+    """The warning for an area of a stored code (no current grid) whose new outline leaves its
+    buildings and barely overlaps the stored one: imported as a correction, and said so.
+    WHY (T70 #2): README takes a same-name area moved far as a wrong --crs put right, and
+    such a move emptied a community with no word."""
+    lvl_zh = LEVEL_ZH.get(r.level, r.level)
+    s = "s" if out.n != 1 else ""
+    return (
+        f"{where_zh}，{lvl_zh} {r.code} {r.s_name}：新边界与已存边界重叠 {pct}，中心相距 {km} "
+        f"公里，其 {out.n} 栋楼（{out.hh} 户）已离开该{lvl_zh}；已照文件导入（同代码的区划移远"
+        "视为改正边界）：若不是改正，请核对区划代码，用原边界重新导入 "
+        f"{where}, {r.level} {r.code} {r.s_name}: the new outline overlaps the stored one "
+        f"{pct}, their centres {km} km apart, and {out.n} building{s} ({out.hh} households) "
+        f"left it; imported as the file says (an area of a stored code moved far is taken "
+        "as a correction): if it is not one, check its code and import its old outline again"
     )
 
 

@@ -183,6 +183,38 @@ def geometries_to_wgs84(geoms: Any, crs: str | None) -> np.ndarray:
     return shapely.transform(arr, _tx)
 
 
+#: the datums a Chinese file labelled WGS 84 may really be in: GPS, 高德/腾讯, 百度
+PHONE_DATUMS = (WGS84, "gcj02", "bd09")
+
+
+def wgs84_to_datum(lon: Any, lat: Any, datum: str) -> tuple[np.ndarray, np.ndarray]:
+    """WGS 84 → ``datum`` (one of :data:`PHONE_DATUMS`): the coordinates a file drawn in
+    that datum gives for these points."""
+    if datum == "gcj02":
+        return wgs84_to_gcj02(lon, lat)
+    if datum == "bd09":
+        return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+def reread_geometries(geoms: Any, source: str, datum: str) -> np.ndarray:
+    """Geometries read into WGS 84 from phone datum ``source``, read from ``datum`` instead:
+    their coordinates as the file gave them, converted from ``datum``.
+
+    WHY (T70 #1, #2): a file's datum is told by which reading fits the stored buildings (an
+    areas file drawn on a 高德 base map is labelled WGS 84), and a stored outline put right
+    by a datum is told by the new outline being the stored one read from another datum."""
+    arr = np.asarray(geoms, dtype=object)
+    if datum == source:
+        return arr
+
+    def _tx(coords: np.ndarray) -> np.ndarray:
+        x, y = wgs84_to_datum(coords[:, 0], coords[:, 1], source)
+        return np.column_stack(lonlat_to_wgs84(x, y, datum))
+
+    return shapely.transform(arr, _tx)
+
+
 def reproject(geoms: Any, src: str, dst: str) -> Any:
     """Shapely geometries (one or an array) from ``src`` to ``dst``, lon/lat axis order,
     vectorised over every coordinate at once: the one way the modules that measure in metres

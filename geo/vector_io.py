@@ -174,10 +174,12 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
             f"{path.name}: coordinates contain NaN or infinity"
         )
     if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
-        if target_crs is None and declared is None:
+        if target_crs is None and (declared is None or source == WGS84):
             # WHY (T46 #13): a shapefile without its .prj, no --crs given, was told "--crs 是否
-            # 写对了？" as if one had been given: say what is missing and what to give
-            raise _undeclared_metres(path, coords)
+            # 写对了？" as if one had been given: say what is missing and what to give. (T70
+            # #19) a GeoJSON without a crs member is read as WGS 84 (RFC 7946), so it
+            # "declares" it: it was told of "converting from EPSG:4326" and no CRS to try
+            raise _undeclared_metres(path, coords, declared is not None)
         raise InputError(
             f"文件 {path.name} 从 {source} 换算后坐标超出经纬度范围：--crs 是否写对了？ "
             f"{path.name}: coordinates outside longitude/latitude range after converting from "
@@ -194,14 +196,22 @@ def read_vector(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
     return result
 
 
-def _undeclared_metres(path: Path, coords: np.ndarray) -> InputError:
-    """The refusal of a file that declares no CRS (a shapefile without its .prj, a CSV) and
-    whose coordinates are not degrees, no --crs given (T46 #13). Eastings with a 3-degree
-    zone number in front (39 500 000 m: zone 39, CM 117°E) name their CRS; else the usual
-    CGCS2000 3-degree zones are named by city."""
+def _undeclared_metres(path: Path, coords: np.ndarray, wgs84: bool = False) -> InputError:
+    """The refusal of a file that declares no CRS (a shapefile without its .prj, a CSV), or
+    only WGS 84 (``wgs84``: a GeoJSON, read so by RFC 7946), and whose coordinates are not
+    degrees, no --crs given (T46 #13, T70 #19). Eastings with a 3-degree zone number in
+    front (39 500 000 m: zone 39, CM 117°E) name their CRS; else the usual CGCS2000 3-degree
+    zones are named by city."""
     x0, y0 = float(coords[0, 0]), float(coords[0, 1])
     x, y = f"{x0:.10g}", f"{y0:.10g}"
-    if path.suffix.lower() in {".shp", ".zip"}:
+    if wgs84 and path.suffix.lower() in {".geojson", ".json"}:
+        what_zh, what = (
+            "未声明其他坐标系（GeoJSON 按 WGS-84 经纬度读）",
+            "declares no other CRS (a GeoJSON is read as WGS-84 longitude/latitude)",
+        )
+    elif wgs84:
+        what_zh, what = "声明的坐标系是 WGS-84（经纬度）", "declares WGS-84 (longitude/latitude)"
+    elif path.suffix.lower() in {".shp", ".zip"}:
         what_zh, what = "没有 .prj 文件（未声明坐标系）", "has no .prj (declares no CRS)"
     else:
         what_zh, what = "未声明坐标系", "declares no CRS"
