@@ -239,17 +239,18 @@ def build_grid_map(
             int(q.get("households", 0)), int(q.get("households_estimated", 0))
         )
     m = base_map(bounds, "网格图 grid map", tile_url, page_js=PAGE_JS)
+    # full-width brackets in the Chinese, the figures once (T71 #24: 「不足 under (< 300)」)
     if len(ranges) == 1:
         labels = (
-            ("under", f"不足 under (< {min_households})"),
-            ("within", f"达标 within [{min_households}, {max_households}]"),
-            ("over", f"超出 over (> {max_households})"),
+            ("under", f"不足（< {min_households}）under"),
+            ("within", f"达标（{min_households}–{max_households}）within"),
+            ("over", f"超出（> {max_households}）over"),
         )
     else:
         labels = (
-            ("under", "不足 under (< 本社区下限 its community's min)"),
-            ("within", "达标 within [下限 min, 上限 max]"),
-            ("over", "超出 over (> 本社区上限 its community's max)"),
+            ("under", "不足（低于本社区下限）under its community's min"),
+            ("within", "达标（本社区下限至上限）within its community's bounds"),
+            ("over", "超出（高于本社区上限）over its community's max"),
         )
     legend = "".join(
         f'<div><span class="gw-swatch" style="background:{COLORS[k]}"></span>{esc(label)} '
@@ -269,8 +270,8 @@ def build_grid_map(
     panel = (
         _STYLE
         + title_block("网格图", "Grid map")
-        + f'<p class="gw-note">一级网格 level-1 grids: <b id="gw-grid-count">{len(hh)}</b>, '
-        f"户数合计 households: <b>{total}</b>"
+        + f'<p class="gw-note">一级网格 level-1 grids：<b id="gw-grid-count">{len(hh)}</b> 个，'
+        f"户数合计 households：<b>{total}</b> 户"
         f'<span id="gw-total-estimate">{esc(estimate_words(total, estimated))}</span></p>'
         + _short_line(short)
         + _estimate_note(grids, total, estimated)

@@ -150,7 +150,7 @@ def build_steward_map(
         "different for "
         f"stewards within {NEIGHBOUR_M:.0f} m of each other; far-apart stewards may share "
         "one: hover an alley or a name to see all of that steward's alleys</div></div>"
-        + '<h2>管家 Stewards</h2><p class="gw-note">选择查看其小巷 select to highlight: '
+        + '<h2>管家 Stewards</h2><p class="gw-note">选择查看其小巷 select to highlight：'
         f'<select id="gw-person"><option value="">全部 all</option>{options}</select></p>'
         + '<table class="gw-table"><tr><th>姓名 name</th><th class="gw-num">路段 segments</th>'
         f'<th class="gw-num">长度（米）length (m)</th></tr>{rows}</table>'

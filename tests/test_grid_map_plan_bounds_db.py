@@ -46,8 +46,8 @@ def test_grids_are_judged_by_their_plans_bounds(demo, auth_headers):
         grids = [f["properties"] for f in _data(page)["grids"]["features"]]
         assert grids and all((p["min"], p["max"]) == (200, 400) for p in grids)
         # the legend says the plan's bounds, and counts by them
-        assert "不足 under (&lt; 200)" in page and "达标 within [200, 400]" in page, page
-        assert "under (&lt; 300)" not in page
+        assert "不足（&lt; 200）under" in page and "达标（200–400）within" in page, page
+        assert "（&lt; 300）" not in page
         under = sum(p["households"] < 200 for p in grids)
         assert _count(page, "under") == under
         assert _count(page, "within") == sum(200 <= p["households"] <= 400 for p in grids)
@@ -58,7 +58,7 @@ def test_grids_are_judged_by_their_plans_bounds(demo, auth_headers):
         props = [f["properties"] for f in _data(page)["grids"]["features"]]
         by = {p["community"]: (p["min"], p["max"]) for p in props}
         assert by == {A: (200, 400), B: (300, 500)}
-        assert "不足 under (&lt; 本社区下限 its community" in page
+        assert "不足（低于本社区下限）under its community" in page
         assert "各社区网格按其现行方案的户数范围判断：" in page and "200–400" in page
         bad = sum(not (p["min"] <= p["households"] <= p["max"]) for p in props)
         assert _count(page, "under") + _count(page, "over") == bad
@@ -68,6 +68,6 @@ def test_grids_are_judged_by_their_plans_bounds(demo, auth_headers):
             (f["properties"]["min"], f["properties"]["max"]) == (300, 500)
             for f in _data(page)["grids"]["features"]
         )
-        assert "不足 under (&lt; 300)" in page
+        assert "不足（&lt; 300）under" in page
         script = client.get("/maps/static/grid_map.js", headers=viewer).text
         assert "户数范围 bounds" in script and "lo(f.properties)" in script

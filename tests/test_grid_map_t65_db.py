@@ -110,7 +110,7 @@ def test_estimated_households_are_marked_wherever_shown(city) -> None:  # noqa: 
     html, data = _page(city)
     panel = _panel(html)
     # all 153 of the demo's buildings are estimated: the total and every grid say so
-    assert "户数合计 households: <b>8571</b>" in panel
+    assert "户数合计 households：<b>8571</b> 户" in panel
     assert _text(panel, "gw-total-estimate") == "（估算 estimated）"
     note = _text(panel, "gw-estimate-note")
     assert note.startswith("户数全部为估算：未导入普查户数的楼栋按建筑面积估算"), note

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,8 @@ def _get(city: dict[str, Any], url: str) -> str:
 
 
 def _words(html: str) -> str:
-    """The text a reader sees: tags dropped."""
-    return re.sub(r"<[^>]+>", "", html)
+    """The text a reader sees: tags dropped, entities read."""
+    return unescape(re.sub(r"<[^>]+>", "", html))
 
 
 def _by_id(html: str, ident: str) -> str:
@@ -141,3 +142,17 @@ def test_full_time_workers_and_short_staffed_grids_have_one_name(city) -> None: 
     editor = (STATIC / "editor.js").read_text(encoding="utf-8")
     assert "人手不足" not in editor and "short of staff" not in editor
     assert '"；缺员网格："' in editor and '"; short-staffed grids: "' in editor
+
+
+def test_chinese_parts_use_full_width_punctuation(city) -> None:  # noqa: ANN001
+    """T71 #24: half-width , : ( ) [ ] inside the Chinese of the grid map's panel and legend
+    (「一级网格 level-1 grids: 19, 户数合计 households: 8571」, 「不足 under (< 300)」) and of
+    the steward page's 「选择查看其小巷 select to highlight:」."""
+    panel = _words(
+        re.search(r'<aside id="gw-panel".*?</aside>', _get(city, "/maps/grids"), re.S)[0]
+    )
+    assert re.search(r"一级网格 level-1 grids：\d+ 个，户数合计 households：\d+ 户", panel), panel
+    assert "不足（< 300）under" in panel and "达标（300–500）within" in panel, panel
+    assert "超出（> 500）over" in panel and "under (<" not in panel, panel
+    stewards = _words(_get(city, "/maps/stewards"))
+    assert "选择查看其小巷 select to highlight：" in stewards
