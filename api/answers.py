@@ -743,6 +743,13 @@ class StreetsSummary(_LineSummary):
     chiefs: int = Field(description="街巷长数 street chiefs")
     streets_per_chief_max: int = Field(description="每名街巷长最多的街数 most streets per chief")
     streets_per_chief_median: float = Field(description="每名街巷长的街数中位数 the median")
+    full_uncovered: list[int] = maybe(
+        "有人可步行到达、但这些人都已满额而未覆盖的街编号（仅有此类街时） streets.id left "
+        "uncovered because every chief within reach is full (only when any)"
+    )
+    streets_cap: int = maybe("每名街巷长最多可管的街数（同上） the cap per chief (ditto)")
+    room: int = maybe("街巷长在此合计可管的街数（同上） streets all the chiefs may hold here")
+    chiefs_with_room: int = maybe("在此尚可管街的街巷长数（同上） chiefs who may hold any here")
     handed_to_idle: int = maybe(
         "交给空闲人员的街数（仅 fill_idle） streets handed to idle people (fill_idle only)"
     )
@@ -1004,16 +1011,38 @@ class DutyUndone(BaseModel):
     note: str | None = Field(description="说明（中文在前） a note, Chinese first")
 
 
+class Restaff(BaseModel):
+    """What a leave leaves short in one area, and the staffing command that fills it."""
+
+    kind: Literal["alleys", "streets", "grids"] = Field(description="小巷、街或网格 what")
+    area: str | None = Field(description="区划代码，不在任何区划内为空 the area's code")
+    area_name: str | None = Field(description="区划名称 the area's name")
+    count: int = Field(description="无人负责的街巷数或人手不足的网格数 how many fall short")
+    from_: str = Field(alias="from", description="自哪天起 from that day (YYYY-MM-DD)")
+    command: str | None = Field(
+        description="重新安排的命令，不在区划内为空 gridward assign KIND --area CODE"
+    )
+
+
 class PersonLeft(BaseModel):
     """POST /people/{id}/leave: the person inactive from today, their duties ended."""
 
     duties_ended: int = Field(description="结束或删除的职责数 duties ended or removed")
     ended: int = Field(description="在最后一天结束的职责数 duties ending on the last day")
-    removed: int = Field(description="删除的尚未生效的职责数 planned duties removed")
+    removed: int = Field(
+        description="删除的在最后一天之后开始的职责数（含 removed_today） duties starting "
+        "after the last day removed (removed_today included)"
+    )
+    removed_today: int = Field(
+        description="其中今天开始、已生效的职责数 of them, duties that began today"
+    )
     person_id: int = Field(description="人员系统编号 people.id")
     person: str = Field(description="人员编号 the registry id")
     name: str = Field(description="姓名 name")
     last_day: str = Field(description="最后一天 the last day (YYYY-MM-DD)")
+    restaff: list[Restaff] = Field(
+        description="因离岗而无人负责的街巷、人手不足的网格，按区划 what falls short, by area"
+    )
     message: str = Field(description="说明（中文在前） what was done, Chinese first")
 
 

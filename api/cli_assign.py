@@ -36,14 +36,69 @@ FILL_IDLE_HELP = {  # short Chinese runs: a help page wraps at spaces (tests/tes
 }
 
 
-def _fill_params(kind: str, fill_idle: bool):
-    """The solver's parameters with --fill-idle; None (the defaults) without it."""
-    if not fill_idle:
+def _fill_params(kind: str, fill_idle: bool, max_streets: int | None = None):
+    """The solver's parameters with --fill-idle (and, for streets, --max-streets-per-chief);
+    None (the defaults) without them."""
+    if not fill_idle and max_streets is None:
         return None
     from geo.assign.chiefs import ChiefParams
     from geo.assign.stewards import StewardParams
 
-    return StewardParams(fill_idle=True) if kind == "alleys" else ChiefParams(fill_idle=True)
+    if kind == "alleys":
+        return StewardParams(fill_idle=True)
+    cap = ChiefParams().max_streets_per_chief if max_streets is None else max_streets
+    return ChiefParams(fill_idle=fill_idle, max_streets_per_chief=cap)
+
+
+MAX_STREETS_HELP = (  # short Chinese runs: a help page wraps at spaces
+    "每名街巷长 最多管的街数 （默认 3； 本人容量 较小者 按其容量） the most streets one chief "
+    "holds (default 3; a person's 容量 capacity lowers it for them)"
+)
+
+
+def _full_note(summary: dict, uncovered: list, area: str) -> str | None:
+    """Why streets a chief could walk to stay uncovered (geo.assign.chiefs._full_notes), with
+    the figures and what to do: add chiefs, or raise the cap (--max-streets-per-chief, the
+    least that could cover them all). None when no such street is left. WHY (outside tester
+    T70, #10): 2 of 26 streets were listed uncovered without a word; the reason was 8 chiefs
+    × 3 streets = 24."""
+    import math
+
+    full = [s for s in summary.get("full_uncovered") or [] if s in set(uncovered)]
+    if not full:
+        return None
+    cap, room = int(summary["streets_cap"]), int(summary["room"])
+    k, n, m = int(summary["chiefs_with_room"]), int(summary["streets"]), len(full)
+    if room < n and summary.get("covered", 0) >= room:  # every chief is full
+        more = cap + max(1, math.ceil((n - room) / max(k, 1)))
+        if room == k * cap:
+            zh = f"{k} 名街巷长 × 每人最多 {cap} 条 = {room} 条，少于 {n} 条街"
+            en = f"{k} chiefs × {cap} streets each at most = {room} < {n} streets"
+        else:
+            zh = (
+                f"{k} 名街巷长合计最多可管 {room} 条（每人最多 {cap} 条，本人容量或区域外已管"
+                f"的街使部分人更少），少于 {n} 条街"
+            )
+            en = (
+                f"{k} chiefs may hold {room} streets together ({cap} each at most, fewer for "
+                f"some: their own capacity or streets held elsewhere) < {n} streets"
+            )
+        zh = f"未覆盖的街 {m} 条的原因：街巷长都已满额：{zh}"
+        en = f"why {m} street{'s' if m != 1 else ''} stay uncovered: every chief is full: {en}"
+    else:
+        more = cap + 1
+        zh = f"未覆盖的街中 {m} 条的原因：步行可到达它们的街巷长都已满额（每人最多 {cap} 条）"
+        en = (
+            f"why {m} of the uncovered streets stay so: every chief who can walk to them is "
+            f"full ({cap} streets each at most)"
+        )
+    command = f"gridward assign streets --area {area} --max-streets-per-chief {more}"
+    return (
+        f"{zh}；请增加街巷长（在名册中给更多人街巷长角色：gridward import people），"
+        f"或调高每人上限（{command}） {en}: add street chiefs (give more people the "
+        f"街巷长 street_chief role in the registry: gridward import people) or raise the cap "
+        f"({command})"
+    )
 
 
 # Summary rows per kind: key, Chinese label, English label, unit.
@@ -96,6 +151,8 @@ _SUMMARY_ROWS = {
         ("chiefs", "在岗街巷长", "street chiefs assigned", ""),
         _PEOPLE,
         ("streets_per_chief_max", "每人最多街数", "most streets per chief", ""),
+        # the cap itself (T70 #10: the row above, the most anyone holds, was read as the cap)
+        ("streets_cap", "每人街数上限", "cap per chief", "raise it: --max-streets-per-chief"),
         *_ELSEWHERE,
         _WALK,
         _OBJECTIVE,
@@ -235,6 +292,7 @@ _NOTES_ZH = {
     "until a planned holder's first day": "至计划接任者到岗为止",
     "listed below: fill them by hand": "见下方列表，请手工补齐",
     "share of streets with a chief": "有街巷长的街所占比例",
+    "raise it: --max-streets-per-chief": "条，调高用 --max-streets-per-chief",
     "level 1": "一级网格",
     "a leader, workers for its households": "有网格长，网格员人数够其户数",
     "m, home to grid": "米，住址到网格",
@@ -811,11 +869,12 @@ _DRY_RUN_OPTION = typer.Option(
 
 
 def _database_mode(kind: str):
-    def command(
-        area: str = _AREA_OPTION,
-        rebalance: bool = _REBALANCE_OPTION,
-        dry_run: bool = _DRY_RUN_OPTION,
-        fill_idle: bool = typer.Option(False, "--fill-idle", help=FILL_IDLE_HELP.get(kind, "")),
+    def run(
+        area: str,
+        rebalance: bool,
+        dry_run: bool,
+        fill_idle: bool,
+        max_streets: int | None = None,
     ) -> None:
         from api.progress import progress_bar
         from geo.db import get_engine
@@ -823,7 +882,7 @@ def _database_mode(kind: str):
 
         engine = get_engine()
         alt = None
-        params = _fill_params(kind, fill_idle)
+        params = _fill_params(kind, fill_idle, max_streets)
         with progress_bar(f"分配 assign {kind}") as bar:
             bar(0.1, "求解中 solving")
             proposal = propose(engine, kind, area, rebalance=rebalance, params=params)
@@ -838,7 +897,16 @@ def _database_mode(kind: str):
         listed += [s["item_id"] for s in short[:10]]
         labels = _street_labels(engine, listed) if kind != "grids" else None
         people = _person_labels(engine, lists[-1][1][:10])
-        _print_summary(proposal["summary"], proposal["uncovered"], kind, labels, people=people)
+        summary = proposal["summary"]
+        if kind == "streets":  # the cap the solver kept, shown beside the most anyone holds
+            from geo.assign.chiefs import ChiefParams
+
+            cap = (params or ChiefParams()).max_streets_per_chief
+            summary = {"streets_cap": cap, **summary}
+        _print_summary(summary, proposal["uncovered"], kind, labels, people=people)
+        full = _full_note(summary, proposal["uncovered"], area) if kind == "streets" else None
+        if full:
+            typer.echo(full)
         _print_short_later(short, labels)
         hint = alt and _rebalance_hint(engine, area, proposal, alt, dry_run)
         if hint:
@@ -875,16 +943,38 @@ def _database_mode(kind: str):
         "streets": "分配街巷长 Assign street chiefs in an area from the database.",
         "alleys": "分配小巷管家 Assign alley stewards in an area from the database.",
     }[kind]
-    if kind != "grids":
+    if kind == "alleys":
+
+        def command(
+            area: str = _AREA_OPTION,
+            rebalance: bool = _REBALANCE_OPTION,
+            dry_run: bool = _DRY_RUN_OPTION,
+            fill_idle: bool = typer.Option(False, "--fill-idle", help=FILL_IDLE_HELP[kind]),
+        ) -> None:
+            run(area, rebalance, dry_run, fill_idle)
+
         command.__doc__ = doc
         return command
+    if kind == "streets":
+
+        def streets(
+            area: str = _AREA_OPTION,
+            rebalance: bool = _REBALANCE_OPTION,
+            dry_run: bool = _DRY_RUN_OPTION,
+            fill_idle: bool = typer.Option(False, "--fill-idle", help=FILL_IDLE_HELP[kind]),
+            max_streets: int = typer.Option(None, "--max-streets-per-chief", help=MAX_STREETS_HELP),
+        ) -> None:
+            run(area, rebalance, dry_run, fill_idle, max_streets)
+
+        streets.__doc__ = doc
+        return streets
 
     def grids(  # nobody takes a grid over: no --fill-idle
         area: str = _AREA_OPTION,
         rebalance: bool = _REBALANCE_OPTION,
         dry_run: bool = _DRY_RUN_OPTION,
     ) -> None:
-        command(area, rebalance, dry_run, False)
+        run(area, rebalance, dry_run, False)
 
     grids.__doc__ = doc
     return grids

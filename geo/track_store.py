@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, text
 from geo import audit
 from geo.crs import normalize_crs
 from geo.day_networks import match_on_day_networks, walk_network
-from geo.errors import ConflictError, InputError, NotFoundError, person_zh
+from geo.errors import ConflictError, InputError, NotFoundError, person_en, person_zh
 from geo.match_words import why_nothing_matched
 from geo.patrol_visits import summarize, visit_rows, write_visits
 from geo.settings import Settings, get_settings
@@ -184,6 +184,9 @@ def ingest_track(
         )
     else:
         _resume(item, engine, stored.track_id, queue)
+    missed = _missed_duties(engine, stored, person_id, item)
+    if missed:
+        item.setdefault("warnings", []).append(missed)
     return item
 
 
@@ -214,6 +217,91 @@ def _credit_warnings(stored: StoredTrack, person_id: int | None) -> list[str]:
 
 # the duties a walk credits (geo.patrol_reports reads these two roles' duties per day)
 _PATROL_ROLES = ["alley_steward", "street_chief"]
+
+# a matched walk's streets per local day (its visits), and the person's patrol duties on
+# those days: how many, and whether the walk set foot on any of them
+_MISSED_SQL = (
+    "WITH v AS (SELECT DISTINCT s.street_id, pv.day FROM patrol_visits pv "
+    "JOIN street_segments s ON s.id = pv.segment_id WHERE pv.track_id = :t), "
+    "duty AS (SELECT DISTINCT a.street_id, d.day FROM assignments a "
+    "JOIN (SELECT DISTINCT day FROM v) d ON a.valid_from <= d.day "
+    "AND (a.valid_to IS NULL OR a.valid_to >= d.day) "
+    "WHERE a.person_id = :p AND a.role = ANY(:roles)) "
+    "SELECT (SELECT array_agg(DISTINCT street_id) FROM duty) AS held, "
+    "(SELECT array_agg(DISTINCT street_id) FROM v) AS walked, "
+    "(SELECT array_agg(DISTINCT day ORDER BY day) FROM v) AS days, "
+    "EXISTS (SELECT 1 FROM v JOIN duty USING (street_id, day)) AS touched, "
+    "p.name, p.external_id FROM people p WHERE p.id = :p"
+)
+
+
+def _missed_duties(
+    engine: Engine, stored: StoredTrack, person_id: int | None, item: dict[str, Any]
+) -> str | None:
+    """A warning when a walk just matched for a person credits none of their patrol duties:
+    they hold alleys or streets on the days walked and it set foot on none of them, naming
+    the subdistricts their duties and the walk lie in, and how to put it right (reassign or
+    withdraw). None otherwise: no person, or a mode not credited (:func:`_credit_warnings`
+    says those credit nobody), nothing matched (the match's own warning says why), no duty
+    on those days (the reports' notes name them), or a duty walked. The track is stored and
+    matched either way. WHY (outside tester T70, #14): a walk in another subdistrict uploaded
+    for the wrong steward was answered "matched 291 fixes, 14 segments" and nothing else."""
+    match = item.get("match") or {}
+    if (
+        person_id is None
+        or item.get("status") != "matched"
+        or not match.get("segments")
+        or stored.mode not in get_settings().credited()
+    ):
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(_MISSED_SQL), {"t": stored.track_id, "p": person_id, "roles": _PATROL_ROLES}
+        ).first()
+        if row is None or not row.held or row.touched:
+            return None
+        held_zh, held = _places(conn, row.held)
+        walk_zh, walk = _places(conn, row.walked)
+    who_zh = person_zh(row.name, row.external_id, person_id)
+    who = person_en(row.name, row.external_id, person_id)
+    days = [d.isoformat() for d in row.days]
+    days_zh, days_en = "和".join(days), " and ".join(days)
+    n, t = len(row.held), stored.track_id
+    return (
+        f"这次巡查没有走到 {who_zh}在 {days_zh} 负责的任何街巷（共 {n} 条，在 {held_zh}）；"
+        f"这次走在 {walk_zh}：是否选错了人？轨迹已保存并匹配，但不计入此人的巡查；如是他人的"
+        f"行走，请改归（gridward tracks reassign --track {t} --person 人员编号）或撤回"
+        f"（gridward tracks delete {t}） this walk touches none of the {n} "
+        f"{'street or alley' if n == 1 else 'streets and alleys'} {who} holds on {days_en} "
+        f"(in {held}); it lies in {walk}: wrong person? The track is stored and matched but "
+        "credits none of their patrols; if it is someone else's walk, reassign it (gridward "
+        f"tracks reassign --track {t} --person ID) or withdraw it (gridward tracks delete {t})"
+    )
+
+
+def _places(conn: Connection, street_ids: list[int]) -> tuple[str, str]:
+    """The subdistricts (townships) streets lie in, by the rule staffing and the reports
+    follow (:mod:`geo.street_areas`), most streets first: 学院路东街道（110108012） and
+    学院路东街道 (110108012); those outside every subdistrict said so."""
+    from geo.street_areas import street_areas_sql
+
+    rows = conn.execute(
+        text(
+            "SELECT x.subdistrict_code AS code, x.subdistrict_name AS name, count(*) AS n "
+            f"FROM ({street_areas_sql('WHERE st.id = ANY(CAST(:i AS int[]))')}) x "
+            "GROUP BY 1, 2 ORDER BY count(*) DESC, x.subdistrict_code NULLS LAST"
+        ),
+        {"i": [int(i) for i in street_ids]},
+    ).all()
+    zh, en = [], []
+    for r in rows:
+        if r.code is None:
+            zh.append("街道（乡镇）范围外")
+            en.append("outside every subdistrict")
+        else:
+            zh.append(f"{r.name}（{r.code}）" if r.name else r.code)
+            en.append(f"{r.name} ({r.code})" if r.name else r.code)
+    return "、".join(zh), ", ".join(en)
 
 
 def leaver_warning(conn: Connection, person_id: int, track_id: int, done: str) -> str | None:

@@ -18,7 +18,13 @@ import shapely
 
 from geo.assign.balanced import BalanceProblem, solve_balanced
 from geo.assign.inputs import check_lines, check_people, count_room, held_column
-from geo.assign.reach import compute_reach, nearest_candidates, pair_frame, reach_notes
+from geo.assign.reach import (
+    Reach,
+    compute_reach,
+    nearest_candidates,
+    pair_frame,
+    reach_notes,
+)
 from geo.errors import InputError
 
 
@@ -193,4 +199,39 @@ def assign_chiefs(
         )
     summary.update(reach_notes(reach, held, street_ids, person_ids))
     uncovered = [street_ids[i] for i in np.flatnonzero(held == 0)]
+    summary.update(_full_notes(reach, res.pairs, room, cap, street_ids))
     return ChiefAssignment(assignments=out, uncovered=uncovered, summary=summary)
+
+
+def _full_notes(
+    reach: Reach, pairs: list[tuple[int, int]], room: np.ndarray, cap: int, street_ids: list
+) -> dict:
+    """Why streets a chief could walk to stay uncovered: everyone within reach is full (holds
+    as many streets as their ``room``: the cap ``max_streets_per_chief``, less for their own
+    capacity or streets held elsewhere). ``full_uncovered``: those streets; ``streets_cap``
+    the cap; ``room`` the streets all the chiefs may hold here together, ``chiefs_with_room``
+    how many may hold any. {} when no street is so left. WHY (outside tester T70, #10):
+    2 of 26 streets were listed uncovered without a word, the reason being 8 chiefs × 3
+    streets = 24; he fixed it by hand, putting a chief at 5 without knowing of the cap."""
+    n_items = len(street_ids)
+    holds = (
+        np.bincount([p for _, p in pairs], minlength=len(room))
+        if pairs
+        else np.zeros(len(room), dtype=np.int64)
+    )
+    covered = np.zeros(n_items, dtype=bool)
+    covered[[i for i, _ in pairs]] = True
+    free = holds < room  # may take one more street here
+    reachable = np.zeros(n_items, dtype=bool)
+    reachable[reach.item] = True
+    has_free = np.zeros(n_items, dtype=bool)
+    has_free[reach.item[free[reach.person]]] = True
+    full = np.flatnonzero(reachable & ~covered & ~has_free)
+    if not len(full):
+        return {}
+    return {
+        "streets_cap": cap,
+        "room": int(room.sum()),
+        "chiefs_with_room": int((room > 0).sum()),
+        "full_uncovered": [street_ids[i] for i in full],
+    }
