@@ -406,6 +406,15 @@ def import_people(
         help="住址经纬度的坐标系 datum of the homes' lon/lat: wgs84 (GPS, the default), gcj02 "
         "(高德/腾讯), bd09 (百度), cgcs2000 or a geographic EPSG code such as EPSG:4490",
     ),
+    same_person: str = typer.Option(
+        None,
+        "--same-person",
+        help="确认为同一人改名并迁居 （人员编号以逗号分隔）： 这些行改了已登记人员的姓名，"
+        " 住址或职责又在别处， 照样导入； 否则拒绝整个文件 registry ids, comma-separated: "
+        "rows that rename a registered person and place them elsewhere (a home in another "
+        "subdistrict, or a file of areas where they neither live nor hold a duty) are imported "
+        "as that person renamed and moved; otherwise such a row refuses the file",
+    ),
 ) -> None:
     """导入人员（角色：网格长、专职网格员、街巷长、小巷管家） Import the people registry.
 
@@ -413,9 +422,17 @@ def import_people(
     title row above the header and 合计 rows at the end are left out with a warning."""
     from geo.db import get_engine
     from geo.people_import import import_people as run
+    from geo.people_import import same_person_ids
 
     _readable(file, "people file")
-    out = run(get_engine(create=True), file, actor="cli", reactivate=reactivate, crs=crs)
+    out = run(
+        get_engine(create=True),
+        file,
+        actor="cli",
+        reactivate=reactivate,
+        crs=crs,
+        same_person=same_person_ids(same_person),
+    )
     from geo.assign.people import shown_columns
 
     warnings = out.pop("warnings", [])
@@ -439,6 +456,23 @@ def import_people(
     typer.echo(f"已导入人员：{'，'.join(said)} " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     for w in warnings:
         typer.echo(f"warning: {w}", err=True)
+
+
+# The page of export, one line per paragraph (typer keeps a docstring's line breaks: T43 #13)
+EXPORT_HELP = (
+    "导出 Export a stored layer (GeoJSON, GeoPackage, Shapefile, KML), the duty roster or the "
+    "people registry.\n\n"
+    "roster：每个网格、街、巷一行， 列出今天的在岗人员 "
+    "（姓名和人员编号，加 --with-phone 才有手机号）。 "
+    "people：人员名册， 含手机号和住址 （个人信息）， 列名即 gridward import people 所读的， "
+    "原样导回不改动任何人； 已离岗人员只在加 --with-leavers 时列出； --area 只列住址在该社区、"
+    "街道或区的人员 （同 API 的 area=）。 "
+    "roster: one row per grid, street and alley with today's holders (names and 人员编号, no "
+    "phones unless --with-phone). people: the registry with phones and homes (personal data), "
+    "in the headers `gridward import people` reads: the unchanged file imports with no change; "
+    "people who left (已离岗) are in it only with --with-leavers; --area: those living in that "
+    "community, subdistrict or district (the API's area=)."
+)
 
 
 def export(
@@ -470,8 +504,9 @@ def export(
     area: str | None = typer.Option(
         None,
         "--area",
-        help="仅用于 roster：社区、街道或区编码 roster only: a community, subdistrict or "
-        "district code",
+        help="仅用于 roster 和 people： 社区、街道或区编码 （people：住址在其中的人员） roster "
+        "and people only: a community, subdistrict or district code (people: those whose "
+        "home lies in it)",
     ),
     with_phone: bool = typer.Option(
         False,
@@ -486,13 +521,8 @@ def export(
         "with a 在岗状态 column",
     ),
 ) -> None:
-    """导出 Export a stored layer (GeoJSON, GeoPackage, Shapefile, KML), the duty roster or
-    the people registry.
-
-    roster: one row per grid, street and alley with today's holders (names and 人员编号, no
-    phones unless --with-phone). people: the registry with phones and homes (personal data),
-    in the headers `gridward import people` reads: the unchanged file imports with no change;
-    people who left (已离岗) are in it only with --with-leavers."""
+    """导出 Export a stored layer, the duty roster or the people registry (the page:
+    :data:`EXPORT_HELP`)."""
     from geo.db import get_engine
     from geo.errors import InputError
 
@@ -506,8 +536,8 @@ def export(
     ]
     if with_leavers and layer != "people":
         wrong.append("--with-leavers")
-    if wrong or (layer == "people" and (area or with_phone)):
-        opt = (wrong or ["--area" if area else "--with-phone"])[0]
+    if wrong or (layer == "people" and with_phone):  # T70 #12: people takes --area
+        opt = (wrong or ["--with-phone"])[0]
         raise InputError(f"选项 {opt} 不用于导出 {layer} option {opt} is not for exporting {layer}")
     if layer == "roster":
         from geo.roster_export import export_roster
@@ -516,7 +546,7 @@ def export(
     elif layer == "people":
         from geo.people_export import export_people
 
-        n = export_people(get_engine(), out, leavers=with_leavers)
+        n = export_people(get_engine(), out, area=area, leavers=with_leavers)
     else:
         from geo.export import export_layer
 
@@ -527,4 +557,4 @@ def export(
 def register(app: typer.Typer) -> None:
     """Add ``import`` and ``export``."""
     app.add_typer(import_app, name="import")
-    app.command("export")(export)
+    app.command("export", help=EXPORT_HELP)(export)

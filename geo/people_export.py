@@ -17,9 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from geo.assign.people import ROLES
+from geo.errors import NotFoundError
 from geo.roster_export import check_table_file, write_table
 
 # column → the header import people reads for it (geo.assign.people.COLUMNS)
@@ -52,13 +53,27 @@ ORDER BY p.external_id
 STATUS = {"status": "在岗状态"}
 
 
+def _known_area(conn: Connection, code: str) -> None:
+    """NotFoundError unless ``code`` is a stored area. WHY (T70 #12): ``export people --area``
+    came to the command line; a mistyped code wrote an empty registry without a word (the
+    roster export says the area does not exist)."""
+    if conn.execute(text("SELECT 1 FROM areas WHERE code = :c"), {"c": code}).first() is None:
+        raise NotFoundError(
+            f"区划 {code} 不存在，请给社区、街道或区的编码 "
+            f"area '{code}' does not exist: give a community, subdistrict or district code"
+        )
+
+
 def people_table(engine: Engine, area: str | None = None, leavers: bool = False) -> pd.DataFrame:
     """The registry's serving people, one row each, columns :data:`HEADERS`' keys: roles in
     Chinese joined with 、 (网格长、专职网格员), part-time as 是/否, home as WGS 84 lon/lat (full
     precision) and its building id. ``area``: only those whose home lies in that community,
     subdistrict or district (a planner's scope). ``leavers``: those who left too, and a last
-    column ``status`` (在岗 / 已离岗)."""
+    column ``status`` (在岗 / 已离岗). An unknown ``area`` is a NotFoundError, as the
+    roster's: an empty file would read as an area where nobody serves."""
     with engine.connect() as conn:
+        if area is not None:
+            _known_area(conn, area)
         rows = conn.execute(text(_SQL), {"a": area, "leavers": leavers}).mappings().all()
     df = pd.DataFrame(rows, columns=[*HEADERS, "status"])
     if leavers:

@@ -39,7 +39,15 @@ Rules:
   job tells a new person, a change and a file imported twice apart (T67 #9);
 * a new name stamps the person's tracks (``changed_at``, :mod:`geo.track_touch`) in the
   import's transaction, so a sync by ``GET /tracks?changed_since=`` sees the name their rows
-  now show; a file imported twice stamps nothing.
+  now show; a file imported twice stamps nothing;
+* a row giving a registered person another name *and* placing her elsewhere (a home in
+  another subdistrict, or a file of areas holding neither her home nor all her duties) is
+  another person under a colliding registry id: the file is refused naming her, nothing
+  written, unless ``same_person`` names her id (T70 #3, :func:`_collisions`);
+* a home given within :data:`HOME_SAME_DEG` of the stored one keeps the stored point: the
+  .xlsx export's 16 digits import back ``unchanged`` (T70 #11);
+* a roster leaving out active people of its own areas (where its people live) names them;
+  another subdistrict's people are not its own (T70 #12, :func:`_not_in_file`).
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1226,12 +1234,23 @@ def _refuse_unregistered_homeless(
         )
 
 
+HOME_SAME_DEG = 1e-9
+"""A home given within this many degrees (about 0.1 mm) of the stored one is the stored one:
+the stored point is kept, so the person is ``unchanged``. WHY (T70 #11): ``export people``
+as .xlsx writes 16 significant digits (the home of a 楼栋编号 row is the building's point to
+the last bit, 17), so a registry imported back moved 40 homes by 1e-14° and counted 40
+updates, each import of the two files in turn again."""
+
+
 def _upsert(conn: Connection, rows: list[dict[str, Any]], present: set[str], wake: bool) -> None:
     """Insert new people; update existing ones in the columns the file has (``present``),
-    and their home where their row gives one. A leaver stays inactive unless ``wake``."""
+    and their home where their row gives one (:data:`HOME_SAME_DEG`: the same home keeps
+    its stored point). A leaver stays inactive unless ``wake``."""
     sets = [sql for col, sql in _UPDATES.items() if col in present]
     sets += [
-        "home = COALESCE(EXCLUDED.home, people.home)",
+        # a home within HOME_SAME_DEG of the stored one keeps the stored point (T70 #11)
+        "home = CASE WHEN EXCLUDED.home IS NULL OR ST_DWithin(people.home, EXCLUDED.home, "
+        f"{HOME_SAME_DEG!r}) THEN people.home ELSE EXCLUDED.home END",
         "home_building_id = CASE WHEN EXCLUDED.home IS NULL THEN people.home_building_id "
         "ELSE EXCLUDED.home_building_id END",
         f"active = {'true' if wake else 'people.active'}",
@@ -1534,6 +1553,296 @@ def _outside(conn: Connection, ids: list[str], before: dict[str, Any], covers: C
     return bad
 
 
+# --------------------------------------------------------------------------------------------
+# a registry id that names another person (T70 #3)
+# --------------------------------------------------------------------------------------------
+# WHY: a second subdistrict's roster reused 学院路东's id XYL-AS08 for its own 冯晓丽. The
+# import renamed 白金花 and moved her home 2 km into the other subdistrict while she kept her
+# five alleys, and her closed days' reports and tracks then named 冯晓丽: ``updated 1``, no
+# word. A registry id is the person; a row that renames her *and* places her elsewhere
+# (another subdistrict, or a file of areas where neither her home nor her duties lie) is
+# another person under a colliding id, not a correction: refused, nothing written, unless
+# the caller confirms it is the same person (``same_person``).
+
+SAME_PERSON_OPTION = "--same-person"
+"""The command line's option confirming a rename with a move (the API's field: same_person)."""
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a person's home lies: its community (code, name) and the area a roster is kept
+    for (``area``: the community's subdistrict or township; the community itself when it has
+    no parent; None outside every community), and the point."""
+
+    community: str | None
+    community_name: str | None
+    area: str | None
+    area_name: str | None
+    lon: float | None
+    lat: float | None
+
+
+_PLACES_SQL = (
+    "SELECT p.external_id, c.code AS community, c.name AS community_name, "
+    "COALESCE(s.code, c.code) AS area, COALESCE(s.name, c.name) AS area_name, "
+    "ST_X(p.home) AS lon, ST_Y(p.home) AS lat FROM people p "
+    "LEFT JOIN areas c ON c.id = p.area_id LEFT JOIN areas s ON s.id = c.parent_id "
+    "WHERE p.external_id = ANY(CAST(:ids AS text[]))"
+)
+
+
+def _places(conn: Connection, ids: list[str]) -> dict[str, _Place]:
+    """The stored homes of the people of ``ids`` (:class:`_Place`), by registry id."""
+    rows = conn.execute(text(_PLACES_SQL), {"ids": ids}).all() if ids else []
+    return {r.external_id: _Place(*r[1:]) for r in rows}
+
+
+def _duties_sql() -> str:
+    """The duties in force or planned (:today) of the people ``:ids``, each with the area
+    its grid, street or alley belongs to (as :class:`_Place` says ``area``; streets by
+    :func:`geo.street_areas.street_areas_sql`)."""
+    from geo.street_areas import street_areas_sql
+
+    return (
+        "SELECT p.external_id AS ext, a.id, a.role, a.valid_from, g.code AS grid, "
+        "a.street_id, t.name AS street, "
+        "COALESCE(gs.code, gc.code, h.subdistrict_code, h.community_code) AS area, "
+        "COALESCE(gs.name, gc.name, h.subdistrict_name, h.community_name) AS area_name "
+        "FROM assignments a JOIN people p ON p.id = a.person_id "
+        "LEFT JOIN grids g ON g.id = a.grid_id LEFT JOIN areas gc ON gc.id = g.community_id "
+        "LEFT JOIN areas gs ON gs.id = gc.parent_id LEFT JOIN streets t ON t.id = a.street_id "
+        f"LEFT JOIN LATERAL ({street_areas_sql('WHERE st.id = a.street_id')}) h "
+        "ON a.street_id IS NOT NULL "
+        "WHERE p.external_id = ANY(CAST(:ids AS text[])) "
+        "AND (a.valid_to IS NULL OR a.valid_to >= :today) "
+        "ORDER BY p.external_id, a.valid_from, a.id"
+    )
+
+
+@dataclass
+class _Collision:
+    """A row renaming a registered person and placing her elsewhere: the file's row, her
+    registry id and system id, old and new name, old and new home, her duties in force or
+    planned and her tracks."""
+
+    row: int | None
+    ext: str
+    pid: int
+    old_name: str
+    new_name: str
+    old: _Place
+    new: _Place
+    duties: list[Any]
+    tracks: int
+
+
+def _renamed(rows: list[dict[str, Any]], before: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows giving a registered person another name. A stored name that is the registry
+    id itself (a person registered without a name) being filled in is no rename."""
+    out = []
+    for r in rows:
+        old = before.get(r["ext"])
+        if old is None or not r["name"]:
+            continue
+        stored = str(old.name).strip()
+        if stored != r["name"] and stored != r["ext"]:
+            out.append(r)
+    return out
+
+
+def _collisions(
+    conn: Connection,
+    rows: list[dict[str, Any]],
+    before: dict[str, Any],
+    was: dict[str, _Place],
+    now: dict[str, _Place],
+) -> list[_Collision]:
+    """The renamed people (:func:`_renamed`) whom the file places elsewhere: their home (new,
+    ``now``) lies in another area than the stored one (``was``), or the file's areas (those
+    of the other rows' homes, and of the renamed rows' new homes) hold neither their stored
+    home nor every duty of theirs. A file whose rows are all renames without homes has no
+    areas of its own and judges by the homes alone. Row numbers are filled by the caller."""
+    renamed = _renamed(rows, before)
+    if not renamed:
+        return []
+    renamed_ids = {r["ext"] for r in renamed}
+    areas = {
+        now[r["ext"]].area
+        for r in rows
+        if r["ext"] in now and (r["ext"] not in renamed_ids or r["home"] is not None)
+    } - {None}
+    ids = [r["ext"] for r in renamed]
+    duties: dict[str, list[Any]] = {}
+    for d in conn.execute(text(_duties_sql()), {"ids": ids, "today": city_today()}).all():
+        duties.setdefault(d.ext, []).append(d)
+    found = []
+    for r in renamed:
+        ext = r["ext"]
+        old, new = was.get(ext), now.get(ext)
+        if old is None or new is None:
+            continue
+        held = duties.get(ext, [])
+        moved = r["home"] is not None and None not in (old.area, new.area) and old.area != new.area
+        ties = [old.area] + [d.area for d in held]
+        elsewhere = bool(areas) and any(a is not None and a not in areas for a in ties)
+        if moved or elsewhere:
+            pid, tracks = conn.execute(
+                text(
+                    "SELECT p.id, (SELECT count(*) FROM tracks t WHERE t.person_id = p.id "
+                    "AND t.withdrawn_at IS NULL) FROM people p WHERE p.external_id = :e"
+                ),
+                {"e": ext},
+            ).one()
+            found.append(
+                _Collision(
+                    None, ext, int(pid), str(before[ext].name).strip(), r["name"], old, new,
+                    held, int(tracks),
+                )
+            )  # fmt: skip
+    return found
+
+
+def _place_said(p: _Place) -> tuple[str, str]:
+    """A home in words: 住 110108012001 农大东校区社区（学院路东街道 110108012）."""
+    if p.community is None:
+        where = f"{p.lon:.6f}, {p.lat:.6f}" if p.lon is not None else "?"
+        return f"住址 {where} 不在任何社区内", f"home {where} in no community"
+    above_zh = f"（{p.area_name} {p.area}）" if p.area != p.community else ""
+    above = f" ({p.area_name} {p.area})" if p.area != p.community else ""
+    return (
+        f"住 {p.community} {p.community_name}{above_zh}",
+        f"home in {p.community} {p.community_name}{above}",
+    )
+
+
+_STREET_KIND = {"alley_steward": ("小巷", "alley"), "street_chief": ("街", "street")}
+
+
+def _duties_said(duties: list[Any]) -> tuple[str, str]:
+    """A person's duties in force or planned, grouped by the area they lie in and by kind:
+    学院路东街道 110108012：小巷 122、129、144."""
+    if not duties:
+        return "没有在岗或已安排的职责", "no duty in force or planned"
+    groups: dict[tuple[str | None, str | None], dict[tuple[str, str], list[str]]] = {}
+    for d in duties:
+        kind = ("网格", "grid") if d.grid else _STREET_KIND[d.role]
+        item = str(d.grid) if d.grid else f"{d.street_id}{f' {d.street}' if d.street else ''}"
+        groups.setdefault((d.area, d.area_name), {}).setdefault(kind, []).append(item)
+    zh, en = [], []
+    for (code, name), kinds in groups.items():
+        where_zh = f"{name} {code}" if code else "不在任何区划内"
+        where = f"{name} {code}" if code else "outside every area"
+        zh.append(
+            f"{where_zh}：" + "，".join(f"{k} {'、'.join(v)}" for (k, _e), v in kinds.items())
+        )
+        en.append(f"{where}: " + "; ".join(f"{e} {', '.join(v)}" for (_k, e), v in kinds.items()))
+    n = len(duties)
+    return (
+        f"在岗或已安排的职责 {n} 项（{'；'.join(zh)}）",
+        f"{_count(n, 'duty', 'duties')} in force or planned ({'; '.join(en)})",
+    )
+
+
+def _km(a: _Place, b: _Place) -> float | None:
+    """How far apart two homes are (km, on the WGS 84 ellipsoid)."""
+    if None in (a.lon, a.lat, b.lon, b.lat):
+        return None
+    from pyproj import Geod
+
+    _az, _back, m = Geod(ellps="WGS84").inv(a.lon, a.lat, b.lon, b.lat)
+    return m / 1000
+
+
+def _collision_said(c: _Collision) -> tuple[str, str]:
+    """One colliding row in words (Chinese, English): the row, the registry id, the stored
+    name, home, duties and tracks, then the file's name and home."""
+    old_zh, old_en = _place_said(c.old)
+    new_zh, new_en = _place_said(c.new)
+    duty_zh, duty_en = _duties_said(c.duties)
+    km = _km(c.old, c.new)
+    far_zh = f"，两处相距 {km:.1f} 公里" if km is not None and km >= 0.05 else ""
+    far = f", {km:.1f} km apart" if km is not None and km >= 0.05 else ""
+    track_zh = f"；轨迹 {c.tracks} 条" if c.tracks else ""
+    track = f"; {_count(c.tracks, 'track', 'tracks')}" if c.tracks else ""
+    row_zh = f"第 {c.row} 行 " if c.row is not None else ""
+    row_en = f"row {c.row} " if c.row is not None else ""
+    return (
+        f"{row_zh}{c.ext}：已登记为 {c.old_name}（系统编号 id:{c.pid}，{old_zh}；{duty_zh}"
+        f"{track_zh}），文件中为 {c.new_name}（{new_zh}{far_zh}）",
+        f"{row_en}{c.ext}: registered as {c.old_name} (id:{c.pid}, {old_en}; {duty_en}"
+        f"{track}), the file says {c.new_name} ({new_en}{far})",
+    )
+
+
+def same_person_ids(value: str | None) -> frozenset[str]:
+    """The registry ids of ``--same-person`` (API ``same_person``): separated by commas (, ，
+    、) or spaces, as ``--replace-codes`` takes codes."""
+    if not value:
+        return frozenset()
+    return frozenset(x for x in re.split(r"[,，、\s]+", value) if x)
+
+
+def _collisions_said(found: list[_Collision]) -> tuple[str, str]:
+    """The colliding rows in words, the first 5 in full, then how many more."""
+    said = [_collision_said(c) for c in found[:5]]
+    rest = len(found) - len(said)
+    zh = "；".join(z for z, _ in said) + (f"；另有 {rest} 行" if rest > 0 else "")
+    en = "; ".join(e for _, e in said) + (f"; and {rest} more" if rest > 0 else "")
+    return zh, en
+
+
+def _refuse_collisions(found: list[_Collision], filename: str, option: str) -> InputError:
+    """The refusal naming every colliding row (:func:`_collisions_said`) and both ways on:
+    another registry id for another person, or ``option`` naming the ids of real renames
+    with a move."""
+    zh, en = _collisions_said(found)
+    ids = ",".join(c.ext for c in found)
+    confirm = f"{option} {ids}" if option.startswith("-") else f"{option}={ids}"
+    n = len(found)
+    tracks = any(c.tracks for c in found)
+    past_zh = "，其过去的巡查在报表和轨迹中也会记在新姓名下" if tracks else ""
+    past = (
+        ", and past reports and tracks would show their walks under the new name" if tracks else ""
+    )
+    return InputError(
+        f"人员文件 {filename} 中有 {n} 行的人员编号已属于另一处的人员（改了姓名，住址或职责又在"
+        f"别处），像是两地的人员编号撞号：{zh}。按文件导入会把已登记的人改名、迁走{past_zh}。"
+        "未做任何更改：如是另一个人，请在文件中给其一个自己的人员编号后重新导入；如确是同一人"
+        f"改名并迁居，请加 {confirm} 重新导入（其职责不变，需要时用 gridward assign end 结束）"
+        f" the people file {filename}: {_count(n, 'row gives', 'rows give')} a stored "
+        "person's registry id to another name placed elsewhere (another home area, or a "
+        f"file of areas where the person neither lives nor holds a duty), as if two areas' "
+        f"registry ids collided: {en}. Imported, the stored person would be renamed and moved"
+        f"{past}. Nothing changed: another person needs a registry id of their own in the "
+        f"file; if it is the same person, renamed and moved, import again with {confirm} "
+        "(their duties stay; end them with gridward assign end if need be)"
+    )
+
+
+def _file_rows(frame: pd.DataFrame | None) -> dict[str, int]:
+    """The file's row number of each registry id (its first row)."""
+    if frame is None:
+        return {}
+    out: dict[str, int] = {}
+    for row, pid in frame["person_id"].items():
+        if isinstance(pid, str) and pid.strip():
+            out.setdefault(pid.strip(), int(row))
+    return out
+
+
+def _confirmed_said(found: list[_Collision], option: str) -> str:
+    """The warning naming the renames with a move ``option`` let through, and the duties
+    they keep where they were."""
+    zh, en = _collisions_said(found)
+    n = len(found)
+    return (
+        f"已按 {option} 作为同一人改名并迁居导入 {n} 人：{zh}；其职责未变，如已不再担任，请用 "
+        f"gridward assign end 结束 imported {_count(n, 'person', 'people')} as renamed and "
+        f"moved ({option}): {en}; their duties are unchanged: end those they no longer hold "
+        "with gridward assign end"
+    )
+
+
 def import_people(
     engine: Engine,
     path: str | Path,
@@ -1543,11 +1852,14 @@ def import_people(
     covers: Covers | None = None,
     crs: str | None = None,
     crs_option: str = "--crs",
+    same_person: Collection[str] = (),
 ) -> dict[str, Any]:
     """Upsert people from CSV/XLSX by their id (see the module's rules); homes by lon/lat (in
     ``crs``: wgs84 by default, gcj02, bd09, a geographic EPSG code) or a building id;
     ``crs_option`` is how the caller's users give ``crs`` (the API: ``crs``), as remedies
-    name it. The
+    name it (and the confirming option: ``--same-person`` or ``same_person``).
+    ``same_person``: registry ids whose row may rename the person and place her elsewhere
+    (:func:`_collisions`); any other such row refuses the file, nothing written. The
     file's other columns (notes ...) are left out and named in
     ``columns_left_out`` (at most 10 names) and ``columns_left_out_count``; ``warnings``
     names rows left out and leavers kept inactive. ``created``, ``updated``, ``unchanged``
@@ -1590,6 +1902,7 @@ def import_people(
         datum = _datum_check(conn, df, source, bool(crs), path.name, crs_option)  # T48 #4
         before = _stored(conn, ids)
         _refuse_unregistered_homeless(rows, before, path.name, sheet.left_out)
+        was_at = _places(conn, list(before))  # T70 #3: where the registered people live
         moved = _names_moved(rows, before)  # T49 #1 (c)
         kept_roles = _duty_roles(conn, rows, before) if "roles" in present else None  # T67 #1
         was = _snapshot(conn, ids)
@@ -1614,8 +1927,17 @@ def import_people(
                     f"{shown}: nothing changed; "
                     "an admin imports them, or leave their rows out"
                 )
+        option = SAME_PERSON_OPTION if crs_option.startswith("-") else "same_person"
+        clash = _collisions(conn, rows, before, was_at, _places(conn, ids))  # T70 #3
+        rows_of = _file_rows(frame)
+        for c in clash:
+            c.row = rows_of.get(c.ext)
+        refused = [c for c in clash if c.ext not in same_person]
+        if refused:
+            raise _refuse_collisions(refused, path.name, option)
+        confirmed = _confirmed_said(clash, option) if clash else None
         left = [f"{r.name} ({ext})" for ext, r in before.items() if not r.active]
-        warnings += [w for w in (datum, lost, moved, kept_roles) if w]
+        warnings += [w for w in (datum, lost, moved, kept_roles, confirmed) if w]
         # T43 #5, #6: a renumbered person, and a roster without some active people
         renumbered = _renumbered(conn, [e for e in ids if e not in before], ids)
         missing = _not_in_file(conn, ids, covers)
@@ -1827,20 +2149,30 @@ the active people it leaves out are named (:func:`_not_in_file`)."""
 
 
 def _not_in_file(conn: Connection, ids: list[str], covers: Covers | None) -> str | None:
-    """The warning naming the active people (in the caller's areas, with ``covers``) the
-    file leaves out: they stay active, their duties unchanged. WHY (T43 #6): a roster
-    re-imported without a steward who had left kept her active with her duties, and nothing
-    said one registered person was missing. Said only when the file lists at least
-    ``ROSTER_SHARE`` of those people: a roster re-imported; a sheet of some people (ids and
-    homes from another office, a few new ones) leaves out the rest by design."""
+    """The warning naming the active people of the file's areas (in the caller's areas, with
+    ``covers``) the file leaves out: they stay active, their duties unchanged. WHY (T43 #6):
+    a roster re-imported without a steward who had left kept her active with her duties,
+    and nothing said one registered person was missing. Said only when the file lists at
+    least ``ROSTER_SHARE`` of those people: a roster re-imported; a sheet of some people (ids
+    and homes from another office, a few new ones) leaves out the rest by design.
+
+    The file's areas are those its people live in (:class:`_Place` ``area``: subdistrict or
+    township; homes in no community are one area of their own). WHY (T70 #12): with two
+    subdistricts in one installation, 学院路东's roster named 五道口's 12 people as missing
+    and offered ``people leave`` for them. Their duties do not widen the areas: a steward
+    lent to a neighbour's alley would bring the neighbour's whole roster into the check."""
     rows = conn.execute(
         text(
-            "SELECT p.external_id, p.name, a.code, p.external_id = ANY(CAST(:ids AS text[])) "
-            "AS listed FROM people p LEFT JOIN areas a ON a.id = p.area_id WHERE p.active "
+            "SELECT p.external_id, p.name, p.active, c.code, COALESCE(s.code, c.code) AS area, "
+            "COALESCE(s.name, c.name) AS area_name, "
+            "p.external_id = ANY(CAST(:ids AS text[])) AS listed FROM people p "
+            "LEFT JOIN areas c ON c.id = p.area_id LEFT JOIN areas s ON s.id = c.parent_id "
             "ORDER BY p.external_id"
         ),
         {"ids": ids},
     ).all()
+    areas = {r.area: r.area_name for r in rows if r.listed}
+    rows = [r for r in rows if r.active and r.area in areas]
     if covers is not None:
         paths: dict[str | None, bool] = {}
         for code in {r.code for r in rows}:
@@ -1854,14 +2186,21 @@ def _not_in_file(conn: Connection, ids: list[str], covers: Covers | None) -> str
         [(f"{r.name} ({r.external_id})", f"{r.name} ({r.external_id})") for r in missing]
     )
     first = missing[0].external_id
+    scope = sorted(areas, key=lambda a: (a is None, a or ""))
+    where_zh = "、".join(f"{areas[a]} {a}" if a else "不在任何社区的住址" for a in scope[:5])
+    where = ", ".join(f"{areas[a]} {a}" if a else "homes in no community" for a in scope[:5])
+    if len(scope) > 5:
+        where_zh, where = f"{where_zh} 等 {len(scope)} 个", f"{where} and {len(scope) - 5} more"
     return (
         f"名册中没有 {n} 名在岗人员（仍在岗，职责不变）：{shown_zh}；如有人已离岗，请为其办理离岗"
         f"（gridward people leave {first} --last-day YYYY-MM-DD；API POST "
-        "/people/{id}/leave），其职责在最后一天结束 "
+        "/people/{id}/leave），其职责在最后一天结束（只核对名册人员住址所在的区域："
+        f"{where_zh}） "
         f"{_count(n, 'active registered person is', 'active registered people are')} not in "
         f"this file (still active, duties unchanged): {shown}; for one who has left, enter "
         f"the leave (gridward people leave {first} --last-day YYYY-MM-DD; API POST "
-        "/people/{id}/leave): their duties end on their last day"
+        "/people/{id}/leave): their duties end on their last day (checked only within the "
+        f"areas the file's people live in: {where})"
     )
 
 

@@ -43,7 +43,7 @@ from geo.duty_undo import MAX_REASON, undo_duty
 from geo.errors import ConflictError, InputError
 from geo.jobs import create_job, get_job
 from geo.models import ROLES
-from geo.people_import import IDS_LISTED, import_people
+from geo.people_import import IDS_LISTED, import_people, same_person_ids
 from geo.staffing import commit, coverage_rates, duties, duties_in_force, propose
 from geo.track_days import local_iso
 
@@ -323,7 +323,16 @@ class PeopleImportAnswer(BaseModel):
                 "description": "住址经纬度的坐标系 datum of the homes' lon/lat: wgs84 (GPS, the "
                 "default), gcj02 (高德/腾讯 Amap/Tencent), bd09 (百度 Baidu), cgcs2000 or a "
                 "geographic EPSG code such as EPSG:4490; converted to WGS 84 on the way in",
-            }
+            },
+            # T70 #3: a row renaming a registered person and placing her elsewhere is refused
+            "same_person": {
+                "type": "string",
+                "examples": ["XYL-AS08"],
+                "description": "确认为同一人改名并迁居 registry ids (人员编号), comma-separated, "
+                "whose rows may rename the registered person and place them elsewhere (a home "
+                "in another subdistrict, or a file of areas where they neither live nor hold a "
+                "duty); without it such a row refuses the file (422), nothing written",
+            },
         },
         raw_types=("text/csv",),
     ),
@@ -365,6 +374,7 @@ async def people_import(
             covers=covers,
             crs=up.fields.get("crs") or None,
             crs_option="crs",
+            same_person=same_person_ids(up.fields.get("same_person")),
         )
 
 
