@@ -109,7 +109,7 @@ def test_bad_filters_are_named_and_only_admins_read_it(db, auth_headers):
     ]
     assert lone.status_code == 422 and "target_type" in lone.json()["error"], lone.text
     assert back.status_code == 422, back.text
-    assert back.json()["error"].startswith("日期范围有误：until 2026-11-01 早于 since 2026-11-02")
+    assert back.json()["error"].startswith("日期范围有误：结束日 2026-11-01 早于开始日 2026-11-02")
     assert bad_day.status_code == 422, bad_day.text
     assert refused == {"planner": 403, "viewer": 403, "steward": 403}, refused
     assert anonymous.status_code == 401, anonymous.text

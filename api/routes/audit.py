@@ -115,7 +115,8 @@ def audit_log(
     if since is not None and until is not None and until < since:
         raise HTTPException(
             422,
-            f"日期范围有误：until {until} 早于 since {since} until {until} is before since {since}",
+            f"日期范围有误：结束日 {until} 早于开始日 {since}（until 须不早于 since） "
+            f"until {until} is before since {since}",
         )
     tz = ZoneInfo(get_settings().timezone)
     end = None if until is None else until + dt.timedelta(days=1)
