@@ -715,10 +715,10 @@ def _datum_check(
         return []
     best = min(better, key=lambda d: (fits[d][1], -fits[d][0]))
     (inside, cut), (inside2, cut2) = here, fits[best]
-    zh, en = _DATUM_NAMES[best]
-    as_zh, as_en, do_zh, do, how_zh, how = datum_remedy("--crs", source, best, given)
-    lvl_zh = LEVEL_ZH.get(level, level)
-    got_zh = f"有 {inside} 栋楼落在{lvl_zh}内、{cut} 栋被{lvl_zh}边界切开"
+    datum_zh, datum = _DATUM_NAMES[best]
+    read_zh, read, do_zh, do, how_zh, how = datum_remedy("--crs", source, best, given)
+    level_zh = LEVEL_ZH.get(level, level)
+    got_zh = f"有 {inside} 栋楼落在{level_zh}内、{cut} 栋被{level_zh}边界切开"
     got = (
         f"hold {inside} stored building{'s' if inside != 1 else ''} and their boundaries cut {cut}"
     )
@@ -726,17 +726,17 @@ def _datum_check(
     fit = f" ({how}, {inside2} lie inside and {cut2} are cut)"
     if given:
         return [
-            f"文件 {name} 的{lvl_zh}{as_zh}，{got_zh}，坐标可能是 {zh}{fit_zh}："
+            f"文件 {name} 的{level_zh}{read_zh}，{got_zh}，坐标可能是 {datum_zh}{fit_zh}："
             f"已照此导入，请核对；若是，{do_zh}，再重新导入 "
-            f"{name}: its {level} outlines {as_en} {got}; the coordinates may be {en}{fit}: "
+            f"{name}: its {level} outlines {read} {got}; the coordinates may be {datum}{fit}: "
             f"imported as they were read; check them, and if so, {do} and import again"
         ]
     src_zh, src = _DATUM_NAMES[source]
     keep = "--crs " + ("wgs84" if source == WGS84 else source)
     raise InputError(
-        f"文件 {name} 的{lvl_zh}{as_zh}，{got_zh}：坐标像是 {zh}，{do_zh}{fit_zh}；若坐标确是 "
-        f"{src_zh}，请加 {keep} 重新导入；未导入任何数据 "
-        f"{name}: its {level} outlines {as_en} {got}; the coordinates look like {en}: "
+        f"文件 {name} 的{level_zh}{read_zh}，{got_zh}：坐标像是 {datum_zh}，{do_zh}{fit_zh}；"
+        f"若坐标确是 {src_zh}，请加 {keep} 重新导入；未导入任何数据 "
+        f"{name}: its {level} outlines {read} {got}; the coordinates look like {datum}: "
         f"{do}{fit}; if they really are {src}, import again with {keep}; nothing was imported"
     )
 
