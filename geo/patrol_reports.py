@@ -454,10 +454,18 @@ def share_used(share: float | None) -> float:
     (GRIDWARD_PATROLLED_SHARE, 0.8). Reports print it, so a number can be traced to its rule."""
     used = get_settings().patrolled_share if share is None else float(share)
     if not 0 < used <= 1:  # callers name their own option; this is the last guard
-        raise InputError(
-            f"达标比例 {used} 有误，须大于 0 且不超过 1 share {used} must be in (0, 1]"
-        )
+        raise InputError(f"达标线 {used} 有误，须大于 0 且不超过 1 share {used} must be in (0, 1]")
     return used
+
+
+# the threshold's one name in every report text (T71 #5: 达标线, 达标比例, 巷走完比例 and 达标
+# for one rule), with the web's English
+SHARE_LABEL = "达标线 patrolled when"
+
+
+def share_text(share: float) -> str:
+    """The threshold as a percentage, its one form in texts: ``80%`` (``87.5%``), not 0.8."""
+    return f"{share * 100:g}%"
 
 
 def daily_frames(
@@ -731,13 +739,20 @@ def _whole_seconds(df: pd.DataFrame) -> pd.DataFrame:
 READER_ROLES = frozenset({"steward", "viewer"})
 
 
-def for_readers(report: Report) -> None:
-    """The report's notes as a steward or viewer reads them (in place): a note giving an
-    admin's command (``gridward import areas``, ``gridward tracks rematch``) says to ask an
-    admin instead. WHY: a steward's report on her phone told her to run
-    ``gridward import areas``, a shell command only an admin can (outside tester, T40 #12)."""
+def for_readers(report: Report, evaluator: bool = False) -> None:
+    """The report's notes as a reader of the API or the web page reads them (in place): a
+    note giving an admin's command (``gridward import areas``, ``gridward assign set
+    --from``, ``gridward tracks rematch``) says to ask an admin instead. WHY: a steward's
+    report on her phone told her to run ``gridward import areas``, a shell command only an
+    admin can (outside tester, T40 #12); a planner in the browser has no shell either (T71
+    #35). ``evaluator`` (an admin or planner): the suspect-tracks note keeps its remedy (the
+    withdrawal is theirs, ``DELETE /tracks/ID``, and the list of flagged tracks)."""
     swap = report.meta.get("reader_notes", {})
-    report.meta["notes"] = [swap.get(n, n) for n in report.meta.get("notes", [])]
+    named = report.meta.get("named_notes", {})
+    keep = {n for n, (what, _) in named.items() if what == "suspect"} if evaluator else set()
+    report.meta["notes"] = [
+        n if n in keep else swap.get(n, n) for n in report.meta.get("notes", [])
+    ]
 
 
 def pending_count(report: dict[str, pd.DataFrame], person_id: int | None = None) -> int:
@@ -763,6 +778,15 @@ def pending_by_role(
     return {str(k): int(v) for k, v in pending.groupby(rows["role"]).sum().items() if v}
 
 
+# the unit of the duty counts (街巷·天 alley_days, 无人负责·天 unstaffed, …), said once in every
+# report's notes. WHY: a unit of gridward's own, explained nowhere (T71 #22)
+ALLEY_DAY_NOTE = (
+    "街巷·天：一条街巷在一天内的巡查任务，计为 1；周查、月评把各天的相加 "
+    "street/alley-day: one street's or alley's patrol duty on one day, counted as 1; a weekly "
+    "or monthly report adds up its days"
+)
+
+
 def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> dict[str, Any]:
     """What a report says about itself beyond its period: whether it is ``running`` (today
     inside it), how many alley/street-days of today are ``pending`` (not patrolled yet, so
@@ -774,9 +798,10 @@ def report_summary(report: Report | dict[str, pd.DataFrame], period: Period) -> 
     notes = list(meta.get("notes", []))
     if period.running:
         notes.append(
-            f"{RUNNING_NOTE_ZH}：今天有 {pending} 个街巷·天待巡，不计入任何比率 "
-            f"{RUNNING_NOTE_EN}: {pending} street/alley-days of today pending, in no rate"
+            f"{RUNNING_NOTE_ZH}：今天有 {pending} 项街巷·天尚未完成，不计入达标率 "
+            f"{RUNNING_NOTE_EN}: {pending} street/alley-days of today not done yet, in no rate"
         )
+    notes.append(ALLEY_DAY_NOTE)
     area = None
     if meta.get("area"):  # which area a filtered report covers: files of four communities
         # looked alike, and a district's figures could not be told from the city's

@@ -19,13 +19,14 @@ from geo.errors import InputError
 from geo.patrol_reports import (
     ABOUT_SHEET,
     KIND_LABELS,
+    SHARE_LABEL,
     SHEETS,
     TABLES,
     report_summary,
     role_label,
 )
 from geo.report_areas import AREA_LEVELS
-from geo.report_period import RUNNING_NOTE_ZH, Period
+from geo.report_period import RUNNING_NOTE_ZH, Period, zone_zh
 from geo.settings import get_settings
 
 # decimals written to CSV/XLSX (shares to 0.1 %, metres to 0.1 m); JSON keeps full values
@@ -247,6 +248,11 @@ def _write_xlsx(
             about = _about(period, share, summary)
             sheet = book.add_worksheet(ABOUT_SHEET)
             _write_table(sheet, about, formats)
+            if share is not None:  # 80%, as the web says it (T71 #5), a number still
+                r = about.index[about.iloc[:, 0] == SHARE_LABEL][0] + 1
+                whole = float(share * 100).is_integer()
+                pct = book.add_format({"num_format": "0%" if whole else "0.0%"})
+                sheet.write_number(r, 1, float(share), pct)
             _lay_out(sheet, about, formats, max_width=90)
 
 
@@ -531,7 +537,7 @@ def _about(
         ("报表 report", period.title()),
         (
             "区域 area",
-            f"{area['name'] or ''} {area['code']}".strip() if area else "全部 all areas",
+            f"{area['name'] or ''} {area['code']}".strip() if area else "全市 whole city",
         ),
         ("起 from", period.start.isoformat()),
         ("止 to", period.through.isoformat()),
@@ -543,28 +549,32 @@ def _about(
     tz = get_settings().timezone
     # the cells' times carry no zone (Excel has none): the sheet names it (T40 #9). Not in
     # the headers: a header is the label and the JSON key, the key its last word
+    zh = (
+        f"首次时间、末次时间均为{zone_zh(tz)}，按{zone_zh(tz)}分日"
+        if zone_zh(tz) != tz
+        else f"{tz}：首次时间、末次时间均为 {tz} 当地时间，日期按 {tz} 分日"
+    )
     rows.append(
         (
             "时区 time zone",
-            f"{tz}：首次时间、末次时间均为 {tz} 当地时间，日期按 {tz} 分日 "
-            f"first_time and last_time are local times in {tz}, and days are {tz} days",
+            f"{zh} first_time and last_time are local times in {tz}, and days are {tz} days",
         )
     )
     if share is not None:
-        rows.append(("达标比例 patrolled share", float(share)))
+        rows.append((SHARE_LABEL, float(share)))  # a percentage cell (_write_xlsx)
     if summary is not None:
         # which data, and when the file was made: a checker signs the file, not the server
         # (T55 #3); the data's time stays the same when the report is made again unchanged
         rows.append((AS_OF_LABEL, as_of_text(summary)))
-        made = local_text(pd.Timestamp.now(tz="UTC").isoformat())
-        rows.append(("生成时间 made at", made))
+        made = pd.Timestamp.now(tz="UTC").isoformat()
+        rows.append(("生成时间 made at", local_text(made)))
         rows += _signed_rows(summary.get("signed"), made)
         if period.running:
             rows.append(
                 (
                     "待巡 pending",
                     # the count in both languages (T71 #23: the English had none)
-                    f"{summary['pending']} 个街巷·天今天未完成，不计入任何达标率 "
+                    f"今天有 {summary['pending']} 项街巷·天尚未完成，不计入达标率 "
                     f"{summary['pending']} street/alley-days of today not done yet, "
                     "in no rate",
                 )
@@ -582,28 +592,52 @@ def _signed_rows(signed: dict[str, Any] | None, made: str | None) -> list[tuple[
     note (why version 2 was signed) was in no file (T58 F16, F17)."""
     if not signed:
         return []
-    at, v, sid = local_text(signed["signed_at"]), signed["version"], signed["id"]
+    v, sid = signed["version"], signed["id"]
+    at, at_en = (local_text(signed["signed_at"], lang=k) for k in ("zh", "en"))
     if not signed.get("copy"):
+        made_zh, made_en = (local_text(made, lang=k) for k in ("zh", "en"))
         return [
             (
                 "签发 signed",
-                f"本期已签发（第 {v} 版，{at} 签发，编号 id:{sid}）；本文件是 {made} 生成的实时"
-                f"数据，非签发件，数字可能与签发件不同 the period was signed (version {v}, at "
-                f"{at}, id {sid}); this file is live data made at {made}, not the signed copy, "
-                "and its figures may differ from it",
+                f"本期已签发（第 {v} 版，{zh_then(at)}签发，编号 id:{sid}）；本文件是 "
+                f"{zh_then(made_zh)}生成的"
+                f"实时数据，非签发件，数字可能与签发件不同 the period was signed (version {v}, "
+                f"at {at_en}, id {sid}); this file is live data made at {made_en}, not the "
+                "signed copy, and its figures may differ from it",
             )
         ]
-    by = signed["signed_by"]
+    by, by_en = signer_text(signed["signed_by"])
+    # 由 admin 签发 (a name in Latin letters set apart), 由命令行（系统账号 root）签发
+    by = f"由 {by} 签发" if by == signed["signed_by"] else f"由{by}签发"
     rows = [
         (
             "签发 signed",
-            f"签发件：第 {v} 版，{at} 由 {by} 签发（编号 id:{sid}） "
-            f"the signed copy: version {v}, signed at {at} by {by} (id {sid})",
+            f"签发件：第 {v} 版，{zh_then(at)}{by}（编号 id:{sid}） "
+            f"the signed copy: version {v}, signed at {at_en} by {by_en} (id {sid})",
         )
     ]
     if signed.get("note"):
         rows.append(("签发说明 signing note", signed["note"]))
     return rows
+
+
+def zh_then(at: str | None) -> str:
+    """A local time as a Chinese sentence goes on after it: ``…（北京时间）签发``, set apart
+    by a space after an IANA id (``… Europe/Berlin 签发``)."""
+    at = at or ""
+    return at if at.endswith("）") else f"{at} "
+
+
+def signer_text(by: str | None) -> tuple[str, str]:
+    """Who signed, as a person reads it, Chinese and English: an account's name as it is;
+    the command line's ``cli:root`` (the stored value, :func:`geo.audit.actor_name`) as
+    ``命令行（系统账号 root）`` / ``the command line (system account root)``. WHY: an official
+    signed copy named an OS account as if it were a person (T71 #39)."""
+    who = by or "?"
+    if who.startswith("cli:"):
+        user = who.removeprefix("cli:")
+        return f"命令行（系统账号 {user}）", f"the command line (system account {user})"
+    return who, who
 
 
 AS_OF_LABEL = "数据更新于 data as of"
@@ -614,14 +648,21 @@ def as_of_text(summary: dict[str, Any]) -> str:
     return local_text(summary.get("data_as_of")) or "尚无数据 no data yet"
 
 
-def local_text(iso: Any, seconds: bool = True) -> str | None:
-    """An instant (ISO text or a datetime) as the city's local wall clock with its zone:
-    ``2026-11-23 09:12:05 Asia/Shanghai`` (without the seconds: ``2026-11-23 09:12 …``)."""
+def local_text(iso: Any, seconds: bool = True, lang: str = "both") -> str | None:
+    """An instant (ISO text or a datetime) as the city's local wall clock with its zone, for
+    a value read in both languages (``lang`` "both"): ``2026-11-23 09:12:05（北京时间
+    Asia/Shanghai）``; inside a Chinese sentence ("zh"): ``2026-11-23 09:12:05（北京时间）``;
+    inside an English one ("en"): ``2026-11-23 09:12:05 Asia/Shanghai``. Another zone is its
+    IANA id in both (``2026-11-23 09:12:05 Europe/Berlin``); without the seconds:
+    ``2026-11-23 09:12 …``. WHY: a Chinese office says 北京时间 (T71 #21)."""
     if iso is None or (isinstance(iso, str) and not iso):
         return None
     tz = get_settings().timezone
     form = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
-    return f"{pd.Timestamp(iso).tz_convert(tz).strftime(form)} {tz}"
+    at = pd.Timestamp(iso).tz_convert(tz).strftime(form)
+    if zone_zh(tz) == tz or lang == "en":
+        return f"{at} {tz}"
+    return f"{at}（{zone_zh(tz)}）" if lang == "zh" else f"{at}（{zone_zh(tz)} {tz}）"
 
 
 def report_json(report: dict[str, pd.DataFrame]) -> dict[str, Any]:

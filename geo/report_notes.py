@@ -23,7 +23,7 @@ from geo.closed_changes import days_from, later_changes, period_days
 from geo.errors import count_en, verb_en
 from geo.patrol_days import ROLES
 from geo.report_areas import OUTSIDE_COMMUNITY
-from geo.report_period import Period
+from geo.report_period import Period, zone_zh
 from geo.settings import get_settings
 from geo.sql_frames import read_frame
 from geo.suspect_tracks import walks_of_tracks
@@ -195,7 +195,7 @@ def started_note(
         f"{en}backdate them with gridward assign set --from"
     )
     if readers is not None:
-        readers[note] = f"{head}请联系管理员补设 {en}ask an admin to backdate them"
+        readers[note] = f"{head}请联系管理员补设职责 {en}ask an admin to backdate the duties"
     return [note]
 
 
@@ -555,14 +555,15 @@ def zone_notes(edges: pd.DataFrame, readers: dict[str, str] | None = None) -> li
         "仍记在原来的日子；"
     )
     note = (
-        f"{head}要按 {tz} 计，请运行 gridward tracks rematch --since {since} --until {until} "
+        f"{head}要按{zone_zh(tz)}计，请运行 gridward tracks rematch --since {since} "
+        f"--until {until} "
         f"walked stretches were put on their days in "
         f"another time zone than {tz} (GRIDWARD_TIMEZONE changed since): they keep those days; to "
         f"count them by {tz}, run gridward tracks rematch --since {since} --until {until}"
     )
     if readers is not None:
         readers[note] = (
-            f"{head}要按 {tz} 计，请联系管理员重新匹配 {since} 至 {until} 的轨迹 "
+            f"{head}要按{zone_zh(tz)}计，请联系管理员重新匹配 {since} 至 {until} 的轨迹 "
             f"walked stretches were put on their days in another time zone than {tz} "
             f"(GRIDWARD_TIMEZONE changed since): they keep those days; to count them by {tz}, "
             f"ask an admin to re-match the tracks of {since} to {until}"
@@ -580,8 +581,8 @@ def moved_in_notes(
     tz = get_settings().timezone
     stored = ", ".join(sorted({str(d) for d in pd.to_datetime(moved["day"]).dt.date}))
     head = (
-        f"{len(moved)} 段巡查记在别日：按 {tz} 属于这些日子的巡查存在 {stored}（按另一时区分日，"
-        "此后 GRIDWARD_TIMEZONE 改过），未计入此处；"
+        f"{len(moved)} 段巡查记在别日：按{zone_zh(tz)}属于这些日子的巡查存在 {stored}"
+        "（按另一时区分日，此后 GRIDWARD_TIMEZONE 改过），未计入此处；"
     )
     en = (
         f"walked stretches of these days (by {tz}) are stored on "

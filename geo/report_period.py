@@ -24,6 +24,17 @@ KINDS = {
 EARLIEST = EARLIEST_DAY
 
 
+# the IANA zone a Chinese office calls 北京时间
+BEIJING = "Asia/Shanghai"
+
+
+def zone_zh(tz: str) -> str:
+    """The city's zone as the Chinese part of a text names it: 北京时间 for Asia/Shanghai,
+    else its IANA id. WHY: an office says 北京时间, and a bare IANA id in Chinese is jargon
+    (T71 #21); the English keeps the id."""
+    return "北京时间" if tz == BEIJING else tz
+
+
 RUNNING_NOTE_ZH, RUNNING_NOTE_EN = "今天未完成的不计", "today not counted unless done"
 RUNNING_NOTE = f"{RUNNING_NOTE_ZH} {RUNNING_NOTE_EN}"
 
@@ -53,13 +64,15 @@ class Period:
         """Today lies in the period: today's unpatrolled duty-days are pending, not missed."""
         return self.today is not None and self.start <= self.today <= self.end
 
-    def span(self) -> str:
-        """The whole period as people name it: a day, a week's two ends, or a month."""
+    def span(self, en: bool = False) -> str:
+        """The whole period as people name it: a day, a week's two ends (``2026-11-23 至
+        2026-11-29``, in English ``… to …``; T71 #30: an en dash in the Chinese, where the
+        same page wrote 至), or a month."""
         if self.kind == "daily":
             return self.start.isoformat()
         if self.kind == "monthly":
             return f"{self.start:%Y-%m}"
-        return f"{self.start} – {self.end}"
+        return f"{self.start} {'to' if en else '至'} {self.end}"
 
     def title(self) -> str:
         """Chinese first, and how far a running period goes (for the CLI and XLSX)."""
@@ -120,7 +133,7 @@ def report_period(kind: str, day: dt.date, today: dt.date | None = None) -> Peri
     if start > today:  # checked before the end is computed: the end of 9999-12 overflows
         tz = get_settings().timezone
         raise InputError(
-            f"报表期尚未开始：{what_zh}在将来，今天是 {today}（{tz}） "
+            f"报表期尚未开始：{what_zh}在将来，今天是 {today}（{zone_zh(tz)}） "
             f"{what} is in the future: today is {today} ({tz})"
         )
     if kind == "daily":

@@ -29,10 +29,18 @@ from geo.assign.people import has_invisible
 from geo.audit import actor_name, record
 from geo.closed_changes import data_as_of, later_changes
 from geo.errors import ConflictError, InputError, NotFoundError, count_en, verb_en
-from geo.patrol_reports import TABLES, Report, build_report, report_summary, share_used
-from geo.report_export import export_report, local_text, report_json
+from geo.patrol_reports import (
+    TABLES,
+    Report,
+    build_report,
+    for_readers,
+    report_summary,
+    share_text,
+    share_used,
+)
+from geo.report_export import export_report, local_text, report_json, zh_then
 from geo.report_notes import days_named, held_days, reimport_clauses
-from geo.report_period import KINDS, Period, report_period
+from geo.report_period import KINDS, Period, report_period, zone_zh
 from geo.settings import city_today, get_settings
 from geo.track_days import local_iso
 
@@ -130,9 +138,9 @@ def closed_period(kind: str, day: dt.date, today: dt.date | None = None) -> Peri
         after = period.end + dt.timedelta(days=1)
         what_zh = KINDS[kind].split()[0]
         raise InputError(
-            f"报表期尚未结束，不能签发：{what_zh}（{kind}）{period.span()} 到 {period.end} "
-            f"结束（{tz}），今天是 {today}；请在 {after} 或之后签发 "
-            f"the {kind} period {period.span()} is still running: it ends with {period.end} "
+            f"报表期尚未结束，不能签发：{what_zh}（{kind}）本期（{period.span()}）到 "
+            f"{period.end} 才结束（{zone_zh(tz)}），今天是 {today}；请在 {after} 或之后签发 "
+            f"the {kind} period {period.span(en=True)} is still running: it ends with {period.end} "
             f"({tz}), today is {today}; sign it on {after} or later"
         )
     return period
@@ -177,6 +185,9 @@ def sign_report(
             return repeated
     for _ in range(_TRIES):
         rep = build_report(engine, kind, day, area, share, today)
+        # its notes as GET /reports/{kind} gives them to an evaluator: no shell command in
+        # a copy an office files (T71 #35)
+        for_readers(rep, evaluator=True)
         with engine.begin() as conn:
             conn.execute(
                 text("SELECT pg_advisory_xact_lock(:a, hashtext(:k))"), {"a": _LOCK, "k": key}
@@ -451,14 +462,15 @@ def attach_signoff(engine: Engine, rep: Report, period: Period, share: float) ->
     }
     rep.meta["signed"] = signed
     notes = rep.meta.setdefault("notes", [])
-    note = since.note(signed["version"], local_text(row.signed_at, seconds=False), signed["id"])
+    note = since.note(signed["version"], row.signed_at, signed["id"])
     if note:
         notes.append(note)
     if abs(float(row.share) - share) > 1e-12:
         notes.append(
-            f"本报表的达标比例 {share:g} 与签发时的 {float(row.share):g} 不同，数字不可直接比较 "
-            f"this report's share {share:g} differs from the {float(row.share):g} it was "
-            "signed with: the figures do not compare"
+            f"本报表的达标线 {share_text(share)} 与签发时的 {share_text(float(row.share))} "
+            f"不同，数字不可直接比较 this report's threshold (share) {share_text(share)} "
+            f"differs from the {share_text(float(row.share))} it was signed with: the figures "
+            "do not compare"
         )
 
 
@@ -476,7 +488,7 @@ class SinceSigning:
     renumbered: Clauses
     same: Clauses
 
-    def note(self, version: int, when: str, sid: int) -> str | None:
+    def note(self, version: int, signed_at: Any, sid: int) -> str | None:
         """The note, or None when nothing changed. It says the figures may differ only when
         some change may move them. WHY: a re-match that moved no metre, said as a reason
         they may differ, sent an evaluator to re-check 31 days for nothing (T69 #6)."""
@@ -484,8 +496,9 @@ class SinceSigning:
         en = self.moved[1] + self.renumbered[1] + self.same[1]
         if not zh:
             return None
-        head = f"签发后有改动（第 {version} 版，{when} 签发，编号 id:{sid}）"
-        head_en = f"changed since it was signed (version {version}, signed {when}, id {sid})"
+        when, when_en = (local_text(signed_at, seconds=False, lang=k) for k in ("zh", "en"))
+        head = f"签发后有改动（第 {version} 版，{zh_then(when)}签发，编号 id:{sid}）"
+        head_en = f"changed since it was signed (version {version}, signed {when_en}, id {sid})"
         if self.moved[0]:
             return (
                 f"{head}，现在的数字可能与签发的报表不同：{'；'.join(zh)} "

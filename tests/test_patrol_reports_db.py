@@ -238,7 +238,7 @@ def test_missing_times_are_null_and_roles_and_sheets_are_labelled(city, auth_hea
     about = dict(sheets["报表 report"].to_numpy().tolist())
     assert about["报表 report"] == f"日巡 daily patrol {quiet}"
     assert (about["起 from"], about["止 to"]) == (str(quiet), str(quiet))
-    assert about["达标比例 patrolled share"] == 0.8  # the rule behind the numbers (a number)
+    assert about["达标线 patrolled when"] == 0.8  # the rule behind the numbers (a number)
 
 
 def test_reports_say_their_share_and_give_local_times(city, auth_headers):
@@ -338,7 +338,7 @@ def test_cli_titles_and_roles(city, pg_url):
     start, end = _week_start(today), _week_start(today) + dt.timedelta(days=6)
     res = _cli(["report", "weekly", "--date", str(today)], pg_url)
     assert res.returncode == 0, res.stderr
-    assert f"周查 weekly check {start} – {end}" in res.stdout
+    assert f"周查 weekly check {start} 至 {end}" in res.stdout
     if today != end:
         assert f"截至 through {today}" in res.stdout
     assert "小巷管家 alley steward" in res.stdout and "alley_steward" not in res.stdout
@@ -528,8 +528,10 @@ def test_stewards_and_viewers_are_told_to_ask_an_admin_not_to_run_a_command(
     city, auth_headers, tmp_path
 ):
     """T40 #12: a steward's report said 请导入缺少的社区（gridward import areas）, an admin's
-    shell command on a steward's phone. Stewards and viewers are told to ask an admin;
-    admins and planners keep the command."""
+    shell command on a steward's phone. Stewards and viewers are told to ask an admin, and
+    so are planners and admins reading the API or the web page (T71 #35: no shell in a
+    browser); the CLI's report (build_report as gridward report prints it) keeps the
+    command."""
     today = str(city_today())
     users = {
         "admin": auth_headers("admin"),
@@ -547,11 +549,13 @@ def test_stewards_and_viewers_are_told_to_ask_an_admin_not_to_run_a_command(
         )
         assert r.status_code == 200
         about = pd.read_excel(io.BytesIO(r.content), sheet_name="报表 report")
-    for role in ("admin", "planner"):
-        (note,) = [n for n in notes[role] if "no imported community" in n]
-        assert "请导入缺少的社区（gridward import areas）后再计" in note, note
-        assert note.endswith("import the missing communities (gridward import areas) to count them")
-    for role in ("viewer", "steward"):
+    from geo.patrol_reports import build_report
+
+    cli = build_report(city, "daily", city_today()).meta["notes"]
+    (note,) = [n for n in cli if "no imported community" in n]
+    assert "请导入缺少的社区（gridward import areas）后再计" in note, note
+    assert note.endswith("import the missing communities (gridward import areas) to count them")
+    for role in ("admin", "planner", "viewer", "steward"):
         (note,) = [n for n in notes[role] if "no imported community" in n]
         assert "gridward" not in note, (role, note)
         assert "请联系管理员导入缺少的社区后再计" in note, note

@@ -119,10 +119,10 @@ def test_xlsx_says_yes_no_and_percent_and_numbers(town, tmp_path) -> None:  # no
     fractions shown as percentages; an unnamed alley is named by its OSM way."""
     book = _xlsx(town, tmp_path / "w.xlsx", "weekly")
     about = {r["项目 item"]: r["值 value"] for r in _rows(book["报表 report"])}
-    assert about["天数 days"] == 7 and about["达标比例 patrolled share"] == pytest.approx(0.8)
+    assert about["天数 days"] == 7 and about["达标线 patrolled when"] == pytest.approx(0.8)
     # the cells' times carry no zone: the sheet names it (T40 #9; the headers stay label and key)
     assert about["时区 time zone"] == (
-        "Asia/Shanghai：首次时间、末次时间均为 Asia/Shanghai 当地时间，日期按 Asia/Shanghai 分日 "
+        "首次时间、末次时间均为北京时间，按北京时间分日 "
         "first_time and last_time are local times in Asia/Shanghai, and days are Asia/Shanghai days"
     )
     alleys = next(ws for ws in book.worksheets if "已巡 patrolled" in [c.value for c in ws[1]])

@@ -469,7 +469,7 @@ def test_running_day_over_http_xlsx_and_map(town, auth_headers) -> None:  # noqa
     summary = report_summary(rep, period)
     assert summary["running"] and summary["pending"] == 4
     about = dict(_about(period, 0.8, summary).to_numpy().tolist())
-    assert about["进行中 running"] == "是 yes" and about["待巡 pending"].startswith("4 ")
+    assert about["进行中 running"] == "是 yes" and about["待巡 pending"].startswith("今天有 4 项")
     m = patrols_of_day(db, TUE, people["S"], threshold=0.8, today=TUE)
     assert m.pending == 1 and m.compliance[-1]["pending"] == 1
     assert m.counts == {"alley_steward": {"alleys": 1, "patrolled": 0}}

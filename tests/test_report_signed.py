@@ -409,7 +409,9 @@ def test_the_signed_copy_and_a_live_file_tell_themselves_apart(town, auth_header
         said = said.set_index("项目 item")["值 value"]
         line = said["签发 signed"]
         assert "实时数据，非签发件" in line and "not the signed copy" in line, line
-        assert str(said["生成时间 made at"]) in line, line
+        # the time the file was made, 北京时间 in the Chinese, the zone id in the English
+        made = str(said["生成时间 made at"]).removesuffix("（北京时间 Asia/Shanghai）")
+        assert f"{made}（北京时间）生成" in line and f"made at {made} Asia/Shanghai" in line, line
         assert "签发说明 signing note" not in said.index
 
 

@@ -133,14 +133,17 @@ def test_the_report_says_which_data_it_was_made_from(town, tmp_path, pg_url) -> 
     assert again["data_as_of"] == summary["data_as_of"]
     path = export_report(rep, tmp_path / "w.xlsx", period, 0.8)
     about = pd.read_excel(path, sheet_name="报表 report").set_index("项目 item")["值 value"]
-    assert about["数据更新于 data as of"] == "2025-06-20 09:15:00 Asia/Shanghai"
-    assert about["生成时间 made at"].endswith(" Asia/Shanghai")
+    # 北京时间 in the Chinese, the IANA id in the English (T71 #21)
+    assert about["数据更新于 data as of"] == "2025-06-20 09:15:00（北京时间 Asia/Shanghai）"
+    assert about["生成时间 made at"].endswith("（北京时间 Asia/Shanghai）")
     alleys = pd.read_excel(path, sheet_name="街巷 alleys")
     credited = alleys["计入 credited"].dropna().tolist()
     assert "管家Q（Q）" in credited, credited
     out = _cli(["report", "weekly", "--date", str(WED)], pg_url)
     assert out.returncode == 0, out.stderr
-    assert "数据更新于 data as of: 2025-06-20 09:15:00 Asia/Shanghai" in out.stdout, out.stdout
+    assert "数据更新于 data as of: 2025-06-20 09:15:00（北京时间 Asia/Shanghai）" in out.stdout, (
+        out.stdout
+    )
 
 
 def _later(db: Any, alleys: list[int]) -> Any:

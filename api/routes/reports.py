@@ -271,8 +271,8 @@ def made_report(
 ) -> Report:
     """The report of ``period`` (its kind and today: the caller's checked period) as
     ``user`` may read it: a steward's own view without signoff or flags; a signoff and its
-    since-signing note for evaluators; notes without shell commands for readers (viewers,
-    stewards)."""
+    since-signing note for evaluators; notes without shell commands (ask an admin) for
+    every reader of the API and the web page."""
     rep = build_report(engine, period.kind, day, area, share, period.today, progress=progress)
     if user.role == "steward":
         # stewards neither sign nor read signed copies: no signoff (its signer, sha256) and
@@ -281,8 +281,9 @@ def made_report(
         _own_view(rep, user.person_id)
     else:
         attach_signoff(engine, rep, period, share)  # signed (签发): which, what changed since
-    if user.role in READER_ROLES:  # no shell command on a steward's phone (T40 #12)
-        for_readers(rep)
+    # no shell command on a steward's phone (T40 #12), nor in a planner's or an admin's
+    # browser (T71 #35): the CLI's report (api.cli_patrol) keeps the commands
+    for_readers(rep, evaluator=user.role not in READER_ROLES)
     return rep
 
 
