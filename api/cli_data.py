@@ -354,15 +354,25 @@ def _vector_import(kind: str, doc: str, with_level: bool = False):
     else:
 
         def command(  # type: ignore[misc]
-            file: Path = typer.Argument(
-                ..., help="楼栋文件 GeoJSON, GeoPackage, Shapefile or CSV (lon/lat or WKT)"
-            ),
+            file: Path = typer.Argument(..., help=_FILE_HELP[kind]),
             crs: str = typer.Option(None, "--crs", help=CRS_HELP),
         ) -> None:
             run(file, crs, None)
 
     command.__doc__ = doc
     return command
+
+
+# what each file is (T71 #2: households showed the buildings' geometry-file help, naming
+# neither .xlsx nor the 户数 column a census sheet needs)
+_FILE_HELP = {
+    "buildings": "楼栋文件 GeoJSON、GeoPackage、Shapefile 或 CSV（经纬度或 WKT） "
+    "GeoJSON, GeoPackage, Shapefile or CSV (lon/lat or WKT)",
+    "households": "户数表：CSV（UTF-8 或 GBK）或 .xlsx，户数列，及 楼栋编号、经度+纬度 或 楼栋名称 "
+    "之一；也可用楼栋文件 census sheet: CSV (UTF-8 or GBK) or .xlsx with a 户数/households "
+    "column and one of 楼栋编号/building_id, 经度+纬度/lon+lat or 楼栋名称/name; or a buildings "
+    "file",
+}
 
 
 import_app.command("areas")(
