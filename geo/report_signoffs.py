@@ -137,10 +137,11 @@ def closed_period(kind: str, day: dt.date, today: dt.date | None = None) -> Peri
         tz = get_settings().timezone
         after = period.end + dt.timedelta(days=1)
         what_zh = KINDS[kind].split()[0]
+        span, span_zh = period.span(en=True), period.span()
         raise InputError(
-            f"报表期尚未结束，不能签发：{what_zh}（{kind}）本期（{period.span()}）到 "
+            f"报表期尚未结束，不能签发：{what_zh}（{kind}）本期（{span_zh}）到 "
             f"{period.end} 才结束（{zone_zh(tz)}），今天是 {today}；请在 {after} 或之后签发 "
-            f"the {kind} period {period.span(en=True)} is still running: it ends with {period.end} "
+            f"the {kind} period {span} is still running: it ends with {period.end} "
             f"({tz}), today is {today}; sign it on {after} or later"
         )
     return period
