@@ -515,6 +515,7 @@ def _report(
         build_report,
         report_summary,
         role_label,
+        share_text,
         share_used,
     )
     from geo.report_areas import AREA_LEVELS
@@ -561,7 +562,8 @@ def _report(
     place = summary["area"]
     where = f" · {place['name'] or ''} {place['code']}".rstrip() if place else ""
     # the threshold by its one name, as a percentage (T71 #5: 达标 share ≥ 0.8)
-    title = f"{period.title()}{where} · 达标线 {share:.0%} patrolled when walked ≥ {share:.0%}"
+    pct = share_text(share)
+    title = f"{period.title()}{where} · 达标线 {pct} patrolled when walked ≥ {pct}"
     if out is not None:
         title_zh = f"{period.title_zh()}{where}，达标比例 {share:g}"
         typer.echo(f"已写入报表 {out}（{title_zh}） wrote {out}: {title}")
@@ -614,16 +616,16 @@ def _report(
 
 def _signed_line(signed: dict[str, Any]) -> str:
     """The line saying the period's report was signed (签发): which version, when, by whom."""
-    from geo.report_export import local_text
+    from geo.report_export import local_text, signer_text, zh_then
 
-    at, v, by, sid = (
-        local_text(signed["signed_at"]),
-        signed["version"],
-        signed["signed_by"],
-        signed["id"],
-    )
+    v, sid = signed["version"], signed["id"]
+    at_zh = zh_then(local_text(signed["signed_at"], lang="zh"))
+    at = local_text(signed["signed_at"], lang="en")
+    # the signer as a person reads it, cli:root as 命令行（系统账号 root）; the signed copy is
+    # 签发件, one term (T71 #39, #9)
+    by_zh, by = signer_text(signed["signed_by"])
     return (
-        f"已签发：第 {v} 版，{at} 由 {by} 签发，原件：gridward report signed --id {sid} "
+        f"已签发：第 {v} 版，{at_zh}由{by_zh}签发，签发件：gridward report signed --id {sid} "
         f"--out 文件.xlsx signed: version {v}, at {at} by {by}; the signed copy: gridward "
         f"report signed --id {sid} --out FILE.xlsx"
     )
@@ -841,7 +843,7 @@ def signed_command(
     )
     for head, _ in heads:
         table.add_column(head, overflow="fold")
-    from geo.report_export import local_text
+    from geo.report_export import local_text, signer_text
 
     for r in rows:
         table.add_row(
@@ -851,7 +853,7 @@ def signed_command(
             r["area"] or "全市 whole city",
             str(r["version"]),
             local_text(r["signed_at"]) or "",
-            r["signed_by"],
+            signer_text(r["signed_by"])[0],
             r["sha256"][:12],
             r["note"] or "",
         )

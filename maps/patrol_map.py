@@ -324,10 +324,10 @@ def build_patrol_map(
         + '<p class="gw-note">按日巡报表口径：只算责任人自己走过的长度 · as the daily report: '
         "only the assigned steward's or chief's own walking counts</p>"
         + (
-            '<p class="gw-note">共管街巷：本人须走到应分的一份（达标比例÷责任人数），'
-            "图上为本人所走 · shared alleys: this person is credited only when the alley is "
-            "patrolled and they walked their own part (share ÷ holders); the map shows their "
-            "own walking</p>"
+            '<p class="gw-note">共管街巷：整条街巷已巡且本人走到应分的一份（达标线÷责任人数）'
+            "才计入本人；图上为本人所走 · shared alleys: this person is credited only when the "
+            "alley is patrolled and they walked their own part (share ÷ holders); the map "
+            "shows their own walking</p>"
             if data.person
             else ""
         )

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from geo.report_areas import AREA_LEVELS
-from geo.report_export import HEADERS, YES_NO, local_text
+from geo.report_export import HEADERS, YES_NO, local_text, signer_text
 from geo.track_days import EARLIEST_DAY
 from maps.shell import STATIC, area_options, esc, top_bar
 
@@ -219,7 +219,7 @@ def _span(body: dict[str, Any]) -> str:
         return start
     if body["kind"] == "monthly":
         return start[:7]
-    return f"{start} – {end}"
+    return f"{start} 至 {end}"  # T71 #30: 至 in a Chinese range, as the notes write it
 
 
 def page_title(body: dict[str, Any]) -> str:
@@ -264,7 +264,7 @@ def _summary(body: dict[str, Any], steward: bool) -> str:
         rows.append(
             (
                 "待巡 pending",
-                f"{body['pending']} 个街巷·天今天未完成，不计入任何达标率 "
+                f"今天有 {body['pending']} 项街巷·天尚未完成，不计入达标率 "
                 f"{body['pending']} street/alley-days of today not done yet, in no rate",
             )
         )
@@ -274,12 +274,13 @@ def _summary(body: dict[str, Any], steward: bool) -> str:
     signed = body.get("signed")
     if signed:
         at = local_text(signed["signed_at"], seconds=False)
+        by_zh, by = signer_text(signed["signed_by"])  # cli:root as 命令行（系统账号 root）
         rows.append(
             (
                 "签发 signed",
-                f"本期已签发（第 {signed['version']} 版，{at}，{signed['signed_by']}）；"
+                f"本期已签发（第 {signed['version']} 版，{at}，{by_zh}）；"
                 f"本页是实时数据，非签发件 signed (version {signed['version']}, {at}, "
-                f"{signed['signed_by']}); this page is live data, not the signed copy",
+                f"{by}); this page is live data, not the signed copy",
             )
         )
     elif not steward and not body["running"]:
@@ -356,7 +357,7 @@ def _signoffs(rows: list[dict[str, Any]] | None, running: bool, signed: bool = F
         f'<td class="gw-rep-name" data-label="版本 version">第 {int(r["version"])} 版 version '
         f"{int(r['version'])}</td>"
         f'<td data-label="签发于 signed at">{esc(local_text(r["signed_at"], seconds=False))}</td>'
-        f'<td data-label="签发人 signed by">{esc(r["signed_by"])}</td>'
+        f'<td data-label="签发人 signed by">{esc(signer_text(r["signed_by"])[0])}</td>'
         f'<td data-label="说明 note">{esc(r.get("note") or "—")}</td>'
         f'<td class="gw-rep-actions"><a class="gw-btn" '
         f'href="/reports/signed/{int(r["id"])}?format=xlsx">XLSX</a> '

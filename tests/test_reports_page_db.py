@@ -287,7 +287,7 @@ def test_kinds_and_periods_are_links(city) -> None:  # noqa: ANN001
     last_sunday = monday - dt.timedelta(days=1)
     assert f'id="gw-prev" href="/maps/reports?kind=weekly&amp;date={last_sunday}"' in page
     assert 'id="gw-next"' not in page
-    assert f"周查 weekly check {monday} – {monday + dt.timedelta(days=6)}" in page
+    assert f"周查 weekly check {monday} 至 {monday + dt.timedelta(days=6)}" in page
     page = c.get(f"/maps/reports?kind=weekly&date={last_sunday}", headers=viewer).text
     assert f'id="gw-next" href="/maps/reports?kind=weekly&amp;date={monday}"' in page
     first = today.replace(day=1)
