@@ -189,6 +189,11 @@ class FileDraft(_FileRead, DraftAnswer):
     """201: a grids file stored as a draft."""
 
 
+class FileExisting(_FileRead, ExistingDraft):
+    """200: the file's grids (codes, buildings) and bounds are an open draft's, made on the
+    same grid version and data: that draft, not stored again (``existing`` true)."""
+
+
 class GridCount(BaseModel):
     code: str = Field(description="网格编码 the grid's code")
     households: int = Field(description="户数 households")

@@ -20,11 +20,11 @@ def _partition_database(
     """Database mode: partition a stored community into a draft plan (commit it later)."""
     from api.progress import progress_bar
     from geo.db import get_engine
-    from geo.plans import CLI_BOUND_NAMES, create_plan, get_plan
+    from geo.plans import CLI_BOUND_NAMES, get_plan, make_plan
 
     engine = get_engine()
     with progress_bar("划分网格 partition") as bar:
-        plan_id = create_plan(
+        made = make_plan(
             engine,
             community,
             min_households,
@@ -33,7 +33,9 @@ def _partition_database(
             created_by="cli",
             progress=bar,
             names=CLI_BOUND_NAMES,  # its own options, not the API's fields (T39 L8)
+            repeats=True,  # T70 #13: the same run twice made drafts 6 and 7
         )
+    plan_id = made.plan_id
     plan = get_plan(engine, plan_id)
     _print_summary(plan["summary"], None, chinese=True)
     _warn_outside_bounds(plan["summary"], min_households, max_households)
@@ -42,6 +44,18 @@ def _partition_database(
     )
     # WHY (T38 L4): "/plans/5" is an API path, which a shell user cannot open
     editor = f"/maps/editor?community={community}&plan={plan_id}"
+    if made.existing:
+        typer.echo(
+            f"与社区 {community} 未提交的草案 {plan_id} 相同（同一现行版本、数据、户数上下限"
+            "和随机种子，每个网格的楼栋和轮廓相同），未另存：请用 "
+            f"'gridward plans show {plan_id}' 或在网格编辑器 {editor} 查看，然后运行 "
+            f"'gridward plans commit {plan_id}' 提交 the same as open draft plan {plan_id} of "
+            f"community {community} (the same current version, data, bounds and seed, each "
+            "grid the same buildings and outline): not saved again; review it with "
+            f"'gridward plans show {plan_id}' or in the grid editor at {editor}, then "
+            f"'gridward plans commit {plan_id}'"
+        )
+        return
     typer.echo(
         f"已为社区 {community} 生成草案 {plan_id}：请用 'gridward plans show {plan_id}' "
         f"或在网格编辑器 {editor} 查看，然后运行 "
@@ -340,17 +354,36 @@ def register(app: typer.Typer) -> None:
 
 
 def _warn_outside_bounds(summary: dict, lo: int, hi: int) -> None:
-    """One ``warning:`` line on stderr when grids are outside the bounds (exit stays 0: the
-    file is written whole, each such grid flagged with why). WHY: an outside tester's script
-    read exit 0 as "every grid within bounds" for an area too small for its minimum."""
-    n = summary["n_grids"] - summary["n_within_bounds"]
-    if n:
+    """``warning:`` lines on stderr for the grids the summary does not count as within
+    bounds (exit stays 0: the file is written whole, each such grid flagged with why): one
+    for those whose households are outside ``lo``–``hi``, one for those in several parts
+    (``multipart``: not counted as within bounds whatever their households). WHY: an outside
+    tester's script read exit 0 as "every grid within bounds" for an area too small for its
+    minimum; and T70 #13: a grid of 343 households in 2 parts was said to be outside
+    300–500 households."""
+    n = summary["n_grids"]
+    flagged = summary.get("flagged") or []
+    out = [g for g in flagged if not lo <= int(g["households"]) <= hi]
+    if out:
         typer.echo(
-            f"warning: {summary['n_grids']} 个网格中有 {n} 个户数不在 {lo}–{hi} 之间"
+            f"warning: {n} 个网格中有 {len(out)} 个户数不在 {lo}–{hi} 之间"
             f"（其中 {summary['n_infeasible']} 个无法改善：见各网格的标记） "
-            f"{n} of {summary['n_grids']} grid(s) "
+            f"{len(out)} of {n} grid(s) "
             f"outside {lo}–{hi} households ({summary['n_infeasible']} cannot be helped: "
             "see each grid's flags)",
+            err=True,
+        )
+    parts = [g for g in flagged if "multipart" in g["flags"]]
+    if parts:
+        shown_zh = "、".join(f"{g['code']}（{g['households']} 户）" for g in parts[:10])
+        shown = ", ".join(f"{g['code']} ({g['households']} households)" for g in parts[:10])
+        more_zh = f"（另有 {len(parts) - 10} 个）" if len(parts) > 10 else ""
+        more = f" (+{len(parts) - 10} more)" if len(parts) > 10 else ""
+        typer.echo(
+            f"warning: {n} 个网格中有 {len(parts)} 个分成多块（多块 multipart，不计为界内）："
+            f"{shown_zh}{more_zh}；请在地图上核对，或在网格编辑器中调整 "
+            f"{len(parts)} of {n} grid(s) in several parts (multipart, not counted as within "
+            f"bounds): {shown}{more}; check them on the map, or adjust them in the grid editor",
             err=True,
         )
 

@@ -404,7 +404,7 @@ def revert(
     shape = out["outlines"]
     if shape["why"]:  # T49 #3: say when the version's outlines could not come back
         typer.echo(f"  {shape['why']}")
-    elif shape["kept"]:
+    if shape["kept"]:  # T70 #4: some may come back when others could not
         typer.echo(
             f"  {len(shape['kept'])} 个网格恢复第 {version} 版保存的轮廓，"
             f"{len(shape['redrawn'])} 个按楼栋重新绘制 {len(shape['kept'])} grid(s) get "
@@ -463,15 +463,18 @@ def import_file(
 
     每栋楼归入覆盖其大部分占地的多边形；
     有楼栋大半不在任何多边形内（缝隙）则拒绝导入，不保存任何内容。
-    网格轮廓按各网格的楼栋沿街巷重新绘制：
+    楼栋未变的网格保留现行轮廓，其余网格轮廓按各网格的楼栋沿街巷重新绘制：
     只移动边界而没有移动任何楼栋，不会改变网格。
+    与未提交的草案相同则不另存，给出该草案。
 
     Each building goes to the polygon covering most of its footprint; a
     building mostly outside every polygon (a gap) refuses the file, and
-    nothing is stored. Grid outlines are redrawn from each grid's buildings
-    along the streets: a boundary moved without moving any building changes
-    nothing. Only level-1 rows of the community are read; the file's code
-    column names the grids (other rows are new grids).
+    nothing is stored. A grid holding the same buildings keeps its current
+    outline; the others are redrawn from each grid's buildings along the
+    streets: a boundary moved without moving any building changes nothing.
+    Only level-1 rows of the community are read; the file's code column
+    names the grids (other rows are new grids). A file repeating an open
+    draft stores none: that draft is given.
     """
     from pathlib import Path
 
@@ -497,11 +500,19 @@ def import_file(
     pid, n, name = out["plan_id"], len(out["grids"]), Path(file).name
     lo, hi = out["bounds"]
     now, moved = out["base_version"], out["moved_buildings"]
-    typer.echo(
-        f"已按文件 {name} 为社区 {community} 生成草案 {pid}（{n} 个网格，户数 {lo}–{hi}） "
-        f"made draft plan {pid} for community {community} from {name} ({n} grids, "
-        f"households {lo}–{hi})"
-    )
+    if out.get("existing"):  # T70 #13: the same file again: the open draft, not another
+        typer.echo(
+            f"文件 {name} 的网格与社区 {community} 未提交的草案 {pid} 相同（{n} 个网格，户数 "
+            f"{lo}–{hi}，同一现行版本和数据），未另存 the grids of {name} are those of open "
+            f"draft plan {pid} of community {community} ({n} grids, households {lo}–{hi}, "
+            "the same current version and data): not saved again"
+        )
+    else:
+        typer.echo(
+            f"已按文件 {name} 为社区 {community} 生成草案 {pid}（{n} 个网格，户数 {lo}–{hi}） "
+            f"made draft plan {pid} for community {community} from {name} ({n} grids, "
+            f"households {lo}–{hi})"
+        )
     if out["unchanged"]:
         typer.echo(
             f"  草案与现行第 {now} 版网格相同（每个网格的楼栋都未变），无需提交，可用 "
@@ -515,6 +526,7 @@ def import_file(
             f"{moved} building(s) change grid from the current grids (version {now})"
         )
     typer.echo(f"  {out['note']}")
+    _echo_outlines(out.get("outlines"), now)
     for row, new, g in zip(out["rows"], out["new_grids"], out["grids"], strict=True):
         hh, nb, flags, code = g["households"], g["building_count"], g["flags"], g["code"]
         head_zh, head = (
@@ -531,6 +543,26 @@ def import_file(
         f"review it with gridward plans show {pid} or in the grid editor at {editor}, then "
         f"gridward plans commit {pid} (or gridward plans discard {pid})"
     )
+
+
+def _echo_outlines(shape: dict | None, version: int) -> None:
+    """Which grids of an imported draft kept their current outline and which were redrawn
+    from their buildings, and why an unchanged grid's could not be kept. WHY (T70 #4): the
+    import printed only the note that outlines are redrawn, and not that every one of them
+    had been, nor why (README: "… and the answer says why"). None: a draft answered again,
+    its outlines told when it was saved."""
+    if not shape or not version:
+        return
+    kept, redrawn = shape["kept"], shape["redrawn"]
+    listed = ", ".join(redrawn[:10]) + (" …" if len(redrawn) > 10 else "")
+    typer.echo(
+        f"  轮廓：{len(kept)} 个网格保留现行第 {version} 版的轮廓，{len(redrawn)} 个按楼栋重新绘制"
+        + (f"（{listed}）" if redrawn else "")
+        + f" outlines: {len(kept)} grid(s) keep their outline of version {version}, "
+        f"{len(redrawn)} redrawn from their buildings" + (f" ({listed})" if redrawn else "")
+    )
+    if shape["why"]:
+        typer.echo(f"  {shape['why']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -28,9 +28,12 @@ from geo.errors import ConflictError, InputError
 
 #: said by ``gridward plans import`` (its --help and output) and the API's answer
 REDRAWN_NOTE = (
-    "网格轮廓按各网格的楼栋沿街巷重新绘制：只移动边界而没有移动任何楼栋，不会改变网格 "
-    "grid outlines are redrawn from each grid's buildings along the streets: a boundary "
-    "moved without moving any building changes nothing"
+    "网格轮廓不取自文件的多边形：楼栋未变的网格保留现行轮廓，其余网格轮廓按各网格的楼栋沿街巷"
+    "重新绘制：只移动边界而没有移动任何楼栋，不会改变网格 "
+    "grid outlines are not taken from the file's polygons: a grid holding the same buildings "
+    "keeps its current outline, the other grid outlines are redrawn from each grid's "
+    "buildings along the streets: a boundary moved without moving any building changes "
+    "nothing"
 )
 
 # Overlaps smaller than this (m²) are digitising noise (a GeoJSON round trip, a snapped
@@ -425,7 +428,12 @@ def import_grid_file(
     grids'), ``unchanged`` (the same building sets under the same codes) and ``note``
     (:data:`REDRAWN_NOTE`). A file whose grids are the current ones stores no draft: the
     answer has ``unchanged`` true, ``message`` (:func:`unchanged_words`), no ``plan_id``,
-    and ``grids`` with each grid's code, households and building count only (T51 #8).
+    and ``grids`` with each grid's code, households and building count only (T51 #8). A
+    file whose grids (codes and buildings) and bounds are those of an open draft made on the
+    same grid version and data stores none either: that draft is answered, with ``existing``
+    true, a ``message`` and ``outlines`` None (:func:`geo.plan_drafts.save_draft`'s
+    ``repeats``: T70 #13, the same file imported twice made drafts 8 and 9). The file's
+    problems are told before the household bounds are asked for (T70 #8).
 
     A file that leaves buildings out, read in the datum given, while read in another phone
     datum it covers them, is refused naming the CRS option (:func:`_datum_refusal`)."""
@@ -458,13 +466,6 @@ def import_grid_file(
                     current[int(r.bid)] = r.code
     if buildings.empty:
         raise _no_buildings(community)
-    lo, hi = given_or_stored_bounds(
-        min_households,
-        max_households,
-        stored,
-        names,
-        (f"社区 {community} 的现行网格", f"community {community}"),
-    )
 
     frame = read_vector(path, crs)
     rows = _rows(frame, community, file_name, now)
@@ -486,6 +487,16 @@ def import_grid_file(
         )
     if (best < 0).any():
         raise _gap_error(community, file_name, buildings.loc[best < 0])
+    # the bounds last: what is wrong with the file first (T70 #8: a wrong --community was
+    # asked for household bounds, and only once they were given told that the file holds
+    # no grid of that community)
+    lo, hi = given_or_stored_bounds(
+        min_households,
+        max_households,
+        stored,
+        names,
+        (f"社区 {community} 的现行网格", f"community {community}"),
+    )
     metric = metric_crs_for_bounds(shapely.bounds(outline))
     overlaps = _overlaps(polys, metric)
 
@@ -568,7 +579,11 @@ def import_grid_file(
         created_by=created_by,
         source="file",
         origin={"file": file_name[:200]},
+        repeats=True,  # T70 #13: the same file imported twice made drafts 8 and 9
+        same_outlines=True,
     )
+    if not out["existing"]:  # a new draft: the answer as before
+        del out["existing"]
     new_code = {b: g["code"] for g, i in zip(out["grids"], kept, strict=True) for b in members[i]}
     moved = sum(1 for b, c in new_code.items() if current.get(b) != c)
     new_sets = {g["code"]: set(members[i]) for g, i in zip(out["grids"], kept, strict=True)}

@@ -114,6 +114,7 @@ def save_draft(
     outlines_from: int | None = None,
     repeats: bool = False,
     outlines_plan: int | None = None,
+    same_outlines: bool = False,
 ) -> dict[str, Any]:
     """Store the plan as a draft; returns ``{"plan_id", "summary", "grids": [...],
     "outlines"}``.
@@ -123,7 +124,9 @@ def save_draft(
     version and data, is not stored again: that draft is answered (:func:`_same_draft`,
     ``existing`` true with a ``message``); one whose grids are the current grids (what a
     commit refuses: :func:`geo.plans.same_as_current`) is a ConflictError, nothing stored.
-    The answer then always says ``existing``.
+    The answer then always says ``existing``. With ``same_outlines`` too (a file import) an
+    open draft is the same only when its outlines are also those drawn now
+    (:func:`same_grids`): one drawn otherwise (by an older gridward) is not answered again.
 
     Every building of the community must be in a grid (a plan that drops one would leave it
     in no grid once committed). ``base_version``: the grid version the editor page was opened
@@ -142,6 +145,7 @@ def save_draft(
     exist or is another community's is an InputError, nothing stored."""
     from geo.partition.engine import FLAG_ELONGATED
     from geo.partition.given import atoms, grid_areas
+    from geo.partition.metrics import ELONGATED_PP
     from geo.plans import current_version, fingerprint, load_inputs, same_as_current
 
     _check(community, min_households, max_households, grids)
@@ -174,7 +178,7 @@ def save_draft(
                 c: sorted(int(b) for b in g.building_ids) for c, g in zip(named, grids, strict=True)
             }
             for row in same:
-                if _members_of(row.features) != members:
+                if _members_of(row.features) != members or same_outlines:
                     continue
                 if same_as_current(conn, area.id, version, row.features):
                     raise _unchanged(version)  # an older copy of the current grids
@@ -190,13 +194,15 @@ def save_draft(
             [frozenset(int(b) for b in g.building_ids) for g in grids],
             polys,
             [list(buildings.geometry.loc[list(g.building_ids)]) for g in grids],
+            buildings.geometry,
         )
         any_kept = any(shape.kept)
         weights = buildings["households"].to_numpy(float)
         hh = np.bincount(label, weights=weights, minlength=len(grids))
         count = np.bincount(label, minlength=len(grids))
         out_grids, features = [], []
-        stretched = _elongated(shape.polys if any_kept else polys)
+        figures = _figures(shape.polys if any_kept else polys, outline, streets)
+        stretched = figures["polsby_popper"] < ELONGATED_PP
         for i, g in enumerate(grids):
             flags = []
             if hh[i] < min_households:
@@ -219,6 +225,7 @@ def save_draft(
                 "flags": flags,
                 "locked": g.locked,
                 "building_ids": sorted(int(b) for b in g.building_ids),
+                **_figure_props(figures, i),
             }
             # kept outlines exactly as stored; the others were rounded before being fitted
             # to them (rounding again would open slivers along the kept edges)
@@ -240,6 +247,10 @@ def save_draft(
         collection = {"type": "FeatureCollection", "features": features}
         if repeats and same_as_current(conn, area.id, version, collection):
             raise _unchanged(version)
+        if repeats and same_outlines:
+            row = next((r for r in same if same_grids(r.features, collection)), None)
+            if row is not None:
+                return _existing(row, named)
         params = {
             "min_households": min_households,
             "max_households": max_households,
@@ -311,6 +322,28 @@ def _members_of(features: Any) -> dict[str, list[int]]:
     }
 
 
+def same_grids(stored: Any, made: dict[str, Any]) -> bool:
+    """Whether a stored plan's grids (its GeoJSON ``features``) are the grids ``made``: each
+    code the same buildings and the same outline but for :data:`_SPECK_DEG2` (about 0.1 m²:
+    the rounding of a JSON round trip). WHY (T70 #13): an identical repeat is answered with
+    the open draft, and a draft whose outlines an older gridward drew otherwise (every one
+    redrawn, a grid in 4 pieces) is not the plan a planner would get today."""
+    if _members_of(stored) != _members_of(made):
+        return False
+    drawn = {
+        str(f["properties"].get("code")): shapely.geometry.shape(f["geometry"])
+        for f in made.get("features") or []
+    }
+    for f in (stored or {}).get("features") or []:
+        mine = drawn.get(str(f["properties"].get("code")))
+        if mine is None or not f.get("geometry"):
+            return False
+        off = shapely.symmetric_difference(shapely.geometry.shape(f["geometry"]), mine)
+        if shapely.area(off) > _SPECK_DEG2:
+            return False
+    return True
+
+
 def _existing(row: Any, named: list[str]) -> dict[str, Any]:
     """The answer of a save that repeats the open draft ``row``: that draft, its grids in the
     order they were sent (the editor pairs each answered grid with the grid it sent), and
@@ -343,18 +376,40 @@ def _unchanged(version: int) -> ConflictError:
     )
 
 
-def _elongated(polys: Any) -> np.ndarray:
-    """Per grid: is it far from compact (Polsby–Popper under the engine's ELONGATED_PP)?
-    Measured in metres (in degrees a strip's compactness would depend on its heading). WHY:
-    an engine draft re-saved from the editor rebuilt its flags and lost ``elongated``
-    (outside tester T64, F6), and a planner can draw such a strip by hand as well."""
-    from geo.partition.metrics import ELONGATED_PP, polsby_popper
+def _figures(polys: Any, outline: Any, streets: Any) -> dict[str, np.ndarray]:
+    """Per grid, measured in metres as the engine measures its grids: ``area_m2``,
+    ``polsby_popper`` (compactness) and ``street_share`` (inner boundary on streets, NaN for
+    a grid with none: :func:`geo.partition.metrics.street_shares` on the territory
+    ``outline``), unrounded. WHY (T70 #21): a file-imported or edited draft stored none of
+    them, so GET /grids gave ``polsby_popper`` null on every grid committed from one (version
+    1, from the engine, had 0.24–0.65); and in degrees a strip's compactness would depend on
+    its heading. The ``elongated`` flag is read off the same compactness (T64 F6: an engine
+    draft re-saved from the editor lost it)."""
+    from geo.partition.metrics import polsby_popper, street_shares
 
     geoms = np.asarray(list(polys), dtype=object)
     if not len(geoms):
-        return np.zeros(0, bool)
-    metric = reproject(geoms, WGS84, metric_crs_for_bounds(shapely.total_bounds(geoms)))
-    return polsby_popper(metric) < ELONGATED_PP
+        empty = np.zeros(0)
+        return {"area_m2": empty, "polsby_popper": empty, "street_share": empty}
+    metric = metric_crs_for_bounds(shapely.total_bounds(geoms))
+    grids = reproject(geoms, WGS84, metric)
+    lines = None
+    if streets is not None and len(streets):
+        lines = reproject(np.asarray(streets.geometry.to_numpy(), dtype=object), WGS84, metric)
+    _, _, share = street_shares(grids, reproject(outline, WGS84, metric), lines)
+    return {
+        "area_m2": shapely.area(grids),
+        "polsby_popper": polsby_popper(grids),
+        "street_share": share,
+    }
+
+
+def _figure_props(figures: dict[str, np.ndarray], i: int) -> dict[str, float]:
+    """Grid ``i``'s figures as the engine stores them (area to 0.1 m², the others to 4
+    places); a figure that is not a number (no inner boundary) is left out, as GET /grids
+    then gives null."""
+    digits = {"area_m2": 1, "polsby_popper": 4, "street_share": 4}
+    return {k: round(float(v[i]), digits[k]) for k, v in figures.items() if np.isfinite(v[i])}
 
 
 def _over_flag(ids: list[int], buildings: Any, max_households: int) -> str:
@@ -599,6 +654,10 @@ _OUTLINE_SLACK_M2 = 1.0
 _PIECE_FLAGS = ("disconnected", "multipart")
 # Ground (degrees², about 0.1 m²) too small to move a kept outline for.
 _SPECK_DEG2 = 1e-11
+# The share of a building's footprint a stored outline may leave out (its own building) or
+# take in (another grid's) and still hold its buildings (:func:`_still_held`): the outlines'
+# 1e-7° rounding along a footprint on the community line, not a footprint that moved.
+_HELD_SLACK = 1e-3
 
 
 @dataclass
@@ -633,6 +692,7 @@ class _Stored:
     since: tuple[str, str]
     version: int | None = None
     plan: int | None = None
+    codes: tuple[str, ...] = ()
 
 
 def _version_grids(conn: Connection, area_id: int, version: int) -> _Stored:
@@ -656,6 +716,7 @@ def _version_grids(conn: Connection, area_id: int, version: int) -> _Stored:
         {r.fp for r in rows},
         since,
         version=version,
+        codes=tuple(str(r.code) for r in rows),
     )
 
 
@@ -684,6 +745,7 @@ def _plan_grids(conn: Connection, area_id: int, community: str, plan_id: int) ->
         {row.fp},
         (f"方案 #{plan_id} 制作", f"plan #{plan_id} was made"),
         plan=plan_id,
+        codes=tuple(str(p.get("code")) for p in props),
     )
 
 
@@ -706,6 +768,54 @@ def _polygonal(geom: Any) -> Any:
     return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
 
+def _footprints_moved(codes: list[str], since_zh: str, since_en: str) -> str:
+    """Why grids whose buildings are unchanged got a new outline (:func:`_still_held`)."""
+    shown = sorted(codes)[:10]
+    more_zh = f" 等 {len(codes)} 个" if len(codes) > len(shown) else ""
+    more = f" ({len(codes)} in all)" if len(codes) > len(shown) else ""
+    return (
+        f"社区的楼栋自{since_zh}以来有变动：网格 {'、'.join(shown)}{more_zh} 的楼栋未变，但楼栋"
+        "轮廓已不全在其原网格轮廓内（或有其他网格的楼栋伸入），这些网格的轮廓已按楼栋重新绘制；"
+        "其余楼栋未变的网格保留原轮廓 the community's buildings changed since "
+        f"{since_en}: grid(s) {', '.join(shown)}{more} hold the same buildings, but their "
+        "footprints no longer lie within the stored outline alone (or another grid's reach "
+        "into it), so those outlines are redrawn from their buildings; the other grids with "
+        "the same buildings keep theirs"
+    )
+
+
+def _still_held(source: _Stored, footprints: Any) -> list[bool]:
+    """Per grid of ``source``: whether its stored outline still holds its buildings as they
+    lie today, and no other's: each of its buildings within it, and every other building
+    outside it, but for :data:`_HELD_SLACK` of the building's footprint (the outlines'
+    rounding along a footprint on the community line). Buildings gone since are passed over.
+
+    WHY (T70 #4): keeping outlines was all or nothing on the community's data fingerprint,
+    which hashes the household counts too: one building corrected 6 → 36 households redrew
+    every outline of the next edit, and a grid no edit had touched came out in 4 pieces
+    (the engine joins a grid's buildings through open ground; a drawing from the buildings
+    alone does not join parts over 30 m apart). A household count moves no outline; a
+    footprint that moved (an OSM re-import) matters only to the grids it lies in."""
+    ids = footprints.index.to_numpy()
+    geoms = np.asarray(footprints.to_numpy(), dtype=object)
+    outlines = np.asarray(source.geoms, dtype=object)
+    owner = {b: k for k, m in enumerate(source.members) for b in m}
+    slack = np.maximum(_HELD_SLACK * shapely.area(geoms), _SPECK_DEG2)
+    bi, ki = shapely.STRtree(outlines).query(geoms, predicate="intersects")
+    inside = shapely.area(shapely.intersection(geoms[bi], outlines[ki]))
+    mine = np.array([owner.get(int(ids[b])) == k for b, k in zip(bi, ki, strict=True)], bool)
+    held = np.ones(len(outlines), dtype=bool)
+    held[ki[~mine & (inside > slack[bi])]] = False  # another's building in it
+    within = np.zeros(len(geoms))
+    np.add.at(within, bi[mine], inside[mine])
+    lost = shapely.area(geoms) - within > slack  # a building (partly) out of its own grid
+    for b in np.flatnonzero(lost).tolist():
+        k = owner.get(int(ids[b]))
+        if k is not None:
+            held[k] = False
+    return held.tolist()
+
+
 def _keep_outlines(
     conn: Connection,
     area_id: int,
@@ -714,6 +824,7 @@ def _keep_outlines(
     members: list[frozenset[int]],
     polys: np.ndarray,
     buildings_of: list[list[Any]] | None = None,
+    footprints: Any = None,
 ) -> _Outlines:
     """Each draft grid holding the same buildings as a grid of ``source`` (a committed
     version, or a stored draft plan) keeps that grid's stored outline; the others share the
@@ -723,10 +834,14 @@ def _keep_outlines(
     each grid's buildings but not its outline (13,919 m² moved between two grids), and an
     unchanged export sent back as a draft moved outlines by up to 67 m, while offices publish
     and dispatch by the polygon; likewise an engine draft re-saved from the editor. The
-    stored outlines are kept only when the community's buildings and streets (the
-    fingerprint they were drawn on) and its territory are the same as then (the stored grids
-    cover it but for slivers of rounding: :data:`_TERRITORY_SQL`); otherwise every outline is
-    redrawn and ``why`` says so."""
+    stored outlines are kept while the community's territory is the same as then (the stored
+    grids cover it but for slivers of rounding: :data:`_TERRITORY_SQL`), else every outline
+    is redrawn and ``why`` says so. When the community's data changed since (its fingerprint:
+    buildings, households, streets), a grid keeps its outline only while that outline still
+    holds its buildings as they lie today (:func:`_still_held`, given ``footprints``: id →
+    footprint): a household count changed keeps every outline, a footprint moved redraws the
+    grids it lies in and ``why`` names them. Buildings gone since do not count in "the same
+    buildings"."""
     from geo.plans import fingerprint
 
     n = len(polys)
@@ -734,7 +849,10 @@ def _keep_outlines(
     if not source.geoms:
         return none
     since_zh, since_en = source.since
+    held = [True] * len(source.geoms)
     if source.fps != {fingerprint(conn, area_id)}:
+        held = [False] * len(held) if footprints is None else _still_held(source, footprints)
+    if not any(held):
         none.why = (
             f"社区的楼栋或街巷自{since_zh}以来有变动，各网格轮廓已按楼栋重新绘制 "
             f"the community's buildings or streets changed since {since_en}: every "
@@ -757,8 +875,12 @@ def _keep_outlines(
             f"{off or 0:,.0f} m²): every grid outline is redrawn from its buildings"
         )
         return none
-    stored = {m: k for k, m in enumerate(source.members) if m}
-    kept = [m in stored for m in members]
+    known = None if footprints is None else {int(b) for b in footprints.index}
+    sets = [m if known is None else frozenset(m & known) for m in source.members]
+    stored = {m: k for k, m in enumerate(sets) if m}
+    kept = [m in stored and held[stored[m]] for m in members]
+    moved_out = [source.codes[stored[m]] for m in members if m in stored and not held[stored[m]]]
+    why = _footprints_moved(moved_out, since_zh, since_en) if moved_out else None
     out = np.array(polys, dtype=object)
     flags: dict[int, list[str]] = {}
     for i in range(n):
@@ -768,7 +890,7 @@ def _keep_outlines(
             flags[i] = list(source.flags[k])
     changed = [j for j in range(n) if not kept[j]]
     if not changed:
-        return _Outlines(out, kept, flags, source.version, plan=source.plan)
+        return _Outlines(out, kept, flags, source.version, why, source.plan)
     # The changed grids share the rest of the territory, as drawn from their buildings;
     # ground there that the drawing gave to a kept grid (its redrawn outline reaching past
     # its stored one) goes to the changed grid it borders most, so the grids still tile.
@@ -818,4 +940,4 @@ def _keep_outlines(
             if kept[k] and _sliver(piece):
                 continue  # a speck or sliver: not worth moving a kept outline
             out[k] = _polygonal(shapely.union(out[k], piece))
-    return _Outlines(out, kept, flags, source.version, plan=source.plan)
+    return _Outlines(out, kept, flags, source.version, why, source.plan)

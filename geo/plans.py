@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -391,6 +392,60 @@ def create_plan(
     with it: the plan and "done" are one, T61 #1).
     ``names``: what the caller's user calls the bounds (:data:`CLI_BOUND_NAMES` on the
     command line)."""
+    return make_plan(
+        engine,
+        community,
+        min_households,
+        max_households,
+        seed,
+        households_per_worker,
+        created_by,
+        progress,
+        names,
+        on_stored,
+    ).plan_id
+
+
+@dataclass(frozen=True)
+class MadePlan:
+    """What :func:`make_plan` did: the draft's id, and whether it was an open draft already
+    (``existing``: nothing stored)."""
+
+    plan_id: int
+    existing: bool = False
+
+
+# Open engine drafts of a community made on grid version :v from the data of fingerprint :fp
+# with the same request (bounds, seed, staffing ratio), newest first
+_SAME_PARTITION_SQL = """
+SELECT id, features FROM grid_plans
+WHERE area_id = :a AND status = 'draft' AND base_version = :v AND data_fingerprint = :fp
+  AND params->>'source' = 'partition'
+  AND (params->>'min_households')::int = :lo AND (params->>'max_households')::int = :hi
+  AND (params->>'seed')::bigint = :seed
+  AND (params->>'households_per_worker')::int IS NOT DISTINCT FROM :hpw
+ORDER BY id DESC
+"""
+
+
+def make_plan(
+    engine: Engine,
+    community: str,
+    min_households: int,
+    max_households: int,
+    seed: int = 0,
+    households_per_worker: int | None = None,
+    created_by: str | None = None,
+    progress: Progress | None = None,
+    names: tuple[str, str] = BOUND_NAMES,
+    on_stored: Callable[[Connection, int], None] | None = None,
+    repeats: bool = False,
+) -> MadePlan:
+    """:func:`create_plan`, and with ``repeats`` an open engine draft of the community made
+    with the same request (bounds, seed, staffing ratio) on the same grid version and data,
+    holding the same buildings under the same codes in the same outlines, is answered
+    (``existing``) instead of storing another. WHY (T70 #13): the same ``gridward partition`` run twice made drafts 6
+    and 7, identical, while the editor's save answers the open draft it repeats."""
     from geo.partition import PartitionParams, partition
 
     check_bounds(min_households, max_households, names)
@@ -427,6 +482,11 @@ def create_plan(
     features = _features(grids, members)
     summary = _jsonable(dict(result.summary))
     with engine.begin() as conn:
+        if repeats:
+            same = _same_partition(conn, area.id, base_version, fp, params, features)
+            if same is not None:
+                report(1.0, "完成 done")
+                return MadePlan(same, existing=True)
         plan_id = conn.execute(
             text(
                 "INSERT INTO grid_plans (area_id, status, params, summary, features, base_version, "
@@ -463,7 +523,34 @@ def create_plan(
         if on_stored is not None:
             on_stored(conn, int(plan_id))
     report(1.0, "完成 done")
-    return int(plan_id)
+    return MadePlan(int(plan_id))
+
+
+def _same_partition(
+    conn: Connection,
+    area_id: int,
+    version: int,
+    fp: str,
+    params: Any,
+    features: dict[str, Any],
+) -> int | None:
+    """The newest open engine draft a partition just run repeats (:data:`_SAME_PARTITION_SQL`,
+    then the same buildings under the same codes and the same outlines), else None."""
+    from geo.plan_drafts import same_grids
+
+    rows = conn.execute(
+        text(_SAME_PARTITION_SQL),
+        {
+            "a": area_id,
+            "v": version,
+            "fp": fp,
+            "lo": params.min_households,
+            "hi": params.max_households,
+            "seed": params.seed,
+            "hpw": params.households_per_worker,
+        },
+    ).all()
+    return next((int(r.id) for r in rows if same_grids(r.features, features)), None)
 
 
 def get_plan(engine: Engine, plan_id: int) -> dict[str, Any]:
@@ -561,15 +648,8 @@ def commit_plan(
         _refuse_over_neighbours(conn, plan_id, plan.area_id, plan.code, plan.features)
         pieces = _in_pieces(plan.features)
         if pieces["disconnected"] and not allow_disconnected:
-            raise ConflictError(
-                f"方案 {plan_id} 有网格不连通（分成多块）：{', '.join(pieces['disconnected'])}；"
-                "请在编辑器中把分离的楼栋移入相邻网格后重新保存，"
-                "或用 allow_disconnected（--allow-disconnected）提交以保留它们 "
-                f"plan {plan_id} has grid(s) in several pieces (disconnected): "
-                f"{', '.join(pieces['disconnected'])}; move the stray buildings to a "
-                "neighbouring grid in the editor and save again, or commit with "
-                "allow_disconnected (--allow-disconnected) to keep them"
-            )
+            untouched = _untouched(conn, plan.area_id, version, plan.features)
+            raise _disconnected(plan_id, plan.code, version, pieces["disconnected"], untouched)
         old_rows = conn.execute(
             text(
                 "UPDATE grids SET retired_at = now() WHERE community_id = :a "
@@ -836,6 +916,65 @@ def _refuse_over_neighbours(
         "the community covering most of it and the rest to the lower code; the neighbour's "
         "outline changed since the plan was made, or an earlier gridward made it): make a new "
         f"plan (gridward partition --community {code}, or save again in the editor)"
+    )
+
+
+def _untouched(conn: Connection, area_id: int, version: int, features: dict[str, Any]) -> set[str]:
+    """Codes of a plan's grids that hold the same buildings under the same code as a grid of
+    the community's current ``version``: grids no edit touched."""
+    from geo.plan_history import _VERSION_MEMBERS_SQL
+
+    if not version:
+        return set()
+    now: dict[str, set[int]] = {}
+    for r in conn.execute(text(_VERSION_MEMBERS_SQL), {"a": area_id, "v": version}):
+        ids = now.setdefault(r.code, set())
+        if r.bid is not None:
+            ids.add(int(r.bid))
+    return {
+        str(p["code"])
+        for p in (f["properties"] for f in features.get("features", []))
+        if now.get(str(p["code"])) == {int(b) for b in p.get("building_ids") or []}
+    }
+
+
+def _disconnected(
+    plan_id: int, community: str, version: int, codes: list[str], untouched: set[str]
+) -> ConflictError:
+    """The refusal of a draft with grids in pieces, its advice fitting each grid: a grid
+    whose buildings an edit moved has stray buildings to move back; one holding the same
+    buildings as its current grid has none, its pieces being how its outline was drawn from
+    its buildings (the stored outline could not be kept: the draft's ``outlines.why`` says
+    why). WHY (T70 #4): an untouched grid redrawn in 4 pieces was refused with "move the
+    stray buildings", and it had none."""
+    edited = [c for c in codes if c not in untouched]
+    same = [c for c in codes if c in untouched]
+    zh, en = [], []
+    if edited:
+        zh.append(f"网格 {'、'.join(edited)} 请在编辑器中把分离的楼栋移入相邻网格后重新保存")
+        en.append(
+            f"grid(s) {', '.join(edited)}: move the stray buildings to a neighbouring grid "
+            "in the editor and save again"
+        )
+    if same:
+        zh.append(
+            f"网格 {'、'.join(same)} 的楼栋与现行第 {version} 版相同，并无分离的楼栋：分块是其轮廓"
+            "按楼栋重新绘制所致（现行轮廓未能保留，原因见导入或保存草案时的说明），可重新划分"
+            f"（gridward partition --community {community}）"
+        )
+        en.append(
+            f"grid(s) {', '.join(same)} hold the same buildings as in version {version}, with "
+            "no stray building: the pieces are how the outline was redrawn from the buildings "
+            "(the current outline could not be kept: the draft's import or save said why); "
+            f"make a new plan (gridward partition --community {community})"
+        )
+    return ConflictError(
+        f"方案 {plan_id} 有网格不连通（分成多块）：{', '.join(codes)}；"
+        + "；".join(zh)
+        + "；或用 allow_disconnected（--allow-disconnected）提交以保留它们 "
+        f"plan {plan_id} has grid(s) in several pieces (disconnected): {', '.join(codes)}; "
+        + "; ".join(en)
+        + "; or commit with allow_disconnected (--allow-disconnected) to keep them"
     )
 
 

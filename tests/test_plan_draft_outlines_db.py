@@ -281,11 +281,11 @@ def test_a_plan_made_on_other_data_or_ground_is_redrawn_and_says_why(demo) -> No
     saying why (Chinese first, the plan's number in both)."""
     plan = create_plan(demo, COMMUNITY, 300, 500)
     draft = [DraftGrid(c, g["building_ids"]) for c, g in _grids(demo, plan).items()]
-    with demo.begin() as conn:
+    with demo.begin() as conn:  # every footprint redrawn: none lies in its grid any more
         conn.execute(
             text(
-                "UPDATE buildings SET households = households + 1 WHERE id = (SELECT min(b.id) "
-                "FROM buildings b JOIN areas a ON a.id = b.community_id WHERE a.code = :c)"
+                "UPDATE buildings b SET geom = ST_Rotate(b.geom, pi(), ST_Centroid(a.geom)) "
+                "FROM areas a WHERE a.id = b.community_id AND a.code = :c"
             ),
             {"c": COMMUNITY},
         )

@@ -91,11 +91,11 @@ def test_a_revert_brings_back_the_stored_outlines(demo):  # noqa: F811
 def test_a_revert_after_the_data_changed_redraws_and_says_why(demo):  # noqa: F811
     commit_plan(demo, create_plan(demo, COMMUNITY, 300, 500))
     commit_plan(demo, create_plan(demo, COMMUNITY, 150, 300))
-    with demo.begin() as conn:
+    with demo.begin() as conn:  # every footprint redrawn: none lies in its grid any more
         conn.execute(
             text(
-                "UPDATE buildings SET households = households + 1 WHERE id = (SELECT min(b.id) "
-                "FROM buildings b JOIN areas a ON a.id = b.community_id WHERE a.code = :c)"
+                "UPDATE buildings b SET geom = ST_Rotate(b.geom, pi(), ST_Centroid(a.geom)) "
+                "FROM areas a WHERE a.id = b.community_id AND a.code = :c"
             ),
             {"c": COMMUNITY},
         )

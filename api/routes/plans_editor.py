@@ -17,7 +17,15 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import Engine
 
-from api.answers import ExistingDraft, FileDraft, FileUnchanged, NewDraft, Plan, Rebalanced
+from api.answers import (
+    ExistingDraft,
+    FileDraft,
+    FileExisting,
+    FileUnchanged,
+    NewDraft,
+    Plan,
+    Rebalanced,
+)
 from api.auth import Principal, allow, require_area
 from api.bodies import DbId, StrictBody
 from api.deps import get_engine
@@ -150,9 +158,11 @@ def post_rebalance(
     responses={
         201: {"model": FileDraft},
         200: {
-            "model": FileUnchanged,
+            "model": FileUnchanged | FileExisting,
             "description": "the file's grids are the current ones: no draft saved "
-            "(unchanged: true, message, no plan_id) 与现行网格相同，未保存草案",
+            "(unchanged: true, message, no plan_id) 与现行网格相同，未保存草案; or those of an "
+            "open draft: that draft, not stored again (existing: true, message) 与草案 #N "
+            "相同，未另存",
         },
     },
     openapi_extra=upload_openapi(
@@ -206,8 +216,9 @@ async def post_import(
             crs=up.fields.get("crs") or None,
             created_by=user.username,
         )
-    # the current grids: no draft stored (T51 #8), so 200, not 201 Created
-    return JSONResponse(out, status_code=201 if "plan_id" in out else 200)
+    # the current grids, or an open draft's (T70 #13): none stored, so 200, not 201 Created
+    stored = "plan_id" in out and not out.get("existing")
+    return JSONResponse(out, status_code=201 if stored else 200)
 
 
 def _whole(fields: dict[str, str], key: str) -> int | None:
