@@ -444,8 +444,9 @@ def make_plan(
     """:func:`create_plan`, and with ``repeats`` an open engine draft of the community made
     with the same request (bounds, seed, staffing ratio) on the same grid version and data,
     holding the same buildings under the same codes in the same outlines, is answered
-    (``existing``) instead of storing another. WHY (T70 #13): the same ``gridward partition`` run twice made drafts 6
-    and 7, identical, while the editor's save answers the open draft it repeats."""
+    (``existing``) instead of storing another. WHY (T70 #13): the same ``gridward
+    partition`` run twice made drafts 6 and 7, identical, while the editor's save answers the
+    open draft it repeats."""
     from geo.partition import PartitionParams, partition
 
     check_bounds(min_households, max_households, names)
