@@ -24,42 +24,13 @@ from shapely.geometry import box, mapping
 from sqlalchemy import text
 
 from geo.areas_import import import_areas
-from geo.crs import wgs84_to_gcj02
 from geo.errors import InputError
 from geo.importer import import_osm
 from geo.plans import commit_plan, create_plan
+from tests.t70_city import OUTLINES, PARENTS, SUB, communities_file
 from tests.test_import import run_cli
 
-SUB = "110108012"
 C003 = "110108012003"
-# T70's communities of 学院路东街道, as he drew them (WGS-84)
-OUTLINES = {
-    "110108012001": (
-        "农大东校区社区",
-        [(116.3465, 40.0001), (116.3586, 40.0001), (116.3524, 40.0068), (116.3465, 40.0068)],
-    ),
-    "110108012002": (
-        "石板房社区",
-        [
-            (116.3465, 40.0068),
-            (116.3524, 40.0068),
-            (116.3586, 40.0001),
-            (116.3645, 40.0001),
-            (116.358, 40.01),
-            (116.3465, 40.01),
-        ],
-    ),  # fmt: skip
-    C003: (
-        "清华东路南社区",
-        [(116.3465, 39.9965), (116.36, 39.9965), (116.36, 40.0001), (116.3465, 40.0001)],
-    ),  # fmt: skip
-}
-PARENTS = {
-    "subdistrict_code": SUB,
-    "subdistrict_name": "学院路东街道",
-    "district_code": "110108",
-    "district_name": "海淀区",
-}
 
 
 @pytest.fixture()
@@ -81,18 +52,6 @@ def _write(path: Path, features: list[tuple[dict, shapely.Geometry]]) -> Path:
     return path
 
 
-def _communities(path: Path, datum: str = "wgs84") -> Path:
-    """T70's communities file, its vertices in ``datum`` (wgs84 or gcj02: drawn on 高德)."""
-    feats = []
-    for code, (name, ring) in OUTLINES.items():
-        xy = np.asarray(ring)
-        if datum == "gcj02":
-            xy = np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1]))
-        props = {"code": code, "name": name, "level": "社区", **PARENTS}
-        feats.append((props, shapely.Polygon(xy)))
-    return _write(path, feats)
-
-
 def _wudaokou_samename(tmp_path: Path) -> Path:
     """T70's 五道口 file made from his template: one row kept 110108012003 清华东路南社区,
     its outline 五道口's 华清社区, 2 km west."""
@@ -101,7 +60,7 @@ def _wudaokou_samename(tmp_path: Path) -> Path:
     return _write(tmp_path / "wudaokou_samename.geojson", [(props, outline)])
 
 
-def _in_communities(db) -> dict[str, int]:  # noqa: ANN001
+def _incommunities_file(db) -> dict[str, int]:  # noqa: ANN001
     """Buildings linked to each community."""
     with db.connect() as conn:
         rows = conn.execute(
@@ -142,7 +101,7 @@ def test_communities_drawn_in_gcj02_without_crs_are_refused(city, pg_url, tmp_pa
     """#1: refused (exit 2, nothing stored), naming the fit as read and as gcj02 and the
     --crs to add; with --crs gcj02 the communities hold their buildings. The right WGS-84
     file goes in without a word, and sent with --crs gcj02 it is warned about."""
-    gcj = _communities(tmp_path / "communities_gcj02.geojson", "gcj02")
+    gcj = communities_file(tmp_path / "communities_gcj02.geojson", "gcj02")
     proc = run_cli(["import", "areas", str(gcj)], pg_url)
     assert proc.returncode == 2, proc.stdout
     err = " ".join(proc.stderr.split())  # rich may wrap the error line
@@ -161,12 +120,12 @@ def test_communities_drawn_in_gcj02_without_crs_are_refused(city, pg_url, tmp_pa
 
     counts = import_areas(city, gcj, crs="gcj02")
     assert "warnings" not in counts, counts
-    by_datum = _in_communities(city)
+    by_datum = _incommunities_file(city)
     # the same as the right WGS-84 file gives
-    wgs = _communities(tmp_path / "communities_wgs84.geojson")
+    wgs = communities_file(tmp_path / "communities_wgs84.geojson")
     counts = import_areas(city, wgs)
     assert "warnings" not in counts and counts["areas_written"] == 0, counts
-    assert _in_communities(city) == by_datum
+    assert _incommunities_file(city) == by_datum
     assert sum(by_datum.values()) >= 180, by_datum
 
     # the right file with a wrong --crs: imported as declared, and said so
@@ -187,7 +146,7 @@ def test_a_same_name_community_moved_off_its_grids_is_refused(city, tmp_path):
     the community has committed grids: refused as a different name is, naming the grids,
     their households, the buildings that would leave and --replace-codes; nothing stored.
     --replace-codes lets it through, and says so."""
-    import_areas(city, _communities(tmp_path / "communities_wgs84.geojson"))
+    import_areas(city, communities_file(tmp_path / "communities_wgs84.geojson"))
     grids, households = _grids(city, C003)
     with city.connect() as conn:
         nb, nh = conn.execute(
@@ -222,14 +181,14 @@ def test_a_same_name_community_moved_off_its_grids_is_refused(city, tmp_path):
     counts = import_areas(city, moved, replace_codes=[C003])
     replaced = "已按 --replace-codes 替换 1 个已存的同代码区划："
     assert counts["warnings"][0].startswith(replaced), counts
-    assert _in_communities(city)[C003] == 0  # no building of the extract lies in Wudaokou
+    assert _incommunities_file(city)[C003] == 0  # no building of the extract lies in Wudaokou
 
 
 def test_a_same_name_community_moved_without_grids_is_named(city, tmp_path):
     """#2, the documented part kept: with no grid committed, an area of a stored code moved
     far is still taken as a correction, but a warning names the move and what left it."""
-    import_areas(city, _communities(tmp_path / "communities_wgs84.geojson"))
-    nb = _in_communities(city)[C003]
+    import_areas(city, communities_file(tmp_path / "communities_wgs84.geojson"))
+    nb = _incommunities_file(city)[C003]
     moved = _wudaokou_samename(tmp_path)
     counts = import_areas(city, moved)
     assert counts["areas_written"] == 1
@@ -250,14 +209,14 @@ def test_a_datum_correction_under_grids_goes_through_and_parents_are_one_polygon
     correction, not a takeover: it goes through. The subdistrict and district made from the
     communities are then one valid polygon each (were 2 parts sharing an edge), and stay
     valid with coordinates rounded to 1e-7° as the API writes them."""
-    gcj = _communities(tmp_path / "communities_gcj02.geojson", "gcj02")
+    gcj = communities_file(tmp_path / "communities_gcj02.geojson", "gcj02")
     counts = import_areas(city, gcj, crs="wgs84")  # declared: imported, with a warning
     assert "坐标可能是 GCJ-02（高德/腾讯）" in counts["warnings"][0], counts
     _grids(city, "110108012001")
-    before = _in_communities(city)
+    before = _incommunities_file(city)
     counts = import_areas(city, gcj, crs="gcj02")
     assert counts["areas_written"] == 3 and "warnings" not in counts, counts
-    after = _in_communities(city)
+    after = _incommunities_file(city)
     assert after["110108012001"] > before["110108012001"], (before, after)
     with city.connect() as conn:
         parents = conn.execute(
@@ -278,7 +237,7 @@ def test_a_datum_correction_under_grids_goes_through_and_parents_are_one_polygon
 def test_parents_made_from_gcj02_communities_are_one_polygon(city, tmp_path):
     """#20 on a first import: the parents made from communities converted from GCJ-02 are
     one valid polygon each, covering the communities to within the snap (about 1 mm)."""
-    import_areas(city, _communities(tmp_path / "c.geojson", "gcj02"), crs="gcj02")
+    import_areas(city, communities_file(tmp_path / "c.geojson", "gcj02"), crs="gcj02")
     with city.connect() as conn:
         rows = conn.execute(
             text(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -32,40 +31,13 @@ from geo.people_export import people_table
 from geo.people_import import import_people
 from geo.settings import city_today, get_settings
 from tests.dbcheck import fingerprint
+from tests.t70_city import communities_file
 from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 
 DEMO_SUB, XYL_SUB = "110108015", "110108012"
-# T70's communities of 学院路东街道, as he drew them (communities_wgs84.geojson)
-XYL_COMMUNITIES = [
-    ("110108012001", "农大东校区社区",
-     [(116.3465, 40.0001), (116.3586, 40.0001), (116.3524, 40.0068), (116.3465, 40.0068)]),
-    ("110108012002", "石板房社区",
-     [(116.3465, 40.0068), (116.3524, 40.0068), (116.3586, 40.0001), (116.3645, 40.0001),
-      (116.358, 40.01), (116.3465, 40.01)]),
-    ("110108012003", "清华东路南社区",
-     [(116.3465, 39.9965), (116.36, 39.9965), (116.36, 40.0001), (116.3465, 40.0001)]),
-]  # fmt: skip
 N_XYL = 8  # 学院路东's roster here, under 1/9 of 清华园's 77 (何工: 108 and 五道口's 12)
 STEWARD = "DEMO0001"  # 清华园's steward holding three alleys, with a walk yesterday
 MISSING = "名册中没有"
-
-
-def _areas_file(folder: Path) -> Path:
-    features = [
-        {
-            "type": "Feature",
-            "properties": {
-                "code": code, "name": name, "level": "社区", "subdistrict_code": XYL_SUB,
-                "subdistrict_name": "学院路东街道", "district_code": "110108",
-                "district_name": "海淀区",
-            },
-            "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
-        }
-        for code, name, ring in XYL_COMMUNITIES
-    ]  # fmt: skip
-    path = folder / "communities_wgs84.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
-    return path
 
 
 def _xyl_rows(db) -> list[dict]:  # noqa: ANN001
@@ -116,7 +88,7 @@ def city(db, shared_data, tmp_path):  # noqa: ANN001, ANN201
         assign_duty(db, STEWARD, Target("alley", alley), None, today - dt.timedelta(days=3))
     assert make_patrols(db, today - dt.timedelta(days=1), seed=1) == 1
     import_osm(db, shared_data / "osm_beijing_haidian" / "cau_xueqinglu_2026.osm")
-    import_areas(db, _areas_file(tmp_path), level="community")
+    import_areas(db, communities_file(tmp_path / "communities_wgs84.geojson"), level="community")
     roster = tmp_path / "roster.csv"
     pd.DataFrame(_xyl_rows(db)).to_csv(roster, index=False)
     out = import_people(db, roster)

@@ -22,23 +22,10 @@ from geo.export import export_layer
 from geo.households_import import import_households
 from geo.importer import import_osm
 from geo.plans import commit_plan, create_plan, get_plan
+from tests.t70_city import communities_file
 from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 
 COMMUNITY = "110108012001"
-# his communities (communities_wgs84.geojson), WGS 84
-OUTLINES = {
-    "110108012001": [(116.3465, 40.0001), (116.3586, 40.0001), (116.3524, 40.0068),
-                     (116.3465, 40.0068)],
-    "110108012002": [(116.3465, 40.0068), (116.3524, 40.0068), (116.3586, 40.0001),
-                     (116.3645, 40.0001), (116.358, 40.01), (116.3465, 40.01)],
-    "110108012003": [(116.3465, 39.9965), (116.36, 39.9965), (116.36, 40.0001),
-                     (116.3465, 40.0001)],
-}  # fmt: skip
-NAMES = {
-    "110108012001": "农大东校区社区",
-    "110108012002": "石板房社区",
-    "110108012003": "清华东路南社区",
-}
 # the building he moved (id 116 in his installation) and the one he corrected (6 → 36)
 MOVED = "osm:w167302111"
 CORRECTED = "osm:w167170297"
@@ -48,24 +35,7 @@ def _setup(db, shared_data: Path, tmp_path: Path) -> None:  # noqa: ANN001
     """His empty installation after `import osm`, `import areas` and his two household
     files (the campus's non-residential buildings zeroed; the staff housing from 高德)."""
     import_osm(db, shared_data / "osm_beijing_haidian" / "cau_xueqinglu_2026.osm")
-    feats = [
-        {
-            "type": "Feature",
-            "properties": {
-                "code": code,
-                "name": NAMES[code],
-                "level": "社区",
-                "subdistrict_code": "110108012",
-                "subdistrict_name": "学院路东街道",
-                "district_code": "110108",
-                "district_name": "海淀区",
-            },
-            "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
-        }
-        for code, ring in OUTLINES.items()
-    ]
-    areas = tmp_path / "communities_wgs84.geojson"
-    areas.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), "utf-8")
+    areas = communities_file(tmp_path / "communities_wgs84.geojson")
     import_areas(db, areas)
     zero = tmp_path / "hh_ids.csv"
     keys = ["osm:w154079723", "osm:w154823541", "osm:w167169201", "osm:w682589371"]
