@@ -1022,7 +1022,7 @@ class Restaff(BaseModel):
     kind: Literal["alleys", "streets", "grids"] = Field(description="小巷、街或网格 what")
     area: str | None = Field(description="区划代码，不在任何区划内为空 the area's code")
     area_name: str | None = Field(description="区划名称 the area's name")
-    count: int = Field(description="无人负责的街巷数或人手不足的网格数 how many fall short")
+    count: int = Field(description="无人负责的街巷数或缺员网格数 how many fall short")
     from_: str = Field(alias="from", description="自哪天起 from that day (YYYY-MM-DD)")
     command: str | None = Field(
         description="重新安排的命令，不在区划内为空 gridward assign KIND --area CODE"
@@ -1046,7 +1046,7 @@ class PersonLeft(BaseModel):
     name: str = Field(description="姓名 name")
     last_day: str = Field(description="最后一天 the last day (YYYY-MM-DD)")
     restaff: list[Restaff] = Field(
-        description="因离岗而无人负责的街巷、人手不足的网格，按区划 what falls short, by area"
+        description="因离岗而无人负责的街巷、缺员网格，按区划 what falls short, by area"
     )
     message: str = Field(description="说明（中文在前） what was done, Chinese first")
 
@@ -1312,7 +1312,7 @@ class PlanCommitted(BaseModel):
         description="旧网格编码 → 接续网格编码 each old code → its successor's code"
     )
     staffing_gaps: list[StaffingGap] = Field(
-        description="缺网格长或网格员的网格（请配置人员） grids short of staff"
+        description="缺员网格：缺网格长或专职网格员（请配置人员） short-staffed grids"
     )
     staffing_surplus: list[StaffingSurplus] = Field(
         description="人员多于所需的网格 grids with more staff than needed"

@@ -256,7 +256,7 @@ def _summary_rows(kind: str, summary: dict) -> tuple:
 _KIND_WORDS = {
     "alleys": ("小巷管家分配 alley steward assignment", "未覆盖小巷 uncovered alleys"),
     "streets": ("街巷长分配 street chief assignment", "未覆盖的街 uncovered streets"),
-    "grids": ("网格定人 grid staffing", "人手不足网格 grids short of staff"),
+    "grids": ("网格定人 grid staffing", "缺员网格 short-staffed grids"),
 }
 
 
@@ -303,7 +303,7 @@ _NOTES_ZH = {
 _UNCOVERED_ZH = {
     "alleys": "未覆盖小巷 {n} 条",
     "streets": "未覆盖的街 {n} 条",
-    "grids": "人手不足网格 {n} 个",
+    "grids": "缺员网格 {n} 个",
 }
 
 
@@ -853,7 +853,7 @@ def _rebalance_hint(engine, area: str, proposal: dict, alt: dict, dry_run: bool)
     return (
         f"{zh}加 --rebalance 重新分配{_whole_area(engine, area)}的网格人员，"
         f"缺员可由 {gap_now} 人减为 {gap_then} 人，"
-        f"人手不足网格{grids_zh}（{how_zh}可先用 {command} 查看） "
+        f"缺员网格{grids_zh}（{how_zh}可先用 {command} 查看） "
         f"{en}--rebalance reassigns the area's grid staff: {gap_then} {posts} unfilled instead "
         f"of {gap_now}, {then} {grids} short {grids_en} ({how_en}check it with {command})"
     )

@@ -786,7 +786,7 @@ def signed_command(
         None, "--id", min=1, max=2**31 - 1, help="签发编号 one signoff's id (with --out: its copy)"
     ),
     out: Path = typer.Option(
-        None, "--out", help="写出原件 write the signed copy: .xlsx or .json (with --id)"
+        None, "--out", help="写出签发件 write the signed copy: .xlsx or .json (with --id)"
     ),
 ) -> None:
     """已签发的报表 List signed reports, or write one's signed copy (--id N --out F).
@@ -802,7 +802,7 @@ def signed_command(
 
     if out is not None and sid is None:
         raise InputError(
-            "--out 须与 --id 一起用：要写出哪一份签发的原件？请加 --id N（编号见 gridward "
+            "--out 须与 --id 一起用：要写出哪一份签发件？请加 --id N（编号见 gridward "
             "report signed） --out needs --id: which signoff's copy? add --id N (gridward "
             "report signed lists them)"
         )
@@ -817,7 +817,7 @@ def signed_command(
         else:
             _write_atomic(out, data if part == "xlsx" else document_bytes(data))
             typer.echo(
-                f"已写出签发的原件 {out}（编号 id:{sid}，第 {meta['version']} 版） "
+                f"已写出签发件 {out}（编号 id:{sid}，第 {meta['version']} 版） "
                 f"wrote {out}: signed report {sid}, version {meta['version']}"
                 + (f", sha256 {meta['sha256']}" if part == "xlsx" else "")
             )

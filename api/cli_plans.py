@@ -148,8 +148,8 @@ def _echo_commit(out: dict) -> None:
     if gaps:
         command = f"'gridward assign grids --area {out['community']}'"
         typer.echo(
-            f"{len(gaps)} 个网格人手不足：请运行 {command} 安排网格长和专职网格员 "
-            f"grids short of staff ({len(gaps)}): run {command}"
+            f"{len(gaps)} 个缺员网格：请运行 {command} 安排网格长和专职网格员 "
+            f"short-staffed grids ({len(gaps)}): run {command}"
         )
     for g in gaps:
         leader, leader_zh = ("", "") if g["leader"] else ("  no leader", "，无网格长")
@@ -182,8 +182,8 @@ def _echo_surplus(out: dict, short: bool) -> None:
     if not surplus:
         return
     command = f"'gridward assign grids --area {area} --rebalance --dry-run'"
-    move_zh = "调往人手不足的网格" if short else "调往需要的网格"
-    move = "to the grids short of staff" if short else "where they are needed"
+    move_zh = "调往缺员网格" if short else "调往需要的网格"
+    move = "to the short-staffed grids" if short else "where they are needed"
     typer.echo(
         f"{len(surplus)} 个网格人员富余：可用 {command} 查看重新分配全社区网格人员、把富余人员"
         f"{move_zh}的方案（确认后去掉 --dry-run 提交） "

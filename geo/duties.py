@@ -1356,8 +1356,8 @@ def _restaff_words(restaff: list[dict[str, Any]]) -> tuple[str, str]:
         _, unit_zh, one, many = next(v for v in _RESTAFF_KIND.values() if v[0] == g["kind"])
         n, since = g["count"], g["from"]
         what_en = f"{n} {one if n == 1 else many}"
-        lack_zh = "人手不足" if g["kind"] == "grids" else "无人负责"
-        lack = "short of staff" if g["kind"] == "grids" else "with nobody"
+        lack_zh = "缺员" if g["kind"] == "grids" else "无人负责"
+        lack = "short-staffed" if g["kind"] == "grids" else "with nobody"
         if g["command"]:
             place_zh = f"{g['area_name']}（{g['area']}）" if g["area_name"] else g["area"]
             place = f"{g['area_name']} ({g['area']})" if g["area_name"] else g["area"]

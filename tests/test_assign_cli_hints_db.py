@@ -53,7 +53,7 @@ def _table(stdout: str) -> dict[str, tuple[str, str]]:
 
 def _short(stdout: str) -> int:
     """The count of grids the command lists short of staff (none listed: 0)."""
-    found = re.search(r"人手不足网格 (\d+) 个", stdout)
+    found = re.search(r"缺员网格 (\d+) 个", stdout)
     return int(found[1]) if found else 0
 
 
@@ -113,7 +113,7 @@ def test_grids_short_while_another_has_spare_staff_name_rebalance(city, pg_url) 
         # T39 L5: the community by its level and name, not 全区 (the whole district)
         + f"；加 --rebalance 重新分配全社区（清华园西北社区，{COMMUNITY}）的网格人员，"
         f"缺员可由 {gap_now} 人减为 {gap_then} 人，"
-        f"人手不足网格{grids_zh}（将保留 {kept} 项、结束 {ended} 项、新增 {started} 项职责；"
+        f"缺员网格{grids_zh}（将保留 {kept} 项、结束 {ended} 项、新增 {started} 项职责；"
         f"可先用 {command} 查看） spare staff: "
         + "".join(
             f"grid {code} has {n} full-time worker(s) more than it needs" for code, n in spare

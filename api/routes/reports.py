@@ -143,7 +143,7 @@ def signed_list(
 
 @router.get(
     "/reports/signed/{signoff_id}",
-    summary="A signed report as it was signed 签发的报表原件",
+    summary="A signed report as it was signed 签发件",
     responses={
         200: {
             "model": SignedReport,
