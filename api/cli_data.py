@@ -32,6 +32,19 @@ _LAYER_ZH = {
 }
 
 
+# each layer's measure word and English noun in the export's line (T71 #26: 网格 950 条, 楼栋
+# 153 条, "wrote 133 roster")
+_LAYER_UNITS = {
+    "grids": ("个", "grids"),
+    "buildings": ("栋", "buildings"),
+    "segments": ("段", "segments"),
+    "streets": ("条", "streets and alleys"),
+    "areas": ("个", "areas"),
+    "roster": ("行", "roster rows"),
+    "people": ("人", "people"),
+}
+
+
 def _readable(path: Path, what: str) -> None:
     """Refuse a missing file before the database is asked for. WHY: an import sets a city
     up and may make the cluster; with a mistyped file in a mistyped data folder it made an
@@ -561,7 +574,10 @@ def export(
         from geo.export import export_layer
 
         n = export_layer(get_engine(), layer, out, crs=crs, encoding=encoding)
-    typer.echo(f"已写入 {out}：{_LAYER_ZH.get(layer, layer)} {n} 条 wrote {n} {layer} to {out}")
+    zh_unit, en_unit = _LAYER_UNITS.get(layer, ("条", layer))
+    typer.echo(
+        f"已写入 {out}：{_LAYER_ZH.get(layer, layer)} {n} {zh_unit} wrote {n} {en_unit} to {out}"
+    )
 
 
 def register(app: typer.Typer) -> None:

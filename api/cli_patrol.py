@@ -177,7 +177,8 @@ def _match_outcome(item: dict, zh: str, line: str, path: str) -> tuple[str, str]
         return zh + "，未能匹配（原因见后）", line + f", not matched: {item['match_error']}"
     m = item["match"]
     zh += f"，已匹配 {m['matched_points']} 个定位点、{m['segments']} 个路段"
-    line += f", matched {m['matched_points']}, {m['segments']} segments"
+    n_seg = m["segments"]
+    line += f", matched {m['matched_points']}, {n_seg} segment{'' if n_seg == 1 else 's'}"
     if m.get("datum_hint"):  # still one line per file
         line += f"; warning: {_datum_warning(m['datum_hint'], path, m.get('segments'))}"
     if m.get("warning"):
@@ -414,14 +415,15 @@ def drop_fixes(
     before: str = typer.Option(
         None,
         "--before",
-        help="删除此日期前的定位点 drop the raw fixes of UTC days before this date (YYYY-MM-DD)",
+        help="删除此日期之前的原始定位点 （按 UTC 日，非北京时间） "
+        "drop the raw fixes of UTC days before this date (YYYY-MM-DD)",
     ),
     keep_days: int = typer.Option(
         None,
         "--keep-days",
         min=1,
         max=36_500,
-        help="或只保留最近 N 天 or: keep only the last N UTC days (for a daily cron)",
+        help="或只保留最近 N 个 UTC 日 or: keep only the last N UTC days (for a daily cron)",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="只列出不删除 only list the days and fix counts"

@@ -327,7 +327,7 @@ def test_people_export_imports_back_with_nothing_changed(run, city, tmp_path, su
     out = tmp_path / f"名册{suffix}"
     r = run("export", "people", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    assert f"人员名册 {len(before)} 条" in r.stdout
+    assert f"人员名册 {len(before)} 人" in r.stdout
     if suffix == ".csv":
         head = out.read_bytes().decode("utf-8-sig").splitlines()[0]
         assert head == "人员编号,姓名,手机号,角色,经度,纬度,楼栋编号,兼职,容量"
@@ -481,7 +481,7 @@ def test_people_export_with_leavers_names_them_and_imports_back_unchanged(run, c
         assert left not in [row["人员编号"] for row in _csv_rows(out)]
         r = run("export", "people", "--with-leavers", "--out", str(out))
         assert r.returncode == 0, r.stderr
-        assert f"人员名册 {len(before)} 条" in r.stdout
+        assert f"人员名册 {len(before)} 人" in r.stdout
         rows = _csv_rows(out)
         assert list(rows[0])[-1] == "在岗状态"
         status = {row["人员编号"]: row["在岗状态"] for row in rows}

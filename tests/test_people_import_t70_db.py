@@ -307,7 +307,7 @@ def test_export_people_takes_an_area(city, pg_url, tmp_path, monkeypatch, run_in
         monkeypatch, pg_url, run_inproc, "export", "people", "--area", XYL_SUB, "--out", str(out)
     )
     assert res.returncode == 0, res.stderr
-    assert f"人员名册 {N_XYL} 条" in res.stdout
+    assert f"人员名册 {N_XYL} 人" in res.stdout
     ids = pd.read_csv(out, dtype=str)["人员编号"].str.strip()
     assert sorted(ids) == [f"XYL-AS{k:02d}" for k in range(1, N_XYL + 1)]
     res = _cli(
