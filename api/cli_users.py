@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 
 from api.cli_people import PERSON_HELP, Person, person_option, resolve_person
 
-users_app = typer.Typer(help="用户与令牌 Accounts and tokens.", no_args_is_help=True)
+users_app = typer.Typer(help="账号与令牌 Accounts and tokens.", no_args_is_help=True)
 
 # the roles by name, as geo.accounts names them (steward: every patrol person's account,
 # alley stewards and street chiefs alike, T40 #8); spelt out here: help needs no database code
@@ -30,7 +30,7 @@ def _engine(create: bool = False):  # -> Engine
 
 @users_app.command("add")
 def add(
-    username: str = typer.Argument(..., help="登录名 login name (letters, digits, _ . @ -)"),
+    username: str = typer.Argument(..., help="账号名 account name (letters, digits, _ . @ -)"),
     role: str = typer.Option(
         ..., "--role", help=f"角色 {_ROLE_HELP}the role: admin, planner, steward or viewer"
     ),
@@ -47,7 +47,7 @@ def add(
         False, "--password-stdin", help="从标准输入读密码 read the password from stdin (scripts)"
     ),
 ) -> None:
-    """添加用户 Create an account; without a password given, a random one is printed once."""
+    """添加账号 Create an account; without a password given, a random one is printed once."""
     import secrets
 
     from geo.accounts import (
@@ -300,13 +300,13 @@ def _person_shown(r: dict) -> str:
 
 @users_app.command("list")
 def list_() -> None:
-    """用户列表 List accounts (never passwords)."""
+    """账号列表 List accounts (never passwords)."""
     from geo.accounts import list_users, role_zh
 
     with _engine().connect() as conn:
         rows = list_users(conn)
     typer.echo(
-        "用户 username\t角色 role\t区域 areas\t人员（人员编号） person (registry id)\t"
+        "账号名 username\t角色 role\t区域 areas\t人员（人员编号） person (registry id)\t"
         "状态 active\t令牌 tokens"
     )
     for r in rows:
@@ -446,7 +446,7 @@ def unlock(
     whom = f"user {username}" if username else f"address {address}"
     whom_zh = f"账号 {username}" if username else f"地址 {address}"
     if not known:  # tries of a name with no account were counted and are lifted
-        whom, whom_zh = f"name {username} (no such account)", f"登录名 {username}（无此账号）"
+        whom, whom_zh = f"name {username} (no such account)", f"账号名 {username}（无此账号）"
     where = f" from {address}" if username and address else ""
     where_zh = f"（来自 {address}）" if username and address else ""
     of = "的" if where_zh or not known else " 的"

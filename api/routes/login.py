@@ -41,7 +41,7 @@ button {{ margin-top: 1.2rem; width: 100%; padding: .6rem; font-size: 1rem; back
 <body>
 <form id="f">
   <h1>网格化管理 gridward<br><small>登录 Sign in</small></h1>
-  <label for="u">用户名 Username</label>
+  <label for="u">账号名 Username</label>
   <input id="u" name="username" autocomplete="username" required>
   <label for="p">密码 Password</label>
   <input id="p" name="password" type="password" autocomplete="current-password" required>
