@@ -5,7 +5,9 @@ Shapefile (.shp with .shx/.dbf/.prj/.cpg) and KML (.kml). Coordinates in WGS 84 
 is asked for (``--crs``, read by :func:`geo.crs.normalize_crs`): CGCS2000 (EPSG:4490), a
 projected EPSG code in metres (EPSG:4548, a CGCS2000 3-degree zone), or GCJ-02 / BD-09 (the
 phone map apps' datums, the inverse of what the imports' ``--crs gcj02`` undoes). KML is
-always WGS 84.
+always WGS 84. The buildings layer is also written as a table, .csv (UTF-8 with a BOM, as
+Excel reads it) or .xlsx: a census sheet keyed by 楼栋编号 (:func:`buildings_table`), with
+a point inside each building as 经度/纬度 (in ``--crs`` when it is one of lon/lat).
 
 Shapefile field names (at most 10 characters) are gridward's, :data:`SHP_FIELDS`: never
 GDAL's silent cuts (``community_`` / ``building_c``), which made two fields alike.
@@ -145,15 +147,30 @@ def with_staff(conn: Connection, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out[cols], geometry="geom", crs=grids.crs)
 
 
-def out_format(path: Path) -> str:
-    """The format of ``path`` by its suffix, or an InputError naming the ones written."""
-    kind = SUFFIXES.get(path.suffix.lower())
+#: a table of the buildings layer (the census office's sheet), by its suffix
+TABLE_SUFFIXES = {".csv": "CSV", ".xlsx": "XLSX"}
+TABLE_LAYERS = ("buildings",)
+
+
+def out_format(path: Path, layer: str | None = None) -> str:
+    """The format of ``path`` by its suffix, or an InputError naming the ones written for
+    ``layer`` (a table, .csv or .xlsx, for the buildings layer only)."""
+    suffix = path.suffix.lower()
+    if suffix in TABLE_SUFFIXES and layer in TABLE_LAYERS:
+        return TABLE_SUFFIXES[suffix]
+    kind = SUFFIXES.get(suffix)
     if kind is None:
+        tables_zh = "；楼栋（buildings）还可写 .csv 或 .xlsx 表格"
+        tables = "; buildings also as a .csv or .xlsx table"
+        if suffix in TABLE_SUFFIXES:
+            what = layer or "此图层 this layer"
+            tables_zh = f"；.csv/.xlsx 表格只用于 buildings（及 roster、people），不用于 {what}"
+            tables = f"; a .csv/.xlsx table is for buildings (and roster, people), not {what}"
         raise InputError(
             f"导出文件 {path.name} 的类型 '{path.suffix}' 不支持，只能写 .geojson（或 .json）、"
-            f".gpkg、.shp 或 .kml 文件 "
+            f".gpkg、.shp 或 .kml 文件{tables_zh} "
             f"{path.name}: export writes .geojson (or .json), .gpkg, .shp or .kml, "
-            f"not '{path.suffix}'"
+            f"not '{path.suffix}'{tables}"
         )
     return kind
 
@@ -170,10 +187,19 @@ def check_out_folder(path: Path) -> None:
         )
 
 
-def check_options(path: Path, crs: str | None, encoding: str | None) -> tuple[str, str, str]:
+def check_options(
+    path: Path, crs: str | None, encoding: str | None, layer: str | None = None
+) -> tuple[str, str, str]:
     """(format, CRS, .dbf encoding) of an export, each checked before the database is read."""
-    kind = out_format(path)
+    kind = out_format(path, layer)
     target = normalize_crs(crs)
+    if kind in TABLE_SUFFIXES.values() and not _lonlat(target):
+        raise InputError(
+            f"表格只写经度、纬度，不能用投影坐标系 --crs {crs}：请用 wgs84（默认）、cgcs2000、"
+            f"gcj02 或 bd09，或改写 .gpkg、.shp、.geojson 文件 "
+            f"a table gives longitude and latitude, not projected --crs {crs}: use wgs84 "
+            "(the default), cgcs2000, gcj02 or bd09, or write a .gpkg, .shp or .geojson"
+        )
     if kind == "KML" and target != WGS84:
         raise InputError(
             f"KML 文件只能是 WGS-84 经纬度，不能用 --crs {crs}：请去掉 --crs，或改写 .gpkg、"
@@ -234,8 +260,10 @@ def export_layer(
     """Write one layer (see the module for formats and CRSs); returns the number of features.
     Checked before anything is read: the suffix, the CRS, the encoding, the folder."""
     path = Path(path)
-    kind, target, enc = check_options(path, crs, encoding)
+    kind, target, enc = check_options(path, crs, encoding, layer)
     check_out_folder(path)
+    if kind in TABLE_SUFFIXES.values():
+        return write_buildings_table(engine, path, target)
     gdf = oriented(to_crs(read_layer(engine, layer), target))
     if kind == "SHP":
         write_shapefile(gdf, path, enc)
@@ -248,6 +276,79 @@ def export_layer(
     else:
         _write_other_crs(gdf, path, kind, layer)
     return len(gdf)
+
+
+def _lonlat(target: str) -> bool:
+    """Whether ``target`` (a :func:`geo.crs.normalize_crs` value) gives lon/lat, not metres."""
+    import pyproj
+
+    return target in (WGS84, "gcj02", "bd09") or pyproj.CRS(target).is_geographic
+
+
+# the census sheet: column → header. The headers are those `gridward import households`
+# reads (楼栋编号 keys the rows, 户数来源 says which counts are estimates, 地址 is shown in
+# its messages), so the sheet filled in by the census office imports back as it is
+TABLE_HEADERS = {
+    "building_id": "楼栋编号",
+    "name": "楼栋名称",
+    "building_type": "楼栋类型",
+    "address": "地址",
+    "community_code": "社区编码",
+    "grid_code": "网格编码",
+    "households": "户数",
+    "household_source": "户数来源",
+    "lon": "经度",
+    "lat": "纬度",
+}
+TABLE_CODES = ("community_code", "grid_code")  # text cells: Excel keeps their 12/15 digits
+SOURCE_WORDS = {"estimated": "估算", "given": "给定"}  # import households reads 估算
+NEAR_STREET_M = 150  # a street named in 地址 lies this close to the building
+
+# a building's community and grid, the nearest named street and a point inside it
+_TABLE_SQL = (
+    _BUILDING_GRID + "SELECT b.id AS building_id, b.name, b.building_type, b.households, "
+    "b.household_source, a.code AS community_code, a.name AS community, "
+    "s.name AS subdistrict, m.code AS grid_code, near.name AS street, "
+    "ST_X(pt.p) AS lon, ST_Y(pt.p) AS lat "
+    "FROM buildings b CROSS JOIN LATERAL (SELECT ST_PointOnSurface(b.geom) AS p) pt "
+    "LEFT JOIN areas a ON a.id = b.community_id LEFT JOIN areas s ON s.id = a.parent_id "
+    "LEFT JOIN m ON m.bid = b.id "
+    "LEFT JOIN LATERAL (SELECT st.name FROM streets st WHERE st.retired_at IS NULL "
+    "  AND st.name IS NOT NULL AND ST_DWithin(st.geom::geography, pt.p::geography, :near) "
+    "  ORDER BY st.geom <-> pt.p LIMIT 1) near ON true ORDER BY b.id"
+)
+
+
+def buildings_table(engine: Engine, target: str = WGS84) -> pd.DataFrame:
+    """The buildings as a census sheet, one row each by id (:data:`TABLE_HEADERS`' keys):
+    name, type, 地址, community and grid codes, households and their source (估算/给定), and
+    a point inside the building (lon/lat to 1e-7°, in ``target``: WGS 84, CGCS2000, GCJ-02
+    or BD-09). 地址 is where to find it, as gridward knows it: subdistrict and community
+    names and the nearest named street within :data:`NEAR_STREET_M` (学清路附近); gridward
+    stores no door number. WHY (T70 #16): a census keyed by 楼栋编号 had to be prepared from
+    the GeoJSON in QGIS or a script."""
+    with engine.connect() as conn:
+        df = read_frame(text(_TABLE_SQL), conn, params={"near": NEAR_STREET_M})
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs=WGS84)
+    pts = to_crs(pts, target)
+    df["lon"], df["lat"] = pts.geometry.x.round(7), pts.geometry.y.round(7)
+    place = (df["subdistrict"].fillna("") + df["community"].fillna("")).str.strip()
+    near = df["street"].map(lambda v: f"{v}附近" if isinstance(v, str) and v else "")
+    df["address"] = [
+        "，".join(x for x in (p, n) if x) or None for p, n in zip(place, near, strict=True)
+    ]
+    df["household_source"] = df["household_source"].map(lambda v: SOURCE_WORDS.get(v, v))
+    df["households"] = df["households"].astype("Int64")
+    return df[list(TABLE_HEADERS)]
+
+
+def write_buildings_table(engine: Engine, path: Path, target: str = WGS84) -> int:
+    """Write :func:`buildings_table` to ``path`` (.csv or .xlsx); returns its rows."""
+    from geo.roster_export import write_table
+
+    df = buildings_table(engine, target)
+    write_table(df, path, TABLE_HEADERS, TABLE_CODES, "楼栋户数")
+    return len(df)
 
 
 def _write_other_crs(gdf: gpd.GeoDataFrame, path: Path, kind: str, layer: str) -> None:

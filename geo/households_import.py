@@ -28,8 +28,10 @@ from geo.importer import (
     copy_rows,
     ewkb_hex,
     file_sha256,
+    grid_households,
     no_progress,
     record_import,
+    short_staffed_notes,
 )
 from geo.partition.validate import MAX_BUILDING_HOUSEHOLDS
 from geo.plans import refresh_grid_households
@@ -106,6 +108,15 @@ class _Rows:
     # per row, whether that column is present but its cell blank: the source not stated
     # (T51 #5; empty list: no such column)
     unstated: list[bool] = field(default_factory=list)
+
+
+def source_words(col: str | None) -> tuple[str, str]:
+    """The words for an estimate and a given count in the source column ``col``: 估算/给定
+    under a Chinese header (户数来源: gridward's census sheet writes them, T70 #16), else
+    estimated/given (its GeoJSON export's household_source), so a message names the value
+    the file holds and the one to write."""
+    chinese = bool(col) and any(ord(ch) > 127 for ch in str(col))
+    return ("估算", "给定") if chinese else ("estimated", "given")
 
 
 def _estimated(values: pd.Series) -> list[bool]:
@@ -489,6 +500,7 @@ def _edited_estimates(conn: Connection, marked: _Rows) -> str | None:
     if not edits:
         return None
     col, n = marked.source_col, len(edits)
+    est, giv = source_words(col)
     shown = [(_building(e.id, e.name), e.old, e.new) for e in edits[:EDITS_SHOWN]]
     more_zh = f" 等 {n} {marked.numbering.zh}" if n > EDITS_SHOWN else ""
     more = f" and {n - EDITS_SHOWN} more" if n > EDITS_SHOWN else ""
@@ -496,12 +508,12 @@ def _edited_estimates(conn: Connection, marked: _Rows) -> str | None:
     listed = ", ".join(f"{b[1]} {old}→{new}" for b, old, new in shown)
     rows_en = f"{n} {marked.numbering.en}{'' if n == 1 else 's'}"
     return (
-        f"{n} {marked.numbering.zh}标为 {col}=estimated 的户数与现存估算值不同（{listed_zh}"
-        f"{more_zh}），因标为估算值未导入；如是新的户数，请把这些行的 {col} 改为 given 后重新导入 "
-        f"{rows_en} marked {col}=estimated {'gives' if n == 1 else 'give'} households other "
+        f"{n} {marked.numbering.zh}标为 {col}={est} 的户数与现存估算值不同（{listed_zh}"
+        f"{more_zh}），因标为估算值未导入；如是新的户数，请把这些行的 {col} 改为 {giv} 后重新导入 "
+        f"{rows_en} marked {col}={est} {'gives' if n == 1 else 'give'} households other "
         "than the stored estimate "
         f"({listed}{more}): not imported, being marked estimated; if they are new counts, "
-        f"set {col} to given on "
+        f"set {col} to {giv} on "
         f"{'that row' if n == 1 else 'those rows'} and import again"
     )
 
@@ -523,7 +535,9 @@ def import_households(
     counts (``rows`` read, ``buildings_updated``: distinct buildings whose count changed,
     ``grids_updated``, ``buildings_confirmed``: an estimate confirmed by an equal census
     count, now given, ``buildings_unchanged``: already given with that count,
-    ``rows_estimated``: rows left out) and ``warnings`` (rows left out, repeated rows).
+    ``rows_estimated``: rows left out) and ``warnings`` (rows left out, repeated rows, and
+    the grids the new counts left short of full-time workers, by code, with whether anyone
+    is free to staff them: :func:`geo.importer.short_staffed_notes`).
     """
     path = Path(path)
     progress(0.0, "读取户数 reading households")
@@ -543,13 +557,14 @@ def import_households(
     rows, n_estimated = _without_estimated(rows)
     if n_estimated:
         col = rows.source_col
+        est, giv = source_words(col)
         warnings.append(
-            f"{n_estimated} {numbering.zh}的户数是估算值（{col}=estimated），未作为普查户数导入；"
-            f"若确是普查户数，请把 {col} 列改为 given 或删去该列 "
+            f"{n_estimated} {numbering.zh}的户数是估算值（{col}={est}），未作为普查户数导入；"
+            f"若确是普查户数，请把 {col} 列改为 {giv} 或删去该列 "
             f"{n_estimated} {numbering.en}{'' if n_estimated == 1 else 's'} "
             f"{'gives' if n_estimated == 1 else 'give'} estimated households "
-            f"({col}=estimated): not imported as census counts; if they are census counts, "
-            f"set {col} to given or delete the column"
+            f"({col}={est}): not imported as census counts; if they are census counts, "
+            f"set {col} to {giv} or delete the column"
         )
     sha = file_sha256(path)
     with engine.begin() as conn:
@@ -673,6 +688,7 @@ def import_households(
         kept_estimates = [b for b in same if b in unstated]
         confirmed = [b for b in same if b not in unstated]
         ids = updated + confirmed
+        grids_before = grid_households(conn)
         conn.execute(
             text(
                 "UPDATE buildings b SET households = s.households, household_source = 'given', "
@@ -683,6 +699,8 @@ def import_households(
         )
         counts: dict = {"rows": read, "buildings_updated": len(updated)}
         counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
+        # (T70 #17) the grids this left short of full-time workers, as plans commit names them
+        warnings += short_staffed_notes(conn, grids_before)
         # after the older keys: scripts read the key=value line
         counts["buildings_confirmed"] = len(confirmed)
         counts["buildings_unchanged"] = len(new) - len(ids)
@@ -693,13 +711,14 @@ def import_households(
                 warnings.append(edited)
         if kept_estimates:
             col, k = rows.source_col, len(kept_estimates)
+            giv = source_words(col)[1]
             warnings.append(
                 f"{k} 栋楼的 {col} 为空且户数与现存估算值相同，仍为估算值（未改为普查给定）；"
-                f"如是普查户数，请在这些行的 {col} 填 given 后重新导入 "
+                f"如是普查户数，请在这些行的 {col} 填 {giv} 后重新导入 "
                 f"{count_en(k, 'building', 'buildings')} with a blank {col} "
                 f"{'gives' if k == 1 else 'give'} the stored estimate: kept as "
                 f"{'an estimate' if k == 1 else 'estimates'} (not made census-given); if "
-                f"they are census counts, write given in {col} and import again"
+                f"they are census counts, write {giv} in {col} and import again"
             )
         record_import(conn, "households", path, sha, counts)
     progress(1.0, "完成 done")

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import audit
 from geo.building_links import link_buildings_to_communities
-from geo.errors import InputError
+from geo.errors import InputError, count_en
 from geo.partition.validate import MAX_BUILDING_HOUSEHOLDS
 from geo.plans import refresh_grid_households
 from geo.settings import Settings, get_settings
@@ -406,8 +406,8 @@ def store_segments(
     street renamed: id, old and new key and name), ``moved`` (per old street and new street:
     their ids, keys, names and how many segments), ``new_streets`` (the ids of the streets
     this file created or made live again in a network it is a version of) and
-    ``new_area_streets`` (those it created in a new area: sharing nothing with a network
-    stored already)."""
+    ``new_area_streets`` (those it created in a new area: sharing nothing with the network
+    stored already, or with none at all: the first import)."""
     if retire not in RETIRE_MODES:
         raise InputError(
             f"停用方式 '{retire}' 有误，请用 {', '.join(RETIRE_MODES)} 之一 "
@@ -433,8 +433,6 @@ def store_segments(
     notes.update(renamed=[], moved=[], new_streets=[], new_area_streets=[])
     if segments.empty:
         return counts
-    # a network stored before this file: its new streets are someone's to staff (T50 #9)
-    had_network = bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM streets)")).scalar_one())
     conn.execute(
         text(
             "CREATE TEMP TABLE stage_segments (uid text, street_key text, osm_way_id bigint, "
@@ -581,8 +579,9 @@ def store_segments(
     notes["new_streets"] = sorted(new_streets) if versioned else []
     # WHY (T50 #9): a new area's extract shares nothing with the stored network (not
     # versioned), so its streets were left out above and new_streets_without_duty said 0
-    # for 255 streets nobody held; a first import (nothing stored) has none to name
-    notes["new_area_streets"] = sorted(new_streets) if had_network and not versioned else []
+    # for 255 streets nobody held. WHY the first import too (T70 #9): into an empty
+    # database it said 0 and no hint, when a new subdistrict needs the hint most
+    notes["new_area_streets"] = sorted(new_streets) if not versioned else []
     return {k: int(v or 0) for k, v in counts.items()}
 
 
@@ -833,8 +832,10 @@ def import_osm(
     duty in force today or later on a retired street: ``duties_on_retired_streets``) and
     ``unstaffed_new`` (the live streets this import created or made live again, in a network
     that was there before, with no duty today or later: ``new_streets_without_duty``), and
-    ``warnings``: buildings in no community (:func:`buildings_in_no_community`), and the new
-    area's streets nobody holds, with the assign commands (:func:`_new_area_note`)."""
+    ``warnings``: buildings in no community (:func:`buildings_in_no_community`), the new
+    area's streets nobody holds, with the assign commands (:func:`_new_area_note`; a first
+    import's too), the estimates left on university grounds (:func:`campus_estimates_note`)
+    and the grids the new counts left short of workers (:func:`short_staffed_notes`)."""
     from geo.households import HouseholdParams, estimate_households
     from geo.network import split_segments
     from geo.osm import read_osm
@@ -857,6 +858,7 @@ def import_osm(
     sha = file_sha256(path)
     try:
         with engine.begin() as conn:  # one transaction: a refused file writes nothing
+            grids_before = grid_households(conn)
             n_buildings = store_buildings(conn, buildings)
             progress(0.8, "写入街巷 writing streets")
             changes: dict[str, Any] = {}
@@ -866,7 +868,8 @@ def import_osm(
             progress(0.9, "把楼栋归入社区 linking buildings to communities")
             link_buildings_to_communities(conn)
             no_community = buildings_in_no_community(conn)  # T48 #2, #6
-            no_community += _new_area_note(conn, unstaffed_area)  # T50 #9
+            no_community += _new_area_note(conn, unstaffed_area)  # T50 #9, T70 #9
+            no_community += campus_estimates_note(conn, buildings)  # T70 #5
             counts = {
                 "buildings_read": len(buildings),
                 "segments_read": len(segments),
@@ -892,6 +895,7 @@ def import_osm(
                 "streets": int((segments["kind"] == "street").sum()),
             }
             counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
+            no_community += short_staffed_notes(conn, grids_before, s)  # T70 #17
             record_import(conn, "osm", path, sha, counts)
     except RetirementRefused as exc:  # the same, naming the file
         raise RetirementRefused(exc.retiring, exc.judged, path.name) from None
@@ -909,10 +913,12 @@ def import_osm(
 
 def _new_area_note(conn: Connection, unstaffed: list[dict[str, Any]]) -> list[str]:
     """One note on the streets and alleys of a new area (an extract sharing nothing with the
-    stored network) that nobody holds: how many, and the ``gridward assign streets|alleys
-    --area CODE`` to run for each subdistrict (township) they lie in; those in none are told
-    to wait for their areas. [] when there are none. WHY (T50 #9): a second district's
-    extract said new_streets_without_duty=0 and nothing else, with 255 streets unstaffed."""
+    stored network, or the first one imported) that nobody holds: how many, and the
+    ``gridward assign streets|alleys --area CODE`` to run for each subdistrict (township)
+    they lie in; those in none are told to wait for their areas. [] when there are none.
+    WHY (T50 #9, T70 #9): a second district's extract, and a new subdistrict's first import
+    into an empty database, said new_streets_without_duty=0 and nothing else, with 255
+    streets unstaffed."""
     if not unstaffed:
         return []
     ids = [int(u["street_id"]) for u in unstaffed]
@@ -959,6 +965,191 @@ def _new_area_note(conn: Connection, unstaffed: list[dict[str, Any]]) -> list[st
     zh = f"{head_zh}：{'；'.join(runs_zh)}"
     en = f"{head}: {'; '.join(runs)}"
     return [f"{zh} {en}"]
+
+
+#: how many of the largest campus estimates a note names (the rest are counted)
+CAMPUS_SHOWN = 5
+
+
+def campus_estimates_note(conn: Connection, buildings: gpd.GeoDataFrame) -> list[str]:
+    """One note on the buildings of ``buildings`` marked ``campus`` (a plain building=yes on
+    a university's or college's grounds, :mod:`geo.osm`) whose stored count is still an
+    estimate above 0: how many, their households, and the largest by id, name and count, to
+    check and give by ``import households``. [] when there are none.
+
+    WHY (T70 #5): the rule keeps such a building as homes (Beijing campuses hold staff
+    housing), and for a campus subdistrict that put hundreds of households into grids from
+    teaching and office buildings nobody named as such; the planner found them by name. A
+    building given a count (0 included) is no estimate any more and drops out of the note."""
+    if "campus" not in buildings.columns or not buildings["campus"].any():
+        return []
+    keys = buildings.loc[buildings["campus"].astype(bool), "source_key"].tolist()
+    rows = conn.execute(
+        text(
+            "SELECT id, name, households FROM buildings WHERE source_key = ANY(:k) "
+            "AND household_source = 'estimated' AND households > 0 "
+            "ORDER BY households DESC, id"
+        ),
+        {"k": keys},
+    ).all()
+    if not rows:
+        return []
+    n, hh = len(rows), sum(int(r.households) for r in rows)
+    shown = rows[:CAMPUS_SHOWN]
+    top_zh = "、".join(
+        f"楼栋 {r.id}{f' {r.name}' if r.name else ''} {r.households} 户" for r in shown
+    )
+    top = ", ".join(
+        f"building {r.id}{f' {r.name}' if r.name else ''} {r.households}" for r in shown
+    )
+    if n > len(shown):
+        top_zh += f" 等 {n} 栋"
+        top += f" and {n - len(shown)} more"
+    return [
+        f"大学、学院用地上有 {n} 栋未注明用途的楼（building=yes）按住宅估算了 {hh} 户："
+        f"它们可能是教工住宅，也可能是教学楼、办公楼；户数最多的是 {top_zh}。请核实，"
+        "用 gridward import households 导入实际户数（不住人的楼填 0） "
+        f"{count_en(n, 'building', 'buildings')} on university or college grounds with no "
+        f"use in OSM (building=yes) {'is' if n == 1 else 'are'} estimated as homes, {hh} "
+        f"households: they may be staff housing, or teaching and office buildings; the "
+        f"largest: {top}. Check them and give the real counts with gridward import "
+        "households (0 for a building where nobody lives)"
+    ]
+
+
+def grid_households(conn: Connection) -> dict[int, int]:
+    """Each current level-1 grid's households (id → count), taken before an import changes
+    buildings' counts, so that :func:`short_staffed_notes` can tell what the import did."""
+    return {
+        int(r.id): int(r.households or 0)
+        for r in conn.execute(
+            text("SELECT id, households FROM grids WHERE level = 1 AND retired_at IS NULL")
+        )
+    }
+
+
+def short_staffed_notes(
+    conn: Connection, before: dict[int, int], settings: Settings | None = None
+) -> list[str]:
+    """One note per community whose current grids an import left short of full-time workers:
+    grids whose households changed from ``before`` (:func:`grid_households`) and that had
+    the workers their old count needed (1 per ``households_per_worker``) but not their new
+    one, each by code with its households old→new and workers held/needed, as ``plans
+    commit`` names them (:func:`geo.plan_duties.staffing_gaps`, the same rule), and whether
+    anyone can fill them: the idle full-time workers ``assign grids`` may give them (no
+    current grid duty), else that people must be added first. [] when none.
+
+    WHY (T70 #17): a household correction took a grid from 300 to 330 households, needing 4
+    workers with 3; the import said only 网格户数已更新 3, and ``assign grids`` then reported
+    the grid short without saying that every full-time worker was used."""
+    from geo.assign.grids import workers_needed
+    from geo.plan_duties import staffing_gaps
+    from geo.settings import city_today
+
+    s = settings or get_settings()
+    per = s.households_per_worker
+    changed = conn.execute(
+        text(
+            "SELECT g.id, g.code, g.households, g.community_id, g.version, a.code AS area_code "
+            "FROM grids g JOIN areas a ON a.id = g.community_id WHERE g.level = 1 "
+            "AND g.retired_at IS NULL AND g.id = ANY(CAST(:ids AS int[])) ORDER BY g.code"
+        ),
+        {"ids": list(before)},
+    ).all()
+    changed = [r for r in changed if int(r.households or 0) != before[int(r.id)]]
+    if not changed:
+        return []
+    today = city_today(s)
+    notes = []
+    for (area_id, version, area_code), rows in _by_community(changed).items():
+        old = {r.code: before[int(r.id)] for r in rows}
+        short = [
+            g
+            for g in staffing_gaps(conn, area_id, version, today, per)
+            if g["grid"] in old
+            and g["workers"] < g["workers_needed"]
+            and g["workers"] >= int(workers_needed([old[g["grid"]]], per)[0])
+        ]
+        if short:
+            notes.append(_short_note(conn, area_id, area_code, short, old, per, today))
+    return notes
+
+
+def _by_community(rows: list[Any]) -> dict[tuple[int, int, str], list[Any]]:
+    """``rows`` (grids) grouped by (community id, version, community code)."""
+    out: dict[tuple[int, int, str], list[Any]] = {}
+    for r in rows:
+        out.setdefault((int(r.community_id), int(r.version), str(r.area_code)), []).append(r)
+    return out
+
+
+def _idle_workers(conn: Connection, area_id: int, today: Any) -> tuple[int, int]:
+    """(full-time workers ``assign grids`` may give the community's grids, how many of them
+    hold no current grid duty today or later): the candidates are its own rule
+    (:func:`geo.staffing._people`: in post, living within 2 km, home in its subdistrict)."""
+    from geo.staffing import _people
+
+    area = conn.execute(
+        text("SELECT id, code, level, parent_id FROM areas WHERE id = :a"), {"a": area_id}
+    ).one()
+    pool = _people(conn, area, ("grid_worker",))
+    if pool.empty:
+        return 0, 0
+    busy = conn.execute(
+        text(
+            "SELECT count(DISTINCT a.person_id) FROM assignments a JOIN grids g "
+            "ON g.id = a.grid_id WHERE g.retired_at IS NULL AND a.person_id = ANY(:p) "
+            "AND (a.valid_to IS NULL OR a.valid_to >= :d)"
+        ),
+        {"p": pool["person_id"].astype(int).tolist(), "d": today},
+    ).scalar_one()
+    return len(pool), len(pool) - int(busy)
+
+
+def _short_note(
+    conn: Connection,
+    area_id: int,
+    code: str,
+    short: list[dict[str, Any]],
+    old: dict[str, int],
+    per: int,
+    today: Any,
+) -> str:
+    """The note of :func:`short_staffed_notes` for one community."""
+    items_zh = "；".join(
+        f"{g['grid']} {old[g['grid']]}→{g['households']} 户，专职网格员 "
+        f"{g['workers']}/{g['workers_needed']}"
+        for g in short
+    )
+    items = "; ".join(
+        f"{g['grid']} {old[g['grid']]}→{g['households']} households, workers "
+        f"{g['workers']}/{g['workers_needed']}"
+        for g in short
+    )
+    n = len(short)
+    cmd = f"gridward assign grids --area {code}"
+    pool, idle = _idle_workers(conn, area_id, today)
+    if idle:
+        fix_zh = f"有 {idle} 名专职网格员尚无网格：请运行 {cmd}"
+        fix = (
+            f"{idle} full-time grid worker{'s' if idle != 1 else ''} "
+            f"{'holds' if idle == 1 else 'hold'} no grid: run {cmd}"
+        )
+    else:
+        fix_zh = (
+            f"没有空闲的专职网格员：可安排到社区 {code} 的 {pool} 名专职网格员都已有网格，"
+            f"请先增补人员（gridward import people），再运行 {cmd}"
+        )
+        fix = (
+            f"no idle full-time grid worker is left: all {pool} who may serve community "
+            f"{code} hold a grid; add people first (gridward import people), then run {cmd}"
+        )
+    return (
+        f"户数变动后社区 {code} 有 {n} 个网格专职网格员不足（每 {per} 户 1 名）：{items_zh}；"
+        f"{fix_zh} "
+        f"the household change left {n} grid{'s' if n != 1 else ''} of community {code} "
+        f"short of full-time workers (1 per {per} households): {items}; {fix}"
+    )
 
 
 def _duty_gaps(
@@ -1111,6 +1302,7 @@ def import_buildings(
     sha = file_sha256(path)
     progress(0.6, "写入楼栋 writing buildings")
     with engine.begin() as conn:
+        grids_before = grid_households(conn)
         written = store_buildings(conn, est)
         link_buildings_to_communities(conn)
         no_community = buildings_in_no_community(conn)  # T48 #2, #6
@@ -1121,6 +1313,7 @@ def import_buildings(
             "households_estimated": int((est["household_source"] == "estimated").sum()),
         }
         counts["grids_updated"] = refresh_grid_households(conn)  # counts follow buildings
+        no_community += short_staffed_notes(conn, grids_before, s)  # T70 #17
         record_import(conn, "buildings", path, sha, counts)
     progress(1.0, "完成 done")
     if no_community:  # said after the counts (the CLI: on stderr, each "warning: …")

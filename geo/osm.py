@@ -22,13 +22,18 @@ estimate gives it half a residential building's share. Where OSM says more, its
 ``building_type`` is that use, so the estimate gives it no households (a use is not in the
 residential table):
 
-* its own tags: ``amenity``, ``tourism`` or ``healthcare`` (the value: ``kindergarten``,
-  ``restaurant``, ``hotel``), ``shop`` (``retail``), ``office`` (``office``);
+* its own tags: ``amenity``, ``tourism``, ``healthcare`` or ``leisure`` (the value:
+  ``kindergarten``, ``restaurant``, ``hotel``, ``fitness_centre``), ``shop`` (``retail``),
+  ``office`` (``office``), ``sport`` (``sports_hall``); WHY leisure and sport (T70 #5): a
+  campus's 体育馆 tagged leisure=fitness_centre was given 272 households;
 * else the area it stands in (inner point): ``amenity`` = kindergarten, school, hospital,
   clinic, police, fire_station, townhall, courthouse, prison, place_of_worship,
   research_institute or marketplace, or ``landuse`` = commercial, retail, industrial,
   military or railway. Universities and colleges are left out on purpose: Beijing campuses
-  (大院) hold staff housing tagged ``building=yes``.
+  (大院) hold staff housing tagged ``building=yes``. Such a building is marked ``campus``
+  instead (unless its name says homes: 学生公寓, 宿舍, :data:`HOME_WORDS`), so that the import
+  names the largest of their estimates to be checked (T70 #5: a library, Teaching Building 3
+  and three 教学楼 were estimated as homes, and the planner had to find them by name).
 
 A building tagged ``residential``, ``apartments`` and so on keeps its type whatever else it
 carries (flats over a ground-floor shop).
@@ -68,9 +73,20 @@ USE_KEYS: dict[str, str | None] = {
     "amenity": None,
     "tourism": None,
     "healthcare": None,
+    "leisure": None,
     "shop": "retail",
     "office": "office",
+    "sport": "sports_hall",
 }
+#: words of a name that say homes (学生公寓, 教工宿舍, 家属楼): a building so named is explained
+HOME_WORDS: tuple[tuple[str, ...], tuple[str, ...]] = (
+    ("公寓", "宿舍", "住宅", "家属", "小区", "住房", "新村", "公馆", "寓所"),
+    ("dorm", "dorms", "dormitory", "dormitories", "apartment", "apartments", "residence",
+     "residences", "residential", "housing", "flats", "homes"),
+)  # fmt: skip
+NAME_KEYS = ("name", "name:zh", "name:en")
+#: the grounds whose buildings=yes stay homes but are marked ``campus`` (see the docstring)
+CAMPUS_AMENITY = frozenset({"university", "college"})
 #: areas whose buildings=yes are not dwellings (see the module docstring for why not campuses)
 NONRESIDENTIAL_AMENITY = frozenset(
     {
@@ -150,6 +166,26 @@ def building_use(tags: dict[str, str]) -> str | None:
     return None
 
 
+def _words_re(words: tuple[str, ...]) -> re.Pattern[str]:
+    """English words as whole words, any case ("Teaching Building 3", not "Labrador")."""
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
+
+
+_HOME_RE = (HOME_WORDS[0], _words_re(HOME_WORDS[1]))
+
+
+def _says_homes(names: list[str | None]) -> bool:
+    """Whether a building's names say it holds homes (:data:`HOME_WORDS`)."""
+    text = " ".join(n.strip() for n in names if n and n.strip())
+    zh, en = _HOME_RE
+    return any(w in text for w in zh) or en.search(text) is not None
+
+
+def campus_area(tags: Any) -> bool:
+    """Whether an area is a university's or college's grounds (not a building)."""
+    return tags.get("building", "no") == "no" and tags.get("amenity") in CAMPUS_AMENITY
+
+
 def area_use(tags: Any) -> str | None:
     """The use of a non-residential area (a school's grounds), None for any other area."""
     if tags.get("building", "no") != "no":
@@ -203,6 +239,8 @@ class _Collector:
         self.uw_use: list[str] = []  # non-residential area ways (a school's grounds)
         self.uw_x: list[tuple[int, ...]] = []
         self.uw_y: list[tuple[int, ...]] = []
+        self.campus_x: list[tuple[int, ...]] = []  # university and college grounds
+        self.campus_y: list[tuple[int, ...]] = []
         self.rel_rows: list[dict] = []  # assembled multipolygon relations
         self.rel_wkb: list[bytes] = []
         self.wkb = osmium.geom.WKBFactory()
@@ -224,11 +262,16 @@ class _Collector:
         is_building = t.get("building", "no") != "no"
         is_compound = t.get("landuse") == "residential"
         use = None if is_building or is_compound else area_use(t)
+        campus = not (is_building or is_compound or use) and campus_area(t)
         closed = len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref
-        if (is_building or is_compound or use) and closed:
+        if (is_building or is_compound or use or campus) and closed:
             xs, ys = zip(*[(n.x, n.y) for n in nodes], strict=True)
             if _UNDEFINED in xs:
                 return  # an incomplete ring cannot be a footprint
+            if campus:
+                self.campus_x.append(xs)
+                self.campus_y.append(ys)
+                return
             if use:
                 self.uw_use.append(use)
                 self.uw_x.append(xs)
@@ -253,6 +296,7 @@ class _Collector:
             tags.get("building", "no") == "no"
             and tags.get("landuse") != "residential"
             and area_use(tags) is None
+            and not campus_area(tags)
         ):
             return
         try:
@@ -350,7 +394,8 @@ def _buildings_frame(c: _Collector) -> gpd.GeoDataFrame:
         else r["tags"]["building"]
         for r in rows
     ]
-    df.insert(4, "building_type", pd.Series(_within_use(c, geoms, types), dtype=object))
+    types = _within_use(c, geoms, types)
+    df.insert(4, "building_type", pd.Series(types, dtype=object))
     df.insert(5, "levels", [parse_levels(r["tags"].get("building:levels")) for r in rows])
     df["levels"] = df["levels"].astype("float64")
     df.insert(
@@ -361,8 +406,35 @@ def _buildings_frame(c: _Collector) -> gpd.GeoDataFrame:
     df.insert(
         7, "units_tag", pd.array([_first_int(r["tags"], UNIT_TAGS) for r in rows], dtype="Int64")
     )
+    # a plain yes nothing explains: no use found, and no name saying homes (学生公寓二号楼)
+    unexplained = [
+        t == "yes" and not _says_homes([r["tags"].get(k) for k in NAME_KEYS])
+        for t, r in zip(types, rows, strict=True)
+    ]
+    df["campus"] = _on_campus(c, geoms, np.asarray(unexplained, dtype=bool))
     gdf = gpd.GeoDataFrame(df, geometry="geometry", crs=WGS84)
     return gdf[~gdf.geometry.is_empty].reset_index(drop=True)
+
+
+def _on_campus(c: _Collector, footprints: np.ndarray, unexplained: np.ndarray) -> np.ndarray:
+    """Per building, whether it is ``unexplained`` (a plain yes whose use nothing says) and
+    its inner point lies on a university's or college's grounds: kept as homes (staff
+    housing), but its estimate is a guess the import asks to check (T70 #5)."""
+    out = np.zeros(len(unexplained), dtype=bool)
+    rel_idx = [i for i, r in enumerate(c.rel_rows) if campus_area(r["tags"])]
+    plain = np.flatnonzero(unexplained)
+    if not (c.campus_x or rel_idx) or not len(plain):
+        return out
+    grounds = np.concatenate(
+        [
+            _rings_to_polygons(c.campus_x, c.campus_y),
+            polygonal(shapely.from_wkb([c.rel_wkb[i] for i in rel_idx])),
+        ]
+    ).astype(object)
+    points = shapely.point_on_surface(np.asarray(footprints, dtype=object)[plain])
+    hit = shapely.STRtree(grounds).query(points, predicate="within")[0]
+    out[plain[np.unique(hit)]] = True
+    return out
 
 
 def _within_use(c: _Collector, footprints: np.ndarray, types: list[str]) -> list[str]:
