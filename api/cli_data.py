@@ -509,7 +509,8 @@ def export(
         "--out",
         "-o",
         help="输出文件 output file: .geojson (or .json, GeoJSON), .gpkg, .shp (Shapefile) or "
-        ".kml for a layer; .csv or .xlsx for roster and people. Its folder must exist",
+        ".kml for a layer; .csv or .xlsx for roster, people and buildings (a census sheet). "
+        "Its folder must exist",
     ),
     crs: str | None = typer.Option(
         None,
