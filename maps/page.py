@@ -37,8 +37,9 @@ LEAFLET_CONTROLS_JS = (
     '  this._updateScale(this._mScale, m < 1000 ? m + " 米" : m / 1000 + " 公里", m / maxMeters);\n'
     "}}))({imperial: false, metric: true})).addTo({map});\n"
     "if ({map}.attributionControl) {map}.attributionControl.setPrefix("
-    '\'<a href="https://leafletjs.com" title="Leaflet：交互式地图程序库 '
-    "a JavaScript library for interactive maps\">Leaflet</a>');"
+    # no link: a page names no outside host but the tiles (offline intranets; test_maps_pages)
+    "'<span title=\"Leaflet：交互式地图程序库 "
+    "a JavaScript library for interactive maps\">Leaflet</span>');"
 )
 
 

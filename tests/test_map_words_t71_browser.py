@@ -40,7 +40,7 @@ return {
   layers: title('.leaflet-control-layers-toggle'),
   nZoom: document.querySelectorAll('.leaflet-control-zoom').length,
   scales: scales,
-  attribution: (document.querySelector('.leaflet-control-attribution a') || {}).title || null
+  attribution: (document.querySelector('.leaflet-control-attribution span[title]') || {}).title || null
 };
 """
 
