@@ -40,7 +40,7 @@ return {
   layers: title('.leaflet-control-layers-toggle'),
   nZoom: document.querySelectorAll('.leaflet-control-zoom').length,
   scales: scales,
-  attribution: (document.querySelector('.leaflet-control-attribution span[title]') || {}).title || null
+  attribution: title('.leaflet-control-attribution span[title]')
 };
 """
 
