@@ -326,10 +326,13 @@ def partition(
             )
             reasons_zh[r].append(f"网格分成 {k} 块（相距最远 {gap:.0f} 米），不计为界内")
     perimeter = shapely.length(polys)
+    # the figure the reason gives is the stored one's (polsby_popper, 4 decimals) to 3: the
+    # unrounded value read 0.109 beside a stored 0.1085 (0.108 to 3), two figures for one grid
+    pp_stored = np.round(pp, 4)
     for r in np.flatnonzero(pp < params.elongated_pp).tolist():
         # the numbers of the English in the Chinese too; a strip's mean width is 2A / P
         flags[r].append(FLAG_ELONGATED)
-        v, bound = f"{pp[r]:.3f}", f"{params.elongated_pp:g}"
+        v, bound = f"{pp_stored[r]:.3f}", f"{params.elongated_pp:g}"
         p_m = f"{perimeter[r]:.0f}"
         w_m = f"{2.0 * shapely.area(polys[r]) / max(perimeter[r], 1e-9):.0f}"
         reasons[r].append(
@@ -347,7 +350,7 @@ def partition(
             "households": region_hh,
             "building_count": bcount,
             "flags": flags,
-            "polsby_popper": np.round(pp, 4),
+            "polsby_popper": pp_stored,
             "street_share": np.round(share, 4),
             "leader_count": np.ones(n_regions, dtype=np.int64),
             "worker_count": worker_count(region_hh, params.households_per_worker),
