@@ -1,4 +1,5 @@
-"""Fingerprint of every table, to prove a failed operation changed nothing."""
+"""Fingerprint of every table, to prove a failed operation changed nothing; and a
+community's buildings and households, as several tests count them before a change."""
 
 from __future__ import annotations
 
@@ -40,3 +41,16 @@ def fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
             ).one()
             out[t] = (int(row[0]), str(row[1]))
     return out
+
+
+def community_buildings(engine: Engine, code: str) -> tuple[int, int]:
+    """How many buildings community ``code`` holds, and their households (0 for none)."""
+    with engine.connect() as conn:
+        n, hh = conn.execute(
+            text(
+                "SELECT count(*), coalesce(sum(b.households), 0) FROM buildings b "
+                "JOIN areas a ON a.id = b.community_id WHERE a.code = :c"
+            ),
+            {"c": code},
+        ).one()
+    return int(n), int(hh)

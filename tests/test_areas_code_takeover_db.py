@@ -19,6 +19,7 @@ from sqlalchemy import text
 from geo.areas_import import import_areas
 from geo.errors import InputError
 from geo.plans import commit_plan, create_plan
+from tests.dbcheck import community_buildings
 from tests.test_import import run_cli
 from tests.test_plans_db import demo as demo  # noqa: F401 (the fixture)
 
@@ -67,14 +68,7 @@ def _dupcode_b(tmp_path: Path) -> Path:
 
 def _commit_grids(db, community: str) -> tuple[int, int]:
     """Commit a plan of ``community``; its current level-1 grids and their households."""
-    with db.connect() as conn:
-        total = conn.execute(
-            text(
-                "SELECT sum(b.households) FROM buildings b JOIN areas a ON a.id = b.community_id "
-                "WHERE a.code = :c"
-            ),
-            {"c": community},
-        ).scalar_one()
+    _n, total = community_buildings(db, community)
     commit_plan(db, create_plan(db, community, 100, max(200, int(total) // 3), created_by="t"))
     with db.connect() as conn:
         row = conn.execute(
@@ -100,14 +94,7 @@ def test_another_districts_file_with_a_stored_code_is_refused(demo, pg_url, tmp_
     name and parent, the overlap and distance, the committed grids and the buildings that
     would leave; nothing stored. --replace-codes lets it through."""
     grids, households = _commit_grids(demo, SW)
-    with demo.connect() as conn:
-        nb, nh = conn.execute(
-            text(
-                "SELECT count(*), sum(b.households) FROM buildings b JOIN areas a "
-                "ON a.id = b.community_id WHERE a.code = :c"
-            ),
-            {"c": SW},
-        ).one()
+    nb, nh = community_buildings(demo, SW)
     before = _state(demo)
     path = _dupcode_b(tmp_path)
     proc = run_cli(["import", "areas", str(path)], pg_url)

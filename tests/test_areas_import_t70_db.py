@@ -27,6 +27,7 @@ from geo.areas_import import import_areas
 from geo.errors import InputError
 from geo.importer import import_osm
 from geo.plans import commit_plan, create_plan
+from tests.dbcheck import community_buildings
 from tests.t70_city import OUTLINES, PARENTS, SUB, communities_file
 from tests.test_import import run_cli
 
@@ -148,14 +149,7 @@ def test_a_same_name_community_moved_off_its_grids_is_refused(city, tmp_path):
     --replace-codes lets it through, and says so."""
     import_areas(city, communities_file(tmp_path / "communities_wgs84.geojson"))
     grids, households = _grids(city, C003)
-    with city.connect() as conn:
-        nb, nh = conn.execute(
-            text(
-                "SELECT count(*), sum(b.households) FROM buildings b JOIN areas a "
-                "ON a.id = b.community_id WHERE a.code = :c"
-            ),
-            {"c": C003},
-        ).one()
+    nb, nh = community_buildings(city, C003)
     assert grids >= 2 and nb >= 50
     moved = _wudaokou_samename(tmp_path)
     before = _state(city)

@@ -21,6 +21,7 @@ from geo.importer import import_buildings, import_osm
 from geo.plans import create_plan
 from geo.settings import get_settings
 from tests.conftest import FIXTURES
+from tests.dbcheck import community_buildings
 from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 from tests.test_import import run_cli
 from tests.test_import_areas_files import (
@@ -267,14 +268,7 @@ def test_a_commit_of_one_grid_is_singular(
     run_inproc,  # noqa: F811
 ):
     """T48 #7: "committed plan 5: version 1, 1 grids"."""
-    with demo.connect() as conn:
-        total = conn.execute(
-            text(
-                "SELECT sum(b.households) FROM buildings b JOIN areas a ON a.id = b.community_id "
-                "WHERE a.code = :c"
-            ),
-            {"c": COMMUNITY},
-        ).scalar_one()
+    _n, total = community_buildings(demo, COMMUNITY)
     plan = create_plan(demo, COMMUNITY, 1, int(total) + 1, created_by="t")
     monkeypatch.setenv("DATABASE_URL", pg_url)
     get_settings.cache_clear()

@@ -41,6 +41,20 @@ def run_inproc(capsys, monkeypatch):
     return _run
 
 
+def run_against(monkeypatch, pg_url: str, run_cmd, *args: str) -> Result:  # noqa: ANN001
+    """``run_cmd(*args)`` (the :func:`run_inproc` fixture's runner) on the database at
+    ``pg_url`` (``DATABASE_URL``), the settings read afresh before and after. WHY one place:
+    four test files each wrote it."""
+    from geo.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    try:
+        return run_cmd(*args)
+    finally:
+        get_settings.cache_clear()
+
+
 def run(*args: str) -> subprocess.CompletedProcess:
     cmd = [str(GRIDWARD)] if GRIDWARD.exists() else [sys.executable, "-m", "api.cli"]
     return subprocess.run(

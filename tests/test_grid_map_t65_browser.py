@@ -24,9 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.test_maps_browser import ARTIFACTS, _console_errors, _open, browser, serve  # noqa: F401
-from tests.test_maps_data import empty_database
-from tests.test_maps_pages import token_for
+from tests.test_maps_browser import ARTIFACTS, _console_errors, _open, browser, served_demo  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -42,24 +40,11 @@ SHORT = "110108015003003"  # 西南 003: 1019 户, 10 full-time workers of 11 ne
 @pytest.fixture(scope="module")
 def city(engine, browser) -> Iterator[dict[str, Any]]:  # noqa: ANN001, F811
     """The demo city under uvicorn, the browser a viewer (a bearer header on every request)."""
-    from api.app import create_app
-    from geo.demo import populate
-
-    db = empty_database(engine)
-    populate(db, seed=0)
-    token = token_for(db, "viewer", name="t65-browser-viewer")
-    server, thread, port = serve(create_app(db))
-    browser.execute_cdp_cmd("Network.enable", {})
-    browser.execute_cdp_cmd(
-        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Bearer {token}"}}
-    )
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        yield {"base": f"http://127.0.0.1:{port}", "engine": db}
-    finally:
-        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_demo(engine, browser, "viewer", "t65-browser-viewer") as served:
+        try:
+            yield served
+        finally:
+            browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def _screen(browser, name: str) -> None:  # noqa: ANN001, F811

@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_maps_browser import ARTIFACTS, _console_errors, _open, browser, serve  # noqa: F401
-from tests.test_maps_data import empty_database
-from tests.test_maps_pages import token_for
+from tests.test_maps_browser import ARTIFACTS, _console_errors, _open, browser, served_demo  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -49,23 +47,8 @@ return {
 def city(engine, browser) -> Iterator[dict[str, Any]]:  # noqa: ANN001, F811
     """The demo city under uvicorn, the browser an admin (a bearer header on every request):
     the editor is an admin's or planner's page."""
-    from api.app import create_app
-    from geo.demo import populate
-
-    db = empty_database(engine)
-    populate(db, seed=0)
-    token = token_for(db, "admin", name="t71-browser-admin")
-    server, thread, port = serve(create_app(db))
-    browser.execute_cdp_cmd("Network.enable", {})
-    browser.execute_cdp_cmd(
-        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Bearer {token}"}}
-    )
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        yield {"base": f"http://127.0.0.1:{port}", "engine": db}
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_demo(engine, browser, "admin", "t71-browser-admin") as served:
+        yield served
 
 
 @pytest.mark.parametrize("path", PAGES)

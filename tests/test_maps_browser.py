@@ -10,6 +10,7 @@ Skips (never fails) only when Chromium or its driver is missing or cannot start.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import tempfile
@@ -122,6 +123,31 @@ def serve(app: Any) -> tuple[Any, threading.Thread, int]:
             pytest.fail("uvicorn did not start")
         time.sleep(0.05)
     return server, thread, port
+
+
+@contextlib.contextmanager
+def served_demo(engine, browser, role: str, name: str) -> Iterator[dict[str, Any]]:  # noqa: ANN001
+    """The demo city (``populate``, seed 0) under uvicorn on a free loopback port, the browser
+    signed in as a new ``role`` account ``name`` by a bearer header on every request:
+    ``{"base", "engine"}``; the server stops on leaving. WHY one place: the browser tests'
+    module fixtures each wrote these dozen lines again."""
+    from api.app import create_app
+    from geo.demo import populate
+
+    db = empty_database(engine)
+    populate(db, seed=0)
+    token = token_for(db, role, name=name)
+    server, thread, port = serve(create_app(db))
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Bearer {token}"}}
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        yield {"base": f"http://127.0.0.1:{port}", "engine": db}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def far_move(ed) -> tuple[int, int]:  # noqa: ANN001

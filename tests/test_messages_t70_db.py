@@ -29,7 +29,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from geo.settings import city_today, get_settings
+from geo.settings import city_today
+from tests.test_assign_cli import run_against as _cli
 from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 from tests.test_assign_cli_hints_db import _table
 
@@ -82,15 +83,6 @@ def city(engine, shared_data, tmp_path_factory) -> Iterator[Any]:  # noqa: ANN00
     import_osm(db, shared_data / EXTRACT)
     import_areas(db, _other_area(tmp_path_factory.mktemp("t70")), level="community")
     yield db
-
-
-def _cli(monkeypatch, pg_url: str, run, *args: str):  # noqa: ANN001, ANN202
-    monkeypatch.setenv("DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        return run(*args)
-    finally:
-        get_settings.cache_clear()
 
 
 def _token(db: Any, name: str, role: str = "admin") -> dict[str, str]:

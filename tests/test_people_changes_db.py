@@ -23,21 +23,13 @@ from geo.people_import import import_people, renumber_person
 from geo.plans import commit_plan, create_plan
 from geo.settings import city_today, get_settings
 from tests.dbcheck import fingerprint
+from tests.test_assign_cli import run_against as _cli
 from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 from tests.test_duties_db import town  # noqa: F401 (a fixture)
 from tests.test_people_import_db import A, B, _full_roster, place  # noqa: F401 (a fixture)
 from tests.test_plan_commit_duties_db import _commit_merged, _grids, _staff_every_grid
 from tests.test_plans_db import COMMUNITY
 from tests.test_plans_db import demo as demo  # noqa: F401 (the fixture)
-
-
-def _cli(monkeypatch, pg_url, run, *args: str):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        return run(*args)
-    finally:
-        get_settings.cache_clear()
 
 
 def _person(db, ext: str):  # type: ignore[no-untyped-def]

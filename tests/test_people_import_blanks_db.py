@@ -20,7 +20,8 @@ from api.app import create_app
 from geo.duties import Target, end_duty
 from geo.people_export import export_people
 from geo.people_import import import_people
-from geo.settings import city_today, get_settings
+from geo.settings import city_today
+from tests.test_assign_cli import run_against as _cli
 from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 from tests.test_duties_db import PHONE, SUBDISTRICT
 from tests.test_duties_db import town as town  # noqa: F401 (the fixture)
@@ -39,15 +40,6 @@ def _person(db, ext: str) -> Any:  # type: ignore[no-untyped-def]
 def _send(client: TestClient, body: str, headers: dict[str, str]) -> Any:
     files = {"file": ("名册.csv", body.encode("utf-8"), "text/csv")}
     return client.post("/people/import", files=files, headers=headers)
-
-
-def _cli(monkeypatch, pg_url: str, run, *args: str) -> Any:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        return run(*args)
-    finally:
-        get_settings.cache_clear()
 
 
 def _home(db) -> tuple[float, float]:  # type: ignore[no-untyped-def]

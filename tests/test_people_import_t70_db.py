@@ -29,9 +29,10 @@ from geo.errors import InputError
 from geo.importer import import_osm
 from geo.people_export import people_table
 from geo.people_import import import_people
-from geo.settings import city_today, get_settings
+from geo.settings import city_today
 from tests.dbcheck import fingerprint
 from tests.t70_city import communities_file
+from tests.test_assign_cli import run_against as _cli
 from tests.test_assign_cli import run_inproc  # noqa: F401 (a fixture)
 
 DEMO_SUB, XYL_SUB = "110108015", "110108012"
@@ -94,15 +95,6 @@ def city(db, shared_data, tmp_path):  # noqa: ANN001, ANN201
     out = import_people(db, roster)
     assert out["created"] == N_XYL, out
     return db, roster
-
-
-def _cli(monkeypatch, pg_url: str, run, *args: str):  # noqa: ANN001, ANN202
-    monkeypatch.setenv("DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        return run(*args)
-    finally:
-        get_settings.cache_clear()
 
 
 def _person(db, ext: str):  # noqa: ANN001, ANN202
