@@ -700,8 +700,7 @@ def _datum_check(
     WHY (T70 #1): communities drawn on a 高德 base map, imported without --crs, were stored
     about 540 m off with no word: 88 of 185 buildings in a community, too many for the
     "no building in any community" warning to fire."""
-    from geo.crs import PHONE_DATUMS, WGS84, reread_geometries
-    from geo.people_import import _DATUM_NAMES, datum_remedy
+    from geo.crs import DATUM_NAMES, PHONE_DATUMS, WGS84, datum_remedy, reread_geometries
 
     if source not in PHONE_DATUMS:
         return []
@@ -715,7 +714,7 @@ def _datum_check(
         return []
     best = min(better, key=lambda d: (fits[d][1], -fits[d][0]))
     (inside, cut), (inside2, cut2) = here, fits[best]
-    datum_zh, datum = _DATUM_NAMES[best]
+    datum_zh, datum = DATUM_NAMES[best]
     read_zh, read, do_zh, do, how_zh, how = datum_remedy("--crs", source, best, given)
     level_zh = LEVEL_ZH.get(level, level)
     got_zh = f"有 {inside} 栋楼落在{level_zh}内、{cut} 栋被{level_zh}边界切开"
@@ -731,7 +730,7 @@ def _datum_check(
             f"{name}: its {level} outlines {read} {got}; the coordinates may be {datum}{fit}: "
             f"imported as they were read; check them, and if so, {do} and import again"
         ]
-    src_zh, src = _DATUM_NAMES[source]
+    src_zh, src = DATUM_NAMES[source]
     keep = "--crs " + ("wgs84" if source == WGS84 else source)
     raise InputError(
         f"文件 {name} 的{level_zh}{read_zh}，{got_zh}：坐标像是 {datum_zh}，{do_zh}{fit_zh}；"

@@ -185,6 +185,51 @@ def geometries_to_wgs84(geoms: Any, crs: str | None) -> np.ndarray:
 
 #: the datums a Chinese file labelled WGS 84 may really be in: GPS, 高德/腾讯, 百度
 PHONE_DATUMS = (WGS84, "gcj02", "bd09")
+#: (Chinese, English) names of each of :data:`PHONE_DATUMS`, as the imports' datum checks
+#: name them
+DATUM_NAMES = {
+    WGS84: ("WGS-84（GPS）", "WGS-84 (GPS)"),
+    "gcj02": ("GCJ-02（高德/腾讯）", "GCJ-02 (Amap/Tencent)"),
+    "bd09": ("BD-09（百度）", "BD-09 (Baidu)"),
+}
+
+
+def crs_said(option: str, value: str | None = None) -> str:
+    """The CRS option as the interface in use takes it: ``--crs gcj02`` on the command line,
+    ``crs=gcj02`` for the API (``option`` ``crs``); without ``value`` the option's name.
+
+    WHY (stop 41 note): the API's refusal told a web client to leave out ``--crs``, an option
+    it never sent (its form field is ``crs``)."""
+    if value is None:
+        return option
+    return f"{option} {value}" if option.startswith("-") else f"{option}={value}"
+
+
+def datum_remedy(
+    option: str, source: str, best: str, given: bool
+) -> tuple[str, str, str, str, str, str]:
+    """The words of a refusal or warning that the data fit datum ``best`` better than
+    ``source`` (read as given; ``given``: named by the CRS option): how it was read (as_zh,
+    as_en), what to do (do_zh, do: leave the option out, or add it, or use another value,
+    never the one given, T48 #4) and how it would be read (how_zh, how). Shared by the people
+    import's homes, the plans import's polygons (:mod:`geo.grid_file_import`) and the areas
+    import's outlines (:mod:`geo.areas_import`)."""
+    if source == WGS84:
+        as_zh, as_en = "不换算（按 WGS-84 读）时", "read as WGS-84 (not converted)"
+    else:
+        said = crs_said(option, source)
+        as_zh, as_en = f"按 {said} 换算后", f"converted from {said}"
+    if best == WGS84:
+        said = crs_said(option, source)
+        do_zh, do = f"请去掉 {said}", f"leave out {said}"
+        how_zh, how = "不换算时", "not converted"
+    else:
+        said = crs_said(option, best)
+        how_zh, how = f"按 {best} 换算后", f"converted from {best}"
+        do_zh, do = (
+            (f"请改用 {said}", f"use {said} instead") if given else (f"请加 {said}", f"add {said}")
+        )
+    return as_zh, as_en, do_zh, do, how_zh, how
 
 
 def wgs84_to_datum(lon: Any, lat: Any, datum: str) -> tuple[np.ndarray, np.ndarray]:

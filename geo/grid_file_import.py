@@ -311,15 +311,15 @@ def _datum_refusal(
     without it was refused as a gap "49 buildings outside the polygons: cover them in QGIS",
     while the polygons were right and the datum was not (the people and households imports
     already told a datum from the data)."""
-    from geo.people_import import _DATUM_NAMES, datum_remedy
+    from geo.crs import DATUM_NAMES, datum_remedy
     from geo.vector_io import read_vector
 
     source, given = frame.attrs.get("source_crs"), bool(frame.attrs.get("crs_given"))
-    if source not in _DATUM_NAMES:
+    if source not in DATUM_NAMES:
         return None
     n = len(buildings)
     best, best_gaps = None, gaps
-    for datum in _DATUM_NAMES:
+    for datum in DATUM_NAMES:
         if datum == source:
             continue
         rows = _rows(read_vector(path, datum), community, file_name, version_now)
@@ -328,7 +328,7 @@ def _datum_refusal(
             best, best_gaps = datum, left
     if best is None or 20 * (n - best_gaps) < 19 * n or 3 * best_gaps > gaps:
         return None
-    zh, en = _DATUM_NAMES[best]
+    zh, en = DATUM_NAMES[best]
     as_zh, as_en, do_zh, do, how_zh, how = datum_remedy(option, source, best, given)
     there = n - best_gaps
     return InputError(

@@ -1086,13 +1086,13 @@ def _by_community(rows: list[Any]) -> dict[tuple[int, int, str], list[Any]]:
 def _idle_workers(conn: Connection, area_id: int, today: Any) -> tuple[int, int]:
     """(full-time workers ``assign grids`` may give the community's grids, how many of them
     hold no current grid duty today or later): the candidates are its own rule
-    (:func:`geo.staffing._people`: in post, living within 2 km, home in its subdistrict)."""
-    from geo.staffing import _people
+    (:func:`geo.staffing.candidates`: in post, living within 2 km, home in its subdistrict)."""
+    from geo.staffing import candidates
 
     area = conn.execute(
         text("SELECT id, code, level, parent_id FROM areas WHERE id = :a"), {"a": area_id}
     ).one()
-    pool = _people(conn, area, ("grid_worker",))
+    pool = candidates(conn, area, ("grid_worker",))
     if pool.empty:
         return 0, 0
     busy = conn.execute(

@@ -90,7 +90,7 @@ from geo.assign.people import (
     unreadable,
     without_invisible,
 )
-from geo.crs import WGS84
+from geo.crs import DATUM_NAMES, WGS84, crs_said, datum_remedy
 from geo.errors import (
     ConflictError,
     ForbiddenError,
@@ -940,12 +940,6 @@ def _keep_blanks(rows: list[dict[str, Any]], said: _Said) -> None:
 # the homes' datum (T48 #4)
 # --------------------------------------------------------------------------------------------
 
-# (Chinese, English) names of each datum tried, as the census import names them
-_DATUM_NAMES = {
-    WGS84: ("WGS-84（GPS）", "WGS-84 (GPS)"),
-    "gcj02": ("GCJ-02（高德/腾讯）", "GCJ-02 (Amap/Tencent)"),
-    "bd09": ("BD-09（百度）", "BD-09 (Baidu)"),
-}
 # refused, nothing stored, when another datum puts at least this many homes in a building
 # (or community), more than half of them, and the datum given at most a third as many.
 # WHY a third: homes shifted ~500 m by a wrong datum still land in some building by chance
@@ -972,43 +966,6 @@ def _homes_in(conn: Connection, x: np.ndarray, y: np.ndarray, basis: str) -> int
             {"x": [float(v) for v in x], "y": [float(v) for v in y]},
         ).scalar()
     )
-
-
-def _crs_said(option: str, value: str | None = None) -> str:
-    """The CRS option as the interface in use takes it: ``--crs gcj02`` on the command line,
-    ``crs=gcj02`` for the API (``option`` ``crs``); without ``value`` the option's name.
-
-    WHY (stop 41 note): the API's refusal told a web client to leave out ``--crs``, an option
-    it never sent (its form field is ``crs``)."""
-    if value is None:
-        return option
-    return f"{option} {value}" if option.startswith("-") else f"{option}={value}"
-
-
-def datum_remedy(
-    option: str, source: str, best: str, given: bool
-) -> tuple[str, str, str, str, str, str]:
-    """The words of a refusal or warning that the data fit datum ``best`` better than
-    ``source`` (read as given; ``given``: named by the CRS option): how it was read (as_zh,
-    as_en), what to do (do_zh, do: leave the option out, or add it, or use another value,
-    never the one given, T48 #4) and how it would be read (how_zh, how). Shared by the people
-    import's homes and the plans import's polygons (:mod:`geo.grid_file_import`)."""
-    if source == WGS84:
-        as_zh, as_en = "不换算（按 WGS-84 读）时", "read as WGS-84 (not converted)"
-    else:
-        said = _crs_said(option, source)
-        as_zh, as_en = f"按 {said} 换算后", f"converted from {said}"
-    if best == WGS84:
-        said = _crs_said(option, source)
-        do_zh, do = f"请去掉 {said}", f"leave out {said}"
-        how_zh, how = "不换算时", "not converted"
-    else:
-        said = _crs_said(option, best)
-        how_zh, how = f"按 {best} 换算后", f"converted from {best}"
-        do_zh, do = (
-            (f"请改用 {said}", f"use {said} instead") if given else (f"请加 {said}", f"add {said}")
-        )
-    return as_zh, as_en, do_zh, do, how_zh, how
 
 
 def _datum_check(
@@ -1038,7 +995,7 @@ def _datum_check(
     n = len(lon)
     if not n:
         return None
-    readings = [source] + [d for d in _DATUM_NAMES if d != source]
+    readings = [source] + [d for d in DATUM_NAMES if d != source]
     found = None
     for basis in ("buildings", "areas"):
         fits = {d: _homes_in(conn, *lonlat_to_wgs84(lon, lat, d), basis) for d in readings}
@@ -1055,7 +1012,7 @@ def _datum_check(
         return None
     strong = there >= DATUM_REFUSE_MIN and 3 * here <= there
     what_zh, what = ("楼栋", "building") if basis == "buildings" else ("社区（村）", "community")
-    zh, en = _DATUM_NAMES[best]
+    zh, en = DATUM_NAMES[best]
     as_zh, as_en, do_zh, do, how_zh, how = datum_remedy(option, source, best, given)
     fit_zh = f"（{how_zh} {there}/{n} 个住址落在{what_zh}内）"
     fit = f" ({how}, {there} of {n} homes lie in a {what})"
@@ -1379,14 +1336,14 @@ def _homes_outside(
     shown_zh = "，".join(f"{r.name} ({r.external_id}) {near(r)[0]}" for r in lost[:10])
     # WHY (T48 #4): the remedy said "此时请加 --crs gcj02" to a user who had given it
     if source != WGS84:
-        said, name = _crs_said(option, source), _crs_said(option)
+        said, name = crs_said(option, source), crs_said(option)
         check_zh = f"已按 {said} 换算；若住址是 GPS（WGS-84）坐标，请去掉 {name}"
         check = f"converted from {said}: if they are GPS (WGS-84) coordinates, leave out {name}"
     else:
         check_zh = "须为 WGS 84 经纬度：手机地图应用给出的 GCJ-02 坐标约偏 500 米，" + (
-            f"此时请改用 {_crs_said(option, 'gcj02')}"
+            f"此时请改用 {crs_said(option, 'gcj02')}"
             if given
-            else f"此时请加 {_crs_said(option, 'gcj02')}"
+            else f"此时请加 {crs_said(option, 'gcj02')}"
         )
         check = "WGS 84 lon/lat: numbers from a phone map app, GCJ-02, are some 500 m off"
     return (

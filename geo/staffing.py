@@ -76,7 +76,7 @@ def _pool_area(area: Any) -> int:
     return int(area.id)
 
 
-def _people(conn: Connection, area: Any, roles: tuple[str, ...]) -> pd.DataFrame:
+def candidates(conn: Connection, area: Any, roles: tuple[str, ...]) -> pd.DataFrame:
     """Active people with one of ``roles`` living in the area or within 2 km of it, and
     belonging to it (:func:`_pool_area`): their home community lies under it by parent
     link, or, with no community, their home inside its outline. WHY (T50 #4): a second
@@ -595,7 +595,7 @@ def propose(
     day = day or city_today()
     with engine.connect() as conn:
         a = _area(conn, area)
-        people = _people(conn, a, KINDS[kind])
+        people = candidates(conn, a, KINDS[kind])
         pool_code = conn.execute(
             text("SELECT code FROM areas WHERE id = :s"), {"s": _pool_area(a)}
         ).scalar_one()
